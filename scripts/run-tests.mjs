@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+// Runs the test suite with Node's test runner over TypeScript sources (through tsx).
+// `--long` adds the soak / fuzz / kill-loop tests (files named *.long.test.ts).
+// Any other argument is a path filter: `npm test -- olm` runs the files whose path contains "olm".
+import { spawnSync } from "node:child_process";
+import { readdirSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+
+const args = process.argv.slice(2);
+const long = args.includes("--long");
+const filters = args.filter((a) => !a.startsWith("--"));
+const root = new URL("..", import.meta.url).pathname;
+
+function walk(dir, out) {
+  for (const name of readdirSync(dir)) {
+    if (name === "node_modules" || name === "dist" || name.startsWith(".")) continue;
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) walk(path, out);
+    else if (name.endsWith(".test.ts")) out.push(relative(root, path));
+  }
+  return out;
+}
+
+const files = ["src", "test", "examples"]
+  .flatMap((d) => {
+    try {
+      return walk(join(root, d), []);
+    } catch {
+      return [];
+    }
+  })
+  .filter((f) => long === f.endsWith(".long.test.ts"))
+  .filter((f) => filters.length === 0 || filters.some((flt) => f.includes(flt)))
+  .sort();
+
+if (files.length === 0) {
+  console.error("no test files matched");
+  process.exit(1);
+}
+
+const result = spawnSync(
+  process.execPath,
+  ["--conditions=source", "--import", "tsx", "--test", "--test-concurrency=2", "--test-reporter=spec", ...files],
+  { cwd: root, stdio: "inherit", env: { ...process.env, KEYROOM_TEST: "1" } },
+);
+process.exit(result.status ?? 1);

@@ -1,0 +1,43 @@
+/**
+ * The contract every cryptographic back end fulfils. Everything above this module (Olm, Megolm,
+ * PK encryption, SAS, attachments, backups, stores) is written against this interface only.
+ *
+ * All functions are synchronous and pure apart from `randomBytes`. Inputs are never mutated and
+ * outputs are fresh arrays the caller owns (and may wipe).
+ */
+export interface CryptoBackend {
+  /** Short name shown by benchmarks, e.g. "node" or "noble". */
+  readonly name: string;
+
+  /** Cryptographically secure random bytes. */
+  randomBytes(length: number): Uint8Array;
+
+  sha256(data: Uint8Array): Uint8Array;
+  hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array;
+  /** RFC 5869 HKDF with SHA-256. `length` is at most 255 * 32. */
+  hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array;
+  /** PBKDF2 with HMAC-SHA-512 (key export files, SSSS passphrases). */
+  pbkdf2Sha512(password: Uint8Array, salt: Uint8Array, iterations: number, length: number): Uint8Array;
+
+  /** AES-256-CBC with PKCS#7 padding. `key` is 32 bytes, `iv` 16 bytes. */
+  aes256CbcEncrypt(key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array): Uint8Array;
+  /** Throws `CryptoPrimitiveError` (code `BAD_PADDING` / `BAD_LENGTH`) on malformed input. */
+  aes256CbcDecrypt(key: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array): Uint8Array;
+  /** AES-256-CTR keystream XOR with a 16-byte initial counter block (128-bit big-endian counter). */
+  aes256Ctr(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array;
+
+  /** X25519 public key for a 32-byte secret scalar (clamped per RFC 7748). */
+  x25519PublicKey(secretKey: Uint8Array): Uint8Array;
+  /** X25519 Diffie-Hellman: 32-byte shared secret. */
+  x25519(secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array;
+
+  /** Ed25519 public key for a 32-byte seed (RFC 8032 private key). */
+  ed25519PublicKey(seed: Uint8Array): Uint8Array;
+  /**
+   * Ed25519 signature. `secretKey` is 64 bytes: the 32-byte seed followed by its public key
+   * (the libsodium layout, which lets fast back ends skip re-deriving the public key).
+   */
+  ed25519Sign(secretKey: Uint8Array, message: Uint8Array): Uint8Array;
+  /** False for any invalid key, signature or message; never throws on malformed input. */
+  ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
+}
