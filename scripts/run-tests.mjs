@@ -38,9 +38,29 @@ if (files.length === 0) {
   process.exit(1);
 }
 
+// The whole suite starts with the type check and lint, so that `npm test` is the one gate CI runs.
+if (filters.length === 0 && !long) {
+  for (const [cmd, cmdArgs] of [
+    ["tsc", ["-p", "tsconfig.json", "--noEmit"]],
+    ["biome", ["check", "."]],
+  ]) {
+    console.log(`> ${cmd} ${cmdArgs.join(" ")}`);
+    const r = spawnSync(join(root, "node_modules", ".bin", cmd), cmdArgs, { cwd: root, stdio: "inherit" });
+    if (r.status !== 0) process.exit(r.status ?? 1);
+  }
+}
+
 const result = spawnSync(
   process.execPath,
-  ["--conditions=source", "--import", "tsx", "--test", "--test-concurrency=2", "--test-reporter=spec", ...files],
+  [
+    "--conditions=source",
+    "--import",
+    "tsx",
+    "--test",
+    "--test-concurrency=2",
+    "--test-reporter=spec",
+    ...files,
+  ],
   { cwd: root, stdio: "inherit", env: { ...process.env, KEYROOM_TEST: "1" } },
 );
 process.exit(result.status ?? 1);
