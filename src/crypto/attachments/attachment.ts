@@ -1,0 +1,60 @@
+import {
+  aes256Ctr,
+  constantTimeEqual,
+  encodeBase64,
+  encodeBase64Url,
+  randomBytes,
+  sha256,
+} from "../primitives/index.ts";
+import { AttachmentError } from "./errors.ts";
+import { decodeFileInfo, type EncryptedFileInfo } from "./file-info.ts";
+
+/** The result of encrypting an attachment: upload `ciphertext`, then send `info` plus the upload's `url`. */
+export interface EncryptedAttachment {
+  ciphertext: Uint8Array;
+  info: EncryptedFileInfo;
+}
+
+/**
+ * A fresh initial counter block: 8 random bytes, then a 64-bit block counter starting at zero, so that
+ * the counter can never run into the random half (the reason v2 exists).
+ */
+export function newAttachmentIv(): Uint8Array {
+  const iv = new Uint8Array(16);
+  iv.set(randomBytes(8), 0);
+  return iv;
+}
+
+/** Builds the v2 file description for a key, IV and ciphertext hash. */
+export function fileInfoFor(
+  key: Uint8Array,
+  iv: Uint8Array,
+  ciphertextSha256: Uint8Array,
+): EncryptedFileInfo {
+  return {
+    v: "v2",
+    key: { kty: "oct", key_ops: ["encrypt", "decrypt"], alg: "A256CTR", k: encodeBase64Url(key), ext: true },
+    iv: encodeBase64(iv),
+    hashes: { sha256: encodeBase64(ciphertextSha256) },
+  };
+}
+
+/** Encrypts a whole attachment in memory (AES-256-CTR with a fresh key, SHA-256 of the ciphertext). */
+export function encryptAttachment(plaintext: Uint8Array): EncryptedAttachment {
+  const key = randomBytes(32);
+  const iv = newAttachmentIv();
+  const ciphertext = aes256Ctr(key, iv, plaintext);
+  return { ciphertext, info: fileInfoFor(key, iv, sha256(ciphertext)) };
+}
+
+/**
+ * Decrypts a whole attachment after checking its SHA-256 against the sender's description, so a
+ * tampered download is refused before any plaintext is produced.
+ */
+export function decryptAttachment(ciphertext: Uint8Array, info: unknown): Uint8Array {
+  const decoded = decodeFileInfo(info);
+  if (!constantTimeEqual(sha256(ciphertext), decoded.sha256)) {
+    throw new AttachmentError("HASH_MISMATCH", "attachment ciphertext does not match its SHA-256 hash");
+  }
+  return aes256Ctr(decoded.key, decoded.iv, ciphertext);
+}

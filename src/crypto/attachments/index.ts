@@ -1,0 +1,3 @@
+export { decryptAttachment, type EncryptedAttachment, encryptAttachment } from "./attachment.ts";
+export { AttachmentError, type AttachmentErrorCode } from "./errors.ts";
+export type { AttachmentJwk, EncryptedFile, EncryptedFileInfo } from "./file-info.ts";

@@ -1,0 +1,9 @@
+export { KeyExportError, type KeyExportErrorCode } from "./errors.ts";
+export { type ExportedRoomKey, parseExportedRoomKey } from "./exported-room-key.ts";
+export {
+  DEFAULT_EXPORT_ROUNDS,
+  decryptKeyExport,
+  encryptKeyExport,
+  type KeyExportOptions,
+  MAX_EXPORT_ROUNDS,
+} from "./key-export.ts";
