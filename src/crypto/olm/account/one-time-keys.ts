@@ -1,0 +1,124 @@
+/**
+ * The account's one-time Curve25519 keys: each is used by at most one inbound session, then
+ * removed. At most `MAX_ONE_TIME_KEYS` are kept, the oldest dropped first (libolm's behaviour).
+ */
+import { encodeBase64, wipe, x25519PublicKey } from "../../primitives/index.ts";
+import { OlmError } from "../errors.ts";
+import {
+  badPickle,
+  pickleArray,
+  pickleBoolean,
+  pickleBytes,
+  pickleInteger,
+  pickleObject,
+} from "../pickle.ts";
+import { encodeKeyId, MAX_KEY_ID } from "./key-id.ts";
+
+/**
+ * One-time keys kept per account. 100, as libolm (`MAX_ONE_TIME_KEYS` in account.hh) reports it
+ * through `max_number_of_one_time_keys()`.
+ */
+export const MAX_ONE_TIME_KEYS = 100;
+
+export interface OneTimeKey {
+  readonly id: number;
+  readonly keyId: string;
+  readonly secretKey: Uint8Array;
+  readonly publicKey: Uint8Array;
+  /** Unpadded base64 of `publicKey`: the lookup key when a pre-key message names it. */
+  readonly publicKeyBase64: string;
+  published: boolean;
+}
+
+export interface OneTimeKeyPickle {
+  readonly id: number;
+  readonly secretKey: string;
+  readonly published: boolean;
+}
+
+/** Builds a key record (one X25519 base-point multiplication). */
+export function makeCurveKey(id: number, secretKey: Uint8Array, published: boolean): OneTimeKey {
+  const publicKey = x25519PublicKey(secretKey);
+  return {
+    id,
+    keyId: encodeKeyId(id),
+    secretKey,
+    publicKey,
+    publicKeyBase64: encodeBase64(publicKey),
+    published,
+  };
+}
+
+export class OneTimeKeyStore {
+  /** Insertion order is age order: the first entry is the oldest. Keyed by public key base64. */
+  readonly #keys = new Map<string, OneTimeKey>();
+
+  get size(): number {
+    return this.#keys.size;
+  }
+
+  add(key: OneTimeKey): void {
+    if (this.#keys.size >= MAX_ONE_TIME_KEYS) {
+      const oldest = this.#keys.keys().next();
+      if (oldest.done !== true) this.remove(oldest.value);
+    }
+    this.#keys.set(key.publicKeyBase64, key);
+  }
+
+  get(publicKeyBase64: string): OneTimeKey | undefined {
+    return this.#keys.get(publicKeyBase64);
+  }
+
+  remove(publicKeyBase64: string): void {
+    const key = this.#keys.get(publicKeyBase64);
+    if (key === undefined) return;
+    wipe(key.secretKey);
+    this.#keys.delete(publicKeyBase64);
+  }
+
+  /** Unpublished keys as `{ keyId: public key base64 }`. */
+  unpublished(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const key of this.#keys.values()) if (!key.published) out[key.keyId] = key.publicKeyBase64;
+    return out;
+  }
+
+  markAllPublished(): void {
+    for (const key of this.#keys.values()) key.published = true;
+  }
+
+  wipe(): void {
+    for (const key of this.#keys.values()) wipe(key.secretKey);
+    this.#keys.clear();
+  }
+
+  toPickle(): OneTimeKeyPickle[] {
+    return [...this.#keys.values()].map((k) => ({
+      id: k.id,
+      secretKey: encodeBase64(k.secretKey),
+      published: k.published,
+    }));
+  }
+
+  static fromPickle(value: unknown, what: string): OneTimeKeyStore {
+    const store = new OneTimeKeyStore();
+    pickleArray(value, what, MAX_ONE_TIME_KEYS).forEach((entry, i) => {
+      const p = pickleObject(entry, `${what}[${i}]`);
+      const key = makeCurveKey(
+        pickleInteger(p.id, MAX_KEY_ID, `${what}[${i}].id`),
+        pickleBytes(p.secretKey, 32, `${what}[${i}].secretKey`),
+        pickleBoolean(p.published, `${what}[${i}].published`),
+      );
+      if (store.get(key.publicKeyBase64) !== undefined) throw badPickle(`${what}[${i}]`);
+      store.add(key);
+    });
+    return store;
+  }
+}
+
+/** Rejects key counts that are not non-negative integers. */
+export function checkKeyCount(count: number): void {
+  if (!Number.isInteger(count) || count < 0 || count > MAX_KEY_ID) {
+    throw new OlmError("BAD_ARGUMENT", "one-time key count must be a non-negative integer");
+  }
+}

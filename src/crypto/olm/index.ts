@@ -1,0 +1,18 @@
+export {
+  Account,
+  type AccountPickle,
+  type IdentityKeys,
+  type InboundSessionResult,
+} from "./account/account.ts";
+export type { FallbackKeysPickle } from "./account/fallback-keys.ts";
+export { MAX_ONE_TIME_KEYS, type OneTimeKeyPickle } from "./account/one-time-keys.ts";
+export { OlmError, type OlmErrorCode } from "./errors.ts";
+export { MESSAGE_MAC_LENGTH, OLM_MESSAGE_VERSION } from "./message/message.ts";
+export { MESSAGE_TYPE_NORMAL, MESSAGE_TYPE_PRE_KEY, type OlmMessage } from "./message/olm-message.ts";
+export { type DoubleRatchetPickle, MAX_RECEIVER_CHAINS } from "./session/double-ratchet.ts";
+export {
+  MAX_MESSAGE_GAP,
+  MAX_SKIPPED_MESSAGE_KEYS,
+  type ReceiverChainPickle,
+} from "./session/receiver-chain.ts";
+export { Session, type SessionPickle } from "./session/session.ts";
