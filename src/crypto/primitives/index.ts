@@ -1,0 +1,40 @@
+/**
+ * Keyroom's cryptographic primitives: the one module every protocol imports. The functions are
+ * bound to the back end the package `imports` map selects for this runtime (`#primitives-backend`:
+ * libsodium + node:crypto on Node, @noble/* elsewhere or with the `keyroom-noble` condition).
+ */
+import { backend } from "#primitives-backend";
+
+export type { CryptoBackend } from "./backend.ts";
+export { decodeBase64, decodeBase64Url, encodeBase64, encodeBase64Url } from "./base64.ts";
+export { concatBytes, constantTimeEqual, utf8Decode, utf8Encode, wipe } from "./bytes.ts";
+export { CryptoPrimitiveError, type CryptoPrimitiveErrorCode } from "./errors.ts";
+export * from "./limits.ts";
+
+/** "node" or "noble". */
+export const backendName: string = backend.name;
+
+export const randomBytes: (length: number) => Uint8Array = backend.randomBytes;
+export const sha256: (data: Uint8Array) => Uint8Array = backend.sha256;
+export const hmacSha256: (key: Uint8Array, data: Uint8Array) => Uint8Array = backend.hmacSha256;
+export const hkdfSha256: (ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number) => Uint8Array =
+  backend.hkdfSha256;
+export const pbkdf2Sha512: (
+  password: Uint8Array,
+  salt: Uint8Array,
+  iterations: number,
+  length: number,
+) => Uint8Array = backend.pbkdf2Sha512;
+export const aes256CbcEncrypt: (key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array) => Uint8Array =
+  backend.aes256CbcEncrypt;
+export const aes256CbcDecrypt: (key: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array) => Uint8Array =
+  backend.aes256CbcDecrypt;
+export const aes256Ctr: (key: Uint8Array, iv: Uint8Array, data: Uint8Array) => Uint8Array = backend.aes256Ctr;
+export const x25519PublicKey: (secretKey: Uint8Array) => Uint8Array = backend.x25519PublicKey;
+/** Throws `NON_CONTRIBUTORY_KEY` when the peer's key is a low-order point (all-zero secret). */
+export const x25519: (secretKey: Uint8Array, publicKey: Uint8Array) => Uint8Array = backend.x25519;
+export const ed25519PublicKey: (seed: Uint8Array) => Uint8Array = backend.ed25519PublicKey;
+/** `secretKey` is seed || public key (64 bytes). */
+export const ed25519Sign: (secretKey: Uint8Array, message: Uint8Array) => Uint8Array = backend.ed25519Sign;
+export const ed25519Verify: (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => boolean =
+  backend.ed25519Verify;

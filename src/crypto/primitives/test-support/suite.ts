@@ -1,0 +1,337 @@
+/**
+ * The known-answer suite every `CryptoBackend` must pass. Each back end's test file calls
+ * `runBackendSuite(backend)`, so all back ends are held to the same vectors and the same refusals.
+ * Vectors live in test/vectors/primitives/ (see generate.py there for their provenance).
+ */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { describe, it } from "node:test";
+import type { CryptoBackend } from "../backend.ts";
+import { CryptoPrimitiveError, type CryptoPrimitiveErrorCode } from "../errors.ts";
+
+const VECTORS = new URL("../../../../test/vectors/primitives/", import.meta.url);
+
+export function loadVectors<T>(name: string): T {
+  return JSON.parse(readFileSync(new URL(name, VECTORS), "utf8")) as T;
+}
+
+export function hex(text: string): Uint8Array {
+  return new Uint8Array(Buffer.from(text, "hex"));
+}
+
+export function toHex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
+}
+
+export function throwsCode(fn: () => unknown, code: CryptoPrimitiveErrorCode): void {
+  assert.throws(fn, (e: unknown) => e instanceof CryptoPrimitiveError && e.code === code);
+}
+
+interface ShaVector {
+  name: string;
+  message_hex?: string;
+  message_repeat?: { byte_hex: string; count: number };
+  digest: string;
+}
+interface HmacVector {
+  case: number;
+  key_hex: string;
+  data_hex: string;
+  mac: string;
+  truncate_to?: number;
+}
+interface HkdfVector {
+  case: number;
+  ikm_hex: string;
+  salt_hex: string;
+  info_hex: string;
+  length: number;
+  okm: string;
+}
+interface Pbkdf2Vector {
+  password_hex: string;
+  salt_hex: string;
+  iterations: number;
+  length: number;
+  dk: string;
+}
+interface AesVectors {
+  key: string;
+  plaintext: string;
+  cbc: { iv: string; ciphertext_nopad: string; ciphertext_pkcs7: string };
+  ctr: { iv: string; ciphertext: string };
+  ctr_wrap: { iv: string; ciphertext: string };
+}
+interface X25519Vectors {
+  vectors: { scalar: string; u: string; output: string }[];
+  iterated: Record<"1" | "1000", string>;
+  dh: Record<"alice_private" | "alice_public" | "bob_private" | "bob_public" | "shared", string>;
+  low_order: string[];
+}
+interface Ed25519Vector {
+  name: string;
+  seed: string;
+  public: string;
+  message: string;
+  signature: string;
+}
+
+export function runBackendSuite(b: CryptoBackend): void {
+  describe(`primitives back end "${b.name}"`, () => {
+    describe("SHA-256 (FIPS 180-2)", () => {
+      for (const v of loadVectors<{ vectors: ShaVector[] }>("sha256.json").vectors) {
+        it(v.name, () => {
+          const msg =
+            v.message_repeat !== undefined
+              ? new Uint8Array(v.message_repeat.count).fill(Number.parseInt(v.message_repeat.byte_hex, 16))
+              : hex(v.message_hex ?? "");
+          assert.equal(toHex(b.sha256(msg)), v.digest);
+        });
+      }
+    });
+
+    describe("HMAC-SHA-256 (RFC 4231)", () => {
+      for (const v of loadVectors<{ vectors: HmacVector[] }>("hmac-sha256.json").vectors) {
+        it(`case ${v.case}`, () => {
+          const mac = b.hmacSha256(hex(v.key_hex), hex(v.data_hex));
+          assert.equal(mac.length, 32);
+          assert.equal(toHex(mac.subarray(0, v.truncate_to ?? 32)), v.mac);
+        });
+      }
+      it("accepts an empty key and empty data", () => {
+        assert.equal(b.hmacSha256(new Uint8Array(0), new Uint8Array(0)).length, 32);
+      });
+    });
+
+    describe("HKDF-SHA-256 (RFC 5869)", () => {
+      for (const v of loadVectors<{ vectors: HkdfVector[] }>("hkdf-sha256.json").vectors) {
+        it(`case ${v.case}`, () => {
+          const okm = b.hkdfSha256(hex(v.ikm_hex), hex(v.salt_hex), hex(v.info_hex), v.length);
+          assert.equal(toHex(okm), v.okm);
+        });
+      }
+      it("prefixes agree: a shorter output is a prefix of a longer one", () => {
+        const ikm = hex("0b0b0b");
+        const long = b.hkdfSha256(ikm, new Uint8Array(0), new Uint8Array(0), 80);
+        assert.deepEqual(b.hkdfSha256(ikm, new Uint8Array(0), new Uint8Array(0), 33), long.subarray(0, 33));
+        assert.equal(b.hkdfSha256(ikm, new Uint8Array(0), new Uint8Array(0), 0).length, 0);
+      });
+      it("refuses more than 255 blocks and non-integer lengths", () => {
+        const z = new Uint8Array(0);
+        throwsCode(() => b.hkdfSha256(z, z, z, 255 * 32 + 1), "BAD_ARGUMENT");
+        throwsCode(() => b.hkdfSha256(z, z, z, 1.5), "BAD_ARGUMENT");
+        throwsCode(() => b.hkdfSha256(z, z, z, -1), "BAD_ARGUMENT");
+      });
+    });
+
+    describe("PBKDF2-HMAC-SHA-512", () => {
+      for (const v of loadVectors<{ vectors: Pbkdf2Vector[] }>("pbkdf2-sha512.json").vectors) {
+        it(`${v.iterations} iteration(s)`, () => {
+          const dk = b.pbkdf2Sha512(hex(v.password_hex), hex(v.salt_hex), v.iterations, v.length);
+          assert.equal(toHex(dk), v.dk);
+        });
+      }
+      it("refuses zero or absurd iteration counts", () => {
+        const p = hex("00");
+        throwsCode(() => b.pbkdf2Sha512(p, p, 0, 32), "BAD_ARGUMENT");
+        throwsCode(() => b.pbkdf2Sha512(p, p, 1e12, 32), "BAD_ARGUMENT");
+        throwsCode(() => b.pbkdf2Sha512(p, p, 1, 0), "BAD_ARGUMENT");
+      });
+    });
+
+    describe("AES-256 (NIST SP 800-38A)", () => {
+      const v = loadVectors<AesVectors>("aes256.json");
+      const key = hex(v.key);
+      const pt = hex(v.plaintext);
+      it("CBC F.2.5 encrypt: the NIST blocks, then one block of PKCS#7 padding", () => {
+        const ct = b.aes256CbcEncrypt(key, hex(v.cbc.iv), pt);
+        assert.equal(ct.length, pt.length + 16);
+        assert.equal(toHex(ct.subarray(0, pt.length)), v.cbc.ciphertext_nopad);
+        assert.equal(toHex(ct), v.cbc.ciphertext_pkcs7);
+      });
+      it("CBC F.2.6 decrypt", () => {
+        assert.equal(toHex(b.aes256CbcDecrypt(key, hex(v.cbc.iv), hex(v.cbc.ciphertext_pkcs7))), v.plaintext);
+      });
+      it("CBC round trip for every length 0..48 (padding 1..16 bytes)", () => {
+        const iv = hex(v.cbc.iv);
+        for (let n = 0; n <= 48; n++) {
+          const msg = pt.subarray(0, n);
+          const ct = b.aes256CbcEncrypt(key, iv, msg);
+          assert.equal(ct.length, (Math.floor(n / 16) + 1) * 16);
+          assert.deepEqual(b.aes256CbcDecrypt(key, iv, ct), msg);
+        }
+      });
+      it("CBC refuses bad padding and impossible lengths", () => {
+        const iv = hex(v.cbc.iv);
+        // Without its padding block the NIST plaintext ends in 0x10, but not in sixteen 0x10 bytes.
+        const unpadded = hex(v.cbc.ciphertext_nopad);
+        throwsCode(() => b.aes256CbcDecrypt(key, iv, unpadded), "BAD_PADDING");
+        const corrupted = hex(v.cbc.ciphertext_pkcs7);
+        corrupted[corrupted.length - 1]! ^= 0x01;
+        throwsCode(() => b.aes256CbcDecrypt(key, iv, corrupted), "BAD_PADDING");
+        throwsCode(() => b.aes256CbcDecrypt(key, iv, new Uint8Array(0)), "BAD_LENGTH");
+        throwsCode(() => b.aes256CbcDecrypt(key, iv, new Uint8Array(17)), "BAD_LENGTH");
+      });
+      it("CTR F.5.5 encrypt / F.5.6 decrypt", () => {
+        const iv = hex(v.ctr.iv);
+        assert.equal(toHex(b.aes256Ctr(key, iv, pt)), v.ctr.ciphertext);
+        assert.equal(toHex(b.aes256Ctr(key, iv, hex(v.ctr.ciphertext))), v.plaintext);
+        // A partial last block uses a prefix of the keystream.
+        assert.equal(toHex(b.aes256Ctr(key, iv, pt.subarray(0, 21))), v.ctr.ciphertext.slice(0, 42));
+        assert.equal(b.aes256Ctr(key, iv, new Uint8Array(0)).length, 0);
+      });
+      it("CTR carries across the whole 128-bit counter", () => {
+        assert.equal(toHex(b.aes256Ctr(key, hex(v.ctr_wrap.iv), pt)), v.ctr_wrap.ciphertext);
+      });
+      it("refuses wrong key and IV lengths", () => {
+        const iv = hex(v.cbc.iv);
+        throwsCode(() => b.aes256CbcEncrypt(key.subarray(0, 16), iv, pt), "BAD_LENGTH");
+        throwsCode(() => b.aes256CbcEncrypt(key, iv.subarray(0, 12), pt), "BAD_LENGTH");
+        throwsCode(() => b.aes256Ctr(new Uint8Array(33), iv, pt), "BAD_LENGTH");
+        throwsCode(() => b.aes256Ctr(key, new Uint8Array(15), pt), "BAD_LENGTH");
+      });
+      it("does not modify its inputs", () => {
+        const iv = hex(v.cbc.iv);
+        const copy = pt.slice();
+        b.aes256CbcEncrypt(key, iv, pt);
+        b.aes256Ctr(key, iv, pt);
+        assert.deepEqual(pt, copy);
+        assert.equal(toHex(iv), v.cbc.iv);
+      });
+    });
+
+    describe("X25519 (RFC 7748)", () => {
+      const v = loadVectors<X25519Vectors>("x25519.json");
+      for (const [i, t] of v.vectors.entries()) {
+        it(`section 5.2 vector ${i + 1}`, () => {
+          assert.equal(toHex(b.x25519(hex(t.scalar), hex(t.u))), t.output);
+        });
+      }
+      it("iterated vector: 1 and 1000 iterations", () => {
+        let k: Uint8Array = new Uint8Array(32);
+        k[0] = 9;
+        let u: Uint8Array = k.slice();
+        for (let i = 1; i <= 1000; i++) {
+          const next = b.x25519(k, u);
+          u = k;
+          k = next;
+          if (i === 1) assert.equal(toHex(k), v.iterated["1"]);
+        }
+        assert.equal(toHex(k), v.iterated["1000"]);
+      });
+      it("section 6.1 Diffie-Hellman", () => {
+        const { dh } = v;
+        assert.equal(toHex(b.x25519PublicKey(hex(dh.alice_private))), dh.alice_public);
+        assert.equal(toHex(b.x25519PublicKey(hex(dh.bob_private))), dh.bob_public);
+        assert.equal(toHex(b.x25519(hex(dh.alice_private), hex(dh.bob_public))), dh.shared);
+        assert.equal(toHex(b.x25519(hex(dh.bob_private), hex(dh.alice_public))), dh.shared);
+      });
+      it("refuses low-order public keys (all-zero shared secret) with NON_CONTRIBUTORY_KEY", () => {
+        for (const u of v.low_order) {
+          throwsCode(() => b.x25519(hex(v.dh.alice_private), hex(u)), "NON_CONTRIBUTORY_KEY");
+        }
+      });
+      it("refuses wrong key lengths", () => {
+        throwsCode(() => b.x25519PublicKey(new Uint8Array(31)), "BAD_LENGTH");
+        throwsCode(() => b.x25519(new Uint8Array(32), new Uint8Array(33)), "BAD_LENGTH");
+        throwsCode(() => b.x25519(new Uint8Array(64), hex(v.dh.bob_public)), "BAD_LENGTH");
+      });
+    });
+
+    describe("Ed25519 (RFC 8032)", () => {
+      const vectors = loadVectors<{ vectors: Ed25519Vector[] }>("ed25519.json").vectors;
+      for (const t of vectors) {
+        it(t.name, () => {
+          const pub = b.ed25519PublicKey(hex(t.seed));
+          assert.equal(toHex(pub), t.public);
+          const secret = new Uint8Array(64);
+          secret.set(hex(t.seed), 0);
+          secret.set(pub, 32);
+          const sig = b.ed25519Sign(secret, hex(t.message));
+          assert.equal(toHex(sig), t.signature);
+          assert.equal(b.ed25519Verify(pub, hex(t.message), sig), true);
+        });
+      }
+      it("rejects altered messages, signatures and keys without throwing", () => {
+        const t = vectors[2]!;
+        const pub = hex(t.public);
+        const msg = hex(t.message);
+        const sig = hex(t.signature);
+        assert.equal(b.ed25519Verify(pub, hex("af83"), sig), false);
+        for (const i of [0, 31, 32, 63]) {
+          const bad = sig.slice();
+          bad[i]! ^= 0x01;
+          assert.equal(b.ed25519Verify(pub, msg, bad), false, `signature byte ${i}`);
+        }
+        assert.equal(b.ed25519Verify(hex(vectors[0]!.public), msg, sig), false);
+        assert.equal(b.ed25519Verify(pub, msg, sig.subarray(0, 63)), false);
+        assert.equal(b.ed25519Verify(pub.subarray(0, 31), msg, sig), false);
+        assert.equal(b.ed25519Verify(new Uint8Array(32), msg, sig), false);
+        assert.equal(b.ed25519Verify(new Uint8Array(32).fill(0xff), msg, sig), false);
+      });
+      it("rejects a non-canonical S (S + L), which a malleable verifier would accept", () => {
+        const t = vectors[0]!;
+        const sig = hex(t.signature);
+        // L = 2^252 + 27742317777372353535851937790883648493, little-endian.
+        const l = hex("edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010");
+        let carry = 0;
+        for (let i = 0; i < 32; i++) {
+          const s = sig[32 + i]! + l[i]! + carry;
+          sig[32 + i] = s & 0xff;
+          carry = s >> 8;
+        }
+        assert.equal(b.ed25519Verify(hex(t.public), hex(t.message), sig), false);
+      });
+      it("rejects a small-order public key with a signature that would pass a lenient check", () => {
+        // A = identity (y = 1), R = identity, S = 0: [S]B = R + [k]A holds for every message.
+        const identity = hex(`01${"00".repeat(31)}`);
+        const sig = new Uint8Array(64);
+        sig.set(identity, 0);
+        assert.equal(b.ed25519Verify(identity, hex("616263"), sig), false);
+      });
+      it("refuses wrong secret-key and seed lengths", () => {
+        throwsCode(() => b.ed25519PublicKey(new Uint8Array(64)), "BAD_LENGTH");
+        throwsCode(() => b.ed25519Sign(new Uint8Array(32), new Uint8Array(1)), "BAD_LENGTH");
+      });
+    });
+
+    describe("randomBytes", () => {
+      it("returns the requested length, and different bytes each time", () => {
+        assert.equal(b.randomBytes(0).length, 0);
+        const a = b.randomBytes(32);
+        const c = b.randomBytes(32);
+        assert.equal(a.length, 32);
+        assert.notDeepEqual(a, c);
+        assert.equal(b.randomBytes(70_000).length, 70_000);
+      });
+      it("refuses negative, fractional or huge lengths", () => {
+        throwsCode(() => b.randomBytes(-1), "BAD_ARGUMENT");
+        throwsCode(() => b.randomBytes(1.5), "BAD_ARGUMENT");
+        throwsCode(() => b.randomBytes(2 ** 31), "BAD_ARGUMENT");
+      });
+    });
+
+    describe("outputs", () => {
+      it("are plain Uint8Arrays the caller owns", () => {
+        const key = new Uint8Array(32).fill(1);
+        const iv = new Uint8Array(16);
+        const outs = [
+          b.sha256(key),
+          b.hmacSha256(key, key),
+          b.hkdfSha256(key, key, key, 32),
+          b.pbkdf2Sha512(key, key, 1, 32),
+          b.aes256CbcEncrypt(key, iv, key),
+          b.aes256Ctr(key, iv, key),
+          b.x25519PublicKey(key),
+          b.ed25519PublicKey(key),
+          b.randomBytes(16),
+        ];
+        for (const out of outs) {
+          assert.equal(Object.getPrototypeOf(out), Uint8Array.prototype);
+          assert.equal(out.byteOffset, 0);
+          assert.equal(out.buffer.byteLength, out.byteLength);
+        }
+      });
+    });
+  });
+}
