@@ -55,6 +55,17 @@ export interface InboundSessionResult {
 
 const INSPECT = Symbol.for("nodejs.util.inspect.custom");
 
+/**
+ * @internal Known-answer tests only (not re-exported by the package): an outbound session from
+ * fixed randomness, so that its messages can be compared byte for byte with libolm's.
+ */
+export let outboundSessionFromRandom: (
+  account: Account,
+  theirIdentityKey: string,
+  theirOneTimeKey: string,
+  random: Uint8Array,
+) => Session;
+
 export class Account {
   readonly #curveSecret: Uint8Array;
   readonly #curvePublic: Uint8Array;
@@ -144,9 +155,21 @@ export class Account {
 
   /** Starts a session to a device from its identity key and one of its one-time (or fallback) keys. */
   createOutboundSession(theirIdentityKey: string, theirOneTimeKey: string): Session {
+    return this.#createOutboundSession(theirIdentityKey, theirOneTimeKey, randomBytes(64));
+  }
+
+  static {
+    outboundSessionFromRandom = (account, theirIdentityKey, theirOneTimeKey, random) => {
+      if (random.length !== 64)
+        throw new OlmError("BAD_ARGUMENT", "outbound session randomness must be 64 bytes");
+      return account.#createOutboundSession(theirIdentityKey, theirOneTimeKey, random.slice());
+    };
+  }
+
+  /** `random` is 64 bytes: the base key's secret, then the first ratchet key's (libolm's order). */
+  #createOutboundSession(theirIdentityKey: string, theirOneTimeKey: string, random: Uint8Array): Session {
     const identityKey = decodeCurve25519Key(theirIdentityKey, "their identity key");
     const oneTimeKey = decodeCurve25519Key(theirOneTimeKey, "their one-time key");
-    const random = randomBytes(64);
     const baseSecret = random.subarray(0, 32);
     const ratchetSecret = random.subarray(32, 64);
     const basePublic = x25519PublicKey(baseSecret);

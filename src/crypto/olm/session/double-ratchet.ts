@@ -64,9 +64,12 @@ export class DoubleRatchet {
     return new DoubleRatchet(rootKey, null, [new ReceiverChain(theirRatchetKey, chainKey, 0)]);
   }
 
-  /** Encrypts one message, starting a new sending chain first if the peer has ratcheted. */
-  encrypt(plaintext: Uint8Array, wrap: PreKeyWrapping | null): Uint8Array {
-    const sender = this.#sender ?? this.#startSenderChain();
+  /**
+   * Encrypts one message, starting a new sending chain first if the peer has ratcheted.
+   * `ratchetSecret` fixes the new chain's ratchet key (known-answer tests only).
+   */
+  encrypt(plaintext: Uint8Array, wrap: PreKeyWrapping | null, ratchetSecret?: Uint8Array): Uint8Array {
+    const sender = this.#sender ?? this.#startSenderChain(ratchetSecret ?? randomBytes(32));
     const messageKey = deriveMessageKey(sender.chainKey);
     const bytes = sealMessage(messageKey, sender.ratchetPublic, sender.chainIndex, plaintext, wrap);
     wipe(messageKey);
@@ -77,12 +80,11 @@ export class DoubleRatchet {
     return bytes;
   }
 
-  #startSenderChain(): SenderChain {
+  #startSenderChain(ratchetSecret: Uint8Array): SenderChain {
     const theirs = this.#receivers[0];
     // A ratchet without a sending chain was built from a received message, so it has a receiver.
     if (theirs === undefined)
       throw new OlmError("BAD_PICKLE", "ratchet has neither a sending nor a receiving chain");
-    const ratchetSecret = randomBytes(32);
     const ratchetPublic = x25519PublicKey(ratchetSecret);
     const dh = diffieHellman(ratchetSecret, theirs.ratchetKey);
     const { rootKey, chainKey } = advanceRootKey(this.#rootKey, dh);

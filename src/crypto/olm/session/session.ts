@@ -36,6 +36,16 @@ export interface SessionPickle {
 
 const INSPECT = Symbol.for("nodejs.util.inspect.custom");
 
+/**
+ * @internal Known-answer tests only (not re-exported by the package): encrypts with a fixed
+ * secret for the ratchet key, used if this message starts a new sending chain.
+ */
+export let encryptWithRatchetSecret: (
+  session: Session,
+  plaintext: string | Uint8Array,
+  ratchetSecret: Uint8Array | null,
+) => OlmMessage;
+
 export class Session {
   readonly #keys: SessionKeys;
   #ratchet: DoubleRatchet;
@@ -63,11 +73,19 @@ export class Session {
   }
 
   encrypt(plaintext: string | Uint8Array): OlmMessage {
+    return this.#encrypt(plaintext, undefined);
+  }
+
+  static {
+    encryptWithRatchetSecret = (session, plaintext, ratchetSecret) =>
+      session.#encrypt(plaintext, ratchetSecret === null ? undefined : ratchetSecret.slice());
+  }
+
+  #encrypt(plaintext: string | Uint8Array, ratchetSecret: Uint8Array | undefined): OlmMessage {
     const bytes = typeof plaintext === "string" ? utf8Encode(plaintext) : plaintext;
-    if (this.#receivedMessage) {
-      return { type: MESSAGE_TYPE_NORMAL, body: encodeBase64(this.#ratchet.encrypt(bytes, null)) };
-    }
-    return { type: MESSAGE_TYPE_PRE_KEY, body: encodeBase64(this.#ratchet.encrypt(bytes, this.#keys)) };
+    const wrap = this.#receivedMessage ? null : this.#keys;
+    const body = encodeBase64(this.#ratchet.encrypt(bytes, wrap, ratchetSecret));
+    return { type: wrap === null ? MESSAGE_TYPE_NORMAL : MESSAGE_TYPE_PRE_KEY, body };
   }
 
   /** Decrypts a pre-key or normal message. On any failure the session is left exactly as it was. */
