@@ -24,7 +24,8 @@ nodeCrypto.randomBytes = (n: number): Buffer => {
 /** Deterministic "random" bytes: SHA-256 of a label and counter, concatenated. */
 function fixedBytes(label: string, length: number): Buffer {
   const parts: Buffer[] = [];
-  for (let i = 0; parts.length * 32 < length; i++) parts.push(createHash("sha256").update(`${label}/${i}`).digest());
+  for (let i = 0; parts.length * 32 < length; i++)
+    parts.push(createHash("sha256").update(`${label}/${i}`).digest());
   return Buffer.concat(parts).subarray(0, length);
 }
 
@@ -33,8 +34,9 @@ function feed(label: string, length: number): string {
   return queued.toString("base64").replace(/=+$/, "");
 }
 
-const Olm = await loadLibolm();
-if (Olm === null) throw new Error("libolm is not available");
+const maybeOlm = await loadLibolm();
+if (maybeOlm === null) throw new Error("libolm is not available");
+const Olm = maybeOlm;
 
 const alice = new Olm.Account();
 const aliceRandom = feed("alice account", 64);
@@ -102,7 +104,7 @@ const script: ["alice" | "bob", string][] = [
   ["bob", "Bob's second chain."],
   ["alice", "Alice's third chain, ✓ non-ASCII."],
 ];
-script.forEach(([from, text], i) => send(from, text, i));
+for (const [i, [from, text]] of script.entries()) send(from, text, i);
 
 const vectors = {
   description:
