@@ -1,0 +1,189 @@
+/**
+ * The portable back end: audited pure-JavaScript @noble/* libraries plus WebCrypto's
+ * `getRandomValues`. Runs anywhere (browsers, Deno, Bun, workers, React Native with a
+ * getRandomValues polyfill). Same inputs, same outputs, same refusals as the Node back end; the
+ * shared test suite holds both to the same vectors.
+ */
+import { cbc, ctr } from "@noble/ciphers/aes.js";
+import { ed25519, x25519 as noble25519 } from "@noble/curves/ed25519.js";
+import { bytesToNumberLE } from "@noble/curves/utils.js";
+import { hkdf } from "@noble/hashes/hkdf.js";
+import { hmac } from "@noble/hashes/hmac.js";
+import { pbkdf2 } from "@noble/hashes/pbkdf2.js";
+import { sha256 as nobleSha256, sha512 } from "@noble/hashes/sha2.js";
+import type { CryptoBackend } from "./backend.ts";
+import { assertBytes, CryptoPrimitiveError } from "./errors.ts";
+import { ED25519_PUBLIC_KEY_LENGTH, ED25519_SEED_LENGTH, ED25519_SIGNATURE_LENGTH } from "./limits.ts";
+import {
+  checkAes,
+  checkCbcCiphertext,
+  checkEd25519SecretKey,
+  checkEd25519Seed,
+  checkHkdf,
+  checkPbkdf2,
+  checkRandomLength,
+  checkX25519Public,
+  checkX25519Secret,
+  isAllZero,
+  nonContributory,
+} from "./validate.ts";
+
+/** WebCrypto refuses more than 65 536 bytes per getRandomValues call. */
+const RANDOM_CHUNK = 65_536;
+
+function randomBytes(length: number): Uint8Array {
+  checkRandomLength(length);
+  const out = new Uint8Array(length);
+  for (let offset = 0; offset < length; offset += RANDOM_CHUNK) {
+    globalThis.crypto.getRandomValues(out.subarray(offset, Math.min(length, offset + RANDOM_CHUNK)));
+  }
+  return out;
+}
+
+function sha256(data: Uint8Array): Uint8Array {
+  assertBytes(data, "SHA-256 input");
+  return nobleSha256(data);
+}
+
+function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
+  assertBytes(key, "HMAC key");
+  assertBytes(data, "HMAC input");
+  return hmac(nobleSha256, key, data);
+}
+
+function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
+  checkHkdf(ikm, salt, info, length);
+  if (length === 0) return new Uint8Array(0);
+  // An empty salt and an absent one are the same HMAC key (zero-padded to the block size).
+  return hkdf(nobleSha256, ikm, salt, info, length);
+}
+
+function pbkdf2Sha512(
+  password: Uint8Array,
+  salt: Uint8Array,
+  iterations: number,
+  length: number,
+): Uint8Array {
+  checkPbkdf2(password, salt, iterations, length);
+  return pbkdf2(sha512, password, salt, { c: iterations, dkLen: length });
+}
+
+function aes256CbcEncrypt(key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array): Uint8Array {
+  checkAes(key, iv, plaintext);
+  return cbc(key, iv).encrypt(plaintext);
+}
+
+function aes256CbcDecrypt(key: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array): Uint8Array {
+  checkAes(key, iv, ciphertext);
+  checkCbcCiphertext(ciphertext);
+  try {
+    return cbc(key, iv).decrypt(ciphertext);
+  } catch {
+    // Key, IV and length are checked above, so the only remaining failure is the PKCS#7 pad.
+    throw new CryptoPrimitiveError("BAD_PADDING", "AES-CBC padding is invalid");
+  }
+}
+
+function aes256Ctr(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array {
+  checkAes(key, iv, data);
+  if (data.length === 0) return new Uint8Array(0);
+  return ctr(key, iv).encrypt(data);
+}
+
+function x25519PublicKey(secretKey: Uint8Array): Uint8Array {
+  checkX25519Secret(secretKey);
+  return noble25519.getPublicKey(secretKey);
+}
+
+function x25519(secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
+  checkX25519Secret(secretKey);
+  checkX25519Public(publicKey);
+  let out: Uint8Array;
+  try {
+    out = noble25519.getSharedSecret(secretKey, publicKey);
+  } catch {
+    // noble refuses low-order u-coordinates before running the ladder; lengths are checked above.
+    throw nonContributory();
+  }
+  if (isAllZero(out)) throw nonContributory();
+  return out;
+}
+
+function ed25519PublicKey(seed: Uint8Array): Uint8Array {
+  checkEd25519Seed(seed);
+  return ed25519.getPublicKey(seed);
+}
+
+function ed25519Sign(secretKey: Uint8Array, message: Uint8Array): Uint8Array {
+  checkEd25519SecretKey(secretKey, message);
+  // noble derives the public key from the seed itself; the stored half is not needed here.
+  return ed25519.sign(message, secretKey.subarray(0, ED25519_SEED_LENGTH));
+}
+
+const Point = ed25519.Point;
+const L = Point.Fn.ORDER;
+
+/**
+ * Strict verification with exactly libsodium's rules (what the Node back end runs), close to
+ * ed25519-dalek's `verify_strict` that vodozemac uses:
+ *   S < L; A canonical and not of small order; R not of small order; and the cofactorless
+ *   equation R == [S]B - [k]A compared on the encoding.
+ * noble's own `verify` checks the cofactored equation, which accepts a few crafted signatures
+ * that libsodium rejects; back ends must agree on every signature, so the equation is spelled
+ * out here with noble's point arithmetic.
+ */
+function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  if (
+    !(publicKey instanceof Uint8Array) ||
+    !(message instanceof Uint8Array) ||
+    !(signature instanceof Uint8Array) ||
+    publicKey.length !== ED25519_PUBLIC_KEY_LENGTH ||
+    signature.length !== ED25519_SIGNATURE_LENGTH
+  ) {
+    return false;
+  }
+  try {
+    const rBytes = signature.subarray(0, 32);
+    const s = bytesToNumberLE(signature.subarray(32, 64));
+    if (s >= L) return false;
+    const a = Point.fromBytes(publicKey, false);
+    if (a.isSmallOrder()) return false;
+    // A non-canonical R can never equal the canonical encoding computed below, so strict
+    // decoding loses nothing; a small-order R is refused as libsodium does.
+    const r = Point.fromBytes(rBytes, false);
+    if (r.isSmallOrder()) return false;
+    const k = Point.Fn.create(bytesToNumberLE(sha512(concat3(rBytes, publicKey, message))));
+    const expected = Point.BASE.multiplyUnsafe(s).subtract(a.multiplyUnsafe(k)).toBytes();
+    let diff = 0;
+    for (let i = 0; i < 32; i++) diff |= expected[i]! ^ rBytes[i]!;
+    return diff === 0;
+  } catch {
+    // Undecodable points: the signature is invalid, never an exception.
+    return false;
+  }
+}
+
+function concat3(a: Uint8Array, b: Uint8Array, c: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length + c.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  out.set(c, a.length + b.length);
+  return out;
+}
+
+export const backend: CryptoBackend = {
+  name: "noble",
+  randomBytes,
+  sha256,
+  hmacSha256,
+  hkdfSha256,
+  pbkdf2Sha512,
+  aes256CbcEncrypt,
+  aes256CbcDecrypt,
+  aes256Ctr,
+  x25519PublicKey,
+  x25519,
+  ed25519PublicKey,
+  ed25519Sign,
+  ed25519Verify,
+};

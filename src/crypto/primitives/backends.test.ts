@@ -1,0 +1,154 @@
+/**
+ * The two back ends must be interchangeable: equal outputs on random inputs, and the same verdict
+ * on every Ed25519 signature, including crafted ones where strict and lenient verifiers differ.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { ED25519_TORSION_SUBGROUP, ed25519 } from "@noble/curves/ed25519.js";
+import { bytesToNumberLE, numberToBytesLE } from "@noble/curves/utils.js";
+import { sha512 } from "@noble/hashes/sha2.js";
+import fc from "fast-check";
+import { backend as noble } from "./backend-noble.ts";
+import { backend as node } from "./backend-node.ts";
+import { CryptoPrimitiveError } from "./errors.ts";
+
+const bytes = (n: number) => fc.uint8Array({ minLength: n, maxLength: n });
+const anyBytes = fc.uint8Array({ maxLength: 300 });
+const RUNS = { numRuns: 60 };
+
+/** Both back ends agree: same result, or both throw CryptoPrimitiveError with the same code. */
+function same<T>(f: (b: typeof node) => T): void {
+  const run = (b: typeof node): { ok: T } | { code: string } => {
+    try {
+      return { ok: f(b) };
+    } catch (e) {
+      assert.ok(e instanceof CryptoPrimitiveError, `${b.name} threw ${String(e)}`);
+      return { code: e.code };
+    }
+  };
+  assert.deepEqual(run(node), run(noble));
+}
+
+describe("node and noble back ends agree", () => {
+  it("SHA-256, HMAC and HKDF", () => {
+    fc.assert(
+      fc.property(anyBytes, anyBytes, anyBytes, fc.integer({ min: 0, max: 300 }), (a, b, c, n) => {
+        same((x) => x.sha256(a));
+        same((x) => x.hmacSha256(a, b));
+        same((x) => x.hkdfSha256(a, b, c, n));
+      }),
+      RUNS,
+    );
+  });
+
+  it("PBKDF2-SHA-512", () => {
+    fc.assert(
+      fc.property(
+        anyBytes,
+        anyBytes,
+        fc.integer({ min: 1, max: 20 }),
+        fc.integer({ min: 1, max: 130 }),
+        (p, s, c, n) => same((x) => x.pbkdf2Sha512(p, s, c, n)),
+      ),
+      { numRuns: 20 },
+    );
+  });
+
+  it("AES-256-CBC and CTR, including decryption of arbitrary (mostly badly padded) ciphertext", () => {
+    fc.assert(
+      fc.property(bytes(32), bytes(16), anyBytes, (key, iv, data) => {
+        same((x) => x.aes256CbcEncrypt(key, iv, data));
+        same((x) => x.aes256Ctr(key, iv, data));
+        same((x) => x.aes256CbcDecrypt(key, iv, data));
+        const ct = node.aes256CbcEncrypt(key, iv, data);
+        assert.deepEqual(noble.aes256CbcDecrypt(key, iv, ct), data);
+      }),
+      RUNS,
+    );
+  });
+
+  it("X25519 public keys and shared secrets, on random u-coordinates too", () => {
+    fc.assert(
+      fc.property(bytes(32), bytes(32), bytes(32), (a, b, u) => {
+        same((x) => x.x25519PublicKey(a));
+        same((x) => x.x25519(a, node.x25519PublicKey(b)));
+        same((x) => x.x25519(a, u));
+      }),
+      RUNS,
+    );
+  });
+
+  it("Ed25519 keys, signatures and verification of random and mutated signatures", () => {
+    fc.assert(
+      fc.property(
+        bytes(32),
+        anyBytes,
+        fc.integer({ min: 0, max: 63 }),
+        bytes(64),
+        (seed, msg, flip, junk) => {
+          const pub = node.ed25519PublicKey(seed);
+          assert.deepEqual(noble.ed25519PublicKey(seed), pub);
+          const secret = new Uint8Array(64);
+          secret.set(seed, 0);
+          secret.set(pub, 32);
+          const sig = node.ed25519Sign(secret, msg);
+          assert.deepEqual(noble.ed25519Sign(secret, msg), sig);
+          assert.equal(noble.ed25519Verify(pub, msg, sig), true);
+          const bad = sig.slice();
+          bad[flip]! ^= 0x20;
+          assert.equal(node.ed25519Verify(pub, msg, bad), false);
+          assert.equal(noble.ed25519Verify(pub, msg, bad), false);
+          assert.equal(node.ed25519Verify(pub, msg, junk), noble.ed25519Verify(pub, msg, junk));
+          assert.equal(
+            node.ed25519Verify(junk.subarray(0, 32), msg, sig),
+            noble.ed25519Verify(junk.subarray(0, 32), msg, sig),
+          );
+        },
+      ),
+      RUNS,
+    );
+  });
+
+  it("Ed25519: a mixed-order public key (A + 8-torsion) gets the same verdict from both", () => {
+    // Signatures made with the secret scalar of A but checked against A' = A + T pass the
+    // cofactored equation always, and the cofactorless one only when k ≡ 0 (mod 8). libsodium
+    // (and vodozemac's verify_strict) use the cofactorless one; both back ends must agree on it.
+    const Point = ed25519.Point;
+    const Fn = Point.Fn;
+    const torsion = Point.fromHex(ED25519_TORSION_SUBGROUP[1]!);
+    const a = Fn.create(0x1234_5678_9abc_def0_1122_3344_5566_7788n);
+    const publicKey = Point.BASE.multiply(a).add(torsion).toBytes();
+    let accepted = 0;
+    for (let i = 0; i < 48; i++) {
+      const msg = new Uint8Array([i, 1, 2, 3]);
+      const r = Fn.create(0xdead_beefn + BigInt(i) * 0x1_0000_0001n);
+      const rBytes = Point.BASE.multiply(r).toBytes();
+      const kInput = new Uint8Array(64 + msg.length);
+      kInput.set(rBytes, 0);
+      kInput.set(publicKey, 32);
+      kInput.set(msg, 64);
+      const k = Fn.create(bytesToNumberLE(sha512(kInput)));
+      const sig = new Uint8Array(64);
+      sig.set(rBytes, 0);
+      sig.set(numberToBytesLE(Fn.create(r + k * a), 32), 32);
+      const verdict = node.ed25519Verify(publicKey, msg, sig);
+      assert.equal(noble.ed25519Verify(publicKey, msg, sig), verdict, `message ${i}`);
+      assert.equal(verdict, k % 8n === 0n, `message ${i}: cofactorless equation`);
+      if (verdict) accepted++;
+    }
+    // With 48 messages, seeing neither outcome would mean the test exercised nothing.
+    assert.ok(accepted > 0 && accepted < 48);
+  });
+
+  it("Ed25519: non-canonical public key encodings (y >= p) are refused by both", () => {
+    const msg = new Uint8Array([1]);
+    const sig = new Uint8Array(64);
+    for (const yLow of [0xed, 0xee, 0xf0, 0xff]) {
+      const pk = new Uint8Array(32).fill(0xff);
+      pk[0] = yLow;
+      pk[31] = 0x7f;
+      assert.equal(node.ed25519Verify(pk, msg, sig), false);
+      assert.equal(noble.ed25519Verify(pk, msg, sig), false);
+    }
+  });
+});
