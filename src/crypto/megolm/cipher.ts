@@ -1,0 +1,24 @@
+/**
+ * Per-message keys (megolm.md "Encryption"): HKDF-SHA-256 over the whole 128-byte ratchet with
+ * an empty salt and info "MEGOLM_KEYS", 80 bytes split into the AES-256 key, the HMAC-SHA-256 key
+ * and the AES-CBC IV. One HKDF call yields all three.
+ */
+import { hkdfSha256, utf8Encode } from "../primitives/index.ts";
+
+const KDF_INFO = utf8Encode("MEGOLM_KEYS");
+const EMPTY = new Uint8Array(0);
+
+export const DERIVED_KEYS_LENGTH = 80;
+
+export interface MessageKeys {
+  readonly aesKey: Uint8Array;
+  readonly macKey: Uint8Array;
+  readonly iv: Uint8Array;
+  /** The backing 80 bytes, wiped by the caller when done. */
+  readonly all: Uint8Array;
+}
+
+export function deriveMessageKeys(ratchetBytes: Uint8Array): MessageKeys {
+  const all = hkdfSha256(ratchetBytes, EMPTY, KDF_INFO, DERIVED_KEYS_LENGTH);
+  return { aesKey: all.subarray(0, 32), macKey: all.subarray(32, 64), iv: all.subarray(64, 80), all };
+}

@@ -1,0 +1,263 @@
+/**
+ * The receiving side of a Megolm session. It keeps the ratchet at the first known index (so any
+ * later message stays decryptable, as libolm does) and a cached copy at the highest index
+ * decrypted so far, so that messages arriving in order cost one ratchet step each.
+ */
+import {
+  aes256CbcDecrypt,
+  CryptoPrimitiveError,
+  constantTimeEqual,
+  decodeBase64,
+  ED25519_PUBLIC_KEY_LENGTH,
+  ed25519Verify,
+  encodeBase64,
+  hmacSha256,
+  wipe,
+} from "../primitives/index.ts";
+import { deriveMessageKeys } from "./cipher.ts";
+import { MegolmError } from "./errors.ts";
+import { decodeMegolmMessage, MEGOLM_MAC_LENGTH } from "./message.ts";
+import { pickleBoolean, pickleBytes, pickleInteger, pickleObject } from "./pickle.ts";
+import { MAX_MESSAGE_INDEX, RATCHET_LENGTH, Ratchet } from "./ratchet.ts";
+import {
+  type DecodedSessionKey,
+  decodeExportedKey,
+  decodeSessionKey,
+  encodeExportedKey,
+} from "./session-key.ts";
+
+export interface InboundGroupSessionPickle {
+  readonly version: 1;
+  /** The ratchet at the first known index, unpadded base64 of 128 bytes. */
+  readonly ratchet: string;
+  readonly firstKnownIndex: number;
+  /** The session's Ed25519 public key (its ID). */
+  readonly signingKey: string;
+  readonly signingKeyVerified: boolean;
+}
+
+export interface MegolmDecryptResult {
+  readonly plaintext: Uint8Array;
+  /** The message's index: callers detect replays by remembering (index → event) pairs. */
+  readonly messageIndex: number;
+}
+
+/**
+ * How one inbound session relates to another with the same ID: `better` means this one can
+ * decrypt more (a lower first known index), `unconnected` that their ratchets differ (a forgery
+ * or a different session under the same key).
+ */
+export type SessionOrdering = "equal" | "better" | "worse" | "unconnected";
+
+const INSPECT = Symbol.for("nodejs.util.inspect.custom");
+
+export class InboundGroupSession {
+  readonly #initial: Ratchet;
+  #latest: Ratchet;
+  readonly #signingKey: Uint8Array;
+  readonly #sessionId: string;
+  readonly #signingKeyVerified: boolean;
+
+  private constructor(decoded: DecodedSessionKey, signingKeyVerified: boolean) {
+    this.#initial = decoded.ratchet;
+    this.#latest = decoded.ratchet.clone();
+    this.#signingKey = decoded.signingKey;
+    this.#sessionId = encodeBase64(decoded.signingKey);
+    this.#signingKeyVerified = signingKeyVerified;
+  }
+
+  /** From the signed v2 `session_key` of `m.room_key`; throws unless the signature verifies. */
+  static fromSessionKey(sessionKey: string): InboundGroupSession {
+    return new InboundGroupSession(decodeSessionKey(sessionKey), true);
+  }
+
+  /**
+   * From a v1 exported key (`m.forwarded_room_key`, key-export files, backups). It carries no
+   * signature, so `signingKeyVerified` is false: trust comes from whoever forwarded it.
+   */
+  static fromExport(exportedKey: string): InboundGroupSession {
+    return new InboundGroupSession(decodeExportedKey(exportedKey), false);
+  }
+
+  get sessionId(): string {
+    return this.#sessionId;
+  }
+
+  /** The lowest message index this session can decrypt. */
+  get firstKnownIndex(): number {
+    return this.#initial.counter;
+  }
+
+  /** True when the key came signed by the session's own key (v2), or was merged with such a copy. */
+  get signingKeyVerified(): boolean {
+    return this.#signingKeyVerified;
+  }
+
+  /**
+   * Decrypts a base64 Megolm message at any index from the first known one on. The signature is
+   * checked first, then the MAC; the cached ratchet moves forward only once all checks passed, so
+   * a failure leaves the session as it was.
+   */
+  decrypt(message: string): MegolmDecryptResult {
+    if (typeof message !== "string") throw new MegolmError("BAD_MESSAGE_FORMAT", "message must be a string");
+    let bytes: Uint8Array;
+    try {
+      bytes = decodeBase64(message);
+    } catch (e) {
+      if (e instanceof CryptoPrimitiveError)
+        throw new MegolmError("BAD_MESSAGE_FORMAT", "message is not valid base64");
+      throw e;
+    }
+    const decoded = decodeMegolmMessage(bytes);
+    const { macOffset, messageIndex } = decoded;
+    const signatureOffset = macOffset + MEGOLM_MAC_LENGTH;
+    if (
+      !ed25519Verify(this.#signingKey, bytes.subarray(0, signatureOffset), bytes.subarray(signatureOffset))
+    ) {
+      throw new MegolmError(
+        "BAD_SIGNATURE",
+        "the message's signature does not verify with this session's key",
+      );
+    }
+
+    const ratchet = this.#ratchetFor(messageIndex);
+    const keys = deriveMessageKeys(ratchet.bytes);
+    let plaintext: Uint8Array;
+    try {
+      const mac = hmacSha256(keys.macKey, bytes.subarray(0, macOffset));
+      const ok = constantTimeEqual(
+        mac.subarray(0, MEGOLM_MAC_LENGTH),
+        bytes.subarray(macOffset, signatureOffset),
+      );
+      if (!ok) throw new MegolmError("BAD_MAC", "the message's MAC does not match");
+      try {
+        plaintext = aes256CbcDecrypt(keys.aesKey, keys.iv, decoded.ciphertext);
+      } catch (e) {
+        if (e instanceof CryptoPrimitiveError)
+          throw new MegolmError("DECRYPTION_FAILED", "the ciphertext does not decrypt");
+        throw e;
+      }
+    } catch (e) {
+      if (ratchet !== this.#latest) ratchet.destroy();
+      throw e;
+    } finally {
+      wipe(keys.all);
+    }
+
+    if (ratchet !== this.#latest) {
+      if (messageIndex > this.#latest.counter) {
+        this.#latest.destroy();
+        this.#latest = ratchet;
+      } else {
+        ratchet.destroy();
+      }
+    }
+    return { plaintext, messageIndex };
+  }
+
+  /**
+   * The ratchet at `index`: the cached latest one when it matches, otherwise a fresh copy moved
+   * forward from the nearest stored ratchet at or below it.
+   */
+  #ratchetFor(index: number): Ratchet {
+    if (index === this.#latest.counter) return this.#latest;
+    let base: Ratchet;
+    if (index > this.#latest.counter) base = this.#latest;
+    else if (index >= this.#initial.counter) base = this.#initial;
+    else {
+      throw new MegolmError(
+        "UNKNOWN_MESSAGE_INDEX",
+        `message index ${index} is below the first known index ${this.#initial.counter}`,
+      );
+    }
+    const copy = base.clone();
+    copy.advanceTo(index);
+    return copy;
+  }
+
+  /** The v1 export at `index` (≥ the first known index): it decrypts that message and every later one. */
+  exportAt(index: number): string {
+    if (typeof index !== "number" || !Number.isInteger(index) || index < 0 || index > MAX_MESSAGE_INDEX) {
+      throw new MegolmError("BAD_ARGUMENT", "index must be an integer in [0, 2^32 - 1]");
+    }
+    const ratchet = this.#ratchetFor(index);
+    const key = encodeExportedKey(ratchet, this.#signingKey);
+    if (ratchet !== this.#latest) ratchet.destroy();
+    return key;
+  }
+
+  exportAtFirstKnownIndex(): string {
+    return encodeExportedKey(this.#initial, this.#signingKey);
+  }
+
+  /**
+   * True when both sessions hold the same ratchet: same signing key, and moving the one with the
+   * lower first index forward to the other's gives byte-identical state (compared in constant time).
+   */
+  connected(other: InboundGroupSession): boolean {
+    if (!constantTimeEqual(this.#signingKey, other.#signingKey)) return false;
+    const [low, high] = this.firstKnownIndex <= other.firstKnownIndex ? [this, other] : [other, this];
+    const moved = low.#ratchetFor(high.firstKnownIndex);
+    const same = constantTimeEqual(moved.bytes, high.#initial.bytes);
+    if (moved !== low.#latest) moved.destroy();
+    return same;
+  }
+
+  /** Whether this session is the same one as `other`, and which can decrypt more of it. */
+  compare(other: InboundGroupSession): SessionOrdering {
+    if (!this.connected(other)) return "unconnected";
+    if (this.firstKnownIndex < other.firstKnownIndex) return "better";
+    if (this.firstKnownIndex > other.firstKnownIndex) return "worse";
+    return "equal";
+  }
+
+  /**
+   * The best of two copies of one session: the lower first known index, verified if either copy
+   * was. Null when they are not connected (e.g. a forged forward under a real session ID).
+   */
+  merge(other: InboundGroupSession): InboundGroupSession | null {
+    const order = this.compare(other);
+    if (order === "unconnected") return null;
+    const best = order === "worse" ? other : this;
+    return new InboundGroupSession(
+      { ratchet: best.#initial.clone(), signingKey: this.#signingKey.slice() },
+      this.#signingKeyVerified || other.#signingKeyVerified,
+    );
+  }
+
+  toPickle(): InboundGroupSessionPickle {
+    return {
+      version: 1,
+      ratchet: encodeBase64(this.#initial.bytes),
+      firstKnownIndex: this.#initial.counter,
+      signingKey: this.#sessionId,
+      signingKeyVerified: this.#signingKeyVerified,
+    };
+  }
+
+  static fromPickle(pickle: InboundGroupSessionPickle): InboundGroupSession {
+    const p = pickleObject(pickle, 1, "InboundGroupSession");
+    const bytes = pickleBytes(p.ratchet, RATCHET_LENGTH, "ratchet");
+    const counter = pickleInteger(p.firstKnownIndex, MAX_MESSAGE_INDEX, "firstKnownIndex");
+    const signingKey = pickleBytes(p.signingKey, ED25519_PUBLIC_KEY_LENGTH, "signingKey");
+    const verified = pickleBoolean(p.signingKeyVerified, "signingKeyVerified");
+    return new InboundGroupSession({ ratchet: new Ratchet(bytes, counter), signingKey }, verified);
+  }
+
+  /** Public parts only. */
+  toJSON(): { sessionId: string; firstKnownIndex: number; signingKeyVerified: boolean } {
+    return {
+      sessionId: this.#sessionId,
+      firstKnownIndex: this.firstKnownIndex,
+      signingKeyVerified: this.#signingKeyVerified,
+    };
+  }
+
+  [INSPECT](): string {
+    return `InboundGroupSession { sessionId: ${this.#sessionId}, firstKnownIndex: ${this.firstKnownIndex} }`;
+  }
+
+  toString(): string {
+    return this[INSPECT]();
+  }
+}

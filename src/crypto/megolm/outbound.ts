@@ -1,0 +1,130 @@
+/**
+ * The sending side of a Megolm session (megolm.md "Initialisation", "Encryption"): a ratchet that
+ * moves one step per message and an Ed25519 key pair whose public half is the session ID.
+ */
+import {
+  aes256CbcEncrypt,
+  ED25519_SEED_LENGTH,
+  ed25519PublicKey,
+  ed25519Sign,
+  encodeBase64,
+  hmacSha256,
+  randomBytes,
+  wipe,
+} from "../primitives/index.ts";
+import { deriveMessageKeys } from "./cipher.ts";
+import { MegolmError } from "./errors.ts";
+import { encodeMegolmMessage, MEGOLM_MAC_LENGTH } from "./message.ts";
+import { pickleBytes, pickleInteger, pickleObject } from "./pickle.ts";
+import { plaintextBytes } from "./plaintext.ts";
+import { MAX_MESSAGE_INDEX, RATCHET_LENGTH, Ratchet } from "./ratchet.ts";
+import { encodeSessionKey } from "./session-key.ts";
+
+export interface OutboundGroupSessionPickle {
+  readonly version: 1;
+  /** R0..R3, unpadded base64 of 128 bytes. */
+  readonly ratchet: string;
+  /** The index the next message will carry. */
+  readonly messageIndex: number;
+  /** The Ed25519 seed (32 bytes, unpadded base64). */
+  readonly signingSeed: string;
+}
+
+const INSPECT = Symbol.for("nodejs.util.inspect.custom");
+
+export class OutboundGroupSession {
+  readonly #ratchet: Ratchet;
+  /** seed || public key, the layout `ed25519Sign` takes. */
+  readonly #signingSecret: Uint8Array;
+  readonly #sessionId: string;
+
+  private constructor(ratchet: Ratchet, seed: Uint8Array) {
+    this.#ratchet = ratchet;
+    this.#signingSecret = new Uint8Array(64);
+    this.#signingSecret.set(seed, 0);
+    this.#signingSecret.set(ed25519PublicKey(seed), 32);
+    this.#sessionId = encodeBase64(this.#signingSecret.subarray(32));
+  }
+
+  /** A new session with a random ratchet at index 0 and a random signing key. */
+  static create(): OutboundGroupSession {
+    const seed = randomBytes(ED25519_SEED_LENGTH);
+    const session = new OutboundGroupSession(new Ratchet(randomBytes(RATCHET_LENGTH), 0), seed);
+    wipe(seed);
+    return session;
+  }
+
+  /** The Ed25519 public key, unpadded base64: the `session_id` of `m.room_key` and events. */
+  get sessionId(): string {
+    return this.#sessionId;
+  }
+
+  /** The index the next encrypted message will carry. */
+  get messageIndex(): number {
+    return this.#ratchet.counter;
+  }
+
+  /**
+   * The signed v2 session key at the current index (the `session_key` of `m.room_key`): whoever
+   * holds it can decrypt this and every later message, none before.
+   */
+  sessionKey(): string {
+    return encodeSessionKey(this.#ratchet, this.#signingSecret);
+  }
+
+  /** Encrypts one message at the current index, then advances the ratchet. Returns base64. */
+  encrypt(plaintext: string | Uint8Array): string {
+    const input = plaintextBytes(plaintext);
+    // The last counter value is never used, so that an index is never repeated by wrapping.
+    if (this.#ratchet.counter >= MAX_MESSAGE_INDEX) {
+      throw new MegolmError("SESSION_EXHAUSTED", "this Megolm session has used every message index");
+    }
+    const keys = deriveMessageKeys(this.#ratchet.bytes);
+    let message: Uint8Array;
+    try {
+      const ciphertext = aes256CbcEncrypt(keys.aesKey, keys.iv, input);
+      const { bytes, macOffset } = encodeMegolmMessage(this.#ratchet.counter, ciphertext);
+      const mac = hmacSha256(keys.macKey, bytes.subarray(0, macOffset));
+      bytes.set(mac.subarray(0, MEGOLM_MAC_LENGTH), macOffset);
+      const signedEnd = macOffset + MEGOLM_MAC_LENGTH;
+      bytes.set(ed25519Sign(this.#signingSecret, bytes.subarray(0, signedEnd)), signedEnd);
+      message = bytes;
+    } finally {
+      wipe(keys.all);
+    }
+    this.#ratchet.advance();
+    return encodeBase64(message);
+  }
+
+  toPickle(): OutboundGroupSessionPickle {
+    return {
+      version: 1,
+      ratchet: encodeBase64(this.#ratchet.bytes),
+      messageIndex: this.#ratchet.counter,
+      signingSeed: encodeBase64(this.#signingSecret.subarray(0, 32)),
+    };
+  }
+
+  static fromPickle(pickle: OutboundGroupSessionPickle): OutboundGroupSession {
+    const p = pickleObject(pickle, 1, "OutboundGroupSession");
+    const ratchet = pickleBytes(p.ratchet, RATCHET_LENGTH, "ratchet");
+    const messageIndex = pickleInteger(p.messageIndex, MAX_MESSAGE_INDEX, "messageIndex");
+    const seed = pickleBytes(p.signingSeed, ED25519_SEED_LENGTH, "signingSeed");
+    const session = new OutboundGroupSession(new Ratchet(ratchet, messageIndex), seed);
+    wipe(seed);
+    return session;
+  }
+
+  /** Public parts only. */
+  toJSON(): { sessionId: string; messageIndex: number } {
+    return { sessionId: this.#sessionId, messageIndex: this.messageIndex };
+  }
+
+  [INSPECT](): string {
+    return `OutboundGroupSession { sessionId: ${this.#sessionId}, messageIndex: ${this.messageIndex} }`;
+  }
+
+  toString(): string {
+    return this[INSPECT]();
+  }
+}
