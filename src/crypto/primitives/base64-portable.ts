@@ -1,7 +1,7 @@
 /**
- * Unpadded base64 (RFC 4648 §4 standard and §5 URL-safe alphabets), as Matrix and Olm use it.
- *
- * Pure TypeScript over lookup tables, identical on every runtime. Encoding works on 12-bit pairs
+ * Unpadded base64 (RFC 4648 §4 standard and §5 URL-safe alphabets), as Matrix and Olm use it:
+ * the portable implementation, pure TypeScript over lookup tables, used where there is no Node
+ * `Buffer` (base64.ts picks). Encoding works on 12-bit pairs
  * (two output characters per table hit); decoding looks each character up in a 128-entry table
  * whose invalid entries have bit 7 set, so validity is checked once per four characters.
  *
@@ -14,10 +14,10 @@ import { assertBytes, CryptoPrimitiveError } from "./errors.ts";
 
 const STANDARD = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 const URL_SAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-const INVALID = 0x80;
-const PAD = 0x3d; // "="
+export const INVALID = 0x80;
+export const PAD = 0x3d; // "="
 
-interface Codec {
+export interface Codec {
   /** 4096 two-character strings, indexed by 12 bits of input. */
   readonly pairs: readonly string[];
   readonly chars: readonly string[];
@@ -34,10 +34,10 @@ function makeCodec(alphabet: string): Codec {
   return { pairs, chars, values };
 }
 
-const standard = makeCodec(STANDARD);
-const urlSafe = makeCodec(URL_SAFE);
+export const standard: Codec = makeCodec(STANDARD);
+export const urlSafe: Codec = makeCodec(URL_SAFE);
 
-function encode(bytes: Uint8Array, codec: Codec): string {
+export function encode(bytes: Uint8Array, codec: Codec): string {
   assertBytes(bytes, "base64 input");
   const { pairs, chars } = codec;
   const n = bytes.length;
@@ -58,12 +58,12 @@ function encode(bytes: Uint8Array, codec: Codec): string {
   return out;
 }
 
-function bad(reason: string): CryptoPrimitiveError {
+export function bad(reason: string): CryptoPrimitiveError {
   // The input itself is never echoed: base64 strings in Keyroom are often keys.
   return new CryptoPrimitiveError("BAD_BASE64", `invalid base64: ${reason}`);
 }
 
-function decode(text: string, codec: Codec): Uint8Array {
+export function decode(text: string, codec: Codec): Uint8Array {
   if (typeof text !== "string") throw bad("not a string");
   let len = text.length;
   // Padding is accepted only in its complete form (length a multiple of 4).
@@ -76,14 +76,22 @@ function decode(text: string, codec: Codec): Uint8Array {
   const whole = len - rem;
   const out = new Uint8Array((whole / 4) * 3 + (rem === 0 ? 0 : rem - 1));
   const values = codec.values;
+  // Any char code >= 128 sets a bit outside 0x7f in `high`; table hits for invalid ASCII set
+  // INVALID in `flags`. Both are checked once at the end, so the loop has no branches.
   let flags = 0;
+  let high = 0;
   let o = 0;
   let i = 0;
   for (; i < whole; i += 4) {
-    const a = value(values, text.charCodeAt(i));
-    const b = value(values, text.charCodeAt(i + 1));
-    const c = value(values, text.charCodeAt(i + 2));
-    const d = value(values, text.charCodeAt(i + 3));
+    const ca = text.charCodeAt(i);
+    const cb = text.charCodeAt(i + 1);
+    const cc = text.charCodeAt(i + 2);
+    const cd = text.charCodeAt(i + 3);
+    high |= ca | cb | cc | cd;
+    const a = values[ca & 0x7f]!;
+    const b = values[cb & 0x7f]!;
+    const c = values[cc & 0x7f]!;
+    const d = values[cd & 0x7f]!;
     flags |= a | b | c | d;
     const t = (a << 18) | (b << 12) | (c << 6) | d;
     out[o++] = t >> 16;
@@ -106,30 +114,12 @@ function decode(text: string, codec: Codec): Uint8Array {
     out[o++] = t >> 8;
     out[o] = t;
   }
-  if ((flags & INVALID) !== 0) throw bad("character outside the alphabet or non-canonical trailing bits");
+  if ((flags & INVALID) !== 0 || (high & ~0x7f) !== 0) {
+    throw bad("character outside the alphabet or non-canonical trailing bits");
+  }
   return out;
 }
 
-function value(values: Uint8Array, code: number): number {
+export function value(values: Uint8Array, code: number): number {
   return code < 128 ? values[code]! : INVALID;
-}
-
-/** Unpadded standard base64 (`+/`), the encoding of every key, signature and message in Matrix. */
-export function encodeBase64(bytes: Uint8Array): string {
-  return encode(bytes, standard);
-}
-
-/** Standard base64, padded or unpadded. Throws `CryptoPrimitiveError` `BAD_BASE64` otherwise. */
-export function decodeBase64(text: string): Uint8Array {
-  return decode(text, standard);
-}
-
-/** Unpadded URL-safe base64 (`-_`), as used by e.g. JWK `k` fields of encrypted attachments. */
-export function encodeBase64Url(bytes: Uint8Array): string {
-  return encode(bytes, urlSafe);
-}
-
-/** URL-safe base64, padded or unpadded. Throws `CryptoPrimitiveError` `BAD_BASE64` otherwise. */
-export function decodeBase64Url(text: string): Uint8Array {
-  return decode(text, urlSafe);
 }

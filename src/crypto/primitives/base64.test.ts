@@ -1,115 +1,141 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { decodeBase64, decodeBase64Url, encodeBase64, encodeBase64Url } from "./base64.ts";
+import { base64Implementations, decodeBase64, encodeBase64 } from "./base64.ts";
 import { CryptoPrimitiveError } from "./errors.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 const isBadBase64 = (e: unknown) => e instanceof CryptoPrimitiveError && e.code === "BAD_BASE64";
 
-describe("base64", () => {
-  it("RFC 4648 section 10 vectors, without padding", () => {
-    const cases: [string, string][] = [
-      ["", ""],
-      ["f", "Zg"],
-      ["fo", "Zm8"],
-      ["foo", "Zm9v"],
-      ["foob", "Zm9vYg"],
-      ["fooba", "Zm9vYmE"],
-      ["foobar", "Zm9vYmFy"],
-    ];
-    for (const [plain, b64] of cases) {
-      assert.equal(encodeBase64(bytes(plain)), b64);
-      assert.deepEqual(decodeBase64(b64), bytes(plain));
-      const padded = b64 + "=".repeat((4 - (b64.length % 4)) % 4);
-      assert.deepEqual(decodeBase64(padded), bytes(plain));
-    }
-  });
+const implementations = Object.entries(base64Implementations).filter(
+  (entry): entry is [string, NonNullable<(typeof entry)[1]>] => entry[1] !== undefined,
+);
 
-  it("uses +/ in the standard alphabet and -_ in the URL-safe one", () => {
-    const b = new Uint8Array([0xfb, 0xff, 0xbf]);
-    assert.equal(encodeBase64(b), "+/+/");
-    assert.equal(encodeBase64Url(b), "-_-_");
-    assert.deepEqual(decodeBase64Url("-_-_"), b);
-    assert.throws(() => decodeBase64("-_-_"), isBadBase64);
-    assert.throws(() => decodeBase64Url("+/+/"), isBadBase64);
-  });
+it("uses the native codec on Node", () => {
+  assert.ok(base64Implementations.native !== undefined);
+  assert.equal(encodeBase64, base64Implementations.native.encodeBase64);
+  assert.equal(decodeBase64, base64Implementations.native.decodeBase64);
+});
 
-  it("rejects impossible lengths, stray characters, partial padding and non-canonical trailing bits", () => {
-    for (const s of [
-      "A",
-      "AAAAA",
-      "Zg=",
-      "Zg===",
-      "Z===",
-      "Zm9v=",
-      "=Zm9",
-      "Zm 9v",
-      "Zm9v\n",
-      "Zm9vé",
-      "Zm9v\u{1F600}",
-      "Zh",
-      "Zm9",
-      "Zm9vYh==",
-      "Zm=v",
-    ]) {
-      assert.throws(() => decodeBase64(s), isBadBase64, JSON.stringify(s));
-    }
-  });
-
-  it("never echoes the input in its error message", () => {
-    const secret = "c2VjcmV0a2V5bWF0ZXJpYWw!";
-    assert.throws(
-      () => decodeBase64(secret),
-      (e: unknown) => e instanceof CryptoPrimitiveError && !e.message.includes("c2VjcmV0"),
-    );
-  });
-
-  it("agrees with Node's Buffer encoder (unpadded) on random bytes, and round-trips", () => {
-    fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 300 }), (b) => {
-        const std = encodeBase64(b);
-        assert.equal(std, Buffer.from(b).toString("base64").replace(/=+$/, ""));
-        assert.equal(encodeBase64Url(b), Buffer.from(b).toString("base64url"));
-        assert.deepEqual(decodeBase64(std), b);
-        assert.deepEqual(decodeBase64Url(encodeBase64Url(b)), b);
-      }),
-      { numRuns: 500 },
-    );
-  });
-
-  it("decoding arbitrary strings either fails with BAD_BASE64 or yields the canonical form back", () => {
-    const alphabetish = fc.string({
-      unit: fc.constantFrom(
-        ..."ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ \n.é\u0000",
-      ),
-      maxLength: 40,
+for (const [name, { decodeBase64, decodeBase64Url, encodeBase64, encodeBase64Url }] of implementations)
+  describe(`base64 (${name})`, () => {
+    it("RFC 4648 section 10 vectors, without padding", () => {
+      const cases: [string, string][] = [
+        ["", ""],
+        ["f", "Zg"],
+        ["fo", "Zm8"],
+        ["foo", "Zm9v"],
+        ["foob", "Zm9vYg"],
+        ["fooba", "Zm9vYmE"],
+        ["foobar", "Zm9vYmFy"],
+      ];
+      for (const [plain, b64] of cases) {
+        assert.equal(encodeBase64(bytes(plain)), b64);
+        assert.deepEqual(decodeBase64(b64), bytes(plain));
+        const padded = b64 + "=".repeat((4 - (b64.length % 4)) % 4);
+        assert.deepEqual(decodeBase64(padded), bytes(plain));
+      }
     });
-    fc.assert(
-      fc.property(fc.oneof(alphabetish, fc.string({ unit: "grapheme", maxLength: 20 })), (s) => {
-        for (const [decode, encode] of [
-          [decodeBase64, encodeBase64],
-          [decodeBase64Url, encodeBase64Url],
-        ] as const) {
-          let out: Uint8Array;
-          try {
-            out = decode(s);
-          } catch (e) {
-            assert.ok(isBadBase64(e), String(e));
-            continue;
+
+    it("uses +/ in the standard alphabet and -_ in the URL-safe one", () => {
+      const b = new Uint8Array([0xfb, 0xff, 0xbf]);
+      assert.equal(encodeBase64(b), "+/+/");
+      assert.equal(encodeBase64Url(b), "-_-_");
+      assert.deepEqual(decodeBase64Url("-_-_"), b);
+      assert.throws(() => decodeBase64("-_-_"), isBadBase64);
+      assert.throws(() => decodeBase64Url("+/+/"), isBadBase64);
+    });
+
+    it("rejects impossible lengths, stray characters, partial padding and non-canonical trailing bits", () => {
+      for (const s of [
+        "A",
+        "AAAAA",
+        "Zg=",
+        "Zg===",
+        "Z===",
+        "Zm9v=",
+        "=Zm9",
+        "Zm 9v",
+        "Zm9v\n",
+        "Zm9vé",
+        "Zm9v\u{1F600}",
+        "Zh",
+        "Zm9",
+        "Zm9vYh==",
+        "Zm=v",
+      ]) {
+        assert.throws(() => decodeBase64(s), isBadBase64, JSON.stringify(s));
+      }
+    });
+
+    it("never echoes the input in its error message", () => {
+      const secret = "c2VjcmV0a2V5bWF0ZXJpYWw!";
+      assert.throws(
+        () => decodeBase64(secret),
+        (e: unknown) => e instanceof CryptoPrimitiveError && !e.message.includes("c2VjcmV0"),
+      );
+    });
+
+    it("agrees with Node's Buffer encoder (unpadded) on random bytes, and round-trips", () => {
+      fc.assert(
+        fc.property(fc.uint8Array({ maxLength: 300 }), (b) => {
+          const std = encodeBase64(b);
+          assert.equal(std, Buffer.from(b).toString("base64").replace(/=+$/, ""));
+          assert.equal(encodeBase64Url(b), Buffer.from(b).toString("base64url"));
+          assert.deepEqual(decodeBase64(std), b);
+          assert.deepEqual(decodeBase64Url(encodeBase64Url(b)), b);
+        }),
+        { numRuns: 500 },
+      );
+    });
+
+    it("decoding arbitrary strings either fails with BAD_BASE64 or yields the canonical form back", () => {
+      const alphabetish = fc.string({
+        unit: fc.constantFrom(
+          ..."ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ \n.é\u0000",
+        ),
+        maxLength: 40,
+      });
+      fc.assert(
+        fc.property(fc.oneof(alphabetish, fc.string({ unit: "grapheme", maxLength: 20 })), (s) => {
+          for (const [decode, encode] of [
+            [decodeBase64, encodeBase64],
+            [decodeBase64Url, encodeBase64Url],
+          ] as const) {
+            let out: Uint8Array;
+            try {
+              out = decode(s);
+            } catch (e) {
+              assert.ok(isBadBase64(e), String(e));
+              continue;
+            }
+            assert.equal(encode(out), s.replace(/=+$/, ""));
           }
-          assert.equal(encode(out), s.replace(/=+$/, ""));
-        }
-      }),
-      { numRuns: 2000 },
-    );
+        }),
+        { numRuns: 2000 },
+      );
+    });
+
+    it("rejects non-strings with a typed error", () => {
+      assert.throws(() => decodeBase64(42 as unknown as string), isBadBase64);
+      assert.throws(
+        () => encodeBase64("abc" as unknown as Uint8Array),
+        (e: unknown) => e instanceof CryptoPrimitiveError && e.code === "BAD_ARGUMENT",
+      );
+    });
   });
 
-  it("rejects non-strings with a typed error", () => {
-    assert.throws(() => decodeBase64(42 as unknown as string), isBadBase64);
-    assert.throws(
-      () => encodeBase64("abc" as unknown as Uint8Array),
-      (e: unknown) => e instanceof CryptoPrimitiveError && e.code === "BAD_ARGUMENT",
-    );
-  });
+it("native and portable encoders agree on random bytes", () => {
+  const { native, portable } = base64Implementations;
+  assert.ok(native !== undefined);
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 100 }), fc.nat(8), (b, offset) => {
+      // A view into a larger buffer, as callers pass subarrays.
+      const view = new Uint8Array(b.length + offset * 2).subarray(offset, offset + b.length);
+      view.set(b);
+      assert.equal(native.encodeBase64(view), portable.encodeBase64(b));
+      assert.equal(native.encodeBase64Url(view), portable.encodeBase64Url(b));
+    }),
+    { numRuns: 500 },
+  );
 });
