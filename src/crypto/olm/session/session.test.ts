@@ -127,10 +127,7 @@ describe("Session", () => {
     const other = pair();
     assert.equal(bob.matchesInboundSession(id, other.alice.encrypt("p")), false);
     assert.equal(bob.matchesInboundSession(id, bob.encrypt("n")), false);
-    assert.throws(
-      () => bob.matchesInboundSession(id, { type: 0, body: "Aw" }),
-      isCode("BAD_MESSAGE_FORMAT"),
-    );
+    assert.throws(() => bob.matchesInboundSession(id, { type: 0, body: "Aw" }), isCode("BAD_MESSAGE_FORMAT"));
     assert.throws(() => bob.matchesInboundSession("nope", alice.encrypt("p")), isCode("BAD_KEY"));
   });
 

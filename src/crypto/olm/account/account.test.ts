@@ -1,0 +1,146 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { inspect } from "node:util";
+import { decodeBase64, ed25519Verify, encodeBase64, utf8Decode, utf8Encode } from "../../primitives/index.ts";
+import { OlmError } from "../errors.ts";
+import { Account } from "./account.ts";
+import { MAX_ONE_TIME_KEYS } from "./one-time-keys.ts";
+
+const isCode = (code: string) => (e: unknown) => e instanceof OlmError && e.code === code;
+
+describe("Account", () => {
+  it("has 32-byte Curve25519 and Ed25519 identity keys in unpadded base64", () => {
+    const a = Account.create();
+    assert.match(a.identityKeys.curve25519, /^[A-Za-z0-9+/]{43}$/);
+    assert.match(a.identityKeys.ed25519, /^[A-Za-z0-9+/]{43}$/);
+    assert.notEqual(Account.create().identityKeys.curve25519, a.identityKeys.curve25519);
+  });
+
+  it("signs strings (as UTF-8) and bytes with its Ed25519 key", () => {
+    const a = Account.create();
+    const sig = a.sign("ünïcödé");
+    assert.equal(sig, a.sign(utf8Encode("ünïcödé")));
+    const pub = decodeBase64(a.identityKeys.ed25519);
+    assert.equal(ed25519Verify(pub, utf8Encode("ünïcödé"), decodeBase64(sig)), true);
+    assert.equal(ed25519Verify(pub, utf8Encode("other"), decodeBase64(sig)), false);
+  });
+
+  it("generates one-time keys with libolm's IDs, shared with fallback keys", () => {
+    const a = Account.create();
+    a.generateOneTimeKeys(2);
+    assert.deepEqual(Object.keys(a.oneTimeKeys()).sort(), ["AAAAAQ", "AAAAAg"]);
+    a.generateFallbackKey();
+    assert.deepEqual(Object.keys(a.fallbackKey()), ["AAAAAw"]);
+    a.markKeysAsPublished();
+    assert.deepEqual(a.oneTimeKeys(), {});
+    assert.deepEqual(a.fallbackKey(), {});
+    a.generateOneTimeKeys(1);
+    assert.deepEqual(Object.keys(a.oneTimeKeys()), ["AAAABA"]);
+  });
+
+  it(`keeps at most maxNumberOfOneTimeKeys (${MAX_ONE_TIME_KEYS}), dropping the oldest`, () => {
+    const a = Account.create();
+    assert.equal(a.maxNumberOfOneTimeKeys, MAX_ONE_TIME_KEYS);
+    a.generateOneTimeKeys(MAX_ONE_TIME_KEYS + 50);
+    const ids = Object.keys(a.oneTimeKeys());
+    assert.equal(ids.length, MAX_ONE_TIME_KEYS);
+    assert.ok(!ids.includes("AAAAAQ"));
+    assert.ok(ids.includes("AAAAMw") && ids.includes("AAAAlg"), "keys 51..150 kept");
+    // A huge request costs no more than MAX_ONE_TIME_KEYS keys, and IDs still advance (to 1 000 151).
+    a.generateOneTimeKeys(1_000_000);
+    assert.equal(Object.keys(a.oneTimeKeys()).length, MAX_ONE_TIME_KEYS);
+    a.generateFallbackKey();
+    assert.deepEqual(Object.keys(a.fallbackKey()), ["AA9C1w"]);
+    assert.throws(() => a.generateOneTimeKeys(-1), isCode("BAD_ARGUMENT"));
+  });
+
+  it("builds inbound sessions from pre-key messages, consuming one-time keys only on success", () => {
+    const alice = Account.create();
+    const bob = Account.create();
+    bob.generateOneTimeKeys(1);
+    const [[keyId, otk]] = Object.entries(bob.oneTimeKeys()) as [[string, string]];
+    const out = alice.createOutboundSession(bob.identityKeys.curve25519, otk);
+    const m = out.encrypt("hello");
+    assert.throws(
+      () => bob.createInboundSession(Account.create().identityKeys.curve25519, m),
+      isCode("MISMATCHED_IDENTITY_KEY"),
+    );
+    assert.throws(
+      () => bob.createInboundSession(alice.identityKeys.curve25519, { type: 1, body: m.body }),
+      isCode("BAD_MESSAGE_TYPE"),
+    );
+    const body = decodeBase64(m.body);
+    body[body.length - 3] = (body[body.length - 3] as number) ^ 4;
+    assert.throws(
+      () => bob.createInboundSession(alice.identityKeys.curve25519, { type: 0, body: encodeBase64(body) }),
+      isCode("BAD_MESSAGE_MAC"),
+    );
+    assert.equal(bob.oneTimeKeys()[keyId], otk, "a failed message does not burn the key");
+    const { session, plaintext } = bob.createInboundSession(alice.identityKeys.curve25519, m);
+    assert.equal(utf8Decode(plaintext), "hello");
+    assert.equal(session.sessionId, out.sessionId);
+    assert.deepEqual(bob.oneTimeKeys(), {});
+    assert.throws(
+      () => bob.createInboundSession(alice.identityKeys.curve25519, m),
+      isCode("MISSING_ONE_TIME_KEY"),
+    );
+  });
+
+  it("keeps fallback keys after use", () => {
+    const bob = Account.create();
+    bob.generateFallbackKey();
+    const fallback = Object.values(bob.fallbackKey())[0] ?? "";
+    for (let i = 0; i < 3; i++) {
+      const alice = Account.create();
+      const m = alice.createOutboundSession(bob.identityKeys.curve25519, fallback).encrypt(`hi ${i}`);
+      assert.equal(
+        utf8Decode(bob.createInboundSession(alice.identityKeys.curve25519, m).plaintext),
+        `hi ${i}`,
+      );
+    }
+  });
+
+  it("refuses malformed keys with BAD_KEY and low-order keys with NON_CONTRIBUTORY_KEY", () => {
+    const a = Account.create();
+    const b = Account.create().identityKeys.curve25519;
+    assert.throws(() => a.createOutboundSession("not base64!", b), isCode("BAD_KEY"));
+    assert.throws(() => a.createOutboundSession(b, "AAAA"), isCode("BAD_KEY"));
+    assert.throws(
+      () => a.createOutboundSession(b, encodeBase64(new Uint8Array(32))),
+      isCode("NON_CONTRIBUTORY_KEY"),
+    );
+  });
+
+  it("round-trips through a JSON pickle, and refuses malformed ones", () => {
+    const a = Account.create();
+    a.generateOneTimeKeys(3);
+    a.generateFallbackKey();
+    a.markKeysAsPublished();
+    a.generateOneTimeKeys(2);
+    const back = Account.fromPickle(JSON.parse(JSON.stringify(a.toPickle())));
+    assert.deepEqual(back.identityKeys, a.identityKeys);
+    assert.deepEqual(back.oneTimeKeys(), a.oneTimeKeys());
+    assert.deepEqual(back.toPickle(), a.toPickle());
+    assert.equal(back.sign("x"), a.sign("x"));
+    const p = a.toPickle();
+    for (const bad of [
+      { ...p, version: 0 },
+      { ...p, ed25519Seed: "" },
+      { ...p, lastKeyId: -1 },
+      { ...p, oneTimeKeys: {} },
+    ]) {
+      assert.throws(() => Account.fromPickle(bad as typeof p), isCode("BAD_PICKLE"));
+    }
+  });
+
+  it("shows only public keys in JSON, inspect and toString", () => {
+    const a = Account.create();
+    a.generateOneTimeKeys(1);
+    const p = a.toPickle();
+    for (const s of [JSON.stringify(a), inspect(a), String(a)]) {
+      assert.ok(s.includes(a.identityKeys.curve25519));
+      assert.ok(!s.includes(p.curve25519SecretKey) && !s.includes(p.ed25519Seed));
+      assert.ok(!s.includes(p.oneTimeKeys[0]?.secretKey ?? "-"));
+    }
+  });
+});
