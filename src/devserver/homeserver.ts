@@ -1,0 +1,200 @@
+// The devserver's state and the operations routes share: accounts, events, notifications.
+import { randomBytes } from "node:crypto";
+import { MatrixError } from "./errors.ts";
+import { computeEventId } from "./event-format.ts";
+import { Notifier } from "./notifier.ts";
+import {
+  AccountStore,
+  type Db,
+  KeyStore,
+  MiscStore,
+  openDatabase,
+  RoomStore,
+  StreamCounter,
+} from "./storage/index.ts";
+import type { Authed, JsonObject, RoomEvent, StreamEvent } from "./types.ts";
+import { Typing } from "./typing.ts";
+
+export interface RateLimitConfig {
+  /** Sustained requests per second per access token (or per IP when unauthenticated). */
+  perSecond: number;
+  /** Requests allowed in a burst above the sustained rate. */
+  burst: number;
+}
+
+export interface HomeserverConfig {
+  serverName: string;
+  dbPath: string;
+  rateLimit?: RateLimitConfig;
+}
+
+export function randomId(bytes = 12): string {
+  return randomBytes(bytes).toString("base64url");
+}
+
+/** Characters a device ID uses: upper-case letters, as Synapse's are. */
+export function newDeviceId(): string {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  const bytes = randomBytes(10);
+  let out = "";
+  for (const b of bytes) out += alphabet[b % 26];
+  return out;
+}
+
+export interface AppendOptions {
+  stateKey?: string;
+  txn?: { deviceId: string; txnId: string };
+  /** Extra top-level fields (e.g. `redacts` for room version 10 redactions). */
+  extra?: JsonObject;
+}
+
+export class Homeserver {
+  readonly serverName: string;
+  readonly db: Db;
+  readonly stream: StreamCounter;
+  readonly accounts: AccountStore;
+  readonly rooms: RoomStore;
+  readonly keys: KeyStore;
+  readonly misc: MiscStore;
+  readonly notifier = new Notifier();
+  readonly typing: Typing;
+  readonly config: HomeserverConfig;
+  private closed = false;
+
+  constructor(config: HomeserverConfig) {
+    this.config = config;
+    this.serverName = config.serverName;
+    this.db = openDatabase(config.dbPath);
+    this.stream = new StreamCounter(this.db);
+    this.accounts = new AccountStore(this.db);
+    this.rooms = new RoomStore(this.db);
+    this.keys = new KeyStore(this.db);
+    this.misc = new MiscStore(this.db);
+    this.typing = new Typing((roomId) => this.notifyRoom(roomId));
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.typing.close();
+    this.notifier.notifyAll();
+    this.db.close();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Runs `fn` in one SQLite transaction (all-or-nothing for multi-row writes). */
+  tx<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  isLocalUser(userId: string): boolean {
+    return userId.startsWith("@") && userId.endsWith(`:${this.serverName}`);
+  }
+
+  authenticate(token: string): Authed {
+    const row = this.accounts.lookupToken(token);
+    if (!row) throw new MatrixError(401, "M_UNKNOWN_TOKEN", "Unknown access token", { soft_logout: false });
+    return { userId: row.user_id, deviceId: row.device_id, token };
+  }
+
+  /** Creates (or reuses) a device and issues a new access token for it. */
+  createSession(
+    userId: string,
+    deviceId: string | undefined,
+    displayName: string | null,
+    ip: string,
+  ): Authed {
+    const id = deviceId ?? newDeviceId();
+    const token = `kr_${randomId(32)}`;
+    const isNew = !this.accounts.getDevice(userId, id);
+    this.tx(() => {
+      this.accounts.upsertDevice(userId, id, displayName, ip);
+      this.accounts.addToken(token, userId, id);
+    });
+    if (isNew) this.deviceListChanged(userId);
+    return { userId, deviceId: id, token };
+  }
+
+  /** Deletes a device with its tokens, keys and to-device queue, and tells everyone who shares a room. */
+  deleteDevice(userId: string, deviceId: string): void {
+    this.tx(() => {
+      this.accounts.deleteDevice(userId, deviceId);
+      this.keys.deleteDeviceKeys(userId, deviceId);
+    });
+    this.deviceListChanged(userId);
+  }
+
+  /** Records a change to `userId`'s devices or keys and wakes every user who shares a room with them. */
+  deviceListChanged(userId: string): void {
+    this.tx(() => this.keys.addDeviceListChange(this.stream.next(), userId));
+    const users = this.rooms.usersSharingRoomWith(userId);
+    users.add(userId);
+    this.notifier.notify(users);
+  }
+
+  /** Everyone who should hear about activity in a room: joined and invited members. */
+  roomAudience(roomId: string): string[] {
+    return this.rooms
+      .members(roomId)
+      .filter((m) => m.membership === "join" || m.membership === "invite")
+      .map((m) => m.user_id);
+  }
+
+  notifyRoom(roomId: string, extra: string[] = []): void {
+    this.notifier.notify([...this.roomAudience(roomId), ...extra]);
+  }
+
+  /**
+   * Appends an event to a room (authorisation is the caller's job) and wakes the room's audience.
+   * State events carry `unsigned.prev_content`/`replaces_state` of the event they replace.
+   */
+  appendEvent(
+    roomId: string,
+    sender: string,
+    type: string,
+    content: JsonObject,
+    opts: AppendOptions = {},
+  ): StreamEvent {
+    const written = this.tx(() => {
+      const pos = this.stream.next();
+      const ts = Date.now();
+      const ev: RoomEvent = {
+        event_id: "",
+        room_id: roomId,
+        sender,
+        type,
+        content,
+        origin_server_ts: ts,
+        ...(opts.extra ?? {}),
+      };
+      if (opts.stateKey !== undefined) {
+        ev.state_key = opts.stateKey;
+        const prev = this.rooms.stateEvent(roomId, type, opts.stateKey);
+        if (prev)
+          ev.unsigned = {
+            replaces_state: prev.event_id,
+            prev_content: prev.content,
+            prev_sender: prev.sender,
+          };
+      }
+      ev.event_id = computeEventId({
+        room_id: roomId,
+        sender,
+        type,
+        state_key: opts.stateKey,
+        content,
+        origin_server_ts: ts,
+        depth: pos,
+        origin: this.serverName,
+      });
+      this.rooms.insertEvent(pos, ev, opts.txn?.deviceId ?? null, opts.txn?.txnId ?? null);
+      return { pos, event: ev, txnDevice: opts.txn?.deviceId ?? null, txnId: opts.txn?.txnId ?? null };
+    });
+    const extra = type === "m.room.member" && opts.stateKey !== undefined ? [opts.stateKey] : [];
+    this.notifyRoom(roomId, extra);
+    return written;
+  }
+}

@@ -1,0 +1,125 @@
+// A small router: method + path pattern (`:name` captures one decoded segment) → handler.
+import type { IncomingHttpHeaders } from "node:http";
+import type { z } from "zod";
+import { badJson, MatrixError } from "./errors.ts";
+import type { Authed } from "./types.ts";
+
+export type AuthMode = "required" | "optional" | "none";
+
+export interface RouteRequest {
+  method: string;
+  path: string;
+  params: Readonly<Record<string, string>>;
+  query: URLSearchParams;
+  headers: IncomingHttpHeaders;
+  rawBody: Buffer;
+  ip: string;
+  /** Set when the route requires auth (and for optional auth when a valid token came). */
+  auth: Authed | undefined;
+  /** The request aborted (client went away); long polls stop waiting. */
+  signal: AbortSignal;
+}
+
+export type RouteResponse =
+  | { status?: number; json: unknown; headers?: Record<string, string> }
+  | { status?: number; bytes: Buffer; contentType: string; headers?: Record<string, string> };
+
+export type Handler = (req: RouteRequest) => RouteResponse | Promise<RouteResponse>;
+
+interface Route {
+  method: string;
+  segments: string[];
+  handler: Handler;
+  auth: AuthMode;
+}
+
+export interface Match {
+  handler: Handler;
+  auth: AuthMode;
+  params: Record<string, string>;
+}
+
+export class Router {
+  private readonly routes: Route[] = [];
+
+  add(method: string, pattern: string, handler: Handler, auth: AuthMode = "required"): void {
+    this.routes.push({ method, segments: pattern.split("/").slice(1), handler, auth });
+  }
+
+  /** Registers a Client-Server route under v3 and its r0 alias (older clients still call r0). */
+  client(method: string, pattern: string, handler: Handler, auth: AuthMode = "required"): void {
+    this.add(method, `/_matrix/client/v3${pattern}`, handler, auth);
+    this.add(method, `/_matrix/client/r0${pattern}`, handler, auth);
+  }
+
+  /**
+   * Finds the route. Unknown paths → 404 M_UNRECOGNIZED; a known path with another method → 405
+   * M_UNRECOGNIZED, as the spec asks.
+   */
+  match(method: string, path: string): Match {
+    const parts = path.split("/").slice(1);
+    let pathKnown = false;
+    for (const r of this.routes) {
+      if (r.segments.length !== parts.length) continue;
+      const params: Record<string, string> = {};
+      let ok = true;
+      for (let i = 0; i < parts.length; i++) {
+        const seg = r.segments[i]!;
+        const part = parts[i]!;
+        if (seg.startsWith(":")) {
+          if (part === "") {
+            ok = false;
+            break;
+          }
+          params[seg.slice(1)] = decodeSegment(part);
+        } else if (seg !== part) {
+          ok = false;
+          break;
+        }
+      }
+      if (!ok) continue;
+      if (r.method !== method) {
+        pathKnown = true;
+        continue;
+      }
+      return { handler: r.handler, auth: r.auth, params };
+    }
+    if (pathKnown) throw new MatrixError(405, "M_UNRECOGNIZED", "Unrecognized request method");
+    throw new MatrixError(404, "M_UNRECOGNIZED", "Unrecognized request");
+  }
+}
+
+function decodeSegment(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new MatrixError(400, "M_UNRECOGNIZED", "Malformed percent-encoding in path");
+  }
+}
+
+/** Parses the request body as a JSON object and validates it with `schema`. */
+export function jsonBody<T extends z.ZodType>(req: RouteRequest, schema: T): z.infer<T> {
+  const text = req.rawBody.length === 0 ? "{}" : req.rawBody.toString("utf8");
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new MatrixError(400, "M_NOT_JSON", "Content not JSON.");
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new MatrixError(400, "M_NOT_JSON", "Content must be a JSON object.");
+  }
+  const r = schema.safeParse(parsed);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const where = issue && issue.path.length > 0 ? ` at ${issue.path.join(".")}` : "";
+    throw badJson(`Invalid request body${where}: ${issue?.message ?? "invalid"}`);
+  }
+  return r.data;
+}
+
+/** The authenticated user of a route registered with auth "required". */
+export function authed(req: RouteRequest): Authed {
+  if (!req.auth) throw new MatrixError(401, "M_MISSING_TOKEN", "Missing access token");
+  return req.auth;
+}

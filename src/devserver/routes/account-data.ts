@@ -1,0 +1,57 @@
+// Global and per-room account data, and the push-rules document clients read at start-up.
+import { z } from "zod";
+import { badJson, forbidden, MatrixError, notFound } from "../errors.ts";
+import { authed, jsonBody, type RouteRequest } from "../router.ts";
+import type { RouteContext } from "../server.ts";
+import type { Authed, JsonObject } from "../types.ts";
+
+const json = z.record(z.string(), z.unknown());
+
+/** Types the server manages itself; clients use the dedicated endpoints instead. */
+const SERVER_MANAGED = new Set(["m.fully_read", "m.push_rules"]);
+
+const EMPTY_PUSH_RULES: JsonObject = {
+  global: { override: [], content: [], room: [], sender: [], underride: [] },
+};
+
+export function registerAccountDataRoutes({ hs, router }: RouteContext): void {
+  const owner = (req: RouteRequest): Authed => {
+    const a = authed(req);
+    if (req.params.user !== a.userId) throw forbidden("Cannot access another user's account data");
+    return a;
+  };
+  const put = (a: Authed, roomId: string, type: string, content: JsonObject) => {
+    if (SERVER_MANAGED.has(type)) throw badJson(`Cannot set ${type} through this API`);
+    hs.tx(() => hs.misc.putAccountData(a.userId, roomId, type, JSON.stringify(content), hs.stream.next()));
+    hs.notifier.notify([a.userId]);
+    return { json: {} };
+  };
+  const get = (a: Authed, roomId: string, type: string) => {
+    const c = hs.misc.getAccountData(a.userId, roomId, type);
+    if (c === undefined) throw notFound("Account data not found");
+    return { json: JSON.parse(c) as unknown };
+  };
+  const checkRoom = (roomId: string): void => {
+    if (!roomId.startsWith("!")) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid room ID");
+  };
+
+  router.client("PUT", "/user/:user/account_data/:type", (req) =>
+    put(owner(req), "", req.params.type!, jsonBody(req, json)),
+  );
+  router.client("GET", "/user/:user/account_data/:type", (req) => get(owner(req), "", req.params.type!));
+  router.client("PUT", "/user/:user/rooms/:room/account_data/:type", (req) => {
+    checkRoom(req.params.room!);
+    return put(owner(req), req.params.room!, req.params.type!, jsonBody(req, json));
+  });
+  router.client("GET", "/user/:user/rooms/:room/account_data/:type", (req) => {
+    checkRoom(req.params.room!);
+    return get(owner(req), req.params.room!, req.params.type!);
+  });
+
+  // This server evaluates no push rules; it stores none and reports the empty rule set.
+  router.client("GET", "/pushrules/", (req) => {
+    const a = authed(req);
+    const c = hs.misc.getAccountData(a.userId, "", "m.push_rules");
+    return { json: c !== undefined ? (JSON.parse(c) as unknown) : EMPTY_PUSH_RULES };
+  });
+}

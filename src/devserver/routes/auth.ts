@@ -1,0 +1,165 @@
+// Discovery, login, registration and logout.
+import { z } from "zod";
+import { forbidden, MatrixError } from "../errors.ts";
+import { randomId } from "../homeserver.ts";
+import { checkPassword, hashPassword } from "../password.ts";
+import { authed, jsonBody } from "../router.ts";
+import type { RouteContext } from "../server.ts";
+import { uiaAuthField } from "../uia.ts";
+
+/** Spec versions whose endpoints (within the devserver's scope) are implemented. */
+export const SPEC_VERSIONS = [
+  "r0.6.1",
+  "v1.1",
+  "v1.2",
+  "v1.3",
+  "v1.4",
+  "v1.5",
+  "v1.6",
+  "v1.7",
+  "v1.8",
+  "v1.9",
+  "v1.10",
+  "v1.11",
+];
+
+/** Longest localpart accepted (the spec caps whole user IDs at 255 bytes). */
+export const MAX_LOCALPART_LENGTH = 128;
+export const MAX_PASSWORD_LENGTH = 512;
+const LOCALPART_RE = /^[a-z0-9._=\-/+]+$/;
+
+const loginSchema = z.object({
+  type: z.string(),
+  identifier: z.object({ type: z.string(), user: z.string().optional() }).passthrough().optional(),
+  user: z.string().optional(),
+  password: z.string().max(MAX_PASSWORD_LENGTH).optional(),
+  device_id: z.string().min(1).max(255).optional(),
+  initial_device_display_name: z.string().max(255).optional(),
+  refresh_token: z.boolean().optional(),
+});
+
+const registerSchema = z.object({
+  username: z.string().optional(),
+  password: z.string().max(MAX_PASSWORD_LENGTH).optional(),
+  device_id: z.string().min(1).max(255).optional(),
+  initial_device_display_name: z.string().max(255).optional(),
+  inhibit_login: z.boolean().optional(),
+  refresh_token: z.boolean().optional(),
+  auth: uiaAuthField,
+});
+
+export function registerAuthRoutes({ hs, router, uia, baseUrl }: RouteContext): void {
+  router.add(
+    "GET",
+    "/_matrix/client/versions",
+    () => ({ json: { versions: SPEC_VERSIONS, unstable_features: {} } }),
+    "none",
+  );
+  router.add(
+    "GET",
+    "/.well-known/matrix/client",
+    () => ({ json: { "m.homeserver": { base_url: baseUrl() } } }),
+    "none",
+  );
+
+  const localUserId = (claimed: string): string =>
+    claimed.startsWith("@") ? claimed : `@${claimed.toLowerCase()}:${hs.serverName}`;
+
+  router.client("GET", "/login", () => ({ json: { flows: [{ type: "m.login.password" }] } }), "none");
+  router.client(
+    "POST",
+    "/login",
+    (req) => {
+      const body = jsonBody(req, loginSchema);
+      if (body.type !== "m.login.password") {
+        throw new MatrixError(400, "M_UNKNOWN", `Unknown login type ${body.type}`);
+      }
+      if (body.identifier && body.identifier.type !== "m.id.user") {
+        throw new MatrixError(400, "M_UNKNOWN", `Unknown identifier type ${body.identifier.type}`);
+      }
+      const claimed = body.identifier?.user ?? body.user;
+      if (claimed === undefined || body.password === undefined) {
+        throw new MatrixError(400, "M_MISSING_PARAM", "user and password are required");
+      }
+      const userId = localUserId(claimed);
+      const user = hs.accounts.getUser(userId);
+      // Same answer for an unknown user and a wrong password: no account enumeration.
+      if (!user || !checkPassword(body.password, user.password_hash)) {
+        throw forbidden("Invalid username or password");
+      }
+      const s = hs.createSession(userId, body.device_id, body.initial_device_display_name ?? null, req.ip);
+      return {
+        json: {
+          user_id: s.userId,
+          access_token: s.token,
+          device_id: s.deviceId,
+          home_server: hs.serverName,
+          well_known: { "m.homeserver": { base_url: baseUrl() } },
+        },
+      };
+    },
+    "none",
+  );
+
+  router.client(
+    "GET",
+    "/register/available",
+    (req) => {
+      const username = req.query.get("username") ?? "";
+      checkLocalpart(username);
+      if (hs.accounts.getUser(`@${username}:${hs.serverName}`)) {
+        throw new MatrixError(400, "M_USER_IN_USE", "User ID already taken.");
+      }
+      return { json: { available: true } };
+    },
+    "none",
+  );
+
+  router.client(
+    "POST",
+    "/register",
+    (req) => {
+      const kind = req.query.get("kind") ?? "user";
+      if (kind !== "user") throw forbidden("Guest access is disabled");
+      const body = jsonBody(req, registerSchema);
+      const localpart = body.username?.toLowerCase() ?? `user_${randomId(6).toLowerCase()}`;
+      checkLocalpart(localpart);
+      const userId = `@${localpart}:${hs.serverName}`;
+      if (hs.accounts.getUser(userId)) throw new MatrixError(400, "M_USER_IN_USE", "User ID already taken.");
+      uia.require(body.auth, `register:${userId}`, [["m.login.dummy"]], undefined);
+      const created = hs.accounts.createUser(
+        userId,
+        body.password !== undefined ? hashPassword(body.password) : null,
+        localpart,
+      );
+      if (!created) throw new MatrixError(400, "M_USER_IN_USE", "User ID already taken.");
+      if (body.inhibit_login) return { json: { user_id: userId, home_server: hs.serverName } };
+      const s = hs.createSession(userId, body.device_id, body.initial_device_display_name ?? null, req.ip);
+      return {
+        json: { user_id: userId, access_token: s.token, device_id: s.deviceId, home_server: hs.serverName },
+      };
+    },
+    "none",
+  );
+
+  router.client("POST", "/logout", (req) => {
+    const a = authed(req);
+    hs.deleteDevice(a.userId, a.deviceId);
+    return { json: {} };
+  });
+  router.client("POST", "/logout/all", (req) => {
+    const a = authed(req);
+    for (const d of hs.accounts.listDevices(a.userId)) hs.deleteDevice(a.userId, d.device_id);
+    return { json: {} };
+  });
+}
+
+function checkLocalpart(localpart: string): void {
+  if (localpart.length === 0 || localpart.length > MAX_LOCALPART_LENGTH || !LOCALPART_RE.test(localpart)) {
+    throw new MatrixError(
+      400,
+      "M_INVALID_USERNAME",
+      "User ID can only contain characters a-z, 0-9, or '=_-./+'",
+    );
+  }
+}

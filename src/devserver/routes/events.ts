@@ -1,0 +1,171 @@
+// Sending, fetching, paginating and redacting room events.
+import { z } from "zod";
+import { forbidden, MatrixError, notFound } from "../errors.ts";
+import type { Homeserver } from "../homeserver.ts";
+import { canSeeEvent, redact, sendEvent } from "../room-ops.ts";
+import { authed, jsonBody } from "../router.ts";
+import type { RouteContext } from "../server.ts";
+import { clientEvent } from "../sync.ts";
+import type { Authed, StreamEvent } from "../types.ts";
+
+/** Most events one /messages page returns. */
+export const MAX_MESSAGES_LIMIT = 1000;
+
+const json = z.record(z.string(), z.unknown());
+
+/** Pagination tokens: `t<pos>` = the gap after position `pos`; sync tokens are accepted too. */
+export function parsePaginationToken(s: string): number {
+  const m = /^(?:t(\d{1,15})|s(\d{1,15})_\d{1,15}_\d{1,15})$/.exec(s);
+  if (!m) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid pagination token");
+  return Number(m[1] ?? m[2]);
+}
+
+function visibleRange(hs: Homeserver, roomId: string, userId: string): number {
+  const m = hs.rooms.membership(roomId, userId);
+  if (!m || m.membership === "invite" || m.membership === "knock") {
+    throw forbidden(`User ${userId} not in room ${roomId}`);
+  }
+  return m.membership === "join" ? hs.stream.current : m.stream_ordering;
+}
+
+export function registerEventRoutes({ hs, router }: RouteContext): void {
+  router.client("PUT", "/rooms/:room/send/:type/:txn", (req) => {
+    const a = authed(req);
+    const content = jsonBody(req, json);
+    const roomId = req.params.room!;
+    // Idempotent per device and transaction ID: a retry gets the first event's ID back.
+    const key = `send:${roomId}`;
+    const prior = hs.accounts.getTxn(a.userId, a.deviceId, key, req.params.txn!);
+    if (prior !== undefined) return { json: { event_id: prior } };
+    const se = sendEvent(hs, roomId, a.userId, req.params.type!, content, undefined, {
+      deviceId: a.deviceId,
+      txnId: req.params.txn!,
+    });
+    hs.accounts.putTxn(a.userId, a.deviceId, key, req.params.txn!, se.event.event_id);
+    return { json: { event_id: se.event.event_id } };
+  });
+
+  router.client("PUT", "/rooms/:room/redact/:event/:txn", (req) => {
+    const a = authed(req);
+    const body = jsonBody(req, z.object({ reason: z.string().optional() }));
+    const key = `redact:${req.params.room}`;
+    const prior = hs.accounts.getTxn(a.userId, a.deviceId, key, req.params.txn!);
+    if (prior !== undefined) return { json: { event_id: prior } };
+    const se = redact(hs, req.params.room!, a.userId, req.params.event!, body.reason, {
+      deviceId: a.deviceId,
+      txnId: req.params.txn!,
+    });
+    hs.accounts.putTxn(a.userId, a.deviceId, key, req.params.txn!, se.event.event_id);
+    return { json: { event_id: se.event.event_id } };
+  });
+
+  router.client("GET", "/rooms/:room/event/:event", (req) => {
+    const a = authed(req);
+    const se = hs.rooms.getEvent(req.params.event!);
+    if (!se || se.event.room_id !== req.params.room || !canSeeEvent(hs, a.userId, se)) {
+      throw notFound("Event not found.");
+    }
+    return { json: clientEvent(a, se) };
+  });
+
+  router.client("GET", "/rooms/:room/messages", (req) =>
+    messages(hs, authed(req), req.params.room!, req.query),
+  );
+
+  router.client("GET", "/rooms/:room/context/:event", (req) => {
+    const a = authed(req);
+    const roomId = req.params.room!;
+    const se = hs.rooms.getEvent(req.params.event!);
+    if (!se || se.event.room_id !== roomId || !canSeeEvent(hs, a.userId, se))
+      throw notFound("Event not found.");
+    const upTo = visibleRange(hs, roomId, a.userId);
+    const limit = Math.min(Number(req.query.get("limit") ?? "10") || 10, MAX_MESSAGES_LIMIT);
+    const half = Math.floor(limit / 2);
+    const before = hs.rooms.eventsBefore(roomId, se.pos - 1, 0, half);
+    const after = hs.rooms.eventsAfter(roomId, se.pos, upTo, limit - half);
+    const last = after[after.length - 1]?.pos ?? se.pos;
+    const first = before[before.length - 1]?.pos ?? se.pos;
+    return {
+      json: {
+        event: clientEvent(a, se),
+        events_before: before.map((e) => clientEvent(a, e)),
+        events_after: after.map((e) => clientEvent(a, e)),
+        start: `t${first - 1}`,
+        end: `t${last}`,
+        state: hs.rooms.stateAt(roomId, last).map((e) => clientEvent(a, e)),
+      },
+    };
+  });
+}
+
+function messages(hs: Homeserver, a: Authed, roomId: string, q: URLSearchParams) {
+  if (!hs.rooms.getRoom(roomId)) throw forbidden(`User ${a.userId} not in room ${roomId}`);
+  const upTo = visibleRange(hs, roomId, a.userId);
+  const dir = q.get("dir") ?? "b";
+  if (dir !== "b" && dir !== "f") throw new MatrixError(400, "M_INVALID_PARAM", "dir must be b or f");
+  const limitRaw = q.get("limit");
+  const limit = limitRaw === null ? 10 : Number(limitRaw);
+  if (!Number.isInteger(limit) || limit < 0) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid limit");
+  const capped = Math.min(limit, MAX_MESSAGES_LIMIT);
+  const fromRaw = q.get("from");
+  const from = fromRaw !== null ? Math.min(parsePaginationToken(fromRaw), upTo) : dir === "b" ? upTo : 0;
+  const toRaw = q.get("to");
+  const to = toRaw !== null ? parsePaginationToken(toRaw) : undefined;
+  let chunk: StreamEvent[];
+  let end: number;
+  if (dir === "b") {
+    chunk = hs.rooms.eventsBefore(roomId, from, to ?? 0, capped);
+    end = (chunk[chunk.length - 1]?.pos ?? from + 1) - 1;
+  } else {
+    chunk = hs.rooms.eventsAfter(roomId, from, Math.min(to ?? upTo, upTo), capped);
+    end = chunk[chunk.length - 1]?.pos ?? from;
+  }
+  const filter = parseEventFilter(q.get("filter"));
+  const lazy = filter.lazy;
+  const visible = chunk.filter((se) => filter.accepts(se.event.type));
+  const body: Record<string, unknown> = {
+    start: `t${from}`,
+    chunk: visible.map((se) => clientEvent(a, se)),
+  };
+  // No `end` once there is nothing further in that direction.
+  if (chunk.length === capped && capped > 0) body.end = `t${end}`;
+  if (lazy) {
+    const senders = new Set(visible.map((se) => se.event.sender));
+    const at = dir === "b" ? from : end;
+    body.state = hs.rooms
+      .stateAt(roomId, at)
+      .filter((se) => se.event.type === "m.room.member" && senders.has(se.event.state_key ?? ""))
+      .map((se) => clientEvent(a, se));
+  }
+  return { json: body };
+}
+
+interface EventFilter {
+  lazy: boolean;
+  accepts(type: string): boolean;
+}
+
+const filterSchema = z
+  .object({
+    lazy_load_members: z.boolean().optional(),
+    types: z.array(z.string()).optional(),
+    not_types: z.array(z.string()).optional(),
+  })
+  .passthrough();
+
+function parseEventFilter(raw: string | null): EventFilter {
+  if (raw === null) return { lazy: false, accepts: () => true };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new MatrixError(400, "M_INVALID_PARAM", "filter is not JSON");
+  }
+  const r = filterSchema.safeParse(parsed);
+  if (!r.success) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid filter");
+  const f = r.data;
+  return {
+    lazy: f.lazy_load_members === true,
+    accepts: (t) => (f.types === undefined || f.types.includes(t)) && !(f.not_types ?? []).includes(t),
+  };
+}

@@ -1,0 +1,405 @@
+// E2EE key endpoints: upload, query, claim, changes, cross-signing keys and signatures.
+import { z } from "zod";
+import { badJson, MatrixError } from "../errors.ts";
+import { canonicalJson, verifySignedObject } from "../event-format.ts";
+import type { Homeserver } from "../homeserver.ts";
+import { authed, jsonBody } from "../router.ts";
+import type { RouteContext } from "../server.ts";
+import { deviceListsBetween, parseToken } from "../sync.ts";
+import { type JsonObject, slot } from "../types.ts";
+import { uiaAuthField } from "../uia.ts";
+
+/** Most one-time keys accepted in one upload. */
+export const MAX_ONE_TIME_KEYS_PER_UPLOAD = 1000;
+/** Most users one keys/query or keys/claim request may name. */
+export const MAX_USERS_PER_KEY_REQUEST = 1000;
+
+const json = z.record(z.string(), z.unknown());
+const signatures = z.record(z.string(), z.record(z.string(), z.string()));
+const deviceKeysSchema = z
+  .object({
+    user_id: z.string(),
+    device_id: z.string(),
+    algorithms: z.array(z.string()),
+    keys: z.record(z.string(), z.string()),
+    signatures: signatures.optional(),
+  })
+  .passthrough();
+const crossSigningKeySchema = z
+  .object({
+    user_id: z.string(),
+    usage: z.array(z.string()).min(1),
+    keys: z.record(z.string(), z.string()),
+    signatures: signatures.optional(),
+  })
+  .passthrough();
+type CrossSigningKey = z.infer<typeof crossSigningKeySchema>;
+
+const withoutSigs = (o: JsonObject): string => {
+  const { signatures: _s, unsigned: _u, ...rest } = o;
+  return canonicalJson(rest);
+};
+
+/** The single `ed25519:<pub>` key of a cross-signing key. */
+function singleKey(k: CrossSigningKey): { keyId: string; pub: string } {
+  const entries = Object.entries(k.keys);
+  const first = entries[0];
+  if (entries.length !== 1 || !first || !first[0].startsWith("ed25519:") || first[0].slice(8) !== first[1]) {
+    throw new MatrixError(
+      400,
+      "M_INVALID_PARAM",
+      "A cross-signing key must hold exactly one ed25519 key named by itself",
+    );
+  }
+  return { keyId: first[0], pub: first[1] };
+}
+
+function parseStored<T>(s: string | undefined): T | undefined {
+  return s === undefined ? undefined : (JSON.parse(s) as T);
+}
+
+/** Adds uploaded signatures that `viewer` may see: the owner's own, and the viewer's. */
+function withVisibleSignatures(
+  hs: Homeserver,
+  obj: JsonObject,
+  owner: string,
+  targetKeyId: string,
+  viewer: string,
+): JsonObject {
+  const sigs: Record<string, Record<string, string>> = structuredClone(
+    (obj.signatures as Record<string, Record<string, string>> | undefined) ?? {},
+  );
+  for (const row of hs.keys.signaturesOn(owner, targetKeyId)) {
+    if (row.signer_user_id !== owner && row.signer_user_id !== viewer) continue;
+    slot(sigs, row.signer_user_id, () => ({}))[row.signer_key_id] = row.signature;
+  }
+  return { ...obj, signatures: sigs };
+}
+
+export function registerKeyRoutes({ hs, router, uia }: RouteContext): void {
+  router.client("POST", "/keys/upload", (req) => {
+    const a = authed(req);
+    const body = jsonBody(
+      req,
+      z.object({
+        device_keys: deviceKeysSchema.optional(),
+        one_time_keys: z.record(z.string(), z.union([z.string(), json])).optional(),
+        fallback_keys: z.record(z.string(), z.union([z.string(), json])).optional(),
+        "org.matrix.msc2732.fallback_keys": z.record(z.string(), z.union([z.string(), json])).optional(),
+      }),
+    );
+    let keysChanged = false;
+    if (body.device_keys) {
+      const dk = body.device_keys;
+      if (dk.user_id !== a.userId || dk.device_id !== a.deviceId) {
+        throw new MatrixError(400, "M_INVALID_PARAM", "device_keys must be for the calling user and device");
+      }
+      const edKey = dk.keys[`ed25519:${a.deviceId}`];
+      if (!edKey || !verifySignedObject(dk, a.userId, `ed25519:${a.deviceId}`, edKey)) {
+        throw new MatrixError(400, "M_INVALID_SIGNATURE", "Device keys are not signed by the device's key");
+      }
+      const stored = parseStored<JsonObject>(
+        hs.accounts.getDevice(a.userId, a.deviceId)?.device_keys ?? undefined,
+      );
+      if (stored) {
+        // As Synapse: a device's identity keys never change; a new identity needs a new device.
+        if (
+          canonicalJson(stored.keys) !== canonicalJson(dk.keys) ||
+          canonicalJson(stored.algorithms) !== canonicalJson(dk.algorithms)
+        ) {
+          throw new MatrixError(
+            400,
+            "M_INVALID_PARAM",
+            `Device key for ${a.deviceId} already exists with different keys`,
+          );
+        }
+      }
+      const { unsigned: _u, ...clean } = dk;
+      if (!stored || canonicalJson(stored) !== canonicalJson(clean)) {
+        hs.accounts.setDeviceKeys(a.userId, a.deviceId, JSON.stringify(clean));
+        keysChanged = true;
+      }
+    }
+    const otks = Object.entries(body.one_time_keys ?? {});
+    if (otks.length > MAX_ONE_TIME_KEYS_PER_UPLOAD) throw badJson("Too many one-time keys in one upload");
+    const fallbacks = Object.entries(body.fallback_keys ?? body["org.matrix.msc2732.fallback_keys"] ?? {});
+    hs.tx(() => {
+      for (const [id, key] of otks) {
+        const [algorithm, keyId] = splitKeyId(id);
+        const text = JSON.stringify(key);
+        const existing = hs.keys.getOneTimeKey(a.userId, a.deviceId, algorithm, keyId);
+        if (existing !== undefined && canonicalJson(JSON.parse(existing)) !== canonicalJson(key)) {
+          throw new MatrixError(400, "M_INVALID_PARAM", `One time key ${id} already exists`);
+        }
+        hs.keys.putOneTimeKey(a.userId, a.deviceId, algorithm, keyId, text);
+      }
+      for (const [id, key] of fallbacks) {
+        const [algorithm, keyId] = splitKeyId(id);
+        const existing = hs.keys.getFallbackKey(a.userId, a.deviceId, algorithm);
+        if (
+          existing &&
+          existing.keyId === keyId &&
+          canonicalJson(JSON.parse(existing.json)) === canonicalJson(key)
+        )
+          continue;
+        hs.keys.putFallbackKey(a.userId, a.deviceId, algorithm, keyId, JSON.stringify(key));
+      }
+    });
+    if (keysChanged) hs.deviceListChanged(a.userId);
+    return {
+      json: {
+        one_time_key_counts: { signed_curve25519: 0, ...hs.keys.oneTimeKeyCounts(a.userId, a.deviceId) },
+      },
+    };
+  });
+
+  router.client("POST", "/keys/query", (req) => {
+    const a = authed(req);
+    const body = jsonBody(
+      req,
+      z.object({ device_keys: z.record(z.string(), z.array(z.string())), timeout: z.number().optional() }),
+    );
+    const users = Object.entries(body.device_keys);
+    if (users.length > MAX_USERS_PER_KEY_REQUEST) throw badJson("Too many users in one query");
+    const deviceKeys: Record<string, Record<string, JsonObject>> = {};
+    const master: Record<string, JsonObject> = {};
+    const selfSigning: Record<string, JsonObject> = {};
+    const userSigning: Record<string, JsonObject> = {};
+    for (const [userId, wanted] of users) {
+      const out: Record<string, JsonObject> = {};
+      for (const d of hs.accounts.listDevices(userId)) {
+        if (!d.device_keys || (wanted.length > 0 && !wanted.includes(d.device_id))) continue;
+        const keys = withVisibleSignatures(
+          hs,
+          JSON.parse(d.device_keys) as JsonObject,
+          userId,
+          d.device_id,
+          a.userId,
+        );
+        keys.unsigned = d.display_name !== null ? { device_display_name: d.display_name } : {};
+        out[d.device_id] = keys;
+      }
+      deviceKeys[userId] = out;
+      const mk = parseStored<CrossSigningKey>(hs.keys.getCrossSigningKey(userId, "master"));
+      if (mk) master[userId] = withVisibleSignatures(hs, mk, userId, singleKey(mk).pub, a.userId);
+      const ssk = parseStored<JsonObject>(hs.keys.getCrossSigningKey(userId, "self_signing"));
+      if (ssk) selfSigning[userId] = ssk;
+      // A user-signing key is only ever shown to its owner.
+      const usk =
+        userId === a.userId
+          ? parseStored<JsonObject>(hs.keys.getCrossSigningKey(userId, "user_signing"))
+          : undefined;
+      if (usk) userSigning[userId] = usk;
+    }
+    return {
+      json: {
+        device_keys: deviceKeys,
+        failures: {},
+        master_keys: master,
+        self_signing_keys: selfSigning,
+        user_signing_keys: userSigning,
+      },
+    };
+  });
+
+  router.client("POST", "/keys/claim", (req) => {
+    authed(req);
+    const body = jsonBody(
+      req,
+      z.object({
+        one_time_keys: z.record(z.string(), z.record(z.string(), z.string())),
+        timeout: z.number().optional(),
+      }),
+    );
+    const users = Object.entries(body.one_time_keys);
+    if (users.length > MAX_USERS_PER_KEY_REQUEST) throw badJson("Too many users in one claim");
+    const result: Record<string, Record<string, Record<string, unknown>>> = {};
+    hs.tx(() => {
+      for (const [userId, devices] of users) {
+        for (const [deviceId, algorithm] of Object.entries(devices)) {
+          // One-time key first; the fallback key only when none are left (it stays, marked used).
+          const otk = hs.keys.takeOneTimeKey(userId, deviceId, algorithm);
+          let found: { keyId: string; json: string } | undefined = otk;
+          if (!found) {
+            const fb = hs.keys.getFallbackKey(userId, deviceId, algorithm);
+            if (fb) {
+              hs.keys.markFallbackUsed(userId, deviceId, algorithm);
+              found = fb;
+            }
+          }
+          if (!found) continue;
+          const forUser = slot(result, userId, () => ({}));
+          slot(forUser, deviceId, () => ({}))[`${algorithm}:${found.keyId}`] = JSON.parse(found.json);
+        }
+      }
+    });
+    return { json: { one_time_keys: result, failures: {} } };
+  });
+
+  router.client("GET", "/keys/changes", (req) => {
+    const a = authed(req);
+    const fromRaw = req.query.get("from");
+    const toRaw = req.query.get("to");
+    if (fromRaw === null || toRaw === null)
+      throw new MatrixError(400, "M_MISSING_PARAM", "from and to are required");
+    const from = parseToken(fromRaw).pos;
+    const to = Math.min(parseToken(toRaw).pos, hs.stream.current);
+    return { json: deviceListsBetween(hs, a.userId, from, to) };
+  });
+
+  router.client("POST", "/keys/device_signing/upload", (req) => {
+    const a = authed(req);
+    const body = jsonBody(
+      req,
+      z.object({
+        master_key: crossSigningKeySchema.optional(),
+        self_signing_key: crossSigningKeySchema.optional(),
+        user_signing_key: crossSigningKeySchema.optional(),
+        auth: uiaAuthField,
+      }),
+    );
+    const currentMaster = parseStored<CrossSigningKey>(hs.keys.getCrossSigningKey(a.userId, "master"));
+    const uploads = [
+      ["master", body.master_key],
+      ["self_signing", body.self_signing_key],
+      ["user_signing", body.user_signing_key],
+    ] as const;
+    const changes = uploads.filter(([type, k]) => {
+      if (!k) return false;
+      const cur = hs.keys.getCrossSigningKey(a.userId, type);
+      return cur === undefined || withoutSigs(JSON.parse(cur) as JsonObject) !== withoutSigs(k);
+    });
+    // First upload needs no re-authentication (MSC3967); replacing keys does.
+    if (currentMaster && changes.length > 0) {
+      uia.require(body.auth, `device_signing:${a.userId}`, [["m.login.password"]], a.userId);
+    }
+    const master = body.master_key ?? currentMaster;
+    for (const [type, k] of uploads) {
+      if (!k) continue;
+      if (k.user_id !== a.userId)
+        throw new MatrixError(400, "M_INVALID_PARAM", "Cross-signing keys must be for the calling user");
+      const usage = type === "master" ? "master" : type;
+      if (!k.usage.includes(usage))
+        throw new MatrixError(400, "M_INVALID_PARAM", `${type} key must have usage ${usage}`);
+      singleKey(k);
+      if (type !== "master") {
+        if (!master) throw new MatrixError(400, "M_INVALID_PARAM", "Upload a master key first");
+        const mk = singleKey(master);
+        if (!verifySignedObject(k, a.userId, mk.keyId, mk.pub)) {
+          throw new MatrixError(400, "M_INVALID_SIGNATURE", `${type} key is not signed by the master key`);
+        }
+      }
+    }
+    if (changes.length === 0) return { json: {} };
+    hs.tx(() => {
+      for (const [type, k] of changes) {
+        const old = parseStored<CrossSigningKey>(hs.keys.getCrossSigningKey(a.userId, type));
+        if (old) {
+          const oldKey = singleKey(old);
+          hs.keys.deleteSignaturesBy(a.userId, oldKey.keyId);
+          if (type === "master") hs.keys.deleteSignaturesOn(a.userId, oldKey.pub);
+        }
+        const { unsigned: _u, ...clean } = k!;
+        hs.keys.putCrossSigningKey(a.userId, type, JSON.stringify(clean));
+      }
+    });
+    hs.deviceListChanged(a.userId);
+    return { json: {} };
+  });
+
+  router.client("POST", "/keys/signatures/upload", (req) => {
+    const a = authed(req);
+    const body = jsonBody(req, z.record(z.string(), z.record(z.string(), json)));
+    const failures: Record<string, Record<string, { errcode: string; error: string }>> = {};
+    const fail = (u: string, k: string, errcode: string, error: string): void => {
+      slot(failures, u, () => ({}))[k] = { errcode, error };
+    };
+    const changedUsers = new Set<string>();
+    const signerKeys = (): Map<string, string> => {
+      // Keys of the uploader that may sign: its cross-signing keys and its devices' ed25519 keys.
+      const m = new Map<string, string>();
+      for (const type of ["master", "self_signing", "user_signing"]) {
+        const k = parseStored<CrossSigningKey>(hs.keys.getCrossSigningKey(a.userId, type));
+        if (k) {
+          const s = singleKey(k);
+          m.set(s.keyId, s.pub);
+        }
+      }
+      for (const d of hs.accounts.listDevices(a.userId)) {
+        const dk = parseStored<{ keys: Record<string, string> }>(d.device_keys ?? undefined);
+        const ed = dk?.keys[`ed25519:${d.device_id}`];
+        if (ed) m.set(`ed25519:${d.device_id}`, ed);
+      }
+      return m;
+    };
+    const mine = signerKeys();
+    const ssk = parseStored<CrossSigningKey>(hs.keys.getCrossSigningKey(a.userId, "self_signing"));
+    const usk = parseStored<CrossSigningKey>(hs.keys.getCrossSigningKey(a.userId, "user_signing"));
+    for (const [targetUser, objects] of Object.entries(body)) {
+      for (const [targetKeyId, signed] of Object.entries(objects)) {
+        // Find what is being signed: a device of the target, or the target's master key.
+        let stored: JsonObject | undefined;
+        const device = hs.accounts.getDevice(targetUser, targetKeyId);
+        if (device?.device_keys) stored = JSON.parse(device.device_keys) as JsonObject;
+        const mk = parseStored<CrossSigningKey>(hs.keys.getCrossSigningKey(targetUser, "master"));
+        const isMaster = mk !== undefined && singleKey(mk).pub === targetKeyId;
+        if (isMaster) stored = mk;
+        if (!stored) {
+          fail(targetUser, targetKeyId, "M_NOT_FOUND", "Key not found");
+          continue;
+        }
+        if (withoutSigs(stored) !== withoutSigs(signed)) {
+          fail(targetUser, targetKeyId, "M_INVALID_PARAM", "Signed object does not match the stored key");
+          continue;
+        }
+        const sigs =
+          (signed.signatures as Record<string, Record<string, unknown>> | undefined)?.[a.userId] ?? {};
+        let added = 0;
+        for (const signerKeyId of Object.keys(sigs)) {
+          const existing = (stored.signatures as Record<string, Record<string, string>> | undefined)?.[
+            a.userId
+          ]?.[signerKeyId];
+          if (existing !== undefined && existing === sigs[signerKeyId]) continue;
+          // Which key may sign what: own devices by the self-signing key, own master key by a device
+          // (or the master itself), another user's master key by the user-signing key.
+          let allowed: boolean;
+          if (targetUser === a.userId) {
+            allowed = isMaster
+              ? signerKeyId.startsWith("ed25519:") && mine.has(signerKeyId)
+              : ssk !== undefined && singleKey(ssk).keyId === signerKeyId;
+          } else {
+            allowed = isMaster && usk !== undefined && singleKey(usk).keyId === signerKeyId;
+          }
+          const pub = mine.get(signerKeyId);
+          if (!allowed || !pub) {
+            fail(targetUser, targetKeyId, "M_INVALID_SIGNATURE", `Key ${signerKeyId} may not sign this key`);
+            continue;
+          }
+          if (!verifySignedObject(signed, a.userId, signerKeyId, pub)) {
+            fail(targetUser, targetKeyId, "M_INVALID_SIGNATURE", "Invalid signature");
+            continue;
+          }
+          hs.keys.putSignature({
+            signer_user_id: a.userId,
+            signer_key_id: signerKeyId,
+            target_user_id: targetUser,
+            target_key_id: targetKeyId,
+            signature: sigs[signerKeyId] as string,
+          });
+          added += 1;
+        }
+        if (added > 0) changedUsers.add(targetUser);
+      }
+    }
+    // The signer's own view changes too when they sign someone else.
+    for (const u of changedUsers) hs.deviceListChanged(u);
+    if (changedUsers.size > 0 && !changedUsers.has(a.userId)) hs.notifier.notify([a.userId]);
+    return { json: { failures } };
+  });
+}
+
+function splitKeyId(id: string): [string, string] {
+  const i = id.indexOf(":");
+  if (i <= 0 || i === id.length - 1) throw badJson(`Invalid key ID ${id}`);
+  return [id.slice(0, i), id.slice(i + 1)];
+}

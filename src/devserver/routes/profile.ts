@@ -1,0 +1,66 @@
+// Profiles: display name and avatar URL. A change is also applied to the user's room memberships.
+import { z } from "zod";
+import { forbidden, notFound } from "../errors.ts";
+import type { Homeserver } from "../homeserver.ts";
+import { authed, jsonBody } from "../router.ts";
+import type { RouteContext } from "../server.ts";
+
+/** Longest display name accepted (Synapse's limit). */
+export const MAX_DISPLAYNAME_LENGTH = 256;
+
+function propagate(hs: Homeserver, userId: string): void {
+  const u = hs.accounts.getUser(userId);
+  for (const m of hs.rooms.roomsForUser(userId)) {
+    if (m.membership !== "join") continue;
+    const content: Record<string, unknown> = { membership: "join" };
+    if (u?.displayname) content.displayname = u.displayname;
+    if (u?.avatar_url) content.avatar_url = u.avatar_url;
+    hs.appendEvent(m.room_id, userId, "m.room.member", content, { stateKey: userId });
+  }
+}
+
+export function registerProfileRoutes({ hs, router }: RouteContext): void {
+  const user = (userId: string) => {
+    const u = hs.accounts.getUser(userId);
+    if (!u) throw notFound("Profile was not found");
+    return u;
+  };
+  router.client(
+    "GET",
+    "/profile/:user",
+    (req) => {
+      const u = user(req.params.user!);
+      const json: Record<string, string> = {};
+      if (u.displayname !== null) json.displayname = u.displayname;
+      if (u.avatar_url !== null) json.avatar_url = u.avatar_url;
+      return { json };
+    },
+    "optional",
+  );
+  for (const field of ["displayname", "avatar_url"] as const) {
+    router.client(
+      "GET",
+      `/profile/:user/${field}`,
+      (req) => {
+        const v = user(req.params.user!)[field];
+        if (v === null) throw notFound(`${field} not set`);
+        return { json: { [field]: v } };
+      },
+      "optional",
+    );
+    router.client("PUT", `/profile/:user/${field}`, (req) => {
+      const a = authed(req);
+      if (req.params.user !== a.userId) throw forbidden("Cannot set another user's profile");
+      const schema =
+        field === "displayname"
+          ? z.object({ displayname: z.string().max(MAX_DISPLAYNAME_LENGTH).nullable().optional() })
+          : z.object({ avatar_url: z.string().startsWith("mxc://").nullable().optional() });
+      const body = jsonBody(req, schema) as Record<string, string | null | undefined>;
+      const value = body[field] ?? null;
+      if (field === "displayname") hs.accounts.setDisplayname(a.userId, value);
+      else hs.accounts.setAvatarUrl(a.userId, value);
+      propagate(hs, a.userId);
+      return { json: {} };
+    });
+  }
+}

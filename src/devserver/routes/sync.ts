@@ -1,0 +1,103 @@
+// /sync (long-polling) and filter storage.
+import { z } from "zod";
+import { forbidden, MatrixError, notFound } from "../errors.ts";
+import type { Homeserver } from "../homeserver.ts";
+import { authed, jsonBody } from "../router.ts";
+import type { RouteContext } from "../server.ts";
+import {
+  buildSync,
+  DEFAULT_TIMELINE_LIMIT,
+  MAX_TIMELINE_LIMIT,
+  parseToken,
+  type SyncFilter,
+  type SyncToken,
+} from "../sync.ts";
+
+/** Longest a /sync request is held open, whatever `timeout` asks for. */
+export const MAX_SYNC_TIMEOUT_MS = 5 * 60_000;
+/** Largest stored filter definition. */
+export const MAX_FILTER_BYTES = 64 * 1024;
+
+const filterSchema = z
+  .object({
+    room: z
+      .object({
+        include_leave: z.boolean().optional(),
+        timeline: z.object({ limit: z.number().int().nonnegative().optional() }).passthrough().optional(),
+        state: z.object({ lazy_load_members: z.boolean().optional() }).passthrough().optional(),
+      })
+      .passthrough()
+      .optional(),
+  })
+  .passthrough();
+
+type FilterJson = z.infer<typeof filterSchema>;
+
+function toSyncFilter(f: FilterJson): SyncFilter {
+  const limit = f.room?.timeline?.limit ?? DEFAULT_TIMELINE_LIMIT;
+  return {
+    timelineLimit: Math.min(Math.max(limit, 1), MAX_TIMELINE_LIMIT),
+    lazyLoadMembers: f.room?.state?.lazy_load_members === true,
+    includeLeave: f.room?.include_leave === true,
+  };
+}
+
+function resolveFilter(hs: Homeserver, userId: string, raw: string | null): SyncFilter {
+  if (raw === null) return toSyncFilter({});
+  let text = raw;
+  if (!raw.trimStart().startsWith("{")) {
+    const id = Number(raw);
+    const stored = Number.isSafeInteger(id) ? hs.accounts.getFilter(userId, id) : undefined;
+    if (stored === undefined) throw new MatrixError(400, "M_INVALID_PARAM", "Unknown filter");
+    text = stored;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new MatrixError(400, "M_INVALID_PARAM", "filter is not JSON");
+  }
+  const r = filterSchema.safeParse(parsed);
+  if (!r.success) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid filter");
+  return toSyncFilter(r.data);
+}
+
+export function registerSyncRoutes({ hs, router }: RouteContext): void {
+  router.client("GET", "/sync", async (req) => {
+    const a = authed(req);
+    const q = req.query;
+    const sinceRaw = q.get("since");
+    const since: SyncToken | undefined = sinceRaw !== null ? parseToken(sinceRaw) : undefined;
+    const filter = resolveFilter(hs, a.userId, q.get("filter"));
+    const fullState = q.get("full_state") === "true";
+    const timeoutRaw = Number(q.get("timeout") ?? "0");
+    const timeout = Number.isFinite(timeoutRaw) ? Math.min(Math.max(timeoutRaw, 0), MAX_SYNC_TIMEOUT_MS) : 0;
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      const built = buildSync(hs, a, since, filter, fullState);
+      const remaining = deadline - Date.now();
+      if (!built.empty || !since || fullState || remaining <= 0 || req.signal.aborted || hs.isClosed) {
+        return { json: built.body };
+      }
+      // Registered synchronously after building: nothing can slip in between.
+      await hs.notifier.wait(a.userId, remaining, req.signal);
+      if (hs.isClosed || req.signal.aborted) return { json: built.body };
+    }
+  });
+
+  router.client("POST", "/user/:user/filter", (req) => {
+    const a = authed(req);
+    if (req.params.user !== a.userId) throw forbidden("Cannot create filters for other users");
+    if (req.rawBody.length > MAX_FILTER_BYTES) throw new MatrixError(413, "M_TOO_LARGE", "Filter too large");
+    const body = jsonBody(req, filterSchema);
+    return { json: { filter_id: String(hs.accounts.addFilter(a.userId, JSON.stringify(body))) } };
+  });
+  router.client("GET", "/user/:user/filter/:id", (req) => {
+    const a = authed(req);
+    if (req.params.user !== a.userId) throw forbidden("Cannot read other users' filters");
+    const id = Number(req.params.id);
+    const stored = Number.isSafeInteger(id) ? hs.accounts.getFilter(a.userId, id) : undefined;
+    if (stored === undefined) throw notFound("No such filter");
+    return { json: JSON.parse(stored) as unknown };
+  });
+}

@@ -1,0 +1,42 @@
+// sendToDevice: queue messages per target device until a later sync acknowledges them.
+import { z } from "zod";
+import { badJson } from "../errors.ts";
+import { authed, jsonBody } from "../router.ts";
+import type { RouteContext } from "../server.ts";
+
+/** Most to-device messages one request may fan out to. */
+export const MAX_TO_DEVICE_MESSAGES_PER_REQUEST = 10_000;
+
+const schema = z.object({
+  messages: z.record(z.string(), z.record(z.string(), z.record(z.string(), z.unknown()))),
+});
+
+export function registerToDeviceRoutes({ hs, router }: RouteContext): void {
+  router.client("PUT", "/sendToDevice/:type/:txn", (req) => {
+    const a = authed(req);
+    const body = jsonBody(req, schema);
+    const type = req.params.type!;
+    const key = "to_device";
+    if (hs.accounts.getTxn(a.userId, a.deviceId, key, req.params.txn!) !== undefined) return { json: {} };
+    const targets: { user: string; device: string; content: Record<string, unknown> }[] = [];
+    for (const [user, devices] of Object.entries(body.messages)) {
+      // No federation: messages to users of other servers have nowhere to go.
+      if (!hs.isLocalUser(user)) continue;
+      for (const [device, content] of Object.entries(devices)) {
+        const ids = device === "*" ? hs.accounts.listDevices(user).map((d) => d.device_id) : [device];
+        for (const d of ids) targets.push({ user, device: d, content });
+      }
+    }
+    if (targets.length > MAX_TO_DEVICE_MESSAGES_PER_REQUEST) throw badJson("Too many to-device messages");
+    hs.tx(() => {
+      for (const t of targets) {
+        if (!hs.accounts.getDevice(t.user, t.device)) continue;
+        const msg = JSON.stringify({ type, sender: a.userId, content: t.content });
+        hs.keys.queueToDevice(hs.stream.next(), t.user, t.device, msg);
+      }
+      hs.accounts.putTxn(a.userId, a.deviceId, key, req.params.txn!, "{}");
+    });
+    hs.notifier.notify(new Set(targets.map((t) => t.user)));
+    return { json: {} };
+  });
+}

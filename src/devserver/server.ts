@@ -1,0 +1,255 @@
+// The HTTP front: CORS, body limits, access tokens, rate limiting, errors in the spec's shape.
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { MatrixError, UiaChallenge } from "./errors.ts";
+import { Homeserver, type RateLimitConfig } from "./homeserver.ts";
+import { type RouteRequest, type RouteResponse, Router } from "./router.ts";
+import { registerAccountRoutes } from "./routes/account.ts";
+import { registerAccountDataRoutes } from "./routes/account-data.ts";
+import { registerAuthRoutes } from "./routes/auth.ts";
+import { registerDeviceRoutes } from "./routes/devices.ts";
+import { registerDirectoryRoutes } from "./routes/directory.ts";
+import { registerEventRoutes } from "./routes/events.ts";
+import { registerKeyBackupRoutes } from "./routes/key-backup.ts";
+import { registerKeyRoutes } from "./routes/keys.ts";
+import { registerMediaRoutes } from "./routes/media.ts";
+import { registerProfileRoutes } from "./routes/profile.ts";
+import { registerRoomRoutes } from "./routes/rooms.ts";
+import { registerSyncRoutes } from "./routes/sync.ts";
+import { registerToDeviceRoutes } from "./routes/to-device.ts";
+import { Uia } from "./uia.ts";
+
+/** Largest JSON request body accepted. */
+export const MAX_JSON_BODY_BYTES = 10 * 1024 * 1024;
+/** Largest media upload accepted (also advertised by the media config endpoint). */
+export const MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
+
+export interface DevServerOptions {
+  /** TCP port; 0 picks a free one. Default 8008. */
+  port?: number;
+  /** Interface to bind; loopback by default. */
+  host?: string;
+  /** SQLite file; ignored when `memory` is true. Default `./devserver.sqlite`. */
+  dbPath?: string;
+  /** Keep everything in memory (lost on close). */
+  memory?: boolean;
+  /** The server name in user IDs, room IDs and aliases. Default `localhost`. */
+  serverName?: string;
+  /** Optional per-token request rate limit; off by default. */
+  rateLimit?: RateLimitConfig;
+}
+
+export interface DevServer {
+  baseUrl: string;
+  serverName: string;
+  close(): Promise<void>;
+}
+
+/** Everything route modules need. */
+export interface RouteContext {
+  hs: Homeserver;
+  router: Router;
+  uia: Uia;
+  baseUrl: () => string;
+}
+
+class RateLimiter {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  constructor(private readonly cfg: RateLimitConfig) {}
+  /** Returns 0 when allowed, else how many ms until a request would be. */
+  take(key: string): number {
+    const now = Date.now();
+    const cap = this.cfg.burst + 1;
+    const b = this.buckets.get(key) ?? { tokens: cap, at: now };
+    b.tokens = Math.min(cap, b.tokens + ((now - b.at) / 1000) * this.cfg.perSecond);
+    b.at = now;
+    this.buckets.set(key, b);
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return 0;
+    }
+    return Math.ceil(((1 - b.tokens) / this.cfg.perSecond) * 1000);
+  }
+}
+
+const CORS_HEADERS: Record<string, string> = {
+  "Access-Control-Allow-Origin": "*",
+  "Access-Control-Allow-Methods": "GET, HEAD, POST, PUT, DELETE, OPTIONS",
+  "Access-Control-Allow-Headers": "X-Requested-With, Content-Type, Authorization, Date",
+  "Access-Control-Expose-Headers": "ETag, Content-Disposition",
+};
+
+function accessToken(req: IncomingMessage, query: URLSearchParams): string | undefined {
+  const h = req.headers.authorization;
+  if (h !== undefined) {
+    const m = /^Bearer\s+(\S+)$/i.exec(h);
+    if (!m) throw new MatrixError(401, "M_MISSING_TOKEN", "Invalid Authorization header");
+    return m[1];
+  }
+  return query.get("access_token") ?? undefined;
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers["content-length"] ?? "0");
+    if (declared > limit) {
+      reject(new MatrixError(413, "M_TOO_LARGE", "Request body too large"));
+      req.resume();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        reject(new MatrixError(413, "M_TOO_LARGE", "Request body too large"));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("error", reject);
+  });
+}
+
+function send(res: ServerResponse, r: RouteResponse): void {
+  const headers: Record<string, string> = { ...CORS_HEADERS, ...(r.headers ?? {}) };
+  if ("json" in r) {
+    const body = Buffer.from(JSON.stringify(r.json));
+    headers["Content-Type"] = "application/json";
+    headers["Content-Length"] = String(body.length);
+    res.writeHead(r.status ?? 200, headers);
+    res.end(body);
+  } else {
+    headers["Content-Type"] = r.contentType;
+    headers["Content-Length"] = String(r.bytes.length);
+    res.writeHead(r.status ?? 200, headers);
+    res.end(r.bytes);
+  }
+}
+
+export function buildRouter(ctx: Omit<RouteContext, "router">): Router {
+  const router = new Router();
+  const full: RouteContext = { ...ctx, router };
+  registerAuthRoutes(full);
+  registerAccountRoutes(full);
+  registerDeviceRoutes(full);
+  registerRoomRoutes(full);
+  registerEventRoutes(full);
+  registerSyncRoutes(full);
+  registerKeyRoutes(full);
+  registerToDeviceRoutes(full);
+  registerKeyBackupRoutes(full);
+  registerAccountDataRoutes(full);
+  registerMediaRoutes(full);
+  registerProfileRoutes(full);
+  registerDirectoryRoutes(full);
+  return router;
+}
+
+/** Starts a devserver; resolves once it listens. */
+export async function startDevServer(options: DevServerOptions = {}): Promise<DevServer> {
+  const serverName = options.serverName ?? "localhost";
+  const dbPath = options.memory ? ":memory:" : (options.dbPath ?? "./devserver.sqlite");
+  const hs = new Homeserver({
+    serverName,
+    dbPath,
+    ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}),
+  });
+  let baseUrl = "";
+  const uia = new Uia(hs);
+  const router = buildRouter({ hs, uia, baseUrl: () => baseUrl });
+  const limiter = options.rateLimit ? new RateLimiter(options.rateLimit) : undefined;
+
+  const server = createServer((req, res) => {
+    void handle(req, res);
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const abort = new AbortController();
+    res.on("close", () => abort.abort());
+    try {
+      if (req.method === "OPTIONS") {
+        res.writeHead(204, CORS_HEADERS);
+        res.end();
+        return;
+      }
+      const url = new URL(req.url ?? "/", "http://devserver.invalid");
+      const method = req.method === "HEAD" ? "GET" : (req.method ?? "GET");
+      const match = router.match(method, url.pathname);
+      const token = accessToken(req, url.searchParams);
+      let auth: RouteRequest["auth"];
+      if (match.auth !== "none" && token !== undefined) auth = hs.authenticate(token);
+      if (match.auth === "required" && !auth) {
+        throw new MatrixError(401, "M_MISSING_TOKEN", "Missing access token");
+      }
+      const ip = req.socket.remoteAddress ?? "";
+      if (limiter) {
+        const wait = limiter.take(auth ? `t:${auth.userId}/${auth.deviceId}` : `ip:${ip}`);
+        if (wait > 0) {
+          throw new MatrixError(429, "M_LIMIT_EXCEEDED", "Too many requests", { retry_after_ms: wait });
+        }
+      }
+      const isUpload = url.pathname.includes("/media/") && url.pathname.endsWith("/upload");
+      const rawBody = await readBody(req, isUpload ? MAX_UPLOAD_BYTES : MAX_JSON_BODY_BYTES);
+      const result = await match.handler({
+        method,
+        path: url.pathname,
+        params: match.params,
+        query: url.searchParams,
+        headers: req.headers,
+        rawBody,
+        ip,
+        auth,
+        signal: abort.signal,
+      });
+      if (!res.writableEnded && !res.destroyed) send(res, result);
+    } catch (e) {
+      if (res.headersSent || res.destroyed) return;
+      if (e instanceof MatrixError) {
+        const headers: Record<string, string> = {};
+        const retry = e.extra.retry_after_ms;
+        if (typeof retry === "number") headers["Retry-After"] = String(Math.ceil(retry / 1000));
+        send(res, { status: e.status, json: e.toBody(), headers });
+      } else if (e instanceof UiaChallenge) {
+        send(res, { status: 401, json: e.body });
+      } else {
+        // Unexpected: say so without leaking internals (no tokens or bodies in the message).
+        const name = e instanceof Error ? e.name : "error";
+        process.emitWarning(
+          `devserver: internal error (${name}) on ${req.method} ${(req.url ?? "").split("?")[0]}`,
+        );
+        send(res, { status: 500, json: { errcode: "M_UNKNOWN", error: "Internal server error" } });
+      }
+    }
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 8008, options.host ?? "127.0.0.1", () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
+  baseUrl = `http://${host}:${addr.port}`;
+
+  let closing: Promise<void> | undefined;
+  return {
+    baseUrl,
+    serverName,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        hs.notifier.notifyAll();
+        server.close(() => {
+          hs.close();
+          resolve();
+        });
+        server.closeAllConnections();
+      });
+      return closing;
+    },
+  };
+}

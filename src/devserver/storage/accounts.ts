@@ -1,0 +1,126 @@
+// Users, devices, access tokens, transaction IDs and filters.
+import { createHash } from "node:crypto";
+import type { Db } from "./db.ts";
+
+export interface DeviceRow {
+  user_id: string;
+  device_id: string;
+  display_name: string | null;
+  last_seen_ts: number | null;
+  last_seen_ip: string | null;
+  device_keys: string | null;
+}
+
+export interface UserRow {
+  user_id: string;
+  password_hash: string | null;
+  displayname: string | null;
+  avatar_url: string | null;
+}
+
+export function hashToken(token: string): string {
+  return createHash("sha256").update(token).digest("base64");
+}
+
+export class AccountStore {
+  private readonly s;
+  constructor(db: Db) {
+    this.s = {
+      insertUser: db.prepare(
+        "INSERT OR IGNORE INTO users (user_id, password_hash, displayname, created_ts) VALUES (?, ?, ?, ?)",
+      ),
+      getUser: db.prepare("SELECT * FROM users WHERE user_id = ?"),
+      setDisplayname: db.prepare("UPDATE users SET displayname = ? WHERE user_id = ?"),
+      setAvatar: db.prepare("UPDATE users SET avatar_url = ? WHERE user_id = ?"),
+      upsertDevice: db.prepare(
+        `INSERT INTO devices (user_id, device_id, display_name, last_seen_ts, last_seen_ip)
+         VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (user_id, device_id) DO UPDATE SET
+           display_name = COALESCE(excluded.display_name, devices.display_name),
+           last_seen_ts = excluded.last_seen_ts, last_seen_ip = excluded.last_seen_ip`,
+      ),
+      getDevice: db.prepare("SELECT * FROM devices WHERE user_id = ? AND device_id = ?"),
+      listDevices: db.prepare("SELECT * FROM devices WHERE user_id = ? ORDER BY device_id"),
+      setDeviceName: db.prepare("UPDATE devices SET display_name = ? WHERE user_id = ? AND device_id = ?"),
+      setDeviceKeys: db.prepare("UPDATE devices SET device_keys = ? WHERE user_id = ? AND device_id = ?"),
+      deleteDevice: db.prepare("DELETE FROM devices WHERE user_id = ? AND device_id = ?"),
+      insertToken: db.prepare("INSERT INTO access_tokens (token_hash, user_id, device_id) VALUES (?, ?, ?)"),
+      getToken: db.prepare("SELECT user_id, device_id FROM access_tokens WHERE token_hash = ?"),
+      deleteToken: db.prepare("DELETE FROM access_tokens WHERE token_hash = ?"),
+      deleteDeviceTokens: db.prepare("DELETE FROM access_tokens WHERE user_id = ? AND device_id = ?"),
+      getTxn: db.prepare(
+        "SELECT result FROM txns WHERE user_id = ? AND device_id = ? AND kind = ? AND txn_id = ?",
+      ),
+      putTxn: db.prepare(
+        "INSERT OR REPLACE INTO txns (user_id, device_id, kind, txn_id, result) VALUES (?, ?, ?, ?, ?)",
+      ),
+      deleteDeviceTxns: db.prepare("DELETE FROM txns WHERE user_id = ? AND device_id = ?"),
+      maxFilter: db.prepare("SELECT MAX(filter_id) AS m FROM filters WHERE user_id = ?"),
+      putFilter: db.prepare("INSERT INTO filters (user_id, filter_id, json) VALUES (?, ?, ?)"),
+      getFilter: db.prepare("SELECT json FROM filters WHERE user_id = ? AND filter_id = ?"),
+    };
+  }
+
+  createUser(userId: string, passwordHash: string | null, displayname: string): boolean {
+    return this.s.insertUser.run(userId, passwordHash, displayname, Date.now()).changes === 1;
+  }
+  getUser(userId: string): UserRow | undefined {
+    return this.s.getUser.get(userId) as UserRow | undefined;
+  }
+  setDisplayname(userId: string, name: string | null): void {
+    this.s.setDisplayname.run(name, userId);
+  }
+  setAvatarUrl(userId: string, url: string | null): void {
+    this.s.setAvatar.run(url, userId);
+  }
+
+  upsertDevice(userId: string, deviceId: string, displayName: string | null, ip: string | null): void {
+    this.s.upsertDevice.run(userId, deviceId, displayName, Date.now(), ip);
+  }
+  getDevice(userId: string, deviceId: string): DeviceRow | undefined {
+    return this.s.getDevice.get(userId, deviceId) as DeviceRow | undefined;
+  }
+  listDevices(userId: string): DeviceRow[] {
+    return this.s.listDevices.all(userId) as DeviceRow[];
+  }
+  setDeviceName(userId: string, deviceId: string, name: string | null): void {
+    this.s.setDeviceName.run(name, userId, deviceId);
+  }
+  setDeviceKeys(userId: string, deviceId: string, keysJson: string): void {
+    this.s.setDeviceKeys.run(keysJson, userId, deviceId);
+  }
+  /** Removes the device and everything hanging off it (tokens, transaction IDs). */
+  deleteDevice(userId: string, deviceId: string): void {
+    this.s.deleteDevice.run(userId, deviceId);
+    this.s.deleteDeviceTokens.run(userId, deviceId);
+    this.s.deleteDeviceTxns.run(userId, deviceId);
+  }
+
+  addToken(token: string, userId: string, deviceId: string): void {
+    this.s.insertToken.run(hashToken(token), userId, deviceId);
+  }
+  lookupToken(token: string): { user_id: string; device_id: string } | undefined {
+    return this.s.getToken.get(hashToken(token)) as { user_id: string; device_id: string } | undefined;
+  }
+  deleteToken(token: string): void {
+    this.s.deleteToken.run(hashToken(token));
+  }
+
+  getTxn(userId: string, deviceId: string, kind: string, txnId: string): string | undefined {
+    const row = this.s.getTxn.get(userId, deviceId, kind, txnId) as { result: string } | undefined;
+    return row?.result;
+  }
+  putTxn(userId: string, deviceId: string, kind: string, txnId: string, result: string): void {
+    this.s.putTxn.run(userId, deviceId, kind, txnId, result);
+  }
+
+  addFilter(userId: string, json: string): number {
+    const row = this.s.maxFilter.get(userId) as { m: number | null };
+    const id = (row.m ?? -1) + 1;
+    this.s.putFilter.run(userId, id, json);
+    return id;
+  }
+  getFilter(userId: string, filterId: number): string | undefined {
+    return (this.s.getFilter.get(userId, filterId) as { json: string } | undefined)?.json;
+  }
+}
