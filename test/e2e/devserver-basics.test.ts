@@ -24,7 +24,11 @@ describe("devserver basics", () => {
     assert.deepEqual(r.json.flows, [{ stages: ["m.login.dummy"] }]);
     assert.equal(typeof r.json.session, "string");
     const done = await s.api("POST", "/register", {
-      body: { username: "uiacheck", password: "pw", auth: { type: "m.login.dummy", session: r.json.session } },
+      body: {
+        username: "uiacheck",
+        password: "pw",
+        auth: { type: "m.login.dummy", session: r.json.session },
+      },
     });
     assert.equal(done.status, 200);
     assert.equal(done.json.user_id, `@uiacheck:${s.serverName}`);
@@ -38,7 +42,11 @@ describe("devserver basics", () => {
   it("login, whoami, logout; the old token is then unknown", async () => {
     const u = await s.register("loginuser", "secret");
     const bad = await s.api("POST", "/login", {
-      body: { type: "m.login.password", identifier: { type: "m.id.user", user: "loginuser" }, password: "nope" },
+      body: {
+        type: "m.login.password",
+        identifier: { type: "m.id.user", user: "loginuser" },
+        password: "nope",
+      },
     });
     assert.equal(bad.status, 403);
     assert.equal(bad.json.errcode, "M_FORBIDDEN");
@@ -74,7 +82,10 @@ describe("devserver basics", () => {
     const roomId: string = room.json.room_id;
     const bobSync = await s.api("GET", "/sync", { token: bob.accessToken });
     assert.ok(bobSync.json.rooms.invite[roomId]);
-    assert.equal((await s.api("POST", `/join/${encodeURIComponent(roomId)}`, { token: bob.accessToken })).status, 200);
+    assert.equal(
+      (await s.api("POST", `/join/${encodeURIComponent(roomId)}`, { token: bob.accessToken })).status,
+      200,
+    );
     const sent = await s.api("PUT", `/rooms/${encodeURIComponent(roomId)}/send/m.room.message/t1`, {
       token: alice.accessToken,
       body: { msgtype: "m.text", body: "hello" },

@@ -37,7 +37,8 @@ export async function startTestDevServer(options: DevServerOptions = {}): Promis
     path: string,
     opts: { token?: string; body?: unknown } = {},
   ): Promise<ApiResponse> => {
-    const url = path.startsWith("/_matrix") || path.startsWith("/.well-known") ? path : `/_matrix/client/v3${path}`;
+    const url =
+      path.startsWith("/_matrix") || path.startsWith("/.well-known") ? path : `/_matrix/client/v3${path}`;
     const headers: Record<string, string> = {};
     if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
     if (opts.body !== undefined) headers["Content-Type"] = "application/json";
@@ -49,7 +50,11 @@ export async function startTestDevServer(options: DevServerOptions = {}): Promis
     const text = await res.text();
     return { status: res.status, json: text.length > 0 ? JSON.parse(text) : undefined, headers: res.headers };
   };
-  const register = async (localpart?: string, password = "password", deviceId?: string): Promise<TestUser> => {
+  const register = async (
+    localpart?: string,
+    password = "password",
+    deviceId?: string,
+  ): Promise<TestUser> => {
     counter += 1;
     const username = localpart ?? `user${counter}_${Date.now().toString(36)}`;
     const res = await api("POST", "/register", {
@@ -61,7 +66,12 @@ export async function startTestDevServer(options: DevServerOptions = {}): Promis
       },
     });
     if (res.status !== 200) throw new Error(`register failed: ${res.status} ${JSON.stringify(res.json)}`);
-    return { userId: res.json.user_id, accessToken: res.json.access_token, deviceId: res.json.device_id, password };
+    return {
+      userId: res.json.user_id,
+      accessToken: res.json.access_token,
+      deviceId: res.json.device_id,
+      password,
+    };
   };
   const login = async (user: TestUser, deviceId?: string): Promise<TestUser> => {
     const res = await api("POST", "/login", {
@@ -75,5 +85,12 @@ export async function startTestDevServer(options: DevServerOptions = {}): Promis
     if (res.status !== 200) throw new Error(`login failed: ${res.status} ${JSON.stringify(res.json)}`);
     return { ...user, accessToken: res.json.access_token, deviceId: res.json.device_id };
   };
-  return { baseUrl: server.baseUrl, serverName: server.serverName, close: () => server.close(), register, login, api };
+  return {
+    baseUrl: server.baseUrl,
+    serverName: server.serverName,
+    close: () => server.close(),
+    register,
+    login,
+    api,
+  };
 }
