@@ -1,0 +1,127 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { inspect } from "node:util";
+import { decodeBase64, ed25519Verify, utf8Decode } from "../primitives/index.ts";
+import { InboundGroupSession } from "./inbound.ts";
+import { decodeMegolmMessage } from "./message.ts";
+import { OutboundGroupSession, type OutboundGroupSessionPickle } from "./outbound.ts";
+import { MAX_MESSAGE_INDEX } from "./ratchet.ts";
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (e) {
+    return (e as { code?: string }).code;
+  }
+  return undefined;
+}
+
+describe("OutboundGroupSession", () => {
+  it("starts at index 0 and counts one per message", () => {
+    const s = OutboundGroupSession.create();
+    assert.equal(s.messageIndex, 0);
+    assert.equal(decodeBase64(s.sessionId).length, 32);
+    for (let i = 0; i < 3; i++) {
+      const raw = decodeBase64(s.encrypt(`m${i}`));
+      assert.equal(decodeMegolmMessage(raw).messageIndex, i);
+    }
+    assert.equal(s.messageIndex, 3);
+  });
+
+  it("signs every message with the session key (the session ID)", () => {
+    const s = OutboundGroupSession.create();
+    const raw = decodeBase64(s.encrypt(new Uint8Array([1, 2, 3])));
+    const sigAt = raw.length - 64;
+    assert.ok(ed25519Verify(decodeBase64(s.sessionId), raw.subarray(0, sigAt), raw.subarray(sigAt)));
+  });
+
+  it("two sessions differ; the same plaintext never gives the same ciphertext twice", () => {
+    const a = OutboundGroupSession.create();
+    const b = OutboundGroupSession.create();
+    assert.notEqual(a.sessionId, b.sessionId);
+    assert.notEqual(a.encrypt("x"), a.encrypt("x"));
+  });
+
+  it("session key taken later cannot decrypt earlier messages", () => {
+    const s = OutboundGroupSession.create();
+    const first = s.encrypt("early");
+    const inbound = InboundGroupSession.fromSessionKey(s.sessionKey());
+    assert.equal(inbound.firstKnownIndex, 1);
+    assert.equal(
+      codeOf(() => inbound.decrypt(first)),
+      "UNKNOWN_MESSAGE_INDEX",
+    );
+    assert.equal(utf8Decode(inbound.decrypt(s.encrypt("late")).plaintext), "late");
+  });
+
+  it("pickles round-trip mid-stream and continue identically", () => {
+    const s = OutboundGroupSession.create();
+    const inbound = InboundGroupSession.fromSessionKey(s.sessionKey());
+    s.encrypt("a");
+    const pickle = JSON.parse(JSON.stringify(s.toPickle())) as OutboundGroupSessionPickle;
+    const restored = OutboundGroupSession.fromPickle(pickle);
+    assert.equal(restored.sessionId, s.sessionId);
+    assert.equal(restored.messageIndex, 1);
+    // Deterministic from here on: AES-CBC, HMAC and Ed25519 all are.
+    assert.equal(restored.encrypt("b"), s.encrypt("b"));
+    assert.equal(restored.sessionKey(), s.sessionKey());
+    assert.equal(inbound.decrypt(restored.encrypt("c")).messageIndex, 2);
+  });
+
+  it("refuses malformed pickles with BAD_PICKLE", () => {
+    const good = OutboundGroupSession.create().toPickle();
+    const bad: unknown[] = [
+      null,
+      [],
+      "x",
+      { ...good, version: 2 },
+      { ...good, ratchet: good.ratchet.slice(4) },
+      { ...good, ratchet: 5 },
+      { ...good, messageIndex: -1 },
+      { ...good, messageIndex: 1.5 },
+      { ...good, messageIndex: MAX_MESSAGE_INDEX + 1 },
+      { ...good, signingSeed: "!!" },
+      { ...good, signingSeed: undefined },
+    ];
+    for (const p of bad) {
+      assert.equal(
+        codeOf(() => OutboundGroupSession.fromPickle(p as OutboundGroupSessionPickle)),
+        "BAD_PICKLE",
+      );
+    }
+  });
+
+  it("stops before the 32-bit index would wrap", () => {
+    const p = OutboundGroupSession.create().toPickle();
+    const s = OutboundGroupSession.fromPickle({ ...p, messageIndex: MAX_MESSAGE_INDEX - 1 });
+    const inbound = InboundGroupSession.fromSessionKey(s.sessionKey());
+    assert.equal(inbound.decrypt(s.encrypt("last")).messageIndex, MAX_MESSAGE_INDEX - 1);
+    assert.equal(
+      codeOf(() => s.encrypt("one too many")),
+      "SESSION_EXHAUSTED",
+    );
+  });
+
+  it("rejects plaintext that is neither bytes nor encodable text", () => {
+    const s = OutboundGroupSession.create();
+    assert.equal(
+      codeOf(() => s.encrypt("\ud800")),
+      "BAD_ARGUMENT",
+    );
+    assert.equal(
+      codeOf(() => s.encrypt(5 as unknown as string)),
+      "BAD_ARGUMENT",
+    );
+    assert.equal(s.messageIndex, 0);
+  });
+
+  it("shows no secrets in JSON, inspect or toString", () => {
+    const s = OutboundGroupSession.create();
+    const p = s.toPickle();
+    for (const text of [JSON.stringify(s), inspect(s), String(s)]) {
+      assert.ok(text.includes(s.sessionId));
+      assert.ok(!text.includes(p.signingSeed));
+      assert.ok(!text.includes(p.ratchet.slice(0, 16)));
+    }
+  });
+});
