@@ -28,14 +28,19 @@ export interface CryptoBackend {
 
   /** X25519 public key for a 32-byte secret scalar (clamped per RFC 7748). */
   x25519PublicKey(secretKey: Uint8Array): Uint8Array;
-  /** X25519 Diffie-Hellman: 32-byte shared secret. */
+  /**
+   * X25519 Diffie-Hellman: 32-byte shared secret. Throws `CryptoPrimitiveError`
+   * `NON_CONTRIBUTORY_KEY` when the result is all zero (the peer sent a low-order point).
+   */
   x25519(secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array;
 
   /** Ed25519 public key for a 32-byte seed (RFC 8032 private key). */
   ed25519PublicKey(seed: Uint8Array): Uint8Array;
   /**
    * Ed25519 signature. `secretKey` is 64 bytes: the 32-byte seed followed by its public key
-   * (the libsodium layout, which lets fast back ends skip re-deriving the public key).
+   * (the libsodium layout, which lets fast back ends skip re-deriving the public key). The
+   * public half must be the one derived from the seed: libsodium hashes the stored half, noble
+   * re-derives it, so a mismatched key gives invalid (and back-end-dependent) signatures.
    */
   ed25519Sign(secretKey: Uint8Array, message: Uint8Array): Uint8Array;
   /** False for any invalid key, signature or message; never throws on malformed input. */

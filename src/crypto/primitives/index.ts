@@ -31,7 +31,13 @@ export const aes256CbcDecrypt: (key: Uint8Array, iv: Uint8Array, ciphertext: Uin
   backend.aes256CbcDecrypt;
 export const aes256Ctr: (key: Uint8Array, iv: Uint8Array, data: Uint8Array) => Uint8Array = backend.aes256Ctr;
 export const x25519PublicKey: (secretKey: Uint8Array) => Uint8Array = backend.x25519PublicKey;
-/** Throws `NON_CONTRIBUTORY_KEY` when the peer's key is a low-order point (all-zero secret). */
+/**
+ * X25519 shared secret. Throws `NON_CONTRIBUTORY_KEY` when the peer's key is a low-order point, so
+ * the "shared" secret would be all zeros and known to anyone. vodozemac refuses such keys the same
+ * way (`NonContributoryKey` in session creation and ratchet steps); libolm does not check and
+ * would derive keys from the zeros. Honest peers never produce these keys (a clamped secret
+ * scalar times the base point is never low-order), so refusing them interoperates with both.
+ */
 export const x25519: (secretKey: Uint8Array, publicKey: Uint8Array) => Uint8Array = backend.x25519;
 export const ed25519PublicKey: (seed: Uint8Array) => Uint8Array = backend.ed25519PublicKey;
 /** `secretKey` is seed || public key (64 bytes). */
