@@ -41,6 +41,16 @@ describe("node and noble back ends agree", () => {
     );
   });
 
+  it("empty inputs everywhere they are allowed", () => {
+    const z = new Uint8Array(0);
+    same((x) => x.sha256(z));
+    same((x) => x.hmacSha256(z, z));
+    same((x) => x.hkdfSha256(z, z, z, 42));
+    same((x) => x.pbkdf2Sha512(z, z, 1, 16));
+    same((x) => x.aes256CbcEncrypt(new Uint8Array(32), new Uint8Array(16), z));
+    same((x) => x.aes256Ctr(new Uint8Array(32), new Uint8Array(16), z));
+  });
+
   it("PBKDF2-SHA-512", () => {
     fc.assert(
       fc.property(
