@@ -18,7 +18,10 @@ describe("{ type, body } Olm messages", () => {
     assert.throws(() => decodeOlmMessageBody({ type: 1, body: "AA" }, 0), isCode("BAD_MESSAGE_TYPE"));
   });
 
-  it("refuses non-string and non-base64 bodies", () => {
+  it("refuses non-objects, non-string and non-base64 bodies", () => {
+    for (const m of [null, undefined, "AwE", 3]) {
+      assert.throws(() => decodeOlmMessageBody(m as unknown as OlmMessage), isCode("BAD_MESSAGE_FORMAT"));
+    }
     assert.throws(
       () => decodeOlmMessageBody({ type: 0, body: 5 } as unknown as OlmMessage),
       isCode("BAD_MESSAGE_FORMAT"),

@@ -16,6 +16,9 @@ export interface OlmMessage {
  * Throws `BAD_MESSAGE_TYPE` or `BAD_MESSAGE_FORMAT`.
  */
 export function decodeOlmMessageBody(message: OlmMessage, expectedType?: 0 | 1): Uint8Array {
+  if (typeof message !== "object" || message === null) {
+    throw new OlmError("BAD_MESSAGE_FORMAT", "Olm message must be an object with type and body");
+  }
   const { type, body } = message;
   if (type !== MESSAGE_TYPE_PRE_KEY && type !== MESSAGE_TYPE_NORMAL) {
     throw new OlmError("BAD_MESSAGE_TYPE", "Olm message type must be 0 (pre-key) or 1 (normal)");
