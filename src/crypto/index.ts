@@ -1,1 +1,12 @@
-export {};
+/**
+ * `keyroom/crypto`: the cryptographic layer on its own — primitives, canonical/signed JSON, Olm,
+ * Megolm, backup PK encryption, SAS, encrypted attachments and key export files. No I/O.
+ */
+export * from "./attachments/index.ts";
+export * from "./json/index.ts";
+export * from "./key-export/index.ts";
+export * from "./megolm/index.ts";
+export * from "./olm/index.ts";
+export * from "./pk/index.ts";
+export * as primitives from "./primitives/index.ts";
+export * from "./sas/index.ts";
