@@ -172,17 +172,23 @@ export class Account {
     const oneTimeKey = decodeCurve25519Key(theirOneTimeKey, "their one-time key");
     const baseSecret = random.subarray(0, 32);
     const ratchetSecret = random.subarray(32, 64);
+    let shared: Uint8Array;
+    try {
+      shared = tripleDh(
+        diffieHellman(this.#curveSecret, oneTimeKey),
+        diffieHellman(baseSecret, identityKey),
+        diffieHellman(baseSecret, oneTimeKey),
+      );
+    } catch (e) {
+      wipe(random);
+      throw e;
+    }
     const basePublic = x25519PublicKey(baseSecret);
-    const ratchetPublic = x25519PublicKey(ratchetSecret);
-    const shared = tripleDh(
-      diffieHellman(this.#curveSecret, oneTimeKey),
-      diffieHellman(baseSecret, identityKey),
-      diffieHellman(baseSecret, oneTimeKey),
-    );
     wipe(baseSecret);
-    const ratchet = DoubleRatchet.alice(shared, ratchetSecret, ratchetPublic);
+    const ratchet = DoubleRatchet.alice(shared, ratchetSecret, x25519PublicKey(ratchetSecret));
     wipe(shared);
-    return new Session({ identityKey: this.#curvePublic, baseKey: basePublic, oneTimeKey }, ratchet, false);
+    const keys = { identityKey: this.#curvePublic.slice(), baseKey: basePublic, oneTimeKey };
+    return new Session(keys, ratchet, false);
   }
 
   /**

@@ -72,6 +72,10 @@ export class Session {
     return this.#receivedMessage;
   }
 
+  /**
+   * Encrypts `plaintext` (UTF-8 if a string): a pre-key message (type 0) until a message from the
+   * peer has decrypted on this session, a normal message (type 1) after.
+   */
   encrypt(plaintext: string | Uint8Array): OlmMessage {
     return this.#encrypt(plaintext, undefined);
   }
