@@ -4,6 +4,7 @@
 // every libolm build present (npm @towns-protocol/olm, Debian libjs-olm).
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
+import fc from "fast-check";
 import { Account, MAX_MESSAGE_GAP, type OlmMessage, Session } from "../../src/crypto/olm/index.ts";
 import { decodeBase64, ed25519Verify, utf8Decode, utf8Encode } from "../../src/crypto/primitives/index.ts";
 import { type Libolm, loadDebianLibolm, loadLibolm } from "../support/libolm.ts";
@@ -408,6 +409,46 @@ for (const peer of peers) {
       const normal = lIn.encrypt("normal") as OlmMessage;
       assert.equal(normal.type, 1);
       assert.equal(kOut.matchesInboundSession(kAlice.identityKeys.curve25519, normal), false);
+    });
+
+    it("random schedules (fast-check): bursts both ways, drops, shuffled bursts, pickles; all within limits decrypt", (t) => {
+      const lib = olm(t);
+      if (lib === null) return;
+      // One step: a side sends a burst of up to 30 messages (under libolm's 40 skipped keys in all);
+      // the other side receives them shuffled, minus some dropped; Keyroom may be pickled first.
+      const step = fc.record({
+        keyroomSends: fc.boolean(),
+        count: fc.integer({ min: 1, max: 30 }),
+        order: fc.array(fc.nat(), { minLength: 30, maxLength: 30 }),
+        dropped: fc.array(fc.boolean(), { minLength: 30, maxLength: 30 }),
+        pickle: fc.boolean(),
+      });
+      fc.assert(
+        fc.property(fc.boolean(), fc.array(step, { minLength: 1, maxLength: 12 }), (keyroomStarts, steps) => {
+          let { ours, theirs } = keyroomStarts ? keyroomToLibolm(lib) : libolmToKeyroom(lib);
+          for (const [n, s] of steps.entries()) {
+            const sent = Array.from({ length: s.count }, (_, i) => {
+              const p = `${n}/${i}`;
+              return { p, m: s.keyroomSends ? ours.encrypt(p) : (theirs.encrypt(p) as OlmMessage) };
+            });
+            const delivered = sent
+              .map((x, i) => ({
+                ...x,
+                key: s.order[i] ?? 0,
+                drop: (s.dropped[i] ?? false) && i < s.count - 1,
+              }))
+              .filter((x) => !x.drop)
+              .sort((a, b) => a.key - b.key);
+            if (s.pickle) ours = Session.fromPickle(JSON.parse(JSON.stringify(ours.toPickle())));
+            for (const { p, m } of delivered) {
+              if (s.keyroomSends) assert.equal(theirs.decrypt(m.type, m.body), p);
+              else assert.equal(utf8Decode(ours.decrypt(m)), p);
+            }
+          }
+          theirs.free();
+        }),
+        { numRuns: 25 },
+      );
     });
 
     it("Ed25519: Account.sign verifies in libolm, and libolm's signatures verify in Keyroom", (t) => {
