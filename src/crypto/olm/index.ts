@@ -1,3 +1,5 @@
+// Olm (the double ratchet between two devices), byte-compatible with libolm and vodozemac.
+// Limits an attacker could push on are the exported MAX_* constants.
 export {
   Account,
   type AccountPickle,
@@ -7,7 +9,6 @@ export {
 export type { FallbackKeysPickle } from "./account/fallback-keys.ts";
 export { MAX_ONE_TIME_KEYS, type OneTimeKeyPickle } from "./account/one-time-keys.ts";
 export { OlmError, type OlmErrorCode } from "./errors.ts";
-export { MESSAGE_MAC_LENGTH, OLM_MESSAGE_VERSION } from "./message/message.ts";
 export { MESSAGE_TYPE_NORMAL, MESSAGE_TYPE_PRE_KEY, type OlmMessage } from "./message/olm-message.ts";
 export { type DoubleRatchetPickle, MAX_RECEIVER_CHAINS } from "./session/double-ratchet.ts";
 export {
