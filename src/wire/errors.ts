@@ -1,0 +1,32 @@
+// The standard error body of the Client-Server API.
+import { z } from "zod";
+
+/** `{ errcode, error }` plus optional extras such as `retry_after_ms` (M_LIMIT_EXCEEDED). */
+export const matrixErrorBodySchema = z.looseObject({
+  errcode: z.string(),
+  error: z.string().optional(),
+  retry_after_ms: z.number().int().nonnegative().optional(),
+  soft_logout: z.boolean().optional(),
+});
+export type MatrixErrorBody = z.infer<typeof matrixErrorBodySchema>;
+
+/** Error codes the client reacts to specifically; servers may send others. */
+export type KnownErrcode =
+  | "M_FORBIDDEN"
+  | "M_UNKNOWN_TOKEN"
+  | "M_MISSING_TOKEN"
+  | "M_BAD_JSON"
+  | "M_NOT_JSON"
+  | "M_NOT_FOUND"
+  | "M_UNRECOGNIZED"
+  | "M_LIMIT_EXCEEDED"
+  | "M_UNKNOWN"
+  | "M_USER_IN_USE"
+  | "M_INVALID_USERNAME"
+  | "M_INVALID_PARAM"
+  | "M_MISSING_PARAM"
+  | "M_TOO_LARGE"
+  | "M_ROOM_IN_USE"
+  | "M_UNSUPPORTED_ROOM_VERSION"
+  | "M_BAD_STATE"
+  | "M_USER_DEACTIVATED";

@@ -1,0 +1,19 @@
+// Media repository responses.
+import { z } from "zod";
+
+/** `POST /_matrix/media/v3/upload`. */
+export const uploadResponseSchema = z.looseObject({ content_uri: z.string().startsWith("mxc://") });
+export type UploadResponse = z.infer<typeof uploadResponseSchema>;
+
+/** `GET /_matrix/client/v1/media/config`. */
+export const mediaConfigResponseSchema = z.looseObject({
+  "m.upload.size": z.number().int().nonnegative().optional(),
+});
+export type MediaConfigResponse = z.infer<typeof mediaConfigResponseSchema>;
+
+/** `mxc://server/mediaId`, split; undefined when not a valid content URI. */
+export function parseMxcUri(uri: string): { serverName: string; mediaId: string } | undefined {
+  const m = /^mxc:\/\/([A-Za-z0-9.:[\]-]+)\/([A-Za-z0-9_-]+)$/.exec(uri);
+  if (!m) return undefined;
+  return { serverName: m[1]!, mediaId: m[2]! };
+}

@@ -1,0 +1,50 @@
+// Room endpoints: create, join, send, state, messages, members, upgrade.
+import { z } from "zod";
+import { clientEventSchema, stateEventSchema } from "./events.ts";
+import { jsonObjectSchema, lenientArray } from "./json.ts";
+
+/** `POST /_matrix/client/v3/createRoom`. */
+export interface CreateRoomRequest {
+  visibility?: "public" | "private";
+  room_alias_name?: string;
+  name?: string;
+  topic?: string;
+  invite?: string[];
+  room_version?: string;
+  creation_content?: Record<string, unknown>;
+  initial_state?: { type: string; state_key?: string; content: Record<string, unknown> }[];
+  preset?: "private_chat" | "public_chat" | "trusted_private_chat";
+  is_direct?: boolean;
+  power_level_content_override?: Record<string, unknown>;
+}
+
+export const roomIdResponseSchema = z.looseObject({ room_id: z.string().min(1) });
+export type RoomIdResponse = z.infer<typeof roomIdResponseSchema>;
+
+/** `PUT .../send/...`, `PUT .../state/...`, `PUT .../redact/...`. */
+export const eventIdResponseSchema = z.looseObject({ event_id: z.string().min(1) });
+export type EventIdResponse = z.infer<typeof eventIdResponseSchema>;
+
+/** `GET /_matrix/client/v3/rooms/{roomId}/messages`. */
+export const messagesResponseSchema = z.looseObject({
+  start: z.string(),
+  end: z.string().optional(),
+  chunk: lenientArray(clientEventSchema),
+  state: lenientArray(stateEventSchema).optional(),
+});
+export type MessagesResponse = z.output<typeof messagesResponseSchema>;
+
+/** `GET /_matrix/client/v3/rooms/{roomId}/state`. */
+export const roomStateResponseSchema = lenientArray(stateEventSchema);
+
+/** `GET /_matrix/client/v3/rooms/{roomId}/state/{type}/{key}`: the content alone. */
+export const stateContentResponseSchema = jsonObjectSchema;
+
+/** `GET /_matrix/client/v3/rooms/{roomId}/members`. */
+export const membersResponseSchema = z.looseObject({ chunk: lenientArray(stateEventSchema) });
+
+/** `GET /_matrix/client/v3/joined_rooms`. */
+export const joinedRoomsResponseSchema = z.looseObject({ joined_rooms: z.array(z.string()) });
+
+/** `POST /_matrix/client/v3/rooms/{roomId}/upgrade`. */
+export const upgradeRoomResponseSchema = z.looseObject({ replacement_room: z.string().min(1) });
