@@ -1,3 +1,9 @@
 export { decryptAttachment, type EncryptedAttachment, encryptAttachment } from "./attachment.ts";
 export { AttachmentError, type AttachmentErrorCode } from "./errors.ts";
 export type { AttachmentJwk, EncryptedFile, EncryptedFileInfo } from "./file-info.ts";
+export {
+  AttachmentDecryptor,
+  AttachmentEncryptor,
+  decryptAttachmentStream,
+  encryptAttachmentStream,
+} from "./stream.ts";

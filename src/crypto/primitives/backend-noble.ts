@@ -11,7 +11,7 @@ import { hkdf } from "@noble/hashes/hkdf.js";
 import { hmac } from "@noble/hashes/hmac.js";
 import { pbkdf2 } from "@noble/hashes/pbkdf2.js";
 import { sha256 as nobleSha256, sha512 } from "@noble/hashes/sha2.js";
-import type { CryptoBackend } from "./backend.ts";
+import type { CryptoBackend, Sha256Hasher } from "./backend.ts";
 import { assertBytes, CryptoPrimitiveError } from "./errors.ts";
 import { ED25519_PUBLIC_KEY_LENGTH, ED25519_SEED_LENGTH, ED25519_SIGNATURE_LENGTH } from "./limits.ts";
 import {
@@ -38,6 +38,17 @@ function randomBytes(length: number): Uint8Array {
     globalThis.crypto.getRandomValues(out.subarray(offset, Math.min(length, offset + RANDOM_CHUNK)));
   }
   return out;
+}
+
+function createSha256(): Sha256Hasher {
+  const hash = nobleSha256.create();
+  return {
+    update(data) {
+      assertBytes(data, "SHA-256 input");
+      hash.update(data);
+    },
+    digest: () => hash.digest(),
+  };
 }
 
 function sha256(data: Uint8Array): Uint8Array {
@@ -175,6 +186,7 @@ export const backend: CryptoBackend = {
   name: "noble",
   randomBytes,
   sha256,
+  createSha256,
   hmacSha256,
   hkdfSha256,
   pbkdf2Sha512,

@@ -17,7 +17,7 @@
  */
 import * as crypto from "node:crypto";
 import sodium from "sodium-native";
-import type { CryptoBackend } from "./backend.ts";
+import type { CryptoBackend, Sha256Hasher } from "./backend.ts";
 import { assertBytes, CryptoPrimitiveError } from "./errors.ts";
 import { ED25519_PUBLIC_KEY_LENGTH, ED25519_SIGNATURE_LENGTH, X25519_KEY_LENGTH } from "./limits.ts";
 import {
@@ -52,6 +52,17 @@ function sha256(data: Uint8Array): Uint8Array {
   assertBytes(data, "SHA-256 input");
   if (oneShotHash !== undefined) return own(oneShotHash(data));
   return own(crypto.createHash("sha256").update(data).digest());
+}
+
+function createSha256(): Sha256Hasher {
+  const hash = crypto.createHash("sha256");
+  return {
+    update(data) {
+      assertBytes(data, "SHA-256 input");
+      hash.update(data);
+    },
+    digest: () => own(hash.digest()),
+  };
 }
 
 function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
@@ -190,6 +201,7 @@ export const backend: CryptoBackend = {
   name: "node",
   randomBytes,
   sha256,
+  createSha256,
   hmacSha256,
   hkdfSha256,
   pbkdf2Sha512,

@@ -5,6 +5,12 @@
  * All functions are synchronous and pure apart from `randomBytes`. Inputs are never mutated and
  * outputs are fresh arrays the caller owns (and may wipe).
  */
+/** Incremental SHA-256: feed chunks with `update`, then `digest` once. */
+export interface Sha256Hasher {
+  update(data: Uint8Array): void;
+  digest(): Uint8Array;
+}
+
 export interface CryptoBackend {
   /** Short name shown by benchmarks, e.g. "node" or "noble". */
   readonly name: string;
@@ -13,6 +19,8 @@ export interface CryptoBackend {
   randomBytes(length: number): Uint8Array;
 
   sha256(data: Uint8Array): Uint8Array;
+  /** An incremental SHA-256, for data that arrives in chunks (streamed attachments). */
+  createSha256(): Sha256Hasher;
   hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array;
   /** RFC 5869 HKDF with SHA-256. `length` is at most 255 * 32. */
   hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array;

@@ -30,6 +30,25 @@ function same<T>(f: (b: typeof node) => T): void {
 }
 
 describe("node and noble back ends agree", () => {
+  it("incremental SHA-256 equals the one-shot hash, however the input is split", () => {
+    fc.assert(
+      fc.property(fc.array(anyBytes, { maxLength: 6 }), (chunks) => {
+        const whole = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+        let at = 0;
+        for (const c of chunks) {
+          whole.set(c, at);
+          at += c.length;
+        }
+        for (const b of [node, noble]) {
+          const h = b.createSha256();
+          for (const c of chunks) h.update(c);
+          assert.deepEqual(h.digest(), node.sha256(whole), b.name);
+        }
+      }),
+      RUNS,
+    );
+  });
+
   it("SHA-256, HMAC and HKDF", () => {
     fc.assert(
       fc.property(anyBytes, anyBytes, anyBytes, fc.integer({ min: 0, max: 300 }), (a, b, c, n) => {

@@ -4,8 +4,9 @@
  * libsodium + node:crypto on Node, @noble/* elsewhere or with the `keyroom-noble` condition).
  */
 import { backend } from "#primitives-backend";
+import type { Sha256Hasher } from "./backend.ts";
 
-export type { CryptoBackend } from "./backend.ts";
+export type { CryptoBackend, Sha256Hasher } from "./backend.ts";
 export { decodeBase64, decodeBase64Url, encodeBase64, encodeBase64Url } from "./base64.ts";
 export { concatBytes, constantTimeEqual, utf8Decode, utf8Encode, wipe } from "./bytes.ts";
 export { CryptoPrimitiveError, type CryptoPrimitiveErrorCode } from "./errors.ts";
@@ -16,6 +17,7 @@ export const backendName: string = backend.name;
 
 export const randomBytes: (length: number) => Uint8Array = backend.randomBytes;
 export const sha256: (data: Uint8Array) => Uint8Array = backend.sha256;
+export const createSha256: () => Sha256Hasher = backend.createSha256;
 export const hmacSha256: (key: Uint8Array, data: Uint8Array) => Uint8Array = backend.hmacSha256;
 export const hkdfSha256: (ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number) => Uint8Array =
   backend.hkdfSha256;

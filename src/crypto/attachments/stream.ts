@@ -1,0 +1,157 @@
+/**
+ * Streaming encryption and decryption of attachments, for files too big to hold in memory. The
+ * AES-CTR keystream is computed at any byte offset, so chunks of any size work.
+ *
+ * A streamed decryption cannot check the ciphertext's hash before it has seen all of it: the plaintext
+ * it yields is untrusted until the stream ends without an error (a mismatch errors the stream on its
+ * last chunk). Callers that must not act on unverified data decrypt into a temporary place first.
+ */
+import {
+  aes256Ctr,
+  constantTimeEqual,
+  createSha256,
+  randomBytes,
+  type Sha256Hasher,
+} from "../primitives/index.ts";
+import { fileInfoFor, newAttachmentIv } from "./attachment.ts";
+import { AttachmentError } from "./errors.ts";
+import { decodeFileInfo, type EncryptedFileInfo } from "./file-info.ts";
+
+const BLOCK = 16;
+
+/** The initial counter block advanced by `blocks` (128-bit big-endian addition, as AES-CTR counts). */
+function counterAt(iv: Uint8Array, blocks: number): Uint8Array {
+  const out = iv.slice();
+  let carry = blocks;
+  for (let i = BLOCK - 1; i >= 0 && carry > 0; i--) {
+    const sum = (out[i] as number) + (carry % 256);
+    out[i] = sum & 0xff;
+    carry = Math.floor(carry / 256) + (sum >> 8);
+  }
+  return out;
+}
+
+/** AES-256-CTR over a chunk that starts `offset` bytes into the stream. */
+class CtrStream {
+  #offset = 0;
+  constructor(
+    private readonly key: Uint8Array,
+    private readonly iv: Uint8Array,
+  ) {}
+
+  process(chunk: Uint8Array): Uint8Array {
+    const skip = this.#offset % BLOCK;
+    const counter = counterAt(this.iv, Math.floor(this.#offset / BLOCK));
+    this.#offset += chunk.length;
+    if (skip === 0) return aes256Ctr(this.key, counter, chunk);
+    // Mid-block start: run the keystream from the block's start and drop the bytes before the chunk.
+    const padded = new Uint8Array(skip + chunk.length);
+    padded.set(chunk, skip);
+    return aes256Ctr(this.key, counter, padded).subarray(skip);
+  }
+}
+
+/** Encrypts an attachment chunk by chunk; `final()` gives the file description once all data went in. */
+export class AttachmentEncryptor {
+  readonly #key = randomBytes(32);
+  readonly #iv = newAttachmentIv();
+  readonly #ctr = new CtrStream(this.#key, this.#iv);
+  readonly #hash: Sha256Hasher = createSha256();
+
+  update(chunk: Uint8Array): Uint8Array {
+    const out = this.#ctr.process(chunk);
+    this.#hash.update(out);
+    return out;
+  }
+
+  final(): EncryptedFileInfo {
+    return fileInfoFor(this.#key, this.#iv, this.#hash.digest());
+  }
+
+  /** No key material in logs. */
+  toJSON(): { kind: string } {
+    return { kind: "AttachmentEncryptor" };
+  }
+}
+
+/** Decrypts an attachment chunk by chunk; `final()` throws `HASH_MISMATCH` if the ciphertext was not the sender's. */
+export class AttachmentDecryptor {
+  readonly #ctr: CtrStream;
+  readonly #expected: Uint8Array;
+  readonly #hash: Sha256Hasher = createSha256();
+
+  /** Validates the description first: throws `BAD_FILE_INFO` before any data is read. */
+  constructor(info: unknown) {
+    const decoded = decodeFileInfo(info);
+    this.#ctr = new CtrStream(decoded.key, decoded.iv);
+    this.#expected = decoded.sha256;
+  }
+
+  update(chunk: Uint8Array): Uint8Array {
+    this.#hash.update(chunk);
+    return this.#ctr.process(chunk);
+  }
+
+  final(): void {
+    if (!constantTimeEqual(this.#hash.digest(), this.#expected)) {
+      throw new AttachmentError("HASH_MISMATCH", "attachment ciphertext does not match its SHA-256 hash");
+    }
+  }
+
+  toJSON(): { kind: string } {
+    return { kind: "AttachmentDecryptor" };
+  }
+}
+
+/**
+ * Wraps a web stream of plaintext: returns the ciphertext stream and a promise of the file description,
+ * which resolves when the ciphertext stream has been read to its end.
+ */
+export function encryptAttachmentStream(plaintext: ReadableStream<Uint8Array>): {
+  ciphertext: ReadableStream<Uint8Array>;
+  info: Promise<EncryptedFileInfo>;
+} {
+  const encryptor = new AttachmentEncryptor();
+  const reader = plaintext.getReader();
+  let settle!: { resolve: (info: EncryptedFileInfo) => void; reject: (e: unknown) => void };
+  const info = new Promise<EncryptedFileInfo>((resolve, reject) => {
+    settle = { resolve, reject };
+  });
+  // A caller that abandons the stream must not get an unhandled rejection.
+  info.catch(() => undefined);
+  const ciphertext = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) {
+          settle.resolve(encryptor.final());
+          controller.close();
+        } else {
+          controller.enqueue(encryptor.update(value));
+        }
+      } catch (e) {
+        settle.reject(e);
+        controller.error(e);
+      }
+    },
+    cancel(reason) {
+      settle.reject(new Error("attachment stream was cancelled"));
+      return reader.cancel(reason);
+    },
+  });
+  return { ciphertext, info };
+}
+
+/** Wraps a web stream of ciphertext; the returned stream errors with `HASH_MISMATCH` at its end if tampered. */
+export function decryptAttachmentStream(
+  ciphertext: ReadableStream<Uint8Array>,
+  info: unknown,
+): ReadableStream<Uint8Array> {
+  const decryptor = new AttachmentDecryptor(info);
+  return ciphertext.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform: (chunk, controller) => controller.enqueue(decryptor.update(chunk)),
+      flush: () => decryptor.final(),
+    }),
+  );
+}
