@@ -1,0 +1,64 @@
+/**
+ * Events that could not be decrypted yet because their key had not arrived (or was withheld, or
+ * arrived only from a later index). When a key for their session lands by any route, the machine
+ * retries them and hands back what now decrypts.
+ */
+
+import { getOrInsert } from "../util.ts";
+import type { EncryptedRoomEvent } from "./room-events.ts";
+
+/** Undecryptable events remembered at most (oldest dropped first): memory a sender cannot grow. */
+export const MAX_PENDING_EVENTS = 10_000;
+
+export interface PendingEvent {
+  readonly event: EncryptedRoomEvent;
+  readonly roomId: string;
+}
+
+const sessionKey = (roomId: string, sessionId: string): string => `${roomId}\u0000${sessionId}`;
+
+export class PendingEvents {
+  /** Insertion-ordered: the first entry is the oldest. */
+  readonly #bySession = new Map<string, Map<string, PendingEvent>>();
+  #size = 0;
+
+  get size(): number {
+    return this.#size;
+  }
+
+  add(roomId: string, sessionId: string, event: EncryptedRoomEvent): void {
+    const key = sessionKey(roomId, sessionId);
+    const events = getOrInsert(this.#bySession, key, () => new Map<string, PendingEvent>());
+    if (events.has(event.event_id)) return;
+    events.set(event.event_id, { event, roomId });
+    this.#size++;
+    while (this.#size > MAX_PENDING_EVENTS) this.#dropOldest();
+  }
+
+  #dropOldest(): void {
+    const first = this.#bySession.entries().next().value;
+    if (first === undefined) return;
+    const [key, events] = first;
+    const oldest = events.keys().next().value;
+    if (oldest !== undefined) {
+      events.delete(oldest);
+      this.#size--;
+    }
+    if (events.size === 0) this.#bySession.delete(key);
+  }
+
+  /** Removes and returns the events waiting for this session. */
+  take(roomId: string, sessionId: string): PendingEvent[] {
+    const key = sessionKey(roomId, sessionId);
+    const events = this.#bySession.get(key);
+    if (events === undefined) return [];
+    this.#bySession.delete(key);
+    this.#size -= events.size;
+    return [...events.values()];
+  }
+
+  remove(roomId: string, sessionId: string, eventId: string): void {
+    const events = this.#bySession.get(sessionKey(roomId, sessionId));
+    if (events?.delete(eventId)) this.#size--;
+  }
+}

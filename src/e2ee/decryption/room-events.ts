@@ -1,0 +1,182 @@
+/**
+ * Decrypting `m.room.encrypted` room events (Megolm): the right inbound session, the payload's
+ * room check, replay detection, and how far the sender can be trusted.
+ */
+import { z } from "zod";
+import { MegolmError } from "../../crypto/megolm/index.ts";
+import { utf8Decode } from "../../crypto/primitives/index.ts";
+import type { MachineContext } from "../context.ts";
+import { MEGOLM_ALGORITHM } from "../devices/device.ts";
+import type { DeviceManager } from "../devices/manager.ts";
+import { DecryptionError } from "../errors.ts";
+import type { OwnDevice } from "../identity/own-device.ts";
+import type { InboundEntry, InboundSessions } from "../room-keys/inbound.ts";
+import type { SenderTrust } from "../trust/trust.ts";
+
+/** The parts of a room event decryption looks at. */
+export interface EncryptedRoomEvent {
+  readonly event_id: string;
+  readonly sender: string;
+  readonly type: string;
+  readonly content: unknown;
+  readonly origin_server_ts?: number;
+}
+
+export interface DecryptedRoomEvent {
+  readonly type: string;
+  readonly content: Record<string, unknown>;
+  readonly roomId: string;
+  readonly eventId: string;
+  readonly sender: string;
+  /** The device that sent it, when we know it. */
+  readonly senderDevice: string | undefined;
+  readonly senderCurve25519: string;
+  readonly senderClaimedEd25519: string;
+  readonly trust: SenderTrust;
+  /** The key came from a forward, import or backup rather than from the sender. */
+  readonly forwarded: boolean;
+  readonly messageIndex: number;
+}
+
+const megolmContentSchema = z.object({
+  algorithm: z.string(),
+  ciphertext: z.string(),
+  session_id: z.string(),
+  sender_key: z.string().optional(),
+  device_id: z.string().optional(),
+});
+
+const payloadSchema = z.object({
+  type: z.string().min(1),
+  content: z.record(z.string(), z.unknown()),
+  room_id: z.string(),
+});
+
+export interface ParsedMegolmEvent {
+  readonly sessionId: string;
+  readonly ciphertext: string;
+  readonly deviceId: string | undefined;
+}
+
+export function parseMegolmEvent(event: EncryptedRoomEvent): ParsedMegolmEvent {
+  const parsed = megolmContentSchema.safeParse(event.content);
+  if (!parsed.success || typeof event.event_id !== "string" || typeof event.sender !== "string") {
+    throw new DecryptionError("MALFORMED_EVENT", "not a well-formed encrypted room event");
+  }
+  if (parsed.data.algorithm !== MEGOLM_ALGORITHM) {
+    throw new DecryptionError("UNSUPPORTED_ALGORITHM", "unsupported room encryption algorithm");
+  }
+  return {
+    sessionId: parsed.data.session_id,
+    ciphertext: parsed.data.ciphertext,
+    deviceId: parsed.data.device_id,
+  };
+}
+
+export class RoomEventDecryptor {
+  readonly #ctx: MachineContext;
+  readonly #inbound: InboundSessions;
+  readonly #devices: DeviceManager;
+  readonly #own: OwnDevice;
+
+  constructor(ctx: MachineContext, own: OwnDevice, inbound: InboundSessions, devices: DeviceManager) {
+    this.#ctx = ctx;
+    this.#own = own;
+    this.#inbound = inbound;
+    this.#devices = devices;
+  }
+
+  async decrypt(event: EncryptedRoomEvent, roomId: string): Promise<DecryptedRoomEvent> {
+    const parsed = parseMegolmEvent(event);
+    const entry = await this.#inbound.get(roomId, parsed.sessionId);
+    if (entry === undefined) {
+      const withheld = await this.#ctx.store.getWithheld(roomId, parsed.sessionId);
+      if (withheld !== undefined) {
+        throw new DecryptionError("WITHHELD", "the sender withheld the key for this message", withheld.code);
+      }
+      throw new DecryptionError("UNKNOWN_SESSION", "the key for this message has not arrived");
+    }
+    let result: { plaintext: Uint8Array; messageIndex: number };
+    try {
+      result = entry.session.decrypt(parsed.ciphertext);
+    } catch (e) {
+      if (!(e instanceof MegolmError)) throw e;
+      if (e.code === "UNKNOWN_MESSAGE_INDEX") {
+        throw new DecryptionError("UNKNOWN_INDEX", "we hold this session only from a later message");
+      }
+      if (e.code === "BAD_SIGNATURE" || e.code === "BAD_MAC") {
+        throw new DecryptionError("BAD_SIGNATURE", "the message failed its authenticity check");
+      }
+      throw new DecryptionError("MALFORMED_EVENT", "the ciphertext could not be decrypted");
+    }
+    let payload: z.infer<typeof payloadSchema>;
+    try {
+      const checked = payloadSchema.safeParse(JSON.parse(utf8Decode(result.plaintext)));
+      if (!checked.success) throw new Error("bad payload");
+      payload = checked.data;
+    } catch {
+      throw new DecryptionError("BAD_PAYLOAD", "the decrypted payload is not a valid event");
+    }
+    if (payload.room_id !== roomId) {
+      throw new DecryptionError("ROOM_MISMATCH", "the message was encrypted for a different room");
+    }
+    await this.#checkReplay(roomId, parsed.sessionId, result.messageIndex, event.event_id);
+    const { trust, deviceId } = await this.#senderTrust(event.sender, parsed.deviceId, entry);
+    return {
+      type: payload.type,
+      content: payload.content,
+      roomId,
+      eventId: event.event_id,
+      sender: event.sender,
+      senderDevice: deviceId,
+      senderCurve25519: entry.record.senderKey,
+      senderClaimedEd25519: entry.record.senderClaimedEd25519,
+      trust,
+      forwarded: entry.record.forwarded,
+      messageIndex: result.messageIndex,
+    };
+  }
+
+  /** One message index, one event: the same ciphertext under another event ID is a replay. */
+  async #checkReplay(
+    roomId: string,
+    sessionId: string,
+    messageIndex: number,
+    eventId: string,
+  ): Promise<void> {
+    const seen =
+      this.#ctx.tx.replays.find(
+        (r) => r.roomId === roomId && r.sessionId === sessionId && r.messageIndex === messageIndex,
+      ) ?? (await this.#ctx.store.getReplay(roomId, sessionId, messageIndex));
+    if (seen !== undefined) {
+      if (seen.eventId !== eventId) {
+        throw new DecryptionError("REPLAYED", "this message index was already used by another event");
+      }
+      return;
+    }
+    this.#ctx.tx.replays.push({ roomId, sessionId, messageIndex, eventId });
+  }
+
+  async #senderTrust(
+    sender: string,
+    claimedDeviceId: string | undefined,
+    entry: InboundEntry,
+  ): Promise<{ trust: SenderTrust; deviceId: string | undefined }> {
+    const { senderKey, senderClaimedEd25519, forwarded } = entry.record;
+    if (senderKey === this.#own.identityKeys.curve25519 && sender === this.#ctx.userId) {
+      return { trust: forwarded ? "unverified" : "verified", deviceId: this.#ctx.deviceId };
+    }
+    const owner = await this.#devices.deviceByCurveKey(senderKey);
+    // The session was made by a device of someone else: the event's sender is forged.
+    if (owner !== undefined && owner.userId !== sender) {
+      throw new DecryptionError("MISMATCHED_SENDER", "the message's session belongs to another user");
+    }
+    const named = claimedDeviceId === undefined ? owner : await this.#devices.device(sender, claimedDeviceId);
+    if (named === undefined) return { trust: "unknown_device", deviceId: claimedDeviceId };
+    if (named.curve25519 !== senderKey || named.ed25519 !== senderClaimedEd25519) {
+      return { trust: "mismatched_sender_key", deviceId: named.deviceId };
+    }
+    if (forwarded || named.trust !== "verified") return { trust: "unverified", deviceId: named.deviceId };
+    return { trust: "verified", deviceId: named.deviceId };
+  }
+}

@@ -1,0 +1,240 @@
+/**
+ * Device tracking (spec "Tracking the device list for a user"): which users we follow, which of
+ * them are outdated, batched `/keys/query` requests, and applying their validated results.
+ *
+ * A user invalidated while a query for them is in flight stays outdated: each invalidation takes
+ * a sequence number, and a response only clears users not invalidated since the query left.
+ */
+import type { MachineContext } from "../context.ts";
+import { newRequestId } from "../context.ts";
+import { type KeysQueryRequest, parseKeysQueryResponse } from "../requests.ts";
+import type { DeviceTrust } from "../trust/trust.ts";
+import { getOrInsert } from "../util.ts";
+import type { DeviceRecord } from "./device.ts";
+import { checkDeviceKeys } from "./validate.ts";
+
+/** Users per `/keys/query` request (as matrix-rust-sdk does). */
+export const KEYS_QUERY_BATCH_SIZE = 250;
+/** Devices accepted for one user: a hostile server must not make us store unbounded lists. */
+export const MAX_DEVICES_PER_USER = 1000;
+
+interface TrackedUser {
+  outdated: boolean;
+  /** Sequence number of the last invalidation. */
+  invalidatedAt: number;
+}
+
+interface InFlightQuery {
+  readonly users: readonly string[];
+  readonly sentAt: number;
+}
+
+/** What a query response changed, for the room-key logic (rotation on removal). */
+export interface DeviceListChanges {
+  readonly removed: DeviceRecord[];
+  readonly added: DeviceRecord[];
+  /** Devices whose keys changed under the same ID: refused, the old keys kept. */
+  readonly refused: { userId: string; deviceId: string }[];
+}
+
+export class DeviceManager {
+  readonly #ctx: MachineContext;
+  readonly #tracked = new Map<string, TrackedUser>();
+  readonly #inFlight = new Map<string, InFlightQuery>();
+  readonly #cache = new Map<string, Map<string, DeviceRecord>>();
+  #sequence = 0;
+
+  constructor(ctx: MachineContext) {
+    this.#ctx = ctx;
+  }
+
+  async load(): Promise<void> {
+    for (const u of await this.#ctx.store.getTrackedUsers()) {
+      this.#tracked.set(u.userId, { outdated: u.outdated, invalidatedAt: 0 });
+    }
+  }
+
+  /** Forget cached devices (after a failed save, the store is the truth again). */
+  clearCache(): void {
+    this.#cache.clear();
+  }
+
+  isTracked(userId: string): boolean {
+    return this.#tracked.has(userId);
+  }
+
+  isOutdated(userId: string): boolean {
+    return this.#tracked.get(userId)?.outdated ?? false;
+  }
+
+  trackedUsers(): string[] {
+    return [...this.#tracked.keys()];
+  }
+
+  /** Starts tracking users we newly share an encrypted room with (their devices get queried). */
+  trackUsers(userIds: Iterable<string>): void {
+    for (const userId of userIds) {
+      if (!this.#tracked.has(userId)) this.#invalidate(userId);
+    }
+  }
+
+  /** `device_lists.changed` (or `/keys/changes`): re-query users we track. */
+  markOutdated(userIds: Iterable<string>): void {
+    for (const userId of userIds) {
+      if (this.#tracked.has(userId)) this.#invalidate(userId);
+    }
+  }
+
+  /** `device_lists.left`: we no longer share an encrypted room, so stop following them. */
+  stopTracking(userIds: Iterable<string>): void {
+    for (const userId of userIds) {
+      if (userId === this.#ctx.userId || !this.#tracked.has(userId)) continue;
+      this.#tracked.delete(userId);
+      // Outdated: if we track them again, their list must be re-queried first.
+      this.#ctx.tx.trackedUsers.push({ userId, outdated: true });
+    }
+  }
+
+  #invalidate(userId: string): void {
+    this.#sequence++;
+    this.#tracked.set(userId, { outdated: true, invalidatedAt: this.#sequence });
+    this.#ctx.tx.trackedUsers.push({ userId, outdated: true });
+  }
+
+  /** Queries for outdated users not already in flight, in batches. */
+  queryRequests(): KeysQueryRequest[] {
+    const busy = new Set<string>();
+    for (const q of this.#inFlight.values()) for (const u of q.users) busy.add(u);
+    const users = [...this.#tracked].filter(([u, t]) => t.outdated && !busy.has(u)).map(([u]) => u);
+    const requests: KeysQueryRequest[] = [];
+    for (let i = 0; i < users.length; i += KEYS_QUERY_BATCH_SIZE) {
+      const batch = users.slice(i, i + KEYS_QUERY_BATCH_SIZE);
+      const id = newRequestId();
+      this.#inFlight.set(id, { users: batch, sentAt: this.#sequence });
+      requests.push({
+        id,
+        type: "keys_query",
+        body: { device_keys: Object.fromEntries(batch.map((u) => [u, []])) },
+      });
+    }
+    return requests;
+  }
+
+  /** Requests already handed out and not answered (re-offered so a lost one is retried). */
+  inFlightRequests(): KeysQueryRequest[] {
+    return [...this.#inFlight].map(([id, q]) => ({
+      id,
+      type: "keys_query",
+      body: { device_keys: Object.fromEntries(q.users.map((u) => [u, []])) },
+    }));
+  }
+
+  hasQuery(id: string): boolean {
+    return this.#inFlight.has(id);
+  }
+
+  async receiveQueryResponse(id: string, response: unknown): Promise<DeviceListChanges> {
+    const query = this.#inFlight.get(id);
+    const changes: DeviceListChanges = { removed: [], added: [], refused: [] };
+    if (query === undefined) return changes;
+    const parsed = parseKeysQueryResponse(response);
+    this.#inFlight.delete(id);
+    for (const userId of query.users) {
+      const returned = parsed.device_keys?.[userId];
+      // A user the server could not answer for (federation failure) stays outdated.
+      if (returned === undefined) continue;
+      await this.#applyUserDevices(userId, returned, changes);
+      const tracked = this.#tracked.get(userId);
+      if (tracked !== undefined && tracked.invalidatedAt <= query.sentAt) {
+        tracked.outdated = false;
+        this.#ctx.tx.trackedUsers.push({ userId, outdated: false });
+      }
+    }
+    return changes;
+  }
+
+  async #applyUserDevices(
+    userId: string,
+    returned: Record<string, unknown>,
+    changes: DeviceListChanges,
+  ): Promise<void> {
+    const known = await this.#userDevices(userId);
+    const seen = new Set<string>();
+    let count = 0;
+    for (const [deviceId, raw] of Object.entries(returned)) {
+      if (++count > MAX_DEVICES_PER_USER) break;
+      if (userId === this.#ctx.userId && deviceId === this.#ctx.deviceId) continue; // ourselves
+      const checked = checkDeviceKeys(raw, userId, deviceId);
+      if (typeof checked === "string") continue; // invalid entries are ignored, not trusted
+      seen.add(deviceId);
+      const old = known.get(deviceId);
+      if (old !== undefined && (old.ed25519 !== checked.ed25519 || old.curve25519 !== checked.curve25519)) {
+        // Same device ID, new identity keys: an attack or a reused ID; keep what we had.
+        changes.refused.push({ userId, deviceId });
+        continue;
+      }
+      const record: DeviceRecord = {
+        userId,
+        deviceId,
+        algorithms: checked.json.algorithms,
+        curve25519: checked.curve25519,
+        ed25519: checked.ed25519,
+        displayName: checked.json.unsigned?.device_display_name,
+        trust: old?.trust ?? "unset",
+        keys: checked.json,
+        deleted: false,
+      };
+      if (old === undefined || old.deleted) changes.added.push(record);
+      if (old === undefined || old.deleted || old.displayName !== record.displayName) this.#put(record);
+    }
+    for (const [deviceId, old] of known) {
+      if (!seen.has(deviceId) && !old.deleted && !changes.refused.some((r) => r.deviceId === deviceId)) {
+        const gone = { ...old, deleted: true };
+        changes.removed.push(gone);
+        this.#put(gone);
+      }
+    }
+  }
+
+  #put(record: DeviceRecord): void {
+    getOrInsert(this.#cache, record.userId, () => new Map<string, DeviceRecord>()).set(
+      record.deviceId,
+      record,
+    );
+    this.#ctx.tx.devices.push(record);
+  }
+
+  async #userDevices(userId: string): Promise<Map<string, DeviceRecord>> {
+    let byUser = this.#cache.get(userId);
+    if (byUser === undefined) {
+      byUser = new Map((await this.#ctx.store.getUserDevices(userId)).map((d) => [d.deviceId, d]));
+      this.#cache.set(userId, byUser);
+    }
+    return byUser;
+  }
+
+  /** A user's current (not deleted) devices. */
+  async devicesOf(userId: string): Promise<DeviceRecord[]> {
+    return [...(await this.#userDevices(userId)).values()].filter((d) => !d.deleted);
+  }
+
+  /** A device by ID, deleted ones included (old messages still need attributing). */
+  async device(userId: string, deviceId: string): Promise<DeviceRecord | undefined> {
+    return (await this.#userDevices(userId)).get(deviceId);
+  }
+
+  async deviceByCurveKey(curve25519: string): Promise<DeviceRecord | undefined> {
+    for (const byUser of this.#cache.values()) {
+      for (const d of byUser.values()) if (d.curve25519 === curve25519) return d;
+    }
+    return this.#ctx.store.getDeviceByCurveKey(curve25519);
+  }
+
+  async setTrust(userId: string, deviceId: string, trust: DeviceTrust): Promise<DeviceRecord | undefined> {
+    const old = (await this.#userDevices(userId)).get(deviceId);
+    if (old === undefined) return undefined;
+    const updated = { ...old, trust };
+    this.#put(updated);
+    return updated;
+  }
+}

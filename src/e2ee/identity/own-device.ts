@@ -1,0 +1,167 @@
+/**
+ * Our own device: the Olm account, its device keys, and keeping the server stocked with one-time
+ * keys and a fallback key. New keys are persisted before the upload that carries them is handed
+ * out; until the server acknowledges them they stay "unpublished" in the account, so a retry after
+ * a lost response re-sends exactly the same keys and the server never holds keys we forgot.
+ */
+import { Account, type IdentityKeys } from "../../crypto/olm/index.ts";
+import type { MachineContext } from "../context.ts";
+import { SUPPORTED_ALGORITHMS } from "../devices/device.ts";
+import { E2eeError } from "../errors.ts";
+import {
+  type DeviceKeysJson,
+  type KeysUploadRequest,
+  parseKeysUploadResponse,
+  type SignedKeyJson,
+} from "../requests.ts";
+import { signWithAccount } from "../signing.ts";
+import type { AccountRecord } from "../store/records.ts";
+
+export const SIGNED_CURVE25519 = "signed_curve25519";
+/** The previous fallback key stays usable this long after a new one is published (late pre-key messages). */
+export const OLD_FALLBACK_KEY_LIFETIME_MS = 60 * 60 * 1000;
+
+export class OwnDevice {
+  readonly #ctx: MachineContext;
+  readonly account: Account;
+  #deviceKeysUploaded: boolean;
+  #serverCount: number | undefined;
+  #fallbackCreatedAt: number | undefined;
+  #fallbackNeeded = false;
+
+  private constructor(ctx: MachineContext, account: Account, record: AccountRecord | undefined) {
+    this.#ctx = ctx;
+    this.account = account;
+    this.#deviceKeysUploaded = record?.deviceKeysUploaded ?? false;
+    this.#serverCount = record?.serverOneTimeKeyCount;
+    this.#fallbackCreatedAt = record?.fallbackKeyCreatedAt;
+  }
+
+  /** Reads the account, or creates one (recorded in the step's changes) on first use. */
+  static async load(ctx: MachineContext): Promise<OwnDevice> {
+    const record = await ctx.store.loadAccount();
+    if (record === undefined) {
+      const own = new OwnDevice(ctx, Account.create(), undefined);
+      own.persistAccount();
+      return own;
+    }
+    if (record.userId !== ctx.userId || record.deviceId !== ctx.deviceId) {
+      throw new E2eeError("STORE_MISMATCH", "the store belongs to a different user or device");
+    }
+    let account: Account;
+    try {
+      account = Account.fromPickle(record.pickle);
+    } catch {
+      throw new E2eeError("BAD_STORE_RECORD", "the stored account could not be read");
+    }
+    return new OwnDevice(ctx, account, record);
+  }
+
+  get identityKeys(): IdentityKeys {
+    return this.account.identityKeys;
+  }
+
+  /** Our signed device keys, as uploaded and as other devices see them. */
+  deviceKeys(): DeviceKeysJson {
+    const { userId, deviceId } = this.#ctx;
+    const keys = this.account.identityKeys;
+    return signWithAccount(this.account, userId, deviceId, {
+      user_id: userId,
+      device_id: deviceId,
+      algorithms: [...SUPPORTED_ALGORITHMS],
+      keys: { [`curve25519:${deviceId}`]: keys.curve25519, [`ed25519:${deviceId}`]: keys.ed25519 },
+    });
+  }
+
+  /** How many one-time keys we keep on the server: half of what the account can hold, as libolm advises. */
+  get oneTimeKeyTarget(): number {
+    return Math.floor(this.account.maxNumberOfOneTimeKeys / 2);
+  }
+
+  /** Sync reported the server's count (`device_one_time_keys_count`). */
+  updateServerCount(count: number | undefined): void {
+    if (count !== undefined) this.#serverCount = count;
+  }
+
+  /**
+   * Sync reported which fallback key algorithms are still unused: when ours is missing (it was used),
+   * a new fallback key goes out with the next upload.
+   */
+  updateUnusedFallbackKeys(types: readonly string[] | undefined): void {
+    if (types !== undefined && !types.includes(SIGNED_CURVE25519)) this.#fallbackNeeded = true;
+  }
+
+  /** Forgets the previous fallback key once its grace period is over. */
+  expireOldFallbackKey(): void {
+    const created = this.#fallbackCreatedAt;
+    if (created !== undefined && this.#ctx.now() - created > OLD_FALLBACK_KEY_LIFETIME_MS) {
+      this.account.forgetOldFallbackKey();
+      this.#fallbackCreatedAt = undefined;
+      this.persistAccount();
+    }
+  }
+
+  /**
+   * The keys/upload body if anything needs uploading. Generating keys happens here and is
+   * recorded in the step's changes, so the caller persists before handing the request out.
+   */
+  uploadBody(): KeysUploadRequest["body"] | undefined {
+    let unpublished = this.account.oneTimeKeys();
+    let fallback = this.account.fallbackKey();
+    if (Object.keys(unpublished).length === 0 && this.#serverCount !== undefined) {
+      const missing = this.oneTimeKeyTarget - this.#serverCount;
+      if (missing > 0) {
+        this.account.generateOneTimeKeys(missing);
+        unpublished = this.account.oneTimeKeys();
+        this.persistAccount();
+      }
+    }
+    // A fresh device publishes a fallback key with its first upload; later ones replace a used one.
+    const needFallback = !this.#deviceKeysUploaded || this.#fallbackNeeded;
+    if (Object.keys(fallback).length === 0 && needFallback) {
+      this.account.generateFallbackKey();
+      this.#fallbackCreatedAt = this.#ctx.now();
+      this.#fallbackNeeded = false;
+      fallback = this.account.fallbackKey();
+      this.persistAccount();
+    }
+    const body: KeysUploadRequest["body"] = {};
+    if (!this.#deviceKeysUploaded) body.device_keys = this.deviceKeys();
+    if (Object.keys(unpublished).length > 0) body.one_time_keys = this.#signKeys(unpublished, false);
+    if (Object.keys(fallback).length > 0) body.fallback_keys = this.#signKeys(fallback, true);
+    return Object.keys(body).length > 0 ? body : undefined;
+  }
+
+  #signKeys(keys: Record<string, string>, fallback: boolean): Record<string, SignedKeyJson> {
+    const { userId, deviceId } = this.#ctx;
+    const out: Record<string, SignedKeyJson> = {};
+    for (const [keyId, key] of Object.entries(keys)) {
+      const obj: { key: string; fallback?: boolean } = fallback ? { key, fallback: true } : { key };
+      out[`${SIGNED_CURVE25519}:${keyId}`] = signWithAccount(this.account, userId, deviceId, obj);
+    }
+    return out;
+  }
+
+  /** The server acknowledged an upload: its keys are published now. */
+  uploadSucceeded(body: KeysUploadRequest["body"], response: unknown): void {
+    const parsed = parseKeysUploadResponse(response);
+    // Keys are only generated while building a body, never while one is in flight, so "all" is exact.
+    if (body.one_time_keys !== undefined || body.fallback_keys !== undefined)
+      this.account.markKeysAsPublished();
+    if (body.device_keys !== undefined) this.#deviceKeysUploaded = true;
+    this.#serverCount = parsed.one_time_key_counts[SIGNED_CURVE25519] ?? 0;
+    this.persistAccount();
+  }
+
+  /** Records the account (and its bookkeeping) in the step's changes. */
+  persistAccount(): void {
+    this.#ctx.tx.account = {
+      userId: this.#ctx.userId,
+      deviceId: this.#ctx.deviceId,
+      pickle: this.account.toPickle(),
+      deviceKeysUploaded: this.#deviceKeysUploaded,
+      serverOneTimeKeyCount: this.#serverCount,
+      fallbackKeyCreatedAt: this.#fallbackCreatedAt,
+    };
+  }
+}

@@ -1,0 +1,52 @@
+export { MAX_PENDING_EVENTS } from "./decryption/pending.ts";
+export type { DecryptedRoomEvent, EncryptedRoomEvent } from "./decryption/room-events.ts";
+export {
+  type DeviceInfo,
+  type DeviceRecord,
+  MEGOLM_ALGORITHM,
+  OLM_ALGORITHM,
+} from "./devices/device.ts";
+export { KEYS_QUERY_BATCH_SIZE, MAX_DEVICES_PER_USER } from "./devices/manager.ts";
+export {
+  DecryptionError,
+  type DecryptionFailureCode,
+  E2eeError,
+  type E2eeErrorCode,
+  type ToDeviceFailureCode,
+  type UnknownDevice,
+  UnknownDevicesError,
+} from "./errors.ts";
+export { OLD_FALLBACK_KEY_LIFETIME_MS } from "./identity/own-device.ts";
+export { MAX_FORWARDING_CHAIN, MAX_PENDING_KEY_ANSWERS } from "./key-requests/gossip.ts";
+export {
+  CLAIM_FAILURE_BACKOFF_MS,
+  OlmMachine,
+  type OlmMachineOptions,
+  type ProcessedToDeviceEvent,
+  type SyncChanges,
+  type SyncChangesResult,
+  type ToDeviceEvent,
+} from "./machine.ts";
+export { MAX_SESSIONS_TRIED, UNWEDGE_INTERVAL_MS } from "./olm/sessions.ts";
+export type {
+  KeysClaimRequest,
+  KeysQueryRequest,
+  KeysUploadRequest,
+  OutgoingRequest,
+  OutgoingRequestType,
+  SignatureUploadRequest,
+  ToDeviceRequest,
+} from "./requests.ts";
+export { INBOUND_SESSION_CACHE_SIZE, type RoomKeyUpdate } from "./room-keys/inbound.ts";
+export { SHARE_BATCH_SIZE } from "./room-keys/outbound.ts";
+export {
+  DEFAULT_ROTATION_PERIOD_MS,
+  DEFAULT_ROTATION_PERIOD_MSGS,
+  type HistoryVisibility,
+  type RoomEncryptionSettings,
+  type RoomMember,
+} from "./room-keys/settings.ts";
+export { MemoryMachineStore } from "./store/memory.ts";
+export type { MachineStore } from "./store/port.ts";
+export type * from "./store/records.ts";
+export type { DeviceTrust, SenderTrust } from "./trust/trust.ts";

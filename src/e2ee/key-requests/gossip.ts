@@ -1,0 +1,215 @@
+/**
+ * Room key requests between our own devices (spec "Key requests"): asking our other devices for a
+ * key we lack, cancelling once it arrives, answering our own verified devices, and accepting
+ * `m.forwarded_room_key` only when we asked and it came from a trusted device of ours.
+ */
+import { z } from "zod";
+import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";
+import type { MachineContext } from "../context.ts";
+import { newRequestId } from "../context.ts";
+import { type DeviceRecord, MEGOLM_ALGORITHM } from "../devices/device.ts";
+import type { DeviceManager } from "../devices/manager.ts";
+import type { DecryptedOlmEvent, OlmSessions } from "../olm/sessions.ts";
+import type { ToDeviceRequest } from "../requests.ts";
+import type { InboundSessions, RoomKeyUpdate } from "../room-keys/inbound.ts";
+import type { OutgoingKeyRequestRecord } from "../store/records.ts";
+
+/** Requests from our other devices waiting for an Olm session (bounded: they are cheap to resend). */
+export const MAX_PENDING_KEY_ANSWERS = 500;
+/** Length of a forwarding chain we accept. */
+export const MAX_FORWARDING_CHAIN = 16;
+
+const requestSchema = z.object({
+  action: z.enum(["request", "request_cancellation"]),
+  request_id: z.string().min(1),
+  requesting_device_id: z.string().min(1),
+  body: z
+    .object({
+      algorithm: z.string(),
+      room_id: z.string(),
+      session_id: z.string(),
+      sender_key: z.string().optional(),
+    })
+    .optional(),
+});
+
+const forwardedSchema = z.object({
+  algorithm: z.literal(MEGOLM_ALGORITHM),
+  room_id: z.string().min(1),
+  session_id: z.string().min(1),
+  session_key: z.string().min(1),
+  sender_key: z.string().min(1),
+  sender_claimed_ed25519_key: z.string().min(1),
+  forwarding_curve25519_key_chain: z.array(z.string()).max(MAX_FORWARDING_CHAIN),
+});
+
+interface PendingAnswer {
+  readonly device: DeviceRecord;
+  readonly roomId: string;
+  readonly sessionId: string;
+  readonly requestId: string;
+}
+
+export class KeyRequests {
+  readonly #ctx: MachineContext;
+  readonly #devices: DeviceManager;
+  readonly #olm: OlmSessions;
+  readonly #inbound: InboundSessions;
+  readonly #outgoing = new Map<string, OutgoingKeyRequestRecord>();
+  readonly #pendingAnswers = new Map<string, PendingAnswer>();
+
+  constructor(ctx: MachineContext, devices: DeviceManager, olm: OlmSessions, inbound: InboundSessions) {
+    this.#ctx = ctx;
+    this.#devices = devices;
+    this.#olm = olm;
+    this.#inbound = inbound;
+  }
+
+  async load(): Promise<void> {
+    for (const r of await this.#ctx.store.getKeyRequests()) this.#outgoing.set(r.requestId, r);
+  }
+
+  #find(roomId: string, sessionId: string): OutgoingKeyRequestRecord | undefined {
+    for (const r of this.#outgoing.values()) if (r.roomId === roomId && r.sessionId === sessionId) return r;
+    return undefined;
+  }
+
+  #queue(eventType: string, messages: ToDeviceRequest["body"]["messages"]): void {
+    const request: ToDeviceRequest = { id: newRequestId(), type: "to_device", eventType, body: { messages } };
+    this.#ctx.tx.queuedToDevice.push({ request, roomId: undefined });
+  }
+
+  /** Asks our other devices for a session we lack (once per session). */
+  request(roomId: string, sessionId: string, senderKey: string): void {
+    if (this.#find(roomId, sessionId) !== undefined) return;
+    const record: OutgoingKeyRequestRecord = { requestId: newRequestId(), roomId, sessionId, senderKey };
+    this.#outgoing.set(record.requestId, record);
+    this.#ctx.tx.keyRequests.push(record);
+    this.#queue("m.room_key_request", {
+      [this.#ctx.userId]: {
+        "*": {
+          action: "request",
+          request_id: record.requestId,
+          requesting_device_id: this.#ctx.deviceId,
+          body: {
+            algorithm: MEGOLM_ALGORITHM,
+            room_id: roomId,
+            session_id: sessionId,
+            sender_key: senderKey,
+          },
+        },
+      },
+    });
+  }
+
+  /** A key arrived by any route: withdraw our request for it. */
+  keyArrived(update: RoomKeyUpdate): void {
+    const record = this.#find(update.roomId, update.sessionId);
+    if (record === undefined) return;
+    this.#outgoing.delete(record.requestId);
+    this.#ctx.tx.deletedKeyRequests.push(record.requestId);
+    this.#queue("m.room_key_request", {
+      [this.#ctx.userId]: {
+        "*": {
+          action: "request_cancellation",
+          request_id: record.requestId,
+          requesting_device_id: this.#ctx.deviceId,
+        },
+      },
+    });
+  }
+
+  hasOutstanding(roomId: string, sessionId: string): boolean {
+    return this.#find(roomId, sessionId) !== undefined;
+  }
+
+  /** An `m.room_key_request` to-device event. Only our own verified devices are answered. */
+  async receiveRequest(sender: string, content: Record<string, unknown>): Promise<void> {
+    if (sender !== this.#ctx.userId) return;
+    const parsed = requestSchema.safeParse(content);
+    if (!parsed.success || parsed.data.requesting_device_id === this.#ctx.deviceId) return;
+    const key = `${parsed.data.requesting_device_id}|${parsed.data.request_id}`;
+    if (parsed.data.action === "request_cancellation") {
+      this.#pendingAnswers.delete(key);
+      return;
+    }
+    const body = parsed.data.body;
+    if (body === undefined || body.algorithm !== MEGOLM_ALGORITHM) return;
+    const device = await this.#devices.device(sender, parsed.data.requesting_device_id);
+    if (device === undefined || device.deleted || device.trust !== "verified") return;
+    const answer = {
+      device,
+      roomId: body.room_id,
+      sessionId: body.session_id,
+      requestId: parsed.data.request_id,
+    };
+    if (!(await this.#answer(answer)) && this.#pendingAnswers.size < MAX_PENDING_KEY_ANSWERS) {
+      this.#pendingAnswers.set(key, answer);
+    }
+  }
+
+  /** Devices we owe an answer but have no Olm session with. */
+  devicesAwaitingSession(): DeviceRecord[] {
+    return [...this.#pendingAnswers.values()].map((a) => a.device);
+  }
+
+  /** Retries answers that were waiting for an Olm session. */
+  async retryPendingAnswers(): Promise<void> {
+    for (const [key, answer] of this.#pendingAnswers) {
+      if (await this.#answer(answer)) this.#pendingAnswers.delete(key);
+    }
+  }
+
+  /** Returns false when we could not answer yet (no Olm session); true when answered or nothing to send. */
+  async #answer(a: PendingAnswer): Promise<boolean> {
+    const entry = await this.#inbound.get(a.roomId, a.sessionId);
+    if (entry === undefined) return true;
+    const r = entry.record;
+    const forwarded = {
+      algorithm: MEGOLM_ALGORITHM,
+      room_id: r.roomId,
+      session_id: r.sessionId,
+      session_key: entry.session.exportAtFirstKnownIndex(),
+      sender_key: r.senderKey,
+      sender_claimed_ed25519_key: r.senderClaimedEd25519,
+      sender_claimed_keys: { ed25519: r.senderClaimedEd25519 },
+      forwarding_curve25519_key_chain: [...r.forwardingChain],
+    };
+    const content = await this.#olm.encrypt(a.device, "m.forwarded_room_key", forwarded);
+    if (content === undefined) return false;
+    this.#queue("m.room.encrypted", { [a.device.userId]: { [a.device.deviceId]: { ...content } } });
+    return true;
+  }
+
+  /**
+   * An Olm-decrypted `m.forwarded_room_key`. Accepted only if we asked for it and it came from a
+   * verified device of our own; the session is stored as forwarded.
+   */
+  async receiveForwardedKey(event: DecryptedOlmEvent): Promise<RoomKeyUpdate | undefined> {
+    const device = event.device;
+    if (device === undefined || device.userId !== this.#ctx.userId || device.trust !== "verified")
+      return undefined;
+    const parsed = forwardedSchema.safeParse(event.payload.content);
+    if (!parsed.success) return undefined;
+    const c = parsed.data;
+    if (!this.hasOutstanding(c.room_id, c.session_id)) return undefined;
+    let session: InboundGroupSession;
+    try {
+      session = InboundGroupSession.fromExport(c.session_key);
+    } catch (e) {
+      if (e instanceof MegolmError) return undefined;
+      throw e;
+    }
+    if (session.sessionId !== c.session_id) return undefined;
+    return this.#inbound.add(
+      {
+        roomId: c.room_id,
+        senderKey: c.sender_key,
+        senderClaimedEd25519: c.sender_claimed_ed25519_key,
+        forwarded: true,
+        forwardingChain: [...c.forwarding_curve25519_key_chain, event.senderKey],
+      },
+      session,
+    );
+  }
+}

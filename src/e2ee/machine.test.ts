@@ -1,0 +1,98 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { DecryptionError } from "./errors.ts";
+import { FakeHomeserver, joined, TestClient } from "./test-support/fake-homeserver.ts";
+
+const ROOM = "!room:example.org";
+
+async function pair(): Promise<{ hs: FakeHomeserver; alice: TestClient; bob: TestClient }> {
+  const hs = new FakeHomeserver();
+  const alice = await TestClient.create(hs, { userId: "@alice:example.org", deviceId: "ALICE1" });
+  const bob = await TestClient.create(hs, { userId: "@bob:example.org", deviceId: "BOB1" });
+  return { hs, alice, bob };
+}
+
+describe("OlmMachine: two devices", () => {
+  it("uploads device keys, one-time keys and a fallback key at first login", async () => {
+    const { hs, alice } = await pair();
+    const d = hs.device(alice.userId, alice.deviceId);
+    assert.equal(d.keys?.user_id, alice.userId);
+    assert.equal(d.keys?.keys[`curve25519:${alice.deviceId}`], alice.machine.identityKeys.curve25519);
+    assert.ok(d.fallback !== undefined);
+    // The first upload's response reports the count, and the machine tops it up to the target.
+    assert.equal(d.oneTimeKeys.size, 50);
+    await alice.sync();
+    assert.equal(d.oneTimeKeys.size, 50);
+    assert.deepEqual(await alice.machine.outgoingRequests(), []);
+  });
+
+  it("Alice and Bob exchange encrypted messages both ways", async () => {
+    const { alice, bob } = await pair();
+    await alice.sync();
+    await bob.sync();
+    const members = joined(alice.userId, bob.userId);
+    const event = await alice.sendMessage(ROOM, members, "hello Bob");
+    const synced = await bob.sync();
+    assert.equal(synced.roomKeys.length, 1);
+    assert.equal(synced.failures.length, 0);
+    const roomKey = synced.toDevice.find((e) => e.type === "m.room_key");
+    assert.ok(roomKey);
+    assert.equal(roomKey.content.session_key, undefined, "the session key is not handed to the app");
+    const decrypted = await bob.machine.decryptRoomEvent(event, ROOM);
+    assert.equal(decrypted.content.body, "hello Bob");
+    assert.equal(decrypted.sender, alice.userId);
+    assert.equal(decrypted.senderDevice, alice.deviceId);
+    assert.equal(decrypted.trust, "unverified");
+
+    await bob.machine.setDeviceTrust(alice.userId, alice.deviceId, "verified");
+    const again = await bob.machine.decryptRoomEvent(event, ROOM);
+    assert.equal(again.trust, "verified");
+
+    const reply = await bob.sendMessage(ROOM, members, "hi Alice");
+    await alice.sync();
+    assert.equal((await alice.machine.decryptRoomEvent(reply, ROOM)).content.body, "hi Alice");
+    // Alice reads her own message too.
+    assert.equal((await alice.machine.decryptRoomEvent(event, ROOM)).content.body, "hello Bob");
+  });
+
+  it("shares the room key only once per device", async () => {
+    const { hs, alice, bob } = await pair();
+    await bob.sync();
+    const members = joined(alice.userId, bob.userId);
+    await alice.sendMessage(ROOM, members, "one");
+    const before = hs.sentToDevice.filter((m) => m.eventType === "m.room.encrypted").length;
+    await alice.sendMessage(ROOM, members, "two");
+    const after = hs.sentToDevice.filter((m) => m.eventType === "m.room.encrypted").length;
+    assert.equal(after, before);
+    await bob.sync();
+  });
+
+  it("survives a restart on the same store", async () => {
+    const { alice, bob } = await pair();
+    await bob.sync();
+    const members = joined(alice.userId, bob.userId);
+    const first = await alice.sendMessage(ROOM, members, "before");
+    await bob.sync();
+    await bob.restart();
+    await alice.restart();
+    assert.equal((await bob.machine.decryptRoomEvent(first, ROOM)).content.body, "before");
+    const second = await alice.sendMessage(ROOM, members, "after");
+    await bob.sync();
+    assert.equal((await bob.machine.decryptRoomEvent(second, ROOM)).content.body, "after");
+  });
+
+  it("reports an unknown session and decrypts the event once the key arrives", async () => {
+    const { alice, bob } = await pair();
+    await bob.sync();
+    const event = await alice.sendMessage(ROOM, joined(alice.userId, bob.userId), "late key");
+    await assert.rejects(
+      bob.machine.decryptRoomEvent(event, ROOM),
+      (e) => e instanceof DecryptionError && e.code === "UNKNOWN_SESSION",
+    );
+    assert.equal(bob.machine.pendingEventCount, 1);
+    const synced = await bob.sync();
+    assert.equal(synced.redecrypted.length, 1);
+    assert.equal(synced.redecrypted[0]?.content.body, "late key");
+    assert.equal(bob.machine.pendingEventCount, 0);
+  });
+});

@@ -1,0 +1,512 @@
+/**
+ * `OlmMachine`: Keyroom's sans-I/O end-to-end encryption engine. The client pushes sync data in
+ * (`receiveSyncChanges`), pulls requests out (`outgoingRequests`), sends them and hands back the
+ * responses (`markRequestAsSent`). Every step ends with one transactional `saveChanges`, which
+ * also carries the sync token, so a crash loses nothing and never reuses a one-time key.
+ *
+ * Steps run one at a time (an internal queue), whatever the caller does concurrently.
+ */
+import type { IdentityKeys } from "../crypto/olm/index.ts";
+import type { MachineContext } from "./context.ts";
+import { newRequestId } from "./context.ts";
+import { type PendingEvent, PendingEvents } from "./decryption/pending.ts";
+import {
+  type DecryptedRoomEvent,
+  type EncryptedRoomEvent,
+  parseMegolmEvent,
+  RoomEventDecryptor,
+} from "./decryption/room-events.ts";
+import { type DeviceInfo, type DeviceRecord, deviceInfo } from "./devices/device.ts";
+import { DeviceManager } from "./devices/manager.ts";
+import { DecryptionError, E2eeError, RETRYABLE_FAILURES, type ToDeviceFailureCode } from "./errors.ts";
+import { OwnDevice } from "./identity/own-device.ts";
+import { KeyRequests } from "./key-requests/gossip.ts";
+import { type DecryptedOlmEvent, OlmSessions } from "./olm/sessions.ts";
+import type { KeysClaimRequest, KeysUploadRequest, OutgoingRequest, ToDeviceRequest } from "./requests.ts";
+import { InboundSessions, type RoomKeyUpdate } from "./room-keys/inbound.ts";
+import { OutboundSessions } from "./room-keys/outbound.ts";
+import { type RoomEncryptionSettings, type RoomMember, resolveSettings } from "./room-keys/settings.ts";
+import type { MachineStore } from "./store/port.ts";
+import { emptyChanges, hasChanges, type QueuedToDevice } from "./store/records.ts";
+import { type DeviceTrust, isDeviceTrust } from "./trust/trust.ts";
+
+/** A device that failed to give us a one-time key is not asked again for this long. */
+export const CLAIM_FAILURE_BACKOFF_MS = 15 * 60 * 1000;
+
+export interface OlmMachineOptions {
+  readonly userId: string;
+  readonly deviceId: string;
+  readonly store: MachineStore;
+  /** Client-wide default: refuse to send to rooms with devices whose trust is unset. */
+  readonly verifyDevices?: boolean;
+  /** Clock (ms since the epoch); tests inject one. */
+  readonly now?: () => number;
+}
+
+export interface ToDeviceEvent {
+  readonly type: string;
+  readonly sender: string;
+  readonly content: Record<string, unknown>;
+}
+
+export interface SyncChanges {
+  readonly toDevice?: readonly unknown[];
+  readonly deviceLists?: { readonly changed?: readonly string[]; readonly left?: readonly string[] };
+  readonly oneTimeKeyCounts?: Readonly<Record<string, number>>;
+  readonly unusedFallbackKeyTypes?: readonly string[];
+  readonly nextBatch?: string;
+}
+
+/** A to-device event after processing: decrypted ones say who sent them, with which keys. */
+export interface ProcessedToDeviceEvent extends ToDeviceEvent {
+  readonly encryption:
+    | {
+        readonly senderCurve25519: string;
+        readonly senderEd25519: string;
+        readonly senderDevice: string | undefined;
+      }
+    | undefined;
+}
+
+export interface SyncChangesResult {
+  readonly toDevice: ProcessedToDeviceEvent[];
+  readonly failures: { readonly sender: string; readonly code: ToDeviceFailureCode }[];
+  /** Room keys that arrived in this sync. */
+  readonly roomKeys: RoomKeyUpdate[];
+  /** Events that failed earlier and decrypt now that their key arrived. */
+  readonly redecrypted: DecryptedRoomEvent[];
+}
+
+interface Parts {
+  readonly own: OwnDevice;
+  readonly devices: DeviceManager;
+  readonly olm: OlmSessions;
+  readonly inbound: InboundSessions;
+  readonly outbound: OutboundSessions;
+  readonly decryptor: RoomEventDecryptor;
+  readonly gossip: KeyRequests;
+  readonly queue: Map<string, QueuedToDevice>;
+}
+
+const SECRET_FIELDS = new Set(["session_key"]);
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+export class OlmMachine {
+  readonly #ctx: MachineContext;
+  readonly #verifyDevices: boolean;
+  readonly #pending = new PendingEvents();
+  readonly #claimFailures = new Map<string, number>();
+  #parts: Parts;
+  #upload: KeysUploadRequest | undefined;
+  #tail: Promise<unknown> = Promise.resolve();
+  #closed = false;
+
+  private constructor(ctx: MachineContext, parts: Parts, verifyDevices: boolean) {
+    this.#ctx = ctx;
+    this.#parts = parts;
+    this.#verifyDevices = verifyDevices;
+  }
+
+  static async open(options: OlmMachineOptions): Promise<OlmMachine> {
+    if (!options.userId.startsWith("@") || options.deviceId === "") {
+      throw new E2eeError("BAD_ARGUMENT", "userId must be a Matrix user ID and deviceId non-empty");
+    }
+    const ctx: MachineContext = {
+      userId: options.userId,
+      deviceId: options.deviceId,
+      store: options.store,
+      now: options.now ?? Date.now,
+      tx: emptyChanges(),
+    };
+    const parts = await OlmMachine.#build(ctx);
+    // Our own user is always tracked: our other devices share and request keys with us.
+    parts.devices.trackUsers([ctx.userId]);
+    if (hasChanges(ctx.tx)) await ctx.store.saveChanges(ctx.tx);
+    ctx.tx = emptyChanges();
+    return new OlmMachine(ctx, parts, options.verifyDevices ?? false);
+  }
+
+  static async #build(ctx: MachineContext): Promise<Parts> {
+    const own = await OwnDevice.load(ctx);
+    const devices = new DeviceManager(ctx);
+    await devices.load();
+    const olm = new OlmSessions(ctx, own, devices);
+    const inbound = new InboundSessions(ctx);
+    const outbound = new OutboundSessions(ctx, own, devices, olm, inbound);
+    const decryptor = new RoomEventDecryptor(ctx, own, inbound, devices);
+    const gossip = new KeyRequests(ctx, devices, olm, inbound);
+    await gossip.load();
+    const queue = new Map((await ctx.store.getQueuedToDevice()).map((q) => [q.request.id, q]));
+    return { own, devices, olm, inbound, outbound, decryptor, gossip, queue };
+  }
+
+  /**
+   * Runs one step: steps never interleave, and each ends in one `saveChanges`. If the step or the
+   * save fails, in-memory state is rebuilt from the store so it never runs ahead of what is saved.
+   */
+  #step<T>(fn: (parts: Parts) => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      if (this.#closed) throw new E2eeError("CLOSED", "the machine was closed");
+      this.#ctx.tx = emptyChanges();
+      try {
+        const result = await fn(this.#parts);
+        const tx = this.#ctx.tx;
+        if (hasChanges(tx)) await this.#ctx.store.saveChanges(tx);
+        for (const q of tx.queuedToDevice) this.#parts.queue.set(q.request.id, q);
+        for (const id of tx.sentToDevice) this.#parts.queue.delete(id);
+        return result;
+      } catch (e) {
+        this.#ctx.tx = emptyChanges();
+        this.#upload = undefined;
+        this.#parts = await OlmMachine.#build(this.#ctx);
+        this.#ctx.tx = emptyChanges();
+        throw e;
+      } finally {
+        this.#ctx.tx = emptyChanges();
+      }
+    };
+    const result = this.#tail.then(run, run);
+    this.#tail = result.catch(() => undefined);
+    return result;
+  }
+
+  get userId(): string {
+    return this.#ctx.userId;
+  }
+
+  get deviceId(): string {
+    return this.#ctx.deviceId;
+  }
+
+  get identityKeys(): IdentityKeys {
+    return this.#parts.own.identityKeys;
+  }
+
+  /** Stops accepting steps (waits for the running one). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#tail;
+  }
+
+  // ---- sync ----
+
+  receiveSyncChanges(changes: SyncChanges): Promise<SyncChangesResult> {
+    return this.#step(async (p) => {
+      p.own.updateServerCount(changes.oneTimeKeyCounts?.signed_curve25519);
+      p.own.updateUnusedFallbackKeys(changes.unusedFallbackKeyTypes);
+      p.own.expireOldFallbackKey();
+      p.devices.markOutdated(changes.deviceLists?.changed ?? []);
+      p.devices.stopTracking(changes.deviceLists?.left ?? []);
+
+      const result: SyncChangesResult = { toDevice: [], failures: [], roomKeys: [], redecrypted: [] };
+      for (const raw of changes.toDevice ?? []) await this.#receiveToDevice(p, raw, result);
+      for (const update of result.roomKeys) await this.#keyArrived(p, update, result.redecrypted);
+      if (changes.nextBatch !== undefined) this.#ctx.tx.nextBatch = changes.nextBatch;
+      return result;
+    });
+  }
+
+  /** The answer of `GET /keys/changes` after a gap in syncing: handled like `device_lists`. */
+  receiveKeysChanges(changed: readonly string[], left: readonly string[]): Promise<void> {
+    return this.#step(async (p) => {
+      p.devices.markOutdated(changed);
+      p.devices.stopTracking(left);
+    });
+  }
+
+  async #receiveToDevice(p: Parts, raw: unknown, result: SyncChangesResult): Promise<void> {
+    if (
+      !isRecord(raw) ||
+      typeof raw.type !== "string" ||
+      typeof raw.sender !== "string" ||
+      !isRecord(raw.content)
+    ) {
+      return;
+    }
+    const { type, sender, content } = raw;
+    if (type === "m.room.encrypted") {
+      const decrypted = await p.olm.decrypt(sender, content);
+      if (!decrypted.ok) {
+        result.failures.push({ sender, code: decrypted.code });
+        return;
+      }
+      await this.#receiveDecrypted(p, sender, decrypted.event, result);
+      return;
+    }
+    if (type === "m.room_key_request") await p.gossip.receiveRequest(sender, content);
+    if (type === "m.room_key.withheld") p.inbound.receiveWithheld(content, undefined);
+    result.toDevice.push({ type, sender, content, encryption: undefined });
+  }
+
+  async #receiveDecrypted(
+    p: Parts,
+    sender: string,
+    event: DecryptedOlmEvent,
+    result: SyncChangesResult,
+  ): Promise<void> {
+    const { payload, senderKey } = event;
+    // A device we have not seen: fetch its keys so what it sent can be attributed.
+    if (event.device === undefined) {
+      p.devices.trackUsers([sender]);
+      p.devices.markOutdated([sender]);
+    }
+    let update: RoomKeyUpdate | undefined;
+    if (payload.type === "m.room_key") {
+      update = await p.inbound.receiveRoomKey(payload.content, senderKey, payload.keys.ed25519);
+    } else if (payload.type === "m.forwarded_room_key") {
+      update = await p.gossip.receiveForwardedKey(event);
+    } else if (payload.type === "m.room_key.withheld") {
+      p.inbound.receiveWithheld(payload.content, senderKey);
+    }
+    if (update !== undefined) result.roomKeys.push(update);
+    const content = Object.fromEntries(
+      Object.entries(payload.content).filter(([k]) => !SECRET_FIELDS.has(k)),
+    );
+    result.toDevice.push({
+      type: payload.type,
+      sender,
+      content,
+      encryption: {
+        senderCurve25519: senderKey,
+        senderEd25519: payload.keys.ed25519,
+        senderDevice: event.device?.deviceId ?? payload.sender_device,
+      },
+    });
+  }
+
+  /** A key landed (any route): withdraw our request for it and retry the events waiting on it. */
+  async #keyArrived(p: Parts, update: RoomKeyUpdate, out: DecryptedRoomEvent[]): Promise<void> {
+    p.gossip.keyArrived(update);
+    for (const pending of this.#pending.take(update.roomId, update.sessionId)) {
+      const retried = await this.#tryDecrypt(p, pending);
+      if (retried !== undefined) out.push(retried);
+    }
+  }
+
+  async #tryDecrypt(p: Parts, pending: PendingEvent): Promise<DecryptedRoomEvent | undefined> {
+    try {
+      return await p.decryptor.decrypt(pending.event, pending.roomId);
+    } catch (e) {
+      if (!(e instanceof DecryptionError)) throw e;
+      if (RETRYABLE_FAILURES.has(e.code)) {
+        this.#pending.add(pending.roomId, parseMegolmEvent(pending.event).sessionId, pending.event);
+      }
+      return undefined;
+    }
+  }
+
+  // ---- requests ----
+
+  /**
+   * Everything to send now: a keys upload, device queries, key claims for unwedging and key
+   * forwarding, and queued to-device messages. Requests not yet marked sent are offered again
+   * (with the same ID and body), so a lost response is repaired by sending them again.
+   */
+  outgoingRequests(): Promise<OutgoingRequest[]> {
+    return this.#step(async (p) => {
+      const out: OutgoingRequest[] = [];
+      if (this.#upload === undefined) {
+        const body = p.own.uploadBody();
+        if (body !== undefined) this.#upload = { id: newRequestId(), type: "keys_upload", body };
+      }
+      if (this.#upload !== undefined) out.push(this.#upload);
+      out.push(...p.devices.inFlightRequests(), ...p.devices.queryRequests());
+      out.push(...p.olm.inFlightClaims());
+      const needy: DeviceRecord[] = [...p.gossip.devicesAwaitingSession()];
+      for (const curve of p.olm.wedgedKeys()) {
+        const device = await p.devices.deviceByCurveKey(curve);
+        if (device !== undefined && !device.deleted) needy.push(device);
+      }
+      const claim = p.olm.claimRequest(await p.olm.devicesNeedingSessions(this.#withoutBackoff(needy)));
+      if (claim !== undefined) out.push(claim);
+      for (const q of p.queue.values()) out.push(q.request);
+      for (const q of this.#ctx.tx.queuedToDevice) if (!p.queue.has(q.request.id)) out.push(q.request);
+      return out;
+    });
+  }
+
+  #withoutBackoff(devices: readonly DeviceRecord[]): DeviceRecord[] {
+    const now = this.#ctx.now();
+    return devices.filter((d) => {
+      const failedAt = this.#claimFailures.get(d.curve25519);
+      return failedAt === undefined || now - failedAt >= CLAIM_FAILURE_BACKOFF_MS;
+    });
+  }
+
+  /** Hands back the parsed JSON response of a request from `outgoingRequests` (or a share / claim). */
+  markRequestAsSent(id: string, response: unknown): Promise<void> {
+    return this.#step(async (p) => {
+      if (this.#upload?.id === id) {
+        p.own.uploadSucceeded(this.#upload.body, response);
+        this.#upload = undefined;
+        return;
+      }
+      if (p.devices.hasQuery(id)) {
+        await p.devices.receiveQueryResponse(id, response);
+        return;
+      }
+      if (p.olm.hasClaim(id)) {
+        await this.#receiveClaim(p, id, response);
+        return;
+      }
+      const queued = p.queue.get(id) ?? this.#ctx.tx.queuedToDevice.find((q) => q.request.id === id);
+      if (queued !== undefined) {
+        this.#ctx.tx.sentToDevice.push(id);
+        if (queued.roomId !== undefined) await p.outbound.markShared(queued.roomId, id);
+        return;
+      }
+      throw new E2eeError("UNKNOWN_REQUEST", "no request with this ID is in flight");
+    });
+  }
+
+  async #receiveClaim(p: Parts, id: string, response: unknown): Promise<void> {
+    const requested = p.olm.inFlightClaims().find((c) => c.id === id);
+    const unwedged = p.olm.receiveClaimResponse(id, response);
+    // Devices that gave no usable key are not asked again for a while.
+    for (const [userId, byDevice] of Object.entries(requested?.body.one_time_keys ?? {})) {
+      for (const deviceId of Object.keys(byDevice)) {
+        const device = await p.devices.device(userId, deviceId);
+        if (device !== undefined && !(await p.olm.hasSession(device.curve25519))) {
+          this.#claimFailures.set(device.curve25519, this.#ctx.now());
+        } else if (device !== undefined) this.#claimFailures.delete(device.curve25519);
+      }
+    }
+    for (const device of unwedged) {
+      const content = await p.olm.encrypt(device, "m.dummy", {});
+      if (content === undefined) continue;
+      const request: ToDeviceRequest = {
+        id: newRequestId(),
+        type: "to_device",
+        eventType: "m.room.encrypted",
+        body: { messages: { [device.userId]: { [device.deviceId]: { ...content } } } },
+      };
+      this.#ctx.tx.queuedToDevice.push({ request, roomId: undefined });
+    }
+    await p.gossip.retryPendingAnswers();
+  }
+
+  // ---- devices ----
+
+  /** Starts tracking users who share an encrypted room with us (joins and invites). */
+  updateTrackedUsers(userIds: Iterable<string>): Promise<void> {
+    const ids = [...userIds];
+    return this.#step(async (p) => p.devices.trackUsers(ids));
+  }
+
+  /** Whether any of these users' device lists still need a `/keys/query`. */
+  hasOutdatedUsers(userIds: Iterable<string>): boolean {
+    const devices = this.#parts.devices;
+    for (const u of userIds) if (!devices.isTracked(u) || devices.isOutdated(u)) return true;
+    return false;
+  }
+
+  getUserDevices(userId: string): Promise<DeviceInfo[]> {
+    return this.#step(async (p) => (await p.devices.devicesOf(userId)).map(deviceInfo));
+  }
+
+  getDevice(userId: string, deviceId: string): Promise<DeviceInfo | undefined> {
+    return this.#step(async (p) => {
+      const d = await p.devices.device(userId, deviceId);
+      return d && deviceInfo(d);
+    });
+  }
+
+  /**
+   * Marks a device verified, blacklisted, ignored or unset. A blacklisted device loses access to
+   * future messages: rooms whose session it held rotate at their next share.
+   */
+  setDeviceTrust(userId: string, deviceId: string, trust: DeviceTrust): Promise<DeviceInfo> {
+    if (!isDeviceTrust(trust)) return Promise.reject(new E2eeError("BAD_ARGUMENT", "unknown trust state"));
+    return this.#step(async (p) => {
+      const updated = await p.devices.setTrust(userId, deviceId, trust);
+      if (updated === undefined) throw new E2eeError("BAD_ARGUMENT", "unknown device");
+      return deviceInfo(updated);
+    });
+  }
+
+  // ---- Olm sessions ----
+
+  /**
+   * A `/keys/claim` for the devices of these users we have no Olm session with, or undefined.
+   * Call after their device lists are up to date and before `shareRoomKey`.
+   */
+  getMissingSessions(userIds: Iterable<string>): Promise<KeysClaimRequest | undefined> {
+    const ids = [...new Set(userIds)];
+    return this.#step(async (p) => {
+      const candidates: DeviceRecord[] = [];
+      for (const userId of ids) {
+        for (const d of await p.devices.devicesOf(userId)) {
+          if (d.userId === this.#ctx.userId && d.deviceId === this.#ctx.deviceId) continue;
+          if (d.trust !== "blacklisted") candidates.push(d);
+        }
+      }
+      return p.olm.claimRequest(await p.olm.devicesNeedingSessions(this.#withoutBackoff(candidates)));
+    });
+  }
+
+  // ---- rooms ----
+
+  /**
+   * Shares the room's Megolm session with every device that should have it and does not yet,
+   * rotating it first if needed. Throws `UnknownDevicesError` under `verifyDevices` when any
+   * recipient device's trust is unset. Returns the to-device requests to send.
+   */
+  shareRoomKey(
+    roomId: string,
+    members: readonly RoomMember[],
+    settings: RoomEncryptionSettings = {},
+  ): Promise<ToDeviceRequest[]> {
+    return this.#step(async (p) => {
+      const resolved = resolveSettings(settings, this.#verifyDevices);
+      const { requests } = await p.outbound.share(roomId, members, resolved);
+      return requests;
+    });
+  }
+
+  /** Forces a new room session at the next share (e.g. the user asked for it). */
+  discardRoomKey(roomId: string): Promise<void> {
+    return this.#step(async (p) => p.outbound.discard(roomId));
+  }
+
+  /** The `m.room.encrypted` content for an event; the room key must have been shared. */
+  encryptRoomEvent(
+    roomId: string,
+    type: string,
+    content: Record<string, unknown>,
+  ): Promise<Record<string, unknown>> {
+    return this.#step(async (p) => p.outbound.encrypt(roomId, type, content));
+  }
+
+  /**
+   * Decrypts a room event or throws a `DecryptionError` with the reason. Events whose key may still
+   * come are remembered (and a key request goes to our other devices); they are handed back by
+   * `receiveSyncChanges` (or an import) once their key arrives.
+   */
+  async decryptRoomEvent(event: EncryptedRoomEvent, roomId: string): Promise<DecryptedRoomEvent> {
+    const outcome = await this.#step(async (p) => {
+      try {
+        return { ok: true as const, event: await p.decryptor.decrypt(event, roomId) };
+      } catch (e) {
+        if (!(e instanceof DecryptionError)) throw e;
+        if (RETRYABLE_FAILURES.has(e.code)) {
+          const { sessionId } = parseMegolmEvent(event);
+          this.#pending.add(roomId, sessionId, event);
+          const senderKey = isRecord(event.content) ? event.content.sender_key : undefined;
+          if (e.code !== "WITHHELD")
+            p.gossip.request(roomId, sessionId, typeof senderKey === "string" ? senderKey : "");
+        }
+        return { ok: false as const, error: e };
+      }
+    });
+    if (!outcome.ok) throw outcome.error;
+    return outcome.event;
+  }
+
+  /** How many undecryptable events wait for their key. */
+  get pendingEventCount(): number {
+    return this.#pending.size;
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * The plaintext inside an Olm to-device message (spec "m.olm.v1.curve25519-aes-sha2"): besides
+ * the event, it names sender and recipient with their keys, so that a message cannot be replayed
+ * to someone else or passed off as from another user.
+ */
+import { z } from "zod";
+import { OLM_ALGORITHM } from "../devices/device.ts";
+
+export interface OlmPayload {
+  readonly type: string;
+  readonly content: Record<string, unknown>;
+  readonly sender: string;
+  readonly sender_device?: string;
+  readonly recipient: string;
+  readonly recipient_keys: { ed25519: string };
+  readonly keys: { ed25519: string };
+}
+
+const payloadSchema = z.object({
+  type: z.string().min(1),
+  content: z.record(z.string(), z.unknown()),
+  sender: z.string(),
+  sender_device: z.string().optional(),
+  recipient: z.string(),
+  recipient_keys: z.object({ ed25519: z.string() }),
+  keys: z.object({ ed25519: z.string() }),
+});
+
+/** A parsed payload, or undefined for anything that is not one. */
+export function parseOlmPayload(plaintext: string): OlmPayload | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(plaintext);
+  } catch {
+    return undefined;
+  }
+  const result = payloadSchema.safeParse(json);
+  return result.success ? result.data : undefined;
+}
+
+const olmMessageSchema = z.object({ type: z.union([z.literal(0), z.literal(1)]), body: z.string() });
+
+const olmContentSchema = z.object({
+  algorithm: z.string(),
+  sender_key: z.string(),
+  ciphertext: z.record(z.string(), z.unknown()),
+});
+
+export interface OlmEncryptedContent {
+  algorithm: typeof OLM_ALGORITHM;
+  sender_key: string;
+  ciphertext: Record<string, { type: 0 | 1; body: string }>;
+}
+
+export type ParsedOlmContent =
+  | { ok: true; senderKey: string; message: { type: 0 | 1; body: string } | undefined }
+  | { ok: false; code: "MALFORMED_EVENT" | "UNSUPPORTED_ALGORITHM" };
+
+/** Checks an `m.room.encrypted` to-device content and picks the ciphertext for `ourCurveKey`. */
+export function parseOlmContent(content: unknown, ourCurveKey: string): ParsedOlmContent {
+  const parsed = olmContentSchema.safeParse(content);
+  if (!parsed.success) return { ok: false, code: "MALFORMED_EVENT" };
+  if (parsed.data.algorithm !== OLM_ALGORITHM) return { ok: false, code: "UNSUPPORTED_ALGORITHM" };
+  const ours = parsed.data.ciphertext[ourCurveKey];
+  if (ours === undefined) return { ok: true, senderKey: parsed.data.sender_key, message: undefined };
+  const message = olmMessageSchema.safeParse(ours);
+  if (!message.success) return { ok: false, code: "MALFORMED_EVENT" };
+  return { ok: true, senderKey: parsed.data.sender_key, message: message.data };
+}

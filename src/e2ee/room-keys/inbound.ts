@@ -1,0 +1,151 @@
+/**
+ * Inbound Megolm sessions: receiving `m.room_key` (and, through key requests, forwarded keys),
+ * keeping the best copy of each session, withheld notices, and a bounded cache of live sessions.
+ */
+import { z } from "zod";
+import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";
+import type { MachineContext } from "../context.ts";
+import { MEGOLM_ALGORITHM } from "../devices/device.ts";
+import type { InboundGroupSessionRecord, WithheldRecord } from "../store/records.ts";
+
+/** Live inbound sessions kept unpickled; older ones are re-read from the store on demand. */
+export const INBOUND_SESSION_CACHE_SIZE = 2000;
+
+export interface InboundEntry {
+  record: InboundGroupSessionRecord;
+  readonly session: InboundGroupSession;
+}
+
+const roomKeySchema = z.object({
+  algorithm: z.literal(MEGOLM_ALGORITHM),
+  room_id: z.string().min(1),
+  session_id: z.string().min(1),
+  session_key: z.string().min(1),
+});
+
+const withheldSchema = z.object({
+  algorithm: z.string(),
+  code: z.string(),
+  reason: z.string().optional(),
+  room_id: z.string().optional(),
+  session_id: z.string().optional(),
+  sender_key: z.string().optional(),
+});
+
+/** A key that entered the store: pending events for it can be retried. */
+export interface RoomKeyUpdate {
+  readonly roomId: string;
+  readonly sessionId: string;
+}
+
+const cacheKey = (roomId: string, sessionId: string): string => `${roomId}\u0000${sessionId}`;
+
+export class InboundSessions {
+  readonly #ctx: MachineContext;
+  readonly #cache = new Map<string, InboundEntry>();
+
+  constructor(ctx: MachineContext) {
+    this.#ctx = ctx;
+  }
+
+  clearCache(): void {
+    this.#cache.clear();
+  }
+
+  async get(roomId: string, sessionId: string): Promise<InboundEntry | undefined> {
+    const key = cacheKey(roomId, sessionId);
+    const hit = this.#cache.get(key);
+    if (hit !== undefined) {
+      // Refresh recency (Map keeps insertion order).
+      this.#cache.delete(key);
+      this.#cache.set(key, hit);
+      return hit;
+    }
+    const record = await this.#ctx.store.getInboundGroupSession(roomId, sessionId);
+    if (record === undefined) return undefined;
+    let session: InboundGroupSession;
+    try {
+      session = InboundGroupSession.fromPickle(record.pickle);
+    } catch {
+      return undefined;
+    }
+    const entry = { record, session };
+    this.#remember(key, entry);
+    return entry;
+  }
+
+  #remember(key: string, entry: InboundEntry): void {
+    this.#cache.set(key, entry);
+    if (this.#cache.size > INBOUND_SESSION_CACHE_SIZE) {
+      const oldest = this.#cache.keys().next().value;
+      if (oldest !== undefined) this.#cache.delete(oldest);
+    }
+  }
+
+  /**
+   * Adds a session unless we already hold one at least as good. A copy whose ratchet is not
+   * connected to ours (a forgery under a known session ID) never replaces what we have, nor does a
+   * forwarded copy replace one from the creator unless it reaches further back.
+   */
+  async add(
+    meta: Omit<InboundGroupSessionRecord, "pickle" | "sessionId">,
+    session: InboundGroupSession,
+  ): Promise<RoomKeyUpdate | undefined> {
+    const existing = await this.get(meta.roomId, session.sessionId);
+    if (existing !== undefined) {
+      if (existing.record.senderKey !== meta.senderKey) return undefined;
+      if (session.compare(existing.session) !== "better") return undefined;
+    }
+    const record: InboundGroupSessionRecord = {
+      ...meta,
+      sessionId: session.sessionId,
+      pickle: session.toPickle(),
+    };
+    this.#remember(cacheKey(meta.roomId, session.sessionId), { record, session });
+    this.#ctx.tx.inboundGroupSessions.push(record);
+    return { roomId: meta.roomId, sessionId: session.sessionId };
+  }
+
+  /** An `m.room_key` that arrived over Olm from the device owning `senderKey`. */
+  async receiveRoomKey(
+    content: Record<string, unknown>,
+    senderKey: string,
+    senderClaimedEd25519: string,
+  ): Promise<RoomKeyUpdate | undefined> {
+    const parsed = roomKeySchema.safeParse(content);
+    if (!parsed.success) return undefined;
+    let session: InboundGroupSession;
+    try {
+      session = InboundGroupSession.fromSessionKey(parsed.data.session_key);
+    } catch (e) {
+      if (e instanceof MegolmError) return undefined;
+      throw e;
+    }
+    if (session.sessionId !== parsed.data.session_id) return undefined;
+    return this.add(
+      { roomId: parsed.data.room_id, senderKey, senderClaimedEd25519, forwarded: false, forwardingChain: [] },
+      session,
+    );
+  }
+
+  /** `m.room_key.withheld`: remembered so decryption failures can say why. */
+  receiveWithheld(
+    content: Record<string, unknown>,
+    senderKey: string | undefined,
+  ): RoomKeyUpdate | undefined {
+    const parsed = withheldSchema.safeParse(content);
+    if (!parsed.success || parsed.data.algorithm !== MEGOLM_ALGORITHM) return undefined;
+    const { room_id: roomId, session_id: sessionId } = parsed.data;
+    const sender = senderKey ?? parsed.data.sender_key;
+    if (roomId === undefined || sessionId === undefined || sender === undefined) return undefined;
+    const record: WithheldRecord = {
+      roomId,
+      sessionId,
+      senderKey: sender,
+      code: parsed.data.code,
+      reason: parsed.data.reason,
+    };
+    this.#ctx.tx.withheld.push(record);
+    return { roomId, sessionId };
+  }
+}

@@ -1,0 +1,315 @@
+/**
+ * Outbound Megolm sessions: one per room, shared over Olm with every device that should read the
+ * room and does not hold the key yet, rotated when it ages, when it has encrypted enough messages,
+ * or when a device that holds it should no longer read the room.
+ */
+import { InboundGroupSession, OutboundGroupSession } from "../../crypto/megolm/index.ts";
+import type { MachineContext } from "../context.ts";
+import { newRequestId } from "../context.ts";
+import { type DeviceRecord, MEGOLM_ALGORITHM } from "../devices/device.ts";
+import type { DeviceManager } from "../devices/manager.ts";
+import { E2eeError, type UnknownDevice, UnknownDevicesError } from "../errors.ts";
+import type { OwnDevice } from "../identity/own-device.ts";
+import type { OlmSessions } from "../olm/sessions.ts";
+import type { ToDeviceRequest } from "../requests.ts";
+import type { OutboundGroupSessionRecord, SharedDevice } from "../store/records.ts";
+import { isUnseen, mayReceiveKeys } from "../trust/trust.ts";
+import { entryOf } from "../util.ts";
+import type { InboundSessions } from "./inbound.ts";
+import { type ResolvedSettings, type RoomMember, recipientsOf } from "./settings.ts";
+
+/** Devices addressed by one to-device request when sharing a room key. */
+export const SHARE_BATCH_SIZE = 250;
+
+interface OutboundEntry {
+  record: OutboundGroupSessionRecord;
+  readonly session: OutboundGroupSession;
+}
+
+const deviceKey = (userId: string, deviceId: string): string => `${userId}|${deviceId}`;
+
+export class OutboundSessions {
+  readonly #ctx: MachineContext;
+  readonly #own: OwnDevice;
+  readonly #devices: DeviceManager;
+  readonly #olm: OlmSessions;
+  readonly #inbound: InboundSessions;
+  readonly #cache = new Map<string, OutboundEntry | null>();
+
+  constructor(
+    ctx: MachineContext,
+    own: OwnDevice,
+    devices: DeviceManager,
+    olm: OlmSessions,
+    inbound: InboundSessions,
+  ) {
+    this.#ctx = ctx;
+    this.#own = own;
+    this.#devices = devices;
+    this.#olm = olm;
+    this.#inbound = inbound;
+  }
+
+  clearCache(): void {
+    this.#cache.clear();
+  }
+
+  async #get(roomId: string): Promise<OutboundEntry | undefined> {
+    const cached = this.#cache.get(roomId);
+    if (cached !== undefined) return cached ?? undefined;
+    const record = await this.#ctx.store.getOutboundGroupSession(roomId);
+    let entry: OutboundEntry | null = null;
+    if (record !== undefined) {
+      try {
+        entry = { record, session: OutboundGroupSession.fromPickle(record.pickle) };
+      } catch {
+        entry = null; // unreadable: a new session replaces it
+      }
+    }
+    this.#cache.set(roomId, entry);
+    return entry ?? undefined;
+  }
+
+  #save(entry: OutboundEntry): void {
+    entry.record = { ...entry.record, pickle: entry.session.toPickle() };
+    this.#ctx.tx.outboundGroupSessions.push(entry.record);
+  }
+
+  /** Forces the next share in this room to start a new session. */
+  async discard(roomId: string): Promise<void> {
+    if ((await this.#get(roomId)) === undefined) return;
+    this.#cache.set(roomId, null);
+    this.#ctx.tx.deletedOutboundGroupSessions.push(roomId);
+  }
+
+  #holders(entry: OutboundEntry): SharedDevice[] {
+    return [...entry.record.sharedWith, ...Object.values(entry.record.pendingShares).flat()];
+  }
+
+  #expired(entry: OutboundEntry, settings: ResolvedSettings): boolean {
+    return (
+      entry.record.messageCount >= settings.rotationPeriodMsgs ||
+      this.#ctx.now() - entry.record.createdAt >= settings.rotationPeriodMs
+    );
+  }
+
+  /** The devices that should get the room key now, checked against `verifyDevices`. */
+  async #recipientDevices(
+    members: readonly RoomMember[],
+    settings: ResolvedSettings,
+  ): Promise<{ allowed: DeviceRecord[]; refused: DeviceRecord[] }> {
+    const allowed: DeviceRecord[] = [];
+    const refused: DeviceRecord[] = [];
+    const unseen: UnknownDevice[] = [];
+    for (const userId of recipientsOf(members, settings.historyVisibility)) {
+      for (const d of await this.#devices.devicesOf(userId)) {
+        if (d.userId === this.#ctx.userId && d.deviceId === this.#ctx.deviceId) continue;
+        if (!mayReceiveKeys(d.trust)) refused.push(d);
+        else if (settings.verifyDevices && isUnseen(d.trust)) {
+          unseen.push({ userId: d.userId, deviceId: d.deviceId, ed25519: d.ed25519 });
+        } else allowed.push(d);
+      }
+    }
+    if (unseen.length > 0) throw new UnknownDevicesError(unseen);
+    return { allowed, refused };
+  }
+
+  /**
+   * Makes sure the room's session is shared with every device that should read it, rotating it
+   * first when needed. Returns the to-device requests to send (room keys over Olm, and
+   * `m.room_key.withheld` to refused devices); they also stay in `outgoingRequests()` until marked
+   * sent. Devices we have no Olm session with are skipped here: claim keys first
+   * (`OlmMachine.getMissingSessions`).
+   */
+  async share(
+    roomId: string,
+    members: readonly RoomMember[],
+    settings: ResolvedSettings,
+  ): Promise<{ requests: ToDeviceRequest[]; withoutSession: DeviceRecord[] }> {
+    const { allowed, refused } = await this.#recipientDevices(members, settings);
+    let entry = await this.#get(roomId);
+    if (entry !== undefined) {
+      const allowedKeys = new Map(allowed.map((d) => [deviceKey(d.userId, d.deviceId), d.curve25519]));
+      const lostAccess = this.#holders(entry).some(
+        (s) => allowedKeys.get(deviceKey(s.userId, s.deviceId)) !== s.curve25519,
+      );
+      if (lostAccess || this.#expired(entry, settings)) entry = undefined;
+    }
+    if (entry === undefined) entry = await this.#create(roomId);
+
+    const holders = new Set(this.#holders(entry).map((s) => deviceKey(s.userId, s.deviceId)));
+    const toShare = allowed.filter((d) => !holders.has(deviceKey(d.userId, d.deviceId)));
+    const requests: ToDeviceRequest[] = [];
+    const withoutSession: DeviceRecord[] = [];
+    const index = entry.session.messageIndex;
+    const roomKey = {
+      algorithm: MEGOLM_ALGORITHM,
+      room_id: roomId,
+      session_id: entry.session.sessionId,
+      session_key: entry.session.sessionKey(),
+    };
+    let batch: { device: DeviceRecord; content: Record<string, unknown> }[] = [];
+    const pendingShares = { ...entry.record.pendingShares };
+    const flush = (): void => {
+      if (batch.length === 0) return;
+      const id = newRequestId();
+      const messages: ToDeviceRequest["body"]["messages"] = {};
+      for (const { device, content } of batch) entryOf(messages, device.userId)[device.deviceId] = content;
+      const request: ToDeviceRequest = {
+        id,
+        type: "to_device",
+        eventType: "m.room.encrypted",
+        body: { messages },
+      };
+      pendingShares[id] = batch.map(({ device }) => ({
+        userId: device.userId,
+        deviceId: device.deviceId,
+        curve25519: device.curve25519,
+        index,
+      }));
+      requests.push(request);
+      this.#ctx.tx.queuedToDevice.push({ request, roomId });
+      batch = [];
+    };
+    for (const device of toShare) {
+      const content = await this.#olm.encrypt(device, "m.room_key", roomKey);
+      if (content === undefined) {
+        withoutSession.push(device);
+        continue;
+      }
+      batch.push({ device, content: content as unknown as Record<string, unknown> });
+      if (batch.length >= SHARE_BATCH_SIZE) flush();
+    }
+    flush();
+
+    const withheld = this.#withheldRequest(entry, roomId, [
+      ...refused.map((d) => ({
+        device: d,
+        code: "m.blacklisted",
+        reason: "You have been blocked by the sender",
+      })),
+      ...withoutSession.map((d) => ({
+        device: d,
+        code: "m.no_olm",
+        reason: "Unable to establish a secure channel",
+      })),
+    ]);
+    if (withheld !== undefined) {
+      requests.push(withheld.request);
+      this.#ctx.tx.queuedToDevice.push({ request: withheld.request, roomId: undefined });
+      entry.record = { ...entry.record, withheldFrom: [...entry.record.withheldFrom, ...withheld.told] };
+    }
+    entry.record = { ...entry.record, pendingShares };
+    this.#save(entry);
+    return { requests, withoutSession };
+  }
+
+  #withheldRequest(
+    entry: OutboundEntry,
+    roomId: string,
+    targets: { device: DeviceRecord; code: string; reason: string }[],
+  ): { request: ToDeviceRequest; told: string[] } | undefined {
+    const already = new Set(entry.record.withheldFrom);
+    const messages: ToDeviceRequest["body"]["messages"] = {};
+    const told: string[] = [];
+    for (const { device, code, reason } of targets) {
+      const key = deviceKey(device.userId, device.deviceId);
+      if (already.has(key)) continue;
+      told.push(key);
+      entryOf(messages, device.userId)[device.deviceId] = {
+        algorithm: MEGOLM_ALGORITHM,
+        room_id: roomId,
+        session_id: entry.session.sessionId,
+        sender_key: this.#own.identityKeys.curve25519,
+        code,
+        reason,
+      };
+    }
+    if (told.length === 0) return undefined;
+    return {
+      request: {
+        id: newRequestId(),
+        type: "to_device",
+        eventType: "m.room_key.withheld",
+        body: { messages },
+      },
+      told,
+    };
+  }
+
+  async #create(roomId: string): Promise<OutboundEntry> {
+    const session = OutboundGroupSession.create();
+    const entry: OutboundEntry = {
+      session,
+      record: {
+        roomId,
+        pickle: session.toPickle(),
+        createdAt: this.#ctx.now(),
+        messageCount: 0,
+        sharedWith: [],
+        pendingShares: {},
+        withheldFrom: [],
+      },
+    };
+    this.#cache.set(roomId, entry);
+    // Our own copy, so we can read what we send.
+    const ours = this.#own.identityKeys;
+    await this.#inbound.add(
+      {
+        roomId,
+        senderKey: ours.curve25519,
+        senderClaimedEd25519: ours.ed25519,
+        forwarded: false,
+        forwardingChain: [],
+      },
+      InboundGroupSession.fromSessionKey(session.sessionKey()),
+    );
+    return entry;
+  }
+
+  /** A room-key request was delivered: its devices hold the key now. */
+  async markShared(roomId: string, requestId: string): Promise<void> {
+    const entry = await this.#get(roomId);
+    if (entry === undefined) return;
+    const pending = entry.record.pendingShares[requestId];
+    if (pending === undefined) return;
+    const { [requestId]: _done, ...rest } = entry.record.pendingShares;
+    entry.record = {
+      ...entry.record,
+      sharedWith: [...entry.record.sharedWith, ...pending],
+      pendingShares: rest,
+    };
+    this.#save(entry);
+  }
+
+  /** Encrypts a room event with the room's shared session. */
+  async encrypt(
+    roomId: string,
+    type: string,
+    content: Record<string, unknown>,
+  ): Promise<Record<string, unknown>> {
+    const entry = await this.#get(roomId);
+    if (entry === undefined) {
+      throw new E2eeError("ROOM_KEY_NOT_SHARED", "no room key for this room: call shareRoomKey first");
+    }
+    if (Object.keys(entry.record.pendingShares).length > 0) {
+      throw new E2eeError(
+        "ROOM_KEY_NOT_SHARED",
+        "the room key is still being shared: send its to-device requests",
+      );
+    }
+    const ciphertext = entry.session.encrypt(JSON.stringify({ type, content, room_id: roomId }));
+    entry.record = { ...entry.record, messageCount: entry.record.messageCount + 1 };
+    this.#save(entry);
+    const out: Record<string, unknown> = {
+      algorithm: MEGOLM_ALGORITHM,
+      sender_key: this.#own.identityKeys.curve25519,
+      ciphertext,
+      session_id: entry.session.sessionId,
+      device_id: this.#ctx.deviceId,
+    };
+    // Relations stay in the clear so servers can aggregate them (spec "Mixing encrypted and plaintext").
+    if (content["m.relates_to"] !== undefined) out["m.relates_to"] = content["m.relates_to"];
+    return out;
+  }
+}

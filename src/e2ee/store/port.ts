@@ -1,0 +1,34 @@
+/**
+ * The storage the machine needs: small async reads and one transactional write. Keyroom's
+ * `CryptoStore` backends are adapted to it; tests may use `MemoryMachineStore`.
+ */
+import type { DeviceRecord } from "../devices/device.ts";
+import type {
+  AccountRecord,
+  InboundGroupSessionRecord,
+  MachineChanges,
+  OlmSessionRecord,
+  OutboundGroupSessionRecord,
+  OutgoingKeyRequestRecord,
+  QueuedToDevice,
+  ReplayRecord,
+  TrackedUserRecord,
+  WithheldRecord,
+} from "./records.ts";
+
+export interface MachineStore {
+  loadAccount(): Promise<AccountRecord | undefined>;
+  getOlmSessions(senderKey: string): Promise<OlmSessionRecord[]>;
+  getInboundGroupSession(roomId: string, sessionId: string): Promise<InboundGroupSessionRecord | undefined>;
+  getOutboundGroupSession(roomId: string): Promise<OutboundGroupSessionRecord | undefined>;
+  getUserDevices(userId: string): Promise<DeviceRecord[]>;
+  getDeviceByCurveKey(curve25519: string): Promise<DeviceRecord | undefined>;
+  getTrackedUsers(): Promise<TrackedUserRecord[]>;
+  getKeyRequests(): Promise<OutgoingKeyRequestRecord[]>;
+  getWithheld(roomId: string, sessionId: string): Promise<WithheldRecord | undefined>;
+  getReplay(roomId: string, sessionId: string, messageIndex: number): Promise<ReplayRecord | undefined>;
+  getQueuedToDevice(): Promise<QueuedToDevice[]>;
+  getNextBatch(): Promise<string | undefined>;
+  /** Applies every change at once, or none of them. */
+  saveChanges(changes: MachineChanges): Promise<void>;
+}

@@ -1,0 +1,152 @@
+/**
+ * What the machine persists. Every record is JSON-safe; pickles hold the secret parts and are
+ * validated by their own `fromPickle` when read back.
+ */
+import type { InboundGroupSessionPickle, OutboundGroupSessionPickle } from "../../crypto/megolm/index.ts";
+import type { AccountPickle, SessionPickle } from "../../crypto/olm/index.ts";
+import type { DeviceRecord } from "../devices/device.ts";
+import type { ToDeviceRequest } from "../requests.ts";
+
+export interface AccountRecord {
+  readonly userId: string;
+  readonly deviceId: string;
+  readonly pickle: AccountPickle;
+  /** The device keys reached the server (a keys/upload carrying them succeeded). */
+  readonly deviceKeysUploaded: boolean;
+  /** The last one-time key count the server reported, if any. */
+  readonly serverOneTimeKeyCount: number | undefined;
+  /** When the current fallback key was generated (ms); the previous one is forgotten an hour later. */
+  readonly fallbackKeyCreatedAt: number | undefined;
+}
+
+export interface OlmSessionRecord {
+  /** The peer device's Curve25519 identity key. */
+  readonly senderKey: string;
+  readonly sessionId: string;
+  readonly pickle: SessionPickle;
+  readonly createdAt: number;
+  readonly lastUsedAt: number;
+}
+
+export interface InboundGroupSessionRecord {
+  readonly roomId: string;
+  readonly sessionId: string;
+  /** Curve25519 key of the device that created the session (from the Olm envelope). */
+  readonly senderKey: string;
+  /** Ed25519 key the creating device claimed (`keys.ed25519` of the Olm payload). */
+  readonly senderClaimedEd25519: string;
+  readonly pickle: InboundGroupSessionPickle;
+  /** Received through `m.forwarded_room_key`, an import or a backup rather than from its creator. */
+  readonly forwarded: boolean;
+  readonly forwardingChain: readonly string[];
+}
+
+export interface SharedDevice {
+  readonly userId: string;
+  readonly deviceId: string;
+  readonly curve25519: string;
+  /** The message index the shared key started at. */
+  readonly index: number;
+}
+
+export interface OutboundGroupSessionRecord {
+  readonly roomId: string;
+  readonly pickle: OutboundGroupSessionPickle;
+  readonly createdAt: number;
+  readonly messageCount: number;
+  /** Keys received by these devices (their to-device request was marked sent). */
+  readonly sharedWith: readonly SharedDevice[];
+  /** Devices whose to-device request is still in flight, by request ID. */
+  readonly pendingShares: Readonly<Record<string, readonly SharedDevice[]>>;
+  /** `userId|deviceId` of devices already told (m.room_key.withheld) that they won't get this key. */
+  readonly withheldFrom: readonly string[];
+}
+
+export interface TrackedUserRecord {
+  readonly userId: string;
+  readonly outdated: boolean;
+}
+
+export interface OutgoingKeyRequestRecord {
+  readonly requestId: string;
+  readonly roomId: string;
+  readonly sessionId: string;
+  readonly senderKey: string;
+}
+
+export interface WithheldRecord {
+  readonly roomId: string;
+  readonly sessionId: string;
+  readonly senderKey: string;
+  readonly code: string;
+  readonly reason: string | undefined;
+}
+
+export interface ReplayRecord {
+  readonly roomId: string;
+  readonly sessionId: string;
+  readonly messageIndex: number;
+  readonly eventId: string;
+}
+
+export interface QueuedToDevice {
+  readonly request: ToDeviceRequest;
+  /** For room-key shares: the room whose outbound session the request carries. */
+  readonly roomId: string | undefined;
+}
+
+/** One transactional write: everything a step of the machine changed, plus the sync token. */
+export interface MachineChanges {
+  account?: AccountRecord;
+  olmSessions: OlmSessionRecord[];
+  inboundGroupSessions: InboundGroupSessionRecord[];
+  outboundGroupSessions: OutboundGroupSessionRecord[];
+  deletedOutboundGroupSessions: string[];
+  devices: DeviceRecord[];
+  trackedUsers: TrackedUserRecord[];
+  keyRequests: OutgoingKeyRequestRecord[];
+  deletedKeyRequests: string[];
+  withheld: WithheldRecord[];
+  replays: ReplayRecord[];
+  /** To-device requests queued for sending (room keys, unwedging dummies, forwards, key requests, withheld). */
+  queuedToDevice: QueuedToDevice[];
+  sentToDevice: string[];
+  nextBatch?: string;
+}
+
+export function emptyChanges(): MachineChanges {
+  return {
+    olmSessions: [],
+    inboundGroupSessions: [],
+    outboundGroupSessions: [],
+    deletedOutboundGroupSessions: [],
+    devices: [],
+    trackedUsers: [],
+    keyRequests: [],
+    deletedKeyRequests: [],
+    withheld: [],
+    replays: [],
+    queuedToDevice: [],
+    sentToDevice: [],
+  };
+}
+
+export function hasChanges(c: MachineChanges): boolean {
+  return (
+    c.account !== undefined ||
+    c.nextBatch !== undefined ||
+    c.olmSessions.length +
+      c.inboundGroupSessions.length +
+      c.outboundGroupSessions.length +
+      c.deletedOutboundGroupSessions.length +
+      c.devices.length +
+      c.trackedUsers.length +
+      c.keyRequests.length +
+      c.deletedKeyRequests.length +
+      c.withheld.length +
+      c.replays.length +
+      c.queuedToDevice.length +
+      c.sentToDevice.length >
+      0
+  );
+}

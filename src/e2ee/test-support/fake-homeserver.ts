@@ -1,0 +1,259 @@
+/**
+ * Test support: an in-memory homeserver for the key endpoints and to-device routing, and a small
+ * driver that plays the client's part for one `OlmMachine`. Only tests import this.
+ */
+
+import type { EncryptedRoomEvent } from "../decryption/room-events.ts";
+import { OlmMachine, type OlmMachineOptions, type SyncChangesResult } from "../machine.ts";
+import type { DeviceKeysJson, KeysClaimRequest, OutgoingRequest, SignedKeyJson } from "../requests.ts";
+import type { RoomEncryptionSettings, RoomMember } from "../room-keys/settings.ts";
+import { MemoryMachineStore } from "../store/memory.ts";
+
+interface ServerDevice {
+  keys: DeviceKeysJson | undefined;
+  oneTimeKeys: Map<string, SignedKeyJson>;
+  fallback: { keyId: string; key: SignedKeyJson; used: boolean } | undefined;
+  inbox: { type: string; sender: string; content: Record<string, unknown> }[];
+  changed: Set<string>;
+}
+
+export class FakeHomeserver {
+  readonly devices = new Map<string, Map<string, ServerDevice>>();
+  readonly #txns = new Set<string>();
+  #eventCounter = 0;
+  /** Every to-device message delivered, for assertions. */
+  readonly sentToDevice: { eventType: string; from: string; to: string; content: Record<string, unknown> }[] =
+    [];
+
+  device(userId: string, deviceId: string): ServerDevice {
+    let byUser = this.devices.get(userId);
+    if (byUser === undefined) {
+      byUser = new Map();
+      this.devices.set(userId, byUser);
+    }
+    let d = byUser.get(deviceId);
+    if (d === undefined) {
+      d = { keys: undefined, oneTimeKeys: new Map(), fallback: undefined, inbox: [], changed: new Set() };
+      byUser.set(deviceId, d);
+    }
+    return d;
+  }
+
+  #announce(userId: string): void {
+    for (const byUser of this.devices.values()) for (const d of byUser.values()) d.changed.add(userId);
+  }
+
+  /** Removes a device (logout): its keys disappear and everyone is told its user changed. */
+  deleteDevice(userId: string, deviceId: string): void {
+    this.devices.get(userId)?.delete(deviceId);
+    this.#announce(userId);
+  }
+
+  /** Replaces a device's published keys as a hostile server would. */
+  forgeDeviceKeys(userId: string, deviceId: string, keys: DeviceKeysJson): void {
+    this.device(userId, deviceId).keys = keys;
+    this.#announce(userId);
+  }
+
+  /** Deletes every one-time key a device published (so claims fall back). */
+  exhaustOneTimeKeys(userId: string, deviceId: string): void {
+    this.device(userId, deviceId).oneTimeKeys.clear();
+  }
+
+  nextEventId(): string {
+    this.#eventCounter++;
+    return `$event${this.#eventCounter}`;
+  }
+
+  handle(userId: string, deviceId: string, request: OutgoingRequest): unknown {
+    switch (request.type) {
+      case "keys_upload": {
+        const d = this.device(userId, deviceId);
+        if (request.body.device_keys !== undefined) {
+          d.keys = request.body.device_keys;
+          this.#announce(userId);
+        }
+        for (const [keyId, key] of Object.entries(request.body.one_time_keys ?? {})) {
+          const existing = d.oneTimeKeys.get(keyId);
+          if (existing !== undefined && existing.key !== key.key) throw new Error("one-time key ID reused");
+          d.oneTimeKeys.set(keyId, key);
+        }
+        for (const [keyId, key] of Object.entries(request.body.fallback_keys ?? {})) {
+          d.fallback = { keyId, key, used: false };
+        }
+        return { one_time_key_counts: { signed_curve25519: d.oneTimeKeys.size } };
+      }
+      case "keys_query": {
+        const out: Record<string, Record<string, DeviceKeysJson>> = {};
+        for (const user of Object.keys(request.body.device_keys)) {
+          out[user] = {};
+          for (const [id, d] of this.devices.get(user) ?? [])
+            if (d.keys !== undefined) out[user][id] = d.keys;
+        }
+        return { device_keys: out, failures: {} };
+      }
+      case "keys_claim":
+        return this.#claim(request);
+      case "to_device": {
+        const txn = `${userId}|${deviceId}|${request.id}`;
+        if (this.#txns.has(txn)) return {};
+        this.#txns.add(txn);
+        for (const [user, byDevice] of Object.entries(request.body.messages)) {
+          for (const [target, content] of Object.entries(byDevice)) {
+            const targets = target === "*" ? [...(this.devices.get(user)?.keys() ?? [])] : [target];
+            for (const t of targets) {
+              if (user === userId && t === deviceId) continue;
+              const d = this.devices.get(user)?.get(t);
+              if (d === undefined) continue;
+              d.inbox.push({ type: request.eventType, sender: userId, content });
+              this.sentToDevice.push({
+                eventType: request.eventType,
+                from: userId,
+                to: `${user}|${t}`,
+                content,
+              });
+            }
+          }
+        }
+        return {};
+      }
+      case "signature_upload":
+        return { failures: {} };
+    }
+  }
+
+  #claim(request: KeysClaimRequest): unknown {
+    const out: Record<string, Record<string, Record<string, SignedKeyJson>>> = {};
+    for (const [user, byDevice] of Object.entries(request.body.one_time_keys)) {
+      for (const id of Object.keys(byDevice)) {
+        const d = this.devices.get(user)?.get(id);
+        if (d === undefined) continue;
+        const first = d.oneTimeKeys.entries().next().value;
+        out[user] ??= {};
+        if (first !== undefined) {
+          d.oneTimeKeys.delete(first[0]);
+          out[user][id] = { [first[0]]: first[1] };
+        } else if (d.fallback !== undefined) {
+          d.fallback.used = true;
+          out[user][id] = { [d.fallback.keyId]: d.fallback.key };
+        }
+      }
+    }
+    return { one_time_keys: out, failures: {} };
+  }
+
+  /** What `/sync` would carry for this device's E2EE parts (its to-device inbox is drained). */
+  syncFor(userId: string, deviceId: string) {
+    const d = this.device(userId, deviceId);
+    const toDevice = d.inbox.splice(0);
+    const changed = [...d.changed];
+    d.changed.clear();
+    return {
+      toDevice,
+      deviceLists: { changed, left: [] as string[] },
+      oneTimeKeyCounts: { signed_curve25519: d.oneTimeKeys.size },
+      unusedFallbackKeyTypes: d.fallback !== undefined && !d.fallback.used ? ["signed_curve25519"] : [],
+    };
+  }
+}
+
+/** Plays the client for one machine against a `FakeHomeserver`. */
+export class TestClient {
+  readonly hs: FakeHomeserver;
+  readonly store: MemoryMachineStore;
+  machine: OlmMachine;
+  readonly options: Omit<OlmMachineOptions, "store">;
+  #syncCount = 0;
+
+  private constructor(
+    hs: FakeHomeserver,
+    store: MemoryMachineStore,
+    machine: OlmMachine,
+    options: Omit<OlmMachineOptions, "store">,
+  ) {
+    this.hs = hs;
+    this.store = store;
+    this.machine = machine;
+    this.options = options;
+  }
+
+  static async create(
+    hs: FakeHomeserver,
+    options: Omit<OlmMachineOptions, "store">,
+    store = new MemoryMachineStore(),
+  ): Promise<TestClient> {
+    const machine = await OlmMachine.open({ ...options, store });
+    hs.device(options.userId, options.deviceId);
+    const client = new TestClient(hs, store, machine, options);
+    await client.flush();
+    return client;
+  }
+
+  get userId(): string {
+    return this.options.userId;
+  }
+
+  get deviceId(): string {
+    return this.options.deviceId;
+  }
+
+  /** Reopens the machine on the same store (a restart). */
+  async restart(): Promise<void> {
+    await this.machine.close();
+    this.machine = await OlmMachine.open({ ...this.options, store: this.store });
+  }
+
+  async send(request: OutgoingRequest): Promise<void> {
+    const response = this.hs.handle(this.userId, this.deviceId, request);
+    await this.machine.markRequestAsSent(request.id, response);
+  }
+
+  /** Sends outgoing requests until none are left. */
+  async flush(): Promise<void> {
+    for (let round = 0; round < 10; round++) {
+      const requests = await this.machine.outgoingRequests();
+      if (requests.length === 0) return;
+      for (const r of requests) await this.send(r);
+    }
+    throw new Error("outgoing requests did not settle");
+  }
+
+  async sync(): Promise<SyncChangesResult> {
+    const data = this.hs.syncFor(this.userId, this.deviceId);
+    this.#syncCount++;
+    const result = await this.machine.receiveSyncChanges({ ...data, nextBatch: `s${this.#syncCount}` });
+    await this.flush();
+    return result;
+  }
+
+  /** Everything a client does before sending into an encrypted room. */
+  async prepareRoom(
+    roomId: string,
+    members: readonly RoomMember[],
+    settings: RoomEncryptionSettings = {},
+  ): Promise<void> {
+    const users = members.map((m) => m.userId);
+    await this.machine.updateTrackedUsers(users);
+    await this.flush();
+    const claim = await this.machine.getMissingSessions(users);
+    if (claim !== undefined) await this.send(claim);
+    for (const r of await this.machine.shareRoomKey(roomId, members, settings)) await this.send(r);
+  }
+
+  async sendMessage(
+    roomId: string,
+    members: readonly RoomMember[],
+    body: string,
+    settings: RoomEncryptionSettings = {},
+  ): Promise<EncryptedRoomEvent> {
+    await this.prepareRoom(roomId, members, settings);
+    const content = await this.machine.encryptRoomEvent(roomId, "m.room.message", {
+      msgtype: "m.text",
+      body,
+    });
+    return { event_id: this.hs.nextEventId(), sender: this.userId, type: "m.room.encrypted", content };
+  }
+}
+
+export const joined = (...userIds: string[]): RoomMember[] =>
+  userIds.map((userId) => ({ userId, membership: "join" }));

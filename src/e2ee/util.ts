@@ -1,0 +1,19 @@
+/** `record[key]`, created empty first if missing. */
+export function entryOf<V>(record: Record<string, Record<string, V>>, key: string): Record<string, V> {
+  let inner = record[key];
+  if (inner === undefined) {
+    inner = {};
+    record[key] = inner;
+  }
+  return inner;
+}
+
+/** `map.get(key)`, created with `make()` first if missing. */
+export function getOrInsert<K, V>(map: Map<K, V>, key: K, make: () => V): V {
+  let value = map.get(key);
+  if (value === undefined) {
+    value = make();
+    map.set(key, value);
+  }
+  return value;
+}
