@@ -29,6 +29,7 @@ import { type RoomEncryptionSettings, type RoomMember, resolveSettings } from ".
 import type { MachineStore } from "./store/port.ts";
 import { emptyChanges, hasChanges, type QueuedToDevice } from "./store/records.ts";
 import { type DeviceTrust, isDeviceTrust } from "./trust/trust.ts";
+import { entryOf } from "./util.ts";
 
 /** A device that failed to give us a one-time key is not asked again for this long. */
 export const CLAIM_FAILURE_BACKOFF_MS = 15 * 60 * 1000;
@@ -377,11 +378,12 @@ export class OlmMachine {
     for (const device of unwedged) {
       const content = await p.olm.encrypt(device, "m.dummy", {});
       if (content === undefined) continue;
+      const messages = { [device.userId]: { [device.deviceId]: { ...content } } };
       const request: ToDeviceRequest = {
         id: newRequestId(),
         type: "to_device",
         eventType: "m.room.encrypted",
-        body: { messages: { [device.userId]: { [device.deviceId]: { ...content } } } },
+        body: { messages },
       };
       this.#ctx.tx.queuedToDevice.push({ request, roomId: undefined });
     }
@@ -444,6 +446,38 @@ export class OlmMachine {
         }
       }
       return p.olm.claimRequest(await p.olm.devicesNeedingSessions(this.#withoutBackoff(candidates)));
+    });
+  }
+
+  /**
+   * Encrypts one event for each of these devices over Olm (sessions must exist: see
+   * `getMissingSessions`). Returns the to-device request, also queued in `outgoingRequests()`;
+   * devices we have no session with are listed in `skipped`.
+   */
+  encryptToDevice(
+    eventType: string,
+    recipients: readonly { userId: string; deviceId: string }[],
+    content: Record<string, unknown>,
+  ): Promise<{ request: ToDeviceRequest | undefined; skipped: { userId: string; deviceId: string }[] }> {
+    return this.#step(async (p) => {
+      const messages: ToDeviceRequest["body"]["messages"] = {};
+      const skipped: { userId: string; deviceId: string }[] = [];
+      for (const { userId, deviceId } of recipients) {
+        const device = await p.devices.device(userId, deviceId);
+        const encrypted =
+          device && !device.deleted ? await p.olm.encrypt(device, eventType, content) : undefined;
+        if (encrypted === undefined) skipped.push({ userId, deviceId });
+        else entryOf(messages, userId)[deviceId] = { ...encrypted };
+      }
+      if (Object.keys(messages).length === 0) return { request: undefined, skipped };
+      const request: ToDeviceRequest = {
+        id: newRequestId(),
+        type: "to_device",
+        eventType: "m.room.encrypted",
+        body: { messages },
+      };
+      this.#ctx.tx.queuedToDevice.push({ request, roomId: undefined });
+      return { request, skipped };
     });
   }
 

@@ -1,0 +1,150 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { OutboundGroupSession } from "../../crypto/megolm/index.ts";
+import { DecryptionError, type DecryptionFailureCode } from "../errors.ts";
+import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
+
+const ROOM = "!room:example.org";
+
+function failsWith(code: DecryptionFailureCode) {
+  return (e: unknown): boolean => e instanceof DecryptionError && e.code === code;
+}
+
+async function setup() {
+  const hs = new FakeHomeserver();
+  const alice = await TestClient.create(hs, { userId: "@alice:x", deviceId: "A" });
+  const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
+  await bob.machine.updateTrackedUsers(["@alice:x"]);
+  await bob.sync();
+  return { hs, alice, bob };
+}
+
+describe("room event decryption", () => {
+  it("rejects a replayed message index under another event ID", async () => {
+    const { alice, bob } = await setup();
+    const event = await alice.sendMessage(ROOM, joined("@alice:x", "@bob:x"), "once");
+    await bob.sync();
+    await bob.machine.decryptRoomEvent(event, ROOM);
+    // The same event again (a re-fetch) is fine.
+    await bob.machine.decryptRoomEvent(event, ROOM);
+    await assert.rejects(
+      bob.machine.decryptRoomEvent({ ...event, event_id: "$other" }, ROOM),
+      failsWith("REPLAYED"),
+    );
+    // Also after a restart: replay records are persisted.
+    await bob.restart();
+    await assert.rejects(
+      bob.machine.decryptRoomEvent({ ...event, event_id: "$third" }, ROOM),
+      failsWith("REPLAYED"),
+    );
+  });
+
+  it("rejects an event whose sender is not the owner of the session", async () => {
+    const { hs, alice, bob } = await setup();
+    const mallory = await TestClient.create(hs, { userId: "@mallory:x", deviceId: "M" });
+    await bob.machine.updateTrackedUsers(["@mallory:x"]);
+    await bob.sync();
+    const members = joined("@mallory:x", "@bob:x", "@alice:x");
+    const event = await mallory.sendMessage(ROOM, members, "I am Alice");
+    await bob.sync();
+    const forged = {
+      ...event,
+      sender: alice.userId,
+      content: { ...(event.content as object), device_id: "A" },
+    };
+    await assert.rejects(bob.machine.decryptRoomEvent(forged, ROOM), failsWith("MISMATCHED_SENDER"));
+    assert.equal((await bob.machine.decryptRoomEvent(event, ROOM)).sender, "@mallory:x");
+  });
+
+  it("marks a sender key that does not match the named device", async () => {
+    const { alice, bob } = await setup();
+    const event = await alice.sendMessage(ROOM, joined("@alice:x", "@bob:x"), "hi");
+    await bob.sync();
+    const { hs } = bob;
+    const alice2 = await TestClient.create(hs, { userId: "@alice:x", deviceId: "A2" });
+    await bob.sync();
+    void alice2;
+    const misattributed = { ...event, content: { ...(event.content as object), device_id: "A2" } };
+    assert.equal((await bob.machine.decryptRoomEvent(misattributed, ROOM)).trust, "mismatched_sender_key");
+  });
+
+  it("does not find a room's key under another room", async () => {
+    const { alice, bob } = await setup();
+    const event = await alice.sendMessage(ROOM, joined("@alice:x", "@bob:x"), "here");
+    await bob.sync();
+    await assert.rejects(bob.machine.decryptRoomEvent(event, "!elsewhere:x"), failsWith("UNKNOWN_SESSION"));
+  });
+
+  it("rejects a payload encrypted for another room", async () => {
+    const { hs, bob } = await setup();
+    const mallory = await TestClient.create(hs, { userId: "@mallory:x", deviceId: "M" });
+    await bob.machine.updateTrackedUsers(["@mallory:x"]);
+    await bob.sync();
+    await mallory.prepareRoom(ROOM, joined("@mallory:x", "@bob:x"));
+    // Mallory hands Bob a session as belonging to another room, then uses it in ROOM.
+    const session = OutboundGroupSession.create();
+    const roomKey = {
+      algorithm: "m.megolm.v1.aes-sha2",
+      room_id: "!other:x",
+      session_id: session.sessionId,
+      session_key: session.sessionKey(),
+    };
+    const { request } = await mallory.machine.encryptToDevice(
+      "m.room_key",
+      [{ userId: "@bob:x", deviceId: "B" }],
+      roomKey,
+    );
+    assert.ok(request);
+    await mallory.send(request);
+    await bob.sync();
+    const ciphertext = session.encrypt(
+      JSON.stringify({ type: "m.room.message", content: { body: "x" }, room_id: ROOM }),
+    );
+    const event = {
+      event_id: "$moved",
+      sender: "@mallory:x",
+      type: "m.room.encrypted",
+      content: {
+        algorithm: "m.megolm.v1.aes-sha2",
+        ciphertext,
+        session_id: session.sessionId,
+        device_id: "M",
+      },
+    };
+    await assert.rejects(bob.machine.decryptRoomEvent(event, "!other:x"), failsWith("ROOM_MISMATCH"));
+  });
+
+  it("rejects tampered ciphertext and malformed events with typed reasons", async () => {
+    const { alice, bob } = await setup();
+    const event = await alice.sendMessage(ROOM, joined("@alice:x", "@bob:x"), "intact");
+    await bob.sync();
+    const content = event.content as Record<string, string>;
+    const ct = content.ciphertext ?? "";
+    const flipped = ct.slice(0, 20) + (ct[20] === "A" ? "B" : "A") + ct.slice(21);
+    await assert.rejects(
+      bob.machine.decryptRoomEvent({ ...event, content: { ...content, ciphertext: flipped } }, ROOM),
+      failsWith("BAD_SIGNATURE"),
+    );
+    await assert.rejects(
+      bob.machine.decryptRoomEvent({ ...event, content: { nope: 1 } }, ROOM),
+      failsWith("MALFORMED_EVENT"),
+    );
+    await assert.rejects(
+      bob.machine.decryptRoomEvent({ ...event, content: { ...content, algorithm: "m.other" } }, ROOM),
+      failsWith("UNSUPPORTED_ALGORITHM"),
+    );
+  });
+
+  it("says the key was withheld from a blacklisted device", async () => {
+    const { alice, bob } = await setup();
+    await alice.machine.updateTrackedUsers(["@bob:x"]);
+    await alice.flush();
+    await alice.machine.setDeviceTrust("@bob:x", "B", "blacklisted");
+    const event = await alice.sendMessage(ROOM, joined("@alice:x", "@bob:x"), "secret");
+    await bob.sync();
+    await assert.rejects(
+      bob.machine.decryptRoomEvent(event, ROOM),
+      (e) => e instanceof DecryptionError && e.code === "WITHHELD" && e.withheldCode === "m.blacklisted",
+    );
+  });
+});

@@ -1,0 +1,105 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { Account } from "../../crypto/olm/index.ts";
+import type { DeviceKeysJson } from "../requests.ts";
+import { signWithAccount } from "../signing.ts";
+import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
+import { KEYS_QUERY_BATCH_SIZE } from "./manager.ts";
+
+function deviceKeys(account: Account, userId: string, deviceId: string): DeviceKeysJson {
+  return signWithAccount(account, userId, deviceId, {
+    user_id: userId,
+    device_id: deviceId,
+    algorithms: ["m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2"],
+    keys: {
+      [`curve25519:${deviceId}`]: account.identityKeys.curve25519,
+      [`ed25519:${deviceId}`]: account.identityKeys.ed25519,
+    },
+  });
+}
+
+describe("device tracking", () => {
+  it("refuses a device whose keys changed under the same ID", async () => {
+    const hs = new FakeHomeserver();
+    const alice = await TestClient.create(hs, { userId: "@alice:x", deviceId: "A" });
+    const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
+    await bob.machine.updateTrackedUsers(["@alice:x"]);
+    await bob.sync();
+    const original = await bob.machine.getDevice("@alice:x", "A");
+    assert.equal(original?.ed25519, alice.machine.identityKeys.ed25519);
+    // The server now serves different, validly self-signed keys for device A.
+    hs.forgeDeviceKeys("@alice:x", "A", deviceKeys(Account.create(), "@alice:x", "A"));
+    await bob.sync();
+    assert.equal((await bob.machine.getDevice("@alice:x", "A"))?.ed25519, original?.ed25519);
+  });
+
+  it("ignores devices with bad signatures, wrong user or device IDs", async () => {
+    const hs = new FakeHomeserver();
+    const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
+    const account = Account.create();
+    const good = deviceKeys(account, "@eve:x", "E1");
+    hs.forgeDeviceKeys("@eve:x", "E1", good);
+    hs.forgeDeviceKeys("@eve:x", "E2", {
+      ...deviceKeys(account, "@eve:x", "E2"),
+      display: "tampered",
+    } as DeviceKeysJson);
+    hs.forgeDeviceKeys("@eve:x", "E3", deviceKeys(account, "@eve:x", "E1"));
+    hs.forgeDeviceKeys("@eve:x", "E4", deviceKeys(account, "@mallory:x", "E4"));
+    await bob.machine.updateTrackedUsers(["@eve:x"]);
+    await bob.sync();
+    const devices = await bob.machine.getUserDevices("@eve:x");
+    assert.deepEqual(
+      devices.map((d) => d.deviceId),
+      ["E1"],
+    );
+  });
+
+  it("keeps a user outdated when they changed while a query was in flight", async () => {
+    const hs = new FakeHomeserver();
+    const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
+    await TestClient.create(hs, { userId: "@alice:x", deviceId: "A" });
+    await bob.machine.updateTrackedUsers(["@alice:x"]);
+    const query = (await bob.machine.outgoingRequests()).find((r) => r.type === "keys_query");
+    assert.ok(query);
+    const response = hs.handle("@bob:x", "B", query);
+    // Alice adds a device before the response is processed.
+    await TestClient.create(hs, { userId: "@alice:x", deviceId: "A2" });
+    await bob.machine.receiveSyncChanges({ deviceLists: { changed: ["@alice:x"] } });
+    await bob.machine.markRequestAsSent(query.id, response);
+    assert.equal(bob.machine.hasOutdatedUsers(["@alice:x"]), true);
+    await bob.flush();
+    assert.equal(bob.machine.hasOutdatedUsers(["@alice:x"]), false);
+    assert.equal((await bob.machine.getUserDevices("@alice:x")).length, 2);
+  });
+
+  it("queries users in batches", async () => {
+    const hs = new FakeHomeserver();
+    const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
+    const users = Array.from({ length: KEYS_QUERY_BATCH_SIZE + 10 }, (_, i) => `@u${i}:x`);
+    await bob.machine.updateTrackedUsers(users);
+    const queries = (await bob.machine.outgoingRequests()).filter((r) => r.type === "keys_query");
+    assert.deepEqual(
+      queries.map((q) => (q.type === "keys_query" ? Object.keys(q.body.device_keys).length : 0)),
+      [KEYS_QUERY_BATCH_SIZE, 10],
+    );
+  });
+
+  it("stops tracking users who left, and rotates the room key when a device is removed", async () => {
+    const hs = new FakeHomeserver();
+    const alice = await TestClient.create(hs, { userId: "@alice:x", deviceId: "A" });
+    const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
+    const bob2 = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B2" });
+    await bob.sync();
+    await bob2.sync();
+    const members = joined("@alice:x", "@bob:x");
+    const first = await alice.sendMessage("!r:x", members, "one");
+    hs.deleteDevice("@bob:x", "B2");
+    await alice.sync();
+    const second = await alice.sendMessage("!r:x", members, "two");
+    const sessionOf = (e: typeof first) => (e.content as { session_id: string }).session_id;
+    assert.notEqual(sessionOf(second), sessionOf(first));
+
+    await alice.machine.receiveSyncChanges({ deviceLists: { left: ["@bob:x"] } });
+    assert.equal(alice.machine.hasOutdatedUsers(["@bob:x"]), true, "untracked users count as outdated");
+  });
+});

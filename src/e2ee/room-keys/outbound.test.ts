@@ -1,0 +1,133 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { EncryptedRoomEvent } from "../decryption/room-events.ts";
+import { DecryptionError, UnknownDevicesError } from "../errors.ts";
+import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
+import { MIN_ROTATION_PERIOD_MS } from "./settings.ts";
+
+const ROOM = "!room:x";
+const sessionOf = (e: EncryptedRoomEvent): string => (e.content as { session_id: string }).session_id;
+
+async function trio(now?: () => number) {
+  const hs = new FakeHomeserver();
+  const alice = await TestClient.create(hs, { userId: "@alice:x", deviceId: "A", now });
+  const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B", now });
+  const carol = await TestClient.create(hs, { userId: "@carol:x", deviceId: "C", now });
+  await bob.sync();
+  await carol.sync();
+  return { hs, alice, bob, carol };
+}
+
+describe("room key sharing and rotation", () => {
+  it("rotates when a member leaves: the leaver cannot read what follows", async () => {
+    const { alice, bob, carol } = await trio();
+    const first = await alice.sendMessage(ROOM, joined("@alice:x", "@bob:x", "@carol:x"), "all three");
+    const second = await alice.sendMessage(ROOM, joined("@alice:x", "@bob:x"), "carol left");
+    assert.notEqual(sessionOf(second), sessionOf(first));
+    await bob.sync();
+    await carol.sync();
+    assert.equal((await carol.machine.decryptRoomEvent(first, ROOM)).content.body, "all three");
+    await assert.rejects(
+      carol.machine.decryptRoomEvent(second, ROOM),
+      (e) => e instanceof DecryptionError && e.code === "UNKNOWN_SESSION",
+    );
+    assert.equal((await bob.machine.decryptRoomEvent(second, ROOM)).content.body, "carol left");
+  });
+
+  it("does not rotate for a new member, who gets the key from the current index only", async () => {
+    const { alice, bob, carol } = await trio();
+    const before = await alice.sendMessage(ROOM, joined("@alice:x", "@bob:x"), "before carol");
+    const after = await alice.sendMessage(ROOM, joined("@alice:x", "@bob:x", "@carol:x"), "with carol");
+    assert.equal(sessionOf(after), sessionOf(before));
+    await carol.sync();
+    assert.equal((await carol.machine.decryptRoomEvent(after, ROOM)).content.body, "with carol");
+    await assert.rejects(
+      carol.machine.decryptRoomEvent(before, ROOM),
+      (e) => e instanceof DecryptionError && e.code === "UNKNOWN_INDEX",
+    );
+    await bob.sync();
+  });
+
+  it("rotates after rotation_period_msgs messages and after rotation_period_ms", async () => {
+    let t = 1_700_000_000_000;
+    const { alice } = await trio(() => t);
+    const members = joined("@alice:x", "@bob:x");
+    const settings = { rotationPeriodMsgs: 2, rotationPeriodMs: MIN_ROTATION_PERIOD_MS };
+    const a = await alice.sendMessage(ROOM, members, "1", settings);
+    const b = await alice.sendMessage(ROOM, members, "2", settings);
+    const c = await alice.sendMessage(ROOM, members, "3", settings);
+    assert.equal(sessionOf(a), sessionOf(b));
+    assert.notEqual(sessionOf(c), sessionOf(b));
+    t += MIN_ROTATION_PERIOD_MS;
+    const d = await alice.sendMessage(ROOM, members, "4", settings);
+    assert.notEqual(sessionOf(d), sessionOf(c));
+  });
+
+  it("shares with invited members unless history is visible only to joined ones", async () => {
+    const { alice, carol } = await trio();
+    const members = [...joined("@alice:x", "@bob:x"), { userId: "@carol:x", membership: "invite" as const }];
+    const shared = await alice.sendMessage(ROOM, members, "invited see this");
+    await carol.sync();
+    assert.equal((await carol.machine.decryptRoomEvent(shared, ROOM)).content.body, "invited see this");
+    const hidden = await alice.sendMessage("!joined-only:x", members, "not for invitees", {
+      historyVisibility: "joined",
+    });
+    await carol.sync();
+    await assert.rejects(carol.machine.decryptRoomEvent(hidden, "!joined-only:x"), {
+      code: "UNKNOWN_SESSION",
+    });
+  });
+
+  it("under verifyDevices, throws UnknownDevicesError until each device is decided", async () => {
+    const { alice, bob, carol } = await trio();
+    const members = joined("@alice:x", "@bob:x", "@carol:x");
+    await assert.rejects(
+      alice.sendMessage(ROOM, members, "x", { verifyDevices: true }),
+      (e) =>
+        e instanceof UnknownDevicesError &&
+        e.devices
+          .map((d) => `${d.userId}|${d.deviceId}`)
+          .sort()
+          .join(",") === "@bob:x|B,@carol:x|C",
+    );
+    await alice.machine.setDeviceTrust("@bob:x", "B", "verified");
+    await alice.machine.setDeviceTrust("@carol:x", "C", "blacklisted");
+    const event = await alice.sendMessage(ROOM, members, "decided", { verifyDevices: true });
+    await bob.sync();
+    await carol.sync();
+    assert.equal((await bob.machine.decryptRoomEvent(event, ROOM)).content.body, "decided");
+    await assert.rejects(carol.machine.decryptRoomEvent(event, ROOM), { code: "WITHHELD" });
+  });
+
+  it("rotates when a device that holds the key is blacklisted", async () => {
+    const { alice, bob } = await trio();
+    const members = joined("@alice:x", "@bob:x");
+    const first = await alice.sendMessage(ROOM, members, "1");
+    await alice.machine.setDeviceTrust("@bob:x", "B", "blacklisted");
+    const second = await alice.sendMessage(ROOM, members, "2");
+    assert.notEqual(sessionOf(second), sessionOf(first));
+    await bob.sync();
+    await assert.rejects(bob.machine.decryptRoomEvent(second, ROOM), { code: "WITHHELD" });
+  });
+
+  it("refuses to encrypt before the key is shared", async () => {
+    const { alice } = await trio();
+    await assert.rejects(alice.machine.encryptRoomEvent(ROOM, "m.room.message", {}), {
+      code: "ROOM_KEY_NOT_SHARED",
+    });
+    await alice.machine.updateTrackedUsers(["@bob:x"]);
+    await alice.flush();
+    const claim = await alice.machine.getMissingSessions(["@bob:x"]);
+    assert.ok(claim);
+    await alice.send(claim);
+    const requests = await alice.machine.shareRoomKey(ROOM, joined("@alice:x", "@bob:x"));
+    assert.equal(requests.length, 1);
+    await assert.rejects(alice.machine.encryptRoomEvent(ROOM, "m.room.message", {}), {
+      code: "ROOM_KEY_NOT_SHARED",
+    });
+    // Still offered by outgoingRequests until sent (e.g. after a lost response).
+    assert.ok((await alice.machine.outgoingRequests()).some((r) => r.id === requests[0]?.id));
+    await alice.flush();
+    await alice.machine.encryptRoomEvent(ROOM, "m.room.message", { body: "now" });
+  });
+});
