@@ -16,6 +16,7 @@ import {
 } from "../primitives/index.ts";
 import { deriveMessageKeys } from "./cipher.ts";
 import { MegolmError } from "./errors.ts";
+import { decryptLibolmPickle, parseLibolmInboundPickle, pickleKeyBytes } from "./libolm-pickle.ts";
 import { decodeMegolmMessage, MEGOLM_MAC_LENGTH } from "./message.ts";
 import { pickleBoolean, pickleBytes, pickleInteger, pickleObject } from "./pickle.ts";
 import { MAX_MESSAGE_INDEX, RATCHET_LENGTH, Ratchet } from "./ratchet.ts";
@@ -242,6 +243,25 @@ export class InboundGroupSession {
     const signingKey = pickleBytes(p.signingKey, ED25519_PUBLIC_KEY_LENGTH, "signingKey");
     const verified = pickleBoolean(p.signingKeyVerified, "signingKeyVerified");
     return new InboundGroupSession({ ratchet: new Ratchet(bytes, counter), signingKey }, verified);
+  }
+
+  /**
+   * Imports a session pickled by libolm (`olm_pickle_inbound_group_session`, version 2) under
+   * `pickleKey` (a string is taken as UTF-8, as libolm's bindings do). Throws `BAD_PICKLE` for a
+   * wrong key, a corrupted pickle or another version.
+   */
+  static fromLibolmPickle(pickle: string, pickleKey: string | Uint8Array): InboundGroupSession {
+    if (typeof pickle !== "string") throw new MegolmError("BAD_PICKLE", "libolm pickle must be a string");
+    const raw = decryptLibolmPickle(pickle, pickleKeyBytes(pickleKey));
+    try {
+      const p = parseLibolmInboundPickle(raw);
+      return new InboundGroupSession(
+        { ratchet: new Ratchet(p.ratchet, p.counter), signingKey: p.signingKey },
+        p.signingKeyVerified,
+      );
+    } finally {
+      wipe(raw);
+    }
   }
 
   /** Public parts only. */

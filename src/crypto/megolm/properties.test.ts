@@ -164,6 +164,13 @@ describe("Megolm properties", () => {
       }),
       { numRuns: 300 },
     );
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.string({ maxLength: 500 }), fc.uint8Array({ maxLength: 400 }).map(encodeBase64)),
+        (s) => onlyMegolmErrors(() => InboundGroupSession.fromLibolmPickle(s, "key")),
+      ),
+      { numRuns: 200 },
+    );
     const outboundPickle = sender.toPickle();
     const inboundPickle = receiver.toPickle();
     fc.assert(

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
-import { utf8Decode } from "../primitives/index.ts";
+import { decodeBase64, encodeBase64, utf8Decode } from "../primitives/index.ts";
 import { InboundGroupSession } from "./inbound.ts";
 import { OutboundGroupSession } from "./outbound.ts";
 
@@ -16,6 +16,7 @@ interface Vectors {
   sessionKeys: { index: number; key: string }[];
   messages: { index: number; plaintext: string; body: string }[];
   exports: { index: number; key: string }[];
+  libolmPickles: { key: string; pickle: string; firstKnownIndex: number; signingKeyVerified: boolean }[];
 }
 
 const vectors = JSON.parse(
@@ -56,5 +57,29 @@ describe("Megolm known-answer vectors (libolm)", () => {
     const at300 = InboundGroupSession.fromSessionKey(vectors.sessionKeys[1]!.key);
     assert.equal(at300.firstKnownIndex, 300);
     assert.equal(utf8Decode(at300.decrypt(vectors.messages.at(-1)!.body).plaintext), "at index 300");
+  });
+
+  it("imports libolm's pickles of inbound sessions", () => {
+    for (const p of vectors.libolmPickles) {
+      const session = InboundGroupSession.fromLibolmPickle(p.pickle, p.key);
+      assert.equal(session.sessionId, vectors.sessionId);
+      assert.equal(session.firstKnownIndex, p.firstKnownIndex);
+      assert.equal(session.signingKeyVerified, p.signingKeyVerified);
+      assert.equal(
+        session.exportAtFirstKnownIndex(),
+        vectors.exports.find((e) => e.index === p.firstKnownIndex)?.key,
+      );
+      assert.equal(session.decrypt(vectors.messages.at(-1)!.body).messageIndex, 300);
+      assert.throws(() => InboundGroupSession.fromLibolmPickle(p.pickle, `${p.key}!`), {
+        code: "BAD_PICKLE",
+      });
+      const tampered = decodeBase64(p.pickle);
+      tampered[20]! ^= 1;
+      assert.throws(() => InboundGroupSession.fromLibolmPickle(encodeBase64(tampered), p.key), {
+        code: "BAD_PICKLE",
+      });
+    }
+    assert.throws(() => InboundGroupSession.fromLibolmPickle("%%", "k"), { code: "BAD_PICKLE" });
+    assert.throws(() => InboundGroupSession.fromLibolmPickle("AAAA", "k"), { code: "BAD_PICKLE" });
   });
 });

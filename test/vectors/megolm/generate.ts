@@ -79,10 +79,21 @@ send("at index 300");
 const exportIndexes = [0, 1, 255, 256, 300, 65_536, 100_000, 16_777_216];
 const exports = exportIndexes.map((index) => ({ index, key: inbound.export_session(index) }));
 
+// libolm pickles (no randomness: the IV comes from the key): the signed session after decrypting
+// up to index 300, and an unverified import at index 256.
+const PICKLE_KEY = "keyroom test pickle key";
+const imported = new Olm.InboundGroupSession();
+imported.import_session(inbound.export_session(256));
+const libolmPickles = [
+  { key: PICKLE_KEY, pickle: inbound.pickle(PICKLE_KEY), firstKnownIndex: 0, signingKeyVerified: true },
+  { key: PICKLE_KEY, pickle: imported.pickle(PICKLE_KEY), firstKnownIndex: 256, signingKeyVerified: false },
+];
+
 const vectors = {
   description:
     "Megolm outbound session built by libolm from fixed randomness: session ID, v2 session keys at index 0 and " +
-    "300, messages at indexes 0-3 and 300, and v1 exports from a libolm inbound session at several indexes.",
+    "300, messages at indexes 0-3 and 300, v1 exports from a libolm inbound session at several indexes, and " +
+    "libolm pickles (version 2) of inbound sessions.",
   provenance: {
     generator: "test/vectors/megolm/generate.ts",
     library: `libolm ${Olm.get_library_version().join(".")} (npm @towns-protocol/olm)`,
@@ -99,6 +110,7 @@ const vectors = {
   ],
   messages,
   exports,
+  libolmPickles,
 };
 writeFileSync(new URL("./libolm-megolm.json", import.meta.url), `${JSON.stringify(vectors, null, 2)}\n`);
 console.log(`wrote ${messages.length} messages, ${exports.length} exports`);
