@@ -45,9 +45,7 @@ function text(value: unknown, what: string): Uint8Array {
  * @internal Known-answer tests only (not re-exported by the package): a SAS with a chosen
  * secret key, so that its outputs can be compared with libolm's from the same bytes.
  */
-export function sasFromSecret(secretKey: Uint8Array): Sas {
-  return new Sas(secretKey.slice());
-}
+export let sasFromSecret: (secretKey: Uint8Array) => Sas;
 
 export class Sas {
   readonly #secretKey: Uint8Array;
@@ -55,10 +53,18 @@ export class Sas {
   #theirPublicKey: string | undefined;
   #sharedSecret: Uint8Array | undefined;
 
-  /** @internal Use `Sas.create()`. */
-  constructor(secretKey: Uint8Array) {
+  private constructor(secretKey: Uint8Array) {
     this.#secretKey = secretKey;
     this.#publicKey = encodeBase64(x25519PublicKey(secretKey));
+  }
+
+  static {
+    sasFromSecret = (secretKey) => {
+      if (!(secretKey instanceof Uint8Array) || secretKey.length !== X25519_KEY_LENGTH) {
+        throw new SasError("BAD_ARGUMENT", "secret key must be 32 bytes");
+      }
+      return new Sas(secretKey.slice());
+    };
   }
 
   /** A fresh ephemeral key pair for one verification. */
