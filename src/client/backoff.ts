@@ -1,0 +1,59 @@
+// Exponential backoff with full jitter, and a retry helper that honours rate-limit hints.
+import type { Clock } from "./clock.ts";
+import { isTransientError, MatrixError } from "./errors.ts";
+
+export interface BackoffPolicy {
+  /** First delay ceiling. */
+  baseMs: number;
+  /** Largest delay ceiling. */
+  maxMs: number;
+  /** Attempts in total (first try included); `Infinity` retries forever (the sync loop). */
+  maxAttempts: number;
+}
+
+/** Cap on a server-requested wait, so a hostile `retry_after_ms` cannot park the client for days. */
+export const MAX_RETRY_AFTER_MS = 5 * 60_000;
+
+export const DEFAULT_BACKOFF: BackoffPolicy = Object.freeze({ baseMs: 500, maxMs: 30_000, maxAttempts: 5 });
+
+/**
+ * Delay before retry number `attempt` (0-based) after `err`: the server's `retry_after_ms` when it
+ * gave one, else a uniform draw in [ceiling/2, ceiling] where the ceiling doubles per attempt.
+ */
+export function backoffDelay(
+  policy: BackoffPolicy,
+  attempt: number,
+  err: unknown,
+  random: () => number,
+): number {
+  if (err instanceof MatrixError && err.retryAfterMs !== undefined) {
+    return Math.min(err.retryAfterMs, MAX_RETRY_AFTER_MS);
+  }
+  const ceiling = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.min(attempt, 30));
+  return Math.round(ceiling / 2 + random() * (ceiling / 2));
+}
+
+export interface RetryOptions {
+  policy: BackoffPolicy;
+  clock: Clock;
+  signal?: AbortSignal;
+  /** Which errors to retry; transient ones (network, 429, 5xx) by default. */
+  shouldRetry?: (err: unknown) => boolean;
+  /** Called before each wait (for logging and sync-state events). */
+  onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
+}
+
+/** Runs `fn` until it succeeds, fails permanently, or runs out of attempts (then rethrows the last error). */
+export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: RetryOptions): Promise<T> {
+  const shouldRetry = opts.shouldRetry ?? isTransientError;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn(attempt);
+    } catch (err) {
+      if (attempt + 1 >= opts.policy.maxAttempts || !shouldRetry(err) || opts.signal?.aborted) throw err;
+      const delay = backoffDelay(opts.policy, attempt, err, opts.clock.random);
+      opts.onRetry?.(err, attempt, delay);
+      await opts.clock.sleep(delay, opts.signal);
+    }
+  }
+}

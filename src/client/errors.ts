@@ -1,0 +1,84 @@
+// Client errors. Server refusals (`MatrixError`), transport failures (`NetworkError`) and server data
+// that failed validation (`MalformedResponseError`) are distinct classes so callers can tell them
+// apart; none of them ever carries an access token.
+import type { MatrixErrorBody } from "../wire/index.ts";
+
+/** The server answered with a Matrix error (`errcode`) or an HTTP error status. */
+export class MatrixError extends Error {
+  override readonly name = "MatrixError";
+  /** Always `"MATRIX_ERROR"`; the server's code is `errcode`. */
+  readonly code = "MATRIX_ERROR";
+  readonly errcode: string;
+  readonly httpStatus: number;
+  /** From `retry_after_ms` or the `Retry-After` header, for M_LIMIT_EXCEEDED / 429. */
+  readonly retryAfterMs: number | undefined;
+  /** The parsed error body (never request data). */
+  readonly body: Readonly<Record<string, unknown>>;
+
+  constructor(httpStatus: number, body: MatrixErrorBody | undefined, retryAfterMs?: number) {
+    const errcode = body?.errcode ?? (httpStatus === 429 ? "M_LIMIT_EXCEEDED" : "M_UNKNOWN");
+    super(`${errcode} (HTTP ${httpStatus})${body?.error ? `: ${body.error}` : ""}`);
+    this.errcode = errcode;
+    this.httpStatus = httpStatus;
+    this.retryAfterMs = body?.retry_after_ms ?? retryAfterMs;
+    this.body = body ?? {};
+  }
+
+  get isRateLimited(): boolean {
+    return this.errcode === "M_LIMIT_EXCEEDED" || this.httpStatus === 429;
+  }
+}
+
+/** The request never got an HTTP answer (DNS, connection reset, timeout, abort). */
+export class NetworkError extends Error {
+  override readonly name = "NetworkError";
+  readonly code: "NETWORK" | "TIMEOUT" | "ABORTED";
+  constructor(code: NetworkError["code"], message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** The server answered, but the body was not what the API promises. */
+export class MalformedResponseError extends Error {
+  override readonly name = "MalformedResponseError";
+  readonly code = "MALFORMED_RESPONSE";
+  readonly httpStatus: number;
+  /** Which endpoint (method and path template, no IDs or tokens). */
+  readonly endpoint: string;
+  /** Where validation failed, e.g. `rooms.join: expected object`. */
+  readonly issues: readonly string[];
+  constructor(endpoint: string, httpStatus: number, issues: readonly string[]) {
+    super(`malformed response from ${endpoint} (HTTP ${httpStatus}): ${issues.slice(0, 3).join("; ")}`);
+    this.endpoint = endpoint;
+    this.httpStatus = httpStatus;
+    this.issues = issues;
+  }
+}
+
+export type ClientErrorCode =
+  | "NOT_LOGGED_IN"
+  | "DISCOVERY_FAILED"
+  | "INVALID_ARGUMENT"
+  | "UNSUPPORTED_AUTH"
+  | "STORE_CORRUPT"
+  | "STOPPED"
+  | "TOO_LARGE"
+  | "ENCRYPTION_UNAVAILABLE";
+
+/** Misuse of the client or a local failure (not a server answer). */
+export class ClientError extends Error {
+  override readonly name = "ClientError";
+  readonly code: ClientErrorCode;
+  constructor(code: ClientErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** Errors worth retrying: the network, rate limits and 5xx. A 4xx will fail the same way again. */
+export function isTransientError(err: unknown): boolean {
+  if (err instanceof NetworkError) return err.code !== "ABORTED";
+  if (err instanceof MatrixError) return err.isRateLimited || err.httpStatus >= 500;
+  return false;
+}

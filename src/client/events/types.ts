@@ -1,0 +1,89 @@
+// What the client emits, and the shape of room events after the E2EE layer had its say.
+import type {
+  BasicEvent,
+  ClientEvent,
+  JsonObject,
+  Membership,
+  StateEvent,
+  StrippedStateEvent,
+  ToDeviceEvent,
+  Unsigned,
+} from "../../wire/index.ts";
+import type { Room, Tombstone } from "../rooms/room.ts";
+
+/** How an `m.room.encrypted` event fared. Absent on events that were not encrypted. */
+export type EncryptionInfo =
+  | {
+      decrypted: true;
+      /** Curve25519 key of the sending device, as the E2EE layer established it. */
+      senderKey?: string;
+      senderDeviceId?: string;
+      /** Trust in the sending device, in the E2EE layer's vocabulary (e.g. "verified", "unverified"). */
+      trust?: string;
+    }
+  | { decrypted: false; code: string; reason: string };
+
+/** A timeline event as the client hands it to applications. */
+export interface RoomEvent {
+  roomId: string;
+  eventId: string;
+  sender: string;
+  /** The effective type: the decrypted type for encrypted events that decrypted. */
+  type: string;
+  /** The effective content: the decrypted content for encrypted events that decrypted. */
+  content: JsonObject;
+  stateKey?: string;
+  originServerTs: number;
+  redacts?: string;
+  unsigned?: Unsigned;
+  /** The event as the server sent it. */
+  raw: ClientEvent;
+  encryption?: EncryptionInfo;
+}
+
+export type SyncState =
+  /** Not syncing. */
+  | "stopped"
+  /** First request under way (no token yet, or resuming from a stored one). */
+  | "initial"
+  /** A response was processed; long-polling for the next. */
+  | "syncing"
+  /** The last attempt failed transiently; waiting before the next. */
+  | "backoff"
+  /** Stopped on a permanent failure (e.g. the access token was revoked). */
+  | "error";
+
+export interface SyncStateInfo {
+  error?: unknown;
+  nextBatch?: string;
+  /** Wait before the next attempt, in `backoff`. */
+  retryInMs?: number;
+}
+
+/** Every event the client emits, with its listener arguments. */
+export interface ClientEventMap {
+  /** A timeline event (live from sync). State events in the timeline also raise `room.state`. */
+  "room.event": [room: Room, event: RoomEvent];
+  /** Room state changed (from the state block or the timeline). */
+  "room.state": [room: Room, event: StateEvent, previous: StateEvent | undefined];
+  /** Someone's membership changed (including the local user's). */
+  "room.member": [room: Room, userId: string, membership: Membership, previous: Membership | undefined];
+  /** The local user was invited; `inviteState` describes the room. */
+  "room.invite": [room: Room, inviter: string | undefined, inviteState: readonly StrippedStateEvent[]];
+  /** The local user's own membership changed (join, leave, ban, ...). */
+  "room.myMembership": [room: Room, membership: Membership, previous: Membership | undefined];
+  /** The room was upgraded; `tombstone.replacementRoomId` is the successor. */
+  "room.tombstone": [room: Room, tombstone: Tombstone];
+  "room.typing": [room: Room, userIds: readonly string[]];
+  /** An `m.receipt` ephemeral event: event ID → receipt type → user ID → data. */
+  "room.receipt": [room: Room, content: JsonObject];
+  "room.accountData": [room: Room, event: BasicEvent];
+  accountData: [event: BasicEvent];
+  /** To-device events, after the E2EE layer decrypted the ones it could. */
+  toDevice: [event: ToDeviceEvent];
+  sync: [state: SyncState, previous: SyncState, info: SyncStateInfo];
+  /** The server rejected the access token: the session is over (`softLogout` keeps the device). */
+  "session.loggedOut": [info: { softLogout: boolean }];
+  /** Errors the client recovered from or cannot surface otherwise (sync failures, send-queue drops). */
+  error: [error: unknown];
+}

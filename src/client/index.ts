@@ -1,0 +1,65 @@
+export {
+  type BackoffPolicy,
+  backoffDelay,
+  DEFAULT_BACKOFF,
+  MAX_RETRY_AFTER_MS,
+  withRetry,
+} from "./backoff.ts";
+export { ClientBase, type MatrixClientOptions, type PasswordLogin, type SessionInfo } from "./base.ts";
+export {
+  type CreateRoomOptions,
+  MAX_TOMBSTONE_HOPS,
+  MatrixClient,
+  type MessagesPage,
+  type SendOptions,
+} from "./client.ts";
+export { type Clock, systemClock } from "./clock.ts";
+export { checkHomeserver, type DiscoveredHomeserver, discoverHomeserver, serverNameOf } from "./discovery.ts";
+export {
+  ClientError,
+  type ClientErrorCode,
+  isTransientError,
+  MalformedResponseError,
+  MatrixError,
+  NetworkError,
+} from "./errors.ts";
+export { TypedEmitter } from "./events/emitter.ts";
+export type { ClientEventMap, EncryptionInfo, RoomEvent, SyncState, SyncStateInfo } from "./events/types.ts";
+export {
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  type FetchLike,
+  HttpClient,
+  MAX_JSON_RESPONSE_BYTES,
+  path,
+  type RequestPath,
+} from "./http.ts";
+export { type LogFn, type Logger, silentLogger } from "./logger.ts";
+export {
+  type DownloadedMedia,
+  MAX_BUFFERED_DOWNLOAD_BYTES,
+  MediaApi,
+  type UploadData,
+  type UploadOptions,
+} from "./media.ts";
+export {
+  editContent,
+  htmlContent,
+  htmlToPlainText,
+  type Mentions,
+  type MessageType,
+  type RelationOptions,
+  reactionContent,
+  textContent,
+  withRelations,
+} from "./rooms/content.ts";
+export {
+  type Predecessor,
+  Room,
+  type RoomEncryptionSettings,
+  type RoomMember,
+  type Tombstone,
+} from "./rooms/room.ts";
+export { newTxnId, SEND_BACKOFF } from "./rooms/send-queue.ts";
+export * from "./store/index.ts";
+export type { DecryptionResult, EventEncryptor, SyncCryptoChanges, SyncProcessor } from "./sync/hooks.ts";
+export { DEFAULT_SYNC_TIMEOUT_MS, SYNC_BACKOFF } from "./sync/loop.ts";

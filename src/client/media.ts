@@ -1,0 +1,158 @@
+// Media upload and download. Downloads use the authenticated endpoints (`/_matrix/client/v1/media`,
+// spec v1.11) and fall back to the legacy `/_matrix/media/v3` ones when the server does not know
+// them; the outcome is remembered per client. Bodies can be streamed both ways.
+import { parseMxcUri, uploadResponseSchema } from "../wire/index.ts";
+import { ClientError, MalformedResponseError, MatrixError } from "./errors.ts";
+import { type HttpClient, path } from "./http.ts";
+
+/** Default cap for `download()` (which buffers); use `downloadStream()` for anything larger. */
+export const MAX_BUFFERED_DOWNLOAD_BYTES = 100 * 1024 * 1024;
+/** Uploads and downloads get longer than JSON requests before timing out. */
+export const MEDIA_TIMEOUT_MS = 10 * 60_000;
+
+export type UploadData = Uint8Array | Blob | ReadableStream<Uint8Array>;
+
+export interface UploadOptions {
+  contentType?: string;
+  filename?: string;
+  /** Byte length, when known, for streams (sent as Content-Length). */
+  size?: number;
+  signal?: AbortSignal;
+}
+
+export interface DownloadedMedia {
+  contentType: string;
+  /** From Content-Disposition, when the server sent one. */
+  filename?: string;
+  contentLength?: number;
+}
+
+export class MediaApi {
+  /** Undefined until the first download tells us whether the server has authenticated media. */
+  private authenticated: boolean | undefined;
+
+  constructor(private readonly http: HttpClient) {}
+
+  /** Uploads `data` and returns its `mxc://` URI. */
+  async upload(data: UploadData, opts: UploadOptions = {}): Promise<string> {
+    const size =
+      opts.size ??
+      (data instanceof Uint8Array ? data.byteLength : data instanceof Blob ? data.size : undefined);
+    const res = await this.http.request({
+      method: "POST",
+      path: path`/_matrix/media/v3/upload`,
+      query: { filename: opts.filename },
+      rawBody: {
+        data: data as BodyInit,
+        contentType:
+          opts.contentType ?? (data instanceof Blob && data.type ? data.type : "application/octet-stream"),
+        ...(size !== undefined ? { length: size } : {}),
+      },
+      schema: uploadResponseSchema,
+      timeoutMs: MEDIA_TIMEOUT_MS,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    return res.content_uri;
+  }
+
+  /** Streams the media at `mxcUri`. The caller must consume or cancel `stream`. */
+  async downloadStream(
+    mxcUri: string,
+    opts: { signal?: AbortSignal } = {},
+  ): Promise<DownloadedMedia & { stream: ReadableStream<Uint8Array> }> {
+    const mxc = parseMxcUri(mxcUri);
+    if (!mxc) throw new ClientError("INVALID_ARGUMENT", "not a valid mxc:// URI");
+    const common = {
+      method: "GET" as const,
+      timeoutMs: MEDIA_TIMEOUT_MS,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    };
+    let res: Response | undefined;
+    if (this.authenticated !== false) {
+      try {
+        res = await this.http.requestRaw({
+          ...common,
+          path: path`/_matrix/client/v1/media/download/${mxc.serverName}/${mxc.mediaId}`,
+        });
+        this.authenticated = true;
+      } catch (err) {
+        if (!isUnknownEndpoint(err)) throw err;
+        this.authenticated = false;
+      }
+    }
+    if (!res) {
+      res = await this.http.requestRaw({
+        ...common,
+        auth: false,
+        path: path`/_matrix/media/v3/download/${mxc.serverName}/${mxc.mediaId}`,
+      });
+    }
+    if (res.body === null) throw new MalformedResponseError("GET media download", res.status, ["empty body"]);
+    const out: DownloadedMedia & { stream: ReadableStream<Uint8Array> } = {
+      stream: res.body,
+      contentType: res.headers.get("content-type") ?? "application/octet-stream",
+    };
+    const len = res.headers.get("content-length");
+    if (len !== null && /^\d+$/.test(len)) out.contentLength = Number(len);
+    const filename = filenameFromDisposition(res.headers.get("content-disposition"));
+    if (filename !== undefined) out.filename = filename;
+    return out;
+  }
+
+  /** Downloads into memory, refusing more than `maxBytes`. */
+  async download(
+    mxcUri: string,
+    opts: { signal?: AbortSignal; maxBytes?: number } = {},
+  ): Promise<DownloadedMedia & { data: Uint8Array }> {
+    const { stream, ...meta } = await this.downloadStream(mxcUri, opts);
+    const limit = opts.maxBytes ?? MAX_BUFFERED_DOWNLOAD_BYTES;
+    if (meta.contentLength !== undefined && meta.contentLength > limit) {
+      await stream.cancel();
+      throw new ClientError(
+        "TOO_LARGE",
+        `media is ${meta.contentLength} bytes, over the ${limit}-byte limit`,
+      );
+    }
+    const reader = stream.getReader();
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > limit) {
+        await reader.cancel();
+        throw new ClientError("TOO_LARGE", `media exceeds the ${limit}-byte limit`);
+      }
+      chunks.push(value);
+    }
+    const data = new Uint8Array(size);
+    let off = 0;
+    for (const c of chunks) {
+      data.set(c, off);
+      off += c.byteLength;
+    }
+    return { ...meta, data };
+  }
+}
+
+/** A server without authenticated media answers 404/405 M_UNRECOGNIZED (or a bare 404 without errcode). */
+function isUnknownEndpoint(err: unknown): boolean {
+  if (!(err instanceof MatrixError)) return false;
+  if (err.errcode === "M_UNRECOGNIZED") return true;
+  return (err.httpStatus === 404 || err.httpStatus === 405) && err.body.errcode === undefined;
+}
+
+function filenameFromDisposition(h: string | null): string | undefined {
+  if (!h) return undefined;
+  const star = /filename\*\s*=\s*(?:utf-8|UTF-8)''([^;]+)/.exec(h);
+  if (star?.[1]) {
+    try {
+      return decodeURIComponent(star[1].trim());
+    } catch {
+      return undefined;
+    }
+  }
+  const plain = /filename\s*=\s*"?([^";]+)"?/.exec(h);
+  return plain?.[1]?.trim();
+}

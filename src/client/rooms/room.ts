@@ -1,0 +1,233 @@
+// One room as the client knows it from sync: the local user's membership, current state, members,
+// per-room account data and upgrade links. Mutated only by the sync handler.
+import type { BasicEvent, JsonObject, Membership, StateEvent, StrippedStateEvent } from "../../wire/index.ts";
+import type { RoomSnapshot } from "../store/index.ts";
+
+export interface RoomMember {
+  userId: string;
+  membership: Membership;
+  displayName?: string;
+  avatarUrl?: string;
+}
+
+export interface RoomEncryptionSettings {
+  algorithm: string;
+  rotationPeriodMs?: number;
+  rotationPeriodMsgs?: number;
+}
+
+/** Where an upgraded room went (`m.room.tombstone`). */
+export interface Tombstone {
+  replacementRoomId: string;
+  body?: string;
+  eventId: string;
+}
+
+/** The room an upgraded room came from (`predecessor` in `m.room.create`). */
+export interface Predecessor {
+  roomId: string;
+  eventId?: string;
+}
+
+const MEMBERSHIPS: ReadonlySet<string> = new Set(["join", "invite", "leave", "ban", "knock"]);
+
+const str = (c: JsonObject | undefined, k: string): string | undefined => {
+  const v = c?.[k];
+  return typeof v === "string" ? v : undefined;
+};
+const num = (c: JsonObject | undefined, k: string): number | undefined => {
+  const v = c?.[k];
+  return typeof v === "number" && Number.isFinite(v) ? v : undefined;
+};
+const key = (type: string, stateKey: string) => `${type}\u0000${stateKey}`;
+
+export class Room {
+  readonly roomId: string;
+  private _membership: Membership;
+  private readonly state = new Map<string, StateEvent>();
+  private _inviteState: StrippedStateEvent[] = [];
+  private readonly accountData = new Map<string, BasicEvent>();
+  private _typing: readonly string[] = [];
+  /** Pagination token for history before the latest timeline chunk seen in sync. */
+  prevBatch: string | undefined;
+
+  constructor(roomId: string, membership: Membership = "join") {
+    this.roomId = roomId;
+    this._membership = membership;
+  }
+
+  get membership(): Membership {
+    return this._membership;
+  }
+
+  /** The current state event of `type` / `stateKey`. */
+  getState(type: string, stateKey = ""): StateEvent | undefined {
+    return this.state.get(key(type, stateKey));
+  }
+
+  /** All current state events of one type (e.g. every `m.room.member`). */
+  getStateEvents(type: string): StateEvent[] {
+    const out: StateEvent[] = [];
+    for (const ev of this.state.values()) if (ev.type === type) out.push(ev);
+    return out;
+  }
+
+  /** The state shown with an invite (before joining). */
+  get inviteState(): readonly StrippedStateEvent[] {
+    return this._inviteState;
+  }
+
+  get name(): string | undefined {
+    const fromState = (type: string, field: string) =>
+      str(this.getState(type)?.content, field) ??
+      str(this._inviteState.find((e) => e.type === type && e.state_key === "")?.content, field);
+    return fromState("m.room.name", "name") || fromState("m.room.canonical_alias", "alias") || undefined;
+  }
+
+  get topic(): string | undefined {
+    return str(this.getState("m.room.topic")?.content, "topic");
+  }
+
+  get roomVersion(): string {
+    return str(this.getState("m.room.create")?.content, "room_version") ?? "1";
+  }
+
+  /** The `m.room.encryption` settings, when the room is encrypted. Encryption cannot be turned off. */
+  get encryption(): RoomEncryptionSettings | undefined {
+    const c = this.getState("m.room.encryption")?.content;
+    const algorithm = str(c, "algorithm");
+    if (!algorithm) return undefined;
+    const s: RoomEncryptionSettings = { algorithm };
+    const ms = num(c, "rotation_period_ms");
+    const msgs = num(c, "rotation_period_msgs");
+    if (ms !== undefined) s.rotationPeriodMs = ms;
+    if (msgs !== undefined) s.rotationPeriodMsgs = msgs;
+    return s;
+  }
+
+  get encrypted(): boolean {
+    return this.encryption !== undefined;
+  }
+
+  /** Members from `m.room.member` state (whatever their membership). */
+  get members(): RoomMember[] {
+    const out: RoomMember[] = [];
+    for (const ev of this.getStateEvents("m.room.member")) {
+      const m = this.memberFrom(ev);
+      if (m) out.push(m);
+    }
+    return out;
+  }
+
+  getMember(userId: string): RoomMember | undefined {
+    const ev = this.getState("m.room.member", userId);
+    return ev ? this.memberFrom(ev) : undefined;
+  }
+
+  /** User IDs with membership `join`. */
+  get joinedMemberIds(): string[] {
+    return this.members.filter((m) => m.membership === "join").map((m) => m.userId);
+  }
+
+  /** User IDs joined or invited: the recipients of room keys in encrypted rooms. */
+  get joinedOrInvitedMemberIds(): string[] {
+    return this.members
+      .filter((m) => m.membership === "join" || m.membership === "invite")
+      .map((m) => m.userId);
+  }
+
+  get tombstone(): Tombstone | undefined {
+    const ev = this.getState("m.room.tombstone");
+    const replacement = str(ev?.content, "replacement_room");
+    if (!ev || !replacement) return undefined;
+    const t: Tombstone = { replacementRoomId: replacement, eventId: ev.event_id };
+    const body = str(ev.content, "body");
+    if (body !== undefined) t.body = body;
+    return t;
+  }
+
+  get predecessor(): Predecessor | undefined {
+    const p = this.getState("m.room.create")?.content.predecessor;
+    if (typeof p !== "object" || p === null || Array.isArray(p)) return undefined;
+    const rec = p as JsonObject;
+    const roomId = str(rec, "room_id");
+    if (!roomId) return undefined;
+    const out: Predecessor = { roomId };
+    const eventId = str(rec, "event_id");
+    if (eventId) out.eventId = eventId;
+    return out;
+  }
+
+  /** Per-room account data content of `type`. */
+  getAccountData(type: string): JsonObject | undefined {
+    return this.accountData.get(type)?.content;
+  }
+
+  /** Users currently typing (from the latest `m.typing`). */
+  get typingUserIds(): readonly string[] {
+    return this._typing;
+  }
+
+  private memberFrom(ev: StateEvent): RoomMember | undefined {
+    const membership = str(ev.content, "membership");
+    if (!membership || !MEMBERSHIPS.has(membership)) return undefined;
+    const m: RoomMember = { userId: ev.state_key, membership: membership as Membership };
+    const dn = str(ev.content, "displayname");
+    const av = str(ev.content, "avatar_url");
+    if (dn !== undefined) m.displayName = dn;
+    if (av !== undefined) m.avatarUrl = av;
+    return m;
+  }
+
+  // ---- mutation, for the sync handler ----
+
+  /** @internal Applies a state event; returns the one it replaced. */
+  applyState(ev: StateEvent): StateEvent | undefined {
+    const k = key(ev.type, ev.state_key);
+    const prev = this.state.get(k);
+    this.state.set(k, ev);
+    return prev;
+  }
+
+  /** @internal */
+  setMembership(m: Membership): void {
+    this._membership = m;
+    if (m !== "invite") this._inviteState = [];
+  }
+
+  /** @internal */
+  setInviteState(events: StrippedStateEvent[]): void {
+    this._inviteState = events;
+  }
+
+  /** @internal */
+  setAccountData(ev: BasicEvent): void {
+    this.accountData.set(ev.type, ev);
+  }
+
+  /** @internal */
+  setTyping(userIds: readonly string[]): void {
+    this._typing = userIds;
+  }
+
+  toSnapshot(): RoomSnapshot {
+    const s: RoomSnapshot = {
+      roomId: this.roomId,
+      membership: this._membership,
+      state: [...this.state.values()],
+      accountData: [...this.accountData.values()],
+    };
+    if (this._inviteState.length > 0) s.inviteState = this._inviteState;
+    if (this.prevBatch !== undefined) s.prevBatch = this.prevBatch;
+    return s;
+  }
+
+  static fromSnapshot(s: RoomSnapshot): Room {
+    const room = new Room(s.roomId, s.membership);
+    for (const ev of s.state) room.applyState(ev);
+    for (const ev of s.accountData) room.setAccountData(ev);
+    if (s.inviteState) room.setInviteState(s.inviteState);
+    room.prevBatch = s.prevBatch;
+    return room;
+  }
+}

@@ -1,0 +1,90 @@
+// Outgoing room events: one queue per room so events keep their order, a transaction ID fixed per
+// event so a retry after a lost response is deduplicated by the server, and retries with backoff on
+// transient failures. Encryption runs once per event, before the first attempt, so every retry
+// sends the same ciphertext under the same transaction ID.
+import { eventIdResponseSchema, type JsonObject } from "../../wire/index.ts";
+import { type BackoffPolicy, withRetry } from "../backoff.ts";
+import type { Clock } from "../clock.ts";
+import { errorSummary } from "../events/emitter.ts";
+import { type HttpClient, path } from "../http.ts";
+import type { Logger } from "../logger.ts";
+
+export const SEND_BACKOFF: BackoffPolicy = Object.freeze({ baseMs: 500, maxMs: 30_000, maxAttempts: 6 });
+
+export type OutgoingEvent =
+  | { kind: "message"; type: string; content: JsonObject }
+  | { kind: "redaction"; eventId: string; reason?: string };
+
+export interface SendQueueOptions {
+  http: HttpClient;
+  clock: Clock;
+  logger: Logger;
+  policy?: BackoffPolicy;
+  /** Turns a message into what goes on the wire (encryption in encrypted rooms). */
+  prepare: (
+    roomId: string,
+    type: string,
+    content: JsonObject,
+  ) => Promise<{ type: string; content: JsonObject }>;
+}
+
+let txnCounter = 0;
+
+/** A transaction ID unique to this client instance and across restarts (random part). */
+export function newTxnId(): string {
+  const rnd = new Uint8Array(8);
+  globalThis.crypto.getRandomValues(rnd);
+  txnCounter = (txnCounter + 1) % 1_000_000;
+  return `kr${Date.now().toString(36)}.${txnCounter}.${[...rnd].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
+export class SendQueue {
+  private readonly tails = new Map<string, Promise<unknown>>();
+  constructor(private readonly opts: SendQueueOptions) {}
+
+  /** Queues `event` for `roomId`; resolves with the event ID once the server accepted it. */
+  enqueue(roomId: string, event: OutgoingEvent, txnId: string = newTxnId()): Promise<string> {
+    const prev = this.tails.get(roomId) ?? Promise.resolve();
+    const job = prev.then(() => this.sendNow(roomId, event, txnId));
+    const tail = job.catch(() => {});
+    this.tails.set(roomId, tail);
+    // Drop the map entry once the room's queue drains, so idle rooms cost nothing.
+    void tail.then(() => {
+      if (this.tails.get(roomId) === tail) this.tails.delete(roomId);
+    });
+    return job;
+  }
+
+  /** Resolves when every queued event was sent or failed. */
+  async drain(): Promise<void> {
+    while (this.tails.size > 0) await Promise.all([...this.tails.values()]);
+  }
+
+  private async sendNow(roomId: string, event: OutgoingEvent, txnId: string): Promise<string> {
+    const { http, clock, logger } = this.opts;
+    let request: Parameters<HttpClient["request"]>[0];
+    if (event.kind === "message") {
+      const wire = await this.opts.prepare(roomId, event.type, event.content);
+      request = {
+        method: "PUT",
+        path: path`/_matrix/client/v3/rooms/${roomId}/send/${wire.type}/${txnId}`,
+        body: wire.content,
+        schema: eventIdResponseSchema,
+      };
+    } else {
+      request = {
+        method: "PUT",
+        path: path`/_matrix/client/v3/rooms/${roomId}/redact/${event.eventId}/${txnId}`,
+        body: event.reason !== undefined ? { reason: event.reason } : {},
+        schema: eventIdResponseSchema,
+      };
+    }
+    const res = await withRetry(() => http.request({ ...request, schema: eventIdResponseSchema }), {
+      policy: this.opts.policy ?? SEND_BACKOFF,
+      clock,
+      onRetry: (err, attempt, delayMs) =>
+        logger.warn({ roomId, txnId, attempt, delayMs, err: errorSummary(err) }, "send failed, retrying"),
+    });
+    return res.event_id;
+  }
+}

@@ -1,0 +1,96 @@
+// The client store: session, sync token and the room state cache. The E2EE layer keeps its own
+// crypto store; this one holds only what the client needs to restart without a new device and
+// resume sync where it stopped.
+import { z } from "zod";
+import {
+  type BasicEvent,
+  basicEventSchema,
+  type Membership,
+  membershipSchema,
+  type StateEvent,
+  type StrippedStateEvent,
+  stateEventSchema,
+  strippedStateEventSchema,
+} from "../../wire/index.ts";
+
+/** What `restore` needs. The access token is a secret: stores must keep it out of logs. */
+export interface StoredSession {
+  homeserverUrl: string;
+  userId: string;
+  deviceId: string;
+  accessToken: string;
+}
+
+/** Everything the client knows about one room, persisted between runs. */
+export interface RoomSnapshot {
+  roomId: string;
+  /** The local user's membership. */
+  membership: Membership;
+  /** Current state, one event per (type, state_key). */
+  state: StateEvent[];
+  /** Stripped state shown with an invite. */
+  inviteState?: StrippedStateEvent[];
+  /** Per-room account data, one event per type. */
+  accountData: BasicEvent[];
+  /** Pagination token for history before the first timeline event seen. */
+  prevBatch?: string;
+}
+
+/** The persisted sync position and what it produced. */
+export interface SyncSnapshot {
+  nextBatch: string;
+  rooms: RoomSnapshot[];
+  /** Global account data, one event per type. */
+  accountData: BasicEvent[];
+}
+
+/** One sync response's worth of changes, saved atomically together with its token. */
+export interface SyncChanges {
+  nextBatch: string;
+  /** Full snapshots of the rooms that changed (they replace the stored ones). */
+  rooms: RoomSnapshot[];
+  /** Global account data events that changed. */
+  accountData: BasicEvent[];
+}
+
+export interface ClientStore {
+  loadSession(): Promise<StoredSession | undefined>;
+  saveSession(session: StoredSession): Promise<void>;
+  loadSync(): Promise<SyncSnapshot | undefined>;
+  /** Must be atomic: a crash leaves either the old token and rooms or the new ones. */
+  saveSync(changes: SyncChanges): Promise<void>;
+  /** Forgets everything (logout). */
+  clear(): Promise<void>;
+  close?(): Promise<void>;
+}
+
+export const storedSessionSchema = z.object({
+  homeserverUrl: z.string().min(1),
+  userId: z.string().min(1),
+  deviceId: z.string().min(1),
+  accessToken: z.string().min(1),
+});
+
+export const roomSnapshotSchema = z.object({
+  roomId: z.string().min(1),
+  membership: membershipSchema,
+  state: z.array(stateEventSchema),
+  inviteState: z.array(strippedStateEventSchema).optional(),
+  accountData: z.array(basicEventSchema),
+  prevBatch: z.string().optional(),
+});
+
+export const syncSnapshotSchema = z.object({
+  nextBatch: z.string().min(1),
+  rooms: z.array(roomSnapshotSchema),
+  accountData: z.array(basicEventSchema),
+});
+
+/** Applies `changes` to `prev` (pure; used by the stores that keep one document). */
+export function applySyncChanges(prev: SyncSnapshot | undefined, changes: SyncChanges): SyncSnapshot {
+  const rooms = new Map((prev?.rooms ?? []).map((r) => [r.roomId, r]));
+  for (const r of changes.rooms) rooms.set(r.roomId, r);
+  const accountData = new Map((prev?.accountData ?? []).map((e) => [e.type, e]));
+  for (const e of changes.accountData) accountData.set(e.type, e);
+  return { nextBatch: changes.nextBatch, rooms: [...rooms.values()], accountData: [...accountData.values()] };
+}

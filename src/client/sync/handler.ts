@@ -1,0 +1,230 @@
+// Applies one validated sync response: E2EE hook first, then room state, then events to listeners,
+// then one atomic save of the token with the state it produced. A failure anywhere before the save
+// leaves the token where it was, so the response is fetched and handled again.
+import type {
+  BasicEvent,
+  ClientEvent,
+  JoinedRoomSync,
+  LeftRoomSync,
+  Membership,
+  StateEvent,
+  SyncResponse,
+  ToDeviceEvent,
+} from "../../wire/index.ts";
+import type { TypedEmitter } from "../events/emitter.ts";
+import type { ClientEventMap, RoomEvent } from "../events/types.ts";
+import type { Logger } from "../logger.ts";
+import { Room } from "../rooms/room.ts";
+import type { ClientStore } from "../store/index.ts";
+import type { SyncProcessor } from "./hooks.ts";
+
+export interface SyncContext {
+  userId: string;
+  rooms: Map<string, Room>;
+  accountData: Map<string, BasicEvent>;
+  emitter: TypedEmitter<ClientEventMap>;
+  store: ClientStore;
+  logger: Logger;
+  processor: () => SyncProcessor | undefined;
+}
+
+type Emit = () => Promise<void>;
+
+const MEMBERSHIPS: ReadonlySet<string> = new Set(["join", "invite", "leave", "ban", "knock"]);
+
+function membershipOf(ev: StateEvent): Membership | undefined {
+  const m = ev.content.membership;
+  return typeof m === "string" && MEMBERSHIPS.has(m) ? (m as Membership) : undefined;
+}
+
+export async function handleSyncResponse(ctx: SyncContext, res: SyncResponse): Promise<void> {
+  const emits: Emit[] = [];
+  const changedRooms = new Map<string, Room>();
+  const changedMemberships: { roomId: string; userId: string; membership: string }[] = [];
+
+  // Membership changes are collected before the hook so the E2EE layer sees them with the same response.
+  for (const [roomId, r] of Object.entries(res.rooms?.join ?? {})) {
+    for (const ev of [...(r.state?.events ?? []), ...(r.timeline?.events ?? [])]) {
+      if (ev.type === "m.room.member" && ev.state_key !== undefined) {
+        changedMemberships.push({ roomId, userId: ev.state_key, membership: String(ev.content.membership) });
+      }
+    }
+  }
+
+  const processor = ctx.processor();
+  let toDevice: ToDeviceEvent[] = res.to_device?.events ?? [];
+  if (processor) {
+    toDevice = await processor.processSyncChanges({
+      nextBatch: res.next_batch,
+      toDeviceEvents: toDevice,
+      deviceLists: { changed: res.device_lists?.changed ?? [], left: res.device_lists?.left ?? [] },
+      oneTimeKeyCounts: res.device_one_time_keys_count ?? {},
+      unusedFallbackKeyTypes: res.device_unused_fallback_key_types,
+      changedMemberships,
+    });
+  }
+  for (const ev of toDevice) emits.push(() => ctx.emitter.emit("toDevice", ev));
+
+  const changedAccountData: BasicEvent[] = [];
+  for (const ev of res.account_data?.events ?? []) {
+    ctx.accountData.set(ev.type, ev);
+    changedAccountData.push(ev);
+    emits.push(() => ctx.emitter.emit("accountData", ev));
+  }
+
+  /** The room and the local user's membership in it before this response (undefined if new). */
+  const roomFor = (roomId: string, membership: Membership): [Room, Membership | undefined] => {
+    let room = ctx.rooms.get(roomId);
+    const prev = room?.membership;
+    if (!room) {
+      room = new Room(roomId, membership);
+      ctx.rooms.set(roomId, room);
+    }
+    changedRooms.set(roomId, room);
+    return [room, prev];
+  };
+
+  for (const [roomId, r] of Object.entries(res.rooms?.invite ?? {})) {
+    const [room, prev] = roomFor(roomId, "invite");
+    const events = r.invite_state?.events ?? [];
+    room.setMembership("invite");
+    room.setInviteState(events);
+    const inviter = events.find((e) => e.type === "m.room.member" && e.state_key === ctx.userId)?.sender;
+    if (prev !== "invite") {
+      emits.push(() => ctx.emitter.emit("room.myMembership", room, "invite", prev));
+      emits.push(() => ctx.emitter.emit("room.invite", room, inviter, events));
+    }
+  }
+
+  for (const [roomId, r] of Object.entries(res.rooms?.join ?? {})) {
+    const [room, prev] = roomFor(roomId, "join");
+    await applyRoom(ctx, processor, room, prev, r, "join", emits);
+  }
+  for (const [roomId, r] of Object.entries(res.rooms?.leave ?? {})) {
+    const [room, prev] = roomFor(roomId, "leave");
+    await applyRoom(ctx, processor, room, prev, r, "leave", emits);
+  }
+  for (const [roomId] of Object.entries(res.rooms?.knock ?? {})) {
+    const [room, prev] = roomFor(roomId, "knock");
+    room.setMembership("knock");
+    if (prev !== "knock") emits.push(() => ctx.emitter.emit("room.myMembership", room, "knock", prev));
+  }
+
+  for (const emit of emits) await emit();
+  if (processor?.beforeSaveSyncToken) await processor.beforeSaveSyncToken(res.next_batch);
+  await ctx.store.saveSync({
+    nextBatch: res.next_batch,
+    rooms: [...changedRooms.values()].map((r) => r.toSnapshot()),
+    accountData: changedAccountData,
+  });
+}
+
+async function applyRoom(
+  ctx: SyncContext,
+  processor: SyncProcessor | undefined,
+  room: Room,
+  prevMembership: Membership | undefined,
+  r: JoinedRoomSync | LeftRoomSync,
+  section: "join" | "leave",
+  emits: Emit[],
+): Promise<void> {
+  const firstEmit = emits.length;
+  const applyStateEvent = (ev: StateEvent) => {
+    const prev = room.applyState(ev);
+    emits.push(() => ctx.emitter.emit("room.state", room, ev, prev));
+    if (ev.type === "m.room.member") {
+      const m = membershipOf(ev);
+      const before = prev ? membershipOf(prev) : undefined;
+      if (m && m !== before) emits.push(() => ctx.emitter.emit("room.member", room, ev.state_key, m, before));
+    }
+    if (ev.type === "m.room.tombstone") {
+      const t = room.tombstone;
+      if (t) emits.push(() => ctx.emitter.emit("room.tombstone", room, t));
+    }
+  };
+
+  for (const ev of r.state?.events ?? []) applyStateEvent(ev);
+  if (r.timeline?.prev_batch !== undefined) room.prevBatch = r.timeline.prev_batch;
+  for (const raw of r.timeline?.events ?? []) {
+    if (raw.state_key !== undefined) applyStateEvent(raw as StateEvent);
+    const ev = await toRoomEvent(ctx, processor, room, raw);
+    emits.push(() => ctx.emitter.emit("room.event", room, ev));
+  }
+
+  // The own member event is authoritative; the section is the fallback (e.g. state not in this chunk).
+  const own = room.getState("m.room.member", ctx.userId);
+  const ownMembership = own ? membershipOf(own) : undefined;
+  const membership: Membership =
+    section === "join" ? "join" : ownMembership && ownMembership !== "join" ? ownMembership : "leave";
+  room.setMembership(membership);
+  if (membership !== prevMembership) {
+    // Announced before the room's other events, so listeners see the join before its messages.
+    emits.splice(firstEmit, 0, () => ctx.emitter.emit("room.myMembership", room, membership, prevMembership));
+  }
+
+  for (const ev of r.account_data?.events ?? []) {
+    room.setAccountData(ev);
+    emits.push(() => ctx.emitter.emit("room.accountData", room, ev));
+  }
+  if ("ephemeral" in r) {
+    for (const ev of r.ephemeral?.events ?? []) {
+      if (ev.type === "m.typing") {
+        const ids = ev.content.user_ids;
+        const users = Array.isArray(ids) ? ids.filter((u): u is string => typeof u === "string") : [];
+        room.setTyping(users);
+        emits.push(() => ctx.emitter.emit("room.typing", room, users));
+      } else if (ev.type === "m.receipt") {
+        emits.push(() => ctx.emitter.emit("room.receipt", room, ev.content));
+      }
+    }
+  }
+}
+
+/** Builds the application-facing event, decrypting through the E2EE hook when there is one. */
+export async function toRoomEvent(
+  ctx: Pick<SyncContext, "logger">,
+  processor: SyncProcessor | undefined,
+  room: Room,
+  raw: ClientEvent,
+): Promise<RoomEvent> {
+  const ev: RoomEvent = {
+    roomId: room.roomId,
+    eventId: raw.event_id,
+    sender: raw.sender,
+    type: raw.type,
+    content: raw.content,
+    originServerTs: raw.origin_server_ts,
+    raw,
+  };
+  if (raw.state_key !== undefined) ev.stateKey = raw.state_key;
+  if (raw.redacts !== undefined) ev.redacts = raw.redacts;
+  if (raw.unsigned !== undefined) ev.unsigned = raw.unsigned;
+  if (raw.type !== "m.room.encrypted") return ev;
+  if (!processor?.decryptRoomEvent) {
+    ev.encryption = {
+      decrypted: false,
+      code: "NO_CRYPTO",
+      reason: "encryption is not enabled on this client",
+    };
+    return ev;
+  }
+  try {
+    const result = await processor.decryptRoomEvent(room, raw);
+    if (result.ok) {
+      ev.type = result.type;
+      ev.content = result.content;
+      ev.encryption = result.info;
+    } else {
+      ev.encryption = { decrypted: false, code: result.code, reason: result.reason };
+    }
+  } catch (err) {
+    // The hook promised not to throw; if it does, the event still reaches listeners as undecrypted.
+    ctx.logger.warn({ roomId: room.roomId, eventId: raw.event_id }, "decryptRoomEvent threw");
+    ev.encryption = {
+      decrypted: false,
+      code: "DECRYPTOR_FAILED",
+      reason: err instanceof Error ? err.name : "error",
+    };
+  }
+  return ev;
+}

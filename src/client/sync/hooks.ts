@@ -1,0 +1,44 @@
+// The seams the E2EE layer plugs into. The client awaits them inside sync handling, before any
+// event is emitted and before the sync token is saved, so the crypto store and the client store
+// never disagree about what was processed.
+import type { ClientEvent, JsonObject, ToDeviceEvent } from "../../wire/index.ts";
+import type { EncryptionInfo } from "../events/types.ts";
+import type { Room } from "../rooms/room.ts";
+
+/** The parts of a sync response the E2EE layer consumes. */
+export interface SyncCryptoChanges {
+  nextBatch: string;
+  toDeviceEvents: ToDeviceEvent[];
+  deviceLists: { changed: string[]; left: string[] };
+  oneTimeKeyCounts: Record<string, number>;
+  /** `undefined` when the server did not send the field (older servers): not the same as `[]`. */
+  unusedFallbackKeyTypes: string[] | undefined;
+  /** Rooms whose membership changed in this response, for key-sharing decisions. */
+  changedMemberships: { roomId: string; userId: string; membership: string }[];
+}
+
+export type DecryptionResult =
+  | { ok: true; type: string; content: JsonObject; info: Extract<EncryptionInfo, { decrypted: true }> }
+  | { ok: false; code: string; reason: string };
+
+export interface SyncProcessor {
+  /**
+   * Called first for every sync response. Returns the to-device events to emit (decrypted ones in
+   * place of their encrypted form). If it throws, the response is not acknowledged: nothing is
+   * emitted, the token is not saved and the same response is fetched again after a backoff.
+   */
+  processSyncChanges(changes: SyncCryptoChanges): Promise<ToDeviceEvent[]>;
+  /** Decrypts one `m.room.encrypted` timeline event. Must not throw for undecryptable input. */
+  decryptRoomEvent?(room: Room, event: ClientEvent): Promise<DecryptionResult>;
+  /** After the response's events were emitted and just before the token is saved. */
+  beforeSaveSyncToken?(nextBatch: string): Promise<void>;
+}
+
+/** Encrypts outgoing room events in encrypted rooms; the client calls it once per event (retries reuse the result). */
+export interface EventEncryptor {
+  encryptRoomEvent(
+    room: Room,
+    type: string,
+    content: JsonObject,
+  ): Promise<{ type: string; content: JsonObject }>;
+}

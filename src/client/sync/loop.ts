@@ -1,0 +1,150 @@
+// The long-poll loop: fetch, handle, repeat. Transient failures (network, 429, 5xx, malformed
+// bodies, hook failures) back off with jitter and retry forever; a rejected token stops the loop.
+import { syncResponseSchema } from "../../wire/index.ts";
+import { type BackoffPolicy, backoffDelay } from "../backoff.ts";
+import type { Clock } from "../clock.ts";
+import { MatrixError, NetworkError } from "../errors.ts";
+import { errorSummary } from "../events/emitter.ts";
+import type { SyncState, SyncStateInfo } from "../events/types.ts";
+import { type HttpClient, path } from "../http.ts";
+import { handleSyncResponse, type SyncContext } from "./handler.ts";
+
+/** Server-side long-poll wait; the request timeout is this plus `SYNC_TIMEOUT_GRACE_MS`. */
+export const DEFAULT_SYNC_TIMEOUT_MS = 30_000;
+export const SYNC_TIMEOUT_GRACE_MS = 15_000;
+export const SYNC_BACKOFF: BackoffPolicy = Object.freeze({
+  baseMs: 1_000,
+  maxMs: 60_000,
+  maxAttempts: Infinity,
+});
+
+export interface SyncLoopOptions {
+  http: HttpClient;
+  clock: Clock;
+  context: SyncContext;
+  /** Filter ID or inline filter JSON. */
+  filter?: string;
+  timeoutMs?: number;
+  backoff?: BackoffPolicy;
+  /** The token to resume from (loaded from the store). */
+  since: string | undefined;
+  onSessionRevoked: (softLogout: boolean) => Promise<void>;
+}
+
+/** Errors that will not go away by retrying. */
+function isFatal(err: unknown): boolean {
+  return err instanceof MatrixError && err.httpStatus >= 400 && err.httpStatus < 500 && !err.isRateLimited;
+}
+
+export class SyncLoop {
+  private state: SyncState = "stopped";
+  private since: string | undefined;
+  private abort: AbortController | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(private readonly opts: SyncLoopOptions) {
+    this.since = opts.since;
+  }
+
+  get syncState(): SyncState {
+    return this.state;
+  }
+
+  get nextBatch(): string | undefined {
+    return this.since;
+  }
+
+  get isRunning(): boolean {
+    return this.running !== undefined;
+  }
+
+  /** One request and its handling. Throws on any failure (the caller decides about retrying). */
+  async syncOnce(opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
+    const timeout =
+      this.since === undefined ? 0 : (opts.timeoutMs ?? this.opts.timeoutMs ?? DEFAULT_SYNC_TIMEOUT_MS);
+    const res = await this.opts.http.request({
+      method: "GET",
+      path: path`/_matrix/client/v3/sync`,
+      query: { since: this.since, timeout, filter: this.opts.filter },
+      schema: syncResponseSchema,
+      timeoutMs: timeout + SYNC_TIMEOUT_GRACE_MS,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    await handleSyncResponse(this.opts.context, res);
+    this.since = res.next_batch;
+  }
+
+  /** Starts the loop; resolves once the first response was handled, rejects if that failed fatally. */
+  start(): Promise<void> {
+    if (this.running) return Promise.resolve();
+    const abort = new AbortController();
+    this.abort = abort;
+    let firstDone: () => void = () => {};
+    let firstFailed: (err: unknown) => void = () => {};
+    const first = new Promise<void>((resolve, reject) => {
+      firstDone = resolve;
+      firstFailed = reject;
+    });
+    this.running = this.run(abort.signal, firstDone, firstFailed).finally(() => {
+      this.running = undefined;
+      // A stop before the first response still settles `first`.
+      firstDone();
+    });
+    return first;
+  }
+
+  /** Stops the loop, aborting the in-flight long-poll; resolves when the loop has exited. */
+  async stop(): Promise<void> {
+    this.abort?.abort();
+    await this.running;
+  }
+
+  private async setState(state: SyncState, info: SyncStateInfo = {}): Promise<void> {
+    const prev = this.state;
+    this.state = state;
+    if (state !== prev || state === "backoff")
+      await this.opts.context.emitter.emit("sync", state, prev, info);
+  }
+
+  private async run(
+    signal: AbortSignal,
+    firstDone: () => void,
+    firstFailed: (e: unknown) => void,
+  ): Promise<void> {
+    const { logger, emitter } = this.opts.context;
+    const policy = this.opts.backoff ?? SYNC_BACKOFF;
+    let failures = 0;
+    await this.setState("initial");
+    while (!signal.aborted) {
+      try {
+        await this.syncOnce({ signal });
+        failures = 0;
+        await this.setState("syncing", this.since !== undefined ? { nextBatch: this.since } : {});
+        firstDone();
+      } catch (err) {
+        if (signal.aborted) break;
+        await emitter.emit("error", err);
+        if (isFatal(err)) {
+          logger.error({ err: errorSummary(err) }, "sync stopped");
+          if (err instanceof MatrixError && err.errcode === "M_UNKNOWN_TOKEN") {
+            await this.opts.onSessionRevoked(err.body.soft_logout === true);
+          }
+          await this.setState("error", { error: err });
+          firstFailed(err);
+          return;
+        }
+        const delay = backoffDelay(policy, failures, err, this.opts.clock.random);
+        failures++;
+        logger.warn({ err: errorSummary(err), failures, delayMs: delay }, "sync failed, backing off");
+        await this.setState("backoff", { error: err, retryInMs: delay });
+        try {
+          await this.opts.clock.sleep(delay, signal);
+        } catch (e) {
+          if (e instanceof NetworkError && e.code === "ABORTED") break;
+          throw e;
+        }
+      }
+    }
+    await this.setState("stopped");
+  }
+}
