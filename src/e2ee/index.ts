@@ -37,6 +37,7 @@ export type {
   SignatureUploadRequest,
   ToDeviceRequest,
 } from "./requests.ts";
+export { IMPORT_BATCH_SIZE } from "./room-keys/import.ts";
 export { INBOUND_SESSION_CACHE_SIZE, type RoomKeyUpdate } from "./room-keys/inbound.ts";
 export { SHARE_BATCH_SIZE } from "./room-keys/outbound.ts";
 export {

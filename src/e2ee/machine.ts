@@ -23,6 +23,7 @@ import { OwnDevice } from "./identity/own-device.ts";
 import { KeyRequests } from "./key-requests/gossip.ts";
 import { type DecryptedOlmEvent, OlmSessions } from "./olm/sessions.ts";
 import type { KeysClaimRequest, KeysUploadRequest, OutgoingRequest, ToDeviceRequest } from "./requests.ts";
+import { IMPORT_BATCH_SIZE, importRoomKey } from "./room-keys/import.ts";
 import { InboundSessions, type RoomKeyUpdate } from "./room-keys/inbound.ts";
 import { OutboundSessions } from "./room-keys/outbound.ts";
 import { type RoomEncryptionSettings, type RoomMember, resolveSettings } from "./room-keys/settings.ts";
@@ -537,6 +538,34 @@ export class OlmMachine {
     });
     if (!outcome.ok) throw outcome.error;
     return outcome.event;
+  }
+
+  /**
+   * Imports room keys (decrypted entries of a key export file, or restored from a backup), in
+   * batches of `IMPORT_BATCH_SIZE`, each saved on its own. Events waiting for these keys are
+   * decrypted and returned. A key we already hold at least as well is not counted as imported.
+   */
+  async importRoomKeys(
+    keys: readonly unknown[],
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<{ imported: number; total: number; redecrypted: DecryptedRoomEvent[] }> {
+    let imported = 0;
+    const redecrypted: DecryptedRoomEvent[] = [];
+    for (let start = 0; start < keys.length; start += IMPORT_BATCH_SIZE) {
+      const batch = keys.slice(start, start + IMPORT_BATCH_SIZE);
+      imported += await this.#step(async (p) => {
+        let count = 0;
+        for (const entry of batch) {
+          const update = await importRoomKey(p.inbound, entry);
+          if (update === undefined) continue;
+          count++;
+          await this.#keyArrived(p, update, redecrypted);
+        }
+        return count;
+      });
+      onProgress?.(Math.min(start + IMPORT_BATCH_SIZE, keys.length), keys.length);
+    }
+    return { imported, total: keys.length, redecrypted };
   }
 
   /** How many undecryptable events wait for their key. */

@@ -207,6 +207,7 @@ export class KeyRequests {
         senderKey: c.sender_key,
         senderClaimedEd25519: c.sender_claimed_ed25519_key,
         forwarded: true,
+        imported: false,
         forwardingChain: [...c.forwarding_curve25519_key_chain, event.senderKey],
       },
       session,

@@ -123,7 +123,14 @@ export class InboundSessions {
     }
     if (session.sessionId !== parsed.data.session_id) return undefined;
     return this.add(
-      { roomId: parsed.data.room_id, senderKey, senderClaimedEd25519, forwarded: false, forwardingChain: [] },
+      {
+        roomId: parsed.data.room_id,
+        senderKey,
+        senderClaimedEd25519,
+        forwarded: false,
+        imported: false,
+        forwardingChain: [],
+      },
       session,
     );
   }

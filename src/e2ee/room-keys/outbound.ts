@@ -260,6 +260,7 @@ export class OutboundSessions {
         senderKey: ours.curve25519,
         senderClaimedEd25519: ours.ed25519,
         forwarded: false,
+        imported: false,
         forwardingChain: [],
       },
       InboundGroupSession.fromSessionKey(session.sessionKey()),

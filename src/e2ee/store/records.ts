@@ -36,8 +36,10 @@ export interface InboundGroupSessionRecord {
   /** Ed25519 key the creating device claimed (`keys.ed25519` of the Olm payload). */
   readonly senderClaimedEd25519: string;
   readonly pickle: InboundGroupSessionPickle;
-  /** Received through `m.forwarded_room_key`, an import or a backup rather than from its creator. */
+  /** Received through `m.forwarded_room_key` (or an export carrying a forwarding chain). */
   readonly forwarded: boolean;
+  /** Came from a key export file or a backup. */
+  readonly imported: boolean;
   readonly forwardingChain: readonly string[];
 }
 

@@ -1,0 +1,38 @@
+/**
+ * Room keys from a key export file or a backup (`ExportedRoomKey` entries). Each one is checked
+ * on its own: an entry we cannot use is counted as skipped and never spoils the rest.
+ */
+import { parseExportedRoomKey } from "../../crypto/key-export/index.ts";
+import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";
+import { MEGOLM_ALGORITHM } from "../devices/device.ts";
+import type { InboundSessions, RoomKeyUpdate } from "./inbound.ts";
+
+/** Keys imported per saved step: progress is reported, and memory stays flat, between steps. */
+export const IMPORT_BATCH_SIZE = 1000;
+
+export async function importRoomKey(
+  inbound: InboundSessions,
+  entry: unknown,
+): Promise<RoomKeyUpdate | undefined> {
+  const key = parseExportedRoomKey(entry);
+  if (typeof key === "string" || key.algorithm !== MEGOLM_ALGORITHM) return undefined;
+  let session: InboundGroupSession;
+  try {
+    session = InboundGroupSession.fromExport(key.session_key);
+  } catch (e) {
+    if (e instanceof MegolmError) return undefined;
+    throw e;
+  }
+  if (session.sessionId !== key.session_id) return undefined;
+  return inbound.add(
+    {
+      roomId: key.room_id,
+      senderKey: key.sender_key,
+      senderClaimedEd25519: key.sender_claimed_keys.ed25519 ?? "",
+      forwarded: key.forwarding_curve25519_key_chain.length > 0,
+      imported: true,
+      forwardingChain: key.forwarding_curve25519_key_chain,
+    },
+    session,
+  );
+}
