@@ -1,0 +1,39 @@
+// The one error type the peer drivers throw, so tests can tell a timeout from a peer crash.
+
+export type PeerErrorCode =
+  /** A `wait*` call did not see what it waited for in time. */
+  | "TIMEOUT"
+  /** The peer's process (nio) exited or its pipe broke. */
+  | "PEER_EXITED"
+  /** The peer was used after `close()`. */
+  | "CLOSED"
+  /** The peer (or the server through it) refused an operation; `message` says which. */
+  | "REQUEST_FAILED"
+  /** The nio process wrote a line that is not a valid response. */
+  | "PROTOCOL";
+
+export class PeerError extends Error {
+  override readonly name = "PeerError";
+  constructor(
+    readonly code: PeerErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Races `promise` against a timer that rejects with `PeerError("TIMEOUT", what)`; the timer never outlives it. */
+export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new PeerError("TIMEOUT", `${what()} (after ${timeoutMs} ms)`)),
+      timeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,497 @@
+// Interop peer: matrix-js-sdk 43 with its Rust crypto (matrix-sdk-crypto-wasm, on vodozemac), driven
+// from a test. One `JsSdkPeer` is one logged-in device with an in-memory crypto store.
+//
+//   const alice = await JsSdkPeer.register(baseUrl, "alice", "pw");   // syncing once this resolves
+//   const roomId = await alice.createRoom({ encrypted: true, invite: [bob.userId] });
+//   await alice.sendText(roomId, "hi");
+//   ...
+//   await alice.close();
+import "./promise-polyfill.ts";
+import { initAsync, OlmMachine } from "@matrix-org/matrix-sdk-crypto-wasm";
+import * as sdk from "matrix-js-sdk";
+import type { CryptoApi } from "matrix-js-sdk/lib/crypto-api/index.js";
+import { logger as sdkLogger } from "matrix-js-sdk/lib/logger.js";
+import { RustBackupManager } from "matrix-js-sdk/lib/rust-crypto/backup.js";
+import { PeerError, withTimeout } from "./errors.ts";
+import {
+  type CreateRoomOptions,
+  DEFAULT_PEER_TIMEOUT_MS,
+  type IdentityKeys,
+  type Membership,
+  type Peer,
+  type PeerMessage,
+} from "./types.ts";
+
+type MatrixClient = sdk.MatrixClient;
+type MatrixEvent = sdk.MatrixEvent;
+type Logger = ReturnType<typeof sdkLogger.getChild>;
+
+// The SDK logs every request at debug level through loglevel; keep test output readable. Loggers
+// created later copy the root's method factory, so silencing the root silences them too.
+const silent = (): void => {};
+// At run time the SDK's root logger is a loglevel logger; its typings hide that.
+const loglevelRoot = sdkLogger as unknown as { methodFactory: () => typeof silent; rebuild(): void };
+loglevelRoot.methodFactory = () => silent;
+loglevelRoot.rebuild();
+const silentLogger: Logger = {
+  trace: silent,
+  debug: silent,
+  info: silent,
+  warn: silent,
+  error: silent,
+  getChild: () => silentLogger,
+};
+
+// The backup loop waits up to 10 s before each upload so real clients don't stampede a server;
+// the SDK documents this knob as the one tests lower.
+Object.defineProperty(RustBackupManager, "maxBackupLoopStartDelayMillis", { value: 0 });
+
+// The SDK arms a timer per HTTP request (its AbortSignal.timeout ponyfill, up to 110 s for a sync)
+// and never clears it, so a test process would linger for minutes after every client stopped.
+// Unref the SDK's long timers (they only abort requests); nobody else's timers are touched.
+const LONG_TIMER_MS = 10_000;
+const realSetTimeout = globalThis.setTimeout;
+const unrefSdkTimers = ((...args: Parameters<typeof setTimeout>) => {
+  const timer = realSetTimeout(...args);
+  if ((args[1] ?? 0) >= LONG_TIMER_MS && new Error().stack?.includes("/matrix-js-sdk/")) timer.unref();
+  return timer;
+}) as typeof setTimeout;
+globalThis.setTimeout = Object.assign(unrefSdkTimers, realSetTimeout);
+
+/** PBKDF2 rounds for key export files: low, since tests make many; the count is recorded in the file. */
+export const EXPORT_ROUNDS = 10_000;
+
+/** The backup decryption key and version, as one device hands it to another (in real life via 4S). */
+export interface BackupSecret {
+  version: string;
+  privateKey: Uint8Array;
+}
+
+export interface JsSdkPeerOptions {
+  /** Reuse (login) or request (register) this device ID. */
+  deviceId?: string;
+  /** Set false to call `startSync()` yourself later. Default true. */
+  startSync?: boolean;
+}
+
+interface Credentials {
+  userId: string;
+  accessToken: string;
+  deviceId: string;
+}
+
+const ENCRYPTION_CONTENT = { algorithm: "m.megolm.v1.aes-sha2" } as const;
+
+export class JsSdkPeer implements Peer {
+  readonly kind = "js-sdk" as const;
+  readonly userId: string;
+  readonly deviceId: string;
+  private syncing: Promise<void> | undefined;
+  private closed = false;
+
+  private constructor(
+    /** The underlying client, for what this driver does not wrap. */
+    readonly client: MatrixClient,
+    credentials: Credentials,
+  ) {
+    this.userId = credentials.userId;
+    this.deviceId = credentials.deviceId;
+  }
+
+  /** Registers `username` (UIA `m.login.dummy`) and returns its first device, syncing. */
+  static async register(
+    baseUrl: string,
+    username: string,
+    password: string,
+    options: JsSdkPeerOptions = {},
+  ): Promise<JsSdkPeer> {
+    const anon = sdk.createClient({ baseUrl, logger: silentLogger });
+    const body = {
+      username,
+      password,
+      initial_device_display_name: `${username} (js-sdk)`,
+      ...(options.deviceId ? { device_id: options.deviceId } : {}),
+    };
+    // First call without auth: the server answers 401 with the flows and a UIA session.
+    const session = await uiaSession(() => anon.registerRequest(body));
+    const res = await anon.registerRequest({ ...body, auth: { type: "m.login.dummy", session } });
+    if (!res.access_token || !res.device_id) {
+      throw new PeerError("REQUEST_FAILED", "register returned no access token or device ID");
+    }
+    return JsSdkPeer.open(
+      baseUrl,
+      { userId: res.user_id, accessToken: res.access_token, deviceId: res.device_id },
+      options,
+    );
+  }
+
+  /** Logs in with a password (a new device unless `options.deviceId` names an existing one). */
+  static async login(
+    baseUrl: string,
+    username: string,
+    password: string,
+    options: JsSdkPeerOptions = {},
+  ): Promise<JsSdkPeer> {
+    const anon = sdk.createClient({ baseUrl, logger: silentLogger });
+    const res = await anon.loginRequest({
+      type: "m.login.password",
+      identifier: { type: "m.id.user", user: username },
+      password,
+      initial_device_display_name: `${username} (js-sdk)`,
+      ...(options.deviceId ? { device_id: options.deviceId } : {}),
+    });
+    return JsSdkPeer.open(
+      baseUrl,
+      { userId: res.user_id, accessToken: res.access_token, deviceId: res.device_id },
+      options,
+    );
+  }
+
+  private static async open(
+    baseUrl: string,
+    credentials: Credentials,
+    options: JsSdkPeerOptions,
+  ): Promise<JsSdkPeer> {
+    const client = sdk.createClient({ baseUrl, ...credentials, logger: silentLogger });
+    await client.initRustCrypto({ useIndexedDB: false });
+    const peer = new JsSdkPeer(client, credentials);
+    if (options.startSync !== false) await peer.startSync();
+    return peer;
+  }
+
+  /** Starts the sync loop; resolves after the first sync has been processed. Idempotent. */
+  startSync(timeoutMs = DEFAULT_PEER_TIMEOUT_MS): Promise<void> {
+    this.assertOpen();
+    this.syncing ??= (async () => {
+      const prepared = new Promise<void>((resolve) => {
+        const onSync = (state: sdk.SyncState): void => {
+          if (state === sdk.SyncState.Prepared) {
+            this.client.off(sdk.ClientEvent.Sync, onSync);
+            resolve();
+          }
+        };
+        this.client.on(sdk.ClientEvent.Sync, onSync);
+      });
+      await this.client.startClient({ initialSyncLimit: 50, lazyLoadMembers: false });
+      await withTimeout(prepared, timeoutMs, () => `${this.userId}: first sync`);
+    })();
+    return this.syncing;
+  }
+
+  /** Stops syncing and frees the crypto machine. The peer cannot be restarted; log in again instead. */
+  async stop(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.client.stopClient();
+  }
+
+  close(): Promise<void> {
+    return this.stop();
+  }
+
+  /**
+   * After the homeserver was down, the SDK polls it with a back-off of several seconds; this makes it
+   * retry at once (what Element does when the browser reports it is online again).
+   */
+  reconnectNow(): void {
+    this.client.retryImmediately();
+  }
+
+  async identityKeys(): Promise<IdentityKeys> {
+    const keys = await this.crypto().getOwnDeviceKeys();
+    return { curve25519: keys.curve25519, ed25519: keys.ed25519 };
+  }
+
+  async createRoom(options: CreateRoomOptions = {}): Promise<string> {
+    await this.startSync();
+    const { room_id: roomId } = await this.client.createRoom({
+      preset: sdk.Preset.PrivateChat,
+      ...(options.invite ? { invite: options.invite } : {}),
+      ...(options.name ? { name: options.name } : {}),
+      ...(options.encrypted
+        ? { initial_state: [{ type: "m.room.encryption", state_key: "", content: ENCRYPTION_CONTENT }] }
+        : {}),
+    });
+    await this.waitUntilJoined(roomId, DEFAULT_PEER_TIMEOUT_MS);
+    return roomId;
+  }
+
+  async join(roomId: string): Promise<void> {
+    await this.startSync();
+    await this.client.joinRoom(roomId);
+    await this.waitUntilJoined(roomId, DEFAULT_PEER_TIMEOUT_MS);
+  }
+
+  async sendText(roomId: string, body: string): Promise<string> {
+    await this.startSync();
+    // The SDK encrypts only rooms it has seen to be encrypted; never let a send race the sync that says so.
+    await this.waitUntilJoined(roomId, DEFAULT_PEER_TIMEOUT_MS);
+    const res = await this.client.sendTextMessage(roomId, body);
+    return res.event_id;
+  }
+
+  /** All messages of `roomId` in this client's live timeline, oldest first. */
+  messages(roomId: string): PeerMessage[] {
+    const events = this.client.getRoom(roomId)?.getLiveTimeline().getEvents() ?? [];
+    return events.flatMap((ev) => {
+      const m = toPeerMessage(ev);
+      return m ? [m] : [];
+    });
+  }
+
+  async waitForMessage(
+    roomId: string,
+    predicate: (m: PeerMessage) => boolean,
+    timeoutMs = DEFAULT_PEER_TIMEOUT_MS,
+  ): Promise<PeerMessage> {
+    this.assertOpen();
+    let found: PeerMessage | undefined;
+    const check = (ev: MatrixEvent): boolean => {
+      if (found || ev.getRoomId() !== roomId) return found !== undefined;
+      const m = toPeerMessage(ev);
+      if (m && predicate(m)) found = m;
+      return found !== undefined;
+    };
+    const scanTimeline = (): boolean =>
+      (this.client.getRoom(roomId)?.getLiveTimeline().getEvents() ?? []).some(check);
+    await this.waitFor(
+      scanTimeline,
+      [sdk.RoomEvent.Timeline, sdk.MatrixEventEvent.Decrypted, sdk.ClientEvent.Sync],
+      timeoutMs,
+      () => {
+        const seen = this.messages(roomId);
+        const utd = seen.filter((m) => m.encrypted && !m.decrypted).length;
+        return `${this.userId}: no matching message in ${roomId} (${seen.length} seen, ${utd} undecryptable)`;
+      },
+    );
+    return found!;
+  }
+
+  async waitForMembership(
+    roomId: string,
+    userId: string,
+    membership: Membership,
+    timeoutMs = DEFAULT_PEER_TIMEOUT_MS,
+  ): Promise<void> {
+    await this.waitFor(
+      () => this.client.getRoom(roomId)?.getMember(userId)?.membership === membership,
+      [sdk.RoomStateEvent.Members, sdk.RoomMemberEvent.Membership, sdk.ClientEvent.Sync],
+      timeoutMs,
+      () => `${this.userId}: ${userId} never became "${membership}" in ${roomId}`,
+    );
+  }
+
+  /**
+   * Creates and publishes cross-signing keys, authenticating the upload with the account password
+   * (user-interactive auth, `m.login.password`), and resolves once this device is cross-signed.
+   */
+  async bootstrapCrossSigning(password: string, timeoutMs = DEFAULT_PEER_TIMEOUT_MS): Promise<void> {
+    const crypto = this.crypto();
+    await crypto.bootstrapCrossSigning({
+      authUploadDeviceSigningKeys: async (makeRequest) => {
+        // Servers may let a user publish their first cross-signing keys without UIA (spec v1.11,
+        // MSC3967); otherwise the 401 carries the session to authenticate in.
+        let session: string;
+        try {
+          return await makeRequest(null);
+        } catch (e) {
+          session = uiaSessionOf(e) ?? rethrow(e);
+        }
+        await makeRequest({
+          type: "m.login.password",
+          identifier: { type: "m.id.user", user: this.userId },
+          password,
+          session,
+        });
+      },
+    });
+    await this.waitFor(
+      async () =>
+        (await crypto.isCrossSigningReady()) &&
+        (await crypto.getDeviceVerificationStatus(this.userId, this.deviceId))?.crossSigningVerified === true,
+      [sdk.ClientEvent.Sync],
+      timeoutMs,
+      () => `${this.userId}: device ${this.deviceId} not cross-signed after bootstrap`,
+    );
+  }
+
+  /** Whether this client considers `userId`'s `deviceId` verified through cross-signing. */
+  async isCrossSigned(userId: string, deviceId: string): Promise<boolean> {
+    return (await this.crypto().getDeviceVerificationStatus(userId, deviceId))?.crossSigningVerified === true;
+  }
+
+  /** Creates a new server-side key backup version with a fresh key and starts backing up to it. */
+  async enableKeyBackup(): Promise<BackupSecret> {
+    const crypto = this.crypto();
+    await crypto.resetKeyBackup();
+    const version = await crypto.getActiveSessionBackupVersion();
+    const privateKey = await crypto.getSessionBackupPrivateKey();
+    if (!version || !privateKey) throw new PeerError("REQUEST_FAILED", "key backup did not become active");
+    return { version, privateKey };
+  }
+
+  /**
+   * Resolves once the server's backup holds at least as many sessions as this device knows: the SDK
+   * uploads in the background and has no "all done" signal, so ask the server.
+   */
+  async waitForKeyBackupUploaded(timeoutMs = DEFAULT_PEER_TIMEOUT_MS): Promise<number> {
+    const crypto = this.crypto();
+    let count = 0;
+    await this.poll(
+      async () => {
+        const local = (await crypto.exportRoomKeys()).length;
+        // getKeyBackupInfo() returns the SDK's cached copy; ask the server for its count.
+        const version = await crypto.getActiveSessionBackupVersion();
+        if (!version) return false;
+        const info = await this.client.http.authedRequest<{ count?: unknown }>(
+          sdk.Method.Get,
+          `/room_keys/version/${encodeURIComponent(version)}`,
+        );
+        count = typeof info.count === "number" ? info.count : 0;
+        return local > 0 && count >= local;
+      },
+      timeoutMs,
+      () => `${this.userId}: key backup holds ${count} sessions, fewer than this device knows`,
+    );
+    return count;
+  }
+
+  /**
+   * Downloads and imports every key from the server-side backup, with the key handed over from
+   * another device (`secret`) or the one this device already holds.
+   */
+  async restoreKeyBackup(secret?: BackupSecret): Promise<{ total: number; imported: number }> {
+    const crypto = this.crypto();
+    if (secret) await crypto.storeSessionBackupPrivateKey(secret.privateKey, secret.version);
+    const res = await crypto.restoreKeyBackup();
+    return { total: res.total, imported: res.imported };
+  }
+
+  /** A standard key export file (`-----BEGIN MEGOLM SESSION DATA-----`), as Element's "Export E2E room keys". */
+  async exportRoomKeys(passphrase: string, rounds = EXPORT_ROUNDS): Promise<string> {
+    const json = await this.crypto().exportRoomKeysAsJson();
+    await initAsync();
+    return OlmMachine.encryptExportedRoomKeys(json, passphrase, rounds);
+  }
+
+  private crypto(): CryptoApi {
+    this.assertOpen();
+    const crypto = this.client.getCrypto();
+    if (!crypto) throw new PeerError("REQUEST_FAILED", "Rust crypto is not initialised");
+    return crypto;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new PeerError("CLOSED", `${this.userId}: peer already closed`);
+  }
+
+  private async waitUntilJoined(roomId: string, timeoutMs: number): Promise<void> {
+    // Joined, and when the room is encrypted, the crypto backend has processed m.room.encryption.
+    await this.waitFor(
+      async () => {
+        const room = this.client.getRoom(roomId);
+        if (room?.getMyMembership() !== "join") return false;
+        return !room.hasEncryptionStateEvent() || (await this.crypto().isEncryptionEnabledInRoom(roomId));
+      },
+      [sdk.RoomEvent.MyMembership, sdk.ClientEvent.Sync],
+      timeoutMs,
+      () => `${this.userId}: not joined to ${roomId}`,
+    );
+  }
+
+  /** Re-evaluates `condition` on each of the client's `events` until it holds. */
+  private async waitFor(
+    condition: () => boolean | Promise<boolean>,
+    events: string[],
+    timeoutMs: number,
+    what: () => string,
+  ): Promise<void> {
+    this.assertOpen();
+    const emitter = this.client as unknown as NodeJS.EventEmitter;
+    let listener: (() => void) | undefined;
+    const done = new Promise<void>((resolve, reject) => {
+      let running = false;
+      let again = false;
+      const evaluate = async (): Promise<void> => {
+        if (running) {
+          again = true;
+          return;
+        }
+        running = true;
+        try {
+          do {
+            again = false;
+            if (await condition()) return resolve();
+          } while (again);
+        } catch (e) {
+          reject(e);
+        } finally {
+          running = false;
+        }
+      };
+      listener = () => void evaluate();
+      for (const e of events) emitter.on(e, listener);
+      void evaluate();
+    });
+    try {
+      await withTimeout(done, timeoutMs, what);
+    } finally {
+      if (listener) for (const e of events) emitter.off(e, listener);
+    }
+  }
+
+  private async poll(
+    condition: () => Promise<boolean>,
+    timeoutMs: number,
+    what: () => string,
+  ): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await condition())) {
+      if (Date.now() > deadline) throw new PeerError("TIMEOUT", `${what()} (after ${timeoutMs} ms)`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/** The UIA session the server hands out on a 401 to `attempt` (made without auth). */
+async function uiaSession(attempt: () => Promise<unknown>): Promise<string> {
+  try {
+    await attempt();
+  } catch (e) {
+    return uiaSessionOf(e) ?? rethrow(e);
+  }
+  throw new PeerError("REQUEST_FAILED", "server accepted a request without user-interactive auth");
+}
+
+/** The `session` of a user-interactive auth 401, if `e` is one. */
+function uiaSessionOf(e: unknown): string | undefined {
+  const session = e instanceof sdk.MatrixError && e.httpStatus === 401 ? e.data.session : undefined;
+  return typeof session === "string" ? session : undefined;
+}
+
+function rethrow(e: unknown): never {
+  throw e;
+}
+
+/** A remote (not local-echo) message event as a `PeerMessage`; undefined for anything else. */
+function toPeerMessage(ev: MatrixEvent): PeerMessage | undefined {
+  const eventId = ev.getId();
+  const roomId = ev.getRoomId();
+  const sender = ev.getSender();
+  if (ev.status !== null || !eventId?.startsWith("$") || !roomId || !sender) return undefined;
+  const encrypted = ev.isEncrypted();
+  const decrypted =
+    encrypted && !ev.isDecryptionFailure() && !ev.isBeingDecrypted() && ev.getClearContent() !== null;
+  const type = ev.getType();
+  if (type !== "m.room.message" && type !== "m.room.encrypted") return undefined;
+  const body = ev.getContent().body;
+  return {
+    roomId,
+    eventId,
+    sender,
+    type,
+    body: typeof body === "string" && (decrypted || !encrypted) ? body : undefined,
+    decrypted,
+    encrypted,
+  };
+}
