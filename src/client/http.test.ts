@@ -1,0 +1,153 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { z } from "zod";
+import { MalformedResponseError, MatrixError, NetworkError } from "./errors.ts";
+import { HttpClient, path } from "./http.ts";
+
+interface Seen {
+  url: string;
+  init: RequestInit;
+}
+
+function client(
+  respond: (url: string, init: RequestInit) => Response | Promise<Response>,
+  seen: Seen[] = [],
+) {
+  return new HttpClient({
+    baseUrl: "https://hs.example/",
+    accessToken: () => "secret-token",
+    fetch: async (url, init) => {
+      seen.push({ url, init });
+      return respond(url, init);
+    },
+  });
+}
+const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
+  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } });
+const ok = z.object({ event_id: z.string() });
+
+describe("path", () => {
+  it("percent-encodes each interpolated segment and keeps a template without IDs", () => {
+    const p = path`/_matrix/client/v3/rooms/${"!a/b?c:x.org"}/send/${"m.room.message"}/${"t#1"}`;
+    assert.equal(p.encoded, "/_matrix/client/v3/rooms/!a%2Fb%3Fc%3Ax.org/send/m.room.message/t%231");
+    assert.equal(p.template, "/_matrix/client/v3/rooms/{}/send/{}/{}");
+  });
+});
+
+describe("HttpClient", () => {
+  it("sends the token in the Authorization header only, and the query string encoded", async () => {
+    const seen: Seen[] = [];
+    const http = client(() => json(200, { event_id: "$e" }), seen);
+    const res = await http.request({
+      method: "PUT",
+      path: path`/x/${"a b"}`,
+      query: { since: "s 1&2", skip: undefined, n: 5 },
+      body: { a: 1 },
+      schema: ok,
+    });
+    assert.equal(res.event_id, "$e");
+    const first = seen[0]!;
+    assert.equal(first.url, "https://hs.example/x/a%20b?since=s+1%262&n=5");
+    assert.ok(!first.url.includes("secret-token"));
+    const headers = first.init.headers as Record<string, string>;
+    assert.equal(headers.Authorization, "Bearer secret-token");
+    assert.equal(headers["Content-Type"], "application/json");
+    assert.equal(first.init.body, '{"a":1}');
+  });
+
+  it("omits the token when auth is false", async () => {
+    const seen: Seen[] = [];
+    await client(() => json(200, { event_id: "$e" }), seen).request({
+      method: "GET",
+      path: path`/v`,
+      auth: false,
+      schema: ok,
+    });
+    assert.equal((seen[0]!.init.headers as Record<string, string>).Authorization, undefined);
+  });
+
+  it("turns error bodies into MatrixError with errcode, status and retry_after_ms", async () => {
+    const http = client(() =>
+      json(429, { errcode: "M_LIMIT_EXCEEDED", error: "slow down", retry_after_ms: 1234 }),
+    );
+    const err = await http.request({ method: "GET", path: path`/x`, schema: ok }).catch((e: unknown) => e);
+    assert.ok(err instanceof MatrixError);
+    assert.equal(err.errcode, "M_LIMIT_EXCEEDED");
+    assert.equal(err.httpStatus, 429);
+    assert.equal(err.retryAfterMs, 1234);
+    assert.equal(err.isRateLimited, true);
+    assert.ok(!String(err.message).includes("secret-token"));
+  });
+
+  it("takes Retry-After (seconds) when the body has no retry_after_ms", async () => {
+    const http = client(() => json(429, { errcode: "M_LIMIT_EXCEEDED" }, { "retry-after": "3" }));
+    const err = await http.request({ method: "GET", path: path`/x`, schema: ok }).catch((e: unknown) => e);
+    assert.ok(err instanceof MatrixError);
+    assert.equal(err.retryAfterMs, 3000);
+  });
+
+  it("maps a non-JSON error page to MatrixError M_UNKNOWN with the status", async () => {
+    const http = client(() => new Response("<html>bad gateway</html>", { status: 502 }));
+    const err = await http.request({ method: "GET", path: path`/x`, schema: ok }).catch((e: unknown) => e);
+    assert.ok(err instanceof MatrixError);
+    assert.equal(err.errcode, "M_UNKNOWN");
+    assert.equal(err.httpStatus, 502);
+  });
+
+  it("maps fetch failures to NetworkError", async () => {
+    const http = client(() => {
+      throw new TypeError("fetch failed");
+    });
+    const err = await http.request({ method: "GET", path: path`/x`, schema: ok }).catch((e: unknown) => e);
+    assert.ok(err instanceof NetworkError);
+    assert.equal(err.code, "NETWORK");
+  });
+
+  it("reports a timeout as NetworkError TIMEOUT", async () => {
+    const http = client(
+      (_url, init) =>
+        new Promise<Response>((_resolve, reject) => {
+          init.signal?.addEventListener("abort", () => reject(new Error("aborted")));
+        }),
+    );
+    const err = await http
+      .request({ method: "GET", path: path`/x`, schema: ok, timeoutMs: 5 })
+      .catch((e: unknown) => e);
+    assert.ok(err instanceof NetworkError);
+    assert.equal(err.code, "TIMEOUT");
+  });
+
+  it("reports a caller abort as NetworkError ABORTED", async () => {
+    const ctrl = new AbortController();
+    const http = client(
+      (_url, init) =>
+        new Promise<Response>((_resolve, reject) => {
+          init.signal?.addEventListener("abort", () => reject(new Error("aborted")));
+          ctrl.abort();
+        }),
+    );
+    const err = await http
+      .request({ method: "GET", path: path`/x`, schema: ok, signal: ctrl.signal })
+      .catch((e: unknown) => e);
+    assert.ok(err instanceof NetworkError);
+    assert.equal(err.code, "ABORTED");
+  });
+
+  it("rejects bodies that fail the schema or are not JSON with MalformedResponseError", async () => {
+    const bad = await client(() => json(200, { event_id: 7 }))
+      .request({ method: "GET", path: path`/rooms/${"!secret:x"}`, schema: ok })
+      .catch((e: unknown) => e);
+    assert.ok(bad instanceof MalformedResponseError);
+    assert.equal(bad.code, "MALFORMED_RESPONSE");
+    assert.equal(bad.endpoint, "GET /rooms/{}");
+    assert.match(bad.issues[0]!, /event_id/);
+    const notJson = await client(() => new Response("{", { status: 200 }))
+      .request({ method: "GET", path: path`/x`, schema: ok })
+      .catch((e: unknown) => e);
+    assert.ok(notJson instanceof MalformedResponseError);
+  });
+
+  it("refuses non-http base URLs", () => {
+    assert.throws(() => new HttpClient({ baseUrl: "file:///etc/passwd" }), TypeError);
+  });
+});

@@ -1,0 +1,111 @@
+import assert from "node:assert/strict";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { ClientError } from "../errors.ts";
+import { FileClientStore } from "./file-store.ts";
+import { MemoryClientStore } from "./memory-store.ts";
+import type { ClientStore, RoomSnapshot } from "./store.ts";
+
+const session = { homeserverUrl: "https://hs", userId: "@a:hs", deviceId: "D", accessToken: "tok-secret" };
+const room = (id: string, name: string): RoomSnapshot => ({
+  roomId: id,
+  membership: "join",
+  state: [
+    {
+      event_id: "$n",
+      type: "m.room.name",
+      state_key: "",
+      sender: "@a:hs",
+      origin_server_ts: 1,
+      content: { name },
+    },
+  ],
+  accountData: [],
+});
+
+const dir = await mkdtemp(join(tmpdir(), "keyroom-store-"));
+after(() => rm(dir, { recursive: true, force: true }));
+
+async function conformance(make: () => ClientStore, reopen: () => ClientStore) {
+  const s = make();
+  assert.equal(await s.loadSession(), undefined);
+  assert.equal(await s.loadSync(), undefined);
+  await s.saveSession(session);
+  await s.saveSync({
+    nextBatch: "s1",
+    rooms: [room("!a", "A"), room("!b", "B")],
+    accountData: [{ type: "m.direct", content: {} }],
+  });
+  await s.saveSync({ nextBatch: "s2", rooms: [room("!a", "A2")], accountData: [] });
+  const r = reopen();
+  assert.deepEqual(await r.loadSession(), session);
+  const sync = await r.loadSync();
+  assert.equal(sync?.nextBatch, "s2");
+  assert.deepEqual(
+    sync?.rooms.map((x) => [x.roomId, x.state[0]?.content.name]),
+    [
+      ["!a", "A2"],
+      ["!b", "B"],
+    ],
+  );
+  assert.deepEqual(
+    sync?.accountData.map((e) => e.type),
+    ["m.direct"],
+  );
+  await r.clear();
+  assert.equal(await r.loadSession(), undefined);
+  assert.equal(await r.loadSync(), undefined);
+}
+
+describe("client stores", () => {
+  it("MemoryClientStore keeps session and merged sync state", async () => {
+    const m = new MemoryClientStore();
+    await conformance(
+      () => m,
+      () => m,
+    );
+  });
+
+  it("FileClientStore persists across instances, with a 0600 file", async () => {
+    const p = join(dir, "a", "client.json");
+    await conformance(
+      () => new FileClientStore(p),
+      () => new FileClientStore(p),
+    );
+    assert.equal((await stat(p)).mode & 0o777, 0o600);
+  });
+
+  it("FileClientStore refuses a corrupt file with STORE_CORRUPT", async () => {
+    const p = join(dir, "bad.json");
+    await writeFile(p, JSON.stringify({ version: 1, session: { userId: 5 } }));
+    await assert.rejects(
+      new FileClientStore(p).loadSession(),
+      (e: unknown) => e instanceof ClientError && e.code === "STORE_CORRUPT",
+    );
+    await writeFile(p, "{not json");
+    await assert.rejects(
+      new FileClientStore(p).loadSync(),
+      (e: unknown) => e instanceof ClientError && e.code === "STORE_CORRUPT",
+    );
+  });
+
+  it("serializes concurrent writes in call order", async () => {
+    const p = join(dir, "order.json");
+    const s = new FileClientStore(p);
+    await Promise.all(
+      [1, 2, 3, 4, 5].map((n) => s.saveSync({ nextBatch: `s${n}`, rooms: [], accountData: [] })),
+    );
+    const onDisk = JSON.parse(await readFile(p, "utf8")) as { sync: { nextBatch: string } };
+    assert.equal(onDisk.sync.nextBatch, "s5");
+  });
+
+  it("does not show the access token when inspected", async () => {
+    const m = new MemoryClientStore();
+    await m.saveSession(session);
+    const { inspect } = await import("node:util");
+    assert.ok(!inspect(m).includes("tok-secret"));
+    assert.ok(!JSON.stringify(m).includes("tok-secret"));
+  });
+});

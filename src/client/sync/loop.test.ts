@@ -1,0 +1,266 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { MatrixClient } from "../client.ts";
+import type { Clock } from "../clock.ts";
+import { MalformedResponseError, MatrixError } from "../errors.ts";
+import type { RoomEvent } from "../events/types.ts";
+import { MemoryClientStore } from "../store/index.ts";
+import type { SyncProcessor } from "./hooks.ts";
+
+type Reply = { status: number; body: unknown } | Error;
+
+/** A fake `fetch` that answers `/sync` from a script and records the `since` tokens it was asked for. */
+function scripted(replies: Reply[]) {
+  const sinces: (string | null)[] = [];
+  let stop: () => void = () => {};
+  const exhausted = new Promise<void>((r) => {
+    stop = r;
+  });
+  const fetch = async (url: string, init: RequestInit): Promise<Response> => {
+    const u = new URL(url);
+    if (u.pathname !== "/_matrix/client/v3/sync") throw new Error(`unexpected ${u.pathname}`);
+    sinces.push(u.searchParams.get("since"));
+    const r = replies.shift();
+    if (!r) {
+      stop();
+      // Park like a long-poll until the loop is stopped.
+      return new Promise((_res, rej) =>
+        init.signal?.addEventListener("abort", () => rej(new Error("aborted"))),
+      );
+    }
+    if (r instanceof Error) throw r;
+    return new Response(JSON.stringify(r.body), {
+      status: r.status,
+      headers: { "content-type": "application/json" },
+    });
+  };
+  return { fetch, sinces, exhausted };
+}
+
+function fakeClock(): Clock & { sleeps: number[] } {
+  const sleeps: number[] = [];
+  return { sleeps, now: () => 0, random: () => 0.5, sleep: async (ms) => void sleeps.push(ms) };
+}
+
+const msg = (id: string, body: string) => ({
+  event_id: id,
+  type: "m.room.message",
+  sender: "@bob:hs",
+  origin_server_ts: 1,
+  content: { msgtype: "m.text", body },
+});
+const member = (user: string, membership: string) => ({
+  event_id: `$m-${user}-${membership}`,
+  type: "m.room.member",
+  state_key: user,
+  sender: user,
+  origin_server_ts: 1,
+  content: { membership },
+});
+const joinSync = (next: string, events: unknown[], state: unknown[] = []) => ({
+  status: 200,
+  body: {
+    next_batch: next,
+    rooms: { join: { "!r:hs": { state: { events: state }, timeline: { events, prev_batch: `p${next}` } } } },
+  },
+});
+
+async function loggedIn(
+  fetch: (u: string, i: RequestInit) => Promise<Response>,
+  store = new MemoryClientStore(),
+  clock = fakeClock(),
+) {
+  await store.saveSession({
+    homeserverUrl: "https://hs",
+    userId: "@me:hs",
+    deviceId: "DEV",
+    accessToken: "tok",
+  });
+  const client = new MatrixClient({ homeserverUrl: "https://hs", store, fetch, clock });
+  await client.restore();
+  return { client, store, clock };
+}
+
+describe("sync loop", () => {
+  it("emits room events and state, saves the token after listeners finished, and resumes from it", async () => {
+    const s = scripted([
+      joinSync("s1", [msg("$1", "one")], [member("@me:hs", "join")]),
+      joinSync("s2", [msg("$2", "two")]),
+    ]);
+    const { client, store } = await loggedIn(s.fetch);
+    const seen: string[] = [];
+    const myMembership: string[] = [];
+    client.on("room.myMembership", (_room, m) => void myMembership.push(m));
+    client.on("room.event", async (_room, ev: RoomEvent) => {
+      // The token for the response carrying this event must not be saved yet.
+      const saved = (await store.loadSync())?.nextBatch;
+      seen.push(`${ev.eventId}@${saved ?? "none"}`);
+    });
+    await client.startSync();
+    await s.exhausted;
+    await client.stopSync();
+    assert.deepEqual(seen, ["$1@none", "$2@s1"]);
+    assert.deepEqual(myMembership, ["join"]);
+    assert.deepEqual(s.sinces, [null, "s1", "s2"]);
+    assert.equal((await store.loadSync())?.nextBatch, "s2");
+    assert.equal(client.getRoom("!r:hs")?.membership, "join");
+    assert.equal(client.syncState, "stopped");
+
+    // A new client on the same store resumes from s2 with the room state cached.
+    const again = scripted([]);
+    const { client: c2 } = await loggedIn(again.fetch, store);
+    assert.equal(c2.getRoom("!r:hs")?.getMember("@me:hs")?.membership, "join");
+    void c2.startSync();
+    await again.exhausted;
+    await c2.stopSync();
+    assert.deepEqual(again.sinces, ["s2"]);
+  });
+
+  it("backs off on network errors, 5xx and malformed bodies, honours retry_after_ms, and keeps going", async () => {
+    const s = scripted([
+      new TypeError("fetch failed"),
+      { status: 502, body: { errcode: "M_UNKNOWN" } },
+      { status: 429, body: { errcode: "M_LIMIT_EXCEEDED", retry_after_ms: 4321 } },
+      { status: 200, body: { rooms: {} } },
+      joinSync("s1", [msg("$1", "one")]),
+    ]);
+    const { client, clock } = await loggedIn(s.fetch);
+    const errors: unknown[] = [];
+    const states: string[] = [];
+    client.on("error", (e) => void errors.push(e));
+    client.on("sync", (state) => void states.push(state));
+    await client.startSync();
+    await s.exhausted;
+    await client.stopSync();
+    assert.equal(errors.length, 4);
+    assert.ok(errors[2] instanceof MatrixError && errors[2].retryAfterMs === 4321);
+    assert.ok(errors[3] instanceof MalformedResponseError);
+    // Jittered exponential for the first two (random() = 0.5), the server's wait for the 429.
+    assert.equal(clock.sleeps.length, 4);
+    assert.equal(clock.sleeps[0], 750);
+    assert.equal(clock.sleeps[1], 1500);
+    assert.equal(clock.sleeps[2], 4321);
+    assert.equal(clock.sleeps[3], 6000);
+    assert.deepEqual(states, ["initial", "backoff", "backoff", "backoff", "backoff", "syncing", "stopped"]);
+  });
+
+  it("drops a malformed event without losing the others", async () => {
+    const s = scripted([
+      joinSync("s1", [msg("$1", "one"), { event_id: 5, type: "m.room.message" }, msg("$3", "three")]),
+    ]);
+    const { client } = await loggedIn(s.fetch);
+    const ids: string[] = [];
+    client.on("room.event", (_r, ev) => void ids.push(ev.eventId));
+    await client.startSync();
+    await client.stopSync();
+    assert.deepEqual(ids, ["$1", "$3"]);
+  });
+
+  it("stops on a revoked token and forgets the session", async () => {
+    const s = scripted([{ status: 401, body: { errcode: "M_UNKNOWN_TOKEN", error: "gone" } }]);
+    const { client, store } = await loggedIn(s.fetch);
+    const loggedOut: boolean[] = [];
+    client.on("session.loggedOut", (i) => void loggedOut.push(i.softLogout));
+    await assert.rejects(
+      client.startSync(),
+      (e: unknown) => e instanceof MatrixError && e.errcode === "M_UNKNOWN_TOKEN",
+    );
+    assert.deepEqual(loggedOut, [false]);
+    assert.equal(client.isLoggedIn, false);
+    assert.equal(await store.loadSession(), undefined);
+  });
+
+  it("runs the E2EE hook first, decrypts through it, and does not save the token when it throws", async () => {
+    const encrypted = {
+      event_id: "$enc",
+      type: "m.room.encrypted",
+      sender: "@bob:hs",
+      origin_server_ts: 1,
+      content: { algorithm: "m.megolm.v1.aes-sha2", ciphertext: "xx" },
+    };
+    const body = {
+      next_batch: "s1",
+      to_device: { events: [{ type: "m.room.encrypted", sender: "@bob:hs", content: { c: 1 } }] },
+      device_lists: { changed: ["@bob:hs"] },
+      device_one_time_keys_count: { signed_curve25519: 3 },
+      rooms: { join: { "!r:hs": { timeline: { events: [encrypted] } } } },
+    };
+    const s = scripted([
+      { status: 200, body },
+      { status: 200, body },
+    ]);
+    const { client, store } = await loggedIn(s.fetch);
+    const order: string[] = [];
+    let failOnce = true;
+    const processor: SyncProcessor = {
+      async processSyncChanges(changes) {
+        order.push(
+          `process:${changes.deviceLists.changed.join()}:${changes.oneTimeKeyCounts.signed_curve25519}`,
+        );
+        assert.equal(changes.unusedFallbackKeyTypes, undefined);
+        if (failOnce) {
+          failOnce = false;
+          throw new Error("crypto store busy");
+        }
+        return [{ type: "m.room_key", sender: "@bob:hs", content: {} }];
+      },
+      async decryptRoomEvent(_room, ev) {
+        order.push(`decrypt:${ev.event_id}`);
+        return {
+          ok: true,
+          type: "m.room.message",
+          content: { msgtype: "m.text", body: "hi" },
+          info: { decrypted: true, trust: "unverified" },
+        };
+      },
+      async beforeSaveSyncToken(next) {
+        order.push(`beforeSave:${next}:${(await store.loadSync())?.nextBatch ?? "none"}`);
+      },
+    };
+    client.setSyncProcessor(processor);
+    client.on("toDevice", (ev) => void order.push(`toDevice:${ev.type}`));
+    client.on("room.event", (_r, ev) => {
+      order.push(`event:${ev.type}:${ev.encryption?.decrypted}`);
+      assert.equal(ev.raw.type, "m.room.encrypted");
+      assert.equal(ev.content.body, "hi");
+    });
+    await client.startSync();
+    await s.exhausted;
+    await client.stopSync();
+    assert.deepEqual(order, [
+      "process:@bob:hs:3",
+      "process:@bob:hs:3",
+      "decrypt:$enc",
+      "toDevice:m.room_key",
+      "event:m.room.message:true",
+      "beforeSave:s1:none",
+    ]);
+    assert.deepEqual(s.sinces, [null, null, "s1"]);
+  });
+
+  it("marks encrypted events as undecrypted when no E2EE layer is set", async () => {
+    const s = scripted([
+      joinSync("s1", [
+        { event_id: "$e", type: "m.room.encrypted", sender: "@b:hs", origin_server_ts: 1, content: {} },
+      ]),
+    ]);
+    const { client } = await loggedIn(s.fetch);
+    const evs: RoomEvent[] = [];
+    client.on("room.event", (_r, ev) => void evs.push(ev));
+    await client.startSync();
+    await client.stopSync();
+    assert.equal(evs[0]?.encryption?.decrypted, false);
+  });
+
+  it("keeps syncing (and saving tokens) when a listener throws", async () => {
+    const s = scripted([joinSync("s1", [msg("$1", "one")]), joinSync("s2", [msg("$2", "two")])]);
+    const { client, store } = await loggedIn(s.fetch);
+    client.on("room.event", () => {
+      throw new Error("listener bug");
+    });
+    await client.startSync();
+    await s.exhausted;
+    await client.stopSync();
+    assert.equal((await store.loadSync())?.nextBatch, "s2");
+  });
+});
