@@ -530,8 +530,9 @@ export class OlmMachine {
           const { sessionId } = parseMegolmEvent(event);
           this.#pending.add(roomId, sessionId, event);
           const senderKey = isRecord(event.content) ? event.content.sender_key : undefined;
-          if (e.code !== "WITHHELD")
-            p.gossip.request(roomId, sessionId, typeof senderKey === "string" ? senderKey : "");
+          if (e.code !== "WITHHELD") {
+            p.gossip.request(roomId, sessionId, typeof senderKey === "string" ? senderKey : undefined);
+          }
         }
         return { ok: false as const, error: e };
       }

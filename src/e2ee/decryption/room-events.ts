@@ -120,8 +120,10 @@ export class RoomEventDecryptor {
     if (payload.room_id !== roomId) {
       throw new DecryptionError("ROOM_MISMATCH", "the message was encrypted for a different room");
     }
-    await this.#checkReplay(roomId, parsed.sessionId, result.messageIndex, event.event_id);
+    // Every check that can reject the event runs before its index is recorded: a forged copy must
+    // not claim the index and make the genuine event look like a replay.
     const { trust, deviceId } = await this.#senderTrust(event.sender, parsed.deviceId, entry);
+    await this.#checkReplay(roomId, parsed.sessionId, result.messageIndex, event.event_id);
     return {
       type: payload.type,
       content: payload.content,

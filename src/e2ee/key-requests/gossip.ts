@@ -80,9 +80,14 @@ export class KeyRequests {
   }
 
   /** Asks our other devices for a session we lack (once per session). */
-  request(roomId: string, sessionId: string, senderKey: string): void {
+  request(roomId: string, sessionId: string, senderKey: string | undefined): void {
     if (this.#find(roomId, sessionId) !== undefined) return;
-    const record: OutgoingKeyRequestRecord = { requestId: newRequestId(), roomId, sessionId, senderKey };
+    const record: OutgoingKeyRequestRecord = {
+      requestId: newRequestId(),
+      roomId,
+      sessionId,
+      senderKey: senderKey ?? "",
+    };
     this.#outgoing.set(record.requestId, record);
     this.#ctx.tx.keyRequests.push(record);
     this.#queue("m.room_key_request", {
@@ -91,11 +96,12 @@ export class KeyRequests {
           action: "request",
           request_id: record.requestId,
           requesting_device_id: this.#ctx.deviceId,
+          // sender_key is deprecated (spec v1.3): sent only when the event still carried one.
           body: {
             algorithm: MEGOLM_ALGORITHM,
             room_id: roomId,
             session_id: sessionId,
-            sender_key: senderKey,
+            ...(senderKey === undefined ? {} : { sender_key: senderKey }),
           },
         },
       },
