@@ -49,6 +49,7 @@ describe("room event decryption", () => {
     await bob.sync();
     const forged = {
       ...event,
+      event_id: "$forged",
       sender: alice.userId,
       content: { ...(event.content as object), device_id: "A" },
     };
