@@ -16,7 +16,7 @@ import { ClientBase, type MatrixClientOptions } from "./base.ts";
 import { discoverHomeserver } from "./discovery.ts";
 import { ClientError, MatrixError } from "./errors.ts";
 import type { RoomEvent } from "./events/types.ts";
-import { path } from "./http.ts";
+import { path, type RequestPath } from "./http.ts";
 import type { DownloadedMedia, UploadData, UploadOptions } from "./media.ts";
 import {
   editContent,
@@ -279,7 +279,7 @@ export class MatrixClient extends ClientBase {
       return await this.call(
         {
           method: "GET",
-          path: path`/_matrix/client/v3/rooms/${roomId}/state/${type}/${stateKey}`,
+          path: statePath(roomId, type, stateKey),
           schema: jsonObjectSchema,
         },
         true,
@@ -447,7 +447,7 @@ export class MatrixClient extends ClientBase {
   async sendStateEvent(roomId: string, type: string, stateKey: string, content: JsonObject): Promise<string> {
     const res = await this.call({
       method: "PUT",
-      path: path`/_matrix/client/v3/rooms/${roomId}/state/${type}/${stateKey}`,
+      path: statePath(roomId, type, stateKey),
       body: content,
       schema: eventIdResponseSchema,
     });
@@ -530,6 +530,13 @@ export class MatrixClient extends ClientBase {
       opts,
     );
   }
+}
+
+/** The state path; an empty state key is left out, as some servers do not route a trailing slash. */
+function statePath(roomId: string, type: string, stateKey: string): RequestPath {
+  return stateKey === ""
+    ? path`/_matrix/client/v3/rooms/${roomId}/state/${type}`
+    : path`/_matrix/client/v3/rooms/${roomId}/state/${type}/${stateKey}`;
 }
 
 function str(c: JsonObject | undefined, k: string): string | undefined {

@@ -1,7 +1,7 @@
 // Client errors. Server refusals (`MatrixError`), transport failures (`NetworkError`) and server data
 // that failed validation (`MalformedResponseError`) are distinct classes so callers can tell them
 // apart; none of them ever carries an access token.
-import type { MatrixErrorBody } from "../wire/index.ts";
+import { type MatrixErrorBody, matrixErrorBodySchema } from "../wire/index.ts";
 
 /** The server answered with a Matrix error (`errcode`) or an HTTP error status. */
 export class MatrixError extends Error {
@@ -15,12 +15,18 @@ export class MatrixError extends Error {
   /** The parsed error body (never request data). */
   readonly body: Readonly<Record<string, unknown>>;
 
-  constructor(httpStatus: number, body: MatrixErrorBody | undefined, retryAfterMs?: number) {
-    const errcode = body?.errcode ?? (httpStatus === 429 ? "M_LIMIT_EXCEEDED" : "M_UNKNOWN");
-    super(`${errcode} (HTTP ${httpStatus})${body?.error ? `: ${body.error}` : ""}`);
+  /**
+   * `body` is the parsed JSON error body when it was an object (a UIA challenge has no `errcode`
+   * but its flows are needed), else undefined.
+   */
+  constructor(httpStatus: number, body: Record<string, unknown> | undefined, retryAfterMs?: number) {
+    const parsed = matrixErrorBodySchema.safeParse(body);
+    const known: Partial<MatrixErrorBody> = parsed.success ? parsed.data : {};
+    const errcode = known.errcode ?? (httpStatus === 429 ? "M_LIMIT_EXCEEDED" : "M_UNKNOWN");
+    super(`${errcode} (HTTP ${httpStatus})${known.error ? `: ${known.error}` : ""}`);
     this.errcode = errcode;
     this.httpStatus = httpStatus;
-    this.retryAfterMs = body?.retry_after_ms ?? retryAfterMs;
+    this.retryAfterMs = known.retry_after_ms ?? retryAfterMs;
     this.body = body ?? {};
   }
 

@@ -1,7 +1,6 @@
 // The HTTP layer: one place that builds URLs, adds the access token (Authorization header only),
 // maps failures to typed errors and validates every JSON body against a wire schema.
 import type { z } from "zod";
-import { matrixErrorBodySchema } from "../wire/index.ts";
 import { MalformedResponseError, MatrixError, NetworkError } from "./errors.ts";
 import { type Logger, silentLogger } from "./logger.ts";
 
@@ -147,8 +146,11 @@ export class HttpClient {
     } catch {
       body = undefined;
     }
-    const parsed = matrixErrorBodySchema.safeParse(body);
-    throw new MatrixError(res.status, parsed.success ? parsed.data : undefined, parseRetryAfter(res));
+    const obj =
+      typeof body === "object" && body !== null && !Array.isArray(body)
+        ? (body as Record<string, unknown>)
+        : undefined;
+    throw new MatrixError(res.status, obj, parseRetryAfter(res));
   }
 
   private url(p: RequestPath, query?: Record<string, QueryValue>): string {
