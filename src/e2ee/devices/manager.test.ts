@@ -101,5 +101,11 @@ describe("device tracking", () => {
 
     await alice.machine.receiveSyncChanges({ deviceLists: { left: ["@bob:x"] } });
     assert.equal(alice.machine.hasOutdatedUsers(["@bob:x"]), true, "untracked users count as outdated");
+    await alice.restart();
+    assert.equal(alice.machine.hasOutdatedUsers(["@bob:x"]), true, "still untracked after a restart");
+    assert.deepEqual(
+      (await alice.machine.outgoingRequests()).filter((r) => r.type === "keys_query"),
+      [],
+    );
   });
 });

@@ -90,15 +90,17 @@ export class DeviceManager {
     for (const userId of userIds) {
       if (userId === this.#ctx.userId || !this.#tracked.has(userId)) continue;
       this.#tracked.delete(userId);
-      // Outdated: if we track them again, their list must be re-queried first.
-      this.#ctx.tx.trackedUsers.push({ userId, outdated: true });
+      this.#ctx.tx.untrackedUsers.push(userId);
     }
   }
 
   #invalidate(userId: string): void {
     this.#sequence++;
     this.#tracked.set(userId, { outdated: true, invalidatedAt: this.#sequence });
-    this.#ctx.tx.trackedUsers.push({ userId, outdated: true });
+    const tx = this.#ctx.tx;
+    // Deletions apply after upserts: a user untracked and tracked again in one step stays tracked.
+    tx.untrackedUsers = tx.untrackedUsers.filter((u) => u !== userId);
+    tx.trackedUsers.push({ userId, outdated: true });
   }
 
   /** Queries for outdated users not already in flight, in batches. */

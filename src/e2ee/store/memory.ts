@@ -111,6 +111,7 @@ export class MemoryMachineStore implements MachineStore {
       getOrInsert(this.#devices, d.userId, () => new Map<string, DeviceRecord>()).set(d.deviceId, d);
     }
     for (const u of c.trackedUsers) this.#tracked.set(u.userId, u);
+    for (const userId of c.untrackedUsers) this.#tracked.delete(userId);
     for (const r of c.keyRequests) this.#keyRequests.set(r.requestId, r);
     for (const id of c.deletedKeyRequests) this.#keyRequests.delete(id);
     for (const w of c.withheld) this.#withheld.set(key2(w.roomId, w.sessionId), w);

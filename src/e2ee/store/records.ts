@@ -106,6 +106,7 @@ export interface MachineChanges {
   deletedOutboundGroupSessions: string[];
   devices: DeviceRecord[];
   trackedUsers: TrackedUserRecord[];
+  untrackedUsers: string[];
   keyRequests: OutgoingKeyRequestRecord[];
   deletedKeyRequests: string[];
   withheld: WithheldRecord[];
@@ -124,6 +125,7 @@ export function emptyChanges(): MachineChanges {
     deletedOutboundGroupSessions: [],
     devices: [],
     trackedUsers: [],
+    untrackedUsers: [],
     keyRequests: [],
     deletedKeyRequests: [],
     withheld: [],
@@ -143,6 +145,7 @@ export function hasChanges(c: MachineChanges): boolean {
       c.deletedOutboundGroupSessions.length +
       c.devices.length +
       c.trackedUsers.length +
+      c.untrackedUsers.length +
       c.keyRequests.length +
       c.deletedKeyRequests.length +
       c.withheld.length +
