@@ -1,0 +1,76 @@
+/**
+ * `CryptoChanges`: everything one step of the state machine changed, written by
+ * `CryptoStore.saveChanges` in one transaction. Every field is optional; absent means "unchanged".
+ *
+ * Application order inside the transaction (so one batch may, e.g., insert and mark backed up):
+ * 1. `resetBackedUp` (a new backup version: every inbound session needs uploading again);
+ * 2. upserts of every record list, the account, secrets and the backup state;
+ * 3. `backedUp` marks (unknown sessions are ignored);
+ * 4. deletions;
+ * 5. `nextBatch`, so the sync token is committed with, never before, the state it delivered.
+ */
+import type {
+  AccountRecord,
+  BackupStateRecord,
+  CrossSigningIdentityRecord,
+  DeviceRecord,
+  InboundGroupSessionRecord,
+  OlmSessionRecord,
+  OutboundGroupSessionRecord,
+  OutgoingKeyRequestRecord,
+  QueuedRequestRecord,
+  ReplayRecord,
+  RoomSessionKey,
+  RoomSettingsRecord,
+  TrackedUserRecord,
+  WithheldRecord,
+} from "./records.ts";
+
+export interface CryptoChanges {
+  account?: AccountRecord;
+  olmSessions?: readonly OlmSessionRecord[];
+  deletedOlmSessions?: readonly { readonly senderKey: string; readonly sessionId: string }[];
+  inboundGroupSessions?: readonly InboundGroupSessionRecord[];
+  /** Clears every inbound session's `backedUp` flag before anything else is applied. */
+  resetBackedUp?: boolean;
+  /** Sessions now uploaded to the backup. */
+  backedUp?: readonly RoomSessionKey[];
+  outboundGroupSessions?: readonly OutboundGroupSessionRecord[];
+  /** Room IDs whose outbound session is discarded (rotation). */
+  deletedOutboundGroupSessions?: readonly string[];
+  devices?: readonly DeviceRecord[];
+  crossSigningIdentities?: readonly CrossSigningIdentityRecord[];
+  /** `name → value` to set, or `null` to delete. */
+  secrets?: { readonly [name: string]: string | null };
+  trackedUsers?: readonly TrackedUserRecord[];
+  untrackedUsers?: readonly string[];
+  outgoingKeyRequests?: readonly OutgoingKeyRequestRecord[];
+  deletedOutgoingKeyRequests?: readonly string[];
+  withheld?: readonly WithheldRecord[];
+  replays?: readonly ReplayRecord[];
+  roomSettings?: readonly RoomSettingsRecord[];
+  /** The backup to upload to, or `null` to forget it. */
+  backupState?: BackupStateRecord | null;
+  queuedRequests?: readonly QueuedRequestRecord[];
+  /** Request IDs sent (or abandoned): removed from the queue. */
+  deletedQueuedRequests?: readonly string[];
+  /** The sync token whose contents these changes reflect. */
+  nextBatch?: string;
+}
+
+/** True when `changes` would change nothing. */
+export function isEmptyChanges(changes: CryptoChanges): boolean {
+  for (const [key, value] of Object.entries(changes)) {
+    if (value === undefined) continue;
+    if (Array.isArray(value)) {
+      if (value.length > 0) return false;
+    } else if (key === "resetBackedUp") {
+      if (value === true) return false;
+    } else if (key === "secrets") {
+      if (Object.keys(value as object).length > 0) return false;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}

@@ -1,0 +1,274 @@
+/**
+ * Encryption at rest. Each store has a random 32-byte store key; values are sealed with
+ * AES-256-CTR then HMAC-SHA-256 (encrypt-then-MAC), with separate encryption and MAC keys derived
+ * from the store key by HKDF-SHA-256. The MAC also covers "associated data" naming where the value
+ * lives (table and lookup key), so a ciphertext moved to another row does not authenticate.
+ *
+ * The store key itself is kept wrapped (sealed the same way) by a wrapping key that is
+ * - derived from the user's passphrase with PBKDF2-SHA-512 (`STORE_KDF_ITERATIONS`), or
+ * - a 32-byte key the caller supplies (e.g. from an OS keychain), or
+ * - a random key in a key file beside a SQLite store (`key-file.ts`), or
+ * - nothing: `"none"` keeps the store key in clear next to the data (IndexedDB without a
+ *   passphrase). That protects nothing against someone who can read the database; it exists so
+ *   the on-disk format is the same and a passphrase can be required later by the application.
+ */
+import {
+  aes256Ctr,
+  concatBytes,
+  constantTimeEqual,
+  decodeBase64,
+  encodeBase64,
+  hkdfSha256,
+  hmacSha256,
+  pbkdf2Sha512,
+  randomBytes,
+  utf8Decode,
+  utf8Encode,
+  wipe,
+} from "../../crypto/primitives/index.ts";
+import { StoreKeyError } from "../errors.ts";
+import type { JsonValue } from "../json.ts";
+
+/** PBKDF2-SHA-512 iterations for new passphrase-protected stores (OWASP 2023 guidance: 210 000). */
+export const STORE_KDF_ITERATIONS = 210_000;
+/** Largest iteration count accepted from a stored header (bounds the work a corrupted file can cause). */
+export const MAX_STORE_KDF_ITERATIONS = 10_000_000;
+export const STORE_KEY_LENGTH = 32;
+const SALT_LENGTH = 32;
+const IV_LENGTH = 16;
+const MAC_LENGTH = 32;
+const FORMAT_VERSION = 1;
+const HKDF_SALT = new Uint8Array(32);
+const INFO_ENC = utf8Encode("keyroom store cipher v1: aes-256-ctr");
+const INFO_MAC = utf8Encode("keyroom store cipher v1: hmac-sha-256");
+const WRAP_AD = "keyroom store key";
+
+/** How the store key is protected, as the caller states it when opening. */
+export type KeyProtection =
+  | { readonly kind: "passphrase"; readonly passphrase: string; readonly iterations?: number }
+  | { readonly kind: "key"; readonly key: Uint8Array }
+  | { readonly kind: "key-file"; readonly key: Uint8Array }
+  | { readonly kind: "none" };
+
+/** The persisted header (JSON-safe, no secrets in clear except for kind `"none"`). */
+export type StoreKeyHeader =
+  | {
+      readonly version: 1;
+      readonly kind: "passphrase";
+      readonly salt: string;
+      readonly iterations: number;
+      readonly wrappedKey: string;
+    }
+  | { readonly version: 1; readonly kind: "key" | "key-file"; readonly wrappedKey: string }
+  | { readonly version: 1; readonly kind: "none"; readonly storeKey: string };
+
+const KIND_NAMES: Record<KeyProtection["kind"], string> = {
+  passphrase: "a passphrase",
+  key: "a caller-supplied key",
+  "key-file": "a key file",
+  none: "no passphrase or key",
+};
+
+interface SealKeys {
+  readonly enc: Uint8Array;
+  readonly mac: Uint8Array;
+}
+
+function splitKey(key: Uint8Array): SealKeys {
+  return { enc: hkdfSha256(key, HKDF_SALT, INFO_ENC, 32), mac: hkdfSha256(key, HKDF_SALT, INFO_MAC, 32) };
+}
+
+function macInput(ad: Uint8Array, iv: Uint8Array, ct: Uint8Array): Uint8Array {
+  const header = new Uint8Array(5);
+  header[0] = FORMAT_VERSION;
+  new DataView(header.buffer).setUint32(1, ad.length);
+  return concatBytes(header, ad, iv, ct);
+}
+
+function seal(keys: SealKeys, plaintext: Uint8Array, ad: string): string {
+  const iv = randomBytes(IV_LENGTH);
+  const ct = aes256Ctr(keys.enc, iv, plaintext);
+  const mac = hmacSha256(keys.mac, macInput(utf8Encode(ad), iv, ct));
+  return encodeBase64(concatBytes(Uint8Array.of(FORMAT_VERSION), iv, ct, mac));
+}
+
+/** Returns the plaintext, or undefined when the MAC does not check (wrong key or tampering). */
+function open(keys: SealKeys, sealed: string, ad: string): Uint8Array | undefined {
+  let bytes: Uint8Array;
+  try {
+    bytes = decodeBase64(sealed);
+  } catch {
+    return undefined;
+  }
+  if (bytes.length < 1 + IV_LENGTH + MAC_LENGTH || bytes[0] !== FORMAT_VERSION) return undefined;
+  const iv = bytes.subarray(1, 1 + IV_LENGTH);
+  const ct = bytes.subarray(1 + IV_LENGTH, bytes.length - MAC_LENGTH);
+  const mac = bytes.subarray(bytes.length - MAC_LENGTH);
+  const expected = hmacSha256(keys.mac, macInput(utf8Encode(ad), iv, ct));
+  if (!constantTimeEqual(mac, expected)) return undefined;
+  return aes256Ctr(keys.enc, iv, ct);
+}
+
+function wrappingKeys(protection: KeyProtection, salt: Uint8Array, iterations: number): SealKeys {
+  switch (protection.kind) {
+    case "passphrase": {
+      const derived = pbkdf2Sha512(utf8Encode(protection.passphrase), salt, iterations, 32);
+      const keys = splitKey(derived);
+      wipe(derived);
+      return keys;
+    }
+    case "key":
+    case "key-file":
+      if (protection.key.length !== STORE_KEY_LENGTH) {
+        throw new StoreKeyError("WRONG_KEY", `the store key must be ${STORE_KEY_LENGTH} bytes`);
+      }
+      return splitKey(protection.key);
+    case "none":
+      throw new StoreKeyError("BAD_KEY_PARAMETERS", "no wrapping key for an unprotected store");
+  }
+}
+
+function checkIterations(n: unknown): number {
+  if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 1 || n > MAX_STORE_KDF_ITERATIONS) {
+    throw new StoreKeyError("BAD_KEY_PARAMETERS", "the stored PBKDF2 iteration count is out of range");
+  }
+  return n;
+}
+
+/** Seals and opens JSON values with one store's key. Never shows the key (toJSON, inspect). */
+export class StoreCipher {
+  readonly #keys: SealKeys;
+  readonly kind: KeyProtection["kind"];
+
+  private constructor(storeKey: Uint8Array, kind: KeyProtection["kind"]) {
+    this.#keys = splitKey(storeKey);
+    this.kind = kind;
+  }
+
+  /** A new random store key, wrapped under `protection`; persist the header with the store. */
+  static create(protection: KeyProtection): { cipher: StoreCipher; header: StoreKeyHeader } {
+    const storeKey = randomBytes(STORE_KEY_LENGTH);
+    try {
+      const cipher = new StoreCipher(storeKey, protection.kind);
+      if (protection.kind === "none") {
+        return { cipher, header: { version: 1, kind: "none", storeKey: encodeBase64(storeKey) } };
+      }
+      if (protection.kind === "passphrase") {
+        const iterations = checkIterations(protection.iterations ?? STORE_KDF_ITERATIONS);
+        const salt = randomBytes(SALT_LENGTH);
+        const wrappedKey = seal(wrappingKeys(protection, salt, iterations), storeKey, WRAP_AD);
+        return {
+          cipher,
+          header: { version: 1, kind: "passphrase", salt: encodeBase64(salt), iterations, wrappedKey },
+        };
+      }
+      const wrappedKey = seal(wrappingKeys(protection, new Uint8Array(0), 0), storeKey, WRAP_AD);
+      return { cipher, header: { version: 1, kind: protection.kind, wrappedKey } };
+    } finally {
+      wipe(storeKey);
+    }
+  }
+
+  /** Unwraps the store key described by a stored `header` (validated here). */
+  static unlock(header: unknown, protection: KeyProtection): StoreCipher {
+    const h = parseHeader(header);
+    if (h.kind !== protection.kind) {
+      throw new StoreKeyError(
+        "KEY_KIND_MISMATCH",
+        `this store is protected by ${KIND_NAMES[h.kind]} but was opened with ${KIND_NAMES[protection.kind]}`,
+      );
+    }
+    let storeKey: Uint8Array | undefined;
+    if (h.kind === "none") {
+      storeKey = decodeKey(h.storeKey);
+    } else {
+      const salt = h.kind === "passphrase" ? decodeKey(h.salt, SALT_LENGTH) : new Uint8Array(0);
+      const iterations = h.kind === "passphrase" ? h.iterations : 0;
+      storeKey = open(wrappingKeys(protection, salt, iterations), h.wrappedKey, WRAP_AD);
+      if (storeKey === undefined || storeKey.length !== STORE_KEY_LENGTH) {
+        throw new StoreKeyError(
+          "WRONG_KEY",
+          protection.kind === "passphrase"
+            ? "wrong passphrase for this crypto store"
+            : `the ${protection.kind === "key-file" ? "key file" : "key"} does not open this crypto store`,
+        );
+      }
+    }
+    try {
+      return new StoreCipher(storeKey, h.kind);
+    } finally {
+      wipe(storeKey);
+    }
+  }
+
+  /** Seals a JSON value; `ad` names where it will be stored (it must be given again to open it). */
+  encrypt(value: JsonValue, ad: string): string {
+    return seal(this.#keys, utf8Encode(JSON.stringify(value)), ad);
+  }
+
+  /** Opens a sealed value; throws `StoreKeyError("TAMPERED")` if it does not authenticate. */
+  decrypt(sealed: unknown, ad: string): unknown {
+    const plain = typeof sealed === "string" ? open(this.#keys, sealed, ad) : undefined;
+    if (plain === undefined) {
+      throw new StoreKeyError(
+        "TAMPERED",
+        "a stored value failed authentication (corrupted or tampered store)",
+      );
+    }
+    try {
+      return JSON.parse(utf8Decode(plain));
+    } catch {
+      throw new StoreKeyError("TAMPERED", "a stored value decrypted to malformed JSON");
+    } finally {
+      wipe(plain);
+    }
+  }
+
+  toJSON(): { kind: string } {
+    return { kind: this.kind };
+  }
+
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return `StoreCipher { kind: ${this.kind} }`;
+  }
+}
+
+function decodeKey(text: unknown, length = STORE_KEY_LENGTH): Uint8Array {
+  try {
+    if (typeof text === "string") {
+      const bytes = decodeBase64(text);
+      if (bytes.length === length) return bytes;
+    }
+  } catch {
+    // fall through to the typed error
+  }
+  throw new StoreKeyError("BAD_KEY_PARAMETERS", "the stored key header is malformed");
+}
+
+function parseHeader(v: unknown): StoreKeyHeader {
+  const bad = (): StoreKeyError =>
+    new StoreKeyError("BAD_KEY_PARAMETERS", "the stored key header is malformed");
+  if (typeof v !== "object" || v === null) throw bad();
+  const o = v as { readonly [key: string]: unknown };
+  if (o.version !== 1) throw bad();
+  switch (o.kind) {
+    case "passphrase":
+      if (typeof o.salt !== "string" || typeof o.wrappedKey !== "string") throw bad();
+      return {
+        version: 1,
+        kind: "passphrase",
+        salt: o.salt,
+        iterations: checkIterations(o.iterations),
+        wrappedKey: o.wrappedKey,
+      };
+    case "key":
+    case "key-file":
+      if (typeof o.wrappedKey !== "string") throw bad();
+      return { version: 1, kind: o.kind, wrappedKey: o.wrappedKey };
+    case "none":
+      if (typeof o.storeKey !== "string") throw bad();
+      return { version: 1, kind: "none", storeKey: o.storeKey };
+    default:
+      throw bad();
+  }
+}

@@ -1,0 +1,588 @@
+/**
+ * The shared `CryptoStore` conformance suite. Every back end's test file calls
+ * `runCryptoStoreConformance` with a target; a custom store can do the same:
+ *
+ *   runCryptoStoreConformance({
+ *     name: "my store",
+ *     createFixture: async () => ({ open: (o) => MyStore.open({ ...o, location }), cleanup: async () => {} }),
+ *     encrypted: true,
+ *   });
+ *
+ * It registers `node:test` suites covering every method, the atomicity of `saveChanges`, reopen
+ * persistence, identity mismatch, the one-open-at-a-time lock, wrong keys and a 100 000-session import.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { CryptoChanges } from "./changes.ts";
+import { StoreError, StoreKeyError, StoreLockedError, StoreMismatchError } from "./errors.ts";
+import type {
+  AccountRecord,
+  DeviceRecord,
+  InboundGroupSessionRecord,
+  OlmSessionRecord,
+  OutboundGroupSessionRecord,
+  OutgoingKeyRequestRecord,
+  QueuedRequestRecord,
+} from "./records.ts";
+import type { CryptoStore } from "./store.ts";
+
+export interface ConformanceOpenOptions {
+  readonly userId: string;
+  readonly deviceId?: string;
+  /** Encrypting targets protect the store with it (fixtures may use few KDF iterations). */
+  readonly passphrase?: string;
+}
+
+/** One store location; `open` may be called many times on it (reopen = restart). */
+export interface ConformanceFixture {
+  open(options: ConformanceOpenOptions): Promise<CryptoStore>;
+  cleanup(): Promise<void>;
+}
+
+export interface ConformanceTarget {
+  readonly name: string;
+  /** A fresh, empty location on every call. */
+  createFixture(): Promise<ConformanceFixture>;
+  /** The target encrypts at rest and checks the passphrase. */
+  readonly encrypted: boolean;
+  /** Inbound sessions in the bulk import test (default 100 000). */
+  readonly bulkCount?: number;
+}
+
+const ALICE = "@alice:example.org";
+const BOB = "@bob:example.org";
+const DEVICE = "ALICEDEVICE";
+const ROOM_A = "!a:example.org";
+const ROOM_B = "!b:example.org";
+
+const pickle = (tag: string, n = 0) => ({ version: 1, key: `${tag}-${n}-c2VjcmV0`, chains: [{ index: n }] });
+
+export const sample = {
+  account(n = 0): AccountRecord {
+    return { pickle: pickle("account", n), deviceKeysUploaded: n > 0, serverOneTimeKeyCount: 50 - n };
+  },
+  olm(senderKey: string, sessionId: string, lastUsedAt = 2): OlmSessionRecord {
+    return { senderKey, sessionId, pickle: pickle(`olm-${sessionId}`), createdAt: 1, lastUsedAt };
+  },
+  inbound(
+    roomId: string,
+    sessionId: string,
+    extra: Partial<InboundGroupSessionRecord> = {},
+  ): InboundGroupSessionRecord {
+    return {
+      roomId,
+      sessionId,
+      senderKey: "curveSender",
+      senderClaimedEd25519: "edSender",
+      firstKnownIndex: 0,
+      pickle: pickle(`inbound-${sessionId}`),
+      imported: false,
+      forwarded: false,
+      forwardingChain: [],
+      backedUp: false,
+      ...extra,
+    };
+  },
+  outbound(roomId: string, sessionId: string, messageCount = 0): OutboundGroupSessionRecord {
+    return {
+      roomId,
+      sessionId,
+      pickle: pickle(`outbound-${sessionId}`, messageCount),
+      createdAt: 10,
+      messageCount,
+      sharedWith: { [BOB]: { BOBPHONE: 0, BOBLAPTOP: 3 } },
+      pendingShares: { req1: { [ALICE]: { OTHER: messageCount } } },
+      withheldFrom: { [BOB]: ["BOBOLD"] },
+    };
+  },
+  device(userId: string, deviceId: string, extra: Partial<DeviceRecord> = {}): DeviceRecord {
+    const curve = `curve-${deviceId}`;
+    return {
+      userId,
+      deviceId,
+      keys: {
+        user_id: userId,
+        device_id: deviceId,
+        algorithms: ["m.olm.v1.curve25519-aes-sha2"],
+        keys: { [`curve25519:${deviceId}`]: curve, [`ed25519:${deviceId}`]: `ed-${deviceId}` },
+        signatures: { [userId]: { [`ed25519:${deviceId}`]: "sig" } },
+      },
+      curve25519Key: curve,
+      ed25519Key: `ed-${deviceId}`,
+      trust: "unset",
+      deleted: false,
+      ...extra,
+    };
+  },
+  keyRequest(requestId: string, roomId: string, sessionId: string): OutgoingKeyRequestRecord {
+    return {
+      requestId,
+      roomId,
+      sessionId,
+      senderKey: "curveSender",
+      recipients: [{ userId: ALICE, deviceId: "*" }],
+      state: "unsent",
+      createdAt: 5,
+    };
+  },
+  queued(requestId: string, createdAt: number): QueuedRequestRecord {
+    return {
+      requestId,
+      kind: "to_device",
+      body: { messages: { [BOB]: { BOBPHONE: { n: createdAt } } } },
+      createdAt,
+    };
+  },
+};
+
+/** Everything, for round trips. */
+function fullChanges(): CryptoChanges {
+  return {
+    account: sample.account(1),
+    olmSessions: [sample.olm("k1", "s1"), sample.olm("k1", "s2"), sample.olm("k2", "s3")],
+    inboundGroupSessions: [
+      sample.inbound(ROOM_A, "g1"),
+      sample.inbound(ROOM_A, "g2", {
+        imported: true,
+        forwarded: true,
+        forwardingChain: ["c1", "c2"],
+        firstKnownIndex: 7,
+      }),
+      sample.inbound(ROOM_B, "g3", { backedUp: true }),
+    ],
+    outboundGroupSessions: [sample.outbound(ROOM_A, "o1", 4)],
+    devices: [sample.device(BOB, "BOBPHONE"), sample.device(BOB, "BOBLAPTOP", { trust: "verified" })],
+    crossSigningIdentities: [{ userId: BOB, identity: { master_key: { keys: { "ed25519:m": "m" } } } }],
+    secrets: { "m.cross_signing.master": "bWFzdGVy", "m.megolm_backup.v1": "YmFja3Vw" },
+    trackedUsers: [
+      { userId: BOB, outdated: true },
+      { userId: ALICE, outdated: false },
+    ],
+    outgoingKeyRequests: [sample.keyRequest("kr1", ROOM_A, "missing")],
+    withheld: [
+      { roomId: ROOM_A, sessionId: "w1", code: "m.unverified", reason: "not verified", sender: BOB },
+    ],
+    replays: [{ roomId: ROOM_A, sessionId: "g1", messageIndex: 3, eventId: "$e3", timestamp: 1000 }],
+    roomSettings: [
+      { roomId: ROOM_A, algorithm: "m.megolm.v1.aes-sha2", rotationPeriodMessages: 100, verifyDevices: true },
+    ],
+    backupState: {
+      version: "3",
+      algorithm: "m.megolm_backup.v1.curve25519-aes-sha2",
+      authData: { public_key: "pk" },
+    },
+    queuedRequests: [sample.queued("q2", 20), sample.queued("q1", 10)],
+    nextBatch: "s1_token",
+  };
+}
+
+async function checkFull(store: CryptoStore): Promise<void> {
+  const c = fullChanges();
+  assert.deepEqual(await store.loadAccount(), c.account);
+  const byId = <T extends { sessionId: string }>(xs: T[]) =>
+    xs.sort((a, b) => (a.sessionId < b.sessionId ? -1 : 1));
+  assert.deepEqual(byId(await store.getOlmSessions("k1")), c.olmSessions?.slice(0, 2));
+  assert.deepEqual(await store.getInboundGroupSession(ROOM_A, "g2"), c.inboundGroupSessions?.[1]);
+  assert.deepEqual(await store.getOutboundGroupSession(ROOM_A), c.outboundGroupSessions?.[0]);
+  assert.deepEqual(await store.getDevice(BOB, "BOBLAPTOP"), c.devices?.[1]);
+  assert.deepEqual(await store.getCrossSigningIdentity(BOB), c.crossSigningIdentities?.[0]);
+  assert.equal(await store.getSecret("m.megolm_backup.v1"), "YmFja3Vw");
+  assert.equal((await store.getTrackedUsers()).length, 2);
+  assert.deepEqual(await store.getOutgoingKeyRequest("kr1"), c.outgoingKeyRequests?.[0]);
+  assert.deepEqual(await store.getWithheld(ROOM_A, "w1"), c.withheld?.[0]);
+  assert.deepEqual(await store.getReplay(ROOM_A, "g1", 3), c.replays?.[0]);
+  assert.deepEqual(await store.getRoomSettings(ROOM_A), c.roomSettings?.[0]);
+  assert.deepEqual(await store.getBackupState(), c.backupState);
+  assert.deepEqual(
+    (await store.getQueuedRequests()).map((q) => q.requestId),
+    ["q1", "q2"],
+  );
+  assert.equal(await store.getNextBatch(), "s1_token");
+}
+
+export function runCryptoStoreConformance(target: ConformanceTarget): void {
+  const withStore = async (
+    body: (store: CryptoStore, fixture: ConformanceFixture) => Promise<void>,
+    options: ConformanceOpenOptions = { userId: ALICE, deviceId: DEVICE },
+  ): Promise<void> => {
+    const fixture = await target.createFixture();
+    const store = await fixture.open(options);
+    try {
+      await body(store, fixture);
+    } finally {
+      await store.close();
+      await fixture.cleanup();
+    }
+  };
+
+  describe(`CryptoStore conformance: ${target.name}`, () => {
+    describe("identity", () => {
+      it("refuses to create a store without a device ID", async () => {
+        const fixture = await target.createFixture();
+        try {
+          await assert.rejects(
+            fixture.open({ userId: ALICE }),
+            (e) => e instanceof StoreError && e.code === "IDENTITY_REQUIRED",
+          );
+        } finally {
+          await fixture.cleanup();
+        }
+      });
+
+      it("records the identity, restores the device ID and refuses another user or device", async () => {
+        const fixture = await target.createFixture();
+        try {
+          const first = await fixture.open({ userId: ALICE, deviceId: DEVICE });
+          assert.deepEqual(await first.loadIdentity(), { userId: ALICE, deviceId: DEVICE });
+          await first.close();
+          const restored = await fixture.open({ userId: ALICE });
+          assert.deepEqual(await restored.loadIdentity(), { userId: ALICE, deviceId: DEVICE });
+          await restored.close();
+          await assert.rejects(fixture.open({ userId: BOB, deviceId: DEVICE }), (e) => {
+            assert.ok(e instanceof StoreMismatchError);
+            assert.equal(e.code, "USER_MISMATCH");
+            assert.match(e.message, /@alice:example\.org/);
+            assert.match(e.message, /@bob:example\.org/);
+            return true;
+          });
+          await assert.rejects(fixture.open({ userId: ALICE, deviceId: "OTHER" }), (e) => {
+            assert.ok(e instanceof StoreMismatchError);
+            assert.equal(e.code, "DEVICE_MISMATCH");
+            assert.deepEqual(e.stored, { userId: ALICE, deviceId: DEVICE });
+            assert.match(e.message, /ALICEDEVICE/);
+            return true;
+          });
+          // The failed opens left the store usable.
+          const again = await fixture.open({ userId: ALICE, deviceId: DEVICE });
+          await again.close();
+        } finally {
+          await fixture.cleanup();
+        }
+      });
+    });
+
+    it("allows one open handle at a time and releases the lock on close", async () => {
+      const fixture = await target.createFixture();
+      try {
+        const first = await fixture.open({ userId: ALICE, deviceId: DEVICE });
+        await assert.rejects(fixture.open({ userId: ALICE, deviceId: DEVICE }), (e) => {
+          assert.ok(e instanceof StoreLockedError);
+          assert.equal(e.code, "LOCKED");
+          return true;
+        });
+        await first.close();
+        const second = await fixture.open({ userId: ALICE, deviceId: DEVICE });
+        await second.close();
+      } finally {
+        await fixture.cleanup();
+      }
+    });
+
+    it("refuses use after close", async () => {
+      const fixture = await target.createFixture();
+      const store = await fixture.open({ userId: ALICE, deviceId: DEVICE });
+      await store.close();
+      await store.close(); // idempotent
+      await assert.rejects(store.getNextBatch(), (e) => e instanceof StoreError && e.code === "CLOSED");
+      await assert.rejects(store.saveChanges({}), (e) => e instanceof StoreError && e.code === "CLOSED");
+      await fixture.cleanup();
+    });
+
+    it("starts empty", () =>
+      withStore(async (s) => {
+        assert.equal(await s.loadAccount(), undefined);
+        assert.deepEqual(await s.getOlmSessions("k1"), []);
+        assert.equal(await s.getInboundGroupSession(ROOM_A, "g1"), undefined);
+        assert.deepEqual(await s.getInboundGroupSessionsForRoom(ROOM_A), []);
+        assert.deepEqual(await s.countInboundGroupSessions(), { total: 0, backedUp: 0 });
+        assert.deepEqual(await s.getInboundGroupSessionsToBackUp(10), []);
+        assert.equal(await s.getOutboundGroupSession(ROOM_A), undefined);
+        assert.equal(await s.getDevice(BOB, "X"), undefined);
+        assert.deepEqual(await s.getUserDevices(BOB), []);
+        assert.equal(await s.getDeviceByCurve25519Key("curve-X"), undefined);
+        assert.equal(await s.getCrossSigningIdentity(BOB), undefined);
+        assert.equal(await s.getSecret("m.megolm_backup.v1"), undefined);
+        assert.deepEqual(await s.getTrackedUsers(), []);
+        assert.deepEqual(await s.getOutgoingKeyRequests(), []);
+        assert.equal(await s.getOutgoingKeyRequest("kr1"), undefined);
+        assert.equal(await s.getOutgoingKeyRequestForSession(ROOM_A, "x"), undefined);
+        assert.equal(await s.getWithheld(ROOM_A, "w1"), undefined);
+        assert.equal(await s.getReplay(ROOM_A, "g1", 0), undefined);
+        assert.equal(await s.getRoomSettings(ROOM_A), undefined);
+        assert.equal(await s.getBackupState(), undefined);
+        assert.deepEqual(await s.getQueuedRequests(), []);
+        assert.equal(await s.getNextBatch(), undefined);
+        await s.saveChanges({});
+        assert.equal(await s.getNextBatch(), undefined);
+      }));
+
+    it("round-trips every record type", () =>
+      withStore(async (s) => {
+        await s.saveChanges(fullChanges());
+        await checkFull(s);
+      }));
+
+    it("keeps everything across a reopen", async () => {
+      const fixture = await target.createFixture();
+      try {
+        const opts = { userId: ALICE, deviceId: DEVICE, passphrase: "correct horse" };
+        const first = await fixture.open(opts);
+        await first.saveChanges(fullChanges());
+        await first.close();
+        const second = await fixture.open(opts);
+        await checkFull(second);
+        await second.close();
+      } finally {
+        await fixture.cleanup();
+      }
+    });
+
+    it("returns copies: mutating a returned record changes nothing", () =>
+      withStore(async (s) => {
+        await s.saveChanges(fullChanges());
+        const got = (await s.getInboundGroupSession(ROOM_A, "g2")) as unknown as { pickle: { key: string } };
+        got.pickle.key = "mutated";
+        const dev = (await s.getDevice(BOB, "BOBLAPTOP")) as { trust: string };
+        dev.trust = "blacklisted";
+        await checkFull(s);
+      }));
+
+    it("account: replaces the record and keeps optional fields only when set", () =>
+      withStore(async (s) => {
+        await s.saveChanges({ account: sample.account(0) });
+        assert.deepEqual(await s.loadAccount(), sample.account(0));
+        const next: AccountRecord = {
+          pickle: pickle("account", 9),
+          deviceKeysUploaded: true,
+          fallbackKeyCreatedAt: 99,
+        };
+        await s.saveChanges({ account: next });
+        assert.deepEqual(await s.loadAccount(), next);
+      }));
+
+    it("olm sessions: many per sender key, upsert and delete", () =>
+      withStore(async (s) => {
+        await s.saveChanges({
+          olmSessions: [sample.olm("k1", "s1"), sample.olm("k1", "s2"), sample.olm("k2", "s3")],
+        });
+        assert.equal((await s.getOlmSessions("k1")).length, 2);
+        await s.saveChanges({ olmSessions: [sample.olm("k1", "s1", 50)] });
+        const s1 = (await s.getOlmSessions("k1")).find((r) => r.sessionId === "s1");
+        assert.equal(s1?.lastUsedAt, 50);
+        await s.saveChanges({
+          deletedOlmSessions: [
+            { senderKey: "k1", sessionId: "s2" },
+            { senderKey: "k9", sessionId: "x" },
+          ],
+        });
+        assert.deepEqual(
+          (await s.getOlmSessions("k1")).map((r) => r.sessionId),
+          ["s1"],
+        );
+        assert.equal((await s.getOlmSessions("k2")).length, 1);
+      }));
+
+    it("inbound group sessions: by room, counts, backup batches, marks and reset", () =>
+      withStore(async (s) => {
+        const sessions = ["g5", "g1", "g4", "g2", "g3"].map((id) => sample.inbound(ROOM_A, id));
+        await s.saveChanges({
+          inboundGroupSessions: [...sessions, sample.inbound(ROOM_B, "g0", { backedUp: true })],
+        });
+        assert.deepEqual(await s.countInboundGroupSessions(), { total: 6, backedUp: 1 });
+        assert.deepEqual((await s.getInboundGroupSessionsForRoom(ROOM_A)).map((r) => r.sessionId).sort(), [
+          "g1",
+          "g2",
+          "g3",
+          "g4",
+          "g5",
+        ]);
+        assert.equal((await s.getInboundGroupSessionsForRoom(ROOM_B)).length, 1);
+        const batch = await s.getInboundGroupSessionsToBackUp(2);
+        assert.deepEqual(
+          batch.map((r) => r.sessionId),
+          ["g1", "g2"],
+        );
+        await s.saveChanges({ backedUp: batch.map(({ roomId, sessionId }) => ({ roomId, sessionId })) });
+        assert.deepEqual(
+          (await s.getInboundGroupSessionsToBackUp(10)).map((r) => r.sessionId),
+          ["g3", "g4", "g5"],
+        );
+        assert.equal((await s.getInboundGroupSession(ROOM_A, "g1"))?.backedUp, true);
+        assert.deepEqual(await s.countInboundGroupSessions(), { total: 6, backedUp: 3 });
+        // Insert and mark in one batch; unknown marks are ignored.
+        await s.saveChanges({
+          inboundGroupSessions: [sample.inbound(ROOM_B, "g9")],
+          backedUp: [
+            { roomId: ROOM_B, sessionId: "g9" },
+            { roomId: ROOM_B, sessionId: "nope" },
+          ],
+        });
+        assert.deepEqual(await s.countInboundGroupSessions(), { total: 7, backedUp: 4 });
+        // A new backup version: everything needs uploading again.
+        await s.saveChanges({ resetBackedUp: true });
+        assert.deepEqual(await s.countInboundGroupSessions(), { total: 7, backedUp: 0 });
+        assert.equal((await s.getInboundGroupSessionsToBackUp(100)).length, 7);
+        // Upsert replaces.
+        await s.saveChanges({
+          inboundGroupSessions: [sample.inbound(ROOM_A, "g1", { firstKnownIndex: 12 })],
+        });
+        assert.equal((await s.getInboundGroupSession(ROOM_A, "g1"))?.firstKnownIndex, 12);
+        await assert.rejects(
+          s.getInboundGroupSessionsToBackUp(0),
+          (e) => e instanceof StoreError && e.code === "BAD_OPTION",
+        );
+      }));
+
+    it("outbound group sessions: one per room, replace and delete", () =>
+      withStore(async (s) => {
+        await s.saveChanges({
+          outboundGroupSessions: [sample.outbound(ROOM_A, "o1"), sample.outbound(ROOM_B, "o2")],
+        });
+        await s.saveChanges({ outboundGroupSessions: [sample.outbound(ROOM_A, "o3", 5)] });
+        assert.deepEqual(await s.getOutboundGroupSession(ROOM_A), sample.outbound(ROOM_A, "o3", 5));
+        await s.saveChanges({ deletedOutboundGroupSessions: [ROOM_B] });
+        assert.equal(await s.getOutboundGroupSession(ROOM_B), undefined);
+        assert.ok(await s.getOutboundGroupSession(ROOM_A));
+      }));
+
+    it("devices: per user, by Curve25519 key (live first), trust and deleted flags", () =>
+      withStore(async (s) => {
+        await s.saveChanges({
+          devices: [
+            sample.device(BOB, "OLD", { curve25519Key: "shared", deleted: true }),
+            sample.device(BOB, "NEW", { curve25519Key: "shared" }),
+            sample.device(ALICE, "PHONE", { trust: "blacklisted" }),
+          ],
+        });
+        assert.equal((await s.getUserDevices(BOB)).length, 2);
+        assert.equal((await s.getDeviceByCurve25519Key("shared"))?.deviceId, "NEW");
+        assert.equal((await s.getDevice(ALICE, "PHONE"))?.trust, "blacklisted");
+        await s.saveChanges({ devices: [sample.device(ALICE, "PHONE", { trust: "ignored" })] });
+        assert.equal((await s.getDevice(ALICE, "PHONE"))?.trust, "ignored");
+        await s.saveChanges({
+          devices: [sample.device(BOB, "NEW", { curve25519Key: "shared", deleted: true })],
+        });
+        assert.equal((await s.getDeviceByCurve25519Key("shared"))?.deleted, true);
+      }));
+
+    it("secrets, tracked users, key requests, withheld, replays, settings, backup, queue, token", () =>
+      withStore(async (s) => {
+        await s.saveChanges(fullChanges());
+        await s.saveChanges({
+          secrets: { "m.cross_signing.master": null, "m.megolm_backup.v1": "bmV3" },
+          untrackedUsers: [ALICE],
+          trackedUsers: [{ userId: BOB, outdated: false }],
+          outgoingKeyRequests: [{ ...sample.keyRequest("kr1", ROOM_A, "missing"), state: "sent" }],
+          deletedQueuedRequests: ["q1"],
+          queuedRequests: [sample.queued("q3", 5)],
+          backupState: null,
+          nextBatch: "s2_token",
+        });
+        assert.equal(await s.getSecret("m.cross_signing.master"), undefined);
+        assert.equal(await s.getSecret("m.megolm_backup.v1"), "bmV3");
+        assert.deepEqual(await s.getTrackedUsers(), [{ userId: BOB, outdated: false }]);
+        assert.equal((await s.getOutgoingKeyRequestForSession(ROOM_A, "missing"))?.state, "sent");
+        assert.equal((await s.getOutgoingKeyRequests()).length, 1);
+        assert.deepEqual(
+          (await s.getQueuedRequests()).map((q) => q.requestId),
+          ["q3", "q2"],
+        );
+        assert.equal(await s.getBackupState(), undefined);
+        assert.equal(await s.getNextBatch(), "s2_token");
+        await s.saveChanges({ deletedOutgoingKeyRequests: ["kr1"] });
+        assert.equal(await s.getOutgoingKeyRequest("kr1"), undefined);
+        assert.equal(await s.getReplay(ROOM_A, "g1", 4), undefined);
+        assert.equal((await s.getReplay(ROOM_A, "g1", 3))?.eventId, "$e3");
+      }));
+
+    it("saveChanges is all-or-nothing", () =>
+      withStore(async (s) => {
+        await s.saveChanges({ account: sample.account(0), nextBatch: "before" });
+        const bad = {
+          account: sample.account(5),
+          inboundGroupSessions: [sample.inbound(ROOM_A, "g1")],
+          secrets: { x: "y" },
+          backupState: { version: "1", algorithm: "a", authData: {} },
+          queuedRequests: [sample.queued("q1", 1)],
+          // Valid records first, then one the store must refuse: everything above must roll back.
+          devices: [sample.device(BOB, "OK"), { ...sample.device(BOB, "BAD"), trust: "trusted-ish" }],
+          nextBatch: "after",
+        } as unknown as CryptoChanges;
+        await assert.rejects(
+          s.saveChanges(bad),
+          (e) => e instanceof StoreError && e.code === "INVALID_RECORD",
+        );
+        assert.deepEqual(await s.loadAccount(), sample.account(0));
+        assert.equal(await s.getNextBatch(), "before");
+        assert.equal(await s.getInboundGroupSession(ROOM_A, "g1"), undefined);
+        assert.equal(await s.getDevice(BOB, "OK"), undefined);
+        assert.equal(await s.getSecret("x"), undefined);
+        assert.equal(await s.getBackupState(), undefined);
+        assert.deepEqual(await s.getQueuedRequests(), []);
+        // A pickle that is not plain JSON is refused the same way.
+        const notJson = {
+          inboundGroupSessions: [sample.inbound(ROOM_A, "g2", { pickle: { n: 1n } as never })],
+          nextBatch: "x",
+        };
+        await assert.rejects(
+          s.saveChanges(notJson),
+          (e) => e instanceof StoreError && e.code === "INVALID_RECORD",
+        );
+        assert.equal(await s.getNextBatch(), "before");
+        // ... and the store still works.
+        await s.saveChanges({ nextBatch: "after" });
+        assert.equal(await s.getNextBatch(), "after");
+      }));
+
+    if (target.encrypted) {
+      it("refuses a wrong passphrase or a missing one", async () => {
+        const fixture = await target.createFixture();
+        try {
+          const store = await fixture.open({ userId: ALICE, deviceId: DEVICE, passphrase: "hunter2-Right" });
+          await store.saveChanges({ secrets: { s: "v" } });
+          await store.close();
+          await assert.rejects(fixture.open({ userId: ALICE, passphrase: "guess-9Qz" }), (e) => {
+            assert.ok(e instanceof StoreKeyError);
+            assert.equal(e.code, "WRONG_KEY");
+            assert.doesNotMatch(e.message, /hunter2|guess-9Qz/);
+            return true;
+          });
+          await assert.rejects(
+            fixture.open({ userId: ALICE }),
+            (e) => e instanceof StoreKeyError && e.code === "KEY_KIND_MISMATCH",
+          );
+          const again = await fixture.open({ userId: ALICE, passphrase: "hunter2-Right" });
+          assert.equal(await again.getSecret("s"), "v");
+          await again.close();
+        } finally {
+          await fixture.cleanup();
+        }
+      });
+    }
+
+    it("imports many inbound sessions in one saveChanges and reads them back", () =>
+      withStore(async (s) => {
+        const count = target.bulkCount ?? 100_000;
+        const rooms = 50;
+        const records: InboundGroupSessionRecord[] = [];
+        for (let i = 0; i < count; i++) {
+          records.push(
+            sample.inbound(`!room${i % rooms}:example.org`, `session${String(i).padStart(7, "0")}`),
+          );
+        }
+        await s.saveChanges({ inboundGroupSessions: records });
+        assert.deepEqual(await s.countInboundGroupSessions(), { total: count, backedUp: 0 });
+        for (const i of [0, 1, Math.floor(count / 2), count - 1]) {
+          assert.deepEqual(
+            await s.getInboundGroupSession(records[i]?.roomId ?? "", records[i]?.sessionId ?? ""),
+            records[i],
+          );
+        }
+        assert.equal(
+          (await s.getInboundGroupSessionsForRoom("!room7:example.org")).length,
+          Math.ceil((count - 7) / rooms),
+        );
+        assert.equal((await s.getInboundGroupSessionsToBackUp(500)).length, Math.min(500, count));
+      }));
+  });
+}

@@ -1,0 +1,104 @@
+/**
+ * Store errors. Each family has its own class carrying a `code`; messages name the store's
+ * location and identities (never keys, pickles or secrets).
+ */
+
+/** Why a store operation failed. */
+export type StoreErrorCode =
+  /** A record handed to `saveChanges`, or read back from the back end, is malformed. */
+  | "INVALID_RECORD"
+  /** The store was opened without a device ID and holds none yet. */
+  | "IDENTITY_REQUIRED"
+  /** The schema on disk is newer than this version of Keyroom understands. */
+  | "SCHEMA_TOO_NEW"
+  /** A schema migration failed; the store was left at its previous version. */
+  | "MIGRATION_FAILED"
+  /** The store was used after `close()`. */
+  | "CLOSED"
+  /** An option is out of range (e.g. an empty file name, a batch limit below 1). */
+  | "BAD_OPTION"
+  /** The back end refused an operation (I/O error, quota, aborted transaction). */
+  | "BACKEND";
+
+export class StoreError extends Error {
+  override readonly name: string = "StoreError";
+  readonly code: StoreErrorCode;
+
+  constructor(code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+export type StoreMismatchErrorCode = "USER_MISMATCH" | "DEVICE_MISMATCH";
+
+/** The store belongs to another user or device than the one opening it. */
+export class StoreMismatchError extends Error {
+  override readonly name = "StoreMismatchError";
+  readonly code: StoreMismatchErrorCode;
+  /** What the store holds. */
+  readonly stored: { readonly userId: string; readonly deviceId: string };
+  /** What the caller asked for. */
+  readonly requested: { readonly userId: string; readonly deviceId: string | undefined };
+
+  constructor(
+    code: StoreMismatchErrorCode,
+    stored: { userId: string; deviceId: string },
+    requested: { userId: string; deviceId: string | undefined },
+  ) {
+    super(
+      code === "USER_MISMATCH"
+        ? `this crypto store belongs to ${stored.userId} (device ${stored.deviceId}), not ${requested.userId}; ` +
+            "use a separate store location per account"
+        : `this crypto store belongs to device ${stored.deviceId} of ${stored.userId}, not device ${requested.deviceId}; ` +
+            "log in again with the stored device ID (see loadIdentity) or use a new store location",
+    );
+    this.code = code;
+    this.stored = stored;
+    this.requested = requested;
+  }
+}
+
+export type StoreLockedErrorCode = "LOCKED";
+
+/** Another process (or another open handle in this one) is using the store. */
+export class StoreLockedError extends Error {
+  override readonly name = "StoreLockedError";
+  readonly code: StoreLockedErrorCode = "LOCKED";
+  readonly location: string;
+
+  constructor(location: string, options?: { cause?: unknown }) {
+    super(
+      `the crypto store at ${location} is in use by another process or client; ` +
+        "only one may use a store at a time (close it there first, or use another store location)",
+      options,
+    );
+    this.location = location;
+  }
+}
+
+export type StoreKeyErrorCode =
+  /** The passphrase (or raw key) does not unwrap the store key. */
+  | "WRONG_KEY"
+  /** The store was created with a passphrase/key and opened without one, or the other way round. */
+  | "KEY_KIND_MISMATCH"
+  /** The key file that protects this store is missing. */
+  | "KEY_FILE_MISSING"
+  /** The key file is readable by other users, or malformed. */
+  | "KEY_FILE_INSECURE"
+  | "KEY_FILE_MALFORMED"
+  /** A stored ciphertext failed its MAC check: the store was tampered with or corrupted. */
+  | "TAMPERED"
+  /** The stored key parameters are malformed or out of range. */
+  | "BAD_KEY_PARAMETERS";
+
+/** The store's encryption key could not be obtained, or a ciphertext did not authenticate. */
+export class StoreKeyError extends Error {
+  override readonly name = "StoreKeyError";
+  readonly code: StoreKeyErrorCode;
+
+  constructor(code: StoreKeyErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}

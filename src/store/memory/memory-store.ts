@@ -1,0 +1,359 @@
+/**
+ * A `CryptoStore` in memory, for tests and short-lived tools. Records are validated and copied
+ * in and out, so nothing the caller holds aliases the store. `saveChanges` keeps an undo journal
+ * and rolls back if any change fails, so it is atomic like the persistent back ends.
+ *
+ * Keep a `MemoryStoreData` and open it again to simulate a restart: identity checks and the
+ * one-open-at-a-time lock behave as they do on disk. Nothing is encrypted (nothing is at rest).
+ */
+import type { CryptoChanges } from "../changes.ts";
+import { StoreError, StoreLockedError } from "../errors.ts";
+import { type IdentityRequest, resolveIdentity } from "../identity.ts";
+import type {
+  AccountRecord,
+  BackupStateRecord,
+  CrossSigningIdentityRecord,
+  DeviceRecord,
+  InboundGroupSessionRecord,
+  OlmSessionRecord,
+  OutboundGroupSessionRecord,
+  OutgoingKeyRequestRecord,
+  QueuedRequestRecord,
+  ReplayRecord,
+  RoomSettingsRecord,
+  StoreIdentity,
+  TrackedUserRecord,
+  WithheldRecord,
+} from "../records.ts";
+import type { CryptoStore, InboundGroupSessionCounts } from "../store.ts";
+import {
+  parseAccount,
+  parseBackupState,
+  parseCrossSigningIdentity,
+  parseDevice,
+  parseInboundGroupSession,
+  parseNextBatch,
+  parseOlmSession,
+  parseOutboundGroupSession,
+  parseOutgoingKeyRequest,
+  parseQueuedRequest,
+  parseReplay,
+  parseRoomSettings,
+  parseSecret,
+  parseSecretName,
+  parseTrackedUser,
+  parseWithheld,
+} from "../validate.ts";
+
+const k2 = (a: string, b: string): string => JSON.stringify([a, b]);
+const k3 = (a: string, b: string, c: number): string => JSON.stringify([a, b, c]);
+const clone = <T>(v: T): T => structuredClone(v);
+const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** The contents of a memory store; outlives the `MemoryCryptoStore` handles opened on it. */
+export class MemoryStoreData {
+  identity: StoreIdentity | undefined;
+  inUse = false;
+  account: AccountRecord | undefined;
+  readonly olm = new Map<string, Map<string, OlmSessionRecord>>();
+  readonly inbound = new Map<string, InboundGroupSessionRecord>();
+  readonly outbound = new Map<string, OutboundGroupSessionRecord>();
+  readonly devices = new Map<string, Map<string, DeviceRecord>>();
+  readonly crossSigning = new Map<string, CrossSigningIdentityRecord>();
+  readonly secrets = new Map<string, string>();
+  readonly tracked = new Map<string, TrackedUserRecord>();
+  readonly keyRequests = new Map<string, OutgoingKeyRequestRecord>();
+  readonly withheld = new Map<string, WithheldRecord>();
+  readonly replays = new Map<string, ReplayRecord>();
+  readonly roomSettings = new Map<string, RoomSettingsRecord>();
+  backup: BackupStateRecord | undefined;
+  readonly queued = new Map<string, QueuedRequestRecord>();
+  nextBatch: string | undefined;
+}
+
+export interface MemoryCryptoStoreOptions extends IdentityRequest {
+  /** Existing contents to reopen; a fresh store when omitted. */
+  readonly data?: MemoryStoreData;
+}
+
+type Undo = () => void;
+
+/** Sets `key` in `map`, journaling how to undo it. */
+function put<K, V>(journal: Undo[], map: Map<K, V>, key: K, value: V): void {
+  const had = map.has(key);
+  const old = map.get(key);
+  map.set(key, value);
+  journal.push(had ? () => map.set(key, old as V) : () => map.delete(key));
+}
+
+function del<K, V>(journal: Undo[], map: Map<K, V>, key: K): void {
+  if (!map.has(key)) return;
+  const old = map.get(key) as V;
+  map.delete(key);
+  journal.push(() => map.set(key, old));
+}
+
+function nested<V>(journal: Undo[], outer: Map<string, Map<string, V>>, key: string): Map<string, V> {
+  let inner = outer.get(key);
+  if (inner === undefined) {
+    inner = new Map();
+    put(journal, outer, key, inner);
+  }
+  return inner;
+}
+
+export class MemoryCryptoStore implements CryptoStore {
+  readonly #data: MemoryStoreData;
+  #closed = false;
+
+  private constructor(data: MemoryStoreData) {
+    this.#data = data;
+  }
+
+  static async open(options: MemoryCryptoStoreOptions): Promise<MemoryCryptoStore> {
+    const data = options.data ?? new MemoryStoreData();
+    if (data.inUse) throw new StoreLockedError("memory store");
+    data.identity = resolveIdentity(data.identity, options);
+    data.inUse = true;
+    return new MemoryCryptoStore(data);
+  }
+
+  #d(): MemoryStoreData {
+    if (this.#closed) throw new StoreError("CLOSED", "this crypto store is closed");
+    return this.#data;
+  }
+
+  async loadIdentity(): Promise<StoreIdentity> {
+    return clone(this.#d().identity as StoreIdentity);
+  }
+
+  async loadAccount(): Promise<AccountRecord | undefined> {
+    return clone(this.#d().account);
+  }
+
+  async getOlmSessions(senderKey: string): Promise<OlmSessionRecord[]> {
+    return [...(this.#d().olm.get(senderKey)?.values() ?? [])].map(clone);
+  }
+
+  async getInboundGroupSession(
+    roomId: string,
+    sessionId: string,
+  ): Promise<InboundGroupSessionRecord | undefined> {
+    return clone(this.#d().inbound.get(k2(roomId, sessionId)));
+  }
+
+  async getInboundGroupSessionsForRoom(roomId: string): Promise<InboundGroupSessionRecord[]> {
+    return [...this.#d().inbound.values()].filter((r) => r.roomId === roomId).map(clone);
+  }
+
+  async countInboundGroupSessions(): Promise<InboundGroupSessionCounts> {
+    let backedUp = 0;
+    for (const r of this.#d().inbound.values()) if (r.backedUp) backedUp++;
+    return { total: this.#data.inbound.size, backedUp };
+  }
+
+  async getInboundGroupSessionsToBackUp(limit: number): Promise<InboundGroupSessionRecord[]> {
+    checkLimit(limit);
+    // Same order as the persistent back ends: by room ID, then session ID.
+    return [...this.#d().inbound.values()]
+      .filter((r) => !r.backedUp)
+      .sort((a, b) => compare(a.roomId, b.roomId) || compare(a.sessionId, b.sessionId))
+      .slice(0, limit)
+      .map(clone);
+  }
+
+  async getOutboundGroupSession(roomId: string): Promise<OutboundGroupSessionRecord | undefined> {
+    return clone(this.#d().outbound.get(roomId));
+  }
+
+  async getDevice(userId: string, deviceId: string): Promise<DeviceRecord | undefined> {
+    return clone(this.#d().devices.get(userId)?.get(deviceId));
+  }
+
+  async getUserDevices(userId: string): Promise<DeviceRecord[]> {
+    return [...(this.#d().devices.get(userId)?.values() ?? [])].map(clone);
+  }
+
+  async getDeviceByCurve25519Key(curve25519Key: string): Promise<DeviceRecord | undefined> {
+    let deleted: DeviceRecord | undefined;
+    for (const devices of this.#d().devices.values()) {
+      for (const d of devices.values()) {
+        if (d.curve25519Key !== curve25519Key) continue;
+        if (!d.deleted) return clone(d);
+        deleted ??= d;
+      }
+    }
+    return clone(deleted);
+  }
+
+  async getCrossSigningIdentity(userId: string): Promise<CrossSigningIdentityRecord | undefined> {
+    return clone(this.#d().crossSigning.get(userId));
+  }
+
+  async getSecret(name: string): Promise<string | undefined> {
+    return this.#d().secrets.get(name);
+  }
+
+  async getTrackedUsers(): Promise<TrackedUserRecord[]> {
+    return [...this.#d().tracked.values()].map(clone);
+  }
+
+  async getOutgoingKeyRequests(): Promise<OutgoingKeyRequestRecord[]> {
+    return [...this.#d().keyRequests.values()].map(clone);
+  }
+
+  async getOutgoingKeyRequest(requestId: string): Promise<OutgoingKeyRequestRecord | undefined> {
+    return clone(this.#d().keyRequests.get(requestId));
+  }
+
+  async getOutgoingKeyRequestForSession(
+    roomId: string,
+    sessionId: string,
+  ): Promise<OutgoingKeyRequestRecord | undefined> {
+    for (const r of this.#d().keyRequests.values()) {
+      if (r.roomId === roomId && r.sessionId === sessionId) return clone(r);
+    }
+    return undefined;
+  }
+
+  async getWithheld(roomId: string, sessionId: string): Promise<WithheldRecord | undefined> {
+    return clone(this.#d().withheld.get(k2(roomId, sessionId)));
+  }
+
+  async getReplay(
+    roomId: string,
+    sessionId: string,
+    messageIndex: number,
+  ): Promise<ReplayRecord | undefined> {
+    return clone(this.#d().replays.get(k3(roomId, sessionId, messageIndex)));
+  }
+
+  async getRoomSettings(roomId: string): Promise<RoomSettingsRecord | undefined> {
+    return clone(this.#d().roomSettings.get(roomId));
+  }
+
+  async getBackupState(): Promise<BackupStateRecord | undefined> {
+    return clone(this.#d().backup);
+  }
+
+  async getQueuedRequests(): Promise<QueuedRequestRecord[]> {
+    return [...this.#d().queued.values()]
+      .sort((a, b) => a.createdAt - b.createdAt || compare(a.requestId, b.requestId))
+      .map(clone);
+  }
+
+  async getNextBatch(): Promise<string | undefined> {
+    return this.#d().nextBatch;
+  }
+
+  async saveChanges(changes: CryptoChanges): Promise<void> {
+    const d = this.#d();
+    const journal: Undo[] = [];
+    try {
+      apply(d, changes, journal);
+    } catch (e) {
+      for (let i = journal.length - 1; i >= 0; i--) journal[i]?.();
+      throw e;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#data.inUse = false;
+  }
+}
+
+export function checkLimit(limit: number): void {
+  if (!Number.isSafeInteger(limit) || limit < 1) {
+    throw new StoreError("BAD_OPTION", "the batch limit must be a positive integer");
+  }
+}
+
+function apply(d: MemoryStoreData, c: CryptoChanges, j: Undo[]): void {
+  if (c.resetBackedUp === true) {
+    for (const [key, r] of d.inbound) if (r.backedUp) put(j, d.inbound, key, { ...r, backedUp: false });
+  }
+  if (c.account !== undefined) {
+    const old = d.account;
+    d.account = clone(parseAccount(c.account));
+    j.push(() => {
+      d.account = old;
+    });
+  }
+  for (const r of c.olmSessions ?? []) {
+    const rec = clone(parseOlmSession(r));
+    put(j, nested(j, d.olm, rec.senderKey), rec.sessionId, rec);
+  }
+  for (const r of c.inboundGroupSessions ?? []) {
+    const rec = clone(parseInboundGroupSession(r));
+    put(j, d.inbound, k2(rec.roomId, rec.sessionId), rec);
+  }
+  for (const r of c.outboundGroupSessions ?? []) {
+    const rec = clone(parseOutboundGroupSession(r));
+    put(j, d.outbound, rec.roomId, rec);
+  }
+  for (const r of c.devices ?? []) {
+    const rec = clone(parseDevice(r));
+    put(j, nested(j, d.devices, rec.userId), rec.deviceId, rec);
+  }
+  for (const r of c.crossSigningIdentities ?? []) {
+    const rec = clone(parseCrossSigningIdentity(r));
+    put(j, d.crossSigning, rec.userId, rec);
+  }
+  for (const [name, value] of Object.entries(c.secrets ?? {})) {
+    if (value === null) del(j, d.secrets, parseSecretName(name));
+    else put(j, d.secrets, name, parseSecret(name, value));
+  }
+  for (const r of c.trackedUsers ?? []) {
+    const rec = parseTrackedUser(r);
+    put(j, d.tracked, rec.userId, rec);
+  }
+  for (const r of c.outgoingKeyRequests ?? []) {
+    const rec = clone(parseOutgoingKeyRequest(r));
+    put(j, d.keyRequests, rec.requestId, rec);
+  }
+  for (const r of c.withheld ?? []) {
+    const rec = parseWithheld(r);
+    put(j, d.withheld, k2(rec.roomId, rec.sessionId), rec);
+  }
+  for (const r of c.replays ?? []) {
+    const rec = parseReplay(r);
+    put(j, d.replays, k3(rec.roomId, rec.sessionId, rec.messageIndex), rec);
+  }
+  for (const r of c.roomSettings ?? []) {
+    const rec = parseRoomSettings(r);
+    put(j, d.roomSettings, rec.roomId, rec);
+  }
+  if (c.backupState !== undefined) {
+    const old = d.backup;
+    d.backup = c.backupState === null ? undefined : clone(parseBackupState(c.backupState));
+    j.push(() => {
+      d.backup = old;
+    });
+  }
+  for (const r of c.queuedRequests ?? []) {
+    const rec = clone(parseQueuedRequest(r));
+    put(j, d.queued, rec.requestId, rec);
+  }
+  for (const { roomId, sessionId } of c.backedUp ?? []) {
+    const key = k2(roomId, sessionId);
+    const r = d.inbound.get(key);
+    if (r !== undefined && !r.backedUp) put(j, d.inbound, key, { ...r, backedUp: true });
+  }
+  for (const { senderKey, sessionId } of c.deletedOlmSessions ?? []) {
+    const inner = d.olm.get(senderKey);
+    if (inner !== undefined) del(j, inner, sessionId);
+  }
+  for (const roomId of c.deletedOutboundGroupSessions ?? []) del(j, d.outbound, roomId);
+  for (const userId of c.untrackedUsers ?? []) del(j, d.tracked, userId);
+  for (const requestId of c.deletedOutgoingKeyRequests ?? []) del(j, d.keyRequests, requestId);
+  for (const requestId of c.deletedQueuedRequests ?? []) del(j, d.queued, requestId);
+  if (c.nextBatch !== undefined) {
+    const old = d.nextBatch;
+    d.nextBatch = parseNextBatch(c.nextBatch);
+    j.push(() => {
+      d.nextBatch = old;
+    });
+  }
+}

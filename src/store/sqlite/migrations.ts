@@ -1,0 +1,113 @@
+/**
+ * Numbered schema migrations for the SQLite store. A migration is never edited once released:
+ * schema changes append a new one. `schema_version` holds the version the file is at; each
+ * migration runs in its own transaction together with the version bump.
+ */
+import type { Database } from "better-sqlite3";
+import { StoreError } from "../errors.ts";
+
+export interface Migration {
+  readonly version: number;
+  readonly description: string;
+  readonly sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: "identity, account, Olm and Megolm sessions, devices, secrets, key requests, replays",
+    sql: `
+      CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+      CREATE TABLE olm_sessions (
+        sender_key TEXT NOT NULL, session_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL, last_used_at INTEGER NOT NULL, pickle TEXT NOT NULL,
+        PRIMARY KEY (sender_key, session_id));
+      CREATE TABLE inbound_group_sessions (
+        room_id TEXT NOT NULL, session_id TEXT NOT NULL, sender_key TEXT NOT NULL,
+        sender_claimed_ed25519 TEXT NOT NULL, first_known_index INTEGER NOT NULL,
+        imported INTEGER NOT NULL, forwarded INTEGER NOT NULL, forwarding_chain TEXT NOT NULL,
+        backed_up INTEGER NOT NULL, pickle TEXT NOT NULL,
+        PRIMARY KEY (room_id, session_id));
+      CREATE TABLE outbound_group_sessions (
+        room_id TEXT PRIMARY KEY NOT NULL, session_id TEXT NOT NULL, created_at INTEGER NOT NULL,
+        message_count INTEGER NOT NULL, sharing TEXT NOT NULL, pickle TEXT NOT NULL);
+      CREATE TABLE devices (
+        user_id TEXT NOT NULL, device_id TEXT NOT NULL, curve25519_key TEXT NOT NULL,
+        ed25519_key TEXT NOT NULL, trust TEXT NOT NULL, deleted INTEGER NOT NULL, keys TEXT NOT NULL,
+        PRIMARY KEY (user_id, device_id));
+      CREATE INDEX devices_by_curve25519 ON devices (curve25519_key);
+      CREATE TABLE cross_signing_identities (user_id TEXT PRIMARY KEY NOT NULL, identity TEXT NOT NULL);
+      CREATE TABLE secrets (name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+      CREATE TABLE tracked_users (user_id TEXT PRIMARY KEY NOT NULL, outdated INTEGER NOT NULL);
+      CREATE TABLE outgoing_key_requests (
+        request_id TEXT PRIMARY KEY NOT NULL, room_id TEXT NOT NULL, session_id TEXT NOT NULL,
+        record TEXT NOT NULL);
+      CREATE INDEX outgoing_key_requests_by_session ON outgoing_key_requests (room_id, session_id);
+      CREATE TABLE withheld (
+        room_id TEXT NOT NULL, session_id TEXT NOT NULL, record TEXT NOT NULL,
+        PRIMARY KEY (room_id, session_id));
+      CREATE TABLE replays (
+        room_id TEXT NOT NULL, session_id TEXT NOT NULL, message_index INTEGER NOT NULL,
+        event_id TEXT NOT NULL, timestamp INTEGER NOT NULL,
+        PRIMARY KEY (room_id, session_id, message_index));
+    `,
+  },
+  {
+    version: 2,
+    description: "room settings, the persisted outgoing request queue, an index of sessions to back up",
+    sql: `
+      CREATE TABLE room_settings (room_id TEXT PRIMARY KEY NOT NULL, settings TEXT NOT NULL);
+      CREATE TABLE queued_requests (
+        request_id TEXT PRIMARY KEY NOT NULL, kind TEXT NOT NULL, created_at INTEGER NOT NULL,
+        body TEXT NOT NULL);
+      CREATE INDEX queued_requests_by_age ON queued_requests (created_at, request_id);
+      CREATE INDEX inbound_group_sessions_to_back_up
+        ON inbound_group_sessions (room_id, session_id) WHERE backed_up = 0;
+    `,
+  },
+];
+
+export const LATEST_SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
+
+/** The version the file is at (0 for a new, empty file). */
+export function schemaVersion(db: Database): number {
+  const table = db
+    .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'")
+    .get();
+  if (table === undefined) return 0;
+  const row = db.prepare("SELECT version FROM schema_version").get() as { version?: unknown } | undefined;
+  const v = row?.version;
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
+    throw new StoreError("MIGRATION_FAILED", "the store's schema_version table is malformed");
+  }
+  return v;
+}
+
+/** Brings the file up to `target` (the latest by default), one migration per transaction. */
+export function migrate(db: Database, target: number = LATEST_SCHEMA_VERSION): number {
+  let current = schemaVersion(db);
+  if (current > LATEST_SCHEMA_VERSION) {
+    throw new StoreError(
+      "SCHEMA_TOO_NEW",
+      `this crypto store has schema version ${current}, newer than the ${LATEST_SCHEMA_VERSION} this Keyroom ` +
+        "understands; upgrade Keyroom to open it",
+    );
+  }
+  for (const m of MIGRATIONS) {
+    if (m.version <= current || m.version > target) continue;
+    try {
+      db.transaction(() => {
+        if (current === 0) db.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
+        db.exec(m.sql);
+        db.prepare("DELETE FROM schema_version").run();
+        db.prepare("INSERT INTO schema_version (version) VALUES (?)").run(m.version);
+      })();
+    } catch (e) {
+      throw new StoreError("MIGRATION_FAILED", `schema migration ${m.version} (${m.description}) failed`, {
+        cause: e,
+      });
+    }
+    current = m.version;
+  }
+  return current;
+}

@@ -1,0 +1,280 @@
+/**
+ * The SQLite crypto store (better-sqlite3), Keyroom's default on Node.
+ *
+ * - Location: `directory` + `fileName` (default `keyroom-crypto.sqlite3`); the directory is
+ *   created with mode 0700 if missing.
+ * - WAL journal, `synchronous = FULL` (a committed step survives power loss), prepared
+ *   statements, and every `saveChanges` in one transaction.
+ * - Lock: `locking_mode = EXCLUSIVE`, taken at open with a write transaction. The operating system
+ *   holds the lock for this connection until `close()` or process exit (a crashed process releases
+ *   it), so a second process (or a second open in this one) gets `StoreLockedError`.
+ * - Secrets at rest: see `cipher/store-cipher.ts`; without a passphrase or key, a key file
+ *   `<fileName>.key` (mode 0600) is created beside the database.
+ */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import type { CryptoChanges } from "../changes.ts";
+import { createOrReadKeyFile, readKeyFile } from "../cipher/key-file.ts";
+import { type KeyProtection, StoreCipher } from "../cipher/store-cipher.ts";
+import { StoreError, StoreKeyError, StoreLockedError } from "../errors.ts";
+import { type IdentityRequest, resolveIdentity } from "../identity.ts";
+import type {
+  AccountRecord,
+  BackupStateRecord,
+  CrossSigningIdentityRecord,
+  DeviceRecord,
+  InboundGroupSessionRecord,
+  OlmSessionRecord,
+  OutboundGroupSessionRecord,
+  OutgoingKeyRequestRecord,
+  QueuedRequestRecord,
+  ReplayRecord,
+  RoomSettingsRecord,
+  StoreIdentity,
+  TrackedUserRecord,
+  WithheldRecord,
+} from "../records.ts";
+import type { CryptoStore, InboundGroupSessionCounts } from "../store.ts";
+import { parseIdentity } from "../validate.ts";
+import { migrate } from "./migrations.ts";
+import { parseJson, SqliteStatements } from "./statements.ts";
+
+export const DEFAULT_SQLITE_FILE_NAME = "keyroom-crypto.sqlite3";
+
+export interface SqliteCryptoStoreOptions extends IdentityRequest {
+  /** Directory holding the database (and its key file); created if missing. */
+  readonly directory: string;
+  /** Database file name inside `directory`. */
+  readonly fileName?: string;
+  /** Protects the store key with PBKDF2-SHA-512 of this passphrase. */
+  readonly passphrase?: string;
+  /** Or: a 32-byte key from elsewhere (an OS keychain, a KMS). */
+  readonly key?: Uint8Array;
+  /** PBKDF2 iterations for a NEW passphrase-protected store (default `STORE_KDF_ITERATIONS`). */
+  readonly kdfIterations?: number;
+}
+
+function isBusy(e: unknown): boolean {
+  const code = typeof e === "object" && e !== null ? (e as { code?: unknown }).code : undefined;
+  return code === "SQLITE_BUSY" || code === "SQLITE_LOCKED";
+}
+
+function checkFileName(name: string): string {
+  if (name.length === 0 || name.includes("/") || name.includes("\\") || name === "." || name === "..") {
+    throw new StoreError(
+      "BAD_OPTION",
+      "the store fileName must be a plain file name (use directory for the path)",
+    );
+  }
+  return name;
+}
+
+export class SqliteCryptoStore implements CryptoStore {
+  readonly #db: Database.Database;
+  readonly #st: SqliteStatements;
+  readonly #identity: StoreIdentity;
+  /** Where the database lives (for messages; holds no secret). */
+  readonly path: string;
+  #closed = false;
+
+  private constructor(db: Database.Database, st: SqliteStatements, identity: StoreIdentity, path: string) {
+    this.#db = db;
+    this.#st = st;
+    this.#identity = identity;
+    this.path = path;
+  }
+
+  static async open(options: SqliteCryptoStoreOptions): Promise<SqliteCryptoStore> {
+    const fileName = checkFileName(options.fileName ?? DEFAULT_SQLITE_FILE_NAME);
+    if (options.passphrase !== undefined && options.key !== undefined) {
+      throw new StoreError("BAD_OPTION", "give a passphrase or a key, not both");
+    }
+    mkdirSync(options.directory, { recursive: true, mode: 0o700 });
+    const path = join(options.directory, fileName);
+    // timeout 0: a locked store is reported at once instead of after a busy wait.
+    const db = new Database(path, { timeout: 0 });
+    try {
+      try {
+        db.pragma("locking_mode = EXCLUSIVE");
+        db.pragma("journal_mode = WAL");
+        // An empty write transaction takes the exclusive lock now, not at the first save.
+        db.exec("BEGIN EXCLUSIVE; COMMIT");
+      } catch (e) {
+        if (isBusy(e)) throw new StoreLockedError(path, { cause: e });
+        throw e;
+      }
+      db.pragma("synchronous = FULL");
+      db.pragma("foreign_keys = ON");
+      migrate(db);
+      const st = new SqliteStatements(db);
+      const storedIdentity = st.meta("identity");
+      const identity = resolveIdentity(
+        storedIdentity === undefined ? undefined : parseIdentity(parseJson(storedIdentity, "store identity")),
+        options,
+      );
+      const keyFile = `${path}.key`;
+      const header = st.meta("store_key");
+      let cipher: StoreCipher;
+      if (header === undefined) {
+        const protection: KeyProtection =
+          options.passphrase !== undefined
+            ? { kind: "passphrase", passphrase: options.passphrase, iterations: options.kdfIterations }
+            : options.key !== undefined
+              ? { kind: "key", key: options.key }
+              : { kind: "key-file", key: createOrReadKeyFile(keyFile) };
+        const created = StoreCipher.create(protection);
+        cipher = created.cipher;
+        db.transaction(() => {
+          st.setMeta("identity", JSON.stringify(identity));
+          st.setMeta("store_key", JSON.stringify(created.header));
+        })();
+      } else {
+        const stored = parseJson(header, "store key header");
+        let protection: KeyProtection;
+        if (options.passphrase !== undefined)
+          protection = { kind: "passphrase", passphrase: options.passphrase };
+        else if (options.key !== undefined) protection = { kind: "key", key: options.key };
+        else if (peekKind(stored) === "key-file")
+          protection = { kind: "key-file", key: readKeyFile(keyFile) };
+        else {
+          throw new StoreKeyError(
+            "KEY_KIND_MISMATCH",
+            "this crypto store is protected by a passphrase or key; open it with the same one",
+          );
+        }
+        cipher = StoreCipher.unlock(stored, protection);
+      }
+      st.setCipher(cipher);
+      return new SqliteCryptoStore(db, st, identity, path);
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+  }
+
+  #s(): SqliteStatements {
+    if (this.#closed) throw new StoreError("CLOSED", "this crypto store is closed");
+    return this.#st;
+  }
+
+  async loadIdentity(): Promise<StoreIdentity> {
+    this.#s();
+    return { ...this.#identity };
+  }
+
+  async loadAccount(): Promise<AccountRecord | undefined> {
+    return this.#s().account();
+  }
+
+  async getOlmSessions(senderKey: string): Promise<OlmSessionRecord[]> {
+    return this.#s().olmSessions(senderKey);
+  }
+
+  async getInboundGroupSession(
+    roomId: string,
+    sessionId: string,
+  ): Promise<InboundGroupSessionRecord | undefined> {
+    return this.#s().inbound(roomId, sessionId);
+  }
+
+  async getInboundGroupSessionsForRoom(roomId: string): Promise<InboundGroupSessionRecord[]> {
+    return this.#s().inboundForRoom(roomId);
+  }
+
+  async countInboundGroupSessions(): Promise<InboundGroupSessionCounts> {
+    return this.#s().inboundCounts();
+  }
+
+  async getInboundGroupSessionsToBackUp(limit: number): Promise<InboundGroupSessionRecord[]> {
+    return this.#s().inboundToBackUp(limit);
+  }
+
+  async getOutboundGroupSession(roomId: string): Promise<OutboundGroupSessionRecord | undefined> {
+    return this.#s().outbound(roomId);
+  }
+
+  async getDevice(userId: string, deviceId: string): Promise<DeviceRecord | undefined> {
+    return this.#s().device(userId, deviceId);
+  }
+
+  async getUserDevices(userId: string): Promise<DeviceRecord[]> {
+    return this.#s().userDevices(userId);
+  }
+
+  async getDeviceByCurve25519Key(curve25519Key: string): Promise<DeviceRecord | undefined> {
+    return this.#s().deviceByCurve(curve25519Key);
+  }
+
+  async getCrossSigningIdentity(userId: string): Promise<CrossSigningIdentityRecord | undefined> {
+    return this.#s().crossSigning(userId);
+  }
+
+  async getSecret(name: string): Promise<string | undefined> {
+    return this.#s().secret(name);
+  }
+
+  async getTrackedUsers(): Promise<TrackedUserRecord[]> {
+    return this.#s().trackedUsers();
+  }
+
+  async getOutgoingKeyRequests(): Promise<OutgoingKeyRequestRecord[]> {
+    return this.#s().keyRequests();
+  }
+
+  async getOutgoingKeyRequest(requestId: string): Promise<OutgoingKeyRequestRecord | undefined> {
+    return this.#s().keyRequest(requestId);
+  }
+
+  async getOutgoingKeyRequestForSession(
+    roomId: string,
+    sessionId: string,
+  ): Promise<OutgoingKeyRequestRecord | undefined> {
+    return this.#s().keyRequestForSession(roomId, sessionId);
+  }
+
+  async getWithheld(roomId: string, sessionId: string): Promise<WithheldRecord | undefined> {
+    return this.#s().withheld(roomId, sessionId);
+  }
+
+  async getReplay(
+    roomId: string,
+    sessionId: string,
+    messageIndex: number,
+  ): Promise<ReplayRecord | undefined> {
+    return this.#s().replay(roomId, sessionId, messageIndex);
+  }
+
+  async getRoomSettings(roomId: string): Promise<RoomSettingsRecord | undefined> {
+    return this.#s().roomSettings(roomId);
+  }
+
+  async getBackupState(): Promise<BackupStateRecord | undefined> {
+    return this.#s().backupState();
+  }
+
+  async getQueuedRequests(): Promise<QueuedRequestRecord[]> {
+    return this.#s().queuedRequests();
+  }
+
+  async getNextBatch(): Promise<string | undefined> {
+    return this.#s().meta("next_batch");
+  }
+
+  async saveChanges(changes: CryptoChanges): Promise<void> {
+    const st = this.#s();
+    // better-sqlite3 rolls the transaction back if anything inside throws.
+    this.#db.transaction(() => st.apply(changes))();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#db.close();
+  }
+}
+
+/** The kind recorded in a stored key header, without trusting the rest of it. */
+function peekKind(header: unknown): unknown {
+  return typeof header === "object" && header !== null ? (header as { kind?: unknown }).kind : undefined;
+}

@@ -1,0 +1,449 @@
+/**
+ * Prepared statements and row conversions for the SQLite store. Secret columns (`pickle`,
+ * `secrets.value`, the account, queued request bodies) hold `StoreCipher` ciphertexts bound to
+ * their row; everything else is clear JSON or plain columns. Every row read back is validated.
+ */
+import type { Database, Statement } from "better-sqlite3";
+import type { CryptoChanges } from "../changes.ts";
+import type { StoreCipher } from "../cipher/store-cipher.ts";
+import { StoreError } from "../errors.ts";
+import type { JsonObject, JsonValue } from "../json.ts";
+import type {
+  AccountRecord,
+  BackupStateRecord,
+  CrossSigningIdentityRecord,
+  DeviceRecord,
+  InboundGroupSessionRecord,
+  OlmSessionRecord,
+  OutboundGroupSessionRecord,
+  OutgoingKeyRequestRecord,
+  QueuedRequestRecord,
+  ReplayRecord,
+  RoomSettingsRecord,
+  TrackedUserRecord,
+  WithheldRecord,
+} from "../records.ts";
+import type { InboundGroupSessionCounts } from "../store.ts";
+import {
+  parseAccount,
+  parseBackupState,
+  parseCrossSigningIdentity,
+  parseDevice,
+  parseInboundGroupSession,
+  parseNextBatch,
+  parseOlmSession,
+  parseOutboundGroupSession,
+  parseOutgoingKeyRequest,
+  parseQueuedRequest,
+  parseReplay,
+  parseRoomSettings,
+  parseSecret,
+  parseSecretName,
+  parseTrackedUser,
+  parseWithheld,
+} from "../validate.ts";
+
+type Row = { readonly [column: string]: unknown };
+
+/** Associated data binding a ciphertext to its row. */
+export const rowAd = (...parts: readonly (string | number)[]): string => JSON.stringify(parts);
+
+function accountJson(a: AccountRecord): JsonObject {
+  const out: { [key: string]: JsonValue } = { pickle: a.pickle, deviceKeysUploaded: a.deviceKeysUploaded };
+  if (a.serverOneTimeKeyCount !== undefined) out.serverOneTimeKeyCount = a.serverOneTimeKeyCount;
+  if (a.fallbackKeyCreatedAt !== undefined) out.fallbackKeyCreatedAt = a.fallbackKeyCreatedAt;
+  return out;
+}
+
+export function parseJson(text: unknown, what: string): unknown {
+  if (typeof text !== "string") throw new StoreError("INVALID_RECORD", `${what}: not stored as text`);
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new StoreError("INVALID_RECORD", `${what}: malformed JSON`);
+  }
+}
+
+const flag = (v: unknown): boolean => v === 1;
+
+const SQL = {
+  meta: "SELECT value FROM meta WHERE key = ?",
+  setMeta: "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+  delMeta: "DELETE FROM meta WHERE key = ?",
+  olmBySender: "SELECT * FROM olm_sessions WHERE sender_key = ?",
+  putOlm:
+    "INSERT OR REPLACE INTO olm_sessions (sender_key, session_id, created_at, last_used_at, pickle) VALUES (?, ?, ?, ?, ?)",
+  delOlm: "DELETE FROM olm_sessions WHERE sender_key = ? AND session_id = ?",
+  inbound: "SELECT * FROM inbound_group_sessions WHERE room_id = ? AND session_id = ?",
+  inboundForRoom: "SELECT * FROM inbound_group_sessions WHERE room_id = ? ORDER BY session_id",
+  inboundCounts:
+    "SELECT COUNT(*) AS total, COALESCE(SUM(backed_up), 0) AS backed_up FROM inbound_group_sessions",
+  inboundToBackUp:
+    "SELECT * FROM inbound_group_sessions WHERE backed_up = 0 ORDER BY room_id, session_id LIMIT ?",
+  putInbound:
+    "INSERT OR REPLACE INTO inbound_group_sessions (room_id, session_id, sender_key, sender_claimed_ed25519, " +
+    "first_known_index, imported, forwarded, forwarding_chain, backed_up, pickle) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+  resetBackedUp: "UPDATE inbound_group_sessions SET backed_up = 0 WHERE backed_up = 1",
+  markBackedUp: "UPDATE inbound_group_sessions SET backed_up = 1 WHERE room_id = ? AND session_id = ?",
+  outbound: "SELECT * FROM outbound_group_sessions WHERE room_id = ?",
+  putOutbound:
+    "INSERT OR REPLACE INTO outbound_group_sessions (room_id, session_id, created_at, message_count, sharing, pickle) " +
+    "VALUES (?, ?, ?, ?, ?, ?)",
+  delOutbound: "DELETE FROM outbound_group_sessions WHERE room_id = ?",
+  device: "SELECT * FROM devices WHERE user_id = ? AND device_id = ?",
+  userDevices: "SELECT * FROM devices WHERE user_id = ? ORDER BY device_id",
+  deviceByCurve:
+    "SELECT * FROM devices WHERE curve25519_key = ? ORDER BY deleted, user_id, device_id LIMIT 1",
+  putDevice:
+    "INSERT OR REPLACE INTO devices (user_id, device_id, curve25519_key, ed25519_key, trust, deleted, keys) " +
+    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+  crossSigning: "SELECT identity FROM cross_signing_identities WHERE user_id = ?",
+  putCrossSigning: "INSERT OR REPLACE INTO cross_signing_identities (user_id, identity) VALUES (?, ?)",
+  secret: "SELECT value FROM secrets WHERE name = ?",
+  putSecret: "INSERT OR REPLACE INTO secrets (name, value) VALUES (?, ?)",
+  delSecret: "DELETE FROM secrets WHERE name = ?",
+  tracked: "SELECT * FROM tracked_users ORDER BY user_id",
+  putTracked: "INSERT OR REPLACE INTO tracked_users (user_id, outdated) VALUES (?, ?)",
+  delTracked: "DELETE FROM tracked_users WHERE user_id = ?",
+  keyRequests: "SELECT record FROM outgoing_key_requests ORDER BY request_id",
+  keyRequest: "SELECT record FROM outgoing_key_requests WHERE request_id = ?",
+  keyRequestForSession:
+    "SELECT record FROM outgoing_key_requests WHERE room_id = ? AND session_id = ? ORDER BY request_id LIMIT 1",
+  putKeyRequest:
+    "INSERT OR REPLACE INTO outgoing_key_requests (request_id, room_id, session_id, record) VALUES (?, ?, ?, ?)",
+  delKeyRequest: "DELETE FROM outgoing_key_requests WHERE request_id = ?",
+  withheld: "SELECT record FROM withheld WHERE room_id = ? AND session_id = ?",
+  putWithheld: "INSERT OR REPLACE INTO withheld (room_id, session_id, record) VALUES (?, ?, ?)",
+  replay: "SELECT * FROM replays WHERE room_id = ? AND session_id = ? AND message_index = ?",
+  putReplay:
+    "INSERT OR REPLACE INTO replays (room_id, session_id, message_index, event_id, timestamp) VALUES (?, ?, ?, ?, ?)",
+  roomSettings: "SELECT settings FROM room_settings WHERE room_id = ?",
+  putRoomSettings: "INSERT OR REPLACE INTO room_settings (room_id, settings) VALUES (?, ?)",
+  queued: "SELECT * FROM queued_requests ORDER BY created_at, request_id",
+  putQueued:
+    "INSERT OR REPLACE INTO queued_requests (request_id, kind, created_at, body) VALUES (?, ?, ?, ?)",
+  delQueued: "DELETE FROM queued_requests WHERE request_id = ?",
+} as const;
+
+type StatementName = keyof typeof SQL;
+
+export class SqliteStatements {
+  #cipher: StoreCipher | undefined;
+  readonly #q: Readonly<Record<StatementName, Statement>>;
+
+  constructor(db: Database) {
+    const q: Partial<Record<StatementName, Statement>> = {};
+    for (const [name, sql] of Object.entries(SQL)) q[name as StatementName] = db.prepare(sql);
+    this.#q = q as Record<StatementName, Statement>;
+  }
+
+  setCipher(cipher: StoreCipher): void {
+    this.#cipher = cipher;
+  }
+
+  #c(): StoreCipher {
+    if (this.#cipher === undefined) throw new StoreError("CLOSED", "the store is not unlocked");
+    return this.#cipher;
+  }
+
+  #get(name: StatementName, ...params: readonly (string | number)[]): Row | undefined {
+    return this.#q[name].get(...params) as Row | undefined;
+  }
+
+  #all(name: StatementName, ...params: readonly (string | number)[]): Row[] {
+    return this.#q[name].all(...params) as Row[];
+  }
+
+  #run(name: StatementName, ...params: readonly (string | number)[]): void {
+    this.#q[name].run(...params);
+  }
+
+  meta(key: string): string | undefined {
+    const v = this.#get("meta", key)?.value;
+    if (v === undefined) return undefined;
+    if (typeof v !== "string") throw new StoreError("INVALID_RECORD", `meta ${key}: not text`);
+    return v;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.#run("setMeta", key, value);
+  }
+
+  account(): AccountRecord | undefined {
+    const v = this.meta("account");
+    return v === undefined ? undefined : parseAccount(this.#c().decrypt(v, rowAd("account")));
+  }
+
+  #olm(r: Row): OlmSessionRecord {
+    const senderKey = r.sender_key as string;
+    const sessionId = r.session_id as string;
+    return parseOlmSession({
+      senderKey,
+      sessionId,
+      createdAt: r.created_at,
+      lastUsedAt: r.last_used_at,
+      pickle: this.#c().decrypt(r.pickle, rowAd("olm", senderKey, sessionId)),
+    });
+  }
+
+  olmSessions(senderKey: string): OlmSessionRecord[] {
+    return this.#all("olmBySender", senderKey).map((r) => this.#olm(r));
+  }
+
+  #inbound(r: Row): InboundGroupSessionRecord {
+    const roomId = r.room_id as string;
+    const sessionId = r.session_id as string;
+    return parseInboundGroupSession({
+      roomId,
+      sessionId,
+      senderKey: r.sender_key,
+      senderClaimedEd25519: r.sender_claimed_ed25519,
+      firstKnownIndex: r.first_known_index,
+      imported: flag(r.imported),
+      forwarded: flag(r.forwarded),
+      forwardingChain: parseJson(r.forwarding_chain, "forwarding chain"),
+      backedUp: flag(r.backed_up),
+      pickle: this.#c().decrypt(r.pickle, rowAd("inbound", roomId, sessionId)),
+    });
+  }
+
+  inbound(roomId: string, sessionId: string): InboundGroupSessionRecord | undefined {
+    const r = this.#get("inbound", roomId, sessionId);
+    return r && this.#inbound(r);
+  }
+
+  inboundForRoom(roomId: string): InboundGroupSessionRecord[] {
+    return this.#all("inboundForRoom", roomId).map((r) => this.#inbound(r));
+  }
+
+  inboundCounts(): InboundGroupSessionCounts {
+    const r = this.#get("inboundCounts");
+    return { total: Number(r?.total ?? 0), backedUp: Number(r?.backed_up ?? 0) };
+  }
+
+  inboundToBackUp(limit: number): InboundGroupSessionRecord[] {
+    if (!Number.isSafeInteger(limit) || limit < 1) {
+      throw new StoreError("BAD_OPTION", "the batch limit must be a positive integer");
+    }
+    return this.#all("inboundToBackUp", limit).map((r) => this.#inbound(r));
+  }
+
+  outbound(roomId: string): OutboundGroupSessionRecord | undefined {
+    const r = this.#get("outbound", roomId);
+    if (r === undefined) return undefined;
+    const sharing = parseJson(r.sharing, "outbound sharing") as Row;
+    return parseOutboundGroupSession({
+      roomId,
+      sessionId: r.session_id,
+      createdAt: r.created_at,
+      messageCount: r.message_count,
+      sharedWith: sharing?.sharedWith,
+      pendingShares: sharing?.pendingShares,
+      withheldFrom: sharing?.withheldFrom,
+      pickle: this.#c().decrypt(r.pickle, rowAd("outbound", roomId)),
+    });
+  }
+
+  #device(r: Row): DeviceRecord {
+    return parseDevice({
+      userId: r.user_id,
+      deviceId: r.device_id,
+      curve25519Key: r.curve25519_key,
+      ed25519Key: r.ed25519_key,
+      trust: r.trust,
+      deleted: flag(r.deleted),
+      keys: parseJson(r.keys, "device keys"),
+    });
+  }
+
+  device(userId: string, deviceId: string): DeviceRecord | undefined {
+    const r = this.#get("device", userId, deviceId);
+    return r && this.#device(r);
+  }
+
+  userDevices(userId: string): DeviceRecord[] {
+    return this.#all("userDevices", userId).map((r) => this.#device(r));
+  }
+
+  deviceByCurve(key: string): DeviceRecord | undefined {
+    const r = this.#get("deviceByCurve", key);
+    return r && this.#device(r);
+  }
+
+  crossSigning(userId: string): CrossSigningIdentityRecord | undefined {
+    const r = this.#get("crossSigning", userId);
+    return (
+      r && parseCrossSigningIdentity({ userId, identity: parseJson(r.identity, "cross-signing identity") })
+    );
+  }
+
+  secret(name: string): string | undefined {
+    const r = this.#get("secret", name);
+    return r && parseSecret(name, this.#c().decrypt(r.value, rowAd("secret", name)));
+  }
+
+  trackedUsers(): TrackedUserRecord[] {
+    return this.#all("tracked").map((r) =>
+      parseTrackedUser({ userId: r.user_id, outdated: flag(r.outdated) }),
+    );
+  }
+
+  keyRequests(): OutgoingKeyRequestRecord[] {
+    return this.#all("keyRequests").map((r) => parseOutgoingKeyRequest(parseJson(r.record, "key request")));
+  }
+
+  keyRequest(requestId: string): OutgoingKeyRequestRecord | undefined {
+    const r = this.#get("keyRequest", requestId);
+    return r && parseOutgoingKeyRequest(parseJson(r.record, "key request"));
+  }
+
+  keyRequestForSession(roomId: string, sessionId: string): OutgoingKeyRequestRecord | undefined {
+    const r = this.#get("keyRequestForSession", roomId, sessionId);
+    return r && parseOutgoingKeyRequest(parseJson(r.record, "key request"));
+  }
+
+  withheld(roomId: string, sessionId: string): WithheldRecord | undefined {
+    const r = this.#get("withheld", roomId, sessionId);
+    return r && parseWithheld(parseJson(r.record, "withheld notice"));
+  }
+
+  replay(roomId: string, sessionId: string, messageIndex: number): ReplayRecord | undefined {
+    const r = this.#get("replay", roomId, sessionId, messageIndex);
+    return (
+      r &&
+      parseReplay({
+        roomId,
+        sessionId,
+        messageIndex: r.message_index,
+        eventId: r.event_id,
+        timestamp: r.timestamp,
+      })
+    );
+  }
+
+  roomSettings(roomId: string): RoomSettingsRecord | undefined {
+    const r = this.#get("roomSettings", roomId);
+    return r && parseRoomSettings(parseJson(r.settings, "room settings"));
+  }
+
+  backupState(): BackupStateRecord | undefined {
+    const v = this.meta("backup_state");
+    return v === undefined ? undefined : parseBackupState(parseJson(v, "backup state"));
+  }
+
+  queuedRequests(): QueuedRequestRecord[] {
+    return this.#all("queued").map((r) => {
+      const requestId = r.request_id as string;
+      return parseQueuedRequest({
+        requestId,
+        kind: r.kind,
+        createdAt: r.created_at,
+        body: this.#c().decrypt(r.body, rowAd("queued", requestId)),
+      });
+    });
+  }
+
+  /** Writes `c` in the order documented on `CryptoChanges`; the caller runs this in a transaction. */
+  apply(c: CryptoChanges): void {
+    const cipher = this.#c();
+    if (c.resetBackedUp === true) this.#run("resetBackedUp");
+    if (c.account !== undefined) {
+      const a = parseAccount(c.account);
+      this.setMeta("account", cipher.encrypt(accountJson(a), rowAd("account")));
+    }
+    for (const x of c.olmSessions ?? []) {
+      const r = parseOlmSession(x);
+      const pickle = cipher.encrypt(r.pickle, rowAd("olm", r.senderKey, r.sessionId));
+      this.#run("putOlm", r.senderKey, r.sessionId, r.createdAt, r.lastUsedAt, pickle);
+    }
+    for (const x of c.inboundGroupSessions ?? []) {
+      const r = parseInboundGroupSession(x);
+      this.#run(
+        "putInbound",
+        r.roomId,
+        r.sessionId,
+        r.senderKey,
+        r.senderClaimedEd25519,
+        r.firstKnownIndex,
+        r.imported ? 1 : 0,
+        r.forwarded ? 1 : 0,
+        JSON.stringify(r.forwardingChain),
+        r.backedUp ? 1 : 0,
+        cipher.encrypt(r.pickle, rowAd("inbound", r.roomId, r.sessionId)),
+      );
+    }
+    for (const x of c.outboundGroupSessions ?? []) {
+      const r = parseOutboundGroupSession(x);
+      const sharing = JSON.stringify({
+        sharedWith: r.sharedWith,
+        pendingShares: r.pendingShares,
+        withheldFrom: r.withheldFrom,
+      });
+      const pickle = cipher.encrypt(r.pickle, rowAd("outbound", r.roomId));
+      this.#run("putOutbound", r.roomId, r.sessionId, r.createdAt, r.messageCount, sharing, pickle);
+    }
+    for (const x of c.devices ?? []) {
+      const r = parseDevice(x);
+      const keys = JSON.stringify(r.keys);
+      this.#run(
+        "putDevice",
+        r.userId,
+        r.deviceId,
+        r.curve25519Key,
+        r.ed25519Key,
+        r.trust,
+        r.deleted ? 1 : 0,
+        keys,
+      );
+    }
+    for (const x of c.crossSigningIdentities ?? []) {
+      const r = parseCrossSigningIdentity(x);
+      this.#run("putCrossSigning", r.userId, JSON.stringify(r.identity));
+    }
+    for (const [name, value] of Object.entries(c.secrets ?? {})) {
+      if (value === null) this.#run("delSecret", parseSecretName(name));
+      else this.#run("putSecret", name, cipher.encrypt(parseSecret(name, value), rowAd("secret", name)));
+    }
+    for (const x of c.trackedUsers ?? []) {
+      const r = parseTrackedUser(x);
+      this.#run("putTracked", r.userId, r.outdated ? 1 : 0);
+    }
+    for (const x of c.outgoingKeyRequests ?? []) {
+      const r = parseOutgoingKeyRequest(x);
+      this.#run("putKeyRequest", r.requestId, r.roomId, r.sessionId, JSON.stringify(r));
+    }
+    for (const x of c.withheld ?? []) {
+      const r = parseWithheld(x);
+      this.#run("putWithheld", r.roomId, r.sessionId, JSON.stringify(r));
+    }
+    for (const x of c.replays ?? []) {
+      const r = parseReplay(x);
+      this.#run("putReplay", r.roomId, r.sessionId, r.messageIndex, r.eventId, r.timestamp);
+    }
+    for (const x of c.roomSettings ?? []) {
+      const r = parseRoomSettings(x);
+      this.#run("putRoomSettings", r.roomId, JSON.stringify(r));
+    }
+    if (c.backupState === null) this.#run("delMeta", "backup_state");
+    else if (c.backupState !== undefined)
+      this.setMeta("backup_state", JSON.stringify(parseBackupState(c.backupState)));
+    for (const x of c.queuedRequests ?? []) {
+      const r = parseQueuedRequest(x);
+      this.#run(
+        "putQueued",
+        r.requestId,
+        r.kind,
+        r.createdAt,
+        cipher.encrypt(r.body, rowAd("queued", r.requestId)),
+      );
+    }
+    for (const { roomId, sessionId } of c.backedUp ?? []) this.#run("markBackedUp", roomId, sessionId);
+    for (const { senderKey, sessionId } of c.deletedOlmSessions ?? [])
+      this.#run("delOlm", senderKey, sessionId);
+    for (const roomId of c.deletedOutboundGroupSessions ?? []) this.#run("delOutbound", roomId);
+    for (const userId of c.untrackedUsers ?? []) this.#run("delTracked", userId);
+    for (const id of c.deletedOutgoingKeyRequests ?? []) this.#run("delKeyRequest", id);
+    for (const id of c.deletedQueuedRequests ?? []) this.#run("delQueued", id);
+    if (c.nextBatch !== undefined) this.setMeta("next_batch", parseNextBatch(c.nextBatch));
+  }
+}

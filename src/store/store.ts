@@ -1,0 +1,98 @@
+/**
+ * # The crypto store
+ *
+ * Everything the E2EE state machine must not forget: our Olm account, Olm and Megolm sessions,
+ * other users' devices and trust, secrets, key requests, replay records and the sync token.
+ *
+ * The interface is deliberately small: async reads that each answer one question, and ONE write
+ * path, `saveChanges`, which applies a whole `CryptoChanges` atomically (all of it or none of it).
+ * The state machine collects what a step changed (including the sync token `nextBatch`) and saves
+ * it in one call, so a crash at any moment leaves the store at the end of some complete step.
+ *
+ * Back ends: `MemoryCryptoStore` (tests), `SqliteCryptoStore` (Node default), and
+ * `IndexedDbCryptoStore` (browsers). To write your own, implement this interface and run the shared
+ * suite from `keyroom/store` (`runCryptoStoreConformance`) against it; see docs/stores.md.
+ *
+ * Contract every implementation keeps:
+ * - reads return copies: mutating a returned record never changes the store;
+ * - records are validated on the way in and on the way back (use `parse*` from `validate.ts`);
+ * - `saveChanges` is all-or-nothing, and applies its parts in the order documented on `CryptoChanges`;
+ * - the store is bound to one `{ userId, deviceId }` at creation (`StoreMismatchError` otherwise)
+ *   and used by one client at a time (`StoreLockedError` otherwise);
+ * - pickles, the account, secrets and queued request bodies are encrypted at rest; IDs, public
+ *   keys, trust and flags may stay in clear for lookups.
+ */
+import type { CryptoChanges } from "./changes.ts";
+import type {
+  AccountRecord,
+  BackupStateRecord,
+  CrossSigningIdentityRecord,
+  DeviceRecord,
+  InboundGroupSessionRecord,
+  OlmSessionRecord,
+  OutboundGroupSessionRecord,
+  OutgoingKeyRequestRecord,
+  QueuedRequestRecord,
+  ReplayRecord,
+  RoomSettingsRecord,
+  StoreIdentity,
+  TrackedUserRecord,
+  WithheldRecord,
+} from "./records.ts";
+
+export interface InboundGroupSessionCounts {
+  readonly total: number;
+  readonly backedUp: number;
+}
+
+export interface CryptoStore {
+  /** The user and device this store belongs to (log in again with `deviceId` to reuse the device). */
+  loadIdentity(): Promise<StoreIdentity>;
+  loadAccount(): Promise<AccountRecord | undefined>;
+
+  /** Every Olm session with the device owning `senderKey` (Curve25519, base64), in no set order. */
+  getOlmSessions(senderKey: string): Promise<OlmSessionRecord[]>;
+
+  getInboundGroupSession(roomId: string, sessionId: string): Promise<InboundGroupSessionRecord | undefined>;
+  getInboundGroupSessionsForRoom(roomId: string): Promise<InboundGroupSessionRecord[]>;
+  countInboundGroupSessions(): Promise<InboundGroupSessionCounts>;
+  /** Up to `limit` sessions not yet backed up, in a stable order (mark them with `changes.backedUp`). */
+  getInboundGroupSessionsToBackUp(limit: number): Promise<InboundGroupSessionRecord[]>;
+
+  getOutboundGroupSession(roomId: string): Promise<OutboundGroupSessionRecord | undefined>;
+
+  getDevice(userId: string, deviceId: string): Promise<DeviceRecord | undefined>;
+  /** The user's devices, including those flagged `deleted`. */
+  getUserDevices(userId: string): Promise<DeviceRecord[]>;
+  /** The (non-deleted first) device whose Curve25519 identity key is `curve25519Key`. */
+  getDeviceByCurve25519Key(curve25519Key: string): Promise<DeviceRecord | undefined>;
+  getCrossSigningIdentity(userId: string): Promise<CrossSigningIdentityRecord | undefined>;
+
+  /** A stored secret (own cross-signing private keys, backup key, ...; see `SECRET_NAMES`). */
+  getSecret(name: string): Promise<string | undefined>;
+
+  getTrackedUsers(): Promise<TrackedUserRecord[]>;
+
+  getOutgoingKeyRequests(): Promise<OutgoingKeyRequestRecord[]>;
+  getOutgoingKeyRequest(requestId: string): Promise<OutgoingKeyRequestRecord | undefined>;
+  /** The request (if any) for one Megolm session. */
+  getOutgoingKeyRequestForSession(
+    roomId: string,
+    sessionId: string,
+  ): Promise<OutgoingKeyRequestRecord | undefined>;
+
+  getWithheld(roomId: string, sessionId: string): Promise<WithheldRecord | undefined>;
+  getReplay(roomId: string, sessionId: string, messageIndex: number): Promise<ReplayRecord | undefined>;
+  getRoomSettings(roomId: string): Promise<RoomSettingsRecord | undefined>;
+  getBackupState(): Promise<BackupStateRecord | undefined>;
+  /** Queued outgoing requests, oldest first. */
+  getQueuedRequests(): Promise<QueuedRequestRecord[]>;
+  /** The sync token of the last saved step. */
+  getNextBatch(): Promise<string | undefined>;
+
+  /** Applies every change in one transaction, or none of them (then it throws). */
+  saveChanges(changes: CryptoChanges): Promise<void>;
+
+  /** Releases the lock and the back end's resources. Later calls throw `StoreError("CLOSED")`. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,320 @@
+/**
+ * Runtime checks for every record, used on the way into a store and on the way back out of a
+ * back end (a database file is outside our control). Each parser returns a fresh object with only
+ * the known fields, or throws `StoreError("INVALID_RECORD")`.
+ */
+import { StoreError } from "./errors.ts";
+import { asJsonObject, type JsonObject } from "./json.ts";
+import {
+  type AccountRecord,
+  type BackupStateRecord,
+  type CrossSigningIdentityRecord,
+  DEVICE_TRUST_STATES,
+  type DeviceRecord,
+  type DeviceTrust,
+  type InboundGroupSessionRecord,
+  KEY_REQUEST_STATES,
+  type KeyRequestRecipient,
+  type KeyRequestState,
+  type OlmSessionRecord,
+  type OutboundGroupSessionRecord,
+  type OutgoingKeyRequestRecord,
+  type QueuedRequestRecord,
+  type ReplayRecord,
+  type RoomSettingsRecord,
+  type SharedWith,
+  type StoreIdentity,
+  type TrackedUserRecord,
+  type WithheldRecord,
+} from "./records.ts";
+
+/** Longest ID or key string accepted in a record (Matrix IDs are at most 255 bytes). */
+export const MAX_STORED_ID_LENGTH = 4096;
+/** Most entries in a forwarding chain or a key request's recipient list. */
+export const MAX_STORED_LIST_LENGTH = 10_000;
+
+type Obj = { readonly [key: string]: unknown };
+
+function fail(what: string, why: string): StoreError {
+  return new StoreError("INVALID_RECORD", `${what}: ${why}`);
+}
+
+function obj(v: unknown, what: string): Obj {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw fail(what, "not an object");
+  return v as Obj;
+}
+
+function str(o: Obj, key: string, what: string): string {
+  const v = o[key];
+  if (typeof v !== "string") throw fail(what, `${key} is not a string`);
+  if (v.length > MAX_STORED_ID_LENGTH) throw fail(what, `${key} is too long`);
+  return v;
+}
+
+function id(o: Obj, key: string, what: string): string {
+  const v = str(o, key, what);
+  if (v.length === 0) throw fail(what, `${key} is empty`);
+  return v;
+}
+
+function optStr(o: Obj, key: string, what: string): string | undefined {
+  return o[key] === undefined || o[key] === null ? undefined : str(o, key, what);
+}
+
+function int(o: Obj, key: string, what: string): number {
+  const v = o[key];
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
+    throw fail(what, `${key} is not a non-negative integer`);
+  }
+  return v;
+}
+
+function optInt(o: Obj, key: string, what: string): number | undefined {
+  return o[key] === undefined || o[key] === null ? undefined : int(o, key, what);
+}
+
+function bool(o: Obj, key: string, what: string): boolean {
+  const v = o[key];
+  if (typeof v !== "boolean") throw fail(what, `${key} is not a boolean`);
+  return v;
+}
+
+function optBool(o: Obj, key: string, what: string): boolean | undefined {
+  return o[key] === undefined || o[key] === null ? undefined : bool(o, key, what);
+}
+
+function json(o: Obj, key: string, what: string): JsonObject {
+  return asJsonObject(o[key], `${what}: ${key}`);
+}
+
+function strList(v: unknown, what: string): string[] {
+  if (!Array.isArray(v) || v.length > MAX_STORED_LIST_LENGTH) throw fail(what, "not a list of strings");
+  return v.map((s) => {
+    if (typeof s !== "string" || s.length > MAX_STORED_ID_LENGTH) throw fail(what, "not a list of strings");
+    return s;
+  });
+}
+
+function oneOf<T extends string>(o: Obj, key: string, allowed: readonly T[], what: string): T {
+  const v = o[key];
+  if (typeof v !== "string" || !(allowed as readonly string[]).includes(v))
+    throw fail(what, `${key} is unknown`);
+  return v as T;
+}
+
+/** Copies optional fields only when present, so records compare equal whichever back end returns them. */
+function withOptional<T extends object>(base: T, optional: { [key: string]: unknown }): T {
+  const out: { [key: string]: unknown } = { ...(base as { [key: string]: unknown }) };
+  for (const [k, v] of Object.entries(optional)) if (v !== undefined) out[k] = v;
+  return out as T;
+}
+
+export function parseIdentity(v: unknown): StoreIdentity {
+  const o = obj(v, "store identity");
+  return { userId: id(o, "userId", "store identity"), deviceId: id(o, "deviceId", "store identity") };
+}
+
+export function parseAccount(v: unknown): AccountRecord {
+  const w = "account";
+  const o = obj(v, w);
+  return withOptional<AccountRecord>(
+    { pickle: json(o, "pickle", w), deviceKeysUploaded: bool(o, "deviceKeysUploaded", w) },
+    {
+      serverOneTimeKeyCount: optInt(o, "serverOneTimeKeyCount", w),
+      fallbackKeyCreatedAt: optInt(o, "fallbackKeyCreatedAt", w),
+    },
+  );
+}
+
+export function parseOlmSession(v: unknown): OlmSessionRecord {
+  const w = "olm session";
+  const o = obj(v, w);
+  return {
+    senderKey: id(o, "senderKey", w),
+    sessionId: id(o, "sessionId", w),
+    pickle: json(o, "pickle", w),
+    createdAt: int(o, "createdAt", w),
+    lastUsedAt: int(o, "lastUsedAt", w),
+  };
+}
+
+export function parseInboundGroupSession(v: unknown): InboundGroupSessionRecord {
+  const w = "inbound group session";
+  const o = obj(v, w);
+  return {
+    roomId: id(o, "roomId", w),
+    sessionId: id(o, "sessionId", w),
+    senderKey: id(o, "senderKey", w),
+    senderClaimedEd25519: str(o, "senderClaimedEd25519", w),
+    firstKnownIndex: int(o, "firstKnownIndex", w),
+    pickle: json(o, "pickle", w),
+    imported: bool(o, "imported", w),
+    forwarded: bool(o, "forwarded", w),
+    forwardingChain: strList(o.forwardingChain, `${w}: forwardingChain`),
+    backedUp: bool(o, "backedUp", w),
+  };
+}
+
+function parseSharedWith(v: unknown, what: string): SharedWith {
+  const users = obj(v, what);
+  const out: { [userId: string]: { [deviceId: string]: number } } = {};
+  for (const [userId, devices] of Object.entries(users)) {
+    const d = obj(devices, what);
+    const inner: { [deviceId: string]: number } = {};
+    for (const deviceId of Object.keys(d)) inner[deviceId] = int(d, deviceId, what);
+    out[userId] = inner;
+  }
+  return out;
+}
+
+export function parseOutboundGroupSession(v: unknown): OutboundGroupSessionRecord {
+  const w = "outbound group session";
+  const o = obj(v, w);
+  const pending: { [requestId: string]: SharedWith } = {};
+  for (const [requestId, shared] of Object.entries(obj(o.pendingShares, `${w}: pendingShares`))) {
+    pending[requestId] = parseSharedWith(shared, `${w}: pendingShares`);
+  }
+  const withheldFrom: { [userId: string]: readonly string[] } = {};
+  for (const [userId, devices] of Object.entries(obj(o.withheldFrom, `${w}: withheldFrom`))) {
+    withheldFrom[userId] = strList(devices, `${w}: withheldFrom`);
+  }
+  return {
+    roomId: id(o, "roomId", w),
+    sessionId: id(o, "sessionId", w),
+    pickle: json(o, "pickle", w),
+    createdAt: int(o, "createdAt", w),
+    messageCount: int(o, "messageCount", w),
+    sharedWith: parseSharedWith(o.sharedWith, `${w}: sharedWith`),
+    pendingShares: pending,
+    withheldFrom,
+  };
+}
+
+export function parseDevice(v: unknown): DeviceRecord {
+  const w = "device";
+  const o = obj(v, w);
+  return {
+    userId: id(o, "userId", w),
+    deviceId: id(o, "deviceId", w),
+    keys: json(o, "keys", w),
+    curve25519Key: id(o, "curve25519Key", w),
+    ed25519Key: id(o, "ed25519Key", w),
+    trust: oneOf<DeviceTrust>(o, "trust", DEVICE_TRUST_STATES, w),
+    deleted: bool(o, "deleted", w),
+  };
+}
+
+export function parseCrossSigningIdentity(v: unknown): CrossSigningIdentityRecord {
+  const w = "cross-signing identity";
+  const o = obj(v, w);
+  return { userId: id(o, "userId", w), identity: json(o, "identity", w) };
+}
+
+export function parseTrackedUser(v: unknown): TrackedUserRecord {
+  const w = "tracked user";
+  const o = obj(v, w);
+  return { userId: id(o, "userId", w), outdated: bool(o, "outdated", w) };
+}
+
+function parseRecipient(v: unknown): KeyRequestRecipient {
+  const w = "key request recipient";
+  const o = obj(v, w);
+  return { userId: id(o, "userId", w), deviceId: id(o, "deviceId", w) };
+}
+
+export function parseOutgoingKeyRequest(v: unknown): OutgoingKeyRequestRecord {
+  const w = "outgoing key request";
+  const o = obj(v, w);
+  const recipients = o.recipients;
+  if (!Array.isArray(recipients) || recipients.length > MAX_STORED_LIST_LENGTH) {
+    throw fail(w, "recipients is not a list");
+  }
+  return {
+    requestId: id(o, "requestId", w),
+    roomId: id(o, "roomId", w),
+    sessionId: id(o, "sessionId", w),
+    senderKey: str(o, "senderKey", w),
+    recipients: recipients.map(parseRecipient),
+    state: oneOf<KeyRequestState>(o, "state", KEY_REQUEST_STATES, w),
+    createdAt: int(o, "createdAt", w),
+  };
+}
+
+export function parseWithheld(v: unknown): WithheldRecord {
+  const w = "withheld notice";
+  const o = obj(v, w);
+  return withOptional<WithheldRecord>(
+    {
+      roomId: id(o, "roomId", w),
+      sessionId: id(o, "sessionId", w),
+      code: id(o, "code", w),
+      sender: id(o, "sender", w),
+    },
+    { reason: optStr(o, "reason", w), senderKey: optStr(o, "senderKey", w) },
+  );
+}
+
+export function parseReplay(v: unknown): ReplayRecord {
+  const w = "replay record";
+  const o = obj(v, w);
+  return {
+    roomId: id(o, "roomId", w),
+    sessionId: id(o, "sessionId", w),
+    messageIndex: int(o, "messageIndex", w),
+    eventId: id(o, "eventId", w),
+    timestamp: int(o, "timestamp", w),
+  };
+}
+
+export function parseRoomSettings(v: unknown): RoomSettingsRecord {
+  const w = "room settings";
+  const o = obj(v, w);
+  return withOptional<RoomSettingsRecord>(
+    { roomId: id(o, "roomId", w), algorithm: id(o, "algorithm", w) },
+    {
+      rotationPeriodMs: optInt(o, "rotationPeriodMs", w),
+      rotationPeriodMessages: optInt(o, "rotationPeriodMessages", w),
+      verifyDevices: optBool(o, "verifyDevices", w),
+    },
+  );
+}
+
+export function parseBackupState(v: unknown): BackupStateRecord {
+  const w = "backup state";
+  const o = obj(v, w);
+  return { version: id(o, "version", w), algorithm: id(o, "algorithm", w), authData: json(o, "authData", w) };
+}
+
+export function parseQueuedRequest(v: unknown): QueuedRequestRecord {
+  const w = "queued request";
+  const o = obj(v, w);
+  return {
+    requestId: id(o, "requestId", w),
+    kind: id(o, "kind", w),
+    body: json(o, "body", w),
+    createdAt: int(o, "createdAt", w),
+  };
+}
+
+/** Checks a secret's name. */
+export function parseSecretName(name: unknown): string {
+  if (typeof name !== "string" || name.length === 0 || name.length > MAX_STORED_ID_LENGTH) {
+    throw fail("secret", "name is not a non-empty string");
+  }
+  return name;
+}
+
+/** Checks a secret's name and value; returns the value. */
+export function parseSecret(name: unknown, value: unknown): string {
+  const n = parseSecretName(name);
+  if (typeof value !== "string") throw fail("secret", `value of ${n} is not a string`);
+  return value;
+}
+
+/** Checks a sync token. */
+export function parseNextBatch(v: unknown): string {
+  if (typeof v !== "string" || v.length === 0 || v.length > MAX_STORED_ID_LENGTH) {
+    throw fail("nextBatch", "not a non-empty string");
+  }
+  return v;
+}
