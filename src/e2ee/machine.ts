@@ -239,7 +239,7 @@ export class OlmMachine {
       return;
     }
     if (type === "m.room_key_request") await p.gossip.receiveRequest(sender, content);
-    if (type === "m.room_key.withheld") p.inbound.receiveWithheld(content, undefined);
+    if (type === "m.room_key.withheld") p.inbound.receiveWithheld(sender, content, undefined);
     result.toDevice.push({ type, sender, content, encryption: undefined });
   }
 
@@ -261,7 +261,7 @@ export class OlmMachine {
     } else if (payload.type === "m.forwarded_room_key") {
       update = await p.gossip.receiveForwardedKey(event);
     } else if (payload.type === "m.room_key.withheld") {
-      p.inbound.receiveWithheld(payload.content, senderKey);
+      p.inbound.receiveWithheld(sender, payload.content, senderKey);
     }
     if (update !== undefined) result.roomKeys.push(update);
     const content = Object.fromEntries(

@@ -123,7 +123,7 @@ export class RoomEventDecryptor {
     // Every check that can reject the event runs before its index is recorded: a forged copy must
     // not claim the index and make the genuine event look like a replay.
     const { trust, deviceId } = await this.#senderTrust(event.sender, parsed.deviceId, entry);
-    await this.#checkReplay(roomId, parsed.sessionId, result.messageIndex, event.event_id);
+    await this.#checkReplay(roomId, parsed.sessionId, result.messageIndex, event);
     return {
       type: payload.type,
       content: payload.content,
@@ -144,8 +144,9 @@ export class RoomEventDecryptor {
     roomId: string,
     sessionId: string,
     messageIndex: number,
-    eventId: string,
+    event: EncryptedRoomEvent,
   ): Promise<void> {
+    const eventId = event.event_id;
     const seen =
       this.#ctx.tx.replays.find(
         (r) => r.roomId === roomId && r.sessionId === sessionId && r.messageIndex === messageIndex,
@@ -156,7 +157,9 @@ export class RoomEventDecryptor {
       }
       return;
     }
-    this.#ctx.tx.replays.push({ roomId, sessionId, messageIndex, eventId });
+    const ts = event.origin_server_ts;
+    const timestamp = typeof ts === "number" && Number.isSafeInteger(ts) ? ts : 0;
+    this.#ctx.tx.replays.push({ roomId, sessionId, messageIndex, eventId, timestamp });
   }
 
   async #senderTrust(

@@ -137,18 +137,19 @@ export class InboundSessions {
 
   /** `m.room_key.withheld`: remembered so decryption failures can say why. */
   receiveWithheld(
+    sender: string,
     content: Record<string, unknown>,
     senderKey: string | undefined,
   ): RoomKeyUpdate | undefined {
     const parsed = withheldSchema.safeParse(content);
     if (!parsed.success || parsed.data.algorithm !== MEGOLM_ALGORITHM) return undefined;
     const { room_id: roomId, session_id: sessionId } = parsed.data;
-    const sender = senderKey ?? parsed.data.sender_key;
-    if (roomId === undefined || sessionId === undefined || sender === undefined) return undefined;
+    if (roomId === undefined || sessionId === undefined) return undefined;
     const record: WithheldRecord = {
       roomId,
       sessionId,
-      senderKey: sender,
+      sender,
+      senderKey: senderKey ?? parsed.data.sender_key,
       code: parsed.data.code,
       reason: parsed.data.reason,
     };

@@ -129,10 +129,8 @@ export class OutboundSessions {
     const { allowed, refused } = await this.#recipientDevices(members, settings);
     let entry = await this.#get(roomId);
     if (entry !== undefined) {
-      const allowedKeys = new Map(allowed.map((d) => [deviceKey(d.userId, d.deviceId), d.curve25519]));
-      const lostAccess = this.#holders(entry).some(
-        (s) => allowedKeys.get(deviceKey(s.userId, s.deviceId)) !== s.curve25519,
-      );
+      const allowedKeys = new Set(allowed.map((d) => deviceKey(d.userId, d.deviceId)));
+      const lostAccess = this.#holders(entry).some((s) => !allowedKeys.has(deviceKey(s.userId, s.deviceId)));
       if (lostAccess || this.#expired(entry, settings)) entry = undefined;
     }
     if (entry === undefined) entry = await this.#create(roomId);
@@ -164,7 +162,6 @@ export class OutboundSessions {
       pendingShares[id] = batch.map(({ device }) => ({
         userId: device.userId,
         deviceId: device.deviceId,
-        curve25519: device.curve25519,
         index,
       }));
       requests.push(request);
@@ -243,6 +240,7 @@ export class OutboundSessions {
       session,
       record: {
         roomId,
+        sessionId: session.sessionId,
         pickle: session.toPickle(),
         createdAt: this.#ctx.now(),
         messageCount: 0,

@@ -43,16 +43,17 @@ export interface InboundGroupSessionRecord {
   readonly forwardingChain: readonly string[];
 }
 
+/** A device that holds (or is being sent) a room key. Its keys cannot change under the same ID. */
 export interface SharedDevice {
   readonly userId: string;
   readonly deviceId: string;
-  readonly curve25519: string;
   /** The message index the shared key started at. */
   readonly index: number;
 }
 
 export interface OutboundGroupSessionRecord {
   readonly roomId: string;
+  readonly sessionId: string;
   readonly pickle: OutboundGroupSessionPickle;
   readonly createdAt: number;
   readonly messageCount: number;
@@ -79,7 +80,9 @@ export interface OutgoingKeyRequestRecord {
 export interface WithheldRecord {
   readonly roomId: string;
   readonly sessionId: string;
-  readonly senderKey: string;
+  /** User who sent the notice. */
+  readonly sender: string;
+  readonly senderKey: string | undefined;
   readonly code: string;
   readonly reason: string | undefined;
 }
@@ -89,6 +92,8 @@ export interface ReplayRecord {
   readonly sessionId: string;
   readonly messageIndex: number;
   readonly eventId: string;
+  /** `origin_server_ts` of that event (0 if it had none). */
+  readonly timestamp: number;
 }
 
 export interface QueuedToDevice {
