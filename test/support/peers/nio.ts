@@ -1,0 +1,394 @@
+// Interop peer: matrix-nio 0.20 on libolm (Debian python3-matrix-nio + python3-olm), one Python
+// process per device, driven over JSON lines (see nio_peer.py). nio has no background sync: the
+// driver syncs whenever it waits, and before it sends, so it behaves like an always-syncing client.
+//
+//   if (skipReasonForNio()) return t.skip(...);                    // loud SKIPPED: line when missing
+//   const bob = await NioPeer.register(baseUrl, "bob", "pw");
+//   await bob.join(roomId);
+//   const m = await bob.waitForMessage(roomId, bodyIs("hi"));
+//   await bob.close();
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { z } from "zod";
+import { PYTHON } from "../python.ts";
+import { PeerError, withTimeout } from "./errors.ts";
+import {
+  type CreateRoomOptions,
+  DEFAULT_PEER_TIMEOUT_MS,
+  type IdentityKeys,
+  type Membership,
+  type Peer,
+  type PeerMessage,
+} from "./types.ts";
+
+const SCRIPT = fileURLToPath(new URL("./nio_peer.py", import.meta.url));
+
+/** How long one request to the Python process may take (a sync long-poll is bounded well below). */
+export const NIO_REQUEST_TIMEOUT_MS = 30_000;
+/** Longest server-side long-poll a wait asks for, so a wait re-checks its deadline regularly. */
+const MAX_POLL_MS = 5_000;
+/** How much of the process's stderr is kept for error reports. */
+const STDERR_TAIL_CHARS = 4_000;
+
+const peerMessage = z.object({
+  roomId: z.string(),
+  eventId: z.string(),
+  sender: z.string(),
+  type: z.string(),
+  body: z.string().nullable(),
+  decrypted: z.boolean(),
+  encrypted: z.boolean(),
+});
+const roomView = z.object({
+  roomId: z.string(),
+  membership: z.enum(["join", "invite"]),
+  encrypted: z.boolean(),
+  members: z.record(z.string(), z.enum(["join", "invite"])),
+});
+const results = {
+  register: z.object({ userId: z.string(), deviceId: z.string() }),
+  login: z.object({ userId: z.string(), deviceId: z.string() }),
+  sync: z.object({ messages: z.array(peerMessage), rooms: z.array(roomView) }),
+  create_room: z.object({ roomId: z.string() }),
+  join: z.object({ roomId: z.string() }),
+  send_text: z.object({ eventId: z.string() }),
+  identity_keys: z.object({ curve25519: z.string(), ed25519: z.string() }),
+  export_keys: z.object({ data: z.string() }),
+  import_keys: z.object({ retried: z.array(peerMessage) }),
+  close: z.object({}),
+} as const;
+type Method = keyof typeof results;
+type Result<M extends Method> = z.infer<(typeof results)[M]>;
+type RoomView = z.infer<typeof roomView>;
+
+const response = z.union([
+  z.object({ id: z.number(), ok: z.literal(true), result: z.unknown() }),
+  z.object({
+    id: z.number().nullable(),
+    ok: z.literal(false),
+    error: z.object({ code: z.string(), message: z.string() }),
+  }),
+]);
+
+export interface NioPeerOptions {
+  /** Reuse (login) or request (register) this device ID. */
+  deviceId?: string;
+  /**
+   * nio's store directory (Olm account, sessions, sync token). Give the same one to a later `login`
+   * with the same `deviceId` to restart a device; kept on close. Default: a fresh temp dir, removed on close.
+   */
+  storeDir?: string;
+  /** Per-request limit on the Python side's answer. Default `NIO_REQUEST_TIMEOUT_MS`. */
+  requestTimeoutMs?: number;
+}
+
+interface Pending {
+  method: Method;
+  resolve: (value: unknown) => void;
+  reject: (e: PeerError) => void;
+}
+
+export class NioPeer implements Peer {
+  readonly kind = "nio" as const;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private stderrTail = "";
+  private exited: PeerError | undefined;
+  private closing: Promise<void> | undefined;
+  private readonly exit: Promise<void>;
+  private readonly messagesByRoom = new Map<string, Map<string, PeerMessage>>();
+  private roomViews = new Map<string, RoomView>();
+  private credentials = { userId: "", deviceId: "" };
+
+  private constructor(
+    private readonly proc: ChildProcessWithoutNullStreams,
+    private readonly storeDir: string,
+    private readonly ownsStore: boolean,
+    private readonly requestTimeoutMs: number,
+  ) {
+    createInterface({ input: proc.stdout }).on("line", (line) => this.onLine(line));
+    proc.stderr.on("data", (chunk: Buffer) => {
+      this.stderrTail = (this.stderrTail + chunk.toString()).slice(-STDERR_TAIL_CHARS);
+    });
+    this.exit = new Promise((resolve) => {
+      proc.on("close", (code, signal) => {
+        this.exited ??= new PeerError(
+          "PEER_EXITED",
+          `nio process exited (${signal ?? code})${this.stderrTail ? `; stderr:\n${this.stderrTail}` : ""}`,
+        );
+        for (const p of this.pending.values()) p.reject(this.exited);
+        this.pending.clear();
+        resolve();
+      });
+    });
+    proc.on("error", (e) => {
+      this.exited ??= new PeerError("PEER_EXITED", `cannot run ${PYTHON}: ${e.message}`);
+    });
+    // A write after the process died must surface as PEER_EXITED, not as an unhandled EPIPE.
+    proc.stdin.on("error", () => {});
+  }
+
+  get userId(): string {
+    return this.credentials.userId;
+  }
+
+  get deviceId(): string {
+    return this.credentials.deviceId;
+  }
+
+  /** Registers `username` (nio sends UIA `m.login.dummy`) and returns its first device, keys uploaded. */
+  static async register(
+    baseUrl: string,
+    username: string,
+    password: string,
+    options: NioPeerOptions = {},
+  ): Promise<NioPeer> {
+    const peer = await NioPeer.spawn(baseUrl, options);
+    return peer.start(() => peer.request("register", { username, password }));
+  }
+
+  /** Logs in with a password (a new device unless `options.deviceId` names an existing one). */
+  static async login(
+    baseUrl: string,
+    username: string,
+    password: string,
+    options: NioPeerOptions = {},
+  ): Promise<NioPeer> {
+    const peer = await NioPeer.spawn(baseUrl, options);
+    return peer.start(() =>
+      peer.request("login", {
+        username,
+        password,
+        ...(options.deviceId ? { device_id: options.deviceId } : {}),
+      }),
+    );
+  }
+
+  private static async spawn(baseUrl: string, options: NioPeerOptions): Promise<NioPeer> {
+    const storeDir = options.storeDir ?? (await mkdtemp(join(tmpdir(), "keyroom-nio-")));
+    const proc = spawn(PYTHON, [SCRIPT, baseUrl, storeDir], { stdio: ["pipe", "pipe", "pipe"] });
+    return new NioPeer(
+      proc,
+      storeDir,
+      options.storeDir === undefined,
+      options.requestTimeoutMs ?? NIO_REQUEST_TIMEOUT_MS,
+    );
+  }
+
+  /** Authenticates, then runs the first sync (which uploads the device keys). Closes on failure. */
+  private async start(auth: () => Promise<{ userId: string; deviceId: string }>): Promise<NioPeer> {
+    try {
+      this.credentials = await auth();
+      await this.syncOnce(0);
+      return this;
+    } catch (e) {
+      await this.close();
+      throw e;
+    }
+  }
+
+  /**
+   * One `/sync` (long-polling up to `timeoutMs`), then nio's key housekeeping: queued to-device
+   * messages, keys upload / query / claim as nio asks, and re-decryption of held-back events.
+   */
+  async syncOnce(timeoutMs = 0): Promise<void> {
+    const res = await this.request("sync", { timeout_ms: timeoutMs });
+    this.remember(res.messages);
+    this.roomViews = new Map(res.rooms.map((r) => [r.roomId, r]));
+  }
+
+  async identityKeys(): Promise<IdentityKeys> {
+    return this.request("identity_keys", {});
+  }
+
+  async createRoom(options: CreateRoomOptions = {}): Promise<string> {
+    const { roomId } = await this.request("create_room", {
+      encrypted: options.encrypted === true,
+      invite: options.invite ?? [],
+      ...(options.name ? { name: options.name } : {}),
+    });
+    await this.syncUntil(
+      () => this.isJoined(roomId) && (!options.encrypted || this.roomViews.get(roomId)?.encrypted === true),
+      DEFAULT_PEER_TIMEOUT_MS,
+      () => `${this.userId}: created ${roomId} but sync never showed it`,
+    );
+    return roomId;
+  }
+
+  async join(roomId: string): Promise<void> {
+    await this.request("join", { room_id: roomId });
+    await this.syncUntil(
+      () => this.isJoined(roomId),
+      DEFAULT_PEER_TIMEOUT_MS,
+      () => `${this.userId}: joined ${roomId} but sync never showed it`,
+    );
+  }
+
+  async sendText(roomId: string, body: string): Promise<string> {
+    // Catch up first, as an always-syncing client would have: new members, their devices, keys.
+    await this.syncOnce(0);
+    if (!this.isJoined(roomId)) {
+      await this.syncUntil(
+        () => this.isJoined(roomId),
+        DEFAULT_PEER_TIMEOUT_MS,
+        () => `${this.userId}: not joined to ${roomId}`,
+      );
+    }
+    const { eventId } = await this.request("send_text", { room_id: roomId, body });
+    return eventId;
+  }
+
+  /** Messages of `roomId` this peer has synced so far, in arrival order. */
+  messages(roomId: string): PeerMessage[] {
+    return [...(this.messagesByRoom.get(roomId)?.values() ?? [])];
+  }
+
+  async waitForMessage(
+    roomId: string,
+    predicate: (m: PeerMessage) => boolean,
+    timeoutMs = DEFAULT_PEER_TIMEOUT_MS,
+  ): Promise<PeerMessage> {
+    let found: PeerMessage | undefined;
+    await this.syncUntil(
+      () => {
+        found = this.messages(roomId).find(predicate);
+        return found !== undefined;
+      },
+      timeoutMs,
+      () => {
+        const seen = this.messages(roomId);
+        const utd = seen.filter((m) => m.encrypted && !m.decrypted).length;
+        return `${this.userId}: no matching message in ${roomId} (${seen.length} seen, ${utd} undecryptable)`;
+      },
+    );
+    return found!;
+  }
+
+  /** `"leave"` is satisfied once nio's view of the room no longer lists `userId`. */
+  async waitForMembership(
+    roomId: string,
+    userId: string,
+    membership: Membership,
+    timeoutMs = DEFAULT_PEER_TIMEOUT_MS,
+  ): Promise<void> {
+    await this.syncUntil(
+      () => this.membershipOf(roomId, userId) === membership,
+      timeoutMs,
+      () => `${this.userId}: ${userId} never became "${membership}" in ${roomId}`,
+    );
+  }
+
+  /** nio's own key export (`export_keys`): the standard passphrase-encrypted file. */
+  async exportRoomKeys(passphrase: string): Promise<string> {
+    return (await this.request("export_keys", { passphrase })).data;
+  }
+
+  /** Imports a standard key export file; events that become decryptable show up in `messages()`. */
+  async importRoomKeys(data: string, passphrase: string): Promise<void> {
+    this.remember((await this.request("import_keys", { data, passphrase })).retried);
+  }
+
+  /** Closes the client and ends the process (killing it if it does not exit). Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (!this.exited) {
+        try {
+          await withTimeout(this.request("close", {}), 5_000, () => "nio close");
+        } catch {
+          // Already dead or stuck: the kill below settles it.
+        }
+        this.proc.stdin.end();
+        try {
+          await withTimeout(this.exit, 5_000, () => "nio exit");
+        } catch {
+          this.proc.kill("SIGKILL");
+          await this.exit;
+        }
+      }
+      if (this.ownsStore) await rm(this.storeDir, { recursive: true, force: true });
+    })();
+    return this.closing;
+  }
+
+  private isJoined(roomId: string): boolean {
+    return this.roomViews.get(roomId)?.membership === "join";
+  }
+
+  private membershipOf(roomId: string, userId: string): Membership | undefined {
+    const view = this.roomViews.get(roomId);
+    if (!view) return userId === this.userId ? "leave" : undefined;
+    if (userId === this.userId) return view.membership;
+    return view.members[userId] ?? "leave";
+  }
+
+  private remember(messages: z.infer<typeof peerMessage>[]): void {
+    for (const m of messages) {
+      let room = this.messagesByRoom.get(m.roomId);
+      if (!room) {
+        room = new Map();
+        this.messagesByRoom.set(m.roomId, room);
+      }
+      // A later record for the same event (decrypted once its key arrived) replaces the earlier one.
+      room.set(m.eventId, { ...m, body: m.body ?? undefined });
+    }
+  }
+
+  /** Syncs (long-polling) until `condition` holds, checking it first against what is already known. */
+  private async syncUntil(condition: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!condition()) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new PeerError("TIMEOUT", `${what()} (after ${timeoutMs} ms)`);
+      await this.syncOnce(Math.min(left, MAX_POLL_MS));
+    }
+  }
+
+  private request<M extends Method>(method: M, params: Record<string, unknown>): Promise<Result<M>> {
+    if (this.exited) return Promise.reject(this.exited);
+    if (this.closing && method !== "close") {
+      return Promise.reject(new PeerError("CLOSED", `${this.userId}: peer already closed`));
+    }
+    const id = this.nextId++;
+    const reply = new Promise<unknown>((resolve, reject) => {
+      this.pending.set(id, { method, resolve, reject });
+    });
+    this.proc.stdin.write(`${JSON.stringify({ id, method, params })}\n`);
+    return withTimeout(reply, this.requestTimeoutMs, () => `nio ${method}`).then(
+      (raw) => {
+        const parsed = results[method].safeParse(raw);
+        if (!parsed.success) throw new PeerError("PROTOCOL", `nio ${method}: unexpected result shape`);
+        return parsed.data as Result<M>;
+      },
+      (e: unknown) => {
+        this.pending.delete(id);
+        throw e;
+      },
+    );
+  }
+
+  private onLine(line: string): void {
+    let parsed: z.infer<typeof response>;
+    try {
+      parsed = response.parse(JSON.parse(line));
+    } catch {
+      this.exited ??= new PeerError("PROTOCOL", "nio process wrote a line that is not a response");
+      for (const p of this.pending.values()) p.reject(this.exited);
+      this.pending.clear();
+      this.proc.kill("SIGKILL");
+      return;
+    }
+    if (parsed.id === null) return;
+    const p = this.pending.get(parsed.id);
+    if (!p) return;
+    this.pending.delete(parsed.id);
+    if (parsed.ok) p.resolve(parsed.result);
+    else {
+      const code = parsed.error.code === "PROTOCOL" ? "PROTOCOL" : "REQUEST_FAILED";
+      p.reject(new PeerError(code, `nio ${p.method}: ${parsed.error.message}`));
+    }
+  }
+}

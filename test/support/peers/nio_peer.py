@@ -1,0 +1,294 @@
+"""A matrix-nio (libolm) client driven over stdin/stdout, one JSON object per line.
+
+Request:  {"id": 1, "method": "login", "params": {...}}
+Response: {"id": 1, "ok": true, "result": {...}}
+      or  {"id": 1, "ok": false, "error": {"code": "REQUEST_FAILED", "message": "..."}}
+
+Requests run one at a time, in order. EOF on stdin (the test process went away) closes the client.
+Usage: /usr/bin/python3 nio_peer.py <homeserver base URL> <store directory>
+
+`sync` does what nio's `sync_forever` does around each sync and a bare `AsyncClient.sync()` does
+not: send queued to-device messages, upload / query / claim keys when nio says so. It also retries
+decrypting Megolm events whose room key arrived after them, which nio leaves to the application.
+Nothing secret (tokens, keys, plaintext of other rooms) is logged; stdout carries only responses.
+"""
+
+import asyncio
+import json
+import os
+import sys
+import tempfile
+
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    JoinResponse,
+    KeysClaimResponse,
+    KeysQueryResponse,
+    KeysUploadResponse,
+    LoginResponse,
+    MegolmEvent,
+    RegisterResponse,
+    RoomCreateResponse,
+    RoomSendResponse,
+    SyncResponse,
+)
+
+PROTOCOL_OUT = sys.stdout
+# Anything nio or Python prints goes to stderr, so stdout stays one JSON response per line.
+sys.stdout = sys.stderr
+
+# A request line longer than this is refused (key files are the biggest thing we receive).
+MAX_LINE_BYTES = 64 * 1024 * 1024
+
+
+class RequestFailed(Exception):
+    """An operation the server or nio refused; the message never includes tokens or keys."""
+
+
+def failed(what, resp):
+    """Describes an nio error response by status and Matrix errcode/message only."""
+    status = getattr(resp, "status_code", None)
+    message = getattr(resp, "message", None) or type(resp).__name__
+    return RequestFailed(f"{what}: {status or ''} {message}".strip())
+
+
+def message_record(room_id, event):
+    """A timeline event as the TypeScript side's PeerMessage, or None if it is no message."""
+    source = event.source if isinstance(event.source, dict) else {}
+    etype = source.get("type")
+    encrypted = isinstance(event, MegolmEvent) or bool(getattr(event, "decrypted", False))
+    if isinstance(event, MegolmEvent):
+        etype = "m.room.encrypted"
+    if etype not in ("m.room.message", "m.room.encrypted"):
+        return None
+    content = source.get("content") if isinstance(source.get("content"), dict) else {}
+    body = content.get("body") if not isinstance(event, MegolmEvent) else None
+    return {
+        "roomId": room_id,
+        "eventId": event.event_id,
+        "sender": event.sender,
+        "type": etype,
+        "body": body if isinstance(body, str) else None,
+        "decrypted": bool(getattr(event, "decrypted", False)) and not isinstance(event, MegolmEvent),
+        "encrypted": encrypted,
+    }
+
+
+class NioPeer:
+    def __init__(self, base_url, store_dir):
+        config = AsyncClientConfig(encryption_enabled=True, store_sync_tokens=True)
+        self.client = AsyncClient(base_url, "", store_path=store_dir, config=config)
+        self.store_dir = store_dir
+        # Megolm events not decrypted yet: (room_id, MegolmEvent), retried after every sync.
+        self.undecrypted = []
+
+    def credentials(self):
+        return {"userId": self.client.user_id, "deviceId": self.client.device_id}
+
+    async def register(self, username, password, device_name=None):
+        resp = await self.client.register(username, password, device_name or f"{username} (nio)")
+        if not isinstance(resp, RegisterResponse):
+            raise failed("register", resp)
+        return self.credentials()
+
+    async def login(self, username, password, device_id=None, device_name=None):
+        self.client.user = username
+        if device_id:
+            self.client.device_id = device_id
+        resp = await self.client.login(password, device_name=device_name or f"{username} (nio)")
+        if not isinstance(resp, LoginResponse):
+            raise failed("login", resp)
+        return self.credentials()
+
+    async def sync(self, timeout_ms=0):
+        resp = await self.client.sync(timeout=int(timeout_ms), full_state=False)
+        if not isinstance(resp, SyncResponse):
+            raise failed("sync", resp)
+        messages = []
+        for room_id, room in resp.rooms.join.items():
+            for event in room.timeline.events:
+                record = message_record(room_id, event)
+                if record is None:
+                    continue
+                if isinstance(event, MegolmEvent):
+                    self.undecrypted.append((room_id, event))
+                messages.append(record)
+        await self.maintain()
+        messages.extend(self.retry_decryption())
+        return {"messages": messages, "rooms": self.rooms()}
+
+    async def maintain(self):
+        """The key housekeeping sync_forever does after each sync."""
+        c = self.client
+        if c.outgoing_to_device_messages:
+            await c.send_to_device_messages()
+        if c.should_upload_keys:
+            resp = await c.keys_upload()
+            if not isinstance(resp, KeysUploadResponse):
+                raise failed("keys/upload", resp)
+        if c.should_query_keys:
+            resp = await c.keys_query()
+            if not isinstance(resp, KeysQueryResponse):
+                raise failed("keys/query", resp)
+        if c.should_claim_keys:
+            resp = await c.keys_claim(c.get_users_for_key_claiming())
+            if not isinstance(resp, KeysClaimResponse):
+                raise failed("keys/claim", resp)
+        if c.outgoing_to_device_messages:
+            await c.send_to_device_messages()
+
+    def retry_decryption(self):
+        """Decrypts held-back Megolm events whose key has arrived since; returns their new records."""
+        still, done = [], []
+        for room_id, event in self.undecrypted:
+            try:
+                clear = self.client.decrypt_event(event)
+            except Exception:  # nio raises EncryptionError (or olm errors) while the key is missing
+                still.append((room_id, event))
+                continue
+            record = message_record(room_id, clear)
+            if record is not None:
+                done.append(record)
+        self.undecrypted = still
+        return done
+
+    def rooms(self):
+        """Membership as nio sees it: rooms we are in (with members) and rooms we are invited to."""
+        out = []
+        for room_id, room in self.client.rooms.items():
+            members = {}
+            for user_id in room.users:
+                members[user_id] = "invite" if user_id in room.invited_users else "join"
+            out.append({"roomId": room_id, "membership": "join", "encrypted": room.encrypted, "members": members})
+        for room_id in self.client.invited_rooms:
+            out.append({"roomId": room_id, "membership": "invite", "encrypted": False, "members": {}})
+        return out
+
+    async def create_room(self, encrypted=False, invite=None, name=None):
+        initial_state = []
+        if encrypted:
+            initial_state.append(
+                {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}
+            )
+        resp = await self.client.room_create(
+            name=name, invite=list(invite or []), initial_state=initial_state
+        )
+        if not isinstance(resp, RoomCreateResponse):
+            raise failed("createRoom", resp)
+        return {"roomId": resp.room_id}
+
+    async def join(self, room_id):
+        resp = await self.client.join(room_id)
+        if not isinstance(resp, JoinResponse):
+            raise failed("join", resp)
+        return {"roomId": resp.room_id}
+
+    async def send_text(self, room_id, body):
+        if room_id not in self.client.rooms:
+            raise RequestFailed(f"send: not joined to {room_id} (sync first)")
+        resp = await self.client.room_send(
+            room_id,
+            "m.room.message",
+            {"msgtype": "m.text", "body": body},
+            ignore_unverified_devices=True,
+        )
+        if not isinstance(resp, RoomSendResponse):
+            raise failed("send", resp)
+        if self.client.outgoing_to_device_messages:
+            await self.client.send_to_device_messages()
+        return {"eventId": resp.event_id}
+
+    async def identity_keys(self):
+        keys = self.client.olm.account.identity_keys
+        return {"curve25519": keys["curve25519"], "ed25519": keys["ed25519"]}
+
+    async def export_keys(self, passphrase):
+        # nio writes atomically and refuses an existing target: give it a fresh name in a fresh dir.
+        with tempfile.TemporaryDirectory(prefix="export-", dir=self.store_dir) as tmp:
+            path = os.path.join(tmp, "keys.txt")
+            await self.client.export_keys(path, passphrase)
+            with open(path, encoding="ascii") as f:
+                return {"data": f.read()}
+
+    async def import_keys(self, data, passphrase):
+        fd, path = tempfile.mkstemp(prefix="import-", suffix=".txt", dir=self.store_dir)
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as f:
+                f.write(data)
+            await self.client.import_keys(path, passphrase)
+        finally:
+            os.unlink(path)
+        return {"retried": self.retry_decryption()}
+
+    async def close(self):
+        await self.client.close()
+        return {}
+
+
+METHODS = {
+    "register": NioPeer.register,
+    "login": NioPeer.login,
+    "sync": NioPeer.sync,
+    "create_room": NioPeer.create_room,
+    "join": NioPeer.join,
+    "send_text": NioPeer.send_text,
+    "identity_keys": NioPeer.identity_keys,
+    "export_keys": NioPeer.export_keys,
+    "import_keys": NioPeer.import_keys,
+    "close": NioPeer.close,
+}
+
+
+def respond(payload):
+    PROTOCOL_OUT.write(json.dumps(payload) + "\n")
+    PROTOCOL_OUT.flush()
+
+
+async def handle(peer, line):
+    try:
+        request = json.loads(line)
+    except ValueError:
+        respond({"id": None, "ok": False, "error": {"code": "PROTOCOL", "message": "request is not JSON"}})
+        return True
+    rid = request.get("id") if isinstance(request, dict) else None
+    method = METHODS.get(request.get("method")) if isinstance(request, dict) else None
+    params = request.get("params", {}) if isinstance(request, dict) else None
+    if method is None or not isinstance(params, dict):
+        respond({"id": rid, "ok": False, "error": {"code": "PROTOCOL", "message": "unknown method or bad params"}})
+        return True
+    try:
+        result = await method(peer, **params)
+        respond({"id": rid, "ok": True, "result": result})
+    except TypeError as e:  # wrong parameter names
+        respond({"id": rid, "ok": False, "error": {"code": "PROTOCOL", "message": str(e)}})
+    except RequestFailed as e:
+        respond({"id": rid, "ok": False, "error": {"code": "REQUEST_FAILED", "message": str(e)}})
+    except Exception as e:  # an nio bug or a server answer nio choked on: report its type, not its data
+        respond(
+            {"id": rid, "ok": False, "error": {"code": "REQUEST_FAILED", "message": f"{type(e).__name__}: {e}"}}
+        )
+    return request.get("method") != "close"
+
+
+async def main(base_url, store_dir):
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=MAX_LINE_BYTES)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    peer = NioPeer(base_url, store_dir)
+    try:
+        while True:
+            line = await reader.readline()
+            if not line:
+                break
+            if not await handle(peer, line):
+                break
+    finally:
+        await peer.client.close()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        print("usage: nio_peer.py <base_url> <store_dir>", file=sys.stderr)
+        sys.exit(2)
+    asyncio.run(main(sys.argv[1], sys.argv[2]))
