@@ -21,6 +21,7 @@ import { DeviceManager } from "./devices/manager.ts";
 import { DecryptionError, E2eeError, RETRYABLE_FAILURES, type ToDeviceFailureCode } from "./errors.ts";
 import { OwnDevice } from "./identity/own-device.ts";
 import { KeyRequests } from "./key-requests/gossip.ts";
+import { isId } from "./limits.ts";
 import { type DecryptedOlmEvent, OlmSessions } from "./olm/sessions.ts";
 import type { KeysClaimRequest, KeysUploadRequest, OutgoingRequest, ToDeviceRequest } from "./requests.ts";
 import { IMPORT_BATCH_SIZE, importRoomKey } from "./room-keys/import.ts";
@@ -220,12 +221,7 @@ export class OlmMachine {
   }
 
   async #receiveToDevice(p: Parts, raw: unknown, result: SyncChangesResult): Promise<void> {
-    if (
-      !isRecord(raw) ||
-      typeof raw.type !== "string" ||
-      typeof raw.sender !== "string" ||
-      !isRecord(raw.content)
-    ) {
+    if (!isRecord(raw) || typeof raw.type !== "string" || !isId(raw.sender) || !isRecord(raw.content)) {
       return;
     }
     const { type, sender, content } = raw;

@@ -10,6 +10,7 @@ import { MEGOLM_ALGORITHM } from "../devices/device.ts";
 import type { DeviceManager } from "../devices/manager.ts";
 import { DecryptionError } from "../errors.ts";
 import type { OwnDevice } from "../identity/own-device.ts";
+import { idSchema, isId } from "../limits.ts";
 import type { InboundEntry, InboundSessions } from "../room-keys/inbound.ts";
 import type { SenderTrust } from "../trust/trust.ts";
 
@@ -41,9 +42,9 @@ export interface DecryptedRoomEvent {
 const megolmContentSchema = z.object({
   algorithm: z.string(),
   ciphertext: z.string(),
-  session_id: z.string(),
+  session_id: idSchema,
   sender_key: z.string().optional(),
-  device_id: z.string().optional(),
+  device_id: idSchema.optional(),
 });
 
 const payloadSchema = z.object({
@@ -60,7 +61,7 @@ export interface ParsedMegolmEvent {
 
 export function parseMegolmEvent(event: EncryptedRoomEvent): ParsedMegolmEvent {
   const parsed = megolmContentSchema.safeParse(event.content);
-  if (!parsed.success || typeof event.event_id !== "string" || typeof event.sender !== "string") {
+  if (!parsed.success || !isId(event.event_id) || !isId(event.sender)) {
     throw new DecryptionError("MALFORMED_EVENT", "not a well-formed encrypted room event");
   }
   if (parsed.data.algorithm !== MEGOLM_ALGORITHM) {

@@ -7,6 +7,7 @@
  */
 import type { MachineContext } from "../context.ts";
 import { newRequestId } from "../context.ts";
+import { isId } from "../limits.ts";
 import { type KeysQueryRequest, parseKeysQueryResponse } from "../requests.ts";
 import type { DeviceTrust } from "../trust/trust.ts";
 import { getOrInsert } from "../util.ts";
@@ -74,7 +75,7 @@ export class DeviceManager {
   /** Starts tracking users we newly share an encrypted room with (their devices get queried). */
   trackUsers(userIds: Iterable<string>): void {
     for (const userId of userIds) {
-      if (!this.#tracked.has(userId)) this.#invalidate(userId);
+      if (isId(userId) && !this.#tracked.has(userId)) this.#invalidate(userId);
     }
   }
 
@@ -166,6 +167,7 @@ export class DeviceManager {
     for (const [deviceId, raw] of Object.entries(returned)) {
       if (++count > MAX_DEVICES_PER_USER) break;
       if (userId === this.#ctx.userId && deviceId === this.#ctx.deviceId) continue; // ourselves
+      if (!isId(deviceId)) continue;
       const checked = checkDeviceKeys(raw, userId, deviceId);
       if (typeof checked === "string") continue; // invalid entries are ignored, not trusted
       seen.add(deviceId);

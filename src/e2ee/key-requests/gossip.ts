@@ -9,6 +9,7 @@ import type { MachineContext } from "../context.ts";
 import { newRequestId } from "../context.ts";
 import { type DeviceRecord, MEGOLM_ALGORITHM } from "../devices/device.ts";
 import type { DeviceManager } from "../devices/manager.ts";
+import { idSchema } from "../limits.ts";
 import type { DecryptedOlmEvent, OlmSessions } from "../olm/sessions.ts";
 import type { ToDeviceRequest } from "../requests.ts";
 import type { InboundSessions, RoomKeyUpdate } from "../room-keys/inbound.ts";
@@ -21,8 +22,8 @@ export const MAX_FORWARDING_CHAIN = 16;
 
 const requestSchema = z.object({
   action: z.enum(["request", "request_cancellation"]),
-  request_id: z.string().min(1),
-  requesting_device_id: z.string().min(1),
+  request_id: idSchema,
+  requesting_device_id: idSchema,
   body: z
     .object({
       algorithm: z.string(),
@@ -35,12 +36,12 @@ const requestSchema = z.object({
 
 const forwardedSchema = z.object({
   algorithm: z.literal(MEGOLM_ALGORITHM),
-  room_id: z.string().min(1),
-  session_id: z.string().min(1),
+  room_id: idSchema,
+  session_id: idSchema,
   session_key: z.string().min(1),
-  sender_key: z.string().min(1),
-  sender_claimed_ed25519_key: z.string().min(1),
-  forwarding_curve25519_key_chain: z.array(z.string()).max(MAX_FORWARDING_CHAIN),
+  sender_key: idSchema,
+  sender_claimed_ed25519_key: idSchema,
+  forwarding_curve25519_key_chain: z.array(idSchema).max(MAX_FORWARDING_CHAIN),
 });
 
 interface PendingAnswer {

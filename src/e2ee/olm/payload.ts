@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { OLM_ALGORITHM } from "../devices/device.ts";
+import { idSchema } from "../limits.ts";
 
 export interface OlmPayload {
   readonly type: string;
@@ -19,11 +20,11 @@ export interface OlmPayload {
 const payloadSchema = z.object({
   type: z.string().min(1),
   content: z.record(z.string(), z.unknown()),
-  sender: z.string(),
-  sender_device: z.string().optional(),
-  recipient: z.string(),
-  recipient_keys: z.object({ ed25519: z.string() }),
-  keys: z.object({ ed25519: z.string() }),
+  sender: idSchema,
+  sender_device: idSchema.optional(),
+  recipient: idSchema,
+  recipient_keys: z.object({ ed25519: idSchema }),
+  keys: z.object({ ed25519: idSchema }),
 });
 
 /** A parsed payload, or undefined for anything that is not one. */
@@ -42,7 +43,7 @@ const olmMessageSchema = z.object({ type: z.union([z.literal(0), z.literal(1)]),
 
 const olmContentSchema = z.object({
   algorithm: z.string(),
-  sender_key: z.string(),
+  sender_key: idSchema,
   ciphertext: z.record(z.string(), z.unknown()),
 });
 

@@ -6,6 +6,7 @@ import { z } from "zod";
 import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";
 import type { MachineContext } from "../context.ts";
 import { MEGOLM_ALGORITHM } from "../devices/device.ts";
+import { idSchema, MAX_REASON_LENGTH } from "../limits.ts";
 import type { InboundGroupSessionRecord, WithheldRecord } from "../store/records.ts";
 
 /** Live inbound sessions kept unpickled; older ones are re-read from the store on demand. */
@@ -18,18 +19,18 @@ export interface InboundEntry {
 
 const roomKeySchema = z.object({
   algorithm: z.literal(MEGOLM_ALGORITHM),
-  room_id: z.string().min(1),
-  session_id: z.string().min(1),
+  room_id: idSchema,
+  session_id: idSchema,
   session_key: z.string().min(1),
 });
 
 const withheldSchema = z.object({
   algorithm: z.string(),
-  code: z.string(),
-  reason: z.string().optional(),
-  room_id: z.string().optional(),
-  session_id: z.string().optional(),
-  sender_key: z.string().optional(),
+  code: idSchema,
+  reason: z.string().max(MAX_REASON_LENGTH).optional(),
+  room_id: idSchema.optional(),
+  session_id: idSchema.optional(),
+  sender_key: idSchema.optional(),
 });
 
 /** A key that entered the store: pending events for it can be retried. */
