@@ -1,3 +1,8 @@
+/**
+ * `keyroom/store`: the `CryptoStore` interface, its records and errors, and the portable back ends
+ * (memory, IndexedDB). The SQLite back end (Node only) is `./sqlite/index.ts`; the conformance
+ * suite for custom stores is `./conformance.ts`.
+ */
 export type { CryptoChanges } from "./changes.ts";
 export { isEmptyChanges } from "./changes.ts";
 export {
@@ -5,8 +10,6 @@ export {
   STORE_KDF_ITERATIONS,
   STORE_KEY_LENGTH,
 } from "./cipher/store-cipher.ts";
-export type { ConformanceFixture, ConformanceOpenOptions, ConformanceTarget } from "./conformance.ts";
-export { runCryptoStoreConformance } from "./conformance.ts";
 export {
   StoreError,
   type StoreErrorCode,

@@ -4,7 +4,7 @@
  * the known fields, or throws `StoreError("INVALID_RECORD")`.
  */
 import { StoreError } from "./errors.ts";
-import { asJsonObject, type JsonObject } from "./json.ts";
+import { asJsonObject, type JsonObject, type JsonValue } from "./json.ts";
 import {
   type AccountRecord,
   type BackupStateRecord,
@@ -124,6 +124,14 @@ export function parseAccount(v: unknown): AccountRecord {
       fallbackKeyCreatedAt: optInt(o, "fallbackKeyCreatedAt", w),
     },
   );
+}
+
+/** The account as a plain JSON object (it is sealed whole). */
+export function accountToJson(a: AccountRecord): JsonObject {
+  const out: { [key: string]: JsonValue } = { pickle: a.pickle, deviceKeysUploaded: a.deviceKeysUploaded };
+  if (a.serverOneTimeKeyCount !== undefined) out.serverOneTimeKeyCount = a.serverOneTimeKeyCount;
+  if (a.fallbackKeyCreatedAt !== undefined) out.fallbackKeyCreatedAt = a.fallbackKeyCreatedAt;
+  return out;
 }
 
 export function parseOlmSession(v: unknown): OlmSessionRecord {

@@ -43,6 +43,9 @@ const INFO_ENC = utf8Encode("keyroom store cipher v1: aes-256-ctr");
 const INFO_MAC = utf8Encode("keyroom store cipher v1: hmac-sha-256");
 const WRAP_AD = "keyroom store key";
 
+/** Associated data binding a ciphertext to where it is stored (kind of record and its lookup key). */
+export const rowAd = (...parts: readonly (string | number)[]): string => JSON.stringify(parts);
+
 /** How the store key is protected, as the caller states it when opening. */
 export type KeyProtection =
   | { readonly kind: "passphrase"; readonly passphrase: string; readonly iterations?: number }

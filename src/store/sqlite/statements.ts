@@ -5,9 +5,8 @@
  */
 import type { Database, Statement } from "better-sqlite3";
 import type { CryptoChanges } from "../changes.ts";
-import type { StoreCipher } from "../cipher/store-cipher.ts";
+import { rowAd, type StoreCipher } from "../cipher/store-cipher.ts";
 import { StoreError } from "../errors.ts";
-import type { JsonObject, JsonValue } from "../json.ts";
 import type {
   AccountRecord,
   BackupStateRecord,
@@ -25,6 +24,7 @@ import type {
 } from "../records.ts";
 import type { InboundGroupSessionCounts } from "../store.ts";
 import {
+  accountToJson,
   parseAccount,
   parseBackupState,
   parseCrossSigningIdentity,
@@ -44,16 +44,6 @@ import {
 } from "../validate.ts";
 
 type Row = { readonly [column: string]: unknown };
-
-/** Associated data binding a ciphertext to its row. */
-export const rowAd = (...parts: readonly (string | number)[]): string => JSON.stringify(parts);
-
-function accountJson(a: AccountRecord): JsonObject {
-  const out: { [key: string]: JsonValue } = { pickle: a.pickle, deviceKeysUploaded: a.deviceKeysUploaded };
-  if (a.serverOneTimeKeyCount !== undefined) out.serverOneTimeKeyCount = a.serverOneTimeKeyCount;
-  if (a.fallbackKeyCreatedAt !== undefined) out.fallbackKeyCreatedAt = a.fallbackKeyCreatedAt;
-  return out;
-}
 
 export function parseJson(text: unknown, what: string): unknown {
   if (typeof text !== "string") throw new StoreError("INVALID_RECORD", `${what}: not stored as text`);
@@ -349,7 +339,7 @@ export class SqliteStatements {
     if (c.resetBackedUp === true) this.#run("resetBackedUp");
     if (c.account !== undefined) {
       const a = parseAccount(c.account);
-      this.setMeta("account", cipher.encrypt(accountJson(a), rowAd("account")));
+      this.setMeta("account", cipher.encrypt(accountToJson(a), rowAd("account")));
     }
     for (const x of c.olmSessions ?? []) {
       const r = parseOlmSession(x);

@@ -1,0 +1,461 @@
+/**
+ * The IndexedDB crypto store (via `idb`), for browsers. One IndexedDB transaction per
+ * `saveChanges`; numbered schema upgrades (`upgrades.ts`); one client per database (`lock.ts`).
+ * Secret fields are sealed by the store cipher before they reach IndexedDB. Without a passphrase or
+ * key the store key is kept in the database itself: that protects nothing against someone who can
+ * read the browser profile, so pass one when the threat model includes that.
+ */
+import { type IDBPDatabase, unwrap, wrap } from "idb";
+import type { CryptoChanges } from "../changes.ts";
+import { type KeyProtection, rowAd, StoreCipher } from "../cipher/store-cipher.ts";
+import { StoreError, StoreKeyError } from "../errors.ts";
+import { type IdentityRequest, resolveIdentity } from "../identity.ts";
+import type {
+  AccountRecord,
+  BackupStateRecord,
+  CrossSigningIdentityRecord,
+  DeviceRecord,
+  InboundGroupSessionRecord,
+  OlmSessionRecord,
+  OutboundGroupSessionRecord,
+  OutgoingKeyRequestRecord,
+  QueuedRequestRecord,
+  ReplayRecord,
+  RoomSettingsRecord,
+  StoreIdentity,
+  TrackedUserRecord,
+  WithheldRecord,
+} from "../records.ts";
+import type { CryptoStore, InboundGroupSessionCounts } from "../store.ts";
+import {
+  accountToJson,
+  parseAccount,
+  parseBackupState,
+  parseCrossSigningIdentity,
+  parseDevice,
+  parseIdentity,
+  parseInboundGroupSession,
+  parseNextBatch,
+  parseOlmSession,
+  parseOutboundGroupSession,
+  parseOutgoingKeyRequest,
+  parseQueuedRequest,
+  parseReplay,
+  parseRoomSettings,
+  parseSecret,
+  parseSecretName,
+  parseTrackedUser,
+  parseWithheld,
+} from "../validate.ts";
+import { acquireIdbLock, type WebLockManager } from "./lock.ts";
+import { IDB_SCHEMA_VERSION, IDB_STORE_NAMES, type IdbStoreName, upgradeIdb } from "./upgrades.ts";
+
+export const DEFAULT_IDB_NAME = "keyroom-crypto";
+
+export interface IndexedDbCryptoStoreOptions extends IdentityRequest {
+  /** Database name (one per account and device). */
+  readonly name?: string;
+  readonly passphrase?: string;
+  readonly key?: Uint8Array;
+  /** PBKDF2 iterations for a NEW passphrase-protected store (default `STORE_KDF_ITERATIONS`). */
+  readonly kdfIterations?: number;
+  /** Defaults to `globalThis.indexedDB`; pass fake-indexeddb's factory in tests. */
+  readonly indexedDB?: IDBFactory;
+  /** Defaults to `globalThis.IDBKeyRange` (must come from the same implementation as `indexedDB`). */
+  readonly keyRange?: typeof IDBKeyRange;
+  /** Defaults to `navigator.locks` when the runtime has it. */
+  readonly locks?: WebLockManager;
+}
+
+type Row = { readonly [field: string]: unknown };
+type Db = IDBPDatabase<unknown>;
+
+function isRow(v: unknown): v is Row {
+  return typeof v === "object" && v !== null;
+}
+
+function defaultLocks(): WebLockManager | undefined {
+  const nav = (globalThis as { navigator?: { locks?: WebLockManager } }).navigator;
+  return nav?.locks;
+}
+
+function requestToPromise<T>(req: IDBRequest<T>): Promise<T> {
+  return new Promise((resolve, reject) => {
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+
+function txDone(tx: IDBTransaction): Promise<void> {
+  return new Promise((resolve, reject) => {
+    tx.oncomplete = () => resolve();
+    tx.onabort = () => reject(tx.error ?? new StoreError("BACKEND", "IndexedDB transaction aborted"));
+    tx.onerror = () => reject(tx.error);
+  });
+}
+
+export class IndexedDbCryptoStore implements CryptoStore {
+  readonly #db: Db;
+  readonly #cipher: StoreCipher;
+  readonly #identity: StoreIdentity;
+  readonly #range: typeof IDBKeyRange;
+  readonly #release: () => void;
+  #closed = false;
+
+  private constructor(
+    db: Db,
+    cipher: StoreCipher,
+    identity: StoreIdentity,
+    range: typeof IDBKeyRange,
+    release: () => void,
+  ) {
+    this.#db = db;
+    this.#cipher = cipher;
+    this.#identity = identity;
+    this.#range = range;
+    this.#release = release;
+  }
+
+  static async open(options: IndexedDbCryptoStoreOptions): Promise<IndexedDbCryptoStore> {
+    const factory = options.indexedDB ?? (globalThis as { indexedDB?: IDBFactory }).indexedDB;
+    const range = options.keyRange ?? (globalThis as { IDBKeyRange?: typeof IDBKeyRange }).IDBKeyRange;
+    if (factory === undefined || range === undefined) {
+      throw new StoreError("BAD_OPTION", "IndexedDB is not available here; pass indexedDB and keyRange");
+    }
+    if (options.passphrase !== undefined && options.key !== undefined) {
+      throw new StoreError("BAD_OPTION", "give a passphrase or a key, not both");
+    }
+    const name = options.name ?? DEFAULT_IDB_NAME;
+    if (name.length === 0) throw new StoreError("BAD_OPTION", "the database name must not be empty");
+    const release = await acquireIdbLock(name, options.locks ?? defaultLocks());
+    let db: Db | undefined;
+    try {
+      const request = factory.open(name, IDB_SCHEMA_VERSION);
+      request.onupgradeneeded = (event) => {
+        const tx = request.transaction;
+        if (tx !== null) upgradeIdb(request.result, tx, event.oldVersion);
+      };
+      let opened: Db | undefined;
+      try {
+        opened = await wrap(request);
+      } catch (e) {
+        if (e instanceof DOMException && e.name === "VersionError") {
+          throw new StoreError(
+            "SCHEMA_TOO_NEW",
+            `IndexedDB database "${name}" has a newer schema than this Keyroom understands; upgrade Keyroom`,
+          );
+        }
+        throw new StoreError("BACKEND", `IndexedDB database "${name}" could not be opened`, { cause: e });
+      }
+      if (opened === undefined)
+        throw new StoreError("BACKEND", `IndexedDB database "${name}" could not be opened`);
+      db = opened;
+      const storedIdentity: unknown = await db.get("meta", "identity");
+      const identity = resolveIdentity(
+        storedIdentity === undefined ? undefined : parseIdentity(storedIdentity),
+        options,
+      );
+      const header: unknown = await db.get("meta", "store_key");
+      let cipher: StoreCipher;
+      if (header === undefined) {
+        const protection: KeyProtection =
+          options.passphrase !== undefined
+            ? { kind: "passphrase", passphrase: options.passphrase, iterations: options.kdfIterations }
+            : options.key !== undefined
+              ? { kind: "key", key: options.key }
+              : { kind: "none" };
+        const created = StoreCipher.create(protection);
+        cipher = created.cipher;
+        const tx = db.transaction("meta", "readwrite");
+        await Promise.all([
+          tx.store.put(identity, "identity"),
+          tx.store.put(created.header, "store_key"),
+          tx.done,
+        ]);
+      } else {
+        const protection: KeyProtection =
+          options.passphrase !== undefined
+            ? { kind: "passphrase", passphrase: options.passphrase }
+            : options.key !== undefined
+              ? { kind: "key", key: options.key }
+              : { kind: "none" };
+        cipher = StoreCipher.unlock(header, protection);
+      }
+      return new IndexedDbCryptoStore(db, cipher, identity, range, release);
+    } catch (e) {
+      db?.close();
+      release();
+      if (e instanceof StoreKeyError && e.code === "KEY_KIND_MISMATCH" && options.passphrase === undefined) {
+        throw new StoreKeyError(
+          "KEY_KIND_MISMATCH",
+          "this crypto store is protected by a passphrase or key; open it with the same one",
+        );
+      }
+      throw e;
+    }
+  }
+
+  #d(): Db {
+    if (this.#closed) throw new StoreError("CLOSED", "this crypto store is closed");
+    return this.#db;
+  }
+
+  #open(sealed: unknown, ad: string): unknown {
+    return this.#cipher.decrypt(sealed, ad);
+  }
+
+  #olm(r: unknown): OlmSessionRecord {
+    const row = isRow(r) ? r : {};
+    return parseOlmSession({
+      ...row,
+      pickle: this.#open(row.pickle, rowAd("olm", String(row.senderKey), String(row.sessionId))),
+    });
+  }
+
+  #inbound(r: unknown): InboundGroupSessionRecord {
+    const row = isRow(r) ? r : {};
+    return parseInboundGroupSession({
+      ...row,
+      backedUp: row.backedUp === 1,
+      pickle: this.#open(row.pickle, rowAd("inbound", String(row.roomId), String(row.sessionId))),
+    });
+  }
+
+  async loadIdentity(): Promise<StoreIdentity> {
+    this.#d();
+    return { ...this.#identity };
+  }
+
+  async loadAccount(): Promise<AccountRecord | undefined> {
+    const v: unknown = await this.#d().get("meta", "account");
+    return v === undefined ? undefined : parseAccount(this.#open(v, rowAd("account")));
+  }
+
+  async getOlmSessions(senderKey: string): Promise<OlmSessionRecord[]> {
+    const rows = await this.#d().getAllFromIndex("olm_sessions", "senderKey", senderKey);
+    return rows.map((r) => this.#olm(r));
+  }
+
+  async getInboundGroupSession(
+    roomId: string,
+    sessionId: string,
+  ): Promise<InboundGroupSessionRecord | undefined> {
+    const r: unknown = await this.#d().get("inbound_group_sessions", [roomId, sessionId]);
+    return r === undefined ? undefined : this.#inbound(r);
+  }
+
+  async getInboundGroupSessionsForRoom(roomId: string): Promise<InboundGroupSessionRecord[]> {
+    // Arrays sort after strings, so [roomId, []] is above every [roomId, sessionId].
+    const rows = await this.#d().getAll("inbound_group_sessions", this.#range.bound([roomId], [roomId, []]));
+    return rows.map((r) => this.#inbound(r));
+  }
+
+  async countInboundGroupSessions(): Promise<InboundGroupSessionCounts> {
+    const db = this.#d();
+    const [total, backedUp] = await Promise.all([
+      db.count("inbound_group_sessions"),
+      db.countFromIndex("inbound_group_sessions", "backedUp", 1),
+    ]);
+    return { total, backedUp };
+  }
+
+  async getInboundGroupSessionsToBackUp(limit: number): Promise<InboundGroupSessionRecord[]> {
+    if (!Number.isSafeInteger(limit) || limit < 1) {
+      throw new StoreError("BAD_OPTION", "the batch limit must be a positive integer");
+    }
+    const rows = await this.#d().getAllFromIndex("inbound_group_sessions", "backedUp", 0, limit);
+    return rows.map((r) => this.#inbound(r));
+  }
+
+  async getOutboundGroupSession(roomId: string): Promise<OutboundGroupSessionRecord | undefined> {
+    const r: unknown = await this.#d().get("outbound_group_sessions", roomId);
+    if (!isRow(r)) return undefined;
+    return parseOutboundGroupSession({ ...r, pickle: this.#open(r.pickle, rowAd("outbound", roomId)) });
+  }
+
+  async getDevice(userId: string, deviceId: string): Promise<DeviceRecord | undefined> {
+    const r: unknown = await this.#d().get("devices", [userId, deviceId]);
+    return r === undefined ? undefined : parseDevice(r);
+  }
+
+  async getUserDevices(userId: string): Promise<DeviceRecord[]> {
+    const rows = await this.#d().getAll("devices", this.#range.bound([userId], [userId, []]));
+    return rows.map(parseDevice);
+  }
+
+  async getDeviceByCurve25519Key(curve25519Key: string): Promise<DeviceRecord | undefined> {
+    const devices = (await this.#d().getAllFromIndex("devices", "curve25519Key", curve25519Key)).map(
+      parseDevice,
+    );
+    return devices.find((d) => !d.deleted) ?? devices[0];
+  }
+
+  async getCrossSigningIdentity(userId: string): Promise<CrossSigningIdentityRecord | undefined> {
+    const r: unknown = await this.#d().get("cross_signing_identities", userId);
+    return r === undefined ? undefined : parseCrossSigningIdentity(r);
+  }
+
+  async getSecret(name: string): Promise<string | undefined> {
+    const r: unknown = await this.#d().get("secrets", name);
+    return isRow(r) ? parseSecret(name, this.#open(r.value, rowAd("secret", name))) : undefined;
+  }
+
+  async getTrackedUsers(): Promise<TrackedUserRecord[]> {
+    return (await this.#d().getAll("tracked_users")).map(parseTrackedUser);
+  }
+
+  async getOutgoingKeyRequests(): Promise<OutgoingKeyRequestRecord[]> {
+    return (await this.#d().getAll("outgoing_key_requests")).map(parseOutgoingKeyRequest);
+  }
+
+  async getOutgoingKeyRequest(requestId: string): Promise<OutgoingKeyRequestRecord | undefined> {
+    const r: unknown = await this.#d().get("outgoing_key_requests", requestId);
+    return r === undefined ? undefined : parseOutgoingKeyRequest(r);
+  }
+
+  async getOutgoingKeyRequestForSession(
+    roomId: string,
+    sessionId: string,
+  ): Promise<OutgoingKeyRequestRecord | undefined> {
+    const r: unknown = await this.#d().getFromIndex("outgoing_key_requests", "session", [roomId, sessionId]);
+    return r === undefined ? undefined : parseOutgoingKeyRequest(r);
+  }
+
+  async getWithheld(roomId: string, sessionId: string): Promise<WithheldRecord | undefined> {
+    const r: unknown = await this.#d().get("withheld", [roomId, sessionId]);
+    return r === undefined ? undefined : parseWithheld(r);
+  }
+
+  async getReplay(
+    roomId: string,
+    sessionId: string,
+    messageIndex: number,
+  ): Promise<ReplayRecord | undefined> {
+    const r: unknown = await this.#d().get("replays", [roomId, sessionId, messageIndex]);
+    return r === undefined ? undefined : parseReplay(r);
+  }
+
+  async getRoomSettings(roomId: string): Promise<RoomSettingsRecord | undefined> {
+    const r: unknown = await this.#d().get("room_settings", roomId);
+    return r === undefined ? undefined : parseRoomSettings(r);
+  }
+
+  async getBackupState(): Promise<BackupStateRecord | undefined> {
+    const r: unknown = await this.#d().get("meta", "backup_state");
+    return r === undefined ? undefined : parseBackupState(r);
+  }
+
+  async getQueuedRequests(): Promise<QueuedRequestRecord[]> {
+    const rows = await this.#d().getAllFromIndex("queued_requests", "age");
+    return rows.map((r: unknown) => {
+      const row = isRow(r) ? r : {};
+      return parseQueuedRequest({
+        ...row,
+        body: this.#open(row.body, rowAd("queued", String(row.requestId))),
+      });
+    });
+  }
+
+  async getNextBatch(): Promise<string | undefined> {
+    const r: unknown = await this.#d().get("meta", "next_batch");
+    return r === undefined ? undefined : parseNextBatch(r);
+  }
+
+  async saveChanges(changes: CryptoChanges): Promise<void> {
+    // The raw transaction: requests are queued without awaiting each, and an abort rolls back all.
+    const raw = unwrap(this.#d()).transaction([...IDB_STORE_NAMES], "readwrite");
+    const done = txDone(raw);
+    try {
+      await this.#apply(raw, changes);
+    } catch (e) {
+      try {
+        raw.abort();
+      } catch {
+        // already finished or aborted
+      }
+      await done.catch(() => {});
+      throw e;
+    }
+    try {
+      await done;
+    } catch (e) {
+      throw new StoreError("BACKEND", "the IndexedDB transaction failed; nothing was saved", { cause: e });
+    }
+  }
+
+  async #apply(tx: IDBTransaction, c: CryptoChanges): Promise<void> {
+    const os = (name: IdbStoreName): IDBObjectStore => tx.objectStore(name);
+    const cipher = this.#cipher;
+    const inbound = os("inbound_group_sessions");
+    if (c.resetBackedUp === true) {
+      const keys = await requestToPromise(inbound.index("backedUp").getAllKeys(1));
+      const rows = await Promise.all(keys.map((k) => requestToPromise(inbound.get(k))));
+      for (const r of rows) if (isRow(r)) inbound.put({ ...r, backedUp: 0 });
+    }
+    if (c.account !== undefined)
+      os("meta").put(cipher.encrypt(accountToJson(parseAccount(c.account)), rowAd("account")), "account");
+    for (const x of c.olmSessions ?? []) {
+      const r = parseOlmSession(x);
+      os("olm_sessions").put({
+        ...r,
+        pickle: cipher.encrypt(r.pickle, rowAd("olm", r.senderKey, r.sessionId)),
+      });
+    }
+    for (const x of c.inboundGroupSessions ?? []) {
+      const r = parseInboundGroupSession(x);
+      inbound.put({
+        ...r,
+        backedUp: r.backedUp ? 1 : 0,
+        pickle: cipher.encrypt(r.pickle, rowAd("inbound", r.roomId, r.sessionId)),
+      });
+    }
+    for (const x of c.outboundGroupSessions ?? []) {
+      const r = parseOutboundGroupSession(x);
+      os("outbound_group_sessions").put({
+        ...r,
+        pickle: cipher.encrypt(r.pickle, rowAd("outbound", r.roomId)),
+      });
+    }
+    for (const x of c.devices ?? []) os("devices").put(parseDevice(x));
+    for (const x of c.crossSigningIdentities ?? [])
+      os("cross_signing_identities").put(parseCrossSigningIdentity(x));
+    for (const [name, value] of Object.entries(c.secrets ?? {})) {
+      if (value === null) os("secrets").delete(parseSecretName(name));
+      else
+        os("secrets").put({ name, value: cipher.encrypt(parseSecret(name, value), rowAd("secret", name)) });
+    }
+    for (const x of c.trackedUsers ?? []) os("tracked_users").put(parseTrackedUser(x));
+    for (const x of c.outgoingKeyRequests ?? []) os("outgoing_key_requests").put(parseOutgoingKeyRequest(x));
+    for (const x of c.withheld ?? []) os("withheld").put(parseWithheld(x));
+    for (const x of c.replays ?? []) os("replays").put(parseReplay(x));
+    for (const x of c.roomSettings ?? []) os("room_settings").put(parseRoomSettings(x));
+    if (c.backupState === null) os("meta").delete("backup_state");
+    else if (c.backupState !== undefined) os("meta").put(parseBackupState(c.backupState), "backup_state");
+    for (const x of c.queuedRequests ?? []) {
+      const r = parseQueuedRequest(x);
+      os("queued_requests").put({ ...r, body: cipher.encrypt(r.body, rowAd("queued", r.requestId)) });
+    }
+    if (c.nextBatch !== undefined) parseNextBatch(c.nextBatch); // validate before any await below
+    const marks = c.backedUp ?? [];
+    if (marks.length > 0) {
+      const rows = await Promise.all(
+        marks.map((m) => requestToPromise(inbound.get([m.roomId, m.sessionId]))),
+      );
+      for (const r of rows) if (isRow(r) && r.backedUp === 0) inbound.put({ ...r, backedUp: 1 });
+    }
+    for (const { senderKey, sessionId } of c.deletedOlmSessions ?? [])
+      os("olm_sessions").delete([senderKey, sessionId]);
+    for (const roomId of c.deletedOutboundGroupSessions ?? []) os("outbound_group_sessions").delete(roomId);
+    for (const userId of c.untrackedUsers ?? []) os("tracked_users").delete(userId);
+    for (const id of c.deletedOutgoingKeyRequests ?? []) os("outgoing_key_requests").delete(id);
+    for (const id of c.deletedQueuedRequests ?? []) os("queued_requests").delete(id);
+    if (c.nextBatch !== undefined) os("meta").put(c.nextBatch, "next_batch");
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#db.close();
+    this.#release();
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * Numbered IndexedDB schema upgrades, the counterpart of the SQLite migrations. IndexedDB runs
+ * them inside its version-change transaction when the database is opened at a higher version;
+ * each step runs once, in order, for every version the database has not reached yet.
+ */
+
+export interface IdbUpgrade {
+  readonly version: number;
+  readonly description: string;
+  readonly run: (db: IDBDatabase, tx: IDBTransaction) => void;
+}
+
+export const IDB_UPGRADES: readonly IdbUpgrade[] = [
+  {
+    version: 1,
+    description: "identity, account, Olm and Megolm sessions, devices, secrets, key requests, replays",
+    run(db) {
+      db.createObjectStore("meta");
+      db.createObjectStore("olm_sessions", { keyPath: ["senderKey", "sessionId"] }).createIndex(
+        "senderKey",
+        "senderKey",
+      );
+      db.createObjectStore("inbound_group_sessions", { keyPath: ["roomId", "sessionId"] });
+      db.createObjectStore("outbound_group_sessions", { keyPath: "roomId" });
+      db.createObjectStore("devices", { keyPath: ["userId", "deviceId"] }).createIndex(
+        "curve25519Key",
+        "curve25519Key",
+      );
+      db.createObjectStore("cross_signing_identities", { keyPath: "userId" });
+      db.createObjectStore("secrets", { keyPath: "name" });
+      db.createObjectStore("tracked_users", { keyPath: "userId" });
+      db.createObjectStore("outgoing_key_requests", { keyPath: "requestId" }).createIndex("session", [
+        "roomId",
+        "sessionId",
+      ]);
+      db.createObjectStore("withheld", { keyPath: ["roomId", "sessionId"] });
+      db.createObjectStore("replays", { keyPath: ["roomId", "sessionId", "messageIndex"] });
+    },
+  },
+  {
+    version: 2,
+    description: "room settings, the persisted outgoing request queue, an index of sessions to back up",
+    run(db, tx) {
+      db.createObjectStore("room_settings", { keyPath: "roomId" });
+      db.createObjectStore("queued_requests", { keyPath: "requestId" }).createIndex("age", [
+        "createdAt",
+        "requestId",
+      ]);
+      // `backedUp` is stored as 0/1 in this object store: booleans are not valid IndexedDB keys.
+      tx.objectStore("inbound_group_sessions").createIndex("backedUp", "backedUp");
+    },
+  },
+];
+
+export const IDB_SCHEMA_VERSION: number = IDB_UPGRADES[IDB_UPGRADES.length - 1]?.version ?? 1;
+
+export const IDB_STORE_NAMES = [
+  "meta",
+  "olm_sessions",
+  "inbound_group_sessions",
+  "outbound_group_sessions",
+  "devices",
+  "cross_signing_identities",
+  "secrets",
+  "tracked_users",
+  "outgoing_key_requests",
+  "withheld",
+  "replays",
+  "room_settings",
+  "queued_requests",
+] as const;
+
+export type IdbStoreName = (typeof IDB_STORE_NAMES)[number];
+
+/** Runs the upgrades from `oldVersion` up to `target` (all of them by default). */
+export function upgradeIdb(
+  db: IDBDatabase,
+  tx: IDBTransaction,
+  oldVersion: number,
+  target = IDB_SCHEMA_VERSION,
+): void {
+  for (const u of IDB_UPGRADES) if (u.version > oldVersion && u.version <= target) u.run(db, tx);
+}
