@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 import { startTestDevServer, type TestDevServer, type TestUser } from "../support/devserver.ts";
 
 // matrix-js-sdk 43 calls Promise.withResolvers, which Node 20 lacks.
-if (typeof Promise.withResolvers !== "function") {
+if (typeof (Promise as unknown as { withResolvers?: unknown }).withResolvers !== "function") {
   Object.defineProperty(Promise, "withResolvers", {
     configurable: true,
     writable: true,
@@ -22,9 +22,23 @@ if (typeof Promise.withResolvers !== "function") {
   });
 }
 
+// The SDK arms long timers it never clears (request timeouts of 60-110 s, pollers of minutes to
+// hours). Unref them so the test process can exit once the test is done.
+const LONG_TIMER_MS = 10_000;
+const originalSetTimeout = globalThis.setTimeout;
+globalThis.setTimeout = ((fn: (...a: unknown[]) => void, ms?: number, ...rest: unknown[]) => {
+  const t = originalSetTimeout(fn, ms, ...rest);
+  if ((ms ?? 0) >= LONG_TIMER_MS) t.unref();
+  return t;
+}) as typeof setTimeout;
+
 const sdk = await import("matrix-js-sdk");
-const { logger } = await import("matrix-js-sdk/lib/logger.js");
-logger.disableAll();
+// The SDK logs every request through loglevel loggers it creates lazily; silence them all.
+const loglevel = (await import("loglevel")).default;
+function quiet(): void {
+  loglevel.disableAll();
+  for (const l of Object.values(loglevel.getLoggers())) l.disableAll();
+}
 
 type Client = ReturnType<typeof sdk.createClient>;
 type Event = InstanceType<typeof sdk.MatrixEvent>;
@@ -36,7 +50,9 @@ async function startClient(s: TestDevServer, u: TestUser): Promise<Client> {
     accessToken: u.accessToken,
     deviceId: u.deviceId,
   });
+  quiet();
   await client.initRustCrypto({ useIndexedDB: false });
+  quiet();
   const prepared = new Promise<void>((resolve) => {
     client.on(sdk.ClientEvent.Sync, (state) => {
       if (state === "PREPARED") resolve();
@@ -44,6 +60,7 @@ async function startClient(s: TestDevServer, u: TestUser): Promise<Client> {
   });
   await client.startClient({ initialSyncLimit: 20 });
   await prepared;
+  quiet();
   return client;
 }
 
@@ -82,7 +99,12 @@ describe("matrix-js-sdk (Rust crypto) on the devserver", { timeout: 60_000 }, ()
     clients.push(alice, bob);
   });
   after(async () => {
-    for (const c of clients) c.stopClient();
+    // Stop, then abort in-flight requests while the server is still up: a request that failed on a
+    // closed port would be retried by the SDK for half a minute.
+    for (const c of clients) {
+      c.stopClient();
+      c.http.abort();
+    }
     await s.close();
   });
 
