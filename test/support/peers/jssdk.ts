@@ -9,7 +9,7 @@
 import "./promise-polyfill.ts";
 import { initAsync, OlmMachine } from "@matrix-org/matrix-sdk-crypto-wasm";
 import * as sdk from "matrix-js-sdk";
-import type { CryptoApi } from "matrix-js-sdk/lib/crypto-api/index.js";
+import { type CryptoApi, CryptoEvent } from "matrix-js-sdk/lib/crypto-api/index.js";
 import { logger as sdkLogger } from "matrix-js-sdk/lib/logger.js";
 import { RustBackupManager } from "matrix-js-sdk/lib/rust-crypto/backup.js";
 import { PeerError, withTimeout } from "./errors.ts";
@@ -87,6 +87,8 @@ export class JsSdkPeer implements Peer {
   readonly userId: string;
   readonly deviceId: string;
   private syncing: Promise<void> | undefined;
+  /** Sync responses processed so far (the SDK emits SYNCING or PREPARED for each). */
+  private completedSyncs = 0;
   private closed = false;
 
   private constructor(
@@ -96,6 +98,9 @@ export class JsSdkPeer implements Peer {
   ) {
     this.userId = credentials.userId;
     this.deviceId = credentials.deviceId;
+    client.on(sdk.ClientEvent.Sync, (state) => {
+      if (state === sdk.SyncState.Syncing || state === sdk.SyncState.Prepared) this.completedSyncs += 1;
+    });
   }
 
   /** Registers `username` (UIA `m.login.dummy`) and returns its first device, syncing. */
@@ -190,11 +195,22 @@ export class JsSdkPeer implements Peer {
   }
 
   /**
-   * After the homeserver was down, the SDK polls it with a back-off of several seconds; this makes it
-   * retry at once (what Element does when the browser reports it is online again).
+   * After the homeserver was unreachable: resolves at the first sync that succeeds after this call.
+   * The SDK polls a lost server with a back-off of several seconds; like Element when the browser
+   * reports it is online again, this makes it retry at once (and again at every failure).
    */
-  reconnectNow(): void {
-    this.client.retryImmediately();
+  async resumeSync(timeoutMs = DEFAULT_PEER_TIMEOUT_MS): Promise<void> {
+    const target = this.completedSyncs + 1;
+    await this.waitFor(
+      () => {
+        if (this.completedSyncs >= target) return true;
+        this.client.retryImmediately();
+        return false;
+      },
+      [sdk.ClientEvent.Sync],
+      timeoutMs,
+      () => `${this.userId}: no successful sync after the server came back`,
+    );
   }
 
   async identityKeys(): Promise<IdentityKeys> {
@@ -315,9 +331,35 @@ export class JsSdkPeer implements Peer {
     );
   }
 
-  /** Whether this client considers `userId`'s `deviceId` verified through cross-signing. */
-  async isCrossSigned(userId: string, deviceId: string): Promise<boolean> {
-    return (await this.crypto().getDeviceVerificationStatus(userId, deviceId))?.crossSigningVerified === true;
+  /**
+   * How this client judges `userId`'s `deviceId`: `signedByOwner` once a keys query showed the
+   * owner's self-signing key signing it, `crossSigningVerified` when that chain reaches a trusted
+   * identity (our own after bootstrap). Undefined while the device is unknown.
+   */
+  async deviceStatus(
+    userId: string,
+    deviceId: string,
+  ): Promise<{ signedByOwner: boolean; crossSigningVerified: boolean } | undefined> {
+    const s = await this.crypto().getDeviceVerificationStatus(userId, deviceId);
+    return s ? { signedByOwner: s.signedByOwner, crossSigningVerified: s.crossSigningVerified } : undefined;
+  }
+
+  /** Resolves once `deviceStatus(userId, deviceId)` satisfies `predicate` (re-checked after each sync). */
+  async waitForDeviceStatus(
+    userId: string,
+    deviceId: string,
+    predicate: (s: { signedByOwner: boolean; crossSigningVerified: boolean }) => boolean,
+    timeoutMs = DEFAULT_PEER_TIMEOUT_MS,
+  ): Promise<void> {
+    await this.waitFor(
+      async () => {
+        const s = await this.deviceStatus(userId, deviceId);
+        return s !== undefined && predicate(s);
+      },
+      [sdk.ClientEvent.Sync, CryptoEvent.DevicesUpdated, CryptoEvent.UserTrustStatusChanged],
+      timeoutMs,
+      () => `${this.userId}: device ${userId}/${deviceId} never reached the expected status`,
+    );
   }
 
   /** Creates a new server-side key backup version with a fresh key and starts backing up to it. */
@@ -372,6 +414,12 @@ export class JsSdkPeer implements Peer {
     const json = await this.crypto().exportRoomKeysAsJson();
     await initAsync();
     return OlmMachine.encryptExportedRoomKeys(json, passphrase, rounds);
+  }
+
+  /** Imports a standard key export file; events waiting for those keys are decrypted by the SDK. */
+  async importRoomKeys(data: string, passphrase: string): Promise<void> {
+    await initAsync();
+    await this.crypto().importRoomKeysAsJson(OlmMachine.decryptExportedRoomKeys(data, passphrase));
   }
 
   private crypto(): CryptoApi {

@@ -201,6 +201,11 @@ export class NioPeer implements Peer {
     this.roomViews = new Map(res.rooms.map((r) => [r.roomId, r]));
   }
 
+  /** After the homeserver was unreachable: one sync that succeeds (nio only syncs when asked). */
+  async resumeSync(): Promise<void> {
+    await this.syncOnce(0);
+  }
+
   async identityKeys(): Promise<IdentityKeys> {
     return this.request("identity_keys", {});
   }

@@ -66,6 +66,12 @@ export interface Peer {
   ): Promise<void>;
   /** The room keys this device holds, as a standard passphrase-encrypted key export file. */
   exportRoomKeys(passphrase: string): Promise<string>;
+  /** Messages of `roomId` this peer has seen so far, oldest first (one entry per event). */
+  messages(roomId: string): PeerMessage[];
+  /** After the homeserver was unreachable (restarted): resolves once a sync has succeeded again. */
+  resumeSync(timeoutMs?: number): Promise<void>;
+  /** Imports a standard key export file; events that become decryptable are then reported decrypted. */
+  importRoomKeys(data: string, passphrase: string): Promise<void>;
   /** Stops syncing and releases everything. Idempotent. */
   close(): Promise<void>;
 }
