@@ -1,0 +1,205 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
+import { rowAd, StoreCipher } from "../cipher/store-cipher.ts";
+import { sample } from "../conformance.ts";
+import { StoreError, StoreKeyError, StoreLockedError } from "../errors.ts";
+import { LATEST_SCHEMA_VERSION, migrate, schemaVersion } from "./migrations.ts";
+import { DEFAULT_SQLITE_FILE_NAME, SqliteCryptoStore } from "./sqlite-store.ts";
+
+const ALICE = "@alice:example.org";
+const DEVICE = "ALICEDEVICE";
+const dirs: string[] = [];
+const newDir = (): string => {
+  const d = mkdtempSync(join(tmpdir(), "keyroom-sqlite-"));
+  dirs.push(d);
+  return d;
+};
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe("SqliteCryptoStore", () => {
+  it("creates the directory, honours fileName and keeps the journal in WAL mode", async () => {
+    const directory = join(newDir(), "nested", "state");
+    const store = await SqliteCryptoStore.open({
+      userId: ALICE,
+      deviceId: DEVICE,
+      directory,
+      fileName: "crypto.db",
+    });
+    assert.equal(store.path, join(directory, "crypto.db"));
+    await store.close();
+    const db = new Database(join(directory, "crypto.db"), { readonly: true });
+    assert.equal(db.pragma("journal_mode", { simple: true }), "wal");
+    assert.equal(schemaVersion(db), LATEST_SCHEMA_VERSION);
+    db.close();
+    await assert.rejects(
+      SqliteCryptoStore.open({ userId: ALICE, deviceId: DEVICE, directory, fileName: "../x.db" }),
+      (e) => e instanceof StoreError && e.code === "BAD_OPTION",
+    );
+  });
+
+  it("without a passphrase: a 0600 key file beside the database, secrets never in clear", async () => {
+    const directory = newDir();
+    const store = await SqliteCryptoStore.open({ userId: ALICE, deviceId: DEVICE, directory });
+    const secret = "c2VjcmV0LWJhY2t1cC1rZXktdmFsdWU";
+    await store.saveChanges({
+      secrets: { "m.megolm_backup.v1": secret },
+      inboundGroupSessions: [sample.inbound("!r:x", "g1")],
+      account: sample.account(0),
+    });
+    await store.close();
+    const keyFile = join(directory, `${DEFAULT_SQLITE_FILE_NAME}.key`);
+    assert.equal(statSync(keyFile).mode & 0o777, 0o600);
+    const raw = readFileSync(join(directory, DEFAULT_SQLITE_FILE_NAME)).toString("latin1");
+    const wal = existsSync(join(directory, `${DEFAULT_SQLITE_FILE_NAME}-wal`))
+      ? readFileSync(join(directory, `${DEFAULT_SQLITE_FILE_NAME}-wal`)).toString("latin1")
+      : "";
+    for (const needle of [secret, "inbound-g1", "account-0"]) {
+      assert.ok(!raw.includes(needle) && !wal.includes(needle), `${needle} is stored in clear`);
+    }
+    assert.ok(raw.includes("!r:x") || wal.includes("!r:x"), "lookup columns stay in clear");
+    const reopened = await SqliteCryptoStore.open({ userId: ALICE, directory });
+    assert.equal(await reopened.getSecret("m.megolm_backup.v1"), secret);
+    await reopened.close();
+
+    await assert.rejects(
+      SqliteCryptoStore.open({ userId: ALICE, directory, passphrase: "p" }),
+      (e) => e instanceof StoreKeyError && e.code === "KEY_KIND_MISMATCH",
+    );
+    chmodSync(keyFile, 0o644);
+    await assert.rejects(
+      SqliteCryptoStore.open({ userId: ALICE, directory }),
+      (e) => e instanceof StoreKeyError && e.code === "KEY_FILE_INSECURE",
+    );
+    unlinkSync(keyFile);
+    await assert.rejects(
+      SqliteCryptoStore.open({ userId: ALICE, directory }),
+      (e) => e instanceof StoreKeyError && e.code === "KEY_FILE_MISSING",
+    );
+  });
+
+  it("opens with a caller-supplied 32-byte key and refuses another", async () => {
+    const directory = newDir();
+    const key = new Uint8Array(32).fill(7);
+    const store = await SqliteCryptoStore.open({ userId: ALICE, deviceId: DEVICE, directory, key });
+    await store.saveChanges({ secrets: { s: "v" } });
+    await store.close();
+    await assert.rejects(
+      SqliteCryptoStore.open({ userId: ALICE, directory, key: new Uint8Array(32).fill(8) }),
+      (e) => e instanceof StoreKeyError && e.code === "WRONG_KEY",
+    );
+    const again = await SqliteCryptoStore.open({ userId: ALICE, directory, key });
+    assert.equal(await again.getSecret("s"), "v");
+    await again.close();
+  });
+
+  it("detects ciphertexts moved between rows", async () => {
+    const directory = newDir();
+    const store = await SqliteCryptoStore.open({ userId: ALICE, deviceId: DEVICE, directory });
+    await store.saveChanges({
+      inboundGroupSessions: [sample.inbound("!r:x", "g1"), sample.inbound("!r:x", "g2")],
+    });
+    await store.close();
+    const db = new Database(join(directory, DEFAULT_SQLITE_FILE_NAME));
+    db.exec(
+      "UPDATE inbound_group_sessions SET pickle = (SELECT pickle FROM inbound_group_sessions WHERE session_id = 'g2') WHERE session_id = 'g1'",
+    );
+    db.close();
+    const reopened = await SqliteCryptoStore.open({ userId: ALICE, directory });
+    await assert.rejects(
+      reopened.getInboundGroupSession("!r:x", "g1"),
+      (e) => e instanceof StoreKeyError && e.code === "TAMPERED",
+    );
+    assert.ok(await reopened.getInboundGroupSession("!r:x", "g2"));
+    await reopened.close();
+  });
+
+  it("upgrades a version 1 database to the latest schema, keeping its data", async () => {
+    const directory = newDir();
+    const path = join(directory, DEFAULT_SQLITE_FILE_NAME);
+    const db = new Database(path);
+    assert.equal(migrate(db, 1), 1);
+    const { cipher, header } = StoreCipher.create({ kind: "passphrase", passphrase: "pw", iterations: 1000 });
+    const rec = sample.inbound("!old:x", "legacy", { backedUp: false });
+    db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)").run(
+      "identity",
+      JSON.stringify({ userId: ALICE, deviceId: DEVICE }),
+    );
+    db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)").run("store_key", JSON.stringify(header));
+    db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)").run("next_batch", "s_v1");
+    db.prepare(
+      "INSERT INTO inbound_group_sessions (room_id, session_id, sender_key, sender_claimed_ed25519, first_known_index, " +
+        "imported, forwarded, forwarding_chain, backed_up, pickle) VALUES (?, ?, ?, ?, ?, 0, 0, '[]', 0, ?)",
+    ).run(
+      rec.roomId,
+      rec.sessionId,
+      rec.senderKey,
+      rec.senderClaimedEd25519,
+      0,
+      cipher.encrypt(rec.pickle, rowAd("inbound", rec.roomId, rec.sessionId)),
+    );
+    assert.equal(db.prepare("SELECT name FROM sqlite_master WHERE name = 'room_settings'").get(), undefined);
+    db.close();
+
+    const store = await SqliteCryptoStore.open({ userId: ALICE, directory, passphrase: "pw" });
+    assert.equal(await store.getNextBatch(), "s_v1");
+    assert.deepEqual(await store.getInboundGroupSession("!old:x", "legacy"), rec);
+    assert.deepEqual(await store.getInboundGroupSessionsToBackUp(10), [rec]);
+    await store.saveChanges({ roomSettings: [{ roomId: "!old:x", algorithm: "m.megolm.v1.aes-sha2" }] });
+    assert.equal((await store.getRoomSettings("!old:x"))?.algorithm, "m.megolm.v1.aes-sha2");
+    await store.close();
+    const check = new Database(path, { readonly: true });
+    assert.equal(schemaVersion(check), LATEST_SCHEMA_VERSION);
+    check.close();
+  });
+
+  it("refuses a database from a newer Keyroom", async () => {
+    const directory = newDir();
+    const db = new Database(join(directory, DEFAULT_SQLITE_FILE_NAME));
+    migrate(db);
+    db.exec(`UPDATE schema_version SET version = ${LATEST_SCHEMA_VERSION + 1}`);
+    db.close();
+    await assert.rejects(
+      SqliteCryptoStore.open({ userId: ALICE, deviceId: DEVICE, directory }),
+      (e) => e instanceof StoreError && e.code === "SCHEMA_TOO_NEW",
+    );
+  });
+
+  it("is locked while another process holds it, and freed when that process dies", async () => {
+    const directory = newDir();
+    const fixture = fileURLToPath(new URL("./lock-holder.fixture.ts", import.meta.url));
+    const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", fixture, directory], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let out = "";
+        child.stdout.on("data", (chunk: Buffer) => {
+          out += chunk.toString();
+          if (out.includes("ready")) resolve();
+        });
+        child.once("exit", (code) => reject(new Error(`lock holder exited early (${code})`)));
+      });
+      await assert.rejects(SqliteCryptoStore.open({ userId: ALICE, deviceId: DEVICE, directory }), (e) => {
+        assert.ok(e instanceof StoreLockedError);
+        assert.match(e.message, /in use by another process/);
+        assert.ok(e.message.includes(directory));
+        return true;
+      });
+    } finally {
+      child.kill("SIGKILL");
+      await exited;
+    }
+    const store = await SqliteCryptoStore.open({ userId: ALICE, deviceId: DEVICE, directory });
+    assert.deepEqual(await store.loadIdentity(), { userId: ALICE, deviceId: DEVICE });
+    await store.close();
+  });
+});
