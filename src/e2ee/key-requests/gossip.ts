@@ -135,7 +135,7 @@ export class KeyRequests {
     if (sender !== this.#ctx.userId) return;
     const parsed = requestSchema.safeParse(content);
     if (!parsed.success || parsed.data.requesting_device_id === this.#ctx.deviceId) return;
-    const key = `${parsed.data.requesting_device_id}|${parsed.data.request_id}`;
+    const key = JSON.stringify([parsed.data.requesting_device_id, parsed.data.request_id]);
     if (parsed.data.action === "request_cancellation") {
       this.#pendingAnswers.delete(key);
       return;

@@ -26,7 +26,7 @@ interface OutboundEntry {
   readonly session: OutboundGroupSession;
 }
 
-const deviceKey = (userId: string, deviceId: string): string => `${userId}|${deviceId}`;
+const deviceKey = (userId: string, deviceId: string): string => JSON.stringify([userId, deviceId]);
 
 export class OutboundSessions {
   readonly #ctx: MachineContext;
@@ -205,14 +205,14 @@ export class OutboundSessions {
     entry: OutboundEntry,
     roomId: string,
     targets: { device: DeviceRecord; code: string; reason: string }[],
-  ): { request: ToDeviceRequest; told: string[] } | undefined {
-    const already = new Set(entry.record.withheldFrom);
+  ): { request: ToDeviceRequest; told: { userId: string; deviceId: string }[] } | undefined {
+    const already = new Set(entry.record.withheldFrom.map((d) => deviceKey(d.userId, d.deviceId)));
     const messages: ToDeviceRequest["body"]["messages"] = {};
-    const told: string[] = [];
+    const told: { userId: string; deviceId: string }[] = [];
     for (const { device, code, reason } of targets) {
       const key = deviceKey(device.userId, device.deviceId);
       if (already.has(key)) continue;
-      told.push(key);
+      told.push({ userId: device.userId, deviceId: device.deviceId });
       entryOf(messages, device.userId)[device.deviceId] = {
         algorithm: MEGOLM_ALGORITHM,
         room_id: roomId,

@@ -1,6 +1,6 @@
 /**
  * The storage the machine needs: small async reads and one transactional write. Keyroom's
- * `CryptoStore` backends are adapted to it; tests may use `MemoryMachineStore`.
+ * `CryptoStore` back ends are adapted to it (`machineStoreFrom`).
  */
 import type { DeviceRecord } from "../devices/device.ts";
 import type {
@@ -17,6 +17,8 @@ import type {
 } from "./records.ts";
 
 export interface MachineStore {
+  /** Who the store belongs to, if it recorded that yet. */
+  getIdentity(): Promise<{ readonly userId: string; readonly deviceId: string } | undefined>;
   loadAccount(): Promise<AccountRecord | undefined>;
   getOlmSessions(senderKey: string): Promise<OlmSessionRecord[]>;
   getInboundGroupSession(roomId: string, sessionId: string): Promise<InboundGroupSessionRecord | undefined>;

@@ -61,8 +61,8 @@ export interface OutboundGroupSessionRecord {
   readonly sharedWith: readonly SharedDevice[];
   /** Devices whose to-device request is still in flight, by request ID. */
   readonly pendingShares: Readonly<Record<string, readonly SharedDevice[]>>;
-  /** `userId|deviceId` of devices already told (m.room_key.withheld) that they won't get this key. */
-  readonly withheldFrom: readonly string[];
+  /** Devices already told (m.room_key.withheld) that they won't get this key. */
+  readonly withheldFrom: readonly { readonly userId: string; readonly deviceId: string }[];
 }
 
 export interface TrackedUserRecord {

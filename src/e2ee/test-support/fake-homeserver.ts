@@ -3,11 +3,11 @@
  * driver that plays the client's part for one `OlmMachine`. Only tests import this.
  */
 
+import { type CryptoStore, MemoryCryptoStore, MemoryStoreData } from "../../store/index.ts";
 import type { EncryptedRoomEvent } from "../decryption/room-events.ts";
 import { OlmMachine, type OlmMachineOptions, type SyncChangesResult } from "../machine.ts";
 import type { DeviceKeysJson, KeysClaimRequest, OutgoingRequest, SignedKeyJson } from "../requests.ts";
 import type { RoomEncryptionSettings, RoomMember } from "../room-keys/settings.ts";
-import { MemoryMachineStore } from "../store/memory.ts";
 
 interface ServerDevice {
   keys: DeviceKeysJson | undefined;
@@ -160,31 +160,33 @@ export class FakeHomeserver {
 /** Plays the client for one machine against a `FakeHomeserver`. */
 export class TestClient {
   readonly hs: FakeHomeserver;
-  readonly store: MemoryMachineStore;
+  /** The store's contents: they outlive restarts, as a database file would. */
+  readonly data: MemoryStoreData;
+  store: CryptoStore;
   machine: OlmMachine;
   readonly options: Omit<OlmMachineOptions, "store">;
   #syncCount = 0;
 
   private constructor(
     hs: FakeHomeserver,
-    store: MemoryMachineStore,
+    data: MemoryStoreData,
+    store: CryptoStore,
     machine: OlmMachine,
     options: Omit<OlmMachineOptions, "store">,
   ) {
     this.hs = hs;
+    this.data = data;
     this.store = store;
     this.machine = machine;
     this.options = options;
   }
 
-  static async create(
-    hs: FakeHomeserver,
-    options: Omit<OlmMachineOptions, "store">,
-    store = new MemoryMachineStore(),
-  ): Promise<TestClient> {
+  static async create(hs: FakeHomeserver, options: Omit<OlmMachineOptions, "store">): Promise<TestClient> {
+    const data = new MemoryStoreData();
+    const store = await MemoryCryptoStore.open({ userId: options.userId, deviceId: options.deviceId, data });
     const machine = await OlmMachine.open({ ...options, store });
     hs.device(options.userId, options.deviceId);
-    const client = new TestClient(hs, store, machine, options);
+    const client = new TestClient(hs, data, store, machine, options);
     await client.flush();
     return client;
   }
@@ -200,6 +202,12 @@ export class TestClient {
   /** Reopens the machine on the same store (a restart). */
   async restart(): Promise<void> {
     await this.machine.close();
+    await this.store.close();
+    this.store = await MemoryCryptoStore.open({
+      userId: this.userId,
+      deviceId: this.deviceId,
+      data: this.data,
+    });
     this.machine = await OlmMachine.open({ ...this.options, store: this.store });
   }
 

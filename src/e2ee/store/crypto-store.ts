@@ -1,0 +1,287 @@
+/**
+ * Runs the machine on a Keyroom `CryptoStore` (memory, SQLite, IndexedDB or a user's own): maps
+ * the machine's records to the store's and its change set to one `saveChanges`.
+ */
+import type { InboundGroupSessionPickle, OutboundGroupSessionPickle } from "../../crypto/megolm/index.ts";
+import type { AccountPickle, SessionPickle } from "../../crypto/olm/index.ts";
+import {
+  asJsonObject,
+  type CryptoChanges,
+  type CryptoStore,
+  type QueuedRequestRecord,
+  type SharedWith,
+  type DeviceRecord as StoreDevice,
+  type InboundGroupSessionRecord as StoreInbound,
+  type OutboundGroupSessionRecord as StoreOutbound,
+} from "../../store/index.ts";
+import type { DeviceRecord } from "../devices/device.ts";
+import { parseDeviceKeys, type ToDeviceRequest } from "../requests.ts";
+import type { MachineStore } from "./port.ts";
+import type {
+  AccountRecord,
+  InboundGroupSessionRecord,
+  MachineChanges,
+  OutboundGroupSessionRecord,
+  QueuedToDevice,
+  SharedDevice,
+} from "./records.ts";
+
+/** Pickles are opaque to the store; the machine validates them with `fromPickle` on the way back. */
+function pickleOf<T>(value: unknown): T {
+  return value as T;
+}
+
+function toSharedWith(devices: readonly SharedDevice[]): SharedWith {
+  const out: { [userId: string]: { [deviceId: string]: number } } = {};
+  for (const d of devices) {
+    const inner = out[d.userId] ?? {};
+    inner[d.deviceId] = d.index;
+    out[d.userId] = inner;
+  }
+  return out;
+}
+
+function fromSharedWith(shared: SharedWith): SharedDevice[] {
+  return Object.entries(shared).flatMap(([userId, devices]) =>
+    Object.entries(devices).map(([deviceId, index]) => ({ userId, deviceId, index })),
+  );
+}
+
+function toStoreDevice(d: DeviceRecord): StoreDevice {
+  return {
+    userId: d.userId,
+    deviceId: d.deviceId,
+    keys: asJsonObject(d.keys, "device keys"),
+    curve25519Key: d.curve25519,
+    ed25519Key: d.ed25519,
+    trust: d.trust,
+    deleted: d.deleted,
+  };
+}
+
+function fromStoreDevice(d: StoreDevice): DeviceRecord | undefined {
+  // The keys were validated when they arrived; re-parsed here because the store holds plain JSON.
+  const keys = parseDeviceKeys(d.keys);
+  if (keys === undefined) return undefined;
+  return {
+    userId: d.userId,
+    deviceId: d.deviceId,
+    algorithms: keys.algorithms,
+    curve25519: d.curve25519Key,
+    ed25519: d.ed25519Key,
+    displayName: keys.unsigned?.device_display_name,
+    trust: d.trust,
+    keys,
+    deleted: d.deleted,
+  };
+}
+
+function toStoreInbound(r: InboundGroupSessionRecord): StoreInbound {
+  return {
+    roomId: r.roomId,
+    sessionId: r.sessionId,
+    senderKey: r.senderKey,
+    senderClaimedEd25519: r.senderClaimedEd25519,
+    firstKnownIndex: r.pickle.firstKnownIndex,
+    pickle: asJsonObject(r.pickle, "inbound session pickle"),
+    imported: r.imported,
+    forwarded: r.forwarded,
+    forwardingChain: r.forwardingChain,
+    // A new or better copy of a session must reach the backup again.
+    backedUp: false,
+  };
+}
+
+function fromStoreInbound(r: StoreInbound): InboundGroupSessionRecord {
+  return {
+    roomId: r.roomId,
+    sessionId: r.sessionId,
+    senderKey: r.senderKey,
+    senderClaimedEd25519: r.senderClaimedEd25519,
+    pickle: pickleOf<InboundGroupSessionPickle>(r.pickle),
+    forwarded: r.forwarded,
+    imported: r.imported,
+    forwardingChain: r.forwardingChain,
+  };
+}
+
+function toStoreOutbound(r: OutboundGroupSessionRecord): StoreOutbound {
+  const withheldFrom: { [userId: string]: string[] } = {};
+  for (const { userId, deviceId } of r.withheldFrom)
+    withheldFrom[userId] = [...(withheldFrom[userId] ?? []), deviceId];
+  return {
+    roomId: r.roomId,
+    sessionId: r.sessionId,
+    pickle: asJsonObject(r.pickle, "outbound session pickle"),
+    createdAt: r.createdAt,
+    messageCount: r.messageCount,
+    sharedWith: toSharedWith(r.sharedWith),
+    pendingShares: Object.fromEntries(
+      Object.entries(r.pendingShares).map(([id, d]) => [id, toSharedWith(d)]),
+    ),
+    withheldFrom,
+  };
+}
+
+function fromStoreOutbound(r: StoreOutbound): OutboundGroupSessionRecord {
+  return {
+    roomId: r.roomId,
+    sessionId: r.sessionId,
+    pickle: pickleOf<OutboundGroupSessionPickle>(r.pickle),
+    createdAt: r.createdAt,
+    messageCount: r.messageCount,
+    sharedWith: fromSharedWith(r.sharedWith),
+    pendingShares: Object.fromEntries(
+      Object.entries(r.pendingShares).map(([id, shared]) => [id, fromSharedWith(shared)]),
+    ),
+    withheldFrom: Object.entries(r.withheldFrom).flatMap(([userId, ids]) =>
+      ids.map((deviceId) => ({ userId, deviceId })),
+    ),
+  };
+}
+
+const QUEUED_KIND = "to_device";
+
+function toQueued(q: QueuedToDevice, now: number): QueuedRequestRecord {
+  return {
+    requestId: q.request.id,
+    kind: QUEUED_KIND,
+    body: asJsonObject(
+      {
+        eventType: q.request.eventType,
+        messages: q.request.body.messages,
+        ...(q.roomId === undefined ? {} : { roomId: q.roomId }),
+      },
+      "queued request",
+    ),
+    createdAt: now,
+  };
+}
+
+function fromQueued(r: QueuedRequestRecord): QueuedToDevice | undefined {
+  const { eventType, messages, roomId } = r.body;
+  if (
+    r.kind !== QUEUED_KIND ||
+    typeof eventType !== "string" ||
+    typeof messages !== "object" ||
+    messages === null
+  ) {
+    return undefined;
+  }
+  const request: ToDeviceRequest = {
+    id: r.requestId,
+    type: "to_device",
+    eventType,
+    body: { messages: messages as ToDeviceRequest["body"]["messages"] },
+  };
+  return { request, roomId: typeof roomId === "string" ? roomId : undefined };
+}
+
+/** A `MachineStore` backed by a `CryptoStore`. */
+export function machineStoreFrom(
+  store: CryptoStore,
+  userId: string,
+  now: () => number = Date.now,
+): MachineStore {
+  return {
+    getIdentity: () => store.loadIdentity(),
+    async loadAccount(): Promise<AccountRecord | undefined> {
+      const [identity, account] = await Promise.all([store.loadIdentity(), store.loadAccount()]);
+      if (account === undefined) return undefined;
+      return {
+        userId: identity.userId,
+        deviceId: identity.deviceId,
+        pickle: pickleOf<AccountPickle>(account.pickle),
+        deviceKeysUploaded: account.deviceKeysUploaded,
+        serverOneTimeKeyCount: account.serverOneTimeKeyCount,
+        fallbackKeyCreatedAt: account.fallbackKeyCreatedAt,
+      };
+    },
+    async getOlmSessions(senderKey) {
+      return (await store.getOlmSessions(senderKey)).map((r) => ({
+        ...r,
+        pickle: pickleOf<SessionPickle>(r.pickle),
+      }));
+    },
+    async getInboundGroupSession(roomId, sessionId) {
+      const r = await store.getInboundGroupSession(roomId, sessionId);
+      return r && fromStoreInbound(r);
+    },
+    async getOutboundGroupSession(roomId) {
+      const r = await store.getOutboundGroupSession(roomId);
+      return r && fromStoreOutbound(r);
+    },
+    async getUserDevices(userId) {
+      return (await store.getUserDevices(userId)).flatMap((d) => fromStoreDevice(d) ?? []);
+    },
+    async getDeviceByCurveKey(curve25519) {
+      const d = await store.getDeviceByCurve25519Key(curve25519);
+      return d && fromStoreDevice(d);
+    },
+    getTrackedUsers: () => store.getTrackedUsers(),
+    async getKeyRequests() {
+      return (await store.getOutgoingKeyRequests()).map((r) => ({
+        requestId: r.requestId,
+        roomId: r.roomId,
+        sessionId: r.sessionId,
+        senderKey: r.senderKey,
+      }));
+    },
+    async getWithheld(roomId, sessionId) {
+      const r = await store.getWithheld(roomId, sessionId);
+      return r && { ...r, reason: r.reason, senderKey: r.senderKey };
+    },
+    getReplay: (roomId, sessionId, messageIndex) => store.getReplay(roomId, sessionId, messageIndex),
+    async getQueuedToDevice() {
+      return (await store.getQueuedRequests()).flatMap((r) => fromQueued(r) ?? []);
+    },
+    getNextBatch: () => store.getNextBatch(),
+
+    async saveChanges(c: MachineChanges): Promise<void> {
+      const at = now();
+      const changes: CryptoChanges = {
+        olmSessions: c.olmSessions.map((s) => ({
+          ...s,
+          pickle: asJsonObject(s.pickle, "olm session pickle"),
+        })),
+        inboundGroupSessions: c.inboundGroupSessions.map(toStoreInbound),
+        outboundGroupSessions: c.outboundGroupSessions.map(toStoreOutbound),
+        deletedOutboundGroupSessions: c.deletedOutboundGroupSessions,
+        devices: c.devices.map(toStoreDevice),
+        trackedUsers: c.trackedUsers,
+        untrackedUsers: c.untrackedUsers,
+        outgoingKeyRequests: c.keyRequests.map((r) => ({
+          ...r,
+          recipients: [{ userId, deviceId: "*" }],
+          state: "unsent" as const,
+          createdAt: at,
+        })),
+        deletedOutgoingKeyRequests: c.deletedKeyRequests,
+        withheld: c.withheld.map((w) => ({
+          roomId: w.roomId,
+          sessionId: w.sessionId,
+          sender: w.sender,
+          code: w.code,
+          ...(w.reason === undefined ? {} : { reason: w.reason }),
+          ...(w.senderKey === undefined ? {} : { senderKey: w.senderKey }),
+        })),
+        replays: c.replays,
+        queuedRequests: c.queuedToDevice.map((q) => toQueued(q, at)),
+        deletedQueuedRequests: c.sentToDevice,
+      };
+      if (c.account !== undefined) {
+        const a = c.account;
+        changes.account = {
+          pickle: asJsonObject(a.pickle, "account pickle"),
+          deviceKeysUploaded: a.deviceKeysUploaded,
+          ...(a.serverOneTimeKeyCount === undefined
+            ? {}
+            : { serverOneTimeKeyCount: a.serverOneTimeKeyCount }),
+          ...(a.fallbackKeyCreatedAt === undefined ? {} : { fallbackKeyCreatedAt: a.fallbackKeyCreatedAt }),
+        };
+      }
+      if (c.nextBatch !== undefined) changes.nextBatch = c.nextBatch;
+      await store.saveChanges(changes);
+    },
+  };
+}
