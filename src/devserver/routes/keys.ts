@@ -269,10 +269,6 @@ export function registerKeyRoutes({ hs, router, uia }: RouteContext): void {
       const cur = hs.keys.getCrossSigningKey(a.userId, type);
       return cur === undefined || withoutSigs(JSON.parse(cur) as JsonObject) !== withoutSigs(k);
     });
-    // First upload needs no re-authentication (MSC3967); replacing keys does.
-    if (currentMaster && changes.length > 0) {
-      uia.require(body.auth, `device_signing:${a.userId}`, [["m.login.password"]], a.userId);
-    }
     const master = body.master_key ?? currentMaster;
     for (const [type, k] of uploads) {
       if (!k) continue;
@@ -289,6 +285,11 @@ export function registerKeyRoutes({ hs, router, uia }: RouteContext): void {
           throw new MatrixError(400, "M_INVALID_SIGNATURE", `${type} key is not signed by the master key`);
         }
       }
+    }
+    // Checked after validation, so a bad upload fails before asking for a password.
+    // The first upload needs no re-authentication (MSC3967); replacing keys does.
+    if (currentMaster && changes.length > 0) {
+      uia.require(body.auth, `device_signing:${a.userId}`, [["m.login.password"]], a.userId);
     }
     if (changes.length === 0) return { json: {} };
     hs.tx(() => {
