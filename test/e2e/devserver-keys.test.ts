@@ -23,7 +23,7 @@ function signObj(obj: Json, userId: string, keyId: string, key: Signer): Json {
     signatures,
     unsigned: _u,
     ...rest
-  } = obj as { signatures?: Record<string, Record<string, string>> };
+  } = obj as { signatures?: Record<string, Record<string, string>>; unsigned?: unknown };
   const sig = sign(null, Buffer.from(canonicalJson(rest)), key.priv)
     .toString("base64")
     .replace(/=+$/, "");
