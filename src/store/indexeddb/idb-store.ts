@@ -8,7 +8,7 @@
 import { type IDBPDatabase, unwrap, wrap } from "idb";
 import type { CryptoChanges } from "../changes.ts";
 import { type KeyProtection, rowAd, StoreCipher } from "../cipher/store-cipher.ts";
-import { StoreError, StoreKeyError } from "../errors.ts";
+import { StoreError } from "../errors.ts";
 import { type IdentityRequest, resolveIdentity } from "../identity.ts";
 import type {
   AccountRecord,
@@ -99,7 +99,7 @@ export class IndexedDbCryptoStore implements CryptoStore {
   readonly #cipher: StoreCipher;
   readonly #identity: StoreIdentity;
   readonly #range: typeof IDBKeyRange;
-  readonly #release: () => void;
+  readonly #release: () => Promise<void>;
   #closed = false;
 
   private constructor(
@@ -107,7 +107,7 @@ export class IndexedDbCryptoStore implements CryptoStore {
     cipher: StoreCipher,
     identity: StoreIdentity,
     range: typeof IDBKeyRange,
-    release: () => void,
+    release: () => Promise<void>,
   ) {
     this.#db = db;
     this.#cipher = cipher;
@@ -184,13 +184,7 @@ export class IndexedDbCryptoStore implements CryptoStore {
       return new IndexedDbCryptoStore(db, cipher, identity, range, release);
     } catch (e) {
       db?.close();
-      release();
-      if (e instanceof StoreKeyError && e.code === "KEY_KIND_MISMATCH" && options.passphrase === undefined) {
-        throw new StoreKeyError(
-          "KEY_KIND_MISMATCH",
-          "this crypto store is protected by a passphrase or key; open it with the same one",
-        );
-      }
+      await release();
       throw e;
     }
   }
@@ -456,6 +450,6 @@ export class IndexedDbCryptoStore implements CryptoStore {
     if (this.#closed) return;
     this.#closed = true;
     this.#db.close();
-    this.#release();
+    await this.#release();
   }
 }

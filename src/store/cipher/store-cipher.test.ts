@@ -1,0 +1,113 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { inspect } from "node:util";
+import fc from "fast-check";
+import { decodeBase64, encodeBase64 } from "../../crypto/primitives/index.ts";
+import { StoreKeyError } from "../errors.ts";
+import { MAX_STORE_KDF_ITERATIONS, rowAd, STORE_KDF_ITERATIONS, StoreCipher } from "./store-cipher.ts";
+
+const isKeyError =
+  (code: string) =>
+  (e: unknown): boolean =>
+    e instanceof StoreKeyError && e.code === code;
+
+describe("StoreCipher", () => {
+  const { cipher, header } = StoreCipher.create({ kind: "passphrase", passphrase: "pass", iterations: 1000 });
+
+  it("round-trips JSON values, with a fresh IV each time", () => {
+    const value = { version: 1, key: "AAAA", list: [1, "two", null, true] };
+    const a = cipher.encrypt(value, rowAd("inbound", "!r", "s"));
+    const b = cipher.encrypt(value, rowAd("inbound", "!r", "s"));
+    assert.notEqual(a, b);
+    assert.deepEqual(cipher.decrypt(a, rowAd("inbound", "!r", "s")), value);
+    assert.equal(cipher.decrypt(cipher.encrypt("text", "x"), "x"), "text");
+  });
+
+  it("refuses another row's associated data, flipped bits, truncation and non-strings", () => {
+    const sealed = cipher.encrypt({ a: 1 }, rowAd("inbound", "!r", "s1"));
+    assert.throws(() => cipher.decrypt(sealed, rowAd("inbound", "!r", "s2")), isKeyError("TAMPERED"));
+    const bytes = decodeBase64(sealed);
+    for (const i of [0, 1, 20, bytes.length - 1]) {
+      const copy = bytes.slice();
+      copy[i] = (copy[i] ?? 0) ^ 1;
+      assert.throws(
+        () => cipher.decrypt(encodeBase64(copy), rowAd("inbound", "!r", "s1")),
+        isKeyError("TAMPERED"),
+      );
+    }
+    assert.throws(() => cipher.decrypt(encodeBase64(bytes.subarray(0, 40)), "x"), isKeyError("TAMPERED"));
+    assert.throws(() => cipher.decrypt(42, "x"), isKeyError("TAMPERED"));
+    assert.throws(() => cipher.decrypt("not base64!", "x"), isKeyError("TAMPERED"));
+  });
+
+  it("decrypt throws only StoreKeyError whatever it is given", () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.uint8Array({ maxLength: 200 }).map(encodeBase64)), (s) => {
+        try {
+          cipher.decrypt(s, "ad");
+          return false; // a random string never authenticates
+        } catch (e) {
+          return e instanceof StoreKeyError && e.code === "TAMPERED";
+        }
+      }),
+    );
+  });
+
+  it("unlocks with the passphrase and refuses a wrong one", () => {
+    const again = StoreCipher.unlock(header, { kind: "passphrase", passphrase: "pass" });
+    assert.deepEqual(again.decrypt(cipher.encrypt([1, 2], "x"), "x"), [1, 2]);
+    assert.throws(
+      () => StoreCipher.unlock(header, { kind: "passphrase", passphrase: "Pass" }),
+      isKeyError("WRONG_KEY"),
+    );
+    assert.throws(() => StoreCipher.unlock(header, { kind: "none" }), isKeyError("KEY_KIND_MISMATCH"));
+  });
+
+  it("uses STORE_KDF_ITERATIONS by default", () => {
+    const created = StoreCipher.create({ kind: "passphrase", passphrase: "p" });
+    assert.equal(created.header.kind === "passphrase" && created.header.iterations, STORE_KDF_ITERATIONS);
+  });
+
+  it("raw keys, and the unprotected mode, round-trip", () => {
+    const key = new Uint8Array(32).fill(1);
+    const k = StoreCipher.create({ kind: "key", key });
+    const v = k.cipher.encrypt("v", "x");
+    assert.equal(StoreCipher.unlock(k.header, { kind: "key", key }).decrypt(v, "x"), "v");
+    assert.throws(
+      () => StoreCipher.unlock(k.header, { kind: "key", key: new Uint8Array(32) }),
+      isKeyError("WRONG_KEY"),
+    );
+    assert.throws(
+      () => StoreCipher.create({ kind: "key", key: new Uint8Array(16) }),
+      isKeyError("WRONG_KEY"),
+    );
+    const n = StoreCipher.create({ kind: "none" });
+    assert.equal(StoreCipher.unlock(n.header, { kind: "none" }).decrypt(n.cipher.encrypt(1, "a"), "a"), 1);
+  });
+
+  it("validates stored headers", () => {
+    const bad: unknown[] = [
+      null,
+      "x",
+      { version: 2, kind: "none", storeKey: "" },
+      { version: 1, kind: "weird" },
+      { version: 1, kind: "none", storeKey: "AAAA" },
+      { ...header, iterations: 0 },
+      { ...header, iterations: MAX_STORE_KDF_ITERATIONS + 1 },
+      { ...header, iterations: 1.5 },
+      { ...header, salt: 5 },
+    ];
+    for (const h of bad) {
+      assert.throws(
+        () => StoreCipher.unlock(h, { kind: "passphrase", passphrase: "pass" }),
+        (e) =>
+          e instanceof StoreKeyError && (e.code === "BAD_KEY_PARAMETERS" || e.code === "KEY_KIND_MISMATCH"),
+      );
+    }
+  });
+
+  it("never shows key material", () => {
+    assert.equal(JSON.stringify(cipher), '{"kind":"passphrase"}');
+    assert.equal(inspect(cipher), "StoreCipher { kind: passphrase }");
+  });
+});

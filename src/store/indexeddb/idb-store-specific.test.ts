@@ -1,0 +1,111 @@
+import "fake-indexeddb/auto";
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { rowAd, StoreCipher } from "../cipher/store-cipher.ts";
+import { sample } from "../conformance.ts";
+import { StoreError, StoreKeyError, StoreLockedError } from "../errors.ts";
+import { IndexedDbCryptoStore } from "./idb-store.ts";
+import type { WebLockManager } from "./lock.ts";
+import { IDB_SCHEMA_VERSION, upgradeIdb } from "./upgrades.ts";
+
+const ALICE = "@alice:example.org";
+const DEVICE = "ALICEDEVICE";
+let n = 0;
+const newName = (): string => `idb-specific-${process.pid}-${n++}`;
+
+function req<T>(r: IDBRequest<T>): Promise<T> {
+  return new Promise((resolve, reject) => {
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+}
+
+/** A Web Locks stand-in: one holder per name, `ifAvailable` gets null when taken. */
+class FakeLocks implements WebLockManager {
+  readonly held = new Set<string>();
+  async request(
+    name: string,
+    _o: { mode: "exclusive"; ifAvailable: true },
+    cb: (lock: unknown) => Promise<void>,
+  ) {
+    if (this.held.has(name)) return cb(null);
+    this.held.add(name);
+    try {
+      await cb({ name });
+    } finally {
+      this.held.delete(name);
+    }
+  }
+}
+
+describe("IndexedDbCryptoStore", () => {
+  it("upgrades a version 1 database, keeping its data", async () => {
+    const name = newName();
+    const open = indexedDB.open(name, 1);
+    open.onupgradeneeded = (e) => {
+      if (open.transaction) upgradeIdb(open.result, open.transaction, e.oldVersion, 1);
+    };
+    const db = await req(open);
+    assert.equal(db.objectStoreNames.contains("room_settings"), false);
+    const { cipher, header } = StoreCipher.create({ kind: "passphrase", passphrase: "pw", iterations: 1000 });
+    const rec = sample.inbound("!old:x", "legacy");
+    const tx = db.transaction(["meta", "inbound_group_sessions"], "readwrite");
+    tx.objectStore("meta").put({ userId: ALICE, deviceId: DEVICE }, "identity");
+    tx.objectStore("meta").put(header, "store_key");
+    tx.objectStore("inbound_group_sessions").put({
+      ...rec,
+      backedUp: 0,
+      pickle: cipher.encrypt(rec.pickle, rowAd("inbound", rec.roomId, rec.sessionId)),
+    });
+    await new Promise((resolve) => {
+      tx.oncomplete = resolve;
+    });
+    db.close();
+
+    const store = await IndexedDbCryptoStore.open({ userId: ALICE, name, passphrase: "pw" });
+    assert.deepEqual(await store.getInboundGroupSession("!old:x", "legacy"), rec);
+    // The v2 index over rows written by v1.
+    assert.deepEqual(await store.getInboundGroupSessionsToBackUp(5), [rec]);
+    await store.saveChanges({ roomSettings: [{ roomId: "!old:x", algorithm: "m.megolm.v1.aes-sha2" }] });
+    assert.ok(await store.getRoomSettings("!old:x"));
+    await store.close();
+    const check = await req(indexedDB.open(name));
+    assert.equal(check.version, IDB_SCHEMA_VERSION);
+    check.close();
+  });
+
+  it("refuses a database from a newer Keyroom", async () => {
+    const name = newName();
+    (await req(indexedDB.open(name, IDB_SCHEMA_VERSION + 1))).close();
+    await assert.rejects(
+      IndexedDbCryptoStore.open({ userId: ALICE, deviceId: DEVICE, name }),
+      (e) => e instanceof StoreError && e.code === "SCHEMA_TOO_NEW",
+    );
+  });
+
+  it("takes a Web Lock when the runtime has them, and releases it on close", async () => {
+    const locks = new FakeLocks();
+    const name = newName();
+    const store = await IndexedDbCryptoStore.open({ userId: ALICE, deviceId: DEVICE, name, locks });
+    assert.deepEqual([...locks.held], [`keyroom-crypto-store:${name}`]);
+    await store.close();
+    assert.equal(locks.held.size, 0);
+    // Held elsewhere (another tab): refused.
+    locks.held.add(`keyroom-crypto-store:${name}`);
+    await assert.rejects(IndexedDbCryptoStore.open({ userId: ALICE, name, locks }), StoreLockedError);
+  });
+
+  it("without a passphrase keeps the key in the database; a passphrase is then refused", async () => {
+    const name = newName();
+    const store = await IndexedDbCryptoStore.open({ userId: ALICE, deviceId: DEVICE, name });
+    await store.saveChanges({ secrets: { s: "v" } });
+    await store.close();
+    const again = await IndexedDbCryptoStore.open({ userId: ALICE, name });
+    assert.equal(await again.getSecret("s"), "v");
+    await again.close();
+    await assert.rejects(
+      IndexedDbCryptoStore.open({ userId: ALICE, name, passphrase: "p" }),
+      (e) => e instanceof StoreKeyError && e.code === "KEY_KIND_MISMATCH",
+    );
+  });
+});
