@@ -19,7 +19,13 @@ import {
 } from "./decryption/room-events.ts";
 import { type DeviceInfo, type DeviceRecord, deviceInfo } from "./devices/device.ts";
 import { DeviceManager } from "./devices/manager.ts";
-import { DecryptionError, E2eeError, RETRYABLE_FAILURES, type ToDeviceFailureCode } from "./errors.ts";
+import {
+  DecryptionError,
+  E2eeError,
+  RETRYABLE_FAILURES,
+  type ToDeviceFailureCode,
+  UnknownDevicesError,
+} from "./errors.ts";
 import { OwnDevice } from "./identity/own-device.ts";
 import { KeyRequests } from "./key-requests/gossip.ts";
 import { isId } from "./limits.ts";
@@ -167,10 +173,20 @@ export class OlmMachine {
         for (const id of tx.sentToDevice) this.#parts.queue.delete(id);
         return result;
       } catch (e) {
+        // A refusal before anything changed (unknown devices, a malformed response) leaves memory
+        // as it was; anything else reloads from the store, which holds the last complete step.
+        const clean =
+          !hasChanges(this.#ctx.tx) && (e instanceof E2eeError || e instanceof UnknownDevicesError);
         this.#ctx.tx = emptyChanges();
-        this.#upload = undefined;
-        this.#parts = await OlmMachine.#build(this.#ctx);
-        this.#ctx.tx = emptyChanges();
+        if (!clean) {
+          this.#upload = undefined;
+          try {
+            this.#parts = await OlmMachine.#build(this.#ctx);
+          } catch {
+            this.#closed = true; // the store is unusable: refuse further steps rather than drift
+          }
+          this.#ctx.tx = emptyChanges();
+        }
         throw e;
       } finally {
         this.#ctx.tx = emptyChanges();

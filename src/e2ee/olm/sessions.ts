@@ -243,9 +243,8 @@ export class OlmSessions {
     if (message.type === 0) {
       // A pre-key message for a session we already have goes to that session (a replay then fails).
       for (const entry of entries) {
-        if (entry.session.matchesInboundSession(senderKey, message)) {
+        if (matches(entry.session, senderKey, message))
           return this.#tryDecrypt(senderKey, entries, entry, message);
-        }
       }
       let created: { session: Session; plaintext: Uint8Array };
       try {
@@ -295,6 +294,16 @@ export class OlmSessions {
   /** Curve keys currently waiting for a new session. */
   wedgedKeys(): string[] {
     return [...this.#wedged];
+  }
+}
+
+/** Whether a pre-key message belongs to `session`; a malformed message belongs to none. */
+function matches(session: Session, senderKey: string, message: { type: 0 | 1; body: string }): boolean {
+  try {
+    return session.matchesInboundSession(senderKey, message);
+  } catch (e) {
+    if (e instanceof OlmError) return false;
+    throw e;
   }
 }
 
