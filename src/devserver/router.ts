@@ -67,7 +67,8 @@ export class Router {
         const seg = r.segments[i]!;
         const part = parts[i]!;
         if (seg.startsWith(":")) {
-          if (part === "") {
+          // An empty final segment is a legitimate value (the empty state key of `/state/{type}/`).
+          if (part === "" && i !== parts.length - 1) {
             ok = false;
             break;
           }
