@@ -14,11 +14,18 @@ export type PeerErrorCode =
 
 export class PeerError extends Error {
   override readonly name = "PeerError";
+  /** The Matrix `errcode` when the homeserver refused (`REQUEST_FAILED`), e.g. `M_FORBIDDEN`. */
+  readonly errcode: string | undefined;
+  /** The HTTP status of that refusal, when the client library reports it. */
+  readonly httpStatus: number | undefined;
   constructor(
     readonly code: PeerErrorCode,
     message: string,
+    refusal: { errcode?: string | undefined; httpStatus?: number | undefined } = {},
   ) {
     super(message);
+    this.errcode = refusal.errcode;
+    this.httpStatus = refusal.httpStatus;
   }
 }
 

@@ -117,9 +117,11 @@ export class JsSdkPeer implements Peer {
       initial_device_display_name: `${username} (js-sdk)`,
       ...(options.deviceId ? { device_id: options.deviceId } : {}),
     };
-    // First call without auth: the server answers 401 with the flows and a UIA session.
-    const session = await uiaSession(() => anon.registerRequest(body));
-    const res = await anon.registerRequest({ ...body, auth: { type: "m.login.dummy", session } });
+    const res = await refusedAs("register", async () => {
+      // First call without auth: the server answers 401 with the flows and a UIA session.
+      const session = await uiaSession(() => anon.registerRequest(body));
+      return anon.registerRequest({ ...body, auth: { type: "m.login.dummy", session } });
+    });
     if (!res.access_token || !res.device_id) {
       throw new PeerError("REQUEST_FAILED", "register returned no access token or device ID");
     }
@@ -138,13 +140,15 @@ export class JsSdkPeer implements Peer {
     options: JsSdkPeerOptions = {},
   ): Promise<JsSdkPeer> {
     const anon = sdk.createClient({ baseUrl, logger: silentLogger });
-    const res = await anon.loginRequest({
-      type: "m.login.password",
-      identifier: { type: "m.id.user", user: username },
-      password,
-      initial_device_display_name: `${username} (js-sdk)`,
-      ...(options.deviceId ? { device_id: options.deviceId } : {}),
-    });
+    const res = await refusedAs("login", () =>
+      anon.loginRequest({
+        type: "m.login.password",
+        identifier: { type: "m.id.user", user: username },
+        password,
+        initial_device_display_name: `${username} (js-sdk)`,
+        ...(options.deviceId ? { device_id: options.deviceId } : {}),
+      }),
+    );
     return JsSdkPeer.open(
       baseUrl,
       { userId: res.user_id, accessToken: res.access_token, deviceId: res.device_id },
@@ -220,21 +224,23 @@ export class JsSdkPeer implements Peer {
 
   async createRoom(options: CreateRoomOptions = {}): Promise<string> {
     await this.startSync();
-    const { room_id: roomId } = await this.client.createRoom({
-      preset: sdk.Preset.PrivateChat,
-      ...(options.invite ? { invite: options.invite } : {}),
-      ...(options.name ? { name: options.name } : {}),
-      ...(options.encrypted
-        ? { initial_state: [{ type: "m.room.encryption", state_key: "", content: ENCRYPTION_CONTENT }] }
-        : {}),
-    });
+    const { room_id: roomId } = await refusedAs("createRoom", () =>
+      this.client.createRoom({
+        preset: sdk.Preset.PrivateChat,
+        ...(options.invite ? { invite: options.invite } : {}),
+        ...(options.name ? { name: options.name } : {}),
+        ...(options.encrypted
+          ? { initial_state: [{ type: "m.room.encryption", state_key: "", content: ENCRYPTION_CONTENT }] }
+          : {}),
+      }),
+    );
     await this.waitUntilJoined(roomId, DEFAULT_PEER_TIMEOUT_MS);
     return roomId;
   }
 
   async join(roomId: string): Promise<void> {
     await this.startSync();
-    await this.client.joinRoom(roomId);
+    await refusedAs("join", () => this.client.joinRoom(roomId));
     await this.waitUntilJoined(roomId, DEFAULT_PEER_TIMEOUT_MS);
   }
 
@@ -242,7 +248,7 @@ export class JsSdkPeer implements Peer {
     await this.startSync();
     // The SDK encrypts only rooms it has seen to be encrypted; never let a send race the sync that says so.
     await this.waitUntilJoined(roomId, DEFAULT_PEER_TIMEOUT_MS);
-    const res = await this.client.sendTextMessage(roomId, body);
+    const res = await refusedAs("send", () => this.client.sendTextMessage(roomId, body));
     return res.event_id;
   }
 
@@ -303,24 +309,26 @@ export class JsSdkPeer implements Peer {
    */
   async bootstrapCrossSigning(password: string, timeoutMs = DEFAULT_PEER_TIMEOUT_MS): Promise<void> {
     const crypto = this.crypto();
-    await crypto.bootstrapCrossSigning({
-      authUploadDeviceSigningKeys: async (makeRequest) => {
-        // Servers may let a user publish their first cross-signing keys without UIA (spec v1.11,
-        // MSC3967); otherwise the 401 carries the session to authenticate in.
-        let session: string;
-        try {
-          return await makeRequest(null);
-        } catch (e) {
-          session = uiaSessionOf(e) ?? rethrow(e);
-        }
-        await makeRequest({
-          type: "m.login.password",
-          identifier: { type: "m.id.user", user: this.userId },
-          password,
-          session,
-        });
-      },
-    });
+    await refusedAs("cross-signing bootstrap", () =>
+      crypto.bootstrapCrossSigning({
+        authUploadDeviceSigningKeys: async (makeRequest) => {
+          // Servers may let a user publish their first cross-signing keys without UIA (spec v1.11,
+          // MSC3967); otherwise the 401 carries the session to authenticate in.
+          let session: string;
+          try {
+            return await makeRequest(null);
+          } catch (e) {
+            session = uiaSessionOf(e) ?? rethrow(e);
+          }
+          await makeRequest({
+            type: "m.login.password",
+            identifier: { type: "m.id.user", user: this.userId },
+            password,
+            session,
+          });
+        },
+      }),
+    );
     await this.waitFor(
       async () =>
         (await crypto.isCrossSigningReady()) &&
@@ -365,7 +373,7 @@ export class JsSdkPeer implements Peer {
   /** Creates a new server-side key backup version with a fresh key and starts backing up to it. */
   async enableKeyBackup(): Promise<BackupSecret> {
     const crypto = this.crypto();
-    await crypto.resetKeyBackup();
+    await refusedAs("key backup", () => crypto.resetKeyBackup());
     const version = await crypto.getActiveSessionBackupVersion();
     const privateKey = await crypto.getSessionBackupPrivateKey();
     if (!version || !privateKey) throw new PeerError("REQUEST_FAILED", "key backup did not become active");
@@ -405,7 +413,7 @@ export class JsSdkPeer implements Peer {
   async restoreKeyBackup(secret?: BackupSecret): Promise<{ total: number; imported: number }> {
     const crypto = this.crypto();
     if (secret) await crypto.storeSessionBackupPrivateKey(secret.privateKey, secret.version);
-    const res = await crypto.restoreKeyBackup();
+    const res = await refusedAs("key backup restore", () => crypto.restoreKeyBackup());
     return { total: res.total, imported: res.imported };
   }
 
@@ -498,6 +506,26 @@ export class JsSdkPeer implements Peer {
       if (Date.now() > deadline) throw new PeerError("TIMEOUT", `${what()} (after ${timeoutMs} ms)`);
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+}
+
+/** Runs a homeserver call, turning the SDK's HTTP errors into `PeerError("REQUEST_FAILED")`. */
+async function refusedAs<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (e) {
+    if (e instanceof sdk.MatrixError) {
+      const error = typeof e.data.error === "string" ? e.data.error : "";
+      throw new PeerError("REQUEST_FAILED", `${what}: ${e.errcode ?? e.httpStatus ?? ""} ${error}`.trim(), {
+        errcode: e.errcode,
+        httpStatus: e.httpStatus,
+      });
+    }
+    if (e instanceof sdk.HTTPError) {
+      throw new PeerError("REQUEST_FAILED", `${what}: HTTP ${e.httpStatus}`, { httpStatus: e.httpStatus });
+    }
+    if (e instanceof sdk.ConnectionError) throw new PeerError("REQUEST_FAILED", `${what}: connection failed`);
+    throw e;
   }
 }
 

@@ -70,7 +70,12 @@ const response = z.union([
   z.object({
     id: z.number().nullable(),
     ok: z.literal(false),
-    error: z.object({ code: z.string(), message: z.string() }),
+    error: z.object({
+      code: z.string(),
+      message: z.string(),
+      errcode: z.string().optional(),
+      httpStatus: z.number().optional(),
+    }),
   }),
 ]);
 
@@ -297,6 +302,11 @@ export class NioPeer implements Peer {
     this.remember((await this.request("import_keys", { data, passphrase })).retried);
   }
 
+  /** Simulates a crash: SIGKILLs the Python process (requests then fail with `PEER_EXITED`). */
+  kill(): void {
+    this.proc.kill("SIGKILL");
+  }
+
   /** Closes the client and ends the process (killing it if it does not exit). Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
@@ -353,10 +363,10 @@ export class NioPeer implements Peer {
   }
 
   private request<M extends Method>(method: M, params: Record<string, unknown>): Promise<Result<M>> {
-    if (this.exited) return Promise.reject(this.exited);
     if (this.closing && method !== "close") {
       return Promise.reject(new PeerError("CLOSED", `${this.userId}: peer already closed`));
     }
+    if (this.exited) return Promise.reject(this.exited);
     const id = this.nextId++;
     const reply = new Promise<unknown>((resolve, reject) => {
       this.pending.set(id, { method, resolve, reject });
@@ -393,7 +403,8 @@ export class NioPeer implements Peer {
     if (parsed.ok) p.resolve(parsed.result);
     else {
       const code = parsed.error.code === "PROTOCOL" ? "PROTOCOL" : "REQUEST_FAILED";
-      p.reject(new PeerError(code, `nio ${p.method}: ${parsed.error.message}`));
+      const { errcode, httpStatus } = parsed.error;
+      p.reject(new PeerError(code, `nio ${p.method}: ${parsed.error.message}`, { errcode, httpStatus }));
     }
   }
 }

@@ -45,12 +45,23 @@ MAX_LINE_BYTES = 64 * 1024 * 1024
 class RequestFailed(Exception):
     """An operation the server or nio refused; the message never includes tokens or keys."""
 
+    def __init__(self, message, errcode=None, http_status=None):
+        super().__init__(message)
+        self.errcode = errcode
+        self.http_status = http_status
+
 
 def failed(what, resp):
-    """Describes an nio error response by status and Matrix errcode/message only."""
-    status = getattr(resp, "status_code", None)
+    """Describes an nio error response by its Matrix errcode, message and HTTP status only."""
+    errcode = getattr(resp, "status_code", None)  # nio keeps the Matrix errcode here
+    transport = getattr(resp, "transport_response", None)
+    http_status = getattr(transport, "status", None)
     message = getattr(resp, "message", None) or type(resp).__name__
-    return RequestFailed(f"{what}: {status or ''} {message}".strip())
+    return RequestFailed(
+        f"{what}: {errcode or ''} {message}".strip(),
+        errcode if isinstance(errcode, str) else None,
+        http_status if isinstance(http_status, int) else None,
+    )
 
 
 def message_record(room_id, event):
@@ -263,7 +274,12 @@ async def handle(peer, line):
     except TypeError as e:  # wrong parameter names
         respond({"id": rid, "ok": False, "error": {"code": "PROTOCOL", "message": str(e)}})
     except RequestFailed as e:
-        respond({"id": rid, "ok": False, "error": {"code": "REQUEST_FAILED", "message": str(e)}})
+        error = {"code": "REQUEST_FAILED", "message": str(e)}
+        if e.errcode:
+            error["errcode"] = e.errcode
+        if e.http_status:
+            error["httpStatus"] = e.http_status
+        respond({"id": rid, "ok": False, "error": error})
     except Exception as e:  # an nio bug or a server answer nio choked on: report its type, not its data
         respond(
             {"id": rid, "ok": False, "error": {"code": "REQUEST_FAILED", "message": f"{type(e).__name__}: {e}"}}
