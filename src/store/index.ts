@@ -6,9 +6,13 @@
 export type { CryptoChanges } from "./changes.ts";
 export { isEmptyChanges } from "./changes.ts";
 export {
+  type KeyProtection,
   MAX_STORE_KDF_ITERATIONS,
+  rowAd,
   STORE_KDF_ITERATIONS,
   STORE_KEY_LENGTH,
+  StoreCipher,
+  type StoreKeyHeader,
 } from "./cipher/store-cipher.ts";
 export {
   StoreError,
@@ -19,7 +23,7 @@ export {
   StoreMismatchError,
   type StoreMismatchErrorCode,
 } from "./errors.ts";
-export type { IdentityRequest } from "./identity.ts";
+export { type IdentityRequest, resolveIdentity } from "./identity.ts";
 export { asJsonObject, type JsonObject, type JsonValue, MAX_STORED_JSON_DEPTH } from "./json.ts";
 export { MemoryCryptoStore, type MemoryCryptoStoreOptions, MemoryStoreData } from "./memory/memory-store.ts";
 export * from "./records.ts";

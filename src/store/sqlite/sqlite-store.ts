@@ -17,7 +17,7 @@ import Database from "better-sqlite3";
 import type { CryptoChanges } from "../changes.ts";
 import { createOrReadKeyFile, readKeyFile } from "../cipher/key-file.ts";
 import { type KeyProtection, StoreCipher } from "../cipher/store-cipher.ts";
-import { StoreError, StoreKeyError, StoreLockedError } from "../errors.ts";
+import { StoreError, StoreKeyError, StoreLockedError, StoreMismatchError } from "../errors.ts";
 import { type IdentityRequest, resolveIdentity } from "../identity.ts";
 import type {
   AccountRecord,
@@ -92,8 +92,13 @@ export class SqliteCryptoStore implements CryptoStore {
     }
     mkdirSync(options.directory, { recursive: true, mode: 0o700 });
     const path = join(options.directory, fileName);
-    // timeout 0: a locked store is reported at once instead of after a busy wait.
-    const db = new Database(path, { timeout: 0 });
+    let db: Database.Database;
+    try {
+      // timeout 0: a locked store is reported at once instead of after a busy wait.
+      db = new Database(path, { timeout: 0 });
+    } catch (e) {
+      throw new StoreError("BACKEND", `the crypto store at ${path} could not be opened`, { cause: e });
+    }
     try {
       try {
         db.pragma("locking_mode = EXCLUSIVE");
@@ -149,7 +154,7 @@ export class SqliteCryptoStore implements CryptoStore {
       return new SqliteCryptoStore(db, st, identity, path);
     } catch (e) {
       db.close();
-      throw e;
+      throw typed(e, `the crypto store at ${path} could not be opened`);
     }
   }
 
@@ -264,7 +269,11 @@ export class SqliteCryptoStore implements CryptoStore {
   async saveChanges(changes: CryptoChanges): Promise<void> {
     const st = this.#s();
     // better-sqlite3 rolls the transaction back if anything inside throws.
-    this.#db.transaction(() => st.apply(changes))();
+    try {
+      this.#db.transaction(() => st.apply(changes))();
+    } catch (e) {
+      throw typed(e, "saving crypto changes failed; nothing was saved");
+    }
   }
 
   async close(): Promise<void> {
@@ -272,6 +281,19 @@ export class SqliteCryptoStore implements CryptoStore {
     this.#closed = true;
     this.#db.close();
   }
+}
+
+/** Our own errors pass through; anything from SQLite or the file system becomes `StoreError("BACKEND")`. */
+function typed(e: unknown, message: string): Error {
+  if (
+    e instanceof StoreError ||
+    e instanceof StoreKeyError ||
+    e instanceof StoreLockedError ||
+    e instanceof StoreMismatchError
+  ) {
+    return e;
+  }
+  return new StoreError("BACKEND", message, { cause: e });
 }
 
 /** The kind recorded in a stored key header, without trusting the rest of it. */
