@@ -108,4 +108,29 @@ describe("device tracking", () => {
       [],
     );
   });
+
+  it("persists device trust, and re-queries users named by /keys/changes", async () => {
+    const hs = new FakeHomeserver();
+    await TestClient.create(hs, { userId: "@alice:x", deviceId: "A" });
+    const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
+    await bob.machine.updateTrackedUsers(["@alice:x"]);
+    await bob.flush();
+    await bob.machine.setDeviceTrust("@alice:x", "A", "ignored");
+    await assert.rejects(bob.machine.setDeviceTrust("@alice:x", "NOPE", "verified"), {
+      code: "BAD_ARGUMENT",
+    });
+    await bob.restart();
+    assert.equal((await bob.machine.getDevice("@alice:x", "A"))?.trust, "ignored");
+
+    await bob.machine.receiveKeysChanges(["@alice:x", "@stranger:x"], []);
+    assert.equal(bob.machine.hasOutdatedUsers(["@alice:x"]), true);
+    const queries = (await bob.machine.outgoingRequests()).filter((r) => r.type === "keys_query");
+    assert.deepEqual(
+      queries.flatMap((q) => (q.type === "keys_query" ? Object.keys(q.body.device_keys) : [])),
+      ["@alice:x"],
+      "users we do not track are not queried",
+    );
+    await bob.flush();
+    assert.equal((await bob.machine.getDevice("@alice:x", "A"))?.trust, "ignored", "a re-query keeps trust");
+  });
 });

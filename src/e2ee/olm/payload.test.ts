@@ -1,0 +1,91 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { Account } from "../../crypto/olm/index.ts";
+import type { KeysClaimRequest } from "../requests.ts";
+import { signWithAccount } from "../signing.ts";
+import { FakeHomeserver, TestClient } from "../test-support/fake-homeserver.ts";
+
+/** Mallory speaks Olm by hand, so she can put anything in the payload. */
+async function setup() {
+  const hs = new FakeHomeserver();
+  const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
+  await bob.sync();
+  const mallory = Account.create();
+  const keys = mallory.identityKeys;
+  hs.forgeDeviceKeys(
+    "@mallory:x",
+    "M",
+    signWithAccount(mallory, "@mallory:x", "M", {
+      user_id: "@mallory:x",
+      device_id: "M",
+      algorithms: ["m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2"],
+      keys: { "curve25519:M": keys.curve25519, "ed25519:M": keys.ed25519 },
+    }),
+  );
+  await bob.machine.updateTrackedUsers(["@mallory:x"]);
+  await bob.sync();
+  const claim: KeysClaimRequest = {
+    id: "c",
+    type: "keys_claim",
+    body: { one_time_keys: { "@bob:x": { B: "signed_curve25519" } } },
+  };
+  const claimed = hs.handle("@mallory:x", "M", claim) as {
+    one_time_keys: Record<string, Record<string, Record<string, { key: string }>>>;
+  };
+  const otk = Object.values(claimed.one_time_keys["@bob:x"]?.B ?? {})[0]?.key ?? "";
+  const bobKeys = bob.machine.identityKeys;
+  const session = mallory.createOutboundSession(bobKeys.curve25519, otk);
+  const send = (overrides: Record<string, unknown>) => {
+    const payload = {
+      type: "m.dummy",
+      content: {},
+      sender: "@mallory:x",
+      recipient: "@bob:x",
+      recipient_keys: { ed25519: bobKeys.ed25519 },
+      keys: { ed25519: keys.ed25519 },
+      ...overrides,
+    };
+    const message = session.encrypt(JSON.stringify(payload));
+    return bob.machine.receiveSyncChanges({
+      toDevice: [
+        {
+          type: "m.room.encrypted",
+          sender: "@mallory:x",
+          content: {
+            algorithm: "m.olm.v1.curve25519-aes-sha2",
+            sender_key: keys.curve25519,
+            ciphertext: { [bobKeys.curve25519]: message },
+          },
+        },
+      ],
+    });
+  };
+  return { send };
+}
+
+describe("Olm payload checks", () => {
+  it("accepts a payload naming both parties correctly", async () => {
+    const { send } = await setup();
+    const result = await send({});
+    assert.deepEqual(result.failures, []);
+    assert.equal(result.toDevice[0]?.encryption?.senderDevice, "M");
+  });
+
+  for (const [name, overrides, code] of [
+    ["another recipient", { recipient: "@carol:x" }, "RECIPIENT_MISMATCH"],
+    ["another recipient key", { recipient_keys: { ed25519: "AAAA" } }, "RECIPIENT_MISMATCH"],
+    ["another signing key for the sender", { keys: { ed25519: "AAAA" } }, "KEYS_MISMATCH"],
+    ["another sender", { sender: "@alice:x" }, "SENDER_MISMATCH"],
+    ["no recipient at all", { recipient: undefined }, "BAD_PAYLOAD"],
+  ] as const) {
+    it(`drops a payload with ${name}`, async () => {
+      const { send } = await setup();
+      const result = await send(overrides);
+      assert.deepEqual(
+        result.failures.map((f) => f.code),
+        [code],
+      );
+      assert.equal(result.toDevice.length, 0);
+    });
+  }
+});
