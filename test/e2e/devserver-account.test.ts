@@ -1,0 +1,265 @@
+// Devices (UIA deletion), key backup, account data, profile, media, filters, CORS, rate limits.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
+
+describe("devserver account endpoints", () => {
+  let s: TestDevServer;
+  before(async () => {
+    s = await startTestDevServer();
+  });
+  after(() => s.close());
+
+  it("deleting a device needs the password; it removes tokens, keys and queues", async () => {
+    const u = await s.register("devowner", "right");
+    const other = await s.login(u, "SECOND");
+    await s.api("POST", "/keys/upload", {
+      token: other.accessToken,
+      body: { one_time_keys: { "signed_curve25519:X": { key: "x" } } },
+    });
+    const list = await s.api("GET", "/devices", { token: u.accessToken });
+    assert.equal(list.json.devices.length, 2);
+    await s.api("PUT", "/devices/SECOND", { token: u.accessToken, body: { display_name: "Phone" } });
+    assert.equal(
+      (await s.api("GET", "/devices/SECOND", { token: u.accessToken })).json.display_name,
+      "Phone",
+    );
+    const challenge = await s.api("DELETE", "/devices/SECOND", { token: u.accessToken, body: {} });
+    assert.equal(challenge.status, 401);
+    assert.deepEqual(challenge.json.flows, [{ stages: ["m.login.password"] }]);
+    const wrong = await s.api("DELETE", "/devices/SECOND", {
+      token: u.accessToken,
+      body: {
+        auth: {
+          type: "m.login.password",
+          session: challenge.json.session,
+          identifier: { type: "m.id.user", user: u.userId },
+          password: "wrong",
+        },
+      },
+    });
+    assert.equal(wrong.status, 401);
+    assert.equal(wrong.json.errcode, "M_FORBIDDEN");
+    const ok = await s.api("DELETE", "/devices/SECOND", {
+      token: u.accessToken,
+      body: {
+        auth: {
+          type: "m.login.password",
+          session: challenge.json.session,
+          identifier: { type: "m.id.user", user: u.userId },
+          password: "right",
+        },
+      },
+    });
+    assert.equal(ok.status, 200);
+    assert.equal(
+      (await s.api("GET", "/account/whoami", { token: other.accessToken })).json.errcode,
+      "M_UNKNOWN_TOKEN",
+    );
+    const claim = await s.api("POST", "/keys/claim", {
+      token: u.accessToken,
+      body: { one_time_keys: { [u.userId]: { SECOND: "signed_curve25519" } } },
+    });
+    assert.deepEqual(claim.json.one_time_keys, {});
+  });
+
+  it("key backup: versions, wrong-version uploads, replacement rules, etag and count", async () => {
+    const u = await s.register();
+    const t = u.accessToken;
+    assert.equal((await s.api("GET", "/room_keys/version", { token: t })).json.errcode, "M_NOT_FOUND");
+    const algorithm = "m.megolm_backup.v1.curve25519-aes-sha2";
+    const v1 = (
+      await s.api("POST", "/room_keys/version", {
+        token: t,
+        body: { algorithm, auth_data: { public_key: "a" } },
+      })
+    ).json.version as string;
+    const v2 = (
+      await s.api("POST", "/room_keys/version", {
+        token: t,
+        body: { algorithm, auth_data: { public_key: "b" } },
+      })
+    ).json.version as string;
+    const key = (fmi: number, fc: number, verified: boolean, tag: string) => ({
+      first_message_index: fmi,
+      forwarded_count: fc,
+      is_verified: verified,
+      session_data: { tag },
+    });
+    const old = await s.api("PUT", `/room_keys/keys/!r:x/s1?version=${v1}`, {
+      token: t,
+      body: key(0, 0, false, "x"),
+    });
+    assert.equal(old.status, 403);
+    assert.equal(old.json.errcode, "M_WRONG_ROOM_KEYS_VERSION");
+    assert.equal(old.json.current_version, v2);
+    const put = await s.api("PUT", `/room_keys/keys/!r:x/s1?version=${v2}`, {
+      token: t,
+      body: key(5, 0, false, "first"),
+    });
+    assert.deepEqual(put.json, { etag: "1", count: 1 });
+    const worse = await s.api("PUT", `/room_keys/keys/!r:x/s1?version=${v2}`, {
+      token: t,
+      body: key(7, 0, false, "worse"),
+    });
+    assert.deepEqual(worse.json, { etag: "1", count: 1 }, "a later first index does not replace");
+    await s.api("PUT", `/room_keys/keys/!r:x/s1?version=${v2}`, {
+      token: t,
+      body: key(9, 3, true, "verified"),
+    });
+    const got = await s.api("GET", `/room_keys/keys/!r:x/s1?version=${v2}`, { token: t });
+    assert.deepEqual(got.json.session_data, { tag: "verified" }, "verified beats unverified");
+    await s.api("PUT", `/room_keys/keys?version=${v2}`, {
+      token: t,
+      body: {
+        rooms: {
+          "!r:x": { sessions: { s2: key(0, 0, true, "s2") } },
+          "!q:x": { sessions: { s3: key(0, 0, true, "s3") } },
+        },
+      },
+    });
+    const info = await s.api("GET", "/room_keys/version", { token: t });
+    assert.equal(info.json.version, v2);
+    assert.equal(info.json.count, 3);
+    const all = await s.api("GET", `/room_keys/keys?version=${v2}`, { token: t });
+    assert.deepEqual(Object.keys(all.json.rooms).sort(), ["!q:x", "!r:x"]);
+    const del = await s.api("DELETE", `/room_keys/keys/!r:x?version=${v2}`, { token: t });
+    assert.equal(del.json.count, 1);
+    const upd = await s.api("PUT", `/room_keys/version/${v2}`, {
+      token: t,
+      body: { algorithm: "other", auth_data: {} },
+    });
+    assert.equal(upd.status, 400);
+    assert.equal((await s.api("DELETE", `/room_keys/version/${v2}`, { token: t })).status, 200);
+    assert.equal((await s.api("GET", "/room_keys/version", { token: t })).json.version, v1);
+    assert.equal((await s.api("GET", `/room_keys/version/${v2}`, { token: t })).status, 404);
+  });
+
+  it("account data global and per room; server-managed types refused; sync delivers them", async () => {
+    const u = await s.register();
+    const uid = encodeURIComponent(u.userId);
+    const t0 = (await s.api("GET", "/sync", { token: u.accessToken })).json.next_batch as string;
+    await s.api("PUT", `/user/${uid}/account_data/m.direct`, {
+      token: u.accessToken,
+      body: { "@x:y": ["!r:y"] },
+    });
+    await s.api("PUT", `/user/${uid}/rooms/${encodeURIComponent("!r:y")}/account_data/m.tag`, {
+      token: u.accessToken,
+      body: { tags: {} },
+    });
+    const managed = await s.api("PUT", `/user/${uid}/account_data/m.push_rules`, {
+      token: u.accessToken,
+      body: {},
+    });
+    assert.equal(managed.status, 400);
+    const sync = await s.api("GET", `/sync?since=${t0}`, { token: u.accessToken });
+    assert.deepEqual(sync.json.account_data.events, [{ type: "m.direct", content: { "@x:y": ["!r:y"] } }]);
+    const other = await s.register();
+    const denied = await s.api("GET", `/user/${uid}/account_data/m.direct`, { token: other.accessToken });
+    assert.equal(denied.status, 403);
+  });
+
+  it("profile changes show up in room memberships", async () => {
+    const u = await s.register();
+    const room = (await s.api("POST", "/createRoom", { token: u.accessToken, body: {} })).json
+      .room_id as string;
+    await s.api("PUT", `/profile/${encodeURIComponent(u.userId)}/displayname`, {
+      token: u.accessToken,
+      body: { displayname: "New Name" },
+    });
+    const p = await s.api("GET", `/profile/${encodeURIComponent(u.userId)}`);
+    assert.equal(p.json.displayname, "New Name");
+    const m = await s.api(
+      "GET",
+      `/rooms/${encodeURIComponent(room)}/state/m.room.member/${encodeURIComponent(u.userId)}`,
+      {
+        token: u.accessToken,
+      },
+    );
+    assert.equal(m.json.displayname, "New Name");
+    assert.equal((await s.api("GET", "/profile/%40nobody%3Alocalhost")).status, 404);
+  });
+
+  it("media: upload, download (legacy and authenticated), thumbnail, config", async () => {
+    const u = await s.register();
+    const bytes = Buffer.from("hello media");
+    const up = await fetch(`${s.baseUrl}/_matrix/media/v3/upload?filename=hi.txt`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${u.accessToken}`, "Content-Type": "text/plain" },
+      body: bytes,
+    });
+    const { content_uri } = (await up.json()) as { content_uri: string };
+    assert.match(content_uri, /^mxc:\/\/localhost\/[A-Za-z0-9_-]+$/);
+    const path = content_uri.slice("mxc://".length);
+    const legacy = await fetch(`${s.baseUrl}/_matrix/media/v3/download/${path}`);
+    assert.equal(await legacy.text(), "hello media");
+    assert.equal(legacy.headers.get("content-type"), "text/plain");
+    const unauth = await fetch(`${s.baseUrl}/_matrix/client/v1/media/download/${path}`);
+    assert.equal(unauth.status, 401);
+    const authd = await fetch(`${s.baseUrl}/_matrix/client/v1/media/download/${path}`, {
+      headers: { Authorization: `Bearer ${u.accessToken}` },
+    });
+    assert.equal(Buffer.from(await authd.arrayBuffer()).equals(bytes), true);
+    const thumb = await fetch(`${s.baseUrl}/_matrix/client/v1/media/thumbnail/${path}?width=32&height=32`, {
+      headers: { Authorization: `Bearer ${u.accessToken}` },
+    });
+    assert.equal(thumb.status, 200);
+    const cfg = await s.api("GET", "/_matrix/client/v1/media/config", { token: u.accessToken });
+    assert.ok(cfg.json["m.upload.size"] > 0);
+    assert.equal((await fetch(`${s.baseUrl}/_matrix/media/v3/download/localhost/nope`)).status, 404);
+  });
+
+  it("filters round-trip and are honoured by sync; bad JSON bodies are M_NOT_JSON", async () => {
+    const u = await s.register();
+    const f = await s.api("POST", `/user/${encodeURIComponent(u.userId)}/filter`, {
+      token: u.accessToken,
+      body: { room: { timeline: { limit: 1 } } },
+    });
+    const back = await s.api("GET", `/user/${encodeURIComponent(u.userId)}/filter/${f.json.filter_id}`, {
+      token: u.accessToken,
+    });
+    assert.deepEqual(back.json, { room: { timeline: { limit: 1 } } });
+    await s.api("POST", "/createRoom", { token: u.accessToken, body: { name: "x" } });
+    const sync = await s.api("GET", `/sync?filter=${f.json.filter_id}`, { token: u.accessToken });
+    const room = Object.values(sync.json.rooms.join)[0] as {
+      timeline: { events: unknown[]; limited: boolean };
+    };
+    assert.equal(room.timeline.events.length, 1);
+    assert.equal(room.timeline.limited, true);
+    const res = await fetch(`${s.baseUrl}/_matrix/client/v3/createRoom`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${u.accessToken}`, "Content-Type": "application/json" },
+      body: "{not json",
+    });
+    assert.equal(res.status, 400);
+    assert.equal(((await res.json()) as { errcode: string }).errcode, "M_NOT_JSON");
+  });
+
+  it("CORS preflight answers with the allowed methods and headers", async () => {
+    const res = await fetch(`${s.baseUrl}/_matrix/client/v3/sync`, { method: "OPTIONS" });
+    assert.ok(res.status === 200 || res.status === 204);
+    assert.equal(res.headers.get("access-control-allow-origin"), "*");
+    assert.match(res.headers.get("access-control-allow-headers") ?? "", /Authorization/);
+  });
+});
+
+describe("devserver rate limit", () => {
+  it("answers M_LIMIT_EXCEEDED with retry_after_ms once the burst is spent", async () => {
+    const s = await startTestDevServer({ rateLimit: { perSecond: 0.5, burst: 2 } });
+    try {
+      const statuses: number[] = [];
+      let last: { errcode?: string; retry_after_ms?: number } = {};
+      for (let i = 0; i < 5; i++) {
+        const r = await s.api("GET", "/_matrix/client/versions");
+        statuses.push(r.status);
+        last = r.json;
+      }
+      assert.deepEqual(statuses.slice(0, 3), [200, 200, 200]);
+      assert.equal(statuses[4], 429);
+      assert.equal(last.errcode, "M_LIMIT_EXCEEDED");
+      assert.ok((last.retry_after_ms ?? 0) > 0);
+    } finally {
+      await s.close();
+    }
+  });
+});
