@@ -4,17 +4,19 @@
  *
  * Application order inside the transaction (so one batch may, e.g., insert and mark backed up):
  * 1. `resetBackedUp` (a new backup version: every inbound session needs uploading again);
- * 2. upserts of every record list, the account, secrets and the backup state;
+ * 2. upserts of every record list, the account, secrets, custom values and the backup state;
  * 3. `backedUp` marks (unknown sessions are ignored);
  * 4. deletions;
  * 5. `nextBatch`, so the sync token is committed with, never before, the state it delivered.
  */
+import type { JsonValue } from "./json.ts";
 import type {
   AccountRecord,
   BackupStateRecord,
   CrossSigningIdentityRecord,
   DeviceRecord,
   InboundGroupSessionRecord,
+  OlmMessageHashRecord,
   OlmSessionRecord,
   OutboundGroupSessionRecord,
   OutgoingKeyRequestRecord,
@@ -52,6 +54,12 @@ export interface CryptoChanges {
   /** The backup to upload to, or `null` to forget it. */
   backupState?: BackupStateRecord | null;
   queuedRequests?: readonly QueuedRequestRecord[];
+  olmMessageHashes?: readonly OlmMessageHashRecord[];
+  /**
+   * `key → value` for state the fixed record types do not cover, or `null` to delete.
+   * Values are encrypted at rest (they may hold key material).
+   */
+  customValues?: { readonly [key: string]: JsonValue | null };
   /** Request IDs sent (or abandoned): removed from the queue. */
   deletedQueuedRequests?: readonly string[];
   /** The sync token whose contents these changes reflect. */
@@ -66,7 +74,7 @@ export function isEmptyChanges(changes: CryptoChanges): boolean {
       if (value.length > 0) return false;
     } else if (key === "resetBackedUp") {
       if (value === true) return false;
-    } else if (key === "secrets") {
+    } else if (key === "secrets" || key === "customValues") {
       if (Object.keys(value as object).length > 0) return false;
     } else {
       return false;

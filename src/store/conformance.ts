@@ -172,6 +172,8 @@ function fullChanges(): CryptoChanges {
       authData: { public_key: "pk" },
     },
     queuedRequests: [sample.queued("q2", 20), sample.queued("q1", 10)],
+    olmMessageHashes: [{ senderKey: "k1", hash: "aGFzaA" }],
+    customValues: { "unwedge.k1": { lastAt: 123, list: ["a"] }, counter: 7 },
     nextBatch: "s1_token",
   };
 }
@@ -197,6 +199,9 @@ async function checkFull(store: CryptoStore): Promise<void> {
     (await store.getQueuedRequests()).map((q) => q.requestId),
     ["q1", "q2"],
   );
+  assert.equal(await store.isOlmMessageKnown("k1", "aGFzaA"), true);
+  assert.deepEqual(await store.getCustomValue("unwedge.k1"), { lastAt: 123, list: ["a"] });
+  assert.equal(await store.getCustomValue("counter"), 7);
   assert.equal(await store.getNextBatch(), "s1_token");
 }
 
@@ -307,6 +312,9 @@ export function runCryptoStoreConformance(target: ConformanceTarget): void {
         assert.equal(await s.getOutgoingKeyRequest("kr1"), undefined);
         assert.equal(await s.getOutgoingKeyRequestForSession(ROOM_A, "x"), undefined);
         assert.equal(await s.getWithheld(ROOM_A, "w1"), undefined);
+        assert.deepEqual(await s.getWithheldForRoom(ROOM_A), []);
+        assert.equal(await s.isOlmMessageKnown("k1", "h"), false);
+        assert.equal(await s.getCustomValue("x"), undefined);
         assert.equal(await s.getReplay(ROOM_A, "g1", 0), undefined);
         assert.equal(await s.getRoomSettings(ROOM_A), undefined);
         assert.equal(await s.getBackupState(), undefined);
@@ -495,6 +503,36 @@ export function runCryptoStoreConformance(target: ConformanceTarget): void {
         assert.equal((await s.getReplay(ROOM_A, "g1", 3))?.eventId, "$e3");
       }));
 
+    it("olm message hashes, custom values and withheld notices per room", () =>
+      withStore(async (s) => {
+        await s.saveChanges({
+          olmMessageHashes: [
+            { senderKey: "k1", hash: "h1" },
+            { senderKey: "k1", hash: "h1" },
+          ],
+          customValues: { a: { nested: [1, { b: null }] }, b: "text", c: false },
+          withheld: [
+            { roomId: ROOM_A, sessionId: "w2", code: "m.blacklisted", sender: BOB, senderKey: "curveBob" },
+            { roomId: ROOM_A, sessionId: "w1", code: "m.unverified", sender: BOB },
+            { roomId: ROOM_B, sessionId: "w3", code: "m.no_olm", sender: BOB },
+          ],
+        });
+        await s.saveChanges({ olmMessageHashes: [{ senderKey: "k1", hash: "h1" }] });
+        assert.equal(await s.isOlmMessageKnown("k1", "h1"), true);
+        assert.equal(await s.isOlmMessageKnown("k2", "h1"), false);
+        assert.equal(await s.isOlmMessageKnown("k1", "h2"), false);
+        assert.deepEqual(await s.getCustomValue("a"), { nested: [1, { b: null }] });
+        assert.equal(await s.getCustomValue("c"), false);
+        await s.saveChanges({ customValues: { a: null, b: "changed" } });
+        assert.equal(await s.getCustomValue("a"), undefined);
+        assert.equal(await s.getCustomValue("b"), "changed");
+        assert.deepEqual(
+          (await s.getWithheldForRoom(ROOM_A)).map((w) => w.sessionId),
+          ["w1", "w2"],
+        );
+        assert.equal((await s.getWithheld(ROOM_A, "w2"))?.senderKey, "curveBob");
+      }));
+
     it("saveChanges is all-or-nothing", () =>
       withStore(async (s) => {
         await s.saveChanges({ account: sample.account(0), nextBatch: "before" });
@@ -504,6 +542,8 @@ export function runCryptoStoreConformance(target: ConformanceTarget): void {
           secrets: { x: "y" },
           backupState: { version: "1", algorithm: "a", authData: {} },
           queuedRequests: [sample.queued("q1", 1)],
+          olmMessageHashes: [{ senderKey: "k1", hash: "h" }],
+          customValues: { c: 1 },
           // Valid records first, then one the store must refuse: everything above must roll back.
           devices: [sample.device(BOB, "OK"), { ...sample.device(BOB, "BAD"), trust: "trusted-ish" }],
           nextBatch: "after",
@@ -519,6 +559,24 @@ export function runCryptoStoreConformance(target: ConformanceTarget): void {
         assert.equal(await s.getSecret("x"), undefined);
         assert.equal(await s.getBackupState(), undefined);
         assert.deepEqual(await s.getQueuedRequests(), []);
+        assert.equal(await s.isOlmMessageKnown("k1", "h"), false);
+        assert.equal(await s.getCustomValue("c"), undefined);
+        // Everything valid except the token, which is applied last: still nothing may stick.
+        const badToken = {
+          ...(bad as object),
+          devices: [sample.device(BOB, "OK")],
+          nextBatch: "",
+        } as CryptoChanges;
+        await assert.rejects(
+          s.saveChanges(badToken),
+          (e) => e instanceof StoreError && e.code === "INVALID_RECORD",
+        );
+        assert.deepEqual(await s.loadAccount(), sample.account(0));
+        assert.equal(await s.getDevice(BOB, "OK"), undefined);
+        assert.equal(await s.isOlmMessageKnown("k1", "h"), false);
+        assert.equal(await s.getCustomValue("c"), undefined);
+        assert.equal(await s.getInboundGroupSession(ROOM_A, "g1"), undefined);
+        assert.equal(await s.getNextBatch(), "before");
         // A pickle that is not plain JSON is refused the same way.
         const notJson = {
           inboundGroupSessions: [sample.inbound(ROOM_A, "g2", { pickle: { n: 1n } as never })],

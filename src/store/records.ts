@@ -180,6 +180,17 @@ export interface QueuedRequestRecord {
   readonly createdAt: number;
 }
 
+/**
+ * A hash of an Olm message we decrypted, so the same message delivered again (a replayed or
+ * re-sent pre-key message) is recognised and not processed twice.
+ */
+export interface OlmMessageHashRecord {
+  /** Curve25519 key of the sending device. */
+  readonly senderKey: string;
+  /** base64 SHA-256 of the message ciphertext (computed by the state machine). */
+  readonly hash: string;
+}
+
 /** Well-known names for `secrets`; any other name is allowed too. */
 export const SECRET_NAMES = {
   crossSigningMaster: "m.cross_signing.master",

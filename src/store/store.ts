@@ -19,10 +19,11 @@
  * - `saveChanges` is all-or-nothing, and applies its parts in the order documented on `CryptoChanges`;
  * - the store is bound to one `{ userId, deviceId }` at creation (`StoreMismatchError` otherwise)
  *   and used by one client at a time (`StoreLockedError` otherwise);
- * - pickles, the account, secrets and queued request bodies are encrypted at rest; IDs, public
+ * - pickles, the account, secrets, custom values and queued request bodies are encrypted at rest; IDs, public
  *   keys, trust and flags may stay in clear for lookups.
  */
 import type { CryptoChanges } from "./changes.ts";
+import type { JsonValue } from "./json.ts";
 import type {
   AccountRecord,
   BackupStateRecord,
@@ -82,11 +83,17 @@ export interface CryptoStore {
   ): Promise<OutgoingKeyRequestRecord | undefined>;
 
   getWithheld(roomId: string, sessionId: string): Promise<WithheldRecord | undefined>;
+  /** Every withheld notice for a room's sessions. */
+  getWithheldForRoom(roomId: string): Promise<WithheldRecord[]>;
   getReplay(roomId: string, sessionId: string, messageIndex: number): Promise<ReplayRecord | undefined>;
   getRoomSettings(roomId: string): Promise<RoomSettingsRecord | undefined>;
   getBackupState(): Promise<BackupStateRecord | undefined>;
   /** Queued outgoing requests, oldest first. */
   getQueuedRequests(): Promise<QueuedRequestRecord[]>;
+  /** Whether an Olm message with this hash from this device was already decrypted. */
+  isOlmMessageKnown(senderKey: string, hash: string): Promise<boolean>;
+  /** A value saved through `changes.customValues`. */
+  getCustomValue(key: string): Promise<JsonValue | undefined>;
   /** The sync token of the last saved step. */
   getNextBatch(): Promise<string | undefined>;
 

@@ -16,6 +16,7 @@ import {
   KEY_REQUEST_STATES,
   type KeyRequestRecipient,
   type KeyRequestState,
+  type OlmMessageHashRecord,
   type OlmSessionRecord,
   type OutboundGroupSessionRecord,
   type OutgoingKeyRequestRecord,
@@ -302,6 +303,25 @@ export function parseQueuedRequest(v: unknown): QueuedRequestRecord {
     body: json(o, "body", w),
     createdAt: int(o, "createdAt", w),
   };
+}
+
+export function parseOlmMessageHash(v: unknown): OlmMessageHashRecord {
+  const w = "olm message hash";
+  const o = obj(v, w);
+  return { senderKey: id(o, "senderKey", w), hash: id(o, "hash", w) };
+}
+
+/** Checks a custom value's key. */
+export function parseCustomKey(key: unknown): string {
+  if (typeof key !== "string" || key.length === 0 || key.length > MAX_STORED_ID_LENGTH) {
+    throw fail("custom value", "key is not a non-empty string");
+  }
+  return key;
+}
+
+/** Checks a custom value (any JSON value). */
+export function parseCustomValue(key: string, value: unknown): JsonValue {
+  return asJsonObject({ value }, `custom value ${key}`).value as JsonValue;
 }
 
 /** Checks a secret's name. */

@@ -10,6 +10,7 @@ import type { CryptoChanges } from "../changes.ts";
 import { type KeyProtection, rowAd, StoreCipher } from "../cipher/store-cipher.ts";
 import { StoreError } from "../errors.ts";
 import { type IdentityRequest, resolveIdentity } from "../identity.ts";
+import type { JsonValue } from "../json.ts";
 import type {
   AccountRecord,
   BackupStateRecord,
@@ -32,10 +33,13 @@ import {
   parseAccount,
   parseBackupState,
   parseCrossSigningIdentity,
+  parseCustomKey,
+  parseCustomValue,
   parseDevice,
   parseIdentity,
   parseInboundGroupSession,
   parseNextBatch,
+  parseOlmMessageHash,
   parseOlmSession,
   parseOutboundGroupSession,
   parseOutgoingKeyRequest,
@@ -320,6 +324,20 @@ export class IndexedDbCryptoStore implements CryptoStore {
     return r === undefined ? undefined : parseWithheld(r);
   }
 
+  async getWithheldForRoom(roomId: string): Promise<WithheldRecord[]> {
+    const rows = await this.#d().getAll("withheld", this.#range.bound([roomId], [roomId, []]));
+    return rows.map(parseWithheld);
+  }
+
+  async isOlmMessageKnown(senderKey: string, hash: string): Promise<boolean> {
+    return (await this.#d().count("olm_message_hashes", [senderKey, hash])) > 0;
+  }
+
+  async getCustomValue(key: string): Promise<JsonValue | undefined> {
+    const r: unknown = await this.#d().get("custom_values", key);
+    return isRow(r) ? parseCustomValue(key, this.#open(r.value, rowAd("custom", key))) : undefined;
+  }
+
   async getReplay(
     roomId: string,
     sessionId: string,
@@ -428,6 +446,14 @@ export class IndexedDbCryptoStore implements CryptoStore {
     for (const x of c.queuedRequests ?? []) {
       const r = parseQueuedRequest(x);
       os("queued_requests").put({ ...r, body: cipher.encrypt(r.body, rowAd("queued", r.requestId)) });
+    }
+    for (const x of c.olmMessageHashes ?? []) os("olm_message_hashes").put(parseOlmMessageHash(x));
+    for (const [key, value] of Object.entries(c.customValues ?? {})) {
+      if (value === null) os("custom_values").delete(parseCustomKey(key));
+      else {
+        const sealed = cipher.encrypt(parseCustomValue(parseCustomKey(key), value), rowAd("custom", key));
+        os("custom_values").put({ key, value: sealed });
+      }
     }
     if (c.nextBatch !== undefined) parseNextBatch(c.nextBatch); // validate before any await below
     const marks = c.backedUp ?? [];

@@ -50,6 +50,14 @@ export const IDB_UPGRADES: readonly IdbUpgrade[] = [
       tx.objectStore("inbound_group_sessions").createIndex("backedUp", "backedUp");
     },
   },
+  {
+    version: 3,
+    description: "hashes of decrypted Olm messages, custom values",
+    run(db) {
+      db.createObjectStore("olm_message_hashes", { keyPath: ["senderKey", "hash"] });
+      db.createObjectStore("custom_values", { keyPath: "key" });
+    },
+  },
 ];
 
 export const IDB_SCHEMA_VERSION: number = IDB_UPGRADES[IDB_UPGRADES.length - 1]?.version ?? 1;
@@ -68,6 +76,8 @@ export const IDB_STORE_NAMES = [
   "replays",
   "room_settings",
   "queued_requests",
+  "olm_message_hashes",
+  "custom_values",
 ] as const;
 
 export type IdbStoreName = (typeof IDB_STORE_NAMES)[number];

@@ -9,6 +9,7 @@
 import type { CryptoChanges } from "../changes.ts";
 import { StoreError, StoreLockedError } from "../errors.ts";
 import { type IdentityRequest, resolveIdentity } from "../identity.ts";
+import type { JsonValue } from "../json.ts";
 import type {
   AccountRecord,
   BackupStateRecord,
@@ -30,9 +31,12 @@ import {
   parseAccount,
   parseBackupState,
   parseCrossSigningIdentity,
+  parseCustomKey,
+  parseCustomValue,
   parseDevice,
   parseInboundGroupSession,
   parseNextBatch,
+  parseOlmMessageHash,
   parseOlmSession,
   parseOutboundGroupSession,
   parseOutgoingKeyRequest,
@@ -68,6 +72,8 @@ export class MemoryStoreData {
   readonly roomSettings = new Map<string, RoomSettingsRecord>();
   backup: BackupStateRecord | undefined;
   readonly queued = new Map<string, QueuedRequestRecord>();
+  readonly olmHashes = new Set<string>();
+  readonly custom = new Map<string, JsonValue>();
   nextBatch: string | undefined;
 }
 
@@ -220,6 +226,21 @@ export class MemoryCryptoStore implements CryptoStore {
     return clone(this.#d().withheld.get(k2(roomId, sessionId)));
   }
 
+  async getWithheldForRoom(roomId: string): Promise<WithheldRecord[]> {
+    return [...this.#d().withheld.values()]
+      .filter((r) => r.roomId === roomId)
+      .sort((a, b) => compare(a.sessionId, b.sessionId))
+      .map(clone);
+  }
+
+  async isOlmMessageKnown(senderKey: string, hash: string): Promise<boolean> {
+    return this.#d().olmHashes.has(k2(senderKey, hash));
+  }
+
+  async getCustomValue(key: string): Promise<JsonValue | undefined> {
+    return clone(this.#d().custom.get(key));
+  }
+
   async getReplay(
     roomId: string,
     sessionId: string,
@@ -335,6 +356,18 @@ function apply(d: MemoryStoreData, c: CryptoChanges, j: Undo[]): void {
   for (const r of c.queuedRequests ?? []) {
     const rec = clone(parseQueuedRequest(r));
     put(j, d.queued, rec.requestId, rec);
+  }
+  for (const r of c.olmMessageHashes ?? []) {
+    const rec = parseOlmMessageHash(r);
+    const key = k2(rec.senderKey, rec.hash);
+    if (!d.olmHashes.has(key)) {
+      d.olmHashes.add(key);
+      j.push(() => d.olmHashes.delete(key));
+    }
+  }
+  for (const [key, value] of Object.entries(c.customValues ?? {})) {
+    if (value === null) del(j, d.custom, parseCustomKey(key));
+    else put(j, d.custom, parseCustomKey(key), clone(parseCustomValue(key, value)));
   }
   for (const { roomId, sessionId } of c.backedUp ?? []) {
     const key = k2(roomId, sessionId);

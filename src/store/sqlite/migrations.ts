@@ -65,6 +65,15 @@ export const MIGRATIONS: readonly Migration[] = [
         ON inbound_group_sessions (room_id, session_id) WHERE backed_up = 0;
     `,
   },
+  {
+    version: 3,
+    description: "hashes of decrypted Olm messages, custom values",
+    sql: `
+      CREATE TABLE olm_message_hashes (
+        sender_key TEXT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (sender_key, hash)) WITHOUT ROWID;
+      CREATE TABLE custom_values (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -19,6 +19,7 @@ import { createOrReadKeyFile, readKeyFile } from "../cipher/key-file.ts";
 import { type KeyProtection, StoreCipher } from "../cipher/store-cipher.ts";
 import { StoreError, StoreKeyError, StoreLockedError, StoreMismatchError } from "../errors.ts";
 import { type IdentityRequest, resolveIdentity } from "../identity.ts";
+import type { JsonValue } from "../json.ts";
 import type {
   AccountRecord,
   BackupStateRecord,
@@ -240,6 +241,18 @@ export class SqliteCryptoStore implements CryptoStore {
 
   async getWithheld(roomId: string, sessionId: string): Promise<WithheldRecord | undefined> {
     return this.#s().withheld(roomId, sessionId);
+  }
+
+  async getWithheldForRoom(roomId: string): Promise<WithheldRecord[]> {
+    return this.#s().withheldForRoom(roomId);
+  }
+
+  async isOlmMessageKnown(senderKey: string, hash: string): Promise<boolean> {
+    return this.#s().olmMessageKnown(senderKey, hash);
+  }
+
+  async getCustomValue(key: string): Promise<JsonValue | undefined> {
+    return this.#s().customValue(key);
   }
 
   async getReplay(

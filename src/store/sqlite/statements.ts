@@ -7,6 +7,7 @@ import type { Database, Statement } from "better-sqlite3";
 import type { CryptoChanges } from "../changes.ts";
 import { rowAd, type StoreCipher } from "../cipher/store-cipher.ts";
 import { StoreError } from "../errors.ts";
+import type { JsonValue } from "../json.ts";
 import type {
   AccountRecord,
   BackupStateRecord,
@@ -28,9 +29,12 @@ import {
   parseAccount,
   parseBackupState,
   parseCrossSigningIdentity,
+  parseCustomKey,
+  parseCustomValue,
   parseDevice,
   parseInboundGroupSession,
   parseNextBatch,
+  parseOlmMessageHash,
   parseOlmSession,
   parseOutboundGroupSession,
   parseOutgoingKeyRequest,
@@ -107,6 +111,12 @@ const SQL = {
   replay: "SELECT * FROM replays WHERE room_id = ? AND session_id = ? AND message_index = ?",
   putReplay:
     "INSERT OR REPLACE INTO replays (room_id, session_id, message_index, event_id, timestamp) VALUES (?, ?, ?, ?, ?)",
+  withheldForRoom: "SELECT record FROM withheld WHERE room_id = ? ORDER BY session_id",
+  olmHash: "SELECT 1 AS known FROM olm_message_hashes WHERE sender_key = ? AND hash = ?",
+  putOlmHash: "INSERT OR IGNORE INTO olm_message_hashes (sender_key, hash) VALUES (?, ?)",
+  custom: "SELECT value FROM custom_values WHERE key = ?",
+  putCustom: "INSERT OR REPLACE INTO custom_values (key, value) VALUES (?, ?)",
+  delCustom: "DELETE FROM custom_values WHERE key = ?",
   roomSettings: "SELECT settings FROM room_settings WHERE room_id = ?",
   putRoomSettings: "INSERT OR REPLACE INTO room_settings (room_id, settings) VALUES (?, ?)",
   queued: "SELECT * FROM queued_requests ORDER BY created_at, request_id",
@@ -297,6 +307,21 @@ export class SqliteStatements {
     return r && parseWithheld(parseJson(r.record, "withheld notice"));
   }
 
+  withheldForRoom(roomId: string): WithheldRecord[] {
+    return this.#all("withheldForRoom", roomId).map((r) =>
+      parseWithheld(parseJson(r.record, "withheld notice")),
+    );
+  }
+
+  olmMessageKnown(senderKey: string, hash: string): boolean {
+    return this.#get("olmHash", senderKey, hash) !== undefined;
+  }
+
+  customValue(key: string): JsonValue | undefined {
+    const r = this.#get("custom", key);
+    return r && parseCustomValue(key, this.#c().decrypt(r.value, rowAd("custom", key)));
+  }
+
   replay(roomId: string, sessionId: string, messageIndex: number): ReplayRecord | undefined {
     const r = this.#get("replay", roomId, sessionId, messageIndex);
     return (
@@ -426,6 +451,19 @@ export class SqliteStatements {
         r.createdAt,
         cipher.encrypt(r.body, rowAd("queued", r.requestId)),
       );
+    }
+    for (const x of c.olmMessageHashes ?? []) {
+      const r = parseOlmMessageHash(x);
+      this.#run("putOlmHash", r.senderKey, r.hash);
+    }
+    for (const [key, value] of Object.entries(c.customValues ?? {})) {
+      if (value === null) this.#run("delCustom", parseCustomKey(key));
+      else
+        this.#run(
+          "putCustom",
+          key,
+          cipher.encrypt(parseCustomValue(parseCustomKey(key), value), rowAd("custom", key)),
+        );
     }
     for (const { roomId, sessionId } of c.backedUp ?? []) this.#run("markBackedUp", roomId, sessionId);
     for (const { senderKey, sessionId } of c.deletedOlmSessions ?? [])
