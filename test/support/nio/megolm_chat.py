@@ -1,7 +1,10 @@
 """Two matrix-nio clients (libolm) register on a devserver, share an encrypted room and exchange
 Megolm messages. Prints one JSON object on stdout; exit code 0 only if both decrypted each other.
 
-Usage: /usr/bin/python3 megolm_chat.py <base_url>
+Usage: /usr/bin/python3 megolm_chat.py <base_url> [--pause]
+
+With --pause, after the first message is decrypted the script prints PAUSE and waits for a line on
+stdin (the test restarts the server meanwhile), then carries on with the same clients.
 """
 
 import asyncio
@@ -84,7 +87,12 @@ async def send(client, room_id, body):
     return resp.event_id
 
 
-async def main(base):
+async def pause_for_restart():
+    print("PAUSE", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+
+
+async def main(base, pause):
     tmp = tempfile.mkdtemp(prefix="keyroom-nio-")
     suffix = str(int(time.time() * 1000) % 100000)
     alice = await register_and_login(base, os.path.join(tmp, "a"), "nioalice" + suffix)
@@ -116,15 +124,20 @@ async def main(base):
 
         await send(alice, room_id, "hello from alice")
         bob_ok, bob_utd = await wait_for_text(bob, room_id, "hello from alice")
+        if pause:
+            await pause_for_restart()
         await send(bob, room_id, "hello from bob")
         alice_ok, alice_utd = await wait_for_text(alice, room_id, "hello from bob")
+        # A second message on Alice's existing Megolm session.
+        await send(alice, room_id, "second from alice")
+        bob_ok2, bob_utd2 = await wait_for_text(bob, room_id, "second from alice")
         encrypted = alice.rooms[room_id].encrypted and bob.rooms[room_id].encrypted
         result = {
-            "ok": bool(bob_ok and alice_ok and encrypted),
-            "bob_decrypted": bob_ok,
+            "ok": bool(bob_ok and alice_ok and bob_ok2 and encrypted),
+            "bob_decrypted": bob_ok and bob_ok2,
             "alice_decrypted": alice_ok,
             "room_encrypted": encrypted,
-            "undecryptable": bob_utd + alice_utd,
+            "undecryptable": bob_utd + alice_utd + bob_utd2,
         }
     finally:
         await alice.close()
@@ -134,4 +147,4 @@ async def main(base):
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main(sys.argv[1])))
+    sys.exit(asyncio.run(main(sys.argv[1], "--pause" in sys.argv[2:])))
