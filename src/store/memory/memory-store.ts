@@ -149,7 +149,10 @@ export class MemoryCryptoStore implements CryptoStore {
   }
 
   async getInboundGroupSessionsForRoom(roomId: string): Promise<InboundGroupSessionRecord[]> {
-    return [...this.#d().inbound.values()].filter((r) => r.roomId === roomId).map(clone);
+    return [...this.#d().inbound.values()]
+      .filter((r) => r.roomId === roomId)
+      .sort((a, b) => compare(a.sessionId, b.sessionId))
+      .map(clone);
   }
 
   async countInboundGroupSessions(): Promise<InboundGroupSessionCounts> {
@@ -177,7 +180,9 @@ export class MemoryCryptoStore implements CryptoStore {
   }
 
   async getUserDevices(userId: string): Promise<DeviceRecord[]> {
-    return [...(this.#d().devices.get(userId)?.values() ?? [])].map(clone);
+    return [...(this.#d().devices.get(userId)?.values() ?? [])]
+      .sort((a, b) => compare(a.deviceId, b.deviceId))
+      .map(clone);
   }
 
   async getDeviceByCurve25519Key(curve25519Key: string): Promise<DeviceRecord | undefined> {
@@ -201,11 +206,11 @@ export class MemoryCryptoStore implements CryptoStore {
   }
 
   async getTrackedUsers(): Promise<TrackedUserRecord[]> {
-    return [...this.#d().tracked.values()].map(clone);
+    return [...this.#d().tracked.values()].sort((a, b) => compare(a.userId, b.userId)).map(clone);
   }
 
   async getOutgoingKeyRequests(): Promise<OutgoingKeyRequestRecord[]> {
-    return [...this.#d().keyRequests.values()].map(clone);
+    return [...this.#d().keyRequests.values()].sort((a, b) => compare(a.requestId, b.requestId)).map(clone);
   }
 
   async getOutgoingKeyRequest(requestId: string): Promise<OutgoingKeyRequestRecord | undefined> {

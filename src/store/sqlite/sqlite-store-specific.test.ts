@@ -121,6 +121,26 @@ describe("SqliteCryptoStore", () => {
     await reopened.close();
   });
 
+  it("reports corrupted rows as INVALID_RECORD", async () => {
+    const directory = newDir();
+    const store = await SqliteCryptoStore.open({ userId: ALICE, deviceId: DEVICE, directory });
+    await store.saveChanges({
+      devices: [sample.device("@bob:x", "B")],
+      inboundGroupSessions: [sample.inbound("!r:x", "g1")],
+    });
+    await store.close();
+    const db = new Database(join(directory, DEFAULT_SQLITE_FILE_NAME));
+    db.exec(
+      "UPDATE devices SET trust = 'bogus'; UPDATE inbound_group_sessions SET forwarding_chain = '{not json'",
+    );
+    db.close();
+    const reopened = await SqliteCryptoStore.open({ userId: ALICE, directory });
+    const invalid = (e: unknown): boolean => e instanceof StoreError && e.code === "INVALID_RECORD";
+    await assert.rejects(reopened.getDevice("@bob:x", "B"), invalid);
+    await assert.rejects(reopened.getInboundGroupSession("!r:x", "g1"), invalid);
+    await reopened.close();
+  });
+
   it("upgrades a version 1 database to the latest schema, keeping its data", async () => {
     const directory = newDir();
     const path = join(directory, DEFAULT_SQLITE_FILE_NAME);

@@ -1,0 +1,114 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import { StoreError } from "./errors.ts";
+import { asJsonObject, MAX_STORED_JSON_DEPTH } from "./json.ts";
+import {
+  MAX_STORED_ID_LENGTH,
+  parseAccount,
+  parseBackupState,
+  parseCrossSigningIdentity,
+  parseDevice,
+  parseInboundGroupSession,
+  parseOlmSession,
+  parseOutboundGroupSession,
+  parseOutgoingKeyRequest,
+  parseQueuedRequest,
+  parseReplay,
+  parseRoomSettings,
+  parseTrackedUser,
+  parseWithheld,
+} from "./validate.ts";
+
+const parsers = [
+  parseAccount,
+  parseOlmSession,
+  parseInboundGroupSession,
+  parseOutboundGroupSession,
+  parseDevice,
+  parseCrossSigningIdentity,
+  parseTrackedUser,
+  parseOutgoingKeyRequest,
+  parseWithheld,
+  parseReplay,
+  parseRoomSettings,
+  parseBackupState,
+  parseQueuedRequest,
+];
+
+const isInvalid = (e: unknown): boolean => e instanceof StoreError && e.code === "INVALID_RECORD";
+
+describe("record validation", () => {
+  it("parsers throw only StoreError(INVALID_RECORD), whatever they are given", () => {
+    fc.assert(
+      fc.property(fc.anything(), (v) => {
+        for (const parse of parsers) {
+          try {
+            parse(v);
+          } catch (e) {
+            if (!isInvalid(e)) return false;
+          }
+        }
+        return true;
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("refuses wrong types, negative or fractional numbers, unknown states and huge IDs", () => {
+    const ok = {
+      userId: "@a:x",
+      deviceId: "D",
+      keys: {},
+      curve25519Key: "c",
+      ed25519Key: "e",
+      trust: "unset",
+      deleted: false,
+    };
+    assert.deepEqual(parseDevice(ok), ok);
+    for (const bad of [
+      { ...ok, trust: "trusted" },
+      { ...ok, deleted: "no" },
+      { ...ok, userId: "" },
+      { ...ok, userId: "x".repeat(MAX_STORED_ID_LENGTH + 1) },
+      { ...ok, keys: [] },
+    ]) {
+      assert.throws(() => parseDevice(bad), isInvalid);
+    }
+    const replay = { roomId: "!r", sessionId: "s", messageIndex: 1, eventId: "$e", timestamp: 2 };
+    assert.throws(() => parseReplay({ ...replay, messageIndex: -1 }), isInvalid);
+    assert.throws(() => parseReplay({ ...replay, messageIndex: 1.5 }), isInvalid);
+  });
+
+  it("drops unknown fields and keeps optional ones only when present", () => {
+    const parsed = parseRoomSettings({ roomId: "!r", algorithm: "a", extra: 1, rotationPeriodMs: undefined });
+    assert.deepEqual(parsed, { roomId: "!r", algorithm: "a" });
+  });
+
+  it("asJsonObject accepts plain JSON and refuses everything else", () => {
+    assert.deepEqual(asJsonObject({ a: [1, "b", null, { c: true }] }), { a: [1, "b", null, { c: true }] });
+    const nullProto = Object.assign(Object.create(null) as object, { a: 1 });
+    assert.equal(asJsonObject(nullProto), nullProto);
+    const cyclic: { self?: unknown } = {};
+    cyclic.self = cyclic;
+    let deep: unknown = {};
+    for (let i = 0; i <= MAX_STORED_JSON_DEPTH + 1; i++) deep = { d: deep };
+    for (const bad of [
+      null,
+      [],
+      "s",
+      { a: undefined },
+      { a: Number.NaN },
+      { a: Number.POSITIVE_INFINITY },
+      { a: 1n },
+      { a: () => 1 },
+      { a: new Date(0) },
+      { a: new Uint8Array(1) },
+      { a: Symbol("s") },
+      cyclic,
+      deep,
+    ]) {
+      assert.throws(() => asJsonObject(bad), isInvalid);
+    }
+  });
+});
