@@ -27,7 +27,7 @@ export {
   type SyncChangesResult,
   type ToDeviceEvent,
 } from "./machine.ts";
-export { MAX_SESSIONS_TRIED, UNWEDGE_INTERVAL_MS } from "./olm/sessions.ts";
+export { MAX_SESSIONS_PER_DEVICE, MAX_SESSIONS_TRIED, UNWEDGE_INTERVAL_MS } from "./olm/sessions.ts";
 export type {
   KeysClaimRequest,
   KeysQueryRequest,

@@ -4,6 +4,7 @@ import { Account } from "../../crypto/olm/index.ts";
 import type { KeysClaimRequest } from "../requests.ts";
 import { signWithAccount } from "../signing.ts";
 import { FakeHomeserver, TestClient } from "../test-support/fake-homeserver.ts";
+import { MAX_SESSIONS_PER_DEVICE } from "./sessions.ts";
 
 /** Mallory speaks Olm by hand, so she can put anything in the payload. */
 async function setup() {
@@ -35,7 +36,7 @@ async function setup() {
   const otk = Object.values(claimed.one_time_keys["@bob:x"]?.B ?? {})[0]?.key ?? "";
   const bobKeys = bob.machine.identityKeys;
   const session = mallory.createOutboundSession(bobKeys.curve25519, otk);
-  const send = (overrides: Record<string, unknown>) => {
+  const send = (overrides: Record<string, unknown>, over = session) => {
     const payload = {
       type: "m.dummy",
       content: {},
@@ -45,7 +46,7 @@ async function setup() {
       keys: { ed25519: keys.ed25519 },
       ...overrides,
     };
-    const message = session.encrypt(JSON.stringify(payload));
+    const message = over.encrypt(JSON.stringify(payload));
     return bob.machine.receiveSyncChanges({
       toDevice: [
         {
@@ -60,7 +61,7 @@ async function setup() {
       ],
     });
   };
-  return { send };
+  return { send, hs, bob, mallory };
 }
 
 describe("Olm payload checks", () => {
@@ -88,4 +89,35 @@ describe("Olm payload checks", () => {
       assert.equal(result.toDevice.length, 0);
     });
   }
+
+  it("keeps at most MAX_SESSIONS_PER_DEVICE sessions with one device", async () => {
+    const { send, hs, bob, mallory } = await setup();
+    const fallback = hs.device("@bob:x", "B").fallback?.key.key ?? "";
+    for (let i = 0; i < MAX_SESSIONS_PER_DEVICE + 3; i++) {
+      const result = await send(
+        {},
+        mallory.createOutboundSession(bob.machine.identityKeys.curve25519, fallback),
+      );
+      assert.deepEqual(result.failures, []);
+    }
+    assert.equal(
+      (await bob.store.getOlmSessions(mallory.identityKeys.curve25519)).length,
+      MAX_SESSIONS_PER_DEVICE,
+    );
+  });
+
+  it("asks for a new session when a peer used a one-time key we do not hold", async () => {
+    const { send, bob, mallory } = await setup();
+    const unknownKey = Account.create().identityKeys.curve25519;
+    const result = await send(
+      {},
+      mallory.createOutboundSession(bob.machine.identityKeys.curve25519, unknownKey),
+    );
+    assert.deepEqual(
+      result.failures.map((f) => f.code),
+      ["NO_SESSION"],
+    );
+    const claim = (await bob.machine.outgoingRequests()).find((r) => r.type === "keys_claim");
+    assert.ok(claim?.type === "keys_claim" && claim.body.one_time_keys["@mallory:x"]?.M !== undefined);
+  });
 });

@@ -19,8 +19,13 @@ import { type OlmEncryptedContent, type OlmPayload, parseOlmContent, parseOlmPay
 
 /** A new session is started to unwedge a device at most this often (as matrix-rust-sdk). */
 export const UNWEDGE_INTERVAL_MS = 60 * 60 * 1000;
-/** Sessions kept per peer device; the least recently used beyond this are not tried on decryption. */
+/** Sessions tried, most recently used first, on a normal message. */
 export const MAX_SESSIONS_TRIED = 50;
+/**
+ * Sessions kept per peer device. Anyone can start sessions with our fallback key, so without a
+ * bound a peer could grow our store at will; the least recently used beyond this are deleted.
+ */
+export const MAX_SESSIONS_PER_DEVICE = 50;
 
 interface SessionEntry {
   readonly session: Session;
@@ -106,6 +111,13 @@ export class OlmSessions {
     this.#persist(senderKey, entry);
   }
 
+  #prune(senderKey: string, entries: SessionEntry[]): void {
+    // `entries` is sorted most recently used first.
+    for (const dropped of entries.splice(MAX_SESSIONS_PER_DEVICE)) {
+      this.#ctx.tx.deletedOlmSessions.push({ senderKey, sessionId: dropped.session.sessionId });
+    }
+  }
+
   async hasSession(curve25519: string): Promise<boolean> {
     return (await this.#sessions(curve25519)).length > 0;
   }
@@ -172,8 +184,10 @@ export class OlmSessions {
       const now = this.#tick();
       const newEntry: SessionEntry = { session, createdAt: now, lastUsedAt: now };
       const cached = this.#cache.get(device.curve25519);
-      if (cached !== undefined) cached.unshift(newEntry);
-      else this.#cache.set(device.curve25519, [newEntry]);
+      if (cached !== undefined) {
+        cached.unshift(newEntry);
+        this.#prune(device.curve25519, cached);
+      } else this.#cache.set(device.curve25519, [newEntry]);
       this.#persist(device.curve25519, newEntry);
       if (this.#wedged.delete(device.curve25519)) unwedged.push(device);
     }
@@ -250,13 +264,16 @@ export class OlmSessions {
       try {
         created = this.#own.account.createInboundSession(senderKey, message);
       } catch (e) {
-        if (e instanceof OlmError) return undefined;
-        throw e;
+        if (!(e instanceof OlmError)) throw e;
+        // The peer started a session on a key we no longer hold: that session can never work.
+        if (e.code === "MISSING_ONE_TIME_KEY") this.#markWedged(senderKey, entries);
+        return undefined;
       }
       const now = this.#tick();
       const entry: SessionEntry = { session: created.session, createdAt: now, lastUsedAt: now };
       entries.unshift(entry);
       this.#persist(senderKey, entry);
+      this.#prune(senderKey, entries);
       this.#own.persistAccount();
       return decodeText(created.plaintext);
     }

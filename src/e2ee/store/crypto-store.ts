@@ -244,6 +244,7 @@ export function machineStoreFrom(
           ...s,
           pickle: asJsonObject(s.pickle, "olm session pickle"),
         })),
+        deletedOlmSessions: c.deletedOlmSessions,
         inboundGroupSessions: c.inboundGroupSessions.map(toStoreInbound),
         outboundGroupSessions: c.outboundGroupSessions.map(toStoreOutbound),
         deletedOutboundGroupSessions: c.deletedOutboundGroupSessions,

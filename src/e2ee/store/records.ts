@@ -106,6 +106,7 @@ export interface QueuedToDevice {
 export interface MachineChanges {
   account?: AccountRecord;
   olmSessions: OlmSessionRecord[];
+  deletedOlmSessions: { senderKey: string; sessionId: string }[];
   inboundGroupSessions: InboundGroupSessionRecord[];
   outboundGroupSessions: OutboundGroupSessionRecord[];
   deletedOutboundGroupSessions: string[];
@@ -125,6 +126,7 @@ export interface MachineChanges {
 export function emptyChanges(): MachineChanges {
   return {
     olmSessions: [],
+    deletedOlmSessions: [],
     inboundGroupSessions: [],
     outboundGroupSessions: [],
     deletedOutboundGroupSessions: [],
@@ -145,6 +147,7 @@ export function hasChanges(c: MachineChanges): boolean {
     c.account !== undefined ||
     c.nextBatch !== undefined ||
     c.olmSessions.length +
+      c.deletedOlmSessions.length +
       c.inboundGroupSessions.length +
       c.outboundGroupSessions.length +
       c.deletedOutboundGroupSessions.length +
