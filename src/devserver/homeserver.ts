@@ -15,6 +15,9 @@ import {
 import type { Authed, JsonObject, RoomEvent, StreamEvent } from "./types.ts";
 import { Typing } from "./typing.ts";
 
+/** Most access tokens kept in the in-memory lookup cache. */
+export const MAX_CACHED_TOKENS = 10_000;
+
 export interface RateLimitConfig {
   /** Sustained requests per second per access token (or per IP when unauthenticated). */
   perSecond: number;
@@ -60,6 +63,9 @@ export class Homeserver {
   readonly typing: Typing;
   readonly config: HomeserverConfig;
   private closed = false;
+  /** Valid tokens seen recently; entries go when their device does. */
+  private readonly tokenCache = new Map<string, Authed>();
+  private readonly toDeviceAcked = new Map<string, number>();
 
   constructor(config: HomeserverConfig) {
     this.config = config;
@@ -95,9 +101,14 @@ export class Homeserver {
   }
 
   authenticate(token: string): Authed {
+    const cached = this.tokenCache.get(token);
+    if (cached) return cached;
     const row = this.accounts.lookupToken(token);
     if (!row) throw new MatrixError(401, "M_UNKNOWN_TOKEN", "Unknown access token", { soft_logout: false });
-    return { userId: row.user_id, deviceId: row.device_id, token };
+    const auth = { userId: row.user_id, deviceId: row.device_id, token };
+    if (this.tokenCache.size >= MAX_CACHED_TOKENS) this.tokenCache.clear();
+    this.tokenCache.set(token, auth);
+    return auth;
   }
 
   /** Creates (or reuses) a device and issues a new access token for it. */
@@ -120,11 +131,25 @@ export class Homeserver {
 
   /** Deletes a device with its tokens, keys and to-device queue, and tells everyone who shares a room. */
   deleteDevice(userId: string, deviceId: string): void {
+    for (const [t, a] of this.tokenCache) {
+      if (a.userId === userId && a.deviceId === deviceId) this.tokenCache.delete(t);
+    }
     this.tx(() => {
       this.accounts.deleteDevice(userId, deviceId);
       this.keys.deleteDeviceKeys(userId, deviceId);
     });
     this.deviceListChanged(userId);
+  }
+
+  /**
+   * Drops to-device messages up to `upTo` for a device. Remembers how far each device acknowledged,
+   * so that the common case (nothing new acknowledged) costs no write.
+   */
+  ackToDevice(userId: string, deviceId: string, upTo: number): void {
+    const key = `${userId}|${deviceId}`;
+    if ((this.toDeviceAcked.get(key) ?? -1) >= upTo) return;
+    this.keys.ackToDevice(userId, deviceId, upTo);
+    this.toDeviceAcked.set(key, upTo);
   }
 
   /** Records a change to `userId`'s devices or keys and wakes every user who shares a room with them. */

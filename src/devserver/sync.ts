@@ -125,13 +125,16 @@ export function deviceListsBetween(
   since: number,
   now: number,
 ): { changed: string[]; left: string[] } {
+  const keyChanges = hs.keys.deviceListChangesBetween(since, now);
+  const memberRooms = hs.rooms.roomsWithMemberEventsBetween(since, now);
+  if (keyChanges.length === 0 && memberRooms.length === 0) return { changed: [], left: [] };
   const sharingNow = hs.rooms.usersSharingRoomWith(userId);
   sharingNow.add(userId);
   const changed = new Set<string>();
-  for (const u of hs.keys.deviceListChangesBetween(since, now)) if (sharingNow.has(u)) changed.add(u);
+  for (const u of keyChanges) if (sharingNow.has(u)) changed.add(u);
   const left = new Set<string>();
   const myRooms = new Set(hs.rooms.roomsForUser(userId).map((m) => m.room_id));
-  if (hs.rooms.roomsWithMemberEventsBetween(since, now).some((r) => myRooms.has(r))) {
+  if (memberRooms.some((r) => myRooms.has(r))) {
     const sharingThen = sharingAt(hs, userId, since);
     sharingThen.add(userId);
     for (const u of sharingNow) if (!sharingThen.has(u)) changed.add(u);
@@ -223,7 +226,7 @@ export function buildSync(
   // To-device: drop what the client acknowledged by sending this token, hand out the rest in order.
   let toDevicePos = now;
   const toDevice: JsonObject[] = [];
-  if (since) hs.keys.ackToDevice(userId, deviceId, since.toDevice);
+  if (since) hs.ackToDevice(userId, deviceId, since.toDevice);
   const pending = hs.keys.pendingToDevice(userId, deviceId, since?.toDevice ?? 0, MAX_TO_DEVICE_PER_SYNC);
   for (const p of pending) toDevice.push(JSON.parse(p.json) as JsonObject);
   if (pending.length === MAX_TO_DEVICE_PER_SYNC) toDevicePos = pending[pending.length - 1]!.pos;
