@@ -18,15 +18,7 @@ export {
 } from "./errors.ts";
 export { OLD_FALLBACK_KEY_LIFETIME_MS } from "./identity/own-device.ts";
 export { MAX_FORWARDING_CHAIN, MAX_PENDING_KEY_ANSWERS } from "./key-requests/gossip.ts";
-export {
-  CLAIM_FAILURE_BACKOFF_MS,
-  OlmMachine,
-  type OlmMachineOptions,
-  type ProcessedToDeviceEvent,
-  type SyncChanges,
-  type SyncChangesResult,
-  type ToDeviceEvent,
-} from "./machine.ts";
+export { CLAIM_FAILURE_BACKOFF_MS, OlmMachine, type OlmMachineOptions } from "./machine.ts";
 export { MAX_SESSIONS_PER_DEVICE, MAX_SESSIONS_TRIED, UNWEDGE_INTERVAL_MS } from "./olm/sessions.ts";
 export type {
   KeysClaimRequest,
@@ -47,6 +39,13 @@ export {
   type RoomEncryptionSettings,
   type RoomMember,
 } from "./room-keys/settings.ts";
+export { machineStoreFrom } from "./store/crypto-store.ts";
 export type { MachineStore } from "./store/port.ts";
 export type * from "./store/records.ts";
+export type {
+  ProcessedToDeviceEvent,
+  SyncChanges,
+  SyncChangesResult,
+  ToDeviceEvent,
+} from "./sync/to-device.ts";
 export type { DeviceTrust, SenderTrust } from "./trust/trust.ts";

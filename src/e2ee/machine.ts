@@ -10,34 +10,23 @@ import type { IdentityKeys } from "../crypto/olm/index.ts";
 import type { CryptoStore } from "../store/index.ts";
 import type { MachineContext } from "./context.ts";
 import { newRequestId } from "./context.ts";
-import { type PendingEvent, PendingEvents } from "./decryption/pending.ts";
+import { PendingEvents } from "./decryption/pending.ts";
+import { keyArrived } from "./decryption/redecrypt.ts";
 import {
   type DecryptedRoomEvent,
   type EncryptedRoomEvent,
   parseMegolmEvent,
-  RoomEventDecryptor,
 } from "./decryption/room-events.ts";
 import { type DeviceInfo, type DeviceRecord, deviceInfo } from "./devices/device.ts";
-import { DeviceManager } from "./devices/manager.ts";
-import {
-  DecryptionError,
-  E2eeError,
-  RETRYABLE_FAILURES,
-  type ToDeviceFailureCode,
-  UnknownDevicesError,
-} from "./errors.ts";
-import { OwnDevice } from "./identity/own-device.ts";
-import { KeyRequests } from "./key-requests/gossip.ts";
-import { isId } from "./limits.ts";
-import { type DecryptedOlmEvent, OlmSessions } from "./olm/sessions.ts";
+import { DecryptionError, E2eeError, RETRYABLE_FAILURES, UnknownDevicesError } from "./errors.ts";
+import { buildParts, type Parts } from "./parts.ts";
 import type { KeysClaimRequest, KeysUploadRequest, OutgoingRequest, ToDeviceRequest } from "./requests.ts";
 import { IMPORT_BATCH_SIZE, importRoomKey } from "./room-keys/import.ts";
-import { InboundSessions, type RoomKeyUpdate } from "./room-keys/inbound.ts";
-import { OutboundSessions } from "./room-keys/outbound.ts";
 import { type RoomEncryptionSettings, type RoomMember, resolveSettings } from "./room-keys/settings.ts";
 import { machineStoreFrom } from "./store/crypto-store.ts";
 import type { MachineStore } from "./store/port.ts";
-import { emptyChanges, hasChanges, type QueuedToDevice } from "./store/records.ts";
+import { emptyChanges, hasChanges } from "./store/records.ts";
+import { receiveToDevice, type SyncChanges, type SyncChangesResult } from "./sync/to-device.ts";
 import { type DeviceTrust, isDeviceTrust } from "./trust/trust.ts";
 import { entryOf } from "./util.ts";
 
@@ -53,57 +42,6 @@ export interface OlmMachineOptions {
   readonly verifyDevices?: boolean;
   /** Clock (ms since the epoch); tests inject one. */
   readonly now?: () => number;
-}
-
-export interface ToDeviceEvent {
-  readonly type: string;
-  readonly sender: string;
-  readonly content: Record<string, unknown>;
-}
-
-export interface SyncChanges {
-  readonly toDevice?: readonly unknown[];
-  readonly deviceLists?: { readonly changed?: readonly string[]; readonly left?: readonly string[] };
-  readonly oneTimeKeyCounts?: Readonly<Record<string, number>>;
-  readonly unusedFallbackKeyTypes?: readonly string[];
-  readonly nextBatch?: string;
-}
-
-/** A to-device event after processing: decrypted ones say who sent them, with which keys. */
-export interface ProcessedToDeviceEvent extends ToDeviceEvent {
-  readonly encryption:
-    | {
-        readonly senderCurve25519: string;
-        readonly senderEd25519: string;
-        readonly senderDevice: string | undefined;
-      }
-    | undefined;
-}
-
-export interface SyncChangesResult {
-  readonly toDevice: ProcessedToDeviceEvent[];
-  readonly failures: { readonly sender: string; readonly code: ToDeviceFailureCode }[];
-  /** Room keys that arrived in this sync. */
-  readonly roomKeys: RoomKeyUpdate[];
-  /** Events that failed earlier and decrypt now that their key arrived. */
-  readonly redecrypted: DecryptedRoomEvent[];
-}
-
-interface Parts {
-  readonly own: OwnDevice;
-  readonly devices: DeviceManager;
-  readonly olm: OlmSessions;
-  readonly inbound: InboundSessions;
-  readonly outbound: OutboundSessions;
-  readonly decryptor: RoomEventDecryptor;
-  readonly gossip: KeyRequests;
-  readonly queue: Map<string, QueuedToDevice>;
-}
-
-const SECRET_FIELDS = new Set(["session_key"]);
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 export class OlmMachine {
@@ -135,26 +73,12 @@ export class OlmMachine {
       now,
       tx: emptyChanges(),
     };
-    const parts = await OlmMachine.#build(ctx);
+    const parts = await buildParts(ctx);
     // Our own user is always tracked: our other devices share and request keys with us.
     parts.devices.trackUsers([ctx.userId]);
     if (hasChanges(ctx.tx)) await ctx.store.saveChanges(ctx.tx);
     ctx.tx = emptyChanges();
     return new OlmMachine(ctx, parts, options.verifyDevices ?? false);
-  }
-
-  static async #build(ctx: MachineContext): Promise<Parts> {
-    const own = await OwnDevice.load(ctx);
-    const devices = new DeviceManager(ctx);
-    await devices.load();
-    const olm = new OlmSessions(ctx, own, devices);
-    const inbound = new InboundSessions(ctx);
-    const outbound = new OutboundSessions(ctx, own, devices, olm, inbound);
-    const decryptor = new RoomEventDecryptor(ctx, own, inbound, devices);
-    const gossip = new KeyRequests(ctx, devices, olm, inbound);
-    await gossip.load();
-    const queue = new Map((await ctx.store.getQueuedToDevice()).map((q) => [q.request.id, q]));
-    return { own, devices, olm, inbound, outbound, decryptor, gossip, queue };
   }
 
   /**
@@ -181,7 +105,7 @@ export class OlmMachine {
         if (!clean) {
           this.#upload = undefined;
           try {
-            this.#parts = await OlmMachine.#build(this.#ctx);
+            this.#parts = await buildParts(this.#ctx);
           } catch {
             this.#closed = true; // the store is unusable: refuse further steps rather than drift
           }
@@ -226,8 +150,8 @@ export class OlmMachine {
       p.devices.stopTracking(changes.deviceLists?.left ?? []);
 
       const result: SyncChangesResult = { toDevice: [], failures: [], roomKeys: [], redecrypted: [] };
-      for (const raw of changes.toDevice ?? []) await this.#receiveToDevice(p, raw, result);
-      for (const update of result.roomKeys) await this.#keyArrived(p, update, result.redecrypted);
+      for (const raw of changes.toDevice ?? []) await receiveToDevice(p, raw, result);
+      for (const update of result.roomKeys) await keyArrived(p, this.#pending, update, result.redecrypted);
       if (changes.nextBatch !== undefined) this.#ctx.tx.nextBatch = changes.nextBatch;
       return result;
     });
@@ -239,82 +163,6 @@ export class OlmMachine {
       p.devices.markOutdated(changed);
       p.devices.stopTracking(left);
     });
-  }
-
-  async #receiveToDevice(p: Parts, raw: unknown, result: SyncChangesResult): Promise<void> {
-    if (!isRecord(raw) || typeof raw.type !== "string" || !isId(raw.sender) || !isRecord(raw.content)) {
-      return;
-    }
-    const { type, sender, content } = raw;
-    if (type === "m.room.encrypted") {
-      const decrypted = await p.olm.decrypt(sender, content);
-      if (!decrypted.ok) {
-        result.failures.push({ sender, code: decrypted.code });
-        return;
-      }
-      await this.#receiveDecrypted(p, sender, decrypted.event, result);
-      return;
-    }
-    if (type === "m.room_key_request") await p.gossip.receiveRequest(sender, content);
-    if (type === "m.room_key.withheld") p.inbound.receiveWithheld(sender, content, undefined);
-    result.toDevice.push({ type, sender, content, encryption: undefined });
-  }
-
-  async #receiveDecrypted(
-    p: Parts,
-    sender: string,
-    event: DecryptedOlmEvent,
-    result: SyncChangesResult,
-  ): Promise<void> {
-    const { payload, senderKey } = event;
-    // A device we have not seen: fetch its keys so what it sent can be attributed.
-    if (event.device === undefined) {
-      p.devices.trackUsers([sender]);
-      p.devices.markOutdated([sender]);
-    }
-    let update: RoomKeyUpdate | undefined;
-    if (payload.type === "m.room_key") {
-      update = await p.inbound.receiveRoomKey(payload.content, senderKey, payload.keys.ed25519);
-    } else if (payload.type === "m.forwarded_room_key") {
-      update = await p.gossip.receiveForwardedKey(event);
-    } else if (payload.type === "m.room_key.withheld") {
-      p.inbound.receiveWithheld(sender, payload.content, senderKey);
-    }
-    if (update !== undefined) result.roomKeys.push(update);
-    const content = Object.fromEntries(
-      Object.entries(payload.content).filter(([k]) => !SECRET_FIELDS.has(k)),
-    );
-    result.toDevice.push({
-      type: payload.type,
-      sender,
-      content,
-      encryption: {
-        senderCurve25519: senderKey,
-        senderEd25519: payload.keys.ed25519,
-        senderDevice: event.device?.deviceId ?? payload.sender_device,
-      },
-    });
-  }
-
-  /** A key landed (any route): withdraw our request for it and retry the events waiting on it. */
-  async #keyArrived(p: Parts, update: RoomKeyUpdate, out: DecryptedRoomEvent[]): Promise<void> {
-    p.gossip.keyArrived(update);
-    for (const pending of this.#pending.take(update.roomId, update.sessionId)) {
-      const retried = await this.#tryDecrypt(p, pending);
-      if (retried !== undefined) out.push(retried);
-    }
-  }
-
-  async #tryDecrypt(p: Parts, pending: PendingEvent): Promise<DecryptedRoomEvent | undefined> {
-    try {
-      return await p.decryptor.decrypt(pending.event, pending.roomId);
-    } catch (e) {
-      if (!(e instanceof DecryptionError)) throw e;
-      if (RETRYABLE_FAILURES.has(e.code)) {
-        this.#pending.add(pending.roomId, parseMegolmEvent(pending.event).sessionId, pending.event);
-      }
-      return undefined;
-    }
   }
 
   // ---- requests ----
@@ -546,7 +394,11 @@ export class OlmMachine {
         if (RETRYABLE_FAILURES.has(e.code)) {
           const { sessionId } = parseMegolmEvent(event);
           this.#pending.add(roomId, sessionId, event);
-          const senderKey = isRecord(event.content) ? event.content.sender_key : undefined;
+          const content = event.content;
+          const senderKey =
+            typeof content === "object" && content !== null
+              ? (content as { sender_key?: unknown }).sender_key
+              : undefined;
           if (e.code !== "WITHHELD") {
             p.gossip.request(roomId, sessionId, typeof senderKey === "string" ? senderKey : undefined);
           }
@@ -577,7 +429,7 @@ export class OlmMachine {
           const update = await importRoomKey(p.inbound, entry);
           if (update === undefined) continue;
           count++;
-          await this.#keyArrived(p, update, redecrypted);
+          await keyArrived(p, this.#pending, update, redecrypted);
         }
         return count;
       });

@@ -5,9 +5,10 @@
 
 import { type CryptoStore, MemoryCryptoStore, MemoryStoreData } from "../../store/index.ts";
 import type { EncryptedRoomEvent } from "../decryption/room-events.ts";
-import { OlmMachine, type OlmMachineOptions, type SyncChangesResult } from "../machine.ts";
+import { OlmMachine, type OlmMachineOptions } from "../machine.ts";
 import type { DeviceKeysJson, KeysClaimRequest, OutgoingRequest, SignedKeyJson } from "../requests.ts";
 import type { RoomEncryptionSettings, RoomMember } from "../room-keys/settings.ts";
+import type { SyncChangesResult } from "../sync/to-device.ts";
 
 interface ServerDevice {
   keys: DeviceKeysJson | undefined;

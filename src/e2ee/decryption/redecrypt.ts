@@ -1,0 +1,36 @@
+/** Retrying the events that waited for a key, once it lands by any route. */
+import { DecryptionError, RETRYABLE_FAILURES } from "../errors.ts";
+import type { Parts } from "../parts.ts";
+import type { RoomKeyUpdate } from "../room-keys/inbound.ts";
+import type { PendingEvent, PendingEvents } from "./pending.ts";
+import { type DecryptedRoomEvent, parseMegolmEvent } from "./room-events.ts";
+
+/** A key landed (any route): withdraw our request for it and retry the events waiting on it. */
+export async function keyArrived(
+  p: Parts,
+  pending: PendingEvents,
+  update: RoomKeyUpdate,
+  out: DecryptedRoomEvent[],
+): Promise<void> {
+  p.gossip.keyArrived(update);
+  for (const waiting of pending.take(update.roomId, update.sessionId)) {
+    const retried = await tryDecrypt(p, pending, waiting);
+    if (retried !== undefined) out.push(retried);
+  }
+}
+
+async function tryDecrypt(
+  p: Parts,
+  pending: PendingEvents,
+  waiting: PendingEvent,
+): Promise<DecryptedRoomEvent | undefined> {
+  try {
+    return await p.decryptor.decrypt(waiting.event, waiting.roomId);
+  } catch (e) {
+    if (!(e instanceof DecryptionError)) throw e;
+    if (RETRYABLE_FAILURES.has(e.code)) {
+      pending.add(waiting.roomId, parseMegolmEvent(waiting.event).sessionId, waiting.event);
+    }
+    return undefined;
+  }
+}

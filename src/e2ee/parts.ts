@@ -1,0 +1,35 @@
+/** The machine's parts, built from the store (at open, and again after a failed step). */
+import type { MachineContext } from "./context.ts";
+import { RoomEventDecryptor } from "./decryption/room-events.ts";
+import { DeviceManager } from "./devices/manager.ts";
+import { OwnDevice } from "./identity/own-device.ts";
+import { KeyRequests } from "./key-requests/gossip.ts";
+import { OlmSessions } from "./olm/sessions.ts";
+import { InboundSessions } from "./room-keys/inbound.ts";
+import { OutboundSessions } from "./room-keys/outbound.ts";
+import type { QueuedToDevice } from "./store/records.ts";
+
+export interface Parts {
+  readonly own: OwnDevice;
+  readonly devices: DeviceManager;
+  readonly olm: OlmSessions;
+  readonly inbound: InboundSessions;
+  readonly outbound: OutboundSessions;
+  readonly decryptor: RoomEventDecryptor;
+  readonly gossip: KeyRequests;
+  readonly queue: Map<string, QueuedToDevice>;
+}
+
+export async function buildParts(ctx: MachineContext): Promise<Parts> {
+  const own = await OwnDevice.load(ctx);
+  const devices = new DeviceManager(ctx);
+  await devices.load();
+  const olm = new OlmSessions(ctx, own, devices);
+  const inbound = new InboundSessions(ctx);
+  const outbound = new OutboundSessions(ctx, own, devices, olm, inbound);
+  const decryptor = new RoomEventDecryptor(ctx, own, inbound, devices);
+  const gossip = new KeyRequests(ctx, devices, olm, inbound);
+  await gossip.load();
+  const queue = new Map((await ctx.store.getQueuedToDevice()).map((q) => [q.request.id, q]));
+  return { own, devices, olm, inbound, outbound, decryptor, gossip, queue };
+}

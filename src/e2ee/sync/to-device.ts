@@ -1,0 +1,104 @@
+/**
+ * Processing the to-device events of one sync: Olm decryption and its checks, room keys, forwarded
+ * keys, withheld notices and key requests. Everything else passes through to the caller.
+ */
+import type { DecryptedRoomEvent } from "../decryption/room-events.ts";
+import type { ToDeviceFailureCode } from "../errors.ts";
+import { isId } from "../limits.ts";
+import type { DecryptedOlmEvent } from "../olm/sessions.ts";
+import type { Parts } from "../parts.ts";
+import type { RoomKeyUpdate } from "../room-keys/inbound.ts";
+
+export interface ToDeviceEvent {
+  readonly type: string;
+  readonly sender: string;
+  readonly content: Record<string, unknown>;
+}
+
+export interface SyncChanges {
+  readonly toDevice?: readonly unknown[];
+  readonly deviceLists?: { readonly changed?: readonly string[]; readonly left?: readonly string[] };
+  readonly oneTimeKeyCounts?: Readonly<Record<string, number>>;
+  readonly unusedFallbackKeyTypes?: readonly string[];
+  readonly nextBatch?: string;
+}
+
+/** A to-device event after processing: decrypted ones say who sent them, with which keys. */
+export interface ProcessedToDeviceEvent extends ToDeviceEvent {
+  readonly encryption:
+    | {
+        readonly senderCurve25519: string;
+        readonly senderEd25519: string;
+        readonly senderDevice: string | undefined;
+      }
+    | undefined;
+}
+
+export interface SyncChangesResult {
+  readonly toDevice: ProcessedToDeviceEvent[];
+  readonly failures: { readonly sender: string; readonly code: ToDeviceFailureCode }[];
+  /** Room keys that arrived in this sync. */
+  readonly roomKeys: RoomKeyUpdate[];
+  /** Events that failed earlier and decrypt now that their key arrived. */
+  readonly redecrypted: DecryptedRoomEvent[];
+}
+
+/** Never handed to the application: key material stays inside the machine. */
+const SECRET_FIELDS = new Set(["session_key"]);
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+export async function receiveToDevice(p: Parts, raw: unknown, result: SyncChangesResult): Promise<void> {
+  if (!isRecord(raw) || typeof raw.type !== "string" || !isId(raw.sender) || !isRecord(raw.content)) {
+    return;
+  }
+  const { type, sender, content } = raw;
+  if (type === "m.room.encrypted") {
+    const decrypted = await p.olm.decrypt(sender, content);
+    if (!decrypted.ok) {
+      result.failures.push({ sender, code: decrypted.code });
+      return;
+    }
+    await receiveDecrypted(p, sender, decrypted.event, result);
+    return;
+  }
+  if (type === "m.room_key_request") await p.gossip.receiveRequest(sender, content);
+  if (type === "m.room_key.withheld") p.inbound.receiveWithheld(sender, content, undefined);
+  result.toDevice.push({ type, sender, content, encryption: undefined });
+}
+
+async function receiveDecrypted(
+  p: Parts,
+  sender: string,
+  event: DecryptedOlmEvent,
+  result: SyncChangesResult,
+): Promise<void> {
+  const { payload, senderKey } = event;
+  // A device we have not seen: fetch its keys so what it sent can be attributed.
+  if (event.device === undefined) {
+    p.devices.trackUsers([sender]);
+    p.devices.markOutdated([sender]);
+  }
+  let update: RoomKeyUpdate | undefined;
+  if (payload.type === "m.room_key") {
+    update = await p.inbound.receiveRoomKey(payload.content, senderKey, payload.keys.ed25519);
+  } else if (payload.type === "m.forwarded_room_key") {
+    update = await p.gossip.receiveForwardedKey(event);
+  } else if (payload.type === "m.room_key.withheld") {
+    p.inbound.receiveWithheld(sender, payload.content, senderKey);
+  }
+  if (update !== undefined) result.roomKeys.push(update);
+  const content = Object.fromEntries(Object.entries(payload.content).filter(([k]) => !SECRET_FIELDS.has(k)));
+  result.toDevice.push({
+    type: payload.type,
+    sender,
+    content,
+    encryption: {
+      senderCurve25519: senderKey,
+      senderEd25519: payload.keys.ed25519,
+      senderDevice: event.device?.deviceId ?? payload.sender_device,
+    },
+  });
+}
