@@ -9,6 +9,7 @@ import Database from "better-sqlite3";
 import { rowAd, StoreCipher } from "../cipher/store-cipher.ts";
 import { sample } from "../conformance.ts";
 import { StoreError, StoreKeyError, StoreLockedError } from "../errors.ts";
+import { killAndCheck } from "./crash-support.ts";
 import { LATEST_SCHEMA_VERSION, migrate, schemaVersion } from "./migrations.ts";
 import { DEFAULT_SQLITE_FILE_NAME, SqliteCryptoStore } from "./sqlite-store.ts";
 
@@ -190,6 +191,12 @@ describe("SqliteCryptoStore", () => {
       SqliteCryptoStore.open({ userId: ALICE, deviceId: DEVICE, directory }),
       (e) => e instanceof StoreError && e.code === "SCHEMA_TOO_NEW",
     );
+  });
+
+  it("a process killed while saving leaves complete steps only", async () => {
+    const directory = newDir();
+    let step = 0;
+    for (const ms of [0, 7, 40]) step = await killAndCheck(directory, ms, step);
   });
 
   it("is locked while another process holds it, and freed when that process dies", async () => {
