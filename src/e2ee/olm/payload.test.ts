@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import fc from "fast-check";
 import { Account } from "../../crypto/olm/index.ts";
 import type { KeysClaimRequest } from "../requests.ts";
 import { signWithAccount } from "../signing.ts";
@@ -119,5 +120,41 @@ describe("Olm payload checks", () => {
     );
     const claim = (await bob.machine.outgoingRequests()).find((r) => r.type === "keys_claim");
     assert.ok(claim?.type === "keys_claim" && claim.body.one_time_keys["@mallory:x"]?.M !== undefined);
+  });
+
+  it("survives any content inside a valid Olm payload (property)", async () => {
+    const { send } = await setup();
+    const anyValue = fc.jsonValue({ maxDepth: 2 });
+    const content = fc.oneof(
+      fc.dictionary(fc.string(), anyValue),
+      fc.record(
+        {
+          algorithm: fc.constantFrom("m.megolm.v1.aes-sha2", "x"),
+          room_id: fc.oneof(fc.constant("!r:x"), fc.string({ maxLength: 300 })),
+          session_id: fc.oneof(fc.base64String(), fc.string()),
+          session_key: fc.oneof(fc.base64String({ maxLength: 400 }), anyValue),
+          code: fc.string(),
+          sender_key: fc.string(),
+          sender_claimed_ed25519_key: fc.string(),
+          forwarding_curve25519_key_chain: fc.oneof(fc.array(fc.string()), anyValue),
+        },
+        { requiredKeys: [] },
+      ),
+    );
+    const type = fc.constantFrom(
+      "m.room_key",
+      "m.forwarded_room_key",
+      "m.room_key.withheld",
+      "m.dummy",
+      "m.other",
+    );
+    await fc.assert(
+      fc.asyncProperty(type, content, async (t, c) => {
+        const result = await send({ type: t, content: c });
+        assert.deepEqual(result.failures, []);
+        assert.equal(result.toDevice.length, 1);
+      }),
+      { numRuns: 100 },
+    );
   });
 });
