@@ -52,6 +52,11 @@ export class Router {
     this.add(method, `/_matrix/client/r0${pattern}`, handler, auth);
   }
 
+  /** Every registered route as `[method, pattern]` (for tests that sweep the API surface). */
+  list(): [string, string][] {
+    return this.routes.map((r) => [r.method, `/${r.segments.join("/")}`]);
+  }
+
   /**
    * Finds the route. Unknown paths → 404 M_UNRECOGNIZED; a known path with another method → 405
    * M_UNRECOGNIZED, as the spec asks.
