@@ -91,10 +91,10 @@ export class SqliteCryptoStore implements CryptoStore {
     if (options.passphrase !== undefined && options.key !== undefined) {
       throw new StoreError("BAD_OPTION", "give a passphrase or a key, not both");
     }
-    mkdirSync(options.directory, { recursive: true, mode: 0o700 });
     const path = join(options.directory, fileName);
     let db: Database.Database;
     try {
+      mkdirSync(options.directory, { recursive: true, mode: 0o700 });
       // timeout 0: a locked store is reported at once instead of after a busy wait.
       db = new Database(path, { timeout: 0 });
     } catch (e) {
@@ -111,7 +111,6 @@ export class SqliteCryptoStore implements CryptoStore {
         throw e;
       }
       db.pragma("synchronous = FULL");
-      db.pragma("foreign_keys = ON");
       migrate(db);
       const st = new SqliteStatements(db);
       const storedIdentity = st.meta("identity");
