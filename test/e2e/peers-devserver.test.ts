@@ -6,12 +6,19 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, it, type TestContext } from "node:test";
+import { after, before, describe, it } from "node:test";
 import { type DevServer, startDevServer } from "../../src/devserver/index.ts";
-import { JsSdkPeer } from "../support/peers/jssdk.ts";
-import { NioPeer } from "../support/peers/nio.ts";
-import { bodyIs, type Peer, type PeerKind } from "../support/peers/types.ts";
-import { skipReasonForNio } from "../support/python.ts";
+import {
+  bodyIs,
+  closePeers,
+  JsSdkPeer,
+  loginPeer,
+  type Peer,
+  type PeerKind,
+  registerPeer,
+  skipUnlessAvailable,
+  unavailableReason,
+} from "../support/peers/index.ts";
 
 let userCounter = 0;
 /** A fresh user name per peer, so tests sharing one server never collide. */
@@ -22,21 +29,7 @@ function username(kind: PeerKind): string {
 const password = (name: string): string => `pw-${name}-correct horse`;
 
 function register(kind: PeerKind, baseUrl: string, name = username(kind)): Promise<Peer> {
-  return kind === "nio"
-    ? NioPeer.register(baseUrl, name, password(name))
-    : JsSdkPeer.register(baseUrl, name, password(name));
-}
-
-/** Skips (loudly) when a nio peer is needed and matrix-nio is not installed. */
-function skipWithoutNio(t: TestContext, kinds: PeerKind[]): boolean {
-  if (!kinds.includes("nio")) return false;
-  const reason = skipReasonForNio();
-  if (reason) t.skip(reason);
-  return reason !== undefined;
-}
-
-async function closeAll(peers: Peer[]): Promise<void> {
-  await Promise.allSettled(peers.map((p) => p.close()));
+  return registerPeer(kind, baseUrl, name, password(name));
 }
 
 /** `from` sends `body`; `to` must receive it from `from`, encrypted on the wire and decrypted by its own crypto. */
@@ -75,7 +68,7 @@ describe("real clients through the devserver", { timeout: 60_000 }, () => {
   ];
   for (const [aliceKind, bobKind] of pairs) {
     it(`${aliceKind} ↔ ${bobKind}: Megolm messages both ways, each decrypts the other's`, async (t) => {
-      if (skipWithoutNio(t, [aliceKind, bobKind])) return;
+      if (skipUnlessAvailable(t, [aliceKind, bobKind])) return;
       const peers: Peer[] = [];
       try {
         const alice = await register(aliceKind, server.baseUrl);
@@ -89,7 +82,7 @@ describe("real clients through the devserver", { timeout: 60_000 }, () => {
         await sendAndDecrypt(alice, bob, roomId, "second message");
         await sendAndDecrypt(bob, alice, roomId, "second reply");
       } finally {
-        await closeAll(peers);
+        await closePeers(peers);
       }
     });
   }
@@ -115,7 +108,7 @@ describe("real clients through the devserver", { timeout: 60_000 }, () => {
       await bob.waitForDeviceStatus(alice.userId, alice.deviceId, (s) => s.signedByOwner);
       assert.equal((await bob.deviceStatus(alice.userId, alice.deviceId))?.crossSigningVerified, false);
     } finally {
-      await closeAll(peers);
+      await closePeers(peers);
     }
   });
 
@@ -141,7 +134,7 @@ describe("real clients through the devserver", { timeout: 60_000 }, () => {
       const old = await alice2.waitForMessage(roomId, bodyIs("kept in the backup", bob.userId));
       assert.equal(old.decrypted, true);
     } finally {
-      await closeAll(peers);
+      await closePeers(peers);
     }
   });
 
@@ -150,7 +143,7 @@ describe("real clients through the devserver", { timeout: 60_000 }, () => {
     ["nio", "js-sdk"],
   ] as [PeerKind, PeerKind][]) {
     it(`key export from ${exporterKind} imports into ${importerKind} on a new device, which then decrypts history`, async (t) => {
-      if (skipWithoutNio(t, [exporterKind, importerKind])) return;
+      if (skipUnlessAvailable(t, [exporterKind, importerKind])) return;
       const peers: Peer[] = [];
       try {
         const aliceName = username(exporterKind);
@@ -166,10 +159,7 @@ describe("real clients through the devserver", { timeout: 60_000 }, () => {
         assert.match(file.trimEnd(), /\n-----END MEGOLM SESSION DATA-----$/);
 
         // Alice moves to the other client: the new device sees the old event but holds no key for it.
-        const alice2 =
-          importerKind === "nio"
-            ? await NioPeer.login(server.baseUrl, aliceName, password(aliceName))
-            : await JsSdkPeer.login(server.baseUrl, aliceName, password(aliceName));
+        const alice2 = await loginPeer(importerKind, server.baseUrl, aliceName, password(aliceName));
         peers.push(alice2);
         const before = await alice2.waitForMessage(roomId, (m) => m.eventId === eventId);
         assert.equal(before.decrypted, false, "the new device cannot decrypt before the import");
@@ -179,16 +169,16 @@ describe("real clients through the devserver", { timeout: 60_000 }, () => {
         assert.equal(after.body, "history to carry over");
         assert.equal(after.sender, bob.userId);
       } finally {
-        await closeAll(peers);
+        await closePeers(peers);
       }
     });
   }
 });
 
 describe("a devserver restart in the middle of a conversation", { timeout: 60_000 }, () => {
-  it("loses nothing: accounts, rooms, device keys and sync positions survive", async () => {
-    // With matrix-nio missing this still runs, js-sdk on both ends (skipReasonForNio prints why).
-    const bobKind: PeerKind = skipReasonForNio() === undefined ? "nio" : "js-sdk";
+  it("loses nothing: accounts, rooms, device keys, to-device queues and sync positions survive", async () => {
+    // With matrix-nio missing this still runs, js-sdk on both ends (unavailableReason prints why).
+    const bobKind: PeerKind = unavailableReason("nio") === undefined ? "nio" : "js-sdk";
     const dir = await mkdtemp(join(tmpdir(), "keyroom-restart-"));
     const dbPath = join(dir, "devserver.sqlite");
     let server = await startDevServer({ dbPath, port: 0 });
@@ -197,17 +187,28 @@ describe("a devserver restart in the middle of a conversation", { timeout: 60_00
       const aliceName = username("js-sdk");
       const alice = await JsSdkPeer.register(server.baseUrl, aliceName, password(aliceName));
       peers.push(alice);
-      const bob = await register(bobKind, server.baseUrl);
+      const bobName = username(bobKind);
+      const bob = await register(bobKind, server.baseUrl, bobName);
       peers.push(bob);
       const roomId = await encryptedRoom(alice, bob);
       await sendAndDecrypt(alice, bob, roomId, "before the restart (alice)");
       await sendAndDecrypt(bob, alice, roomId, "before the restart (bob)");
+
+      // Bob's second device goes quiet (nio syncs only when asked): the room key Alice sends it
+      // must wait in its to-device queue, across the restart.
+      const bob2 = await loginPeer(bobKind, server.baseUrl, bobName, password(bobName));
+      peers.push(bob2);
+      await alice.waitForDeviceStatus(bob.userId, bob2.deviceId, () => true);
+      const queued = await alice.sendText(roomId, "queued for bob's second device");
 
       const { baseUrl } = server;
       await server.close();
       server = await startDevServer({ dbPath, port: Number(new URL(baseUrl).port) });
       assert.equal(server.baseUrl, baseUrl);
       await Promise.all(peers.map((p) => p.resumeSync()));
+
+      const late = await bob2.waitForMessage(roomId, (m) => m.eventId === queued && m.decrypted);
+      assert.equal(late.body, "queued for bob's second device");
 
       // Same sessions, same tokens, same sync positions: the conversation just goes on.
       await sendAndDecrypt(alice, bob, roomId, "after the restart (alice)");
@@ -222,6 +223,7 @@ describe("a devserver restart in the middle of a conversation", { timeout: 60_00
       const expected = [
         "before the restart (alice)",
         "before the restart (bob)",
+        "queued for bob's second device",
         "after the restart (alice)",
         "after the restart (bob)",
         "to every device of alice",
@@ -237,7 +239,7 @@ describe("a devserver restart in the middle of a conversation", { timeout: 60_00
         assert.ok(seen.every((m) => m.encrypted && m.decrypted));
       }
     } finally {
-      await closeAll(peers);
+      await closePeers(peers);
       await server.close();
       await rm(dir, { recursive: true, force: true });
     }

@@ -100,6 +100,10 @@ export class JsSdkPeer implements Peer {
     this.deviceId = credentials.deviceId;
     client.on(sdk.ClientEvent.Sync, (state) => {
       if (state === sdk.SyncState.Syncing || state === sdk.SyncState.Prepared) this.completedSyncs += 1;
+      // A dropped sync is first re-tried after 2-7 s. Test servers restart in milliseconds, and
+      // pooled connections the restart closed fail one by one, so re-try that first time at once.
+      // (A failed re-try moves the SDK to ERROR, which keeps its back-off: no tight loop while down.)
+      if (state === sdk.SyncState.Reconnecting) client.retryImmediately();
     });
   }
 

@@ -1,0 +1,62 @@
+// One way to make a peer of any kind, so a test can loop over client pairs.
+import type { TestContext } from "node:test";
+import { skipReasonForNio } from "../python.ts";
+import { JsSdkPeer } from "./jssdk.ts";
+import { NioPeer } from "./nio.ts";
+import type { Peer, PeerKind } from "./types.ts";
+
+export const PEER_KINDS: readonly PeerKind[] = ["js-sdk", "nio"];
+
+/** Registers `username` with a client of `kind`; the peer is syncing and its device keys are uploaded. */
+export function registerPeer(
+  kind: PeerKind,
+  baseUrl: string,
+  username: string,
+  password: string,
+): Promise<Peer> {
+  switch (kind) {
+    case "js-sdk":
+      return JsSdkPeer.register(baseUrl, username, password);
+    case "nio":
+      return NioPeer.register(baseUrl, username, password);
+  }
+}
+
+/** Logs in as an existing user with a client of `kind`: a new device unless `deviceId` names one. */
+export function loginPeer(
+  kind: PeerKind,
+  baseUrl: string,
+  username: string,
+  password: string,
+  deviceId?: string,
+): Promise<Peer> {
+  const options = deviceId ? { deviceId } : {};
+  switch (kind) {
+    case "js-sdk":
+      return JsSdkPeer.login(baseUrl, username, password, options);
+    case "nio":
+      return NioPeer.login(baseUrl, username, password, options);
+  }
+}
+
+/** Why a peer of `kind` cannot run here (after printing the loud `SKIPPED:` line), or undefined. */
+export function unavailableReason(kind: PeerKind): string | undefined {
+  return kind === "nio" ? skipReasonForNio() : undefined;
+}
+
+/** Skips `t` (loudly) when any of `kinds` is unavailable; returns true when it did. */
+export function skipUnlessAvailable(t: TestContext, kinds: readonly PeerKind[]): boolean {
+  for (const kind of new Set(kinds)) {
+    const reason = unavailableReason(kind);
+    if (reason) {
+      t.skip(reason);
+      return true;
+    }
+  }
+  return false;
+}
+
+/** Closes every peer, even when some fail to close; for `finally` blocks. */
+export async function closePeers(peers: readonly Peer[]): Promise<void> {
+  await Promise.allSettled(peers.map((p) => p.close()));
+}

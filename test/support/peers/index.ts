@@ -1,0 +1,21 @@
+export { PeerError, type PeerErrorCode } from "./errors.ts";
+export {
+  closePeers,
+  loginPeer,
+  PEER_KINDS,
+  registerPeer,
+  skipUnlessAvailable,
+  unavailableReason,
+} from "./factory.ts";
+export { type BackupSecret, EXPORT_ROUNDS, JsSdkPeer, type JsSdkPeerOptions } from "./jssdk.ts";
+export { NIO_REQUEST_TIMEOUT_MS, NioPeer, type NioPeerOptions } from "./nio.ts";
+export {
+  bodyIs,
+  type CreateRoomOptions,
+  DEFAULT_PEER_TIMEOUT_MS,
+  type IdentityKeys,
+  type Membership,
+  type Peer,
+  type PeerKind,
+  type PeerMessage,
+} from "./types.ts";
