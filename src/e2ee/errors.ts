@@ -16,6 +16,10 @@ export type E2eeErrorCode =
   | "BAD_STORE_RECORD"
   /** `encryptRoomEvent` was called before the room key was shared (call `shareRoomKey` first). */
   | "ROOM_KEY_NOT_SHARED"
+  /** The room's algorithm would change from what we recorded (a server cannot switch encryption off or down). */
+  | "ENCRYPTION_DOWNGRADE"
+  /** The room asks for an encryption algorithm we do not support. */
+  | "UNSUPPORTED_ALGORITHM"
   /** The machine was closed. */
   | "CLOSED";
 

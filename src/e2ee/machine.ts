@@ -22,7 +22,12 @@ import { DecryptionError, E2eeError, RETRYABLE_FAILURES, UnknownDevicesError } f
 import { buildParts, type Parts } from "./parts.ts";
 import type { KeysClaimRequest, KeysUploadRequest, OutgoingRequest, ToDeviceRequest } from "./requests.ts";
 import { IMPORT_BATCH_SIZE, importRoomKey } from "./room-keys/import.ts";
-import { type RoomEncryptionSettings, type RoomMember, resolveSettings } from "./room-keys/settings.ts";
+import {
+  mergeRoomSettings,
+  type RoomEncryptionSettings,
+  type RoomMember,
+  resolveSettings,
+} from "./room-keys/settings.ts";
 import { machineStoreFrom } from "./store/crypto-store.ts";
 import type { MachineStore } from "./store/port.ts";
 import { emptyChanges, hasChanges } from "./store/records.ts";
@@ -360,9 +365,37 @@ export class OlmMachine {
     settings: RoomEncryptionSettings = {},
   ): Promise<ToDeviceRequest[]> {
     return this.#step(async (p) => {
-      const resolved = resolveSettings(settings, this.#verifyDevices);
+      const stored = await this.#ctx.store.getRoomSettings(roomId);
+      const merged = mergeRoomSettings(roomId, stored, settings);
+      // The first share records the room's settings: later ones cannot downgrade them.
+      if (stored === undefined) this.#ctx.tx.roomSettings.push(merged);
+      const resolved = resolveSettings(
+        { ...merged, historyVisibility: settings.historyVisibility },
+        this.#verifyDevices,
+      );
       const { requests } = await p.outbound.share(roomId, members, resolved);
       return requests;
+    });
+  }
+
+  /**
+   * Records a room's encryption settings (from `m.room.encryption`, and the user's per-room
+   * `verifyDevices`). Throws `ENCRYPTION_DOWNGRADE` if the algorithm would change.
+   */
+  setRoomSettings(roomId: string, settings: RoomEncryptionSettings): Promise<void> {
+    return this.#step(async () => {
+      const stored = await this.#ctx.store.getRoomSettings(roomId);
+      this.#ctx.tx.roomSettings.push(mergeRoomSettings(roomId, stored, settings));
+    });
+  }
+
+  /** The settings recorded for a room, if any. */
+  getRoomSettings(roomId: string): Promise<RoomEncryptionSettings | undefined> {
+    return this.#step(async () => {
+      const stored = await this.#ctx.store.getRoomSettings(roomId);
+      if (stored === undefined) return undefined;
+      const { roomId: _id, ...settings } = stored;
+      return settings;
     });
   }
 

@@ -130,4 +130,24 @@ describe("room key sharing and rotation", () => {
     await alice.flush();
     await alice.machine.encryptRoomEvent(ROOM, "m.room.message", { body: "now" });
   });
+
+  it("records room settings: per-room verifyDevices persists, the algorithm cannot change", async () => {
+    const { alice } = await trio();
+    const members = joined("@alice:x", "@bob:x");
+    await alice.machine.setRoomSettings(ROOM, { algorithm: "m.megolm.v1.aes-sha2", verifyDevices: true });
+    await alice.restart();
+    assert.equal((await alice.machine.getRoomSettings(ROOM))?.verifyDevices, true);
+    await assert.rejects(alice.sendMessage(ROOM, members, "x"), (e) => e instanceof UnknownDevicesError);
+    await assert.rejects(alice.machine.setRoomSettings(ROOM, { algorithm: "m.none" }), {
+      code: "ENCRYPTION_DOWNGRADE",
+    });
+    await assert.rejects(alice.sendMessage("!new:x", members, "x", { algorithm: "m.other" }), {
+      code: "UNSUPPORTED_ALGORITHM",
+    });
+    // A first share records the room, so a later one cannot switch algorithms either.
+    await alice.sendMessage("!other:x", members, "y");
+    await assert.rejects(alice.sendMessage("!other:x", members, "z", { algorithm: "m.other" }), {
+      code: "ENCRYPTION_DOWNGRADE",
+    });
+  });
 });

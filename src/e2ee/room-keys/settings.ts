@@ -1,5 +1,7 @@
 /** Per-room encryption settings, from `m.room.encryption` and the room's history visibility. */
 import { MEGOLM_ALGORITHM } from "../devices/device.ts";
+import { E2eeError } from "../errors.ts";
+import type { RoomSettingsRecord } from "../store/records.ts";
 
 /** Spec defaults for `rotation_period_ms` and `rotation_period_msgs`. */
 export const DEFAULT_ROTATION_PERIOD_MS = 7 * 24 * 60 * 60 * 1000;
@@ -65,4 +67,35 @@ export function recipientsOf(members: readonly RoomMember[], visibility: History
     if (m.membership === "join" || visibility !== "joined") users.add(m.userId);
   }
   return [...users];
+}
+
+function defined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/**
+ * What we recorded for a room, updated by what the caller passes now. The algorithm never changes
+ * once recorded: a server (or a forged state event) cannot turn a room's encryption down.
+ */
+export function mergeRoomSettings(
+  roomId: string,
+  stored: RoomSettingsRecord | undefined,
+  passed: RoomEncryptionSettings,
+): RoomSettingsRecord {
+  if (stored !== undefined && passed.algorithm !== undefined && passed.algorithm !== stored.algorithm) {
+    throw new E2eeError("ENCRYPTION_DOWNGRADE", "the room's encryption algorithm cannot change");
+  }
+  const algorithm = stored?.algorithm ?? passed.algorithm ?? MEGOLM_ALGORITHM;
+  if (algorithm !== MEGOLM_ALGORITHM) {
+    throw new E2eeError("UNSUPPORTED_ALGORITHM", "the room uses an encryption algorithm we do not support");
+  }
+  const base = {
+    roomId,
+    algorithm,
+    rotationPeriodMs: stored?.rotationPeriodMs,
+    rotationPeriodMsgs: stored?.rotationPeriodMsgs,
+    verifyDevices: stored?.verifyDevices,
+  };
+  const { rotationPeriodMs, rotationPeriodMsgs, verifyDevices } = passed;
+  return { ...base, ...defined({ rotationPeriodMs, rotationPeriodMsgs, verifyDevices }) };
 }

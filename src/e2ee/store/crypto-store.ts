@@ -236,6 +236,18 @@ export function machineStoreFrom(
       return (await store.getQueuedRequests()).flatMap((r) => fromQueued(r) ?? []);
     },
     getNextBatch: () => store.getNextBatch(),
+    async getRoomSettings(roomId) {
+      const r = await store.getRoomSettings(roomId);
+      return (
+        r && {
+          roomId: r.roomId,
+          algorithm: r.algorithm,
+          rotationPeriodMs: r.rotationPeriodMs,
+          rotationPeriodMsgs: r.rotationPeriodMessages,
+          verifyDevices: r.verifyDevices,
+        }
+      );
+    },
 
     async saveChanges(c: MachineChanges): Promise<void> {
       const at = now();
@@ -267,6 +279,13 @@ export function machineStoreFrom(
           ...(w.senderKey === undefined ? {} : { senderKey: w.senderKey }),
         })),
         replays: c.replays,
+        roomSettings: c.roomSettings.map((r) => ({
+          roomId: r.roomId,
+          algorithm: r.algorithm,
+          ...(r.rotationPeriodMs === undefined ? {} : { rotationPeriodMs: r.rotationPeriodMs }),
+          ...(r.rotationPeriodMsgs === undefined ? {} : { rotationPeriodMessages: r.rotationPeriodMsgs }),
+          ...(r.verifyDevices === undefined ? {} : { verifyDevices: r.verifyDevices }),
+        })),
         queuedRequests: c.queuedToDevice.map((q) => toQueued(q, at)),
         deletedQueuedRequests: c.sentToDevice,
       };

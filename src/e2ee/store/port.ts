@@ -12,6 +12,7 @@ import type {
   OutgoingKeyRequestRecord,
   QueuedToDevice,
   ReplayRecord,
+  RoomSettingsRecord,
   TrackedUserRecord,
   WithheldRecord,
 } from "./records.ts";
@@ -30,6 +31,7 @@ export interface MachineStore {
   getWithheld(roomId: string, sessionId: string): Promise<WithheldRecord | undefined>;
   getReplay(roomId: string, sessionId: string, messageIndex: number): Promise<ReplayRecord | undefined>;
   getQueuedToDevice(): Promise<QueuedToDevice[]>;
+  getRoomSettings(roomId: string): Promise<RoomSettingsRecord | undefined>;
   getNextBatch(): Promise<string | undefined>;
   /** Applies every change at once, or none of them. */
   saveChanges(changes: MachineChanges): Promise<void>;

@@ -102,6 +102,15 @@ export interface QueuedToDevice {
   readonly roomId: string | undefined;
 }
 
+/** What we recorded of a room's `m.room.encryption` and the user's per-room choices. */
+export interface RoomSettingsRecord {
+  readonly roomId: string;
+  readonly algorithm: string;
+  readonly rotationPeriodMs: number | undefined;
+  readonly rotationPeriodMsgs: number | undefined;
+  readonly verifyDevices: boolean | undefined;
+}
+
 /** One transactional write: everything a step of the machine changed, plus the sync token. */
 export interface MachineChanges {
   account?: AccountRecord;
@@ -117,6 +126,7 @@ export interface MachineChanges {
   deletedKeyRequests: string[];
   withheld: WithheldRecord[];
   replays: ReplayRecord[];
+  roomSettings: RoomSettingsRecord[];
   /** To-device requests queued for sending (room keys, unwedging dummies, forwards, key requests, withheld). */
   queuedToDevice: QueuedToDevice[];
   sentToDevice: string[];
@@ -137,6 +147,7 @@ export function emptyChanges(): MachineChanges {
     deletedKeyRequests: [],
     withheld: [],
     replays: [],
+    roomSettings: [],
     queuedToDevice: [],
     sentToDevice: [],
   };
@@ -158,6 +169,7 @@ export function hasChanges(c: MachineChanges): boolean {
       c.deletedKeyRequests.length +
       c.withheld.length +
       c.replays.length +
+      c.roomSettings.length +
       c.queuedToDevice.length +
       c.sentToDevice.length >
       0
