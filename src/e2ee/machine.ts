@@ -6,6 +6,8 @@
  *
  * Steps run one at a time (an internal queue), whatever the caller does concurrently.
  */
+
+import type { ExportedRoomKey } from "../crypto/key-export/index.ts";
 import type { IdentityKeys } from "../crypto/olm/index.ts";
 import type { CryptoStore } from "../store/index.ts";
 import type { MachineContext } from "./context.ts";
@@ -21,7 +23,7 @@ import { type DeviceInfo, type DeviceRecord, deviceInfo } from "./devices/device
 import { DecryptionError, E2eeError, RETRYABLE_FAILURES, UnknownDevicesError } from "./errors.ts";
 import { buildParts, type Parts } from "./parts.ts";
 import type { KeysClaimRequest, KeysUploadRequest, OutgoingRequest, ToDeviceRequest } from "./requests.ts";
-import { IMPORT_BATCH_SIZE, importRoomKey } from "./room-keys/import.ts";
+import { exportRoomKey, IMPORT_BATCH_SIZE, importRoomKey } from "./room-keys/import.ts";
 import {
   mergeRoomSettings,
   type RoomEncryptionSettings,
@@ -469,6 +471,24 @@ export class OlmMachine {
       onProgress?.(Math.min(start + IMPORT_BATCH_SIZE, keys.length), keys.length);
     }
     return { imported, total: keys.length, redecrypted };
+  }
+
+  /**
+   * The room keys we hold for these rooms, as key export entries (encrypt them with
+   * `encryptKeyExport` from `keyroom/crypto` to write a standard export file).
+   */
+  exportRoomKeys(roomIds: Iterable<string>): Promise<ExportedRoomKey[]> {
+    const rooms = [...new Set(roomIds)];
+    return this.#step(async () => {
+      const out: ExportedRoomKey[] = [];
+      for (const roomId of rooms) {
+        for (const record of await this.#ctx.store.getInboundGroupSessionsForRoom(roomId)) {
+          const entry = exportRoomKey(record);
+          if (entry !== undefined) out.push(entry);
+        }
+      }
+      return out;
+    });
   }
 
   /** How many undecryptable events wait for their key. */

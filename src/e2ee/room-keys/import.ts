@@ -1,10 +1,11 @@
 /**
- * Room keys from a key export file or a backup (`ExportedRoomKey` entries). Each one is checked
- * on its own: an entry we cannot use is counted as skipped and never spoils the rest.
+ * Room keys to and from key export files and backups (`ExportedRoomKey` entries). On import each
+ * entry is checked on its own: one we cannot use is skipped and never spoils the rest.
  */
-import { parseExportedRoomKey } from "../../crypto/key-export/index.ts";
+import { type ExportedRoomKey, parseExportedRoomKey } from "../../crypto/key-export/index.ts";
 import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";
 import { MEGOLM_ALGORITHM } from "../devices/device.ts";
+import type { InboundGroupSessionRecord } from "../store/records.ts";
 import type { InboundSessions, RoomKeyUpdate } from "./inbound.ts";
 
 /** Keys imported per saved step: progress is reported, and memory stays flat, between steps. */
@@ -35,4 +36,24 @@ export async function importRoomKey(
     },
     session,
   );
+}
+
+/** A session as an export entry, from its first known index. */
+export function exportRoomKey(record: InboundGroupSessionRecord): ExportedRoomKey | undefined {
+  let session: InboundGroupSession;
+  try {
+    session = InboundGroupSession.fromPickle(record.pickle);
+  } catch (e) {
+    if (e instanceof MegolmError) return undefined;
+    throw e;
+  }
+  return {
+    algorithm: MEGOLM_ALGORITHM,
+    room_id: record.roomId,
+    sender_key: record.senderKey,
+    session_id: record.sessionId,
+    session_key: session.exportAtFirstKnownIndex(),
+    sender_claimed_keys: { ed25519: record.senderClaimedEd25519 },
+    forwarding_curve25519_key_chain: [...record.forwardingChain],
+  };
 }

@@ -207,6 +207,9 @@ export function machineStoreFrom(
       const r = await store.getInboundGroupSession(roomId, sessionId);
       return r && fromStoreInbound(r);
     },
+    async getInboundGroupSessionsForRoom(roomId) {
+      return (await store.getInboundGroupSessionsForRoom(roomId)).map(fromStoreInbound);
+    },
     async getOutboundGroupSession(roomId) {
       const r = await store.getOutboundGroupSession(roomId);
       return r && fromStoreOutbound(r);

@@ -23,6 +23,7 @@ export interface MachineStore {
   loadAccount(): Promise<AccountRecord | undefined>;
   getOlmSessions(senderKey: string): Promise<OlmSessionRecord[]>;
   getInboundGroupSession(roomId: string, sessionId: string): Promise<InboundGroupSessionRecord | undefined>;
+  getInboundGroupSessionsForRoom(roomId: string): Promise<InboundGroupSessionRecord[]>;
   getOutboundGroupSession(roomId: string): Promise<OutboundGroupSessionRecord | undefined>;
   getUserDevices(userId: string): Promise<DeviceRecord[]>;
   getDeviceByCurveKey(curve25519: string): Promise<DeviceRecord | undefined>;
