@@ -22,8 +22,8 @@ describe("canonicalJson", () => {
     assert.equal(canonicalJson({ a: null }), '{"a":null}');
   });
   it("refuses non-integers", () => {
-    assert.throws(() => canonicalJson({ a: 1.5 }), { code: "NOT_CANONICALIZABLE" });
-    assert.throws(() => canonicalJson(2 ** 60), { code: "NOT_CANONICALIZABLE" });
+    assert.throws(() => canonicalJson({ a: 1.5 }), { code: "BAD_NUMBER" });
+    assert.throws(() => canonicalJson(2 ** 60), { code: "BAD_NUMBER" });
   });
 });
 

@@ -1,5 +1,6 @@
 // Event IDs, canonical JSON and the redaction algorithm (room versions 10 and 11).
-import { createHash, createPublicKey, verify } from "node:crypto";
+import { createHash } from "node:crypto";
+import { canonicalJson, verifySignedJson } from "../crypto/json/index.ts";
 import type { JsonObject, RoomEvent } from "./types.ts";
 
 export const SUPPORTED_ROOM_VERSIONS = ["10", "11"] as const;
@@ -10,42 +11,10 @@ export function isRoomVersion(v: string): v is RoomVersion {
   return (SUPPORTED_ROOM_VERSIONS as readonly string[]).includes(v);
 }
 
-export class CanonicalJsonError extends Error {
-  override readonly name = "CanonicalJsonError";
-  readonly code = "NOT_CANONICALIZABLE";
-}
-
-/** Matrix canonical JSON: sorted keys, no insignificant whitespace, integers only. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value === "boolean" || typeof value === "string") return JSON.stringify(value);
-  if (typeof value === "number") {
-    if (!Number.isSafeInteger(value))
-      throw new CanonicalJsonError("canonical JSON allows only safe integers");
-    return String(value);
-  }
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  if (typeof value === "object") {
-    const obj = value as Record<string, unknown>;
-    const keys = Object.keys(obj)
-      .filter((k) => obj[k] !== undefined)
-      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(",")}}`;
-  }
-  throw new CanonicalJsonError(`cannot encode ${typeof value}`);
-}
+export { CanonicalJsonError, canonicalJson } from "../crypto/json/index.ts";
 
 export function base64UrlUnpadded(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString("base64url");
-}
-
-export function base64Unpadded(bytes: Uint8Array): string {
-  return Buffer.from(bytes).toString("base64").replace(/=+$/, "");
-}
-
-/** Decodes standard or URL-safe base64 with or without padding; undefined when malformed. */
-export function decodeBase64(s: string): Buffer | undefined {
-  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(s)) return undefined;
-  return Buffer.from(s.replace(/-/g, "+").replace(/_/g, "/"), "base64");
 }
 
 /**
@@ -56,43 +25,14 @@ export function computeEventId(fields: JsonObject): string {
   return `$${base64UrlUnpadded(createHash("sha256").update(canonicalJson(fields)).digest())}`;
 }
 
-const ED25519_SPKI_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
-
-/** Checks an unpadded-base64 Ed25519 signature of `message` by an unpadded-base64 public key. */
-export function ed25519VerifyBase64(publicKey: string, message: string, signature: string): boolean {
-  const key = decodeBase64(publicKey);
-  const sig = decodeBase64(signature);
-  if (key?.length !== 32 || sig?.length !== 64) return false;
-  try {
-    const k = createPublicKey({
-      key: Buffer.concat([ED25519_SPKI_PREFIX, key]),
-      format: "der",
-      type: "spki",
-    });
-    return verify(null, Buffer.from(message, "utf8"), k, sig);
-  } catch {
-    return false;
-  }
-}
-
-/** Verifies `obj.signatures[userId][keyId]` over the canonical JSON of `obj` without signatures/unsigned. */
+/** Verifies `obj.signatures[userId][keyId]` (Ed25519 over canonical JSON); false for anything malformed. */
 export function verifySignedObject(
   obj: JsonObject,
   userId: string,
   keyId: string,
   publicKey: string,
 ): boolean {
-  const sigs = obj.signatures as Record<string, Record<string, unknown>> | undefined;
-  const sig = sigs?.[userId]?.[keyId];
-  if (typeof sig !== "string") return false;
-  const { signatures: _s, unsigned: _u, ...rest } = obj;
-  let message: string;
-  try {
-    message = canonicalJson(rest);
-  } catch {
-    return false;
-  }
-  return ed25519VerifyBase64(publicKey, message, sig);
+  return verifySignedJson(obj, userId, keyId, publicKey);
 }
 
 const KEEP_TOP = ["event_id", "type", "room_id", "sender", "state_key", "content", "origin_server_ts"];

@@ -2,6 +2,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { MatrixError, UiaChallenge } from "./errors.ts";
+import { CanonicalJsonError } from "./event-format.ts";
 import { Homeserver, type RateLimitConfig } from "./homeserver.ts";
 import { type RouteRequest, type RouteResponse, Router } from "./router.ts";
 import { registerAccountRoutes } from "./routes/account.ts";
@@ -212,6 +213,10 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
         const retry = e.extra.retry_after_ms;
         if (typeof retry === "number") headers["Retry-After"] = String(Math.ceil(retry / 1000));
         send(res, { status: e.status, json: e.toBody(), headers });
+      } else if (e instanceof CanonicalJsonError) {
+        // Floats, lone surrogates and the like: Matrix JSON cannot carry them (events are hashed and
+        // keys signed over canonical JSON), so the request is malformed.
+        send(res, { status: 400, json: { errcode: "M_BAD_JSON", error: `Invalid JSON value: ${e.code}` } });
       } else if (e instanceof UiaChallenge) {
         send(res, { status: 401, json: e.body });
       } else {

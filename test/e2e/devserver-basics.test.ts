@@ -109,5 +109,12 @@ describe("devserver basics", () => {
     assert.equal(events.length, 1);
     assert.equal(events[0].content.body, "wake up");
     assert.equal(events[0].unsigned.transaction_id, undefined, "txn id only for the sending device");
+    // Floats have no canonical JSON form, so they cannot be in an event.
+    const float = await s.api("PUT", `/rooms/${encodeURIComponent(roomId)}/send/m.room.message/t3`, {
+      token: alice.accessToken,
+      body: { body: "x", n: 1.5 },
+    });
+    assert.equal(float.status, 400);
+    assert.equal(float.json.errcode, "M_BAD_JSON");
   });
 });
