@@ -1,7 +1,8 @@
 /**
- * `keyroom/store`: the `CryptoStore` interface, its records and errors, and the portable back ends
- * (memory, IndexedDB). The SQLite back end (Node only) is `./sqlite/index.ts`; the conformance
- * suite for custom stores is `./conformance.ts`.
+ * `keyroom/store`: the `CryptoStore` interface, its records and errors, and every back end
+ * (memory, SQLite, IndexedDB). Browser bundles import `./browser.ts` instead, which leaves out the
+ * SQLite store and its Node dependencies; the conformance suite for custom stores is
+ * `./conformance.ts`.
  */
 export type { CryptoChanges } from "./changes.ts";
 export { isEmptyChanges } from "./changes.ts";
@@ -24,10 +25,17 @@ export {
   type StoreMismatchErrorCode,
 } from "./errors.ts";
 export { type IdentityRequest, resolveIdentity } from "./identity.ts";
+export {
+  DEFAULT_IDB_NAME,
+  IndexedDbCryptoStore,
+  type IndexedDbCryptoStoreOptions,
+} from "./indexeddb/idb-store.ts";
+export type { WebLockManager } from "./indexeddb/lock.ts";
+export { IDB_SCHEMA_VERSION } from "./indexeddb/upgrades.ts";
 export { asJsonObject, type JsonObject, type JsonValue, MAX_STORED_JSON_DEPTH } from "./json.ts";
 export { MemoryCryptoStore, type MemoryCryptoStoreOptions, MemoryStoreData } from "./memory/memory-store.ts";
 export * from "./records.ts";
-export { LATEST_SCHEMA_VERSION } from "./sqlite/migrations.ts";
+export { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from "./sqlite/migrations.ts";
 export {
   DEFAULT_SQLITE_FILE_NAME,
   SqliteCryptoStore,
