@@ -150,7 +150,9 @@ export class OlmMachine {
 
   receiveSyncChanges(changes: SyncChanges): Promise<SyncChangesResult> {
     return this.#step(async (p) => {
-      p.own.updateServerCount(changes.oneTimeKeyCounts?.signed_curve25519);
+      // Servers leave out algorithms whose count is zero: a present map without the key means 0.
+      const counts = changes.oneTimeKeyCounts;
+      if (counts !== undefined) p.own.updateServerCount(counts.signed_curve25519 ?? 0);
       p.own.updateUnusedFallbackKeys(changes.unusedFallbackKeyTypes);
       p.own.expireOldFallbackKey();
       p.devices.markOutdated(changes.deviceLists?.changed ?? []);

@@ -97,4 +97,13 @@ describe("own device keys", () => {
       code: "STORE_MISMATCH",
     });
   });
+
+  it("reads a count map without signed_curve25519 as zero keys left", async () => {
+    const hs = new FakeHomeserver();
+    const alice = await TestClient.create(hs, { userId: USER, deviceId: "ALICE" });
+    hs.exhaustOneTimeKeys(USER, "ALICE");
+    await alice.machine.receiveSyncChanges({ oneTimeKeyCounts: {} });
+    const upload = uploadOf(await alice.machine.outgoingRequests());
+    assert.equal(Object.keys(upload.body.one_time_keys ?? {}).length, 50);
+  });
 });
