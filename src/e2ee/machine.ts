@@ -9,7 +9,7 @@
 
 import type { ExportedRoomKey } from "../crypto/key-export/index.ts";
 import type { IdentityKeys } from "../crypto/olm/index.ts";
-import type { CryptoStore } from "../store/index.ts";
+import type { CryptoStore } from "../store/store.ts";
 import type { MachineContext } from "./context.ts";
 import { newRequestId } from "./context.ts";
 import { PendingEvents } from "./decryption/pending.ts";

@@ -4,16 +4,17 @@
  */
 import type { InboundGroupSessionPickle, OutboundGroupSessionPickle } from "../../crypto/megolm/index.ts";
 import type { AccountPickle, SessionPickle } from "../../crypto/olm/index.ts";
-import {
-  asJsonObject,
-  type CryptoChanges,
-  type CryptoStore,
-  type QueuedRequestRecord,
-  type SharedWith,
-  type DeviceRecord as StoreDevice,
-  type InboundGroupSessionRecord as StoreInbound,
-  type OutboundGroupSessionRecord as StoreOutbound,
-} from "../../store/index.ts";
+// Direct module imports: the store's index also loads the SQLite back end, which browsers lack.
+import type { CryptoChanges } from "../../store/changes.ts";
+import { asJsonObject } from "../../store/json.ts";
+import type {
+  QueuedRequestRecord,
+  SharedWith,
+  DeviceRecord as StoreDevice,
+  InboundGroupSessionRecord as StoreInbound,
+  OutboundGroupSessionRecord as StoreOutbound,
+} from "../../store/records.ts";
+import type { CryptoStore } from "../../store/store.ts";
 import type { DeviceRecord } from "../devices/device.ts";
 import { parseDeviceKeys, type ToDeviceRequest } from "../requests.ts";
 import type { MachineStore } from "./port.ts";
