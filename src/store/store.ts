@@ -88,7 +88,7 @@ export interface CryptoStore {
   getReplay(roomId: string, sessionId: string, messageIndex: number): Promise<ReplayRecord | undefined>;
   getRoomSettings(roomId: string): Promise<RoomSettingsRecord | undefined>;
   getBackupState(): Promise<BackupStateRecord | undefined>;
-  /** Queued outgoing requests, oldest first. */
+  /** Queued outgoing requests, oldest `createdAt` first (ties in request ID order). */
   getQueuedRequests(): Promise<QueuedRequestRecord[]>;
   /** Whether an Olm message with this hash from this device was already decrypted. */
   isOlmMessageKnown(senderKey: string, hash: string): Promise<boolean>;

@@ -74,6 +74,54 @@ describe("IndexedDbCryptoStore", () => {
     check.close();
   });
 
+  it("reports an older connection that blocks the upgrade as StoreLockedError", async () => {
+    const name = newName();
+    const old = indexedDB.open(name, 1);
+    old.onupgradeneeded = (e) => {
+      if (old.transaction) upgradeIdb(old.result, old.transaction, e.oldVersion, 1);
+    };
+    const oldDb = await req(old); // stays open and ignores versionchange
+    await assert.rejects(
+      IndexedDbCryptoStore.open({ userId: ALICE, deviceId: DEVICE, name }),
+      StoreLockedError,
+    );
+    oldDb.close();
+    const store = await IndexedDbCryptoStore.open({ userId: ALICE, deviceId: DEVICE, name });
+    await store.close();
+  });
+
+  it("stores pickles, secrets and queued bodies sealed, lookup fields in clear", async () => {
+    const name = newName();
+    const store = await IndexedDbCryptoStore.open({
+      userId: ALICE,
+      deviceId: DEVICE,
+      name,
+      passphrase: "pw",
+      kdfIterations: 1000,
+    });
+    await store.saveChanges({
+      inboundGroupSessions: [sample.inbound("!r:x", "g1")],
+      secrets: { s: "c2VjcmV0LXZhbHVl" },
+      queuedRequests: [sample.queued("q1", 1)],
+      account: sample.account(0),
+    });
+    await store.close();
+    const db = await req(indexedDB.open(name));
+    const tx = db.transaction(["inbound_group_sessions", "secrets", "queued_requests", "meta"]);
+    const rows = [
+      await req(tx.objectStore("inbound_group_sessions").get(["!r:x", "g1"])),
+      await req(tx.objectStore("secrets").get("s")),
+      await req(tx.objectStore("queued_requests").get("q1")),
+      await req(tx.objectStore("meta").get("account")),
+    ];
+    db.close();
+    const text = JSON.stringify(rows);
+    for (const needle of ["inbound-g1", "c2VjcmV0LXZhbHVl", "BOBPHONE", "account-0"]) {
+      assert.ok(!text.includes(needle), `${needle} is stored in clear`);
+    }
+    assert.ok(text.includes("!r:x"), "lookup fields stay in clear");
+  });
+
   it("refuses a database from a newer Keyroom", async () => {
     const name = newName();
     (await req(indexedDB.open(name, IDB_SCHEMA_VERSION + 1))).close();

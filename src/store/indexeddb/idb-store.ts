@@ -8,7 +8,7 @@
 import { type IDBPDatabase, unwrap, wrap } from "idb";
 import type { CryptoChanges } from "../changes.ts";
 import { type KeyProtection, rowAd, StoreCipher } from "../cipher/store-cipher.ts";
-import { StoreError } from "../errors.ts";
+import { StoreError, StoreLockedError } from "../errors.ts";
 import { type IdentityRequest, resolveIdentity } from "../identity.ts";
 import type { JsonValue } from "../json.ts";
 import type {
@@ -90,6 +90,27 @@ function requestToPromise<T>(req: IDBRequest<T>): Promise<T> {
   });
 }
 
+/** Resolves with the database; a connection elsewhere blocking the upgrade is `StoreLockedError`. */
+function openRequest(request: IDBOpenDBRequest, name: string): Promise<IDBDatabase> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    request.onsuccess = () => {
+      if (settled)
+        request.result.close(); // opened after we gave up on it
+      else resolve(request.result);
+      settled = true;
+    };
+    request.onerror = () => {
+      settled = true;
+      reject(request.error);
+    };
+    request.onblocked = () => {
+      settled = true;
+      reject(new StoreLockedError(`IndexedDB database "${name}" (an older connection blocks the upgrade)`));
+    };
+  });
+}
+
 function txDone(tx: IDBTransaction): Promise<void> {
   return new Promise((resolve, reject) => {
     tx.oncomplete = () => resolve();
@@ -139,10 +160,11 @@ export class IndexedDbCryptoStore implements CryptoStore {
         const tx = request.transaction;
         if (tx !== null) upgradeIdb(request.result, tx, event.oldVersion);
       };
-      let opened: Db | undefined;
+      let raw: IDBDatabase;
       try {
-        opened = await wrap(request);
+        raw = await openRequest(request, name);
       } catch (e) {
+        if (e instanceof StoreLockedError) throw e;
         if (e instanceof DOMException && e.name === "VersionError") {
           throw new StoreError(
             "SCHEMA_TOO_NEW",
@@ -151,9 +173,9 @@ export class IndexedDbCryptoStore implements CryptoStore {
         }
         throw new StoreError("BACKEND", `IndexedDB database "${name}" could not be opened`, { cause: e });
       }
-      if (opened === undefined)
-        throw new StoreError("BACKEND", `IndexedDB database "${name}" could not be opened`);
-      db = opened;
+      db = wrap(raw);
+      // Another connection asking to upgrade or delete the database: let it (we are closing anyway).
+      raw.onversionchange = () => raw.close();
       const storedIdentity: unknown = await db.get("meta", "identity");
       const identity = resolveIdentity(
         storedIdentity === undefined ? undefined : parseIdentity(storedIdentity),
