@@ -83,6 +83,8 @@ export class OlmMachine {
     const parts = await buildParts(ctx);
     // Our own user is always tracked: our other devices share and request keys with us.
     parts.devices.trackUsers([ctx.userId]);
+    // ... and queried once per start: it tells us whether the server still has our own keys.
+    parts.devices.markOutdated([ctx.userId]);
     if (hasChanges(ctx.tx)) await ctx.store.saveChanges(ctx.tx);
     ctx.tx = emptyChanges();
     return new OlmMachine(ctx, parts, options.verifyDevices ?? false);
@@ -221,7 +223,8 @@ export class OlmMachine {
         return;
       }
       if (p.devices.hasQuery(id)) {
-        await p.devices.receiveQueryResponse(id, response);
+        const changes = await p.devices.receiveQueryResponse(id, response);
+        if (changes.ownDeviceMissing) p.own.deviceKeysLost();
         return;
       }
       if (p.olm.hasClaim(id)) {

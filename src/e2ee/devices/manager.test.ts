@@ -103,10 +103,10 @@ describe("device tracking", () => {
     assert.equal(alice.machine.hasOutdatedUsers(["@bob:x"]), true, "untracked users count as outdated");
     await alice.restart();
     assert.equal(alice.machine.hasOutdatedUsers(["@bob:x"]), true, "still untracked after a restart");
-    assert.deepEqual(
-      (await alice.machine.outgoingRequests()).filter((r) => r.type === "keys_query"),
-      [],
+    const queried = (await alice.machine.outgoingRequests()).flatMap((r) =>
+      r.type === "keys_query" ? Object.keys(r.body.device_keys) : [],
     );
+    assert.deepEqual(queried, ["@alice:x"], "only our own user, checked once per start");
   });
 
   it("persists device trust, and re-queries users named by /keys/changes", async () => {
@@ -120,6 +120,7 @@ describe("device tracking", () => {
       code: "BAD_ARGUMENT",
     });
     await bob.restart();
+    await bob.flush();
     assert.equal((await bob.machine.getDevice("@alice:x", "A"))?.trust, "ignored");
 
     await bob.machine.receiveKeysChanges(["@alice:x", "@stranger:x"], []);
@@ -132,5 +133,21 @@ describe("device tracking", () => {
     );
     await bob.flush();
     assert.equal((await bob.machine.getDevice("@alice:x", "A"))?.trust, "ignored", "a re-query keeps trust");
+  });
+
+  it("uploads its device keys again when the server lost them", async () => {
+    const hs = new FakeHomeserver();
+    const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
+    await bob.sync();
+    // A logout deleted the device; the user logs in again with the same device ID.
+    hs.deleteDevice("@bob:x", "B");
+    hs.device("@bob:x", "B");
+    await bob.restart();
+    await bob.flush();
+    await bob.sync();
+    const server = hs.device("@bob:x", "B");
+    assert.equal(server.keys?.keys["ed25519:B"], bob.machine.identityKeys.ed25519);
+    assert.ok(server.fallback !== undefined);
+    assert.equal(server.oneTimeKeys.size, 50);
   });
 });

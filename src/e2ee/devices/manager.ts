@@ -36,6 +36,8 @@ export interface DeviceListChanges {
   readonly added: DeviceRecord[];
   /** Devices whose keys changed under the same ID: refused, the old keys kept. */
   readonly refused: { userId: string; deviceId: string }[];
+  /** The server listed our user without our device: it lost our keys (e.g. after a logout). */
+  ownDeviceMissing: boolean;
 }
 
 export class DeviceManager {
@@ -138,7 +140,7 @@ export class DeviceManager {
 
   async receiveQueryResponse(id: string, response: unknown): Promise<DeviceListChanges> {
     const query = this.#inFlight.get(id);
-    const changes: DeviceListChanges = { removed: [], added: [], refused: [] };
+    const changes: DeviceListChanges = { removed: [], added: [], refused: [], ownDeviceMissing: false };
     if (query === undefined) return changes;
     const parsed = parseKeysQueryResponse(response);
     this.#inFlight.delete(id);
@@ -161,6 +163,8 @@ export class DeviceManager {
     returned: Record<string, unknown>,
     changes: DeviceListChanges,
   ): Promise<void> {
+    if (userId === this.#ctx.userId && returned[this.#ctx.deviceId] === undefined)
+      changes.ownDeviceMissing = true;
     const known = await this.#userDevices(userId);
     const seen = new Set<string>();
     let count = 0;

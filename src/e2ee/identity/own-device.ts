@@ -95,6 +95,18 @@ export class OwnDevice {
     if (types !== undefined && !types.includes(SIGNED_CURVE25519)) this.#fallbackNeeded = true;
   }
 
+  /**
+   * The server no longer lists our device (a logout deleted it, and we logged in again with the
+   * same device ID): upload our device keys and a fallback key again. One-time keys follow from
+   * the server's count.
+   */
+  deviceKeysLost(): void {
+    if (!this.#deviceKeysUploaded) return;
+    this.#deviceKeysUploaded = false;
+    this.#fallbackNeeded = true;
+    this.persistAccount();
+  }
+
   /** Forgets the previous fallback key once its grace period is over. */
   expireOldFallbackKey(): void {
     const created = this.#fallbackCreatedAt;
