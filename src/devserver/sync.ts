@@ -178,12 +178,16 @@ export function buildSync(
 
   for (const m of hs.rooms.roomsForUser(userId)) {
     const roomId = m.room_id;
-    const sinceMembership = since
-      ? hs.rooms.stateEventAt(roomId, "m.room.member", userId, from)?.content.membership
-      : undefined;
+    // Unchanged since the token: the membership then is the membership now (saves a query per room).
+    const sinceMembership = !since
+      ? undefined
+      : m.stream_ordering <= from
+        ? m.membership
+        : hs.rooms.stateEventAt(roomId, "m.room.member", userId, from)?.content.membership;
     if (m.membership === "join") {
       const full = !since || fullState || sinceMembership !== "join";
-      const room = joinedRoom(hs, auth, roomId, full, from, now, filter, since, ce);
+      const quiet = !full && !changedRooms.has(roomId);
+      const room = joinedRoom(hs, auth, roomId, full, quiet, from, now, filter, since, ce);
       const ad = roomAccountData.get(roomId);
       if (ad) room.account_data = { events: ad };
       const hasContent =
@@ -254,6 +258,8 @@ function joinedRoom(
   auth: Authed,
   roomId: string,
   full: boolean,
+  /** No events in the room since the token: only ephemeral data and account data can be new. */
+  quiet: boolean,
   from: number,
   now: number,
   filter: SyncFilter,
@@ -261,7 +267,7 @@ function joinedRoom(
   ce: (se: StreamEvent) => RoomEvent,
 ): JsonObject {
   const floor = full ? 0 : from;
-  const newest = hs.rooms.eventsBefore(roomId, now, floor, filter.timelineLimit + 1);
+  const newest = quiet ? [] : hs.rooms.eventsBefore(roomId, now, floor, filter.timelineLimit + 1);
   const limited = newest.length > filter.timelineLimit;
   const timeline = newest.slice(0, filter.timelineLimit).reverse();
   const timelineStart = timeline[0]?.pos ?? now + 1;

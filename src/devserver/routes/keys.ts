@@ -336,62 +336,69 @@ export function registerKeyRoutes({ hs, router, uia }: RouteContext): void {
     const mine = signerKeys();
     const ssk = parseStored<CrossSigningKey>(hs.keys.getCrossSigningKey(a.userId, "self_signing"));
     const usk = parseStored<CrossSigningKey>(hs.keys.getCrossSigningKey(a.userId, "user_signing"));
-    for (const [targetUser, objects] of Object.entries(body)) {
-      for (const [targetKeyId, signed] of Object.entries(objects)) {
-        // Find what is being signed: a device of the target, or the target's master key.
-        let stored: JsonObject | undefined;
-        const device = hs.accounts.getDevice(targetUser, targetKeyId);
-        if (device?.device_keys) stored = JSON.parse(device.device_keys) as JsonObject;
-        const mk = parseStored<CrossSigningKey>(hs.keys.getCrossSigningKey(targetUser, "master"));
-        const isMaster = mk !== undefined && singleKey(mk).pub === targetKeyId;
-        if (isMaster) stored = mk;
-        if (!stored) {
-          fail(targetUser, targetKeyId, "M_NOT_FOUND", "Key not found");
-          continue;
-        }
-        if (withoutSigs(stored) !== withoutSigs(signed)) {
-          fail(targetUser, targetKeyId, "M_INVALID_PARAM", "Signed object does not match the stored key");
-          continue;
-        }
-        const sigs =
-          (signed.signatures as Record<string, Record<string, unknown>> | undefined)?.[a.userId] ?? {};
-        let added = 0;
-        for (const signerKeyId of Object.keys(sigs)) {
-          const existing = (stored.signatures as Record<string, Record<string, string>> | undefined)?.[
-            a.userId
-          ]?.[signerKeyId];
-          if (existing !== undefined && existing === sigs[signerKeyId]) continue;
-          // Which key may sign what: own devices by the self-signing key, own master key by a device
-          // (or the master itself), another user's master key by the user-signing key.
-          let allowed: boolean;
-          if (targetUser === a.userId) {
-            allowed = isMaster
-              ? signerKeyId.startsWith("ed25519:") && mine.has(signerKeyId)
-              : ssk !== undefined && singleKey(ssk).keyId === signerKeyId;
-          } else {
-            allowed = isMaster && usk !== undefined && singleKey(usk).keyId === signerKeyId;
-          }
-          const pub = mine.get(signerKeyId);
-          if (!allowed || !pub) {
-            fail(targetUser, targetKeyId, "M_INVALID_SIGNATURE", `Key ${signerKeyId} may not sign this key`);
+    hs.tx(() => {
+      for (const [targetUser, objects] of Object.entries(body)) {
+        for (const [targetKeyId, signed] of Object.entries(objects)) {
+          // Find what is being signed: a device of the target, or the target's master key.
+          let stored: JsonObject | undefined;
+          const device = hs.accounts.getDevice(targetUser, targetKeyId);
+          if (device?.device_keys) stored = JSON.parse(device.device_keys) as JsonObject;
+          const mk = parseStored<CrossSigningKey>(hs.keys.getCrossSigningKey(targetUser, "master"));
+          const isMaster = mk !== undefined && singleKey(mk).pub === targetKeyId;
+          if (isMaster) stored = mk;
+          if (!stored) {
+            fail(targetUser, targetKeyId, "M_NOT_FOUND", "Key not found");
             continue;
           }
-          if (!verifySignedObject(signed, a.userId, signerKeyId, pub)) {
-            fail(targetUser, targetKeyId, "M_INVALID_SIGNATURE", "Invalid signature");
+          if (withoutSigs(stored) !== withoutSigs(signed)) {
+            fail(targetUser, targetKeyId, "M_INVALID_PARAM", "Signed object does not match the stored key");
             continue;
           }
-          hs.keys.putSignature({
-            signer_user_id: a.userId,
-            signer_key_id: signerKeyId,
-            target_user_id: targetUser,
-            target_key_id: targetKeyId,
-            signature: sigs[signerKeyId] as string,
-          });
-          added += 1;
+          const sigs =
+            (signed.signatures as Record<string, Record<string, unknown>> | undefined)?.[a.userId] ?? {};
+          let added = 0;
+          for (const signerKeyId of Object.keys(sigs)) {
+            const existing = (stored.signatures as Record<string, Record<string, string>> | undefined)?.[
+              a.userId
+            ]?.[signerKeyId];
+            if (existing !== undefined && existing === sigs[signerKeyId]) continue;
+            // Which key may sign what: own devices by the self-signing key, own master key by a device
+            // (or the master itself), another user's master key by the user-signing key.
+            let allowed: boolean;
+            if (targetUser === a.userId) {
+              allowed = isMaster
+                ? signerKeyId.startsWith("ed25519:") && mine.has(signerKeyId)
+                : ssk !== undefined && singleKey(ssk).keyId === signerKeyId;
+            } else {
+              allowed = isMaster && usk !== undefined && singleKey(usk).keyId === signerKeyId;
+            }
+            const pub = mine.get(signerKeyId);
+            if (!allowed || !pub) {
+              fail(
+                targetUser,
+                targetKeyId,
+                "M_INVALID_SIGNATURE",
+                `Key ${signerKeyId} may not sign this key`,
+              );
+              continue;
+            }
+            if (!verifySignedObject(signed, a.userId, signerKeyId, pub)) {
+              fail(targetUser, targetKeyId, "M_INVALID_SIGNATURE", "Invalid signature");
+              continue;
+            }
+            hs.keys.putSignature({
+              signer_user_id: a.userId,
+              signer_key_id: signerKeyId,
+              target_user_id: targetUser,
+              target_key_id: targetKeyId,
+              signature: sigs[signerKeyId] as string,
+            });
+            added += 1;
+          }
+          if (added > 0) changedUsers.add(targetUser);
         }
-        if (added > 0) changedUsers.add(targetUser);
       }
-    }
+    });
     // The signer's own view changes too when they sign someone else.
     for (const u of changedUsers) hs.deviceListChanged(u);
     if (changedUsers.size > 0 && !changedUsers.has(a.userId)) hs.notifier.notify([a.userId]);
