@@ -133,6 +133,7 @@ export class OutboundSessions {
       const lostAccess = this.#holders(entry).some((s) => !allowedKeys.has(deviceKey(s.userId, s.deviceId)));
       if (lostAccess || this.#expired(entry, settings)) entry = undefined;
     }
+    const created = entry === undefined;
     if (entry === undefined) entry = await this.#create(roomId);
 
     const holders = new Set(this.#holders(entry).map((s) => deviceKey(s.userId, s.deviceId)));
@@ -196,8 +197,11 @@ export class OutboundSessions {
       this.#ctx.tx.queuedToDevice.push({ request: withheld.request, roomId: undefined });
       entry.record = { ...entry.record, withheldFrom: [...entry.record.withheldFrom, ...withheld.told] };
     }
-    entry.record = { ...entry.record, pendingShares };
-    this.#save(entry);
+    // Nothing to send and nothing new: the record is unchanged, skip the write.
+    if (created || requests.length > 0) {
+      entry.record = { ...entry.record, pendingShares };
+      this.#save(entry);
+    }
     return { requests, withoutSession };
   }
 
