@@ -57,21 +57,12 @@ export class DeviceManager {
     }
   }
 
-  /** Forget cached devices (after a failed save, the store is the truth again). */
-  clearCache(): void {
-    this.#cache.clear();
-  }
-
   isTracked(userId: string): boolean {
     return this.#tracked.has(userId);
   }
 
   isOutdated(userId: string): boolean {
     return this.#tracked.get(userId)?.outdated ?? false;
-  }
-
-  trackedUsers(): string[] {
-    return [...this.#tracked.keys()];
   }
 
   /** Starts tracking users we newly share an encrypted room with (their devices get queried). */

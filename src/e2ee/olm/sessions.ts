@@ -62,10 +62,6 @@ export class OlmSessions {
     this.#devices = devices;
   }
 
-  clearCache(): void {
-    this.#cache.clear();
-  }
-
   /** Strictly increasing use stamps, so "most recently used" is never a tie. */
   #tick(): number {
     this.#clock = Math.max(this.#ctx.now(), this.#clock + 1);

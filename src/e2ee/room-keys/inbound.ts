@@ -49,10 +49,6 @@ export class InboundSessions {
     this.#ctx = ctx;
   }
 
-  clearCache(): void {
-    this.#cache.clear();
-  }
-
   async get(roomId: string, sessionId: string): Promise<InboundEntry | undefined> {
     const key = cacheKey(roomId, sessionId);
     const hit = this.#cache.get(key);

@@ -50,10 +50,6 @@ export class OutboundSessions {
     this.#inbound = inbound;
   }
 
-  clearCache(): void {
-    this.#cache.clear();
-  }
-
   async #get(roomId: string): Promise<OutboundEntry | undefined> {
     const cached = this.#cache.get(roomId);
     if (cached !== undefined) return cached ?? undefined;
