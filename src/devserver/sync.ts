@@ -206,18 +206,20 @@ export function buildSync(
       }
     } else if (m.forgotten === 0 && (since ? m.stream_ordering > from : filter.includeLeave || fullState)) {
       if (!since && !filter.includeLeave) continue;
-      // Timeline up to the moment the user left; nothing after.
-      const floor = sinceMembership === "join" ? from : m.stream_ordering - 1;
+      // Timeline up to the moment the user left; nothing after. Someone who was only invited sees
+      // just the event that ended it, and no room state.
+      const wasJoined = sinceMembership === "join";
+      const floor = since && wasJoined ? from : m.stream_ordering - 1;
       const evs = hs.rooms.eventsBefore(roomId, m.stream_ordering, floor, filter.timelineLimit + 1);
       const limited = evs.length > filter.timelineLimit;
       const timeline = evs.slice(0, filter.timelineLimit).reverse();
       const first = timeline[0]?.pos ?? m.stream_ordering;
-      const state =
-        sinceMembership === "join" && !limited
-          ? []
-          : hs.rooms
-              .stateAt(roomId, first - 1)
-              .filter((se) => !since || se.pos > from || sinceMembership !== "join");
+      const leaveEvent = timeline[timeline.length - 1]?.event;
+      const prevMembership = (leaveEvent?.unsigned?.prev_content as JsonObject | undefined)?.membership;
+      let state: StreamEvent[] = [];
+      if (since && wasJoined && limited)
+        state = hs.rooms.stateAt(roomId, first - 1).filter((se) => se.pos > from);
+      else if (!since && prevMembership === "join") state = hs.rooms.stateAt(roomId, first - 1);
       leave[roomId] = {
         timeline: { events: timeline.map(ce), limited, prev_batch: `t${first - 1}` },
         state: { events: state.map(ce) },

@@ -209,6 +209,23 @@ describe("devserver rooms", () => {
     assert.equal((await post(carol, room, "forget")).status, 200);
   });
 
+  it("a rejected invite shows up in leave with only the leave event and no state", async () => {
+    const room = await create({ name: "Private" });
+    const t0 = (await s.api("GET", "/sync", { token: carol.accessToken })).json.next_batch as string;
+    await post(alice, room, "invite", { user_id: carol.userId });
+    await post(carol, room, "leave");
+    const sync = await s.api("GET", `/sync?since=${t0}`, { token: carol.accessToken });
+    const left = sync.json.rooms.leave[room];
+    assert.deepEqual(
+      left.timeline.events.map(
+        (e: { type: string; content: { membership: string } }) => e.content.membership,
+      ),
+      ["leave"],
+    );
+    assert.deepEqual(left.state.events, []);
+    assert.equal(sync.json.rooms.invite[room], undefined);
+  });
+
   it("typing and receipts arrive as ephemeral events", async () => {
     const room = await create({ preset: "public_chat" });
     const r = encodeURIComponent(room);
