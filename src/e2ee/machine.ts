@@ -276,6 +276,28 @@ export class OlmMachine {
     return this.#step(async (p) => p.devices.trackUsers(ids));
   }
 
+  /**
+   * Membership changes from sync. Joins and invites in rooms recorded as encrypted (see
+   * `setRoomSettings`) start tracking the user; leaves need nothing here: the next share in the
+   * room rotates its key, and `device_lists.left` stops the tracking.
+   */
+  receiveRoomMembership(
+    changes: readonly { roomId: string; userId: string; membership: string }[],
+  ): Promise<void> {
+    return this.#step(async (p) => {
+      const encrypted = new Map<string, boolean>();
+      for (const { roomId, userId, membership } of changes) {
+        if (membership !== "join" && membership !== "invite") continue;
+        let isEncrypted = encrypted.get(roomId);
+        if (isEncrypted === undefined) {
+          isEncrypted = (await this.#ctx.store.getRoomSettings(roomId)) !== undefined;
+          encrypted.set(roomId, isEncrypted);
+        }
+        if (isEncrypted) p.devices.trackUsers([userId]);
+      }
+    });
+  }
+
   /** Whether any of these users' device lists still need a `/keys/query`. */
   hasOutdatedUsers(userIds: Iterable<string>): boolean {
     const devices = this.#parts.devices;

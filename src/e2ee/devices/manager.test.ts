@@ -150,4 +150,20 @@ describe("device tracking", () => {
     assert.ok(server.fallback !== undefined);
     assert.equal(server.oneTimeKeys.size, 50);
   });
+
+  it("tracks members who join or are invited to rooms recorded as encrypted", async () => {
+    const hs = new FakeHomeserver();
+    const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
+    await bob.machine.setRoomSettings("!enc:x", { algorithm: "m.megolm.v1.aes-sha2" });
+    await bob.machine.receiveRoomMembership([
+      { roomId: "!enc:x", userId: "@joined:x", membership: "join" },
+      { roomId: "!enc:x", userId: "@invited:x", membership: "invite" },
+      { roomId: "!enc:x", userId: "@left:x", membership: "leave" },
+      { roomId: "!plain:x", userId: "@plain:x", membership: "join" },
+    ]);
+    const queried = (await bob.machine.outgoingRequests()).flatMap((r) =>
+      r.type === "keys_query" ? Object.keys(r.body.device_keys) : [],
+    );
+    assert.deepEqual(queried.sort(), ["@invited:x", "@joined:x"]);
+  });
 });
