@@ -3,7 +3,7 @@ import { forbidden, MatrixError, notFound } from "./errors.ts";
 import { DEFAULT_ROOM_VERSION, isRoomVersion, redactEvent } from "./event-format.ts";
 import { type Homeserver, randomId } from "./homeserver.ts";
 import { authorizeEvent, membershipOf, roomPowerLevels, userPower } from "./room-auth.ts";
-import type { JsonObject, RoomEvent, StreamEvent } from "./types.ts";
+import type { JsonObject, StreamEvent } from "./types.ts";
 
 export interface CreateRoomRequest {
   visibility?: "public" | "private";
@@ -252,11 +252,45 @@ export function upgradeRoom(hs: Homeserver, oldRoomId: string, sender: string, n
   return newRoomId;
 }
 
-/** Whether `userId` may read `ev`: members see what happened while they were joined (or invited). */
-export function canSeeEvent(hs: Homeserver, userId: string, ev: { pos: number; event: RoomEvent }): boolean {
-  const m = hs.rooms.membership(ev.event.room_id, userId);
-  if (!m) return false;
-  if (m.membership === "join") return true;
-  // Left, kicked or banned: history up to and including the membership change.
-  return ev.pos <= m.stream_ordering;
+/** The value a state entry had at stream position `pos` (inclusive), from its history. */
+function valueAt(history: StreamEvent[], pos: number, field: string): unknown {
+  let value: unknown;
+  for (const se of history) {
+    if (se.pos > pos) break;
+    value = se.event.content[field];
+  }
+  return value;
+}
+
+/**
+ * History visibility (spec "Room history visibility"): which of a room's `events` `userId` may read.
+ * `world_readable` events are visible to all; otherwise a user sees events from while they were
+ * joined, from while invited under `invited`, and everything under `shared` while currently joined.
+ * Left users see nothing after their leave.
+ */
+export function visibleEvents(
+  hs: Homeserver,
+  userId: string,
+  roomId: string,
+  events: StreamEvent[],
+): StreamEvent[] {
+  if (events.length === 0) return events;
+  const current = hs.rooms.membership(roomId, userId);
+  const members = hs.rooms.stateHistory(roomId, "m.room.member", userId);
+  const visibility = hs.rooms.stateHistory(roomId, "m.room.history_visibility", "");
+  return events.filter((se) => {
+    const hv = valueAt(visibility, se.pos, "history_visibility") ?? "shared";
+    if (hv === "world_readable") return true;
+    if (!current) return false;
+    if (current.membership !== "join" && se.pos > current.stream_ordering) return false;
+    const m = valueAt(members, se.pos, "membership");
+    if (m === "join") return true;
+    if (hv === "invited" && m === "invite") return true;
+    return hv === "shared" && current.membership === "join";
+  });
+}
+
+/** Whether `userId` may read `ev` (see `visibleEvents`). */
+export function canSeeEvent(hs: Homeserver, userId: string, ev: StreamEvent): boolean {
+  return visibleEvents(hs, userId, ev.event.room_id, [ev]).length === 1;
 }

@@ -2,6 +2,7 @@
 // `s<stream>_<to-device acked up to>_<typing serial>` and is opaque to clients.
 import { MatrixError } from "./errors.ts";
 import type { Homeserver } from "./homeserver.ts";
+import { visibleEvents } from "./room-ops.ts";
 import type { ReceiptRow } from "./storage/index.ts";
 import { type Authed, type JsonObject, type RoomEvent, type StreamEvent, slot } from "./types.ts";
 
@@ -269,7 +270,9 @@ function joinedRoom(
   ce: (se: StreamEvent) => RoomEvent,
 ): JsonObject {
   const floor = full ? 0 : from;
-  const newest = quiet ? [] : hs.rooms.eventsBefore(roomId, now, floor, filter.timelineLimit + 1);
+  let newest = quiet ? [] : hs.rooms.eventsBefore(roomId, now, floor, filter.timelineLimit + 1);
+  // A user who was joined for the whole window sees all of it; otherwise apply history visibility.
+  if (full) newest = visibleEvents(hs, auth.userId, roomId, newest);
   const limited = newest.length > filter.timelineLimit;
   const timeline = newest.slice(0, filter.timelineLimit).reverse();
   const timelineStart = timeline[0]?.pos ?? now + 1;

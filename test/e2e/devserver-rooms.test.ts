@@ -226,6 +226,30 @@ describe("devserver rooms", () => {
     assert.equal(sync.json.rooms.invite[room], undefined);
   });
 
+  it("history visibility: joined hides earlier events from late joiners, shared shows them", async () => {
+    for (const [visibility, expectEarly] of [
+      ["joined", false],
+      ["shared", true],
+    ] as const) {
+      const late = await s.register();
+      const room = await create({
+        preset: "public_chat",
+        initial_state: [{ type: "m.room.history_visibility", content: { history_visibility: visibility } }],
+      });
+      const r = encodeURIComponent(room);
+      await send(alice, room, `early-${visibility}`, "early");
+      await post(late, room, "join");
+      await send(alice, room, `later-${visibility}`, "later");
+      const bodies = (events: { type: string; content: { body?: string } }[]) =>
+        events.filter((e) => e.type === "m.room.message").map((e) => e.content.body);
+      const sync = await s.api("GET", "/sync", { token: late.accessToken });
+      const msgs = await s.api("GET", `/rooms/${r}/messages?dir=b&limit=50`, { token: late.accessToken });
+      const expected = expectEarly ? ["early", "later"] : ["later"];
+      assert.deepEqual(bodies(sync.json.rooms.join[room].timeline.events), expected, visibility);
+      assert.deepEqual(bodies(msgs.json.chunk).reverse(), expected, visibility);
+    }
+  });
+
   it("typing and receipts arrive as ephemeral events", async () => {
     const room = await create({ preset: "public_chat" });
     const r = encodeURIComponent(room);

@@ -2,7 +2,7 @@
 import { z } from "zod";
 import { forbidden, MatrixError, notFound } from "../errors.ts";
 import type { Homeserver } from "../homeserver.ts";
-import { canSeeEvent, redact, sendEvent } from "../room-ops.ts";
+import { canSeeEvent, redact, sendEvent, visibleEvents } from "../room-ops.ts";
 import { authed, jsonBody } from "../router.ts";
 import type { RouteContext } from "../server.ts";
 import { clientEvent } from "../sync.ts";
@@ -88,8 +88,8 @@ export function registerEventRoutes({ hs, router }: RouteContext): void {
     return {
       json: {
         event: clientEvent(a, se),
-        events_before: before.map((e) => clientEvent(a, e)),
-        events_after: after.map((e) => clientEvent(a, e)),
+        events_before: visibleEvents(hs, a.userId, roomId, before).map((e) => clientEvent(a, e)),
+        events_after: visibleEvents(hs, a.userId, roomId, after).map((e) => clientEvent(a, e)),
         start: `t${first - 1}`,
         end: `t${last}`,
         state: hs.rooms.stateAt(roomId, last).map((e) => clientEvent(a, e)),
@@ -122,7 +122,7 @@ function messages(hs: Homeserver, a: Authed, roomId: string, q: URLSearchParams)
   }
   const filter = parseEventFilter(q.get("filter"));
   const lazy = filter.lazy;
-  const visible = chunk.filter((se) => filter.accepts(se.event.type));
+  const visible = visibleEvents(hs, a.userId, roomId, chunk).filter((se) => filter.accepts(se.event.type));
   const body: Record<string, unknown> = {
     start: `t${from}`,
     chunk: visible.map((se) => clientEvent(a, se)),

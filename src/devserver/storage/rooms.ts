@@ -77,6 +77,9 @@ export class RoomStore {
         `SELECT ${cols} FROM events WHERE room_id = ? AND type = ? AND state_key = ? AND stream_ordering <= ?
          ORDER BY stream_ordering DESC LIMIT 1`,
       ),
+      stateHistory: db.prepare(
+        `SELECT ${cols} FROM events WHERE room_id = ? AND type = ? AND state_key = ? ORDER BY stream_ordering`,
+      ),
       membership: db.prepare("SELECT * FROM memberships WHERE room_id = ? AND user_id = ?"),
       roomsForUser: db.prepare("SELECT * FROM memberships WHERE user_id = ?"),
       members: db.prepare("SELECT * FROM memberships WHERE room_id = ?"),
@@ -161,6 +164,10 @@ export class RoomStore {
   stateEventAt(roomId: string, type: string, stateKey: string, pos: number): RoomEvent | undefined {
     const r = this.s.stateEventAt.get(roomId, type, stateKey, pos) as EventRow | undefined;
     return r ? toStream(r).event : undefined;
+  }
+  /** Every value a state entry has had, oldest first. */
+  stateHistory(roomId: string, type: string, stateKey: string): StreamEvent[] {
+    return (this.s.stateHistory.all(roomId, type, stateKey) as EventRow[]).map(toStream);
   }
   membership(roomId: string, userId: string): MembershipRow | undefined {
     return this.s.membership.get(roomId, userId) as MembershipRow | undefined;
