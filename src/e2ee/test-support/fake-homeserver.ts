@@ -16,6 +16,8 @@ interface ServerDevice {
   fallback: { keyId: string; key: SignedKeyJson; used: boolean } | undefined;
   inbox: { type: string; sender: string; content: Record<string, unknown> }[];
   changed: Set<string>;
+  /** One-time key IDs handed out by claims: uploading one again would let it be used twice. */
+  claimed: Set<string>;
 }
 
 export class FakeHomeserver {
@@ -34,7 +36,14 @@ export class FakeHomeserver {
     }
     let d = byUser.get(deviceId);
     if (d === undefined) {
-      d = { keys: undefined, oneTimeKeys: new Map(), fallback: undefined, inbox: [], changed: new Set() };
+      d = {
+        keys: undefined,
+        oneTimeKeys: new Map(),
+        fallback: undefined,
+        inbox: [],
+        changed: new Set(),
+        claimed: new Set(),
+      };
       byUser.set(deviceId, d);
     }
     return d;
@@ -77,6 +86,7 @@ export class FakeHomeserver {
         for (const [keyId, key] of Object.entries(request.body.one_time_keys ?? {})) {
           const existing = d.oneTimeKeys.get(keyId);
           if (existing !== undefined && existing.key !== key.key) throw new Error("one-time key ID reused");
+          if (d.claimed.has(keyId)) throw new Error("one-time key uploaded again after it was claimed");
           d.oneTimeKeys.set(keyId, key);
         }
         for (const [keyId, key] of Object.entries(request.body.fallback_keys ?? {})) {
@@ -133,6 +143,7 @@ export class FakeHomeserver {
         out[user] ??= {};
         if (first !== undefined) {
           d.oneTimeKeys.delete(first[0]);
+          d.claimed.add(first[0]);
           out[user][id] = { [first[0]]: first[1] };
         } else if (d.fallback !== undefined) {
           d.fallback.used = true;
