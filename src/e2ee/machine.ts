@@ -33,7 +33,7 @@ import {
 import { machineStoreFrom } from "./store/crypto-store.ts";
 import type { MachineStore } from "./store/port.ts";
 import { emptyChanges, hasChanges } from "./store/records.ts";
-import { receiveToDevice, type SyncChanges, type SyncChangesResult } from "./sync/to-device.ts";
+import { isRecord, receiveToDevice, type SyncChanges, type SyncChangesResult } from "./sync/to-device.ts";
 import { type DeviceTrust, isDeviceTrust } from "./trust/trust.ts";
 import { entryOf } from "./util.ts";
 
@@ -457,10 +457,7 @@ export class OlmMachine {
           const { sessionId } = parseMegolmEvent(event);
           this.#pending.add(roomId, sessionId, event);
           const content = event.content;
-          const senderKey =
-            typeof content === "object" && content !== null
-              ? (content as { sender_key?: unknown }).sender_key
-              : undefined;
+          const senderKey = isRecord(content) ? content.sender_key : undefined;
           if (e.code !== "WITHHELD") {
             p.gossip.request(roomId, sessionId, typeof senderKey === "string" ? senderKey : undefined);
           }

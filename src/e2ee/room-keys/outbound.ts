@@ -171,7 +171,7 @@ export class OutboundSessions {
         withoutSession.push(device);
         continue;
       }
-      batch.push({ device, content: content as unknown as Record<string, unknown> });
+      batch.push({ device, content: { ...content } });
       if (batch.length >= SHARE_BATCH_SIZE) flush();
     }
     flush();
