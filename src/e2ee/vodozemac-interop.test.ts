@@ -163,4 +163,61 @@ describe("Keyroom ↔ matrix-rust-sdk (vodozemac)", () => {
       "via Keyroom's fallback key",
     );
   });
+
+  it("forwards room keys between a Keyroom device and a Rust device of the same user", async () => {
+    const hs = new FakeHomeserver();
+    const rust = await RustPeer.create(hs, "@alice:x", "RUST");
+    const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "BOB" });
+    await rust.sync();
+    const room = "!forward:x";
+    const before = await bob.sendMessage(room, joined("@alice:x", "@bob:x"), "before Keyroom joined");
+    await rust.sync();
+    assert.equal((await rust.decrypt(before, room)).body, "before Keyroom joined");
+
+    // Alice adds a Keyroom device; each of her devices verifies the other.
+    const keyroom = await TestClient.create(hs, { userId: "@alice:x", deviceId: "KEYROOM" });
+    await keyroom.machine.updateTrackedUsers(["@bob:x"]);
+    await keyroom.sync();
+    await rust.sync();
+    const device = await rust.machine.getDevice(new wasm.UserId("@alice:x"), new wasm.DeviceId("KEYROOM"));
+    assert.ok(device, "Rust knows the Keyroom device");
+    await device.setLocalTrust(wasm.LocalTrust.Verified);
+    await keyroom.machine.setDeviceTrust("@alice:x", "RUST", "verified");
+
+    // Keyroom lacks the key: it asks, Rust forwards, the waiting event decrypts.
+    await assert.rejects(keyroom.machine.decryptRoomEvent(before, room), { code: "UNKNOWN_SESSION" });
+    await keyroom.flush();
+    await rust.sync();
+    await rust.sync();
+    const synced = await keyroom.sync();
+    assert.deepEqual(synced.failures, []);
+    assert.equal(synced.redecrypted[0]?.content.body, "before Keyroom joined");
+    assert.equal(synced.redecrypted[0]?.forwarded, true);
+  });
+
+  it("answers a Rust device's key request from a Keyroom device of the same user", async () => {
+    const hs = new FakeHomeserver();
+    const keyroom = await TestClient.create(hs, { userId: "@alice:x", deviceId: "KEYROOM" });
+    const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "BOB" });
+    await keyroom.sync();
+    const room = "!request:x";
+    const before = await bob.sendMessage(room, joined("@alice:x", "@bob:x"), "before Rust joined");
+    await keyroom.sync();
+
+    const rust = await RustPeer.create(hs, "@alice:x", "RUST");
+    rust.machine.roomKeyRequestsEnabled = true;
+    await rust.machine.updateTrackedUsers([new wasm.UserId("@bob:x")]);
+    await rust.sync();
+    await keyroom.sync();
+    const device = await rust.machine.getDevice(new wasm.UserId("@alice:x"), new wasm.DeviceId("KEYROOM"));
+    assert.ok(device);
+    await device.setLocalTrust(wasm.LocalTrust.Verified);
+    await keyroom.machine.setDeviceTrust("@alice:x", "RUST", "verified");
+
+    await assert.rejects(rust.decrypt(before, room));
+    await rust.flush(); // sends its m.room_key_request
+    await keyroom.sync(); // answers (claims an Olm session with RUST first)
+    await rust.sync();
+    assert.equal((await rust.decrypt(before, room)).body, "before Rust joined");
+  });
 });
