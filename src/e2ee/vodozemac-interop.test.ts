@@ -9,6 +9,7 @@ import { describe, it } from "node:test";
 import type * as Wasm from "@matrix-org/matrix-sdk-crypto-wasm";
 import { loadVodozemac } from "../../test/support/vodozemac.ts";
 import type { EncryptedRoomEvent } from "./decryption/room-events.ts";
+import { DecryptionError } from "./errors.ts";
 import type { OutgoingRequest } from "./requests.ts";
 import { FakeHomeserver, joined, TestClient } from "./test-support/fake-homeserver.ts";
 
@@ -219,5 +220,34 @@ describe("Keyroom ↔ matrix-rust-sdk (vodozemac)", () => {
     await keyroom.sync(); // answers (claims an Olm session with RUST first)
     await rust.sync();
     assert.equal((await rust.decrypt(before, room)).body, "before Rust joined");
+  });
+
+  it("understands each other's m.room_key.withheld", async () => {
+    const hs = new FakeHomeserver();
+    const alice = await TestClient.create(hs, { userId: "@alice:x", deviceId: "ALICE" });
+    const bob = await RustPeer.create(hs, "@bob:x", "BOB");
+    await alice.sync();
+    await bob.sync();
+    await bob.machine.updateTrackedUsers([new wasm.UserId("@alice:x")]);
+    await bob.flush();
+    const device = await bob.machine.getDevice(new wasm.UserId("@alice:x"), new wasm.DeviceId("ALICE"));
+    assert.ok(device);
+    await device.setLocalTrust(wasm.LocalTrust.BlackListed);
+    const fromBob = await bob.sendMessage("!w:x", ["@alice:x", "@bob:x"], "not for Alice");
+    await alice.sync();
+    await assert.rejects(
+      alice.machine.decryptRoomEvent(fromBob, "!w:x"),
+      (e) => e instanceof DecryptionError && e.code === "WITHHELD" && e.withheldCode === "m.blacklisted",
+    );
+
+    await alice.machine.updateTrackedUsers(["@bob:x"]);
+    await alice.flush();
+    await alice.machine.setDeviceTrust("@bob:x", "BOB", "blacklisted");
+    const fromAlice = await alice.sendMessage("!w2:x", joined("@alice:x", "@bob:x"), "not for Bob");
+    await bob.sync();
+    await assert.rejects(
+      bob.decrypt(fromAlice, "!w2:x"),
+      (e) => e instanceof wasm.MegolmDecryptionError && e.maybe_withheld !== undefined,
+    );
   });
 });
