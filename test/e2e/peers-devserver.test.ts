@@ -87,6 +87,43 @@ describe("real clients through the devserver", { timeout: 60_000 }, () => {
     });
   }
 
+  for (const [senderKind, otherKind] of [
+    ["js-sdk", "nio"],
+    ["nio", "js-sdk"],
+  ] as [PeerKind, PeerKind][]) {
+    it(`${senderKind} rotates the room key when a ${otherKind} member leaves; the others still decrypt`, async (t) => {
+      if (skipUnlessAvailable(t, [senderKind, otherKind])) return;
+      const peers: Peer[] = [];
+      try {
+        const alice = await register(senderKind, server.baseUrl);
+        peers.push(alice);
+        const bob = await register(otherKind, server.baseUrl);
+        peers.push(bob);
+        const carol = await register(otherKind, server.baseUrl);
+        peers.push(carol);
+        const roomId = await encryptedRoom(alice, bob);
+        await alice.invite(roomId, carol.userId);
+        await carol.waitForMembership(roomId, carol.userId, "invite");
+        await carol.join(roomId);
+        await alice.waitForMembership(roomId, carol.userId, "join");
+
+        const firstId = await alice.sendText(roomId, "to bob and carol");
+        const first = await bob.waitForMessage(roomId, (m) => m.eventId === firstId && m.decrypted);
+        await carol.waitForMessage(roomId, (m) => m.eventId === firstId && m.decrypted);
+        assert.ok(first.sessionId);
+
+        await bob.leave(roomId);
+        await alice.waitForMembership(roomId, bob.userId, "leave");
+        const secondId = await alice.sendText(roomId, "carol only");
+        const second = await carol.waitForMessage(roomId, (m) => m.eventId === secondId && m.decrypted);
+        assert.ok(second.sessionId);
+        assert.notEqual(second.sessionId, first.sessionId, "a new Megolm session after the leave");
+      } finally {
+        await closePeers(peers);
+      }
+    });
+  }
+
   it("js-sdk: cross-signing bootstrap (UIA by password) is visible to another user", async () => {
     const peers: JsSdkPeer[] = [];
     try {

@@ -248,6 +248,20 @@ export class JsSdkPeer implements Peer {
     await this.waitUntilJoined(roomId, DEFAULT_PEER_TIMEOUT_MS);
   }
 
+  async invite(roomId: string, userId: string): Promise<void> {
+    await refusedAs("invite", () => this.client.invite(roomId, userId));
+  }
+
+  async leave(roomId: string): Promise<void> {
+    await refusedAs("leave", () => this.client.leave(roomId));
+    await this.waitFor(
+      () => this.client.getRoom(roomId)?.getMyMembership() === "leave",
+      [sdk.RoomEvent.MyMembership, sdk.ClientEvent.Sync],
+      DEFAULT_PEER_TIMEOUT_MS,
+      () => `${this.userId}: left ${roomId} but sync never showed it`,
+    );
+  }
+
   async sendText(roomId: string, body: string): Promise<string> {
     await this.startSync();
     // The SDK encrypts only rooms it has seen to be encrypted; never let a send race the sync that says so.
@@ -565,6 +579,7 @@ function toPeerMessage(ev: MatrixEvent): PeerMessage | undefined {
   const type = ev.getType();
   if (type !== "m.room.message" && type !== "m.room.encrypted") return undefined;
   const body = ev.getContent().body;
+  const sessionId = encrypted ? ev.getWireContent().session_id : undefined;
   return {
     roomId,
     eventId,
@@ -573,5 +588,6 @@ function toPeerMessage(ev: MatrixEvent): PeerMessage | undefined {
     body: typeof body === "string" && (decrypted || !encrypted) ? body : undefined,
     decrypted,
     encrypted,
+    sessionId: typeof sessionId === "string" ? sessionId : undefined,
   };
 }

@@ -42,10 +42,11 @@ const peerMessage = z.object({
   body: z.string().nullable(),
   decrypted: z.boolean(),
   encrypted: z.boolean(),
+  sessionId: z.string().nullable(),
 });
 const roomView = z.object({
   roomId: z.string(),
-  membership: z.enum(["join", "invite"]),
+  membership: z.enum(["join", "invite", "leave"]),
   encrypted: z.boolean(),
   members: z.record(z.string(), z.enum(["join", "invite"])),
 });
@@ -55,6 +56,8 @@ const results = {
   sync: z.object({ messages: z.array(peerMessage), rooms: z.array(roomView) }),
   create_room: z.object({ roomId: z.string() }),
   join: z.object({ roomId: z.string() }),
+  invite: z.object({}),
+  leave: z.object({}),
   send_text: z.object({ eventId: z.string() }),
   identity_keys: z.object({ curve25519: z.string(), ed25519: z.string() }),
   export_keys: z.object({ data: z.string() }),
@@ -238,6 +241,19 @@ export class NioPeer implements Peer {
     );
   }
 
+  async invite(roomId: string, userId: string): Promise<void> {
+    await this.request("invite", { room_id: roomId, user_id: userId });
+  }
+
+  async leave(roomId: string): Promise<void> {
+    await this.request("leave", { room_id: roomId });
+    await this.syncUntil(
+      () => this.membershipOf(roomId, this.userId) === "leave",
+      DEFAULT_PEER_TIMEOUT_MS,
+      () => `${this.userId}: left ${roomId} but sync never showed it`,
+    );
+  }
+
   async sendText(roomId: string, body: string): Promise<string> {
     // Catch up first, as an always-syncing client would have: new members, their devices, keys.
     await this.syncOnce(0);
@@ -348,7 +364,7 @@ export class NioPeer implements Peer {
         this.messagesByRoom.set(m.roomId, room);
       }
       // A later record for the same event (decrypted once its key arrived) replaces the earlier one.
-      room.set(m.eventId, { ...m, body: m.body ?? undefined });
+      room.set(m.eventId, { ...m, body: m.body ?? undefined, sessionId: m.sessionId ?? undefined });
     }
   }
 

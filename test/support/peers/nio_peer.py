@@ -30,6 +30,8 @@ from nio import (
     MegolmEvent,
     RegisterResponse,
     RoomCreateResponse,
+    RoomInviteResponse,
+    RoomLeaveResponse,
     RoomSendResponse,
     SyncResponse,
 )
@@ -83,6 +85,7 @@ def message_record(room_id, event):
         "body": body if isinstance(body, str) else None,
         "decrypted": bool(getattr(event, "decrypted", False)) and not isinstance(event, MegolmEvent),
         "encrypted": encrypted,
+        "sessionId": getattr(event, "session_id", None) if encrypted else None,
     }
 
 
@@ -93,6 +96,8 @@ class NioPeer:
         self.store_dir = store_dir
         # Megolm events not decrypted yet: (room_id, MegolmEvent), retried after every sync.
         self.undecrypted = []
+        # Rooms we left: nio keeps them in `rooms` (it only drops a room when it is forgotten).
+        self.left = set()
 
     def credentials(self):
         return {"userId": self.client.user_id, "deviceId": self.client.device_id}
@@ -116,6 +121,8 @@ class NioPeer:
         resp = await self.client.sync(timeout=int(timeout_ms), full_state=False)
         if not isinstance(resp, SyncResponse):
             raise failed("sync", resp)
+        self.left.update(resp.rooms.leave.keys())
+        self.left.difference_update(resp.rooms.join.keys())
         messages = []
         for room_id, room in resp.rooms.join.items():
             for event in room.timeline.events:
@@ -171,7 +178,10 @@ class NioPeer:
             members = {}
             for user_id in room.users:
                 members[user_id] = "invite" if user_id in room.invited_users else "join"
-            out.append({"roomId": room_id, "membership": "join", "encrypted": room.encrypted, "members": members})
+            membership = "leave" if room_id in self.left else "join"
+            out.append(
+                {"roomId": room_id, "membership": membership, "encrypted": room.encrypted, "members": members}
+            )
         for room_id in self.client.invited_rooms:
             out.append({"roomId": room_id, "membership": "invite", "encrypted": False, "members": {}})
         return out
@@ -195,8 +205,21 @@ class NioPeer:
             raise failed("join", resp)
         return {"roomId": resp.room_id}
 
+    async def invite(self, room_id, user_id):
+        resp = await self.client.room_invite(room_id, user_id)
+        if not isinstance(resp, RoomInviteResponse):
+            raise failed("invite", resp)
+        return {}
+
+    async def leave(self, room_id):
+        resp = await self.client.room_leave(room_id)
+        if not isinstance(resp, RoomLeaveResponse):
+            raise failed("leave", resp)
+        self.left.add(room_id)
+        return {}
+
     async def send_text(self, room_id, body):
-        if room_id not in self.client.rooms:
+        if room_id not in self.client.rooms or room_id in self.left:
             raise RequestFailed(f"send: not joined to {room_id} (sync first)")
         resp = await self.client.room_send(
             room_id,
@@ -243,6 +266,8 @@ METHODS = {
     "sync": NioPeer.sync,
     "create_room": NioPeer.create_room,
     "join": NioPeer.join,
+    "invite": NioPeer.invite,
+    "leave": NioPeer.leave,
     "send_text": NioPeer.send_text,
     "identity_keys": NioPeer.identity_keys,
     "export_keys": NioPeer.export_keys,

@@ -14,6 +14,8 @@ export interface PeerMessage {
   decrypted: boolean;
   /** True when the event arrived as `m.room.encrypted` (whether or not it could be decrypted). */
   encrypted: boolean;
+  /** The Megolm session that encrypted it (from the wire content), so tests can see key rotation. */
+  sessionId: string | undefined;
 }
 
 /** Curve25519 / Ed25519 identity keys of a device, unpadded base64 as on the wire. */
@@ -49,6 +51,10 @@ export interface Peer {
   createRoom(options?: CreateRoomOptions): Promise<string>;
   /** Joins by room ID and resolves once the peer's own sync shows the join. */
   join(roomId: string): Promise<void>;
+  /** Invites `userId` to `roomId`. */
+  invite(roomId: string, userId: string): Promise<void>;
+  /** Leaves `roomId` and resolves once the peer's own sync shows it left. */
+  leave(roomId: string): Promise<void>;
   /** Sends `m.text`, encrypted when the room is; resolves with the event ID. */
   sendText(roomId: string, body: string): Promise<string>;
   /** Resolves with the first message in `roomId` (already seen or still to come) matching `predicate`. */
