@@ -29,6 +29,17 @@ export interface HomeserverConfig {
   serverName: string;
   dbPath: string;
   rateLimit?: RateLimitConfig;
+  /** Lifetime of access tokens issued with a refresh token. */
+  accessTokenLifetimeMs?: number;
+}
+
+/** Default lifetime of an access token that comes with a refresh token (Synapse's default). */
+export const DEFAULT_ACCESS_TOKEN_LIFETIME_MS = 5 * 60_000;
+
+/** A fresh login: the access token, and with refresh tokens the refresh token and lifetime. */
+export interface Session extends Authed {
+  refreshToken?: string;
+  expiresInMs?: number;
 }
 
 export function randomId(bytes = 12): string {
@@ -64,7 +75,7 @@ export class Homeserver {
   readonly config: HomeserverConfig;
   private closed = false;
   /** Valid tokens seen recently; entries go when their device does. */
-  private readonly tokenCache = new Map<string, Authed>();
+  private readonly tokenCache = new Map<string, { auth: Authed; expiresTs: number | null }>();
   private readonly toDeviceAcked = new Map<string, number>();
 
   constructor(config: HomeserverConfig) {
@@ -101,39 +112,78 @@ export class Homeserver {
   }
 
   authenticate(token: string): Authed {
-    const cached = this.tokenCache.get(token);
-    if (cached) return cached;
-    const row = this.accounts.lookupToken(token);
-    if (!row) throw new MatrixError(401, "M_UNKNOWN_TOKEN", "Unknown access token", { soft_logout: false });
-    const auth = { userId: row.user_id, deviceId: row.device_id, token };
-    if (this.tokenCache.size >= MAX_CACHED_TOKENS) this.tokenCache.clear();
-    this.tokenCache.set(token, auth);
-    return auth;
+    let entry = this.tokenCache.get(token);
+    if (!entry) {
+      const row = this.accounts.lookupToken(token);
+      if (!row) throw new MatrixError(401, "M_UNKNOWN_TOKEN", "Unknown access token", { soft_logout: false });
+      entry = { auth: { userId: row.user_id, deviceId: row.device_id, token }, expiresTs: row.expires_ts };
+      if (this.tokenCache.size >= MAX_CACHED_TOKENS) this.tokenCache.clear();
+      this.tokenCache.set(token, entry);
+    }
+    // An expired token that came with a refresh token: the client should refresh (soft logout).
+    if (entry.expiresTs !== null && Date.now() >= entry.expiresTs) {
+      throw new MatrixError(401, "M_UNKNOWN_TOKEN", "Access token has expired", { soft_logout: true });
+    }
+    return entry.auth;
   }
 
-  /** Creates (or reuses) a device and issues a new access token for it. */
+  private forgetCachedTokens(userId: string, deviceId: string): void {
+    for (const [t, e] of this.tokenCache) {
+      if (e.auth.userId === userId && e.auth.deviceId === deviceId) this.tokenCache.delete(t);
+    }
+  }
+
+  /**
+   * Creates (or reuses) a device and issues a new access token for it. With `refresh`, the access
+   * token expires after `accessTokenLifetimeMs` and a refresh token comes with it.
+   */
   createSession(
     userId: string,
     deviceId: string | undefined,
     displayName: string | null,
     ip: string,
-  ): Authed {
+    refresh = false,
+  ): Session {
     const id = deviceId ?? newDeviceId();
-    const token = `kr_${randomId(32)}`;
     const isNew = !this.accounts.getDevice(userId, id);
-    this.tx(() => {
+    const session = this.tx(() => {
       this.accounts.upsertDevice(userId, id, displayName, ip);
-      this.accounts.addToken(token, userId, id);
+      return this.issueTokens(userId, id, refresh);
     });
     if (isNew) this.deviceListChanged(userId);
-    return { userId, deviceId: id, token };
+    return session;
+  }
+
+  private issueTokens(userId: string, deviceId: string, refresh: boolean): Session {
+    const token = `kr_${randomId(32)}`;
+    if (!refresh) {
+      this.accounts.addToken(token, userId, deviceId);
+      return { userId, deviceId, token };
+    }
+    const lifetime = this.config.accessTokenLifetimeMs ?? DEFAULT_ACCESS_TOKEN_LIFETIME_MS;
+    const refreshToken = `krr_${randomId(32)}`;
+    this.accounts.addToken(token, userId, deviceId, Date.now() + lifetime);
+    this.accounts.addRefreshToken(refreshToken, userId, deviceId);
+    return { userId, deviceId, token, refreshToken, expiresInMs: lifetime };
+  }
+
+  /**
+   * Trades a refresh token for new tokens. The refresh token is spent; the device's other access
+   * tokens keep working until they expire or the device goes.
+   */
+  refresh(refreshToken: string): Session {
+    const session = this.tx(() => {
+      const row = this.accounts.takeRefreshToken(refreshToken);
+      return row ? this.issueTokens(row.user_id, row.device_id, true) : undefined;
+    });
+    if (!session)
+      throw new MatrixError(401, "M_UNKNOWN_TOKEN", "Unknown refresh token", { soft_logout: false });
+    return session;
   }
 
   /** Deletes a device with its tokens, keys and to-device queue, and tells everyone who shares a room. */
   deleteDevice(userId: string, deviceId: string): void {
-    for (const [t, a] of this.tokenCache) {
-      if (a.userId === userId && a.deviceId === deviceId) this.tokenCache.delete(t);
-    }
+    this.forgetCachedTokens(userId, deviceId);
     this.tx(() => {
       this.accounts.deleteDevice(userId, deviceId);
       this.keys.deleteDeviceKeys(userId, deviceId);

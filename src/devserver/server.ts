@@ -38,6 +38,8 @@ export interface DevServerOptions {
   serverName?: string;
   /** Optional per-token request rate limit; off by default. */
   rateLimit?: RateLimitConfig;
+  /** Lifetime of access tokens issued with a refresh token (clients opt in). Default 5 minutes. */
+  accessTokenLifetimeMs?: number;
 }
 
 export interface DevServer {
@@ -157,6 +159,9 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     serverName,
     dbPath,
     ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}),
+    ...(options.accessTokenLifetimeMs !== undefined
+      ? { accessTokenLifetimeMs: options.accessTokenLifetimeMs }
+      : {}),
   });
   let baseUrl = "";
   const uia = new Uia(hs);

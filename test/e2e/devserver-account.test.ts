@@ -243,6 +243,46 @@ describe("devserver account endpoints", () => {
   });
 });
 
+describe("devserver refresh tokens", () => {
+  it("expired access tokens are a soft logout; a refresh token is good for one refresh", async () => {
+    // Lifetime 0: every access token issued with a refresh token is expired on arrival.
+    const s = await startTestDevServer({ accessTokenLifetimeMs: 0 });
+    try {
+      const u = await s.register("refresher", "pw");
+      assert.equal(
+        (await s.api("GET", "/account/whoami", { token: u.accessToken })).status,
+        200,
+        "no refresh: no expiry",
+      );
+      const login = await s.api("POST", "/login", {
+        body: {
+          type: "m.login.password",
+          identifier: { type: "m.id.user", user: "refresher" },
+          password: "pw",
+          refresh_token: true,
+        },
+      });
+      assert.equal(typeof login.json.refresh_token, "string");
+      assert.equal(login.json.expires_in_ms, 0);
+      const expired = await s.api("GET", "/account/whoami", { token: login.json.access_token });
+      assert.equal(expired.status, 401);
+      assert.equal(expired.json.errcode, "M_UNKNOWN_TOKEN");
+      assert.equal(expired.json.soft_logout, true);
+      const refreshed = await s.api("POST", "/refresh", {
+        body: { refresh_token: login.json.refresh_token },
+      });
+      assert.equal(refreshed.status, 200);
+      assert.notEqual(refreshed.json.access_token, login.json.access_token);
+      assert.notEqual(refreshed.json.refresh_token, login.json.refresh_token);
+      const reused = await s.api("POST", "/refresh", { body: { refresh_token: login.json.refresh_token } });
+      assert.equal(reused.status, 401);
+      assert.equal(reused.json.soft_logout, false);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 describe("devserver rate limit", () => {
   it("answers M_LIMIT_EXCEEDED with retry_after_ms once the burst is spent", async () => {
     const s = await startTestDevServer({ rateLimit: { perSecond: 0.5, burst: 2 } });

@@ -77,3 +77,31 @@ it("restart keeps users, rooms, keys, to-device queues and sync positions", asyn
     await s.close();
   }
 });
+
+it("upgrades a database written by an older schema and refuses a newer one", async () => {
+  const Database = (await import("better-sqlite3")).default;
+  const { MIGRATIONS } = await import("../../src/devserver/storage/migrations.ts");
+  const { hashToken } = await import("../../src/devserver/storage/index.ts");
+  const { startDevServer } = await import("../../src/devserver/index.ts");
+  const oldPath = join(dir, "v1.sqlite");
+  const db = new Database(oldPath);
+  db.exec(MIGRATIONS[0]!);
+  db.pragma("user_version = 1");
+  db.prepare("INSERT INTO users (user_id, created_ts) VALUES ('@old:localhost', 0)").run();
+  db.prepare("INSERT INTO devices (user_id, device_id) VALUES ('@old:localhost', 'OLD')").run();
+  db.prepare("INSERT INTO access_tokens VALUES (?, '@old:localhost', 'OLD')").run(hashToken("old-token"));
+  db.close();
+  const s = await startDevServer({ port: 0, dbPath: oldPath });
+  try {
+    const who = await fetch(`${s.baseUrl}/_matrix/client/v3/account/whoami`, {
+      headers: { Authorization: "Bearer old-token" },
+    });
+    assert.equal(((await who.json()) as { user_id: string }).user_id, "@old:localhost");
+  } finally {
+    await s.close();
+  }
+  const newer = new Database(oldPath);
+  newer.pragma("user_version = 99");
+  newer.close();
+  await assert.rejects(startDevServer({ port: 0, dbPath: oldPath }), { code: "SCHEMA_TOO_NEW" });
+});

@@ -1,7 +1,7 @@
 // Discovery, login, registration and logout.
 import { z } from "zod";
 import { forbidden, MatrixError } from "../errors.ts";
-import { randomId } from "../homeserver.ts";
+import { randomId, type Session } from "../homeserver.ts";
 import { checkPassword, hashPassword } from "../password.ts";
 import { authed, jsonBody } from "../router.ts";
 import type { RouteContext } from "../server.ts";
@@ -87,12 +87,16 @@ export function registerAuthRoutes({ hs, router, uia, baseUrl }: RouteContext): 
       if (!user || !checkPassword(body.password, user.password_hash)) {
         throw forbidden("Invalid username or password");
       }
-      const s = hs.createSession(userId, body.device_id, body.initial_device_display_name ?? null, req.ip);
+      const s = hs.createSession(
+        userId,
+        body.device_id,
+        body.initial_device_display_name ?? null,
+        req.ip,
+        body.refresh_token === true,
+      );
       return {
         json: {
-          user_id: s.userId,
-          access_token: s.token,
-          device_id: s.deviceId,
+          ...sessionJson(s),
           home_server: hs.serverName,
           well_known: { "m.homeserver": { base_url: baseUrl() } },
         },
@@ -134,10 +138,25 @@ export function registerAuthRoutes({ hs, router, uia, baseUrl }: RouteContext): 
       );
       if (!created) throw new MatrixError(400, "M_USER_IN_USE", "User ID already taken.");
       if (body.inhibit_login) return { json: { user_id: userId, home_server: hs.serverName } };
-      const s = hs.createSession(userId, body.device_id, body.initial_device_display_name ?? null, req.ip);
-      return {
-        json: { user_id: userId, access_token: s.token, device_id: s.deviceId, home_server: hs.serverName },
-      };
+      const s = hs.createSession(
+        userId,
+        body.device_id,
+        body.initial_device_display_name ?? null,
+        req.ip,
+        body.refresh_token === true,
+      );
+      return { json: { ...sessionJson(s), home_server: hs.serverName } };
+    },
+    "none",
+  );
+
+  router.client(
+    "POST",
+    "/refresh",
+    (req) => {
+      const body = jsonBody(req, z.object({ refresh_token: z.string() }));
+      const { user_id: _u, device_id: _d, ...tokens } = sessionJson(hs.refresh(body.refresh_token));
+      return { json: tokens };
     },
     "none",
   );
@@ -152,6 +171,15 @@ export function registerAuthRoutes({ hs, router, uia, baseUrl }: RouteContext): 
     for (const d of hs.accounts.listDevices(a.userId)) hs.deleteDevice(a.userId, d.device_id);
     return { json: {} };
   });
+}
+
+function sessionJson(s: Session): Record<string, unknown> {
+  const json: Record<string, unknown> = { user_id: s.userId, access_token: s.token, device_id: s.deviceId };
+  if (s.refreshToken !== undefined) {
+    json.refresh_token = s.refreshToken;
+    json.expires_in_ms = s.expiresInMs;
+  }
+  return json;
 }
 
 function checkLocalpart(localpart: string): void {

@@ -44,8 +44,15 @@ export class AccountStore {
       setDeviceName: db.prepare("UPDATE devices SET display_name = ? WHERE user_id = ? AND device_id = ?"),
       setDeviceKeys: db.prepare("UPDATE devices SET device_keys = ? WHERE user_id = ? AND device_id = ?"),
       deleteDevice: db.prepare("DELETE FROM devices WHERE user_id = ? AND device_id = ?"),
-      insertToken: db.prepare("INSERT INTO access_tokens (token_hash, user_id, device_id) VALUES (?, ?, ?)"),
-      getToken: db.prepare("SELECT user_id, device_id FROM access_tokens WHERE token_hash = ?"),
+      insertToken: db.prepare(
+        "INSERT INTO access_tokens (token_hash, user_id, device_id, expires_ts) VALUES (?, ?, ?, ?)",
+      ),
+      getToken: db.prepare("SELECT user_id, device_id, expires_ts FROM access_tokens WHERE token_hash = ?"),
+      insertRefresh: db.prepare(
+        "INSERT INTO refresh_tokens (token_hash, user_id, device_id) VALUES (?, ?, ?)",
+      ),
+      takeRefresh: db.prepare("DELETE FROM refresh_tokens WHERE token_hash = ? RETURNING user_id, device_id"),
+      deleteDeviceRefresh: db.prepare("DELETE FROM refresh_tokens WHERE user_id = ? AND device_id = ?"),
       deleteToken: db.prepare("DELETE FROM access_tokens WHERE token_hash = ?"),
       deleteDeviceTokens: db.prepare("DELETE FROM access_tokens WHERE user_id = ? AND device_id = ?"),
       getTxn: db.prepare(
@@ -93,17 +100,28 @@ export class AccountStore {
   deleteDevice(userId: string, deviceId: string): void {
     this.s.deleteDevice.run(userId, deviceId);
     this.s.deleteDeviceTokens.run(userId, deviceId);
+    this.s.deleteDeviceRefresh.run(userId, deviceId);
     this.s.deleteDeviceTxns.run(userId, deviceId);
   }
 
-  addToken(token: string, userId: string, deviceId: string): void {
-    this.s.insertToken.run(hashToken(token), userId, deviceId);
+  /** Stores an access token; `expiresTs` (ms since the epoch) only for tokens that come with a refresh token. */
+  addToken(token: string, userId: string, deviceId: string, expiresTs: number | null = null): void {
+    this.s.insertToken.run(hashToken(token), userId, deviceId, expiresTs);
   }
-  lookupToken(token: string): { user_id: string; device_id: string } | undefined {
-    return this.s.getToken.get(hashToken(token)) as { user_id: string; device_id: string } | undefined;
+  lookupToken(token: string): { user_id: string; device_id: string; expires_ts: number | null } | undefined {
+    return this.s.getToken.get(hashToken(token)) as
+      | { user_id: string; device_id: string; expires_ts: number | null }
+      | undefined;
   }
   deleteToken(token: string): void {
     this.s.deleteToken.run(hashToken(token));
+  }
+  addRefreshToken(token: string, userId: string, deviceId: string): void {
+    this.s.insertRefresh.run(hashToken(token), userId, deviceId);
+  }
+  /** Removes a refresh token and says whose it was: each one is good for one refresh. */
+  takeRefreshToken(token: string): { user_id: string; device_id: string } | undefined {
+    return this.s.takeRefresh.get(hashToken(token)) as { user_id: string; device_id: string } | undefined;
   }
 
   getTxn(userId: string, deviceId: string, kind: string, txnId: string): string | undefined {

@@ -21,7 +21,12 @@ export function openDatabase(path: string): Db {
     db.pragma("synchronous = NORMAL");
   }
   db.pragma("foreign_keys = ON");
-  migrate(db);
+  try {
+    migrate(db);
+  } catch (e) {
+    db.close();
+    throw e;
+  }
   return db;
 }
 

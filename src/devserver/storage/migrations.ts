@@ -190,4 +190,14 @@ export const MIGRATIONS: readonly string[] = [
 
   INSERT INTO meta (key, value) VALUES ('stream', '0');
   `,
+  // 2: refresh tokens; access tokens issued alongside one expire.
+  `
+  ALTER TABLE access_tokens ADD COLUMN expires_ts INTEGER;
+  CREATE TABLE refresh_tokens (
+    token_hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    device_id TEXT NOT NULL
+  );
+  CREATE INDEX refresh_tokens_device ON refresh_tokens (user_id, device_id);
+  `,
 ];
