@@ -6,7 +6,12 @@ export {
   MEGOLM_ALGORITHM,
   OLM_ALGORITHM,
 } from "./devices/device.ts";
-export { KEYS_QUERY_BATCH_SIZE, MAX_DEVICES_PER_USER } from "./devices/manager.ts";
+export {
+  KEYS_QUERY_BACKOFF_MS,
+  KEYS_QUERY_BATCH_SIZE,
+  MAX_DEVICES_PER_USER,
+  MAX_KEYS_QUERY_BACKOFF_MS,
+} from "./devices/manager.ts";
 export {
   DecryptionError,
   type DecryptionFailureCode,

@@ -4,7 +4,7 @@ import { Account } from "../../crypto/olm/index.ts";
 import type { DeviceKeysJson } from "../requests.ts";
 import { signWithAccount } from "../signing.ts";
 import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
-import { KEYS_QUERY_BATCH_SIZE } from "./manager.ts";
+import { KEYS_QUERY_BACKOFF_MS, KEYS_QUERY_BATCH_SIZE } from "./manager.ts";
 
 function deviceKeys(account: Account, userId: string, deviceId: string): DeviceKeysJson {
   return signWithAccount(account, userId, deviceId, {
@@ -165,5 +165,21 @@ describe("device tracking", () => {
       r.type === "keys_query" ? Object.keys(r.body.device_keys) : [],
     );
     assert.deepEqual(queried.sort(), ["@invited:x", "@joined:x"]);
+  });
+
+  it("backs off from users whose server could not be reached", async () => {
+    let t = 1_700_000_000_000;
+    const hs = new FakeHomeserver();
+    const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B", now: () => t });
+    hs.unreachable.add("@far:remote");
+    await bob.machine.updateTrackedUsers(["@far:remote"]);
+    await bob.flush(); // settles: the failed user is not asked again at once
+    assert.equal(bob.machine.hasOutdatedUsers(["@far:remote"]), true);
+    t += KEYS_QUERY_BACKOFF_MS;
+    const retry = (await bob.machine.outgoingRequests()).filter((r) => r.type === "keys_query");
+    assert.equal(retry.length, 1);
+    hs.unreachable.delete("@far:remote");
+    for (const r of retry) await bob.send(r);
+    assert.equal(bob.machine.hasOutdatedUsers(["@far:remote"]), false);
   });
 });

@@ -16,6 +16,13 @@ import { checkDeviceKeys } from "./validate.ts";
 
 /** Users per `/keys/query` request (as matrix-rust-sdk does). */
 export const KEYS_QUERY_BATCH_SIZE = 250;
+/**
+ * A user the server could not answer for (their homeserver is unreachable) is asked about again
+ * only after this long, doubling on each failure up to `MAX_KEYS_QUERY_BACKOFF_MS`: the driver's
+ * request loop must not spin on a dead server.
+ */
+export const KEYS_QUERY_BACKOFF_MS = 15_000;
+export const MAX_KEYS_QUERY_BACKOFF_MS = 15 * 60 * 1000;
 /** Devices accepted for one user: a hostile server must not make us store unbounded lists. */
 export const MAX_DEVICES_PER_USER = 1000;
 
@@ -45,6 +52,8 @@ export class DeviceManager {
   readonly #tracked = new Map<string, TrackedUser>();
   readonly #inFlight = new Map<string, InFlightQuery>();
   readonly #cache = new Map<string, Map<string, DeviceRecord>>();
+  /** Users whose last query failed: when to ask again, and the current delay. */
+  readonly #failures = new Map<string, { retryAt: number; delay: number }>();
   #sequence = 0;
 
   constructor(ctx: MachineContext) {
@@ -101,7 +110,11 @@ export class DeviceManager {
   queryRequests(): KeysQueryRequest[] {
     const busy = new Set<string>();
     for (const q of this.#inFlight.values()) for (const u of q.users) busy.add(u);
-    const users = [...this.#tracked].filter(([u, t]) => t.outdated && !busy.has(u)).map(([u]) => u);
+    const now = this.#ctx.now();
+    const waiting = (u: string): boolean => (this.#failures.get(u)?.retryAt ?? 0) > now;
+    const users = [...this.#tracked]
+      .filter(([u, t]) => t.outdated && !busy.has(u) && !waiting(u))
+      .map(([u]) => u);
     const requests: KeysQueryRequest[] = [];
     for (let i = 0; i < users.length; i += KEYS_QUERY_BATCH_SIZE) {
       const batch = users.slice(i, i + KEYS_QUERY_BATCH_SIZE);
@@ -137,8 +150,16 @@ export class DeviceManager {
     this.#inFlight.delete(id);
     for (const userId of query.users) {
       const returned = parsed.device_keys?.[userId];
-      // A user the server could not answer for (federation failure) stays outdated.
-      if (returned === undefined) continue;
+      // A user the server could not answer for (federation failure) stays outdated, with a backoff.
+      if (returned === undefined) {
+        const delay = Math.min(
+          MAX_KEYS_QUERY_BACKOFF_MS,
+          (this.#failures.get(userId)?.delay ?? 0) * 2 || KEYS_QUERY_BACKOFF_MS,
+        );
+        this.#failures.set(userId, { retryAt: this.#ctx.now() + delay, delay });
+        continue;
+      }
+      this.#failures.delete(userId);
       await this.#applyUserDevices(userId, returned, changes);
       const tracked = this.#tracked.get(userId);
       if (tracked !== undefined && tracked.invalidatedAt <= query.sentAt) {

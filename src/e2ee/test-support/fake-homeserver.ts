@@ -22,6 +22,8 @@ interface ServerDevice {
 
 export class FakeHomeserver {
   readonly devices = new Map<string, Map<string, ServerDevice>>();
+  /** Users whose homeserver is "down": queries list them under `failures`. */
+  readonly unreachable = new Set<string>();
   readonly #txns = new Set<string>();
   #eventCounter = 0;
   /** Every to-device message delivered, for assertions. */
@@ -96,12 +98,17 @@ export class FakeHomeserver {
       }
       case "keys_query": {
         const out: Record<string, Record<string, DeviceKeysJson>> = {};
+        const failures: Record<string, unknown> = {};
         for (const user of Object.keys(request.body.device_keys)) {
+          if (this.unreachable.has(user)) {
+            failures[user.split(":")[1] ?? user] = { errcode: "M_UNREACHABLE" };
+            continue;
+          }
           out[user] = {};
           for (const [id, d] of this.devices.get(user) ?? [])
             if (d.keys !== undefined) out[user][id] = d.keys;
         }
-        return { device_keys: out, failures: {} };
+        return { device_keys: out, failures };
       }
       case "keys_claim":
         return this.#claim(request);
