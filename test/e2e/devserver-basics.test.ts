@@ -39,6 +39,20 @@ describe("devserver basics", () => {
     assert.equal(again.json.errcode, "M_USER_IN_USE");
   });
 
+  it("register without a username gets a generated one through the same UIA session", async () => {
+    const first = await s.api("POST", "/register", { body: { password: "pw" } });
+    assert.equal(first.status, 401);
+    const done = await s.api("POST", "/register", {
+      body: { password: "pw", auth: { type: "m.login.dummy", session: first.json.session } },
+    });
+    assert.equal(done.status, 200);
+    assert.match(done.json.user_id, /^@user_[a-z0-9]+:localhost$/);
+    const bad = await s.api("POST", "/register", {
+      body: { username: "Not Valid!", auth: { type: "m.login.dummy" } },
+    });
+    assert.equal(bad.json.errcode, "M_INVALID_USERNAME");
+  });
+
   it("login, whoami, logout; the old token is then unknown", async () => {
     const u = await s.register("loginuser", "secret");
     const bad = await s.api("POST", "/login", {

@@ -126,11 +126,21 @@ export function registerAuthRoutes({ hs, router, uia, baseUrl }: RouteContext): 
       const kind = req.query.get("kind") ?? "user";
       if (kind !== "user") throw forbidden("Guest access is disabled");
       const body = jsonBody(req, registerSchema);
-      const localpart = body.username?.toLowerCase() ?? `user_${randomId(6).toLowerCase()}`;
-      checkLocalpart(localpart);
+      // A requested name is checked before UIA (so the client hears early that it is taken); a
+      // generated one is picked only once UIA is done, so every round of the flow agrees.
+      if (body.username !== undefined) {
+        checkLocalpart(body.username.toLowerCase());
+        if (hs.accounts.getUser(`@${body.username.toLowerCase()}:${hs.serverName}`)) {
+          throw new MatrixError(400, "M_USER_IN_USE", "User ID already taken.");
+        }
+      }
+      uia.require(body.auth, "register", [["m.login.dummy"]], undefined);
+      const localpart =
+        body.username?.toLowerCase() ??
+        `user_${randomId(6)
+          .toLowerCase()
+          .replace(/[^a-z0-9]/g, "x")}`;
       const userId = `@${localpart}:${hs.serverName}`;
-      if (hs.accounts.getUser(userId)) throw new MatrixError(400, "M_USER_IN_USE", "User ID already taken.");
-      uia.require(body.auth, `register:${userId}`, [["m.login.dummy"]], undefined);
       const created = hs.accounts.createUser(
         userId,
         body.password !== undefined ? hashPassword(body.password) : null,
