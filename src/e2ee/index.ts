@@ -22,7 +22,11 @@ export {
   UnknownDevicesError,
 } from "./errors.ts";
 export { OLD_FALLBACK_KEY_LIFETIME_MS } from "./identity/own-device.ts";
-export { MAX_FORWARDING_CHAIN, MAX_PENDING_KEY_ANSWERS } from "./key-requests/gossip.ts";
+export {
+  MAX_FORWARDING_CHAIN,
+  MAX_OUTGOING_KEY_REQUESTS,
+  MAX_PENDING_KEY_ANSWERS,
+} from "./key-requests/gossip.ts";
 export { CLAIM_FAILURE_BACKOFF_MS, OlmMachine, type OlmMachineOptions } from "./machine.ts";
 export { MAX_SESSIONS_PER_DEVICE, MAX_SESSIONS_TRIED, UNWEDGE_INTERVAL_MS } from "./olm/sessions.ts";
 export type {

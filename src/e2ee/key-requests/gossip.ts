@@ -17,6 +17,11 @@ import type { OutgoingKeyRequestRecord } from "../store/records.ts";
 
 /** Requests from our other devices waiting for an Olm session (bounded: they are cheap to resend). */
 export const MAX_PENDING_KEY_ANSWERS = 500;
+/**
+ * Outstanding requests of our own at most: events naming random sessions must not make us queue
+ * and store requests without end.
+ */
+export const MAX_OUTGOING_KEY_REQUESTS = 1000;
 /** Length of a forwarding chain we accept. */
 export const MAX_FORWARDING_CHAIN = 16;
 
@@ -57,6 +62,8 @@ export class KeyRequests {
   readonly #olm: OlmSessions;
   readonly #inbound: InboundSessions;
   readonly #outgoing = new Map<string, OutgoingKeyRequestRecord>();
+  /** `[roomId, sessionId]` → request ID. */
+  readonly #bySession = new Map<string, string>();
   readonly #pendingAnswers = new Map<string, PendingAnswer>();
 
   constructor(ctx: MachineContext, devices: DeviceManager, olm: OlmSessions, inbound: InboundSessions) {
@@ -67,12 +74,22 @@ export class KeyRequests {
   }
 
   async load(): Promise<void> {
-    for (const r of await this.#ctx.store.getKeyRequests()) this.#outgoing.set(r.requestId, r);
+    for (const r of await this.#ctx.store.getKeyRequests()) this.#remember(r);
   }
 
   #find(roomId: string, sessionId: string): OutgoingKeyRequestRecord | undefined {
-    for (const r of this.#outgoing.values()) if (r.roomId === roomId && r.sessionId === sessionId) return r;
-    return undefined;
+    const id = this.#bySession.get(JSON.stringify([roomId, sessionId]));
+    return id === undefined ? undefined : this.#outgoing.get(id);
+  }
+
+  #remember(r: OutgoingKeyRequestRecord): void {
+    this.#outgoing.set(r.requestId, r);
+    this.#bySession.set(JSON.stringify([r.roomId, r.sessionId]), r.requestId);
+  }
+
+  #forget(r: OutgoingKeyRequestRecord): void {
+    this.#outgoing.delete(r.requestId);
+    this.#bySession.delete(JSON.stringify([r.roomId, r.sessionId]));
   }
 
   #queue(eventType: string, messages: ToDeviceRequest["body"]["messages"]): void {
@@ -82,14 +99,15 @@ export class KeyRequests {
 
   /** Asks our other devices for a session we lack (once per session). */
   request(roomId: string, sessionId: string, senderKey: string | undefined): void {
-    if (this.#find(roomId, sessionId) !== undefined) return;
+    if (this.#outgoing.size >= MAX_OUTGOING_KEY_REQUESTS || this.#find(roomId, sessionId) !== undefined)
+      return;
     const record: OutgoingKeyRequestRecord = {
       requestId: newRequestId(),
       roomId,
       sessionId,
       senderKey: senderKey ?? "",
     };
-    this.#outgoing.set(record.requestId, record);
+    this.#remember(record);
     this.#ctx.tx.keyRequests.push(record);
     this.#queue("m.room_key_request", {
       [this.#ctx.userId]: {
@@ -113,7 +131,7 @@ export class KeyRequests {
   keyArrived(update: RoomKeyUpdate): void {
     const record = this.#find(update.roomId, update.sessionId);
     if (record === undefined) return;
-    this.#outgoing.delete(record.requestId);
+    this.#forget(record);
     this.#ctx.tx.deletedKeyRequests.push(record.requestId);
     this.#queue("m.room_key_request", {
       [this.#ctx.userId]: {
