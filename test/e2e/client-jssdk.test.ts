@@ -26,7 +26,8 @@ if (typeof (Promise as unknown as { withResolvers?: unknown }).withResolvers !==
 // js-sdk arms a timer per request (80 s for a sync) and never clears it; unref the long ones so they
 // do not hold this test process open after the last test.
 globalThis.setTimeout = ((fn: () => void, ms?: number, ...args: unknown[]) => {
-  const t = nodeSetTimeout(fn, ms, ...args);
+  // A Node Timeout at run time; the DOM lib types it as a number.
+  const t = nodeSetTimeout(fn, ms, ...args) as unknown as { unref(): unknown };
   if ((ms ?? 0) >= 5_000) t.unref();
   return t;
 }) as unknown as typeof setTimeout;
