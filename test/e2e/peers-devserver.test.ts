@@ -13,8 +13,10 @@ import {
   closePeers,
   JsSdkPeer,
   loginPeer,
+  NioPeer,
   type Peer,
   type PeerKind,
+  type PeerMessage,
   registerPeer,
   skipUnlessAvailable,
   unavailableReason,
@@ -33,13 +35,14 @@ function register(kind: PeerKind, baseUrl: string, name = username(kind)): Promi
 }
 
 /** `from` sends `body`; `to` must receive it from `from`, encrypted on the wire and decrypted by its own crypto. */
-async function sendAndDecrypt(from: Peer, to: Peer, roomId: string, body: string): Promise<void> {
+async function sendAndDecrypt(from: Peer, to: Peer, roomId: string, body: string): Promise<PeerMessage> {
   const eventId = await from.sendText(roomId, body);
   const got = await to.waitForMessage(roomId, (m) => m.eventId === eventId && m.decrypted);
   assert.equal(got.sender, from.userId);
   assert.equal(got.encrypted, true, "arrived as m.room.encrypted");
   assert.equal(got.type, "m.room.message");
   assert.equal(got.body, body);
+  return got;
 }
 
 /** Alice creates an encrypted room and invites Bob, who joins; both see each other joined. */
@@ -123,6 +126,41 @@ describe("real clients through the devserver", { timeout: 60_000 }, () => {
       }
     });
   }
+
+  it("nio restarts from its store on the same device and keeps decrypting and sending", async (t) => {
+    if (skipUnlessAvailable(t, ["nio", "js-sdk"])) return;
+    const storeDir = await mkdtemp(join(tmpdir(), "keyroom-nio-store-"));
+    const peers: Peer[] = [];
+    try {
+      const alice = await register("js-sdk", server.baseUrl);
+      peers.push(alice);
+      const bobName = username("nio");
+      const bob = await NioPeer.register(server.baseUrl, bobName, password(bobName), { storeDir });
+      peers.push(bob);
+      const roomId = await encryptedRoom(alice, bob);
+      const before = await sendAndDecrypt(alice, bob, roomId, "before bob restarts");
+      await sendAndDecrypt(bob, alice, roomId, "bob before the restart");
+      const keys = await bob.identityKeys();
+      await bob.close();
+
+      // Same device, same store: the Olm account, sessions and inbound Megolm sessions come back.
+      const bobAgain = await NioPeer.login(server.baseUrl, bobName, password(bobName), {
+        storeDir,
+        deviceId: bob.deviceId,
+      });
+      peers.push(bobAgain);
+      assert.equal(bobAgain.deviceId, bob.deviceId);
+      assert.deepEqual(await bobAgain.identityKeys(), keys);
+      // Alice's session reached this device before the restart, so no key is sent again: the
+      // restored inbound session decrypts.
+      const after = await sendAndDecrypt(alice, bobAgain, roomId, "after bob restarted");
+      assert.equal(after.sessionId, before.sessionId);
+      await sendAndDecrypt(bobAgain, alice, roomId, "bob after the restart");
+    } finally {
+      await closePeers(peers);
+      await rm(storeDir, { recursive: true, force: true });
+    }
+  });
 
   it("js-sdk: cross-signing bootstrap (UIA by password) is visible to another user", async () => {
     const peers: JsSdkPeer[] = [];
