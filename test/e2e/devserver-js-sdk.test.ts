@@ -136,6 +136,28 @@ describe("matrix-js-sdk (Rust crypto) on the devserver", { timeout: 60_000 }, ()
     assert.equal(back.getSender(), bobUser.userId);
   });
 
+  it("a new device of Bob (announced through device_lists) can read Alice's next message", async () => {
+    const bob2User = await s.login(bobUser);
+    const bob2 = await startClient(s, bob2User);
+    clients.push(bob2);
+    // Alice's client must learn of the new device from /sync device_lists (a message sent before
+    // that is, by design, not encrypted for the new device).
+    let known = false;
+    for (let i = 0; i < 100 && !known; i++) {
+      const devices = await alice.getCrypto()!.getUserDeviceInfo([bobUser.userId]);
+      known = devices.get(bobUser.userId)?.has(bob2User.deviceId) ?? false;
+      if (!known) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(known, true, "Alice's client saw Bob's new device");
+    const got = waitForEvent(bob2, roomId, textIs("for all of bob's devices"));
+    const onFirst = waitForEvent(bob, roomId, textIs("for all of bob's devices"));
+    await alice.sendTextMessage(roomId, "for all of bob's devices");
+    const [ev2, ev1] = await Promise.all([got, onFirst]);
+    assert.equal(ev2.isEncrypted(), true);
+    assert.equal(ev2.isDecryptionFailure(), false);
+    assert.equal(ev1.isDecryptionFailure(), false);
+  });
+
   it("bootstraps cross-signing; the device is then cross-signed", async () => {
     const crypto = alice.getCrypto()!;
     await crypto.bootstrapCrossSigning({
