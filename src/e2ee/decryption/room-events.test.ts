@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { OutboundGroupSession } from "../../crypto/megolm/index.ts";
+import { Account } from "../../crypto/olm/index.ts";
 import { DecryptionError, type DecryptionFailureCode } from "../errors.ts";
+import { signWithAccount } from "../signing.ts";
 import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
 
 const ROOM = "!room:example.org";
@@ -147,5 +149,37 @@ describe("room event decryption", () => {
       bob.machine.decryptRoomEvent(event, ROOM),
       (e) => e instanceof DecryptionError && e.code === "WITHHELD" && e.withheldCode === "m.blacklisted",
     );
+  });
+
+  it("is not confused by another user's device listing the sender's Curve25519 key", async () => {
+    const hs = new FakeHomeserver();
+    const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
+    const alice = await TestClient.create(hs, { userId: "@alice:x", deviceId: "A" });
+    // Mallory publishes a validly self-signed device that claims Alice's Curve25519 key.
+    const mallory = Account.create();
+    hs.forgeDeviceKeys(
+      "@mallory:x",
+      "M",
+      signWithAccount(mallory, "@mallory:x", "M", {
+        user_id: "@mallory:x",
+        device_id: "M",
+        algorithms: ["m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2"],
+        keys: {
+          "curve25519:M": alice.machine.identityKeys.curve25519,
+          "ed25519:M": mallory.identityKeys.ed25519,
+        },
+      }),
+    );
+    await bob.machine.updateTrackedUsers(["@mallory:x"]);
+    await bob.sync();
+    await bob.machine.updateTrackedUsers(["@alice:x"]);
+    await bob.sync();
+    const event = await alice.sendMessage(ROOM, joined("@alice:x", "@bob:x"), "really Alice");
+    const synced = await bob.sync();
+    assert.deepEqual(synced.failures, []);
+    const decrypted = await bob.machine.decryptRoomEvent(event, ROOM);
+    assert.equal(decrypted.content.body, "really Alice");
+    assert.equal(decrypted.senderDevice, "A");
+    assert.equal(decrypted.trust, "unverified");
   });
 });

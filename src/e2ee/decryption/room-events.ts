@@ -172,12 +172,19 @@ export class RoomEventDecryptor {
     if (senderKey === this.#own.identityKeys.curve25519 && sender === this.#ctx.userId) {
       return { trust: forwarded ? "unverified" : "verified", deviceId: this.#ctx.deviceId };
     }
-    const owner = await this.#devices.deviceByCurveKey(senderKey);
-    // The session was made by a device of someone else: the event's sender is forged.
-    if (owner !== undefined && owner.userId !== sender) {
-      throw new DecryptionError("MISMATCHED_SENDER", "the message's session belongs to another user");
+    // The device the event names, when it really holds the session's key, settles who sent it
+    // (a curve key is only a hint: another device could list the same one in its keys).
+    const claimed =
+      claimedDeviceId === undefined ? undefined : await this.#devices.device(sender, claimedDeviceId);
+    let named = claimed?.curve25519 === senderKey ? claimed : undefined;
+    if (named === undefined) {
+      const owner = await this.#devices.deviceByCurveKey(senderKey);
+      // The session was made by a device of someone else: the event's sender is forged.
+      if (owner !== undefined && owner.userId !== sender) {
+        throw new DecryptionError("MISMATCHED_SENDER", "the message's session belongs to another user");
+      }
+      named = claimed ?? owner;
     }
-    const named = claimedDeviceId === undefined ? owner : await this.#devices.device(sender, claimedDeviceId);
     if (named === undefined) return { trust: "unknown_device", deviceId: claimedDeviceId };
     if (named.curve25519 !== senderKey || named.ed25519 !== senderClaimedEd25519) {
       return { trust: "mismatched_sender_key", deviceId: named.deviceId };

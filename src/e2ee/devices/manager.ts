@@ -52,6 +52,7 @@ export class DeviceManager {
   readonly #tracked = new Map<string, TrackedUser>();
   readonly #inFlight = new Map<string, InFlightQuery>();
   readonly #cache = new Map<string, Map<string, DeviceRecord>>();
+  readonly #byCurve = new Map<string, DeviceRecord>();
   /** Users whose last query failed: when to ask again, and the current delay. */
   readonly #failures = new Map<string, { retryAt: number; delay: number }>();
   #sequence = 0;
@@ -217,6 +218,7 @@ export class DeviceManager {
   }
 
   #put(record: DeviceRecord): void {
+    this.#index(record);
     getOrInsert(this.#cache, record.userId, () => new Map<string, DeviceRecord>()).set(
       record.deviceId,
       record,
@@ -229,6 +231,7 @@ export class DeviceManager {
     if (byUser === undefined) {
       byUser = new Map((await this.#ctx.store.getUserDevices(userId)).map((d) => [d.deviceId, d]));
       this.#cache.set(userId, byUser);
+      for (const d of byUser.values()) this.#index(d);
     }
     return byUser;
   }
@@ -244,10 +247,20 @@ export class DeviceManager {
   }
 
   async deviceByCurveKey(curve25519: string): Promise<DeviceRecord | undefined> {
-    for (const byUser of this.#cache.values()) {
-      for (const d of byUser.values()) if (d.curve25519 === curve25519) return d;
+    const known = this.#byCurve.get(curve25519);
+    if (known !== undefined) return known;
+    const stored = await this.#ctx.store.getDeviceByCurveKey(curve25519);
+    if (stored !== undefined) this.#index(stored);
+    return stored;
+  }
+
+  /** Curve25519 key → device, preferring a current device over a deleted one. */
+  #index(record: DeviceRecord): void {
+    const existing = this.#byCurve.get(record.curve25519);
+    const same = existing?.userId === record.userId && existing.deviceId === record.deviceId;
+    if (existing === undefined || same || (existing.deleted && !record.deleted)) {
+      this.#byCurve.set(record.curve25519, record);
     }
-    return this.#ctx.store.getDeviceByCurveKey(curve25519);
   }
 
   async setTrust(userId: string, deviceId: string, trust: DeviceTrust): Promise<DeviceRecord | undefined> {

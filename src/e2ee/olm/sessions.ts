@@ -237,7 +237,13 @@ export class OlmSessions {
     if (payload.recipient !== this.#ctx.userId || payload.recipient_keys.ed25519 !== ours.ed25519) {
       return { ok: false, code: "RECIPIENT_MISMATCH", senderKey };
     }
-    const device = await this.#devices.deviceByCurveKey(senderKey);
+    // The device the payload names, when it holds this key; else whichever device lists the key.
+    const claimed =
+      payload.sender_device === undefined
+        ? undefined
+        : await this.#devices.device(sender, payload.sender_device);
+    const device =
+      claimed?.curve25519 === senderKey ? claimed : await this.#devices.deviceByCurveKey(senderKey);
     if (device !== undefined) {
       if (device.userId !== sender) return { ok: false, code: "SENDER_MISMATCH", senderKey };
       if (device.ed25519 !== payload.keys.ed25519) return { ok: false, code: "KEYS_MISMATCH", senderKey };
