@@ -1,6 +1,6 @@
 // Room operations shared by routes: create, membership changes, sending, redaction, upgrade.
 import { forbidden, MatrixError, notFound } from "./errors.ts";
-import { DEFAULT_ROOM_VERSION, isRoomVersion, redactEvent } from "./event-format.ts";
+import { canonicalJson, DEFAULT_ROOM_VERSION, isRoomVersion, redactEvent } from "./event-format.ts";
 import { type Homeserver, randomId } from "./homeserver.ts";
 import { authorizeEvent, membershipOf, roomPowerLevels, userPower } from "./room-auth.ts";
 import type { JsonObject, StreamEvent } from "./types.ts";
@@ -19,6 +19,22 @@ export interface CreateRoomRequest {
   power_level_content_override?: JsonObject;
 }
 
+/** The spec's size limits on events: the whole event 65536 bytes, type and state key 255 bytes. */
+export const MAX_EVENT_BYTES = 65_536;
+export const MAX_EVENT_TYPE_BYTES = 255;
+
+function checkEventSize(type: string, content: JsonObject, stateKey: string | undefined): void {
+  if (Buffer.byteLength(type) > MAX_EVENT_TYPE_BYTES)
+    throw new MatrixError(400, "M_BAD_JSON", "Event type too long");
+  if (stateKey !== undefined && Buffer.byteLength(stateKey) > MAX_EVENT_TYPE_BYTES) {
+    throw new MatrixError(400, "M_BAD_JSON", "State key too long");
+  }
+  // Content plus the envelope the server adds (IDs, sender, timestamps, signatures on a real PDU).
+  if (Buffer.byteLength(canonicalJson(content)) + 1024 > MAX_EVENT_BYTES) {
+    throw new MatrixError(413, "M_TOO_LARGE", "Event too large");
+  }
+}
+
 /** Checks then appends; the one path every client-originated room event takes. */
 export function sendEvent(
   hs: Homeserver,
@@ -29,6 +45,7 @@ export function sendEvent(
   stateKey?: string,
   txn?: { deviceId: string; txnId: string },
 ): StreamEvent {
+  checkEventSize(type, content, stateKey);
   authorizeEvent(hs, roomId, sender, type, content, stateKey);
   return hs.appendEvent(roomId, sender, type, content, {
     ...(stateKey !== undefined ? { stateKey } : {}),

@@ -130,5 +130,11 @@ describe("devserver basics", () => {
     });
     assert.equal(float.status, 400);
     assert.equal(float.json.errcode, "M_BAD_JSON");
+    const big = await s.api("PUT", `/rooms/${encodeURIComponent(roomId)}/send/m.room.message/t4`, {
+      token: alice.accessToken,
+      body: { body: "x".repeat(70_000) },
+    });
+    assert.equal(big.status, 413);
+    assert.equal(big.json.errcode, "M_TOO_LARGE");
   });
 });
