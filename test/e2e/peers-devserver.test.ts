@@ -127,6 +127,37 @@ describe("real clients through the devserver", { timeout: 60_000 }, () => {
     });
   }
 
+  for (const [senderKind, deviceKind] of [
+    ["js-sdk", "nio"],
+    ["nio", "js-sdk"],
+  ] as [PeerKind, PeerKind][]) {
+    it(`a ${deviceKind} device logs out: the ${senderKind} sender learns it and rotates the room key`, async (t) => {
+      if (skipUnlessAvailable(t, [senderKind, deviceKind])) return;
+      const peers: Peer[] = [];
+      try {
+        const bob = await register(senderKind, server.baseUrl);
+        peers.push(bob);
+        const aliceName = username("js-sdk");
+        const alice = await register("js-sdk", server.baseUrl, aliceName);
+        peers.push(alice);
+        const roomId = await encryptedRoom(alice, bob);
+        const alice2 = await loginPeer(deviceKind, server.baseUrl, aliceName, password(aliceName));
+        peers.push(alice2);
+        await bob.waitForDevices(alice.userId, (ids) => ids.includes(alice2.deviceId));
+        const first = await sendAndDecrypt(bob, alice2, roomId, "to both of alice's devices");
+
+        await alice2.logout();
+        // The server tells Bob through device_lists.changed; his next query no longer lists the device.
+        await bob.waitForDevices(alice.userId, (ids) => !ids.includes(alice2.deviceId));
+        assert.deepEqual(await bob.knownDevices(alice.userId), [alice.deviceId]);
+        const second = await sendAndDecrypt(bob, alice, roomId, "to the device alice kept");
+        assert.notEqual(second.sessionId, first.sessionId, "a new Megolm session after the device left");
+      } finally {
+        await closePeers(peers);
+      }
+    });
+  }
+
   it("nio restarts from its store on the same device and keeps decrypting and sending", async (t) => {
     if (skipUnlessAvailable(t, ["nio", "js-sdk"])) return;
     const storeDir = await mkdtemp(join(tmpdir(), "keyroom-nio-store-"));
@@ -273,7 +304,7 @@ describe("a devserver restart in the middle of a conversation", { timeout: 60_00
       // must wait in its to-device queue, across the restart.
       const bob2 = await loginPeer(bobKind, server.baseUrl, bobName, password(bobName));
       peers.push(bob2);
-      await alice.waitForDeviceStatus(bob.userId, bob2.deviceId, () => true);
+      await alice.waitForDevices(bob.userId, (ids) => ids.includes(bob2.deviceId));
       const queued = await alice.sendText(roomId, "queued for bob's second device");
 
       const { baseUrl } = server;

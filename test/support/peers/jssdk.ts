@@ -321,6 +321,32 @@ export class JsSdkPeer implements Peer {
     );
   }
 
+  /** The device IDs of `userId` this client knows (from its own key queries). */
+  async knownDevices(userId: string): Promise<string[]> {
+    const devices = await this.crypto().getUserDeviceInfo([userId]);
+    return [...(devices.get(userId)?.keys() ?? [])];
+  }
+
+  async waitForDevices(
+    userId: string,
+    predicate: (deviceIds: string[]) => boolean,
+    timeoutMs = DEFAULT_PEER_TIMEOUT_MS,
+  ): Promise<void> {
+    await this.waitFor(
+      async () => predicate(await this.knownDevices(userId)),
+      [sdk.ClientEvent.Sync, CryptoEvent.DevicesUpdated],
+      timeoutMs,
+      () => `${this.userId}: the devices of ${userId} never matched`,
+    );
+  }
+
+  /** Logs this device out (the server deletes it and its keys), then stops the client. */
+  async logout(): Promise<void> {
+    this.assertOpen();
+    await refusedAs("logout", () => this.client.logout(true));
+    this.closed = true;
+  }
+
   /**
    * Creates and publishes cross-signing keys, authenticating the upload with the account password
    * (user-interactive auth, `m.login.password`), and resolves once this device is cross-signed.

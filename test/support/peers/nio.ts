@@ -53,13 +53,18 @@ const roomView = z.object({
 const results = {
   register: z.object({ userId: z.string(), deviceId: z.string() }),
   login: z.object({ userId: z.string(), deviceId: z.string() }),
-  sync: z.object({ messages: z.array(peerMessage), rooms: z.array(roomView) }),
+  sync: z.object({
+    messages: z.array(peerMessage),
+    rooms: z.array(roomView),
+    devices: z.record(z.string(), z.array(z.string())),
+  }),
   create_room: z.object({ roomId: z.string() }),
   join: z.object({ roomId: z.string() }),
   invite: z.object({}),
   leave: z.object({}),
   send_text: z.object({ eventId: z.string() }),
   identity_keys: z.object({ curve25519: z.string(), ed25519: z.string() }),
+  logout: z.object({}),
   export_keys: z.object({ data: z.string() }),
   import_keys: z.object({ retried: z.array(peerMessage) }),
   close: z.object({}),
@@ -110,6 +115,7 @@ export class NioPeer implements Peer {
   private readonly exit: Promise<void>;
   private readonly messagesByRoom = new Map<string, Map<string, PeerMessage>>();
   private roomViews = new Map<string, RoomView>();
+  private deviceLists = new Map<string, string[]>();
   private credentials = { userId: "", deviceId: "" };
 
   private constructor(
@@ -207,6 +213,7 @@ export class NioPeer implements Peer {
     const res = await this.request("sync", { timeout_ms: timeoutMs });
     this.remember(res.messages);
     this.roomViews = new Map(res.rooms.map((r) => [r.roomId, r]));
+    this.deviceLists = new Map(Object.entries(res.devices));
   }
 
   /** After the homeserver was unreachable: one sync that succeeds (nio only syncs when asked). */
@@ -306,6 +313,30 @@ export class NioPeer implements Peer {
       timeoutMs,
       () => `${this.userId}: ${userId} never became "${membership}" in ${roomId}`,
     );
+  }
+
+  /** The device IDs of `userId` that nio knows (not deleted), after catching up with one sync. */
+  async knownDevices(userId: string): Promise<string[]> {
+    await this.syncOnce(0);
+    return [...(this.deviceLists.get(userId) ?? [])];
+  }
+
+  async waitForDevices(
+    userId: string,
+    predicate: (deviceIds: string[]) => boolean,
+    timeoutMs = DEFAULT_PEER_TIMEOUT_MS,
+  ): Promise<void> {
+    await this.syncUntil(
+      () => predicate(this.deviceLists.get(userId) ?? []),
+      timeoutMs,
+      () => `${this.userId}: the devices of ${userId} never matched`,
+    );
+  }
+
+  /** Logs this device out (the server deletes it and its keys), then closes the peer. */
+  async logout(): Promise<void> {
+    await this.request("logout", {});
+    await this.close();
   }
 
   /** nio's own key export (`export_keys`): the standard passphrase-encrypted file. */

@@ -27,6 +27,7 @@ from nio import (
     KeysQueryResponse,
     KeysUploadResponse,
     LoginResponse,
+    LogoutResponse,
     MegolmEvent,
     RegisterResponse,
     RoomCreateResponse,
@@ -134,7 +135,7 @@ class NioPeer:
                 messages.append(record)
         await self.maintain()
         messages.extend(self.retry_decryption())
-        return {"messages": messages, "rooms": self.rooms()}
+        return {"messages": messages, "rooms": self.rooms(), "devices": self.devices()}
 
     async def maintain(self):
         """The key housekeeping sync_forever does after each sync."""
@@ -170,6 +171,14 @@ class NioPeer:
                 done.append(record)
         self.undecrypted = still
         return done
+
+    def devices(self):
+        """The devices nio currently knows (not deleted), per user, as its key queries left them."""
+        out = {}
+        store = self.client.device_store if self.client.olm else None
+        for user_id in list(store.users) if store else []:
+            out[user_id] = [d.id for d in store.active_user_devices(user_id)]
+        return out
 
     def rooms(self):
         """Membership as nio sees it: rooms we are in (with members) and rooms we are invited to."""
@@ -233,6 +242,12 @@ class NioPeer:
             await self.client.send_to_device_messages()
         return {"eventId": resp.event_id}
 
+    async def logout(self):
+        resp = await self.client.logout()
+        if not isinstance(resp, LogoutResponse):
+            raise failed("logout", resp)
+        return {}
+
     async def identity_keys(self):
         keys = self.client.olm.account.identity_keys
         return {"curve25519": keys["curve25519"], "ed25519": keys["ed25519"]}
@@ -270,6 +285,7 @@ METHODS = {
     "leave": NioPeer.leave,
     "send_text": NioPeer.send_text,
     "identity_keys": NioPeer.identity_keys,
+    "logout": NioPeer.logout,
     "export_keys": NioPeer.export_keys,
     "import_keys": NioPeer.import_keys,
     "close": NioPeer.close,

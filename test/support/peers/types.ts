@@ -70,6 +70,16 @@ export interface Peer {
     membership: Membership,
     timeoutMs?: number,
   ): Promise<void>;
+  /** The device IDs of `userId` this client currently knows, as its own key queries found them. */
+  knownDevices(userId: string): Promise<string[]>;
+  /** Resolves once `knownDevices(userId)` satisfies `predicate` (the client learns through its syncs). */
+  waitForDevices(
+    userId: string,
+    predicate: (deviceIds: string[]) => boolean,
+    timeoutMs?: number,
+  ): Promise<void>;
+  /** Logs this device out (the server deletes it, its keys and its to-device queue), then closes the peer. */
+  logout(): Promise<void>;
   /** The room keys this device holds, as a standard passphrase-encrypted key export file. */
   exportRoomKeys(passphrase: string): Promise<string>;
   /** Messages of `roomId` this peer has seen so far, oldest first (one entry per event). */
