@@ -3,11 +3,14 @@
 import type { z } from "zod";
 import {
   type BasicEvent,
+  type ClientEvent,
   emptyResponseSchema,
   type JsonObject,
   type LoginRequest,
   type LoginResponse,
   loginResponseSchema,
+  type MessagesResponse,
+  messagesResponseSchema,
   type RegisterRequest,
   registerResponseSchema,
   uiaResponseSchema,
@@ -19,7 +22,7 @@ import { type Clock, systemClock } from "./clock.ts";
 import { ClientError, MatrixError, NetworkError } from "./errors.ts";
 import { TypedEmitter } from "./events/emitter.ts";
 import type { ClientEventMap, SyncState } from "./events/types.ts";
-import { type FetchLike, HttpClient, path, type RequestOptions } from "./http.ts";
+import { type FetchLike, HttpClient, normalizeBaseUrl, path, type RequestOptions } from "./http.ts";
 import { type Logger, silentLogger } from "./logger.ts";
 import { MediaApi } from "./media.ts";
 import { Room } from "./rooms/room.ts";
@@ -29,6 +32,9 @@ import type { EventEncryptor, SyncProcessor } from "./sync/hooks.ts";
 import { SyncLoop } from "./sync/loop.ts";
 
 /** Retries for one-shot API calls: only rate limits (the request was not processed). */
+/** Most events fetched to fill one room's timeline gap in one sync response. */
+export const MAX_GAP_FILL_EVENTS = 1000;
+const GAP_PAGE_SIZE = 100;
 const CALL_RETRY: BackoffPolicy = Object.freeze({ baseMs: 500, maxMs: 10_000, maxAttempts: 4 });
 
 export interface MatrixClientOptions {
@@ -46,6 +52,12 @@ export interface MatrixClientOptions {
   sendBackoff?: BackoffPolicy;
   syncProcessor?: SyncProcessor;
   eventEncryptor?: EventEncryptor;
+  /**
+   * When a sync timeline is `limited` (more events than it carries, e.g. after downtime), fetch
+   * the missing events through `/messages` so none is lost. Default true; at most
+   * `MAX_GAP_FILL_EVENTS` per room and response.
+   */
+  fillTimelineGaps?: boolean;
 }
 
 export interface PasswordLogin {
@@ -250,6 +262,10 @@ export abstract class ClientBase extends TypedEmitter<ClientEventMap> {
   async restore(session?: StoredSession): Promise<SessionInfo> {
     const s = session ?? (await this.store.loadSession());
     if (!s) throw new ClientError("NOT_LOGGED_IN", "no session to restore");
+    // The token must only ever go to the server that issued it.
+    if (normalizeBaseUrl(s.homeserverUrl) !== this.homeserverUrl) {
+      throw new ClientError("INVALID_ARGUMENT", "the session belongs to another homeserver");
+    }
     if (session) {
       const stored = await this.store.loadSession();
       if (stored && (stored.userId !== s.userId || stored.deviceId !== s.deviceId)) await this.store.clear();
@@ -330,6 +346,9 @@ export abstract class ClientBase extends TypedEmitter<ClientEventMap> {
         store: this.store,
         logger: this.logger,
         processor: () => this.syncProcessor,
+        ...(this.opts.fillTimelineGaps !== false
+          ? { fetchGap: (roomId, from, to) => this.fetchGap(roomId, from, to) }
+          : {}),
       },
       onSessionRevoked: async (softLogout) => {
         // A soft logout keeps the device (and its keys): only the token is gone.
@@ -369,6 +388,33 @@ export abstract class ClientBase extends TypedEmitter<ClientEventMap> {
   }
   get nextBatch(): string | undefined {
     return this.syncLoop?.nextBatch;
+  }
+
+  /** The events between sync token `to` and pagination token `from`, oldest first (bounded). */
+  private async fetchGap(roomId: string, from: string, to: string): Promise<ClientEvent[]> {
+    const out: ClientEvent[] = [];
+    let cursor: string | undefined = from;
+    while (cursor !== undefined && out.length < MAX_GAP_FILL_EVENTS) {
+      const res: MessagesResponse = await this.call(
+        {
+          method: "GET",
+          path: path`/_matrix/client/v3/rooms/${roomId}/messages`,
+          query: {
+            dir: "b",
+            from: cursor,
+            to,
+            limit: Math.min(GAP_PAGE_SIZE, MAX_GAP_FILL_EVENTS - out.length),
+          },
+          schema: messagesResponseSchema,
+        },
+        true,
+      );
+      out.push(...res.chunk);
+      cursor = res.chunk.length > 0 ? res.end : undefined;
+    }
+    if (cursor !== undefined)
+      this.logger.warn({ roomId, fetched: out.length }, "timeline gap larger than the fill limit");
+    return out.reverse();
   }
 
   /** Turns an outgoing room event into what goes on the wire (encryption in encrypted rooms). */

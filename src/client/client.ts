@@ -368,13 +368,18 @@ export class MatrixClient extends ClientBase {
     type: string,
     content: JsonObject,
   ): Promise<{ type: string; content: JsonObject }> {
-    const room = this.rooms.get(roomId);
+    let room = this.rooms.get(roomId);
     const encrypted =
       room?.encrypted ?? (await this.fetchStateEvent(roomId, "m.room.encryption")) !== undefined;
     if (!encrypted) return { type, content };
     // Never fall back to plaintext in an encrypted room.
-    if (!this.eventEncryptor || !room) {
+    if (!this.eventEncryptor) {
       throw new ClientError("ENCRYPTION_UNAVAILABLE", "the room is encrypted and no event encryptor is set");
+    }
+    if (!room) {
+      // Not synced yet (e.g. a one-shot send): the encryptor needs the members, so read the state.
+      room = new Room(roomId);
+      for (const ev of await this.fetchRoomState(roomId)) room.applyState(ev);
     }
     return this.eventEncryptor.encryptRoomEvent(room, type, content);
   }

@@ -5,7 +5,13 @@ export {
   MAX_RETRY_AFTER_MS,
   withRetry,
 } from "./backoff.ts";
-export { ClientBase, type MatrixClientOptions, type PasswordLogin, type SessionInfo } from "./base.ts";
+export {
+  ClientBase,
+  MAX_GAP_FILL_EVENTS,
+  type MatrixClientOptions,
+  type PasswordLogin,
+  type SessionInfo,
+} from "./base.ts";
 export {
   type CreateRoomOptions,
   MAX_TOMBSTONE_HOPS,

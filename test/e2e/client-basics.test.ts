@@ -182,15 +182,16 @@ describe("client against the devserver", () => {
     await a.startSync();
     await a.stopSync();
     await a.close();
-    // Sent while the client is down.
-    for (let i = 3; i < 6; i++) await sender.sendText(roomId, `m${i}`);
+    // Sent while the client is down: more than the server's default timeline limit (10), so the
+    // next sync is `limited` and the client fills the gap through /messages.
+    for (let i = 3; i < 30; i++) await sender.sendText(roomId, `m${i}`);
 
     const b = await MatrixClient.fromStore(new FileClientStore(path), { syncTimeoutMs: 500 });
     b.on("room.event", (_r, ev) => {
       if (ev.type === "m.room.message") received.push(String(ev.content.body));
     });
-    await syncUntil(b, () => received.includes("m5"));
-    assert.deepEqual(received, ["m0", "m1", "m2", "m3", "m4", "m5"]);
+    await syncUntil(b, () => received.includes("m29"));
+    assert.deepEqual(received, Array.from({ length: 30 }, (_, i) => `m${i}`));
     assert.equal(b.getRoom(roomId)?.membership, "join");
   });
 

@@ -26,6 +26,11 @@ export interface SyncContext {
   store: ClientStore;
   logger: Logger;
   processor: () => SyncProcessor | undefined;
+  /**
+   * Fetches the events a limited timeline skipped (between the previous sync token `to` and the
+   * chunk's `prev_batch`), oldest first. Absent: gaps are left to the application.
+   */
+  fetchGap?: (roomId: string, from: string, to: string) => Promise<ClientEvent[]>;
 }
 
 type Emit = () => Promise<void>;
@@ -37,7 +42,12 @@ function membershipOf(ev: StateEvent): Membership | undefined {
   return typeof m === "string" && MEMBERSHIPS.has(m) ? (m as Membership) : undefined;
 }
 
-export async function handleSyncResponse(ctx: SyncContext, res: SyncResponse): Promise<void> {
+/** `since` is the token the response was requested with (undefined for an initial sync). */
+export async function handleSyncResponse(
+  ctx: SyncContext,
+  res: SyncResponse,
+  since: string | undefined,
+): Promise<void> {
   const emits: Emit[] = [];
   const changedRooms = new Map<string, Room>();
   const changedMemberships: { roomId: string; userId: string; membership: string }[] = [];
@@ -98,11 +108,11 @@ export async function handleSyncResponse(ctx: SyncContext, res: SyncResponse): P
 
   for (const [roomId, r] of Object.entries(res.rooms?.join ?? {})) {
     const [room, prev] = roomFor(roomId, "join");
-    await applyRoom(ctx, processor, room, prev, r, "join", emits);
+    await applyRoom(ctx, processor, room, prev, r, "join", emits, since);
   }
   for (const [roomId, r] of Object.entries(res.rooms?.leave ?? {})) {
     const [room, prev] = roomFor(roomId, "leave");
-    await applyRoom(ctx, processor, room, prev, r, "leave", emits);
+    await applyRoom(ctx, processor, room, prev, r, "leave", emits, since);
   }
   for (const [roomId] of Object.entries(res.rooms?.knock ?? {})) {
     const [room, prev] = roomFor(roomId, "knock");
@@ -127,6 +137,7 @@ async function applyRoom(
   r: JoinedRoomSync | LeftRoomSync,
   section: "join" | "leave",
   emits: Emit[],
+  since: string | undefined,
 ): Promise<void> {
   const firstEmit = emits.length;
   const applyStateEvent = (ev: StateEvent) => {
@@ -143,6 +154,16 @@ async function applyRoom(
     }
   };
 
+  // A limited timeline after a gap (e.g. a long restart): fetch what was skipped, so that every
+  // event reaches listeners once. Gap events come before the state block, which is newer.
+  const prevBatch = r.timeline?.prev_batch;
+  if (r.timeline?.limited && since !== undefined && prevBatch !== undefined && ctx.fetchGap) {
+    for (const raw of await ctx.fetchGap(room.roomId, prevBatch, since)) {
+      if (raw.state_key !== undefined) applyStateEvent(raw as StateEvent);
+      const ev = await toRoomEvent(ctx, processor, room, raw);
+      emits.push(() => ctx.emitter.emit("room.event", room, ev));
+    }
+  }
   for (const ev of r.state?.events ?? []) applyStateEvent(ev);
   if (r.timeline?.prev_batch !== undefined) room.prevBatch = r.timeline.prev_batch;
   for (const raw of r.timeline?.events ?? []) {

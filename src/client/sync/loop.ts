@@ -70,7 +70,7 @@ export class SyncLoop {
       timeoutMs: timeout + SYNC_TIMEOUT_GRACE_MS,
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
-    await handleSyncResponse(this.opts.context, res);
+    await handleSyncResponse(this.opts.context, res, this.since);
     this.since = res.next_batch;
   }
 

@@ -1,0 +1,103 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { ClientError, MatrixError } from "./errors.ts";
+import { HttpClient } from "./http.ts";
+import { MediaApi } from "./media.ts";
+
+function media(respond: (url: string, init: RequestInit) => Response) {
+  const seen: { url: string; auth: string | undefined }[] = [];
+  const http = new HttpClient({
+    baseUrl: "https://hs",
+    accessToken: () => "tok",
+    fetch: async (url, init) => {
+      seen.push({ url, auth: (init.headers as Record<string, string>).Authorization });
+      return respond(url, init);
+    },
+  });
+  return { api: new MediaApi(http), seen };
+}
+const bytes = (n: number) =>
+  new Response(new Uint8Array(n).fill(7), { status: 200, headers: { "content-type": "image/png" } });
+
+describe("MediaApi", () => {
+  it("uses authenticated media first and remembers it", async () => {
+    const { api, seen } = media(() => bytes(4));
+    const got = await api.download("mxc://hs.example/abc");
+    assert.deepEqual(got.data, new Uint8Array(4).fill(7));
+    assert.equal(got.contentType, "image/png");
+    await api.download("mxc://hs.example/abc");
+    assert.deepEqual(
+      seen.map((s) => [s.url, s.auth]),
+      [
+        ["https://hs/_matrix/client/v1/media/download/hs.example/abc", "Bearer tok"],
+        ["https://hs/_matrix/client/v1/media/download/hs.example/abc", "Bearer tok"],
+      ],
+    );
+  });
+
+  it("falls back to /_matrix/media/v3 (without the token) on servers without authenticated media", async () => {
+    const { api, seen } = media((url) =>
+      url.includes("/client/v1/")
+        ? new Response(JSON.stringify({ errcode: "M_UNRECOGNIZED" }), { status: 404 })
+        : bytes(2),
+    );
+    await api.download("mxc://hs.example/abc");
+    await api.download("mxc://hs.example/def");
+    assert.deepEqual(
+      seen.map((s) => [s.url, s.auth]),
+      [
+        ["https://hs/_matrix/client/v1/media/download/hs.example/abc", "Bearer tok"],
+        ["https://hs/_matrix/media/v3/download/hs.example/abc", undefined],
+        ["https://hs/_matrix/media/v3/download/hs.example/def", undefined],
+      ],
+    );
+  });
+
+  it("does not fall back on a real not-found", async () => {
+    const { api, seen } = media(
+      () => new Response(JSON.stringify({ errcode: "M_NOT_FOUND" }), { status: 404 }),
+    );
+    await assert.rejects(
+      api.download("mxc://hs.example/abc"),
+      (e: unknown) => e instanceof MatrixError && e.errcode === "M_NOT_FOUND",
+    );
+    assert.equal(seen.length, 1);
+  });
+
+  it("refuses bad mxc URIs and oversized bodies", async () => {
+    const { api, seen } = media(() => bytes(100));
+    for (const bad of ["https://x/y", "mxc://hs/../etc", "mxc://hs/a/b", "mxc://"]) {
+      await assert.rejects(
+        api.download(bad),
+        (e: unknown) => e instanceof ClientError && e.code === "INVALID_ARGUMENT",
+      );
+    }
+    assert.equal(seen.length, 0);
+    await assert.rejects(
+      api.download("mxc://hs/abc", { maxBytes: 99 }),
+      (e: unknown) => e instanceof ClientError && e.code === "TOO_LARGE",
+    );
+  });
+
+  it("uploads with content type, filename and length", async () => {
+    let init: RequestInit | undefined;
+    let url = "";
+    const http = new HttpClient({
+      baseUrl: "https://hs",
+      fetch: async (u, i) => {
+        url = u;
+        init = i;
+        return new Response(JSON.stringify({ content_uri: "mxc://hs/new" }), { status: 200 });
+      },
+    });
+    const uri = await new MediaApi(http).upload(new Uint8Array([1, 2, 3]), {
+      contentType: "text/plain",
+      filename: "a b.txt",
+    });
+    assert.equal(uri, "mxc://hs/new");
+    assert.equal(url, "https://hs/_matrix/media/v3/upload?filename=a+b.txt");
+    const h = init?.headers as Record<string, string>;
+    assert.equal(h["Content-Type"], "text/plain");
+    assert.equal(h["Content-Length"], "3");
+  });
+});
