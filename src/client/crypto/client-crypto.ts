@@ -1,0 +1,428 @@
+// The client's encryption driver. It owns the `OlmMachine` and its store, feeds it each sync before
+// the client emits anything or saves its token, sends what it asks for (one loop at a time), shares
+// room keys before encrypting, decrypts timeline events and re-emits the ones whose key came late.
+import { decryptKeyExport, encryptKeyExport } from "../../crypto/key-export/index.ts";
+import {
+  type DecryptedRoomEvent,
+  DecryptionError,
+  type DeviceInfo,
+  type DeviceTrust,
+  E2eeError,
+  type HistoryVisibility,
+  MAX_PENDING_EVENTS,
+  OlmMachine,
+  type OutgoingRequest,
+  type RoomMember,
+} from "../../e2ee/index.ts";
+import type { ClientEvent, JsonObject, ToDeviceEvent } from "../../wire/index.ts";
+import { errorSummary } from "../events/emitter.ts";
+import type { RoomEvent } from "../events/types.ts";
+import type { HttpClient } from "../http.ts";
+import type { Logger } from "../logger.ts";
+import type { Room } from "../rooms/room.ts";
+import type { DecryptionResult, EventEncryptor, SyncCryptoChanges, SyncProcessor } from "../sync/hooks.ts";
+import { sendOutgoingRequest } from "./dispatch.ts";
+import { ClientCryptoError } from "./errors.ts";
+import type { OpenedStore } from "./options.ts";
+import { OutgoingRequestLoop, Serial } from "./outgoing.ts";
+
+/** Failures that may clear up when a key arrives: such events are re-emitted once they decrypt. */
+const WAITING_FOR_KEY: ReadonlySet<string> = new Set(["UNKNOWN_SESSION", "UNKNOWN_INDEX", "WITHHELD"]);
+
+const HISTORY_VISIBILITIES: ReadonlySet<string> = new Set(["invited", "joined", "shared", "world_readable"]);
+
+/** What the driver needs from the client it serves. */
+export interface ClientCryptoHost {
+  readonly http: HttpClient;
+  readonly logger: Logger;
+  getRoom(roomId: string): Room | undefined;
+  rooms(): Iterable<Room>;
+  /** Emits an event that failed to decrypt earlier and decrypted now that its key arrived. */
+  emitDecrypted(room: Room, event: RoomEvent): Promise<void>;
+  /** Reports a failure nobody awaits (a background request). */
+  reportError(error: unknown): void;
+}
+
+export interface ClientCryptoOpenOptions {
+  readonly host: ClientCryptoHost;
+  readonly store: OpenedStore;
+  readonly userId: string;
+  readonly deviceId: string;
+  readonly verifyDevices?: boolean;
+}
+
+export interface KeyImportResult {
+  /** Keys that were new or better than what we held. */
+  readonly imported: number;
+  /** Entries in the file. */
+  readonly total: number;
+}
+
+export type ProgressCallback = (done: number, total: number) => void;
+
+export class ClientCrypto implements SyncProcessor, EventEncryptor {
+  readonly machine: OlmMachine;
+  readonly #host: ClientCryptoHost;
+  readonly #store: OpenedStore;
+  readonly #loop: OutgoingRequestLoop;
+  /** Room sends run one at a time: each prepares the room's key, then encrypts. */
+  readonly #sends = new Serial();
+  /** Raw form of events waiting for their key, to re-emit them whole (oldest first, bounded). */
+  readonly #waiting = new Map<string, { roomId: string; raw: ClientEvent }>();
+  /** Decrypted-later events of the sync being processed, emitted before its token is saved. */
+  #redecrypted: DecryptedRoomEvent[] = [];
+  /** Rooms whose `m.room.encryption` was recorded in the engine during this process. */
+  readonly #recorded = new Map<string, string>();
+  #changedRooms = new Set<string>();
+  #closed = false;
+
+  private constructor(machine: OlmMachine, host: ClientCryptoHost, store: OpenedStore) {
+    this.machine = machine;
+    this.#host = host;
+    this.#store = store;
+    this.#loop = new OutgoingRequestLoop({
+      machine,
+      send: (request) => sendOutgoingRequest(host.http, request),
+      onError: (error, request) => this.#requestFailed(error, request),
+    });
+  }
+
+  /** Opens the engine on the store and sends what it has to (first login: device and one-time keys). */
+  static async open(options: ClientCryptoOpenOptions): Promise<ClientCrypto> {
+    const machine = await OlmMachine.open({
+      userId: options.userId,
+      deviceId: options.deviceId,
+      store: options.store.store,
+      verifyDevices: options.verifyDevices ?? false,
+    });
+    const crypto = new ClientCrypto(machine, options.host, options.store);
+    await crypto.#loop.run();
+    return crypto;
+  }
+
+  get userId(): string {
+    return this.machine.userId;
+  }
+  get deviceId(): string {
+    return this.machine.deviceId;
+  }
+
+  /** Our device's Ed25519 key, for others to verify us out of band. */
+  getFingerprint(): string {
+    return this.machine.identityKeys.ed25519;
+  }
+
+  /** Sends everything the engine has queued; resolves when a full pass is done (never rejects). */
+  flush(): Promise<void> {
+    return this.#loop.run();
+  }
+
+  // ---- SyncProcessor ----
+
+  async processSyncChanges(changes: SyncCryptoChanges): Promise<ToDeviceEvent[]> {
+    this.#ensureOpen();
+    if (changes.changedMemberships.length > 0) {
+      await this.machine.receiveRoomMembership(changes.changedMemberships);
+      for (const m of changes.changedMemberships) this.#changedRooms.add(m.roomId);
+    }
+    const result = await this.machine.receiveSyncChanges({
+      toDevice: changes.toDeviceEvents,
+      deviceLists: changes.deviceLists,
+      oneTimeKeyCounts: changes.oneTimeKeyCounts,
+      ...(changes.unusedFallbackKeyTypes !== undefined
+        ? { unusedFallbackKeyTypes: changes.unusedFallbackKeyTypes }
+        : {}),
+      nextBatch: changes.nextBatch,
+    });
+    this.#redecrypted.push(...result.redecrypted);
+    for (const f of result.failures) {
+      this.#host.logger.warn({ sender: f.sender, code: f.code }, "dropped an undecryptable to-device event");
+    }
+    return result.toDevice.map(({ type, sender, content }) => ({ type, sender, content }));
+  }
+
+  async decryptRoomEvent(room: Room, event: ClientEvent): Promise<DecryptionResult> {
+    try {
+      const decrypted = await this.machine.decryptRoomEvent(event, room.roomId);
+      this.#waiting.delete(event.event_id);
+      return { ok: true, ...decryptedParts(decrypted, event) };
+    } catch (e) {
+      if (e instanceof DecryptionError) {
+        if (WAITING_FOR_KEY.has(e.code)) this.#remember(room.roomId, event);
+        return { ok: false, code: e.code, reason: e.message };
+      }
+      if (e instanceof E2eeError) return { ok: false, code: e.code, reason: e.message };
+      throw e;
+    }
+  }
+
+  /**
+   * After the sync's events went out: record newly encrypted rooms and track their members (their
+   * state is applied by now), emit events whose key arrived, and send what the engine queued.
+   */
+  async beforeSaveSyncToken(_nextBatch: string): Promise<void> {
+    this.#ensureOpen();
+    const changed = this.#changedRooms;
+    this.#changedRooms = new Set();
+    for (const room of this.#host.rooms()) {
+      if (room.encrypted && (changed.has(room.roomId) || !this.#recorded.has(room.roomId))) {
+        await this.#recordRoom(room, true);
+      }
+    }
+    const redecrypted = this.#redecrypted;
+    this.#redecrypted = [];
+    await this.#emitRedecrypted(redecrypted);
+    await this.#loop.run();
+  }
+
+  // ---- EventEncryptor ----
+
+  encryptRoomEvent(
+    room: Room,
+    type: string,
+    content: JsonObject,
+  ): Promise<{ type: string; content: JsonObject }> {
+    return this.#sends.run(async () => {
+      this.#ensureOpen();
+      const roomId = room.roomId;
+      await this.#recordRoom(room, false);
+      const members: RoomMember[] = [];
+      for (const m of room.members) {
+        if (m.membership === "join" || m.membership === "invite") {
+          members.push({ userId: m.userId, membership: m.membership });
+        }
+      }
+      const userIds = members.map((m) => m.userId);
+      await this.#refreshDevices(userIds);
+      // Claims are sent by the loop, which sends one request at a time.
+      if ((await this.machine.getMissingSessions(userIds)) !== undefined) await this.#loop.run();
+      const visibility = historyVisibilityOf(room);
+      const shares = await this.machine.shareRoomKey(
+        roomId,
+        members,
+        visibility !== undefined ? { historyVisibility: visibility } : {},
+      );
+      if (shares.length > 0) await this.#loop.run();
+      return { type: "m.room.encrypted", content: await this.#encrypt(roomId, type, content) };
+    });
+  }
+
+  async #encrypt(roomId: string, type: string, content: JsonObject): Promise<JsonObject> {
+    try {
+      return await this.machine.encryptRoomEvent(roomId, type, content);
+    } catch (e) {
+      if (!(e instanceof E2eeError && e.code === "ROOM_KEY_NOT_SHARED")) throw e;
+    }
+    // A share message from an earlier attempt may still be queued: one more pass, then give up.
+    await this.#loop.run();
+    try {
+      return await this.machine.encryptRoomEvent(roomId, type, content);
+    } catch (e) {
+      if (!(e instanceof E2eeError && e.code === "ROOM_KEY_NOT_SHARED")) throw e;
+      throw new ClientCryptoError(
+        "ROOM_KEY_NOT_SHARED",
+        `the room key of ${roomId} could not be sent to every member's devices; the event was not sent`,
+        { cause: this.#loop.lastError },
+      );
+    }
+  }
+
+  // ---- devices and trust ----
+
+  /** The user's devices (their keys fetched first if we do not follow them yet), without deleted ones. */
+  async getUserDevices(userId: string): Promise<DeviceInfo[]> {
+    this.#ensureOpen();
+    await this.#refreshDevices([userId]);
+    return (await this.machine.getUserDevices(userId)).filter((d) => !d.deleted);
+  }
+
+  async setDeviceTrust(userId: string, deviceId: string, trust: DeviceTrust): Promise<DeviceInfo> {
+    this.#ensureOpen();
+    if ((await this.machine.getDevice(userId, deviceId)) === undefined) await this.#refreshDevices([userId]);
+    return this.machine.setDeviceTrust(userId, deviceId, trust);
+  }
+
+  /** Per-room `verifyDevices` (overrides the client-wide option); persisted. */
+  async setRoomVerifyDevices(room: Room, verifyDevices: boolean): Promise<void> {
+    this.#ensureOpen();
+    await this.#recordRoom(room, false);
+    await this.machine.setRoomSettings(room.roomId, { verifyDevices });
+  }
+
+  /** Makes sure these users' device lists are known and current (a `/keys/query` if needed). */
+  async #refreshDevices(userIds: readonly string[]): Promise<void> {
+    if (!this.machine.hasOutdatedUsers(userIds)) return;
+    await this.machine.updateTrackedUsers(userIds);
+    // Two runs: the first may have started before these users were marked.
+    for (let i = 0; i < 2 && this.machine.hasOutdatedUsers(userIds); i++) await this.#loop.run();
+    if (this.machine.hasOutdatedUsers(userIds)) {
+      throw new ClientCryptoError(
+        "DEVICE_LIST_UNAVAILABLE",
+        "the devices of the room's members could not be fetched",
+        { cause: this.#loop.lastError },
+      );
+    }
+  }
+
+  // ---- rooms ----
+
+  /**
+   * Records the room's `m.room.encryption` in the engine (which refuses a later downgrade) and,
+   * with `track`, follows its members' devices. A refusal from sync data is reported, not thrown:
+   * throwing would make the client fetch the same sync forever.
+   */
+  async #recordRoom(room: Room, track: boolean): Promise<void> {
+    const settings = room.encryption;
+    if (settings === undefined) return;
+    const fingerprint = JSON.stringify(settings);
+    try {
+      if (this.#recorded.get(room.roomId) !== fingerprint) {
+        await this.machine.setRoomSettings(room.roomId, {
+          algorithm: settings.algorithm,
+          ...(settings.rotationPeriodMs !== undefined ? { rotationPeriodMs: settings.rotationPeriodMs } : {}),
+          ...(settings.rotationPeriodMsgs !== undefined
+            ? { rotationPeriodMsgs: settings.rotationPeriodMsgs }
+            : {}),
+        });
+        this.#recorded.set(room.roomId, fingerprint);
+      }
+    } catch (e) {
+      const refused =
+        e instanceof E2eeError && (e.code === "ENCRYPTION_DOWNGRADE" || e.code === "UNSUPPORTED_ALGORITHM");
+      if (!refused || !track) throw e;
+      this.#host.logger.warn(
+        { roomId: room.roomId, err: errorSummary(e) },
+        "room encryption settings refused",
+      );
+      this.#host.reportError(e);
+      return;
+    }
+    if (track) await this.machine.updateTrackedUsers(room.joinedOrInvitedMemberIds);
+  }
+
+  // ---- key export / import ----
+
+  /**
+   * The room keys of these rooms as a standard passphrase-protected export file (Element and
+   * matrix-js-sdk read it). `onProgress` counts rooms.
+   */
+  async exportRoomKeys(
+    roomIds: readonly string[],
+    passphrase: string,
+    opts: { onProgress?: ProgressCallback; rounds?: number } = {},
+  ): Promise<string> {
+    this.#ensureOpen();
+    const keys = [];
+    const rooms = [...new Set(roomIds)];
+    for (let i = 0; i < rooms.length; i++) {
+      keys.push(...(await this.machine.exportRoomKeys([rooms[i] as string])));
+      opts.onProgress?.(i + 1, rooms.length);
+    }
+    return encryptKeyExport(keys, passphrase, opts.rounds !== undefined ? { rounds: opts.rounds } : {});
+  }
+
+  /**
+   * Imports a key export file. Events that were waiting for these keys are decrypted and emitted
+   * again (`room.decrypted`). `onProgress` counts keys.
+   */
+  async importRoomKeys(
+    file: string,
+    passphrase: string,
+    opts: { onProgress?: ProgressCallback } = {},
+  ): Promise<KeyImportResult> {
+    this.#ensureOpen();
+    const entries = decryptKeyExport(file, passphrase);
+    const { imported, total, redecrypted } = await this.machine.importRoomKeys(entries, opts.onProgress);
+    await this.#emitRedecrypted(redecrypted);
+    return { imported, total };
+  }
+
+  // ---- plumbing ----
+
+  #remember(roomId: string, raw: ClientEvent): void {
+    this.#waiting.delete(raw.event_id);
+    this.#waiting.set(raw.event_id, { roomId, raw });
+    // The engine keeps at most MAX_PENDING_EVENTS too: drop the oldest beyond that.
+    while (this.#waiting.size > MAX_PENDING_EVENTS) {
+      const oldest = this.#waiting.keys().next();
+      if (oldest.done === true) break;
+      this.#waiting.delete(oldest.value);
+    }
+  }
+
+  async #emitRedecrypted(events: readonly DecryptedRoomEvent[]): Promise<void> {
+    for (const d of events) {
+      const waiting = this.#waiting.get(d.eventId);
+      if (waiting === undefined || waiting.roomId !== d.roomId) continue;
+      this.#waiting.delete(d.eventId);
+      const room = this.#host.getRoom(d.roomId);
+      if (room === undefined) continue;
+      const { raw } = waiting;
+      const parts = decryptedParts(d, raw);
+      const event: RoomEvent = {
+        roomId: d.roomId,
+        eventId: raw.event_id,
+        sender: raw.sender,
+        type: parts.type,
+        content: parts.content,
+        originServerTs: raw.origin_server_ts,
+        raw,
+        encryption: parts.info,
+      };
+      if (raw.unsigned !== undefined) event.unsigned = raw.unsigned;
+      await this.#host.emitDecrypted(room, event);
+    }
+  }
+
+  #requestFailed(error: unknown, request: OutgoingRequest | undefined): void {
+    // The request stays in the engine and goes out again on the next run; say what, never the body.
+    this.#host.logger.warn({ request: request?.type, err: errorSummary(error) }, "encryption request failed");
+    this.#host.reportError(error);
+  }
+
+  #ensureOpen(): void {
+    if (this.#closed) throw new ClientCryptoError("CLOSED", "the client's encryption was closed");
+  }
+
+  /** Waits for the running requests, then closes the engine (and the store, if the client opened it). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#loop.close();
+    await this.#sends.run(async () => undefined);
+    await this.machine.close();
+    if (this.#store.owned) await this.#store.store.close();
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { type: "ClientCrypto", userId: this.userId, deviceId: this.deviceId };
+  }
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return `ClientCrypto(${this.userId}/${this.deviceId})`;
+  }
+}
+
+function historyVisibilityOf(room: Room): HistoryVisibility | undefined {
+  const v = room.getState("m.room.history_visibility")?.content.history_visibility;
+  return typeof v === "string" && HISTORY_VISIBILITIES.has(v) ? (v as HistoryVisibility) : undefined;
+}
+
+/** The application-facing parts of a decrypted event; relations stay readable in the clear wrapper. */
+function decryptedParts(
+  d: DecryptedRoomEvent,
+  raw: ClientEvent,
+): { type: string; content: JsonObject; info: Extract<DecryptionResult, { ok: true }>["info"] } {
+  const content: JsonObject = { ...d.content };
+  const relation = raw.content["m.relates_to"];
+  if (content["m.relates_to"] === undefined && relation !== undefined) content["m.relates_to"] = relation;
+  return {
+    type: d.type,
+    content,
+    info: {
+      decrypted: true,
+      senderKey: d.senderCurve25519,
+      ...(d.senderDevice !== undefined ? { senderDeviceId: d.senderDevice } : {}),
+      trust: d.trust,
+    },
+  };
+}

@@ -1,0 +1,26 @@
+// Errors of the client's encryption driver. Messages name rooms, users and devices, never keys,
+// plaintext or tokens.
+
+export type ClientCryptoErrorCode =
+  /** The client was created without `encryption`. */
+  | "NOT_ENABLED"
+  /** `restoreDeviceId` needs the full user ID (`@user:server`) to find the stored device. */
+  | "RESTORE_NEEDS_USER_ID"
+  /** The room members' device lists could not be fetched, so the room key cannot be shared safely. */
+  | "DEVICE_LIST_UNAVAILABLE"
+  /** The room key's to-device messages could not all be sent; the event was not encrypted. */
+  | "ROOM_KEY_NOT_SHARED"
+  /** The content has no `file` (or `url`) to download. */
+  | "NO_ATTACHMENT"
+  /** The encryption driver was closed (client closed or logged out). */
+  | "CLOSED";
+
+export class ClientCryptoError extends Error {
+  override readonly name = "ClientCryptoError";
+  readonly code: ClientCryptoErrorCode;
+
+  constructor(code: ClientCryptoErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}

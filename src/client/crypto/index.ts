@@ -1,0 +1,18 @@
+export {
+  ClientCrypto,
+  type ClientCryptoHost,
+  type ClientCryptoOpenOptions,
+  type KeyImportResult,
+  type ProgressCallback,
+} from "./client-crypto.ts";
+export { sendOutgoingRequest } from "./dispatch.ts";
+export { ClientCryptoError, type ClientCryptoErrorCode } from "./errors.ts";
+export {
+  type CryptoStoreOption,
+  type EncryptionOptions,
+  type OpenedStore,
+  openCryptoStore,
+  openStoredIdentity,
+  resolveEncryptionOptions,
+} from "./options.ts";
+export { MAX_OUTGOING_PASSES, OutgoingRequestLoop, Serial } from "./outgoing.ts";

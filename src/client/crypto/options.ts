@@ -1,0 +1,120 @@
+// `encryption` options of the client, and opening the crypto store they name. The SQLite back end
+// (and Node's `os`/`path`) are imported only when a location is given, so browser bundles that
+// pass their own store never load them.
+import { StoreError, StoreMismatchError } from "../../store/errors.ts";
+import type { CryptoStore } from "../../store/store.ts";
+import { ClientCryptoError } from "./errors.ts";
+
+/** Where the crypto store lives: a SQLite database (Node), or any `CryptoStore` you opened. */
+export type CryptoStoreOption =
+  | {
+      /** Directory of the SQLite database (created, mode 0700, if missing). */
+      readonly directory: string;
+      /** File name inside `directory` (default `keyroom-crypto.sqlite3`). */
+      readonly fileName?: string;
+    }
+  | CryptoStore;
+
+export interface EncryptionOptions {
+  /**
+   * The crypto store. Default on Node: SQLite in `$XDG_DATA_HOME/keyroom/<user>` (or
+   * `~/.local/share/keyroom/<user>`). A `CryptoStore` instance is used as given and left open when
+   * the client closes (you opened it, you close it).
+   */
+  readonly store?: CryptoStoreOption;
+  /** Encrypts the SQLite store's secrets with a key derived from this (else a key file beside it). */
+  readonly passphrase?: string;
+  /**
+   * Log in with the device ID the crypto store remembers for the user (pass a full user ID to
+   * `login`). Without it, a login that gets a new device from the server fails on an existing store.
+   */
+  readonly restoreDeviceId?: boolean;
+  /** Refuse to send into rooms with devices never marked verified / blacklisted / ignored. */
+  readonly verifyDevices?: boolean;
+}
+
+export function resolveEncryptionOptions(
+  option: true | EncryptionOptions | undefined,
+): EncryptionOptions | undefined {
+  if (option === undefined) return undefined;
+  return option === true ? {} : option;
+}
+
+function isCryptoStore(store: CryptoStoreOption): store is CryptoStore {
+  return "loadIdentity" in store && typeof store.loadIdentity === "function";
+}
+
+/** A store the client opened (and closes), or one it was given (and leaves open). */
+export interface OpenedStore {
+  readonly store: CryptoStore;
+  readonly owned: boolean;
+}
+
+/** The SQLite location for `userId` when none was given. */
+async function defaultLocation(userId: string): Promise<{ directory: string; fileName?: string }> {
+  if (typeof process === "undefined" || process.versions?.node === undefined) {
+    throw new ClientCryptoError(
+      "NOT_ENABLED",
+      "outside Node, pass encryption.store (e.g. an IndexedDbCryptoStore)",
+    );
+  }
+  const { homedir } = await import("node:os");
+  const { join } = await import("node:path");
+  const base = process.env.XDG_DATA_HOME || join(homedir(), ".local", "share");
+  // One directory per account: a store belongs to one user and device.
+  const safe = userId.replace(/[^A-Za-z0-9._=-]/g, "_");
+  return { directory: join(base, "keyroom", safe) };
+}
+
+/**
+ * Opens the configured store for `userId` (and `deviceId`; without it, the store must already hold
+ * one). Throws `StoreMismatchError` if it belongs to another user or device.
+ */
+export async function openCryptoStore(
+  options: EncryptionOptions,
+  userId: string,
+  deviceId: string | undefined,
+): Promise<OpenedStore> {
+  const configured = options.store;
+  if (configured !== undefined && isCryptoStore(configured)) {
+    const identity = await configured.loadIdentity();
+    const requested = { userId, deviceId };
+    if (identity.userId !== userId) throw new StoreMismatchError("USER_MISMATCH", identity, requested);
+    if (deviceId !== undefined && identity.deviceId !== deviceId) {
+      throw new StoreMismatchError("DEVICE_MISMATCH", identity, requested);
+    }
+    return { store: configured, owned: false };
+  }
+  const location = configured ?? (await defaultLocation(userId));
+  const { SqliteCryptoStore } = await import("../../store/sqlite/sqlite-store.ts");
+  const store = await SqliteCryptoStore.open({
+    userId,
+    ...(deviceId !== undefined ? { deviceId } : {}),
+    directory: location.directory,
+    ...(location.fileName !== undefined ? { fileName: location.fileName } : {}),
+    ...(options.passphrase !== undefined ? { passphrase: options.passphrase } : {}),
+  });
+  return { store, owned: true };
+}
+
+/**
+ * The device ID the store remembers for `userId`, or undefined for a new store. The store is
+ * returned open (to be reused by the login that follows) when it holds an identity.
+ */
+export async function openStoredIdentity(
+  options: EncryptionOptions,
+  userId: string,
+): Promise<OpenedStore | undefined> {
+  if (!userId.startsWith("@") || !userId.includes(":")) {
+    throw new ClientCryptoError(
+      "RESTORE_NEEDS_USER_ID",
+      "restoreDeviceId needs the full user ID (@user:server) to find the stored device",
+    );
+  }
+  try {
+    return await openCryptoStore(options, userId, undefined);
+  } catch (e) {
+    if (e instanceof StoreError && e.code === "IDENTITY_REQUIRED") return undefined;
+    throw e;
+  }
+}

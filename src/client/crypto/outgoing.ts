@@ -1,0 +1,97 @@
+// Running the engine's outgoing requests: one loop at a time, and one more pass when someone asks
+// while a pass is under way (a request queued mid-pass must not wait for the next sync). Requests
+// go out one after another, so key claims never overlap: two concurrent claims for one device
+// would each burn a one-time key.
+import type { OlmMachine, OutgoingRequest } from "../../e2ee/index.ts";
+
+/** Passes per run at most: a pass that sent everything may have made new requests (a claim's `m.dummy`). */
+export const MAX_OUTGOING_PASSES = 8;
+
+/** Runs tasks one after another. */
+export class Serial {
+  #tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.#tail.then(task, task);
+    this.#tail = result.catch(() => undefined);
+    return result;
+  }
+}
+
+export interface OutgoingLoopOptions {
+  machine: OlmMachine;
+  send: (request: OutgoingRequest) => Promise<unknown>;
+  /** A request (or the engine) failed; failed requests stay in the engine and go out on the next run. */
+  onError: (error: unknown, request: OutgoingRequest | undefined) => void;
+}
+
+export class OutgoingRequestLoop {
+  readonly #opts: OutgoingLoopOptions;
+  #running: Promise<void> | undefined;
+  #again = false;
+  #closed = false;
+  /** The last failure of the last pass, if it had one (for callers who need to explain a refusal). */
+  lastError: unknown;
+
+  constructor(opts: OutgoingLoopOptions) {
+    this.#opts = opts;
+  }
+
+  /**
+   * Asks for a run; resolves once a pass that started after this call has finished. Never rejects:
+   * failed requests stay in the engine for the next run and are reported through `onError`.
+   */
+  run(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#again = true;
+    if (this.#running === undefined) {
+      this.#running = this.#loop().finally(() => {
+        this.#running = undefined;
+      });
+    }
+    return this.#running;
+  }
+
+  /** Stops starting passes and waits for the current one. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#running;
+  }
+
+  async #loop(): Promise<void> {
+    let passes = 0;
+    while (this.#again && !this.#closed) {
+      this.#again = false;
+      const { sent, failed } = await this.#pass();
+      passes++;
+      // Keep going while passes make progress: a sent claim can queue to-device messages.
+      if (!failed && sent > 0 && passes < MAX_OUTGOING_PASSES) this.#again = true;
+    }
+  }
+
+  async #pass(): Promise<{ sent: number; failed: boolean }> {
+    const { machine, send, onError } = this.#opts;
+    this.lastError = undefined;
+    let requests: OutgoingRequest[];
+    try {
+      requests = await machine.outgoingRequests();
+    } catch (e) {
+      this.lastError = e;
+      onError(e, undefined);
+      return { sent: 0, failed: true };
+    }
+    let sent = 0;
+    for (const request of requests) {
+      if (this.#closed) break;
+      try {
+        const response = await send(request);
+        await machine.markRequestAsSent(request.id, response);
+        sent++;
+      } catch (e) {
+        this.lastError = e;
+        onError(e, request);
+      }
+    }
+    return { sent, failed: this.lastError !== undefined };
+  }
+}
