@@ -1,0 +1,132 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { inspect } from "node:util";
+import { MatrixClient } from "./client.ts";
+import { ClientError, MatrixError } from "./errors.ts";
+import type { Logger } from "./logger.ts";
+import { MemoryClientStore } from "./store/index.ts";
+
+const TOKEN = "syt_very_secret_token";
+const PASSWORD = "hunter2-password";
+
+/** A fake homeserver for the session endpoints, recording request bodies. */
+function fakeServer() {
+  const logins: Record<string, unknown>[] = [];
+  let registerCalls = 0;
+  const fetch = async (url: string, init: RequestInit): Promise<Response> => {
+    const u = new URL(url);
+    const body = init.body ? (JSON.parse(String(init.body)) as Record<string, unknown>) : {};
+    const json = (status: number, b: unknown) => new Response(JSON.stringify(b), { status });
+    switch (u.pathname) {
+      case "/_matrix/client/v3/login":
+        logins.push(body);
+        if (body.password !== PASSWORD) return json(403, { errcode: "M_FORBIDDEN", error: "bad password" });
+        return json(200, {
+          user_id: "@alice:hs",
+          access_token: TOKEN,
+          device_id: (body.device_id as string) ?? "NEWDEV",
+        });
+      case "/_matrix/client/v3/register":
+        registerCalls++;
+        if (!body.auth) return json(401, { flows: [{ stages: ["m.login.dummy"] }], session: "uia1" });
+        assert.deepEqual(body.auth, { type: "m.login.dummy", session: "uia1" });
+        return json(200, { user_id: "@bob:hs", access_token: TOKEN, device_id: "BOBDEV" });
+      case "/_matrix/client/v3/sync":
+        return json(401, { errcode: "M_UNKNOWN_TOKEN", error: "expired", soft_logout: true });
+      default:
+        return json(404, { errcode: "M_UNRECOGNIZED" });
+    }
+  };
+  return { fetch, logins, registerCalls: () => registerCalls };
+}
+
+function capturingLogger(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  const log = (obj?: unknown, msg?: string) => void lines.push(JSON.stringify(obj) + (msg ?? ""));
+  return { lines, debug: log, info: log, warn: log, error: log };
+}
+
+describe("session", () => {
+  it("logs in by localpart, and a second login as the stored user reuses the device", async () => {
+    const srv = fakeServer();
+    const store = new MemoryClientStore();
+    const c = new MatrixClient({ homeserverUrl: "https://hs", store, fetch: srv.fetch });
+    assert.deepEqual(await c.login({ user: "alice", password: PASSWORD }), {
+      userId: "@alice:hs",
+      deviceId: "NEWDEV",
+      homeserverUrl: "https://hs",
+    });
+    const again = new MatrixClient({ homeserverUrl: "https://hs", store, fetch: srv.fetch });
+    await again.login({ user: "@alice:hs", password: PASSWORD });
+    assert.equal(again.deviceId, "NEWDEV");
+    assert.deepEqual(srv.logins[0]?.identifier, { type: "m.id.user", user: "alice" });
+    assert.equal(srv.logins[0]?.device_id, undefined);
+    assert.equal(srv.logins[1]?.device_id, "NEWDEV");
+  });
+
+  it("completes the dummy registration stage", async () => {
+    const srv = fakeServer();
+    const c = new MatrixClient({ homeserverUrl: "https://hs", fetch: srv.fetch });
+    const info = await c.register({ username: "bob", password: "pw" });
+    assert.equal(info.deviceId, "BOBDEV");
+    assert.equal(srv.registerCalls(), 2);
+  });
+
+  it("refuses to send a stored token to another homeserver", async () => {
+    const store = new MemoryClientStore();
+    await store.saveSession({
+      homeserverUrl: "https://other",
+      userId: "@a:other",
+      deviceId: "D",
+      accessToken: TOKEN,
+    });
+    const c = new MatrixClient({ homeserverUrl: "https://hs", store, fetch: fakeServer().fetch });
+    await assert.rejects(
+      c.restore(),
+      (e: unknown) => e instanceof ClientError && e.code === "INVALID_ARGUMENT",
+    );
+    assert.equal(c.isLoggedIn, false);
+  });
+
+  it("requires a session for authenticated calls", async () => {
+    const c = new MatrixClient({ homeserverUrl: "https://hs", fetch: fakeServer().fetch });
+    await assert.rejects(c.whoami(), (e: unknown) => e instanceof ClientError && e.code === "NOT_LOGGED_IN");
+    assert.throws(() => c.userId, ClientError);
+  });
+
+  it("keeps the device on soft logout", async () => {
+    const srv = fakeServer();
+    const store = new MemoryClientStore();
+    const c = new MatrixClient({ homeserverUrl: "https://hs", store, fetch: srv.fetch });
+    await c.login({ user: "alice", password: PASSWORD });
+    const events: boolean[] = [];
+    c.on("session.loggedOut", (i) => void events.push(i.softLogout));
+    await assert.rejects(c.startSync(), MatrixError);
+    assert.deepEqual(events, [true]);
+    assert.equal(c.isLoggedIn, false);
+    assert.equal((await store.loadSession())?.deviceId, "NEWDEV");
+  });
+
+  it("never puts the token or password into logs, errors or inspection output", async () => {
+    const srv = fakeServer();
+    const logger = capturingLogger();
+    const c = new MatrixClient({ homeserverUrl: "https://hs", fetch: srv.fetch, logger });
+    const failed = await c.login({ user: "alice", password: "wrong" }).catch((e: unknown) => e);
+    await c.login({ user: "alice", password: PASSWORD });
+    const syncErr = await c.startSync().catch((e: unknown) => e);
+    const texts = [
+      ...logger.lines,
+      inspect(c),
+      JSON.stringify(c),
+      inspect(c.http),
+      inspect(failed, { depth: 5 }),
+      inspect(syncErr, { depth: 5 }),
+      String(failed),
+    ];
+    assert.ok(logger.lines.length > 0);
+    for (const t of texts) {
+      assert.ok(!t.includes(TOKEN), `token leaked: ${t.slice(0, 200)}`);
+      assert.ok(!t.includes(PASSWORD), `password leaked: ${t.slice(0, 200)}`);
+    }
+  });
+});
