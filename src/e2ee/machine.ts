@@ -14,6 +14,7 @@ import type { MachineContext } from "./context.ts";
 import { newRequestId } from "./context.ts";
 import { PendingEvents } from "./decryption/pending.ts";
 import { keyArrived } from "./decryption/redecrypt.ts";
+import { ReplayGuard } from "./decryption/replay.ts";
 import {
   type DecryptedRoomEvent,
   type EncryptedRoomEvent,
@@ -32,7 +33,7 @@ import {
 } from "./room-keys/settings.ts";
 import { machineStoreFrom } from "./store/crypto-store.ts";
 import type { MachineStore } from "./store/port.ts";
-import { emptyChanges, hasChanges } from "./store/records.ts";
+import { emptyChanges, hasChanges, type ReplayRecord } from "./store/records.ts";
 import { isRecord, receiveToDevice, type SyncChanges, type SyncChangesResult } from "./sync/to-device.ts";
 import { type DeviceTrust, isDeviceTrust } from "./trust/trust.ts";
 import { entryOf } from "./util.ts";
@@ -56,14 +57,16 @@ export class OlmMachine {
   readonly #verifyDevices: boolean;
   readonly #pending = new PendingEvents();
   readonly #claimFailures = new Map<string, number>();
+  readonly #replays: ReplayGuard;
   #parts: Parts;
   #upload: KeysUploadRequest | undefined;
   #tail: Promise<unknown> = Promise.resolve();
   #closed = false;
 
-  private constructor(ctx: MachineContext, parts: Parts, verifyDevices: boolean) {
+  private constructor(ctx: MachineContext, parts: Parts, replays: ReplayGuard, verifyDevices: boolean) {
     this.#ctx = ctx;
     this.#parts = parts;
+    this.#replays = replays;
     this.#verifyDevices = verifyDevices;
   }
 
@@ -80,14 +83,15 @@ export class OlmMachine {
       now,
       tx: emptyChanges(),
     };
-    const parts = await buildParts(ctx);
+    const replays = new ReplayGuard();
+    const parts = await buildParts(ctx, replays);
     // Our own user is always tracked: our other devices share and request keys with us.
     parts.devices.trackUsers([ctx.userId]);
     // ... and queried once per start: it tells us whether the server still has our own keys.
     parts.devices.markOutdated([ctx.userId]);
     if (hasChanges(ctx.tx)) await ctx.store.saveChanges(ctx.tx);
     ctx.tx = emptyChanges();
-    return new OlmMachine(ctx, parts, options.verifyDevices ?? false);
+    return new OlmMachine(ctx, parts, replays, options.verifyDevices ?? false);
   }
 
   /**
@@ -98,14 +102,19 @@ export class OlmMachine {
     const run = async (): Promise<T> => {
       if (this.#closed) throw new E2eeError("CLOSED", "the machine was closed");
       this.#ctx.tx = emptyChanges();
+      let replays: ReplayRecord[] = [];
       try {
         const result = await fn(this.#parts);
         const tx = this.#ctx.tx;
+        replays = this.#replays.take(hasChanges(tx));
+        tx.replays.push(...replays);
         if (hasChanges(tx)) await this.#ctx.store.saveChanges(tx);
+        replays = [];
         for (const q of tx.queuedToDevice) this.#parts.queue.set(q.request.id, q);
         for (const id of tx.sentToDevice) this.#parts.queue.delete(id);
         return result;
       } catch (e) {
+        this.#replays.restore(replays);
         // A refusal before anything changed (unknown devices, a malformed response) leaves memory
         // as it was; anything else reloads from the store, which holds the last complete step.
         const clean =
@@ -114,7 +123,7 @@ export class OlmMachine {
         if (!clean) {
           this.#upload = undefined;
           try {
-            this.#parts = await buildParts(this.#ctx);
+            this.#parts = await buildParts(this.#ctx, this.#replays);
           } catch {
             this.#closed = true; // the store is unusable: refuse further steps rather than drift
           }
@@ -142,8 +151,12 @@ export class OlmMachine {
     return this.#parts.own.identityKeys;
   }
 
-  /** Stops accepting steps (waits for the running one). */
+  /** Saves what is still unsaved and stops accepting steps. */
   async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.#step(async () => {
+      this.#ctx.tx.replays.push(...this.#replays.takeAll());
+    }).catch(() => undefined);
     this.#closed = true;
     await this.#tail;
   }

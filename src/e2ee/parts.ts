@@ -1,5 +1,6 @@
 /** The machine's parts, built from the store (at open, and again after a failed step). */
 import type { MachineContext } from "./context.ts";
+import type { ReplayGuard } from "./decryption/replay.ts";
 import { RoomEventDecryptor } from "./decryption/room-events.ts";
 import { DeviceManager } from "./devices/manager.ts";
 import { OwnDevice } from "./identity/own-device.ts";
@@ -20,14 +21,14 @@ export interface Parts {
   readonly queue: Map<string, QueuedToDevice>;
 }
 
-export async function buildParts(ctx: MachineContext): Promise<Parts> {
+export async function buildParts(ctx: MachineContext, replays: ReplayGuard): Promise<Parts> {
   const own = await OwnDevice.load(ctx);
   const devices = new DeviceManager(ctx);
   await devices.load();
   const olm = new OlmSessions(ctx, own, devices);
   const inbound = new InboundSessions(ctx);
   const outbound = new OutboundSessions(ctx, own, devices, olm, inbound);
-  const decryptor = new RoomEventDecryptor(ctx, own, inbound, devices);
+  const decryptor = new RoomEventDecryptor(ctx, own, inbound, devices, replays);
   const gossip = new KeyRequests(ctx, devices, olm, inbound);
   await gossip.load();
   const queue = new Map((await ctx.store.getQueuedToDevice()).map((q) => [q.request.id, q]));

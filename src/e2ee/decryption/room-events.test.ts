@@ -2,9 +2,12 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { OutboundGroupSession } from "../../crypto/megolm/index.ts";
 import { Account } from "../../crypto/olm/index.ts";
+import { MemoryCryptoStore } from "../../store/index.ts";
 import { DecryptionError, type DecryptionFailureCode } from "../errors.ts";
+import { OlmMachine } from "../machine.ts";
 import { signWithAccount } from "../signing.ts";
 import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
+import { REPLAY_FLUSH_BATCH } from "./replay.ts";
 
 const ROOM = "!room:example.org";
 
@@ -181,5 +184,26 @@ describe("room event decryption", () => {
     assert.equal(decrypted.content.body, "really Alice");
     assert.equal(decrypted.senderDevice, "A");
     assert.equal(decrypted.trust, "unverified");
+  });
+
+  it("writes replay records in batches that survive a crash", async () => {
+    const { alice, bob } = await setup();
+    const members = joined("@alice:x", "@bob:x");
+    const settings = { rotationPeriodMsgs: REPLAY_FLUSH_BATCH + 10 };
+    const events = [];
+    for (let i = 0; i < REPLAY_FLUSH_BATCH; i++)
+      events.push(await alice.sendMessage(ROOM, members, `m${i}`, settings));
+    await bob.sync();
+    for (const e of events) await bob.machine.decryptRoomEvent(e, ROOM);
+    // Crash: the store goes away without the machine closing.
+    await bob.store.close();
+    bob.store = await MemoryCryptoStore.open({ userId: "@bob:x", deviceId: "B", data: bob.data });
+    bob.machine = await OlmMachine.open({ userId: "@bob:x", deviceId: "B", store: bob.store });
+    const first = events[0];
+    assert.ok(first);
+    await assert.rejects(
+      bob.machine.decryptRoomEvent({ ...first, event_id: "$again" }, ROOM),
+      failsWith("REPLAYED"),
+    );
   });
 });

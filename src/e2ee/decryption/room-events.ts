@@ -13,6 +13,7 @@ import type { OwnDevice } from "../identity/own-device.ts";
 import { idSchema, isId } from "../limits.ts";
 import type { InboundEntry, InboundSessions } from "../room-keys/inbound.ts";
 import type { SenderTrust } from "../trust/trust.ts";
+import type { ReplayGuard } from "./replay.ts";
 
 /** The parts of a room event decryption looks at. */
 export interface EncryptedRoomEvent {
@@ -79,9 +80,17 @@ export class RoomEventDecryptor {
   readonly #inbound: InboundSessions;
   readonly #devices: DeviceManager;
   readonly #own: OwnDevice;
+  readonly #replays: ReplayGuard;
 
-  constructor(ctx: MachineContext, own: OwnDevice, inbound: InboundSessions, devices: DeviceManager) {
+  constructor(
+    ctx: MachineContext,
+    own: OwnDevice,
+    inbound: InboundSessions,
+    devices: DeviceManager,
+    replays: ReplayGuard,
+  ) {
     this.#ctx = ctx;
+    this.#replays = replays;
     this.#own = own;
     this.#inbound = inbound;
     this.#devices = devices;
@@ -147,20 +156,12 @@ export class RoomEventDecryptor {
     messageIndex: number,
     event: EncryptedRoomEvent,
   ): Promise<void> {
-    const eventId = event.event_id;
-    const seen =
-      this.#ctx.tx.replays.find(
-        (r) => r.roomId === roomId && r.sessionId === sessionId && r.messageIndex === messageIndex,
-      ) ?? (await this.#ctx.store.getReplay(roomId, sessionId, messageIndex));
-    if (seen !== undefined) {
-      if (seen.eventId !== eventId) {
-        throw new DecryptionError("REPLAYED", "this message index was already used by another event");
-      }
-      return;
-    }
     const ts = event.origin_server_ts;
     const timestamp = typeof ts === "number" && Number.isSafeInteger(ts) ? ts : 0;
-    this.#ctx.tx.replays.push({ roomId, sessionId, messageIndex, eventId, timestamp });
+    const record = { roomId, sessionId, messageIndex, eventId: event.event_id, timestamp };
+    if (!(await this.#replays.admit(this.#ctx.store, record))) {
+      throw new DecryptionError("REPLAYED", "this message index was already used by another event");
+    }
   }
 
   async #senderTrust(
