@@ -120,8 +120,13 @@ describe("client against the devserver", () => {
     await a.sendReadReceipt(roomId, t1);
 
     const seen: RoomEvent[] = [];
+    const typing: string[][] = [];
+    const receipts: string[] = [];
     b.on("room.event", (_r, ev) => void seen.push(ev));
-    await syncUntil(b, () => seen.some((e) => e.type === "org.example.state"));
+    b.on("room.typing", (_r, users) => void typing.push([...users]));
+    b.on("room.receipt", (_r, content) => void receipts.push(...Object.keys(content)));
+    await syncUntil(b, () => seen.some((e) => e.type === "org.example.state") && receipts.includes(t1));
+    assert.ok(typing.some((u) => u.includes(a.userId)));
     // The redacted reply arrives with its content stripped.
     const bodies = seen
       .filter((e) => e.type === "m.room.message" && e.content.body !== undefined)
