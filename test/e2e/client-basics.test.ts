@@ -196,7 +196,10 @@ describe("client against the devserver", () => {
       if (ev.type === "m.room.message") received.push(String(ev.content.body));
     });
     await syncUntil(b, () => received.includes("m29"));
-    assert.deepEqual(received, Array.from({ length: 30 }, (_, i) => `m${i}`));
+    assert.deepEqual(
+      received,
+      Array.from({ length: 30 }, (_, i) => `m${i}`),
+    );
     assert.equal(b.getRoom(roomId)?.membership, "join");
   });
 
