@@ -6,13 +6,13 @@
 //   await alice.sendText(roomId, "hi");
 //   ...
 //   await alice.close();
-import "./promise-polyfill.ts";
+// First, before the SDK loads: Promise.withResolvers polyfill, silenced logger, unref'd timers.
+import "./jssdk-env.ts";
 import { initAsync, OlmMachine } from "@matrix-org/matrix-sdk-crypto-wasm";
 import * as sdk from "matrix-js-sdk";
 import { type CryptoApi, CryptoEvent } from "matrix-js-sdk/lib/crypto-api/index.js";
-import { logger as sdkLogger } from "matrix-js-sdk/lib/logger.js";
-import { RustBackupManager } from "matrix-js-sdk/lib/rust-crypto/backup.js";
 import { PeerError, withTimeout } from "./errors.ts";
+import { silentLogger } from "./jssdk-env.ts";
 import {
   type CreateRoomOptions,
   DEFAULT_PEER_TIMEOUT_MS,
@@ -24,40 +24,6 @@ import {
 
 type MatrixClient = sdk.MatrixClient;
 type MatrixEvent = sdk.MatrixEvent;
-type Logger = ReturnType<typeof sdkLogger.getChild>;
-
-// The SDK logs every request at debug level through loglevel; keep test output readable. Loggers
-// created later copy the root's method factory, so silencing the root silences them too.
-const silent = (): void => {};
-// At run time the SDK's root logger is a loglevel logger; its typings hide that.
-const loglevelRoot = sdkLogger as unknown as { methodFactory: () => typeof silent; rebuild(): void };
-loglevelRoot.methodFactory = () => silent;
-loglevelRoot.rebuild();
-const silentLogger: Logger = {
-  trace: silent,
-  debug: silent,
-  info: silent,
-  warn: silent,
-  error: silent,
-  getChild: () => silentLogger,
-};
-
-// The backup loop waits up to 10 s before each upload so real clients don't stampede a server;
-// the SDK documents this knob as the one tests lower.
-Object.defineProperty(RustBackupManager, "maxBackupLoopStartDelayMillis", { value: 0 });
-
-// The SDK arms a timer per HTTP request (its AbortSignal.timeout ponyfill, up to 110 s for a sync)
-// and never clears it, so a test process would linger for minutes after every client stopped.
-// Unref the SDK's long timers (they only abort requests); nobody else's timers are touched.
-const LONG_TIMER_MS = 10_000;
-const realSetTimeout = globalThis.setTimeout;
-const unrefSdkTimers = ((...args: Parameters<typeof setTimeout>) => {
-  const timer = realSetTimeout(...args);
-  if ((args[1] ?? 0) >= LONG_TIMER_MS && new Error().stack?.includes("/matrix-js-sdk/")) timer.unref();
-  return timer;
-}) as typeof setTimeout;
-globalThis.setTimeout = Object.assign(unrefSdkTimers, realSetTimeout);
-
 /** PBKDF2 rounds for key export files: low, since tests make many; the count is recorded in the file. */
 export const EXPORT_ROUNDS = 10_000;
 
@@ -168,7 +134,12 @@ export class JsSdkPeer implements Peer {
     const client = sdk.createClient({ baseUrl, ...credentials, logger: silentLogger });
     await client.initRustCrypto({ useIndexedDB: false });
     const peer = new JsSdkPeer(client, credentials);
-    if (options.startSync !== false) await peer.startSync();
+    try {
+      if (options.startSync !== false) await peer.startSync();
+    } catch (e) {
+      await peer.close();
+      throw e;
+    }
     return peer;
   }
 
@@ -270,7 +241,10 @@ export class JsSdkPeer implements Peer {
     return res.event_id;
   }
 
-  /** All messages of `roomId` in this client's live timeline, oldest first. */
+  /**
+   * The messages of `roomId` in this client's live timeline, oldest first. (After a `limited` sync the
+   * SDK starts a new live timeline, so older events drop out of this list.)
+   */
   messages(roomId: string): PeerMessage[] {
     const events = this.client.getRoom(roomId)?.getLiveTimeline().getEvents() ?? [];
     return events.flatMap((ev) => {

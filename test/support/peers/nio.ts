@@ -141,6 +141,8 @@ export class NioPeer implements Peer {
     });
     proc.on("error", (e) => {
       this.exited ??= new PeerError("PEER_EXITED", `cannot run ${PYTHON}: ${e.message}`);
+      for (const p of this.pending.values()) p.reject(this.exited);
+      this.pending.clear();
     });
     // A write after the process died must surface as PEER_EXITED, not as an unhandled EPIPE.
     proc.stdin.on("error", () => {});
