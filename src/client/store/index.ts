@@ -1,5 +1,6 @@
 export { FileClientStore } from "./file-store.ts";
 export { MemoryClientStore } from "./memory-store.ts";
+export { SqliteClientStore } from "./sqlite-store.ts";
 export {
   applySyncChanges,
   type ClientStore,

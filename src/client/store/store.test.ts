@@ -6,6 +6,7 @@ import { after, describe, it } from "node:test";
 import { ClientError } from "../errors.ts";
 import { FileClientStore } from "./file-store.ts";
 import { MemoryClientStore } from "./memory-store.ts";
+import { SqliteClientStore } from "./sqlite-store.ts";
 import type { ClientStore, RoomSnapshot } from "./store.ts";
 
 const session = { homeserverUrl: "https://hs", userId: "@a:hs", deviceId: "D", accessToken: "tok-secret" };
@@ -28,8 +29,11 @@ const room = (id: string, name: string): RoomSnapshot => ({
 const dir = await mkdtemp(join(tmpdir(), "keyroom-store-"));
 after(() => rm(dir, { recursive: true, force: true }));
 
-async function conformance(make: () => ClientStore, reopen: () => ClientStore) {
-  const s = make();
+async function conformance(
+  make: () => ClientStore | Promise<ClientStore>,
+  reopen: () => ClientStore | Promise<ClientStore>,
+) {
+  const s = await make();
   assert.equal(await s.loadSession(), undefined);
   assert.equal(await s.loadSync(), undefined);
   await s.saveSession(session);
@@ -39,7 +43,8 @@ async function conformance(make: () => ClientStore, reopen: () => ClientStore) {
     accountData: [{ type: "m.direct", content: {} }],
   });
   await s.saveSync({ nextBatch: "s2", rooms: [room("!a", "A2")], accountData: [] });
-  const r = reopen();
+  await s.close?.();
+  const r = await reopen();
   assert.deepEqual(await r.loadSession(), session);
   const sync = await r.loadSync();
   assert.equal(sync?.nextBatch, "s2");
@@ -57,6 +62,7 @@ async function conformance(make: () => ClientStore, reopen: () => ClientStore) {
   await r.clear();
   assert.equal(await r.loadSession(), undefined);
   assert.equal(await r.loadSync(), undefined);
+  await r.close?.();
 }
 
 describe("client stores", () => {
@@ -75,6 +81,38 @@ describe("client stores", () => {
       () => new FileClientStore(p),
     );
     assert.equal((await stat(p)).mode & 0o777, 0o600);
+  });
+
+  it("SqliteClientStore persists across instances, with a 0600 file", async () => {
+    const p = join(dir, "b", "client.sqlite3");
+    await conformance(
+      () => SqliteClientStore.open(p),
+      () => SqliteClientStore.open(p),
+    );
+    assert.equal((await stat(p)).mode & 0o777, 0o600);
+  });
+
+  it("SqliteClientStore refuses corrupt rows and newer schemas with STORE_CORRUPT", async () => {
+    const p = join(dir, "c.sqlite3");
+    const s = await SqliteClientStore.open(p);
+    await s.close();
+    const { default: Database } = await import("better-sqlite3");
+    const db = new Database(p);
+    db.prepare("INSERT INTO session (id, json) VALUES (1, ?)").run('{"userId":5}');
+    db.close();
+    const s2 = await SqliteClientStore.open(p);
+    await assert.rejects(
+      s2.loadSession(),
+      (e: unknown) => e instanceof ClientError && e.code === "STORE_CORRUPT",
+    );
+    await s2.close();
+    const db2 = new Database(p);
+    db2.pragma("user_version = 99");
+    db2.close();
+    await assert.rejects(
+      SqliteClientStore.open(p),
+      (e: unknown) => e instanceof ClientError && e.code === "STORE_CORRUPT",
+    );
   });
 
   it("FileClientStore refuses a corrupt file with STORE_CORRUPT", async () => {

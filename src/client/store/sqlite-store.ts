@@ -1,0 +1,134 @@
+// A client store in SQLite (Node, better-sqlite3): one row per room, so a sync that touched two
+// rooms writes two rows instead of rewriting everything. Each `saveSync` is one transaction. The
+// database holds the access token: the file is created with mode 0600. better-sqlite3 is loaded
+// only when a store is opened, so importing `keyroom` does not load a native module.
+import { chmod, mkdir, open } from "node:fs/promises";
+import { dirname } from "node:path";
+import type BetterSqlite3 from "better-sqlite3";
+import { basicEventSchema } from "../../wire/index.ts";
+import { ClientError } from "../errors.ts";
+import {
+  type ClientStore,
+  type RoomSnapshot,
+  roomSnapshotSchema,
+  type StoredSession,
+  type SyncChanges,
+  type SyncSnapshot,
+  storedSessionSchema,
+} from "./store.ts";
+
+const SCHEMA_VERSION = 1;
+
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE session (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL);
+   CREATE TABLE sync_token (id INTEGER PRIMARY KEY CHECK (id = 1), next_batch TEXT NOT NULL);
+   CREATE TABLE rooms (room_id TEXT PRIMARY KEY, json TEXT NOT NULL);
+   CREATE TABLE account_data (type TEXT PRIMARY KEY, json TEXT NOT NULL);`,
+];
+
+function parseJson<T>(
+  text: string,
+  schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } },
+  what: string,
+): T {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new ClientError("STORE_CORRUPT", `client store: ${what} is not JSON`);
+  }
+  const r = schema.safeParse(v);
+  if (!r.success) throw new ClientError("STORE_CORRUPT", `client store: ${what} failed validation`);
+  return r.data;
+}
+
+export class SqliteClientStore implements ClientStore {
+  private constructor(
+    private readonly db: BetterSqlite3.Database,
+    readonly path: string,
+  ) {}
+
+  /** Opens (creating and migrating) the database at `path`; `":memory:"` for a throwaway one. */
+  static async open(path: string): Promise<SqliteClientStore> {
+    const { default: Database } = await import("better-sqlite3");
+    if (path !== ":memory:") {
+      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+      // Create the file 0600 before SQLite does: its WAL and shm files copy the database's mode.
+      await (await open(path, "a", 0o600)).close();
+      await chmod(path, 0o600);
+    }
+    const db = new Database(path);
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = FULL");
+    const version = db.pragma("user_version", { simple: true }) as number;
+    if (version > SCHEMA_VERSION) {
+      db.close();
+      throw new ClientError(
+        "STORE_CORRUPT",
+        `client store schema ${version} is newer than this version of Keyroom`,
+      );
+    }
+    db.transaction(() => {
+      for (let v = version; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    })();
+    return new SqliteClientStore(db, path);
+  }
+
+  async loadSession(): Promise<StoredSession | undefined> {
+    const row = this.db.prepare("SELECT json FROM session WHERE id = 1").get() as
+      | { json: string }
+      | undefined;
+    return row ? parseJson(row.json, storedSessionSchema, "session") : undefined;
+  }
+
+  async saveSession(session: StoredSession): Promise<void> {
+    this.db.prepare("INSERT OR REPLACE INTO session (id, json) VALUES (1, ?)").run(JSON.stringify(session));
+  }
+
+  async loadSync(): Promise<SyncSnapshot | undefined> {
+    const tok = this.db.prepare("SELECT next_batch FROM sync_token WHERE id = 1").get() as
+      | { next_batch: string }
+      | undefined;
+    if (!tok) return undefined;
+    const rooms = (this.db.prepare("SELECT json FROM rooms ORDER BY rowid").all() as { json: string }[]).map(
+      (r): RoomSnapshot => parseJson(r.json, roomSnapshotSchema, "room"),
+    );
+    const accountData = (
+      this.db.prepare("SELECT json FROM account_data ORDER BY rowid").all() as { json: string }[]
+    ).map((r) => parseJson(r.json, basicEventSchema, "account data"));
+    return { nextBatch: tok.next_batch, rooms, accountData };
+  }
+
+  async saveSync(changes: SyncChanges): Promise<void> {
+    const putRoom = this.db.prepare(
+      "INSERT INTO rooms (room_id, json) VALUES (?, ?) ON CONFLICT(room_id) DO UPDATE SET json = excluded.json",
+    );
+    const putData = this.db.prepare(
+      "INSERT INTO account_data (type, json) VALUES (?, ?) ON CONFLICT(type) DO UPDATE SET json = excluded.json",
+    );
+    const putToken = this.db.prepare("INSERT OR REPLACE INTO sync_token (id, next_batch) VALUES (1, ?)");
+    this.db.transaction(() => {
+      for (const r of changes.rooms) putRoom.run(r.roomId, JSON.stringify(r));
+      for (const e of changes.accountData) putData.run(e.type, JSON.stringify(e));
+      putToken.run(changes.nextBatch);
+    })();
+  }
+
+  async clear(): Promise<void> {
+    this.db.transaction(() => {
+      for (const t of ["session", "sync_token", "rooms", "account_data"]) this.db.exec(`DELETE FROM ${t}`);
+    })();
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { type: "SqliteClientStore", path: this.path };
+  }
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return `SqliteClientStore(${this.path})`;
+  }
+}
