@@ -19,6 +19,7 @@ import {
 } from "../wire/index.ts";
 import { type BackoffPolicy, withRetry } from "./backoff.ts";
 import { type Clock, systemClock } from "./clock.ts";
+import type { EncryptionOptions } from "./crypto/options.ts";
 import { ClientError, MatrixError, NetworkError } from "./errors.ts";
 import { TypedEmitter } from "./events/emitter.ts";
 import type { ClientEventMap, SyncState } from "./events/types.ts";
@@ -58,6 +59,11 @@ export interface MatrixClientOptions {
    * `MAX_GAP_FILL_EVENTS` per room and response.
    */
   fillTimelineGaps?: boolean;
+  /**
+   * End-to-end encryption: `true` for the defaults (SQLite store on Node), or options (store
+   * location or instance, passphrase, `restoreDeviceId`, `verifyDevices`). See docs/e2ee.md.
+   */
+  encryption?: true | EncryptionOptions;
 }
 
 export interface PasswordLogin {

@@ -1,4 +1,6 @@
 // The Matrix client: rooms, sending and media on top of the session and sync core (base.ts).
+
+import type { DeviceInfo, DeviceTrust } from "../e2ee/index.ts";
 import {
   type CreateRoomRequest,
   emptyResponseSchema,
@@ -12,7 +14,22 @@ import {
   type StateEvent,
   upgradeRoomResponseSchema,
 } from "../wire/index.ts";
-import { ClientBase, type MatrixClientOptions } from "./base.ts";
+import { ClientBase, type MatrixClientOptions, type PasswordLogin, type SessionInfo } from "./base.ts";
+import {
+  ClientCrypto,
+  ClientCryptoError,
+  type ClientCryptoHost,
+  downloadAttachmentBytes,
+  type EncryptionOptions,
+  encryptedFile,
+  encryptUpload,
+  type KeyImportResult,
+  type OpenedStore,
+  openCryptoStore,
+  openStoredIdentity,
+  type ProgressCallback,
+  resolveEncryptionOptions,
+} from "./crypto/index.ts";
 import { discoverHomeserver } from "./discovery.ts";
 import { ClientError, MatrixError } from "./errors.ts";
 import type { RoomEvent } from "./events/types.ts";
@@ -29,7 +46,7 @@ import {
 } from "./rooms/content.ts";
 import { Room } from "./rooms/room.ts";
 import { newTxnId } from "./rooms/send-queue.ts";
-import type { ClientStore } from "./store/index.ts";
+import type { ClientStore, StoredSession } from "./store/index.ts";
 import { toRoomEvent } from "./sync/handler.ts";
 
 /** Most rooms an upgrade chain is followed through (a loop of tombstones must end). */
@@ -67,6 +84,16 @@ export interface CreateRoomOptions {
 }
 
 export class MatrixClient extends ClientBase {
+  readonly #encryption: EncryptionOptions | undefined;
+  #crypto: ClientCrypto | undefined;
+  /** The store `restoreDeviceId` opened to read the device ID, handed to the login that follows. */
+  #preopened: OpenedStore | undefined;
+
+  constructor(opts: MatrixClientOptions) {
+    super(opts);
+    this.#encryption = resolveEncryptionOptions(opts.encryption);
+  }
+
   /** Creates a client for a user ID, server name or URL, discovering the homeserver through `.well-known`. */
   static async discover(
     userIdOrServer: string,
@@ -90,6 +117,194 @@ export class MatrixClient extends ClientBase {
     const client = new MatrixClient({ ...opts, store, homeserverUrl: session.homeserverUrl });
     await client.restore(session);
     return client;
+  }
+
+  // ---- encryption: session ----
+
+  /** With `encryption.restoreDeviceId`, logs in with the device the crypto store remembers. */
+  override async login(opts: PasswordLogin): Promise<SessionInfo> {
+    const enc = this.#encryption;
+    let login = opts;
+    if (enc?.restoreDeviceId && opts.deviceId === undefined) {
+      const opened = await openStoredIdentity(enc, opts.user);
+      if (opened) {
+        this.#preopened = opened;
+        login = { ...opts, deviceId: (await opened.store.loadIdentity()).deviceId };
+      }
+    }
+    try {
+      return await super.login(login);
+    } finally {
+      await this.#releasePreopened();
+    }
+  }
+
+  /** Resumes a session; with `encryption`, opens the crypto store and uploads keys if needed. */
+  override async restore(session?: StoredSession): Promise<SessionInfo> {
+    const info = await super.restore(session);
+    if (this.#encryption) await this.#startCrypto(this.#encryption, info);
+    return info;
+  }
+
+  override async logout(): Promise<void> {
+    await super.logout();
+    await this.#stopCrypto();
+  }
+
+  override async close(): Promise<void> {
+    await super.close();
+    await this.#stopCrypto();
+  }
+
+  async #startCrypto(enc: EncryptionOptions, info: SessionInfo): Promise<void> {
+    const current = this.#crypto;
+    if (current?.userId === info.userId && current.deviceId === info.deviceId) return;
+    await this.#stopCrypto(false);
+    let opened = this.#preopened;
+    this.#preopened = undefined;
+    if (opened !== undefined) {
+      const id = await opened.store.loadIdentity();
+      if (id.userId !== info.userId || id.deviceId !== info.deviceId) {
+        if (opened.owned) await opened.store.close();
+        opened = undefined;
+      }
+    }
+    // A store of another user or device fails here with StoreMismatchError.
+    opened ??= await openCryptoStore(enc, info.userId, info.deviceId);
+    try {
+      this.#crypto = await ClientCrypto.open({
+        host: this.#cryptoHost(),
+        store: opened,
+        userId: info.userId,
+        deviceId: info.deviceId,
+        verifyDevices: enc.verifyDevices ?? false,
+      });
+    } catch (e) {
+      if (opened.owned) await opened.store.close();
+      throw e;
+    }
+    this.setSyncProcessor(this.#crypto);
+    this.setEventEncryptor(this.#crypto);
+  }
+
+  async #stopCrypto(releasePreopened = true): Promise<void> {
+    const crypto = this.#crypto;
+    this.#crypto = undefined;
+    this.setSyncProcessor(this.opts.syncProcessor);
+    this.setEventEncryptor(this.opts.eventEncryptor);
+    await crypto?.close();
+    if (releasePreopened) await this.#releasePreopened();
+  }
+
+  async #releasePreopened(): Promise<void> {
+    const opened = this.#preopened;
+    this.#preopened = undefined;
+    if (opened?.owned) await opened.store.close();
+  }
+
+  #cryptoHost(): ClientCryptoHost {
+    return {
+      http: this.http,
+      logger: this.logger,
+      getRoom: (roomId) => this.rooms.get(roomId),
+      rooms: () => this.rooms.values(),
+      emitDecrypted: (room, event) => this.emit("room.decrypted", room, event),
+      reportError: (error) => void this.emit("error", error),
+    };
+  }
+
+  // ---- encryption: devices, trust, keys ----
+
+  /** The encryption driver; throws `ClientCryptoError("NOT_ENABLED")` without `encryption` or a session. */
+  get crypto(): ClientCrypto {
+    if (this.#crypto === undefined) {
+      throw new ClientCryptoError(
+        "NOT_ENABLED",
+        this.#encryption ? "log in or restore a session first" : "the client was created without encryption",
+      );
+    }
+    return this.#crypto;
+  }
+
+  get isEncryptionEnabled(): boolean {
+    return this.#crypto !== undefined;
+  }
+
+  /** This device's Ed25519 fingerprint, to compare out of band when others verify it. */
+  getFingerprint(): string {
+    return this.crypto.getFingerprint();
+  }
+
+  /** A user's devices with their keys and the trust we gave them. */
+  getUserDevices(userId: string): Promise<DeviceInfo[]> {
+    return this.crypto.getUserDevices(userId);
+  }
+
+  setDeviceTrust(userId: string, deviceId: string, trust: DeviceTrust): Promise<DeviceInfo> {
+    return this.crypto.setDeviceTrust(userId, deviceId, trust);
+  }
+  /** Marks a device verified (after comparing its fingerprint out of band). */
+  verifyDevice(userId: string, deviceId: string): Promise<DeviceInfo> {
+    return this.setDeviceTrust(userId, deviceId, "verified");
+  }
+  /** Never shares room keys with this device again (it gets `m.room_key.withheld`). */
+  blacklistDevice(userId: string, deviceId: string): Promise<DeviceInfo> {
+    return this.setDeviceTrust(userId, deviceId, "blacklisted");
+  }
+  /** Shares keys with this device without verifying it (it no longer blocks `verifyDevices`). */
+  ignoreDevice(userId: string, deviceId: string): Promise<DeviceInfo> {
+    return this.setDeviceTrust(userId, deviceId, "ignored");
+  }
+  unsetDeviceTrust(userId: string, deviceId: string): Promise<DeviceInfo> {
+    return this.setDeviceTrust(userId, deviceId, "unset");
+  }
+
+  /** Per-room `verifyDevices` (overrides the client-wide option): sends throw `UnknownDevicesError`. */
+  async setRoomVerifyDevices(roomId: string, verifyDevices: boolean): Promise<void> {
+    const room = this.rooms.get(roomId);
+    if (!room?.encrypted) throw new ClientError("INVALID_ARGUMENT", "not a known encrypted room");
+    await this.crypto.setRoomVerifyDevices(room, verifyDevices);
+  }
+
+  /**
+   * Exports the room keys of every known room (or `roomIds`) as a standard passphrase-protected
+   * file (Element, matrix-js-sdk). `onProgress` counts rooms.
+   */
+  exportRoomKeys(
+    passphrase: string,
+    opts: { roomIds?: readonly string[]; onProgress?: ProgressCallback } = {},
+  ): Promise<string> {
+    const roomIds = opts.roomIds ?? [...this.rooms.keys()];
+    return this.crypto.exportRoomKeys(
+      roomIds,
+      passphrase,
+      opts.onProgress ? { onProgress: opts.onProgress } : {},
+    );
+  }
+
+  /** Imports a key export file; events waiting for these keys are emitted as `room.decrypted`. */
+  importRoomKeys(
+    file: string,
+    passphrase: string,
+    opts: { onProgress?: ProgressCallback } = {},
+  ): Promise<KeyImportResult> {
+    return this.crypto.importRoomKeys(file, passphrase, opts);
+  }
+
+  /**
+   * The bytes of a media event's attachment: `content.file` is downloaded and decrypted (its hash
+   * checked first), `content.url` downloaded as is.
+   */
+  downloadAttachment(content: JsonObject, opts: { signal?: AbortSignal; maxBytes?: number } = {}) {
+    return downloadAttachmentBytes(content, async (mxc) => (await this.downloadMedia(mxc, opts)).data);
+  }
+
+  /** Whether the room has `m.room.encryption` (from sync, else from the server). */
+  async isRoomEncrypted(roomId: string): Promise<boolean> {
+    return (
+      this.rooms.get(roomId)?.encrypted ??
+      (await this.fetchStateEvent(roomId, "m.room.encryption")) !== undefined
+    );
   }
 
   // ---- rooms ----
@@ -502,18 +717,17 @@ export class MatrixClient extends ClientBase {
     return this.media.downloadStream(mxcUri, opts);
   }
 
-  /** Uploads a file and posts it as `m.file` / `m.image` / `m.audio` / `m.video` (by content type unless given). */
+  /**
+   * Uploads a file and posts it as `m.file` / `m.image` / `m.audio` / `m.video` (by content type
+   * unless given). In an encrypted room the file is encrypted first (v2: the server stores only
+   * ciphertext, the key travels in the encrypted event's `file`).
+   */
   async sendFile(
     roomId: string,
     data: UploadData,
     opts: { filename: string; contentType?: string; size?: number; msgtype?: string } & SendOptions,
   ): Promise<string> {
     const contentType = opts.contentType ?? "application/octet-stream";
-    const url = await this.uploadMedia(data, {
-      filename: opts.filename,
-      contentType,
-      ...(opts.size !== undefined ? { size: opts.size } : {}),
-    });
     const size =
       opts.size ??
       (data instanceof Uint8Array ? data.byteLength : data instanceof Blob ? data.size : undefined);
@@ -529,11 +743,29 @@ export class MatrixClient extends ClientBase {
             : "m.file");
     const info: JsonObject = { mimetype: contentType };
     if (size !== undefined) info.size = size;
-    return this.sendMessage(
-      roomId,
-      { msgtype, body: opts.filename, filename: opts.filename, url, info },
-      opts,
-    );
+    const content: JsonObject = { msgtype, body: opts.filename, filename: opts.filename, info };
+    if (await this.isRoomEncrypted(roomId)) {
+      // Checked before uploading: a plaintext upload must never precede a refused encrypted send.
+      if (this.#crypto === undefined) {
+        throw new ClientError(
+          "ENCRYPTION_UNAVAILABLE",
+          "the room is encrypted and encryption is not enabled",
+        );
+      }
+      const upload = await encryptUpload(data, size);
+      const url = await this.uploadMedia(upload.data, {
+        contentType: "application/octet-stream",
+        ...(upload.size !== undefined ? { size: upload.size } : {}),
+      });
+      content.file = { ...encryptedFile(await upload.info, url) };
+    } else {
+      content.url = await this.uploadMedia(data, {
+        filename: opts.filename,
+        contentType,
+        ...(opts.size !== undefined ? { size: opts.size } : {}),
+      });
+    }
+    return this.sendMessage(roomId, content, opts);
   }
 }
 

@@ -1,4 +1,10 @@
 export {
+  downloadAttachmentBytes,
+  type EncryptedUpload,
+  encryptedFile,
+  encryptUpload,
+} from "./attachments.ts";
+export {
   ClientCrypto,
   type ClientCryptoHost,
   type ClientCryptoOpenOptions,

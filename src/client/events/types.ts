@@ -64,6 +64,11 @@ export interface SyncStateInfo {
 export interface ClientEventMap {
   /** A timeline event (live from sync). State events in the timeline also raise `room.state`. */
   "room.event": [room: Room, event: RoomEvent];
+  /**
+   * An encrypted timeline event emitted earlier as undecryptable (`encryption.decrypted: false`)
+   * decrypted now that its key arrived (by to-device, a forward or an import). Same `eventId`.
+   */
+  "room.decrypted": [room: Room, event: RoomEvent];
   /** Room state changed (from the state block or the timeline). */
   "room.state": [room: Room, event: StateEvent, previous: StateEvent | undefined];
   /** Someone's membership changed (including the local user's). */

@@ -1,0 +1,55 @@
+// Encrypted attachments (v2) for the client: what to upload for a file in an encrypted room, and
+// turning a received `file` object back into the plaintext bytes.
+import {
+  decryptAttachment,
+  type EncryptedFile,
+  type EncryptedFileInfo,
+  encryptAttachment,
+  encryptAttachmentStream,
+} from "../../crypto/attachments/index.ts";
+import type { JsonObject } from "../../wire/index.ts";
+import type { UploadData } from "../media.ts";
+import { ClientCryptoError } from "./errors.ts";
+
+export interface EncryptedUpload {
+  /** The ciphertext to upload (as `application/octet-stream`: the real type goes in the event). */
+  readonly data: Uint8Array | ReadableStream<Uint8Array>;
+  /** Byte length, when known before uploading (CTR keeps the plaintext's length). */
+  readonly size: number | undefined;
+  /** The key, IV and hash; for a stream, known once the upload consumed it. */
+  readonly info: Promise<EncryptedFileInfo>;
+}
+
+/** Encrypts a file for upload; streams stay streams (encrypted chunk by chunk). */
+export async function encryptUpload(data: UploadData, size?: number): Promise<EncryptedUpload> {
+  if (data instanceof ReadableStream) {
+    const { ciphertext, info } = encryptAttachmentStream(data);
+    return { data: ciphertext, size, info };
+  }
+  const bytes = data instanceof Uint8Array ? data : new Uint8Array(await data.arrayBuffer());
+  const { ciphertext, info } = encryptAttachment(bytes);
+  return { data: ciphertext, size: ciphertext.byteLength, info: Promise.resolve(info) };
+}
+
+/** The `file` object of an encrypted media event. */
+export function encryptedFile(info: EncryptedFileInfo, url: string): EncryptedFile {
+  return { ...info, url };
+}
+
+/**
+ * The bytes of a media event's attachment: `content.file` (encrypted: hash checked, then
+ * decrypted) or `content.url` (plain). Throws `AttachmentError` for a bad `file` or a hash mismatch.
+ */
+export async function downloadAttachmentBytes(
+  content: JsonObject,
+  download: (mxcUri: string) => Promise<Uint8Array>,
+): Promise<Uint8Array> {
+  const file = content.file;
+  if (typeof file === "object" && file !== null && !Array.isArray(file)) {
+    const url = (file as Record<string, unknown>).url;
+    if (typeof url !== "string") throw new ClientCryptoError("NO_ATTACHMENT", "the file object has no url");
+    return decryptAttachment(await download(url), file);
+  }
+  if (typeof content.url === "string") return download(content.url);
+  throw new ClientCryptoError("NO_ATTACHMENT", "the content has no file or url to download");
+}
