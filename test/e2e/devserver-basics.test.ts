@@ -76,6 +76,12 @@ describe("devserver basics", () => {
     assert.equal(missing.json.errcode, "M_MISSING_TOKEN");
   });
 
+  it("a port in use is reported, not swallowed", async () => {
+    const port = Number(new URL(s.baseUrl).port);
+    const { startDevServer } = await import("../../src/devserver/index.ts");
+    await assert.rejects(startDevServer({ port, memory: true }), { code: "EADDRINUSE" });
+  });
+
   it("unknown endpoints answer M_UNRECOGNIZED with 404, wrong methods with 405", async () => {
     const r = await s.api("GET", "/no/such/thing");
     assert.equal(r.status, 404);
