@@ -1,0 +1,105 @@
+// Shared helpers of the encrypted-client tests: clients with SQLite stores in a temp directory,
+// syncing, and collecting what they emit.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { type EncryptionOptions, MatrixClient, type RoomEvent } from "../../src/client/index.ts";
+import type { TestDevServer } from "../support/devserver.ts";
+
+let n = 0;
+export const uniq = (p: string): string => `${p}${++n}${Date.now().toString(36)}`;
+
+export interface TestClient {
+  client: MatrixClient;
+  /** Timeline events as emitted (`room.event`). */
+  events: RoomEvent[];
+  /** Events decrypted after their first emission (`room.decrypted`). */
+  late: RoomEvent[];
+  name: string;
+  storeDir: string;
+}
+
+export function watch(client: MatrixClient, name: string, storeDir: string): TestClient {
+  const t: TestClient = { client, events: [], late: [], name, storeDir };
+  client.on("room.event", (_room, ev) => void t.events.push(ev));
+  client.on("room.decrypted", (_room, ev) => void t.late.push(ev));
+  return t;
+}
+
+export function encryptedClient(
+  hs: TestDevServer,
+  storeDir: string,
+  extra: Omit<EncryptionOptions, "store"> = {},
+): MatrixClient {
+  return new MatrixClient({
+    homeserverUrl: hs.baseUrl,
+    syncTimeoutMs: 0,
+    syncFilter: { room: { timeline: { limit: 100 } } },
+    encryption: { store: { directory: storeDir }, ...extra },
+  });
+}
+
+/** Registers a new user with an encrypted client (SQLite store under `dir/<name>`). */
+export async function newUser(
+  hs: TestDevServer,
+  dir: string,
+  prefix: string,
+  extra: Omit<EncryptionOptions, "store"> = {},
+): Promise<TestClient> {
+  const name = uniq(prefix);
+  const storeDir = join(dir, name);
+  const client = encryptedClient(hs, storeDir, extra);
+  await client.register({ username: name, password: "pw" });
+  return watch(client, name, storeDir);
+}
+
+/** One sync round for each client, in order. */
+export async function syncAll(...clients: TestClient[]): Promise<void> {
+  for (const c of clients) await c.client.syncOnce({ timeoutMs: 0 });
+}
+
+/** The text bodies this client received in a room, decrypted ones only, in order. */
+export function texts(t: TestClient, roomId: string): string[] {
+  const out: string[] = [];
+  for (const ev of [...t.events, ...t.late]) {
+    if (ev.roomId !== roomId || ev.type !== "m.room.message") continue;
+    if (typeof ev.content.body === "string") out.push(ev.content.body);
+  }
+  return out;
+}
+
+/** The emitted event with this ID (the last emission wins: a late decryption replaces the failure). */
+export function eventById(t: TestClient, eventId: string): RoomEvent {
+  const found = [...t.events, ...t.late].filter((e) => e.eventId === eventId);
+  const ev = found[found.length - 1];
+  assert.ok(ev, `no event ${eventId} was emitted`);
+  return ev;
+}
+
+/** Creates an encrypted room by `owner`, invites and joins `others`, and syncs everyone. */
+export async function sharedRoom(
+  owner: TestClient,
+  others: TestClient[],
+  opts: { historyVisibility?: string } = {},
+): Promise<string> {
+  const roomId = await owner.client.createRoom({
+    name: "secret",
+    invite: others.map((o) => o.client.userId),
+    ...(opts.historyVisibility !== undefined
+      ? {
+          initialState: [
+            {
+              type: "m.room.history_visibility",
+              state_key: "",
+              content: { history_visibility: opts.historyVisibility },
+            },
+          ],
+        }
+      : {}),
+  });
+  for (const o of others) {
+    await o.client.syncOnce({ timeoutMs: 0 });
+    await o.client.joinRoom(roomId);
+  }
+  await syncAll(owner, ...others);
+  return roomId;
+}

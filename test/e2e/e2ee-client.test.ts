@@ -1,0 +1,186 @@
+// Encrypted rooms through the devserver with two (and more) Keyroom clients created with
+// `encryption`: messages both ways, own devices, leaving, late joiners, restarts.
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { MatrixClient } from "../../src/client/index.ts";
+import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
+import { eventById, newUser, sharedRoom, syncAll, texts, watch } from "./e2ee-client-helpers.ts";
+
+let hs: TestDevServer;
+let dir: string;
+const open: MatrixClient[] = [];
+
+before(async () => {
+  hs = await startTestDevServer();
+  dir = await mkdtemp(join(tmpdir(), "keyroom-e2ee-client-"));
+});
+after(async () => {
+  for (const c of open) await c.close().catch(() => undefined);
+  await hs.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function user(prefix: string) {
+  const t = await newUser(hs, dir, prefix);
+  open.push(t.client);
+  return t;
+}
+
+describe("encrypted client (devserver)", () => {
+  it("two clients chat in an encrypted room both ways; the server only sees ciphertext", async () => {
+    const alice = await user("alice");
+    const bob = await user("bob");
+    const roomId = await sharedRoom(alice, [bob]);
+    assert.equal(alice.client.getRoom(roomId)?.encrypted, true);
+
+    const e1 = await alice.client.sendText(roomId, "hello bob");
+    await syncAll(bob);
+    const got = eventById(bob, e1);
+    assert.equal(got.type, "m.room.message");
+    assert.equal(got.content.body, "hello bob");
+    assert.equal(got.raw.type, "m.room.encrypted");
+    assert.deepEqual(got.encryption, {
+      decrypted: true,
+      senderKey: (await bob.client.getUserDevices(alice.client.userId))[0]?.curve25519,
+      senderDeviceId: alice.client.deviceId,
+      trust: "unverified",
+    });
+
+    const e2 = await bob.client.sendText(roomId, "hi alice", { replyTo: e1 });
+    await syncAll(alice);
+    const reply = eventById(alice, e2);
+    assert.equal(reply.content.body, "hi alice");
+    assert.equal(reply.encryption?.decrypted, true);
+    // The relation stays readable by the server; the body does not.
+    assert.ok(reply.raw.content["m.relates_to"]);
+    assert.equal(reply.raw.content.body, undefined);
+
+    // The server stored ciphertext only.
+    const page = await alice.client.messages(roomId, { limit: 10 });
+    for (const ev of page.events.filter(
+      (e) => e.sender !== alice.client.userId && e.type === "m.room.message",
+    )) {
+      assert.equal(ev.raw.type, "m.room.encrypted");
+    }
+    assert.deepEqual(texts(bob, roomId), ["hello bob"]);
+  });
+
+  it("a second device of the same user joins and reads new messages", async () => {
+    const alice = await user("alice");
+    const bob = await user("bob");
+    const roomId = await sharedRoom(alice, [bob]);
+    await alice.client.sendText(roomId, "before the second device");
+
+    const bob2Dir = join(dir, `${bob.name}-2`);
+    const bob2Client = new MatrixClient({
+      homeserverUrl: hs.baseUrl,
+      syncTimeoutMs: 0,
+      encryption: { store: { directory: bob2Dir } },
+    });
+    open.push(bob2Client);
+    await bob2Client.login({ user: bob.client.userId, password: "pw" });
+    const bob2 = watch(bob2Client, bob.name, bob2Dir);
+    assert.notEqual(bob2Client.deviceId, bob.client.deviceId);
+    await syncAll(bob2, alice);
+
+    const e = await alice.client.sendText(roomId, "after the second device");
+    await syncAll(bob, bob2);
+    assert.equal(eventById(bob2, e).content.body, "after the second device");
+    assert.equal(eventById(bob, e).content.body, "after the second device");
+
+    // Bob's own devices see each other's messages too.
+    const fromBob2 = await bob2Client.sendText(roomId, "from my second device");
+    await syncAll(bob, alice);
+    assert.equal(eventById(bob, fromBob2).content.body, "from my second device");
+    assert.equal(eventById(alice, fromBob2).content.body, "from my second device");
+  });
+
+  it("a member who leaves cannot read later messages (the room key rotates)", async () => {
+    const alice = await user("alice");
+    const bob = await user("bob");
+    const carol = await user("carol");
+    const roomId = await sharedRoom(alice, [bob, carol]);
+    const e1 = await alice.client.sendText(roomId, "all three of us");
+    await syncAll(bob, carol);
+    assert.equal(eventById(carol, e1).content.body, "all three of us");
+    const firstSession = eventById(carol, e1).raw.content.session_id;
+
+    await carol.client.leaveRoom(roomId);
+    await syncAll(alice, bob);
+    const e2 = await alice.client.sendText(roomId, "carol is gone");
+    assert.notEqual(
+      (await alice.client.messages(roomId, { limit: 1 })).events[0]?.raw.content.session_id,
+      firstSession,
+    );
+    await syncAll(bob);
+    assert.equal(eventById(bob, e2).content.body, "carol is gone");
+    // Even holding the ciphertext, Carol has no key for the new session.
+    const carolRoom = carol.client.getRoom(roomId);
+    assert.ok(carolRoom);
+    const result = await carol.client.crypto.decryptRoomEvent(carolRoom, eventById(bob, e2).raw);
+    assert.equal(result.ok, false);
+    assert.equal(result.ok === false && result.code, "UNKNOWN_SESSION");
+    // ... while the first message still decrypts for her.
+    const before = await carol.client.crypto.decryptRoomEvent(carolRoom, eventById(bob, e1).raw);
+    assert.equal(before.ok, true);
+  });
+
+  it("a late joiner cannot read history from before it joined", async () => {
+    const alice = await user("alice");
+    const bob = await user("bob");
+    const roomId = await sharedRoom(alice, [bob]);
+    const early = await alice.client.sendText(roomId, "before dave");
+
+    const dave = await user("dave");
+    await alice.client.invite(roomId, dave.client.userId);
+    await syncAll(dave);
+    await dave.client.joinRoom(roomId);
+    await syncAll(alice, dave);
+    const late = await alice.client.sendText(roomId, "welcome dave");
+    await syncAll(dave);
+    assert.equal(eventById(dave, late).content.body, "welcome dave");
+
+    const history = await dave.client.messages(roomId, { limit: 50 });
+    const old = history.events.find((e) => e.eventId === early);
+    assert.ok(old, "the shared history is visible to the late joiner");
+    assert.equal(old.encryption?.decrypted, false);
+    assert.equal(old.type, "m.room.encrypted");
+  });
+
+  it("restarts from its SQLite store between messages and decrypts old and new ones", async () => {
+    const alice = await user("alice");
+    const bob = await user("bob");
+    const roomId = await sharedRoom(alice, [bob]);
+    const e1 = await alice.client.sendText(roomId, "before the restart");
+    await syncAll(bob);
+    assert.equal(eventById(bob, e1).content.body, "before the restart");
+    const bobSession = await bob.client.store.loadSession();
+    assert.ok(bobSession);
+    await bob.client.close();
+
+    const e2 = await alice.client.sendText(roomId, "while bob was away");
+    const bobAgain = new MatrixClient({
+      homeserverUrl: hs.baseUrl,
+      syncTimeoutMs: 0,
+      encryption: { store: { directory: bob.storeDir } },
+    });
+    open.push(bobAgain);
+    await bobAgain.restore(bobSession);
+    const bob2 = watch(bobAgain, bob.name, bob.storeDir);
+    await syncAll(bob2);
+    assert.equal(eventById(bob2, e2).content.body, "while bob was away");
+
+    // Old events still decrypt from the store's keys.
+    const history = await bobAgain.messages(roomId, { limit: 50 });
+    const old = history.events.find((e) => e.eventId === e1);
+    assert.equal(old?.content.body, "before the restart");
+
+    // And the restarted device still sends.
+    const e3 = await bobAgain.sendText(roomId, "back again");
+    await syncAll(alice);
+    assert.equal(eventById(alice, e3).content.body, "back again");
+  });
+});
