@@ -20,6 +20,16 @@ export {
   type SendOptions,
 } from "./client.ts";
 export { type Clock, systemClock } from "./clock.ts";
+export {
+  ClientCrypto,
+  ClientCryptoError,
+  type ClientCryptoErrorCode,
+  type CryptoStoreOption,
+  type EncryptionOptions,
+  type KeyImportResult,
+  MAX_OUTGOING_PASSES,
+  type ProgressCallback,
+} from "./crypto/index.ts";
 export { checkHomeserver, type DiscoveredHomeserver, discoverHomeserver, serverNameOf } from "./discovery.ts";
 export {
   ClientError,
