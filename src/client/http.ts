@@ -114,6 +114,7 @@ export class HttpClient {
       headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(opts.body);
     }
+    if (opts.signal?.aborted) throw new NetworkError("ABORTED", `${endpoint}: aborted`);
     const { signal, cleanup, timedOut } = combineSignals(
       opts.signal,
       opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,

@@ -41,6 +41,7 @@ export class SyncLoop {
   private since: string | undefined;
   private abort: AbortController | undefined;
   private running: Promise<void> | undefined;
+  private inFlight: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: SyncLoopOptions) {
     this.since = opts.since;
@@ -58,8 +59,17 @@ export class SyncLoop {
     return this.running !== undefined;
   }
 
-  /** One request and its handling. Throws on any failure (the caller decides about retrying). */
-  async syncOnce(opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
+  /**
+   * One request and its handling. Throws on any failure (the caller decides about retrying). Calls
+   * run one at a time: two overlapping syncs from the same token would deliver events twice.
+   */
+  syncOnce(opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
+    const run = this.inFlight.then(() => this.syncOnceNow(opts));
+    this.inFlight = run.catch(() => {});
+    return run;
+  }
+
+  private async syncOnceNow(opts: { timeoutMs?: number; signal?: AbortSignal }): Promise<void> {
     const timeout =
       this.since === undefined ? 0 : (opts.timeoutMs ?? this.opts.timeoutMs ?? DEFAULT_SYNC_TIMEOUT_MS);
     const res = await this.opts.http.request({
