@@ -268,6 +268,7 @@ export abstract class ClientBase extends TypedEmitter<ClientEventMap> {
   async restore(session?: StoredSession): Promise<SessionInfo> {
     const s = session ?? (await this.store.loadSession());
     if (!s) throw new ClientError("NOT_LOGGED_IN", "no session to restore");
+    await this.stopSync();
     // The token must only ever go to the server that issued it.
     if (normalizeBaseUrl(s.homeserverUrl) !== this.homeserverUrl) {
       throw new ClientError("INVALID_ARGUMENT", "the session belongs to another homeserver");
@@ -295,17 +296,26 @@ export abstract class ClientBase extends TypedEmitter<ClientEventMap> {
     );
   }
 
-  /** Invalidates the access token and deletes the device server-side, then forgets the session locally. */
+  /**
+   * Invalidates the access token and deletes the device server-side (its encryption keys with it),
+   * then forgets the session locally. To stop a bot, call `close()` instead: logging out on every
+   * shutdown makes each start a new device that others cannot yet encrypt to.
+   */
   async logout(): Promise<void> {
     this.requireSession();
     await this.stopSync();
     await this.sendQueue.drain();
-    await this.call({
-      method: "POST",
-      path: path`/_matrix/client/v3/logout`,
-      body: {},
-      schema: emptyResponseSchema,
-    });
+    try {
+      await this.call({
+        method: "POST",
+        path: path`/_matrix/client/v3/logout`,
+        body: {},
+        schema: emptyResponseSchema,
+      });
+    } catch (err) {
+      // A token the server no longer knows is as logged out as it gets.
+      if (!(err instanceof MatrixError && err.errcode === "M_UNKNOWN_TOKEN")) throw err;
+    }
     await this.forgetSession();
   }
 
