@@ -1,4 +1,5 @@
 export { MAX_PENDING_EVENTS } from "./decryption/pending.ts";
+export { REPLAY_CACHE_SIZE, REPLAY_FLUSH_BATCH } from "./decryption/replay.ts";
 export type { DecryptedRoomEvent, EncryptedRoomEvent } from "./decryption/room-events.ts";
 export {
   type DeviceInfo,
@@ -27,6 +28,7 @@ export {
   MAX_OUTGOING_KEY_REQUESTS,
   MAX_PENDING_KEY_ANSWERS,
 } from "./key-requests/gossip.ts";
+export { MAX_ID_LENGTH, MAX_REASON_LENGTH } from "./limits.ts";
 export { CLAIM_FAILURE_BACKOFF_MS, OlmMachine, type OlmMachineOptions } from "./machine.ts";
 export { MAX_SESSIONS_PER_DEVICE, MAX_SESSIONS_TRIED, UNWEDGE_INTERVAL_MS } from "./olm/sessions.ts";
 export type {
@@ -45,6 +47,9 @@ export {
   DEFAULT_ROTATION_PERIOD_MS,
   DEFAULT_ROTATION_PERIOD_MSGS,
   type HistoryVisibility,
+  MAX_ROTATION_PERIOD_MS,
+  MAX_ROTATION_PERIOD_MSGS,
+  MIN_ROTATION_PERIOD_MS,
   type RoomEncryptionSettings,
   type RoomMember,
 } from "./room-keys/settings.ts";
