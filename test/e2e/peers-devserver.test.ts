@@ -1,23 +1,24 @@
 // Real clients we did not write, talking through the devserver: matrix-js-sdk (Rust crypto, on
-// vodozemac) and matrix-nio (libolm). Every pair exchanges Megolm-encrypted messages both ways;
-// js-sdk also bootstraps cross-signing and round-trips a key backup; key export files cross from
-// one implementation to the other; a devserver restart mid-conversation loses nothing.
+// vodozemac) and matrix-nio (libolm). Every pair exchanges Megolm-encrypted messages both ways; both
+// clients rotate the room key when a member or a device goes; a devserver restart in the middle of a
+// conversation loses nothing. (Keys, backup and cross-signing: peers-devserver-keys.test.ts.)
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { type DevServer, startDevServer } from "../../src/devserver/index.ts";
+import { startDevServer } from "../../src/devserver/index.ts";
+import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
 import {
   bodyIs,
   closePeers,
+  encryptedRoom,
   JsSdkPeer,
   loginPeer,
-  NioPeer,
   type Peer,
   type PeerKind,
-  type PeerMessage,
   registerPeer,
+  sendAndDecrypt,
   skipUnlessAvailable,
   unavailableReason,
 } from "../support/peers/index.ts";
@@ -34,30 +35,10 @@ function register(kind: PeerKind, baseUrl: string, name = username(kind)): Promi
   return registerPeer(kind, baseUrl, name, password(name));
 }
 
-/** `from` sends `body`; `to` must receive it from `from`, encrypted on the wire and decrypted by its own crypto. */
-async function sendAndDecrypt(from: Peer, to: Peer, roomId: string, body: string): Promise<PeerMessage> {
-  const eventId = await from.sendText(roomId, body);
-  const got = await to.waitForMessage(roomId, (m) => m.eventId === eventId && m.decrypted);
-  assert.equal(got.sender, from.userId);
-  assert.equal(got.encrypted, true, "arrived as m.room.encrypted");
-  assert.equal(got.type, "m.room.message");
-  assert.equal(got.body, body);
-  return got;
-}
-
-/** Alice creates an encrypted room and invites Bob, who joins; both see each other joined. */
-async function encryptedRoom(alice: Peer, bob: Peer): Promise<string> {
-  const roomId = await alice.createRoom({ encrypted: true, invite: [bob.userId] });
-  await bob.waitForMembership(roomId, bob.userId, "invite");
-  await bob.join(roomId);
-  await alice.waitForMembership(roomId, bob.userId, "join");
-  return roomId;
-}
-
 describe("real clients through the devserver", { timeout: 60_000 }, () => {
-  let server: DevServer;
+  let server: TestDevServer;
   before(async () => {
-    server = await startDevServer({ memory: true, port: 0 });
+    server = await startTestDevServer();
   });
   after(async () => {
     await server.close();
@@ -152,128 +133,6 @@ describe("real clients through the devserver", { timeout: 60_000 }, () => {
         assert.deepEqual(await bob.knownDevices(alice.userId), [alice.deviceId]);
         const second = await sendAndDecrypt(bob, alice, roomId, "to the device alice kept");
         assert.notEqual(second.sessionId, first.sessionId, "a new Megolm session after the device left");
-      } finally {
-        await closePeers(peers);
-      }
-    });
-  }
-
-  it("nio restarts from its store on the same device and keeps decrypting and sending", async (t) => {
-    if (skipUnlessAvailable(t, ["nio", "js-sdk"])) return;
-    const storeDir = await mkdtemp(join(tmpdir(), "keyroom-nio-store-"));
-    const peers: Peer[] = [];
-    try {
-      const alice = await register("js-sdk", server.baseUrl);
-      peers.push(alice);
-      const bobName = username("nio");
-      const bob = await NioPeer.register(server.baseUrl, bobName, password(bobName), { storeDir });
-      peers.push(bob);
-      const roomId = await encryptedRoom(alice, bob);
-      const before = await sendAndDecrypt(alice, bob, roomId, "before bob restarts");
-      await sendAndDecrypt(bob, alice, roomId, "bob before the restart");
-      const keys = await bob.identityKeys();
-      await bob.close();
-
-      // Same device, same store: the Olm account, sessions and inbound Megolm sessions come back.
-      const bobAgain = await NioPeer.login(server.baseUrl, bobName, password(bobName), {
-        storeDir,
-        deviceId: bob.deviceId,
-      });
-      peers.push(bobAgain);
-      assert.equal(bobAgain.deviceId, bob.deviceId);
-      assert.deepEqual(await bobAgain.identityKeys(), keys);
-      // Alice's session reached this device before the restart, so no key is sent again: the
-      // restored inbound session decrypts.
-      const after = await sendAndDecrypt(alice, bobAgain, roomId, "after bob restarted");
-      assert.equal(after.sessionId, before.sessionId);
-      await sendAndDecrypt(bobAgain, alice, roomId, "bob after the restart");
-    } finally {
-      await closePeers(peers);
-      await rm(storeDir, { recursive: true, force: true });
-    }
-  });
-
-  it("js-sdk: cross-signing bootstrap (UIA by password) is visible to another user", async () => {
-    const peers: JsSdkPeer[] = [];
-    try {
-      const aliceName = username("js-sdk");
-      const alice = await JsSdkPeer.register(server.baseUrl, aliceName, password(aliceName));
-      peers.push(alice);
-      const bob = await JsSdkPeer.register(server.baseUrl, username("js-sdk"), "bob-password");
-      peers.push(bob);
-      const roomId = await encryptedRoom(alice, bob);
-      await sendAndDecrypt(alice, bob, roomId, "before cross-signing");
-      assert.equal((await bob.deviceStatus(alice.userId, alice.deviceId))?.signedByOwner, false);
-
-      await alice.bootstrapCrossSigning(password(aliceName));
-      assert.deepEqual(await alice.deviceStatus(alice.userId, alice.deviceId), {
-        signedByOwner: true,
-        crossSigningVerified: true,
-      });
-      // Bob learns of the new signature through device_lists.changed and a fresh /keys/query.
-      await bob.waitForDeviceStatus(alice.userId, alice.deviceId, (s) => s.signedByOwner);
-      assert.equal((await bob.deviceStatus(alice.userId, alice.deviceId))?.crossSigningVerified, false);
-    } finally {
-      await closePeers(peers);
-    }
-  });
-
-  it("js-sdk: key backup round trip to a new device, which then decrypts history", async () => {
-    const peers: JsSdkPeer[] = [];
-    try {
-      const aliceName = username("js-sdk");
-      const alice = await JsSdkPeer.register(server.baseUrl, aliceName, password(aliceName));
-      peers.push(alice);
-      const bob = await JsSdkPeer.register(server.baseUrl, username("js-sdk"), "bob-password");
-      peers.push(bob);
-      const roomId = await encryptedRoom(alice, bob);
-      await sendAndDecrypt(bob, alice, roomId, "kept in the backup");
-
-      const secret = await alice.enableKeyBackup();
-      assert.ok((await alice.waitForKeyBackupUploaded()) >= 1);
-
-      const alice2 = await JsSdkPeer.login(server.baseUrl, aliceName, password(aliceName));
-      peers.push(alice2);
-      assert.notEqual(alice2.deviceId, alice.deviceId);
-      const restored = await alice2.restoreKeyBackup(secret);
-      assert.ok(restored.imported >= 1, `imported ${restored.imported} of ${restored.total}`);
-      const old = await alice2.waitForMessage(roomId, bodyIs("kept in the backup", bob.userId));
-      assert.equal(old.decrypted, true);
-    } finally {
-      await closePeers(peers);
-    }
-  });
-
-  for (const [exporterKind, importerKind] of [
-    ["js-sdk", "nio"],
-    ["nio", "js-sdk"],
-  ] as [PeerKind, PeerKind][]) {
-    it(`key export from ${exporterKind} imports into ${importerKind} on a new device, which then decrypts history`, async (t) => {
-      if (skipUnlessAvailable(t, [exporterKind, importerKind])) return;
-      const peers: Peer[] = [];
-      try {
-        const aliceName = username(exporterKind);
-        const alice = await register(exporterKind, server.baseUrl, aliceName);
-        peers.push(alice);
-        const bob = await register("js-sdk", server.baseUrl);
-        peers.push(bob);
-        const roomId = await encryptedRoom(alice, bob);
-        const eventId = await bob.sendText(roomId, "history to carry over");
-        await alice.waitForMessage(roomId, (m) => m.eventId === eventId && m.decrypted);
-        const file = await alice.exportRoomKeys("export passphrase");
-        assert.match(file, /^-----BEGIN MEGOLM SESSION DATA-----\n/);
-        assert.match(file.trimEnd(), /\n-----END MEGOLM SESSION DATA-----$/);
-
-        // Alice moves to the other client: the new device sees the old event but holds no key for it.
-        const alice2 = await loginPeer(importerKind, server.baseUrl, aliceName, password(aliceName));
-        peers.push(alice2);
-        const before = await alice2.waitForMessage(roomId, (m) => m.eventId === eventId);
-        assert.equal(before.decrypted, false, "the new device cannot decrypt before the import");
-        await assert.rejects(alice2.importRoomKeys(file, "wrong passphrase"));
-        await alice2.importRoomKeys(file, "export passphrase");
-        const after = await alice2.waitForMessage(roomId, (m) => m.eventId === eventId && m.decrypted);
-        assert.equal(after.body, "history to carry over");
-        assert.equal(after.sender, bob.userId);
       } finally {
         await closePeers(peers);
       }
