@@ -272,14 +272,13 @@ export class MatrixClient extends ClientBase {
    */
   exportRoomKeys(
     passphrase: string,
-    opts: { roomIds?: readonly string[]; onProgress?: ProgressCallback } = {},
+    opts: { roomIds?: readonly string[]; onProgress?: ProgressCallback; rounds?: number } = {},
   ): Promise<string> {
     const roomIds = opts.roomIds ?? [...this.rooms.keys()];
-    return this.crypto.exportRoomKeys(
-      roomIds,
-      passphrase,
-      opts.onProgress ? { onProgress: opts.onProgress } : {},
-    );
+    return this.crypto.exportRoomKeys(roomIds, passphrase, {
+      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+      ...(opts.rounds !== undefined ? { rounds: opts.rounds } : {}),
+    });
   }
 
   /** Imports a key export file; events waiting for these keys are emitted as `room.decrypted`. */

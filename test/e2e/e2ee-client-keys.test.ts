@@ -1,0 +1,319 @@
+// Encrypted client through the devserver, the harder cases: keys that arrive after their message,
+// one-time keys exhausted (fallback key), verifyDevices with verify / blacklist / ignore, key
+// export and import on a fresh device, encrypted attachments, device ID reuse and store identity.
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { type FetchLike, MatrixClient } from "../../src/client/index.ts";
+import { UnknownDevicesError } from "../../src/e2ee/index.ts";
+import { StoreMismatchError } from "../../src/store/errors.ts";
+import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
+import {
+  encryptedClient,
+  eventById,
+  newUser,
+  sharedRoom,
+  syncAll,
+  type TestClient,
+  uniq,
+  watch,
+} from "./e2ee-client-helpers.ts";
+
+let hs: TestDevServer;
+let dir: string;
+const open: MatrixClient[] = [];
+
+before(async () => {
+  hs = await startTestDevServer();
+  dir = await mkdtemp(join(tmpdir(), "keyroom-e2ee-keys-"));
+});
+after(async () => {
+  for (const c of open) await c.close().catch(() => undefined);
+  await hs.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function user(prefix: string, extra: Parameters<typeof newUser>[3] = {}): Promise<TestClient> {
+  const t = await newUser(hs, dir, prefix, extra);
+  open.push(t.client);
+  return t;
+}
+
+/** Another device of `t`'s user, with its own store. */
+async function secondDevice(t: TestClient, suffix: string): Promise<TestClient> {
+  const storeDir = join(dir, `${t.name}-${suffix}`);
+  const client = encryptedClient(hs, storeDir);
+  open.push(client);
+  await client.login({ user: t.client.userId, password: "pw" });
+  return watch(client, t.name, storeDir);
+}
+
+async function tokenOf(t: TestClient): Promise<string> {
+  const s = await t.client.store.loadSession();
+  assert.ok(s);
+  return s.accessToken;
+}
+
+describe("encrypted client (devserver): keys and trust", () => {
+  it("an event whose room key arrives later is emitted undecryptable, then as room.decrypted", async () => {
+    // Alice's to-device messages are answered as sent but held back, to be delivered later.
+    const held: { url: string; init: RequestInit }[] = [];
+    let hold = false;
+    const fetchImpl: FetchLike = async (url, init) => {
+      if (hold && init.method === "PUT" && url.includes("/sendToDevice/")) {
+        held.push({ url, init });
+        return new Response("{}", { status: 200, headers: { "Content-Type": "application/json" } });
+      }
+      return fetch(url, init);
+    };
+    const name = uniq("alice");
+    const storeDir = join(dir, name);
+    const aliceClient = new MatrixClient({
+      homeserverUrl: hs.baseUrl,
+      syncTimeoutMs: 0,
+      fetch: fetchImpl,
+      encryption: { store: { directory: storeDir } },
+    });
+    open.push(aliceClient);
+    await aliceClient.register({ username: name, password: "pw" });
+    const alice = watch(aliceClient, name, storeDir);
+    const bob = await user("bob");
+    const roomId = await sharedRoom(alice, [bob]);
+
+    hold = true;
+    const eventId = await aliceClient.sendText(roomId, "the key comes later");
+    hold = false;
+    assert.ok(held.length > 0, "the room key went out as to-device messages");
+    await syncAll(bob);
+    const first = eventById(bob, eventId);
+    assert.equal(first.type, "m.room.encrypted");
+    assert.deepEqual(
+      first.encryption && {
+        decrypted: first.encryption.decrypted,
+        code: "code" in first.encryption && first.encryption.code,
+      },
+      { decrypted: false, code: "UNKNOWN_SESSION" },
+    );
+    assert.equal(bob.late.length, 0);
+
+    // Deliver the held messages (same transaction IDs), then Bob syncs them in.
+    for (const { url, init } of held) assert.equal((await fetch(url, init)).status, 200);
+    await syncAll(bob);
+    assert.equal(bob.late.length, 1);
+    const late = bob.late[0];
+    assert.equal(late?.eventId, eventId);
+    assert.equal(late?.content.body, "the key comes later");
+    assert.equal(late?.encryption?.decrypted, true);
+  });
+
+  it("uses the fallback key when the recipient's one-time keys are exhausted", async () => {
+    const alice = await user("alice");
+    const bob = await user("bob");
+    const roomId = await sharedRoom(alice, [bob]);
+    const carol = await user("carol");
+    // Someone else drains Bob's one-time keys (Bob does not sync meanwhile, so no top-up).
+    const token = await tokenOf(carol);
+    const body = { one_time_keys: { [bob.client.userId]: { [bob.client.deviceId]: "signed_curve25519" } } };
+    let sawFallback = false;
+    for (let i = 0; i < 200 && !sawFallback; i++) {
+      const res = await hs.api("POST", "/keys/claim", { token, body });
+      const keys = res.json.one_time_keys?.[bob.client.userId]?.[bob.client.deviceId] ?? {};
+      sawFallback = Object.values(keys).some((k) => (k as { fallback?: boolean }).fallback === true);
+    }
+    assert.ok(sawFallback, "the server hands out the fallback key once one-time keys are gone");
+
+    // Alice has no Olm session with Bob yet: her claim gets the fallback key, and it works.
+    const eventId = await alice.client.sendText(roomId, "over the fallback key");
+    await syncAll(bob);
+    assert.equal(eventById(bob, eventId).content.body, "over the fallback key");
+    // Bob's next syncs top his one-time keys up and publish a new fallback key.
+    await syncAll(bob, bob);
+    const res = await hs.api("POST", "/keys/claim", { token, body });
+    const keys = res.json.one_time_keys[bob.client.userId][bob.client.deviceId];
+    assert.equal(
+      Object.values(keys).some((k) => (k as { fallback?: boolean }).fallback === true),
+      false,
+    );
+  });
+
+  it("verifyDevices: UnknownDevicesError lists unseen devices; verify, ignore, blacklist (withheld)", async () => {
+    const alice = await user("alice", { verifyDevices: true });
+    const bob = await user("bob");
+    const roomId = await sharedRoom(alice, [bob]);
+    const bobDev = bob.client.deviceId;
+
+    const refused = await alice.client.sendText(roomId, "blocked").then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(refused instanceof UnknownDevicesError);
+    assert.deepEqual(
+      refused.devices.map((d) => `${d.userId}|${d.deviceId}`),
+      [`${bob.client.userId}|${bobDev}`],
+    );
+    const bobKeys = (await alice.client.getUserDevices(bob.client.userId))[0];
+    assert.equal(refused.devices[0]?.ed25519, bobKeys?.ed25519);
+    // What Alice compares out of band is Bob's fingerprint.
+    assert.equal(bobKeys?.ed25519, bob.client.getFingerprint());
+
+    assert.equal((await alice.client.verifyDevice(bob.client.userId, bobDev)).trust, "verified");
+    const e1 = await alice.client.sendText(roomId, "to verified bob");
+    await syncAll(bob);
+    assert.equal(eventById(bob, e1).content.body, "to verified bob");
+    assert.equal(eventById(bob, e1).encryption?.decrypted, true);
+
+    // Two more devices of Bob appear: both block sending until decided.
+    const bob2 = await secondDevice(bob, "2");
+    const bob3 = await secondDevice(bob, "3");
+    await syncAll(bob2, bob3, alice);
+    const again = await alice.client.sendText(roomId, "blocked again").then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(again instanceof UnknownDevicesError);
+    assert.deepEqual(
+      again.devices.map((d) => d.deviceId).sort(),
+      [bob2.client.deviceId, bob3.client.deviceId].sort(),
+    );
+    await alice.client.blacklistDevice(bob.client.userId, bob2.client.deviceId);
+    await alice.client.ignoreDevice(bob.client.userId, bob3.client.deviceId);
+    const e2 = await alice.client.sendText(roomId, "not for the blacklisted device");
+    await syncAll(bob, bob2, bob3);
+    assert.equal(eventById(bob, e2).content.body, "not for the blacklisted device");
+    assert.equal(eventById(bob3, e2).content.body, "not for the blacklisted device");
+    const withheld = eventById(bob2, e2);
+    assert.equal(withheld.type, "m.room.encrypted");
+    assert.equal(withheld.encryption?.decrypted, false);
+    assert.equal(
+      withheld.encryption && "code" in withheld.encryption && withheld.encryption.code,
+      "WITHHELD",
+    );
+
+    // Per room: Bob turns verifyDevices on for this room only; Alice's (unset) device blocks him.
+    await bob.client.setRoomVerifyDevices(roomId, true);
+    const perRoom = await bob.client.sendText(roomId, "bob blocked").then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(perRoom instanceof UnknownDevicesError);
+    assert.ok(perRoom.devices.some((d) => d.userId === alice.client.userId));
+  });
+
+  it("a key export imports on a fresh device and decrypts the history it was waiting for", async () => {
+    const alice = await user("alice");
+    const bob = await user("bob");
+    const roomId = await sharedRoom(alice, [bob]);
+    const e1 = await alice.client.sendText(roomId, "old secret");
+    await syncAll(bob);
+    assert.equal(eventById(bob, e1).content.body, "old secret");
+
+    const progress: [number, number][] = [];
+    const file = await bob.client.exportRoomKeys("correct horse", {
+      roomIds: [roomId],
+      rounds: 1000,
+      onProgress: (done, total) => void progress.push([done, total]),
+    });
+    assert.match(file, /^-----BEGIN MEGOLM SESSION DATA-----/);
+    assert.deepEqual(progress, [[1, 1]]);
+    assert.equal(file.includes("old secret"), false);
+
+    const fresh = await secondDevice(bob, "fresh");
+    await syncAll(fresh);
+    const before = await fresh.client.messages(roomId, { limit: 20 });
+    const locked = before.events.find((e) => e.eventId === e1);
+    assert.equal(locked?.encryption?.decrypted, false);
+
+    await assert.rejects(fresh.client.importRoomKeys(file, "wrong"), { name: "KeyExportError" });
+    const counted: number[] = [];
+    const result = await fresh.client.importRoomKeys(file, "correct horse", {
+      onProgress: (done) => void counted.push(done),
+    });
+    assert.ok(result.imported >= 1);
+    assert.equal(result.total, result.imported);
+    assert.equal(counted.at(-1), result.total);
+    assert.equal(eventById(fresh, e1).content.body, "old secret");
+    assert.equal(fresh.late.length, 1);
+    const after = await fresh.client.messages(roomId, { limit: 20 });
+    assert.equal(after.events.find((e) => e.eventId === e1)?.content.body, "old secret");
+  });
+
+  it("encrypts attachments in encrypted rooms and decrypts them on download", async () => {
+    const alice = await user("alice");
+    const bob = await user("bob");
+    const roomId = await sharedRoom(alice, [bob]);
+    const bytes = new Uint8Array(70_000).map((_, i) => (i * 31) & 0xff);
+    const eventId = await alice.client.sendFile(roomId, bytes, {
+      filename: "pic.png",
+      contentType: "image/png",
+    });
+    await syncAll(bob);
+    const ev = eventById(bob, eventId);
+    assert.equal(ev.content.msgtype, "m.image");
+    assert.equal(ev.content.url, undefined);
+    const file = ev.content.file as { url: string; v: string };
+    assert.equal(file.v, "v2");
+    const stored = await bob.client.downloadMedia(file.url);
+    assert.notDeepEqual(stored.data, bytes);
+    assert.deepEqual(await bob.client.downloadAttachment(ev.content), bytes);
+    // A tampered file object is refused before any plaintext comes out.
+    const tampered = { ...ev.content, file: { ...file, hashes: { sha256: "A".repeat(43) } } };
+    await assert.rejects(bob.client.downloadAttachment(tampered), { name: "AttachmentError" });
+
+    // Streams are encrypted chunk by chunk.
+    const stream = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(bytes.subarray(0, 1000));
+        c.enqueue(bytes.subarray(1000));
+        c.close();
+      },
+    });
+    const streamed = await alice.client.sendFile(roomId, stream, {
+      filename: "s.bin",
+      size: bytes.byteLength,
+    });
+    await syncAll(bob);
+    assert.deepEqual(await bob.client.downloadAttachment(eventById(bob, streamed).content), bytes);
+  });
+
+  it("restoreDeviceId logs in as the stored device; a store of another device or user is refused", async () => {
+    const name = uniq("rita");
+    const userId = `@${name}:${hs.serverName}`;
+    const storeDir = join(dir, name);
+    const first = encryptedClient(hs, storeDir, { restoreDeviceId: true });
+    const { deviceId } = await first.register({ username: name, password: "pw" });
+    const fingerprint = first.getFingerprint();
+    await first.close();
+
+    // A new process with an empty client store: the crypto store names the device.
+    const second = encryptedClient(hs, storeDir, { restoreDeviceId: true });
+    open.push(second);
+    await assert.rejects(second.login({ user: name, password: "pw" }), { code: "RESTORE_NEEDS_USER_ID" });
+    const info = await second.login({ user: userId, password: "pw" });
+    assert.equal(info.deviceId, deviceId);
+    assert.equal(second.getFingerprint(), fingerprint);
+    await second.close();
+
+    // Without restoreDeviceId the server makes a new device: the store refuses it, clearly.
+    const third = encryptedClient(hs, storeDir);
+    open.push(third);
+    const err = await third.login({ user: userId, password: "pw" }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof StoreMismatchError);
+    assert.equal(err.code, "DEVICE_MISMATCH");
+    await third.close();
+
+    // Another user on this store: USER_MISMATCH.
+    const other = encryptedClient(hs, storeDir);
+    open.push(other);
+    const err2 = await other.register({ username: uniq("olga"), password: "pw" }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(err2 instanceof StoreMismatchError);
+    assert.equal(err2.code, "USER_MISMATCH");
+  });
+});
