@@ -174,7 +174,10 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const abort = new AbortController();
-    res.on("close", () => abort.abort());
+    // Only a client that went away mid-request aborts (an abort allocates an exception).
+    res.on("close", () => {
+      if (!res.writableFinished) abort.abort();
+    });
     try {
       if (req.method === "OPTIONS") {
         res.writeHead(204, CORS_HEADERS);
