@@ -122,4 +122,33 @@ describe("Olm sessions", () => {
       ["NOT_FOR_US", "MALFORMED_EVENT"],
     );
   });
+
+  it("fetches the keys of an unknown device whose session broke, then unwedges it", async () => {
+    const hs = new FakeHomeserver();
+    const time = clock();
+    const alice = await TestClient.create(hs, { userId: "@alice:x", deviceId: "A", now: time.now });
+    const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B", now: time.now });
+    const result = await bob.machine.receiveSyncChanges({
+      toDevice: [
+        {
+          type: "m.room.encrypted",
+          sender: "@alice:x",
+          content: {
+            algorithm: "m.olm.v1.curve25519-aes-sha2",
+            sender_key: alice.machine.identityKeys.curve25519,
+            ciphertext: {
+              [bob.machine.identityKeys.curve25519]: { type: 1, body: encodeBase64(randomBytes(80)) },
+            },
+          },
+        },
+      ],
+    });
+    assert.deepEqual(
+      result.failures.map((f) => f.code),
+      ["NO_SESSION"],
+    );
+    await bob.flush(); // queries Alice, then claims a key and sends m.dummy
+    const synced = await alice.sync();
+    assert.ok(synced.toDevice.some((e) => e.type === "m.dummy" && e.sender === "@bob:x"));
+  });
 });

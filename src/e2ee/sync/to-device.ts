@@ -59,6 +59,15 @@ export async function receiveToDevice(p: Parts, raw: unknown, result: SyncChange
     const decrypted = await p.olm.decrypt(sender, content);
     if (!decrypted.ok) {
       result.failures.push({ sender, code: decrypted.code });
+      // Unwedging needs the sender's device keys: fetch them if we lack that device.
+      if (
+        decrypted.code === "NO_SESSION" &&
+        decrypted.senderKey !== undefined &&
+        (await p.devices.deviceByCurveKey(decrypted.senderKey)) === undefined
+      ) {
+        p.devices.trackUsers([sender]);
+        p.devices.markOutdated([sender]);
+      }
       return;
     }
     await receiveDecrypted(p, sender, decrypted.event, result);
