@@ -1,0 +1,472 @@
+// The E2EE benchmark: Keyroom's `OlmMachine` and matrix-sdk-crypto-wasm's (the engine inside
+// matrix-js-sdk) on the same workloads, against one in-process homeserver, in the same run.
+//
+// KEYROOM_BENCH_SCALE (default 1) scales every count (0.1 for a quick run); absolute-time targets
+// scale with it.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { MemoryCryptoStore, SqliteCryptoStore } from "../../src/store/index.ts";
+import { loadVodozemac } from "../../test/support/vodozemac.ts";
+import { buildExportFile, EXPORT_PASSPHRASE, type ExportFixture } from "./export-file.ts";
+import { type FakeDevice, makeFakeDevices, type Recipient, type RoomEventJson } from "./fake-devices.ts";
+import { BenchHomeserver } from "./homeserver.ts";
+import { KeyroomPeer, type MachineUnderTest, WasmPeer } from "./peers.ts";
+import type { StoreOpenReport } from "./store-open.ts";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+
+export type E2eeTarget =
+  | { kind: "ratio"; min: number }
+  | { kind: "maxMs"; value: number }
+  | { kind: "maxMb"; value: number };
+
+/** One line of the report. Times are in milliseconds, rates in operations per second. */
+export interface E2eeRow {
+  id: string;
+  label: string;
+  unit: "ms" | "ops/s" | "MB";
+  /** For time rows: CPU time of the machine calls (all threads), the basis of the ratios. */
+  keyroom: number;
+  wasm: number | undefined;
+  /** The same workload with Keyroom on its SQLite store, when measured. */
+  keyroomSqlite: number | undefined;
+  /** Wall times beside the CPU times, for time rows. */
+  keyroomWallMs?: number;
+  wasmWallMs?: number;
+  target: E2eeTarget | undefined;
+  /** Keyroom's advantage: wasm/keyroom for times, keyroom/wasm for rates. */
+  ratio: number | undefined;
+  pass: boolean | undefined;
+  note?: string;
+}
+
+export interface E2eeBenchReport {
+  date: string;
+  node: string;
+  cpu: string | undefined;
+  scale: number;
+  counts: { devices: number; users: number; events: number; encryptEvents: number; importKeys: number };
+  rows: E2eeRow[];
+  store: StoreOpenReport | undefined;
+  durationMs: number;
+}
+
+interface Timing {
+  cpuMs: number;
+  wallMs: number;
+}
+
+function timeRow(
+  id: string,
+  label: string,
+  k: Timing,
+  w: Timing | undefined,
+  target: E2eeTarget | undefined,
+  sqlite?: Timing,
+  note?: string,
+): E2eeRow {
+  const ratio = w === undefined ? undefined : w.cpuMs / k.cpuMs;
+  let pass: boolean | undefined;
+  if (target?.kind === "ratio") pass = ratio !== undefined && ratio >= target.min;
+  // Absolute targets are wall-clock times, met by both stores.
+  if (target?.kind === "maxMs") {
+    pass = k.wallMs < target.value && (sqlite === undefined || sqlite.wallMs < target.value);
+  }
+  return {
+    id,
+    label,
+    unit: "ms",
+    keyroom: k.cpuMs,
+    wasm: w?.cpuMs,
+    keyroomSqlite: sqlite?.cpuMs,
+    keyroomWallMs: k.wallMs,
+    ...(w === undefined ? {} : { wasmWallMs: w.wallMs }),
+    target,
+    ratio,
+    pass,
+    ...(note === undefined ? {} : { note }),
+  };
+}
+
+function rateRow(
+  id: string,
+  label: string,
+  k: number,
+  w: number | undefined,
+  target: E2eeTarget | undefined,
+  sqlite?: number,
+  note?: string,
+): E2eeRow {
+  const ratio = w === undefined ? undefined : k / w;
+  const pass = target?.kind === "ratio" ? ratio !== undefined && ratio >= target.min : undefined;
+  return {
+    id,
+    label,
+    unit: "ops/s",
+    keyroom: k,
+    wasm: w,
+    keyroomSqlite: sqlite,
+    target,
+    ratio,
+    pass,
+    ...(note === undefined ? {} : { note }),
+  };
+}
+
+function check(condition: boolean, message: string): void {
+  if (!condition) throw new Error(`e2ee bench: ${message}`);
+}
+
+const snapshot = (m: MachineUnderTest): Timing => ({ cpuMs: m.clock.cpuMs, wallMs: m.clock.wallMs });
+
+function recipient(hs: BenchHomeserver, m: MachineUnderTest): Recipient {
+  const keys = hs.keysOf(m.userId, m.deviceId).keys;
+  const curve25519 = keys[`curve25519:${m.deviceId}`];
+  const ed25519 = keys[`ed25519:${m.deviceId}`];
+  if (curve25519 === undefined || ed25519 === undefined) throw new Error("device keys incomplete");
+  return { userId: m.userId, curve25519, ed25519 };
+}
+
+/** Each fake device sends `m` its room key for `roomId` over a new Olm session (one-time key or fallback). */
+function sendRoomKeys(
+  hs: BenchHomeserver,
+  fakes: readonly FakeDevice[],
+  m: MachineUnderTest,
+  roomId: string,
+) {
+  const to = recipient(hs, m);
+  for (const f of fakes) {
+    const key = hs.claimOne(m.userId, m.deviceId);
+    hs.deliver(m.userId, m.deviceId, [f.roomKeyTo(to, key, roomId)]);
+  }
+}
+
+/** Shares a room key from scratch (claims and new Olm sessions), then `reps` times on established sessions. */
+async function shareWorkload(
+  m: MachineUnderTest,
+  roomId: string,
+  users: string[],
+  devices: number,
+  reps: number,
+) {
+  m.clock.reset();
+  const claimed = await m.claimMissing(users);
+  const sent = await m.share(roomId, [m.userId, ...users]);
+  const scratch = snapshot(m);
+  check(claimed === devices, `${m.name} claimed ${claimed} of ${devices} devices`);
+  check(sent === devices, `${m.name} shared with ${sent} of ${devices} devices`);
+  let best: Timing | undefined;
+  for (let i = 0; i < reps; i++) {
+    await m.discard(roomId);
+    m.clock.reset();
+    const again = await m.claimMissing(users);
+    const resent = await m.share(roomId, [m.userId, ...users]);
+    const t = snapshot(m);
+    check(again === 0 && resent === devices, `${m.name} re-share: ${again} claims, ${resent} messages`);
+    if (best === undefined || t.cpuMs < best.cpuMs) best = t;
+  }
+  if (best === undefined) throw new Error("reps must be at least 1");
+  return { scratch, established: best };
+}
+
+async function encryptRate(m: MachineUnderTest, roomId: string, count: number): Promise<number> {
+  await m.encrypt(roomId, "warm-up");
+  m.clock.reset();
+  await m.clock.span(async () => {
+    for (let i = 0; i < count; i++) await m.encrypt(roomId, `message number ${i} of the encryption run`);
+  });
+  return (count * 1000) / m.clock.cpuMs;
+}
+
+async function decryptRate(m: MachineUnderTest, events: readonly RoomEventJson[], bodies: readonly string[]) {
+  // Warm-up on the first events (decrypting an event again is no replay: same event ID and index).
+  for (const e of events.slice(0, Math.min(200, events.length / 10))) await m.decrypt(e);
+  m.clock.reset();
+  const wrong: number[] = [];
+  await m.clock.span(async () => {
+    for (let i = 0; i < events.length; i++) {
+      if ((await m.decrypt(events[i] as RoomEventJson)) !== bodies[i]) wrong.push(i);
+    }
+  });
+  check(wrong.length === 0, `${m.name} decrypted ${wrong.length} events wrongly`);
+  return (events.length * 1000) / m.clock.cpuMs;
+}
+
+async function importWorkload(m: MachineUnderTest, fixture: ExportFixture) {
+  m.clock.reset();
+  const { imported, decryptMs } = await m.importExportFile(fixture.file, EXPORT_PASSPHRASE);
+  check(imported === fixture.count, `${m.name} imported ${imported} of ${fixture.count} keys`);
+  const t = snapshot(m);
+  const body = await m.decrypt(fixture.probe);
+  check(body === fixture.probeBody, `${m.name} could not decrypt with an imported key`);
+  return { ...t, decryptMs };
+}
+
+function openStoreInChild(directory: string, userId: string, deviceId: string, probe: RoomEventJson) {
+  const eventFile = join(directory, "probe-event.json");
+  writeFileSync(eventFile, JSON.stringify(probe));
+  const args = [
+    "--conditions=source",
+    "--import",
+    "tsx",
+    "bench/e2ee/store-open.ts",
+    directory,
+    userId,
+    deviceId,
+    eventFile,
+  ];
+  const r = spawnSync(process.execPath, args, { cwd: root, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`store-open child failed:\n${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "") as StoreOpenReport;
+}
+
+export interface E2eeBenchOptions {
+  scale?: number;
+  /** Progress lines (stderr by default). */
+  log?: (line: string) => void;
+}
+
+export async function runE2eeBench(options: E2eeBenchOptions = {}): Promise<E2eeBenchReport> {
+  const started = Date.now();
+  const scale = options.scale ?? Number(process.env.KEYROOM_BENCH_SCALE ?? 1);
+  if (!(scale > 0 && scale <= 10)) throw new Error("KEYROOM_BENCH_SCALE must be in (0, 10]");
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const perUser = 4;
+  const users = Math.max(1, Math.round((1000 * scale) / perUser));
+  const devices = users * perUser;
+  const eventCount = Math.max(devices, Math.round(10_000 * scale));
+  const encryptCount = Math.max(100, Math.round(3000 * scale));
+  const importKeys = Math.max(100, Math.round(100_000 * scale));
+  const rows: E2eeRow[] = [];
+  const tmp = mkdtempSync(join(tmpdir(), "keyroom-e2ee-bench-"));
+
+  try {
+    const wasm = await loadVodozemac();
+    log(`setup: ${devices} fake devices of ${users} users`);
+    const hs = new BenchHomeserver();
+    const fakes = makeFakeDevices(users, perUser);
+    // Two one-time keys each: one for each machine's claim.
+    for (const f of fakes) hs.addFakeDevice(f, 2);
+    const memberIds = [...new Set(fakes.map((f) => f.userId))];
+
+    const kStore = await MemoryCryptoStore.open({ userId: "@keyroom:bench.test", deviceId: "KEYROOM" });
+    const keyroom = await KeyroomPeer.create(hs, kStore, "@keyroom:bench.test", "KEYROOM");
+    const sqliteStore = await SqliteCryptoStore.open({
+      directory: join(tmp, "machine"),
+      userId: "@keyroom-sqlite:bench.test",
+      deviceId: "KEYROOMSQL",
+    });
+    const keyroomSql = await KeyroomPeer.create(hs, sqliteStore, "@keyroom-sqlite:bench.test", "KEYROOMSQL");
+    const rust = await WasmPeer.create(wasm, hs, "@rust:bench.test", "RUST");
+    // Every machine needs its own one-time key from each fake device: a third key for the SQLite run.
+    for (const f of fakes)
+      hs.handle(f.userId, f.deviceId, { type: "keys_upload", body: { one_time_keys: f.oneTimeKeys(1) } });
+
+    // Device tracking: one /keys/query answer with every member's devices (signatures checked).
+    const query: Record<string, Timing> = {};
+    for (const m of [keyroom, keyroomSql, rust]) {
+      m.clock.reset();
+      await m.track(memberIds);
+      query[m.name + (m === keyroomSql ? "-sqlite" : "")] = snapshot(m);
+    }
+    rows.push(
+      timeRow(
+        "keysQuery",
+        `process /keys/query of ${devices} devices`,
+        query.keyroom as Timing,
+        query["crypto-wasm"],
+        undefined,
+        query["keyroom-sqlite"],
+      ),
+    );
+
+    // 1. Share a room key with every device.
+    log("1. room key sharing");
+    const room = "!big:bench.test";
+    const kShare = await shareWorkload(keyroom, room, memberIds, devices, 3);
+    const sShare = await shareWorkload(keyroomSql, room, memberIds, devices, 1);
+    const wShare = await shareWorkload(rust, room, memberIds, devices, 3);
+    rows.push(
+      timeRow(
+        "shareEstablished",
+        `share room key, ${devices} devices, Olm sessions exist`,
+        kShare.established,
+        wShare.established,
+        { kind: "ratio", min: 2 },
+        sShare.established,
+      ),
+      timeRow(
+        "shareScratch",
+        `share room key, ${devices} devices, from scratch (claim + sessions)`,
+        kShare.scratch,
+        wShare.scratch,
+        { kind: "ratio", min: 2 },
+        sShare.scratch,
+      ),
+    );
+
+    log("   encryption rate");
+    const kEnc = await encryptRate(keyroom, room, encryptCount);
+    const sEnc = await encryptRate(keyroomSql, room, Math.min(encryptCount, 300));
+    const wEnc = await encryptRate(rust, room, encryptCount);
+    rows.push(
+      rateRow(
+        "encrypt",
+        "encrypt room events (events/s)",
+        kEnc,
+        wEnc,
+        undefined,
+        sEnc,
+        "issue: crypto-wasm ~5 000/s",
+      ),
+    );
+
+    // 2. One sync with a room key from every fake device, each over a new Olm session.
+    log("2. to-device room keys");
+    const keysRoom = "!keys:bench.test";
+    const toDevice: Record<string, Timing> = {};
+    for (const [name, m] of [
+      ["keyroom", keyroom],
+      ["sqlite", keyroomSql],
+      ["wasm", rust],
+    ] as const) {
+      // A first, empty sync: it tells each machine its key counts, so it publishes a fallback key.
+      await m.receiveSync(hs.syncFor(m.userId, m.deviceId));
+      await m.flush();
+      sendRoomKeys(hs, fakes, m, keysRoom);
+      const sync = hs.syncFor(m.userId, m.deviceId);
+      m.clock.reset();
+      const decrypted = await m.receiveSync(sync);
+      toDevice[name] = snapshot(m);
+      check(decrypted === devices, `${m.name} decrypted ${decrypted} of ${devices} to-device room keys`);
+      await m.flush();
+    }
+    rows.push(
+      timeRow(
+        "toDevice",
+        `one sync with ${devices} encrypted m.room_key`,
+        toDevice.keyroom as Timing,
+        toDevice.wasm,
+        { kind: "ratio", min: 2 },
+        toDevice.sqlite,
+        "new Olm sessions (pre-key messages; one-time keys, then the fallback key)",
+      ),
+    );
+
+    // 3. Room events from every sender's session, interleaved as a busy timeline would be.
+    log("3. room event decryption");
+    const events: RoomEventJson[] = [];
+    const bodies: string[] = [];
+    for (let round = 0; events.length < eventCount; round++) {
+      for (const f of fakes) {
+        if (events.length >= eventCount) break;
+        const body = `message ${round} from ${f.userId} ${f.deviceId}: the quick brown fox jumps over the lazy dog`;
+        events.push(f.roomEvent(keysRoom, body));
+        bodies.push(body);
+      }
+    }
+    const kDec = await decryptRate(keyroom, events, bodies);
+    const sqlCount = Math.max(100, Math.round(events.length / 10));
+    const sDec = await decryptRate(keyroomSql, events.slice(0, sqlCount), bodies.slice(0, sqlCount));
+    const wDec = await decryptRate(rust, events, bodies);
+    rows.push(
+      rateRow(
+        "decrypt",
+        `decrypt ${events.length} room events (events/s)`,
+        kDec,
+        wDec,
+        { kind: "ratio", min: 3 },
+        sDec,
+        `issue: crypto-wasm ~1 350/s; SQLite over the first ${sqlCount}`,
+      ),
+    );
+    await keyroom.close();
+    await keyroomSql.close();
+    await rust.close();
+
+    // 4. Import an export file, each machine fresh.
+    log(`4. import ${importKeys} room keys (building the file)`);
+    const fixture = buildExportFile(importKeys, fakes);
+    const k4 = await KeyroomPeer.create(
+      hs,
+      await MemoryCryptoStore.open({ userId: "@import:bench.test", deviceId: "IMPORT" }),
+      "@import:bench.test",
+      "IMPORT",
+    );
+    const kImport = await importWorkload(k4, fixture);
+    await k4.close();
+    log("   keyroom done; SQLite");
+    const storeDir = join(tmp, "store");
+    const storeUser = "@history:bench.test";
+    const s4 = await KeyroomPeer.create(
+      hs,
+      await SqliteCryptoStore.open({ directory: storeDir, userId: storeUser, deviceId: "HISTORY" }),
+      storeUser,
+      "HISTORY",
+    );
+    const sImport = await importWorkload(s4, fixture);
+    await s4.close();
+    log("   SQLite done; crypto-wasm");
+    const w4 = await WasmPeer.create(wasm, hs, "@rust-import:bench.test", "RUSTIMPORT");
+    const wImport = await importWorkload(w4, fixture);
+    await w4.close();
+    rows.push(
+      timeRow(
+        "import",
+        `import ${importKeys} room keys from an export file (ms)`,
+        kImport,
+        wImport,
+        // 10 s at full scale; smaller runs scale the import part but not the file's fixed PBKDF2 cost.
+        {
+          kind: "maxMs",
+          value: 10_000 * scale + (1 - scale) * Math.max(kImport.decryptMs, sImport.decryptMs),
+        },
+        sImport,
+        `file decryption (PBKDF2 500 000 rounds): keyroom ${kImport.decryptMs.toFixed(0)} ms, ` +
+          `crypto-wasm ${wImport.decryptMs.toFixed(0)} ms; via OlmMachine.importRoomKeys`,
+      ),
+    );
+
+    // 5. Open the SQLite store holding those sessions in a fresh process.
+    log("5. store open (child process)");
+    const store = openStoreInChild(storeDir, storeUser, "HISTORY", fixture.probe);
+    check(store.body === fixture.probeBody, "the reopened store did not decrypt the probe event");
+    const openRow = timeRow(
+      "storeOpen",
+      `open SQLite store with ${store.inboundSessions} inbound sessions, to first decrypt (ms)`,
+      { cpuMs: store.firstDecryptMs, wallMs: store.firstDecryptMs },
+      undefined,
+      { kind: "maxMs", value: 300 },
+      undefined,
+      `store + machine open ${store.openMs.toFixed(0)} ms`,
+    );
+    rows.push(openRow, {
+      id: "storeRss",
+      label: "RSS of that process after the first decrypt (MB)",
+      unit: "MB",
+      keyroom: store.rssMb,
+      wasm: undefined,
+      keyroomSqlite: undefined,
+      target: { kind: "maxMb", value: 150 },
+      ratio: undefined,
+      pass: store.rssMb < 150,
+      note: `of which Node + tsx + modules before the open: ${store.baselineRssMb.toFixed(0)} MB`,
+    });
+
+    return {
+      date: new Date().toISOString(),
+      node: process.version,
+      cpu: cpus()[0]?.model,
+      scale,
+      counts: { devices, users, events: events.length, encryptEvents: encryptCount, importKeys },
+      rows,
+      store,
+      durationMs: Date.now() - started,
+    };
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
