@@ -1,3 +1,15 @@
+// What callers of the encryption API catch and read, re-exported so `keyroom` alone suffices.
+export {
+  DecryptionError,
+  type DecryptionFailureCode,
+  type DeviceInfo,
+  type DeviceTrust,
+  E2eeError,
+  type SenderTrust,
+  type UnknownDevice,
+  UnknownDevicesError,
+} from "../e2ee/index.ts";
+export { StoreLockedError, StoreMismatchError } from "../store/errors.ts";
 export {
   type BackoffPolicy,
   backoffDelay,
@@ -40,7 +52,14 @@ export {
   NetworkError,
 } from "./errors.ts";
 export { TypedEmitter } from "./events/emitter.ts";
-export type { ClientEventMap, EncryptionInfo, RoomEvent, SyncState, SyncStateInfo } from "./events/types.ts";
+export type {
+  ClientEventMap,
+  EncryptionInfo,
+  RoomEvent,
+  RoomEventMeta,
+  SyncState,
+  SyncStateInfo,
+} from "./events/types.ts";
 export {
   DEFAULT_REQUEST_TIMEOUT_MS,
   type FetchLike,

@@ -180,8 +180,11 @@ describe("client against the devserver", () => {
     await a.joinRoom(roomId);
 
     const received: string[] = [];
-    a.on("room.event", (_r, ev) => {
-      if (ev.type === "m.room.message") received.push(String(ev.content.body));
+    const sources = new Map<string, string>();
+    a.on("room.event", (_r, ev, meta) => {
+      if (ev.type !== "m.room.message") return;
+      received.push(String(ev.content.body));
+      sources.set(String(ev.content.body), meta.source);
     });
     for (let i = 0; i < 3; i++) await sender.sendText(roomId, `m${i}`);
     await a.startSync();
@@ -192,8 +195,10 @@ describe("client against the devserver", () => {
     for (let i = 3; i < 30; i++) await sender.sendText(roomId, `m${i}`);
 
     const b = await MatrixClient.fromStore(new FileClientStore(path), { syncTimeoutMs: 500 });
-    b.on("room.event", (_r, ev) => {
-      if (ev.type === "m.room.message") received.push(String(ev.content.body));
+    b.on("room.event", (_r, ev, meta) => {
+      if (ev.type !== "m.room.message") return;
+      received.push(String(ev.content.body));
+      sources.set(String(ev.content.body), meta.source);
     });
     await syncUntil(b, () => received.includes("m29"));
     assert.deepEqual(

@@ -41,6 +41,10 @@ export interface RoomEvent {
   encryption?: EncryptionInfo;
 }
 
+export interface RoomEventMeta {
+  source: "initial-sync" | "sync" | "gap";
+}
+
 export type SyncState =
   /** Not syncing. */
   | "stopped"
@@ -62,8 +66,12 @@ export interface SyncStateInfo {
 
 /** Every event the client emits, with its listener arguments. */
 export interface ClientEventMap {
-  /** A timeline event (live from sync). State events in the timeline also raise `room.state`. */
-  "room.event": [room: Room, event: RoomEvent];
+  /**
+   * A timeline event from sync. State events in the timeline also raise `room.state`. `source`
+   * tells recent history delivered by a first (token-less) sync apart from new events, and events
+   * fetched to fill a gap in a limited timeline.
+   */
+  "room.event": [room: Room, event: RoomEvent, meta: RoomEventMeta];
   /**
    * An encrypted timeline event emitted earlier as undecryptable (`encryption.decrypted: false`)
    * decrypted now that its key arrived (by to-device, a forward or an import). Same `eventId`.

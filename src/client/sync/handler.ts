@@ -12,7 +12,7 @@ import type {
   ToDeviceEvent,
 } from "../../wire/index.ts";
 import type { TypedEmitter } from "../events/emitter.ts";
-import type { ClientEventMap, RoomEvent } from "../events/types.ts";
+import type { ClientEventMap, RoomEvent, RoomEventMeta } from "../events/types.ts";
 import type { Logger } from "../logger.ts";
 import { Room } from "../rooms/room.ts";
 import type { ClientStore } from "../store/index.ts";
@@ -161,7 +161,7 @@ async function applyRoom(
     for (const raw of await ctx.fetchGap(room.roomId, prevBatch, since)) {
       if (raw.state_key !== undefined) applyStateEvent(raw as StateEvent);
       const ev = await toRoomEvent(ctx, processor, room, raw);
-      emits.push(() => ctx.emitter.emit("room.event", room, ev));
+      emits.push(() => ctx.emitter.emit("room.event", room, ev, { source: "gap" }));
     }
   }
   for (const ev of r.state?.events ?? []) applyStateEvent(ev);
@@ -169,7 +169,8 @@ async function applyRoom(
   for (const raw of r.timeline?.events ?? []) {
     if (raw.state_key !== undefined) applyStateEvent(raw as StateEvent);
     const ev = await toRoomEvent(ctx, processor, room, raw);
-    emits.push(() => ctx.emitter.emit("room.event", room, ev));
+    const meta: RoomEventMeta = { source: since === undefined ? "initial-sync" : "sync" };
+    emits.push(() => ctx.emitter.emit("room.event", room, ev, meta));
   }
 
   // The own member event is authoritative; the section is the fallback (e.g. state not in this chunk).
