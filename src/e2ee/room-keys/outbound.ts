@@ -297,7 +297,13 @@ export class OutboundSessions {
         "the room key is still being shared: send its to-device requests",
       );
     }
-    const ciphertext = entry.session.encrypt(JSON.stringify({ type, content, room_id: roomId }));
+    let plaintext: string;
+    try {
+      plaintext = JSON.stringify({ type, content, room_id: roomId });
+    } catch {
+      throw new E2eeError("BAD_ARGUMENT", "the event content is not serializable as JSON");
+    }
+    const ciphertext = entry.session.encrypt(plaintext);
     entry.record = { ...entry.record, messageCount: entry.record.messageCount + 1 };
     this.#save(entry);
     const out: Record<string, unknown> = {
