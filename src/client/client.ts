@@ -9,6 +9,8 @@ import {
   joinedRoomsResponseSchema,
   jsonObjectSchema,
   messagesResponseSchema,
+  profileResponseSchema,
+  roomAliasResponseSchema,
   roomIdResponseSchema,
   roomStateResponseSchema,
   type StateEvent,
@@ -348,6 +350,41 @@ export class MatrixClient extends ClientBase {
       true,
     );
     return res.joined_rooms;
+  }
+
+  /** Resolves `#alias:server` to a room ID and the servers that know it. */
+  async resolveRoomAlias(alias: string): Promise<{ roomId: string; servers: string[] }> {
+    const res = await this.call(
+      {
+        method: "GET",
+        path: path`/_matrix/client/v3/directory/room/${alias}`,
+        schema: roomAliasResponseSchema,
+      },
+      true,
+    );
+    return { roomId: res.room_id, servers: res.servers ?? [] };
+  }
+
+  /** A user's global display name and avatar. */
+  async getProfile(userId: string): Promise<{ displayName?: string; avatarUrl?: string }> {
+    const res = await this.call(
+      { method: "GET", path: path`/_matrix/client/v3/profile/${userId}`, schema: profileResponseSchema },
+      true,
+    );
+    const out: { displayName?: string; avatarUrl?: string } = {};
+    if (typeof res.displayname === "string") out.displayName = res.displayname;
+    if (typeof res.avatar_url === "string") out.avatarUrl = res.avatar_url;
+    return out;
+  }
+
+  async setDisplayName(displayName: string): Promise<void> {
+    const userId = this.userId;
+    await this.call({
+      method: "PUT",
+      path: path`/_matrix/client/v3/profile/${userId}/displayname`,
+      body: { displayname: displayName },
+      schema: emptyResponseSchema,
+    });
   }
 
   /** Creates a room; private rooms are encrypted unless `encrypted: false`. Returns the room ID. */

@@ -48,3 +48,17 @@ export const joinedRoomsResponseSchema = z.looseObject({ joined_rooms: z.array(z
 
 /** `POST /_matrix/client/v3/rooms/{roomId}/upgrade`. */
 export const upgradeRoomResponseSchema = z.looseObject({ replacement_room: z.string().min(1) });
+
+/** `GET /_matrix/client/v3/directory/room/{roomAlias}`. */
+export const roomAliasResponseSchema = z.looseObject({
+  room_id: z.string().min(1),
+  servers: z.array(z.string()).optional(),
+});
+export type RoomAliasResponse = z.infer<typeof roomAliasResponseSchema>;
+
+/** `GET /_matrix/client/v3/profile/{userId}`. */
+export const profileResponseSchema = z.looseObject({
+  displayname: z.string().nullable().optional(),
+  avatar_url: z.string().nullable().optional(),
+});
+export type ProfileResponse = z.infer<typeof profileResponseSchema>;

@@ -275,6 +275,22 @@ describe("client against the devserver", () => {
     assert.equal(await a.createDirectRoom(b.userId), dm);
   });
 
+  it("sets and reads profiles, and resolves and joins by alias", async () => {
+    const a = await newUser();
+    const b = await newUser();
+    await a.setDisplayName("Alice A.");
+    assert.deepEqual(await b.getProfile(a.userId), { displayName: "Alice A." });
+    const alias = uniq("lobby");
+    const roomId = await a.createRoom({ visibility: "public", alias });
+    const full = `#${alias}:${hs.serverName}`;
+    assert.equal((await b.resolveRoomAlias(full)).roomId, roomId);
+    assert.equal(await b.joinRoom(full), roomId);
+    await assert.rejects(b.resolveRoomAlias(`#nope${alias}:${hs.serverName}`), {
+      name: "MatrixError",
+      errcode: "M_NOT_FOUND",
+    });
+  });
+
   it("works with a memory store passed explicitly", async () => {
     const c = new MatrixClient({ homeserverUrl: hs.baseUrl, store: new MemoryClientStore() });
     await c.register({ username: uniq("m"), password: "pw" });
