@@ -9,7 +9,7 @@ import type { MachineContext } from "../context.ts";
 import { newRequestId } from "../context.ts";
 import { type DeviceRecord, OLM_ALGORITHM } from "../devices/device.ts";
 import type { DeviceManager } from "../devices/manager.ts";
-import type { ToDeviceFailureCode } from "../errors.ts";
+import { E2eeError, type ToDeviceFailureCode } from "../errors.ts";
 import type { OwnDevice } from "../identity/own-device.ts";
 import { type KeysClaimRequest, parseKeysClaimResponse, parseSignedKey } from "../requests.ts";
 import { hasValidSignature } from "../signing.ts";
@@ -212,7 +212,13 @@ export class OlmSessions {
       recipient_keys: { ed25519: device.ed25519 },
       keys: { ed25519: ours.ed25519 },
     };
-    const message = entry.session.encrypt(JSON.stringify(payload));
+    let plaintext: string;
+    try {
+      plaintext = JSON.stringify(payload);
+    } catch {
+      throw new E2eeError("BAD_ARGUMENT", "the event content is not serializable as JSON");
+    }
+    const message = entry.session.encrypt(plaintext);
     this.#touch(device.curve25519, entries, entry);
     return {
       algorithm: OLM_ALGORITHM,
