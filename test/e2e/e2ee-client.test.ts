@@ -5,7 +5,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { MatrixClient } from "../../src/client/index.ts";
+import { FileClientStore, MatrixClient, type SyncChanges } from "../../src/client/index.ts";
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
 import { eventById, newUser, sharedRoom, syncAll, texts, watch } from "./e2ee-client-helpers.ts";
 
@@ -182,5 +182,79 @@ describe("encrypted client (devserver)", () => {
     const e3 = await bobAgain.sendText(roomId, "back again");
     await syncAll(alice);
     assert.equal(eventById(alice, e3).content.body, "back again");
+  });
+  it("a crash after the crypto state was saved but before the sync token loses no key", async () => {
+    const alice = await user("alice");
+    const bobName = `bob-crash-${Date.now().toString(36)}`;
+    const bobDir = join(dir, bobName);
+    const clientStorePath = join(dir, `${bobName}.json`);
+    /** A client store whose next token save "crashes" (the process dies before writing it). */
+    class CrashingStore extends FileClientStore {
+      crashNext = false;
+      override async saveSync(changes: SyncChanges): Promise<void> {
+        if (this.crashNext) {
+          this.crashNext = false;
+          throw new Error("simulated crash before the sync token was saved");
+        }
+        return super.saveSync(changes);
+      }
+    }
+    const store = new CrashingStore(clientStorePath);
+    const bobClient = new MatrixClient({
+      homeserverUrl: hs.baseUrl,
+      syncTimeoutMs: 0,
+      store,
+      encryption: { store: { directory: bobDir } },
+    });
+    open.push(bobClient);
+    await bobClient.register({ username: bobName, password: "pw" });
+    const bob = watch(bobClient, bobName, bobDir);
+    const roomId = await sharedRoom(alice, [bob]);
+
+    const eventId = await alice.client.sendText(roomId, "survives the crash");
+    store.crashNext = true;
+    await assert.rejects(bobClient.syncOnce({ timeoutMs: 0 }), /simulated crash/);
+    await bobClient.close();
+
+    // Restart from both stores: the same sync comes again, and its room key is not lost.
+    const restarted = await MatrixClient.fromStore(new FileClientStore(clientStorePath), {
+      syncTimeoutMs: 0,
+      encryption: { store: { directory: bobDir } },
+    });
+    open.push(restarted);
+    const bob2 = watch(restarted, bobName, bobDir);
+    await syncAll(bob2);
+    assert.equal(eventById(bob2, eventId).content.body, "survives the crash");
+    const next = await alice.client.sendText(roomId, "and after it");
+    await syncAll(bob2);
+    assert.equal(eventById(bob2, next).content.body, "and after it");
+  });
+
+  it("invited members get the room key unless history visibility is joined", async () => {
+    const alice = await user("alice");
+    const bob = await user("bob");
+    const roomId = await sharedRoom(alice, [bob]);
+    const erin = await user("erin");
+    await alice.client.invite(roomId, erin.client.userId);
+    await syncAll(alice, erin);
+    const forInvitee = await alice.client.sendText(roomId, "for the invitee too");
+    await erin.client.joinRoom(roomId);
+    await syncAll(erin);
+    const history = await erin.client.messages(roomId, { limit: 20 });
+    assert.equal(history.events.find((e) => e.eventId === forInvitee)?.content.body, "for the invitee too");
+
+    const closed = await sharedRoom(alice, [bob], { historyVisibility: "joined" });
+    const frank = await user("frank");
+    await alice.client.invite(closed, frank.client.userId);
+    await syncAll(alice, frank);
+    const notForInvitee = await alice.client.sendText(closed, "members only");
+    await frank.client.joinRoom(closed);
+    await syncAll(frank, alice, bob);
+    assert.equal(eventById(bob, notForInvitee).content.body, "members only");
+    const room = frank.client.getRoom(closed);
+    assert.ok(room);
+    const raw = eventById(bob, notForInvitee).raw;
+    const result = await frank.client.crypto.decryptRoomEvent(room, raw);
+    assert.equal(result.ok, false);
   });
 });
