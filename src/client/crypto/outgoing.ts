@@ -19,7 +19,7 @@ export class Serial {
 }
 
 export interface OutgoingLoopOptions {
-  machine: OlmMachine;
+  machine: Pick<OlmMachine, "outgoingRequests" | "markRequestAsSent">;
   send: (request: OutgoingRequest) => Promise<unknown>;
   /** A request (or the engine) failed; failed requests stay in the engine and go out on the next run. */
   onError: (error: unknown, request: OutgoingRequest | undefined) => void;

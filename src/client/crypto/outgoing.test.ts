@@ -1,0 +1,144 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { OutgoingRequest } from "../../e2ee/index.ts";
+import { MAX_OUTGOING_PASSES, OutgoingRequestLoop, Serial } from "./outgoing.ts";
+
+const toDevice = (id: string): OutgoingRequest => ({
+  id,
+  type: "to_device",
+  eventType: "m.room.encrypted",
+  body: { messages: {} },
+});
+
+/** A machine whose queue empties as requests are marked sent; `extra` requests appear on demand. */
+class FakeMachine {
+  queue: OutgoingRequest[] = [];
+  marked: string[] = [];
+  passes = 0;
+  async outgoingRequests(): Promise<OutgoingRequest[]> {
+    this.passes++;
+    return [...this.queue];
+  }
+  async markRequestAsSent(id: string): Promise<void> {
+    this.marked.push(id);
+    this.queue = this.queue.filter((r) => r.id !== id);
+  }
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve: () => void = () => {};
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+describe("OutgoingRequestLoop", () => {
+  it("sends every request, marks it sent, and stops when nothing is left", async () => {
+    const machine = new FakeMachine();
+    machine.queue = [toDevice("a"), toDevice("b")];
+    const sent: string[] = [];
+    const loop = new OutgoingRequestLoop({
+      machine,
+      send: async (r) => {
+        sent.push(r.id);
+        return {};
+      },
+      onError: () => assert.fail("no error expected"),
+    });
+    await loop.run();
+    assert.deepEqual(sent, ["a", "b"]);
+    assert.deepEqual(machine.marked, ["a", "b"]);
+    assert.equal(machine.passes, 2); // the second pass finds nothing
+  });
+
+  it("runs one pass at a time and runs again when asked during a pass", async () => {
+    const machine = new FakeMachine();
+    machine.queue = [toDevice("a")];
+    const gate = deferred();
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const loop = new OutgoingRequestLoop({
+      machine,
+      send: async (r) => {
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        if (r.id === "a") await gate.promise;
+        inFlight--;
+        return {};
+      },
+      onError: () => assert.fail("no error expected"),
+    });
+    const first = loop.run();
+    await new Promise((r) => setImmediate(r));
+    // Queued while "a" is in flight: the running loop must pick it up, not a second loop.
+    machine.queue.push(toDevice("b"));
+    const second = loop.run();
+    gate.resolve();
+    await Promise.all([first, second]);
+    assert.equal(maxInFlight, 1);
+    assert.deepEqual(machine.marked, ["a", "b"]);
+  });
+
+  it("keeps a failed request in the engine, reports it, and sends it on the next run", async () => {
+    const machine = new FakeMachine();
+    machine.queue = [toDevice("a"), toDevice("b")];
+    let fail = true;
+    const errors: (string | undefined)[] = [];
+    const loop = new OutgoingRequestLoop({
+      machine,
+      send: async (r) => {
+        if (fail && r.id === "a") throw new Error("network down");
+        return {};
+      },
+      onError: (_e, r) => void errors.push(r?.id),
+    });
+    await loop.run();
+    assert.deepEqual(errors, ["a"]);
+    assert.deepEqual(machine.marked, ["b"]);
+    assert.ok(loop.lastError instanceof Error);
+    fail = false;
+    await loop.run();
+    assert.deepEqual(machine.marked, ["b", "a"]);
+    assert.equal(loop.lastError, undefined);
+  });
+
+  it("stops after MAX_OUTGOING_PASSES when every pass makes new requests", async () => {
+    const machine = new FakeMachine();
+    let n = 0;
+    machine.outgoingRequests = async () => {
+      machine.passes++;
+      return [toDevice(`r${n++}`)];
+    };
+    const loop = new OutgoingRequestLoop({ machine, send: async () => ({}), onError: () => {} });
+    await loop.run();
+    assert.equal(machine.passes, MAX_OUTGOING_PASSES);
+  });
+
+  it("does nothing once closed", async () => {
+    const machine = new FakeMachine();
+    machine.queue = [toDevice("a")];
+    const loop = new OutgoingRequestLoop({ machine, send: async () => ({}), onError: () => {} });
+    await loop.close();
+    await loop.run();
+    assert.equal(machine.passes, 0);
+  });
+});
+
+describe("Serial", () => {
+  it("runs tasks one after another, even after a failure", async () => {
+    const serial = new Serial();
+    const order: string[] = [];
+    const gate = deferred();
+    const a = serial.run(async () => {
+      await gate.promise;
+      order.push("a");
+      throw new Error("a failed");
+    });
+    const b = serial.run(async () => void order.push("b"));
+    gate.resolve();
+    await assert.rejects(a, /a failed/);
+    await b;
+    assert.deepEqual(order, ["a", "b"]);
+  });
+});
