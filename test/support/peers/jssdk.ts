@@ -38,6 +38,11 @@ export interface JsSdkPeerOptions {
   deviceId?: string;
   /** Set false to call `startSync()` yourself later. Default true. */
   startSync?: boolean;
+  /**
+   * Sync with lazy-loaded members, as Element does (the crypto then fetches `/members` before it
+   * encrypts). Default true.
+   */
+  lazyLoadMembers?: boolean;
 }
 
 interface Credentials {
@@ -61,6 +66,7 @@ export class JsSdkPeer implements Peer {
     /** The underlying client, for what this driver does not wrap. */
     readonly client: MatrixClient,
     credentials: Credentials,
+    private readonly lazyLoadMembers: boolean,
   ) {
     this.userId = credentials.userId;
     this.deviceId = credentials.deviceId;
@@ -133,7 +139,7 @@ export class JsSdkPeer implements Peer {
   ): Promise<JsSdkPeer> {
     const client = sdk.createClient({ baseUrl, ...credentials, logger: silentLogger });
     await client.initRustCrypto({ useIndexedDB: false });
-    const peer = new JsSdkPeer(client, credentials);
+    const peer = new JsSdkPeer(client, credentials, options.lazyLoadMembers ?? true);
     try {
       if (options.startSync !== false) await peer.startSync();
     } catch (e) {
@@ -156,7 +162,7 @@ export class JsSdkPeer implements Peer {
         };
         this.client.on(sdk.ClientEvent.Sync, onSync);
       });
-      await this.client.startClient({ initialSyncLimit: 50, lazyLoadMembers: false });
+      await this.client.startClient({ initialSyncLimit: 50, lazyLoadMembers: this.lazyLoadMembers });
       await withTimeout(prepared, timeoutMs, () => `${this.userId}: first sync`);
     })();
     return this.syncing;
