@@ -1,22 +1,8 @@
 // The Matrix client: rooms, sending and media on top of the session and sync core (base.ts).
 
 import type { DeviceInfo, DeviceTrust } from "../e2ee/index.ts";
-import {
-  type CreateRoomRequest,
-  emptyResponseSchema,
-  eventIdResponseSchema,
-  type JsonObject,
-  joinedRoomsResponseSchema,
-  jsonObjectSchema,
-  messagesResponseSchema,
-  profileResponseSchema,
-  roomAliasResponseSchema,
-  roomIdResponseSchema,
-  roomStateResponseSchema,
-  type StateEvent,
-  upgradeRoomResponseSchema,
-} from "../wire/index.ts";
-import { ClientBase, type MatrixClientOptions, type PasswordLogin, type SessionInfo } from "./base.ts";
+import { emptyResponseSchema, eventIdResponseSchema, type JsonObject } from "../wire/index.ts";
+import type { MatrixClientOptions, PasswordLogin, SessionInfo } from "./base.ts";
 import {
   ClientCrypto,
   ClientCryptoError,
@@ -33,9 +19,8 @@ import {
   resolveEncryptionOptions,
 } from "./crypto/index.ts";
 import { discoverHomeserver } from "./discovery.ts";
-import { ClientError, MatrixError } from "./errors.ts";
-import type { RoomEvent } from "./events/types.ts";
-import { path, type RequestPath } from "./http.ts";
+import { ClientError } from "./errors.ts";
+import { path } from "./http.ts";
 import type { DownloadedMedia, UploadData, UploadOptions } from "./media.ts";
 import {
   editContent,
@@ -48,44 +33,15 @@ import {
 } from "./rooms/content.ts";
 import { Room } from "./rooms/room.ts";
 import { newTxnId } from "./rooms/send-queue.ts";
+import { RoomsClient, statePath } from "./rooms-client.ts";
 import type { ClientStore, StoredSession } from "./store/index.ts";
-import { toRoomEvent } from "./sync/handler.ts";
-
-/** Most rooms an upgrade chain is followed through (a loop of tombstones must end). */
-export const MAX_TOMBSTONE_HOPS = 16;
-
-export interface MessagesPage {
-  events: RoomEvent[];
-  state: StateEvent[];
-  /** Token to continue in the same direction; absent at the end of history. */
-  end?: string;
-  start: string;
-}
 
 export interface SendOptions extends RelationOptions {
   /** Fixed transaction ID (to make a send idempotent across restarts). */
   txnId?: string;
 }
 
-export interface CreateRoomOptions {
-  name?: string;
-  topic?: string;
-  /** Users to invite. */
-  invite?: string[];
-  /** Public rooms are listed and joinable by anyone; the default is private. */
-  visibility?: "public" | "private";
-  /** Turn on Megolm encryption; default: on for private rooms, off for public ones. */
-  encrypted?: boolean;
-  /** Mark as a direct chat (`is_direct`) and record it in `m.direct`. */
-  isDirect?: boolean;
-  alias?: string;
-  roomVersion?: string;
-  preset?: CreateRoomRequest["preset"];
-  initialState?: NonNullable<CreateRoomRequest["initial_state"]>;
-  creationContent?: JsonObject;
-}
-
-export class MatrixClient extends ClientBase {
+export class MatrixClient extends RoomsClient {
   readonly #encryption: EncryptionOptions | undefined;
   #crypto: ClientCrypto | undefined;
   /** The store `restoreDeviceId` opened to read the device ID, handed to the login that follows. */
@@ -308,312 +264,6 @@ export class MatrixClient extends ClientBase {
     );
   }
 
-  // ---- rooms ----
-
-  getRoom(roomId: string): Room | undefined {
-    return this.rooms.get(roomId);
-  }
-  /** Rooms known from sync, optionally only those with the given membership. */
-  getRooms(membership?: Room["membership"]): Room[] {
-    const all = [...this.rooms.values()];
-    return membership ? all.filter((r) => r.membership === membership) : all;
-  }
-
-  getAccountData(type: string): JsonObject | undefined {
-    return this.accountData.get(type)?.content;
-  }
-
-  async setAccountData(type: string, content: JsonObject): Promise<void> {
-    const userId = this.userId;
-    await this.call({
-      method: "PUT",
-      path: path`/_matrix/client/v3/user/${userId}/account_data/${type}`,
-      body: content,
-      schema: emptyResponseSchema,
-    });
-    this.accountData.set(type, { type, content });
-  }
-
-  async setRoomAccountData(roomId: string, type: string, content: JsonObject): Promise<void> {
-    const userId = this.userId;
-    await this.call({
-      method: "PUT",
-      path: path`/_matrix/client/v3/user/${userId}/rooms/${roomId}/account_data/${type}`,
-      body: content,
-      schema: emptyResponseSchema,
-    });
-  }
-
-  async joinedRoomIds(): Promise<string[]> {
-    const res = await this.call(
-      { method: "GET", path: path`/_matrix/client/v3/joined_rooms`, schema: joinedRoomsResponseSchema },
-      true,
-    );
-    return res.joined_rooms;
-  }
-
-  /** Resolves `#alias:server` to a room ID and the servers that know it. */
-  async resolveRoomAlias(alias: string): Promise<{ roomId: string; servers: string[] }> {
-    const res = await this.call(
-      {
-        method: "GET",
-        path: path`/_matrix/client/v3/directory/room/${alias}`,
-        schema: roomAliasResponseSchema,
-      },
-      true,
-    );
-    return { roomId: res.room_id, servers: res.servers ?? [] };
-  }
-
-  /** A user's global display name and avatar. */
-  async getProfile(userId: string): Promise<{ displayName?: string; avatarUrl?: string }> {
-    const res = await this.call(
-      { method: "GET", path: path`/_matrix/client/v3/profile/${userId}`, schema: profileResponseSchema },
-      true,
-    );
-    const out: { displayName?: string; avatarUrl?: string } = {};
-    if (typeof res.displayname === "string") out.displayName = res.displayname;
-    if (typeof res.avatar_url === "string") out.avatarUrl = res.avatar_url;
-    return out;
-  }
-
-  async setDisplayName(displayName: string): Promise<void> {
-    const userId = this.userId;
-    await this.call({
-      method: "PUT",
-      path: path`/_matrix/client/v3/profile/${userId}/displayname`,
-      body: { displayname: displayName },
-      schema: emptyResponseSchema,
-    });
-  }
-
-  /** Creates a room; private rooms are encrypted unless `encrypted: false`. Returns the room ID. */
-  async createRoom(opts: CreateRoomOptions = {}): Promise<string> {
-    const visibility = opts.visibility ?? "private";
-    const encrypted = opts.encrypted ?? visibility === "private";
-    const initialState = [...(opts.initialState ?? [])];
-    if (encrypted)
-      initialState.push({
-        type: "m.room.encryption",
-        state_key: "",
-        content: { algorithm: "m.megolm.v1.aes-sha2" },
-      });
-    const body: CreateRoomRequest = {
-      visibility,
-      preset:
-        opts.preset ??
-        (visibility === "public" ? "public_chat" : opts.isDirect ? "trusted_private_chat" : "private_chat"),
-      ...(opts.name !== undefined ? { name: opts.name } : {}),
-      ...(opts.topic !== undefined ? { topic: opts.topic } : {}),
-      ...(opts.invite ? { invite: opts.invite } : {}),
-      ...(opts.alias !== undefined ? { room_alias_name: opts.alias } : {}),
-      ...(opts.roomVersion !== undefined ? { room_version: opts.roomVersion } : {}),
-      ...(opts.creationContent ? { creation_content: opts.creationContent } : {}),
-      ...(opts.isDirect ? { is_direct: true } : {}),
-      ...(initialState.length > 0 ? { initial_state: initialState } : {}),
-    };
-    const res = await this.call({
-      method: "POST",
-      path: path`/_matrix/client/v3/createRoom`,
-      body,
-      schema: roomIdResponseSchema,
-    });
-    if (opts.isDirect) for (const u of opts.invite ?? []) await this.markDirect(res.room_id, u);
-    return res.room_id;
-  }
-
-  /** Opens a direct chat with `userId` (encrypted unless told otherwise); reuses an existing one. */
-  async createDirectRoom(
-    userId: string,
-    opts: { encrypted?: boolean; reuse?: boolean } = {},
-  ): Promise<string> {
-    if (opts.reuse !== false) {
-      const existing = this.getDirectRoomIds(userId).find((id) => this.rooms.get(id)?.membership === "join");
-      if (existing) return existing;
-    }
-    return this.createRoom({
-      invite: [userId],
-      isDirect: true,
-      ...(opts.encrypted !== undefined ? { encrypted: opts.encrypted } : {}),
-    });
-  }
-
-  /** Room IDs recorded in `m.direct` (for one user, or all). */
-  getDirectRoomIds(userId?: string): string[] {
-    const direct = this.getAccountData("m.direct") ?? {};
-    const lists = userId !== undefined ? [direct[userId]] : Object.values(direct);
-    const out = new Set<string>();
-    for (const l of lists) if (Array.isArray(l)) for (const id of l) if (typeof id === "string") out.add(id);
-    return [...out];
-  }
-
-  /** Records `roomId` as a direct chat with `userId` in `m.direct`. */
-  async markDirect(roomId: string, userId: string): Promise<void> {
-    const direct: JsonObject = { ...(this.getAccountData("m.direct") ?? {}) };
-    const list = Array.isArray(direct[userId])
-      ? (direct[userId] as unknown[]).filter((x) => typeof x === "string")
-      : [];
-    if (list.includes(roomId)) return;
-    direct[userId] = [...list, roomId];
-    await this.setAccountData("m.direct", direct);
-  }
-
-  /** Joins by room ID or alias; `via` names servers to join through. Returns the room ID. */
-  async joinRoom(roomIdOrAlias: string, opts: { via?: string[]; reason?: string } = {}): Promise<string> {
-    const via = opts.via?.length ? opts.via : undefined;
-    const res = await this.call({
-      method: "POST",
-      path: path`/_matrix/client/v3/join/${roomIdOrAlias}`,
-      ...(via ? { query: { via: via.join(",") } } : {}),
-      body: opts.reason !== undefined ? { reason: opts.reason } : {},
-      schema: roomIdResponseSchema,
-    });
-    return res.room_id;
-  }
-
-  async leaveRoom(roomId: string, reason?: string): Promise<void> {
-    await this.membershipCall(roomId, "leave", undefined, reason);
-  }
-  async forgetRoom(roomId: string): Promise<void> {
-    await this.call({
-      method: "POST",
-      path: path`/_matrix/client/v3/rooms/${roomId}/forget`,
-      body: {},
-      schema: emptyResponseSchema,
-    });
-  }
-  async invite(roomId: string, userId: string, reason?: string): Promise<void> {
-    await this.membershipCall(roomId, "invite", userId, reason);
-  }
-  async kick(roomId: string, userId: string, reason?: string): Promise<void> {
-    await this.membershipCall(roomId, "kick", userId, reason);
-  }
-  async ban(roomId: string, userId: string, reason?: string): Promise<void> {
-    await this.membershipCall(roomId, "ban", userId, reason);
-  }
-  async unban(roomId: string, userId: string, reason?: string): Promise<void> {
-    await this.membershipCall(roomId, "unban", userId, reason);
-  }
-
-  private async membershipCall(
-    roomId: string,
-    action: "leave" | "invite" | "kick" | "ban" | "unban",
-    userId?: string,
-    reason?: string,
-  ) {
-    const body: JsonObject = {};
-    if (userId !== undefined) body.user_id = userId;
-    if (reason !== undefined) body.reason = reason;
-    await this.call({
-      method: "POST",
-      path: path`/_matrix/client/v3/rooms/${roomId}/${action}`,
-      body,
-      schema: emptyResponseSchema,
-    });
-  }
-
-  /** Current state of a room, from the server. */
-  async fetchRoomState(roomId: string): Promise<StateEvent[]> {
-    return this.call(
-      {
-        method: "GET",
-        path: path`/_matrix/client/v3/rooms/${roomId}/state`,
-        schema: roomStateResponseSchema,
-      },
-      true,
-    );
-  }
-
-  /** One state event's content from the server, or undefined when the room has none. */
-  async fetchStateEvent(roomId: string, type: string, stateKey = ""): Promise<JsonObject | undefined> {
-    try {
-      return await this.call(
-        {
-          method: "GET",
-          path: statePath(roomId, type, stateKey),
-          schema: jsonObjectSchema,
-        },
-        true,
-      );
-    } catch (err) {
-      if (err instanceof MatrixError && err.errcode === "M_NOT_FOUND") return undefined;
-      throw err;
-    }
-  }
-
-  /** One page of room history (`/messages`). Encrypted events go through the E2EE hook. */
-  async messages(
-    roomId: string,
-    opts: { from?: string; dir?: "b" | "f"; limit?: number; to?: string; filter?: JsonObject } = {},
-  ): Promise<MessagesPage> {
-    const res = await this.call(
-      {
-        method: "GET",
-        path: path`/_matrix/client/v3/rooms/${roomId}/messages`,
-        query: {
-          dir: opts.dir ?? "b",
-          from: opts.from,
-          to: opts.to,
-          limit: opts.limit,
-          filter: opts.filter ? JSON.stringify(opts.filter) : undefined,
-        },
-        schema: messagesResponseSchema,
-      },
-      true,
-    );
-    const room = this.rooms.get(roomId) ?? new Room(roomId);
-    const events: RoomEvent[] = [];
-    for (const raw of res.chunk)
-      events.push(await toRoomEvent({ logger: this.logger }, this.syncProcessor, room, raw));
-    const page: MessagesPage = { events, state: res.state ?? [], start: res.start };
-    if (res.end !== undefined) page.end = res.end;
-    return page;
-  }
-
-  /** Walks history backwards from now (or `from`), newest first, page by page. */
-  async *history(roomId: string, opts: { from?: string; pageSize?: number } = {}): AsyncGenerator<RoomEvent> {
-    let from = opts.from;
-    for (;;) {
-      const page = await this.messages(roomId, {
-        dir: "b",
-        limit: opts.pageSize ?? 50,
-        ...(from !== undefined ? { from } : {}),
-      });
-      yield* page.events;
-      if (page.end === undefined || page.events.length === 0) return;
-      from = page.end;
-    }
-  }
-
-  /** Upgrades a room to `newVersion`; returns the replacement room ID. */
-  async upgradeRoom(roomId: string, newVersion: string): Promise<string> {
-    const res = await this.call({
-      method: "POST",
-      path: path`/_matrix/client/v3/rooms/${roomId}/upgrade`,
-      body: { new_version: newVersion },
-      schema: upgradeRoomResponseSchema,
-    });
-    return res.replacement_room;
-  }
-
-  /**
-   * Follows `m.room.tombstone` links from `roomId` to the newest room, joining each successor
-   * (unless `join: false`). Returns the last room ID (the argument itself when it was not upgraded).
-   */
-  async followTombstone(roomId: string, opts: { join?: boolean } = {}): Promise<string> {
-    let current = roomId;
-    const seen = new Set([current]);
-    for (let hop = 0; hop < MAX_TOMBSTONE_HOPS; hop++) {
-      const local = this.rooms.get(current)?.tombstone?.replacementRoomId;
-      const next = local ?? str(await this.fetchStateEvent(current, "m.room.tombstone"), "replacement_room");
-      if (next === undefined || seen.has(next)) return current;
-      if (opts.join !== false) await this.joinRoom(next, { via: [serverOf(current)] });
-      seen.add(next);
-      current = next;
-    }
-    return current;
-  }
-
   protected override async prepareOutgoing(
     roomId: string,
     type: string,
@@ -803,22 +453,4 @@ export class MatrixClient extends ClientBase {
     }
     return this.sendMessage(roomId, content, opts);
   }
-}
-
-/** The state path; an empty state key is left out, as some servers do not route a trailing slash. */
-function statePath(roomId: string, type: string, stateKey: string): RequestPath {
-  return stateKey === ""
-    ? path`/_matrix/client/v3/rooms/${roomId}/state/${type}`
-    : path`/_matrix/client/v3/rooms/${roomId}/state/${type}/${stateKey}`;
-}
-
-function str(c: JsonObject | undefined, k: string): string | undefined {
-  const v = c?.[k];
-  return typeof v === "string" ? v : undefined;
-}
-
-/** The server part of a room or user ID (`!abc:example.org` → `example.org`). */
-function serverOf(id: string): string {
-  const i = id.indexOf(":");
-  return i >= 0 ? id.slice(i + 1) : id;
 }

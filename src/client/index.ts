@@ -24,13 +24,7 @@ export {
   type PasswordLogin,
   type SessionInfo,
 } from "./base.ts";
-export {
-  type CreateRoomOptions,
-  MAX_TOMBSTONE_HOPS,
-  MatrixClient,
-  type MessagesPage,
-  type SendOptions,
-} from "./client.ts";
+export { MatrixClient, type SendOptions } from "./client.ts";
 export { type Clock, systemClock } from "./clock.ts";
 export {
   ClientCrypto,
@@ -95,6 +89,12 @@ export {
   type Tombstone,
 } from "./rooms/room.ts";
 export { newTxnId, SEND_BACKOFF } from "./rooms/send-queue.ts";
+export {
+  type CreateRoomOptions,
+  MAX_TOMBSTONE_HOPS,
+  type MessagesPage,
+  RoomsClient,
+} from "./rooms-client.ts";
 export * from "./store/index.ts";
 export type { DecryptionResult, EventEncryptor, SyncCryptoChanges, SyncProcessor } from "./sync/hooks.ts";
 export { DEFAULT_SYNC_TIMEOUT_MS, SYNC_BACKOFF } from "./sync/loop.ts";
