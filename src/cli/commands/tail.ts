@@ -1,0 +1,92 @@
+// `keyroom tail`: syncs and prints each new message as a JSON line. "New" means not yet seen by
+// this profile: the sync resumes from the profile's stored position (set at login), so messages
+// sent while no tail ran are printed by the next one; a profile's very first sync skips history.
+import type { MatrixClient, RoomEvent } from "../../index.ts";
+import { CliError } from "../errors.ts";
+import { isMessageEvent, jsonLine, messageLine } from "../output.ts";
+import { openSession } from "../session.ts";
+import type { CommandIo } from "./io.ts";
+import { resolveRoom } from "./rooms.ts";
+
+export interface TailArgs {
+  profileDir: string;
+  room?: string;
+  /** Stop after this many messages. */
+  limit?: number;
+  /** Stop after this many milliseconds. */
+  timeoutMs?: number;
+}
+
+export interface TailOptions {
+  roomId?: string;
+  limit?: number;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  onMessage(event: RoomEvent): void;
+}
+
+/**
+ * Runs the sync loop until `limit` messages were handed to `onMessage`, `timeoutMs` passed or
+ * `signal` aborted; resolves with the number of messages. Rejects when sync stops on a permanent
+ * error (e.g. a revoked token). Messages after the limit in the same sync response are not shown
+ * and count as seen.
+ */
+export function tailMessages(client: MatrixClient, opts: TailOptions): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let count = 0;
+    let done = false;
+    const offs: (() => void)[] = [];
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const onAbort = () => finish();
+    // Never awaited inside a listener: the sync loop waits for its listeners before it can stop.
+    const finish = (error?: unknown) => {
+      if (done) return;
+      done = true;
+      if (timer !== undefined) clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onAbort);
+      for (const off of offs) off();
+      client.stopSync().then(
+        () => (error === undefined ? resolve(count) : reject(error)),
+        (stopError: unknown) => reject(error ?? stopError),
+      );
+    };
+    offs.push(
+      client.on("room.event", (_room, ev, meta) => {
+        if (done || meta.source === "initial-sync" || !isMessageEvent(ev)) return;
+        if (opts.roomId !== undefined && ev.roomId !== opts.roomId) return;
+        opts.onMessage(ev);
+        count += 1;
+        if (opts.limit !== undefined && count >= opts.limit) finish();
+      }),
+      client.on("sync", (state, _previous, info) => {
+        if (state === "error") {
+          finish(info.error ?? new CliError("SYNC_FAILED", "sync stopped on a permanent error"));
+        }
+      }),
+      client.on("session.loggedOut", () => {
+        finish(new CliError("LOGGED_OUT", "the server ended this session; log in again"));
+      }),
+    );
+    if (opts.limit !== undefined && opts.limit <= 0) return finish();
+    if (opts.signal?.aborted) return finish();
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    if (opts.timeoutMs !== undefined) timer = setTimeout(() => finish(), opts.timeoutMs);
+    client.startSync().catch((err: unknown) => finish(err));
+  });
+}
+
+export async function tailCommand(args: TailArgs, io: CommandIo): Promise<void> {
+  const { client } = await openSession(args.profileDir);
+  try {
+    const roomId = args.room !== undefined ? await resolveRoom(client, args.room) : undefined;
+    await tailMessages(client, {
+      ...(roomId !== undefined ? { roomId } : {}),
+      ...(args.limit !== undefined ? { limit: args.limit } : {}),
+      ...(args.timeoutMs !== undefined ? { timeoutMs: args.timeoutMs } : {}),
+      ...(io.signal !== undefined ? { signal: io.signal } : {}),
+      onMessage: (ev) => io.out(jsonLine(messageLine(ev))),
+    });
+  } finally {
+    await client.close();
+  }
+}

@@ -1,0 +1,107 @@
+// Turning a profile into a logged-in client, and logging in (or registering) into a profile.
+import { join } from "node:path";
+import { FileClientStore, MatrixClient, type MatrixClientOptions, MemoryClientStore } from "../index.ts";
+import { CliError } from "./errors.ts";
+import { accountStoreDir, type Profile, readProfile, requireProfile, writeProfile } from "./profile.ts";
+
+/** The client store's file inside an account's store directory. */
+export const CLIENT_STORE_FILE = "client.json";
+/** The crypto store's directory inside an account's store directory. */
+export const CRYPTO_STORE_DIR = "crypto";
+
+type ExtraOptions = Pick<MatrixClientOptions, "syncTimeoutMs" | "syncFilter" | "logger" | "fetch">;
+
+/** A client over the profile's stores (not yet restored). */
+export function clientForProfile(profile: Profile, extra: ExtraOptions = {}): MatrixClient {
+  return new MatrixClient({
+    ...extra,
+    homeserverUrl: profile.homeserverUrl,
+    store: new FileClientStore(join(profile.storeDir, CLIENT_STORE_FILE)),
+    ...(profile.encryption
+      ? { encryption: { store: { directory: join(profile.storeDir, CRYPTO_STORE_DIR) } } }
+      : {}),
+  });
+}
+
+/** Reads the profile and resumes its session (same device, no login). Close the client when done. */
+export async function openSession(
+  profileDir: string,
+  extra: ExtraOptions = {},
+): Promise<{ profile: Profile; client: MatrixClient }> {
+  const profile = await requireProfile(profileDir);
+  const client = clientForProfile(profile, extra);
+  try {
+    await client.restore({
+      homeserverUrl: profile.homeserverUrl,
+      userId: profile.userId,
+      deviceId: profile.deviceId,
+      accessToken: profile.accessToken,
+    });
+  } catch (err) {
+    await client.close();
+    throw err;
+  }
+  return { profile, client };
+}
+
+export interface LoginArgs {
+  profileDir: string;
+  homeserver: string;
+  /** Full user ID or localpart; for `register`, the localpart to create. */
+  user: string;
+  password: string;
+  deviceId?: string;
+  /** Register the account first (servers with open registration). */
+  register?: boolean;
+  /** End-to-end encryption for this profile (default true). */
+  encryption?: boolean;
+}
+
+/** Whether `user` (full ID or localpart) names the profile's user. */
+function sameUser(profileUserId: string, user: string): boolean {
+  if (user.startsWith("@")) return user === profileUserId;
+  return profileUserId.startsWith(`@${user}:`);
+}
+
+/**
+ * Logs in (or registers), saves the profile and opens the account's stores once, so encryption
+ * keys are uploaded and the sync position is set: `tail` then shows what arrives after the login.
+ * An existing profile of the same user and homeserver keeps its device.
+ */
+export async function loginToProfile(args: LoginArgs): Promise<Profile> {
+  const previous = await readProfile(args.profileDir).catch(() => undefined);
+  const login = new MatrixClient({ homeserverUrl: args.homeserver, store: new MemoryClientStore() });
+  const reuse =
+    previous !== undefined &&
+    previous.homeserverUrl === login.homeserverUrl &&
+    sameUser(previous.userId, args.user)
+      ? previous.deviceId
+      : undefined;
+  const deviceId = args.deviceId ?? reuse;
+  const common = { password: args.password, ...(deviceId !== undefined ? { deviceId } : {}) };
+  if (args.register) await login.register({ username: args.user, ...common });
+  else await login.login({ user: args.user, ...common });
+  const session = await login.store.loadSession();
+  // Only the session is needed from this client; it holds no other state.
+  await login.close();
+  if (session === undefined) throw new CliError("PROFILE_WRITE", "the login returned no session");
+  const profile: Profile = {
+    version: 1,
+    homeserverUrl: session.homeserverUrl,
+    userId: session.userId,
+    deviceId: session.deviceId,
+    accessToken: session.accessToken,
+    storeDir: accountStoreDir(args.profileDir, session.userId, session.deviceId),
+    encryption: args.encryption ?? true,
+  };
+  // Only a small timeline per room: this sync sets the position, it shows nothing.
+  const client = clientForProfile(profile, { syncFilter: { room: { timeline: { limit: 1 } } } });
+  try {
+    await client.restore(session);
+    if (client.nextBatch === undefined) await client.syncOnce({ timeoutMs: 0 });
+  } finally {
+    await client.close();
+  }
+  await writeProfile(args.profileDir, profile);
+  return profile;
+}
