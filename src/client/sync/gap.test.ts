@@ -1,0 +1,95 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { MatrixClient } from "../client.ts";
+import type { Clock } from "../clock.ts";
+import { MemoryClientStore } from "../store/index.ts";
+
+const clock: Clock = { now: () => 0, random: () => 0.5, sleep: async () => {} };
+const msg = (n: number) => ({
+  event_id: `$${n}`,
+  type: "m.room.message",
+  sender: "@b:hs",
+  origin_server_ts: n,
+  content: { body: `m${n}` },
+});
+
+describe("limited timelines", () => {
+  it("fetches the skipped events page by page between the old token and prev_batch, oldest first", async () => {
+    const messagesQueries: Record<string, string | null>[] = [];
+    const fetch = async (url: string): Promise<Response> => {
+      const u = new URL(url);
+      const json = (b: unknown) => new Response(JSON.stringify(b), { status: 200 });
+      if (u.pathname.endsWith("/sync")) {
+        return json({
+          next_batch: "s2",
+          rooms: {
+            join: { "!r:hs": { timeline: { events: [msg(7), msg(8)], limited: true, prev_batch: "p6" } } },
+          },
+        });
+      }
+      if (u.pathname === "/_matrix/client/v3/rooms/!r%3Ahs/messages") {
+        const q = Object.fromEntries(["dir", "from", "to"].map((k) => [k, u.searchParams.get(k)]));
+        messagesQueries.push(q);
+        // Newest first, as /messages with dir=b returns them; two pages.
+        if (q.from === "p6") return json({ start: "p6", end: "p4", chunk: [msg(6), msg(5)] });
+        if (q.from === "p4") return json({ start: "p4", chunk: [msg(4)] });
+      }
+      return new Response(JSON.stringify({ errcode: "M_UNRECOGNIZED" }), { status: 404 });
+    };
+    const store = new MemoryClientStore();
+    await store.saveSession({
+      homeserverUrl: "https://hs",
+      userId: "@me:hs",
+      deviceId: "D",
+      accessToken: "t",
+    });
+    await store.saveSync({ nextBatch: "s1", rooms: [], accountData: [] });
+    const client = new MatrixClient({ homeserverUrl: "https://hs", store, fetch, clock });
+    await client.restore();
+    const seen: string[] = [];
+    client.on("room.event", (_r, ev, meta) => void seen.push(`${ev.content.body}:${meta.source}`));
+    await client.syncOnce();
+    assert.deepEqual(seen, ["m4:gap", "m5:gap", "m6:gap", "m7:sync", "m8:sync"]);
+    assert.deepEqual(messagesQueries, [
+      { dir: "b", from: "p6", to: "s1" },
+      { dir: "b", from: "p4", to: "s1" },
+    ]);
+  });
+
+  it("leaves gaps alone when filling is off, and on the first sync", async () => {
+    let messagesCalls = 0;
+    const fetch = async (url: string): Promise<Response> => {
+      if (url.includes("/messages")) messagesCalls++;
+      return new Response(
+        JSON.stringify({
+          next_batch: "s2",
+          rooms: { join: { "!r:hs": { timeline: { events: [msg(7)], limited: true, prev_batch: "p6" } } } },
+        }),
+        { status: 200 },
+      );
+    };
+    for (const [fill, token] of [
+      [false, "s1"],
+      [true, undefined],
+    ] as const) {
+      const store = new MemoryClientStore();
+      await store.saveSession({
+        homeserverUrl: "https://hs",
+        userId: "@me:hs",
+        deviceId: "D",
+        accessToken: "t",
+      });
+      if (token) await store.saveSync({ nextBatch: token, rooms: [], accountData: [] });
+      const client = new MatrixClient({
+        homeserverUrl: "https://hs",
+        store,
+        fetch,
+        clock,
+        fillTimelineGaps: fill,
+      });
+      await client.restore();
+      await client.syncOnce();
+    }
+    assert.equal(messagesCalls, 0);
+  });
+});
