@@ -255,17 +255,10 @@ export class OlmMachine {
   }
 
   async #receiveClaim(p: Parts, id: string, response: unknown): Promise<void> {
-    const requested = p.olm.inFlightClaims().find((c) => c.id === id);
-    const unwedged = p.olm.receiveClaimResponse(id, response);
-    // Devices that gave no usable key are not asked again for a while.
-    for (const [userId, byDevice] of Object.entries(requested?.body.one_time_keys ?? {})) {
-      for (const deviceId of Object.keys(byDevice)) {
-        const device = await p.devices.device(userId, deviceId);
-        if (device !== undefined && !(await p.olm.hasSession(device.curve25519))) {
-          this.#claimFailures.set(device.curve25519, this.#ctx.now());
-        } else if (device !== undefined) this.#claimFailures.delete(device.curve25519);
-      }
-    }
+    const { created, failed, unwedged } = p.olm.receiveClaimResponse(id, response);
+    // Devices that gave no usable key are not asked again for a while (no request loop on them).
+    for (const d of failed) this.#claimFailures.set(d.curve25519, this.#ctx.now());
+    for (const d of created) this.#claimFailures.delete(d.curve25519);
     for (const device of unwedged) {
       const content = await p.olm.encrypt(device, "m.dummy", {});
       if (content === undefined) continue;

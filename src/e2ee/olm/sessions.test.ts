@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { encodeBase64, randomBytes } from "../../crypto/primitives/index.ts";
+import { CLAIM_FAILURE_BACKOFF_MS } from "../machine.ts";
 import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
 import { UNWEDGE_INTERVAL_MS } from "./sessions.ts";
 
@@ -150,5 +151,39 @@ describe("Olm sessions", () => {
     await bob.flush(); // queries Alice, then claims a key and sends m.dummy
     const synced = await alice.sync();
     assert.ok(synced.toDevice.some((e) => e.type === "m.dummy" && e.sender === "@bob:x"));
+  });
+
+  it("does not spin on a wedged device that has no keys left to claim", async () => {
+    const hs = new FakeHomeserver();
+    const time = clock();
+    const alice = await TestClient.create(hs, { userId: "@alice:x", deviceId: "A", now: time.now });
+    const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B", now: time.now });
+    await bob.machine.updateTrackedUsers(["@alice:x"]);
+    await bob.sync();
+    // A working session first, which later breaks.
+    await alice.sendMessage(ROOM, joined("@alice:x", "@bob:x"), "hi");
+    await bob.sync();
+    time.advance(UNWEDGE_INTERVAL_MS + 1);
+    hs.exhaustOneTimeKeys("@alice:x", "A");
+    hs.device("@alice:x", "A").fallback = undefined;
+    await bob.machine.receiveSyncChanges({
+      toDevice: [
+        {
+          type: "m.room.encrypted",
+          sender: "@alice:x",
+          content: {
+            algorithm: "m.olm.v1.curve25519-aes-sha2",
+            sender_key: alice.machine.identityKeys.curve25519,
+            ciphertext: {
+              [bob.machine.identityKeys.curve25519]: { type: 1, body: encodeBase64(randomBytes(80)) },
+            },
+          },
+        },
+      ],
+    });
+    await bob.flush(); // one claim, which yields nothing: the loop settles
+    assert.deepEqual(await bob.machine.outgoingRequests(), []);
+    time.advance(CLAIM_FAILURE_BACKOFF_MS);
+    assert.equal((await bob.machine.outgoingRequests()).filter((r) => r.type === "keys_claim").length, 1);
   });
 });

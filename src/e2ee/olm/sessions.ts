@@ -42,6 +42,13 @@ export interface DecryptedOlmEvent {
   readonly device: DeviceRecord | undefined;
 }
 
+/** What a `/keys/claim` response gave: new sessions, devices without a usable key, unwedged devices. */
+export interface ClaimOutcome {
+  readonly created: DeviceRecord[];
+  readonly failed: DeviceRecord[];
+  readonly unwedged: DeviceRecord[];
+}
+
 export type OlmDecryptResult =
   | { ok: true; event: DecryptedOlmEvent }
   | { ok: false; code: ToDeviceFailureCode; senderKey: string | undefined };
@@ -156,12 +163,13 @@ export class OlmSessions {
    * Creates sessions from a claim response. Each key must be signed by the device it was claimed
    * for. Returns the devices that were wedged and now have a fresh session (they get `m.dummy`).
    */
-  receiveClaimResponse(id: string, response: unknown): DeviceRecord[] {
+  receiveClaimResponse(id: string, response: unknown): ClaimOutcome {
     const devices = this.#claims.get(id);
-    if (devices === undefined) return [];
+    if (devices === undefined) return { created: [], failed: [], unwedged: [] };
     const parsed = parseKeysClaimResponse(response);
     this.#claims.delete(id);
     const unwedged: DeviceRecord[] = [];
+    const created: DeviceRecord[] = [];
     for (const device of devices) {
       const keys = parsed.one_time_keys[device.userId]?.[device.deviceId];
       if (keys === undefined) continue;
@@ -185,9 +193,10 @@ export class OlmSessions {
         this.#prune(device.curve25519, cached);
       } else this.#cache.set(device.curve25519, [newEntry]);
       this.#persist(device.curve25519, newEntry);
+      created.push(device);
       if (this.#wedged.delete(device.curve25519)) unwedged.push(device);
     }
-    return unwedged;
+    return { created, failed: devices.filter((d) => !created.includes(d)), unwedged };
   }
 
   /**
