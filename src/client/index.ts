@@ -67,6 +67,7 @@ export {
   type DownloadedMedia,
   MAX_BUFFERED_DOWNLOAD_BYTES,
   MediaApi,
+  toWebStream,
   type UploadData,
   type UploadOptions,
 } from "./media.ts";

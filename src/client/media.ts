@@ -156,3 +156,21 @@ function filenameFromDisposition(h: string | null): string | undefined {
   const plain = /filename\s*=\s*"?([^";]+)"?/.exec(h);
   return plain?.[1]?.trim();
 }
+
+/**
+ * Wraps any async iterable of bytes (a Node `Readable` such as `fs.createReadStream(path)`) as a
+ * web `ReadableStream`, the stream type uploads take. Pull-based: nothing is read ahead.
+ */
+export function toWebStream(source: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
+  const it = source[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>({
+    async pull(ctrl) {
+      const { done, value } = await it.next();
+      if (done) ctrl.close();
+      else ctrl.enqueue(value instanceof Uint8Array ? value : new Uint8Array(value));
+    },
+    async cancel(reason) {
+      await it.return?.(reason);
+    },
+  });
+}

@@ -3,8 +3,15 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
-import { FileClientStore, MatrixClient, MemoryClientStore, type RoomEvent } from "../../src/index.ts";
+import {
+  FileClientStore,
+  MatrixClient,
+  MemoryClientStore,
+  type RoomEvent,
+  toWebStream,
+} from "../../src/index.ts";
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
 
 let hs: TestDevServer;
@@ -256,6 +263,15 @@ describe("client against the devserver", () => {
     const chunks: Uint8Array[] = [];
     for await (const c of down) chunks.push(c);
     assert.deepEqual(Buffer.concat(chunks), Buffer.from(data));
+
+    // A Node stream (any async iterable of bytes) through toWebStream.
+    const mxc3 = await a.uploadMedia(
+      toWebStream(Readable.from([Buffer.from("node "), Buffer.from("stream")])),
+      {
+        contentType: "text/plain",
+      },
+    );
+    assert.equal(Buffer.from((await a.downloadMedia(mxc3)).data).toString(), "node stream");
 
     await assert.rejects(a.downloadMedia(mxc, { maxBytes: 10 }), { name: "ClientError", code: "TOO_LARGE" });
     const roomId = await a.createRoom({ encrypted: false });
