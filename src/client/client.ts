@@ -136,6 +136,7 @@ export class MatrixClient extends RoomsClient {
         userId: info.userId,
         deviceId: info.deviceId,
         verifyDevices: enc.verifyDevices ?? false,
+        clientSince: this.nextBatch,
       });
     } catch (e) {
       if (opened.owned) await opened.store.close();

@@ -257,4 +257,43 @@ describe("encrypted client (devserver)", () => {
     const result = await frank.client.crypto.decryptRoomEvent(room, raw);
     assert.equal(result.ok, false);
   });
+  it("after an initial sync over an existing store, devices added meanwhile get the key (/keys/changes)", async () => {
+    const name = `alice-gap-${Date.now().toString(36)}`;
+    const aliceDir = join(dir, name);
+    const make = () =>
+      new MatrixClient({
+        homeserverUrl: hs.baseUrl,
+        syncTimeoutMs: 0,
+        encryption: { store: { directory: aliceDir }, restoreDeviceId: true },
+      });
+    const first = make();
+    open.push(first);
+    await first.register({ username: name, password: "pw" });
+    const alice = watch(first, name, aliceDir);
+    const bob = await user("bob");
+    const roomId = await sharedRoom(alice, [bob]);
+    await first.sendText(roomId, "before the gap");
+    await first.close();
+
+    // While Alice is away, Bob adds a device.
+    const bob2Dir = join(dir, `${bob.name}-gap`);
+    const bob2Client = new MatrixClient({
+      homeserverUrl: hs.baseUrl,
+      syncTimeoutMs: 0,
+      encryption: { store: { directory: bob2Dir } },
+    });
+    open.push(bob2Client);
+    await bob2Client.login({ user: bob.client.userId, password: "pw" });
+    const bob2 = watch(bob2Client, bob.name, bob2Dir);
+    await syncAll(bob2);
+
+    // Alice comes back with an empty client store: an initial sync, same device.
+    const again = make();
+    open.push(again);
+    await again.login({ user: first.userId, password: "pw" });
+    await again.syncOnce({ timeoutMs: 0 });
+    const eventId = await again.sendText(roomId, "after the gap");
+    await syncAll(bob2);
+    assert.equal(eventById(bob2, eventId).content.body, "after the gap");
+  });
 });

@@ -14,10 +14,15 @@ import {
   type OutgoingRequest,
   type RoomMember,
 } from "../../e2ee/index.ts";
-import type { ClientEvent, JsonObject, ToDeviceEvent } from "../../wire/index.ts";
+import {
+  type ClientEvent,
+  type JsonObject,
+  keysChangesResponseSchema,
+  type ToDeviceEvent,
+} from "../../wire/index.ts";
 import { errorSummary } from "../events/emitter.ts";
 import type { RoomEvent } from "../events/types.ts";
-import type { HttpClient } from "../http.ts";
+import { type HttpClient, path } from "../http.ts";
 import type { Logger } from "../logger.ts";
 import type { Room } from "../rooms/room.ts";
 import type { DecryptionResult, EventEncryptor, SyncCryptoChanges, SyncProcessor } from "../sync/hooks.ts";
@@ -49,6 +54,12 @@ export interface ClientCryptoOpenOptions {
   readonly userId: string;
   readonly deviceId: string;
   readonly verifyDevices?: boolean;
+  /**
+   * The sync token the client resumes from. Undefined while the crypto store has a token means a
+   * fresh initial sync, which carries no `device_lists`: the changes since the crypto store's token
+   * are then fetched from `/keys/changes`.
+   */
+  readonly clientSince?: string | undefined;
 }
 
 export interface KeyImportResult {
@@ -74,6 +85,8 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   /** Rooms whose `m.room.encryption` was recorded in the engine during this process. */
   readonly #recorded = new Map<string, string>();
   #changedRooms = new Set<string>();
+  /** The crypto store's token when the client starts over without one (see `clientSince`). */
+  #gapFrom: string | undefined;
   #closed = false;
 
   private constructor(machine: OlmMachine, host: ClientCryptoHost, store: OpenedStore) {
@@ -96,6 +109,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       verifyDevices: options.verifyDevices ?? false,
     });
     const crypto = new ClientCrypto(machine, options.host, options.store);
+    if (options.clientSince === undefined) crypto.#gapFrom = await options.store.store.getNextBatch();
     await crypto.#loop.run();
     return crypto;
   }
@@ -125,6 +139,8 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       await this.machine.receiveRoomMembership(changes.changedMemberships);
       for (const m of changes.changedMemberships) this.#changedRooms.add(m.roomId);
     }
+    // Before the new token is saved: a crash here must not skip the missed range next time.
+    if (this.#gapFrom !== undefined) await this.#catchUpDeviceLists(this.#gapFrom, changes.nextBatch);
     const result = await this.machine.receiveSyncChanges({
       toDevice: changes.toDeviceEvents,
       deviceLists: changes.deviceLists,
@@ -165,7 +181,8 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     const changed = this.#changedRooms;
     this.#changedRooms = new Set();
     for (const room of this.#host.rooms()) {
-      if (room.encrypted && (changed.has(room.roomId) || !this.#recorded.has(room.roomId))) {
+      if (room.membership !== "join" || !room.encrypted) continue;
+      if (changed.has(room.roomId) || !this.#recorded.has(room.roomId)) {
         await this.#recordRoom(room, true);
       }
     }
@@ -173,6 +190,30 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     this.#redecrypted = [];
     await this.#emitRedecrypted(redecrypted);
     await this.#loop.run();
+  }
+
+  /**
+   * Device-list changes missed while the client was away (an initial sync does not carry them).
+   * If the server cannot say, every tracked user is queried again.
+   */
+  async #catchUpDeviceLists(from: string, to: string): Promise<void> {
+    this.#gapFrom = undefined;
+    try {
+      const res = await this.#host.http.request({
+        method: "GET",
+        path: path`/_matrix/client/v3/keys/changes`,
+        query: { from, to },
+        schema: keysChangesResponseSchema,
+      });
+      await this.machine.receiveKeysChanges(res.changed ?? [], res.left ?? []);
+    } catch (e) {
+      this.#host.logger.warn({ err: errorSummary(e) }, "keys/changes failed; querying every tracked user");
+      const tracked = await this.#store.store.getTrackedUsers();
+      await this.machine.receiveKeysChanges(
+        tracked.map((t) => t.userId),
+        [],
+      );
+    }
   }
 
   // ---- EventEncryptor ----
