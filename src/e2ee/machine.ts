@@ -48,13 +48,15 @@ export interface OlmMachineOptions {
   readonly store: CryptoStore | MachineStore;
   /** Client-wide default: refuse to send to rooms with devices whose trust is unset. */
   readonly verifyDevices?: boolean;
+  /** Client-wide default: share room keys only with devices marked verified. */
+  readonly onlyVerifiedDevices?: boolean;
   /** Clock (ms since the epoch); tests inject one. */
   readonly now?: () => number;
 }
 
 export class OlmMachine {
   readonly #ctx: MachineContext;
-  readonly #verifyDevices: boolean;
+  readonly #defaults: { verifyDevices: boolean; onlyVerifiedDevices: boolean };
   readonly #pending = new PendingEvents();
   readonly #claimFailures = new Map<string, number>();
   readonly #replays: ReplayGuard;
@@ -63,11 +65,16 @@ export class OlmMachine {
   #tail: Promise<unknown> = Promise.resolve();
   #closed = false;
 
-  private constructor(ctx: MachineContext, parts: Parts, replays: ReplayGuard, verifyDevices: boolean) {
+  private constructor(
+    ctx: MachineContext,
+    parts: Parts,
+    replays: ReplayGuard,
+    defaults: { verifyDevices: boolean; onlyVerifiedDevices: boolean },
+  ) {
     this.#ctx = ctx;
     this.#parts = parts;
     this.#replays = replays;
-    this.#verifyDevices = verifyDevices;
+    this.#defaults = defaults;
   }
 
   static async open(options: OlmMachineOptions): Promise<OlmMachine> {
@@ -91,7 +98,10 @@ export class OlmMachine {
     parts.devices.markOutdated([ctx.userId]);
     if (hasChanges(ctx.tx)) await ctx.store.saveChanges(ctx.tx);
     ctx.tx = emptyChanges();
-    return new OlmMachine(ctx, parts, replays, options.verifyDevices ?? false);
+    return new OlmMachine(ctx, parts, replays, {
+      verifyDevices: options.verifyDevices ?? false,
+      onlyVerifiedDevices: options.onlyVerifiedDevices ?? false,
+    });
   }
 
   /**
@@ -405,8 +415,12 @@ export class OlmMachine {
       // The first share records the room's settings: later ones cannot downgrade them.
       if (stored === undefined) this.#ctx.tx.roomSettings.push(merged);
       const resolved = resolveSettings(
-        { ...merged, historyVisibility: settings.historyVisibility },
-        this.#verifyDevices,
+        {
+          ...merged,
+          historyVisibility: settings.historyVisibility,
+          onlyVerifiedDevices: settings.onlyVerifiedDevices,
+        },
+        this.#defaults,
       );
       const { requests } = await p.outbound.share(roomId, members, resolved);
       return requests;

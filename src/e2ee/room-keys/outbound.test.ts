@@ -150,4 +150,20 @@ describe("room key sharing and rotation", () => {
       code: "ENCRYPTION_DOWNGRADE",
     });
   });
+
+  it("with onlyVerifiedDevices, withholds the key from devices not verified (m.unverified)", async () => {
+    const { alice, bob, carol } = await trio();
+    await alice.machine.updateTrackedUsers(["@bob:x", "@carol:x"]);
+    await alice.flush();
+    await alice.machine.setDeviceTrust("@bob:x", "B", "verified");
+    const members = joined("@alice:x", "@bob:x", "@carol:x");
+    const event = await alice.sendMessage(ROOM, members, "verified only", { onlyVerifiedDevices: true });
+    await bob.sync();
+    await carol.sync();
+    assert.equal((await bob.machine.decryptRoomEvent(event, ROOM)).content.body, "verified only");
+    await assert.rejects(
+      carol.machine.decryptRoomEvent(event, ROOM),
+      (e) => e instanceof DecryptionError && e.code === "WITHHELD" && e.withheldCode === "m.unverified",
+    );
+  });
 });

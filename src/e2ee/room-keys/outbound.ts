@@ -93,9 +93,10 @@ export class OutboundSessions {
   async #recipientDevices(
     members: readonly RoomMember[],
     settings: ResolvedSettings,
-  ): Promise<{ allowed: DeviceRecord[]; refused: DeviceRecord[] }> {
+  ): Promise<{ allowed: DeviceRecord[]; refused: DeviceRecord[]; unverified: DeviceRecord[] }> {
     const allowed: DeviceRecord[] = [];
     const refused: DeviceRecord[] = [];
+    const unverified: DeviceRecord[] = [];
     const unseen: UnknownDevice[] = [];
     for (const userId of recipientsOf(members, settings.historyVisibility)) {
       for (const d of await this.#devices.devicesOf(userId)) {
@@ -103,11 +104,12 @@ export class OutboundSessions {
         if (!mayReceiveKeys(d.trust)) refused.push(d);
         else if (settings.verifyDevices && isUnseen(d.trust)) {
           unseen.push({ userId: d.userId, deviceId: d.deviceId, ed25519: d.ed25519 });
-        } else allowed.push(d);
+        } else if (settings.onlyVerifiedDevices && d.trust !== "verified") unverified.push(d);
+        else allowed.push(d);
       }
     }
     if (unseen.length > 0) throw new UnknownDevicesError(unseen);
-    return { allowed, refused };
+    return { allowed, refused, unverified };
   }
 
   /**
@@ -122,7 +124,7 @@ export class OutboundSessions {
     members: readonly RoomMember[],
     settings: ResolvedSettings,
   ): Promise<{ requests: ToDeviceRequest[]; withoutSession: DeviceRecord[] }> {
-    const { allowed, refused } = await this.#recipientDevices(members, settings);
+    const { allowed, refused, unverified } = await this.#recipientDevices(members, settings);
     let entry = await this.#get(roomId);
     if (entry !== undefined) {
       const allowedKeys = new Set(allowed.map((d) => deviceKey(d.userId, d.deviceId)));
@@ -181,6 +183,11 @@ export class OutboundSessions {
         device: d,
         code: "m.blacklisted",
         reason: "You have been blocked by the sender",
+      })),
+      ...unverified.map((d) => ({
+        device: d,
+        code: "m.unverified",
+        reason: "The sender only shares keys with verified devices",
       })),
       ...withoutSession.map((d) => ({
         device: d,

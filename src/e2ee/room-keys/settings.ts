@@ -20,6 +20,11 @@ export interface RoomEncryptionSettings {
   readonly historyVisibility?: HistoryVisibility;
   /** Overrides the machine-wide `verifyDevices` for this room. */
   readonly verifyDevices?: boolean;
+  /**
+   * Overrides the machine-wide `onlyVerifiedDevices`: devices not marked verified get
+   * `m.room_key.withheld` (`m.unverified`) instead of the key.
+   */
+  readonly onlyVerifiedDevices?: boolean;
 }
 
 export interface RoomMember {
@@ -33,6 +38,7 @@ export interface ResolvedSettings {
   readonly rotationPeriodMsgs: number;
   readonly historyVisibility: HistoryVisibility;
   readonly verifyDevices: boolean;
+  readonly onlyVerifiedDevices: boolean;
 }
 
 function clamp(value: number | undefined, fallback: number, min: number, max: number): number {
@@ -40,7 +46,10 @@ function clamp(value: number | undefined, fallback: number, min: number, max: nu
   return Math.min(max, Math.max(min, Math.floor(value)));
 }
 
-export function resolveSettings(s: RoomEncryptionSettings, verifyDevicesDefault: boolean): ResolvedSettings {
+export function resolveSettings(
+  s: RoomEncryptionSettings,
+  defaults: { verifyDevices: boolean; onlyVerifiedDevices: boolean },
+): ResolvedSettings {
   return {
     algorithm: s.algorithm ?? MEGOLM_ALGORITHM,
     rotationPeriodMs: clamp(
@@ -56,7 +65,8 @@ export function resolveSettings(s: RoomEncryptionSettings, verifyDevicesDefault:
       MAX_ROTATION_PERIOD_MSGS,
     ),
     historyVisibility: s.historyVisibility ?? "shared",
-    verifyDevices: s.verifyDevices ?? verifyDevicesDefault,
+    verifyDevices: s.verifyDevices ?? defaults.verifyDevices,
+    onlyVerifiedDevices: s.onlyVerifiedDevices ?? defaults.onlyVerifiedDevices,
   };
 }
 
