@@ -14,6 +14,7 @@ import {
   JsSdkPeer,
   loginPeer,
   NioPeer,
+  PEER_TEST_TIMEOUT_MS,
   type Peer,
   type PeerKind,
   registerPeer,
@@ -33,7 +34,7 @@ function register(kind: PeerKind, baseUrl: string, name = username(kind)): Promi
   return registerPeer(kind, baseUrl, name, password(name));
 }
 
-describe("real clients through the devserver: keys", { timeout: 60_000 }, () => {
+describe("real clients through the devserver: keys", () => {
   let server: TestDevServer;
   before(async () => {
     server = await startTestDevServer();
@@ -42,7 +43,9 @@ describe("real clients through the devserver: keys", { timeout: 60_000 }, () => 
     await server.close();
   });
 
-  it("one-time keys exhausted: nio claims js-sdk's fallback key and the Olm session still works", async (t) => {
+  it("one-time keys exhausted: nio claims js-sdk's fallback key and the Olm session still works", {
+    timeout: PEER_TEST_TIMEOUT_MS,
+  }, async (t) => {
     if (skipUnlessAvailable(t, ["nio", "js-sdk"])) return;
     const peers: Peer[] = [];
     try {
@@ -76,7 +79,9 @@ describe("real clients through the devserver: keys", { timeout: 60_000 }, () => 
     }
   });
 
-  it("nio restarts from its store on the same device and keeps decrypting and sending", async (t) => {
+  it("nio restarts from its store on the same device and keeps decrypting and sending", {
+    timeout: PEER_TEST_TIMEOUT_MS,
+  }, async (t) => {
     if (skipUnlessAvailable(t, ["nio", "js-sdk"])) return;
     const storeDir = await mkdtemp(join(tmpdir(), "keyroom-nio-store-"));
     const peers: Peer[] = [];
@@ -111,7 +116,9 @@ describe("real clients through the devserver: keys", { timeout: 60_000 }, () => 
     }
   });
 
-  it("js-sdk: cross-signing bootstrap (UIA by password) is visible to another user", async () => {
+  it("js-sdk: cross-signing bootstrap (UIA by password) is visible to another user", {
+    timeout: PEER_TEST_TIMEOUT_MS,
+  }, async () => {
     const peers: JsSdkPeer[] = [];
     try {
       const aliceName = username("js-sdk");
@@ -136,7 +143,9 @@ describe("real clients through the devserver: keys", { timeout: 60_000 }, () => 
     }
   });
 
-  it("js-sdk: key backup round trip to a new device, which then decrypts history", async () => {
+  it("js-sdk: key backup round trip to a new device, which then decrypts history", {
+    timeout: PEER_TEST_TIMEOUT_MS,
+  }, async () => {
     const peers: JsSdkPeer[] = [];
     try {
       const aliceName = username("js-sdk");
@@ -166,7 +175,9 @@ describe("real clients through the devserver: keys", { timeout: 60_000 }, () => 
     ["js-sdk", "nio"],
     ["nio", "js-sdk"],
   ] as [PeerKind, PeerKind][]) {
-    it(`key export from ${exporterKind} imports into ${importerKind} on a new device, which then decrypts history`, async (t) => {
+    it(`key export from ${exporterKind} imports into ${importerKind} on a new device, which then decrypts history`, {
+      timeout: PEER_TEST_TIMEOUT_MS,
+    }, async (t) => {
       if (skipUnlessAvailable(t, [exporterKind, importerKind])) return;
       const peers: Peer[] = [];
       try {

@@ -15,6 +15,7 @@ import {
   encryptedRoom,
   JsSdkPeer,
   loginPeer,
+  PEER_TEST_TIMEOUT_MS,
   type Peer,
   type PeerKind,
   registerPeer,
@@ -35,7 +36,7 @@ function register(kind: PeerKind, baseUrl: string, name = username(kind)): Promi
   return registerPeer(kind, baseUrl, name, password(name));
 }
 
-describe("real clients through the devserver", { timeout: 60_000 }, () => {
+describe("real clients through the devserver", () => {
   let server: TestDevServer;
   before(async () => {
     server = await startTestDevServer();
@@ -51,7 +52,9 @@ describe("real clients through the devserver", { timeout: 60_000 }, () => {
     ["nio", "js-sdk"],
   ];
   for (const [aliceKind, bobKind] of pairs) {
-    it(`${aliceKind} ↔ ${bobKind}: Megolm messages both ways, each decrypts the other's`, async (t) => {
+    it(`${aliceKind} ↔ ${bobKind}: Megolm messages both ways, each decrypts the other's`, {
+      timeout: PEER_TEST_TIMEOUT_MS,
+    }, async (t) => {
       if (skipUnlessAvailable(t, [aliceKind, bobKind])) return;
       const peers: Peer[] = [];
       try {
@@ -75,7 +78,9 @@ describe("real clients through the devserver", { timeout: 60_000 }, () => {
     ["js-sdk", "nio"],
     ["nio", "js-sdk"],
   ] as [PeerKind, PeerKind][]) {
-    it(`${senderKind} rotates the room key when a ${otherKind} member leaves; the others still decrypt`, async (t) => {
+    it(`${senderKind} rotates the room key when a ${otherKind} member leaves; the others still decrypt`, {
+      timeout: PEER_TEST_TIMEOUT_MS,
+    }, async (t) => {
       if (skipUnlessAvailable(t, [senderKind, otherKind])) return;
       const peers: Peer[] = [];
       try {
@@ -112,7 +117,9 @@ describe("real clients through the devserver", { timeout: 60_000 }, () => {
     ["js-sdk", "nio"],
     ["nio", "js-sdk"],
   ] as [PeerKind, PeerKind][]) {
-    it(`a ${deviceKind} device logs out: the ${senderKind} sender learns it and rotates the room key`, async (t) => {
+    it(`a ${deviceKind} device logs out: the ${senderKind} sender learns it and rotates the room key`, {
+      timeout: PEER_TEST_TIMEOUT_MS,
+    }, async (t) => {
       if (skipUnlessAvailable(t, [senderKind, deviceKind])) return;
       const peers: Peer[] = [];
       try {
@@ -140,8 +147,10 @@ describe("real clients through the devserver", { timeout: 60_000 }, () => {
   }
 });
 
-describe("a devserver restart in the middle of a conversation", { timeout: 60_000 }, () => {
-  it("loses nothing: accounts, rooms, device keys, to-device queues and sync positions survive", async () => {
+describe("a devserver restart in the middle of a conversation", () => {
+  it("loses nothing: accounts, rooms, device keys, to-device queues and sync positions survive", {
+    timeout: PEER_TEST_TIMEOUT_MS,
+  }, async () => {
     // With matrix-nio missing this still runs, js-sdk on both ends (unavailableReason prints why).
     const bobKind: PeerKind = unavailableReason("nio") === undefined ? "nio" : "js-sdk";
     const dir = await mkdtemp(join(tmpdir(), "keyroom-restart-"));

@@ -3,10 +3,16 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it, type TestContext } from "node:test";
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
-import { PeerError, type PeerErrorCode } from "../support/peers/errors.ts";
-import { JsSdkPeer } from "../support/peers/jssdk.ts";
-import { NioPeer } from "../support/peers/nio.ts";
-import { bodyIs, type Peer, type PeerKind } from "../support/peers/types.ts";
+import {
+  bodyIs,
+  JsSdkPeer,
+  NioPeer,
+  PEER_TEST_TIMEOUT_MS,
+  type Peer,
+  PeerError,
+  type PeerErrorCode,
+  type PeerKind,
+} from "../support/peers/index.ts";
 import { skipReasonForNio } from "../support/python.ts";
 
 const KINDS: PeerKind[] = ["js-sdk", "nio"];
@@ -20,7 +26,7 @@ function isPeerError(code: PeerErrorCode): (e: unknown) => boolean {
   return (e) => e instanceof PeerError && e.code === code;
 }
 
-describe("interop peer drivers", { timeout: 60_000 }, () => {
+describe("interop peer drivers", () => {
   let server: TestDevServer;
   before(async () => {
     server = await startTestDevServer();
@@ -36,7 +42,9 @@ describe("interop peer drivers", { timeout: 60_000 }, () => {
       return reason !== undefined;
     };
 
-    it(`${kind}: reports the device and identity keys the server publishes`, async (t) => {
+    it(`${kind}: reports the device and identity keys the server publishes`, {
+      timeout: PEER_TEST_TIMEOUT_MS,
+    }, async (t) => {
       if (skip(t)) return;
       const peer = await register(kind, server.baseUrl, `drv${kind.replace("-", "")}${++counter}`);
       try {
@@ -56,7 +64,9 @@ describe("interop peer drivers", { timeout: 60_000 }, () => {
       }
     });
 
-    it(`${kind}: waits time out with TIMEOUT; use after close is CLOSED; close is idempotent`, async (t) => {
+    it(`${kind}: waits time out with TIMEOUT; use after close is CLOSED; close is idempotent`, {
+      timeout: PEER_TEST_TIMEOUT_MS,
+    }, async (t) => {
       if (skip(t)) return;
       const peer = await register(kind, server.baseUrl, `drv${kind.replace("-", "")}${++counter}`);
       try {
@@ -73,7 +83,9 @@ describe("interop peer drivers", { timeout: 60_000 }, () => {
       await assert.rejects(peer.sendText("!room:localhost", "late"), isPeerError("CLOSED"));
     });
 
-    it(`${kind}: a refused login is REQUEST_FAILED with the server's errcode`, async (t) => {
+    it(`${kind}: a refused login is REQUEST_FAILED with the server's errcode`, {
+      timeout: PEER_TEST_TIMEOUT_MS,
+    }, async (t) => {
       if (skip(t)) return;
       const name = `drv${kind.replace("-", "")}${++counter}`;
       await (await register(kind, server.baseUrl, name)).close();
@@ -85,7 +97,9 @@ describe("interop peer drivers", { timeout: 60_000 }, () => {
     });
   }
 
-  it("nio: a crashed process fails pending and later requests with PEER_EXITED", async (t) => {
+  it("nio: a crashed process fails pending and later requests with PEER_EXITED", {
+    timeout: PEER_TEST_TIMEOUT_MS,
+  }, async (t) => {
     if (skipReasonForNio()) return t.skip("matrix-nio not installed");
     const peer = await NioPeer.register(server.baseUrl, `drvcrash${++counter}`, "pw");
     try {

@@ -7,6 +7,12 @@ import type { Peer, PeerKind } from "./types.ts";
 
 export const PEER_KINDS: readonly PeerKind[] = ["js-sdk", "nio"];
 
+/**
+ * Per-test limit for interop tests (`it(name, { timeout: PEER_TEST_TIMEOUT_MS }, …)`): a test takes
+ * about a second, but on a loaded shared machine a Python peer alone can take seconds to start.
+ */
+export const PEER_TEST_TIMEOUT_MS = 60_000;
+
 /** Registers `username` with a client of `kind`; the peer is syncing and its device keys are uploaded. */
 export function registerPeer(
   kind: PeerKind,

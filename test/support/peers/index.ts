@@ -3,6 +3,7 @@ export {
   closePeers,
   loginPeer,
   PEER_KINDS,
+  PEER_TEST_TIMEOUT_MS,
   registerPeer,
   skipUnlessAvailable,
   unavailableReason,
