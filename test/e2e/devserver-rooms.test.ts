@@ -250,6 +250,33 @@ describe("devserver rooms", () => {
     }
   });
 
+  it("lazy-loading members: state carries only the members the timeline needs", async () => {
+    const room = await create({ preset: "public_chat" });
+    await post(bob, room, "join");
+    await post(carol, room, "join");
+    for (let i = 0; i < 5; i++) await send(bob, room, `lazy${i}`, `b${i}`);
+    const filter = encodeURIComponent(
+      JSON.stringify({ room: { timeline: { limit: 3 }, state: { lazy_load_members: true } } }),
+    );
+    const lazy = await s.api("GET", `/sync?filter=${filter}`, { token: carol.accessToken });
+    const members = (lazy.json.rooms.join[room].state.events as { type: string; state_key: string }[])
+      .filter((e) => e.type === "m.room.member")
+      .map((e) => e.state_key)
+      .sort();
+    assert.deepEqual(
+      members,
+      [bob.userId, carol.userId].sort(),
+      "the sender and the syncing user, not alice",
+    );
+    assert.equal(lazy.json.rooms.join[room].summary["m.joined_member_count"], 3);
+    const eager = await s.api("GET", "/sync", { token: carol.accessToken });
+    const joinedRoom = eager.json.rooms.join[room];
+    const all = [...joinedRoom.state.events, ...joinedRoom.timeline.events].filter(
+      (e: { type: string }) => e.type === "m.room.member",
+    );
+    assert.equal(all.length, 3, "without lazy loading every member is there");
+  });
+
   it("typing and receipts arrive as ephemeral events", async () => {
     const room = await create({ preset: "public_chat" });
     const r = encodeURIComponent(room);
