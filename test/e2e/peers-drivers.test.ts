@@ -81,6 +81,11 @@ describe("interop peer drivers", () => {
         await peer.close();
       }
       await assert.rejects(peer.sendText("!room:localhost", "late"), isPeerError("CLOSED"));
+      if (peer instanceof NioPeer) {
+        const pid = peer.pid;
+        assert.ok(pid);
+        assert.throws(() => process.kill(pid, 0), { code: "ESRCH" }, "the Python process is gone");
+      }
     });
 
     it(`${kind}: a refused login is REQUEST_FAILED with the server's errcode`, {

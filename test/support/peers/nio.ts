@@ -156,6 +156,11 @@ export class NioPeer implements Peer {
     return this.credentials.deviceId;
   }
 
+  /** The Python process's ID (tests check it is gone after `close()`). */
+  get pid(): number | undefined {
+    return this.proc.pid;
+  }
+
   /** Registers `username` (nio sends UIA `m.login.dummy`) and returns its first device, keys uploaded. */
   static async register(
     baseUrl: string,
