@@ -205,7 +205,7 @@ describe("devserver account endpoints", () => {
     });
     assert.equal(thumb.status, 200);
     const cfg = await s.api("GET", "/_matrix/client/v1/media/config", { token: u.accessToken });
-    assert.ok(cfg.json["m.upload.size"] > 0);
+    assert.ok(cfg.json["m.upload.size"] > 0, 'cfg.json["m.upload.size"] > 0');
     assert.equal((await fetch(`${s.baseUrl}/_matrix/media/v3/download/localhost/nope`)).status, 404);
   });
 
@@ -237,7 +237,7 @@ describe("devserver account endpoints", () => {
 
   it("CORS preflight answers with the allowed methods and headers", async () => {
     const res = await fetch(`${s.baseUrl}/_matrix/client/v3/sync`, { method: "OPTIONS" });
-    assert.ok(res.status === 200 || res.status === 204);
+    assert.ok(res.status === 200 || res.status === 204, "res.status === 200 || res.status === 204");
     assert.equal(res.headers.get("access-control-allow-origin"), "*");
     assert.match(res.headers.get("access-control-allow-headers") ?? "", /Authorization/);
   });
@@ -297,7 +297,7 @@ describe("devserver rate limit", () => {
       assert.deepEqual(statuses.slice(0, 3), [200, 200, 200]);
       assert.equal(statuses[4], 429);
       assert.equal(last.errcode, "M_LIMIT_EXCEEDED");
-      assert.ok((last.retry_after_ms ?? 0) > 0);
+      assert.ok((last.retry_after_ms ?? 0) > 0, "(last.retry_after_ms ?? 0) > 0");
     } finally {
       await s.close();
     }

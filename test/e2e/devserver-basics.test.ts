@@ -12,7 +12,7 @@ describe("devserver basics", () => {
   it("advertises versions and well-known", async () => {
     const v = await s.api("GET", "/_matrix/client/versions");
     assert.equal(v.status, 200);
-    assert.ok(v.json.versions.includes("v1.11"));
+    assert.ok(v.json.versions.includes("v1.11"), 'v.json.versions.includes("v1.11")');
     assert.equal(v.headers.get("access-control-allow-origin"), "*");
     const wk = await s.api("GET", "/.well-known/matrix/client");
     assert.equal(wk.json["m.homeserver"].base_url, s.baseUrl);
@@ -101,7 +101,7 @@ describe("devserver basics", () => {
     assert.equal(room.status, 200);
     const roomId: string = room.json.room_id;
     const bobSync = await s.api("GET", "/sync", { token: bob.accessToken });
-    assert.ok(bobSync.json.rooms.invite[roomId]);
+    assert.ok(bobSync.json.rooms.invite[roomId], "bobSync.json.rooms.invite[roomId]");
     assert.equal(
       (await s.api("POST", `/join/${encodeURIComponent(roomId)}`, { token: bob.accessToken })).status,
       200,

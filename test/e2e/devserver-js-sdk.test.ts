@@ -173,8 +173,8 @@ describe("matrix-js-sdk (Rust crypto) on the devserver", { timeout: 60_000 }, ()
       token: bobUser.accessToken,
       body: { device_keys: { [aliceUser.userId]: [] } },
     });
-    assert.ok(q.json.master_keys[aliceUser.userId]);
-    assert.ok(q.json.self_signing_keys[aliceUser.userId]);
+    assert.ok(q.json.master_keys[aliceUser.userId], "q.json.master_keys[aliceUser.userId]");
+    assert.ok(q.json.self_signing_keys[aliceUser.userId], "q.json.self_signing_keys[aliceUser.userId]");
     assert.equal(
       q.json.user_signing_keys[aliceUser.userId],
       undefined,
@@ -196,7 +196,7 @@ describe("matrix-js-sdk (Rust crypto) on the devserver", { timeout: 60_000 }, ()
     const crypto = alice.getCrypto()!;
     await crypto.resetKeyBackup();
     const version = await crypto.getActiveSessionBackupVersion();
-    assert.ok(version);
+    assert.ok(version, "version");
     // The backup loop uploads in the background; wait until the server counts the keys.
     for (let i = 0; i < 100; i++) {
       const v = await s.api("GET", `/room_keys/version/${version}`, { token: aliceUser.accessToken });
@@ -204,7 +204,7 @@ describe("matrix-js-sdk (Rust crypto) on the devserver", { timeout: 60_000 }, ()
       await new Promise((r) => setTimeout(r, 100));
     }
     const key = await crypto.getSessionBackupPrivateKey();
-    assert.ok(key);
+    assert.ok(key, "key");
 
     const second = await s.login(aliceUser);
     const alice2 = await startClient(s, second);

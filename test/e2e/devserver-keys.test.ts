@@ -208,9 +208,9 @@ describe("devserver E2EE keys", () => {
     }
     assert.ok(asAlice.json.master_keys[bob.userId].signatures[alice.userId], "the signer sees her signature");
     assert.equal(asBob.json.master_keys[bob.userId].signatures[alice.userId], undefined, "others do not");
-    assert.ok(asAlice.json.user_signing_keys[alice.userId]);
+    assert.ok(asAlice.json.user_signing_keys[alice.userId], "asAlice.json.user_signing_keys[alice.userId]");
     assert.equal(asAlice.json.user_signing_keys[bob.userId], undefined);
-    assert.ok(asBob.json.user_signing_keys[bob.userId]);
+    assert.ok(asBob.json.user_signing_keys[bob.userId], "asBob.json.user_signing_keys[bob.userId]");
   });
 
   it("device_lists: key changes of room mates, joins (changed) and leaves (left); keys/changes agrees", async () => {

@@ -88,7 +88,7 @@ describe("long-poll wake-ups", () => {
       () => s.api("POST", `/rooms/${r()}/invite`, { token: a.accessToken, body: { user_id: c.userId } }),
       c,
     );
-    assert.ok(res.rooms.invite[room]);
+    assert.ok(res.rooms.invite[room], "res.rooms.invite[room]");
   });
 
   it("on a to-device message", { timeout: 10_000 }, async () => {

@@ -105,7 +105,7 @@ describe("devserver rooms", () => {
     const members = await s.api("GET", `/rooms/${r}/members`, { token: bob.accessToken });
     assert.equal(members.json.chunk.length, 2);
     const joined = await s.api("GET", "/joined_rooms", { token: bob.accessToken });
-    assert.ok(joined.json.joined_rooms.includes(room));
+    assert.ok(joined.json.joined_rooms.includes(room), "joined.json.joined_rooms.includes(room)");
     const outsider = await s.api("GET", `/rooms/${r}/state`, { token: carol.accessToken });
     assert.equal(outsider.status, 403);
   });
@@ -190,13 +190,22 @@ describe("devserver rooms", () => {
     await post(alice, room, "invite", { user_id: carol.userId });
     const inv = await s.api("GET", `/sync?since=${t0}`, { token: carol.accessToken });
     const stripped = inv.json.rooms.invite[room].invite_state.events as { type: string }[];
-    assert.ok(stripped.some((e) => e.type === "m.room.encryption"));
-    assert.ok(stripped.some((e) => e.type === "m.room.name"));
+    assert.ok(
+      stripped.some((e) => e.type === "m.room.encryption"),
+      'stripped.some((e) => e.type === "m.room.encryption")',
+    );
+    assert.ok(
+      stripped.some((e) => e.type === "m.room.name"),
+      'stripped.some((e) => e.type === "m.room.name")',
+    );
     await post(carol, room, "join");
     const joined = await s.api("GET", `/sync?since=${inv.json.next_batch}`, { token: carol.accessToken });
     const jr = joined.json.rooms.join[room];
     const stateTypes = [...jr.state.events, ...jr.timeline.events].map((e: { type: string }) => e.type);
-    assert.ok(stateTypes.includes("m.room.create") && stateTypes.includes("m.room.encryption"));
+    assert.ok(
+      stateTypes.includes("m.room.create") && stateTypes.includes("m.room.encryption"),
+      'stateTypes.includes("m.room.create") && stateTypes.includes("m.room.encryption")',
+    );
     assert.equal(jr.summary["m.joined_member_count"], 2);
     await post(carol, room, "leave");
     const left = await s.api("GET", `/sync?since=${joined.json.next_batch}`, { token: carol.accessToken });
@@ -300,7 +309,7 @@ describe("devserver rooms", () => {
     const eph = rec.json.rooms.join[room].ephemeral.events.find(
       (e: { type: string }) => e.type === "m.receipt",
     );
-    assert.ok(eph.content[ev]["m.read"][bob.userId].ts > 0);
+    assert.ok(eph.content[ev]["m.read"][bob.userId].ts > 0, 'eph.content[ev]["m.read"][bob.userId].ts > 0');
   });
 
   it("upgrade: tombstone in the old room, predecessor in the new one", async () => {
