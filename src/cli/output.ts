@@ -22,7 +22,7 @@ export function roomLine(room: Room): RoomLine {
     room_id: room.roomId,
     name: room.name ?? null,
     encrypted: room.encrypted,
-    members: room.joinedMemberIds,
+    members: [...room.joinedMemberIds].sort(),
   };
 }
 

@@ -3,6 +3,8 @@
 export interface CommandIo {
   /** Writes to stdout (each call is whole lines). */
   out(text: string): void;
+  /** Writes to stderr (whole lines). */
+  err(text: string): void;
   /** Aborted on SIGINT / SIGTERM. */
   signal?: AbortSignal;
 }

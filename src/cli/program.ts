@@ -1,0 +1,217 @@
+// The `keyroom` command tree (commander) and the error-to-exit-status mapping. `main.ts` only adds
+// signals and the process; tests drive `runCli` in-process for help and usage errors.
+import { Command, CommanderError, Option } from "commander";
+import { collect, parseHomeserver, parseInteger, parseSeconds } from "./args.ts";
+import { loginCommand, whoamiCommand } from "./commands/account.ts";
+import type { CommandIo } from "./commands/io.ts";
+import {
+  createRoomCommand,
+  inviteCommand,
+  joinCommand,
+  leaveCommand,
+  roomsCommand,
+} from "./commands/rooms.ts";
+import { sendCommand } from "./commands/send.ts";
+import { tailCommand } from "./commands/tail.ts";
+import { CliError } from "./errors.ts";
+import { errorMessage } from "./output.ts";
+import { resolveProfileDir } from "./profile.ts";
+
+/** Exit status for bad usage (commander's own errors and CliError "USAGE"). */
+export const EXIT_USAGE = 2;
+/** Exit status for every other failure. */
+export const EXIT_FAILURE = 1;
+
+const PROFILE_HELP =
+  "profile directory (default: $KEYROOM_PROFILE, else $XDG_CONFIG_HOME/keyroom or ~/.config/keyroom)";
+
+export function buildProgram(io: CommandIo): Command {
+  const program = new Command("keyroom")
+    .description("Matrix from the shell: log in, list rooms, send and tail messages, run a dev homeserver.")
+    .showHelpAfterError("(add --help for usage)")
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.out(s),
+      writeErr: (s) => io.err(s),
+      outputError: (s, write) => write(`keyroom: ${s.replace(/^error: /, "")}`),
+    });
+  const withProfile = (cmd: Command): Command => cmd.option("--profile <dir>", PROFILE_HELP);
+  const profileOf = (opts: { profile?: string }): string => resolveProfileDir(opts.profile);
+
+  const loginLike = (name: "login" | "register", description: string) =>
+    withProfile(
+      program
+        .command(name)
+        .description(description)
+        .requiredOption("--homeserver <url>", "homeserver base URL", parseHomeserver)
+        .requiredOption("--user <user>", name === "login" ? "user ID or localpart" : "localpart to register")
+        .requiredOption("--password <password>", "password")
+        .option("--device-id <id>", "device ID to use (default: the profile's device for the same user)")
+        .option("--no-encryption", "turn end-to-end encryption off for this profile"),
+    ).action(
+      async (o: {
+        homeserver: string;
+        user: string;
+        password: string;
+        deviceId?: string;
+        encryption: boolean;
+        profile?: string;
+      }) => {
+        await loginCommand(
+          {
+            profileDir: profileOf(o),
+            homeserver: o.homeserver,
+            user: o.user,
+            password: o.password,
+            ...(o.deviceId !== undefined ? { deviceId: o.deviceId } : {}),
+            register: name === "register",
+            encryption: o.encryption,
+          },
+          io,
+        );
+      },
+    );
+  loginLike("login", "log in with a password and save the profile (reuses the profile's device)");
+  loginLike("register", "register an account (servers with open registration), then log in");
+
+  withProfile(
+    program.command("whoami").description("print the profile's user and device as a JSON line"),
+  ).action(async (o: { profile?: string }) => whoamiCommand({ profileDir: profileOf(o) }, io));
+
+  withProfile(
+    program
+      .command("rooms")
+      .description("print each joined room as a JSON line: room_id, name, encrypted, members"),
+  ).action(async (o: { profile?: string }) => roomsCommand({ profileDir: profileOf(o) }, io));
+
+  withProfile(
+    program
+      .command("create-room")
+      .description("create a room and print its ID alone")
+      .option("--name <name>", "room name")
+      .option("--encrypted", "turn on end-to-end encryption in the room", false)
+      .option("--invite <user>", "invite a user (repeatable)", collect, []),
+  ).action(async (o: { name?: string; encrypted: boolean; invite: string[]; profile?: string }) =>
+    createRoomCommand(
+      {
+        profileDir: profileOf(o),
+        ...(o.name !== undefined ? { name: o.name } : {}),
+        encrypted: o.encrypted,
+        invite: o.invite,
+      },
+      io,
+    ),
+  );
+
+  withProfile(
+    program.command("join").description("join a room by ID or alias; prints the room ID").argument("<room>"),
+  ).action(async (room: string, o: { profile?: string }) =>
+    joinCommand({ profileDir: profileOf(o), room }, io),
+  );
+  withProfile(
+    program.command("invite").description("invite a user to a room").argument("<room>").argument("<user>"),
+  ).action(async (room: string, user: string, o: { profile?: string }) =>
+    inviteCommand({ profileDir: profileOf(o), room, user }),
+  );
+  withProfile(program.command("leave").description("leave a room").argument("<room>")).action(
+    async (room: string, o: { profile?: string }) => leaveCommand({ profileDir: profileOf(o), room }),
+  );
+
+  withProfile(
+    program
+      .command("send")
+      .description("send a message (or a file) and print its event ID alone")
+      .argument("<room>", "room ID or alias")
+      .argument("[text]", "message text (HTML with --html)")
+      .option("--notice", "send as m.notice (bots)", false)
+      .option("--html", "TEXT is HTML; the plain body is derived from it", false)
+      .option("--file <path>", "upload a file and send it (m.file / m.image / m.audio / m.video)"),
+  ).action(
+    async (
+      room: string,
+      text: string | undefined,
+      o: { notice: boolean; html: boolean; file?: string; profile?: string },
+    ) =>
+      sendCommand(
+        {
+          profileDir: profileOf(o),
+          room,
+          ...(text !== undefined ? { text } : {}),
+          notice: o.notice,
+          html: o.html,
+          ...(o.file !== undefined ? { file: o.file } : {}),
+        },
+        io,
+      ),
+  );
+
+  withProfile(
+    program
+      .command("tail")
+      .description("sync and print each new message as a JSON line until --limit or --timeout (or Ctrl-C)")
+      .argument("[room]", "only this room (ID or alias)")
+      .option("--limit <n>", "stop after N messages", parseInteger("--limit", 1, 1_000_000))
+      .option("--timeout <seconds>", "stop after this many seconds", parseSeconds("--timeout")),
+  ).action(async (room: string | undefined, o: { limit?: number; timeout?: number; profile?: string }) =>
+    tailCommand(
+      {
+        profileDir: profileOf(o),
+        ...(room !== undefined ? { room } : {}),
+        ...(o.limit !== undefined ? { limit: o.limit } : {}),
+        ...(o.timeout !== undefined ? { timeoutMs: o.timeout } : {}),
+      },
+      io,
+    ),
+  );
+
+  program
+    .command("devserver")
+    .description("run the development homeserver until Ctrl-C; prints its base URL")
+    .option("--port <port>", "TCP port (0 picks a free one)", parseInteger("--port", 0, 65_535), 8008)
+    .option("--host <host>", "interface to bind", "127.0.0.1")
+    .addOption(
+      new Option("--db <path>", "SQLite database file").default("./devserver.sqlite").conflicts("memory"),
+    )
+    .option("--memory", "keep everything in memory (lost on exit)", false)
+    .option("--server-name <name>", "server name in user and room IDs", "localhost")
+    .action(async (o: { port: number; host: string; db: string; memory: boolean; serverName: string }) => {
+      // Loaded on use: the homeserver (and its SQLite) is not needed by the client commands.
+      const { devserverCommand } = await import("./commands/devserver.ts");
+      await devserverCommand(o, io);
+    });
+
+  program
+    .command("demo")
+    .description("two users chat through an embedded in-memory devserver; prints what each sees")
+    .option("--no-encryption", "use a plaintext room")
+    .option(
+      "--store <dir>",
+      "keep the demo's stores here (default: a temporary directory, removed afterwards)",
+    )
+    .action(async (o: { encryption: boolean; store?: string }) => {
+      const { runDemo } = await import("./demo.ts");
+      await runDemo({
+        encryption: o.encryption,
+        ...(o.store !== undefined ? { storeDir: o.store } : {}),
+        log: (line) => io.out(`${line}\n`),
+      });
+    });
+
+  return program;
+}
+
+/** Runs the CLI with `argv` (without node and script); resolves with the exit status. */
+export async function runCli(argv: readonly string[], io: CommandIo): Promise<number> {
+  try {
+    await buildProgram(io).parseAsync([...argv], { from: "user" });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version end here too, with status 0; commander already printed its message.
+      return err.exitCode === 0 ? 0 : EXIT_USAGE;
+    }
+    io.err(`keyroom: ${errorMessage(err)}\n`);
+    if (process.env.KEYROOM_DEBUG && err instanceof Error && err.stack) io.err(`${err.stack}\n`);
+    return err instanceof CliError && err.code === "USAGE" ? EXIT_USAGE : EXIT_FAILURE;
+  }
+}

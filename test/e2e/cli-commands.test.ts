@@ -1,0 +1,364 @@
+// The `keyroom` CLI end to end: each step spawns the real command line (through tsx) against one
+// in-memory devserver started here. Independent flows run concurrently to keep the file short.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { runCli } from "../../src/cli/program.ts";
+import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const MAIN = join(ROOT, "src/cli/main.ts");
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `keyroom ...args`; async so the devserver in this process keeps answering meanwhile. */
+function keyroom(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", MAIN, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, KEYROOM_PROFILE: "", KEYROOM_DEBUG: "", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+/**
+ * The same command tree in this process, for setup steps whose spawned form another step already
+ * covers (each spawn costs a TypeScript start-up).
+ */
+async function inProcess(args: string[]): Promise<string> {
+  let stdout = "";
+  let stderr = "";
+  const code = await runCli(args, {
+    out: (s) => {
+      stdout += s;
+    },
+    err: (s) => {
+      stderr += s;
+    },
+  });
+  assert.equal(code, 0, `keyroom ${args.join(" ")} (in-process) exited ${code}: ${stderr}`);
+  return stdout;
+}
+
+/** Runs and expects exit 0, with a readable failure otherwise. */
+async function ok(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+  const r = await keyroom(args, env);
+  assert.equal(r.code, 0, `keyroom ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Expects failure: a non-zero status and exactly one `keyroom: ...` line on stderr. */
+async function fails(args: string[], code: number, pattern: RegExp): Promise<string> {
+  const r = await keyroom(args);
+  assert.equal(r.code, code, `keyroom ${args.join(" ")}: expected exit ${code}, got ${r.code} (${r.stderr})`);
+  const lines = r.stderr.split("\n").filter((l) => l !== "" && l !== "(add --help for usage)");
+  assert.equal(lines.length, 1, `one error line expected, got: ${r.stderr}`);
+  assert.match(lines[0] ?? "", /^keyroom: /);
+  assert.match(lines[0] ?? "", pattern);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+  return lines[0] ?? "";
+}
+
+function jsonLines(text: string): Record<string, unknown>[] {
+  return text
+    .split("\n")
+    .filter((l) => l !== "")
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+const ROOM_ID = /^![^\s]+:[^\s]+\n$/;
+const EVENT_ID = /^\$[^\s]+\n$/;
+
+let hs: TestDevServer;
+let dir: string;
+let n = 0;
+/** A fresh user name and profile directory. */
+const account = (prefix: string) => {
+  n += 1;
+  const name = `${prefix}${n}${Date.now().toString(36)}`;
+  return { name, profile: join(dir, name), userId: `@${name}:${hs.serverName}` };
+};
+
+before(async () => {
+  hs = await startTestDevServer();
+  dir = await mkdtemp(join(tmpdir(), "keyroom-cli-"));
+});
+after(async () => {
+  await hs.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const register = (a: { name: string; profile: string }, run = inProcess) =>
+  run(["register", "--homeserver", hs.baseUrl, "--user", a.name, "--password", "pw", "--profile", a.profile]);
+
+describe("keyroom CLI", { concurrency: true }, () => {
+  test("register, login again (same device), whoami, profile file 0600 without printing the token", async () => {
+    const a = account("alice");
+    const reg = jsonLines(await register(a, ok));
+    assert.equal(reg[0]?.user_id, a.userId);
+    const deviceId = reg[0]?.device_id;
+    assert.equal(typeof deviceId, "string");
+
+    const file = join(a.profile, "profile.json");
+    assert.equal((await stat(file)).mode & 0o777, 0o600);
+    const saved = JSON.parse(await readFile(file, "utf8")) as Record<string, unknown>;
+    assert.equal(saved.userId, a.userId);
+    assert.equal(saved.deviceId, deviceId);
+    assert.equal(saved.homeserverUrl, hs.baseUrl);
+    assert.equal(typeof saved.storeDir, "string");
+    const token = saved.accessToken;
+    assert.ok(typeof token === "string" && token.length > 0);
+
+    // Login again by localpart, through $KEYROOM_PROFILE: the profile's device is reused.
+    const again = await ok(["login", "--homeserver", hs.baseUrl, "--user", a.name, "--password", "pw"], {
+      KEYROOM_PROFILE: a.profile,
+    });
+    assert.equal(jsonLines(again)[0]?.device_id, deviceId);
+    const newToken = (JSON.parse(await readFile(file, "utf8")) as Record<string, unknown>).accessToken;
+    const who = await ok(["whoami", "--profile", a.profile]);
+    assert.equal(jsonLines(who)[0]?.user_id, a.userId);
+    assert.equal(jsonLines(who)[0]?.device_id, deviceId);
+    for (const out of [JSON.stringify(reg), again, who]) {
+      assert.ok(
+        !out.includes(token) && typeof newToken === "string" && !out.includes(newToken),
+        "token printed",
+      );
+    }
+
+    // An explicit --device-id wins over the profile's.
+    const other = await inProcess([
+      "login",
+      "--homeserver",
+      hs.baseUrl,
+      "--user",
+      a.userId,
+      "--password",
+      "pw",
+      "--device-id",
+      "CLIDEV",
+      "--profile",
+      a.profile,
+    ]);
+    assert.equal(jsonLines(other)[0]?.device_id, "CLIDEV");
+  });
+
+  test("create-room, join, send text/notice/html/file, rooms, tail --limit and --timeout", async () => {
+    const a = account("ann");
+    const b = account("bob");
+    await register(a);
+    await register(b);
+    const created = await ok([
+      "create-room",
+      "--name",
+      "CLI room",
+      "--invite",
+      b.userId,
+      "--profile",
+      a.profile,
+    ]);
+    assert.match(created, ROOM_ID);
+    const roomId = created.trim();
+    assert.equal(await ok(["join", roomId, "--profile", b.profile]), `${roomId}\n`);
+
+    const rooms = jsonLines(await ok(["rooms", "--profile", a.profile]));
+    assert.deepEqual(
+      rooms.find((r) => r.room_id === roomId),
+      { room_id: roomId, name: "CLI room", encrypted: false, members: [a.userId, b.userId].sort() },
+      JSON.stringify(rooms),
+    );
+
+    const file = join(dir, `${a.name}-notes.txt`);
+    await writeFile(file, "file contents\n");
+    const ids: string[] = [];
+    for (const args of [
+      ["send", roomId, "plain hello"],
+      ["send", roomId, "a notice", "--notice"],
+      ["send", roomId, "<b>bold</b> text", "--html"],
+      ["send", roomId, "--file", file],
+    ]) {
+      const out = await ok([...args, "--profile", a.profile]);
+      assert.match(out, EVENT_ID);
+      ids.push(out.trim());
+    }
+
+    // Bob's position was set at register, so all four are new to him.
+    const lines = jsonLines(
+      await ok(["tail", roomId, "--limit", "4", "--timeout", "60", "--profile", b.profile]),
+    );
+    assert.deepEqual(
+      lines.map((l) => l.event_id),
+      ids,
+    );
+    for (const l of lines) {
+      assert.equal(l.room_id, roomId);
+      assert.equal(l.sender, a.userId);
+      assert.equal(l.type, "m.room.message");
+      assert.equal(l.encrypted, false);
+      assert.equal("decrypted" in l, false);
+    }
+    assert.deepEqual(
+      lines.map((l) => [l.msgtype, l.body]),
+      [
+        ["m.text", "plain hello"],
+        ["m.notice", "a notice"],
+        ["m.text", "bold text"],
+        ["m.file", `${a.name}-notes.txt`],
+      ],
+    );
+    assert.equal(lines[2]?.formatted_body, "<b>bold</b> text");
+    const mxc = String(lines[3]?.url);
+    assert.match(mxc, /^mxc:\/\//);
+    const media = await fetch(
+      `${hs.baseUrl}/_matrix/client/v1/media/download/${mxc.slice("mxc://".length)}`,
+      {
+        headers: {
+          Authorization: `Bearer ${(JSON.parse(await readFile(join(b.profile, "profile.json"), "utf8")) as { accessToken: string }).accessToken}`,
+        },
+      },
+    );
+    assert.equal(await media.text(), "file contents\n");
+
+    // Nothing new since: --timeout ends it with status 0 and no output.
+    const quiet = await keyroom(["tail", "--timeout", "0.5", "--profile", b.profile]);
+    assert.equal(quiet.code, 0, quiet.stderr);
+    assert.equal(quiet.stdout, "");
+
+    // A message that arrives while no tail runs is printed by the next one.
+    const later = (await inProcess(["send", roomId, "while away", "--profile", a.profile])).trim();
+    const next = jsonLines(
+      await inProcess(["tail", "--limit", "1", "--timeout", "60", "--profile", b.profile]),
+    );
+    assert.deepEqual(
+      next.map((l) => [l.event_id, l.body]),
+      [[later, "while away"]],
+    );
+  });
+
+  test("invite and leave; server errors are one stderr line with the errcode", async () => {
+    const a = account("inv");
+    const b = account("guest");
+    await register(a);
+    await register(b);
+    const roomId = (await inProcess(["create-room", "--profile", a.profile])).trim();
+    assert.equal(await ok(["invite", roomId, b.userId, "--profile", a.profile]), "");
+    await inProcess(["join", roomId, "--profile", b.profile]);
+    const members = jsonLines(await inProcess(["rooms", "--profile", a.profile])).find(
+      (r) => r.room_id === roomId,
+    )?.members;
+    assert.deepEqual(members, [a.userId, b.userId].sort());
+    assert.equal(await ok(["leave", roomId, "--profile", b.profile]), "");
+    const bRooms = jsonLines(await inProcess(["rooms", "--profile", b.profile]));
+    assert.equal(
+      bRooms.some((r) => r.room_id === roomId),
+      false,
+    );
+
+    // Bob left: the server refuses his send.
+    await fails(["send", roomId, "still here?", "--profile", b.profile], 1, /M_FORBIDDEN \(HTTP 403\)/);
+    await fails(
+      ["login", "--homeserver", hs.baseUrl, "--user", b.name, "--password", "wrong", "--profile", b.profile],
+      1,
+      /M_FORBIDDEN/,
+    );
+  });
+
+  test("encrypted room: send encrypts, tail decrypts and reports the sender device's trust", async () => {
+    const a = account("enca");
+    const b = account("encb");
+    await register(a);
+    await register(b);
+    const roomId = (
+      await inProcess(["create-room", "--encrypted", "--invite", b.userId, "--profile", a.profile])
+    ).trim();
+    await inProcess(["join", roomId, "--profile", b.profile]);
+    const rooms = jsonLines(await inProcess(["rooms", "--profile", a.profile]));
+    assert.equal(rooms.find((r) => r.room_id === roomId)?.encrypted, true);
+    const eventId = (await inProcess(["send", roomId, "secret words", "--profile", a.profile])).trim();
+    // The server only ever saw ciphertext.
+    const token = (
+      JSON.parse(await readFile(join(b.profile, "profile.json"), "utf8")) as { accessToken: string }
+    ).accessToken;
+    const raw = await hs.api(
+      "GET",
+      `/rooms/${encodeURIComponent(roomId)}/event/${encodeURIComponent(eventId)}`,
+      { token },
+    );
+    assert.equal(raw.json.type, "m.room.encrypted");
+    assert.ok(!JSON.stringify(raw.json).includes("secret words"));
+    const [line] = jsonLines(
+      await ok(["tail", roomId, "--limit", "1", "--timeout", "60", "--profile", b.profile]),
+    );
+    assert.equal(line?.event_id, eventId);
+    assert.equal(line?.type, "m.room.message");
+    assert.equal(line?.body, "secret words");
+    assert.equal(line?.encrypted, true);
+    assert.equal(line?.decrypted, true);
+    // Nobody verified Alice's device; before Bob fetched her keys it is not even known.
+    assert.ok(line?.trust === "unverified" || line?.trust === "unknown_device", String(line?.trust));
+  });
+
+  test("local errors: one line on stderr, status 1 (failure) or 2 (usage)", async () => {
+    await fails(["whoami", "--profile", join(dir, "no-such-profile")], 1, /no profile in .*keyroom login/);
+    await fails(["bogus-command"], 2, /unknown command 'bogus-command'/);
+    await fails(["tail", "--limit", "0"], 2, /--limit must be a whole number from 1/);
+    const corrupt = join(dir, "corrupt");
+    await mkdir(corrupt);
+    await writeFile(join(corrupt, "profile.json"), "{ not json");
+    await fails(["rooms", "--profile", corrupt], 1, /profile .* is not JSON/);
+  });
+
+  test("devserver prints its URL, serves, and closes cleanly on SIGTERM", async () => {
+    const child = spawn(
+      process.execPath,
+      ["--conditions=source", "--import", "tsx", MAIN, "devserver", "--port", "0", "--memory"],
+      {
+        cwd: ROOT,
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = "";
+      child.stdout.setEncoding("utf8").on("data", (d: string) => {
+        out += d;
+        if (out.includes("\n")) resolve(out.trim());
+      });
+      child.on("close", () => reject(new Error(`devserver exited early: ${stderr}`)));
+    });
+    assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    const versions = (await (await fetch(`${url}/_matrix/client/versions`)).json()) as { versions: string[] };
+    assert.ok(versions.versions.length > 0);
+    child.kill("SIGTERM");
+    assert.equal(await exited, 0, stderr);
+  });
+
+  test("demo runs to completion: an encrypted conversation, a restart, history still readable", async () => {
+    const out = await ok(["demo"]);
+    assert.match(out, /alice created an encrypted room/);
+    assert.match(
+      out,
+      /bob sees {2}@alice:localhost: "Hello Bob! Can you read this\?" \(encrypted, decrypted/,
+    );
+    const history = out.slice(out.indexOf("bob reads the room history:"));
+    assert.equal((history.match(/encrypted, decrypted/g) ?? []).length, 3, out);
+    assert.doesNotMatch(out, /NOT decrypted/);
+  });
+});
