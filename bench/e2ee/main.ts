@@ -21,7 +21,7 @@ function target(t: E2eeTarget | undefined, pass: boolean | undefined): string {
   const mark = pass === undefined ? "" : pass ? " ✓" : " ✗";
   if (t.kind === "ratio") return `≥${t.min}x${mark}`;
   if (t.kind === "maxMb") return `<${t.value} MB${mark}`;
-  return `<${t.value >= 1000 ? `${t.value / 1000} s` : `${t.value} ms`}${mark}`;
+  return `<${t.value >= 1000 ? `${(t.value / 1000).toFixed(1)} s` : `${t.value.toFixed(0)} ms`}${mark}`;
 }
 
 /** Prints the report as a table, followed by the notes. */
@@ -43,10 +43,10 @@ export function printE2eeReport(report: E2eeBenchReport): void {
     );
   }
   console.log(
-    "\nTimes are CPU time (user + system, all threads) of the machine calls only; the fake homeserver",
-  );
-  console.log(
-    "is outside the timed sections. Rates are per CPU second too (the machine is shared). Ratio = Keyroom's advantage.",
+    "\nTimes: CPU time (user + system, all threads) of the machine calls only, the fake homeserver's work\n" +
+      "left out; rates: operations per CPU second. The machine is shared, so CPU time is the fairer measure;\n" +
+      "wall times are in the JSON. Ratio: Keyroom's advantage. keyroom sqlite: the same workload on\n" +
+      "SqliteCryptoStore (WAL, synchronous=FULL, one transaction per machine step).",
   );
   for (const r of report.rows) if (r.note !== undefined) console.log(`- ${r.label}: ${r.note}`);
 }

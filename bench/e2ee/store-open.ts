@@ -13,6 +13,8 @@ export interface StoreOpenReport {
   openMs: number;
   /** From the start of the open to the first decrypted event. */
   firstDecryptMs: number;
+  /** CPU time (all threads) of the same span. */
+  firstDecryptCpuMs: number;
   /** RSS once everything is loaded but before the open (Node, tsx, the modules). */
   baselineRssMb: number;
   /** RSS after the first decryption. */
@@ -29,12 +31,14 @@ const event = JSON.parse(readFileSync(eventFile, "utf8")) as RoomEventJson;
 const mb = (bytes: number) => bytes / (1024 * 1024);
 const baselineRssMb = mb(process.memoryUsage().rss);
 
+const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 const store = await SqliteCryptoStore.open({ directory, userId, deviceId });
 const machine = await OlmMachine.open({ userId, deviceId, store });
 const t1 = performance.now();
 const decrypted = await machine.decryptRoomEvent(event, event.room_id);
 const t2 = performance.now();
+const cpu = process.cpuUsage(cpu0);
 const rssMb = mb(process.memoryUsage().rss);
 const counts = await store.countInboundGroupSessions();
 await machine.close();
@@ -43,6 +47,7 @@ await store.close();
 const report: StoreOpenReport = {
   openMs: t1 - t0,
   firstDecryptMs: t2 - t0,
+  firstDecryptCpuMs: (cpu.user + cpu.system) / 1000,
   baselineRssMb,
   rssMb,
   inboundSessions: counts.total,
