@@ -113,6 +113,40 @@ describe("real clients through the devserver", () => {
     });
   }
 
+  for (const [senderKind, joinerKind] of [
+    ["js-sdk", "nio"],
+    ["nio", "js-sdk"],
+  ] as [PeerKind, PeerKind][]) {
+    it(`a ${joinerKind} late joiner sees earlier ${senderKind} history (shared visibility) but cannot decrypt it`, {
+      timeout: PEER_TEST_TIMEOUT_MS,
+    }, async (t) => {
+      if (skipUnlessAvailable(t, [senderKind, joinerKind])) return;
+      const peers: Peer[] = [];
+      try {
+        const alice = await register(senderKind, server.baseUrl);
+        peers.push(alice);
+        const bob = await register(joinerKind, server.baseUrl);
+        peers.push(bob);
+        const roomId = await alice.createRoom({ encrypted: true });
+        const beforeId = await alice.sendText(roomId, "before bob was invited");
+
+        await alice.invite(roomId, bob.userId);
+        await bob.waitForMembership(roomId, bob.userId, "invite");
+        await bob.join(roomId);
+        await alice.waitForMembership(roomId, bob.userId, "join");
+        await sendAndDecrypt(alice, bob, roomId, "after bob joined");
+        // The old event is in Bob's timeline (private_chat rooms share history), still encrypted:
+        // Alice's client shares the room key only from the index Bob joined at, or a new one.
+        const old = await bob.waitForMessage(roomId, (m) => m.eventId === beforeId);
+        assert.equal(old.encrypted, true);
+        assert.equal(old.decrypted, false);
+        assert.equal(old.body, undefined);
+      } finally {
+        await closePeers(peers);
+      }
+    });
+  }
+
   for (const [senderKind, deviceKind] of [
     ["js-sdk", "nio"],
     ["nio", "js-sdk"],
