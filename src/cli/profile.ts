@@ -92,7 +92,8 @@ export async function writeProfile(dir: string, profile: Profile): Promise<void>
     await chmod(tmp, 0o600);
     await rename(tmp, file);
   } catch (err) {
-    await rm(tmp, { force: true });
+    // Best effort: the directory itself may be what failed.
+    await rm(tmp, { force: true }).catch(() => {});
     throw new CliError("PROFILE_WRITE", `cannot write profile ${file}: ${(err as Error).message}`);
   }
 }
