@@ -8,6 +8,7 @@ import {
   ClientCryptoError,
   type ClientCryptoHost,
   downloadAttachmentBytes,
+  downloadAttachmentStream,
   type EncryptionOptions,
   encryptedFile,
   encryptUpload,
@@ -255,6 +256,17 @@ export class MatrixClient extends RoomsClient {
    */
   downloadAttachment(content: JsonObject, opts: { signal?: AbortSignal; maxBytes?: number } = {}) {
     return downloadAttachmentBytes(content, async (mxc) => (await this.downloadMedia(mxc, opts)).data);
+  }
+
+  /**
+   * `downloadAttachment` as a stream, for big files. An encrypted file's hash is checked at the
+   * end: the stream then errors (`HASH_MISMATCH`), so act on the bytes only once it ended cleanly.
+   */
+  downloadAttachmentStream(content: JsonObject, opts: { signal?: AbortSignal } = {}) {
+    return downloadAttachmentStream(
+      content,
+      async (mxc) => (await this.downloadMediaStream(mxc, opts)).stream,
+    );
   }
 
   /** Whether the room has `m.room.encryption` (from sync, else from the server). */

@@ -274,7 +274,20 @@ describe("encrypted client (devserver): keys and trust", () => {
       size: bytes.byteLength,
     });
     await syncAll(bob);
-    assert.deepEqual(await bob.client.downloadAttachment(eventById(bob, streamed).content), bytes);
+    const streamedContent = eventById(bob, streamed).content;
+    assert.deepEqual(await bob.client.downloadAttachment(streamedContent), bytes);
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of await bob.client.downloadAttachmentStream(streamedContent)) chunks.push(chunk);
+    assert.deepEqual(Buffer.concat(chunks), Buffer.from(bytes));
+    const badStream = await bob.client.downloadAttachmentStream(tampered);
+    await assert.rejects(
+      (async () => {
+        for await (const _ of badStream) {
+          // drain: the hash is checked at the end
+        }
+      })(),
+      { name: "AttachmentError", code: "HASH_MISMATCH" },
+    );
   });
 
   it("restoreDeviceId logs in as the stored device; a store of another device or user is refused", async () => {

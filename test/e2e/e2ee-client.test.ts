@@ -296,4 +296,51 @@ describe("encrypted client (devserver)", () => {
     await syncAll(bob2);
     assert.equal(eventById(bob2, eventId).content.body, "after the gap");
   });
+  it("logs nothing secret: no plaintext, no access token", async () => {
+    const lines: string[] = [];
+    const record = (obj?: unknown, msg?: string) => {
+      lines.push(
+        `${msg ?? ""} ${JSON.stringify(obj, (_k, v) => (v instanceof Error ? { ...v, message: v.message } : v))}`,
+      );
+    };
+    const logger = { debug: record, info: record, warn: record, error: record };
+    const make = (name: string) =>
+      new MatrixClient({
+        homeserverUrl: hs.baseUrl,
+        syncTimeoutMs: 0,
+        logger,
+        encryption: { store: { directory: join(dir, name) } },
+      });
+    const aName = `alice-log-${Date.now().toString(36)}`;
+    const bName = `bob-log-${Date.now().toString(36)}`;
+    const a = make(aName);
+    const b = make(bName);
+    open.push(a, b);
+    await a.register({ username: aName, password: "pw" });
+    await b.register({ username: bName, password: "pw" });
+    const alice = watch(a, aName, join(dir, aName));
+    const bob = watch(b, bName, join(dir, bName));
+    const roomId = await sharedRoom(alice, [bob]);
+    const secret = "the plaintext that must never be logged";
+    const eventId = await a.sendText(roomId, secret);
+    await syncAll(bob, alice);
+    assert.equal(eventById(bob, eventId).content.body, secret);
+    // The failure path too: an event of a session nobody has.
+    await b.crypto.decryptRoomEvent(b.getRoom(roomId) ?? assert.fail("room"), {
+      ...eventById(bob, eventId).raw,
+      content: { ...eventById(bob, eventId).raw.content, session_id: "unknown" },
+    });
+    assert.ok(lines.length > 0, "the clients logged something");
+    const tokens = [(await a.store.loadSession())?.accessToken, (await b.store.loadSession())?.accessToken];
+    for (const line of lines) {
+      assert.equal(line.includes(secret), false, "plaintext in a log line");
+      for (const t of tokens) if (t) assert.equal(line.includes(t), false, "access token in a log line");
+    }
+    // The driver serializes to its identity only (no machine or store internals).
+    assert.deepEqual(JSON.parse(JSON.stringify(a.crypto)), {
+      type: "ClientCrypto",
+      userId: a.userId,
+      deviceId: a.deviceId,
+    });
+  });
 });

@@ -2,6 +2,7 @@
 // turning a received `file` object back into the plaintext bytes.
 import {
   decryptAttachment,
+  decryptAttachmentStream,
   type EncryptedFile,
   type EncryptedFileInfo,
   encryptAttachment,
@@ -49,6 +50,31 @@ export async function downloadAttachmentBytes(
     const url = (file as Record<string, unknown>).url;
     if (typeof url !== "string") throw new ClientCryptoError("NO_ATTACHMENT", "the file object has no url");
     return decryptAttachment(await download(url), file);
+  }
+  if (typeof content.url === "string") return download(content.url);
+  throw new ClientCryptoError("NO_ATTACHMENT", "the content has no file or url to download");
+}
+
+/**
+ * Like `downloadAttachmentBytes`, as a stream (big files). For an encrypted `file` the hash can
+ * only be checked at the end: the stream then errors with `AttachmentError("HASH_MISMATCH")`, so
+ * do not act on the bytes before the stream ended cleanly.
+ */
+export async function downloadAttachmentStream(
+  content: JsonObject,
+  download: (mxcUri: string) => Promise<ReadableStream<Uint8Array>>,
+): Promise<ReadableStream<Uint8Array>> {
+  const file = content.file;
+  if (typeof file === "object" && file !== null && !Array.isArray(file)) {
+    const url = (file as Record<string, unknown>).url;
+    if (typeof url !== "string") throw new ClientCryptoError("NO_ATTACHMENT", "the file object has no url");
+    // Set up (and validate the key, IV and hash) before anything is downloaded.
+    const pipe = new TransformStream<Uint8Array, Uint8Array>();
+    const plaintext = decryptAttachmentStream(pipe.readable, file);
+    const ciphertext = await download(url);
+    // Errors of the download reach the reader through `plaintext`.
+    ciphertext.pipeTo(pipe.writable).catch(() => undefined);
+    return plaintext;
   }
   if (typeof content.url === "string") return download(content.url);
   throw new ClientCryptoError("NO_ATTACHMENT", "the content has no file or url to download");

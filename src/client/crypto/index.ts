@@ -1,5 +1,6 @@
 export {
   downloadAttachmentBytes,
+  downloadAttachmentStream,
   type EncryptedUpload,
   encryptedFile,
   encryptUpload,
