@@ -197,7 +197,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
    * If the server cannot say, every tracked user is queried again.
    */
   async #catchUpDeviceLists(from: string, to: string): Promise<void> {
-    this.#gapFrom = undefined;
+    let changes: { changed: string[]; left: string[] };
     try {
       const res = await this.#host.http.request({
         method: "GET",
@@ -205,15 +205,15 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
         query: { from, to },
         schema: keysChangesResponseSchema,
       });
-      await this.machine.receiveKeysChanges(res.changed ?? [], res.left ?? []);
+      changes = { changed: res.changed ?? [], left: res.left ?? [] };
     } catch (e) {
       this.#host.logger.warn({ err: errorSummary(e) }, "keys/changes failed; querying every tracked user");
       const tracked = await this.#store.store.getTrackedUsers();
-      await this.machine.receiveKeysChanges(
-        tracked.map((t) => t.userId),
-        [],
-      );
+      changes = { changed: tracked.map((t) => t.userId), left: [] };
     }
+    await this.machine.receiveKeysChanges(changes.changed, changes.left);
+    // Only once recorded: if saving failed, the sync is handled again and so is the catch-up.
+    this.#gapFrom = undefined;
   }
 
   // ---- EventEncryptor ----
