@@ -287,6 +287,35 @@ describe("devserver E2EE keys", () => {
     );
   });
 
+  it("to-device: more than one sync's worth is handed out in order over several syncs", async () => {
+    const a = await s.register();
+    const b = await s.register();
+    const messages: Record<string, Record<string, unknown>> = {};
+    await s.api("PUT", "/sendToDevice/m.seq/first", {
+      token: a.accessToken,
+      body: { messages: { [b.userId]: { [b.deviceId]: { n: -1 } } } },
+    });
+    for (let i = 0; i < 149; i++) {
+      messages[b.userId] = { [b.deviceId]: { n: i } };
+      await s.api("PUT", `/sendToDevice/m.seq/t${i}`, { token: a.accessToken, body: { messages } });
+    }
+    const got: number[] = [];
+    let since: string | undefined;
+    const sizes: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      const res = await s.api("GET", `/sync${since ? `?since=${since}` : ""}`, { token: b.accessToken });
+      const evs = res.json.to_device.events as { content: { n: number } }[];
+      sizes.push(evs.length);
+      got.push(...evs.map((e) => e.content.n));
+      since = res.json.next_batch;
+    }
+    assert.deepEqual(sizes, [100, 50, 0]);
+    assert.deepEqual(
+      got,
+      Array.from({ length: 150 }, (_, i) => i - 1),
+    );
+  });
+
   it("a long-polling sync wakes for a to-device message", async () => {
     const a = await s.register();
     const b = await s.register();
