@@ -343,4 +343,38 @@ describe("encrypted client (devserver)", () => {
       deviceId: a.deviceId,
     });
   });
+  it("follows the room's rotation_period_msgs and keeps one-time keys topped up", async () => {
+    const alice = await user("alice");
+    const bob = await user("bob");
+    const roomId = await alice.client.createRoom({
+      encrypted: false,
+      invite: [bob.client.userId],
+      initialState: [
+        {
+          type: "m.room.encryption",
+          state_key: "",
+          content: { algorithm: "m.megolm.v1.aes-sha2", rotation_period_msgs: 2 },
+        },
+      ],
+    });
+    await syncAll(bob);
+    await bob.client.joinRoom(roomId);
+    await syncAll(alice, bob);
+    const ids: string[] = [];
+    for (const body of ["one", "two", "three"]) ids.push(await alice.client.sendText(roomId, body));
+    await syncAll(bob);
+    const sessions = ids.map((id) => eventById(bob, id).raw.content.session_id);
+    assert.deepEqual(
+      ids.map((id) => eventById(bob, id).content.body),
+      ["one", "two", "three"],
+    );
+    assert.equal(sessions[0], sessions[1]);
+    assert.notEqual(sessions[1], sessions[2]);
+
+    // The server holds a full stock of Bob's one-time keys (50) after his syncs.
+    const session = await bob.client.store.loadSession();
+    const res = await hs.api("GET", "/sync?timeout=0", { token: session?.accessToken ?? "" });
+    assert.equal(res.json.device_one_time_keys_count?.signed_curve25519, 50);
+    assert.deepEqual(res.json.device_unused_fallback_key_types, ["signed_curve25519"]);
+  });
 });
