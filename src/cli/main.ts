@@ -2,10 +2,17 @@
 // The `keyroom` bin: wires SIGINT / SIGTERM to a graceful stop and runs the command tree.
 import { runCli } from "./program.ts";
 
+/** Exit status after a second interrupt (128 + SIGINT). */
+const EXIT_INTERRUPTED = 130;
+
+// The first signal asks `tail` / `devserver` to stop cleanly; a second one ends any command now.
 const controller = new AbortController();
-const stop = () => controller.abort();
-process.once("SIGINT", stop);
-process.once("SIGTERM", stop);
+const stop = () => {
+  if (controller.signal.aborted) process.exit(EXIT_INTERRUPTED);
+  controller.abort();
+};
+process.on("SIGINT", stop);
+process.on("SIGTERM", stop);
 const code = await runCli(process.argv.slice(2), {
   out: (s) => void process.stdout.write(s),
   err: (s) => void process.stderr.write(s),

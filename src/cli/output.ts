@@ -46,6 +46,8 @@ export interface MessageLine {
   trust?: string | null;
   /** Encrypted events that did not decrypt: the failure code. */
   error?: string;
+  /** `tail` only: a message printed undecrypted before, decrypted now that its key arrived. */
+  late?: true;
 }
 
 /** The message types `tail` prints: messages, and encrypted events that stayed encrypted. */

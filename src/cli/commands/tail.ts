@@ -1,6 +1,7 @@
 // `keyroom tail`: syncs and prints each new message as a JSON line. "New" means not yet seen by
 // this profile: the sync resumes from the profile's stored position (set at login), so messages
 // sent while no tail ran are printed by the next one; a profile's very first sync skips history.
+// An encrypted message whose key comes later is printed again, decrypted, with `late: true`.
 import type { MatrixClient, RoomEvent } from "../../index.ts";
 import { CliError } from "../errors.ts";
 import { isMessageEvent, jsonLine, messageLine } from "../output.ts";
@@ -22,7 +23,8 @@ export interface TailOptions {
   limit?: number;
   timeoutMs?: number;
   signal?: AbortSignal;
-  onMessage(event: RoomEvent): void;
+  /** A message handed over undecrypted earlier, decrypted now that its key arrived. */
+  onMessage(event: RoomEvent, late: boolean): void;
 }
 
 /**
@@ -54,9 +56,15 @@ export function tailMessages(client: MatrixClient, opts: TailOptions): Promise<n
       client.on("room.event", (_room, ev, meta) => {
         if (done || meta.source === "initial-sync" || !isMessageEvent(ev)) return;
         if (opts.roomId !== undefined && ev.roomId !== opts.roomId) return;
-        opts.onMessage(ev);
+        opts.onMessage(ev, false);
         count += 1;
         if (opts.limit !== undefined && count >= opts.limit) finish();
+      }),
+      // Not counted: the message was counted when it first arrived (undecrypted).
+      client.on("room.decrypted", (_room, ev) => {
+        if (done || !isMessageEvent(ev)) return;
+        if (opts.roomId !== undefined && ev.roomId !== opts.roomId) return;
+        opts.onMessage(ev, true);
       }),
       client.on("sync", (state, _previous, info) => {
         if (state === "error") {
@@ -84,7 +92,7 @@ export async function tailCommand(args: TailArgs, io: CommandIo): Promise<void> 
       ...(args.limit !== undefined ? { limit: args.limit } : {}),
       ...(args.timeoutMs !== undefined ? { timeoutMs: args.timeoutMs } : {}),
       ...(io.signal !== undefined ? { signal: io.signal } : {}),
-      onMessage: (ev) => io.out(jsonLine(messageLine(ev))),
+      onMessage: (ev, late) => io.out(jsonLine(late ? { ...messageLine(ev), late: true } : messageLine(ev))),
     });
   } finally {
     await client.close();
