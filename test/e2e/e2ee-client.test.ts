@@ -7,7 +7,15 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { FileClientStore, MatrixClient, type SyncChanges } from "../../src/client/index.ts";
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
-import { eventById, newUser, sharedRoom, syncAll, texts, watch } from "./e2ee-client-helpers.ts";
+import {
+  eventById,
+  newUser,
+  sharedRoom,
+  syncAll,
+  type TestClient,
+  texts,
+  watch,
+} from "./e2ee-client-helpers.ts";
 
 let hs: TestDevServer;
 let dir: string;
@@ -376,5 +384,50 @@ describe("encrypted client (devserver)", () => {
     const res = await hs.api("GET", "/sync?timeout=0", { token: session?.accessToken ?? "" });
     assert.equal(res.json.device_one_time_keys_count?.signed_curve25519, 50);
     assert.deepEqual(res.json.device_unused_fallback_key_types, ["signed_curve25519"]);
+  });
+  it("with background sync loops, concurrent sends both ways all decrypt", async () => {
+    const make = async (prefix: string) => {
+      const name = `${prefix}-bg-${Date.now().toString(36)}`;
+      const client = new MatrixClient({
+        homeserverUrl: hs.baseUrl,
+        syncTimeoutMs: 500,
+        encryption: { store: { directory: join(dir, name) } },
+      });
+      open.push(client);
+      await client.register({ username: name, password: "pw" });
+      return watch(client, name, join(dir, name));
+    };
+    const alice = await make("alice");
+    const bob = await make("bob");
+    const roomId = await sharedRoom(alice, [bob]);
+    const expected = new Set<string>();
+    for (let i = 0; i < 5; i++) expected.add(`a${i}`).add(`b${i}`);
+    /** Resolves once `t` has seen every expected body decrypted (live or late). */
+    const allSeen = (t: TestClient) =>
+      new Promise<void>((resolve) => {
+        const check = () => {
+          const seen = new Set(texts(t, roomId));
+          if ([...expected].every((b) => seen.has(b))) resolve();
+        };
+        t.client.on("room.event", check);
+        t.client.on("room.decrypted", check);
+        check();
+      });
+    const done = Promise.all([allSeen(alice), allSeen(bob)]);
+    await Promise.all([alice.client.startSync(), bob.client.startSync()]);
+    await Promise.all([
+      ...[0, 1, 2, 3, 4].map((i) => alice.client.sendText(roomId, `a${i}`)),
+      ...[0, 1, 2, 3, 4].map((i) => bob.client.sendText(roomId, `b${i}`)),
+    ]);
+    await done;
+    await Promise.all([alice.client.stopSync(), bob.client.stopSync()]);
+    for (const t of [alice, bob]) {
+      const undecrypted = t.events.filter((e) => e.roomId === roomId && e.encryption?.decrypted === false);
+      const lateIds = new Set(t.late.map((e) => e.eventId));
+      assert.ok(
+        undecrypted.every((e) => lateIds.has(e.eventId)),
+        "every failure was made good",
+      );
+    }
   });
 });
