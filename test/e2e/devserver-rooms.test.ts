@@ -286,6 +286,46 @@ describe("devserver rooms", () => {
     assert.equal(all.length, 3, "without lazy loading every member is there");
   });
 
+  it("relations: children of an event by rel_type and event type, paginated", async () => {
+    const room = await create();
+    const r = encodeURIComponent(room);
+    const parent = (await send(alice, room, "rel-parent", "parent")).json.event_id as string;
+    const put = (txn: string, type: string, content: Record<string, unknown>) =>
+      s.api("PUT", `/rooms/${r}/send/${type}/${txn}`, { token: alice.accessToken, body: content });
+    await put("rel1", "m.reaction", {
+      "m.relates_to": { rel_type: "m.annotation", event_id: parent, key: "👍" },
+    });
+    await put("rel2", "m.room.message", {
+      body: "* edited",
+      "m.new_content": { body: "edited" },
+      "m.relates_to": { rel_type: "m.replace", event_id: parent },
+    });
+    await put("rel3", "m.room.message", {
+      body: "in thread",
+      "m.relates_to": { rel_type: "m.thread", event_id: parent },
+    });
+    await send(alice, room, "unrelated", "unrelated");
+    const base = `/_matrix/client/v1/rooms/${r}/relations/${encodeURIComponent(parent)}`;
+    const all = await s.api("GET", base, { token: alice.accessToken });
+    assert.deepEqual(
+      all.json.chunk.map(
+        (e: { content: { "m.relates_to": { rel_type: string } } }) => e.content["m.relates_to"].rel_type,
+      ),
+      ["m.thread", "m.replace", "m.annotation"],
+    );
+    const reactions = await s.api("GET", `${base}/m.annotation/m.reaction`, { token: alice.accessToken });
+    assert.equal(reactions.json.chunk.length, 1);
+    const page1 = await s.api("GET", `${base}?limit=2`, { token: alice.accessToken });
+    assert.equal(page1.json.chunk.length, 2);
+    const page2 = await s.api("GET", `${base}?limit=2&from=${page1.json.next_batch}`, {
+      token: alice.accessToken,
+    });
+    assert.equal(page2.json.chunk[0].type, "m.reaction");
+    assert.equal(page2.json.next_batch, undefined);
+    const outsider = await s.api("GET", base, { token: carol.accessToken });
+    assert.equal(outsider.status, 404);
+  });
+
   it("typing and receipts arrive as ephemeral events", async () => {
     const room = await create({ preset: "public_chat" });
     const r = encodeURIComponent(room);

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { forbidden, MatrixError, notFound } from "../errors.ts";
 import type { Homeserver } from "../homeserver.ts";
 import { canSeeEvent, redact, sendEvent, visibleEvents } from "../room-ops.ts";
-import { authed, jsonBody } from "../router.ts";
+import { authed, jsonBody, type RouteRequest } from "../router.ts";
 import type { RouteContext } from "../server.ts";
 import { clientEvent } from "../sync.ts";
 import type { Authed, StreamEvent } from "../types.ts";
@@ -71,6 +71,56 @@ export function registerEventRoutes({ hs, router }: RouteContext): void {
   router.client("GET", "/rooms/:room/messages", (req) =>
     messages(hs, authed(req), req.params.room!, req.query),
   );
+
+  const relations = (req: RouteRequest) => {
+    const a = authed(req);
+    const roomId = req.params.room!;
+    const parent = hs.rooms.getEvent(req.params.event!);
+    if (!parent || parent.event.room_id !== roomId || !canSeeEvent(hs, a.userId, parent)) {
+      throw notFound("Event not found.");
+    }
+    const upTo = visibleRange(hs, roomId, a.userId);
+    const dir = req.query.get("dir") ?? "b";
+    if (dir !== "b" && dir !== "f") throw new MatrixError(400, "M_INVALID_PARAM", "dir must be b or f");
+    const limitRaw = req.query.get("limit");
+    const limit = limitRaw === null ? 50 : Number(limitRaw);
+    if (!Number.isInteger(limit) || limit < 1) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid limit");
+    const capped = Math.min(limit, MAX_MESSAGES_LIMIT);
+    const fromRaw = req.query.get("from");
+    const toRaw = req.query.get("to");
+    const relType = req.params.relType ?? null;
+    const eventType = req.params.eventType ?? null;
+    let chunk: StreamEvent[];
+    let next: number | undefined;
+    if (dir === "b") {
+      const from = fromRaw !== null ? Math.min(parsePaginationToken(fromRaw), upTo) : upTo;
+      const floor = toRaw !== null ? parsePaginationToken(toRaw) : 0;
+      chunk = hs.rooms.relations(roomId, parent.event.event_id, relType, eventType, from, floor, capped + 1);
+      if (chunk.length > capped) {
+        chunk = chunk.slice(0, capped);
+        next = chunk[chunk.length - 1]!.pos - 1;
+      }
+    } else {
+      // Forwards: take everything after `from` (a small set per parent), oldest first.
+      const from = fromRaw !== null ? parsePaginationToken(fromRaw) : 0;
+      const to = Math.min(toRaw !== null ? parsePaginationToken(toRaw) : upTo, upTo);
+      const all = hs.rooms
+        .relations(roomId, parent.event.event_id, relType, eventType, to, from, MAX_MESSAGES_LIMIT + 1)
+        .reverse();
+      chunk = all.slice(0, capped);
+      if (all.length > capped) next = chunk[chunk.length - 1]!.pos;
+    }
+    const body: Record<string, unknown> = {
+      chunk: visibleEvents(hs, a.userId, roomId, chunk).map((se) => clientEvent(a, se)),
+    };
+    if (next !== undefined) body.next_batch = `t${next}`;
+    if (fromRaw !== null) body.prev_batch = fromRaw;
+    return { json: body };
+  };
+  // Relations live under /_matrix/client/v1 only.
+  router.add("GET", "/_matrix/client/v1/rooms/:room/relations/:event", relations);
+  router.add("GET", "/_matrix/client/v1/rooms/:room/relations/:event/:relType", relations);
+  router.add("GET", "/_matrix/client/v1/rooms/:room/relations/:event/:relType/:eventType", relations);
 
   router.client("GET", "/rooms/:room/context/:event", (req) => {
     const a = authed(req);

@@ -80,6 +80,16 @@ export class RoomStore {
       stateHistory: db.prepare(
         `SELECT ${cols} FROM events WHERE room_id = ? AND type = ? AND state_key = ? ORDER BY stream_ordering`,
       ),
+      // Children of an event (m.relates_to.event_id), optionally of one rel_type and event type;
+      // NULL parameters match anything. Newest first, below a stream position.
+      relations: db.prepare(
+        `SELECT ${cols} FROM events WHERE room_id = ?
+           AND json_extract(json, '$.content."m.relates_to".event_id') = ?
+           AND (? IS NULL OR json_extract(json, '$.content."m.relates_to".rel_type') = ?)
+           AND (? IS NULL OR type = ?)
+           AND stream_ordering <= ? AND stream_ordering > ?
+         ORDER BY stream_ordering DESC LIMIT ?`,
+      ),
       membership: db.prepare("SELECT * FROM memberships WHERE room_id = ? AND user_id = ?"),
       roomsForUser: db.prepare("SELECT * FROM memberships WHERE user_id = ?"),
       members: db.prepare("SELECT * FROM memberships WHERE room_id = ?"),
@@ -168,6 +178,30 @@ export class RoomStore {
   /** Every value a state entry has had, oldest first. */
   stateHistory(roomId: string, type: string, stateKey: string): StreamEvent[] {
     return (this.s.stateHistory.all(roomId, type, stateKey) as EventRow[]).map(toStream);
+  }
+  /** Events relating to `parentId` with `floor < pos <= from`, newest first. */
+  relations(
+    roomId: string,
+    parentId: string,
+    relType: string | null,
+    eventType: string | null,
+    from: number,
+    floor: number,
+    limit: number,
+  ): StreamEvent[] {
+    return (
+      this.s.relations.all(
+        roomId,
+        parentId,
+        relType,
+        relType,
+        eventType,
+        eventType,
+        from,
+        floor,
+        limit,
+      ) as EventRow[]
+    ).map(toStream);
   }
   membership(roomId: string, userId: string): MembershipRow | undefined {
     return this.s.membership.get(roomId, userId) as MembershipRow | undefined;
