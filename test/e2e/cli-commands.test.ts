@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { runDemo } from "../../src/cli/demo.ts";
 import { runCli } from "../../src/cli/program.ts";
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
 
@@ -348,6 +349,56 @@ describe("keyroom CLI", { concurrency: true }, () => {
     assert.ok(versions.versions.length > 0);
     child.kill("SIGTERM");
     assert.equal(await exited, 0, stderr);
+  });
+
+  test("tail without --limit prints messages as they arrive and exits 0 on SIGINT", async () => {
+    const a = account("live");
+    const b = account("watch");
+    await register(a);
+    await register(b);
+    const roomId = (await inProcess(["create-room", "--invite", b.userId, "--profile", a.profile])).trim();
+    await inProcess(["join", roomId, "--profile", b.profile]);
+    const child = spawn(
+      process.execPath,
+      ["--conditions=source", "--import", "tsx", MAIN, "tail", "--profile", b.profile],
+      {
+        cwd: ROOT,
+        env: { ...process.env, KEYROOM_PROFILE: "" },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+    let out = "";
+    const firstLine = new Promise<string>((resolve, reject) => {
+      child.stdout.setEncoding("utf8").on("data", (d: string) => {
+        out += d;
+        if (out.includes("\n")) resolve(out);
+      });
+      child.on("close", () => reject(new Error(`tail exited early: ${stderr}`)));
+    });
+    // Sent after the tail started or before its first sync: either way it is new to Bob's profile.
+    const eventId = (await inProcess(["send", roomId, "live one", "--profile", a.profile])).trim();
+    const [line] = jsonLines(await firstLine);
+    assert.equal(line?.event_id, eventId);
+    assert.equal(line?.body, "live one");
+    child.kill("SIGINT");
+    assert.equal(await exited, 0, stderr);
+    assert.equal(stderr, "");
+  });
+
+  test("runDemo without encryption: a plaintext conversation and the history after a restart", async () => {
+    const lines: string[] = [];
+    const result = await runDemo({ encryption: false, log: (l) => lines.push(l) });
+    assert.match(result.roomId, /^!/);
+    assert.equal(result.seen.bob.length, 3);
+    assert.deepEqual(result.seen.alice, result.seen.bob);
+    assert.deepEqual(result.seen.bobAfterRestart, result.seen.bob);
+    assert.ok(
+      result.seen.bob.every((l) => l.endsWith("(plaintext)")),
+      lines.join("\n"),
+    );
   });
 
   test("demo runs to completion: an encrypted conversation, a restart, history still readable", async () => {
