@@ -324,6 +324,13 @@ describe("devserver rooms", () => {
     assert.equal(page2.json.next_batch, undefined);
     const outsider = await s.api("GET", base, { token: carol.accessToken });
     assert.equal(outsider.status, 404);
+    const threads = await s.api("GET", `/_matrix/client/v1/rooms/${r}/threads`, { token: alice.accessToken });
+    assert.equal(threads.json.chunk.length, 1);
+    assert.equal(threads.json.chunk[0].event_id, parent);
+    const summary = threads.json.chunk[0].unsigned["m.relations"]["m.thread"];
+    assert.equal(summary.count, 1);
+    assert.equal(summary.current_user_participated, true);
+    assert.equal(summary.latest_event.content.body, "in thread");
   });
 
   it("typing and receipts arrive as ephemeral events", async () => {

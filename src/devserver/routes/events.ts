@@ -122,6 +122,48 @@ export function registerEventRoutes({ hs, router }: RouteContext): void {
   router.add("GET", "/_matrix/client/v1/rooms/:room/relations/:event/:relType", relations);
   router.add("GET", "/_matrix/client/v1/rooms/:room/relations/:event/:relType/:eventType", relations);
 
+  // Thread roots, most recently active first, each with the spec's thread summary.
+  router.add("GET", "/_matrix/client/v1/rooms/:room/threads", (req) => {
+    const a = authed(req);
+    const roomId = req.params.room!;
+    const upTo = visibleRange(hs, roomId, a.userId);
+    const include = req.query.get("include") ?? "all";
+    if (include !== "all" && include !== "participated") {
+      throw new MatrixError(400, "M_INVALID_PARAM", "include must be all or participated");
+    }
+    const limitRaw = req.query.get("limit");
+    const limit = limitRaw === null ? 50 : Number(limitRaw);
+    if (!Number.isInteger(limit) || limit < 1) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid limit");
+    const capped = Math.min(limit, MAX_MESSAGES_LIMIT);
+    const fromRaw = req.query.get("from");
+    const from = fromRaw !== null ? Math.min(parsePaginationToken(fromRaw), upTo) : upTo;
+    const rows = hs.rooms.threads(roomId, a.userId, upTo, from, capped + 1);
+    const page = rows.slice(0, capped);
+    const chunk: unknown[] = [];
+    for (const t of page) {
+      const root = hs.rooms.getEvent(t.root);
+      if (!root || root.event.room_id !== roomId || !canSeeEvent(hs, a.userId, root)) continue;
+      const participated = t.participated || root.event.sender === a.userId;
+      if (include === "participated" && !participated) continue;
+      const latest = hs.rooms.eventAt(t.latest);
+      const ev = clientEvent(a, root);
+      ev.unsigned = {
+        ...(ev.unsigned ?? {}),
+        "m.relations": {
+          "m.thread": {
+            count: t.replies,
+            current_user_participated: participated,
+            ...(latest ? { latest_event: clientEvent(a, latest) } : {}),
+          },
+        },
+      };
+      chunk.push(ev);
+    }
+    const body: Record<string, unknown> = { chunk };
+    if (rows.length > capped) body.next_batch = `t${page[page.length - 1]!.latest - 1}`;
+    return { json: body };
+  });
+
   router.client("GET", "/rooms/:room/context/:event", (req) => {
     const a = authed(req);
     const roomId = req.params.room!;

@@ -55,6 +55,7 @@ export class RoomStore {
       ),
       forget: db.prepare("UPDATE memberships SET forgotten = 1 WHERE room_id = ? AND user_id = ?"),
       getEvent: db.prepare(`SELECT ${cols} FROM events WHERE event_id = ?`),
+      eventAt: db.prepare(`SELECT ${cols} FROM events WHERE stream_ordering = ?`),
       updateJson: db.prepare("UPDATE events SET json = ? WHERE event_id = ?"),
       currentState: db.prepare(
         `SELECT e.stream_ordering, e.json, e.txn_device, e.txn_id FROM current_state c
@@ -89,6 +90,14 @@ export class RoomStore {
            AND (? IS NULL OR type = ?)
            AND stream_ordering <= ? AND stream_ordering > ?
          ORDER BY stream_ordering DESC LIMIT ?`,
+      ),
+      // Thread roots with their latest reply position, most recently active first.
+      threads: db.prepare(
+        `SELECT json_extract(json, '$.content."m.relates_to".event_id') AS root, MAX(stream_ordering) AS latest,
+                COUNT(*) AS replies, MAX(sender = ?) AS participated
+         FROM events WHERE room_id = ? AND json_extract(json, '$.content."m.relates_to".rel_type') = 'm.thread'
+           AND stream_ordering <= ?
+         GROUP BY root HAVING latest <= ? ORDER BY latest DESC LIMIT ?`,
       ),
       membership: db.prepare("SELECT * FROM memberships WHERE room_id = ? AND user_id = ?"),
       roomsForUser: db.prepare("SELECT * FROM memberships WHERE user_id = ?"),
@@ -202,6 +211,27 @@ export class RoomStore {
         limit,
       ) as EventRow[]
     ).map(toStream);
+  }
+  /** Threads in a room whose latest reply is at or before `from`, newest activity first. */
+  threads(
+    roomId: string,
+    viewer: string,
+    upTo: number,
+    from: number,
+    limit: number,
+  ): { root: string; latest: number; replies: number; participated: boolean }[] {
+    const rows = this.s.threads.all(viewer, roomId, upTo, from, limit) as {
+      root: string;
+      latest: number;
+      replies: number;
+      participated: number;
+    }[];
+    return rows.map((r) => ({ ...r, participated: r.participated === 1 }));
+  }
+  /** The event at a stream position. */
+  eventAt(pos: number): StreamEvent | undefined {
+    const r = this.s.eventAt.get(pos) as EventRow | undefined;
+    return r ? toStream(r) : undefined;
   }
   membership(roomId: string, userId: string): MembershipRow | undefined {
     return this.s.membership.get(roomId, userId) as MembershipRow | undefined;
