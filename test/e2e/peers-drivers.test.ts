@@ -12,6 +12,7 @@ import {
   PeerError,
   type PeerErrorCode,
   type PeerKind,
+  redactTokens,
 } from "../support/peers/index.ts";
 import { skipReasonForNio } from "../support/python.ts";
 
@@ -101,6 +102,13 @@ describe("interop peer drivers", () => {
       );
     });
   }
+
+  it("nio: access tokens are redacted from the process's error output", () => {
+    assert.equal(
+      redactTokens("GET http://h/sync?access_token=syt_a.b_c&since=s1 failed\nAuthorization: Bearer syt_x"),
+      "GET http://h/sync?access_token=<redacted>&since=s1 failed\nAuthorization: Bearer <redacted>",
+    );
+  });
 
   it("nio: a crashed process fails pending and later requests with PEER_EXITED", {
     timeout: PEER_TEST_TIMEOUT_MS,

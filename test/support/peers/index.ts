@@ -9,7 +9,7 @@ export {
   unavailableReason,
 } from "./factory.ts";
 export { type BackupSecret, EXPORT_ROUNDS, JsSdkPeer, type JsSdkPeerOptions } from "./jssdk.ts";
-export { NIO_REQUEST_TIMEOUT_MS, NioPeer, type NioPeerOptions } from "./nio.ts";
+export { NIO_REQUEST_TIMEOUT_MS, NioPeer, type NioPeerOptions, redactTokens } from "./nio.ts";
 export { encryptedRoom, sendAndDecrypt } from "./scenario.ts";
 export {
   bodyIs,

@@ -33,6 +33,13 @@ export const NIO_REQUEST_TIMEOUT_MS = 30_000;
 const MAX_POLL_MS = 5_000;
 /** How much of the process's stderr is kept for error reports. */
 const STDERR_TAIL_CHARS = 4_000;
+/** nio puts the access token in query strings; a traceback quoting a URL must not leak it. */
+const TOKEN_PATTERN = /(access_token=|Bearer\s+)[^&\s'"]+/g;
+
+/** `text` with every access token (query parameter or bearer header) replaced by `<redacted>`. */
+export function redactTokens(text: string): string {
+  return text.replace(TOKEN_PATTERN, "$1<redacted>");
+}
 
 const peerMessage = z.object({
   roomId: z.string(),
@@ -132,7 +139,7 @@ export class NioPeer implements Peer {
       proc.on("close", (code, signal) => {
         this.exited ??= new PeerError(
           "PEER_EXITED",
-          `nio process exited (${signal ?? code})${this.stderrTail ? `; stderr:\n${this.stderrTail}` : ""}`,
+          `nio process exited (${signal ?? code})${this.stderrTail ? `; stderr:\n${redactTokens(this.stderrTail)}` : ""}`,
         );
         for (const p of this.pending.values()) p.reject(this.exited);
         this.pending.clear();

@@ -16,6 +16,7 @@ Nothing secret (tokens, keys, plaintext of other rooms) is logged; stdout carrie
 import asyncio
 import json
 import os
+import re
 import sys
 import tempfile
 
@@ -43,6 +44,15 @@ sys.stdout = sys.stderr
 
 # A request line longer than this is refused (key files are the biggest thing we receive).
 MAX_LINE_BYTES = 64 * 1024 * 1024
+
+
+# nio sends the access token in the query string; an exception about a URL would carry it.
+TOKEN_PATTERN = re.compile(r"(access_token=|Bearer\s+)[^&\s'\"]+")
+
+
+def scrub(text):
+    """The text with any access token replaced, for error messages and logs."""
+    return TOKEN_PATTERN.sub(r"\1<redacted>", text)
 
 
 class RequestFailed(Exception):
@@ -313,9 +323,9 @@ async def handle(peer, line):
         result = await method(peer, **params)
         respond({"id": rid, "ok": True, "result": result})
     except TypeError as e:  # wrong parameter names
-        respond({"id": rid, "ok": False, "error": {"code": "PROTOCOL", "message": str(e)}})
+        respond({"id": rid, "ok": False, "error": {"code": "PROTOCOL", "message": scrub(str(e))}})
     except RequestFailed as e:
-        error = {"code": "REQUEST_FAILED", "message": str(e)}
+        error = {"code": "REQUEST_FAILED", "message": scrub(str(e))}
         if e.errcode:
             error["errcode"] = e.errcode
         if e.http_status:
@@ -323,7 +333,7 @@ async def handle(peer, line):
         respond({"id": rid, "ok": False, "error": error})
     except Exception as e:  # an nio bug or a server answer nio choked on: report its type, not its data
         respond(
-            {"id": rid, "ok": False, "error": {"code": "REQUEST_FAILED", "message": f"{type(e).__name__}: {e}"}}
+            {"id": rid, "ok": False, "error": {"code": "REQUEST_FAILED", "message": scrub(f"{type(e).__name__}: {e}")}}
         )
     return request.get("method") != "close"
 
