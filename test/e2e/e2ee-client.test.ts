@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { FileClientStore, MatrixClient, type SyncChanges } from "../../src/client/index.ts";
+import type { ToDeviceEvent } from "../../src/index.ts";
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
 import {
   eventById,
@@ -44,8 +45,19 @@ describe("encrypted client (devserver)", () => {
     const roomId = await sharedRoom(alice, [bob]);
     assert.equal(alice.client.getRoom(roomId)?.encrypted, true);
 
+    const toDevice: ToDeviceEvent[] = [];
+    bob.client.on("toDevice", (ev) => void toDevice.push(ev));
     const e1 = await alice.client.sendText(roomId, "hello bob");
     await syncAll(bob);
+    // The room key came over Olm: the event says from which device, and holds no key material.
+    const roomKey = toDevice.find((ev) => ev.type === "m.room_key");
+    assert.ok(roomKey);
+    assert.equal(roomKey.content.session_key, undefined);
+    assert.deepEqual(roomKey.encryption, {
+      senderCurve25519: (await bob.client.getUserDevices(alice.client.userId))[0]?.curve25519,
+      senderEd25519: alice.client.getFingerprint(),
+      senderDevice: alice.client.deviceId,
+    });
     const got = eventById(bob, e1);
     assert.equal(got.type, "m.room.message");
     assert.equal(got.content.body, "hello bob");

@@ -154,7 +154,13 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     for (const f of result.failures) {
       this.#host.logger.warn({ sender: f.sender, code: f.code }, "dropped an undecryptable to-device event");
     }
-    return result.toDevice.map(({ type, sender, content }) => ({ type, sender, content }));
+    // Rebuilt field by field: only events the engine decrypted carry `encryption` (a server cannot
+    // forge it on a plaintext event), and room keys arrive without their `session_key`.
+    return result.toDevice.map(({ type, sender, content, encryption }) =>
+      encryption === undefined
+        ? { type, sender, content }
+        : { type, sender, content, encryption: { ...encryption } },
+    );
   }
 
   async decryptRoomEvent(room: Room, event: ClientEvent): Promise<DecryptionResult> {
