@@ -21,7 +21,9 @@ export type MatrixErrcode =
   | "M_BAD_STATE"
   | "M_INVALID_SIGNATURE"
   | "M_WRONG_ROOM_KEYS_VERSION"
-  | "M_USER_DEACTIVATED";
+  | "M_USER_DEACTIVATED"
+  | "M_CANNOT_OVERWRITE_MEDIA"
+  | "M_NOT_YET_UPLOADED";
 
 /** A request failure that the HTTP layer turns into a spec-shaped JSON error response. */
 export class MatrixError extends Error {

@@ -200,7 +200,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
           throw new MatrixError(429, "M_LIMIT_EXCEEDED", "Too many requests", { retry_after_ms: wait });
         }
       }
-      const isUpload = url.pathname.includes("/media/") && url.pathname.endsWith("/upload");
+      const isUpload = url.pathname.startsWith("/_matrix/media/") && url.pathname.includes("/upload");
       const rawBody = await readBody(req, isUpload ? MAX_UPLOAD_BYTES : MAX_JSON_BODY_BYTES);
       const result = await match.handler({
         method,

@@ -207,6 +207,27 @@ describe("devserver account endpoints", () => {
     const cfg = await s.api("GET", "/_matrix/client/v1/media/config", { token: u.accessToken });
     assert.ok(cfg.json["m.upload.size"] > 0, 'cfg.json["m.upload.size"] > 0');
     assert.equal((await fetch(`${s.baseUrl}/_matrix/media/v3/download/localhost/nope`)).status, 404);
+    // Asynchronous upload: reserve, see it pending, upload once, never overwrite.
+    const created = await s.api("POST", "/_matrix/media/v1/create", { token: u.accessToken, body: {} });
+    const reserved = (created.json.content_uri as string).slice("mxc://".length);
+    assert.ok(created.json.unused_expires_at > Date.now(), "reservation expires in the future");
+    const early = await fetch(`${s.baseUrl}/_matrix/media/v3/download/${reserved}`);
+    assert.equal(early.status, 504);
+    assert.equal(((await early.json()) as { errcode: string }).errcode, "M_NOT_YET_UPLOADED");
+    const putIt = (body: string) =>
+      fetch(`${s.baseUrl}/_matrix/media/v3/upload/${reserved}`, {
+        method: "PUT",
+        headers: { Authorization: `Bearer ${u.accessToken}`, "Content-Type": "text/plain" },
+        body,
+      });
+    assert.equal((await putIt("later bytes")).status, 200);
+    assert.equal(
+      await (await fetch(`${s.baseUrl}/_matrix/media/v3/download/${reserved}`)).text(),
+      "later bytes",
+    );
+    const again = await putIt("other bytes");
+    assert.equal(again.status, 409);
+    assert.equal(((await again.json()) as { errcode: string }).errcode, "M_CANNOT_OVERWRITE_MEDIA");
   });
 
   it("filters round-trip and are honoured by sync; bad JSON bodies are M_NOT_JSON", async () => {

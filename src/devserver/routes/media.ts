@@ -5,6 +5,11 @@ import { randomId } from "../homeserver.ts";
 import { authed, type Handler, type RouteRequest } from "../router.ts";
 import { MAX_UPLOAD_BYTES, type RouteContext } from "../server.ts";
 
+/** How long an mxc URI reserved with /create waits for its upload. */
+export const PENDING_UPLOAD_TTL_MS = 24 * 60 * 60_000;
+/** Most reserved-but-not-uploaded media IDs one user may hold. */
+export const MAX_PENDING_UPLOADS = 100;
+
 /** Types browsers may render inline; everything else downloads as an attachment. */
 const INLINE_TYPES = new Set([
   "image/png",
@@ -42,10 +47,53 @@ export function registerMediaRoutes({ hs, router }: RouteContext): void {
     });
     return { json: { content_uri: `mxc://${hs.serverName}/${mediaId}` } };
   };
+  // Asynchronous upload (spec v1.7): reserve an mxc URI now, PUT the bytes later.
+  const create: Handler = (req) => {
+    const a = authed(req);
+    const now = Date.now();
+    if (hs.misc.countPendingMedia(a.userId, now) >= MAX_PENDING_UPLOADS) {
+      throw new MatrixError(429, "M_LIMIT_EXCEEDED", "Too many pending uploads", {
+        retry_after_ms: PENDING_UPLOAD_TTL_MS,
+      });
+    }
+    const mediaId = randomId(18);
+    const expires = now + PENDING_UPLOAD_TTL_MS;
+    hs.misc.reserveMedia(mediaId, a.userId, expires);
+    return { json: { content_uri: `mxc://${hs.serverName}/${mediaId}`, unused_expires_at: expires } };
+  };
+  const uploadTo: Handler = (req) => {
+    const a = authed(req);
+    if (req.params.server !== hs.serverName) throw notFound("Not a media ID of this server");
+    const mediaId = req.params.media!;
+    if (hs.misc.getMedia(mediaId)) {
+      throw new MatrixError(409, "M_CANNOT_OVERWRITE_MEDIA", "Media already uploaded");
+    }
+    const pending = hs.misc.pendingMedia(mediaId);
+    if (!pending || pending.expires_ts < Date.now()) throw notFound("Unknown or expired media ID");
+    if (pending.uploader !== a.userId) throw new MatrixError(403, "M_FORBIDDEN", "Reserved by another user");
+    hs.tx(() => {
+      hs.misc.putMedia({
+        media_id: mediaId,
+        uploader: a.userId,
+        content_type: req.headers["content-type"] ?? "application/octet-stream",
+        filename: req.query.get("filename"),
+        bytes: req.rawBody,
+      });
+      hs.misc.deletePendingMedia(mediaId);
+    });
+    return { json: {} };
+  };
+
   const download = (req: RouteRequest) => {
     if (req.params.server !== hs.serverName) throw notFound("Remote media is not available (no federation)");
     const m = hs.misc.getMedia(req.params.media!);
-    if (!m) throw notFound("Not found");
+    if (!m) {
+      const pending = hs.misc.pendingMedia(req.params.media!);
+      if (pending && pending.expires_ts >= Date.now()) {
+        throw new MatrixError(504, "M_NOT_YET_UPLOADED", "Media has not been uploaded yet");
+      }
+      throw notFound("Not found");
+    }
     const filename = req.params.filename ?? m.filename;
     return {
       bytes: Buffer.from(m.bytes),
@@ -70,6 +118,8 @@ export function registerMediaRoutes({ hs, router }: RouteContext): void {
     return download(req);
   };
 
+  router.add("POST", "/_matrix/media/v1/create", create);
+  router.add("PUT", "/_matrix/media/v3/upload/:server/:media", uploadTo);
   for (const prefix of ["/_matrix/media/v3", "/_matrix/media/r0"]) {
     router.add("POST", `${prefix}/upload`, upload);
     router.add("GET", `${prefix}/config`, config);

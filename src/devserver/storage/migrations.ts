@@ -200,4 +200,12 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX refresh_tokens_device ON refresh_tokens (user_id, device_id);
   `,
+  // 3: media IDs reserved by /media/v1/create, waiting for their upload.
+  `
+  CREATE TABLE pending_media (
+    media_id TEXT PRIMARY KEY,
+    uploader TEXT NOT NULL,
+    expires_ts INTEGER NOT NULL
+  );
+  `,
 ];

@@ -66,6 +66,12 @@ export class MiscStore {
       getMedia: db.prepare(
         "SELECT media_id, uploader, content_type, filename, bytes FROM media WHERE media_id = ?",
       ),
+      reserveMedia: db.prepare("INSERT INTO pending_media (media_id, uploader, expires_ts) VALUES (?, ?, ?)"),
+      getPending: db.prepare("SELECT uploader, expires_ts FROM pending_media WHERE media_id = ?"),
+      deletePending: db.prepare("DELETE FROM pending_media WHERE media_id = ?"),
+      countPending: db.prepare(
+        "SELECT COUNT(*) AS n FROM pending_media WHERE uploader = ? AND expires_ts > ?",
+      ),
       maxBackup: db.prepare("SELECT MAX(version) AS m FROM backup_versions WHERE user_id = ?"),
       insertBackup: db.prepare(
         "INSERT INTO backup_versions (user_id, version, algorithm, auth_data, etag) VALUES (?, ?, ?, ?, 0)",
@@ -129,6 +135,19 @@ export class MiscStore {
   }
   getMedia(mediaId: string): MediaRow | undefined {
     return this.s.getMedia.get(mediaId) as MediaRow | undefined;
+  }
+
+  reserveMedia(mediaId: string, uploader: string, expiresTs: number): void {
+    this.s.reserveMedia.run(mediaId, uploader, expiresTs);
+  }
+  pendingMedia(mediaId: string): { uploader: string; expires_ts: number } | undefined {
+    return this.s.getPending.get(mediaId) as { uploader: string; expires_ts: number } | undefined;
+  }
+  deletePendingMedia(mediaId: string): void {
+    this.s.deletePending.run(mediaId);
+  }
+  countPendingMedia(uploader: string, now: number): number {
+    return (this.s.countPending.get(uploader, now) as { n: number }).n;
   }
 
   createBackup(user: string, algorithm: string, authData: string): number {
