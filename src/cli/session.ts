@@ -11,8 +11,28 @@ export const CRYPTO_STORE_DIR = "crypto";
 
 type ExtraOptions = Pick<MatrixClientOptions, "syncTimeoutMs" | "syncFilter" | "logger" | "fetch">;
 
-/** A client over the profile's stores (not yet restored). */
-export function clientForProfile(profile: Profile, extra: ExtraOptions = {}): MatrixClient {
+/**
+ * How much of the profile a command opens:
+ * - `plain`: only the session; no store is touched (commands that neither sync nor encrypt, so
+ *   they also work while a `tail` of the same profile holds its stores);
+ * - `full`: the client store (sync position, rooms) and, for profiles with encryption, the crypto
+ *   store, which one process at a time may hold.
+ */
+export type SessionMode = "plain" | "full";
+
+/** A client for the profile (not yet restored). */
+export function clientForProfile(
+  profile: Profile,
+  mode: SessionMode,
+  extra: ExtraOptions = {},
+): MatrixClient {
+  if (mode === "plain") {
+    return new MatrixClient({
+      ...extra,
+      homeserverUrl: profile.homeserverUrl,
+      store: new MemoryClientStore(),
+    });
+  }
   return new MatrixClient({
     ...extra,
     homeserverUrl: profile.homeserverUrl,
@@ -23,13 +43,13 @@ export function clientForProfile(profile: Profile, extra: ExtraOptions = {}): Ma
   });
 }
 
-/** Reads the profile and resumes its session (same device, no login). Close the client when done. */
-export async function openSession(
-  profileDir: string,
+/** Resumes the profile's session (same device, no login). Close the client when done. */
+export async function restoreProfile(
+  profile: Profile,
+  mode: SessionMode,
   extra: ExtraOptions = {},
-): Promise<{ profile: Profile; client: MatrixClient }> {
-  const profile = await requireProfile(profileDir);
-  const client = clientForProfile(profile, extra);
+): Promise<MatrixClient> {
+  const client = clientForProfile(profile, mode, extra);
   try {
     await client.restore({
       homeserverUrl: profile.homeserverUrl,
@@ -41,7 +61,17 @@ export async function openSession(
     await client.close();
     throw err;
   }
-  return { profile, client };
+  return client;
+}
+
+/** Reads the profile in `profileDir` and resumes its session. */
+export async function openSession(
+  profileDir: string,
+  mode: SessionMode,
+  extra: ExtraOptions = {},
+): Promise<{ profile: Profile; client: MatrixClient }> {
+  const profile = await requireProfile(profileDir);
+  return { profile, client: await restoreProfile(profile, mode, extra) };
 }
 
 export interface LoginArgs {
@@ -69,6 +99,7 @@ function sameUser(profileUserId: string, user: string): boolean {
  * An existing profile of the same user and homeserver keeps its device.
  */
 export async function loginToProfile(args: LoginArgs): Promise<Profile> {
+  // A corrupt profile is simply replaced by the new login.
   const previous = await readProfile(args.profileDir).catch(() => undefined);
   const login = new MatrixClient({ homeserverUrl: args.homeserver, store: new MemoryClientStore() });
   const reuse =
@@ -94,14 +125,14 @@ export async function loginToProfile(args: LoginArgs): Promise<Profile> {
     storeDir: accountStoreDir(args.profileDir, session.userId, session.deviceId),
     encryption: args.encryption ?? true,
   };
+  // Saved first: if what follows fails, the next login still finds (and reuses) this device.
+  await writeProfile(args.profileDir, profile);
   // Only a small timeline per room: this sync sets the position, it shows nothing.
-  const client = clientForProfile(profile, { syncFilter: { room: { timeline: { limit: 1 } } } });
+  const client = await restoreProfile(profile, "full", { syncFilter: { room: { timeline: { limit: 1 } } } });
   try {
-    await client.restore(session);
     if (client.nextBatch === undefined) await client.syncOnce({ timeoutMs: 0 });
   } finally {
     await client.close();
   }
-  await writeProfile(args.profileDir, profile);
   return profile;
 }

@@ -42,7 +42,7 @@ function keyroom(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
  * The same command tree in this process, for setup steps whose spawned form another step already
  * covers (each spawn costs a TypeScript start-up).
  */
-async function inProcess(args: string[]): Promise<string> {
+async function runInProcess(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = "";
   let stderr = "";
   const code = await runCli(args, {
@@ -53,8 +53,13 @@ async function inProcess(args: string[]): Promise<string> {
       stderr += s;
     },
   });
-  assert.equal(code, 0, `keyroom ${args.join(" ")} (in-process) exited ${code}: ${stderr}`);
-  return stdout;
+  return { code, stdout, stderr };
+}
+
+async function inProcess(args: string[]): Promise<string> {
+  const r = await runInProcess(args);
+  assert.equal(r.code, 0, `keyroom ${args.join(" ")} (in-process) exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
 }
 
 /** Runs and expects exit 0, with a readable failure otherwise. */
@@ -383,6 +388,25 @@ describe("keyroom CLI", { concurrency: true }, () => {
     const [line] = jsonLines(await firstLine);
     assert.equal(line?.event_id, eventId);
     assert.equal(line?.body, "live one");
+
+    // The tail holds Bob's stores. Commands that need neither still work; an encrypted send,
+    // which needs the crypto store, says why it cannot run.
+    assert.match(await inProcess(["send", roomId, "from bob meanwhile", "--profile", b.profile]), EVENT_ID);
+    assert.match(
+      await inProcess(["rooms", "--profile", b.profile]),
+      new RegExp(roomId.replace(/[$!.]/g, "\\$&")),
+    );
+    const secret = (
+      await inProcess(["create-room", "--encrypted", "--invite", b.userId, "--profile", a.profile])
+    ).trim();
+    await inProcess(["join", secret, "--profile", b.profile]);
+    const locked = await runInProcess(["send", secret, "blocked", "--profile", b.profile]);
+    assert.equal(locked.code, 1);
+    assert.match(
+      locked.stderr,
+      /^keyroom: the crypto store at .* is in use by another process.*\(LOCKED\)\n$/,
+    );
+
     child.kill("SIGINT");
     assert.equal(await exited, 0, stderr);
     assert.equal(stderr, "");

@@ -21,7 +21,7 @@ export async function loginCommand(args: LoginArgs, io: CommandIo): Promise<void
 
 /** `keyroom whoami`: asks the server who the profile's token belongs to. */
 export async function whoamiCommand(args: { profileDir: string }, io: CommandIo): Promise<void> {
-  const { profile, client } = await openSession(args.profileDir);
+  const { profile, client } = await openSession(args.profileDir, "plain");
   try {
     const me = await client.whoami();
     io.out(

@@ -6,7 +6,7 @@ import { openSession } from "../session.ts";
 import type { CommandIo } from "./io.ts";
 
 async function withClient<T>(profileDir: string, fn: (client: MatrixClient) => Promise<T>): Promise<T> {
-  const { client } = await openSession(profileDir);
+  const { client } = await openSession(profileDir, "plain");
   try {
     return await fn(client);
   } finally {

@@ -1,9 +1,10 @@
 // `keyroom send`: text, notice, HTML or a file; prints the event ID alone. In an encrypted room the
-// client encrypts (profiles with encryption) or refuses (profiles without).
+// client encrypts (profiles with encryption) or refuses (profiles without): it never sends plaintext.
 import { readFile } from "node:fs/promises";
 import { basename, extname } from "node:path";
 import { CliError } from "../errors.ts";
-import { openSession } from "../session.ts";
+import { requireProfile } from "../profile.ts";
+import { restoreProfile } from "../session.ts";
 import type { CommandIo } from "./io.ts";
 import { resolveRoom } from "./rooms.ts";
 
@@ -64,9 +65,15 @@ export async function sendCommand(args: SendArgs, io: CommandIo): Promise<void> 
       );
     }
   }
-  const { client } = await openSession(args.profileDir);
+  const profile = await requireProfile(args.profileDir);
+  let client = await restoreProfile(profile, "plain");
   try {
     const roomId = await resolveRoom(client, args.room);
+    // Only encrypted rooms need the crypto store, so plaintext sends work beside a running tail.
+    if (profile.encryption && (await client.isRoomEncrypted(roomId))) {
+      await client.close();
+      client = await restoreProfile(profile, "full");
+    }
     let eventId: string;
     if (args.file !== undefined && data !== undefined) {
       const filename = basename(args.file);

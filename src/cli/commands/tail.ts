@@ -23,7 +23,7 @@ export interface TailOptions {
   limit?: number;
   timeoutMs?: number;
   signal?: AbortSignal;
-  /** A message handed over undecrypted earlier, decrypted now that its key arrived. */
+  /** `late`: a message handed over undecrypted earlier, decrypted now that its key arrived. */
   onMessage(event: RoomEvent, late: boolean): void;
 }
 
@@ -84,7 +84,7 @@ export function tailMessages(client: MatrixClient, opts: TailOptions): Promise<n
 }
 
 export async function tailCommand(args: TailArgs, io: CommandIo): Promise<void> {
-  const { client } = await openSession(args.profileDir);
+  const { client } = await openSession(args.profileDir, "full");
   try {
     const roomId = args.room !== undefined ? await resolveRoom(client, args.room) : undefined;
     await tailMessages(client, {
