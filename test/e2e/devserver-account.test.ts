@@ -256,6 +256,57 @@ describe("devserver account endpoints", () => {
     assert.equal(((await res.json()) as { errcode: string }).errcode, "M_NOT_JSON");
   });
 
+  it("room tags, presence, TURN discovery and timestamp_to_event", async () => {
+    const u = await s.register();
+    const uid = encodeURIComponent(u.userId);
+    const room = (await s.api("POST", "/createRoom", { token: u.accessToken, body: {} })).json
+      .room_id as string;
+    const r = encodeURIComponent(room);
+    await s.api("PUT", `/user/${uid}/rooms/${r}/tags/m.favourite`, {
+      token: u.accessToken,
+      body: { order: 0.5 },
+    });
+    await s.api("PUT", `/user/${uid}/rooms/${r}/tags/u.work`, { token: u.accessToken, body: {} });
+    await s.api("DELETE", `/user/${uid}/rooms/${r}/tags/u.work`, { token: u.accessToken });
+    const tags = await s.api("GET", `/user/${uid}/rooms/${r}/tags`, { token: u.accessToken });
+    assert.deepEqual(tags.json, { tags: { "m.favourite": { order: 0.5 } } });
+    const sync = await s.api("GET", "/sync", { token: u.accessToken });
+    assert.deepEqual(sync.json.rooms.join[room].account_data.events, [
+      { type: "m.tag", content: { tags: { "m.favourite": { order: 0.5 } } } },
+    ]);
+
+    assert.equal(
+      (await s.api("GET", `/presence/${uid}/status`, { token: u.accessToken })).json.presence,
+      "offline",
+    );
+    await s.api("PUT", `/presence/${uid}/status`, {
+      token: u.accessToken,
+      body: { presence: "online", status_msg: "hi" },
+    });
+    const p = await s.api("GET", `/presence/${uid}/status`, { token: u.accessToken });
+    assert.equal(p.json.presence, "online");
+    assert.equal(p.json.status_msg, "hi");
+    assert.deepEqual((await s.api("GET", "/voip/turnServer", { token: u.accessToken })).json, {});
+
+    const sent = await s.api("PUT", `/rooms/${r}/send/m.room.message/ts1`, {
+      token: u.accessToken,
+      body: { body: "t" },
+    });
+    const near = (ts: number, dir: string) =>
+      s.api("GET", `/_matrix/client/v1/rooms/${r}/timestamp_to_event?ts=${ts}&dir=${dir}`, {
+        token: u.accessToken,
+      });
+    const later = Date.now() + 60_000;
+    assert.equal((await near(later, "b")).json.event_id, sent.json.event_id, "latest event at or before");
+    const first = await near(0, "f");
+    const create = await s.api("GET", `/rooms/${r}/state/m.room.create?format=event`, {
+      token: u.accessToken,
+    });
+    assert.equal(first.json.event_id, create.json.event_id, "earliest event at or after");
+    assert.equal((await near(later, "f")).status, 404);
+    assert.equal((await near(0, "x")).status, 400);
+  });
+
   it("CORS preflight answers with the allowed methods and headers", async () => {
     const res = await fetch(`${s.baseUrl}/_matrix/client/v3/sync`, { method: "OPTIONS" });
     assert.ok(res.status === 200 || res.status === 204, "res.status === 200 || res.status === 204");

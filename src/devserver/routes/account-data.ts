@@ -7,6 +7,9 @@ import type { Authed, JsonObject } from "../types.ts";
 
 const json = z.record(z.string(), z.unknown());
 
+/** Longest room tag name accepted (the spec's limit). */
+export const MAX_TAG_BYTES = 255;
+
 /** Types the server manages itself; clients use the dedicated endpoints instead. */
 const SERVER_MANAGED = new Set(["m.fully_read", "m.push_rules"]);
 
@@ -46,6 +49,39 @@ export function registerAccountDataRoutes({ hs, router }: RouteContext): void {
   router.client("GET", "/user/:user/rooms/:room/account_data/:type", (req) => {
     checkRoom(req.params.room!);
     return get(owner(req), req.params.room!, req.params.type!);
+  });
+
+  // Room tags live in the room's `m.tag` account data, so sync carries them like any other.
+  const tagsOf = (userId: string, roomId: string): Record<string, JsonObject> => {
+    const c = hs.misc.getAccountData(userId, roomId, "m.tag");
+    const tags = c !== undefined ? (JSON.parse(c) as { tags?: Record<string, JsonObject> }).tags : undefined;
+    return tags ?? {};
+  };
+  const writeTags = (a: Authed, roomId: string, tags: Record<string, JsonObject>) => {
+    hs.tx(() =>
+      hs.misc.putAccountData(a.userId, roomId, "m.tag", JSON.stringify({ tags }), hs.stream.next()),
+    );
+    hs.notifier.notify([a.userId]);
+  };
+  router.client("GET", "/user/:user/rooms/:room/tags", (req) => {
+    const a = owner(req);
+    checkRoom(req.params.room!);
+    return { json: { tags: tagsOf(a.userId, req.params.room!) } };
+  });
+  router.client("PUT", "/user/:user/rooms/:room/tags/:tag", (req) => {
+    const a = owner(req);
+    checkRoom(req.params.room!);
+    const body = jsonBody(req, z.object({ order: z.number().min(0).max(1).optional() }).passthrough());
+    if (Buffer.byteLength(req.params.tag!) > MAX_TAG_BYTES) throw badJson("Tag name too long");
+    writeTags(a, req.params.room!, { ...tagsOf(a.userId, req.params.room!), [req.params.tag!]: body });
+    return { json: {} };
+  });
+  router.client("DELETE", "/user/:user/rooms/:room/tags/:tag", (req) => {
+    const a = owner(req);
+    checkRoom(req.params.room!);
+    const { [req.params.tag!]: _gone, ...rest } = tagsOf(a.userId, req.params.room!);
+    writeTags(a, req.params.room!, rest);
+    return { json: {} };
   });
 
   // This server evaluates no push rules; it stores none and reports the empty rule set.

@@ -8,6 +8,8 @@ export function registerAccountRoutes({ router }: RouteContext): void {
     const a = authed(req);
     return { json: { user_id: a.userId, device_id: a.deviceId, is_guest: false } };
   });
+  // No TURN server is configured on a devserver: the spec's answer is an empty object.
+  router.client("GET", "/voip/turnServer", () => ({ json: {} }));
   router.client("GET", "/capabilities", () => ({
     json: {
       capabilities: {

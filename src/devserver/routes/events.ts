@@ -122,6 +122,21 @@ export function registerEventRoutes({ hs, router }: RouteContext): void {
   router.add("GET", "/_matrix/client/v1/rooms/:room/relations/:event/:relType", relations);
   router.add("GET", "/_matrix/client/v1/rooms/:room/relations/:event/:relType/:eventType", relations);
 
+  router.add("GET", "/_matrix/client/v1/rooms/:room/timestamp_to_event", (req) => {
+    const a = authed(req);
+    const roomId = req.params.room!;
+    const upTo = visibleRange(hs, roomId, a.userId);
+    const ts = Number(req.query.get("ts"));
+    const dir = req.query.get("dir");
+    if (!Number.isSafeInteger(ts) || (dir !== "f" && dir !== "b")) {
+      throw new MatrixError(400, "M_INVALID_PARAM", "ts (integer) and dir (f or b) are required");
+    }
+    const se = hs.rooms.eventNearTs(roomId, ts, dir, upTo);
+    if (!se || !canSeeEvent(hs, a.userId, se))
+      throw notFound(`No event found ${dir === "f" ? "after" : "before"} ${ts}`);
+    return { json: { event_id: se.event.event_id, origin_server_ts: se.event.origin_server_ts } };
+  });
+
   // Thread roots, most recently active first, each with the spec's thread summary.
   router.add("GET", "/_matrix/client/v1/rooms/:room/threads", (req) => {
     const a = authed(req);

@@ -1,4 +1,4 @@
-// Profiles: display name and avatar URL. A change is also applied to the user's room memberships.
+// Profiles (display name, avatar URL; a change is applied to the room memberships too) and presence.
 import { z } from "zod";
 import { forbidden, notFound } from "../errors.ts";
 import type { Homeserver } from "../homeserver.ts";
@@ -19,7 +19,44 @@ function propagate(hs: Homeserver, userId: string): void {
   }
 }
 
+/** Longest presence status message accepted. */
+export const MAX_STATUS_MSG_LENGTH = 1024;
+
+const presenceSchema = z.object({
+  presence: z.enum(["online", "offline", "unavailable"]),
+  status_msg: z.string().max(MAX_STATUS_MSG_LENGTH).optional(),
+});
+
 export function registerProfileRoutes({ hs, router }: RouteContext): void {
+  // Presence is ephemeral here (memory only) and not pushed through sync: clients that ask get the
+  // last state a user set, and "offline" otherwise.
+  const presence = new Map<string, { presence: string; status_msg?: string; ts: number }>();
+  router.client("PUT", "/presence/:user/status", (req) => {
+    const a = authed(req);
+    if (req.params.user !== a.userId) throw forbidden("Cannot set another user's presence");
+    const body = jsonBody(req, presenceSchema);
+    presence.set(a.userId, {
+      presence: body.presence,
+      ...(body.status_msg !== undefined ? { status_msg: body.status_msg } : {}),
+      ts: Date.now(),
+    });
+    return { json: {} };
+  });
+  router.client("GET", "/presence/:user/status", (req) => {
+    authed(req);
+    if (!hs.accounts.getUser(req.params.user!)) throw notFound("Unknown user");
+    const p = presence.get(req.params.user!);
+    if (!p) return { json: { presence: "offline" } };
+    return {
+      json: {
+        presence: p.presence,
+        last_active_ago: Date.now() - p.ts,
+        currently_active: p.presence === "online",
+        ...(p.status_msg !== undefined ? { status_msg: p.status_msg } : {}),
+      },
+    };
+  });
+
   const user = (userId: string) => {
     const u = hs.accounts.getUser(userId);
     if (!u) throw notFound("Profile was not found");

@@ -99,6 +99,14 @@ export class RoomStore {
            AND stream_ordering <= ?
          GROUP BY root HAVING latest <= ? ORDER BY latest DESC LIMIT ?`,
       ),
+      eventAfterTs: db.prepare(
+        `SELECT ${cols} FROM events WHERE room_id = ? AND json_extract(json, '$.origin_server_ts') >= ?
+         AND stream_ordering <= ? ORDER BY stream_ordering ASC LIMIT 1`,
+      ),
+      eventBeforeTs: db.prepare(
+        `SELECT ${cols} FROM events WHERE room_id = ? AND json_extract(json, '$.origin_server_ts') <= ?
+         AND stream_ordering <= ? ORDER BY stream_ordering DESC LIMIT 1`,
+      ),
       membership: db.prepare("SELECT * FROM memberships WHERE room_id = ? AND user_id = ?"),
       roomsForUser: db.prepare("SELECT * FROM memberships WHERE user_id = ?"),
       members: db.prepare("SELECT * FROM memberships WHERE room_id = ?"),
@@ -231,6 +239,12 @@ export class RoomStore {
   /** The event at a stream position. */
   eventAt(pos: number): StreamEvent | undefined {
     const r = this.s.eventAt.get(pos) as EventRow | undefined;
+    return r ? toStream(r) : undefined;
+  }
+  /** The first event at or after `ts` (dir "f") or the last at or before it (dir "b"), up to `upTo`. */
+  eventNearTs(roomId: string, ts: number, dir: "f" | "b", upTo: number): StreamEvent | undefined {
+    const stmt = dir === "f" ? this.s.eventAfterTs : this.s.eventBeforeTs;
+    const r = stmt.get(roomId, ts, upTo) as EventRow | undefined;
     return r ? toStream(r) : undefined;
   }
   membership(roomId: string, userId: string): MembershipRow | undefined {
