@@ -102,16 +102,37 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     log("bob joined");
     await syncBoth();
 
+    if (encryption) {
+      // Evidence of the key exchange: room keys arrive as Olm-encrypted to-device messages.
+      for (const user of users) {
+        user.client.on("toDevice", (ev) => {
+          if (ev.type !== "m.room_key") return;
+          const session =
+            typeof ev.content.session_id === "string" ? ev.content.session_id.slice(0, 10) : "?";
+          log(`  ${user.name} received a Megolm room key (session ${session}…) from ${ev.sender} over Olm`);
+        });
+      }
+    }
     const say = async (from: DemoUser, text: string) => {
       log(`${from.name} sends ${JSON.stringify(text)}`);
       await from.client.sendText(roomId as string, text);
-      if (encryption && from === alice && alice.seen.length === 0) {
-        log("  (alice's client shared the room key with bob's device over Olm before sending)");
-      }
       await syncBoth();
     };
     await say(alice, "Hello Bob! Can you read this?");
     await say(bob, "Loud and clear, Alice.");
+    if (encryption) {
+      // Out of band (in person, over the phone), Bob compares the fingerprint Alice reads to him.
+      const device = (await bob.client.getUserDevices(alice.client.userId)).find(
+        (d) => d.deviceId === alice.client.deviceId,
+      );
+      if (device === undefined) throw new Error("bob's client does not know alice's device");
+      const match = device.ed25519 === alice.client.getFingerprint();
+      log(`bob compares alice's fingerprint ${device.ed25519}: ${match ? "it matches" : "MISMATCH"}`);
+      if (match) {
+        await bob.client.verifyDevice(alice.client.userId, alice.client.deviceId);
+        log("bob marks alice's device as verified");
+      }
+    }
     await say(alice, "Let's restart your client and check the history.");
 
     log("bob's client closes and starts again from its stores (same device, no new login)");

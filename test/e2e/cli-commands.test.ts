@@ -435,5 +435,9 @@ describe("keyroom CLI", { concurrency: true }, () => {
     const history = out.slice(out.indexOf("bob reads the room history:"));
     assert.equal((history.match(/encrypted, decrypted/g) ?? []).length, 3, out);
     assert.doesNotMatch(out, /NOT decrypted/);
+    assert.match(out, /bob received a Megolm room key \(session .*\) from @alice:localhost over Olm/);
+    assert.match(out, /bob marks alice's device as verified/);
+    // Verified before the restart: the history shows Alice's messages from a verified device.
+    assert.equal((history.match(/@alice:localhost: .*trust: verified\)/g) ?? []).length, 2, out);
   });
 });
