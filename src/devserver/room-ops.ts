@@ -104,6 +104,13 @@ export function createRoom(
   for (const u of req.invite ?? []) {
     if (!hs.accounts.getUser(u)) throw notFound(`Unknown user ${u}`);
   }
+  for (const st of req.initial_state ?? []) {
+    // These are the server's to write (creation, memberships go through their own rules).
+    if (st.type === "m.room.create" || st.type === "m.room.member") {
+      throw new MatrixError(400, "M_INVALID_PARAM", `initial_state may not contain ${st.type}`);
+    }
+    checkEventSize(st.type, st.content, st.state_key ?? "");
+  }
   const preset = req.preset ?? (req.visibility === "public" ? "public_chat" : "private_chat");
   const roomId = `!${randomId(18)}:${hs.serverName}`;
   const invitees = req.invite ?? [];
