@@ -17,22 +17,12 @@ import {
   PEER_TEST_TIMEOUT_MS,
   type Peer,
   type PeerKind,
-  registerPeer,
+  passwordFor,
+  registerNewPeer,
   sendAndDecrypt,
   skipUnlessAvailable,
+  uniqueUsername,
 } from "../support/peers/index.ts";
-
-let userCounter = 0;
-/** A fresh user name per peer, so tests sharing one server never collide. */
-function username(kind: PeerKind): string {
-  userCounter += 1;
-  return `${kind === "nio" ? "nio" : "js"}user${userCounter}`;
-}
-const password = (name: string): string => `pw-${name}-correct horse`;
-
-function register(kind: PeerKind, baseUrl: string, name = username(kind)): Promise<Peer> {
-  return registerPeer(kind, baseUrl, name, password(name));
-}
 
 describe("real clients through the devserver: keys", () => {
   let server: TestDevServer;
@@ -49,9 +39,9 @@ describe("real clients through the devserver: keys", () => {
     if (skipUnlessAvailable(t, ["nio", "js-sdk"])) return;
     const peers: Peer[] = [];
     try {
-      const alice = await register("nio", server.baseUrl);
+      const alice = await registerNewPeer("nio", server.baseUrl);
       peers.push(alice);
-      const bob = await register("js-sdk", server.baseUrl);
+      const bob = await registerNewPeer("js-sdk", server.baseUrl);
       peers.push(bob);
       const roomId = await encryptedRoom(alice, bob);
       await alice.waitForDevices(bob.userId, (ids) => ids.includes(bob.deviceId));
@@ -86,10 +76,10 @@ describe("real clients through the devserver: keys", () => {
     const storeDir = await mkdtemp(join(tmpdir(), "keyroom-nio-store-"));
     const peers: Peer[] = [];
     try {
-      const alice = await register("js-sdk", server.baseUrl);
+      const alice = await registerNewPeer("js-sdk", server.baseUrl);
       peers.push(alice);
-      const bobName = username("nio");
-      const bob = await NioPeer.register(server.baseUrl, bobName, password(bobName), { storeDir });
+      const bobName = uniqueUsername("nio");
+      const bob = await NioPeer.register(server.baseUrl, bobName, passwordFor(bobName), { storeDir });
       peers.push(bob);
       const roomId = await encryptedRoom(alice, bob);
       const before = await sendAndDecrypt(alice, bob, roomId, "before bob restarts");
@@ -98,7 +88,7 @@ describe("real clients through the devserver: keys", () => {
       await bob.close();
 
       // Same device, same store: the Olm account, sessions and inbound Megolm sessions come back.
-      const bobAgain = await NioPeer.login(server.baseUrl, bobName, password(bobName), {
+      const bobAgain = await NioPeer.login(server.baseUrl, bobName, passwordFor(bobName), {
         storeDir,
         deviceId: bob.deviceId,
       });
@@ -121,16 +111,16 @@ describe("real clients through the devserver: keys", () => {
   }, async () => {
     const peers: JsSdkPeer[] = [];
     try {
-      const aliceName = username("js-sdk");
-      const alice = await JsSdkPeer.register(server.baseUrl, aliceName, password(aliceName));
+      const aliceName = uniqueUsername("js-sdk");
+      const alice = await JsSdkPeer.register(server.baseUrl, aliceName, passwordFor(aliceName));
       peers.push(alice);
-      const bob = await JsSdkPeer.register(server.baseUrl, username("js-sdk"), "bob-password");
+      const bob = await JsSdkPeer.register(server.baseUrl, uniqueUsername("js-sdk"), "bob-password");
       peers.push(bob);
       const roomId = await encryptedRoom(alice, bob);
       await sendAndDecrypt(alice, bob, roomId, "before cross-signing");
       assert.equal((await bob.deviceStatus(alice.userId, alice.deviceId))?.signedByOwner, false);
 
-      await alice.bootstrapCrossSigning(password(aliceName));
+      await alice.bootstrapCrossSigning(passwordFor(aliceName));
       assert.deepEqual(await alice.deviceStatus(alice.userId, alice.deviceId), {
         signedByOwner: true,
         crossSigningVerified: true,
@@ -148,10 +138,10 @@ describe("real clients through the devserver: keys", () => {
   }, async () => {
     const peers: JsSdkPeer[] = [];
     try {
-      const aliceName = username("js-sdk");
-      const alice = await JsSdkPeer.register(server.baseUrl, aliceName, password(aliceName));
+      const aliceName = uniqueUsername("js-sdk");
+      const alice = await JsSdkPeer.register(server.baseUrl, aliceName, passwordFor(aliceName));
       peers.push(alice);
-      const bob = await JsSdkPeer.register(server.baseUrl, username("js-sdk"), "bob-password");
+      const bob = await JsSdkPeer.register(server.baseUrl, uniqueUsername("js-sdk"), "bob-password");
       peers.push(bob);
       const roomId = await encryptedRoom(alice, bob);
       await sendAndDecrypt(bob, alice, roomId, "kept in the backup");
@@ -159,7 +149,7 @@ describe("real clients through the devserver: keys", () => {
       const secret = await alice.enableKeyBackup();
       assert.ok((await alice.waitForKeyBackupUploaded()) >= 1);
 
-      const alice2 = await JsSdkPeer.login(server.baseUrl, aliceName, password(aliceName));
+      const alice2 = await JsSdkPeer.login(server.baseUrl, aliceName, passwordFor(aliceName));
       peers.push(alice2);
       assert.notEqual(alice2.deviceId, alice.deviceId);
       const restored = await alice2.restoreKeyBackup(secret);
@@ -181,10 +171,10 @@ describe("real clients through the devserver: keys", () => {
       if (skipUnlessAvailable(t, [exporterKind, importerKind])) return;
       const peers: Peer[] = [];
       try {
-        const aliceName = username(exporterKind);
-        const alice = await register(exporterKind, server.baseUrl, aliceName);
+        const aliceName = uniqueUsername(exporterKind);
+        const alice = await registerNewPeer(exporterKind, server.baseUrl, aliceName);
         peers.push(alice);
-        const bob = await register("js-sdk", server.baseUrl);
+        const bob = await registerNewPeer("js-sdk", server.baseUrl);
         peers.push(bob);
         const roomId = await encryptedRoom(alice, bob);
         const eventId = await bob.sendText(roomId, "history to carry over");
@@ -194,7 +184,7 @@ describe("real clients through the devserver: keys", () => {
         assert.match(file.trimEnd(), /\n-----END MEGOLM SESSION DATA-----$/);
 
         // Alice moves to the other client: the new device sees the old event but holds no key for it.
-        const alice2 = await loginPeer(importerKind, server.baseUrl, aliceName, password(aliceName));
+        const alice2 = await loginPeer(importerKind, server.baseUrl, aliceName, passwordFor(aliceName));
         peers.push(alice2);
         const before = await alice2.waitForMessage(roomId, (m) => m.eventId === eventId);
         assert.equal(before.decrypted, false, "the new device cannot decrypt before the import");

@@ -11,22 +11,12 @@ import {
   PEER_TEST_TIMEOUT_MS,
   type Peer,
   type PeerKind,
-  registerPeer,
+  passwordFor,
+  registerNewPeer,
   sendAndDecrypt,
   skipUnlessAvailable,
+  uniqueUsername,
 } from "../support/peers/index.ts";
-
-let userCounter = 0;
-/** A fresh user name per peer, so tests sharing one server never collide. */
-function username(kind: PeerKind): string {
-  userCounter += 1;
-  return `${kind === "nio" ? "nio" : "js"}user${userCounter}`;
-}
-const password = (name: string): string => `pw-${name}-correct horse`;
-
-function register(kind: PeerKind, baseUrl: string, name = username(kind)): Promise<Peer> {
-  return registerPeer(kind, baseUrl, name, password(name));
-}
 
 describe("real clients through the devserver: membership and device changes", () => {
   let server: TestDevServer;
@@ -47,11 +37,11 @@ describe("real clients through the devserver: membership and device changes", ()
       if (skipUnlessAvailable(t, [senderKind, otherKind])) return;
       const peers: Peer[] = [];
       try {
-        const alice = await register(senderKind, server.baseUrl);
+        const alice = await registerNewPeer(senderKind, server.baseUrl);
         peers.push(alice);
-        const bob = await register(otherKind, server.baseUrl);
+        const bob = await registerNewPeer(otherKind, server.baseUrl);
         peers.push(bob);
-        const carol = await register(otherKind, server.baseUrl);
+        const carol = await registerNewPeer(otherKind, server.baseUrl);
         peers.push(carol);
         const roomId = await encryptedRoom(alice, bob);
         await alice.invite(roomId, carol.userId);
@@ -86,9 +76,9 @@ describe("real clients through the devserver: membership and device changes", ()
       if (skipUnlessAvailable(t, [senderKind, joinerKind])) return;
       const peers: Peer[] = [];
       try {
-        const alice = await register(senderKind, server.baseUrl);
+        const alice = await registerNewPeer(senderKind, server.baseUrl);
         peers.push(alice);
-        const bob = await register(joinerKind, server.baseUrl);
+        const bob = await registerNewPeer(joinerKind, server.baseUrl);
         peers.push(bob);
         const roomId = await alice.createRoom({ encrypted: true });
         const beforeId = await alice.sendText(roomId, "before bob was invited");
@@ -120,13 +110,13 @@ describe("real clients through the devserver: membership and device changes", ()
       if (skipUnlessAvailable(t, [senderKind, deviceKind])) return;
       const peers: Peer[] = [];
       try {
-        const bob = await register(senderKind, server.baseUrl);
+        const bob = await registerNewPeer(senderKind, server.baseUrl);
         peers.push(bob);
-        const aliceName = username("js-sdk");
-        const alice = await register("js-sdk", server.baseUrl, aliceName);
+        const aliceName = uniqueUsername("js-sdk");
+        const alice = await registerNewPeer("js-sdk", server.baseUrl, aliceName);
         peers.push(alice);
         const roomId = await encryptedRoom(alice, bob);
-        const alice2 = await loginPeer(deviceKind, server.baseUrl, aliceName, password(aliceName));
+        const alice2 = await loginPeer(deviceKind, server.baseUrl, aliceName, passwordFor(aliceName));
         peers.push(alice2);
         await bob.waitForDevices(alice.userId, (ids) => ids.includes(alice2.deviceId));
         const first = await sendAndDecrypt(bob, alice2, roomId, "to both of alice's devices");

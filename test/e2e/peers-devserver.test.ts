@@ -18,23 +18,13 @@ import {
   PEER_TEST_TIMEOUT_MS,
   type Peer,
   type PeerKind,
-  registerPeer,
+  passwordFor,
+  registerNewPeer,
   sendAndDecrypt,
   skipUnlessAvailable,
   unavailableReason,
+  uniqueUsername,
 } from "../support/peers/index.ts";
-
-let userCounter = 0;
-/** A fresh user name per peer, so tests sharing one server never collide. */
-function username(kind: PeerKind): string {
-  userCounter += 1;
-  return `${kind === "nio" ? "nio" : "js"}user${userCounter}`;
-}
-const password = (name: string): string => `pw-${name}-correct horse`;
-
-function register(kind: PeerKind, baseUrl: string, name = username(kind)): Promise<Peer> {
-  return registerPeer(kind, baseUrl, name, password(name));
-}
 
 describe("real clients through the devserver", () => {
   let server: TestDevServer;
@@ -58,9 +48,9 @@ describe("real clients through the devserver", () => {
       if (skipUnlessAvailable(t, [aliceKind, bobKind])) return;
       const peers: Peer[] = [];
       try {
-        const alice = await register(aliceKind, server.baseUrl);
+        const alice = await registerNewPeer(aliceKind, server.baseUrl);
         peers.push(alice);
-        const bob = await register(bobKind, server.baseUrl);
+        const bob = await registerNewPeer(bobKind, server.baseUrl);
         peers.push(bob);
         const roomId = await encryptedRoom(alice, bob);
         await sendAndDecrypt(alice, bob, roomId, `hello ${bobKind} from ${aliceKind}`);
@@ -80,13 +70,13 @@ describe("real clients through the devserver", () => {
     if (skipUnlessAvailable(t, ["js-sdk", "nio"])) return;
     const peers: Peer[] = [];
     try {
-      const aliceName = username("js-sdk");
-      const aliceJs = await register("js-sdk", server.baseUrl, aliceName);
+      const aliceName = uniqueUsername("js-sdk");
+      const aliceJs = await registerNewPeer("js-sdk", server.baseUrl, aliceName);
       peers.push(aliceJs);
-      const carol = await register("js-sdk", server.baseUrl);
+      const carol = await registerNewPeer("js-sdk", server.baseUrl);
       peers.push(carol);
       const roomId = await encryptedRoom(aliceJs, carol);
-      const aliceNio = await loginPeer("nio", server.baseUrl, aliceName, password(aliceName));
+      const aliceNio = await loginPeer("nio", server.baseUrl, aliceName, passwordFor(aliceName));
       peers.push(aliceNio);
       await aliceJs.waitForDevices(aliceJs.userId, (ids) => ids.includes(aliceNio.deviceId));
       await carol.waitForDevices(aliceJs.userId, (ids) => ids.includes(aliceNio.deviceId));
@@ -116,11 +106,11 @@ describe("a devserver restart in the middle of a conversation", () => {
     let server = await startDevServer({ dbPath, port: 0 });
     const peers: Peer[] = [];
     try {
-      const aliceName = username("js-sdk");
-      const alice = await JsSdkPeer.register(server.baseUrl, aliceName, password(aliceName));
+      const aliceName = uniqueUsername("js-sdk");
+      const alice = await JsSdkPeer.register(server.baseUrl, aliceName, passwordFor(aliceName));
       peers.push(alice);
-      const bobName = username(bobKind);
-      const bob = await register(bobKind, server.baseUrl, bobName);
+      const bobName = uniqueUsername(bobKind);
+      const bob = await registerNewPeer(bobKind, server.baseUrl, bobName);
       peers.push(bob);
       const roomId = await encryptedRoom(alice, bob);
       await sendAndDecrypt(alice, bob, roomId, "before the restart (alice)");
@@ -128,7 +118,7 @@ describe("a devserver restart in the middle of a conversation", () => {
 
       // Bob's second device goes quiet (nio syncs only when asked): the room key Alice sends it
       // must wait in its to-device queue, across the restart.
-      const bob2 = await loginPeer(bobKind, server.baseUrl, bobName, password(bobName));
+      const bob2 = await loginPeer(bobKind, server.baseUrl, bobName, passwordFor(bobName));
       peers.push(bob2);
       await alice.waitForDevices(bob.userId, (ids) => ids.includes(bob2.deviceId));
       const queued = await alice.sendText(roomId, "queued for bob's second device");
@@ -148,7 +138,7 @@ describe("a devserver restart in the middle of a conversation", () => {
 
       // A device that appears after the restart: the server still knows the account, the room,
       // and routes Bob's keys to it.
-      const alice2 = await JsSdkPeer.login(server.baseUrl, aliceName, password(aliceName));
+      const alice2 = await JsSdkPeer.login(server.baseUrl, aliceName, passwordFor(aliceName));
       peers.push(alice2);
       await sendAndDecrypt(bob, alice2, roomId, "to every device of alice");
 

@@ -13,6 +13,24 @@ export const PEER_KINDS: readonly PeerKind[] = ["js-sdk", "nio"];
  */
 export const PEER_TEST_TIMEOUT_MS = 60_000;
 
+let nameCounter = 0;
+
+/** A user name unique within this test process (each test file runs in its own process). */
+export function uniqueUsername(kind: PeerKind): string {
+  nameCounter += 1;
+  return `${kind === "nio" ? "nio" : "js"}user${nameCounter}`;
+}
+
+/** The password the helpers below give `username` (so a test can log in a second device). */
+export function passwordFor(username: string): string {
+  return `pw-${username}-correct horse`;
+}
+
+/** Registers a new user (`uniqueUsername` unless named) with password `passwordFor(name)`. */
+export function registerNewPeer(kind: PeerKind, baseUrl: string, name = uniqueUsername(kind)): Promise<Peer> {
+  return registerPeer(kind, baseUrl, name, passwordFor(name));
+}
+
 /** Registers `username` with a client of `kind`; the peer is syncing and its device keys are uploaded. */
 export function registerPeer(
   kind: PeerKind,

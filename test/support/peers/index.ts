@@ -4,9 +4,12 @@ export {
   loginPeer,
   PEER_KINDS,
   PEER_TEST_TIMEOUT_MS,
+  passwordFor,
+  registerNewPeer,
   registerPeer,
   skipUnlessAvailable,
   unavailableReason,
+  uniqueUsername,
 } from "./factory.ts";
 export { type BackupSecret, EXPORT_ROUNDS, JsSdkPeer, type JsSdkPeerOptions } from "./jssdk.ts";
 export { NIO_REQUEST_TIMEOUT_MS, NioPeer, type NioPeerOptions, redactTokens } from "./nio.ts";
