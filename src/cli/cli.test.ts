@@ -50,6 +50,7 @@ describe("runCli", () => {
     const commands = [
       "login",
       "register",
+      "logout",
       "whoami",
       "rooms",
       "create-room",

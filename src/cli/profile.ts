@@ -98,6 +98,12 @@ export async function writeProfile(dir: string, profile: Profile): Promise<void>
   }
 }
 
+/** Deletes `profile.json`, and with `purgeStores` the account's store directory. */
+export async function removeProfile(dir: string, profile: Profile, purgeStores: boolean): Promise<void> {
+  await rm(join(dir, PROFILE_FILE), { force: true });
+  if (purgeStores) await rm(profile.storeDir, { recursive: true, force: true });
+}
+
 export function publicProfile(p: Profile): PublicProfile {
   return {
     homeserverUrl: p.homeserverUrl,

@@ -2,7 +2,7 @@
 // signals and the process; tests drive `runCli` in-process for help and usage errors.
 import { Command, CommanderError, Option } from "commander";
 import { collect, parseHomeserver, parseInteger, parseSeconds } from "./args.ts";
-import { loginCommand, whoamiCommand } from "./commands/account.ts";
+import { loginCommand, logoutCommand, whoamiCommand } from "./commands/account.ts";
 import type { CommandIo } from "./commands/io.ts";
 import {
   createRoomCommand,
@@ -77,6 +77,15 @@ export function buildProgram(io: CommandIo): Command {
   withProfile(
     program.command("whoami").description("print the profile's user and device as a JSON line"),
   ).action(async (o: { profile?: string }) => whoamiCommand({ profileDir: profileOf(o) }, io));
+
+  withProfile(
+    program
+      .command("logout")
+      .description("end the session (the server deletes the device) and remove the profile")
+      .option("--purge", "also delete the account's stores (their keys could still read old history)", false),
+  ).action(async (o: { purge: boolean; profile?: string }) =>
+    logoutCommand({ profileDir: profileOf(o), purge: o.purge }, io),
+  );
 
   withProfile(
     program

@@ -162,6 +162,15 @@ describe("keyroom CLI", { concurrency: true }, () => {
       a.profile,
     ]);
     assert.equal(jsonLines(other)[0]?.device_id, "CLIDEV");
+
+    // logout: the token dies server-side, the profile goes, the stores stay unless --purge.
+    const last = JSON.parse(await readFile(file, "utf8")) as { accessToken: string; storeDir: string };
+    const out = jsonLines(await ok(["logout", "--profile", a.profile]));
+    assert.deepEqual(out[0], { user_id: a.userId, device_id: "CLIDEV", stores_kept: last.storeDir });
+    assert.equal((await hs.api("GET", "/account/whoami", { token: last.accessToken })).status, 401);
+    await assert.rejects(stat(file), /ENOENT/);
+    await stat(last.storeDir);
+    await fails(["whoami", "--profile", a.profile], 1, /no profile in/);
   });
 
   test("create-room, join, send text/notice/html/file, rooms, tail --limit and --timeout", async () => {

@@ -1,7 +1,7 @@
-// login, register, whoami.
+// login, register, whoami, logout.
 import { jsonLine } from "../output.ts";
-import { publicProfile } from "../profile.ts";
-import { type LoginArgs, loginToProfile, openSession } from "../session.ts";
+import { publicProfile, removeProfile, requireProfile } from "../profile.ts";
+import { type LoginArgs, loginToProfile, openSession, restoreProfile } from "../session.ts";
 import type { CommandIo } from "./io.ts";
 
 /** `keyroom login` / `keyroom register`: prints the saved profile (never its token). */
@@ -35,4 +35,30 @@ export async function whoamiCommand(args: { profileDir: string }, io: CommandIo)
   } finally {
     await client.close();
   }
+}
+
+/**
+ * `keyroom logout`: ends the session server-side (the device and its published keys are deleted)
+ * and removes the profile. The account's stores stay (their Megolm keys still read old history)
+ * unless `purge` is set.
+ */
+export async function logoutCommand(
+  args: { profileDir: string; purge: boolean },
+  io: CommandIo,
+): Promise<void> {
+  const profile = await requireProfile(args.profileDir);
+  const client = await restoreProfile(profile, "plain");
+  try {
+    await client.logout();
+  } finally {
+    await client.close();
+  }
+  await removeProfile(args.profileDir, profile, args.purge);
+  io.out(
+    jsonLine({
+      user_id: profile.userId,
+      device_id: profile.deviceId,
+      stores_kept: args.purge ? null : profile.storeDir,
+    }),
+  );
 }
