@@ -13,6 +13,10 @@ const stop = () => {
 };
 process.on("SIGINT", stop);
 process.on("SIGTERM", stop);
+// The reader went away (`keyroom tail | head -1`): nothing more can be printed, which is no error.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  process.exit(err.code === "EPIPE" ? 0 : 1);
+});
 const code = await runCli(process.argv.slice(2), {
   out: (s) => void process.stdout.write(s),
   err: (s) => void process.stderr.write(s),
