@@ -1,11 +1,14 @@
-// One E2EE workload on Keyroom alone, for the profiler:
-//   node --conditions=source --import tsx --cpu-prof --cpu-prof-dir=/tmp/prof bench/e2ee/profile.ts <workload> [sqlite]
+// One E2EE workload on Keyroom alone, with the CPU profiler running over the measured section only
+// (setup excluded). Writes the .cpuprofile (open it in Chrome DevTools) and prints the functions
+// with the most self time, per operation:
+//   node --conditions=source --import tsx bench/e2ee/profile.ts <workload> [sqlite]
 // workload: share | scratch | encrypt | todevice | decrypt | import. Counts follow KEYROOM_BENCH_SCALE.
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type CryptoStore, MemoryCryptoStore, SqliteCryptoStore } from "../../src/store/index.ts";
-import { buildExportFile } from "./export-file.ts";
+import { buildExportFile, EXPORT_PASSPHRASE } from "./export-file.ts";
 import { makeFakeDevices, type RoomEventJson } from "./fake-devices.ts";
 import { BenchHomeserver } from "./homeserver.ts";
 import { KeyroomPeer } from "./peers.ts";
@@ -19,6 +22,31 @@ const scale = Number(process.env.KEYROOM_BENCH_SCALE ?? 1);
 const users = Math.max(1, Math.round((1000 * scale) / 4));
 const tmp = mkdtempSync(join(tmpdir(), "keyroom-e2ee-profile-"));
 
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+}
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** Self time per function (name and file), largest first. */
+function selfTimes(profile: Profile): [string, number][] {
+  const perNode = new Map<number, number>();
+  profile.samples.forEach((id, i) => perNode.set(id, (perNode.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  const perFunction = new Map<string, number>();
+  for (const node of profile.nodes) {
+    const { functionName, url } = node.callFrame;
+    // Native frames have no URL (and addon symbols may be misnamed by the nearest export).
+    const file = url === "" ? "(native)" : url.replace(/^.*\/(node_modules|src|bench)\//, "$1/");
+    const key = `${file}:${functionName || "(anonymous)"}`;
+    perFunction.set(key, (perFunction.get(key) ?? 0) + (perNode.get(node.id) ?? 0));
+  }
+  return [...perFunction].sort((a, b) => b[1] - a[1]);
+}
+
 const hs = new BenchHomeserver();
 const fakes = makeFakeDevices(users, 4);
 for (const f of fakes) hs.addFakeDevice(f, 1);
@@ -30,28 +58,36 @@ const store: CryptoStore = useSqlite
 const peer = await KeyroomPeer.create(hs, store, userId, "PROFILE");
 await peer.track(members);
 const room = "!profile:bench.test";
-const t0 = performance.now();
-let ops = 1;
+const everyone = [userId, ...members];
 
+// Setup for each workload, then the measured part as a closure.
+let ops = 1;
+let measured: () => Promise<unknown>;
 switch (workload) {
   case "scratch":
-    await peer.claimMissing(members);
-    await peer.share(room, [userId, ...members]);
+    measured = async () => {
+      await peer.claimMissing(members);
+      await peer.share(room, everyone);
+    };
     break;
   case "share":
-  case "encrypt":
     await peer.claimMissing(members);
-    await peer.share(room, [userId, ...members]);
-    if (workload === "share") {
-      ops = 5;
+    await peer.share(room, everyone);
+    ops = 5;
+    measured = async () => {
       for (let i = 0; i < ops; i++) {
         await peer.discard(room);
-        await peer.share(room, [userId, ...members]);
+        await peer.share(room, everyone);
       }
-    } else {
-      ops = Math.round(5000 * scale);
+    };
+    break;
+  case "encrypt":
+    await peer.claimMissing(members);
+    await peer.share(room, everyone);
+    ops = Math.round(5000 * scale);
+    measured = async () => {
       for (let i = 0; i < ops; i++) await peer.encrypt(room, `message ${i}`);
-    }
+    };
     break;
   case "todevice":
   case "decrypt": {
@@ -63,28 +99,66 @@ switch (workload) {
       curve25519: to["curve25519:PROFILE"] ?? "",
       ed25519: to["ed25519:PROFILE"] ?? "",
     };
-    for (const f of fakes)
+    for (const f of fakes) {
       hs.deliver(userId, "PROFILE", [f.roomKeyTo(recipient, hs.claimOne(userId, "PROFILE"), room)]);
-    await peer.receiveSync(hs.syncFor(userId, "PROFILE"));
-    if (workload === "decrypt") {
-      const events: RoomEventJson[] = [];
-      for (let r = 0; events.length < 10_000 * scale; r++)
-        for (const f of fakes) events.push(f.roomEvent(room, `m${r}`));
-      ops = events.length;
-      for (const e of events) await peer.decrypt(e);
     }
+    const sync = hs.syncFor(userId, "PROFILE");
+    ops = fakes.length;
+    if (workload === "todevice") {
+      measured = () => peer.receiveSync(sync);
+      break;
+    }
+    await peer.receiveSync(sync);
+    const events: RoomEventJson[] = [];
+    for (let r = 0; events.length < 10_000 * scale; r++)
+      for (const f of fakes) events.push(f.roomEvent(room, `m${r}`));
+    for (const e of events.slice(0, 200)) await peer.decrypt(e);
+    ops = events.length;
+    measured = async () => {
+      for (const e of events) await peer.decrypt(e);
+    };
     break;
   }
   case "import": {
     const fixture = buildExportFile(Math.round(100_000 * scale), fakes);
     ops = fixture.count;
-    await peer.importExportFile(fixture.file, "correct horse battery staple");
+    measured = () => peer.importExportFile(fixture.file, EXPORT_PASSPHRASE);
     break;
   }
 }
+
+// The bench clock's per-call process.cpuUsage would show up in the profile.
+peer.clock.perCall = false;
+const session = new Session();
+session.connect();
+await session.post("Profiler.enable");
+await session.post("Profiler.setSamplingInterval", { interval: 200 });
+await session.post("Profiler.start");
+const t0 = performance.now();
+const cpu0 = process.cpuUsage();
+await measured();
+const cpu = process.cpuUsage(cpu0);
 const ms = performance.now() - t0;
+const { profile } = (await session.post("Profiler.stop")) as { profile: Profile };
+session.disconnect();
+
+const name = `keyroom-e2ee-${workload}${useSqlite ? "-sqlite" : ""}.cpuprofile`;
+const out = join(tmpdir(), name);
+writeFileSync(out, JSON.stringify(profile));
+const cpuMs = (cpu.user + cpu.system) / 1000;
 console.log(
-  `${workload}${useSqlite ? " (sqlite)" : ""}: ${ops} ops in ${ms.toFixed(0)} ms (includes setup after tracking)`,
+  `${workload}${useSqlite ? " (sqlite)" : ""}: ${ops} ops, ${ms.toFixed(0)} ms wall, ${cpuMs.toFixed(0)} ms CPU ` +
+    `(${((cpuMs * 1000) / ops).toFixed(1)} µs CPU per op); profile: ${out}`,
 );
+// Samples are taken on wall time; scaling each share by the CPU time per operation gives CPU µs.
+const times = selfTimes(profile);
+const total = times.reduce((a, [, t]) => a + t, 0);
+const cpuPerOp = (cpuMs * 1000) / ops;
+for (const [fn, t] of times.slice(0, 25)) {
+  const share = t / total;
+  console.log(
+    `${(100 * share).toFixed(1).padStart(5)}%  ≈${(share * cpuPerOp).toFixed(1).padStart(7)} µs CPU/op  ${fn}`,
+  );
+}
 await peer.close();
 rmSync(tmp, { recursive: true, force: true });
