@@ -5,11 +5,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { startDevServer } from "../src/devserver/index.ts";
+import { runCryptoStoreConformance } from "../src/store/conformance.ts";
+import { MemoryCryptoStore, MemoryStoreData } from "../src/store/index.ts";
+import { run as attachments } from "./attachments.ts";
 import { run as cryptoBasics } from "./crypto-basics.ts";
+import { run as customStore, LoggingCryptoStore } from "./custom-store.ts";
 import { run as deviceIds } from "./device-ids.ts";
 import { run as encryption } from "./encryption.ts";
+import { run as exportImport } from "./export-import.ts";
+import { run as keySharing } from "./key-sharing.ts";
 import { run as quickStart } from "./quick-start.ts";
+import { run as storeLocation } from "./store-location.ts";
 import type { ExampleEnv } from "./support.ts";
+import { run as verification } from "./verification.ts";
 
 test("examples/crypto-basics: Olm and Megolm round trips", () => {
   assert.deepEqual(cryptoBasics(), ["hello", "to everyone #0"]);
@@ -53,4 +61,83 @@ test("examples/device-ids: restoreDeviceId and an explicit device ID come back a
   assert.equal(r.explicitDeviceId, "CAROLLAPTOP");
   assert.equal(r.explicitSameKeys, true);
   assert.equal(r.otherDeviceOnStore, "DEVICE_MISMATCH");
+});
+
+test("examples/verification: verifyDevices refuses, then verified and ignored devices read, the blacklisted one cannot", async () => {
+  const r = await verification(env());
+  assert.equal(r.unknown.length, 3);
+  assert.equal(r.laptop, "Are you really Bob?");
+  assert.equal(r.phone, "Are you really Bob?");
+  assert.equal(r.stranger, "WITHHELD");
+  assert.equal(r.replyTrust, "verified");
+});
+
+test("examples/key-sharing: a new own device gets a key it missed from a verified own device", async () => {
+  assert.deepEqual(await keySharing(env()), {
+    firstSeen: "UNKNOWN_SESSION",
+    later: "Sent before Bob's phone existed",
+    laterTrust: "unverified",
+  });
+});
+
+test("examples/attachments: an encrypted file round trip; the server holds ciphertext only", async () => {
+  assert.deepEqual(await attachments(env()), {
+    msgtype: "m.image",
+    filename: "holiday.png",
+    sameBytes: true,
+    streamedSameBytes: true,
+    serverHasPlaintext: false,
+  });
+});
+
+test("examples/export-import: a new device reads history after importing a key export", async () => {
+  assert.deepEqual(await exportImport(env()), {
+    header: "-----BEGIN MEGOLM SESSION DATA-----",
+    exportProgress: ["1/1 rooms"],
+    importProgress: ["1/1 keys"],
+    beforeImport: "UNKNOWN_SESSION",
+    imported: 1,
+    total: 1,
+    afterImport: "Remember this",
+  });
+});
+
+test("examples/custom-store: a client runs on a user-written store, whose log shows each step's save", async () => {
+  const r = await customStore(env());
+  assert.equal(r.read, "Stored my way");
+  assert.ok(
+    r.log.some((line) => /^saved .*inboundGroupSessions×1/.test(line)),
+    r.log.join("\n"),
+  );
+  assert.ok(r.log.some((line) => /^saved .*nextBatch/.test(line)));
+  assert.equal(r.log.at(-1), "closed");
+  // Names and counts only: no pickle, key or token reaches the log.
+  assert.ok(
+    r.log.every((line) => /^(saved [a-zA-Z×0-9 ]+ in [0-9.]+ ms|closed)$/.test(line)),
+    r.log.join("\n"),
+  );
+});
+
+test("examples/store-location: the store file is where asked; a second process is refused until the first closes", async () => {
+  const r = await storeLocation(env());
+  assert.equal(r.fileExists, true);
+  assert.ok("refused" in r.whileRunning, JSON.stringify(r.whileRunning));
+  assert.equal(r.whileRunning.refused, "LOCKED");
+  assert.match(r.whileRunning.message, /bot\.sqlite3 is in use by another process/);
+  assert.deepEqual(r.afterClose, { opened: r.deviceId });
+});
+
+// The custom store of examples/custom-store.ts passes the suite every Keyroom store passes.
+runCryptoStoreConformance({
+  name: "LoggingCryptoStore (examples/custom-store.ts)",
+  encrypted: false,
+  bulkCount: 5000,
+  async createFixture() {
+    const data = new MemoryStoreData();
+    return {
+      open: async ({ userId, deviceId }) =>
+        new LoggingCryptoStore(await MemoryCryptoStore.open({ userId, deviceId, data }), () => {}),
+      cleanup: async () => {},
+    };
+  },
 });
