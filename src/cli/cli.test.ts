@@ -79,6 +79,7 @@ describe("runCli", () => {
         ["login", "--homeserver", "not a url", "--user", "a", "--password", "p"],
         /--homeserver must be a URL/,
       ],
+      [["login", "--homeserver", "http://h", "--user", "a"], /give --password or set \$KEYROOM_PASSWORD/],
       [["send"], /missing required argument 'room'/],
       [["send", "!r:x"], /nothing to send/],
       [["send", "!r:x", "text", "--file", "f"], /either TEXT or --file/],

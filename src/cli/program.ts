@@ -25,6 +25,17 @@ export const EXIT_FAILURE = 1;
 const PROFILE_HELP =
   "profile directory (default: $KEYROOM_PROFILE, else $XDG_CONFIG_HOME/keyroom or ~/.config/keyroom)";
 
+/** Where `login` / `register` read the password when `--password` is not given. */
+export const PASSWORD_ENV = "KEYROOM_PASSWORD";
+
+function passwordOf(option: string | undefined): string {
+  const password = option ?? process.env[PASSWORD_ENV];
+  if (password === undefined || password === "") {
+    throw new CliError("USAGE", `give --password or set $${PASSWORD_ENV}`);
+  }
+  return password;
+}
+
 export function buildProgram(io: CommandIo): Command {
   const program = new Command("keyroom")
     .description("Matrix from the shell: log in, list rooms, send and tail messages, run a dev homeserver.")
@@ -45,14 +56,17 @@ export function buildProgram(io: CommandIo): Command {
         .description(description)
         .requiredOption("--homeserver <url>", "homeserver base URL", parseHomeserver)
         .requiredOption("--user <user>", name === "login" ? "user ID or localpart" : "localpart to register")
-        .requiredOption("--password <password>", "password")
+        .option(
+          "--password <password>",
+          `password (or set $${PASSWORD_ENV}, which other users cannot see in ps)`,
+        )
         .option("--device-id <id>", "device ID to use (default: the profile's device for the same user)")
         .option("--no-encryption", "turn end-to-end encryption off for this profile"),
     ).action(
       async (o: {
         homeserver: string;
         user: string;
-        password: string;
+        password?: string;
         deviceId?: string;
         encryption: boolean;
         profile?: string;
@@ -62,7 +76,7 @@ export function buildProgram(io: CommandIo): Command {
             profileDir: profileOf(o),
             homeserver: o.homeserver,
             user: o.user,
-            password: o.password,
+            password: passwordOf(o.password),
             ...(o.deviceId !== undefined ? { deviceId: o.deviceId } : {}),
             register: name === "register",
             encryption: o.encryption,

@@ -26,7 +26,7 @@ function keyroom(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", MAIN, ...args], {
       cwd: ROOT,
-      env: { ...process.env, KEYROOM_PROFILE: "", KEYROOM_DEBUG: "", ...env },
+      env: { ...process.env, KEYROOM_PROFILE: "", KEYROOM_PASSWORD: "", KEYROOM_DEBUG: "", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";
@@ -131,9 +131,10 @@ describe("keyroom CLI", { concurrency: true }, () => {
     const token = saved.accessToken;
     assert.ok(typeof token === "string" && token.length > 0);
 
-    // Login again by localpart, through $KEYROOM_PROFILE: the profile's device is reused.
-    const again = await ok(["login", "--homeserver", hs.baseUrl, "--user", a.name, "--password", "pw"], {
+    // Login again by localpart, through $KEYROOM_PROFILE and $KEYROOM_PASSWORD: the device is reused.
+    const again = await ok(["login", "--homeserver", hs.baseUrl, "--user", a.name], {
       KEYROOM_PROFILE: a.profile,
+      KEYROOM_PASSWORD: "pw",
     });
     assert.equal(jsonLines(again)[0]?.device_id, deviceId);
     const newToken = (JSON.parse(await readFile(file, "utf8")) as Record<string, unknown>).accessToken;
