@@ -1,7 +1,7 @@
 // Encrypted attachments: in an encrypted room `sendFile` encrypts the file before uploading it
 // (AES-256-CTR, SHA-256, the key in the event's `file`), so the server stores only ciphertext.
 import { join } from "node:path";
-import { MatrixClient } from "../src/index.ts";
+import { MatrixClient } from "keyroom";
 import { type ExampleEnv, isMain, nextMessage, runAlone, uniqueName } from "./support.ts";
 
 export interface AttachmentsResult {

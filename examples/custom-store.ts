@@ -2,7 +2,7 @@
 // `saveChanges`) can hold the keys. This one wraps the memory store and logs what each step saved
 // (names and counts only: the records hold keys). Run the conformance suite on yours (see
 // examples.test.ts) before trusting it with real keys.
-import { MatrixClient } from "../src/index.ts";
+import { MatrixClient } from "keyroom";
 import {
   type CryptoChanges,
   type CryptoStore,
@@ -11,7 +11,7 @@ import {
   MemoryCryptoStore,
   type OlmSessionRecord,
   type StoreIdentity,
-} from "../src/store/index.ts";
+} from "keyroom/store";
 import { type ExampleEnv, isMain, nextMessage, runAlone, uniqueName } from "./support.ts";
 
 // #region logging-store

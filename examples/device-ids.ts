@@ -2,7 +2,7 @@
 // device ID is bound to its identity keys. Either let the crypto store remember it
 // (`restoreDeviceId`), or choose it yourself at login.
 import { join } from "node:path";
-import { MatrixClient, StoreMismatchError } from "../src/index.ts";
+import { MatrixClient, StoreMismatchError } from "keyroom";
 import { type ExampleEnv, isMain, runAlone, uniqueName } from "./support.ts";
 
 export interface DeviceIdsResult {

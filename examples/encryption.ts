@@ -1,6 +1,6 @@
 // Enable encryption: two clients chat in an encrypted room. Keys are uploaded, fetched, claimed and
 // shared behind `sendText`; the server only ever sees `m.room.encrypted`.
-import { MatrixClient } from "../src/index.ts";
+import { MatrixClient } from "keyroom";
 import { type ExampleEnv, isMain, nextMessage, runAlone, uniqueName } from "./support.ts";
 
 export interface EncryptionResult {

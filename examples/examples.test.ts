@@ -1,12 +1,13 @@
 // The examples in README and docs/ are programs; this runs them so they cannot rot.
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { startDevServer } from "../src/devserver/index.ts";
-import { runCryptoStoreConformance } from "../src/store/conformance.ts";
-import { MemoryCryptoStore, MemoryStoreData } from "../src/store/index.ts";
+import { fileURLToPath } from "node:url";
+import { startDevServer } from "keyroom/devserver";
+import { MemoryCryptoStore, MemoryStoreData } from "keyroom/store";
+import { runCryptoStoreConformance } from "keyroom/store/conformance";
 import { run as attachments } from "./attachments.ts";
 import { run as cryptoBasics } from "./crypto-basics.ts";
 import { run as customStore, LoggingCryptoStore } from "./custom-store.ts";
@@ -21,6 +22,45 @@ import { run as verification } from "./verification.ts";
 
 test("examples/crypto-basics: Olm and Megolm round trips", () => {
   assert.deepEqual(cryptoBasics(), ["hello", "to everyone #0"]);
+});
+
+const here = fileURLToPath(new URL(".", import.meta.url));
+
+/** Every `// #region NAME` … `// #endregion NAME` of the example files, dedented, by `file#NAME`. */
+async function exampleRegions(): Promise<Map<string, string>> {
+  const regions = new Map<string, string>();
+  for (const file of (await readdir(here)).filter((f) => f.endsWith(".ts")).sort()) {
+    let name: string | undefined;
+    let lines: string[] = [];
+    for (const line of (await readFile(join(here, file), "utf8")).split("\n")) {
+      const start = /^\s*\/\/ #region (\S+)\s*$/.exec(line);
+      if (start) {
+        name = start[1];
+        lines = [];
+      } else if (name !== undefined && /^\s*\/\/ #endregion /.test(line)) {
+        const indent = Math.min(...lines.filter((l) => l.trim()).map((l) => l.length - l.trimStart().length));
+        regions.set(`${file}#${name}`, lines.map((l) => l.slice(indent)).join("\n"));
+        name = undefined;
+      } else if (name !== undefined) lines.push(line);
+    }
+  }
+  return regions;
+}
+
+/** The bodies of the ```ts blocks of a Markdown file. */
+async function tsBlocks(path: string): Promise<string[]> {
+  const text = await readFile(path, "utf8");
+  return [...text.matchAll(/^```ts\n([\s\S]*?)\n```$/gm)].map((m) => m[1] ?? "");
+}
+
+test("docs/walkthrough.md quotes every example region, verbatim, and nothing else", async () => {
+  const regions = await exampleRegions();
+  const quoted = new Set(await tsBlocks(join(here, "..", "docs", "walkthrough.md")));
+  for (const block of quoted) {
+    assert.ok([...regions.values()].includes(block), `not in any example file:\n${block.slice(0, 300)}`);
+  }
+  for (const [name, code] of regions)
+    assert.ok(quoted.has(code), `docs/walkthrough.md does not quote ${name}`);
 });
 
 let server: Awaited<ReturnType<typeof startDevServer>>;
@@ -128,6 +168,7 @@ test("examples/store-location: the store file is where asked; a second process i
 });
 
 // The custom store of examples/custom-store.ts passes the suite every Keyroom store passes.
+// #region conformance
 runCryptoStoreConformance({
   name: "LoggingCryptoStore (examples/custom-store.ts)",
   encrypted: false,
@@ -141,3 +182,4 @@ runCryptoStoreConformance({
     };
   },
 });
+// #endregion conformance

@@ -1,7 +1,7 @@
 // Export / import room keys: a new device (or another client: Element, matrix-js-sdk) reads old
 // history from a passphrase-protected key file in the standard format.
 import { join } from "node:path";
-import { MatrixClient } from "../src/index.ts";
+import { MatrixClient } from "keyroom";
 import { type ExampleEnv, isMain, runAlone, uniqueName } from "./support.ts";
 
 export interface ExportImportResult {

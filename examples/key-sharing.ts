@@ -2,7 +2,7 @@
 // asks your other devices for the keys (`m.room_key_request`), and they answer devices you
 // verified. The event is then emitted again, decrypted, as `room.decrypted`.
 import { join } from "node:path";
-import { MatrixClient, type RoomEvent } from "../src/index.ts";
+import { MatrixClient, type RoomEvent } from "keyroom";
 import { type ExampleEnv, isMain, runAlone, uniqueName } from "./support.ts";
 
 export interface KeySharingResult {

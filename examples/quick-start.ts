@@ -1,5 +1,5 @@
 // Client quick start: two users, a room, a message sent and received (no encryption yet).
-import { MatrixClient } from "../src/index.ts";
+import { MatrixClient } from "keyroom";
 import { type ExampleEnv, isMain, runAlone, uniqueName } from "./support.ts";
 
 export async function run({ homeserverUrl }: ExampleEnv): Promise<string> {

@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { MatrixClient, StoreLockedError } from "../src/index.ts";
+import { MatrixClient, StoreLockedError } from "keyroom";
 import { type ExampleEnv, isMain, runAlone, uniqueName } from "./support.ts";
 
 /** What this program, started as a second process, reports on stdout (one JSON line). */

@@ -4,8 +4,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { startDevServer } from "../src/devserver/index.ts";
-import type { MatrixClient, RoomEvent } from "../src/index.ts";
+import type { MatrixClient, RoomEvent } from "keyroom";
+import { startDevServer } from "keyroom/devserver";
 
 /** Where an example runs: a homeserver URL and a directory it may write stores into. */
 export interface ExampleEnv {

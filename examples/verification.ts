@@ -2,7 +2,7 @@
 // never looked at throws `UnknownDevicesError`; mark each device verified, ignored or blacklisted,
 // and send again. Blacklisted devices never get the room key.
 import { join } from "node:path";
-import { MatrixClient, type RoomEvent, UnknownDevicesError } from "../src/index.ts";
+import { MatrixClient, type RoomEvent, UnknownDevicesError } from "keyroom";
 import { type ExampleEnv, isMain, runAlone, uniqueName } from "./support.ts";
 
 export interface VerificationResult {
