@@ -286,8 +286,8 @@ export async function runE2eeBench(options: E2eeBenchOptions = {}): Promise<E2ee
     log(`setup: ${devices} fake devices of ${users} users`);
     const hs = new BenchHomeserver();
     const fakes = makeFakeDevices(users, perUser);
-    // Two one-time keys each: one for each machine's claim.
-    for (const f of fakes) hs.addFakeDevice(f, 2);
+    // Three one-time keys each: one for each machine's claim (Keyroom on memory and SQLite, wasm).
+    for (const f of fakes) hs.addFakeDevice(f, 3);
     const memberIds = [...new Set(fakes.map((f) => f.userId))];
 
     const kStore = await MemoryCryptoStore.open({ userId: "@keyroom:bench.test", deviceId: "KEYROOM" });
@@ -299,9 +299,6 @@ export async function runE2eeBench(options: E2eeBenchOptions = {}): Promise<E2ee
     });
     const keyroomSql = await KeyroomPeer.create(hs, sqliteStore, "@keyroom-sqlite:bench.test", "KEYROOMSQL");
     const rust = await WasmPeer.create(wasm, hs, "@rust:bench.test", "RUST");
-    // Every machine needs its own one-time key from each fake device: a third key for the SQLite run.
-    for (const f of fakes)
-      hs.handle(f.userId, f.deviceId, { type: "keys_upload", body: { one_time_keys: f.oneTimeKeys(1) } });
 
     // Device tracking: one /keys/query answer with every member's devices (signatures checked).
     const query: Record<string, Timing> = {};
