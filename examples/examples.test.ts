@@ -63,6 +63,14 @@ test("docs/walkthrough.md quotes every example region, verbatim, and nothing els
     assert.ok(quoted.has(code), `docs/walkthrough.md does not quote ${name}`);
 });
 
+test("README's client quick start is the quick-start example, verbatim", async () => {
+  const regions = await exampleRegions();
+  const readme = await readFile(join(here, "..", "README.md"), "utf8");
+  const section = readme.slice(readme.indexOf("### Client quick start"));
+  const block = /```ts\n([\s\S]*?)\n```/.exec(section)?.[1];
+  assert.equal(block, regions.get("quick-start.ts#quick-start"));
+});
+
 let server: Awaited<ReturnType<typeof startDevServer>>;
 let root: string;
 let n = 0;

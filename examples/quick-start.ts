@@ -1,6 +1,6 @@
 // Client quick start: two users, a room, a message sent and received (no encryption yet).
 import { MatrixClient } from "keyroom";
-import { type ExampleEnv, isMain, runAlone, uniqueName } from "./support.ts";
+import { type ExampleEnv, isMain, runAlone } from "./support.ts";
 
 export async function run({ homeserverUrl }: ExampleEnv): Promise<string> {
   // #region quick-start
@@ -8,8 +8,8 @@ export async function run({ homeserverUrl }: ExampleEnv): Promise<string> {
   const bob = new MatrixClient({ homeserverUrl });
   // On a real server, `login` instead (registration is open on the devserver):
   // await alice.login({ user: "@alice:example.org", password });
-  await alice.register({ username: uniqueName("alice"), password: "alice's password" });
-  await bob.register({ username: uniqueName("bob"), password: "bob's password" });
+  await alice.register({ username: "alice", password: "alice's password" });
+  await bob.register({ username: "bob", password: "bob's password" });
 
   const roomId = await alice.createRoom({ name: "Quick start", invite: [bob.userId], encrypted: false });
   await bob.joinRoom(roomId);
