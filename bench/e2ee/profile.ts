@@ -84,7 +84,7 @@ switch (workload) {
   case "encrypt":
     await peer.claimMissing(members);
     await peer.share(room, everyone);
-    ops = Math.round(5000 * scale);
+    ops = Math.max(2000, Math.round(5000 * scale));
     measured = async () => {
       for (let i = 0; i < ops; i++) await peer.encrypt(room, `message ${i}`);
     };
