@@ -269,8 +269,14 @@ export class MatrixClient extends RoomsClient {
     );
   }
 
-  /** Whether the room has `m.room.encryption` (from sync, else from the server). */
+  /**
+   * Whether the room is encrypted: recorded as such by the crypto store (then nothing the server
+   * sends later turns it off), or with `m.room.encryption` in its state (from sync, else the server).
+   */
   async isRoomEncrypted(roomId: string): Promise<boolean> {
+    if (this.#crypto !== undefined && (await this.#crypto.machine.getRoomSettings(roomId)) !== undefined) {
+      return true;
+    }
     return (
       this.rooms.get(roomId)?.encrypted ??
       (await this.fetchStateEvent(roomId, "m.room.encryption")) !== undefined
@@ -283,9 +289,7 @@ export class MatrixClient extends RoomsClient {
     content: JsonObject,
   ): Promise<{ type: string; content: JsonObject }> {
     let room = this.rooms.get(roomId);
-    const encrypted =
-      room?.encrypted ?? (await this.fetchStateEvent(roomId, "m.room.encryption")) !== undefined;
-    if (!encrypted) return { type, content };
+    if (!(await this.isRoomEncrypted(roomId))) return { type, content };
     // Never fall back to plaintext in an encrypted room.
     if (!this.eventEncryptor) {
       throw new ClientError("ENCRYPTION_UNAVAILABLE", "the room is encrypted and no event encryptor is set");

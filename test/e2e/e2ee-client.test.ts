@@ -442,4 +442,31 @@ describe("encrypted client (devserver)", () => {
       );
     }
   });
+  it("a state event cannot turn a room's encryption off or down", async () => {
+    const alice = await user("alice");
+    const bob = await user("bob");
+    const roomId = await sharedRoom(alice, [bob]);
+    await alice.client.sendText(roomId, "encrypted as usual");
+    // Someone with power in the room replaces m.room.encryption with nothing usable.
+    await bob.client.sendStateEvent(roomId, "m.room.encryption", "", {}).catch(() => undefined);
+    await alice.client.sendStateEvent(roomId, "m.room.encryption", "", {});
+    await syncAll(alice, bob);
+    assert.equal(alice.client.getRoom(roomId)?.encrypted, false, "the state says unencrypted");
+    const e1 = await alice.client.sendText(roomId, "still encrypted");
+    await syncAll(bob);
+    assert.equal(eventById(bob, e1).raw.type, "m.room.encrypted");
+    assert.equal(eventById(bob, e1).content.body, "still encrypted");
+    const f1 = await alice.client.sendFile(roomId, new Uint8Array([1, 2, 3]), { filename: "x.bin" });
+    await syncAll(bob);
+    assert.equal(eventById(bob, f1).raw.type, "m.room.encrypted");
+
+    // Another algorithm: sending is refused rather than downgraded; syncing goes on.
+    await alice.client.sendStateEvent(roomId, "m.room.encryption", "", { algorithm: "m.plaintext.v0" });
+    const errors: unknown[] = [];
+    alice.client.on("error", (e) => void errors.push(e));
+    await syncAll(alice, bob);
+    assert.ok(errors.some((e) => (e as { code?: string }).code === "ENCRYPTION_DOWNGRADE"));
+    await assert.rejects(alice.client.sendText(roomId, "refused"), { code: "ENCRYPTION_DOWNGRADE" });
+    await syncAll(alice);
+  });
 });

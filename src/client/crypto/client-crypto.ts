@@ -84,6 +84,8 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   #redecrypted: DecryptedRoomEvent[] = [];
   /** Rooms whose `m.room.encryption` was recorded in the engine during this process. */
   readonly #recorded = new Map<string, string>();
+  /** The refused `m.room.encryption` of each room, reported once. */
+  readonly #refused = new Map<string, string>();
   #changedRooms = new Set<string>();
   /** The crypto store's token when the client starts over without one (see `clientSince`). */
   #gapFrom: string | undefined;
@@ -188,9 +190,8 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     this.#changedRooms = new Set();
     for (const room of this.#host.rooms()) {
       if (room.membership !== "join" || !room.encrypted) continue;
-      if (changed.has(room.roomId) || !this.#recorded.has(room.roomId)) {
-        await this.#recordRoom(room, true);
-      }
+      const settingsChanged = this.#recorded.get(room.roomId) !== settingsKey(room);
+      if (changed.has(room.roomId) || settingsChanged) await this.#recordRoom(room, true);
     }
     const redecrypted = this.#redecrypted;
     this.#redecrypted = [];
@@ -321,7 +322,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   async #recordRoom(room: Room, track: boolean): Promise<void> {
     const settings = room.encryption;
     if (settings === undefined) return;
-    const fingerprint = JSON.stringify(settings);
+    const fingerprint = settingsKey(room);
     try {
       if (this.#recorded.get(room.roomId) !== fingerprint) {
         await this.machine.setRoomSettings(room.roomId, {
@@ -337,6 +338,9 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       const refused =
         e instanceof E2eeError && (e.code === "ENCRYPTION_DOWNGRADE" || e.code === "UNSUPPORTED_ALGORITHM");
       if (!refused || !track) throw e;
+      // Reported once per refused state, not at every sync; sending into the room stays refused.
+      if (this.#refused.get(room.roomId) === fingerprint) return;
+      this.#refused.set(room.roomId, fingerprint);
       this.#host.logger.warn(
         { roomId: room.roomId, err: errorSummary(e) },
         "room encryption settings refused",
@@ -447,6 +451,11 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   [Symbol.for("nodejs.util.inspect.custom")](): string {
     return `ClientCrypto(${this.userId}/${this.deviceId})`;
   }
+}
+
+/** Identifies a room's `m.room.encryption` settings, to notice when they change. */
+function settingsKey(room: Room): string {
+  return JSON.stringify(room.encryption ?? null);
 }
 
 function historyVisibilityOf(room: Room): HistoryVisibility | undefined {
