@@ -35,7 +35,9 @@ interface Profile {
 /** Self time per function (name and file), largest first. */
 function selfTimes(profile: Profile): [string, number][] {
   const perNode = new Map<number, number>();
-  profile.samples.forEach((id, i) => perNode.set(id, (perNode.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  profile.samples.forEach((id, i) => {
+    perNode.set(id, (perNode.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  });
   const perFunction = new Map<string, number>();
   for (const node of profile.nodes) {
     const { functionName, url } = node.callFrame;
