@@ -78,13 +78,14 @@ export async function run({ homeserverUrl, dir }: ExampleEnv): Promise<Verificat
     }
   }
   const eventId = await alice.sendText(roomId, "Are you really Bob?");
-  // #endregion verify-devices
 
   for (const client of [laptop, phone, stranger]) await client.syncOnce({ timeoutMs: 0 });
   const reply = await laptop.sendText(roomId, "It's me, on my laptop");
   await alice.syncOnce({ timeoutMs: 0 });
   const replyEvent = atAlice.find((e) => e.eventId === reply);
+  // From a device Alice verified: { decrypted: true, senderDeviceId, trust: "verified", ... }
   const replyTrust = replyEvent?.encryption?.decrypted ? replyEvent.encryption.trust : undefined;
+  // #endregion verify-devices
 
   for (const client of [alice, laptop, phone, stranger]) await client.close();
   return {
