@@ -1,0 +1,440 @@
+// The kill loop shared by the quick and the long crash tests. One devserver (file database) behind a
+// recording proxy; a steady peer (a Keyroom device in this process) sending encrypted messages into
+// a room whose key rotates every few messages, now and then logging in a new device (new Olm
+// sessions, to-device traffic, device-list changes) and claiming the victim's one-time keys (so it
+// keeps uploading new ones). Meanwhile the victim (victim.ts, a separate process) is started,
+// SIGKILLed after a random 50-1500 ms and started again, `kills` times; then a final clean run reads
+// the room's whole history. `checks.ts` says what must hold.
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
+import { MatrixClient, silentLogger } from "../../src/client/index.ts";
+import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
+import {
+  checkClaims,
+  checkDecryptions,
+  checkIdentity,
+  checkNoErrors,
+  checkStoredKeys,
+  checkUploads,
+  type DeviceRef,
+  type RunLine,
+} from "./checks.ts";
+import { type RecordingProxy, startRecordingProxy } from "./recording-proxy.ts";
+import type { VictimConfig, VictimLine } from "./victim.ts";
+
+export interface KillLoopOptions {
+  kills: number;
+  /** Seed of the random schedule; default from `KEYROOM_CRASH_SEED` or random. */
+  seed?: number;
+  /** At most this many extra peer devices over the whole loop. */
+  maxExtraDevices?: number;
+  /** How long the final clean run may take before it counts as hung. */
+  finalRunTimeoutMs?: number;
+}
+
+export interface KillLoopResult {
+  seed: number;
+  /** One line per victim run: when it was killed and what it had printed last. */
+  schedule: string[];
+  problems: string[];
+  stats: {
+    peerMessages: number;
+    victimMessages: number;
+    decryptedLines: number;
+    otksClaimed: number;
+    fallbackClaims: number;
+    uploads: number;
+    extraDevices: number;
+  };
+}
+
+const VICTIM = fileURLToPath(new URL("./victim.ts", import.meta.url));
+const ROTATION_PERIOD_MSGS = 7;
+
+/** mulberry32: small, seedable, good enough for a schedule. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Resolves after `ms` unless cancelled (a pending timer would keep the test process alive). */
+function timer(ms: number): { done: Promise<void>; cancel(): void } {
+  let handle: NodeJS.Timeout | undefined;
+  const done = new Promise<void>((resolve) => {
+    handle = setTimeout(resolve, ms);
+  });
+  return { done, cancel: () => clearTimeout(handle) };
+}
+
+/** "dec×12 sent×2 ...": what a run printed, by line type. */
+function tally(lines: readonly VictimLine[]): string {
+  const counts = new Map<string, number>();
+  for (const l of lines) counts.set(l.t, (counts.get(l.t) ?? 0) + 1);
+  return [...counts].map(([t, n]) => `${t}×${n}`).join(" ");
+}
+
+interface VictimRun {
+  child: ChildProcess;
+  lines: VictimLine[];
+  stderrTail: string[];
+  exited: Promise<number | null>;
+  /** Resolves with the first line of type `t` (or undefined if the process exits first). */
+  waitFor(t: VictimLine["t"]): Promise<VictimLine | undefined>;
+}
+
+export class KillLoop {
+  readonly seed: number;
+  readonly #opts: Required<Omit<KillLoopOptions, "seed">>;
+  readonly #rand: () => number;
+  readonly #dir = mkdtempSync(join(tmpdir(), "keyroom-kill-loop-"));
+  readonly #children = new Set<ChildProcess>();
+  readonly #clients: MatrixClient[] = [];
+  #hs: TestDevServer | undefined;
+  #proxy: RecordingProxy | undefined;
+  #stopPeer = false;
+
+  constructor(opts: KillLoopOptions) {
+    const envSeed = process.env.KEYROOM_CRASH_SEED;
+    this.seed = opts.seed ?? (envSeed !== undefined ? Number(envSeed) : Math.floor(Math.random() * 2 ** 31));
+    this.#rand = prng(this.seed);
+    this.#opts = {
+      kills: opts.kills,
+      maxExtraDevices: opts.maxExtraDevices ?? 3,
+      finalRunTimeoutMs: opts.finalRunTimeoutMs ?? 60_000,
+    };
+  }
+
+  #between(lo: number, hi: number): number {
+    return Math.floor(lo + this.#rand() * (hi - lo + 1));
+  }
+
+  #spawnVictim(cfg: VictimConfig): VictimRun {
+    const child = spawn(
+      process.execPath,
+      ["--conditions=source", "--import", "tsx", VICTIM, JSON.stringify(cfg)],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    this.#children.add(child);
+    const lines: VictimLine[] = [];
+    const stderrTail: string[] = [];
+    const waiters: { t: VictimLine["t"]; resolve: (l: VictimLine | undefined) => void }[] = [];
+    let partial = "";
+    child.stdout?.setEncoding("utf8");
+    child.stdout?.on("data", (chunk: string) => {
+      const parts = (partial + chunk).split("\n");
+      partial = parts.pop() ?? "";
+      for (const text of parts) {
+        if (text.length === 0) continue;
+        let line: VictimLine;
+        try {
+          line = JSON.parse(text) as VictimLine;
+        } catch {
+          line = { t: "error", where: "stdout", code: "NOT_JSON", message: text.slice(0, 200) };
+        }
+        lines.push(line);
+        for (const w of waiters.filter((x) => x.t === line.t)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(line);
+        }
+      }
+    });
+    child.stderr?.setEncoding("utf8");
+    child.stderr?.on("data", (chunk: string) => {
+      stderrTail.push(...chunk.split("\n").filter((l) => l.length > 0));
+      if (stderrTail.length > 20) stderrTail.splice(0, stderrTail.length - 20);
+    });
+    const exited = new Promise<number | null>((resolve) =>
+      child.once("exit", (code) => {
+        this.#children.delete(child);
+        for (const w of waiters.splice(0)) w.resolve(undefined);
+        resolve(code);
+      }),
+    );
+    const waitFor = (t: VictimLine["t"]) => {
+      const found = lines.find((l) => l.t === t);
+      if (found !== undefined) return Promise.resolve(found);
+      if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(undefined);
+      return new Promise<VictimLine | undefined>((resolve) => waiters.push({ t, resolve }));
+    };
+    return { child, lines, stderrTail, exited, waitFor };
+  }
+
+  /** Kills every child and closes every client and server. Safe to call twice. */
+  async dispose(): Promise<void> {
+    this.#stopPeer = true;
+    for (const child of this.#children) child.kill("SIGKILL");
+    for (const c of this.#clients.splice(0)) await c.close().catch(() => {});
+    await this.#proxy?.close();
+    this.#proxy = undefined;
+    await this.#hs?.close();
+    this.#hs = undefined;
+    rmSync(this.#dir, { recursive: true, force: true });
+  }
+
+  #client(name: string): MatrixClient {
+    const c = new MatrixClient({
+      homeserverUrl: this.#proxy?.baseUrl ?? "",
+      logger: silentLogger,
+      syncTimeoutMs: 300,
+      encryption: { store: { directory: join(this.#dir, name) } },
+    });
+    this.#clients.push(c);
+    return c;
+  }
+
+  async run(): Promise<KillLoopResult> {
+    const hs = await startTestDevServer({ memory: false, dbPath: join(this.#dir, "devserver.sqlite3") });
+    this.#hs = hs;
+    const proxy = await startRecordingProxy(hs.baseUrl);
+    this.#proxy = proxy;
+    const tag = `${this.seed.toString(36)}${Date.now().toString(36)}`;
+
+    // The peer, the victim's account and the room (the victim is joined by a throwaway login).
+    const peer = this.#client("peer");
+    const peerName = `peer${tag}`;
+    await peer.register({ username: peerName, password: "pw" });
+    const victimAccount = await hs.register(`victim${tag}`, "pw");
+    const roomId = await peer.createRoom({
+      encrypted: false,
+      invite: [victimAccount.userId],
+      initialState: [
+        {
+          type: "m.room.encryption",
+          state_key: "",
+          content: { algorithm: "m.megolm.v1.aes-sha2", rotation_period_msgs: ROTATION_PERIOD_MSGS },
+        },
+      ],
+    });
+    const join_ = await hs.api("POST", `/rooms/${encodeURIComponent(roomId)}/join`, {
+      token: victimAccount.accessToken,
+      body: {},
+    });
+    if (join_.status !== 200) throw new Error(`victim join failed: ${join_.status}`);
+    await hs.api("POST", "/logout", { token: victimAccount.accessToken, body: {} });
+
+    const expected = new Map<string, string>(); // peer messages the victim must decrypt
+    const peerProblems: string[] = [];
+    let victimDevice: DeviceRef | undefined;
+    let victimKnown = false;
+
+    const peerLoop = (async () => {
+      await peer.startSync();
+      while (!this.#stopPeer) {
+        if (!victimKnown) {
+          // Share keys only once the peer sees the victim's device (before, it legitimately can't decrypt).
+          if (victimDevice !== undefined) {
+            const devs = await peer.getUserDevices(victimAccount.userId);
+            victimKnown = devs.some((d) => d.deviceId === victimDevice?.deviceId);
+          }
+          await sleep(50);
+          continue;
+        }
+        const body = `peer #${expected.size}`;
+        try {
+          expected.set(await peer.sendText(roomId, body), body);
+        } catch (e) {
+          peerProblems.push(`peer send failed: ${e instanceof Error ? e.message : String(e)}`);
+        }
+        await sleep(this.#between(60, 200));
+      }
+      await peer.stopSync();
+    })();
+
+    const peerToken = (await peer.store.loadSession())?.accessToken ?? "";
+    let extraDevices = 0;
+    /** Between runs: maybe a new peer device that sends, maybe claims that drain one-time keys. */
+    const stir = async () => {
+      if (!victimKnown || victimDevice === undefined) return;
+      if (extraDevices < this.#opts.maxExtraDevices && this.#rand() < 0.3) {
+        extraDevices++;
+        const extra = this.#client(`peer-extra-${extraDevices}`);
+        await extra.login({ user: peer.userId, password: "pw" });
+        await extra.syncOnce({ timeoutMs: 0 });
+        const body = `peer extra ${extraDevices}`;
+        expected.set(await extra.sendText(roomId, body), body);
+      }
+      const claims = this.#rand() < 0.5 ? this.#between(1, 3) : 0;
+      for (let i = 0; i < claims; i++) {
+        await fetch(`${proxy.baseUrl}/_matrix/client/v3/keys/claim`, {
+          method: "POST",
+          headers: { Authorization: `Bearer ${peerToken}`, "Content-Type": "application/json" },
+          body: JSON.stringify({
+            one_time_keys: { [victimAccount.userId]: { [victimDevice.deviceId]: "signed_curve25519" } },
+          }),
+        }).then((r) => r.arrayBuffer());
+      }
+    };
+
+    const all: RunLine[] = [];
+    const schedule: string[] = [];
+    const problems: string[] = [];
+    const victimCfg = (mode: VictimConfig["mode"], run: number): VictimConfig => ({
+      homeserverUrl: proxy.baseUrl,
+      directory: join(this.#dir, "victim"),
+      userId: victimAccount.userId,
+      password: "pw",
+      roomId,
+      mode,
+      sendIntervalMs: 100,
+      runTag: `r${run}`,
+    });
+    const noteReady = (lines: readonly VictimLine[]) => {
+      const ready = lines.find((l): l is Extract<VictimLine, { t: "ready" }> => l.t === "ready");
+      if (ready !== undefined && victimDevice === undefined) {
+        victimDevice = { userId: victimAccount.userId, deviceId: ready.deviceId };
+      }
+    };
+
+    for (let run = 0; run < this.#opts.kills; run++) {
+      const v = this.#spawnVictim(victimCfg("run", run));
+      const boot = await v.waitFor("boot");
+      const killAfter = this.#between(50, 1500);
+      let exitedEarly: number | null | undefined;
+      if (boot !== undefined) {
+        const early = await Promise.race([
+          sleep(killAfter).then(() => undefined),
+          v.exited.then((c) => ({ c })),
+        ]);
+        if (early !== undefined) exitedEarly = early.c;
+      } else {
+        exitedEarly = await v.exited;
+      }
+      v.child.kill("SIGKILL");
+      await v.exited;
+      for (const l of v.lines) all.push({ ...l, run });
+      noteReady(v.lines);
+      const last = v.lines[v.lines.length - 1];
+      schedule.push(
+        `run ${run}: killed ${killAfter} ms after boot; ${v.lines.length} lines (${tally(v.lines)}), last ${last ? last.t : "none"}` +
+          (exitedEarly !== undefined ? `; EXITED EARLY (${exitedEarly}): ${v.stderrTail.join(" | ")}` : ""),
+      );
+      if (exitedEarly !== undefined)
+        problems.push(`run ${run} exited by itself (${exitedEarly}) before the kill`);
+      await stir();
+      // Sometimes let the peer run ahead while the victim is down (a backlog to catch up on).
+      await sleep(this.#between(0, 300));
+    }
+
+    this.#stopPeer = true;
+    await peerLoop;
+
+    // The final clean run: catch up, send once, read the whole history.
+    const fin = this.#spawnVictim(victimCfg("final", -1));
+    const limit = timer(this.#opts.finalRunTimeoutMs);
+    const finished = await Promise.race([
+      fin.exited.then((code) => ({ code })),
+      limit.done.then(() => undefined),
+    ]);
+    limit.cancel();
+    fin.child.kill("SIGKILL");
+    await fin.exited;
+    for (const l of fin.lines) all.push({ ...l, run: -1 });
+    noteReady(fin.lines);
+    if (finished === undefined) problems.push(`the final run hung: ${fin.stderrTail.join(" | ")}`);
+    else if (finished.code !== 0 || !fin.lines.some((l) => l.t === "done")) {
+      problems.push(`the final run failed (exit ${finished.code}): ${fin.stderrTail.join(" | ")}`);
+    }
+
+    // The peer reads everything the victim sent (its Olm sessions to the victim and back work);
+    // it catches up first, the final run's room key came after its loop stopped.
+    for (let i = 0; i < 2; i++) await peer.syncOnce({ timeoutMs: 0 });
+    const victimSent = new Map<string, string>();
+    for (const l of all) if (l.t === "sent") victimSent.set(l.eventId, l.body);
+    const peerSaw = new Map<string, string | undefined>();
+    for await (const ev of peer.history(roomId, { pageSize: 100 })) {
+      if (ev.raw.type !== "m.room.encrypted") continue;
+      peerSaw.set(
+        ev.eventId,
+        ev.encryption?.decrypted === true && typeof ev.content.body === "string"
+          ? ev.content.body
+          : undefined,
+      );
+    }
+    for (const [eventId, body] of victimSent) {
+      const got = peerSaw.get(eventId);
+      if (got !== body) problems.push(`victim message ${eventId} (${body}) does not decrypt at the peer`);
+    }
+
+    // Key exchanges: who made each (tokens map to devices), then the one-time key invariants.
+    const tokenDevice = new Map<string, DeviceRef>();
+    for (const token of new Set(proxy.exchanges.map((x) => x.token))) {
+      const who = await hs.api("GET", "/account/whoami", { token });
+      if (who.status === 200)
+        tokenDevice.set(token, { userId: who.json.user_id, deviceId: who.json.device_id });
+    }
+    const victimReady = all.find((l): l is Extract<RunLine, { t: "ready" }> => l.t === "ready");
+    let otksClaimed = 0;
+    let fallbackClaims = 0;
+    let uploads = 0;
+    problems.push(...peerProblems, ...checkIdentity(all), ...checkNoErrors(all));
+    problems.push(...checkDecryptions(all, new Map([...expected, ...victimSent])));
+    if (victimDevice !== undefined && victimReady !== undefined) {
+      const up = checkUploads(proxy.exchanges, tokenDevice, victimDevice, victimReady.ed25519);
+      problems.push(...up.problems);
+      const cl = checkClaims(proxy.exchanges, victimDevice, up.uploaded);
+      problems.push(...cl.problems);
+      otksClaimed = cl.claimed;
+      fallbackClaims = cl.fallbackClaims;
+      uploads = proxy.exchanges.filter((x) => {
+        const who = tokenDevice.get(x.token);
+        return x.kind === "upload" && who?.deviceId === victimDevice?.deviceId;
+      }).length;
+      // The server's own record, read from its database file (read-only, beside the running server).
+      const db = new Database(join(this.#dir, "devserver.sqlite3"), { readonly: true, fileMustExist: true });
+      try {
+        const rows = db
+          .prepare(
+            "SELECT algorithm, key_id, key_json FROM one_time_keys WHERE user_id = ? AND device_id = ?",
+          )
+          .all(victimDevice.userId, victimDevice.deviceId) as {
+          algorithm: string;
+          key_id: string;
+          key_json: string;
+        }[];
+        problems.push(...checkStoredKeys(rows, up.uploaded));
+        if (rows.length === 0) problems.push("the server holds no one-time key of the victim at the end");
+      } finally {
+        db.close();
+      }
+    }
+
+    return {
+      seed: this.seed,
+      schedule,
+      problems,
+      stats: {
+        peerMessages: expected.size,
+        victimMessages: victimSent.size,
+        decryptedLines: all.filter((l) => l.t === "dec").length,
+        otksClaimed,
+        fallbackClaims,
+        uploads,
+        extraDevices,
+      },
+    };
+  }
+}
+
+/** The text a failing test prints: the seed to replay, the schedule, and the problems. */
+export function describe(result: KillLoopResult): string {
+  return [
+    `kill loop seed ${result.seed} (replay: KEYROOM_CRASH_SEED=${result.seed})`,
+    `stats: ${JSON.stringify(result.stats)}`,
+    ...result.schedule,
+    ...result.problems.map((p) => `PROBLEM: ${p}`),
+  ].join("\n");
+}
