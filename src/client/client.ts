@@ -17,6 +17,7 @@ import {
   openCryptoStore,
   openStoredIdentity,
   type ProgressCallback,
+  refusingSyncProcessor,
   resolveEncryptionOptions,
 } from "./crypto/index.ts";
 import { discoverHomeserver } from "./discovery.ts";
@@ -119,6 +120,8 @@ export class MatrixClient extends RoomsClient {
     const current = this.#crypto;
     if (current?.userId === info.userId && current.deviceId === info.deviceId) return;
     await this.#stopCrypto(false);
+    // Until the engine runs, syncs are refused: handled without it, their room keys would be lost.
+    this.setSyncProcessor(refusingSyncProcessor());
     let opened = this.#preopened;
     this.#preopened = undefined;
     if (opened !== undefined) {

@@ -364,6 +364,9 @@ describe("encrypted client (devserver): keys and trust", () => {
     const twin = encryptedClient(hs, storeDir, { passphrase: "store secret" });
     open.push(twin);
     await assert.rejects(twin.restore(session), { name: "StoreLockedError", code: "LOCKED" });
+    // Without its crypto, the client refuses to sync (the sync's room keys would be lost) and
+    // refuses to send into encrypted rooms.
+    await assert.rejects(twin.syncOnce({ timeoutMs: 0 }), { name: "ClientCryptoError", code: "NOT_STARTED" });
     await first.close();
 
     const wrong = encryptedClient(hs, storeDir, { passphrase: "not it" });

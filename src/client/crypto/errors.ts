@@ -12,6 +12,11 @@ export type ClientCryptoErrorCode =
   | "ROOM_KEY_NOT_SHARED"
   /** The content has no `file` (or `url`) to download. */
   | "NO_ATTACHMENT"
+  /**
+   * Encryption is configured but could not start (e.g. the store is locked or belongs to another
+   * device): syncing is refused, since processing a sync without it would lose its room keys.
+   */
+  | "NOT_STARTED"
   /** The encryption driver was closed (client closed or logged out). */
   | "CLOSED";
 

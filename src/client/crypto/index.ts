@@ -14,6 +14,7 @@ export {
 } from "./client-crypto.ts";
 export { sendOutgoingRequest } from "./dispatch.ts";
 export { ClientCryptoError, type ClientCryptoErrorCode } from "./errors.ts";
+export { refusingSyncProcessor } from "./not-started.ts";
 export {
   type CryptoStoreOption,
   type EncryptionOptions,
