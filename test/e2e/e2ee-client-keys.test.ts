@@ -378,4 +378,38 @@ describe("encrypted client (devserver): keys and trust", () => {
     assert.equal(right.deviceId, session.deviceId);
     assert.ok(right.getFingerprint().length > 0);
   });
+  it("a keys upload whose response was lost is sent again with the same keys", async () => {
+    let dropped = 0;
+    const fetchImpl: FetchLike = async (url, init) => {
+      const res = await fetch(url, init);
+      // The server stores the keys, but the answer never reaches the client.
+      if (dropped === 0 && init.method === "POST" && url.endsWith("/keys/upload")) {
+        dropped++;
+        throw new TypeError("fetch failed (simulated lost response)");
+      }
+      return res;
+    };
+    const name = uniq("lost");
+    const storeDir = join(dir, name);
+    const client = new MatrixClient({
+      homeserverUrl: hs.baseUrl,
+      syncTimeoutMs: 0,
+      fetch: fetchImpl,
+      encryption: { store: { directory: storeDir } },
+    });
+    open.push(client);
+    const errors: unknown[] = [];
+    client.on("error", (e) => void errors.push(e));
+    await client.register({ username: name, password: "pw" });
+    assert.equal(dropped, 1);
+    assert.ok(errors.length > 0, "the failed upload was reported");
+    const lost = watch(client, name, storeDir);
+    await syncAll(lost); // the same upload goes out again and is accepted
+
+    const bob = await user("bob");
+    const roomId = await sharedRoom(bob, [lost]);
+    const eventId = await bob.client.sendText(roomId, "after a lost upload response");
+    await syncAll(lost);
+    assert.equal(eventById(lost, eventId).content.body, "after a lost upload response");
+  });
 });
