@@ -67,18 +67,17 @@ describe("kill-loop checks", () => {
     const lost = checkDecryptions(lines.slice(0, 2), expected);
     assert.equal(lost.length, 1);
     assert.match(lost[0] ?? "", /\$b .*room key lost/);
-    const twoWays = checkDecryptions(
-      [...lines, { t: "dec", eventId: "$c", sender: "@p", body: "x", via: "sync", run: 1 }].concat([
-        { t: "dec", eventId: "$c", sender: "@p", body: "y", via: "history", run: -1 },
-      ]),
-      expected,
-    );
+    const differently: RunLine[] = [
+      ...lines,
+      { t: "dec", eventId: "$c", sender: "@p", body: "x", via: "sync", run: 1 },
+      { t: "dec", eventId: "$c", sender: "@p", body: "y", via: "history", run: -1 },
+    ];
+    const twoWays = checkDecryptions(differently, expected);
     assert.equal(twoWays.length, 1);
     assert.match(twoWays[0] ?? "", /decrypted differently/);
     const wrong = checkDecryptions(
       [
-        lines[0]!,
-        lines[1]!,
+        ...lines.slice(0, 2),
         { t: "dec", eventId: "$b", sender: "@p", body: "forged", via: "history", run: -1 },
       ],
       expected,

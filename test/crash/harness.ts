@@ -185,6 +185,9 @@ export class KillLoop {
     rmSync(this.#dir, { recursive: true, force: true });
   }
 
+  /** Errors the in-process peer devices reported (a failed Olm session, a dropped send...). */
+  readonly #peerErrors: string[] = [];
+
   #client(name: string): MatrixClient {
     const c = new MatrixClient({
       homeserverUrl: this.#proxy?.baseUrl ?? "",
@@ -193,6 +196,10 @@ export class KillLoop {
       encryption: { store: { directory: join(this.#dir, name) } },
     });
     this.#clients.push(c);
+    c.on("error", (e) => {
+      const code = typeof e === "object" && e !== null && "code" in e ? String(e.code) : "UNKNOWN";
+      this.#peerErrors.push(`${name}: ${code}: ${e instanceof Error ? e.message : String(e)}`);
+    });
     return c;
   }
 
@@ -380,7 +387,7 @@ export class KillLoop {
     let otksClaimed = 0;
     let fallbackClaims = 0;
     let uploads = 0;
-    problems.push(...peerProblems, ...checkIdentity(all), ...checkNoErrors(all));
+    problems.push(...peerProblems, ...this.#peerErrors, ...checkIdentity(all), ...checkNoErrors(all));
     problems.push(...checkDecryptions(all, new Map([...expected, ...victimSent])));
     if (victimDevice !== undefined && victimReady !== undefined) {
       const up = checkUploads(proxy.exchanges, tokenDevice, victimDevice, victimReady.ed25519);
