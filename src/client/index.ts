@@ -34,6 +34,7 @@ export {
   type EncryptionOptions,
   type KeyImportResult,
   MAX_OUTGOING_PASSES,
+  MAX_WAITING_EVENTS,
   type ProgressCallback,
 } from "./crypto/index.ts";
 export { checkHomeserver, type DiscoveredHomeserver, discoverHomeserver, serverNameOf } from "./discovery.ts";

@@ -9,7 +9,6 @@ import {
   type DeviceTrust,
   E2eeError,
   type HistoryVisibility,
-  MAX_PENDING_EVENTS,
   OlmMachine,
   type OutgoingRequest,
   type RoomMember,
@@ -30,6 +29,13 @@ import { sendOutgoingRequest } from "./dispatch.ts";
 import { ClientCryptoError } from "./errors.ts";
 import type { OpenedStore } from "./options.ts";
 import { OutgoingRequestLoop, Serial } from "./outgoing.ts";
+
+/**
+ * Undecryptable events kept (whole, oldest dropped first) to re-emit them once their key arrives.
+ * Events are up to 64 KiB, so this bounds the memory a room full of them can take; an event
+ * dropped here still decrypts when fetched again.
+ */
+export const MAX_WAITING_EVENTS = 1_000;
 
 /** Failures that may clear up when a key arrives: such events are re-emitted once they decrypt. */
 const WAITING_FOR_KEY: ReadonlySet<string> = new Set(["UNKNOWN_SESSION", "UNKNOWN_INDEX", "WITHHELD"]);
@@ -393,8 +399,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   #remember(roomId: string, raw: ClientEvent): void {
     this.#waiting.delete(raw.event_id);
     this.#waiting.set(raw.event_id, { roomId, raw });
-    // The engine keeps at most MAX_PENDING_EVENTS too: drop the oldest beyond that.
-    while (this.#waiting.size > MAX_PENDING_EVENTS) {
+    while (this.#waiting.size > MAX_WAITING_EVENTS) {
       const oldest = this.#waiting.keys().next();
       if (oldest.done === true) break;
       this.#waiting.delete(oldest.value);

@@ -10,6 +10,7 @@ export {
   type ClientCryptoHost,
   type ClientCryptoOpenOptions,
   type KeyImportResult,
+  MAX_WAITING_EVENTS,
   type ProgressCallback,
 } from "./client-crypto.ts";
 export { sendOutgoingRequest } from "./dispatch.ts";
