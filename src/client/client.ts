@@ -140,6 +140,7 @@ export class MatrixClient extends RoomsClient {
         userId: info.userId,
         deviceId: info.deviceId,
         verifyDevices: enc.verifyDevices ?? false,
+        onlyVerifiedDevices: enc.onlyVerifiedDevices ?? false,
         clientSince: this.nextBatch,
       });
     } catch (e) {

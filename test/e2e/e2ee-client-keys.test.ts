@@ -412,4 +412,19 @@ describe("encrypted client (devserver): keys and trust", () => {
     await syncAll(lost);
     assert.equal(eventById(lost, eventId).content.body, "after a lost upload response");
   });
+  it("onlyVerifiedDevices: unverified devices get the key withheld until verified", async () => {
+    const alice = await user("alice", { onlyVerifiedDevices: true });
+    const bob = await user("bob");
+    const roomId = await sharedRoom(alice, [bob]);
+    const e1 = await alice.client.sendText(roomId, "only for verified devices");
+    await syncAll(bob);
+    const first = eventById(bob, e1);
+    assert.equal(first.encryption?.decrypted, false);
+    assert.equal(first.encryption && "code" in first.encryption && first.encryption.code, "WITHHELD");
+
+    await alice.client.verifyDevice(bob.client.userId, bob.client.deviceId);
+    const e2 = await alice.client.sendText(roomId, "now bob is verified");
+    await syncAll(bob);
+    assert.equal(eventById(bob, e2).content.body, "now bob is verified");
+  });
 });

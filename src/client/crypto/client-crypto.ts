@@ -60,6 +60,7 @@ export interface ClientCryptoOpenOptions {
   readonly userId: string;
   readonly deviceId: string;
   readonly verifyDevices?: boolean;
+  readonly onlyVerifiedDevices?: boolean;
   /**
    * The sync token the client resumes from. Undefined while the crypto store has a token means a
    * fresh initial sync, which carries no `device_lists`: the changes since the crypto store's token
@@ -115,6 +116,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       deviceId: options.deviceId,
       store: options.store.store,
       verifyDevices: options.verifyDevices ?? false,
+      onlyVerifiedDevices: options.onlyVerifiedDevices ?? false,
     });
     const crypto = new ClientCrypto(machine, options.host, options.store);
     if (options.clientSince === undefined) crypto.#gapFrom = await options.store.store.getNextBatch();

@@ -31,6 +31,8 @@ export interface EncryptionOptions {
   readonly restoreDeviceId?: boolean;
   /** Refuse to send into rooms with devices never marked verified / blacklisted / ignored. */
   readonly verifyDevices?: boolean;
+  /** Share room keys only with devices marked verified (others get `m.room_key.withheld`). */
+  readonly onlyVerifiedDevices?: boolean;
 }
 
 export function resolveEncryptionOptions(
