@@ -14,6 +14,13 @@ import Database from "better-sqlite3";
 import { MatrixClient, silentLogger } from "../../src/client/index.ts";
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
 import {
+  closePeers,
+  type Peer,
+  type PeerKind,
+  registerNewPeer,
+  unavailableReason,
+} from "../support/peers/index.ts";
+import {
   checkClaims,
   checkDecryptions,
   checkIdentity,
@@ -34,6 +41,11 @@ export interface KillLoopOptions {
   maxExtraDevices?: number;
   /** How long the final clean run may take before it counts as hung. */
   finalRunTimeoutMs?: number;
+  /**
+   * Other clients in the room (matrix-js-sdk on vodozemac, matrix-nio on libolm) that now and then
+   * send too, and must read the victim's last message. One missing here is skipped loudly.
+   */
+  foreignPeers?: readonly PeerKind[];
 }
 
 export interface KillLoopResult {
@@ -49,6 +61,7 @@ export interface KillLoopResult {
     fallbackClaims: number;
     uploads: number;
     extraDevices: number;
+    foreignMessages: number;
   };
 }
 
@@ -101,6 +114,7 @@ export class KillLoop {
   readonly #dir = mkdtempSync(join(tmpdir(), "keyroom-kill-loop-"));
   readonly #children = new Set<ChildProcess>();
   readonly #clients: MatrixClient[] = [];
+  readonly #foreign: Peer[] = [];
   #hs: TestDevServer | undefined;
   #proxy: RecordingProxy | undefined;
   #stopPeer = false;
@@ -113,6 +127,7 @@ export class KillLoop {
       kills: opts.kills,
       maxExtraDevices: opts.maxExtraDevices ?? 3,
       finalRunTimeoutMs: opts.finalRunTimeoutMs ?? 60_000,
+      foreignPeers: opts.foreignPeers ?? [],
     };
   }
 
@@ -177,6 +192,7 @@ export class KillLoop {
   async dispose(): Promise<void> {
     this.#stopPeer = true;
     for (const child of this.#children) child.kill("SIGKILL");
+    await closePeers(this.#foreign.splice(0));
     for (const c of this.#clients.splice(0)) await c.close().catch(() => {});
     await this.#proxy?.close();
     this.#proxy = undefined;
@@ -232,6 +248,16 @@ export class KillLoop {
     });
     if (join_.status !== 200) throw new Error(`victim join failed: ${join_.status}`);
     await hs.api("POST", "/logout", { token: victimAccount.accessToken, body: {} });
+    for (const kind of this.#opts.foreignPeers) {
+      if (unavailableReason(kind) !== undefined) continue; // it printed its SKIPPED: line
+      const f = await registerNewPeer(kind, proxy.baseUrl);
+      this.#foreign.push(f);
+      await peer.invite(roomId, f.userId);
+      await f.waitForMembership(roomId, f.userId, "invite");
+      await f.join(roomId);
+    }
+    const foreignReady = new Set<Peer>();
+    let foreignMessages = 0;
 
     const expected = new Map<string, string>(); // peer messages the victim must decrypt
     const peerProblems: string[] = [];
@@ -273,6 +299,21 @@ export class KillLoop {
         await extra.syncOnce({ timeoutMs: 0 });
         const body = `peer extra ${extraDevices}`;
         expected.set(await extra.sendText(roomId, body), body);
+      }
+      for (const f of this.#foreign) {
+        if (this.#rand() >= 0.4) continue;
+        const dev = victimDevice.deviceId;
+        if (!foreignReady.has(f)) {
+          // Its own device tracking must have found the victim's device, or it would not share the key.
+          await f.waitForDevices(victimAccount.userId, (ids) => ids.includes(dev));
+          foreignReady.add(f);
+        }
+        const body = `${f.kind} #${foreignMessages++}`;
+        try {
+          expected.set(await f.sendText(roomId, body), body);
+        } catch (e) {
+          peerProblems.push(`${f.kind} send failed: ${e instanceof Error ? e.message : String(e)}`);
+        }
       }
       const claims = this.#rand() < 0.5 ? this.#between(1, 3) : 0;
       for (let i = 0; i < claims; i++) {
@@ -375,6 +416,20 @@ export class KillLoop {
       const got = peerSaw.get(eventId);
       if (got !== body) problems.push(`victim message ${eventId} (${body}) does not decrypt at the peer`);
     }
+    // The other implementations read the final run's message (sent once the victim saw their devices).
+    const finalSent = fin.lines.find((l): l is Extract<VictimLine, { t: "sent" }> => l.t === "sent");
+    for (const f of this.#foreign) {
+      if (finalSent === undefined) break;
+      try {
+        const m = await f.waitForMessage(roomId, (x) => x.eventId === finalSent.eventId && x.decrypted);
+        if (m.body !== finalSent.body)
+          problems.push(`${f.kind} decrypted the victim's final message wrongly`);
+      } catch (e) {
+        problems.push(
+          `${f.kind} did not decrypt the victim's final message: ${e instanceof Error ? e.message : e}`,
+        );
+      }
+    }
 
     // Key exchanges: who made each (tokens map to devices), then the one-time key invariants.
     const tokenDevice = new Map<string, DeviceRef>();
@@ -431,6 +486,7 @@ export class KillLoop {
         fallbackClaims,
         uploads,
         extraDevices,
+        foreignMessages,
       },
     };
   }

@@ -4,7 +4,7 @@ import { after, it, describe as suite } from "node:test";
 import { describe, KillLoop } from "./harness.ts";
 
 suite("kill loop (SIGKILL at random points)", () => {
-  const loop = new KillLoop({ kills: 60, maxExtraDevices: 8 });
+  const loop = new KillLoop({ kills: 60, maxExtraDevices: 8, foreignPeers: ["js-sdk", "nio"] });
   after(() => loop.dispose());
 
   it("60 kills: every key survives, no one-time key reused", { timeout: 600_000 }, async (t) => {

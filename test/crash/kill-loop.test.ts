@@ -6,7 +6,7 @@ import { after, it, describe as suite } from "node:test";
 import { describe, KillLoop } from "./harness.ts";
 
 suite("kill loop (SIGKILL at random points)", () => {
-  const loop = new KillLoop({ kills: 8 });
+  const loop = new KillLoop({ kills: 8, foreignPeers: ["js-sdk", "nio"] });
   after(() => loop.dispose());
 
   it("8 kills: every key survives, no one-time key reused", { timeout: 90_000 }, async (t) => {

@@ -3,7 +3,13 @@
 // the server processed it, even when the client was killed before reading the response: a request
 // that reached the proxy whole is always forwarded and completed (a lost response, as in a real
 // crash), never cut short, and recorded when the server answers.
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from "node:http";
+import {
+  type ClientRequest,
+  createServer,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type Server,
+} from "node:http";
 import type { AddressInfo } from "node:net";
 
 export interface KeyExchange {
@@ -50,6 +56,7 @@ export async function startRecordingProxy(targetBaseUrl: string): Promise<Record
   const target = new URL(targetBaseUrl);
   const exchanges: KeyExchange[] = [];
   const pending = new Set<Promise<void>>();
+  const unrecorded = new Set<ClientRequest>();
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
@@ -102,7 +109,16 @@ export async function startRecordingProxy(targetBaseUrl: string): Promise<Record
           settle();
         });
         up.end(body);
+        if (kind === undefined) {
+          // Nothing to record (a /sync long-poll, a send): a client that went away takes it down.
+          unrecorded.add(up);
+          up.on("close", () => unrecorded.delete(up));
+          res.on("close", () => {
+            if (!res.writableFinished) up.destroy();
+          });
+        }
       });
+      if (kind === undefined) return;
       pending.add(done);
       void done.then(() => pending.delete(done));
     });
@@ -113,7 +129,8 @@ export async function startRecordingProxy(targetBaseUrl: string): Promise<Record
     baseUrl: `http://127.0.0.1:${port}`,
     exchanges,
     async close() {
-      // Let forwarded requests finish (and be recorded) before the server behind goes away.
+      // Let forwarded key requests finish (and be recorded) before the server behind goes away.
+      for (const up of unrecorded) up.destroy();
       await Promise.all([...pending]);
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
