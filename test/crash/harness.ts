@@ -46,6 +46,8 @@ export interface KillLoopOptions {
    * send too, and must read the victim's last message. One missing here is skipped loudly.
    */
   foreignPeers?: readonly PeerKind[];
+  /** Fault injection (see `VictimConfig.writeBehindMs`) in the killed runs; the final run is clean. */
+  writeBehindMs?: number;
 }
 
 export interface KillLoopResult {
@@ -109,7 +111,8 @@ interface VictimRun {
 
 export class KillLoop {
   readonly seed: number;
-  readonly #opts: Required<Omit<KillLoopOptions, "seed">>;
+  readonly #opts: Required<Omit<KillLoopOptions, "seed" | "writeBehindMs">>;
+  readonly #writeBehindMs: number | undefined;
   readonly #rand: () => number;
   readonly #dir = mkdtempSync(join(tmpdir(), "keyroom-kill-loop-"));
   readonly #children = new Set<ChildProcess>();
@@ -123,6 +126,7 @@ export class KillLoop {
     const envSeed = process.env.KEYROOM_CRASH_SEED;
     this.seed = opts.seed ?? (envSeed !== undefined ? Number(envSeed) : Math.floor(Math.random() * 2 ** 31));
     this.#rand = prng(this.seed);
+    this.#writeBehindMs = opts.writeBehindMs;
     this.#opts = {
       kills: opts.kills,
       maxExtraDevices: opts.maxExtraDevices ?? 3,
@@ -339,6 +343,7 @@ export class KillLoop {
       mode,
       sendIntervalMs: 100,
       runTag: `r${run}`,
+      ...(mode === "run" && this.#writeBehindMs !== undefined ? { writeBehindMs: this.#writeBehindMs } : {}),
     });
     const noteReady = (lines: readonly VictimLine[]) => {
       const ready = lines.find((l): l is Extract<VictimLine, { t: "ready" }> => l.t === "ready");
@@ -492,12 +497,17 @@ export class KillLoop {
   }
 }
 
+const MAX_PROBLEMS_SHOWN = 40;
+
 /** The text a failing test prints: the seed to replay, the schedule, and the problems. */
 export function describe(result: KillLoopResult): string {
   return [
     `kill loop seed ${result.seed} (replay: KEYROOM_CRASH_SEED=${result.seed})`,
     `stats: ${JSON.stringify(result.stats)}`,
     ...result.schedule,
-    ...result.problems.map((p) => `PROBLEM: ${p}`),
+    ...result.problems.slice(0, MAX_PROBLEMS_SHOWN).map((p) => `PROBLEM: ${p}`),
+    ...(result.problems.length > MAX_PROBLEMS_SHOWN
+      ? [`... and ${result.problems.length - MAX_PROBLEMS_SHOWN} more problems`]
+      : []),
   ].join("\n");
 }

@@ -6,7 +6,15 @@
 //
 // Usage: victim.ts '<VictimConfig as JSON>'
 import { join } from "node:path";
-import { type Logger, MatrixClient, type RoomEvent, SqliteClientStore } from "../../src/client/index.ts";
+import {
+  type Logger,
+  MatrixClient,
+  type MatrixClientOptions,
+  type RoomEvent,
+  SqliteClientStore,
+} from "../../src/client/index.ts";
+import type { CryptoChanges, CryptoStore } from "../../src/store/index.ts";
+import { SqliteCryptoStore } from "../../src/store/sqlite/index.ts";
 
 export interface VictimConfig {
   homeserverUrl: string;
@@ -21,6 +29,11 @@ export interface VictimConfig {
   sendIntervalMs: number;
   /** Distinguishes the bodies of this run's messages. */
   runTag: string;
+  /**
+   * Fault injection, to show the kill loop catches the bug it exists for: crypto-store saves are
+   * acknowledged at once and committed this many ms later, so the sync token can get ahead of them.
+   */
+  writeBehindMs?: number;
 }
 
 /** What the victim reports, one per stdout line. */
@@ -63,7 +76,53 @@ function parseConfig(arg: string | undefined): VictimConfig {
   if (typeof c.sendIntervalMs !== "number" || c.sendIntervalMs <= 0) {
     throw new Error("config.sendIntervalMs must be a positive number");
   }
+  if (c.writeBehindMs !== undefined && (typeof c.writeBehindMs !== "number" || c.writeBehindMs < 0)) {
+    throw new Error("config.writeBehindMs must be a non-negative number");
+  }
   return c;
+}
+
+/** `store` with `saveChanges` acknowledged now and committed `ms` later (in order). Reads pass through. */
+function writeBehind(store: CryptoStore, ms: number): CryptoStore {
+  let chain = Promise.resolve();
+  return new Proxy(store, {
+    get(target, prop) {
+      if (prop === "saveChanges") {
+        return (changes: CryptoChanges): Promise<void> => {
+          const due = Date.now() + ms;
+          chain = chain
+            .then(() => new Promise((resolve) => setTimeout(resolve, Math.max(0, due - Date.now()))))
+            .then(() => target.saveChanges(changes))
+            .catch((e: unknown) => out(errorLine("write-behind", e)));
+          return Promise.resolve();
+        };
+      }
+      const v: unknown = Reflect.get(target, prop, target);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+}
+
+/** The faulty variant: a plain login for the session, then our own (wrapped) crypto store. */
+async function openWriteBehind(
+  cfg: VictimConfig,
+  store: SqliteClientStore,
+  common: Omit<MatrixClientOptions, "homeserverUrl" | "store" | "encryption">,
+  ms: number,
+): Promise<MatrixClient> {
+  let session = await store.loadSession();
+  if (session === undefined) {
+    const plain = new MatrixClient({ ...common, homeserverUrl: cfg.homeserverUrl, store });
+    await plain.login({ user: cfg.userId, password: cfg.password });
+    session = await store.loadSession();
+    if (session === undefined) throw new Error("login saved no session");
+  }
+  const crypto = await SqliteCryptoStore.open({
+    userId: session.userId,
+    deviceId: session.deviceId,
+    directory: join(cfg.directory, "crypto"),
+  });
+  return MatrixClient.fromStore(store, { ...common, encryption: { store: writeBehind(crypto, ms) } });
 }
 
 function report(ev: RoomEvent, via: "sync" | "late" | "history"): void {
@@ -88,17 +147,18 @@ async function main(): Promise<void> {
   const store = await SqliteClientStore.open(join(cfg.directory, "client.sqlite3"));
   const encryption = { store: { directory: join(cfg.directory, "crypto") }, restoreDeviceId: true };
   const common = {
-    encryption,
     logger: stderrLogger,
     syncTimeoutMs: cfg.mode === "final" ? 0 : 300,
     syncFilter: { room: { timeline: { limit: 50 } } },
   };
   const session = await store.loadSession();
   let client: MatrixClient;
-  if (session !== undefined) {
-    client = await MatrixClient.fromStore(store, common);
+  if (cfg.writeBehindMs !== undefined) {
+    client = await openWriteBehind(cfg, store, common, cfg.writeBehindMs);
+  } else if (session !== undefined) {
+    client = await MatrixClient.fromStore(store, { ...common, encryption });
   } else {
-    client = new MatrixClient({ ...common, homeserverUrl: cfg.homeserverUrl, store });
+    client = new MatrixClient({ ...common, encryption, homeserverUrl: cfg.homeserverUrl, store });
     await client.login({ user: cfg.userId, password: cfg.password });
   }
   out({
