@@ -46,8 +46,8 @@ export interface KillLoopOptions {
    * send too, and must read the victim's last message. One missing here is skipped loudly.
    */
   foreignPeers?: readonly PeerKind[];
-  /** Fault injection (see `VictimConfig.writeBehindMs`) in the killed runs; the final run is clean. */
-  writeBehindMs?: number;
+  /** Fault injection (see `VictimConfig.fault`) in the killed runs; the final run is clean. */
+  fault?: VictimConfig["fault"];
 }
 
 export interface KillLoopResult {
@@ -111,8 +111,8 @@ interface VictimRun {
 
 export class KillLoop {
   readonly seed: number;
-  readonly #opts: Required<Omit<KillLoopOptions, "seed" | "writeBehindMs">>;
-  readonly #writeBehindMs: number | undefined;
+  readonly #opts: Required<Omit<KillLoopOptions, "seed" | "fault">>;
+  readonly #fault: VictimConfig["fault"];
   readonly #rand: () => number;
   readonly #dir = mkdtempSync(join(tmpdir(), "keyroom-kill-loop-"));
   readonly #children = new Set<ChildProcess>();
@@ -121,18 +121,23 @@ export class KillLoop {
   #hs: TestDevServer | undefined;
   #proxy: RecordingProxy | undefined;
   #stopPeer = false;
+  /** Last resort if the test process ends without `dispose` (a runner timeout): no orphan victims. */
+  readonly #onExit = () => {
+    for (const child of this.#children) child.kill("SIGKILL");
+  };
 
   constructor(opts: KillLoopOptions) {
     const envSeed = process.env.KEYROOM_CRASH_SEED;
     this.seed = opts.seed ?? (envSeed !== undefined ? Number(envSeed) : Math.floor(Math.random() * 2 ** 31));
     this.#rand = prng(this.seed);
-    this.#writeBehindMs = opts.writeBehindMs;
+    this.#fault = opts.fault;
     this.#opts = {
       kills: opts.kills,
       maxExtraDevices: opts.maxExtraDevices ?? 3,
       finalRunTimeoutMs: opts.finalRunTimeoutMs ?? 60_000,
       foreignPeers: opts.foreignPeers ?? [],
     };
+    process.once("exit", this.#onExit);
   }
 
   #between(lo: number, hi: number): number {
@@ -195,6 +200,7 @@ export class KillLoop {
   /** Kills every child and closes every client and server. Safe to call twice. */
   async dispose(): Promise<void> {
     this.#stopPeer = true;
+    process.off("exit", this.#onExit);
     for (const child of this.#children) child.kill("SIGKILL");
     await closePeers(this.#foreign.splice(0));
     for (const c of this.#clients.splice(0)) await c.close().catch(() => {});
@@ -343,7 +349,7 @@ export class KillLoop {
       mode,
       sendIntervalMs: 100,
       runTag: `r${run}`,
-      ...(mode === "run" && this.#writeBehindMs !== undefined ? { writeBehindMs: this.#writeBehindMs } : {}),
+      ...(mode === "run" && this.#fault !== undefined ? { fault: this.#fault } : {}),
     });
     const noteReady = (lines: readonly VictimLine[]) => {
       const ready = lines.find((l): l is Extract<VictimLine, { t: "ready" }> => l.t === "ready");

@@ -1,17 +1,29 @@
 // Whole victim processes SIGKILLed at random moments while they sync, decrypt and send (see
 // harness.ts): no room key lost, no event decrypted two ways, the device keys never change, no
-// one-time key reused. The bounded version; kill-loop.long.test.ts runs many more kills.
+// one-time key reused. The bounded version; kill-loop.long.test.ts runs many more kills. Two
+// deliberately broken crypto stores show that the loop catches the bugs it exists for.
 import assert from "node:assert/strict";
 import { after, it, describe as suite } from "node:test";
 import { describe, KillLoop } from "./harness.ts";
 
 suite("kill loop (SIGKILL at random points)", () => {
   const loop = new KillLoop({ kills: 8, foreignPeers: ["js-sdk", "nio"] });
-  // The same loop against a crypto store that acknowledges saves before they are durable.
-  const faulty = new KillLoop({ kills: 8, writeBehindMs: 1500, seed: 20261122 });
+  // Received room keys committed 1.5 s after the rest of the step (and its sync token).
+  const lateKeys = new KillLoop({
+    kills: 5,
+    seed: 20261122,
+    fault: { kind: "late-room-keys", delayMs: 1500 },
+  });
+  // Every save acknowledged at once and committed 1.5 s later.
+  const writeBehind = new KillLoop({
+    kills: 4,
+    seed: 11222026,
+    fault: { kind: "write-behind", delayMs: 1500 },
+  });
   after(async () => {
     await loop.dispose();
-    await faulty.dispose();
+    await lateKeys.dispose();
+    await writeBehind.dispose();
   });
 
   it("8 kills: every key survives, no one-time key reused", { timeout: 90_000 }, async (t) => {
@@ -25,15 +37,27 @@ suite("kill loop (SIGKILL at random points)", () => {
     assert.ok(result.stats.uploads > 0, text);
   });
 
+  it("catches room keys committed after the sync token that delivered them", {
+    timeout: 90_000,
+  }, async (t) => {
+    const result = await lateKeys.run();
+    const text = describe(result);
+    t.diagnostic(text);
+    assert.ok(
+      result.problems.some((p) => /room key lost/.test(p)),
+      text,
+    );
+  });
+
   it("catches a crypto store whose saves are not durable when acknowledged", {
     timeout: 90_000,
   }, async (t) => {
-    const result = await faulty.run();
+    const result = await writeBehind.run();
     const text = describe(result);
     t.diagnostic(text);
     assert.ok(
       result.problems.some((p) =>
-        /room key lost|uploaded again|claimed twice|not the one the victim uploaded|refused/.test(p),
+        /uploaded again|claimed twice|not the one the victim uploaded|refused|device/.test(p),
       ),
       text,
     );

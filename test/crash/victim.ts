@@ -30,11 +30,14 @@ export interface VictimConfig {
   /** Distinguishes the bodies of this run's messages. */
   runTag: string;
   /**
-   * Fault injection, to show the kill loop catches the bug it exists for: crypto-store saves are
-   * acknowledged at once and committed this many ms later, so the sync token can get ahead of them.
+   * Fault injection, to show the kill loop catches the bugs it exists for: "write-behind" commits
+   * every crypto-store save `delayMs` after acknowledging it; "late-room-keys" commits everything at
+   * once except the received room keys, which follow `delayMs` later (after the sync token).
    */
-  writeBehindMs?: number;
+  fault?: { kind: FaultKind; delayMs: number };
 }
+
+export type FaultKind = "write-behind" | "late-room-keys";
 
 /** What the victim reports, one per stdout line. */
 export type VictimLine =
@@ -76,25 +79,34 @@ function parseConfig(arg: string | undefined): VictimConfig {
   if (typeof c.sendIntervalMs !== "number" || c.sendIntervalMs <= 0) {
     throw new Error("config.sendIntervalMs must be a positive number");
   }
-  if (c.writeBehindMs !== undefined && (typeof c.writeBehindMs !== "number" || c.writeBehindMs < 0)) {
-    throw new Error("config.writeBehindMs must be a non-negative number");
+  if (
+    c.fault !== undefined &&
+    (!["write-behind", "late-room-keys"].includes(c.fault.kind) || !(c.fault.delayMs >= 0))
+  ) {
+    throw new Error("config.fault must be { kind: write-behind | late-room-keys, delayMs >= 0 }");
   }
   return c;
 }
 
-/** `store` with `saveChanges` acknowledged now and committed `ms` later (in order). Reads pass through. */
-function writeBehind(store: CryptoStore, ms: number): CryptoStore {
+/** `store` whose `saveChanges` commits (some) changes `ms` after acknowledging them, in order. */
+function faulty(store: CryptoStore, kind: FaultKind, ms: number): CryptoStore {
   let chain = Promise.resolve();
+  const later = (changes: CryptoChanges): void => {
+    const due = Date.now() + ms;
+    chain = chain
+      .then(() => new Promise((resolve) => setTimeout(resolve, Math.max(0, due - Date.now()))))
+      .then(() => store.saveChanges(changes))
+      .catch((e: unknown) => out(errorLine("fault", e)));
+  };
   return new Proxy(store, {
     get(target, prop) {
       if (prop === "saveChanges") {
-        return (changes: CryptoChanges): Promise<void> => {
-          const due = Date.now() + ms;
-          chain = chain
-            .then(() => new Promise((resolve) => setTimeout(resolve, Math.max(0, due - Date.now()))))
-            .then(() => target.saveChanges(changes))
-            .catch((e: unknown) => out(errorLine("write-behind", e)));
-          return Promise.resolve();
+        return async (changes: CryptoChanges): Promise<void> => {
+          if (kind === "write-behind") return later(changes);
+          const { inboundGroupSessions, ...rest } = changes;
+          await target.saveChanges(rest);
+          if (inboundGroupSessions !== undefined && inboundGroupSessions.length > 0)
+            later({ inboundGroupSessions });
         };
       }
       const v: unknown = Reflect.get(target, prop, target);
@@ -104,11 +116,11 @@ function writeBehind(store: CryptoStore, ms: number): CryptoStore {
 }
 
 /** The faulty variant: a plain login for the session, then our own (wrapped) crypto store. */
-async function openWriteBehind(
+async function openFaulty(
   cfg: VictimConfig,
   store: SqliteClientStore,
   common: Omit<MatrixClientOptions, "homeserverUrl" | "store" | "encryption">,
-  ms: number,
+  fault: { kind: FaultKind; delayMs: number },
 ): Promise<MatrixClient> {
   let session = await store.loadSession();
   if (session === undefined) {
@@ -122,7 +134,10 @@ async function openWriteBehind(
     deviceId: session.deviceId,
     directory: join(cfg.directory, "crypto"),
   });
-  return MatrixClient.fromStore(store, { ...common, encryption: { store: writeBehind(crypto, ms) } });
+  return MatrixClient.fromStore(store, {
+    ...common,
+    encryption: { store: faulty(crypto, fault.kind, fault.delayMs) },
+  });
 }
 
 function report(ev: RoomEvent, via: "sync" | "late" | "history"): void {
@@ -153,8 +168,8 @@ async function main(): Promise<void> {
   };
   const session = await store.loadSession();
   let client: MatrixClient;
-  if (cfg.writeBehindMs !== undefined) {
-    client = await openWriteBehind(cfg, store, common, cfg.writeBehindMs);
+  if (cfg.fault !== undefined) {
+    client = await openFaulty(cfg, store, common, cfg.fault);
   } else if (session !== undefined) {
     client = await MatrixClient.fromStore(store, { ...common, encryption });
   } else {
