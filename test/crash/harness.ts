@@ -5,11 +5,10 @@
 // keeps uploading new ones). Meanwhile the victim (victim.ts, a separate process) is started,
 // SIGKILLed after a random 50-1500 ms and started again, `kills` times; then a final clean run reads
 // the room's whole history. `checks.ts` says what must hold.
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { MatrixClient, silentLogger } from "../../src/client/index.ts";
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
@@ -32,6 +31,7 @@ import {
 } from "./checks.ts";
 import { type RecordingProxy, startRecordingProxy } from "./recording-proxy.ts";
 import type { VictimConfig, VictimLine } from "./victim.ts";
+import { spawnVictim } from "./victim-process.ts";
 
 export interface KillLoopOptions {
   kills: number;
@@ -67,7 +67,6 @@ export interface KillLoopResult {
   };
 }
 
-const VICTIM = fileURLToPath(new URL("./victim.ts", import.meta.url));
 const ROTATION_PERIOD_MSGS = 7;
 
 /** mulberry32: small, seedable, good enough for a schedule. */
@@ -98,15 +97,6 @@ function tally(lines: readonly VictimLine[]): string {
   const counts = new Map<string, number>();
   for (const l of lines) counts.set(l.t, (counts.get(l.t) ?? 0) + 1);
   return [...counts].map(([t, n]) => `${t}×${n}`).join(" ");
-}
-
-interface VictimRun {
-  child: ChildProcess;
-  lines: VictimLine[];
-  stderrTail: string[];
-  exited: Promise<number | null>;
-  /** Resolves with the first line of type `t` (or undefined if the process exits first). */
-  waitFor(t: VictimLine["t"]): Promise<VictimLine | undefined>;
 }
 
 export class KillLoop {
@@ -144,59 +134,6 @@ export class KillLoop {
     return Math.floor(lo + this.#rand() * (hi - lo + 1));
   }
 
-  #spawnVictim(cfg: VictimConfig): VictimRun {
-    const child = spawn(
-      process.execPath,
-      ["--conditions=source", "--import", "tsx", VICTIM, JSON.stringify(cfg)],
-      {
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
-    this.#children.add(child);
-    const lines: VictimLine[] = [];
-    const stderrTail: string[] = [];
-    const waiters: { t: VictimLine["t"]; resolve: (l: VictimLine | undefined) => void }[] = [];
-    let partial = "";
-    child.stdout?.setEncoding("utf8");
-    child.stdout?.on("data", (chunk: string) => {
-      const parts = (partial + chunk).split("\n");
-      partial = parts.pop() ?? "";
-      for (const text of parts) {
-        if (text.length === 0) continue;
-        let line: VictimLine;
-        try {
-          line = JSON.parse(text) as VictimLine;
-        } catch {
-          line = { t: "error", where: "stdout", code: "NOT_JSON", message: text.slice(0, 200) };
-        }
-        lines.push(line);
-        for (const w of waiters.filter((x) => x.t === line.t)) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve(line);
-        }
-      }
-    });
-    child.stderr?.setEncoding("utf8");
-    child.stderr?.on("data", (chunk: string) => {
-      stderrTail.push(...chunk.split("\n").filter((l) => l.length > 0));
-      if (stderrTail.length > 20) stderrTail.splice(0, stderrTail.length - 20);
-    });
-    const exited = new Promise<number | null>((resolve) =>
-      child.once("exit", (code) => {
-        this.#children.delete(child);
-        for (const w of waiters.splice(0)) w.resolve(undefined);
-        resolve(code);
-      }),
-    );
-    const waitFor = (t: VictimLine["t"]) => {
-      const found = lines.find((l) => l.t === t);
-      if (found !== undefined) return Promise.resolve(found);
-      if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(undefined);
-      return new Promise<VictimLine | undefined>((resolve) => waiters.push({ t, resolve }));
-    };
-    return { child, lines, stderrTail, exited, waitFor };
-  }
-
   /** Kills every child and closes every client and server. Safe to call twice. */
   async dispose(): Promise<void> {
     this.#stopPeer = true;
@@ -229,7 +166,18 @@ export class KillLoop {
     return c;
   }
 
+  /** Runs the loop; an unexpected failure is rethrown with the seed and the schedule so far. */
   async run(): Promise<KillLoopResult> {
+    const schedule: string[] = [];
+    try {
+      return await this.#run(schedule);
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      throw new Error([`kill loop seed ${this.seed} failed: ${why}`, ...schedule].join("\n"), { cause: e });
+    }
+  }
+
+  async #run(schedule: string[]): Promise<KillLoopResult> {
     const hs = await startTestDevServer({ memory: false, dbPath: join(this.#dir, "devserver.sqlite3") });
     this.#hs = hs;
     const proxy = await startRecordingProxy(hs.baseUrl);
@@ -295,7 +243,9 @@ export class KillLoop {
         await sleep(this.#between(60, 200));
       }
       await peer.stopSync();
-    })();
+    })().catch(
+      (e: unknown) => void peerProblems.push(`peer loop failed: ${e instanceof Error ? e.message : e}`),
+    );
 
     const peerToken = (await peer.store.loadSession())?.accessToken ?? "";
     let extraDevices = 0;
@@ -338,7 +288,6 @@ export class KillLoop {
     };
 
     const all: RunLine[] = [];
-    const schedule: string[] = [];
     const problems: string[] = [];
     const victimCfg = (mode: VictimConfig["mode"], run: number): VictimConfig => ({
       homeserverUrl: proxy.baseUrl,
@@ -359,7 +308,7 @@ export class KillLoop {
     };
 
     for (let run = 0; run < this.#opts.kills; run++) {
-      const v = this.#spawnVictim(victimCfg("run", run));
+      const v = spawnVictim(victimCfg("run", run), this.#children);
       const boot = await v.waitFor("boot");
       const killAfter = this.#between(50, 1500);
       let exitedEarly: number | null | undefined;
@@ -392,7 +341,7 @@ export class KillLoop {
     await peerLoop;
 
     // The final clean run: catch up, send once, read the whole history.
-    const fin = this.#spawnVictim(victimCfg("final", -1));
+    const fin = spawnVictim(victimCfg("final", -1), this.#children);
     const limit = timer(this.#opts.finalRunTimeoutMs);
     const finished = await Promise.race([
       fin.exited.then((code) => ({ code })),
