@@ -333,8 +333,9 @@ export class KillLoop {
       if (exitedEarly !== undefined)
         problems.push(`run ${run} exited by itself (${exitedEarly}) before the kill`);
       await stir();
-      // Sometimes let the peer run ahead while the victim is down (a backlog to catch up on).
-      await sleep(this.#between(0, 300));
+      // Let the peer run ahead while the victim is down: a backlog to catch up on, now and then a
+      // big one (several room keys and rotations in one sync, a limited timeline).
+      await sleep(this.#rand() < 0.15 ? this.#between(1000, 2500) : this.#between(0, 300));
     }
 
     this.#stopPeer = true;
