@@ -4,31 +4,10 @@
 // libolm's wasm build draws its random bytes through Node's `crypto.randomBytes`, looked up at call
 // time; a queue of fixed bytes makes session creation deterministic (Megolm encryption itself uses
 // no randomness). Nothing of Keyroom is used here.
-import { createHash, createPrivateKey, createPublicKey } from "node:crypto";
+import { createPrivateKey, createPublicKey } from "node:crypto";
 import { writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { loadLibolm } from "../../support/libolm.ts";
-
-const require = createRequire(import.meta.url);
-const nodeCrypto = require("node:crypto") as { randomBytes: (n: number) => Buffer };
-
-let queued: Buffer = Buffer.alloc(0);
-nodeCrypto.randomBytes = (n: number): Buffer => {
-  if (n === 0) return Buffer.alloc(0);
-  if (queued.length !== n) throw new Error(`libolm asked for ${n} random bytes, ${queued.length} queued`);
-  const out = queued;
-  queued = Buffer.alloc(0);
-  return out;
-};
-
-function fixedBytes(label: string, length: number): Buffer {
-  const parts: Buffer[] = [];
-  for (let i = 0; parts.length * 32 < length; i++)
-    parts.push(createHash("sha256").update(`${label}/${i}`).digest());
-  return Buffer.concat(parts).subarray(0, length);
-}
-
-const b64 = (b: Uint8Array): string => Buffer.from(b).toString("base64").replace(/=+$/, "");
+import { b64, fixedBytes, queueRandom } from "../fixed-random.ts";
 
 /** Ed25519 public key of a 32-byte seed, through node:crypto's PKCS#8 import. */
 function ed25519Public(seed: Uint8Array): string {
@@ -44,7 +23,7 @@ const Olm = await loadLibolm();
 if (Olm === null) throw new Error("libolm is not available");
 
 const random = fixedBytes("megolm outbound session", 160);
-queued = random;
+queueRandom(random);
 const outbound = new Olm.OutboundGroupSession();
 outbound.create();
 const sessionId = outbound.session_id();

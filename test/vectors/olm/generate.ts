@@ -4,35 +4,9 @@
 // libolm's wasm build draws every random byte through Node's `crypto.randomBytes`, looked up at
 // call time; replacing it with a queue of fixed bytes makes each libolm call deterministic, and
 // the bytes fed in are recorded next to its outputs. Nothing of Keyroom is used here.
-import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { loadLibolm } from "../../support/libolm.ts";
-
-const require = createRequire(import.meta.url);
-const nodeCrypto = require("node:crypto") as { randomBytes: (n: number) => Buffer };
-
-let queued: Buffer = Buffer.alloc(0);
-nodeCrypto.randomBytes = (n: number): Buffer => {
-  if (n === 0) return Buffer.alloc(0);
-  if (queued.length !== n) throw new Error(`libolm asked for ${n} random bytes, ${queued.length} queued`);
-  const out = queued;
-  queued = Buffer.alloc(0);
-  return out;
-};
-
-/** Deterministic "random" bytes: SHA-256 of a label and counter, concatenated. */
-function fixedBytes(label: string, length: number): Buffer {
-  const parts: Buffer[] = [];
-  for (let i = 0; parts.length * 32 < length; i++)
-    parts.push(createHash("sha256").update(`${label}/${i}`).digest());
-  return Buffer.concat(parts).subarray(0, length);
-}
-
-function feed(label: string, length: number): string {
-  queued = fixedBytes(label, length);
-  return queued.toString("base64").replace(/=+$/, "");
-}
+import { feed, feedOnDemand } from "../fixed-random.ts";
 
 const maybeOlm = await loadLibolm();
 if (maybeOlm === null) throw new Error("libolm is not available");
@@ -70,17 +44,10 @@ function send(from: "alice" | "bob", plaintext: string, n: number): void {
   const session = from === "alice" ? aliceSession : bobSession;
   if (session === undefined) throw new Error("no session");
   // libolm asks for 32 bytes only when it starts a new sending chain.
-  let random = "";
-  const label = `${from} message ${n}`;
-  const original = nodeCrypto.randomBytes;
-  nodeCrypto.randomBytes = (len: number): Buffer => {
-    if (len === 0) return Buffer.alloc(0);
-    queued = fixedBytes(label, len);
-    random = queued.toString("base64").replace(/=+$/, "");
-    return original(len);
-  };
-  const m = session.encrypt(plaintext);
-  nodeCrypto.randomBytes = original;
+  let m!: { type: number; body: string };
+  const random = feedOnDemand(`${from} message ${n}`, () => {
+    m = session.encrypt(plaintext);
+  });
   messages.push({ from, random, plaintext, type: m.type, body: m.body });
   if (from === "alice") {
     if (bobSession === undefined) {

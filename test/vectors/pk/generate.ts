@@ -4,31 +4,9 @@
 // libolm's wasm build draws its random bytes through Node's `crypto.randomBytes`, looked up at call
 // time; a queue of fixed bytes makes each encryption's ephemeral key deterministic. Nothing of
 // Keyroom is used here.
-import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { loadLibolm } from "../../support/libolm.ts";
-
-const require = createRequire(import.meta.url);
-const nodeCrypto = require("node:crypto") as { randomBytes: (n: number) => Buffer };
-
-let queued: Buffer = Buffer.alloc(0);
-nodeCrypto.randomBytes = (n: number): Buffer => {
-  if (n === 0) return Buffer.alloc(0);
-  if (queued.length !== n) throw new Error(`libolm asked for ${n} random bytes, ${queued.length} queued`);
-  const out = queued;
-  queued = Buffer.alloc(0);
-  return out;
-};
-
-function fixedBytes(label: string, length: number): Buffer {
-  const parts: Buffer[] = [];
-  for (let i = 0; parts.length * 32 < length; i++)
-    parts.push(createHash("sha256").update(`${label}/${i}`).digest());
-  return Buffer.concat(parts).subarray(0, length);
-}
-
-const b64 = (b: Uint8Array): string => Buffer.from(b).toString("base64").replace(/=+$/, "");
+import { b64, fixedBytes, queueRandom } from "../fixed-random.ts";
 
 const Olm = await loadLibolm();
 if (Olm === null) throw new Error("libolm is not available");
@@ -46,7 +24,7 @@ const messages = plaintexts.map((plaintext, i) => {
   const ephemeralRandom = fixedBytes(`pk ephemeral ${i}`, 32);
   const encryption = new Olm.PkEncryption();
   encryption.set_recipient_key(publicKey);
-  queued = ephemeralRandom;
+  queueRandom(ephemeralRandom);
   const m = encryption.encrypt(plaintext);
   if (decryption.decrypt(m.ephemeral, m.mac, m.ciphertext) !== plaintext)
     throw new Error("libolm round trip failed");
