@@ -4,42 +4,10 @@
  * SQLite store and its Node dependencies; the conformance suite for custom stores is
  * `./conformance.ts`.
  */
-export type { CryptoChanges } from "./changes.ts";
-export { isEmptyChanges } from "./changes.ts";
-export {
-  type KeyProtection,
-  MAX_STORE_KDF_ITERATIONS,
-  rowAd,
-  STORE_KDF_ITERATIONS,
-  STORE_KEY_LENGTH,
-  StoreCipher,
-  type StoreKeyHeader,
-} from "./cipher/store-cipher.ts";
-export {
-  StoreError,
-  type StoreErrorCode,
-  StoreKeyError,
-  type StoreKeyErrorCode,
-  StoreLockedError,
-  StoreMismatchError,
-  type StoreMismatchErrorCode,
-} from "./errors.ts";
-export { type IdentityRequest, resolveIdentity } from "./identity.ts";
-export {
-  DEFAULT_IDB_NAME,
-  IndexedDbCryptoStore,
-  type IndexedDbCryptoStoreOptions,
-} from "./indexeddb/idb-store.ts";
-export type { WebLockManager } from "./indexeddb/lock.ts";
-export { IDB_SCHEMA_VERSION } from "./indexeddb/upgrades.ts";
-export { asJsonObject, type JsonObject, type JsonValue, MAX_STORED_JSON_DEPTH } from "./json.ts";
-export { MemoryCryptoStore, type MemoryCryptoStoreOptions, MemoryStoreData } from "./memory/memory-store.ts";
-export * from "./records.ts";
+export * from "./browser.ts";
 export { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from "./sqlite/migrations.ts";
 export {
   DEFAULT_SQLITE_FILE_NAME,
   SqliteCryptoStore,
   type SqliteCryptoStoreOptions,
 } from "./sqlite/sqlite-store.ts";
-export type { CryptoStore, InboundGroupSessionCounts } from "./store.ts";
-export * from "./validate.ts";
