@@ -1,6 +1,7 @@
 // The Matrix client: rooms, sending and media on top of the session and sync core (base.ts).
 
 import type { DeviceInfo, DeviceTrust } from "../e2ee/index.ts";
+import { StoreMismatchError } from "../store/errors.ts";
 import { emptyResponseSchema, eventIdResponseSchema, type JsonObject } from "../wire/index.ts";
 import type { MatrixClientOptions, PasswordLogin, SessionInfo } from "./base.ts";
 import {
@@ -92,10 +93,43 @@ export class MatrixClient extends RoomsClient {
         login = { ...opts, deviceId: (await opened.store.loadIdentity()).deviceId };
       }
     }
+    const before = await this.store.loadSession();
     try {
       return await super.login(login);
+    } catch (e) {
+      if (login.deviceId === undefined) await this.#dropNewDevice(e, before);
+      throw e;
     } finally {
       await this.#releasePreopened();
+    }
+  }
+
+  /** With `encryption`, a crypto store of another user or device refuses the account: see {@link login}. */
+  override async register(opts: Parameters<RoomsClient["register"]>[0]): Promise<SessionInfo> {
+    const before = await this.store.loadSession();
+    try {
+      return await super.register(opts);
+    } catch (e) {
+      if (opts.deviceId === undefined) await this.#dropNewDevice(e, before);
+      throw e;
+    }
+  }
+
+  /**
+   * The server created a device for this login, then the crypto store refused it: log that device
+   * out again, so a refused login leaves no stray device (with no keys) on the account.
+   */
+  async #dropNewDevice(error: unknown, before: StoredSession | undefined): Promise<void> {
+    const created = this.sessionInfo;
+    if (!(error instanceof StoreMismatchError) || created === undefined) return;
+    if (before?.userId === created.userId && before.deviceId === created.deviceId) return;
+    try {
+      await super.logout();
+    } catch (e) {
+      this.logger.warn(
+        { deviceId: created.deviceId, err: String(e) },
+        "could not log out the refused device",
+      );
     }
   }
 

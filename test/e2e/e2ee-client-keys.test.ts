@@ -318,6 +318,20 @@ describe("encrypted client (devserver): keys and trust", () => {
     assert.ok(err instanceof StoreMismatchError);
     assert.equal(err.code, "DEVICE_MISMATCH");
     await third.close();
+    // The device the server made for that refused login was logged out again: only the stored one
+    // (and the probe's own login) remain.
+    const probe = await fetch(`${hs.baseUrl}/_matrix/client/v3/login`, {
+      method: "POST",
+      body: JSON.stringify({
+        type: "m.login.password",
+        identifier: { type: "m.id.user", user: userId },
+        password: "pw",
+      }),
+    }).then((r) => r.json() as Promise<{ access_token: string; device_id: string }>);
+    const listed = await fetch(`${hs.baseUrl}/_matrix/client/v3/devices`, {
+      headers: { authorization: `Bearer ${probe.access_token}` },
+    }).then((r) => r.json() as Promise<{ devices: { device_id: string }[] }>);
+    assert.deepEqual(listed.devices.map((d) => d.device_id).sort(), [deviceId, probe.device_id].sort());
 
     // Another user on this store: USER_MISMATCH.
     const other = encryptedClient(hs, storeDir);
