@@ -175,7 +175,15 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
 
   async decryptRoomEvent(room: Room, event: ClientEvent): Promise<DecryptionResult> {
     try {
-      const decrypted = await this.machine.decryptRoomEvent(event, room.roomId);
+      let decrypted = await this.machine.decryptRoomEvent(event, room.roomId);
+      if (decrypted.trust === "unknown_device") {
+        // First contact: the sender's device keys may not be fetched yet (the query for a new room
+        // member goes out after this sync's events). Fetch them now and judge the sender with them,
+        // rather than report a device as unknown that is merely new to us.
+        await this.machine.updateTrackedUsers([event.sender]);
+        await this.#loop.run();
+        decrypted = await this.machine.decryptRoomEvent(event, room.roomId);
+      }
       this.#waiting.delete(event.event_id);
       return { ok: true, ...decryptedParts(decrypted, event) };
     } catch (e) {
