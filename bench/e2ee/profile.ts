@@ -2,6 +2,7 @@
 // (setup excluded). Writes the .cpuprofile (open it in Chrome DevTools) and prints the functions
 // with the most self time, per operation:
 //   node --conditions=source --import tsx bench/e2ee/profile.ts <workload> [sqlite]
+// With KEYROOM_PROFILE=off it only times the section (the profiler's own cost left out).
 // workload: share | scratch | encrypt | todevice | decrypt | import. Counts follow KEYROOM_BENCH_SCALE.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
@@ -131,27 +132,36 @@ switch (workload) {
 
 // The bench clock's per-call process.cpuUsage would show up in the profile.
 peer.clock.perCall = false;
+const profiling = process.env.KEYROOM_PROFILE !== "off";
 const session = new Session();
-session.connect();
-await session.post("Profiler.enable");
-await session.post("Profiler.setSamplingInterval", { interval: 200 });
-await session.post("Profiler.start");
+if (profiling) {
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.setSamplingInterval", { interval: 200 });
+  await session.post("Profiler.start");
+}
 const t0 = performance.now();
 const cpu0 = process.cpuUsage();
 await measured();
 const cpu = process.cpuUsage(cpu0);
 const ms = performance.now() - t0;
+const cpuMs = (cpu.user + cpu.system) / 1000;
+const summary =
+  `${workload}${useSqlite ? " (sqlite)" : ""}: ${ops} ops, ${ms.toFixed(0)} ms wall, ${cpuMs.toFixed(0)} ms CPU ` +
+  `(${((cpuMs * 1000) / ops).toFixed(1)} µs CPU per op)`;
+if (!profiling) {
+  console.log(summary);
+  await peer.close();
+  rmSync(tmp, { recursive: true, force: true });
+  process.exit(0);
+}
 const { profile } = (await session.post("Profiler.stop")) as { profile: Profile };
 session.disconnect();
 
 const name = `keyroom-e2ee-${workload}${useSqlite ? "-sqlite" : ""}.cpuprofile`;
 const out = join(tmpdir(), name);
 writeFileSync(out, JSON.stringify(profile));
-const cpuMs = (cpu.user + cpu.system) / 1000;
-console.log(
-  `${workload}${useSqlite ? " (sqlite)" : ""}: ${ops} ops, ${ms.toFixed(0)} ms wall, ${cpuMs.toFixed(0)} ms CPU ` +
-    `(${((cpuMs * 1000) / ops).toFixed(1)} µs CPU per op); profile: ${out}`,
-);
+console.log(`${summary}; profile: ${out}`);
 // Samples are taken on wall time; scaling each share by the CPU time per operation gives CPU µs.
 const times = selfTimes(profile);
 const total = times.reduce((a, [, t]) => a + t, 0);

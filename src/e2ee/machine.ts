@@ -111,7 +111,7 @@ export class OlmMachine {
   #step<T>(fn: (parts: Parts) => Promise<T>): Promise<T> {
     const run = async (): Promise<T> => {
       if (this.#closed) throw new E2eeError("CLOSED", "the machine was closed");
-      this.#ctx.tx = emptyChanges();
+      this.#resetChanges();
       let replays: ReplayRecord[] = [];
       try {
         const result = await fn(this.#parts);
@@ -129,7 +129,7 @@ export class OlmMachine {
         // as it was; anything else reloads from the store, which holds the last complete step.
         const clean =
           !hasChanges(this.#ctx.tx) && (e instanceof E2eeError || e instanceof UnknownDevicesError);
-        this.#ctx.tx = emptyChanges();
+        this.#resetChanges();
         if (!clean) {
           this.#upload = undefined;
           try {
@@ -141,12 +141,17 @@ export class OlmMachine {
         }
         throw e;
       } finally {
-        this.#ctx.tx = emptyChanges();
+        this.#resetChanges();
       }
     };
     const result = this.#tail.then(run, run);
     this.#tail = result.catch(() => undefined);
     return result;
+  }
+
+  /** A fresh change set, reusing the current one when nothing was added (most decryptions). */
+  #resetChanges(): void {
+    if (hasChanges(this.#ctx.tx)) this.#ctx.tx = emptyChanges();
   }
 
   get userId(): string {

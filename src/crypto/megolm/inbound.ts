@@ -55,6 +55,8 @@ const INSPECT = Symbol.for("nodejs.util.inspect.custom");
 export class InboundGroupSession {
   readonly #initial: Ratchet;
   #latest: Ratchet;
+  /** Scratch ratchet for moving forward without allocating; wiped whenever it is not in use. */
+  #spare: Ratchet | undefined;
   readonly #signingKey: Uint8Array;
   readonly #sessionId: string;
   readonly #signingKeyVerified: boolean;
@@ -139,7 +141,7 @@ export class InboundGroupSession {
         throw e;
       }
     } catch (e) {
-      if (ratchet !== this.#latest) ratchet.destroy();
+      if (ratchet !== this.#latest) this.#release(ratchet);
       throw e;
     } finally {
       wipe(keys.all);
@@ -147,18 +149,21 @@ export class InboundGroupSession {
 
     if (ratchet !== this.#latest) {
       if (messageIndex > this.#latest.counter) {
-        this.#latest.destroy();
+        // The spare becomes the latest, and the old latest (wiped) the spare.
+        const old = this.#latest;
         this.#latest = ratchet;
+        this.#release(old);
       } else {
-        ratchet.destroy();
+        this.#release(ratchet);
       }
     }
     return { plaintext, messageIndex };
   }
 
   /**
-   * The ratchet at `index`: the cached latest one when it matches, otherwise a fresh copy moved
-   * forward from the nearest stored ratchet at or below it.
+   * The ratchet at `index`: the cached latest one when it matches, otherwise the spare, set to the
+   * nearest stored ratchet at or below it and moved forward. Callers hand a result that is not
+   * the latest back through #release once done with it, before asking for another.
    */
   #ratchetFor(index: number): Ratchet {
     if (index === this.#latest.counter) return this.#latest;
@@ -171,9 +176,18 @@ export class InboundGroupSession {
         `message index ${index} is below the first known index ${this.#initial.counter}`,
       );
     }
-    const copy = base.clone();
+    let copy = this.#spare;
+    if (copy === undefined) copy = base.clone();
+    else copy.copyFrom(base);
+    this.#spare = undefined; // lent out until #release hands it back
     copy.advanceTo(index);
     return copy;
+  }
+
+  /** Takes back a ratchet from #ratchetFor that did not become the latest: wiped, kept for reuse. */
+  #release(ratchet: Ratchet): void {
+    ratchet.destroy();
+    this.#spare = ratchet;
   }
 
   /** The v1 export at `index` (≥ the first known index): it decrypts that message and every later one. */
@@ -183,7 +197,7 @@ export class InboundGroupSession {
     }
     const ratchet = this.#ratchetFor(index);
     const key = encodeExportedKey(ratchet, this.#signingKey);
-    if (ratchet !== this.#latest) ratchet.destroy();
+    if (ratchet !== this.#latest) this.#release(ratchet);
     return key;
   }
 
@@ -200,7 +214,7 @@ export class InboundGroupSession {
     const [low, high] = this.firstKnownIndex <= other.firstKnownIndex ? [this, other] : [other, this];
     const moved = low.#ratchetFor(high.firstKnownIndex);
     const same = constantTimeEqual(moved.bytes, high.#initial.bytes);
-    if (moved !== low.#latest) moved.destroy();
+    if (moved !== low.#latest) low.#release(moved);
     return same;
   }
 

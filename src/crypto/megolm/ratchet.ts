@@ -37,6 +37,12 @@ export class Ratchet {
     return new Ratchet(this.bytes.slice(), this.counter);
   }
 
+  /** Becomes a copy of `other` (reusing this object's buffer). */
+  copyFrom(other: Ratchet): void {
+    this.bytes.set(other.bytes);
+    this.counter = other.counter;
+  }
+
   /** Overwrites the secret state; the object must not be used afterwards. */
   destroy(): void {
     wipe(this.bytes);

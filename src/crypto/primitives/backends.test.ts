@@ -3,6 +3,7 @@
  * on every Ed25519 signature, including crafted ones where strict and lenient verifiers differ.
  */
 import assert from "node:assert/strict";
+import { createCipheriv } from "node:crypto";
 import { describe, it } from "node:test";
 import { ED25519_TORSION_SUBGROUP, ed25519 } from "@noble/curves/ed25519.js";
 import { bytesToNumberLE, numberToBytesLE } from "@noble/curves/utils.js";
@@ -94,6 +95,32 @@ describe("node and noble back ends agree", () => {
       }),
       RUNS,
     );
+  });
+
+  it("AES-256-CBC padding: every pad length, valid and with one wrong byte, gets the same verdict", () => {
+    const key = new Uint8Array(32).fill(7);
+    const iv = new Uint8Array(16).fill(9);
+    const rawEncrypt = (plain: Uint8Array) => {
+      const c = createCipheriv("aes-256-cbc", key, iv);
+      c.setAutoPadding(false);
+      return new Uint8Array(c.update(plain));
+    };
+    for (let n = 0; n <= 20; n++) {
+      for (let wrong = 0; wrong <= Math.min(n, 16); wrong++) {
+        const plain = new Uint8Array(32).fill(0xaa);
+        plain.fill(n & 0xff, 32 - Math.min(Math.max(n, 1), 16));
+        plain[31] = n;
+        if (wrong > 0) plain[32 - wrong] = (plain[32 - wrong]! + 1) & 0xff;
+        const ct = rawEncrypt(plain);
+        same((x) => x.aes256CbcDecrypt(key, iv, ct));
+        if (n >= 1 && n <= 16 && wrong === 0) {
+          assert.deepEqual(node.aes256CbcDecrypt(key, iv, ct), plain.subarray(0, 32 - n));
+        }
+        if (n === 0 || n > 16 || wrong >= 2) {
+          assert.throws(() => node.aes256CbcDecrypt(key, iv, ct), { code: "BAD_PADDING" });
+        }
+      }
+    }
   });
 
   it("X25519 public keys and shared secrets, on random u-coordinates too", () => {

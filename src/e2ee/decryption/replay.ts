@@ -1,43 +1,141 @@
 /**
  * Replay detection: the first event seen at a Megolm message index owns it; the same ciphertext
- * under another event ID is refused. Records are kept in memory (bounded) and written to the
- * store in batches, riding along with the next step that saves anyway: decrypting a timeline must
- * not cost a database transaction per event. A crash can lose the last unsaved batch (at most
+ * under another event ID is refused.
+ *
+ * Records are kept in memory per session (bounded) and written to the store in batches, riding
+ * along with the next step that saves anyway: decrypting a timeline must not cost a database
+ * transaction per event. A crash can lose the last unsaved batch (at most
  * `REPLAY_FLUSH_BATCH - 1` records), which only reopens those indexes to one replay.
+ *
+ * For a session that began in this process, memory holds every record there is, so a new index
+ * is admitted without asking the store; for a session loaded from the store, each index seen for
+ * the first time here is looked up once.
  */
 import type { MachineStore } from "../store/port.ts";
 import type { ReplayRecord } from "../store/records.ts";
 
-/** Records remembered in memory (least recently used dropped; the store still has them). */
+/** Records remembered in memory (whole sessions dropped, oldest first; the store still has them). */
 export const REPLAY_CACHE_SIZE = 100_000;
 /** Unsaved records that force a write of their own. */
 export const REPLAY_FLUSH_BATCH = 256;
 
-const keyOf = (roomId: string, sessionId: string, index: number): string =>
-  JSON.stringify([roomId, sessionId, index]);
+/** What this process knows of one session's used indexes. */
+export class SessionReplays {
+  readonly roomId: string;
+  readonly sessionId: string;
+  /** Message index → the event ID that owns it. */
+  readonly owners = new Map<number, string>();
+  /** True when `owners` is all there is: the store holds no record that memory lacks. */
+  complete: boolean;
+  /** Records of this session not yet written (the session is not dropped while there are any). */
+  unsaved = 0;
+  /** Set when the guard dropped this state to stay in bounds: holders must ask for a new one. */
+  dropped = false;
+
+  constructor(roomId: string, sessionId: string, complete: boolean) {
+    this.roomId = roomId;
+    this.sessionId = sessionId;
+    this.complete = complete;
+  }
+}
+
+// Unambiguous: the room ID is length-prefixed.
+const keyOf = (roomId: string, sessionId: string): string => `${roomId.length}:${roomId}${sessionId}`;
+
+interface Unsaved {
+  readonly record: ReplayRecord;
+  readonly state: SessionReplays;
+}
 
 export class ReplayGuard {
-  readonly #recent = new Map<string, string>();
-  #unsaved: ReplayRecord[] = [];
+  readonly #sessions = new Map<string, SessionReplays>();
+  readonly #limit: number;
+  #size = 0;
+  #unsaved: Unsaved[] = [];
 
-  /** Whether `record.eventId` may own its index; records it if it is the first. */
-  async admit(store: MachineStore, record: ReplayRecord): Promise<boolean> {
-    const key = keyOf(record.roomId, record.sessionId, record.messageIndex);
-    let owner = this.#recent.get(key);
-    if (owner === undefined) {
-      owner = (await store.getReplay(record.roomId, record.sessionId, record.messageIndex))?.eventId;
-      if (owner === undefined) this.#unsaved.push(record);
-      this.#remember(key, owner ?? record.eventId);
-    }
-    return owner === undefined || owner === record.eventId;
+  /** `limit`: records kept in memory (a parameter so tests can reach it). */
+  constructor(limit = REPLAY_CACHE_SIZE) {
+    this.#limit = limit;
   }
 
-  #remember(key: string, eventId: string): void {
-    this.#recent.delete(key);
-    this.#recent.set(key, eventId);
-    if (this.#recent.size > REPLAY_CACHE_SIZE) {
-      const oldest = this.#recent.keys().next().value;
-      if (oldest !== undefined) this.#recent.delete(oldest);
+  /** The state of one session, created (incomplete: the store may know more) if there is none. */
+  session(roomId: string, sessionId: string): SessionReplays {
+    const key = keyOf(roomId, sessionId);
+    let state = this.#sessions.get(key);
+    if (state === undefined) {
+      state = new SessionReplays(roomId, sessionId, false);
+      this.#sessions.set(key, state);
+    }
+    return state;
+  }
+
+  /**
+   * A session that was in no store until now: nothing can have been recorded for it elsewhere,
+   * so memory is the whole truth about it.
+   */
+  fresh(roomId: string, sessionId: string): SessionReplays {
+    const state = this.session(roomId, sessionId);
+    state.complete = true;
+    return state;
+  }
+
+  /**
+   * The verdict from memory alone: whether `eventId` may own `index` (recording it when it is the
+   * first), or undefined when only the store can tell (then call `admit`).
+   */
+  admitCached(state: SessionReplays, index: number, eventId: string, timestamp: number): boolean | undefined {
+    const owner = state.owners.get(index);
+    if (owner !== undefined) return owner === eventId;
+    if (!state.complete) return undefined;
+    this.#record(state, index, eventId, timestamp);
+    return true;
+  }
+
+  /** `admitCached`, asking the store about an index memory has not seen. */
+  async admit(
+    store: MachineStore,
+    state: SessionReplays,
+    index: number,
+    eventId: string,
+    timestamp: number,
+  ): Promise<boolean> {
+    const cached = this.admitCached(state, index, eventId, timestamp);
+    if (cached !== undefined) return cached;
+    const owner = (await store.getReplay(state.roomId, state.sessionId, index))?.eventId;
+    if (owner === undefined) {
+      this.#record(state, index, eventId, timestamp);
+      return true;
+    }
+    this.#remember(state, index, owner);
+    return owner === eventId;
+  }
+
+  #record(state: SessionReplays, index: number, eventId: string, timestamp: number): void {
+    const record = {
+      roomId: state.roomId,
+      sessionId: state.sessionId,
+      messageIndex: index,
+      eventId,
+      timestamp,
+    };
+    this.#unsaved.push({ record, state });
+    state.unsaved++;
+    this.#remember(state, index, eventId);
+  }
+
+  #remember(state: SessionReplays, index: number, eventId: string): void {
+    state.owners.set(index, eventId);
+    if (++this.#size > this.#limit) this.#shrink();
+  }
+
+  /** Drops whole sessions, oldest first, skipping those with unsaved records, until in bounds. */
+  #shrink(): void {
+    for (const [key, state] of this.#sessions) {
+      if (this.#size <= this.#limit) return;
+      if (state.unsaved > 0) continue;
+      this.#sessions.delete(key);
+      this.#size -= state.owners.size;
+      state.dropped = true;
     }
   }
 
@@ -46,12 +144,18 @@ export class ReplayGuard {
     if (!stepSaves && this.#unsaved.length < REPLAY_FLUSH_BATCH) return [];
     const out = this.#unsaved;
     this.#unsaved = [];
-    return out;
+    for (const u of out) u.state.unsaved--;
+    return out.map((u) => u.record);
   }
 
   /** A save failed: its records are unsaved again. */
   restore(records: readonly ReplayRecord[]): void {
-    this.#unsaved = [...records, ...this.#unsaved];
+    const back = records.map((record) => {
+      const state = this.session(record.roomId, record.sessionId);
+      state.unsaved++;
+      return { record, state };
+    });
+    this.#unsaved = [...back, ...this.#unsaved];
   }
 
   /** Everything unsaved (on close). */

@@ -2,15 +2,14 @@
  * Decrypting `m.room.encrypted` room events (Megolm): the right inbound session, the payload's
  * room check, replay detection, and how far the sender can be trusted.
  */
-import { z } from "zod";
 import { MegolmError } from "../../crypto/megolm/index.ts";
 import { utf8Decode } from "../../crypto/primitives/index.ts";
 import type { MachineContext } from "../context.ts";
-import { MEGOLM_ALGORITHM } from "../devices/device.ts";
+import { type DeviceRecord, MEGOLM_ALGORITHM } from "../devices/device.ts";
 import type { DeviceManager } from "../devices/manager.ts";
 import { DecryptionError } from "../errors.ts";
 import type { OwnDevice } from "../identity/own-device.ts";
-import { idSchema, isId } from "../limits.ts";
+import { isId } from "../limits.ts";
 import type { InboundEntry, InboundSessions } from "../room-keys/inbound.ts";
 import type { SenderTrust } from "../trust/trust.ts";
 import type { ReplayGuard } from "./replay.ts";
@@ -40,39 +39,61 @@ export interface DecryptedRoomEvent {
   readonly messageIndex: number;
 }
 
-const megolmContentSchema = z.object({
-  algorithm: z.string(),
-  ciphertext: z.string(),
-  session_id: idSchema,
-  sender_key: z.string().optional(),
-  device_id: idSchema.optional(),
-});
-
-const payloadSchema = z.object({
-  type: z.string().min(1),
-  content: z.record(z.string(), z.unknown()),
-  room_id: z.string(),
-});
-
 export interface ParsedMegolmEvent {
   readonly sessionId: string;
   readonly ciphertext: string;
   readonly deviceId: string | undefined;
 }
 
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+// Checked by hand rather than with a schema: this runs once per timeline event, and a schema
+// library's generic walk cost more than the rest of the non-cryptographic work together.
 export function parseMegolmEvent(event: EncryptedRoomEvent): ParsedMegolmEvent {
-  const parsed = megolmContentSchema.safeParse(event.content);
-  if (!parsed.success || !isId(event.event_id) || !isId(event.sender)) {
+  const c = event.content;
+  if (
+    !isRecord(c) ||
+    typeof c.algorithm !== "string" ||
+    typeof c.ciphertext !== "string" ||
+    !isId(c.session_id) ||
+    !(c.sender_key === undefined || typeof c.sender_key === "string") ||
+    !(c.device_id === undefined || isId(c.device_id)) ||
+    !isId(event.event_id) ||
+    !isId(event.sender)
+  ) {
     throw new DecryptionError("MALFORMED_EVENT", "not a well-formed encrypted room event");
   }
-  if (parsed.data.algorithm !== MEGOLM_ALGORITHM) {
+  if (c.algorithm !== MEGOLM_ALGORITHM) {
     throw new DecryptionError("UNSUPPORTED_ALGORITHM", "unsupported room encryption algorithm");
   }
-  return {
-    sessionId: parsed.data.session_id,
-    ciphertext: parsed.data.ciphertext,
-    deviceId: parsed.data.device_id,
-  };
+  return { sessionId: c.session_id, ciphertext: c.ciphertext, deviceId: c.device_id };
+}
+
+interface MegolmPayload {
+  readonly type: string;
+  readonly content: Record<string, unknown>;
+  readonly room_id: string;
+}
+
+/** The decrypted plaintext: JSON with a non-empty `type`, an object `content` and a `room_id`. */
+function parsePayload(plaintext: Uint8Array): MegolmPayload {
+  let json: unknown;
+  try {
+    json = JSON.parse(utf8Decode(plaintext));
+  } catch {
+    json = undefined;
+  }
+  if (
+    !isRecord(json) ||
+    typeof json.type !== "string" ||
+    json.type === "" ||
+    !isRecord(json.content) ||
+    typeof json.room_id !== "string"
+  ) {
+    throw new DecryptionError("BAD_PAYLOAD", "the decrypted payload is not a valid event");
+  }
+  return { type: json.type, content: json.content, room_id: json.room_id };
 }
 
 export class RoomEventDecryptor {
@@ -98,7 +119,9 @@ export class RoomEventDecryptor {
 
   async decrypt(event: EncryptedRoomEvent, roomId: string): Promise<DecryptedRoomEvent> {
     const parsed = parseMegolmEvent(event);
-    const entry = await this.#inbound.get(roomId, parsed.sessionId);
+    // Memory first: awaiting the store for every event of a timeline costs more than the lookup.
+    const entry =
+      this.#inbound.cached(roomId, parsed.sessionId) ?? (await this.#inbound.get(roomId, parsed.sessionId));
     if (entry === undefined) {
       const withheld = await this.#ctx.store.getWithheld(roomId, parsed.sessionId);
       if (withheld !== undefined) {
@@ -119,21 +142,14 @@ export class RoomEventDecryptor {
       }
       throw new DecryptionError("MALFORMED_EVENT", "the ciphertext could not be decrypted");
     }
-    let payload: z.infer<typeof payloadSchema>;
-    try {
-      const checked = payloadSchema.safeParse(JSON.parse(utf8Decode(result.plaintext)));
-      if (!checked.success) throw new Error("bad payload");
-      payload = checked.data;
-    } catch {
-      throw new DecryptionError("BAD_PAYLOAD", "the decrypted payload is not a valid event");
-    }
+    const payload = parsePayload(result.plaintext);
     if (payload.room_id !== roomId) {
       throw new DecryptionError("ROOM_MISMATCH", "the message was encrypted for a different room");
     }
     // Every check that can reject the event runs before its index is recorded: a forged copy must
     // not claim the index and make the genuine event look like a replay.
     const { trust, deviceId } = await this.#senderTrust(event.sender, parsed.deviceId, entry);
-    await this.#checkReplay(roomId, parsed.sessionId, result.messageIndex, event);
+    await this.#checkReplay(roomId, entry, result.messageIndex, event);
     return {
       type: payload.type,
       content: payload.content,
@@ -152,14 +168,26 @@ export class RoomEventDecryptor {
   /** One message index, one event: the same ciphertext under another event ID is a replay. */
   async #checkReplay(
     roomId: string,
-    sessionId: string,
+    entry: InboundEntry,
     messageIndex: number,
     event: EncryptedRoomEvent,
   ): Promise<void> {
+    let state = entry.replays;
+    if (state === undefined || state.dropped) {
+      const sessionId = entry.record.sessionId;
+      // Only the first state for a session new to this process may claim to know everything.
+      state =
+        state === undefined && entry.createdHere === true
+          ? this.#replays.fresh(roomId, sessionId)
+          : this.#replays.session(roomId, sessionId);
+      entry.replays = state;
+    }
     const ts = event.origin_server_ts;
     const timestamp = typeof ts === "number" && Number.isSafeInteger(ts) ? ts : 0;
-    const record = { roomId, sessionId, messageIndex, eventId: event.event_id, timestamp };
-    if (!(await this.#replays.admit(this.#ctx.store, record))) {
+    const admitted =
+      this.#replays.admitCached(state, messageIndex, event.event_id, timestamp) ??
+      (await this.#replays.admit(this.#ctx.store, state, messageIndex, event.event_id, timestamp));
+    if (!admitted) {
       throw new DecryptionError("REPLAYED", "this message index was already used by another event");
     }
   }
@@ -175,11 +203,15 @@ export class RoomEventDecryptor {
     }
     // The device the event names, when it really holds the session's key, settles who sent it
     // (a curve key is only a hint: another device could list the same one in its keys).
-    const claimed =
-      claimedDeviceId === undefined ? undefined : await this.#devices.device(sender, claimedDeviceId);
+    let claimed: DeviceRecord | undefined;
+    if (claimedDeviceId !== undefined) {
+      const cached = this.#devices.cachedDevice(sender, claimedDeviceId);
+      claimed = cached === null ? await this.#devices.device(sender, claimedDeviceId) : cached;
+    }
     let named = claimed?.curve25519 === senderKey ? claimed : undefined;
     if (named === undefined) {
-      const owner = await this.#devices.deviceByCurveKey(senderKey);
+      const owner =
+        this.#devices.cachedDeviceByCurveKey(senderKey) ?? (await this.#devices.deviceByCurveKey(senderKey));
       // The session was made by a device of someone else: the event's sender is forged.
       if (owner !== undefined && owner.userId !== sender) {
         throw new DecryptionError("MISMATCHED_SENDER", "the message's session belongs to another user");

@@ -246,6 +246,20 @@ export class DeviceManager {
     return (await this.#userDevices(userId)).get(deviceId);
   }
 
+  /**
+   * `device()` without waiting when the user's devices are already in memory (the usual case
+   * while decrypting a timeline): `null` means "not loaded, ask `device()`".
+   */
+  cachedDevice(userId: string, deviceId: string): DeviceRecord | undefined | null {
+    const byUser = this.#cache.get(userId);
+    return byUser === undefined ? null : byUser.get(deviceId);
+  }
+
+  /** `deviceByCurveKey()` from memory only: `null` means "not indexed, ask the store". */
+  cachedDeviceByCurveKey(curve25519: string): DeviceRecord | null {
+    return this.#byCurve.get(curve25519) ?? null;
+  }
+
   async deviceByCurveKey(curve25519: string): Promise<DeviceRecord | undefined> {
     const known = this.#byCurve.get(curve25519);
     if (known !== undefined) return known;

@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";
 import type { MachineContext } from "../context.ts";
+import type { SessionReplays } from "../decryption/replay.ts";
 import { MEGOLM_ALGORITHM } from "../devices/device.ts";
 import { idSchema, MAX_REASON_LENGTH } from "../limits.ts";
 import type { InboundGroupSessionRecord, WithheldRecord } from "../store/records.ts";
@@ -15,6 +16,10 @@ export const INBOUND_SESSION_CACHE_SIZE = 2000;
 export interface InboundEntry {
   record: InboundGroupSessionRecord;
   readonly session: InboundGroupSession;
+  /** The session reached no store before this process: nothing was decrypted with it elsewhere. */
+  readonly createdHere?: boolean;
+  /** The replay guard's state for this session, kept here so decryption finds it without a lookup. */
+  replays?: SessionReplays;
 }
 
 const roomKeySchema = z.object({
@@ -49,15 +54,22 @@ export class InboundSessions {
     this.#ctx = ctx;
   }
 
-  async get(roomId: string, sessionId: string): Promise<InboundEntry | undefined> {
+  /** The session if it is in memory, without touching the store (the decryption fast path). */
+  cached(roomId: string, sessionId: string): InboundEntry | undefined {
     const key = cacheKey(roomId, sessionId);
     const hit = this.#cache.get(key);
     if (hit !== undefined) {
       // Refresh recency (Map keeps insertion order).
       this.#cache.delete(key);
       this.#cache.set(key, hit);
-      return hit;
     }
+    return hit;
+  }
+
+  async get(roomId: string, sessionId: string): Promise<InboundEntry | undefined> {
+    const hit = this.cached(roomId, sessionId);
+    if (hit !== undefined) return hit;
+    const key = cacheKey(roomId, sessionId);
     const record = await this.#ctx.store.getInboundGroupSession(roomId, sessionId);
     if (record === undefined) return undefined;
     let session: InboundGroupSession;
@@ -98,7 +110,8 @@ export class InboundSessions {
       sessionId: session.sessionId,
       pickle: session.toPickle(),
     };
-    this.#remember(cacheKey(meta.roomId, session.sessionId), { record, session });
+    const createdHere = existing === undefined;
+    this.#remember(cacheKey(meta.roomId, session.sessionId), { record, session, createdHere });
     this.#ctx.tx.inboundGroupSessions.push(record);
     return { roomId: meta.roomId, sessionId: session.sessionId };
   }

@@ -1,0 +1,85 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { MachineStore } from "../store/port.ts";
+import type { ReplayRecord } from "../store/records.ts";
+import { ReplayGuard } from "./replay.ts";
+
+/** Just enough of a store: replay records, and a count of lookups. */
+function fakeStore() {
+  const saved = new Map<string, ReplayRecord>();
+  const key = (r: string, s: string, i: number) => JSON.stringify([r, s, i]);
+  let lookups = 0;
+  const store = {
+    getReplay: async (roomId: string, sessionId: string, index: number) => {
+      lookups++;
+      return saved.get(key(roomId, sessionId, index));
+    },
+  } as unknown as MachineStore;
+  const save = (records: readonly ReplayRecord[]) => {
+    for (const r of records) saved.set(key(r.roomId, r.sessionId, r.messageIndex), r);
+  };
+  return { store, save, lookups: () => lookups };
+}
+
+const admit = (
+  g: ReplayGuard,
+  store: MachineStore,
+  state: ReturnType<ReplayGuard["session"]>,
+  i: number,
+  id: string,
+) => g.admit(store, state, i, id, 0);
+
+describe("replay guard", () => {
+  it("a session new to this process is judged from memory, without store lookups", async () => {
+    const { store, lookups } = fakeStore();
+    const g = new ReplayGuard();
+    const state = g.fresh("!r", "S");
+    assert.equal(await admit(g, store, state, 0, "$a"), true);
+    assert.equal(await admit(g, store, state, 0, "$a"), true);
+    assert.equal(await admit(g, store, state, 0, "$b"), false);
+    assert.equal(await admit(g, store, state, 1, "$c"), true);
+    assert.equal(lookups(), 0);
+  });
+
+  it("a session loaded from the store asks it once per index, and honours what it says", async () => {
+    const { store, save, lookups } = fakeStore();
+    save([{ roomId: "!r", sessionId: "S", messageIndex: 3, eventId: "$old", timestamp: 0 }]);
+    const g = new ReplayGuard();
+    const state = g.session("!r", "S");
+    assert.equal(await admit(g, store, state, 3, "$new"), false);
+    assert.equal(await admit(g, store, state, 3, "$old"), true);
+    assert.equal(await admit(g, store, state, 4, "$x"), true);
+    assert.equal(await admit(g, store, state, 4, "$x"), true);
+    assert.equal(lookups(), 2);
+  });
+
+  it("over its bound it drops whole saved sessions, which then fall back to the store", async () => {
+    const { store, save, lookups } = fakeStore();
+    const g = new ReplayGuard(4);
+    const first = g.fresh("!r", "S1");
+    for (let i = 0; i < 3; i++) assert.equal(await admit(g, store, first, i, `$e${i}`), true);
+    save(g.take(true));
+    const second = g.fresh("!r", "S2");
+    for (let i = 0; i < 3; i++) assert.equal(await admit(g, store, second, i, `$f${i}`), true);
+    assert.equal(first.dropped, true, "the older, saved session was dropped");
+    assert.equal(second.dropped, false, "a session with unsaved records is kept");
+    // A holder of the dropped state asks again and gets one that is not complete: the replay of
+    // index 1 is caught by the store.
+    const again = g.session("!r", "S1");
+    assert.notEqual(again, first);
+    assert.equal(again.complete, false);
+    assert.equal(await admit(g, store, again, 1, "$forged"), false);
+    assert.equal(lookups(), 1);
+  });
+
+  it("records of a failed save are handed out again", () => {
+    const g = new ReplayGuard();
+    const state = g.fresh("!r", "S");
+    g.admitCached(state, 0, "$a", 5);
+    assert.deepEqual(g.take(false), [], "below a batch, nothing is written on its own");
+    const taken = g.take(true);
+    assert.equal(taken.length, 1);
+    g.restore(taken);
+    assert.deepEqual(g.takeAll(), taken);
+  });
+});
