@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { MemoryCryptoStore } from "../store/index.ts";
 import { DecryptionError } from "./errors.ts";
+import { OlmMachine } from "./machine.ts";
 import { FakeHomeserver, joined, TestClient } from "./test-support/fake-homeserver.ts";
 
 const ROOM = "!room:example.org";
@@ -94,5 +96,39 @@ describe("OlmMachine: two devices", () => {
     assert.equal(synced.redecrypted.length, 1);
     assert.equal(synced.redecrypted[0]?.content.body, "late key");
     assert.equal(bob.machine.pendingEventCount, 0);
+  });
+});
+
+describe("OlmMachine: steps", () => {
+  it("never interleave: a step waits for the one before it to finish saving, and close waits for all", async () => {
+    const store = await MemoryCryptoStore.open({ userId: "@s:example.org", deviceId: "S" });
+    const machine = await OlmMachine.open({ userId: "@s:example.org", deviceId: "S", store });
+    const log: string[] = [];
+    let release: () => void = () => {};
+    const save = store.saveChanges.bind(store);
+    store.saveChanges = async (changes) => {
+      log.push("save begins");
+      await new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      await save(changes);
+      log.push("save ends");
+    };
+    // Two steps that both save (tracking new users), started together.
+    const first = machine.updateTrackedUsers(["@a:example.org"]).then(() => log.push("first done"));
+    const second = machine.updateTrackedUsers(["@b:example.org"]).then(() => log.push("second done"));
+    const closed = machine.close().then(() => log.push("closed"));
+    while (!log.includes("closed")) {
+      await new Promise((r) => setImmediate(r));
+      release();
+    }
+    await Promise.all([first, second, closed]);
+    assert.ok(log.filter((l) => l === "save begins").length >= 2, "both steps saved");
+    const saves = log.filter((l) => l.startsWith("save"));
+    for (let i = 0; i < saves.length; i += 2)
+      assert.deepEqual(saves.slice(i, i + 2), ["save begins", "save ends"]);
+    assert.ok(log.indexOf("first done") < log.indexOf("second done"));
+    assert.equal(log.at(-1), "closed");
+    await assert.rejects(machine.updateTrackedUsers(["@c:example.org"]), { code: "CLOSED" });
   });
 });

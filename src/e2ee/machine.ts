@@ -62,7 +62,9 @@ export class OlmMachine {
   readonly #replays: ReplayGuard;
   #parts: Parts;
   #upload: KeysUploadRequest | undefined;
-  #tail: Promise<unknown> = Promise.resolve();
+  /** A step is running; `#waiting` holds the resumptions of those queued behind it, in order. */
+  #busy = false;
+  readonly #waiting: (() => void)[] = [];
   #closed = false;
 
   private constructor(
@@ -108,45 +110,54 @@ export class OlmMachine {
    * Runs one step: steps never interleave, and each ends in one `saveChanges`. If the step or the
    * save fails, in-memory state is rebuilt from the store so it never runs ahead of what is saved.
    */
-  #step<T>(fn: (parts: Parts) => Promise<T>): Promise<T> {
-    const run = async (): Promise<T> => {
-      if (this.#closed) throw new E2eeError("CLOSED", "the machine was closed");
+  async #step<T>(fn: (parts: Parts) => Promise<T>): Promise<T> {
+    // A lock rather than a promise chain: an uncontended step (most decryptions) then costs no
+    // extra promises or closures.
+    if (this.#busy) await new Promise<void>((resume) => this.#waiting.push(resume));
+    else this.#busy = true;
+    try {
+      return await this.#run(fn);
+    } finally {
+      const next = this.#waiting.shift();
+      if (next !== undefined) next();
+      else this.#busy = false;
+    }
+  }
+
+  /** One step's body under the lock: run, save, or roll memory back to the store. */
+  async #run<T>(fn: (parts: Parts) => Promise<T>): Promise<T> {
+    if (this.#closed) throw new E2eeError("CLOSED", "the machine was closed");
+    this.#resetChanges();
+    let replays: ReplayRecord[] = [];
+    try {
+      const result = await fn(this.#parts);
+      const tx = this.#ctx.tx;
+      replays = this.#replays.take(hasChanges(tx));
+      tx.replays.push(...replays);
+      if (hasChanges(tx)) await this.#ctx.store.saveChanges(tx);
+      replays = [];
+      for (const q of tx.queuedToDevice) this.#parts.queue.set(q.request.id, q);
+      for (const id of tx.sentToDevice) this.#parts.queue.delete(id);
+      return result;
+    } catch (e) {
+      this.#replays.restore(replays);
+      // A refusal before anything changed (unknown devices, a malformed response) leaves memory
+      // as it was; anything else reloads from the store, which holds the last complete step.
+      const clean = !hasChanges(this.#ctx.tx) && (e instanceof E2eeError || e instanceof UnknownDevicesError);
       this.#resetChanges();
-      let replays: ReplayRecord[] = [];
-      try {
-        const result = await fn(this.#parts);
-        const tx = this.#ctx.tx;
-        replays = this.#replays.take(hasChanges(tx));
-        tx.replays.push(...replays);
-        if (hasChanges(tx)) await this.#ctx.store.saveChanges(tx);
-        replays = [];
-        for (const q of tx.queuedToDevice) this.#parts.queue.set(q.request.id, q);
-        for (const id of tx.sentToDevice) this.#parts.queue.delete(id);
-        return result;
-      } catch (e) {
-        this.#replays.restore(replays);
-        // A refusal before anything changed (unknown devices, a malformed response) leaves memory
-        // as it was; anything else reloads from the store, which holds the last complete step.
-        const clean =
-          !hasChanges(this.#ctx.tx) && (e instanceof E2eeError || e instanceof UnknownDevicesError);
-        this.#resetChanges();
-        if (!clean) {
-          this.#upload = undefined;
-          try {
-            this.#parts = await buildParts(this.#ctx, this.#replays);
-          } catch {
-            this.#closed = true; // the store is unusable: refuse further steps rather than drift
-          }
-          this.#ctx.tx = emptyChanges();
+      if (!clean) {
+        this.#upload = undefined;
+        try {
+          this.#parts = await buildParts(this.#ctx, this.#replays);
+        } catch {
+          this.#closed = true; // the store is unusable: refuse further steps rather than drift
         }
-        throw e;
-      } finally {
-        this.#resetChanges();
+        this.#ctx.tx = emptyChanges();
       }
-    };
-    const result = this.#tail.then(run, run);
-    this.#tail = result.catch(() => undefined);
-    return result;
+      throw e;
+    } finally {
+      this.#resetChanges();
+    }
   }
 
   /** A fresh change set, reusing the current one when nothing was added (most decryptions). */
@@ -173,7 +184,8 @@ export class OlmMachine {
       this.#ctx.tx.replays.push(...this.#replays.takeAll());
     }).catch(() => undefined);
     this.#closed = true;
-    await this.#tail;
+    // Waits for the steps queued before this point (they end with CLOSED).
+    await this.#step(async () => undefined).catch(() => undefined);
   }
 
   // ---- sync ----

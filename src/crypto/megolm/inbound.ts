@@ -7,6 +7,7 @@ import {
   aes256CbcDecrypt,
   CryptoPrimitiveError,
   constantTimeEqual,
+  constantTimeEqualAt,
   decodeBase64,
   ED25519_PUBLIC_KEY_LENGTH,
   ed25519Verify,
@@ -128,10 +129,7 @@ export class InboundGroupSession {
     let plaintext: Uint8Array;
     try {
       const mac = hmacSha256(keys.macKey, bytes.subarray(0, macOffset));
-      const ok = constantTimeEqual(
-        mac.subarray(0, MEGOLM_MAC_LENGTH),
-        bytes.subarray(macOffset, signatureOffset),
-      );
+      const ok = constantTimeEqualAt(mac, bytes, macOffset, MEGOLM_MAC_LENGTH);
       if (!ok) throw new MegolmError("BAD_MAC", "the message's MAC does not match");
       try {
         plaintext = aes256CbcDecrypt(keys.aesKey, keys.iv, decoded.ciphertext);

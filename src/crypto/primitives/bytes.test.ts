@@ -1,10 +1,42 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { concatBytes, constantTimeEqual, utf8Decode, utf8Encode, wipe } from "./bytes.ts";
+import {
+  concatBytes,
+  constantTimeEqual,
+  constantTimeEqualAt,
+  utf8Decode,
+  utf8Encode,
+  wipe,
+} from "./bytes.ts";
 import { CryptoPrimitiveError } from "./errors.ts";
 
 const isCode = (code: string) => (e: unknown) => e instanceof CryptoPrimitiveError && e.code === code;
+
+describe("constantTimeEqualAt", () => {
+  it("compares a prefix of one array with a range of another, as slices would", () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 40 }),
+        fc.uint8Array({ maxLength: 80 }),
+        fc.integer({ min: -2, max: 90 }),
+        fc.integer({ min: 0, max: 45 }),
+        (a, b, offset, length) => {
+          const inBounds = offset >= 0 && length <= a.length && offset + length <= b.length;
+          const expected =
+            inBounds &&
+            Buffer.from(a.subarray(0, length)).equals(Buffer.from(b.subarray(offset, offset + length)));
+          assert.equal(constantTimeEqualAt(a, b, offset, length), expected);
+          if (b.length >= length && a.length >= length) {
+            const copy = b.slice();
+            copy.set(a.subarray(0, length), 0);
+            assert.equal(constantTimeEqualAt(a, copy, 0, length), true);
+          }
+        },
+      ),
+    );
+  });
+});
 
 describe("constantTimeEqual", () => {
   it("is true exactly for equal byte strings", () => {

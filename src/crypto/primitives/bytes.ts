@@ -13,6 +13,21 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   return diff === 0;
 }
 
+/**
+ * `constantTimeEqual(a[0..length), b[bOffset..bOffset + length))` without making views: for
+ * truncated MACs checked in place inside a message. False if either range is out of bounds.
+ */
+export function constantTimeEqualAt(a: Uint8Array, b: Uint8Array, bOffset: number, length: number): boolean {
+  assertBytes(a, "first operand");
+  assertBytes(b, "second operand");
+  if (!Number.isSafeInteger(bOffset) || bOffset < 0 || length > a.length || bOffset + length > b.length) {
+    return false;
+  }
+  let diff = 0;
+  for (let i = 0; i < length; i++) diff |= a[i]! ^ b[bOffset + i]!;
+  return diff === 0;
+}
+
 /** One fresh array holding the inputs one after another. */
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   let length = 0;

@@ -35,6 +35,20 @@ describe("HMAC and HKDF over a one-shot SHA-256", () => {
     assert.deepEqual(hmacSha256(key, short), before);
   });
 
+  it("HKDF matches OpenSSL when the input or info outgrows the shared buffer", () => {
+    for (const [ikmLength, infoLength] of [
+      [2000, 5],
+      [10, 1000],
+      [1100, 1020],
+    ] as const) {
+      const ikm = crypto.randomBytes(ikmLength);
+      const salt = crypto.randomBytes(16);
+      const info = crypto.randomBytes(infoLength);
+      const expected = new Uint8Array(crypto.hkdfSync("sha256", ikm, salt, info, 100));
+      assert.deepEqual(hkdfSha256(ikm, salt, info, 100), expected);
+    }
+  });
+
   it("HKDF matches OpenSSL for random inputs and lengths", () => {
     fc.assert(
       fc.property(

@@ -8,7 +8,14 @@ import type { Sha256Hasher } from "./backend.ts";
 
 export type { CryptoBackend, Sha256Hasher } from "./backend.ts";
 export { decodeBase64, decodeBase64Url, encodeBase64, encodeBase64Url } from "./base64.ts";
-export { concatBytes, constantTimeEqual, utf8Decode, utf8Encode, wipe } from "./bytes.ts";
+export {
+  concatBytes,
+  constantTimeEqual,
+  constantTimeEqualAt,
+  utf8Decode,
+  utf8Encode,
+  wipe,
+} from "./bytes.ts";
 export { CryptoPrimitiveError, type CryptoPrimitiveErrorCode } from "./errors.ts";
 export * from "./limits.ts";
 
