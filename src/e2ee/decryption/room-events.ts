@@ -96,6 +96,11 @@ function parsePayload(plaintext: Uint8Array): MegolmPayload {
   return { type: json.type, content: json.content, room_id: json.room_id };
 }
 
+function replayVerdict(admitted: boolean): void {
+  if (!admitted)
+    throw new DecryptionError("REPLAYED", "this message index was already used by another event");
+}
+
 export class RoomEventDecryptor {
   readonly #ctx: MachineContext;
   readonly #inbound: InboundSessions;
@@ -148,8 +153,10 @@ export class RoomEventDecryptor {
     }
     // Every check that can reject the event runs before its index is recorded: a forged copy must
     // not claim the index and make the genuine event look like a replay.
-    const { trust, deviceId } = await this.#senderTrust(event.sender, parsed.deviceId, entry);
-    await this.#checkReplay(roomId, entry, result.messageIndex, event);
+    const sender = this.#senderTrust(event.sender, parsed.deviceId, entry);
+    const { trust, deviceId } = sender instanceof Promise ? await sender : sender;
+    const replay = this.#checkReplay(roomId, entry, result.messageIndex, event);
+    if (replay !== undefined) await replay;
     return {
       type: payload.type,
       content: payload.content,
@@ -165,13 +172,16 @@ export class RoomEventDecryptor {
     };
   }
 
-  /** One message index, one event: the same ciphertext under another event ID is a replay. */
-  async #checkReplay(
+  /**
+   * One message index, one event: the same ciphertext under another event ID is a replay.
+   * Synchronous when memory can tell.
+   */
+  #checkReplay(
     roomId: string,
     entry: InboundEntry,
     messageIndex: number,
     event: EncryptedRoomEvent,
-  ): Promise<void> {
+  ): void | Promise<void> {
     let state = entry.replays;
     if (state === undefined || state.dropped) {
       const sessionId = entry.record.sessionId;
@@ -184,45 +194,81 @@ export class RoomEventDecryptor {
     }
     const ts = event.origin_server_ts;
     const timestamp = typeof ts === "number" && Number.isSafeInteger(ts) ? ts : 0;
-    const admitted =
-      this.#replays.admitCached(state, messageIndex, event.event_id, timestamp) ??
-      (await this.#replays.admit(this.#ctx.store, state, messageIndex, event.event_id, timestamp));
-    if (!admitted) {
-      throw new DecryptionError("REPLAYED", "this message index was already used by another event");
-    }
+    const cached = this.#replays.admitCached(state, messageIndex, event.event_id, timestamp);
+    if (cached !== undefined) return replayVerdict(cached);
+    return this.#replays
+      .admit(this.#ctx.store, state, messageIndex, event.event_id, timestamp)
+      .then(replayVerdict);
   }
 
-  async #senderTrust(
+  /**
+   * Who sent the event and how far we trust that. Synchronous when the devices involved are in
+   * memory (a timeline's usual case); otherwise it loads them first.
+   */
+  #senderTrust(
     sender: string,
     claimedDeviceId: string | undefined,
     entry: InboundEntry,
-  ): Promise<{ trust: SenderTrust; deviceId: string | undefined }> {
-    const { senderKey, senderClaimedEd25519, forwarded } = entry.record;
+  ): SenderInfo | Promise<SenderInfo> {
+    const { senderKey } = entry.record;
     if (senderKey === this.#own.identityKeys.curve25519 && sender === this.#ctx.userId) {
-      return { trust: forwarded ? "unverified" : "verified", deviceId: this.#ctx.deviceId };
+      return { trust: entry.record.forwarded ? "unverified" : "verified", deviceId: this.#ctx.deviceId };
     }
-    // The device the event names, when it really holds the session's key, settles who sent it
-    // (a curve key is only a hint: another device could list the same one in its keys).
-    let claimed: DeviceRecord | undefined;
-    if (claimedDeviceId !== undefined) {
-      const cached = this.#devices.cachedDevice(sender, claimedDeviceId);
-      claimed = cached === null ? await this.#devices.device(sender, claimedDeviceId) : cached;
-    }
-    let named = claimed?.curve25519 === senderKey ? claimed : undefined;
-    if (named === undefined) {
-      const owner =
-        this.#devices.cachedDeviceByCurveKey(senderKey) ?? (await this.#devices.deviceByCurveKey(senderKey));
-      // The session was made by a device of someone else: the event's sender is forged.
-      if (owner !== undefined && owner.userId !== sender) {
-        throw new DecryptionError("MISMATCHED_SENDER", "the message's session belongs to another user");
-      }
-      named = claimed ?? owner;
-    }
-    if (named === undefined) return { trust: "unknown_device", deviceId: claimedDeviceId };
-    if (named.curve25519 !== senderKey || named.ed25519 !== senderClaimedEd25519) {
-      return { trust: "mismatched_sender_key", deviceId: named.deviceId };
-    }
-    if (forwarded || named.trust !== "verified") return { trust: "unverified", deviceId: named.deviceId };
-    return { trust: "verified", deviceId: named.deviceId };
+    const claimed =
+      claimedDeviceId === undefined ? undefined : this.#devices.cachedDevice(sender, claimedDeviceId);
+    if (claimed === null) return this.#senderTrustLoaded(sender, claimedDeviceId, entry);
+    if (claimed?.curve25519 === senderKey)
+      return judgeSender(sender, claimedDeviceId, entry, claimed, undefined);
+    const owner = this.#devices.cachedDeviceByCurveKey(senderKey);
+    if (owner === null) return this.#senderTrustLoaded(sender, claimedDeviceId, entry);
+    return judgeSender(sender, claimedDeviceId, entry, claimed, owner);
   }
+
+  async #senderTrustLoaded(
+    sender: string,
+    claimedDeviceId: string | undefined,
+    entry: InboundEntry,
+  ): Promise<SenderInfo> {
+    const { senderKey } = entry.record;
+    const claimed =
+      claimedDeviceId === undefined ? undefined : await this.#devices.device(sender, claimedDeviceId);
+    const owner =
+      claimed?.curve25519 === senderKey ? undefined : await this.#devices.deviceByCurveKey(senderKey);
+    return judgeSender(sender, claimedDeviceId, entry, claimed, owner);
+  }
+}
+
+interface SenderInfo {
+  readonly trust: SenderTrust;
+  readonly deviceId: string | undefined;
+}
+
+/**
+ * The verdict from the two lookups: `claimed`, the device the event names; `owner`, the device
+ * holding the session's curve key (looked up only when `claimed` does not hold it). The named
+ * device settles who sent it when it really holds the key (a curve key alone is only a hint:
+ * another device could list the same one in its keys).
+ */
+function judgeSender(
+  sender: string,
+  claimedDeviceId: string | undefined,
+  entry: InboundEntry,
+  claimed: DeviceRecord | undefined,
+  owner: DeviceRecord | undefined,
+): SenderInfo {
+  const { senderKey, senderClaimedEd25519, forwarded } = entry.record;
+  let named = claimed?.curve25519 === senderKey ? claimed : undefined;
+  if (named === undefined) {
+    // The session was made by a device of someone else: the event's sender is forged.
+    if (owner !== undefined && owner.userId !== sender) {
+      throw new DecryptionError("MISMATCHED_SENDER", "the message's session belongs to another user");
+    }
+    named = claimed ?? owner;
+  }
+  if (named === undefined) return { trust: "unknown_device", deviceId: claimedDeviceId };
+  if (named.curve25519 !== senderKey || named.ed25519 !== senderClaimedEd25519) {
+    return { trust: "mismatched_sender_key", deviceId: named.deviceId };
+  }
+  if (forwarded || named.trust !== "verified") return { trust: "unverified", deviceId: named.deviceId };
+  return { trust: "verified", deviceId: named.deviceId };
 }
