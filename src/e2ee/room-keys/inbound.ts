@@ -58,8 +58,8 @@ export class InboundSessions {
   cached(roomId: string, sessionId: string): InboundEntry | undefined {
     const key = cacheKey(roomId, sessionId);
     const hit = this.#cache.get(key);
-    if (hit !== undefined) {
-      // Refresh recency (Map keeps insertion order).
+    // Refresh recency (a Map keeps insertion order), which only matters once eviction is near.
+    if (hit !== undefined && this.#cache.size > INBOUND_SESSION_CACHE_SIZE / 2) {
       this.#cache.delete(key);
       this.#cache.set(key, hit);
     }
