@@ -34,9 +34,9 @@ import {
 import { machineStoreFrom } from "./store/crypto-store.ts";
 import type { MachineStore } from "./store/port.ts";
 import { emptyChanges, hasChanges, type ReplayRecord } from "./store/records.ts";
-import { isRecord, receiveToDevice, type SyncChanges, type SyncChangesResult } from "./sync/to-device.ts";
+import { receiveToDevice, type SyncChanges, type SyncChangesResult } from "./sync/to-device.ts";
 import { type DeviceTrust, isDeviceTrust } from "./trust/trust.ts";
-import { entryOf } from "./util.ts";
+import { entryOf, isRecord } from "./util.ts";
 
 /** A device that failed to give us a one-time key is not asked again for this long. */
 export const CLAIM_FAILURE_BACKOFF_MS = 15 * 60 * 1000;

@@ -17,3 +17,8 @@ export function getOrInsert<K, V>(map: Map<K, V>, key: K, make: () => V): V {
   }
   return value;
 }
+
+/** A JSON object (not null, not an array): the first check on anything from the network. */
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}

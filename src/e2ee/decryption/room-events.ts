@@ -12,6 +12,7 @@ import type { OwnDevice } from "../identity/own-device.ts";
 import { isId } from "../limits.ts";
 import type { InboundEntry, InboundSessions } from "../room-keys/inbound.ts";
 import type { SenderTrust } from "../trust/trust.ts";
+import { isRecord } from "../util.ts";
 import type { ReplayGuard } from "./replay.ts";
 
 /** The parts of a room event decryption looks at. */
@@ -44,9 +45,6 @@ export interface ParsedMegolmEvent {
   readonly ciphertext: string;
   readonly deviceId: string | undefined;
 }
-
-const isRecord = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
 
 // Checked by hand rather than with a schema: this runs once per timeline event, and a schema
 // library's generic walk cost more than the rest of the non-cryptographic work together.

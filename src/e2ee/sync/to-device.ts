@@ -8,6 +8,7 @@ import { isId } from "../limits.ts";
 import type { DecryptedOlmEvent } from "../olm/sessions.ts";
 import type { Parts } from "../parts.ts";
 import type { RoomKeyUpdate } from "../room-keys/inbound.ts";
+import { isRecord } from "../util.ts";
 
 export interface ToDeviceEvent {
   readonly type: string;
@@ -45,10 +46,6 @@ export interface SyncChangesResult {
 
 /** Never handed to the application: key material stays inside the machine. */
 const SECRET_FIELDS = new Set(["session_key"]);
-
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
 
 export async function receiveToDevice(p: Parts, raw: unknown, result: SyncChangesResult): Promise<void> {
   if (!isRecord(raw) || typeof raw.type !== "string" || !isId(raw.sender) || !isRecord(raw.content)) {
