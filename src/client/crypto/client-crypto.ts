@@ -17,6 +17,7 @@ import {
   type ClientEvent,
   type JsonObject,
   keysChangesResponseSchema,
+  membersResponseSchema,
   type ToDeviceEvent,
 } from "../../wire/index.ts";
 import { errorSummary } from "../events/emitter.ts";
@@ -94,6 +95,12 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   /** The refused `m.room.encryption` of each room, reported once. */
   readonly #refused = new Map<string, string>();
   #changedRooms = new Set<string>();
+  /**
+   * Rooms whose full member list was fetched in this process. With lazy-loaded members, sync
+   * only names the members it must; a room key must still reach every member, so the list is
+   * fetched once before the first share. Sync (and its gap fetches) keeps it current after that.
+   */
+  readonly #membersLoaded = new Set<string>();
   /** The crypto store's token when the client starts over without one (see `clientSince`). */
   #gapFrom: string | undefined;
   #closed = false;
@@ -250,6 +257,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       this.#ensureOpen();
       const roomId = room.roomId;
       await this.#recordRoom(room, false);
+      await this.#loadMembers(room);
       const members: RoomMember[] = [];
       for (const m of room.members) {
         if (m.membership === "join" || m.membership === "invite") {
@@ -269,6 +277,25 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       if (shares.length > 0) await this.#loop.run();
       return { type: "m.room.encrypted", content: await this.#encrypt(roomId, type, content) };
     });
+  }
+
+  /**
+   * Fetches the room's members (once per process) and adds those sync has not told us about.
+   * What sync already delivered is at least as new, so it is never overwritten.
+   */
+  async #loadMembers(room: Room): Promise<void> {
+    if (this.#membersLoaded.has(room.roomId)) return;
+    const res = await this.#host.http.request({
+      method: "GET",
+      path: path`/_matrix/client/v3/rooms/${room.roomId}/members`,
+      query: { not_membership: "leave" },
+      schema: membersResponseSchema,
+    });
+    for (const ev of res.chunk) {
+      if (ev.type !== "m.room.member") continue;
+      if (room.getState("m.room.member", ev.state_key) === undefined) room.applyState(ev);
+    }
+    this.#membersLoaded.add(room.roomId);
   }
 
   async #encrypt(roomId: string, type: string, content: JsonObject): Promise<JsonObject> {
