@@ -7,7 +7,6 @@ import {
   type CryptoChanges,
   type CryptoStore,
   type InboundGroupSessionCounts,
-  type InboundGroupSessionKey,
   type JsonValue,
   MemoryCryptoStore,
   type OlmSessionRecord,
@@ -65,9 +64,6 @@ export class LoggingCryptoStore implements CryptoStore {
   }
   countInboundGroupSessions(): Promise<InboundGroupSessionCounts> {
     return this.inner.countInboundGroupSessions();
-  }
-  listInboundGroupSessions(after: InboundGroupSessionKey | undefined, limit: number) {
-    return this.inner.listInboundGroupSessions(after, limit);
   }
   getInboundGroupSessionsToBackUp(limit: number) {
     return this.inner.getInboundGroupSessionsToBackUp(limit);

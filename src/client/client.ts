@@ -265,15 +265,15 @@ export class MatrixClient extends RoomsClient {
   }
 
   /**
-   * Exports every room key in the crypto store (or only those of `roomIds`) as a standard
-   * passphrase-protected file (Element, matrix-js-sdk). `onProgress` counts keys (rooms when
-   * `roomIds` is given).
+   * Exports the room keys of every known room (or `roomIds`) as a standard passphrase-protected
+   * file (Element, matrix-js-sdk). `onProgress` counts rooms.
    */
   exportRoomKeys(
     passphrase: string,
     opts: { roomIds?: readonly string[]; onProgress?: ProgressCallback; rounds?: number } = {},
   ): Promise<string> {
-    return this.crypto.exportRoomKeys(opts.roomIds, passphrase, {
+    const roomIds = opts.roomIds ?? [...this.rooms.keys()];
+    return this.crypto.exportRoomKeys(roomIds, passphrase, {
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       ...(opts.rounds !== undefined ? { rounds: opts.rounds } : {}),
     });

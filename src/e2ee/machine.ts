@@ -33,12 +33,7 @@ import {
 } from "./room-keys/settings.ts";
 import { machineStoreFrom } from "./store/crypto-store.ts";
 import type { MachineStore } from "./store/port.ts";
-import {
-  emptyChanges,
-  hasChanges,
-  type InboundGroupSessionRecord,
-  type ReplayRecord,
-} from "./store/records.ts";
+import { emptyChanges, hasChanges, type ReplayRecord } from "./store/records.ts";
 import { receiveToDevice, type SyncChanges, type SyncChangesResult } from "./sync/to-device.ts";
 import { type DeviceTrust, isDeviceTrust } from "./trust/trust.ts";
 import { entryOf, isRecord } from "./util.ts";
@@ -540,40 +535,21 @@ export class OlmMachine {
   }
 
   /**
-   * The room keys we hold, as key export entries (encrypt them with `encryptKeyExport` from
-   * `keyroom/crypto` to write a standard export file): every key, or those of `roomIds`. All keys
-   * are read from the store a page at a time (`IMPORT_BATCH_SIZE`), one step per page, so other
-   * work is not held up behind a large export. `onPage` gets the number of sessions read so far.
+   * The room keys we hold for these rooms, as key export entries (encrypt them with
+   * `encryptKeyExport` from `keyroom/crypto` to write a standard export file).
    */
-  async exportRoomKeys(
-    roomIds?: Iterable<string>,
-    onPage?: (sessionsRead: number) => void,
-  ): Promise<ExportedRoomKey[]> {
-    let read = 0;
-    const out: ExportedRoomKey[] = [];
-    const add = (records: readonly InboundGroupSessionRecord[]) => {
-      for (const record of records) {
-        const entry = exportRoomKey(record);
-        if (entry !== undefined) out.push(entry);
+  exportRoomKeys(roomIds: Iterable<string>): Promise<ExportedRoomKey[]> {
+    const rooms = [...new Set(roomIds)];
+    return this.#step(async () => {
+      const out: ExportedRoomKey[] = [];
+      for (const roomId of rooms) {
+        for (const record of await this.#ctx.store.getInboundGroupSessionsForRoom(roomId)) {
+          const entry = exportRoomKey(record);
+          if (entry !== undefined) out.push(entry);
+        }
       }
-    };
-    if (roomIds !== undefined) {
-      const rooms = [...new Set(roomIds)];
-      await this.#step(async () => {
-        for (const roomId of rooms) add(await this.#ctx.store.getInboundGroupSessionsForRoom(roomId));
-      });
       return out;
-    }
-    let after: { roomId: string; sessionId: string } | undefined;
-    for (;;) {
-      const page = await this.#step(() => this.#ctx.store.listInboundGroupSessions(after, IMPORT_BATCH_SIZE));
-      add(page);
-      read += page.length;
-      onPage?.(read);
-      const last = page.at(-1);
-      if (last === undefined || page.length < IMPORT_BATCH_SIZE) return out;
-      after = { roomId: last.roomId, sessionId: last.sessionId };
-    }
+    });
   }
 
   /** How many undecryptable events wait for their key. */

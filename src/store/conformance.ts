@@ -441,51 +441,6 @@ export function runCryptoStoreConformance(target: ConformanceTarget): void {
         );
       }));
 
-    it("inbound group sessions listed page by page, in room then session order, each once", () =>
-      withStore(async (s) => {
-        assert.deepEqual(await s.listInboundGroupSessions(undefined, 10), []);
-        const keys = [
-          [ROOM_B, "s2"],
-          [ROOM_A, "s3"],
-          [ROOM_B, "s1"],
-          [ROOM_A, "s1"],
-          // A room ID that sorts between the others only by a character past the prefix.
-          ["!a:example.org2", "s0"],
-        ] as const;
-        await s.saveChanges({ inboundGroupSessions: keys.map(([r, id]) => sample.inbound(r, id)) });
-        const seen: string[] = [];
-        let after: { roomId: string; sessionId: string } | undefined;
-        for (;;) {
-          const page = await s.listInboundGroupSessions(after, 2);
-          assert.ok(page.length <= 2);
-          if (page.length === 0) break;
-          for (const r of page) seen.push(`${r.roomId} ${r.sessionId}`);
-          const last = page[page.length - 1]!;
-          after = { roomId: last.roomId, sessionId: last.sessionId };
-        }
-        assert.deepEqual(seen, [
-          `${ROOM_A} s1`,
-          `${ROOM_A} s3`,
-          "!a:example.org2 s0",
-          `${ROOM_B} s1`,
-          `${ROOM_B} s2`,
-        ]);
-        // A page starts strictly after its key, whether or not that key exists.
-        const fromMissing = await s.listInboundGroupSessions({ roomId: ROOM_A, sessionId: "s2" }, 10);
-        assert.deepEqual(
-          fromMissing.map((r) => r.sessionId),
-          ["s3", "s0", "s1", "s2"],
-        );
-        assert.deepEqual(
-          (await s.listInboundGroupSessions(undefined, 1))[0]?.pickle,
-          sample.inbound(ROOM_A, "s1").pickle,
-        );
-        await assert.rejects(
-          s.listInboundGroupSessions(undefined, 0),
-          (e) => e instanceof StoreError && e.code === "BAD_OPTION",
-        );
-      }));
-
     it("outbound group sessions: one per room, replace and delete", () =>
       withStore(async (s) => {
         await s.saveChanges({

@@ -41,12 +41,6 @@ import type {
   WithheldRecord,
 } from "./records.ts";
 
-/** Where a page of `listInboundGroupSessions` starts (exclusive). */
-export interface InboundGroupSessionKey {
-  readonly roomId: string;
-  readonly sessionId: string;
-}
-
 export interface InboundGroupSessionCounts {
   readonly total: number;
   readonly backedUp: number;
@@ -63,15 +57,6 @@ export interface CryptoStore {
   getInboundGroupSession(roomId: string, sessionId: string): Promise<InboundGroupSessionRecord | undefined>;
   getInboundGroupSessionsForRoom(roomId: string): Promise<InboundGroupSessionRecord[]>;
   countInboundGroupSessions(): Promise<InboundGroupSessionCounts>;
-  /**
-   * Every session, a page at a time: up to `limit` sessions ordered by room ID then session ID,
-   * starting after `after` (from the first when undefined). Key export walks the whole store
-   * this way without holding it in memory.
-   */
-  listInboundGroupSessions(
-    after: InboundGroupSessionKey | undefined,
-    limit: number,
-  ): Promise<InboundGroupSessionRecord[]>;
   /** Up to `limit` sessions not yet backed up, in a stable order (mark them with `changes.backedUp`). */
   getInboundGroupSessionsToBackUp(limit: number): Promise<InboundGroupSessionRecord[]>;
 

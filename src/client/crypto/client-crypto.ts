@@ -397,28 +397,20 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   // ---- key export / import ----
 
   /**
-   * Room keys as a standard passphrase-protected export file (Element and matrix-js-sdk read it):
-   * every key in the store, or those of `roomIds`. `onProgress` counts keys read (of all keys),
-   * or rooms done when rooms are given.
+   * The room keys of these rooms as a standard passphrase-protected export file (Element and
+   * matrix-js-sdk read it). `onProgress` counts rooms.
    */
   async exportRoomKeys(
-    roomIds: readonly string[] | undefined,
+    roomIds: readonly string[],
     passphrase: string,
     opts: { onProgress?: ProgressCallback; rounds?: number } = {},
   ): Promise<string> {
     this.#ensureOpen();
     const keys = [];
-    if (roomIds === undefined) {
-      const { onProgress } = opts;
-      const total =
-        onProgress === undefined ? 0 : (await this.#store.store.countInboundGroupSessions()).total;
-      keys.push(...(await this.machine.exportRoomKeys(undefined, (read) => onProgress?.(read, total))));
-    } else {
-      const rooms = [...new Set(roomIds)];
-      for (let i = 0; i < rooms.length; i++) {
-        keys.push(...(await this.machine.exportRoomKeys([rooms[i] as string])));
-        opts.onProgress?.(i + 1, rooms.length);
-      }
+    const rooms = [...new Set(roomIds)];
+    for (let i = 0; i < rooms.length; i++) {
+      keys.push(...(await this.machine.exportRoomKeys([rooms[i] as string])));
+      opts.onProgress?.(i + 1, rooms.length);
     }
     return encryptKeyExport(keys, passphrase, opts.rounds !== undefined ? { rounds: opts.rounds } : {});
   }

@@ -3,7 +3,6 @@ import { describe, it } from "node:test";
 import { decryptKeyExport, encryptKeyExport } from "../../crypto/key-export/index.ts";
 import { InboundGroupSession, OutboundGroupSession } from "../../crypto/megolm/index.ts";
 import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
-import { IMPORT_BATCH_SIZE } from "./import.ts";
 
 describe("importRoomKeys", () => {
   it("imports valid keys, skips bad entries, and decrypts pending events", async () => {
@@ -68,34 +67,5 @@ describe("importRoomKeys", () => {
     assert.equal(decrypted.content.body, "exported history");
     assert.equal(decrypted.senderDevice, "A");
     assert.equal(decrypted.trust, "unverified", "imported keys say who, not that it is verified");
-  });
-
-  it("with no rooms named, exports every key in the store, page by page", async () => {
-    const hs = new FakeHomeserver();
-    const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
-    // More keys than one page, spread over rooms nobody told the machine about.
-    const count = IMPORT_BATCH_SIZE + 7;
-    const entries = Array.from({ length: count }, (_, i) => {
-      const session = OutboundGroupSession.create();
-      return {
-        algorithm: "m.megolm.v1.aes-sha2",
-        room_id: `!room${i % 3}:x`,
-        sender_key: "c2VuZGVyLWtleQ",
-        session_id: session.sessionId,
-        session_key: InboundGroupSession.fromSessionKey(session.sessionKey()).exportAt(0),
-        sender_claimed_keys: { ed25519: "ZWQ" },
-        forwarding_curve25519_key_chain: [],
-      };
-    });
-    assert.equal((await bob.machine.importRoomKeys(entries)).imported, count);
-    const pages: number[] = [];
-    const all = await bob.machine.exportRoomKeys(undefined, (read) => pages.push(read));
-    assert.equal(all.length, count);
-    assert.deepEqual(new Set(all.map((k) => k.session_id)), new Set(entries.map((e) => e.session_id)));
-    assert.deepEqual(pages, [IMPORT_BATCH_SIZE, count]);
-    assert.equal(
-      (await bob.machine.exportRoomKeys(["!room1:x"])).length,
-      Math.floor(count / 3) + (count % 3 > 1 ? 1 : 0),
-    );
   });
 });

@@ -211,9 +211,6 @@ export function machineStoreFrom(
     async getInboundGroupSessionsForRoom(roomId) {
       return (await store.getInboundGroupSessionsForRoom(roomId)).map(fromStoreInbound);
     },
-    async listInboundGroupSessions(after, limit) {
-      return (await store.listInboundGroupSessions(after, limit)).map(fromStoreInbound);
-    },
     async getOutboundGroupSession(roomId) {
       const r = await store.getOutboundGroupSession(roomId);
       return r && fromStoreOutbound(r);

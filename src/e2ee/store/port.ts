@@ -24,11 +24,6 @@ export interface MachineStore {
   getOlmSessions(senderKey: string): Promise<OlmSessionRecord[]>;
   getInboundGroupSession(roomId: string, sessionId: string): Promise<InboundGroupSessionRecord | undefined>;
   getInboundGroupSessionsForRoom(roomId: string): Promise<InboundGroupSessionRecord[]>;
-  /** Up to `limit` sessions after `after`, in room then session order (see `CryptoStore`). */
-  listInboundGroupSessions(
-    after: { readonly roomId: string; readonly sessionId: string } | undefined,
-    limit: number,
-  ): Promise<InboundGroupSessionRecord[]>;
   getOutboundGroupSession(roomId: string): Promise<OutboundGroupSessionRecord | undefined>;
   getUserDevices(userId: string): Promise<DeviceRecord[]>;
   getDeviceByCurveKey(curve25519: string): Promise<DeviceRecord | undefined>;

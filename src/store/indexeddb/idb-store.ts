@@ -27,7 +27,7 @@ import type {
   TrackedUserRecord,
   WithheldRecord,
 } from "../records.ts";
-import type { CryptoStore, InboundGroupSessionCounts, InboundGroupSessionKey } from "../store.ts";
+import type { CryptoStore, InboundGroupSessionCounts } from "../store.ts";
 import {
   accountToJson,
   parseAccount,
@@ -277,20 +277,6 @@ export class IndexedDbCryptoStore implements CryptoStore {
       db.countFromIndex("inbound_group_sessions", "backedUp", 1),
     ]);
     return { total, backedUp };
-  }
-
-  async listInboundGroupSessions(
-    after: InboundGroupSessionKey | undefined,
-    limit: number,
-  ): Promise<InboundGroupSessionRecord[]> {
-    if (!Number.isSafeInteger(limit) || limit < 1) {
-      throw new StoreError("BAD_OPTION", "the batch limit must be a positive integer");
-    }
-    // The object store's key is [roomId, sessionId]: key order is the listing order.
-    const range =
-      after === undefined ? undefined : this.#range.lowerBound([after.roomId, after.sessionId], true);
-    const rows = await this.#d().getAll("inbound_group_sessions", range, limit);
-    return rows.map((r) => this.#inbound(r));
   }
 
   async getInboundGroupSessionsToBackUp(limit: number): Promise<InboundGroupSessionRecord[]> {

@@ -26,7 +26,7 @@ import type {
   TrackedUserRecord,
   WithheldRecord,
 } from "../records.ts";
-import type { CryptoStore, InboundGroupSessionCounts, InboundGroupSessionKey } from "../store.ts";
+import type { CryptoStore, InboundGroupSessionCounts } from "../store.ts";
 import {
   parseAccount,
   parseBackupState,
@@ -159,20 +159,6 @@ export class MemoryCryptoStore implements CryptoStore {
     let backedUp = 0;
     for (const r of this.#d().inbound.values()) if (r.backedUp) backedUp++;
     return { total: this.#data.inbound.size, backedUp };
-  }
-
-  async listInboundGroupSessions(
-    after: InboundGroupSessionKey | undefined,
-    limit: number,
-  ): Promise<InboundGroupSessionRecord[]> {
-    checkLimit(limit);
-    const byKey = (a: InboundGroupSessionKey, b: InboundGroupSessionKey) =>
-      compare(a.roomId, b.roomId) || compare(a.sessionId, b.sessionId);
-    return [...this.#d().inbound.values()]
-      .filter((r) => after === undefined || byKey(r, after) > 0)
-      .sort(byKey)
-      .slice(0, limit)
-      .map(clone);
   }
 
   async getInboundGroupSessionsToBackUp(limit: number): Promise<InboundGroupSessionRecord[]> {

@@ -36,7 +36,7 @@ import type {
   TrackedUserRecord,
   WithheldRecord,
 } from "../records.ts";
-import type { CryptoStore, InboundGroupSessionCounts, InboundGroupSessionKey } from "../store.ts";
+import type { CryptoStore, InboundGroupSessionCounts } from "../store.ts";
 import { parseIdentity } from "../validate.ts";
 import { migrate } from "./migrations.ts";
 import { parseJson, SqliteStatements } from "./statements.ts";
@@ -189,13 +189,6 @@ export class SqliteCryptoStore implements CryptoStore {
 
   async countInboundGroupSessions(): Promise<InboundGroupSessionCounts> {
     return this.#s().inboundCounts();
-  }
-
-  async listInboundGroupSessions(
-    after: InboundGroupSessionKey | undefined,
-    limit: number,
-  ): Promise<InboundGroupSessionRecord[]> {
-    return this.#s().inboundPage(after, limit);
   }
 
   async getInboundGroupSessionsToBackUp(limit: number): Promise<InboundGroupSessionRecord[]> {

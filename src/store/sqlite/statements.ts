@@ -23,7 +23,7 @@ import type {
   TrackedUserRecord,
   WithheldRecord,
 } from "../records.ts";
-import type { InboundGroupSessionCounts, InboundGroupSessionKey } from "../store.ts";
+import type { InboundGroupSessionCounts } from "../store.ts";
 import {
   accountToJson,
   parseAccount,
@@ -74,10 +74,6 @@ const SQL = {
     "SELECT COUNT(*) AS total, COALESCE(SUM(backed_up), 0) AS backed_up FROM inbound_group_sessions",
   inboundToBackUp:
     "SELECT * FROM inbound_group_sessions WHERE backed_up = 0 ORDER BY room_id, session_id LIMIT ?",
-  inboundFirstPage: "SELECT * FROM inbound_group_sessions ORDER BY room_id, session_id LIMIT ?",
-  inboundPageAfter:
-    "SELECT * FROM inbound_group_sessions WHERE (room_id, session_id) > (?, ?) " +
-    "ORDER BY room_id, session_id LIMIT ?",
   putInbound:
     "INSERT OR REPLACE INTO inbound_group_sessions (room_id, session_id, sender_key, sender_claimed_ed25519, " +
     "first_known_index, imported, forwarded, forwarding_chain, backed_up, pickle) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -225,17 +221,10 @@ export class SqliteStatements {
     return { total: Number(r?.total ?? 0), backedUp: Number(r?.backed_up ?? 0) };
   }
 
-  inboundPage(after: InboundGroupSessionKey | undefined, limit: number): InboundGroupSessionRecord[] {
-    checkPageLimit(limit);
-    const rows =
-      after === undefined
-        ? this.#all("inboundFirstPage", limit)
-        : this.#all("inboundPageAfter", after.roomId, after.sessionId, limit);
-    return rows.map((r) => this.#inbound(r));
-  }
-
   inboundToBackUp(limit: number): InboundGroupSessionRecord[] {
-    checkPageLimit(limit);
+    if (!Number.isSafeInteger(limit) || limit < 1) {
+      throw new StoreError("BAD_OPTION", "the batch limit must be a positive integer");
+    }
     return this.#all("inboundToBackUp", limit).map((r) => this.#inbound(r));
   }
 
@@ -484,11 +473,5 @@ export class SqliteStatements {
     for (const id of c.deletedOutgoingKeyRequests ?? []) this.#run("delKeyRequest", id);
     for (const id of c.deletedQueuedRequests ?? []) this.#run("delQueued", id);
     if (c.nextBatch !== undefined) this.setMeta("next_batch", parseNextBatch(c.nextBatch));
-  }
-}
-
-function checkPageLimit(limit: number): void {
-  if (!Number.isSafeInteger(limit) || limit < 1) {
-    throw new StoreError("BAD_OPTION", "the batch limit must be a positive integer");
   }
 }
