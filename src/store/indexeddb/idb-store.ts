@@ -30,6 +30,9 @@ import type {
 import type { CryptoStore, InboundGroupSessionCounts } from "../store.ts";
 import {
   accountToJson,
+  mergeOutboundSharing,
+  onlyRatchet,
+  outboundNotStored,
   parseAccount,
   parseBackupState,
   parseCrossSigningIdentity,
@@ -42,6 +45,8 @@ import {
   parseOlmMessageHash,
   parseOlmSession,
   parseOutboundGroupSession,
+  parseOutboundGroupSessionUpdate,
+  parseOutboundSharing,
   parseOutgoingKeyRequest,
   parseQueuedRequest,
   parseReplay,
@@ -448,6 +453,20 @@ export class IndexedDbCryptoStore implements CryptoStore {
       os("outbound_group_sessions").put({
         ...r,
         pickle: cipher.encrypt(r.pickle, rowAd("outbound", r.roomId)),
+      });
+    }
+    const updates = (c.outboundGroupSessionUpdates ?? []).map(parseOutboundGroupSessionUpdate);
+    for (const u of updates) {
+      // Reads see the puts queued above in this transaction; the row is cloned natively, not re-validated.
+      const outbound = os("outbound_group_sessions");
+      const row: unknown = await requestToPromise(outbound.get(u.roomId));
+      if (!isRow(row) || row.sessionId !== u.sessionId) throw outboundNotStored(u.roomId);
+      const sharing = onlyRatchet(u) ? {} : mergeOutboundSharing(parseOutboundSharing(row), u);
+      outbound.put({
+        ...row,
+        ...sharing,
+        messageCount: u.messageCount,
+        pickle: cipher.encrypt(u.pickle, rowAd("outbound", u.roomId)),
       });
     }
     for (const x of c.devices ?? []) os("devices").put(parseDevice(x));

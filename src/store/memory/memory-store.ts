@@ -28,6 +28,8 @@ import type {
 } from "../records.ts";
 import type { CryptoStore, InboundGroupSessionCounts } from "../store.ts";
 import {
+  mergeOutboundSharing,
+  outboundNotStored,
   parseAccount,
   parseBackupState,
   parseCrossSigningIdentity,
@@ -39,6 +41,7 @@ import {
   parseOlmMessageHash,
   parseOlmSession,
   parseOutboundGroupSession,
+  parseOutboundGroupSessionUpdate,
   parseOutgoingKeyRequest,
   parseQueuedRequest,
   parseReplay,
@@ -318,6 +321,18 @@ function apply(d: MemoryStoreData, c: CryptoChanges, j: Undo[]): void {
   for (const r of c.outboundGroupSessions ?? []) {
     const rec = clone(parseOutboundGroupSession(r));
     put(j, d.outbound, rec.roomId, rec);
+  }
+  for (const x of c.outboundGroupSessionUpdates ?? []) {
+    const u = parseOutboundGroupSessionUpdate(x);
+    const old = d.outbound.get(u.roomId);
+    if (old === undefined || old.sessionId !== u.sessionId) throw outboundNotStored(u.roomId);
+    // Stored records are never mutated, so the unchanged device lists are shared, not copied.
+    put(j, d.outbound, u.roomId, {
+      ...old,
+      ...mergeOutboundSharing(old, u),
+      pickle: clone(u.pickle),
+      messageCount: u.messageCount,
+    });
   }
   for (const r of c.devices ?? []) {
     const rec = clone(parseDevice(r));
