@@ -441,6 +441,62 @@ export function runCryptoStoreConformance(target: ConformanceTarget): void {
         );
       }));
 
+    it("inbound group sessions: listed page by page in room, then session, order", () =>
+      withStore(async (s) => {
+        assert.deepEqual(await s.listInboundGroupSessions({ limit: 10 }), []);
+        // Saved out of order, across batches, with IDs that share prefixes.
+        const keys: [string, string][] = [
+          [ROOM_B, "s2"],
+          [ROOM_A, "s10"],
+          [ROOM_B, "s1"],
+          [ROOM_A, "s1"],
+          [ROOM_A, "s"],
+          [ROOM_A, "s2"],
+          [ROOM_B, "s10"],
+        ];
+        await s.saveChanges({
+          inboundGroupSessions: keys.slice(0, 4).map(([r, id]) => sample.inbound(r, id)),
+        });
+        await s.saveChanges({ inboundGroupSessions: keys.slice(4).map(([r, id]) => sample.inbound(r, id)) });
+        const expected = [...keys]
+          .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0))
+          .map(([r, id]) => sample.inbound(r, id));
+        for (const limit of [1, 2, 3, 7, 100]) {
+          const seen: InboundGroupSessionRecord[] = [];
+          let after: { roomId: string; sessionId: string } | undefined;
+          for (;;) {
+            const page = await s.listInboundGroupSessions(after === undefined ? { limit } : { after, limit });
+            assert.ok(page.length <= limit);
+            seen.push(...page);
+            const last = page[page.length - 1];
+            if (page.length < limit || last === undefined) break;
+            after = { roomId: last.roomId, sessionId: last.sessionId };
+          }
+          assert.deepEqual(seen, expected, `limit ${limit}`);
+        }
+        // A cursor need not name a stored session; sessions added later show up in later pages.
+        assert.deepEqual(
+          await s.listInboundGroupSessions({ after: { roomId: ROOM_A, sessionId: "s15" }, limit: 2 }),
+          [sample.inbound(ROOM_A, "s2"), sample.inbound(ROOM_B, "s1")],
+        );
+        await s.saveChanges({ inboundGroupSessions: [sample.inbound(ROOM_A, "s3", { firstKnownIndex: 4 })] });
+        assert.deepEqual(
+          await s.listInboundGroupSessions({ after: { roomId: ROOM_A, sessionId: "s2" }, limit: 1 }),
+          [sample.inbound(ROOM_A, "s3", { firstKnownIndex: 4 })],
+        );
+        for (const bad of [
+          { limit: 0 },
+          { limit: 1.5 },
+          { limit: -1 },
+          { after: { roomId: ROOM_A }, limit: 1 },
+        ]) {
+          await assert.rejects(
+            s.listInboundGroupSessions(bad as { limit: number }),
+            (e) => e instanceof StoreError && e.code === "BAD_OPTION",
+          );
+        }
+      }));
+
     it("outbound group sessions: one per room, replace and delete", () =>
       withStore(async (s) => {
         await s.saveChanges({

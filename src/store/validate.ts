@@ -23,6 +23,7 @@ import {
   type OutgoingKeyRequestRecord,
   type QueuedRequestRecord,
   type ReplayRecord,
+  type RoomSessionKey,
   type RoomSettingsRecord,
   type SharedWith,
   type StoreIdentity,
@@ -209,6 +210,21 @@ export function parseOutboundGroupSession(v: unknown): OutboundGroupSessionRecor
     messageCount: int(o, "messageCount", w),
     ...parseOutboundSharing(o),
   };
+}
+
+/** Checks a `listInboundGroupSessions` page request (it comes from callers, not from storage). */
+export function parsePageRequest(page: unknown): { after: RoomSessionKey | undefined; limit: number } {
+  const o = typeof page === "object" && page !== null ? (page as Obj) : {};
+  const limit = o.limit;
+  if (typeof limit !== "number" || !Number.isSafeInteger(limit) || limit < 1) {
+    throw new StoreError("BAD_OPTION", "the page limit must be a positive integer");
+  }
+  if (o.after === undefined) return { after: undefined, limit };
+  const a = typeof o.after === "object" && o.after !== null ? (o.after as Obj) : {};
+  if (typeof a.roomId !== "string" || typeof a.sessionId !== "string") {
+    throw new StoreError("BAD_OPTION", "the page cursor must name a room ID and a session ID");
+  }
+  return { after: { roomId: a.roomId, sessionId: a.sessionId }, limit };
 }
 
 export function parseOutboundGroupSessionUpdate(v: unknown): OutboundGroupSessionUpdate {

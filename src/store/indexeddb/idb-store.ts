@@ -27,7 +27,7 @@ import type {
   TrackedUserRecord,
   WithheldRecord,
 } from "../records.ts";
-import type { CryptoStore, InboundGroupSessionCounts } from "../store.ts";
+import type { CryptoStore, InboundGroupSessionCounts, InboundGroupSessionPage } from "../store.ts";
 import {
   accountToJson,
   mergeOutboundSharing,
@@ -48,6 +48,7 @@ import {
   parseOutboundGroupSessionUpdate,
   parseOutboundSharing,
   parseOutgoingKeyRequest,
+  parsePageRequest,
   parseQueuedRequest,
   parseReplay,
   parseRoomSettings,
@@ -282,6 +283,15 @@ export class IndexedDbCryptoStore implements CryptoStore {
       db.countFromIndex("inbound_group_sessions", "backedUp", 1),
     ]);
     return { total, backedUp };
+  }
+
+  async listInboundGroupSessions(page: InboundGroupSessionPage): Promise<InboundGroupSessionRecord[]> {
+    const { after, limit } = parsePageRequest(page);
+    // The primary key is [roomId, sessionId]: an open lower bound resumes right after the cursor.
+    const range =
+      after === undefined ? undefined : this.#range.lowerBound([after.roomId, after.sessionId], true);
+    const rows = await this.#d().getAll("inbound_group_sessions", range, limit);
+    return rows.map((r) => this.#inbound(r));
   }
 
   async getInboundGroupSessionsToBackUp(limit: number): Promise<InboundGroupSessionRecord[]> {

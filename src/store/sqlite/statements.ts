@@ -19,6 +19,7 @@ import type {
   OutgoingKeyRequestRecord,
   QueuedRequestRecord,
   ReplayRecord,
+  RoomSessionKey,
   RoomSettingsRecord,
   TrackedUserRecord,
   WithheldRecord,
@@ -77,6 +78,10 @@ const SQL = {
   inboundForRoom: "SELECT * FROM inbound_group_sessions WHERE room_id = ? ORDER BY session_id",
   inboundCounts:
     "SELECT COUNT(*) AS total, COALESCE(SUM(backed_up), 0) AS backed_up FROM inbound_group_sessions",
+  inboundFirstPage: "SELECT * FROM inbound_group_sessions ORDER BY room_id, session_id LIMIT ?",
+  // A row-value comparison walks the primary key from the cursor: each page costs O(log n + limit).
+  inboundPageAfter:
+    "SELECT * FROM inbound_group_sessions WHERE (room_id, session_id) > (?, ?) ORDER BY room_id, session_id LIMIT ?",
   inboundToBackUp:
     "SELECT * FROM inbound_group_sessions WHERE backed_up = 0 ORDER BY room_id, session_id LIMIT ?",
   putInbound:
@@ -233,6 +238,14 @@ export class SqliteStatements {
   inboundCounts(): InboundGroupSessionCounts {
     const r = this.#get("inboundCounts");
     return { total: Number(r?.total ?? 0), backedUp: Number(r?.backed_up ?? 0) };
+  }
+
+  inboundPage(after: RoomSessionKey | undefined, limit: number): InboundGroupSessionRecord[] {
+    const rows =
+      after === undefined
+        ? this.#all("inboundFirstPage", limit)
+        : this.#all("inboundPageAfter", after.roomId, after.sessionId, limit);
+    return rows.map((r) => this.#inbound(r));
   }
 
   inboundToBackUp(limit: number): InboundGroupSessionRecord[] {
