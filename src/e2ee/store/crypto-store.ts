@@ -240,6 +240,12 @@ export function machineStoreFrom(
     async getInboundGroupSessionsForRoom(roomId) {
       return (await store.getInboundGroupSessionsForRoom(roomId)).map(fromStoreInbound);
     },
+    async countInboundGroupSessions() {
+      return (await store.countInboundGroupSessions()).total;
+    },
+    async listInboundGroupSessions(page) {
+      return (await store.listInboundGroupSessions(page)).map(fromStoreInbound);
+    },
     async getOutboundGroupSession(roomId) {
       const r = await store.getOutboundGroupSession(roomId);
       return r && fromStoreOutbound(r);
