@@ -7,6 +7,7 @@ import {
   type CryptoChanges,
   type CryptoStore,
   type InboundGroupSessionCounts,
+  type InboundGroupSessionPage,
   type JsonValue,
   MemoryCryptoStore,
   type OlmSessionRecord,
@@ -64,6 +65,9 @@ export class LoggingCryptoStore implements CryptoStore {
   }
   countInboundGroupSessions(): Promise<InboundGroupSessionCounts> {
     return this.inner.countInboundGroupSessions();
+  }
+  listInboundGroupSessions(page: InboundGroupSessionPage) {
+    return this.inner.listInboundGroupSessions(page);
   }
   getInboundGroupSessionsToBackUp(limit: number) {
     return this.inner.getInboundGroupSessionsToBackUp(limit);

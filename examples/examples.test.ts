@@ -141,7 +141,7 @@ test("examples/attachments: an encrypted file round trip; the server holds ciphe
 test("examples/export-import: a new device reads history after importing a key export", async () => {
   assert.deepEqual(await exportImport(env()), {
     header: "-----BEGIN MEGOLM SESSION DATA-----",
-    exportProgress: ["1/1 rooms"],
+    exportProgress: ["1/1 sessions"],
     importProgress: ["1/1 keys"],
     beforeImport: "UNKNOWN_SESSION",
     imported: 1,

@@ -36,7 +36,7 @@ export async function run({ homeserverUrl, dir }: ExampleEnv): Promise<ExportImp
   const exportProgress: string[] = [];
   const importProgress: string[] = [];
   const file = await bob.exportRoomKeys(passphrase, {
-    onProgress: (rooms, total) => void exportProgress.push(`${rooms}/${total} rooms`),
+    onProgress: (sessions, total) => void exportProgress.push(`${sessions}/${total} sessions`),
   });
   // "-----BEGIN MEGOLM SESSION DATA-----\n..." : save it wherever you like; it is encrypted.
 

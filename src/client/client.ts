@@ -265,15 +265,15 @@ export class MatrixClient extends RoomsClient {
   }
 
   /**
-   * Exports the room keys of every known room (or `roomIds`) as a standard passphrase-protected
-   * file (Element, matrix-js-sdk). `onProgress` counts rooms.
+   * Exports every room key we hold (or only those of `roomIds`, including rooms we left) as a
+   * standard passphrase-protected file (Element, matrix-js-sdk). `onProgress` counts sessions,
+   * or rooms when `roomIds` is given.
    */
   exportRoomKeys(
     passphrase: string,
     opts: { roomIds?: readonly string[]; onProgress?: ProgressCallback; rounds?: number } = {},
   ): Promise<string> {
-    const roomIds = opts.roomIds ?? [...this.rooms.keys()];
-    return this.crypto.exportRoomKeys(roomIds, passphrase, {
+    return this.crypto.exportRoomKeys(opts.roomIds, passphrase, {
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       ...(opts.rounds !== undefined ? { rounds: opts.rounds } : {}),
     });

@@ -29,7 +29,7 @@ export {
   MAX_PENDING_KEY_ANSWERS,
 } from "./key-requests/gossip.ts";
 export { MAX_ID_LENGTH, MAX_REASON_LENGTH } from "./limits.ts";
-export { CLAIM_FAILURE_BACKOFF_MS, OlmMachine, type OlmMachineOptions } from "./machine.ts";
+export { CLAIM_FAILURE_BACKOFF_MS, EXPORT_PAGE_SIZE, OlmMachine, type OlmMachineOptions } from "./machine.ts";
 export { MAX_SESSIONS_PER_DEVICE, MAX_SESSIONS_TRIED, UNWEDGE_INTERVAL_MS } from "./olm/sessions.ts";
 export type {
   KeysClaimRequest,

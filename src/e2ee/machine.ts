@@ -40,6 +40,8 @@ import { entryOf, isRecord } from "./util.ts";
 
 /** A device that failed to give us a one-time key is not asked again for this long. */
 export const CLAIM_FAILURE_BACKOFF_MS = 15 * 60 * 1000;
+/** Inbound sessions read from the store per page when exporting every room key. */
+export const EXPORT_PAGE_SIZE = 1000;
 
 export interface OlmMachineOptions {
   readonly userId: string;
@@ -535,13 +537,18 @@ export class OlmMachine {
   }
 
   /**
-   * The room keys we hold for these rooms, as key export entries (encrypt them with
-   * `encryptKeyExport` from `keyroom/crypto` to write a standard export file).
+   * The room keys we hold for these rooms, or for every room when `roomIds` is omitted, as key
+   * export entries (encrypt them with `encryptKeyExport` from `keyroom/crypto` to write a standard
+   * export file). Without rooms the sessions are read a page at a time (`exportAllRoomKeys`).
    */
-  exportRoomKeys(roomIds: Iterable<string>): Promise<ExportedRoomKey[]> {
+  async exportRoomKeys(roomIds?: Iterable<string>): Promise<ExportedRoomKey[]> {
+    const out: ExportedRoomKey[] = [];
+    if (roomIds === undefined) {
+      for await (const page of this.exportAllRoomKeys()) out.push(...page);
+      return out;
+    }
     const rooms = [...new Set(roomIds)];
     return this.#step(async () => {
-      const out: ExportedRoomKey[] = [];
       for (const roomId of rooms) {
         for (const record of await this.#ctx.store.getInboundGroupSessionsForRoom(roomId)) {
           const entry = exportRoomKey(record);
@@ -550,6 +557,35 @@ export class OlmMachine {
       }
       return out;
     });
+  }
+
+  /** How many room keys (inbound Megolm sessions) we hold: the size of a full export. */
+  roomKeyCount(): Promise<number> {
+    return this.#step(() => this.#ctx.store.countInboundGroupSessions());
+  }
+
+  /**
+   * Every room key we hold, as pages of key export entries: each page is read from the store in
+   * its own step (of at most `pageSize` sessions, `EXPORT_PAGE_SIZE` by default), so memory
+   * stays bounded however many sessions the store holds and other steps run between pages.
+   */
+  async *exportAllRoomKeys(options: { pageSize?: number } = {}): AsyncGenerator<ExportedRoomKey[]> {
+    const limit = options.pageSize ?? EXPORT_PAGE_SIZE;
+    if (!Number.isSafeInteger(limit) || limit < 1) {
+      throw new E2eeError("BAD_ARGUMENT", "the export page size must be a positive integer");
+    }
+    let after: { roomId: string; sessionId: string } | undefined;
+    for (;;) {
+      const cursor = after;
+      const records = await this.#step(() =>
+        this.#ctx.store.listInboundGroupSessions(cursor === undefined ? { limit } : { after: cursor, limit }),
+      );
+      const page = records.flatMap((r) => exportRoomKey(r) ?? []);
+      if (page.length > 0) yield page;
+      const last = records[records.length - 1];
+      if (records.length < limit || last === undefined) return;
+      after = { roomId: last.roomId, sessionId: last.sessionId };
+    }
   }
 
   /** How many undecryptable events wait for their key. */

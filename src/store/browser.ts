@@ -33,5 +33,5 @@ export { IDB_SCHEMA_VERSION } from "./indexeddb/upgrades.ts";
 export { asJsonObject, type JsonObject, type JsonValue, MAX_STORED_JSON_DEPTH } from "./json.ts";
 export { MemoryCryptoStore, type MemoryCryptoStoreOptions, MemoryStoreData } from "./memory/memory-store.ts";
 export * from "./records.ts";
-export type { CryptoStore, InboundGroupSessionCounts } from "./store.ts";
+export type { CryptoStore, InboundGroupSessionCounts, InboundGroupSessionPage } from "./store.ts";
 export * from "./validate.ts";

@@ -5,6 +5,7 @@
  * Application order inside the transaction (so one batch may, e.g., insert and mark backed up):
  * 1. `resetBackedUp` (a new backup version: every inbound session needs uploading again);
  * 2. upserts of every record list, the account, secrets, custom values and the backup state;
+ *    `outboundGroupSessionUpdates` apply after `outboundGroupSessions`, in list order;
  * 3. `backedUp` marks (unknown sessions are ignored);
  * 4. deletions;
  * 5. `nextBatch`, so the sync token is committed with, never before, the state it delivered.
@@ -19,6 +20,7 @@ import type {
   OlmMessageHashRecord,
   OlmSessionRecord,
   OutboundGroupSessionRecord,
+  OutboundGroupSessionUpdate,
   OutgoingKeyRequestRecord,
   QueuedRequestRecord,
   ReplayRecord,
@@ -38,6 +40,11 @@ export interface CryptoChanges {
   /** Sessions now uploaded to the backup. */
   backedUp?: readonly RoomSessionKey[];
   outboundGroupSessions?: readonly OutboundGroupSessionRecord[];
+  /**
+   * Ratchet, message count and newly reached devices of stored outbound sessions: the per-message
+   * write, which must not cost more as the list of devices holding the key grows.
+   */
+  outboundGroupSessionUpdates?: readonly OutboundGroupSessionUpdate[];
   /** Room IDs whose outbound session is discarded (rotation). */
   deletedOutboundGroupSessions?: readonly string[];
   devices?: readonly DeviceRecord[];

@@ -441,6 +441,62 @@ export function runCryptoStoreConformance(target: ConformanceTarget): void {
         );
       }));
 
+    it("inbound group sessions: listed page by page in room, then session, order", () =>
+      withStore(async (s) => {
+        assert.deepEqual(await s.listInboundGroupSessions({ limit: 10 }), []);
+        // Saved out of order, across batches, with IDs that share prefixes.
+        const keys: [string, string][] = [
+          [ROOM_B, "s2"],
+          [ROOM_A, "s10"],
+          [ROOM_B, "s1"],
+          [ROOM_A, "s1"],
+          [ROOM_A, "s"],
+          [ROOM_A, "s2"],
+          [ROOM_B, "s10"],
+        ];
+        await s.saveChanges({
+          inboundGroupSessions: keys.slice(0, 4).map(([r, id]) => sample.inbound(r, id)),
+        });
+        await s.saveChanges({ inboundGroupSessions: keys.slice(4).map(([r, id]) => sample.inbound(r, id)) });
+        const expected = [...keys]
+          .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0))
+          .map(([r, id]) => sample.inbound(r, id));
+        for (const limit of [1, 2, 3, 7, 100]) {
+          const seen: InboundGroupSessionRecord[] = [];
+          let after: { roomId: string; sessionId: string } | undefined;
+          for (;;) {
+            const page = await s.listInboundGroupSessions(after === undefined ? { limit } : { after, limit });
+            assert.ok(page.length <= limit);
+            seen.push(...page);
+            const last = page[page.length - 1];
+            if (page.length < limit || last === undefined) break;
+            after = { roomId: last.roomId, sessionId: last.sessionId };
+          }
+          assert.deepEqual(seen, expected, `limit ${limit}`);
+        }
+        // A cursor need not name a stored session; sessions added later show up in later pages.
+        assert.deepEqual(
+          await s.listInboundGroupSessions({ after: { roomId: ROOM_A, sessionId: "s15" }, limit: 2 }),
+          [sample.inbound(ROOM_A, "s2"), sample.inbound(ROOM_B, "s1")],
+        );
+        await s.saveChanges({ inboundGroupSessions: [sample.inbound(ROOM_A, "s3", { firstKnownIndex: 4 })] });
+        assert.deepEqual(
+          await s.listInboundGroupSessions({ after: { roomId: ROOM_A, sessionId: "s2" }, limit: 1 }),
+          [sample.inbound(ROOM_A, "s3", { firstKnownIndex: 4 })],
+        );
+        for (const bad of [
+          { limit: 0 },
+          { limit: 1.5 },
+          { limit: -1 },
+          { after: { roomId: ROOM_A }, limit: 1 },
+        ]) {
+          await assert.rejects(
+            s.listInboundGroupSessions(bad as { limit: number }),
+            (e) => e instanceof StoreError && e.code === "BAD_OPTION",
+          );
+        }
+      }));
+
     it("outbound group sessions: one per room, replace and delete", () =>
       withStore(async (s) => {
         await s.saveChanges({
@@ -451,6 +507,106 @@ export function runCryptoStoreConformance(target: ConformanceTarget): void {
         await s.saveChanges({ deletedOutboundGroupSessions: [ROOM_B] });
         assert.equal(await s.getOutboundGroupSession(ROOM_B), undefined);
         assert.ok(await s.getOutboundGroupSession(ROOM_A));
+      }));
+
+    it("outbound group session updates: ratchet alone, device deltas merged, unknown session refused", () =>
+      withStore(async (s) => {
+        const base = sample.outbound(ROOM_A, "o1");
+        // An update in the same batch as the upsert applies on top of it.
+        await s.saveChanges({
+          outboundGroupSessions: [base],
+          outboundGroupSessionUpdates: [
+            { roomId: ROOM_A, sessionId: "o1", pickle: pickle("outbound-o1", 1), messageCount: 1 },
+          ],
+        });
+        assert.deepEqual(await s.getOutboundGroupSession(ROOM_A), {
+          ...base,
+          pickle: pickle("outbound-o1", 1),
+          messageCount: 1,
+        });
+        // A message: only the ratchet and the count change.
+        await s.saveChanges({
+          outboundGroupSessionUpdates: [
+            { roomId: ROOM_A, sessionId: "o1", pickle: pickle("outbound-o1", 2), messageCount: 2 },
+          ],
+        });
+        assert.deepEqual(await s.getOutboundGroupSession(ROOM_A), {
+          ...base,
+          pickle: pickle("outbound-o1", 2),
+          messageCount: 2,
+        });
+        // Sharing further: new requests in flight and devices told they won't get the key.
+        await s.saveChanges({
+          outboundGroupSessionUpdates: [
+            {
+              roomId: ROOM_A,
+              sessionId: "o1",
+              pickle: pickle("outbound-o1", 2),
+              messageCount: 2,
+              addPendingShares: { req2: { [BOB]: { BOBTABLET: 2 } } },
+              addWithheldFrom: { [BOB]: ["BOBOLD", "BOBBAD"], [ALICE]: ["ALICEOLD"] },
+            },
+          ],
+        });
+        // Then req1 and req2 are delivered, in two updates of one batch (applied in order).
+        await s.saveChanges({
+          outboundGroupSessionUpdates: [
+            {
+              roomId: ROOM_A,
+              sessionId: "o1",
+              pickle: pickle("outbound-o1", 2),
+              messageCount: 2,
+              addSharedWith: { [ALICE]: { OTHER: 0 } },
+              settledShares: ["req1"],
+            },
+            {
+              roomId: ROOM_A,
+              sessionId: "o1",
+              pickle: pickle("outbound-o1", 3),
+              messageCount: 3,
+              addSharedWith: { [BOB]: { BOBTABLET: 2 } },
+              settledShares: ["req2", "unknown-request"],
+            },
+          ],
+        });
+        assert.deepEqual(await s.getOutboundGroupSession(ROOM_A), {
+          ...base,
+          pickle: pickle("outbound-o1", 3),
+          messageCount: 3,
+          sharedWith: { [BOB]: { BOBPHONE: 0, BOBLAPTOP: 3, BOBTABLET: 2 }, [ALICE]: { OTHER: 0 } },
+          pendingShares: {},
+          withheldFrom: { [BOB]: ["BOBOLD", "BOBBAD"], [ALICE]: ["ALICEOLD"] },
+        });
+        const before = await s.getOutboundGroupSession(ROOM_A);
+        // Another session's ratchet, or a room without a session: refused, and nothing else sticks.
+        for (const update of [
+          { roomId: ROOM_A, sessionId: "o-other", pickle: pickle("x"), messageCount: 9 },
+          { roomId: ROOM_B, sessionId: "o1", pickle: pickle("x"), messageCount: 9 },
+        ]) {
+          await assert.rejects(
+            s.saveChanges({ nextBatch: "t1", outboundGroupSessionUpdates: [update] }),
+            (e) => e instanceof StoreError && e.code === "INVALID_RECORD",
+          );
+        }
+        assert.deepEqual(await s.getOutboundGroupSession(ROOM_A), before);
+        assert.equal(await s.getNextBatch(), undefined);
+        // A malformed update is refused too.
+        await assert.rejects(
+          s.saveChanges({
+            outboundGroupSessionUpdates: [
+              { roomId: ROOM_A, sessionId: "o1", pickle: pickle("x"), messageCount: -1 },
+            ],
+          }),
+          (e) => e instanceof StoreError && e.code === "INVALID_RECORD",
+        );
+        // Deleting the session in the same batch wins (deletions come after updates).
+        await s.saveChanges({
+          outboundGroupSessionUpdates: [
+            { roomId: ROOM_A, sessionId: "o1", pickle: pickle("outbound-o1", 4), messageCount: 4 },
+          ],
+          deletedOutboundGroupSessions: [ROOM_A],
+        });
+        assert.equal(await s.getOutboundGroupSession(ROOM_A), undefined);
       }));
 
     it("devices: per user, by Curve25519 key (live first), trust and deleted flags", () =>

@@ -77,6 +77,28 @@ export interface OutboundGroupSessionRecord {
   readonly withheldFrom: { readonly [userId: string]: readonly string[] };
 }
 
+/**
+ * What changes in a stored outbound session as it is used, without repeating its (possibly long)
+ * device lists: the advanced ratchet and message count on every message, and only the devices
+ * added when the key is shared further or a share is delivered. The session must be stored (by an earlier save or an
+ * upsert in the same batch) under the same `sessionId`; otherwise `saveChanges` throws
+ * `StoreError("INVALID_RECORD")`.
+ */
+export interface OutboundGroupSessionUpdate {
+  readonly roomId: string;
+  readonly sessionId: string;
+  readonly pickle: JsonObject;
+  readonly messageCount: number;
+  /** Devices that now hold the key: merged into `sharedWith` (replacing an entry for the same device). */
+  readonly addSharedWith?: SharedWith;
+  /** Request IDs whose `pendingShares` entry is settled: removed. */
+  readonly settledShares?: readonly string[];
+  /** New in-flight requests carrying the key, by request ID: added to `pendingShares`. */
+  readonly addPendingShares?: { readonly [requestId: string]: SharedWith };
+  /** Devices just told (`m.room_key.withheld`) they won't get the key: added to `withheldFrom`. */
+  readonly addWithheldFrom?: { readonly [userId: string]: readonly string[] };
+}
+
 export const DEVICE_TRUST_STATES = ["unset", "verified", "blacklisted", "ignored"] as const;
 export type DeviceTrust = (typeof DEVICE_TRUST_STATES)[number];
 

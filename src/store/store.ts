@@ -35,6 +35,7 @@ import type {
   OutgoingKeyRequestRecord,
   QueuedRequestRecord,
   ReplayRecord,
+  RoomSessionKey,
   RoomSettingsRecord,
   StoreIdentity,
   TrackedUserRecord,
@@ -44,6 +45,14 @@ import type {
 export interface InboundGroupSessionCounts {
   readonly total: number;
   readonly backedUp: number;
+}
+
+/** Which page of `listInboundGroupSessions` to read. */
+export interface InboundGroupSessionPage {
+  /** Start after this session (the last one of the previous page); from the first when omitted. */
+  readonly after?: RoomSessionKey;
+  /** Most sessions to return: a positive integer (`StoreError("BAD_OPTION")` otherwise). */
+  readonly limit: number;
 }
 
 export interface CryptoStore {
@@ -57,6 +66,13 @@ export interface CryptoStore {
   getInboundGroupSession(roomId: string, sessionId: string): Promise<InboundGroupSessionRecord | undefined>;
   getInboundGroupSessionsForRoom(roomId: string): Promise<InboundGroupSessionRecord[]>;
   countInboundGroupSessions(): Promise<InboundGroupSessionCounts>;
+  /**
+   * Every inbound session, a page at a time, ordered by room ID then session ID (each compared as
+   * the back end orders strings). Pass the last record of a page as the next `after`; a page
+   * shorter than `limit` is the last. Costs memory for one page only, however many sessions the
+   * store holds; sessions added between pages may or may not be listed.
+   */
+  listInboundGroupSessions(page: InboundGroupSessionPage): Promise<InboundGroupSessionRecord[]>;
   /** Up to `limit` sessions not yet backed up, in a stable order (mark them with `changes.backedUp`). */
   getInboundGroupSessionsToBackUp(limit: number): Promise<InboundGroupSessionRecord[]>;
 

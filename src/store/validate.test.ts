@@ -5,6 +5,8 @@ import { StoreError } from "./errors.ts";
 import { asJsonObject, MAX_STORED_JSON_DEPTH } from "./json.ts";
 import {
   MAX_STORED_ID_LENGTH,
+  mergeOutboundSharing,
+  onlyRatchet,
   parseAccount,
   parseBackupState,
   parseCrossSigningIdentity,
@@ -12,6 +14,7 @@ import {
   parseInboundGroupSession,
   parseOlmSession,
   parseOutboundGroupSession,
+  parseOutboundGroupSessionUpdate,
   parseOutgoingKeyRequest,
   parseQueuedRequest,
   parseReplay,
@@ -25,6 +28,7 @@ const parsers = [
   parseOlmSession,
   parseInboundGroupSession,
   parseOutboundGroupSession,
+  parseOutboundGroupSessionUpdate,
   parseDevice,
   parseCrossSigningIdentity,
   parseTrackedUser,
@@ -78,6 +82,50 @@ describe("record validation", () => {
     const replay = { roomId: "!r", sessionId: "s", messageIndex: 1, eventId: "$e", timestamp: 2 };
     assert.throws(() => parseReplay({ ...replay, messageIndex: -1 }), isInvalid);
     assert.throws(() => parseReplay({ ...replay, messageIndex: 1.5 }), isInvalid);
+  });
+
+  it("outbound updates: merged without touching the stored lists, untouched parts shared", () => {
+    const sharing = {
+      sharedWith: { "@b:x": { B1: 0 }, "@c:x": { C1: 2 } },
+      pendingShares: { r1: { "@d:x": { D1: 3 } }, r2: { "@e:x": { E1: 3 } } },
+      withheldFrom: { "@f:x": ["F1"] },
+    };
+    const frozen = structuredClone(sharing);
+    const ratchet = { roomId: "!r", sessionId: "s", pickle: { k: "v" }, messageCount: 4 };
+    const u = parseOutboundGroupSessionUpdate({
+      ...ratchet,
+      addSharedWith: { "@b:x": { B2: 3 }, "@d:x": { D1: 3 } },
+      settledShares: ["r1", "gone"],
+      addPendingShares: { r3: { "@g:x": { G1: 4 } } },
+      addWithheldFrom: { "@f:x": ["F1", "F2"] },
+      extra: true,
+    });
+    assert.equal(onlyRatchet(u), false);
+    const merged = mergeOutboundSharing(sharing, u);
+    assert.deepEqual(merged, {
+      sharedWith: { "@b:x": { B1: 0, B2: 3 }, "@c:x": { C1: 2 }, "@d:x": { D1: 3 } },
+      pendingShares: { r2: { "@e:x": { E1: 3 } }, r3: { "@g:x": { G1: 4 } } },
+      withheldFrom: { "@f:x": ["F1", "F2"] },
+    });
+    assert.deepEqual(sharing, frozen, "the input is not modified");
+    assert.equal(merged.sharedWith["@c:x"], sharing.sharedWith["@c:x"]);
+    // A message: nothing to merge, the very same lists come back.
+    const message = parseOutboundGroupSessionUpdate(ratchet);
+    const same = mergeOutboundSharing(sharing, message);
+    assert.equal(onlyRatchet(message), true);
+    assert.deepEqual(message, ratchet);
+    assert.equal(same.sharedWith, sharing.sharedWith);
+    assert.equal(same.pendingShares, sharing.pendingShares);
+    assert.equal(same.withheldFrom, sharing.withheldFrom);
+    for (const bad of [
+      { ...ratchet, messageCount: 1.5 },
+      { ...ratchet, addSharedWith: { "@b:x": { B: -1 } } },
+      { ...ratchet, settledShares: "r1" },
+      { ...ratchet, addPendingShares: { r: [] } },
+      { ...ratchet, addWithheldFrom: { "@f:x": [1] } },
+    ]) {
+      assert.throws(() => parseOutboundGroupSessionUpdate(bad), isInvalid);
+    }
   });
 
   it("drops unknown fields and keeps optional ones only when present", () => {

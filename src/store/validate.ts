@@ -19,9 +19,11 @@ import {
   type OlmMessageHashRecord,
   type OlmSessionRecord,
   type OutboundGroupSessionRecord,
+  type OutboundGroupSessionUpdate,
   type OutgoingKeyRequestRecord,
   type QueuedRequestRecord,
   type ReplayRecord,
+  type RoomSessionKey,
   type RoomSettingsRecord,
   type SharedWith,
   type StoreIdentity,
@@ -176,7 +178,10 @@ function parseSharedWith(v: unknown, what: string): SharedWith {
   return out;
 }
 
-export function parseOutboundGroupSession(v: unknown): OutboundGroupSessionRecord {
+/** The device lists of an outbound session (stored apart from its ratchet by some back ends). */
+export function parseOutboundSharing(
+  v: unknown,
+): Pick<OutboundGroupSessionRecord, "sharedWith" | "pendingShares" | "withheldFrom"> {
   const w = "outbound group session";
   const o = obj(v, w);
   const pending: { [requestId: string]: SharedWith } = {};
@@ -188,15 +193,122 @@ export function parseOutboundGroupSession(v: unknown): OutboundGroupSessionRecor
     withheldFrom[userId] = strList(devices, `${w}: withheldFrom`);
   }
   return {
+    sharedWith: parseSharedWith(o.sharedWith, `${w}: sharedWith`),
+    pendingShares: pending,
+    withheldFrom,
+  };
+}
+
+export function parseOutboundGroupSession(v: unknown): OutboundGroupSessionRecord {
+  const w = "outbound group session";
+  const o = obj(v, w);
+  return {
     roomId: id(o, "roomId", w),
     sessionId: id(o, "sessionId", w),
     pickle: json(o, "pickle", w),
     createdAt: int(o, "createdAt", w),
     messageCount: int(o, "messageCount", w),
-    sharedWith: parseSharedWith(o.sharedWith, `${w}: sharedWith`),
-    pendingShares: pending,
-    withheldFrom,
+    ...parseOutboundSharing(o),
   };
+}
+
+/** Checks a `listInboundGroupSessions` page request (it comes from callers, not from storage). */
+export function parsePageRequest(page: unknown): { after: RoomSessionKey | undefined; limit: number } {
+  const o = typeof page === "object" && page !== null ? (page as Obj) : {};
+  const limit = o.limit;
+  if (typeof limit !== "number" || !Number.isSafeInteger(limit) || limit < 1) {
+    throw new StoreError("BAD_OPTION", "the page limit must be a positive integer");
+  }
+  if (o.after === undefined) return { after: undefined, limit };
+  const a = typeof o.after === "object" && o.after !== null ? (o.after as Obj) : {};
+  if (typeof a.roomId !== "string" || typeof a.sessionId !== "string") {
+    throw new StoreError("BAD_OPTION", "the page cursor must name a room ID and a session ID");
+  }
+  return { after: { roomId: a.roomId, sessionId: a.sessionId }, limit };
+}
+
+export function parseOutboundGroupSessionUpdate(v: unknown): OutboundGroupSessionUpdate {
+  const w = "outbound group session update";
+  const o = obj(v, w);
+  const out: {
+    -readonly [K in keyof OutboundGroupSessionUpdate]: OutboundGroupSessionUpdate[K];
+  } = {
+    roomId: id(o, "roomId", w),
+    sessionId: id(o, "sessionId", w),
+    pickle: json(o, "pickle", w),
+    messageCount: int(o, "messageCount", w),
+  };
+  if (o.addSharedWith !== undefined)
+    out.addSharedWith = parseSharedWith(o.addSharedWith, `${w}: addSharedWith`);
+  if (o.settledShares !== undefined) out.settledShares = strList(o.settledShares, `${w}: settledShares`);
+  if (o.addPendingShares !== undefined) {
+    const pending: { [requestId: string]: SharedWith } = {};
+    for (const [requestId, shared] of Object.entries(obj(o.addPendingShares, `${w}: addPendingShares`))) {
+      pending[requestId] = parseSharedWith(shared, `${w}: addPendingShares`);
+    }
+    out.addPendingShares = pending;
+  }
+  if (o.addWithheldFrom !== undefined) {
+    const withheld: { [userId: string]: readonly string[] } = {};
+    for (const [userId, devices] of Object.entries(obj(o.addWithheldFrom, `${w}: addWithheldFrom`))) {
+      withheld[userId] = strList(devices, `${w}: addWithheldFrom`);
+    }
+    out.addWithheldFrom = withheld;
+  }
+  return out;
+}
+
+/** True when `u` changes no device list (the per-message case). */
+export function onlyRatchet(u: OutboundGroupSessionUpdate): boolean {
+  return (
+    u.addSharedWith === undefined &&
+    u.settledShares === undefined &&
+    u.addPendingShares === undefined &&
+    u.addWithheldFrom === undefined
+  );
+}
+
+/** An update named a room whose stored outbound session is missing or another one. */
+export function outboundNotStored(roomId: string): StoreError {
+  return fail("outbound group session update", `room ${roomId} holds no stored session with that ID`);
+}
+
+type OutboundSharing = Pick<OutboundGroupSessionRecord, "sharedWith" | "pendingShares" | "withheldFrom">;
+
+/**
+ * The device lists after `u`: devices merged into `sharedWith`, settled requests dropped from and
+ * new ones added to `pendingShares`, devices added to `withheldFrom`. Inputs are not modified, and
+ * untouched parts are shared with the input, so an update that adds nothing costs nothing however
+ * many devices hold the key.
+ */
+export function mergeOutboundSharing(
+  sharing: OutboundSharing,
+  u: Omit<OutboundGroupSessionUpdate, "roomId" | "sessionId" | "pickle" | "messageCount">,
+): OutboundSharing {
+  let sharedWith = sharing.sharedWith;
+  const added = Object.entries(u.addSharedWith ?? {});
+  if (added.length > 0) {
+    const next: { [userId: string]: { readonly [deviceId: string]: number } } = { ...sharedWith };
+    for (const [userId, devices] of added) next[userId] = { ...next[userId], ...devices };
+    sharedWith = next;
+  }
+  let pendingShares = sharing.pendingShares;
+  const settled = new Set(u.settledShares ?? []);
+  const newPending = Object.entries(u.addPendingShares ?? {});
+  if (settled.size > 0 || newPending.length > 0) {
+    pendingShares = Object.fromEntries([
+      ...Object.entries(pendingShares).filter(([requestId]) => !settled.has(requestId)),
+      ...newPending,
+    ]);
+  }
+  let withheldFrom = sharing.withheldFrom;
+  const told = Object.entries(u.addWithheldFrom ?? {});
+  if (told.length > 0) {
+    const next: { [userId: string]: readonly string[] } = { ...withheldFrom };
+    for (const [userId, devices] of told) next[userId] = [...new Set([...(next[userId] ?? []), ...devices])];
+    withheldFrom = next;
+  }
+  return { sharedWith, pendingShares, withheldFrom };
 }
 
 export function parseDevice(v: unknown): DeviceRecord {

@@ -1,7 +1,7 @@
 // The client's encryption driver. It owns the `OlmMachine` and its store, feeds it each sync before
 // the client emits anything or saves its token, sends what it asks for (one loop at a time), shares
 // room keys before encrypting, decrypts timeline events and re-emits the ones whose key came late.
-import { decryptKeyExport, encryptKeyExport } from "../../crypto/key-export/index.ts";
+import { decryptKeyExport, type ExportedRoomKey, encryptKeyExport } from "../../crypto/key-export/index.ts";
 import {
   type DecryptedRoomEvent,
   DecryptionError,
@@ -397,20 +397,32 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   // ---- key export / import ----
 
   /**
-   * The room keys of these rooms as a standard passphrase-protected export file (Element and
-   * matrix-js-sdk read it). `onProgress` counts rooms.
+   * The room keys of these rooms, or every room key we hold when `roomIds` is undefined, as a
+   * standard passphrase-protected export file (Element and matrix-js-sdk read it). `onProgress`
+   * counts rooms, or sessions when exporting everything (read from the store a page at a time).
    */
   async exportRoomKeys(
-    roomIds: readonly string[],
+    roomIds: readonly string[] | undefined,
     passphrase: string,
     opts: { onProgress?: ProgressCallback; rounds?: number } = {},
   ): Promise<string> {
     this.#ensureOpen();
-    const keys = [];
-    const rooms = [...new Set(roomIds)];
-    for (let i = 0; i < rooms.length; i++) {
-      keys.push(...(await this.machine.exportRoomKeys([rooms[i] as string])));
-      opts.onProgress?.(i + 1, rooms.length);
+    const keys: ExportedRoomKey[] = [];
+    if (roomIds === undefined) {
+      const total = await this.machine.roomKeyCount();
+      let read = 0;
+      for await (const page of this.machine.exportAllRoomKeys()) {
+        for (const key of page) keys.push(key);
+        read += page.length;
+        // Sessions that arrive during the export may push past the count taken at the start.
+        opts.onProgress?.(read, Math.max(total, read));
+      }
+    } else {
+      const rooms = [...new Set(roomIds)];
+      for (let i = 0; i < rooms.length; i++) {
+        for (const key of await this.machine.exportRoomKeys([rooms[i] as string])) keys.push(key);
+        opts.onProgress?.(i + 1, rooms.length);
+      }
     }
     return encryptKeyExport(keys, passphrase, opts.rounds !== undefined ? { rounds: opts.rounds } : {});
   }

@@ -48,6 +48,41 @@ describe("importRoomKeys", () => {
     assert.equal((await bob.machine.decryptRoomEvent(event, "!r:x")).content.body, "from the past");
   });
 
+  it("without rooms, exports every key held, read a page at a time", async () => {
+    const hs = new FakeHomeserver();
+    const alice = await TestClient.create(hs, { userId: "@alice:x", deviceId: "A" });
+    const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
+    await bob.sync();
+    const rooms = ["!r1:x", "!r2:x", "!r3:x"];
+    for (const roomId of rooms) await alice.sendMessage(roomId, joined("@alice:x", "@bob:x"), roomId);
+    await bob.sync();
+    const sessionsOf = (keys: readonly { room_id: string; session_id: string }[]) =>
+      keys.map((k) => `${k.room_id} ${k.session_id}`).sort();
+    const all = await bob.machine.exportRoomKeys();
+    assert.deepEqual(
+      all.map((k) => k.room_id),
+      rooms,
+    );
+    assert.equal(await bob.machine.roomKeyCount(), 3);
+    // Rooms we no longer know of are included; the room-filtered form still narrows.
+    assert.deepEqual(sessionsOf(await bob.machine.exportRoomKeys(rooms)), sessionsOf(all));
+    assert.deepEqual(sessionsOf(await bob.machine.exportRoomKeys(["!r2:x"])), sessionsOf(all.slice(1, 2)));
+    for (const pageSize of [1, 2, 3]) {
+      const pages = [];
+      for await (const page of bob.machine.exportAllRoomKeys({ pageSize })) pages.push(page);
+      assert.ok(pages.every((p) => p.length <= pageSize));
+      assert.deepEqual(pages.flat(), all, `page size ${pageSize}`);
+    }
+    await assert.rejects(
+      async () => {
+        for await (const _ of bob.machine.exportAllRoomKeys({ pageSize: 0 })) break;
+      },
+      { name: "E2eeError", code: "BAD_ARGUMENT" },
+    );
+    // Alice holds her own sessions' inbound copies: all three export too.
+    assert.equal((await alice.machine.exportRoomKeys()).length, 3);
+  });
+
   it("exports a room's keys into a file another device imports", async () => {
     const hs = new FakeHomeserver();
     const alice = await TestClient.create(hs, { userId: "@alice:x", deviceId: "A" });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import type { CryptoChanges } from "../../store/changes.ts";
 import type { EncryptedRoomEvent } from "../decryption/room-events.ts";
 import { DecryptionError, UnknownDevicesError } from "../errors.ts";
 import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
@@ -32,6 +33,53 @@ describe("room key sharing and rotation", () => {
       (e) => e instanceof DecryptionError && e.code === "UNKNOWN_SESSION",
     );
     assert.equal((await bob.machine.decryptRoomEvent(second, ROOM)).content.body, "carol left");
+  });
+
+  it("saves only the ratchet per message, yet never reuses a message index across a restart", async () => {
+    const { alice, bob, carol } = await trio();
+    const members = joined("@alice:x", "@bob:x", "@carol:x");
+    const first = await alice.sendMessage(ROOM, members, "one");
+    const saved: CryptoChanges[] = [];
+    const save = alice.store.saveChanges.bind(alice.store);
+    alice.store.saveChanges = async (c) => {
+      saved.push(c);
+      return save(c);
+    };
+    const content = await alice.machine.encryptRoomEvent(ROOM, "m.room.message", {
+      msgtype: "m.text",
+      body: "two",
+    });
+    const second: EncryptedRoomEvent = {
+      event_id: "$two",
+      sender: "@alice:x",
+      type: "m.room.encrypted",
+      content,
+    };
+    // One transaction, written before the event was returned, carrying no device list.
+    assert.equal(saved.length, 1);
+    assert.deepEqual(saved[0]?.outboundGroupSessions, []);
+    assert.deepEqual(
+      saved[0]?.outboundGroupSessionUpdates?.map((u) => Object.keys(u).sort()),
+      [["messageCount", "pickle", "roomId", "sessionId"]],
+    );
+    const stored = alice.data.outbound.get(ROOM);
+    assert.equal(stored?.messageCount, 2);
+    assert.deepEqual(Object.keys(stored?.sharedWith ?? {}).sort(), ["@bob:x", "@carol:x"]);
+    assert.deepEqual(stored?.pendingShares, {});
+    // After a restart the stored ratchet continues where the last message left it: reusing an
+    // index would make Bob refuse the third event as a replay.
+    await alice.restart();
+    const third = await alice.sendMessage(ROOM, members, "three");
+    assert.equal(sessionOf(third), sessionOf(first));
+    await bob.sync();
+    for (const [event, body] of [
+      [first, "one"],
+      [second, "two"],
+      [third, "three"],
+    ] as const) {
+      assert.equal((await bob.machine.decryptRoomEvent(event, ROOM)).content.body, body);
+    }
+    await carol.sync();
   });
 
   it("does not rotate for a new member, who gets the key from the current index only", async () => {

@@ -12,7 +12,11 @@ import { E2eeError, type UnknownDevice, UnknownDevicesError } from "../errors.ts
 import type { OwnDevice } from "../identity/own-device.ts";
 import type { OlmSessions } from "../olm/sessions.ts";
 import type { ToDeviceRequest } from "../requests.ts";
-import type { OutboundGroupSessionRecord, SharedDevice } from "../store/records.ts";
+import type {
+  OutboundGroupSessionRecord,
+  OutboundGroupSessionUpdate,
+  SharedDevice,
+} from "../store/records.ts";
 import { isUnseen, mayReceiveKeys } from "../trust/trust.ts";
 import { entryOf } from "../util.ts";
 import type { InboundSessions } from "./inbound.ts";
@@ -25,6 +29,8 @@ interface OutboundEntry {
   record: OutboundGroupSessionRecord;
   readonly session: OutboundGroupSession;
 }
+
+type OutboundRatchet = Pick<OutboundGroupSessionUpdate, "roomId" | "sessionId" | "pickle" | "messageCount">;
 
 const deviceKey = (userId: string, deviceId: string): string => JSON.stringify([userId, deviceId]);
 
@@ -66,9 +72,26 @@ export class OutboundSessions {
     return entry ?? undefined;
   }
 
+  /** Writes the whole record: for a new session only. */
   #save(entry: OutboundEntry): void {
     entry.record = { ...entry.record, pickle: entry.session.toPickle() };
     this.#ctx.tx.outboundGroupSessions.push(entry.record);
+  }
+
+  /**
+   * Writes the current ratchet and message count plus only the devices `added` since the last
+   * save, so the per-message cost does not grow with the number of devices holding the key.
+   */
+  #update(entry: OutboundEntry, added: Omit<OutboundGroupSessionUpdate, keyof OutboundRatchet> = {}): void {
+    const pickle = entry.session.toPickle();
+    entry.record = { ...entry.record, pickle };
+    this.#ctx.tx.outboundGroupSessionUpdates.push({
+      roomId: entry.record.roomId,
+      sessionId: entry.record.sessionId,
+      pickle,
+      messageCount: entry.record.messageCount,
+      ...added,
+    });
   }
 
   /** Forces the next share in this room to start a new session. */
@@ -146,7 +169,7 @@ export class OutboundSessions {
       session_key: entry.session.sessionKey(),
     };
     let batch: { device: DeviceRecord; content: Record<string, unknown> }[] = [];
-    const pendingShares = { ...entry.record.pendingShares };
+    const newPending: Record<string, readonly SharedDevice[]> = {};
     const flush = (): void => {
       if (batch.length === 0) return;
       const id = newRequestId();
@@ -158,7 +181,7 @@ export class OutboundSessions {
         eventType: "m.room.encrypted",
         body: { messages },
       };
-      pendingShares[id] = batch.map(({ device }) => ({
+      newPending[id] = batch.map(({ device }) => ({
         userId: device.userId,
         deviceId: device.deviceId,
         index,
@@ -200,11 +223,17 @@ export class OutboundSessions {
       this.#ctx.tx.queuedToDevice.push({ request: withheld.request, roomId: undefined });
       entry.record = { ...entry.record, withheldFrom: [...entry.record.withheldFrom, ...withheld.told] };
     }
-    // Nothing to send and nothing new: the record is unchanged, skip the write.
-    if (created || requests.length > 0) {
-      entry.record = { ...entry.record, pendingShares };
-      this.#save(entry);
+    if (requests.length > 0 || created) {
+      entry.record = { ...entry.record, pendingShares: { ...entry.record.pendingShares, ...newPending } };
     }
+    if (created) this.#save(entry);
+    else if (requests.length > 0) {
+      this.#update(entry, {
+        ...(Object.keys(newPending).length > 0 ? { pendingShares: newPending } : {}),
+        ...(withheld !== undefined ? { withheldFrom: withheld.told } : {}),
+      });
+    }
+    // Otherwise nothing to send and nothing new: the record is unchanged, skip the write.
     return { requests, withoutSession };
   }
 
@@ -285,7 +314,7 @@ export class OutboundSessions {
       sharedWith: [...entry.record.sharedWith, ...pending],
       pendingShares: rest,
     };
-    this.#save(entry);
+    this.#update(entry, { sharedWith: pending, settledShares: [requestId] });
   }
 
   /** Encrypts a room event with the room's shared session. */
@@ -311,8 +340,10 @@ export class OutboundSessions {
       throw new E2eeError("BAD_ARGUMENT", "the event content is not serializable as JSON");
     }
     const ciphertext = entry.session.encrypt(plaintext);
+    // The advanced ratchet is saved in this step's transaction, before the event can leave: a
+    // crash can never make us encrypt again at an index already used.
     entry.record = { ...entry.record, messageCount: entry.record.messageCount + 1 };
-    this.#save(entry);
+    this.#update(entry);
     const out: Record<string, unknown> = {
       algorithm: MEGOLM_ALGORITHM,
       sender_key: this.#own.identityKeys.curve25519,

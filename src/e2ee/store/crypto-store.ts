@@ -13,6 +13,7 @@ import type {
   DeviceRecord as StoreDevice,
   InboundGroupSessionRecord as StoreInbound,
   OutboundGroupSessionRecord as StoreOutbound,
+  OutboundGroupSessionUpdate as StoreOutboundUpdate,
 } from "../../store/records.ts";
 import type { CryptoStore } from "../../store/store.ts";
 import type { DeviceRecord } from "../devices/device.ts";
@@ -23,6 +24,7 @@ import type {
   InboundGroupSessionRecord,
   MachineChanges,
   OutboundGroupSessionRecord,
+  OutboundGroupSessionUpdate,
   QueuedToDevice,
   SharedDevice,
 } from "./records.ts";
@@ -106,10 +108,39 @@ function fromStoreInbound(r: StoreInbound): InboundGroupSessionRecord {
   };
 }
 
+function toWithheldFrom(devices: readonly { userId: string; deviceId: string }[]): {
+  [userId: string]: string[];
+} {
+  const out: { [userId: string]: string[] } = {};
+  for (const { userId, deviceId } of devices) {
+    const ids = out[userId] ?? [];
+    ids.push(deviceId);
+    out[userId] = ids;
+  }
+  return out;
+}
+
+function toPendingShares(pending: Readonly<Record<string, readonly SharedDevice[]>>): {
+  [requestId: string]: SharedWith;
+} {
+  return Object.fromEntries(Object.entries(pending).map(([id, d]) => [id, toSharedWith(d)]));
+}
+
+function toStoreOutboundUpdate(u: OutboundGroupSessionUpdate): StoreOutboundUpdate {
+  return {
+    roomId: u.roomId,
+    sessionId: u.sessionId,
+    pickle: asJsonObject(u.pickle, "outbound session pickle"),
+    messageCount: u.messageCount,
+    ...(u.sharedWith === undefined ? {} : { addSharedWith: toSharedWith(u.sharedWith) }),
+    ...(u.settledShares === undefined ? {} : { settledShares: u.settledShares }),
+    ...(u.pendingShares === undefined ? {} : { addPendingShares: toPendingShares(u.pendingShares) }),
+    ...(u.withheldFrom === undefined ? {} : { addWithheldFrom: toWithheldFrom(u.withheldFrom) }),
+  };
+}
+
 function toStoreOutbound(r: OutboundGroupSessionRecord): StoreOutbound {
-  const withheldFrom: { [userId: string]: string[] } = {};
-  for (const { userId, deviceId } of r.withheldFrom)
-    withheldFrom[userId] = [...(withheldFrom[userId] ?? []), deviceId];
+  const withheldFrom = toWithheldFrom(r.withheldFrom);
   return {
     roomId: r.roomId,
     sessionId: r.sessionId,
@@ -117,9 +148,7 @@ function toStoreOutbound(r: OutboundGroupSessionRecord): StoreOutbound {
     createdAt: r.createdAt,
     messageCount: r.messageCount,
     sharedWith: toSharedWith(r.sharedWith),
-    pendingShares: Object.fromEntries(
-      Object.entries(r.pendingShares).map(([id, d]) => [id, toSharedWith(d)]),
-    ),
+    pendingShares: toPendingShares(r.pendingShares),
     withheldFrom,
   };
 }
@@ -211,6 +240,12 @@ export function machineStoreFrom(
     async getInboundGroupSessionsForRoom(roomId) {
       return (await store.getInboundGroupSessionsForRoom(roomId)).map(fromStoreInbound);
     },
+    async countInboundGroupSessions() {
+      return (await store.countInboundGroupSessions()).total;
+    },
+    async listInboundGroupSessions(page) {
+      return (await store.listInboundGroupSessions(page)).map(fromStoreInbound);
+    },
     async getOutboundGroupSession(roomId) {
       const r = await store.getOutboundGroupSession(roomId);
       return r && fromStoreOutbound(r);
@@ -263,6 +298,7 @@ export function machineStoreFrom(
         deletedOlmSessions: c.deletedOlmSessions,
         inboundGroupSessions: c.inboundGroupSessions.map(toStoreInbound),
         outboundGroupSessions: c.outboundGroupSessions.map(toStoreOutbound),
+        outboundGroupSessionUpdates: c.outboundGroupSessionUpdates.map(toStoreOutboundUpdate),
         deletedOutboundGroupSessions: c.deletedOutboundGroupSessions,
         devices: c.devices.map(toStoreDevice),
         trackedUsers: c.trackedUsers,

@@ -24,6 +24,13 @@ export interface MachineStore {
   getOlmSessions(senderKey: string): Promise<OlmSessionRecord[]>;
   getInboundGroupSession(roomId: string, sessionId: string): Promise<InboundGroupSessionRecord | undefined>;
   getInboundGroupSessionsForRoom(roomId: string): Promise<InboundGroupSessionRecord[]>;
+  /** How many inbound sessions the store holds. */
+  countInboundGroupSessions(): Promise<number>;
+  /** Up to `limit` sessions after `after`, ordered by room ID then session ID (see `CryptoStore`). */
+  listInboundGroupSessions(page: {
+    readonly after?: { readonly roomId: string; readonly sessionId: string };
+    readonly limit: number;
+  }): Promise<InboundGroupSessionRecord[]>;
   getOutboundGroupSession(roomId: string): Promise<OutboundGroupSessionRecord | undefined>;
   getUserDevices(userId: string): Promise<DeviceRecord[]>;
   getDeviceByCurveKey(curve25519: string): Promise<DeviceRecord | undefined>;

@@ -65,6 +65,25 @@ export interface OutboundGroupSessionRecord {
   readonly withheldFrom: readonly { readonly userId: string; readonly deviceId: string }[];
 }
 
+/**
+ * What using an outbound session changed, without its full device lists: the advanced ratchet
+ * and message count (every encrypted message), plus only the devices added since the last save.
+ */
+export interface OutboundGroupSessionUpdate {
+  readonly roomId: string;
+  readonly sessionId: string;
+  readonly pickle: OutboundGroupSessionPickle;
+  readonly messageCount: number;
+  /** Devices whose room-key request was delivered: they hold the key now. */
+  readonly sharedWith?: readonly SharedDevice[];
+  /** Request IDs whose pending share is settled (delivered). */
+  readonly settledShares?: readonly string[];
+  /** Room-key requests just queued, by request ID. */
+  readonly pendingShares?: Readonly<Record<string, readonly SharedDevice[]>>;
+  /** Devices just told they won't get this key. */
+  readonly withheldFrom?: readonly { readonly userId: string; readonly deviceId: string }[];
+}
+
 export interface TrackedUserRecord {
   readonly userId: string;
   readonly outdated: boolean;
@@ -117,7 +136,10 @@ export interface MachineChanges {
   olmSessions: OlmSessionRecord[];
   deletedOlmSessions: { senderKey: string; sessionId: string }[];
   inboundGroupSessions: InboundGroupSessionRecord[];
+  /** Whole records: new sessions (and sessions read back unreadable, replaced). */
   outboundGroupSessions: OutboundGroupSessionRecord[];
+  /** Applied after `outboundGroupSessions`: the per-message write, independent of the device count. */
+  outboundGroupSessionUpdates: OutboundGroupSessionUpdate[];
   deletedOutboundGroupSessions: string[];
   devices: DeviceRecord[];
   trackedUsers: TrackedUserRecord[];
@@ -139,6 +161,7 @@ export function emptyChanges(): MachineChanges {
     deletedOlmSessions: [],
     inboundGroupSessions: [],
     outboundGroupSessions: [],
+    outboundGroupSessionUpdates: [],
     deletedOutboundGroupSessions: [],
     devices: [],
     trackedUsers: [],
@@ -161,6 +184,7 @@ export function hasChanges(c: MachineChanges): boolean {
       c.deletedOlmSessions.length +
       c.inboundGroupSessions.length +
       c.outboundGroupSessions.length +
+      c.outboundGroupSessionUpdates.length +
       c.deletedOutboundGroupSessions.length +
       c.devices.length +
       c.trackedUsers.length +

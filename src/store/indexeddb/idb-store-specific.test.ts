@@ -49,7 +49,13 @@ describe("IndexedDbCryptoStore", () => {
     assert.equal(db.objectStoreNames.contains("room_settings"), false);
     const { cipher, header } = StoreCipher.create({ kind: "passphrase", passphrase: "pw", iterations: 1000 });
     const rec = sample.inbound("!old:x", "legacy");
-    const tx = db.transaction(["meta", "inbound_group_sessions"], "readwrite");
+    const out = sample.outbound("!old:x", "o-legacy", 7);
+    const tx = db.transaction(["meta", "inbound_group_sessions", "outbound_group_sessions"], "readwrite");
+    // Before version 4 an outbound session's device lists shared its row.
+    tx.objectStore("outbound_group_sessions").put({
+      ...out,
+      pickle: cipher.encrypt(out.pickle, rowAd("outbound", out.roomId)),
+    });
     tx.objectStore("meta").put({ userId: ALICE, deviceId: DEVICE }, "identity");
     tx.objectStore("meta").put(header, "store_key");
     tx.objectStore("inbound_group_sessions").put({
@@ -66,6 +72,23 @@ describe("IndexedDbCryptoStore", () => {
     assert.deepEqual(await store.getInboundGroupSession("!old:x", "legacy"), rec);
     // The v2 index over rows written by v1.
     assert.deepEqual(await store.getInboundGroupSessionsToBackUp(5), [rec]);
+    assert.deepEqual(await store.getOutboundGroupSession("!old:x"), out);
+    await store.saveChanges({
+      outboundGroupSessionUpdates: [
+        {
+          roomId: "!old:x",
+          sessionId: "o-legacy",
+          pickle: out.pickle,
+          messageCount: 8,
+          addSharedWith: { "@carol:x": { CAROL: 7 } },
+        },
+      ],
+    });
+    assert.deepEqual(await store.getOutboundGroupSession("!old:x"), {
+      ...out,
+      messageCount: 8,
+      sharedWith: { ...out.sharedWith, "@carol:x": { CAROL: 7 } },
+    });
     await store.saveChanges({ roomSettings: [{ roomId: "!old:x", algorithm: "m.megolm.v1.aes-sha2" }] });
     assert.ok(await store.getRoomSettings("!old:x"));
     await store.close();

@@ -27,9 +27,12 @@ import type {
   TrackedUserRecord,
   WithheldRecord,
 } from "../records.ts";
-import type { CryptoStore, InboundGroupSessionCounts } from "../store.ts";
+import type { CryptoStore, InboundGroupSessionCounts, InboundGroupSessionPage } from "../store.ts";
 import {
   accountToJson,
+  mergeOutboundSharing,
+  onlyRatchet,
+  outboundNotStored,
   parseAccount,
   parseBackupState,
   parseCrossSigningIdentity,
@@ -42,7 +45,10 @@ import {
   parseOlmMessageHash,
   parseOlmSession,
   parseOutboundGroupSession,
+  parseOutboundGroupSessionUpdate,
+  parseOutboundSharing,
   parseOutgoingKeyRequest,
+  parsePageRequest,
   parseQueuedRequest,
   parseReplay,
   parseRoomSettings,
@@ -279,6 +285,15 @@ export class IndexedDbCryptoStore implements CryptoStore {
     return { total, backedUp };
   }
 
+  async listInboundGroupSessions(page: InboundGroupSessionPage): Promise<InboundGroupSessionRecord[]> {
+    const { after, limit } = parsePageRequest(page);
+    // The primary key is [roomId, sessionId]: an open lower bound resumes right after the cursor.
+    const range =
+      after === undefined ? undefined : this.#range.lowerBound([after.roomId, after.sessionId], true);
+    const rows = await this.#d().getAll("inbound_group_sessions", range, limit);
+    return rows.map((r) => this.#inbound(r));
+  }
+
   async getInboundGroupSessionsToBackUp(limit: number): Promise<InboundGroupSessionRecord[]> {
     if (!Number.isSafeInteger(limit) || limit < 1) {
       throw new StoreError("BAD_OPTION", "the batch limit must be a positive integer");
@@ -288,9 +303,18 @@ export class IndexedDbCryptoStore implements CryptoStore {
   }
 
   async getOutboundGroupSession(roomId: string): Promise<OutboundGroupSessionRecord | undefined> {
-    const r: unknown = await this.#d().get("outbound_group_sessions", roomId);
+    // One transaction, so the ratchet and the device lists come from the same saved step.
+    const tx = this.#d().transaction(["outbound_group_sessions", "outbound_group_session_sharing"]);
+    const [r, sharing]: unknown[] = await Promise.all([
+      tx.objectStore("outbound_group_sessions").get(roomId),
+      tx.objectStore("outbound_group_session_sharing").get(roomId),
+    ]);
     if (!isRow(r)) return undefined;
-    return parseOutboundGroupSession({ ...r, pickle: this.#open(r.pickle, rowAd("outbound", roomId)) });
+    return parseOutboundGroupSession({
+      ...(isRow(sharing) ? sharing : {}),
+      ...r,
+      pickle: this.#open(r.pickle, rowAd("outbound", roomId)),
+    });
   }
 
   async getDevice(userId: string, deviceId: string): Promise<DeviceRecord | undefined> {
@@ -444,11 +468,29 @@ export class IndexedDbCryptoStore implements CryptoStore {
       });
     }
     for (const x of c.outboundGroupSessions ?? []) {
-      const r = parseOutboundGroupSession(x);
+      const { sharedWith, pendingShares, withheldFrom, ...r } = parseOutboundGroupSession(x);
       os("outbound_group_sessions").put({
         ...r,
         pickle: cipher.encrypt(r.pickle, rowAd("outbound", r.roomId)),
       });
+      os("outbound_group_session_sharing").put({ roomId: r.roomId, sharedWith, pendingShares, withheldFrom });
+    }
+    const updates = (c.outboundGroupSessionUpdates ?? []).map(parseOutboundGroupSessionUpdate);
+    for (const u of updates) {
+      // Reads see the puts queued above in this transaction. The ratchet row is small; the device
+      // lists live in their own object store, read and rewritten only when devices are added.
+      const outbound = os("outbound_group_sessions");
+      const row: unknown = await requestToPromise(outbound.get(u.roomId));
+      if (!isRow(row) || row.sessionId !== u.sessionId) throw outboundNotStored(u.roomId);
+      outbound.put({
+        ...row,
+        messageCount: u.messageCount,
+        pickle: cipher.encrypt(u.pickle, rowAd("outbound", u.roomId)),
+      });
+      if (onlyRatchet(u)) continue;
+      const sharingStore = os("outbound_group_session_sharing");
+      const old = parseOutboundSharing(await requestToPromise(sharingStore.get(u.roomId)));
+      sharingStore.put({ roomId: u.roomId, ...mergeOutboundSharing(old, u) });
     }
     for (const x of c.devices ?? []) os("devices").put(parseDevice(x));
     for (const x of c.crossSigningIdentities ?? [])
@@ -487,7 +529,10 @@ export class IndexedDbCryptoStore implements CryptoStore {
     }
     for (const { senderKey, sessionId } of c.deletedOlmSessions ?? [])
       os("olm_sessions").delete([senderKey, sessionId]);
-    for (const roomId of c.deletedOutboundGroupSessions ?? []) os("outbound_group_sessions").delete(roomId);
+    for (const roomId of c.deletedOutboundGroupSessions ?? []) {
+      os("outbound_group_sessions").delete(roomId);
+      os("outbound_group_session_sharing").delete(roomId);
+    }
     for (const userId of c.untrackedUsers ?? []) os("tracked_users").delete(userId);
     for (const id of c.deletedOutgoingKeyRequests ?? []) os("outgoing_key_requests").delete(id);
     for (const id of c.deletedQueuedRequests ?? []) os("queued_requests").delete(id);

@@ -58,6 +58,27 @@ export const IDB_UPGRADES: readonly IdbUpgrade[] = [
       db.createObjectStore("custom_values", { keyPath: "key" });
     },
   },
+  {
+    version: 4,
+    description:
+      "outbound sessions' device lists apart from their ratchet, so a message rewrites only the ratchet",
+    run(db, tx) {
+      const sharing = db.createObjectStore("outbound_group_session_sharing", { keyPath: "roomId" });
+      const outbound = tx.objectStore("outbound_group_sessions");
+      const cursor = outbound.openCursor();
+      cursor.onsuccess = () => {
+        const c = cursor.result;
+        if (c === null) return;
+        const row: unknown = c.value;
+        if (typeof row === "object" && row !== null) {
+          const { sharedWith, pendingShares, withheldFrom, ...ratchet } = row as Record<string, unknown>;
+          sharing.put({ roomId: ratchet.roomId, sharedWith, pendingShares, withheldFrom });
+          c.update(ratchet);
+        }
+        c.continue();
+      };
+    },
+  },
 ];
 
 export const IDB_SCHEMA_VERSION: number = IDB_UPGRADES[IDB_UPGRADES.length - 1]?.version ?? 1;
@@ -78,6 +99,7 @@ export const IDB_STORE_NAMES = [
   "queued_requests",
   "olm_message_hashes",
   "custom_values",
+  "outbound_group_session_sharing",
 ] as const;
 
 export type IdbStoreName = (typeof IDB_STORE_NAMES)[number];

@@ -21,13 +21,16 @@ import type {
   OutgoingKeyRequestRecord,
   QueuedRequestRecord,
   ReplayRecord,
+  RoomSessionKey,
   RoomSettingsRecord,
   StoreIdentity,
   TrackedUserRecord,
   WithheldRecord,
 } from "../records.ts";
-import type { CryptoStore, InboundGroupSessionCounts } from "../store.ts";
+import type { CryptoStore, InboundGroupSessionCounts, InboundGroupSessionPage } from "../store.ts";
 import {
+  mergeOutboundSharing,
+  outboundNotStored,
   parseAccount,
   parseBackupState,
   parseCrossSigningIdentity,
@@ -39,7 +42,9 @@ import {
   parseOlmMessageHash,
   parseOlmSession,
   parseOutboundGroupSession,
+  parseOutboundGroupSessionUpdate,
   parseOutgoingKeyRequest,
+  parsePageRequest,
   parseQueuedRequest,
   parseReplay,
   parseRoomSettings,
@@ -53,6 +58,8 @@ const k2 = (a: string, b: string): string => JSON.stringify([a, b]);
 const k3 = (a: string, b: string, c: number): string => JSON.stringify([a, b, c]);
 const clone = <T>(v: T): T => structuredClone(v);
 const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+const compareKeys = (a: RoomSessionKey, b: RoomSessionKey): number =>
+  compare(a.roomId, b.roomId) || compare(a.sessionId, b.sessionId);
 
 /** The contents of a memory store; outlives the `MemoryCryptoStore` handles opened on it. */
 export class MemoryStoreData {
@@ -61,6 +68,8 @@ export class MemoryStoreData {
   account: AccountRecord | undefined;
   readonly olm = new Map<string, Map<string, OlmSessionRecord>>();
   readonly inbound = new Map<string, InboundGroupSessionRecord>();
+  /** `inbound`'s sessions in listing order; built on demand, dropped when a session is added. */
+  inboundOrder: readonly RoomSessionKey[] | undefined;
   readonly outbound = new Map<string, OutboundGroupSessionRecord>();
   readonly devices = new Map<string, Map<string, DeviceRecord>>();
   readonly crossSigning = new Map<string, CrossSigningIdentityRecord>();
@@ -159,6 +168,33 @@ export class MemoryCryptoStore implements CryptoStore {
     let backedUp = 0;
     for (const r of this.#d().inbound.values()) if (r.backedUp) backedUp++;
     return { total: this.#data.inbound.size, backedUp };
+  }
+
+  async listInboundGroupSessions(page: InboundGroupSessionPage): Promise<InboundGroupSessionRecord[]> {
+    const { after, limit } = parsePageRequest(page);
+    const d = this.#d();
+    // Sorted once and reused by every page until a session is added: paging through n sessions
+    // costs O(n log n) in all, not per page.
+    d.inboundOrder ??= [...d.inbound.values()]
+      .map((r) => ({ roomId: r.roomId, sessionId: r.sessionId }))
+      .sort(compareKeys);
+    const order = d.inboundOrder;
+    let lo = 0;
+    if (after !== undefined) {
+      let hi = order.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (compareKeys(order[mid] as RoomSessionKey, after) <= 0) lo = mid + 1;
+        else hi = mid;
+      }
+    }
+    const out: InboundGroupSessionRecord[] = [];
+    for (let i = lo; i < order.length && out.length < limit; i++) {
+      const key = order[i] as RoomSessionKey;
+      const r = d.inbound.get(k2(key.roomId, key.sessionId));
+      if (r !== undefined) out.push(clone(r));
+    }
+    return out;
   }
 
   async getInboundGroupSessionsToBackUp(limit: number): Promise<InboundGroupSessionRecord[]> {
@@ -313,11 +349,26 @@ function apply(d: MemoryStoreData, c: CryptoChanges, j: Undo[]): void {
   }
   for (const r of c.inboundGroupSessions ?? []) {
     const rec = clone(parseInboundGroupSession(r));
-    put(j, d.inbound, k2(rec.roomId, rec.sessionId), rec);
+    const key = k2(rec.roomId, rec.sessionId);
+    // A new session changes the listing order (rebuilt on demand, also after a rollback).
+    if (!d.inbound.has(key)) d.inboundOrder = undefined;
+    put(j, d.inbound, key, rec);
   }
   for (const r of c.outboundGroupSessions ?? []) {
     const rec = clone(parseOutboundGroupSession(r));
     put(j, d.outbound, rec.roomId, rec);
+  }
+  for (const x of c.outboundGroupSessionUpdates ?? []) {
+    const u = parseOutboundGroupSessionUpdate(x);
+    const old = d.outbound.get(u.roomId);
+    if (old === undefined || old.sessionId !== u.sessionId) throw outboundNotStored(u.roomId);
+    // Stored records are never mutated, so the unchanged device lists are shared, not copied.
+    put(j, d.outbound, u.roomId, {
+      ...old,
+      ...mergeOutboundSharing(old, u),
+      pickle: clone(u.pickle),
+      messageCount: u.messageCount,
+    });
   }
   for (const r of c.devices ?? []) {
     const rec = clone(parseDevice(r));

@@ -74,6 +74,17 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TABLE custom_values (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
     `,
   },
+  {
+    version: 4,
+    description:
+      "outbound sessions' device lists apart from their ratchet, so a message rewrites only the ratchet",
+    sql: `
+      CREATE TABLE outbound_group_session_sharing (room_id TEXT PRIMARY KEY NOT NULL, sharing TEXT NOT NULL);
+      INSERT INTO outbound_group_session_sharing (room_id, sharing)
+        SELECT room_id, sharing FROM outbound_group_sessions;
+      ALTER TABLE outbound_group_sessions DROP COLUMN sharing;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -166,6 +166,23 @@ describe("SqliteCryptoStore", () => {
       0,
       cipher.encrypt(rec.pickle, rowAd("inbound", rec.roomId, rec.sessionId)),
     );
+    // Before version 4 an outbound session's device lists shared its row.
+    const out = sample.outbound("!old:x", "o-legacy", 7);
+    db.prepare(
+      "INSERT INTO outbound_group_sessions (room_id, session_id, created_at, message_count, sharing, pickle) " +
+        "VALUES (?, ?, ?, ?, ?, ?)",
+    ).run(
+      out.roomId,
+      out.sessionId,
+      out.createdAt,
+      out.messageCount,
+      JSON.stringify({
+        sharedWith: out.sharedWith,
+        pendingShares: out.pendingShares,
+        withheldFrom: out.withheldFrom,
+      }),
+      cipher.encrypt(out.pickle, rowAd("outbound", out.roomId)),
+    );
     assert.equal(db.prepare("SELECT name FROM sqlite_master WHERE name = 'room_settings'").get(), undefined);
     db.close();
 
@@ -173,12 +190,54 @@ describe("SqliteCryptoStore", () => {
     assert.equal(await store.getNextBatch(), "s_v1");
     assert.deepEqual(await store.getInboundGroupSession("!old:x", "legacy"), rec);
     assert.deepEqual(await store.getInboundGroupSessionsToBackUp(10), [rec]);
+    assert.deepEqual(await store.getOutboundGroupSession("!old:x"), out);
+    await store.saveChanges({
+      outboundGroupSessionUpdates: [
+        { roomId: "!old:x", sessionId: "o-legacy", pickle: out.pickle, messageCount: 8 },
+      ],
+    });
+    assert.deepEqual(await store.getOutboundGroupSession("!old:x"), { ...out, messageCount: 8 });
     await store.saveChanges({ roomSettings: [{ roomId: "!old:x", algorithm: "m.megolm.v1.aes-sha2" }] });
     assert.equal((await store.getRoomSettings("!old:x"))?.algorithm, "m.megolm.v1.aes-sha2");
     await store.close();
     const check = new Database(path, { readonly: true });
     assert.equal(schemaVersion(check), LATEST_SCHEMA_VERSION);
     check.close();
+  });
+
+  it("a message rewrites only the outbound session's ratchet row, not its device lists", async () => {
+    const directory = newDir();
+    const path = join(directory, DEFAULT_SQLITE_FILE_NAME);
+    const out = sample.outbound("!r:x", "o1");
+    // The open store holds the file exclusively: look at it between sessions.
+    const withStore = async (f: (s: SqliteCryptoStore) => Promise<void>): Promise<void> => {
+      const store = await SqliteCryptoStore.open({ userId: ALICE, deviceId: DEVICE, directory });
+      await f(store);
+      await store.close();
+    };
+    const sharingRows = (): unknown => {
+      const db = new Database(path, { readonly: true });
+      try {
+        return db.prepare("SELECT rowid, sharing FROM outbound_group_session_sharing").all();
+      } finally {
+        db.close();
+      }
+    };
+    // Two rooms, so a rewritten first row could not get its old rowid back.
+    await withStore((s) => s.saveChanges({ outboundGroupSessions: [out, sample.outbound("!r2:x", "o2")] }));
+    const before = sharingRows();
+    await withStore(async (s) => {
+      await s.saveChanges({
+        outboundGroupSessionUpdates: [
+          { roomId: "!r:x", sessionId: "o1", pickle: out.pickle, messageCount: 1 },
+        ],
+      });
+      assert.equal((await s.getOutboundGroupSession("!r:x"))?.messageCount, 1);
+    });
+    // Rewriting it (INSERT OR REPLACE) would have given the row a new rowid.
+    assert.deepEqual(sharingRows(), before);
+    await withStore((s) => s.saveChanges({ deletedOutboundGroupSessions: ["!r:x", "!r2:x"] }));
+    assert.deepEqual(sharingRows(), []);
   });
 
   it("refuses a database from a newer Keyroom", async () => {

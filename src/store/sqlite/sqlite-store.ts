@@ -36,8 +36,8 @@ import type {
   TrackedUserRecord,
   WithheldRecord,
 } from "../records.ts";
-import type { CryptoStore, InboundGroupSessionCounts } from "../store.ts";
-import { parseIdentity } from "../validate.ts";
+import type { CryptoStore, InboundGroupSessionCounts, InboundGroupSessionPage } from "../store.ts";
+import { parseIdentity, parsePageRequest } from "../validate.ts";
 import { migrate } from "./migrations.ts";
 import { parseJson, SqliteStatements } from "./statements.ts";
 
@@ -189,6 +189,11 @@ export class SqliteCryptoStore implements CryptoStore {
 
   async countInboundGroupSessions(): Promise<InboundGroupSessionCounts> {
     return this.#s().inboundCounts();
+  }
+
+  async listInboundGroupSessions(page: InboundGroupSessionPage): Promise<InboundGroupSessionRecord[]> {
+    const { after, limit } = parsePageRequest(page);
+    return this.#s().inboundPage(after, limit);
   }
 
   async getInboundGroupSessionsToBackUp(limit: number): Promise<InboundGroupSessionRecord[]> {

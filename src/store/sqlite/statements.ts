@@ -19,6 +19,7 @@ import type {
   OutgoingKeyRequestRecord,
   QueuedRequestRecord,
   ReplayRecord,
+  RoomSessionKey,
   RoomSettingsRecord,
   TrackedUserRecord,
   WithheldRecord,
@@ -26,6 +27,9 @@ import type {
 import type { InboundGroupSessionCounts } from "../store.ts";
 import {
   accountToJson,
+  mergeOutboundSharing,
+  onlyRatchet,
+  outboundNotStored,
   parseAccount,
   parseBackupState,
   parseCrossSigningIdentity,
@@ -37,6 +41,8 @@ import {
   parseOlmMessageHash,
   parseOlmSession,
   parseOutboundGroupSession,
+  parseOutboundGroupSessionUpdate,
+  parseOutboundSharing,
   parseOutgoingKeyRequest,
   parseQueuedRequest,
   parseReplay,
@@ -72,6 +78,10 @@ const SQL = {
   inboundForRoom: "SELECT * FROM inbound_group_sessions WHERE room_id = ? ORDER BY session_id",
   inboundCounts:
     "SELECT COUNT(*) AS total, COALESCE(SUM(backed_up), 0) AS backed_up FROM inbound_group_sessions",
+  inboundFirstPage: "SELECT * FROM inbound_group_sessions ORDER BY room_id, session_id LIMIT ?",
+  // A row-value comparison walks the primary key from the cursor: each page costs O(log n + limit).
+  inboundPageAfter:
+    "SELECT * FROM inbound_group_sessions WHERE (room_id, session_id) > (?, ?) ORDER BY room_id, session_id LIMIT ?",
   inboundToBackUp:
     "SELECT * FROM inbound_group_sessions WHERE backed_up = 0 ORDER BY room_id, session_id LIMIT ?",
   putInbound:
@@ -79,11 +89,19 @@ const SQL = {
     "first_known_index, imported, forwarded, forwarding_chain, backed_up, pickle) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
   resetBackedUp: "UPDATE inbound_group_sessions SET backed_up = 0 WHERE backed_up = 1",
   markBackedUp: "UPDATE inbound_group_sessions SET backed_up = 1 WHERE room_id = ? AND session_id = ?",
-  outbound: "SELECT * FROM outbound_group_sessions WHERE room_id = ?",
+  outbound:
+    "SELECT o.*, s.sharing FROM outbound_group_sessions o " +
+    "LEFT JOIN outbound_group_session_sharing s ON s.room_id = o.room_id WHERE o.room_id = ?",
   putOutbound:
-    "INSERT OR REPLACE INTO outbound_group_sessions (room_id, session_id, created_at, message_count, sharing, pickle) " +
-    "VALUES (?, ?, ?, ?, ?, ?)",
+    "INSERT OR REPLACE INTO outbound_group_sessions (room_id, session_id, created_at, message_count, pickle) " +
+    "VALUES (?, ?, ?, ?, ?)",
+  updateOutbound:
+    "UPDATE outbound_group_sessions SET message_count = ?, pickle = ? WHERE room_id = ? AND session_id = ?",
+  outboundSharing: "SELECT sharing FROM outbound_group_session_sharing WHERE room_id = ?",
+  putOutboundSharing:
+    "INSERT OR REPLACE INTO outbound_group_session_sharing (room_id, sharing) VALUES (?, ?)",
   delOutbound: "DELETE FROM outbound_group_sessions WHERE room_id = ?",
+  delOutboundSharing: "DELETE FROM outbound_group_session_sharing WHERE room_id = ?",
   device: "SELECT * FROM devices WHERE user_id = ? AND device_id = ?",
   userDevices: "SELECT * FROM devices WHERE user_id = ? ORDER BY device_id",
   deviceByCurve:
@@ -154,8 +172,9 @@ export class SqliteStatements {
     return this.#q[name].all(...params) as Row[];
   }
 
-  #run(name: StatementName, ...params: readonly (string | number)[]): void {
-    this.#q[name].run(...params);
+  /** Runs a write; returns how many rows it changed. */
+  #run(name: StatementName, ...params: readonly (string | number)[]): number {
+    return this.#q[name].run(...params).changes;
   }
 
   meta(key: string): string | undefined {
@@ -221,6 +240,14 @@ export class SqliteStatements {
     return { total: Number(r?.total ?? 0), backedUp: Number(r?.backed_up ?? 0) };
   }
 
+  inboundPage(after: RoomSessionKey | undefined, limit: number): InboundGroupSessionRecord[] {
+    const rows =
+      after === undefined
+        ? this.#all("inboundFirstPage", limit)
+        : this.#all("inboundPageAfter", after.roomId, after.sessionId, limit);
+    return rows.map((r) => this.#inbound(r));
+  }
+
   inboundToBackUp(limit: number): InboundGroupSessionRecord[] {
     if (!Number.isSafeInteger(limit) || limit < 1) {
       throw new StoreError("BAD_OPTION", "the batch limit must be a positive integer");
@@ -231,15 +258,12 @@ export class SqliteStatements {
   outbound(roomId: string): OutboundGroupSessionRecord | undefined {
     const r = this.#get("outbound", roomId);
     if (r === undefined) return undefined;
-    const sharing = parseJson(r.sharing, "outbound sharing") as Row;
     return parseOutboundGroupSession({
+      ...parseOutboundSharing(parseJson(r.sharing, "outbound sharing")),
       roomId,
       sessionId: r.session_id,
       createdAt: r.created_at,
       messageCount: r.message_count,
-      sharedWith: sharing?.sharedWith,
-      pendingShares: sharing?.pendingShares,
-      withheldFrom: sharing?.withheldFrom,
       pickle: this.#c().decrypt(r.pickle, rowAd("outbound", roomId)),
     });
   }
@@ -395,7 +419,20 @@ export class SqliteStatements {
         withheldFrom: r.withheldFrom,
       });
       const pickle = cipher.encrypt(r.pickle, rowAd("outbound", r.roomId));
-      this.#run("putOutbound", r.roomId, r.sessionId, r.createdAt, r.messageCount, sharing, pickle);
+      this.#run("putOutbound", r.roomId, r.sessionId, r.createdAt, r.messageCount, pickle);
+      this.#run("putOutboundSharing", r.roomId, sharing);
+    }
+    for (const x of c.outboundGroupSessionUpdates ?? []) {
+      const u = parseOutboundGroupSessionUpdate(x);
+      const pickle = cipher.encrypt(u.pickle, rowAd("outbound", u.roomId));
+      // The ratchet row only: the device lists live in their own table and stay untouched.
+      if (this.#run("updateOutbound", u.messageCount, pickle, u.roomId, u.sessionId) !== 1) {
+        throw outboundNotStored(u.roomId);
+      }
+      if (onlyRatchet(u)) continue;
+      const row = this.#get("outboundSharing", u.roomId);
+      const old = parseOutboundSharing(parseJson(row?.sharing, "outbound sharing"));
+      this.#run("putOutboundSharing", u.roomId, JSON.stringify({ ...old, ...mergeOutboundSharing(old, u) }));
     }
     for (const x of c.devices ?? []) {
       const r = parseDevice(x);
@@ -468,7 +505,10 @@ export class SqliteStatements {
     for (const { roomId, sessionId } of c.backedUp ?? []) this.#run("markBackedUp", roomId, sessionId);
     for (const { senderKey, sessionId } of c.deletedOlmSessions ?? [])
       this.#run("delOlm", senderKey, sessionId);
-    for (const roomId of c.deletedOutboundGroupSessions ?? []) this.#run("delOutbound", roomId);
+    for (const roomId of c.deletedOutboundGroupSessions ?? []) {
+      this.#run("delOutbound", roomId);
+      this.#run("delOutboundSharing", roomId);
+    }
     for (const userId of c.untrackedUsers ?? []) this.#run("delTracked", userId);
     for (const id of c.deletedOutgoingKeyRequests ?? []) this.#run("delKeyRequest", id);
     for (const id of c.deletedQueuedRequests ?? []) this.#run("delQueued", id);
