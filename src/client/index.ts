@@ -27,6 +27,7 @@ export {
 export { MatrixClient, type SendOptions } from "./client.ts";
 export { type Clock, systemClock } from "./clock.ts";
 export {
+  attachmentOf,
   ClientCrypto,
   ClientCryptoError,
   type ClientCryptoErrorCode,
@@ -35,6 +36,7 @@ export {
   type KeyImportResult,
   MAX_OUTGOING_PASSES,
   MAX_WAITING_EVENTS,
+  type MediaAttachment,
   type ProgressCallback,
 } from "./crypto/index.ts";
 export { checkHomeserver, type DiscoveredHomeserver, discoverHomeserver, serverNameOf } from "./discovery.ts";
@@ -54,6 +56,7 @@ export type {
   RoomEventMeta,
   SyncState,
   SyncStateInfo,
+  UndecryptableCode,
 } from "./events/types.ts";
 export {
   DEFAULT_REQUEST_TIMEOUT_MS,

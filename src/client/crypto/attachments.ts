@@ -7,6 +7,7 @@ import {
   type EncryptedFileInfo,
   encryptAttachment,
   encryptAttachmentStream,
+  isEncryptedFile,
 } from "../../crypto/attachments/index.ts";
 import type { JsonObject } from "../../wire/index.ts";
 import type { UploadData } from "../media.ts";
@@ -31,6 +32,49 @@ export async function encryptUpload(data: UploadData, size?: number): Promise<En
   const { ciphertext, info } = encryptAttachment(bytes);
   return { data: ciphertext, size: ciphertext.byteLength, info: Promise.resolve(info) };
 }
+
+/** The attachment a media event (`m.image`, `m.file`, `m.audio`, `m.video`) carries. */
+export type MediaAttachment =
+  | {
+      readonly encrypted: true;
+      /** The `mxc://` URI of the ciphertext. */
+      readonly url: string;
+      /** The validated `EncryptedFile` (v2): key, IV and hash to decrypt and check the download. */
+      readonly file: EncryptedFile;
+      readonly mimetype: string | undefined;
+      readonly size: number | undefined;
+    }
+  | {
+      readonly encrypted: false;
+      readonly url: string;
+      readonly mimetype: string | undefined;
+      readonly size: number | undefined;
+    };
+
+/**
+ * The attachment of a media event's content, checked: an encrypted `file` (only a well-formed v2
+ * `EncryptedFile` with an `mxc://` URL) or a plain `url`. Undefined when the content has neither,
+ * or only a malformed one. Pass the content to `MatrixClient.downloadAttachment` to fetch it.
+ */
+export function attachmentOf(content: JsonObject): MediaAttachment | undefined {
+  const info = isObject(content.info) ? content.info : {};
+  const mimetype = typeof info.mimetype === "string" ? info.mimetype : undefined;
+  const size =
+    typeof info.size === "number" && Number.isSafeInteger(info.size) && info.size >= 0
+      ? info.size
+      : undefined;
+  const file = content.file;
+  if (file !== undefined) {
+    if (!isEncryptedFile(file) || !isMxc(file.url)) return undefined;
+    return { encrypted: true, url: file.url, file, mimetype, size };
+  }
+  if (isMxc(content.url)) return { encrypted: false, url: content.url, mimetype, size };
+  return undefined;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+const isMxc = (v: unknown): v is string => typeof v === "string" && v.startsWith("mxc://");
 
 /** The `file` object of an encrypted media event. */
 export function encryptedFile(info: EncryptedFileInfo, url: string): EncryptedFile {

@@ -1,9 +1,11 @@
 export {
+  attachmentOf,
   downloadAttachmentBytes,
   downloadAttachmentStream,
   type EncryptedUpload,
   encryptedFile,
   encryptUpload,
+  type MediaAttachment,
 } from "./attachments.ts";
 export {
   ClientCrypto,

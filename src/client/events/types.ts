@@ -1,4 +1,5 @@
 // What the client emits, and the shape of room events after the E2EE layer had its say.
+import type { DecryptionFailureCode, E2eeErrorCode, SenderTrust } from "../../e2ee/index.ts";
 import type {
   BasicEvent,
   ClientEvent,
@@ -18,10 +19,17 @@ export type EncryptionInfo =
       /** Curve25519 key of the sending device, as the E2EE layer established it. */
       senderKey?: string;
       senderDeviceId?: string;
-      /** Trust in the sending device, in the E2EE layer's vocabulary (e.g. "verified", "unverified"). */
-      trust?: string;
+      /** How far the sending device is trusted (see docs/e2ee.md, "Decryption"). */
+      trust?: SenderTrust;
     }
-  | { decrypted: false; code: string; reason: string };
+  | { decrypted: false; code: UndecryptableCode; reason: string };
+
+/**
+ * Why an encrypted event is not readable: the E2EE engine's reason (`UNKNOWN_SESSION` and
+ * `WITHHELD` may clear up when the key arrives), or the client's own: `NO_CRYPTO` (encryption is
+ * not enabled) and `DECRYPTOR_FAILED` (an unexpected error, reported as `error`).
+ */
+export type UndecryptableCode = DecryptionFailureCode | E2eeErrorCode | "NO_CRYPTO" | "DECRYPTOR_FAILED";
 
 /** A timeline event as the client hands it to applications. */
 export interface RoomEvent {

@@ -2,7 +2,7 @@
 // event is emitted and before the sync token is saved, so the crypto store and the client store
 // never disagree about what was processed.
 import type { ClientEvent, JsonObject, ToDeviceEvent } from "../../wire/index.ts";
-import type { EncryptionInfo } from "../events/types.ts";
+import type { EncryptionInfo, UndecryptableCode } from "../events/types.ts";
 import type { Room } from "../rooms/room.ts";
 
 /** The parts of a sync response the E2EE layer consumes. */
@@ -19,7 +19,7 @@ export interface SyncCryptoChanges {
 
 export type DecryptionResult =
   | { ok: true; type: string; content: JsonObject; info: Extract<EncryptionInfo, { decrypted: true }> }
-  | { ok: false; code: string; reason: string };
+  | { ok: false; code: UndecryptableCode; reason: string };
 
 export interface SyncProcessor {
   /**

@@ -75,3 +75,19 @@ export function decodeFileInfo(info: unknown): DecodedFileInfo {
     sha256: bytes(decodeBase64, hashes.sha256, "hashes.sha256", 32),
   };
 }
+
+/**
+ * Whether an untrusted value is a well-formed v2 `EncryptedFile` (the checks of `decodeFileInfo`,
+ * plus a string `url`). The decoded key material is wiped at once.
+ */
+export function isEncryptedFile(value: unknown): value is EncryptedFile {
+  if (!isRecord(value) || typeof value.url !== "string") return false;
+  try {
+    const decoded = decodeFileInfo(value);
+    decoded.key.fill(0);
+    return true;
+  } catch (e) {
+    if (e instanceof AttachmentError) return false;
+    throw e;
+  }
+}

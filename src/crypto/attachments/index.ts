@@ -1,6 +1,11 @@
 export { decryptAttachment, type EncryptedAttachment, encryptAttachment } from "./attachment.ts";
 export { AttachmentError, type AttachmentErrorCode } from "./errors.ts";
-export type { AttachmentJwk, EncryptedFile, EncryptedFileInfo } from "./file-info.ts";
+export {
+  type AttachmentJwk,
+  type EncryptedFile,
+  type EncryptedFileInfo,
+  isEncryptedFile,
+} from "./file-info.ts";
 export {
   AttachmentDecryptor,
   AttachmentEncryptor,

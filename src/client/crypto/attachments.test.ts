@@ -1,0 +1,52 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { encryptAttachment } from "../../crypto/attachments/index.ts";
+import type { JsonObject } from "../../wire/index.ts";
+import { attachmentOf, encryptedFile } from "./attachments.ts";
+
+const { info } = encryptAttachment(new TextEncoder().encode("a picture"));
+const file = encryptedFile(info, "mxc://example.org/abc") as unknown as JsonObject;
+
+describe("attachmentOf", () => {
+  it("reads an encrypted file with its declared type and size", () => {
+    const a = attachmentOf({
+      msgtype: "m.image",
+      body: "a.png",
+      file,
+      info: { mimetype: "image/png", size: 9 },
+    });
+    assert.ok(a?.encrypted);
+    assert.equal(a.url, "mxc://example.org/abc");
+    assert.equal(a.file.hashes.sha256, info.hashes.sha256);
+    assert.equal(a.mimetype, "image/png");
+    assert.equal(a.size, 9);
+  });
+
+  it("reads a plain url", () => {
+    assert.deepEqual(attachmentOf({ msgtype: "m.file", url: "mxc://example.org/x" }), {
+      encrypted: false,
+      url: "mxc://example.org/x",
+      mimetype: undefined,
+      size: undefined,
+    });
+  });
+
+  it("refuses malformed files instead of falling back to a plain url beside them", () => {
+    const bad: JsonObject[] = [
+      { ...file, v: "v1" },
+      { ...file, url: "https://evil.example/x" },
+      { ...file, iv: "short" },
+      { ...file, key: { ...(file.key as JsonObject), k: "AAAA" } },
+      { ...file, hashes: {} },
+    ];
+    for (const f of bad) {
+      assert.equal(attachmentOf({ msgtype: "m.file", file: f, url: "mxc://example.org/plain" }), undefined);
+    }
+    assert.equal(attachmentOf({ msgtype: "m.text", body: "no media" }), undefined);
+    assert.equal(attachmentOf({ url: "https://not-mxc" }), undefined);
+    // Nonsense in `info` is ignored, not trusted.
+    const a = attachmentOf({ url: "mxc://example.org/x", info: { mimetype: 5, size: -1 } });
+    assert.equal(a?.mimetype, undefined);
+    assert.equal(a?.size, undefined);
+  });
+});
