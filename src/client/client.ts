@@ -1,6 +1,6 @@
 // The Matrix client: rooms, sending and media on top of the session and sync core (base.ts).
 
-import type { DeviceInfo, DeviceTrust } from "../e2ee/index.ts";
+import type { DeviceInfo, DeviceTrust, HeldKeyRequest } from "../e2ee/index.ts";
 import { StoreMismatchError } from "../store/errors.ts";
 import { emptyResponseSchema, eventIdResponseSchema, type JsonObject } from "../wire/index.ts";
 import type { MatrixClientOptions, PasswordLogin, SessionInfo } from "./base.ts";
@@ -207,6 +207,7 @@ export class MatrixClient extends RoomsClient {
       getRoom: (roomId) => this.rooms.get(roomId),
       rooms: () => this.rooms.values(),
       emitDecrypted: (room, event) => this.emit("room.decrypted", room, event),
+      emitKeyRequest: (request) => void this.emit("crypto.keyRequest", request),
       reportError: (error) => void this.emit("error", error),
     };
   }
@@ -240,6 +241,13 @@ export class MatrixClient extends RoomsClient {
 
   setDeviceTrust(userId: string, deviceId: string, trust: DeviceTrust): Promise<DeviceInfo> {
     return this.crypto.setDeviceTrust(userId, deviceId, trust);
+  }
+  /**
+   * Room-key requests of our own devices that are not verified yet, held until `verifyDevice`
+   * (answered then) or `blacklistDevice` (dropped). Each also raises `crypto.keyRequest`.
+   */
+  getHeldKeyRequests(): HeldKeyRequest[] {
+    return this.crypto.getHeldKeyRequests();
   }
   /** Marks a device verified (after comparing its fingerprint out of band). */
   verifyDevice(userId: string, deviceId: string): Promise<DeviceInfo> {

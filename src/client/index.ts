@@ -5,6 +5,8 @@ export {
   type DeviceInfo,
   type DeviceTrust,
   E2eeError,
+  type E2eeErrorCode,
+  type HeldKeyRequest,
   type SenderTrust,
   type UnknownDevice,
   UnknownDevicesError,

@@ -28,6 +28,11 @@ export {
   MAX_OUTGOING_KEY_REQUESTS,
   MAX_PENDING_KEY_ANSWERS,
 } from "./key-requests/gossip.ts";
+export {
+  type HeldKeyRequest,
+  MAX_HELD_KEY_REQUESTS,
+  MAX_HELD_KEY_REQUESTS_PER_DEVICE,
+} from "./key-requests/held.ts";
 export { MAX_ID_LENGTH, MAX_REASON_LENGTH } from "./limits.ts";
 export { CLAIM_FAILURE_BACKOFF_MS, EXPORT_PAGE_SIZE, OlmMachine, type OlmMachineOptions } from "./machine.ts";
 export { MAX_SESSIONS_PER_DEVICE, MAX_SESSIONS_TRIED, UNWEDGE_INTERVAL_MS } from "./olm/sessions.ts";

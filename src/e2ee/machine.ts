@@ -22,7 +22,8 @@ import {
 } from "./decryption/room-events.ts";
 import { type DeviceInfo, type DeviceRecord, deviceInfo } from "./devices/device.ts";
 import { DecryptionError, E2eeError, RETRYABLE_FAILURES, UnknownDevicesError } from "./errors.ts";
-import { buildParts, type Parts } from "./parts.ts";
+import { type HeldKeyRequest, HeldKeyRequests } from "./key-requests/held.ts";
+import { buildParts, type Kept, type Parts } from "./parts.ts";
 import type { KeysClaimRequest, KeysUploadRequest, OutgoingRequest, ToDeviceRequest } from "./requests.ts";
 import { exportRoomKey, IMPORT_BATCH_SIZE, importRoomKey } from "./room-keys/import.ts";
 import {
@@ -61,7 +62,8 @@ export class OlmMachine {
   readonly #defaults: { verifyDevices: boolean; onlyVerifiedDevices: boolean };
   readonly #pending = new PendingEvents();
   readonly #claimFailures = new Map<string, number>();
-  readonly #replays: ReplayGuard;
+  /** Memory-only state that outlives a rebuild of the parts. */
+  readonly #kept: Kept;
   #parts: Parts;
   #upload: KeysUploadRequest | undefined;
   /** A step is running; `#waiting` holds the resumptions of those queued behind it, in order. */
@@ -72,12 +74,12 @@ export class OlmMachine {
   private constructor(
     ctx: MachineContext,
     parts: Parts,
-    replays: ReplayGuard,
+    kept: Kept,
     defaults: { verifyDevices: boolean; onlyVerifiedDevices: boolean },
   ) {
     this.#ctx = ctx;
     this.#parts = parts;
-    this.#replays = replays;
+    this.#kept = kept;
     this.#defaults = defaults;
   }
 
@@ -94,15 +96,15 @@ export class OlmMachine {
       now,
       tx: emptyChanges(),
     };
-    const replays = new ReplayGuard();
-    const parts = await buildParts(ctx, replays);
+    const kept: Kept = { replays: new ReplayGuard(), heldKeyRequests: new HeldKeyRequests() };
+    const parts = await buildParts(ctx, kept);
     // Our own user is always tracked: our other devices share and request keys with us.
     parts.devices.trackUsers([ctx.userId]);
     // ... and queried once per start: it tells us whether the server still has our own keys.
     parts.devices.markOutdated([ctx.userId]);
     if (hasChanges(ctx.tx)) await ctx.store.saveChanges(ctx.tx);
     ctx.tx = emptyChanges();
-    return new OlmMachine(ctx, parts, replays, {
+    return new OlmMachine(ctx, parts, kept, {
       verifyDevices: options.verifyDevices ?? false,
       onlyVerifiedDevices: options.onlyVerifiedDevices ?? false,
     });
@@ -134,7 +136,7 @@ export class OlmMachine {
     try {
       const result = await fn(this.#parts);
       const tx = this.#ctx.tx;
-      replays = this.#replays.take(hasChanges(tx));
+      replays = this.#kept.replays.take(hasChanges(tx));
       tx.replays.push(...replays);
       if (hasChanges(tx)) await this.#ctx.store.saveChanges(tx);
       replays = [];
@@ -142,7 +144,7 @@ export class OlmMachine {
       for (const id of tx.sentToDevice) this.#parts.queue.delete(id);
       return result;
     } catch (e) {
-      this.#replays.restore(replays);
+      this.#kept.replays.restore(replays);
       // A refusal before anything changed (unknown devices, a malformed response) leaves memory
       // as it was; anything else reloads from the store, which holds the last complete step.
       const clean = !hasChanges(this.#ctx.tx) && (e instanceof E2eeError || e instanceof UnknownDevicesError);
@@ -150,7 +152,7 @@ export class OlmMachine {
       if (!clean) {
         this.#upload = undefined;
         try {
-          this.#parts = await buildParts(this.#ctx, this.#replays);
+          this.#parts = await buildParts(this.#ctx, this.#kept);
         } catch {
           this.#closed = true; // the store is unusable: refuse further steps rather than drift
         }
@@ -183,7 +185,7 @@ export class OlmMachine {
   async close(): Promise<void> {
     if (this.#closed) return;
     await this.#step(async () => {
-      this.#ctx.tx.replays.push(...this.#replays.takeAll());
+      this.#ctx.tx.replays.push(...this.#kept.replays.takeAll());
     }).catch(() => undefined);
     this.#closed = true;
     // Waits for the steps queued before this point (they end with CLOSED).
@@ -202,7 +204,13 @@ export class OlmMachine {
       p.devices.markOutdated(changes.deviceLists?.changed ?? []);
       p.devices.stopTracking(changes.deviceLists?.left ?? []);
 
-      const result: SyncChangesResult = { toDevice: [], failures: [], roomKeys: [], redecrypted: [] };
+      const result: SyncChangesResult = {
+        toDevice: [],
+        failures: [],
+        roomKeys: [],
+        redecrypted: [],
+        heldKeyRequests: [],
+      };
       for (const raw of changes.toDevice ?? []) await receiveToDevice(p, raw, result);
       for (const update of result.roomKeys) await keyArrived(p, this.#pending, update, result.redecrypted);
       if (changes.nextBatch !== undefined) this.#ctx.tx.nextBatch = changes.nextBatch;
@@ -360,8 +368,17 @@ export class OlmMachine {
     return this.#step(async (p) => {
       const updated = await p.devices.setTrust(userId, deviceId, trust);
       if (updated === undefined) throw new E2eeError("BAD_ARGUMENT", "unknown device");
+      await p.gossip.trustChanged(updated);
       return deviceInfo(updated);
     });
+  }
+
+  /**
+   * Key requests of our own devices that are not verified, held until `setDeviceTrust` verifies
+   * the device (then answered) or blacklists it (then dropped). Oldest first.
+   */
+  heldKeyRequests(): HeldKeyRequest[] {
+    return this.#kept.heldKeyRequests.list();
   }
 
   // ---- Olm sessions ----

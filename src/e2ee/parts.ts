@@ -5,6 +5,7 @@ import { RoomEventDecryptor } from "./decryption/room-events.ts";
 import { DeviceManager } from "./devices/manager.ts";
 import { OwnDevice } from "./identity/own-device.ts";
 import { KeyRequests } from "./key-requests/gossip.ts";
+import type { HeldKeyRequests } from "./key-requests/held.ts";
 import { OlmSessions } from "./olm/sessions.ts";
 import { InboundSessions } from "./room-keys/inbound.ts";
 import { OutboundSessions } from "./room-keys/outbound.ts";
@@ -21,15 +22,21 @@ export interface Parts {
   readonly queue: Map<string, QueuedToDevice>;
 }
 
-export async function buildParts(ctx: MachineContext, replays: ReplayGuard): Promise<Parts> {
+/** What outlives a rebuild of the parts: memory-only state that the store does not hold. */
+export interface Kept {
+  readonly replays: ReplayGuard;
+  readonly heldKeyRequests: HeldKeyRequests;
+}
+
+export async function buildParts(ctx: MachineContext, kept: Kept): Promise<Parts> {
   const own = await OwnDevice.load(ctx);
   const devices = new DeviceManager(ctx);
   await devices.load();
   const olm = new OlmSessions(ctx, own, devices);
   const inbound = new InboundSessions(ctx);
   const outbound = new OutboundSessions(ctx, own, devices, olm, inbound);
-  const decryptor = new RoomEventDecryptor(ctx, own, inbound, devices, replays);
-  const gossip = new KeyRequests(ctx, devices, olm, inbound);
+  const decryptor = new RoomEventDecryptor(ctx, own, inbound, devices, kept.replays);
+  const gossip = new KeyRequests(ctx, devices, olm, inbound, kept.heldKeyRequests);
   await gossip.load();
   const queue = new Map((await ctx.store.getQueuedToDevice()).map((q) => [q.request.id, q]));
   return { own, devices, olm, inbound, outbound, decryptor, gossip, queue };

@@ -8,6 +8,7 @@ import {
   type DeviceInfo,
   type DeviceTrust,
   E2eeError,
+  type HeldKeyRequest,
   type HistoryVisibility,
   OlmMachine,
   type OutgoingRequest,
@@ -51,6 +52,8 @@ export interface ClientCryptoHost {
   rooms(): Iterable<Room>;
   /** Emits an event that failed to decrypt earlier and decrypted now that its key arrived. */
   emitDecrypted(room: Room, event: RoomEvent): Promise<void>;
+  /** Emits a key request of one of our own devices that waits for its verification. */
+  emitKeyRequest(request: HeldKeyRequest): void;
   /** Reports a failure nobody awaits (a background request). */
   reportError(error: unknown): void;
 }
@@ -168,6 +171,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       nextBatch: changes.nextBatch,
     });
     this.#redecrypted.push(...result.redecrypted);
+    for (const held of result.heldKeyRequests) this.#host.emitKeyRequest(held);
     for (const f of result.failures) {
       this.#host.logger.warn({ sender: f.sender, code: f.code }, "dropped an undecryptable to-device event");
     }
@@ -330,7 +334,16 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   async setDeviceTrust(userId: string, deviceId: string, trust: DeviceTrust): Promise<DeviceInfo> {
     this.#ensureOpen();
     if ((await this.machine.getDevice(userId, deviceId)) === undefined) await this.#refreshDevices([userId]);
-    return this.machine.setDeviceTrust(userId, deviceId, trust);
+    const info = await this.machine.setDeviceTrust(userId, deviceId, trust);
+    // Verifying one of our devices answers its held key requests: send them now.
+    if (userId === this.userId) await this.#loop.run();
+    return info;
+  }
+
+  /** Key requests of our own unverified devices, waiting for `setDeviceTrust` (oldest first). */
+  getHeldKeyRequests(): HeldKeyRequest[] {
+    this.#ensureOpen();
+    return this.machine.heldKeyRequests();
   }
 
   /** Per-room `verifyDevices` (overrides the client-wide option); persisted. */

@@ -1,5 +1,5 @@
 // What the client emits, and the shape of room events after the E2EE layer had its say.
-import type { DecryptionFailureCode, E2eeErrorCode, SenderTrust } from "../../e2ee/index.ts";
+import type { DecryptionFailureCode, E2eeErrorCode, HeldKeyRequest, SenderTrust } from "../../e2ee/index.ts";
 import type {
   BasicEvent,
   ClientEvent,
@@ -100,6 +100,12 @@ export interface ClientEventMap {
   "room.receipt": [room: Room, content: JsonObject];
   "room.accountData": [room: Room, event: BasicEvent];
   accountData: [event: BasicEvent];
+  /**
+   * One of our own devices that is not verified asked for a room key we hold. The request is held:
+   * verify the device (`setDeviceTrust(userId, deviceId, "verified")`) to answer it, or blacklist
+   * it to drop it. `getHeldKeyRequests()` lists those still waiting.
+   */
+  "crypto.keyRequest": [request: HeldKeyRequest];
   /** To-device events, after the E2EE layer decrypted the ones it could. */
   toDevice: [event: ToDeviceEvent];
   sync: [state: SyncState, previous: SyncState, info: SyncStateInfo];

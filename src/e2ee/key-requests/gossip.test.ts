@@ -83,4 +83,81 @@ describe("key requests between own devices", () => {
     const synced = await a2.sync();
     assert.equal(synced.roomKeys.length, 0);
   });
+
+  it("an unverified own device's request is held and reported, then answered once it is verified", async () => {
+    const { hs, a1, a2, event } = await setup(false);
+    await assert.rejects(a2.machine.decryptRoomEvent(event, ROOM), { code: "UNKNOWN_SESSION" });
+    await a2.flush();
+    const seen = await a1.sync();
+    assert.equal(seen.heldKeyRequests.length, 1);
+    assert.equal(seen.heldKeyRequests[0]?.deviceId, "A2");
+    assert.equal(seen.heldKeyRequests[0]?.roomId, ROOM);
+    assert.deepEqual(a1.machine.heldKeyRequests(), seen.heldKeyRequests);
+    const toA2 = () =>
+      hs.sentToDevice.filter((m) => m.to === "@alice:x|A2" && m.eventType === "m.room.encrypted").length;
+    const before = toA2();
+    await a1.flush();
+    assert.equal(toA2(), before, "nothing is forwarded before the user verifies A2");
+
+    await a1.machine.setDeviceTrust("@alice:x", "A2", "verified");
+    assert.deepEqual(a1.machine.heldKeyRequests(), []);
+    await a1.flush(); // claims an Olm session with A2, then forwards
+    assert.ok(toA2() > before, "the held request was answered");
+    await a2.machine.setDeviceTrust("@alice:x", "A1", "verified");
+    const synced = await a2.sync();
+    assert.equal(synced.redecrypted[0]?.content.body, "before A2 existed");
+  });
+
+  it("blacklisting the device drops its held requests, and a cancellation withdraws one", async () => {
+    const first = await setup(false);
+    await assert.rejects(first.a2.machine.decryptRoomEvent(first.event, ROOM), { code: "UNKNOWN_SESSION" });
+    await first.a2.flush();
+    await first.a1.sync();
+    assert.equal(first.a1.machine.heldKeyRequests().length, 1);
+    await first.a1.machine.setDeviceTrust("@alice:x", "A2", "blacklisted");
+    assert.deepEqual(first.a1.machine.heldKeyRequests(), []);
+    await first.a1.machine.setDeviceTrust("@alice:x", "A2", "verified");
+    await first.a1.flush();
+    assert.ok(
+      !first.hs.sentToDevice.some((m) => m.to === "@alice:x|A2" && m.eventType === "m.room.encrypted"),
+      "a dropped request is not answered by a later verification",
+    );
+
+    const second = await setup(false);
+    await assert.rejects(second.a2.machine.decryptRoomEvent(second.event, ROOM), { code: "UNKNOWN_SESSION" });
+    await second.a2.flush();
+    await second.a1.sync();
+    assert.equal(second.a1.machine.heldKeyRequests().length, 1);
+    // A2 gets the key another way (an import): it cancels its request, and A1 lets go of it.
+    const keys = await second.a1.machine.exportRoomKeys([ROOM]);
+    await second.a2.machine.importRoomKeys(keys);
+    await second.a2.flush();
+    await second.a1.sync();
+    assert.deepEqual(second.a1.machine.heldKeyRequests(), []);
+  });
+
+  it("requests for keys we do not hold are not held", async () => {
+    const { a1, a2 } = await setup(false);
+    const stranger = OutboundGroupSession.create();
+    await assert.rejects(
+      a2.machine.decryptRoomEvent(
+        {
+          event_id: "$x",
+          sender: "@bob:x",
+          type: "m.room.encrypted",
+          content: {
+            algorithm: "m.megolm.v1.aes-sha2",
+            ciphertext: stranger.encrypt("{}"),
+            session_id: stranger.sessionId,
+            device_id: "B",
+          },
+        },
+        ROOM,
+      ),
+      { code: "UNKNOWN_SESSION" },
+    );
+    await a2.flush();
+    const seen = await a1.sync();
+    assert.deepEqual(seen.heldKeyRequests, []);
+  });
 });

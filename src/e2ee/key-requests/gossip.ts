@@ -1,7 +1,8 @@
 /**
  * Room key requests between our own devices (spec "Key requests"): asking our other devices for a
- * key we lack, cancelling once it arrives, answering our own verified devices, and accepting
- * `m.forwarded_room_key` only when we asked and it came from a trusted device of ours.
+ * key we lack, cancelling once it arrives, answering our own verified devices (holding the
+ * requests of unverified ones until they are verified), and accepting `m.forwarded_room_key` only
+ * when we asked and it came from a trusted device of ours.
  */
 import { z } from "zod";
 import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";
@@ -14,6 +15,7 @@ import type { DecryptedOlmEvent, OlmSessions } from "../olm/sessions.ts";
 import type { ToDeviceRequest } from "../requests.ts";
 import type { InboundSessions, RoomKeyUpdate } from "../room-keys/inbound.ts";
 import type { OutgoingKeyRequestRecord } from "../store/records.ts";
+import type { HeldKeyRequest, HeldKeyRequests } from "./held.ts";
 
 /** Requests from our other devices waiting for an Olm session (bounded: they are cheap to resend). */
 export const MAX_PENDING_KEY_ANSWERS = 500;
@@ -65,12 +67,20 @@ export class KeyRequests {
   /** `[roomId, sessionId]` → request ID. */
   readonly #bySession = new Map<string, string>();
   readonly #pendingAnswers = new Map<string, PendingAnswer>();
+  readonly #held: HeldKeyRequests;
 
-  constructor(ctx: MachineContext, devices: DeviceManager, olm: OlmSessions, inbound: InboundSessions) {
+  constructor(
+    ctx: MachineContext,
+    devices: DeviceManager,
+    olm: OlmSessions,
+    inbound: InboundSessions,
+    held: HeldKeyRequests,
+  ) {
     this.#ctx = ctx;
     this.#devices = devices;
     this.#olm = olm;
     this.#inbound = inbound;
+    this.#held = held;
   }
 
   async load(): Promise<void> {
@@ -148,28 +158,67 @@ export class KeyRequests {
     return this.#find(roomId, sessionId) !== undefined;
   }
 
-  /** An `m.room_key_request` to-device event. Only our own verified devices are answered. */
-  async receiveRequest(sender: string, content: Record<string, unknown>): Promise<void> {
-    if (sender !== this.#ctx.userId) return;
+  /**
+   * An `m.room_key_request` to-device event. Our own verified devices are answered; requests of our
+   * own devices that are not verified (or not known yet) for a key we hold are held until the
+   * device is verified, and returned so the application can ask the user. Other users' requests,
+   * and those of blacklisted or deleted devices, are ignored.
+   */
+  async receiveRequest(
+    sender: string,
+    content: Record<string, unknown>,
+  ): Promise<HeldKeyRequest | undefined> {
+    if (sender !== this.#ctx.userId) return undefined;
     const parsed = requestSchema.safeParse(content);
-    if (!parsed.success || parsed.data.requesting_device_id === this.#ctx.deviceId) return;
-    const key = JSON.stringify([parsed.data.requesting_device_id, parsed.data.request_id]);
+    if (!parsed.success || parsed.data.requesting_device_id === this.#ctx.deviceId) return undefined;
+    const { requesting_device_id: deviceId, request_id: requestId } = parsed.data;
+    const key = JSON.stringify([deviceId, requestId]);
     if (parsed.data.action === "request_cancellation") {
       this.#pendingAnswers.delete(key);
-      return;
+      this.#held.cancel(deviceId, requestId);
+      return undefined;
     }
     const body = parsed.data.body;
-    if (body === undefined || body.algorithm !== MEGOLM_ALGORITHM) return;
-    const device = await this.#devices.device(sender, parsed.data.requesting_device_id);
-    if (device === undefined || device.deleted || device.trust !== "verified") return;
-    const answer = {
-      device,
-      roomId: body.room_id,
-      sessionId: body.session_id,
-      requestId: parsed.data.request_id,
-    };
+    if (body === undefined || body.algorithm !== MEGOLM_ALGORITHM) return undefined;
+    const device = await this.#devices.device(sender, deviceId);
+    if (device?.deleted === true || device?.trust === "blacklisted") return undefined;
+    if (device === undefined || device.trust !== "verified") {
+      // Worth holding only for a key we have. An unknown device is looked up, so that it can be
+      // verified (a new device asks for keys before we have queried its keys).
+      if ((await this.#inbound.get(body.room_id, body.session_id)) === undefined) return undefined;
+      if (device === undefined) this.#devices.markOutdated([sender]);
+      const held = { deviceId, requestId, roomId: body.room_id, sessionId: body.session_id };
+      return this.#held.hold(held) ? held : undefined;
+    }
+    await this.#answerOrWait(key, { device, roomId: body.room_id, sessionId: body.session_id, requestId });
+    return undefined;
+  }
+
+  async #answerOrWait(key: string, answer: PendingAnswer): Promise<void> {
     if (!(await this.#answer(answer)) && this.#pendingAnswers.size < MAX_PENDING_KEY_ANSWERS) {
       this.#pendingAnswers.set(key, answer);
+    }
+  }
+
+  /**
+   * One of our devices changed trust: once verified, its held requests are answered (those
+   * waiting for an Olm session join the other pending answers); once blacklisted, dropped.
+   */
+  async trustChanged(device: DeviceRecord): Promise<void> {
+    if (device.userId !== this.#ctx.userId) return;
+    if (device.trust === "blacklisted" || device.deleted) {
+      this.#held.take(device.deviceId);
+      return;
+    }
+    if (device.trust !== "verified") return;
+    for (const h of this.#held.take(device.deviceId)) {
+      const key = JSON.stringify([h.deviceId, h.requestId]);
+      await this.#answerOrWait(key, {
+        device,
+        roomId: h.roomId,
+        sessionId: h.sessionId,
+        requestId: h.requestId,
+      });
     }
   }
 

@@ -4,6 +4,7 @@
  */
 import type { DecryptedRoomEvent } from "../decryption/room-events.ts";
 import type { ToDeviceFailureCode } from "../errors.ts";
+import type { HeldKeyRequest } from "../key-requests/held.ts";
 import { isId } from "../limits.ts";
 import type { DecryptedOlmEvent } from "../olm/sessions.ts";
 import type { Parts } from "../parts.ts";
@@ -42,6 +43,8 @@ export interface SyncChangesResult {
   readonly roomKeys: RoomKeyUpdate[];
   /** Events that failed earlier and decrypt now that their key arrived. */
   readonly redecrypted: DecryptedRoomEvent[];
+  /** Requests of our own unverified devices for keys we hold, held until they are verified. */
+  readonly heldKeyRequests: HeldKeyRequest[];
 }
 
 /** Never handed to the application: key material stays inside the machine. */
@@ -70,7 +73,10 @@ export async function receiveToDevice(p: Parts, raw: unknown, result: SyncChange
     await receiveDecrypted(p, sender, decrypted.event, result);
     return;
   }
-  if (type === "m.room_key_request") await p.gossip.receiveRequest(sender, content);
+  if (type === "m.room_key_request") {
+    const held = await p.gossip.receiveRequest(sender, content);
+    if (held !== undefined) result.heldKeyRequests.push(held);
+  }
   if (type === "m.room_key.withheld") p.inbound.receiveWithheld(sender, content, undefined);
   result.toDevice.push({ type, sender, content, encryption: undefined });
 }
