@@ -121,7 +121,10 @@ export class MatrixClient extends RoomsClient {
    */
   async #dropNewDevice(error: unknown, before: StoredSession | undefined): Promise<void> {
     const created = this.sessionInfo;
-    if (!(error instanceof StoreMismatchError) || created === undefined) return;
+    const refused =
+      error instanceof StoreMismatchError ||
+      (error instanceof ClientCryptoError && error.code === "STORE_FACTORY_FAILED");
+    if (!refused || created === undefined) return;
     if (before?.userId === created.userId && before.deviceId === created.deviceId) return;
     try {
       await super.logout();

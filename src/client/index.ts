@@ -33,6 +33,7 @@ export {
   ClientCrypto,
   ClientCryptoError,
   type ClientCryptoErrorCode,
+  type CryptoStoreFactory,
   type CryptoStoreOption,
   type EncryptionOptions,
   type KeyImportResult,

@@ -10,6 +10,10 @@ export type ClientCryptoErrorCode =
   | "DEVICE_LIST_UNAVAILABLE"
   /** The room key's to-device messages could not all be sent; the event was not encrypted. */
   | "ROOM_KEY_NOT_SHARED"
+  /** `encryption.store` is a factory that threw, or returned something that is not a `CryptoStore`. */
+  | "STORE_FACTORY_FAILED"
+  /** `restoreDeviceId` needs a store it can read before login: a location or an instance, not a factory. */
+  | "RESTORE_NEEDS_STORE"
   /** The content has no `file` (or `url`) to download. */
   | "NO_ATTACHMENT"
   /**

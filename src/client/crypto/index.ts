@@ -19,6 +19,7 @@ export { sendOutgoingRequest } from "./dispatch.ts";
 export { ClientCryptoError, type ClientCryptoErrorCode } from "./errors.ts";
 export { refusingSyncProcessor } from "./not-started.ts";
 export {
+  type CryptoStoreFactory,
   type CryptoStoreOption,
   type EncryptionOptions,
   type OpenedStore,

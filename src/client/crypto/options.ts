@@ -5,7 +5,19 @@ import { StoreError, StoreMismatchError } from "../../store/errors.ts";
 import type { CryptoStore } from "../../store/store.ts";
 import { ClientCryptoError } from "./errors.ts";
 
-/** Where the crypto store lives: a SQLite database (Node), or any `CryptoStore` you opened. */
+/**
+ * Opens the crypto store of an account once the server told the device ID (at login, register or
+ * restore). The client owns what it returns: it closes it on `close()` and `logout()`.
+ */
+export type CryptoStoreFactory = (account: {
+  readonly userId: string;
+  readonly deviceId: string;
+}) => CryptoStore | Promise<CryptoStore>;
+
+/**
+ * Where the crypto store lives: a SQLite database (Node), a `CryptoStore` you opened, or a
+ * factory that opens one when the device is known.
+ */
 export type CryptoStoreOption =
   | {
       /** Directory of the SQLite database (created, mode 0700, if missing). */
@@ -13,13 +25,14 @@ export type CryptoStoreOption =
       /** File name inside `directory` (default `keyroom-crypto.sqlite3`). */
       readonly fileName?: string;
     }
-  | CryptoStore;
+  | CryptoStore
+  | CryptoStoreFactory;
 
 export interface EncryptionOptions {
   /**
    * The crypto store. Default on Node: SQLite in `$XDG_DATA_HOME/keyroom/<user>` (or
    * `~/.local/share/keyroom/<user>`). A `CryptoStore` instance is used as given and left open when
-   * the client closes (you opened it, you close it).
+   * the client closes (you opened it, you close it); a factory's store is closed by the client.
    */
   readonly store?: CryptoStoreOption;
   /** Encrypts the SQLite store's secrets with a key derived from this (else a key file beside it). */
@@ -42,8 +55,55 @@ export function resolveEncryptionOptions(
   return option === true ? {} : option;
 }
 
-function isCryptoStore(store: CryptoStoreOption): store is CryptoStore {
-  return "loadIdentity" in store && typeof store.loadIdentity === "function";
+function isCryptoStore(store: unknown): store is CryptoStore {
+  return (
+    typeof store === "object" &&
+    store !== null &&
+    "loadIdentity" in store &&
+    typeof store.loadIdentity === "function" &&
+    "saveChanges" in store &&
+    typeof store.saveChanges === "function"
+  );
+}
+
+/** A store must belong to the account it is opened for (the device too, once known). */
+async function checkIdentity(
+  store: CryptoStore,
+  userId: string,
+  deviceId: string | undefined,
+): Promise<void> {
+  const identity = await store.loadIdentity();
+  const requested = { userId, deviceId };
+  if (identity.userId !== userId) throw new StoreMismatchError("USER_MISMATCH", identity, requested);
+  if (deviceId !== undefined && identity.deviceId !== deviceId) {
+    throw new StoreMismatchError("DEVICE_MISMATCH", identity, requested);
+  }
+}
+
+async function openFromFactory(
+  factory: CryptoStoreFactory,
+  userId: string,
+  deviceId: string,
+): Promise<CryptoStore> {
+  let store: unknown;
+  try {
+    store = await factory({ userId, deviceId });
+  } catch (e) {
+    throw new ClientCryptoError("STORE_FACTORY_FAILED", "the encryption.store factory threw", { cause: e });
+  }
+  if (!isCryptoStore(store)) {
+    throw new ClientCryptoError(
+      "STORE_FACTORY_FAILED",
+      "the encryption.store factory did not return a CryptoStore",
+    );
+  }
+  try {
+    await checkIdentity(store, userId, deviceId);
+  } catch (e) {
+    await store.close().catch(() => undefined);
+    throw e;
+  }
+  return store;
 }
 
 /** A store the client opened (and closes), or one it was given (and leaves open). */
@@ -78,13 +138,17 @@ export async function openCryptoStore(
   deviceId: string | undefined,
 ): Promise<OpenedStore> {
   const configured = options.store;
-  if (configured !== undefined && isCryptoStore(configured)) {
-    const identity = await configured.loadIdentity();
-    const requested = { userId, deviceId };
-    if (identity.userId !== userId) throw new StoreMismatchError("USER_MISMATCH", identity, requested);
-    if (deviceId !== undefined && identity.deviceId !== deviceId) {
-      throw new StoreMismatchError("DEVICE_MISMATCH", identity, requested);
+  if (typeof configured === "function") {
+    if (deviceId === undefined) {
+      throw new ClientCryptoError(
+        "RESTORE_NEEDS_STORE",
+        "restoreDeviceId reads the device ID from the store before login: pass a store or a location, not a factory",
+      );
     }
+    return { store: await openFromFactory(configured, userId, deviceId), owned: true };
+  }
+  if (configured !== undefined && isCryptoStore(configured)) {
+    await checkIdentity(configured, userId, deviceId);
     return { store: configured, owned: false };
   }
   const location = configured ?? (await defaultLocation(userId));
