@@ -3,6 +3,7 @@
 import { Command, CommanderError, Option } from "commander";
 import { collect, parseHomeserver, parseInteger, parseSeconds } from "./args.ts";
 import { loginCommand, logoutCommand, whoamiCommand } from "./commands/account.ts";
+import { deleteDevicesCommand, listDevicesCommand, renameDeviceCommand } from "./commands/devices.ts";
 import type { CommandIo } from "./commands/io.ts";
 import {
   createRoomCommand,
@@ -99,6 +100,31 @@ export function buildProgram(io: CommandIo): Command {
       .option("--purge", "also delete the account's stores (their keys could still read old history)", false),
   ).action(async (o: { purge: boolean; profile?: string }) =>
     logoutCommand({ profileDir: profileOf(o), purge: o.purge }, io),
+  );
+
+  const devices = program.command("devices").description("the account's own devices");
+  withProfile(
+    devices
+      .command("list")
+      .description("print each device as a JSON line: device_id, display_name, current, ed25519, trust"),
+  ).action(async (o: { profile?: string }) => listDevicesCommand({ profileDir: profileOf(o) }, io));
+  withProfile(
+    devices
+      .command("rename")
+      .description("set a device's display name")
+      .argument("<device>")
+      .argument("<name>"),
+  ).action(async (deviceId: string, name: string, o: { profile?: string }) =>
+    renameDeviceCommand({ profileDir: profileOf(o), deviceId, name }),
+  );
+  withProfile(
+    devices
+      .command("delete")
+      .description("delete devices (not this one: use logout); confirms with the account password")
+      .argument("<device...>")
+      .option("--password <password>", `account password (or set $${PASSWORD_ENV})`),
+  ).action(async (deviceIds: string[], o: { password?: string; profile?: string }) =>
+    deleteDevicesCommand({ profileDir: profileOf(o), deviceIds, password: passwordOf(o.password) }),
   );
 
   withProfile(

@@ -21,6 +21,7 @@ import {
   refusingSyncProcessor,
   resolveEncryptionOptions,
 } from "./crypto/index.ts";
+import { DeviceApi } from "./devices.ts";
 import { discoverHomeserver } from "./discovery.ts";
 import { ClientError } from "./errors.ts";
 import { path } from "./http.ts";
@@ -47,6 +48,7 @@ export interface SendOptions extends RelationOptions {
 export class MatrixClient extends RoomsClient {
   readonly #encryption: EncryptionOptions | undefined;
   #crypto: ClientCrypto | undefined;
+  #devices: DeviceApi | undefined;
   /** The store `restoreDeviceId` opened to read the device ID, handed to the login that follows. */
   #preopened: OpenedStore | undefined;
 
@@ -218,6 +220,16 @@ export class MatrixClient extends RoomsClient {
   // ---- encryption: devices, trust, keys ----
 
   /** The encryption driver; throws `ClientCryptoError("NOT_ENABLED")` without `encryption` or a session. */
+  /** The account's own devices: list, rename, delete (with the password or another auth stage). */
+  get devices(): DeviceApi {
+    this.#devices ??= new DeviceApi({
+      http: this.http,
+      session: () => this.requireSession(),
+      e2eeDevices: async (ids) => (this.#crypto === undefined ? [] : this.#crypto.getOwnDevices(ids)),
+    });
+    return this.#devices;
+  }
+
   get crypto(): ClientCrypto {
     if (this.#crypto === undefined) {
       throw new ClientCryptoError(

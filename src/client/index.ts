@@ -42,6 +42,7 @@ export {
   type MediaAttachment,
   type ProgressCallback,
 } from "./crypto/index.ts";
+export { DeviceApi, type DeviceDeletionAuth, MAX_UIA_ROUNDS, type OwnDevice } from "./devices.ts";
 export { checkHomeserver, type DiscoveredHomeserver, discoverHomeserver, serverNameOf } from "./discovery.ts";
 export {
   ClientError,

@@ -329,6 +329,47 @@ describe("keyroom CLI", { concurrency: true }, () => {
     assert.equal(line?.trust, "unverified");
   });
 
+  test("devices list, rename and delete (password-confirmed; not this device)", async () => {
+    const a = account("devs");
+    await register(a);
+    const other = { ...a, profile: `${a.profile}-other` };
+    await inProcess([
+      "login",
+      "--homeserver",
+      hs.baseUrl,
+      "--user",
+      a.name,
+      "--password",
+      "pw",
+      "--profile",
+      other.profile,
+    ]);
+    const listed = jsonLines(await ok(["devices", "list", "--profile", a.profile]));
+    assert.equal(listed.length, 2);
+    const me = listed.find((d) => d.current === true);
+    const theirs = listed.find((d) => d.current === false);
+    assert.ok(me && theirs);
+    assert.equal(me.trust, "own");
+    assert.equal(theirs.trust, "unset");
+    assert.equal(typeof theirs.ed25519, "string");
+    const id = String(theirs.device_id);
+    await inProcess(["devices", "rename", id, "old phone", "--profile", a.profile]);
+    const renamed = jsonLines(await inProcess(["devices", "list", "--profile", a.profile]));
+    assert.equal(renamed.find((d) => d.device_id === id)?.display_name, "old phone");
+    await fails(
+      ["devices", "delete", String(me.device_id), "--password", "pw", "--profile", a.profile],
+      1,
+      /logout/,
+    );
+    await fails(["devices", "delete", id, "--password", "nope", "--profile", a.profile], 1, /M_FORBIDDEN/);
+    await ok(["devices", "delete", id, "--profile", a.profile], { KEYROOM_PASSWORD: "pw" });
+    const left = jsonLines(await inProcess(["devices", "list", "--profile", a.profile]));
+    assert.deepEqual(
+      left.map((d) => d.device_id),
+      [me.device_id],
+    );
+  });
+
   test("local errors: one line on stderr, status 1 (failure) or 2 (usage)", async () => {
     await fails(["whoami", "--profile", join(dir, "no-such-profile")], 1, /no profile in .*keyroom login/);
     await fails(["bogus-command"], 2, /unknown command 'bogus-command'/);

@@ -340,6 +340,25 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     return info;
   }
 
+  /**
+   * Our own devices with their keys and trust, asking the server again when it named a device the
+   * engine has not seen (a device added while this one was offline, before any sync reported it).
+   */
+  async getOwnDevices(serverDeviceIds: readonly string[]): Promise<DeviceInfo[]> {
+    this.#ensureOpen();
+    const known = async () => (await this.machine.getUserDevices(this.userId)).filter((d) => !d.deleted);
+    let devices = await known();
+    const missing = serverDeviceIds.some(
+      (id) => id !== this.deviceId && !devices.some((d) => d.deviceId === id),
+    );
+    if (missing) {
+      await this.machine.receiveKeysChanges([this.userId], []);
+      await this.#refreshDevices([this.userId]);
+      devices = await known();
+    }
+    return devices;
+  }
+
   /** Key requests of our own unverified devices, waiting for `setDeviceTrust` (oldest first). */
   getHeldKeyRequests(): HeldKeyRequest[] {
     this.#ensureOpen();
