@@ -1,36 +1,21 @@
 // The account's own devices through the devserver: list (with E2EE trust), rename, and delete
 // with User-Interactive Authentication.
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { ClientError, MatrixClient, MatrixError } from "../../src/client/index.ts";
-import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
-import { encryptedClient, uniq } from "./e2ee-client-helpers.ts";
+import { devServerFixture, encryptedClient, uniq } from "./e2ee-client-helpers.ts";
 
-let hs: TestDevServer;
-let dir: string;
-const open: MatrixClient[] = [];
-
-before(async () => {
-  hs = await startTestDevServer();
-  dir = await mkdtemp(join(tmpdir(), "keyroom-devices-"));
-});
-after(async () => {
-  for (const c of open) await c.close().catch(() => undefined);
-  await hs.close();
-  await rm(dir, { recursive: true, force: true });
-});
+const fx = devServerFixture("keyroom-devices-");
 
 describe("own devices (devserver)", () => {
   it("lists, renames, and deletes devices with the password; the current device is refused", async () => {
     const name = uniq("dev");
-    const first = encryptedClient(hs, join(dir, `${name}-1`));
-    open.push(first);
+    const first = encryptedClient(fx.hs, join(fx.dir, `${name}-1`));
+    fx.open.push(first);
     const { userId } = await first.register({ username: name, password: "pw" });
-    const second = encryptedClient(hs, join(dir, `${name}-2`));
-    open.push(second);
+    const second = encryptedClient(fx.hs, join(fx.dir, `${name}-2`));
+    fx.open.push(second);
     await second.login({ user: userId, password: "pw" });
     await first.syncOnce({ timeoutMs: 0 });
 
@@ -61,11 +46,11 @@ describe("own devices (devserver)", () => {
 
   it("lets the application answer the challenge itself", async () => {
     const name = uniq("uia");
-    const first = new MatrixClient({ homeserverUrl: hs.baseUrl, syncTimeoutMs: 0 });
-    open.push(first);
+    const first = new MatrixClient({ homeserverUrl: fx.hs.baseUrl, syncTimeoutMs: 0 });
+    fx.open.push(first);
     const { userId } = await first.register({ username: name, password: "pw" });
-    const second = new MatrixClient({ homeserverUrl: hs.baseUrl, syncTimeoutMs: 0 });
-    open.push(second);
+    const second = new MatrixClient({ homeserverUrl: fx.hs.baseUrl, syncTimeoutMs: 0 });
+    fx.open.push(second);
     await second.login({ user: userId, password: "pw" });
     const offered: string[][] = [];
     await first.devices.delete([second.deviceId], async (challenge) => {

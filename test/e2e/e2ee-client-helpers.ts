@@ -1,9 +1,12 @@
 // Shared helpers of the encrypted-client tests: clients with SQLite stores in a temp directory,
 // syncing, and collecting what they emit.
 import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after, before } from "node:test";
 import { type EncryptionOptions, MatrixClient, type RoomEvent } from "../../src/client/index.ts";
-import type { TestDevServer } from "../support/devserver.ts";
+import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
 
 let n = 0;
 export const uniq = (p: string): string => `${p}${++n}${Date.now().toString(36)}`;
@@ -102,4 +105,38 @@ export async function sharedRoom(
   }
   await syncAll(owner, ...others);
   return roomId;
+}
+
+/** One test file's devserver and temp directory; clients pushed on `open` are closed after it. */
+export interface DevServerFixture {
+  readonly hs: TestDevServer;
+  readonly dir: string;
+  readonly open: MatrixClient[];
+}
+
+/** Registers `before` / `after` hooks that start and tear down a {@link DevServerFixture}. */
+export function devServerFixture(prefix: string): DevServerFixture {
+  const state: { hs?: TestDevServer; dir?: string; open: MatrixClient[] } = { open: [] };
+  before(async () => {
+    state.hs = await startTestDevServer();
+    state.dir = await mkdtemp(join(tmpdir(), prefix));
+  });
+  after(async () => {
+    for (const c of state.open) await c.close().catch(() => undefined);
+    await state.hs?.close();
+    if (state.dir !== undefined) await rm(state.dir, { recursive: true, force: true });
+  });
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error("the devserver fixture is used before its before() hook ran");
+    return value;
+  };
+  return {
+    get hs() {
+      return started(state.hs);
+    },
+    get dir() {
+      return started(state.dir);
+    },
+    open: state.open,
+  };
 }

@@ -1,44 +1,29 @@
 // A new own device asks for a room key; the older device holds the request until the user
 // verifies the new one, then forwards the key and the new device reads the history.
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { type HeldKeyRequest, MatrixClient } from "../../src/client/index.ts";
-import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
-import { eventById, newUser, sharedRoom, syncAll, watch } from "./e2ee-client-helpers.ts";
+import { devServerFixture, eventById, newUser, sharedRoom, syncAll, watch } from "./e2ee-client-helpers.ts";
 
-let hs: TestDevServer;
-let dir: string;
-const open: MatrixClient[] = [];
-
-before(async () => {
-  hs = await startTestDevServer();
-  dir = await mkdtemp(join(tmpdir(), "keyroom-key-requests-"));
-});
-after(async () => {
-  for (const c of open) await c.close().catch(() => undefined);
-  await hs.close();
-  await rm(dir, { recursive: true, force: true });
-});
+const fx = devServerFixture("keyroom-key-requests-");
 
 describe("key requests from an own device (devserver)", () => {
   it("are held and reported until the user verifies the device, then answered", async () => {
-    const alice = await newUser(hs, dir, "alice");
-    const bob = await newUser(hs, dir, "bob");
-    open.push(alice.client, bob.client);
+    const alice = await newUser(fx.hs, fx.dir, "alice");
+    const bob = await newUser(fx.hs, fx.dir, "bob");
+    fx.open.push(alice.client, bob.client);
     const roomId = await sharedRoom(alice, [bob]);
     const old = await bob.client.sendText(roomId, "said before the new device");
     await syncAll(alice);
 
-    const newDir = join(dir, `${alice.name}-new`);
+    const newDir = join(fx.dir, `${alice.name}-new`);
     const newClient = new MatrixClient({
-      homeserverUrl: hs.baseUrl,
+      homeserverUrl: fx.hs.baseUrl,
       syncTimeoutMs: 0,
       encryption: { store: { directory: newDir } },
     });
-    open.push(newClient);
+    fx.open.push(newClient);
     await newClient.login({ user: alice.client.userId, password: "pw" });
     const alice2 = watch(newClient, alice.name, newDir);
     await syncAll(alice2); // cannot decrypt the old message: asks Alice's other device

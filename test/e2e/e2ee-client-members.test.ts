@@ -1,47 +1,32 @@
 // Room keys reach every member even when the sender's sync lazy-loads members: the sender fetches
 // the member list before its first share.
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { MatrixClient } from "../../src/client/index.ts";
-import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
-import { eventById, newUser, sharedRoom, syncAll, watch } from "./e2ee-client-helpers.ts";
+import { devServerFixture, eventById, newUser, sharedRoom, syncAll, watch } from "./e2ee-client-helpers.ts";
 
-let hs: TestDevServer;
-let dir: string;
-const open: MatrixClient[] = [];
-
-before(async () => {
-  hs = await startTestDevServer();
-  dir = await mkdtemp(join(tmpdir(), "keyroom-e2ee-members-"));
-});
-after(async () => {
-  for (const c of open) await c.close().catch(() => undefined);
-  await hs.close();
-  await rm(dir, { recursive: true, force: true });
-});
+const fx = devServerFixture("keyroom-e2ee-members-");
 
 describe("encrypted client with lazy-loaded members (devserver)", () => {
   it("a member sync never named still gets the room key", async () => {
-    const alice = await newUser(hs, dir, "alice");
-    const bob = await newUser(hs, dir, "bob");
-    const carol = await newUser(hs, dir, "carol");
-    open.push(alice.client, bob.client, carol.client);
+    const alice = await newUser(fx.hs, fx.dir, "alice");
+    const bob = await newUser(fx.hs, fx.dir, "bob");
+    const carol = await newUser(fx.hs, fx.dir, "carol");
+    fx.open.push(alice.client, bob.client, carol.client);
     const roomId = await sharedRoom(alice, [bob, carol]);
     // Enough of Bob's messages that Carol's join falls outside a short timeline.
     for (let i = 0; i < 4; i++) await bob.client.sendText(roomId, `filler ${i}`);
 
     // Alice's new device syncs with lazy-loaded members and sees only the recent senders.
-    const aliceDir = join(dir, `${alice.name}-lazy`);
+    const aliceDir = join(fx.dir, `${alice.name}-lazy`);
     const lazy = new MatrixClient({
-      homeserverUrl: hs.baseUrl,
+      homeserverUrl: fx.hs.baseUrl,
       syncTimeoutMs: 0,
       syncFilter: { room: { timeline: { limit: 2 }, state: { lazy_load_members: true } } },
       encryption: { store: { directory: aliceDir } },
     });
-    open.push(lazy);
+    fx.open.push(lazy);
     await lazy.login({ user: alice.client.userId, password: "pw" });
     const alice2 = watch(lazy, alice.name, aliceDir);
     await syncAll(alice2);
