@@ -3,7 +3,7 @@
  * sodium-native for X25519 and Ed25519, because it works on raw 32-byte keys (node:crypto needs a
  * DER/JWK import per peer key, which costs more than the curve operation itself).
  *
- * HMAC-SHA-256 and HKDF are composed (hmac-over-sha256.ts) over libsodium's SHA-256 writing into
+ * HMAC-SHA-256 and HKDF are composed (hmac-over-sha256.ts) over a one-shot SHA-256 writing into
  * preallocated buffers. Measured on the 2-core build machine (Node 20, OpenSSL 3.0):
  *   HMAC, 32-byte key, 150-byte input   createHmac 2.24 µs   composed 1.57 µs
  *   HKDF, 128-byte IKM, 80-byte output  hkdfSync  10.4 µs    composed  7.4 µs
@@ -47,15 +47,6 @@ function own(buf: Uint8Array): Uint8Array {
   return new Uint8Array(buf);
 }
 
-const oneShotHash: ((data: Uint8Array) => Uint8Array) | undefined =
-  typeof crypto.hash === "function" ? (data) => crypto.hash("sha256", data, "buffer") : undefined;
-
-function sha256(data: Uint8Array): Uint8Array {
-  assertBytes(data, "SHA-256 input");
-  if (oneShotHash !== undefined) return own(oneShotHash(data));
-  return own(crypto.createHash("sha256").update(data).digest());
-}
-
 function createSha256(): Sha256Hasher {
   const hash = crypto.createHash("sha256");
   return {
@@ -67,8 +58,24 @@ function createSha256(): Sha256Hasher {
   };
 }
 
-// HMAC and HKDF over libsodium's SHA-256 written into preallocated buffers (see the table above).
-const overSha256 = hmacOverSha256((out, input) => sodium.crypto_hash_sha256(out, input));
+// HMAC and HKDF over a one-shot SHA-256 into preallocated buffers (see the table above). OpenSSL's
+// crypto.hash with a latin1 ("binary") string result is the cheapest call (0.32 µs for 76 bytes, 0.41 µs for
+// 192, against 0.47 / 0.82 µs for libsodium into a buffer): no Buffer is made for the digest.
+const sha256Into: (out: Uint8Array, input: Uint8Array) => void =
+  typeof crypto.hash === "function"
+    ? (out, input) => {
+        const digest = crypto.hash("sha256", input, "binary"); // "binary" is latin1: one char per byte
+        for (let i = 0; i < 32; i++) out[i] = digest.charCodeAt(i);
+      }
+    : (out, input) => out.set(crypto.createHash("sha256").update(input).digest());
+const overSha256 = hmacOverSha256(sha256Into);
+
+function sha256(data: Uint8Array): Uint8Array {
+  assertBytes(data, "SHA-256 input");
+  const out = new Uint8Array(32);
+  sha256Into(out, data);
+  return out;
+}
 
 function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
   assertBytes(key, "HMAC key");

@@ -7,7 +7,6 @@ declare module "sodium-native" {
     crypto_sign_seed_keypair(pk: Uint8Array, sk: Uint8Array, seed: Uint8Array): void;
     crypto_sign_detached(sig: Uint8Array, m: Uint8Array, sk: Uint8Array): void;
     crypto_sign_verify_detached(sig: Uint8Array, m: Uint8Array, pk: Uint8Array): boolean;
-    crypto_hash_sha256(out: Uint8Array, input: Uint8Array): void;
     sodium_memzero(buf: Uint8Array): void;
   }
   const sodium: Sodium;
