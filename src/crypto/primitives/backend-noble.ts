@@ -69,6 +69,13 @@ function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length:
   return hkdf(nobleSha256, ikm, salt, info, length);
 }
 
+function hkdfSha256Into(out: Uint8Array, ikm: Uint8Array, salt: Uint8Array, info: Uint8Array): void {
+  assertBytes(out, "HKDF output");
+  const okm = hkdfSha256(ikm, salt, info, out.length);
+  out.set(okm);
+  okm.fill(0);
+}
+
 function pbkdf2Sha512(
   password: Uint8Array,
   salt: Uint8Array,
@@ -189,6 +196,7 @@ export const backend: CryptoBackend = {
   createSha256,
   hmacSha256,
   hkdfSha256,
+  hkdfSha256Into,
   pbkdf2Sha512,
   aes256CbcEncrypt,
   aes256CbcDecrypt,

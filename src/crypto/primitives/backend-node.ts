@@ -89,6 +89,12 @@ function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length:
   return overSha256.hkdfSha256(ikm, salt, info, length);
 }
 
+function hkdfSha256Into(out: Uint8Array, ikm: Uint8Array, salt: Uint8Array, info: Uint8Array): void {
+  assertBytes(out, "HKDF output");
+  checkHkdf(ikm, salt, info, out.length);
+  if (out.length > 0) overSha256.hkdfSha256Into(out, ikm, salt, info);
+}
+
 function pbkdf2Sha512(
   password: Uint8Array,
   salt: Uint8Array,
@@ -225,6 +231,7 @@ export const backend: CryptoBackend = {
   createSha256,
   hmacSha256,
   hkdfSha256,
+  hkdfSha256Into,
   pbkdf2Sha512,
   aes256CbcEncrypt,
   aes256CbcDecrypt,

@@ -24,6 +24,11 @@ export interface CryptoBackend {
   hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array;
   /** RFC 5869 HKDF with SHA-256. `length` is at most 255 * 32. */
   hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array;
+  /**
+   * HKDF into `out`, as many bytes as it holds (at most 255 * 32): for callers that derive keys
+   * per message into a buffer of their own, without an allocation each time.
+   */
+  hkdfSha256Into(out: Uint8Array, ikm: Uint8Array, salt: Uint8Array, info: Uint8Array): void;
   /** PBKDF2 with HMAC-SHA-512 (key export files, SSSS passphrases). */
   pbkdf2Sha512(password: Uint8Array, salt: Uint8Array, iterations: number, length: number): Uint8Array;
 

@@ -56,6 +56,12 @@ describe("node and noble back ends agree", () => {
         same((x) => x.sha256(a));
         same((x) => x.hmacSha256(a, b));
         same((x) => x.hkdfSha256(a, b, c, n));
+        same((x) => {
+          const out = new Uint8Array(n).fill(0xee);
+          x.hkdfSha256Into(out, a, b, c);
+          assert.deepEqual(out, x.hkdfSha256(a, b, c, n), `${x.name}: into equals the returning form`);
+          return out;
+        });
       }),
       RUNS,
     );

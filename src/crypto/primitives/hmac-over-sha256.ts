@@ -18,6 +18,8 @@ export type Sha256Into = (out: Uint8Array, input: Uint8Array) => void;
 export interface HmacSha256Functions {
   hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array;
   hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array;
+  /** HKDF into `out` (as many bytes as it holds). */
+  hkdfSha256Into(out: Uint8Array, ikm: Uint8Array, salt: Uint8Array, info: Uint8Array): void;
 }
 
 const BLOCK = 64;
@@ -77,6 +79,13 @@ export function hmacOverSha256(sha256Into: Sha256Into): HmacSha256Functions {
   }
 
   function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
+    const okm = new Uint8Array(length);
+    hkdfSha256Into(okm, ikm, salt, info);
+    return okm;
+  }
+
+  function hkdfSha256Into(okm: Uint8Array, ikm: Uint8Array, salt: Uint8Array, info: Uint8Array): void {
+    const length = okm.length;
     // Extract. An empty salt is HashLen zero bytes, which HMAC pads to the same block as no key.
     const big = ikm.length > SCRATCH_DATA || DIGEST + info.length + 1 > SCRATCH_DATA;
     const buf = big ? new Uint8Array(BLOCK + Math.max(ikm.length, DIGEST + info.length + 1)) : scratch;
@@ -84,7 +93,6 @@ export function hmacOverSha256(sha256Into: Sha256Into): HmacSha256Functions {
     hmacInPlace(salt, buf, ikm.length);
     prk.set(digest);
     // Expand: T(i) = HMAC(PRK, T(i-1) || info || i), T(0) empty, written straight into the output.
-    const okm = new Uint8Array(length);
     for (let i = 1, done = 0; done < length; i++) {
       let n = 0;
       if (i > 1) {
@@ -101,8 +109,7 @@ export function hmacOverSha256(sha256Into: Sha256Into): HmacSha256Functions {
     }
     prk.fill(0);
     digest.fill(0);
-    return okm;
   }
 
-  return { hmacSha256, hkdfSha256 };
+  return { hmacSha256, hkdfSha256, hkdfSha256Into };
 }

@@ -28,6 +28,8 @@ export const createSha256: () => Sha256Hasher = backend.createSha256;
 export const hmacSha256: (key: Uint8Array, data: Uint8Array) => Uint8Array = backend.hmacSha256;
 export const hkdfSha256: (ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number) => Uint8Array =
   backend.hkdfSha256;
+export const hkdfSha256Into: (out: Uint8Array, ikm: Uint8Array, salt: Uint8Array, info: Uint8Array) => void =
+  backend.hkdfSha256Into;
 export const pbkdf2Sha512: (
   password: Uint8Array,
   salt: Uint8Array,
