@@ -67,20 +67,27 @@ export class InboundSessions {
   }
 
   async get(roomId: string, sessionId: string): Promise<InboundEntry | undefined> {
+    return (await this.#load(roomId, sessionId)).entry;
+  }
+
+  /** The session, and whether the store has any record of it (even one that does not unpickle). */
+  async #load(
+    roomId: string,
+    sessionId: string,
+  ): Promise<{ entry: InboundEntry | undefined; stored: boolean }> {
     const hit = this.cached(roomId, sessionId);
-    if (hit !== undefined) return hit;
-    const key = cacheKey(roomId, sessionId);
+    if (hit !== undefined) return { entry: hit, stored: true };
     const record = await this.#ctx.store.getInboundGroupSession(roomId, sessionId);
-    if (record === undefined) return undefined;
+    if (record === undefined) return { entry: undefined, stored: false };
     let session: InboundGroupSession;
     try {
       session = InboundGroupSession.fromPickle(record.pickle);
     } catch {
-      return undefined;
+      return { entry: undefined, stored: true }; // unreadable: a good copy may replace it
     }
     const entry = { record, session };
-    this.#remember(key, entry);
-    return entry;
+    this.#remember(cacheKey(roomId, sessionId), entry);
+    return { entry, stored: true };
   }
 
   #remember(key: string, entry: InboundEntry): void {
@@ -100,7 +107,7 @@ export class InboundSessions {
     meta: Omit<InboundGroupSessionRecord, "pickle" | "sessionId">,
     session: InboundGroupSession,
   ): Promise<RoomKeyUpdate | undefined> {
-    const existing = await this.get(meta.roomId, session.sessionId);
+    const { entry: existing, stored } = await this.#load(meta.roomId, session.sessionId);
     if (existing !== undefined) {
       if (existing.record.senderKey !== meta.senderKey) return undefined;
       if (session.compare(existing.session) !== "better") return undefined;
@@ -110,7 +117,8 @@ export class InboundSessions {
       sessionId: session.sessionId,
       pickle: session.toPickle(),
     };
-    const createdHere = existing === undefined;
+    // Only a session no store ever held can have no replay records anywhere.
+    const createdHere = !stored;
     this.#remember(cacheKey(meta.roomId, session.sessionId), { record, session, createdHere });
     this.#ctx.tx.inboundGroupSessions.push(record);
     return { roomId: meta.roomId, sessionId: session.sessionId };
