@@ -70,7 +70,7 @@ export class InboundSessions {
     return (await this.#load(roomId, sessionId)).entry;
   }
 
-  /** The session, and whether the store has any record of it (even one that does not unpickle). */
+  /** The session, and whether the store holds a record of it (even one that does not unpickle). */
   async #load(
     roomId: string,
     sessionId: string,
