@@ -115,25 +115,14 @@ export class OlmMachine {
    * save fails, in-memory state is rebuilt from the store so it never runs ahead of what is saved.
    */
   async #step<T>(fn: (parts: Parts) => Promise<T>): Promise<T> {
-    // A lock rather than a promise chain: an uncontended step (most decryptions) then costs no
-    // extra promises or closures.
+    // A lock rather than a promise chain, and one async frame for the whole step: an uncontended
+    // step (most decryptions) then costs no extra promises or closures.
     if (this.#busy) await new Promise<void>((resume) => this.#waiting.push(resume));
     else this.#busy = true;
-    try {
-      return await this.#run(fn);
-    } finally {
-      const next = this.#waiting.shift();
-      if (next !== undefined) next();
-      else this.#busy = false;
-    }
-  }
-
-  /** One step's body under the lock: run, save, or roll memory back to the store. */
-  async #run<T>(fn: (parts: Parts) => Promise<T>): Promise<T> {
-    if (this.#closed) throw new E2eeError("CLOSED", "the machine was closed");
-    this.#resetChanges();
     let replays: ReplayRecord[] = [];
     try {
+      if (this.#closed) throw new E2eeError("CLOSED", "the machine was closed");
+      this.#resetChanges();
       const result = await fn(this.#parts);
       const tx = this.#ctx.tx;
       replays = this.#kept.replays.take(hasChanges(tx));
@@ -144,24 +133,34 @@ export class OlmMachine {
       for (const id of tx.sentToDevice) this.#parts.queue.delete(id);
       return result;
     } catch (e) {
-      this.#kept.replays.restore(replays);
-      // A refusal before anything changed (unknown devices, a malformed response) leaves memory
-      // as it was; anything else reloads from the store, which holds the last complete step.
-      const clean = !hasChanges(this.#ctx.tx) && (e instanceof E2eeError || e instanceof UnknownDevicesError);
-      this.#resetChanges();
-      if (!clean) {
-        this.#upload = undefined;
-        try {
-          this.#parts = await buildParts(this.#ctx, this.#kept);
-        } catch {
-          this.#closed = true; // the store is unusable: refuse further steps rather than drift
-        }
-        this.#ctx.tx = emptyChanges();
-      }
+      await this.#rollBack(e, replays);
       throw e;
     } finally {
       this.#resetChanges();
+      const next = this.#waiting.shift();
+      if (next !== undefined) next();
+      else this.#busy = false;
     }
+  }
+
+  /**
+   * A step failed. A refusal before anything changed (unknown devices, a malformed response)
+   * leaves memory as it was; anything else reloads from the store, which holds the last complete
+   * step.
+   */
+  async #rollBack(error: unknown, replays: readonly ReplayRecord[]): Promise<void> {
+    this.#kept.replays.restore(replays);
+    const clean =
+      !hasChanges(this.#ctx.tx) && (error instanceof E2eeError || error instanceof UnknownDevicesError);
+    this.#resetChanges();
+    if (clean) return;
+    this.#upload = undefined;
+    try {
+      this.#parts = await buildParts(this.#ctx, this.#kept);
+    } catch {
+      this.#closed = true; // the store is unusable: refuse further steps rather than drift
+    }
+    this.#ctx.tx = emptyChanges();
   }
 
   /** A fresh change set, reusing the current one when nothing was added (most decryptions). */
@@ -504,9 +503,11 @@ export class OlmMachine {
    * `receiveSyncChanges` (or an import) once their key arrives.
    */
   async decryptRoomEvent(event: EncryptedRoomEvent, roomId: string): Promise<DecryptedRoomEvent> {
-    const outcome = await this.#step(async (p) => {
+    // A failure is returned from the step, not thrown in it, so that what it queued (the event
+    // kept for a retry, a key request) is saved like any step's changes.
+    const outcome = await this.#step(async (p): Promise<DecryptedRoomEvent | DecryptionError> => {
       try {
-        return { ok: true as const, event: await p.decryptor.decrypt(event, roomId) };
+        return await p.decryptor.decrypt(event, roomId);
       } catch (e) {
         if (!(e instanceof DecryptionError)) throw e;
         if (RETRYABLE_FAILURES.has(e.code)) {
@@ -518,11 +519,11 @@ export class OlmMachine {
             p.gossip.request(roomId, sessionId, typeof senderKey === "string" ? senderKey : undefined);
           }
         }
-        return { ok: false as const, error: e };
+        return e;
       }
     });
-    if (!outcome.ok) throw outcome.error;
-    return outcome.event;
+    if (outcome instanceof DecryptionError) throw outcome;
+    return outcome;
   }
 
   /**

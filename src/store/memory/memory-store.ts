@@ -55,7 +55,10 @@ import {
 } from "../validate.ts";
 
 const k2 = (a: string, b: string): string => JSON.stringify([a, b]);
-const k3 = (a: string, b: string, c: number): string => JSON.stringify([a, b, c]);
+// Replay records come by the thousand while a timeline decrypts: a cheaper key than JSON, still
+// unambiguous (lengths prefix the free-form parts; the index is digits only).
+const replayKey = (roomId: string, sessionId: string, index: number): string =>
+  `${roomId.length}:${roomId}${sessionId.length}:${sessionId}${index}`;
 const clone = <T>(v: T): T => structuredClone(v);
 const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 const compareKeys = (a: RoomSessionKey, b: RoomSessionKey): number =>
@@ -287,7 +290,8 @@ export class MemoryCryptoStore implements CryptoStore {
     sessionId: string,
     messageIndex: number,
   ): Promise<ReplayRecord | undefined> {
-    return clone(this.#d().replays.get(k3(roomId, sessionId, messageIndex)));
+    const r = this.#d().replays.get(replayKey(roomId, sessionId, messageIndex));
+    return r === undefined ? undefined : { ...r }; // flat record: a spread is a full copy
   }
 
   async getRoomSettings(roomId: string): Promise<RoomSettingsRecord | undefined> {
@@ -394,9 +398,21 @@ function apply(d: MemoryStoreData, c: CryptoChanges, j: Undo[]): void {
     const rec = parseWithheld(r);
     put(j, d.withheld, k2(rec.roomId, rec.sessionId), rec);
   }
-  for (const r of c.replays ?? []) {
-    const rec = parseReplay(r);
-    put(j, d.replays, k3(rec.roomId, rec.sessionId, rec.messageIndex), rec);
+  if (c.replays !== undefined && c.replays.length > 0) {
+    // One undo entry for the whole batch (they arrive 256 at a time), not one per record.
+    const added = c.replays.map((r) => {
+      const rec = parseReplay(r);
+      return [replayKey(rec.roomId, rec.sessionId, rec.messageIndex), rec] as const;
+    });
+    const previous = added.map(([key]) => [key, d.replays.get(key)] as const);
+    for (const [key, rec] of added) d.replays.set(key, rec);
+    j.push(() => {
+      for (let i = previous.length - 1; i >= 0; i--) {
+        const [key, old] = previous[i]!;
+        if (old === undefined) d.replays.delete(key);
+        else d.replays.set(key, old);
+      }
+    });
   }
   for (const r of c.roomSettings ?? []) {
     const rec = parseRoomSettings(r);
