@@ -76,9 +76,7 @@ export type DecryptionFailureCode =
   /** This message index was already decrypted for a different event ID. */
   | "REPLAYED"
   /** The session belongs to a device of a different user than the event's sender. */
-  | "MISMATCHED_SENDER"
-  /** The sending device is not cross-signed by its owner, and the room or client refuses such events. */
-  | "SENDER_NOT_CROSS_SIGNED";
+  | "MISMATCHED_SENDER";
 
 export class DecryptionError extends Error {
   override readonly name = "DecryptionError";
@@ -110,8 +108,10 @@ export type ToDeviceFailureCode =
   | "NOT_FOR_US"
   /** No session decrypts it and it cannot start a new one (a wedged session: we ask for a new one). */
   | "NO_SESSION"
-  /** The plaintext is not a valid Olm payload. */
+  /** The plaintext is not a valid Olm payload (not UTF-8, not JSON, or the wrong shape). */
   | "BAD_PAYLOAD"
+  /** A pre-key message that already started a session once (replayed, perhaps after that session was pruned). */
+  | "REPLAYED"
   /** The payload's `sender` is not the event's sender, or the device belongs to someone else. */
   | "SENDER_MISMATCH"
   /** The payload's `recipient` / `recipient_keys` are not us. */

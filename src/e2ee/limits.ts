@@ -9,9 +9,25 @@ export const MAX_ID_LENGTH = 255;
 /** Free-text fields we keep (withheld reasons). */
 export const MAX_REASON_LENGTH = 1000;
 
-/** A non-empty identifier (user, room, event, device or session ID, or a base64 key). */
-export const idSchema = z.string().min(1).max(MAX_ID_LENGTH);
+/**
+ * A non-empty identifier (user, room, event, device or session ID, or a base64 key). It must be
+ * well-formed Unicode: JSON may carry a lone surrogate (`"\\ud800"`), which no store can keep as
+ * it is (SQLite turns it into U+FFFD), so such an ID would not read back as it was written.
+ */
+export const idSchema = z
+  .string()
+  .min(1)
+  .max(MAX_ID_LENGTH)
+  .refine((s) => s.isWellFormed(), "not well-formed Unicode");
 
 export function isId(value: unknown): value is string {
-  return typeof value === "string" && value.length > 0 && value.length <= MAX_ID_LENGTH;
+  return (
+    typeof value === "string" && value.length > 0 && value.length <= MAX_ID_LENGTH && value.isWellFormed()
+  );
 }
+
+/** Free text we keep (a withheld reason): bounded and well-formed. */
+export const reasonSchema = z
+  .string()
+  .max(MAX_REASON_LENGTH)
+  .refine((s) => s.isWellFormed(), "not well-formed Unicode");

@@ -597,6 +597,33 @@ export function runCryptoStoreConformance(target: ConformanceTarget): void {
         assert.equal(await s.getNextBatch(), "after");
       }));
 
+    it("refuses strings that are not well-formed Unicode; every string it accepts reads back exactly", () =>
+      withStore(async (s) => {
+        for (const lone of ["!r\uD800:x", "\uDC00", "a\uDBFFb"]) {
+          await assert.rejects(
+            s.saveChanges({ inboundGroupSessions: [sample.inbound(lone, "s1")] }),
+            (e) => e instanceof StoreError && e.code === "INVALID_RECORD",
+          );
+          await assert.rejects(
+            s.saveChanges({ olmSessions: [sample.olm(lone, "s1")] }),
+            (e) => e instanceof StoreError && e.code === "INVALID_RECORD",
+          );
+        }
+        // Accepted strings (astral characters, U+FFFD itself, NUL, RTL) come back as written and
+        // their rows authenticate: listing and reading them work.
+        const odd = ["!\u{1F600}:x", "!\uFFFD:x", "!a\u0000b:x", "!\u202Eevil:x", "!\u00E9:x"];
+        await s.saveChanges({
+          inboundGroupSessions: odd.map((room) => sample.inbound(room, "s1")),
+          olmSessions: odd.map((key) => sample.olm(key, "s1")),
+        });
+        for (const room of odd) {
+          assert.equal((await s.getInboundGroupSession(room, "s1"))?.roomId, room);
+          assert.equal((await s.getOlmSessions(room))[0]?.senderKey, room);
+        }
+        const listed = await s.listInboundGroupSessions({ limit: 100 });
+        assert.deepEqual(listed.map((r) => r.roomId).sort(), [...odd].sort());
+      }));
+
     if (target.encrypted) {
       it("refuses a wrong passphrase or a missing one", async () => {
         const fixture = await target.createFixture();

@@ -51,6 +51,9 @@ function str(o: Obj, key: string, what: string): string {
   const v = o[key];
   if (typeof v !== "string") throw fail(what, `${key} is not a string`);
   if (v.length > MAX_STORED_ID_LENGTH) throw fail(what, `${key} is too long`);
+  // A lone surrogate does not survive every back end as it is (SQLite stores U+FFFD): a string
+  // that could read back different from what was written (and authenticated) is refused.
+  if (!v.isWellFormed()) throw fail(what, `${key} is not well-formed Unicode`);
   return v;
 }
 
@@ -93,7 +96,9 @@ function json(o: Obj, key: string, what: string): JsonObject {
 function strList(v: unknown, what: string): string[] {
   if (!Array.isArray(v) || v.length > MAX_STORED_LIST_LENGTH) throw fail(what, "not a list of strings");
   return v.map((s) => {
-    if (typeof s !== "string" || s.length > MAX_STORED_ID_LENGTH) throw fail(what, "not a list of strings");
+    if (typeof s !== "string" || s.length > MAX_STORED_ID_LENGTH || !s.isWellFormed()) {
+      throw fail(what, "not a list of well-formed strings");
+    }
     return s;
   });
 }
@@ -425,7 +430,12 @@ export function parseOlmMessageHash(v: unknown): OlmMessageHashRecord {
 
 /** Checks a custom value's key. */
 export function parseCustomKey(key: unknown): string {
-  if (typeof key !== "string" || key.length === 0 || key.length > MAX_STORED_ID_LENGTH) {
+  if (
+    typeof key !== "string" ||
+    key.length === 0 ||
+    key.length > MAX_STORED_ID_LENGTH ||
+    !key.isWellFormed()
+  ) {
     throw fail("custom value", "key is not a non-empty string");
   }
   return key;
@@ -438,7 +448,12 @@ export function parseCustomValue(key: string, value: unknown): JsonValue {
 
 /** Checks a secret's name. */
 export function parseSecretName(name: unknown): string {
-  if (typeof name !== "string" || name.length === 0 || name.length > MAX_STORED_ID_LENGTH) {
+  if (
+    typeof name !== "string" ||
+    name.length === 0 ||
+    name.length > MAX_STORED_ID_LENGTH ||
+    !name.isWellFormed()
+  ) {
     throw fail("secret", "name is not a non-empty string");
   }
   return name;

@@ -6,7 +6,7 @@ import { before, describe, it } from "node:test";
 import { PkDecryption, PkEncryption, PkError } from "../../src/crypto/pk/index.ts";
 import { encodeBase64 } from "../../src/crypto/primitives/index.ts";
 import { Sas } from "../../src/crypto/sas/index.ts";
-import { type Libolm, libolmPeers } from "../support/libolm.ts";
+import { type Libolm, loadDebianLibolm, loadLibolm } from "../support/libolm.ts";
 
 const PLAINTEXTS = [
   "",
@@ -16,7 +16,10 @@ const PLAINTEXTS = [
   "ünïcödé ✓ 🔐".repeat(40),
 ];
 
-const peers = libolmPeers();
+const peers: { name: string; load: () => Promise<Libolm | null> }[] = [
+  { name: "npm @towns-protocol/olm", load: loadLibolm },
+  { name: "Debian libjs-olm", load: loadDebianLibolm },
+];
 
 for (const peer of peers) {
   describe(`PK encryption and SAS interop with libolm (${peer.name})`, () => {

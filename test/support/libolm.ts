@@ -2,7 +2,7 @@
 // First choice: npm `@towns-protocol/olm` (libolm 3.2.x). Fallback: Debian's `libjs-olm`
 // (/usr/share/javascript/olm/olm.js), which on Node needs the wasm bytes handed in.
 // Returns null when neither is available, so that callers can print a loud SKIPPED line.
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import type { OlmImpl } from "@towns-protocol/olm";
 
@@ -43,27 +43,7 @@ export async function loadLibolm(): Promise<Libolm | null> {
   return loading;
 }
 
-/** Debian's libolm build, or null when `libjs-olm` is not installed. */
+/** Which libolm build `loadLibolm` would use, forcing the Debian one (for tests of the loader). */
 export async function loadDebianLibolm(): Promise<Libolm | null> {
   return loadDebian();
-}
-
-export interface LibolmPeer {
-  name: string;
-  load: () => Promise<Libolm | null>;
-}
-
-/**
- * The libolm builds the interop tests run against: npm's `@towns-protocol/olm` (a dev dependency,
- * so always), and Debian's `libjs-olm` as a second build when it is installed. Without Debian the
- * tests run on npm's build alone rather than skip: only the Python peer needs Debian.
- */
-export function libolmPeers(): LibolmPeer[] {
-  const peers: LibolmPeer[] = [{ name: "npm @towns-protocol/olm", load: loadNpm }];
-  if (existsSync(DEBIAN_OLM_JS) && existsSync(DEBIAN_OLM_WASM)) {
-    peers.push({ name: "Debian libjs-olm", load: loadDebian });
-  } else {
-    console.log("libolm interop: Debian libjs-olm is not installed; running against npm's build only");
-  }
-  return peers;
 }

@@ -216,16 +216,9 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     const changed = this.#changedRooms;
     this.#changedRooms = new Set();
     for (const room of this.#host.rooms()) {
-      if (!room.encrypted) continue;
+      if (room.membership !== "join" || !room.encrypted) continue;
       const settingsChanged = this.#recorded.get(room.roomId) !== settingsKey(room);
-      if (room.membership === "join") {
-        if (changed.has(room.roomId) || settingsChanged)
-          await this.#recordRoom(room, { fromSync: true, track: true });
-      } else if (room.membership === "invite" && settingsChanged) {
-        // Seen in the invite: recorded now, so that no later sync (which may omit it) can make us
-        // send plaintext into the room after joining.
-        await this.#recordRoom(room, { fromSync: true, track: false });
-      }
+      if (changed.has(room.roomId) || settingsChanged) await this.#recordRoom(room, true);
     }
     const redecrypted = this.#redecrypted;
     this.#redecrypted = [];
@@ -267,7 +260,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     return this.#sends.run(async () => {
       this.#ensureOpen();
       const roomId = room.roomId;
-      await this.#recordRoom(room, { fromSync: false, track: false });
+      await this.#recordRoom(room, false);
       await this.#loadMembers(room);
       const members: RoomMember[] = [];
       for (const m of room.members) {
@@ -375,7 +368,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   /** Per-room `verifyDevices` (overrides the client-wide option); persisted. */
   async setRoomVerifyDevices(room: Room, verifyDevices: boolean): Promise<void> {
     this.#ensureOpen();
-    await this.#recordRoom(room, { fromSync: false, track: false });
+    await this.#recordRoom(room, false);
     await this.machine.setRoomSettings(room.roomId, { verifyDevices });
   }
 
@@ -401,7 +394,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
    * with `track`, follows its members' devices. A refusal from sync data is reported, not thrown:
    * throwing would make the client fetch the same sync forever.
    */
-  async #recordRoom(room: Room, opts: { fromSync: boolean; track: boolean }): Promise<void> {
+  async #recordRoom(room: Room, track: boolean): Promise<void> {
     const settings = room.encryption;
     if (settings === undefined) return;
     const fingerprint = settingsKey(room);
@@ -419,7 +412,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     } catch (e) {
       const refused =
         e instanceof E2eeError && (e.code === "ENCRYPTION_DOWNGRADE" || e.code === "UNSUPPORTED_ALGORITHM");
-      if (!refused || !opts.fromSync) throw e;
+      if (!refused || !track) throw e;
       // Reported once per refused state, not at every sync; sending into the room stays refused.
       if (this.#refused.get(room.roomId) === fingerprint) return;
       this.#refused.set(room.roomId, fingerprint);
@@ -430,7 +423,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       this.#host.reportError(e);
       return;
     }
-    if (opts.track) await this.machine.updateTrackedUsers(room.joinedOrInvitedMemberIds);
+    if (track) await this.machine.updateTrackedUsers(room.joinedOrInvitedMemberIds);
   }
 
   // ---- key export / import ----

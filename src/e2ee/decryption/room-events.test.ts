@@ -186,6 +186,42 @@ describe("room event decryption", () => {
     assert.equal(decrypted.trust, "unverified");
   });
 
+  it("looks an event's sender key up among the sender's own devices only (no device_id, restarts)", async () => {
+    const hs = new FakeHomeserver();
+    const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
+    const alice = await TestClient.create(hs, { userId: "@alice:x", deviceId: "A" });
+    // Mallory's validly self-signed device squats Alice's Curve25519 key.
+    const mallory = Account.create();
+    hs.forgeDeviceKeys(
+      "@mallory:x",
+      "M",
+      signWithAccount(mallory, "@mallory:x", "M", {
+        user_id: "@mallory:x",
+        device_id: "M",
+        algorithms: ["m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2"],
+        keys: {
+          "curve25519:M": alice.machine.identityKeys.curve25519,
+          "ed25519:M": mallory.identityKeys.ed25519,
+        },
+      }),
+    );
+    await bob.machine.updateTrackedUsers(["@mallory:x"]);
+    await bob.sync();
+    await bob.machine.updateTrackedUsers(["@alice:x"]);
+    await bob.sync();
+    const sent = await alice.sendMessage(ROOM, joined("@alice:x", "@bob:x"), "no device id");
+    assert.deepEqual((await bob.sync()).failures, []);
+    const { device_id: _omitted, ...content } = sent.content as Record<string, unknown>;
+    const event = { ...sent, content };
+    for (let round = 0; round < 2; round++) {
+      const decrypted = await bob.machine.decryptRoomEvent(event, ROOM);
+      assert.equal(decrypted.content.body, "no device id");
+      assert.equal(decrypted.senderDevice, "A");
+      assert.equal(decrypted.trust, "unverified");
+      await bob.restart();
+    }
+  });
+
   it("writes replay records in batches that survive a crash", async () => {
     const { alice, bob } = await setup();
     const members = joined("@alice:x", "@bob:x");

@@ -5,14 +5,13 @@
 import { MegolmError } from "../../crypto/megolm/index.ts";
 import { utf8Decode } from "../../crypto/primitives/index.ts";
 import type { MachineContext } from "../context.ts";
-import type { IdentityState, UserIdentity } from "../cross-signing/identity.ts";
-import type { CrossSigning } from "../cross-signing/manager.ts";
 import { type DeviceRecord, MEGOLM_ALGORITHM } from "../devices/device.ts";
 import type { DeviceManager } from "../devices/manager.ts";
 import { DecryptionError } from "../errors.ts";
 import type { OwnDevice } from "../identity/own-device.ts";
 import { isId } from "../limits.ts";
 import type { InboundEntry, InboundSessions } from "../room-keys/inbound.ts";
+import type { WithheldRecord } from "../store/records.ts";
 import type { SenderTrust } from "../trust/trust.ts";
 import { isRecord } from "../util.ts";
 import type { ReplayGuard } from "./replay.ts";
@@ -37,10 +36,6 @@ export interface DecryptedRoomEvent {
   readonly senderCurve25519: string;
   readonly senderClaimedEd25519: string;
   readonly trust: SenderTrust;
-  /** The sending device is cross-signed by its owner (our own device counts as such). */
-  readonly senderCrossSigned: boolean;
-  /** Where the sender's cross-signing identity stands (changed, violation: see `IdentityState`). */
-  readonly senderIdentity: IdentityState;
   /** The key came from a forward, import or backup rather than from the sender. */
   readonly forwarded: boolean;
   readonly messageIndex: number;
@@ -100,18 +95,6 @@ function parsePayload(plaintext: Uint8Array): MegolmPayload {
   return { type: json.type, content: json.content, room_id: json.room_id };
 }
 
-/**
- * Whether events from devices not cross-signed by their owner are accepted: `"accept"` (marked
- * through `senderCrossSigned`) or `"refuse"` (`DecryptionError("SENDER_NOT_CROSS_SIGNED")`).
- */
-export type SenderRequirement = "accept" | "refuse";
-
-interface CrossSigningVerdict {
-  readonly crossSigned: boolean;
-  readonly verified: boolean;
-  readonly identity: IdentityState;
-}
-
 function replayVerdict(admitted: boolean): void {
   if (!admitted)
     throw new DecryptionError("REPLAYED", "this message index was already used by another event");
@@ -123,36 +106,46 @@ export class RoomEventDecryptor {
   readonly #devices: DeviceManager;
   readonly #own: OwnDevice;
   readonly #replays: ReplayGuard;
-  readonly #crossSigning: CrossSigning;
 
   constructor(
     ctx: MachineContext,
     own: OwnDevice,
     inbound: InboundSessions,
     devices: DeviceManager,
-    crossSigning: CrossSigning,
     replays: ReplayGuard,
   ) {
     this.#ctx = ctx;
-    this.#crossSigning = crossSigning;
     this.#replays = replays;
     this.#own = own;
     this.#inbound = inbound;
     this.#devices = devices;
   }
 
-  async decrypt(
-    event: EncryptedRoomEvent,
-    roomId: string,
-    requirement: SenderRequirement = "accept",
-  ): Promise<DecryptedRoomEvent> {
+  async decrypt(event: EncryptedRoomEvent, roomId: string): Promise<DecryptedRoomEvent> {
+    try {
+      return await this.#decrypt(event, roomId);
+    } catch (e) {
+      if (!(e instanceof DecryptionError) || e.code !== "MISMATCHED_SENDER") throw e;
+      // Our copy of the session names another creator than the event's sender. If the sender's
+      // own device shared it too (a rival copy), the event proves which share was genuine.
+      const { sessionId } = parseMegolmEvent(event);
+      const promoted = await this.#inbound.promoteRival(roomId, sessionId, async (senderKey, ed25519) => {
+        const device = await this.#devices.userDeviceByCurveKey(event.sender, senderKey);
+        return device !== undefined && device.ed25519 === ed25519;
+      });
+      if (!promoted) throw e;
+      return this.#decrypt(event, roomId);
+    }
+  }
+
+  async #decrypt(event: EncryptedRoomEvent, roomId: string): Promise<DecryptedRoomEvent> {
     const parsed = parseMegolmEvent(event);
     // Memory first: awaiting the store for every event of a timeline costs more than the lookup.
     const entry =
       this.#inbound.cached(roomId, parsed.sessionId) ?? (await this.#inbound.get(roomId, parsed.sessionId));
     if (entry === undefined) {
       const withheld = await this.#ctx.store.getWithheld(roomId, parsed.sessionId);
-      if (withheld !== undefined) {
+      if (withheld !== undefined && (await this.#withheldBySender(withheld, event, parsed))) {
         throw new DecryptionError("WITHHELD", "the sender withheld the key for this message", withheld.code);
       }
       throw new DecryptionError("UNKNOWN_SESSION", "the key for this message has not arrived");
@@ -177,18 +170,7 @@ export class RoomEventDecryptor {
     // Every check that can reject the event runs before its index is recorded: a forged copy must
     // not claim the index and make the genuine event look like a replay.
     const sender = this.#senderTrust(event.sender, parsed.deviceId, entry);
-    const { trust: deviceTrust, deviceId, device } = sender instanceof Promise ? await sender : sender;
-    const verdictOrPromise = this.#crossSigningVerdict(event.sender, device, deviceId);
-    const verdict = verdictOrPromise instanceof Promise ? await verdictOrPromise : verdictOrPromise;
-    if (requirement === "refuse" && !verdict.crossSigned) {
-      throw new DecryptionError(
-        "SENDER_NOT_CROSS_SIGNED",
-        "the sending device is not cross-signed by its owner",
-      );
-    }
-    // A device cross-signed by a user we verified is as good as one marked verified.
-    const trust: SenderTrust =
-      deviceTrust === "unverified" && !entry.record.forwarded && verdict.verified ? "verified" : deviceTrust;
+    const { trust, deviceId } = sender instanceof Promise ? await sender : sender;
     const replay = this.#checkReplay(roomId, entry, result.messageIndex, event);
     if (replay !== undefined) await replay;
     return {
@@ -201,32 +183,28 @@ export class RoomEventDecryptor {
       senderCurve25519: entry.record.senderKey,
       senderClaimedEd25519: entry.record.senderClaimedEd25519,
       trust,
-      senderCrossSigned: verdict.crossSigned,
-      senderIdentity: verdict.identity,
       forwarded: entry.record.forwarded,
       messageIndex: result.messageIndex,
     };
   }
 
-  /** The sender's cross-signing standing; synchronous when their identity is in memory. */
-  #crossSigningVerdict(
-    sender: string,
-    device: DeviceRecord | undefined,
-    deviceId: string | undefined,
-  ): CrossSigningVerdict | Promise<CrossSigningVerdict> {
-    const cs = this.#crossSigning;
-    const cached = cs.cachedIdentity(sender);
-    const judge = (identity: UserIdentity | undefined): CrossSigningVerdict => {
-      const identityState = cs.state(identity);
-      if (device === undefined) {
-        const ours = sender === this.#ctx.userId && deviceId === this.#ctx.deviceId;
-        return { crossSigned: ours, verified: ours, identity: identityState };
-      }
-      const t = cs.deviceTrust(device, identity);
-      return { crossSigned: t.crossSigned, verified: t.verified, identity: identityState };
-    };
-    if (cached !== null) return judge(cached);
-    return cs.identity(sender).then(judge);
+  /**
+   * Only the session's own sender may say it withheld the key: the notice must come from the
+   * event's sender, and the curve key it names (when it names one) must be the one the event names
+   * or a key of the device the event names. Anyone else's notice changes nothing.
+   */
+  async #withheldBySender(
+    withheld: WithheldRecord,
+    event: EncryptedRoomEvent,
+    parsed: ParsedMegolmEvent,
+  ): Promise<boolean> {
+    if (withheld.sender !== event.sender) return false;
+    if (withheld.senderKey === undefined) return true;
+    const content = event.content as { sender_key?: unknown };
+    if (typeof content.sender_key === "string") return content.sender_key === withheld.senderKey;
+    if (parsed.deviceId === undefined) return true;
+    const device = await this.#devices.device(event.sender, parsed.deviceId);
+    return device === undefined || device.curve25519 === withheld.senderKey;
   }
 
   /**
@@ -274,11 +252,11 @@ export class RoomEventDecryptor {
     const claimed =
       claimedDeviceId === undefined ? undefined : this.#devices.cachedDevice(sender, claimedDeviceId);
     if (claimed === null) return this.#senderTrustLoaded(sender, claimedDeviceId, entry);
-    if (claimed?.curve25519 === senderKey)
-      return judgeSender(sender, claimedDeviceId, entry, claimed, undefined);
-    const owner = this.#devices.cachedDeviceByCurveKey(senderKey);
-    if (owner === null) return this.#senderTrustLoaded(sender, claimedDeviceId, entry);
-    return judgeSender(sender, claimedDeviceId, entry, claimed, owner);
+    if (claimed?.curve25519 === senderKey) return judgeSender(claimedDeviceId, entry, claimed);
+    const own = this.#devices.cachedUserDeviceByCurveKey(sender, senderKey);
+    if (own === null) return this.#senderTrustLoaded(sender, claimedDeviceId, entry);
+    if (own !== undefined) return judgeSender(claimedDeviceId, entry, claimed, own);
+    return this.#senderTrustLoaded(sender, claimedDeviceId, entry);
   }
 
   async #senderTrustLoaded(
@@ -286,49 +264,46 @@ export class RoomEventDecryptor {
     claimedDeviceId: string | undefined,
     entry: InboundEntry,
   ): Promise<SenderInfo> {
-    const { senderKey } = entry.record;
+    const { senderKey, senderClaimedEd25519 } = entry.record;
     const claimed =
       claimedDeviceId === undefined ? undefined : await this.#devices.device(sender, claimedDeviceId);
-    const owner =
-      claimed?.curve25519 === senderKey ? undefined : await this.#devices.deviceByCurveKey(senderKey);
-    return judgeSender(sender, claimedDeviceId, entry, claimed, owner);
+    if (claimed?.curve25519 === senderKey) return judgeSender(claimedDeviceId, entry, claimed);
+    const own = await this.#devices.userDeviceByCurveKey(sender, senderKey);
+    if (own !== undefined) return judgeSender(claimedDeviceId, entry, claimed, own);
+    // No device of the sender holds the session's key. If a device of someone else provably
+    // made the session (it holds the key *and* the Ed25519 key the session was shared with; a
+    // device merely listing another's curve key cannot have that), the event's sender is forged.
+    const other = await this.#devices.deviceByCurveKey(senderKey);
+    if (other !== undefined && other.userId !== sender && other.ed25519 === senderClaimedEd25519) {
+      throw new DecryptionError("MISMATCHED_SENDER", "the message's session belongs to another user");
+    }
+    return judgeSender(claimedDeviceId, entry, claimed, undefined);
   }
 }
 
 interface SenderInfo {
   readonly trust: SenderTrust;
   readonly deviceId: string | undefined;
-  /** The device judged to have sent it (undefined for our own device and unknown ones). */
-  readonly device?: DeviceRecord | undefined;
 }
 
 /**
- * The verdict from the two lookups: `claimed`, the device the event names; `owner`, the device
- * holding the session's curve key (looked up only when `claimed` does not hold it). The named
- * device settles who sent it when it really holds the key (a curve key alone is only a hint:
- * another device could list the same one in its keys).
+ * The verdict from the two lookups: `claimed`, the device the event names; `own`, the sender's
+ * device holding the session's curve key (looked up only when `claimed` does not hold it). The
+ * named device settles who sent it when it really holds the key.
  */
 function judgeSender(
-  sender: string,
   claimedDeviceId: string | undefined,
   entry: InboundEntry,
   claimed: DeviceRecord | undefined,
-  owner: DeviceRecord | undefined,
+  own?: DeviceRecord,
 ): SenderInfo {
   const { senderKey, senderClaimedEd25519, forwarded } = entry.record;
-  let named = claimed?.curve25519 === senderKey ? claimed : undefined;
-  if (named === undefined) {
-    // The session was made by a device of someone else: the event's sender is forged.
-    if (owner !== undefined && owner.userId !== sender) {
-      throw new DecryptionError("MISMATCHED_SENDER", "the message's session belongs to another user");
-    }
-    named = claimed ?? owner;
-  }
+  // A named device that does not hold the key makes the event's claims inconsistent.
+  const named = claimed ?? own;
   if (named === undefined) return { trust: "unknown_device", deviceId: claimedDeviceId };
   if (named.curve25519 !== senderKey || named.ed25519 !== senderClaimedEd25519) {
     return { trust: "mismatched_sender_key", deviceId: named.deviceId };
   }
-  if (forwarded || named.trust !== "verified")
-    return { trust: "unverified", deviceId: named.deviceId, device: named };
-  return { trust: "verified", deviceId: named.deviceId, device: named };
+  if (forwarded || named.trust !== "verified") return { trust: "unverified", deviceId: named.deviceId };
+  return { trust: "verified", deviceId: named.deviceId };
 }

@@ -30,22 +30,11 @@ export interface DeviceInfo {
   readonly curve25519: string;
   readonly ed25519: string;
   readonly displayName: string | undefined;
-  /** The trust marked locally (`setDeviceTrust`). */
   readonly trust: DeviceTrust;
-  /** Its owner's self-signing key signed it. */
-  readonly crossSigned: boolean;
-  /** Marked verified, or cross-signed by a user we verified (ourselves included). */
-  readonly verified: boolean;
   readonly deleted: boolean;
 }
 
-export function deviceInfo(
-  d: DeviceRecord,
-  crossSigning: { readonly crossSigned: boolean; readonly verified: boolean } = {
-    crossSigned: false,
-    verified: d.trust === "verified",
-  },
-): DeviceInfo {
+export function deviceInfo(d: DeviceRecord): DeviceInfo {
   return {
     userId: d.userId,
     deviceId: d.deviceId,
@@ -53,8 +42,6 @@ export function deviceInfo(
     ed25519: d.ed25519,
     displayName: d.displayName,
     trust: d.trust,
-    crossSigned: crossSigning.crossSigned,
-    verified: crossSigning.verified,
     deleted: d.deleted,
   };
 }

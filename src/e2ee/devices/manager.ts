@@ -8,7 +8,7 @@
 import type { MachineContext } from "../context.ts";
 import { newRequestId } from "../context.ts";
 import { isId } from "../limits.ts";
-import { type KeysQueryRequest, type KeysQueryResponse, parseKeysQueryResponse } from "../requests.ts";
+import { type KeysQueryRequest, parseKeysQueryResponse } from "../requests.ts";
 import type { DeviceTrust } from "../trust/trust.ts";
 import { getOrInsert } from "../util.ts";
 import type { DeviceRecord } from "./device.ts";
@@ -45,9 +45,6 @@ export interface DeviceListChanges {
   readonly refused: { userId: string; deviceId: string }[];
   /** The server listed our user without our device: it lost our keys (e.g. after a logout). */
   ownDeviceMissing: boolean;
-  /** The users the query asked about, and the validated answer (for cross-signing). */
-  users: readonly string[];
-  response: KeysQueryResponse | undefined;
 }
 
 export class DeviceManager {
@@ -148,18 +145,9 @@ export class DeviceManager {
 
   async receiveQueryResponse(id: string, response: unknown): Promise<DeviceListChanges> {
     const query = this.#inFlight.get(id);
-    const changes: DeviceListChanges = {
-      removed: [],
-      added: [],
-      refused: [],
-      ownDeviceMissing: false,
-      users: [],
-      response: undefined,
-    };
+    const changes: DeviceListChanges = { removed: [], added: [], refused: [], ownDeviceMissing: false };
     if (query === undefined) return changes;
     const parsed = parseKeysQueryResponse(response);
-    changes.users = query.users;
-    changes.response = parsed;
     this.#inFlight.delete(id);
     for (const userId of query.users) {
       const returned = parsed.device_keys?.[userId];
@@ -218,15 +206,7 @@ export class DeviceManager {
         deleted: false,
       };
       if (old === undefined || old.deleted) changes.added.push(record);
-      // New signatures (cross-signing) count as a change: trust is derived from them.
-      if (
-        old === undefined ||
-        old.deleted ||
-        old.displayName !== record.displayName ||
-        !sameSignatures(old.keys.signatures, record.keys.signatures)
-      ) {
-        this.#put(record);
-      }
+      if (old === undefined || old.deleted || old.displayName !== record.displayName) this.#put(record);
     }
     for (const [deviceId, old] of known) {
       if (!seen.has(deviceId) && !old.deleted && !changes.refused.some((r) => r.deviceId === deviceId)) {
@@ -275,6 +255,21 @@ export class DeviceManager {
     return byUser === undefined ? null : byUser.get(deviceId);
   }
 
+  /**
+   * The device of `userId` that holds this Curve25519 key (a current one before a deleted one).
+   * A curve key names a device only among its own user's devices: another user's device may list
+   * the same key (nothing stops a device from publishing someone else's Curve25519 key).
+   */
+  async userDeviceByCurveKey(userId: string, curve25519: string): Promise<DeviceRecord | undefined> {
+    return pickByCurve(await this.#userDevices(userId), curve25519);
+  }
+
+  /** `userDeviceByCurveKey()` from memory only: `null` means "not loaded, ask for it". */
+  cachedUserDeviceByCurveKey(userId: string, curve25519: string): DeviceRecord | undefined | null {
+    const byUser = this.#cache.get(userId);
+    return byUser === undefined ? null : pickByCurve(byUser, curve25519);
+  }
+
   /** `deviceByCurveKey()` from memory only: `null` means "not indexed, ask the store". */
   cachedDeviceByCurveKey(curve25519: string): DeviceRecord | null {
     return this.#byCurve.get(curve25519) ?? null;
@@ -306,6 +301,15 @@ export class DeviceManager {
   }
 }
 
-function sameSignatures(a: unknown, b: unknown): boolean {
-  return a === b || JSON.stringify(a) === JSON.stringify(b);
+function pickByCurve(
+  devices: ReadonlyMap<string, DeviceRecord>,
+  curve25519: string,
+): DeviceRecord | undefined {
+  let deleted: DeviceRecord | undefined;
+  for (const d of devices.values()) {
+    if (d.curve25519 !== curve25519) continue;
+    if (!d.deleted) return d;
+    deleted ??= d;
+  }
+  return deleted;
 }

@@ -34,9 +34,9 @@ const requestSchema = z.object({
   body: z
     .object({
       algorithm: z.string(),
-      room_id: z.string(),
-      session_id: z.string(),
-      sender_key: z.string().optional(),
+      room_id: idSchema,
+      session_id: idSchema,
+      sender_key: idSchema.optional(),
     })
     .optional(),
 });

@@ -4,7 +4,7 @@
  * session, decrypting and checking what arrives, and unwedging broken sessions.
  */
 import { OlmError, Session } from "../../crypto/olm/index.ts";
-import { utf8Decode } from "../../crypto/primitives/index.ts";
+import { encodeBase64, sha256, utf8Decode, utf8Encode } from "../../crypto/primitives/index.ts";
 import type { MachineContext } from "../context.ts";
 import { newRequestId } from "../context.ts";
 import { type DeviceRecord, OLM_ALGORITHM } from "../devices/device.ts";
@@ -26,6 +26,16 @@ export const MAX_SESSIONS_TRIED = 50;
  * bound a peer could grow our store at will; the least recently used beyond this are deleted.
  */
 export const MAX_SESSIONS_PER_DEVICE = 50;
+/**
+ * Peer devices waiting to be unwedged at most. Anyone can send undecryptable messages from made-up
+ * curve keys: the oldest entries give way, and entries whose device does not exist are dropped.
+ */
+export const MAX_WEDGED_DEVICES = 200;
+/**
+ * Peer devices whose sessions stay unpickled in memory between steps (least recently used beyond
+ * this are re-read from the store when next needed): junk from random curve keys cannot grow it.
+ */
+export const OLM_SESSION_CACHE_SIZE = 1000;
 
 interface SessionEntry {
   readonly session: Session;
@@ -53,13 +63,21 @@ export type OlmDecryptResult =
   | { ok: true; event: DecryptedOlmEvent }
   | { ok: false; code: ToDeviceFailureCode; senderKey: string | undefined };
 
+/** What the Olm layer made of one message: its plaintext bytes, or why there are none. */
+type MessageOutcome = { bytes: Uint8Array } | { code: "NO_SESSION" | "REPLAYED" };
+
+/** The store's name for an Olm message (its record of seen pre-key messages): base64 SHA-256. */
+export function olmMessageHash(body: string): string {
+  return encodeBase64(sha256(utf8Encode(body)));
+}
+
 export class OlmSessions {
   readonly #ctx: MachineContext;
   readonly #own: OwnDevice;
   readonly #devices: DeviceManager;
   readonly #cache = new Map<string, SessionEntry[]>();
-  /** Curve keys of devices whose session broke: they get a new session and an `m.dummy`. */
-  readonly #wedged = new Set<string>();
+  /** Curve key → user of devices whose session broke: they get a new session and an `m.dummy`. */
+  readonly #wedged = new Map<string, string>();
   readonly #claims = new Map<string, DeviceRecord[]>();
   #clock = 0;
 
@@ -77,7 +95,11 @@ export class OlmSessions {
 
   async #sessions(senderKey: string): Promise<SessionEntry[]> {
     let entries = this.#cache.get(senderKey);
-    if (entries === undefined) {
+    if (entries !== undefined) {
+      // Most recently used last (a Map keeps insertion order): `trimCache` drops from the front.
+      this.#cache.delete(senderKey);
+      this.#cache.set(senderKey, entries);
+    } else {
       entries = [];
       for (const r of await this.#ctx.store.getOlmSessions(senderKey)) {
         try {
@@ -95,6 +117,22 @@ export class OlmSessions {
       this.#cache.set(senderKey, entries);
     }
     return entries;
+  }
+
+  /**
+   * Bounds the cache. Called between steps only, once the step's changes are saved: an entry
+   * dropped in the middle of a step could be re-read from the store behind its unsaved state.
+   */
+  trimCache(): void {
+    for (const key of this.#cache.keys()) {
+      if (this.#cache.size <= OLM_SESSION_CACHE_SIZE) return;
+      this.#cache.delete(key);
+    }
+  }
+
+  /** How many peer devices have sessions in memory (for tests of the bound). */
+  get cachedPeers(): number {
+    return this.#cache.size;
   }
 
   #persist(senderKey: string, entry: SessionEntry): void {
@@ -132,7 +170,7 @@ export class OlmSessions {
     const out: DeviceRecord[] = [];
     for (const d of devices) {
       if (busy.has(d.curve25519) || !d.algorithms.includes(OLM_ALGORITHM)) continue;
-      if (this.#wedged.has(d.curve25519) || !(await this.hasSession(d.curve25519))) out.push(d);
+      if (this.#wedged.get(d.curve25519) === d.userId || !(await this.hasSession(d.curve25519))) out.push(d);
     }
     return out;
   }
@@ -243,39 +281,61 @@ export class OlmSessions {
     if (!parsed.ok) return { ok: false, code: parsed.code, senderKey: undefined };
     const { senderKey, message } = parsed;
     if (message === undefined) return { ok: false, code: "NOT_FOR_US", senderKey };
-    const plaintext = await this.#decryptMessage(senderKey, message);
-    if (plaintext === undefined) return { ok: false, code: "NO_SESSION", senderKey };
-
+    const outcome = await this.#decryptMessage(sender, senderKey, message);
+    if ("code" in outcome) return { ok: false, code: outcome.code, senderKey };
+    // The ratchet worked (and advanced): whatever the bytes are, the session is fine. Bytes that are
+    // not UTF-8 are a bad payload from a working session, never a reason to start a new one.
+    const plaintext = decodeText(outcome.bytes);
+    if (plaintext === undefined) return { ok: false, code: "BAD_PAYLOAD", senderKey };
     const payload = parseOlmPayload(plaintext);
     if (payload === undefined) return { ok: false, code: "BAD_PAYLOAD", senderKey };
     if (payload.sender !== sender) return { ok: false, code: "SENDER_MISMATCH", senderKey };
     if (payload.recipient !== this.#ctx.userId || payload.recipient_keys.ed25519 !== ours.ed25519) {
       return { ok: false, code: "RECIPIENT_MISMATCH", senderKey };
     }
-    // The device the payload names, when it holds this key; else whichever device lists the key.
+    // The device the payload names, when it holds this key; else the sender's device holding it
+    // (a curve key is looked up among the sender's own devices: anyone can list someone's key).
     const claimed =
       payload.sender_device === undefined
         ? undefined
         : await this.#devices.device(sender, payload.sender_device);
     const device =
-      claimed?.curve25519 === senderKey ? claimed : await this.#devices.deviceByCurveKey(senderKey);
-    if (device !== undefined) {
-      if (device.userId !== sender) return { ok: false, code: "SENDER_MISMATCH", senderKey };
-      if (device.ed25519 !== payload.keys.ed25519) return { ok: false, code: "KEYS_MISMATCH", senderKey };
+      claimed?.curve25519 === senderKey
+        ? claimed
+        : await this.#devices.userDeviceByCurveKey(sender, senderKey);
+    if (device === undefined) {
+      // A device of another user that provably owns the key (its Ed25519 key matches too).
+      const other = await this.#devices.deviceByCurveKey(senderKey);
+      if (other !== undefined && other.userId !== sender && other.ed25519 === payload.keys.ed25519) {
+        return { ok: false, code: "SENDER_MISMATCH", senderKey };
+      }
+    } else if (device.ed25519 !== payload.keys.ed25519) {
+      return { ok: false, code: "KEYS_MISMATCH", senderKey };
     }
     return { ok: true, event: { payload, senderKey, device } };
   }
 
   async #decryptMessage(
+    sender: string,
     senderKey: string,
     message: { type: 0 | 1; body: string },
-  ): Promise<string | undefined> {
+  ): Promise<MessageOutcome> {
     const entries = await this.#sessions(senderKey);
     if (message.type === 0) {
       // A pre-key message for a session we already have goes to that session (a replay then fails).
       for (const entry of entries) {
-        if (matches(entry.session, senderKey, message))
-          return this.#tryDecrypt(senderKey, entries, entry, message);
+        if (matches(entry.session, senderKey, message)) {
+          return this.#tryDecrypt(senderKey, entries, entry, message) ?? { code: "NO_SESSION" };
+        }
+      }
+      // A pre-key message we decrypted before, whose session has since been pruned: made on our
+      // fallback key (still held), it would otherwise start a session again and be accepted twice.
+      const hash = olmMessageHash(message.body);
+      if (
+        this.#ctx.tx.olmMessageHashes.some((h) => h.senderKey === senderKey && h.hash === hash) ||
+        (await this.#ctx.store.isOlmMessageKnown(senderKey, hash))
+      ) {
+        return { code: "REPLAYED" };
       }
       let created: { session: Session; plaintext: Uint8Array };
       try {
@@ -283,23 +343,24 @@ export class OlmSessions {
       } catch (e) {
         if (!(e instanceof OlmError)) throw e;
         // The peer started a session on a key we no longer hold: that session can never work.
-        if (e.code === "MISSING_ONE_TIME_KEY") this.#markWedged(senderKey, entries);
-        return undefined;
+        if (e.code === "MISSING_ONE_TIME_KEY") this.#markWedged(sender, senderKey, entries);
+        return { code: "NO_SESSION" };
       }
       const now = this.#tick();
       const entry: SessionEntry = { session: created.session, createdAt: now, lastUsedAt: now };
       entries.unshift(entry);
       this.#persist(senderKey, entry);
       this.#prune(senderKey, entries);
+      this.#ctx.tx.olmMessageHashes.push({ senderKey, hash });
       this.#own.persistAccount();
-      return decodeText(created.plaintext);
+      return { bytes: created.plaintext };
     }
     for (const entry of entries.slice(0, MAX_SESSIONS_TRIED)) {
-      const text = this.#tryDecrypt(senderKey, entries, entry, message);
-      if (text !== undefined) return text;
+      const outcome = this.#tryDecrypt(senderKey, entries, entry, message);
+      if (outcome !== undefined) return outcome;
     }
-    this.#markWedged(senderKey, entries);
-    return undefined;
+    this.#markWedged(sender, senderKey, entries);
+    return { code: "NO_SESSION" };
   }
 
   #tryDecrypt(
@@ -307,7 +368,7 @@ export class OlmSessions {
     entries: SessionEntry[],
     entry: SessionEntry,
     message: { type: 0 | 1; body: string },
-  ): string | undefined {
+  ): { bytes: Uint8Array } | undefined {
     let bytes: Uint8Array;
     try {
       bytes = entry.session.decrypt(message);
@@ -316,18 +377,38 @@ export class OlmSessions {
       throw e;
     }
     this.#touch(senderKey, entries, entry);
-    return decodeText(bytes);
+    return { bytes };
   }
 
   /** Rate-limited: only if our newest session with the device is older than `UNWEDGE_INTERVAL_MS`. */
-  #markWedged(senderKey: string, entries: SessionEntry[]): void {
+  #markWedged(sender: string, senderKey: string, entries: SessionEntry[]): void {
     const newest = Math.max(0, ...entries.map((e) => e.createdAt));
-    if (this.#ctx.now() - newest >= UNWEDGE_INTERVAL_MS || entries.length === 0) this.#wedged.add(senderKey);
+    if (this.#ctx.now() - newest < UNWEDGE_INTERVAL_MS && entries.length > 0) return;
+    this.#wedged.delete(senderKey); // re-inserted as the newest
+    this.#wedged.set(senderKey, sender);
+    if (this.#wedged.size <= MAX_WEDGED_DEVICES) return;
+    // Over the bound: the oldest entry naming no device we know gives way, so junk from made-up
+    // keys cannot push out a real device waiting to be unwedged.
+    let victim: string | undefined;
+    for (const [curve, userId] of this.#wedged) {
+      victim ??= curve;
+      const known = this.#devices.cachedUserDeviceByCurveKey(userId, curve);
+      if (known === null || known === undefined) {
+        victim = curve;
+        break;
+      }
+    }
+    if (victim !== undefined) this.#wedged.delete(victim);
   }
 
-  /** Curve keys currently waiting for a new session. */
-  wedgedKeys(): string[] {
-    return [...this.#wedged];
+  /** A wedged entry that names no device of its user (once their list is known) is junk. */
+  forgetWedged(curve25519: string): void {
+    this.#wedged.delete(curve25519);
+  }
+
+  /** Devices currently waiting for a new session: curve key and the user that sent from it. */
+  wedged(): { curve25519: string; userId: string }[] {
+    return [...this.#wedged].map(([curve25519, userId]) => ({ curve25519, userId }));
   }
 }
 

@@ -5,6 +5,7 @@
 import { type ExportedRoomKey, parseExportedRoomKey } from "../../crypto/key-export/index.ts";
 import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";
 import { MEGOLM_ALGORITHM } from "../devices/device.ts";
+import { isId } from "../limits.ts";
 import type { InboundGroupSessionRecord } from "../store/records.ts";
 import type { InboundSessions, RoomKeyUpdate } from "./inbound.ts";
 
@@ -17,6 +18,17 @@ export async function importRoomKey(
 ): Promise<RoomKeyUpdate | undefined> {
   const key = parseExportedRoomKey(entry);
   if (typeof key === "string" || key.algorithm !== MEGOLM_ALGORITHM) return undefined;
+  // Everything that becomes a store key or column must be an ID the store keeps exactly.
+  const claimed = key.sender_claimed_keys.ed25519;
+  if (
+    !isId(key.room_id) ||
+    !isId(key.session_id) ||
+    !isId(key.sender_key) ||
+    (claimed !== undefined && !isId(claimed)) ||
+    !key.forwarding_curve25519_key_chain.every(isId)
+  ) {
+    return undefined;
+  }
   let session: InboundGroupSession;
   try {
     session = InboundGroupSession.fromExport(key.session_key);

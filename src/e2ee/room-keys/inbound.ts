@@ -7,11 +7,27 @@ import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";
 import type { MachineContext } from "../context.ts";
 import type { SessionReplays } from "../decryption/replay.ts";
 import { MEGOLM_ALGORITHM } from "../devices/device.ts";
-import { idSchema, MAX_REASON_LENGTH } from "../limits.ts";
+import { idSchema, reasonSchema } from "../limits.ts";
 import type { InboundGroupSessionRecord, WithheldRecord } from "../store/records.ts";
 
 /** Live inbound sessions kept unpickled; older ones are re-read from the store on demand. */
 export const INBOUND_SESSION_CACHE_SIZE = 2000;
+/**
+ * Rival copies kept in memory at most: direct shares of a session we hold, from a device other
+ * than the one that gave us our copy (see `add`). Anyone in a room can send them, so they are
+ * bounded (oldest dropped first).
+ */
+export const MAX_RIVAL_ROOM_KEYS = 100;
+
+type SessionMeta = Omit<InboundGroupSessionRecord, "pickle" | "sessionId">;
+
+/**
+ * How well a copy's claim about who created the session is authenticated: an `m.room_key` came
+ * over Olm from the device owning `senderKey` itself; a forward or an import only repeats a claim.
+ */
+function authentication(m: SessionMeta): number {
+  return m.forwarded || m.imported ? 0 : 1;
+}
 
 export interface InboundEntry {
   record: InboundGroupSessionRecord;
@@ -32,7 +48,7 @@ const roomKeySchema = z.object({
 const withheldSchema = z.object({
   algorithm: z.string(),
   code: idSchema,
-  reason: z.string().max(MAX_REASON_LENGTH).optional(),
+  reason: reasonSchema.optional(),
   room_id: idSchema.optional(),
   session_id: idSchema.optional(),
   sender_key: idSchema.optional(),
@@ -49,6 +65,7 @@ const cacheKey = (roomId: string, sessionId: string): string => `${roomId}\u0000
 export class InboundSessions {
   readonly #ctx: MachineContext;
   readonly #cache = new Map<string, InboundEntry>();
+  readonly #rivals = new Map<string, { meta: SessionMeta; session: InboundGroupSession }>();
 
   constructor(ctx: MachineContext) {
     this.#ctx = ctx;
@@ -99,29 +116,79 @@ export class InboundSessions {
   }
 
   /**
-   * Adds a session unless we already hold one at least as good. A copy whose ratchet is not
-   * connected to ours (a forgery under a known session ID) never replaces what we have, nor does a
-   * forwarded copy replace one from the creator unless it reaches further back.
+   * Adds a copy of a session, merged with the copy we hold (as mature SDKs merge them): a copy
+   * whose ratchet is not connected to ours (a forgery under a known session ID) changes nothing;
+   * otherwise we keep the lower first index of the two and the better-authenticated claim of who
+   * created it (a direct `m.room_key` beats a forward or an import). Returns the update when the
+   * stored copy improved.
+   *
+   * Two direct shares from different devices both claim to have created the session; one of them
+   * re-shared someone else's key. We keep the first and hold the other as a rival in memory:
+   * decryption promotes it if the session's events turn out to come from the rival's user
+   * (`promoteRival`), since only the session's creator can sign its messages.
    */
-  async add(
-    meta: Omit<InboundGroupSessionRecord, "pickle" | "sessionId">,
-    session: InboundGroupSession,
-  ): Promise<RoomKeyUpdate | undefined> {
+  async add(meta: SessionMeta, session: InboundGroupSession): Promise<RoomKeyUpdate | undefined> {
+    const key = cacheKey(meta.roomId, session.sessionId);
     const { entry: existing, stored } = await this.#load(meta.roomId, session.sessionId);
-    if (existing !== undefined) {
-      if (existing.record.senderKey !== meta.senderKey) return undefined;
-      if (session.compare(existing.session) !== "better") return undefined;
+    if (existing === undefined) return this.#put(meta, session, !stored);
+    const merged = session.merge(existing.session);
+    if (merged === null) return undefined;
+    const old = existing.record;
+    let chosen: SessionMeta = old;
+    if (authentication(meta) > authentication(old)) chosen = meta;
+    else if (meta.senderKey !== old.senderKey && authentication(meta) === 1) {
+      this.#rivals.delete(key);
+      this.#rivals.set(key, { meta, session });
+      for (const oldest of this.#rivals.keys()) {
+        if (this.#rivals.size <= MAX_RIVAL_ROOM_KEYS) break;
+        this.#rivals.delete(oldest);
+      }
     }
+    const improved =
+      chosen !== old ||
+      merged.firstKnownIndex < existing.session.firstKnownIndex ||
+      merged.toPickle().signingKeyVerified !== old.pickle.signingKeyVerified;
+    if (!improved) return undefined;
+    const { roomId, senderKey, senderClaimedEd25519, forwarded, imported, forwardingChain } = chosen;
+    return this.#put(
+      { roomId, senderKey, senderClaimedEd25519, forwarded, imported, forwardingChain },
+      merged,
+      false,
+    );
+  }
+
+  #put(meta: SessionMeta, session: InboundGroupSession, createdHere: boolean): RoomKeyUpdate {
     const record: InboundGroupSessionRecord = {
       ...meta,
       sessionId: session.sessionId,
       pickle: session.toPickle(),
     };
     // Only a session no store ever held can have no replay records anywhere.
-    const createdHere = !stored;
     this.#remember(cacheKey(meta.roomId, session.sessionId), { record, session, createdHere });
     this.#ctx.tx.inboundGroupSessions.push(record);
     return { roomId: meta.roomId, sessionId: session.sessionId };
+  }
+
+  /**
+   * The session's events come from `ownsKey`'s user but our copy names another creator: if a
+   * rival direct share came from a device of that user, it replaces our copy's claim.
+   */
+  async promoteRival(
+    roomId: string,
+    sessionId: string,
+    ownsKey: (senderKey: string, ed25519: string) => Promise<boolean>,
+  ): Promise<boolean> {
+    const key = cacheKey(roomId, sessionId);
+    const rival = this.#rivals.get(key);
+    if (rival === undefined || !(await ownsKey(rival.meta.senderKey, rival.meta.senderClaimedEd25519))) {
+      return false;
+    }
+    const existing = await this.get(roomId, sessionId);
+    const merged = existing === undefined ? rival.session : rival.session.merge(existing.session);
+    if (merged === null) return false;
+    this.#rivals.delete(key);
+    this.#put(rival.meta, merged, false);
+    return true;
   }
 
   /** An `m.room_key` that arrived over Olm from the device owning `senderKey`. */
@@ -153,21 +220,29 @@ export class InboundSessions {
     );
   }
 
-  /** `m.room_key.withheld`: remembered so decryption failures can say why. */
-  receiveWithheld(
+  /**
+   * `m.room_key.withheld`: remembered so decryption failures can say why. Decryption believes it
+   * only for events of the notice's own sender (see `RoomEventDecryptor`); a notice for a session
+   * we already hold, or naming a curve key that none of the sender's known devices has, is dropped.
+   */
+  async receiveWithheld(
     sender: string,
     content: Record<string, unknown>,
     senderKey: string | undefined,
-  ): RoomKeyUpdate | undefined {
+    senderOwnsKey: (senderKey: string) => Promise<boolean | undefined>,
+  ): Promise<RoomKeyUpdate | undefined> {
     const parsed = withheldSchema.safeParse(content);
     if (!parsed.success || parsed.data.algorithm !== MEGOLM_ALGORITHM) return undefined;
     const { room_id: roomId, session_id: sessionId } = parsed.data;
     if (roomId === undefined || sessionId === undefined) return undefined;
+    const key = senderKey ?? parsed.data.sender_key;
+    if ((await this.get(roomId, sessionId)) !== undefined) return undefined;
+    if (key !== undefined && (await senderOwnsKey(key)) === false) return undefined;
     const record: WithheldRecord = {
       roomId,
       sessionId,
       sender,
-      senderKey: senderKey ?? parsed.data.sender_key,
+      senderKey: key,
       code: parsed.data.code,
       reason: parsed.data.reason,
     };

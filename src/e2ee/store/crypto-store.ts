@@ -16,7 +16,6 @@ import type {
   OutboundGroupSessionUpdate as StoreOutboundUpdate,
 } from "../../store/records.ts";
 import type { CryptoStore } from "../../store/store.ts";
-import { identityFromJson, identityToJson } from "../cross-signing/identity.ts";
 import type { DeviceRecord } from "../devices/device.ts";
 import { parseDeviceKeys, type ToDeviceRequest } from "../requests.ts";
 import type { MachineStore } from "./port.ts";
@@ -259,11 +258,6 @@ export function machineStoreFrom(
       return d && fromStoreDevice(d);
     },
     getTrackedUsers: () => store.getTrackedUsers(),
-    async getCrossSigningIdentity(userId) {
-      const r = await store.getCrossSigningIdentity(userId);
-      return r && identityFromJson(userId, r.identity);
-    },
-    getSecret: (name) => store.getSecret(name),
     async getKeyRequests() {
       return (await store.getOutgoingKeyRequests()).map((r) => ({
         requestId: r.requestId,
@@ -277,6 +271,7 @@ export function machineStoreFrom(
       return r && { ...r, reason: r.reason, senderKey: r.senderKey };
     },
     getReplay: (roomId, sessionId, messageIndex) => store.getReplay(roomId, sessionId, messageIndex),
+    isOlmMessageKnown: (senderKey, hash) => store.isOlmMessageKnown(senderKey, hash),
     async getQueuedToDevice() {
       return (await store.getQueuedRequests()).flatMap((r) => fromQueued(r) ?? []);
     },
@@ -307,11 +302,6 @@ export function machineStoreFrom(
         outboundGroupSessionUpdates: c.outboundGroupSessionUpdates.map(toStoreOutboundUpdate),
         deletedOutboundGroupSessions: c.deletedOutboundGroupSessions,
         devices: c.devices.map(toStoreDevice),
-        crossSigningIdentities: c.identities.map((r) => ({
-          userId: r.userId,
-          identity: asJsonObject(identityToJson(r), "cross-signing identity"),
-        })),
-        secrets: c.secrets,
         trackedUsers: c.trackedUsers,
         untrackedUsers: c.untrackedUsers,
         outgoingKeyRequests: c.keyRequests.map((r) => ({
@@ -330,6 +320,7 @@ export function machineStoreFrom(
           ...(w.senderKey === undefined ? {} : { senderKey: w.senderKey }),
         })),
         replays: c.replays,
+        olmMessageHashes: c.olmMessageHashes,
         roomSettings: c.roomSettings.map((r) => ({
           roomId: r.roomId,
           algorithm: r.algorithm,

@@ -4,7 +4,6 @@
  */
 import type { InboundGroupSessionPickle, OutboundGroupSessionPickle } from "../../crypto/megolm/index.ts";
 import type { AccountPickle, SessionPickle } from "../../crypto/olm/index.ts";
-import type { UserIdentityRecord } from "../cross-signing/identity.ts";
 import type { DeviceRecord } from "../devices/device.ts";
 import type { ToDeviceRequest } from "../requests.ts";
 
@@ -143,16 +142,14 @@ export interface MachineChanges {
   outboundGroupSessionUpdates: OutboundGroupSessionUpdate[];
   deletedOutboundGroupSessions: string[];
   devices: DeviceRecord[];
-  /** Users' cross-signing identities (whole records). */
-  identities: UserIdentityRecord[];
-  /** `name → value` to set, or `null` to delete (our cross-signing private keys). */
-  secrets: Record<string, string | null>;
   trackedUsers: TrackedUserRecord[];
   untrackedUsers: string[];
   keyRequests: OutgoingKeyRequestRecord[];
   deletedKeyRequests: string[];
   withheld: WithheldRecord[];
   replays: ReplayRecord[];
+  /** Pre-key messages that started a session (base64 SHA-256 of the body), so they cannot again. */
+  olmMessageHashes: { senderKey: string; hash: string }[];
   roomSettings: RoomSettingsRecord[];
   /** To-device requests queued for sending (room keys, unwedging dummies, forwards, key requests, withheld). */
   queuedToDevice: QueuedToDevice[];
@@ -169,14 +166,13 @@ export function emptyChanges(): MachineChanges {
     outboundGroupSessionUpdates: [],
     deletedOutboundGroupSessions: [],
     devices: [],
-    identities: [],
-    secrets: {},
     trackedUsers: [],
     untrackedUsers: [],
     keyRequests: [],
     deletedKeyRequests: [],
     withheld: [],
     replays: [],
+    olmMessageHashes: [],
     roomSettings: [],
     queuedToDevice: [],
     sentToDevice: [],
@@ -187,7 +183,6 @@ export function hasChanges(c: MachineChanges): boolean {
   return (
     c.account !== undefined ||
     c.nextBatch !== undefined ||
-    Object.keys(c.secrets).length > 0 ||
     c.olmSessions.length +
       c.deletedOlmSessions.length +
       c.inboundGroupSessions.length +
@@ -195,13 +190,13 @@ export function hasChanges(c: MachineChanges): boolean {
       c.outboundGroupSessionUpdates.length +
       c.deletedOutboundGroupSessions.length +
       c.devices.length +
-      c.identities.length +
       c.trackedUsers.length +
       c.untrackedUsers.length +
       c.keyRequests.length +
       c.deletedKeyRequests.length +
       c.withheld.length +
       c.replays.length +
+      c.olmMessageHashes.length +
       c.roomSettings.length +
       c.queuedToDevice.length +
       c.sentToDevice.length >

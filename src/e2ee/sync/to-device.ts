@@ -63,7 +63,7 @@ export async function receiveToDevice(p: Parts, raw: unknown, result: SyncChange
       if (
         decrypted.code === "NO_SESSION" &&
         decrypted.senderKey !== undefined &&
-        (await p.devices.deviceByCurveKey(decrypted.senderKey)) === undefined
+        (await p.devices.userDeviceByCurveKey(sender, decrypted.senderKey)) === undefined
       ) {
         p.devices.trackUsers([sender]);
         p.devices.markOutdated([sender]);
@@ -77,7 +77,7 @@ export async function receiveToDevice(p: Parts, raw: unknown, result: SyncChange
     const held = await p.gossip.receiveRequest(sender, content);
     if (held !== undefined) result.heldKeyRequests.push(held);
   }
-  if (type === "m.room_key.withheld") p.inbound.receiveWithheld(sender, content, undefined);
+  if (type === "m.room_key.withheld") await receiveWithheld(p, sender, content, undefined);
   result.toDevice.push({ type, sender, content, encryption: undefined });
 }
 
@@ -99,7 +99,7 @@ async function receiveDecrypted(
   } else if (payload.type === "m.forwarded_room_key") {
     update = await p.gossip.receiveForwardedKey(event);
   } else if (payload.type === "m.room_key.withheld") {
-    p.inbound.receiveWithheld(sender, payload.content, senderKey);
+    await receiveWithheld(p, sender, payload.content, senderKey);
   }
   if (update !== undefined) result.roomKeys.push(update);
   const content = Object.fromEntries(Object.entries(payload.content).filter(([k]) => !SECRET_FIELDS.has(k)));
@@ -112,5 +112,18 @@ async function receiveDecrypted(
       senderEd25519: payload.keys.ed25519,
       senderDevice: event.device?.deviceId ?? payload.sender_device,
     },
+  });
+}
+
+/** Whether `sender` owns `senderKey`: undefined while their device list is not known yet. */
+async function receiveWithheld(
+  p: Parts,
+  sender: string,
+  content: Record<string, unknown>,
+  senderKey: string | undefined,
+): Promise<void> {
+  await p.inbound.receiveWithheld(sender, content, senderKey, async (key) => {
+    if (!p.devices.isTracked(sender) || p.devices.isOutdated(sender)) return undefined;
+    return (await p.devices.userDeviceByCurveKey(sender, key)) !== undefined;
   });
 }

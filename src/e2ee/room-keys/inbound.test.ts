@@ -1,0 +1,169 @@
+/** Receiving room keys and withheld notices from people who may be lying. */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { InboundGroupSession, OutboundGroupSession } from "../../crypto/megolm/index.ts";
+import { DecryptionError, type DecryptionFailureCode } from "../errors.ts";
+import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
+
+const ROOM = "!room:x";
+
+function failsWith(code: DecryptionFailureCode) {
+  return (e: unknown): boolean => e instanceof DecryptionError && e.code === code;
+}
+
+async function trio() {
+  const hs = new FakeHomeserver();
+  const alice = await TestClient.create(hs, { userId: "@alice:x", deviceId: "A" });
+  const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
+  const mallory = await TestClient.create(hs, { userId: "@mallory:x", deviceId: "M" });
+  await bob.machine.updateTrackedUsers(["@alice:x", "@mallory:x"]);
+  await bob.sync();
+  for (const c of [alice, mallory]) {
+    await c.machine.updateTrackedUsers(["@bob:x"]);
+    await c.flush();
+    const claim = await c.machine.getMissingSessions(["@bob:x"]);
+    if (claim !== undefined) await c.send(claim);
+  }
+  return { hs, alice, bob, mallory };
+}
+
+/** `from` sends `content` as an Olm-encrypted to-device event of `type` to Bob. */
+async function sendToBob(from: TestClient, type: string, content: Record<string, unknown>): Promise<void> {
+  const { request } = await from.machine.encryptToDevice(
+    type,
+    [{ userId: "@bob:x", deviceId: "B" }],
+    content,
+  );
+  assert.ok(request);
+  await from.send(request);
+}
+
+function roomKey(session: OutboundGroupSession, roomId = ROOM): Record<string, unknown> {
+  return {
+    algorithm: "m.megolm.v1.aes-sha2",
+    room_id: roomId,
+    session_id: session.sessionId,
+    session_key: session.sessionKey(),
+  };
+}
+
+function eventIn(session: OutboundGroupSession, sender: string, deviceId: string, body: string) {
+  return {
+    event_id: `$${body}`,
+    sender,
+    type: "m.room.encrypted",
+    content: {
+      algorithm: "m.megolm.v1.aes-sha2",
+      ciphertext: session.encrypt(
+        JSON.stringify({ type: "m.room.message", content: { body }, room_id: ROOM }),
+      ),
+      session_id: session.sessionId,
+      device_id: deviceId,
+    },
+  };
+}
+
+describe("inbound room keys under hostile input", () => {
+  it("refuses a room key whose room ID is not well-formed Unicode; the store stays usable", async () => {
+    const { alice, bob, mallory } = await trio();
+    const poisoned = OutboundGroupSession.create();
+    await sendToBob(mallory, "m.room_key", roomKey(poisoned, "!r\uD800:x"));
+    const synced = await bob.sync();
+    assert.deepEqual(synced.roomKeys, []);
+    assert.equal(await bob.machine.roomKeyCount(), 0);
+    // Genuine traffic still works, and export lists every key.
+    const event = await alice.sendMessage(ROOM, joined("@alice:x", "@bob:x"), "fine");
+    await bob.sync();
+    assert.equal((await bob.machine.decryptRoomEvent(event, ROOM)).content.body, "fine");
+    const exported = await bob.machine.exportRoomKeys();
+    assert.deepEqual(
+      exported.map((k) => k.room_id),
+      [ROOM],
+    );
+  });
+
+  it("ignores a withheld notice from anyone but the session's sender, and still asks for the key", async () => {
+    const { hs, alice, bob } = await trio();
+    const event = await alice.sendMessage(ROOM, joined("@alice:x", "@bob:x"), "secret");
+    hs.device("@bob:x", "B").inbox.length = 0; // Alice's key never reaches Bob
+    const sessionId = (event.content as { session_id: string }).session_id;
+    const notice = {
+      algorithm: "m.megolm.v1.aes-sha2",
+      room_id: ROOM,
+      session_id: sessionId,
+      sender_key: alice.machine.identityKeys.curve25519,
+      code: "m.unverified",
+    };
+    await bob.machine.receiveSyncChanges({
+      toDevice: [{ type: "m.room_key.withheld", sender: "@mallory:x", content: notice }],
+    });
+    await assert.rejects(bob.machine.decryptRoomEvent(event, ROOM), failsWith("UNKNOWN_SESSION"));
+    const asked = (await bob.machine.outgoingRequests()).some(
+      (r) => r.type === "to_device" && r.eventType === "m.room_key_request",
+    );
+    assert.ok(asked, "the key is requested");
+    // The sender's own notice is believed.
+    await bob.machine.receiveSyncChanges({
+      toDevice: [{ type: "m.room_key.withheld", sender: "@alice:x", content: notice }],
+    });
+    await assert.rejects(bob.machine.decryptRoomEvent(event, ROOM), failsWith("WITHHELD"));
+  });
+
+  it("keeps the creator's own share when another member re-shared the session first", async () => {
+    const { alice, bob, mallory } = await trio();
+    const session = OutboundGroupSession.create();
+    const key = roomKey(session);
+    // Mallory, who holds Alice's session, races Alice's own share to Bob.
+    await sendToBob(mallory, "m.room_key", key);
+    await sendToBob(alice, "m.room_key", key);
+    const synced = await bob.sync();
+    assert.equal(synced.failures.length, 0);
+    const decrypted = await bob.machine.decryptRoomEvent(eventIn(session, "@alice:x", "A", "one"), ROOM);
+    assert.equal(decrypted.content.body, "one");
+    assert.equal(decrypted.senderDevice, "A");
+    assert.equal(decrypted.senderCurve25519, alice.machine.identityKeys.curve25519);
+    // Settled for good: later events too, also after a restart.
+    await bob.restart();
+    const later = await bob.machine.decryptRoomEvent(eventIn(session, "@alice:x", "A", "two"), ROOM);
+    assert.equal(later.senderDevice, "A");
+    // The other order: Alice first, Mallory's copy changes nothing.
+    const other = OutboundGroupSession.create();
+    await sendToBob(alice, "m.room_key", roomKey(other));
+    await sendToBob(mallory, "m.room_key", roomKey(other));
+    await bob.sync();
+    assert.equal(
+      (await bob.machine.decryptRoomEvent(eventIn(other, "@alice:x", "A", "three"), ROOM)).senderDevice,
+      "A",
+    );
+  });
+
+  it("a direct share beats an imported copy naming another creator, keeping the lower first index", async () => {
+    const { alice, bob, mallory } = await trio();
+    const session = OutboundGroupSession.create();
+    const atZero = InboundGroupSession.fromSessionKey(session.sessionKey()).exportAt(0);
+    const early = eventIn(session, "@alice:x", "A", "early");
+    // An export (from anywhere) that names Mallory as the creator, from index 0.
+    const imported = await bob.machine.importRoomKeys([
+      {
+        algorithm: "m.megolm.v1.aes-sha2",
+        room_id: ROOM,
+        sender_key: mallory.machine.identityKeys.curve25519,
+        session_id: session.sessionId,
+        session_key: atZero,
+        sender_claimed_keys: { ed25519: mallory.machine.identityKeys.ed25519 },
+        forwarding_curve25519_key_chain: [],
+      },
+    ]);
+    assert.equal(imported.imported, 1);
+    // Alice's own share arrives later, from index 1.
+    await sendToBob(alice, "m.room_key", roomKey(session));
+    await bob.sync();
+    const late = await bob.machine.decryptRoomEvent(eventIn(session, "@alice:x", "A", "late"), ROOM);
+    assert.equal(late.senderCurve25519, alice.machine.identityKeys.curve25519);
+    assert.equal(late.forwarded, false);
+    // ... and the earlier message still decrypts (index 0 kept), attributed to Alice.
+    const first = await bob.machine.decryptRoomEvent(early, ROOM);
+    assert.equal(first.content.body, "early");
+    assert.equal(first.senderDevice, "A");
+  });
+});
