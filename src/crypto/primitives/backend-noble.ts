@@ -5,6 +5,7 @@
  * shared test suite holds both to the same vectors.
  */
 import { cbc, ctr } from "@noble/ciphers/aes.js";
+import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { ed25519, x25519 as noble25519 } from "@noble/curves/ed25519.js";
 import { bytesToNumberLE } from "@noble/curves/utils.js";
 import { hkdf } from "@noble/hashes/hkdf.js";
@@ -17,10 +18,12 @@ import { ED25519_PUBLIC_KEY_LENGTH, ED25519_SEED_LENGTH, ED25519_SIGNATURE_LENGT
 import {
   checkAes,
   checkCbcCiphertext,
+  checkChaCha20Poly1305,
   checkEd25519SecretKey,
   checkEd25519Seed,
   checkHkdf,
   checkPbkdf2,
+  checkPbkdf2Steps,
   checkRandomLength,
   checkX25519Public,
   checkX25519Secret,
@@ -181,6 +184,39 @@ function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Ui
   }
 }
 
+function createHmacSha512(key: Uint8Array): (data: Uint8Array) => Uint8Array {
+  checkPbkdf2Steps(key);
+  const keyed = hmac.create(sha512, key);
+  return (data) => {
+    assertBytes(data, "HMAC input");
+    return keyed.clone().update(data).digest();
+  };
+}
+
+function chacha20Poly1305Encrypt(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  plaintext: Uint8Array,
+  aad?: Uint8Array,
+): Uint8Array {
+  checkChaCha20Poly1305(key, nonce, plaintext, false, aad);
+  return chacha20poly1305(key, nonce, aad).encrypt(plaintext);
+}
+
+function chacha20Poly1305Decrypt(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  sealed: Uint8Array,
+  aad?: Uint8Array,
+): Uint8Array {
+  checkChaCha20Poly1305(key, nonce, sealed, true, aad);
+  try {
+    return chacha20poly1305(key, nonce, aad).decrypt(sealed);
+  } catch {
+    throw new CryptoPrimitiveError("BAD_TAG", "ChaCha20-Poly1305 tag does not match");
+  }
+}
+
 function concat3(a: Uint8Array, b: Uint8Array, c: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length + b.length + c.length);
   out.set(a, 0);
@@ -198,6 +234,9 @@ export const backend: CryptoBackend = {
   hkdfSha256,
   hkdfSha256Into,
   pbkdf2Sha512,
+  createHmacSha512,
+  chacha20Poly1305Encrypt,
+  chacha20Poly1305Decrypt,
   aes256CbcEncrypt,
   aes256CbcDecrypt,
   aes256Ctr,

@@ -31,6 +31,11 @@ export interface CryptoBackend {
   hkdfSha256Into(out: Uint8Array, ikm: Uint8Array, salt: Uint8Array, info: Uint8Array): void;
   /** PBKDF2 with HMAC-SHA-512 (key export files, SSSS passphrases). */
   pbkdf2Sha512(password: Uint8Array, salt: Uint8Array, iterations: number, length: number): Uint8Array;
+  /**
+   * HMAC-SHA-512 under a fixed key, with the key's pads computed once: the building block of
+   * PBKDF2 run in steps (pbkdf2-steps.ts). The returned function may be called any number of times.
+   */
+  createHmacSha512(key: Uint8Array): (data: Uint8Array) => Uint8Array;
 
   /** AES-256-CBC with PKCS#7 padding. `key` is 32 bytes, `iv` 16 bytes. */
   aes256CbcEncrypt(key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array): Uint8Array;
@@ -38,6 +43,24 @@ export interface CryptoBackend {
   aes256CbcDecrypt(key: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array): Uint8Array;
   /** AES-256-CTR keystream XOR with a 16-byte initial counter block (128-bit big-endian counter). */
   aes256Ctr(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array;
+
+  /**
+   * ChaCha20-Poly1305 (RFC 8439) with a 32-byte key and 12-byte nonce: ciphertext || 16-byte tag.
+   * Used for vodozemac-compatible dehydrated-device pickles (no `aad` there).
+   */
+  chacha20Poly1305Encrypt(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    plaintext: Uint8Array,
+    aad?: Uint8Array,
+  ): Uint8Array;
+  /** Throws `CryptoPrimitiveError` `BAD_TAG` when the tag does not check out, `BAD_LENGTH` on sizes. */
+  chacha20Poly1305Decrypt(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    sealed: Uint8Array,
+    aad?: Uint8Array,
+  ): Uint8Array;
 
   /** X25519 public key for a 32-byte secret scalar (clamped per RFC 7748). */
   x25519PublicKey(secretKey: Uint8Array): Uint8Array;

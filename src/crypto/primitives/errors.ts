@@ -4,6 +4,8 @@ export type CryptoPrimitiveErrorCode =
   | "BAD_LENGTH"
   /** AES-CBC ciphertext whose PKCS#7 padding does not check out. */
   | "BAD_PADDING"
+  /** An AEAD (ChaCha20-Poly1305) tag that does not check out: wrong key or altered data. */
+  | "BAD_TAG"
   /** A string that is not (unpadded or padded) base64 of the expected alphabet. */
   | "BAD_BASE64"
   /** Bytes that are not valid UTF-8. */

@@ -5,6 +5,7 @@
  */
 import { backend } from "#primitives-backend";
 import type { Sha256Hasher } from "./backend.ts";
+import { createPbkdf2Sha512Steps as createSteps, type Pbkdf2Sha512Steps } from "./pbkdf2-steps.ts";
 
 export type { CryptoBackend, Sha256Hasher } from "./backend.ts";
 export { decodeBase64, decodeBase64Url, encodeBase64, encodeBase64Url } from "./base64.ts";
@@ -18,6 +19,7 @@ export {
 } from "./bytes.ts";
 export { CryptoPrimitiveError, type CryptoPrimitiveErrorCode } from "./errors.ts";
 export * from "./limits.ts";
+export type { Pbkdf2Sha512Steps } from "./pbkdf2-steps.ts";
 
 /** "node" or "noble". */
 export const backendName: string = backend.name;
@@ -36,6 +38,30 @@ export const pbkdf2Sha512: (
   iterations: number,
   length: number,
 ) => Uint8Array = backend.pbkdf2Sha512;
+/**
+ * PBKDF2-HMAC-SHA-512 in bounded steps, for a progress bar on slow passphrase derivations (same
+ * output as `pbkdf2Sha512`, several times slower on Node).
+ */
+export function createPbkdf2Sha512Steps(
+  password: Uint8Array,
+  salt: Uint8Array,
+  iterations: number,
+  length: number,
+): Pbkdf2Sha512Steps {
+  return createSteps(backend.createHmacSha512, password, salt, iterations, length);
+}
+export const chacha20Poly1305Encrypt: (
+  key: Uint8Array,
+  nonce: Uint8Array,
+  plaintext: Uint8Array,
+  aad?: Uint8Array,
+) => Uint8Array = backend.chacha20Poly1305Encrypt;
+export const chacha20Poly1305Decrypt: (
+  key: Uint8Array,
+  nonce: Uint8Array,
+  sealed: Uint8Array,
+  aad?: Uint8Array,
+) => Uint8Array = backend.chacha20Poly1305Decrypt;
 export const aes256CbcEncrypt: (key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array) => Uint8Array =
   backend.aes256CbcEncrypt;
 export const aes256CbcDecrypt: (key: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array) => Uint8Array =

@@ -20,3 +20,6 @@ export const PBKDF2_MAX_LENGTH = 1024;
  * while staying far above the 500 000 that Element uses.
  */
 export const PBKDF2_MAX_ITERATIONS = 10_000_000;
+export const CHACHA20_POLY1305_KEY_LENGTH = 32;
+export const CHACHA20_POLY1305_NONCE_LENGTH = 12;
+export const CHACHA20_POLY1305_TAG_LENGTH = 16;

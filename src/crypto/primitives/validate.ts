@@ -6,6 +6,9 @@ import { assertBytes, assertInteger, assertLength, CryptoPrimitiveError } from "
 import {
   AES_BLOCK_LENGTH,
   AES256_KEY_LENGTH,
+  CHACHA20_POLY1305_KEY_LENGTH,
+  CHACHA20_POLY1305_NONCE_LENGTH,
+  CHACHA20_POLY1305_TAG_LENGTH,
   ED25519_SECRET_KEY_LENGTH,
   ED25519_SEED_LENGTH,
   HKDF_SHA256_MAX_LENGTH,
@@ -36,6 +39,10 @@ export function checkPbkdf2(
   assertBytes(salt, "PBKDF2 salt");
   assertInteger(iterations, 1, PBKDF2_MAX_ITERATIONS, "PBKDF2 iterations");
   assertInteger(length, 1, PBKDF2_MAX_LENGTH, "PBKDF2 output length");
+}
+
+export function checkPbkdf2Steps(key: Uint8Array): void {
+  assertBytes(key, "HMAC-SHA-512 key");
 }
 
 export function checkAes(key: Uint8Array, iv: Uint8Array, data: Uint8Array): void {
@@ -82,4 +89,20 @@ export function nonContributory(): CryptoPrimitiveError {
     "NON_CONTRIBUTORY_KEY",
     "X25519 shared secret is all zero: the public key is a low-order point",
   );
+}
+
+export function checkChaCha20Poly1305(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  data: Uint8Array,
+  sealed: boolean,
+  aad: Uint8Array | undefined,
+): void {
+  assertLength(key, CHACHA20_POLY1305_KEY_LENGTH, "ChaCha20-Poly1305 key");
+  if (aad !== undefined) assertBytes(aad, "ChaCha20-Poly1305 associated data");
+  assertLength(nonce, CHACHA20_POLY1305_NONCE_LENGTH, "ChaCha20-Poly1305 nonce");
+  assertBytes(data, "ChaCha20-Poly1305 input");
+  if (sealed && data.length < CHACHA20_POLY1305_TAG_LENGTH) {
+    throw new CryptoPrimitiveError("BAD_LENGTH", "ChaCha20-Poly1305 input is shorter than its tag");
+  }
 }

@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import type { CryptoBackend } from "../backend.ts";
 import { CryptoPrimitiveError, type CryptoPrimitiveErrorCode } from "../errors.ts";
+import { createPbkdf2Sha512Steps } from "../pbkdf2-steps.ts";
 
 const VECTORS = new URL("../../../../test/vectors/primitives/", import.meta.url);
 
@@ -136,6 +137,72 @@ export function runBackendSuite(b: CryptoBackend): void {
         throwsCode(() => b.pbkdf2Sha512(p, p, 0, 32), "BAD_ARGUMENT");
         throwsCode(() => b.pbkdf2Sha512(p, p, 1e12, 32), "BAD_ARGUMENT");
         throwsCode(() => b.pbkdf2Sha512(p, p, 1, 0), "BAD_ARGUMENT");
+      });
+    });
+
+    describe("PBKDF2-HMAC-SHA-512 in steps", () => {
+      for (const v of loadVectors<{ vectors: Pbkdf2Vector[] }>("pbkdf2-sha512.json").vectors) {
+        for (const stepSize of [1, 7, 1000]) {
+          it(`${v.iterations} iteration(s), ${stepSize} per step`, () => {
+            const job = createPbkdf2Sha512Steps(
+              b.createHmacSha512,
+              hex(v.password_hex),
+              hex(v.salt_hex),
+              v.iterations,
+              v.length,
+            );
+            throwsCode(() => job.result(), "BAD_ARGUMENT");
+            let steps = 0;
+            while (!job.step(stepSize)) steps++;
+            assert.equal(job.done, job.total);
+            assert.equal(steps, Math.ceil(v.iterations / stepSize) - 1);
+            assert.equal(toHex(job.result()), v.dk);
+          });
+        }
+      }
+      it("matches the one-shot call over several output blocks and a key longer than SHA-512's block", () => {
+        const password = new Uint8Array(200).fill(7);
+        const salt = hex("0102");
+        const job = createPbkdf2Sha512Steps(b.createHmacSha512, password, salt, 3, 150);
+        assert.equal(job.total, 9);
+        while (!job.step(2));
+        assert.deepEqual(job.result(), b.pbkdf2Sha512(password, salt, 3, 150));
+      });
+      it("refuses the same arguments as the one-shot call", () => {
+        const p = hex("00");
+        throwsCode(() => createPbkdf2Sha512Steps(b.createHmacSha512, p, p, 0, 32), "BAD_ARGUMENT");
+        throwsCode(() => createPbkdf2Sha512Steps(b.createHmacSha512, p, p, 1, 0), "BAD_ARGUMENT");
+        const job = createPbkdf2Sha512Steps(b.createHmacSha512, p, p, 2, 32);
+        throwsCode(() => job.step(0), "BAD_ARGUMENT");
+      });
+    });
+
+    describe("ChaCha20-Poly1305 (RFC 8439)", () => {
+      const v = loadVectors<Record<string, string>>("chacha20-poly1305.json");
+      const key = hex(v.key_hex ?? "");
+      const nonce = hex(v.nonce_hex ?? "");
+      const pt = hex(v.plaintext_hex ?? "");
+      const aad = hex(v.aad_hex ?? "");
+      it("seals and opens the section 2.8.2 vector", () => {
+        assert.equal(toHex(b.chacha20Poly1305Encrypt(key, nonce, pt, aad)), v.sealed_hex);
+        assert.deepEqual(b.chacha20Poly1305Decrypt(key, nonce, hex(v.sealed_hex ?? ""), aad), pt);
+      });
+      it("seals without associated data as vodozemac does", () => {
+        assert.equal(toHex(b.chacha20Poly1305Encrypt(key, nonce, pt)), v.sealed_no_aad_hex);
+        assert.deepEqual(b.chacha20Poly1305Decrypt(key, nonce, hex(v.sealed_no_aad_hex ?? "")), pt);
+      });
+      it("refuses an altered tag, ciphertext or AAD, and impossible sizes", () => {
+        const sealed = hex(v.sealed_hex ?? "");
+        for (const i of [0, sealed.length - 1]) {
+          const bad = sealed.slice();
+          bad[i]! ^= 1;
+          throwsCode(() => b.chacha20Poly1305Decrypt(key, nonce, bad, aad), "BAD_TAG");
+        }
+        throwsCode(() => b.chacha20Poly1305Decrypt(key, nonce, sealed), "BAD_TAG");
+        throwsCode(() => b.chacha20Poly1305Decrypt(key, nonce, new Uint8Array(15)), "BAD_LENGTH");
+        throwsCode(() => b.chacha20Poly1305Decrypt(key, new Uint8Array(24), sealed), "BAD_LENGTH");
+        throwsCode(() => b.chacha20Poly1305Encrypt(new Uint8Array(16), nonce, pt), "BAD_LENGTH");
+        assert.equal(b.chacha20Poly1305Encrypt(key, nonce, new Uint8Array(0)).length, 16);
       });
     });
 
