@@ -1,6 +1,7 @@
 /**
  * `keyroom/crypto`: the cryptographic layer on its own — primitives, canonical/signed JSON, Olm,
- * Megolm, backup PK encryption, SAS, encrypted attachments and key export files. No I/O.
+ * Megolm, backup PK encryption, SAS, encrypted attachments, key export files, recovery keys and
+ * secret storage. No I/O.
  */
 export * from "./attachments/index.ts";
 export * from "./json/index.ts";
@@ -9,4 +10,6 @@ export * from "./megolm/index.ts";
 export * from "./olm/index.ts";
 export * from "./pk/index.ts";
 export * as primitives from "./primitives/index.ts";
+export * from "./recovery-key/index.ts";
 export * from "./sas/index.ts";
+export * from "./secret-storage/index.ts";
