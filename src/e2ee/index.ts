@@ -58,6 +58,7 @@ export {
   type RoomEncryptionSettings,
   type RoomMember,
 } from "./room-keys/settings.ts";
+export * from "./secret-storage/index.ts";
 export { machineStoreFrom } from "./store/crypto-store.ts";
 export type { MachineStore } from "./store/port.ts";
 export type * from "./store/records.ts";
