@@ -1,6 +1,12 @@
 // The Matrix client: rooms, sending and media on top of the session and sync core (base.ts).
 
-import type { DeviceInfo, DeviceTrust, HeldKeyRequest } from "../e2ee/index.ts";
+import type {
+  CrossSigningStatus,
+  DeviceInfo,
+  DeviceTrust,
+  HeldKeyRequest,
+  UserIdentityInfo,
+} from "../e2ee/index.ts";
 import { StoreMismatchError } from "../store/errors.ts";
 import { emptyResponseSchema, eventIdResponseSchema, type JsonObject } from "../wire/index.ts";
 import type { MatrixClientOptions, PasswordLogin, SessionInfo } from "./base.ts";
@@ -18,6 +24,7 @@ import {
   openCryptoStore,
   openStoredIdentity,
   type ProgressCallback,
+  type RoomTrustRequirements,
   refusingSyncProcessor,
   resolveEncryptionOptions,
 } from "./crypto/index.ts";
@@ -39,6 +46,7 @@ import { Room } from "./rooms/room.ts";
 import { newTxnId } from "./rooms/send-queue.ts";
 import { RoomsClient, statePath } from "./rooms-client.ts";
 import type { ClientStore, StoredSession } from "./store/index.ts";
+import type { UiaAuth } from "./uia.ts";
 
 export interface SendOptions extends RelationOptions {
   /** Fixed transaction ID (to make a send idempotent across restarts). */
@@ -180,6 +188,8 @@ export class MatrixClient extends RoomsClient {
         deviceId: info.deviceId,
         verifyDevices: enc.verifyDevices ?? false,
         onlyVerifiedDevices: enc.onlyVerifiedDevices ?? false,
+        ...(enc.shareWith !== undefined ? { shareWith: enc.shareWith } : {}),
+        ...(enc.senderRequirement !== undefined ? { senderRequirement: enc.senderRequirement } : {}),
         clientSince: this.nextBatch,
       });
     } catch (e) {
@@ -285,6 +295,41 @@ export class MatrixClient extends RoomsClient {
     const room = this.rooms.get(roomId);
     if (!room?.encrypted) throw new ClientError("INVALID_ARGUMENT", "not a known encrypted room");
     await this.crypto.setRoomVerifyDevices(room, verifyDevices);
+  }
+
+  // ---- cross-signing (docs/verification.md) ----
+
+  /**
+   * Creates and uploads our cross-signing keys and signs this device. Servers ask for
+   * User-Interactive Auth: pass `auth` (`{ password }` or a callback). Does nothing when our
+   * published identity is already ours, unless `reset`.
+   */
+  bootstrapCrossSigning(opts: { auth?: UiaAuth; reset?: boolean } = {}): Promise<CrossSigningStatus> {
+    return this.crypto.bootstrapCrossSigning(opts);
+  }
+  /** Our cross-signing state: published master key, private keys held, whether it is trusted. */
+  getCrossSigningStatus(): Promise<CrossSigningStatus> {
+    return this.crypto.crossSigningStatus();
+  }
+  /** A user's cross-signing identity (verified, changed, violation), or undefined if they have none. */
+  getUserIdentity(userId: string): Promise<UserIdentityInfo | undefined> {
+    return this.crypto.getUserIdentity(userId);
+  }
+  /** Verifies a user's current identity (signing their master key when we can). */
+  verifyUser(userId: string): Promise<UserIdentityInfo> {
+    return this.crypto.verifyUser(userId);
+  }
+  /** Accepts a user's changed identity (clears `changed` and a violation). */
+  acceptIdentityChange(userId: string): Promise<UserIdentityInfo> {
+    return this.crypto.acceptIdentityChange(userId);
+  }
+  /** Withdraws a user's verification (clears a verification violation). */
+  withdrawVerification(userId: string): Promise<UserIdentityInfo> {
+    return this.crypto.withdrawVerification(userId);
+  }
+  /** Per-room trust requirements for this process (override `encryption.shareWith` / `senderRequirement`). */
+  setRoomTrustRequirements(roomId: string, requirements: RoomTrustRequirements): void {
+    this.crypto.setRoomTrustRequirements(roomId, requirements);
   }
 
   /**

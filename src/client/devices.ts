@@ -2,9 +2,9 @@
 // needs User-Interactive Authentication; the caller answers it with a password or a callback.
 import { z } from "zod";
 import type { DeviceInfo } from "../e2ee/index.ts";
-import { type UiaResponse, uiaResponseSchema } from "../wire/index.ts";
 import { ClientError, MatrixError } from "./errors.ts";
 import { type HttpClient, path } from "./http.ts";
+import { type UiaAuth, withUia } from "./uia.ts";
 
 /** One device of the logged-in account, as the server lists it. */
 export interface OwnDevice {
@@ -22,17 +22,10 @@ export interface OwnDevice {
   readonly e2ee: DeviceInfo | undefined;
 }
 
-/**
- * How to answer the server's authentication challenge when deleting devices: the account password
- * (`m.login.password`), or a callback that builds the `auth` object for the offered flows (another
- * stage, e.g. SSO, run by the application). The callback may be called again for each further stage.
- */
-export type DeviceDeletionAuth =
-  | { readonly password: string }
-  | ((challenge: UiaResponse) => Promise<Record<string, unknown>>);
+/** How to answer the server's authentication challenge when deleting devices (see `UiaAuth`). */
+export type DeviceDeletionAuth = UiaAuth;
 
-/** Stages a deletion request goes through at most (each answered once): a bound on a looping server. */
-export const MAX_UIA_ROUNDS = 5;
+export { MAX_UIA_ROUNDS } from "./uia.ts";
 
 const deviceSchema = z.looseObject({
   device_id: z.string().min(1),
@@ -128,45 +121,6 @@ export class DeviceApi {
         body: { devices: [...deviceIds], ...(authDict !== undefined ? { auth: authDict } : {}) },
         schema: emptySchema,
       });
-    let authDict: Record<string, unknown> | undefined;
-    for (let round = 0; round <= MAX_UIA_ROUNDS; round++) {
-      try {
-        await request(authDict);
-        return;
-      } catch (e) {
-        const challenge = uiaChallenge(e);
-        if (challenge === undefined) throw e;
-        // A failed attempt at a stage comes back as a challenge with an errcode: report it.
-        if (authDict !== undefined && e instanceof MatrixError && e.errcode !== "M_UNKNOWN") throw e;
-        authDict = await answer(challenge, auth, userId);
-      }
-    }
-    throw new ClientError("UNSUPPORTED_AUTH", "the server kept asking for more authentication");
+    await withUia(userId, auth, "delete devices", request);
   }
-}
-
-function uiaChallenge(e: unknown): UiaResponse | undefined {
-  if (!(e instanceof MatrixError) || e.httpStatus !== 401) return undefined;
-  const parsed = uiaResponseSchema.safeParse(e.body);
-  return parsed.success ? parsed.data : undefined;
-}
-
-async function answer(
-  challenge: UiaResponse,
-  auth: DeviceDeletionAuth,
-  userId: string,
-): Promise<Record<string, unknown>> {
-  const session = challenge.session !== undefined ? { session: challenge.session } : {};
-  if (typeof auth === "function") return { ...(await auth(challenge)), ...session };
-  const done = new Set(challenge.completed ?? []);
-  const passwordNext = challenge.flows.some((f) => f.stages.find((s) => !done.has(s)) === "m.login.password");
-  if (!passwordNext) {
-    throw new ClientError("UNSUPPORTED_AUTH", "the server offers no password stage for deleting devices");
-  }
-  return {
-    type: "m.login.password",
-    identifier: { type: "m.id.user", user: userId },
-    password: auth.password,
-    ...session,
-  };
 }

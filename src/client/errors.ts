@@ -67,6 +67,8 @@ export type ClientErrorCode =
   | "DISCOVERY_FAILED"
   | "INVALID_ARGUMENT"
   | "UNSUPPORTED_AUTH"
+  /** The server asks for User-Interactive Auth and no password or callback was given. */
+  | "AUTH_REQUIRED"
   | "CANNOT_DELETE_CURRENT_DEVICE"
   | "STORE_CORRUPT"
   | "STOPPED"

@@ -1,5 +1,8 @@
 // What callers of the encryption API catch and read, re-exported so `keyroom` alone suffices.
 export {
+  CrossSigningError,
+  type CrossSigningErrorCode,
+  type CrossSigningStatus,
   DecryptionError,
   type DecryptionFailureCode,
   type DeviceInfo,
@@ -7,9 +10,13 @@ export {
   E2eeError,
   type E2eeErrorCode,
   type HeldKeyRequest,
+  type IdentityState,
+  type SenderRequirement,
   type SenderTrust,
+  type ShareWith,
   type UnknownDevice,
   UnknownDevicesError,
+  type UserIdentityInfo,
 } from "../e2ee/index.ts";
 export { StoreLockedError, StoreMismatchError } from "../store/errors.ts";
 export {
@@ -41,6 +48,7 @@ export {
   MAX_WAITING_EVENTS,
   type MediaAttachment,
   type ProgressCallback,
+  type RoomTrustRequirements,
 } from "./crypto/index.ts";
 export { DeviceApi, type DeviceDeletionAuth, MAX_UIA_ROUNDS, type OwnDevice } from "./devices.ts";
 export { checkHomeserver, type DiscoveredHomeserver, discoverHomeserver, serverNameOf } from "./discovery.ts";
@@ -107,3 +115,4 @@ export {
 export * from "./store/index.ts";
 export type { DecryptionResult, EventEncryptor, SyncCryptoChanges, SyncProcessor } from "./sync/hooks.ts";
 export { DEFAULT_SYNC_TIMEOUT_MS, SYNC_BACKOFF } from "./sync/loop.ts";
+export type { UiaAuth } from "./uia.ts";

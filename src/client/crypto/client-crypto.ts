@@ -3,6 +3,7 @@
 // room keys before encrypting, decrypts timeline events and re-emits the ones whose key came late.
 import { decryptKeyExport, type ExportedRoomKey, encryptKeyExport } from "../../crypto/key-export/index.ts";
 import {
+  type CrossSigningStatus,
   type DecryptedRoomEvent,
   DecryptionError,
   type DeviceInfo,
@@ -13,10 +14,14 @@ import {
   OlmMachine,
   type OutgoingRequest,
   type RoomMember,
+  type SenderRequirement,
+  type ShareWith,
+  type UserIdentityInfo,
 } from "../../e2ee/index.ts";
 import {
   type ClientEvent,
   type JsonObject,
+  jsonObjectSchema,
   keysChangesResponseSchema,
   membersResponseSchema,
   type ToDeviceEvent,
@@ -27,6 +32,7 @@ import { type HttpClient, path } from "../http.ts";
 import type { Logger } from "../logger.ts";
 import type { Room } from "../rooms/room.ts";
 import type { DecryptionResult, EventEncryptor, SyncCryptoChanges, SyncProcessor } from "../sync/hooks.ts";
+import { type UiaAuth, withUia } from "../uia.ts";
 import { sendOutgoingRequest } from "./dispatch.ts";
 import { ClientCryptoError } from "./errors.ts";
 import type { OpenedStore } from "./options.ts";
@@ -65,6 +71,8 @@ export interface ClientCryptoOpenOptions {
   readonly deviceId: string;
   readonly verifyDevices?: boolean;
   readonly onlyVerifiedDevices?: boolean;
+  readonly shareWith?: ShareWith;
+  readonly senderRequirement?: SenderRequirement;
   /**
    * The sync token the client resumes from. Undefined while the crypto store has a token means a
    * fresh initial sync, which carries no `device_lists`: the changes since the crypto store's token
@@ -81,6 +89,12 @@ export interface KeyImportResult {
 }
 
 export type ProgressCallback = (done: number, total: number) => void;
+
+/** A room's trust requirements: who gets its keys, and whether senders must be cross-signed. */
+export interface RoomTrustRequirements {
+  readonly shareWith?: ShareWith;
+  readonly senderRequirement?: SenderRequirement;
+}
 
 export class ClientCrypto implements SyncProcessor, EventEncryptor {
   readonly machine: OlmMachine;
@@ -104,6 +118,8 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
    * fetched once before the first share. Sync (and its gap fetches) keeps it current after that.
    */
   readonly #membersLoaded = new Set<string>();
+  /** Per-room trust requirements set in this process (override the client-wide options). */
+  readonly #roomTrust = new Map<string, RoomTrustRequirements>();
   /** The crypto store's token when the client starts over without one (see `clientSince`). */
   #gapFrom: string | undefined;
   #closed = false;
@@ -127,6 +143,8 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       store: options.store.store,
       verifyDevices: options.verifyDevices ?? false,
       onlyVerifiedDevices: options.onlyVerifiedDevices ?? false,
+      shareWith: options.shareWith ?? "all",
+      senderRequirement: options.senderRequirement ?? "accept",
     });
     const crypto = new ClientCrypto(machine, options.host, options.store);
     if (options.clientSince === undefined) crypto.#gapFrom = await options.store.store.getNextBatch();
@@ -186,14 +204,16 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
 
   async decryptRoomEvent(room: Room, event: ClientEvent): Promise<DecryptionResult> {
     try {
-      let decrypted = await this.machine.decryptRoomEvent(event, room.roomId);
+      const requirement = this.#roomTrust.get(room.roomId)?.senderRequirement;
+      const opts = requirement === undefined ? {} : { senderRequirement: requirement };
+      let decrypted = await this.machine.decryptRoomEvent(event, room.roomId, opts);
       if (decrypted.trust === "unknown_device") {
         // First contact: the sender's device keys may not be fetched yet (the query for a new room
         // member goes out after this sync's events). Fetch them now and judge the sender with them,
         // rather than report a device as unknown that is merely new to us.
         await this.machine.updateTrackedUsers([event.sender]);
         await this.#loop.run();
-        decrypted = await this.machine.decryptRoomEvent(event, room.roomId);
+        decrypted = await this.machine.decryptRoomEvent(event, room.roomId, opts);
       }
       this.#waiting.delete(event.event_id);
       return { ok: true, ...decryptedParts(decrypted, event) };
@@ -273,11 +293,11 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       // Claims are sent by the loop, which sends one request at a time.
       if ((await this.machine.getMissingSessions(userIds)) !== undefined) await this.#loop.run();
       const visibility = historyVisibilityOf(room);
-      const shares = await this.machine.shareRoomKey(
-        roomId,
-        members,
-        visibility !== undefined ? { historyVisibility: visibility } : {},
-      );
+      const shareWith = this.#roomTrust.get(roomId)?.shareWith;
+      const shares = await this.machine.shareRoomKey(roomId, members, {
+        ...(visibility !== undefined ? { historyVisibility: visibility } : {}),
+        ...(shareWith !== undefined ? { shareWith } : {}),
+      });
       if (shares.length > 0) await this.#loop.run();
       return { type: "m.room.encrypted", content: await this.#encrypt(roomId, type, content) };
     });
@@ -331,13 +351,103 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     return (await this.machine.getUserDevices(userId)).filter((d) => !d.deleted);
   }
 
+  /**
+   * Sets a device's local trust. Verifying one of our own devices also cross-signs it when we hold
+   * our self-signing key (the signature is uploaded before this returns, or retried later).
+   */
   async setDeviceTrust(userId: string, deviceId: string, trust: DeviceTrust): Promise<DeviceInfo> {
     this.#ensureOpen();
-    if ((await this.machine.getDevice(userId, deviceId)) === undefined) await this.#refreshDevices([userId]);
-    const info = await this.machine.setDeviceTrust(userId, deviceId, trust);
-    // Verifying one of our devices answers its held key requests: send them now.
+    if ((await this.machine.getDevice(userId, deviceId)) === undefined) {
+      // A device we have not seen (e.g. just logged in): ask the server again rather than refuse.
+      await this.machine.receiveKeysChanges([userId], []);
+      await this.#refreshDevices([userId]);
+    }
+    const info =
+      trust === "verified"
+        ? (await this.machine.markDeviceVerified(userId, deviceId)).device
+        : await this.machine.setDeviceTrust(userId, deviceId, trust);
+    // Verifying one of our devices answers its held key requests (and uploads its signature): send them now.
     if (userId === this.userId) await this.#loop.run();
     return info;
+  }
+
+  // ---- cross-signing ----
+
+  /**
+   * Creates our cross-signing identity and uploads it (`/keys/device_signing/upload`, answering
+   * User-Interactive Auth with `auth`), then signs this device. Nothing is created when the
+   * published identity is already ours, unless `reset` (which replaces an identity: others see it
+   * change). Refuses (`CrossSigningError("IDENTITY_EXISTS")`) to replace an identity whose keys
+   * this device does not hold, unless `reset`.
+   */
+  async bootstrapCrossSigning(opts: { auth?: UiaAuth; reset?: boolean } = {}): Promise<CrossSigningStatus> {
+    this.#ensureOpen();
+    await this.#refreshOwnKeys();
+    const request = await this.machine.bootstrapCrossSigning({ reset: opts.reset === true });
+    if (request !== undefined) {
+      await withUia(this.userId, opts.auth, "upload cross-signing keys", (auth) =>
+        this.#host.http.request({
+          method: "POST",
+          path: path`/_matrix/client/v3/keys/device_signing/upload`,
+          body: { ...request.body, ...(auth !== undefined ? { auth } : {}) },
+          schema: jsonObjectSchema,
+        }),
+      );
+      await this.machine.markRequestAsSent(request.id, {});
+    }
+    await this.#loop.run();
+    return this.crossSigningStatus();
+  }
+
+  /** Our cross-signing state (our published keys asked for again when outdated). */
+  async crossSigningStatus(): Promise<CrossSigningStatus> {
+    this.#ensureOpen();
+    await this.#refreshDevices([this.userId]);
+    return this.machine.crossSigningStatus();
+  }
+
+  /** A user's cross-signing identity (their keys fetched first if needed), or undefined. */
+  async getUserIdentity(userId: string): Promise<UserIdentityInfo | undefined> {
+    this.#ensureOpen();
+    await this.#refreshDevices([userId]);
+    return this.machine.getUserIdentity(userId);
+  }
+
+  /**
+   * Verifies a user's current identity (after checking their master key, e.g. interactively):
+   * pins it, and signs it with our user-signing key when we hold it. For our own user, trusts our
+   * identity (and the devices it cross-signed).
+   */
+  async verifyUser(userId: string): Promise<UserIdentityInfo> {
+    this.#ensureOpen();
+    await this.#refreshDevices([userId]);
+    const { identity } = await this.machine.markUserVerified(userId);
+    await this.#loop.run();
+    return identity;
+  }
+
+  /** Accepts a user's changed identity (clears `changed` and a verification violation). */
+  acceptIdentityChange(userId: string): Promise<UserIdentityInfo> {
+    this.#ensureOpen();
+    return this.machine.acceptIdentityChange(userId);
+  }
+
+  /** Withdraws a user's verification (clears a verification violation). */
+  withdrawVerification(userId: string): Promise<UserIdentityInfo> {
+    this.#ensureOpen();
+    return this.machine.withdrawVerification(userId);
+  }
+
+  /** Trust requirements for one room in this process (each overrides the client-wide option). */
+  setRoomTrustRequirements(roomId: string, requirements: RoomTrustRequirements): void {
+    this.#ensureOpen();
+    this.#roomTrust.set(roomId, { ...this.#roomTrust.get(roomId), ...requirements });
+  }
+
+  /** Our own keys asked for again, whatever the cache says (another device may have changed them). */
+  async #refreshOwnKeys(): Promise<void> {
+    await this.machine.receiveKeysChanges([this.userId], []);
+    await this.#refreshDevices([this.userId]);
   }
 
   /**
@@ -565,6 +675,8 @@ function decryptedParts(
       senderKey: d.senderCurve25519,
       ...(d.senderDevice !== undefined ? { senderDeviceId: d.senderDevice } : {}),
       trust: d.trust,
+      senderCrossSigned: d.senderCrossSigned,
+      senderIdentity: d.senderIdentity,
     },
   };
 }

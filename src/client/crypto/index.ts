@@ -14,6 +14,7 @@ export {
   type KeyImportResult,
   MAX_WAITING_EVENTS,
   type ProgressCallback,
+  type RoomTrustRequirements,
 } from "./client-crypto.ts";
 export { sendOutgoingRequest } from "./dispatch.ts";
 export { ClientCryptoError, type ClientCryptoErrorCode } from "./errors.ts";

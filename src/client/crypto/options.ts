@@ -1,6 +1,8 @@
 // `encryption` options of the client, and opening the crypto store they name. The SQLite back end
 // (and Node's `os`/`path`) are imported only when a location is given, so browser bundles that
 // pass their own store never load them.
+
+import type { SenderRequirement, ShareWith } from "../../e2ee/index.ts";
 import { StoreError, StoreMismatchError } from "../../store/errors.ts";
 import type { CryptoStore } from "../../store/store.ts";
 import { ClientCryptoError } from "./errors.ts";
@@ -46,6 +48,17 @@ export interface EncryptionOptions {
   readonly verifyDevices?: boolean;
   /** Share room keys only with devices marked verified (others get `m.room_key.withheld`). */
   readonly onlyVerifiedDevices?: boolean;
+  /**
+   * Which devices get room keys: `"all"` (default), `"cross_signed"` (devices their owner
+   * cross-signed, or that we verified), or `"verified"`. Excluded devices get
+   * `m.room_key.withheld` with `m.unverified`. See docs/verification.md.
+   */
+  readonly shareWith?: ShareWith;
+  /**
+   * Events from devices their owner has not cross-signed: `"accept"` (default; marked with
+   * `encryption.senderCrossSigned: false`) or `"refuse"` (undecryptable, `SENDER_NOT_CROSS_SIGNED`).
+   */
+  readonly senderRequirement?: SenderRequirement;
 }
 
 export function resolveEncryptionOptions(

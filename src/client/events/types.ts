@@ -1,5 +1,11 @@
 // What the client emits, and the shape of room events after the E2EE layer had its say.
-import type { DecryptionFailureCode, E2eeErrorCode, HeldKeyRequest, SenderTrust } from "../../e2ee/index.ts";
+import type {
+  DecryptionFailureCode,
+  E2eeErrorCode,
+  HeldKeyRequest,
+  IdentityState,
+  SenderTrust,
+} from "../../e2ee/index.ts";
 import type {
   BasicEvent,
   ClientEvent,
@@ -21,6 +27,10 @@ export type EncryptionInfo =
       senderDeviceId?: string;
       /** How far the sending device is trusted (see docs/e2ee.md, "Decryption"). */
       trust?: SenderTrust;
+      /** The sending device is cross-signed by its owner (see docs/verification.md). */
+      senderCrossSigned?: boolean;
+      /** The sender's cross-signing identity: `changed` and `violation` call for the user's attention. */
+      senderIdentity?: IdentityState;
     }
   | { decrypted: false; code: UndecryptableCode; reason: string };
 

@@ -1,0 +1,127 @@
+// Cross-signing through the devserver with two Keyroom clients: bootstrap (UIA to reset), verifying
+// a user, an identity reset seen by the verifier, and the "only cross-signed devices" requirement.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { ClientError, CrossSigningError } from "../../src/client/index.ts";
+import {
+  devServerFixture,
+  encryptedClient,
+  eventById,
+  newUser,
+  sharedRoom,
+  syncAll,
+  type TestClient,
+  watch,
+} from "./e2ee-client-helpers.ts";
+
+const fx = devServerFixture("keyroom-e2ee-xsign-");
+
+async function user(prefix: string, extra: Parameters<typeof newUser>[3] = {}): Promise<TestClient> {
+  const t = await newUser(fx.hs, fx.dir, prefix, extra);
+  fx.open.push(t.client);
+  return t;
+}
+
+async function secondDevice(t: TestClient, suffix: string): Promise<TestClient> {
+  const storeDir = join(fx.dir, `${t.name}-${suffix}`);
+  const client = encryptedClient(fx.hs, storeDir);
+  fx.open.push(client);
+  await client.login({ user: t.client.userId, password: "pw" });
+  return watch(client, t.name, storeDir);
+}
+
+describe("cross-signing (devserver)", () => {
+  it("bootstrap, reset with UIA, and a second device that refuses to overwrite", async () => {
+    const alice = await user("xa");
+    let status = await alice.client.bootstrapCrossSigning();
+    assert.equal(status.verified, true);
+    assert.equal(status.deviceCrossSigned, true);
+    const first = status.masterKey;
+    assert.ok(first);
+    // Idempotent.
+    status = await alice.client.bootstrapCrossSigning();
+    assert.equal(status.masterKey, first);
+    // Replacing keys asks for the password.
+    await assert.rejects(alice.client.bootstrapCrossSigning({ reset: true }), (e: unknown) => {
+      return e instanceof ClientError && e.code === "AUTH_REQUIRED";
+    });
+    status = await alice.client.bootstrapCrossSigning({ reset: true, auth: { password: "pw" } });
+    assert.notEqual(status.masterKey, first);
+    assert.equal(status.deviceCrossSigned, true);
+
+    const other = await secondDevice(alice, "2");
+    await assert.rejects(other.client.bootstrapCrossSigning(), (e: unknown) => {
+      return e instanceof CrossSigningError && e.code === "IDENTITY_EXISTS";
+    });
+    // The new device sees itself unsigned, Alice's first device cross-signed.
+    const devices = await other.client.getUserDevices(alice.client.userId);
+    assert.equal(devices.find((d) => d.deviceId === alice.client.deviceId)?.crossSigned, true);
+    // Verifying it from the first device cross-signs it; the new device hears of it at its next sync.
+    await syncAll(alice, other);
+    const info = await alice.client.verifyDevice(alice.client.userId, other.client.deviceId as string);
+    assert.equal(info.verified, true);
+    await other.client.syncOnce({ timeoutMs: 0 });
+    assert.equal((await other.client.getCrossSigningStatus()).deviceCrossSigned, true);
+  });
+
+  it("verifying a user, then their identity reset: violation until accepted", async () => {
+    const alice = await user("xb");
+    const bob = await user("xc");
+    await alice.client.bootstrapCrossSigning();
+    await bob.client.bootstrapCrossSigning();
+    const roomId = await sharedRoom(alice, [bob]);
+    let identity = await bob.client.getUserIdentity(alice.client.userId);
+    assert.equal(identity?.state, "pinned");
+    identity = await bob.client.verifyUser(alice.client.userId);
+    assert.equal(identity.verified, true);
+    const devices = await bob.client.getUserDevices(alice.client.userId);
+    assert.equal(devices[0]?.verified, true);
+
+    const before = await alice.client.sendText(roomId, "from a verified user");
+    await syncAll(bob);
+    assert.equal(eventById(bob, before).encryption?.decrypted, true);
+    const enc = eventById(bob, before).encryption;
+    assert.ok(enc?.decrypted === true);
+    assert.equal(enc.trust, "verified");
+    assert.equal(enc.senderIdentity, "verified");
+
+    await alice.client.bootstrapCrossSigning({ reset: true, auth: { password: "pw" } });
+    await syncAll(bob);
+    identity = await bob.client.getUserIdentity(alice.client.userId);
+    assert.equal(identity?.changed, true);
+    assert.equal(identity?.violation, true);
+    const after = await alice.client.sendText(roomId, "after the reset");
+    await syncAll(bob);
+    const enc2 = eventById(bob, after).encryption;
+    assert.ok(enc2?.decrypted === true);
+    assert.equal(enc2.senderIdentity, "violation");
+    assert.equal(enc2.trust, "unverified");
+
+    identity = await bob.client.acceptIdentityChange(alice.client.userId);
+    assert.equal(identity.state, "pinned");
+  });
+
+  it("shareWith cross_signed: a device not cross-signed gets m.unverified, then the key once signed", async () => {
+    const alice = await user("xd");
+    const bob = await user("xe", { shareWith: "cross_signed" });
+    await alice.client.bootstrapCrossSigning();
+    const roomId = await sharedRoom(bob, [alice]);
+    const alice2 = await secondDevice(alice, "2");
+    await syncAll(alice, bob, alice2);
+
+    const hidden = await bob.client.sendText(roomId, "for cross-signed devices");
+    await syncAll(alice, alice2);
+    assert.equal(eventById(alice, hidden).encryption?.decrypted, true);
+    const refused = eventById(alice2, hidden).encryption;
+    assert.ok(refused?.decrypted === false);
+    assert.equal(refused.code, "WITHHELD");
+
+    await alice.client.verifyDevice(alice.client.userId, alice2.client.deviceId as string);
+    await syncAll(bob);
+    const shown = await bob.client.sendText(roomId, "now cross-signed");
+    await syncAll(alice2);
+    assert.equal(eventById(alice2, shown).encryption?.decrypted, true);
+    assert.equal(eventById(alice2, shown).content.body, "now cross-signed");
+  });
+});
