@@ -6,6 +6,11 @@ export {
   type IdentityKeys,
   type InboundSessionResult,
 } from "./account/account.ts";
+export {
+  DEHYDRATED_DEVICE_ALGORITHM,
+  DEHYDRATED_DEVICE_PICKLE_VERSION,
+  type DehydratedDevicePickle,
+} from "./account/dehydrated-device.ts";
 export type { FallbackKeysPickle } from "./account/fallback-keys.ts";
 export { MAX_ONE_TIME_KEYS, type OneTimeKeyPickle } from "./account/one-time-keys.ts";
 export { OlmError, type OlmErrorCode } from "./errors.ts";

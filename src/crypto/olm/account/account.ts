@@ -20,6 +20,11 @@ import { decodePreKeyMessage } from "../message/prekey-message.ts";
 import { pickleBytes, pickleInteger, pickleObject, pickleVersion } from "../pickle.ts";
 import { DoubleRatchet } from "../session/double-ratchet.ts";
 import { Session } from "../session/session.ts";
+import {
+  type DehydratedDevicePickle,
+  openDehydratedAccount,
+  sealDehydratedAccount,
+} from "./dehydrated-device.ts";
 import { FallbackKeys, type FallbackKeysPickle } from "./fallback-keys.ts";
 import { MAX_KEY_ID, nextKeyId } from "./key-id.ts";
 import {
@@ -258,6 +263,48 @@ export class Account {
       FallbackKeys.fromPickle(p.fallbackKeys, "fallbackKeys"),
       pickleInteger(p.lastKeyId, MAX_KEY_ID, "lastKeyId"),
     );
+  }
+
+  /**
+   * This account as a dehydrated device (MSC3814, vodozemac's format): identity keys, one-time
+   * keys and the current fallback key, sealed under the 32-byte `key`. Sessions are not included.
+   */
+  toDehydratedDevice(key: Uint8Array): DehydratedDevicePickle {
+    const oneTimeKeys = this.#oneTimeKeys.secretKeys();
+    const fallbackKey = this.#fallbackKeys.currentSecretKey();
+    const curve25519Secret = this.#curveSecret.slice();
+    const ed25519Seed = this.#edSecret.slice(0, 32);
+    try {
+      return sealDehydratedAccount({ curve25519Secret, ed25519Seed, oneTimeKeys, fallbackKey }, key);
+    } finally {
+      for (const k of [...oneTimeKeys, curve25519Secret, ed25519Seed]) wipe(k);
+      if (fallbackKey !== null) wipe(fallbackKey);
+    }
+  }
+
+  /**
+   * Rehydrates a device made by `toDehydratedDevice` (ours or vodozemac's). Every key comes back
+   * as published; key IDs are renumbered from 1 (the format does not keep them). Throws `OlmError`
+   * `DECRYPTION_FAILED` for a wrong key, `BAD_PICKLE` for a malformed pickle.
+   */
+  static fromDehydratedDevice(pickle: DehydratedDevicePickle, key: Uint8Array): Account {
+    const keys = openDehydratedAccount(pickle, key);
+    const oneTimeKeys = new OneTimeKeyStore();
+    let id = 0;
+    for (const secret of keys.oneTimeKeys) {
+      id = nextKeyId(id);
+      const otk = makeCurveKey(id, secret, true);
+      if (oneTimeKeys.get(otk.publicKeyBase64) !== undefined) {
+        throw new OlmError("BAD_PICKLE", "dehydrated device: a one-time key appears twice");
+      }
+      oneTimeKeys.add(otk);
+    }
+    const fallbackKeys = new FallbackKeys();
+    if (keys.fallbackKey !== null) {
+      id = nextKeyId(id);
+      fallbackKeys.rotate(makeCurveKey(id, keys.fallbackKey, true));
+    }
+    return new Account(keys.curve25519Secret, keys.ed25519Seed, oneTimeKeys, fallbackKeys, id);
   }
 
   /** Overwrites every secret key; the account is unusable afterwards. */

@@ -50,6 +50,11 @@ export class FallbackKeys {
     return undefined;
   }
 
+  /** A copy of the current key's secret, if any (the dehydrated-device pickle keeps only it). */
+  currentSecretKey(): Uint8Array | null {
+    return this.#current === null ? null : this.#current.secretKey.slice();
+  }
+
   wipe(): void {
     if (this.#current !== null) wipe(this.#current.secretKey);
     this.forgetOld();

@@ -83,6 +83,11 @@ export class OneTimeKeyStore {
     return out;
   }
 
+  /** Copies of every secret key, oldest first (for the dehydrated-device pickle). */
+  secretKeys(): Uint8Array[] {
+    return [...this.#keys.values()].map((k) => k.secretKey.slice());
+  }
+
   markAllPublished(): void {
     for (const key of this.#keys.values()) key.published = true;
   }
