@@ -76,7 +76,9 @@ export type DecryptionFailureCode =
   /** This message index was already decrypted for a different event ID. */
   | "REPLAYED"
   /** The session belongs to a device of a different user than the event's sender. */
-  | "MISMATCHED_SENDER";
+  | "MISMATCHED_SENDER"
+  /** The sending device is not cross-signed by its owner, and the room or client refuses such events. */
+  | "SENDER_NOT_CROSS_SIGNED";
 
 export class DecryptionError extends Error {
   override readonly name = "DecryptionError";

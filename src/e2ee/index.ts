@@ -1,6 +1,7 @@
+export * from "./cross-signing/index.ts";
 export { MAX_PENDING_EVENTS } from "./decryption/pending.ts";
 export { REPLAY_CACHE_SIZE, REPLAY_FLUSH_BATCH } from "./decryption/replay.ts";
-export type { DecryptedRoomEvent, EncryptedRoomEvent } from "./decryption/room-events.ts";
+export type { DecryptedRoomEvent, EncryptedRoomEvent, SenderRequirement } from "./decryption/room-events.ts";
 export {
   type DeviceInfo,
   type DeviceRecord,
@@ -43,6 +44,7 @@ export type {
   OutgoingRequest,
   OutgoingRequestType,
   SignatureUploadRequest,
+  SigningKeysUploadRequest,
   ToDeviceRequest,
 } from "./requests.ts";
 export { IMPORT_BATCH_SIZE } from "./room-keys/import.ts";
@@ -57,6 +59,8 @@ export {
   MIN_ROTATION_PERIOD_MS,
   type RoomEncryptionSettings,
   type RoomMember,
+  SHARE_WITH_VALUES,
+  type ShareWith,
 } from "./room-keys/settings.ts";
 export * from "./secret-storage/index.ts";
 export { machineStoreFrom } from "./store/crypto-store.ts";

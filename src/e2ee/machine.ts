@@ -12,6 +12,9 @@ import type { IdentityKeys } from "../crypto/olm/index.ts";
 import type { CryptoStore } from "../store/store.ts";
 import type { MachineContext } from "./context.ts";
 import { newRequestId } from "./context.ts";
+import { CrossSigningError } from "./cross-signing/errors.ts";
+import type { UserIdentityInfo } from "./cross-signing/identity.ts";
+import type { CrossSigningStatus } from "./cross-signing/manager.ts";
 import { PendingEvents } from "./decryption/pending.ts";
 import { keyArrived } from "./decryption/redecrypt.ts";
 import { ReplayGuard } from "./decryption/replay.ts";
@@ -19,18 +22,28 @@ import {
   type DecryptedRoomEvent,
   type EncryptedRoomEvent,
   parseMegolmEvent,
+  type SenderRequirement,
 } from "./decryption/room-events.ts";
 import { type DeviceInfo, type DeviceRecord, deviceInfo } from "./devices/device.ts";
 import { DecryptionError, E2eeError, RETRYABLE_FAILURES, UnknownDevicesError } from "./errors.ts";
 import { type HeldKeyRequest, HeldKeyRequests } from "./key-requests/held.ts";
 import { buildParts, type Kept, type Parts } from "./parts.ts";
-import type { KeysClaimRequest, KeysUploadRequest, OutgoingRequest, ToDeviceRequest } from "./requests.ts";
+import type {
+  KeysClaimRequest,
+  KeysUploadRequest,
+  OutgoingRequest,
+  SignatureUploadRequest,
+  SigningKeysUploadRequest,
+  ToDeviceRequest,
+} from "./requests.ts";
 import { exportRoomKey, IMPORT_BATCH_SIZE, importRoomKey } from "./room-keys/import.ts";
 import {
   mergeRoomSettings,
   type RoomEncryptionSettings,
   type RoomMember,
   resolveSettings,
+  type SettingsDefaults,
+  type ShareWith,
 } from "./room-keys/settings.ts";
 import { machineStoreFrom } from "./store/crypto-store.ts";
 import type { MachineStore } from "./store/port.ts";
@@ -51,15 +64,19 @@ export interface OlmMachineOptions {
   readonly store: CryptoStore | MachineStore;
   /** Client-wide default: refuse to send to rooms with devices whose trust is unset. */
   readonly verifyDevices?: boolean;
-  /** Client-wide default: share room keys only with devices marked verified. */
+  /** Client-wide default: share room keys only with devices marked verified (`shareWith: "verified"`). */
   readonly onlyVerifiedDevices?: boolean;
+  /** Client-wide default: which devices get room keys (default `"all"`); see `ShareWith`. */
+  readonly shareWith?: ShareWith;
+  /** Client-wide default for events from devices not cross-signed: `"accept"` (marked) or `"refuse"`. */
+  readonly senderRequirement?: SenderRequirement;
   /** Clock (ms since the epoch); tests inject one. */
   readonly now?: () => number;
 }
 
 export class OlmMachine {
   readonly #ctx: MachineContext;
-  readonly #defaults: { verifyDevices: boolean; onlyVerifiedDevices: boolean };
+  readonly #defaults: SettingsDefaults & { senderRequirement: SenderRequirement };
   readonly #pending = new PendingEvents();
   readonly #claimFailures = new Map<string, number>();
   /** Memory-only state that outlives a rebuild of the parts. */
@@ -75,7 +92,7 @@ export class OlmMachine {
     ctx: MachineContext,
     parts: Parts,
     kept: Kept,
-    defaults: { verifyDevices: boolean; onlyVerifiedDevices: boolean },
+    defaults: SettingsDefaults & { senderRequirement: SenderRequirement },
   ) {
     this.#ctx = ctx;
     this.#parts = parts;
@@ -96,7 +113,11 @@ export class OlmMachine {
       now,
       tx: emptyChanges(),
     };
-    const kept: Kept = { replays: new ReplayGuard(), heldKeyRequests: new HeldKeyRequests() };
+    const kept: Kept = {
+      replays: new ReplayGuard(),
+      heldKeyRequests: new HeldKeyRequests(),
+      signatureUploads: new Map(),
+    };
     const parts = await buildParts(ctx, kept);
     // Our own user is always tracked: our other devices share and request keys with us.
     parts.devices.trackUsers([ctx.userId]);
@@ -107,6 +128,8 @@ export class OlmMachine {
     return new OlmMachine(ctx, parts, kept, {
       verifyDevices: options.verifyDevices ?? false,
       onlyVerifiedDevices: options.onlyVerifiedDevices ?? false,
+      shareWith: options.shareWith ?? "all",
+      senderRequirement: options.senderRequirement ?? "accept",
     });
   }
 
@@ -242,6 +265,7 @@ export class OlmMachine {
       }
       if (this.#upload !== undefined) out.push(this.#upload);
       out.push(...p.devices.inFlightRequests(), ...p.devices.queryRequests());
+      out.push(...p.crossSigning.pendingUploads());
       out.push(...p.olm.inFlightClaims());
       const needy: DeviceRecord[] = [...p.gossip.devicesAwaitingSession()];
       for (const { curve25519, userId } of p.olm.wedged()) {
@@ -277,6 +301,14 @@ export class OlmMachine {
       if (p.devices.hasQuery(id)) {
         const changes = await p.devices.receiveQueryResponse(id, response);
         if (changes.ownDeviceMissing) p.own.deviceKeysLost();
+        if (changes.response !== undefined) {
+          await p.crossSigning.receiveQueryResponse(changes.users, changes.response);
+        }
+        return;
+      }
+      if (p.crossSigning.hasUpload(id)) {
+        // What the server now holds changed: ask for it again (it also tells us what it refused).
+        p.devices.markOutdated(p.crossSigning.uploadSucceeded(id));
         return;
       }
       if (p.olm.hasClaim(id)) {
@@ -351,13 +383,18 @@ export class OlmMachine {
   }
 
   getUserDevices(userId: string): Promise<DeviceInfo[]> {
-    return this.#step(async (p) => (await p.devices.devicesOf(userId)).map(deviceInfo));
+    return this.#step(async (p) => {
+      const identity = await p.crossSigning.identity(userId);
+      return (await p.devices.devicesOf(userId)).map((d) =>
+        deviceInfo(d, p.crossSigning.deviceTrust(d, identity)),
+      );
+    });
   }
 
   getDevice(userId: string, deviceId: string): Promise<DeviceInfo | undefined> {
     return this.#step(async (p) => {
       const d = await p.devices.device(userId, deviceId);
-      return d && deviceInfo(d);
+      return d && deviceInfo(d, p.crossSigning.deviceTrust(d, await p.crossSigning.identity(userId)));
     });
   }
 
@@ -371,8 +408,94 @@ export class OlmMachine {
       const updated = await p.devices.setTrust(userId, deviceId, trust);
       if (updated === undefined) throw new E2eeError("BAD_ARGUMENT", "unknown device");
       await p.gossip.trustChanged(updated);
-      return deviceInfo(updated);
+      return deviceInfo(updated, p.crossSigning.deviceTrust(updated, await p.crossSigning.identity(userId)));
     });
+  }
+
+  // ---- cross-signing ----
+
+  /** Our own cross-signing state: published master key, private keys held, trust. */
+  crossSigningStatus(): Promise<CrossSigningStatus> {
+    return this.#step(async (p) => p.crossSigning.status());
+  }
+
+  /**
+   * Creates cross-signing keys (persisted now) and returns the `/keys/device_signing/upload`
+   * request to send, with User-Interactive Auth as the server asks; mark it sent with
+   * `markRequestAsSent`, then send `outgoingRequests()` (our device's signature). Undefined when
+   * our published identity is already ours (unless `reset`). Throws
+   * `CrossSigningError("IDENTITY_EXISTS")` if the account has an identity we hold no key for and
+   * `reset` is not set. Query our own keys first so the published identity is known.
+   */
+  bootstrapCrossSigning(options: { reset?: boolean } = {}): Promise<SigningKeysUploadRequest | undefined> {
+    return this.#step(async (p) => p.crossSigning.bootstrap(options.reset === true));
+  }
+
+  /** A user's cross-signing identity as we know it (ourselves included), or undefined. */
+  getUserIdentity(userId: string): Promise<UserIdentityInfo | undefined> {
+    return this.#step(async (p) => {
+      const identity = await p.crossSigning.identity(userId);
+      return identity && p.crossSigning.info(identity);
+    });
+  }
+
+  /**
+   * A device was verified (an interactive verification succeeded, or the app says so): marks it
+   * verified and, for one of our own devices when we hold our self-signing key, returns the
+   * signature upload (also offered by `outgoingRequests()` until marked sent).
+   */
+  markDeviceVerified(
+    userId: string,
+    deviceId: string,
+  ): Promise<{ device: DeviceInfo; request: SignatureUploadRequest | undefined }> {
+    return this.#step(async (p) => {
+      const updated = await p.devices.setTrust(userId, deviceId, "verified");
+      if (updated === undefined) throw new CrossSigningError("UNKNOWN_DEVICE", "unknown device");
+      await p.gossip.trustChanged(updated);
+      const request = p.crossSigning.signDevice(updated);
+      const identity = await p.crossSigning.identity(userId);
+      return { device: deviceInfo(updated, p.crossSigning.deviceTrust(updated, identity)), request };
+    });
+  }
+
+  /**
+   * A user's identity was verified (their master key checked interactively, or the app says
+   * so): pins and verifies their current master key and, for another user when we hold our
+   * user-signing key, returns the signature upload of their master key (also offered by
+   * `outgoingRequests()`). For our own user it makes our identity, and every own device it
+   * cross-signed, trusted. Throws `CrossSigningError("NO_IDENTITY")` if we know no identity.
+   */
+  markUserVerified(
+    userId: string,
+  ): Promise<{ identity: UserIdentityInfo; request: SignatureUploadRequest | undefined }> {
+    return this.#step(async (p) => p.crossSigning.verifyUser(userId));
+  }
+
+  /** Accepts a user's changed identity: it becomes the pinned one (clears `changed` and a violation). */
+  acceptIdentityChange(userId: string): Promise<UserIdentityInfo> {
+    return this.#step(async (p) => p.crossSigning.acceptIdentity(userId));
+  }
+
+  /** Withdraws a user's verification (clears a violation; the user is no longer locally verified). */
+  withdrawVerification(userId: string): Promise<UserIdentityInfo> {
+    return this.#step(async (p) => p.crossSigning.withdrawVerification(userId));
+  }
+
+  /**
+   * Our cross-signing private keys learnt elsewhere (secret storage, another own device), as
+   * unpadded base64 seeds; each must match our published key (`CrossSigningError("KEY_MISMATCH")`).
+   */
+  importCrossSigningKeys(keys: {
+    master?: string;
+    selfSigning?: string;
+    userSigning?: string;
+  }): Promise<string[]> {
+    return this.#step(async (p) => p.crossSigning.importPrivateKeys(keys));
+  }
+
+  /** Our cross-signing private keys as unpadded base64 seeds (for secret storage or secret sharing). */
+  exportCrossSigningKeys(): Promise<{ master?: string; selfSigning?: string; userSigning?: string }> {
+    return this.#step(async (p) => p.crossSigning.exportPrivateKeys());
   }
 
   /**
@@ -457,6 +580,7 @@ export class OlmMachine {
           ...merged,
           historyVisibility: settings.historyVisibility,
           onlyVerifiedDevices: settings.onlyVerifiedDevices,
+          shareWith: settings.shareWith,
         },
         this.#defaults,
       );
@@ -505,12 +629,17 @@ export class OlmMachine {
    * come are remembered (and a key request goes to our other devices); they are handed back by
    * `receiveSyncChanges` (or an import) once their key arrives.
    */
-  async decryptRoomEvent(event: EncryptedRoomEvent, roomId: string): Promise<DecryptedRoomEvent> {
+  async decryptRoomEvent(
+    event: EncryptedRoomEvent,
+    roomId: string,
+    options: { senderRequirement?: SenderRequirement } = {},
+  ): Promise<DecryptedRoomEvent> {
+    const requirement = options.senderRequirement ?? this.#defaults.senderRequirement;
     // A failure is returned from the step, not thrown in it, so that what it queued (the event
     // kept for a retry, a key request) is saved like any step's changes.
     const outcome = await this.#step(async (p): Promise<DecryptedRoomEvent | DecryptionError> => {
       try {
-        return await p.decryptor.decrypt(event, roomId);
+        return await p.decryptor.decrypt(event, roomId, requirement);
       } catch (e) {
         if (!(e instanceof DecryptionError)) throw e;
         if (RETRYABLE_FAILURES.has(e.code)) {

@@ -1,5 +1,6 @@
 /** The machine's parts, built from the store (at open, and again after a failed step). */
 import type { MachineContext } from "./context.ts";
+import { CrossSigning, type PendingSignatureUploads } from "./cross-signing/manager.ts";
 import type { ReplayGuard } from "./decryption/replay.ts";
 import { RoomEventDecryptor } from "./decryption/room-events.ts";
 import { DeviceManager } from "./devices/manager.ts";
@@ -19,6 +20,7 @@ export interface Parts {
   readonly outbound: OutboundSessions;
   readonly decryptor: RoomEventDecryptor;
   readonly gossip: KeyRequests;
+  readonly crossSigning: CrossSigning;
   readonly queue: Map<string, QueuedToDevice>;
 }
 
@@ -26,18 +28,20 @@ export interface Parts {
 export interface Kept {
   readonly replays: ReplayGuard;
   readonly heldKeyRequests: HeldKeyRequests;
+  readonly signatureUploads: PendingSignatureUploads;
 }
 
 export async function buildParts(ctx: MachineContext, kept: Kept): Promise<Parts> {
   const own = await OwnDevice.load(ctx);
   const devices = new DeviceManager(ctx);
   await devices.load();
+  const crossSigning = await CrossSigning.load(ctx, own, kept.signatureUploads);
   const olm = new OlmSessions(ctx, own, devices);
   const inbound = new InboundSessions(ctx);
-  const outbound = new OutboundSessions(ctx, own, devices, olm, inbound);
-  const decryptor = new RoomEventDecryptor(ctx, own, inbound, devices, kept.replays);
+  const outbound = new OutboundSessions(ctx, own, devices, olm, inbound, crossSigning);
+  const decryptor = new RoomEventDecryptor(ctx, own, inbound, devices, crossSigning, kept.replays);
   const gossip = new KeyRequests(ctx, devices, olm, inbound, kept.heldKeyRequests);
   await gossip.load();
   const queue = new Map((await ctx.store.getQueuedToDevice()).map((q) => [q.request.id, q]));
-  return { own, devices, olm, inbound, outbound, decryptor, gossip, queue };
+  return { own, devices, olm, inbound, outbound, decryptor, gossip, crossSigning, queue };
 }

@@ -67,6 +67,21 @@ export interface SignatureUploadRequest {
   readonly body: Record<string, Record<string, Record<string, unknown>>>;
 }
 
+/**
+ * `POST /_matrix/client/v3/keys/device_signing/upload`: our new cross-signing public keys. Not an
+ * `OutgoingRequest`: servers ask for User-Interactive Auth on it, so the caller sends it (see
+ * `OlmMachine.bootstrapCrossSigning`) and marks it sent like any other request.
+ */
+export interface SigningKeysUploadRequest {
+  readonly id: string;
+  readonly type: "signing_keys_upload";
+  readonly body: {
+    master_key: Record<string, unknown>;
+    self_signing_key: Record<string, unknown>;
+    user_signing_key: Record<string, unknown>;
+  };
+}
+
 export type OutgoingRequest =
   | KeysUploadRequest
   | KeysQueryRequest
@@ -99,6 +114,10 @@ const keysQueryResponseSchema = z.object({
   // Entries are validated one by one later: one bad device must not spoil the others.
   device_keys: z.record(z.string(), z.record(z.string(), z.unknown())).optional(),
   failures: z.record(z.string(), z.unknown()).optional(),
+  // Cross-signing keys, checked one by one later (cross-signing/keys.ts).
+  master_keys: z.record(z.string(), z.unknown()).optional(),
+  self_signing_keys: z.record(z.string(), z.unknown()).optional(),
+  user_signing_keys: z.record(z.string(), z.unknown()).optional(),
 });
 
 const signedKeySchema = z.object({

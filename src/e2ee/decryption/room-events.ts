@@ -5,6 +5,8 @@
 import { MegolmError } from "../../crypto/megolm/index.ts";
 import { utf8Decode } from "../../crypto/primitives/index.ts";
 import type { MachineContext } from "../context.ts";
+import type { IdentityState, UserIdentity } from "../cross-signing/identity.ts";
+import type { CrossSigning } from "../cross-signing/manager.ts";
 import { type DeviceRecord, MEGOLM_ALGORITHM } from "../devices/device.ts";
 import type { DeviceManager } from "../devices/manager.ts";
 import { DecryptionError } from "../errors.ts";
@@ -36,6 +38,10 @@ export interface DecryptedRoomEvent {
   readonly senderCurve25519: string;
   readonly senderClaimedEd25519: string;
   readonly trust: SenderTrust;
+  /** The sending device is cross-signed by its owner (our own device counts as such). */
+  readonly senderCrossSigned: boolean;
+  /** Where the sender's cross-signing identity stands (changed, violation: see `IdentityState`). */
+  readonly senderIdentity: IdentityState;
   /** The key came from a forward, import or backup rather than from the sender. */
   readonly forwarded: boolean;
   readonly messageIndex: number;
@@ -95,6 +101,18 @@ function parsePayload(plaintext: Uint8Array): MegolmPayload {
   return { type: json.type, content: json.content, room_id: json.room_id };
 }
 
+/**
+ * Whether events from devices not cross-signed by their owner are accepted: `"accept"` (marked
+ * through `senderCrossSigned`) or `"refuse"` (`DecryptionError("SENDER_NOT_CROSS_SIGNED")`).
+ */
+export type SenderRequirement = "accept" | "refuse";
+
+interface CrossSigningVerdict {
+  readonly crossSigned: boolean;
+  readonly verified: boolean;
+  readonly identity: IdentityState;
+}
+
 function replayVerdict(admitted: boolean): void {
   if (!admitted)
     throw new DecryptionError("REPLAYED", "this message index was already used by another event");
@@ -106,24 +124,31 @@ export class RoomEventDecryptor {
   readonly #devices: DeviceManager;
   readonly #own: OwnDevice;
   readonly #replays: ReplayGuard;
+  readonly #crossSigning: CrossSigning;
 
   constructor(
     ctx: MachineContext,
     own: OwnDevice,
     inbound: InboundSessions,
     devices: DeviceManager,
+    crossSigning: CrossSigning,
     replays: ReplayGuard,
   ) {
     this.#ctx = ctx;
+    this.#crossSigning = crossSigning;
     this.#replays = replays;
     this.#own = own;
     this.#inbound = inbound;
     this.#devices = devices;
   }
 
-  async decrypt(event: EncryptedRoomEvent, roomId: string): Promise<DecryptedRoomEvent> {
+  async decrypt(
+    event: EncryptedRoomEvent,
+    roomId: string,
+    requirement: SenderRequirement = "accept",
+  ): Promise<DecryptedRoomEvent> {
     try {
-      return await this.#decrypt(event, roomId);
+      return await this.#decrypt(event, roomId, requirement);
     } catch (e) {
       if (!(e instanceof DecryptionError) || e.code !== "MISMATCHED_SENDER") throw e;
       // Our copy of the session names another creator than the event's sender. If the sender's
@@ -134,11 +159,15 @@ export class RoomEventDecryptor {
         return device !== undefined && device.ed25519 === ed25519;
       });
       if (!promoted) throw e;
-      return this.#decrypt(event, roomId);
+      return this.#decrypt(event, roomId, requirement);
     }
   }
 
-  async #decrypt(event: EncryptedRoomEvent, roomId: string): Promise<DecryptedRoomEvent> {
+  async #decrypt(
+    event: EncryptedRoomEvent,
+    roomId: string,
+    requirement: SenderRequirement,
+  ): Promise<DecryptedRoomEvent> {
     const parsed = parseMegolmEvent(event);
     // Memory first: awaiting the store for every event of a timeline costs more than the lookup.
     const entry =
@@ -170,7 +199,18 @@ export class RoomEventDecryptor {
     // Every check that can reject the event runs before its index is recorded: a forged copy must
     // not claim the index and make the genuine event look like a replay.
     const sender = this.#senderTrust(event.sender, parsed.deviceId, entry);
-    const { trust, deviceId } = sender instanceof Promise ? await sender : sender;
+    const { trust: deviceTrust, deviceId, device } = sender instanceof Promise ? await sender : sender;
+    const verdictOrPromise = this.#crossSigningVerdict(event.sender, device, deviceId);
+    const verdict = verdictOrPromise instanceof Promise ? await verdictOrPromise : verdictOrPromise;
+    if (requirement === "refuse" && !verdict.crossSigned) {
+      throw new DecryptionError(
+        "SENDER_NOT_CROSS_SIGNED",
+        "the sending device is not cross-signed by its owner",
+      );
+    }
+    // A device cross-signed by a user we verified is as good as one marked verified.
+    const trust: SenderTrust =
+      deviceTrust === "unverified" && !entry.record.forwarded && verdict.verified ? "verified" : deviceTrust;
     const replay = this.#checkReplay(roomId, entry, result.messageIndex, event);
     if (replay !== undefined) await replay;
     return {
@@ -183,9 +223,32 @@ export class RoomEventDecryptor {
       senderCurve25519: entry.record.senderKey,
       senderClaimedEd25519: entry.record.senderClaimedEd25519,
       trust,
+      senderCrossSigned: verdict.crossSigned,
+      senderIdentity: verdict.identity,
       forwarded: entry.record.forwarded,
       messageIndex: result.messageIndex,
     };
+  }
+
+  /** The sender's cross-signing standing; synchronous when their identity is in memory. */
+  #crossSigningVerdict(
+    sender: string,
+    device: DeviceRecord | undefined,
+    deviceId: string | undefined,
+  ): CrossSigningVerdict | Promise<CrossSigningVerdict> {
+    const cs = this.#crossSigning;
+    const cached = cs.cachedIdentity(sender);
+    const judge = (identity: UserIdentity | undefined): CrossSigningVerdict => {
+      const identityState = cs.state(identity);
+      if (device === undefined) {
+        const ours = sender === this.#ctx.userId && deviceId === this.#ctx.deviceId;
+        return { crossSigned: ours, verified: ours, identity: identityState };
+      }
+      const t = cs.deviceTrust(device, identity);
+      return { crossSigned: t.crossSigned, verified: t.verified, identity: identityState };
+    };
+    if (cached !== null) return judge(cached);
+    return cs.identity(sender).then(judge);
   }
 
   /**
@@ -284,6 +347,8 @@ export class RoomEventDecryptor {
 interface SenderInfo {
   readonly trust: SenderTrust;
   readonly deviceId: string | undefined;
+  /** The device judged to have sent it (undefined for our own device and unknown ones). */
+  readonly device?: DeviceRecord | undefined;
 }
 
 /**
@@ -304,6 +369,7 @@ function judgeSender(
   if (named.curve25519 !== senderKey || named.ed25519 !== senderClaimedEd25519) {
     return { trust: "mismatched_sender_key", deviceId: named.deviceId };
   }
-  if (forwarded || named.trust !== "verified") return { trust: "unverified", deviceId: named.deviceId };
-  return { trust: "verified", deviceId: named.deviceId };
+  if (forwarded || named.trust !== "verified")
+    return { trust: "unverified", deviceId: named.deviceId, device: named };
+  return { trust: "verified", deviceId: named.deviceId, device: named };
 }

@@ -30,11 +30,22 @@ export interface DeviceInfo {
   readonly curve25519: string;
   readonly ed25519: string;
   readonly displayName: string | undefined;
+  /** The trust marked locally (`setDeviceTrust`). */
   readonly trust: DeviceTrust;
+  /** Its owner's self-signing key signed it. */
+  readonly crossSigned: boolean;
+  /** Marked verified, or cross-signed by a user we verified (ourselves included). */
+  readonly verified: boolean;
   readonly deleted: boolean;
 }
 
-export function deviceInfo(d: DeviceRecord): DeviceInfo {
+export function deviceInfo(
+  d: DeviceRecord,
+  crossSigning: { readonly crossSigned: boolean; readonly verified: boolean } = {
+    crossSigned: false,
+    verified: d.trust === "verified",
+  },
+): DeviceInfo {
   return {
     userId: d.userId,
     deviceId: d.deviceId,
@@ -42,6 +53,8 @@ export function deviceInfo(d: DeviceRecord): DeviceInfo {
     ed25519: d.ed25519,
     displayName: d.displayName,
     trust: d.trust,
+    crossSigned: crossSigning.crossSigned,
+    verified: crossSigning.verified,
     deleted: d.deleted,
   };
 }

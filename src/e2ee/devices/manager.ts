@@ -8,7 +8,7 @@
 import type { MachineContext } from "../context.ts";
 import { newRequestId } from "../context.ts";
 import { isId } from "../limits.ts";
-import { type KeysQueryRequest, parseKeysQueryResponse } from "../requests.ts";
+import { type KeysQueryRequest, type KeysQueryResponse, parseKeysQueryResponse } from "../requests.ts";
 import type { DeviceTrust } from "../trust/trust.ts";
 import { getOrInsert } from "../util.ts";
 import type { DeviceRecord } from "./device.ts";
@@ -45,6 +45,9 @@ export interface DeviceListChanges {
   readonly refused: { userId: string; deviceId: string }[];
   /** The server listed our user without our device: it lost our keys (e.g. after a logout). */
   ownDeviceMissing: boolean;
+  /** The users the query asked about, and the validated answer (for cross-signing). */
+  users: readonly string[];
+  response: KeysQueryResponse | undefined;
 }
 
 export class DeviceManager {
@@ -145,9 +148,18 @@ export class DeviceManager {
 
   async receiveQueryResponse(id: string, response: unknown): Promise<DeviceListChanges> {
     const query = this.#inFlight.get(id);
-    const changes: DeviceListChanges = { removed: [], added: [], refused: [], ownDeviceMissing: false };
+    const changes: DeviceListChanges = {
+      removed: [],
+      added: [],
+      refused: [],
+      ownDeviceMissing: false,
+      users: [],
+      response: undefined,
+    };
     if (query === undefined) return changes;
     const parsed = parseKeysQueryResponse(response);
+    changes.users = query.users;
+    changes.response = parsed;
     this.#inFlight.delete(id);
     for (const userId of query.users) {
       const returned = parsed.device_keys?.[userId];
@@ -206,7 +218,15 @@ export class DeviceManager {
         deleted: false,
       };
       if (old === undefined || old.deleted) changes.added.push(record);
-      if (old === undefined || old.deleted || old.displayName !== record.displayName) this.#put(record);
+      // New signatures (cross-signing) count as a change: trust is derived from them.
+      if (
+        old === undefined ||
+        old.deleted ||
+        old.displayName !== record.displayName ||
+        !sameSignatures(old.keys.signatures, record.keys.signatures)
+      ) {
+        this.#put(record);
+      }
     }
     for (const [deviceId, old] of known) {
       if (!seen.has(deviceId) && !old.deleted && !changes.refused.some((r) => r.deviceId === deviceId)) {
@@ -312,4 +332,8 @@ function pickByCurve(
     deleted ??= d;
   }
   return deleted;
+}
+
+function sameSignatures(a: unknown, b: unknown): boolean {
+  return a === b || JSON.stringify(a) === JSON.stringify(b);
 }

@@ -140,6 +140,7 @@ describe("Olm sessions under hostile input", () => {
     const parts = await buildParts(ctx, {
       replays: new ReplayGuard(),
       heldKeyRequests: new HeldKeyRequests(),
+      signatureUploads: new Map(),
     });
     await parts.devices.devicesOf("@alice:x");
     time.advance(UNWEDGE_INTERVAL_MS + 1);

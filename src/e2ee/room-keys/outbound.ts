@@ -6,6 +6,7 @@
 import { InboundGroupSession, OutboundGroupSession } from "../../crypto/megolm/index.ts";
 import type { MachineContext } from "../context.ts";
 import { newRequestId } from "../context.ts";
+import type { CrossSigning } from "../cross-signing/manager.ts";
 import { type DeviceRecord, MEGOLM_ALGORITHM } from "../devices/device.ts";
 import type { DeviceManager } from "../devices/manager.ts";
 import { E2eeError, type UnknownDevice, UnknownDevicesError } from "../errors.ts";
@@ -40,6 +41,7 @@ export class OutboundSessions {
   readonly #devices: DeviceManager;
   readonly #olm: OlmSessions;
   readonly #inbound: InboundSessions;
+  readonly #crossSigning: CrossSigning;
   readonly #cache = new Map<string, OutboundEntry | null>();
 
   constructor(
@@ -48,8 +50,10 @@ export class OutboundSessions {
     devices: DeviceManager,
     olm: OlmSessions,
     inbound: InboundSessions,
+    crossSigning: CrossSigning,
   ) {
     this.#ctx = ctx;
+    this.#crossSigning = crossSigning;
     this.#own = own;
     this.#devices = devices;
     this.#olm = olm;
@@ -112,7 +116,7 @@ export class OutboundSessions {
     );
   }
 
-  /** The devices that should get the room key now, checked against `verifyDevices`. */
+  /** The devices that should get the room key now, checked against `verifyDevices` and `shareWith`. */
   async #recipientDevices(
     members: readonly RoomMember[],
     settings: ResolvedSettings,
@@ -122,17 +126,29 @@ export class OutboundSessions {
     const unverified: DeviceRecord[] = [];
     const unseen: UnknownDevice[] = [];
     for (const userId of recipientsOf(members, settings.historyVisibility)) {
+      const identity = settings.shareWith === "all" ? undefined : await this.#crossSigning.identity(userId);
       for (const d of await this.#devices.devicesOf(userId)) {
         if (d.userId === this.#ctx.userId && d.deviceId === this.#ctx.deviceId) continue;
         if (!mayReceiveKeys(d.trust)) refused.push(d);
         else if (settings.verifyDevices && isUnseen(d.trust)) {
           unseen.push({ userId: d.userId, deviceId: d.deviceId, ed25519: d.ed25519 });
-        } else if (settings.onlyVerifiedDevices && d.trust !== "verified") unverified.push(d);
+        } else if (!this.#meetsRequirement(d, identity, settings)) unverified.push(d);
         else allowed.push(d);
       }
     }
     if (unseen.length > 0) throw new UnknownDevicesError(unseen);
     return { allowed, refused, unverified };
+  }
+
+  /** `shareWith`: every device, cross-signed ones (or marked verified), or verified ones only. */
+  #meetsRequirement(
+    d: DeviceRecord,
+    identity: Parameters<CrossSigning["deviceTrust"]>[1],
+    settings: ResolvedSettings,
+  ): boolean {
+    if (settings.shareWith === "all") return true;
+    const trust = this.#crossSigning.deviceTrust(d, identity);
+    return settings.shareWith === "verified" ? trust.verified : trust.crossSigned || trust.verified;
   }
 
   /**
@@ -147,6 +163,7 @@ export class OutboundSessions {
     members: readonly RoomMember[],
     settings: ResolvedSettings,
   ): Promise<{ requests: ToDeviceRequest[]; withoutSession: DeviceRecord[] }> {
+    // (`shareWith` decides who is excluded; those get `m.room_key.withheld` with `m.unverified`.)
     const { allowed, refused, unverified } = await this.#recipientDevices(members, settings);
     let entry = await this.#get(roomId);
     if (entry !== undefined) {
@@ -210,7 +227,10 @@ export class OutboundSessions {
       ...unverified.map((d) => ({
         device: d,
         code: "m.unverified",
-        reason: "The sender only shares keys with verified devices",
+        reason:
+          settings.shareWith === "verified"
+            ? "The sender only shares keys with verified devices"
+            : "The sender only shares keys with cross-signed devices",
       })),
       ...withoutSession.map((d) => ({
         device: d,

@@ -13,6 +13,14 @@ export const MAX_ROTATION_PERIOD_MSGS = 10_000;
 
 export type HistoryVisibility = "invited" | "joined" | "shared" | "world_readable";
 
+/**
+ * Which devices get a room's key: every device not blacklisted, only devices cross-signed by
+ * their owner (or marked verified), or only verified devices. Excluded devices are told with
+ * `m.room_key.withheld` (`m.unverified`).
+ */
+export type ShareWith = "all" | "cross_signed" | "verified";
+export const SHARE_WITH_VALUES: readonly ShareWith[] = ["all", "cross_signed", "verified"];
+
 export interface RoomEncryptionSettings {
   readonly algorithm?: string;
   readonly rotationPeriodMs?: number;
@@ -25,6 +33,8 @@ export interface RoomEncryptionSettings {
    * `m.room_key.withheld` (`m.unverified`) instead of the key.
    */
   readonly onlyVerifiedDevices?: boolean;
+  /** Overrides the machine-wide `shareWith` (`onlyVerifiedDevices: true` means `"verified"`). */
+  readonly shareWith?: ShareWith;
 }
 
 export interface RoomMember {
@@ -38,7 +48,14 @@ export interface ResolvedSettings {
   readonly rotationPeriodMsgs: number;
   readonly historyVisibility: HistoryVisibility;
   readonly verifyDevices: boolean;
+  readonly shareWith: ShareWith;
+}
+
+/** The machine-wide defaults a room's settings fall back to. */
+export interface SettingsDefaults {
+  readonly verifyDevices: boolean;
   readonly onlyVerifiedDevices: boolean;
+  readonly shareWith: ShareWith;
 }
 
 function clamp(value: number | undefined, fallback: number, min: number, max: number): number {
@@ -46,10 +63,9 @@ function clamp(value: number | undefined, fallback: number, min: number, max: nu
   return Math.min(max, Math.max(min, Math.floor(value)));
 }
 
-export function resolveSettings(
-  s: RoomEncryptionSettings,
-  defaults: { verifyDevices: boolean; onlyVerifiedDevices: boolean },
-): ResolvedSettings {
+export function resolveSettings(s: RoomEncryptionSettings, defaults: SettingsDefaults): ResolvedSettings {
+  const onlyVerified =
+    s.onlyVerifiedDevices ?? (s.shareWith === undefined ? defaults.onlyVerifiedDevices : false);
   return {
     algorithm: s.algorithm ?? MEGOLM_ALGORITHM,
     rotationPeriodMs: clamp(
@@ -66,7 +82,7 @@ export function resolveSettings(
     ),
     historyVisibility: s.historyVisibility ?? "shared",
     verifyDevices: s.verifyDevices ?? defaults.verifyDevices,
-    onlyVerifiedDevices: s.onlyVerifiedDevices ?? defaults.onlyVerifiedDevices,
+    shareWith: onlyVerified ? "verified" : (s.shareWith ?? defaults.shareWith),
   };
 }
 

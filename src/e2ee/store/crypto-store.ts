@@ -16,6 +16,7 @@ import type {
   OutboundGroupSessionUpdate as StoreOutboundUpdate,
 } from "../../store/records.ts";
 import type { CryptoStore } from "../../store/store.ts";
+import { identityFromJson, identityToJson } from "../cross-signing/identity.ts";
 import type { DeviceRecord } from "../devices/device.ts";
 import { parseDeviceKeys, type ToDeviceRequest } from "../requests.ts";
 import type { MachineStore } from "./port.ts";
@@ -258,6 +259,11 @@ export function machineStoreFrom(
       return d && fromStoreDevice(d);
     },
     getTrackedUsers: () => store.getTrackedUsers(),
+    async getCrossSigningIdentity(userId) {
+      const r = await store.getCrossSigningIdentity(userId);
+      return r && identityFromJson(userId, r.identity);
+    },
+    getSecret: (name) => store.getSecret(name),
     async getKeyRequests() {
       return (await store.getOutgoingKeyRequests()).map((r) => ({
         requestId: r.requestId,
@@ -302,6 +308,11 @@ export function machineStoreFrom(
         outboundGroupSessionUpdates: c.outboundGroupSessionUpdates.map(toStoreOutboundUpdate),
         deletedOutboundGroupSessions: c.deletedOutboundGroupSessions,
         devices: c.devices.map(toStoreDevice),
+        crossSigningIdentities: c.identities.map((r) => ({
+          userId: r.userId,
+          identity: asJsonObject(identityToJson(r), "cross-signing identity"),
+        })),
+        secrets: c.secrets,
         trackedUsers: c.trackedUsers,
         untrackedUsers: c.untrackedUsers,
         outgoingKeyRequests: c.keyRequests.map((r) => ({

@@ -2,6 +2,7 @@
  * The storage the machine needs: small async reads and one transactional write. Keyroom's
  * `CryptoStore` back ends are adapted to it (`machineStoreFrom`).
  */
+import type { UserIdentityRecord } from "../cross-signing/identity.ts";
 import type { DeviceRecord } from "../devices/device.ts";
 import type {
   AccountRecord,
@@ -35,6 +36,10 @@ export interface MachineStore {
   getUserDevices(userId: string): Promise<DeviceRecord[]>;
   getDeviceByCurveKey(curve25519: string): Promise<DeviceRecord | undefined>;
   getTrackedUsers(): Promise<TrackedUserRecord[]>;
+  /** A user's cross-signing identity as we recorded it (undefined if unreadable). */
+  getCrossSigningIdentity(userId: string): Promise<UserIdentityRecord | undefined>;
+  /** A stored secret (our cross-signing private keys: see `cross-signing/private-keys.ts`). */
+  getSecret(name: string): Promise<string | undefined>;
   getKeyRequests(): Promise<OutgoingKeyRequestRecord[]>;
   getWithheld(roomId: string, sessionId: string): Promise<WithheldRecord | undefined>;
   getReplay(roomId: string, sessionId: string, messageIndex: number): Promise<ReplayRecord | undefined>;

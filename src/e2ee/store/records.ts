@@ -4,6 +4,7 @@
  */
 import type { InboundGroupSessionPickle, OutboundGroupSessionPickle } from "../../crypto/megolm/index.ts";
 import type { AccountPickle, SessionPickle } from "../../crypto/olm/index.ts";
+import type { UserIdentityRecord } from "../cross-signing/identity.ts";
 import type { DeviceRecord } from "../devices/device.ts";
 import type { ToDeviceRequest } from "../requests.ts";
 
@@ -142,6 +143,10 @@ export interface MachineChanges {
   outboundGroupSessionUpdates: OutboundGroupSessionUpdate[];
   deletedOutboundGroupSessions: string[];
   devices: DeviceRecord[];
+  /** Users' cross-signing identities (whole records). */
+  identities: UserIdentityRecord[];
+  /** `name → value` to set, or `null` to delete (our cross-signing private keys). */
+  secrets: Record<string, string | null>;
   trackedUsers: TrackedUserRecord[];
   untrackedUsers: string[];
   keyRequests: OutgoingKeyRequestRecord[];
@@ -166,6 +171,8 @@ export function emptyChanges(): MachineChanges {
     outboundGroupSessionUpdates: [],
     deletedOutboundGroupSessions: [],
     devices: [],
+    identities: [],
+    secrets: {},
     trackedUsers: [],
     untrackedUsers: [],
     keyRequests: [],
@@ -183,6 +190,7 @@ export function hasChanges(c: MachineChanges): boolean {
   return (
     c.account !== undefined ||
     c.nextBatch !== undefined ||
+    Object.keys(c.secrets).length > 0 ||
     c.olmSessions.length +
       c.deletedOlmSessions.length +
       c.inboundGroupSessions.length +
@@ -190,6 +198,7 @@ export function hasChanges(c: MachineChanges): boolean {
       c.outboundGroupSessionUpdates.length +
       c.deletedOutboundGroupSessions.length +
       c.devices.length +
+      c.identities.length +
       c.trackedUsers.length +
       c.untrackedUsers.length +
       c.keyRequests.length +

@@ -6,7 +6,14 @@
 import { type CryptoStore, MemoryCryptoStore, MemoryStoreData } from "../../store/index.ts";
 import type { EncryptedRoomEvent } from "../decryption/room-events.ts";
 import { OlmMachine, type OlmMachineOptions } from "../machine.ts";
-import type { DeviceKeysJson, KeysClaimRequest, OutgoingRequest, SignedKeyJson } from "../requests.ts";
+import type {
+  DeviceKeysJson,
+  KeysClaimRequest,
+  OutgoingRequest,
+  SignatureUploadRequest,
+  SignedKeyJson,
+  SigningKeysUploadRequest,
+} from "../requests.ts";
 import type { RoomEncryptionSettings, RoomMember } from "../room-keys/settings.ts";
 import type { SyncChangesResult } from "../sync/to-device.ts";
 
@@ -25,6 +32,8 @@ export class FakeHomeserver {
   /** Users whose homeserver is "down": queries list them under `failures`. */
   readonly unreachable = new Set<string>();
   readonly #txns = new Set<string>();
+  /** Cross-signing keys per user: master, self_signing, user_signing. */
+  readonly crossSigning = new Map<string, Record<string, Record<string, unknown>>>();
   #eventCounter = 0;
   /** Every to-device message delivered, for assertions. */
   readonly sentToDevice: { eventType: string; from: string; to: string; content: Record<string, unknown> }[] =
@@ -72,6 +81,36 @@ export class FakeHomeserver {
     this.device(userId, deviceId).oneTimeKeys.clear();
   }
 
+  /** `/keys/device_signing/upload` (no auth asked here). */
+  uploadSigningKeys(userId: string, request: SigningKeysUploadRequest): void {
+    const b = request.body;
+    this.crossSigning.set(userId, {
+      master: b.master_key,
+      self_signing: b.self_signing_key,
+      user_signing: b.user_signing_key,
+    });
+    this.#announce(userId);
+  }
+
+  #uploadSignatures(request: SignatureUploadRequest): unknown {
+    for (const [user, byKey] of Object.entries(request.body)) {
+      for (const [keyId, signed] of Object.entries(byKey)) {
+        const sigs = (signed.signatures ?? {}) as Record<string, Record<string, string>>;
+        const target =
+          this.devices.get(user)?.get(keyId)?.keys ??
+          Object.values(this.crossSigning.get(user) ?? {}).find((k) =>
+            Object.values((k.keys ?? {}) as Record<string, string>).includes(keyId),
+          );
+        if (target === undefined) continue;
+        const merged = { ...((target.signatures ?? {}) as Record<string, Record<string, string>>) };
+        for (const [signer, byId] of Object.entries(sigs)) merged[signer] = { ...merged[signer], ...byId };
+        target.signatures = merged;
+        this.#announce(user);
+      }
+    }
+    return { failures: {} };
+  }
+
   nextEventId(): string {
     this.#eventCounter++;
     return `$event${this.#eventCounter}`;
@@ -108,7 +147,20 @@ export class FakeHomeserver {
           for (const [id, d] of this.devices.get(user) ?? [])
             if (d.keys !== undefined) out[user][id] = d.keys;
         }
-        return { device_keys: out, failures };
+        const cs = (usage: string, onlyOwn: boolean) =>
+          Object.fromEntries(
+            Object.keys(out).flatMap((u) => {
+              const key = this.crossSigning.get(u)?.[usage];
+              return key === undefined || (onlyOwn && u !== userId) ? [] : [[u, key]];
+            }),
+          );
+        return {
+          device_keys: out,
+          failures,
+          master_keys: cs("master", false),
+          self_signing_keys: cs("self_signing", false),
+          user_signing_keys: cs("user_signing", true),
+        };
       }
       case "keys_claim":
         return this.#claim(request);
@@ -136,7 +188,7 @@ export class FakeHomeserver {
         return {};
       }
       case "signature_upload":
-        return { failures: {} };
+        return this.#uploadSignatures(request);
     }
   }
 
@@ -228,6 +280,17 @@ export class TestClient {
       data: this.data,
     });
     this.machine = await OlmMachine.open({ ...this.options, store: this.store });
+  }
+
+  /** Bootstraps cross-signing the way a client would (query own keys, upload, sign the device). */
+  async bootstrapCrossSigning(reset = false): Promise<void> {
+    await this.machine.receiveKeysChanges([this.userId], []);
+    await this.flush();
+    const request = await this.machine.bootstrapCrossSigning({ reset });
+    if (request === undefined) return;
+    this.hs.uploadSigningKeys(this.userId, request);
+    await this.machine.markRequestAsSent(request.id, {});
+    await this.flush();
   }
 
   async send(request: OutgoingRequest): Promise<void> {

@@ -1,0 +1,20 @@
+/** Errors of cross-signing operations (one family, codes below); messages never carry keys. */
+export type CrossSigningErrorCode =
+  /** The account has a cross-signing identity this device holds no key for (bootstrap with `reset`). */
+  | "IDENTITY_EXISTS"
+  /** The user has no cross-signing identity we know of (query their keys first). */
+  | "NO_IDENTITY"
+  /** A private key does not match the published public key it should belong to. */
+  | "KEY_MISMATCH"
+  /** No such device is known. */
+  | "UNKNOWN_DEVICE";
+
+export class CrossSigningError extends Error {
+  override readonly name = "CrossSigningError";
+  readonly code: CrossSigningErrorCode;
+
+  constructor(code: CrossSigningErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
