@@ -57,7 +57,9 @@ export function encodeDehydratedAccount(keys: DehydratedAccountKeys): Uint8Array
   out.set(keys.curve25519Secret, 4);
   out.set(keys.ed25519Seed, 36);
   view.setUint32(68, n);
-  keys.oneTimeKeys.forEach((k, i) => out.set(k, 72 + 32 * i));
+  keys.oneTimeKeys.forEach((k, i) => {
+    out.set(k, 72 + 32 * i);
+  });
   const at = 72 + 32 * n;
   out[at] = fallback === null ? 0 : 1;
   if (fallback !== null) out.set(fallback, at + 1);
