@@ -87,7 +87,34 @@ describe("kill-loop checks", () => {
       [...lines, { t: "undec", eventId: "$z", code: "UNKNOWN_SESSION", via: "history", run: -1 }],
       expected,
     );
-    assert.deepEqual(undec, ["$z undecryptable in the final run: UNKNOWN_SESSION"]);
+    assert.equal(undec.length, 1);
+    assert.match(undec[0] ?? "", /^\$z undecryptable in the final run: session \? .*UNKNOWN_SESSION/);
+  });
+
+  it("says which key a lost message needs and how it went missing", () => {
+    const expected = new Map([["$b", "b"]]);
+    const undec = (stored: boolean): RunLine => ({
+      t: "undec",
+      eventId: "$b",
+      code: "UNKNOWN_SESSION",
+      via: "history",
+      sessionId: "SESS",
+      senderKey: "CURVE",
+      stored,
+      run: -1,
+    });
+    const [lost] = checkDecryptions([undec(false)], expected);
+    assert.match(
+      lost ?? "",
+      /\$b \(b\) .*room key lost; session SESS from sender key CURVE \(UNKNOWN_SESSION\)/,
+    );
+    assert.match(lost ?? "", /delivered, then lost/);
+    const [queued] = checkDecryptions([undec(false)], expected, { pendingToDevice: 7 });
+    assert.match(queued ?? "", /server still holds 7 to-device messages/);
+    const [unusable] = checkDecryptions([undec(true)], expected);
+    assert.match(unusable ?? "", /room key stored but unusable; .*store holds the session/);
+    const [missing] = checkDecryptions([], expected);
+    assert.match(missing ?? "", /not in the final run's history/);
   });
 
   it("errors the victim printed are reported", () => {

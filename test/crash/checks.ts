@@ -23,14 +23,36 @@ export function checkIdentity(lines: readonly RunLine[]): string[] {
     );
 }
 
+/** What the end of the loop knows beyond the lines: to-device messages still queued for the victim. */
+export interface FinalState {
+  pendingToDevice: number;
+}
+
+type Undec = Extract<RunLine, { t: "undec" }>;
+
+/** Which key a final-run failure needs, and how it came to be missing. */
+function howLost(u: Undec | undefined, final: FinalState): string {
+  if (u === undefined) return "the event is not in the final run's history";
+  const key = `session ${u.sessionId ?? "?"} from sender key ${u.senderKey ?? "?"} (${u.code})`;
+  if (u.stored === true) return `${key}: the victim's store holds the session, yet the event did not decrypt`;
+  if (final.pendingToDevice > 0)
+    return `${key}: not in the victim's store, and the server still holds ${final.pendingToDevice} to-device messages for it (not drained)`;
+  return `${key}: not in the victim's store and nothing left queued on the server: delivered, then lost`;
+}
+
 /**
  * Every message in `expected` (event ID → body) decrypted in the final run with its body; nothing
  * in the final run's history stayed undecryptable; no event ever decrypted to two bodies, or to a
- * body other than the one its sender recorded.
+ * body other than the one its sender recorded. A failure names the session and how it went missing.
  */
-export function checkDecryptions(lines: readonly RunLine[], expected: ReadonlyMap<string, string>): string[] {
+export function checkDecryptions(
+  lines: readonly RunLine[],
+  expected: ReadonlyMap<string, string>,
+  final: FinalState = { pendingToDevice: 0 },
+): string[] {
   const problems: string[] = [];
   const finalDec = new Map<string, string>();
+  const finalUndec = new Map<string, Undec>();
   const seen = new Map<string, { body: string; run: number }>();
   for (const l of lines) {
     if (l.t === "dec") {
@@ -44,13 +66,19 @@ export function checkDecryptions(lines: readonly RunLine[], expected: ReadonlyMa
       if (want !== undefined && want !== l.body)
         problems.push(`${l.eventId} decrypted to a wrong body (run ${l.run})`);
     }
-    if (l.t === "undec" && l.run === -1)
-      problems.push(`${l.eventId} undecryptable in the final run: ${l.code}`);
+    if (l.t === "undec" && l.run === -1) finalUndec.set(l.eventId, l);
+  }
+  for (const [eventId, u] of finalUndec) {
+    if (!expected.has(eventId))
+      problems.push(`${eventId} undecryptable in the final run: ${howLost(u, final)}`);
   }
   for (const [eventId, body] of expected) {
     const got = finalDec.get(eventId);
-    if (got === undefined)
-      problems.push(`${eventId} (${body}) never decrypted in the final run: room key lost`);
+    if (got === undefined) {
+      const u = finalUndec.get(eventId);
+      const what = u?.stored === true ? "room key stored but unusable" : "room key lost";
+      problems.push(`${eventId} (${body}) never decrypted in the final run: ${what}; ${howLost(u, final)}`);
+    }
   }
   return problems;
 }

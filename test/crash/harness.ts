@@ -3,8 +3,9 @@
 // a room whose key rotates every few messages, now and then logging in a new device (new Olm
 // sessions, to-device traffic, device-list changes) and claiming the victim's one-time keys (so it
 // keeps uploading new ones). Meanwhile the victim (victim.ts, a separate process) is started,
-// SIGKILLed after a random 50-1500 ms and started again, `kills` times; then a final clean run reads
-// the room's whole history. `checks.ts` says what must hold.
+// SIGKILLed and started again, `kills` times (when: kill-timing.ts, mostly while it handles a /sync
+// response); then a final clean run drains the server and reads the room's whole history.
+// `checks.ts` says what must hold.
 import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -29,9 +30,23 @@ import {
   type DeviceRef,
   type RunLine,
 } from "./checks.ts";
+import { KillTiming, killPoint, SYNC_AIMED_SHARE, syncTarget } from "./kill-timing.ts";
 import { type RecordingProxy, startRecordingProxy } from "./recording-proxy.ts";
 import type { VictimConfig, VictimLine } from "./victim.ts";
-import { spawnVictim } from "./victim-process.ts";
+import { spawnVictim, type VictimRun } from "./victim-process.ts";
+
+/**
+ * The number of kills: `KEYROOM_CRASH_KILLS` if set (the release check is 1 000, see
+ * docs/testing.md), else `fallback`.
+ */
+export function killsFromEnv(fallback: number): number {
+  const v = process.env.KEYROOM_CRASH_KILLS;
+  if (v === undefined || v === "") return fallback;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new Error(`KEYROOM_CRASH_KILLS must be a positive integer, not ${v}`);
+  return n;
+}
 
 export interface KillLoopOptions {
   kills: number;
@@ -39,8 +54,6 @@ export interface KillLoopOptions {
   seed?: number;
   /** At most this many extra peer devices over the whole loop. */
   maxExtraDevices?: number;
-  /** How long the final clean run may take before it counts as hung. */
-  finalRunTimeoutMs?: number;
   /**
    * Other clients in the room (matrix-js-sdk on vodozemac, matrix-nio on libolm) that now and then
    * send too, and must read the victim's last message. One missing here is skipped loudly.
@@ -64,6 +77,17 @@ export interface KillLoopResult {
     uploads: number;
     extraDevices: number;
     foreignMessages: number;
+    /** Runs aimed at the crash-during-sync window, and how many were killed inside it. */
+    syncAimedRuns: number;
+    killedInSync: number;
+    /** ... inside the handling of a response that carried to-device messages or room events. */
+    killedInCarryingSync: number;
+    killedBeforeReady: number;
+    /** The final run's drain: syncs made and to-device messages received. */
+    finalSyncs: number;
+    finalToDevice: number;
+    /** To-device messages the server still held for the victim at the end. */
+    pendingToDevice: number;
   };
 }
 
@@ -83,14 +107,13 @@ function prng(seed: number): () => number {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Resolves after `ms` unless cancelled (a pending timer would keep the test process alive). */
-function timer(ms: number): { done: Promise<void>; cancel(): void } {
-  let handle: NodeJS.Timeout | undefined;
-  const done = new Promise<void>((resolve) => {
-    handle = setTimeout(resolve, ms);
-  });
-  return { done, cancel: () => clearTimeout(handle) };
-}
+/**
+ * The final run counts as hung after this many of the slowest start-ups seen without printing
+ * anything (it prints a line per sync and per event, so a live run never goes quiet that long).
+ */
+const STALL_STARTUPS = 20;
+/** ... and never sooner than this (the first runs may not have measured a start-up). */
+const MIN_STALL_MS = 30_000;
 
 /** "dec×12 sent×2 ...": what a run printed, by line type. */
 function tally(lines: readonly VictimLine[]): string {
@@ -124,7 +147,6 @@ export class KillLoop {
     this.#opts = {
       kills: opts.kills,
       maxExtraDevices: opts.maxExtraDevices ?? 3,
-      finalRunTimeoutMs: opts.finalRunTimeoutMs ?? 60_000,
       foreignPeers: opts.foreignPeers ?? [],
     };
     process.once("exit", this.#onExit);
@@ -148,13 +170,48 @@ export class KillLoop {
     rmSync(this.#dir, { recursive: true, force: true });
   }
 
+  /** Waits `ms`; true if the victim is still running then (false: it exited by itself). */
+  async #aliveAfter(v: VictimRun, ms: number): Promise<boolean> {
+    const early = await Promise.race([sleep(ms).then(() => undefined), v.exited.then((c) => ({ c }))]);
+    return early === undefined;
+  }
+
+  /**
+   * Waits for `v` to exit; true if it stopped making progress first: no new output for
+   * `budgetMs()` (at least MIN_STALL_MS), a budget that grows with how slow the machine is now.
+   */
+  async #stalls(v: VictimRun, budgetMs: () => number): Promise<boolean> {
+    let seen = -1;
+    let since = performance.now();
+    for (;;) {
+      const exited = await Promise.race([sleep(1000).then(() => false), v.exited.then(() => true)]);
+      if (exited) return false;
+      const progress = v.lines.length;
+      if (progress !== seen) {
+        seen = progress;
+        since = performance.now();
+      } else if (performance.now() - since > Math.max(MIN_STALL_MS, budgetMs())) return true;
+    }
+  }
+
   /** Errors the in-process peer devices reported (a failed Olm session, a dropped send...). */
   readonly #peerErrors: string[] = [];
+
+  /** To-device messages in the last /sync response of each in-process client, by name. */
+  readonly #lastToDevice = new Map<string, number>();
 
   #client(name: string): MatrixClient {
     const c = new MatrixClient({
       homeserverUrl: this.#proxy?.baseUrl ?? "",
       logger: silentLogger,
+      fetch: async (input, init) => {
+        const res = await fetch(input, init);
+        if (res.ok && new URL(input).pathname.endsWith("/sync")) {
+          const body = (await res.clone().json()) as { to_device?: { events?: unknown[] } };
+          this.#lastToDevice.set(name, body.to_device?.events?.length ?? 0);
+        }
+        return res;
+      },
       syncTimeoutMs: 300,
       encryption: { store: { directory: join(this.#dir, name) } },
     });
@@ -289,7 +346,11 @@ export class KillLoop {
 
     const all: RunLine[] = [];
     const problems: string[] = [];
-    const victimCfg = (mode: VictimConfig["mode"], run: number): VictimConfig => ({
+    const victimCfg = (
+      mode: VictimConfig["mode"],
+      run: number,
+      killInSync?: VictimConfig["killInSync"],
+    ): VictimConfig => ({
       homeserverUrl: proxy.baseUrl,
       directory: join(this.#dir, "victim"),
       userId: victimAccount.userId,
@@ -299,6 +360,7 @@ export class KillLoop {
       sendIntervalMs: 100,
       runTag: `r${run}`,
       ...(mode === "run" && this.#fault !== undefined ? { fault: this.#fault } : {}),
+      ...(killInSync !== undefined ? { killInSync } : {}),
     });
     const noteReady = (lines: readonly VictimLine[]) => {
       const ready = lines.find((l): l is Extract<VictimLine, { t: "ready" }> => l.t === "ready");
@@ -307,27 +369,53 @@ export class KillLoop {
       }
     };
 
+    const timing = new KillTiming();
+    let syncAimedRuns = 0;
+    let killedInSync = 0;
+    let killedInCarryingSync = 0;
+    let killedBeforeReady = 0;
     for (let run = 0; run < this.#opts.kills; run++) {
-      const v = spawnVictim(victimCfg("run", run), this.#children);
-      const boot = await v.waitFor("boot");
-      const killAfter = this.#between(50, 1500);
-      let exitedEarly: number | null | undefined;
-      if (boot !== undefined) {
-        const early = await Promise.race([
-          sleep(killAfter).then(() => undefined),
-          v.exited.then((c) => ({ c })),
-        ]);
-        if (early !== undefined) exitedEarly = early.c;
+      const aimAtSync = this.#rand() < SYNC_AIMED_SHARE;
+      let aim: string;
+      let v: VictimRun;
+      let exitedEarly: number | undefined;
+      if (aimAtSync) {
+        // The victim kills itself partway into handling its n-th carrying /sync response (scaled by
+        // how long handling took in earlier runs); the parent only guards against idling.
+        syncAimedRuns++;
+        const nth = this.#between(1, 3);
+        const fraction = this.#rand() * 0.9;
+        const msPerItem = timing.handlingMsPerItem();
+        aim = `${Math.round(fraction * 100)}% into carrying sync #${nth} (${msPerItem.toFixed(2)} ms/item)`;
+        v = spawnVictim(victimCfg("run", run, { nth, fraction, msPerItem }), this.#children);
+        await Promise.race([v.waitUntil(syncTarget(Number.POSITIVE_INFINITY)), v.exited]);
       } else {
-        exitedEarly = await v.exited;
+        // Start-up: logging in, opening the stores, the first sync (as long as it takes here).
+        v = spawnVictim(victimCfg("run", run), this.#children);
+        const delay = Math.floor(this.#rand() * 1.5 * timing.startupMs());
+        aim = `${delay} ms after boot`;
+        if ((await v.waitFor("boot")) !== undefined) await this.#aliveAfter(v, delay);
       }
       v.child.kill("SIGKILL");
-      await v.exited;
+      const code = await v.exited;
+      if (code !== null) exitedEarly = code; // an exit code: it ended by itself, not by a signal
       for (const l of v.lines) all.push({ ...l, run });
       noteReady(v.lines);
+      timing.record(v.lines, v.arrivals);
+      const point = killPoint(v.lines);
+      if (point.inSync) killedInSync++;
+      if (point.inCarryingSync) killedInCarryingSync++;
+      if (point.beforeReady) killedBeforeReady++;
+      const where = point.inCarryingSync
+        ? "in a carrying sync"
+        : point.inSync
+          ? "in an empty sync"
+          : point.beforeReady
+            ? "before ready"
+            : "between syncs";
       const last = v.lines[v.lines.length - 1];
       schedule.push(
-        `run ${run}: killed ${killAfter} ms after boot; ${v.lines.length} lines (${tally(v.lines)}), last ${last ? last.t : "none"}` +
+        `run ${run}: aimed ${aim}, killed ${where}; ${v.lines.length} lines (${tally(v.lines)}), last ${last ? last.t : "none"}` +
           (exitedEarly !== undefined ? `; EXITED EARLY (${exitedEarly}): ${v.stderrTail.join(" | ")}` : ""),
       );
       if (exitedEarly !== undefined)
@@ -341,26 +429,25 @@ export class KillLoop {
     this.#stopPeer = true;
     await peerLoop;
 
-    // The final clean run: catch up, send once, read the whole history.
+    // The final clean run: drain the server, send once, read the whole history. It counts as hung
+    // only when it stops making progress (no output) for far longer than a start-up takes here.
     const fin = spawnVictim(victimCfg("final", -1), this.#children);
-    const limit = timer(this.#opts.finalRunTimeoutMs);
-    const finished = await Promise.race([
-      fin.exited.then((code) => ({ code })),
-      limit.done.then(() => undefined),
-    ]);
-    limit.cancel();
+    const hung = await this.#stalls(fin, () => STALL_STARTUPS * timing.slowestStartupMs());
     fin.child.kill("SIGKILL");
-    await fin.exited;
+    const code = await fin.exited;
     for (const l of fin.lines) all.push({ ...l, run: -1 });
     noteReady(fin.lines);
-    if (finished === undefined) problems.push(`the final run hung: ${fin.stderrTail.join(" | ")}`);
-    else if (finished.code !== 0 || !fin.lines.some((l) => l.t === "done")) {
-      problems.push(`the final run failed (exit ${finished.code}): ${fin.stderrTail.join(" | ")}`);
+    if (hung) problems.push(`the final run hung (no progress): ${fin.stderrTail.join(" | ")}`);
+    else if (code !== 0 || !fin.lines.some((l) => l.t === "done")) {
+      problems.push(`the final run failed (exit ${code}): ${fin.stderrTail.join(" | ")}`);
     }
+    const drained = fin.lines.find((l): l is Extract<VictimLine, { t: "drained" }> => l.t === "drained");
 
     // The peer reads everything the victim sent (its Olm sessions to the victim and back work);
-    // it catches up first, the final run's room key came after its loop stopped.
-    for (let i = 0; i < 2; i++) await peer.syncOnce({ timeoutMs: 0 });
+    // it catches up first (until the server holds no to-device message for it), the final run's
+    // room key came after its loop stopped.
+    for (let i = 0; i < 2 || (this.#lastToDevice.get("peer") ?? 0) > 0; i++)
+      await peer.syncOnce({ timeoutMs: 0 });
     const victimSent = new Map<string, string>();
     for (const l of all) if (l.t === "sent") victimSent.set(l.eventId, l.body);
     const peerSaw = new Map<string, string | undefined>();
@@ -404,7 +491,7 @@ export class KillLoop {
     let fallbackClaims = 0;
     let uploads = 0;
     problems.push(...peerProblems, ...this.#peerErrors, ...checkIdentity(all), ...checkNoErrors(all));
-    problems.push(...checkDecryptions(all, new Map([...expected, ...victimSent])));
+    let pendingToDevice = 0;
     if (victimDevice !== undefined && victimReady !== undefined) {
       const up = checkUploads(proxy.exchanges, tokenDevice, victimDevice, victimReady.ed25519);
       problems.push(...up.problems);
@@ -430,10 +517,16 @@ export class KillLoop {
         }[];
         problems.push(...checkStoredKeys(rows, up.uploaded));
         if (rows.length === 0) problems.push("the server holds no one-time key of the victim at the end");
+        const queued = db
+          .prepare("SELECT COUNT(*) AS n FROM to_device WHERE user_id = ? AND device_id = ?")
+          .get(victimDevice.userId, victimDevice.deviceId) as { n: number };
+        pendingToDevice = queued.n;
       } finally {
         db.close();
       }
     }
+
+    problems.push(...checkDecryptions(all, new Map([...expected, ...victimSent]), { pendingToDevice }));
 
     return {
       seed: this.seed,
@@ -448,9 +541,23 @@ export class KillLoop {
         uploads,
         extraDevices,
         foreignMessages,
+        syncAimedRuns,
+        killedInSync,
+        killedInCarryingSync,
+        killedBeforeReady,
+        finalSyncs: drained?.syncs ?? 0,
+        finalToDevice: drained?.toDevice ?? 0,
+        pendingToDevice,
       },
     };
   }
+}
+
+/** The loop reached the crash-during-sync window it exists for (see kill-timing.ts). */
+export function assertSyncWindowExercised(result: KillLoopResult, text: string): void {
+  const { syncAimedRuns, killedInCarryingSync } = result.stats;
+  if (syncAimedRuns > 0 && killedInCarryingSync === 0)
+    throw new Error(`no run was killed inside the handling of a sync response\n${text}`);
 }
 
 const MAX_PROBLEMS_SHOWN = 40;
@@ -460,6 +567,7 @@ export function describe(result: KillLoopResult): string {
   return [
     `kill loop seed ${result.seed} (replay: KEYROOM_CRASH_SEED=${result.seed})`,
     `stats: ${JSON.stringify(result.stats)}`,
+    `crash-during-sync window: ${result.stats.killedInCarryingSync} of ${result.schedule.length} runs killed while handling a sync response that carried something (${result.stats.syncAimedRuns} aimed at it, ${result.stats.killedInSync} in any sync, ${result.stats.killedBeforeReady} before ready)`,
     ...result.schedule,
     ...result.problems.slice(0, MAX_PROBLEMS_SHOWN).map((p) => `PROBLEM: ${p}`),
     ...(result.problems.length > MAX_PROBLEMS_SHOWN

@@ -10,8 +10,12 @@ export interface VictimRun {
   lines: VictimLine[];
   stderrTail: string[];
   exited: Promise<number | null>;
+  /** When each line arrived here (`performance.now()` of this process), index for index with `lines`. */
+  arrivals: number[];
   /** Resolves with the first line of type `t` (or undefined if the process exits first). */
   waitFor(t: VictimLine["t"]): Promise<VictimLine | undefined>;
+  /** Resolves true once `done(lines)` holds after some line (checked at every line), false at exit. */
+  waitUntil(done: (lines: readonly VictimLine[]) => boolean): Promise<boolean>;
 }
 
 /** Spawns the victim with `cfg`; it is in `children` until it exits. */
@@ -26,7 +30,10 @@ export function spawnVictim(cfg: VictimConfig, children: Set<ChildProcess>): Vic
   children.add(child);
   const lines: VictimLine[] = [];
   const stderrTail: string[] = [];
+  const arrivals: number[] = [];
   const waiters: { t: VictimLine["t"]; resolve: (l: VictimLine | undefined) => void }[] = [];
+  const conditions: { done: (lines: readonly VictimLine[]) => boolean; resolve: (ok: boolean) => void }[] =
+    [];
   let partial = "";
   child.stdout?.setEncoding("utf8");
   child.stdout?.on("data", (chunk: string) => {
@@ -41,9 +48,14 @@ export function spawnVictim(cfg: VictimConfig, children: Set<ChildProcess>): Vic
         line = { t: "error", where: "stdout", code: "NOT_JSON", message: text.slice(0, 200) };
       }
       lines.push(line);
+      arrivals.push(performance.now());
       for (const w of waiters.filter((x) => x.t === line.t)) {
         waiters.splice(waiters.indexOf(w), 1);
         w.resolve(line);
+      }
+      for (const c of conditions.filter((x) => x.done(lines))) {
+        conditions.splice(conditions.indexOf(c), 1);
+        c.resolve(true);
       }
     }
   });
@@ -56,6 +68,7 @@ export function spawnVictim(cfg: VictimConfig, children: Set<ChildProcess>): Vic
     child.once("exit", (code) => {
       children.delete(child);
       for (const w of waiters.splice(0)) w.resolve(undefined);
+      for (const c of conditions.splice(0)) c.resolve(false);
       resolve(code);
     }),
   );
@@ -65,5 +78,10 @@ export function spawnVictim(cfg: VictimConfig, children: Set<ChildProcess>): Vic
     if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(undefined);
     return new Promise<VictimLine | undefined>((resolve) => waiters.push({ t, resolve }));
   };
-  return { child, lines, stderrTail, exited, waitFor };
+  const waitUntil = (done: (lines: readonly VictimLine[]) => boolean) => {
+    if (done(lines)) return Promise.resolve(true);
+    if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => conditions.push({ done, resolve }));
+  };
+  return { child, lines, arrivals, stderrTail, exited, waitFor, waitUntil };
 }

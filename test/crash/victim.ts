@@ -5,7 +5,10 @@
 // synchronous on Linux, so a line printed before the kill is never lost.
 //
 // Usage: victim.ts '<VictimConfig as JSON>'
+import { once } from "node:events";
 import { join } from "node:path";
+import { Worker } from "node:worker_threads";
+import type { FetchLike } from "../../src/client/http.ts";
 import {
   type Logger,
   MatrixClient,
@@ -35,6 +38,14 @@ export interface VictimConfig {
    * once except the received room keys, which follow `delayMs` later (after the sync token).
    */
   fault?: { kind: FaultKind; delayMs: number };
+  /**
+   * SIGKILL itself while handling its `nth` /sync response that carries something (to-device
+   * messages or room events): the crash-during-sync window, hit on the victim's own clock (a kill
+   * sent by the parent arrives after the pipe's and the parent's delays, often too late). The kill
+   * comes `fraction` of the way into the expected handling time: `msPerItem` times the number of
+   * events and to-device messages in that response.
+   */
+  killInSync?: { nth: number; fraction: number; msPerItem: number };
 }
 
 export type FaultKind = "write-behind" | "late-room-keys";
@@ -44,8 +55,28 @@ export type VictimLine =
   | { t: "boot"; pid: number }
   | { t: "ready"; deviceId: string; ed25519: string; resumed: boolean }
   | { t: "synced" }
+  /**
+   * A /sync response arrived and is about to be handled (`ms`: the victim's clock); `toDevice` and
+   * `events` count what it carries. Until the matching `sync-saved`, the victim is in the
+   * crash-during-sync window the kill loop aims at.
+   */
+  | { t: "sync-got"; ms: number; toDevice: number; events: number }
+  /** The client store saved that response's token (the crypto state it carried came before). */
+  | { t: "sync-saved"; ms: number }
+  /** The final run drained the server: `syncs` responses, the last one with no to-device message. */
+  | { t: "drained"; syncs: number; toDevice: number }
   | { t: "dec"; eventId: string; sender: string; body: string; via: "sync" | "late" | "history" }
-  | { t: "undec"; eventId: string; code: string; via: "sync" | "history" }
+  | {
+      t: "undec";
+      eventId: string;
+      code: string;
+      via: "sync" | "history";
+      /** The Megolm session the event needs, and who sent it (to say which key was lost). */
+      sessionId?: string;
+      senderKey?: string;
+      /** Final run only: whether the victim's crypto store holds that session after everything. */
+      stored?: boolean;
+    }
   | { t: "sending"; body: string }
   | { t: "sent"; eventId: string; body: string }
   | { t: "error"; where: string; code: string; message: string }
@@ -84,6 +115,13 @@ function parseConfig(arg: string | undefined): VictimConfig {
     (!["write-behind", "late-room-keys"].includes(c.fault.kind) || !(c.fault.delayMs >= 0))
   ) {
     throw new Error("config.fault must be { kind: write-behind | late-room-keys, delayMs >= 0 }");
+  }
+  const k = c.killInSync;
+  if (
+    k !== undefined &&
+    !(Number.isSafeInteger(k.nth) && k.nth >= 1 && k.fraction >= 0 && k.msPerItem >= 0)
+  ) {
+    throw new Error("config.killInSync must be { nth >= 1, fraction >= 0, msPerItem >= 0 }");
   }
   return c;
 }
@@ -140,6 +178,20 @@ async function openFaulty(
   });
 }
 
+/** The `undec` line of an event that did not decrypt (its session named from the raw content). */
+function undecLine(ev: RoomEvent, via: "sync" | "history"): Extract<VictimLine, { t: "undec" }> {
+  const c = ev.raw.content;
+  const enc = ev.encryption;
+  return {
+    t: "undec",
+    eventId: ev.eventId,
+    code: enc !== undefined && enc.decrypted === false ? enc.code : "NOT_DECRYPTED",
+    via,
+    ...(typeof c.session_id === "string" ? { sessionId: c.session_id } : {}),
+    ...(typeof c.sender_key === "string" ? { senderKey: c.sender_key } : {}),
+  };
+}
+
 function report(ev: RoomEvent, via: "sync" | "late" | "history"): void {
   if (ev.raw.type !== "m.room.encrypted") return;
   const enc = ev.encryption;
@@ -147,22 +199,81 @@ function report(ev: RoomEvent, via: "sync" | "late" | "history"): void {
     const body = typeof ev.content.body === "string" ? ev.content.body : "";
     out({ t: "dec", eventId: ev.eventId, sender: ev.sender, body, via });
   } else {
-    out({
-      t: "undec",
-      eventId: ev.eventId,
-      code: enc?.code ?? "NOT_DECRYPTED",
-      via: via === "late" ? "sync" : via,
-    });
+    out(undecLine(ev, via === "late" ? "sync" : via));
   }
 }
+
+/** Counts of a /sync response body: to-device messages and room timeline events. */
+function syncCounts(body: unknown): { toDevice: number; events: number } {
+  const b = body as {
+    to_device?: { events?: unknown[] };
+    rooms?: Record<string, Record<string, { timeline?: { events?: unknown[] } }>>;
+  };
+  let events = 0;
+  for (const section of Object.values(b.rooms ?? {}))
+    for (const room of Object.values(section ?? {})) events += room.timeline?.events?.length ?? 0;
+  return { toDevice: b.to_device?.events?.length ?? 0, events };
+}
+
+/** The last /sync response's counts, for the final run's drain. */
+let lastSync = { toDevice: 0, events: 0 };
+let carryingSyncs = 0;
+
+/**
+ * A thread that SIGKILLs this process when told to, `afterMs` later. A timer on the main thread
+ * would not do: handling a sync response is mostly synchronous work (SQLite, crypto) chained by
+ * promises, so a main-thread timer only fires once the handling is over.
+ */
+async function killerThread(): Promise<Worker> {
+  const code = `
+    const { parentPort } = require("node:worker_threads");
+    parentPort.on("message", (ms) => setTimeout(() => process.kill(${process.pid}, "SIGKILL"), ms));
+    parentPort.postMessage("listening");`;
+  const w = new Worker(code, { eval: true });
+  // Started and listening before the client starts: a slow start would delay the kill.
+  await once(w, "message");
+  w.unref();
+  return w;
+}
+
+/** `fetch` that reports every /sync response before the client handles it (and may arm the kill). */
+async function observingFetch(killInSync: VictimConfig["killInSync"]): Promise<FetchLike> {
+  const killer = killInSync !== undefined ? await killerThread() : undefined;
+  return async (input, init) => {
+    const res = await fetch(input, init);
+    if (res.ok && new URL(input).pathname.endsWith("/sync")) {
+      lastSync = syncCounts(await res.clone().json());
+      out({ t: "sync-got", ms: performance.now(), ...lastSync });
+      if (lastSync.toDevice + lastSync.events > 0 && ++carryingSyncs === killInSync?.nth) {
+        const items = lastSync.toDevice + lastSync.events;
+        killer?.postMessage(Math.floor(killInSync.fraction * killInSync.msPerItem * items));
+      }
+    }
+    return res;
+  };
+}
+
+/** Reports each saved sync token (the end of the crash-during-sync window). */
+function observeSaves(store: SqliteClientStore): void {
+  const save = store.saveSync.bind(store);
+  store.saveSync = async (changes) => {
+    await save(changes);
+    out({ t: "sync-saved", ms: performance.now() });
+  };
+}
+
+/** Most syncs the final run makes to drain the server (each must carry to-device messages). */
+const MAX_DRAIN_SYNCS = 10_000;
 
 async function main(): Promise<void> {
   const cfg = parseConfig(process.argv[2]);
   out({ t: "boot", pid: process.pid });
   const store = await SqliteClientStore.open(join(cfg.directory, "client.sqlite3"));
+  observeSaves(store);
   const encryption = { store: { directory: join(cfg.directory, "crypto") }, restoreDeviceId: true };
   const common = {
     logger: stderrLogger,
+    fetch: await observingFetch(cfg.mode === "run" ? cfg.killInSync : undefined),
     syncTimeoutMs: cfg.mode === "final" ? 0 : 300,
     syncFilter: { room: { timeline: { limit: 50 } } },
   };
@@ -191,13 +302,44 @@ async function main(): Promise<void> {
   client.on("error", (e) => out(errorLine("client", e)));
 
   if (cfg.mode === "final") {
-    // Catch up (to-device keys included), then read everything the room holds.
-    for (let i = 0; i < 3; i++) await client.syncOnce({ timeoutMs: 0 });
+    // Catch up: sync until the server holds nothing more for us (it hands out a bounded number of
+    // to-device messages per response, so a backlog of room keys takes several), then read
+    // everything the room holds.
+    let syncs = 0;
+    let toDevice = 0;
+    do {
+      await client.syncOnce({ timeoutMs: 0 });
+      syncs++;
+      toDevice += lastSync.toDevice;
+    } while ((syncs < 2 || lastSync.toDevice > 0) && syncs < MAX_DRAIN_SYNCS);
+    out({ t: "drained", syncs, toDevice });
     out({ t: "synced" });
     const body = `victim ${cfg.runTag} final`;
     out({ t: "sent", eventId: await client.sendText(cfg.roomId, body), body });
-    for await (const ev of client.history(cfg.roomId, { pageSize: 100 })) report(ev, "history");
+    const undecrypted: Extract<VictimLine, { t: "undec" }>[] = [];
+    for await (const ev of client.history(cfg.roomId, { pageSize: 100 })) {
+      if (ev.raw.type === "m.room.encrypted" && ev.encryption?.decrypted !== true)
+        undecrypted.push(undecLine(ev, "history"));
+      else report(ev, "history");
+    }
+    const { userId, deviceId } = client;
     await client.close();
+    // Say how each failure came about: is the session in the store at all?
+    const crypto = await SqliteCryptoStore.open({
+      userId,
+      deviceId,
+      directory: join(cfg.directory, "crypto"),
+    });
+    try {
+      for (const u of undecrypted) {
+        const stored =
+          u.sessionId !== undefined &&
+          (await crypto.getInboundGroupSession(cfg.roomId, u.sessionId)) !== undefined;
+        out({ ...u, stored });
+      }
+    } finally {
+      await crypto.close();
+    }
     out({ t: "done" });
     return;
   }

@@ -1,4 +1,5 @@
 // The one error type the peer drivers throw, so tests can tell a timeout from a peer crash.
+import { withinBudget } from "../budget.ts";
 
 export type PeerErrorCode =
   /** A `wait*` call did not see what it waited for in time. */
@@ -29,18 +30,16 @@ export class PeerError extends Error {
   }
 }
 
-/** Races `promise` against a timer that rejects with `PeerError("TIMEOUT", what)`; the timer never outlives it. */
-export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: () => string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new PeerError("TIMEOUT", `${what()} (after ${timeoutMs} ms)`)),
-      timeoutMs,
-    );
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+/**
+ * Races `promise` against a budget of `timeoutMs` (enough on an idle machine) stretched by the
+ * machine's load (test/support/budget.ts); rejects with `PeerError("TIMEOUT", what)` once spent.
+ * The timer never outlives it.
+ */
+export function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: () => string): Promise<T> {
+  return withinBudget(
+    promise,
+    timeoutMs,
+    (spent) =>
+      new PeerError("TIMEOUT", `${what()} (after ${spent} ms; budget ${timeoutMs} ms scaled by load)`),
+  );
 }

@@ -1,5 +1,6 @@
 // One way to make a peer of any kind, so a test can loop over client pairs.
 import type { TestContext } from "node:test";
+import { scaledMs } from "../budget.ts";
 import { skipReasonForNio } from "../python.ts";
 import { JsSdkPeer } from "./jssdk.ts";
 import { NioPeer } from "./nio.ts";
@@ -10,8 +11,10 @@ export const PEER_KINDS: readonly PeerKind[] = ["js-sdk", "nio"];
 /**
  * Per-test limit for interop tests (`it(name, { timeout: PEER_TEST_TIMEOUT_MS }, …)`): a test takes
  * about a second, but on a loaded shared machine a Python peer alone can take seconds to start.
+ * Scaled by the machine's load when the test file loads (test/support/budget.ts); the waits inside
+ * a test are judged again by load when they run out.
  */
-export const PEER_TEST_TIMEOUT_MS = 60_000;
+export const PEER_TEST_TIMEOUT_MS = scaledMs(4 * 60_000);
 
 let nameCounter = 0;
 

@@ -11,6 +11,7 @@ import "./jssdk-env.ts";
 import { initAsync, OlmMachine } from "@matrix-org/matrix-sdk-crypto-wasm";
 import * as sdk from "matrix-js-sdk";
 import { type CryptoApi, CryptoEvent } from "matrix-js-sdk/lib/crypto-api/index.js";
+import { budget } from "../budget.ts";
 import { PeerError, withTimeout } from "./errors.ts";
 import { silentLogger } from "./jssdk-env.ts";
 import {
@@ -525,9 +526,9 @@ export class JsSdkPeer implements Peer {
     timeoutMs: number,
     what: () => string,
   ): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+    const left = budget(timeoutMs);
     while (!(await condition())) {
-      if (Date.now() > deadline) throw new PeerError("TIMEOUT", `${what()} (after ${timeoutMs} ms)`);
+      if (left.over()) throw new PeerError("TIMEOUT", `${what()} (after ${left.spentMs()} ms)`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }

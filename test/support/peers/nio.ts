@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { budget } from "../budget.ts";
 import { PYTHON } from "../python.ts";
 import { PeerError, withTimeout } from "./errors.ts";
 import {
@@ -415,11 +416,10 @@ export class NioPeer implements Peer {
 
   /** Syncs (long-polling) until `condition` holds, checking it first against what is already known. */
   private async syncUntil(condition: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+    const left = budget(timeoutMs);
     while (!condition()) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new PeerError("TIMEOUT", `${what()} (after ${timeoutMs} ms)`);
-      await this.syncOnce(Math.min(left, MAX_POLL_MS));
+      if (left.over()) throw new PeerError("TIMEOUT", `${what()} (after ${left.spentMs()} ms)`);
+      await this.syncOnce(Math.max(0, Math.min(left.leftMs(), MAX_POLL_MS)));
     }
   }
 
