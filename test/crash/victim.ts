@@ -227,7 +227,11 @@ let carryingSyncs = 0;
 async function killerThread(): Promise<Worker> {
   const code = `
     const { parentPort } = require("node:worker_threads");
-    parentPort.on("message", (ms) => setTimeout(() => process.kill(${process.pid}, "SIGKILL"), ms));
+    let armed;
+    parentPort.on("message", (ms) => {
+      clearTimeout(armed);
+      if (ms !== "disarm") armed = setTimeout(() => process.kill(${process.pid}, "SIGKILL"), ms);
+    });
     parentPort.postMessage("listening");`;
   const w = new Worker(code, { eval: true });
   // Started and listening before the client starts: a slow start would delay the kill.
@@ -236,16 +240,21 @@ async function killerThread(): Promise<Worker> {
   return w;
 }
 
+/** Armed at each carrying /sync response from the `nth` on, disarmed when its token is saved. */
+let killer: Worker | undefined;
+
 /** `fetch` that reports every /sync response before the client handles it (and may arm the kill). */
 async function observingFetch(killInSync: VictimConfig["killInSync"]): Promise<FetchLike> {
-  const killer = killInSync !== undefined ? await killerThread() : undefined;
+  if (killInSync !== undefined) killer = await killerThread();
   return async (input, init) => {
     const res = await fetch(input, init);
     if (res.ok && new URL(input).pathname.endsWith("/sync")) {
       lastSync = syncCounts(await res.clone().json());
       out({ t: "sync-got", ms: performance.now(), ...lastSync });
-      if (lastSync.toDevice + lastSync.events > 0 && ++carryingSyncs === killInSync?.nth) {
-        const items = lastSync.toDevice + lastSync.events;
+      // From the nth on: a response handled faster than expected re-arms it for the next one.
+      const items = lastSync.toDevice + lastSync.events;
+      if (items > 0) carryingSyncs++;
+      if (killInSync !== undefined && items > 0 && carryingSyncs >= killInSync.nth) {
         killer?.postMessage(Math.floor(killInSync.fraction * killInSync.msPerItem * items));
       }
     }
@@ -258,6 +267,7 @@ function observeSaves(store: SqliteClientStore): void {
   const save = store.saveSync.bind(store);
   store.saveSync = async (changes) => {
     await save(changes);
+    killer?.postMessage("disarm");
     out({ t: "sync-saved", ms: performance.now() });
   };
 }
