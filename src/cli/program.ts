@@ -4,6 +4,7 @@ import { Command, CommanderError, Option } from "commander";
 import { collect, parseHomeserver, parseInteger, parseSeconds } from "./args.ts";
 import { loginCommand, logoutCommand, whoamiCommand } from "./commands/account.ts";
 import { deleteDevicesCommand, listDevicesCommand, renameDeviceCommand } from "./commands/devices.ts";
+import { registerIdentityCommands } from "./commands/identity.ts";
 import type { CommandIo } from "./commands/io.ts";
 import {
   createRoomCommand,
@@ -125,6 +126,14 @@ export function buildProgram(io: CommandIo): Command {
       .option("--password <password>", `account password (or set $${PASSWORD_ENV})`),
   ).action(async (deviceIds: string[], o: { password?: string; profile?: string }) =>
     deleteDevicesCommand({ profileDir: profileOf(o), deviceIds, password: passwordOf(o.password) }),
+  );
+
+  registerIdentityCommands(
+    program,
+    withProfile,
+    profileOf,
+    (option) => option ?? (process.env[PASSWORD_ENV] || undefined),
+    io,
   );
 
   withProfile(
