@@ -4,6 +4,7 @@
  * secret storage. No I/O.
  */
 export * from "./attachments/index.ts";
+export * from "./backup/index.ts";
 export * from "./json/index.ts";
 export * from "./key-export/index.ts";
 export * from "./megolm/index.ts";
