@@ -59,6 +59,8 @@ export class UnknownDevicesError extends Error {
 export type DecryptionFailureCode =
   /** The event is not a well-formed `m.megolm.v1.aes-sha2` event. */
   | "MALFORMED_EVENT"
+  /** The ciphertext is larger than any event can be (`MAX_ROOM_EVENT_CIPHERTEXT_BYTES`). */
+  | "TOO_LARGE"
   /** The algorithm is not one we support. */
   | "UNSUPPORTED_ALGORITHM"
   /** We hold no inbound session with this ID for this room (the key may still arrive). */
@@ -104,6 +106,8 @@ export const RETRYABLE_FAILURES: ReadonlySet<DecryptionFailureCode> = new Set([
 export type ToDeviceFailureCode =
   /** The content is not a well-formed `m.olm.v1.curve25519-aes-sha2` event. */
   | "MALFORMED_EVENT"
+  /** The ciphertext is larger than a to-device message can be (`MAX_TO_DEVICE_CIPHERTEXT_BYTES`). */
+  | "TOO_LARGE"
   /** The algorithm is not one we support. */
   | "UNSUPPORTED_ALGORITHM"
   /** The ciphertext has no entry for our Curve25519 key. */

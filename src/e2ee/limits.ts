@@ -6,6 +6,18 @@
 import { z } from "zod";
 
 export const MAX_ID_LENGTH = 255;
+/**
+ * Largest Megolm ciphertext we decrypt, in bytes of its base64 text: the spec caps a whole event at
+ * 65 536 bytes (Client-Server API, "Size limits"), so a longer ciphertext cannot be a real event
+ * and is refused before any cryptographic work.
+ */
+export const MAX_ROOM_EVENT_CIPHERTEXT_BYTES = 65_536;
+/**
+ * Largest Olm message body we decrypt (a to-device event): the same 65 536-byte bound, which
+ * homeservers apply to each to-device message as to events.
+ */
+export const MAX_TO_DEVICE_CIPHERTEXT_BYTES = 65_536;
+
 /** Free-text fields we keep (withheld reasons). */
 export const MAX_REASON_LENGTH = 1000;
 

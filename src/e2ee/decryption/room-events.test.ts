@@ -4,6 +4,7 @@ import { OutboundGroupSession } from "../../crypto/megolm/index.ts";
 import { Account } from "../../crypto/olm/index.ts";
 import { MemoryCryptoStore } from "../../store/index.ts";
 import { DecryptionError, type DecryptionFailureCode } from "../errors.ts";
+import { MAX_ROOM_EVENT_CIPHERTEXT_BYTES } from "../limits.ts";
 import { OlmMachine } from "../machine.ts";
 import { signWithAccount } from "../signing.ts";
 import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
@@ -220,6 +221,23 @@ describe("room event decryption", () => {
       assert.equal(decrypted.trust, "unverified");
       await bob.restart();
     }
+  });
+
+  it("refuses a ciphertext larger than any event before decrypting it; a large real event is fine", async () => {
+    const { alice, bob } = await setup();
+    const big = await alice.sendMessage(ROOM, joined("@alice:x", "@bob:x"), "x".repeat(40_000));
+    await bob.sync();
+    assert.equal(String((await bob.machine.decryptRoomEvent(big, ROOM)).content.body).length, 40_000);
+    const content = big.content as Record<string, string>;
+    for (const size of [MAX_ROOM_EVENT_CIPHERTEXT_BYTES + 1, 50 * 1024 * 1024]) {
+      const huge = {
+        ...big,
+        event_id: `$huge${size}`,
+        content: { ...content, ciphertext: "A".repeat(size) },
+      };
+      await assert.rejects(bob.machine.decryptRoomEvent(huge, ROOM), failsWith("TOO_LARGE"));
+    }
+    assert.equal((await bob.machine.decryptRoomEvent(big, ROOM)).messageIndex, 0);
   });
 
   it("writes replay records in batches that survive a crash", async () => {

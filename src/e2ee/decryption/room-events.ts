@@ -11,7 +11,7 @@ import { type DeviceRecord, MEGOLM_ALGORITHM } from "../devices/device.ts";
 import type { DeviceManager } from "../devices/manager.ts";
 import { DecryptionError } from "../errors.ts";
 import type { OwnDevice } from "../identity/own-device.ts";
-import { isId } from "../limits.ts";
+import { isId, MAX_ROOM_EVENT_CIPHERTEXT_BYTES } from "../limits.ts";
 import type { InboundEntry, InboundSessions } from "../room-keys/inbound.ts";
 import type { WithheldRecord } from "../store/records.ts";
 import type { SenderTrust } from "../trust/trust.ts";
@@ -71,6 +71,10 @@ export function parseMegolmEvent(event: EncryptedRoomEvent): ParsedMegolmEvent {
   }
   if (c.algorithm !== MEGOLM_ALGORITHM) {
     throw new DecryptionError("UNSUPPORTED_ALGORITHM", "unsupported room encryption algorithm");
+  }
+  // Base64 is ASCII: its length in UTF-16 units is at most its length in bytes.
+  if (c.ciphertext.length > MAX_ROOM_EVENT_CIPHERTEXT_BYTES) {
+    throw new DecryptionError("TOO_LARGE", "the ciphertext is larger than any event can be");
   }
   return { sessionId: c.session_id, ciphertext: c.ciphertext, deviceId: c.device_id };
 }

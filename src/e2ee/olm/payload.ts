@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { OLM_ALGORITHM } from "../devices/device.ts";
-import { idSchema } from "../limits.ts";
+import { idSchema, MAX_TO_DEVICE_CIPHERTEXT_BYTES } from "../limits.ts";
 
 export interface OlmPayload {
   readonly type: string;
@@ -55,7 +55,7 @@ export interface OlmEncryptedContent {
 
 export type ParsedOlmContent =
   | { ok: true; senderKey: string; message: { type: 0 | 1; body: string } | undefined }
-  | { ok: false; code: "MALFORMED_EVENT" | "UNSUPPORTED_ALGORITHM" };
+  | { ok: false; code: "MALFORMED_EVENT" | "UNSUPPORTED_ALGORITHM" | "TOO_LARGE" };
 
 /** Checks an `m.room.encrypted` to-device content and picks the ciphertext for `ourCurveKey`. */
 export function parseOlmContent(content: unknown, ourCurveKey: string): ParsedOlmContent {
@@ -66,5 +66,7 @@ export function parseOlmContent(content: unknown, ourCurveKey: string): ParsedOl
   if (ours === undefined) return { ok: true, senderKey: parsed.data.sender_key, message: undefined };
   const message = olmMessageSchema.safeParse(ours);
   if (!message.success) return { ok: false, code: "MALFORMED_EVENT" };
+  // Checked before any cryptographic work (base64 is ASCII: UTF-16 length bounds the bytes).
+  if (message.data.body.length > MAX_TO_DEVICE_CIPHERTEXT_BYTES) return { ok: false, code: "TOO_LARGE" };
   return { ok: true, senderKey: parsed.data.sender_key, message: message.data };
 }

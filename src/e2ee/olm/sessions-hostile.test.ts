@@ -7,6 +7,7 @@ import { MemoryCryptoStore } from "../../store/index.ts";
 import type { MachineContext } from "../context.ts";
 import { ReplayGuard } from "../decryption/replay.ts";
 import { HeldKeyRequests } from "../key-requests/held.ts";
+import { MAX_TO_DEVICE_CIPHERTEXT_BYTES } from "../limits.ts";
 import { buildParts } from "../parts.ts";
 import { machineStoreFrom } from "../store/crypto-store.ts";
 import { emptyChanges } from "../store/records.ts";
@@ -116,6 +117,38 @@ describe("Olm sessions under hostile input", () => {
     // The session still works.
     const good = mallory.encrypt(hs, bob, mallory.payload(bob, "m.dummy", {}));
     assert.deepEqual((await bob.machine.receiveSyncChanges({ toDevice: [good] })).failures, []);
+  });
+
+  it("refuses an Olm message larger than a to-device message can be, before decrypting it", async () => {
+    const hs = new FakeHomeserver();
+    const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
+    const mallory = new RawOlmPeer("@mallory:x", "M");
+    mallory.publish(hs);
+    const real = mallory.encrypt(hs, bob, mallory.payload(bob, "m.dummy", { pad: "p".repeat(30_000) }));
+    const ciphertext = real.content.ciphertext as Record<string, { type: 0 | 1; body: string }>;
+    const ours = ciphertext[bob.machine.identityKeys.curve25519];
+    assert.ok(ours);
+    const huge = {
+      ...real,
+      content: {
+        ...real.content,
+        ciphertext: {
+          [bob.machine.identityKeys.curve25519]: {
+            type: ours.type,
+            body: "A".repeat(MAX_TO_DEVICE_CIPHERTEXT_BYTES + 1),
+          },
+        },
+      },
+    };
+    const refused = await bob.machine.receiveSyncChanges({ toDevice: [huge] });
+    assert.deepEqual(
+      refused.failures.map((f) => f.code),
+      ["TOO_LARGE"],
+    );
+    // A large genuine message still decrypts afterwards.
+    const ok = await bob.machine.receiveSyncChanges({ toDevice: [real] });
+    assert.deepEqual(ok.failures, []);
+    assert.equal(ok.toDevice[0]?.type, "m.dummy");
   });
 
   it("bounds the wedged set and the session cache against junk from made-up keys, keeping real devices", async () => {
