@@ -648,7 +648,12 @@ export class OlmMachine {
           const content = event.content;
           const senderKey = isRecord(content) ? content.sender_key : undefined;
           if (e.code !== "WITHHELD") {
-            p.gossip.request(roomId, sessionId, typeof senderKey === "string" ? senderKey : undefined);
+            p.gossip.request(
+              roomId,
+              sessionId,
+              typeof senderKey === "string" ? senderKey : undefined,
+              event.sender,
+            );
           }
         }
         return e;

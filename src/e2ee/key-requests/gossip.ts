@@ -21,9 +21,17 @@ import type { HeldKeyRequest, HeldKeyRequests } from "./held.ts";
 export const MAX_PENDING_KEY_ANSWERS = 500;
 /**
  * Outstanding requests of our own at most: events naming random sessions must not make us queue
- * and store requests without end.
+ * and store requests without end. Any member can send such events, so the table is also bounded
+ * per room and per sender, and a full bucket makes room by dropping its own oldest request (that of
+ * the sender with the most requests): junk never keeps a real request from being made.
  */
 export const MAX_OUTGOING_KEY_REQUESTS = 1000;
+export const MAX_KEY_REQUESTS_PER_ROOM = 250;
+export const MAX_KEY_REQUESTS_PER_SENDER = 50;
+/** A request nobody answered within this long is dropped (a later failure may ask again). */
+export const KEY_REQUEST_LIFETIME_MS = 24 * 60 * 60 * 1000;
+/** Requests read back from the store do not say whose event caused them: one bucket for them all. */
+const UNKNOWN_SENDER = "";
 /** Length of a forwarding chain we accept. */
 export const MAX_FORWARDING_CHAIN = 16;
 
@@ -63,7 +71,10 @@ export class KeyRequests {
   readonly #devices: DeviceManager;
   readonly #olm: OlmSessions;
   readonly #inbound: InboundSessions;
+  /** Oldest first. */
   readonly #outgoing = new Map<string, OutgoingKeyRequestRecord>();
+  /** Request ID → the sender of the event that made us ask (memory only). */
+  readonly #senders = new Map<string, string>();
   /** `[roomId, sessionId]` → request ID. */
   readonly #bySession = new Map<string, string>();
   readonly #pendingAnswers = new Map<string, PendingAnswer>();
@@ -84,7 +95,9 @@ export class KeyRequests {
   }
 
   async load(): Promise<void> {
-    for (const r of await this.#ctx.store.getKeyRequests()) this.#remember(r);
+    const stored = await this.#ctx.store.getKeyRequests();
+    stored.sort((a, b) => a.createdAt - b.createdAt);
+    for (const r of stored) this.#remember(r, UNKNOWN_SENDER);
   }
 
   #find(roomId: string, sessionId: string): OutgoingKeyRequestRecord | undefined {
@@ -92,13 +105,15 @@ export class KeyRequests {
     return id === undefined ? undefined : this.#outgoing.get(id);
   }
 
-  #remember(r: OutgoingKeyRequestRecord): void {
+  #remember(r: OutgoingKeyRequestRecord, sender: string): void {
     this.#outgoing.set(r.requestId, r);
+    this.#senders.set(r.requestId, sender);
     this.#bySession.set(JSON.stringify([r.roomId, r.sessionId]), r.requestId);
   }
 
   #forget(r: OutgoingKeyRequestRecord): void {
     this.#outgoing.delete(r.requestId);
+    this.#senders.delete(r.requestId);
     this.#bySession.delete(JSON.stringify([r.roomId, r.sessionId]));
   }
 
@@ -107,17 +122,60 @@ export class KeyRequests {
     this.#ctx.tx.queuedToDevice.push({ request, roomId: undefined });
   }
 
-  /** Asks our other devices for a session we lack (once per session). */
-  request(roomId: string, sessionId: string, senderKey: string | undefined): void {
-    if (this.#outgoing.size >= MAX_OUTGOING_KEY_REQUESTS || this.#find(roomId, sessionId) !== undefined)
-      return;
+  /** Drops a request without telling anyone (our devices answer it or forget it themselves). */
+  #drop(r: OutgoingKeyRequestRecord): void {
+    this.#forget(r);
+    this.#ctx.tx.deletedKeyRequests.push(r.requestId);
+  }
+
+  #expire(): void {
+    const cutoff = this.#ctx.now() - KEY_REQUEST_LIFETIME_MS;
+    for (const r of this.#outgoing.values()) {
+      if (r.createdAt > cutoff) break; // oldest first
+      this.#drop(r);
+    }
+  }
+
+  /**
+   * If `within` holds `limit` requests or more, drops the oldest request of the sender with the
+   * most of them there (so the sender flooding a bucket pays for it, not the others).
+   */
+  #makeRoom(within: (r: OutgoingKeyRequestRecord) => boolean, limit: number): void {
+    const bySender = new Map<string, OutgoingKeyRequestRecord[]>();
+    let count = 0;
+    for (const r of this.#outgoing.values()) {
+      if (!within(r)) continue;
+      count++;
+      const sender = this.#senders.get(r.requestId) ?? UNKNOWN_SENDER;
+      const list = bySender.get(sender);
+      if (list === undefined) bySender.set(sender, [r]);
+      else list.push(r);
+    }
+    if (count < limit) return;
+    let largest: OutgoingKeyRequestRecord[] = [];
+    for (const list of bySender.values()) if (list.length > largest.length) largest = list;
+    const oldest = largest[0];
+    if (oldest !== undefined) this.#drop(oldest);
+  }
+
+  /**
+   * Asks our other devices for a session we lack (once per session), for an event `sender` sent.
+   * The table is bounded overall, per room and per sender; see `MAX_OUTGOING_KEY_REQUESTS`.
+   */
+  request(roomId: string, sessionId: string, senderKey: string | undefined, sender: string): void {
+    this.#expire();
+    if (this.#find(roomId, sessionId) !== undefined) return;
+    this.#makeRoom((r) => this.#senders.get(r.requestId) === sender, MAX_KEY_REQUESTS_PER_SENDER);
+    this.#makeRoom((r) => r.roomId === roomId, MAX_KEY_REQUESTS_PER_ROOM);
+    this.#makeRoom(() => true, MAX_OUTGOING_KEY_REQUESTS);
     const record: OutgoingKeyRequestRecord = {
       requestId: newRequestId(),
       roomId,
       sessionId,
       senderKey: senderKey ?? "",
+      createdAt: this.#ctx.now(),
     };
-    this.#remember(record);
+    this.#remember(record, sender);
     this.#ctx.tx.keyRequests.push(record);
     this.#queue("m.room_key_request", {
       [this.#ctx.userId]: {

@@ -270,6 +270,7 @@ export function machineStoreFrom(
         roomId: r.roomId,
         sessionId: r.sessionId,
         senderKey: r.senderKey,
+        createdAt: r.createdAt,
       }));
     },
     async getWithheld(roomId, sessionId) {
@@ -319,7 +320,6 @@ export function machineStoreFrom(
           ...r,
           recipients: [{ userId, deviceId: "*" }],
           state: "unsent" as const,
-          createdAt: at,
         })),
         deletedOutgoingKeyRequests: c.deletedKeyRequests,
         withheld: c.withheld.map((w) => ({

@@ -95,6 +95,8 @@ export interface OutgoingKeyRequestRecord {
   readonly roomId: string;
   readonly sessionId: string;
   readonly senderKey: string;
+  /** When we first asked (ms): requests expire (`KEY_REQUEST_LIFETIME_MS`). */
+  readonly createdAt: number;
 }
 
 export interface WithheldRecord {
