@@ -18,7 +18,12 @@ export type StoreErrorCode =
   /** An option is out of range (e.g. an empty file name, a batch limit below 1). */
   | "BAD_OPTION"
   /** The back end refused an operation (I/O error, quota, aborted transaction). */
-  | "BACKEND";
+  | "BACKEND"
+  /**
+   * The store's file is damaged (e.g. truncated to zero bytes). It is not opened as a new store:
+   * that would bring the device back under its old ID with new identity keys.
+   */
+  | "CORRUPT";
 
 export class StoreError extends Error {
   override readonly name: string = "StoreError";

@@ -1,6 +1,16 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  unlinkSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -238,6 +248,42 @@ describe("SqliteCryptoStore", () => {
     assert.deepEqual(sharingRows(), before);
     await withStore((s) => s.saveChanges({ deletedOutboundGroupSessions: ["!r:x", "!r2:x"] }));
     assert.deepEqual(sharingRows(), []);
+  });
+
+  it("refuses a database file truncated to zero bytes instead of starting a new identity in it", async () => {
+    for (const protection of [{}, { passphrase: "pw", kdfIterations: 1000 }]) {
+      const directory = newDir();
+      const store = await SqliteCryptoStore.open({
+        userId: ALICE,
+        deviceId: DEVICE,
+        directory,
+        ...protection,
+      });
+      await store.saveChanges({ account: sample.account(0) });
+      await store.close();
+      const path = join(directory, DEFAULT_SQLITE_FILE_NAME);
+      truncateSync(path, 0);
+      for (const deviceId of [DEVICE, undefined]) {
+        await assert.rejects(
+          SqliteCryptoStore.open({ userId: ALICE, deviceId, directory, ...protection }),
+          (e) => e instanceof StoreError && e.code === "CORRUPT",
+        );
+      }
+      assert.equal(statSync(path).size, 0, "the damaged file is left as it was");
+      // A new location still starts a new store (no stray temporary files beside it).
+      const fresh = newDir();
+      const created = await SqliteCryptoStore.open({
+        userId: ALICE,
+        deviceId: DEVICE,
+        directory: fresh,
+        ...protection,
+      });
+      await created.close();
+      assert.deepEqual(
+        readdirSync(fresh).filter((f) => f.endsWith(".new")),
+        [],
+      );
+    }
   });
 
   it("refuses a database from a newer Keyroom", async () => {

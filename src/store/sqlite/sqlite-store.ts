@@ -11,7 +11,7 @@
  * - Secrets at rest: see `cipher/store-cipher.ts`; without a passphrase or key, a key file
  *   `<fileName>.key` (mode 0600) is created beside the database.
  */
-import { mkdirSync } from "node:fs";
+import { linkSync, mkdirSync, statSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import type { CryptoChanges } from "../changes.ts";
@@ -61,6 +61,54 @@ function isBusy(e: unknown): boolean {
   return code === "SQLITE_BUSY" || code === "SQLITE_LOCKED";
 }
 
+/** The file's size, or undefined if there is no file. */
+function sizeOf(path: string): number | undefined {
+  try {
+    return statSync(path).size;
+  } catch (e) {
+    if ((e as { code?: unknown }).code === "ENOENT") return undefined;
+    throw e;
+  }
+}
+
+/**
+ * Makes sure a database file exists at `path`, never leaving an empty one: a new file is made
+ * under a temporary name (with its header written) and linked into place, which fails if another
+ * process got there first. So an empty file at `path` can only be a damaged store.
+ */
+function ensureDatabaseFile(path: string): void {
+  const size = sizeOf(path);
+  if (size === 0) {
+    throw new StoreError(
+      "CORRUPT",
+      `the crypto store at ${path} is empty (truncated?); it is not started again as a new store, ` +
+        "which would bring this device back with new keys. Restore it from a backup, or move it " +
+        "away and log in as a new device",
+    );
+  }
+  if (size !== undefined) return;
+  const temporary = `${path}.${process.pid}.${Date.now()}.new`;
+  try {
+    const db = new Database(temporary);
+    try {
+      db.pragma("journal_mode = WAL");
+    } finally {
+      db.close();
+    }
+    try {
+      linkSync(temporary, path);
+    } catch (e) {
+      if ((e as { code?: unknown }).code !== "EEXIST") throw e;
+    }
+  } finally {
+    try {
+      unlinkSync(temporary);
+    } catch {
+      // already gone
+    }
+  }
+}
+
 function checkFileName(name: string): string {
   if (name.length === 0 || name.includes("/") || name.includes("\\") || name === "." || name === "..") {
     throw new StoreError(
@@ -95,9 +143,11 @@ export class SqliteCryptoStore implements CryptoStore {
     let db: Database.Database;
     try {
       mkdirSync(options.directory, { recursive: true, mode: 0o700 });
+      ensureDatabaseFile(path);
       // timeout 0: a locked store is reported at once instead of after a busy wait.
       db = new Database(path, { timeout: 0 });
     } catch (e) {
+      if (e instanceof StoreError) throw e;
       throw new StoreError("BACKEND", `the crypto store at ${path} could not be opened`, { cause: e });
     }
     try {
