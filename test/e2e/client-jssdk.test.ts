@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as nodeSetTimeout } from "node:timers";
 import { MatrixClient, type RoomEvent } from "../../src/index.ts";
+import { scaledMs } from "../support/budget.ts";
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
 
 // matrix-js-sdk 43 calls Promise.withResolvers, which Node 20 lacks.
@@ -51,7 +52,7 @@ function waitForJsEvent(client: JsClient, roomId: string, pred: (ev: JsEvent) =>
   });
 }
 
-describe("Keyroom client and matrix-js-sdk in one room", { timeout: 60_000 }, () => {
+describe("Keyroom client and matrix-js-sdk in one room", { timeout: scaledMs(60_000) }, () => {
   let hs: TestDevServer;
   let kr: MatrixClient;
   let js: JsClient;

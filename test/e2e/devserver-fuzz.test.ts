@@ -6,6 +6,7 @@ import fc from "fast-check";
 import { Homeserver } from "../../src/devserver/homeserver.ts";
 import { buildRouter } from "../../src/devserver/server.ts";
 import { Uia } from "../../src/devserver/uia.ts";
+import { scaledMs } from "../support/budget.ts";
 import { startTestDevServer, type TestDevServer, type TestUser } from "../support/devserver.ts";
 
 let s: TestDevServer;
@@ -38,7 +39,9 @@ function routes(): [string, string][] {
 // Routes that end the fuzzer's own session would stop the sweep, not test the server.
 const SKIP = new Set(["/logout", "/logout/all"]);
 
-it("no route answers 500 or a non-JSON error, whatever the input", { timeout: 60_000 }, async () => {
+it("no route answers 500 or a non-JSON error, whatever the input", {
+  timeout: scaledMs(60_000),
+}, async () => {
   const all = routes().filter(([, p]) => !SKIP.has(p.replace(/^\/_matrix\/client\/(v3|r0)/, "")));
   const param = fc.oneof(
     fc.constant(roomId),

@@ -3,6 +3,7 @@
 // a failure.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { scaledMs } from "../support/budget.ts";
 import { startTestDevServer, type TestDevServer, type TestUser } from "../support/devserver.ts";
 
 describe("long-poll wake-ups", () => {
@@ -29,19 +30,19 @@ describe("long-poll wake-ups", () => {
   }
   const r = () => encodeURIComponent(room);
 
-  it("on a room event", { timeout: 10_000 }, async () => {
+  it("on a room event", { timeout: scaledMs(10_000) }, async () => {
     const res = await wake(() =>
       s.api("PUT", `/rooms/${r()}/send/m.room.message/w1`, { token: a.accessToken, body: { body: "w" } }),
     );
     assert.equal(res.rooms.join[room].timeline.events[0].content.body, "w");
   });
 
-  it("on a device-list change of a room mate", { timeout: 10_000 }, async () => {
+  it("on a device-list change of a room mate", { timeout: scaledMs(10_000) }, async () => {
     const res = await wake(() => s.login(a));
     assert.deepEqual(res.device_lists.changed, [a.userId]);
   });
 
-  it("on own account data", { timeout: 10_000 }, async () => {
+  it("on own account data", { timeout: scaledMs(10_000) }, async () => {
     const res = await wake(() =>
       s.api("PUT", `/user/${encodeURIComponent(b.userId)}/account_data/m.w`, {
         token: b.accessToken,
@@ -51,7 +52,7 @@ describe("long-poll wake-ups", () => {
     assert.deepEqual(res.account_data.events, [{ type: "m.w", content: { x: 1 } }]);
   });
 
-  it("on a receipt", { timeout: 10_000 }, async () => {
+  it("on a receipt", { timeout: scaledMs(10_000) }, async () => {
     const ev = (
       await s.api("PUT", `/rooms/${r()}/send/m.room.message/w2`, {
         token: a.accessToken,
@@ -67,7 +68,7 @@ describe("long-poll wake-ups", () => {
     assert.equal(res.rooms.join[room].ephemeral.events[0].type, "m.receipt");
   });
 
-  it("on typing", { timeout: 10_000 }, async () => {
+  it("on typing", { timeout: scaledMs(10_000) }, async () => {
     const res = await wake(() =>
       s.api("PUT", `/rooms/${r()}/typing/${encodeURIComponent(a.userId)}`, {
         token: a.accessToken,
@@ -82,7 +83,7 @@ describe("long-poll wake-ups", () => {
     });
   });
 
-  it("on an invite, for the invitee", { timeout: 10_000 }, async () => {
+  it("on an invite, for the invitee", { timeout: scaledMs(10_000) }, async () => {
     const c = await s.register();
     const res = await wake(
       () => s.api("POST", `/rooms/${r()}/invite`, { token: a.accessToken, body: { user_id: c.userId } }),
@@ -91,7 +92,7 @@ describe("long-poll wake-ups", () => {
     assert.ok(res.rooms.invite[room], "res.rooms.invite[room]");
   });
 
-  it("on a to-device message", { timeout: 10_000 }, async () => {
+  it("on a to-device message", { timeout: scaledMs(10_000) }, async () => {
     const res = await wake(() =>
       s.api("PUT", "/sendToDevice/m.w/w3", {
         token: a.accessToken,
@@ -101,7 +102,9 @@ describe("long-poll wake-ups", () => {
     assert.deepEqual(res.to_device.events, [{ type: "m.w", sender: a.userId, content: { hi: true } }]);
   });
 
-  it("a poll with nothing new returns an empty response at its timeout", { timeout: 10_000 }, async () => {
+  it("a poll with nothing new returns an empty response at its timeout", {
+    timeout: scaledMs(10_000),
+  }, async () => {
     const since = (await s.api("GET", "/sync", { token: b.accessToken })).json.next_batch;
     const res = (await s.api("GET", `/sync?since=${since}&timeout=50`, { token: b.accessToken })).json;
     assert.equal(res.next_batch, since);

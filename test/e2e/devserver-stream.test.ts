@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
 import fc from "fast-check";
+import { scaledMs } from "../support/budget.ts";
 import { startTestDevServer, type TestDevServer, type TestUser } from "../support/devserver.ts";
 
 interface Ev {
@@ -66,7 +67,7 @@ class Reader {
 }
 
 it("every message is delivered exactly once and in order, gaps filled via prev_batch", {
-  timeout: 60_000,
+  timeout: scaledMs(60_000),
 }, async () => {
   await fc.assert(
     fc.asyncProperty(

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { scaledMs } from "../support/budget.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -13,7 +14,7 @@ function node(args: string[]): string {
   return r.stdout;
 }
 
-test("the package builds and its entry points load from dist/", { timeout: 120_000 }, () => {
+test("the package builds and its entry points load from dist/", { timeout: scaledMs(120_000) }, () => {
   const build = spawnSync(`${root}/node_modules/.bin/tsc`, ["-p", "tsconfig.build.json"], {
     cwd: root,
     encoding: "utf8",
