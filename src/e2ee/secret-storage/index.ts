@@ -33,6 +33,7 @@ export {
 export {
   buildSecretRequest,
   buildSecretRequestCancellation,
+  buildSecretRequests,
   buildSecretSend,
   decideSecretRequest,
   decideSecretSend,
@@ -42,12 +43,14 @@ export {
   parseSecretRequest,
   parseSecretSend,
   type RequestingDevice,
+  rememberSecretRequest,
   SECRET_REQUEST_TYPE,
   SECRET_SEND_TYPE,
   type SecretRequest,
   type SecretRequestDecision,
   type SecretSend,
   type SecretSendDecision,
+  type SecretSharingToDevice,
 } from "./sharing.ts";
 export {
   RECOVERY_SECRETS,

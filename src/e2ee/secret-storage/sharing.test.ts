@@ -4,11 +4,15 @@ import fc from "fast-check";
 import {
   buildSecretRequest,
   buildSecretRequestCancellation,
+  buildSecretRequests,
   buildSecretSend,
   decideSecretRequest,
   decideSecretSend,
+  MAX_OUTSTANDING_SECRET_REQUESTS,
+  type OutstandingSecretRequest,
   parseSecretRequest,
   parseSecretSend,
+  rememberSecretRequest,
 } from "./sharing.ts";
 import { code } from "./test-fixtures.ts";
 
@@ -101,6 +105,25 @@ describe("secret sharing (m.secret.request / m.secret.send)", () => {
       accept: false,
       reason: "unknown_request",
     });
+  });
+  it("a new device asks all its other devices for each secret and remembers a bounded set", () => {
+    const { toDevice, outstanding } = buildSecretRequests(own, [
+      "m.cross_signing.master",
+      "m.megolm_backup.v1",
+    ]);
+    assert.equal(toDevice.length, 2);
+    const first = toDevice[0]?.messages[own.userId]?.["*"];
+    assert.deepEqual(parseSecretRequest(first), {
+      action: "request",
+      name: "m.cross_signing.master",
+      requestingDeviceId: "MINE",
+      requestId: outstanding[0]?.requestId,
+    });
+    const map = new Map<string, OutstandingSecretRequest>();
+    for (let i = 0; i < MAX_OUTSTANDING_SECRET_REQUESTS + 5; i++)
+      rememberSecretRequest(map, { requestId: `r${i}`, name: "s" });
+    assert.equal(map.size, MAX_OUTSTANDING_SECRET_REQUESTS);
+    assert.ok(!map.has("r0") && map.has(`r${MAX_OUTSTANDING_SECRET_REQUESTS + 4}`));
   });
   it("parsers throw only SecretStorageError for any JSON", () => {
     fc.assert(

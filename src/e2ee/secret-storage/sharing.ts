@@ -153,3 +153,46 @@ export function decideSecretSend(
   if (request === undefined) return { accept: false, reason: "unknown_request" };
   return { accept: true, name: request.name };
 }
+
+/** One to-device send: the event type and `messages[user][device]` (device `*` = all of them). */
+export interface SecretSharingToDevice {
+  readonly eventType: typeof SECRET_REQUEST_TYPE;
+  readonly messages: Record<string, Record<string, Record<string, string>>>;
+}
+
+/**
+ * What a newly verified own device sends to ask its other devices for `names` (by default the
+ * cross-signing keys and the backup key): one request per secret to all our devices, and the
+ * records to remember. Requests are plain to-device messages; answers must come back over Olm.
+ */
+export function buildSecretRequests(
+  own: { readonly userId: string; readonly deviceId: string },
+  names: readonly string[],
+): { readonly toDevice: SecretSharingToDevice[]; readonly outstanding: OutstandingSecretRequest[] } {
+  if (names.length > MAX_OUTSTANDING_SECRET_REQUESTS) throw bad("too many secrets at once");
+  const outstanding = names.map((name) => ({ requestId: randomAlphanumeric(24), name }));
+  const toDevice = outstanding.map(
+    ({ requestId, name }): SecretSharingToDevice => ({
+      eventType: SECRET_REQUEST_TYPE,
+      messages: { [own.userId]: { "*": buildSecretRequest(name, own.deviceId, requestId) } },
+    }),
+  );
+  return { toDevice, outstanding };
+}
+
+/**
+ * Adds `request` to the outstanding map, forgetting the oldest beyond
+ * {@link MAX_OUTSTANDING_SECRET_REQUESTS} (their late answers are then refused).
+ */
+export function rememberSecretRequest(
+  outstanding: Map<string, OutstandingSecretRequest>,
+  request: OutstandingSecretRequest,
+): void {
+  outstanding.delete(request.requestId);
+  outstanding.set(request.requestId, request);
+  while (outstanding.size > MAX_OUTSTANDING_SECRET_REQUESTS) {
+    const oldest = outstanding.keys().next();
+    if (oldest.done === true) break;
+    outstanding.delete(oldest.value);
+  }
+}
