@@ -47,6 +47,8 @@ import { newTxnId } from "./rooms/send-queue.ts";
 import { RoomsClient, statePath } from "./rooms-client.ts";
 import type { ClientStore, StoredSession } from "./store/index.ts";
 import type { UiaAuth } from "./uia.ts";
+import type { VerificationRequest } from "./verification/request.ts";
+import { VerificationService } from "./verification/service.ts";
 
 export interface SendOptions extends RelationOptions {
   /** Fixed transaction ID (to make a send idempotent across restarts). */
@@ -59,10 +61,16 @@ export class MatrixClient extends RoomsClient {
   #devices: DeviceApi | undefined;
   /** The store `restoreDeviceId` opened to read the device ID, handed to the login that follows. */
   #preopened: OpenedStore | undefined;
+  #verification: VerificationService | undefined;
 
   constructor(opts: MatrixClientOptions) {
     super(opts);
     this.#encryption = resolveEncryptionOptions(opts.encryption);
+    // Verification rides on the events the client emits anyway (decrypted by then).
+    this.on("room.event", (_room, event) => this.#verification?.onRoomEvent(event));
+    this.on("toDevice", (event) => {
+      if (event.type.startsWith("m.key.verification.")) this.#verification?.onSync();
+    });
   }
 
   /** Creates a client for a user ID, server name or URL, discovering the homeserver through `.well-known`. */
@@ -198,11 +206,24 @@ export class MatrixClient extends RoomsClient {
     }
     this.setSyncProcessor(this.#crypto);
     this.setEventEncryptor(this.#crypto);
+    const crypto = this.#crypto;
+    this.#verification = new VerificationService({
+      userId: info.userId,
+      machine: crypto.machine,
+      flush: () => crypto.flush(),
+      refreshDevices: async (userId) => void (await crypto.getUserDevices(userId)),
+      sendEvent: (roomId, type, content) => this.sendEvent(roomId, type, content),
+      directRoomWith: (userId) => this.createDirectRoom(userId, { encrypted: true }),
+      emitRequest: (request) => void this.emit("verification.request", request),
+      reportError: (error) => void this.emit("error", error),
+    });
   }
 
   async #stopCrypto(releasePreopened = true): Promise<void> {
     const crypto = this.#crypto;
     this.#crypto = undefined;
+    this.#verification?.close();
+    this.#verification = undefined;
     this.setSyncProcessor(this.opts.syncProcessor);
     this.setEventEncryptor(this.opts.eventEncryptor);
     await crypto?.close();
@@ -252,6 +273,30 @@ export class MatrixClient extends RoomsClient {
 
   get isEncryptionEnabled(): boolean {
     return this.#crypto !== undefined;
+  }
+
+  /**
+   * Interactive verification (SAS emoji/decimals, QR): with one of our own devices over to-device
+   * (`deviceId`, or all our other devices), with another user in a DM (created if needed).
+   * Incoming requests arrive as `verification.request` events. See docs/verification.md.
+   */
+  requestVerification(userId: string, deviceId?: string): Promise<VerificationRequest> {
+    return this.#verifier().request(userId, deviceId);
+  }
+
+  /** SAS with one device without a request first (the older to-device flow, e.g. matrix-nio). */
+  startSasVerification(userId: string, deviceId: string): Promise<VerificationRequest> {
+    return this.#verifier().startSasWithoutRequest(userId, deviceId);
+  }
+
+  /** Verification flows this device knows of (open, and finished in the last minutes). */
+  getVerificationRequests(): VerificationRequest[] {
+    return this.#verifier().list();
+  }
+
+  #verifier(): VerificationService {
+    this.crypto; // throws NOT_ENABLED without encryption
+    return this.#verification as VerificationService;
   }
 
   /** This device's Ed25519 fingerprint, to compare out of band when others verify it. */

@@ -116,3 +116,9 @@ export * from "./store/index.ts";
 export type { DecryptionResult, EventEncryptor, SyncCryptoChanges, SyncProcessor } from "./sync/hooks.ts";
 export { DEFAULT_SYNC_TIMEOUT_MS, SYNC_BACKOFF } from "./sync/loop.ts";
 export type { UiaAuth } from "./uia.ts";
+export {
+  type VerificationDriver,
+  VerificationRequest,
+  type VerificationRequestEvents,
+} from "./verification/request.ts";
+export { VERIFICATION_TICK_MS, VerificationService } from "./verification/service.ts";

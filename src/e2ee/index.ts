@@ -73,3 +73,19 @@ export type {
   ToDeviceEvent,
 } from "./sync/to-device.ts";
 export type { DeviceTrust, SenderTrust } from "./trust/trust.ts";
+export {
+  type CancelCode,
+  decodeQrCode,
+  encodeQrCode,
+  MAX_FLOWS_PER_USER,
+  MAX_VERIFICATION_FLOWS,
+  type QrCodeData,
+  type VerificationAction,
+  VerificationApi,
+  VerificationError,
+  type VerificationErrorCode,
+  type VerificationRoomMessage,
+  type VerificationSnapshot,
+  type VerificationUpdates,
+  type VerifiedKeys,
+} from "./verification/index.ts";

@@ -51,6 +51,8 @@ import { emptyChanges, hasChanges, type ReplayRecord } from "./store/records.ts"
 import { receiveToDevice, type SyncChanges, type SyncChangesResult } from "./sync/to-device.ts";
 import { type DeviceTrust, isDeviceTrust } from "./trust/trust.ts";
 import { entryOf, isRecord } from "./util.ts";
+import { VerificationApi } from "./verification/api.ts";
+import { VerificationBridge } from "./verification/bridge.ts";
 
 /** A device that failed to give us a one-time key is not asked again for this long. */
 export const CLAIM_FAILURE_BACKOFF_MS = 15 * 60 * 1000;
@@ -87,6 +89,10 @@ export class OlmMachine {
   #busy = false;
   readonly #waiting: (() => void)[] = [];
   #closed = false;
+  /** Interactive verification (SAS, QR): requests, user actions, updates. */
+  readonly verification: VerificationApi;
+  /** Verification flows live in memory only: a restart ends them (the spec's flows are short-lived). */
+  readonly #bridge = new VerificationBridge();
 
   private constructor(
     ctx: MachineContext,
@@ -98,6 +104,7 @@ export class OlmMachine {
     this.#parts = parts;
     this.#kept = kept;
     this.#defaults = defaults;
+    this.verification = new VerificationApi(ctx, this.#bridge, (fn) => this.#step(fn));
   }
 
   static async open(options: OlmMachineOptions): Promise<OlmMachine> {
@@ -235,6 +242,7 @@ export class OlmMachine {
         heldKeyRequests: [],
       };
       for (const raw of changes.toDevice ?? []) await receiveToDevice(p, raw, result);
+      await this.verification.receiveToDevice(p, result.toDevice);
       for (const update of result.roomKeys) await keyArrived(p, this.#pending, update, result.redecrypted);
       if (changes.nextBatch !== undefined) this.#ctx.tx.nextBatch = changes.nextBatch;
       return result;
@@ -277,6 +285,7 @@ export class OlmMachine {
       const claim = p.olm.claimRequest(await p.olm.devicesNeedingSessions(this.#withoutBackoff(needy)));
       if (claim !== undefined) out.push(claim);
       for (const q of p.queue.values()) out.push(q.request);
+      out.push(...this.#bridge.requests());
       for (const q of this.#ctx.tx.queuedToDevice) if (!p.queue.has(q.request.id)) out.push(q.request);
       return out;
     });
@@ -298,12 +307,14 @@ export class OlmMachine {
         this.#upload = undefined;
         return;
       }
+      if (this.#bridge.markSent(id)) return;
       if (p.devices.hasQuery(id)) {
         const changes = await p.devices.receiveQueryResponse(id, response);
         if (changes.ownDeviceMissing) p.own.deviceKeysLost();
         if (changes.response !== undefined) {
           await p.crossSigning.receiveQueryResponse(changes.users, changes.response);
         }
+        await this.verification.keysUpdated(p);
         return;
       }
       if (p.crossSigning.hasUpload(id)) {

@@ -17,6 +17,7 @@ import type {
   Unsigned,
 } from "../../wire/index.ts";
 import type { Room, Tombstone } from "../rooms/room.ts";
+import type { VerificationRequest } from "../verification/request.ts";
 
 /** How an `m.room.encrypted` event fared. Absent on events that were not encrypted. */
 export type EncryptionInfo =
@@ -116,6 +117,8 @@ export interface ClientEventMap {
    * it to drop it. `getHeldKeyRequests()` lists those still waiting.
    */
   "crypto.keyRequest": [request: HeldKeyRequest];
+  /** Another device asks to verify (or starts SAS without asking): `accept()` it, or `cancel()`. */
+  "verification.request": [request: VerificationRequest];
   /** To-device events, after the E2EE layer decrypted the ones it could. */
   toDevice: [event: ToDeviceEvent];
   sync: [state: SyncState, previous: SyncState, info: SyncStateInfo];

@@ -1,3 +1,5 @@
+export { type VerificationAction, VerificationApi } from "./api.ts";
+export type { VerificationRoomMessage, VerificationUpdates } from "./bridge.ts";
 export * from "./constants.ts";
 export type { VerificationEnv, VerifiedKeys } from "./env.ts";
 export { VerificationError, type VerificationErrorCode } from "./errors.ts";

@@ -1,0 +1,139 @@
+/**
+ * Runs the verification machine inside `OlmMachine`'s steps: builds its key view from the device
+ * store, turns its to-device events into `ToDeviceRequest`s (sent unencrypted, as other clients
+ * do) and keeps its room events for the client, fetches device keys a flow waits for, and marks
+ * devices verified when a flow proves them.
+ */
+import type { MachineContext } from "../context.ts";
+import { newRequestId } from "../context.ts";
+import type { Parts } from "../parts.ts";
+import type { ToDeviceRequest } from "../requests.ts";
+import { entryOf } from "../util.ts";
+import type { VerificationEnv, VerifiedKeys } from "./env.ts";
+import type { VerificationSnapshot } from "./flow.ts";
+import { VerificationMachine } from "./machine.ts";
+
+/** A room event a flow wants sent (encrypted by the client when the room is). */
+export interface VerificationRoomMessage {
+  readonly roomId: string;
+  readonly eventType: string;
+  readonly content: Record<string, unknown>;
+}
+
+/** What changed in the flows since the driver last asked. */
+export interface VerificationUpdates {
+  readonly changed: VerificationSnapshot[];
+  /** Flows the other side began: requests to show the user. */
+  readonly incoming: VerificationSnapshot[];
+}
+
+export class VerificationBridge {
+  readonly machine = new VerificationMachine();
+  readonly #requests = new Map<string, ToDeviceRequest>();
+  #roomMessages: VerificationRoomMessage[] = [];
+  /** Flows whose result was applied to the store (once each). */
+  readonly #applied = new Set<string>();
+  /** Flows for which device keys were asked already (one query each, no loop). */
+  readonly #asked = new Set<string>();
+  #changed = new Map<string, VerificationSnapshot>();
+  #incoming: VerificationSnapshot[] = [];
+
+  /** The key view for one step: the devices of these users (and ours), read from the store. */
+  async env(ctx: MachineContext, p: Parts, users: Iterable<string> = []): Promise<VerificationEnv> {
+    const wanted = new Set<string>([ctx.userId, ...users]);
+    for (const f of this.machine.list())
+      if (f.phase !== "done" && f.phase !== "cancelled") wanted.add(f.otherUserId);
+    const keys = new Map<string, string>();
+    const masters = new Map<string, string>();
+    for (const userId of wanted) {
+      for (const d of await p.devices.devicesOf(userId)) {
+        if (!d.deleted) keys.set(`${userId}|${d.deviceId}`, d.ed25519);
+      }
+      const identity = await p.crossSigning.identity(userId);
+      if (identity !== undefined) masters.set(userId, identity.masterKey);
+    }
+    return {
+      userId: ctx.userId,
+      deviceId: ctx.deviceId,
+      ed25519: p.own.identityKeys.ed25519,
+      deviceKey: (u, d) => keys.get(`${u}|${d}`),
+      masterKey: (u) => masters.get(u),
+      ownMasterTrusted: p.crossSigning.status().verified,
+    };
+  }
+
+  /** After any call into the machine: collect its events, fetch missing keys, apply results. */
+  async settle(p: Parts): Promise<void> {
+    for (const m of this.machine.takeOutgoing()) {
+      if (m.kind === "room") {
+        this.#roomMessages.push({ roomId: m.roomId, eventType: m.eventType, content: m.content });
+        continue;
+      }
+      const messages: ToDeviceRequest["body"]["messages"] = {};
+      for (const d of m.deviceIds) entryOf(messages, m.userId)[d] = m.content;
+      const request: ToDeviceRequest = {
+        id: newRequestId(),
+        type: "to_device",
+        eventType: m.eventType,
+        body: { messages },
+      };
+      this.#requests.set(request.id, request);
+    }
+    for (const f of this.machine.list()) {
+      if (!f.needsKeys || this.#asked.has(f.key)) continue;
+      this.#asked.add(f.key);
+      p.devices.trackUsers([f.otherUserId]);
+      p.devices.markOutdated([f.otherUserId]);
+    }
+    for (const s of this.machine.takeIncoming()) this.#incoming.push(s);
+    for (const s of this.machine.takeChanged()) {
+      this.#changed.set(s.key, s);
+      if (s.phase === "done" && s.verified !== undefined && !this.#applied.has(s.key)) {
+        this.#applied.add(s.key);
+        await applyVerified(p, s.verified);
+      }
+    }
+  }
+
+  /** To-device events to send (offered until marked sent). */
+  requests(): ToDeviceRequest[] {
+    return [...this.#requests.values()];
+  }
+  /** Whether `id` is one of ours; forgets it. */
+  markSent(id: string): boolean {
+    return this.#requests.delete(id);
+  }
+  takeRoomMessages(): VerificationRoomMessage[] {
+    const out = this.#roomMessages;
+    this.#roomMessages = [];
+    return out;
+  }
+  takeUpdates(): VerificationUpdates {
+    const updates = { changed: [...this.#changed.values()], incoming: this.#incoming };
+    this.#changed = new Map();
+    this.#incoming = [];
+    return updates;
+  }
+}
+
+/**
+ * Marks what the flow proved as verified (only keys that are still the ones it proved): devices
+ * (our own get our self-signing signature) and master keys (another user's gets our user-signing
+ * signature; our own makes our identity trusted). The signature uploads go out with the
+ * machine's outgoing requests.
+ */
+async function applyVerified(p: Parts, verified: VerifiedKeys): Promise<void> {
+  for (const d of verified.devices) {
+    const record = await p.devices.device(d.userId, d.deviceId);
+    if (record === undefined || record.deleted || record.ed25519 !== d.ed25519) continue;
+    const updated = await p.devices.setTrust(d.userId, d.deviceId, "verified");
+    if (updated === undefined) continue;
+    await p.gossip.trustChanged(updated);
+    p.crossSigning.signDevice(updated);
+  }
+  for (const m of verified.masterKeys) {
+    const identity = await p.crossSigning.identity(m.userId);
+    if (identity === undefined || identity.masterKey !== m.key) continue;
+    await p.crossSigning.verifyUser(m.userId);
+  }
+}

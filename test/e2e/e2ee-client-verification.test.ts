@@ -1,0 +1,116 @@
+// Interactive verification between Keyroom clients through the devserver: SAS between two devices
+// of one user (to-device), and between two users in a DM; afterwards each side's own API reports
+// the other verified.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import type { MatrixClient, VerificationRequest } from "../../src/client/index.ts";
+import { devServerFixture, encryptedClient, newUser, type TestClient, watch } from "./e2ee-client-helpers.ts";
+
+const fx = devServerFixture("keyroom-e2ee-verify-");
+
+async function user(prefix: string): Promise<TestClient> {
+  const t = await newUser(fx.hs, fx.dir, prefix);
+  fx.open.push(t.client);
+  return t;
+}
+
+async function secondDevice(t: TestClient, suffix: string): Promise<TestClient> {
+  const storeDir = join(fx.dir, `${t.name}-${suffix}`);
+  const client = encryptedClient(fx.hs, storeDir);
+  fx.open.push(client);
+  await client.login({ user: t.client.userId, password: "pw" });
+  return watch(client, t.name, storeDir);
+}
+
+function nextRequest(client: MatrixClient): Promise<VerificationRequest> {
+  return new Promise((resolve) => {
+    const off = client.on("verification.request", (r) => {
+      off();
+      resolve(r);
+    });
+  });
+}
+
+/** Both sides compare and confirm; resolves with the two final states. */
+async function compareAndConfirm(a: VerificationRequest, b: VerificationRequest): Promise<void> {
+  const [sa, sb] = await Promise.all([
+    a.waitFor((s) => s.sas?.decimals !== undefined || s.phase === "cancelled"),
+    b.waitFor((s) => s.sas?.decimals !== undefined || s.phase === "cancelled"),
+  ]);
+  assert.equal(sa.cancel, undefined);
+  assert.equal(sb.cancel, undefined);
+  assert.deepEqual(sa.sas?.emoji, sb.sas?.emoji);
+  assert.deepEqual(sa.sas?.decimals, sb.sas?.decimals);
+  await Promise.all([a.confirm(), b.confirm()]);
+  const [fa, fb] = await Promise.all([a.finished(), b.finished()]);
+  assert.equal(fa.phase, "done", JSON.stringify(fa.cancel));
+  assert.equal(fb.phase, "done", JSON.stringify(fb.cancel));
+}
+
+describe("interactive verification between Keyroom clients (devserver)", () => {
+  it("SAS over to-device between two devices of one user, each side starting once", async () => {
+    const one = await user("va");
+    const two = await secondDevice(one, "2");
+    await one.client.startSync();
+    await two.client.startSync();
+    try {
+      for (const [from, to] of [
+        [one, two],
+        [two, one],
+      ] as const) {
+        const incoming = nextRequest(to.client);
+        const outgoing = await from.client.requestVerification(
+          from.client.userId,
+          to.client.deviceId as string,
+        );
+        const request = await incoming;
+        assert.equal(request.otherDeviceId, from.client.deviceId);
+        await request.accept();
+        await outgoing.waitFor((s) => s.phase === "ready");
+        await outgoing.startSas();
+        await compareAndConfirm(outgoing, request);
+      }
+      const seen = await one.client.getUserDevices(one.client.userId);
+      assert.equal(seen.find((d) => d.deviceId === two.client.deviceId)?.trust, "verified");
+      const back = await two.client.getUserDevices(one.client.userId);
+      assert.equal(back.find((d) => d.deviceId === one.client.deviceId)?.trust, "verified");
+    } finally {
+      await one.client.stopSync();
+      await two.client.stopSync();
+    }
+  });
+
+  it("SAS in a DM between two users with cross-signing: each verifies the other's identity", async () => {
+    const alice = await user("vb");
+    const bob = await user("vc");
+    await alice.client.bootstrapCrossSigning();
+    await bob.client.bootstrapCrossSigning();
+    const roomId = await bob.client.createDirectRoom(alice.client.userId, { encrypted: true });
+    await alice.client.joinRoom(roomId);
+    await alice.client.startSync();
+    await bob.client.startSync();
+    try {
+      const incoming = nextRequest(alice.client);
+      const outgoing = await bob.client.requestVerification(alice.client.userId);
+      assert.equal(outgoing.roomId, roomId);
+      const request = await incoming;
+      await request.accept();
+      await outgoing.waitFor((s) => s.phase === "ready");
+      // The side that was asked starts this time.
+      await request.startSas();
+      await compareAndConfirm(outgoing, request);
+      assert.deepEqual(
+        outgoing.verified?.masterKeys.map((m) => m.userId),
+        [alice.client.userId],
+      );
+      const aliceSeenByBob = await bob.client.getUserIdentity(alice.client.userId);
+      assert.equal(aliceSeenByBob?.verified, true);
+      const bobSeenByAlice = await alice.client.getUserIdentity(bob.client.userId);
+      assert.equal(bobSeenByAlice?.verified, true);
+    } finally {
+      await alice.client.stopSync();
+      await bob.client.stopSync();
+    }
+  });
+});
