@@ -3,8 +3,9 @@
  *
  * - Location: `directory` + `fileName` (default `keyroom-crypto.sqlite3`); the directory is
  *   created with mode 0700 if missing.
- * - WAL journal, `synchronous = FULL` (a committed step survives power loss), prepared
- *   statements, and every `saveChanges` in one transaction.
+ * - WAL journal, prepared statements, and every `saveChanges` in one transaction. A commit survives
+ *   a process crash at once; it is synced to the disk (survives power loss) unless it only holds
+ *   per-message changes: see `durability.ts` and docs/stores.md ("Durability").
  * - Lock: `locking_mode = EXCLUSIVE`, taken at open with a write transaction. The operating system
  *   holds the lock for this connection until `close()` or process exit (a crashed process releases
  *   it), so a second process (or a second open in this one) gets `StoreLockedError`.
@@ -38,6 +39,7 @@ import type {
 } from "../records.ts";
 import type { CryptoStore, InboundGroupSessionCounts, InboundGroupSessionPage } from "../store.ts";
 import { parseIdentity, parsePageRequest } from "../validate.ts";
+import { isPerMessage, markClosed, markOpen } from "./durability.ts";
 import { migrate } from "./migrations.ts";
 import { parseJson, SqliteStatements } from "./statements.ts";
 
@@ -126,6 +128,8 @@ export class SqliteCryptoStore implements CryptoStore {
   /** Where the database lives (for messages; holds no secret). */
   readonly path: string;
   #closed = false;
+  /** The connection's `synchronous` setting: FULL (synced commits) or NORMAL (per-message ones). */
+  #synced = true;
 
   private constructor(db: Database.Database, st: SqliteStatements, identity: StoreIdentity, path: string) {
     this.#db = db;
@@ -201,6 +205,7 @@ export class SqliteCryptoStore implements CryptoStore {
         cipher = StoreCipher.unlock(stored, protection);
       }
       st.setCipher(cipher);
+      markOpen(db);
       return new SqliteCryptoStore(db, st, identity, path);
     } catch (e) {
       db.close();
@@ -337,6 +342,11 @@ export class SqliteCryptoStore implements CryptoStore {
     const st = this.#s();
     // better-sqlite3 rolls the transaction back if anything inside throws.
     try {
+      const synced = !isPerMessage(changes);
+      if (synced !== this.#synced) {
+        this.#db.pragma(synced ? "synchronous = FULL" : "synchronous = NORMAL");
+        this.#synced = synced;
+      }
       this.#db.transaction(() => st.apply(changes))();
     } catch (e) {
       throw typed(e, "saving crypto changes failed; nothing was saved");
@@ -346,6 +356,12 @@ export class SqliteCryptoStore implements CryptoStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    try {
+      if (!this.#synced) this.#db.pragma("synchronous = FULL");
+      markClosed(this.#db);
+    } catch {
+      // Not recorded as closed: the next open in another boot discards the outbound sessions (safe).
+    }
     this.#db.close();
   }
 }

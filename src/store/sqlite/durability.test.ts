@@ -1,0 +1,86 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import Database from "better-sqlite3";
+import { sample } from "../conformance.ts";
+import { currentBootId, isPerMessage, OPEN_STATE_KEY } from "./durability.ts";
+import { DEFAULT_SQLITE_FILE_NAME, SqliteCryptoStore } from "./sqlite-store.ts";
+
+const ALICE = "@alice:example.org";
+const DEVICE = "ALICEDEVICE";
+const ROOM = "!room:example.org";
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const ratchet = { roomId: ROOM, sessionId: "o1", pickle: { version: 1, ratchet: "AAAA" }, messageCount: 5 };
+
+describe("SQLite durability policy", () => {
+  it("only outbound ratchet advances and replay records count as per-message changes", () => {
+    assert.equal(isPerMessage({ outboundGroupSessionUpdates: [ratchet] }), true);
+    const replay = { roomId: ROOM, sessionId: "s", messageIndex: 1, eventId: "$e", timestamp: 0 };
+    assert.equal(isPerMessage({ replays: [replay], olmSessions: [] }), true);
+    assert.equal(isPerMessage({}), false, "nothing to save is not a per-message save");
+    assert.equal(
+      isPerMessage({ outboundGroupSessionUpdates: [{ ...ratchet, settledShares: ["r1"] }] }),
+      false,
+      "a device list change is synced",
+    );
+    assert.equal(isPerMessage({ outboundGroupSessionUpdates: [ratchet], nextBatch: "s1" }), false);
+    assert.equal(isPerMessage({ replays: [replay], account: sample.account(0) }), false);
+    assert.equal(isPerMessage({ outboundGroupSessions: [sample.outbound(ROOM, "o1")] }), false);
+  });
+
+  /** Saves an outbound session, closes, then rewrites the open state as a run that never closed. */
+  async function storeLeftOpen(bootId: string | null): Promise<string> {
+    const directory = mkdtempSync(join(tmpdir(), "keyroom-durability-"));
+    dirs.push(directory);
+    const store = await SqliteCryptoStore.open({ userId: ALICE, deviceId: DEVICE, directory });
+    await store.saveChanges({ outboundGroupSessions: [sample.outbound(ROOM, "o1", 4)] });
+    await store.saveChanges({ outboundGroupSessionUpdates: [ratchet] });
+    await store.close();
+    const db = new Database(join(directory, DEFAULT_SQLITE_FILE_NAME));
+    db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)").run(
+      OPEN_STATE_KEY,
+      JSON.stringify({ open: true, bootId }),
+    );
+    db.close();
+    return directory;
+  }
+
+  it("keeps outbound sessions after a clean close and after a crash in the same boot", async () => {
+    const directory = mkdtempSync(join(tmpdir(), "keyroom-durability-"));
+    dirs.push(directory);
+    let store = await SqliteCryptoStore.open({ userId: ALICE, deviceId: DEVICE, directory });
+    await store.saveChanges({ outboundGroupSessions: [sample.outbound(ROOM, "o1", 4)] });
+    await store.saveChanges({ outboundGroupSessionUpdates: [ratchet] });
+    await store.close();
+    store = await SqliteCryptoStore.open({ userId: ALICE, deviceId: DEVICE, directory });
+    assert.equal((await store.getOutboundGroupSession(ROOM))?.messageCount, 5);
+    await store.close();
+
+    const boot = currentBootId();
+    if (boot === undefined) return; // no boot ID here: the next test covers this platform
+    const crashed = await storeLeftOpen(boot);
+    store = await SqliteCryptoStore.open({ userId: ALICE, deviceId: DEVICE, directory: crashed });
+    assert.equal((await store.getOutboundGroupSession(ROOM))?.messageCount, 5);
+    await store.close();
+  });
+
+  it("discards outbound sessions left open in another boot (a power loss may have undone ratchets)", async () => {
+    for (const bootId of ["another-boot", null]) {
+      const directory = await storeLeftOpen(bootId);
+      const store = await SqliteCryptoStore.open({ userId: ALICE, deviceId: DEVICE, directory });
+      assert.equal(await store.getOutboundGroupSession(ROOM), undefined);
+      // Discarding is itself recorded: a clean close then a reopen keeps what was saved since.
+      await store.saveChanges({ outboundGroupSessions: [sample.outbound(ROOM, "o2", 0)] });
+      await store.close();
+      const again = await SqliteCryptoStore.open({ userId: ALICE, deviceId: DEVICE, directory });
+      assert.equal((await again.getOutboundGroupSession(ROOM))?.sessionId, "o2");
+      await again.close();
+    }
+  });
+});

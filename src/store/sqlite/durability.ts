@@ -1,0 +1,104 @@
+/**
+ * When a SQLite commit must reach the disk before `saveChanges` returns, and what to do at open
+ * after a power loss may have dropped the commits that did not. The policy is explained in
+ * docs/stores.md ("Durability").
+ *
+ * - Every commit reaches the OS (WAL), so a crashed or killed process loses nothing committed.
+ * - Per-message commits (an outbound ratchet advance, a batch of replay records) are not synced to
+ *   the disk (`synchronous = NORMAL`); every other commit is (`synchronous = FULL`), and its sync
+ *   also covers every earlier commit in the WAL.
+ * - The store records, durably, that it is open and in which boot of the operating system. Opening
+ *   a store that was not closed, in another boot (or when the boot cannot be told), may follow a
+ *   power loss that dropped ratchet advances whose messages had left: the outbound Megolm sessions
+ *   are then discarded, so no message index is ever used twice (the next send shares a new session).
+ */
+import { readFileSync } from "node:fs";
+import type Database from "better-sqlite3";
+import type { CryptoChanges } from "../changes.ts";
+import { onlyRatchet } from "../validate.ts";
+
+/** The meta key holding `OpenState`. */
+export const OPEN_STATE_KEY = "open_state";
+
+interface OpenState {
+  readonly open: boolean;
+  /** The operating system's boot ID when the store was opened; null where it cannot be read. */
+  readonly bootId: string | null;
+}
+
+/** This boot of the operating system (Linux); undefined elsewhere. */
+export function currentBootId(): string | undefined {
+  try {
+    const id = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+    return id.length > 0 ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * True when `changes` holds only what one message costs (outbound ratchet advances that change no
+ * device list, replay records): such a commit need not wait for the disk.
+ */
+export function isPerMessage(changes: CryptoChanges): boolean {
+  let any = false;
+  for (const [key, value] of Object.entries(changes) as [keyof CryptoChanges, unknown][]) {
+    if (value === undefined) continue;
+    if (key === "replays") {
+      any = true;
+      continue;
+    }
+    if (key === "outboundGroupSessionUpdates") {
+      const updates = value as NonNullable<CryptoChanges["outboundGroupSessionUpdates"]>;
+      if (!updates.every(onlyRatchet)) return false;
+      any = true;
+      continue;
+    }
+    if (Array.isArray(value) && value.length === 0) continue;
+    return false;
+  }
+  return any;
+}
+
+function parseOpenState(text: string | undefined): OpenState | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const v = JSON.parse(text) as { open?: unknown; bootId?: unknown };
+    if (typeof v.open !== "boolean") return undefined;
+    return { open: v.open, bootId: typeof v.bootId === "string" ? v.bootId : null };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Called at open, inside no transaction, with `synchronous = FULL`: discards the outbound Megolm
+ * sessions if the last run did not close the store and a power loss since then cannot be ruled
+ * out, then records (durably) that the store is open in this boot. Returns whether it discarded.
+ */
+export function markOpen(db: Database.Database, bootId = currentBootId()): boolean {
+  const get = db.prepare("SELECT value FROM meta WHERE key = ?");
+  const row = get.get(OPEN_STATE_KEY) as { value?: unknown } | undefined;
+  const last = parseOpenState(typeof row?.value === "string" ? row.value : undefined);
+  const mayHaveLost = last !== undefined && last.open && (bootId === undefined || last.bootId !== bootId);
+  const state: OpenState = { open: true, bootId: bootId ?? null };
+  db.transaction(() => {
+    if (mayHaveLost) {
+      db.exec("DELETE FROM outbound_group_sessions; DELETE FROM outbound_group_session_sharing;");
+    }
+    db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)").run(
+      OPEN_STATE_KEY,
+      JSON.stringify(state),
+    );
+  })();
+  return mayHaveLost;
+}
+
+/** Called at close with `synchronous = FULL`: the sync of this commit covers all before it. */
+export function markClosed(db: Database.Database): void {
+  const state: OpenState = { open: false, bootId: currentBootId() ?? null };
+  db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)").run(
+    OPEN_STATE_KEY,
+    JSON.stringify(state),
+  );
+}
