@@ -80,7 +80,7 @@ export function markOpen(db: Database.Database, bootId = currentBootId()): boole
   const get = db.prepare("SELECT value FROM meta WHERE key = ?");
   const row = get.get(OPEN_STATE_KEY) as { value?: unknown } | undefined;
   const last = parseOpenState(typeof row?.value === "string" ? row.value : undefined);
-  const mayHaveLost = last !== undefined && last.open && (bootId === undefined || last.bootId !== bootId);
+  const mayHaveLost = last?.open === true && (bootId === undefined || last.bootId !== bootId);
   const state: OpenState = { open: true, bootId: bootId ?? null };
   db.transaction(() => {
     if (mayHaveLost) {
