@@ -1,7 +1,9 @@
-// A small, dependency-free measuring loop: warm up, then run batches until a time budget is spent,
-// and report operations per second from the fastest half of the batches (less noise from GC and
-// from the other core being busy).
+// A small, dependency-free measuring loop for one operation alone (primitive floors, bench/primitives.ts):
+// a timed warm-up, then batches until a time budget is spent; the rate is all operations over all
+// batches' CPU time (no batch is dropped). Comparisons between implementations use `alternate`
+// (bench/stats.ts) instead.
 import { performance } from "node:perf_hooks";
+import { cpuMs } from "./stats.ts";
 
 export interface Measurement {
   name: string;
@@ -25,21 +27,18 @@ export function measure(name: string, fn: () => unknown, options: MeasureOptions
   // Warm-up: lets the JIT settle and fills caches.
   const warmEnd = performance.now() + Math.min(300, budget / 4);
   while (performance.now() < warmEnd) for (let i = 0; i < batch; i++) sink = fn();
-  const rates: number[] = [];
   let ops = 0;
+  let batches = 0;
+  const c0 = cpuMs();
   const end = performance.now() + budget;
-  while (performance.now() < end || rates.length < 5) {
-    const t0 = performance.now();
+  while (performance.now() < end || batches < 5) {
     for (let i = 0; i < batch; i++) sink = fn();
-    const dt = performance.now() - t0;
-    rates.push((batch * 1000) / Math.max(dt, 1e-6));
     ops += batch;
+    batches++;
   }
+  const cpu = cpuMs() - c0;
   keep(sink);
-  rates.sort((a, b) => b - a);
-  const best = rates.slice(0, Math.max(1, Math.ceil(rates.length / 2)));
-  const opsPerSec = best.reduce((a, b) => a + b, 0) / best.length;
-  return { name, opsPerSec, ops };
+  return { name, opsPerSec: (ops * 1000) / Math.max(cpu, 1e-3), ops };
 }
 
 let kept: unknown;
@@ -57,6 +56,7 @@ export function microseconds(m: Measurement): number {
 
 /** Formats a number of operations per second for a table. */
 export function formatRate(opsPerSec: number): string {
+  if (!Number.isFinite(opsPerSec)) return "—";
   if (opsPerSec >= 1e6) return `${(opsPerSec / 1e6).toFixed(2)}M/s`;
   if (opsPerSec >= 1e4) return `${(opsPerSec / 1e3).toFixed(1)}k/s`;
   return `${opsPerSec.toFixed(opsPerSec >= 100 ? 0 : 1)}/s`;

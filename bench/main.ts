@@ -5,21 +5,22 @@
 // own process so that back-end selection (a package condition) and JIT state don't leak between them.
 import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
+import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { printE2eeReport } from "./e2ee/report.ts";
 import { runE2eeBench } from "./e2ee/run.ts";
 import { formatRate } from "./harness.ts";
 import { CRYPTO_OPS, type CryptoBenchReport, type CryptoOp } from "./ops.ts";
+import { formatRatio, machineInfo } from "./stats.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
-/** Targets from the foundation issue: minimum ratio to libolm for the Node back end. */
+/** Targets (issue 14): minimum ratio to libolm, Node back end, by the alternating method. */
 const TARGETS: Partial<Record<CryptoOp, number>> = {
-  megolmEncrypt: 1.5,
-  megolmDecrypt: 1.4,
-  olmOutbound: 2.5,
-  olmInbound: 2.5,
+  megolmEncrypt: 2,
+  megolmDecrypt: 2,
+  olmOutbound: 4,
+  olmInbound: 4,
 };
 
 /** Runs a bench script in a child process; returns its stdout. */
@@ -31,8 +32,13 @@ function runChild(script: string, conditions: string[] = [], echo = false): stri
     "tsx",
     script,
   ];
-  const r = spawnSync(process.execPath, args, { cwd: root, encoding: "utf8", env: process.env });
-  if (r.status !== 0) throw new Error(`${script} failed:\n${r.stderr}`);
+  const r = spawnSync(process.execPath, args, {
+    cwd: root,
+    encoding: "utf8",
+    env: process.env,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  if (r.status !== 0) throw new Error(`${script} failed (status ${r.status})`);
   if (echo) process.stdout.write(r.stdout.split("\n").slice(0, -2).join("\n").concat("\n"));
   return r.stdout;
 }
@@ -41,54 +47,64 @@ function lastJsonLine<T>(stdout: string): T {
   return JSON.parse(stdout.trim().split("\n").at(-1) ?? "") as T;
 }
 
-function printTable(rows: string[][]): void {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+export function printTable(rows: string[][]): void {
+  const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length))) ?? [];
   for (const r of rows) {
     console.log(
-      r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  "),
+      r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0))).join("  "),
     );
   }
 }
 
 function cryptoSection(): CryptoBenchReport[] {
-  console.log("\n== Olm / Megolm: Keyroom (both back ends) vs libolm ==");
-  const node = lastJsonLine<CryptoBenchReport>(runChild("bench/keyroom-crypto.ts"));
-  const noble = lastJsonLine<CryptoBenchReport>(runChild("bench/keyroom-crypto.ts", ["keyroom-noble"]));
-  const libolm = lastJsonLine<CryptoBenchReport>(runChild("bench/libolm-crypto.ts"));
-  const header = ["operation", "libolm", "keyroom node", "ratio", "target", "floor (node)", "of floor"];
-  const rows: string[][] = [[...header, "keyroom noble", "ratio"]];
+  console.log("\n== Olm / Megolm: Keyroom vs libolm, alternating batches in one process per back end ==");
+  const node = lastJsonLine<CryptoBenchReport>(runChild("bench/crypto-compare.ts"));
+  const noble = lastJsonLine<CryptoBenchReport>(runChild("bench/crypto-compare.ts", ["keyroom-noble"]));
+  const rows: string[][] = [
+    ["operation", "libolm", "keyroom node", "ratio (min–max)", "target", "cold", "of floor", "noble ratio"],
+  ];
   for (const [op, label] of Object.entries(CRYPTO_OPS) as [CryptoOp, string][]) {
-    const base = libolm.rates[op] ?? Number.NaN;
-    const n = node.rates[op] ?? Number.NaN;
-    const b = noble.rates[op] ?? Number.NaN;
-    const floor = node.floors?.[op] ?? Number.NaN;
+    const n = node.ops[op];
+    const b = noble.ops[op];
+    if (n === undefined) continue;
     const target = TARGETS[op];
+    const floor = node.floors?.[op] ?? Number.NaN;
     rows.push([
       label,
-      formatRate(base),
-      formatRate(n),
-      `${(n / base).toFixed(2)}x`,
-      target ? `≥${target}x ${n / base >= target ? "✓" : "✗"}` : "",
-      formatRate(floor),
-      `${((n / floor) * 100).toFixed(0)}%`,
-      formatRate(b),
-      `${(b / base).toFixed(2)}x`,
+      formatRate(n.libolm.median),
+      formatRate(n.keyroom.median),
+      formatRatio(n.ratio),
+      target ? `≥${target}x ${n.ratio.median >= target ? "✓" : "✗"}` : "",
+      `${(n.cold.keyroom / n.cold.libolm).toFixed(2)}x`,
+      `${((n.keyroom.median / floor) * 100).toFixed(0)}%`,
+      b === undefined ? "—" : formatRatio(b.ratio),
     ]);
   }
   printTable(rows);
-  console.log('"floor": the rate if the operation cost nothing but the primitive calls it must make (timed');
-  console.log('alone); "of floor" at 67% or more means within 1.5x of the primitives\' own cost.');
-  return [node, noble, libolm];
+  console.log(
+    `Rates: operations per CPU second, median of ${node.reps} repetitions, each a sum over all of its\n` +
+      "batches, Keyroom and libolm alternating in one process; ratio: per repetition, median (min–max).\n" +
+      '"cold": the first (warm-up) round alone. "of floor": Keyroom\'s rate over the rate if the operation\n' +
+      "cost nothing but the primitive calls it must make (timed alone). noble: the portable back end.",
+  );
+  return [node, noble];
 }
 
-const sections = process.argv.slice(2);
+const args = process.argv.slice(2);
+const quick = args.includes("--quick");
+if (quick) {
+  process.env.KEYROOM_BENCH_QUICK = "1";
+  process.env.KEYROOM_BENCH_SCALE ??= "0.05";
+}
+const sections = args.filter((a) => !a.startsWith("--"));
 const wanted = (name: string) => sections.length === 0 || sections.includes(name);
-const results: Record<string, unknown> = {
-  date: new Date().toISOString(),
-  node: process.version,
-  cpu: cpus()[0]?.model,
-};
-console.log(`Keyroom benchmarks — ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, Node ${process.version}`);
+const machine = machineInfo();
+const started = Date.now();
+const results: Record<string, unknown> = { machine, quick };
+console.log(
+  `Keyroom benchmarks${quick ? " (--quick)" : ""} — ${machine.cores} × ${machine.cpu}, Node ${machine.node}, ` +
+    `load average ${machine.loadavg.join(" ")}`,
+);
 
 if (wanted("crypto")) results.crypto = cryptoSection();
 if (wanted("e2ee")) {
@@ -102,6 +118,11 @@ if (wanted("devserver")) {
   results.devserver = lastJsonLine<unknown>(runChild("bench/devserver.ts", [], true));
 }
 
+results.loadavgAtEnd = loadavg().map((l) => Math.round(l * 100) / 100);
+results.durationMs = Date.now() - started;
+console.log(
+  `\n${((Date.now() - started) / 1000).toFixed(0)} s in all; load average at the end ${(results.loadavgAtEnd as number[]).join(" ")}`,
+);
 mkdirSync(`${root}/bench/results`, { recursive: true });
 const json = `${JSON.stringify(results, null, 2)}\n`;
 writeFileSync(`${root}/bench/results/run-${new Date().toISOString().replace(/[:.]/g, "-")}.json`, json);

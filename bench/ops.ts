@@ -1,5 +1,7 @@
-// The operations every crypto benchmark measures, by name, so that Keyroom's back ends and libolm
-// report the same rows.
+// The operations every crypto benchmark measures, by name, so that Keyroom and libolm report the
+// same rows.
+import type { MachineInfo, Spread } from "./stats.ts";
+
 export const CRYPTO_OPS = {
   megolmEncrypt: "Megolm encrypt (200 B)",
   megolmDecrypt: "Megolm decrypt (200 B)",
@@ -11,14 +13,31 @@ export const CRYPTO_OPS = {
 
 export type CryptoOp = keyof typeof CRYPTO_OPS;
 
-/** What one bench process reports. */
+/** One operation per call; the return value is kept alive by the caller. */
+export type OpSet = Record<CryptoOp, () => unknown>;
+
+/** One operation of the alternating comparison, Keyroom beside libolm in one process. */
+export interface CryptoOpResult {
+  /** Operations per CPU second over each repetition (median, spread). */
+  keyroom: Spread;
+  libolm: Spread;
+  /** Per repetition: Keyroom's rate over libolm's. */
+  ratio: Spread;
+  /** The same on wall-clock rates. */
+  wallRatio: Spread;
+  /** The first (warm-up) round alone, operations per CPU second. */
+  cold: { keyroom: number; libolm: number };
+}
+
+/** What one comparison process reports. */
 export interface CryptoBenchReport {
-  implementation: string;
-  /** Operations per second for each op. */
-  rates: Partial<Record<CryptoOp, number>>;
+  backend: string;
+  machine: MachineInfo;
+  reps: number;
+  ops: Partial<Record<CryptoOp, CryptoOpResult>>;
   /**
    * The "primitive floor": operations per second if an op cost nothing but the primitives it must
-   * call (measured in the same process). Only Keyroom reports it.
+   * call (measured in the same process).
    */
   floors?: Partial<Record<CryptoOp, number>>;
 }

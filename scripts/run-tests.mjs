@@ -21,7 +21,7 @@ function walk(dir, out) {
   return out;
 }
 
-const files = ["src", "test", "examples"]
+const files = ["src", "test", "examples", "bench"]
   .flatMap((d) => {
     try {
       return walk(join(root, d), []);

@@ -82,11 +82,14 @@ export interface MachineUnderTest {
   /** Shares the room key with every device of `users`; returns the to-device messages sent. */
   share(roomId: string, users: readonly string[]): Promise<number>;
   discard(roomId: string): Promise<void>;
-  encrypt(roomId: string, body: string): Promise<Record<string, unknown>>;
-  /** Processes one sync; returns how many to-device events decrypted. */
+  /** Encrypts a message (content as an object) into the event content's JSON text, as sent. */
+  encrypt(roomId: string, body: string): Promise<string>;
+  /** Processes one sync and sends what it asks for (keys upload...); returns the to-device events decrypted. */
   receiveSync(sync: SyncInput): Promise<number>;
-  /** Decrypts a room event; returns its body. */
-  decrypt(event: RoomEventJson): Promise<unknown>;
+  /** Decrypts a room event from its JSON text (as received); returns its body. */
+  decrypt(eventJson: string, roomId: string): Promise<unknown>;
+  /** Imports room keys (setup, untimed): the decrypted entries of an export file. */
+  importEntries(entries: readonly unknown[]): Promise<number>;
   /** Decrypts an export file and imports its keys; CPU times of both parts (undefined: not timed). */
   importExportFile(file: string, passphrase: string): Promise<ImportResult>;
   close(): Promise<void>;
@@ -99,8 +102,8 @@ export class KeyroomPeer implements MachineUnderTest {
 
   private constructor(
     readonly hs: BenchHomeserver,
-    readonly machine: OlmMachine,
-    readonly store: CryptoStore,
+    public machine: OlmMachine,
+    public store: CryptoStore,
   ) {}
 
   static async create(hs: BenchHomeserver, store: CryptoStore, userId: string, deviceId: string) {
@@ -108,6 +111,14 @@ export class KeyroomPeer implements MachineUnderTest {
     const peer = new KeyroomPeer(hs, machine, store);
     await peer.flush();
     return peer;
+  }
+
+  /** Closes the machine and its store, and opens them again (as a restarted client does). */
+  async reopen(openStore: () => Promise<CryptoStore>): Promise<void> {
+    const { userId, deviceId } = this.machine;
+    await this.close();
+    this.store = await openStore();
+    this.machine = await OlmMachine.open({ userId, deviceId, store: this.store });
   }
 
   get userId(): string {
@@ -165,9 +176,11 @@ export class KeyroomPeer implements MachineUnderTest {
     return this.clock.time(() => this.machine.discardRoomKey(roomId));
   }
 
-  encrypt(roomId: string, body: string): Promise<Record<string, unknown>> {
-    return this.clock.time(() =>
-      this.machine.encryptRoomEvent(roomId, "m.room.message", { msgtype: "m.text", body }),
+  encrypt(roomId: string, body: string): Promise<string> {
+    return this.clock.time(async () =>
+      JSON.stringify(
+        await this.machine.encryptRoomEvent(roomId, "m.room.message", { msgtype: "m.text", body }),
+      ),
     );
   }
 
@@ -180,12 +193,19 @@ export class KeyroomPeer implements MachineUnderTest {
         nextBatch: `s${this.#sync}`,
       }),
     );
+    await this.flush();
     return result.roomKeys.length;
   }
 
-  async decrypt(event: RoomEventJson): Promise<unknown> {
-    const decrypted = await this.clock.time(() => this.machine.decryptRoomEvent(event, event.room_id));
+  async decrypt(eventJson: string, roomId: string): Promise<unknown> {
+    const decrypted = await this.clock.time(() =>
+      this.machine.decryptRoomEvent(JSON.parse(eventJson) as RoomEventJson, roomId),
+    );
     return decrypted.content.body;
+  }
+
+  async importEntries(entries: readonly unknown[]): Promise<number> {
+    return (await this.machine.importRoomKeys(entries as unknown[])).imported;
   }
 
   async importExportFile(file: string, passphrase: string): Promise<ImportResult> {
@@ -306,13 +326,12 @@ export class WasmPeer implements MachineUnderTest {
     await this.clock.time(() => this.machine.invalidateGroupSession(room));
   }
 
-  async encrypt(roomId: string, body: string): Promise<Record<string, unknown>> {
-    const room = new this.wasm.RoomId(roomId);
-    const content = JSON.stringify({ msgtype: "m.text", body });
-    const encrypted = await this.clock.time(() =>
-      this.machine.encryptRoomEvent(room, "m.room.message", content),
-    );
-    return JSON.parse(encrypted) as Record<string, unknown>;
+  async encrypt(roomId: string, body: string): Promise<string> {
+    return this.clock.time(() => {
+      const room = new this.wasm.RoomId(roomId);
+      const content = JSON.stringify({ msgtype: "m.text", body });
+      return this.machine.encryptRoomEvent(room, "m.room.message", content);
+    });
   }
 
   async receiveSync(sync: SyncInput): Promise<number> {
@@ -330,29 +349,39 @@ export class WasmPeer implements MachineUnderTest {
     return decrypted;
   }
 
-  async decrypt(event: RoomEventJson): Promise<unknown> {
-    const w = this.wasm;
-    const json = JSON.stringify(event);
-    const room = new w.RoomId(event.room_id);
-    const settings = new w.DecryptionSettings(w.TrustRequirement.Untrusted);
-    const decrypted = await this.clock.time(() => this.machine.decryptRoomEvent(json, room, settings));
-    const clear = JSON.parse(decrypted.event) as { content: { body: unknown } };
-    decrypted.free();
-    return clear.content.body;
+  async decrypt(eventJson: string, roomId: string): Promise<unknown> {
+    return this.clock.time(async () => {
+      const w = this.wasm;
+      const room = new w.RoomId(roomId);
+      const settings = new w.DecryptionSettings(w.TrustRequirement.Untrusted);
+      const decrypted = await this.machine.decryptRoomEvent(eventJson, room, settings);
+      const clear = JSON.parse(decrypted.event) as { content: { body: unknown } };
+      decrypted.free();
+      return clear.content.body;
+    });
+  }
+
+  async importEntries(entries: readonly unknown[]): Promise<number> {
+    const result = await this.machine.importExportedRoomKeys(JSON.stringify(entries), () => {});
+    return result.importedCount;
   }
 
   /**
-   * Element decrypts export files in JavaScript and hands the JSON to the machine, so the file is
-   * decrypted untimed here (with Keyroom's code). The wasm's own `decryptExportedRoomKeys` grows
-   * worse than linearly with the file (see `measureFileDecryption`).
+   * Element decrypts export files in JavaScript and hands the JSON to the machine: the file is
+   * decrypted with the same code as Keyroom's (timed apart, as Keyroom's is), then the entries are
+   * serialised and imported, both timed: the machine gets the same objects Keyroom's does.
    */
   async importExportFile(file: string, passphrase: string): Promise<ImportResult> {
-    const json = JSON.stringify(decryptKeyExport(file, passphrase));
     this.clock.reset();
-    const result = await this.clock.time(() => this.machine.importExportedRoomKeys(json, () => {}));
+    const entries = await this.clock.time(async () => decryptKeyExport(file, passphrase));
+    const fileCpuMs = this.clock.cpuMs;
+    this.clock.reset();
+    const result = await this.clock.time(() =>
+      this.machine.importExportedRoomKeys(JSON.stringify(entries), () => {}),
+    );
     return {
       imported: result.importedCount,
-      fileCpuMs: undefined,
+      fileCpuMs,
       importCpuMs: this.clock.cpuMs,
       importWallMs: this.clock.wallMs,
     };

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type CryptoStore, MemoryCryptoStore, SqliteCryptoStore } from "../../src/store/index.ts";
 import { buildExportFile, EXPORT_PASSPHRASE } from "./export-file.ts";
-import { makeFakeDevices, type RoomEventJson } from "./fake-devices.ts";
+import { makeFakeDevices } from "./fake-devices.ts";
 import { BenchHomeserver } from "./homeserver.ts";
 import { KeyroomPeer } from "./peers.ts";
 
@@ -112,13 +112,13 @@ switch (workload) {
       break;
     }
     await peer.receiveSync(sync);
-    const events: RoomEventJson[] = [];
+    const events: string[] = [];
     for (let r = 0; events.length < 10_000 * scale; r++)
-      for (const f of fakes) events.push(f.roomEvent(room, `m${r}`));
-    for (const e of events.slice(0, 200)) await peer.decrypt(e);
+      for (const f of fakes) events.push(JSON.stringify(f.roomEvent(room, `m${r}`)));
+    for (const e of events.slice(0, 200)) await peer.decrypt(e, room);
     ops = events.length;
     measured = async () => {
-      for (const e of events) await peer.decrypt(e);
+      for (const e of events) await peer.decrypt(e, room);
     };
     break;
   }

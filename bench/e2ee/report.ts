@@ -1,15 +1,28 @@
 // Prints an E2EE benchmark report as a table (for bench/e2ee/main.ts and `npm run bench`).
 import { formatRate } from "../harness.ts";
-import type { E2eeBenchReport, E2eeRow, E2eeTarget } from "./run.ts";
+import { formatRatio, type Spread } from "../stats.ts";
+import type { E2eeRow, E2eeTarget } from "./rows.ts";
+import type { E2eeBenchReport } from "./run.ts";
 
-function value(row: E2eeRow, v: number | undefined): string {
+function value(unit: E2eeRow["unit"], v: number | undefined): string {
   if (v === undefined || Number.isNaN(v)) return "—";
-  if (row.unit === "ops/s") return formatRate(v);
-  if (row.unit === "MB") return `${v.toFixed(0)} MB`;
+  if (unit === "ops/s") return formatRate(v);
+  if (unit === "MB") return `${v.toFixed(0)} MB`;
   return v >= 10_000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(v >= 100 ? 0 : 1)} ms`;
 }
 
-function target(t: E2eeTarget | undefined, pass: boolean | undefined): string {
+/** "4.1k/s (3.9k–4.3k)": a figure's median and spread. */
+export function formatSpread(unit: E2eeRow["unit"], s: Spread | undefined): string {
+  if (s === undefined || s.n === 0) return "—";
+  if (s.n === 1) return value(unit, s.median);
+  const bare = (v: number) =>
+    value(unit, v)
+      .replace(/\/s$/, "")
+      .replace(/ (ms|s|MB)$/, "");
+  return `${value(unit, s.median)} (${bare(s.min)}–${bare(s.max)})`;
+}
+
+export function formatTarget(t: E2eeTarget | undefined, pass: boolean | undefined): string {
   if (t === undefined) return "";
   const mark = pass === undefined ? "" : pass ? " ✓" : " ✗";
   if (t.kind === "ratio") return `≥${t.min}x${mark}`;
@@ -19,15 +32,25 @@ function target(t: E2eeTarget | undefined, pass: boolean | undefined): string {
 
 /** Prints the report as a table, followed by the notes. */
 export function printE2eeReport(report: E2eeBenchReport): void {
-  const header = ["workload", "keyroom", "crypto-wasm", "ratio", "target", "wall ratio", "keyroom sqlite"];
+  const header = [
+    "workload",
+    "keyroom sqlite",
+    "crypto-wasm",
+    "ratio (min–max)",
+    "target",
+    "wall ratio",
+    "keyroom memory",
+    "memory ratio",
+  ];
   const rows = report.rows.map((r) => [
     r.label,
-    value(r, r.keyroom),
-    value(r, r.wasm),
-    r.ratio === undefined ? "" : `${r.ratio.toFixed(2)}x`,
-    target(r.target, r.pass),
-    r.wallRatio === undefined ? "" : `${r.wallRatio.toFixed(2)}x`,
-    value(r, r.keyroomSqlite),
+    formatSpread(r.unit, r.sqlite),
+    formatSpread(r.unit, r.wasm),
+    r.ratio === undefined ? "" : formatRatio(r.ratio),
+    formatTarget(r.target, r.pass),
+    r.wallRatio === undefined ? "" : `${r.wallRatio.median.toFixed(2)}x`,
+    formatSpread(r.unit, r.memory),
+    r.memoryRatio === undefined ? "" : `${r.memoryRatio.median.toFixed(2)}x`,
   ]);
   const all = [header, ...rows];
   const widths = header.map((_, c) => Math.max(...all.map((r) => (r[c] ?? "").length)));
@@ -37,10 +60,23 @@ export function printE2eeReport(report: E2eeBenchReport): void {
     );
   }
   console.log(
-    "\nTimes: CPU time (user + system, all threads) of the machine calls only, the fake homeserver's work\n" +
-      "left out; rates: operations per CPU second. The machine is shared, so CPU time is the fairer measure\n" +
-      "(wall ratio: the same on wall-clock time). Ratio: Keyroom's advantage. keyroom sqlite: the same workload on\n" +
-      "SqliteCryptoStore (WAL, synchronous=FULL, one transaction per machine step).",
+    `\nMedian (min–max) of ${report.reps} repetitions; ratios per repetition, Keyroom's advantage. Times: CPU time\n` +
+      "(user + system, all threads); rates: operations per CPU second. The three machines run in one process\n" +
+      "in alternating batches (order flipping every round), every batch counted; the fake homeserver's work\n" +
+      "is left out where a workload talks to it. keyroom sqlite: SqliteCryptoStore (WAL; per-message commits\n" +
+      "not synced, everything else synced: docs/stores.md), the headline; keyroom memory: MemoryCryptoStore.\n" +
+      "wall ratio: the same on wall-clock time (on a shared machine it says more about the neighbours).",
   );
-  for (const r of report.rows) if (r.note !== undefined) console.log(`- ${r.label}: ${r.note}`);
+  for (const r of report.rows) {
+    const cold = r.cold;
+    const coldText =
+      cold === undefined
+        ? ""
+        : ` [cold, first batch: sqlite ${value(r.unit, cold.sqlite)}, crypto-wasm ${value(r.unit, cold.wasm)}, memory ${value(r.unit, cold.memory)}]`;
+    const wall = r.wall?.sqlite;
+    const wallText =
+      r.unit === "MB" || wall === undefined ? "" : ` [sqlite wall: ${formatSpread(r.unit, wall)}]`;
+    if (r.note !== undefined || coldText !== "")
+      console.log(`- ${r.label}: ${r.note ?? ""}${coldText}${wallText}`);
+  }
 }

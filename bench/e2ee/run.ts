@@ -1,142 +1,45 @@
-// The E2EE benchmark: Keyroom's `OlmMachine` and matrix-sdk-crypto-wasm's (the engine inside
-// matrix-js-sdk) on the same workloads, against one in-process homeserver, in the same run.
+// The E2EE benchmark: Keyroom's `OlmMachine` (on its SQLite store, the headline, and on memory) and
+// matrix-sdk-crypto-wasm's (the engine inside matrix-js-sdk) on the same workloads, against one
+// in-process homeserver, in one process with alternating batches (bench/stats.ts); the import in
+// fresh child processes.
 //
-// KEYROOM_BENCH_SCALE (default 1) scales every count (0.1 for a quick run); absolute-time targets
-// scale with it.
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+// KEYROOM_BENCH_SCALE (default 1) scales every count (0.05 for --quick); absolute-time targets
+// scale with it. KEYROOM_BENCH_QUICK=1: fewer rounds per repetition (still 5 repetitions).
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { performance } from "node:perf_hooks";
 import { MemoryCryptoStore, SqliteCryptoStore } from "../../src/store/index.ts";
 import { loadVodozemac } from "../../test/support/vodozemac.ts";
-import { buildExportFile, EXPORT_PASSPHRASE, type ExportFixture } from "./export-file.ts";
-import { type FakeDevice, makeFakeDevices, type Recipient, type RoomEventJson } from "./fake-devices.ts";
+import { cpuMs, type MachineInfo, machineInfo, spread } from "../stats.ts";
+import { importInChildren, storeOpenInChildren } from "./children.ts";
+import { buildExportFile } from "./export-file.ts";
+import { type FakeDevice, makeFakeDevices, type Recipient } from "./fake-devices.ts";
 import { BenchHomeserver } from "./homeserver.ts";
-import { type ImportResult, KeyroomPeer, type MachineUnderTest, WasmPeer } from "./peers.ts";
-import type { StoreOpenReport } from "./store-open.ts";
+import { KeyroomPeer, type MachineUnderTest, WasmPeer } from "./peers.ts";
+import { rotationFixture, type TimelineEvent } from "./rotation.ts";
+import { type E2eeRow, row, type Series, type Side } from "./rows.ts";
+import { alternateMachines, check, decryptWork, type Machines, selfTimed } from "./workloads.ts";
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
-
-export type E2eeTarget =
-  | { kind: "ratio"; min: number }
-  | { kind: "maxMs"; value: number }
-  | { kind: "maxMb"; value: number };
-
-/** One line of the report. Times are in milliseconds, rates in operations per second. */
-export interface E2eeRow {
-  id: string;
-  label: string;
-  unit: "ms" | "ops/s" | "MB";
-  /** For time rows: CPU time of the machine calls (all threads), the basis of the ratios. */
-  keyroom: number;
-  wasm: number | undefined;
-  /** The same workload with Keyroom on its SQLite store, when measured. */
-  keyroomSqlite: number | undefined;
-  /** Wall-clock figures beside the CPU ones (ms for time rows, per wall second for rates). */
-  keyroomWall?: number;
-  wasmWall?: number;
-  /** The ratio on wall-clock figures: noisier on a shared machine. */
-  wallRatio?: number;
-  target: E2eeTarget | undefined;
-  /** Keyroom's advantage: wasm/keyroom for times, keyroom/wasm for rates. */
-  ratio: number | undefined;
-  pass: boolean | undefined;
-  note?: string;
-}
+export type { E2eeRow, E2eeTarget } from "./rows.ts";
 
 export interface E2eeBenchReport {
-  date: string;
-  node: string;
-  cpu: string | undefined;
+  machine: MachineInfo;
   scale: number;
-  counts: { devices: number; users: number; events: number; encryptEvents: number; importKeys: number };
+  reps: number;
+  counts: {
+    devices: number;
+    users: number;
+    events: number;
+    encryptEvents: number;
+    importKeys: number;
+    rotationSessions: number;
+  };
   rows: E2eeRow[];
-  store: StoreOpenReport | undefined;
   durationMs: number;
 }
 
-interface Timing {
-  cpuMs: number;
-  wallMs: number;
-}
-
-/** Operations per CPU second and per wall-clock second. */
-interface Rate {
-  cpu: number;
-  wall: number;
-}
-
-const rateOf = (count: number, m: MachineUnderTest): Rate => ({
-  cpu: (count * 1000) / m.clock.cpuMs,
-  wall: (count * 1000) / m.clock.wallMs,
-});
-
-function timeRow(
-  id: string,
-  label: string,
-  k: Timing,
-  w: Timing | undefined,
-  target: E2eeTarget | undefined,
-  sqlite?: Timing,
-  note?: string,
-): E2eeRow {
-  const ratio = w === undefined ? undefined : w.cpuMs / k.cpuMs;
-  let pass: boolean | undefined;
-  if (target?.kind === "ratio") pass = ratio !== undefined && ratio >= target.min;
-  // Absolute targets are checked on CPU time (the machine is shared, so wall time says more about
-  // the neighbours than about us), and must hold for both stores.
-  if (target?.kind === "maxMs") {
-    pass = k.cpuMs < target.value && (sqlite === undefined || sqlite.cpuMs < target.value);
-  }
-  return {
-    id,
-    label,
-    unit: "ms",
-    keyroom: k.cpuMs,
-    wasm: w?.cpuMs,
-    keyroomSqlite: sqlite?.cpuMs,
-    keyroomWall: k.wallMs,
-    ...(w === undefined ? {} : { wasmWall: w.wallMs, wallRatio: w.wallMs / k.wallMs }),
-    target,
-    ratio,
-    pass,
-    ...(note === undefined ? {} : { note }),
-  };
-}
-
-function rateRow(
-  id: string,
-  label: string,
-  k: Rate,
-  w: Rate | undefined,
-  target: E2eeTarget | undefined,
-  sqlite?: Rate,
-  note?: string,
-): E2eeRow {
-  const ratio = w === undefined ? undefined : k.cpu / w.cpu;
-  const pass = target?.kind === "ratio" ? ratio !== undefined && ratio >= target.min : undefined;
-  return {
-    id,
-    label,
-    unit: "ops/s",
-    keyroom: k.cpu,
-    wasm: w?.cpu,
-    keyroomSqlite: sqlite?.cpu,
-    keyroomWall: k.wall,
-    ...(w === undefined ? {} : { wasmWall: w.wall, wallRatio: k.wall / w.wall }),
-    target,
-    ratio,
-    pass,
-    ...(note === undefined ? {} : { note }),
-  };
-}
-
-function check(condition: boolean, message: string): void {
-  if (!condition) throw new Error(`e2ee bench: ${message}`);
-}
-
-const snapshot = (m: MachineUnderTest): Timing => ({ cpuMs: m.clock.cpuMs, wallMs: m.clock.wallMs });
+const REPS = 5;
 
 function recipient(hs: BenchHomeserver, m: MachineUnderTest): Recipient {
   const keys = hs.keysOf(m.userId, m.deviceId).keys;
@@ -160,105 +63,17 @@ function sendRoomKeys(
   }
 }
 
-/** Shares a room key from scratch (claims and new Olm sessions), then `reps` times on established sessions. */
-async function shareWorkload(
-  m: MachineUnderTest,
-  roomId: string,
-  users: string[],
-  devices: number,
-  reps: number,
-) {
-  m.clock.reset();
-  const claimed = await m.claimMissing(users);
-  const sent = await m.share(roomId, [m.userId, ...users]);
-  const scratch = snapshot(m);
-  check(claimed === devices, `${m.name} claimed ${claimed} of ${devices} devices`);
-  check(sent === devices, `${m.name} shared with ${sent} of ${devices} devices`);
-  let best: Timing | undefined;
-  for (let i = 0; i < reps; i++) {
-    await m.discard(roomId);
-    m.clock.reset();
-    const again = await m.claimMissing(users);
-    const resent = await m.share(roomId, [m.userId, ...users]);
-    const t = snapshot(m);
-    check(again === 0 && resent === devices, `${m.name} re-share: ${again} claims, ${resent} messages`);
-    if (best === undefined || t.cpuMs < best.cpuMs) best = t;
-  }
-  if (best === undefined) throw new Error("reps must be at least 1");
-  return { scratch, established: best };
-}
-
-/**
- * Runs `work(m, chunk)` for each chunk on each machine in turn (a, b, a, b...), so that the load
- * from other processes on this shared machine falls on both alike; returns each one's rate.
- */
-async function interleaved(
-  machines: readonly MachineUnderTest[],
-  chunks: number,
-  perChunk: number,
-  work: (m: MachineUnderTest, chunk: number) => Promise<void>,
-): Promise<Rate[]> {
-  for (const m of machines) m.clock.reset();
-  for (let c = 0; c < chunks; c++) {
-    for (const m of machines) await m.clock.span(() => work(m, c));
-  }
-  return machines.map((m) => rateOf(chunks * perChunk, m));
-}
-
-async function encryptRates(machines: readonly MachineUnderTest[], roomId: string, count: number) {
-  for (const m of machines) for (let i = 0; i < 20; i++) await m.encrypt(roomId, "warm-up");
-  const chunks = 10;
-  const perChunk = Math.ceil(count / chunks);
-  return interleaved(machines, chunks, perChunk, async (m, c) => {
-    for (let i = 0; i < perChunk; i++)
-      await m.encrypt(roomId, `message ${c * perChunk + i} of the encryption run`);
-  });
-}
-
-async function decryptRates(
-  machines: readonly MachineUnderTest[],
-  events: readonly RoomEventJson[],
-  bodies: readonly string[],
-) {
-  // Warm-up on the first events (decrypting an event again is no replay: same event ID and index).
-  const warm = events.slice(0, Math.min(200, Math.ceil(events.length / 10)));
-  for (const m of machines) for (const e of warm) await m.decrypt(e);
-  const chunks = 10;
-  const perChunk = Math.floor(events.length / chunks);
-  const wrong: string[] = [];
-  const rates = await interleaved(machines, chunks, perChunk, async (m, c) => {
-    for (let i = c * perChunk; i < (c + 1) * perChunk; i++) {
-      if ((await m.decrypt(events[i] as RoomEventJson)) !== bodies[i]) wrong.push(`${m.name} #${i}`);
+/** A timeline of `count` events from `senders` in turn, in `roomId` (whose keys they sent). */
+function timeline(senders: readonly FakeDevice[], roomId: string, count: number): TimelineEvent[] {
+  const out: TimelineEvent[] = [];
+  for (let round = 0; out.length < count; round++) {
+    for (const f of senders) {
+      if (out.length >= count) break;
+      const body = `message ${round} from ${f.userId} ${f.deviceId}: the quick brown fox jumps over the lazy dog`;
+      out.push({ json: JSON.stringify(f.roomEvent(roomId, body)), roomId, body });
     }
-  });
-  check(wrong.length === 0, `events decrypted wrongly: ${wrong.slice(0, 5).join(", ")}`);
-  return rates;
-}
-
-async function importWorkload(m: MachineUnderTest, fixture: ExportFixture) {
-  const result = await m.importExportFile(fixture.file, EXPORT_PASSPHRASE);
-  check(result.imported === fixture.count, `${m.name} imported ${result.imported} of ${fixture.count} keys`);
-  const body = await m.decrypt(fixture.probe);
-  check(body === fixture.probeBody, `${m.name} could not decrypt with an imported key`);
-  return result;
-}
-
-function openStoreInChild(directory: string, userId: string, deviceId: string, probe: RoomEventJson) {
-  const eventFile = join(directory, "probe-event.json");
-  writeFileSync(eventFile, JSON.stringify(probe));
-  const args = [
-    "--conditions=source",
-    "--import",
-    "tsx",
-    "bench/e2ee/store-open.ts",
-    directory,
-    userId,
-    deviceId,
-    eventFile,
-  ];
-  const r = spawnSync(process.execPath, args, { cwd: root, encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`store-open child failed:\n${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "") as StoreOpenReport;
+  }
+  return out;
 }
 
 export interface E2eeBenchOptions {
@@ -269,268 +84,324 @@ export interface E2eeBenchOptions {
 
 export async function runE2eeBench(options: E2eeBenchOptions = {}): Promise<E2eeBenchReport> {
   const started = Date.now();
+  const machine = machineInfo();
   const scale = options.scale ?? Number(process.env.KEYROOM_BENCH_SCALE ?? 1);
   if (!(scale > 0 && scale <= 10)) throw new Error("KEYROOM_BENCH_SCALE must be in (0, 10]");
+  const quick = process.env.KEYROOM_BENCH_QUICK === "1";
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const perUser = 4;
   const users = Math.max(1, Math.round((1000 * scale) / perUser));
   const devices = users * perUser;
-  const eventCount = Math.max(devices, Math.round(10_000 * scale));
-  const encryptCount = Math.max(100, Math.round(3000 * scale));
-  const importKeys = Math.max(100, Math.round(100_000 * scale));
+  /** Events a decryption batch: the same number for all decryption workloads. */
+  const decryptBatch = Math.max(100, Math.round(1000 * scale));
+  const encryptBatch = Math.max(20, Math.round(300 * scale));
+  const importKeys = Math.max(1000, Math.round(100_000 * scale));
+  const rotationSessions = Math.max(200, Math.round(5000 * scale));
+  const rounds = quick ? 2 : 4;
   const rows: E2eeRow[] = [];
   const tmp = mkdtempSync(join(tmpdir(), "keyroom-e2ee-bench-"));
+  const sqliteDir = join(tmp, "machine");
+  const sqliteUser = "@keyroom-sqlite:bench.test";
+  const openSqlite = () =>
+    SqliteCryptoStore.open({ directory: sqliteDir, userId: sqliteUser, deviceId: "KEYROOMSQL" });
 
   try {
     const wasm = await loadVodozemac();
     log(`setup: ${devices} fake devices of ${users} users`);
     const hs = new BenchHomeserver();
     const fakes = makeFakeDevices(users, perUser);
-    // Three one-time keys each: one for each machine's claim (Keyroom on memory and SQLite, wasm).
+    // Three one-time keys each: one for each machine's claim.
     for (const f of fakes) hs.addFakeDevice(f, 3);
     const memberIds = [...new Set(fakes.map((f) => f.userId))];
 
-    const kStore = await MemoryCryptoStore.open({ userId: "@keyroom:bench.test", deviceId: "KEYROOM" });
-    const keyroom = await KeyroomPeer.create(hs, kStore, "@keyroom:bench.test", "KEYROOM");
-    const sqliteStore = await SqliteCryptoStore.open({
-      directory: join(tmp, "machine"),
-      userId: "@keyroom-sqlite:bench.test",
-      deviceId: "KEYROOMSQL",
-    });
-    const keyroomSql = await KeyroomPeer.create(hs, sqliteStore, "@keyroom-sqlite:bench.test", "KEYROOMSQL");
+    const sqlite = await KeyroomPeer.create(hs, await openSqlite(), sqliteUser, "KEYROOMSQL");
+    const memory = await KeyroomPeer.create(
+      hs,
+      await MemoryCryptoStore.open({ userId: "@keyroom:bench.test", deviceId: "KEYROOM" }),
+      "@keyroom:bench.test",
+      "KEYROOM",
+    );
     const rust = await WasmPeer.create(wasm, hs, "@rust:bench.test", "RUST");
+    const all: Machines = { sqlite, wasm: rust, memory };
 
-    // Device tracking: one /keys/query answer with every member's devices (signatures checked).
-    const query: Record<string, Timing> = {};
-    for (const m of [keyroom, keyroomSql, rust]) {
-      m.clock.reset();
-      await m.track(memberIds);
-      query[m.name + (m === keyroomSql ? "-sqlite" : "")] = snapshot(m);
-    }
-    rows.push(
-      timeRow(
-        "keysQuery",
-        `process /keys/query of ${devices} devices`,
-        query.keyroom as Timing,
-        query["crypto-wasm"],
-        undefined,
-        query["keyroom-sqlite"],
-      ),
-    );
-
-    // 1. Share a room key with every device.
-    log("1. room key sharing");
+    // Device tracking and the first share happen once per machine (n = 1).
+    const once: Series = { cpu: {}, wall: {} };
+    const scratch: Series = { cpu: {}, wall: {} };
     const room = "!big:bench.test";
-    const kShare = await shareWorkload(keyroom, room, memberIds, devices, 3);
-    const sShare = await shareWorkload(keyroomSql, room, memberIds, devices, 1);
-    const wShare = await shareWorkload(rust, room, memberIds, devices, 3);
-    rows.push(
-      timeRow(
-        "shareEstablished",
-        `share room key, ${devices} devices, Olm sessions exist`,
-        kShare.established,
-        wShare.established,
-        { kind: "ratio", min: 2 },
-        sShare.established,
-      ),
-      timeRow(
-        "shareScratch",
-        `share room key, ${devices} devices, from scratch (claim + sessions)`,
-        kShare.scratch,
-        wShare.scratch,
-        { kind: "ratio", min: 2 },
-        sShare.scratch,
-      ),
-    );
-
-    log("   encryption rate");
-    const [kEnc, wEnc] = (await encryptRates([keyroom, rust], room, encryptCount)) as [Rate, Rate];
-    const [sEnc] = (await encryptRates([keyroomSql], room, Math.min(encryptCount, 300))) as [Rate];
-    rows.push(
-      rateRow(
-        "encrypt",
-        "encrypt room events (events/s)",
-        kEnc,
-        wEnc,
-        undefined,
-        sEnc,
-        "issue: crypto-wasm ~5 000/s",
-      ),
-    );
-
-    // 2. One sync with a room key from every fake device, each over a new Olm session.
-    log("2. to-device room keys");
-    const keysRoom = "!keys:bench.test";
-    const toDevice: Record<string, Timing> = {};
-    for (const [name, m] of [
-      ["keyroom", keyroom],
-      ["sqlite", keyroomSql],
-      ["wasm", rust],
-    ] as const) {
-      // A first, empty sync: it tells each machine its key counts, so it publishes a fallback key.
-      await m.receiveSync(hs.syncFor(m.userId, m.deviceId));
-      await m.flush();
-      sendRoomKeys(hs, fakes, m, keysRoom);
-      const sync = hs.syncFor(m.userId, m.deviceId);
-      m.clock.reset();
-      const decrypted = await m.receiveSync(sync);
-      toDevice[name] = snapshot(m);
-      check(decrypted === devices, `${m.name} decrypted ${decrypted} of ${devices} to-device room keys`);
-      await m.flush();
+    for (const [side, m] of Object.entries(all) as [Side, MachineUnderTest][]) {
+      const t = await selfTimed(m, () => m.track(memberIds));
+      once.cpu[side] = [t.cpuMs];
+      once.wall[side] = [t.wallMs];
+      let claimed = 0;
+      let sent = 0;
+      const s = await selfTimed(m, async () => {
+        claimed = await m.claimMissing(memberIds);
+        sent = await m.share(room, [m.userId, ...memberIds]);
+      });
+      check(claimed === devices && sent === devices, `${m.name}: ${claimed} claims, ${sent} messages`);
+      scratch.cpu[side] = [s.cpuMs];
+      scratch.wall[side] = [s.wallMs];
     }
     rows.push(
-      timeRow(
-        "toDevice",
-        `one sync with ${devices} encrypted m.room_key`,
-        toDevice.keyroom as Timing,
-        toDevice.wasm,
+      row("keysQuery", `process /keys/query of ${devices} devices (ms, once)`, "ms", once),
+      row(
+        "shareScratch",
+        `share room key, ${devices} devices, from scratch: claim + Olm sessions (ms, once)`,
+        "ms",
+        scratch,
         { kind: "ratio", min: 2 },
-        toDevice.sqlite,
-        "new Olm sessions (pre-key messages; one-time keys, then the fallback key)",
       ),
     );
 
-    // 3. Room events from every sender's session, interleaved as a busy timeline would be.
-    log("3. room event decryption");
-    const events: RoomEventJson[] = [];
-    const bodies: string[] = [];
-    for (let round = 0; events.length < eventCount; round++) {
-      for (const f of fakes) {
-        if (events.length >= eventCount) break;
-        const body = `message ${round} from ${f.userId} ${f.deviceId}: the quick brown fox jumps over the lazy dog`;
-        events.push(f.roomEvent(keysRoom, body));
-        bodies.push(body);
+    log("1. room key sharing, Olm sessions established");
+    const share = await alternateMachines(all, {
+      reps: REPS,
+      rounds: 1,
+      batch: 1,
+      unit: "ms",
+      selfTimed: true,
+      run: async (_side, m) =>
+        selfTimed(m, async () => {
+          await m.discard(room);
+          const again = await m.claimMissing(memberIds);
+          const resent = await m.share(room, [m.userId, ...memberIds]);
+          check(again === 0 && resent === devices, `${m.name} re-share: ${again} claims, ${resent} messages`);
+        }),
+    });
+    rows.push(
+      row("shareEstablished", `share room key, ${devices} devices, Olm sessions exist (ms)`, "ms", share, {
+        kind: "ratio",
+        min: 2,
+      }),
+    );
+
+    log("   encryption");
+    let sent = 0;
+    const encrypt = await alternateMachines(all, {
+      reps: REPS,
+      rounds,
+      batch: encryptBatch,
+      unit: "ops/s",
+      run: async (_side, m, ops) => {
+        for (let i = 0; i < ops; i++) await m.encrypt(room, `message ${sent++} of the encryption run`);
+        return undefined;
+      },
+    });
+    rows.push(
+      row(
+        "encrypt",
+        "encrypt room events, steady state (events/s)",
+        "ops/s",
+        encrypt,
+        { kind: "ratio", min: 2 },
+        `content object in, event JSON out on both; ${encryptBatch} events a batch, the first batch (cold) apart`,
+      ),
+    );
+
+    log("2. to-device room keys");
+    const keysRound: Partial<Record<Side, number>> = {};
+    const toDevice = await alternateMachines(all, {
+      reps: REPS,
+      rounds: 1,
+      batch: 1,
+      unit: "ms",
+      selfTimed: true,
+      run: async (side, m) => {
+        const n = keysRound[side] ?? 0;
+        keysRound[side] = n + 1;
+        const roomId = `!keys${n}:bench.test`;
+        // A first, empty sync tells the machine its key counts, so it publishes a fallback key.
+        await m.receiveSync(hs.syncFor(m.userId, m.deviceId));
+        sendRoomKeys(hs, fakes, m, roomId);
+        const sync = hs.syncFor(m.userId, m.deviceId);
+        let decrypted = 0;
+        const t = await selfTimed(m, async () => {
+          decrypted = await m.receiveSync(sync);
+        });
+        check(decrypted === devices, `${m.name} decrypted ${decrypted} of ${devices} to-device room keys`);
+        return t;
+      },
+    });
+    rows.push(
+      row(
+        "toDevice",
+        `one sync with ${devices} encrypted m.room_key (ms)`,
+        "ms",
+        toDevice,
+        { kind: "ratio", min: 2 },
+        "new Olm sessions (pre-key messages on the fallback key), then the requests it asks for",
+      ),
+    );
+
+    // 3. Decryption. Every machine got the keys of "!keys0" in the first to-device round. Every
+    // event is decrypted once by each machine (new message indexes all along, as a client reads a
+    // live timeline): a cold batch, then REPS repetitions of `rounds` batches.
+    const keysRoom = "!keys0:bench.test";
+    const decryptRounds = 2;
+    const batchesPerSide = 1 + REPS * decryptRounds;
+    const decryptRows = async (
+      id: string,
+      label: string,
+      events: readonly TimelineEvent[],
+      machines: Machines,
+      note: string,
+    ) => {
+      const wrong: string[] = [];
+      const s = await alternateMachines(machines, {
+        reps: REPS,
+        rounds: decryptRounds,
+        batch: Math.floor(events.length / batchesPerSide),
+        unit: "ops/s",
+        run: decryptWork(events, wrong),
+      });
+      check(wrong.length === 0, `events decrypted wrongly: ${wrong.slice(0, 5).join(", ")}`);
+      rows.push(row(id, label, "ops/s", s, { kind: "ratio", min: 4 }, note));
+    };
+    log("3. room event decryption: one sender");
+    await decryptRows(
+      "decryptOneSender",
+      "decrypt, one sender (events/s)",
+      timeline(fakes.slice(0, 1), keysRoom, decryptBatch * batchesPerSide),
+      all,
+      "one Megolm session, consecutive indexes",
+    );
+    log(`   ${devices} sessions`);
+    await decryptRows(
+      "decryptSessions",
+      `decrypt, ${devices} sessions interleaved (events/s)`,
+      timeline(fakes, keysRoom, decryptBatch * batchesPerSide),
+      all,
+      "every sender in turn; event JSON text in, decrypted event object out on both",
+    );
+    log(`   ${rotationSessions} sessions in rotation (import, untimed)`);
+    const rotationRoom = "!rotation:bench.test";
+    const rotation = rotationFixture(rotationSessions, decryptBatch * batchesPerSide, fakes, rotationRoom);
+    for (const m of Object.values(all)) {
+      const n = await m.importEntries(rotation.entries);
+      check(n === rotationSessions, `${m.name} imported ${n} of ${rotationSessions} rotation sessions`);
+    }
+    await decryptRows(
+      "decryptRotation",
+      `decrypt, ${rotationSessions} sessions in rotation (events/s)`,
+      rotation.events,
+      all,
+      "each event from the next session in turn (imported keys): no session is used again before all others",
+    );
+
+    log("   after a store reopen (SQLite)");
+    const reopened: Series = { cpu: { sqlite: [], wasm: [] }, wall: { sqlite: [], wasm: [] } };
+    const wrong: string[] = [];
+    const afterReopen = timeline(fakes, keysRoom, decryptBatch * REPS);
+    const work = decryptWork(afterReopen, wrong);
+    for (let rep = 0; rep < REPS; rep++) {
+      await sqlite.reopen(openSqlite);
+      // The next events of the timeline right after the reopen, the two machines alternating in halves.
+      const half = Math.floor(decryptBatch / 2);
+      const sum = { sqlite: { cpu: 0, wall: 0 }, wasm: { cpu: 0, wall: 0 } };
+      for (const side of ["sqlite", "wasm", "wasm", "sqlite"] as const) {
+        const m = side === "sqlite" ? sqlite : rust;
+        const c0 = cpuMs();
+        const t0 = performance.now();
+        m.clock.perCall = false;
+        await work(side, m, half);
+        m.clock.perCall = true;
+        sum[side].cpu += cpuMs() - c0;
+        sum[side].wall += performance.now() - t0;
+      }
+      for (const side of ["sqlite", "wasm"] as const) {
+        reopened.cpu[side]?.push((half * 2000) / sum[side].cpu);
+        reopened.wall[side]?.push((half * 2000) / sum[side].wall);
       }
     }
-    const [kDec, wDec] = (await decryptRates([keyroom, rust], events, bodies)) as [Rate, Rate];
-    const sqlCount = Math.max(100, Math.round(events.length / 10));
-    const [sDec] = (await decryptRates(
-      [keyroomSql],
-      events.slice(0, sqlCount),
-      bodies.slice(0, sqlCount),
-    )) as [Rate];
+    check(wrong.length === 0, `events decrypted wrongly after reopen: ${wrong.slice(0, 5).join(", ")}`);
     rows.push(
-      rateRow(
-        "decrypt",
-        `decrypt ${events.length} room events (events/s)`,
-        kDec,
-        wDec,
-        { kind: "ratio", min: 3 },
-        sDec,
-        `issue: crypto-wasm ~1 350/s (wall); machines alternate in chunks; SQLite over the first ${sqlCount}`,
+      row(
+        "decryptReopened",
+        `decrypt right after a SQLite store reopen, ${devices} sessions (events/s)`,
+        "ops/s",
+        reopened,
+        { kind: "ratio", min: 4 },
+        `the next ${decryptBatch} events right after Keyroom closed and reopened its store and machine (every ` +
+          "session read from disk again), against crypto-wasm on the same events, its sessions in memory (flatters crypto-wasm)",
       ),
     );
-    await keyroom.close();
-    await keyroomSql.close();
-    await rust.close();
+    for (const m of Object.values(all)) await m.close();
 
-    // 4. Import an export file, each machine fresh.
-    log(`4. import ${importKeys} room keys (building the file)`);
+    log(`4. import ${importKeys} room keys, each peer in a fresh process, ${REPS} times`);
     const fixture = buildExportFile(importKeys, fakes);
-    const k4 = await KeyroomPeer.create(
-      hs,
-      await MemoryCryptoStore.open({ userId: "@import:bench.test", deviceId: "IMPORT" }),
-      "@import:bench.test",
-      "IMPORT",
-    );
-    const kImport = await importWorkload(k4, fixture);
-    await k4.close();
-    log("   keyroom done; SQLite");
-    const storeDir = join(tmp, "store");
-    const storeUser = "@history:bench.test";
-    const s4 = await KeyroomPeer.create(
-      hs,
-      await SqliteCryptoStore.open({ directory: storeDir, userId: storeUser, deviceId: "HISTORY" }),
-      storeUser,
-      "HISTORY",
-    );
-    const sImport = await importWorkload(s4, fixture);
-    await s4.close();
-    log("   SQLite done; crypto-wasm");
-    // crypto-wasm's import slows down with size (100 000 keys took over 80 s of CPU in this process,
-    // 40 000 about 2 s in a fresh one): by default it imports at most 20 000 and its time is scaled
-    // linearly, which can only flatter it. KEYROOM_BENCH_WASM_IMPORT_FULL=1 imports them all.
-    const wasmKeys =
-      process.env.KEYROOM_BENCH_WASM_IMPORT_FULL === "1" ? importKeys : Math.min(importKeys, 20_000);
-    const wasmFixture = wasmKeys === importKeys ? fixture : buildExportFile(wasmKeys, fakes);
-    const w4 = await WasmPeer.create(wasm, hs, "@rust-import:bench.test", "RUSTIMPORT");
-    const wMeasured = await importWorkload(w4, wasmFixture);
-    const factor = importKeys / wasmKeys;
-    const wImport: ImportResult = {
-      ...wMeasured,
-      importCpuMs: wMeasured.importCpuMs * factor,
-      importWallMs: wMeasured.importWallMs * factor,
-    };
-    // The wasm's own export file decryption (Element does this step in JavaScript instead).
-    const wasmFileCpu = w4.measureFileDecryption(wasmFixture.file, EXPORT_PASSPHRASE);
-    await w4.close();
-    const fileCpu = (r: ImportResult) => r.fileCpuMs ?? 0;
-    const total = (r: ImportResult): Timing => ({
-      cpuMs: fileCpu(r) + r.importCpuMs,
-      wallMs: fileCpu(r) + r.importWallMs,
-    });
-    const only = (r: ImportResult): Timing => ({ cpuMs: r.importCpuMs, wallMs: r.importWallMs });
+    const imports = importInChildren(fixture, tmp, quick ? 3 : REPS, ["sqlite", "wasm", "memory"]);
+    const fileMs = spread(imports.fileCpuMs).median;
     rows.push(
-      timeRow(
+      row(
         "importEntries",
-        `import ${importKeys} decrypted export entries into the machine`,
-        only(kImport),
-        only(wImport),
+        `import ${importKeys} decrypted export entries (ms)`,
+        "ms",
+        imports.entries,
         undefined,
-        only(sImport),
-        "Keyroom: OlmMachine.importRoomKeys (batches of IMPORT_BATCH_SIZE, each saved); " +
-          `crypto-wasm: importExportedRoomKeys` +
-          (factor === 1
-            ? ""
-            : ` on ${wasmKeys} keys (${wMeasured.importCpuMs.toFixed(0)} ms), scaled ×${factor.toFixed(1)}`),
+        "the same entry objects into both: Keyroom's importRoomKeys, crypto-wasm's JSON.stringify + importExportedRoomKeys",
       ),
-      timeRow(
+      row(
         "import",
-        `import ${importKeys} room keys from an export file (file + import)`,
-        total(kImport),
-        undefined,
-        // 10 s at full scale; smaller runs scale the import part but not the file's fixed PBKDF2 cost.
-        { kind: "maxMs", value: 10_000 * scale + (1 - scale) * fileCpu(kImport) },
-        total(sImport),
-        `file decryption (PBKDF2-SHA-512, 500 000 rounds, then AES-CTR + HMAC): ${fileCpu(kImport).toFixed(0)} ms; ` +
-          `crypto-wasm's decryptExportedRoomKeys takes ${wasmFileCpu.toFixed(0)} ms on a ${wasmKeys}-key file`,
+        `import ${importKeys} room keys from an export file: file + import (ms)`,
+        "ms",
+        imports.total,
+        // 5 s at full scale; smaller runs scale the import part but not the file's fixed PBKDF2 cost.
+        { kind: "maxMs", value: 5000 * scale + (1 - scale) * fileMs },
+        `file decryption (PBKDF2-SHA-512, 500 000 rounds, then AES-CTR + HMAC, same code on both): ${fileMs.toFixed(0)} ms; ` +
+          "target on SQLite CPU time, wall time beside it",
       ),
+      {
+        id: "importRss",
+        label: `RSS after importing ${importKeys} keys (MB)`,
+        unit: "MB",
+        sqlite: spread(imports.rssMb.sqlite ?? []),
+        memory: spread(imports.rssMb.memory ?? []),
+        wasm: spread(imports.rssMb.wasm ?? []),
+        note: "whole process, Node + tsx + modules included",
+      },
     );
 
-    // 5. Open the SQLite store holding those sessions in a fresh process.
-    log("5. store open (child process)");
-    const store = openStoreInChild(storeDir, storeUser, "HISTORY", fixture.probe);
-    check(store.body === fixture.probeBody, "the reopened store did not decrypt the probe event");
-    const openRow = timeRow(
-      "storeOpen",
-      `open SQLite store with ${store.inboundSessions} inbound sessions, to first decrypt (ms)`,
-      { cpuMs: store.firstDecryptCpuMs, wallMs: store.firstDecryptMs },
-      undefined,
-      { kind: "maxMs", value: 300 },
-      undefined,
-      `wall ${store.firstDecryptMs.toFixed(0)} ms, of which store + machine open ${store.openMs.toFixed(0)} ms`,
+    log("5. store open (fresh processes)");
+    const storeDir = imports.sqliteStoreDir;
+    if (storeDir === undefined) throw new Error("no SQLite import store kept");
+    const opens = storeOpenInChildren(storeDir, "@import:bench.test", "IMPORT", fixture.probe, quick ? 3 : REPS);
+    for (const o of opens)
+      check(o.body === fixture.probeBody, "the reopened store did not decrypt the probe");
+    rows.push(
+      row(
+        "storeOpen",
+        `open SQLite store with ${opens[0]?.inboundSessions} inbound sessions, to first decrypt (ms)`,
+        "ms",
+        {
+          cpu: { sqlite: opens.map((o) => o.firstDecryptCpuMs) },
+          wall: { sqlite: opens.map((o) => o.firstDecryptMs) },
+        },
+        { kind: "maxMs", value: 300 },
+      ),
+      {
+        id: "storeRss",
+        label: "RSS of that process after the first decrypt (MB)",
+        unit: "MB",
+        sqlite: spread(opens.map((o) => o.rssMb)),
+        target: { kind: "maxMb", value: 150 },
+        pass: spread(opens.map((o) => o.rssMb)).median < 150,
+        note: `of which Node + tsx + modules before the open: ${spread(opens.map((o) => o.baselineRssMb)).median.toFixed(0)} MB`,
+      },
     );
-    rows.push(openRow, {
-      id: "storeRss",
-      label: "RSS of that process after the first decrypt (MB)",
-      unit: "MB",
-      keyroom: store.rssMb,
-      wasm: undefined,
-      keyroomSqlite: undefined,
-      target: { kind: "maxMb", value: 150 },
-      ratio: undefined,
-      pass: store.rssMb < 150,
-      note: `of which Node + tsx + modules before the open: ${store.baselineRssMb.toFixed(0)} MB`,
-    });
 
     return {
-      date: new Date().toISOString(),
-      node: process.version,
-      cpu: cpus()[0]?.model,
+      machine,
       scale,
-      counts: { devices, users, events: events.length, encryptEvents: encryptCount, importKeys },
+      reps: REPS,
+      counts: {
+        devices,
+        users,
+        events: decryptBatch * batchesPerSide,
+        encryptEvents: encryptBatch * rounds * REPS,
+        importKeys,
+        rotationSessions,
+      },
       rows,
-      store,
       durationMs: Date.now() - started,
     };
   } finally {
