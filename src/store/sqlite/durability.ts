@@ -42,20 +42,20 @@ export function currentBootId(): string | undefined {
  */
 export function isPerMessage(changes: CryptoChanges): boolean {
   let any = false;
-  for (const [key, value] of Object.entries(changes) as [keyof CryptoChanges, unknown][]) {
+  // A for-in over the few keys a step sets: this runs once per message.
+  for (const key in changes) {
+    const value = changes[key as keyof CryptoChanges];
     if (value === undefined) continue;
     if (key === "replays") {
       any = true;
-      continue;
-    }
-    if (key === "outboundGroupSessionUpdates") {
-      const updates = value as NonNullable<CryptoChanges["outboundGroupSessionUpdates"]>;
-      if (!updates.every(onlyRatchet)) return false;
+    } else if (key === "outboundGroupSessionUpdates") {
+      for (const u of value as NonNullable<CryptoChanges["outboundGroupSessionUpdates"]>) {
+        if (!onlyRatchet(u)) return false;
+      }
       any = true;
-      continue;
+    } else if (!(Array.isArray(value) && value.length === 0)) {
+      return false;
     }
-    if (Array.isArray(value) && value.length === 0) continue;
-    return false;
   }
   return any;
 }

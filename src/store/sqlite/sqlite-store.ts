@@ -130,12 +130,15 @@ export class SqliteCryptoStore implements CryptoStore {
   #closed = false;
   /** The connection's `synchronous` setting: FULL (synced commits) or NORMAL (per-message ones). */
   #synced = true;
+  /** `saveChanges`' transaction, made once (better-sqlite3 builds a wrapper per `transaction()` call). */
+  readonly #save: (changes: CryptoChanges) => void;
 
   private constructor(db: Database.Database, st: SqliteStatements, identity: StoreIdentity, path: string) {
     this.#db = db;
     this.#st = st;
     this.#identity = identity;
     this.path = path;
+    this.#save = db.transaction((changes: CryptoChanges) => st.apply(changes));
   }
 
   static async open(options: SqliteCryptoStoreOptions): Promise<SqliteCryptoStore> {
@@ -339,7 +342,7 @@ export class SqliteCryptoStore implements CryptoStore {
   }
 
   async saveChanges(changes: CryptoChanges): Promise<void> {
-    const st = this.#s();
+    this.#s();
     // better-sqlite3 rolls the transaction back if anything inside throws.
     try {
       const synced = !isPerMessage(changes);
@@ -347,7 +350,7 @@ export class SqliteCryptoStore implements CryptoStore {
         this.#db.pragma(synced ? "synchronous = FULL" : "synchronous = NORMAL");
         this.#synced = synced;
       }
-      this.#db.transaction(() => st.apply(changes))();
+      this.#save(changes);
     } catch (e) {
       throw typed(e, "saving crypto changes failed; nothing was saved");
     }
