@@ -68,6 +68,31 @@ describe("OutboundGroupSession", () => {
     assert.equal(inbound.decrypt(restored.encrypt("c")).messageIndex, 2);
   });
 
+  it("toPickleAt: the pickle the session will have at a later index, the session unchanged", () => {
+    const s = OutboundGroupSession.create();
+    s.encrypt("a");
+    const ahead = s.toPickleAt(300);
+    assert.equal(ahead.messageIndex, 300);
+    assert.equal(s.messageIndex, 1);
+    assert.deepEqual(s.toPickleAt(1), s.toPickle());
+    for (let i = 1; i < 300; i++) s.encrypt("x");
+    assert.deepEqual(ahead, s.toPickle());
+    const restored = OutboundGroupSession.fromPickle(ahead);
+    assert.equal(restored.encrypt("b"), s.encrypt("b"));
+    assert.equal(
+      codeOf(() => s.toPickleAt(5)),
+      "BAD_ARGUMENT",
+    );
+    assert.equal(
+      codeOf(() => s.toPickleAt(MAX_MESSAGE_INDEX + 1)),
+      "BAD_ARGUMENT",
+    );
+    assert.equal(
+      codeOf(() => s.toPickleAt(1.5 + s.messageIndex)),
+      "BAD_ARGUMENT",
+    );
+  });
+
   it("refuses malformed pickles with BAD_PICKLE", () => {
     const good = OutboundGroupSession.create().toPickle();
     const bad: unknown[] = [

@@ -105,6 +105,26 @@ export class OutboundGroupSession {
     };
   }
 
+  /**
+   * The pickle of this session as it will be at `index` (not below the current one), the session
+   * itself unchanged: saved ahead, it lets the messages below `index` be sent without saving each.
+   */
+  toPickleAt(index: number): OutboundGroupSessionPickle {
+    if (!Number.isSafeInteger(index) || index < this.#ratchet.counter || index > MAX_MESSAGE_INDEX) {
+      throw new MegolmError("BAD_ARGUMENT", "a pickle ahead needs an index from the current one to the last");
+    }
+    const ahead = this.#ratchet.clone();
+    ahead.advanceTo(index);
+    const pickle: OutboundGroupSessionPickle = {
+      version: 1,
+      ratchet: encodeBase64(ahead.bytes),
+      messageIndex: ahead.counter,
+      signingSeed: encodeBase64(this.#signingSecret.subarray(0, 32)),
+    };
+    wipe(ahead.bytes);
+    return pickle;
+  }
+
   static fromPickle(pickle: OutboundGroupSessionPickle): OutboundGroupSession {
     const p = pickleObject(pickle, 1, "OutboundGroupSession");
     const ratchet = pickleBytes(p.ratchet, RATCHET_LENGTH, "ratchet");

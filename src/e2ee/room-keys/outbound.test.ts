@@ -4,6 +4,7 @@ import type { CryptoChanges } from "../../store/changes.ts";
 import type { EncryptedRoomEvent } from "../decryption/room-events.ts";
 import { DecryptionError, UnknownDevicesError } from "../errors.ts";
 import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
+import { RATCHET_RESERVATION } from "./outbound.ts";
 import { MIN_ROTATION_PERIOD_MS } from "./settings.ts";
 
 const ROOM = "!room:x";
@@ -35,39 +36,46 @@ describe("room key sharing and rotation", () => {
     assert.equal((await bob.machine.decryptRoomEvent(second, ROOM)).content.body, "carol left");
   });
 
-  it("saves only the ratchet per message, yet never reuses a message index across a restart", async () => {
+  it("saves the ratchet ahead once per RATCHET_RESERVATION messages, and never reuses an index across a restart", async () => {
     const { alice, bob, carol } = await trio();
     const members = joined("@alice:x", "@bob:x", "@carol:x");
     const first = await alice.sendMessage(ROOM, members, "one");
+    const storedIndex = () =>
+      (alice.data.outbound.get(ROOM)?.pickle as { messageIndex?: number } | undefined)?.messageIndex;
+    // The first message saved the ratchet as it will be RATCHET_RESERVATION messages later.
+    assert.equal(storedIndex(), RATCHET_RESERVATION);
+    assert.equal(alice.data.outbound.get(ROOM)?.messageCount, RATCHET_RESERVATION);
     const saved: CryptoChanges[] = [];
     const save = alice.store.saveChanges.bind(alice.store);
     alice.store.saveChanges = async (c) => {
       saved.push(c);
       return save(c);
     };
-    const content = await alice.machine.encryptRoomEvent(ROOM, "m.room.message", {
-      msgtype: "m.text",
-      body: "two",
-    });
-    const second: EncryptedRoomEvent = {
-      event_id: "$two",
+    const encrypt = async (body: string): Promise<EncryptedRoomEvent> => ({
+      event_id: `$${body}`,
       sender: "@alice:x",
       type: "m.room.encrypted",
-      content,
-    };
-    // One transaction, written before the event was returned, carrying no device list.
+      content: await alice.machine.encryptRoomEvent(ROOM, "m.room.message", { msgtype: "m.text", body }),
+    });
+    const second = await encrypt("two");
+    // Covered by the reservation: no write at all.
+    assert.equal(saved.length, 0);
+    for (let i = 2; i < RATCHET_RESERVATION; i++) await encrypt(`filler ${i}`);
+    assert.equal(saved.length, 0);
+    // Index RATCHET_RESERVATION: one transaction, before the event is returned, carrying no device list.
+    await encrypt("next reservation");
     assert.equal(saved.length, 1);
     assert.deepEqual(saved[0]?.outboundGroupSessions, []);
     assert.deepEqual(
       saved[0]?.outboundGroupSessionUpdates?.map((u) => Object.keys(u).sort()),
       [["messageCount", "pickle", "roomId", "sessionId"]],
     );
+    assert.equal(storedIndex(), 2 * RATCHET_RESERVATION);
     const stored = alice.data.outbound.get(ROOM);
-    assert.equal(stored?.messageCount, 2);
     assert.deepEqual(Object.keys(stored?.sharedWith ?? {}).sort(), ["@bob:x", "@carol:x"]);
     assert.deepEqual(stored?.pendingShares, {});
-    // After a restart the stored ratchet continues where the last message left it: reusing an
-    // index would make Bob refuse the third event as a replay.
+    // After a restart (as after a crash at any point) the ratchet continues from the stored index,
+    // past every index used: reusing one would make Bob refuse the third event as a replay.
     await alice.restart();
     const third = await alice.sendMessage(ROOM, members, "three");
     assert.equal(sessionOf(third), sessionOf(first));

@@ -3,7 +3,7 @@
  * room and does not hold the key yet, rotated when it ages, when it has encrypted enough messages,
  * or when a device that holds it should no longer read the room.
  */
-import { InboundGroupSession, OutboundGroupSession } from "../../crypto/megolm/index.ts";
+import { InboundGroupSession, MAX_MESSAGE_INDEX, OutboundGroupSession } from "../../crypto/megolm/index.ts";
 import type { MachineContext } from "../context.ts";
 import { newRequestId } from "../context.ts";
 import type { CrossSigning } from "../cross-signing/manager.ts";
@@ -26,9 +26,22 @@ import { type ResolvedSettings, type RoomMember, recipientsOf } from "./settings
 /** Devices addressed by one to-device request when sharing a room key. */
 export const SHARE_BATCH_SIZE = 250;
 
+/**
+ * Message indexes saved ahead in one write: the stored ratchet is the session as it will be
+ * RATCHET_RESERVATION messages later, so the messages before that index leave without a write each,
+ * and a restart (after a crash at any point) continues from the stored index, past every index
+ * used. A restart skips the unused rest, which receivers ratchet over, and counts it toward rotation.
+ */
+export const RATCHET_RESERVATION = 32;
+
 interface OutboundEntry {
+  /** In memory: the actual message count. */
   record: OutboundGroupSessionRecord;
   readonly session: OutboundGroupSession;
+  /** The index of the stored ratchet: messages below it are covered by what is saved. */
+  reservedIndex: number;
+  /** What the store holds (or is about to): the ratchet at `reservedIndex` and its message count. */
+  stored: Pick<OutboundGroupSessionRecord, "pickle" | "messageCount">;
 }
 
 type OutboundRatchet = Pick<OutboundGroupSessionUpdate, "roomId" | "sessionId" | "pickle" | "messageCount">;
@@ -67,7 +80,8 @@ export class OutboundSessions {
     let entry: OutboundEntry | null = null;
     if (record !== undefined) {
       try {
-        entry = { record, session: OutboundGroupSession.fromPickle(record.pickle) };
+        const session = OutboundGroupSession.fromPickle(record.pickle);
+        entry = { record, session, reservedIndex: session.messageIndex, stored: record };
       } catch {
         entry = null; // unreadable: a new session replaces it
       }
@@ -76,26 +90,37 @@ export class OutboundSessions {
     return entry ?? undefined;
   }
 
-  /** Writes the whole record: for a new session only. */
+  /** Writes the whole record (with the stored ratchet): for a new session only. */
   #save(entry: OutboundEntry): void {
-    entry.record = { ...entry.record, pickle: entry.session.toPickle() };
-    this.#ctx.tx.outboundGroupSessions.push(entry.record);
+    entry.record = { ...entry.record, pickle: entry.stored.pickle };
+    this.#ctx.tx.outboundGroupSessions.push({ ...entry.record, ...entry.stored });
   }
 
   /**
-   * Writes the current ratchet and message count plus only the devices `added` since the last
-   * save, so the per-message cost does not grow with the number of devices holding the key.
+   * Writes the stored ratchet and message count plus only the devices `added` since the last
+   * save, so the cost does not grow with the number of devices holding the key.
    */
   #update(entry: OutboundEntry, added: Omit<OutboundGroupSessionUpdate, keyof OutboundRatchet> = {}): void {
-    const pickle = entry.session.toPickle();
-    entry.record = { ...entry.record, pickle };
+    entry.record = { ...entry.record, pickle: entry.stored.pickle };
     this.#ctx.tx.outboundGroupSessionUpdates.push({
       roomId: entry.record.roomId,
       sessionId: entry.record.sessionId,
-      pickle,
-      messageCount: entry.record.messageCount,
+      pickle: entry.stored.pickle,
+      messageCount: entry.stored.messageCount,
       ...added,
     });
+  }
+
+  /** Saves the ratchet RATCHET_RESERVATION messages ahead (capped by the session's last index). */
+  #reserve(entry: OutboundEntry): void {
+    const index = entry.session.messageIndex;
+    const ahead = Math.min(index + RATCHET_RESERVATION, MAX_MESSAGE_INDEX);
+    entry.reservedIndex = ahead;
+    entry.stored = {
+      pickle: entry.session.toPickleAt(ahead),
+      messageCount: entry.record.messageCount + (ahead - index),
+    };
+    this.#update(entry);
   }
 
   /** Forces the next share in this room to start a new session. */
@@ -292,18 +317,22 @@ export class OutboundSessions {
 
   async #create(roomId: string): Promise<OutboundEntry> {
     const session = OutboundGroupSession.create();
+    const pickle = session.toPickle();
     const entry: OutboundEntry = {
       session,
       record: {
         roomId,
         sessionId: session.sessionId,
-        pickle: session.toPickle(),
+        pickle,
         createdAt: this.#ctx.now(),
         messageCount: 0,
         sharedWith: [],
         pendingShares: {},
         withheldFrom: [],
       },
+      // Nothing reserved yet: the first message saves its reservation.
+      reservedIndex: 0,
+      stored: { pickle, messageCount: 0 },
     };
     this.#cache.set(roomId, entry);
     // Our own copy, so we can read what we send.
@@ -359,11 +388,11 @@ export class OutboundSessions {
     } catch {
       throw new E2eeError("BAD_ARGUMENT", "the event content is not serializable as JSON");
     }
+    // The stored ratchet must be past this index before the event can leave (saved in this step's
+    // transaction when it is not yet): a crash can never make us encrypt again at an index used.
+    if (entry.session.messageIndex >= entry.reservedIndex) this.#reserve(entry);
     const ciphertext = entry.session.encrypt(plaintext);
-    // The advanced ratchet is saved in this step's transaction, before the event can leave: a
-    // crash can never make us encrypt again at an index already used.
     entry.record = { ...entry.record, messageCount: entry.record.messageCount + 1 };
-    this.#update(entry);
     const out: Record<string, unknown> = {
       algorithm: MEGOLM_ALGORITHM,
       sender_key: this.#own.identityKeys.curve25519,
