@@ -1,8 +1,8 @@
 // `npm run bench`: Keyroom side by side with the implementations it must match, in one run, printing
-// ratios and writing the figures to bench/results/. Sections: `crypto` (Olm/Megolm on both back ends
-// vs libolm), `e2ee` (the E2EE engine vs matrix-sdk-crypto-wasm), `devserver` (throughput and
-// latency). `npm run bench -- crypto e2ee` runs only those. Each crypto implementation runs in its
-// own process so that back-end selection (a package condition) and JIT state don't leak between them.
+// ratios and writing the figures to bench/results/. Sections: `crypto` (Olm/Megolm vs libolm, one
+// process per Keyroom back end), `e2ee` (the E2EE engine vs matrix-sdk-crypto-wasm), `devserver`
+// (throughput and latency). `npm run bench -- crypto e2ee` runs only those; `--quick` is a smoke run
+// of about a minute. The method (alternating batches, CPU time, median of 5) is in bench/README.md.
 import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -95,6 +95,7 @@ const quick = args.includes("--quick");
 if (quick) {
   process.env.KEYROOM_BENCH_QUICK = "1";
   process.env.KEYROOM_BENCH_SCALE ??= "0.05";
+  process.env.KEYROOM_BENCH_DEVSERVER_MESSAGES ??= "50";
 }
 const sections = args.filter((a) => !a.startsWith("--"));
 const wanted = (name: string) => sections.length === 0 || sections.includes(name);
@@ -125,5 +126,6 @@ console.log(
 );
 mkdirSync(`${root}/bench/results`, { recursive: true });
 const json = `${JSON.stringify(results, null, 2)}\n`;
-writeFileSync(`${root}/bench/results/run-${new Date().toISOString().replace(/[:.]/g, "-")}.json`, json);
-writeFileSync(`${root}/bench/results/latest.json`, json);
+const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+writeFileSync(`${root}/bench/results/${quick ? "quick" : "run"}-${stamp}.json`, json);
+if (!quick) writeFileSync(`${root}/bench/results/latest.json`, json);
