@@ -364,7 +364,13 @@ export async function runE2eeBench(options: E2eeBenchOptions = {}): Promise<E2ee
     log("5. store open (fresh processes)");
     const storeDir = imports.sqliteStoreDir;
     if (storeDir === undefined) throw new Error("no SQLite import store kept");
-    const opens = storeOpenInChildren(storeDir, "@import:bench.test", "IMPORT", fixture.probe, quick ? 3 : REPS);
+    const opens = storeOpenInChildren(
+      storeDir,
+      "@import:bench.test",
+      "IMPORT",
+      fixture.probe,
+      quick ? 3 : REPS,
+    );
     for (const o of opens)
       check(o.body === fixture.probeBody, "the reopened store did not decrypt the probe");
     rows.push(
