@@ -1,0 +1,217 @@
+// Interactive verification between Keyroom and matrix-js-sdk (Rust crypto, the engine inside
+// Element) through the devserver: SAS over to-device between two devices of one user, and SAS in a
+// DM between two users, each side requesting and starting once. Afterwards each side's own API
+// reports the other verified.
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import {
+  CryptoEvent,
+  type VerificationRequest as JsRequest,
+  VerificationPhase,
+  VerificationRequestEvent,
+  type Verifier,
+  VerifierEvent,
+} from "matrix-js-sdk/lib/crypto-api/index.js";
+import type { MatrixClient, VerificationRequest } from "../../src/client/index.ts";
+import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
+import {
+  closePeers,
+  JsSdkPeer,
+  PEER_TEST_TIMEOUT_MS,
+  type Peer,
+  skipUnlessAvailable,
+} from "../support/peers/index.ts";
+import { encryptedClient, uniq } from "./e2ee-client-helpers.ts";
+
+let hs: TestDevServer;
+let dir: string;
+const clients: MatrixClient[] = [];
+const peers: Peer[] = [];
+
+before(async () => {
+  hs = await startTestDevServer();
+  dir = await mkdtemp(join(tmpdir(), "keyroom-verify-jssdk-"));
+});
+after(async () => {
+  for (const c of clients) await c.stopSync().catch(() => undefined);
+  await closePeers(peers);
+  for (const c of clients) await c.close().catch(() => undefined);
+  await hs.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function keyroom(name: string, login = false): Promise<MatrixClient> {
+  const client = encryptedClient(hs, join(dir, `${name}-${login ? "login" : "reg"}`));
+  clients.push(client);
+  if (login) await client.login({ user: name, password: "pw" });
+  else await client.register({ username: name, password: "pw" });
+  return client;
+}
+
+async function jssdk(name: string, login: boolean): Promise<JsSdkPeer> {
+  const peer = login
+    ? await JsSdkPeer.login(hs.baseUrl, name, "pw")
+    : await JsSdkPeer.register(hs.baseUrl, name, "pw");
+  peers.push(peer);
+  return peer;
+}
+
+function nextKeyroomRequest(client: MatrixClient): Promise<VerificationRequest> {
+  return new Promise((resolve) => {
+    const off = client.on("verification.request", (r) => {
+      off();
+      resolve(r);
+    });
+  });
+}
+
+function nextJsRequest(peer: JsSdkPeer): Promise<JsRequest> {
+  return new Promise((resolve) => {
+    const on = (r: JsRequest) => {
+      peer.client.off(CryptoEvent.VerificationRequestReceived, on);
+      resolve(r);
+    };
+    peer.client.on(CryptoEvent.VerificationRequestReceived, on);
+  });
+}
+
+function jsPhase(req: JsRequest, phase: VerificationPhase): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      if (req.phase === VerificationPhase.Cancelled && phase !== VerificationPhase.Cancelled) {
+        req.off(VerificationRequestEvent.Change, check);
+        reject(new Error(`js-sdk request cancelled: ${req.cancellationCode}`));
+      } else if (req.phase >= phase) {
+        req.off(VerificationRequestEvent.Change, check);
+        resolve();
+      }
+    };
+    req.on(VerificationRequestEvent.Change, check);
+    check();
+  });
+}
+
+/** Runs js-sdk's SAS verifier; compares its SAS with Keyroom's and confirms on both sides. */
+async function sasBoth(verifier: Verifier, ours: VerificationRequest): Promise<void> {
+  const shown = new Promise<Parameters<Parameters<typeof verifier.on<VerifierEvent.ShowSas>>[1]>[0]>(
+    (resolve) => {
+      verifier.once(VerifierEvent.ShowSas, resolve);
+    },
+  );
+  const verified = verifier.verify();
+  const [cb, state] = await Promise.all([
+    shown,
+    ours.waitFor((s) => s.sas?.decimals !== undefined || s.phase === "cancelled"),
+  ]);
+  assert.equal(state.cancel, undefined);
+  assert.deepEqual(cb.sas.decimal, state.sas?.decimals);
+  assert.deepEqual(
+    cb.sas.emoji?.map(([, name]) => name),
+    state.sas?.emoji?.map((e) => e.description),
+  );
+  await Promise.all([ours.confirm(), cb.confirm()]);
+  await verified;
+  const end = await ours.finished();
+  assert.equal(end.phase, "done", JSON.stringify(end.cancel));
+}
+
+describe("verification: Keyroom ↔ matrix-js-sdk (devserver)", () => {
+  it("SAS over to-device, same user: Keyroom requests and starts", {
+    timeout: PEER_TEST_TIMEOUT_MS,
+  }, async (t) => {
+    if (skipUnlessAvailable(t, ["js-sdk"])) return;
+    const name = uniq("vja");
+    const kr = await keyroom(name);
+    const js = await jssdk(name, true);
+    await kr.startSync();
+    const incoming = nextJsRequest(js);
+    const ours = await kr.requestVerification(kr.userId, js.deviceId);
+    const theirs = await incoming;
+    assert.equal(theirs.otherDeviceId, kr.deviceId);
+    await theirs.accept();
+    await ours.waitFor((s) => s.phase === "ready");
+    await ours.startSas();
+    await jsPhase(theirs, VerificationPhase.Started);
+    await sasBoth(theirs.verifier as Verifier, ours);
+    await jsPhase(theirs, VerificationPhase.Done);
+    const status = await js.client.getCrypto()?.getDeviceVerificationStatus(kr.userId, kr.deviceId as string);
+    assert.equal(status?.localVerified, true);
+    const devices = await kr.getUserDevices(kr.userId);
+    assert.equal(devices.find((d) => d.deviceId === js.deviceId)?.trust, "verified");
+  });
+
+  it("SAS over to-device, same user: js-sdk requests and starts", {
+    timeout: PEER_TEST_TIMEOUT_MS,
+  }, async (t) => {
+    if (skipUnlessAvailable(t, ["js-sdk"])) return;
+    const name = uniq("vjb");
+    const js = await jssdk(name, false);
+    const kr = await keyroom(name, true);
+    await kr.startSync();
+    await js.waitForDevices(kr.userId, (ids) => ids.includes(kr.deviceId as string));
+    const incoming = nextKeyroomRequest(kr);
+    const theirs = await js.client.getCrypto()?.requestDeviceVerification(kr.userId, kr.deviceId as string);
+    assert.ok(theirs);
+    const ours = await incoming;
+    assert.equal(ours.otherDeviceId, js.deviceId);
+    await ours.accept();
+    await jsPhase(theirs, VerificationPhase.Ready);
+    const verifier = await theirs.startVerification("m.sas.v1");
+    await sasBoth(verifier, ours);
+    await jsPhase(theirs, VerificationPhase.Done);
+    const status = await js.client.getCrypto()?.getDeviceVerificationStatus(kr.userId, kr.deviceId as string);
+    assert.equal(status?.localVerified, true);
+    const devices = await kr.getUserDevices(kr.userId);
+    assert.equal(devices.find((d) => d.deviceId === js.deviceId)?.trust, "verified");
+  });
+
+  for (const keyroomStarts of [true, false]) {
+    it(`SAS in a DM between users: ${keyroomStarts ? "Keyroom" : "js-sdk"} requests and starts`, {
+      timeout: PEER_TEST_TIMEOUT_MS,
+    }, async (t) => {
+      if (skipUnlessAvailable(t, ["js-sdk"])) return;
+      const kr = await keyroom(uniq("vjc"));
+      const js = await jssdk(uniq("vjd"), false);
+      await kr.bootstrapCrossSigning({ auth: { password: "pw" } });
+      await js.bootstrapCrossSigning("pw");
+      const roomId = await kr.createDirectRoom(js.userId, { encrypted: true });
+      await js.waitForMembership(roomId, js.userId, "invite");
+      await js.join(roomId);
+      await kr.startSync();
+      await js.waitForDevices(kr.userId, (ids) => ids.includes(kr.deviceId as string));
+      let ours: VerificationRequest;
+      let theirs: JsRequest;
+      let verifier: Verifier;
+      if (keyroomStarts) {
+        const incoming = nextJsRequest(js);
+        ours = await kr.requestVerification(js.userId);
+        assert.equal(ours.roomId, roomId);
+        theirs = await incoming;
+        await theirs.accept();
+        await ours.waitFor((s) => s.phase === "ready");
+        await ours.startSas();
+        await jsPhase(theirs, VerificationPhase.Started);
+        verifier = theirs.verifier as Verifier;
+      } else {
+        const incoming = nextKeyroomRequest(kr);
+        const req = await js.client.getCrypto()?.requestVerificationDM(kr.userId, roomId);
+        assert.ok(req);
+        theirs = req;
+        ours = await incoming;
+        assert.equal(ours.roomId, roomId);
+        await ours.accept();
+        await jsPhase(theirs, VerificationPhase.Ready);
+        verifier = await theirs.startVerification("m.sas.v1");
+      }
+      await sasBoth(verifier, ours);
+      await jsPhase(theirs, VerificationPhase.Done);
+      const jsView = await js.client.getCrypto()?.getUserVerificationStatus(kr.userId);
+      assert.equal(jsView?.isVerified(), true);
+      const krView = await kr.getUserIdentity(js.userId);
+      assert.equal(krView?.verified, true);
+    });
+  }
+});
