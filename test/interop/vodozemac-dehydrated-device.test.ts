@@ -7,6 +7,11 @@ import { test } from "node:test";
 import { OutboundGroupSession } from "../../src/crypto/megolm/index.ts";
 import { Account, DEHYDRATED_DEVICE_ALGORITHM, OlmError } from "../../src/crypto/olm/index.ts";
 import { randomBytes, utf8Decode } from "../../src/crypto/primitives/index.ts";
+import {
+  createDehydratedDevice,
+  parseDehydratedDevice,
+  rehydrateDevice,
+} from "../../src/e2ee/dehydration/index.ts";
 import { loadVodozemac } from "../support/vodozemac.ts";
 
 interface UploadBody {
@@ -110,5 +115,29 @@ test("a device Keyroom dehydrated is rehydrated by the rust-sdk and imports a ro
     imported.map((k) => [k.roomId.toString(), k.sessionId]),
     [["!room:x", room.sessionId]],
   );
+  machine.free();
+});
+
+test("the upload bodies agree: Keyroom's opens in the rust-sdk, the rust-sdk's through Keyroom's GET parser", async () => {
+  const wasm = await loadVodozemac();
+  const machine = await wasm.OlmMachine.initialize(new wasm.UserId("@alice:x"), new wasm.DeviceId("ALICE"));
+  await machine.bootstrapCrossSigning(true);
+  const keyBytes = randomBytes(32);
+  const key = wasm.DehydratedDeviceKey.createKeyFromArray(keyBytes);
+
+  const theirs = JSON.parse(
+    (await (await machine.dehydratedDevices().create()).keysForUpload("d", key)).body,
+  ) as UploadBody;
+  const ours = createDehydratedDevice({ userId: "@alice:x", key: keyBytes, displayName: "d" });
+  assert.deepEqual(Object.keys(ours.body).sort(), Object.keys(theirs).sort());
+  assert.deepEqual(Object.keys(ours.body.device_keys).sort(), Object.keys(theirs.device_keys).sort());
+
+  const parsed = parseDehydratedDevice({ device_id: theirs.device_id, device_data: theirs.device_data });
+  const account = rehydrateDevice(parsed.deviceData, keyBytes);
+  assert.equal(account.identityKeys.curve25519, theirs.device_keys.keys[`curve25519:${theirs.device_id}`]);
+
+  await machine
+    .dehydratedDevices()
+    .rehydrate(key, new wasm.DeviceId(ours.deviceId), JSON.stringify(ours.body.device_data));
   machine.free();
 });
