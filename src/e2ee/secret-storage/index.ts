@@ -29,6 +29,7 @@ export {
   keyType,
   MAX_KEY_ID_LENGTH,
   MAX_SECRET_NAME_LENGTH,
+  publicKeyOfSecret,
 } from "./names.ts";
 export {
   buildSecretRequest,

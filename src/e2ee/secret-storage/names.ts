@@ -1,5 +1,11 @@
 /** Account-data types and secret names of secret storage (spec "Secrets" and "Storage"). */
-import { decodeBase64, encodeBase64 } from "../../crypto/primitives/index.ts";
+import {
+  decodeBase64,
+  ed25519PublicKey,
+  encodeBase64,
+  wipe,
+  x25519PublicKey,
+} from "../../crypto/primitives/index.ts";
 import { SecretStorageError } from "../../crypto/secret-storage/index.ts";
 
 export const DEFAULT_KEY_TYPE = "m.secret_storage.default_key";
@@ -55,4 +61,25 @@ export function decodeKeySecret(name: string, value: string): Uint8Array {
 
 export function encodeKeySecret(key: Uint8Array): string {
   return encodeBase64(key);
+}
+
+/**
+ * The public key a key secret stands for (unpadded base64): Ed25519 for the cross-signing keys,
+ * Curve25519 for the backup key; undefined for other secrets. Lets a caller tell a current secret
+ * from a stale one (left behind by an identity or backup reset elsewhere). Throws `BAD_SECRET` when
+ * the value is not a 32-byte key.
+ */
+export function publicKeyOfSecret(name: string, value: string): string | undefined {
+  const ed25519 = [
+    CROSS_SIGNING_MASTER_SECRET,
+    CROSS_SIGNING_SELF_SIGNING_SECRET,
+    CROSS_SIGNING_USER_SIGNING_SECRET,
+  ];
+  if (!ed25519.includes(name) && name !== BACKUP_SECRET) return undefined;
+  const key = decodeKeySecret(name, value);
+  try {
+    return encodeBase64(name === BACKUP_SECRET ? x25519PublicKey(key) : ed25519PublicKey(key));
+  } finally {
+    wipe(key);
+  }
 }

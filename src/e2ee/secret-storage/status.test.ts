@@ -1,9 +1,20 @@
 // Every "incomplete" state the status names, reached from account data.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { encodeBase64, randomBytes } from "../../crypto/primitives/index.ts";
+import {
+  ed25519PublicKey,
+  encodeBase64,
+  randomBytes,
+  x25519PublicKey,
+} from "../../crypto/primitives/index.ts";
 import { buildSecretContent, newSecretStorageKey } from "./account-data.ts";
-import { BACKUP_SECRET, DEFAULT_KEY_TYPE, keyType } from "./names.ts";
+import {
+  BACKUP_SECRET,
+  CROSS_SIGNING_MASTER_SECRET,
+  DEFAULT_KEY_TYPE,
+  keyType,
+  publicKeyOfSecret,
+} from "./names.ts";
 import { RECOVERY_SECRETS, secretStorageStatus } from "./status.ts";
 import { code } from "./test-fixtures.ts";
 
@@ -57,6 +68,37 @@ describe("secret storage status", () => {
     assert.deepEqual(secretStorageStatus(data, { key: k.key }).problems, [
       { kind: "secret_corrupt", secret: BACKUP_SECRET, keyId: k.keyId, code: "BAD_SECRET" },
     ]);
+  });
+  it("tells a stale secret (not the account's current key) from a current one", () => {
+    const k = newSecretStorageKey();
+    const master = randomBytes(32);
+    const backup = randomBytes(32);
+    const data = new Map<string, unknown>([
+      [DEFAULT_KEY_TYPE, { key: k.keyId }],
+      [keyType(k.keyId), k.content],
+      [
+        CROSS_SIGNING_MASTER_SECRET,
+        buildSecretContent(CROSS_SIGNING_MASTER_SECRET, encodeBase64(master), [k]),
+      ],
+      [BACKUP_SECRET, buildSecretContent(BACKUP_SECRET, encodeBase64(backup), [k])],
+    ]);
+    const secrets = [CROSS_SIGNING_MASTER_SECRET, BACKUP_SECRET];
+    const current = {
+      [CROSS_SIGNING_MASTER_SECRET]: encodeBase64(ed25519PublicKey(master)),
+      [BACKUP_SECRET]: encodeBase64(x25519PublicKey(backup)),
+    };
+    assert.equal(publicKeyOfSecret(BACKUP_SECRET, encodeBase64(backup)), current[BACKUP_SECRET]);
+    assert.equal(publicKeyOfSecret("m.other", "x"), undefined);
+    assert.equal(secretStorageStatus(data, { secrets, key: k.key, publicKeys: current }).state, "enabled");
+    const reset = {
+      ...current,
+      [CROSS_SIGNING_MASTER_SECRET]: encodeBase64(ed25519PublicKey(randomBytes(32))),
+    };
+    const s = secretStorageStatus(data, { secrets, key: k.key, publicKeys: reset });
+    assert.deepEqual(s.problems, [
+      { kind: "secret_mismatch", secret: CROSS_SIGNING_MASTER_SECRET, keyId: k.keyId },
+    ]);
+    assert.deepEqual(s.missing, [CROSS_SIGNING_MASTER_SECRET]);
   });
   it("names default-key and key-description problems, and a wrong key", () => {
     const { k, data } = complete();

@@ -14,6 +14,7 @@ import {
   decodeKeySecret,
   KEY_SECRETS,
   keyType,
+  publicKeyOfSecret,
 } from "./names.ts";
 import { type AccountDataView, readSecret, unlockWithKey } from "./unlock.ts";
 
@@ -40,6 +41,8 @@ export type SecretStorageProblem =
   | { readonly kind: "secret_malformed"; readonly secret: string }
   | { readonly kind: "secret_not_encrypted_for_key"; readonly secret: string; readonly keyId: string }
   /** The record for the default key is malformed, or its MAC fails (corrupt), or it is not a key. */
+  /** The secret decrypts to a key, but not the one the account uses now (stale after a reset). */
+  | { readonly kind: "secret_mismatch"; readonly secret: string; readonly keyId: string }
   | {
       readonly kind: "secret_corrupt";
       readonly secret: string;
@@ -77,11 +80,16 @@ function codeOf(e: unknown): SecretStorageError["code"] {
 
 /**
  * The status of secret storage for `secrets` (default {@link RECOVERY_SECRETS}). Without `key`
- * only presence and form are checked; with the 32 key bytes, every secret is also decrypted.
+ * only presence and form are checked; with the 32 key bytes, every secret is also decrypted, and
+ * compared with `publicKeys` (secret name → the public key the account uses now) where given.
  */
 export function secretStorageStatus(
   accountData: AccountDataView,
-  options: { readonly secrets?: readonly string[]; readonly key?: Uint8Array } = {},
+  options: {
+    readonly secrets?: readonly string[];
+    readonly key?: Uint8Array;
+    readonly publicKeys?: Readonly<Record<string, string>>;
+  } = {},
 ): SecretStorageStatus {
   const secrets = options.secrets ?? RECOVERY_SECRETS;
   if (options.key !== undefined && (!(options.key instanceof Uint8Array) || options.key.length !== 32)) {
@@ -154,6 +162,10 @@ export function secretStorageStatus(
       try {
         const value = readSecret(accountData, secret, { keyId, key: options.key });
         if (KEY_SECRETS.includes(secret)) decodeKeySecret(secret, value);
+        const expected = options.publicKeys?.[secret];
+        if (expected !== undefined && publicKeyOfSecret(secret, value) !== expected) {
+          problems.push({ kind: "secret_mismatch", secret, keyId });
+        }
       } catch (e) {
         problems.push({ kind: "secret_corrupt", secret, keyId, code: codeOf(e) });
       }
