@@ -8,7 +8,8 @@ export type CliErrorCode =
   | "PROFILE_WRITE"
   | "FILE_UNREADABLE"
   | "SYNC_FAILED"
-  | "LOGGED_OUT";
+  | "LOGGED_OUT"
+  | "VERIFICATION_CANCELLED";
 
 export class CliError extends Error {
   override readonly name = "CliError";

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The `keyroom` bin: wires SIGINT / SIGTERM to a graceful stop and runs the command tree.
+import { createInterface, type Interface } from "node:readline";
 import { runCli } from "./program.ts";
 
 /** Exit status after a second interrupt (128 + SIGINT). */
@@ -17,10 +18,35 @@ process.on("SIGTERM", stop);
 process.stdout.on("error", (err: NodeJS.ErrnoException) => {
   process.exit(err.code === "EPIPE" ? 0 : 1);
 });
+// stdin is opened only when a command asks for a line (`verify`), so other commands never block on it.
+let lines: Interface | undefined;
+let ended = false;
+const waiting: ((line: string | undefined) => void)[] = [];
+const buffered: string[] = [];
+function readLine(): Promise<string | undefined> {
+  if (lines === undefined) {
+    lines = createInterface({ input: process.stdin, terminal: false });
+    lines.on("line", (line) => {
+      const next = waiting.shift();
+      if (next !== undefined) next(line);
+      else buffered.push(line);
+    });
+    lines.on("close", () => {
+      ended = true;
+      for (const w of waiting.splice(0)) w(undefined);
+    });
+  }
+  const line = buffered.shift();
+  if (line !== undefined) return Promise.resolve(line);
+  if (ended) return Promise.resolve(undefined);
+  return new Promise((resolve) => waiting.push(resolve));
+}
 const code = await runCli(process.argv.slice(2), {
   out: (s) => void process.stdout.write(s),
   err: (s) => void process.stderr.write(s),
   signal: controller.signal,
+  readLine,
+  interactive: process.stdout.isTTY === true,
 });
 // Flush stdout, then exit even if a library left a handle open.
 process.stdout.write("", () => process.exit(code));

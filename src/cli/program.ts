@@ -15,6 +15,7 @@ import {
 } from "./commands/rooms.ts";
 import { sendCommand } from "./commands/send.ts";
 import { tailCommand } from "./commands/tail.ts";
+import { verifyListenCommand, verifyRequestCommand } from "./commands/verify.ts";
 import { CliError } from "./errors.ts";
 import { errorMessage } from "./output.ts";
 import { resolveProfileDir } from "./profile.ts";
@@ -201,6 +202,37 @@ export function buildProgram(io: CommandIo): Command {
         },
         io,
       ),
+  );
+
+  const verify = program
+    .command("verify")
+    .description("interactive verification (SAS emoji): JSON lines, the answer read from stdin");
+  withProfile(
+    verify
+      .command("request")
+      .description("ask USER (to-device for our own devices, in a DM otherwise) to verify, then compare")
+      .argument("<user>", "user ID")
+      .argument("[device]", "one device (default: all of the user's devices)"),
+  ).action(async (userId: string, deviceId: string | undefined, o: { profile?: string }) =>
+    verifyRequestCommand(
+      { profileDir: profileOf(o), userId, ...(deviceId !== undefined ? { deviceId } : {}) },
+      io,
+    ),
+  );
+  withProfile(
+    verify
+      .command("listen")
+      .description("wait for one incoming verification request, accept it, then compare")
+      .option(
+        "--timeout <seconds>",
+        "give up when no request came in this many seconds",
+        parseSeconds("--timeout"),
+      ),
+  ).action(async (o: { timeout?: number; profile?: string }) =>
+    verifyListenCommand(
+      { profileDir: profileOf(o), ...(o.timeout !== undefined ? { timeoutMs: o.timeout } : {}) },
+      io,
+    ),
   );
 
   withProfile(

@@ -17,6 +17,10 @@ export {
   type UnknownDevice,
   UnknownDevicesError,
   type UserIdentityInfo,
+  VerificationError,
+  type VerificationErrorCode,
+  type VerificationSnapshot,
+  type VerifiedKeys,
 } from "../e2ee/index.ts";
 export { StoreLockedError, StoreMismatchError } from "../store/errors.ts";
 export {

@@ -7,4 +7,8 @@ export interface CommandIo {
   err(text: string): void;
   /** Aborted on SIGINT / SIGTERM. */
   signal?: AbortSignal;
+  /** Reads one line from stdin (undefined at its end); commands that ask the user use it. */
+  readLine?(): Promise<string | undefined>;
+  /** stdout is a terminal (a person reads it), not a pipe. */
+  interactive?: boolean;
 }

@@ -1,0 +1,176 @@
+// verify request USER [DEVICE] | verify listen [--timeout S]: interactive SAS verification from the
+// shell. The JSON lines are a contract (issue 11): `sas` (then one stdin line: `y` confirms, anything
+// else is a mismatch), then `done` (exit 0) or `cancelled` (exit 1). On a terminal the emoji are
+// also drawn large on stderr and the question is asked in words.
+import type { MatrixClient, VerificationRequest, VerificationSnapshot } from "../../index.ts";
+import { CliError } from "../errors.ts";
+import { jsonLine } from "../output.ts";
+import { openSession } from "../session.ts";
+import type { CommandIo } from "./io.ts";
+
+export interface VerifyRequestArgs {
+  profileDir: string;
+  userId: string;
+  deviceId?: string;
+}
+
+export interface VerifyListenArgs {
+  profileDir: string;
+  timeoutMs?: number;
+}
+
+async function withEncryptedClient(
+  profileDir: string,
+  fn: (client: MatrixClient) => Promise<void>,
+): Promise<void> {
+  const { client } = await openSession(profileDir, "full");
+  try {
+    if (!client.isEncryptionEnabled) {
+      throw new CliError(
+        "USAGE",
+        "this profile has encryption turned off (log in again without --no-encryption)",
+      );
+    }
+    await fn(client);
+  } finally {
+    await client.stopSync().catch(() => undefined);
+    await client.close();
+  }
+}
+
+/** `keyroom verify request USER [DEVICE]`: to-device with our own devices, in a DM otherwise. */
+export async function verifyRequestCommand(args: VerifyRequestArgs, io: CommandIo): Promise<void> {
+  await withEncryptedClient(args.profileDir, async (client) => {
+    await whileSyncing(client, async () => {
+      const request = await client.requestVerification(args.userId, args.deviceId);
+      const ready = await request.waitFor((s) => s.phase !== "requested");
+      // The side that asked starts SAS (the other side may have started already: the spec's
+      // tie-break settles a double start).
+      if (ready.phase === "ready") await request.startSas();
+      await runSas(request, io);
+    });
+  });
+}
+
+/** `keyroom verify listen [--timeout S]`: waits for one incoming request, accepts it, runs SAS. */
+export async function verifyListenCommand(args: VerifyListenArgs, io: CommandIo): Promise<void> {
+  await withEncryptedClient(args.profileDir, async (client) => {
+    // Listening first: the request may come in the very first sync.
+    const next = nextRequest(client, args.timeoutMs, io.signal);
+    await whileSyncing(client, async () => {
+      const request = await next;
+      if (request === undefined) {
+        cancelled(io, { code: "m.timeout", reason: "no verification request arrived" });
+      }
+      await request.accept();
+      await runSas(request, io);
+    });
+  });
+}
+
+/**
+ * Runs `fn` while the client syncs in the background. Not waiting for the first sync: resumed
+ * from a stored position it is a long-poll that may wait for its whole timeout. Sync stopping on
+ * a permanent error (or the session ending) fails the command.
+ */
+async function whileSyncing(client: MatrixClient, fn: () => Promise<void>): Promise<void> {
+  const offs: (() => void)[] = [];
+  const failed = new Promise<never>((_, reject) => {
+    offs.push(
+      client.on("sync", (state, _prev, info) => {
+        if (state === "error")
+          reject(info.error ?? new CliError("SYNC_FAILED", "sync stopped on a permanent error"));
+      }),
+      client.on("session.loggedOut", () =>
+        reject(new CliError("LOGGED_OUT", "the server ended this session; log in again")),
+      ),
+    );
+    client.startSync().catch(reject);
+  });
+  failed.catch(() => undefined);
+  try {
+    await Promise.race([fn(), failed]);
+  } finally {
+    for (const off of offs) off();
+  }
+}
+
+function nextRequest(
+  client: MatrixClient,
+  timeoutMs: number | undefined,
+  signal: AbortSignal | undefined,
+): Promise<VerificationRequest | undefined> {
+  return new Promise((resolve) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const finish = (r: VerificationRequest | undefined) => {
+      off();
+      if (timer !== undefined) clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      resolve(r);
+    };
+    const onAbort = () => finish(undefined);
+    const off = client.on("verification.request", (r) => finish(r));
+    if (timeoutMs !== undefined) timer = setTimeout(() => finish(undefined), timeoutMs);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** Shows the SAS, asks the user, and reports how it ended. */
+async function runSas(request: VerificationRequest, io: CommandIo): Promise<void> {
+  const shown = await request.waitFor((s) => s.sas?.decimals !== undefined || ended(s));
+  if (!ended(shown)) {
+    const emoji = shown.sas?.emoji ?? [];
+    io.out(
+      jsonLine({
+        event: "sas",
+        emoji: emoji.map((e) => ({ symbol: e.emoji, name: e.description })),
+        decimals: shown.sas?.decimals,
+      }),
+    );
+    if (io.interactive === true) io.err(drawSas(shown));
+    const answer = io.readLine === undefined ? undefined : await io.readLine();
+    if (request.phase !== "cancelled") {
+      if (answer?.trim() === "y") await request.confirm();
+      else await request.mismatch();
+    }
+  }
+  const end = await request.finished();
+  if (end.phase === "done") {
+    io.out(
+      jsonLine({
+        event: "done",
+        user_id: end.otherUserId,
+        device_id: end.otherDeviceId ?? null,
+        verified: true,
+      }),
+    );
+    return;
+  }
+  cancelled(io, end.cancel ?? { code: "m.user", reason: "" });
+}
+
+function ended(s: VerificationSnapshot): boolean {
+  return s.phase === "done" || s.phase === "cancelled";
+}
+
+function cancelled(io: CommandIo, c: { code: string; reason: string }): never {
+  io.out(jsonLine({ event: "cancelled", code: c.code, reason: c.reason }));
+  throw new CliError("VERIFICATION_CANCELLED", `verification cancelled (${c.code})`);
+}
+
+/** The emoji spaced out wide with their names under them, then the question, for a person. */
+function drawSas(s: VerificationSnapshot): string {
+  const emoji = s.sas?.emoji ?? [];
+  const cell = (text: string) => text.padEnd(12);
+  const lines = [
+    "",
+    `  ${emoji.map((e) => cell(`  ${e.emoji}`)).join("")}`,
+    "",
+    `  ${emoji.map((e) => cell(e.description)).join("")}`,
+    "",
+    `  or the numbers: ${(s.sas?.decimals ?? []).join(" ")}`,
+    "",
+    "Do these match what the other device shows? Type y and Enter if they match, anything else if not: ",
+  ];
+  return lines.join("\n");
+}

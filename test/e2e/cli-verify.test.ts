@@ -1,0 +1,158 @@
+// `keyroom verify request` / `verify listen`, spawned: two profiles (two devices of one user)
+// verify each other, each fed `y` once its SAS line is out; `keyroom trust` then shows the other
+// device verified on both sides. A mismatch ends both with `cancelled` and exit 1.
+import assert from "node:assert/strict";
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { runCli } from "../../src/cli/program.ts";
+import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const MAIN = join(ROOT, "src/cli/main.ts");
+
+let hs: TestDevServer;
+let dir: string;
+
+before(async () => {
+  hs = await startTestDevServer();
+  dir = await mkdtemp(join(tmpdir(), "keyroom-cli-verify-"));
+});
+after(async () => {
+  await hs.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function inProcess(args: string[]): Promise<string> {
+  let stdout = "";
+  let stderr = "";
+  const code = await runCli(args, { out: (s) => void (stdout += s), err: (s) => void (stderr += s) });
+  assert.equal(code, 0, `keyroom ${args.join(" ")} exited ${code}: ${stderr}`);
+  return stdout;
+}
+
+interface Spawned {
+  child: ChildProcessWithoutNullStreams;
+  lines: Record<string, unknown>[];
+  exited: Promise<{ code: number | null; stderr: string }>;
+}
+
+/** Spawns `keyroom ...args`; answers `answer` on stdin once a `sas` line was printed. */
+function spawnVerify(args: string[], answer: string): Spawned {
+  const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", MAIN, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, KEYROOM_PROFILE: "", KEYROOM_PASSWORD: "" },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  const lines: Record<string, unknown>[] = [];
+  let out = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (d: string) => {
+    out += d;
+    let nl = out.indexOf("\n");
+    while (nl >= 0) {
+      const line = JSON.parse(out.slice(0, nl)) as Record<string, unknown>;
+      out = out.slice(nl + 1);
+      lines.push(line);
+      if (line.event === "sas") child.stdin.write(`${answer}\n`);
+      nl = out.indexOf("\n");
+    }
+  });
+  child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+  const exited = new Promise<{ code: number | null; stderr: string }>((resolve) =>
+    child.on("close", (code) => resolve({ code, stderr })),
+  );
+  return { child, lines, exited };
+}
+
+async function twoDevices(
+  prefix: string,
+): Promise<{ userId: string; a: string; b: string; deviceB: string }> {
+  const name = `${prefix}${Date.now().toString(36)}`;
+  const a = join(dir, `${name}-a`);
+  const b = join(dir, `${name}-b`);
+  await inProcess([
+    "register",
+    "--homeserver",
+    hs.baseUrl,
+    "--user",
+    name,
+    "--password",
+    "pw",
+    "--profile",
+    a,
+  ]);
+  await inProcess(["login", "--homeserver", hs.baseUrl, "--user", name, "--password", "pw", "--profile", b]);
+  const who = JSON.parse(await inProcess(["whoami", "--profile", b])) as {
+    user_id: string;
+    device_id: string;
+  };
+  return { userId: who.user_id, a, b, deviceB: who.device_id };
+}
+
+describe("keyroom verify (spawned)", () => {
+  test("request / listen fed y: both print sas then done, exit 0; trust shows verified both ways", async () => {
+    const { userId, a, b, deviceB } = await twoDevices("cv");
+    const listen = spawnVerify(["verify", "listen", "--profile", b], "y");
+    const request = spawnVerify(["verify", "request", userId, deviceB, "--profile", a], "y");
+    const [rl, rr] = await Promise.all([listen.exited, request.exited]);
+    assert.equal(rl.code, 0, rl.stderr);
+    assert.equal(rr.code, 0, rr.stderr);
+    const sasL = listen.lines.find((l) => l.event === "sas");
+    const sasR = request.lines.find((l) => l.event === "sas");
+    assert.ok(sasL && sasR);
+    assert.deepEqual(sasL, sasR);
+    const emoji = sasL.emoji as { symbol: string; name: string }[];
+    assert.equal(emoji.length, 7);
+    for (const e of emoji) assert.deepEqual(Object.keys(e).sort(), ["name", "symbol"]);
+    assert.equal((sasL.decimals as number[]).length, 3);
+    const doneR = request.lines.at(-1);
+    assert.deepEqual(doneR, { event: "done", user_id: userId, device_id: deviceB, verified: true });
+    const doneL = listen.lines.at(-1);
+    assert.equal(doneL?.event, "done");
+    assert.equal(doneL?.verified, true);
+
+    const trustA = (await inProcess(["trust", userId, "--profile", a]))
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    assert.equal(trustA.find((l) => l.device_id === deviceB)?.verified, true);
+    const trustB = (await inProcess(["trust", userId, "--profile", b]))
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    assert.equal(
+      trustB.find((l) => l.device_id === doneL?.device_id && l.local !== undefined)?.verified,
+      true,
+    );
+  });
+
+  test("an answer other than y reports a mismatch: both print cancelled and exit 1", async () => {
+    const { userId, a, b, deviceB } = await twoDevices("cw");
+    const listen = spawnVerify(["verify", "listen", "--profile", b], "y");
+    const request = spawnVerify(["verify", "request", userId, deviceB, "--profile", a], "n");
+    const [rl, rr] = await Promise.all([listen.exited, request.exited]);
+    assert.equal(rr.code, 1);
+    assert.equal(rl.code, 1);
+    assert.deepEqual(request.lines.at(-1), {
+      event: "cancelled",
+      code: "m.mismatched_sas",
+      reason: "the short authentication strings differ",
+    });
+    assert.equal(listen.lines.at(-1)?.event, "cancelled");
+    assert.equal(listen.lines.at(-1)?.code, "m.mismatched_sas");
+  });
+
+  test("listen --timeout with no request: cancelled m.timeout, exit 1", async () => {
+    const { b } = await twoDevices("cx");
+    const listen = spawnVerify(["verify", "listen", "--timeout", "0.2", "--profile", b], "y");
+    const r = await listen.exited;
+    assert.equal(r.code, 1);
+    assert.deepEqual(listen.lines, [
+      { event: "cancelled", code: "m.timeout", reason: "no verification request arrived" },
+    ]);
+  });
+});
