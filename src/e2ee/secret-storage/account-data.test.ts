@@ -12,7 +12,7 @@ import {
   parseSecretContent,
 } from "./account-data.ts";
 import { keyType } from "./names.ts";
-import { code, mautrix } from "./test-fixtures.ts";
+import { code, mautrix } from "./test-support/fixtures.ts";
 import { readSecret, unlockWithKey, unlockWithPassphrase, unlockWithRecoveryKey } from "./unlock.ts";
 
 describe("secret storage account data", () => {

@@ -14,7 +14,7 @@ import {
   parseSecretSend,
   rememberSecretRequest,
 } from "./sharing.ts";
-import { code } from "./test-fixtures.ts";
+import { code } from "./test-support/fixtures.ts";
 
 const own = { userId: "@me:example.org", deviceId: "MINE" };
 

@@ -16,7 +16,7 @@ import {
   publicKeyOfSecret,
 } from "./names.ts";
 import { RECOVERY_SECRETS, secretStorageStatus } from "./status.ts";
-import { code } from "./test-fixtures.ts";
+import { code } from "./test-support/fixtures.ts";
 
 function complete() {
   const k = newSecretStorageKey();

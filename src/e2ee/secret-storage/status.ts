@@ -13,6 +13,7 @@ import {
   DEFAULT_KEY_TYPE,
   decodeKeySecret,
   KEY_SECRETS,
+  KEY_TYPE_PREFIX,
   keyType,
   publicKeyOfSecret,
 } from "./names.ts";
@@ -100,7 +101,7 @@ export function secretStorageStatus(
   const anything =
     present(DEFAULT_KEY_TYPE) ||
     secrets.some(present) ||
-    [...accountData.keys()].some((t) => t.startsWith("m.secret_storage.key."));
+    [...accountData.keys()].some((t) => t.startsWith(KEY_TYPE_PREFIX));
   if (!anything) return { state: "disabled", problems, missing: [] };
 
   let keyId: string | undefined;

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { inspect } from "node:util";
 import { decodeBase64 } from "../../crypto/primitives/index.ts";
 import { CROSS_SIGNING_MASTER_SECRET, CROSS_SIGNING_SELF_SIGNING_SECRET, DEFAULT_KEY_TYPE } from "./names.ts";
-import { code, mautrix, mautrixAccountData } from "./test-fixtures.ts";
+import { code, mautrix, mautrixAccountData } from "./test-support/fixtures.ts";
 import {
   defaultKeyId,
   keyDescription,

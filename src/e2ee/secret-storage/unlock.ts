@@ -39,6 +39,11 @@ export class UnlockedSecretStorageKey implements SecretStorageKeyHandle {
     this.check = check;
   }
 
+  /** Overwrites the key bytes; the handle is unusable afterwards. */
+  wipe(): void {
+    wipe(this.key);
+  }
+
   toJSON(): Record<string, string> {
     return { keyId: this.keyId };
   }

@@ -1,8 +1,8 @@
 // Account data from mautrix-python's published SSSS vectors (test/vectors/secret-storage), as a
 // client would hold it: the default key, two key descriptions and the encrypted master key.
 import { readFileSync } from "node:fs";
-import { SecretStorageError } from "../../crypto/secret-storage/index.ts";
-import { CROSS_SIGNING_MASTER_SECRET, DEFAULT_KEY_TYPE, keyType } from "./names.ts";
+import { SecretStorageError } from "../../../crypto/secret-storage/index.ts";
+import { CROSS_SIGNING_MASTER_SECRET, DEFAULT_KEY_TYPE, keyType } from "../names.ts";
 
 interface Mautrix {
   key1: { key_id: string; recovery_key: string; passphrase: string; content: Record<string, unknown> };
@@ -16,7 +16,7 @@ interface Mautrix {
 
 export const mautrix = (
   JSON.parse(
-    readFileSync(new URL("../../../test/vectors/secret-storage/published.json", import.meta.url), "utf8"),
+    readFileSync(new URL("../../../../test/vectors/secret-storage/published.json", import.meta.url), "utf8"),
   ) as { mautrix: Mautrix }
 ).mautrix;
 
