@@ -101,6 +101,12 @@ const CASES: [string, ToDeviceFailureCode | "IGNORED", Build][] = [
     "KEYS_MISMATCH",
     sealed((p, w) => ({ ...p, sender_device: "M", keys: { ed25519: w.alice.machine.identityKeys.ed25519 } })),
   ],
+  ["pre-key body with a lone surrogate", "MALFORMED_EVENT", (w) => envelope(w, { type: 0, body: "\uDFFF" })],
+  [
+    "normal body with a lone surrogate",
+    "MALFORMED_EVENT",
+    (w) => envelope(w, { type: 1, body: "AA\uD800AA" }),
+  ],
   ["sender_key is a number", "MALFORMED_EVENT", (w) => envelope(w, {}, { sender_key: 5 })],
   ["ciphertext is null", "MALFORMED_EVENT", (w) => envelope(w, {}, { ciphertext: null })],
   ["payload without recipient_keys", "BAD_PAYLOAD", sealed((p) => ({ ...p, recipient_keys: undefined }))],

@@ -65,7 +65,8 @@ export function parseOlmContent(content: unknown, ourCurveKey: string): ParsedOl
   const ours = parsed.data.ciphertext[ourCurveKey];
   if (ours === undefined) return { ok: true, senderKey: parsed.data.sender_key, message: undefined };
   const message = olmMessageSchema.safeParse(ours);
-  if (!message.success) return { ok: false, code: "MALFORMED_EVENT" };
+  // A body is base64: a lone surrogate in it is malformed (and could not even be hashed as UTF-8).
+  if (!message.success || !message.data.body.isWellFormed()) return { ok: false, code: "MALFORMED_EVENT" };
   // Checked before any cryptographic work (base64 is ASCII: UTF-16 length bounds the bytes).
   if (message.data.body.length > MAX_TO_DEVICE_CIPHERTEXT_BYTES) return { ok: false, code: "TOO_LARGE" };
   return { ok: true, senderKey: parsed.data.sender_key, message: message.data };
