@@ -3,15 +3,7 @@
  * on read, never a silently new identity; what the damage did not touch still works.
  */
 import assert from "node:assert/strict";
-import {
-  chmodSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  truncateSync,
-  unlinkSync,
-  writeFileSync,
-} from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -100,12 +92,13 @@ describe("hostile input: store files", () => {
     ["the key file readable by others", "KEY_FILE_INSECURE", (b) => chmodSync(`${b.path}.key`, 0o644)],
     ["the key file truncated", "KEY_FILE_MALFORMED", (b) => truncateSync(`${b.path}.key`, 5)],
   ];
-  for (const [name, code, damage] of openFails)
-    it(`$name→ $codeon open, never a new identity`, async () => {
+  for (const [name, code, damage] of openFails) {
+    it(`${name} → ${code} on open, never a new identity`, async () => {
       const bob = await bobOnSqlite();
       damage(bob);
       await assert.rejects(bob.reopen(), isStoreError(code));
     });
+  }
 
   it("the store opened as another device → DEVICE_MISMATCH", async () => {
     const bob = await bobOnSqlite();
