@@ -109,24 +109,51 @@ function pbkdf2Sha512(
 
 const SHA512_BLOCK = 128;
 
-// The pads are hashed once and each call copies the two hash states (OpenSSL's `copy()`), which is
-// what makes the stepped PBKDF2 bearable (4x the one-shot call rather than 8x with createHmac).
+// HMAC-SHA-512 for the stepped PBKDF2. Where OpenSSL's one-shot `crypto.hash` exists, each call
+// hashes pad || data into preallocated buffers with a "binary" (latin1) result (no digest Buffers): measured
+// 2.8 µs per PBKDF2 iteration against 4.4 µs for copying precomputed hash states (`copy()`), so
+// about 3x the one-shot pbkdf2Sync rather than about 5x. Without `crypto.hash`, the state copies.
 function createHmacSha512(key: Uint8Array): (data: Uint8Array) => Uint8Array {
   checkPbkdf2Steps(key);
   const block = new Uint8Array(SHA512_BLOCK);
   block.set(key.length > SHA512_BLOCK ? crypto.createHash("sha512").update(key).digest() : key);
-  const inner = crypto.createHash("sha512");
-  const outer = crypto.createHash("sha512");
-  const pad = new Uint8Array(SHA512_BLOCK);
-  for (let i = 0; i < SHA512_BLOCK; i++) pad[i] = (block[i] ?? 0) ^ 0x36;
-  inner.update(pad);
-  for (let i = 0; i < SHA512_BLOCK; i++) pad[i] = (block[i] ?? 0) ^ 0x5c;
-  outer.update(pad);
+  const innerPad = new Uint8Array(SHA512_BLOCK);
+  const outerPad = new Uint8Array(SHA512_BLOCK);
+  for (let i = 0; i < SHA512_BLOCK; i++) {
+    innerPad[i] = (block[i] ?? 0) ^ 0x36;
+    outerPad[i] = (block[i] ?? 0) ^ 0x5c;
+  }
   block.fill(0);
-  pad.fill(0);
+  if (typeof crypto.hash !== "function") {
+    const inner = crypto.createHash("sha512").update(innerPad);
+    const outer = crypto.createHash("sha512").update(outerPad);
+    innerPad.fill(0);
+    outerPad.fill(0);
+    return (data) => {
+      assertBytes(data, "HMAC input");
+      return own(outer.copy().update(inner.copy().update(data).digest()).digest());
+    };
+  }
+  // pad || 64-byte message buffers, reused: PBKDF2 feeds each digest back in.
+  const innerBuf = new Uint8Array(SHA512_BLOCK + 64);
+  innerBuf.set(innerPad);
+  const outerBuf = new Uint8Array(SHA512_BLOCK + 64);
+  outerBuf.set(outerPad);
   return (data) => {
     assertBytes(data, "HMAC input");
-    return own(outer.copy().update(inner.copy().update(data).digest()).digest());
+    let innerInput = innerBuf;
+    if (data.length === 64) innerBuf.set(data, SHA512_BLOCK);
+    else {
+      innerInput = new Uint8Array(SHA512_BLOCK + data.length);
+      innerInput.set(innerPad);
+      innerInput.set(data, SHA512_BLOCK);
+    }
+    const innerDigest = crypto.hash("sha512", innerInput, "binary");
+    for (let i = 0; i < 64; i++) outerBuf[SHA512_BLOCK + i] = innerDigest.charCodeAt(i);
+    const digest = crypto.hash("sha512", outerBuf, "binary");
+    const out = new Uint8Array(64);
+    for (let i = 0; i < 64; i++) out[i] = digest.charCodeAt(i);
+    return out;
   };
 }
 
