@@ -27,6 +27,7 @@ import {
 import { type DeviceInfo, type DeviceRecord, deviceInfo } from "./devices/device.ts";
 import { DecryptionError, E2eeError, RETRYABLE_FAILURES, UnknownDevicesError } from "./errors.ts";
 import { type HeldKeyRequest, HeldKeyRequests } from "./key-requests/held.ts";
+import { isId } from "./limits.ts";
 import { buildParts, type Kept, type Parts } from "./parts.ts";
 import type {
   KeysClaimRequest,
@@ -227,12 +228,19 @@ export class OlmMachine {
   receiveSyncChanges(changes: SyncChanges): Promise<SyncChangesResult> {
     return this.#step(async (p) => {
       // Servers leave out algorithms whose count is zero: a present map without the key means 0.
-      const counts = changes.oneTimeKeyCounts;
-      if (counts !== undefined) p.own.updateServerCount(counts.signed_curve25519 ?? 0);
-      p.own.updateUnusedFallbackKeys(changes.unusedFallbackKeyTypes);
+      // Sync data is the server's word: anything that is not the shape the spec gives is ignored.
+      const counts: unknown = changes.oneTimeKeyCounts;
+      if (isRecord(counts)) p.own.updateServerCount(counts.signed_curve25519 ?? 0);
+      const fallbackTypes: unknown = changes.unusedFallbackKeyTypes;
+      if (fallbackTypes === undefined || Array.isArray(fallbackTypes)) {
+        p.own.updateUnusedFallbackKeys(fallbackTypes?.filter((t): t is string => typeof t === "string"));
+      }
       p.own.expireOldFallbackKey();
-      p.devices.markOutdated(changes.deviceLists?.changed ?? []);
-      p.devices.stopTracking(changes.deviceLists?.left ?? []);
+      const lists: unknown = changes.deviceLists;
+      if (isRecord(lists)) {
+        p.devices.markOutdated(idsIn(lists.changed));
+        p.devices.stopTracking(idsIn(lists.left));
+      }
 
       const result: SyncChangesResult = {
         toDevice: [],
@@ -241,7 +249,8 @@ export class OlmMachine {
         redecrypted: [],
         heldKeyRequests: [],
       };
-      for (const raw of changes.toDevice ?? []) await receiveToDevice(p, raw, result);
+      const toDevice: unknown = changes.toDevice;
+      for (const raw of Array.isArray(toDevice) ? toDevice : []) await receiveToDevice(p, raw, result);
       await this.verification.receiveToDevice(p, result.toDevice);
       for (const update of result.roomKeys) await keyArrived(p, this.#pending, update, result.redecrypted);
       if (changes.nextBatch !== undefined) this.#ctx.tx.nextBatch = changes.nextBatch;
@@ -758,4 +767,9 @@ export class OlmMachine {
   get pendingEventCount(): number {
     return this.#pending.size;
   }
+}
+
+/** The IDs in a list from sync; anything else (not a list, non-IDs in it) counts for nothing. */
+function idsIn(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter(isId) : [];
 }

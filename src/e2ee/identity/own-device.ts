@@ -83,8 +83,9 @@ export class OwnDevice {
   }
 
   /** Sync reported the server's count (`device_one_time_keys_count`). */
-  updateServerCount(count: number | undefined): void {
-    if (count !== undefined) this.#serverCount = count;
+  updateServerCount(count: unknown): void {
+    // The server's word, unchecked until here: a count that is no count is ignored.
+    if (typeof count === "number" && Number.isSafeInteger(count) && count >= 0) this.#serverCount = count;
   }
 
   /**
