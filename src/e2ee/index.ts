@@ -1,3 +1,4 @@
+export type { MachineStore } from "./context.ts";
 export * from "./cross-signing/index.ts";
 export { MAX_PENDING_EVENTS } from "./decryption/pending.ts";
 export { REPLAY_CACHE_SIZE, REPLAY_FLUSH_BATCH } from "./decryption/replay.ts";
@@ -5,7 +6,6 @@ export type { DecryptedRoomEvent, EncryptedRoomEvent, SenderRequirement } from "
 export * from "./dehydration/index.ts";
 export {
   type DeviceInfo,
-  type DeviceRecord,
   MEGOLM_ALGORITHM,
   OLM_ALGORITHM,
 } from "./devices/device.ts";
@@ -64,9 +64,6 @@ export {
   type ShareWith,
 } from "./room-keys/settings.ts";
 export * from "./secret-storage/index.ts";
-export { machineStoreFrom } from "./store/crypto-store.ts";
-export type { MachineStore } from "./store/port.ts";
-export type * from "./store/records.ts";
 export type {
   ProcessedToDeviceEvent,
   SyncChanges,

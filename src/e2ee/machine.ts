@@ -9,9 +9,9 @@
 
 import type { ExportedRoomKey } from "../crypto/key-export/index.ts";
 import type { IdentityKeys } from "../crypto/olm/index.ts";
-import type { CryptoStore } from "../store/store.ts";
-import type { MachineContext } from "./context.ts";
-import { newRequestId } from "./context.ts";
+import { isEmptyChanges } from "../store/changes.ts";
+import type { ReplayRecord } from "../store/records.ts";
+import { emptyChanges, type MachineContext, type MachineStore, newRequestId } from "./context.ts";
 import { CrossSigningError } from "./cross-signing/errors.ts";
 import type { UserIdentityInfo } from "./cross-signing/identity.ts";
 import type { CrossSigningStatus } from "./cross-signing/manager.ts";
@@ -43,13 +43,12 @@ import {
   type RoomEncryptionSettings,
   type RoomMember,
   resolveSettings,
+  roomSettingsOf,
   type SettingsDefaults,
   type ShareWith,
 } from "./room-keys/settings.ts";
-import { machineStoreFrom } from "./store/crypto-store.ts";
-import type { MachineStore } from "./store/port.ts";
-import { emptyChanges, hasChanges, type ReplayRecord } from "./store/records.ts";
 import { receiveToDevice, type SyncChanges, type SyncChangesResult } from "./sync/to-device.ts";
+import { queuedToDevice, queueToDevice } from "./to-device-queue.ts";
 import { type DeviceTrust, isDeviceTrust } from "./trust/trust.ts";
 import { entryOf, isRecord } from "./util.ts";
 import { VerificationApi } from "./verification/api.ts";
@@ -63,8 +62,8 @@ export const EXPORT_PAGE_SIZE = 1000;
 export interface OlmMachineOptions {
   readonly userId: string;
   readonly deviceId: string;
-  /** A Keyroom `CryptoStore` (memory, SQLite, IndexedDB, your own), or a bare `MachineStore`. */
-  readonly store: CryptoStore | MachineStore;
+  /** A Keyroom `CryptoStore` (memory, SQLite, IndexedDB, your own): the machine uses the `MachineStore` part. */
+  readonly store: MachineStore;
   /** Client-wide default: refuse to send to rooms with devices whose trust is unset. */
   readonly verifyDevices?: boolean;
   /** Client-wide default: share room keys only with devices marked verified (`shareWith: "verified"`). */
@@ -113,11 +112,10 @@ export class OlmMachine {
       throw new E2eeError("BAD_ARGUMENT", "userId must be a Matrix user ID and deviceId non-empty");
     }
     const now = options.now ?? Date.now;
-    const store = options.store;
     const ctx: MachineContext = {
       userId: options.userId,
       deviceId: options.deviceId,
-      store: "loadIdentity" in store ? machineStoreFrom(store, options.userId, now) : store,
+      store: options.store,
       now,
       tx: emptyChanges(),
     };
@@ -131,7 +129,7 @@ export class OlmMachine {
     parts.devices.trackUsers([ctx.userId]);
     // ... and queried once per start: it tells us whether the server still has our own keys.
     parts.devices.markOutdated([ctx.userId]);
-    if (hasChanges(ctx.tx)) await ctx.store.saveChanges(ctx.tx);
+    if (!isEmptyChanges(ctx.tx)) await ctx.store.saveChanges(ctx.tx);
     ctx.tx = emptyChanges();
     return new OlmMachine(ctx, parts, kept, {
       verifyDevices: options.verifyDevices ?? false,
@@ -156,13 +154,16 @@ export class OlmMachine {
       this.#resetChanges();
       const result = await fn(this.#parts);
       const tx = this.#ctx.tx;
-      replays = this.#kept.replays.take(hasChanges(tx));
+      replays = this.#kept.replays.take(!isEmptyChanges(tx));
       tx.replays.push(...replays);
-      if (hasChanges(tx)) await this.#ctx.store.saveChanges(tx);
+      if (!isEmptyChanges(tx)) await this.#ctx.store.saveChanges(tx);
       replays = [];
       this.#parts.olm.trimCache();
-      for (const q of tx.queuedToDevice) this.#parts.queue.set(q.request.id, q);
-      for (const id of tx.sentToDevice) this.#parts.queue.delete(id);
+      for (const r of tx.queuedRequests) {
+        const q = queuedToDevice(r);
+        if (q !== undefined) this.#parts.queue.set(r.requestId, q);
+      }
+      for (const id of tx.deletedQueuedRequests) this.#parts.queue.delete(id);
       return result;
     } catch (e) {
       await this.#rollBack(e, replays);
@@ -183,7 +184,7 @@ export class OlmMachine {
   async #rollBack(error: unknown, replays: readonly ReplayRecord[]): Promise<void> {
     this.#kept.replays.restore(replays);
     const clean =
-      !hasChanges(this.#ctx.tx) && (error instanceof E2eeError || error instanceof UnknownDevicesError);
+      !!isEmptyChanges(this.#ctx.tx) && (error instanceof E2eeError || error instanceof UnknownDevicesError);
     this.#resetChanges();
     if (clean) return;
     this.#upload = undefined;
@@ -197,7 +198,7 @@ export class OlmMachine {
 
   /** A fresh change set, reusing the current one when nothing was added (most decryptions). */
   #resetChanges(): void {
-    if (hasChanges(this.#ctx.tx)) this.#ctx.tx = emptyChanges();
+    if (!isEmptyChanges(this.#ctx.tx)) this.#ctx.tx = emptyChanges();
   }
 
   get userId(): string {
@@ -295,7 +296,11 @@ export class OlmMachine {
       if (claim !== undefined) out.push(claim);
       for (const q of p.queue.values()) out.push(q.request);
       out.push(...this.#bridge.requests());
-      for (const q of this.#ctx.tx.queuedToDevice) if (!p.queue.has(q.request.id)) out.push(q.request);
+      for (const r of this.#ctx.tx.queuedRequests) {
+        if (p.queue.has(r.requestId)) continue;
+        const q = queuedToDevice(r);
+        if (q !== undefined) out.push(q.request);
+      }
       return out;
     });
   }
@@ -303,7 +308,7 @@ export class OlmMachine {
   #withoutBackoff(devices: readonly DeviceRecord[]): DeviceRecord[] {
     const now = this.#ctx.now();
     return devices.filter((d) => {
-      const failedAt = this.#claimFailures.get(d.curve25519);
+      const failedAt = this.#claimFailures.get(d.curve25519Key);
       return failedAt === undefined || now - failedAt >= CLAIM_FAILURE_BACKOFF_MS;
     });
   }
@@ -335,9 +340,13 @@ export class OlmMachine {
         await this.#receiveClaim(p, id, response);
         return;
       }
-      const queued = p.queue.get(id) ?? this.#ctx.tx.queuedToDevice.find((q) => q.request.id === id);
+      let queued = p.queue.get(id);
+      if (queued === undefined) {
+        const record = this.#ctx.tx.queuedRequests.find((r) => r.requestId === id);
+        queued = record && queuedToDevice(record);
+      }
       if (queued !== undefined) {
-        this.#ctx.tx.sentToDevice.push(id);
+        this.#ctx.tx.deletedQueuedRequests.push(id);
         if (queued.roomId !== undefined) await p.outbound.markShared(queued.roomId, id);
         return;
       }
@@ -348,8 +357,8 @@ export class OlmMachine {
   async #receiveClaim(p: Parts, id: string, response: unknown): Promise<void> {
     const { created, failed, unwedged } = p.olm.receiveClaimResponse(id, response);
     // Devices that gave no usable key are not asked again for a while (no request loop on them).
-    for (const d of failed) this.#claimFailures.set(d.curve25519, this.#ctx.now());
-    for (const d of created) this.#claimFailures.delete(d.curve25519);
+    for (const d of failed) this.#claimFailures.set(d.curve25519Key, this.#ctx.now());
+    for (const d of created) this.#claimFailures.delete(d.curve25519Key);
     for (const device of unwedged) {
       const content = await p.olm.encrypt(device, "m.dummy", {});
       if (content === undefined) continue;
@@ -360,7 +369,7 @@ export class OlmMachine {
         eventType: "m.room.encrypted",
         body: { messages },
       };
-      this.#ctx.tx.queuedToDevice.push({ request, roomId: undefined });
+      queueToDevice(this.#ctx, request);
     }
     await p.gossip.retryPendingAnswers();
   }
@@ -573,7 +582,7 @@ export class OlmMachine {
         eventType: "m.room.encrypted",
         body: { messages },
       };
-      this.#ctx.tx.queuedToDevice.push({ request, roomId: undefined });
+      queueToDevice(this.#ctx, request);
       return { request, skipped };
     });
   }
@@ -597,7 +606,7 @@ export class OlmMachine {
       if (stored === undefined) this.#ctx.tx.roomSettings.push(merged);
       const resolved = resolveSettings(
         {
-          ...merged,
+          ...roomSettingsOf(merged),
           historyVisibility: settings.historyVisibility,
           onlyVerifiedDevices: settings.onlyVerifiedDevices,
           shareWith: settings.shareWith,
@@ -624,9 +633,7 @@ export class OlmMachine {
   getRoomSettings(roomId: string): Promise<RoomEncryptionSettings | undefined> {
     return this.#step(async () => {
       const stored = await this.#ctx.store.getRoomSettings(roomId);
-      if (stored === undefined) return undefined;
-      const { roomId: _id, ...settings } = stored;
-      return settings;
+      return stored === undefined ? undefined : roomSettingsOf(stored);
     });
   }
 
@@ -736,7 +743,7 @@ export class OlmMachine {
 
   /** How many room keys (inbound Megolm sessions) we hold: the size of a full export. */
   roomKeyCount(): Promise<number> {
-    return this.#step(() => this.#ctx.store.countInboundGroupSessions());
+    return this.#step(async () => (await this.#ctx.store.countInboundGroupSessions()).total);
   }
 
   /**

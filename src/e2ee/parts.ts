@@ -10,7 +10,7 @@ import type { HeldKeyRequests } from "./key-requests/held.ts";
 import { OlmSessions } from "./olm/sessions.ts";
 import { InboundSessions } from "./room-keys/inbound.ts";
 import { OutboundSessions } from "./room-keys/outbound.ts";
-import type { QueuedToDevice } from "./store/records.ts";
+import { type QueuedToDevice, queuedToDevice } from "./to-device-queue.ts";
 
 export interface Parts {
   readonly own: OwnDevice;
@@ -42,6 +42,10 @@ export async function buildParts(ctx: MachineContext, kept: Kept): Promise<Parts
   const decryptor = new RoomEventDecryptor(ctx, own, inbound, devices, crossSigning, kept.replays);
   const gossip = new KeyRequests(ctx, devices, olm, inbound, kept.heldKeyRequests);
   await gossip.load();
-  const queue = new Map((await ctx.store.getQueuedToDevice()).map((q) => [q.request.id, q]));
+  const queue = new Map<string, QueuedToDevice>();
+  for (const r of await ctx.store.getQueuedRequests()) {
+    const q = queuedToDevice(r);
+    if (q !== undefined) queue.set(q.request.id, q);
+  }
   return { own, devices, olm, inbound, outbound, decryptor, gossip, crossSigning, queue };
 }

@@ -11,6 +11,7 @@ import type {
   OlmSessionRecord,
   OutboundGroupSessionRecord,
   OutgoingKeyRequestRecord,
+  Pickle,
   QueuedRequestRecord,
 } from "./records.ts";
 import type { CryptoStore } from "./store.ts";
@@ -21,11 +22,12 @@ export const DEVICE = "ALICEDEVICE";
 export const ROOM_A = "!a:example.org";
 export const ROOM_B = "!b:example.org";
 
-export const pickle = (tag: string, n = 0) => ({
-  version: 1,
-  key: `${tag}-${n}-c2VjcmV0`,
-  chains: [{ index: n }],
-});
+/**
+ * A stand-in pickle, typed as whichever pickle the record holds: a store keeps pickles opaque (it
+ * checks they are plain JSON objects with a version; `fromPickle` checks the rest).
+ */
+export const pickle = <T extends Pickle>(tag: string, n = 0): T =>
+  ({ version: 1, key: `${tag}-${n}-c2VjcmV0`, chains: [{ index: n }] }) as unknown as T;
 
 export const sample = {
   account(n = 0): AccountRecord {

@@ -13,6 +13,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import type { OutboundGroupSessionPickle } from "../crypto/megolm/index.ts";
 import type { CryptoChanges } from "./changes.ts";
 import {
   ALICE,
@@ -429,8 +430,18 @@ export function runCryptoStoreConformance(target: ConformanceTarget): void {
         const before = await s.getOutboundGroupSession(ROOM_A);
         // Another session's ratchet, or a room without a session: refused, and nothing else sticks.
         for (const update of [
-          { roomId: ROOM_A, sessionId: "o-other", pickle: pickle("x"), messageCount: 9 },
-          { roomId: ROOM_B, sessionId: "o1", pickle: pickle("x"), messageCount: 9 },
+          {
+            roomId: ROOM_A,
+            sessionId: "o-other",
+            pickle: pickle<OutboundGroupSessionPickle>("x"),
+            messageCount: 9,
+          },
+          {
+            roomId: ROOM_B,
+            sessionId: "o1",
+            pickle: pickle<OutboundGroupSessionPickle>("x"),
+            messageCount: 9,
+          },
         ]) {
           await assert.rejects(
             s.saveChanges({ nextBatch: "t1", outboundGroupSessionUpdates: [update] }),

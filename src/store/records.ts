@@ -1,10 +1,21 @@
 /**
- * The records a `CryptoStore` keeps. Every record is JSON-safe. Fields named `pickle`, the account,
- * secrets and queued request bodies hold key material: persistent back ends encrypt them
- * (see `cipher/`). Everything else (user, device, room and session IDs, public keys, trust,
+ * The records of the crypto store: the one vocabulary the E2EE state machine writes and every back
+ * end (memory, SQLite, IndexedDB, a user's own) keeps. Every record is JSON-safe. Fields named
+ * `pickle`, the account and queued request bodies hold key material: persistent back ends encrypt
+ * them (see `cipher/`). Everything else (user, device, room and session IDs, public keys, trust,
  * flags, timestamps) is lookup metadata and is stored in clear.
+ *
+ * Pickles are typed as the crypto layer's `XPickle`; a back end checks that one is a plain JSON
+ * object when it reads it back, and the pickle's own `fromPickle` checks every field (one place
+ * for the rules of each pickle format).
  */
+import type { InboundGroupSessionPickle, OutboundGroupSessionPickle } from "../crypto/megolm/index.ts";
+import type { AccountPickle, SessionPickle } from "../crypto/olm/index.ts";
+import type { DeviceKeys } from "../wire/keys.ts";
 import type { JsonObject } from "./json.ts";
+
+/** Every pickle a store keeps: JSON-safe, versioned records of the crypto layer. */
+export type Pickle = AccountPickle | SessionPickle | InboundGroupSessionPickle | OutboundGroupSessionPickle;
 
 /** Who the store belongs to; recorded when the store is created and checked on every open. */
 export interface StoreIdentity {
@@ -14,7 +25,7 @@ export interface StoreIdentity {
 
 /** Our Olm account. The pickle holds the identity keys and every unpublished one-time key. */
 export interface AccountRecord {
-  readonly pickle: JsonObject;
+  readonly pickle: AccountPickle;
   /** The device keys reached the server (a `/keys/upload` carrying them succeeded). */
   readonly deviceKeysUploaded: boolean;
   /** The last signed-curve25519 one-time key count the server reported. */
@@ -28,7 +39,7 @@ export interface OlmSessionRecord {
   /** The peer device's Curve25519 identity key (base64). */
   readonly senderKey: string;
   readonly sessionId: string;
-  readonly pickle: JsonObject;
+  readonly pickle: SessionPickle;
   readonly createdAt: number;
   readonly lastUsedAt: number;
 }
@@ -48,7 +59,7 @@ export interface InboundGroupSessionRecord {
   readonly senderClaimedEd25519: string;
   /** The first message index this copy can decrypt. */
   readonly firstKnownIndex: number;
-  readonly pickle: JsonObject;
+  readonly pickle: InboundGroupSessionPickle;
   /** Came from a key export file or a backup. */
   readonly imported: boolean;
   /** Came through `m.forwarded_room_key` (or carries a forwarding chain from an export). */
@@ -66,7 +77,7 @@ export type SharedWith = { readonly [userId: string]: { readonly [deviceId: stri
 export interface OutboundGroupSessionRecord {
   readonly roomId: string;
   readonly sessionId: string;
-  readonly pickle: JsonObject;
+  readonly pickle: OutboundGroupSessionPickle;
   readonly createdAt: number;
   readonly messageCount: number;
   /** Devices that received the key (their to-device request was marked sent). */
@@ -87,7 +98,7 @@ export interface OutboundGroupSessionRecord {
 export interface OutboundGroupSessionUpdate {
   readonly roomId: string;
   readonly sessionId: string;
-  readonly pickle: JsonObject;
+  readonly pickle: OutboundGroupSessionPickle;
   readonly messageCount: number;
   /** Devices that now hold the key: merged into `sharedWith` (replacing an entry for the same device). */
   readonly addSharedWith?: SharedWith;
@@ -106,8 +117,8 @@ export type DeviceTrust = (typeof DEVICE_TRUST_STATES)[number];
 export interface DeviceRecord {
   readonly userId: string;
   readonly deviceId: string;
-  /** The signed device keys object exactly as received (validated by the state machine). */
-  readonly keys: JsonObject;
+  /** The signed device keys object exactly as received (the signature covers unknown fields too). */
+  readonly keys: DeviceKeys;
   /** `keys["curve25519:<deviceId>"]`, kept as a lookup column. */
   readonly curve25519Key: string;
   /** `keys["ed25519:<deviceId>"]`. */

@@ -63,7 +63,7 @@ describe("record validation", () => {
     const ok = {
       userId: "@a:x",
       deviceId: "D",
-      keys: {},
+      keys: { user_id: "@a:x", device_id: "D", algorithms: [], keys: { "curve25519:D": "c" } },
       curve25519Key: "c",
       ed25519Key: "e",
       trust: "unset",
@@ -76,6 +76,7 @@ describe("record validation", () => {
       { ...ok, userId: "" },
       { ...ok, userId: "x".repeat(MAX_STORED_ID_LENGTH + 1) },
       { ...ok, keys: [] },
+      { ...ok, keys: {} },
     ]) {
       assert.throws(() => parseDevice(bad), isInvalid);
     }

@@ -3,6 +3,10 @@
  * back end (a database file is outside our control). Each parser returns a fresh object with only
  * the known fields, or throws `StoreError("INVALID_RECORD")`.
  */
+import type { InboundGroupSessionPickle, OutboundGroupSessionPickle } from "../crypto/megolm/index.ts";
+import type { AccountPickle, SessionPickle } from "../crypto/olm/index.ts";
+import { type DeviceKeys, deviceKeysSchema } from "../wire/keys.ts";
+import type { Sealable } from "./cipher/store-cipher.ts";
 import { StoreError } from "./errors.ts";
 import { asJsonObject, type JsonObject, type JsonValue } from "./json.ts";
 import {
@@ -21,6 +25,7 @@ import {
   type OutboundGroupSessionRecord,
   type OutboundGroupSessionUpdate,
   type OutgoingKeyRequestRecord,
+  type Pickle,
   type QueuedRequestRecord,
   type ReplayRecord,
   type RoomSessionKey,
@@ -93,6 +98,15 @@ function json(o: Obj, key: string, what: string): JsonObject {
   return asJsonObject(o[key], `${what}: ${key}`);
 }
 
+/**
+ * A pickle: a plain JSON object here. Its fields are the crypto layer's to check (`fromPickle`
+ * does, whenever the machine loads one), so its type is granted here, where it comes back from
+ * storage, and nowhere else.
+ */
+function pickle<T extends Pickle>(o: Obj, what: string): T {
+  return json(o, "pickle", what) as unknown as T;
+}
+
 function strList(v: unknown, what: string): string[] {
   if (!Array.isArray(v) || v.length > MAX_STORED_LIST_LENGTH) throw fail(what, "not a list of strings");
   return v.map((s) => {
@@ -126,7 +140,7 @@ export function parseAccount(v: unknown): AccountRecord {
   const w = "account";
   const o = obj(v, w);
   return withOptional<AccountRecord>(
-    { pickle: json(o, "pickle", w), deviceKeysUploaded: bool(o, "deviceKeysUploaded", w) },
+    { pickle: pickle<AccountPickle>(o, w), deviceKeysUploaded: bool(o, "deviceKeysUploaded", w) },
     {
       serverOneTimeKeyCount: optInt(o, "serverOneTimeKeyCount", w),
       fallbackKeyCreatedAt: optInt(o, "fallbackKeyCreatedAt", w),
@@ -134,9 +148,9 @@ export function parseAccount(v: unknown): AccountRecord {
   );
 }
 
-/** The account as a plain JSON object (it is sealed whole). */
-export function accountToJson(a: AccountRecord): JsonObject {
-  const out: { [key: string]: JsonValue } = { pickle: a.pickle, deviceKeysUploaded: a.deviceKeysUploaded };
+/** The account as one object to seal whole, optional fields only when set. */
+export function accountToJson(a: AccountRecord): { readonly [key: string]: Sealable } {
+  const out: { [key: string]: Sealable } = { pickle: a.pickle, deviceKeysUploaded: a.deviceKeysUploaded };
   if (a.serverOneTimeKeyCount !== undefined) out.serverOneTimeKeyCount = a.serverOneTimeKeyCount;
   if (a.fallbackKeyCreatedAt !== undefined) out.fallbackKeyCreatedAt = a.fallbackKeyCreatedAt;
   return out;
@@ -148,7 +162,7 @@ export function parseOlmSession(v: unknown): OlmSessionRecord {
   return {
     senderKey: id(o, "senderKey", w),
     sessionId: id(o, "sessionId", w),
-    pickle: json(o, "pickle", w),
+    pickle: pickle<SessionPickle>(o, w),
     createdAt: int(o, "createdAt", w),
     lastUsedAt: int(o, "lastUsedAt", w),
   };
@@ -163,7 +177,7 @@ export function parseInboundGroupSession(v: unknown): InboundGroupSessionRecord 
     senderKey: id(o, "senderKey", w),
     senderClaimedEd25519: str(o, "senderClaimedEd25519", w),
     firstKnownIndex: int(o, "firstKnownIndex", w),
-    pickle: json(o, "pickle", w),
+    pickle: pickle<InboundGroupSessionPickle>(o, w),
     imported: bool(o, "imported", w),
     forwarded: bool(o, "forwarded", w),
     forwardingChain: strList(o.forwardingChain, `${w}: forwardingChain`),
@@ -210,7 +224,7 @@ export function parseOutboundGroupSession(v: unknown): OutboundGroupSessionRecor
   return {
     roomId: id(o, "roomId", w),
     sessionId: id(o, "sessionId", w),
-    pickle: json(o, "pickle", w),
+    pickle: pickle<OutboundGroupSessionPickle>(o, w),
     createdAt: int(o, "createdAt", w),
     messageCount: int(o, "messageCount", w),
     ...parseOutboundSharing(o),
@@ -240,7 +254,7 @@ export function parseOutboundGroupSessionUpdate(v: unknown): OutboundGroupSessio
   } = {
     roomId: id(o, "roomId", w),
     sessionId: id(o, "sessionId", w),
-    pickle: json(o, "pickle", w),
+    pickle: pickle<OutboundGroupSessionPickle>(o, w),
     messageCount: int(o, "messageCount", w),
   };
   if (o.addSharedWith !== undefined)
@@ -316,13 +330,20 @@ export function mergeOutboundSharing(
   return { sharedWith, pendingShares, withheldFrom };
 }
 
+/** Signed device keys: plain JSON of the `/keys/query` shape (unknown fields kept: the signature covers them). */
+function deviceKeys(o: Obj, what: string): DeviceKeys {
+  const parsed = deviceKeysSchema.safeParse(json(o, "keys", what));
+  if (!parsed.success) throw fail(what, "keys are not signed device keys");
+  return parsed.data;
+}
+
 export function parseDevice(v: unknown): DeviceRecord {
   const w = "device";
   const o = obj(v, w);
   return {
     userId: id(o, "userId", w),
     deviceId: id(o, "deviceId", w),
-    keys: json(o, "keys", w),
+    keys: deviceKeys(o, w),
     curve25519Key: id(o, "curve25519Key", w),
     ed25519Key: id(o, "ed25519Key", w),
     trust: oneOf<DeviceTrust>(o, "trust", DEVICE_TRUST_STATES, w),

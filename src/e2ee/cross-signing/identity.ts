@@ -3,6 +3,7 @@
  * `/keys/query`, and what we decided about it (the pinned master key, whether we verified it).
  * Its persisted form is a versioned JSON record, validated when read back.
  */
+import type { JsonObject } from "../../store/json.ts";
 import type { DeviceRecord } from "../devices/device.ts";
 import { isRecord } from "../util.ts";
 import { type CrossSigningKey, checkUserKeys, isSignedBy, type KeyJson } from "./keys.ts";
@@ -193,8 +194,9 @@ export function identityInfo(identity: UserIdentity, verified: boolean): UserIde
 
 const RECORD_VERSION = 1;
 
-export function identityToJson(r: UserIdentityRecord): Record<string, unknown> {
-  return {
+/** The record as stored (`CrossSigningIdentityRecord.identity`); the store checks it is plain JSON. */
+export function identityToJson(r: UserIdentityRecord): JsonObject {
+  const json: Record<string, unknown> = {
     version: RECORD_VERSION,
     master: r.master,
     ...(r.selfSigning === undefined ? {} : { self_signing: r.selfSigning }),
@@ -203,6 +205,8 @@ export function identityToJson(r: UserIdentityRecord): Record<string, unknown> {
     ...(r.locallyVerifiedMasterKey === undefined ? {} : { locally_verified: r.locallyVerifiedMasterKey }),
     was_verified: r.wasVerified,
   };
+  // Built from keys parsed out of JSON and our own strings: JSON throughout.
+  return json as JsonObject;
 }
 
 /** The record read back from the store, or undefined if it is not one we wrote. */

@@ -15,7 +15,14 @@ import type { KeysQueryResponse, SignatureUploadRequest, SigningKeysUploadReques
 import { signWithAccount } from "../signing.ts";
 import { isRecord } from "../util.ts";
 import { CrossSigningError } from "./errors.ts";
-import { type IdentityState, identityInfo, UserIdentity, type UserIdentityInfo } from "./identity.ts";
+import {
+  type IdentityState,
+  identityFromJson,
+  identityInfo,
+  identityToJson,
+  UserIdentity,
+  type UserIdentityInfo,
+} from "./identity.ts";
 import { type CrossSigningKey, checkUserKeys, isSignedBy, type KeyJson } from "./keys.ts";
 import { CROSS_SIGNING_USAGES, generatePrivateKeys, SECRET_NAME, SigningKey } from "./private-keys.ts";
 
@@ -90,7 +97,8 @@ export class CrossSigning {
   async identity(userId: string): Promise<UserIdentity | undefined> {
     const cached = this.#identities.get(userId);
     if (cached !== undefined) return cached ?? undefined;
-    const record = await this.#ctx.store.getCrossSigningIdentity(userId);
+    const stored = await this.#ctx.store.getCrossSigningIdentity(userId);
+    const record = stored === undefined ? undefined : identityFromJson(userId, stored.identity);
     const identity = record === undefined ? undefined : UserIdentity.fromRecord(record);
     this.#identities.set(userId, identity ?? null);
     return identity;
@@ -104,7 +112,10 @@ export class CrossSigning {
 
   #put(identity: UserIdentity): void {
     this.#identities.set(identity.userId, identity);
-    this.#ctx.tx.identities.push(identity.record);
+    this.#ctx.tx.crossSigningIdentities.push({
+      userId: identity.userId,
+      identity: identityToJson(identity.record),
+    });
   }
 
   /** Our own identity as loaded (`load` reads it first). */

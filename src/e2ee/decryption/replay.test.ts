@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { MachineStore } from "../store/port.ts";
-import type { ReplayRecord } from "../store/records.ts";
+import type { ReplayRecord } from "../../store/records.ts";
+import type { MachineStore } from "../context.ts";
 import { ReplayGuard } from "./replay.ts";
 
 /** Just enough of a store: replay records, and a count of lookups. */

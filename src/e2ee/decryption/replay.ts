@@ -11,8 +11,9 @@
  * is admitted without asking the store; for a session loaded from the store, each index seen for
  * the first time here is looked up once.
  */
-import type { MachineStore } from "../store/port.ts";
-import type { ReplayRecord } from "../store/records.ts";
+
+import type { ReplayRecord } from "../../store/records.ts";
+import type { MachineStore } from "../context.ts";
 
 /** Records remembered in memory (whole sessions dropped, oldest first; the store still has them). */
 export const REPLAY_CACHE_SIZE = 100_000;

@@ -4,6 +4,7 @@
  */
 import { MegolmError } from "../../crypto/megolm/index.ts";
 import { utf8Decode } from "../../crypto/primitives/index.ts";
+import type { WithheldRecord } from "../../store/records.ts";
 import type { MachineContext } from "../context.ts";
 import type { IdentityState, UserIdentity } from "../cross-signing/identity.ts";
 import type { CrossSigning } from "../cross-signing/manager.ts";
@@ -13,7 +14,6 @@ import { DecryptionError } from "../errors.ts";
 import type { OwnDevice } from "../identity/own-device.ts";
 import { isId, MAX_ROOM_EVENT_CIPHERTEXT_BYTES } from "../limits.ts";
 import type { InboundEntry, InboundSessions } from "../room-keys/inbound.ts";
-import type { WithheldRecord } from "../store/records.ts";
 import type { SenderTrust } from "../trust/trust.ts";
 import { isRecord } from "../util.ts";
 import type { ReplayGuard } from "./replay.ts";
@@ -160,7 +160,7 @@ export class RoomEventDecryptor {
       const { sessionId } = parseMegolmEvent(event);
       const promoted = await this.#inbound.promoteRival(roomId, sessionId, async (senderKey, ed25519) => {
         const device = await this.#devices.userDeviceByCurveKey(event.sender, senderKey);
-        return device !== undefined && device.ed25519 === ed25519;
+        return device !== undefined && device.ed25519Key === ed25519;
       });
       if (!promoted) throw e;
       return this.#decrypt(event, roomId, requirement);
@@ -271,7 +271,7 @@ export class RoomEventDecryptor {
     if (typeof content.sender_key === "string") return content.sender_key === withheld.senderKey;
     if (parsed.deviceId === undefined) return true;
     const device = await this.#devices.device(event.sender, parsed.deviceId);
-    return device === undefined || device.curve25519 === withheld.senderKey;
+    return device === undefined || device.curve25519Key === withheld.senderKey;
   }
 
   /**
@@ -319,7 +319,7 @@ export class RoomEventDecryptor {
     const claimed =
       claimedDeviceId === undefined ? undefined : this.#devices.cachedDevice(sender, claimedDeviceId);
     if (claimed === null) return this.#senderTrustLoaded(sender, claimedDeviceId, entry);
-    if (claimed?.curve25519 === senderKey) return judgeSender(claimedDeviceId, entry, claimed);
+    if (claimed?.curve25519Key === senderKey) return judgeSender(claimedDeviceId, entry, claimed);
     const own = this.#devices.cachedUserDeviceByCurveKey(sender, senderKey);
     if (own === null) return this.#senderTrustLoaded(sender, claimedDeviceId, entry);
     if (own !== undefined) return judgeSender(claimedDeviceId, entry, claimed, own);
@@ -334,14 +334,14 @@ export class RoomEventDecryptor {
     const { senderKey, senderClaimedEd25519 } = entry.record;
     const claimed =
       claimedDeviceId === undefined ? undefined : await this.#devices.device(sender, claimedDeviceId);
-    if (claimed?.curve25519 === senderKey) return judgeSender(claimedDeviceId, entry, claimed);
+    if (claimed?.curve25519Key === senderKey) return judgeSender(claimedDeviceId, entry, claimed);
     const own = await this.#devices.userDeviceByCurveKey(sender, senderKey);
     if (own !== undefined) return judgeSender(claimedDeviceId, entry, claimed, own);
     // No device of the sender holds the session's key. If a device of someone else provably
     // made the session (it holds the key *and* the Ed25519 key the session was shared with; a
     // device merely listing another's curve key cannot have that), the event's sender is forged.
     const other = await this.#devices.deviceByCurveKey(senderKey);
-    if (other !== undefined && other.userId !== sender && other.ed25519 === senderClaimedEd25519) {
+    if (other !== undefined && other.userId !== sender && other.ed25519Key === senderClaimedEd25519) {
       throw new DecryptionError("MISMATCHED_SENDER", "the message's session belongs to another user");
     }
     return judgeSender(claimedDeviceId, entry, claimed, undefined);
@@ -370,7 +370,7 @@ function judgeSender(
   // A named device that does not hold the key makes the event's claims inconsistent.
   const named = claimed ?? own;
   if (named === undefined) return { trust: "unknown_device", deviceId: claimedDeviceId };
-  if (named.curve25519 !== senderKey || named.ed25519 !== senderClaimedEd25519) {
+  if (named.curve25519Key !== senderKey || named.ed25519Key !== senderClaimedEd25519) {
     return { trust: "mismatched_sender_key", deviceId: named.deviceId };
   }
   if (forwarded || named.trust !== "verified")

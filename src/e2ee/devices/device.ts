@@ -2,26 +2,14 @@
  * A remote device as we know it from `/keys/query`: its identity keys (checked against its
  * self-signature), its display name, and the trust the user gave it.
  */
-import type { DeviceKeysJson } from "../requests.ts";
+import type { DeviceRecord } from "../../store/records.ts";
 import type { DeviceTrust } from "../trust/trust.ts";
+
+export type { DeviceRecord };
 
 export const OLM_ALGORITHM = "m.olm.v1.curve25519-aes-sha2";
 export const MEGOLM_ALGORITHM = "m.megolm.v1.aes-sha2";
 export const SUPPORTED_ALGORITHMS: readonly string[] = [OLM_ALGORITHM, MEGOLM_ALGORITHM];
-
-export interface DeviceRecord {
-  readonly userId: string;
-  readonly deviceId: string;
-  readonly algorithms: readonly string[];
-  readonly curve25519: string;
-  readonly ed25519: string;
-  readonly displayName: string | undefined;
-  readonly trust: DeviceTrust;
-  /** The signed JSON as the server returned it, kept for cross-signing checks. */
-  readonly keys: DeviceKeysJson;
-  /** Gone from the user's device list; kept so old messages still attribute correctly. */
-  readonly deleted: boolean;
-}
 
 /** The public parts of a device, for callers and error messages. */
 export interface DeviceInfo {
@@ -49,9 +37,9 @@ export function deviceInfo(
   return {
     userId: d.userId,
     deviceId: d.deviceId,
-    curve25519: d.curve25519,
-    ed25519: d.ed25519,
-    displayName: d.displayName,
+    curve25519: d.curve25519Key,
+    ed25519: d.ed25519Key,
+    displayName: d.keys.unsigned?.device_display_name,
     trust: d.trust,
     crossSigned: crossSigning.crossSigned,
     verified: crossSigning.verified,

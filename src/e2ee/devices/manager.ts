@@ -201,7 +201,10 @@ export class DeviceManager {
       if (typeof checked === "string") continue; // invalid entries are ignored, not trusted
       seen.add(deviceId);
       const old = known.get(deviceId);
-      if (old !== undefined && (old.ed25519 !== checked.ed25519 || old.curve25519 !== checked.curve25519)) {
+      if (
+        old !== undefined &&
+        (old.ed25519Key !== checked.ed25519 || old.curve25519Key !== checked.curve25519)
+      ) {
         // Same device ID, new identity keys: an attack or a reused ID; keep what we had.
         changes.refused.push({ userId, deviceId });
         continue;
@@ -209,12 +212,10 @@ export class DeviceManager {
       const record: DeviceRecord = {
         userId,
         deviceId,
-        algorithms: checked.json.algorithms,
-        curve25519: checked.curve25519,
-        ed25519: checked.ed25519,
-        displayName: checked.json.unsigned?.device_display_name,
-        trust: old?.trust ?? "unset",
         keys: checked.json,
+        curve25519Key: checked.curve25519,
+        ed25519Key: checked.ed25519,
+        trust: old?.trust ?? "unset",
         deleted: false,
       };
       if (old === undefined || old.deleted) changes.added.push(record);
@@ -222,7 +223,7 @@ export class DeviceManager {
       if (
         old === undefined ||
         old.deleted ||
-        old.displayName !== record.displayName ||
+        old.keys.unsigned?.device_display_name !== record.keys.unsigned?.device_display_name ||
         !sameSignatures(old.keys.signatures, record.keys.signatures)
       ) {
         this.#put(record);
@@ -298,17 +299,17 @@ export class DeviceManager {
   async deviceByCurveKey(curve25519: string): Promise<DeviceRecord | undefined> {
     const known = this.#byCurve.get(curve25519);
     if (known !== undefined) return known;
-    const stored = await this.#ctx.store.getDeviceByCurveKey(curve25519);
+    const stored = await this.#ctx.store.getDeviceByCurve25519Key(curve25519);
     if (stored !== undefined) this.#index(stored);
     return stored;
   }
 
   /** Curve25519 key → device, preferring a current device over a deleted one. */
   #index(record: DeviceRecord): void {
-    const existing = this.#byCurve.get(record.curve25519);
+    const existing = this.#byCurve.get(record.curve25519Key);
     const same = existing?.userId === record.userId && existing.deviceId === record.deviceId;
     if (existing === undefined || same || (existing.deleted && !record.deleted)) {
-      this.#byCurve.set(record.curve25519, record);
+      this.#byCurve.set(record.curve25519Key, record);
     }
   }
 
@@ -327,7 +328,7 @@ function pickByCurve(
 ): DeviceRecord | undefined {
   let deleted: DeviceRecord | undefined;
   for (const d of devices.values()) {
-    if (d.curve25519 !== curve25519) continue;
+    if (d.curve25519Key !== curve25519) continue;
     if (!d.deleted) return d;
     deleted ??= d;
   }

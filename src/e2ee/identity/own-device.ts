@@ -5,6 +5,7 @@
  * a lost response re-sends exactly the same keys and the server never holds keys we forgot.
  */
 import { Account, type IdentityKeys } from "../../crypto/olm/index.ts";
+import type { AccountRecord } from "../../store/records.ts";
 import type { MachineContext } from "../context.ts";
 import { SUPPORTED_ALGORITHMS } from "../devices/device.ts";
 import { E2eeError } from "../errors.ts";
@@ -15,7 +16,6 @@ import {
   type SignedKeyJson,
 } from "../requests.ts";
 import { signWithAccount } from "../signing.ts";
-import type { AccountRecord } from "../store/records.ts";
 
 export const SIGNED_CURVE25519 = "signed_curve25519";
 /** The previous fallback key stays usable this long after a new one is published (late pre-key messages). */
@@ -39,8 +39,8 @@ export class OwnDevice {
 
   /** Reads the account, or creates one (recorded in the step's changes) on first use. */
   static async load(ctx: MachineContext): Promise<OwnDevice> {
-    const identity = await ctx.store.getIdentity();
-    if (identity !== undefined && (identity.userId !== ctx.userId || identity.deviceId !== ctx.deviceId)) {
+    const identity = await ctx.store.loadIdentity();
+    if (identity.userId !== ctx.userId || identity.deviceId !== ctx.deviceId) {
       throw new E2eeError("STORE_MISMATCH", "the store belongs to a different user or device");
     }
     const record = await ctx.store.loadAccount();
@@ -48,9 +48,6 @@ export class OwnDevice {
       const own = new OwnDevice(ctx, Account.create(), undefined);
       own.persistAccount();
       return own;
-    }
-    if (record.userId !== ctx.userId || record.deviceId !== ctx.deviceId) {
-      throw new E2eeError("STORE_MISMATCH", "the store belongs to a different user or device");
     }
     let account: Account;
     try {
@@ -173,12 +170,10 @@ export class OwnDevice {
   /** Records the account (and its bookkeeping) in the step's changes. */
   persistAccount(): void {
     this.#ctx.tx.account = {
-      userId: this.#ctx.userId,
-      deviceId: this.#ctx.deviceId,
       pickle: this.account.toPickle(),
       deviceKeysUploaded: this.#deviceKeysUploaded,
-      serverOneTimeKeyCount: this.#serverCount,
-      fallbackKeyCreatedAt: this.#fallbackCreatedAt,
+      ...(this.#serverCount === undefined ? {} : { serverOneTimeKeyCount: this.#serverCount }),
+      ...(this.#fallbackCreatedAt === undefined ? {} : { fallbackKeyCreatedAt: this.#fallbackCreatedAt }),
     };
   }
 }

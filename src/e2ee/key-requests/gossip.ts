@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";
+import type { OutgoingKeyRequestRecord } from "../../store/records.ts";
 import type { MachineContext } from "../context.ts";
 import { newRequestId } from "../context.ts";
 import { type DeviceRecord, MEGOLM_ALGORITHM } from "../devices/device.ts";
@@ -14,7 +15,7 @@ import { idSchema } from "../limits.ts";
 import type { DecryptedOlmEvent, OlmSessions } from "../olm/sessions.ts";
 import type { ToDeviceRequest } from "../requests.ts";
 import type { InboundSessions, RoomKeyUpdate } from "../room-keys/inbound.ts";
-import type { OutgoingKeyRequestRecord } from "../store/records.ts";
+import { queueToDevice } from "../to-device-queue.ts";
 import type { HeldKeyRequest, HeldKeyRequests } from "./held.ts";
 
 /** Requests from our other devices waiting for an Olm session (bounded: they are cheap to resend). */
@@ -95,7 +96,7 @@ export class KeyRequests {
   }
 
   async load(): Promise<void> {
-    const stored = await this.#ctx.store.getKeyRequests();
+    const stored = await this.#ctx.store.getOutgoingKeyRequests();
     stored.sort((a, b) => a.createdAt - b.createdAt);
     for (const r of stored) this.#remember(r, UNKNOWN_SENDER);
   }
@@ -119,13 +120,13 @@ export class KeyRequests {
 
   #queue(eventType: string, messages: ToDeviceRequest["body"]["messages"]): void {
     const request: ToDeviceRequest = { id: newRequestId(), type: "to_device", eventType, body: { messages } };
-    this.#ctx.tx.queuedToDevice.push({ request, roomId: undefined });
+    queueToDevice(this.#ctx, request);
   }
 
   /** Drops a request without telling anyone (our devices answer it or forget it themselves). */
   #drop(r: OutgoingKeyRequestRecord): void {
     this.#forget(r);
-    this.#ctx.tx.deletedKeyRequests.push(r.requestId);
+    this.#ctx.tx.deletedOutgoingKeyRequests.push(r.requestId);
   }
 
   #expire(): void {
@@ -173,10 +174,12 @@ export class KeyRequests {
       roomId,
       sessionId,
       senderKey: senderKey ?? "",
+      recipients: [{ userId: this.#ctx.userId, deviceId: "*" }],
+      state: "unsent",
       createdAt: this.#ctx.now(),
     };
     this.#remember(record, sender);
-    this.#ctx.tx.keyRequests.push(record);
+    this.#ctx.tx.outgoingKeyRequests.push(record);
     this.#queue("m.room_key_request", {
       [this.#ctx.userId]: {
         "*": {
@@ -200,7 +203,7 @@ export class KeyRequests {
     const record = this.#find(update.roomId, update.sessionId);
     if (record === undefined) return;
     this.#forget(record);
-    this.#ctx.tx.deletedKeyRequests.push(record.requestId);
+    this.#ctx.tx.deletedOutgoingKeyRequests.push(record.requestId);
     this.#queue("m.room_key_request", {
       [this.#ctx.userId]: {
         "*": {

@@ -5,12 +5,11 @@ import { Account } from "../../crypto/olm/index.ts";
 import { encodeBase64, randomBytes } from "../../crypto/primitives/index.ts";
 import { MemoryCryptoStore } from "../../store/index.ts";
 import type { MachineContext } from "../context.ts";
+import { emptyChanges } from "../context.ts";
 import { ReplayGuard } from "../decryption/replay.ts";
 import { HeldKeyRequests } from "../key-requests/held.ts";
 import { MAX_TO_DEVICE_CIPHERTEXT_BYTES } from "../limits.ts";
 import { buildParts } from "../parts.ts";
-import { machineStoreFrom } from "../store/crypto-store.ts";
-import { emptyChanges } from "../store/records.ts";
 import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
 import { RawOlmPeer } from "../test-support/raw-peer.ts";
 import {
@@ -166,7 +165,7 @@ describe("Olm sessions under hostile input", () => {
     const ctx: MachineContext = {
       userId: "@bob:x",
       deviceId: "B",
-      store: machineStoreFrom(store, "@bob:x", time.now),
+      store,
       now: time.now,
       tx: emptyChanges(),
     };

@@ -5,6 +5,7 @@
  */
 import { OlmError, Session } from "../../crypto/olm/index.ts";
 import { encodeBase64, sha256, utf8Decode, utf8Encode } from "../../crypto/primitives/index.ts";
+import type { OlmSessionRecord } from "../../store/records.ts";
 import type { MachineContext } from "../context.ts";
 import { newRequestId } from "../context.ts";
 import { type DeviceRecord, OLM_ALGORITHM } from "../devices/device.ts";
@@ -13,7 +14,6 @@ import { E2eeError, type ToDeviceFailureCode } from "../errors.ts";
 import type { OwnDevice } from "../identity/own-device.ts";
 import { type KeysClaimRequest, parseKeysClaimResponse, parseSignedKey } from "../requests.ts";
 import { hasValidSignature } from "../signing.ts";
-import type { OlmSessionRecord } from "../store/records.ts";
 import { entryOf } from "../util.ts";
 import { type OlmEncryptedContent, type OlmPayload, parseOlmContent, parseOlmPayload } from "./payload.ts";
 
@@ -166,11 +166,12 @@ export class OlmSessions {
   /** Devices that need a (new) session: none yet, or wedged. */
   async devicesNeedingSessions(devices: readonly DeviceRecord[]): Promise<DeviceRecord[]> {
     const busy = new Set<string>();
-    for (const claim of this.#claims.values()) for (const d of claim) busy.add(d.curve25519);
+    for (const claim of this.#claims.values()) for (const d of claim) busy.add(d.curve25519Key);
     const out: DeviceRecord[] = [];
     for (const d of devices) {
-      if (busy.has(d.curve25519) || !d.algorithms.includes(OLM_ALGORITHM)) continue;
-      if (this.#wedged.get(d.curve25519) === d.userId || !(await this.hasSession(d.curve25519))) out.push(d);
+      if (busy.has(d.curve25519Key) || !d.keys.algorithms.includes(OLM_ALGORITHM)) continue;
+      if (this.#wedged.get(d.curve25519Key) === d.userId || !(await this.hasSession(d.curve25519Key)))
+        out.push(d);
     }
     return out;
   }
@@ -215,24 +216,25 @@ export class OlmSessions {
       if (entry === undefined) continue;
       const signed = parseSignedKey(entry[1]);
       if (signed === undefined) continue;
-      if (!hasValidSignature(entry[1], device.userId, `ed25519:${device.deviceId}`, device.ed25519)) continue;
+      if (!hasValidSignature(entry[1], device.userId, `ed25519:${device.deviceId}`, device.ed25519Key))
+        continue;
       let session: Session;
       try {
-        session = this.#own.account.createOutboundSession(device.curve25519, signed.key);
+        session = this.#own.account.createOutboundSession(device.curve25519Key, signed.key);
       } catch (e) {
         if (e instanceof OlmError) continue;
         throw e;
       }
       const now = this.#tick();
       const newEntry: SessionEntry = { session, createdAt: now, lastUsedAt: now };
-      const cached = this.#cache.get(device.curve25519);
+      const cached = this.#cache.get(device.curve25519Key);
       if (cached !== undefined) {
         cached.unshift(newEntry);
-        this.#prune(device.curve25519, cached);
-      } else this.#cache.set(device.curve25519, [newEntry]);
-      this.#persist(device.curve25519, newEntry);
+        this.#prune(device.curve25519Key, cached);
+      } else this.#cache.set(device.curve25519Key, [newEntry]);
+      this.#persist(device.curve25519Key, newEntry);
       created.push(device);
-      if (this.#wedged.delete(device.curve25519)) unwedged.push(device);
+      if (this.#wedged.delete(device.curve25519Key)) unwedged.push(device);
     }
     return { created, failed: devices.filter((d) => !created.includes(d)), unwedged };
   }
@@ -246,7 +248,7 @@ export class OlmSessions {
     type: string,
     content: Record<string, unknown>,
   ): Promise<OlmEncryptedContent | undefined> {
-    const entries = await this.#sessions(device.curve25519);
+    const entries = await this.#sessions(device.curve25519Key);
     const entry = entries[0];
     if (entry === undefined) return undefined;
     const ours = this.#own.identityKeys;
@@ -256,7 +258,7 @@ export class OlmSessions {
       sender: this.#ctx.userId,
       sender_device: this.#ctx.deviceId,
       recipient: device.userId,
-      recipient_keys: { ed25519: device.ed25519 },
+      recipient_keys: { ed25519: device.ed25519Key },
       keys: { ed25519: ours.ed25519 },
     };
     let plaintext: string;
@@ -266,11 +268,11 @@ export class OlmSessions {
       throw new E2eeError("BAD_ARGUMENT", "the event content is not serializable as JSON");
     }
     const message = entry.session.encrypt(plaintext);
-    this.#touch(device.curve25519, entries, entry);
+    this.#touch(device.curve25519Key, entries, entry);
     return {
       algorithm: OLM_ALGORITHM,
       sender_key: ours.curve25519,
-      ciphertext: { [device.curve25519]: { type: message.type, body: message.body } },
+      ciphertext: { [device.curve25519Key]: { type: message.type, body: message.body } },
     };
   }
 
@@ -300,16 +302,16 @@ export class OlmSessions {
         ? undefined
         : await this.#devices.device(sender, payload.sender_device);
     const device =
-      claimed?.curve25519 === senderKey
+      claimed?.curve25519Key === senderKey
         ? claimed
         : await this.#devices.userDeviceByCurveKey(sender, senderKey);
     if (device === undefined) {
       // A device of another user that provably owns the key (its Ed25519 key matches too).
       const other = await this.#devices.deviceByCurveKey(senderKey);
-      if (other !== undefined && other.userId !== sender && other.ed25519 === payload.keys.ed25519) {
+      if (other !== undefined && other.userId !== sender && other.ed25519Key === payload.keys.ed25519) {
         return { ok: false, code: "SENDER_MISMATCH", senderKey };
       }
-    } else if (device.ed25519 !== payload.keys.ed25519) {
+    } else if (device.ed25519Key !== payload.keys.ed25519) {
       return { ok: false, code: "KEYS_MISMATCH", senderKey };
     }
     return { ok: true, event: { payload, senderKey, device } };

@@ -4,9 +4,9 @@
  */
 import { type ExportedRoomKey, parseExportedRoomKey } from "../../crypto/key-export/index.ts";
 import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";
+import type { InboundGroupSessionRecord } from "../../store/records.ts";
 import { MEGOLM_ALGORITHM } from "../devices/device.ts";
 import { isId } from "../limits.ts";
-import type { InboundGroupSessionRecord } from "../store/records.ts";
 import type { InboundSessions, RoomKeyUpdate } from "./inbound.ts";
 
 /** Keys imported per saved step: progress is reported, and memory stays flat, between steps. */

@@ -4,11 +4,11 @@
  */
 import { z } from "zod";
 import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";
+import type { InboundGroupSessionRecord, WithheldRecord } from "../../store/records.ts";
 import type { MachineContext } from "../context.ts";
 import type { SessionReplays } from "../decryption/replay.ts";
 import { MEGOLM_ALGORITHM } from "../devices/device.ts";
 import { idSchema, reasonSchema } from "../limits.ts";
-import type { InboundGroupSessionRecord, WithheldRecord } from "../store/records.ts";
 
 /** Live inbound sessions kept unpickled; older ones are re-read from the store on demand. */
 export const INBOUND_SESSION_CACHE_SIZE = 2000;
@@ -19,7 +19,8 @@ export const INBOUND_SESSION_CACHE_SIZE = 2000;
  */
 export const MAX_RIVAL_ROOM_KEYS = 100;
 
-type SessionMeta = Omit<InboundGroupSessionRecord, "pickle" | "sessionId">;
+/** Where a session came from: the parts of its record that its pickle does not carry. */
+type SessionMeta = Omit<InboundGroupSessionRecord, "pickle" | "sessionId" | "firstKnownIndex" | "backedUp">;
 
 /**
  * How well a copy's claim about who created the session is authenticated: an `m.room_key` came
@@ -158,10 +159,14 @@ export class InboundSessions {
   }
 
   #put(meta: SessionMeta, session: InboundGroupSession, createdHere: boolean): RoomKeyUpdate {
+    const pickle = session.toPickle();
     const record: InboundGroupSessionRecord = {
       ...meta,
       sessionId: session.sessionId,
-      pickle: session.toPickle(),
+      firstKnownIndex: pickle.firstKnownIndex,
+      pickle,
+      // A new or better copy of a session must reach the backup again.
+      backedUp: false,
     };
     // Only a session no store ever held can have no replay records anywhere.
     this.#remember(cacheKey(meta.roomId, session.sessionId), { record, session, createdHere });

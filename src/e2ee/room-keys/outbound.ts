@@ -4,6 +4,12 @@
  * or when a device that holds it should no longer read the room.
  */
 import { InboundGroupSession, MAX_MESSAGE_INDEX, OutboundGroupSession } from "../../crypto/megolm/index.ts";
+import type {
+  OutboundGroupSessionRecord,
+  OutboundGroupSessionUpdate,
+  SharedWith,
+} from "../../store/records.ts";
+import { mergeOutboundSharing } from "../../store/validate.ts";
 import type { MachineContext } from "../context.ts";
 import { newRequestId } from "../context.ts";
 import type { CrossSigning } from "../cross-signing/manager.ts";
@@ -13,11 +19,7 @@ import { E2eeError, type UnknownDevice, UnknownDevicesError } from "../errors.ts
 import type { OwnDevice } from "../identity/own-device.ts";
 import type { OlmSessions } from "../olm/sessions.ts";
 import type { ToDeviceRequest } from "../requests.ts";
-import type {
-  OutboundGroupSessionRecord,
-  OutboundGroupSessionUpdate,
-  SharedDevice,
-} from "../store/records.ts";
+import { queueToDevice } from "../to-device-queue.ts";
 import { isUnseen, mayReceiveKeys } from "../trust/trust.ts";
 import { entryOf } from "../util.ts";
 import type { InboundSessions } from "./inbound.ts";
@@ -45,8 +47,21 @@ interface OutboundEntry {
 }
 
 type OutboundRatchet = Pick<OutboundGroupSessionUpdate, "roomId" | "sessionId" | "pickle" | "messageCount">;
+/** Devices added to a session's lists by one write. */
+type SharingUpdate = Omit<OutboundGroupSessionUpdate, keyof OutboundRatchet>;
 
 const deviceKey = (userId: string, deviceId: string): string => JSON.stringify([userId, deviceId]);
+
+function devicesIn(shared: SharedWith): { userId: string; deviceId: string }[] {
+  return Object.entries(shared).flatMap(([userId, devices]) =>
+    Object.keys(devices).map((deviceId) => ({ userId, deviceId })),
+  );
+}
+
+/** Applies `added` to the session's device lists in memory (the store applies the same update). */
+function withSharing(record: OutboundGroupSessionRecord, added: SharingUpdate): OutboundGroupSessionRecord {
+  return { ...record, ...mergeOutboundSharing(record, added) };
+}
 
 export class OutboundSessions {
   readonly #ctx: MachineContext;
@@ -100,7 +115,7 @@ export class OutboundSessions {
    * Writes the stored ratchet and message count plus only the devices `added` since the last
    * save, so the cost does not grow with the number of devices holding the key.
    */
-  #update(entry: OutboundEntry, added: Omit<OutboundGroupSessionUpdate, keyof OutboundRatchet> = {}): void {
+  #update(entry: OutboundEntry, added: SharingUpdate = {}): void {
     entry.record = { ...entry.record, pickle: entry.stored.pickle };
     this.#ctx.tx.outboundGroupSessionUpdates.push({
       roomId: entry.record.roomId,
@@ -130,8 +145,9 @@ export class OutboundSessions {
     this.#ctx.tx.deletedOutboundGroupSessions.push(roomId);
   }
 
-  #holders(entry: OutboundEntry): SharedDevice[] {
-    return [...entry.record.sharedWith, ...Object.values(entry.record.pendingShares).flat()];
+  #holders(entry: OutboundEntry): { userId: string; deviceId: string }[] {
+    const { sharedWith, pendingShares } = entry.record;
+    return [devicesIn(sharedWith), ...Object.values(pendingShares).map(devicesIn)].flat();
   }
 
   #expired(entry: OutboundEntry, settings: ResolvedSettings): boolean {
@@ -156,7 +172,7 @@ export class OutboundSessions {
         if (d.userId === this.#ctx.userId && d.deviceId === this.#ctx.deviceId) continue;
         if (!mayReceiveKeys(d.trust)) refused.push(d);
         else if (settings.verifyDevices && isUnseen(d.trust)) {
-          unseen.push({ userId: d.userId, deviceId: d.deviceId, ed25519: d.ed25519 });
+          unseen.push({ userId: d.userId, deviceId: d.deviceId, ed25519: d.ed25519Key });
         } else if (!this.#meetsRequirement(d, identity, settings)) unverified.push(d);
         else allowed.push(d);
       }
@@ -211,7 +227,7 @@ export class OutboundSessions {
       session_key: entry.session.sessionKey(),
     };
     let batch: { device: DeviceRecord; content: Record<string, unknown> }[] = [];
-    const newPending: Record<string, readonly SharedDevice[]> = {};
+    const newPending: Record<string, SharedWith> = {};
     const flush = (): void => {
       if (batch.length === 0) return;
       const id = newRequestId();
@@ -223,13 +239,11 @@ export class OutboundSessions {
         eventType: "m.room.encrypted",
         body: { messages },
       };
-      newPending[id] = batch.map(({ device }) => ({
-        userId: device.userId,
-        deviceId: device.deviceId,
-        index,
-      }));
+      const shared: Record<string, Record<string, number>> = {};
+      for (const { device } of batch) entryOf(shared, device.userId)[device.deviceId] = index;
+      newPending[id] = shared;
       requests.push(request);
-      this.#ctx.tx.queuedToDevice.push({ request, roomId });
+      queueToDevice(this.#ctx, request, roomId);
       batch = [];
     };
     for (const device of toShare) {
@@ -265,19 +279,15 @@ export class OutboundSessions {
     ]);
     if (withheld !== undefined) {
       requests.push(withheld.request);
-      this.#ctx.tx.queuedToDevice.push({ request: withheld.request, roomId: undefined });
-      entry.record = { ...entry.record, withheldFrom: [...entry.record.withheldFrom, ...withheld.told] };
+      queueToDevice(this.#ctx, withheld.request);
     }
-    if (requests.length > 0 || created) {
-      entry.record = { ...entry.record, pendingShares: { ...entry.record.pendingShares, ...newPending } };
-    }
+    const added: SharingUpdate = {
+      ...(Object.keys(newPending).length > 0 ? { addPendingShares: newPending } : {}),
+      ...(withheld !== undefined ? { addWithheldFrom: withheld.told } : {}),
+    };
+    entry.record = withSharing(entry.record, added);
     if (created) this.#save(entry);
-    else if (requests.length > 0) {
-      this.#update(entry, {
-        ...(Object.keys(newPending).length > 0 ? { pendingShares: newPending } : {}),
-        ...(withheld !== undefined ? { withheldFrom: withheld.told } : {}),
-      });
-    }
+    else if (requests.length > 0) this.#update(entry, added);
     // Otherwise nothing to send and nothing new: the record is unchanged, skip the write.
     return { requests, withoutSession };
   }
@@ -286,14 +296,23 @@ export class OutboundSessions {
     entry: OutboundEntry,
     roomId: string,
     targets: { device: DeviceRecord; code: string; reason: string }[],
-  ): { request: ToDeviceRequest; told: { userId: string; deviceId: string }[] } | undefined {
-    const already = new Set(entry.record.withheldFrom.map((d) => deviceKey(d.userId, d.deviceId)));
+  ): { request: ToDeviceRequest; told: Record<string, string[]> } | undefined {
+    const already = new Set(
+      Object.entries(entry.record.withheldFrom).flatMap(([userId, ids]) =>
+        ids.map((deviceId) => deviceKey(userId, deviceId)),
+      ),
+    );
     const messages: ToDeviceRequest["body"]["messages"] = {};
-    const told: { userId: string; deviceId: string }[] = [];
+    const told: Record<string, string[]> = {};
+    let count = 0;
     for (const { device, code, reason } of targets) {
       const key = deviceKey(device.userId, device.deviceId);
       if (already.has(key)) continue;
-      told.push({ userId: device.userId, deviceId: device.deviceId });
+      already.add(key);
+      count++;
+      const ids = told[device.userId] ?? [];
+      ids.push(device.deviceId);
+      told[device.userId] = ids;
       entryOf(messages, device.userId)[device.deviceId] = {
         algorithm: MEGOLM_ALGORITHM,
         room_id: roomId,
@@ -303,7 +322,7 @@ export class OutboundSessions {
         reason,
       };
     }
-    if (told.length === 0) return undefined;
+    if (count === 0) return undefined;
     return {
       request: {
         id: newRequestId(),
@@ -326,9 +345,9 @@ export class OutboundSessions {
         pickle,
         createdAt: this.#ctx.now(),
         messageCount: 0,
-        sharedWith: [],
+        sharedWith: {},
         pendingShares: {},
-        withheldFrom: [],
+        withheldFrom: {},
       },
       // Nothing reserved yet: the first message saves its reservation.
       reservedIndex: 0,
@@ -355,15 +374,12 @@ export class OutboundSessions {
   async markShared(roomId: string, requestId: string): Promise<void> {
     const entry = await this.#get(roomId);
     if (entry === undefined) return;
+    if (!Object.hasOwn(entry.record.pendingShares, requestId)) return;
     const pending = entry.record.pendingShares[requestId];
     if (pending === undefined) return;
-    const { [requestId]: _done, ...rest } = entry.record.pendingShares;
-    entry.record = {
-      ...entry.record,
-      sharedWith: [...entry.record.sharedWith, ...pending],
-      pendingShares: rest,
-    };
-    this.#update(entry, { sharedWith: pending, settledShares: [requestId] });
+    const added: SharingUpdate = { addSharedWith: pending, settledShares: [requestId] };
+    entry.record = withSharing(entry.record, added);
+    this.#update(entry, added);
   }
 
   /** Encrypts a room event with the room's shared session. */

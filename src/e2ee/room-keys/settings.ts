@@ -1,7 +1,8 @@
 /** Per-room encryption settings, from `m.room.encryption` and the room's history visibility. */
+
+import type { RoomSettingsRecord } from "../../store/records.ts";
 import { MEGOLM_ALGORITHM } from "../devices/device.ts";
 import { E2eeError } from "../errors.ts";
-import type { RoomSettingsRecord } from "../store/records.ts";
 
 /** Spec defaults for `rotation_period_ms` and `rotation_period_msgs`. */
 export const DEFAULT_ROTATION_PERIOD_MS = 7 * 24 * 60 * 60 * 1000;
@@ -115,13 +116,25 @@ export function mergeRoomSettings(
   if (algorithm !== MEGOLM_ALGORITHM) {
     throw new E2eeError("UNSUPPORTED_ALGORITHM", "the room uses an encryption algorithm we do not support");
   }
-  const base = {
+  const { rotationPeriodMs, rotationPeriodMsgs, verifyDevices } = passed;
+  return {
     roomId,
     algorithm,
-    rotationPeriodMs: stored?.rotationPeriodMs,
-    rotationPeriodMsgs: stored?.rotationPeriodMsgs,
-    verifyDevices: stored?.verifyDevices,
+    ...defined({
+      rotationPeriodMs: stored?.rotationPeriodMs,
+      rotationPeriodMessages: stored?.rotationPeriodMessages,
+      verifyDevices: stored?.verifyDevices,
+    }),
+    ...defined({ rotationPeriodMs, rotationPeriodMessages: rotationPeriodMsgs, verifyDevices }),
   };
-  const { rotationPeriodMs, rotationPeriodMsgs, verifyDevices } = passed;
-  return { ...base, ...defined({ rotationPeriodMs, rotationPeriodMsgs, verifyDevices }) };
+}
+
+/** A room's recorded settings, as the machine's callers name them. */
+export function roomSettingsOf(r: RoomSettingsRecord): RoomEncryptionSettings {
+  return {
+    algorithm: r.algorithm,
+    rotationPeriodMs: r.rotationPeriodMs,
+    rotationPeriodMsgs: r.rotationPeriodMessages,
+    verifyDevices: r.verifyDevices,
+  };
 }

@@ -2,9 +2,9 @@
  * Per-device trust, set by the user and persisted with the device. Cross-signing joins this in
  * the verification layer; until then these four states are the whole model.
  */
-export type DeviceTrust = "unset" | "verified" | "blacklisted" | "ignored";
+import { DEVICE_TRUST_STATES, type DeviceTrust } from "../../store/records.ts";
 
-export const DEVICE_TRUST_STATES: readonly DeviceTrust[] = ["unset", "verified", "blacklisted", "ignored"];
+export type { DeviceTrust };
 
 export function isDeviceTrust(value: unknown): value is DeviceTrust {
   return typeof value === "string" && (DEVICE_TRUST_STATES as readonly string[]).includes(value);

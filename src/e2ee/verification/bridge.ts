@@ -47,7 +47,7 @@ export class VerificationBridge {
     const masters = new Map<string, string>();
     for (const userId of wanted) {
       for (const d of await p.devices.devicesOf(userId)) {
-        if (!d.deleted) keys.set(`${userId}|${d.deviceId}`, d.ed25519);
+        if (!d.deleted) keys.set(`${userId}|${d.deviceId}`, d.ed25519Key);
       }
       const identity = await p.crossSigning.identity(userId);
       if (identity !== undefined) masters.set(userId, identity.masterKey);
@@ -125,7 +125,7 @@ export class VerificationBridge {
 async function applyVerified(p: Parts, verified: VerifiedKeys): Promise<void> {
   for (const d of verified.devices) {
     const record = await p.devices.device(d.userId, d.deviceId);
-    if (record === undefined || record.deleted || record.ed25519 !== d.ed25519) continue;
+    if (record === undefined || record.deleted || record.ed25519Key !== d.ed25519) continue;
     const updated = await p.devices.setTrust(d.userId, d.deviceId, "verified");
     if (updated === undefined) continue;
     await p.gossip.trustChanged(updated);

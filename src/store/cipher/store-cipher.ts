@@ -28,6 +28,10 @@ import {
 } from "../../crypto/primitives/index.ts";
 import { StoreKeyError } from "../errors.ts";
 import type { JsonValue } from "../json.ts";
+import type { Pickle } from "../records.ts";
+
+/** What gets sealed: JSON, pickles (JSON-safe records of the crypto layer), or objects holding them. */
+export type Sealable = JsonValue | Pickle | { readonly [key: string]: Sealable };
 
 /** PBKDF2-SHA-512 iterations for new passphrase-protected stores (OWASP 2023 guidance: 210 000). */
 export const STORE_KDF_ITERATIONS = 210_000;
@@ -205,7 +209,7 @@ export class StoreCipher {
   }
 
   /** Seals a JSON value; `ad` names where it will be stored (it must be given again to open it). */
-  encrypt(value: JsonValue, ad: string): string {
+  encrypt(value: Sealable, ad: string): string {
     return seal(this.#keys, utf8Encode(JSON.stringify(value)), ad);
   }
 

@@ -37,7 +37,8 @@ export async function killAndCheck(
     const token = await store.getNextBatch();
     const step = token === undefined ? 0 : Number(token.slice(1));
     const account = await store.loadAccount();
-    assert.equal(account?.pickle.step ?? 0, step, "account and sync token disagree");
+    const accountStep = (account?.pickle as { readonly step?: number } | undefined)?.step;
+    assert.equal(accountStep ?? 0, step, "account and sync token disagree");
     const { total } = await store.countInboundGroupSessions();
     assert.equal(total, step * SESSIONS_PER_STEP, "sessions and sync token disagree");
     // The writer reported at least one commit in this run, so the step must have moved on.

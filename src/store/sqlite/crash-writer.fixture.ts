@@ -1,7 +1,12 @@
 // Child process for the crash tests: saves numbered steps forever, each step one saveChanges that
 // bumps the account, adds SESSIONS_PER_STEP inbound sessions and moves the sync token. The parent
 // kills it at random moments and checks the three always agree.
+import type { InboundGroupSessionPickle } from "../../crypto/megolm/index.ts";
+import type { AccountPickle } from "../../crypto/olm/index.ts";
 import { SqliteCryptoStore } from "./sqlite-store.ts";
+
+/** A stand-in pickle carrying the step number (the store keeps pickles opaque). */
+const stepPickle = <T>(step: number): T => ({ version: 1, step }) as unknown as T;
 
 const SESSIONS_PER_STEP = 50;
 
@@ -23,7 +28,7 @@ for (let first = true; ; first = false) {
       senderKey: "curve",
       senderClaimedEd25519: "ed",
       firstKnownIndex: 0,
-      pickle: { version: 1, step },
+      pickle: stepPickle<InboundGroupSessionPickle>(step),
       imported: false,
       forwarded: false,
       forwardingChain: [],
@@ -31,7 +36,7 @@ for (let first = true; ; first = false) {
     });
   }
   await store.saveChanges({
-    account: { pickle: { version: 1, step }, deviceKeysUploaded: true },
+    account: { pickle: stepPickle<AccountPickle>(step), deviceKeysUploaded: true },
     inboundGroupSessions: sessions,
     nextBatch: `t${step}`,
   });

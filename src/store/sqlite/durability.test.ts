@@ -4,7 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
+import type { OutboundGroupSessionPickle } from "../../crypto/megolm/index.ts";
 import { sample } from "../conformance.ts";
+import { pickle } from "../conformance-samples.ts";
 import { currentBootId, isPerMessage, OPEN_STATE_KEY } from "./durability.ts";
 import { DEFAULT_SQLITE_FILE_NAME, SqliteCryptoStore } from "./sqlite-store.ts";
 
@@ -16,7 +18,12 @@ after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-const ratchet = { roomId: ROOM, sessionId: "o1", pickle: { version: 1, ratchet: "AAAA" }, messageCount: 5 };
+const ratchet = {
+  roomId: ROOM,
+  sessionId: "o1",
+  pickle: pickle<OutboundGroupSessionPickle>("ratchet"),
+  messageCount: 5,
+};
 
 describe("SQLite durability policy", () => {
   it("only outbound ratchet advances and replay records count as per-message changes", () => {

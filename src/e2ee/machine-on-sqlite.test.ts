@@ -3,10 +3,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { randomBytes } from "../../crypto/primitives/index.ts";
-import { SqliteCryptoStore } from "../../store/index.ts";
-import { OlmMachine } from "../machine.ts";
-import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
+import { randomBytes } from "../crypto/primitives/index.ts";
+import { SqliteCryptoStore } from "../store/index.ts";
+import { OlmMachine } from "./machine.ts";
+import { FakeHomeserver, joined, TestClient } from "./test-support/fake-homeserver.ts";
 
 const ROOM = "!room:x";
 
