@@ -1,29 +1,7 @@
-// Matrix errors as the Client-Server API shapes them: `{ errcode, error }` plus an HTTP status.
+// Matrix errors as the Client-Server API shapes them (`MatrixErrorBody` of src/wire), plus an HTTP status.
+import type { MatrixErrcode, MatrixErrorBody } from "../wire/errors.ts";
 
-/** The Matrix error codes this server emits. */
-export type MatrixErrcode =
-  | "M_FORBIDDEN"
-  | "M_UNKNOWN_TOKEN"
-  | "M_MISSING_TOKEN"
-  | "M_BAD_JSON"
-  | "M_NOT_JSON"
-  | "M_NOT_FOUND"
-  | "M_UNRECOGNIZED"
-  | "M_LIMIT_EXCEEDED"
-  | "M_UNKNOWN"
-  | "M_USER_IN_USE"
-  | "M_INVALID_USERNAME"
-  | "M_INVALID_PARAM"
-  | "M_MISSING_PARAM"
-  | "M_TOO_LARGE"
-  | "M_ROOM_IN_USE"
-  | "M_UNSUPPORTED_ROOM_VERSION"
-  | "M_BAD_STATE"
-  | "M_INVALID_SIGNATURE"
-  | "M_WRONG_ROOM_KEYS_VERSION"
-  | "M_USER_DEACTIVATED"
-  | "M_CANNOT_OVERWRITE_MEDIA"
-  | "M_NOT_YET_UPLOADED";
+export type { MatrixErrcode };
 
 /** A request failure that the HTTP layer turns into a spec-shaped JSON error response. */
 export class MatrixError extends Error {
@@ -40,7 +18,7 @@ export class MatrixError extends Error {
     this.extra = extra;
   }
 
-  toBody(): Record<string, unknown> {
+  toBody(): MatrixErrorBody {
     return { errcode: this.code, error: this.message, ...this.extra };
   }
 }

@@ -1,23 +1,11 @@
 // Room operations shared by routes: create, membership changes, sending, redaction, upgrade.
+
+import type { CreateRoomRequest } from "../wire/rooms.ts";
 import { forbidden, MatrixError, notFound } from "./errors.ts";
 import { canonicalJson, DEFAULT_ROOM_VERSION, isRoomVersion, redactEvent } from "./event-format.ts";
 import { type Homeserver, randomId } from "./homeserver.ts";
 import { authorizeEvent, membershipOf, roomPowerLevels, userPower } from "./room-auth.ts";
 import type { JsonObject, StreamEvent } from "./types.ts";
-
-export interface CreateRoomRequest {
-  visibility?: "public" | "private";
-  room_alias_name?: string;
-  name?: string;
-  topic?: string;
-  invite?: string[];
-  room_version?: string;
-  creation_content?: JsonObject;
-  initial_state?: { type: string; state_key?: string; content: JsonObject }[];
-  preset?: "private_chat" | "public_chat" | "trusted_private_chat";
-  is_direct?: boolean;
-  power_level_content_override?: JsonObject;
-}
 
 /** The spec's size limits on events: the whole event 65536 bytes, type and state key 255 bytes. */
 export const MAX_EVENT_BYTES = 65_536;

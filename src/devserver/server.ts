@@ -4,26 +4,10 @@ import type { AddressInfo } from "node:net";
 import { MatrixError, UiaChallenge } from "./errors.ts";
 import { CanonicalJsonError } from "./event-format.ts";
 import { Homeserver, type RateLimitConfig } from "./homeserver.ts";
-import { type RouteRequest, type RouteResponse, Router } from "./router.ts";
-import { registerAccountRoutes } from "./routes/account.ts";
-import { registerAccountDataRoutes } from "./routes/account-data.ts";
-import { registerAuthRoutes } from "./routes/auth.ts";
-import { registerDeviceRoutes } from "./routes/devices.ts";
-import { registerDirectoryRoutes } from "./routes/directory.ts";
-import { registerEventRoutes } from "./routes/events.ts";
-import { registerKeyBackupRoutes } from "./routes/key-backup.ts";
-import { registerKeyRoutes } from "./routes/keys.ts";
-import { registerMediaRoutes } from "./routes/media.ts";
-import { registerProfileRoutes } from "./routes/profile.ts";
-import { registerRoomRoutes } from "./routes/rooms.ts";
-import { registerSyncRoutes } from "./routes/sync.ts";
-import { registerToDeviceRoutes } from "./routes/to-device.ts";
+import { MAX_JSON_BODY_BYTES, MAX_UPLOAD_BYTES } from "./route-context.ts";
+import type { RouteRequest, RouteResponse } from "./router.ts";
+import { buildRouter } from "./routes/index.ts";
 import { Uia } from "./uia.ts";
-
-/** Largest JSON request body accepted. */
-export const MAX_JSON_BODY_BYTES = 10 * 1024 * 1024;
-/** Largest media upload accepted (also advertised by the media config endpoint). */
-export const MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
 
 export interface DevServerOptions {
   /** TCP port; 0 picks a free one. Default 8008. */
@@ -46,14 +30,6 @@ export interface DevServer {
   baseUrl: string;
   serverName: string;
   close(): Promise<void>;
-}
-
-/** Everything route modules need. */
-export interface RouteContext {
-  hs: Homeserver;
-  router: Router;
-  uia: Uia;
-  baseUrl: () => string;
 }
 
 class RateLimiter {
@@ -130,25 +106,6 @@ function send(res: ServerResponse, r: RouteResponse): void {
     res.writeHead(r.status ?? 200, headers);
     res.end(r.bytes);
   }
-}
-
-export function buildRouter(ctx: Omit<RouteContext, "router">): Router {
-  const router = new Router();
-  const full: RouteContext = { ...ctx, router };
-  registerAuthRoutes(full);
-  registerAccountRoutes(full);
-  registerDeviceRoutes(full);
-  registerRoomRoutes(full);
-  registerEventRoutes(full);
-  registerSyncRoutes(full);
-  registerKeyRoutes(full);
-  registerToDeviceRoutes(full);
-  registerKeyBackupRoutes(full);
-  registerAccountDataRoutes(full);
-  registerMediaRoutes(full);
-  registerProfileRoutes(full);
-  registerDirectoryRoutes(full);
-  return router;
 }
 
 /** Starts a devserver; resolves once it listens. */

@@ -10,23 +10,32 @@ export const matrixErrorBodySchema = z.looseObject({
 });
 export type MatrixErrorBody = z.infer<typeof matrixErrorBodySchema>;
 
-/** Error codes the client reacts to specifically; servers may send others. */
-export type KnownErrcode =
-  | "M_FORBIDDEN"
-  | "M_UNKNOWN_TOKEN"
-  | "M_MISSING_TOKEN"
-  | "M_BAD_JSON"
-  | "M_NOT_JSON"
-  | "M_NOT_FOUND"
-  | "M_UNRECOGNIZED"
-  | "M_LIMIT_EXCEEDED"
-  | "M_UNKNOWN"
-  | "M_USER_IN_USE"
-  | "M_INVALID_USERNAME"
-  | "M_INVALID_PARAM"
-  | "M_MISSING_PARAM"
-  | "M_TOO_LARGE"
-  | "M_ROOM_IN_USE"
-  | "M_UNSUPPORTED_ROOM_VERSION"
-  | "M_BAD_STATE"
-  | "M_USER_DEACTIVATED";
+/**
+ * The Matrix error codes Keyroom names: the ones the devserver sends and the client reacts to.
+ * Servers may send others; `errcode` stays a string on the way in.
+ */
+export const MATRIX_ERRCODES = [
+  "M_FORBIDDEN",
+  "M_UNKNOWN_TOKEN",
+  "M_MISSING_TOKEN",
+  "M_BAD_JSON",
+  "M_NOT_JSON",
+  "M_NOT_FOUND",
+  "M_UNRECOGNIZED",
+  "M_LIMIT_EXCEEDED",
+  "M_UNKNOWN",
+  "M_USER_IN_USE",
+  "M_INVALID_USERNAME",
+  "M_INVALID_PARAM",
+  "M_MISSING_PARAM",
+  "M_TOO_LARGE",
+  "M_ROOM_IN_USE",
+  "M_UNSUPPORTED_ROOM_VERSION",
+  "M_BAD_STATE",
+  "M_INVALID_SIGNATURE",
+  "M_WRONG_ROOM_KEYS_VERSION",
+  "M_USER_DEACTIVATED",
+  "M_CANNOT_OVERWRITE_MEDIA",
+  "M_NOT_YET_UPLOADED",
+] as const;
+export type MatrixErrcode = (typeof MATRIX_ERRCODES)[number];

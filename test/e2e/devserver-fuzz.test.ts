@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
 import fc from "fast-check";
 import { Homeserver } from "../../src/devserver/homeserver.ts";
-import { buildRouter } from "../../src/devserver/server.ts";
+import { buildRouter } from "../../src/devserver/routes/index.ts";
 import { Uia } from "../../src/devserver/uia.ts";
 import { scaledMs } from "../support/budget.ts";
 import { startTestDevServer, type TestDevServer, type TestUser } from "../support/devserver.ts";

@@ -1,8 +1,8 @@
 // Global and per-room account data, and the push-rules document clients read at start-up.
 import { z } from "zod";
 import { badJson, forbidden, MatrixError, notFound } from "../errors.ts";
+import type { RouteContext } from "../route-context.ts";
 import { authed, jsonBody, type RouteRequest } from "../router.ts";
-import type { RouteContext } from "../server.ts";
 import type { Authed, JsonObject } from "../types.ts";
 
 const json = z.record(z.string(), z.unknown());

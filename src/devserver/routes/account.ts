@@ -1,7 +1,7 @@
 // whoami and capabilities.
 import { DEFAULT_ROOM_VERSION, SUPPORTED_ROOM_VERSIONS } from "../event-format.ts";
+import type { RouteContext } from "../route-context.ts";
 import { authed } from "../router.ts";
-import type { RouteContext } from "../server.ts";
 
 export function registerAccountRoutes({ router }: RouteContext): void {
   router.client("GET", "/account/whoami", (req) => {

@@ -3,8 +3,8 @@ import { z } from "zod";
 import { forbidden, MatrixError } from "../errors.ts";
 import { randomId, type Session } from "../homeserver.ts";
 import { checkPassword, hashPassword } from "../password.ts";
+import type { RouteContext } from "../route-context.ts";
 import { authed, jsonBody } from "../router.ts";
-import type { RouteContext } from "../server.ts";
 import { uiaAuthField } from "../uia.ts";
 
 /** Spec versions whose endpoints (within the devserver's scope) are implemented. */

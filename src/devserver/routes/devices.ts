@@ -1,8 +1,8 @@
 // Device management. Deleting devices needs user-interactive auth by password.
 import { z } from "zod";
 import { notFound } from "../errors.ts";
+import type { RouteContext } from "../route-context.ts";
 import { authed, jsonBody } from "../router.ts";
-import type { RouteContext } from "../server.ts";
 import type { DeviceRow } from "../storage/index.ts";
 import { uiaAuthField } from "../uia.ts";
 

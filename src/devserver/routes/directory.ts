@@ -2,8 +2,8 @@
 import { z } from "zod";
 import { forbidden, MatrixError, notFound } from "../errors.ts";
 import { roomPowerLevels, userPower } from "../room-auth.ts";
+import type { RouteContext } from "../route-context.ts";
 import { authed, jsonBody } from "../router.ts";
-import type { RouteContext } from "../server.ts";
 
 export function registerDirectoryRoutes({ hs, router }: RouteContext): void {
   const checkAlias = (alias: string): void => {

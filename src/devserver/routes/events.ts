@@ -3,8 +3,8 @@ import { z } from "zod";
 import { forbidden, MatrixError, notFound } from "../errors.ts";
 import type { Homeserver } from "../homeserver.ts";
 import { canSeeEvent, redact, sendEvent, visibleEvents } from "../room-ops.ts";
+import type { RouteContext } from "../route-context.ts";
 import { authed, jsonBody, type RouteRequest } from "../router.ts";
-import type { RouteContext } from "../server.ts";
 import { clientEvent } from "../sync.ts";
 import type { Authed, StreamEvent } from "../types.ts";
 

@@ -2,8 +2,8 @@
 import { z } from "zod";
 import { MatrixError, notFound } from "../errors.ts";
 import type { Homeserver } from "../homeserver.ts";
+import type { RouteContext } from "../route-context.ts";
 import { authed, jsonBody, type RouteRequest } from "../router.ts";
-import type { RouteContext } from "../server.ts";
 import type { BackupKeyRow, BackupVersionRow } from "../storage/index.ts";
 import { slot } from "../types.ts";
 

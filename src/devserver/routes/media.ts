@@ -2,8 +2,8 @@
 // /_matrix/media paths and the authenticated /_matrix/client/v1/media paths.
 import { MatrixError, notFound } from "../errors.ts";
 import { randomId } from "../homeserver.ts";
+import { MAX_UPLOAD_BYTES, type RouteContext } from "../route-context.ts";
 import { authed, type Handler, type RouteRequest } from "../router.ts";
-import { MAX_UPLOAD_BYTES, type RouteContext } from "../server.ts";
 
 /** How long an mxc URI reserved with /create waits for its upload. */
 export const PENDING_UPLOAD_TTL_MS = 24 * 60 * 60_000;

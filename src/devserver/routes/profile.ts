@@ -2,8 +2,8 @@
 import { z } from "zod";
 import { forbidden, notFound } from "../errors.ts";
 import type { Homeserver } from "../homeserver.ts";
+import type { RouteContext } from "../route-context.ts";
 import { authed, jsonBody } from "../router.ts";
-import type { RouteContext } from "../server.ts";
 
 /** Longest display name accepted (Synapse's limit). */
 export const MAX_DISPLAYNAME_LENGTH = 256;

@@ -4,8 +4,8 @@ import { forbidden, MatrixError, notFound } from "../errors.ts";
 import type { Homeserver } from "../homeserver.ts";
 import { membershipOf } from "../room-auth.ts";
 import { changeMembership, createRoom, resolveRoom, sendEvent, upgradeRoom } from "../room-ops.ts";
+import type { RouteContext } from "../route-context.ts";
 import { authed, jsonBody } from "../router.ts";
-import type { RouteContext } from "../server.ts";
 import { clientEvent } from "../sync.ts";
 import type { Authed, JsonObject } from "../types.ts";
 

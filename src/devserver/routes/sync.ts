@@ -2,8 +2,8 @@
 import { z } from "zod";
 import { forbidden, MatrixError, notFound } from "../errors.ts";
 import type { Homeserver } from "../homeserver.ts";
+import type { RouteContext } from "../route-context.ts";
 import { authed, jsonBody } from "../router.ts";
-import type { RouteContext } from "../server.ts";
 import {
   buildSync,
   DEFAULT_TIMELINE_LIMIT,

@@ -1,8 +1,8 @@
 // sendToDevice: queue messages per target device until a later sync acknowledges them.
 import { z } from "zod";
 import { badJson } from "../errors.ts";
+import type { RouteContext } from "../route-context.ts";
 import { authed, jsonBody } from "../router.ts";
-import type { RouteContext } from "../server.ts";
 
 /** Most to-device messages one request may fan out to. */
 export const MAX_TO_DEVICE_MESSAGES_PER_REQUEST = 10_000;
