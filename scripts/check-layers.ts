@@ -53,11 +53,7 @@ const PACKAGE_IMPORTS: { readonly [name: string]: string } = {
 };
 
 export function isTestOnly(file: string): boolean {
-  return (
-    /\.(test|fixture)\.ts$/.test(file) ||
-    file.split("/").includes("test-support") ||
-    file.endsWith("/crash-support.ts")
-  );
+  return /\.(test|fixture)\.ts$/.test(file) || file.split("/").includes("test-support");
 }
 
 function walk(dir: string, root: string, out: string[]): string[] {

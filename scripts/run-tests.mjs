@@ -38,14 +38,17 @@ if (files.length === 0) {
   process.exit(1);
 }
 
-// The whole suite starts with the type check and lint, so that `npm test` is the one gate CI runs.
+// The whole suite starts with the type check and lint (Biome, then the layer check of
+// docs/architecture.md), so that `npm test` is the one gate CI runs.
 if (filters.length === 0 && !long) {
+  const bin = (name) => join(root, "node_modules", ".bin", name);
   for (const [cmd, cmdArgs] of [
-    ["tsc", ["-p", "tsconfig.json", "--noEmit"]],
-    ["biome", ["check", "."]],
+    [bin("tsc"), ["-p", "tsconfig.json", "--noEmit"]],
+    [bin("biome"), ["check", "."]],
+    [process.execPath, ["--import", "tsx", "scripts/check-layers.ts"]],
   ]) {
-    console.log(`> ${cmd} ${cmdArgs.join(" ")}`);
-    const r = spawnSync(join(root, "node_modules", ".bin", cmd), cmdArgs, { cwd: root, stdio: "inherit" });
+    console.log(`> ${relative(root, cmd) || cmd} ${cmdArgs.join(" ")}`);
+    const r = spawnSync(cmd, cmdArgs, { cwd: root, stdio: "inherit" });
     if (r.status !== 0) process.exit(r.status ?? 1);
   }
 }

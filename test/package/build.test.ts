@@ -2,6 +2,8 @@
 // its bin work from the built JavaScript alone (no `source` condition, no tsx).
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { scaledMs } from "../support/budget.ts";
@@ -14,12 +16,26 @@ function node(args: string[]): string {
   return r.stdout;
 }
 
+/** Every file under `dir`, relative to it. */
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name).slice(dir.length + 1));
+}
+
 test("the package builds and its entry points load from dist/", { timeout: scaledMs(120_000) }, () => {
+  // A fresh dist/: files left by an older build would hide what this one ships.
+  rmSync(join(root, "dist"), { recursive: true, force: true });
   const build = spawnSync(`${root}/node_modules/.bin/tsc`, ["-p", "tsconfig.build.json"], {
     cwd: root,
     encoding: "utf8",
   });
   assert.equal(build.status, 0, build.stdout + build.stderr);
+  // Test-only code (tests, child-process fixtures, test-support folders) does not ship.
+  const testOnly = filesUnder(join(root, "dist")).filter((f) =>
+    /(\.test\.|\.fixture\.|(^|\/)test-support\/)/.test(f),
+  );
+  assert.deepEqual(testOnly, []);
 
   const probe = `
     const crypto = await import("keyroom/crypto");

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { it } from "node:test";
-import { killAndCheck } from "./crash-support.ts";
+import { killAndCheck } from "./test-support/crash-support.ts";
 
 it("SQLite store: SIGKILL at 40 random moments never leaves a partial step", async () => {
   const directory = mkdtempSync(join(tmpdir(), "keyroom-crash-"));

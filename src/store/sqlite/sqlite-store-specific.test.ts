@@ -19,9 +19,9 @@ import Database from "better-sqlite3";
 import { rowAd, StoreCipher } from "../cipher/store-cipher.ts";
 import { sample } from "../conformance.ts";
 import { StoreError, StoreKeyError, StoreLockedError } from "../errors.ts";
-import { killAndCheck } from "./crash-support.ts";
 import { LATEST_SCHEMA_VERSION, migrate, schemaVersion } from "./migrations.ts";
 import { DEFAULT_SQLITE_FILE_NAME, SqliteCryptoStore } from "./sqlite-store.ts";
+import { killAndCheck } from "./test-support/crash-support.ts";
 
 const ALICE = "@alice:example.org";
 const DEVICE = "ALICEDEVICE";

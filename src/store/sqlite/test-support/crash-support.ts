@@ -6,12 +6,12 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { SqliteCryptoStore } from "./sqlite-store.ts";
+import { SqliteCryptoStore } from "../sqlite-store.ts";
 
 const SESSIONS_PER_STEP = 50;
 
 async function runWriterFor(directory: string, killAfterMs: number): Promise<void> {
-  const fixture = fileURLToPath(new URL("./crash-writer.fixture.ts", import.meta.url));
+  const fixture = fileURLToPath(new URL("../crash-writer.fixture.ts", import.meta.url));
   const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", fixture, directory], {
     stdio: ["ignore", "pipe", "inherit"],
   });
