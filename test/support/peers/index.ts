@@ -12,7 +12,7 @@ export {
   uniqueUsername,
 } from "./factory.ts";
 export { type BackupSecret, EXPORT_ROUNDS, JsSdkPeer, type JsSdkPeerOptions } from "./jssdk.ts";
-export { NIO_REQUEST_TIMEOUT_MS, NioPeer, type NioPeerOptions, redactTokens } from "./nio.ts";
+export { NIO_REQUEST_TIMEOUT_MS, NioPeer, type NioPeerOptions, type NioSas, redactTokens } from "./nio.ts";
 export { encryptedRoom, sendAndDecrypt } from "./scenario.ts";
 export {
   bodyIs,

@@ -76,7 +76,28 @@ const results = {
   export_keys: z.object({ data: z.string() }),
   import_keys: z.object({ retried: z.array(peerMessage) }),
   close: z.object({}),
+  sas_start: z.object({ transactionId: z.string() }),
+  sas_list: z.object({
+    verifications: z.array(
+      z.object({
+        transactionId: z.string(),
+        userId: z.string(),
+        deviceId: z.string(),
+        weStarted: z.boolean(),
+        verified: z.boolean(),
+        canceled: z.boolean(),
+        cancelCode: z.string().nullable(),
+        emoji: z.array(z.string()).nullable(),
+        decimals: z.array(z.number()).nullable(),
+      }),
+    ),
+  }),
+  sas_accept: z.object({}),
+  sas_confirm: z.object({}),
+  device_verified: z.object({ verified: z.boolean() }),
 } as const;
+/** A SAS verification as nio holds it (`emoji` are the spec's names, once the keys were exchanged). */
+export type NioSas = z.infer<(typeof results)["sas_list"]>["verifications"][number];
 type Method = keyof typeof results;
 type Result<M extends Method> = z.infer<(typeof results)[M]>;
 type RoomView = z.infer<typeof roomView>;
@@ -234,6 +255,45 @@ export class NioPeer implements Peer {
   /** After the homeserver was unreachable: one sync that succeeds (nio only syncs when asked). */
   async resumeSync(): Promise<void> {
     await this.syncOnce(0);
+  }
+
+  /** Starts SAS with a device (nio's flow: a start without a request); returns the transaction ID. */
+  async startSas(userId: string, deviceId: string): Promise<string> {
+    return (await this.request("sas_start", { user_id: userId, device_id: deviceId })).transactionId;
+  }
+
+  /** Syncs until a verification satisfies `predicate` (nio answers verification events as it syncs); returns it. */
+  async waitForSas(predicate: (s: NioSas) => boolean, timeoutMs = DEFAULT_PEER_TIMEOUT_MS): Promise<NioSas> {
+    const left = budget(timeoutMs);
+    for (;;) {
+      const found = (await this.sasList()).find(predicate);
+      if (found !== undefined) return found;
+      if (left.over()) {
+        throw new PeerError(
+          "TIMEOUT",
+          `${this.userId}: no verification reached the expected state (after ${left.spentMs()} ms)`,
+        );
+      }
+      await this.syncOnce(Math.max(0, Math.min(left.leftMs(), MAX_POLL_MS)));
+    }
+  }
+
+  /** The verifications nio holds now (no sync). */
+  async sasList(): Promise<NioSas[]> {
+    return (await this.request("sas_list", {})).verifications;
+  }
+
+  async acceptSas(transactionId: string): Promise<void> {
+    await this.request("sas_accept", { transaction_id: transactionId });
+  }
+
+  async confirmSas(transactionId: string): Promise<void> {
+    await this.request("sas_confirm", { transaction_id: transactionId });
+  }
+
+  /** Whether nio marked the device verified (it does when a SAS with it succeeded). */
+  async deviceVerified(userId: string, deviceId: string): Promise<boolean> {
+    return (await this.request("device_verified", { user_id: userId, device_id: deviceId })).verified;
   }
 
   async identityKeys(): Promise<IdentityKeys> {
