@@ -4,136 +4,24 @@
 // complement-crypto test it mirrors. Mostly about decryption across devices, restarts and key
 // rotation; the Keyroom-only parts (no peer) live in e2ee-client.test.ts.
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { describe, it, type TestContext } from "node:test";
-import { MatrixClient } from "../../src/client/index.ts";
+import { describe } from "node:test";
+import { loginPeer, passwordFor } from "../support/peers/index.ts";
 import {
-  closePeers,
-  loginPeer,
-  PEER_KINDS,
-  PEER_TEST_TIMEOUT_MS,
-  type Peer,
-  type PeerKind,
-  passwordFor,
-  registerPeer,
-  skipUnlessAvailable,
-} from "../support/peers/index.ts";
-import { devServerFixture, encryptedClient, type TestClient, uniq, watch } from "./e2ee-client-helpers.ts";
+  keyroomRoom,
+  keyroomUser,
+  krToPeer,
+  newPeer,
+  peerToKr,
+  restart,
+  scenario,
+  seen,
+  syncUntil,
+  useFixture,
+} from "./complement-helpers.ts";
+import { devServerFixture, uniq } from "./e2ee-client-helpers.ts";
 
 const fx = devServerFixture("keyroom-complement-");
-
-/** Syncs `t` until `pred` holds; bounded by attempts (each a short long-poll), not wall time. */
-async function syncUntil(t: TestClient, pred: () => boolean, what: string, attempts = 150): Promise<void> {
-  for (let i = 0; i < attempts && !pred(); i++) await t.client.syncOnce({ timeoutMs: 200 });
-  assert.ok(pred(), `not reached by sync: ${what}`);
-}
-
-async function keyroomUser(prefix = "kr"): Promise<TestClient> {
-  const name = uniq(prefix);
-  const storeDir = join(fx.dir, name);
-  const client = encryptedClient(fx.hs, storeDir);
-  fx.open.push(client);
-  await client.register({ username: name, password: "pw" });
-  return watch(client, name, storeDir);
-}
-
-/** The same Keyroom device again from its store, as after a process restart. */
-async function restart(t: TestClient): Promise<TestClient> {
-  const userId = t.client.userId;
-  await t.client.close();
-  const client = new MatrixClient({
-    homeserverUrl: fx.hs.baseUrl,
-    syncTimeoutMs: 0,
-    syncFilter: { room: { timeline: { limit: 100 } } },
-    encryption: { store: { directory: t.storeDir }, restoreDeviceId: true },
-  });
-  fx.open.push(client);
-  await client.login({ user: userId, password: "pw" });
-  return watch(client, t.name, t.storeDir);
-}
-
-/** What Keyroom made of an event: its body once decrypted, whether it failed, its Megolm session. */
-function seen(t: TestClient, eventId: string) {
-  const all = [...t.events, ...t.late].filter((e) => e.eventId === eventId);
-  const last = all.at(-1);
-  const ok = all.filter((e) => e.encryption?.decrypted === true).at(-1);
-  return {
-    present: last !== undefined,
-    body: typeof ok?.content.body === "string" ? ok.content.body : undefined,
-    failed: last !== undefined && last.encryption?.decrypted === false,
-    sessionId: typeof last?.raw.content.session_id === "string" ? last.raw.content.session_id : undefined,
-  };
-}
-
-let peerCount = 0;
-async function newPeer(kind: PeerKind, open: Peer[]): Promise<Peer> {
-  const name = `cc${kind === "nio" ? "nio" : "js"}${++peerCount}${Date.now().toString(36)}`;
-  const p = await registerPeer(kind, fx.hs.baseUrl, name, passwordFor(name));
-  open.push(p);
-  return p;
-}
-
-/** Keyroom creates an encrypted room (shared history), invites `peer`, who joins. */
-async function keyroomRoom(kr: TestClient, peer: Peer, extra: { rotationPeriodMsgs?: number } = {}) {
-  const roomId = await kr.client.createRoom({
-    name: "complement",
-    invite: [peer.userId],
-    ...(extra.rotationPeriodMsgs !== undefined
-      ? {
-          encrypted: false,
-          initialState: [
-            {
-              type: "m.room.encryption",
-              state_key: "",
-              content: { algorithm: "m.megolm.v1.aes-sha2", rotation_period_msgs: extra.rotationPeriodMsgs },
-            },
-          ],
-        }
-      : {}),
-  });
-  await peer.waitForMembership(roomId, peer.userId, "invite");
-  await peer.join(roomId);
-  await syncUntil(
-    kr,
-    () => kr.client.getRoom(roomId)?.getMember(peer.userId)?.membership === "join",
-    "peer joined",
-  );
-  return roomId;
-}
-
-/** Keyroom sends; `peer` must decrypt it. Returns the Megolm session the peer saw. */
-async function krToPeer(kr: TestClient, peer: Peer, roomId: string, body: string): Promise<string> {
-  const id = await kr.client.sendText(roomId, body);
-  const m = await peer.waitForMessage(roomId, (x) => x.eventId === id && x.decrypted);
-  assert.equal(m.body, body);
-  assert.ok(m.sessionId);
-  return m.sessionId;
-}
-
-/** `peer` sends; Keyroom must decrypt it. Returns the event ID. */
-async function peerToKr(peer: Peer, kr: TestClient, roomId: string, body: string): Promise<string> {
-  const id = await peer.sendText(roomId, body);
-  await syncUntil(kr, () => seen(kr, id).body !== undefined, `${body} decrypted by Keyroom`);
-  assert.equal(seen(kr, id).body, body);
-  return id;
-}
-
-function scenario(
-  title: string,
-  body: (kind: PeerKind, open: Peer[], t: TestContext) => Promise<void>,
-): void {
-  for (const kind of PEER_KINDS) {
-    it(`${title} (Keyroom + ${kind})`, { timeout: PEER_TEST_TIMEOUT_MS }, async (t) => {
-      if (skipUnlessAvailable(t, [kind])) return;
-      const open: Peer[] = [];
-      try {
-        await body(kind, open, t);
-      } finally {
-        await closePeers(open);
-      }
-    });
-  }
-}
+useFixture(fx);
 
 describe("complement-crypto scenarios, Keyroom with a client we did not write (devserver)", () => {
   scenario("TestCanDecryptMessagesAfterInviteButBeforeJoin", async (kind, open) => {

@@ -96,6 +96,9 @@ export interface RoomTrustRequirements {
   readonly senderRequirement?: SenderRequirement;
 }
 
+/** Attempts at the Olm session claims a room key share needs, before sharing without them. */
+export const CLAIM_ATTEMPTS = 3;
+
 export class ClientCrypto implements SyncProcessor, EventEncryptor {
   readonly machine: OlmMachine;
   readonly #host: ClientCryptoHost;
@@ -290,8 +293,16 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       }
       const userIds = members.map((m) => m.userId);
       await this.#refreshDevices(userIds);
-      // Claims are sent by the loop, which sends one request at a time.
-      if ((await this.machine.getMissingSessions(userIds)) !== undefined) await this.#loop.run();
+      // Claims are sent by the loop, which sends one request at a time. A claim that failed (the
+      // request, not an empty answer: those back off in the engine) is tried again, or those
+      // devices would get no room key (complement-crypto's FailedKeysClaimRetries).
+      for (let i = 0; i < CLAIM_ATTEMPTS; i++) {
+        // A claim that failed earlier (in a sync's pass) is still in flight in the engine: it counts.
+        const missing = (await this.machine.getMissingSessions(userIds)) !== undefined;
+        if (!missing && !(await this.machine.outgoingRequests()).some((r) => r.type === "keys_claim")) break;
+        await this.#loop.run();
+        if (this.#loop.lastError === undefined) break;
+      }
       const visibility = historyVisibilityOf(room);
       const shareWith = this.#roomTrust.get(roomId)?.shareWith;
       const shares = await this.machine.shareRoomKey(roomId, members, {
