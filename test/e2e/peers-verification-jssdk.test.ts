@@ -215,3 +215,72 @@ describe("verification: Keyroom ↔ matrix-js-sdk (devserver)", () => {
     });
   }
 });
+
+describe("QR verification: Keyroom ↔ matrix-js-sdk (devserver)", () => {
+  async function dmPair(): Promise<{ kr: MatrixClient; js: JsSdkPeer; roomId: string }> {
+    const kr = await keyroom(uniq("vqa"));
+    const js = await jssdk(uniq("vqb"), false);
+    await kr.bootstrapCrossSigning({ auth: { password: "pw" } });
+    await js.bootstrapCrossSigning("pw");
+    const roomId = await kr.createDirectRoom(js.userId, { encrypted: true });
+    await js.waitForMembership(roomId, js.userId, "invite");
+    await js.join(roomId);
+    await kr.startSync();
+    await js.waitForDevices(kr.userId, (ids) => ids.includes(kr.deviceId as string));
+    return { kr, js, roomId };
+  }
+
+  it("Keyroom shows its code, js-sdk scans it", { timeout: PEER_TEST_TIMEOUT_MS }, async (t) => {
+    if (skipUnlessAvailable(t, ["js-sdk"])) return;
+    const { kr, js } = await dmPair();
+    const incoming = nextJsRequest(js);
+    const ours = await kr.requestVerification(js.userId);
+    const theirs = await incoming;
+    await theirs.accept();
+    await ours.waitFor((s) => s.phase === "ready");
+    const bytes = await ours.qrBytes();
+    assert.ok(bytes, "Keyroom has a code to show");
+    assert.equal(bytes[7], 0x00);
+    const verifier = await theirs.scanQRCode(Uint8ClampedArray.from(bytes));
+    const verified = verifier.verify();
+    await ours.waitFor((s) => s.qr === "reciprocated" || s.phase === "cancelled");
+    await ours.confirmQrScanned();
+    await verified;
+    const end = await ours.finished();
+    assert.equal(end.phase, "done", JSON.stringify(end.cancel));
+    await jsPhase(theirs, VerificationPhase.Done);
+    assert.equal((await kr.getUserIdentity(js.userId))?.verified, true);
+    assert.equal((await js.client.getCrypto()?.getUserVerificationStatus(kr.userId))?.isVerified(), true);
+  });
+
+  it("js-sdk shows its code, Keyroom scans it", { timeout: PEER_TEST_TIMEOUT_MS }, async (t) => {
+    if (skipUnlessAvailable(t, ["js-sdk"])) return;
+    const { kr, js, roomId } = await dmPair();
+    const incoming = nextKeyroomRequest(kr);
+    const theirs = await js.client.getCrypto()?.requestVerificationDM(kr.userId, roomId);
+    assert.ok(theirs);
+    const ours = await incoming;
+    await ours.accept();
+    await jsPhase(theirs, VerificationPhase.Ready);
+    const code = await theirs.generateQRCode();
+    assert.ok(code, "js-sdk has a code to show");
+    const shown = new Promise<void>((resolve) => {
+      const check = () => {
+        const v = theirs.verifier;
+        if (v === undefined) return;
+        theirs.off(VerificationRequestEvent.Change, check);
+        v.once(VerifierEvent.ShowReciprocateQr, (cb) => cb.confirm());
+        void v.verify().then(resolve, resolve);
+      };
+      theirs.on(VerificationRequestEvent.Change, check);
+      check();
+    });
+    await ours.scanQr(Uint8Array.from(code));
+    await shown;
+    const end = await ours.finished();
+    assert.equal(end.phase, "done", JSON.stringify(end.cancel));
+    await jsPhase(theirs, VerificationPhase.Done);
+    assert.equal((await kr.getUserIdentity(js.userId))?.verified, true);
+    assert.equal((await js.client.getCrypto()?.getUserVerificationStatus(kr.userId))?.isVerified(), true);
+  });
+});
