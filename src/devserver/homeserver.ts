@@ -213,6 +213,15 @@ export class Homeserver {
     this.notifier.notify(users);
   }
 
+  /**
+   * `signer` signed `target`'s master key with their user-signing key: a signature only the signer
+   * sees, so only the signer's devices are told (as Synapse does), not everyone sharing a room.
+   */
+  userSignatureChanged(signer: string, target: string): void {
+    this.tx(() => this.keys.addDeviceListChange(this.stream.next(), target, signer));
+    this.notifier.notify([signer]);
+  }
+
   /** Everyone who should hear about activity in a room: joined and invited members. */
   roomAudience(roomId: string): string[] {
     return this.rooms

@@ -126,13 +126,13 @@ export function deviceListsBetween(
   since: number,
   now: number,
 ): { changed: string[]; left: string[] } {
-  const keyChanges = hs.keys.deviceListChangesBetween(since, now);
+  const keyChanges = hs.keys.deviceListChangesBetween(since, now, userId);
   const memberRooms = hs.rooms.roomsWithMemberEventsBetween(since, now);
   if (keyChanges.length === 0 && memberRooms.length === 0) return { changed: [], left: [] };
   const sharingNow = hs.rooms.usersSharingRoomWith(userId);
   sharingNow.add(userId);
   const changed = new Set<string>();
-  for (const u of keyChanges) if (sharingNow.has(u)) changed.add(u);
+  for (const c of keyChanges) if (c.only || sharingNow.has(c.userId)) changed.add(c.userId);
   const left = new Set<string>();
   const myRooms = new Set(hs.rooms.roomsForUser(userId).map((m) => m.room_id));
   if (memberRooms.some((r) => myRooms.has(r))) {

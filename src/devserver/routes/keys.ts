@@ -399,9 +399,11 @@ export function registerKeyRoutes({ hs, router, uia }: RouteContext): void {
         }
       }
     });
-    // The signer's own view changes too when they sign someone else.
-    for (const u of changedUsers) hs.deviceListChanged(u);
-    if (changedUsers.size > 0 && !changedUsers.has(a.userId)) hs.notifier.notify([a.userId]);
+    // Signatures on one's own keys are seen by everyone; on another user's master key, by the signer only.
+    for (const u of changedUsers) {
+      if (u === a.userId) hs.deviceListChanged(u);
+      else hs.userSignatureChanged(a.userId, u);
+    }
     return { json: { failures } };
   });
 }

@@ -65,9 +65,11 @@ export class KeyStore {
       deleteSignaturesBy: db.prepare(
         "DELETE FROM key_signatures WHERE signer_user_id = ? AND signer_key_id = ?",
       ),
-      addDeviceListChange: db.prepare("INSERT INTO device_list_changes (stream_id, user_id) VALUES (?, ?)"),
+      addDeviceListChange: db.prepare(
+        "INSERT INTO device_list_changes (stream_id, user_id, viewer) VALUES (?, ?, ?)",
+      ),
       deviceListChanges: db.prepare(
-        "SELECT DISTINCT user_id FROM device_list_changes WHERE stream_id > ? AND stream_id <= ?",
+        "SELECT DISTINCT user_id, viewer FROM device_list_changes WHERE stream_id > ? AND stream_id <= ? AND (viewer IS NULL OR viewer = ?)",
       ),
       putToDevice: db.prepare(
         "INSERT INTO to_device (stream_id, user_id, device_id, json) VALUES (?, ?, ?, ?)",
@@ -153,11 +155,15 @@ export class KeyStore {
     this.s.deleteSignaturesBy.run(signerUser, signerKeyId);
   }
 
-  addDeviceListChange(pos: number, user: string): void {
-    this.s.addDeviceListChange.run(pos, user);
+  /** A change of `user`'s keys; with `viewer`, seen by that user only (a signature only they see). */
+  addDeviceListChange(pos: number, user: string, viewer?: string): void {
+    this.s.addDeviceListChange.run(pos, user, viewer ?? null);
   }
-  deviceListChangesBetween(from: number, to: number): string[] {
-    return (this.s.deviceListChanges.all(from, to) as { user_id: string }[]).map((r) => r.user_id);
+  /** Changes `viewer` may see; `only` marks those meant for the viewer alone. */
+  deviceListChangesBetween(from: number, to: number, viewer: string): { userId: string; only: boolean }[] {
+    return (
+      this.s.deviceListChanges.all(from, to, viewer) as { user_id: string; viewer: string | null }[]
+    ).map((r) => ({ userId: r.user_id, only: r.viewer !== null }));
   }
 
   queueToDevice(pos: number, user: string, device: string, json: string): void {

@@ -208,4 +208,8 @@ export const MIGRATIONS: readonly string[] = [
     expires_ts INTEGER NOT NULL
   );
   `,
+  // 4: device-list changes only one user sees (their user-signing key signed someone's master key).
+  `
+  ALTER TABLE device_list_changes ADD COLUMN viewer TEXT;
+  `,
 ];

@@ -333,9 +333,19 @@ export class JsSdkPeer implements Peer {
    * (user-interactive auth, `m.login.password`), and resolves once this device is cross-signed.
    */
   async bootstrapCrossSigning(password: string, timeoutMs = DEFAULT_PEER_TIMEOUT_MS): Promise<void> {
+    await this.publishCrossSigning(password, false, timeoutMs);
+  }
+
+  /** Replaces the account's cross-signing identity with a new one (others see it change). */
+  async resetCrossSigning(password: string, timeoutMs = DEFAULT_PEER_TIMEOUT_MS): Promise<void> {
+    await this.publishCrossSigning(password, true, timeoutMs);
+  }
+
+  private async publishCrossSigning(password: string, reset: boolean, timeoutMs: number): Promise<void> {
     const crypto = this.crypto();
     await refusedAs("cross-signing bootstrap", () =>
       crypto.bootstrapCrossSigning({
+        setupNewCrossSigning: reset,
         authUploadDeviceSigningKeys: async (makeRequest) => {
           // Servers may let a user publish their first cross-signing keys without UIA (spec v1.11,
           // MSC3967); otherwise the 401 carries the session to authenticate in.
