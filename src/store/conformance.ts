@@ -489,6 +489,32 @@ export function runCryptoStoreConformance(target: ConformanceTarget): void {
         assert.equal((await s.getDeviceByCurve25519Key("shared"))?.deleted, true);
       }));
 
+    it("cross-signing: identities per user replaced whole, private keys as secrets set and deleted", async () => {
+      const identity = (master: string, pinned: string) => ({
+        version: 1,
+        master: { user_id: BOB, usage: ["master"], keys: { [`ed25519:${master}`]: master } },
+        pinned,
+        was_verified: true,
+      });
+      await withStore(async (s) => {
+        await s.saveChanges({
+          crossSigningIdentities: [
+            { userId: BOB, identity: identity("m1", "m1") },
+            { userId: ALICE, identity: identity("a1", "a1") },
+          ],
+          secrets: { "m.cross_signing.self_signing": "c2VsZg", "m.cross_signing.user_signing": "dXNlcg" },
+        });
+        // A new master key for Bob: the whole record is replaced (the pin stays where the engine put it).
+        await s.saveChanges({ crossSigningIdentities: [{ userId: BOB, identity: identity("m2", "m1") }] });
+        assert.deepEqual((await s.getCrossSigningIdentity(BOB))?.identity, identity("m2", "m1"));
+        assert.deepEqual((await s.getCrossSigningIdentity(ALICE))?.identity, identity("a1", "a1"));
+        assert.equal(await s.getCrossSigningIdentity("@carol:example.org"), undefined);
+        await s.saveChanges({ secrets: { "m.cross_signing.user_signing": null } });
+        assert.equal(await s.getSecret("m.cross_signing.self_signing"), "c2VsZg");
+        assert.equal(await s.getSecret("m.cross_signing.user_signing"), undefined);
+      });
+    });
+
     it("secrets, tracked users, key requests, withheld, replays, settings, backup, queue, token", () =>
       withStore(async (s) => {
         await s.saveChanges(fullChanges());
