@@ -16,6 +16,7 @@ import {
 import { sendCommand } from "./commands/send.ts";
 import { tailCommand } from "./commands/tail.ts";
 import { verifyListenCommand, verifyRequestCommand } from "./commands/verify.ts";
+import { verifyQrScanCommand, verifyQrShowCommand } from "./commands/verify-qr.ts";
 import { CliError } from "./errors.ts";
 import { errorMessage } from "./output.ts";
 import { resolveProfileDir } from "./profile.ts";
@@ -231,6 +232,36 @@ export function buildProgram(io: CommandIo): Command {
   ).action(async (o: { timeout?: number; profile?: string }) =>
     verifyListenCommand(
       { profileDir: profileOf(o), ...(o.timeout !== undefined ? { timeoutMs: o.timeout } : {}) },
+      io,
+    ),
+  );
+
+  const qr = verify.command("qr").description("verification by QR code (needs cross-signing on both sides)");
+  withProfile(
+    qr
+      .command("show")
+      .description("ask USER to verify and show our QR code (drawn on stderr, bytes as base64 on stdout)")
+      .argument("<user>", "user ID")
+      .argument("[device]", "one device (default: all of the user's devices)"),
+  ).action(async (userId: string, deviceId: string | undefined, o: { profile?: string }) =>
+    verifyQrShowCommand(
+      { profileDir: profileOf(o), userId, ...(deviceId !== undefined ? { deviceId } : {}) },
+      io,
+    ),
+  );
+  withProfile(
+    qr
+      .command("scan")
+      .description("scan a QR code (base64 bytes, or a .png file) and complete its verification")
+      .argument("<code>", "the code's bytes in base64, or a PNG file")
+      .option(
+        "--timeout <seconds>",
+        "give up when the code's request did not arrive in this many seconds",
+        parseSeconds("--timeout"),
+      ),
+  ).action(async (code: string, o: { timeout?: number; profile?: string }) =>
+    verifyQrScanCommand(
+      { profileDir: profileOf(o), code, ...(o.timeout !== undefined ? { timeoutMs: o.timeout } : {}) },
       io,
     ),
   );

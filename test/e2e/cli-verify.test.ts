@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import QRCode from "qrcode";
 import { runCli } from "../../src/cli/program.ts";
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
 
@@ -40,8 +41,12 @@ interface Spawned {
   exited: Promise<{ code: number | null; stderr: string }>;
 }
 
-/** Spawns `keyroom ...args`; answers `answer` on stdin once a `sas` line was printed. */
-function spawnVerify(args: string[], answer: string): Spawned {
+/** Spawns `keyroom ...args`; answers `answer` on stdin once a `sas` (or `scanned`) line was printed. */
+function spawnVerify(
+  args: string[],
+  answer: string,
+  onLine?: (line: Record<string, unknown>) => void,
+): Spawned {
   const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", MAIN, ...args], {
     cwd: ROOT,
     env: { ...process.env, KEYROOM_PROFILE: "", KEYROOM_PASSWORD: "" },
@@ -57,7 +62,8 @@ function spawnVerify(args: string[], answer: string): Spawned {
       const line = JSON.parse(out.slice(0, nl)) as Record<string, unknown>;
       out = out.slice(nl + 1);
       lines.push(line);
-      if (line.event === "sas") child.stdin.write(`${answer}\n`);
+      if (line.event === "sas" || line.event === "scanned") child.stdin.write(`${answer}\n`);
+      onLine?.(line);
       nl = out.indexOf("\n");
     }
   });
@@ -154,5 +160,37 @@ describe("keyroom verify (spawned)", () => {
     assert.deepEqual(listen.lines, [
       { event: "cancelled", code: "m.timeout", reason: "no verification request arrived" },
     ]);
+  });
+
+  test("qr show / qr scan FILE.png between two devices of one user (mode 0x02): done on both", async () => {
+    const { userId, a, b } = await twoDevices("cq");
+    await inProcess(["identity", "bootstrap", "--password", "pw", "--profile", a]);
+    const deviceA = (JSON.parse(await inProcess(["whoami", "--profile", a])) as { device_id: string })
+      .device_id;
+    let scan: Spawned | undefined;
+    let showRun: Spawned | undefined;
+    const scanStarted = new Promise<Spawned>((resolve) => {
+      const show = spawnVerify(["verify", "qr", "show", userId, deviceA, "--profile", b], "y", (line) => {
+        if (line.event !== "qr") return;
+        const bytes = Buffer.from(line.bytes as string, "base64");
+        const png = join(dir, `${userId.slice(1, 8)}-code.png`);
+        void QRCode.toFile(png, [{ data: bytes, mode: "byte" }]).then(() => {
+          scan = spawnVerify(["verify", "qr", "scan", png, "--profile", a], "y");
+          resolve(scan);
+        });
+      });
+      showRun = show;
+    });
+    const scanner = await scanStarted;
+    const [rs, rc] = await Promise.all([(showRun as unknown as Spawned).exited, scanner.exited]);
+    assert.equal(rc.code, 0, rc.stderr);
+    assert.equal(rs.code, 0, rs.stderr);
+    assert.equal(scanner.lines.at(-1)?.event, "done");
+    const shower = showRun as unknown as Spawned;
+    assert.deepEqual(
+      shower.lines.map((l) => l.event),
+      ["qr", "scanned", "done"],
+    );
+    assert.equal(scan, scanner);
   });
 });

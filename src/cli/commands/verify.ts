@@ -19,7 +19,7 @@ export interface VerifyListenArgs {
   timeoutMs?: number;
 }
 
-async function withEncryptedClient(
+export async function withEncryptedClient(
   profileDir: string,
   fn: (client: MatrixClient) => Promise<void>,
 ): Promise<void> {
@@ -73,7 +73,7 @@ export async function verifyListenCommand(args: VerifyListenArgs, io: CommandIo)
  * from a stored position it is a long-poll that may wait for its whole timeout. Sync stopping on
  * a permanent error (or the session ending) fails the command.
  */
-async function whileSyncing(client: MatrixClient, fn: () => Promise<void>): Promise<void> {
+export async function whileSyncing(client: MatrixClient, fn: () => Promise<void>): Promise<void> {
   const offs: (() => void)[] = [];
   const failed = new Promise<never>((_, reject) => {
     offs.push(
@@ -95,7 +95,7 @@ async function whileSyncing(client: MatrixClient, fn: () => Promise<void>): Prom
   }
 }
 
-function nextRequest(
+export function nextRequest(
   client: MatrixClient,
   timeoutMs: number | undefined,
   signal: AbortSignal | undefined,
@@ -134,6 +134,11 @@ async function runSas(request: VerificationRequest, io: CommandIo): Promise<void
       else await request.mismatch();
     }
   }
+  await finish(request, io);
+}
+
+/** Waits for the end of the flow and prints `done` or `cancelled` (then fails the command). */
+export async function finish(request: VerificationRequest, io: CommandIo): Promise<void> {
   const end = await request.finished();
   if (end.phase === "done") {
     io.out(

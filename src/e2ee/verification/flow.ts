@@ -478,9 +478,14 @@ export class VerificationFlow {
 
   /** The bytes of the QR code we show, once the other side can scan (undefined: not possible). */
   qrBytes(env: VerificationEnv): Uint8Array | undefined {
-    if (this.#phase !== "ready" && !(this.#phase === "started" && this.#qrShown !== undefined))
+    if (!this.#ourMethods.includes(METHOD_QR_SHOW)) return undefined;
+    // Our own request may show its code before the answer (the code needs no more than the flow
+    // ID and keys; a reciprocate is still accepted only once the other side is ready).
+    const early = this.#phase === "requested" && !this.incoming;
+    if (!early && this.#phase !== "ready" && !(this.#phase === "started" && this.#qrShown !== undefined)) {
       return undefined;
-    if (!this.#ourMethods.includes(METHOD_QR_SHOW) || !this.#theirMethods.includes(METHOD_QR_SCAN))
+    }
+    if (!early && !this.#theirMethods.includes(METHOD_QR_SCAN) && this.#qrShown === undefined)
       return undefined;
     this.#qrShown ??= qrToShow(env, this.flowId, this.otherUser, this.#otherDevice);
     if (this.#qrShown === undefined) return undefined;

@@ -1,0 +1,145 @@
+// verify qr show USER [DEVICE] | verify qr scan (BASE64 | FILE.png): QR verification from the shell.
+// `show` asks USER to verify, prints the code (drawn on stderr, its bytes as a base64 JSON line) and,
+// once the other device scanned it, reads one stdin line (`y`: they confirmed). `scan` decodes a
+// code (base64, or a PNG through jsQR), accepts the request it belongs to and completes the flow.
+// Both end with the `done` / `cancelled` lines of `verify request` (exit 0 / 1).
+import { readFile } from "node:fs/promises";
+import jsQRModule from "jsqr";
+import { PNG } from "pngjs";
+import QRCode from "qrcode";
+import { decodeQrCode } from "../../e2ee/index.ts";
+import type { MatrixClient, VerificationRequest } from "../../index.ts";
+import { CliError } from "../errors.ts";
+import { jsonLine } from "../output.ts";
+import type { CommandIo } from "./io.ts";
+import { finish, whileSyncing, withEncryptedClient } from "./verify.ts";
+
+/** jsqr is CommonJS with a `default` property: its typings and Node's import disagree on the shape. */
+type JsQr = (data: Uint8ClampedArray, width: number, height: number) => { binaryData: number[] } | null;
+const jsQR: JsQr = (jsQRModule as unknown as { default?: JsQr }).default ?? (jsQRModule as unknown as JsQr);
+
+/** `keyroom verify qr show USER [DEVICE]`. */
+export async function verifyQrShowCommand(
+  args: { profileDir: string; userId: string; deviceId?: string },
+  io: CommandIo,
+): Promise<void> {
+  await withEncryptedClient(args.profileDir, async (client) => {
+    await whileSyncing(client, async () => {
+      const request = await client.requestVerification(args.userId, args.deviceId);
+      // Shown at once: the other side needs the code to answer (it accepts, then scans).
+      const bytes = await request.qrBytes();
+      if (bytes === undefined) {
+        await request.cancel();
+        throw new CliError(
+          "USAGE",
+          "no QR code can be shown (both sides need cross-signing, and the other side must scan)",
+        );
+      }
+      io.err(
+        await QRCode.toString([{ data: Buffer.from(bytes), mode: "byte" }], {
+          type: "terminal",
+          small: true,
+        }),
+      );
+      io.out(jsonLine({ event: "qr", bytes: Buffer.from(bytes).toString("base64") }));
+      const scanned = await request.waitFor(
+        (s) => s.qr === "reciprocated" || s.phase === "cancelled" || s.phase === "done",
+      );
+      if (scanned.qr === "reciprocated" && scanned.phase !== "cancelled") {
+        io.out(
+          jsonLine({
+            event: "scanned",
+            user_id: scanned.otherUserId,
+            device_id: scanned.otherDeviceId ?? null,
+          }),
+        );
+        if (io.interactive === true)
+          io.err("Does the other device say the code was scanned and matches? Type y and Enter if so: ");
+        const answer = io.readLine === undefined ? undefined : await io.readLine();
+        if (answer?.trim() === "y") await request.confirmQrScanned();
+        else await request.cancel();
+      }
+      await finish(request, io);
+    });
+  });
+}
+
+/** `keyroom verify qr scan (BASE64 | FILE.png)`. */
+export async function verifyQrScanCommand(
+  args: { profileDir: string; code: string; timeoutMs?: number },
+  io: CommandIo,
+): Promise<void> {
+  const bytes = await readCode(args.code);
+  let flowId: string;
+  try {
+    flowId = decodeQrCode(bytes).flowId;
+  } catch {
+    throw new CliError("USAGE", "this is not a Matrix verification QR code");
+  }
+  await withEncryptedClient(args.profileDir, async (client) => {
+    const next = flowRequest(client, flowId, args.timeoutMs, io.signal);
+    await whileSyncing(client, async () => {
+      const request = await next;
+      if (request === undefined) {
+        io.out(
+          jsonLine({
+            event: "cancelled",
+            code: "m.timeout",
+            reason: "the request of this code did not arrive",
+          }),
+        );
+        throw new CliError("VERIFICATION_CANCELLED", "verification cancelled (m.timeout)");
+      }
+      if (request.phase === "requested") await request.accept();
+      await request.scanQr(bytes);
+      await finish(request, io);
+    });
+  });
+}
+
+/** The request the code belongs to: one we already hold, or the one that comes in (others are left alone). */
+function flowRequest(
+  client: MatrixClient,
+  flowId: string,
+  timeoutMs: number | undefined,
+  signal: AbortSignal | undefined,
+): Promise<VerificationRequest | undefined> {
+  return new Promise((resolve) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const finish = (r: VerificationRequest | undefined) => {
+      off();
+      if (timer !== undefined) clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      resolve(r);
+    };
+    const onAbort = () => finish(undefined);
+    // One listener for the whole wait: several requests may come in one sync.
+    const off = client.on("verification.request", (r) => {
+      if (r.flowId === flowId) finish(r);
+    });
+    if (timeoutMs !== undefined) timer = setTimeout(() => finish(undefined), timeoutMs);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** Base64 text, or a PNG file holding the code. */
+async function readCode(code: string): Promise<Uint8Array> {
+  if (code.toLowerCase().endsWith(".png")) {
+    let png: PNG;
+    try {
+      png = PNG.sync.read(await readFile(code));
+    } catch (e) {
+      throw new CliError("FILE_UNREADABLE", `cannot read ${code} as a PNG`, { cause: e });
+    }
+    const found = jsQR(
+      new Uint8ClampedArray(png.data.buffer, png.data.byteOffset, png.data.length),
+      png.width,
+      png.height,
+    );
+    if (found === null) throw new CliError("USAGE", `no QR code found in ${code}`);
+    return Uint8Array.from(found.binaryData);
+  }
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(code))
+    throw new CliError("USAGE", "give the code's bytes in base64, or a .png file");
+  return new Uint8Array(Buffer.from(code, "base64"));
+}
