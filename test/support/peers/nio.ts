@@ -96,7 +96,7 @@ const results = {
   sas_confirm: z.object({}),
   device_verified: z.object({ verified: z.boolean() }),
 } as const;
-/** A SAS verification as nio holds it (`emoji` are the spec's names, once the keys were exchanged). */
+/** A SAS verification as nio holds it (`emoji`: the symbols, once the keys were exchanged; nio names some differently from the spec). */
 export type NioSas = z.infer<(typeof results)["sas_list"]>["verifications"][number];
 type Method = keyof typeof results;
 type Result<M extends Method> = z.infer<(typeof results)[M]>;

@@ -303,7 +303,7 @@ class NioPeer:
         for txn, sas in self.client.key_verifications.items():
             emoji, decimals = None, None
             try:
-                emoji = [name for (_symbol, name) in sas.get_emoji()]
+                emoji = [symbol for (symbol, _name) in sas.get_emoji()]
                 decimals = list(sas.get_decimals())
             except Exception:  # nio raises while the other side's key is not there yet
                 pass
