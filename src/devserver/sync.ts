@@ -272,8 +272,19 @@ function joinedRoom(
   const floor = full ? 0 : from;
   let newest = quiet ? [] : hs.rooms.eventsBefore(roomId, now, floor, filter.timelineLimit + 1);
   // A user who was joined for the whole window sees all of it; otherwise apply history visibility.
-  if (full) newest = visibleEvents(hs, auth.userId, roomId, newest);
-  const limited = newest.length > filter.timelineLimit;
+  // The timeline is the newest unbroken run of visible events: it stops at the first hidden one, so
+  // that hidden state events (a history visibility change, `m.room.encryption`, the joiner's invite)
+  // land in `state` below, as Synapse gives a joiner the full current state, instead of vanishing.
+  let hidden = false;
+  if (full) {
+    const visible = new Set(visibleEvents(hs, auth.userId, roomId, newest));
+    const cut = newest.findIndex((se) => !visible.has(se));
+    if (cut >= 0) {
+      newest = newest.slice(0, cut);
+      hidden = true;
+    }
+  }
+  const limited = hidden || newest.length > filter.timelineLimit;
   const timeline = newest.slice(0, filter.timelineLimit).reverse();
   const timelineStart = timeline[0]?.pos ?? now + 1;
   let state: StreamEvent[] = [];

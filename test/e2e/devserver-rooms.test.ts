@@ -259,6 +259,42 @@ describe("devserver rooms", () => {
     }
   });
 
+  it("a joiner's first sync holds the full current state, hidden state events included (issue 10 item 11)", async () => {
+    // The exact order from the issue: visibility in the initial state, then encryption, then the invite.
+    for (const visibility of ["joined", "invited"] as const) {
+      for (const since of [false, true]) {
+        const joiner = await s.register();
+        const t0 = since ? (await s.api("GET", "/sync", { token: joiner.accessToken })).json.next_batch : "";
+        const room = await create({
+          initial_state: [{ type: "m.room.history_visibility", content: { history_visibility: visibility } }],
+        });
+        const r = encodeURIComponent(room);
+        const enc = await s.api("PUT", `/rooms/${r}/state/m.room.encryption/`, {
+          token: alice.accessToken,
+          body: { algorithm: "m.megolm.v1.aes-sha2" },
+        });
+        assert.equal(enc.status, 200);
+        await post(alice, room, "invite", { user_id: joiner.userId });
+        await post(joiner, room, "join");
+        const sync = await s.api("GET", since ? `/sync?since=${t0}` : "/sync", { token: joiner.accessToken });
+        const joined = sync.json.rooms.join[room];
+        type Ev = { type: string; state_key?: string; content: Record<string, unknown>; event_id: string };
+        const all: Ev[] = [...joined.state.events, ...joined.timeline.events];
+        const current = (type: string, key = "") =>
+          all.filter((e) => e.type === type && e.state_key === key).at(-1)?.content;
+        const what = `${visibility}, ${since ? "incremental" : "initial"} sync`;
+        assert.equal(current("m.room.encryption")?.algorithm, "m.megolm.v1.aes-sha2", what);
+        assert.equal(current("m.room.history_visibility")?.history_visibility, visibility, what);
+        assert.equal(current("m.room.member", joiner.userId)?.membership, "join", what);
+        assert.equal(current("m.room.member", alice.userId)?.membership, "join", what);
+        // Every current state event of the room reaches the client, in state or in the timeline.
+        const state = await s.api("GET", `/rooms/${r}/state`, { token: joiner.accessToken });
+        const ids = new Set(all.map((e) => e.event_id));
+        for (const e of state.json as Ev[]) assert.ok(ids.has(e.event_id), `${what}: ${e.type} missing`);
+      }
+    }
+  });
+
   it("lazy-loading members: state carries only the members the timeline needs", async () => {
     const room = await create({ preset: "public_chat" });
     await post(bob, room, "join");
