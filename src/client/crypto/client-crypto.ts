@@ -239,9 +239,16 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     const changed = this.#changedRooms;
     this.#changedRooms = new Set();
     for (const room of this.#host.rooms()) {
-      if (room.membership !== "join" || !room.encrypted) continue;
+      if (!room.encrypted) continue;
       const settingsChanged = this.#recorded.get(room.roomId) !== settingsKey(room);
-      if (changed.has(room.roomId) || settingsChanged) await this.#recordRoom(room, true);
+      if (room.membership === "join") {
+        if (changed.has(room.roomId) || settingsChanged)
+          await this.#recordRoom(room, { fromSync: true, track: true });
+      } else if (room.membership === "invite" && settingsChanged) {
+        // Seen in the invite: recorded now, so that no later sync (which may omit it) can make us
+        // send plaintext into the room after joining.
+        await this.#recordRoom(room, { fromSync: true, track: false });
+      }
     }
     const redecrypted = this.#redecrypted;
     this.#redecrypted = [];
@@ -283,7 +290,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     return this.#sends.run(async () => {
       this.#ensureOpen();
       const roomId = room.roomId;
-      await this.#recordRoom(room, false);
+      await this.#recordRoom(room, { fromSync: false, track: false });
       await this.#loadMembers(room);
       const members: RoomMember[] = [];
       for (const m of room.members) {
@@ -489,7 +496,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   /** Per-room `verifyDevices` (overrides the client-wide option); persisted. */
   async setRoomVerifyDevices(room: Room, verifyDevices: boolean): Promise<void> {
     this.#ensureOpen();
-    await this.#recordRoom(room, false);
+    await this.#recordRoom(room, { fromSync: false, track: false });
     await this.machine.setRoomSettings(room.roomId, { verifyDevices });
   }
 
@@ -515,7 +522,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
    * with `track`, follows its members' devices. A refusal from sync data is reported, not thrown:
    * throwing would make the client fetch the same sync forever.
    */
-  async #recordRoom(room: Room, track: boolean): Promise<void> {
+  async #recordRoom(room: Room, opts: { fromSync: boolean; track: boolean }): Promise<void> {
     const settings = room.encryption;
     if (settings === undefined) return;
     const fingerprint = settingsKey(room);
@@ -533,7 +540,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     } catch (e) {
       const refused =
         e instanceof E2eeError && (e.code === "ENCRYPTION_DOWNGRADE" || e.code === "UNSUPPORTED_ALGORITHM");
-      if (!refused || !track) throw e;
+      if (!refused || !opts.fromSync) throw e;
       // Reported once per refused state, not at every sync; sending into the room stays refused.
       if (this.#refused.get(room.roomId) === fingerprint) return;
       this.#refused.set(room.roomId, fingerprint);
@@ -544,7 +551,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       this.#host.reportError(e);
       return;
     }
-    if (track) await this.machine.updateTrackedUsers(room.joinedOrInvitedMemberIds);
+    if (opts.track) await this.machine.updateTrackedUsers(room.joinedOrInvitedMemberIds);
   }
 
   // ---- key export / import ----

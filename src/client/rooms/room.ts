@@ -94,7 +94,10 @@ export class Room {
 
   /** The `m.room.encryption` settings, when the room is encrypted. Encryption cannot be turned off. */
   get encryption(): RoomEncryptionSettings | undefined {
-    const c = this.getState("m.room.encryption")?.content;
+    // While invited, the invite's stripped state is all we know of the room (it names the algorithm).
+    const c =
+      this.getState("m.room.encryption")?.content ??
+      this._inviteState.find((e) => e.type === "m.room.encryption" && e.state_key === "")?.content;
     const algorithm = str(c, "algorithm");
     if (!algorithm) return undefined;
     const s: RoomEncryptionSettings = { algorithm };
