@@ -28,11 +28,11 @@ after(async () => {
 });
 
 async function inProcess(args: string[]): Promise<string> {
-  let stdout = "";
-  let stderr = "";
-  const code = await runCli(args, { out: (s) => void (stdout += s), err: (s) => void (stderr += s) });
-  assert.equal(code, 0, `keyroom ${args.join(" ")} exited ${code}: ${stderr}`);
-  return stdout;
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const code = await runCli(args, { out: (s) => stdout.push(s), err: (s) => stderr.push(s) });
+  assert.equal(code, 0, `keyroom ${args.join(" ")} exited ${code}: ${stderr.join("")}`);
+  return stdout.join("");
 }
 
 interface Spawned {
