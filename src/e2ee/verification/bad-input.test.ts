@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import type { VerificationMessage } from "./machine.ts";
-import { key32, Pair, type Side } from "./test-pair.ts";
+import { key32, Pair, type Side } from "./test-support/pair.ts";
 
 type Stage = "requested" | "ready" | "started" | "accepted" | "keys" | "confirmed";
 

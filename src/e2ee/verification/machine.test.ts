@@ -8,7 +8,7 @@ import {
   SAS_EVENT_TIMEOUT_MS,
   VERIFICATION_TIMEOUT_MS,
 } from "./constants.ts";
-import { key32, Pair, type Side } from "./test-pair.ts";
+import { key32, Pair, type Side } from "./test-support/pair.ts";
 
 function confirmBoth(p: Pair, ka: string, kb: string): void {
   const sa = p.a.machine.snapshot(ka);

@@ -2,9 +2,9 @@
  * Test support (not exported): two verification machines wired back to back, with a clock, key
  * directories and a hook to drop, delay or tamper with events in flight.
  */
-import { encodeBase64, randomBytes } from "../../crypto/primitives/index.ts";
-import type { VerificationEnv } from "./env.ts";
-import { VerificationMachine, type VerificationMessage } from "./machine.ts";
+import { encodeBase64, randomBytes } from "../../../crypto/primitives/index.ts";
+import type { VerificationEnv } from "../env.ts";
+import { VerificationMachine, type VerificationMessage } from "../machine.ts";
 
 export const key32 = (): string => encodeBase64(randomBytes(32));
 
