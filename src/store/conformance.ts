@@ -240,6 +240,22 @@ export function runCryptoStoreConformance(target: ConformanceTarget): void {
         assert.equal((await s.getOlmSessions("k2")).length, 1);
       }));
 
+    it("the shared-history flag of inbound and outbound sessions (MSC4268) is kept; false reads as absent", () =>
+      withStore(async (s) => {
+        await s.saveChanges({
+          inboundGroupSessions: [
+            sample.inbound(ROOM_A, "h1", { sharedHistory: true }),
+            sample.inbound(ROOM_A, "h2", { sharedHistory: false }),
+          ],
+          outboundGroupSessions: [{ ...sample.outbound(ROOM_A, "o1"), sharedHistory: true }],
+        });
+        assert.equal((await s.getInboundGroupSession(ROOM_A, "h1"))?.sharedHistory, true);
+        assert.deepEqual(await s.getInboundGroupSession(ROOM_A, "h2"), sample.inbound(ROOM_A, "h2"));
+        assert.equal((await s.getOutboundGroupSession(ROOM_A))?.sharedHistory, true);
+        await s.saveChanges({ outboundGroupSessions: [sample.outbound(ROOM_A, "o2")] });
+        assert.deepEqual(await s.getOutboundGroupSession(ROOM_A), sample.outbound(ROOM_A, "o2"));
+      }));
+
     it("inbound group sessions: by room, counts, backup batches, marks and reset", () =>
       withStore(async (s) => {
         const sessions = ["g5", "g1", "g4", "g2", "g3"].map((id) => sample.inbound(ROOM_A, id));

@@ -68,6 +68,12 @@ export interface InboundGroupSessionRecord {
   readonly forwardingChain: readonly string[];
   /** Uploaded to the current key backup version. */
   readonly backedUp: boolean;
+  /**
+   * Shareable with users invited later (MSC4268): we created it while history was `shared` or
+   * `world_readable`, or it came with the flag set (room key, export, backup) or in a key bundle.
+   * Absent means false.
+   */
+  readonly sharedHistory?: boolean;
 }
 
 /** `userId → deviceId → first message index` the device received. */
@@ -86,6 +92,8 @@ export interface OutboundGroupSessionRecord {
   readonly pendingShares: { readonly [requestId: string]: SharedWith };
   /** Devices already told with `m.room_key.withheld` that they won't get this key: userId → deviceIds. */
   readonly withheldFrom: { readonly [userId: string]: readonly string[] };
+  /** Created while history was `shared` or `world_readable` (its `m.room_key` said `shared_history`). */
+  readonly sharedHistory?: boolean;
 }
 
 /**

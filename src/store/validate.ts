@@ -182,7 +182,13 @@ export function parseInboundGroupSession(v: unknown): InboundGroupSessionRecord 
     forwarded: bool(o, "forwarded", w),
     forwardingChain: strList(o.forwardingChain, `${w}: forwardingChain`),
     backedUp: bool(o, "backedUp", w),
+    ...sharedHistory(o, w),
   };
+}
+
+/** The optional shared-history flag: present only when true, so false and absent read alike. */
+function sharedHistory(o: Obj, what: string): { sharedHistory?: true } {
+  return optBool(o, "sharedHistory", what) === true ? { sharedHistory: true } : {};
 }
 
 function parseSharedWith(v: unknown, what: string): SharedWith {
@@ -228,6 +234,7 @@ export function parseOutboundGroupSession(v: unknown): OutboundGroupSessionRecor
     createdAt: int(o, "createdAt", w),
     messageCount: int(o, "messageCount", w),
     ...parseOutboundSharing(o),
+    ...sharedHistory(o, w),
   };
 }
 

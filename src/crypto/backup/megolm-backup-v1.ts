@@ -3,6 +3,7 @@
  * per-session `KeyBackupData` whose `session_data` is a PK-encrypted backed-up room key. Trusting
  * a version (its signatures) is the E2EE layer's business; this module checks forms and crypto.
  */
+import { readSharedHistory } from "../key-export/index.ts";
 import { type PkDecryption, PkEncryption, PkError } from "../pk/index.ts";
 import { BackupError } from "./errors.ts";
 
@@ -125,12 +126,8 @@ function parseRoomKey(json: string): BackedUpRoomKey {
   if (!Array.isArray(chain) || !chain.every((k) => typeof k === "string")) {
     throw bad("invalid forwarding_curve25519_key_chain");
   }
-  // Read the spec's name and the names other SDKs still write.
-  const shared = [
-    value.shared_history,
-    value["m.shared_history"],
-    value["org.matrix.msc3061.shared_history"],
-  ].find((v) => typeof v === "boolean");
+  // The spec's name and the names other SDKs still write.
+  const shared = readSharedHistory(value);
   return {
     algorithm: value.algorithm as string,
     sender_key: value.sender_key as string,

@@ -13,7 +13,30 @@ export interface ExportedRoomKey {
   session_key: string;
   sender_claimed_keys: Record<string, string>;
   forwarding_curve25519_key_chain: string[];
+  /** The session may be shared with users invited later (MSC4268, spec v1.19); absent means false. */
+  shared_history?: boolean;
 }
+
+/**
+ * The shared-history flag of a room key, export entry or backed-up key: the spec's
+ * `shared_history`, or a name other SDKs still write (`m.shared_history`, ruma;
+ * `org.matrix.msc3061.shared_history`, the rust-sdk and older matrix-js-sdk). Undefined when none
+ * is a boolean.
+ */
+export function readSharedHistory(value: Readonly<Record<string, unknown>>): boolean | undefined {
+  for (const name of SHARED_HISTORY_FIELDS) {
+    const v = value[name];
+    if (typeof v === "boolean") return v;
+  }
+  return undefined;
+}
+
+/** Where the flag is read, the spec's name first. We write only `shared_history`. */
+export const SHARED_HISTORY_FIELDS = [
+  "shared_history",
+  "m.shared_history",
+  "org.matrix.msc3061.shared_history",
+] as const;
 
 function isStringRecord(value: unknown): value is Record<string, string> {
   return (
@@ -40,6 +63,7 @@ export function parseExportedRoomKey(entry: unknown): ExportedRoomKey | string {
   if (!Array.isArray(chain) || !chain.every((k) => typeof k === "string")) {
     return "invalid forwarding_curve25519_key_chain";
   }
+  const shared = readSharedHistory(e);
   return {
     algorithm: e.algorithm as string,
     room_id: e.room_id as string,
@@ -48,6 +72,7 @@ export function parseExportedRoomKey(entry: unknown): ExportedRoomKey | string {
     session_key: e.session_key as string,
     sender_claimed_keys: claimed,
     forwarding_curve25519_key_chain: chain as string[],
+    ...(shared === true ? { shared_history: true } : {}),
   };
 }
 

@@ -1,5 +1,10 @@
 export { KeyExportError, type KeyExportErrorCode } from "./errors.ts";
-export { type ExportedRoomKey, parseExportedRoomKey } from "./exported-room-key.ts";
+export {
+  type ExportedRoomKey,
+  parseExportedRoomKey,
+  readSharedHistory,
+  SHARED_HISTORY_FIELDS,
+} from "./exported-room-key.ts";
 export {
   DEFAULT_EXPORT_ROUNDS,
   decryptKeyExport,

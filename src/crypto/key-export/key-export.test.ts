@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { describe, it, test } from "node:test";
 import fc from "fast-check";
 import { KeyExportError } from "./errors.ts";
-import { type ExportedRoomKey, parseExportedRoomKey } from "./exported-room-key.ts";
+import { type ExportedRoomKey, parseExportedRoomKey, readSharedHistory } from "./exported-room-key.ts";
 import { decryptKeyExport, encryptKeyExport } from "./key-export.ts";
 
 const key: ExportedRoomKey = {
@@ -73,4 +73,24 @@ test("arbitrary input never throws anything but KeyExportError", () => {
     }),
     { numRuns: 300 },
   );
+});
+
+describe("shared-history flag (MSC4268)", () => {
+  it("reads the spec's name first, then the names other SDKs write; writes only when true", () => {
+    const base = {
+      algorithm: "m.megolm.v1.aes-sha2",
+      room_id: "!r:x",
+      sender_key: "k",
+      session_id: "s",
+      session_key: "AQ",
+    };
+    assert.equal(readSharedHistory({ shared_history: true, "m.shared_history": false }), true);
+    assert.equal(readSharedHistory({ "m.shared_history": true }), true);
+    assert.equal(readSharedHistory({ "org.matrix.msc3061.shared_history": true }), true);
+    assert.equal(readSharedHistory({ shared_history: "yes" }), undefined);
+    const parsed = parseExportedRoomKey({ ...base, "org.matrix.msc3061.shared_history": true });
+    assert.equal(typeof parsed === "object" && parsed.shared_history, true);
+    const unshared = parseExportedRoomKey({ ...base, shared_history: false });
+    assert.ok(typeof unshared === "object" && !("shared_history" in unshared));
+  });
 });

@@ -45,6 +45,7 @@ export async function importRoomKey(
       forwarded: key.forwarding_curve25519_key_chain.length > 0,
       imported: true,
       forwardingChain: key.forwarding_curve25519_key_chain,
+      ...(key.shared_history === true ? { sharedHistory: true } : {}),
     },
     session,
   );
@@ -67,5 +68,6 @@ export function exportRoomKey(record: InboundGroupSessionRecord): ExportedRoomKe
     session_key: session.exportAtFirstKnownIndex(),
     sender_claimed_keys: { ed25519: record.senderClaimedEd25519 },
     forwarding_curve25519_key_chain: [...record.forwardingChain],
+    ...(record.sharedHistory === true ? { shared_history: true } : {}),
   };
 }

@@ -3,6 +3,7 @@
  * keeping the best copy of each session, withheld notices, and a bounded cache of live sessions.
  */
 import { z } from "zod";
+import { readSharedHistory } from "../../crypto/key-export/index.ts";
 import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";
 import type { InboundGroupSessionRecord, WithheldRecord } from "../../store/records.ts";
 import type { MachineContext } from "../context.ts";
@@ -151,8 +152,10 @@ export class InboundSessions {
       merged.toPickle().signingKeyVerified !== old.pickle.signingKeyVerified;
     if (!improved) return undefined;
     const { roomId, senderKey, senderClaimedEd25519, forwarded, imported, forwardingChain } = chosen;
+    // The flag goes with the claim we keep: a weaker copy cannot mark a session shareable.
+    const shared = chosen.sharedHistory === true ? { sharedHistory: true } : {};
     return this.#put(
-      { roomId, senderKey, senderClaimedEd25519, forwarded, imported, forwardingChain },
+      { roomId, senderKey, senderClaimedEd25519, forwarded, imported, forwardingChain, ...shared },
       merged,
       false,
     );
@@ -220,6 +223,7 @@ export class InboundSessions {
         forwarded: false,
         imported: false,
         forwardingChain: [],
+        ...(readSharedHistory(content) === true ? { sharedHistory: true } : {}),
       },
       session,
     );

@@ -134,6 +134,30 @@ describe("room key sharing and rotation", () => {
     });
   });
 
+  it("marks keys shareable (shared_history) by the visibility, and rotates when it crosses shared / not shared", async () => {
+    const { alice, bob } = await trio();
+    const members = joined("@alice:x", "@bob:x");
+    const flag = async (e: EncryptedRoomEvent) =>
+      (await bob.store.getInboundGroupSession(ROOM, sessionOf(e)))?.sharedHistory === true;
+    const shared = await alice.sendMessage(ROOM, members, "shared", { historyVisibility: "shared" });
+    const again = await alice.sendMessage(ROOM, members, "world", { historyVisibility: "world_readable" });
+    assert.equal(sessionOf(again), sessionOf(shared)); // both shareable: no rotation
+    const joinedOnly = await alice.sendMessage(ROOM, members, "joined", { historyVisibility: "joined" });
+    assert.notEqual(sessionOf(joinedOnly), sessionOf(shared));
+    const back = await alice.sendMessage(ROOM, members, "shared again", { historyVisibility: "shared" });
+    assert.notEqual(sessionOf(back), sessionOf(joinedOnly));
+    await bob.sync();
+    assert.deepEqual([await flag(shared), await flag(joinedOnly), await flag(back)], [true, false, true]);
+    // Our own copy and the outbound record carry it too; a key export writes it under the spec's name.
+    assert.equal(alice.data.outbound.get(ROOM)?.sharedHistory, true);
+    const exported = await alice.machine.exportRoomKeys([ROOM]);
+    const bySession = new Map(exported.map((k) => [k.session_id, k.shared_history]));
+    assert.deepEqual(
+      [bySession.get(sessionOf(shared)), bySession.get(sessionOf(joinedOnly))],
+      [true, undefined],
+    );
+  });
+
   it("under verifyDevices, throws UnknownDevicesError until each device is decided", async () => {
     const { alice, bob, carol } = await trio();
     const members = joined("@alice:x", "@bob:x", "@carol:x");

@@ -23,7 +23,7 @@ import { queueToDevice } from "../to-device-queue.ts";
 import { isUnseen, mayReceiveKeys } from "../trust/trust.ts";
 import { entryOf } from "../util.ts";
 import type { InboundSessions } from "./inbound.ts";
-import { type ResolvedSettings, type RoomMember, recipientsOf } from "./settings.ts";
+import { isSharedHistory, type ResolvedSettings, type RoomMember, recipientsOf } from "./settings.ts";
 
 /** Devices addressed by one to-device request when sharing a room key. */
 export const SHARE_BATCH_SIZE = 250;
@@ -206,14 +206,17 @@ export class OutboundSessions {
   ): Promise<{ requests: ToDeviceRequest[]; withoutSession: DeviceRecord[] }> {
     // (`shareWith` decides who is excluded; those get `m.room_key.withheld` with `m.unverified`.)
     const { allowed, refused, unverified } = await this.#recipientDevices(members, settings);
+    const shared = isSharedHistory(settings.historyVisibility);
     let entry = await this.#get(roomId);
     if (entry !== undefined) {
       const allowedKeys = new Set(allowed.map((d) => deviceKey(d.userId, d.deviceId)));
       const lostAccess = this.#holders(entry).some((s) => !allowedKeys.has(deviceKey(s.userId, s.deviceId)));
-      if (lostAccess || this.#expired(entry, settings)) entry = undefined;
+      // The spec (v1.19): a change of visibility across shared / not shared rotates the session.
+      const flagChanged = (entry.record.sharedHistory === true) !== shared;
+      if (lostAccess || flagChanged || this.#expired(entry, settings)) entry = undefined;
     }
     const created = entry === undefined;
-    if (entry === undefined) entry = await this.#create(roomId);
+    if (entry === undefined) entry = await this.#create(roomId, shared);
 
     const holders = new Set(this.#holders(entry).map((s) => deviceKey(s.userId, s.deviceId)));
     const toShare = allowed.filter((d) => !holders.has(deviceKey(d.userId, d.deviceId)));
@@ -225,6 +228,7 @@ export class OutboundSessions {
       room_id: roomId,
       session_id: entry.session.sessionId,
       session_key: entry.session.sessionKey(),
+      shared_history: shared,
     };
     let batch: { device: DeviceRecord; content: Record<string, unknown> }[] = [];
     const newPending: Record<string, SharedWith> = {};
@@ -334,7 +338,7 @@ export class OutboundSessions {
     };
   }
 
-  async #create(roomId: string): Promise<OutboundEntry> {
+  async #create(roomId: string, shared: boolean): Promise<OutboundEntry> {
     const session = OutboundGroupSession.create();
     const pickle = session.toPickle();
     const entry: OutboundEntry = {
@@ -348,6 +352,7 @@ export class OutboundSessions {
         sharedWith: {},
         pendingShares: {},
         withheldFrom: {},
+        ...(shared ? { sharedHistory: true } : {}),
       },
       // Nothing reserved yet: the first message saves its reservation.
       reservedIndex: 0,
@@ -364,6 +369,7 @@ export class OutboundSessions {
         forwarded: false,
         imported: false,
         forwardingChain: [],
+        ...(shared ? { sharedHistory: true } : {}),
       },
       InboundGroupSession.fromSessionKey(session.sessionKey()),
     );

@@ -87,6 +87,11 @@ export function resolveSettings(s: RoomEncryptionSettings, defaults: SettingsDef
   };
 }
 
+/** Keys created under this visibility may be shared with users invited later (MSC4268). */
+export function isSharedHistory(visibility: HistoryVisibility): boolean {
+  return visibility === "shared" || visibility === "world_readable";
+}
+
 /** Who gets the room key: joined members, plus invited ones unless history is visible only from joining. */
 export function recipientsOf(members: readonly RoomMember[], visibility: HistoryVisibility): string[] {
   const users = new Set<string>();

@@ -85,6 +85,14 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE outbound_group_sessions DROP COLUMN sharing;
     `,
   },
+  {
+    version: 5,
+    description: "the shared-history flag (MSC4268) of inbound and outbound Megolm sessions",
+    sql: `
+      ALTER TABLE inbound_group_sessions ADD COLUMN shared_history INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE outbound_group_sessions ADD COLUMN shared_history INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

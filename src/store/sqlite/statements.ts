@@ -86,15 +86,16 @@ const SQL = {
     "SELECT * FROM inbound_group_sessions WHERE backed_up = 0 ORDER BY room_id, session_id LIMIT ?",
   putInbound:
     "INSERT OR REPLACE INTO inbound_group_sessions (room_id, session_id, sender_key, sender_claimed_ed25519, " +
-    "first_known_index, imported, forwarded, forwarding_chain, backed_up, pickle) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "first_known_index, imported, forwarded, forwarding_chain, backed_up, pickle, shared_history) " +
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
   resetBackedUp: "UPDATE inbound_group_sessions SET backed_up = 0 WHERE backed_up = 1",
   markBackedUp: "UPDATE inbound_group_sessions SET backed_up = 1 WHERE room_id = ? AND session_id = ?",
   outbound:
     "SELECT o.*, s.sharing FROM outbound_group_sessions o " +
     "LEFT JOIN outbound_group_session_sharing s ON s.room_id = o.room_id WHERE o.room_id = ?",
   putOutbound:
-    "INSERT OR REPLACE INTO outbound_group_sessions (room_id, session_id, created_at, message_count, pickle) " +
-    "VALUES (?, ?, ?, ?, ?)",
+    "INSERT OR REPLACE INTO outbound_group_sessions " +
+    "(room_id, session_id, created_at, message_count, pickle, shared_history) VALUES (?, ?, ?, ?, ?, ?)",
   updateOutbound:
     "UPDATE outbound_group_sessions SET message_count = ?, pickle = ? WHERE room_id = ? AND session_id = ?",
   outboundSharing: "SELECT sharing FROM outbound_group_session_sharing WHERE room_id = ?",
@@ -222,6 +223,7 @@ export class SqliteStatements {
       forwarded: flag(r.forwarded),
       forwardingChain: parseJson(r.forwarding_chain, "forwarding chain"),
       backedUp: flag(r.backed_up),
+      sharedHistory: flag(r.shared_history),
       pickle: this.#c().decrypt(r.pickle, rowAd("inbound", roomId, sessionId)),
     });
   }
@@ -264,6 +266,7 @@ export class SqliteStatements {
       sessionId: r.session_id,
       createdAt: r.created_at,
       messageCount: r.message_count,
+      sharedHistory: flag(r.shared_history),
       pickle: this.#c().decrypt(r.pickle, rowAd("outbound", roomId)),
     });
   }
@@ -409,6 +412,7 @@ export class SqliteStatements {
         JSON.stringify(r.forwardingChain),
         r.backedUp ? 1 : 0,
         cipher.encrypt(r.pickle, rowAd("inbound", r.roomId, r.sessionId)),
+        r.sharedHistory === true ? 1 : 0,
       );
     }
     for (const x of c.outboundGroupSessions ?? []) {
@@ -419,7 +423,8 @@ export class SqliteStatements {
         withheldFrom: r.withheldFrom,
       });
       const pickle = cipher.encrypt(r.pickle, rowAd("outbound", r.roomId));
-      this.#run("putOutbound", r.roomId, r.sessionId, r.createdAt, r.messageCount, pickle);
+      const shared = r.sharedHistory === true ? 1 : 0;
+      this.#run("putOutbound", r.roomId, r.sessionId, r.createdAt, r.messageCount, pickle, shared);
       this.#run("putOutboundSharing", r.roomId, sharing);
     }
     for (const x of c.outboundGroupSessionUpdates ?? []) {
