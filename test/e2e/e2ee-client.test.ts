@@ -67,6 +67,9 @@ describe("encrypted client (devserver)", () => {
       senderKey: (await bob.client.getUserDevices(alice.client.userId))[0]?.curve25519,
       senderDeviceId: alice.client.deviceId,
       trust: "unverified",
+      // Neither user has set up cross-signing.
+      senderCrossSigned: false,
+      senderIdentity: "none",
     });
 
     const e2 = await bob.client.sendText(roomId, "hi alice", { replyTo: e1 });
