@@ -4,6 +4,7 @@ import { Router } from "../router.ts";
 import { registerAccountRoutes } from "./account.ts";
 import { registerAccountDataRoutes } from "./account-data.ts";
 import { registerAuthRoutes } from "./auth.ts";
+import { registerDehydratedDeviceRoutes } from "./dehydrated-device.ts";
 import { registerDeviceRoutes } from "./devices.ts";
 import { registerDirectoryRoutes } from "./directory.ts";
 import { registerEventRoutes } from "./events.ts";
@@ -26,6 +27,7 @@ export function buildRouter(ctx: Omit<RouteContext, "router">): Router {
   registerSyncRoutes(full);
   registerKeyRoutes(full);
   registerToDeviceRoutes(full);
+  registerDehydratedDeviceRoutes(full);
   registerKeyBackupRoutes(full);
   registerAccountDataRoutes(full);
   registerMediaRoutes(full);

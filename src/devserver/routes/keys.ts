@@ -120,31 +120,8 @@ export function registerKeyRoutes({ hs, router, uia }: RouteContext): void {
         keysChanged = true;
       }
     }
-    const otks = Object.entries(body.one_time_keys ?? {});
-    if (otks.length > MAX_ONE_TIME_KEYS_PER_UPLOAD) throw badJson("Too many one-time keys in one upload");
-    const fallbacks = Object.entries(body.fallback_keys ?? body["org.matrix.msc2732.fallback_keys"] ?? {});
-    hs.tx(() => {
-      for (const [id, key] of otks) {
-        const [algorithm, keyId] = splitKeyId(id);
-        const text = JSON.stringify(key);
-        const existing = hs.keys.getOneTimeKey(a.userId, a.deviceId, algorithm, keyId);
-        if (existing !== undefined && canonicalJson(JSON.parse(existing)) !== canonicalJson(key)) {
-          throw new MatrixError(400, "M_INVALID_PARAM", `One time key ${id} already exists`);
-        }
-        hs.keys.putOneTimeKey(a.userId, a.deviceId, algorithm, keyId, text);
-      }
-      for (const [id, key] of fallbacks) {
-        const [algorithm, keyId] = splitKeyId(id);
-        const existing = hs.keys.getFallbackKey(a.userId, a.deviceId, algorithm);
-        if (
-          existing &&
-          existing.keyId === keyId &&
-          canonicalJson(JSON.parse(existing.json)) === canonicalJson(key)
-        )
-          continue;
-        hs.keys.putFallbackKey(a.userId, a.deviceId, algorithm, keyId, JSON.stringify(key));
-      }
-    });
+    const fallbacks = body.fallback_keys ?? body["org.matrix.msc2732.fallback_keys"] ?? {};
+    hs.tx(() => storeKeys(hs, a.userId, a.deviceId, body.one_time_keys ?? {}, fallbacks));
     if (keysChanged) hs.deviceListChanged(a.userId);
     return {
       json: {
@@ -406,6 +383,40 @@ export function registerKeyRoutes({ hs, router, uia }: RouteContext): void {
     }
     return { json: { failures } };
   });
+}
+
+/**
+ * Stores a device's uploaded one-time and fallback keys (call inside a transaction). A one-time
+ * key ID already used with other content is refused, as Synapse does.
+ */
+export function storeKeys(
+  hs: Homeserver,
+  userId: string,
+  deviceId: string,
+  oneTimeKeys: Record<string, unknown>,
+  fallbackKeys: Record<string, unknown>,
+): void {
+  const otks = Object.entries(oneTimeKeys);
+  if (otks.length > MAX_ONE_TIME_KEYS_PER_UPLOAD) throw badJson("Too many one-time keys in one upload");
+  for (const [id, key] of otks) {
+    const [algorithm, keyId] = splitKeyId(id);
+    const existing = hs.keys.getOneTimeKey(userId, deviceId, algorithm, keyId);
+    if (existing !== undefined && canonicalJson(JSON.parse(existing)) !== canonicalJson(key)) {
+      throw new MatrixError(400, "M_INVALID_PARAM", `One time key ${id} already exists`);
+    }
+    hs.keys.putOneTimeKey(userId, deviceId, algorithm, keyId, JSON.stringify(key));
+  }
+  for (const [id, key] of Object.entries(fallbackKeys)) {
+    const [algorithm, keyId] = splitKeyId(id);
+    const existing = hs.keys.getFallbackKey(userId, deviceId, algorithm);
+    if (
+      existing &&
+      existing.keyId === keyId &&
+      canonicalJson(JSON.parse(existing.json)) === canonicalJson(key)
+    )
+      continue;
+    hs.keys.putFallbackKey(userId, deviceId, algorithm, keyId, JSON.stringify(key));
+  }
 }
 
 function splitKeyId(id: string): [string, string] {

@@ -80,6 +80,12 @@ export class KeyStore {
          ORDER BY stream_id LIMIT ?`,
       ),
       deleteDeviceToDevice: db.prepare("DELETE FROM to_device WHERE user_id = ? AND device_id = ?"),
+      putDehydrated: db.prepare(
+        `INSERT INTO dehydrated_devices (user_id, device_id, device_data) VALUES (?, ?, ?)
+         ON CONFLICT (user_id) DO UPDATE SET device_id = excluded.device_id, device_data = excluded.device_data`,
+      ),
+      getDehydrated: db.prepare("SELECT device_id, device_data FROM dehydrated_devices WHERE user_id = ?"),
+      deleteDehydrated: db.prepare("DELETE FROM dehydrated_devices WHERE user_id = ? AND device_id = ?"),
     };
   }
 
@@ -182,7 +188,16 @@ export class KeyStore {
       this.s.pendingToDevice.all(user, device, after, limit) as { stream_id: number; json: string }[]
     ).map((r) => ({ pos: r.stream_id, json: r.json }));
   }
+  /** The user's dehydrated device (MSC3814): its ID and its `device_data` JSON. */
+  getDehydratedDevice(user: string): { deviceId: string; deviceData: string } | undefined {
+    const r = this.s.getDehydrated.get(user) as { device_id: string; device_data: string } | undefined;
+    return r && { deviceId: r.device_id, deviceData: r.device_data };
+  }
+  putDehydratedDevice(user: string, device: string, deviceData: string): void {
+    this.s.putDehydrated.run(user, device, deviceData);
+  }
   deleteDeviceKeys(user: string, device: string): void {
+    this.s.deleteDehydrated.run(user, device);
     this.s.deleteDeviceOtks.run(user, device);
     this.s.deleteDeviceFallbacks.run(user, device);
     this.s.deleteDeviceToDevice.run(user, device);

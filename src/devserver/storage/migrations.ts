@@ -212,4 +212,12 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE device_list_changes ADD COLUMN viewer TEXT;
   `,
+  // 5: each user's dehydrated device (MSC3814): the device itself is a row of devices.
+  `
+  CREATE TABLE dehydrated_devices (
+    user_id TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    device_data TEXT NOT NULL
+  );
+  `,
 ];

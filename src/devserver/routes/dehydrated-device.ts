@@ -1,0 +1,106 @@
+// Dehydrated devices (MSC3814), under the unstable prefix the rust-sdk and matrix-js-sdk call: one
+// per user, a real device (keys/query lists it, to-device messages queue for it) whose opaque
+// `device_data` the server keeps, and whose queued messages a new login fetches page by page.
+import { z } from "zod";
+import { badJson, MatrixError, notFound } from "../errors.ts";
+import { verifySignedObject } from "../event-format.ts";
+import type { RouteContext } from "../route-context.ts";
+import { authed, jsonBody } from "../router.ts";
+import { storeKeys } from "./keys.ts";
+
+export const DEHYDRATED_DEVICE_PREFIX = "/_matrix/client/unstable/org.matrix.msc3814.v1/dehydrated_device";
+/** To-device events returned per page of `…/dehydrated_device/{id}/events` (Synapse's page size). */
+export const DEHYDRATED_EVENTS_PAGE = 100;
+/** Largest `device_data` (the pickled account) accepted, serialised. */
+export const MAX_DEVICE_DATA_BYTES = 64 * 1024;
+
+const keyMap = z.record(z.string(), z.unknown());
+const putBody = z.object({
+  device_id: z.string().min(1).max(255),
+  device_data: z.record(z.string(), z.unknown()),
+  initial_device_display_name: z.string().max(255).optional(),
+  device_keys: z
+    .object({
+      user_id: z.string(),
+      device_id: z.string(),
+      algorithms: z.array(z.string()),
+      keys: z.record(z.string(), z.string()),
+    })
+    .passthrough(),
+  one_time_keys: keyMap.optional(),
+  fallback_keys: keyMap.optional(),
+});
+const eventsBody = z.object({ next_batch: z.string().max(64).optional() });
+
+export function registerDehydratedDeviceRoutes({ hs, router }: RouteContext): void {
+  router.add("PUT", DEHYDRATED_DEVICE_PREFIX, (req) => {
+    const a = authed(req);
+    const body = jsonBody(req, putBody);
+    const deviceId = body.device_id;
+    if (Buffer.byteLength(JSON.stringify(body.device_data)) > MAX_DEVICE_DATA_BYTES) {
+      throw badJson("device_data is too large");
+    }
+    const dk = body.device_keys;
+    if (dk.user_id !== a.userId || dk.device_id !== deviceId) {
+      throw new MatrixError(400, "M_INVALID_PARAM", "device_keys must be for the caller and the device");
+    }
+    const edKey = dk.keys[`ed25519:${deviceId}`];
+    if (!edKey || !verifySignedObject(dk, a.userId, `ed25519:${deviceId}`, edKey)) {
+      throw new MatrixError(400, "M_INVALID_SIGNATURE", "Device keys are not signed by the device's key");
+    }
+    const old = hs.keys.getDehydratedDevice(a.userId);
+    if (old?.deviceId !== deviceId && hs.accounts.getDevice(a.userId, deviceId) !== undefined) {
+      throw new MatrixError(400, "M_INVALID_PARAM", "A device with this ID already exists");
+    }
+    const { unsigned: _u, ...clean } = dk;
+    hs.tx(() => {
+      // The previous dehydrated device goes, with its keys and queued messages (as Synapse does).
+      if (old !== undefined) hs.deleteDevice(a.userId, old.deviceId);
+      hs.accounts.upsertDevice(a.userId, deviceId, body.initial_device_display_name ?? null, null);
+      hs.accounts.setDeviceKeys(a.userId, deviceId, JSON.stringify(clean));
+      storeKeys(hs, a.userId, deviceId, body.one_time_keys ?? {}, body.fallback_keys ?? {});
+      hs.keys.putDehydratedDevice(a.userId, deviceId, JSON.stringify(body.device_data));
+    });
+    hs.deviceListChanged(a.userId);
+    return { json: { device_id: deviceId } };
+  });
+
+  router.add("GET", DEHYDRATED_DEVICE_PREFIX, (req) => {
+    const a = authed(req);
+    const d = hs.keys.getDehydratedDevice(a.userId);
+    if (d === undefined) throw notFound("No dehydrated device available");
+    return { json: { device_id: d.deviceId, device_data: JSON.parse(d.deviceData) as unknown } };
+  });
+
+  router.add("DELETE", DEHYDRATED_DEVICE_PREFIX, (req) => {
+    const a = authed(req);
+    const d = hs.keys.getDehydratedDevice(a.userId);
+    if (d === undefined) throw notFound("No dehydrated device available");
+    hs.deleteDevice(a.userId, d.deviceId);
+    return { json: { device_id: d.deviceId } };
+  });
+
+  router.add("POST", `${DEHYDRATED_DEVICE_PREFIX}/:device/events`, (req) => {
+    const a = authed(req);
+    const body = jsonBody(req, eventsBody);
+    const d = hs.keys.getDehydratedDevice(a.userId);
+    if (d === undefined || d.deviceId !== req.params.device) {
+      throw new MatrixError(403, "M_FORBIDDEN", "No such dehydrated device");
+    }
+    let after = 0;
+    if (body.next_batch !== undefined) {
+      if (!/^\d{1,15}$/.test(body.next_batch)) throw badJson("Invalid next_batch");
+      after = Number(body.next_batch);
+      // Asking for the next page acknowledges the previous ones.
+      hs.ackToDevice(a.userId, d.deviceId, after);
+    }
+    const page = hs.keys.pendingToDevice(a.userId, d.deviceId, after, DEHYDRATED_EVENTS_PAGE);
+    const last = page[page.length - 1];
+    return {
+      json: {
+        events: page.map((p) => JSON.parse(p.json) as unknown),
+        next_batch: String(last?.pos ?? after),
+      },
+    };
+  });
+}
