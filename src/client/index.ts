@@ -1,4 +1,7 @@
 // What callers of the encryption API catch and read, re-exported so `keyroom` alone suffices.
+
+export { RecoveryKeyError, type RecoveryKeyErrorCode } from "../crypto/recovery-key/index.ts";
+export { SecretStorageError, type SecretStorageErrorCode } from "../crypto/secret-storage/index.ts";
 export {
   CrossSigningError,
   type CrossSigningErrorCode,
@@ -11,11 +14,14 @@ export {
   type E2eeErrorCode,
   type HeldKeyRequest,
   type IdentityState,
+  type SecretStorageProblem,
+  type SecretStorageStatus,
   type SenderRequirement,
   type SenderTrust,
   type ShareWith,
   type UnknownDevice,
   UnknownDevicesError,
+  UnlockedSecretStorageKey,
   type UserIdentityInfo,
   VerificationError,
   type VerificationErrorCode,
@@ -44,6 +50,8 @@ export {
   ClientCrypto,
   ClientCryptoError,
   type ClientCryptoErrorCode,
+  type CreatedSecretStorageKey,
+  type CreateSecretStorageKeyOptions,
   type CryptoStoreFactory,
   type CryptoStoreOption,
   type EncryptionOptions,
@@ -53,6 +61,8 @@ export {
   type MediaAttachment,
   type ProgressCallback,
   type RoomTrustRequirements,
+  SecretStorage,
+  type SecretStorageUnlock,
 } from "./crypto/index.ts";
 export { DeviceApi, type DeviceDeletionAuth, MAX_UIA_ROUNDS, type OwnDevice } from "./devices.ts";
 export { checkHomeserver, type DiscoveredHomeserver, discoverHomeserver, serverNameOf } from "./discovery.ts";

@@ -37,6 +37,7 @@ import { sendOutgoingRequest } from "./dispatch.ts";
 import { ClientCryptoError } from "./errors.ts";
 import type { OpenedStore } from "./options.ts";
 import { OutgoingRequestLoop, Serial } from "./outgoing.ts";
+import { SecretStorage } from "./secret-storage.ts";
 
 /**
  * Undecryptable events kept (whole, oldest dropped first) to re-emit them once their key arrives.
@@ -62,6 +63,8 @@ export interface ClientCryptoHost {
   emitKeyRequest(request: HeldKeyRequest): void;
   /** Reports a failure nobody awaits (a background request). */
   reportError(error: unknown): void;
+  /** Uploads global account data (secret storage) and keeps the client's copy current. */
+  setAccountData(type: string, content: JsonObject): Promise<void>;
 }
 
 export interface ClientCryptoOpenOptions {
@@ -126,11 +129,18 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   /** The crypto store's token when the client starts over without one (see `clientSince`). */
   #gapFrom: string | undefined;
   #closed = false;
+  /** Secret storage (`m.secret_storage.*` account data): keys, and secrets encrypted with them. */
+  readonly secretStorage: SecretStorage;
 
   private constructor(machine: OlmMachine, host: ClientCryptoHost, store: OpenedStore) {
     this.machine = machine;
     this.#host = host;
     this.#store = store;
+    this.secretStorage = new SecretStorage({
+      http: host.http,
+      userId: machine.userId,
+      setAccountData: (type, content) => host.setAccountData(type, content),
+    });
     this.#loop = new OutgoingRequestLoop({
       machine,
       send: (request) => sendOutgoingRequest(host.http, request),

@@ -29,3 +29,9 @@ export {
   resolveEncryptionOptions,
 } from "./options.ts";
 export { MAX_OUTGOING_PASSES, OutgoingRequestLoop, Serial } from "./outgoing.ts";
+export {
+  type CreatedSecretStorageKey,
+  type CreateSecretStorageKeyOptions,
+  SecretStorage,
+  type SecretStorageUnlock,
+} from "./secret-storage.ts";
