@@ -396,6 +396,17 @@ export class CrossSigning {
   // ---- decisions ----
 
   /**
+   * Our self-signing key when we hold it and it is the published one: it signs a new device of
+   * ours (a dehydrated device) before it is uploaded.
+   */
+  selfSigningKey(): SigningKey | undefined {
+    const ssk = this.#private.self_signing;
+    return ssk !== undefined && this.#ownIdentity()?.selfSigning?.publicKey === ssk.publicKey
+      ? ssk
+      : undefined;
+  }
+
+  /**
    * A device was verified (interactively, or on the app's say-so): for one of our own other
    * devices, the signature of our self-signing key to upload (when we hold it).
    */

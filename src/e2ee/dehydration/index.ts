@@ -14,3 +14,9 @@ export {
   parseDehydratedEventsPage,
   rehydrateDevice,
 } from "./dehydrated-device.ts";
+export {
+  MAX_REHYDRATED_OLM_SESSIONS,
+  RehydratedDevice,
+  type RehydratedPage,
+  type RehydratedRoomKey,
+} from "./rehydrate.ts";
