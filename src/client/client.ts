@@ -373,9 +373,14 @@ export class MatrixClient extends RoomsClient {
   withdrawVerification(userId: string): Promise<UserIdentityInfo> {
     return this.crypto.withdrawVerification(userId);
   }
-  /** Per-room trust requirements for this process (override `encryption.shareWith` / `senderRequirement`). */
-  setRoomTrustRequirements(roomId: string, requirements: RoomTrustRequirements): void {
-    this.crypto.setRoomTrustRequirements(roomId, requirements);
+  /**
+   * Per-room trust requirements (override `encryption.shareWith` / `senderRequirement`), kept in
+   * the crypto store across restarts.
+   */
+  async setRoomTrustRequirements(roomId: string, requirements: RoomTrustRequirements): Promise<void> {
+    const room = this.rooms.get(roomId);
+    if (!room?.encrypted) throw new ClientError("INVALID_ARGUMENT", "not a known encrypted room");
+    await this.crypto.setRoomTrustRequirements(room, requirements);
   }
 
   /**

@@ -611,7 +611,8 @@ export class OlmMachine {
           ...roomSettingsOf(merged),
           historyVisibility: settings.historyVisibility,
           onlyVerifiedDevices: settings.onlyVerifiedDevices,
-          shareWith: settings.shareWith,
+          // What the caller passes now wins over what the user recorded for the room.
+          shareWith: settings.shareWith ?? merged.shareWith,
         },
         this.#defaults,
       );
@@ -622,7 +623,8 @@ export class OlmMachine {
 
   /**
    * Records a room's encryption settings (from `m.room.encryption`, and the user's per-room
-   * `verifyDevices`). Throws `ENCRYPTION_DOWNGRADE` if the algorithm would change.
+   * `verifyDevices`, `shareWith` and `senderRequirement`). Throws `ENCRYPTION_DOWNGRADE` if the
+   * algorithm would change.
    */
   setRoomSettings(roomId: string, settings: RoomEncryptionSettings): Promise<void> {
     return this.#step(async () => {

@@ -137,6 +137,12 @@ export function fullChanges(): CryptoChanges {
     replays: [{ roomId: ROOM_A, sessionId: "g1", messageIndex: 3, eventId: "$e3", timestamp: 1000 }],
     roomSettings: [
       { roomId: ROOM_A, algorithm: "m.megolm.v1.aes-sha2", rotationPeriodMessages: 100, verifyDevices: true },
+      {
+        roomId: ROOM_B,
+        algorithm: "m.megolm.v1.aes-sha2",
+        shareWith: "cross_signed",
+        senderRequirement: "refuse",
+      },
     ],
     backupState: {
       version: "3",

@@ -191,6 +191,20 @@ export interface ReplayRecord {
   readonly timestamp: number;
 }
 
+/**
+ * Who gets a room's keys: every device, devices cross-signed by their owner (or marked verified),
+ * or devices marked verified. Those left out get `m.room_key.withheld` (`m.unverified`).
+ */
+export type ShareWith = "all" | "cross_signed" | "verified";
+export const SHARE_WITH_VALUES: readonly ShareWith[] = ["all", "cross_signed", "verified"];
+
+/**
+ * Whether events from devices not cross-signed by their owner are accepted: `"accept"` (marked
+ * through `senderCrossSigned`) or `"refuse"` (`DecryptionError("SENDER_NOT_CROSS_SIGNED")`).
+ */
+export type SenderRequirement = "accept" | "refuse";
+export const SENDER_REQUIREMENT_VALUES: readonly SenderRequirement[] = ["accept", "refuse"];
+
 /** Per-room encryption settings, from `m.room.encryption` plus the user's choices. */
 export interface RoomSettingsRecord {
   readonly roomId: string;
@@ -199,6 +213,9 @@ export interface RoomSettingsRecord {
   readonly rotationPeriodMessages?: number;
   /** Refuse to send while the room has devices the user has not marked (`UnknownDevicesError`). */
   readonly verifyDevices?: boolean;
+  /** The user's per-room trust requirements (override the client-wide options). */
+  readonly shareWith?: ShareWith;
+  readonly senderRequirement?: SenderRequirement;
 }
 
 /** The server-side key backup we upload to. Its private key is a secret (`m.megolm_backup.v1`). */

@@ -30,6 +30,8 @@ import {
   type ReplayRecord,
   type RoomSessionKey,
   type RoomSettingsRecord,
+  SENDER_REQUIREMENT_VALUES,
+  SHARE_WITH_VALUES,
   type SharedWith,
   type StoreIdentity,
   type TrackedUserRecord,
@@ -429,6 +431,11 @@ export function parseRoomSettings(v: unknown): RoomSettingsRecord {
       rotationPeriodMs: optInt(o, "rotationPeriodMs", w),
       rotationPeriodMessages: optInt(o, "rotationPeriodMessages", w),
       verifyDevices: optBool(o, "verifyDevices", w),
+      shareWith: o.shareWith === undefined ? undefined : oneOf(o, "shareWith", SHARE_WITH_VALUES, w),
+      senderRequirement:
+        o.senderRequirement === undefined
+          ? undefined
+          : oneOf(o, "senderRequirement", SENDER_REQUIREMENT_VALUES, w),
     },
   );
 }

@@ -124,4 +124,45 @@ describe("cross-signing (devserver)", () => {
     assert.equal(eventById(alice2, shown).encryption?.decrypted, true);
     assert.equal(eventById(alice2, shown).content.body, "now cross-signed");
   });
+
+  it("per-room trust requirements are kept across a restart", async () => {
+    const alice = await user("xf");
+    const bob = await user("xg");
+    await alice.client.bootstrapCrossSigning();
+    const roomId = await sharedRoom(bob, [alice]);
+    const alice2 = await secondDevice(alice, "2");
+    await syncAll(alice, bob, alice2);
+    await assert.rejects(
+      bob.client.setRoomTrustRequirements("!nowhere:localhost", { shareWith: "verified" }),
+      {
+        code: "INVALID_ARGUMENT",
+      },
+    );
+    await bob.client.setRoomTrustRequirements(roomId, { shareWith: "cross_signed" });
+    await bob.client.setRoomTrustRequirements(roomId, { senderRequirement: "refuse" });
+
+    const session = await bob.client.store.loadSession();
+    assert.ok(session);
+    await bob.client.close();
+    const again = encryptedClient(fx.hs, bob.storeDir);
+    fx.open.push(again);
+    await again.restore(session);
+    const bob2 = watch(again, bob.name, bob.storeDir);
+    await syncAll(bob2);
+
+    // shareWith survived: alice's device that is not cross-signed is refused the key.
+    const hidden = await again.sendText(roomId, "for cross-signed devices");
+    await syncAll(alice, alice2);
+    assert.equal(eventById(alice, hidden).encryption?.decrypted, true);
+    const withheld = eventById(alice2, hidden).encryption;
+    assert.ok(withheld?.decrypted === false);
+    assert.equal(withheld.code, "WITHHELD");
+
+    // senderRequirement survived: the same device's messages are refused.
+    const fromUnsigned = await alice2.client.sendText(roomId, "from a device not cross-signed");
+    await syncAll(bob2);
+    const refused = eventById(bob2, fromUnsigned).encryption;
+    assert.ok(refused?.decrypted === false);
+    assert.equal(refused.code, "SENDER_NOT_CROSS_SIGNED");
+  });
 });

@@ -124,7 +124,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
    * fetched once before the first share. Sync (and its gap fetches) keeps it current after that.
    */
   readonly #membersLoaded = new Set<string>();
-  /** Per-room trust requirements set in this process (override the client-wide options). */
+  /** Per-room trust requirements (persisted in the engine), read once per room per process. */
   readonly #roomTrust = new Map<string, RoomTrustRequirements>();
   /** The crypto store's token when the client starts over without one (see `clientSince`). */
   #gapFrom: string | undefined;
@@ -217,7 +217,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
 
   async decryptRoomEvent(room: Room, event: ClientEvent): Promise<DecryptionResult> {
     try {
-      const requirement = this.#roomTrust.get(room.roomId)?.senderRequirement;
+      const requirement = (await this.#trustOf(room.roomId)).senderRequirement;
       const opts = requirement === undefined ? {} : { senderRequirement: requirement };
       let decrypted = await this.machine.decryptRoomEvent(event, room.roomId, opts);
       if (decrypted.trust === "unknown_device") {
@@ -321,10 +321,9 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
         if (this.#loop.lastError === undefined) break;
       }
       const visibility = historyVisibilityOf(room);
-      const shareWith = this.#roomTrust.get(roomId)?.shareWith;
+      // The room's recorded `shareWith` is applied by the engine.
       const shares = await this.machine.shareRoomKey(roomId, members, {
         ...(visibility !== undefined ? { historyVisibility: visibility } : {}),
-        ...(shareWith !== undefined ? { shareWith } : {}),
       });
       if (shares.length > 0) await this.#loop.run();
       return { type: "m.room.encrypted", content: await this.#encrypt(roomId, type, content) };
@@ -466,10 +465,33 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     return this.machine.withdrawVerification(userId);
   }
 
-  /** Trust requirements for one room in this process (each overrides the client-wide option). */
-  setRoomTrustRequirements(roomId: string, requirements: RoomTrustRequirements): void {
+  /**
+   * Trust requirements for one room (each overrides the client-wide option), persisted in the
+   * crypto store so that they hold after a restart.
+   */
+  async setRoomTrustRequirements(room: Room, requirements: RoomTrustRequirements): Promise<void> {
     this.#ensureOpen();
-    this.#roomTrust.set(roomId, { ...this.#roomTrust.get(roomId), ...requirements });
+    const roomId = room.roomId;
+    await this.#recordRoom(room, { fromSync: false, track: false });
+    const { shareWith, senderRequirement } = requirements;
+    await this.machine.setRoomSettings(roomId, {
+      ...(shareWith !== undefined ? { shareWith } : {}),
+      ...(senderRequirement !== undefined ? { senderRequirement } : {}),
+    });
+    this.#roomTrust.set(roomId, { ...(await this.#trustOf(roomId)), ...requirements });
+  }
+
+  /** The room's recorded trust requirements (empty when the client-wide options apply). */
+  async #trustOf(roomId: string): Promise<RoomTrustRequirements> {
+    const cached = this.#roomTrust.get(roomId);
+    if (cached !== undefined) return cached;
+    const stored = await this.machine.getRoomSettings(roomId);
+    const trust: RoomTrustRequirements = {
+      ...(stored?.shareWith !== undefined ? { shareWith: stored.shareWith } : {}),
+      ...(stored?.senderRequirement !== undefined ? { senderRequirement: stored.senderRequirement } : {}),
+    };
+    this.#roomTrust.set(roomId, trust);
+    return trust;
   }
 
   /** Our own keys asked for again, whatever the cache says (another device may have changed them). */

@@ -2,6 +2,10 @@
  * Decrypting `m.room.encrypted` room events (Megolm): the right inbound session, the payload's
  * room check, replay detection, and how far the sender can be trusted.
  */
+import type { SenderRequirement } from "../../store/records.ts";
+
+export type { SenderRequirement };
+
 import { MegolmError } from "../../crypto/megolm/index.ts";
 import { utf8Decode } from "../../crypto/primitives/index.ts";
 import type { WithheldRecord } from "../../store/records.ts";
@@ -104,12 +108,6 @@ function parsePayload(plaintext: Uint8Array): MegolmPayload {
   }
   return { type: json.type, content: json.content, room_id: json.room_id };
 }
-
-/**
- * Whether events from devices not cross-signed by their owner are accepted: `"accept"` (marked
- * through `senderCrossSigned`) or `"refuse"` (`DecryptionError("SENDER_NOT_CROSS_SIGNED")`).
- */
-export type SenderRequirement = "accept" | "refuse";
 
 interface CrossSigningVerdict {
   readonly crossSigned: boolean;

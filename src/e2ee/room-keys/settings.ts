@@ -1,6 +1,6 @@
 /** Per-room encryption settings, from `m.room.encryption` and the room's history visibility. */
 
-import type { RoomSettingsRecord } from "../../store/records.ts";
+import type { RoomSettingsRecord, SenderRequirement, ShareWith } from "../../store/records.ts";
 import { MEGOLM_ALGORITHM } from "../devices/device.ts";
 import { E2eeError } from "../errors.ts";
 
@@ -14,13 +14,7 @@ export const MAX_ROTATION_PERIOD_MSGS = 10_000;
 
 export type HistoryVisibility = "invited" | "joined" | "shared" | "world_readable";
 
-/**
- * Which devices get a room's key: every device not blacklisted, only devices cross-signed by
- * their owner (or marked verified), or only verified devices. Excluded devices are told with
- * `m.room_key.withheld` (`m.unverified`).
- */
-export type ShareWith = "all" | "cross_signed" | "verified";
-export const SHARE_WITH_VALUES: readonly ShareWith[] = ["all", "cross_signed", "verified"];
+export { SHARE_WITH_VALUES, type ShareWith } from "../../store/records.ts";
 
 export interface RoomEncryptionSettings {
   readonly algorithm?: string;
@@ -36,6 +30,8 @@ export interface RoomEncryptionSettings {
   readonly onlyVerifiedDevices?: boolean;
   /** Overrides the machine-wide `shareWith` (`onlyVerifiedDevices: true` means `"verified"`). */
   readonly shareWith?: ShareWith;
+  /** Overrides the machine-wide `senderRequirement` for this room's events. */
+  readonly senderRequirement?: SenderRequirement;
 }
 
 export interface RoomMember {
@@ -121,7 +117,7 @@ export function mergeRoomSettings(
   if (algorithm !== MEGOLM_ALGORITHM) {
     throw new E2eeError("UNSUPPORTED_ALGORITHM", "the room uses an encryption algorithm we do not support");
   }
-  const { rotationPeriodMs, rotationPeriodMsgs, verifyDevices } = passed;
+  const { rotationPeriodMs, rotationPeriodMsgs, verifyDevices, shareWith, senderRequirement } = passed;
   return {
     roomId,
     algorithm,
@@ -129,8 +125,16 @@ export function mergeRoomSettings(
       rotationPeriodMs: stored?.rotationPeriodMs,
       rotationPeriodMessages: stored?.rotationPeriodMessages,
       verifyDevices: stored?.verifyDevices,
+      shareWith: stored?.shareWith,
+      senderRequirement: stored?.senderRequirement,
     }),
-    ...defined({ rotationPeriodMs, rotationPeriodMessages: rotationPeriodMsgs, verifyDevices }),
+    ...defined({
+      rotationPeriodMs,
+      rotationPeriodMessages: rotationPeriodMsgs,
+      verifyDevices,
+      shareWith,
+      senderRequirement,
+    }),
   };
 }
 
@@ -141,5 +145,7 @@ export function roomSettingsOf(r: RoomSettingsRecord): RoomEncryptionSettings {
     rotationPeriodMs: r.rotationPeriodMs,
     rotationPeriodMsgs: r.rotationPeriodMessages,
     verifyDevices: r.verifyDevices,
+    shareWith: r.shareWith,
+    senderRequirement: r.senderRequirement,
   };
 }
