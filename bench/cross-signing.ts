@@ -13,7 +13,7 @@ import { OlmMachine } from "../src/e2ee/index.ts";
 import { MemoryCryptoStore } from "../src/store/index.ts";
 import { alternate, cpuMs, formatRatio, machineInfo, ratios, type SelfTimed } from "./stats.ts";
 
-const QUICK = process.argv.includes("--quick");
+const QUICK = process.argv.includes("--quick") || process.env.KEYROOM_BENCH_QUICK === "1";
 const USERS = QUICK ? 100 : 1000;
 const ME = "@bench:localhost";
 const TARGET = 2;

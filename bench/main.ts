@@ -114,6 +114,10 @@ if (wanted("e2ee")) {
   printE2eeReport(report);
   results.e2ee = report;
 }
+if (wanted("cross-signing")) {
+  console.log("\n== Cross-signing: Keyroom vs matrix-sdk-crypto-wasm ==");
+  results.crossSigning = lastJsonLine<unknown>(runChild("bench/cross-signing.ts", [], true));
+}
 if (wanted("devserver")) {
   console.log("\n== Development homeserver ==");
   results.devserver = lastJsonLine<unknown>(runChild("bench/devserver.ts", [], true));
