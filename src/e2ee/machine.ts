@@ -49,6 +49,8 @@ import {
   type SettingsDefaults,
   type ShareWith,
 } from "./room-keys/settings.ts";
+import { newSecretGossipState } from "./secret-storage/gossip.ts";
+import { SECRET_REQUEST_TYPE } from "./secret-storage/sharing.ts";
 import { receiveToDevice, type SyncChanges, type SyncChangesResult } from "./sync/to-device.ts";
 import { queuedToDevice, queueToDevice } from "./to-device-queue.ts";
 import { type DeviceTrust, isDeviceTrust } from "./trust/trust.ts";
@@ -125,6 +127,7 @@ export class OlmMachine {
       replays: new ReplayGuard(),
       heldKeyRequests: new HeldKeyRequests(),
       signatureUploads: new Map(),
+      secretGossip: newSecretGossipState(),
     };
     const parts = await buildParts(ctx, kept);
     // Our own user is always tracked: our other devices share and request keys with us.
@@ -251,10 +254,15 @@ export class OlmMachine {
         roomKeys: [],
         redecrypted: [],
         heldKeyRequests: [],
+        secrets: [],
       };
       const toDevice: unknown = changes.toDevice;
       for (const raw of Array.isArray(toDevice) ? toDevice : []) await receiveToDevice(p, raw, result);
       await this.verification.receiveToDevice(p, result.toDevice);
+      // After the verification events: a device verified in this sync may ask for secrets in it.
+      for (const e of result.toDevice) {
+        if (e.type === SECRET_REQUEST_TYPE) await p.secrets.receiveRequest(e.sender, e.content);
+      }
       for (const update of result.roomKeys) await keyArrived(p, this.#pending, update, result.redecrypted);
       if (changes.nextBatch !== undefined) this.#ctx.tx.nextBatch = changes.nextBatch;
       return result;
@@ -287,7 +295,10 @@ export class OlmMachine {
       out.push(...p.devices.inFlightRequests(), ...p.devices.queryRequests());
       out.push(...p.crossSigning.pendingUploads());
       out.push(...p.olm.inFlightClaims());
-      const needy: DeviceRecord[] = [...p.gossip.devicesAwaitingSession()];
+      const needy: DeviceRecord[] = [
+        ...p.gossip.devicesAwaitingSession(),
+        ...p.secrets.devicesAwaitingSession(),
+      ];
       for (const { curve25519, userId } of p.olm.wedged()) {
         const device = await p.devices.userDeviceByCurveKey(userId, curve25519);
         if (device !== undefined && !device.deleted) needy.push(device);
@@ -374,6 +385,7 @@ export class OlmMachine {
       queueToDevice(this.#ctx, request);
     }
     await p.gossip.retryPendingAnswers();
+    await p.secrets.retryPendingAnswers();
   }
 
   // ---- devices ----
@@ -439,6 +451,7 @@ export class OlmMachine {
       const updated = await p.devices.setTrust(userId, deviceId, trust);
       if (updated === undefined) throw new E2eeError("BAD_ARGUMENT", "unknown device");
       await p.gossip.trustChanged(updated);
+      await p.secrets.trustChanged(updated);
       return deviceInfo(updated, p.crossSigning.deviceTrust(updated, await p.crossSigning.identity(userId)));
     });
   }
@@ -483,6 +496,7 @@ export class OlmMachine {
       const updated = await p.devices.setTrust(userId, deviceId, "verified");
       if (updated === undefined) throw new CrossSigningError("UNKNOWN_DEVICE", "unknown device");
       await p.gossip.trustChanged(updated);
+      await p.secrets.trustChanged(updated);
       const request = p.crossSigning.signDevice(updated);
       const identity = await p.crossSigning.identity(userId);
       return { device: deviceInfo(updated, p.crossSigning.deviceTrust(updated, identity)), request };
@@ -527,6 +541,17 @@ export class OlmMachine {
   /** Our cross-signing private keys as unpadded base64 seeds (for secret storage or secret sharing). */
   exportCrossSigningKeys(): Promise<{ master?: string; selfSigning?: string; userSigning?: string }> {
     return this.#step(async (p) => p.crossSigning.exportPrivateKeys());
+  }
+
+  /**
+   * Asks our other devices (`m.secret.request`) for `names`, by default every secret of
+   * `GOSSIPED_SECRETS` we lack (the cross-signing keys, the backup key). Only our own verified
+   * devices answer, over Olm; the answers arrive with a later sync (cross-signing keys imported,
+   * others in `SyncChangesResult.secrets`). Also done on its own when one of our other devices is
+   * verified interactively. Returns the names asked for.
+   */
+  requestSecrets(names?: readonly string[]): Promise<string[]> {
+    return this.#step(async (p) => p.secrets.request(names ?? (await p.secrets.missing())));
   }
 
   /**

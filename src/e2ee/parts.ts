@@ -10,6 +10,7 @@ import type { HeldKeyRequests } from "./key-requests/held.ts";
 import { OlmSessions } from "./olm/sessions.ts";
 import { InboundSessions } from "./room-keys/inbound.ts";
 import { OutboundSessions } from "./room-keys/outbound.ts";
+import { SecretGossip, type SecretGossipState } from "./secret-storage/gossip.ts";
 import { type QueuedToDevice, queuedToDevice } from "./to-device-queue.ts";
 
 export interface Parts {
@@ -21,6 +22,7 @@ export interface Parts {
   readonly decryptor: RoomEventDecryptor;
   readonly gossip: KeyRequests;
   readonly crossSigning: CrossSigning;
+  readonly secrets: SecretGossip;
   readonly queue: Map<string, QueuedToDevice>;
 }
 
@@ -29,6 +31,7 @@ export interface Kept {
   readonly replays: ReplayGuard;
   readonly heldKeyRequests: HeldKeyRequests;
   readonly signatureUploads: PendingSignatureUploads;
+  readonly secretGossip: SecretGossipState;
 }
 
 export async function buildParts(ctx: MachineContext, kept: Kept): Promise<Parts> {
@@ -42,10 +45,11 @@ export async function buildParts(ctx: MachineContext, kept: Kept): Promise<Parts
   const decryptor = new RoomEventDecryptor(ctx, own, inbound, devices, crossSigning, kept.replays);
   const gossip = new KeyRequests(ctx, devices, olm, inbound, kept.heldKeyRequests);
   await gossip.load();
+  const secrets = new SecretGossip(ctx, devices, olm, crossSigning, kept.secretGossip);
   const queue = new Map<string, QueuedToDevice>();
   for (const r of await ctx.store.getQueuedRequests()) {
     const q = queuedToDevice(r);
     if (q !== undefined) queue.set(q.request.id, q);
   }
-  return { own, devices, olm, inbound, outbound, decryptor, gossip, crossSigning, queue };
+  return { own, devices, olm, inbound, outbound, decryptor, gossip, crossSigning, secrets, queue };
 }

@@ -10,6 +10,7 @@ import { ReplayGuard } from "../decryption/replay.ts";
 import { HeldKeyRequests } from "../key-requests/held.ts";
 import { MAX_TO_DEVICE_CIPHERTEXT_BYTES } from "../limits.ts";
 import { buildParts } from "../parts.ts";
+import { newSecretGossipState } from "../secret-storage/gossip.ts";
 import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
 import { RawOlmPeer } from "../test-support/raw-peer.ts";
 import {
@@ -173,6 +174,7 @@ describe("Olm sessions under hostile input", () => {
       replays: new ReplayGuard(),
       heldKeyRequests: new HeldKeyRequests(),
       signatureUploads: new Map(),
+      secretGossip: newSecretGossipState(),
     });
     await parts.devices.devicesOf("@alice:x");
     time.advance(UNWEDGE_INTERVAL_MS + 1);

@@ -16,6 +16,12 @@ export {
   type SecretStorageKeyHandle,
 } from "./account-data.ts";
 export {
+  GOSSIPED_SECRETS,
+  MAX_HELD_SECRET_REQUESTS,
+  MAX_PENDING_SECRET_ANSWERS,
+  ReceivedSecret,
+} from "./gossip.ts";
+export {
   BACKUP_SECRET,
   CROSS_SIGNING_MASTER_SECRET,
   CROSS_SIGNING_SELF_SIGNING_SECRET,

@@ -9,6 +9,8 @@ import { isId } from "../limits.ts";
 import type { DecryptedOlmEvent } from "../olm/sessions.ts";
 import type { Parts } from "../parts.ts";
 import type { RoomKeyUpdate } from "../room-keys/inbound.ts";
+import type { ReceivedSecret } from "../secret-storage/gossip.ts";
+import { SECRET_SEND_TYPE } from "../secret-storage/sharing.ts";
 import { isRecord } from "../util.ts";
 
 export interface ToDeviceEvent {
@@ -45,10 +47,14 @@ export interface SyncChangesResult {
   readonly redecrypted: DecryptedRoomEvent[];
   /** Requests of our own unverified devices for keys we hold, held until they are verified. */
   readonly heldKeyRequests: HeldKeyRequest[];
+  /** Secrets our own verified devices sent us on request, other than the cross-signing keys (imported). */
+  readonly secrets: ReceivedSecret[];
 }
 
 /** Never handed to the application: key material stays inside the machine. */
 const SECRET_FIELDS = new Set(["session_key"]);
+/** The same for `m.secret.send`, whose `secret` is a key (the client gets it in `secrets` if accepted). */
+const SECRET_SEND_FIELDS = new Set(["session_key", "secret"]);
 
 export async function receiveToDevice(p: Parts, raw: unknown, result: SyncChangesResult): Promise<void> {
   if (!isRecord(raw) || typeof raw.type !== "string" || !isId(raw.sender) || !isRecord(raw.content)) {
@@ -100,9 +106,13 @@ async function receiveDecrypted(
     update = await p.gossip.receiveForwardedKey(event);
   } else if (payload.type === "m.room_key.withheld") {
     await receiveWithheld(p, sender, payload.content, senderKey);
+  } else if (payload.type === SECRET_SEND_TYPE) {
+    const secret = await p.secrets.receiveSend(event);
+    if (secret !== undefined) result.secrets.push(secret);
   }
   if (update !== undefined) result.roomKeys.push(update);
-  const content = Object.fromEntries(Object.entries(payload.content).filter(([k]) => !SECRET_FIELDS.has(k)));
+  const hidden = payload.type === SECRET_SEND_TYPE ? SECRET_SEND_FIELDS : SECRET_FIELDS;
+  const content = Object.fromEntries(Object.entries(payload.content).filter(([k]) => !hidden.has(k)));
   result.toDevice.push({
     type: payload.type,
     sender,

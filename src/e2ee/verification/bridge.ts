@@ -130,6 +130,8 @@ async function applyVerified(p: Parts, verified: VerifiedKeys): Promise<void> {
     if (updated === undefined) continue;
     await p.gossip.trustChanged(updated);
     p.crossSigning.signDevice(updated);
+    // A device of ours we just verified: ask it for the secrets we lack, answer what it asked.
+    await p.secrets.deviceVerified(updated);
   }
   for (const m of verified.masterKeys) {
     const identity = await p.crossSigning.identity(m.userId);

@@ -1,0 +1,318 @@
+/**
+ * Secret sharing in the machine (`m.secret.request` / `m.secret.send` between our own devices).
+ * A device of ours that we verified interactively is asked for the secrets we lack (the
+ * cross-signing keys, the backup key); requests of our own verified devices are answered over Olm;
+ * requests of our own devices not verified yet wait (bounded) until they are. A received secret is
+ * accepted only over Olm, from our own verified device, for a request we made: cross-signing keys
+ * are imported here (checked against our published keys); the others are handed to the client
+ * (the backup key goes to the key backup, which checks it against its version).
+ */
+import type { MachineContext } from "../context.ts";
+import { newRequestId } from "../context.ts";
+import { CrossSigningError } from "../cross-signing/errors.ts";
+import type { CrossSigning } from "../cross-signing/manager.ts";
+import type { DeviceRecord } from "../devices/device.ts";
+import type { DeviceManager } from "../devices/manager.ts";
+import type { DecryptedOlmEvent, OlmSessions } from "../olm/sessions.ts";
+import type { ToDeviceRequest } from "../requests.ts";
+import { queueToDevice } from "../to-device-queue.ts";
+import {
+  BACKUP_SECRET,
+  CROSS_SIGNING_MASTER_SECRET,
+  CROSS_SIGNING_SELF_SIGNING_SECRET,
+  CROSS_SIGNING_USER_SIGNING_SECRET,
+  KEY_SECRETS,
+} from "./names.ts";
+import {
+  buildSecretRequestCancellation,
+  buildSecretRequests,
+  buildSecretSend,
+  decideSecretRequest,
+  decideSecretSend,
+  type OutstandingSecretRequest,
+  parseSecretRequest,
+  parseSecretSend,
+  rememberSecretRequest,
+  SECRET_REQUEST_TYPE,
+  SECRET_SEND_TYPE,
+  type SecretRequest,
+} from "./sharing.ts";
+
+/** Requests of our unverified devices held until they are verified (the oldest goes first). */
+export const MAX_HELD_SECRET_REQUESTS = 32;
+/** Answers waiting for an Olm session with the requester (the oldest goes first). */
+export const MAX_PENDING_SECRET_ANSWERS = 32;
+
+/** What a newly verified own device asks for: the secrets recovery needs. */
+export const GOSSIPED_SECRETS: readonly string[] = [
+  CROSS_SIGNING_MASTER_SECRET,
+  CROSS_SIGNING_SELF_SIGNING_SECRET,
+  CROSS_SIGNING_USER_SIGNING_SECRET,
+  BACKUP_SECRET,
+];
+
+const CROSS_SIGNING_FIELD: Readonly<Record<string, "master" | "selfSigning" | "userSigning">> = {
+  [CROSS_SIGNING_MASTER_SECRET]: "master",
+  [CROSS_SIGNING_SELF_SIGNING_SECRET]: "selfSigning",
+  [CROSS_SIGNING_USER_SIGNING_SECRET]: "userSigning",
+};
+
+/** A secret another device of ours sent us, for the client to use (never logged: see toJSON). */
+export class ReceivedSecret {
+  readonly name: string;
+  readonly value: string;
+  constructor(name: string, value: string) {
+    this.name = name;
+    this.value = value;
+  }
+  toJSON(): Record<string, string> {
+    return { name: this.name };
+  }
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return `ReceivedSecret(${this.name})`;
+  }
+}
+
+type Request = SecretRequest & { readonly action: "request" };
+
+/** Memory-only state that outlives a rebuild of the machine's parts. */
+export interface SecretGossipState {
+  /** Requests we sent, by request ID (bounded by `MAX_OUTSTANDING_SECRET_REQUESTS`). */
+  readonly outstanding: Map<string, OutstandingSecretRequest>;
+  /** `[deviceId, requestId]` → a request of an own device not verified yet. */
+  readonly held: Map<string, Request>;
+  /** `[deviceId, requestId]` → an answer waiting for an Olm session. */
+  readonly pending: Map<string, { readonly device: DeviceRecord; readonly request: Request }>;
+}
+
+export function newSecretGossipState(): SecretGossipState {
+  return { outstanding: new Map(), held: new Map(), pending: new Map() };
+}
+
+const keyOf = (deviceId: string, requestId: string): string => JSON.stringify([deviceId, requestId]);
+
+function bounded<V>(map: Map<string, V>, key: string, value: V, limit: number): void {
+  map.delete(key);
+  map.set(key, value);
+  while (map.size > limit) {
+    const oldest = map.keys().next();
+    if (oldest.done === true) break;
+    map.delete(oldest.value);
+  }
+}
+
+export class SecretGossip {
+  readonly #ctx: MachineContext;
+  readonly #devices: DeviceManager;
+  readonly #olm: OlmSessions;
+  readonly #crossSigning: CrossSigning;
+  readonly #state: SecretGossipState;
+
+  constructor(
+    ctx: MachineContext,
+    devices: DeviceManager,
+    olm: OlmSessions,
+    crossSigning: CrossSigning,
+    state: SecretGossipState,
+  ) {
+    this.#ctx = ctx;
+    this.#devices = devices;
+    this.#olm = olm;
+    this.#crossSigning = crossSigning;
+    this.#state = state;
+  }
+
+  #queue(eventType: string, messages: ToDeviceRequest["body"]["messages"]): void {
+    queueToDevice(this.#ctx, { id: newRequestId(), type: "to_device", eventType, body: { messages } });
+  }
+
+  /** Whether one of our devices is verified: marked so, or cross-signed by our trusted identity. */
+  async #verified(device: DeviceRecord): Promise<boolean> {
+    if (device.deleted || device.trust === "blacklisted") return false;
+    const identity = await this.#crossSigning.identity(device.userId);
+    return this.#crossSigning.deviceTrust(device, identity).verified;
+  }
+
+  /** The value of a secret we can give away (a key secret we hold), or undefined. */
+  async #value(name: string): Promise<string | undefined> {
+    const field = CROSS_SIGNING_FIELD[name];
+    if (field !== undefined) {
+      const status = this.#crossSigning.status();
+      // Only keys that are our published ones (a stale key would be refused by the requester anyway).
+      const held = {
+        master: status.privateKeys.master,
+        selfSigning: status.privateKeys.selfSigning,
+        userSigning: status.privateKeys.userSigning,
+      };
+      return held[field] ? this.#crossSigning.exportPrivateKeys()[field] : undefined;
+    }
+    if (!KEY_SECRETS.includes(name)) return undefined;
+    const pending = this.#ctx.tx.secrets[name];
+    if (pending !== undefined) return pending ?? undefined;
+    return this.#ctx.store.getSecret(name);
+  }
+
+  /** The secrets of {@link GOSSIPED_SECRETS} we do not hold. */
+  async missing(): Promise<string[]> {
+    const out: string[] = [];
+    for (const name of GOSSIPED_SECRETS) if ((await this.#value(name)) === undefined) out.push(name);
+    return out;
+  }
+
+  /** Asks our other devices for `names` (those not already asked for); returns the names asked. */
+  request(names: readonly string[]): string[] {
+    const asked = new Set([...this.#state.outstanding.values()].map((r) => r.name));
+    const wanted = [...new Set(names)].filter((n) => !asked.has(n));
+    if (wanted.length === 0) return [];
+    const { toDevice, outstanding } = buildSecretRequests(
+      { userId: this.#ctx.userId, deviceId: this.#ctx.deviceId },
+      wanted,
+    );
+    for (const r of outstanding) rememberSecretRequest(this.#state.outstanding, r);
+    for (const t of toDevice) this.#queue(t.eventType, t.messages);
+    return wanted;
+  }
+
+  /**
+   * One of our other devices was verified interactively: ask it (and our other devices) for what
+   * we lack, and answer what it asked for while it was not verified yet.
+   */
+  async deviceVerified(device: DeviceRecord): Promise<void> {
+    if (device.userId !== this.#ctx.userId || device.deviceId === this.#ctx.deviceId) return;
+    this.request(await this.missing());
+    await this.trustChanged(device);
+  }
+
+  /** A device's trust changed: answer its held requests once verified, drop them once blacklisted. */
+  async trustChanged(device: DeviceRecord): Promise<void> {
+    if (device.userId !== this.#ctx.userId) return;
+    const verified = await this.#verified(device);
+    for (const [key, request] of this.#state.held) {
+      if (request.requestingDeviceId !== device.deviceId) continue;
+      if (verified) {
+        this.#state.held.delete(key);
+        await this.#answerOrWait(device, request);
+      } else if (device.trust === "blacklisted" || device.deleted) {
+        this.#state.held.delete(key);
+      }
+    }
+  }
+
+  /** An `m.secret.request` (plain or Olm-encrypted to-device). Never throws on bad input. */
+  async receiveRequest(sender: string, content: Record<string, unknown>): Promise<void> {
+    if (sender !== this.#ctx.userId) return;
+    let request: SecretRequest;
+    try {
+      request = parseSecretRequest(content);
+    } catch {
+      return;
+    }
+    const key = keyOf(request.requestingDeviceId, request.requestId);
+    if (request.action === "request_cancellation") {
+      this.#state.held.delete(key);
+      this.#state.pending.delete(key);
+      return;
+    }
+    if (request.requestingDeviceId === this.#ctx.deviceId) return;
+    const device = await this.#devices.device(sender, request.requestingDeviceId);
+    const held = (await this.#value(request.name)) !== undefined;
+    if (device === undefined) {
+      // A new device asks before we have its keys: fetch them, and hold the request meanwhile.
+      if (!held) return;
+      this.#devices.markOutdated([sender]);
+      bounded(this.#state.held, key, request, MAX_HELD_SECRET_REQUESTS);
+      return;
+    }
+    const decision = decideSecretRequest(
+      request,
+      { userId: sender, deviceId: device.deviceId, verified: await this.#verified(device) },
+      { userId: this.#ctx.userId, deviceId: this.#ctx.deviceId },
+      held,
+    );
+    if (decision.answer) {
+      await this.#answerOrWait(device, request);
+    } else if (decision.reason === "unverified_device" && device.trust !== "blacklisted" && !device.deleted) {
+      bounded(this.#state.held, key, request, MAX_HELD_SECRET_REQUESTS);
+    }
+  }
+
+  async #answerOrWait(device: DeviceRecord, request: Request): Promise<void> {
+    if (!(await this.#answer(device, request))) {
+      bounded(
+        this.#state.pending,
+        keyOf(device.deviceId, request.requestId),
+        { device, request },
+        MAX_PENDING_SECRET_ANSWERS,
+      );
+    }
+  }
+
+  /** False when there is no Olm session with the device yet; true when answered (or nothing to give). */
+  async #answer(device: DeviceRecord, request: Request): Promise<boolean> {
+    const value = await this.#value(request.name);
+    if (value === undefined) return true;
+    const content = await this.#olm.encrypt(
+      device,
+      SECRET_SEND_TYPE,
+      buildSecretSend(request.requestId, value),
+    );
+    if (content === undefined) return false;
+    this.#queue("m.room.encrypted", { [device.userId]: { [device.deviceId]: { ...content } } });
+    return true;
+  }
+
+  /** Devices we owe a secret but have no Olm session with (the machine claims one). */
+  devicesAwaitingSession(): DeviceRecord[] {
+    return [...this.#state.pending.values()].map((p) => p.device);
+  }
+
+  /** Retries the answers that waited for an Olm session. */
+  async retryPendingAnswers(): Promise<void> {
+    for (const [key, { device, request }] of this.#state.pending) {
+      if (await this.#answer(device, request)) this.#state.pending.delete(key);
+    }
+  }
+
+  /**
+   * An Olm-decrypted `m.secret.send`. Cross-signing keys are imported (only if they are our
+   * published keys); any other accepted secret is returned for the client. Undefined when refused.
+   */
+  async receiveSend(event: DecryptedOlmEvent): Promise<ReceivedSecret | undefined> {
+    let send: ReturnType<typeof parseSecretSend>;
+    try {
+      send = parseSecretSend(event.payload.content);
+    } catch {
+      return undefined;
+    }
+    const device = event.device;
+    if (device === undefined) return undefined;
+    const decision = decideSecretSend(
+      send,
+      {
+        userId: device.userId,
+        deviceId: device.deviceId,
+        verified: await this.#verified(device),
+        viaOlm: true,
+      },
+      this.#ctx.userId,
+      this.#state.outstanding,
+    );
+    if (!decision.accept) return undefined;
+    this.#state.outstanding.delete(send.requestId);
+    // Our other devices need not answer any more.
+    this.#queue(SECRET_REQUEST_TYPE, {
+      [this.#ctx.userId]: { "*": buildSecretRequestCancellation(this.#ctx.deviceId, send.requestId) },
+    });
+    const field = CROSS_SIGNING_FIELD[decision.name];
+    if (field === undefined) return new ReceivedSecret(decision.name, send.secret);
+    try {
+      this.#crossSigning.importPrivateKeys({ [field]: send.secret });
+    } catch (e) {
+      if (e instanceof CrossSigningError) return undefined; // not our published key: ignored
+      throw e;
+    }
+    // With the self-signing key (and a trusted identity) our device gets signed at the next query.
+    this.#devices.markOutdated([this.#ctx.userId]);
+    return undefined;
+  }
+}

@@ -1,0 +1,83 @@
+// Secret sharing between two Keyroom devices of one user through the devserver: once the new
+// device and the old one verified each other with SAS, the new device asks for the cross-signing
+// keys, gets them over Olm, and becomes cross-signed without any recovery key.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import type { MatrixClient, VerificationRequest } from "../../src/client/index.ts";
+import { budget } from "../support/budget.ts";
+import { devServerFixture, encryptedClient, newUser, type TestClient, watch } from "./e2ee-client-helpers.ts";
+
+const fx = devServerFixture("keyroom-e2ee-gossip-");
+
+function nextRequest(client: MatrixClient): Promise<VerificationRequest> {
+  return new Promise((resolve) => {
+    const off = client.on("verification.request", (r) => {
+      off();
+      resolve(r);
+    });
+  });
+}
+
+async function until(what: string, check: () => Promise<boolean>): Promise<void> {
+  const b = budget(20_000);
+  while (!(await check())) {
+    if (b.over()) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe("secret sharing between Keyroom devices (devserver)", () => {
+  it("after SAS the new device asks for the cross-signing keys and becomes cross-signed", async () => {
+    const old: TestClient = await newUser(fx.hs, fx.dir, "gs");
+    fx.open.push(old.client);
+    await old.client.bootstrapCrossSigning();
+    const storeDir = join(fx.dir, `${old.name}-new`);
+    const client = encryptedClient(fx.hs, storeDir);
+    fx.open.push(client);
+    await client.login({ user: old.client.userId, password: "pw" });
+    const fresh = watch(client, old.name, storeDir);
+    assert.deepEqual((await fresh.client.getCrossSigningStatus()).privateKeys, {
+      master: false,
+      selfSigning: false,
+      userSigning: false,
+    });
+    await old.client.startSync();
+    await fresh.client.startSync();
+    try {
+      const incoming = nextRequest(old.client);
+      const outgoing = await fresh.client.requestVerification(
+        old.client.userId,
+        old.client.deviceId as string,
+      );
+      const request = await incoming;
+      await request.accept();
+      await outgoing.waitFor((s) => s.phase === "ready");
+      await outgoing.startSas();
+      await Promise.all([
+        outgoing.waitFor((s) => s.sas?.decimals !== undefined),
+        request.waitFor((s) => s.sas?.decimals !== undefined),
+      ]);
+      await Promise.all([outgoing.confirm(), request.confirm()]);
+      await Promise.all([outgoing.finished(), request.finished()]);
+
+      await until("the cross-signing keys to arrive", async () => {
+        const s = await fresh.client.getCrossSigningStatus();
+        return s.privateKeys.master && s.privateKeys.selfSigning && s.privateKeys.userSigning;
+      });
+      await until("the new device to be cross-signed", async () => {
+        return (await fresh.client.getCrossSigningStatus()).deviceCrossSigned;
+      });
+      const status = await fresh.client.getCrossSigningStatus();
+      assert.equal(status.verified, true);
+      // The old device sees the new one cross-signed by the shared identity.
+      await until("the old device to see the new one cross-signed", async () => {
+        const devices = await old.client.getUserDevices(old.client.userId);
+        return devices.find((d) => d.deviceId === fresh.client.deviceId)?.crossSigned === true;
+      });
+    } finally {
+      await old.client.stopSync();
+      await fresh.client.stopSync();
+    }
+  });
+});
