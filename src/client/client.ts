@@ -245,6 +245,7 @@ export class MatrixClient extends RoomsClient {
       emitDecrypted: (room, event) => this.emit("room.decrypted", room, event),
       emitKeyRequest: (request) => void this.emit("crypto.keyRequest", request),
       reportError: (error) => void this.emit("error", error),
+      getAccountData: (type) => this.getAccountData(type),
       setAccountData: (type, content) => this.setAccountData(type, content),
     };
   }

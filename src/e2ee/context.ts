@@ -17,6 +17,7 @@ import type {
   OutgoingKeyRequestRecord,
   QueuedRequestRecord,
   ReplayRecord,
+  RoomSessionKey,
   RoomSettingsRecord,
   TrackedUserRecord,
   WithheldRecord,
@@ -33,6 +34,8 @@ export type MachineStore = Pick<
   | "getInboundGroupSessionsForRoom"
   | "countInboundGroupSessions"
   | "listInboundGroupSessions"
+  | "getInboundGroupSessionsToBackUp"
+  | "getBackupState"
   | "getOutboundGroupSession"
   | "getUserDevices"
   | "getDeviceByCurve25519Key"
@@ -55,6 +58,8 @@ export interface StepChanges extends CryptoChanges {
   olmSessions: OlmSessionRecord[];
   deletedOlmSessions: { senderKey: string; sessionId: string }[];
   inboundGroupSessions: InboundGroupSessionRecord[];
+  /** Sessions now in the key backup (marked after the upserts). */
+  backedUp: RoomSessionKey[];
   /** Whole records: new sessions (and sessions read back unreadable, replaced). */
   outboundGroupSessions: OutboundGroupSessionRecord[];
   /** The per-message write, independent of the device count (applied after the whole records). */
@@ -85,6 +90,7 @@ export function emptyChanges(): StepChanges {
     olmSessions: [],
     deletedOlmSessions: [],
     inboundGroupSessions: [],
+    backedUp: [],
     outboundGroupSessions: [],
     outboundGroupSessionUpdates: [],
     deletedOutboundGroupSessions: [],

@@ -1,3 +1,4 @@
+export * from "./backup/index.ts";
 export type { MachineStore } from "./context.ts";
 export * from "./cross-signing/index.ts";
 export { MAX_PENDING_EVENTS } from "./decryption/pending.ts";

@@ -11,6 +11,7 @@ import type { ExportedRoomKey } from "../crypto/key-export/index.ts";
 import type { IdentityKeys } from "../crypto/olm/index.ts";
 import { isEmptyChanges } from "../store/changes.ts";
 import type { ReplayRecord } from "../store/records.ts";
+import { KeyBackupApi } from "./backup/api.ts";
 import { emptyChanges, type MachineContext, type MachineStore, newRequestId } from "./context.ts";
 import { CrossSigningError } from "./cross-signing/errors.ts";
 import type { UserIdentityInfo } from "./cross-signing/identity.ts";
@@ -95,6 +96,8 @@ export class OlmMachine {
   #closed = false;
   /** Interactive verification (SAS, QR): requests, user actions, updates. */
   readonly verification: VerificationApi;
+  /** Server-side key backup: versions, uploads, restore, on-demand lookups. */
+  readonly backup: KeyBackupApi;
   /** Verification flows live in memory only: a restart ends them (the spec's flows are short-lived). */
   readonly #bridge = new VerificationBridge();
 
@@ -109,6 +112,7 @@ export class OlmMachine {
     this.#kept = kept;
     this.#defaults = defaults;
     this.verification = new VerificationApi(ctx, this.#bridge, (fn) => this.#step(fn));
+    this.backup = new KeyBackupApi((fn) => this.#step(fn), this.#pending);
   }
 
   static async open(options: OlmMachineOptions): Promise<OlmMachine> {
@@ -703,13 +707,10 @@ export class OlmMachine {
           this.#pending.add(roomId, sessionId, event);
           const content = event.content;
           const senderKey = isRecord(content) ? content.sender_key : undefined;
-          if (e.code !== "WITHHELD") {
-            p.gossip.request(
-              roomId,
-              sessionId,
-              typeof senderKey === "string" ? senderKey : undefined,
-              event.sender,
-            );
+          const key = typeof senderKey === "string" ? senderKey : undefined;
+          // The key backup is asked first, when we can read it; our other devices after it.
+          if (e.code !== "WITHHELD" && !p.backup.queueLookup(roomId, sessionId, key, event.sender)) {
+            p.gossip.request(roomId, sessionId, key, event.sender);
           }
         }
         return e;

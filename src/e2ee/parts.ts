@@ -1,4 +1,5 @@
 /** The machine's parts, built from the store (at open, and again after a failed step). */
+import { KeyBackup } from "./backup/key-backup.ts";
 import type { MachineContext } from "./context.ts";
 import { CrossSigning, type PendingSignatureUploads } from "./cross-signing/manager.ts";
 import type { ReplayGuard } from "./decryption/replay.ts";
@@ -23,6 +24,7 @@ export interface Parts {
   readonly gossip: KeyRequests;
   readonly crossSigning: CrossSigning;
   readonly secrets: SecretGossip;
+  readonly backup: KeyBackup;
   readonly queue: Map<string, QueuedToDevice>;
 }
 
@@ -46,10 +48,11 @@ export async function buildParts(ctx: MachineContext, kept: Kept): Promise<Parts
   const gossip = new KeyRequests(ctx, devices, olm, inbound, kept.heldKeyRequests);
   await gossip.load();
   const secrets = new SecretGossip(ctx, devices, olm, crossSigning, kept.secretGossip);
+  const backup = await KeyBackup.load(ctx, own, devices, crossSigning, gossip);
   const queue = new Map<string, QueuedToDevice>();
   for (const r of await ctx.store.getQueuedRequests()) {
     const q = queuedToDevice(r);
     if (q !== undefined) queue.set(q.request.id, q);
   }
-  return { own, devices, olm, inbound, outbound, decryptor, gossip, crossSigning, secrets, queue };
+  return { own, devices, olm, inbound, outbound, decryptor, gossip, crossSigning, secrets, backup, queue };
 }

@@ -148,6 +148,8 @@ export function fullChanges(): CryptoChanges {
       version: "3",
       algorithm: "m.megolm_backup.v1.curve25519-aes-sha2",
       authData: { public_key: "pk" },
+      trusted: true,
+      stopped: "version_changed",
     },
     queuedRequests: [sample.queued("q2", 20), sample.queued("q1", 10)],
     olmMessageHashes: [{ senderKey: "k1", hash: "aGFzaA" }],

@@ -307,6 +307,43 @@ export function runCryptoStoreConformance(target: ConformanceTarget): void {
         );
       }));
 
+    it("key backup: a new version, its key and restored marks in one batch; trust and stop reason", () =>
+      withStore(async (s) => {
+        const v1 = { version: "1", algorithm: "m.megolm_backup.v1.curve25519-aes-sha2", authData: {} };
+        await s.saveChanges({
+          inboundGroupSessions: [
+            sample.inbound(ROOM_A, "g1", { backedUp: true }),
+            sample.inbound(ROOM_A, "g2"),
+          ],
+          backupState: { ...v1, trusted: true },
+          secrets: { "m.megolm_backup.v1": "a2V5MQ" },
+        });
+        // Version 2 replaces it: every mark is cleared first, then the restored session is marked.
+        await s.saveChanges({
+          resetBackedUp: true,
+          backupState: { ...v1, version: "2", trusted: false },
+          secrets: { "m.megolm_backup.v1": "a2V5Mg" },
+          inboundGroupSessions: [sample.inbound(ROOM_B, "g3")],
+          backedUp: [{ roomId: ROOM_B, sessionId: "g3" }],
+        });
+        assert.deepEqual(await s.getBackupState(), { ...v1, version: "2", trusted: false });
+        assert.equal(await s.getSecret("m.megolm_backup.v1"), "a2V5Mg");
+        assert.deepEqual(await s.countInboundGroupSessions(), { total: 3, backedUp: 1 });
+        assert.deepEqual(
+          (await s.getInboundGroupSessionsToBackUp(10)).map((r) => r.sessionId),
+          ["g1", "g2"],
+        );
+        await s.saveChanges({
+          backupState: { ...v1, version: "2", trusted: true, stopped: "version_deleted" },
+        });
+        assert.equal((await s.getBackupState())?.stopped, "version_deleted");
+        await assert.rejects(
+          s.saveChanges({ backupState: { ...v1, trusted: "yes" } as never }),
+          (e) => e instanceof StoreError,
+        );
+        assert.equal((await s.getBackupState())?.stopped, "version_deleted");
+      }));
+
     it("inbound group sessions: listed page by page in room, then session, order", () =>
       withStore(async (s) => {
         assert.deepEqual(await s.listInboundGroupSessions({ limit: 10 }), []);

@@ -223,6 +223,10 @@ export interface BackupStateRecord {
   readonly version: string;
   readonly algorithm: string;
   readonly authData: JsonObject;
+  /** The version passed the E2EE layer's trust check (see `e2ee/backup`): only then is it uploaded to. */
+  readonly trusted?: boolean;
+  /** Why uploads to it stopped (e.g. the server replaced or deleted it), when they did. */
+  readonly stopped?: string;
 }
 
 /**

@@ -443,7 +443,10 @@ export function parseRoomSettings(v: unknown): RoomSettingsRecord {
 export function parseBackupState(v: unknown): BackupStateRecord {
   const w = "backup state";
   const o = obj(v, w);
-  return { version: id(o, "version", w), algorithm: id(o, "algorithm", w), authData: json(o, "authData", w) };
+  return withOptional(
+    { version: id(o, "version", w), algorithm: id(o, "algorithm", w), authData: json(o, "authData", w) },
+    { trusted: optBool(o, "trusted", w), stopped: optStr(o, "stopped", w) },
+  );
 }
 
 export function parseQueuedRequest(v: unknown): QueuedRequestRecord {

@@ -33,6 +33,7 @@ import type { Logger } from "../logger.ts";
 import type { Room } from "../rooms/room.ts";
 import type { DecryptionResult, EventEncryptor, SyncCryptoChanges, SyncProcessor } from "../sync/hooks.ts";
 import { type UiaAuth, withUia } from "../uia.ts";
+import { KeyBackup } from "./backup.ts";
 import { sendOutgoingRequest } from "./dispatch.ts";
 import { ClientCryptoError } from "./errors.ts";
 import type { OpenedStore } from "./options.ts";
@@ -63,7 +64,9 @@ export interface ClientCryptoHost {
   emitKeyRequest(request: HeldKeyRequest): void;
   /** Reports a failure nobody awaits (a background request). */
   reportError(error: unknown): void;
-  /** Uploads global account data (secret storage) and keeps the client's copy current. */
+  /** Global account data as last synced (`m.key_backup`). */
+  getAccountData(type: string): JsonObject | undefined;
+  /** Uploads global account data (secret storage, `m.key_backup`) and keeps the client's copy current. */
   setAccountData(type: string, content: JsonObject): Promise<void>;
 }
 
@@ -104,6 +107,8 @@ export const CLAIM_ATTEMPTS = 3;
 
 export class ClientCrypto implements SyncProcessor, EventEncryptor {
   readonly machine: OlmMachine;
+  /** Server-side key backup: create / use a version, status, restore; uploads run after each sync. */
+  readonly backup: KeyBackup;
   readonly #host: ClientCryptoHost;
   readonly #store: OpenedStore;
   readonly #loop: OutgoingRequestLoop;
@@ -145,6 +150,15 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       machine,
       send: (request) => sendOutgoingRequest(host.http, request),
       onError: (error, request) => this.#requestFailed(error, request),
+    });
+    this.backup = new KeyBackup({
+      machine,
+      http: host.http,
+      logger: host.logger,
+      getAccountData: (type) => host.getAccountData(type),
+      setAccountData: (type, content) => host.setAccountData(type, content),
+      emitRedecrypted: (events) => this.#emitRedecrypted(events),
+      reportError: (error) => host.reportError(error),
     });
   }
 
@@ -264,6 +278,8 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     this.#redecrypted = [];
     await this.#emitRedecrypted(redecrypted);
     await this.#loop.run();
+    // In the background: new room keys go up to the backup, missing ones are looked up in it.
+    this.backup.schedule();
   }
 
   /**
@@ -686,6 +702,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     if (this.#closed) return;
     this.#closed = true;
     await this.#loop.close();
+    await this.backup.close();
     await this.#sends.run(async () => undefined);
     await this.machine.close();
     if (this.#store.owned) await this.#store.store.close();

@@ -8,6 +8,15 @@ export {
   type MediaAttachment,
 } from "./attachments.ts";
 export {
+  type BackupStatus,
+  KEY_BACKUP_ACCOUNT_DATA,
+  KeyBackup,
+  type KeyBackupHost,
+  type NewBackupVersion,
+  type RestoreBackupOptions,
+  type RestoreBackupResult,
+} from "./backup.ts";
+export {
   ClientCrypto,
   type ClientCryptoHost,
   type ClientCryptoOpenOptions,

@@ -393,6 +393,20 @@ export class CrossSigning {
     };
   }
 
+  /** Our published master key when we trust it (we hold it, or verified it locally): a key backup's signer. */
+  trustedOwnMasterKey(): string | undefined {
+    const own = this.#ownIdentity();
+    return own !== undefined && this.#ownTrusted(own) ? own.masterKey : undefined;
+  }
+
+  /** `obj` signed with our master key, when we hold the published one (a new key backup's `auth_data`). */
+  signWithMasterKey<T extends Record<string, unknown>>(obj: T): T {
+    const master = this.#private.master;
+    const own = this.#ownIdentity();
+    if (master === undefined || own === undefined || own.masterKey !== master.publicKey) return obj;
+    return master.signObject(this.#ctx.userId, obj);
+  }
+
   // ---- decisions ----
 
   /**

@@ -1,0 +1,364 @@
+// `client.crypto.backup`: server-side key backup. The engine (`OlmMachine.backup`) decides and
+// encrypts; this sends its requests: version creation and checks, automatic incremental uploads
+// after syncs, restores with progress, and on-demand lookups of the keys undecryptable events lack.
+import { decodeRecoveryKey, encodeRecoveryKey } from "../../crypto/recovery-key/index.ts";
+import {
+  type BackupStopReason,
+  type BackupTrustSource,
+  type DecryptedRoomEvent,
+  KeyBackupError,
+  type OlmMachine,
+} from "../../e2ee/index.ts";
+import { type JsonObject, jsonObjectSchema } from "../../wire/index.ts";
+import { MatrixError } from "../errors.ts";
+import { errorSummary } from "../events/emitter.ts";
+import { type HttpClient, path } from "../http.ts";
+import type { Logger } from "../logger.ts";
+
+/** The account data (spec v1.19, MSC4287) saying whether the user wants key backup. */
+export const KEY_BACKUP_ACCOUNT_DATA = "m.key_backup";
+
+export interface BackupStatus {
+  /** The version this device uses, if any. */
+  readonly version: string | undefined;
+  /** It passed the trust check (a signature of ours, or the private key we hold): uploads go to it. */
+  readonly trusted: boolean;
+  /** What made it trusted, as last checked in this process. */
+  readonly trustedBy: BackupTrustSource | undefined;
+  /** We hold its private key (restore and on-demand lookups work). */
+  readonly hasKey: boolean;
+  /** Room keys marked uploaded to it, and all room keys held. */
+  readonly backedUp: number;
+  readonly total: number;
+  /** New room keys are uploaded after each sync (trusted, not stopped, not disabled in `m.key_backup`). */
+  readonly uploading: boolean;
+  /** Why uploading stopped: the server replaced or deleted the version. */
+  readonly stopped: BackupStopReason | undefined;
+  /** `m.key_backup`'s `enabled`, when the account data has it. */
+  readonly enabledInAccountData: boolean | undefined;
+}
+
+export interface RestoreBackupOptions {
+  /** Only this room's keys (with `sessionId`: one session). */
+  readonly roomId?: string;
+  readonly sessionId?: string;
+  /** The backup key (32 bytes, or its recovery-key text), when this device does not hold it. */
+  readonly key?: Uint8Array | string;
+  /** Keys handled so far, of all the backup returned. */
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+export interface RestoreBackupResult {
+  readonly version: string;
+  /** Keys new or better than what this device held. */
+  readonly imported: number;
+  /** Keys the backup returned. */
+  readonly total: number;
+  /** Keys that did not decrypt with the backup key. */
+  readonly failed: number;
+}
+
+export interface NewBackupVersion {
+  readonly version: string;
+  /** The version's private key: keep it (secret storage stores it as `m.megolm_backup.v1`). */
+  readonly privateKey: Uint8Array;
+  /** The same key as a recovery key (`EsT… …`), to show the user once. */
+  readonly recoveryKey: string;
+}
+
+export interface KeyBackupHost {
+  readonly machine: OlmMachine;
+  readonly http: HttpClient;
+  readonly logger: Logger;
+  getAccountData(type: string): JsonObject | undefined;
+  setAccountData(type: string, content: JsonObject): Promise<void>;
+  /** Emits events that waited for keys the backup gave. */
+  emitRedecrypted(events: readonly DecryptedRoomEvent[]): Promise<void>;
+  reportError(error: unknown): void;
+}
+
+function keyBytes(key: Uint8Array | string): Uint8Array {
+  return typeof key === "string" ? decodeRecoveryKey(key) : key;
+}
+
+export class KeyBackup {
+  readonly #host: KeyBackupHost;
+  /** The background work after syncs (uploads, lookups), one at a time. */
+  #background: Promise<void> | undefined;
+  #again = false;
+  #versionChecked = false;
+  #closed = false;
+
+  constructor(host: KeyBackupHost) {
+    this.#host = host;
+  }
+
+  get #backup(): OlmMachine["backup"] {
+    return this.#host.machine.backup;
+  }
+
+  /**
+   * Creates a backup version (its `auth_data` signed by this device and, when held, our master
+   * key), makes it the one this device uploads to, and sets `m.key_backup` to enabled. Every room
+   * key held is uploaded in the background. Returns the version's key once: keep it.
+   */
+  async createVersion(): Promise<NewBackupVersion> {
+    const { request, privateKey } = await this.#backup.prepareVersion();
+    const answer = await this.#host.http.request({
+      method: "POST",
+      path: path`/_matrix/client/v3/room_keys/version`,
+      body: request.body,
+      schema: jsonObjectSchema,
+    });
+    const version = await this.#backup.versionCreated(request.id, answer);
+    this.#versionChecked = true;
+    await this.#setEnabled(true);
+    this.schedule();
+    return { version, privateKey, recoveryKey: encodeRecoveryKey(privateKey) };
+  }
+
+  /**
+   * Uses the server's current version with this key (32 bytes or a recovery key): throws
+   * `KeyBackupError("KEY_MISMATCH")` if it is not that version's key, `NO_BACKUP` if the server
+   * has none. The key is kept (encrypted at rest); uploads start if the version is trusted.
+   */
+  async useKey(key: Uint8Array | string): Promise<BackupStatus> {
+    const body = await this.#serverVersion();
+    if (body === null) throw new KeyBackupError("NO_BACKUP", "the server has no key backup");
+    const trust = await this.#backup.useVersion(body, keyBytes(key));
+    this.#versionChecked = true;
+    if (trust.forged)
+      this.#host.logger.warn({}, "the backup's auth_data carries a forged signature; not uploading");
+    else if (!trust.trusted) this.#host.logger.warn({}, "the backup version is not trusted; not uploading");
+    await this.#setEnabled(true);
+    this.schedule();
+    return this.status({ check: false });
+  }
+
+  /** The backup as this device sees it; with `check` (default) the server's current version is asked first. */
+  async status(opts: { check?: boolean } = {}): Promise<BackupStatus> {
+    if (opts.check !== false) await this.checkVersion();
+    const s = await this.#backup.status();
+    const enabled = this.#accountDataEnabled();
+    return {
+      version: s.version,
+      trusted: s.trusted,
+      trustedBy: s.trustedBy,
+      hasKey: s.hasKey,
+      backedUp: s.backedUp,
+      total: s.total,
+      uploading: s.uploading && enabled !== false,
+      stopped: s.stopped,
+      enabledInAccountData: enabled,
+    };
+  }
+
+  /**
+   * Asks the server for its current version: a replaced or deleted version stops uploading
+   * (reported as an error event), a version whose key we hold is adopted.
+   */
+  async checkVersion(): Promise<void> {
+    const body = await this.#serverVersion();
+    const result = await this.#backup.checkVersion(body);
+    this.#versionChecked = true;
+    if (result.kind === "stopped") {
+      if (result.changed) this.#reportStop(result.reason);
+    } else if (result.kind !== "none" && !result.trust.trusted) {
+      this.#host.logger.warn(
+        { forged: result.trust.forged },
+        "the backup version is not trusted; not uploading",
+      );
+    } else if (result.kind === "adopted") this.schedule();
+  }
+
+  /**
+   * Restores room keys from the version this device uses (or the server's current one, with
+   * `key`): everything, one room, or one session. Events that waited for them are emitted
+   * (`room.decrypted`). Keys restored from the version we upload to are not uploaded again.
+   */
+  async restore(opts: RestoreBackupOptions = {}): Promise<RestoreBackupResult> {
+    if (opts.sessionId !== undefined && opts.roomId === undefined) {
+      throw new KeyBackupError("BAD_ARGUMENT", "a session is restored with its room");
+    }
+    const privateKey = opts.key === undefined ? undefined : keyBytes(opts.key);
+    let version = (await this.#backup.status()).version;
+    if (version === undefined || privateKey !== undefined) {
+      const body = await this.#serverVersion();
+      const current = (body as { version?: unknown } | null)?.version;
+      if (typeof current !== "string") throw new KeyBackupError("NO_BACKUP", "the server has no key backup");
+      version = current;
+    }
+    const { roomId, sessionId } = opts;
+    const keysPath =
+      roomId === undefined
+        ? path`/_matrix/client/v3/room_keys/keys`
+        : sessionId === undefined
+          ? path`/_matrix/client/v3/room_keys/keys/${roomId}`
+          : path`/_matrix/client/v3/room_keys/keys/${roomId}/${sessionId}`;
+    const body = await this.#host.http.request({
+      method: "GET",
+      path: keysPath,
+      query: { version },
+      schema: jsonObjectSchema,
+    });
+    const result = await this.#backup.restore(body, {
+      version,
+      ...(roomId !== undefined ? { roomId } : {}),
+      ...(sessionId !== undefined ? { sessionId } : {}),
+      ...(privateKey !== undefined ? { privateKey } : {}),
+      ...(opts.onProgress !== undefined ? { onProgress: opts.onProgress } : {}),
+    });
+    await this.#host.emitRedecrypted(result.redecrypted);
+    return { version, imported: result.imported, total: result.total, failed: result.failed };
+  }
+
+  /**
+   * Deletes a version on the server (default: the one this device uses), forgets it and its key
+   * here, and sets `m.key_backup` to disabled (the user turned backup off).
+   */
+  async deleteVersion(version?: string): Promise<void> {
+    const target = version ?? (await this.#backup.status()).version;
+    if (target === undefined) throw new KeyBackupError("NO_BACKUP", "no backup version to delete");
+    await this.#host.http.request({
+      method: "DELETE",
+      path: path`/_matrix/client/v3/room_keys/version/${target}`,
+      schema: jsonObjectSchema,
+    });
+    await this.#backup.forgetVersion(target);
+    await this.#setEnabled(false);
+  }
+
+  /** Uploads every room key not backed up yet, batch by batch; returns how many were marked. */
+  async uploadPending(): Promise<number> {
+    if (this.#accountDataEnabled() === false) return 0;
+    let marked = 0;
+    for (;;) {
+      const request = await this.#backup.nextUpload();
+      if (request === undefined || this.#closed) return marked;
+      try {
+        await this.#host.http.request({
+          method: "PUT",
+          path: path`/_matrix/client/v3/room_keys/keys`,
+          query: { version: request.version },
+          body: request.body,
+          schema: jsonObjectSchema,
+        });
+      } catch (e) {
+        const stopped = await this.#backup.uploadFailed(
+          request.id,
+          e instanceof MatrixError ? e.errcode : undefined,
+        );
+        if (stopped !== undefined) this.#reportStop(stopped);
+        else throw e;
+        return marked;
+      }
+      marked += await this.#backup.uploaded(request.id);
+    }
+  }
+
+  /**
+   * Looks up in the backup the sessions undecryptable events lack (before our other devices are
+   * asked for them); events that decrypt now are emitted. Returns how many were found.
+   */
+  async fetchMissingKeys(): Promise<number> {
+    let found = 0;
+    for (const request of await this.#backup.lookupRequests()) {
+      if (this.#closed) break;
+      let body: unknown;
+      try {
+        body = await this.#host.http.request({
+          method: "GET",
+          path: path`/_matrix/client/v3/room_keys/keys/${request.roomId}/${request.sessionId}`,
+          query: { version: request.version },
+          schema: jsonObjectSchema,
+        });
+      } catch (e) {
+        if (!(e instanceof MatrixError && e.errcode === "M_NOT_FOUND")) {
+          this.#host.logger.warn({ err: errorSummary(e) }, "backup lookup failed; asking our devices");
+        }
+      }
+      const events = await this.#backup.receiveLookup(request.id, body);
+      if (body !== undefined) found++;
+      await this.#host.emitRedecrypted(events);
+    }
+    return found;
+  }
+
+  /** Starts (or queues one more run of) the background work: version check once, lookups, uploads. */
+  schedule(): void {
+    if (this.#closed) return;
+    this.#again = true;
+    this.#background ??= this.#work().finally(() => {
+      this.#background = undefined;
+    });
+  }
+
+  async #work(): Promise<void> {
+    while (this.#again && !this.#closed) {
+      this.#again = false;
+      try {
+        if (!this.#versionChecked && (await this.#backup.status()).version !== undefined)
+          await this.checkVersion();
+        await this.fetchMissingKeys();
+        await this.uploadPending();
+      } catch (e) {
+        // Retried after the next sync; say what failed, never a key.
+        this.#host.logger.warn({ err: errorSummary(e) }, "key backup work failed");
+        this.#host.reportError(e);
+      }
+    }
+  }
+
+  /** Waits for the background work to finish (tests, and before a restore reads the counts). */
+  async idle(): Promise<void> {
+    while (this.#background !== undefined) await this.#background;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#background;
+  }
+
+  async #serverVersion(): Promise<unknown> {
+    try {
+      return await this.#host.http.request({
+        method: "GET",
+        path: path`/_matrix/client/v3/room_keys/version`,
+        schema: jsonObjectSchema,
+      });
+    } catch (e) {
+      if (e instanceof MatrixError && e.errcode === "M_NOT_FOUND") return null;
+      throw e;
+    }
+  }
+
+  #accountDataEnabled(): boolean | undefined {
+    const enabled = this.#host.getAccountData(KEY_BACKUP_ACCOUNT_DATA)?.enabled;
+    return typeof enabled === "boolean" ? enabled : undefined;
+  }
+
+  async #setEnabled(enabled: boolean): Promise<void> {
+    if (this.#accountDataEnabled() === enabled) return;
+    try {
+      await this.#host.setAccountData(KEY_BACKUP_ACCOUNT_DATA, { enabled });
+    } catch (e) {
+      this.#host.logger.warn(
+        { err: errorSummary(e) },
+        "could not record the key backup choice in account data",
+      );
+    }
+  }
+
+  #reportStop(reason: BackupStopReason): void {
+    const message =
+      reason === "version_deleted"
+        ? "the key backup version was deleted on the server; uploading stopped"
+        : "the server has a new key backup version; uploading stopped (use its key to continue)";
+    this.#host.logger.warn({ reason }, message);
+    this.#host.reportError(new KeyBackupError("VERSION_CHANGED", message));
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { type: "KeyBackup" };
+  }
+}

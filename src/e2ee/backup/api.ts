@@ -1,0 +1,203 @@
+/**
+ * `OlmMachine.backup`: server-side key backup, sans-I/O. The caller sends the requests this hands
+ * out (`prepareVersion`, `nextUpload`, `lookupRequests`) and hands back the server's answers; each
+ * call is one machine step, saved in one transaction.
+ */
+import { PkDecryption } from "../../crypto/pk/index.ts";
+import type { PendingEvents } from "../decryption/pending.ts";
+import { keyArrived } from "../decryption/redecrypt.ts";
+import type { DecryptedRoomEvent } from "../decryption/room-events.ts";
+import type { Parts } from "../parts.ts";
+import { IMPORT_BATCH_SIZE, importRoomKey } from "../room-keys/import.ts";
+import { KeyBackupError } from "./errors.ts";
+import type { BackupStopReason, KeyBackupStatus, VersionCheck } from "./key-backup.ts";
+import type { BackupCreateVersionRequest, BackupLookupRequest, BackupUploadRequest } from "./requests.ts";
+import {
+  backupRecords,
+  type DecryptedBackupRecord,
+  decryptBackupRecord,
+  type RestoreScope,
+} from "./restore.ts";
+import type { BackupTrust } from "./trust.ts";
+
+export interface RestoreOptions extends RestoreScope {
+  /** The version the answer came from. */
+  readonly version: string;
+  /** The version's private key, when it is not the one we hold. */
+  readonly privateKey?: Uint8Array;
+  /** Keys handled so far, of all in the answer. */
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+export interface RestoreResult {
+  /** Sessions new or better than what we held. */
+  readonly imported: number;
+  /** Sessions in the answer. */
+  readonly total: number;
+  /** Sessions that did not decrypt under the key (or were not room keys). */
+  readonly failed: number;
+  /** Events that waited for these keys, decrypted now. */
+  readonly redecrypted: DecryptedRoomEvent[];
+}
+
+type Run = <T>(fn: (p: Parts) => Promise<T>) => Promise<T>;
+
+export class KeyBackupApi {
+  readonly #run: Run;
+  readonly #pending: PendingEvents;
+
+  constructor(run: Run, pending: PendingEvents) {
+    this.#run = run;
+    this.#pending = pending;
+  }
+
+  /** The version we use, its trust, and how many room keys are backed up. */
+  status(): Promise<KeyBackupStatus> {
+    return this.#run((p) => p.backup.status());
+  }
+
+  /**
+   * A new version: the `POST /room_keys/version` request (its `auth_data` signed by this device
+   * and our master key when we hold it) and the version's private key. The key is persisted now;
+   * hand the server's answer to `versionCreated`.
+   */
+  prepareVersion(): Promise<{ request: BackupCreateVersionRequest; privateKey: Uint8Array }> {
+    return this.#run(async (p) => p.backup.prepareVersion());
+  }
+
+  /** The answer to `prepareVersion`'s request: the version becomes ours; every room key goes up to it. */
+  versionCreated(id: string, response: unknown): Promise<string> {
+    return this.#run((p) => p.backup.versionCreated(id, response));
+  }
+
+  /**
+   * Uses the server's current version (`GET /room_keys/version` body) with this private key (or
+   * the one we hold). Throws `KEY_MISMATCH` if it is not the version's key. Returns its trust: an
+   * untrusted version is kept for reading but never uploaded to.
+   */
+  useVersion(body: unknown, privateKey?: Uint8Array): Promise<BackupTrust> {
+    return this.#run((p) => p.backup.useVersion(body, privateKey));
+  }
+
+  /** The server's current version (`null`: none): checks trust again, or stops uploading if it changed. */
+  checkVersion(body: unknown): Promise<VersionCheck> {
+    return this.#run((p) => p.backup.checkVersion(body));
+  }
+
+  /** We deleted this version on the server: forget it and its key. */
+  forgetVersion(version: string): Promise<void> {
+    return this.#run(async (p) => p.backup.forget(version));
+  }
+
+  /** The version's private key, when we hold it (for secret storage). */
+  exportPrivateKey(): Promise<Uint8Array | undefined> {
+    return this.#run(async (p) => p.backup.key?.exportPrivateKey());
+  }
+
+  // ---- uploads ----
+
+  /** The next batch of room keys to upload, or undefined when everything is up (or uploads are off). */
+  nextUpload(): Promise<BackupUploadRequest | undefined> {
+    return this.#run((p) => p.backup.nextUpload());
+  }
+
+  /** The server stored the batch: its sessions are marked backed up. Returns how many. */
+  uploaded(id: string): Promise<number> {
+    return this.#run((p) => p.backup.uploaded(id));
+  }
+
+  /** The batch failed with this Matrix error code: returns why uploading stopped, if it did. */
+  uploadFailed(id: string, errcode: string | undefined): Promise<BackupStopReason | undefined> {
+    return this.#run(async (p) => p.backup.uploadFailed(id, errcode));
+  }
+
+  // ---- on-demand lookups ----
+
+  /** Sessions undecryptable events lack, to look up in the backup before asking our devices. */
+  lookupRequests(): Promise<BackupLookupRequest[]> {
+    return this.#run(async (p) => p.backup.lookupRequests());
+  }
+
+  /**
+   * The answer to a lookup (`undefined`: the backup does not have it, or the request failed).
+   * A found key is imported and the events waiting for it are returned decrypted; otherwise a
+   * key request goes to our other devices.
+   */
+  receiveLookup(id: string, body: unknown): Promise<DecryptedRoomEvent[]> {
+    return this.#run(async (p) => {
+      const lookup = p.backup.takeLookup(id);
+      if (lookup === undefined) return [];
+      const { roomId, sessionId, version } = lookup.request;
+      const key = p.backup.key;
+      const record =
+        body === undefined || key === undefined
+          ? undefined
+          : decryptBackupRecord(key, { roomId, sessionId, data: body });
+      const out: DecryptedRoomEvent[] = [];
+      if (record === undefined || !(await this.#import(p, [record], version, out))) p.backup.fallBack(lookup);
+      return out;
+    });
+  }
+
+  // ---- restore ----
+
+  /**
+   * Imports an answer of `GET /room_keys/keys` (everything, one room with `roomId`, or one session
+   * with both), in batches of `IMPORT_BATCH_SIZE`, each saved on its own. Keys restored from the
+   * version we upload to are marked backed up (they are not uploaded again).
+   */
+  async restore(body: unknown, options: RestoreOptions): Promise<RestoreResult> {
+    const records = backupRecords(body, options);
+    let key: PkDecryption | undefined;
+    if (options.privateKey !== undefined) {
+      try {
+        key = PkDecryption.fromPrivateKey(options.privateKey);
+      } catch {
+        throw new KeyBackupError("BAD_ARGUMENT", "a backup private key is 32 bytes");
+      }
+    } else {
+      key = await this.#run(async (p) => p.backup.heldKey);
+    }
+    if (key === undefined) throw new KeyBackupError("NO_KEY", "no backup key is held; give one");
+    const redecrypted: DecryptedRoomEvent[] = [];
+    let imported = 0;
+    let failed = 0;
+    for (let start = 0; start < records.length; start += IMPORT_BATCH_SIZE) {
+      const batch: DecryptedBackupRecord[] = [];
+      for (const record of records.slice(start, start + IMPORT_BATCH_SIZE)) {
+        const decrypted = decryptBackupRecord(key, record);
+        if (decrypted === undefined) failed++;
+        else batch.push(decrypted);
+      }
+      imported += await this.#run((p) => this.#import(p, batch, options.version, redecrypted));
+      options.onProgress?.(Math.min(start + IMPORT_BATCH_SIZE, records.length), records.length);
+    }
+    return { imported, total: records.length, failed, redecrypted };
+  }
+
+  /** Imports decrypted records in the current step; returns how many improved what we held. */
+  async #import(
+    p: Parts,
+    records: readonly DecryptedBackupRecord[],
+    version: string,
+    out: DecryptedRoomEvent[],
+  ): Promise<number> {
+    const state = p.backup.state;
+    const current = state !== undefined && state.version === version && state.stopped === undefined;
+    let count = 0;
+    for (const { entry, firstMessageIndex } of records) {
+      const update = await importRoomKey(p.inbound, entry);
+      if (update !== undefined) {
+        count++;
+        await keyArrived(p, this.#pending, update, out);
+      }
+      if (!current) continue;
+      // The backup's copy is as good as ours: nothing to upload for this session.
+      const held = await p.inbound.get(entry.room_id, entry.session_id);
+      if (held !== undefined && held.record.firstKnownIndex >= firstMessageIndex) {
+        p.backup.markBackedUp(entry.room_id, entry.session_id);
+      }
+    }
+    return count;
+  }
+}

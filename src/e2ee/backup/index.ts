@@ -1,0 +1,15 @@
+export { KeyBackupApi, type RestoreOptions, type RestoreResult } from "./api.ts";
+export { KeyBackupError, type KeyBackupErrorCode } from "./errors.ts";
+export {
+  BACKUP_KEY_SECRET,
+  BACKUP_UPLOAD_BATCH_SIZE,
+  type BackupStopReason,
+  type KeyBackupStatus,
+  MAX_BACKUP_LOOKUPS,
+  MAX_LOOKED_UP_SESSIONS,
+  PENDING_BACKUP_KEY_SECRET,
+  type VersionCheck,
+} from "./key-backup.ts";
+export type { BackupCreateVersionRequest, BackupLookupRequest, BackupUploadRequest } from "./requests.ts";
+export { MAX_RESTORE_SESSIONS, type RestoreScope } from "./restore.ts";
+export { type BackupTrust, type BackupTrustSource, MAX_BACKUP_SIGNATURES_CHECKED } from "./trust.ts";

@@ -1,0 +1,534 @@
+/**
+ * Server-side key backup in the machine (`m.megolm_backup.v1.curve25519-aes-sha2`): the version we
+ * upload to and its trust, incremental upload batches marked only after the server's answer, and
+ * the on-demand lookups of sessions an event lacks. Restores go through `restore.ts`.
+ *
+ * The version is persisted as the store's backup state; its private key is the store secret
+ * `m.megolm_backup.v1` (unpadded base64, as in secret storage). A version being created keeps its
+ * key under `PENDING_BACKUP_KEY_SECRET` until the server answers, so a crash in between loses
+ * nothing: the next version check adopts the version if the server has it.
+ */
+import {
+  type BackedUpRoomKey,
+  BackupError,
+  type BackupVersion,
+  encryptKeyBackupData,
+  type KeyBackupData,
+  MEGOLM_BACKUP_V1_ALGORITHM,
+  parseBackupVersion,
+} from "../../crypto/backup/index.ts";
+import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";
+import { PkDecryption, PkEncryption } from "../../crypto/pk/index.ts";
+import { decodeBase64, encodeBase64 } from "../../crypto/primitives/index.ts";
+import type { BackupStateRecord, InboundGroupSessionRecord } from "../../store/records.ts";
+import { type MachineContext, newRequestId } from "../context.ts";
+import type { CrossSigning } from "../cross-signing/manager.ts";
+import { MEGOLM_ALGORITHM } from "../devices/device.ts";
+import type { DeviceManager } from "../devices/manager.ts";
+import type { OwnDevice } from "../identity/own-device.ts";
+import type { KeyRequests } from "../key-requests/gossip.ts";
+import { signWithAccount } from "../signing.ts";
+import { KeyBackupError } from "./errors.ts";
+import type { BackupCreateVersionRequest, BackupLookupRequest, BackupUploadRequest } from "./requests.ts";
+import { type BackupTrust, type BackupTrustSource, backupVersionTrust } from "./trust.ts";
+
+/** Sessions per upload request: bounds the request body and the work lost to a failed request. */
+export const BACKUP_UPLOAD_BATCH_SIZE = 200;
+/** On-demand lookups waiting to be sent at most; beyond that, key requests go out directly. */
+export const MAX_BACKUP_LOOKUPS = 256;
+/** Sessions remembered as already looked up (not asked again in this process), oldest dropped first. */
+export const MAX_LOOKED_UP_SESSIONS = 10_000;
+/** The store secret holding the current version's private key (the secret-storage name). */
+export const BACKUP_KEY_SECRET = "m.megolm_backup.v1";
+/** The store secret holding the key of a version being created. */
+export const PENDING_BACKUP_KEY_SECRET = "keyroom.megolm_backup.v1.pending";
+
+/** Why uploads stopped. */
+export type BackupStopReason = "version_changed" | "version_deleted";
+
+/** The backup as this device sees it. */
+export interface KeyBackupStatus {
+  /** The version we use (upload to, look keys up in), if any. */
+  readonly version: string | undefined;
+  /** Its `auth_data.public_key`. */
+  readonly publicKey: string | undefined;
+  readonly trusted: boolean;
+  readonly trustedBy: BackupTrustSource | undefined;
+  /** We hold the version's private key (restore and on-demand lookups work). */
+  readonly hasKey: boolean;
+  /** Why uploading stopped (the server replaced or deleted the version), if it did. */
+  readonly stopped: BackupStopReason | undefined;
+  /** New room keys are uploaded: a version, trusted, not stopped. */
+  readonly uploading: boolean;
+  /** Room keys marked uploaded to this version, and all room keys held. */
+  readonly backedUp: number;
+  readonly total: number;
+}
+
+/** What a version check found. */
+export type VersionCheck =
+  | { readonly kind: "none" }
+  | { readonly kind: "same"; readonly trust: BackupTrust }
+  | { readonly kind: "adopted"; readonly trust: BackupTrust }
+  | {
+      readonly kind: "stopped";
+      readonly reason: BackupStopReason /** Just now, not before. */;
+      readonly changed: boolean;
+    };
+
+interface UploadedKey {
+  readonly roomId: string;
+  readonly sessionId: string;
+  readonly firstKnownIndex: number;
+  readonly senderKey: string;
+}
+
+interface Lookup {
+  readonly request: BackupLookupRequest;
+  readonly senderKey: string | undefined;
+  readonly sender: string;
+}
+
+const sessionKey = (roomId: string, sessionId: string): string => `${roomId}\u0000${sessionId}`;
+
+function keyFromSecret(secret: string | undefined): PkDecryption | undefined {
+  if (secret === undefined) return undefined;
+  try {
+    const bytes = decodeBase64(secret);
+    return bytes.length === 32 ? PkDecryption.fromPrivateKey(bytes) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A backed-up room key for a stored session (from its first known index), or undefined if unreadable. */
+export function backedUpRoomKey(record: InboundGroupSessionRecord): BackedUpRoomKey | undefined {
+  let session: InboundGroupSession;
+  try {
+    session = InboundGroupSession.fromPickle(record.pickle);
+  } catch (e) {
+    if (e instanceof MegolmError) return undefined;
+    throw e;
+  }
+  return {
+    algorithm: MEGOLM_ALGORITHM,
+    sender_key: record.senderKey,
+    session_key: session.exportAtFirstKnownIndex(),
+    sender_claimed_keys: { ed25519: record.senderClaimedEd25519 },
+    forwarding_curve25519_key_chain: [...record.forwardingChain],
+  };
+}
+
+export class KeyBackup {
+  readonly #ctx: MachineContext;
+  readonly #own: OwnDevice;
+  readonly #devices: DeviceManager;
+  readonly #crossSigning: CrossSigning;
+  readonly #gossip: KeyRequests;
+  #state: BackupStateRecord | undefined;
+  #key: PkDecryption | undefined;
+  #encryption: PkEncryption | undefined;
+  /** What made the current version trusted, as last checked in this process. */
+  #trustedBy: BackupTrustSource | undefined;
+  #creating: BackupCreateVersionRequest | undefined;
+  #upload: { request: BackupUploadRequest; keys: UploadedKey[] } | undefined;
+  readonly #lookups = new Map<string, Lookup>();
+  readonly #lookedUp = new Set<string>();
+
+  private constructor(
+    ctx: MachineContext,
+    own: OwnDevice,
+    devices: DeviceManager,
+    crossSigning: CrossSigning,
+    gossip: KeyRequests,
+  ) {
+    this.#ctx = ctx;
+    this.#own = own;
+    this.#devices = devices;
+    this.#crossSigning = crossSigning;
+    this.#gossip = gossip;
+  }
+
+  static async load(
+    ctx: MachineContext,
+    own: OwnDevice,
+    devices: DeviceManager,
+    crossSigning: CrossSigning,
+    gossip: KeyRequests,
+  ): Promise<KeyBackup> {
+    const backup = new KeyBackup(ctx, own, devices, crossSigning, gossip);
+    backup.#setState(await ctx.store.getBackupState());
+    backup.#key = keyFromSecret(await ctx.store.getSecret(BACKUP_KEY_SECRET));
+    return backup;
+  }
+
+  #setState(state: BackupStateRecord | undefined, persist = false): void {
+    this.#state = state;
+    const publicKey = state?.authData.public_key;
+    try {
+      this.#encryption = typeof publicKey === "string" ? new PkEncryption(publicKey) : undefined;
+    } catch {
+      this.#encryption = undefined;
+    }
+    if (persist) this.#ctx.tx.backupState = state ?? null;
+    this.#upload = undefined;
+    this.#lookups.clear();
+  }
+
+  #setKey(key: PkDecryption | undefined): void {
+    this.#key = key;
+    this.#ctx.tx.secrets[BACKUP_KEY_SECRET] = key === undefined ? null : encodeBase64(key.exportPrivateKey());
+  }
+
+  get state(): BackupStateRecord | undefined {
+    return this.#state;
+  }
+
+  /** The private key of the version we use, when we hold it. */
+  get key(): PkDecryption | undefined {
+    const publicKey = this.#state?.authData.public_key;
+    return this.#key !== undefined && this.#key.publicKey === publicKey ? this.#key : undefined;
+  }
+
+  /** The private key we hold, matching a version or not (the caller checks). */
+  get heldKey(): PkDecryption | undefined {
+    return this.#key;
+  }
+
+  #uploading(): boolean {
+    const s = this.#state;
+    return s !== undefined && s.trusted === true && s.stopped === undefined && this.#encryption !== undefined;
+  }
+
+  async status(): Promise<KeyBackupStatus> {
+    const s = this.#state;
+    const counts = await this.#ctx.store.countInboundGroupSessions();
+    const publicKey = s?.authData.public_key;
+    return {
+      version: s?.version,
+      publicKey: typeof publicKey === "string" ? publicKey : undefined,
+      trusted: s?.trusted === true,
+      trustedBy: s?.trusted === true ? this.#trustedBy : undefined,
+      hasKey: this.key !== undefined,
+      stopped: s?.stopped as BackupStopReason | undefined,
+      uploading: this.#uploading(),
+      backedUp: s === undefined ? 0 : counts.backedUp,
+      total: counts.total,
+    };
+  }
+
+  #trust(version: BackupVersion, key: PkDecryption | undefined): Promise<BackupTrust> {
+    return backupVersionTrust(
+      { ctx: this.#ctx, own: this.#own, devices: this.#devices, crossSigning: this.#crossSigning },
+      version,
+      key,
+    );
+  }
+
+  // ---- versions ----
+
+  /**
+   * A new version's request: a fresh key pair (persisted as pending), `auth_data` signed by this
+   * device and, when we hold it, our master key. Returns the private key for the caller to keep.
+   */
+  prepareVersion(): { request: BackupCreateVersionRequest; privateKey: Uint8Array } {
+    const key = PkDecryption.create();
+    const { userId, deviceId } = this.#ctx;
+    const signed = signWithAccount(this.#own.account, userId, deviceId, { public_key: key.publicKey });
+    const authData = this.#crossSigning.signWithMasterKey(signed);
+    const request: BackupCreateVersionRequest = {
+      id: newRequestId(),
+      type: "backup_create_version",
+      body: { algorithm: MEGOLM_BACKUP_V1_ALGORITHM, auth_data: authData },
+    };
+    this.#creating = request;
+    this.#ctx.tx.secrets[PENDING_BACKUP_KEY_SECRET] = encodeBase64(key.exportPrivateKey());
+    return { request, privateKey: key.exportPrivateKey() };
+  }
+
+  /** The server created the version (`{ version }`): it becomes ours, every session to upload again. */
+  async versionCreated(id: string, response: unknown): Promise<string> {
+    const request = this.#creating;
+    if (request === undefined || request.id !== id) {
+      throw new KeyBackupError("NO_BACKUP", "no version creation with this ID is in flight");
+    }
+    const version = (response as { version?: unknown } | null)?.version;
+    if (typeof version !== "string" || version === "") {
+      throw new KeyBackupError("BAD_RESPONSE", "the room_keys/version answer has no version");
+    }
+    const key = keyFromSecret(await this.#ctx.store.getSecret(PENDING_BACKUP_KEY_SECRET));
+    if (key === undefined) throw new KeyBackupError("NO_KEY", "the new version's key was lost");
+    this.#creating = undefined;
+    this.#adopt(
+      {
+        version,
+        algorithm: MEGOLM_BACKUP_V1_ALGORITHM,
+        authData: jsonCopy(request.body.auth_data),
+        trusted: true,
+      },
+      key,
+      "this_device",
+    );
+    return version;
+  }
+
+  #adopt(state: BackupStateRecord, key: PkDecryption | undefined, by: BackupTrustSource | undefined): void {
+    if (this.#state?.version !== state.version) this.#ctx.tx.resetBackedUp = true;
+    this.#setState(state, true);
+    this.#trustedBy = by;
+    if (key !== undefined && key !== this.#key) this.#setKey(key);
+    this.#ctx.tx.secrets[PENDING_BACKUP_KEY_SECRET] = null;
+  }
+
+  /**
+   * Uses the server's current version with `privateKey` (or the key we hold): it must be the
+   * version's key. The version's trust is checked; an untrusted version is kept (restore works)
+   * but never uploaded to.
+   */
+  async useVersion(body: unknown, privateKey: Uint8Array | undefined): Promise<BackupTrust> {
+    const version = parseVersion(body);
+    let key = this.#key;
+    if (privateKey !== undefined) {
+      try {
+        key = PkDecryption.fromPrivateKey(privateKey);
+      } catch {
+        throw new KeyBackupError("BAD_ARGUMENT", "a backup private key is 32 bytes");
+      }
+    }
+    if (key === undefined) throw new KeyBackupError("NO_KEY", "no backup key is held; give one");
+    if (key.publicKey !== version.publicKey) {
+      throw new KeyBackupError(
+        "KEY_MISMATCH",
+        "this key is not the key of the server's current backup version",
+      );
+    }
+    const trust = await this.#trust(version, key);
+    this.#adopt(stateOf(version, trust.trusted), key, trust.by);
+    return trust;
+  }
+
+  /**
+   * The server's current version (`GET /room_keys/version`'s body, or `null` for none). The same
+   * version: its trust is checked again. Another version (or none): uploading stops, unless the
+   * key we hold (or a version being created before a crash) is the new version's and it is
+   * trusted, then it is adopted and every session goes up again.
+   */
+  async checkVersion(body: unknown): Promise<VersionCheck> {
+    const current = this.#state;
+    if (body === null) {
+      if (current === undefined) return { kind: "none" };
+      return this.#stop("version_deleted");
+    }
+    let version: BackupVersion;
+    try {
+      version = parseVersion(body);
+    } catch (e) {
+      // A version of another algorithm is not one we can upload to: ours is no longer current.
+      if (!(e instanceof KeyBackupError && e.code === "UNSUPPORTED_ALGORITHM")) throw e;
+      return current === undefined ? { kind: "none" } : this.#stop("version_changed");
+    }
+    if (current?.version === version.version) {
+      const trust = await this.#trust(version, this.#key);
+      const next: BackupStateRecord = { ...stateOf(version, trust.trusted) };
+      if (JSON.stringify(next) !== JSON.stringify(current)) this.#setState(next, true);
+      this.#trustedBy = trust.by;
+      return { kind: "same", trust };
+    }
+    const pending = keyFromSecret(await this.#ctx.store.getSecret(PENDING_BACKUP_KEY_SECRET));
+    for (const key of [this.#key, pending]) {
+      if (key === undefined || key.publicKey !== version.publicKey) continue;
+      const trust = await this.#trust(version, key);
+      if (!trust.trusted) continue;
+      this.#adopt(stateOf(version, true), key, trust.by);
+      return { kind: "adopted", trust };
+    }
+    if (current === undefined) return { kind: "none" };
+    return this.#stop("version_changed");
+  }
+
+  #stop(reason: BackupStopReason): VersionCheck {
+    const current = this.#state;
+    const changed = current !== undefined && current.stopped !== reason;
+    if (current !== undefined && changed) this.#setState({ ...current, stopped: reason }, true);
+    return { kind: "stopped", reason, changed };
+  }
+
+  /** The version was deleted (by us): forget it and its key. */
+  forget(version: string): void {
+    if (this.#state?.version !== version) return;
+    this.#setState(undefined, true);
+    this.#setKey(undefined);
+    this.#ctx.tx.resetBackedUp = true;
+  }
+
+  // ---- uploads ----
+
+  /** The next batch to upload (the same one again until answered), or undefined. */
+  async nextUpload(): Promise<BackupUploadRequest | undefined> {
+    if (this.#upload !== undefined) return this.#upload.request;
+    const state = this.#state;
+    const encryption = this.#encryption;
+    if (state === undefined || encryption === undefined || !this.#uploading()) return undefined;
+    const records = await this.#ctx.store.getInboundGroupSessionsToBackUp(BACKUP_UPLOAD_BATCH_SIZE);
+    if (records.length === 0) return undefined;
+    const rooms: BackupUploadRequest["body"]["rooms"] = {};
+    const keys: UploadedKey[] = [];
+    const verified = new Map<string, boolean>();
+    for (const record of records) {
+      const { roomId, sessionId, firstKnownIndex, senderKey } = record;
+      keys.push({ roomId, sessionId, firstKnownIndex, senderKey });
+      const key = backedUpRoomKey(record);
+      if (key === undefined) continue; // unreadable: marked with the batch, never retried forever
+      let isVerified = verified.get(senderKey);
+      if (isVerified === undefined) {
+        isVerified = await this.#senderVerified(senderKey);
+        verified.set(senderKey, isVerified);
+      }
+      const data: KeyBackupData = encryptKeyBackupData(encryption, key, {
+        firstMessageIndex: firstKnownIndex,
+        forwardedCount: record.forwardingChain.length,
+        isVerified: isVerified && !record.forwarded && !record.imported,
+      });
+      let room = rooms[roomId];
+      if (room === undefined) {
+        room = { sessions: {} };
+        rooms[roomId] = room;
+      }
+      room.sessions[sessionId] = data;
+    }
+    const request: BackupUploadRequest = {
+      id: newRequestId(),
+      type: "backup_upload",
+      version: state.version,
+      body: { rooms },
+    };
+    this.#upload = { request, keys };
+    return request;
+  }
+
+  /** `is_verified`: the device that created the session is one we verified. */
+  async #senderVerified(senderKey: string): Promise<boolean> {
+    const device = await this.#devices.deviceByCurveKey(senderKey);
+    if (device === undefined) return false;
+    const identity = await this.#crossSigning.identity(device.userId);
+    return this.#crossSigning.deviceTrust(device, identity).verified;
+  }
+
+  /**
+   * The server stored the batch: its sessions are marked, unless the version changed since it
+   * was built (then nothing is marked under the wrong version) or a session was replaced by a
+   * better copy meanwhile (that copy still has to go up).
+   */
+  async uploaded(id: string): Promise<number> {
+    const upload = this.#upload;
+    if (upload === undefined || upload.request.id !== id) {
+      throw new KeyBackupError("NO_BACKUP", "no backup upload with this ID is in flight");
+    }
+    this.#upload = undefined;
+    if (this.#state?.version !== upload.request.version || !this.#uploading()) return 0;
+    let marked = 0;
+    for (const k of upload.keys) {
+      const now = await this.#ctx.store.getInboundGroupSession(k.roomId, k.sessionId);
+      if (now === undefined || now.firstKnownIndex !== k.firstKnownIndex || now.senderKey !== k.senderKey)
+        continue;
+      this.#ctx.tx.backedUp.push({ roomId: k.roomId, sessionId: k.sessionId });
+      marked++;
+    }
+    return marked;
+  }
+
+  /**
+   * The upload failed with a Matrix error: `M_WRONG_ROOM_KEYS_VERSION` (another version is
+   * current) or `M_NOT_FOUND` (the version is gone) stop uploading; anything else is retried.
+   */
+  uploadFailed(id: string, errcode: string | undefined): BackupStopReason | undefined {
+    if (this.#upload?.request.id !== id) return undefined;
+    const version = this.#upload.request.version;
+    this.#upload = undefined;
+    if (this.#state?.version !== version) return undefined;
+    const reason: BackupStopReason | undefined =
+      errcode === "M_WRONG_ROOM_KEYS_VERSION"
+        ? "version_changed"
+        : errcode === "M_NOT_FOUND"
+          ? "version_deleted"
+          : undefined;
+    if (reason !== undefined) this.#stop(reason);
+    return reason;
+  }
+
+  /** A restored session the backup holds at least as well as we do: not uploaded again. */
+  markBackedUp(roomId: string, sessionId: string): void {
+    this.#ctx.tx.backedUp.push({ roomId, sessionId });
+  }
+
+  // ---- on-demand lookups ----
+
+  /**
+   * An event lacks its session: ask the backup first (true), when we can read it and have not
+   * asked for this session yet. Otherwise (false) the caller asks our other devices.
+   */
+  queueLookup(roomId: string, sessionId: string, senderKey: string | undefined, sender: string): boolean {
+    const state = this.#state;
+    if (state === undefined || this.key === undefined) return false;
+    const k = sessionKey(roomId, sessionId);
+    if (this.#lookups.has(k)) return true;
+    if (this.#lookedUp.has(k) || this.#lookups.size >= MAX_BACKUP_LOOKUPS) return false;
+    this.#lookups.set(k, {
+      request: { id: newRequestId(), type: "backup_lookup", version: state.version, roomId, sessionId },
+      senderKey,
+      sender,
+    });
+    return true;
+  }
+
+  lookupRequests(): BackupLookupRequest[] {
+    return [...this.#lookups.values()].map((l) => l.request);
+  }
+
+  /** Takes a finished lookup; the caller imports what it found, or asks our devices (`fallBack`). */
+  takeLookup(id: string): Lookup | undefined {
+    for (const [k, lookup] of this.#lookups) {
+      if (lookup.request.id !== id) continue;
+      this.#lookups.delete(k);
+      this.#lookedUp.add(k);
+      if (this.#lookedUp.size > MAX_LOOKED_UP_SESSIONS) {
+        const oldest = this.#lookedUp.values().next().value;
+        if (oldest !== undefined) this.#lookedUp.delete(oldest);
+      }
+      return lookup;
+    }
+    return undefined;
+  }
+
+  /** The backup did not have it: ask our other devices, as without a backup. */
+  fallBack(lookup: Lookup): void {
+    const { roomId, sessionId } = lookup.request;
+    this.#gossip.request(roomId, sessionId, lookup.senderKey, lookup.sender);
+  }
+}
+
+function parseVersion(body: unknown): BackupVersion {
+  try {
+    return parseBackupVersion(body);
+  } catch (e) {
+    if (!(e instanceof BackupError)) throw e;
+    if (e.code === "UNSUPPORTED_ALGORITHM") {
+      throw new KeyBackupError("UNSUPPORTED_ALGORITHM", "the server's backup uses another algorithm");
+    }
+    throw new KeyBackupError("BAD_RESPONSE", `malformed backup version (${e.code})`);
+  }
+}
+
+function stateOf(version: BackupVersion, trusted: boolean): BackupStateRecord {
+  return {
+    version: version.version,
+    algorithm: version.algorithm,
+    authData: jsonCopy(version.authData),
+    trusted,
+  };
+}
+
+/** A JSON object from the network or our own request, as the store's JSON type (a deep copy). */
+function jsonCopy(value: Readonly<Record<string, unknown>>): BackupStateRecord["authData"] {
+  return JSON.parse(JSON.stringify(value)) as BackupStateRecord["authData"];
+}

@@ -1,0 +1,83 @@
+/**
+ * Reading a backup: the server's `GET /room_keys/keys[/{roomId}[/{sessionId}]]` answers flattened
+ * to records, each decrypted on its own into a key export entry (one that does not decrypt is
+ * counted and skipped, never spoiling the rest).
+ */
+import { BackupError, decryptKeyBackupData } from "../../crypto/backup/index.ts";
+import type { ExportedRoomKey } from "../../crypto/key-export/index.ts";
+import type { PkDecryption } from "../../crypto/pk/index.ts";
+import { isId } from "../limits.ts";
+import { isRecord } from "../util.ts";
+import { KeyBackupError } from "./errors.ts";
+
+/** Sessions one restore takes from the server's answer at most (the rest is ignored). */
+export const MAX_RESTORE_SESSIONS = 1_000_000;
+
+/** What a restore reads: everything, one room, or one session. */
+export interface RestoreScope {
+  readonly roomId?: string;
+  readonly sessionId?: string;
+}
+
+export interface BackupRecord {
+  readonly roomId: string;
+  readonly sessionId: string;
+  readonly data: unknown;
+}
+
+/** The records of an answer; throws `KeyBackupError("BAD_RESPONSE")` if its frame is malformed. */
+export function backupRecords(body: unknown, scope: RestoreScope): BackupRecord[] {
+  const bad = () => new KeyBackupError("BAD_RESPONSE", "malformed room_keys/keys answer");
+  if (!isRecord(body)) throw bad();
+  const { roomId, sessionId } = scope;
+  if (roomId !== undefined && sessionId !== undefined) return [{ roomId, sessionId, data: body }];
+  const out: BackupRecord[] = [];
+  const addRoom = (room: string, sessions: unknown): void => {
+    if (!isRecord(sessions)) return;
+    for (const [session, data] of Object.entries(sessions)) {
+      if (out.length >= MAX_RESTORE_SESSIONS) return;
+      if (isId(session)) out.push({ roomId: room, sessionId: session, data });
+    }
+  };
+  if (roomId !== undefined) {
+    if (!isRecord(body.sessions)) throw bad();
+    addRoom(roomId, body.sessions);
+    return out;
+  }
+  if (!isRecord(body.rooms)) throw bad();
+  for (const [room, value] of Object.entries(body.rooms)) {
+    if (isId(room) && isRecord(value)) addRoom(room, value.sessions);
+  }
+  return out;
+}
+
+export interface DecryptedBackupRecord {
+  readonly entry: ExportedRoomKey;
+  /** The record's `first_message_index`: a stored copy from this index or later is as good. */
+  readonly firstMessageIndex: number;
+}
+
+/** One record as a key export entry, or undefined when it does not decrypt under `key`. */
+export function decryptBackupRecord(
+  key: PkDecryption,
+  record: BackupRecord,
+): DecryptedBackupRecord | undefined {
+  try {
+    const { key: roomKey, firstMessageIndex } = decryptKeyBackupData(key, record.data);
+    return {
+      entry: {
+        algorithm: roomKey.algorithm,
+        room_id: record.roomId,
+        session_id: record.sessionId,
+        sender_key: roomKey.sender_key,
+        session_key: roomKey.session_key,
+        sender_claimed_keys: { ...roomKey.sender_claimed_keys },
+        forwarding_curve25519_key_chain: [...roomKey.forwarding_curve25519_key_chain],
+      },
+      firstMessageIndex,
+    };
+  } catch (e) {
+    if (e instanceof BackupError) return undefined;
+    throw e;
+  }
+}

@@ -1,0 +1,161 @@
+// Server-side key backup through the devserver: a version created and filled incrementally after
+// syncs, a new device restoring with the recovery key (everything, one room, one session, with
+// progress), on-demand lookups before key requests, a replaced version and a forged auth_data.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { type FetchLike, MatrixClient } from "../../src/client/index.ts";
+import { PkDecryption } from "../../src/crypto/pk/index.ts";
+import { KeyBackupError } from "../../src/e2ee/index.ts";
+import {
+  devServerFixture,
+  newUser,
+  sharedRoom,
+  syncAll,
+  type TestClient,
+  watch,
+} from "./e2ee-client-helpers.ts";
+
+const fx = devServerFixture("keyroom-e2ee-backup-");
+
+async function user(prefix: string): Promise<TestClient> {
+  const t = await newUser(fx.hs, fx.dir, prefix);
+  fx.open.push(t.client);
+  return t;
+}
+
+/** Sessions uploaded per `PUT /room_keys/keys`, recorded by a fetch wrapper. */
+function countingFetch(uploads: number[]): FetchLike {
+  return async (url, init) => {
+    if (init?.method === "PUT" && String(url).includes("/room_keys/keys")) {
+      const body = JSON.parse(String(init.body)) as { rooms: Record<string, { sessions: object }> };
+      uploads.push(Object.values(body.rooms).reduce((n, r) => n + Object.keys(r.sessions).length, 0));
+    }
+    return fetch(url, init);
+  };
+}
+
+/** Another device of `t`'s user, with its own store (and optionally a fetch wrapper). */
+async function newDevice(t: TestClient, suffix: string, fetchImpl?: FetchLike): Promise<TestClient> {
+  const storeDir = join(fx.dir, `${t.name}-${suffix}`);
+  const client = new MatrixClient({
+    homeserverUrl: fx.hs.baseUrl,
+    syncTimeoutMs: 0,
+    syncFilter: { room: { timeline: { limit: 100 } } },
+    encryption: { store: { directory: storeDir } },
+    ...(fetchImpl !== undefined ? { fetch: fetchImpl } : {}),
+  });
+  fx.open.push(client);
+  await client.login({ user: t.client.userId, password: "pw" });
+  return watch(client, t.name, storeDir);
+}
+
+async function sendAll(t: TestClient, roomId: string, bodies: readonly string[]): Promise<void> {
+  for (const body of bodies) await t.client.sendText(roomId, body);
+}
+
+/** Sync, then wait for the backup's background work that sync started. */
+async function syncAndSettle(...clients: TestClient[]): Promise<void> {
+  await syncAll(...clients);
+  for (const c of clients) await c.client.crypto.backup.idle();
+}
+
+describe("key backup through the devserver", () => {
+  it("backs up after syncs, once; a new device restores everything, one room, one session", async () => {
+    const alice = await user("bk-alice");
+    const bob = await user("bk-bob");
+    const roomA = await sharedRoom(alice, [bob]);
+    const roomB = await sharedRoom(bob, [alice]);
+    await sendAll(bob, roomA, ["a1", "a2"]);
+    await sendAll(bob, roomB, ["b1"]);
+    await syncAll(alice);
+    const created = await alice.client.crypto.backup.createVersion();
+    assert.match(created.recoveryKey, /^Es[A-Za-z0-9]{2}( [A-Za-z0-9]{4}){11}$/);
+    await alice.client.crypto.backup.idle();
+    const status = await alice.client.crypto.backup.status();
+    assert.equal(status.version, created.version);
+    assert.equal(status.trusted, true);
+    assert.equal(status.uploading, true);
+    assert.ok(status.total >= 2, "alice holds bob's sessions (and her own outbound ones)");
+    assert.equal(status.backedUp, status.total);
+    assert.deepEqual(alice.client.getAccountData("m.key_backup"), { enabled: true });
+
+    // A new key after the version exists goes up after the next sync.
+    await bob.client.crypto.machine.discardRoomKey(roomA);
+    await sendAll(bob, roomA, ["a3"]);
+    await syncAndSettle(alice);
+    const after = await alice.client.crypto.backup.status();
+    assert.equal(after.backedUp, after.total);
+
+    // A new device of alice: restores with the recovery key.
+    const fresh = await newDevice(alice, "restore");
+    await assert.rejects(
+      fresh.client.crypto.backup.useKey(PkDecryption.create().exportPrivateKey()),
+      (e) => e instanceof KeyBackupError && e.code === "KEY_MISMATCH",
+    );
+    const used = await fresh.client.crypto.backup.useKey(created.recoveryKey);
+    assert.equal(used.version, created.version);
+    assert.equal(used.hasKey, true);
+    const oneRoom = await fresh.client.crypto.backup.restore({ roomId: roomB });
+    assert.equal(oneRoom.imported, oneRoom.total);
+    assert.ok(oneRoom.total >= 1);
+    const progress: [number, number][] = [];
+    const all = await fresh.client.crypto.backup.restore({ onProgress: (d, t) => progress.push([d, t]) });
+    assert.equal(all.failed, 0);
+    assert.equal(all.total, after.total);
+    assert.equal(all.imported, all.total - oneRoom.total);
+    assert.deepEqual(progress.at(-1), [all.total, all.total]);
+    // Restored from the version it uploads to: nothing to upload again.
+    const freshStatus = await fresh.client.crypto.backup.status();
+    assert.equal(freshStatus.backedUp, freshStatus.total);
+    assert.equal(freshStatus.trustedBy !== undefined, true);
+
+    // History decrypts with the restored keys.
+    const history: string[] = [];
+    for await (const ev of fresh.client.history(roomA)) {
+      if (ev.type === "m.room.message" && typeof ev.content.body === "string")
+        history.unshift(ev.content.body);
+    }
+    assert.deepEqual(history, ["a1", "a2", "a3"]);
+    await fresh.client.close();
+  });
+
+  it("restarting does not upload anything again; a restored key is not uploaded", async () => {
+    const alice = await user("bk-restart");
+    const bob = await user("bk-restart-bob");
+    const roomId = await sharedRoom(bob, [alice]);
+    await sendAll(bob, roomId, ["x"]);
+    const uploads: number[] = [];
+    const second = await newDevice(alice, "counted", countingFetch(uploads));
+    await syncAll(alice, second);
+    const created = await alice.client.crypto.backup.createVersion();
+    await alice.client.crypto.backup.idle();
+    // The second device uses the same version: its own uploads are the keys it holds.
+    await second.client.crypto.backup.useKey(created.privateKey);
+    await second.client.crypto.backup.idle();
+    const firstRound = uploads.reduce((a, b) => a + b, 0);
+    const s1 = await second.client.crypto.backup.status();
+    assert.equal(s1.backedUp, s1.total);
+    assert.equal(firstRound, s1.total);
+    // Restart: a new client on the same store uploads nothing.
+    const storeDir = second.storeDir;
+    const session = await second.client.store.loadSession();
+    await second.client.close();
+    const again = new MatrixClient({
+      homeserverUrl: fx.hs.baseUrl,
+      syncTimeoutMs: 0,
+      encryption: { store: { directory: storeDir } },
+      fetch: countingFetch(uploads),
+    });
+    fx.open.push(again);
+    assert.ok(session);
+    await again.restore(session);
+    await again.syncOnce({ timeoutMs: 0 });
+    await again.crypto.backup.idle();
+    assert.equal(
+      uploads.reduce((a, b) => a + b, 0),
+      firstRound,
+      "nothing uploaded twice",
+    );
+  });
+});
