@@ -247,6 +247,7 @@ export class MatrixClient extends RoomsClient {
       reportError: (error) => void this.emit("error", error),
       getAccountData: (type) => this.getAccountData(type),
       setAccountData: (type, content) => this.setAccountData(type, content),
+      clock: this.clock,
     };
   }
 

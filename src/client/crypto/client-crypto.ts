@@ -26,6 +26,7 @@ import {
   membersResponseSchema,
   type ToDeviceEvent,
 } from "../../wire/index.ts";
+import { type Clock, systemClock } from "../clock.ts";
 import { errorSummary } from "../events/emitter.ts";
 import type { RoomEvent } from "../events/types.ts";
 import { type HttpClient, path } from "../http.ts";
@@ -34,6 +35,7 @@ import type { Room } from "../rooms/room.ts";
 import type { DecryptionResult, EventEncryptor, SyncCryptoChanges, SyncProcessor } from "../sync/hooks.ts";
 import { type UiaAuth, withUia } from "../uia.ts";
 import { KeyBackup } from "./backup.ts";
+import { DehydratedDevices } from "./dehydration.ts";
 import { sendOutgoingRequest } from "./dispatch.ts";
 import { ClientCryptoError } from "./errors.ts";
 import type { OpenedStore } from "./options.ts";
@@ -68,6 +70,8 @@ export interface ClientCryptoHost {
   getAccountData(type: string): JsonObject | undefined;
   /** Uploads global account data (secret storage, `m.key_backup`) and keeps the client's copy current. */
   setAccountData(type: string, content: JsonObject): Promise<void>;
+  /** Time for schedules (dehydrated-device rotation); the system clock when absent. */
+  readonly clock?: Clock;
 }
 
 export interface ClientCryptoOpenOptions {
@@ -136,6 +140,8 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   #closed = false;
   /** Secret storage (`m.secret_storage.*` account data): keys, and secrets encrypted with them. */
   readonly secretStorage: SecretStorage;
+  /** Dehydrated devices (MSC3814): create, rehydrate on a new login, replace on a schedule. */
+  readonly dehydration: DehydratedDevices;
 
   private constructor(machine: OlmMachine, host: ClientCryptoHost, store: OpenedStore) {
     this.machine = machine;
@@ -157,6 +163,16 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       logger: host.logger,
       getAccountData: (type) => host.getAccountData(type),
       setAccountData: (type, content) => host.setAccountData(type, content),
+      emitRedecrypted: (events) => this.#emitRedecrypted(events),
+      reportError: (error) => host.reportError(error),
+    });
+    this.dehydration = new DehydratedDevices({
+      http: host.http,
+      machine,
+      clock: host.clock ?? systemClock,
+      secretStorage: this.secretStorage,
+      refreshOwnKeys: () => this.#refreshOwnKeys(),
+      flush: () => this.#loop.run(),
       emitRedecrypted: (events) => this.#emitRedecrypted(events),
       reportError: (error) => host.reportError(error),
     });
@@ -701,6 +717,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.dehydration.stop();
     await this.#loop.close();
     await this.backup.close();
     await this.#sends.run(async () => undefined);

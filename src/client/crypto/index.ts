@@ -25,6 +25,15 @@ export {
   type ProgressCallback,
   type RoomTrustRequirements,
 } from "./client-crypto.ts";
+export {
+  DEFAULT_DEHYDRATION_PERIOD_MS,
+  DEHYDRATED_DEVICE_DISPLAY_NAME,
+  DEHYDRATION_SECRET_NAME,
+  DehydratedDevices,
+  type DehydrationStartOptions,
+  MIN_DEHYDRATION_PERIOD_MS,
+  type RehydrationResult,
+} from "./dehydration.ts";
 export { sendOutgoingRequest } from "./dispatch.ts";
 export { ClientCryptoError, type ClientCryptoErrorCode } from "./errors.ts";
 export { refusingSyncProcessor } from "./not-started.ts";

@@ -1,0 +1,148 @@
+// Dehydrated devices (MSC3814) through the devserver with Keyroom clients: Bob's only device logs
+// out, Alice writes to him, and a new login of Bob rehydrates the dehydrated device and reads it.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import type { Clock } from "../../src/client/clock.ts";
+import { DehydrationError, MatrixClient } from "../../src/client/index.ts";
+import { randomBytes } from "../../src/crypto/primitives/index.ts";
+import { budget } from "../support/budget.ts";
+import {
+  devServerFixture,
+  encryptedClient,
+  newUser,
+  sharedRoom,
+  syncAll,
+  type TestClient,
+  texts,
+  watch,
+} from "./e2ee-client-helpers.ts";
+
+const fx = devServerFixture("keyroom-e2ee-dehydration-");
+
+async function user(prefix: string): Promise<TestClient> {
+  const t = await newUser(fx.hs, fx.dir, prefix);
+  fx.open.push(t.client);
+  return t;
+}
+
+async function newLogin(
+  t: { name: string; userId: string },
+  suffix: string,
+  extra: { clock?: Clock } = {},
+): Promise<TestClient> {
+  const storeDir = join(fx.dir, `${t.name}-${suffix}`);
+  const client =
+    extra.clock === undefined
+      ? encryptedClient(fx.hs, storeDir)
+      : new MatrixClient({
+          homeserverUrl: fx.hs.baseUrl,
+          syncTimeoutMs: 0,
+          clock: extra.clock,
+          encryption: { store: { directory: storeDir } },
+        });
+  fx.open.push(client);
+  await client.login({ user: t.userId, password: "pw" });
+  return watch(client, t.name, storeDir);
+}
+
+/** A clock whose sleeps resolve only when the test says so. */
+function manualClock(): Clock & { wake(): void; sleeping(): number } {
+  const waiting: (() => void)[] = [];
+  return {
+    now: () => Date.now(),
+    random: () => 0.5,
+    sleep: (_ms, signal) =>
+      new Promise<void>((resolve, reject) => {
+        waiting.push(resolve);
+        signal?.addEventListener("abort", () => reject(new Error("aborted")), { once: true });
+      }),
+    wake: () => {
+      for (const w of waiting.splice(0)) w();
+    },
+    sleeping: () => waiting.length,
+  };
+}
+
+/** Waits (a load-scaled budget) until the schedule is asleep on the clock. */
+async function sleepingAgain(clock: { sleeping(): number }): Promise<void> {
+  const b = budget(10_000);
+  while (clock.sleeping() === 0) {
+    assert.ok(!b.over(), "the rotation schedule never went back to sleep");
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+describe("dehydrated devices (devserver, Keyroom ↔ Keyroom)", () => {
+  it("messages sent while no device of Bob's was online are read after a new login rehydrates", async () => {
+    const alice = await user("dha");
+    const bob = await user("dhb");
+    await alice.client.bootstrapCrossSigning();
+    await bob.client.bootstrapCrossSigning();
+    const roomId = await sharedRoom(alice, [bob]);
+    const bobId = bob.client.userId;
+
+    // Bob keeps the dehydration key in secret storage, which he opens later with his recovery key.
+    const storage = await bob.client.crypto.secretStorage.createKey();
+    const none = await bob.client.crypto.dehydration.start({ secretStorageKey: storage.key });
+    assert.equal(none, undefined); // nothing to rehydrate yet
+    await syncAll(alice); // hears that Bob's device list changed
+    const devices = await alice.client.getUserDevices(bob.client.userId);
+    const dehydrated = devices.find((d) => d.deviceId !== bob.client.deviceId);
+    assert.ok(dehydrated, "Alice sees Bob's dehydrated device");
+    assert.equal(dehydrated.crossSigned, true);
+
+    // Bob's only device goes away; Alice writes.
+    await bob.client.logout();
+    await syncAll(alice);
+    await alice.client.sendText(roomId, "while you were away");
+    await alice.client.sendText(roomId, "and again");
+
+    const back = await newLogin({ name: bob.name, userId: bobId }, "2");
+    const key = await back.client.crypto.secretStorage.unlock({ recoveryKey: storage.recoveryKey });
+    const result = await back.client.crypto.dehydration.start({ secretStorageKey: key });
+    assert.equal(result?.deviceId, dehydrated.deviceId);
+    assert.ok((result?.imported ?? 0) >= 1);
+    await back.client.syncOnce({ timeoutMs: 0 });
+    assert.deepEqual(texts(back, roomId), ["while you were away", "and again"]);
+
+    // A new dehydrated device replaced the old one: the next absence is covered too.
+    await syncAll(alice);
+    const after = await alice.client.getUserDevices(bobId);
+    assert.ok(!after.some((d) => d.deviceId === dehydrated.deviceId));
+    assert.equal(after.filter((d) => d.deviceId !== back.client.deviceId).length, 1);
+  });
+
+  it("a wrong key is a typed WRONG_KEY; without a device on the server rehydrate gives undefined; delete says whether one was there", async () => {
+    const carol = await user("dhc");
+    assert.equal(await carol.client.crypto.dehydration.rehydrate(randomBytes(32)), undefined);
+    await carol.client.crypto.dehydration.create(randomBytes(32));
+    await assert.rejects(
+      carol.client.crypto.dehydration.rehydrate(randomBytes(32)),
+      (e) => e instanceof DehydrationError && e.code === "WRONG_KEY",
+    );
+    assert.equal(await carol.client.crypto.dehydration.delete(), true);
+    assert.equal(await carol.client.crypto.dehydration.delete(), false);
+  });
+
+  it("rotates the dehydrated device every period on the injected clock, and stops", async () => {
+    const dave = await user("dhd");
+    const clock = manualClock();
+    const other = await newLogin({ name: dave.name, userId: dave.client.userId }, "2", { clock });
+    const key = randomBytes(32);
+    await other.client.crypto.dehydration.start({ key, rehydrate: false, periodMs: 60_000 });
+    const deviceIds = async () =>
+      (await dave.client.devices.list()).map((d) => d.deviceId).filter((id) => id !== dave.client.deviceId);
+    const first = await deviceIds();
+    assert.equal(first.length, 2); // the second login and its dehydrated device
+    // Wait on progress: the schedule sleeps, is woken, rotates, and sleeps again.
+    await sleepingAgain(clock);
+    clock.wake();
+    await sleepingAgain(clock);
+    const second = await deviceIds();
+    assert.notDeepEqual(second, first);
+    assert.equal(second.length, 2);
+    other.client.crypto.dehydration.stop();
+    assert.equal(other.client.crypto.dehydration.running, false);
+  });
+});
