@@ -3,6 +3,7 @@
 import { Command, CommanderError, Option } from "commander";
 import { collect, parseHomeserver, parseInteger, parseSeconds } from "./args.ts";
 import { loginCommand, logoutCommand, whoamiCommand } from "./commands/account.ts";
+import { registerBackupCommands } from "./commands/backup.ts";
 import { deleteDevicesCommand, listDevicesCommand, renameDeviceCommand } from "./commands/devices.ts";
 import { registerIdentityCommands } from "./commands/identity.ts";
 import type { CommandIo } from "./commands/io.ts";
@@ -137,6 +138,7 @@ export function buildProgram(io: CommandIo): Command {
     (option) => option ?? (process.env[PASSWORD_ENV] || undefined),
     io,
   );
+  registerBackupCommands(program, withProfile, profileOf, io);
 
   withProfile(
     program

@@ -7,7 +7,8 @@ import { jsonLine } from "../output.ts";
 import { openSession } from "../session.ts";
 import type { CommandIo } from "./io.ts";
 
-async function withEncryptedClient<T>(
+/** Runs `fn` with the profile's client, refusing profiles that have encryption turned off. */
+export async function withEncryptedClient<T>(
   profileDir: string,
   fn: (client: MatrixClient) => Promise<T>,
 ): Promise<T> {

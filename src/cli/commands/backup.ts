@@ -1,0 +1,167 @@
+// backup status | backup restore [ROOM] [--key KEY] | history ROOM [--limit N]: the server-side key
+// backup and reading a room's history with it. The JSON shapes are a contract (issue 12). The
+// backup key comes from the crypto store (set by `recovery recover` or an earlier `--key`).
+import type { Command } from "commander";
+import type { MatrixClient, RoomEvent } from "../../index.ts";
+import { parseInteger } from "../args.ts";
+import { CliError } from "../errors.ts";
+import { isMessageEvent, jsonLine, messageLine } from "../output.ts";
+import { openSession } from "../session.ts";
+import { withEncryptedClient } from "./identity.ts";
+import type { CommandIo } from "./io.ts";
+import { resolveRoom } from "./rooms.ts";
+
+/** `history` prints at most this many messages. */
+export const MAX_HISTORY_LIMIT = 10_000;
+/** `history` without `--limit`. */
+export const DEFAULT_HISTORY_LIMIT = 50;
+/** Width of the restore progress bar, in characters. */
+const BAR_WIDTH = 30;
+
+/** `keyroom backup status`: `{"version", "trusted", "backed_up", "total"}`. */
+export async function backupStatusCommand(args: { profileDir: string }, io: CommandIo): Promise<void> {
+  await withEncryptedClient(args.profileDir, async (client) => {
+    const s = await client.crypto.backup.status();
+    io.out(
+      jsonLine({ version: s.version ?? null, trusted: s.trusted, backed_up: s.backedUp, total: s.total }),
+    );
+  });
+}
+
+/** A progress bar redrawn in place on stderr (a terminal only). */
+function progressBar(io: CommandIo): (done: number, total: number) => void {
+  return (done, total) => {
+    const filled = total === 0 ? BAR_WIDTH : Math.round((done / total) * BAR_WIDTH);
+    const percent = total === 0 ? 100 : Math.floor((done / total) * 100);
+    io.err(`\r[${"#".repeat(filled)}${" ".repeat(BAR_WIDTH - filled)}] ${percent}% ${done}/${total} keys`);
+    if (done >= total) io.err("\n");
+  };
+}
+
+/**
+ * `keyroom backup restore [ROOM] [--key KEY]`: restores room keys from the backup (all rooms, or
+ * one). A progress bar on stderr when stdout is a terminal; always one JSON summary line on stdout.
+ * With `--key` (a recovery-key-format backup key) the key is checked against the server's version
+ * and kept in the store for later commands.
+ */
+export async function backupRestoreCommand(
+  args: { profileDir: string; room?: string; key?: string },
+  io: CommandIo,
+): Promise<void> {
+  await withEncryptedClient(args.profileDir, async (client) => {
+    const backup = client.crypto.backup;
+    if (args.key !== undefined) await backup.useKey(args.key);
+    else if (!(await backup.status()).hasKey) {
+      throw new CliError(
+        "USAGE",
+        "this device holds no backup key: give --key, or run keyroom recovery recover",
+      );
+    }
+    const roomId = args.room !== undefined ? await resolveRoom(client, args.room) : undefined;
+    const result = await backup.restore({
+      ...(roomId !== undefined ? { roomId } : {}),
+      ...(io.interactive === true ? { onProgress: progressBar(io) } : {}),
+    });
+    io.out(
+      jsonLine({
+        version: result.version,
+        imported: result.imported,
+        total: result.total,
+        failed: result.failed,
+      }),
+    );
+  });
+}
+
+/** The room's latest `limit` messages, newest first, as the client emitted them. */
+async function latestMessages(client: MatrixClient, roomId: string, limit: number): Promise<RoomEvent[]> {
+  const out: RoomEvent[] = [];
+  for await (const ev of client.history(roomId, { pageSize: Math.min(limit, 100) })) {
+    if (!isMessageEvent(ev)) continue;
+    out.push(ev);
+    if (out.length >= limit) break;
+  }
+  return out;
+}
+
+/**
+ * `keyroom history ROOM [--limit N]`: the room's latest N messages, oldest first, one JSON line
+ * each as `tail` prints them. Messages whose key this device lacks are looked up in the key
+ * backup (when it holds the backup key) before printing. Does not sync, so `tail`'s position is
+ * left alone.
+ */
+export async function historyCommand(
+  args: { profileDir: string; room: string; limit?: number },
+  io: CommandIo,
+): Promise<void> {
+  const { client } = await openSession(args.profileDir, "full");
+  try {
+    const roomId = await resolveRoom(client, args.room);
+    const events = await latestMessages(client, roomId, args.limit ?? DEFAULT_HISTORY_LIMIT);
+    if (client.isEncryptionEnabled && events.some((ev) => ev.encryption?.decrypted === false)) {
+      const late = new Map<string, RoomEvent>();
+      const off = client.on("room.decrypted", (_room, ev) => void late.set(ev.eventId, ev));
+      try {
+        await client.crypto.backup.fetchMissingKeys();
+      } finally {
+        off();
+      }
+      for (let i = 0; i < events.length; i++) {
+        const now = late.get((events[i] as RoomEvent).eventId);
+        if (now !== undefined) events[i] = now;
+      }
+    }
+    for (const ev of events.reverse()) io.out(jsonLine(messageLine(ev)));
+  } finally {
+    await client.close();
+  }
+}
+
+/** Adds `backup status`, `backup restore` and `history` to the program. */
+export function registerBackupCommands(
+  program: Command,
+  withProfile: (cmd: Command) => Command,
+  profileOf: (opts: { profile?: string }) => string,
+  io: CommandIo,
+): void {
+  const backup = program.command("backup").description("the server-side key backup of room keys");
+  withProfile(
+    backup
+      .command("status")
+      .description("print the backup as a JSON line: version, trusted, backed_up, total"),
+  ).action(async (o: { profile?: string }) => backupStatusCommand({ profileDir: profileOf(o) }, io));
+  withProfile(
+    backup
+      .command("restore")
+      .description(
+        "restore room keys from the backup (progress bar on a terminal), then print a JSON summary",
+      )
+      .argument("[room]", "only this room (ID or alias)")
+      .option("--key <key>", "the backup key in recovery-key format (EsT… …); kept for later commands"),
+  ).action(async (room: string | undefined, o: { key?: string; profile?: string }) =>
+    backupRestoreCommand(
+      {
+        profileDir: profileOf(o),
+        ...(room !== undefined ? { room } : {}),
+        ...(o.key !== undefined ? { key: o.key } : {}),
+      },
+      io,
+    ),
+  );
+  withProfile(
+    program
+      .command("history")
+      .description("print a room's latest messages, oldest first, as JSON lines (as tail prints them)")
+      .argument("<room>", "room ID or alias")
+      .option(
+        "--limit <n>",
+        `how many messages (default ${DEFAULT_HISTORY_LIMIT})`,
+        parseInteger("--limit", 1, MAX_HISTORY_LIMIT),
+      ),
+  ).action(async (room: string, o: { limit?: number; profile?: string }) =>
+    historyCommand(
+      { profileDir: profileOf(o), room, ...(o.limit !== undefined ? { limit: o.limit } : {}) },
+      io,
+    ),
+  );
+}

@@ -1,0 +1,85 @@
+// `keyroom backup status`, `backup restore --key` and `history` spawned against the devserver: a
+// new CLI device of a user whose other device backed up its keys reads the room's history, the
+// exact JSON lines of the issue 12 contract.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { runOk, spawnKeyroom, spawnOk } from "../support/cli.ts";
+import { devServerFixture, newUser, sharedRoom, syncAll, type TestClient } from "./e2ee-client-helpers.ts";
+
+const fx = devServerFixture("keyroom-cli-backup-");
+
+async function user(prefix: string): Promise<TestClient> {
+  const t = await newUser(fx.hs, fx.dir, prefix);
+  fx.open.push(t.client);
+  return t;
+}
+
+describe("keyroom backup / history", () => {
+  test("a new CLI device restores with --key, reports status, and reads history (backup consulted)", async () => {
+    const alice = await user("clibk-alice");
+    const bob = await user("clibk-bob");
+    const roomId = await sharedRoom(bob, [alice]);
+    for (const body of ["m1", "m2", "m3"]) await bob.client.sendText(roomId, body);
+    await syncAll(alice);
+    const { recoveryKey, version } = await alice.client.crypto.backup.createVersion();
+    await alice.client.crypto.backup.idle();
+
+    const profile = join(fx.dir, "alice-cli");
+    await runOk([
+      "login",
+      "--homeserver",
+      fx.hs.baseUrl,
+      "--user",
+      alice.client.userId,
+      "--password",
+      "pw",
+      "--profile",
+      profile,
+    ]);
+    // No backup key yet: the history stays encrypted, and restore says what to do.
+    const locked = await spawnOk(["history", roomId, "--limit", "2", "--profile", profile]);
+    assert.deepEqual(
+      locked.map((l) => [l.type, l.decrypted, l.error]),
+      [
+        ["m.room.encrypted", false, "UNKNOWN_SESSION"],
+        ["m.room.encrypted", false, "UNKNOWN_SESSION"],
+      ],
+    );
+    const refused = await spawnKeyroom(["backup", "restore", "--profile", profile]);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /--key/);
+
+    const restored = await spawnOk(["backup", "restore", "--key", recoveryKey, "--profile", profile]);
+    assert.equal(restored.length, 1);
+    const summary = restored[0] as Record<string, unknown>;
+    assert.deepEqual(Object.keys(summary), ["version", "imported", "total", "failed"]);
+    assert.equal(summary.version, version);
+    assert.equal(summary.failed, 0);
+    assert.ok((summary.total as number) >= 1);
+    assert.equal(summary.imported, summary.total);
+
+    const [status] = await spawnOk(["backup", "status", "--profile", profile]);
+    assert.deepEqual(status, { version, trusted: true, backed_up: summary.total, total: summary.total });
+
+    const history = await spawnOk(["history", roomId, "--limit", "2", "--profile", profile]);
+    assert.deepEqual(
+      history.map((l) => [l.sender, l.body, l.encrypted, l.decrypted]),
+      [
+        [bob.client.userId, "m2", true, true],
+        [bob.client.userId, "m3", true, true],
+      ],
+    );
+
+    // A key the CLI device never received (history does not sync): found in the backup on demand.
+    await bob.client.crypto.machine.discardRoomKey(roomId);
+    await bob.client.sendText(roomId, "m4");
+    await syncAll(alice);
+    await alice.client.crypto.backup.idle();
+    const latest = await spawnOk(["history", roomId, "--limit", "1", "--profile", profile]);
+    assert.deepEqual(
+      latest.map((l) => [l.body, l.decrypted]),
+      [["m4", true]],
+    );
+  });
+});
