@@ -34,10 +34,18 @@ export const LAYERS: readonly Layer[] = [
     path: "src/index.ts",
     may: ["primitives", "protocols", "wire", "store", "e2ee", "client"],
   },
+  // The bot framework is built on the public client API (`src/index.ts`, `src/client/`) only;
+  // primitives for the webhook secret's constant-time comparison.
+  {
+    name: "bot-testing",
+    path: "src/bot/testing/",
+    may: ["primitives", "wire", "client", "package", "devserver", "bot", "bot-testing"],
+  },
+  { name: "bot", path: "src/bot/", may: ["primitives", "client", "package", "bot"] },
   {
     name: "cli",
     path: "src/cli/",
-    may: ["primitives", "protocols", "wire", "store", "e2ee", "client", "package", "devserver", "cli"],
+    may: ["primitives", "protocols", "wire", "store", "e2ee", "client", "package", "devserver", "bot", "cli"],
   },
 ];
 

@@ -287,6 +287,61 @@ export function buildProgram(io: CommandIo): Command {
     ),
   );
 
+  const bot = program.command("bot").description("bots: write one, run it, verify it (docs/bots.md)");
+  bot
+    .command("init")
+    .description(
+      "write a runnable bot (echo skill) in DIR, registering the user where allowed, else logging in",
+    )
+    .argument("<dir>", "the bot's directory (created)")
+    .requiredOption("--homeserver <url>", "homeserver base URL", parseHomeserver)
+    .requiredOption("--user <user>", "the bot's localpart or user ID")
+    .option("--password <password>", `password (or set $${PASSWORD_ENV})`)
+    .option(
+      "--owner <user>",
+      "an owner of the bot (repeatable); invitations are accepted from owners",
+      collect,
+      [],
+    )
+    .action(
+      async (dir: string, o: { homeserver: string; user: string; password?: string; owner: string[] }) => {
+        const { botInitCommand } = await import("./commands/bot.ts");
+        await botInitCommand(
+          { dir, homeserver: o.homeserver, user: o.user, password: passwordOf(o.password), owners: o.owner },
+          io,
+        );
+      },
+    );
+  bot
+    .command("run")
+    .description("run the bot in DIR until Ctrl-C (log lines on a terminal, JSON lines otherwise)")
+    .argument("<dir>", "the bot's directory")
+    .option("--watch", "reload a skill when its file changes, without restarting the client", false)
+    .option("--debug", "log debug lines too", false)
+    .action(async (dir: string, o: { watch: boolean; debug: boolean }) => {
+      const { botRunCommand } = await import("./commands/bot.ts");
+      await botRunCommand({ dir, watch: o.watch, debug: o.debug }, io);
+    });
+  bot
+    .command("verify")
+    .description("verify USER with the bot (SAS emoji; through the running bot, or its store when stopped)")
+    .argument("<user>", "user ID (an owner)")
+    .option("--dir <dir>", "the bot's directory", ".")
+    .action(async (user: string, o: { dir: string }) => {
+      const { botVerifyCommand } = await import("./commands/bot.ts");
+      await botVerifyCommand({ user, dir: o.dir }, io);
+    });
+  bot
+    .command("reset")
+    .description(
+      "log the bot's device out and delete its session and stores (the next start is a first start)",
+    )
+    .argument("<dir>", "the bot's directory")
+    .action(async (dir: string) => {
+      const { botResetCommand } = await import("./commands/bot.ts");
+      await botResetCommand({ dir }, io);
+    });
+
   program
     .command("devserver")
     .description("run the development homeserver until Ctrl-C; prints its base URL")

@@ -119,15 +119,9 @@ export function nextRequest(
 async function runSas(request: VerificationRequest, io: CommandIo): Promise<void> {
   const shown = await request.waitFor((s) => s.sas?.decimals !== undefined || ended(s));
   if (!ended(shown)) {
-    const emoji = shown.sas?.emoji ?? [];
-    io.out(
-      jsonLine({
-        event: "sas",
-        emoji: emoji.map((e) => ({ symbol: e.emoji, name: e.description })),
-        decimals: shown.sas?.decimals,
-      }),
-    );
-    if (io.interactive === true) io.err(drawSas(shown));
+    const emoji = (shown.sas?.emoji ?? []).map((e) => ({ symbol: e.emoji, name: e.description }));
+    io.out(jsonLine({ event: "sas", emoji, decimals: shown.sas?.decimals }));
+    if (io.interactive === true) io.err(drawSas(emoji, shown.sas?.decimals ?? []));
     const answer = io.readLine === undefined ? undefined : await io.readLine();
     if (request.phase !== "cancelled") {
       if (answer?.trim() === "y") await request.confirm();
@@ -164,16 +158,18 @@ function cancelled(io: CommandIo, c: { code: string; reason: string }): never {
 }
 
 /** The emoji spaced out wide with their names under them, then the question, for a person. */
-function drawSas(s: VerificationSnapshot): string {
-  const emoji = s.sas?.emoji ?? [];
+export function drawSas(
+  emoji: readonly { symbol: string; name: string }[],
+  decimals: readonly number[],
+): string {
   const cell = (text: string) => text.padEnd(12);
   const lines = [
     "",
-    `  ${emoji.map((e) => cell(`  ${e.emoji}`)).join("")}`,
+    `  ${emoji.map((e) => cell(`  ${e.symbol}`)).join("")}`,
     "",
-    `  ${emoji.map((e) => cell(e.description)).join("")}`,
+    `  ${emoji.map((e) => cell(e.name)).join("")}`,
     "",
-    `  or the numbers: ${(s.sas?.decimals ?? []).join(" ")}`,
+    `  or the numbers: ${decimals.join(" ")}`,
     "",
     "Do these match what the other device shows? Type y and Enter if they match, anything else if not: ",
   ];

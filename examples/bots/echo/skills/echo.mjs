@@ -1,0 +1,10 @@
+// A skill: a name and a setup function that registers handlers. Edit it while
+// `keyroom bot run --watch` runs and the bot reloads it.
+export default {
+  name: "echo",
+  setup(bot) {
+    bot.command("echo", { args: { text: bot.arg.rest() }, help: "say TEXT back" }, (ctx, { text }) =>
+      ctx.reply(text),
+    );
+  },
+};

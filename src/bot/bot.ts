@@ -1,0 +1,626 @@
+// The bot: handlers registered by code or skills, run for what sync delivers, behind middleware
+// (allow / deny lists, rate limits, verified senders, the error boundary). The bot takes any
+// logged-in `MatrixClient` (from `openBotClient`, or another source such as an appservice), so how
+// the client came to be is not its business.
+//
+// Delivery: the client awaits every listener before it saves the sync token, and the bot handles
+// each event inside its listener, so a crash before the save means the events come again. A
+// handled event is recorded in the local store; events that come again are skipped, and a handler
+// that was cut short re-sends with the same transaction IDs (see context.ts), which the server
+// deduplicates. So nothing is lost and nothing is answered twice.
+import {
+  type Clock,
+  type Logger,
+  type MatrixClient,
+  type Membership,
+  type Room,
+  type RoomEvent,
+  silentLogger,
+  systemClock,
+  type VerificationRequest,
+} from "../index.ts";
+import { type ArgSpec, type ArgSpecs, type ArgValues, parseArgs, usageOf } from "./commands/args.ts";
+import { CommandContext, EventContext, RoomSender } from "./context.ts";
+import { type LocalStore, MemoryLocalStore } from "./local-store.ts";
+import { RateLimiter, type RateLimitOptions } from "./rate-limit.ts";
+import { type JobInfo, Scheduler } from "./scheduler.ts";
+import { BotState } from "./state.ts";
+
+/** Handlers of one kind a bot may have (across all skills). */
+export const MAX_HANDLERS = 1_000;
+/** Longest message body the bot looks at for commands and patterns (longer ones are ignored). */
+export const MAX_COMMAND_BODY = 16_384;
+
+export type InvitePolicy = "anyone" | "owners" | { allow: readonly string[] };
+
+export interface AccessLists {
+  allow?: readonly string[];
+  deny?: readonly string[];
+}
+
+export interface BotOptions {
+  /** A logged-in client (encryption on, for a bot in encrypted rooms). The bot starts its sync. */
+  client: MatrixClient;
+  /** Command prefix (default `!`). */
+  prefix?: string;
+  /** Users who own the bot: they may use owner-only commands and (by default) invite it. */
+  owners?: readonly string[];
+  /** Whose invitations the bot accepts: default `owners` when there are owners, else `anyone`. */
+  invites?: InvitePolicy;
+  /** Users whose events the bot handles (`allow`: only these) or ignores (`deny`). */
+  users?: AccessLists;
+  /** Rooms the bot handles events in, or ignores. */
+  rooms?: AccessLists;
+  /** Per-user command rate limit (none by default). */
+  rateLimit?: RateLimitOptions;
+  /** Owner-only commands also need the owner's identity verified by the bot (default false). */
+  requireVerifiedOwners?: boolean;
+  /** Send a read receipt for every command handled (default false). */
+  readReceipts?: boolean;
+  /** The generated `help` command (default true). */
+  help?: boolean;
+  logger?: Logger;
+  /** Time for scheduled jobs and rate limits (a fake clock in tests). */
+  clock?: Clock;
+  /** Handled events (dedupe) and local key-value data; default in memory. */
+  localStore?: LocalStore;
+  /** Time zone for cron expressions (default: the machine's). */
+  timezone?: string;
+}
+
+export type Handler<C> = (ctx: C) => unknown | Promise<unknown>;
+export type Middleware = (ctx: EventContext, next: () => Promise<void>) => Promise<void>;
+
+export interface CommandOptions<A extends ArgSpecs> {
+  args?: A;
+  /** One line for `help`. */
+  help?: string;
+  aliases?: readonly string[];
+  /** Only owners may run it (verified owners, with `requireVerifiedOwners`). */
+  ownerOnly?: boolean;
+  /** Only senders whose device is verified (by the bot, or cross-signed by a user the bot verified). */
+  verifiedOnly?: boolean;
+}
+
+export interface ReactionContextExtra {
+  /** The reaction key (usually an emoji). */
+  key: string;
+  /** The event reacted to. */
+  targetEventId: string;
+}
+export type ReactionContext = EventContext & ReactionContextExtra;
+
+export interface MemberChange {
+  room: Room;
+  userId: string;
+  membership: Membership;
+  previous: Membership | undefined;
+  /** Sends into the room where the change happened. */
+  sender: RoomSender;
+}
+
+export interface WebhookRequest {
+  /** The hook's name (the path segment after `/hooks/`). */
+  name: string;
+  body: unknown;
+  headers: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+interface Command {
+  name: string;
+  args: ArgSpecs;
+  opts: CommandOptions<ArgSpecs>;
+  run: (ctx: CommandContext, args: Record<string, unknown>) => unknown;
+  scope: string | undefined;
+}
+interface Scoped<H> {
+  handler: H;
+  scope: string | undefined;
+}
+
+/** Registering handlers: the bot itself, or a skill's scope of it (removed as one on reload). */
+export interface HandlerRegistry {
+  command<A extends ArgSpecs = Record<string, never>>(
+    name: string,
+    opts: CommandOptions<A>,
+    run: (ctx: CommandContext, args: ArgValues<A>) => unknown | Promise<unknown>,
+  ): void;
+  /** Messages whose body matches `pattern`. */
+  hears(
+    pattern: RegExp,
+    run: (ctx: EventContext, match: RegExpExecArray) => unknown | Promise<unknown>,
+  ): void;
+  /** Messages that mention the bot (`m.mentions`, or its user ID in the body). */
+  onMention(run: Handler<EventContext>): void;
+  /** Every message that is not a command. */
+  onMessage(run: Handler<EventContext>): void;
+  onReaction(run: Handler<ReactionContext>): void;
+  /** Membership changes of others in rooms the bot is in (e.g. a welcome on join). */
+  onMember(run: (change: MemberChange) => unknown | Promise<unknown>): void;
+  /** A cron job (`*\/5 * * * *`; six fields for seconds). `name` must be unique in the bot. */
+  schedule(name: string, cron: string, run: (info: JobInfo) => unknown | Promise<unknown>): void;
+  /** Handles POSTs to `/hooks/<name>` of the bot's webhook server (see `startWebhookServer`). */
+  webhook(name: string, run: (req: WebhookRequest) => unknown | Promise<unknown>): void;
+  use(middleware: Middleware): void;
+}
+
+export class Bot implements HandlerRegistry {
+  readonly client: MatrixClient;
+  readonly state: BotState;
+  readonly local: LocalStore;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly scheduler: Scheduler;
+  readonly prefix: string;
+  readonly owners: ReadonlySet<string>;
+  readonly #opts: BotOptions;
+  readonly #commands = new Map<string, Command>();
+  readonly #aliases = new Map<string, string>();
+  readonly #hears: Scoped<{ pattern: RegExp; run: (ctx: EventContext, m: RegExpExecArray) => unknown }>[] =
+    [];
+  readonly #mentions: Scoped<Handler<EventContext>>[] = [];
+  readonly #messages: Scoped<Handler<EventContext>>[] = [];
+  readonly #reactions: Scoped<Handler<ReactionContext>>[] = [];
+  readonly #members: Scoped<(c: MemberChange) => unknown>[] = [];
+  readonly #webhooks = new Map<string, Scoped<(r: WebhookRequest) => unknown>>();
+  readonly #middleware: Scoped<Middleware>[] = [];
+  readonly #rateLimiter: RateLimiter | undefined;
+  #offs: (() => void)[] = [];
+  #running = false;
+
+  constructor(opts: BotOptions) {
+    this.#opts = opts;
+    this.client = opts.client;
+    this.prefix = opts.prefix ?? "!";
+    this.owners = new Set(opts.owners ?? []);
+    this.logger = opts.logger ?? silentLogger;
+    this.clock = opts.clock ?? systemClock;
+    this.local = opts.localStore ?? new MemoryLocalStore();
+    this.state = new BotState(this.client);
+    this.scheduler = new Scheduler(this.clock, this.logger, opts.timezone);
+    this.#rateLimiter = opts.rateLimit ? new RateLimiter(opts.rateLimit, this.clock) : undefined;
+    if (opts.help !== false) this.#registerHelp();
+  }
+
+  get userId(): string {
+    return this.client.userId;
+  }
+  get isRunning(): boolean {
+    return this.#running;
+  }
+
+  // ---- registration ----
+
+  command<A extends ArgSpecs = Record<string, never>>(
+    name: string,
+    opts: CommandOptions<A>,
+    run: (ctx: CommandContext, args: ArgValues<A>) => unknown | Promise<unknown>,
+  ): void {
+    this.#addCommand(name, opts, run, undefined);
+  }
+  hears(
+    pattern: RegExp,
+    run: (ctx: EventContext, match: RegExpExecArray) => unknown | Promise<unknown>,
+  ): void {
+    this.#push(this.#hears, { pattern, run }, undefined);
+  }
+  onMention(run: Handler<EventContext>): void {
+    this.#push(this.#mentions, run, undefined);
+  }
+  onMessage(run: Handler<EventContext>): void {
+    this.#push(this.#messages, run, undefined);
+  }
+  onReaction(run: Handler<ReactionContext>): void {
+    this.#push(this.#reactions, run, undefined);
+  }
+  onMember(run: (change: MemberChange) => unknown | Promise<unknown>): void {
+    this.#push(this.#members, run, undefined);
+  }
+  schedule(name: string, cron: string, run: (info: JobInfo) => unknown | Promise<unknown>): void {
+    this.scheduler.add(name, cron, async (info) => void (await run(info)));
+  }
+  webhook(name: string, run: (req: WebhookRequest) => unknown | Promise<unknown>): void {
+    this.#addWebhook(name, run, undefined);
+  }
+  use(middleware: Middleware): void {
+    this.#push(this.#middleware, middleware, undefined);
+  }
+
+  /** A registry whose handlers belong to `scope` (a skill): `removeScope` drops them all at once. */
+  scope(scope: string): HandlerRegistry {
+    return {
+      command: (name, opts, run) => this.#addCommand(name, opts, run, scope),
+      hears: (pattern, run) => this.#push(this.#hears, { pattern, run }, scope),
+      onMention: (run) => this.#push(this.#mentions, run, scope),
+      onMessage: (run) => this.#push(this.#messages, run, scope),
+      onReaction: (run) => this.#push(this.#reactions, run, scope),
+      onMember: (run) => this.#push(this.#members, run, scope),
+      schedule: (name, cron, run) =>
+        this.scheduler.add(name, cron, async (info) => void (await run(info)), scope),
+      webhook: (name, run) => this.#addWebhook(name, run, scope),
+      use: (mw) => this.#push(this.#middleware, mw, scope),
+    };
+  }
+
+  removeScope(scope: string): void {
+    for (const [name, c] of [...this.#commands]) {
+      if (c.scope !== scope) continue;
+      this.#commands.delete(name);
+      for (const [alias, target] of [...this.#aliases]) if (target === name) this.#aliases.delete(alias);
+    }
+    for (const list of [
+      this.#hears,
+      this.#mentions,
+      this.#messages,
+      this.#reactions,
+      this.#members,
+      this.#middleware,
+    ]) {
+      const keep = (list as Scoped<unknown>[]).filter((h) => h.scope !== scope);
+      list.splice(0, list.length, ...(keep as never[]));
+    }
+    for (const [name, h] of [...this.#webhooks]) if (h.scope === scope) this.#webhooks.delete(name);
+    this.scheduler.removeScope(scope);
+  }
+
+  get commandNames(): string[] {
+    return [...this.#commands.keys()].sort();
+  }
+  hasWebhook(name: string): boolean {
+    return this.#webhooks.has(name);
+  }
+
+  #push<H>(list: Scoped<H>[], handler: H, scope: string | undefined): void {
+    if (list.length >= MAX_HANDLERS) throw new RangeError(`at most ${MAX_HANDLERS} handlers of a kind`);
+    list.push({ handler, scope });
+  }
+
+  #addCommand<A extends ArgSpecs>(
+    name: string,
+    opts: CommandOptions<A>,
+    run: (ctx: CommandContext, args: ArgValues<A>) => unknown,
+    scope: string | undefined,
+  ): void {
+    const key = name.toLowerCase();
+    if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(key)) throw new RangeError(`bad command name "${name}"`);
+    if (this.#commands.has(key) || this.#aliases.has(key))
+      throw new RangeError(`command "${name}" exists already`);
+    if (this.#commands.size >= MAX_HANDLERS) throw new RangeError(`at most ${MAX_HANDLERS} commands`);
+    const args = opts.args ?? {};
+    const specs: ArgSpec<unknown>[] = Object.values(args as ArgSpecs);
+    if (specs.slice(0, -1).some((s) => s.isRest))
+      throw new RangeError(`command "${name}": only the last argument may take the rest`);
+    this.#commands.set(key, {
+      name: key,
+      args,
+      opts: opts as CommandOptions<ArgSpecs>,
+      run: run as Command["run"],
+      scope,
+    });
+    for (const alias of opts.aliases ?? []) this.#aliases.set(alias.toLowerCase(), key);
+  }
+
+  #addWebhook(name: string, run: (req: WebhookRequest) => unknown, scope: string | undefined): void {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) throw new RangeError(`bad webhook name "${name}"`);
+    if (this.#webhooks.has(name)) throw new RangeError(`webhook "${name}" exists already`);
+    this.#webhooks.set(name, { handler: run, scope });
+  }
+
+  #registerHelp(): void {
+    this.#addCommand(
+      "help",
+      { help: "list the commands, or explain one", args: {} },
+      async (ctx) => {
+        const wanted = ctx.argText
+          .trim()
+          .replace(new RegExp(`^${escapeRegex(this.prefix)}`), "")
+          .toLowerCase();
+        if (wanted !== "") {
+          const cmd = this.#commands.get(this.#aliases.get(wanted) ?? wanted);
+          if (cmd === undefined) return ctx.notice(`No command "${wanted}". Try ${this.prefix}help.`);
+          return ctx.notice(this.#usage(cmd) + (cmd.opts.help ? `\n${cmd.opts.help}` : ""));
+        }
+        const lines = this.commandNames
+          .map((n) => this.#commands.get(n))
+          .filter((c): c is Command => c !== undefined)
+          .map((c) => `${this.#usage(c)}${c.opts.help ? ` — ${c.opts.help}` : ""}`);
+        return ctx.notice(`Commands:\n${lines.join("\n")}`);
+      },
+      "builtin",
+    );
+  }
+
+  #usage(cmd: Command): string {
+    const args = usageOf(cmd.args);
+    return `${this.prefix}${cmd.name}${args ? ` ${args}` : ""}`;
+  }
+
+  // ---- running ----
+
+  /** Starts listening, syncing and the scheduled jobs. Resolves after the first sync. */
+  async start(): Promise<void> {
+    if (this.#running) return;
+    this.#running = true;
+    const c = this.client;
+    this.#offs = [
+      c.on("room.event", (room, ev, meta) =>
+        meta.source === "initial-sync" ? undefined : this.#onEvent(room, ev),
+      ),
+      c.on("room.decrypted", (room, ev) => this.#onEvent(room, ev)),
+      c.on("room.invite", (room, inviter) => this.#onInvite(room, inviter)),
+      c.on("room.member", (room, userId, membership, previous) =>
+        this.#onMember(room, userId, membership, previous),
+      ),
+      c.on("room.tombstone", (room, t) => this.#onTombstone(room, t.replacementRoomId)),
+      c.on("sync", (state, _prev, info) => {
+        if (state === "backoff") this.logger.warn({ retryInMs: info.retryInMs }, "sync failed, retrying");
+        if (state === "error") this.logger.error({ err: info.error }, "sync stopped");
+      }),
+      c.on("session.loggedOut", ({ softLogout }) =>
+        this.logger.error({ softLogout }, "the server ended the bot's session; log it in again"),
+      ),
+    ];
+    await c.startSync();
+    this.scheduler.start();
+    this.logger.info(
+      { userId: c.userId, deviceId: c.deviceId, commands: this.commandNames.length },
+      "bot started",
+    );
+  }
+
+  /** Stops the jobs and the sync (the client stays open: close it yourself, or use `BotProcess`). */
+  async stop(): Promise<void> {
+    if (!this.#running) return;
+    this.#running = false;
+    this.scheduler.stop();
+    for (const off of this.#offs.splice(0)) off();
+    await this.client.stopSync();
+    this.logger.info({}, "bot stopped");
+  }
+
+  /** Sends into a room outside any event (jobs, webhooks). */
+  room(roomId: string): RoomSender {
+    return new RoomSender(this.client, roomId, undefined, undefined);
+  }
+
+  /**
+   * Starts SAS verification with `userId` (in a DM): `onSas` gets the emoji and decimals and
+   * answers whether they match what the other side shows. Resolves when the flow ended.
+   */
+  async verify(
+    userId: string,
+    onSas: (sas: {
+      emoji: { symbol: string; name: string }[];
+      decimals: readonly number[];
+    }) => Promise<boolean>,
+  ): Promise<VerificationRequest> {
+    const request = await this.client.requestVerification(userId);
+    const ready = await request.waitFor((s) => s.phase !== "requested");
+    if (ready.phase === "ready") await request.startSas();
+    const shown = await request.waitFor(
+      (s) => s.sas?.decimals !== undefined || s.phase === "done" || s.phase === "cancelled",
+    );
+    if (shown.phase !== "done" && shown.phase !== "cancelled") {
+      const match = await onSas({
+        emoji: (shown.sas?.emoji ?? []).map((e) => ({ symbol: e.emoji, name: e.description })),
+        decimals: shown.sas?.decimals ?? [],
+      });
+      if (request.phase !== "cancelled") {
+        if (match) await request.confirm();
+        else await request.mismatch();
+      }
+    }
+    await request.finished();
+    return request;
+  }
+
+  // ---- dispatch ----
+
+  #allowed(list: AccessLists | undefined, id: string): boolean {
+    if (list?.deny?.includes(id)) return false;
+    return list?.allow === undefined || list.allow.length === 0 || list.allow.includes(id);
+  }
+
+  async #onEvent(room: Room, ev: RoomEvent): Promise<void> {
+    if (!this.#running || ev.sender === this.client.userId || ev.stateKey !== undefined) return;
+    // Not decrypted yet: it comes again as `room.decrypted` when its key arrives.
+    if (ev.encryption?.decrypted === false) return;
+    if (this.local.isHandled(ev.eventId)) return;
+    if (!this.#allowed(this.#opts.rooms, ev.roomId) || !this.#allowed(this.#opts.users, ev.sender)) return;
+    try {
+      if (ev.type === "m.room.message") await this.#onMessage(room, ev);
+      else if (ev.type === "m.reaction") await this.#onReaction(room, ev);
+    } finally {
+      this.local.markHandled(ev.eventId);
+    }
+  }
+
+  async #guard(ctx: EventContext, what: string, fn: () => Promise<unknown>): Promise<void> {
+    const chain = this.#middleware.map((m) => m.handler);
+    const run = async (i: number): Promise<void> => {
+      const mw = chain[i];
+      if (mw === undefined) {
+        await fn();
+        return;
+      }
+      await mw(ctx, () => run(i + 1));
+    };
+    try {
+      await run(0);
+    } catch (err) {
+      // The error boundary: the user hears something went wrong, the log gets the details.
+      const ref = ctx.eventId.slice(1, 9);
+      this.logger.error(
+        { err, handler: what, roomId: ctx.roomId, eventId: ctx.eventId, ref },
+        "handler failed",
+      );
+      try {
+        await ctx.notice(`Sorry, that failed (ref ${ref}).`);
+      } catch (sendErr) {
+        this.logger.error({ err: sendErr, roomId: ctx.roomId }, "could not report a failure");
+      }
+    }
+  }
+
+  async #onMessage(room: Room, ev: RoomEvent): Promise<void> {
+    const content = ev.content;
+    // Edits repeat the original's body; other bots' notices must not start loops.
+    if (content["m.new_content"] !== undefined || content.msgtype === "m.notice") return;
+    const body = typeof content.body === "string" ? content.body : "";
+    if (body.length > MAX_COMMAND_BODY) return;
+    const isOwner = this.owners.has(ev.sender);
+    if (body.startsWith(this.prefix)) {
+      const m = /^(\S+)(?:\s+([\s\S]*))?$/.exec(body.slice(this.prefix.length));
+      const word = m?.[1]?.toLowerCase() ?? "";
+      const cmd = this.#commands.get(this.#aliases.get(word) ?? word);
+      if (cmd !== undefined) {
+        const ctx = new CommandContext(this.client, ev, room, isOwner, cmd.name, m?.[2] ?? "");
+        await this.#guard(ctx, `command ${cmd.name}`, () => this.#runCommand(cmd, ctx));
+        return;
+      }
+    }
+    const ctx = new EventContext(this.client, ev, room, isOwner);
+    await this.#guard(ctx, "message", async () => {
+      for (const { handler } of [...this.#hears]) {
+        handler.pattern.lastIndex = 0;
+        const match = handler.pattern.exec(body);
+        if (match) await handler.run(ctx, match);
+      }
+      if (this.#mentions.length > 0 && this.#mentionsMe(ev, body)) {
+        for (const { handler } of [...this.#mentions]) await handler(ctx);
+      }
+      for (const { handler } of [...this.#messages]) await handler(ctx);
+    });
+  }
+
+  #mentionsMe(ev: RoomEvent, body: string): boolean {
+    const mentions = ev.content["m.mentions"];
+    if (typeof mentions === "object" && mentions !== null && !Array.isArray(mentions)) {
+      const ids = (mentions as { user_ids?: unknown }).user_ids;
+      return Array.isArray(ids) && ids.includes(this.client.userId);
+    }
+    return body.includes(this.client.userId);
+  }
+
+  async #runCommand(cmd: Command, ctx: CommandContext): Promise<void> {
+    if (this.#rateLimiter !== undefined && !ctx.isOwner) {
+      const taken = this.#rateLimiter.take(ctx.sender);
+      if (!taken.allowed) {
+        if (taken.first) await ctx.notice(`Slow down: try again in ${Math.ceil(taken.retryInMs / 1000)} s.`);
+        return;
+      }
+    }
+    if (cmd.opts.ownerOnly) {
+      if (!ctx.isOwner) {
+        await ctx.notice(`${this.prefix}${cmd.name} is for the bot's owners only.`);
+        return;
+      }
+      if (this.#opts.requireVerifiedOwners && !(await this.#isVerified(ctx.event))) {
+        await ctx.notice(
+          `${this.prefix}${cmd.name} needs a verified owner: verify the bot first (keyroom bot verify ${ctx.sender}).`,
+        );
+        return;
+      }
+    }
+    if (cmd.opts.verifiedOnly && !(await this.#isVerified(ctx.event))) {
+      await ctx.notice(`${this.prefix}${cmd.name} only answers verified devices: verify with the bot first.`);
+      return;
+    }
+    const parsed = parseArgs(cmd.args, ctx.argText);
+    if (!parsed.ok) {
+      await ctx.notice(`Usage: ${this.#usage(cmd)}\n${parsed.problem}`);
+      return;
+    }
+    await cmd.run(ctx, parsed.values);
+    if (this.#opts.readReceipts) await ctx.markRead();
+  }
+
+  /** Sent from a device the bot verified, or one its owner cross-signed whose identity the bot verified. */
+  async #isVerified(ev: RoomEvent): Promise<boolean> {
+    const info = ev.encryption;
+    if (info?.decrypted !== true) return false;
+    if (info.trust === "verified") return true;
+    if (info.senderCrossSigned !== true) return false;
+    const identity = await this.client.getUserIdentity(ev.sender);
+    return identity?.verified === true;
+  }
+
+  async #onReaction(room: Room, ev: RoomEvent): Promise<void> {
+    if (this.#reactions.length === 0) return;
+    const rel = ev.content["m.relates_to"];
+    if (typeof rel !== "object" || rel === null || Array.isArray(rel)) return;
+    const r = rel as { rel_type?: unknown; event_id?: unknown; key?: unknown };
+    if (r.rel_type !== "m.annotation" || typeof r.event_id !== "string" || typeof r.key !== "string") return;
+    const ctx = Object.assign(new EventContext(this.client, ev, room, this.owners.has(ev.sender)), {
+      key: r.key,
+      targetEventId: r.event_id,
+    });
+    await this.#guard(ctx, "reaction", async () => {
+      for (const { handler } of [...this.#reactions]) await handler(ctx);
+    });
+  }
+
+  async #onInvite(room: Room, inviter: string | undefined): Promise<void> {
+    if (!this.#running) return;
+    const policy = this.#opts.invites ?? (this.owners.size > 0 ? "owners" : "anyone");
+    const ok =
+      inviter !== undefined &&
+      this.#allowed(this.#opts.users, inviter) &&
+      this.#allowed(this.#opts.rooms, room.roomId) &&
+      (policy === "anyone" ||
+        (policy === "owners" ? this.owners.has(inviter) : policy.allow.includes(inviter)));
+    if (!ok) {
+      this.logger.info({ roomId: room.roomId, inviter }, "invitation declined by the invite policy");
+      await this.client.leaveRoom(room.roomId).catch((err) => this.logger.warn({ err }, "could not decline"));
+      return;
+    }
+    try {
+      await this.client.joinRoom(room.roomId);
+      this.logger.info({ roomId: room.roomId, inviter }, "joined on invitation");
+    } catch (err) {
+      this.logger.warn({ err, roomId: room.roomId }, "could not join on invitation");
+    }
+  }
+
+  async #onMember(
+    room: Room,
+    userId: string,
+    membership: Membership,
+    previous: Membership | undefined,
+  ): Promise<void> {
+    if (!this.#running || userId === this.client.userId || room.membership !== "join") return;
+    if (this.#members.length === 0 || membership === previous) return;
+    const change: MemberChange = { room, userId, membership, previous, sender: this.room(room.roomId) };
+    for (const { handler } of [...this.#members]) {
+      try {
+        await handler(change);
+      } catch (err) {
+        this.logger.error({ err, roomId: room.roomId }, "membership handler failed");
+      }
+    }
+  }
+
+  /** A room the bot is in was upgraded: join the successor and carry the room's bot state along. */
+  async #onTombstone(room: Room, successor: string): Promise<void> {
+    if (!this.#running || room.membership !== "join") return;
+    try {
+      const newest = await this.client.followTombstone(room.roomId);
+      const carried = await this.state.carry(room.roomId, newest);
+      this.logger.info({ from: room.roomId, to: newest, state: carried }, "followed a room upgrade");
+    } catch (err) {
+      this.logger.warn({ err, from: room.roomId, to: successor }, "could not follow a room upgrade");
+    }
+  }
+
+  /** Runs a webhook's handler (for the webhook server). */
+  async runWebhook(req: WebhookRequest): Promise<boolean> {
+    const hook = this.#webhooks.get(req.name);
+    if (hook === undefined) return false;
+    await hook.handler(req);
+    return true;
+  }
+}
+
+function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}

@@ -1,0 +1,189 @@
+// Typed command arguments: each argument is a spec that parses one token (or, for `rest`, the rest
+// of the line verbatim) into a value; a command's handler receives an object typed from its specs.
+// Tokens are split on whitespace, with "double" or 'single' quotes grouping words.
+
+/** What an argument parser returns: the value, or what was expected instead. */
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; expected: string };
+
+export interface ArgSpec<T> {
+  /** Shown in usage: `<name:type>`. */
+  readonly type: string;
+  readonly isOptional: boolean;
+  /** Takes the rest of the line, verbatim (must be the last argument). */
+  readonly isRest: boolean;
+  readonly description: string | undefined;
+  readonly defaultValue: T | undefined;
+  parse(raw: string): ParseResult<T>;
+  /** The same argument, optional: absent → undefined. */
+  optional(): ArgSpec<T | undefined>;
+  /** The same argument, optional with a default. */
+  default(value: T): ArgSpec<T>;
+  describe(text: string): ArgSpec<T>;
+}
+
+/** Values of a command's arguments, typed from its specs. */
+export type ArgValues<A extends ArgSpecs> = { [K in keyof A]: A[K] extends ArgSpec<infer T> ? T : never };
+export type ArgSpecs = Readonly<Record<string, ArgSpec<unknown>>>;
+
+/** Longest token an argument parser looks at; longer ones are refused (network input). */
+export const MAX_ARG_LENGTH = 4096;
+
+function spec<T>(
+  type: string,
+  parse: (raw: string) => ParseResult<T>,
+  extra: Partial<Pick<ArgSpec<T>, "isOptional" | "isRest" | "description" | "defaultValue">> = {},
+): ArgSpec<T> {
+  const base = {
+    type,
+    isOptional: extra.isOptional ?? false,
+    isRest: extra.isRest ?? false,
+    description: extra.description,
+    defaultValue: extra.defaultValue,
+  };
+  return {
+    ...base,
+    parse: (raw) =>
+      raw.length > MAX_ARG_LENGTH
+        ? { ok: false, expected: `at most ${MAX_ARG_LENGTH} characters` }
+        : parse(raw),
+    optional: () => spec<T | undefined>(type, parse, { ...base, isOptional: true }),
+    default: (value) => spec<T>(type, parse, { ...base, isOptional: true, defaultValue: value }),
+    describe: (text) => spec<T>(type, parse, { ...base, description: text }),
+  };
+}
+
+const ok = <T>(value: T): ParseResult<T> => ({ ok: true, value });
+const fail = (expected: string): ParseResult<never> => ({ ok: false, expected });
+
+const DURATION_UNITS: Record<string, number> = {
+  s: 1_000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
+/** Longest duration accepted (a year): longer ones are surely typos, and timers overflow. */
+export const MAX_DURATION_MS = 365 * 86_400_000;
+
+/** `5m`, `1h30m`, `90s`, `2d` → milliseconds. */
+export function parseDuration(raw: string): number | undefined {
+  const text = raw.trim().toLowerCase();
+  if (!/^(\d+[smhdw])+$/.test(text)) return undefined;
+  let total = 0;
+  for (const m of text.matchAll(/(\d+)([smhdw])/g)) total += Number(m[1]) * (DURATION_UNITS[m[2] ?? ""] ?? 0);
+  return total > 0 && total <= MAX_DURATION_MS ? total : undefined;
+}
+
+const USER_ID = /^@[^:\s]+:[^\s]+$/;
+
+/** Argument constructors: `arg.int({ min: 1 })`, `arg.duration().optional()`, `arg.rest()`. */
+export const arg = {
+  string: (): ArgSpec<string> => spec("text", (raw) => ok(raw)),
+  int: (range: { min?: number; max?: number } = {}): ArgSpec<number> =>
+    spec("number", (raw) => {
+      const n = /^[+-]?\d+$/.test(raw) ? Number(raw) : Number.NaN;
+      const min = range.min ?? Number.MIN_SAFE_INTEGER;
+      const max = range.max ?? Number.MAX_SAFE_INTEGER;
+      if (!Number.isSafeInteger(n) || n < min || n > max) {
+        return fail(
+          range.min !== undefined || range.max !== undefined
+            ? `a whole number from ${min} to ${max}`
+            : "a whole number",
+        );
+      }
+      return ok(n);
+    }),
+  number: (): ArgSpec<number> =>
+    spec("number", (raw) => {
+      const n = /^[+-]?(\d+\.?\d*|\.\d+)$/.test(raw) ? Number(raw) : Number.NaN;
+      return Number.isFinite(n) ? ok(n) : fail("a number");
+    }),
+  /** A duration like `5m`, `1h30m`, `90s`, `2d`; the value is in milliseconds. */
+  duration: (): ArgSpec<number> =>
+    spec("duration", (raw) => {
+      const ms = parseDuration(raw);
+      return ms === undefined ? fail("a duration like 90s, 5m, 1h30m or 2d") : ok(ms);
+    }),
+  /** A Matrix user ID (`@name:server`). */
+  user: (): ArgSpec<string> =>
+    spec("user", (raw) => (USER_ID.test(raw) ? ok(raw) : fail("a user ID like @name:example.org"))),
+  choice: <const T extends string>(values: readonly T[]): ArgSpec<T> =>
+    spec(values.join("|"), (raw) =>
+      (values as readonly string[]).includes(raw) ? ok(raw as T) : fail(`one of ${values.join(", ")}`),
+    ),
+  /** The rest of the line, exactly as typed (quotes and spacing kept). */
+  rest: (): ArgSpec<string> => spec("text", (raw) => ok(raw), { isRest: true }),
+};
+
+interface Token {
+  text: string;
+  /** Where the token starts in the line (its opening quote, if quoted). */
+  start: number;
+}
+
+/** Splits on whitespace; quotes group words and are removed. An unclosed quote runs to the end. */
+export function tokenize(line: string): Token[] {
+  const out: Token[] = [];
+  let i = 0;
+  while (i < line.length) {
+    while (i < line.length && /\s/.test(line[i] ?? "")) i++;
+    if (i >= line.length) break;
+    const start = i;
+    let text = "";
+    while (i < line.length && !/\s/.test(line[i] ?? "")) {
+      const c = line[i] ?? "";
+      if (c === '"' || c === "'") {
+        const end = line.indexOf(c, i + 1);
+        const stop = end < 0 ? line.length : end;
+        text += line.slice(i + 1, stop);
+        i = stop + 1;
+      } else {
+        text += c;
+        i++;
+      }
+    }
+    out.push({ text, start });
+  }
+  return out;
+}
+
+export type ArgsResult<A extends ArgSpecs> =
+  | { ok: true; values: ArgValues<A> }
+  | { ok: false; problem: string };
+
+/** Parses the text after a command's name against its argument specs. */
+export function parseArgs<A extends ArgSpecs>(specs: A, text: string): ArgsResult<A> {
+  const tokens = tokenize(text);
+  const values: Record<string, unknown> = {};
+  let t = 0;
+  for (const [name, s] of Object.entries(specs)) {
+    const token = tokens[t];
+    if (token === undefined) {
+      if (!s.isOptional) return { ok: false, problem: `missing <${name}>` };
+      values[name] = s.defaultValue;
+      continue;
+    }
+    const raw = s.isRest ? text.slice(token.start).trim() : token.text;
+    const parsed = s.parse(raw);
+    if (!parsed.ok)
+      return { ok: false, problem: `<${name}>: expected ${parsed.expected}, got "${clip(raw)}"` };
+    values[name] = parsed.value;
+    t = s.isRest ? tokens.length : t + 1;
+  }
+  if (t < tokens.length) return { ok: false, problem: `unexpected "${clip(tokens[t]?.text ?? "")}"` };
+  return { ok: true, values: values as ArgValues<A> };
+}
+
+/** `<delay:duration> <text...>` for usage lines. */
+export function usageOf(specs: ArgSpecs): string {
+  return Object.entries(specs)
+    .map(([name, s]) => {
+      const inner = `${name}${s.type === "text" ? "" : `:${s.type}`}${s.isRest ? "..." : ""}`;
+      return s.isOptional ? `[${inner}]` : `<${inner}>`;
+    })
+    .join(" ");
+}
+
+function clip(s: string): string {
+  return s.length > 40 ? `${s.slice(0, 40)}…` : s;
+}

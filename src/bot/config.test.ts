@@ -1,0 +1,47 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { BotConfigError, parseConfig } from "./config.ts";
+
+test("a minimal config gets its defaults", () => {
+  const c = parseConfig('homeserver: https://matrix.example.org\nuser: "@bot:example.org"\n');
+  assert.equal(c.prefix, "!");
+  assert.deepEqual(c.owners, []);
+  assert.equal(c.encryption.shareWith, "all");
+  assert.equal(c.dataDir, ".keyroom");
+});
+
+test("errors name each bad key", () => {
+  const bad = [
+    "homeserver: ftp://x",
+    'user: "bot"',
+    "owners: ['@a:b', 'c']",
+    "encryption: { shareWith: everyone }",
+    "rateLimit: { perMinute: 0 }",
+    "colour: blue",
+  ].join("\n");
+  assert.throws(
+    () => parseConfig(bad, "bot.yaml"),
+    (e: unknown) => {
+      assert.ok(e instanceof BotConfigError);
+      const text = e.message;
+      for (const key of [
+        "homeserver:",
+        "user:",
+        "owners[1]:",
+        "encryption.shareWith:",
+        "rateLimit.perMinute:",
+        "colour: unknown key",
+      ]) {
+        assert.ok(text.includes(key), `${key} in ${text}`);
+      }
+      assert.ok(text.startsWith("bot.yaml: "));
+      return true;
+    },
+  );
+  assert.throws(() => parseConfig("user: '@a:b'\n"), /homeserver: missing/);
+});
+
+test("YAML syntax errors give the line", () => {
+  assert.throws(() => parseConfig("homeserver: [\nuser: x"), /line \d+/);
+  assert.throws(() => parseConfig("user: a\nuser: b\n"), BotConfigError, "duplicate keys are refused");
+});

@@ -1,0 +1,117 @@
+// A bot's `bot.yaml`: parsed with `yaml` (YAML 1.2, maintained, no dependencies), checked against
+// a schema (zod, strict: an unknown key is an error too), and every problem reported with the path
+// of the bad key, e.g. `bot.yaml: owners[1]: expected a user ID like @name:example.org`.
+import { readFile } from "node:fs/promises";
+import { parseDocument } from "yaml";
+import { z } from "zod";
+
+export const CONFIG_FILE = "bot.yaml";
+
+/** A user ID as the config takes it. */
+export const userIdSchema = z.string().regex(/^@[^:\s]+:\S+$/, "expected a user ID like @name:example.org");
+const roomId = z.string().regex(/^[!#][^:\s]+:\S+$/, "expected a room ID like !abc:example.org");
+const lists = <T extends z.ZodType>(item: T) =>
+  z.strictObject({ allow: z.array(item).optional(), deny: z.array(item).optional() });
+
+export const botConfigSchema = z.strictObject({
+  /** Homeserver base URL. */
+  homeserver: z.url({ protocol: /^https?$/, error: "expected an http(s) URL" }),
+  /** The bot's user ID. */
+  user: userIdSchema,
+  /** Users who own the bot (owner-only commands, invitations). */
+  owners: z.array(userIdSchema).default([]),
+  /** Command prefix. */
+  prefix: z.string().min(1).max(8).default("!"),
+  /** Whose invitations to accept: `owners`, `anyone`, or a list of user IDs. Default: owners if any, else anyone. */
+  invites: z.union([z.enum(["owners", "anyone"]), z.array(userIdSchema)]).optional(),
+  /** Skill modules, relative to the bot directory (.js, .mjs, or .ts). */
+  skills: z.array(z.string().min(1)).default([]),
+  encryption: z
+    .strictObject({
+      /** Which devices get room keys: all, cross_signed, or verified. */
+      shareWith: z.enum(["all", "cross_signed", "verified"]).default("all"),
+      /** Owner-only commands need the owner verified by the bot. */
+      requireVerifiedOwners: z.boolean().default(false),
+    })
+    .default({ shareWith: "all", requireVerifiedOwners: false }),
+  users: lists(userIdSchema).optional(),
+  rooms: lists(roomId).optional(),
+  rateLimit: z
+    .strictObject({ perMinute: z.number().positive(), burst: z.int().positive().optional() })
+    .optional(),
+  readReceipts: z.boolean().default(false),
+  webhooks: z
+    .strictObject({
+      port: z.int().min(0).max(65_535),
+      host: z.string().default("127.0.0.1"),
+      /** Secret callers send as `Authorization: Bearer …`; or name an environment variable with `secretEnv`. */
+      secret: z.string().min(16, "expected at least 16 characters").optional(),
+      secretEnv: z.string().optional(),
+    })
+    .optional(),
+  /** Time zone for cron expressions (IANA name). */
+  timezone: z.string().optional(),
+  log: z
+    .strictObject({ level: z.enum(["debug", "info", "warn", "error"]).default("info") })
+    .default({ level: "info" }),
+  /** Where the session and stores live, relative to the bot directory. */
+  dataDir: z.string().default(".keyroom"),
+  /** Free-form settings for skills: `settings.<skill name>`. */
+  settings: z.record(z.string(), z.unknown()).default({}),
+});
+
+export type BotConfig = z.output<typeof botConfigSchema>;
+export type BotConfigInput = z.input<typeof botConfigSchema>;
+
+export class BotConfigError extends Error {
+  override readonly name = "BotConfigError";
+  constructor(
+    readonly file: string,
+    readonly problems: readonly string[],
+  ) {
+    super(`${file}: ${problems.join("; ")}`);
+  }
+}
+
+/** `owners[1]`, `encryption.shareWith`: the path of a key as written in YAML. */
+function keyPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const p of path) out += typeof p === "number" ? `[${p}]` : `${out ? "." : ""}${String(p)}`;
+  return out || "(top level)";
+}
+
+/** Checks a parsed config object; throws `BotConfigError` naming each bad key. */
+export function validateConfig(value: unknown, file = CONFIG_FILE): BotConfig {
+  const parsed = botConfigSchema.safeParse(value ?? {});
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) => {
+    if (issue.code === "unrecognized_keys") {
+      return issue.keys.map((k) => `${keyPath([...issue.path, k])}: unknown key`).join("; ");
+    }
+    if (issue.code === "invalid_type" && issue.input === undefined) return `${keyPath(issue.path)}: missing`;
+    return `${keyPath(issue.path)}: ${issue.message}`;
+  });
+  throw new BotConfigError(file, problems);
+}
+
+/** Parses YAML text into a checked config. */
+export function parseConfig(text: string, file = CONFIG_FILE): BotConfig {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new BotConfigError(
+      file,
+      doc.errors.map((e) => `line ${e.linePos?.[0]?.line ?? "?"}: ${e.message.split("\n")[0]}`),
+    );
+  }
+  return validateConfig(doc.toJS(), file);
+}
+
+export async function readConfig(path: string): Promise<BotConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (e) {
+    throw new BotConfigError(path, [`cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`]);
+  }
+  return parseConfig(text, path);
+}

@@ -1,0 +1,84 @@
+// `keyroom/bot`: the bot framework, on the public client API. See docs/bots.md.
+export {
+  type AccessLists,
+  Bot,
+  type BotOptions,
+  type CommandOptions,
+  type Handler,
+  type HandlerRegistry,
+  type InvitePolicy,
+  MAX_COMMAND_BODY,
+  MAX_HANDLERS,
+  type MemberChange,
+  type Middleware,
+  type ReactionContext,
+  type WebhookRequest,
+} from "./bot.ts";
+export {
+  type ArgSpec,
+  type ArgSpecs,
+  type ArgValues,
+  arg,
+  MAX_ARG_LENGTH,
+  MAX_DURATION_MS,
+  type ParseResult,
+  parseArgs,
+  parseDuration,
+  tokenize,
+  usageOf,
+} from "./commands/args.ts";
+export {
+  type BotConfig,
+  BotConfigError,
+  type BotConfigInput,
+  botConfigSchema,
+  CONFIG_FILE,
+  parseConfig,
+  readConfig,
+  validateConfig,
+} from "./config.ts";
+export { CommandContext, ContextError, EventContext, MAX_SENDS_PER_EVENT, RoomSender } from "./context.ts";
+export { BotInitError, ECHO_SKILL, type InitBotOptions, type InitializedBot, initBotDir } from "./init.ts";
+export {
+  type LocalStore,
+  MAX_HANDLED_EVENTS,
+  MAX_LOCAL_VALUE_BYTES,
+  MemoryLocalStore,
+  SqliteLocalStore,
+} from "./local-store.ts";
+export { type BotLoggerOptions, createBotLogger, defaultLogFormat, type LogLevel } from "./logger.ts";
+export { markdownToPlainText, type RenderedMarkdown, renderMarkdown } from "./markdown.ts";
+export { MAX_RATE_LIMITED_USERS, RateLimiter, type RateLimitOptions } from "./rate-limit.ts";
+export {
+  botOptionsFrom,
+  RELOAD_DEBOUNCE_MS,
+  type RunBotOptions,
+  type RunningBot,
+  runBotDir,
+} from "./runner.ts";
+export { type JobInfo, MAX_JOBS, Scheduler, SchedulerError } from "./scheduler.ts";
+export {
+  type BotAccountOptions,
+  BotStartError,
+  type BotStartErrorCode,
+  botPaths,
+  type OpenedBotClient,
+  openBotClient,
+  resetBot,
+} from "./session.ts";
+export { defineSkill, installSkill, loadSkill, type Skill, type SkillApi, SkillError } from "./skills.ts";
+export {
+  BotState,
+  MAX_STATE_BYTES,
+  STATE_EVENT_PREFIX,
+  type StateDefinition,
+  StateError,
+  type StateHandle,
+  StateSlot,
+} from "./state.ts";
+export {
+  MAX_WEBHOOK_BODY_BYTES,
+  startWebhookServer,
+  type WebhookServer,
+  type WebhookServerOptions,
+} from "./webhooks.ts";

@@ -1,0 +1,101 @@
+// `keyroom bot init`: writes a runnable bot directory (config, an echo skill, a .gitignore for the
+// data directory) and makes its first start: registers the account where the server allows it,
+// else logs in, and sets up cross-signing. `keyroom bot run DIR` then resumes that device.
+import { existsSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { stringify } from "yaml";
+import type { Logger } from "../index.ts";
+import { BotConfigError, CONFIG_FILE, userIdSchema, validateConfig } from "./config.ts";
+import { openBotClient } from "./session.ts";
+
+export interface InitBotOptions {
+  dir: string;
+  homeserverUrl: string;
+  /** Localpart or full user ID. */
+  user: string;
+  password: string;
+  owners: readonly string[];
+  logger: Logger;
+}
+
+export interface InitializedBot {
+  userId: string;
+  deviceId: string;
+  configFile: string;
+}
+
+export const ECHO_SKILL_FILE = "skills/echo.mjs";
+
+/** The echo skill `init` writes: plain JavaScript, so it runs without a build step or imports. */
+export const ECHO_SKILL = `// A skill: a name and a setup function that registers handlers. Edit it while
+// \`keyroom bot run --watch\` runs and the bot reloads it.
+export default {
+  name: "echo",
+  setup(bot) {
+    bot.command(
+      "echo",
+      { args: { text: bot.arg.rest() }, help: "say TEXT back" },
+      (ctx, { text }) => ctx.reply(text),
+    );
+  },
+};
+`;
+
+export class BotInitError extends Error {
+  override readonly name = "BotInitError";
+}
+
+export async function initBotDir(o: InitBotOptions): Promise<InitializedBot> {
+  const dir = resolve(o.dir);
+  const configFile = join(dir, CONFIG_FILE);
+  if (existsSync(configFile)) throw new BotInitError(`${configFile} exists already: this is a bot; run it`);
+  // Checked before the account is touched.
+  const bad = o.owners.filter((owner) => !userIdSchema.safeParse(owner).success);
+  if (bad.length > 0)
+    throw new BotConfigError(
+      "--owner",
+      bad.map((b) => `"${b}": expected a user ID like @name:example.org`),
+    );
+  await mkdir(join(dir, "skills"), { recursive: true });
+  const dataDir = join(dir, ".keyroom");
+  const { client } = await openBotClient({
+    dataDir,
+    homeserverUrl: o.homeserverUrl,
+    userId: o.user,
+    password: o.password,
+    register: true,
+    deviceDisplayName: "Keyroom bot",
+    logger: o.logger,
+    resetHint: `rm -r ${dataDir}`,
+  });
+  const userId = client.userId;
+  const deviceId = client.deviceId;
+  try {
+    // One sync: the bot starts reading from now on (not the history of rooms it was in before).
+    await client.syncOnce({ timeoutMs: 0 });
+  } finally {
+    await client.close();
+  }
+  const config = {
+    homeserver: o.homeserverUrl,
+    user: userId,
+    owners: [...o.owners],
+    prefix: "!",
+    skills: [`./${ECHO_SKILL_FILE}`],
+  };
+  validateConfig(config, configFile);
+  const yaml = [
+    "# A Keyroom bot. Reference: docs/bots.md (config reference).",
+    `# Invitations are accepted from ${o.owners.length > 0 ? "the owners" : "anyone (no owner named)"}; set \`invites\` to change that.`,
+    stringify(config).trimEnd(),
+    "",
+  ].join("\n");
+  await writeFile(configFile, yaml, { mode: 0o644 });
+  const skill = join(dir, ECHO_SKILL_FILE);
+  if (!existsSync(skill)) await writeFile(skill, ECHO_SKILL);
+  const gitignore = join(dir, ".gitignore");
+  if (!existsSync(gitignore))
+    await writeFile(gitignore, "# The bot's session and keys: never commit them.\n.keyroom/\n");
+  return { userId, deviceId, configFile };
+}

@@ -1,0 +1,145 @@
+// Running a bot directory (`keyroom bot run DIR`): its config, its session and stores, its skills,
+// and with `watch` a reload of each skill whose file changes, without restarting the client.
+import { type FSWatcher, watch as watchFile } from "node:fs";
+import { resolve } from "node:path";
+import type { Logger, MatrixClient } from "../index.ts";
+import { Bot } from "./bot.ts";
+import { type BotConfig, CONFIG_FILE, readConfig } from "./config.ts";
+import { startControlServer } from "./control.ts";
+import { SqliteLocalStore } from "./local-store.ts";
+import { botPaths, openBotClient } from "./session.ts";
+import { installSkill, loadSkill } from "./skills.ts";
+import { startWebhookServer, type WebhookServer } from "./webhooks.ts";
+
+/** Wait after a skill file changed before reloading it (editors write in several steps). */
+export const RELOAD_DEBOUNCE_MS = 150;
+
+export interface RunBotOptions {
+  logger: Logger;
+  /** Reload changed skills. */
+  watch?: boolean;
+  /** Environment (for `webhooks.secretEnv`). */
+  env?: NodeJS.ProcessEnv;
+  /** Instead of the bot's own session (an appservice user, a test): a ready client. */
+  client?: MatrixClient;
+}
+
+export interface RunningBot {
+  readonly bot: Bot;
+  readonly config: BotConfig;
+  readonly webhooks: WebhookServer | undefined;
+  /** Reloads one skill by file (what `watch` does on a change). */
+  reload(file: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** What `Bot` takes from a config. */
+export function botOptionsFrom(config: BotConfig) {
+  return {
+    prefix: config.prefix,
+    owners: config.owners,
+    ...(config.invites !== undefined
+      ? { invites: Array.isArray(config.invites) ? { allow: config.invites } : config.invites }
+      : {}),
+    ...(config.users ? { users: config.users } : {}),
+    ...(config.rooms ? { rooms: config.rooms } : {}),
+    ...(config.rateLimit ? { rateLimit: config.rateLimit } : {}),
+    requireVerifiedOwners: config.encryption.requireVerifiedOwners,
+    readReceipts: config.readReceipts,
+    ...(config.timezone ? { timezone: config.timezone } : {}),
+  };
+}
+
+export async function runBotDir(dir: string, opts: RunBotOptions): Promise<RunningBot> {
+  const logger = opts.logger;
+  const config = await readConfig(resolve(dir, CONFIG_FILE));
+  const dataDir = resolve(dir, config.dataDir);
+  const client =
+    opts.client ??
+    (
+      await openBotClient({
+        dataDir,
+        homeserverUrl: config.homeserver,
+        userId: config.user,
+        shareWith: config.encryption.shareWith,
+        logger,
+        resetHint: `keyroom bot reset ${dir}`,
+      })
+    ).client;
+  const local = await SqliteLocalStore.open(botPaths(dataDir).localStore);
+  const bot = new Bot({ ...botOptionsFrom(config), client, logger, localStore: local });
+  const files = config.skills.map((s) => resolve(dir, s));
+  const names = new Map<string, string>();
+  let generation = 0;
+  const install = async (file: string, fresh: boolean) => {
+    const skill = await loadSkill(file, fresh ? ++generation : 0);
+    const previous = names.get(file);
+    if (previous !== undefined) bot.removeScope(previous);
+    await installSkill(bot, skill, config.settings[skill.name], logger);
+    names.set(file, skill.name);
+    logger.info({ skill: skill.name, file }, fresh ? "skill reloaded" : "skill loaded");
+  };
+  let webhooks: WebhookServer | undefined;
+  let control: { close(): Promise<void> } | undefined;
+  const watchers: FSWatcher[] = [];
+  try {
+    for (const file of files) await install(file, false);
+    await bot.start();
+    control = await startControlServer(bot, dataDir, logger);
+    if (config.webhooks) {
+      const secret =
+        config.webhooks.secret ??
+        (config.webhooks.secretEnv ? (opts.env ?? process.env)[config.webhooks.secretEnv] : undefined);
+      if (secret === undefined || secret.length < 16) {
+        throw new Error(
+          "webhooks: set webhooks.secret, or webhooks.secretEnv to a variable holding 16+ characters",
+        );
+      }
+      webhooks = await startWebhookServer(
+        bot,
+        { port: config.webhooks.port, host: config.webhooks.host, secret },
+        logger,
+      );
+    }
+  } catch (e) {
+    await control?.close();
+    await bot.stop().catch(() => undefined);
+    await client.close().catch(() => undefined);
+    local.close();
+    throw e;
+  }
+  const reload = async (file: string) => {
+    try {
+      await install(file, true);
+    } catch (err) {
+      logger.error({ err, file }, "skill reload failed; the previous version stays");
+    }
+  };
+  if (opts.watch) {
+    for (const file of files) {
+      let timer: NodeJS.Timeout | undefined;
+      watchers.push(
+        watchFile(file, () => {
+          clearTimeout(timer);
+          timer = setTimeout(() => void reload(file), RELOAD_DEBOUNCE_MS);
+        }),
+      );
+    }
+  }
+  return {
+    bot,
+    config,
+    get webhooks() {
+      return webhooks;
+    },
+    reload,
+    stop: async () => {
+      for (const w of watchers) w.close();
+      await control?.close();
+      await webhooks?.close();
+      await bot.stop();
+      await client.close();
+      local.close();
+    },
+  };
+}

@@ -1,0 +1,235 @@
+// A bot's session on disk and how it starts. The first start logs in (or registers), which opens
+// the crypto store and uploads the device keys, then bootstraps cross-signing so the bot's device
+// is signed by its own identity. Every later start resumes the same session, device and stores.
+// A start that finds a device without its encryption store, or stores of another account, stops
+// with a message saying how to recover or reset: it never logs in again behind the operator's back,
+// because a new device is one nobody has verified and that cannot read the rooms' history.
+import { existsSync } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  ClientError,
+  type Logger,
+  MatrixClient,
+  type MatrixClientOptions,
+  MatrixError,
+  type ShareWith,
+  SqliteClientStore,
+  StoreMismatchError,
+  silentLogger,
+} from "../index.ts";
+
+/** The client store (session, sync position, rooms) inside the data directory. */
+export const CLIENT_STORE_FILE = "client.sqlite3";
+/** The crypto store's directory and file inside the data directory. */
+export const CRYPTO_STORE_DIR = "crypto";
+export const CRYPTO_STORE_FILE = "crypto.sqlite3";
+/** Handled events and local data. */
+export const LOCAL_STORE_FILE = "bot.sqlite3";
+
+export type BotStartErrorCode =
+  /** A session (device) is here but its encryption store is gone. */
+  | "NO_STORE"
+  /** The session or the stores here belong to another account or homeserver. */
+  | "OTHER_ACCOUNT"
+  /** The first start (or a lost session) needs the account's password. */
+  | "PASSWORD_REQUIRED";
+
+export class BotStartError extends Error {
+  override readonly name = "BotStartError";
+  constructor(
+    readonly code: BotStartErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface BotAccountOptions {
+  /** Where the session and stores live (created, mode 0700). */
+  dataDir: string;
+  homeserverUrl: string;
+  /** The bot's user ID (a localpart is enough on the first start: the server completes it). */
+  userId: string;
+  /** Needed on the first start (login, cross-signing) only. */
+  password?: string;
+  /** Try to register the account first (servers with open registration), else log in. */
+  register?: boolean;
+  deviceDisplayName?: string;
+  shareWith?: ShareWith;
+  logger?: Logger;
+  /** Further client options (sync timeout, fetch, ...). */
+  client?: Omit<MatrixClientOptions, "homeserverUrl" | "store" | "encryption" | "logger">;
+  /**
+   * How to print the reset advice: the command that wipes this bot's data and starts anew
+   * (default: the library call).
+   */
+  resetHint?: string;
+}
+
+export interface OpenedBotClient {
+  client: MatrixClient;
+  /** This start logged in (a new device); later starts resume it. */
+  firstStart: boolean;
+}
+
+export function botPaths(dataDir: string) {
+  return {
+    clientStore: join(dataDir, CLIENT_STORE_FILE),
+    cryptoDir: join(dataDir, CRYPTO_STORE_DIR),
+    cryptoStore: join(dataDir, CRYPTO_STORE_DIR, CRYPTO_STORE_FILE),
+    localStore: join(dataDir, LOCAL_STORE_FILE),
+  };
+}
+
+function localpartOf(user: string): string {
+  return user.startsWith("@") ? user.slice(1, user.indexOf(":")) : user;
+}
+
+/** Whether `given` (full ID or localpart) names `userId`. */
+function sameUser(userId: string, given: string): boolean {
+  return given.startsWith("@") ? given === userId : userId.startsWith(`@${given}:`);
+}
+
+/** Opens (or on the first start creates) the bot's logged-in, encrypted client. */
+export async function openBotClient(o: BotAccountOptions): Promise<OpenedBotClient> {
+  const logger = o.logger ?? silentLogger;
+  const paths = botPaths(o.dataDir);
+  const reset = o.resetHint ?? `resetBot("${o.dataDir}")`;
+  await mkdir(o.dataDir, { recursive: true, mode: 0o700 });
+  const store = await SqliteClientStore.open(paths.clientStore);
+  const client = new MatrixClient({
+    ...o.client,
+    homeserverUrl: o.homeserverUrl,
+    store,
+    logger,
+    encryption: {
+      store: { directory: paths.cryptoDir, fileName: CRYPTO_STORE_FILE },
+      // A store without a session (the session file was lost) keeps its device: log in to it again.
+      restoreDeviceId: true,
+      ...(o.shareWith !== undefined ? { shareWith: o.shareWith } : {}),
+    },
+  });
+  try {
+    const session = await store.loadSession();
+    const hasStore = existsSync(paths.cryptoStore);
+    if (session !== undefined) {
+      if (!sameUser(session.userId, o.userId) || session.homeserverUrl !== client.homeserverUrl) {
+        throw new BotStartError(
+          "OTHER_ACCOUNT",
+          `${o.dataDir} holds the session of ${session.userId} on ${session.homeserverUrl}, not ${o.userId} on ` +
+            `${client.homeserverUrl}. Point the config at that account, or start this one in another data directory ` +
+            `(or wipe this one: ${reset}).`,
+        );
+      }
+      if (!hasStore) {
+        throw new BotStartError(
+          "NO_STORE",
+          `${o.dataDir} has device ${session.deviceId} of ${session.userId}, but its encryption store ` +
+            `(${paths.cryptoStore}) is missing, so the device's keys are gone. Restore the store from a backup of ` +
+            `the data directory, or reset: ${reset} logs that device out and the next start creates a new ` +
+            "device, which the owners then verify again.",
+        );
+      }
+      try {
+        await client.restore(session);
+      } catch (e) {
+        if (e instanceof StoreMismatchError) throw otherStore(e, o.dataDir, reset);
+        throw e;
+      }
+      logger.info({ userId: session.userId, deviceId: session.deviceId }, "resumed the bot's device");
+      await warnWithoutCrossSigning(client, logger);
+      return { client, firstStart: false };
+    }
+    if (o.password === undefined) {
+      throw new BotStartError(
+        "PASSWORD_REQUIRED",
+        hasStore
+          ? `${o.dataDir} has an encryption store but no session: give the password to log its device in again`
+          : `the first start of ${o.userId} needs its password (to log in and set up cross-signing)`,
+      );
+    }
+    await loginOrRegister(client, o);
+    logger.info(
+      { userId: client.userId, deviceId: client.deviceId },
+      hasStore ? "logged the stored device in again" : "logged in",
+    );
+    if (!hasStore) {
+      const status = await client.bootstrapCrossSigning({ auth: { password: o.password } });
+      logger.info({ deviceCrossSigned: status.deviceCrossSigned }, "cross-signing set up");
+    }
+    return { client, firstStart: !hasStore };
+  } catch (e) {
+    await client.close().catch(() => undefined);
+    if (e instanceof StoreMismatchError) throw otherStore(e, o.dataDir, reset);
+    throw e;
+  }
+}
+
+function otherStore(e: StoreMismatchError, dataDir: string, reset: string): BotStartError {
+  return new BotStartError(
+    "OTHER_ACCOUNT",
+    `the encryption store in ${dataDir} belongs to ${e.stored.userId} (device ${e.stored.deviceId}), not ` +
+      `${e.requested.userId}${e.requested.deviceId ? ` (device ${e.requested.deviceId})` : ""}. Use the data directory ` +
+      `that belongs to this account, or reset: ${reset}.`,
+  );
+}
+
+async function loginOrRegister(client: MatrixClient, o: BotAccountOptions): Promise<void> {
+  const password = o.password ?? "";
+  const device = o.deviceDisplayName !== undefined ? { deviceDisplayName: o.deviceDisplayName } : {};
+  if (o.register) {
+    try {
+      await client.register({ username: localpartOf(o.userId), password, ...device });
+      return;
+    } catch (e) {
+      // Taken (maybe by an earlier run) or registration closed: the account may exist, log in.
+      const closed =
+        (e instanceof MatrixError &&
+          ["M_USER_IN_USE", "M_FORBIDDEN", "M_UNRECOGNIZED"].includes(e.errcode)) ||
+        (e instanceof MatrixError && (e.httpStatus === 403 || e.httpStatus === 404)) ||
+        (e instanceof ClientError && e.code === "UNSUPPORTED_AUTH");
+      if (!closed) throw e;
+    }
+  }
+  await client.login({ user: o.userId, password, ...device });
+}
+
+async function warnWithoutCrossSigning(client: MatrixClient, logger: Logger): Promise<void> {
+  try {
+    const status = await client.getCrossSigningStatus();
+    if (status.masterKey === undefined) {
+      logger.warn(
+        {},
+        "the bot has no cross-signing identity: others cannot verify it (set it up with its password)",
+      );
+    }
+  } catch (err) {
+    logger.warn({ err }, "could not read the cross-signing status");
+  }
+}
+
+/**
+ * Wipes a bot's data directory: logs its device out (the server deletes it and its keys) when the
+ * session is still valid, then deletes the session and the stores. The next start is a first start.
+ */
+export async function resetBot(dataDir: string, logger: Logger = silentLogger): Promise<void> {
+  const paths = botPaths(dataDir);
+  if (existsSync(paths.clientStore)) {
+    const store = await SqliteClientStore.open(paths.clientStore);
+    const session = await store.loadSession();
+    if (session !== undefined) {
+      const client = new MatrixClient({ homeserverUrl: session.homeserverUrl, store, logger });
+      try {
+        await client.restore(session);
+        await client.logout();
+        logger.info({ deviceId: session.deviceId }, "logged the old device out");
+      } catch (err) {
+        logger.warn({ err }, "could not log the old device out (delete it from another client)");
+      } finally {
+        await client.close().catch(() => undefined);
+      }
+    } else await store.close();
+  }
+  await rm(dataDir, { recursive: true, force: true });
+}

@@ -1,0 +1,153 @@
+// `keyroom bot init DIR` / `bot run DIR [--watch]` / `bot verify USER [--dir DIR]` /
+// `bot reset DIR`: the bot framework (src/bot) from the shell. See docs/bots.md.
+import { connect } from "node:net";
+import { resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { controlSocketPath, runVerification, type VerifyEvent } from "../../bot/control.ts";
+import {
+  Bot,
+  CONFIG_FILE,
+  createBotLogger,
+  initBotDir,
+  openBotClient,
+  readConfig,
+  resetBot,
+  runBotDir,
+} from "../../bot/index.ts";
+import { CliError } from "../errors.ts";
+import { jsonLine } from "../output.ts";
+import type { CommandIo } from "./io.ts";
+import { drawSas } from "./verify.ts";
+
+function loggerFor(io: CommandIo, level: "debug" | "info" = "info") {
+  return createBotLogger({
+    format: io.interactive === true ? "pretty" : "json",
+    level,
+    write: (l) => io.out(l),
+  });
+}
+
+export interface BotInitArgs {
+  dir: string;
+  homeserver: string;
+  user: string;
+  password: string;
+  owners: string[];
+}
+
+export async function botInitCommand(args: BotInitArgs, io: CommandIo): Promise<void> {
+  const dir = resolve(args.dir);
+  const made = await initBotDir({
+    dir,
+    homeserverUrl: args.homeserver,
+    user: args.user,
+    password: args.password,
+    owners: args.owners,
+    logger: createBotLogger({ format: "pretty", level: "warn", write: (l) => io.err(l) }),
+  });
+  io.out(
+    jsonLine({
+      event: "initialized",
+      dir,
+      user_id: made.userId,
+      device_id: made.deviceId,
+      config: made.configFile,
+    }),
+  );
+  if (io.interactive === true) {
+    io.err(
+      `\nThe bot ${made.userId} (device ${made.deviceId}) is ready. Run it with:\n  keyroom bot run ${args.dir}\n`,
+    );
+  }
+}
+
+export async function botRunCommand(
+  args: { dir: string; watch: boolean; debug: boolean },
+  io: CommandIo,
+): Promise<void> {
+  const logger = loggerFor(io, args.debug ? "debug" : "info");
+  const running = await runBotDir(resolve(args.dir), { logger, watch: args.watch });
+  try {
+    await new Promise<void>((done) => {
+      if (io.signal === undefined) return; // nothing can stop it but the process ending
+      if (io.signal.aborted) return done();
+      io.signal.addEventListener("abort", () => done(), { once: true });
+    });
+  } finally {
+    await running.stop();
+  }
+}
+
+/**
+ * Verifies USER with the bot in DIR: through the running bot's control socket, or, when the bot
+ * is not running, by opening its device here. Same JSON lines as `keyroom verify` (`sas`, then a
+ * `y` line on stdin confirms; `done` or `cancelled`).
+ */
+export async function botVerifyCommand(args: { user: string; dir: string }, io: CommandIo): Promise<void> {
+  const dir = resolve(args.dir);
+  const config = await readConfig(resolve(dir, CONFIG_FILE));
+  const dataDir = resolve(dir, config.dataDir);
+  const report = (e: VerifyEvent) => {
+    io.out(jsonLine(e));
+    if (e.event === "sas" && io.interactive === true) io.err(drawSas(e.emoji, e.decimals));
+  };
+  const confirm = async () => (await io.readLine?.())?.trim() === "y";
+  const viaSocket = await verifyThroughSocket(controlSocketPath(dataDir), args.user, report, confirm);
+  let ok: boolean;
+  if (viaSocket !== undefined) ok = viaSocket;
+  else {
+    const { client } = await openBotClient({
+      dataDir,
+      homeserverUrl: config.homeserver,
+      userId: config.user,
+      resetHint: `keyroom bot reset ${args.dir}`,
+    });
+    const bot = new Bot({ client, help: false });
+    try {
+      await client.startSync();
+      ok = await runVerification(bot, args.user, report, confirm);
+    } finally {
+      await client.stopSync().catch(() => undefined);
+      await client.close();
+    }
+  }
+  if (!ok) throw new CliError("VERIFICATION_CANCELLED", "verification did not complete");
+}
+
+/** undefined when no bot listens on the socket. */
+async function verifyThroughSocket(
+  path: string,
+  userId: string,
+  report: (e: VerifyEvent) => void,
+  confirm: () => Promise<boolean>,
+): Promise<boolean | undefined> {
+  const socket = connect(path);
+  const connected = await new Promise<boolean>((done) => {
+    socket.once("connect", () => done(true));
+    socket.once("error", () => done(false));
+  });
+  if (!connected) return undefined;
+  socket.write(`${JSON.stringify({ verify: userId })}\n`);
+  let result = false;
+  for await (const line of createInterface({ input: socket })) {
+    let e: VerifyEvent;
+    try {
+      e = JSON.parse(line) as VerifyEvent;
+    } catch {
+      continue;
+    }
+    if (e.event === "error") throw new CliError("VERIFICATION_CANCELLED", `the bot said: ${e.message}`);
+    report(e);
+    if (e.event === "sas") socket.write(`${JSON.stringify({ confirm: await confirm() })}\n`);
+    if (e.event === "done") result = true;
+  }
+  return result;
+}
+
+export async function botResetCommand(args: { dir: string }, io: CommandIo): Promise<void> {
+  const dir = resolve(args.dir);
+  const config = await readConfig(resolve(dir, CONFIG_FILE));
+  const dataDir = resolve(dir, config.dataDir);
+  await resetBot(dataDir, loggerFor(io));
+  io.out(jsonLine({ event: "reset", dir, data_dir: dataDir }));
+}

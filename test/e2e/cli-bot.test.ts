@@ -1,0 +1,199 @@
+// The `keyroom bot` CLI contract, spawned: `bot init` writes a runnable bot, `bot run` runs it, and
+// a user in an encrypted room sends `!echo hi` and reads `hi`. Refusals (bad config key, a device
+// whose store is gone) run the same command tree in-process.
+import assert from "node:assert/strict";
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { runCli } from "../../src/cli/program.ts";
+import { MatrixClient } from "../../src/index.ts";
+import { scaledMs } from "../support/budget.ts";
+import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const MAIN = join(ROOT, "src/cli/main.ts");
+
+let hs: TestDevServer;
+let dir: string;
+before(async () => {
+  hs = await startTestDevServer();
+  dir = await mkdtemp(join(tmpdir(), "keyroom-cli-bot-"));
+});
+after(async () => {
+  await hs.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+function spawnKeyroom(args: string[]): ChildProcessWithoutNullStreams {
+  return spawn(process.execPath, ["--conditions=source", "--import", "tsx", MAIN, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, KEYROOM_PASSWORD: "", KEYROOM_DEBUG: "" },
+  });
+}
+
+function finished(
+  child: ChildProcessWithoutNullStreams,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (d: string) => {
+    stdout += d;
+  });
+  child.stderr.setEncoding("utf8").on("data", (d: string) => {
+    stderr += d;
+  });
+  return new Promise((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
+}
+
+/** Resolves with the first stdout JSON line matching `test` (the bot's log when piped is JSON lines). */
+function lineMatching(
+  child: ChildProcessWithoutNullStreams,
+  test: (record: Record<string, unknown>) => boolean,
+) {
+  return new Promise<Record<string, unknown>>((resolve, reject) => {
+    let buffer = "";
+    const onData = (d: Buffer) => {
+      buffer += d.toString("utf8");
+      let nl = buffer.indexOf("\n");
+      while (nl >= 0) {
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        nl = buffer.indexOf("\n");
+        const record = JSON.parse(line) as Record<string, unknown>;
+        if (test(record)) {
+          child.stdout.off("data", onData);
+          resolve(record);
+          return;
+        }
+      }
+    };
+    child.stdout.on("data", onData);
+    child.once("close", (code) => reject(new Error(`keyroom exited ${code} before the line came`)));
+  });
+}
+
+async function inProcess(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  const code = await runCli(args, {
+    out: (s) => {
+      stdout += s;
+    },
+    err: (s) => {
+      stderr += s;
+    },
+  });
+  return { code, stdout, stderr };
+}
+
+test("bot init + bot run: a user sends !echo hi in an encrypted room and reads hi", {
+  timeout: scaledMs(120_000),
+}, async () => {
+  const alice = new MatrixClient({
+    homeserverUrl: hs.baseUrl,
+    encryption: { store: { directory: join(dir, "alice") } },
+  });
+  await alice.register({ username: `alice${Date.now().toString(36)}`, password: "pw" });
+  const botDir = join(dir, "echo-bot");
+  const init = await finished(
+    spawnKeyroom([
+      "bot",
+      "init",
+      botDir,
+      "--homeserver",
+      hs.baseUrl,
+      "--user",
+      "echobot",
+      "--password",
+      "bot password",
+      "--owner",
+      alice.userId,
+    ]),
+  );
+  assert.equal(init.code, 0, init.stderr);
+  const made = JSON.parse(init.stdout.trim()) as { event: string; user_id: string; device_id: string };
+  assert.equal(made.event, "initialized");
+  assert.match(made.user_id, /^@echobot:/);
+  const yaml = await readFile(join(botDir, "bot.yaml"), "utf8");
+  assert.match(yaml, new RegExp(`owners:\\n  - "?${alice.userId.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
+  assert.match(await readFile(join(botDir, ".gitignore"), "utf8"), /\.keyroom\//);
+
+  const run = spawnKeyroom(["bot", "run", botDir]);
+  const done = finished(run);
+  try {
+    const started = await lineMatching(run, (r) => r.msg === "bot started");
+    assert.equal(started.deviceId, made.device_id, "bot run resumes the device bot init created");
+    const roomId = await alice.createRoom({ name: "echo", invite: [made.user_id], encrypted: true });
+    const replies: string[] = [];
+    let resolveHi: () => void = () => {};
+    const hi = new Promise<void>((r) => (resolveHi = r));
+    alice.on("room.event", (_room, ev) => {
+      if (ev.roomId === roomId && ev.sender === made.user_id && ev.type === "m.room.message") {
+        assert.equal(ev.encryption?.decrypted, true, "the answer is encrypted");
+        replies.push(String(ev.content.body));
+        if (ev.content.body === "hi") resolveHi();
+      }
+    });
+    await alice.startSync();
+    await lineMatching(run, (r) => r.msg === "joined on invitation");
+    // The bot's join must be in Alice's view, so her room key goes to its device too.
+    while (alice.getRoom(roomId)?.getMember(made.user_id)?.membership !== "join") {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await alice.sendText(roomId, "!echo hi");
+    await hi;
+    assert.deepEqual(replies, ["hi"]);
+  } finally {
+    run.kill("SIGTERM");
+    const end = await done;
+    await alice.close();
+    assert.equal(end.code, 0, end.stderr);
+  }
+  const lines = (await done).stdout.trim().split("\n");
+  for (const line of lines) JSON.parse(line); // JSON lines when not on a terminal
+  assert.ok(lines.some((l) => l.includes('"bot stopped"')));
+});
+
+test("bot run refuses a config with a bad key, naming it", async () => {
+  const botDir = join(dir, "bad-config");
+  await rm(botDir, { recursive: true, force: true });
+  await mkdir(botDir, { recursive: true });
+  await writeFile(
+    join(botDir, "bot.yaml"),
+    `homeserver: ${hs.baseUrl}\nuser: "@x:localhost"\nowners: ["@ok:localhost", "nobody"]\nprefx: "!"\n`,
+  );
+  const r = await inProcess(["bot", "run", botDir]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /owners\[1\]: expected a user ID/);
+  assert.match(r.stderr, /prefx: unknown key/);
+});
+
+test("bot run refuses a device whose encryption store is gone, saying how to reset", {
+  timeout: scaledMs(60_000),
+}, async () => {
+  const botDir = join(dir, "lost-store");
+  const init = await inProcess([
+    "bot",
+    "init",
+    botDir,
+    "--homeserver",
+    hs.baseUrl,
+    "--user",
+    `lost${Date.now().toString(36)}`,
+    "--password",
+    "pw",
+  ]);
+  assert.equal(init.code, 0, init.stderr);
+  await rm(join(botDir, ".keyroom", "crypto"), { recursive: true, force: true });
+  const r = await inProcess(["bot", "run", botDir]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /encryption store .* is missing/);
+  assert.match(r.stderr, /keyroom bot reset/);
+  // Reset logs the old device out; the data directory is gone and the next start is a first start.
+  const reset = await inProcess(["bot", "reset", botDir]);
+  assert.equal(reset.code, 0, reset.stderr);
+  assert.match(reset.stdout, /"event":"reset"/);
+});
