@@ -38,6 +38,13 @@ export {
   publicKeyOfSecret,
 } from "./names.ts";
 export {
+  type RecoveryFacts,
+  type RecoveryProblem,
+  type RecoveryRepair,
+  type RecoveryStatus,
+  recoveryStatus,
+} from "./recovery-status.ts";
+export {
   buildSecretRequest,
   buildSecretRequestCancellation,
   buildSecretRequests,

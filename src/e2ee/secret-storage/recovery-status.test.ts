@@ -1,0 +1,95 @@
+// Recovery's status: each problem of secret storage, with what the device holds and the server
+// has, maps to exactly one repairing call.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { recoveryStatus } from "./recovery-status.ts";
+import type { SecretStorageProblem, SecretStorageStatus } from "./status.ts";
+
+const MASTER = "m.cross_signing.master";
+const SSK = "m.cross_signing.self_signing";
+const USK = "m.cross_signing.user_signing";
+const BACKUP = "m.megolm_backup.v1";
+const ALL = new Set([MASTER, SSK, USK, BACKUP]);
+
+const storage = (...problems: SecretStorageProblem[]): SecretStorageStatus => ({
+  state: problems.length === 0 ? "enabled" : "incomplete",
+  defaultKeyId: "K",
+  problems,
+  missing: [],
+});
+const facts = (
+  held: Iterable<string>,
+  more: { identityPublished?: boolean; backupVersion?: boolean } = {},
+) => ({
+  held: new Set(held),
+  identityPublished: more.identityPublished ?? true,
+  backupVersion: more.backupVersion ?? true,
+});
+
+describe("recoveryStatus", () => {
+  it("disabled and enabled", () => {
+    assert.deepEqual(recoveryStatus({ state: "disabled", problems: [], missing: [] }, facts([])), {
+      state: "disabled",
+      missing: [],
+    });
+    assert.deepEqual(recoveryStatus(storage(), facts([])), { state: "enabled", missing: [] });
+  });
+
+  it("a broken key: a new key if this device holds the identity, else a reset", () => {
+    for (const p of [
+      { kind: "no_default_key" },
+      { kind: "default_key_malformed" },
+      { kind: "key_missing", keyId: "K" },
+      { kind: "key_malformed", keyId: "K", code: "BAD_KEY_DESCRIPTION" },
+    ] as SecretStorageProblem[]) {
+      const withKeys = recoveryStatus(storage(p), facts(ALL));
+      assert.equal(withKeys.state, "incomplete");
+      assert.equal(withKeys.missing[0]?.repair, "changeRecoveryKey");
+      assert.equal(recoveryStatus(storage(p), facts([BACKUP])).missing[0]?.repair, "resetIdentity");
+    }
+    // Every secret problem under a broken key takes the key's repair.
+    const both = recoveryStatus(
+      storage({ kind: "no_default_key" }, { kind: "secret_missing", secret: SSK }),
+      facts(ALL),
+    );
+    assert.deepEqual(
+      both.missing.map((m) => [m.name, m.repair]),
+      [
+        ["m.secret_storage.default_key", "changeRecoveryKey"],
+        [SSK, "changeRecoveryKey"],
+      ],
+    );
+  });
+
+  it("a secret missing, corrupt or stale: recover when held here (or the backup), else reset", () => {
+    for (const kind of ["secret_missing", "secret_malformed"] as const) {
+      assert.deepEqual(recoveryStatus(storage({ kind, secret: MASTER }), facts(ALL)).missing, [
+        { name: MASTER, problem: kind, repair: "recover" },
+      ]);
+      assert.equal(
+        recoveryStatus(storage({ kind, secret: MASTER }), facts([])).missing[0]?.repair,
+        "resetIdentity",
+      );
+      assert.equal(
+        recoveryStatus(storage({ kind, secret: BACKUP }), facts([])).missing[0]?.repair,
+        "recover",
+      );
+    }
+    const corrupt = recoveryStatus(
+      storage({ kind: "secret_corrupt", secret: USK, keyId: "K", code: "BAD_MAC" }),
+      facts([]),
+    );
+    assert.equal(corrupt.missing[0]?.repair, "resetIdentity");
+    const stale = recoveryStatus(storage({ kind: "secret_mismatch", secret: SSK, keyId: "K" }), facts([SSK]));
+    assert.equal(stale.missing[0]?.repair, "recover");
+  });
+
+  it("no identity or no backup on the server", () => {
+    assert.deepEqual(recoveryStatus(storage(), facts(ALL, { identityPublished: false })).missing, [
+      { name: MASTER, problem: "identity_missing", repair: "resetIdentity" },
+    ]);
+    assert.deepEqual(recoveryStatus(storage(), facts(ALL, { backupVersion: false })).missing, [
+      { name: BACKUP, problem: "backup_missing", repair: "recover" },
+    ]);
+  });
+});

@@ -1,0 +1,101 @@
+/**
+ * Recovery's status: secret storage's problems (see `secretStorageStatus`) joined with what this
+ * device holds and what the server has, so that every missing or broken piece comes with the one
+ * call that repairs it. No state is a dead end: when nothing else can help, `resetIdentity` can.
+ */
+import {
+  BACKUP_SECRET,
+  CROSS_SIGNING_MASTER_SECRET,
+  CROSS_SIGNING_SELF_SIGNING_SECRET,
+  CROSS_SIGNING_USER_SIGNING_SECRET,
+  DEFAULT_KEY_TYPE,
+  keyType,
+} from "./names.ts";
+import type { SecretStorageProblem, SecretStorageStatus } from "./status.ts";
+
+/**
+ * The call that repairs a problem:
+ * - `recover`: with the recovery key (or passphrase), writes this device's copy of a secret back,
+ *   and makes a new key backup when the backup key is held nowhere;
+ * - `changeRecoveryKey`: a new secret storage key (the old one is unusable), every secret this
+ *   device holds stored under it;
+ * - `resetIdentity`: new cross-signing keys, backup and secret storage key (a secret nobody holds).
+ */
+export type RecoveryRepair = "recover" | "changeRecoveryKey" | "resetIdentity";
+
+export interface RecoveryProblem {
+  /** The account-data type at fault (`m.secret_storage.default_key`, a key, or a secret name). */
+  readonly name: string;
+  /** What is wrong: a `SecretStorageProblem` kind, `identity_missing` or `backup_missing`. */
+  readonly problem: SecretStorageProblem["kind"] | "identity_missing" | "backup_missing";
+  readonly repair: RecoveryRepair;
+}
+
+export interface RecoveryStatus {
+  /** disabled: no secret storage; enabled: every secret stored; incomplete: see `missing`. */
+  readonly state: "disabled" | "enabled" | "incomplete";
+  readonly missing: readonly RecoveryProblem[];
+}
+
+/** What recovery's status needs to know besides account data. */
+export interface RecoveryFacts {
+  /** Secrets this device holds, current ones only (a key matching the published key or backup). */
+  readonly held: ReadonlySet<string>;
+  /** The account has a published cross-signing identity. */
+  readonly identityPublished: boolean;
+  /** The server has a key backup version. */
+  readonly backupVersion: boolean;
+}
+
+const CROSS_SIGNING_SECRETS = [
+  CROSS_SIGNING_MASTER_SECRET,
+  CROSS_SIGNING_SELF_SIGNING_SECRET,
+  CROSS_SIGNING_USER_SIGNING_SECRET,
+];
+
+const KEY_PROBLEMS: ReadonlySet<SecretStorageProblem["kind"]> = new Set([
+  "no_default_key",
+  "default_key_malformed",
+  "key_missing",
+  "key_malformed",
+  "wrong_key",
+]);
+
+function nameOf(p: SecretStorageProblem): string {
+  switch (p.kind) {
+    case "no_default_key":
+    case "default_key_malformed":
+      return DEFAULT_KEY_TYPE;
+    case "key_missing":
+    case "key_malformed":
+    case "wrong_key":
+      return keyType(p.keyId);
+    default:
+      return p.secret;
+  }
+}
+
+export function recoveryStatus(storage: SecretStorageStatus, facts: RecoveryFacts): RecoveryStatus {
+  if (storage.state === "disabled") return { state: "disabled", missing: [] };
+  const holdsCrossSigning = CROSS_SIGNING_SECRETS.every((s) => facts.held.has(s));
+  const keyUsable = !storage.problems.some((p) => KEY_PROBLEMS.has(p.kind));
+  // Without a usable key nothing stored can be read: a new key, if this device can refill it.
+  const newKey: RecoveryRepair = holdsCrossSigning ? "changeRecoveryKey" : "resetIdentity";
+  const missing: RecoveryProblem[] = [];
+  for (const p of storage.problems) {
+    const name = nameOf(p);
+    let repair: RecoveryRepair;
+    if (KEY_PROBLEMS.has(p.kind) || !keyUsable) repair = newKey;
+    else if (facts.held.has(name) || name === BACKUP_SECRET) repair = "recover";
+    else repair = "resetIdentity";
+    missing.push({ name, problem: p.kind, repair });
+  }
+  const named = new Set(missing.map((m) => m.name));
+  if (!facts.identityPublished && !named.has(CROSS_SIGNING_MASTER_SECRET)) {
+    missing.push({ name: CROSS_SIGNING_MASTER_SECRET, problem: "identity_missing", repair: "resetIdentity" });
+  }
+  if (!facts.backupVersion && !named.has(BACKUP_SECRET)) {
+    missing.push({ name: BACKUP_SECRET, problem: "backup_missing", repair: keyUsable ? "recover" : newKey });
+  }
+  return { state: missing.length === 0 ? "enabled" : "incomplete", missing };
+}
