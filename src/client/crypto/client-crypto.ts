@@ -2,17 +2,21 @@
 // the client emits anything or saves its token, sends what it asks for (one loop at a time), shares
 // room keys before encrypting, decrypts timeline events and re-emits the ones whose key came late.
 import { decryptKeyExport, type ExportedRoomKey, encryptKeyExport } from "../../crypto/key-export/index.ts";
+import { wipe } from "../../crypto/primitives/index.ts";
 import {
+  BACKUP_SECRET,
   type CrossSigningStatus,
   type DecryptedRoomEvent,
   DecryptionError,
   type DeviceInfo,
   type DeviceTrust,
+  decodeKeySecret,
   E2eeError,
   type HeldKeyRequest,
   type HistoryVisibility,
   OlmMachine,
   type OutgoingRequest,
+  type ReceivedSecret,
   type RoomMember,
   type SenderRequirement,
   type ShareWith,
@@ -40,6 +44,7 @@ import { sendOutgoingRequest } from "./dispatch.ts";
 import { ClientCryptoError } from "./errors.ts";
 import type { OpenedStore } from "./options.ts";
 import { OutgoingRequestLoop, Serial } from "./outgoing.ts";
+import { Recovery } from "./recovery.ts";
 import { SecretStorage } from "./secret-storage.ts";
 
 /**
@@ -142,6 +147,10 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   readonly secretStorage: SecretStorage;
   /** Dehydrated devices (MSC3814): create, rehydrate on a new login, replace on a schedule. */
   readonly dehydration: DehydratedDevices;
+  /** Recovery: one recovery key over secret storage, cross-signing and key backup. */
+  readonly recovery: Recovery;
+  /** Secrets our other devices sent on request (the backup key), applied before the token is saved. */
+  #receivedSecrets: ReceivedSecret[] = [];
 
   private constructor(machine: OlmMachine, host: ClientCryptoHost, store: OpenedStore) {
     this.machine = machine;
@@ -175,6 +184,24 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       flush: () => this.#loop.run(),
       emitRedecrypted: (events) => this.#emitRedecrypted(events),
       reportError: (error) => host.reportError(error),
+    });
+    const backup = this.backup;
+    this.recovery = new Recovery({
+      http: host.http,
+      userId: machine.userId,
+      machine,
+      secretStorage: this.secretStorage,
+      backup: {
+        createVersion: () => backup.createVersion(),
+        useKey: (key) => backup.useKey(key),
+        status: () => backup.status(),
+        privateKey: () => machine.backup.exportPrivateKey(),
+        restore: (options) => backup.restore(options),
+      },
+      bootstrapCrossSigning: (options) => this.bootstrapCrossSigning(options),
+      crossSigningStatus: () => this.crossSigningStatus(),
+      getUserIdentity: (userId) => this.getUserIdentity(userId),
+      flush: () => this.#loop.run(),
     });
   }
 
@@ -232,6 +259,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       nextBatch: changes.nextBatch,
     });
     this.#redecrypted.push(...result.redecrypted);
+    this.#receivedSecrets.push(...result.secrets);
     for (const held of result.heldKeyRequests) this.#host.emitKeyRequest(held);
     for (const f of result.failures) {
       this.#host.logger.warn({ sender: f.sender, code: f.code }, "dropped an undecryptable to-device event");
@@ -294,8 +322,34 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     this.#redecrypted = [];
     await this.#emitRedecrypted(redecrypted);
     await this.#loop.run();
+    await this.#useReceivedSecrets();
     // In the background: new room keys go up to the backup, missing ones are looked up in it.
     this.backup.schedule();
+  }
+
+  /**
+   * A backup key one of our verified devices sent on request: used with the server's version
+   * (which refuses a key that is not its own). Other secrets have no use here yet and are dropped.
+   */
+  async #useReceivedSecrets(): Promise<void> {
+    const secrets = this.#receivedSecrets;
+    this.#receivedSecrets = [];
+    for (const secret of secrets) {
+      if (secret.name !== BACKUP_SECRET) continue;
+      let key: Uint8Array;
+      try {
+        key = decodeKeySecret(secret.name, secret.value);
+      } catch {
+        continue;
+      }
+      try {
+        await this.backup.useKey(key);
+      } catch (e) {
+        this.#host.logger.warn({ err: errorSummary(e) }, "the backup key another device sent was not used");
+      } finally {
+        wipe(key);
+      }
+    }
   }
 
   /**

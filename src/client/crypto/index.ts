@@ -48,6 +48,16 @@ export {
 } from "./options.ts";
 export { MAX_OUTGOING_PASSES, OutgoingRequestLoop, Serial } from "./outgoing.ts";
 export {
+  type EnableRecoveryOptions,
+  type NewRecoveryKeyOptions,
+  type RecoverOptions,
+  type RecoverResult,
+  Recovery,
+  type RecoveryBackup,
+  type RecoveryKeyResult,
+} from "./recovery.ts";
+export { RecoveryError, type RecoveryErrorCode } from "./recovery-error.ts";
+export {
   type CreatedSecretStorageKey,
   type CreateSecretStorageKeyOptions,
   SecretStorage,

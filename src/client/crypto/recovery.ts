@@ -10,8 +10,8 @@ import {
   CROSS_SIGNING_SELF_SIGNING_SECRET,
   CROSS_SIGNING_USER_SIGNING_SECRET,
   type CrossSigningStatus,
-  DEHYDRATED_DEVICE_SECRET,
   decodeKeySecret,
+  KEY_SECRETS,
   type OlmMachine,
   publicKeyOfSecret,
   type RecoveryRepair,
@@ -57,8 +57,6 @@ export interface RecoveryHost {
   getUserIdentity(userId: string): Promise<UserIdentityInfo | undefined>;
   /** Sends what the engine queued (signature uploads, key queries). */
   flush(): Promise<void>;
-  /** A secret this device keeps in its crypto store (the dehydrated-device key), if any. */
-  localSecret(name: string): Promise<string | undefined>;
 }
 
 export interface NewRecoveryKeyOptions {
@@ -68,6 +66,12 @@ export interface NewRecoveryKeyOptions {
   readonly onProgress?: (fraction: number) => void;
   /** PBKDF2 iterations for the passphrase (default 500 000). */
   readonly passphraseIterations?: number;
+  /**
+   * The current key, when known: secrets this device does not hold itself (the dehydrated-device
+   * key) are read with it and carried over to the new key. Without it they stay readable with
+   * the old key only.
+   */
+  readonly current?: SecretStorageUnlock;
 }
 
 export interface EnableRecoveryOptions extends NewRecoveryKeyOptions {
@@ -321,6 +325,8 @@ export class Recovery {
       wipe(created.privateKey);
     }
     const ss = this.#host.secretStorage;
+    const values = await this.#values();
+    if (options.current !== undefined) await this.#carryOver(options.current, values);
     const created = await ss.createKey({
       setDefault: false,
       ...(options.passphrase === undefined ? {} : { passphrase: options.passphrase }),
@@ -330,7 +336,7 @@ export class Recovery {
         : { passphraseIterations: options.passphraseIterations }),
     });
     try {
-      for (const [name, value] of await this.#values()) await ss.store(name, value, [created.key]);
+      for (const [name, value] of values) await ss.store(name, value, [created.key]);
       // Last: until now the old default key (and its secrets) stayed in place.
       await ss.setDefaultKey(created.keyId);
     } finally {
@@ -339,7 +345,25 @@ export class Recovery {
     return { recoveryKey: created.recoveryKey, keyId: created.keyId };
   }
 
-  /** Every secret this device can put in storage: cross-signing keys, backup key, dehydration key. */
+  /** Adds the stored secrets readable with `current` that `values` lacks (the dehydration key). */
+  async #carryOver(current: SecretStorageUnlock, values: Map<string, string>): Promise<void> {
+    const key = await this.#host.secretStorage.unlock(current);
+    try {
+      const wanted = KEY_SECRETS.filter((name) => !values.has(name));
+      const view = await this.#host.secretStorage.view(wanted);
+      for (const name of wanted) {
+        try {
+          values.set(name, readSecret(view, name, key));
+        } catch (e) {
+          if (!(e instanceof SecretStorageError)) throw e;
+        }
+      }
+    } finally {
+      key.wipe();
+    }
+  }
+
+  /** Every secret this device holds itself: the cross-signing keys and the backup key. */
   async #values(): Promise<Map<string, string>> {
     const out = new Map<string, string>();
     const local = await this.#host.machine.exportCrossSigningKeys();
@@ -352,8 +376,6 @@ export class Recovery {
       out.set(BACKUP_SECRET, encodeBase64(backupKey));
       wipe(backupKey);
     }
-    const dehydration = await this.#host.localSecret(DEHYDRATED_DEVICE_SECRET);
-    if (dehydration !== undefined) out.set(DEHYDRATED_DEVICE_SECRET, dehydration);
     return out;
   }
 

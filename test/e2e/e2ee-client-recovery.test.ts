@@ -1,0 +1,261 @@
+// Recovery through the devserver with Keyroom clients: enable on one device, recover on a new one
+// (cross-signed, history read from the backup), a wrong key changes nothing, and every incomplete
+// state is reached and repaired by the call its status names.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import {
+  type MatrixClient,
+  RecoveryError,
+  type RecoveryRepair,
+  SecretStorageError,
+} from "../../src/client/index.ts";
+import { encodeRecoveryKey } from "../../src/crypto/recovery-key/index.ts";
+import {
+  devServerFixture,
+  encryptedClient,
+  newUser,
+  syncAll,
+  type TestClient,
+  texts,
+  watch,
+} from "./e2ee-client-helpers.ts";
+
+const fx = devServerFixture("keyroom-e2ee-recovery-");
+
+const MASTER = "m.cross_signing.master";
+const SSK = "m.cross_signing.self_signing";
+const BACKUP = "m.megolm_backup.v1";
+const DEFAULT_KEY = "m.secret_storage.default_key";
+
+async function user(prefix: string): Promise<TestClient> {
+  const t = await newUser(fx.hs, fx.dir, prefix);
+  fx.open.push(t.client);
+  return t;
+}
+
+async function newDevice(t: TestClient, suffix: string): Promise<TestClient> {
+  const storeDir = join(fx.dir, `${t.name}-${suffix}`);
+  const client = encryptedClient(fx.hs, storeDir);
+  fx.open.push(client);
+  await client.login({ user: t.client.userId, password: "pw" });
+  return watch(client, t.name, storeDir);
+}
+
+/** An account with recovery enabled and some encrypted history backed up. */
+async function enabledAccount(
+  prefix: string,
+  messages = 0,
+): Promise<{ alice: TestClient; recoveryKey: string; roomId: string }> {
+  const alice = await user(prefix);
+  const { recoveryKey } = await alice.client.crypto.recovery.enable({ auth: { password: "pw" } });
+  const roomId = await alice.client.createRoom({ name: "history", encrypted: true });
+  await syncAll(alice);
+  for (let i = 0; i < messages; i++) await alice.client.sendText(roomId, `history ${i}`);
+  await alice.client.crypto.backup.uploadPending();
+  return { alice, recoveryKey, roomId };
+}
+
+async function expectRepair(
+  client: MatrixClient,
+  name: string,
+  problem: string,
+  repair: RecoveryRepair,
+  key?: string,
+) {
+  const status = await client.crypto.recovery.status(key === undefined ? undefined : { recoveryKey: key });
+  assert.equal(status.state, "incomplete", JSON.stringify(status));
+  const item = status.missing.find((m) => m.name === name);
+  assert.deepEqual(item, { name, problem, repair }, JSON.stringify(status.missing));
+}
+
+async function expectEnabled(client: MatrixClient, key: string) {
+  const shallow = await client.crypto.recovery.status();
+  assert.deepEqual(shallow, { state: "enabled", missing: [] });
+  const deep = await client.crypto.recovery.status({ recoveryKey: key });
+  assert.deepEqual(deep, { state: "enabled", missing: [] });
+}
+
+const storageCode = (code: string) => (e: unknown) => e instanceof SecretStorageError && e.code === code;
+
+describe("recovery (devserver, Keyroom)", () => {
+  it("enable, then a new device recovers: cross-signed, backup in use, history readable", async () => {
+    const { alice, recoveryKey, roomId } = await enabledAccount("rc", 3);
+    assert.match(recoveryKey, /^EsT/);
+    await expectEnabled(alice.client, recoveryKey);
+
+    const fresh = await newDevice(alice, "new");
+    await syncAll(fresh);
+    assert.deepEqual(texts(fresh, roomId), []);
+    // A well-formed key of another account: typed, and nothing changes.
+    const wrong = encodeRecoveryKey(new Uint8Array(32).fill(9));
+    await assert.rejects(
+      fresh.client.crypto.recovery.recover({ recoveryKey: wrong }),
+      storageCode("WRONG_KEY"),
+    );
+    await syncAll(fresh);
+    assert.deepEqual(texts(fresh, roomId), []);
+    assert.equal((await fresh.client.getCrossSigningStatus()).deviceCrossSigned, false);
+    assert.equal((await fresh.client.crypto.backup.status()).hasKey, false);
+
+    const result = await fresh.client.crypto.recovery.recover({ recoveryKey });
+    assert.equal(result.crossSigned, true);
+    assert.equal(result.backupVersion, (await alice.client.crypto.backup.status()).version);
+    assert.equal(result.restored, 1);
+    assert.deepEqual(result.repaired, []);
+    assert.deepEqual(texts(fresh, roomId).sort(), ["history 0", "history 1", "history 2"]);
+    const cs = await fresh.client.getCrossSigningStatus();
+    assert.equal(cs.verified, true);
+    // The first device sees the new one cross-signed (once sync says our devices changed).
+    await syncAll(alice);
+    const devices = await alice.client.getUserDevices(alice.client.userId);
+    assert.equal(devices.find((d) => d.deviceId === fresh.client.deviceId)?.crossSigned, true);
+  });
+
+  it("a passphrase works like the recovery key; changeRecoveryKey retires the old key", async () => {
+    const alice = await user("rp");
+    const first = await alice.client.crypto.recovery.enable({
+      auth: { password: "pw" },
+      passphrase: "a long passphrase",
+      passphraseIterations: 20_000,
+    });
+    const fresh = await newDevice(alice, "new");
+    const r = await fresh.client.crypto.recovery.recover({ passphrase: "a long passphrase" });
+    assert.equal(r.crossSigned, true);
+    const changed = await fresh.client.crypto.recovery.changeRecoveryKey({
+      current: { recoveryKey: first.recoveryKey },
+    });
+    assert.notEqual(changed.keyId, first.keyId);
+    await assert.rejects(
+      alice.client.crypto.recovery.status({ recoveryKey: first.recoveryKey }),
+      storageCode("WRONG_KEY"),
+    );
+    await expectEnabled(alice.client, changed.recoveryKey);
+  });
+
+  it("missing and corrupt secrets each have their own error on a device that cannot repair them", async () => {
+    const { alice, recoveryKey } = await enabledAccount("re");
+    const fresh = await newDevice(alice, "new");
+    const master = alice.client.getAccountData(MASTER) as { encrypted: Record<string, { mac: string }> };
+    const broken = structuredClone(master);
+    for (const entry of Object.values(broken.encrypted))
+      entry.mac = entry.mac.startsWith("A") ? `B${entry.mac.slice(1)}` : `A${entry.mac.slice(1)}`;
+    await alice.client.setAccountData(MASTER, broken);
+    await assert.rejects(
+      fresh.client.crypto.recovery.recover({ recoveryKey }),
+      (e: unknown) =>
+        e instanceof SecretStorageError &&
+        e.code === "BAD_MAC" &&
+        e.message.includes(MASTER) &&
+        e.message.includes("resetIdentity"),
+    );
+    await alice.client.setAccountData(MASTER, {});
+    await assert.rejects(
+      fresh.client.crypto.recovery.recover({ recoveryKey }),
+      (e: unknown) =>
+        e instanceof SecretStorageError && e.code === "SECRET_MISSING" && e.message.includes(MASTER),
+    );
+    // Nothing was taken: the device is as before.
+    assert.equal((await fresh.client.getCrossSigningStatus()).privateKeys.selfSigning, false);
+    // ... and the status names the way out, which works.
+    await expectRepair(fresh.client, MASTER, "secret_missing", "resetIdentity");
+    const reset = await fresh.client.crypto.recovery.resetIdentity({ auth: { password: "pw" } });
+    await expectEnabled(fresh.client, reset.recoveryKey);
+    assert.equal((await fresh.client.getCrossSigningStatus()).deviceCrossSigned, true);
+  });
+
+  it("every incomplete state is repaired by the call its status names", async () => {
+    const { alice, recoveryKey } = await enabledAccount("ri");
+    const c = alice.client;
+    let key = recoveryKey;
+    const repairWith = async (repair: RecoveryRepair): Promise<void> => {
+      if (repair === "recover") await c.crypto.recovery.recover({ recoveryKey: key });
+      else if (repair === "changeRecoveryKey")
+        key = (await c.crypto.recovery.changeRecoveryKey()).recoveryKey;
+      else key = (await c.crypto.recovery.resetIdentity({ auth: { password: "pw" } })).recoveryKey;
+      await expectEnabled(c, key);
+    };
+    const keyId = async () => (await c.crypto.secretStorage.defaultKeyId()) as string;
+
+    // secret_missing (held here) → recover writes it back.
+    await c.setAccountData(SSK, {});
+    await expectRepair(c, SSK, "secret_missing", "recover");
+    await repairWith("recover");
+    // secret_malformed → recover.
+    await c.setAccountData(SSK, { encrypted: "junk" });
+    await expectRepair(c, SSK, "secret_malformed", "recover");
+    await repairWith("recover");
+    // secret_not_encrypted_for_key → recover.
+    const other = await c.crypto.secretStorage.createKey({ setDefault: false });
+    await c.setAccountData(SSK, {});
+    await c.crypto.secretStorage.store(
+      SSK,
+      (await c.crypto.machine.exportCrossSigningKeys()).selfSigning as string,
+      [other.key],
+    );
+    await expectRepair(c, SSK, "secret_not_encrypted_for_key", "recover");
+    await repairWith("recover");
+    // secret_corrupt (seen with the key) → recover.
+    const content = c.getAccountData(BACKUP) as { encrypted: Record<string, { ciphertext: string }> };
+    const entry = content.encrypted[await keyId()];
+    assert.ok(entry);
+    entry.ciphertext = entry.ciphertext.startsWith("A")
+      ? `B${entry.ciphertext.slice(1)}`
+      : `A${entry.ciphertext.slice(1)}`;
+    await c.setAccountData(BACKUP, content);
+    await expectRepair(c, BACKUP, "secret_corrupt", "recover", key);
+    await repairWith("recover");
+    // secret_mismatch: the identity was replaced without updating storage → recover stores the new keys.
+    await c.bootstrapCrossSigning({ reset: true, auth: { password: "pw" } });
+    await expectRepair(c, MASTER, "secret_mismatch", "recover", key);
+    await repairWith("recover");
+    // backup_missing: the version was deleted on the server → recover makes a new one.
+    await c.crypto.backup.deleteVersion();
+    await expectRepair(c, BACKUP, "backup_missing", "recover");
+    await repairWith("recover");
+    // no_default_key → changeRecoveryKey.
+    await c.setAccountData(DEFAULT_KEY, {});
+    await expectRepair(c, DEFAULT_KEY, "no_default_key", "changeRecoveryKey");
+    await repairWith("changeRecoveryKey");
+    // default_key_malformed → changeRecoveryKey.
+    await c.setAccountData(DEFAULT_KEY, { key: 5 });
+    await expectRepair(c, DEFAULT_KEY, "default_key_malformed", "changeRecoveryKey");
+    await repairWith("changeRecoveryKey");
+    // key_missing → changeRecoveryKey.
+    await c.setAccountData(`m.secret_storage.key.${await keyId()}`, {});
+    await expectRepair(c, `m.secret_storage.key.${await keyId()}`, "key_missing", "changeRecoveryKey");
+    await repairWith("changeRecoveryKey");
+    // key_malformed → changeRecoveryKey.
+    await c.setAccountData(`m.secret_storage.key.${await keyId()}`, {
+      algorithm: "m.secret_storage.v1.aes-hmac-sha2",
+      iv: "short",
+      mac: "x",
+    });
+    await expectRepair(c, `m.secret_storage.key.${await keyId()}`, "key_malformed", "changeRecoveryKey");
+    await repairWith("changeRecoveryKey");
+
+    // On a device that holds nothing, a broken key can only be reset.
+    const fresh = await newDevice(alice, "new");
+    await c.setAccountData(DEFAULT_KEY, {});
+    await expectRepair(fresh.client, DEFAULT_KEY, "no_default_key", "resetIdentity");
+    await assert.rejects(
+      fresh.client.crypto.recovery.changeRecoveryKey(),
+      (e: unknown) => e instanceof RecoveryError && e.code === "IDENTITY_NOT_HELD",
+    );
+    const reset = await fresh.client.crypto.recovery.resetIdentity({ auth: { password: "pw" } });
+    await expectEnabled(fresh.client, reset.recoveryKey);
+  });
+
+  it("enable on an account whose identity this device does not hold names recover or reset", async () => {
+    const { alice } = await enabledAccount("rn");
+    const fresh = await newDevice(alice, "new");
+    await assert.rejects(
+      fresh.client.crypto.recovery.enable(),
+      (e: unknown) => e instanceof RecoveryError && e.code === "IDENTITY_NOT_HELD" && e.repair === "recover",
+    );
+    assert.deepEqual(await (await user("rd")).client.crypto.recovery.status(), {
+      state: "disabled",
+      missing: [],
+    });
+  });
+});
