@@ -421,9 +421,8 @@ export class KeyBackup {
    */
   async uploaded(id: string): Promise<number> {
     const upload = this.#upload;
-    if (upload === undefined || upload.request.id !== id) {
-      throw new KeyBackupError("NO_BACKUP", "no backup upload with this ID is in flight");
-    }
+    // Unknown: the batch was dropped when the version changed (or the machine restarted).
+    if (upload === undefined || upload.request.id !== id) return 0;
     this.#upload = undefined;
     if (this.#state?.version !== upload.request.version || !this.#uploading()) return 0;
     let marked = 0;
