@@ -378,9 +378,13 @@ export class Bot implements HandlerRegistry {
     this.logger.info({}, "bot stopped");
   }
 
-  /** Sends into a room outside any event (jobs, webhooks). */
-  room(roomId: string): RoomSender {
-    return new RoomSender(this.client, roomId, undefined, undefined);
+  /**
+   * Sends into a room outside any event (jobs, webhooks). With `key` (unique to what is being
+   * sent, e.g. a reminder's ID), the sends get transaction IDs derived from it, so a job that is
+   * cut short and runs again does not post twice.
+   */
+  room(roomId: string, key?: string): RoomSender {
+    return new RoomSender(this.client, roomId, key === undefined ? undefined : `bot.job.${key}`, undefined);
   }
 
   /**

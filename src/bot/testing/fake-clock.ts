@@ -14,7 +14,8 @@ export class FakeClock implements Clock {
   #seq = 0;
   readonly #timers: Timer[] = [];
 
-  constructor(start = Date.now()) {
+  /** Starts at `start`; by default the current time rounded down to a whole minute, so cron ticks line up with it. */
+  constructor(start = Math.floor(Date.now() / 60_000) * 60_000) {
     this.#now = start;
   }
 

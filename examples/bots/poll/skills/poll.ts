@@ -1,0 +1,88 @@
+// A poll counted from reactions: `!poll Lunch? | pizza | soup` posts the question with one number
+// emoji per option (the bot reacts with each, so voting is one tap); every reaction is a vote, a
+// user's latest one counts. `!results` edits the poll message with the tally and answers it.
+// Polls live in the room's account data (bot state per room).
+import { defineSkill } from "keyroom/bot";
+
+const KEYS = ["1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣", "6️⃣", "7️⃣", "8️⃣", "9️⃣"];
+/** Voters counted per poll (bounded: the state must stay small). */
+export const MAX_VOTERS = 500;
+
+interface Poll {
+  eventId: string;
+  question: string;
+  options: string[];
+  /** user ID → option index */
+  votes: Record<string, number>;
+}
+
+function isPoll(v: unknown): v is Poll | null {
+  if (v === null) return true;
+  const p = v as Poll;
+  return (
+    typeof p === "object" &&
+    typeof p.eventId === "string" &&
+    typeof p.question === "string" &&
+    Array.isArray(p.options) &&
+    p.options.every((o) => typeof o === "string") &&
+    typeof p.votes === "object" &&
+    p.votes !== null
+  );
+}
+
+function tally(poll: Poll): string {
+  const counts = poll.options.map(() => 0);
+  for (const i of Object.values(poll.votes)) if (counts[i] !== undefined) counts[i]++;
+  return [`**${poll.question}**`, ...poll.options.map((o, i) => `${KEYS[i]} ${o}: ${counts[i]}`)].join("\n");
+}
+
+export default defineSkill({
+  name: "poll",
+  setup(api) {
+    const polls = api.bot.state.define<Poll | null>("poll", {
+      version: 1,
+      initial: () => null,
+      validate: isPoll,
+    });
+
+    api.command(
+      "poll",
+      { args: { spec: api.arg.rest() }, help: "start a poll: QUESTION | OPTION | OPTION …" },
+      async (ctx, { spec }) => {
+        const [question, ...options] = spec.split("|").map((s) => s.trim());
+        if (
+          !question ||
+          options.length < 2 ||
+          options.length > KEYS.length ||
+          options.some((o) => o === "")
+        ) {
+          return ctx.reply(
+            `Usage: ${api.bot.prefix}poll QUESTION | OPTION | OPTION (2 to ${KEYS.length} options)`,
+          );
+        }
+        const lines = [`**${question}**`, ...options.map((o, i) => `${KEYS[i]} ${o}`), "React to vote."];
+        const eventId = await ctx.markdown(lines.join("\n"));
+        await ctx.roomState(polls).set({ eventId, question, options, votes: {} });
+        for (let i = 0; i < options.length; i++) await ctx.react(eventId, KEYS[i] as string);
+      },
+    );
+
+    api.onReaction(async (ctx) => {
+      const slot = ctx.roomState(polls);
+      const poll = slot.get();
+      const choice = KEYS.indexOf(ctx.key);
+      if (poll === null || ctx.targetEventId !== poll.eventId || choice < 0 || choice >= poll.options.length)
+        return;
+      if (!(ctx.sender in poll.votes) && Object.keys(poll.votes).length >= MAX_VOTERS) return;
+      await slot.update((p) => (p === null ? p : { ...p, votes: { ...p.votes, [ctx.sender]: choice } }));
+    });
+
+    api.command("results", { help: "show the current poll's tally" }, async (ctx) => {
+      const poll = ctx.roomState(polls).get();
+      if (poll === null) return ctx.reply("No poll in this room.");
+      const text = tally(poll);
+      await ctx.edit(poll.eventId, text.replace(/\*\*/g, ""));
+      return ctx.markdown(text);
+    });
+  },
+});

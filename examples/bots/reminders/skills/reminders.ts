@@ -1,0 +1,104 @@
+// Reminders: `!remind 5m tea` answers "⏰ @you: tea" five minutes later. The pending reminders
+// live in the bot's account data (state), so they survive a restart or a move to another
+// machine; a job every 15 seconds posts the ones that are due.
+import { defineSkill } from "keyroom/bot";
+
+interface Reminder {
+  id: string;
+  roomId: string;
+  userId: string;
+  /** When it is due, on the bot's clock (ms). */
+  due: number;
+  text: string;
+}
+
+/** Pending reminders at most (all of them share one account-data event). */
+export const MAX_REMINDERS = 200;
+
+function isReminders(v: unknown): v is Reminder[] {
+  return (
+    Array.isArray(v) &&
+    v.every(
+      (r) =>
+        typeof r === "object" &&
+        r !== null &&
+        typeof r.id === "string" &&
+        typeof r.roomId === "string" &&
+        typeof r.userId === "string" &&
+        typeof r.due === "number" &&
+        typeof r.text === "string",
+    )
+  );
+}
+
+function spoken(ms: number): string {
+  const parts: string[] = [];
+  for (const [unit, size] of [
+    ["d", 86_400_000],
+    ["h", 3_600_000],
+    ["m", 60_000],
+    ["s", 1_000],
+  ] as const) {
+    const n = Math.floor(ms / size);
+    ms -= n * size;
+    if (n > 0) parts.push(`${n}${unit}`);
+  }
+  return parts.join(" ") || "0s";
+}
+
+export default defineSkill({
+  name: "reminders",
+  setup(api) {
+    const { bot } = api;
+    const reminders = bot.state.define<Reminder[]>("reminders", {
+      version: 1,
+      initial: () => [],
+      validate: isReminders,
+    });
+
+    api.command(
+      "remind",
+      {
+        args: { delay: api.arg.duration(), text: api.arg.rest() },
+        help: "remind you of TEXT after DELAY (90s, 5m, 1h30m)",
+      },
+      async (ctx, { delay, text }) => {
+        const slot = reminders.global();
+        if (slot.get().length >= MAX_REMINDERS) return ctx.reply("Too many reminders pending; try later.");
+        await slot.update((list) => [
+          ...list.filter((r) => r.id !== ctx.eventId),
+          { id: ctx.eventId, roomId: ctx.roomId, userId: ctx.sender, due: bot.clock.now() + delay, text },
+        ]);
+        return ctx.reply(`OK, in ${spoken(delay)}.`);
+      },
+    );
+
+    api.command("reminders", { help: "list your pending reminders" }, (ctx) => {
+      const mine = reminders
+        .global()
+        .get()
+        .filter((r) => r.userId === ctx.sender)
+        .sort((a, b) => a.due - b.due);
+      if (mine.length === 0) return ctx.reply("No reminders pending.");
+      return ctx.markdown(mine.map((r) => `- in ${spoken(r.due - bot.clock.now())}: ${r.text}`).join("\n"));
+    });
+
+    api.schedule("reminders.due", "*/15 * * * * *", async () => {
+      const now = bot.clock.now();
+      const due = reminders
+        .global()
+        .get()
+        .filter((r) => r.due <= now);
+      for (const r of due) {
+        // Keyed by the reminder: a run cut short by a crash re-sends the same transaction.
+        await bot
+          .room(r.roomId, r.id)
+          .send(`⏰ ${r.userId}: ${r.text}`, { mentions: { userIds: [r.userId] } });
+      }
+      if (due.length > 0) {
+        const sent = new Set(due.map((r) => r.id));
+        await reminders.global().update((list) => list.filter((r) => !sent.has(r.id)));
+      }
+    });
+  },
+});
