@@ -41,11 +41,52 @@ function readLine(): Promise<string | undefined> {
   if (ended) return Promise.resolve(undefined);
   return new Promise((resolve) => waiting.push(resolve));
 }
+/** Control characters a secret prompt handles itself (raw mode passes them through). */
+const ENTER = new Set(["\r", "\n", "\u0004"]);
+const BACKSPACE = new Set(["\u007f", "\b"]);
+const INTERRUPT = "\u0003";
+
+/**
+ * A secret from the terminal without echo (raw mode; Enter ends it, Ctrl-C stops the command),
+ * or one line of stdin when it is not a terminal.
+ */
+function readSecret(prompt: string): Promise<string | undefined> {
+  const stdin = process.stdin;
+  if (stdin.isTTY !== true) return readLine();
+  process.stderr.write(prompt);
+  return new Promise((resolve) => {
+    let text = "";
+    const done = (value: string | undefined) => {
+      stdin.off("data", onData);
+      stdin.setRawMode(false);
+      stdin.pause();
+      process.stderr.write("\n");
+      resolve(value);
+    };
+    const onData = (chunk: Buffer) => {
+      for (const ch of chunk.toString("utf8")) {
+        if (ENTER.has(ch)) return done(text);
+        if (ch === INTERRUPT) {
+          done(undefined);
+          stop();
+          return;
+        }
+        if (BACKSPACE.has(ch)) text = [...text].slice(0, -1).join("");
+        else text += ch;
+      }
+    };
+    stdin.setRawMode(true);
+    stdin.resume();
+    stdin.on("data", onData);
+  });
+}
+
 const code = await runCli(process.argv.slice(2), {
   out: (s) => void process.stdout.write(s),
   err: (s) => void process.stderr.write(s),
   signal: controller.signal,
   readLine,
+  readSecret,
   interactive: process.stdout.isTTY === true,
 });
 // Flush stdout, then exit even if a library left a handle open.

@@ -7,6 +7,7 @@ import { registerBackupCommands } from "./commands/backup.ts";
 import { deleteDevicesCommand, listDevicesCommand, renameDeviceCommand } from "./commands/devices.ts";
 import { registerIdentityCommands } from "./commands/identity.ts";
 import type { CommandIo } from "./commands/io.ts";
+import { registerRecoveryCommands } from "./commands/recovery.ts";
 import {
   createRoomCommand,
   inviteCommand,
@@ -139,6 +140,13 @@ export function buildProgram(io: CommandIo): Command {
     io,
   );
   registerBackupCommands(program, withProfile, profileOf, io);
+  registerRecoveryCommands(
+    program,
+    withProfile,
+    profileOf,
+    (option) => option ?? (process.env[PASSWORD_ENV] || undefined),
+    io,
+  );
 
   withProfile(
     program

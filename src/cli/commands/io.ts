@@ -9,6 +9,11 @@ export interface CommandIo {
   signal?: AbortSignal;
   /** Reads one line from stdin (undefined at its end); commands that ask the user use it. */
   readLine?(): Promise<string | undefined>;
+  /**
+   * Reads a secret (a passphrase): on a terminal after `prompt` (on stderr) without echo, else one
+   * line of stdin. Undefined at the end of stdin.
+   */
+  readSecret?(prompt: string): Promise<string | undefined>;
   /** stdout is a terminal (a person reads it), not a pipe. */
   interactive?: boolean;
 }

@@ -1,0 +1,143 @@
+// `keyroom recovery …` spawned against the devserver: the JSON lines of the issue 12 contract,
+// exactly; passphrases read from stdin (not a terminal); secrets never on stderr.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { runCli } from "../../src/cli/program.ts";
+import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const MAIN = join(ROOT, "src/cli/main.ts");
+
+function keyroom(
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; stdin?: string } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", MAIN, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, KEYROOM_PROFILE: "", KEYROOM_PASSWORD: "", KEYROOM_DEBUG: "", ...opts.env },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(opts.stdin ?? "");
+  });
+}
+
+const lines = (text: string): Record<string, unknown>[] =>
+  text
+    .split("\n")
+    .filter((l) => l !== "")
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+async function ok(
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; stdin?: string; secrets?: string[] } = {},
+): Promise<Record<string, unknown>> {
+  const r = await keyroom(args, opts);
+  assert.equal(r.code, 0, `keyroom ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
+  for (const s of opts.secrets ?? []) assert.ok(!r.stderr.includes(s), "a secret was written to stderr");
+  const out = lines(r.stdout);
+  assert.equal(out.length, 1, r.stdout);
+  return out[0] as Record<string, unknown>;
+}
+
+async function inProcess(args: string[]): Promise<string> {
+  let stdout = "";
+  let stderr = "";
+  const code = await runCli(args, { out: (s) => (stdout += s), err: (s) => (stderr += s) });
+  assert.equal(code, 0, `keyroom ${args.join(" ")} (in-process) exited ${code}: ${stderr}`);
+  return stdout.trim();
+}
+
+let hs: TestDevServer;
+let dir: string;
+
+before(async () => {
+  hs = await startTestDevServer();
+  dir = await mkdtemp(join(tmpdir(), "keyroom-cli-recovery-"));
+});
+after(async () => {
+  await hs.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("keyroom recovery", () => {
+  test("enable, status, recover with the key and with the passphrase, change-key, reset", async () => {
+    const name = `rcli${Date.now().toString(36)}`;
+    const first = join(dir, "first");
+    const login = (profile: string, verb: "register" | "login") =>
+      inProcess([verb, "--homeserver", hs.baseUrl, "--user", name, "--password", "pw", "--profile", profile]);
+    await login(first, "register");
+    assert.deepEqual(await ok(["recovery", "status", "--profile", first]), {
+      state: "disabled",
+      missing: [],
+    });
+
+    const roomId = await inProcess(["create-room", "--encrypted", "--profile", first]);
+    await inProcess(["send", roomId, "before recovery", "--profile", first]);
+    const passphrase = "a passphrase nobody guesses";
+    const enabled = await ok(["recovery", "enable", "--passphrase", "--profile", first], {
+      env: { KEYROOM_PASSWORD: "pw" },
+      stdin: `${passphrase}\n`,
+      secrets: [passphrase],
+    });
+    assert.deepEqual(Object.keys(enabled), ["recovery_key"]);
+    const recoveryKey = String(enabled.recovery_key);
+    assert.match(recoveryKey, /^Es[1-9A-HJ-NP-Za-km-z]{2}( [1-9A-HJ-NP-Za-km-z]{4}){11}$/);
+    assert.deepEqual(await ok(["recovery", "status", "--profile", first]), { state: "enabled", missing: [] });
+
+    const second = join(dir, "second");
+    await login(second, "login");
+    const recovered = await ok(["recovery", "recover", "--key", recoveryKey, "--profile", second], {
+      secrets: [recoveryKey],
+    });
+    assert.deepEqual(Object.keys(recovered), ["cross_signed", "backup_version", "restored"]);
+    assert.equal(recovered.cross_signed, true);
+    assert.equal(typeof recovered.backup_version, "string");
+    assert.equal(recovered.restored, 1);
+
+    const third = join(dir, "third");
+    await login(third, "login");
+    const byPassphrase = await ok(["recovery", "recover", "--passphrase", "--profile", third], {
+      stdin: `${passphrase}\n`,
+      secrets: [passphrase],
+    });
+    assert.deepEqual(byPassphrase, {
+      cross_signed: true,
+      backup_version: recovered.backup_version,
+      restored: 1,
+    });
+
+    // A wrong key: exit 1, typed message, no secret echoed.
+    const wrong = await keyroom(["recovery", "recover", "--passphrase", "--profile", third], {
+      stdin: "nope\n",
+    });
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /WRONG_KEY/);
+    // Neither option, or both: usage.
+    assert.equal((await keyroom(["recovery", "recover", "--profile", third])).code, 2);
+
+    const changed = await ok(["recovery", "change-key", "--profile", third]);
+    assert.deepEqual(Object.keys(changed), ["recovery_key"]);
+    assert.notEqual(changed.recovery_key, recoveryKey);
+    assert.deepEqual(await ok(["recovery", "status", "--profile", first]), { state: "enabled", missing: [] });
+
+    // A reset from another device: new identity, backup and key; recovery stays enabled.
+    const reset = await ok(["recovery", "reset", "--password", "pw", "--profile", second]);
+    assert.deepEqual(Object.keys(reset), ["recovery_key"]);
+    assert.deepEqual(await ok(["recovery", "status", "--profile", second]), {
+      state: "enabled",
+      missing: [],
+    });
+  });
+});
