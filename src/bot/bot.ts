@@ -15,6 +15,7 @@ import {
   type Membership,
   type Room,
   type RoomEvent,
+  type StrippedStateEvent,
   silentLogger,
   systemClock,
   type VerificationRequest,
@@ -347,7 +348,7 @@ export class Bot implements HandlerRegistry {
         meta.source === "initial-sync" ? undefined : this.#onEvent(room, ev),
       ),
       c.on("room.decrypted", (room, ev) => this.#onEvent(room, ev)),
-      c.on("room.invite", (room, inviter) => this.#onInvite(room, inviter)),
+      c.on("room.invite", (room, inviter, state) => this.#onInvite(room, inviter, state)),
       c.on("room.member", (room, userId, membership, previous) =>
         this.#onMember(room, userId, membership, previous),
       ),
@@ -564,7 +565,7 @@ export class Bot implements HandlerRegistry {
     });
   }
 
-  async #onInvite(room: Room, inviter: string | undefined): Promise<void> {
+  async #onInvite(room: Room, inviter: string | undefined, state: readonly StrippedStateEvent[]): Promise<void> {
     if (!this.#running) return;
     const policy = this.#opts.invites ?? (this.owners.size > 0 ? "owners" : "anyone");
     const ok =
@@ -581,6 +582,9 @@ export class Bot implements HandlerRegistry {
     try {
       await this.client.joinRoom(room.roomId);
       this.logger.info({ roomId: room.roomId, inviter }, "joined on invitation");
+      // A direct chat is recorded in m.direct, so `verify` and DMs to the inviter reuse it.
+      const mine = state.find((e) => e.type === "m.room.member" && e.state_key === this.client.userId);
+      if (inviter !== undefined && mine?.content.is_direct === true) await this.client.markDirect(room.roomId, inviter);
     } catch (err) {
       this.logger.warn({ err, roomId: room.roomId }, "could not join on invitation");
     }

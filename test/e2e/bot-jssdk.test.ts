@@ -1,0 +1,197 @@
+// Proof: a matrix-js-sdk user (Rust crypto, Element's engine) talks to a Keyroom bot in an
+// encrypted DM through the devserver: commands with arguments, a usage error, a reaction handler,
+// an encrypted file (encrypted by vodozemac's attachment code) that the bot downloads, decrypts
+// and answers about. The js-sdk side keeps "only cross-signed devices" on all along, so the bot's
+// device must be cross-signed by its own identity to get the keys at all. Then the bot starts SAS
+// with the user, the user sees the bot verified and its device cross-signed, and with
+// "never send to unverified devices" on, the bot still gets the keys and answers.
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { after, before, test } from "node:test";
+import {
+  CryptoEvent,
+  type VerificationRequest as JsRequest,
+  OnlySignedDevicesIsolationMode,
+  VerificationPhase,
+  VerificationRequestEvent,
+  type Verifier,
+  VerifierEvent,
+} from "matrix-js-sdk/lib/crypto-api/index.js";
+import { arg } from "../../src/bot/index.ts";
+import { type BotTest, startBotTest } from "../../src/bot/testing/index.ts";
+import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
+import {
+  bodyIs,
+  JsSdkPeer,
+  PEER_TEST_TIMEOUT_MS,
+  skipUnlessAvailable,
+  uniqueUsername,
+} from "../support/peers/index.ts";
+import { loadVodozemac } from "../support/vodozemac.ts";
+
+let hs: TestDevServer;
+let t: BotTest;
+let js: JsSdkPeer | undefined;
+
+before(async () => {
+  hs = await startTestDevServer();
+  t = await startBotTest({
+    homeserverUrl: hs.baseUrl,
+    setup: (bot) => {
+      bot.command("add", { args: { a: arg.int(), b: arg.int() }, help: "add two numbers" }, (ctx, { a, b }) =>
+        ctx.reply(String(a + b)),
+      );
+      bot.onReaction((ctx) => ctx.reply(`${ctx.sender} reacted ${ctx.key}`));
+      bot.onMessage(async (ctx) => {
+        if (ctx.event.content.msgtype !== "m.file") return;
+        const bytes = await ctx.download();
+        const sha = createHash("sha256").update(bytes).digest("hex").slice(0, 16);
+        await ctx.replyTo(`${ctx.body}: ${bytes.length} bytes, sha256 ${sha}…`);
+      });
+    },
+  });
+});
+after(async () => {
+  await js?.close();
+  await t.close();
+  await hs.close();
+});
+
+function nextJsRequest(peer: JsSdkPeer): Promise<JsRequest> {
+  return new Promise((resolve) => {
+    const on = (r: JsRequest) => {
+      peer.client.off(CryptoEvent.VerificationRequestReceived, on);
+      resolve(r);
+    };
+    peer.client.on(CryptoEvent.VerificationRequestReceived, on);
+  });
+}
+
+function jsPhase(req: JsRequest, phase: VerificationPhase): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      if (req.phase === VerificationPhase.Cancelled && phase !== VerificationPhase.Cancelled) {
+        req.off(VerificationRequestEvent.Change, check);
+        reject(new Error(`js-sdk request cancelled: ${req.cancellationCode}`));
+      } else if (req.phase >= phase) {
+        req.off(VerificationRequestEvent.Change, check);
+        resolve();
+      }
+    };
+    req.on(VerificationRequestEvent.Change, check);
+    check();
+  });
+}
+
+test("a js-sdk user and a Keyroom bot in an encrypted DM: commands, reaction, file, SAS, insecure devices excluded", {
+  timeout: PEER_TEST_TIMEOUT_MS,
+}, async (tc) => {
+  if (skipUnlessAvailable(tc, ["js-sdk"])) return;
+  const bot = t.bot;
+  js = await JsSdkPeer.register(hs.baseUrl, uniqueUsername("js-sdk"), "pw");
+  await js.bootstrapCrossSigning("pw");
+  const crypto = js.client.getCrypto();
+  assert.ok(crypto);
+  crypto.setDeviceIsolationMode(new OnlySignedDevicesIsolationMode());
+
+  const { room_id: roomId } = await js.client.createRoom({
+    is_direct: true,
+    preset: "trusted_private_chat" as never,
+    invite: [bot.userId],
+    initial_state: [
+      { type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } },
+    ],
+  });
+  await js.waitForMembership(roomId, bot.userId, "join");
+  await js.waitForDeviceStatus(bot.userId, bot.client.deviceId, (s) => s.signedByOwner);
+  const fromBot = (body: string) => bodyIs(body, bot.userId);
+
+  // Commands with arguments, and a usage error answered in the room.
+  await js.sendText(roomId, "!add 2 40");
+  const sum = await js.waitForMessage(roomId, fromBot("42"));
+  assert.equal(sum.decrypted, true, "the bot answers encrypted");
+  await js.sendText(roomId, "!add two 40");
+  await js.waitForMessage(
+    roomId,
+    fromBot('Usage: !add <a:number> <b:number>\n<a>: expected a whole number, got "two"'),
+  );
+
+  // A reaction handler.
+  const eventId = await js.sendText(roomId, "react to me");
+  await js.client.sendEvent(
+    roomId,
+    "m.reaction" as never,
+    {
+      "m.relates_to": { rel_type: "m.annotation", event_id: eventId, key: "👍" },
+    } as never,
+  );
+  await js.waitForMessage(roomId, fromBot(`${js.userId} reacted 👍`));
+
+  // An encrypted file: vodozemac encrypts it, js-sdk uploads and sends it encrypted.
+  const wasm = await loadVodozemac();
+  const data = new Uint8Array(10_000).map((_, i) => (i * 31) & 0xff);
+  const encrypted = wasm.Attachment.encrypt(data);
+  const upload = await js.client.uploadContent(
+    new Blob([encrypted.encryptedData as Uint8Array<ArrayBuffer>]),
+    {
+      type: "application/octet-stream",
+    },
+  );
+  const file = { ...JSON.parse(encrypted.mediaEncryptionInfo as string), url: upload.content_uri };
+  await js.client.sendEvent(
+    roomId,
+    "m.room.message" as never,
+    {
+      msgtype: "m.file",
+      body: "data.bin",
+      info: { mimetype: "application/octet-stream", size: data.length },
+      file,
+    } as never,
+  );
+  const sha = createHash("sha256").update(data).digest("hex").slice(0, 16);
+  await js.waitForMessage(roomId, fromBot(`data.bin: 10000 bytes, sha256 ${sha}…`));
+
+  // The bot starts SAS; both sides compare the same emoji and confirm.
+  const incoming = nextJsRequest(js);
+  let botSaw: string[] = [];
+  const verified = bot.verify(js.userId, async (sas) => {
+    botSaw = sas.emoji.map((e) => e.name);
+    return true;
+  });
+  const theirs = await incoming;
+  assert.equal(theirs.roomId, roomId, "the request comes in the DM the bot joined");
+  await theirs.accept();
+  await jsPhase(theirs, VerificationPhase.Started);
+  const verifier = theirs.verifier as Verifier;
+  const shown = new Promise<{ names: string[]; confirm: () => Promise<void> }>((resolve) => {
+    verifier.once(VerifierEvent.ShowSas, (cb) =>
+      resolve({ names: (cb.sas.emoji ?? []).map(([, name]) => name), confirm: () => cb.confirm() }),
+    );
+  });
+  const jsDone = verifier.verify();
+  const sas = await shown;
+  await sas.confirm();
+  await jsDone;
+  const request = await verified;
+  assert.equal(request.phase, "done");
+  assert.deepEqual(sas.names, botSaw, "the same emoji on both sides");
+  await jsPhase(theirs, VerificationPhase.Done);
+  assert.equal(
+    (await crypto.getUserVerificationStatus(bot.userId)).isVerified(),
+    true,
+    "the js-sdk user verified the bot",
+  );
+  const device = await crypto.getDeviceVerificationStatus(bot.userId, bot.client.deviceId);
+  assert.equal(device?.signedByOwner, true, "the bot's device is cross-signed by the bot");
+  assert.equal(device?.crossSigningVerified, true, "and so verified through the bot's identity");
+  assert.equal(
+    (await bot.client.getUserIdentity(js.userId))?.verified,
+    true,
+    "the bot verified the user too",
+  );
+
+  // "Never send to unverified devices": the bot is verified, so it still gets the keys.
+  crypto.globalBlacklistUnverifiedDevices = true;
+  await js.sendText(roomId, "!add 1 1");
+  await js.waitForMessage(roomId, fromBot("2"));
+});
