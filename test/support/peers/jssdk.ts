@@ -10,7 +10,7 @@
 import "./jssdk-env.ts";
 import { initAsync, OlmMachine } from "@matrix-org/matrix-sdk-crypto-wasm";
 import * as sdk from "matrix-js-sdk";
-import { type CryptoApi, CryptoEvent } from "matrix-js-sdk/lib/crypto-api/index.js";
+import { type CryptoApi, CryptoEvent, decodeRecoveryKey } from "matrix-js-sdk/lib/crypto-api/index.js";
 import { budget } from "../budget.ts";
 import { PeerError, withTimeout } from "./errors.ts";
 import { silentLogger } from "./jssdk-env.ts";
@@ -68,6 +68,8 @@ export class JsSdkPeer implements Peer {
     readonly client: MatrixClient,
     credentials: Credentials,
     private readonly lazyLoadMembers: boolean,
+    /** The secret storage key the SDK's `getSecretStorageKey` callback hands out (see `useRecoveryKey`). */
+    private readonly secretStorageKey: { key?: Uint8Array },
   ) {
     this.userId = credentials.userId;
     this.deviceId = credentials.deviceId;
@@ -138,9 +140,23 @@ export class JsSdkPeer implements Peer {
     credentials: Credentials,
     options: JsSdkPeerOptions,
   ): Promise<JsSdkPeer> {
-    const client = sdk.createClient({ baseUrl, ...credentials, logger: silentLogger });
+    const secretStorageKey: { key?: Uint8Array } = {};
+    const client = sdk.createClient({
+      baseUrl,
+      ...credentials,
+      logger: silentLogger,
+      cryptoCallbacks: {
+        // Secret storage asks for its key here: the one `useRecoveryKey` or `bootstrapSecretStorage` set.
+        getSecretStorageKey: async ({ keys }) => {
+          const keyId = Object.keys(keys)[0];
+          return keyId === undefined || secretStorageKey.key === undefined
+            ? null
+            : [keyId, new Uint8Array(secretStorageKey.key)];
+        },
+      },
+    });
     await client.initRustCrypto({ useIndexedDB: false });
-    const peer = new JsSdkPeer(client, credentials, options.lazyLoadMembers ?? true);
+    const peer = new JsSdkPeer(client, credentials, options.lazyLoadMembers ?? true, secretStorageKey);
     try {
       if (options.startSync !== false) await peer.startSync();
     } catch (e) {
@@ -448,6 +464,42 @@ export class JsSdkPeer implements Peer {
   async restoreKeyBackup(secret?: BackupSecret): Promise<{ total: number; imported: number }> {
     const crypto = this.crypto();
     if (secret) await crypto.storeSessionBackupPrivateKey(secret.privateKey, secret.version);
+    const res = await refusedAs("key backup restore", () => crypto.restoreKeyBackup());
+    return { total: res.total, imported: res.imported };
+  }
+
+  /**
+   * Sets up secret storage as Element does (`bootstrapSecretStorage` with a new random key and a
+   * new key backup); the cross-signing keys this device holds are stored too. Returns the
+   * recovery key (`EsT… …`).
+   */
+  async bootstrapSecretStorage(): Promise<string> {
+    const crypto = this.crypto();
+    const created = await crypto.createRecoveryKeyFromPassphrase();
+    this.secretStorageKey.key = created.privateKey;
+    await refusedAs("secret storage bootstrap", () =>
+      crypto.bootstrapSecretStorage({
+        createSecretStorageKey: async () => created,
+        setupNewSecretStorage: true,
+        setupNewKeyBackup: true,
+      }),
+    );
+    if (created.encodedPrivateKey === undefined) throw new PeerError("PROTOCOL", "no recovery key was made");
+    return created.encodedPrivateKey;
+  }
+
+  /**
+   * Recovers as Element does with a recovery key: the cross-signing keys from secret storage
+   * (this device gets cross-signed), then the backup key, then the whole backup restored.
+   */
+  async recoverWithRecoveryKey(recoveryKey: string): Promise<{ total: number; imported: number }> {
+    const crypto = this.crypto();
+    this.secretStorageKey.key = decodeRecoveryKey(recoveryKey);
+    await refusedAs("cross-signing from secret storage", () => crypto.bootstrapCrossSigning({}));
+    await refusedAs("backup key from secret storage", () =>
+      crypto.loadSessionBackupPrivateKeyFromSecretStorage(),
+    );
+    await crypto.checkKeyBackupAndEnable();
     const res = await refusedAs("key backup restore", () => crypto.restoreKeyBackup());
     return { total: res.total, imported: res.imported };
   }

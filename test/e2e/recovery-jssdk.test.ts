@@ -1,0 +1,105 @@
+// Recovery between Keyroom and matrix-js-sdk (Rust crypto: matrix-sdk-crypto-wasm) through the
+// devserver, both ways: js-sdk sets up secret storage, cross-signing and a key backup as Element
+// does and chats; a new Keyroom device recovers with the recovery key, js-sdk sees it cross-signed,
+// and it reads the history from the backup. Then Keyroom enables recovery and a new js-sdk device
+// restores with Keyroom's recovery key and reads Keyroom's history.
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import type { MatrixClient } from "../../src/client/index.ts";
+import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
+import { JsSdkPeer, PEER_TEST_TIMEOUT_MS, skipUnlessAvailable } from "../support/peers/index.ts";
+import { encryptedClient, type TestClient, texts, uniq, watch } from "./e2ee-client-helpers.ts";
+
+let hs: TestDevServer;
+let dir: string;
+const clients: MatrixClient[] = [];
+const peers: JsSdkPeer[] = [];
+
+before(async () => {
+  hs = await startTestDevServer();
+  dir = await mkdtemp(join(tmpdir(), "keyroom-recovery-jssdk-"));
+});
+after(async () => {
+  for (const p of peers) await p.close().catch(() => undefined);
+  for (const c of clients) await c.close().catch(() => undefined);
+  await hs.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function keyroomDevice(name: string, register: boolean): Promise<TestClient> {
+  const storeDir = join(dir, uniq(name));
+  const client = encryptedClient(hs, storeDir);
+  clients.push(client);
+  if (register) await client.register({ username: name, password: "pw" });
+  else await client.login({ user: name, password: "pw" });
+  return watch(client, name, storeDir);
+}
+
+describe("recovery with matrix-js-sdk (devserver)", () => {
+  it("js-sdk sets recovery up; a new Keyroom device recovers, is cross-signed, reads the history", {
+    timeout: PEER_TEST_TIMEOUT_MS,
+  }, async (t) => {
+    if (skipUnlessAvailable(t, ["js-sdk"])) return;
+    const name = uniq("jsrec");
+    const js = await JsSdkPeer.register(hs.baseUrl, name, "pw");
+    peers.push(js);
+    await js.bootstrapCrossSigning("pw");
+    const recoveryKey = await js.bootstrapSecretStorage();
+    const roomId = await js.createRoom({ encrypted: true, name: "js history" });
+    const sent = [await js.sendText(roomId, "first from js"), await js.sendText(roomId, "second from js")];
+    assert.equal(sent.length, 2);
+    await js.waitForKeyBackupUploaded();
+
+    const kr = await keyroomDevice(name, false);
+    await kr.client.syncOnce({ timeoutMs: 0 });
+    assert.deepEqual(texts(kr, roomId), []);
+    const status = await kr.client.crypto.recovery.status();
+    assert.equal(status.state, "enabled", JSON.stringify(status));
+
+    const result = await kr.client.crypto.recovery.recover({ recoveryKey });
+    assert.equal(result.crossSigned, true);
+    assert.equal(typeof result.backupVersion, "string");
+    assert.ok(result.restored >= 1);
+    assert.deepEqual(result.repaired, []);
+    assert.deepEqual(texts(kr, roomId).sort(), ["first from js", "second from js"]);
+    assert.equal((await kr.client.getCrossSigningStatus()).verified, true);
+    // Keyroom trusts js-sdk's backup and uploads to it: nothing replaced it.
+    const backup = await kr.client.crypto.backup.status();
+    assert.equal(backup.version, result.backupVersion);
+    assert.equal(backup.trusted, true);
+    // js-sdk sees the Keyroom device cross-signed by the shared identity.
+    await js.waitForDeviceStatus(js.userId, kr.client.deviceId as string, (s) => s.crossSigningVerified);
+  });
+
+  it("Keyroom enables recovery; a new js-sdk device restores with its recovery key and reads the history", {
+    timeout: PEER_TEST_TIMEOUT_MS,
+  }, async (t) => {
+    if (skipUnlessAvailable(t, ["js-sdk"])) return;
+    const name = uniq("krrec");
+    const kr = await keyroomDevice(name, true);
+    const roomId = await kr.client.createRoom({ name: "keyroom history", encrypted: true });
+    await kr.client.syncOnce({ timeoutMs: 0 });
+    const first = await kr.client.sendText(roomId, "first from keyroom");
+    const { recoveryKey } = await kr.client.crypto.recovery.enable({ auth: { password: "pw" } });
+    const second = await kr.client.sendText(roomId, "second from keyroom");
+    await kr.client.syncOnce({ timeoutMs: 0 });
+    await kr.client.crypto.backup.uploadPending();
+
+    const js = await JsSdkPeer.login(hs.baseUrl, name, "pw");
+    peers.push(js);
+    const restored = await js.recoverWithRecoveryKey(recoveryKey);
+    assert.ok(restored.imported >= 1, JSON.stringify(restored));
+    for (const [id, body] of [
+      [first, "first from keyroom"],
+      [second, "second from keyroom"],
+    ] as const) {
+      const m = await js.waitForMessage(roomId, (m) => m.eventId === id && m.decrypted);
+      assert.equal(m.body, body);
+    }
+    // js-sdk took the cross-signing keys from Keyroom's secret storage and is cross-signed.
+    await js.waitForDeviceStatus(js.userId, js.deviceId, (s) => s.crossSigningVerified);
+  });
+});
