@@ -96,6 +96,13 @@ describe("key backup through the devserver", () => {
     const used = await fresh.client.crypto.backup.useKey(created.recoveryKey);
     assert.equal(used.version, created.version);
     assert.equal(used.hasKey, true);
+    const [someKey] = await alice.client.crypto.machine.exportRoomKeys([roomA]);
+    assert.ok(someKey);
+    const oneSession = await fresh.client.crypto.backup.restore({
+      roomId: roomA,
+      sessionId: someKey.session_id,
+    });
+    assert.deepEqual([oneSession.imported, oneSession.total], [1, 1]);
     const oneRoom = await fresh.client.crypto.backup.restore({ roomId: roomB });
     assert.equal(oneRoom.imported, oneRoom.total);
     assert.ok(oneRoom.total >= 1);
@@ -103,7 +110,7 @@ describe("key backup through the devserver", () => {
     const all = await fresh.client.crypto.backup.restore({ onProgress: (d, t) => progress.push([d, t]) });
     assert.equal(all.failed, 0);
     assert.equal(all.total, after.total);
-    assert.equal(all.imported, all.total - oneRoom.total);
+    assert.equal(all.imported, all.total - oneRoom.total - 1);
     assert.deepEqual(progress.at(-1), [all.total, all.total]);
     // Restored from the version it uploads to: nothing to upload again.
     const freshStatus = await fresh.client.crypto.backup.status();
@@ -118,6 +125,65 @@ describe("key backup through the devserver", () => {
     }
     assert.deepEqual(history, ["a1", "a2", "a3"]);
     await fresh.client.close();
+  });
+
+  it("a version replaced by another device stops uploads (reported once); m.key_backup disabled stops them too", async () => {
+    const alice = await user("bk-wrong");
+    const bob = await user("bk-wrong-bob");
+    const roomId = await sharedRoom(bob, [alice]);
+    await sendAll(bob, roomId, ["one"]);
+    await syncAll(alice);
+    const errors: unknown[] = [];
+    alice.client.on("error", (e) => void errors.push(e));
+    const first = await alice.client.crypto.backup.createVersion();
+    await alice.client.crypto.backup.idle();
+
+    // Another device of alice's makes a new version (a new key): alice's next upload is refused.
+    const other = await newDevice(alice, "replacer");
+    const second = await other.client.crypto.backup.createVersion();
+    assert.notEqual(second.version, first.version);
+    await bob.client.crypto.machine.discardRoomKey(roomId);
+    await sendAll(bob, roomId, ["two"]);
+    await syncAndSettle(alice);
+    const status = await alice.client.crypto.backup.status({ check: false });
+    assert.deepEqual(
+      [status.version, status.stopped, status.uploading],
+      [first.version, "version_changed", false],
+    );
+    assert.equal(errors.filter((e) => e instanceof KeyBackupError && e.code === "VERSION_CHANGED").length, 1);
+    // The check against the server says the same, and reports nothing new.
+    await alice.client.crypto.backup.status();
+    assert.equal(errors.length, 1);
+    // Nothing of alice's went to the new version: it holds only what the other device had.
+    const otherStatus = await other.client.crypto.backup.status();
+    const server = await fetch(`${fx.hs.baseUrl}/_matrix/client/v3/room_keys/version/${second.version}`, {
+      headers: { authorization: `Bearer ${(await other.client.store.loadSession())?.accessToken}` },
+    });
+    assert.equal(((await server.json()) as { count: number }).count, otherStatus.backedUp);
+
+    // Using the new version's key: uploads resume there.
+    await alice.client.crypto.backup.useKey(second.privateKey);
+    await alice.client.crypto.backup.idle();
+    const resumed = await alice.client.crypto.backup.status();
+    assert.deepEqual(
+      [resumed.version, resumed.stopped, resumed.backedUp],
+      [second.version, undefined, resumed.total],
+    );
+
+    // The user turns backup off elsewhere (m.key_backup): no upload runs here.
+    await alice.client.setAccountData("m.key_backup", { enabled: false });
+    await bob.client.crypto.machine.discardRoomKey(roomId);
+    await sendAll(bob, roomId, ["three"]);
+    await syncAndSettle(alice);
+    const off = await alice.client.crypto.backup.status();
+    assert.deepEqual([off.uploading, off.enabledInAccountData], [false, false]);
+    assert.equal(off.backedUp, off.total - 1);
+
+    // Deleting the version forgets it and its key here.
+    await alice.client.crypto.backup.deleteVersion();
+    const gone = await alice.client.crypto.backup.status();
+    assert.deepEqual([gone.version, gone.hasKey, gone.backedUp], [undefined, false, 0]);
+    await other.client.close();
   });
 
   it("restarting does not upload anything again; a restored key is not uploaded", async () => {
