@@ -171,6 +171,48 @@ export class MatrixClient extends RoomsClient {
     await this.#stopCrypto();
   }
 
+  /**
+   * Invites `userId`. With encryption, in an encrypted room whose history is `shared` or
+   * `world_readable`, first sends them the room's shareable keys (MSC4268 history sharing) so
+   * they can read what was said before; a failure there is reported (`error`), not thrown.
+   */
+  override async invite(roomId: string, userId: string, reason?: string): Promise<void> {
+    const room = this.rooms.get(roomId);
+    if (this.#crypto !== undefined && room !== undefined) {
+      try {
+        await this.#crypto.shareRoomHistory(room, userId);
+      } catch (e) {
+        this.emit("error", e);
+      }
+    }
+    await super.invite(roomId, userId, reason);
+  }
+
+  /**
+   * Joins a room. With encryption, accepting an invite lets the inviter's history-sharing bundle
+   * in (MSC4268): it is imported if it came, or when it comes within a day.
+   */
+  override async joinRoom(
+    roomIdOrAlias: string,
+    opts: { via?: string[]; reason?: string } = {},
+  ): Promise<string> {
+    const invited = this.rooms.get(roomIdOrAlias);
+    // The sender of our membership event in the invite's stripped state invited us.
+    const inviter =
+      invited?.membership === "invite"
+        ? invited.inviteState.find((e) => e.type === "m.room.member" && e.state_key === this.userId)?.sender
+        : undefined;
+    const roomId = await super.joinRoom(roomIdOrAlias, opts);
+    if (this.#crypto !== undefined && inviter !== undefined && inviter !== this.userId) {
+      try {
+        await this.#crypto.inviteAccepted(roomId, inviter);
+      } catch (e) {
+        this.emit("error", e);
+      }
+    }
+    return roomId;
+  }
+
   async #startCrypto(enc: EncryptionOptions, info: SessionInfo): Promise<void> {
     const current = this.#crypto;
     if (current?.userId === info.userId && current.deviceId === info.deviceId) return;
@@ -248,6 +290,8 @@ export class MatrixClient extends RoomsClient {
       getAccountData: (type) => this.getAccountData(type),
       setAccountData: (type, content) => this.setAccountData(type, content),
       clock: this.clock,
+      uploadMedia: (data) => this.media.upload(data),
+      downloadMedia: async (mxcUri) => (await this.media.download(mxcUri)).data,
     };
   }
 

@@ -49,6 +49,7 @@ export type MachineStore = Pick<
   | "getRoomSettings"
   | "getQueuedRequests"
   | "getNextBatch"
+  | "getCustomValue"
   | "saveChanges"
 >;
 

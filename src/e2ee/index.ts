@@ -25,6 +25,7 @@ export {
   type UnknownDevice,
   UnknownDevicesError,
 } from "./errors.ts";
+export * from "./history-sharing/index.ts";
 export { OLD_FALLBACK_KEY_LIFETIME_MS } from "./identity/own-device.ts";
 export {
   MAX_FORWARDING_CHAIN,

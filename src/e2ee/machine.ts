@@ -25,10 +25,10 @@ import {
   parseMegolmEvent,
   type SenderRequirement,
 } from "./decryption/room-events.ts";
-import { createDehydratedDevice, type DehydratedDeviceUpload } from "./dehydration/dehydrated-device.ts";
-import type { RehydratedRoomKey } from "./dehydration/rehydrate.ts";
+import { DehydrationApi } from "./dehydration/api.ts";
 import { type DeviceInfo, type DeviceRecord, deviceInfo } from "./devices/device.ts";
 import { DecryptionError, E2eeError, RETRYABLE_FAILURES, UnknownDevicesError } from "./errors.ts";
+import { HistorySharingApi } from "./history-sharing/api.ts";
 import { type HeldKeyRequest, HeldKeyRequests } from "./key-requests/held.ts";
 import { isId } from "./limits.ts";
 import { buildParts, type Kept, type Parts } from "./parts.ts";
@@ -98,6 +98,10 @@ export class OlmMachine {
   readonly verification: VerificationApi;
   /** Server-side key backup: versions, uploads, restore, on-demand lookups. */
   readonly backup: KeyBackupApi;
+  /** Dehydrated devices (MSC3814): create one, import what a rehydrated one received. */
+  readonly dehydration: DehydrationApi;
+  /** History sharing on invite (MSC4268): key bundles built, sent, remembered and imported. */
+  readonly historySharing: HistorySharingApi;
   /** Verification flows live in memory only: a restart ends them (the spec's flows are short-lived). */
   readonly #bridge = new VerificationBridge();
 
@@ -113,6 +117,12 @@ export class OlmMachine {
     this.#defaults = defaults;
     this.verification = new VerificationApi(ctx, this.#bridge, (fn) => this.#step(fn));
     this.backup = new KeyBackupApi((fn) => this.#step(fn), this.#pending);
+    this.dehydration = new DehydrationApi(ctx, (fn) => this.#step(fn), this.#pending);
+    this.historySharing = new HistorySharingApi(
+      ctx,
+      (fn) => this.#step(fn),
+      (keys) => this.importRoomKeys(keys),
+    );
   }
 
   static async open(options: OlmMachineOptions): Promise<OlmMachine> {
@@ -259,6 +269,7 @@ export class OlmMachine {
         redecrypted: [],
         heldKeyRequests: [],
         secrets: [],
+        roomKeyBundles: [],
       };
       const toDevice: unknown = changes.toDevice;
       for (const raw of Array.isArray(toDevice) ? toDevice : []) await receiveToDevice(p, raw, result);
@@ -798,64 +809,6 @@ export class OlmMachine {
       if (records.length < limit || last === undefined) return;
       after = { roomId: last.roomId, sessionId: last.sessionId };
     }
-  }
-
-  // ---- dehydrated devices (MSC3814) ----
-
-  /**
-   * A new dehydrated device sealed under `key` (32 bytes): the `PUT …/dehydrated_device` body,
-   * its device keys cross-signed when we hold our published self-signing key (`crossSigned`).
-   * Nothing is stored: the server keeps the device, and only `key` opens it.
-   */
-  createDehydratedDevice(
-    key: Uint8Array,
-    displayName: string,
-  ): Promise<{ deviceId: string; body: DehydratedDeviceUpload; crossSigned: boolean }> {
-    return this.#step(async (p) => {
-      const selfSigning = p.crossSigning.selfSigningKey();
-      const { deviceId, body } = createDehydratedDevice({
-        userId: this.#ctx.userId,
-        key,
-        displayName,
-        ...(selfSigning !== undefined ? { selfSigning } : {}),
-      });
-      return { deviceId, body, crossSigned: selfSigning !== undefined };
-    });
-  }
-
-  /**
-   * Room keys a rehydrated device received (`RehydratedDevice.receiveEvents`), taken as if they
-   * had come to this device: each arrived over Olm from the device that owns `senderKey`.
-   * Saved in batches of `IMPORT_BATCH_SIZE`; events waiting for them are decrypted and returned.
-   */
-  async importRehydratedRoomKeys(
-    keys: readonly RehydratedRoomKey[],
-  ): Promise<{ imported: number; redecrypted: DecryptedRoomEvent[] }> {
-    let imported = 0;
-    const redecrypted: DecryptedRoomEvent[] = [];
-    for (let start = 0; start < keys.length; start += IMPORT_BATCH_SIZE) {
-      const batch = keys.slice(start, start + IMPORT_BATCH_SIZE);
-      imported += await this.#step(async (p) => {
-        let count = 0;
-        for (const k of batch) {
-          // A sender device we have not seen: fetch its keys so its events can be attributed.
-          if ((await p.devices.userDeviceByCurveKey(k.sender, k.senderKey)) === undefined) {
-            p.devices.trackUsers([k.sender]);
-            p.devices.markOutdated([k.sender]);
-          }
-          const update = await p.inbound.receiveRoomKey(
-            { ...k.content },
-            k.senderKey,
-            k.senderClaimedEd25519,
-          );
-          if (update === undefined) continue;
-          count++;
-          await keyArrived(p, this.#pending, update, redecrypted);
-        }
-        return count;
-      });
-    }
-    return { imported, redecrypted };
   }
 
   /** How many undecryptable events wait for their key. */

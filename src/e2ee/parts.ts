@@ -5,6 +5,7 @@ import { CrossSigning, type PendingSignatureUploads } from "./cross-signing/mana
 import type { ReplayGuard } from "./decryption/replay.ts";
 import { RoomEventDecryptor } from "./decryption/room-events.ts";
 import { DeviceManager } from "./devices/manager.ts";
+import { HistorySharingState } from "./history-sharing/pending.ts";
 import { OwnDevice } from "./identity/own-device.ts";
 import { KeyRequests } from "./key-requests/gossip.ts";
 import type { HeldKeyRequests } from "./key-requests/held.ts";
@@ -25,6 +26,7 @@ export interface Parts {
   readonly crossSigning: CrossSigning;
   readonly secrets: SecretGossip;
   readonly backup: KeyBackup;
+  readonly historySharing: HistorySharingState;
   readonly queue: Map<string, QueuedToDevice>;
 }
 
@@ -54,5 +56,19 @@ export async function buildParts(ctx: MachineContext, kept: Kept): Promise<Parts
     const q = queuedToDevice(r);
     if (q !== undefined) queue.set(q.request.id, q);
   }
-  return { own, devices, olm, inbound, outbound, decryptor, gossip, crossSigning, secrets, backup, queue };
+  const historySharing = new HistorySharingState(ctx);
+  return {
+    own,
+    devices,
+    olm,
+    inbound,
+    outbound,
+    decryptor,
+    gossip,
+    crossSigning,
+    secrets,
+    backup,
+    historySharing,
+    queue,
+  };
 }

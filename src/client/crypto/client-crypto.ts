@@ -42,6 +42,7 @@ import { KeyBackup } from "./backup.ts";
 import { DehydratedDevices } from "./dehydration.ts";
 import { sendOutgoingRequest } from "./dispatch.ts";
 import { ClientCryptoError } from "./errors.ts";
+import { HistorySharing, type SharedHistory } from "./history-sharing.ts";
 import type { OpenedStore } from "./options.ts";
 import { OutgoingRequestLoop, Serial } from "./outgoing.ts";
 import { Recovery } from "./recovery.ts";
@@ -77,6 +78,10 @@ export interface ClientCryptoHost {
   setAccountData(type: string, content: JsonObject): Promise<void>;
   /** Time for schedules (dehydrated-device rotation); the system clock when absent. */
   readonly clock?: Clock;
+  /** Uploads bytes to the media repository: the `mxc://` URI (history-sharing bundles). */
+  uploadMedia(data: Uint8Array): Promise<string>;
+  /** Downloads media bytes (history-sharing bundles). */
+  downloadMedia(mxcUri: string): Promise<Uint8Array>;
 }
 
 export interface ClientCryptoOpenOptions {
@@ -151,6 +156,10 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   readonly recovery: Recovery;
   /** Secrets our other devices sent on request (the backup key), applied before the token is saved. */
   #receivedSecrets: ReceivedSecret[] = [];
+  /** History sharing on invite (MSC4268): key bundles sent to invitees and imported from inviters. */
+  readonly historySharing: HistorySharing;
+  /** A sync brought a room key bundle: the ready ones are imported before its token is saved. */
+  #bundlesArrived = false;
 
   private constructor(machine: OlmMachine, host: ClientCryptoHost, store: OpenedStore) {
     this.machine = machine;
@@ -202,6 +211,18 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       crossSigningStatus: () => this.crossSigningStatus(),
       getUserIdentity: (userId) => this.getUserIdentity(userId),
       flush: () => this.#loop.run(),
+    });
+    this.historySharing = new HistorySharing({
+      machine,
+      logger: host.logger,
+      uploadMedia: (data) => host.uploadMedia(data),
+      downloadMedia: (url) => host.downloadMedia(url),
+      prepareRecipient: async (userId) => {
+        await this.#refreshDevices([userId]);
+        await this.#claimSessions([userId]);
+      },
+      flush: () => this.#loop.run(),
+      emitRedecrypted: (events) => this.#emitRedecrypted(events),
     });
   }
 
@@ -260,6 +281,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     });
     this.#redecrypted.push(...result.redecrypted);
     this.#receivedSecrets.push(...result.secrets);
+    if (result.roomKeyBundles.length > 0) this.#bundlesArrived = true;
     for (const held of result.heldKeyRequests) this.#host.emitKeyRequest(held);
     for (const f of result.failures) {
       this.#host.logger.warn({ sender: f.sender, code: f.code }, "dropped an undecryptable to-device event");
@@ -323,6 +345,10 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     await this.#emitRedecrypted(redecrypted);
     await this.#loop.run();
     await this.#useReceivedSecrets();
+    if (this.#bundlesArrived) {
+      this.#bundlesArrived = false;
+      await this.historySharing.importReady();
+    }
     // In the background: new room keys go up to the backup, missing ones are looked up in it.
     this.backup.schedule();
   }
@@ -396,16 +422,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       }
       const userIds = members.map((m) => m.userId);
       await this.#refreshDevices(userIds);
-      // Claims are sent by the loop, which sends one request at a time. A claim that failed (the
-      // request, not an empty answer: those back off in the engine) is tried again, or those
-      // devices would get no room key (complement-crypto's FailedKeysClaimRetries).
-      for (let i = 0; i < CLAIM_ATTEMPTS; i++) {
-        // A claim that failed earlier (in a sync's pass) is still in flight in the engine: it counts.
-        const missing = (await this.machine.getMissingSessions(userIds)) !== undefined;
-        if (!missing && !(await this.machine.outgoingRequests()).some((r) => r.type === "keys_claim")) break;
-        await this.#loop.run();
-        if (this.#loop.lastError === undefined) break;
-      }
+      await this.#claimSessions(userIds);
       const visibility = historyVisibilityOf(room);
       // The room's recorded `shareWith` is applied by the engine.
       const shares = await this.machine.shareRoomKey(roomId, members, {
@@ -414,6 +431,22 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       if (shares.length > 0) await this.#loop.run();
       return { type: "m.room.encrypted", content: await this.#encrypt(roomId, type, content) };
     });
+  }
+
+  /**
+   * Claims the Olm sessions these users' devices lack. Claims are sent by the loop, which sends one
+   * request at a time. A claim that failed (the request, not an empty answer: those back off in the
+   * engine) is tried again, or those devices would get no key (complement-crypto's
+   * FailedKeysClaimRetries).
+   */
+  async #claimSessions(userIds: readonly string[]): Promise<void> {
+    for (let i = 0; i < CLAIM_ATTEMPTS; i++) {
+      // A claim that failed earlier (in a sync's pass) is still in flight in the engine: it counts.
+      const missing = (await this.machine.getMissingSessions(userIds)) !== undefined;
+      if (!missing && !(await this.machine.outgoingRequests()).some((r) => r.type === "keys_claim")) break;
+      await this.#loop.run();
+      if (this.#loop.lastError === undefined) break;
+    }
   }
 
   /**
@@ -453,6 +486,25 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
         { cause: this.#loop.lastError },
       );
     }
+  }
+
+  // ---- history sharing (MSC4268) ----
+
+  /**
+   * Before inviting `userId` to an encrypted room whose history is `shared` or `world_readable`:
+   * sends them the bundle of its shareable keys. Undefined when the room does not allow it.
+   */
+  async shareRoomHistory(room: Room, userId: string): Promise<SharedHistory | undefined> {
+    this.#ensureOpen();
+    const visibility = historyVisibilityOf(room) ?? "shared";
+    if (!room.encrypted || !(visibility === "shared" || visibility === "world_readable")) return undefined;
+    return this.historySharing.share(room.roomId, userId);
+  }
+
+  /** We joined `roomId` on `inviter`'s invite: their key bundle is imported now or when it comes. */
+  inviteAccepted(roomId: string, inviter: string): Promise<void> {
+    this.#ensureOpen();
+    return this.historySharing.inviteAccepted(roomId, inviter);
   }
 
   // ---- devices and trust ----

@@ -81,7 +81,7 @@ export class DehydratedDevices {
    */
   async create(key: Uint8Array): Promise<{ deviceId: string; crossSigned: boolean }> {
     await this.#host.refreshOwnKeys();
-    const { deviceId, body, crossSigned } = await this.#host.machine.createDehydratedDevice(
+    const { deviceId, body, crossSigned } = await this.#host.machine.dehydration.create(
       key,
       DEHYDRATED_DEVICE_DISPLAY_NAME,
     );
@@ -121,7 +121,7 @@ export class DehydratedDevices {
         const page = parseDehydratedEventsPage(body, events);
         events += page.events.length;
         const { roomKeys } = device.receiveEvents(page.events);
-        const result = await machine.importRehydratedRoomKeys(roomKeys);
+        const result = await machine.dehydration.importRoomKeys(roomKeys);
         imported += result.imported;
         await this.#host.emitRedecrypted(result.redecrypted);
         if (page.done) break;

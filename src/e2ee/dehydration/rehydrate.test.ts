@@ -93,7 +93,7 @@ describe("rehydration (MSC3814)", () => {
 
     const store = await MemoryCryptoStore.open({ userId: BOB, deviceId: "NEW" });
     const machine = await OlmMachine.open({ userId: BOB, deviceId: "NEW", store });
-    const { imported } = await machine.importRehydratedRoomKeys(page.roomKeys);
+    const { imported } = await machine.dehydration.importRoomKeys(page.roomKeys);
     assert.equal(imported, 1);
     const decrypted = await machine.decryptRoomEvent(s.roomEvent, ROOM);
     assert.equal(decrypted.content.body, "while away");

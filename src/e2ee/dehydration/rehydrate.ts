@@ -2,7 +2,7 @@
  * Rehydration (MSC3814): the dehydrated device's account, opened with its key, decrypts the
  * to-device events queued for it while no device of ours was online. Its Olm sessions live in
  * memory for the rehydration only (the device is replaced afterwards), and only the room keys it
- * received leave it: the machine imports them (`OlmMachine.importRehydratedRoomKeys`).
+ * received leave it: the machine imports them (`OlmMachine.dehydration.importRoomKeys`).
  */
 
 import { type Account, OlmError, type Session } from "../../crypto/olm/index.ts";

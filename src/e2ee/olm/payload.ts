@@ -15,6 +15,8 @@ export interface OlmPayload {
   readonly recipient: string;
   readonly recipient_keys: { ed25519: string };
   readonly keys: { ed25519: string };
+  /** The sender's signed device keys (MSC4147); history-sharing bundles must carry them. */
+  readonly sender_device_keys?: Readonly<Record<string, unknown>>;
 }
 
 const payloadSchema = z.object({
@@ -25,6 +27,7 @@ const payloadSchema = z.object({
   recipient: idSchema,
   recipient_keys: z.object({ ed25519: idSchema }),
   keys: z.object({ ed25519: idSchema }),
+  sender_device_keys: z.record(z.string(), z.unknown()).optional(),
 });
 
 /** A parsed payload, or undefined for anything that is not one. */

@@ -247,6 +247,7 @@ export class OlmSessions {
     device: DeviceRecord,
     type: string,
     content: Record<string, unknown>,
+    options: { withDeviceKeys?: boolean } = {},
   ): Promise<OlmEncryptedContent | undefined> {
     const entries = await this.#sessions(device.curve25519Key);
     const entry = entries[0];
@@ -260,6 +261,7 @@ export class OlmSessions {
       recipient: device.userId,
       recipient_keys: { ed25519: device.ed25519Key },
       keys: { ed25519: ours.ed25519 },
+      ...(options.withDeviceKeys === true ? { sender_device_keys: { ...this.#own.deviceKeys() } } : {}),
     };
     let plaintext: string;
     try {

@@ -2,10 +2,13 @@
  * Processing the to-device events of one sync: Olm decryption and its checks, room keys, forwarded
  * keys, withheld notices and key requests. Everything else passes through to the caller.
  */
+import { verifySignedJson } from "../../crypto/json/index.ts";
 import type { DecryptedRoomEvent } from "../decryption/room-events.ts";
 import type { ToDeviceFailureCode } from "../errors.ts";
+import { isRoomKeyBundleType, parseRoomKeyBundleContent } from "../history-sharing/bundle.ts";
 import type { HeldKeyRequest } from "../key-requests/held.ts";
 import { isId } from "../limits.ts";
+import type { OlmPayload } from "../olm/payload.ts";
 import type { DecryptedOlmEvent } from "../olm/sessions.ts";
 import type { Parts } from "../parts.ts";
 import type { RoomKeyUpdate } from "../room-keys/inbound.ts";
@@ -49,12 +52,16 @@ export interface SyncChangesResult {
   readonly heldKeyRequests: HeldKeyRequest[];
   /** Secrets our own verified devices sent us on request, other than the cross-signing keys (imported). */
   readonly secrets: ReceivedSecret[];
+  /** History-sharing bundles (MSC4268) that arrived and were remembered: room and sender. */
+  readonly roomKeyBundles: { readonly roomId: string; readonly sender: string }[];
 }
 
 /** Never handed to the application: key material stays inside the machine. */
 const SECRET_FIELDS = new Set(["session_key"]);
 /** The same for `m.secret.send`, whose `secret` is a key (the client gets it in `secrets` if accepted). */
 const SECRET_SEND_FIELDS = new Set(["session_key", "secret"]);
+/** A history-sharing bundle's `file` holds the key of the attachment that holds room keys. */
+const BUNDLE_FIELDS = new Set(["session_key", "file"]);
 
 export async function receiveToDevice(p: Parts, raw: unknown, result: SyncChangesResult): Promise<void> {
   if (!isRecord(raw) || typeof raw.type !== "string" || !isId(raw.sender) || !isRecord(raw.content)) {
@@ -109,9 +116,16 @@ async function receiveDecrypted(
   } else if (payload.type === SECRET_SEND_TYPE) {
     const secret = await p.secrets.receiveSend(event);
     if (secret !== undefined) result.secrets.push(secret);
+  } else if (isRoomKeyBundleType(payload.type)) {
+    await receiveBundle(p, sender, event, result);
   }
   if (update !== undefined) result.roomKeys.push(update);
-  const hidden = payload.type === SECRET_SEND_TYPE ? SECRET_SEND_FIELDS : SECRET_FIELDS;
+  const hidden =
+    payload.type === SECRET_SEND_TYPE
+      ? SECRET_SEND_FIELDS
+      : isRoomKeyBundleType(payload.type)
+        ? BUNDLE_FIELDS
+        : SECRET_FIELDS;
   const content = Object.fromEntries(Object.entries(payload.content).filter(([k]) => !hidden.has(k)));
   result.toDevice.push({
     type: payload.type,
@@ -123,6 +137,42 @@ async function receiveDecrypted(
       senderDevice: event.device?.deviceId ?? payload.sender_device,
     },
   });
+}
+
+/**
+ * An `m.room_key_bundle` (MSC4268): remembered, not downloaded (see `HistorySharingState`). The
+ * spec wants the sender's device keys in the Olm payload, matching the keys that sent it.
+ */
+async function receiveBundle(
+  p: Parts,
+  sender: string,
+  event: DecryptedOlmEvent,
+  result: SyncChangesResult,
+): Promise<void> {
+  const { payload, senderKey } = event;
+  const parsed = parseRoomKeyBundleContent(payload.content);
+  if (parsed === undefined || !senderDeviceKeysMatch(payload, sender, senderKey)) return;
+  await p.historySharing.addBundle({
+    roomId: parsed.roomId,
+    sender,
+    senderKey,
+    file: parsed.file,
+    receivedAt: p.historySharing.now(),
+  });
+  result.roomKeyBundles.push({ roomId: parsed.roomId, sender });
+}
+
+/** The payload's `sender_device_keys` are the sender's, self-signed, with the keys that sent it. */
+function senderDeviceKeysMatch(payload: OlmPayload, sender: string, senderKey: string): boolean {
+  const dk = payload.sender_device_keys;
+  if (dk === undefined || dk.user_id !== sender || !isId(dk.device_id) || !isRecord(dk.keys)) return false;
+  const ed = dk.keys[`ed25519:${dk.device_id}`];
+  if (dk.keys[`curve25519:${dk.device_id}`] !== senderKey || ed !== payload.keys.ed25519) return false;
+  try {
+    return verifySignedJson(dk, sender, `ed25519:${dk.device_id}`, ed);
+  } catch {
+    return false;
+  }
 }
 
 /** Whether `sender` owns `senderKey`: undefined while their device list is not known yet. */

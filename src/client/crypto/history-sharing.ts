@@ -1,0 +1,106 @@
+// History sharing on invite (MSC4268, spec v1.19) in the client: before inviting, the room's
+// shareable keys go to the invitee as an encrypted bundle (an attachment in the media repository,
+// pointed at by `m.room_key_bundle` over Olm); after accepting an invite, the inviter's bundle is
+// downloaded and imported. The engine decides what goes in and what may come in.
+import { AttachmentError, decryptAttachment, encryptAttachment } from "../../crypto/attachments/index.ts";
+import { utf8Encode } from "../../crypto/primitives/index.ts";
+import {
+  type DecryptedRoomEvent,
+  HistorySharingError,
+  MAX_BUNDLE_BYTES,
+  type OlmMachine,
+  type PendingBundle,
+} from "../../e2ee/index.ts";
+import { ClientError, MatrixError } from "../errors.ts";
+import { errorSummary } from "../events/emitter.ts";
+import type { Logger } from "../logger.ts";
+
+export interface HistorySharingHost {
+  readonly machine: OlmMachine;
+  readonly logger: Logger;
+  uploadMedia(data: Uint8Array): Promise<string>;
+  downloadMedia(mxcUri: string): Promise<Uint8Array>;
+  /** The user's device list made current and Olm sessions claimed with their devices. */
+  prepareRecipient(userId: string): Promise<void>;
+  flush(): Promise<void>;
+  emitRedecrypted(events: readonly DecryptedRoomEvent[]): Promise<void>;
+}
+
+export interface SharedHistory {
+  /** Sessions sent (marked shareable). */
+  readonly roomKeys: number;
+  /** Sessions listed as not shared. */
+  readonly withheld: number;
+  /** The invitee's devices that got the bundle (cross-signed ones only). */
+  readonly devices: readonly string[];
+}
+
+export class HistorySharing {
+  readonly #host: HistorySharingHost;
+
+  constructor(host: HistorySharingHost) {
+    this.#host = host;
+  }
+
+  /**
+   * Builds, encrypts, uploads and sends the room's key bundle to `userId`'s cross-signed devices.
+   * Call before inviting them, and only when the room's history visibility is `shared` or
+   * `world_readable` (`MatrixClient.invite` does both).
+   */
+  async share(roomId: string, userId: string): Promise<SharedHistory> {
+    const { machine } = this.#host;
+    const bundle = await machine.historySharing.buildBundle(roomId);
+    if (bundle.room_keys.length === 0 && bundle.withheld.length === 0) {
+      return { roomKeys: 0, withheld: 0, devices: [] };
+    }
+    const { ciphertext, info } = encryptAttachment(utf8Encode(JSON.stringify(bundle)));
+    const url = await this.#host.uploadMedia(ciphertext);
+    await this.#host.prepareRecipient(userId);
+    const { request, recipients } = await machine.historySharing.shareBundle(roomId, userId, {
+      ...info,
+      url,
+    });
+    if (request !== undefined) await this.#host.flush();
+    return { roomKeys: bundle.room_keys.length, withheld: bundle.withheld.length, devices: recipients };
+  }
+
+  /** We accepted `inviter`'s invite to `roomId`: their bundle is imported now, or when it comes. */
+  async inviteAccepted(roomId: string, inviter: string): Promise<void> {
+    await this.#host.machine.historySharing.inviteAccepted(roomId, inviter);
+    await this.importReady();
+  }
+
+  /**
+   * Downloads and imports every bundle the engine says is ready (from the inviter of a room we
+   * joined within the window). A bundle whose media is gone or that does not decrypt or parse is
+   * dropped; a network failure leaves it for the next try.
+   */
+  async importReady(): Promise<void> {
+    const { machine } = this.#host;
+    for (const bundle of await machine.historySharing.bundlesToImport()) {
+      try {
+        await this.#import(bundle);
+      } catch (e) {
+        const unusable =
+          e instanceof AttachmentError ||
+          e instanceof HistorySharingError ||
+          e instanceof ClientError ||
+          (e instanceof MatrixError && e.httpStatus >= 400 && e.httpStatus < 500);
+        this.#host.logger.warn(
+          { roomId: bundle.roomId, sender: bundle.sender, err: errorSummary(e) },
+          unusable ? "dropped a room key bundle that cannot be used" : "room key bundle download failed",
+        );
+        if (unusable) await machine.historySharing.drop(bundle.roomId, bundle.sender);
+      }
+    }
+  }
+
+  async #import(bundle: PendingBundle): Promise<void> {
+    const ciphertext = await this.#host.downloadMedia(bundle.file.url);
+    if (ciphertext.byteLength > MAX_BUNDLE_BYTES)
+      throw new HistorySharingError("TOO_LARGE", "bundle too large");
+    const plaintext = decryptAttachment(ciphertext, bundle.file);
+    const { redecrypted } = await this.#host.machine.historySharing.importBundle(bundle, plaintext);
+    await this.#host.emitRedecrypted(redecrypted);
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * `OlmMachine.dehydration`: dehydrated devices (MSC3814), sans-I/O. `create` builds the upload of
+ * a new device; `importRoomKeys` takes what a rehydrated device received (`RehydratedDevice`).
+ */
+import type { MachineContext } from "../context.ts";
+import type { PendingEvents } from "../decryption/pending.ts";
+import { keyArrived } from "../decryption/redecrypt.ts";
+import type { DecryptedRoomEvent } from "../decryption/room-events.ts";
+import type { Parts } from "../parts.ts";
+import { IMPORT_BATCH_SIZE } from "../room-keys/import.ts";
+import { createDehydratedDevice, type DehydratedDeviceUpload } from "./dehydrated-device.ts";
+import type { RehydratedRoomKey } from "./rehydrate.ts";
+
+type Run = <T>(fn: (p: Parts) => Promise<T>) => Promise<T>;
+
+export class DehydrationApi {
+  readonly #ctx: MachineContext;
+  readonly #run: Run;
+  readonly #pending: PendingEvents;
+
+  constructor(ctx: MachineContext, run: Run, pending: PendingEvents) {
+    this.#ctx = ctx;
+    this.#run = run;
+    this.#pending = pending;
+  }
+
+  /**
+   * A new dehydrated device sealed under `key` (32 bytes): the `PUT …/dehydrated_device` body,
+   * its device keys cross-signed when we hold our published self-signing key (`crossSigned`).
+   * Nothing is stored: the server keeps the device, and only `key` opens it.
+   */
+  create(
+    key: Uint8Array,
+    displayName: string,
+  ): Promise<{ deviceId: string; body: DehydratedDeviceUpload; crossSigned: boolean }> {
+    return this.#run(async (p) => {
+      const selfSigning = p.crossSigning.selfSigningKey();
+      const { deviceId, body } = createDehydratedDevice({
+        userId: this.#ctx.userId,
+        key,
+        displayName,
+        ...(selfSigning !== undefined ? { selfSigning } : {}),
+      });
+      return { deviceId, body, crossSigned: selfSigning !== undefined };
+    });
+  }
+
+  /**
+   * Room keys a rehydrated device received (`RehydratedDevice.receiveEvents`), taken as if they
+   * had come to this device: each arrived over Olm from the device that owns `senderKey`.
+   * Saved in batches of `IMPORT_BATCH_SIZE`; events waiting for them are decrypted and returned.
+   */
+  async importRoomKeys(
+    keys: readonly RehydratedRoomKey[],
+  ): Promise<{ imported: number; redecrypted: DecryptedRoomEvent[] }> {
+    let imported = 0;
+    const redecrypted: DecryptedRoomEvent[] = [];
+    for (let start = 0; start < keys.length; start += IMPORT_BATCH_SIZE) {
+      const batch = keys.slice(start, start + IMPORT_BATCH_SIZE);
+      imported += await this.#run(async (p) => {
+        let count = 0;
+        for (const k of batch) {
+          // A sender device we have not seen: fetch its keys so its events can be attributed.
+          if ((await p.devices.userDeviceByCurveKey(k.sender, k.senderKey)) === undefined) {
+            p.devices.trackUsers([k.sender]);
+            p.devices.markOutdated([k.sender]);
+          }
+          const update = await p.inbound.receiveRoomKey(
+            { ...k.content },
+            k.senderKey,
+            k.senderClaimedEd25519,
+          );
+          if (update === undefined) continue;
+          count++;
+          await keyArrived(p, this.#pending, update, redecrypted);
+        }
+        return count;
+      });
+    }
+    return { imported, redecrypted };
+  }
+}

@@ -1,0 +1,114 @@
+// History sharing on invite (MSC4268, spec v1.19) through the devserver with Keyroom clients: the
+// inviter sends the room's shareable keys, the invitee reads what was said before the invite; a
+// bundle from anyone but the inviter is ignored; a `joined`-only room shares nothing.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { MatrixClient } from "../../src/client/index.ts";
+import {
+  devServerFixture,
+  eventById,
+  newUser,
+  syncAll,
+  type TestClient,
+  texts,
+} from "./e2ee-client-helpers.ts";
+
+const fx = devServerFixture("keyroom-e2ee-history-");
+
+async function user(prefix: string): Promise<TestClient> {
+  const t = await newUser(fx.hs, fx.dir, prefix);
+  fx.open.push(t.client);
+  await t.client.bootstrapCrossSigning(); // bundles go to cross-signed devices only
+  return t;
+}
+
+async function room(owner: TestClient, visibility: string, invite: TestClient[] = []): Promise<string> {
+  const roomId = await owner.client.createRoom({
+    name: "history",
+    invite: invite.map((t) => t.client.userId),
+    initialState: [
+      { type: "m.room.history_visibility", state_key: "", content: { history_visibility: visibility } },
+    ],
+  });
+  for (const t of invite) {
+    await t.client.syncOnce({ timeoutMs: 0 });
+    await t.client.joinRoom(roomId);
+  }
+  await syncAll(owner, ...invite);
+  return roomId;
+}
+
+describe("history sharing on invite (devserver, Keyroom ↔ Keyroom)", () => {
+  it("the invitee decrypts the history from before the invite, with the inviter named as its source", async () => {
+    const alice = await user("hsa");
+    const bob = await user("hsb");
+    const roomId = await room(alice, "shared");
+    const before = await alice.client.sendText(roomId, "said before Bob came");
+    await alice.client.sendText(roomId, "also before");
+    await syncAll(alice, bob);
+
+    await alice.client.invite(roomId, bob.client.userId);
+    await bob.client.syncOnce({ timeoutMs: 0 }); // the invite and the bundle (remembered only)
+    await bob.client.joinRoom(roomId); // accepting the inviter's invite imports it
+    await bob.client.syncOnce({ timeoutMs: 0 });
+    assert.deepEqual(texts(bob, roomId), ["said before Bob came", "also before"]);
+    // Bob has only Alice's word for these keys: they came through her device.
+    const ev = eventById(bob, before);
+    assert.equal(ev.encryption?.decrypted, true);
+    const sessionId = (ev.raw.content as { session_id: string }).session_id;
+    const record = await bob.client.crypto.machine.exportRoomKeys([roomId]);
+    const key = record.find((k) => k.session_id === sessionId);
+    assert.deepEqual(key?.forwarding_curve25519_key_chain, [
+      alice.client.crypto.machine.identityKeys.curve25519,
+    ]);
+
+    // After joining, Bob's own messages are shareable too (the room's history is `shared`).
+    await bob.client.sendText(roomId, "hello");
+    await alice.client.syncOnce({ timeoutMs: 0 });
+    assert.ok(texts(alice, roomId).includes("hello"));
+  });
+
+  it("a bundle from someone other than the inviter is not imported", async () => {
+    const alice = await user("hsc");
+    const carol = await user("hsd");
+    const dave = await user("hse");
+    const roomId = await room(alice, "shared", [carol]);
+    const secret = await alice.client.sendText(roomId, "before Dave");
+    await syncAll(carol);
+    // Carol (a member, not the inviter) sends Dave her bundle; Alice invites him from a client
+    // without encryption, which sends none.
+    const sent = await carol.client.crypto.historySharing.share(roomId, dave.client.userId);
+    assert.ok(sent.roomKeys >= 1 && sent.devices.length === 1);
+    const plain = new MatrixClient({ homeserverUrl: fx.hs.baseUrl });
+    fx.open.push(plain);
+    await plain.login({ user: alice.client.userId, password: "pw" });
+    await plain.invite(roomId, dave.client.userId);
+
+    const bundles: { type: string; sender: string; content: Record<string, unknown> }[] = [];
+    dave.client.on("toDevice", ({ type, sender, content }) => {
+      if (type === "m.room_key_bundle") bundles.push({ type, sender, content });
+    });
+    await dave.client.syncOnce({ timeoutMs: 0 });
+    // Carol's bundle did arrive (decrypted; its `file` is kept from the app) ...
+    assert.deepEqual(bundles, [
+      { type: "m.room_key_bundle", sender: carol.client.userId, content: { room_id: roomId } },
+    ]);
+    // ... but Dave accepts Alice's invite: it is not imported.
+    await dave.client.joinRoom(roomId);
+    await dave.client.syncOnce({ timeoutMs: 0 });
+    const ev = eventById(dave, secret);
+    assert.notEqual(ev.encryption?.decrypted, true);
+    assert.deepEqual(await dave.client.crypto.machine.historySharing.bundlesToImport(), []);
+  });
+
+  it("a room whose history is visible only to joined members shares nothing", async () => {
+    const alice = await user("hsf");
+    const erin = await user("hsg");
+    const roomId = await room(alice, "joined");
+    await alice.client.sendText(roomId, "members only");
+    const r = alice.client.getRoom(roomId);
+    assert.ok(r);
+    assert.equal(await alice.client.crypto.shareRoomHistory(r, erin.client.userId), undefined);
+  });
+});
