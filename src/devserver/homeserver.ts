@@ -1,10 +1,13 @@
 // The devserver's state and the operations routes share: accounts, events, notifications.
 import { randomBytes } from "node:crypto";
+import type { Registration } from "../wire/appservice.ts";
+import { AppserviceRegistry } from "./appservice/registry.ts";
 import { MatrixError } from "./errors.ts";
 import { computeEventId } from "./event-format.ts";
 import { Notifier } from "./notifier.ts";
 import {
   AccountStore,
+  AppserviceStore,
   type Db,
   KeyStore,
   MiscStore,
@@ -31,6 +34,8 @@ export interface HomeserverConfig {
   rateLimit?: RateLimitConfig;
   /** Lifetime of access tokens issued with a refresh token. */
   accessTokenLifetimeMs?: number;
+  /** Application services (parsed registration files). */
+  appservices?: readonly Registration[];
 }
 
 /** Default lifetime of an access token that comes with a refresh token (Synapse's default). */
@@ -70,6 +75,8 @@ export class Homeserver {
   readonly rooms: RoomStore;
   readonly keys: KeyStore;
   readonly misc: MiscStore;
+  readonly appservices: AppserviceRegistry;
+  readonly appserviceState: AppserviceStore;
   readonly notifier = new Notifier();
   readonly typing: Typing;
   readonly config: HomeserverConfig;
@@ -82,12 +89,18 @@ export class Homeserver {
   constructor(config: HomeserverConfig) {
     this.config = config;
     this.serverName = config.serverName;
+    // Checked before the database opens: a bad registration leaves nothing to close.
+    this.appservices = new AppserviceRegistry(config.appservices ?? [], config.serverName);
     this.db = openDatabase(config.dbPath);
     this.stream = new StreamCounter(this.db);
     this.accounts = new AccountStore(this.db);
     this.rooms = new RoomStore(this.db);
     this.keys = new KeyStore(this.db);
     this.misc = new MiscStore(this.db);
+    this.appserviceState = new AppserviceStore(this.db);
+    // Each appservice's sender user exists from the start, as on Synapse.
+    for (const as of this.appservices.list)
+      this.accounts.createUser(as.sender, null, as.reg.sender_localpart);
     // One transaction wrapper for all calls: building one per call showed up in profiles.
     this.runInTx = this.db.transaction((fn: () => unknown) => fn());
     this.typing = new Typing((roomId) => this.notifyRoom(roomId));

@@ -3,6 +3,14 @@
 
 export class Notifier {
   private readonly waiters = new Map<string, Set<() => void>>();
+  /** Called on every notification, whoever it names (appservice pushers). */
+  private readonly everyone = new Set<() => void>();
+
+  /** Calls `listener` after every `notify`; returns the function that removes it. */
+  onAny(listener: () => void): () => void {
+    this.everyone.add(listener);
+    return () => this.everyone.delete(listener);
+  }
 
   /** Resolves on the next `notify` naming `userId`, after `timeoutMs`, or when `signal` aborts. */
   wait(userId: string, timeoutMs: number, signal: AbortSignal): Promise<void> {
@@ -27,11 +35,20 @@ export class Notifier {
   }
 
   notify(userIds: Iterable<string>): void {
+    for (const l of this.everyone) l();
     for (const u of userIds) {
       const set = this.waiters.get(u);
       if (!set) continue;
       for (const w of [...set]) w();
     }
+  }
+
+  /**
+   * Tells only the `onAny` listeners: a change no sync waiter needs to wake for (one-time key
+   * counts, which appservice transactions report).
+   */
+  poke(): void {
+    for (const l of this.everyone) l();
   }
 
   /** Wakes every waiter (used on shutdown). */

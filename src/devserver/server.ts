@@ -1,6 +1,10 @@
 // The HTTP front: CORS, body limits, access tokens, rate limiting, errors in the spec's shape.
+import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { parseRegistration, type Registration } from "../wire/appservice.ts";
+import { AppservicePusher, type PushRetryPolicy } from "./appservice/pusher.ts";
+import { appserviceAuth } from "./appservice/registry.ts";
 import { MatrixError, UiaChallenge } from "./errors.ts";
 import { CanonicalJsonError } from "./event-format.ts";
 import { Homeserver, type RateLimitConfig } from "./homeserver.ts";
@@ -24,6 +28,13 @@ export interface DevServerOptions {
   rateLimit?: RateLimitConfig;
   /** Lifetime of access tokens issued with a refresh token (clients opt in). Default 5 minutes. */
   accessTokenLifetimeMs?: number;
+  /**
+   * Application services: paths of registration files (YAML or JSON), read at start, or parsed
+   * registrations. See the README's appservice section.
+   */
+  appservices?: readonly (string | Registration)[];
+  /** Backoff of transaction retries to appservices (default 500 ms doubling up to 60 s). */
+  appserviceRetry?: PushRetryPolicy;
 }
 
 export interface DevServer {
@@ -108,19 +119,32 @@ function send(res: ServerResponse, r: RouteResponse): void {
   }
 }
 
+/** Registration names a user that does not exist yet: the one route an appservice may use for one. */
+function isRegistration(method: string, path: string): boolean {
+  return method === "POST" && /^\/_matrix\/client\/(v3|r0)\/register$/.test(path);
+}
+
 /** Starts a devserver; resolves once it listens. */
 export async function startDevServer(options: DevServerOptions = {}): Promise<DevServer> {
   const serverName = options.serverName ?? "localhost";
   const dbPath = options.memory ? ":memory:" : (options.dbPath ?? "./devserver.sqlite");
+  const appservices = (options.appservices ?? []).map((a) =>
+    typeof a === "string" ? parseRegistration(readFileSync(a, "utf8")) : a,
+  );
   const hs = new Homeserver({
     serverName,
     dbPath,
+    appservices,
     ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}),
     ...(options.accessTokenLifetimeMs !== undefined
       ? { accessTokenLifetimeMs: options.accessTokenLifetimeMs }
       : {}),
   });
   let baseUrl = "";
+  const accountLookup = {
+    userExists: (userId: string) => hs.accounts.getUser(userId) !== undefined,
+    deviceExists: (userId: string, deviceId: string) => hs.accounts.getDevice(userId, deviceId) !== undefined,
+  };
   const uia = new Uia(hs);
   const router = buildRouter({ hs, uia, baseUrl: () => baseUrl });
   const limiter = options.rateLimit ? new RateLimiter(options.rateLimit) : undefined;
@@ -146,12 +170,24 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       const match = router.match(method, url.pathname);
       const token = accessToken(req, url.searchParams);
       let auth: RouteRequest["auth"];
-      if (match.auth !== "none" && token !== undefined) auth = hs.authenticate(token);
+      const as = token !== undefined ? hs.appservices.byToken(token) : undefined;
+      if (match.auth !== "none" && token !== undefined) {
+        auth = as
+          ? appserviceAuth(
+              hs.appservices,
+              as,
+              token,
+              url.searchParams,
+              accountLookup,
+              isRegistration(method, url.pathname),
+            )
+          : hs.authenticate(token);
+      }
       if (match.auth === "required" && !auth) {
         throw new MatrixError(401, "M_MISSING_TOKEN", "Missing access token");
       }
       const ip = req.socket.remoteAddress ?? "";
-      if (limiter) {
+      if (limiter && as?.reg.rate_limited !== false) {
         const wait = limiter.take(auth ? `t:${auth.userId}/${auth.deviceId}` : `ip:${ip}`);
         if (wait > 0) {
           throw new MatrixError(429, "M_LIMIT_EXCEEDED", "Too many requests", { retry_after_ms: wait });
@@ -211,6 +247,12 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   const addr = server.address() as AddressInfo;
   const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
   baseUrl = `http://${host}:${addr.port}`;
+  const pushers = hs.appservices.list.flatMap((as) =>
+    as.reg.url === null
+      ? []
+      : [new AppservicePusher(hs, hs.appservices, as, as.reg.url, options.appserviceRetry)],
+  );
+  for (const p of pushers) p.start();
 
   let closing: Promise<void> | undefined;
   return {
@@ -218,10 +260,13 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     serverName,
     close() {
       closing ??= new Promise<void>((resolve) => {
+        const pushersClosed = Promise.all(pushers.map((p) => p.close()));
         hs.notifier.notifyAll();
         server.close(() => {
-          hs.close();
-          resolve();
+          void pushersClosed.then(() => {
+            hs.close();
+            resolve();
+          });
         });
         server.closeAllConnections();
       });

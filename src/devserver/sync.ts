@@ -76,7 +76,7 @@ interface Built {
   empty: boolean;
 }
 
-function receiptContent(rows: ReceiptRow[]): JsonObject {
+export function receiptContent(rows: ReceiptRow[]): JsonObject {
   const content: Record<string, Record<string, Record<string, JsonObject>>> = {};
   for (const r of rows) {
     const byType = slot(content, r.event_id, () => ({}));

@@ -28,8 +28,11 @@ export type Membership = "join" | "invite" | "leave" | "ban" | "knock";
 
 export interface Authed {
   userId: string;
+  /** "" for an appservice request that names no device. */
   deviceId: string;
   token: string;
+  /** Set when an appservice's `as_token` made the request (acting as `userId`). */
+  appserviceId?: string;
 }
 
 /** `rec[key]`, created with `init()` when missing. */

@@ -37,5 +37,7 @@ export const MATRIX_ERRCODES = [
   "M_USER_DEACTIVATED",
   "M_CANNOT_OVERWRITE_MEDIA",
   "M_NOT_YET_UPLOADED",
+  "M_EXCLUSIVE",
+  "M_UNKNOWN_DEVICE",
 ] as const;
 export type MatrixErrcode = (typeof MATRIX_ERRCODES)[number];

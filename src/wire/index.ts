@@ -1,3 +1,4 @@
+export * from "./appservice.ts";
 export * from "./auth.ts";
 export * from "./errors.ts";
 export * from "./events.ts";

@@ -1,10 +1,12 @@
 // Discovery, login, registration and logout.
 import { z } from "zod";
+import { LOGIN_TYPE_APPSERVICE } from "../../wire/appservice.ts";
 import { forbidden, MatrixError } from "../errors.ts";
 import { randomId, type Session } from "../homeserver.ts";
 import { checkPassword, hashPassword } from "../password.ts";
 import type { RouteContext } from "../route-context.ts";
 import { authed, jsonBody } from "../router.ts";
+import type { Authed } from "../types.ts";
 import { uiaAuthField } from "../uia.ts";
 
 /** Spec versions whose endpoints (within the devserver's scope) are implemented. */
@@ -39,6 +41,7 @@ const loginSchema = z.object({
 });
 
 const registerSchema = z.object({
+  type: z.string().optional(),
   username: z.string().optional(),
   password: z.string().max(MAX_PASSWORD_LENGTH).optional(),
   device_id: z.string().min(1).max(255).optional(),
@@ -65,27 +68,41 @@ export function registerAuthRoutes({ hs, router, uia, baseUrl }: RouteContext): 
   const localUserId = (claimed: string): string =>
     claimed.startsWith("@") ? claimed : `@${claimed.toLowerCase()}:${hs.serverName}`;
 
-  router.client("GET", "/login", () => ({ json: { flows: [{ type: "m.login.password" }] } }), "none");
+  router.client(
+    "GET",
+    "/login",
+    () => ({ json: { flows: [{ type: "m.login.password" }, { type: LOGIN_TYPE_APPSERVICE }] } }),
+    "none",
+  );
   router.client(
     "POST",
     "/login",
     (req) => {
       const body = jsonBody(req, loginSchema);
-      if (body.type !== "m.login.password") {
+      if (body.type !== "m.login.password" && body.type !== LOGIN_TYPE_APPSERVICE) {
         throw new MatrixError(400, "M_UNKNOWN", `Unknown login type ${body.type}`);
       }
       if (body.identifier && body.identifier.type !== "m.id.user") {
         throw new MatrixError(400, "M_UNKNOWN", `Unknown identifier type ${body.identifier.type}`);
       }
       const claimed = body.identifier?.user ?? body.user;
-      if (claimed === undefined || body.password === undefined) {
-        throw new MatrixError(400, "M_MISSING_PARAM", "user and password are required");
-      }
+      if (claimed === undefined) throw new MatrixError(400, "M_MISSING_PARAM", "user is required");
       const userId = localUserId(claimed);
-      const user = hs.accounts.getUser(userId);
-      // Same answer for an unknown user and a wrong password: no account enumeration.
-      if (!user || !checkPassword(body.password, user.password_hash)) {
-        throw forbidden("Invalid username or password");
+      if (body.type === LOGIN_TYPE_APPSERVICE) {
+        // The appservice's token vouches for users of its namespace (spec: identity assertion).
+        const as = req.auth?.appserviceId !== undefined ? hs.appservices.byToken(req.auth.token) : undefined;
+        if (!as) throw new MatrixError(401, "M_MISSING_TOKEN", "An appservice token is required");
+        if (!hs.appservices.controls(as, userId))
+          throw forbidden("The user is not in the appservice's namespace");
+        if (!hs.accounts.getUser(userId)) throw forbidden("Invalid username or password");
+      } else {
+        if (body.password === undefined)
+          throw new MatrixError(400, "M_MISSING_PARAM", "password is required");
+        const user = hs.accounts.getUser(userId);
+        // Same answer for an unknown user and a wrong password: no account enumeration.
+        if (!user || !checkPassword(body.password, user.password_hash)) {
+          throw forbidden("Invalid username or password");
+        }
       }
       const s = hs.createSession(
         userId,
@@ -102,7 +119,7 @@ export function registerAuthRoutes({ hs, router, uia, baseUrl }: RouteContext): 
         },
       };
     },
-    "none",
+    "optional",
   );
 
   router.client(
@@ -126,12 +143,16 @@ export function registerAuthRoutes({ hs, router, uia, baseUrl }: RouteContext): 
       const kind = req.query.get("kind") ?? "user";
       if (kind !== "user") throw forbidden("Guest access is disabled");
       const body = jsonBody(req, registerSchema);
+      if (body.type === LOGIN_TYPE_APPSERVICE) return registerAppserviceUser(req.auth, body);
       // A requested name is checked before UIA (so the client hears early that it is taken); a
       // generated one is picked only once UIA is done, so every round of the flow agrees.
       if (body.username !== undefined) {
         checkLocalpart(body.username.toLowerCase());
         if (hs.accounts.getUser(`@${body.username.toLowerCase()}:${hs.serverName}`)) {
           throw new MatrixError(400, "M_USER_IN_USE", "User ID already taken.");
+        }
+        if (hs.appservices.exclusiveOwner(`@${body.username.toLowerCase()}:${hs.serverName}`)) {
+          throw new MatrixError(400, "M_EXCLUSIVE", "This user ID is reserved by an application service.");
         }
       }
       uia.require(body.auth, "register", [["m.login.dummy"]], undefined);
@@ -157,8 +178,30 @@ export function registerAuthRoutes({ hs, router, uia, baseUrl }: RouteContext): 
       );
       return { json: { ...sessionJson(s), home_server: hs.serverName } };
     },
-    "none",
+    "optional",
   );
+
+  /** `m.login.application_service` registration: no UIA, no password, the user in the namespace. */
+  function registerAppserviceUser(
+    auth: Authed | undefined,
+    body: z.infer<typeof registerSchema>,
+  ): { json: Record<string, unknown> } {
+    const as = auth?.appserviceId !== undefined ? hs.appservices.byToken(auth.token) : undefined;
+    if (!as) throw new MatrixError(401, "M_MISSING_TOKEN", "An appservice token is required");
+    if (body.username === undefined) throw new MatrixError(400, "M_MISSING_PARAM", "username is required");
+    const localpart = body.username.toLowerCase();
+    checkLocalpart(localpart);
+    const userId = `@${localpart}:${hs.serverName}`;
+    if (!hs.appservices.controls(as, userId)) {
+      throw new MatrixError(400, "M_EXCLUSIVE", "The user is not in the appservice's namespace");
+    }
+    if (!hs.accounts.createUser(userId, null, localpart)) {
+      throw new MatrixError(400, "M_USER_IN_USE", "User ID already taken.");
+    }
+    if (body.inhibit_login) return { json: { user_id: userId, home_server: hs.serverName } };
+    const s = hs.createSession(userId, body.device_id, body.initial_device_display_name ?? null, "", false);
+    return { json: { ...sessionJson(s), home_server: hs.serverName } };
+  }
 
   router.client(
     "POST",

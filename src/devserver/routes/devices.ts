@@ -1,6 +1,6 @@
 // Device management. Deleting devices needs user-interactive auth by password.
 import { z } from "zod";
-import { notFound } from "../errors.ts";
+import { MatrixError, notFound } from "../errors.ts";
 import type { RouteContext } from "../route-context.ts";
 import { authed, jsonBody } from "../router.ts";
 import type { DeviceRow } from "../storage/index.ts";
@@ -30,7 +30,15 @@ export function registerDeviceRoutes({ hs, router, uia }: RouteContext): void {
   router.client("PUT", "/devices/:device", (req) => {
     const a = authed(req);
     const body = jsonBody(req, z.object({ display_name: z.string().max(255).optional() }));
-    if (!hs.accounts.getDevice(a.userId, req.params.device!)) throw notFound("Device not found");
+    const deviceId = req.params.device!;
+    if (!hs.accounts.getDevice(a.userId, deviceId)) {
+      // MSC4190: an appservice creates its users' devices this way (no login, no stray token).
+      if (a.appserviceId === undefined) throw notFound("Device not found");
+      if (deviceId.length > 255) throw new MatrixError(400, "M_INVALID_PARAM", "Device ID too long");
+      hs.accounts.upsertDevice(a.userId, deviceId, body.display_name ?? null, req.ip);
+      hs.deviceListChanged(a.userId);
+      return { status: 201, json: {} };
+    }
     if (body.display_name !== undefined) {
       hs.accounts.setDeviceName(a.userId, req.params.device!, body.display_name);
       // The display name is part of what keys/query reports, so other users must refresh.

@@ -31,6 +31,10 @@ export function registerDirectoryRoutes({ hs, router }: RouteContext): void {
     if (hs.rooms.membership(body.room_id, a.userId)?.membership !== "join") {
       throw forbidden("You must be in the room to add an alias");
     }
+    const owner = hs.appservices.exclusiveAliasOwner(alias);
+    if (owner && owner.reg.id !== a.appserviceId) {
+      throw new MatrixError(400, "M_EXCLUSIVE", "This alias is reserved by an application service.");
+    }
     if (!hs.rooms.putAlias(alias, body.room_id, a.userId)) {
       throw new MatrixError(409, "M_UNKNOWN", `Room alias ${alias} already exists`);
     }

@@ -123,6 +123,7 @@ export function registerKeyRoutes({ hs, router, uia }: RouteContext): void {
     const fallbacks = body.fallback_keys ?? body["org.matrix.msc2732.fallback_keys"] ?? {};
     hs.tx(() => storeKeys(hs, a.userId, a.deviceId, body.one_time_keys ?? {}, fallbacks));
     if (keysChanged) hs.deviceListChanged(a.userId);
+    hs.notifier.poke();
     return {
       json: {
         one_time_key_counts: { signed_curve25519: 0, ...hs.keys.oneTimeKeyCounts(a.userId, a.deviceId) },
@@ -210,6 +211,8 @@ export function registerKeyRoutes({ hs, router, uia }: RouteContext): void {
         }
       }
     });
+    // Key counts changed: appservices hear about it in their next transaction (MSC3202).
+    hs.notifier.poke();
     return { json: { one_time_keys: result, failures: {} } };
   });
 

@@ -30,6 +30,7 @@ export class AccountStore {
         "INSERT OR IGNORE INTO users (user_id, password_hash, displayname, created_ts) VALUES (?, ?, ?, ?)",
       ),
       getUser: db.prepare("SELECT * FROM users WHERE user_id = ?"),
+      userIds: db.prepare("SELECT user_id FROM users ORDER BY user_id"),
       setDisplayname: db.prepare("UPDATE users SET displayname = ? WHERE user_id = ?"),
       setAvatar: db.prepare("UPDATE users SET avatar_url = ? WHERE user_id = ?"),
       upsertDevice: db.prepare(
@@ -73,6 +74,10 @@ export class AccountStore {
   }
   getUser(userId: string): UserRow | undefined {
     return this.s.getUser.get(userId) as UserRow | undefined;
+  }
+  /** Every user ID (appservices pick theirs from it by namespace). */
+  userIds(): string[] {
+    return (this.s.userIds.all() as { user_id: string }[]).map((r) => r.user_id);
   }
   setDisplayname(userId: string, name: string | null): void {
     this.s.setDisplayname.run(name, userId);

@@ -1,4 +1,5 @@
 export { AccountStore, type DeviceRow, hashToken, type UserRow } from "./accounts.ts";
+export { type AppserviceStateRow, AppserviceStore } from "./appservices.ts";
 export { type Db, openDatabase, StorageError, StreamCounter } from "./db.ts";
 export { KeyStore, type SignatureRow } from "./keys.ts";
 export {

@@ -220,4 +220,17 @@ export const MIGRATIONS: readonly string[] = [
     device_data TEXT NOT NULL
   );
   `,
+  // 6: per application service: stream position pushed so far, the next transaction ID, and the
+  // transaction in flight (resent as is after a restart, so the appservice can deduplicate it).
+  `
+  CREATE TABLE appservice_state (
+    as_id TEXT PRIMARY KEY,
+    last_pos INTEGER NOT NULL,
+    next_txn INTEGER NOT NULL,
+    pending_txn INTEGER,
+    pending_body TEXT,
+    pending_upto INTEGER,
+    pending_acks TEXT
+  );
+  `,
 ];

@@ -115,6 +115,10 @@ export class RoomStore {
         `SELECT ${cols} FROM events WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ?
          ORDER BY stream_ordering ASC LIMIT ?`,
       ),
+      allEventsAfter: db.prepare(
+        `SELECT ${cols} FROM events WHERE stream_ordering > ? AND stream_ordering <= ?
+         ORDER BY stream_ordering ASC LIMIT ?`,
+      ),
       eventsBefore: db.prepare(
         `SELECT ${cols} FROM events WHERE room_id = ? AND stream_ordering <= ? AND stream_ordering > ?
          ORDER BY stream_ordering DESC LIMIT ?`,
@@ -267,6 +271,10 @@ export class RoomStore {
     return (this.s.eventsAfter.all(roomId, from, to, limit) as EventRow[]).map(toStream);
   }
   /** Events with `floor < pos <= from`, newest first. */
+  /** Events of every room in (`from`, `to`], oldest first (appservice transactions). */
+  allEventsAfter(from: number, to: number, limit: number): StreamEvent[] {
+    return (this.s.allEventsAfter.all(from, to, limit) as EventRow[]).map(toStream);
+  }
   eventsBefore(roomId: string, from: number, floor: number, limit: number): StreamEvent[] {
     return (this.s.eventsBefore.all(roomId, from, floor, limit) as EventRow[]).map(toStream);
   }

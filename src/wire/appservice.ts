@@ -1,0 +1,187 @@
+// Application Service API wire formats, shared by the devserver (which pushes transactions) and
+// `keyroom/appservice` (which receives them): the registration file, namespaces, and the
+// transaction body with the unstable E2EE fields as Synapse names them (MSC2409/MSC4203 to-device
+// and ephemeral, MSC3202 device lists and key counts).
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { clientEventSchema, toDeviceEventSchema } from "./events.ts";
+import { jsonObjectSchema, lenientArray } from "./json.ts";
+
+/** Registration flags (the keys Synapse reads). */
+export const REG_RECEIVE_EPHEMERAL = "receive_ephemeral";
+/** MSC2409's unstable flag: the transaction then carries `de.sorunome.msc2409.ephemeral`. */
+export const REG_PUSH_EPHEMERAL_UNSTABLE = "de.sorunome.msc2409.push_ephemeral";
+/** MSC3202's flag: device lists and one-time/fallback key data in transactions. */
+export const REG_MSC3202 = "org.matrix.msc3202";
+
+/** Transaction fields. */
+export const TXN_EPHEMERAL = "ephemeral";
+export const TXN_EPHEMERAL_UNSTABLE = "de.sorunome.msc2409.ephemeral";
+/** To-device messages (MSC4203; Synapse keeps MSC2409's prefix for it). */
+export const TXN_TO_DEVICE = "de.sorunome.msc2409.to_device";
+export const TXN_DEVICE_LISTS = "org.matrix.msc3202.device_lists";
+/** One-time key counts: MSC3202 names it one way, Synapse sends both spellings. */
+export const TXN_OTK_COUNTS = "org.matrix.msc3202.device_one_time_keys_count";
+export const TXN_OTK_COUNTS_ALT = "org.matrix.msc3202.device_one_time_key_counts";
+export const TXN_FALLBACK_KEYS = "org.matrix.msc3202.device_unused_fallback_key_types";
+
+/** Device masquerading query parameters: the stable name (MSC4326) and MSC3202's. */
+export const QUERY_DEVICE_ID = "device_id";
+export const QUERY_DEVICE_ID_UNSTABLE = "org.matrix.msc3202.device_id";
+
+/** The login and registration type of appservice users. */
+export const LOGIN_TYPE_APPSERVICE = "m.login.application_service";
+
+/** Longest namespace regex accepted (they are compiled and run on every event). */
+export const MAX_NAMESPACE_REGEX_LENGTH = 1024;
+/** Most namespace entries of one kind (users, aliases, rooms) in a registration. */
+export const MAX_NAMESPACES_PER_KIND = 100;
+
+const namespaceSchema = z.object({
+  exclusive: z.boolean(),
+  regex: z.string().min(1).max(MAX_NAMESPACE_REGEX_LENGTH),
+});
+export type Namespace = z.infer<typeof namespaceSchema>;
+
+const namespaceListSchema = z.array(namespaceSchema).max(MAX_NAMESPACES_PER_KIND);
+
+const LOCALPART_RE = /^[a-z0-9._=\-/+]+$/;
+
+export const registrationSchema = z.looseObject({
+  id: z.string().min(1).max(255),
+  /** Where transactions go; `null` for an appservice that only talks to the homeserver. */
+  url: z.string().url().nullable(),
+  as_token: z.string().min(1).max(1024),
+  hs_token: z.string().min(1).max(1024),
+  sender_localpart: z.string().min(1).max(255).regex(LOCALPART_RE),
+  namespaces: z.object({
+    users: namespaceListSchema.optional(),
+    aliases: namespaceListSchema.optional(),
+    rooms: namespaceListSchema.optional(),
+  }),
+  rate_limited: z.boolean().optional(),
+  protocols: z.array(z.string()).optional(),
+  [REG_RECEIVE_EPHEMERAL]: z.boolean().optional(),
+  [REG_PUSH_EPHEMERAL_UNSTABLE]: z.boolean().optional(),
+  [REG_MSC3202]: z.boolean().optional(),
+});
+export type Registration = z.infer<typeof registrationSchema>;
+
+export class RegistrationError extends Error {
+  override readonly name = "RegistrationError";
+  readonly code: "NOT_PARSEABLE" | "INVALID" | "BAD_REGEX";
+  constructor(code: RegistrationError["code"], message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** Parses a registration file (YAML, of which JSON is a subset) and checks it, regexes included. */
+export function parseRegistration(text: string): Registration {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text, { maxAliasCount: 0 });
+  } catch (e) {
+    throw new RegistrationError(
+      "NOT_PARSEABLE",
+      `not YAML or JSON: ${e instanceof Error ? e.name : "error"}`,
+    );
+  }
+  const parsed = registrationSchema.safeParse(raw);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    throw new RegistrationError(
+      "INVALID",
+      `invalid registration: ${first ? `${first.path.join(".") || "(root)"}: ${first.message}` : "bad shape"}`,
+    );
+  }
+  // Compiling every regex now reports a bad one at start, not on the first event.
+  new Namespaces(parsed.data);
+  return parsed.data;
+}
+
+/** The compiled namespaces of one registration. */
+export class Namespaces {
+  readonly #users: { re: RegExp; exclusive: boolean }[];
+  readonly #aliases: { re: RegExp; exclusive: boolean }[];
+  readonly #rooms: { re: RegExp; exclusive: boolean }[];
+
+  constructor(reg: Pick<Registration, "namespaces">) {
+    this.#users = compile(reg.namespaces.users);
+    this.#aliases = compile(reg.namespaces.aliases);
+    this.#rooms = compile(reg.namespaces.rooms);
+  }
+
+  /** Whether `userId` is in a user namespace (`exclusive` narrows to exclusive ones). */
+  matchesUser(userId: string, exclusive = false): boolean {
+    return matches(this.#users, userId, exclusive);
+  }
+  matchesAlias(alias: string, exclusive = false): boolean {
+    return matches(this.#aliases, alias, exclusive);
+  }
+  matchesRoom(roomId: string, exclusive = false): boolean {
+    return matches(this.#rooms, roomId, exclusive);
+  }
+}
+
+// Synapse matches a namespace regex from the start of the ID (Python's `re.match`); so does this.
+function compile(list: readonly Namespace[] | undefined): { re: RegExp; exclusive: boolean }[] {
+  return (list ?? []).map((ns) => {
+    try {
+      return { re: new RegExp(`^(?:${ns.regex})`, "u"), exclusive: ns.exclusive };
+    } catch {
+      throw new RegistrationError("BAD_REGEX", `namespace regex does not compile: ${ns.regex}`);
+    }
+  });
+}
+
+function matches(list: { re: RegExp; exclusive: boolean }[], id: string, exclusive: boolean): boolean {
+  return list.some((ns) => (!exclusive || ns.exclusive) && ns.re.test(id));
+}
+
+// ---- transactions ----
+
+/** Most events of each kind in one transaction the receiving side accepts. */
+export const MAX_TXN_EVENTS = 10_000;
+
+/** A to-device message addressed to one appservice device (MSC4203 adds the recipient). */
+export const appserviceToDeviceSchema = toDeviceEventSchema.extend({
+  to_user_id: z.string().min(1),
+  to_device_id: z.string().min(1),
+});
+export type AppserviceToDevice = z.infer<typeof appserviceToDeviceSchema>;
+
+/** An ephemeral event (typing, receipt, presence) with the room it belongs to. */
+export const appserviceEphemeralSchema = z.looseObject({
+  type: z.string().min(1),
+  room_id: z.string().min(1).optional(),
+  content: jsonObjectSchema,
+});
+export type AppserviceEphemeral = z.infer<typeof appserviceEphemeralSchema>;
+
+const boundedLenient = <T extends z.ZodType>(item: T) =>
+  z.array(z.unknown()).max(MAX_TXN_EVENTS).pipe(lenientArray(item));
+
+const countsSchema = z.record(
+  z.string(),
+  z.record(z.string(), z.record(z.string(), z.number().int().nonnegative())),
+);
+const fallbackSchema = z.record(z.string(), z.record(z.string(), z.array(z.string())));
+
+/**
+ * The transaction body. The envelope must be well-formed; a malformed event inside a list is
+ * dropped (as in sync), so one bad event cannot make the homeserver retry the whole transaction.
+ */
+export const transactionSchema = z.looseObject({
+  events: boundedLenient(clientEventSchema),
+  [TXN_EPHEMERAL]: boundedLenient(appserviceEphemeralSchema).optional(),
+  [TXN_EPHEMERAL_UNSTABLE]: boundedLenient(appserviceEphemeralSchema).optional(),
+  [TXN_TO_DEVICE]: boundedLenient(appserviceToDeviceSchema).optional(),
+  [TXN_DEVICE_LISTS]: z
+    .object({ changed: z.array(z.string()).optional(), left: z.array(z.string()).optional() })
+    .optional(),
+  [TXN_OTK_COUNTS]: countsSchema.optional(),
+  [TXN_OTK_COUNTS_ALT]: countsSchema.optional(),
+  [TXN_FALLBACK_KEYS]: fallbackSchema.optional(),
+});
+export type TransactionBody = z.output<typeof transactionSchema>;
