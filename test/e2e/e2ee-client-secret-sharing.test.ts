@@ -1,6 +1,7 @@
 // Secret sharing between two Keyroom devices of one user through the devserver: once the new
 // device and the old one verified each other with SAS, the new device asks for the cross-signing
-// keys, gets them over Olm, and becomes cross-signed without any recovery key.
+// keys and the backup key, gets them over Olm, becomes cross-signed and uses the backup without
+// any recovery key.
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -28,10 +29,11 @@ async function until(what: string, check: () => Promise<boolean>): Promise<void>
 }
 
 describe("secret sharing between Keyroom devices (devserver)", () => {
-  it("after SAS the new device asks for the cross-signing keys and becomes cross-signed", async () => {
+  it("after SAS the new device asks for the cross-signing and backup keys, is cross-signed and uses the backup", async () => {
     const old: TestClient = await newUser(fx.hs, fx.dir, "gs");
     fx.open.push(old.client);
     await old.client.bootstrapCrossSigning();
+    const { version } = await old.client.crypto.backup.createVersion();
     const storeDir = join(fx.dir, `${old.name}-new`);
     const client = encryptedClient(fx.hs, storeDir);
     fx.open.push(client);
@@ -70,6 +72,11 @@ describe("secret sharing between Keyroom devices (devserver)", () => {
       });
       const status = await fresh.client.getCrossSigningStatus();
       assert.equal(status.verified, true);
+      // The backup key came too: this device now uses the backup.
+      await until("the backup key to arrive", async () => (await fresh.client.crypto.backup.status()).hasKey);
+      const backup = await fresh.client.crypto.backup.status();
+      assert.equal(backup.version, version);
+      assert.equal(backup.trusted, true);
       // The old device sees the new one cross-signed by the shared identity.
       await until("the old device to see the new one cross-signed", async () => {
         const devices = await old.client.getUserDevices(old.client.userId);

@@ -8,7 +8,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
-  CryptoEvent,
   type VerificationRequest as JsRequest,
   VerificationPhase,
   VerificationRequestEvent,
@@ -24,6 +23,7 @@ import {
   type Peer,
   skipUnlessAvailable,
 } from "../support/peers/index.ts";
+import { jsPhase, nextJsRequest, nextKeyroomRequest, sasBoth } from "../support/peers/jssdk-verification.ts";
 import { encryptedClient, uniq } from "./e2ee-client-helpers.ts";
 
 let hs: TestDevServer;
@@ -57,65 +57,6 @@ async function jssdk(name: string, login: boolean): Promise<JsSdkPeer> {
     : await JsSdkPeer.register(hs.baseUrl, name, "pw");
   peers.push(peer);
   return peer;
-}
-
-function nextKeyroomRequest(client: MatrixClient): Promise<VerificationRequest> {
-  return new Promise((resolve) => {
-    const off = client.on("verification.request", (r) => {
-      off();
-      resolve(r);
-    });
-  });
-}
-
-function nextJsRequest(peer: JsSdkPeer): Promise<JsRequest> {
-  return new Promise((resolve) => {
-    const on = (r: JsRequest) => {
-      peer.client.off(CryptoEvent.VerificationRequestReceived, on);
-      resolve(r);
-    };
-    peer.client.on(CryptoEvent.VerificationRequestReceived, on);
-  });
-}
-
-function jsPhase(req: JsRequest, phase: VerificationPhase): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      if (req.phase === VerificationPhase.Cancelled && phase !== VerificationPhase.Cancelled) {
-        req.off(VerificationRequestEvent.Change, check);
-        reject(new Error(`js-sdk request cancelled: ${req.cancellationCode}`));
-      } else if (req.phase >= phase) {
-        req.off(VerificationRequestEvent.Change, check);
-        resolve();
-      }
-    };
-    req.on(VerificationRequestEvent.Change, check);
-    check();
-  });
-}
-
-/** Runs js-sdk's SAS verifier; compares its SAS with Keyroom's and confirms on both sides. */
-async function sasBoth(verifier: Verifier, ours: VerificationRequest): Promise<void> {
-  const shown = new Promise<Parameters<Parameters<typeof verifier.on<VerifierEvent.ShowSas>>[1]>[0]>(
-    (resolve) => {
-      verifier.once(VerifierEvent.ShowSas, resolve);
-    },
-  );
-  const verified = verifier.verify();
-  const [cb, state] = await Promise.all([
-    shown,
-    ours.waitFor((s) => s.sas?.decimals !== undefined || s.phase === "cancelled"),
-  ]);
-  assert.equal(state.cancel, undefined);
-  assert.deepEqual(cb.sas.decimal, state.sas?.decimals);
-  assert.deepEqual(
-    cb.sas.emoji?.map(([, name]) => name),
-    state.sas?.emoji?.map((e) => e.description),
-  );
-  await Promise.all([ours.confirm(), cb.confirm()]);
-  await verified;
-  const end = await ours.finished();
-  assert.equal(end.phase, "done", JSON.stringify(end.cancel));
 }
 
 describe("verification: Keyroom ↔ matrix-js-sdk (devserver)", () => {
