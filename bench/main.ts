@@ -118,6 +118,10 @@ if (wanted("cross-signing")) {
   console.log("\n== Cross-signing: Keyroom vs matrix-sdk-crypto-wasm ==");
   results.crossSigning = lastJsonLine<unknown>(runChild("bench/cross-signing.ts", [], true));
 }
+if (wanted("backup")) {
+  console.log("\n== Key backup: Keyroom vs matrix-sdk-crypto-wasm ==");
+  results.backup = lastJsonLine<unknown>(runChild("bench/backup.ts", [], true));
+}
 if (wanted("devserver")) {
   console.log("\n== Development homeserver ==");
   results.devserver = lastJsonLine<unknown>(runChild("bench/devserver.ts", [], true));

@@ -1,0 +1,282 @@
+// Key backup section (issue 12): back up 100 000 room keys (encrypt each for the backup, batch,
+// mark after the answer) and restore 100 000 keys from a backup (decrypt each record, import),
+// Keyroom's engine on its SQLite store side by side with matrix-sdk-crypto-wasm, by the alternating
+// method of bench/README.md. Self-contained:
+//   node --conditions=source --import tsx bench/backup.ts [--quick]
+// One operation = the whole set of keys. Backup: the machines hold the keys already (imported, not
+// timed); each run uploads all of them (the marks are reset between runs, not timed); the server's
+// answers are canned. Restore: the same `GET /room_keys/keys` body (parsed JSON) into a fresh machine
+// each run (making it is not timed); crypto-wasm's side does what matrix-js-sdk does with it:
+// `BackupDecryptionKey.decryptV1` per record, then `importBackedUpRoomKeys`.
+// Targets: at least 2x crypto-wasm each; restore of 100 000 keys under 10 s on the SQLite store.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as Wasm from "@matrix-org/matrix-sdk-crypto-wasm";
+import { encryptKeyBackupData, type KeyBackupData } from "../src/crypto/backup/index.ts";
+import type { ExportedRoomKey } from "../src/crypto/key-export/index.ts";
+import { InboundGroupSession, OutboundGroupSession } from "../src/crypto/megolm/index.ts";
+import { Account } from "../src/crypto/olm/index.ts";
+import { PkDecryption, PkEncryption } from "../src/crypto/pk/index.ts";
+import { encodeBase64 } from "../src/crypto/primitives/index.ts";
+import { OlmMachine } from "../src/e2ee/index.ts";
+import { type CryptoStore, MemoryCryptoStore, SqliteCryptoStore } from "../src/store/index.ts";
+import {
+  alternate,
+  cpuMs,
+  formatRatio,
+  machineInfo,
+  ratios,
+  type SelfTimed,
+  type SideResult,
+} from "./stats.ts";
+
+const QUICK = process.argv.includes("--quick") || process.env.KEYROOM_BENCH_QUICK === "1";
+const KEYS = QUICK ? 2_000 : 100_000;
+const ROOMS = 100;
+const ME = "@bench:localhost";
+const TARGET = 2;
+const RESTORE_TARGET_MS = 10_000;
+const VERSION = "1";
+
+const dir = mkdtempSync(join(tmpdir(), "keyroom-bench-backup-"));
+let storeCount = 0;
+
+function sqliteStore(deviceId: string): Promise<CryptoStore> {
+  storeCount++;
+  return SqliteCryptoStore.open({ directory: join(dir, `store${storeCount}`), userId: ME, deviceId });
+}
+
+/** `count` room keys of fresh sessions from one sender, spread over `ROOMS` rooms. */
+function makeKeys(count: number): ExportedRoomKey[] {
+  const sender = Account.create().identityKeys;
+  const keys: ExportedRoomKey[] = [];
+  for (let i = 0; i < count; i++) {
+    const session = InboundGroupSession.fromSessionKey(OutboundGroupSession.create().sessionKey());
+    keys.push({
+      algorithm: "m.megolm.v1.aes-sha2",
+      room_id: `!room${i % ROOMS}:localhost`,
+      sender_key: sender.curve25519,
+      session_id: session.sessionId,
+      session_key: session.exportAtFirstKnownIndex(),
+      sender_claimed_keys: { ed25519: sender.ed25519 },
+      forwarding_curve25519_key_chain: [],
+    });
+  }
+  return keys;
+}
+
+/** The `GET /room_keys/keys` answer holding `keys`, encrypted for `publicKey`. */
+function backupBody(keys: readonly ExportedRoomKey[], publicKey: string) {
+  const encryption = new PkEncryption(publicKey);
+  const rooms: Record<string, { sessions: Record<string, KeyBackupData> }> = {};
+  for (const k of keys) {
+    const { room_id, session_id, ...rest } = k;
+    rooms[room_id] ??= { sessions: {} };
+    rooms[room_id].sessions[session_id] = encryptKeyBackupData(encryption, rest, {
+      firstMessageIndex: 0,
+      forwardedCount: 0,
+      isVerified: false,
+    });
+  }
+  return { rooms };
+}
+
+function clock(): () => SelfTimed {
+  const c0 = cpuMs();
+  const t0 = performance.now();
+  return () => ({ selfTimed: true, cpuMs: cpuMs() - c0, wallMs: performance.now() - t0 });
+}
+
+// ---- backup ----
+
+interface Backuper {
+  /** Uploads every key (timed) and returns the time and the count uploaded. */
+  run(): Promise<SelfTimed & { uploaded: number }>;
+}
+
+async function keyroomBackuper(
+  keys: readonly ExportedRoomKey[],
+  publicKey: string,
+  privateKey: Uint8Array,
+): Promise<Backuper> {
+  const store = await sqliteStore("BACKUP");
+  const machine = await OlmMachine.open({ userId: ME, deviceId: "BACKUP", store });
+  await machine.importRoomKeys(keys);
+  await machine.backup.useVersion(
+    {
+      version: VERSION,
+      algorithm: "m.megolm_backup.v1.curve25519-aes-sha2",
+      auth_data: { public_key: publicKey },
+    },
+    privateKey,
+  );
+  return {
+    async run() {
+      await store.saveChanges({ resetBackedUp: true });
+      const stop = clock();
+      let uploaded = 0;
+      for (;;) {
+        const request = await machine.backup.nextUpload();
+        if (request === undefined) break;
+        // The body goes over the wire as JSON, on both sides.
+        JSON.stringify(request.body);
+        uploaded += await machine.backup.uploaded(request.id);
+      }
+      return { ...stop(), uploaded };
+    },
+  };
+}
+
+async function wasmBackuper(keys: readonly ExportedRoomKey[], publicKey: string): Promise<Backuper> {
+  const machine = await Wasm.OlmMachine.initialize(new Wasm.UserId(ME), new Wasm.DeviceId("BACKUP"));
+  await machine.importExportedRoomKeys(JSON.stringify(keys), () => undefined);
+  let version = 0;
+  return {
+    async run() {
+      await machine.disableBackup();
+      version++;
+      await machine.enableBackupV1(publicKey, String(version));
+      const stop = clock();
+      let uploaded = 0;
+      for (;;) {
+        const request = await machine.backupRoomKeys();
+        if (request === undefined) break;
+        const body = JSON.parse(request.body) as { rooms: Record<string, { sessions: object }> };
+        for (const room of Object.values(body.rooms)) uploaded += Object.keys(room.sessions).length;
+        await machine.markRequestAsSent(request.id, request.type, '{"etag":"1","count":0}');
+      }
+      return { ...stop(), uploaded };
+    },
+  };
+}
+
+// ---- restore ----
+
+async function keyroomRestore(
+  body: unknown,
+  privateKey: Uint8Array,
+  sqlite: boolean,
+): Promise<SelfTimed & { imported: number }> {
+  const deviceId = "RESTORE";
+  const store = sqlite ? await sqliteStore(deviceId) : await MemoryCryptoStore.open({ userId: ME, deviceId });
+  const machine = await OlmMachine.open({ userId: ME, deviceId, store });
+  const stop = clock();
+  const result = await machine.backup.restore(body, { version: VERSION, privateKey });
+  const t = stop();
+  await machine.close();
+  await store.close();
+  return { ...t, imported: result.imported };
+}
+
+async function wasmRestore(
+  body: {
+    rooms: Record<string, { sessions: Record<string, KeyBackupData> }>;
+  },
+  privateKeyBase64: string,
+): Promise<SelfTimed & { imported: number }> {
+  const machine = await Wasm.OlmMachine.initialize(new Wasm.UserId(ME), new Wasm.DeviceId("RESTORE"));
+  const stop = clock();
+  const key = Wasm.BackupDecryptionKey.fromBase64(privateKeyBase64);
+  const keys = new Map<Wasm.RoomId, Map<string, unknown>>();
+  for (const [roomId, room] of Object.entries(body.rooms)) {
+    const sessions = new Map<string, unknown>();
+    for (const [sessionId, data] of Object.entries(room.sessions)) {
+      const { ephemeral, mac, ciphertext } = data.session_data;
+      sessions.set(sessionId, JSON.parse(key.decryptV1(ephemeral, mac, ciphertext)));
+    }
+    keys.set(new Wasm.RoomId(roomId), sessions);
+  }
+  const result = await machine.importBackedUpRoomKeys(keys, () => undefined, VERSION);
+  const t = stop();
+  const imported = result.importedCount;
+  key.free();
+  machine.close();
+  return { ...t, imported };
+}
+
+function median(xs: readonly number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+}
+
+function report(name: string, sides: Record<string, SideResult>, main: string, peer: string) {
+  const k = sides[main] as SideResult;
+  const w = sides[peer] as SideResult;
+  const ratio = ratios(k.cpuRates, w.cpuRates);
+  for (const [label, r] of Object.entries(sides)) {
+    console.log(`${name} ${label.padEnd(16)} ${(median(r.cpuRates) * KEYS).toFixed(0)} keys/s (CPU)`);
+  }
+  console.log(
+    `${name} ratio            ${formatRatio(ratio)} (target ${TARGET}x) ${ratio.median >= TARGET ? "met" : "NOT met"}`,
+  );
+  return ratio;
+}
+
+async function main(): Promise<void> {
+  await Wasm.initAsync();
+  console.log(`== key backup: back up and restore ${KEYS} room keys ==`);
+  const keys = makeKeys(KEYS);
+  const backupKey = PkDecryption.create();
+  const privateKey = backupKey.exportPrivateKey();
+  const body = backupBody(keys, backupKey.publicKey);
+  const options = { reps: 5, rounds: 1, batch: 1 };
+
+  // Both sides must upload every key, and restore every key, or they did not do the same work.
+  const backupers = {
+    keyroom: await keyroomBackuper(keys, backupKey.publicKey, privateKey),
+    wasm: await wasmBackuper(keys, backupKey.publicKey),
+  };
+  for (const [name, b] of Object.entries(backupers)) {
+    const { uploaded } = await b.run();
+    if (uploaded !== KEYS) throw new Error(`${name} backed up ${uploaded} keys, expected ${KEYS}`);
+  }
+  const backup = await alternate(
+    [
+      { name: "keyroom-sqlite", run: () => backupers.keyroom.run() },
+      { name: "crypto-wasm", run: () => backupers.wasm.run() },
+    ],
+    options,
+  );
+  const backupRatio = report("backup ", backup, "keyroom-sqlite", "crypto-wasm");
+
+  const privateKeyBase64 = encodeBase64(privateKey);
+  for (const [name, run] of [
+    ["keyroom", () => keyroomRestore(body, privateKey, true)],
+    ["crypto-wasm", () => wasmRestore(body, privateKeyBase64)],
+  ] as const) {
+    const { imported } = await run();
+    if (imported !== KEYS) throw new Error(`${name} restored ${imported} keys, expected ${KEYS}`);
+  }
+  const restore = await alternate(
+    [
+      { name: "keyroom-sqlite", run: () => keyroomRestore(body, privateKey, true) },
+      { name: "crypto-wasm", run: () => wasmRestore(body, privateKeyBase64) },
+      { name: "keyroom-memory", run: () => keyroomRestore(body, privateKey, false) },
+    ],
+    options,
+  );
+  const restoreRatio = report("restore", restore, "keyroom-sqlite", "crypto-wasm");
+  // One operation is the whole restore: its wall time is the inverse of the rate.
+  const restoreWallMs = 1000 / median((restore["keyroom-sqlite"] as SideResult).wallRates);
+  console.log(
+    `restore of ${KEYS} keys on SQLite: ${(restoreWallMs / 1000).toFixed(1)} s wall` +
+      (QUICK
+        ? ""
+        : ` (target under ${RESTORE_TARGET_MS / 1000} s) ${restoreWallMs < RESTORE_TARGET_MS ? "met" : "NOT met"}`),
+  );
+  console.log(
+    JSON.stringify({
+      section: "backup",
+      keys: KEYS,
+      machine: machineInfo(),
+      backup: { sides: backup, ratio: backupRatio },
+      restore: { sides: restore, ratio: restoreRatio, keyroomSqliteWallMs: restoreWallMs },
+    }),
+  );
+}
+
+try {
+  await main();
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
