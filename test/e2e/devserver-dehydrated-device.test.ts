@@ -14,7 +14,7 @@ describe("devserver dehydrated devices (MSC3814)", () => {
   });
   after(() => s.close());
 
-  it("stores the device, lists its keys, queues to-device for it and pages its events", async () => {
+  it("stores the device, lists its keys, queues to-device for it and pages its events (POST and GET drafts)", async () => {
     const alice = await s.register();
     const bob = await s.register();
     const none = await s.api("GET", DEHYDRATED_DEVICE_PATH, { token: alice.accessToken });
@@ -70,9 +70,19 @@ describe("devserver dehydrated devices (MSC3814)", () => {
       body: { next_batch: second.json.next_batch },
     });
     assert.deepEqual(third.json.events, []);
-    // Acknowledged pages are gone: starting over gives only what was not acknowledged.
+    assert.equal(typeof third.json.next_batch, "string"); // the POST draft always gives one
+    // Reading does not consume (MSC3814): an interrupted rehydration starts over.
     const again = await s.api("POST", eventsPath, { token: alice.accessToken, body: {} });
-    assert.deepEqual(again.json.events, []);
+    assert.equal(again.json.events.length, DEHYDRATED_EVENTS_PAGE);
+
+    // The current draft (GET, `from`): `next_batch` only while more remain.
+    const g1 = await s.api("GET", eventsPath, { token: alice.accessToken });
+    assert.equal(g1.json.events.length, DEHYDRATED_EVENTS_PAGE);
+    const g2 = await s.api("GET", `${eventsPath}?from=${g1.json.next_batch}`, { token: alice.accessToken });
+    assert.equal(g2.json.events.length, 5);
+    assert.equal(g2.json.next_batch, undefined);
+    const bad = await s.api("GET", `${eventsPath}?from=x`, { token: alice.accessToken });
+    assert.equal(bad.status, 400);
 
     // Another user's device, or a device that is not the dehydrated one: forbidden.
     const other = await s.api("POST", eventsPath, { token: bob.accessToken, body: {} });

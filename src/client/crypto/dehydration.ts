@@ -111,13 +111,17 @@ export class DehydratedDevices {
     let imported = 0;
     try {
       let nextBatch: string | undefined;
+      let draft: "get" | "post" = "get";
       for (;;) {
-        const body = await http.request({
-          method: "POST",
-          path: unstable(`/${encodeURIComponent(deviceId)}/events`),
-          body: dehydratedEventsRequest(nextBatch),
-          schema: jsonObjectSchema,
-        });
+        let body: unknown;
+        try {
+          body = await this.#eventsPage(deviceId, nextBatch, draft);
+        } catch (e) {
+          // A server of the earlier draft knows only POST.
+          if (!(draft === "get" && e instanceof MatrixError && e.errcode === "M_UNRECOGNIZED")) throw e;
+          draft = "post";
+          body = await this.#eventsPage(deviceId, nextBatch, draft);
+        }
         const page = parseDehydratedEventsPage(body, events);
         events += page.events.length;
         const { roomKeys } = device.receiveEvents(page.events);
@@ -132,6 +136,28 @@ export class DehydratedDevices {
     }
     await this.#host.flush();
     return { deviceId, events, imported };
+  }
+
+  /**
+   * One page of the device's events: `GET …/events?from=` (the current draft, which Synapse and
+   * matrix-js-sdk 43 use; no `next_batch` at the end), or `POST` with `{ next_batch }` (the earlier
+   * draft; an empty page at the end). `parseDehydratedEventsPage` stops on either.
+   */
+  #eventsPage(deviceId: string, nextBatch: string | undefined, draft: "get" | "post"): Promise<unknown> {
+    const path = unstable(`/${encodeURIComponent(deviceId)}/events`);
+    return draft === "get"
+      ? this.#host.http.request({
+          method: "GET",
+          path,
+          ...(nextBatch === undefined ? {} : { query: { from: nextBatch } }),
+          schema: jsonObjectSchema,
+        })
+      : this.#host.http.request({
+          method: "POST",
+          path,
+          body: dehydratedEventsRequest(nextBatch),
+          schema: jsonObjectSchema,
+        });
   }
 
   /** Deletes the dehydrated device on the server; false when there was none. */

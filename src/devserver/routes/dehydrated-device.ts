@@ -5,7 +5,7 @@ import { z } from "zod";
 import { badJson, MatrixError, notFound } from "../errors.ts";
 import { verifySignedObject } from "../event-format.ts";
 import type { RouteContext } from "../route-context.ts";
-import { authed, jsonBody } from "../router.ts";
+import { authed, jsonBody, type RouteRequest } from "../router.ts";
 import { storeKeys } from "./keys.ts";
 
 export const DEHYDRATED_DEVICE_PREFIX = "/_matrix/client/unstable/org.matrix.msc3814.v1/dehydrated_device";
@@ -80,27 +80,39 @@ export function registerDehydratedDeviceRoutes({ hs, router }: RouteContext): vo
     return { json: { device_id: d.deviceId } };
   });
 
-  router.add("POST", `${DEHYDRATED_DEVICE_PREFIX}/:device/events`, (req) => {
+  /**
+   * The device's queued to-device events from `after`, a page at a time. Reading does not consume
+   * (MSC3814): an interrupted rehydration can start over, from this device or another; the queue
+   * goes when the device is replaced or deleted.
+   */
+  const page = (req: RouteRequest, from: string | undefined) => {
     const a = authed(req);
-    const body = jsonBody(req, eventsBody);
     const d = hs.keys.getDehydratedDevice(a.userId);
     if (d === undefined || d.deviceId !== req.params.device) {
       throw new MatrixError(403, "M_FORBIDDEN", "No such dehydrated device");
     }
-    let after = 0;
-    if (body.next_batch !== undefined) {
-      if (!/^\d{1,15}$/.test(body.next_batch)) throw badJson("Invalid next_batch");
-      after = Number(body.next_batch);
-      // Asking for the next page acknowledges the previous ones.
-      hs.ackToDevice(a.userId, d.deviceId, after);
-    }
-    const page = hs.keys.pendingToDevice(a.userId, d.deviceId, after, DEHYDRATED_EVENTS_PAGE);
-    const last = page[page.length - 1];
+    if (from !== undefined && !/^\d{1,15}$/.test(from)) throw badJson("Invalid pagination token");
+    const after = from === undefined ? 0 : Number(from);
+    // One more than a page: whether anything remains after it.
+    const rows = hs.keys.pendingToDevice(a.userId, d.deviceId, after, DEHYDRATED_EVENTS_PAGE + 1);
+    const events = rows.slice(0, DEHYDRATED_EVENTS_PAGE);
     return {
-      json: {
-        events: page.map((p) => JSON.parse(p.json) as unknown),
-        next_batch: String(last?.pos ?? after),
-      },
+      events: events.map((p) => JSON.parse(p.json) as unknown),
+      last: String(events[events.length - 1]?.pos ?? after),
+      more: rows.length > DEHYDRATED_EVENTS_PAGE,
     };
+  };
+
+  // The current draft (matrix-js-sdk 43, Synapse): `?from=`, and `next_batch` only while more remain.
+  router.add("GET", `${DEHYDRATED_DEVICE_PREFIX}/:device/events`, (req) => {
+    const p = page(req, req.query.get("from") ?? undefined);
+    return { json: { events: p.events, ...(p.more ? { next_batch: p.last } : {}) } };
+  });
+
+  // The earlier draft (the rust-sdk's ruma): `{ next_batch }` in a POST body, always a `next_batch`
+  // back; the client stops at an empty page.
+  router.add("POST", `${DEHYDRATED_DEVICE_PREFIX}/:device/events`, (req) => {
+    const p = page(req, jsonBody(req, eventsBody).next_batch);
+    return { json: { events: p.events, next_batch: p.last } };
   });
 }

@@ -1,7 +1,9 @@
 /**
  * Dehydrated devices (MSC3814, the unstable endpoints the rust-sdk and matrix-js-sdk use), as pure
  * functions: build the `PUT …/dehydrated_device` body for a fresh account, read the `GET` answer
- * and rehydrate it, and page through `POST …/dehydrated_device/{id}/events`. The client sends.
+ * and rehydrate it, and page through `…/dehydrated_device/{id}/events` (`GET ?from=` in the current
+ * draft, `POST { next_batch }` in the earlier one; a page without `next_batch` or an empty page
+ * ends it). The client sends.
  */
 
 import type { Signatures } from "../../crypto/json/index.ts";
@@ -173,7 +175,7 @@ export function rehydrateDevice(deviceData: DehydratedDeviceData, key: Uint8Arra
   }
 }
 
-/** The body of `POST …/dehydrated_device/{deviceId}/events`. */
+/** The body of `POST …/dehydrated_device/{deviceId}/events` (the earlier draft). */
 export function dehydratedEventsRequest(nextBatch?: string): { next_batch?: string } {
   return nextBatch === undefined ? {} : { next_batch: nextBatch };
 }
