@@ -246,6 +246,29 @@ describe("recovery (devserver, Keyroom)", () => {
     await expectEnabled(fresh.client, reset.recoveryKey);
   });
 
+  it("a partial setup left by another client (secrets, no identity) is named and reset", async () => {
+    const { client } = await user("rx");
+    const ss = client.crypto.secretStorage;
+    const { key } = await ss.createKey();
+    const seed = () =>
+      Buffer.from(crypto.getRandomValues(new Uint8Array(32)))
+        .toString("base64")
+        .replace(/=+$/, "");
+    for (const name of [MASTER, SSK, "m.cross_signing.user_signing", BACKUP])
+      await ss.store(name, seed(), [key]);
+    const status = await client.crypto.recovery.status();
+    assert.equal(status.state, "incomplete");
+    assert.deepEqual(
+      status.missing.map((m) => [m.name, m.problem, m.repair]),
+      [
+        [MASTER, "identity_missing", "resetIdentity"],
+        [BACKUP, "backup_missing", "resetIdentity"],
+      ],
+    );
+    const reset = await client.crypto.recovery.resetIdentity({ auth: { password: "pw" } });
+    await expectEnabled(client, reset.recoveryKey);
+  });
+
   it("enable on an account whose identity this device does not hold names recover or reset", async () => {
     const { alice } = await enabledAccount("rn");
     const fresh = await newDevice(alice, "new");

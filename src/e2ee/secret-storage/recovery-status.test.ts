@@ -84,6 +84,17 @@ describe("recoveryStatus", () => {
     assert.equal(stale.missing[0]?.repair, "recover");
   });
 
+  it("when anything needs a reset, the reset is named for everything (recover would fail first)", () => {
+    const status = recoveryStatus(
+      storage({ kind: "secret_missing", secret: MASTER }, { kind: "secret_missing", secret: BACKUP }),
+      facts([SSK]),
+    );
+    assert.deepEqual(
+      status.missing.map((m) => m.repair),
+      ["resetIdentity", "resetIdentity"],
+    );
+  });
+
   it("no identity or no backup on the server", () => {
     assert.deepEqual(recoveryStatus(storage(), facts(ALL, { identityPublished: false })).missing, [
       { name: MASTER, problem: "identity_missing", repair: "resetIdentity" },

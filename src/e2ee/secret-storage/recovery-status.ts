@@ -97,5 +97,10 @@ export function recoveryStatus(storage: SecretStorageStatus, facts: RecoveryFact
   if (!facts.backupVersion && !named.has(BACKUP_SECRET)) {
     missing.push({ name: BACKUP_SECRET, problem: "backup_missing", repair: keyUsable ? "recover" : newKey });
   }
-  return { state: missing.length === 0 ? "enabled" : "incomplete", missing };
+  // `recover` fails while a cross-signing key is lost everywhere: then the reset repairs it all.
+  const reset = missing.some((m) => m.repair === "resetIdentity");
+  return {
+    state: missing.length === 0 ? "enabled" : "incomplete",
+    missing: reset ? missing.map((m) => ({ ...m, repair: "resetIdentity" })) : missing,
+  };
 }
