@@ -4,6 +4,7 @@ import {
   type JsonObject,
   joinedRoomsResponseSchema,
   jsonObjectSchema,
+  membersResponseSchema,
   messagesResponseSchema,
   profileResponseSchema,
   roomAliasResponseSchema,
@@ -252,6 +253,27 @@ export abstract class RoomsClient extends ClientBase {
       body,
       schema: emptyResponseSchema,
     });
+    if (userId !== undefined) await this.refreshMember(roomId, userId);
+  }
+
+  /**
+   * After we changed someone's membership, their member event from the server, before sync brings
+   * it: a message sent meanwhile must reach a user we just invited, and not one we just removed
+   * (complement-crypto's DelayedInviteResponse).
+   */
+  private async refreshMember(roomId: string, userId: string): Promise<void> {
+    const room = this.rooms.get(roomId);
+    if (room === undefined) return;
+    const res = await this.call(
+      {
+        method: "GET",
+        path: path`/_matrix/client/v3/rooms/${roomId}/members`,
+        schema: membersResponseSchema,
+      },
+      true,
+    );
+    const ev = res.chunk.find((e) => e.type === "m.room.member" && e.state_key === userId);
+    if (ev !== undefined) room.applyState(ev);
   }
 
   /** Current state of a room, from the server. */

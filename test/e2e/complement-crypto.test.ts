@@ -240,4 +240,78 @@ describe("complement-crypto scenarios, Keyroom with a client we did not write (d
     await peer.join(roomId);
     await peerToKr(peer, kr, roomId, "over the fallback key");
   });
+
+  scenario("TestDelayedInviteResponse", async (kind, open) => {
+    // The invite is answered (200) but has not come down Keyroom's sync when Keyroom sends: the
+    // message must still be encrypted for the invitee.
+    const kr = await keyroomUser();
+    const peer = await newPeer(kind, open);
+    const roomId = await kr.client.createRoom({ name: "delayed invite", encrypted: true });
+    // Keyroom knows the room from sync, and a first message loaded the member list (as there).
+    await syncUntil(kr, () => kr.client.getRoom(roomId) !== undefined, "room synced");
+    await kr.client.sendText(roomId, "dummy message to load the members");
+    await kr.client.syncOnce({ timeoutMs: 0 });
+    await kr.client.invite(roomId, peer.userId);
+    // No sync between the invite and the send (Keyroom syncs only when the test says so).
+    const id = await kr.client.sendText(roomId, "hello world!");
+    await peer.waitForMembership(roomId, peer.userId, "invite");
+    await peer.join(roomId);
+    const m = await peer.waitForMessage(roomId, (x) => x.eventId === id && x.decrypted);
+    assert.equal(m.body, "hello world!");
+  });
+
+  scenario("TestToDeviceMessagesAreProcessedInOrder", async (kind, open) => {
+    // Four peers send 30 messages each, interleaved, in a room that rotates its key at every
+    // message, while Keyroom does not sync: 120 room keys wait for it, more than the server hands
+    // out per sync. Keyroom then decrypts every event.
+    const kr = await keyroomUser();
+    const roomId = await kr.client.createRoom({
+      name: "in order",
+      visibility: "public",
+      initialState: [
+        {
+          type: "m.room.encryption",
+          state_key: "",
+          content: { algorithm: "m.megolm.v1.aes-sha2", rotation_period_msgs: 1 },
+        },
+      ],
+    });
+    const peers = [];
+    for (let i = 0; i < 4; i++) {
+      const p = await newPeer(kind, open);
+      await p.join(roomId);
+      peers.push(p);
+    }
+    for (const p of peers) for (const q of peers) await p.waitForMembership(roomId, q.userId, "join");
+    const sent: { id: string; body: string }[] = [];
+    for (let i = 1; i <= 30; i++) {
+      for (const p of peers) {
+        const body = `Message ${i} from ${p.userId}`;
+        sent.push({ id: await p.sendText(roomId, body), body });
+      }
+    }
+    const last = sent.at(-1)?.id ?? "";
+    await syncUntil(kr, () => seen(kr, last).present, "the last event", 400);
+    // The room keys come over several syncs (the server hands out 100 to-device events per sync):
+    // sync until they stop coming. The sync's timeline holds the newest events; the rest come by
+    // back-pagination, as there.
+    const undecrypted = async () => {
+      const page = await kr.client.messages(roomId, { limit: sent.length + 20 });
+      return {
+        page,
+        missing: sent.filter(
+          ({ id }) => !page.events.some((e) => e.eventId === id && e.encryption?.decrypted),
+        ),
+      };
+    };
+    let { page: history, missing } = await undecrypted();
+    for (let i = 0; i < 20 && missing.length > 0; i++) {
+      await kr.client.syncOnce({ timeoutMs: 200 });
+      ({ page: history, missing } = await undecrypted());
+    }
+    for (const { id, body } of sent) {
+      const event = history.events.find((e) => e.eventId === id);
+      assert.equal(event?.content.body, body, `event ${id} decrypted`);
+    }
+  });
 });

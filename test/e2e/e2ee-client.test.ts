@@ -151,6 +151,27 @@ describe("encrypted client (devserver)", () => {
     assert.equal(before.ok, true);
   });
 
+  it("a member we kick gets no key for what we send before sync shows the kick", async () => {
+    const alice = await user("alice");
+    const bob = await user("bob");
+    const carol = await user("carol");
+    const roomId = await sharedRoom(alice, [bob, carol]);
+    const e1 = await alice.client.sendText(roomId, "all three of us");
+    await syncAll(alice, bob, carol);
+    const firstSession = eventById(carol, e1).raw.content.session_id;
+
+    await alice.client.kick(roomId, carol.client.userId);
+    // No sync for Alice: the kick is known from the server's answer alone.
+    const e2 = await alice.client.sendText(roomId, "carol was kicked");
+    await syncAll(bob);
+    assert.equal(eventById(bob, e2).content.body, "carol was kicked");
+    assert.notEqual(eventById(bob, e2).raw.content.session_id, firstSession, "the room key rotated");
+    const carolRoom = carol.client.getRoom(roomId);
+    assert.ok(carolRoom);
+    const result = await carol.client.crypto.decryptRoomEvent(carolRoom, eventById(bob, e2).raw);
+    assert.equal(result.ok === false && result.code, "UNKNOWN_SESSION");
+  });
+
   it("a late joiner cannot read history from before it joined", async () => {
     const alice = await user("alice");
     const bob = await user("bob");
