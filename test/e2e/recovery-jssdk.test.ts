@@ -74,6 +74,28 @@ describe("recovery with matrix-js-sdk (devserver)", () => {
     await js.waitForDeviceStatus(js.userId, kr.client.deviceId as string, (s) => s.crossSigningVerified);
   });
 
+  it("js-sdk sets recovery up with a passphrase (Element's security phrase); Keyroom recovers with it", {
+    timeout: PEER_TEST_TIMEOUT_MS,
+  }, async (t) => {
+    if (skipUnlessAvailable(t, ["js-sdk"])) return;
+    const name = uniq("jspp");
+    const js = await JsSdkPeer.register(hs.baseUrl, name, "pw");
+    peers.push(js);
+    await js.bootstrapCrossSigning("pw");
+    await js.bootstrapSecretStorage("a security phrase from Element");
+    const roomId = await js.createRoom({ encrypted: true, name: "phrase" });
+    await js.sendText(roomId, "behind a phrase");
+    await js.waitForKeyBackupUploaded();
+
+    const kr = await keyroomDevice(name, false);
+    await kr.client.syncOnce({ timeoutMs: 0 });
+    const described = await kr.client.crypto.secretStorage.describeKey();
+    assert.equal(described.passphrase?.algorithm, "m.pbkdf2");
+    const result = await kr.client.crypto.recovery.recover({ passphrase: "a security phrase from Element" });
+    assert.equal(result.crossSigned, true);
+    assert.deepEqual(texts(kr, roomId), ["behind a phrase"]);
+  });
+
   it("Keyroom enables recovery; a new js-sdk device restores with its recovery key and reads the history", {
     timeout: PEER_TEST_TIMEOUT_MS,
   }, async (t) => {

@@ -469,13 +469,13 @@ export class JsSdkPeer implements Peer {
   }
 
   /**
-   * Sets up secret storage as Element does (`bootstrapSecretStorage` with a new random key and a
-   * new key backup); the cross-signing keys this device holds are stored too. Returns the
-   * recovery key (`EsT… …`).
+   * Sets up secret storage as Element does (`bootstrapSecretStorage` with a new key, random or
+   * from a passphrase, and a new key backup); the cross-signing keys this device holds are stored
+   * too. Returns the recovery key (`EsT… …`).
    */
-  async bootstrapSecretStorage(): Promise<string> {
+  async bootstrapSecretStorage(passphrase?: string): Promise<string> {
     const crypto = this.crypto();
-    const created = await crypto.createRecoveryKeyFromPassphrase();
+    const created = await crypto.createRecoveryKeyFromPassphrase(passphrase);
     this.secretStorageKey.key = created.privateKey;
     await refusedAs("secret storage bootstrap", () =>
       crypto.bootstrapSecretStorage({
