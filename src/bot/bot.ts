@@ -20,7 +20,7 @@ import {
   systemClock,
   type VerificationRequest,
 } from "../index.ts";
-import { type ArgSpec, type ArgSpecs, type ArgValues, parseArgs, usageOf } from "./commands/args.ts";
+import { type ArgSpec, type ArgSpecs, type ArgValues, arg, parseArgs, usageOf } from "./commands/args.ts";
 import { CommandContext, EventContext, RoomSender } from "./context.ts";
 import { type LocalStore, MemoryLocalStore } from "./local-store.ts";
 import { RateLimiter, type RateLimitOptions } from "./rate-limit.ts";
@@ -168,6 +168,8 @@ export class Bot implements HandlerRegistry {
   readonly #rateLimiter: RateLimiter | undefined;
   #offs: (() => void)[] = [];
   #running = false;
+  /** Rooms whose membership changes are news: joined before this sync, or after our join event. */
+  readonly #liveRooms = new Set<string>();
 
   constructor(opts: BotOptions) {
     this.#opts = opts;
@@ -310,12 +312,9 @@ export class Bot implements HandlerRegistry {
   #registerHelp(): void {
     this.#addCommand(
       "help",
-      { help: "list the commands, or explain one", args: {} },
-      async (ctx) => {
-        const wanted = ctx.argText
-          .trim()
-          .replace(new RegExp(`^${escapeRegex(this.prefix)}`), "")
-          .toLowerCase();
+      { help: "list the commands, or explain one", args: { command: arg.string().optional() } },
+      async (ctx, { command }) => {
+        const wanted = (command ?? "").replace(new RegExp(`^${escapeRegex(this.prefix)}`), "").toLowerCase();
         if (wanted !== "") {
           const cmd = this.#commands.get(this.#aliases.get(wanted) ?? wanted);
           if (cmd === undefined) return ctx.notice(`No command "${wanted}". Try ${this.prefix}help.`);
@@ -343,15 +342,13 @@ export class Bot implements HandlerRegistry {
     if (this.#running) return;
     this.#running = true;
     const c = this.client;
+    for (const room of c.getRooms("join")) this.#liveRooms.add(room.roomId);
     this.#offs = [
       c.on("room.event", (room, ev, meta) =>
         meta.source === "initial-sync" ? undefined : this.#onEvent(room, ev),
       ),
       c.on("room.decrypted", (room, ev) => this.#onEvent(room, ev)),
       c.on("room.invite", (room, inviter, state) => this.#onInvite(room, inviter, state)),
-      c.on("room.member", (room, userId, membership, previous) =>
-        this.#onMember(room, userId, membership, previous),
-      ),
       c.on("room.tombstone", (room, t) => this.#onTombstone(room, t.replacementRoomId)),
       c.on("sync", (state, _prev, info) => {
         if (state === "backoff") this.logger.warn({ retryInMs: info.retryInMs }, "sync failed, retrying");
@@ -427,7 +424,9 @@ export class Bot implements HandlerRegistry {
   }
 
   async #onEvent(room: Room, ev: RoomEvent): Promise<void> {
-    if (!this.#running || ev.sender === this.client.userId || ev.stateKey !== undefined) return;
+    if (!this.#running) return;
+    if (ev.type === "m.room.member" && ev.stateKey !== undefined) return this.#onMemberEvent(room, ev);
+    if (ev.sender === this.client.userId || ev.stateKey !== undefined) return;
     // Not decrypted yet: it comes again as `room.decrypted` when its key arrives.
     if (ev.encryption?.decrypted === false) return;
     if (this.local.isHandled(ev.eventId)) return;
@@ -565,15 +564,21 @@ export class Bot implements HandlerRegistry {
     });
   }
 
-  async #onInvite(room: Room, inviter: string | undefined, state: readonly StrippedStateEvent[]): Promise<void> {
+  async #onInvite(
+    room: Room,
+    inviter: string | undefined,
+    state: readonly StrippedStateEvent[],
+  ): Promise<void> {
     if (!this.#running) return;
     const policy = this.#opts.invites ?? (this.owners.size > 0 ? "owners" : "anyone");
+    const predecessor = await this.#upgradedFrom(room.roomId, state);
     const ok =
-      inviter !== undefined &&
-      this.#allowed(this.#opts.users, inviter) &&
-      this.#allowed(this.#opts.rooms, room.roomId) &&
-      (policy === "anyone" ||
-        (policy === "owners" ? this.owners.has(inviter) : policy.allow.includes(inviter)));
+      predecessor !== undefined ||
+      (inviter !== undefined &&
+        this.#allowed(this.#opts.users, inviter) &&
+        this.#allowed(this.#opts.rooms, room.roomId) &&
+        (policy === "anyone" ||
+          (policy === "owners" ? this.owners.has(inviter) : policy.allow.includes(inviter))));
     if (!ok) {
       this.logger.info({ roomId: room.roomId, inviter }, "invitation declined by the invite policy");
       await this.client.leaveRoom(room.roomId).catch((err) => this.logger.warn({ err }, "could not decline"));
@@ -584,21 +589,61 @@ export class Bot implements HandlerRegistry {
       this.logger.info({ roomId: room.roomId, inviter }, "joined on invitation");
       // A direct chat is recorded in m.direct, so `verify` and DMs to the inviter reuse it.
       const mine = state.find((e) => e.type === "m.room.member" && e.state_key === this.client.userId);
-      if (inviter !== undefined && mine?.content.is_direct === true) await this.client.markDirect(room.roomId, inviter);
+      if (inviter !== undefined && mine?.content.is_direct === true)
+        await this.client.markDirect(room.roomId, inviter);
+      if (predecessor !== undefined) await this.#carryState(predecessor, room.roomId);
     } catch (err) {
       this.logger.warn({ err, roomId: room.roomId }, "could not join on invitation");
     }
   }
 
-  async #onMember(
-    room: Room,
-    userId: string,
-    membership: Membership,
-    previous: Membership | undefined,
-  ): Promise<void> {
-    if (!this.#running || userId === this.client.userId || room.membership !== "join") return;
+  /**
+   * The room the bot is in that `roomId` replaces, when `roomId` is its upgrade: its create event
+   * names a predecessor the bot is joined to, whose tombstone (asked of the server, not taken from
+   * the invitation) points here. Such an invitation is followed whatever the invite policy.
+   */
+  async #upgradedFrom(roomId: string, state: readonly StrippedStateEvent[]): Promise<string | undefined> {
+    const pred = state.find((e) => e.type === "m.room.create")?.content.predecessor as
+      | { room_id?: unknown }
+      | undefined;
+    const predId = typeof pred?.room_id === "string" ? pred.room_id : undefined;
+    if (predId === undefined || this.client.getRoom(predId)?.membership !== "join") return undefined;
+    try {
+      const tombstone = await this.client.fetchStateEvent(predId, "m.room.tombstone");
+      return tombstone?.replacement_room === roomId ? predId : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async #carryState(from: string, to: string): Promise<void> {
+    const carried = await this.state.carry(from, to);
+    this.logger.info({ from, to, state: carried }, "followed a room upgrade");
+  }
+
+  /**
+   * Membership changes from the timeline, once the bot is in the room: the members who were there
+   * before the bot joined are not news (their joins come in the same timeline before the bot's own).
+   */
+  async #onMemberEvent(room: Room, ev: RoomEvent): Promise<void> {
+    const userId = ev.stateKey as string;
+    const membership = ev.content.membership as Membership;
+    if (userId === this.client.userId) {
+      if (membership === "join") this.#liveRooms.add(room.roomId);
+      else this.#liveRooms.delete(room.roomId);
+      return;
+    }
+    if (!this.#liveRooms.has(room.roomId) || this.local.isHandled(ev.eventId)) return;
+    const prev = ev.unsigned?.prev_content?.membership;
+    const previous = typeof prev === "string" ? (prev as Membership) : undefined;
     if (this.#members.length === 0 || membership === previous) return;
-    const change: MemberChange = { room, userId, membership, previous, sender: this.room(room.roomId) };
+    const change: MemberChange = {
+      room,
+      userId,
+      membership,
+      previous,
+      sender: this.room(room.roomId, ev.eventId),
+    };
     for (const { handler } of [...this.#members]) {
       try {
         await handler(change);
@@ -606,17 +651,24 @@ export class Bot implements HandlerRegistry {
         this.logger.error({ err, roomId: room.roomId }, "membership handler failed");
       }
     }
+    this.local.markHandled(ev.eventId);
   }
 
-  /** A room the bot is in was upgraded: join the successor and carry the room's bot state along. */
+  /**
+   * A room the bot is in was upgraded: join the successor (a private successor sends an invitation
+   * instead, see `#upgradedFrom`) and carry the room's bot state along.
+   */
   async #onTombstone(room: Room, successor: string): Promise<void> {
     if (!this.#running || room.membership !== "join") return;
     try {
       const newest = await this.client.followTombstone(room.roomId);
-      const carried = await this.state.carry(room.roomId, newest);
-      this.logger.info({ from: room.roomId, to: newest, state: carried }, "followed a room upgrade");
+      if (newest !== room.roomId) await this.#carryState(room.roomId, newest);
     } catch (err) {
-      this.logger.warn({ err, from: room.roomId, to: successor }, "could not follow a room upgrade");
+      if (this.client.getRoom(successor)?.membership === "join") return; // joined on its invitation
+      this.logger.info(
+        { err, from: room.roomId, to: successor },
+        "cannot join the upgraded room yet; waiting for an invitation",
+      );
     }
   }
 

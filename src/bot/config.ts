@@ -45,7 +45,10 @@ export const botConfigSchema = z.strictObject({
       port: z.int().min(0).max(65_535),
       host: z.string().default("127.0.0.1"),
       /** Secret callers send as `Authorization: Bearer …`; or name an environment variable with `secretEnv`. */
-      secret: z.string().regex(/^\S{16,}$/, "expected at least 16 characters, no spaces").optional(),
+      secret: z
+        .string()
+        .regex(/^\S{16,}$/, "expected at least 16 characters, no spaces")
+        .optional(),
       secretEnv: z.string().optional(),
     })
     .optional(),

@@ -22,7 +22,7 @@ test("echo: !echo TEXT answers TEXT, encrypted; help is generated", async () => 
     await alice.send("!help");
     assert.equal(
       (await alice.nextMessage()).body,
-      "Commands:\n!echo <text...> — say TEXT back\n!help — list the commands, or explain one",
+      "Commands:\n!echo <text...> — say TEXT back\n!help [command] — list the commands, or explain one",
     );
   } finally {
     await t.close();

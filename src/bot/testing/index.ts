@@ -47,6 +47,7 @@ export interface BotTestOptions {
 
 /** A message as a test user received it. */
 export interface ReceivedMessage {
+  roomId: string;
   eventId: string;
   sender: string;
   body: string;
@@ -61,13 +62,18 @@ export interface ReceivedMessage {
 export interface BotTestUser {
   readonly client: MatrixClient;
   readonly userId: string;
-  /** Sends a text message to the test room; returns its event ID. */
-  send(text: string): Promise<string>;
+  /** Sends a text message (to the test room unless `roomId`); returns its event ID. */
+  send(text: string, opts?: { roomId?: string }): Promise<string>;
   react(eventId: string, key: string): Promise<string>;
   sendFile(data: Uint8Array, filename: string, contentType?: string): Promise<string>;
-  /** The next message the bot sends to the room after the ones already taken. */
-  nextMessage(opts?: { timeoutMs?: number }): Promise<ReceivedMessage>;
-  /** Every message the bot sent that this user received so far. */
+  /** The next message the bot sends to the room (the test room unless `roomId`) after the ones already taken. */
+  nextMessage(opts?: { timeoutMs?: number; roomId?: string }): Promise<ReceivedMessage>;
+  /**
+   * Waits until this user received the bot's message `eventId` (one another user already took),
+   * and takes it and everything before it in its room: `nextMessage` then returns what follows.
+   */
+  skipPast(eventId: string, opts?: { timeoutMs?: number }): Promise<void>;
+  /** Every message the bot sent that this user received so far, in any room. */
   readonly received: readonly ReceivedMessage[];
 }
 
@@ -164,13 +170,14 @@ export async function startBotTest(opts: BotTestOptions = {}): Promise<BotTest> 
     users.push(client);
     const received: ReceivedMessage[] = [];
     const waiters: (() => void)[] = [];
-    let taken = 0;
+    const taken = new Map<string, number>();
     const record = (ev: RoomEvent) => {
-      if (ev.roomId !== roomId || ev.sender !== bot.userId || ev.type !== "m.room.message") return;
+      if (ev.sender !== bot.userId || ev.type !== "m.room.message") return;
       if (ev.content["m.new_content"] !== undefined) return;
       if (received.some((m) => m.eventId === ev.eventId)) return;
       const str = (k: string) => (typeof ev.content[k] === "string" ? (ev.content[k] as string) : undefined);
       received.push({
+        roomId: ev.roomId,
         eventId: ev.eventId,
         sender: ev.sender,
         body: str("body") ?? "",
@@ -207,13 +214,36 @@ export async function startBotTest(opts: BotTestOptions = {}): Promise<BotTest> 
       client,
       userId: client.userId,
       received,
-      send: (text) => client.sendText(room, text),
+      send: (text, { roomId: target } = {}) => client.sendText(target ?? room, text),
       react: (eventId, key) => client.react(room, eventId, key),
       sendFile: (data, filename, contentType) =>
         client.sendFile(room, data, { filename, ...(contentType ? { contentType } : {}) }),
-      nextMessage: async ({ timeoutMs } = {}) => {
+      skipPast: async (eventId, { timeoutMs } = {}) => {
         const deadline = Date.now() + (timeoutMs ?? waitMs);
-        while (received.length <= taken) {
+        for (;;) {
+          const found = received.find((m) => m.eventId === eventId);
+          if (found !== undefined) {
+            const inRoom = received.filter((m) => m.roomId === found.roomId);
+            taken.set(found.roomId, inRoom.indexOf(found) + 1);
+            return;
+          }
+          const left = deadline - Date.now();
+          if (left <= 0)
+            throw new Error(`message ${eventId} did not arrive within ${timeoutMs ?? waitMs} ms`);
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, left);
+            waiters.push(() => {
+              clearTimeout(timer);
+              resolve();
+            });
+          });
+        }
+      },
+      nextMessage: async ({ timeoutMs, roomId: target = room } = {}) => {
+        const deadline = Date.now() + (timeoutMs ?? waitMs);
+        const inRoom = () => received.filter((m) => m.roomId === target);
+        const index = taken.get(target) ?? 0;
+        while (inRoom().length <= index) {
           const left = deadline - Date.now();
           if (left <= 0) throw new Error(`no message from the bot within ${timeoutMs ?? waitMs} ms`);
           await new Promise<void>((resolve) => {
@@ -224,7 +254,8 @@ export async function startBotTest(opts: BotTestOptions = {}): Promise<BotTest> 
             });
           });
         }
-        return received[taken++] as ReceivedMessage;
+        taken.set(target, index + 1);
+        return inRoom()[index] as ReceivedMessage;
       },
     };
   };
