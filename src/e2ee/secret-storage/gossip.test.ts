@@ -2,6 +2,7 @@
 // answered, what is accepted, and what the new device does with the secrets.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import fc from "fast-check";
 import { encodeBase64, randomBytes } from "../../crypto/primitives/index.ts";
 import { emptyChanges } from "../context.ts";
 import { FakeHomeserver, TestClient } from "../test-support/fake-homeserver.ts";
@@ -146,5 +147,33 @@ describe("secret sharing (machine)", () => {
     );
     await old.sync();
     assert.equal(secretSends(hs).length, answered);
+  });
+
+  it("hostile requests and sends (any JSON, any sender) never throw and are never answered", async () => {
+    const { hs, old, fresh } = await pair();
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(ALICE, "@mallory:example.org"),
+        fc.constantFrom("m.secret.request", "m.secret.send"),
+        fc.oneof(
+          fc.jsonValue(),
+          fc.record({
+            action: fc.constantFrom("request", "request_cancellation", "x"),
+            name: fc.constantFrom("m.cross_signing.master", BACKUP_SECRET, "", "other"),
+            requesting_device_id: fc.constantFrom("NEW", "OLD", "", "X"),
+            request_id: fc.string({ maxLength: 8 }),
+            secret: fc.string({ maxLength: 8 }),
+          }),
+        ),
+        async (sender, type, content) => {
+          hs.device(ALICE, "OLD").inbox.push({ type, sender, content: content as Record<string, unknown> });
+          await old.sync();
+        },
+      ),
+      { numRuns: 60 },
+    );
+    // Nobody was verified: nothing was sent over Olm, and no secret was taken.
+    assert.equal(secretSends(hs).length, 0);
+    assert.equal((await fresh.machine.crossSigningStatus()).privateKeys.master, false);
   });
 });
