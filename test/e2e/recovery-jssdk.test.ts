@@ -82,7 +82,7 @@ describe("recovery with matrix-js-sdk (devserver)", () => {
     const js = await JsSdkPeer.register(hs.baseUrl, name, "pw");
     peers.push(js);
     await js.bootstrapCrossSigning("pw");
-    await js.bootstrapSecretStorage("a security phrase from Element");
+    await js.bootstrapSecretStorage({ passphrase: "a security phrase from Element" });
     const roomId = await js.createRoom({ encrypted: true, name: "phrase" });
     await js.sendText(roomId, "behind a phrase");
     await js.waitForKeyBackupUploaded();
@@ -94,6 +94,39 @@ describe("recovery with matrix-js-sdk (devserver)", () => {
     const result = await kr.client.crypto.recovery.recover({ passphrase: "a security phrase from Element" });
     assert.equal(result.crossSigned, true);
     assert.deepEqual(texts(kr, roomId), ["behind a phrase"]);
+  });
+
+  it("js-sdk secret storage without a key backup: Keyroom's recover makes one, js-sdk then uses it", {
+    timeout: PEER_TEST_TIMEOUT_MS,
+  }, async (t) => {
+    if (skipUnlessAvailable(t, ["js-sdk"])) return;
+    const name = uniq("jsnb");
+    const js = await JsSdkPeer.register(hs.baseUrl, name, "pw");
+    peers.push(js);
+    await js.bootstrapCrossSigning("pw");
+    const recoveryKey = await js.bootstrapSecretStorage({ backup: false });
+    const kr = await keyroomDevice(name, false);
+    const before = await kr.client.crypto.recovery.status();
+    assert.deepEqual(
+      before.missing.map((m) => [m.name, m.problem, m.repair]),
+      [["m.megolm_backup.v1", "secret_missing", "recover"]],
+    );
+    const result = await kr.client.crypto.recovery.recover({ recoveryKey });
+    assert.equal(result.crossSigned, true);
+    assert.equal(typeof result.backupVersion, "string");
+    assert.deepEqual(result.repaired, ["m.megolm_backup.v1"]);
+    assert.deepEqual(await kr.client.crypto.recovery.status({ recoveryKey }), {
+      state: "enabled",
+      missing: [],
+    });
+    // js-sdk reads the new backup key from secret storage and trusts the version Keyroom signed.
+    const crypto = js.client.getCrypto();
+    assert.ok(crypto);
+    await crypto.checkKeyBackupAndEnable(); // js-sdk learns of the new version first
+    await crypto.loadSessionBackupPrivateKeyFromSecretStorage();
+    const info = await crypto.checkKeyBackupAndEnable();
+    assert.equal(info?.backupInfo.version, result.backupVersion);
+    assert.equal(info?.trustInfo.trusted, true);
   });
 
   it("Keyroom enables recovery; a new js-sdk device restores with its recovery key and reads the history", {

@@ -473,15 +473,15 @@ export class JsSdkPeer implements Peer {
    * from a passphrase, and a new key backup); the cross-signing keys this device holds are stored
    * too. Returns the recovery key (`EsT… …`).
    */
-  async bootstrapSecretStorage(passphrase?: string): Promise<string> {
+  async bootstrapSecretStorage(options: { passphrase?: string; backup?: boolean } = {}): Promise<string> {
     const crypto = this.crypto();
-    const created = await crypto.createRecoveryKeyFromPassphrase(passphrase);
+    const created = await crypto.createRecoveryKeyFromPassphrase(options.passphrase);
     this.secretStorageKey.key = created.privateKey;
     await refusedAs("secret storage bootstrap", () =>
       crypto.bootstrapSecretStorage({
         createSecretStorageKey: async () => created,
         setupNewSecretStorage: true,
-        setupNewKeyBackup: true,
+        setupNewKeyBackup: options.backup !== false,
       }),
     );
     if (created.encodedPrivateKey === undefined) throw new PeerError("PROTOCOL", "no recovery key was made");
