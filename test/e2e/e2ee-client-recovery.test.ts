@@ -112,7 +112,7 @@ describe("recovery (devserver, Keyroom)", () => {
     assert.equal(devices.find((d) => d.deviceId === fresh.client.deviceId)?.crossSigned, true);
   });
 
-  it("a passphrase works like the recovery key; changeRecoveryKey retires the old key", async () => {
+  it("a passphrase works like the recovery key; changeRecoveryKey retires the old key and carries secrets over", async () => {
     const alice = await user("rp");
     const first = await alice.client.crypto.recovery.enable({
       auth: { password: "pw" },
@@ -122,15 +122,27 @@ describe("recovery (devserver, Keyroom)", () => {
     const fresh = await newDevice(alice, "new");
     const r = await fresh.client.crypto.recovery.recover({ passphrase: "a long passphrase" });
     assert.equal(r.crossSigned, true);
+    // A secret this device does not hold itself (the dehydrated-device key) is carried over with `current`.
+    const dehydration = "org.matrix.msc3814";
+    const value = "ZGVoeWRyYXRpb24ga2V5IG9mIDMyIGJ5dGVzIGxvbmch";
+    const ss = fresh.client.crypto.secretStorage;
+    await ss.store(dehydration, value, [await ss.unlock({ recoveryKey: first.recoveryKey })]);
     const changed = await fresh.client.crypto.recovery.changeRecoveryKey({
       current: { recoveryKey: first.recoveryKey },
     });
     assert.notEqual(changed.keyId, first.keyId);
+    assert.equal(await ss.get(dehydration, await ss.unlock({ recoveryKey: changed.recoveryKey })), value);
+    // Without `current` it stays readable with the old key only.
+    const latest = await fresh.client.crypto.recovery.changeRecoveryKey();
+    await assert.rejects(
+      ss.get(dehydration, await ss.unlock({ recoveryKey: latest.recoveryKey })),
+      storageCode("SECRET_NOT_ENCRYPTED_FOR_KEY"),
+    );
     await assert.rejects(
       alice.client.crypto.recovery.status({ recoveryKey: first.recoveryKey }),
       storageCode("WRONG_KEY"),
     );
-    await expectEnabled(alice.client, changed.recoveryKey);
+    await expectEnabled(alice.client, latest.recoveryKey);
   });
 
   it("missing and corrupt secrets each have their own error on a device that cannot repair them", async () => {
