@@ -34,6 +34,14 @@ export const LAYERS: readonly Layer[] = [
     path: "src/index.ts",
     may: ["primitives", "protocols", "wire", "store", "e2ee", "client"],
   },
+  // Appservice mode: virtual users are MatrixClients fed by transactions (public client API,
+  // the wire formats of the Application Service API, primitives for the token check, the memory
+  // crypto store for throwaway runs).
+  {
+    name: "appservice",
+    path: "src/appservice/",
+    may: ["primitives", "wire", "store", "client", "package", "appservice"],
+  },
   // The bot framework is built on the public client API (`src/index.ts`, `src/client/`) only;
   // primitives for the webhook secret's constant-time comparison.
   {
@@ -45,7 +53,19 @@ export const LAYERS: readonly Layer[] = [
   {
     name: "cli",
     path: "src/cli/",
-    may: ["primitives", "protocols", "wire", "store", "e2ee", "client", "package", "devserver", "bot", "cli"],
+    may: [
+      "primitives",
+      "protocols",
+      "wire",
+      "store",
+      "e2ee",
+      "client",
+      "package",
+      "devserver",
+      "appservice",
+      "bot",
+      "cli",
+    ],
   },
 ];
 

@@ -13,6 +13,7 @@ import {
   messagesResponseSchema,
   type RegisterRequest,
   registerResponseSchema,
+  type SyncResponse,
   uiaResponseSchema,
   type WhoamiResponse,
   whoamiResponseSchema,
@@ -64,6 +65,13 @@ export interface MatrixClientOptions {
    * location or instance, passphrase, `restoreDeviceId`, `verifyDevices`). See docs/e2ee.md.
    */
   encryption?: true | EncryptionOptions;
+  /**
+   * The session's access token is an application service's `as_token`: every request acts as the
+   * session's user and device (identity assertion with device masquerading, MSC3202/MSC4326), and
+   * sync data comes from the appservice's transactions through `feedSync`. `keyroom/appservice`
+   * sets this up for its virtual users.
+   */
+  appserviceUser?: boolean;
 }
 
 export interface PasswordLogin {
@@ -110,6 +118,12 @@ export abstract class ClientBase extends TypedEmitter<ClientEventMap> {
       baseUrl: opts.homeserverUrl,
       logger: this.logger,
       accessToken: () => this.session?.accessToken,
+      ...(opts.appserviceUser
+        ? {
+            assertedIdentity: () =>
+              this.session ? { userId: this.session.userId, deviceId: this.session.deviceId } : undefined,
+          }
+        : {}),
       ...(opts.fetch ? { fetch: opts.fetch } : {}),
     });
     this.media = new MediaApi(this.http);
@@ -389,6 +403,19 @@ export abstract class ClientBase extends TypedEmitter<ClientEventMap> {
   /** Stops the sync loop (the in-flight long-poll is aborted; nothing half-processed is saved). */
   async stopSync(): Promise<void> {
     await this.syncLoop?.stop();
+  }
+
+  /**
+   * Handles a sync response that came from elsewhere than `/sync`: an application service builds
+   * one per virtual user from each transaction. It goes through the same steps as a synced one
+   * (E2EE first, state, events, then the token saved), in turn with any other. Not while the sync
+   * loop runs: the two would interleave positions.
+   */
+  async feedSync(res: SyncResponse): Promise<void> {
+    const loop = this.requireSyncLoop();
+    if (loop.isRunning)
+      throw new ClientError("INVALID_ARGUMENT", "feedSync cannot run while the sync loop runs");
+    await loop.feed(res);
   }
 
   /** One sync request and its handling, outside the loop (scripts, tests). */

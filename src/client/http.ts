@@ -1,6 +1,7 @@
 // The HTTP layer: one place that builds URLs, adds the access token (Authorization header only),
 // maps failures to typed errors and validates every JSON body against a wire schema.
 import type { z } from "zod";
+import { QUERY_DEVICE_ID, QUERY_DEVICE_ID_UNSTABLE } from "../wire/appservice.ts";
 import { MalformedResponseError, MatrixError, NetworkError } from "./errors.ts";
 import { type Logger, silentLogger } from "./logger.ts";
 
@@ -55,6 +56,12 @@ export interface HttpClientOptions {
   logger?: Logger;
   /** Read at each request, so a login or restore takes effect immediately. */
   accessToken?: () => string | undefined;
+  /**
+   * Identity assertion of an application service (the access token is its `as_token`): the user
+   * and device every authenticated request acts as, sent as `user_id` and `device_id` (with
+   * MSC3202's `org.matrix.msc3202.device_id`, which servers before MSC4326 read).
+   */
+  assertedIdentity?: () => { userId: string; deviceId: string } | undefined;
 }
 
 export class HttpClient {
@@ -62,12 +69,14 @@ export class HttpClient {
   private readonly fetchImpl: FetchLike;
   private readonly logger: Logger;
   private readonly token: () => string | undefined;
+  private readonly identity: () => { userId: string; deviceId: string } | undefined;
 
   constructor(opts: HttpClientOptions) {
     this.baseUrl = normalizeBaseUrl(opts.baseUrl);
     this.fetchImpl = opts.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.logger = opts.logger ?? silentLogger;
     this.token = opts.accessToken ?? (() => undefined);
+    this.identity = opts.assertedIdentity ?? (() => undefined);
   }
 
   /** Sends a request and returns the validated JSON body. */
@@ -98,9 +107,21 @@ export class HttpClient {
   private async send(opts: Omit<RequestOptions<z.ZodType>, "schema">, accept: string): Promise<Response> {
     const endpoint = `${opts.method} ${opts.path.template}`;
     const headers: Record<string, string> = { Accept: accept };
+    let query = opts.query;
     if (opts.auth !== false) {
       const token = this.token();
-      if (token !== undefined) headers.Authorization = `Bearer ${token}`;
+      if (token !== undefined) {
+        headers.Authorization = `Bearer ${token}`;
+        const id = this.identity();
+        if (id !== undefined) {
+          query = {
+            ...query,
+            user_id: id.userId,
+            [QUERY_DEVICE_ID]: id.deviceId,
+            [QUERY_DEVICE_ID_UNSTABLE]: id.deviceId,
+          };
+        }
+      }
     }
     const init: RequestInit & { duplex?: "half" } = { method: opts.method, headers };
     if (opts.rawBody) {
@@ -123,7 +144,7 @@ export class HttpClient {
     const started = Date.now();
     let res: Response;
     try {
-      res = await this.fetchImpl(this.url(opts.path, opts.query), init);
+      res = await this.fetchImpl(this.url(opts.path, query), init);
     } catch (err) {
       cleanup();
       const code = timedOut() ? "TIMEOUT" : opts.signal?.aborted ? "ABORTED" : "NETWORK";

@@ -1,6 +1,6 @@
 // The long-poll loop: fetch, handle, repeat. Transient failures (network, 429, 5xx, malformed
 // bodies, hook failures) back off with jitter and retry forever; a rejected token stops the loop.
-import { syncResponseSchema } from "../../wire/index.ts";
+import { type SyncResponse, syncResponseSchema } from "../../wire/index.ts";
 import { type BackoffPolicy, backoffDelay } from "../backoff.ts";
 import type { Clock } from "../clock.ts";
 import { MatrixError, NetworkError } from "../errors.ts";
@@ -65,6 +65,19 @@ export class SyncLoop {
    */
   syncOnce(opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
     const run = this.inFlight.then(() => this.syncOnceNow(opts));
+    this.inFlight = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Handles a response obtained elsewhere (an appservice transaction), in turn with `syncOnce`.
+   * It continues from the previous position, so it is never handled as an initial sync.
+   */
+  feed(res: SyncResponse): Promise<void> {
+    const run = this.inFlight.then(async () => {
+      await handleSyncResponse(this.opts.context, res, this.since ?? "");
+      this.since = res.next_batch;
+    });
     this.inFlight = run.catch(() => {});
     return run;
   }

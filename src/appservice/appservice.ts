@@ -1,0 +1,376 @@
+// An application service: its own user and any number of virtual users of its namespaces, each a
+// full `MatrixClient` (end-to-end encryption included) that acts through the appservice's
+// `as_token` with identity assertion and device masquerading, and whose sync data comes from the
+// homeserver's transactions (MSC2409/MSC4203 to-device, MSC3202 device lists and key counts)
+// instead of `/sync`. See docs/bots.md, "Appservice mode".
+import { join } from "node:path";
+import { randomBytes } from "../crypto/primitives/index.ts";
+import {
+  type ClientStore,
+  type CryptoStoreOption,
+  type EncryptionOptions,
+  type FetchLike,
+  HttpClient,
+  type Logger,
+  MatrixClient,
+  type MatrixClientOptions,
+  MatrixError,
+  MemoryClientStore,
+  path,
+  SqliteClientStore,
+  silentLogger,
+} from "../index.ts";
+import { MemoryCryptoStore } from "../store/memory/memory-store.ts";
+import {
+  emptyResponseSchema,
+  LOGIN_TYPE_APPSERVICE,
+  loginResponseSchema,
+  Namespaces,
+  type Registration,
+  registerResponseSchema,
+  syncResponseSchema,
+  whoamiResponseSchema,
+} from "../wire/index.ts";
+import { AppserviceError } from "./errors.ts";
+import { SeenTransactions } from "./seen-transactions.ts";
+import { type AppserviceListener, listenAppservice } from "./server.ts";
+import type { Transaction } from "./transaction.ts";
+import { type KnownKeyCounts, userSyncFor } from "./user-sync.ts";
+
+/** Transaction IDs each virtual user remembers having been fed (a retried transaction skips them). */
+export const MAX_FED_TXNS_PER_USER = 100;
+
+/** Client options a virtual user's client takes (the rest the appservice sets). */
+export type VirtualUserClientOptions = Omit<
+  MatrixClientOptions,
+  "homeserverUrl" | "store" | "encryption" | "appserviceUser" | "fetch" | "logger"
+>;
+
+export interface AppserviceOptions {
+  registration: Registration;
+  homeserverUrl: string;
+  /**
+   * Where virtual users keep their state: `<dataDir>/<user>/` holds the client store (session,
+   * device ID, rooms) and the crypto store (SQLite), so a restart reuses the same devices and keys.
+   * Without it everything is in memory (tests, throwaway runs): every start makes new devices.
+   */
+  dataDir?: string;
+  /**
+   * End-to-end encryption of virtual users: `true` (default), `false` for none, or options for
+   * every user (trust requirements, store passphrase; the store location follows `dataDir`).
+   */
+  encryption?: boolean | Omit<EncryptionOptions, "store">;
+  clientOptions?: VirtualUserClientOptions;
+  logger?: Logger;
+  fetch?: FetchLike;
+  /** Called with every transaction after the virtual users had their share (e.g. to start a user an invite names). */
+  onTransaction?: (txn: Transaction, txnId: string) => void | Promise<void>;
+  /** `GET /users/{userId}` from the homeserver: create the user and say true, or false. */
+  queryUser?: (userId: string) => Promise<boolean>;
+  queryAlias?: (alias: string) => Promise<boolean>;
+}
+
+interface VirtualUser {
+  readonly client: MatrixClient;
+  readonly known: KnownKeyCounts;
+  /** Transactions this user's client handled (bounded, oldest dropped first). */
+  readonly fed: Set<string>;
+}
+
+/** A user ID as a directory name (no separators, no dots-only names). */
+function userDirName(userId: string): string {
+  return userId.replace(/[^A-Za-z0-9._=-]/g, "_");
+}
+
+/** A device ID for a new virtual user device (upper-case letters, as Synapse makes them). */
+function newDeviceId(): string {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  let out = "AS";
+  for (const b of randomBytes(10)) out += alphabet[b % 26];
+  return out;
+}
+
+export class Appservice {
+  readonly registration: Registration;
+  readonly namespaces: Namespaces;
+  readonly #opts: AppserviceOptions;
+  readonly #http: HttpClient;
+  readonly #logger: Logger;
+  readonly #users = new Map<string, Promise<VirtualUser>>();
+  readonly #started = new Map<string, VirtualUser>();
+  readonly #seen = new SeenTransactions();
+  /** Transactions and catch-ups run one at a time, in order. */
+  #chain: Promise<void> = Promise.resolve();
+  #listener: AppserviceListener | undefined;
+  #senderUserId: string | undefined;
+  #feeds = 0;
+  #closed = false;
+
+  constructor(opts: AppserviceOptions) {
+    this.registration = opts.registration;
+    this.namespaces = new Namespaces(opts.registration);
+    this.#opts = opts;
+    this.#logger = opts.logger ?? silentLogger;
+    this.#http = new HttpClient({
+      baseUrl: opts.homeserverUrl,
+      logger: this.#logger,
+      accessToken: () => opts.registration.as_token,
+      ...(opts.fetch ? { fetch: opts.fetch } : {}),
+    });
+  }
+
+  /** The appservice's own user (`@sender_localpart:server`); known after `start()`. */
+  get senderUserId(): string {
+    if (this.#senderUserId === undefined) throw new AppserviceError("CLOSED", "call start() first");
+    return this.#senderUserId;
+  }
+
+  get serverName(): string {
+    return this.senderUserId.slice(this.senderUserId.indexOf(":") + 1);
+  }
+
+  /**
+   * Asks the homeserver who the appservice is (checks the `as_token`) and, with `listen`, starts
+   * the transactions endpoint. Returns the listener's URL (the registration's `url`) if any.
+   */
+  async start(listen?: { port: number; host?: string }): Promise<string | undefined> {
+    const me = await this.#http.request({
+      method: "GET",
+      path: path`/_matrix/client/v3/account/whoami`,
+      schema: whoamiResponseSchema,
+    });
+    this.#senderUserId = me.user_id;
+    if (listen === undefined) return undefined;
+    this.#listener = await listenAppservice(
+      {
+        port: listen.port,
+        hsToken: this.registration.hs_token,
+        logger: this.#logger,
+        ...(listen.host ? { host: listen.host } : {}),
+      },
+      {
+        transaction: (txnId, txn) => this.handleTransaction(txnId, txn).then(() => undefined),
+        ...(this.#opts.queryUser ? { queryUser: this.#opts.queryUser } : {}),
+        ...(this.#opts.queryAlias ? { queryAlias: this.#opts.queryAlias } : {}),
+      },
+    );
+    return this.#listener.url;
+  }
+
+  /** Whether the appservice may act as `userId`: its own user or one of its user namespaces on this server. */
+  controls(userId: string): boolean {
+    const server = this.serverName;
+    return (
+      userId === this.senderUserId || (userId.endsWith(`:${server}`) && this.namespaces.matchesUser(userId))
+    );
+  }
+
+  /**
+   * A virtual user's client, started: the user registered (`m.login.application_service`) if new,
+   * its device created (MSC4190, else an appservice login), the client restored on it with the
+   * `as_token` and device masquerading, encryption running, and the rooms it is in loaded. Do not
+   * call `startSync()` on it: its sync data comes from transactions.
+   */
+  user(
+    localpartOrUserId: string,
+    opts: { deviceId?: string; displayName?: string } = {},
+  ): Promise<MatrixClient> {
+    if (this.#closed) return Promise.reject(new AppserviceError("CLOSED", "the appservice is closed"));
+    const userId = localpartOrUserId.startsWith("@")
+      ? localpartOrUserId
+      : `@${localpartOrUserId}:${this.serverName}`;
+    if (!this.controls(userId)) {
+      return Promise.reject(
+        new AppserviceError("NOT_IN_NAMESPACE", `${userId} is not in the appservice's namespaces`),
+      );
+    }
+    let vu = this.#users.get(userId);
+    if (!vu) {
+      vu = this.#setUp(userId, opts);
+      this.#users.set(userId, vu);
+      // A failed set-up can be tried again.
+      vu.catch(() => this.#users.delete(userId));
+    }
+    return vu.then((v) => v.client);
+  }
+
+  async #setUp(userId: string, opts: { deviceId?: string; displayName?: string }): Promise<VirtualUser> {
+    if (userId !== this.senderUserId) await this.#register(userId);
+    const dir = this.#opts.dataDir !== undefined ? join(this.#opts.dataDir, userDirName(userId)) : undefined;
+    const store: ClientStore = dir
+      ? await SqliteClientStore.open(join(dir, "client.sqlite3"))
+      : new MemoryClientStore();
+    const stored = await store.loadSession();
+    const deviceId = opts.deviceId ?? (stored?.userId === userId ? stored.deviceId : newDeviceId());
+    await this.#ensureDevice(userId, deviceId, opts.displayName);
+    const enc = this.#opts.encryption ?? true;
+    const cryptoStore: CryptoStoreOption = dir
+      ? { directory: dir }
+      : (account) => MemoryCryptoStore.open({ userId: account.userId, deviceId: account.deviceId });
+    const client = new MatrixClient({
+      ...this.#opts.clientOptions,
+      homeserverUrl: this.#opts.homeserverUrl,
+      store,
+      appserviceUser: true,
+      logger: this.#logger,
+      ...(this.#opts.fetch ? { fetch: this.#opts.fetch } : {}),
+      ...(enc === false ? {} : { encryption: { ...(enc === true ? {} : enc), store: cryptoStore } }),
+    });
+    await client.restore({
+      homeserverUrl: client.homeserverUrl,
+      userId,
+      deviceId,
+      accessToken: this.registration.as_token,
+    });
+    const vu: VirtualUser = { client, known: {}, fed: new Set() };
+    await this.#serially(async () => {
+      this.#started.set(userId, vu);
+      await this.#catchUp(vu);
+    });
+    return vu;
+  }
+
+  /** Registers a namespace user; one that exists already is fine. */
+  async #register(userId: string): Promise<void> {
+    const localpart = userId.slice(1, userId.indexOf(":"));
+    try {
+      await this.#http.request({
+        method: "POST",
+        path: path`/_matrix/client/v3/register`,
+        body: { type: LOGIN_TYPE_APPSERVICE, username: localpart, inhibit_login: true },
+        schema: registerResponseSchema,
+      });
+    } catch (e) {
+      if (!(e instanceof MatrixError && e.errcode === "M_USER_IN_USE")) throw e;
+    }
+  }
+
+  /**
+   * Creates the device if it does not exist: MSC4190's `PUT /devices/{deviceId}` (no access token
+   * left behind), or on servers without it an `m.login.application_service` login with that device
+   * (whose token is not used: requests go with the `as_token`).
+   */
+  async #ensureDevice(userId: string, deviceId: string, displayName: string | undefined): Promise<void> {
+    try {
+      await this.#http.request({
+        method: "PUT",
+        path: path`/_matrix/client/v3/devices/${deviceId}`,
+        query: { user_id: userId },
+        body: displayName !== undefined ? { display_name: displayName } : {},
+        schema: emptyResponseSchema,
+      });
+      return;
+    } catch (e) {
+      if (!(e instanceof MatrixError && e.httpStatus === 404)) {
+        throw new AppserviceError("DEVICE_SETUP_FAILED", `could not create the device of ${userId}`, {
+          cause: e,
+        });
+      }
+    }
+    try {
+      await this.#http.request({
+        method: "POST",
+        path: path`/_matrix/client/v3/login`,
+        body: {
+          type: LOGIN_TYPE_APPSERVICE,
+          identifier: { type: "m.id.user", user: userId },
+          device_id: deviceId,
+          ...(displayName !== undefined ? { initial_device_display_name: displayName } : {}),
+        },
+        schema: loginResponseSchema,
+      });
+    } catch (e) {
+      throw new AppserviceError("DEVICE_SETUP_FAILED", `could not create the device of ${userId}`, {
+        cause: e,
+      });
+    }
+  }
+
+  /** Rooms the user is in that its client does not know yet: their state, fed as a sync. */
+  async #catchUp(vu: VirtualUser): Promise<void> {
+    const client = vu.client;
+    const join: Record<string, unknown> = {};
+    for (const roomId of await client.joinedRoomIds()) {
+      if (client.getRoom(roomId)?.membership === "join") continue;
+      join[roomId] = { state: { events: await client.fetchRoomState(roomId) } };
+    }
+    if (Object.keys(join).length === 0) return;
+    await client.feedSync(syncResponseSchema.parse({ next_batch: this.#nextBatch(), rooms: { join } }));
+  }
+
+  #nextBatch(): string {
+    this.#feeds += 1;
+    return `appservice_${Date.now().toString(36)}_${this.#feeds}`;
+  }
+
+  #serially(fn: () => Promise<void>): Promise<void> {
+    const run = this.#chain.then(fn);
+    this.#chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Handles one transaction (the listener calls this; call it yourself to receive transactions
+   * some other way). Returns false for a transaction already handled. A throw means it was not
+   * handled completely: the homeserver retries it, and users that had their share skip it.
+   */
+  handleTransaction(txnId: string, txn: Transaction): Promise<boolean> {
+    if (this.#closed) return Promise.reject(new AppserviceError("CLOSED", "the appservice is closed"));
+    return this.#seen.once(txnId, () => this.#serially(() => this.#dispatch(txnId, txn)));
+  }
+
+  async #dispatch(txnId: string, txn: Transaction): Promise<void> {
+    let failure: unknown;
+    for (const vu of this.#started.values()) {
+      if (vu.fed.has(txnId)) continue;
+      try {
+        await this.#feed(vu, txnId, txn);
+      } catch (e) {
+        failure ??= e;
+        this.#logger.warn(
+          { userId: vu.client.userId, err: e instanceof Error ? e.name : "error" },
+          "transaction not handled for a virtual user",
+        );
+      }
+    }
+    if (failure !== undefined) throw failure;
+    await this.#opts.onTransaction?.(txn, txnId);
+  }
+
+  async #feed(vu: VirtualUser, txnId: string, txn: Transaction): Promise<void> {
+    const client = vu.client;
+    const view = {
+      userId: client.userId,
+      deviceId: client.deviceId,
+      membership: (roomId: string) => client.getRoom(roomId)?.membership,
+    };
+    // Key counts are updated on a copy: only a feed that went through keeps them.
+    const known: KnownKeyCounts = { ...vu.known };
+    const share = userSyncFor(view, txn, this.#nextBatch(), known);
+    if (share !== undefined) {
+      const rooms = share.response.rooms as { join: Record<string, { state?: unknown }> };
+      // A room joined in this transaction comes with its state, as a sync's newly joined room does.
+      for (const roomId of share.joined) {
+        const section = rooms.join[roomId];
+        if (section) section.state = { events: await client.fetchRoomState(roomId) };
+      }
+      await client.feedSync(syncResponseSchema.parse(share.response));
+      Object.assign(vu.known, known);
+    }
+    vu.fed.add(txnId);
+    if (vu.fed.size > MAX_FED_TXNS_PER_USER) {
+      const oldest = vu.fed.values().next().value;
+      if (oldest !== undefined) vu.fed.delete(oldest);
+    }
+  }
+
+  /** Stops the listener and closes every virtual user's client (their stores with them). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#listener?.close();
+    await this.#chain;
+    const users = await Promise.allSettled([...this.#users.values()]);
+    for (const u of users) if (u.status === "fulfilled") await u.value.client.close();
+  }
+}

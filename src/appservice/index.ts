@@ -1,0 +1,26 @@
+// keyroom/appservice: run virtual users (a bridge, or a bot) as an application service, with
+// end-to-end encryption through MSC2409/MSC4203 and MSC3202. See docs/bots.md, "Appservice mode".
+export {
+  Appservice,
+  type AppserviceOptions,
+  MAX_FED_TXNS_PER_USER,
+  type VirtualUserClientOptions,
+} from "./appservice.ts";
+export { AppserviceError, type AppserviceErrorCode } from "./errors.ts";
+export {
+  type GenerateRegistrationOptions,
+  generateRegistration,
+  parseRegistration,
+  type Registration,
+  registrationToYaml,
+} from "./registration.ts";
+export { MAX_REMEMBERED_TXNS, SeenTransactions } from "./seen-transactions.ts";
+export {
+  type AppserviceHandlers,
+  type AppserviceListener,
+  checkHsToken,
+  listenAppservice,
+  MAX_TXN_BODY_BYTES,
+} from "./server.ts";
+export { checkTxnId, MAX_TXN_ID_LENGTH, parseTransaction, type Transaction } from "./transaction.ts";
+export { type KnownKeyCounts, userSyncFor, type VirtualUserView } from "./user-sync.ts";
