@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
+  checkBackup,
   checkClaims,
   checkDecryptions,
   checkIdentity,
@@ -26,6 +27,7 @@ const otk = (key: string, fallback = false) => ({
 });
 const upload = (keys: Record<string, string>, token = "tv", status = 200): KeyExchange => ({
   kind: "upload",
+  url: "/_matrix/client/v3/keys/upload",
   token,
   status,
   request: { one_time_keys: Object.fromEntries(Object.entries(keys).map(([id, k]) => [id, otk(k)])) },
@@ -33,13 +35,65 @@ const upload = (keys: Record<string, string>, token = "tv", status = 200): KeyEx
 });
 const claim = (got: Record<string, ReturnType<typeof otk>>): KeyExchange => ({
   kind: "claim",
+  url: "/_matrix/client/v3/keys/claim",
   token: "tp",
   status: 200,
   request: { one_time_keys: { [victim.userId]: { [victim.deviceId]: "signed_curve25519" } } },
   response: { one_time_keys: Object.keys(got).length ? { [victim.userId]: { [victim.deviceId]: got } } : {} },
 });
 
+const backupUpload = (version: string, status = 200): KeyExchange => ({
+  kind: "backup_upload",
+  url: `/_matrix/client/v3/room_keys/keys?version=${version}`,
+  token: "tv",
+  status,
+  request: { rooms: {} },
+  response: {},
+});
+
 describe("kill-loop checks", () => {
+  it("backup: one version, uploads to it, every held key backed up at least as well", () => {
+    const final = (sessions: string[], backedUp = sessions.length): RunLine => ({
+      t: "backup-final",
+      version: "1",
+      backedUp,
+      total: sessions.length,
+      sessions,
+      run: -1,
+    });
+    const server = {
+      versions: ["1"],
+      keys: new Map([
+        [
+          "1",
+          new Map([
+            ["!r|s1", 0],
+            ["!r|s2", 3],
+          ]),
+        ],
+      ]),
+    };
+    const ok = checkBackup([final(["!r|s1|0", "!r|s2|5"])], [backupUpload("1")], tokens, victim, server);
+    assert.deepEqual(ok, { problems: [], uploads: 1, sessions: 2 });
+    const bad = checkBackup(
+      [final(["!r|s1|0", "!r|s2|2", "!r|s3|0"], 2)],
+      [backupUpload("1"), backupUpload("2", 403)],
+      tokens,
+      victim,
+      { ...server, versions: ["1", "2"] },
+    );
+    assert.equal(bad.problems.length, 6, bad.problems.join("\n"));
+    assert.match(bad.problems.join("\n"), /2 backup versions/);
+    assert.match(bad.problems.join("\n"), /went to version 2/);
+    assert.match(bad.problems.join("\n"), /refused with 403/);
+    assert.match(bad.problems.join("\n"), /1 of 3 room keys not marked/);
+    assert.match(bad.problems.join("\n"), /s2 is in the backup from index 3/);
+    assert.match(bad.problems.join("\n"), /s3 of !r is not in the backup/);
+    assert.deepEqual(checkBackup([], [], tokens, victim, server).problems, [
+      "the final run reported no backup state",
+    ]);
+  });
+
   it("identity: a changed device or key after the first ready is reported", () => {
     const ok: RunLine[] = [
       { t: "ready", deviceId: "D", ed25519: "k", resumed: false, run: 0 },

@@ -231,3 +231,66 @@ export function checkStoredKeys(
   }
   return problems;
 }
+
+/** What the devserver's database says about the victim user's key backup. */
+export interface ServerBackup {
+  /** Versions ever created for the user (deleted ones included). */
+  versions: readonly string[];
+  /** `roomId|sessionId` → `first_message_index` of the record the server holds, per version. */
+  keys: ReadonlyMap<string, ReadonlyMap<string, number>>;
+}
+
+/**
+ * The key backup survived the kills: one version only (a version created just before a kill is
+ * adopted, never made again), every upload of the victim went to it and was accepted, the final
+ * run marked everything backed up, and every session the victim holds is in the server's backup
+ * at least as well as the victim holds it. Returns the victim's upload count too.
+ */
+export function checkBackup(
+  lines: readonly RunLine[],
+  exchanges: readonly KeyExchange[],
+  tokenDevice: ReadonlyMap<string, DeviceRef>,
+  device: DeviceRef,
+  server: ServerBackup,
+): { problems: string[]; uploads: number; sessions: number } {
+  const problems: string[] = [];
+  if (server.versions.length !== 1) {
+    problems.push(
+      `${server.versions.length} backup versions were created (one expected: a kill must not make another)`,
+    );
+  }
+  const version = server.versions[0];
+  let uploads = 0;
+  for (const x of exchanges) {
+    if (x.kind !== "backup_upload") continue;
+    const who = tokenDevice.get(x.token);
+    if (who?.userId !== device.userId || who.deviceId !== device.deviceId) continue;
+    uploads++;
+    const uploadedTo = new URL(x.url, "http://proxy").searchParams.get("version");
+    if (uploadedTo !== version)
+      problems.push(`a backup upload went to version ${uploadedTo} (not ${version})`);
+    if (x.status !== 200) problems.push(`a backup upload was refused with ${x.status}`);
+  }
+  const final = lines.find((l): l is Extract<RunLine, { t: "backup-final" }> => l.t === "backup-final");
+  if (final === undefined)
+    return { problems: [...problems, "the final run reported no backup state"], uploads, sessions: 0 };
+  if (final.version !== version)
+    problems.push(`the final run uses backup version ${final.version}, not ${version}`);
+  if (final.backedUp !== final.total) {
+    problems.push(
+      `the final run has ${final.total - final.backedUp} of ${final.total} room keys not marked backed up`,
+    );
+  }
+  const held = server.keys.get(version ?? "") ?? new Map<string, number>();
+  for (const entry of final.sessions) {
+    const [roomId, sessionId, index] = entry.split("|");
+    const backedUp = held.get(`${roomId}|${sessionId}`);
+    if (backedUp === undefined) problems.push(`room key ${sessionId} of ${roomId} is not in the backup`);
+    else if (backedUp > Number(index)) {
+      problems.push(
+        `room key ${sessionId} is in the backup from index ${backedUp}, the victim holds it from ${index}`,
+      );
+    }
+  }
+  return { problems, uploads, sessions: final.sessions.length };
+}

@@ -21,6 +21,7 @@ import {
   unavailableReason,
 } from "../support/peers/index.ts";
 import {
+  checkBackup,
   checkClaims,
   checkDecryptions,
   checkIdentity,
@@ -29,6 +30,7 @@ import {
   checkUploads,
   type DeviceRef,
   type RunLine,
+  type ServerBackup,
 } from "./checks.ts";
 import { KillTiming, killPoint, SYNC_AIMED_SHARE, syncTarget } from "./kill-timing.ts";
 import { type RecordingProxy, startRecordingProxy } from "./recording-proxy.ts";
@@ -75,6 +77,9 @@ export interface KillLoopResult {
     otksClaimed: number;
     fallbackClaims: number;
     uploads: number;
+    /** Key backup uploads of the victim, and the room keys its final run holds (all in the backup). */
+    backupUploads: number;
+    backedUpSessions: number;
     extraDevices: number;
     foreignMessages: number;
     /** Runs aimed at the crash-during-sync window, and how many were killed inside it. */
@@ -492,6 +497,8 @@ export class KillLoop {
     let uploads = 0;
     problems.push(...peerProblems, ...this.#peerErrors, ...checkIdentity(all), ...checkNoErrors(all));
     let pendingToDevice = 0;
+    let backupUploads = 0;
+    let backedUpSessions = 0;
     if (victimDevice !== undefined && victimReady !== undefined) {
       const up = checkUploads(proxy.exchanges, tokenDevice, victimDevice, victimReady.ed25519);
       problems.push(...up.problems);
@@ -516,6 +523,11 @@ export class KillLoop {
           key_json: string;
         }[];
         problems.push(...checkStoredKeys(rows, up.uploaded));
+        const server: ServerBackup = readServerBackup(db, victimDevice.userId);
+        const bk = checkBackup(all, proxy.exchanges, tokenDevice, victimDevice, server);
+        problems.push(...bk.problems);
+        backupUploads = bk.uploads;
+        backedUpSessions = bk.sessions;
         if (rows.length === 0) problems.push("the server holds no one-time key of the victim at the end");
         const queued = db
           .prepare("SELECT COUNT(*) AS n FROM to_device WHERE user_id = ? AND device_id = ?")
@@ -539,6 +551,8 @@ export class KillLoop {
         otksClaimed,
         fallbackClaims,
         uploads,
+        backupUploads,
+        backedUpSessions,
         extraDevices,
         foreignMessages,
         syncAimedRuns,
@@ -551,6 +565,28 @@ export class KillLoop {
       },
     };
   }
+}
+
+/** The user's key backup as the devserver's database holds it (read-only). */
+function readServerBackup(db: Database.Database, userId: string): ServerBackup {
+  const versions = (
+    db.prepare("SELECT version FROM backup_versions WHERE user_id = ? ORDER BY version").all(userId) as {
+      version: number;
+    }[]
+  ).map((r) => String(r.version));
+  const keys = new Map<string, Map<string, number>>();
+  const rows = db
+    .prepare("SELECT version, room_id, session_id, first_message_index FROM backup_keys WHERE user_id = ?")
+    .all(userId) as { version: number; room_id: string; session_id: string; first_message_index: number }[];
+  for (const r of rows) {
+    let held = keys.get(String(r.version));
+    if (held === undefined) {
+      held = new Map();
+      keys.set(String(r.version), held);
+    }
+    held.set(`${r.room_id}|${r.session_id}`, r.first_message_index);
+  }
+  return { versions, keys };
 }
 
 /** The loop reached the crash-during-sync window it exists for (see kill-timing.ts). */

@@ -1,6 +1,6 @@
 // Whole victim processes SIGKILLed at random moments while they sync, decrypt and send (see
 // harness.ts): no room key lost, no event decrypted two ways, the device keys never change, no
-// one-time key reused. The bounded version; kill-loop.long.test.ts runs many more kills. Two
+// one-time key reused, every room key in the one key backup version (never a second version). The bounded version; kill-loop.long.test.ts runs many more kills. Two
 // deliberately broken crypto stores show that the loop catches the bugs it exists for.
 import assert from "node:assert/strict";
 import { after, it, describe as suite } from "node:test";
@@ -43,6 +43,8 @@ suite("kill loop (SIGKILL at random points)", () => {
     assert.ok(result.stats.peerMessages > 0, text);
     assert.ok(result.stats.victimMessages > 0, text);
     assert.ok(result.stats.uploads > 0, text);
+    assert.ok(result.stats.backupUploads > 0, text);
+    assert.ok(result.stats.backedUpSessions > 0, text);
   });
 
   it("catches room keys committed after the sync token that delivered them", async (t) => {

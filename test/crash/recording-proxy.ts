@@ -1,5 +1,6 @@
 // A recording HTTP proxy in front of the devserver. Every client of the kill-loop tests talks to
-// the server through it, so the test sees each `/keys/upload` and `/keys/claim` exchange exactly as
+// the server through it, so the test sees each `/keys/upload` and `/keys/claim` exchange (and each
+// key backup version creation and upload) exactly as
 // the server processed it, even when the client was killed before reading the response: a request
 // that reached the proxy whole is always forwarded and completed (a lost response, as in a real
 // crash), never cut short, and recorded when the server answers.
@@ -13,8 +14,13 @@ import {
 import type { AddressInfo } from "node:net";
 
 export interface KeyExchange {
-  /** "upload" (POST /keys/upload) or "claim" (POST /keys/claim). */
-  kind: "upload" | "claim";
+  /**
+   * "upload" (POST /keys/upload), "claim" (POST /keys/claim), "backup_version" (POST
+   * /room_keys/version) or "backup_upload" (PUT /room_keys/keys).
+   */
+  kind: "upload" | "claim" | "backup_version" | "backup_upload";
+  /** The request's path and query (the backup version of an upload is in the query). */
+  url: string;
   /** Bearer token of the caller, to map the exchange to a device afterwards (never printed). */
   token: string;
   status: number;
@@ -45,10 +51,13 @@ function parseJson(buf: Buffer): unknown {
 }
 
 function kindOf(method: string | undefined, url: string | undefined): KeyExchange["kind"] | undefined {
-  if (method !== "POST" || url === undefined) return undefined;
+  if (url === undefined) return undefined;
   const p = url.split("?")[0] ?? "";
+  if (method === "PUT" && /^\/_matrix\/client\/(v3|r0)\/room_keys\/keys$/.test(p)) return "backup_upload";
+  if (method !== "POST") return undefined;
   if (/^\/_matrix\/client\/(v3|r0)\/keys\/upload$/.test(p)) return "upload";
   if (/^\/_matrix\/client\/(v3|r0)\/keys\/claim$/.test(p)) return "claim";
+  if (/^\/_matrix\/client\/(v3|r0)\/room_keys\/version$/.test(p)) return "backup_version";
   return undefined;
 }
 
@@ -83,6 +92,7 @@ export async function startRecordingProxy(targetBaseUrl: string): Promise<Record
                 const auth = req.headers.authorization ?? "";
                 exchanges.push({
                   kind,
+                  url: req.url ?? "",
                   token: auth.startsWith("Bearer ") ? auth.slice(7) : "",
                   status: upRes.statusCode ?? 0,
                   request: parseJson(body),

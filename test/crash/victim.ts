@@ -77,6 +77,15 @@ export type VictimLine =
       /** Final run only: whether the victim's crypto store holds that session after everything. */
       stored?: boolean;
     }
+  /** The key backup this run uses (`created`: this run made the version). */
+  | { t: "backup"; version: string; created: boolean }
+  /** A background restore from the backup finished (it may be killed before). */
+  | { t: "restored"; imported: number; total: number }
+  /**
+   * Final run only, after uploading what was pending: the backup's version and counts, and every
+   * session the store holds as `roomId|sessionId|firstKnownIndex` (each must be in the backup).
+   */
+  | { t: "backup-final"; version: string | null; backedUp: number; total: number; sessions: string[] }
   | { t: "sending"; body: string }
   | { t: "sent"; eventId: string; body: string }
   | { t: "error"; where: string; code: string; message: string }
@@ -272,6 +281,20 @@ function observeSaves(store: SqliteClientStore): void {
   };
 }
 
+/**
+ * The key backup: the server's version is checked first (a version this device created just
+ * before a kill is adopted with the key it kept), and one is created when there is none. Uploads
+ * then run after every sync; the kill loop checks that no key is lost and that no second version
+ * is ever made.
+ */
+async function setUpBackup(client: MatrixClient): Promise<void> {
+  const backup = client.crypto.backup;
+  await backup.checkVersion();
+  const version = (await backup.status({ check: false })).version;
+  if (version !== undefined) return out({ t: "backup", version, created: false });
+  out({ t: "backup", version: (await backup.createVersion()).version, created: true });
+}
+
 /** Most syncs the final run makes to drain the server (each must carry to-device messages). */
 const MAX_DRAIN_SYNCS = 10_000;
 
@@ -310,6 +333,7 @@ async function main(): Promise<void> {
     if (room.roomId === cfg.roomId) report(ev, "late");
   });
   client.on("error", (e) => out(errorLine("client", e)));
+  await setUpBackup(client);
 
   if (cfg.mode === "final") {
     // Catch up: sync until the server holds nothing more for us (it hands out a bounded number of
@@ -332,6 +356,9 @@ async function main(): Promise<void> {
         undecrypted.push(undecLine(ev, "history"));
       else report(ev, "history");
     }
+    await client.crypto.backup.idle();
+    await client.crypto.backup.uploadPending();
+    const backupStatus = await client.crypto.backup.status({ check: false });
     const { userId, deviceId } = client;
     await client.close();
     // Say how each failure came about: is the session in the store at all?
@@ -347,6 +374,24 @@ async function main(): Promise<void> {
           (await crypto.getInboundGroupSession(cfg.roomId, u.sessionId)) !== undefined;
         out({ ...u, stored });
       }
+      const sessions: string[] = [];
+      let after: { roomId: string; sessionId: string } | undefined;
+      for (;;) {
+        const page = await crypto.listInboundGroupSessions(
+          after === undefined ? { limit: 500 } : { after, limit: 500 },
+        );
+        for (const r of page) sessions.push(`${r.roomId}|${r.sessionId}|${r.firstKnownIndex}`);
+        const last = page[page.length - 1];
+        if (page.length < 500 || last === undefined) break;
+        after = { roomId: last.roomId, sessionId: last.sessionId };
+      }
+      out({
+        t: "backup-final",
+        version: backupStatus.version ?? null,
+        backedUp: backupStatus.backedUp,
+        total: backupStatus.total,
+        sessions,
+      });
     } finally {
       await crypto.close();
     }
@@ -356,6 +401,12 @@ async function main(): Promise<void> {
 
   await client.startSync();
   out({ t: "synced" });
+  // A restore in the background, so that kills land in it too (it re-imports what the store holds,
+  // and marks what the backup has).
+  client.crypto.backup.restore().then(
+    (r) => out({ t: "restored", imported: r.imported, total: r.total }),
+    (e: unknown) => out(errorLine("restore", e)),
+  );
   for (let n = 0; ; n++) {
     const body = `victim ${cfg.runTag} #${n}`;
     out({ t: "sending", body });
