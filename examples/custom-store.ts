@@ -47,7 +47,19 @@ export class LoggingCryptoStore implements CryptoStore {
     this.log("closed");
   }
 
-  // Every read goes straight to the wrapped store.
+  // The cross-process lease and every read go straight to the wrapped store.
+  tryAcquireLease(durationMs: number) {
+    return this.inner.tryAcquireLease(durationMs);
+  }
+  renewLease(durationMs: number) {
+    return this.inner.renewLease(durationMs);
+  }
+  releaseLease() {
+    return this.inner.releaseLease();
+  }
+  onChangedElsewhere(listener: () => void) {
+    return this.inner.onChangedElsewhere(listener);
+  }
   loadIdentity(): Promise<StoreIdentity> {
     return this.inner.loadIdentity();
   }

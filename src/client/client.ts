@@ -241,6 +241,7 @@ export class MatrixClient extends RoomsClient {
         ...(enc.shareWith !== undefined ? { shareWith: enc.shareWith } : {}),
         ...(enc.senderRequirement !== undefined ? { senderRequirement: enc.senderRequirement } : {}),
         clientSince: this.nextBatch,
+        ...(enc.lease !== undefined ? { lease: enc.lease } : {}),
       });
     } catch (e) {
       if (opened.owned) await opened.store.close();

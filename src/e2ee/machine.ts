@@ -207,6 +207,8 @@ export class OlmMachine {
     this.#resetChanges();
     if (clean) return;
     this.#upload = undefined;
+    // (A save refused as STALE lands here too: another process wrote, so read everything again.)
+    this.#kept.replays.invalidate();
     try {
       this.#parts = await buildParts(this.#ctx, this.#kept);
     } catch {
@@ -230,6 +232,25 @@ export class OlmMachine {
 
   get identityKeys(): IdentityKeys {
     return this.#parts.own.identityKeys;
+  }
+
+  /**
+   * Another process (or tab) wrote to the store since this machine last read it — the client
+   * learns that when it takes the store's lease (`StoreLease`). Drops everything read from the
+   * store and reads it again: the account and its one-time keys, Olm sessions, inbound and
+   * outbound Megolm sessions (with their message counters and sharing), device lists and tracked
+   * users, cross-signing identities and keys, key requests, queued to-device messages, and which
+   * replay records are complete. The keys upload built from the old account is dropped (the next
+   * `outgoingRequests` builds it from the stored one). Memory-only state stays: verification
+   * flows, events waiting for their key, key requests held for verification, claim back-off,
+   * unsaved replay records.
+   */
+  reload(): Promise<void> {
+    return this.#step(async () => {
+      this.#upload = undefined;
+      this.#kept.replays.invalidate();
+      this.#parts = await buildParts(this.#ctx, this.#kept);
+    });
   }
 
   /** Saves what is still unsaved and stops accepting steps. */

@@ -19,6 +19,7 @@ export {
   StoreKeyError,
   type StoreKeyErrorCode,
   StoreLockedError,
+  type StoreLockedErrorCode,
   StoreMismatchError,
   type StoreMismatchErrorCode,
 } from "./errors.ts";
@@ -28,10 +29,16 @@ export {
   IndexedDbCryptoStore,
   type IndexedDbCryptoStoreOptions,
 } from "./indexeddb/idb-store.ts";
-export type { WebLockManager } from "./indexeddb/lock.ts";
+export type { LeaseChannel, LeaseChannelFactory, WebLockManager } from "./indexeddb/lease.ts";
 export { IDB_SCHEMA_VERSION } from "./indexeddb/upgrades.ts";
 export { asJsonObject, type JsonObject, type JsonValue, MAX_STORED_JSON_DEPTH } from "./json.ts";
 export { MemoryCryptoStore, type MemoryCryptoStoreOptions, MemoryStoreData } from "./memory/memory-store.ts";
 export * from "./records.ts";
-export type { CryptoStore, InboundGroupSessionCounts, InboundGroupSessionPage } from "./store.ts";
+export type {
+  CryptoStore,
+  InboundGroupSessionCounts,
+  InboundGroupSessionPage,
+  LeaseGrant,
+  StoreLease,
+} from "./store.ts";
 export * from "./validate.ts";

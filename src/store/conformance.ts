@@ -53,6 +53,11 @@ export interface ConformanceTarget {
   readonly encrypted: boolean;
   /** Inbound sessions in the bulk import test (default 100 000). */
   readonly bulkCount?: number;
+  /**
+   * Several handles (processes, tabs) may open the location at once and take turns through the
+   * lease (SQLite, IndexedDB). False: a second open is refused with `StoreLockedError("LOCKED")`.
+   */
+  readonly shared?: boolean;
 }
 
 export function runCryptoStoreConformance(target: ConformanceTarget): void {
@@ -116,22 +121,72 @@ export function runCryptoStoreConformance(target: ConformanceTarget): void {
       });
     });
 
-    it("allows one open handle at a time and releases the lock on close", async () => {
-      const fixture = await target.createFixture();
-      try {
-        const first = await fixture.open({ userId: ALICE, deviceId: DEVICE });
-        await assert.rejects(fixture.open({ userId: ALICE, deviceId: DEVICE }), (e) => {
-          assert.ok(e instanceof StoreLockedError);
-          assert.equal(e.code, "LOCKED");
-          return true;
-        });
-        await first.close();
-        const second = await fixture.open({ userId: ALICE, deviceId: DEVICE });
-        await second.close();
-      } finally {
-        await fixture.cleanup();
-      }
-    });
+    if (target.shared === true) {
+      it("shares the location between handles through the lease, refusing stale writes", async () => {
+        const fixture = await target.createFixture();
+        try {
+          const a = await fixture.open({ userId: ALICE, deviceId: DEVICE });
+          const b = await fixture.open({ userId: ALICE, deviceId: DEVICE });
+          try {
+            assert.deepEqual(await a.tryAcquireLease(60_000), { stale: false });
+            assert.equal(await b.tryAcquireLease(60_000), undefined, "held by a");
+            assert.equal(await a.renewLease(60_000), true);
+            await a.saveChanges({ nextBatch: "s1" });
+            await a.releaseLease();
+            // b takes it after a wrote: b's memory is stale, and says so once.
+            assert.deepEqual(await b.tryAcquireLease(60_000), { stale: true });
+            assert.equal(await b.getNextBatch(), "s1");
+            await b.saveChanges({ nextBatch: "s2" });
+            assert.equal(await a.tryAcquireLease(60_000), undefined, "held by b");
+            // a, not holding it and behind b, may not write.
+            await assert.rejects(a.saveChanges({ nextBatch: "old" }), (e) => {
+              assert.ok(e instanceof StoreLockedError);
+              assert.equal(e.code, "STALE");
+              return true;
+            });
+            assert.equal(await a.renewLease(60_000), false);
+            await b.releaseLease();
+            assert.deepEqual(await b.tryAcquireLease(60_000), { stale: false }, "nobody came in between");
+            await b.releaseLease();
+            // A save outside the lease takes the store for one transaction: the others reload.
+            await b.saveChanges({ nextBatch: "s3" });
+            assert.deepEqual(await a.tryAcquireLease(60_000), { stale: true });
+            assert.equal(await a.getNextBatch(), "s3");
+            await a.saveChanges({ nextBatch: "s4" });
+            await a.releaseLease();
+            await assert.rejects(b.saveChanges({ nextBatch: "old" }), StoreLockedError);
+            assert.equal(await b.getNextBatch(), "s4", "the refused write saved nothing");
+          } finally {
+            await a.close();
+            await b.close();
+          }
+          // Closing released it.
+          const c = await fixture.open({ userId: ALICE, deviceId: DEVICE });
+          assert.notEqual(await c.tryAcquireLease(60_000), undefined);
+          await c.close();
+        } finally {
+          await fixture.cleanup();
+        }
+      });
+    } else {
+      it("allows one open handle at a time and releases the lock on close", async () => {
+        const fixture = await target.createFixture();
+        try {
+          const first = await fixture.open({ userId: ALICE, deviceId: DEVICE });
+          assert.deepEqual(await first.tryAcquireLease(60_000), { stale: false }, "one handle: never stale");
+          await assert.rejects(fixture.open({ userId: ALICE, deviceId: DEVICE }), (e) => {
+            assert.ok(e instanceof StoreLockedError);
+            assert.equal(e.code, "LOCKED");
+            return true;
+          });
+          await first.close();
+          const second = await fixture.open({ userId: ALICE, deviceId: DEVICE });
+          await second.close();
+        } finally {
+          await fixture.cleanup();
+        }
+      });
+    }
 
     it("refuses use after close", async () => {
       const fixture = await target.createFixture();

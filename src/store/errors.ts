@@ -64,20 +64,36 @@ export class StoreMismatchError extends Error {
   }
 }
 
-export type StoreLockedErrorCode = "LOCKED";
+export type StoreLockedErrorCode =
+  /** Another process or client holds the store, and this one cannot share it (memory store, an IndexedDB upgrade). */
+  | "LOCKED"
+  /** The store's lease (see `StoreLease`) was not free within the wait budget (`leaseTimeoutMs`). */
+  | "LEASE_TIMEOUT"
+  /** Another process took the store since this one last held it: what this one holds in memory may be old. */
+  | "STALE";
 
-/** Another process (or another open handle in this one) is using the store. */
+const LOCKED_MESSAGES: Readonly<Record<StoreLockedErrorCode, string>> = {
+  LOCKED:
+    "is in use by another process or client; only one may use this store at a time " +
+    "(close it there first, or use another store location)",
+  LEASE_TIMEOUT:
+    "stayed leased by another process for longer than this one may wait (leaseTimeoutMs); " +
+    "that process may be stuck, or the budget is too short for this machine",
+  STALE:
+    "was written by another process since this one last held its lease; nothing was saved. " +
+    "Take the lease (which reloads) and try again",
+};
+
+/** Another process (or another open handle in this one) is using the store, or took it since. */
 export class StoreLockedError extends Error {
   override readonly name = "StoreLockedError";
-  readonly code: StoreLockedErrorCode = "LOCKED";
+  readonly code: StoreLockedErrorCode;
   readonly location: string;
 
-  constructor(location: string, options?: { cause?: unknown }) {
-    super(
-      `the crypto store at ${location} is in use by another process or client; ` +
-        "only one may use a store at a time (close it there first, or use another store location)",
-      options,
-    );
+  constructor(location: string, options?: { cause?: unknown; code?: StoreLockedErrorCode }) {
+    const code = options?.code ?? "LOCKED";
+    super(`the crypto store at ${location} ${LOCKED_MESSAGES[code]}`, options);
+    this.code = code;
     this.location = location;
   }
 }

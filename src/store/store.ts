@@ -18,7 +18,8 @@
  * - records are validated on the way in and on the way back (use `parse*` from `validate.ts`);
  * - `saveChanges` is all-or-nothing, and applies its parts in the order documented on `CryptoChanges`;
  * - the store is bound to one `{ userId, deviceId }` at creation (`StoreMismatchError` otherwise)
- *   and used by one client at a time (`StoreLockedError` otherwise);
+ *   and shared between processes through its lease (`StoreLease`; a write from a process whose view
+ *   is old is refused with `StoreLockedError("STALE")`);
  * - pickles, the account, secrets, custom values and queued request bodies are encrypted at rest; IDs, public
  *   keys, trust and flags may stay in clear for lookups.
  */
@@ -55,7 +56,43 @@ export interface InboundGroupSessionPage {
   readonly limit: number;
 }
 
-export interface CryptoStore {
+/** What taking the lease found. */
+export interface LeaseGrant {
+  /**
+   * Another process (or store instance) took the lease or wrote since this instance last held it:
+   * whatever the caller keeps in memory from this store is old and must be read again.
+   */
+  readonly stale: boolean;
+}
+
+/**
+ * Sharing one store between processes (and tabs), after matrix-rust-sdk's cross-process lock: a
+ * process holds the store's lease only while it works on it (one sync response, one send), and a
+ * generation counter in the store tells the next holder whether someone else wrote in between.
+ *
+ * - `tryAcquireLease` takes the lease if it is free, expired or already ours; it never waits (the
+ *   client waits and retries: the store layer has no timers). Undefined: another holder has it.
+ * - A lease expires `durationMs` after it was taken or renewed, so a killed process does not block
+ *   the store; `renewLease` extends it (false: it was lost, another process took it).
+ * - `saveChanges` is fenced: it throws `StoreLockedError("STALE")` (and saves nothing) when another
+ *   instance took the lease or wrote since this one last held it or wrote, whether or not this one
+ *   holds the lease now. A save outside the lease takes the store for that one transaction.
+ *
+ * Back ends that only one process can use (the memory store) always grant, never stale.
+ */
+export interface StoreLease {
+  tryAcquireLease(durationMs: number): Promise<LeaseGrant | undefined>;
+  /** Extends the lease this instance holds; false if it no longer holds it. */
+  renewLease(durationMs: number): Promise<boolean>;
+  releaseLease(): Promise<void>;
+  /**
+   * Calls `listener` when another context says it released the store after writing (IndexedDB, over a
+   * BroadcastChannel), so idle holders of cached state can reload early. Returns the unsubscribe.
+   */
+  onChangedElsewhere(listener: () => void): () => void;
+}
+
+export interface CryptoStore extends StoreLease {
   /** The user and device this store belongs to (log in again with `deviceId` to reuse the device). */
   loadIdentity(): Promise<StoreIdentity>;
   loadAccount(): Promise<AccountRecord | undefined>;

@@ -63,6 +63,13 @@ export interface KillLoopOptions {
   foreignPeers?: readonly PeerKind[];
   /** Fault injection (see `VictimConfig.fault`) in the killed runs; the final run is clean. */
   fault?: VictimConfig["fault"];
+  /**
+   * Two victim processes on one store (issue 13): each run first starts a partner on the victim's
+   * directory and, once it is ready (it logs in on the first run), the victim as usual; both sync,
+   * decrypt and send, taking turns on the store's lease. The partner is SIGKILLed too, at a random
+   * moment after the victim.
+   */
+  pair?: boolean;
 }
 
 export interface KillLoopResult {
@@ -93,6 +100,9 @@ export interface KillLoopResult {
     finalToDevice: number;
     /** To-device messages the server still held for the victim at the end. */
     pendingToDevice: number;
+    /** Pair mode: runs in which both processes were up, and the messages the partners sent. */
+    pairedRuns: number;
+    partnerMessages: number;
   };
 }
 
@@ -153,6 +163,7 @@ export class KillLoop {
       kills: opts.kills,
       maxExtraDevices: opts.maxExtraDevices ?? 3,
       foreignPeers: opts.foreignPeers ?? [],
+      pair: opts.pair ?? false,
     };
     process.once("exit", this.#onExit);
   }
@@ -379,16 +390,20 @@ export class KillLoop {
     let killedInSync = 0;
     let killedInCarryingSync = 0;
     let killedBeforeReady = 0;
+    let pairedRuns = 0;
+    let partnerMessages = 0;
     for (let run = 0; run < this.#opts.kills; run++) {
       const aimAtSync = this.#rand() < SYNC_AIMED_SHARE;
       let aim: string;
       let v: VictimRun;
       let exitedEarly: number | undefined;
+      const partner = await this.#partner({ ...victimCfg("run", run), runTag: `r${run}p` });
       if (aimAtSync) {
         // The victim kills itself partway into handling its n-th carrying /sync response (scaled by
         // how long handling took in earlier runs); the parent only guards against idling.
         syncAimedRuns++;
-        const nth = this.#between(1, 3);
+        // In pair mode later on average, so the two processes overlap for a while.
+        const nth = this.#opts.pair ? this.#between(2, 6) : this.#between(1, 3);
         const fraction = this.#rand() * 0.9;
         const msPerItem = timing.handlingMsPerItem();
         aim = `${Math.round(fraction * 100)}% into carrying sync #${nth} (${msPerItem.toFixed(2)} ms/item)`;
@@ -425,6 +440,22 @@ export class KillLoop {
       );
       if (exitedEarly !== undefined)
         problems.push(`run ${run} exited by itself (${exitedEarly}) before the kill`);
+      const p = partner;
+      if (p !== undefined) {
+        // The partner goes on alone for a while (it may hold the lease, or be handling a sync), then dies.
+        await this.#aliveAfter(p, Math.floor(this.#rand() * timing.startupMs()));
+        p.child.kill("SIGKILL");
+        const pCode = await p.exited;
+        for (const l of p.lines) all.push({ ...l, run });
+        noteReady(p.lines);
+        if (p.lines.some((l) => l.t === "synced")) pairedRuns++;
+        partnerMessages += p.lines.filter((l) => l.t === "sent").length;
+        schedule.push(
+          `run ${run} partner: ${p.lines.length} lines (${tally(p.lines)})` +
+            (pCode !== null ? `; EXITED EARLY (${pCode}): ${p.stderrTail.join(" | ")}` : ""),
+        );
+        if (pCode !== null) problems.push(`run ${run}'s partner exited by itself (${pCode}) before the kill`);
+      }
       await stir();
       // Let the peer run ahead while the victim is down: a backlog to catch up on, now and then a
       // big one (several room keys and rotations in one sync, a limited timeline).
@@ -562,8 +593,21 @@ export class KillLoop {
         finalSyncs: drained?.syncs ?? 0,
         finalToDevice: drained?.toDevice ?? 0,
         pendingToDevice,
+        pairedRuns,
+        partnerMessages,
       },
     };
+  }
+
+  /**
+   * Pair mode: the partner on the victim's store, once it is ready (on the first run it logs the
+   * device in, so the victim resumes the same device); undefined when not in pair mode.
+   */
+  async #partner(cfg: VictimConfig): Promise<VictimRun | undefined> {
+    if (!this.#opts.pair) return undefined;
+    const p = spawnVictim(cfg, this.#children);
+    await p.waitFor("ready");
+    return p;
   }
 }
 

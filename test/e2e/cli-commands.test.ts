@@ -440,8 +440,7 @@ describe("keyroom CLI", { concurrency: true }, () => {
     assert.equal(line?.event_id, eventId);
     assert.equal(line?.body, "live one");
 
-    // The tail holds Bob's stores. Commands that need neither still work; an encrypted send,
-    // which needs the crypto store, says why it cannot run.
+    // Bob's tail shares his stores: commands beside it work, plaintext or encrypted.
     assert.match(await inProcess(["send", roomId, "from bob meanwhile", "--profile", b.profile]), EVENT_ID);
     assert.match(
       await inProcess(["rooms", "--profile", b.profile]),
@@ -451,12 +450,29 @@ describe("keyroom CLI", { concurrency: true }, () => {
       await inProcess(["create-room", "--encrypted", "--invite", b.userId, "--profile", a.profile])
     ).trim();
     await inProcess(["join", secret, "--profile", b.profile]);
-    const locked = await runInProcess(["send", secret, "blocked", "--profile", b.profile]);
-    assert.equal(locked.code, 1);
-    assert.match(
-      locked.stderr,
-      /^keyroom: the crypto store at .* is in use by another process.*\(LOCKED\)\n$/,
+    // Two encrypted sends from Bob's profile at once, in processes of their own, beside his tail:
+    // they take turns on the crypto store's lease, and the tail decrypts both.
+    const sends = await Promise.all(
+      ["bob one", "bob two"].map((text) => keyroom(["send", secret, text, "--profile", b.profile])),
     );
+    for (const run of sends) {
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stdout, EVENT_ID);
+    }
+    const sent = sends.map((run) => run.stdout.trim());
+    // Waits on the tail's output, not on a clock.
+    while (!sent.every((id) => out.includes(id))) {
+      await new Promise((resolve, reject) => {
+        child.stdout.once("data", resolve);
+        child.once("close", () => reject(new Error(`tail exited: ${stderr}`)));
+      });
+    }
+    const seen = jsonLines(out).filter((l) => sent.includes(String(l.event_id)));
+    assert.deepEqual(seen.map((l) => l.body).sort(), ["bob one", "bob two"]);
+    assert.ok(seen.every((l) => l.encrypted === true && l.decrypted === true));
+    // And Alice reads them.
+    const aliceSees = jsonLines(await inProcess(["tail", secret, "--limit", "2", "--profile", a.profile]));
+    assert.deepEqual(aliceSees.map((l) => l.body).sort(), ["bob one", "bob two"]);
 
     child.kill("SIGINT");
     assert.equal(await exited, 0, stderr);

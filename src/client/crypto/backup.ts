@@ -75,6 +75,8 @@ export interface KeyBackupHost {
   /** Emits events that waited for keys the backup gave. */
   emitRedecrypted(events: readonly DecryptedRoomEvent[]): Promise<void>;
   reportError(error: unknown): void;
+  /** Runs background work as one unit of work on the crypto store (its lease); inline when absent. */
+  exclusive?<T>(work: () => Promise<T>): Promise<T>;
 }
 
 function keyBytes(key: Uint8Array | string): Uint8Array {
@@ -297,10 +299,13 @@ export class KeyBackup {
     while (this.#again && !this.#closed) {
       this.#again = false;
       try {
-        if (!this.#versionChecked && (await this.#backup.status()).version !== undefined)
-          await this.checkVersion();
-        await this.fetchMissingKeys();
-        await this.uploadPending();
+        const work = async () => {
+          if (!this.#versionChecked && (await this.#backup.status()).version !== undefined)
+            await this.checkVersion();
+          await this.fetchMissingKeys();
+          await this.uploadPending();
+        };
+        await (this.#host.exclusive?.(work) ?? work());
       } catch (e) {
         // Retried after the next sync; say what failed, never a key.
         this.#host.logger.warn({ err: errorSummary(e) }, "key backup work failed");

@@ -43,6 +43,7 @@ import { DehydratedDevices } from "./dehydration.ts";
 import { sendOutgoingRequest } from "./dispatch.ts";
 import { ClientCryptoError } from "./errors.ts";
 import { HistorySharing, type SharedHistory } from "./history-sharing.ts";
+import { LeaseKeeper, type LeaseOptions } from "./lease.ts";
 import type { OpenedStore } from "./options.ts";
 import { OutgoingRequestLoop, Serial } from "./outgoing.ts";
 import { Recovery } from "./recovery.ts";
@@ -99,6 +100,8 @@ export interface ClientCryptoOpenOptions {
    * are then fetched from `/keys/changes`.
    */
   readonly clientSince?: string | undefined;
+  /** Taking turns on a store shared with other processes or tabs (see `LeaseKeeper`). */
+  readonly lease?: LeaseOptions;
 }
 
 export interface KeyImportResult {
@@ -161,10 +164,20 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   /** A sync brought a room key bundle: the ready ones are imported before its token is saved. */
   #bundlesArrived = false;
 
-  private constructor(machine: OlmMachine, host: ClientCryptoHost, store: OpenedStore) {
+  /** The crypto store's lease: every unit of work that touches the engine runs under it. */
+  readonly #lease: LeaseKeeper;
+  readonly #stopListening: () => void;
+
+  private constructor(machine: OlmMachine, host: ClientCryptoHost, store: OpenedStore, lease: LeaseKeeper) {
     this.machine = machine;
     this.#host = host;
     this.#store = store;
+    this.#lease = lease;
+    lease.onStale = () => this.#reload();
+    // Another tab wrote and let go: catch up now rather than at our next turn (IndexedDB only).
+    this.#stopListening = store.store.onChangedElsewhere(() => {
+      if (!this.#closed) this.exclusive(async () => undefined).catch((e: unknown) => host.reportError(e));
+    });
     this.secretStorage = new SecretStorage({
       http: host.http,
       userId: machine.userId,
@@ -174,6 +187,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       machine,
       send: (request) => sendOutgoingRequest(host.http, request),
       onError: (error, request) => this.#requestFailed(error, request),
+      exclusive: (work) => lease.run(work),
     });
     this.backup = new KeyBackup({
       machine,
@@ -183,6 +197,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       setAccountData: (type, content) => host.setAccountData(type, content),
       emitRedecrypted: (events) => this.#emitRedecrypted(events),
       reportError: (error) => host.reportError(error),
+      exclusive: (work) => lease.run(work),
     });
     this.dehydration = new DehydratedDevices({
       http: host.http,
@@ -193,6 +208,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       flush: () => this.#loop.run(),
       emitRedecrypted: (events) => this.#emitRedecrypted(events),
       reportError: (error) => host.reportError(error),
+      exclusive: (work) => lease.run(work),
     });
     const backup = this.backup;
     this.recovery = new Recovery({
@@ -228,19 +244,46 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
 
   /** Opens the engine on the store and sends what it has to (first login: device and one-time keys). */
   static async open(options: ClientCryptoOpenOptions): Promise<ClientCrypto> {
-    const machine = await OlmMachine.open({
-      userId: options.userId,
-      deviceId: options.deviceId,
-      store: options.store.store,
-      verifyDevices: options.verifyDevices ?? false,
-      onlyVerifiedDevices: options.onlyVerifiedDevices ?? false,
-      shareWith: options.shareWith ?? "all",
-      senderRequirement: options.senderRequirement ?? "accept",
+    const store = options.store.store;
+    const lease = new LeaseKeeper(
+      store,
+      options.host.clock ?? systemClock,
+      `${options.userId}/${options.deviceId}`,
+      options.lease,
+    );
+    return lease.run(async () => {
+      const machine = await OlmMachine.open({
+        userId: options.userId,
+        deviceId: options.deviceId,
+        store,
+        verifyDevices: options.verifyDevices ?? false,
+        onlyVerifiedDevices: options.onlyVerifiedDevices ?? false,
+        shareWith: options.shareWith ?? "all",
+        senderRequirement: options.senderRequirement ?? "accept",
+      });
+      const crypto = new ClientCrypto(machine, options.host, options.store, lease);
+      if (options.clientSince === undefined) crypto.#gapFrom = await store.getNextBatch();
+      await crypto.#loop.run();
+      return crypto;
     });
-    const crypto = new ClientCrypto(machine, options.host, options.store);
-    if (options.clientSince === undefined) crypto.#gapFrom = await options.store.store.getNextBatch();
-    await crypto.#loop.run();
-    return crypto;
+  }
+
+  /**
+   * Runs `work` as one unit of work on the crypto store: under its lease, after reloading the
+   * engine if another process or tab wrote since this one last held it. Units nest.
+   */
+  exclusive<T>(work: () => Promise<T>): Promise<T> {
+    return this.#lease.run(work);
+  }
+
+  /** Another process wrote: the engine's caches and what this driver derived from them go. */
+  async #reload(): Promise<void> {
+    await this.machine.reload();
+    // Members may have joined in the range the other process synced: fetch the lists again.
+    this.#membersLoaded.clear();
+    this.#recorded.clear();
+    this.#roomTrust.clear();
+    this.#host.logger.debug({}, "crypto store written by another process; reloaded");
   }
 
   get userId(): string {
@@ -260,9 +303,39 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     return this.#loop.run();
   }
 
+  /** Before each sync request: what `handleSyncUnit` compares to see if another process synced. */
+  syncMark(): number {
+    return this.#lease.reloads;
+  }
+
+  /**
+   * Handles one sync response under the lease. When another process sharing the store handled a
+   * sync since this request went out (the store's token moved past `since`), this response covers
+   * a range whose to-device messages were already consumed: it is dropped, and the loop syncs on
+   * from the store's token.
+   */
+  handleSyncUnit(
+    since: string | undefined,
+    mark: number,
+    handle: () => Promise<void>,
+  ): Promise<{ resumeFrom: string } | undefined> {
+    return this.#lease.run(async () => {
+      if (this.#lease.reloads !== mark) {
+        const shared = await this.#store.store.getNextBatch();
+        if (shared !== undefined && shared !== since) return { resumeFrom: shared };
+      }
+      await handle();
+      return undefined;
+    });
+  }
+
   // ---- SyncProcessor ----
 
-  async processSyncChanges(changes: SyncCryptoChanges): Promise<ToDeviceEvent[]> {
+  processSyncChanges(changes: SyncCryptoChanges): Promise<ToDeviceEvent[]> {
+    return this.exclusive(() => this.#processSyncChanges(changes));
+  }
+
+  async #processSyncChanges(changes: SyncCryptoChanges): Promise<ToDeviceEvent[]> {
     this.#ensureOpen();
     if (changes.changedMemberships.length > 0) {
       await this.machine.receiveRoomMembership(changes.changedMemberships);
@@ -295,7 +368,11 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     );
   }
 
-  async decryptRoomEvent(room: Room, event: ClientEvent): Promise<DecryptionResult> {
+  decryptRoomEvent(room: Room, event: ClientEvent): Promise<DecryptionResult> {
+    return this.exclusive(() => this.#decryptRoomEvent(room, event));
+  }
+
+  async #decryptRoomEvent(room: Room, event: ClientEvent): Promise<DecryptionResult> {
     try {
       const requirement = (await this.#trustOf(room.roomId)).senderRequirement;
       const opts = requirement === undefined ? {} : { senderRequirement: requirement };
@@ -324,7 +401,11 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
    * After the sync's events went out: record newly encrypted rooms and track their members (their
    * state is applied by now), emit events whose key arrived, and send what the engine queued.
    */
-  async beforeSaveSyncToken(_nextBatch: string): Promise<void> {
+  beforeSaveSyncToken(_nextBatch: string): Promise<void> {
+    return this.exclusive(() => this.#beforeSaveSyncToken(_nextBatch));
+  }
+
+  async #beforeSaveSyncToken(_nextBatch: string): Promise<void> {
     this.#ensureOpen();
     const changed = this.#changedRooms;
     this.#changedRooms = new Set();
@@ -409,28 +490,30 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     type: string,
     content: JsonObject,
   ): Promise<{ type: string; content: JsonObject }> {
-    return this.#sends.run(async () => {
-      this.#ensureOpen();
-      const roomId = room.roomId;
-      await this.#recordRoom(room, { fromSync: false, track: false });
-      await this.#loadMembers(room);
-      const members: RoomMember[] = [];
-      for (const m of room.members) {
-        if (m.membership === "join" || m.membership === "invite") {
-          members.push({ userId: m.userId, membership: m.membership });
+    return this.#sends.run(() =>
+      this.#lease.run(async () => {
+        this.#ensureOpen();
+        const roomId = room.roomId;
+        await this.#recordRoom(room, { fromSync: false, track: false });
+        await this.#loadMembers(room);
+        const members: RoomMember[] = [];
+        for (const m of room.members) {
+          if (m.membership === "join" || m.membership === "invite") {
+            members.push({ userId: m.userId, membership: m.membership });
+          }
         }
-      }
-      const userIds = members.map((m) => m.userId);
-      await this.#refreshDevices(userIds);
-      await this.#claimSessions(userIds);
-      const visibility = historyVisibilityOf(room);
-      // The room's recorded `shareWith` is applied by the engine.
-      const shares = await this.machine.shareRoomKey(roomId, members, {
-        ...(visibility !== undefined ? { historyVisibility: visibility } : {}),
-      });
-      if (shares.length > 0) await this.#loop.run();
-      return { type: "m.room.encrypted", content: await this.#encrypt(roomId, type, content) };
-    });
+        const userIds = members.map((m) => m.userId);
+        await this.#refreshDevices(userIds);
+        await this.#claimSessions(userIds);
+        const visibility = historyVisibilityOf(room);
+        // The room's recorded `shareWith` is applied by the engine.
+        const shares = await this.machine.shareRoomKey(roomId, members, {
+          ...(visibility !== undefined ? { historyVisibility: visibility } : {}),
+        });
+        if (shares.length > 0) await this.#loop.run();
+        return { type: "m.room.encrypted", content: await this.#encrypt(roomId, type, content) };
+      }),
+    );
   }
 
   /**
@@ -494,7 +577,11 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
    * Before inviting `userId` to an encrypted room whose history is `shared` or `world_readable`:
    * sends them the bundle of its shareable keys. Undefined when the room does not allow it.
    */
-  async shareRoomHistory(room: Room, userId: string): Promise<SharedHistory | undefined> {
+  shareRoomHistory(room: Room, userId: string): Promise<SharedHistory | undefined> {
+    return this.exclusive(() => this.#shareRoomHistory(room, userId));
+  }
+
+  async #shareRoomHistory(room: Room, userId: string): Promise<SharedHistory | undefined> {
     this.#ensureOpen();
     const visibility = historyVisibilityOf(room) ?? "shared";
     if (!room.encrypted || !(visibility === "shared" || visibility === "world_readable")) return undefined;
@@ -503,6 +590,10 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
 
   /** We joined `roomId` on `inviter`'s invite: their key bundle is imported now or when it comes. */
   inviteAccepted(roomId: string, inviter: string): Promise<void> {
+    return this.exclusive(() => this.#inviteAccepted(roomId, inviter));
+  }
+
+  #inviteAccepted(roomId: string, inviter: string): Promise<void> {
     this.#ensureOpen();
     return this.historySharing.inviteAccepted(roomId, inviter);
   }
@@ -510,7 +601,11 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   // ---- devices and trust ----
 
   /** The user's devices (their keys fetched first if we do not follow them yet), without deleted ones. */
-  async getUserDevices(userId: string): Promise<DeviceInfo[]> {
+  getUserDevices(userId: string): Promise<DeviceInfo[]> {
+    return this.exclusive(() => this.#getUserDevices(userId));
+  }
+
+  async #getUserDevices(userId: string): Promise<DeviceInfo[]> {
     this.#ensureOpen();
     await this.#refreshDevices([userId]);
     return (await this.machine.getUserDevices(userId)).filter((d) => !d.deleted);
@@ -520,7 +615,11 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
    * Sets a device's local trust. Verifying one of our own devices also cross-signs it when we hold
    * our self-signing key (the signature is uploaded before this returns, or retried later).
    */
-  async setDeviceTrust(userId: string, deviceId: string, trust: DeviceTrust): Promise<DeviceInfo> {
+  setDeviceTrust(userId: string, deviceId: string, trust: DeviceTrust): Promise<DeviceInfo> {
+    return this.exclusive(() => this.#setDeviceTrust(userId, deviceId, trust));
+  }
+
+  async #setDeviceTrust(userId: string, deviceId: string, trust: DeviceTrust): Promise<DeviceInfo> {
     this.#ensureOpen();
     if ((await this.machine.getDevice(userId, deviceId)) === undefined) {
       // A device we have not seen (e.g. just logged in): ask the server again rather than refuse.
@@ -545,7 +644,11 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
    * change). Refuses (`CrossSigningError("IDENTITY_EXISTS")`) to replace an identity whose keys
    * this device does not hold, unless `reset`.
    */
-  async bootstrapCrossSigning(opts: { auth?: UiaAuth; reset?: boolean } = {}): Promise<CrossSigningStatus> {
+  bootstrapCrossSigning(opts: { auth?: UiaAuth; reset?: boolean } = {}): Promise<CrossSigningStatus> {
+    return this.exclusive(() => this.#bootstrapCrossSigning(opts));
+  }
+
+  async #bootstrapCrossSigning(opts: { auth?: UiaAuth; reset?: boolean } = {}): Promise<CrossSigningStatus> {
     this.#ensureOpen();
     await this.#refreshOwnKeys();
     const request = await this.machine.bootstrapCrossSigning({ reset: opts.reset === true });
@@ -565,14 +668,22 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   }
 
   /** Our cross-signing state (our published keys asked for again when outdated). */
-  async crossSigningStatus(): Promise<CrossSigningStatus> {
+  crossSigningStatus(): Promise<CrossSigningStatus> {
+    return this.exclusive(() => this.#crossSigningStatus());
+  }
+
+  async #crossSigningStatus(): Promise<CrossSigningStatus> {
     this.#ensureOpen();
     await this.#refreshDevices([this.userId]);
     return this.machine.crossSigningStatus();
   }
 
   /** A user's cross-signing identity (their keys fetched first if needed), or undefined. */
-  async getUserIdentity(userId: string): Promise<UserIdentityInfo | undefined> {
+  getUserIdentity(userId: string): Promise<UserIdentityInfo | undefined> {
+    return this.exclusive(() => this.#getUserIdentity(userId));
+  }
+
+  async #getUserIdentity(userId: string): Promise<UserIdentityInfo | undefined> {
     this.#ensureOpen();
     await this.#refreshDevices([userId]);
     return this.machine.getUserIdentity(userId);
@@ -583,7 +694,11 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
    * pins it, and signs it with our user-signing key when we hold it. For our own user, trusts our
    * identity (and the devices it cross-signed).
    */
-  async verifyUser(userId: string): Promise<UserIdentityInfo> {
+  verifyUser(userId: string): Promise<UserIdentityInfo> {
+    return this.exclusive(() => this.#verifyUser(userId));
+  }
+
+  async #verifyUser(userId: string): Promise<UserIdentityInfo> {
     this.#ensureOpen();
     await this.#refreshDevices([userId]);
     const { identity } = await this.machine.markUserVerified(userId);
@@ -593,12 +708,20 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
 
   /** Accepts a user's changed identity (clears `changed` and a verification violation). */
   acceptIdentityChange(userId: string): Promise<UserIdentityInfo> {
+    return this.exclusive(() => this.#acceptIdentityChange(userId));
+  }
+
+  #acceptIdentityChange(userId: string): Promise<UserIdentityInfo> {
     this.#ensureOpen();
     return this.machine.acceptIdentityChange(userId);
   }
 
   /** Withdraws a user's verification (clears a verification violation). */
   withdrawVerification(userId: string): Promise<UserIdentityInfo> {
+    return this.exclusive(() => this.#withdrawVerification(userId));
+  }
+
+  #withdrawVerification(userId: string): Promise<UserIdentityInfo> {
     this.#ensureOpen();
     return this.machine.withdrawVerification(userId);
   }
@@ -607,7 +730,11 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
    * Trust requirements for one room (each overrides the client-wide option), persisted in the
    * crypto store so that they hold after a restart.
    */
-  async setRoomTrustRequirements(room: Room, requirements: RoomTrustRequirements): Promise<void> {
+  setRoomTrustRequirements(room: Room, requirements: RoomTrustRequirements): Promise<void> {
+    return this.exclusive(() => this.#setRoomTrustRequirements(room, requirements));
+  }
+
+  async #setRoomTrustRequirements(room: Room, requirements: RoomTrustRequirements): Promise<void> {
     this.#ensureOpen();
     const roomId = room.roomId;
     await this.#recordRoom(room, { fromSync: false, track: false });
@@ -642,7 +769,11 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
    * Our own devices with their keys and trust, asking the server again when it named a device the
    * engine has not seen (a device added while this one was offline, before any sync reported it).
    */
-  async getOwnDevices(serverDeviceIds: readonly string[]): Promise<DeviceInfo[]> {
+  getOwnDevices(serverDeviceIds: readonly string[]): Promise<DeviceInfo[]> {
+    return this.exclusive(() => this.#getOwnDevices(serverDeviceIds));
+  }
+
+  async #getOwnDevices(serverDeviceIds: readonly string[]): Promise<DeviceInfo[]> {
     this.#ensureOpen();
     const known = async () => (await this.machine.getUserDevices(this.userId)).filter((d) => !d.deleted);
     let devices = await known();
@@ -664,7 +795,11 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   }
 
   /** Per-room `verifyDevices` (overrides the client-wide option); persisted. */
-  async setRoomVerifyDevices(room: Room, verifyDevices: boolean): Promise<void> {
+  setRoomVerifyDevices(room: Room, verifyDevices: boolean): Promise<void> {
+    return this.exclusive(() => this.#setRoomVerifyDevices(room, verifyDevices));
+  }
+
+  async #setRoomVerifyDevices(room: Room, verifyDevices: boolean): Promise<void> {
     this.#ensureOpen();
     await this.#recordRoom(room, { fromSync: false, track: false });
     await this.machine.setRoomSettings(room.roomId, { verifyDevices });
@@ -761,7 +896,15 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
    * Imports a key export file. Events that were waiting for these keys are decrypted and emitted
    * again (`room.decrypted`). `onProgress` counts keys.
    */
-  async importRoomKeys(
+  importRoomKeys(
+    file: string,
+    passphrase: string,
+    opts: { onProgress?: ProgressCallback } = {},
+  ): Promise<KeyImportResult> {
+    return this.exclusive(() => this.#importRoomKeys(file, passphrase, opts));
+  }
+
+  async #importRoomKeys(
     file: string,
     passphrase: string,
     opts: { onProgress?: ProgressCallback } = {},
@@ -823,11 +966,14 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#stopListening();
     this.dehydration.stop();
     await this.#loop.close();
     await this.backup.close();
     await this.#sends.run(async () => undefined);
-    await this.machine.close();
+    // Its last save (replay records) under the lease too; if the lease cannot be had, they are lost
+    // as after a crash (see REPLAY_FLUSH_BATCH), and nothing else is.
+    await this.#lease.run(() => this.machine.close()).catch(() => this.machine.close());
     if (this.#store.owned) await this.#store.store.close();
   }
 

@@ -40,6 +40,8 @@ export interface DehydrationHost {
   flush(): Promise<void>;
   emitRedecrypted(events: readonly DecryptedRoomEvent[]): Promise<void>;
   reportError(error: unknown): void;
+  /** Runs scheduled work as one unit of work on the crypto store (its lease); inline when absent. */
+  exclusive?<T>(work: () => Promise<T>): Promise<T>;
 }
 
 export interface RehydrationResult {
@@ -235,7 +237,8 @@ export class DehydratedDevices {
       }
       if (signal.aborted) return;
       try {
-        await this.create(key);
+        const work = () => this.create(key);
+        await (this.#host.exclusive?.(work) ?? work());
       } catch (e) {
         if (signal.aborted) return;
         this.#host.reportError(e);

@@ -36,6 +36,12 @@ export {
 } from "./dehydration.ts";
 export { sendOutgoingRequest } from "./dispatch.ts";
 export { ClientCryptoError, type ClientCryptoErrorCode } from "./errors.ts";
+export {
+  DEFAULT_LEASE_DURATION_MS,
+  DEFAULT_LEASE_TIMEOUT_MS,
+  LeaseKeeper,
+  type LeaseOptions,
+} from "./lease.ts";
 export { refusingSyncProcessor } from "./not-started.ts";
 export {
   type CryptoStoreFactory,

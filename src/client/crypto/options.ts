@@ -6,6 +6,7 @@ import type { SenderRequirement, ShareWith } from "../../e2ee/index.ts";
 import { StoreError, StoreMismatchError } from "../../store/errors.ts";
 import type { CryptoStore } from "../../store/store.ts";
 import { ClientCryptoError } from "./errors.ts";
+import type { LeaseOptions } from "./lease.ts";
 
 /**
  * Opens the crypto store of an account once the server told the device ID (at login, register or
@@ -59,6 +60,13 @@ export interface EncryptionOptions {
    * `encryption.senderCrossSigned: false`) or `"refuse"` (undecryptable, `SENDER_NOT_CROSS_SIGNED`).
    */
   readonly senderRequirement?: SenderRequirement;
+  /**
+   * Sharing the store with other processes or tabs (see docs/stores.md, "Sharing a store"):
+   * `durationMs`, how long a taken lease lasts unless renewed (default 10 s; a process that dies
+   * holding it blocks the others this long); `timeoutMs`, how long a unit of work waits for
+   * another's lease before failing with `StoreLockedError("LEASE_TIMEOUT")` (default 120 s).
+   */
+  readonly lease?: LeaseOptions;
 }
 
 export function resolveEncryptionOptions(

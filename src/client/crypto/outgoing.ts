@@ -23,6 +23,8 @@ export interface OutgoingLoopOptions {
   send: (request: OutgoingRequest) => Promise<unknown>;
   /** A request (or the engine) failed; failed requests stay in the engine and go out on the next run. */
   onError: (error: unknown, request: OutgoingRequest | undefined) => void;
+  /** Runs each pass as one unit of work on the crypto store (under its lease). */
+  exclusive?: <T>(work: () => Promise<T>) => Promise<T>;
 }
 
 export class OutgoingRequestLoop {
@@ -62,7 +64,9 @@ export class OutgoingRequestLoop {
     let passes = 0;
     while (this.#again && !this.#closed) {
       this.#again = false;
-      const { sent, failed } = await this.#pass();
+      const exclusive = this.#opts.exclusive;
+      const { sent, failed } =
+        exclusive === undefined ? await this.#pass() : await exclusive(() => this.#pass());
       passes++;
       // Keep going while passes make progress: a sent claim can queue to-device messages.
       if (!failed && sent > 0 && passes < MAX_OUTGOING_PASSES) this.#again = true;

@@ -32,6 +32,21 @@ export interface SyncProcessor {
   decryptRoomEvent?(room: Room, event: ClientEvent): Promise<DecryptionResult>;
   /** After the response's events were emitted and just before the token is saved. */
   beforeSaveSyncToken?(nextBatch: string): Promise<void>;
+  /**
+   * For processors whose store other processes share: taken before each sync request, and handed
+   * back to `handleSyncUnit` with the response.
+   */
+  syncMark?(): number;
+  /**
+   * Runs `handle` (the whole handling of one response) as one unit of work on the shared store.
+   * Resolves to `{ resumeFrom }` instead of handling when another process already handled this
+   * range (the store's sync token moved past `since`): the loop then syncs on from that token.
+   */
+  handleSyncUnit?(
+    since: string | undefined,
+    mark: number,
+    handle: () => Promise<void>,
+  ): Promise<{ resumeFrom: string } | undefined>;
 }
 
 /** Encrypts outgoing room events in encrypted rooms; the client calls it once per event (retries reuse the result). */

@@ -85,6 +85,8 @@ export class SyncLoop {
   private async syncOnceNow(opts: { timeoutMs?: number; signal?: AbortSignal }): Promise<void> {
     const timeout =
       this.since === undefined ? 0 : (opts.timeoutMs ?? this.opts.timeoutMs ?? DEFAULT_SYNC_TIMEOUT_MS);
+    const processor = this.opts.context.processor();
+    const mark = processor?.syncMark?.();
     const res = await this.opts.http.request({
       method: "GET",
       path: path`/_matrix/client/v3/sync`,
@@ -93,7 +95,17 @@ export class SyncLoop {
       timeoutMs: timeout + SYNC_TIMEOUT_GRACE_MS,
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
-    await handleSyncResponse(this.opts.context, res, this.since);
+    const since = this.since;
+    const handle = () => handleSyncResponse(this.opts.context, res, since);
+    if (mark !== undefined && processor?.handleSyncUnit !== undefined) {
+      const moved = await processor.handleSyncUnit(since, mark, handle);
+      if (moved !== undefined) {
+        // Another process sharing the crypto store handled this range (its to-device messages too).
+        this.opts.context.logger.info({}, "sync position moved by another process; syncing on from it");
+        this.since = moved.resumeFrom;
+        return;
+      }
+    } else await handle();
     this.since = res.next_batch;
   }
 

@@ -159,6 +159,15 @@ export class ReplayGuard {
     this.#unsaved = [...back, ...this.#unsaved];
   }
 
+  /**
+   * Another process may have recorded indexes since: no session is complete any more, so each
+   * index memory has not seen is looked up in the store again. Known owners stay (they are facts),
+   * and so do unsaved records (they ride along with the next save, as before).
+   */
+  invalidate(): void {
+    for (const state of this.#sessions.values()) state.complete = false;
+  }
+
   /** Everything unsaved (on close). */
   takeAll(): ReplayRecord[] {
     return this.take(true);

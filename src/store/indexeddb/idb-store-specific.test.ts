@@ -5,7 +5,7 @@ import { rowAd, StoreCipher } from "../cipher/store-cipher.ts";
 import { sample } from "../conformance.ts";
 import { StoreError, StoreKeyError, StoreLockedError } from "../errors.ts";
 import { IndexedDbCryptoStore } from "./idb-store.ts";
-import type { WebLockManager } from "./lock.ts";
+import type { LeaseChannel, WebLockManager } from "./lease.ts";
 import { IDB_SCHEMA_VERSION, upgradeIdb } from "./upgrades.ts";
 
 const ALICE = "@alice:example.org";
@@ -18,6 +18,28 @@ function req<T>(r: IDBRequest<T>): Promise<T> {
     r.onsuccess = () => resolve(r.result);
     r.onerror = () => reject(r.error);
   });
+}
+
+/** BroadcastChannel stand-ins: a message reaches every other channel of the same name. */
+class FakeChannels {
+  readonly #all = new Set<{ name: string; listeners: Set<(e: { data: unknown }) => void> }>();
+  get open(): number {
+    return this.#all.size;
+  }
+  readonly factory = (name: string): LeaseChannel => {
+    const self = { name, listeners: new Set<(e: { data: unknown }) => void>() };
+    this.#all.add(self);
+    return {
+      postMessage: (data) => {
+        for (const other of this.#all) {
+          if (other !== self && other.name === name) for (const l of other.listeners) l({ data });
+        }
+      },
+      addEventListener: (_t, l) => self.listeners.add(l),
+      removeEventListener: (_t, l) => self.listeners.delete(l),
+      close: () => this.#all.delete(self),
+    };
+  };
 }
 
 /** A Web Locks stand-in: one holder per name, `ifAvailable` gets null when taken. */
@@ -154,16 +176,43 @@ describe("IndexedDbCryptoStore", () => {
     );
   });
 
-  it("takes a Web Lock when the runtime has them, and releases it on close", async () => {
+  it("leases over a Web Lock held only while working, and tells other contexts over a BroadcastChannel", async () => {
     const locks = new FakeLocks();
+    const channels = new FakeChannels();
     const name = newName();
-    const store = await IndexedDbCryptoStore.open({ userId: ALICE, deviceId: DEVICE, name, locks });
-    assert.deepEqual([...locks.held], [`keyroom-crypto-store:${name}`]);
-    await store.close();
+    const lockName = `keyroom-crypto-store:${name}`;
+    const open = () =>
+      IndexedDbCryptoStore.open({
+        userId: ALICE,
+        deviceId: DEVICE,
+        name,
+        locks,
+        broadcast: channels.factory,
+      });
+    const tab1 = await open();
+    const tab2 = await open(); // a second tab opens the same database: no lock is held at open
     assert.equal(locks.held.size, 0);
-    // Held elsewhere (another tab): refused.
-    locks.held.add(`keyroom-crypto-store:${name}`);
-    await assert.rejects(IndexedDbCryptoStore.open({ userId: ALICE, name, locks }), StoreLockedError);
+    let reloads = 0;
+    tab2.onChangedElsewhere(() => reloads++);
+    assert.deepEqual(await tab1.tryAcquireLease(1), { stale: false });
+    assert.deepEqual([...locks.held], [lockName]);
+    assert.equal(await tab2.tryAcquireLease(1), undefined, "another tab holds the Web Lock");
+    assert.equal(await tab1.renewLease(1), true, "a Web Lock needs no renewal");
+    await tab1.saveChanges({ nextBatch: "s1" });
+    await tab1.releaseLease();
+    assert.equal(locks.held.size, 0);
+    assert.equal(reloads, 1, "tab2 heard that the store changed");
+    assert.deepEqual(await tab2.tryAcquireLease(1), { stale: true });
+    await tab2.releaseLease();
+    assert.equal(reloads, 1, "a context does not tell itself");
+    await assert.rejects(tab1.saveChanges({ nextBatch: "old" }), (e) => {
+      assert.ok(e instanceof StoreLockedError);
+      assert.equal(e.code, "STALE");
+      return true;
+    });
+    await tab1.close();
+    await tab2.close();
+    assert.equal(channels.open, 0, "close closes the channel");
   });
 
   it("without a passphrase keeps the key in the database; a passphrase is then refused", async () => {

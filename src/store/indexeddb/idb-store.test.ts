@@ -7,6 +7,7 @@ let n = 0;
 runCryptoStoreConformance({
   name: "indexeddb (fake-indexeddb)",
   encrypted: true,
+  shared: true,
   // fake-indexeddb is a pure-JS reference implementation (about 12 s per 100 000 rows here);
   // the 100 000-row import runs against SQLite and memory.
   bulkCount: 25_000,

@@ -1,6 +1,8 @@
 /**
  * The IndexedDB crypto store (via `idb`), for browsers. One IndexedDB transaction per
- * `saveChanges`; numbered schema upgrades (`upgrades.ts`); one client per database (`lock.ts`).
+ * `saveChanges`; numbered schema upgrades (`upgrades.ts`); tabs and workers share a database through
+ * its lease (`lease.ts`: a Web Lock, a generation checked in every write transaction, and a
+ * BroadcastChannel that tells the others to reload).
  * Secret fields are sealed by the store cipher before they reach IndexedDB. Without a passphrase or
  * key the store key is kept in the database itself: that protects nothing against someone who can
  * read the browser profile, so pass one when the threat model includes that.
@@ -27,7 +29,12 @@ import type {
   TrackedUserRecord,
   WithheldRecord,
 } from "../records.ts";
-import type { CryptoStore, InboundGroupSessionCounts, InboundGroupSessionPage } from "../store.ts";
+import type {
+  CryptoStore,
+  InboundGroupSessionCounts,
+  InboundGroupSessionPage,
+  LeaseGrant,
+} from "../store.ts";
 import {
   accountToJson,
   mergeOutboundSharing,
@@ -57,7 +64,14 @@ import {
   parseTrackedUser,
   parseWithheld,
 } from "../validate.ts";
-import { acquireIdbLock, type WebLockManager } from "./lock.ts";
+import {
+  defaultChannelFactory,
+  IdbLeaseLock,
+  type LeaseChannel,
+  type LeaseChannelFactory,
+  leaseLockName,
+  type WebLockManager,
+} from "./lease.ts";
 import { IDB_SCHEMA_VERSION, IDB_STORE_NAMES, type IdbStoreName, upgradeIdb } from "./upgrades.ts";
 
 export const DEFAULT_IDB_NAME = "keyroom-crypto";
@@ -75,6 +89,15 @@ export interface IndexedDbCryptoStoreOptions extends IdentityRequest {
   readonly keyRange?: typeof IDBKeyRange;
   /** Defaults to `navigator.locks` when the runtime has it. */
   readonly locks?: WebLockManager;
+  /** Defaults to the runtime's `BroadcastChannel` (tells other contexts to reload). */
+  readonly broadcast?: LeaseChannelFactory;
+}
+
+/** The `meta` key of the lease generation (see `lease.ts`). */
+const GENERATION_KEY = "lease_generation";
+
+function generationOf(v: unknown): number {
+  return typeof v === "number" && Number.isSafeInteger(v) ? v : 0;
 }
 
 type Row = { readonly [field: string]: unknown };
@@ -130,7 +153,12 @@ export class IndexedDbCryptoStore implements CryptoStore {
   readonly #cipher: StoreCipher;
   readonly #identity: StoreIdentity;
   readonly #range: typeof IDBKeyRange;
-  readonly #release: () => Promise<void>;
+  readonly #name: string;
+  readonly #lock: IdbLeaseLock;
+  readonly #channel: LeaseChannel | undefined;
+  readonly #listeners = new Set<() => void>();
+  /** The generation this instance last set or saw at open. */
+  #seen: number;
   #closed = false;
 
   private constructor(
@@ -138,14 +166,29 @@ export class IndexedDbCryptoStore implements CryptoStore {
     cipher: StoreCipher,
     identity: StoreIdentity,
     range: typeof IDBKeyRange,
-    release: () => Promise<void>,
+    name: string,
+    lock: IdbLeaseLock,
+    channel: LeaseChannel | undefined,
+    seen: number,
   ) {
     this.#db = db;
     this.#cipher = cipher;
     this.#identity = identity;
     this.#range = range;
-    this.#release = release;
+    this.#name = name;
+    this.#lock = lock;
+    this.#channel = channel;
+    this.#seen = seen;
+    channel?.addEventListener("message", this.#onMessage);
   }
+
+  readonly #onMessage = (event: { data: unknown }): void => {
+    const data = event.data;
+    if (typeof data !== "object" || data === null) return;
+    const generation = (data as { generation?: unknown }).generation;
+    if (typeof generation !== "number" || generation === this.#seen) return;
+    for (const listener of this.#listeners) listener();
+  };
 
   static async open(options: IndexedDbCryptoStoreOptions): Promise<IndexedDbCryptoStore> {
     const factory = options.indexedDB ?? (globalThis as { indexedDB?: IDBFactory }).indexedDB;
@@ -158,7 +201,6 @@ export class IndexedDbCryptoStore implements CryptoStore {
     }
     const name = options.name ?? DEFAULT_IDB_NAME;
     if (name.length === 0) throw new StoreError("BAD_OPTION", "the database name must not be empty");
-    const release = await acquireIdbLock(name, options.locks ?? defaultLocks());
     let db: Db | undefined;
     try {
       const request = factory.open(name, IDB_SCHEMA_VERSION);
@@ -213,10 +255,12 @@ export class IndexedDbCryptoStore implements CryptoStore {
               : { kind: "none" };
         cipher = StoreCipher.unlock(header, protection);
       }
-      return new IndexedDbCryptoStore(db, cipher, identity, range, release);
+      const seen = generationOf(await db.get("meta", GENERATION_KEY));
+      const lock = new IdbLeaseLock(name, options.locks ?? defaultLocks());
+      const channel = (options.broadcast ?? defaultChannelFactory())?.(leaseLockName(name));
+      return new IndexedDbCryptoStore(db, cipher, identity, range, name, lock, channel, seen);
     } catch (e) {
       db?.close();
-      await release();
       throw e;
     }
   }
@@ -423,7 +467,9 @@ export class IndexedDbCryptoStore implements CryptoStore {
     // The raw transaction: requests are queued without awaiting each, and an abort rolls back all.
     const raw = unwrap(this.#d()).transaction([...IDB_STORE_NAMES], "readwrite");
     const done = txDone(raw);
+    let generation: number | undefined;
     try {
+      generation = await this.#fence(raw);
       await this.#apply(raw, changes);
     } catch (e) {
       try {
@@ -439,6 +485,64 @@ export class IndexedDbCryptoStore implements CryptoStore {
     } catch (e) {
       throw new StoreError("BACKEND", "the IndexedDB transaction failed; nothing was saved", { cause: e });
     }
+    if (generation !== undefined) this.#seen = generation;
+  }
+
+  /**
+   * First in every write transaction: refuses (STALE) when another context took the store since
+   * this one last did; a write outside the lease raises the generation so the others reload (this
+   * instance's view moves with it once the transaction completes).
+   */
+  async #fence(tx: IDBTransaction): Promise<number | undefined> {
+    const meta = tx.objectStore("meta");
+    const generation = generationOf(await requestToPromise(meta.get(GENERATION_KEY)));
+    if (generation !== this.#seen) {
+      await this.#lock.release();
+      throw new StoreLockedError(`IndexedDB database "${this.#name}"`, { code: "STALE" });
+    }
+    if (this.#lock.held) return undefined;
+    meta.put(generation + 1, GENERATION_KEY);
+    return generation + 1;
+  }
+
+  async tryAcquireLease(_durationMs: number): Promise<LeaseGrant | undefined> {
+    const db = this.#d();
+    const wasHeld = this.#lock.held;
+    if (!(await this.#lock.tryTake())) return undefined;
+    try {
+      const tx = db.transaction("meta", "readwrite");
+      const generation = generationOf(await tx.store.get(GENERATION_KEY));
+      const stale = generation !== this.#seen;
+      if (stale || !wasHeld) {
+        this.#seen = generation + 1;
+        await tx.store.put(this.#seen, GENERATION_KEY);
+      }
+      await tx.done;
+      return { stale };
+    } catch (e) {
+      await this.#lock.release();
+      throw new StoreError("BACKEND", "taking the IndexedDB store's lease failed", { cause: e });
+    }
+  }
+
+  /** A Web Lock does not expire: it is ours until released or until this context goes away. */
+  async renewLease(_durationMs: number): Promise<boolean> {
+    return this.#lock.held && !this.#closed;
+  }
+
+  async releaseLease(): Promise<void> {
+    if (!this.#lock.held) return;
+    await this.#lock.release();
+    try {
+      this.#channel?.postMessage({ generation: this.#seen });
+    } catch {
+      // A closed channel: the others find out when they take the lease.
+    }
+  }
+
+  onChangedElsewhere(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   async #apply(tx: IDBTransaction, c: CryptoChanges): Promise<void> {
@@ -543,6 +647,9 @@ export class IndexedDbCryptoStore implements CryptoStore {
     if (this.#closed) return;
     this.#closed = true;
     this.#db.close();
-    await this.#release();
+    await this.releaseLease();
+    this.#channel?.removeEventListener("message", this.#onMessage);
+    this.#channel?.close();
+    this.#listeners.clear();
   }
 }

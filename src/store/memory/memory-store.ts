@@ -27,7 +27,12 @@ import type {
   TrackedUserRecord,
   WithheldRecord,
 } from "../records.ts";
-import type { CryptoStore, InboundGroupSessionCounts, InboundGroupSessionPage } from "../store.ts";
+import type {
+  CryptoStore,
+  InboundGroupSessionCounts,
+  InboundGroupSessionPage,
+  LeaseGrant,
+} from "../store.ts";
 import {
   mergeOutboundSharing,
   outboundNotStored,
@@ -321,6 +326,22 @@ export class MemoryCryptoStore implements CryptoStore {
       for (let i = journal.length - 1; i >= 0; i--) journal[i]?.();
       throw e;
     }
+  }
+
+  // One process, one open instance (`inUse`): the lease is always ours and nothing is ever stale.
+  async tryAcquireLease(_durationMs: number): Promise<LeaseGrant | undefined> {
+    this.#d();
+    return { stale: false };
+  }
+
+  async renewLease(_durationMs: number): Promise<boolean> {
+    return !this.#closed;
+  }
+
+  async releaseLease(): Promise<void> {}
+
+  onChangedElsewhere(_listener: () => void): () => void {
+    return () => {};
   }
 
   async close(): Promise<void> {

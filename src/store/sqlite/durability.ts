@@ -7,10 +7,12 @@
  * - Per-message commits (an outbound ratchet advance, a batch of replay records) are not synced to
  *   the disk (`synchronous = NORMAL`); every other commit is (`synchronous = FULL`), and its sync
  *   also covers every earlier commit in the WAL.
- * - The store records, durably, that it is open and in which boot of the operating system. Opening
- *   a store that was not closed, in another boot (or when the boot cannot be told), may follow a
- *   power loss that dropped ratchet advances whose messages had left: the outbound Megolm sessions
- *   are then discarded, so no message index is ever used twice (the next send shares a new session).
+ * - The store records, durably, how many instances have it open (several processes may share it)
+ *   and in which boot of the operating system. Opening a store still counted open, in another boot
+ *   (or when the boot cannot be told), may follow a power loss that dropped ratchet advances whose
+ *   messages had left: the outbound Megolm sessions are then discarded, so no message index is ever
+ *   used twice (the next send shares a new session). A killed process never closes, so its count
+ *   stays: in the same boot that costs nothing; after a reboot it discards (safe).
  */
 import { readFileSync } from "node:fs";
 import type Database from "better-sqlite3";
@@ -21,7 +23,8 @@ import { onlyRatchet } from "../validate.ts";
 export const OPEN_STATE_KEY = "open_state";
 
 interface OpenState {
-  readonly open: boolean;
+  /** Instances that opened the store and did not close it (killed ones included). */
+  readonly opens: number;
   /** The operating system's boot ID when the store was opened; null where it cannot be read. */
   readonly bootId: string | null;
 }
@@ -63,42 +66,61 @@ export function isPerMessage(changes: CryptoChanges): boolean {
 function parseOpenState(text: string | undefined): OpenState | undefined {
   if (text === undefined) return undefined;
   try {
-    const v = JSON.parse(text) as { open?: unknown; bootId?: unknown };
-    if (typeof v.open !== "boolean") return undefined;
-    return { open: v.open, bootId: typeof v.bootId === "string" ? v.bootId : null };
+    const v = JSON.parse(text) as { open?: unknown; opens?: unknown; bootId?: unknown };
+    const bootId = typeof v.bootId === "string" ? v.bootId : null;
+    if (Number.isSafeInteger(v.opens) && (v.opens as number) >= 0)
+      return { opens: v.opens as number, bootId };
+    // Written before stores could be shared: `open` alone.
+    if (typeof v.open === "boolean") return { opens: v.open ? 1 : 0, bootId };
+    return undefined;
   } catch {
     return undefined;
   }
 }
 
+function readOpenState(db: Database.Database): OpenState | undefined {
+  const row = db.prepare("SELECT value FROM meta WHERE key = ?").get(OPEN_STATE_KEY) as
+    | { value?: unknown }
+    | undefined;
+  return parseOpenState(typeof row?.value === "string" ? row.value : undefined);
+}
+
+function writeOpenState(db: Database.Database, state: OpenState): void {
+  db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)").run(
+    OPEN_STATE_KEY,
+    JSON.stringify(state),
+  );
+}
+
 /**
  * Called at open, inside no transaction, with `synchronous = FULL`: discards the outbound Megolm
- * sessions if the last run did not close the store and a power loss since then cannot be ruled
- * out, then records (durably) that the store is open in this boot. Returns whether it discarded.
+ * sessions if an instance left the store open in what may be an earlier boot (then calls
+ * `discarded`, in the same transaction), and counts this instance open in this boot, durably.
+ * Returns whether it discarded.
  */
-export function markOpen(db: Database.Database, bootId = currentBootId()): boolean {
-  const get = db.prepare("SELECT value FROM meta WHERE key = ?");
-  const row = get.get(OPEN_STATE_KEY) as { value?: unknown } | undefined;
-  const last = parseOpenState(typeof row?.value === "string" ? row.value : undefined);
-  const mayHaveLost = last?.open === true && (bootId === undefined || last.bootId !== bootId);
-  const state: OpenState = { open: true, bootId: bootId ?? null };
+export function markOpen(
+  db: Database.Database,
+  bootId = currentBootId(),
+  discarded: () => void = () => {},
+): boolean {
+  let mayHaveLost = false;
   db.transaction(() => {
+    const last = readOpenState(db);
+    mayHaveLost = (last?.opens ?? 0) > 0 && (bootId === undefined || last?.bootId !== bootId);
     if (mayHaveLost) {
       db.exec("DELETE FROM outbound_group_sessions; DELETE FROM outbound_group_session_sharing;");
+      discarded();
     }
-    db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)").run(
-      OPEN_STATE_KEY,
-      JSON.stringify(state),
-    );
-  })();
+    writeOpenState(db, { opens: (mayHaveLost ? 0 : (last?.opens ?? 0)) + 1, bootId: bootId ?? null });
+  }).immediate();
   return mayHaveLost;
 }
 
 /** Called at close with `synchronous = FULL`: the sync of this commit covers all before it. */
 export function markClosed(db: Database.Database): void {
-  const state: OpenState = { open: false, bootId: currentBootId() ?? null };
-  db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)").run(
-    OPEN_STATE_KEY,
-    JSON.stringify(state),
-  );
+  db.transaction(() => {
+    const last = readOpenState(db);
+    const opens = Math.max(0, (last?.opens ?? 1) - 1);
+    writeOpenState(db, { opens, bootId: last?.bootId ?? currentBootId() ?? null });
+  }).immediate();
 }

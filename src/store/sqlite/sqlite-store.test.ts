@@ -7,6 +7,7 @@ import { SqliteCryptoStore } from "./sqlite-store.ts";
 runCryptoStoreConformance({
   name: "sqlite",
   encrypted: true,
+  shared: true,
   async createFixture() {
     const directory = mkdtempSync(join(tmpdir(), "keyroom-store-"));
     return {

@@ -6,15 +6,17 @@
  * - WAL journal, prepared statements, and every `saveChanges` in one transaction. A commit survives
  *   a process crash at once; it is synced to the disk (survives power loss) unless it only holds
  *   per-message changes: see `durability.ts` and docs/stores.md ("Durability").
- * - Lock: `locking_mode = EXCLUSIVE`, taken at open with a write transaction. The operating system
- *   holds the lock for this connection until `close()` or process exit (a crashed process releases
- *   it), so a second process (or a second open in this one) gets `StoreLockedError`.
+ * - Sharing: any number of processes (and instances in one process) may open the store; they take
+ *   turns through its lease (`lease.ts`), and a save from an instance whose view is old is refused
+ *   (`StoreLockedError("STALE")`). SQLite's own lock guards each transaction; a writer waits for
+ *   another's transaction up to `busyTimeoutMs`.
  * - Secrets at rest: see `cipher/store-cipher.ts`; without a passphrase or key, a key file
  *   `<fileName>.key` (mode 0600) is created beside the database.
  */
 import { linkSync, mkdirSync, statSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import { encodeBase64Url, randomBytes } from "../../crypto/primitives/index.ts";
 import type { CryptoChanges } from "../changes.ts";
 import { createOrReadKeyFile, readKeyFile } from "../cipher/key-file.ts";
 import { type KeyProtection, StoreCipher } from "../cipher/store-cipher.ts";
@@ -37,13 +39,26 @@ import type {
   TrackedUserRecord,
   WithheldRecord,
 } from "../records.ts";
-import type { CryptoStore, InboundGroupSessionCounts, InboundGroupSessionPage } from "../store.ts";
+import type {
+  CryptoStore,
+  InboundGroupSessionCounts,
+  InboundGroupSessionPage,
+  LeaseGrant,
+} from "../store.ts";
 import { parseIdentity, parsePageRequest } from "../validate.ts";
-import { isPerMessage, markClosed, markOpen } from "./durability.ts";
+import { currentBootId, isPerMessage, markClosed, markOpen } from "./durability.ts";
+import { holderName, SqliteLease } from "./lease.ts";
 import { migrate } from "./migrations.ts";
 import { parseJson, SqliteStatements } from "./statements.ts";
 
 export const DEFAULT_SQLITE_FILE_NAME = "keyroom-crypto.sqlite3";
+/**
+ * How long a write waits for another process's transaction on the same file (SQLite's busy
+ * timeout). Transactions are short (one step's changes; a large key import is the longest), so this
+ * is a guard against a stuck process rather than a schedule; raise it with `busyTimeoutMs` on
+ * very slow disks.
+ */
+export const DEFAULT_SQLITE_BUSY_TIMEOUT_MS = 30_000;
 
 export interface SqliteCryptoStoreOptions extends IdentityRequest {
   /** Directory holding the database (and its key file); created if missing. */
@@ -56,6 +71,8 @@ export interface SqliteCryptoStoreOptions extends IdentityRequest {
   readonly key?: Uint8Array;
   /** PBKDF2 iterations for a NEW passphrase-protected store (default `STORE_KDF_ITERATIONS`). */
   readonly kdfIterations?: number;
+  /** See `DEFAULT_SQLITE_BUSY_TIMEOUT_MS`. */
+  readonly busyTimeoutMs?: number;
 }
 
 function isBusy(e: unknown): boolean {
@@ -131,14 +148,36 @@ export class SqliteCryptoStore implements CryptoStore {
   /** The connection's `synchronous` setting: FULL (synced commits) or NORMAL (per-message ones). */
   #synced = true;
   /** `saveChanges`' transaction, made once (better-sqlite3 builds a wrapper per `transaction()` call). */
-  readonly #save: (changes: CryptoChanges) => void;
+  readonly #save: Database.Transaction<(changes: CryptoChanges) => number | undefined>;
+  readonly #lease: SqliteLease;
+  readonly #leaseTx: {
+    acquire: Database.Transaction<(durationMs: number) => LeaseGrant | undefined>;
+    renew: Database.Transaction<(durationMs: number) => boolean>;
+    release: Database.Transaction<() => void>;
+  };
 
-  private constructor(db: Database.Database, st: SqliteStatements, identity: StoreIdentity, path: string) {
+  private constructor(
+    db: Database.Database,
+    st: SqliteStatements,
+    identity: StoreIdentity,
+    path: string,
+    lease: SqliteLease,
+  ) {
     this.#db = db;
     this.#st = st;
     this.#identity = identity;
     this.path = path;
-    this.#save = db.transaction((changes: CryptoChanges) => st.apply(changes));
+    this.#lease = lease;
+    this.#save = db.transaction((changes: CryptoChanges) => {
+      const generation = lease.fence();
+      st.apply(changes);
+      return generation;
+    });
+    this.#leaseTx = {
+      acquire: db.transaction((durationMs: number) => lease.acquire(durationMs)),
+      renew: db.transaction((durationMs: number) => lease.renew(durationMs)),
+      release: db.transaction(() => lease.release()),
+    };
   }
 
   static async open(options: SqliteCryptoStoreOptions): Promise<SqliteCryptoStore> {
@@ -151,24 +190,20 @@ export class SqliteCryptoStore implements CryptoStore {
     try {
       mkdirSync(options.directory, { recursive: true, mode: 0o700 });
       ensureDatabaseFile(path);
-      // timeout 0: a locked store is reported at once instead of after a busy wait.
-      db = new Database(path, { timeout: 0 });
+      db = new Database(path, { timeout: options.busyTimeoutMs ?? DEFAULT_SQLITE_BUSY_TIMEOUT_MS });
     } catch (e) {
       if (e instanceof StoreError) throw e;
       throw new StoreError("BACKEND", `the crypto store at ${path} could not be opened`, { cause: e });
     }
     try {
       try {
-        db.pragma("locking_mode = EXCLUSIVE");
         db.pragma("journal_mode = WAL");
-        // An empty write transaction takes the exclusive lock now, not at the first save.
-        db.exec("BEGIN EXCLUSIVE; COMMIT");
+        db.pragma("synchronous = FULL");
+        migrate(db);
       } catch (e) {
         if (isBusy(e)) throw new StoreLockedError(path, { cause: e });
         throw e;
       }
-      db.pragma("synchronous = FULL");
-      migrate(db);
       const st = new SqliteStatements(db);
       const storedIdentity = st.meta("identity");
       const identity = resolveIdentity(
@@ -187,10 +222,18 @@ export class SqliteCryptoStore implements CryptoStore {
               : { kind: "key-file", key: createOrReadKeyFile(keyFile) };
         const created = StoreCipher.create(protection);
         cipher = created.cipher;
+        // Two processes creating the store at once: the first header wins, the second must use it.
+        let raced = false;
         db.transaction(() => {
+          raced = st.meta("store_key") !== undefined;
+          if (raced) return;
           st.setMeta("identity", JSON.stringify(identity));
           st.setMeta("store_key", JSON.stringify(created.header));
-        })();
+        }).immediate();
+        if (raced) {
+          db.close();
+          return SqliteCryptoStore.open(options);
+        }
       } else {
         const stored = parseJson(header, "store key header");
         let protection: KeyProtection;
@@ -208,8 +251,10 @@ export class SqliteCryptoStore implements CryptoStore {
         cipher = StoreCipher.unlock(stored, protection);
       }
       st.setCipher(cipher);
-      markOpen(db);
-      return new SqliteCryptoStore(db, st, identity, path);
+      const bootId = currentBootId();
+      const lease = new SqliteLease(db, holderName(bootId, encodeBase64Url(randomBytes(12))), path, bootId);
+      markOpen(db, bootId, () => lease.bump());
+      return new SqliteCryptoStore(db, st, identity, path, lease);
     } catch (e) {
       db.close();
       throw typed(e, `the crypto store at ${path} could not be opened`);
@@ -350,14 +395,51 @@ export class SqliteCryptoStore implements CryptoStore {
         this.#db.pragma(synced ? "synchronous = FULL" : "synchronous = NORMAL");
         this.#synced = synced;
       }
-      this.#save(changes);
+      this.#lease.committed(this.#save.immediate(changes));
     } catch (e) {
       throw typed(e, "saving crypto changes failed; nothing was saved");
     }
   }
 
+  async tryAcquireLease(durationMs: number): Promise<LeaseGrant | undefined> {
+    this.#s();
+    try {
+      return this.#leaseTx.acquire.immediate(durationMs);
+    } catch (e) {
+      throw typed(e, "taking the crypto store's lease failed");
+    }
+  }
+
+  async renewLease(durationMs: number): Promise<boolean> {
+    this.#s();
+    try {
+      return this.#leaseTx.renew.immediate(durationMs);
+    } catch (e) {
+      throw typed(e, "renewing the crypto store's lease failed");
+    }
+  }
+
+  async releaseLease(): Promise<void> {
+    if (this.#closed) return;
+    try {
+      this.#leaseTx.release.immediate();
+    } catch (e) {
+      throw typed(e, "releasing the crypto store's lease failed");
+    }
+  }
+
+  /** SQLite has no way to tell other processes; they find the new generation when they take the lease. */
+  onChangedElsewhere(_listener: () => void): () => void {
+    return () => {};
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
+    try {
+      this.#leaseTx.release.immediate();
+    } catch {
+      // It expires on its own.
+    }
     this.#closed = true;
     try {
       if (!this.#synced) this.#db.pragma("synchronous = FULL");
