@@ -1,0 +1,157 @@
+// Dehydrated devices (MSC3814) and history sharing on invite (MSC4268) between Keyroom and
+// matrix-js-sdk 43 (Rust crypto: matrix-sdk-crypto-wasm) through the devserver, each direction.
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import type { MatrixClient } from "../../src/client/index.ts";
+import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
+import { JsSdkPeer, PEER_TEST_TIMEOUT_MS, skipUnlessAvailable } from "../support/peers/index.ts";
+import { encryptedClient, type TestClient, texts, uniq, watch } from "./e2ee-client-helpers.ts";
+
+let hs: TestDevServer;
+let dir: string;
+const clients: MatrixClient[] = [];
+const peers: JsSdkPeer[] = [];
+
+before(async () => {
+  hs = await startTestDevServer();
+  dir = await mkdtemp(join(tmpdir(), "keyroom-dehydration-jssdk-"));
+});
+after(async () => {
+  for (const p of peers) await p.close().catch(() => undefined);
+  for (const c of clients) await c.close().catch(() => undefined);
+  await hs.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function keyroom(name: string, register: boolean): Promise<TestClient> {
+  const storeDir = join(dir, uniq(name));
+  const client = encryptedClient(hs, storeDir);
+  clients.push(client);
+  if (register) await client.register({ username: name, password: "pw" });
+  else await client.login({ user: name, password: "pw" });
+  return watch(client, name, storeDir);
+}
+
+async function jsPeer(name: string, register: boolean): Promise<JsSdkPeer> {
+  const peer = register
+    ? await JsSdkPeer.register(hs.baseUrl, name, "pw")
+    : await JsSdkPeer.login(hs.baseUrl, name, "pw");
+  peers.push(peer);
+  return peer;
+}
+
+function jsCrypto(peer: JsSdkPeer) {
+  const crypto = peer.client.getCrypto();
+  assert.ok(crypto, "js-sdk has crypto");
+  return crypto;
+}
+
+describe("dehydrated devices with matrix-js-sdk (devserver)", () => {
+  it("js-sdk dehydrates and goes offline; Keyroom writes; a new js-sdk login rehydrates and reads", {
+    timeout: PEER_TEST_TIMEOUT_MS,
+  }, async (t) => {
+    if (skipUnlessAvailable(t, ["js-sdk"])) return;
+    const name = uniq("jsdh");
+    const js = await jsPeer(name, true);
+    await js.bootstrapCrossSigning("pw");
+    const recoveryKey = await js.bootstrapSecretStorage();
+    assert.equal(await jsCrypto(js).isDehydrationSupported(), true);
+    await jsCrypto(js).startDehydration({ createNewKey: true });
+
+    const kr = await keyroom(uniq("krdh"), true);
+    const roomId = await kr.client.createRoom({ name: "to js", invite: [js.userId] });
+    await js.join(roomId);
+    await kr.client.syncOnce({ timeoutMs: 0 });
+    const devices = await kr.client.getUserDevices(js.userId);
+    assert.equal(devices.length, 2, "js-sdk's device and its dehydrated device");
+    assert.ok(devices.every((d) => d.crossSigned));
+
+    await js.logout();
+    await kr.client.syncOnce({ timeoutMs: 0 });
+    await kr.client.sendText(roomId, "while js was away");
+
+    const back = await jsPeer(name, false);
+    await back.recoverWithRecoveryKey(recoveryKey);
+    await jsCrypto(back).startDehydration({});
+    const m = await back.waitForMessage(roomId, (x) => x.body === "while js was away");
+    assert.equal(m.decrypted, true);
+  });
+
+  it("Keyroom dehydrates and goes offline; js-sdk writes; a new Keyroom login rehydrates and reads", {
+    timeout: PEER_TEST_TIMEOUT_MS,
+  }, async (t) => {
+    if (skipUnlessAvailable(t, ["js-sdk"])) return;
+    const name = uniq("krdh");
+    const kr = await keyroom(name, true);
+    await kr.client.bootstrapCrossSigning();
+    const storage = await kr.client.crypto.secretStorage.createKey();
+    await kr.client.crypto.dehydration.start({ secretStorageKey: storage.key });
+    const userId = kr.client.userId;
+
+    const js = await jsPeer(uniq("jsw"), true);
+    const roomId = await js.createRoom({ encrypted: true, name: "to keyroom", invite: [userId] });
+    await kr.client.syncOnce({ timeoutMs: 0 });
+    await kr.client.joinRoom(roomId);
+    await kr.client.logout();
+    await js.waitForDevices(userId, (ids) => ids.length === 1);
+    await js.sendText(roomId, "while keyroom was away");
+
+    const back = await keyroom(name, false);
+    const key = await back.client.crypto.secretStorage.unlock({ recoveryKey: storage.recoveryKey });
+    const result = await back.client.crypto.dehydration.start({ secretStorageKey: key });
+    assert.ok((result?.imported ?? 0) >= 1, JSON.stringify(result));
+    await back.client.syncOnce({ timeoutMs: 0 });
+    assert.ok(texts(back, roomId).includes("while keyroom was away"));
+  });
+});
+
+describe("history sharing on invite with matrix-js-sdk (devserver)", () => {
+  it("js-sdk invites Keyroom, which reads the history from before the invite", {
+    timeout: PEER_TEST_TIMEOUT_MS,
+  }, async (t) => {
+    if (skipUnlessAvailable(t, ["js-sdk"])) return;
+    const js = await jsPeer(uniq("jshs"), true);
+    await js.bootstrapCrossSigning("pw");
+    const kr = await keyroom(uniq("krhs"), true);
+    await kr.client.bootstrapCrossSigning();
+    const roomId = await js.createRoom({ encrypted: true, name: "js history" });
+    await js.client.sendStateEvent(
+      roomId,
+      "m.room.history_visibility" as never,
+      { history_visibility: "shared" } as never,
+      "",
+    );
+    await js.sendText(roomId, "before keyroom was invited");
+    await js.client.invite(roomId, kr.client.userId); // js-sdk sends its bundle here
+    await kr.client.syncOnce({ timeoutMs: 0 });
+    await kr.client.joinRoom(roomId);
+    await kr.client.syncOnce({ timeoutMs: 0 });
+    assert.ok(texts(kr, roomId).includes("before keyroom was invited"), JSON.stringify(texts(kr, roomId)));
+  });
+
+  it("Keyroom invites js-sdk, which reads the history from before the invite", {
+    timeout: PEER_TEST_TIMEOUT_MS,
+  }, async (t) => {
+    if (skipUnlessAvailable(t, ["js-sdk"])) return;
+    const kr = await keyroom(uniq("krhi"), true);
+    await kr.client.bootstrapCrossSigning();
+    const js = await jsPeer(uniq("jshi"), true);
+    await js.bootstrapCrossSigning("pw");
+    const roomId = await kr.client.createRoom({
+      name: "keyroom history",
+      initialState: [
+        { type: "m.room.history_visibility", state_key: "", content: { history_visibility: "shared" } },
+      ],
+    });
+    await kr.client.sendText(roomId, "before js was invited");
+    await kr.client.syncOnce({ timeoutMs: 0 }); // the room's state (history visibility) known
+    await kr.client.invite(roomId, js.userId); // Keyroom sends its bundle here
+    await js.waitForMembership(roomId, js.userId, "invite");
+    await js.join(roomId); // js-sdk accepts the inviter's bundle on join
+    const m = await js.waitForMessage(roomId, (x) => x.body === "before js was invited");
+    assert.equal(m.decrypted, true);
+  });
+});
