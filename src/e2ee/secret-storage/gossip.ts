@@ -137,14 +137,9 @@ export class SecretGossip {
   async #value(name: string): Promise<string | undefined> {
     const field = CROSS_SIGNING_FIELD[name];
     if (field !== undefined) {
-      const status = this.#crossSigning.status();
       // Only keys that are our published ones (a stale key would be refused by the requester anyway).
-      const held = {
-        master: status.privateKeys.master,
-        selfSigning: status.privateKeys.selfSigning,
-        userSigning: status.privateKeys.userSigning,
-      };
-      return held[field] ? this.#crossSigning.exportPrivateKeys()[field] : undefined;
+      const held = this.#crossSigning.status().privateKeys[field];
+      return held ? this.#crossSigning.exportPrivateKeys()[field] : undefined;
     }
     if (!KEY_SECRETS.includes(name)) return undefined;
     const pending = this.#ctx.tx.secrets[name];
