@@ -29,9 +29,9 @@ export interface Transaction {
   unusedFallbackKeyTypes: Record<string, Record<string, string[]>>;
 }
 
-/** Checks a transaction ID from the URL: bounded and printable (it is logged and remembered). */
+/** Checks a transaction ID from the URL: bounded, no control characters (it is remembered). */
 export function checkTxnId(txnId: string): void {
-  if (txnId.length === 0 || txnId.length > MAX_TXN_ID_LENGTH || !/^[\x21-\x7e]+$/.test(txnId)) {
+  if (txnId.length === 0 || txnId.length > MAX_TXN_ID_LENGTH || !/^[^\p{Cc}\p{Cs}]+$/u.test(txnId)) {
     throw new AppserviceError("BAD_TRANSACTION", "invalid transaction ID");
   }
 }

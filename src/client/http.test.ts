@@ -150,4 +150,25 @@ describe("HttpClient", () => {
   it("refuses non-http base URLs", () => {
     assert.throws(() => new HttpClient({ baseUrl: "file:///etc/passwd" }), TypeError);
   });
+
+  it("asserts an appservice user's identity on authenticated requests only", async () => {
+    const seen: Seen[] = [];
+    const http = new HttpClient({
+      baseUrl: "https://hs.example",
+      accessToken: () => "as-token",
+      assertedIdentity: () => ({ userId: "@br_a:hs.example", deviceId: "DEV" }),
+      fetch: async (url, init) => {
+        seen.push({ url, init });
+        return json(200, { event_id: "$e" });
+      },
+    });
+    await http.request({ method: "GET", path: path`/x`, query: { a: "1" }, schema: ok });
+    await http.request({ method: "GET", path: path`/y`, auth: false, schema: ok });
+    const first = new URL(seen[0]!.url);
+    assert.equal(first.searchParams.get("a"), "1");
+    assert.equal(first.searchParams.get("user_id"), "@br_a:hs.example");
+    assert.equal(first.searchParams.get("device_id"), "DEV");
+    assert.equal(first.searchParams.get("org.matrix.msc3202.device_id"), "DEV");
+    assert.equal(new URL(seen[1]!.url).search, "");
+  });
 });

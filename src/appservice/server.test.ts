@@ -1,0 +1,210 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import { MAX_TXN_EVENTS } from "../wire/appservice.ts";
+import { AppserviceError } from "./errors.ts";
+import {
+  type AppserviceHandlers,
+  checkHsToken,
+  errorResponse,
+  handleRequest,
+  listenAppservice,
+} from "./server.ts";
+import type { Transaction } from "./transaction.ts";
+
+const HS = "hs-token-secret";
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+
+function recorder(): { handlers: AppserviceHandlers; got: [string, Transaction][] } {
+  const got: [string, Transaction][] = [];
+  return {
+    got,
+    handlers: {
+      transaction: async (id, txn) => {
+        got.push([id, txn]);
+      },
+    },
+  };
+}
+
+async function call(
+  method: string,
+  url: string,
+  auth: string | undefined,
+  body: string | Uint8Array,
+  handlers = recorder().handlers,
+): Promise<{ status: number; body: unknown }> {
+  try {
+    return await handleRequest(method, url, auth, async () => Buffer.from(body), HS, handlers);
+  } catch (e) {
+    return errorResponse(e);
+  }
+}
+
+const errcode = (r: { body: unknown }) => (r.body as { errcode?: string }).errcode;
+
+describe("appservice transactions endpoint", () => {
+  it("refuses a missing or wrong hs_token, before reading the body", async () => {
+    const r = recorder();
+    const missing = await call(
+      "PUT",
+      "/_matrix/app/v1/transactions/1",
+      undefined,
+      '{"events":[]}',
+      r.handlers,
+    );
+    assert.equal(missing.status, 401);
+    assert.equal(errcode(missing), "M_UNAUTHORIZED");
+    for (const auth of [`Bearer ${HS}x`, `Bearer ${HS.slice(1)}`, HS, "Bearer ", "Basic abc"]) {
+      const wrong = await call("PUT", "/_matrix/app/v1/transactions/1", auth, '{"events":[]}', r.handlers);
+      assert.equal(wrong.status, 403, auth);
+      assert.equal(errcode(wrong), "M_FORBIDDEN");
+    }
+    assert.equal(r.got.length, 0);
+    assert.throws(
+      () => checkHsToken("Bearer as-token", HS),
+      (e: unknown) => e instanceof AppserviceError && e.code === "BAD_TOKEN",
+    );
+    assert.doesNotThrow(() => checkHsToken(`Bearer ${HS}`, HS));
+  });
+
+  it("hands a well-formed transaction on, normalising the unstable field names", async () => {
+    const r = recorder();
+    const body = {
+      events: [
+        {
+          event_id: "$1",
+          type: "m.room.message",
+          sender: "@a:x",
+          origin_server_ts: 1,
+          content: {},
+          room_id: "!r:x",
+        },
+      ],
+      "de.sorunome.msc2409.ephemeral": [{ type: "m.receipt", room_id: "!r:x", content: {} }],
+      "de.sorunome.msc2409.to_device": [
+        { type: "m.room.encrypted", sender: "@a:x", content: {}, to_user_id: "@b:x", to_device_id: "D" },
+        { type: "m.room.encrypted", sender: "@a:x", content: {} },
+      ],
+      "org.matrix.msc3202.device_lists": { changed: ["@a:x"] },
+      "org.matrix.msc3202.device_one_time_key_counts": { "@b:x": { D: { signed_curve25519: 3 } } },
+      "org.matrix.msc3202.device_unused_fallback_key_types": { "@b:x": { D: ["signed_curve25519"] } },
+    };
+    const res = await call(
+      "PUT",
+      "/_matrix/app/v1/transactions/t%201",
+      `Bearer ${HS}`,
+      JSON.stringify(body),
+      r.handlers,
+    );
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.body, {});
+    const [id, txn] = r.got[0]!;
+    assert.equal(id, "t 1");
+    assert.equal(txn.events.length, 1);
+    assert.equal(txn.ephemeral.length, 1);
+    // The message without a recipient is dropped, not the transaction.
+    assert.equal(txn.toDevice.length, 1);
+    assert.deepEqual(txn.deviceLists, { changed: ["@a:x"], left: [] });
+    assert.equal(txn.oneTimeKeyCounts["@b:x"]?.D?.signed_curve25519, 3);
+    assert.deepEqual(txn.unusedFallbackKeyTypes["@b:x"]?.D, ["signed_curve25519"]);
+  });
+
+  it("answers bad bodies with typed errors", async () => {
+    const cases: [string | Uint8Array, number, string][] = [
+      ["not json", 400, "M_NOT_JSON"],
+      [new Uint8Array([0x7b, 0xff, 0x7d]), 400, "M_NOT_JSON"],
+      ["[]", 400, "M_BAD_JSON"],
+      ["{}", 400, "M_BAD_JSON"],
+      ['{"events":{}}', 400, "M_BAD_JSON"],
+      ['{"events":[],"org.matrix.msc3202.device_lists":{"changed":"@a:x"}}', 400, "M_BAD_JSON"],
+      [
+        '{"events":[],"org.matrix.msc3202.device_one_time_keys_count":{"@a:x":{"D":{"c":-1}}}}',
+        400,
+        "M_BAD_JSON",
+      ],
+      [JSON.stringify({ events: new Array(MAX_TXN_EVENTS + 1).fill(0) }), 400, "M_BAD_JSON"],
+    ];
+    for (const [body, status, code] of cases) {
+      const res = await call("PUT", "/_matrix/app/v1/transactions/1", `Bearer ${HS}`, body);
+      assert.equal(res.status, status, String(body).slice(0, 40));
+      assert.equal(errcode(res), code);
+    }
+    const longId = await call(
+      "PUT",
+      `/_matrix/app/v1/transactions/${"x".repeat(300)}`,
+      `Bearer ${HS}`,
+      '{"events":[]}',
+    );
+    assert.equal(longId.status, 400);
+  });
+
+  it("never throws anything but typed errors, whatever the body", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.json(),
+          fc.string(),
+          fc.anything().map((v) => JSON.stringify({ events: [v] }) ?? ""),
+        ),
+        async (text) => {
+          try {
+            await handleRequest(
+              "PUT",
+              "/_matrix/app/v1/transactions/p",
+              `Bearer ${HS}`,
+              async () => Buffer.from(text),
+              HS,
+              recorder().handlers,
+            );
+          } catch (e) {
+            assert.ok(e instanceof AppserviceError, String(e));
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("answers user and alias queries as unknown by default, ping, and 404 elsewhere", async () => {
+    const auth = `Bearer ${HS}`;
+    assert.equal((await call("GET", "/_matrix/app/v1/users/%40a%3Ax", auth, "")).status, 404);
+    assert.equal((await call("GET", "/_matrix/app/v1/rooms/%23a%3Ax", auth, "")).status, 404);
+    assert.equal((await call("POST", "/_matrix/app/v1/ping", auth, "{}")).status, 200);
+    assert.equal(errcode(await call("GET", "/_matrix/app/v1/nope", auth, "")), "M_UNRECOGNIZED");
+    const yes = await call("GET", "/_matrix/app/v1/users/%40a%3Ax", auth, "", {
+      transaction: async () => {},
+      queryUser: async (u) => u === "@a:x",
+    });
+    assert.equal(yes.status, 200);
+  });
+
+  it("keeps running over HTTP after bad requests, and a handler failure answers 500 (the homeserver retries)", async () => {
+    let fail = true;
+    const listener = await listenAppservice(
+      { port: 0, hsToken: HS, logger: quiet },
+      {
+        transaction: async () => {
+          if (fail) throw new Error("boom");
+        },
+      },
+    );
+    try {
+      const put = (body: string, auth = `Bearer ${HS}`) =>
+        fetch(`${listener.url}/_matrix/app/v1/transactions/1`, {
+          method: "PUT",
+          headers: { Authorization: auth },
+          body,
+        });
+      assert.equal((await put("{", `Bearer ${HS}`)).status, 400);
+      assert.equal((await put('{"events":[]}', "Bearer wrong")).status, 403);
+      const failed = await put('{"events":[]}');
+      assert.equal(failed.status, 500);
+      assert.equal(((await failed.json()) as { errcode: string }).errcode, "M_UNKNOWN");
+      fail = false;
+      assert.equal((await put('{"events":[]}')).status, 200);
+    } finally {
+      await listener.close();
+    }
+  });
+});
