@@ -3,6 +3,8 @@
 // `as_token` with identity assertion and device masquerading, and whose sync data comes from the
 // homeserver's transactions (MSC2409/MSC4203 to-device, MSC3202 device lists and key counts)
 // instead of `/sync`. See docs/bots.md, "Appservice mode".
+import { existsSync } from "node:fs";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { randomBytes } from "../crypto/primitives/index.ts";
 import {
@@ -77,6 +79,9 @@ interface VirtualUser {
   readonly fed: Set<string>;
 }
 
+/** Each virtual user's client store, in its directory under `dataDir`. */
+const CLIENT_STORE_FILE = "client.sqlite3";
+
 /** A user ID as a directory name (no separators, no dots-only names). */
 function userDirName(userId: string): string {
   return userId.replace(/[^A-Za-z0-9._=-]/g, "_");
@@ -130,8 +135,10 @@ export class Appservice {
   }
 
   /**
-   * Asks the homeserver who the appservice is (checks the `as_token`) and, with `listen`, starts
-   * the transactions endpoint. Returns the listener's URL (the registration's `url`) if any.
+   * Asks the homeserver who the appservice is (checks the `as_token`), brings back every virtual
+   * user `dataDir` holds (so the transactions that waited while the appservice was down reach
+   * them), and with `listen` then starts the transactions endpoint. Returns its URL (the
+   * registration's `url`) if any.
    */
   async start(listen?: { port: number; host?: string }): Promise<string | undefined> {
     const me = await this.#http.request({
@@ -140,6 +147,7 @@ export class Appservice {
       schema: whoamiResponseSchema,
     });
     this.#senderUserId = me.user_id;
+    await this.#restoreKnownUsers();
     if (listen === undefined) return undefined;
     this.#listener = await listenAppservice(
       {
@@ -155,6 +163,35 @@ export class Appservice {
       },
     );
     return this.#listener.url;
+  }
+
+  /** The virtual users started (or being started), by user ID. */
+  get userIds(): string[] {
+    return [...this.#users.keys()];
+  }
+
+  /** Starts every user whose client store is in `dataDir`. */
+  async #restoreKnownUsers(): Promise<void> {
+    const dataDir = this.#opts.dataDir;
+    if (dataDir === undefined || !existsSync(dataDir)) return;
+    for (const name of (await readdir(dataDir)).sort()) {
+      const file = join(dataDir, name, CLIENT_STORE_FILE);
+      if (!existsSync(file)) continue;
+      const store = await SqliteClientStore.open(file);
+      const session = await store.loadSession();
+      if (session === undefined || !this.controls(session.userId) || this.#users.has(session.userId)) {
+        await store.close();
+        continue;
+      }
+      await this.#track(session.userId, this.#setUp(session.userId, {}, store));
+    }
+  }
+
+  #track(userId: string, setUp: Promise<VirtualUser>): Promise<VirtualUser> {
+    this.#users.set(userId, setUp);
+    // A failed set-up can be tried again.
+    setUp.catch(() => this.#users.delete(userId));
+    return setUp;
   }
 
   /** Whether the appservice may act as `userId`: its own user or one of its user namespaces on this server. */
@@ -184,22 +221,19 @@ export class Appservice {
         new AppserviceError("NOT_IN_NAMESPACE", `${userId} is not in the appservice's namespaces`),
       );
     }
-    let vu = this.#users.get(userId);
-    if (!vu) {
-      vu = this.#setUp(userId, opts);
-      this.#users.set(userId, vu);
-      // A failed set-up can be tried again.
-      vu.catch(() => this.#users.delete(userId));
-    }
+    const vu = this.#users.get(userId) ?? this.#track(userId, this.#setUp(userId, opts));
     return vu.then((v) => v.client);
   }
 
-  async #setUp(userId: string, opts: { deviceId?: string; displayName?: string }): Promise<VirtualUser> {
+  async #setUp(
+    userId: string,
+    opts: { deviceId?: string; displayName?: string },
+    opened?: ClientStore,
+  ): Promise<VirtualUser> {
     if (userId !== this.senderUserId) await this.#register(userId);
     const dir = this.#opts.dataDir !== undefined ? join(this.#opts.dataDir, userDirName(userId)) : undefined;
-    const store: ClientStore = dir
-      ? await SqliteClientStore.open(join(dir, "client.sqlite3"))
-      : new MemoryClientStore();
+    const store: ClientStore =
+      opened ?? (dir ? await SqliteClientStore.open(join(dir, CLIENT_STORE_FILE)) : new MemoryClientStore());
     const stored = await store.loadSession();
     const deviceId = opts.deviceId ?? (stored?.userId === userId ? stored.deviceId : newDeviceId());
     await this.#ensureDevice(userId, deviceId, opts.displayName);

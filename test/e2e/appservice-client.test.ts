@@ -1,0 +1,160 @@
+// keyroom/appservice against the devserver, Keyroom on both sides: namespaces enforced on the
+// appservice side, a duplicate transaction handled once, two virtual users of one appservice in an
+// encrypted room, and a restart on the same data directory that keeps every user's device and keys.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import {
+  Appservice,
+  AppserviceError,
+  type AppserviceListener,
+  generateRegistration,
+  listenAppservice,
+  type Registration,
+} from "../../src/appservice/index.ts";
+import { startDevServer } from "../../src/devserver/index.ts";
+import { MatrixClient as Client, type MatrixClient, type RoomEvent } from "../../src/index.ts";
+import { scaledMs } from "../support/budget.ts";
+
+function nextMessage(client: MatrixClient, body: string): Promise<RoomEvent> {
+  return new Promise((resolve) => {
+    const off = client.on("room.event", (_room, ev) => {
+      if (ev.type === "m.room.message" && ev.content.body === body) {
+        off();
+        resolve(ev);
+      }
+    });
+  });
+}
+
+describe("appservice with Keyroom virtual users", { timeout: scaledMs(120_000) }, () => {
+  let server: Awaited<ReturnType<typeof startDevServer>>;
+  let listener: AppserviceListener;
+  let reg: Registration;
+  let current: Appservice | undefined;
+  let dir: string;
+  const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "kr-appservice-"));
+    reg = generateRegistration({
+      id: "as",
+      url: null,
+      senderLocalpart: "asbot",
+      serverName: "localhost",
+      userPrefix: "v_",
+    });
+    listener = await listenAppservice(
+      { port: 0, hsToken: reg.hs_token, logger: quiet },
+      {
+        transaction: async (txnId, txn) => {
+          if (!current) throw new Error("not ready");
+          await current.handleTransaction(txnId, txn);
+        },
+      },
+    );
+    server = await startDevServer({
+      port: 0,
+      memory: true,
+      appservices: [{ ...reg, url: listener.url }],
+      appserviceRetry: { baseMs: 20, maxMs: 200 },
+    });
+  });
+  after(async () => {
+    await current?.close();
+    await listener.close();
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Starts an appservice on the data directory; `ready` runs before it takes transactions. */
+  const open = async (ready?: (as: Appservice) => Promise<void>): Promise<Appservice> => {
+    const as = new Appservice({ registration: reg, homeserverUrl: server.baseUrl, dataDir: dir });
+    await as.start();
+    await ready?.(as);
+    current = as;
+    return as;
+  };
+
+  it("refuses users outside its namespaces and handles a repeated transaction once", async () => {
+    const as = await open();
+    assert.equal(as.senderUserId, "@asbot:localhost");
+    await assert.rejects(
+      as.user("mallory"),
+      (e: unknown) => e instanceof AppserviceError && e.code === "NOT_IN_NAMESPACE",
+    );
+    await assert.rejects(
+      as.user("@v_x:elsewhere.org"),
+      (e: unknown) => e instanceof AppserviceError && e.code === "NOT_IN_NAMESPACE",
+    );
+    const txn = {
+      events: [],
+      ephemeral: [],
+      toDevice: [],
+      deviceLists: undefined,
+      oneTimeKeyCounts: {},
+      unusedFallbackKeyTypes: {},
+    };
+    assert.equal(await as.handleTransaction("manual-1", txn), true);
+    assert.equal(await as.handleTransaction("manual-1", txn), false);
+  });
+
+  it("two virtual users talk in an encrypted room; after a restart on the same data they keep their devices and keys", async () => {
+    let as = current!;
+    const ann = await as.user("v_ann");
+    const ben = await as.user("v_ben");
+    const roomId = await ann.createRoom({ encrypted: true, invite: [ben.userId] });
+    await ben.joinRoom(roomId);
+    const got = nextMessage(ben, "one");
+    await ann.sendText(roomId, "one");
+    assert.equal((await got).encryption?.decrypted, true);
+    const devices = [ann.deviceId, ben.deviceId];
+
+    // A human outside the appservice, to check the restarted users from the other side.
+    const human = new Client({
+      homeserverUrl: server.baseUrl,
+      encryption: { store: dirStore(dir, "human") },
+      syncTimeoutMs: 500,
+    });
+    await human.register({ username: "human", password: "pw" });
+    await human.startSync();
+    await ann.invite(roomId, human.userId);
+    await waitFor(() => human.getRoom(roomId)?.membership === "invite");
+    await human.joinRoom(roomId);
+    const seenByHuman = nextMessage(human, "before restart");
+    await ann.sendText(roomId, "before restart");
+    assert.equal((await seenByHuman).encryption?.decrypted, true);
+
+    await as.close();
+    // Sent while the appservice is down: the homeserver keeps retrying the transaction.
+    await human.sendText(roomId, "during downtime");
+    let duringDowntime: Promise<RoomEvent> | undefined;
+    as = await open(async (restarted) => {
+      // Users found in the data directory are back before any transaction is handled.
+      assert.deepEqual(restarted.userIds.sort(), [ann.userId, ben.userId]);
+      duringDowntime = nextMessage(await restarted.user("v_ben"), "during downtime");
+    });
+    assert.equal((await duringDowntime!).encryption?.decrypted, true);
+    const ann2 = await as.user("v_ann");
+    const ben2 = await as.user("v_ben");
+    assert.deepEqual([ann2.deviceId, ben2.deviceId], devices, "same devices after the restart");
+    assert.equal(ann2.getRoom(roomId)?.encrypted, true, "room state kept");
+    const fromHuman = nextMessage(ben2, "after restart");
+    await human.sendText(roomId, "after restart");
+    assert.equal((await fromHuman).encryption?.decrypted, true);
+    const toHuman = nextMessage(human, "back again");
+    await ann2.sendText(roomId, "back again");
+    assert.equal((await toHuman).encryption?.decrypted, true);
+    await human.close();
+  });
+});
+
+function dirStore(base: string, name: string): { directory: string } {
+  return { directory: join(base, name) };
+}
+
+async function waitFor(pred: () => boolean): Promise<void> {
+  while (!pred()) await new Promise((r) => setTimeout(r, 20));
+}
