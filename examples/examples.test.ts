@@ -16,6 +16,7 @@ import { run as encryption } from "./encryption.ts";
 import { run as exportImport } from "./export-import.ts";
 import { run as keySharing } from "./key-sharing.ts";
 import { run as quickStart } from "./quick-start.ts";
+import { run as recovery } from "./recovery.ts";
 import { run as storeLocation } from "./store-location.ts";
 import type { ExampleEnv } from "./support.ts";
 import { run as verification } from "./verification.ts";
@@ -147,6 +148,17 @@ test("examples/export-import: a new device reads history after importing a key e
     imported: 1,
     total: 1,
     afterImport: "Remember this",
+  });
+});
+
+test("examples/recovery: a new device recovers with the recovery key alone and reads the history", async () => {
+  assert.deepEqual(await recovery(env()), {
+    statusBefore: "disabled",
+    beforeRecovery: "UNKNOWN_SESSION",
+    crossSigned: true,
+    restored: 1,
+    afterRecovery: "Dear diary",
+    statusAfter: "enabled",
   });
 });
 
