@@ -395,9 +395,20 @@ export abstract class ClientBase extends TypedEmitter<ClientEventMap> {
     return this.syncLoop;
   }
 
-  /** Starts the sync loop; resolves after the first response was processed. */
+  /**
+   * Starts the sync loop; resolves after the first response was processed. An appservice user
+   * (`appserviceUser`) has no loop: its sync data comes from transactions through `feedSync`, so
+   * this only checks the session (and code written for ordinary clients, such as a bot, runs on it).
+   */
   startSync(): Promise<void> {
-    return this.requireSyncLoop().start();
+    const loop = this.requireSyncLoop();
+    if (this.opts.appserviceUser) return Promise.resolve();
+    return loop.start();
+  }
+
+  /** True when sync data comes from an appservice's transactions rather than `/sync`. */
+  get isAppserviceUser(): boolean {
+    return this.opts.appserviceUser === true;
   }
 
   /** Stops the sync loop (the in-flight long-poll is aborted; nothing half-processed is saved). */

@@ -11,6 +11,7 @@ import {
   generateRegistration,
   listenAppservice,
 } from "../../src/appservice/index.ts";
+import { arg, Bot } from "../../src/bot/index.ts";
 import { startDevServer } from "../../src/devserver/index.ts";
 import type { MatrixClient, RoomEvent } from "../../src/index.ts";
 import { closePeers, PEER_TEST_TIMEOUT_MS, type Peer, registerPeer } from "../support/peers/index.ts";
@@ -120,5 +121,25 @@ describe("appservice virtual user and matrix-js-sdk in an encrypted room", {
       assert.equal(u.searchParams.get("device_id"), bob.deviceId, u.pathname);
       assert.equal(u.searchParams.get("org.matrix.msc3202.device_id"), bob.deviceId);
     }
+  });
+
+  it("runs a keyroom/bot bot as the appservice's own user: a js-sdk user gets its encrypted answer", async () => {
+    const as = appservice!;
+    const client = await as.user(as.senderUserId);
+    const bot = new Bot({ client, invites: "anyone" });
+    bot.command("echo", { args: { text: arg.rest() }, help: "say TEXT back" }, (ctx, { text }) =>
+      ctx.reply(text),
+    );
+    await bot.start();
+    const carol = await registerPeer("js-sdk", server.baseUrl, "carol", "carol-password");
+    peers.push(carol);
+    const roomId = await carol.createRoom({ encrypted: true, invite: [client.userId] });
+    // The bot accepts the invite it got in a transaction.
+    await carol.waitForMembership(roomId, client.userId, "join");
+    await carol.waitForDevices(client.userId, (ids) => ids.includes(client.deviceId));
+    await carol.sendText(roomId, "!echo hi through the appservice");
+    const answer = await carol.waitForMessage(roomId, (m) => m.sender === client.userId && m.decrypted);
+    assert.equal(answer.body, "hi through the appservice");
+    await bot.stop();
   });
 });
