@@ -157,9 +157,12 @@ export class KeyBackup {
 
   /**
    * Asks the server for its current version: a replaced or deleted version stops uploading
-   * (reported as an error event), a version whose key we hold is adopted.
+   * (reported as an error event); with none in use, a version whose key we hold, or that our
+   * verified device or trusted master key signed, is adopted (not when `m.key_backup` is off).
    */
   async checkVersion(): Promise<void> {
+    // With none in use and backup turned off in m.key_backup, there is nothing to check or adopt.
+    if (this.#accountDataEnabled() === false && (await this.#backup.status()).version === undefined) return;
     const body = await this.#serverVersion();
     const result = await this.#backup.checkVersion(body);
     this.#versionChecked = true;
@@ -300,8 +303,9 @@ export class KeyBackup {
       this.#again = false;
       try {
         const work = async () => {
-          if (!this.#versionChecked && (await this.#backup.status()).version !== undefined)
-            await this.checkVersion();
+          // Once per process: a replaced version stops uploads; with none in use, the account's
+          // trusted version is adopted (unless the user turned backup off in m.key_backup).
+          if (!this.#versionChecked) await this.checkVersion();
           await this.fetchMissingKeys();
           await this.uploadPending();
         };

@@ -238,6 +238,33 @@ describe("key backup in the machine", () => {
     assert.equal(server.uploads, count + 1);
   });
 
+  it("another own device trusting our master key adopts the account's version and uploads without its key", async () => {
+    const hs = new FakeHomeserver();
+    const alice = await TestClient.create(hs, { userId: "@alice:example.org", deviceId: "ALICE1" });
+    await alice.bootstrapCrossSigning();
+    const server = new BackupServer();
+    await createVersion(alice.machine, server);
+    const other = await machineFor("@bob:example.org", "BOB1");
+
+    const alice2 = await TestClient.create(hs, { userId: alice.userId, deviceId: "ALICE2" });
+    await withSessions(alice2.machine, other, 3);
+    // Before it trusts anything: not adopted.
+    assert.deepEqual(await alice2.machine.backup.checkVersion(server.current()), { kind: "none" });
+    await alice2.machine.receiveKeysChanges([alice.userId], []);
+    await alice2.flush();
+    const { master } = await alice.machine.exportCrossSigningKeys();
+    await alice2.machine.importCrossSigningKeys({ ...(master !== undefined ? { master } : {}) });
+    const check = await alice2.machine.backup.checkVersion(server.current());
+    assert.equal(check.kind, "adopted");
+    assert.ok(check.kind === "adopted" && ["verified_device", "master_key"].includes(check.trust.by ?? ""));
+    const status = await alice2.machine.backup.status();
+    assert.deepEqual([status.trusted, status.hasKey, status.uploading], [true, false, true]);
+    assert.equal(await uploadAll(alice2.machine, server), 1);
+    assert.equal(server.uploads, 3);
+    // Reading needs the key: no lookups without it.
+    assert.deepEqual(await alice2.machine.backup.lookupRequests(), []);
+  });
+
   it("stops uploading when the server has another version; marks nothing under the wrong version", async () => {
     const machine = await machineFor("@alice:example.org", "ALICE1");
     const other = await machineFor("@bob:example.org", "BOB1");

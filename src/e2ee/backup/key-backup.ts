@@ -311,7 +311,8 @@ export class KeyBackup {
    * The server's current version (`GET /room_keys/version`'s body, or `null` for none). The same
    * version: its trust is checked again. Another version (or none): uploading stops, unless the
    * key we hold (or a version being created before a crash) is the new version's and it is
-   * trusted, then it is adopted and every session goes up again.
+   * trusted, then it is adopted and every session goes up again. With no version in use, one
+   * signed by our verified device or trusted master key is adopted without its key.
    */
   async checkVersion(body: unknown): Promise<VersionCheck> {
     const current = this.#state;
@@ -342,8 +343,13 @@ export class KeyBackup {
       this.#adopt(stateOf(version, true), key, trust.by);
       return { kind: "adopted", trust };
     }
-    if (current === undefined) return { kind: "none" };
-    return this.#stop("version_changed");
+    if (current !== undefined) return this.#stop("version_changed");
+    // None in use yet: a version our own verified device or trusted master key signed is the
+    // account's backup, uploaded to even without its private key (only reading needs it).
+    const trust = await this.#trust(version, undefined);
+    if (!trust.trusted) return { kind: "none" };
+    this.#adopt(stateOf(version, true), undefined, trust.by);
+    return { kind: "adopted", trust };
   }
 
   #stop(reason: BackupStopReason): VersionCheck {
