@@ -227,6 +227,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       crossSigningStatus: () => this.crossSigningStatus(),
       getUserIdentity: (userId) => this.getUserIdentity(userId),
       flush: () => this.#loop.run(),
+      exclusive: (work) => lease.run(work),
     });
     this.historySharing = new HistorySharing({
       machine,

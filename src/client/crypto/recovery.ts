@@ -57,6 +57,8 @@ export interface RecoveryHost {
   getUserIdentity(userId: string): Promise<UserIdentityInfo | undefined>;
   /** Sends what the engine queued (signature uploads, key queries). */
   flush(): Promise<void>;
+  /** Runs `work` as one unit of work on the crypto store (under its lease; units nest). */
+  exclusive<T>(work: () => Promise<T>): Promise<T>;
 }
 
 export interface NewRecoveryKeyOptions {
@@ -122,19 +124,24 @@ export class Recovery {
    * compared with the keys the account uses now.
    */
   async status(unlock?: SecretStorageUnlock): Promise<RecoveryStatus> {
-    const cs = await this.#refreshOwnIdentity();
-    const held = await this.#held(cs);
-    const server = await this.#serverBackup();
     const ss = this.#host.secretStorage;
+    // Opened (a slow passphrase derivation included) before taking the store's lease.
     const key = unlock === undefined ? undefined : await ss.unlock(unlock);
     try {
-      const storage = secretStorageStatus(await ss.view(), {
-        ...(key === undefined ? {} : { key: key.key, publicKeys: await this.#publicKeys(server?.publicKey) }),
-      });
-      return recoveryStatus(storage, {
-        held,
-        identityPublished: cs.masterKey !== undefined,
-        backupVersion: server !== undefined,
+      return await this.#host.exclusive(async () => {
+        const cs = await this.#refreshOwnIdentity();
+        const held = await this.#held(cs);
+        const server = await this.#serverBackup();
+        const storage = secretStorageStatus(await ss.view(), {
+          ...(key === undefined
+            ? {}
+            : { key: key.key, publicKeys: await this.#publicKeys(server?.publicKey) }),
+        });
+        return recoveryStatus(storage, {
+          held,
+          identityPublished: cs.masterKey !== undefined,
+          backupVersion: server !== undefined,
+        });
       });
     } finally {
       key?.wipe();
@@ -148,12 +155,14 @@ export class Recovery {
    * recovery key, once. Throws `RecoveryError("IDENTITY_NOT_HELD")` when the account has an
    * identity this device holds no keys of (then `recover`, or `resetIdentity`).
    */
-  async enable(options: EnableRecoveryOptions = {}): Promise<RecoveryKeyResult> {
-    const cs = await this.#refreshOwnIdentity();
-    if (cs.masterKey === undefined) {
-      await this.#host.bootstrapCrossSigning(options.auth === undefined ? {} : { auth: options.auth });
-    }
-    return this.#newKey(options);
+  enable(options: EnableRecoveryOptions = {}): Promise<RecoveryKeyResult> {
+    return this.#host.exclusive(async () => {
+      const cs = await this.#refreshOwnIdentity();
+      if (cs.masterKey === undefined) {
+        await this.#host.bootstrapCrossSigning(options.auth === undefined ? {} : { auth: options.auth });
+      }
+      return this.#newKey(options);
+    });
   }
 
   /**
@@ -162,7 +171,7 @@ export class Recovery {
    * version. Needs this device to hold the cross-signing keys (`recover` first).
    */
   changeRecoveryKey(options: NewRecoveryKeyOptions = {}): Promise<RecoveryKeyResult> {
-    return this.#newKey(options);
+    return this.#host.exclusive(() => this.#newKey(options));
   }
 
   /**
@@ -170,14 +179,16 @@ export class Recovery {
    * change), a new key backup, a new secret storage key with every secret. For when a secret is
    * lost everywhere. Returns the new recovery key.
    */
-  async resetIdentity(options: EnableRecoveryOptions = {}): Promise<RecoveryKeyResult> {
-    await this.#refreshOwnIdentity();
-    await this.#host.bootstrapCrossSigning({
-      reset: true,
-      ...(options.auth === undefined ? {} : { auth: options.auth }),
+  resetIdentity(options: EnableRecoveryOptions = {}): Promise<RecoveryKeyResult> {
+    return this.#host.exclusive(async () => {
+      await this.#refreshOwnIdentity();
+      await this.#host.bootstrapCrossSigning({
+        reset: true,
+        ...(options.auth === undefined ? {} : { auth: options.auth }),
+      });
+      await this.#host.backup.createVersion();
+      return this.#newKey(options);
     });
-    await this.#host.backup.createVersion();
-    return this.#newKey(options);
   }
 
   /**
@@ -190,10 +201,10 @@ export class Recovery {
    * the secret and the repair.
    */
   async recover(unlock: SecretStorageUnlock, options: RecoverOptions = {}): Promise<RecoverResult> {
-    const ss = this.#host.secretStorage;
-    const key = await ss.unlock(unlock);
+    // The key is opened (a slow passphrase derivation included) before taking the store's lease.
+    const key = await this.#host.secretStorage.unlock(unlock);
     try {
-      return await this.#recover(key, options);
+      return await this.#host.exclusive(() => this.#recover(key, options));
     } finally {
       key.wipe();
     }
