@@ -69,6 +69,33 @@ describe("history sharing on invite (devserver, Keyroom ↔ Keyroom)", () => {
     assert.ok(texts(alice, roomId).includes("hello"));
   });
 
+  it("keys this device has only in the key backup are fetched before the bundle is built", async () => {
+    const first = await user("hsba");
+    const bob = await user("hsbb");
+    const roomId = await room(first, "shared");
+    const backup = await first.client.crypto.backup.createVersion();
+    await first.client.sendText(roomId, "sent from the first device");
+    assert.ok((await first.client.crypto.backup.uploadPending()) >= 1);
+
+    // A second device of the same user, which never got that key, holding only the backup key.
+    const storeDir = join(fx.dir, `${first.name}-2`);
+    const second = new MatrixClient({
+      homeserverUrl: fx.hs.baseUrl,
+      syncTimeoutMs: 0,
+      encryption: { store: { directory: storeDir } },
+    });
+    fx.open.push(second);
+    await second.login({ user: first.client.userId, password: "pw" });
+    await second.syncOnce({ timeoutMs: 0 });
+    assert.equal((await second.crypto.backup.useKey(backup.privateKey)).trusted, true);
+
+    await second.invite(roomId, bob.client.userId);
+    await bob.client.syncOnce({ timeoutMs: 0 });
+    await bob.client.joinRoom(roomId);
+    await bob.client.syncOnce({ timeoutMs: 0 });
+    assert.deepEqual(texts(bob, roomId), ["sent from the first device"]);
+  });
+
   it("a bundle from someone other than the inviter is not imported", async () => {
     const alice = await user("hsc");
     const carol = await user("hsd");

@@ -240,6 +240,12 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       },
       flush: () => this.#loop.run(),
       emitRedecrypted: (events) => this.#emitRedecrypted(events),
+      restoreRoomFromBackup: async (roomId) => {
+        const status = await this.backup.status({ check: false });
+        if (status.version === undefined || !status.hasKey || !status.trusted) return false;
+        await this.backup.restore({ roomId });
+        return true;
+      },
     });
   }
 

@@ -24,7 +24,12 @@ export interface HistorySharingHost {
   prepareRecipient(userId: string): Promise<void>;
   flush(): Promise<void>;
   emitRedecrypted(events: readonly DecryptedRoomEvent[]): Promise<void>;
+  /** The room's keys from the key backup, when one is in use with its key; false when none is. */
+  restoreRoomFromBackup(roomId: string): Promise<boolean>;
 }
+
+/** Rooms whose keys were fetched from the backup in this process: at most this many remembered. */
+export const MAX_ROOMS_RESTORED_FOR_SHARING = 1000;
 
 export interface SharedHistory {
   /** Sessions sent (marked shareable). */
@@ -37,6 +42,8 @@ export interface SharedHistory {
 
 export class HistorySharing {
   readonly #host: HistorySharingHost;
+  /** Rooms whose backed-up keys were fetched before a bundle in this process (oldest dropped). */
+  readonly #restored = new Set<string>();
 
   constructor(host: HistorySharingHost) {
     this.#host = host;
@@ -49,6 +56,7 @@ export class HistorySharing {
    */
   async share(roomId: string, userId: string): Promise<SharedHistory> {
     const { machine } = this.#host;
+    await this.#restoreFromBackup(roomId);
     const bundle = await machine.historySharing.buildBundle(roomId);
     if (bundle.room_keys.length === 0 && bundle.withheld.length === 0) {
       return { roomKeys: 0, withheld: 0, devices: [] };
@@ -62,6 +70,26 @@ export class HistorySharing {
     });
     if (request !== undefined) await this.#host.flush();
     return { roomKeys: bundle.room_keys.length, withheld: bundle.withheld.length, devices: recipients };
+  }
+
+  /**
+   * The spec's first step: the room's keys from the key backup, so the bundle holds the history
+   * this device never received. Once per room per process; a failure is logged and sharing goes
+   * on with the keys we hold.
+   */
+  async #restoreFromBackup(roomId: string): Promise<void> {
+    if (this.#restored.has(roomId)) return;
+    try {
+      if (!(await this.#host.restoreRoomFromBackup(roomId))) return;
+    } catch (e) {
+      this.#host.logger.warn({ roomId, err: errorSummary(e) }, "room keys not restored from the backup");
+      return;
+    }
+    this.#restored.add(roomId);
+    for (const oldest of this.#restored) {
+      if (this.#restored.size <= MAX_ROOMS_RESTORED_FOR_SHARING) break;
+      this.#restored.delete(oldest);
+    }
   }
 
   /** We accepted `inviter`'s invite to `roomId`: their bundle is imported now, or when it comes. */

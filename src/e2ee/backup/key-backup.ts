@@ -116,6 +116,8 @@ export function backedUpRoomKey(record: InboundGroupSessionRecord): BackedUpRoom
     session_key: session.exportAtFirstKnownIndex(),
     sender_claimed_keys: { ed25519: record.senderClaimedEd25519 },
     forwarding_curve25519_key_chain: [...record.forwardingChain],
+    // The spec keeps the shared-history flag in backups too (MSC4268).
+    ...(record.sharedHistory === true ? { shared_history: true } : {}),
   };
 }
 

@@ -73,6 +73,7 @@ export function decryptBackupRecord(
         session_key: roomKey.session_key,
         sender_claimed_keys: { ...roomKey.sender_claimed_keys },
         forwarding_curve25519_key_chain: [...roomKey.forwarding_curve25519_key_chain],
+        ...(roomKey.shared_history === true ? { shared_history: true } : {}),
       },
       firstMessageIndex,
     };
