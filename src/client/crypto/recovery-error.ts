@@ -6,9 +6,7 @@ export type RecoveryErrorCode =
   /** The account has a cross-signing identity whose private keys this device does not hold. */
   | "IDENTITY_NOT_HELD"
   /** A stored secret decrypts, but is not the key the account uses now (left by a reset elsewhere). */
-  | "SECRET_STALE"
-  /** Recovery is not set up: there is no secret storage to recover from. */
-  | "NOT_ENABLED";
+  | "SECRET_STALE";
 
 export class RecoveryError extends Error {
   override readonly name = "RecoveryError";
@@ -16,12 +14,12 @@ export class RecoveryError extends Error {
   /** The secret at fault, if one is. */
   readonly secret: string | undefined;
   /** The call that gets the account out of this state. */
-  readonly repair: RecoveryRepair | "enable";
+  readonly repair: RecoveryRepair;
 
   constructor(
     code: RecoveryErrorCode,
     message: string,
-    options: { secret?: string; repair: RecoveryRepair | "enable"; cause?: unknown },
+    options: { secret?: string; repair: RecoveryRepair; cause?: unknown },
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
