@@ -145,9 +145,22 @@ describe("recovery (devserver, Keyroom)", () => {
     await expectEnabled(alice.client, latest.recoveryKey);
   });
 
-  it("missing and corrupt secrets each have their own error on a device that cannot repair them", async () => {
+  it("stale, corrupt and missing secrets each have their own error on a device that cannot repair them", async () => {
     const { alice, recoveryKey } = await enabledAccount("re");
     const fresh = await newDevice(alice, "new");
+    // A stale secret: the identity was replaced without updating secret storage.
+    const stored = structuredClone(alice.client.getAccountData(MASTER));
+    await alice.client.bootstrapCrossSigning({ reset: true, auth: { password: "pw" } });
+    await assert.rejects(
+      fresh.client.crypto.recovery.recover({ recoveryKey }),
+      (e: unknown) =>
+        e instanceof RecoveryError &&
+        e.code === "SECRET_STALE" &&
+        e.secret === MASTER &&
+        e.repair === "resetIdentity",
+    );
+    await alice.client.crypto.recovery.recover({ recoveryKey }); // the first device writes its new keys back
+    assert.notDeepEqual(alice.client.getAccountData(MASTER), stored);
     const master = alice.client.getAccountData(MASTER) as { encrypted: Record<string, { mac: string }> };
     const broken = structuredClone(master);
     for (const entry of Object.values(broken.encrypted))
