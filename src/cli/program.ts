@@ -360,11 +360,26 @@ export function buildProgram(io: CommandIo): Command {
     )
     .option("--memory", "keep everything in memory (lost on exit)", false)
     .option("--server-name <name>", "server name in user and room IDs", "localhost")
-    .action(async (o: { port: number; host: string; db: string; memory: boolean; serverName: string }) => {
-      // Loaded on use: the homeserver (and its SQLite) is not needed by the client commands.
-      const { devserverCommand } = await import("./commands/devserver.ts");
-      await devserverCommand(o, io);
-    });
+    .option(
+      "--appservice <file>",
+      "an application service registration file, YAML or JSON (repeatable)",
+      collect,
+      [],
+    )
+    .action(
+      async (o: {
+        port: number;
+        host: string;
+        db: string;
+        memory: boolean;
+        serverName: string;
+        appservice: string[];
+      }) => {
+        // Loaded on use: the homeserver (and its SQLite) is not needed by the client commands.
+        const { devserverCommand } = await import("./commands/devserver.ts");
+        await devserverCommand(o, io);
+      },
+    );
 
   program
     .command("demo")

@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { parseRegistration, type Registration } from "../wire/appservice.ts";
+import { parseRegistration, type Registration, RegistrationError } from "../wire/appservice.ts";
 import { AppservicePusher, type PushRetryPolicy } from "./appservice/pusher.ts";
 import { appserviceAuth } from "./appservice/registry.ts";
 import { MatrixError, UiaChallenge } from "./errors.ts";
@@ -119,6 +119,17 @@ function send(res: ServerResponse, r: RouteResponse): void {
   }
 }
 
+/** Reads a registration file; a bad one fails with its path in the message. */
+function readRegistration(file: string): Registration {
+  const text = readFileSync(file, "utf8");
+  try {
+    return parseRegistration(text);
+  } catch (e) {
+    if (e instanceof RegistrationError) throw new RegistrationError(e.code, `${file}: ${e.message}`);
+    throw e;
+  }
+}
+
 /** Registration names a user that does not exist yet: the one route an appservice may use for one. */
 function isRegistration(method: string, path: string): boolean {
   return method === "POST" && /^\/_matrix\/client\/(v3|r0)\/register$/.test(path);
@@ -129,7 +140,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   const serverName = options.serverName ?? "localhost";
   const dbPath = options.memory ? ":memory:" : (options.dbPath ?? "./devserver.sqlite");
   const appservices = (options.appservices ?? []).map((a) =>
-    typeof a === "string" ? parseRegistration(readFileSync(a, "utf8")) : a,
+    typeof a === "string" ? readRegistration(a) : a,
   );
   const hs = new Homeserver({
     serverName,

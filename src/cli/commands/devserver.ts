@@ -8,6 +8,8 @@ export interface DevServerArgs {
   db: string;
   memory: boolean;
   serverName: string;
+  /** Registration files of application services. */
+  appservice: string[];
 }
 
 /** Prints the base URL, then runs until `io.signal` aborts, and closes cleanly. */
@@ -17,6 +19,7 @@ export async function devserverCommand(args: DevServerArgs, io: CommandIo): Prom
     host: args.host,
     memory: args.memory,
     serverName: args.serverName,
+    appservices: args.appservice,
     ...(args.memory ? {} : { dbPath: args.db }),
   });
   io.out(`${server.baseUrl}\n`);
