@@ -125,6 +125,40 @@ describe("dehydrated devices (devserver, Keyroom ↔ Keyroom)", () => {
     assert.equal(await carol.client.crypto.dehydration.delete(), false);
   });
 
+  it("on a server that knows only the earlier draft (POST …/events), rehydration falls back to it", async () => {
+    const erin = await user("dhe");
+    const key = randomBytes(32);
+    await erin.client.crypto.dehydration.create(key);
+    const methods: string[] = [];
+    const storeDir = join(fx.dir, `${erin.name}-post`);
+    const client = new MatrixClient({
+      homeserverUrl: fx.hs.baseUrl,
+      syncTimeoutMs: 0,
+      encryption: { store: { directory: storeDir } },
+      // The events endpoint answers GET as an older server does: unknown.
+      fetch: async (input, init) => {
+        if (input.includes("/dehydrated_device/") && input.includes("/events")) {
+          methods.push(init.method ?? "GET");
+          if ((init.method ?? "GET") === "GET") {
+            return new Response(
+              JSON.stringify({ errcode: "M_UNRECOGNIZED", error: "Unrecognized request" }),
+              {
+                status: 404,
+                headers: { "content-type": "application/json" },
+              },
+            );
+          }
+        }
+        return fetch(input, init);
+      },
+    });
+    fx.open.push(client);
+    await client.login({ user: erin.client.userId, password: "pw" });
+    const result = await client.crypto.dehydration.rehydrate(key);
+    assert.equal(result?.events, 0);
+    assert.deepEqual(methods, ["GET", "POST"]);
+  });
+
   it("rotates the dehydrated device every period on the injected clock, and stops", async () => {
     const dave = await user("dhd");
     const clock = manualClock();
