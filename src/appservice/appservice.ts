@@ -41,6 +41,12 @@ import { type KnownKeyCounts, userSyncFor } from "./user-sync.ts";
 
 /** Transaction IDs each virtual user remembers having been fed (a retried transaction skips them). */
 export const MAX_FED_TXNS_PER_USER = 100;
+/**
+ * Attempts at one transaction for one virtual user. After that it is skipped for that user (and
+ * reported through `onError`), so one broken user (a closed or failing store) cannot hold up the
+ * others forever.
+ */
+export const MAX_FEED_ATTEMPTS = 3;
 
 /** Client options a virtual user's client takes (the rest the appservice sets). */
 export type VirtualUserClientOptions = Omit<
@@ -70,6 +76,8 @@ export interface AppserviceOptions {
   /** `GET /users/{userId}` from the homeserver: create the user and say true, or false. */
   queryUser?: (userId: string) => Promise<boolean>;
   queryAlias?: (alias: string) => Promise<boolean>;
+  /** A virtual user's share of a transaction was given up after `MAX_FEED_ATTEMPTS` failures. */
+  onError?: (error: unknown, userId: string, txnId: string) => void;
 }
 
 interface VirtualUser {
@@ -77,6 +85,8 @@ interface VirtualUser {
   readonly known: KnownKeyCounts;
   /** Transactions this user's client handled (bounded, oldest dropped first). */
   readonly fed: Set<string>;
+  /** Failed attempts at the transaction being handled. */
+  failed?: { txnId: string; count: number };
 }
 
 /** Each virtual user's client store, in its directory under `dataDir`. */
@@ -360,11 +370,18 @@ export class Appservice {
       try {
         await this.#feed(vu, txnId, txn);
       } catch (e) {
-        failure ??= e;
-        this.#logger.warn(
-          { userId: vu.client.userId, err: e instanceof Error ? e.name : "error" },
-          "transaction not handled for a virtual user",
-        );
+        const userId = vu.client.userId;
+        const count = vu.failed?.txnId === txnId ? vu.failed.count + 1 : 1;
+        vu.failed = { txnId, count };
+        const err = e instanceof Error ? e.name : "error";
+        if (count < MAX_FEED_ATTEMPTS) {
+          failure ??= e;
+          this.#logger.warn({ userId, err, attempt: count }, "transaction not handled for a virtual user");
+          continue;
+        }
+        this.#logger.error({ userId, err }, "transaction given up for a virtual user");
+        this.#remember(vu, txnId);
+        this.#opts.onError?.(e, userId, txnId);
       }
     }
     if (failure !== undefined) throw failure;
@@ -391,6 +408,10 @@ export class Appservice {
       await client.feedSync(syncResponseSchema.parse(share.response));
       Object.assign(vu.known, known);
     }
+    this.#remember(vu, txnId);
+  }
+
+  #remember(vu: VirtualUser, txnId: string): void {
     vu.fed.add(txnId);
     if (vu.fed.size > MAX_FED_TXNS_PER_USER) {
       const oldest = vu.fed.values().next().value;

@@ -4,6 +4,7 @@ export {
   Appservice,
   type AppserviceOptions,
   MAX_FED_TXNS_PER_USER,
+  MAX_FEED_ATTEMPTS,
   type VirtualUserClientOptions,
 } from "./appservice.ts";
 export { AppserviceError, type AppserviceErrorCode } from "./errors.ts";

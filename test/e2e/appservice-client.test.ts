@@ -36,6 +36,10 @@ describe("appservice with Keyroom virtual users", { timeout: scaledMs(120_000) }
   let current: Appservice | undefined;
   let dir: string;
   const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+  /** What `onError` reported: [userId, txnId]. */
+  const givenUp: [string, string][] = [];
+  let human: MatrixClient | undefined;
+  let sharedRoom = "";
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "kr-appservice-"));
@@ -63,6 +67,7 @@ describe("appservice with Keyroom virtual users", { timeout: scaledMs(120_000) }
     });
   });
   after(async () => {
+    await human?.close();
     await current?.close();
     await listener.close();
     await server.close();
@@ -71,7 +76,12 @@ describe("appservice with Keyroom virtual users", { timeout: scaledMs(120_000) }
 
   /** Starts an appservice on the data directory; `ready` runs before it takes transactions. */
   const open = async (ready?: (as: Appservice) => Promise<void>): Promise<Appservice> => {
-    const as = new Appservice({ registration: reg, homeserverUrl: server.baseUrl, dataDir: dir });
+    const as = new Appservice({
+      registration: reg,
+      homeserverUrl: server.baseUrl,
+      dataDir: dir,
+      onError: (_e, userId, txnId) => givenUp.push([userId, txnId]),
+    });
     await as.start();
     await ready?.(as);
     current = as;
@@ -113,23 +123,24 @@ describe("appservice with Keyroom virtual users", { timeout: scaledMs(120_000) }
     const devices = [ann.deviceId, ben.deviceId];
 
     // A human outside the appservice, to check the restarted users from the other side.
-    const human = new Client({
+    const h = new Client({
       homeserverUrl: server.baseUrl,
       encryption: { store: dirStore(dir, "human") },
       syncTimeoutMs: 500,
     });
-    await human.register({ username: "human", password: "pw" });
-    await human.startSync();
-    await ann.invite(roomId, human.userId);
-    await waitFor(() => human.getRoom(roomId)?.membership === "invite");
-    await human.joinRoom(roomId);
-    const seenByHuman = nextMessage(human, "before restart");
+    human = h;
+    await h.register({ username: "human", password: "pw" });
+    await h.startSync();
+    await ann.invite(roomId, h.userId);
+    await waitFor(() => h.getRoom(roomId)?.membership === "invite");
+    await h.joinRoom(roomId);
+    const seenByHuman = nextMessage(h, "before restart");
     await ann.sendText(roomId, "before restart");
     assert.equal((await seenByHuman).encryption?.decrypted, true);
 
     await as.close();
     // Sent while the appservice is down: the homeserver keeps retrying the transaction.
-    await human.sendText(roomId, "during downtime");
+    await h.sendText(roomId, "during downtime");
     let duringDowntime: Promise<RoomEvent> | undefined;
     as = await open(async (restarted) => {
       // Users found in the data directory are back before any transaction is handled.
@@ -142,12 +153,26 @@ describe("appservice with Keyroom virtual users", { timeout: scaledMs(120_000) }
     assert.deepEqual([ann2.deviceId, ben2.deviceId], devices, "same devices after the restart");
     assert.equal(ann2.getRoom(roomId)?.encrypted, true, "room state kept");
     const fromHuman = nextMessage(ben2, "after restart");
-    await human.sendText(roomId, "after restart");
+    await h.sendText(roomId, "after restart");
     assert.equal((await fromHuman).encryption?.decrypted, true);
-    const toHuman = nextMessage(human, "back again");
+    const toHuman = nextMessage(h, "back again");
     await ann2.sendText(roomId, "back again");
     assert.equal((await toHuman).encryption?.decrypted, true);
-    await human.close();
+    sharedRoom = roomId;
+  });
+
+  it("gives up on a virtual user whose client broke after a few attempts; the others keep going", async () => {
+    const as = current!;
+    const ann = await as.user("v_ann");
+    const cat = await as.user("v_cat");
+    // Its stores are closed: every share of a transaction fails for it.
+    await cat.close();
+    await ann.invite(sharedRoom, cat.userId);
+    const later = nextMessage(ann, "after the broken one");
+    await human!.sendText(sharedRoom, "after the broken one");
+    assert.equal((await later).encryption?.decrypted, true);
+    assert.ok(givenUp.some(([userId]) => userId === cat.userId));
+    assert.ok(!givenUp.some(([userId]) => userId === ann.userId));
   });
 });
 

@@ -105,6 +105,8 @@ export class AppservicePusher {
         const built = buildTransaction(hs, this.#registry, this.#as, lastPos, sentKeys);
         if (built.empty) {
           lastPos = built.upTo;
+          // A full page of events that concern no one here: look at the next page right away.
+          if (built.more) this.#dirty = true;
           continue;
         }
         pending = {

@@ -32,6 +32,8 @@ export interface BuiltTransaction {
   /** Key-count snapshots sent, by `userId|deviceId`, to remember once delivered. */
   keySnapshots: Map<string, string>;
   empty: boolean;
+  /** The event limit cut it short: more of the stream is waiting. */
+  more: boolean;
 }
 
 export function buildTransaction(
@@ -145,5 +147,5 @@ export function buildTransaction(
       empty = false;
     }
   }
-  return { body, upTo, acks, keySnapshots, empty };
+  return { body, upTo, acks, keySnapshots, empty, more: upTo < now };
 }
