@@ -373,6 +373,12 @@ export class Bot implements HandlerRegistry {
     this.scheduler.stop();
     for (const off of this.#offs.splice(0)) off();
     await this.client.stopSync();
+    // Room keys not in the key backup yet go up now, so a move to another machine has them all.
+    if (this.client.isEncryptionEnabled) {
+      await this.client.crypto.backup
+        .uploadPending()
+        .catch((err) => this.logger.warn({ err }, "key backup upload failed"));
+    }
     this.logger.info({}, "bot stopped");
   }
 

@@ -23,6 +23,8 @@ export interface InitializedBot {
   userId: string;
   deviceId: string;
   configFile: string;
+  /** Shown once to the operator: with it (and the password) the bot moves to a new machine. */
+  recoveryKey: string | undefined;
 }
 
 export const ECHO_SKILL_FILE = "skills/echo.mjs";
@@ -59,7 +61,7 @@ export async function initBotDir(o: InitBotOptions): Promise<InitializedBot> {
     );
   await mkdir(join(dir, "skills"), { recursive: true });
   const dataDir = join(dir, ".keyroom");
-  const { client } = await openBotClient({
+  const { client, recoveryKey } = await openBotClient({
     dataDir,
     homeserverUrl: o.homeserverUrl,
     userId: o.user,
@@ -68,6 +70,7 @@ export async function initBotDir(o: InitBotOptions): Promise<InitializedBot> {
     deviceDisplayName: "Keyroom bot",
     logger: o.logger,
     resetHint: `rm -r ${dataDir}`,
+    recoverHint: `keyroom bot recover ${o.dir}`,
   });
   const userId = client.userId;
   const deviceId = client.deviceId;
@@ -97,5 +100,5 @@ export async function initBotDir(o: InitBotOptions): Promise<InitializedBot> {
   const gitignore = join(dir, ".gitignore");
   if (!existsSync(gitignore))
     await writeFile(gitignore, "# The bot's session and keys: never commit them.\n.keyroom/\n");
-  return { userId, deviceId, configFile };
+  return { userId, deviceId, configFile, recoveryKey };
 }

@@ -64,6 +64,7 @@ export async function runBotDir(dir: string, opts: RunBotOptions): Promise<Runni
         shareWith: config.encryption.shareWith,
         logger,
         resetHint: `keyroom bot reset ${dir}`,
+        recoverHint: `keyroom bot recover ${dir}`,
       })
     ).client;
   const local = await SqliteLocalStore.open(botPaths(dataDir).localStore);

@@ -51,8 +51,14 @@ export interface BotAccountOptions {
   homeserverUrl: string;
   /** The bot's user ID (a localpart is enough on the first start: the server completes it). */
   userId: string;
-  /** Needed on the first start (login, cross-signing) only. */
+  /** Needed on the first start (login, cross-signing, recovery) and to recover only. */
   password?: string;
+  /**
+   * The recovery key `bot init` printed: with the password, a data directory without a session or
+   * store (a new machine, a lost disk) logs in a new device and recovers the bot's identity and
+   * room keys with it, instead of refusing.
+   */
+  recoveryKey?: string;
   /** Try to register the account first (servers with open registration), else log in. */
   register?: boolean;
   deviceDisplayName?: string;
@@ -65,12 +71,18 @@ export interface BotAccountOptions {
    * (default: the library call).
    */
   resetHint?: string;
+  /** How to print the recovery advice (the command that recovers with the key). */
+  recoverHint?: string;
 }
 
 export interface OpenedBotClient {
   client: MatrixClient;
   /** This start logged in (a new device); later starts resume it. */
   firstStart: boolean;
+  /** First start only: the recovery key, to show the operator once (Keyroom never stores it). */
+  recoveryKey?: string;
+  /** The start recovered the bot on a new device with `recoveryKey`. */
+  recovered?: { crossSigned: boolean; restoredKeys: number };
 }
 
 export function botPaths(dataDir: string) {
@@ -123,12 +135,19 @@ export async function openBotClient(o: BotAccountOptions): Promise<OpenedBotClie
         );
       }
       if (!hasStore) {
+        if (o.recoveryKey !== undefined && o.password !== undefined) {
+          // The keyless device is of no use: log it out (best effort), then recover on a new one.
+          await client.close();
+          await resetBot(o.dataDir, logger);
+          return openBotClient(o);
+        }
         throw new BotStartError(
           "NO_STORE",
           `${o.dataDir} has device ${session.deviceId} of ${session.userId}, but its encryption store ` +
-            `(${paths.cryptoStore}) is missing, so the device's keys are gone. Restore the store from a backup of ` +
-            `the data directory, or reset: ${reset} logs that device out and the next start creates a new ` +
-            "device, which the owners then verify again.",
+            `(${paths.cryptoStore}) is missing, so the device's keys are gone. Recover with the recovery key ` +
+            `that the first start printed (${o.recoverHint ?? "openBotClient with recoveryKey and password"}: a new ` +
+            "device gets the bot's identity, room keys and state back), restore the data directory from a backup, " +
+            `or reset (${reset}: logs that device out; the next start makes a new identity, verified again).`,
         );
       }
       try {
@@ -149,16 +168,30 @@ export async function openBotClient(o: BotAccountOptions): Promise<OpenedBotClie
           : `the first start of ${o.userId} needs its password (to log in and set up cross-signing)`,
       );
     }
-    await loginOrRegister(client, o);
-    logger.info(
-      { userId: client.userId, deviceId: client.deviceId },
-      hasStore ? "logged the stored device in again" : "logged in",
-    );
-    if (!hasStore) {
-      const status = await client.bootstrapCrossSigning({ auth: { password: o.password } });
-      logger.info({ deviceCrossSigned: status.deviceCrossSigned }, "cross-signing set up");
+    if (hasStore) {
+      await loginOrRegister(client, { ...o, register: false });
+      logger.info({ deviceId: client.deviceId }, "logged the stored device in again");
+      return { client, firstStart: false };
     }
-    return { client, firstStart: !hasStore };
+    if (o.recoveryKey !== undefined) {
+      await client.login({ user: o.userId, password: o.password, ...displayName(o) });
+      const result = await client.crypto.recovery.recover({ recoveryKey: o.recoveryKey });
+      logger.info(
+        { deviceId: client.deviceId, crossSigned: result.crossSigned, restoredKeys: result.restored },
+        "recovered the bot on a new device",
+      );
+      return {
+        client,
+        firstStart: false,
+        recovered: { crossSigned: result.crossSigned, restoredKeys: result.restored },
+      };
+    }
+    await loginOrRegister(client, o);
+    // Cross-signing, key backup and secret storage behind one recovery key.
+    const { recoveryKey } = await client.crypto.recovery.enable({ auth: { password: o.password } });
+    const status = await client.getCrossSigningStatus();
+    logger.info({ deviceCrossSigned: status.deviceCrossSigned }, "cross-signing and recovery set up");
+    return { client, firstStart: true, recoveryKey };
   } catch (e) {
     await client.close().catch(() => undefined);
     if (e instanceof StoreMismatchError) throw otherStore(e, o.dataDir, reset);
@@ -175,9 +208,13 @@ function otherStore(e: StoreMismatchError, dataDir: string, reset: string): BotS
   );
 }
 
+function displayName(o: BotAccountOptions): { deviceDisplayName?: string } {
+  return o.deviceDisplayName !== undefined ? { deviceDisplayName: o.deviceDisplayName } : {};
+}
+
 async function loginOrRegister(client: MatrixClient, o: BotAccountOptions): Promise<void> {
   const password = o.password ?? "";
-  const device = o.deviceDisplayName !== undefined ? { deviceDisplayName: o.deviceDisplayName } : {};
+  const device = displayName(o);
   if (o.register) {
     try {
       await client.register({ username: localpartOf(o.userId), password, ...device });

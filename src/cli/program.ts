@@ -31,6 +31,9 @@ export const EXIT_FAILURE = 1;
 const PROFILE_HELP =
   "profile directory (default: $KEYROOM_PROFILE, else $XDG_CONFIG_HOME/keyroom or ~/.config/keyroom)";
 
+/** Where `bot recover` reads the recovery key when `--recovery-key` is not given. */
+export const RECOVERY_KEY_ENV = "KEYROOM_RECOVERY_KEY";
+
 /** Where `login` / `register` read the password when `--password` is not given. */
 export const PASSWORD_ENV = "KEYROOM_PASSWORD";
 
@@ -338,6 +341,23 @@ export function buildProgram(io: CommandIo): Command {
     .action(async (user: string, o: { dir: string }) => {
       const { botVerifyCommand } = await import("./commands/bot.ts");
       await botVerifyCommand({ user, dir: o.dir }, io);
+    });
+  bot
+    .command("recover")
+    .description("bring the bot in DIR back on this machine (lost disk, new machine) with its recovery key")
+    .argument("<dir>", "the bot's directory (its bot.yaml)")
+    .option("--password <password>", `the bot account's password (or set $${PASSWORD_ENV})`)
+    .option(
+      "--recovery-key <key>",
+      `the key bot init printed (or set $${RECOVERY_KEY_ENV}, which ps does not show)`,
+    )
+    .action(async (dir: string, o: { password?: string; recoveryKey?: string }) => {
+      const recoveryKey = o.recoveryKey ?? process.env[RECOVERY_KEY_ENV];
+      if (recoveryKey === undefined || recoveryKey === "") {
+        throw new CliError("USAGE", `give --recovery-key or set $${RECOVERY_KEY_ENV}`);
+      }
+      const { botRecoverCommand } = await import("./commands/bot.ts");
+      await botRecoverCommand({ dir, password: passwordOf(o.password), recoveryKey }, io);
     });
   bot
     .command("reset")

@@ -114,8 +114,14 @@ test("bot init + bot run: a user sends !echo hi in an encrypted room and reads h
     ]),
   );
   assert.equal(init.code, 0, init.stderr);
-  const made = JSON.parse(init.stdout.trim()) as { event: string; user_id: string; device_id: string };
+  const made = JSON.parse(init.stdout.trim()) as {
+    event: string;
+    user_id: string;
+    device_id: string;
+    recovery_key: string;
+  };
   assert.equal(made.event, "initialized");
+  assert.match(made.recovery_key, /^(\w{4} ){11}\w{4}$/, "the recovery key, printed once");
   assert.match(made.user_id, /^@echobot:/);
   const yaml = await readFile(join(botDir, "bot.yaml"), "utf8");
   assert.match(yaml, new RegExp(`owners:\\n  - "?${alice.userId.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
@@ -171,7 +177,7 @@ test("bot run refuses a config with a bad key, naming it", async () => {
   assert.match(r.stderr, /prefx: unknown key/);
 });
 
-test("bot run refuses a device whose encryption store is gone, saying how to reset", {
+test("bot run refuses a device whose encryption store is gone, saying how to recover; bot recover, bot reset", {
   timeout: scaledMs(60_000),
 }, async () => {
   const botDir = join(dir, "lost-store");
@@ -187,12 +193,33 @@ test("bot run refuses a device whose encryption store is gone, saying how to res
     "pw",
   ]);
   assert.equal(init.code, 0, init.stderr);
+  const { recovery_key: recoveryKey, device_id: oldDevice } = JSON.parse(init.stdout) as {
+    recovery_key: string;
+    device_id: string;
+  };
   await rm(join(botDir, ".keyroom", "crypto"), { recursive: true, force: true });
   const r = await inProcess(["bot", "run", botDir]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /encryption store .* is missing/);
+  assert.match(r.stderr, /keyroom bot recover/);
   assert.match(r.stderr, /keyroom bot reset/);
-  // Reset logs the old device out; the data directory is gone and the next start is a first start.
+
+  const recovered = await inProcess([
+    "bot",
+    "recover",
+    botDir,
+    "--password",
+    "pw",
+    "--recovery-key",
+    recoveryKey,
+  ]);
+  assert.equal(recovered.code, 0, recovered.stderr);
+  const line = JSON.parse(recovered.stdout) as { event: string; device_id: string; cross_signed: boolean };
+  assert.equal(line.event, "recovered");
+  assert.equal(line.cross_signed, true);
+  assert.notEqual(line.device_id, oldDevice);
+
+  // Reset logs the device out; the data directory is gone and the next start is a first start.
   const reset = await inProcess(["bot", "reset", botDir]);
   assert.equal(reset.code, 0, reset.stderr);
   assert.match(reset.stdout, /"event":"reset"/);

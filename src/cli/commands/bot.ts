@@ -52,9 +52,16 @@ export async function botInitCommand(args: BotInitArgs, io: CommandIo): Promise<
       user_id: made.userId,
       device_id: made.deviceId,
       config: made.configFile,
+      recovery_key: made.recoveryKey ?? null,
     }),
   );
   if (io.interactive === true) {
+    if (made.recoveryKey !== undefined) {
+      io.err(
+        `\nThe bot's recovery key (shown this once; keep it with the password, off this machine):\n\n  ${made.recoveryKey}\n\n` +
+          `With both, \`keyroom bot recover ${args.dir}\` brings the bot back on a new machine.\n`,
+      );
+    }
     io.err(
       `\nThe bot ${made.userId} (device ${made.deviceId}) is ready. Run it with:\n  keyroom bot run ${args.dir}\n`,
     );
@@ -142,6 +149,46 @@ async function verifyThroughSocket(
     if (e.event === "done") result = true;
   }
   return result;
+}
+
+/** Brings the bot in DIR back on this machine: a new device recovers its identity, keys and state. */
+export async function botRecoverCommand(
+  args: { dir: string; password: string; recoveryKey: string },
+  io: CommandIo,
+): Promise<void> {
+  const dir = resolve(args.dir);
+  const config = await readConfig(resolve(dir, CONFIG_FILE));
+  const dataDir = resolve(dir, config.dataDir);
+  const opened = await openBotClient({
+    dataDir,
+    homeserverUrl: config.homeserver,
+    userId: config.user,
+    password: args.password,
+    recoveryKey: args.recoveryKey,
+    deviceDisplayName: "Keyroom bot",
+    logger: createBotLogger({ format: "pretty", level: "warn", write: (l) => io.err(l) }),
+    resetHint: `keyroom bot reset ${args.dir}`,
+  });
+  try {
+    if (opened.recovered === undefined) {
+      throw new CliError(
+        "USAGE",
+        `${dir} still has its device and stores: run it (keyroom bot run ${args.dir})`,
+      );
+    }
+    await opened.client.syncOnce({ timeoutMs: 0 });
+    io.out(
+      jsonLine({
+        event: "recovered",
+        user_id: opened.client.userId,
+        device_id: opened.client.deviceId,
+        cross_signed: opened.recovered.crossSigned,
+        restored_keys: opened.recovered.restoredKeys,
+      }),
+    );
+  } finally {
+    await opened.client.close();
+  }
 }
 
 export async function botResetCommand(args: { dir: string }, io: CommandIo): Promise<void> {
