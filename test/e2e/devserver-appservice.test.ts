@@ -24,6 +24,8 @@ async function receiver(failFirst = 0): Promise<{
   url: string;
   got: Received[];
   next(pred: (r: Received) => boolean): Promise<Received>;
+  /** Changes how many of the next requests fail. */
+  failNext(n: number): void;
   close(): Promise<void>;
 }> {
   const got: Received[] = [];
@@ -60,6 +62,9 @@ async function receiver(failFirst = 0): Promise<{
   return {
     url: `http://127.0.0.1:${port}`,
     got,
+    failNext: (n) => {
+      failures = n;
+    },
     next: (pred) =>
       new Promise((resolve) => {
         const seen = got.find((r) => r.accepted && pred(r));
@@ -292,5 +297,61 @@ describe("devserver appservices", () => {
     });
     assert.equal(res.status, 400);
     assert.equal(res.json.errcode, "M_EXCLUSIVE");
+  });
+});
+
+describe("devserver appservice transactions across a restart, with MSC2409's unstable flag only", () => {
+  it("resends the transaction in flight with the same ID and body after a restart", async () => {
+    const rx = await receiver(Number.POSITIVE_INFINITY);
+    const dir = mkdtempSync(join(tmpdir(), "kr-as-restart-"));
+    const reg: Registration = {
+      id: "legacy",
+      url: rx.url,
+      as_token: "legacy_as_token",
+      hs_token: "legacy_hs_token",
+      sender_localpart: "legacybot",
+      namespaces: { users: [{ exclusive: true, regex: "@lg_.*" }] },
+      "de.sorunome.msc2409.push_ephemeral": true,
+    };
+    const options = {
+      dbPath: join(dir, "hs.sqlite"),
+      memory: false,
+      appservices: [reg],
+      appserviceRetry: { baseMs: 20, maxMs: 100 },
+    };
+    let hs = await startTestDevServer(options);
+    try {
+      const made = await hs.api("POST", "/register", {
+        token: reg.as_token,
+        body: { type: "m.login.application_service", username: "lg_x", inhibit_login: true },
+      });
+      assert.equal(made.status, 200);
+      const human = await hs.register("restarter");
+      await hs.api("POST", "/createRoom", {
+        token: human.accessToken,
+        body: { invite: ["@lg_x:localhost"] },
+      });
+      // Refused at least twice: the transaction is in flight when the server stops.
+      while (rx.got.length < 2) await new Promise((r) => setTimeout(r, 10));
+      await hs.close();
+      const first = rx.got[0]!;
+      rx.failNext(0);
+      hs = await startTestDevServer(options);
+      const accepted = await rx.next(() => true);
+      assert.equal(accepted.txnId, first.txnId);
+      assert.deepEqual(accepted.body, first.body);
+      // The unstable flag names the fields the unstable way; without org.matrix.msc3202, no key data.
+      assert.ok("de.sorunome.msc2409.ephemeral" in accepted.body);
+      assert.ok("de.sorunome.msc2409.to_device" in accepted.body);
+      assert.ok(!("ephemeral" in accepted.body));
+      assert.ok(!Object.keys(accepted.body).some((k) => k.startsWith("org.matrix.msc3202")));
+      assert.ok(
+        events(accepted).some((e) => e.type === "m.room.member" && e.content.membership === "invite"),
+      );
+    } finally {
+      await hs.close();
+      await rx.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
