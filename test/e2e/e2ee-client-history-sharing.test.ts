@@ -1,6 +1,7 @@
 // History sharing on invite (MSC4268, spec v1.19) through the devserver with Keyroom clients: the
-// inviter sends the room's shareable keys, the invitee reads what was said before the invite; a
-// bundle from anyone but the inviter is ignored; a `joined`-only room shares nothing.
+// inviter sends the room's shareable keys, the invitee reads what was said before the invite (also
+// keys the inviter has only in the key backup); a bundle from anyone but the inviter, or from a
+// device the inviter did not cross-sign, is not imported; a `joined`-only room shares nothing.
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -88,12 +89,39 @@ describe("history sharing on invite (devserver, Keyroom ↔ Keyroom)", () => {
     await second.login({ user: first.client.userId, password: "pw" });
     await second.syncOnce({ timeoutMs: 0 });
     assert.equal((await second.crypto.backup.useKey(backup.privateKey)).trusted, true);
+    // Bob takes bundles only from devices their owner cross-signed: the first device verifies it.
+    await first.client.verifyDevice(first.client.userId, second.deviceId);
 
     await second.invite(roomId, bob.client.userId);
     await bob.client.syncOnce({ timeoutMs: 0 });
     await bob.client.joinRoom(roomId);
     await bob.client.syncOnce({ timeoutMs: 0 });
     assert.deepEqual(texts(bob, roomId), ["sent from the first device"]);
+  });
+
+  it("a bundle from a device of the inviter that the inviter did not cross-sign is dropped", async () => {
+    const alice = await user("hsua");
+    const bob = await user("hsub");
+    const roomId = await room(alice, "shared");
+    const other = new MatrixClient({
+      homeserverUrl: fx.hs.baseUrl,
+      syncTimeoutMs: 0,
+      encryption: { store: { directory: join(fx.dir, `${alice.name}-unsigned`) } },
+    });
+    fx.open.push(other);
+    await other.login({ user: alice.client.userId, password: "pw" }); // never verified
+    await other.syncOnce({ timeoutMs: 0 });
+    const before = await other.sendText(roomId, "from the unsigned device");
+    const otherRoom = other.getRoom(roomId);
+    assert.ok(otherRoom);
+    const shared = await other.crypto.shareRoomHistory(otherRoom, bob.client.userId);
+    assert.ok(shared !== undefined && shared.devices.length === 1); // sent...
+    await alice.client.invite(roomId, bob.client.userId); // (Alice's own bundle lacks that session)
+    await bob.client.syncOnce({ timeoutMs: 0 });
+    await bob.client.joinRoom(roomId);
+    await bob.client.syncOnce({ timeoutMs: 0 });
+    assert.notEqual(eventById(bob, before).encryption?.decrypted, true); // ...but not taken
+    assert.deepEqual(await bob.client.crypto.machine.historySharing.bundlesToImport(), []);
   });
 
   it("a bundle from someone other than the inviter is not imported", async () => {

@@ -234,6 +234,10 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       logger: host.logger,
       uploadMedia: (data) => host.uploadMedia(data),
       downloadMedia: (url) => host.downloadMedia(url),
+      refreshDevices: async (userIds) => {
+        await this.machine.updateTrackedUsers(userIds);
+        await this.#refreshDevices(userIds);
+      },
       prepareRecipient: async (userId) => {
         await this.#refreshDevices([userId]);
         await this.#claimSessions([userId]);

@@ -20,6 +20,8 @@ export interface HistorySharingHost {
   readonly logger: Logger;
   uploadMedia(data: Uint8Array): Promise<string>;
   downloadMedia(mxcUri: string): Promise<Uint8Array>;
+  /** These users' device lists made current (a `/keys/query` when needed). */
+  refreshDevices(userIds: readonly string[]): Promise<void>;
   /** The user's device list made current and Olm sessions claimed with their devices. */
   prepareRecipient(userId: string): Promise<void>;
   flush(): Promise<void>;
@@ -105,6 +107,14 @@ export class HistorySharing {
    */
   async importReady(): Promise<void> {
     const { machine } = this.#host;
+    // The sending device must be one the inviter cross-signed: their keys must be current.
+    const inviters = await machine.historySharing.userIdsToRefresh();
+    try {
+      if (inviters.length > 0) await this.#host.refreshDevices(inviters);
+    } catch (e) {
+      // Their bundles wait for the next try (the sending device must be known to be theirs).
+      this.#host.logger.warn({ err: errorSummary(e) }, "inviters' device lists unavailable");
+    }
     for (const bundle of await machine.historySharing.bundlesToImport()) {
       try {
         await this.#import(bundle);

@@ -97,9 +97,34 @@ export class HistorySharingApi {
     return this.#run(async (p) => p.historySharing.inviteAccepted(roomId, inviter));
   }
 
-  /** Bundles to download and import now: each from the inviter of a room we joined recently. */
+  /**
+   * Bundles to download and import now: each from the inviter of a room we joined recently, sent
+   * by a device of the inviter that the inviter cross-signed (as the sender sends only to
+   * cross-signed devices; a device the server made up under the inviter's name has no such
+   * signature). Bundles from a device not known yet wait for the inviter's device list
+   * (`userIdsToRefresh`); one from a known device without the signature is dropped.
+   */
   bundlesToImport(): Promise<PendingBundle[]> {
-    return this.#run(async (p) => p.historySharing.ready());
+    return this.#run(async (p) => {
+      const out: PendingBundle[] = [];
+      for (const b of await p.historySharing.ready()) {
+        const device = await p.devices.userDeviceByCurveKey(b.sender, b.senderKey);
+        if (device === undefined || device.deleted) {
+          if (!p.devices.isTracked(b.sender) || p.devices.isOutdated(b.sender)) continue;
+          await p.historySharing.done(b.roomId, b.sender); // their list is known: no such device
+          continue;
+        }
+        const trust = p.crossSigning.deviceTrust(device, await p.crossSigning.identity(b.sender));
+        if (trust.crossSigned) out.push(b);
+        else await p.historySharing.done(b.roomId, b.sender);
+      }
+      return out;
+    });
+  }
+
+  /** The inviters whose ready bundles wait for their device list. */
+  userIdsToRefresh(): Promise<string[]> {
+    return this.#run(async (p) => [...new Set((await p.historySharing.ready()).map((b) => b.sender))]);
   }
 
   /**
