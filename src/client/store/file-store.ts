@@ -22,6 +22,16 @@ const fileSchema = z.object({
 });
 type FileDoc = z.infer<typeof fileSchema>;
 
+function sameSession(a: StoredSession | undefined, b: StoredSession): boolean {
+  return (
+    a !== undefined &&
+    a.homeserverUrl === b.homeserverUrl &&
+    a.userId === b.userId &&
+    a.deviceId === b.deviceId &&
+    a.accessToken === b.accessToken
+  );
+}
+
 export class FileClientStore implements ClientStore {
   private doc: FileDoc | undefined;
   /** Writes run one after another, in call order. */
@@ -56,7 +66,9 @@ export class FileClientStore implements ClientStore {
 
   private update(fn: (doc: FileDoc) => FileDoc): Promise<void> {
     const run = this.queue.then(async () => {
-      const next = fn(await this.load());
+      const doc = await this.load();
+      const next = fn(doc);
+      if (next === doc) return; // nothing changed: no write (another process may share the file)
       await this.write(next);
       this.doc = next;
     });
@@ -82,7 +94,9 @@ export class FileClientStore implements ClientStore {
     return s ? { ...s } : undefined;
   }
   saveSession(session: StoredSession): Promise<void> {
-    return this.update((doc) => ({ ...doc, session: { ...session } }));
+    return this.update((doc) =>
+      sameSession(doc.session, session) ? doc : { ...doc, session: { ...session } },
+    );
   }
   async loadSync(): Promise<SyncSnapshot | undefined> {
     const s = (await this.load()).sync;
