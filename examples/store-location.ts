@@ -1,16 +1,22 @@
 // Store location: put the SQLite crypto store where you want it (the Python SDK's `db_path` and
-// `db_name`). One store serves one process at a time: a second process on the same store gets
-// `StoreLockedError` at once, so run several bots with one store each.
+// `db_name`). Several processes may use one store at once (they take turns through its lease, see
+// docs/stores.md): here an admin script reads the bot's store while the bot runs.
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { MatrixClient, StoreLockedError } from "keyroom";
+import { MatrixClient } from "keyroom";
+import { SqliteCryptoStore } from "keyroom/store";
 import { type ExampleEnv, isMain, runAlone, uniqueName } from "./support.ts";
 
 /** What this program, started as a second process, reports on stdout (one JSON line). */
-type SecondProcessReport = { opened: string } | { refused: string; message: string };
+interface SecondProcessReport {
+  /** The device the store belongs to. */
+  readonly deviceId: string;
+  /** Room keys it holds. */
+  readonly roomKeys: number;
+}
 
 export interface StoreLocationResult {
   readonly fileExists: boolean;
@@ -40,17 +46,15 @@ function botClient({ homeserverUrl, directory }: BotConfig): MatrixClient {
   });
 }
 
-/** What a second process does: start the same bot, on the same store. */
-async function secondProcess(config: BotConfig, password: string): Promise<SecondProcessReport> {
-  const client = botClient(config);
+/** An admin script, in another process, on the bot's store (while the bot runs, or not). */
+async function secondProcess({ userId, directory }: BotConfig): Promise<SecondProcessReport> {
+  // Not refused while the bot has it open: reads need no lease, and a write would take turns.
+  const store = await SqliteCryptoStore.open({ userId, directory, fileName: "bot.sqlite3" });
   try {
-    await client.login({ user: config.userId, password });
-    return { opened: client.deviceId };
-  } catch (e) {
-    if (!(e instanceof StoreLockedError)) throw e;
-    return { refused: e.code, message: e.message }; // "LOCKED": the store is in use by another process
+    const { deviceId } = await store.loadIdentity();
+    return { deviceId, roomKeys: (await store.countInboundGroupSessions()).total };
   } finally {
-    await client.close();
+    await store.close();
   }
 }
 // #endregion store-location
@@ -58,18 +62,25 @@ async function secondProcess(config: BotConfig, password: string): Promise<Secon
 const self = fileURLToPath(import.meta.url);
 
 /** Runs this file as another process (`--second-process`) and reads its report. */
-async function startSecondProcess(config: BotConfig, password: string): Promise<SecondProcessReport> {
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    ["--conditions=source", "--import", "tsx", self, "--second-process", JSON.stringify(config)],
-    { env: { ...process.env, BOT_PASSWORD: password } },
-  );
+async function startSecondProcess(config: BotConfig): Promise<SecondProcessReport> {
+  const { stdout } = await promisify(execFile)(process.execPath, [
+    "--conditions=source",
+    "--import",
+    "tsx",
+    self,
+    "--second-process",
+    JSON.stringify(config),
+  ]);
   const report: unknown = JSON.parse(stdout);
-  if (typeof report === "object" && report !== null) {
-    if ("opened" in report && typeof report.opened === "string") return { opened: report.opened };
-    if ("refused" in report && typeof report.refused === "string" && "message" in report) {
-      return { refused: report.refused, message: String(report.message) };
-    }
+  if (
+    typeof report === "object" &&
+    report !== null &&
+    "deviceId" in report &&
+    typeof report.deviceId === "string" &&
+    "roomKeys" in report &&
+    typeof report.roomKeys === "number"
+  ) {
+    return { deviceId: report.deviceId, roomKeys: report.roomKeys };
   }
   throw new Error(`unexpected report from the second process: ${stdout.slice(0, 200)}`);
 }
@@ -102,14 +113,14 @@ export async function run({ homeserverUrl, dir }: ExampleEnv): Promise<StoreLoca
   await bot.login({ user: config.userId, password });
   await bot.startSync();
   const fileExists = existsSync(join(config.directory, "bot.sqlite3"));
-  const whileRunning = await startSecondProcess(config, password);
-  await bot.close(); // releases the lock
-  const afterClose = await startSecondProcess(config, password);
+  const whileRunning = await startSecondProcess(config);
+  await bot.close();
+  const afterClose = await startSecondProcess(config);
   return { fileExists, whileRunning, afterClose, deviceId: bot.deviceId };
 }
 
 if (isMain(import.meta.url)) {
   const config = process.argv[2] === "--second-process" ? process.argv[3] : undefined;
   if (config === undefined) await runAlone(run);
-  else console.log(JSON.stringify(await secondProcess(parseConfig(config), process.env.BOT_PASSWORD ?? "")));
+  else console.log(JSON.stringify(await secondProcess(parseConfig(config))));
 }

@@ -13,10 +13,10 @@ type ExtraOptions = Pick<MatrixClientOptions, "syncTimeoutMs" | "syncFilter" | "
 
 /**
  * How much of the profile a command opens:
- * - `plain`: only the session; no store is touched (commands that neither sync nor encrypt, so
- *   they also work while a `tail` of the same profile holds its stores);
+ * - `plain`: only the session; no store is touched (commands that neither sync nor encrypt start
+ *   faster without them);
  * - `full`: the client store (sync position, rooms) and, for profiles with encryption, the crypto
- *   store, which one process at a time may hold.
+ *   store, which processes share (a `tail` and `send`s at once) by taking turns on its lease.
  */
 export type SessionMode = "plain" | "full";
 

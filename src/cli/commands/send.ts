@@ -69,7 +69,7 @@ export async function sendCommand(args: SendArgs, io: CommandIo): Promise<void> 
   let client = await restoreProfile(profile, "plain");
   try {
     const roomId = await resolveRoom(client, args.room);
-    // Only encrypted rooms need the crypto store, so plaintext sends work beside a running tail.
+    // Only encrypted rooms need the crypto store (shared with a running tail: they take turns).
     if (profile.encryption && (await client.isRoomEncrypted(roomId))) {
       await client.close();
       client = await restoreProfile(profile, "full");
