@@ -123,7 +123,8 @@ describe("the machine on SQLite", () => {
     // A process that takes over continues past the other's reserved block of indexes (as after a
     // restart): indexes skip, and the session rotates sooner, but none is ever used twice.
     const used = decrypted.map(
-      (d, i) => `${String((sent[i]?.content as { session_id?: unknown }).session_id)}:${d.messageIndex}`,
+      (d, i) =>
+        `${String((sent[i]?.content as { session_id?: unknown } | undefined)?.session_id)}:${d.messageIndex}`,
     );
     assert.equal(new Set(used).size, used.length, `no index used twice: ${used.join(" ")}`);
     // Alice answers; the process that syncs gets the room key, the other reads it after a reload.

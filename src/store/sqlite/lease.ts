@@ -64,7 +64,6 @@ function parseLease(text: unknown): LeaseRow {
 }
 
 export class SqliteLease {
-  readonly #db: Database.Database;
   readonly #holder: string;
   readonly #location: string;
   readonly #now: () => number;
@@ -85,7 +84,6 @@ export class SqliteLease {
     alive: (pid: number) => boolean = processAlive,
     now: () => number = Date.now,
   ) {
-    this.#db = db;
     this.#holder = holder;
     this.#location = location;
     this.#bootId = bootId;
