@@ -6,7 +6,6 @@
 import { existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { randomBytes } from "../crypto/primitives/index.ts";
 import {
   type ClientStore,
   type CryptoStoreOption,
@@ -16,24 +15,15 @@ import {
   type Logger,
   MatrixClient,
   type MatrixClientOptions,
-  MatrixError,
   MemoryClientStore,
   path,
   SqliteClientStore,
   silentLogger,
 } from "../index.ts";
 import { MemoryCryptoStore } from "../store/memory/memory-store.ts";
-import {
-  emptyResponseSchema,
-  LOGIN_TYPE_APPSERVICE,
-  loginResponseSchema,
-  Namespaces,
-  type Registration,
-  registerResponseSchema,
-  syncResponseSchema,
-  whoamiResponseSchema,
-} from "../wire/index.ts";
+import { Namespaces, type Registration, syncResponseSchema, whoamiResponseSchema } from "../wire/index.ts";
 import { AppserviceError } from "./errors.ts";
+import { ensureDevice, newDeviceId, registerUser } from "./provision.ts";
 import { SeenTransactions } from "./seen-transactions.ts";
 import { type AppserviceListener, listenAppservice } from "./server.ts";
 import type { Transaction } from "./transaction.ts";
@@ -95,14 +85,6 @@ const CLIENT_STORE_FILE = "client.sqlite3";
 /** A user ID as a directory name (no separators, no dots-only names). */
 function userDirName(userId: string): string {
   return userId.replace(/[^A-Za-z0-9._=-]/g, "_");
-}
-
-/** A device ID for a new virtual user device (upper-case letters, as Synapse makes them). */
-function newDeviceId(): string {
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-  let out = "AS";
-  for (const b of randomBytes(10)) out += alphabet[b % 26];
-  return out;
 }
 
 export class Appservice {
@@ -240,13 +222,13 @@ export class Appservice {
     opts: { deviceId?: string; displayName?: string },
     opened?: ClientStore,
   ): Promise<VirtualUser> {
-    if (userId !== this.senderUserId) await this.#register(userId);
+    if (userId !== this.senderUserId) await registerUser(this.#http, userId);
     const dir = this.#opts.dataDir !== undefined ? join(this.#opts.dataDir, userDirName(userId)) : undefined;
     const store: ClientStore =
       opened ?? (dir ? await SqliteClientStore.open(join(dir, CLIENT_STORE_FILE)) : new MemoryClientStore());
     const stored = await store.loadSession();
     const deviceId = opts.deviceId ?? (stored?.userId === userId ? stored.deviceId : newDeviceId());
-    await this.#ensureDevice(userId, deviceId, opts.displayName);
+    await ensureDevice(this.#http, userId, deviceId, opts.displayName);
     const enc = this.#opts.encryption ?? true;
     const cryptoStore: CryptoStoreOption = dir
       ? { directory: dir }
@@ -272,62 +254,6 @@ export class Appservice {
       await this.#catchUp(vu);
     });
     return vu;
-  }
-
-  /** Registers a namespace user; one that exists already is fine. */
-  async #register(userId: string): Promise<void> {
-    const localpart = userId.slice(1, userId.indexOf(":"));
-    try {
-      await this.#http.request({
-        method: "POST",
-        path: path`/_matrix/client/v3/register`,
-        body: { type: LOGIN_TYPE_APPSERVICE, username: localpart, inhibit_login: true },
-        schema: registerResponseSchema,
-      });
-    } catch (e) {
-      if (!(e instanceof MatrixError && e.errcode === "M_USER_IN_USE")) throw e;
-    }
-  }
-
-  /**
-   * Creates the device if it does not exist: MSC4190's `PUT /devices/{deviceId}` (no access token
-   * left behind), or on servers without it an `m.login.application_service` login with that device
-   * (whose token is not used: requests go with the `as_token`).
-   */
-  async #ensureDevice(userId: string, deviceId: string, displayName: string | undefined): Promise<void> {
-    try {
-      await this.#http.request({
-        method: "PUT",
-        path: path`/_matrix/client/v3/devices/${deviceId}`,
-        query: { user_id: userId },
-        body: displayName !== undefined ? { display_name: displayName } : {},
-        schema: emptyResponseSchema,
-      });
-      return;
-    } catch (e) {
-      if (!(e instanceof MatrixError && e.httpStatus === 404)) {
-        throw new AppserviceError("DEVICE_SETUP_FAILED", `could not create the device of ${userId}`, {
-          cause: e,
-        });
-      }
-    }
-    try {
-      await this.#http.request({
-        method: "POST",
-        path: path`/_matrix/client/v3/login`,
-        body: {
-          type: LOGIN_TYPE_APPSERVICE,
-          identifier: { type: "m.id.user", user: userId },
-          device_id: deviceId,
-          ...(displayName !== undefined ? { initial_device_display_name: displayName } : {}),
-        },
-        schema: loginResponseSchema,
-      });
-    } catch (e) {
-      throw new AppserviceError("DEVICE_SETUP_FAILED", `could not create the device of ${userId}`, {
-        cause: e,
-      });
-    }
   }
 
   /** Rooms the user is in that its client does not know yet: their state, fed as a sync. */
