@@ -292,7 +292,7 @@ export class MatrixClient extends RoomsClient {
       setAccountData: (type, content) => this.setAccountData(type, content),
       clock: this.clock,
       uploadMedia: (data) => this.media.upload(data),
-      downloadMedia: async (mxcUri) => (await this.media.download(mxcUri)).data,
+      downloadMedia: async (mxcUri, maxBytes) => (await this.media.download(mxcUri, { maxBytes })).data,
     };
   }
 

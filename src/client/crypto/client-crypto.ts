@@ -81,8 +81,8 @@ export interface ClientCryptoHost {
   readonly clock?: Clock;
   /** Uploads bytes to the media repository: the `mxc://` URI (history-sharing bundles). */
   uploadMedia(data: Uint8Array): Promise<string>;
-  /** Downloads media bytes (history-sharing bundles). */
-  downloadMedia(mxcUri: string): Promise<Uint8Array>;
+  /** Downloads media bytes, refusing more than `maxBytes` (history-sharing bundles). */
+  downloadMedia(mxcUri: string, maxBytes: number): Promise<Uint8Array>;
 }
 
 export interface ClientCryptoOpenOptions {
@@ -233,7 +233,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       machine,
       logger: host.logger,
       uploadMedia: (data) => host.uploadMedia(data),
-      downloadMedia: (url) => host.downloadMedia(url),
+      downloadMedia: (url, maxBytes) => host.downloadMedia(url, maxBytes),
       refreshDevices: async (userIds) => {
         await this.machine.updateTrackedUsers(userIds);
         await this.#refreshDevices(userIds);

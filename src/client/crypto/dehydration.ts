@@ -6,6 +6,7 @@ import { decodeBase64, encodeBase64, randomBytes } from "../../crypto/primitives
 import { SecretStorageError } from "../../crypto/secret-storage/index.ts";
 import {
   DEHYDRATED_DEVICE_PATH,
+  DEHYDRATED_DEVICE_SECRET,
   type DecryptedRoomEvent,
   DehydrationError,
   dehydratedEventsRequest,
@@ -21,8 +22,8 @@ import { MatrixError } from "../errors.ts";
 import type { HttpClient, RequestPath } from "../http.ts";
 import type { SecretStorage } from "./secret-storage.ts";
 
-/** The secret storage name of the dehydration key (MSC3814). */
-export const DEHYDRATION_SECRET_NAME = "org.matrix.msc3814";
+/** The secret storage name of the dehydration key (MSC3814's unstable `org.matrix.msc3814`). */
+export const DEHYDRATION_SECRET_NAME = DEHYDRATED_DEVICE_SECRET;
 /** How often a running schedule replaces the dehydrated device by default: weekly. */
 export const DEFAULT_DEHYDRATION_PERIOD_MS = 7 * 24 * 60 * 60 * 1000;
 /** The shortest period a schedule accepts (each rotation uploads 50 one-time keys). */

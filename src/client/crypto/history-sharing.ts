@@ -19,7 +19,8 @@ export interface HistorySharingHost {
   readonly machine: OlmMachine;
   readonly logger: Logger;
   uploadMedia(data: Uint8Array): Promise<string>;
-  downloadMedia(mxcUri: string): Promise<Uint8Array>;
+  /** Media bytes, refusing more than `maxBytes` (a `ClientError`). */
+  downloadMedia(mxcUri: string, maxBytes: number): Promise<Uint8Array>;
   /** These users' device lists made current (a `/keys/query` when needed). */
   refreshDevices(userIds: readonly string[]): Promise<void>;
   /** The user's device list made current and Olm sessions claimed with their devices. */
@@ -134,9 +135,8 @@ export class HistorySharing {
   }
 
   async #import(bundle: PendingBundle): Promise<void> {
-    const ciphertext = await this.#host.downloadMedia(bundle.file.url);
-    if (ciphertext.byteLength > MAX_BUNDLE_BYTES)
-      throw new HistorySharingError("TOO_LARGE", "bundle too large");
+    // Refused past the bound while downloading (a ClientError, which drops the bundle).
+    const ciphertext = await this.#host.downloadMedia(bundle.file.url, MAX_BUNDLE_BYTES);
     const plaintext = decryptAttachment(ciphertext, bundle.file);
     const { redecrypted } = await this.#host.machine.historySharing.importBundle(bundle, plaintext);
     await this.#host.emitRedecrypted(redecrypted);
