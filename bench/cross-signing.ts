@@ -98,7 +98,7 @@ async function keyroomOnce(answer: Answer): Promise<SelfTimed & { crossSigned: n
   const texts = new Map<string, string>();
   for (const r of await machine.outgoingRequests()) {
     if (r.type === "keys_query")
-      await machine.markRequestAsSent(r.id, JSON.parse(answerText(answer, Object.keys(r.body.device_keys))));
+      await machine.markRequestAsSent(r, JSON.parse(answerText(answer, Object.keys(r.body.device_keys))));
   }
   const clock = timed();
   await machine.updateTrackedUsers(answer.users);
@@ -109,7 +109,7 @@ async function keyroomOnce(answer: Answer): Promise<SelfTimed & { crossSigned: n
   clock.resume();
   for (const r of requests) {
     const text = texts.get(r.id);
-    if (text !== undefined) await machine.markRequestAsSent(r.id, JSON.parse(text));
+    if (text !== undefined) await machine.markRequestAsSent(r, JSON.parse(text));
   }
   let crossSigned = 0;
   for (const u of answer.users)

@@ -132,7 +132,7 @@ export class KeyroomPeer implements MachineUnderTest {
   async #send(request: OutgoingRequest): Promise<void> {
     const response =
       request.type === "signature_upload" ? {} : this.hs.handle(this.userId, this.deviceId, request);
-    await this.clock.time(() => this.machine.markRequestAsSent(request.id, response));
+    await this.clock.time(() => this.machine.markRequestAsSent(request, response));
   }
 
   async flush(): Promise<void> {

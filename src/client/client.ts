@@ -493,7 +493,8 @@ export class MatrixClient extends RoomsClient {
     content: JsonObject,
   ): Promise<{ type: string; content: JsonObject }> {
     let room = this.rooms.get(roomId);
-    if (!(await this.isRoomEncrypted(roomId))) return { type, content };
+    // A room whose state says encrypted needs no look-up in the crypto store.
+    if (room?.encrypted !== true && !(await this.isRoomEncrypted(roomId))) return { type, content };
     // Never fall back to plaintext in an encrypted room.
     if (!this.eventEncryptor) {
       throw new ClientError("ENCRYPTION_UNAVAILABLE", "the room is encrypted and no event encryptor is set");

@@ -65,7 +65,7 @@ describe("kill loop", () => {
             if (requests.length === 0) return;
             for (const r of requests) {
               const response = hs.handle("@bob:x", "B", r);
-              await run((m) => m.markRequestAsSent(r.id, response)).catch((e) => {
+              await run((m) => m.markRequestAsSent(r, response)).catch((e) => {
                 // After a restart the request may be unknown: it is offered again with a new ID.
                 if ((e as { code?: string }).code !== "UNKNOWN_REQUEST") throw e;
               });

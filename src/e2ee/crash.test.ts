@@ -41,9 +41,9 @@ describe("crash safety", () => {
       let bob = await OlmMachine.open({ userId: "@bob:x", deviceId: "B", store });
       hs.device("@bob:x", "B");
       for (const r of await bob.outgoingRequests())
-        await bob.markRequestAsSent(r.id, hs.handle("@bob:x", "B", r));
+        await bob.markRequestAsSent(r, hs.handle("@bob:x", "B", r));
       for (const r of await bob.outgoingRequests())
-        await bob.markRequestAsSent(r.id, hs.handle("@bob:x", "B", r));
+        await bob.markRequestAsSent(r, hs.handle("@bob:x", "B", r));
       const otksBefore = hs.device("@bob:x", "B").oneTimeKeys.size;
 
       const events = [];
@@ -91,7 +91,7 @@ describe("crash safety", () => {
     hs.device("@bob:x", "B");
     for (let i = 0; i < 2; i++) {
       for (const r of await bob.outgoingRequests())
-        await bob.markRequestAsSent(r.id, hs.handle("@bob:x", "B", r));
+        await bob.markRequestAsSent(r, hs.handle("@bob:x", "B", r));
     }
     const event = await alice.sendMessage("!r:x", joined("@alice:x", "@bob:x"), "kept");
     const sync = hs.syncFor("@bob:x", "B");

@@ -27,7 +27,7 @@ describe("the machine on SQLite", () => {
       for (let i = 0; i < 5; i++) {
         const requests = await bob.outgoingRequests();
         if (requests.length === 0) return;
-        for (const r of requests) await bob.markRequestAsSent(r.id, hs.handle("@bob:x", "B", r));
+        for (const r of requests) await bob.markRequestAsSent(r, hs.handle("@bob:x", "B", r));
       }
     };
     await flush();

@@ -32,17 +32,23 @@ import { HistorySharingApi } from "./history-sharing/api.ts";
 import { type HeldKeyRequest, HeldKeyRequests } from "./key-requests/held.ts";
 import { isId } from "./limits.ts";
 import { buildParts, type Kept, type Parts } from "./parts.ts";
-import type {
-  KeysClaimRequest,
-  KeysUploadRequest,
-  OutgoingRequest,
-  SignatureUploadRequest,
-  SigningKeysUploadRequest,
-  ToDeviceRequest,
+import {
+  type KeysClaimRequest,
+  type KeysClaimResponse,
+  type KeysQueryRequest,
+  type KeysUploadRequest,
+  type OutgoingRequest,
+  parseKeysClaimResponse,
+  parseKeysQueryResponse,
+  parseKeysUploadResponse,
+  type SignatureUploadRequest,
+  type SigningKeysUploadRequest,
+  type ToDeviceRequest,
 } from "./requests.ts";
 import { exportRoomKey, IMPORT_BATCH_SIZE, importRoomKey } from "./room-keys/import.ts";
 import {
   mergeRoomSettings,
+  type ResolvedSettings,
   type RoomEncryptionSettings,
   type RoomMember,
   resolveSettings,
@@ -63,6 +69,31 @@ import { VerificationBridge } from "./verification/bridge.ts";
 export const CLAIM_FAILURE_BACKOFF_MS = 15 * 60 * 1000;
 /** Inbound sessions read from the store per page when exporting every room key. */
 export const EXPORT_PAGE_SIZE = 1000;
+
+/**
+ * What one encrypted room send needs next (`OlmMachine.prepareRoomEvent`). Send `requests` in
+ * order, marking each sent; at `"devices"` or `"sessions"` ask again afterwards. At `"ready"` the
+ * event may go out once every request was sent: they carry the room key to its recipients.
+ */
+export type RoomEventPlan =
+  | { readonly stage: "devices"; readonly requests: KeysQueryRequest[] }
+  | { readonly stage: "sessions"; readonly requests: KeysClaimRequest[] }
+  | {
+      readonly stage: "ready";
+      readonly requests: ToDeviceRequest[];
+      /** The `m.room.encrypted` content. */
+      readonly content: Record<string, unknown>;
+    };
+
+/** The room a send goes to, as the caller knows it. */
+export interface RoomEventRecipients {
+  /** Joined and invited members. */
+  readonly members: readonly RoomMember[];
+  /** Settings for this send (history visibility, `shareWith`); merged with what is recorded. */
+  readonly settings?: RoomEncryptionSettings;
+  /** Whether to claim one-time keys for members' devices we have no Olm session with (default true). */
+  readonly claimSessions?: boolean;
+}
 
 export interface OlmMachineOptions {
   readonly userId: string;
@@ -362,48 +393,62 @@ export class OlmMachine {
     });
   }
 
-  /** Hands back the parsed JSON response of a request from `outgoingRequests` (or a share / claim). */
-  markRequestAsSent(id: string, response: unknown): Promise<void> {
+  /**
+   * Hands back the parsed JSON response body of a request from `outgoingRequests` (or a room send,
+   * share, claim or cross-signing bootstrap). Routed by the request's `type`; each kind's response
+   * is validated against its wire schema before the part that made the request sees it.
+   */
+  markRequestAsSent(
+    request: Pick<OutgoingRequest | SigningKeysUploadRequest, "id" | "type">,
+    response: unknown,
+  ): Promise<void> {
+    const { id } = request;
     return this.#step(async (p) => {
-      if (this.#upload?.id === id) {
-        p.own.uploadSucceeded(this.#upload.body, response);
-        this.#upload = undefined;
-        return;
-      }
-      if (this.#bridge.markSent(id)) return;
-      if (p.devices.hasQuery(id)) {
-        const changes = await p.devices.receiveQueryResponse(id, response);
-        if (changes.ownDeviceMissing) p.own.deviceKeysLost();
-        if (changes.response !== undefined) {
-          await p.crossSigning.receiveQueryResponse(changes.users, changes.response);
+      const unknownRequest = (): never => {
+        throw new E2eeError("UNKNOWN_REQUEST", "no request with this ID is in flight");
+      };
+      switch (request.type) {
+        case "keys_upload": {
+          const upload = this.#upload;
+          if (upload?.id !== id) return unknownRequest();
+          p.own.uploadSucceeded(upload.body, parseKeysUploadResponse(response));
+          this.#upload = undefined;
+          return;
         }
-        await this.verification.keysUpdated(p);
-        return;
+        case "keys_query": {
+          if (!p.devices.hasQuery(id)) return unknownRequest();
+          const changes = await p.devices.receiveQueryResponse(id, parseKeysQueryResponse(response));
+          if (changes.ownDeviceMissing) p.own.deviceKeysLost();
+          if (changes.response !== undefined) {
+            await p.crossSigning.receiveQueryResponse(changes.users, changes.response);
+          }
+          await this.verification.keysUpdated(p);
+          return;
+        }
+        case "keys_claim":
+          if (!p.olm.hasClaim(id)) return unknownRequest();
+          return this.#receiveClaim(p, id, parseKeysClaimResponse(response));
+        case "signature_upload":
+        case "signing_keys_upload":
+          if (!p.crossSigning.hasUpload(id)) return unknownRequest();
+          // What the server now holds changed: ask for it again (it also tells us what it refused).
+          p.devices.markOutdated(p.crossSigning.uploadSucceeded(id));
+          return;
+        case "to_device": {
+          if (this.#bridge.markSent(id)) return;
+          const queued = p.queue.get(id) ?? this.#queuedInStep(id);
+          if (queued === undefined) return unknownRequest();
+          this.#ctx.tx.deletedQueuedRequests.push(id);
+          if (queued.roomId !== undefined) await p.outbound.markShared(queued.roomId, id);
+          return;
+        }
+        default:
+          return unknownRequest();
       }
-      if (p.crossSigning.hasUpload(id)) {
-        // What the server now holds changed: ask for it again (it also tells us what it refused).
-        p.devices.markOutdated(p.crossSigning.uploadSucceeded(id));
-        return;
-      }
-      if (p.olm.hasClaim(id)) {
-        await this.#receiveClaim(p, id, response);
-        return;
-      }
-      let queued = p.queue.get(id);
-      if (queued === undefined) {
-        const record = this.#ctx.tx.queuedRequests.find((r) => r.requestId === id);
-        queued = record && queuedToDevice(record);
-      }
-      if (queued !== undefined) {
-        this.#ctx.tx.deletedQueuedRequests.push(id);
-        if (queued.roomId !== undefined) await p.outbound.markShared(queued.roomId, id);
-        return;
-      }
-      throw new E2eeError("UNKNOWN_REQUEST", "no request with this ID is in flight");
     });
   }
 
-  async #receiveClaim(p: Parts, id: string, response: unknown): Promise<void> {
+  async #receiveClaim(p: Parts, id: string, response: KeysClaimResponse): Promise<void> {
     const { created, failed, unwedged } = p.olm.receiveClaimResponse(id, response);
     // Devices that gave no usable key are not asked again for a while (no request loop on them).
     for (const d of failed) this.#claimFailures.set(d.curve25519Key, this.#ctx.now());
@@ -606,16 +651,21 @@ export class OlmMachine {
    */
   getMissingSessions(userIds: Iterable<string>): Promise<KeysClaimRequest | undefined> {
     const ids = [...new Set(userIds)];
-    return this.#step(async (p) => {
-      const candidates: DeviceRecord[] = [];
-      for (const userId of ids) {
-        for (const d of await p.devices.devicesOf(userId)) {
-          if (d.userId === this.#ctx.userId && d.deviceId === this.#ctx.deviceId) continue;
-          if (d.trust !== "blacklisted") candidates.push(d);
-        }
+    return this.#step(async (p) =>
+      p.olm.claimRequest(await p.olm.devicesNeedingSessions(await this.#claimable(p, ids))),
+    );
+  }
+
+  /** These users' devices, but ours and blacklisted ones, whose claim is not backing off. */
+  async #claimable(p: Parts, userIds: readonly string[]): Promise<DeviceRecord[]> {
+    const candidates: DeviceRecord[] = [];
+    for (const userId of userIds) {
+      for (const d of await p.devices.devicesOf(userId)) {
+        if (d.userId === this.#ctx.userId && d.deviceId === this.#ctx.deviceId) continue;
+        if (d.trust !== "blacklisted") candidates.push(d);
       }
-      return p.olm.claimRequest(await p.olm.devicesNeedingSessions(this.#withoutBackoff(candidates)));
-    });
+    }
+    return this.#withoutBackoff(candidates);
   }
 
   /**
@@ -663,23 +713,87 @@ export class OlmMachine {
     settings: RoomEncryptionSettings = {},
   ): Promise<ToDeviceRequest[]> {
     return this.#step(async (p) => {
-      const stored = await this.#ctx.store.getRoomSettings(roomId);
-      const merged = mergeRoomSettings(roomId, stored, settings);
-      // The first share records the room's settings: later ones cannot downgrade them.
-      if (stored === undefined) this.#ctx.tx.roomSettings.push(merged);
-      const resolved = resolveSettings(
-        {
-          ...roomSettingsOf(merged),
-          historyVisibility: settings.historyVisibility,
-          onlyVerifiedDevices: settings.onlyVerifiedDevices,
-          // What the caller passes now wins over what the user recorded for the room.
-          shareWith: settings.shareWith ?? merged.shareWith,
-        },
-        this.#defaults,
+      const { requests } = await p.outbound.share(
+        roomId,
+        members,
+        await this.#sendSettings(roomId, settings),
       );
-      const { requests } = await p.outbound.share(roomId, members, resolved);
       return requests;
     });
+  }
+
+  /**
+   * One encrypted room send, in one step: the room's settings read once, then the first thing
+   * missing — device lists of members (`"devices"`: queries), Olm sessions with their devices
+   * (`"sessions"`: claims, unless `claimSessions` is false), or neither (`"ready"`: the room key
+   * shared with every device that should hold it and does not, and the event encrypted). In steady
+   * state that is one call with no requests. Throws `UnknownDevicesError` under `verifyDevices`.
+   */
+  prepareRoomEvent(
+    roomId: string,
+    type: string,
+    content: Record<string, unknown>,
+    recipients: RoomEventRecipients,
+  ): Promise<RoomEventPlan> {
+    const { members } = recipients;
+    const userIds = [...new Set(members.map((m) => m.userId))];
+    return this.#step(async (p): Promise<RoomEventPlan> => {
+      const settings = await this.#sendSettings(roomId, recipients.settings ?? {});
+      p.devices.trackUsers(userIds);
+      if (userIds.some((u) => p.devices.isOutdated(u))) {
+        return {
+          stage: "devices",
+          requests: [...p.devices.inFlightRequests(), ...p.devices.queryRequests()],
+        };
+      }
+      if (recipients.claimSessions !== false) {
+        const claim = p.olm.claimRequest(
+          await p.olm.devicesNeedingSessions(await this.#claimable(p, userIds)),
+        );
+        const claims = p.olm.inFlightClaims();
+        if (claim !== undefined) claims.push(claim);
+        if (claims.length > 0) return { stage: "sessions", requests: claims };
+      }
+      await p.outbound.share(roomId, members, settings);
+      const requests: ToDeviceRequest[] = [];
+      for (const id of await p.outbound.pendingShares(roomId)) {
+        const queued = p.queue.get(id) ?? this.#queuedInStep(id);
+        if (queued === undefined) throw new E2eeError("ROOM_KEY_NOT_SHARED", "a room key share went missing");
+        requests.push(queued.request);
+      }
+      for (const r of this.#ctx.tx.queuedRequests) {
+        const queued = queuedToDevice(r);
+        // The withheld notices this share made (room keys are listed above).
+        if (queued !== undefined && queued.roomId === undefined) requests.push(queued.request);
+      }
+      return { stage: "ready", requests, content: await p.outbound.encrypt(roomId, type, content, true) };
+    });
+  }
+
+  /** A to-device request queued in the running step (not yet in the queue). */
+  #queuedInStep(id: string): ReturnType<typeof queuedToDevice> {
+    const record = this.#ctx.tx.queuedRequests.find((r) => r.requestId === id);
+    return record && queuedToDevice(record);
+  }
+
+  /**
+   * The room's recorded settings (read once) with what the caller passes for this send, resolved
+   * against the machine's defaults. The first send records them: later ones cannot downgrade them.
+   */
+  async #sendSettings(roomId: string, settings: RoomEncryptionSettings): Promise<ResolvedSettings> {
+    const stored = await this.#ctx.store.getRoomSettings(roomId);
+    const merged = mergeRoomSettings(roomId, stored, settings);
+    if (stored === undefined) this.#ctx.tx.roomSettings.push(merged);
+    return resolveSettings(
+      {
+        ...roomSettingsOf(merged),
+        historyVisibility: settings.historyVisibility,
+        onlyVerifiedDevices: settings.onlyVerifiedDevices,
+        // What the caller passes now wins over what the user recorded for the room.
+        shareWith: settings.shareWith ?? merged.shareWith,
+      },
+      this.#defaults,
+    );
   }
 
   /**

@@ -86,7 +86,7 @@ describe("untrusted input never escapes as an untyped error", () => {
         const requests = await bob.machine.outgoingRequests();
         for (const r of requests) {
           try {
-            await bob.machine.markRequestAsSent(r.id, response);
+            await bob.machine.markRequestAsSent(r, response);
           } catch (e) {
             assert.ok(e instanceof E2eeError && e.code === "BAD_RESPONSE", String(e));
           }

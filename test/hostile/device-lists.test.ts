@@ -138,7 +138,7 @@ describe("hostile input: device lists", () => {
         ...honest,
         device_keys: { ...honest.device_keys, [userId]: { ...honest.device_keys[userId], [deviceId]: keys } },
       };
-      await w.bob.machine.markRequestAsSent(query.id, response);
+      await w.bob.machine.markRequestAsSent(query, response);
       const squatter = name.includes("squatting");
       const device = await w.bob.machine.getDevice(userId, deviceId);
       if (squatter) assert.ok(device, "a squatting device is listed, but attributes nothing");
@@ -158,7 +158,7 @@ describe("hostile input: device lists", () => {
       const query = (await w.bob.machine.outgoingRequests()).find((r) => r.type === "keys_query");
       assert.ok(query);
       await assert.rejects(
-        w.bob.machine.markRequestAsSent(query.id, response),
+        w.bob.machine.markRequestAsSent(query, response),
         (e) => e instanceof E2eeError && e.code === "BAD_RESPONSE",
       );
       await w.bob.flush();

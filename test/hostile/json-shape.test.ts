@@ -66,7 +66,7 @@ describe("hostile input: JSON shapes", () => {
       }
       assert.ok(request, "a request to answer");
       await assert.rejects(
-        w.bob.machine.markRequestAsSent(request.id, response),
+        w.bob.machine.markRequestAsSent(request, response),
         (e) => e instanceof E2eeError && e.code === "BAD_RESPONSE",
       );
       await w.bob.flush();

@@ -34,7 +34,7 @@ async function bobOnSqlite() {
     for (let round = 0; round < 10; round++) {
       const requests: OutgoingRequest[] = await machine.outgoingRequests();
       if (requests.length === 0) return;
-      for (const r of requests) await machine.markRequestAsSent(r.id, hs.handle("@bob:x", "B", r));
+      for (const r of requests) await machine.markRequestAsSent(r, hs.handle("@bob:x", "B", r));
     }
   };
   const sync = async () => {

@@ -121,6 +121,10 @@ export interface RoomTrustRequirements {
 
 /** Attempts at the Olm session claims a room key share needs, before sharing without them. */
 export const CLAIM_ATTEMPTS = 3;
+/** Attempts at fetching the device lists of a room's members before a send is refused. */
+export const QUERY_ATTEMPTS = 2;
+/** Attempts at sending a room key's shares before a send is refused. */
+export const SHARE_ATTEMPTS = 2;
 
 export class ClientCrypto implements SyncProcessor, EventEncryptor {
   readonly machine: OlmMachine;
@@ -496,6 +500,11 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
 
   // ---- EventEncryptor ----
 
+  /**
+   * Encrypts one event: asks the engine what the send needs, sends that, and asks again until the
+   * engine hands out the event (in steady state, one call and nothing to send). Only then may the
+   * event go out, after every room-key share went out first.
+   */
   encryptRoomEvent(
     room: Room,
     type: string,
@@ -513,16 +522,53 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
             members.push({ userId: m.userId, membership: m.membership });
           }
         }
-        const userIds = members.map((m) => m.userId);
-        await this.#refreshDevices(userIds);
-        await this.#claimSessions(userIds);
         const visibility = historyVisibilityOf(room);
         // The room's recorded `shareWith` is applied by the engine.
-        const shares = await this.machine.shareRoomKey(roomId, members, {
-          ...(visibility !== undefined ? { historyVisibility: visibility } : {}),
-        });
-        if (shares.length > 0) await this.#loop.run();
-        return { type: "m.room.encrypted", content: await this.#encrypt(roomId, type, content) };
+        const settings = visibility !== undefined ? { historyVisibility: visibility } : {};
+        const tries = { devices: 0, sessions: 0, ready: 0 };
+        // A claim that went out without failing settles the sessions (an empty answer backs off in
+        // the engine); a failed one is tried again, or those devices would get no room key
+        // (complement-crypto's FailedKeysClaimRetries), then the key is shared without them.
+        let claimed = false;
+        for (;;) {
+          const { plan, error } = await this.#loop.exclusive(async (send) => {
+            const plan = await this.machine.prepareRoomEvent(roomId, type, content, {
+              members,
+              settings,
+              claimSessions: !claimed && tries.sessions < CLAIM_ATTEMPTS,
+            });
+            // Device lists are fetched twice at most before the send is refused.
+            if (plan.stage === "devices" && tries.devices >= QUERY_ATTEMPTS)
+              return { plan, error: undefined };
+            return { plan, error: await send(plan.requests) };
+          });
+          tries[plan.stage]++;
+          switch (plan.stage) {
+            case "devices":
+              if (tries.devices > QUERY_ATTEMPTS) {
+                throw new ClientCryptoError(
+                  "DEVICE_LIST_UNAVAILABLE",
+                  "the devices of the room's members could not be fetched",
+                  { cause: error ?? this.#loop.lastError },
+                );
+              }
+              break;
+            case "sessions":
+              if (error === undefined) claimed = true;
+              break;
+            case "ready":
+              if (error === undefined) return { type: "m.room.encrypted", content: plan.content };
+              // A share from this or an earlier attempt did not go out: once more, then give up.
+              if (tries.ready >= SHARE_ATTEMPTS) {
+                throw new ClientCryptoError(
+                  "ROOM_KEY_NOT_SHARED",
+                  `the room key of ${roomId} could not be sent to every member's devices; the event was not sent`,
+                  { cause: error },
+                );
+              }
+              break;
+          }
+        }
       }),
     );
   }
@@ -560,26 +606,6 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       if (room.getState("m.room.member", ev.state_key) === undefined) room.applyState(ev);
     }
     this.#membersLoaded.add(room.roomId);
-  }
-
-  async #encrypt(roomId: string, type: string, content: JsonObject): Promise<JsonObject> {
-    try {
-      return await this.machine.encryptRoomEvent(roomId, type, content);
-    } catch (e) {
-      if (!(e instanceof E2eeError && e.code === "ROOM_KEY_NOT_SHARED")) throw e;
-    }
-    // A share message from an earlier attempt may still be queued: one more pass, then give up.
-    await this.#loop.run();
-    try {
-      return await this.machine.encryptRoomEvent(roomId, type, content);
-    } catch (e) {
-      if (!(e instanceof E2eeError && e.code === "ROOM_KEY_NOT_SHARED")) throw e;
-      throw new ClientCryptoError(
-        "ROOM_KEY_NOT_SHARED",
-        `the room key of ${roomId} could not be sent to every member's devices; the event was not sent`,
-        { cause: this.#loop.lastError },
-      );
-    }
   }
 
   // ---- history sharing (MSC4268) ----
@@ -672,7 +698,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
           schema: jsonObjectSchema,
         }),
       );
-      await this.machine.markRequestAsSent(request.id, {});
+      await this.machine.markRequestAsSent(request, {});
     }
     await this.#loop.run();
     return this.crossSigningStatus();

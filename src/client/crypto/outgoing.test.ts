@@ -19,7 +19,7 @@ class FakeMachine {
     this.passes++;
     return [...this.queue];
   }
-  async markRequestAsSent(id: string): Promise<void> {
+  async markRequestAsSent({ id }: { id: string }): Promise<void> {
     this.marked.push(id);
     this.queue = this.queue.filter((r) => r.id !== id);
   }

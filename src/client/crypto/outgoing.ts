@@ -3,6 +3,7 @@
 // go out one after another, so key claims never overlap: two concurrent claims for one device
 // would each burn a one-time key.
 import type { OlmMachine, OutgoingRequest } from "../../e2ee/index.ts";
+import { ClientCryptoError } from "./errors.ts";
 
 /** Passes per run at most: a pass that sent everything may have made new requests (a claim's `m.dummy`). */
 export const MAX_OUTGOING_PASSES = 8;
@@ -29,6 +30,8 @@ export interface OutgoingLoopOptions {
 
 export class OutgoingRequestLoop {
   readonly #opts: OutgoingLoopOptions;
+  /** Passes and `exclusive` tasks: one at a time, so a request never goes out twice at once. */
+  readonly #lock = new Serial();
   #running: Promise<void> | undefined;
   #again = false;
   #closed = false;
@@ -54,6 +57,17 @@ export class OutgoingRequestLoop {
     return this.#running;
   }
 
+  /**
+   * Runs `task` between passes, with `send` to send requests the engine just handed out (one at
+   * a time, each marked sent; resolves with the last failure, undefined if all went out). No
+   * pass runs meanwhile, so nothing `task` sends is sent twice at once.
+   */
+  exclusive<T>(
+    task: (send: (requests: readonly OutgoingRequest[]) => Promise<unknown>) => Promise<T>,
+  ): Promise<T> {
+    return this.#lock.run(() => task(async (requests) => (await this.#sendAll(requests)).error));
+  }
+
   /** Stops starting passes and waits for the current one. */
   async close(): Promise<void> {
     this.#closed = true;
@@ -65,8 +79,8 @@ export class OutgoingRequestLoop {
     while (this.#again && !this.#closed) {
       this.#again = false;
       const exclusive = this.#opts.exclusive;
-      const { sent, failed } =
-        exclusive === undefined ? await this.#pass() : await exclusive(() => this.#pass());
+      const pass = (): Promise<{ sent: number; failed: boolean }> => this.#lock.run(() => this.#pass());
+      const { sent, failed } = exclusive === undefined ? await pass() : await exclusive(pass);
       passes++;
       // Keep going while passes make progress: a sent claim can queue to-device messages.
       if (!failed && sent > 0 && passes < MAX_OUTGOING_PASSES) this.#again = true;
@@ -74,28 +88,38 @@ export class OutgoingRequestLoop {
   }
 
   async #pass(): Promise<{ sent: number; failed: boolean }> {
-    const { machine, send, onError } = this.#opts;
     this.lastError = undefined;
     let requests: OutgoingRequest[];
     try {
-      requests = await machine.outgoingRequests();
+      requests = await this.#opts.machine.outgoingRequests();
     } catch (e) {
       this.lastError = e;
-      onError(e, undefined);
+      this.#opts.onError(e, undefined);
       return { sent: 0, failed: true };
     }
+    const { sent, error } = await this.#sendAll(requests);
+    this.lastError = error;
+    return { sent, failed: error !== undefined };
+  }
+
+  async #sendAll(requests: readonly OutgoingRequest[]): Promise<{ sent: number; error: unknown }> {
+    const { machine, send, onError } = this.#opts;
     let sent = 0;
+    let error: unknown;
     for (const request of requests) {
-      if (this.#closed) break;
+      if (this.#closed) {
+        error ??= new ClientCryptoError("CLOSED", "the client's encryption was closed");
+        break;
+      }
       try {
         const response = await send(request);
-        await machine.markRequestAsSent(request.id, response);
+        await machine.markRequestAsSent(request, response);
         sent++;
       } catch (e) {
-        this.lastError = e;
+        error = e;
         onError(e, request);
       }
     }
-    return { sent, failed: this.lastError !== undefined };
+    return { sent, error };
   }
 }

@@ -65,7 +65,7 @@ describe("device tracking", () => {
     // Alice adds a device before the response is processed.
     await TestClient.create(hs, { userId: "@alice:x", deviceId: "A2" });
     await bob.machine.receiveSyncChanges({ deviceLists: { changed: ["@alice:x"] } });
-    await bob.machine.markRequestAsSent(query.id, response);
+    await bob.machine.markRequestAsSent(query, response);
     assert.equal(bob.machine.hasOutdatedUsers(["@alice:x"]), true);
     await bob.flush();
     assert.equal(bob.machine.hasOutdatedUsers(["@alice:x"]), false);

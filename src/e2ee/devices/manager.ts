@@ -8,7 +8,7 @@
 import type { MachineContext } from "../context.ts";
 import { newRequestId } from "../context.ts";
 import { isId } from "../limits.ts";
-import { type KeysQueryRequest, type KeysQueryResponse, parseKeysQueryResponse } from "../requests.ts";
+import type { KeysQueryRequest, KeysQueryResponse } from "../requests.ts";
 import type { DeviceTrust } from "../trust/trust.ts";
 import { getOrInsert } from "../util.ts";
 import type { DeviceRecord } from "./device.ts";
@@ -146,7 +146,7 @@ export class DeviceManager {
     return this.#inFlight.has(id);
   }
 
-  async receiveQueryResponse(id: string, response: unknown): Promise<DeviceListChanges> {
+  async receiveQueryResponse(id: string, parsed: KeysQueryResponse): Promise<DeviceListChanges> {
     const query = this.#inFlight.get(id);
     const changes: DeviceListChanges = {
       removed: [],
@@ -157,7 +157,6 @@ export class DeviceManager {
       response: undefined,
     };
     if (query === undefined) return changes;
-    const parsed = parseKeysQueryResponse(response);
     changes.users = query.users;
     changes.response = parsed;
     this.#inFlight.delete(id);

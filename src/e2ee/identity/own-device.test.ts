@@ -48,7 +48,7 @@ describe("own device keys", () => {
     const afterRestart = uploadOf(await reopened.outgoingRequests());
     assert.deepEqual(afterRestart.body, first.body);
     const response = hs.handle(USER, "DEV", afterRestart);
-    await reopened.markRequestAsSent(afterRestart.id, response);
+    await reopened.markRequestAsSent(afterRestart, response);
   });
 
   it("persists new one-time keys before returning the upload that carries them", async () => {
@@ -56,7 +56,7 @@ describe("own device keys", () => {
     const data = new MemoryStoreData();
     const { machine, close } = await openOn(data);
     const first = uploadOf(await machine.outgoingRequests());
-    await machine.markRequestAsSent(first.id, hs.handle(USER, "DEV", first));
+    await machine.markRequestAsSent(first, hs.handle(USER, "DEV", first));
     const topUp = uploadOf(await machine.outgoingRequests());
     const keyIds = Object.keys(topUp.body.one_time_keys ?? {});
     assert.equal(keyIds.length, 50);

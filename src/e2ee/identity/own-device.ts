@@ -9,12 +9,7 @@ import type { AccountRecord } from "../../store/records.ts";
 import type { MachineContext } from "../context.ts";
 import { SUPPORTED_ALGORITHMS } from "../devices/device.ts";
 import { E2eeError } from "../errors.ts";
-import {
-  type DeviceKeysJson,
-  type KeysUploadRequest,
-  parseKeysUploadResponse,
-  type SignedKeyJson,
-} from "../requests.ts";
+import type { DeviceKeysJson, KeysUploadRequest, KeysUploadResponse, SignedKeyJson } from "../requests.ts";
 import { signWithAccount } from "../signing.ts";
 
 export const SIGNED_CURVE25519 = "signed_curve25519";
@@ -157,8 +152,7 @@ export class OwnDevice {
   }
 
   /** The server acknowledged an upload: its keys are published now. */
-  uploadSucceeded(body: KeysUploadRequest["body"], response: unknown): void {
-    const parsed = parseKeysUploadResponse(response);
+  uploadSucceeded(body: KeysUploadRequest["body"], parsed: KeysUploadResponse): void {
     // Keys are only generated while building a body, never while one is in flight, so "all" is exact.
     if (body.one_time_keys !== undefined || body.fallback_keys !== undefined)
       this.account.markKeysAsPublished();

@@ -12,7 +12,7 @@ import { type DeviceRecord, OLM_ALGORITHM } from "../devices/device.ts";
 import type { DeviceManager } from "../devices/manager.ts";
 import { E2eeError, type ToDeviceFailureCode } from "../errors.ts";
 import type { OwnDevice } from "../identity/own-device.ts";
-import { type KeysClaimRequest, parseKeysClaimResponse, parseSignedKey } from "../requests.ts";
+import { type KeysClaimRequest, type KeysClaimResponse, parseSignedKey } from "../requests.ts";
 import { hasValidSignature } from "../signing.ts";
 import { entryOf } from "../util.ts";
 import { type OlmEncryptedContent, type OlmPayload, parseOlmContent, parseOlmPayload } from "./payload.ts";
@@ -202,10 +202,9 @@ export class OlmSessions {
    * Creates sessions from a claim response. Each key must be signed by the device it was claimed
    * for. Returns the devices that were wedged and now have a fresh session (they get `m.dummy`).
    */
-  receiveClaimResponse(id: string, response: unknown): ClaimOutcome {
+  receiveClaimResponse(id: string, parsed: KeysClaimResponse): ClaimOutcome {
     const devices = this.#claims.get(id);
     if (devices === undefined) return { created: [], failed: [], unwedged: [] };
-    const parsed = parseKeysClaimResponse(response);
     this.#claims.delete(id);
     const unwedged: DeviceRecord[] = [];
     const created: DeviceRecord[] = [];

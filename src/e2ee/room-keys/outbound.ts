@@ -388,17 +388,28 @@ export class OutboundSessions {
     this.#update(entry, added);
   }
 
-  /** Encrypts a room event with the room's shared session. */
+  /** The IDs of the to-device requests still carrying the room's current key to its devices. */
+  async pendingShares(roomId: string): Promise<string[]> {
+    const entry = await this.#get(roomId);
+    return entry === undefined ? [] : Object.keys(entry.record.pendingShares);
+  }
+
+  /**
+   * Encrypts a room event with the room's shared session. With `beforeShares` the key may still
+   * be on its way (the caller sends the `pendingShares` requests before the event); otherwise it
+   * must have reached every device it was shared with.
+   */
   async encrypt(
     roomId: string,
     type: string,
     content: Record<string, unknown>,
+    beforeShares = false,
   ): Promise<Record<string, unknown>> {
     const entry = await this.#get(roomId);
     if (entry === undefined) {
       throw new E2eeError("ROOM_KEY_NOT_SHARED", "no room key for this room: call shareRoomKey first");
     }
-    if (Object.keys(entry.record.pendingShares).length > 0) {
+    if (!beforeShares && Object.keys(entry.record.pendingShares).length > 0) {
       throw new E2eeError(
         "ROOM_KEY_NOT_SHARED",
         "the room key is still being shared: send its to-device requests",

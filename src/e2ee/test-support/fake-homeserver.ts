@@ -289,13 +289,13 @@ export class TestClient {
     const request = await this.machine.bootstrapCrossSigning({ reset });
     if (request === undefined) return;
     this.hs.uploadSigningKeys(this.userId, request);
-    await this.machine.markRequestAsSent(request.id, {});
+    await this.machine.markRequestAsSent(request, {});
     await this.flush();
   }
 
   async send(request: OutgoingRequest): Promise<void> {
     const response = this.hs.handle(this.userId, this.deviceId, request);
-    await this.machine.markRequestAsSent(request.id, response);
+    await this.machine.markRequestAsSent(request, response);
   }
 
   /** Sends outgoing requests until none are left. */
