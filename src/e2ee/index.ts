@@ -53,6 +53,7 @@ export type {
 export { IMPORT_BATCH_SIZE } from "./room-keys/import.ts";
 export { INBOUND_SESSION_CACHE_SIZE, type RoomKeyUpdate } from "./room-keys/inbound.ts";
 export { SHARE_BATCH_SIZE } from "./room-keys/outbound.ts";
+export type { RoomEventPlan, RoomEventRecipients } from "./room-keys/send.ts";
 export {
   DEFAULT_ROTATION_PERIOD_MS,
   DEFAULT_ROTATION_PERIOD_MSGS,

@@ -35,7 +35,6 @@ import { buildParts, type Kept, type Parts } from "./parts.ts";
 import {
   type KeysClaimRequest,
   type KeysClaimResponse,
-  type KeysQueryRequest,
   type KeysUploadRequest,
   type OutgoingRequest,
   parseKeysClaimResponse,
@@ -46,6 +45,7 @@ import {
   type ToDeviceRequest,
 } from "./requests.ts";
 import { exportRoomKey, IMPORT_BATCH_SIZE, importRoomKey } from "./room-keys/import.ts";
+import { planRoomEvent, type RoomEventPlan, type RoomEventRecipients } from "./room-keys/send.ts";
 import {
   mergeRoomSettings,
   type ResolvedSettings,
@@ -59,7 +59,7 @@ import {
 import { newSecretGossipState } from "./secret-storage/gossip.ts";
 import { SECRET_REQUEST_TYPE } from "./secret-storage/sharing.ts";
 import { receiveToDevice, type SyncChanges, type SyncChangesResult } from "./sync/to-device.ts";
-import { queuedToDevice, queueToDevice } from "./to-device-queue.ts";
+import { queuedInStep, queuedToDevice, queueToDevice } from "./to-device-queue.ts";
 import { type DeviceTrust, isDeviceTrust } from "./trust/trust.ts";
 import { entryOf, isRecord } from "./util.ts";
 import { VerificationApi } from "./verification/api.ts";
@@ -69,31 +69,6 @@ import { VerificationBridge } from "./verification/bridge.ts";
 export const CLAIM_FAILURE_BACKOFF_MS = 15 * 60 * 1000;
 /** Inbound sessions read from the store per page when exporting every room key. */
 export const EXPORT_PAGE_SIZE = 1000;
-
-/**
- * What one encrypted room send needs next (`OlmMachine.prepareRoomEvent`). Send `requests` in
- * order, marking each sent; at `"devices"` or `"sessions"` ask again afterwards. At `"ready"` the
- * event may go out once every request was sent: they carry the room key to its recipients.
- */
-export type RoomEventPlan =
-  | { readonly stage: "devices"; readonly requests: KeysQueryRequest[] }
-  | { readonly stage: "sessions"; readonly requests: KeysClaimRequest[] }
-  | {
-      readonly stage: "ready";
-      readonly requests: ToDeviceRequest[];
-      /** The `m.room.encrypted` content. */
-      readonly content: Record<string, unknown>;
-    };
-
-/** The room a send goes to, as the caller knows it. */
-export interface RoomEventRecipients {
-  /** Joined and invited members. */
-  readonly members: readonly RoomMember[];
-  /** Settings for this send (history visibility, `shareWith`); merged with what is recorded. */
-  readonly settings?: RoomEncryptionSettings;
-  /** Whether to claim one-time keys for members' devices we have no Olm session with (default true). */
-  readonly claimSessions?: boolean;
-}
 
 export interface OlmMachineOptions {
   readonly userId: string;
@@ -436,7 +411,7 @@ export class OlmMachine {
           return;
         case "to_device": {
           if (this.#bridge.markSent(id)) return;
-          const queued = p.queue.get(id) ?? this.#queuedInStep(id);
+          const queued = p.queue.get(id) ?? queuedInStep(this.#ctx, id);
           if (queued === undefined) return unknownRequest();
           this.#ctx.tx.deletedQueuedRequests.push(id);
           if (queued.roomId !== undefined) await p.outbound.markShared(queued.roomId, id);
@@ -735,45 +710,12 @@ export class OlmMachine {
     content: Record<string, unknown>,
     recipients: RoomEventRecipients,
   ): Promise<RoomEventPlan> {
-    const { members } = recipients;
-    const userIds = [...new Set(members.map((m) => m.userId))];
-    return this.#step(async (p): Promise<RoomEventPlan> => {
-      const settings = await this.#sendSettings(roomId, recipients.settings ?? {});
-      p.devices.trackUsers(userIds);
-      if (userIds.some((u) => p.devices.isOutdated(u))) {
-        return {
-          stage: "devices",
-          requests: [...p.devices.inFlightRequests(), ...p.devices.queryRequests()],
-        };
-      }
-      if (recipients.claimSessions !== false) {
-        const claim = p.olm.claimRequest(
-          await p.olm.devicesNeedingSessions(await this.#claimable(p, userIds)),
-        );
-        const claims = p.olm.inFlightClaims();
-        if (claim !== undefined) claims.push(claim);
-        if (claims.length > 0) return { stage: "sessions", requests: claims };
-      }
-      await p.outbound.share(roomId, members, settings);
-      const requests: ToDeviceRequest[] = [];
-      for (const id of await p.outbound.pendingShares(roomId)) {
-        const queued = p.queue.get(id) ?? this.#queuedInStep(id);
-        if (queued === undefined) throw new E2eeError("ROOM_KEY_NOT_SHARED", "a room key share went missing");
-        requests.push(queued.request);
-      }
-      for (const r of this.#ctx.tx.queuedRequests) {
-        const queued = queuedToDevice(r);
-        // The withheld notices this share made (room keys are listed above).
-        if (queued !== undefined && queued.roomId === undefined) requests.push(queued.request);
-      }
-      return { stage: "ready", requests, content: await p.outbound.encrypt(roomId, type, content, true) };
-    });
-  }
-
-  /** A to-device request queued in the running step (not yet in the queue). */
-  #queuedInStep(id: string): ReturnType<typeof queuedToDevice> {
-    const record = this.#ctx.tx.queuedRequests.find((r) => r.requestId === id);
-    return record && queuedToDevice(record);
+    return this.#step(async (p) =>
+      planRoomEvent(this.#ctx, p, { roomId, type, content }, recipients, {
+        settings: await this.#sendSettings(roomId, recipients.settings ?? {}),
+        claimable: (userIds) => this.#claimable(p, userIds),
+      }),
+    );
   }
 
   /**

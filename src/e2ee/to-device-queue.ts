@@ -53,3 +53,9 @@ export function queuedToDevice(r: QueuedRequestRecord): QueuedToDevice | undefin
   };
   return { request, roomId: typeof roomId === "string" ? roomId : undefined };
 }
+
+/** A to-device request queued in the running step (not yet in the machine's queue). */
+export function queuedInStep(ctx: MachineContext, id: string): QueuedToDevice | undefined {
+  const record = ctx.tx.queuedRequests.find((r) => r.requestId === id);
+  return record && queuedToDevice(record);
+}
