@@ -397,7 +397,11 @@ export class KillLoop {
       let aim: string;
       let v: VictimRun;
       let exitedEarly: number | undefined;
-      const partner = await this.#partner({ ...victimCfg("run", run), runTag: `r${run}p` });
+      const partner = await this.#partner({
+        ...victimCfg("run", run),
+        runTag: `r${run}p`,
+        createBackup: false,
+      });
       if (aimAtSync) {
         // The victim kills itself partway into handling its n-th carrying /sync response (scaled by
         // how long handling took in earlier runs); the parent only guards against idling.

@@ -46,6 +46,11 @@ export interface VictimConfig {
    * events and to-device messages in that response.
    */
   killInSync?: { nth: number; fraction: number; msPerItem: number };
+  /**
+   * Create the key backup version when the server has none (default true). The partner of pair
+   * mode does not: two processes of one device creating a version at once is not a crash case.
+   */
+  createBackup?: boolean;
 }
 
 export type FaultKind = "write-behind" | "late-room-keys";
@@ -287,12 +292,12 @@ function observeSaves(store: SqliteClientStore): void {
  * then run after every sync; the kill loop checks that no key is lost and that no second version
  * is ever made.
  */
-async function setUpBackup(client: MatrixClient): Promise<void> {
+async function setUpBackup(client: MatrixClient, create: boolean): Promise<void> {
   const backup = client.crypto.backup;
   await backup.checkVersion();
   const version = (await backup.status({ check: false })).version;
   if (version !== undefined) return out({ t: "backup", version, created: false });
-  out({ t: "backup", version: (await backup.createVersion()).version, created: true });
+  if (create) out({ t: "backup", version: (await backup.createVersion()).version, created: true });
 }
 
 /** Most syncs the final run makes to drain the server (each must carry to-device messages). */
@@ -333,7 +338,7 @@ async function main(): Promise<void> {
     if (room.roomId === cfg.roomId) report(ev, "late");
   });
   client.on("error", (e) => out(errorLine("client", e)));
-  await setUpBackup(client);
+  await setUpBackup(client, cfg.createBackup !== false);
 
   if (cfg.mode === "final") {
     // Catch up: sync until the server holds nothing more for us (it hands out a bounded number of
@@ -403,10 +408,13 @@ async function main(): Promise<void> {
   out({ t: "synced" });
   // A restore in the background, so that kills land in it too (it re-imports what the store holds,
   // and marks what the backup has).
-  client.crypto.backup.restore().then(
-    (r) => out({ t: "restored", imported: r.imported, total: r.total }),
-    (e: unknown) => out(errorLine("restore", e)),
-  );
+  // (The partner of pair mode may have found no version yet: then there is nothing to restore.)
+  if ((await client.crypto.backup.status({ check: false })).version !== undefined) {
+    client.crypto.backup.restore().then(
+      (r) => out({ t: "restored", imported: r.imported, total: r.total }),
+      (e: unknown) => out(errorLine("restore", e)),
+    );
+  }
   for (let n = 0; ; n++) {
     const body = `victim ${cfg.runTag} #${n}`;
     out({ t: "sending", body });

@@ -95,6 +95,11 @@ export class KeyBackup {
     this.#host = host;
   }
 
+  /** One unit of work on the crypto store (under its lease when the store is shared). */
+  #exclusive<T>(work: () => Promise<T>): Promise<T> {
+    return this.#host.exclusive?.(work) ?? work();
+  }
+
   get #backup(): OlmMachine["backup"] {
     return this.#host.machine.backup;
   }
@@ -104,7 +109,11 @@ export class KeyBackup {
    * key), makes it the one this device uploads to, and sets `m.key_backup` to enabled. Every room
    * key held is uploaded in the background. Returns the version's key once: keep it.
    */
-  async createVersion(): Promise<NewBackupVersion> {
+  createVersion(): Promise<NewBackupVersion> {
+    return this.#exclusive(() => this.#createVersion());
+  }
+
+  async #createVersion(): Promise<NewBackupVersion> {
     const { request, privateKey } = await this.#backup.prepareVersion();
     const answer = await this.#host.http.request({
       method: "POST",
@@ -124,7 +133,11 @@ export class KeyBackup {
    * `KeyBackupError("KEY_MISMATCH")` if it is not that version's key, `NO_BACKUP` if the server
    * has none. The key is kept (encrypted at rest); uploads start if the version is trusted.
    */
-  async useKey(key: Uint8Array | string): Promise<BackupStatus> {
+  useKey(key: Uint8Array | string): Promise<BackupStatus> {
+    return this.#exclusive(() => this.#useKey(key));
+  }
+
+  async #useKey(key: Uint8Array | string): Promise<BackupStatus> {
     const body = await this.#serverVersion();
     if (body === null) throw new KeyBackupError("NO_BACKUP", "the server has no key backup");
     const trust = await this.#backup.useVersion(body, keyBytes(key));
@@ -134,12 +147,16 @@ export class KeyBackup {
     else if (!trust.trusted) this.#host.logger.warn({}, "the backup version is not trusted; not uploading");
     await this.#setEnabled(true);
     this.schedule();
-    return this.status({ check: false });
+    return this.#status({ check: false });
   }
 
   /** The backup as this device sees it; with `check` (default) the server's current version is asked first. */
-  async status(opts: { check?: boolean } = {}): Promise<BackupStatus> {
-    if (opts.check !== false) await this.checkVersion();
+  status(opts: { check?: boolean } = {}): Promise<BackupStatus> {
+    return this.#exclusive(() => this.#status(opts));
+  }
+
+  async #status(opts: { check?: boolean } = {}): Promise<BackupStatus> {
+    if (opts.check !== false) await this.#checkVersion();
     const s = await this.#backup.status();
     const enabled = this.#accountDataEnabled();
     return {
@@ -160,7 +177,11 @@ export class KeyBackup {
    * (reported as an error event); with none in use, a version whose key we hold, or that our
    * verified device or trusted master key signed, is adopted (not when `m.key_backup` is off).
    */
-  async checkVersion(): Promise<void> {
+  checkVersion(): Promise<void> {
+    return this.#exclusive(() => this.#checkVersion());
+  }
+
+  async #checkVersion(): Promise<void> {
     // With none in use and backup turned off in m.key_backup, there is nothing to check or adopt.
     if (this.#accountDataEnabled() === false && (await this.#backup.status()).version === undefined) return;
     const body = await this.#serverVersion();
@@ -181,7 +202,11 @@ export class KeyBackup {
    * `key`): everything, one room, or one session. Events that waited for them are emitted
    * (`room.decrypted`). Keys restored from the version we upload to are not uploaded again.
    */
-  async restore(opts: RestoreBackupOptions = {}): Promise<RestoreBackupResult> {
+  restore(opts: RestoreBackupOptions = {}): Promise<RestoreBackupResult> {
+    return this.#exclusive(() => this.#restore(opts));
+  }
+
+  async #restore(opts: RestoreBackupOptions = {}): Promise<RestoreBackupResult> {
     if (opts.sessionId !== undefined && opts.roomId === undefined) {
       throw new KeyBackupError("BAD_ARGUMENT", "a session is restored with its room");
     }
@@ -221,7 +246,11 @@ export class KeyBackup {
    * Deletes a version on the server (default: the one this device uses), forgets it and its key
    * here, and sets `m.key_backup` to disabled (the user turned backup off).
    */
-  async deleteVersion(version?: string): Promise<void> {
+  deleteVersion(version?: string): Promise<void> {
+    return this.#exclusive(() => this.#deleteVersion(version));
+  }
+
+  async #deleteVersion(version?: string): Promise<void> {
     const target = version ?? (await this.#backup.status()).version;
     if (target === undefined) throw new KeyBackupError("NO_BACKUP", "no backup version to delete");
     await this.#host.http.request({
@@ -234,7 +263,11 @@ export class KeyBackup {
   }
 
   /** Uploads every room key not backed up yet, batch by batch; returns how many were marked. */
-  async uploadPending(): Promise<number> {
+  uploadPending(): Promise<number> {
+    return this.#exclusive(() => this.#uploadPending());
+  }
+
+  async #uploadPending(): Promise<number> {
     if (this.#accountDataEnabled() === false) return 0;
     let marked = 0;
     for (;;) {
@@ -265,7 +298,11 @@ export class KeyBackup {
    * Looks up in the backup the sessions undecryptable events lack (before our other devices are
    * asked for them); events that decrypt now are emitted. Returns how many were found.
    */
-  async fetchMissingKeys(): Promise<number> {
+  fetchMissingKeys(): Promise<number> {
+    return this.#exclusive(() => this.#fetchMissingKeys());
+  }
+
+  async #fetchMissingKeys(): Promise<number> {
     let found = 0;
     for (const request of await this.#backup.lookupRequests()) {
       if (this.#closed) break;
@@ -302,14 +339,13 @@ export class KeyBackup {
     while (this.#again && !this.#closed) {
       this.#again = false;
       try {
-        const work = async () => {
+        await this.#exclusive(async () => {
           // Once per process: a replaced version stops uploads; with none in use, the account's
           // trusted version is adopted (unless the user turned backup off in m.key_backup).
-          if (!this.#versionChecked) await this.checkVersion();
-          await this.fetchMissingKeys();
-          await this.uploadPending();
-        };
-        await (this.#host.exclusive?.(work) ?? work());
+          if (!this.#versionChecked) await this.#checkVersion();
+          await this.#fetchMissingKeys();
+          await this.#uploadPending();
+        });
       } catch (e) {
         // Retried after the next sync; say what failed, never a key.
         this.#host.logger.warn({ err: errorSummary(e) }, "key backup work failed");
