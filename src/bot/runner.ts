@@ -1,7 +1,7 @@
 // Running a bot directory (`keyroom bot run DIR`): its config, its session and stores, its skills,
 // and with `watch` a reload of each skill whose file changes, without restarting the client.
 import { type FSWatcher, watch as watchFile } from "node:fs";
-import { resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import type { Logger, MatrixClient } from "../index.ts";
 import { Bot } from "./bot.ts";
 import { type BotConfig, CONFIG_FILE, readConfig } from "./config.ts";
@@ -117,12 +117,18 @@ export async function runBotDir(dir: string, opts: RunBotOptions): Promise<Runni
     }
   };
   if (opts.watch) {
-    for (const file of files) {
-      let timer: NodeJS.Timeout | undefined;
+    // The folder is watched, not the file: editors often save by replacing the file.
+    const timers = new Map<string, NodeJS.Timeout>();
+    for (const folder of new Set(files.map((f) => dirname(f)))) {
       watchers.push(
-        watchFile(file, () => {
-          clearTimeout(timer);
-          timer = setTimeout(() => void reload(file), RELOAD_DEBOUNCE_MS);
+        watchFile(folder, (_event, name) => {
+          const file = name === null ? undefined : files.find((f) => f === join(folder, name.toString()));
+          if (file === undefined) return;
+          clearTimeout(timers.get(file));
+          timers.set(
+            file,
+            setTimeout(() => void reload(file), RELOAD_DEBOUNCE_MS),
+          );
         }),
       );
     }

@@ -47,6 +47,30 @@ describe("layer check", () => {
     assert.deepEqual(check(clean), []);
   });
 
+  it("keeps the bot framework on the public client API", () => {
+    const bot = {
+      ...clean,
+      "src/bot/bot.ts": 'import { m } from "../client/client.ts";\nexport const b = m;\n',
+    };
+    assert.deepEqual(check(bot), []);
+    for (const [file, spec] of [
+      ["src/bot/bot.ts", "../e2ee/machine.ts"],
+      ["src/bot/bot.ts", "../store/records.ts"],
+      ["src/bot/bot.ts", "../crypto/olm/session.ts"],
+    ] as const) {
+      const problems = check({ ...bot, [file]: `import { x } from "${spec}";\nexport const b = x;\n` });
+      assert.ok(
+        problems.some((p) => p.startsWith(`${file}: imports`) && p.includes("but bot may not import from")),
+        problems.join("\n"),
+      );
+    }
+    const fromClient = check({ ...bot, "src/client/client.ts": 'export { b } from "../bot/bot.ts";\n' });
+    assert.ok(
+      fromClient.some((p) => p.includes("but client may not import from bot")),
+      fromClient.join("\n"),
+    );
+  });
+
   it("fails an import from a higher layer", () => {
     const problems = check({
       ...clean,
