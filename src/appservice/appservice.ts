@@ -21,7 +21,13 @@ import {
   silentLogger,
 } from "../index.ts";
 import { MemoryCryptoStore } from "../store/memory/memory-store.ts";
-import { Namespaces, type Registration, syncResponseSchema, whoamiResponseSchema } from "../wire/index.ts";
+import {
+  keysUploadResponseSchema,
+  Namespaces,
+  type Registration,
+  syncResponseSchema,
+  whoamiResponseSchema,
+} from "../wire/index.ts";
 import { AppserviceError } from "./errors.ts";
 import { ensureDevice, newDeviceId, registerUser } from "./provision.ts";
 import { SeenTransactions } from "./seen-transactions.ts";
@@ -248,7 +254,19 @@ export class Appservice {
       deviceId,
       accessToken: this.registration.as_token,
     });
-    const vu: VirtualUser = { client, known: {}, fed: new Set() };
+    // The server's one-time key count now (an empty upload answers it): transactions carry counts
+    // only when they change, and an unknown count would read as zero and upload a needless batch.
+    const known: KnownKeyCounts = {};
+    if (enc !== false) {
+      const res = await client.http.request({
+        method: "POST",
+        path: path`/_matrix/client/v3/keys/upload`,
+        body: {},
+        schema: keysUploadResponseSchema,
+      });
+      known.oneTimeKeyCounts = res.one_time_key_counts;
+    }
+    const vu: VirtualUser = { client, known, fed: new Set() };
     await this.#serially(async () => {
       this.#started.set(userId, vu);
       await this.#catchUp(vu);

@@ -231,6 +231,21 @@ describe("devserver appservices", () => {
     });
     const msg = await rx.next((r) => events(r).some((e) => e.content.body === "hello bridge"));
     assert.ok(Number(msg.txnId) > Number(invite.txnId));
+    // Ephemeral: typing in its users' rooms (receive_ephemeral names the field `ephemeral`).
+    await hs.api("PUT", `/rooms/${encodeURIComponent(roomId)}/typing/${encodeURIComponent(human.userId)}`, {
+      token: human.accessToken,
+      body: { typing: true, timeout: 30_000 },
+    });
+    await rx.next((r) =>
+      (
+        (r.body.ephemeral as { type: string; room_id: string; content: { user_ids?: string[] } }[]) ?? []
+      ).some(
+        (e) =>
+          e.type === "m.typing" &&
+          e.room_id === roomId &&
+          e.content.user_ids?.includes(human.userId) === true,
+      ),
+    );
   });
 
   it("pushes to-device messages with their recipient, and MSC3202 key counts and device lists", async () => {

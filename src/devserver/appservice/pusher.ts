@@ -21,6 +21,8 @@ interface Pending {
   txn: number;
   body: string;
   upTo: number;
+  /** Typing serial reported (in memory only: typing does not survive a restart). */
+  typingSerial: number;
   acks: [string, string, number][];
   keySnapshots: Map<string, string>;
 }
@@ -81,6 +83,7 @@ export class AppservicePusher {
     let lastPos = state.last_pos;
     let nextTxn = state.next_txn;
     const sentKeys = new Map<string, string>();
+    let typingSince = hs.typing.serial;
     let pending: Pending | undefined =
       state.pending_txn !== null && state.pending_body !== null && state.pending_upto !== null
         ? {
@@ -89,6 +92,7 @@ export class AppservicePusher {
             upTo: state.pending_upto,
             acks: JSON.parse(state.pending_acks ?? "[]") as [string, string, number][],
             keySnapshots: new Map(),
+            typingSerial: typingSince,
           }
         : undefined;
     const signal = this.#abort.signal;
@@ -102,9 +106,10 @@ export class AppservicePusher {
           continue;
         }
         this.#dirty = false;
-        const built = buildTransaction(hs, this.#registry, this.#as, lastPos, sentKeys);
+        const built = buildTransaction(hs, this.#registry, this.#as, lastPos, sentKeys, typingSince);
         if (built.empty) {
           lastPos = built.upTo;
+          typingSince = built.typingSerial;
           // A full page of events that concern no one here: look at the next page right away.
           if (built.more) this.#dirty = true;
           continue;
@@ -115,6 +120,7 @@ export class AppservicePusher {
           upTo: built.upTo,
           acks: built.acks,
           keySnapshots: built.keySnapshots,
+          typingSerial: built.typingSerial,
         };
         hs.appserviceState.setPending(
           id,
@@ -132,6 +138,7 @@ export class AppservicePusher {
       });
       for (const [k, v] of done.keySnapshots) sentKeys.set(k, v);
       lastPos = done.upTo;
+      typingSince = done.typingSerial;
       nextTxn = done.txn + 1;
       pending = undefined;
       // More may have happened while this one was in flight (or it was cut at the size limit).

@@ -1,5 +1,5 @@
 // Builds one transaction for an application service from the server's stream: the room events it
-// is interested in, and with its flags the MSC2409/MSC4203 ephemeral and to-device data and the
+// is interested in, and with its flags the MSC2409/MSC4203 ephemeral (typing, receipts) and to-device data and the
 // MSC3202 device lists and key counts of its users' devices.
 import {
   REG_MSC3202,
@@ -34,6 +34,8 @@ export interface BuiltTransaction {
   empty: boolean;
   /** The event limit cut it short: more of the stream is waiting. */
   more: boolean;
+  /** The typing serial the transaction reports up to. */
+  typingSerial: number;
 }
 
 export function buildTransaction(
@@ -43,8 +45,11 @@ export function buildTransaction(
   from: number,
   /** Key-count snapshots the appservice already has (MSC3202 sends only changes). */
   sentKeys: ReadonlyMap<string, string>,
+  /** Typing serial of the last transaction delivered (typing lives in memory, beside the stream). */
+  typingSince: number,
 ): BuiltTransaction {
   const now = hs.stream.current;
+  const typingSerial = hs.typing.serial;
   const events = hs.rooms.allEventsAfter(from, now, MAX_EVENTS_PER_TXN);
   const upTo = events.length === MAX_EVENTS_PER_TXN ? events[events.length - 1]!.pos : now;
   const users = hs.accounts.userIds().filter((u) => registry.controls(as, u));
@@ -90,6 +95,8 @@ export function buildTransaction(
     const ephemeral: JsonObject[] = [];
     const rooms = new Set(users.flatMap((u) => hs.rooms.roomsForUser(u).map((m) => m.room_id)));
     for (const roomId of rooms) {
+      const typing = hs.typing.changedSince(roomId, typingSince);
+      if (typing) ephemeral.push({ type: "m.typing", room_id: roomId, content: { user_ids: typing } });
       const receipts = hs.misc.receiptsBetween(roomId, from, upTo);
       if (receipts.length > 0)
         ephemeral.push({ type: "m.receipt", room_id: roomId, content: receiptContent(receipts) });
@@ -147,5 +154,5 @@ export function buildTransaction(
       empty = false;
     }
   }
-  return { body, upTo, acks, keySnapshots, empty, more: upTo < now };
+  return { body, upTo, acks, keySnapshots, empty, more: upTo < now, typingSerial };
 }
