@@ -32,6 +32,11 @@ export const LAYERS: readonly Layer[] = [
   {
     name: "package",
     path: "src/index.ts",
+    may: ["primitives", "protocols", "wire", "store", "e2ee", "client", "package"],
+  },
+  {
+    name: "package",
+    path: "src/browser.ts",
     may: ["primitives", "protocols", "wire", "store", "e2ee", "client"],
   },
   // Appservice mode: virtual users are MatrixClients fed by transactions (public client API,
@@ -75,9 +80,10 @@ const ALLOWED_BUILTINS: { readonly [layer: string]: ReadonlySet<string> } = {
   primitives: new Set(["node:crypto"]),
 };
 
-/** Package `imports` entries (`#name`) and where they point in src/. */
+/** Package `imports` entries (`#name`) and where they point in src/ (the Node target). */
 const PACKAGE_IMPORTS: { readonly [name: string]: string } = {
   "#primitives-backend": "src/crypto/primitives/backend-node.ts",
+  "#client-platform": "src/client/platform/node.ts",
 };
 
 export function isTestOnly(file: string): boolean {

@@ -1,13 +1,5 @@
-// The `keyroom` entry point: the client API. Crypto lives at `keyroom/crypto`, the devserver at
-// `keyroom/devserver`.
-export * from "./client/index.ts";
-export type {
-  BasicEvent,
-  ClientEvent,
-  JsonObject,
-  Membership,
-  StateEvent,
-  StrippedStateEvent,
-  SyncResponse,
-  ToDeviceEvent,
-} from "./wire/index.ts";
+// The `keyroom` entry point on Node (the package's `node` condition): the client API, plus the client
+// stores on the file system. Browsers get `browser.ts`. Crypto lives at `keyroom/crypto`, the
+// devserver at `keyroom/devserver`.
+export * from "./browser.ts";
+export { FileClientStore, SqliteClientStore } from "./client/store/node.ts";

@@ -1,6 +1,8 @@
 // The client core: HTTP, session (login, restore, logout), account data and the sync loop.
 // `MatrixClient` (client.ts) adds rooms, sending and media on top.
+
 import type { z } from "zod";
+import { platform } from "#client-platform";
 import {
   type BasicEvent,
   type ClientEvent,
@@ -29,7 +31,7 @@ import { type Logger, silentLogger } from "./logger.ts";
 import { MediaApi } from "./media.ts";
 import { Room } from "./rooms/room.ts";
 import { SendQueue } from "./rooms/send-queue.ts";
-import { type ClientStore, MemoryClientStore, type StoredSession } from "./store/index.ts";
+import type { ClientStore, StoredSession } from "./store/index.ts";
 import type { EventEncryptor, SyncProcessor } from "./sync/hooks.ts";
 import { SyncLoop } from "./sync/loop.ts";
 
@@ -42,6 +44,10 @@ const CALL_RETRY: BackoffPolicy = Object.freeze({ baseMs: 500, maxMs: 10_000, ma
 export interface MatrixClientOptions {
   /** Base URL of the homeserver (use `MatrixClient.discover` for a user ID or server name). */
   homeserverUrl: string;
+  /**
+   * Session, sync position and room state. Default: in memory on Node, IndexedDB
+   * (`keyroom-session`) in browsers, so a reload keeps the session.
+   */
   store?: ClientStore;
   fetch?: FetchLike;
   logger?: Logger;
@@ -61,7 +67,8 @@ export interface MatrixClientOptions {
    */
   fillTimelineGaps?: boolean;
   /**
-   * End-to-end encryption: `true` for the defaults (SQLite store on Node), or options (store
+   * End-to-end encryption: `true` for the defaults (SQLite store on Node, IndexedDB in
+   * browsers), or options (store
    * location or instance, passphrase, `restoreDeviceId`, `verifyDevices`). See docs/e2ee.md.
    */
   encryption?: true | EncryptionOptions;
@@ -111,7 +118,7 @@ export abstract class ClientBase extends TypedEmitter<ClientEventMap> {
     this.opts = opts;
     this.logger = opts.logger ?? silentLogger;
     this.clock = opts.clock ?? systemClock;
-    this.store = opts.store ?? new MemoryClientStore();
+    this.store = opts.store ?? platform.defaultClientStore();
     this.syncProcessor = opts.syncProcessor;
     this.eventEncryptor = opts.eventEncryptor;
     this.http = new HttpClient({

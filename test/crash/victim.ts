@@ -15,7 +15,7 @@ import {
   type MatrixClientOptions,
   type RoomEvent,
   SqliteClientStore,
-} from "../../src/client/index.ts";
+} from "../../src/index.ts";
 import type { CryptoChanges, CryptoStore } from "../../src/store/index.ts";
 import { SqliteCryptoStore } from "../../src/store/sqlite/index.ts";
 

@@ -5,8 +5,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { FileClientStore, MatrixClient, type SyncChanges } from "../../src/client/index.ts";
-import type { ToDeviceEvent } from "../../src/index.ts";
+import { FileClientStore, MatrixClient, type SyncChanges, type ToDeviceEvent } from "../../src/index.ts";
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
 import {
   eventById,

@@ -1,11 +1,13 @@
 // The published shape: `tsc` builds dist/, and the package's exports, its `imports` back-end switch and
-// its bin work from the built JavaScript alone (no `source` condition, no tsx).
+// its bin work from the built JavaScript alone (no `source` condition, no tsx); esbuild bundles it
+// for the browser with no configuration.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
+import * as esbuild from "esbuild";
 import { scaledMs } from "../support/budget.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -23,7 +25,7 @@ function filesUnder(dir: string): string[] {
     .map((e) => join(e.parentPath, e.name).slice(dir.length + 1));
 }
 
-test("the package builds and its entry points load from dist/", { timeout: scaledMs(120_000) }, () => {
+test("the package builds and its entry points load from dist/", { timeout: scaledMs(120_000) }, async () => {
   // A fresh dist/: files left by an older build would hide what this one ships.
   rmSync(join(root, "dist"), { recursive: true, force: true });
   const build = spawnSync(`${root}/node_modules/.bin/tsc`, ["-p", "tsconfig.build.json"], {
@@ -50,4 +52,22 @@ test("the package builds and its entry points load from dist/", { timeout: scale
   assert.equal(portable.backend, "noble");
 
   assert.match(node(["dist/cli/main.js", "--help"]), /Usage: keyroom/);
+
+  // What a web app does: bundle the published files for the browser with no plugin, stub or
+  // configuration; the `browser` conditions leave SQLite, the file system and node:crypto out.
+  const web = await esbuild.build({
+    stdin: { contents: 'export { MatrixClient } from "keyroom";', resolveDir: root },
+    bundle: true,
+    platform: "browser",
+    format: "esm",
+    write: false,
+    metafile: true,
+    logLevel: "silent",
+  });
+  const inputs = Object.keys(web.metafile.inputs);
+  assert.ok(inputs.includes("dist/browser.js") && inputs.includes("dist/client/platform/browser.js"));
+  assert.deepEqual(
+    inputs.filter((f) => /^node:|sqlite|sodium|backend-node|platform\/node/.test(f)),
+    [],
+  );
 });

@@ -14,6 +14,8 @@ export type ClientCryptoErrorCode =
   | "STORE_FACTORY_FAILED"
   /** `restoreDeviceId` needs a store it can read before login: a location or an instance, not a factory. */
   | "RESTORE_NEEDS_STORE"
+  /** The store option cannot work in this runtime (a SQLite directory outside Node). */
+  | "STORE_UNAVAILABLE"
   /** The content has no `file` (or `url`) to download. */
   | "NO_ATTACHMENT"
   /**

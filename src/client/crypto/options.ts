@@ -1,10 +1,12 @@
-// `encryption` options of the client, and opening the crypto store they name. The SQLite back end
-// (and Node's `os`/`path`) are imported only when a location is given, so browser bundles that
-// pass their own store never load them.
+// `encryption` options of the client, and opening the crypto store they name. The default store and
+// locations on disk are the platform's (`#client-platform`: SQLite on Node, IndexedDB in browsers),
+// so a browser bundle never includes the SQLite back end.
+import { platform } from "#client-platform";
 
 import type { SenderRequirement, ShareWith } from "../../e2ee/index.ts";
 import { StoreError, StoreMismatchError } from "../../store/errors.ts";
 import type { CryptoStore } from "../../store/store.ts";
+import type { CryptoStoreLocation } from "../platform/types.ts";
 import { ClientCryptoError } from "./errors.ts";
 import type { LeaseOptions } from "./lease.ts";
 
@@ -21,24 +23,19 @@ export type CryptoStoreFactory = (account: {
  * Where the crypto store lives: a SQLite database (Node), a `CryptoStore` you opened, or a
  * factory that opens one when the device is known.
  */
-export type CryptoStoreOption =
-  | {
-      /** Directory of the SQLite database (created, mode 0700, if missing). */
-      readonly directory: string;
-      /** File name inside `directory` (default `keyroom-crypto.sqlite3`). */
-      readonly fileName?: string;
-    }
-  | CryptoStore
-  | CryptoStoreFactory;
+export type CryptoStoreOption = CryptoStoreLocation | CryptoStore | CryptoStoreFactory;
 
 export interface EncryptionOptions {
   /**
    * The crypto store. Default on Node: SQLite in `$XDG_DATA_HOME/keyroom/<user>` (or
-   * `~/.local/share/keyroom/<user>`). A `CryptoStore` instance is used as given and left open when
+   * `~/.local/share/keyroom/<user>`); in browsers: IndexedDB database `keyroom-crypto:<user>`. A `CryptoStore` instance is used as given and left open when
    * the client closes (you opened it, you close it); a factory's store is closed by the client.
    */
   readonly store?: CryptoStoreOption;
-  /** Encrypts the SQLite store's secrets with a key derived from this (else a key file beside it). */
+  /**
+   * Encrypts the default store's secrets with a key derived from this (else, on Node, a key file
+   * beside the SQLite store; in browsers, a non-extractable Web Crypto key kept with it).
+   */
   readonly passphrase?: string;
   /**
    * Log in with the device ID the crypto store remembers for the user (pass a full user ID to
@@ -133,22 +130,6 @@ export interface OpenedStore {
   readonly owned: boolean;
 }
 
-/** The SQLite location for `userId` when none was given. */
-async function defaultLocation(userId: string): Promise<{ directory: string; fileName?: string }> {
-  if (typeof process === "undefined" || process.versions?.node === undefined) {
-    throw new ClientCryptoError(
-      "NOT_ENABLED",
-      "outside Node, pass encryption.store (e.g. an IndexedDbCryptoStore)",
-    );
-  }
-  const { homedir } = await import("node:os");
-  const { join } = await import("node:path");
-  const base = process.env.XDG_DATA_HOME || join(homedir(), ".local", "share");
-  // One directory per account: a store belongs to one user and device.
-  const safe = userId.replace(/[^A-Za-z0-9._=-]/g, "_");
-  return { directory: join(base, "keyroom", safe) };
-}
-
 /**
  * Opens the configured store for `userId` (and `deviceId`; without it, the store must already hold
  * one). Throws `StoreMismatchError` if it belongs to another user or device.
@@ -172,14 +153,11 @@ export async function openCryptoStore(
     await checkIdentity(configured, userId, deviceId);
     return { store: configured, owned: false };
   }
-  const location = configured ?? (await defaultLocation(userId));
-  const { SqliteCryptoStore } = await import("../../store/sqlite/sqlite-store.ts");
-  const store = await SqliteCryptoStore.open({
+  const store = await platform.openCryptoStore({
+    location: configured,
+    passphrase: options.passphrase,
     userId,
-    ...(deviceId !== undefined ? { deviceId } : {}),
-    directory: location.directory,
-    ...(location.fileName !== undefined ? { fileName: location.fileName } : {}),
-    ...(options.passphrase !== undefined ? { passphrase: options.passphrase } : {}),
+    deviceId,
   });
   return { store, owned: true };
 }

@@ -1,6 +1,11 @@
-export { FileClientStore } from "./file-store.ts";
+// The client stores every runtime has. The Node-only ones (file, SQLite) are in `node.ts`, exported
+// by the Node entry of the package only.
+export {
+  DEFAULT_CLIENT_IDB_NAME,
+  IndexedDbClientStore,
+  type IndexedDbClientStoreOptions,
+} from "./idb-store.ts";
 export { MemoryClientStore } from "./memory-store.ts";
-export { SqliteClientStore } from "./sqlite-store.ts";
 export {
   applySyncChanges,
   type ClientStore,

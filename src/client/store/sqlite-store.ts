@@ -9,6 +9,7 @@ import { basicEventSchema } from "../../wire/index.ts";
 import { ClientError } from "../errors.ts";
 import {
   type ClientStore,
+  checkStored,
   type RoomSnapshot,
   roomSnapshotSchema,
   type StoredSession,
@@ -37,9 +38,7 @@ function parseJson<T>(
   } catch {
     throw new ClientError("STORE_CORRUPT", `client store: ${what} is not JSON`);
   }
-  const r = schema.safeParse(v);
-  if (!r.success) throw new ClientError("STORE_CORRUPT", `client store: ${what} failed validation`);
-  return r.data;
+  return checkStored(v, schema, what);
 }
 
 export class SqliteClientStore implements ClientStore {

@@ -1,3 +1,4 @@
+import "fake-indexeddb/auto";
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -5,6 +6,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { ClientError } from "../errors.ts";
 import { FileClientStore } from "./file-store.ts";
+import { IndexedDbClientStore } from "./idb-store.ts";
 import { MemoryClientStore } from "./memory-store.ts";
 import { SqliteClientStore } from "./sqlite-store.ts";
 import type { ClientStore, RoomSnapshot } from "./store.ts";
@@ -72,6 +74,21 @@ describe("client stores", () => {
       () => m,
       () => m,
     );
+  });
+
+  it("IndexedDbClientStore persists across instances, and refuses corrupt records", async () => {
+    const opts = { name: "client-store-test" };
+    await conformance(
+      () => new IndexedDbClientStore(opts),
+      () => new IndexedDbClientStore(opts),
+    );
+    const s = new IndexedDbClientStore(opts);
+    await s.saveSession({ ...session, userId: "" });
+    await assert.rejects(
+      s.loadSession(),
+      (e: unknown) => e instanceof ClientError && e.code === "STORE_CORRUPT",
+    );
+    await s.close();
   });
 
   it("FileClientStore persists across instances, with a 0600 file", async () => {

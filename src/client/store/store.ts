@@ -12,6 +12,7 @@ import {
   stateEventSchema,
   strippedStateEventSchema,
 } from "../../wire/index.ts";
+import { ClientError } from "../errors.ts";
 
 /** What `restore` needs. The access token is a secret: stores must keep it out of logs. */
 export interface StoredSession {
@@ -85,6 +86,17 @@ export const syncSnapshotSchema = z.object({
   rooms: z.array(roomSnapshotSchema),
   accountData: z.array(basicEventSchema),
 });
+
+/** A value read back from a persistent store, validated; `STORE_CORRUPT` when it does not fit. */
+export function checkStored<T>(
+  value: unknown,
+  schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } },
+  what: string,
+): T {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new ClientError("STORE_CORRUPT", `client store: ${what} failed validation`);
+  return r.data;
+}
 
 /** Applies `changes` to `prev` (pure; used by the stores that keep one document). */
 export function applySyncChanges(prev: SyncSnapshot | undefined, changes: SyncChanges): SyncSnapshot {

@@ -10,7 +10,7 @@ import { ed25519, x25519 as noble25519 } from "@noble/curves/ed25519.js";
 import { bytesToNumberLE } from "@noble/curves/utils.js";
 import { hkdf } from "@noble/hashes/hkdf.js";
 import { hmac } from "@noble/hashes/hmac.js";
-import { pbkdf2 } from "@noble/hashes/pbkdf2.js";
+import { pbkdf2, pbkdf2Async } from "@noble/hashes/pbkdf2.js";
 import { sha256 as nobleSha256, sha512 } from "@noble/hashes/sha2.js";
 import type { CryptoBackend, Sha256Hasher } from "./backend.ts";
 import { assertBytes, CryptoPrimitiveError } from "./errors.ts";
@@ -87,6 +87,35 @@ function pbkdf2Sha512(
 ): Uint8Array {
   checkPbkdf2(password, salt, iterations, length);
   return pbkdf2(sha512, password, salt, { c: iterations, dkLen: length });
+}
+
+/**
+ * Web Crypto where the runtime has it (in Chromium about 7x faster than JavaScript, and off the
+ * main thread); else noble's asynchronous PBKDF2, which yields to the event loop as it goes.
+ */
+async function pbkdf2Sha512Async(
+  password: Uint8Array,
+  salt: Uint8Array,
+  iterations: number,
+  length: number,
+): Promise<Uint8Array> {
+  checkPbkdf2(password, salt, iterations, length);
+  const subtle = globalThis.crypto?.subtle;
+  if (subtle !== undefined && length > 0) {
+    try {
+      const key = await subtle.importKey("raw", ownBuffer(password), "PBKDF2", false, ["deriveBits"]);
+      const params = { name: "PBKDF2", hash: "SHA-512", salt: ownBuffer(salt), iterations };
+      return new Uint8Array(await subtle.deriveBits(params, key, length * 8));
+    } catch {
+      // Some engines refuse parameters PBKDF2 allows (an empty password); compute it here instead.
+    }
+  }
+  return pbkdf2Async(sha512, password, salt, { c: iterations, dkLen: length });
+}
+
+/** A copy on its own ArrayBuffer, the type Web Crypto takes. */
+function ownBuffer(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(bytes);
 }
 
 function aes256CbcEncrypt(key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array): Uint8Array {
@@ -234,6 +263,7 @@ export const backend: CryptoBackend = {
   hkdfSha256,
   hkdfSha256Into,
   pbkdf2Sha512,
+  pbkdf2Sha512Async,
   createHmacSha512,
   chacha20Poly1305Encrypt,
   chacha20Poly1305Decrypt,

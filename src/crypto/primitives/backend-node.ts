@@ -107,6 +107,20 @@ function pbkdf2Sha512(
   return own(crypto.pbkdf2Sync(password, salt, iterations, length, "sha512"));
 }
 
+function pbkdf2Sha512Async(
+  password: Uint8Array,
+  salt: Uint8Array,
+  iterations: number,
+  length: number,
+): Promise<Uint8Array> {
+  checkPbkdf2(password, salt, iterations, length);
+  return new Promise((resolve, reject) => {
+    crypto.pbkdf2(password, salt, iterations, length, "sha512", (err, key) =>
+      err ? reject(err) : resolve(own(key)),
+    );
+  });
+}
+
 const SHA512_BLOCK = 128;
 
 // HMAC-SHA-512 for the stepped PBKDF2. Where OpenSSL's one-shot `crypto.hash` exists, each call
@@ -323,6 +337,7 @@ export const backend: CryptoBackend = {
   hkdfSha256,
   hkdfSha256Into,
   pbkdf2Sha512,
+  pbkdf2Sha512Async,
   createHmacSha512,
   chacha20Poly1305Encrypt,
   chacha20Poly1305Decrypt,

@@ -2,7 +2,8 @@
  * The contract every cryptographic back end fulfils. Everything above this module (Olm, Megolm,
  * PK encryption, SAS, attachments, backups, stores) is written against this interface only.
  *
- * All functions are synchronous and pure apart from `randomBytes`. Inputs are never mutated and
+ * All functions are synchronous and pure apart from `randomBytes`, except `pbkdf2Sha512Async`,
+ * which exists so that a deliberately slow derivation never blocks a UI thread. Inputs are never mutated and
  * outputs are fresh arrays the caller owns (and may wipe).
  */
 /** Incremental SHA-256: feed chunks with `update`, then `digest` once. */
@@ -31,6 +32,16 @@ export interface CryptoBackend {
   hkdfSha256Into(out: Uint8Array, ikm: Uint8Array, salt: Uint8Array, info: Uint8Array): void;
   /** PBKDF2 with HMAC-SHA-512 (key export files, SSSS passphrases). */
   pbkdf2Sha512(password: Uint8Array, salt: Uint8Array, iterations: number, length: number): Uint8Array;
+  /**
+   * The same PBKDF2, computed off the calling thread where the runtime can (Node's thread pool, the
+   * browser's Web Crypto), for store passphrases: a page opening its store must not freeze.
+   */
+  pbkdf2Sha512Async(
+    password: Uint8Array,
+    salt: Uint8Array,
+    iterations: number,
+    length: number,
+  ): Promise<Uint8Array>;
   /**
    * HMAC-SHA-512 under a fixed key, with the key's pads computed once: the building block of
    * PBKDF2 run in steps (pbkdf2-steps.ts). The returned function may be called any number of times.

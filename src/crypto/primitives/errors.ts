@@ -18,7 +18,9 @@ export type CryptoPrimitiveErrorCode =
    */
   | "NON_CONTRIBUTORY_KEY"
   /** A numeric argument (length, iteration count) out of range, or a non-Uint8Array input. */
-  | "BAD_ARGUMENT";
+  | "BAD_ARGUMENT"
+  /** The runtime lacks what the call needs (Web Crypto outside a secure context). */
+  | "UNSUPPORTED";
 
 /** The one error type thrown by `src/crypto/primitives`. Messages never contain key material. */
 export class CryptoPrimitiveError extends Error {

@@ -20,6 +20,12 @@ export {
 export { CryptoPrimitiveError, type CryptoPrimitiveErrorCode } from "./errors.ts";
 export * from "./limits.ts";
 export type { Pbkdf2Sha512Steps } from "./pbkdf2-steps.ts";
+export {
+  generateNonExtractableKey,
+  openWithCryptoKey,
+  sealWithCryptoKey,
+  webCryptoAvailable,
+} from "./web-key.ts";
 
 /** "node" or "noble". */
 export const backendName: string = backend.name;
@@ -38,6 +44,13 @@ export const pbkdf2Sha512: (
   iterations: number,
   length: number,
 ) => Uint8Array = backend.pbkdf2Sha512;
+/** `pbkdf2Sha512` off the calling thread where the runtime can (Node's thread pool, Web Crypto). */
+export const pbkdf2Sha512Async: (
+  password: Uint8Array,
+  salt: Uint8Array,
+  iterations: number,
+  length: number,
+) => Promise<Uint8Array> = backend.pbkdf2Sha512Async;
 /**
  * PBKDF2-HMAC-SHA-512 in bounded steps, for a progress bar on slow passphrase derivations (same
  * output as `pbkdf2Sha512`, several times slower on Node).

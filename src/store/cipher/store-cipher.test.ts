@@ -1,10 +1,16 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import { inspect } from "node:util";
 import fc from "fast-check";
-import { decodeBase64, encodeBase64 } from "../../crypto/primitives/index.ts";
+import { decodeBase64, encodeBase64, generateNonExtractableKey } from "../../crypto/primitives/index.ts";
 import { StoreKeyError } from "../errors.ts";
-import { MAX_STORE_KDF_ITERATIONS, rowAd, STORE_KDF_ITERATIONS, StoreCipher } from "./store-cipher.ts";
+import {
+  MAX_STORE_KDF_ITERATIONS,
+  rowAd,
+  STORE_KDF_ITERATIONS,
+  StoreCipher,
+  type StoreKeyHeader,
+} from "./store-cipher.ts";
 
 const isKeyError =
   (code: string) =>
@@ -12,7 +18,15 @@ const isKeyError =
     e instanceof StoreKeyError && e.code === code;
 
 describe("StoreCipher", () => {
-  const { cipher, header } = StoreCipher.create({ kind: "passphrase", passphrase: "pass", iterations: 1000 });
+  let cipher: StoreCipher;
+  let header: StoreKeyHeader;
+  before(async () => {
+    ({ cipher, header } = await StoreCipher.create({
+      kind: "passphrase",
+      passphrase: "pass",
+      iterations: 1000,
+    }));
+  });
 
   it("round-trips JSON values, with a fresh IV each time", () => {
     const value = { version: 1, key: "AAAA", list: [1, "two", null, true] };
@@ -53,39 +67,61 @@ describe("StoreCipher", () => {
     );
   });
 
-  it("unlocks with the passphrase and refuses a wrong one", () => {
-    const again = StoreCipher.unlock(header, { kind: "passphrase", passphrase: "pass" });
+  it("unlocks with the passphrase and refuses a wrong one", async () => {
+    const again = await StoreCipher.unlock(header, { kind: "passphrase", passphrase: "pass" });
     assert.deepEqual(again.decrypt(cipher.encrypt([1, 2], "x"), "x"), [1, 2]);
-    assert.throws(
-      () => StoreCipher.unlock(header, { kind: "passphrase", passphrase: "Pass" }),
+    await assert.rejects(
+      StoreCipher.unlock(header, { kind: "passphrase", passphrase: "Pass" }),
       isKeyError("WRONG_KEY"),
     );
-    assert.throws(() => StoreCipher.unlock(header, { kind: "none" }), isKeyError("KEY_KIND_MISMATCH"));
+    await assert.rejects(StoreCipher.unlock(header, { kind: "none" }), isKeyError("KEY_KIND_MISMATCH"));
   });
 
-  it("uses STORE_KDF_ITERATIONS by default", () => {
-    const created = StoreCipher.create({ kind: "passphrase", passphrase: "p" });
+  it("uses STORE_KDF_ITERATIONS by default", async () => {
+    const created = await StoreCipher.create({ kind: "passphrase", passphrase: "p" });
     assert.equal(created.header.kind === "passphrase" && created.header.iterations, STORE_KDF_ITERATIONS);
   });
 
-  it("raw keys, and the unprotected mode, round-trip", () => {
+  it("raw keys, and the unprotected mode, round-trip", async () => {
     const key = new Uint8Array(32).fill(1);
-    const k = StoreCipher.create({ kind: "key", key });
+    const k = await StoreCipher.create({ kind: "key", key });
     const v = k.cipher.encrypt("v", "x");
-    assert.equal(StoreCipher.unlock(k.header, { kind: "key", key }).decrypt(v, "x"), "v");
-    assert.throws(
-      () => StoreCipher.unlock(k.header, { kind: "key", key: new Uint8Array(32) }),
+    assert.equal((await StoreCipher.unlock(k.header, { kind: "key", key })).decrypt(v, "x"), "v");
+    await assert.rejects(
+      StoreCipher.unlock(k.header, { kind: "key", key: new Uint8Array(32) }),
       isKeyError("WRONG_KEY"),
     );
-    assert.throws(
-      () => StoreCipher.create({ kind: "key", key: new Uint8Array(16) }),
+    await assert.rejects(
+      StoreCipher.create({ kind: "key", key: new Uint8Array(16) }),
       isKeyError("WRONG_KEY"),
     );
-    const n = StoreCipher.create({ kind: "none" });
-    assert.equal(StoreCipher.unlock(n.header, { kind: "none" }).decrypt(n.cipher.encrypt(1, "a"), "a"), 1);
+    const n = await StoreCipher.create({ kind: "none" });
+    assert.equal(
+      (await StoreCipher.unlock(n.header, { kind: "none" })).decrypt(n.cipher.encrypt(1, "a"), "a"),
+      1,
+    );
   });
 
-  it("validates stored headers", () => {
+  it("a non-extractable Web Crypto key wraps the store key; another such key does not open it", async () => {
+    const key = await generateNonExtractableKey();
+    assert.equal(key.extractable, false);
+    const w = await StoreCipher.create({ kind: "webcrypto", key });
+    assert.equal(w.header.kind, "webcrypto");
+    assert.equal(JSON.stringify(w.header).includes("storeKey"), false);
+    const v = w.cipher.encrypt({ secret: 1 }, "x");
+    const again = await StoreCipher.unlock(structuredClone(w.header), {
+      kind: "webcrypto",
+      key: structuredClone(key),
+    });
+    assert.deepEqual(again.decrypt(v, "x"), { secret: 1 });
+    await assert.rejects(
+      StoreCipher.unlock(w.header, { kind: "webcrypto", key: await generateNonExtractableKey() }),
+      isKeyError("WRONG_KEY"),
+    );
+    await assert.rejects(StoreCipher.unlock(w.header, { kind: "none" }), isKeyError("KEY_KIND_MISMATCH"));
+  });
+
+  it("validates stored headers", async () => {
     const bad: unknown[] = [
       null,
       "x",
@@ -98,8 +134,8 @@ describe("StoreCipher", () => {
       { ...header, salt: 5 },
     ];
     for (const h of bad) {
-      assert.throws(
-        () => StoreCipher.unlock(h, { kind: "passphrase", passphrase: "pass" }),
+      await assert.rejects(
+        StoreCipher.unlock(h, { kind: "passphrase", passphrase: "pass" }),
         (e) =>
           e instanceof StoreKeyError && (e.code === "BAD_KEY_PARAMETERS" || e.code === "KEY_KIND_MISMATCH"),
       );

@@ -8,9 +8,14 @@
  * - derived from the user's passphrase with PBKDF2-SHA-512 (`STORE_KDF_ITERATIONS`), or
  * - a 32-byte key the caller supplies (e.g. from an OS keychain), or
  * - a random key in a key file beside a SQLite store (`key-file.ts`), or
+ * - a non-extractable Web Crypto key kept beside an IndexedDB store (`"webcrypto"`, the browser
+ *   default without a passphrase): script can use it but nobody can read its bytes, or
  * - nothing: `"none"` keeps the store key in clear next to the data (IndexedDB without a
  *   passphrase). That protects nothing against someone who can read the database; it exists so
  *   the on-disk format is the same and a passphrase can be required later by the application.
+ *
+ * Creating and unlocking are asynchronous: PBKDF2 runs off the calling thread
+ * (`pbkdf2Sha512Async`), so opening a passphrase-protected store does not freeze a page.
  */
 import {
   aes256Ctr,
@@ -20,8 +25,10 @@ import {
   encodeBase64,
   hkdfSha256,
   hmacSha256,
-  pbkdf2Sha512,
+  openWithCryptoKey,
+  pbkdf2Sha512Async,
   randomBytes,
+  sealWithCryptoKey,
   utf8Decode,
   utf8Encode,
   wipe,
@@ -55,6 +62,7 @@ export type KeyProtection =
   | { readonly kind: "passphrase"; readonly passphrase: string; readonly iterations?: number }
   | { readonly kind: "key"; readonly key: Uint8Array }
   | { readonly kind: "key-file"; readonly key: Uint8Array }
+  | { readonly kind: "webcrypto"; readonly key: CryptoKey }
   | { readonly kind: "none" };
 
 /** The persisted header (JSON-safe, no secrets in clear except for kind `"none"`). */
@@ -66,14 +74,22 @@ export type StoreKeyHeader =
       readonly iterations: number;
       readonly wrappedKey: string;
     }
-  | { readonly version: 1; readonly kind: "key" | "key-file"; readonly wrappedKey: string }
+  | { readonly version: 1; readonly kind: "key" | "key-file" | "webcrypto"; readonly wrappedKey: string }
   | { readonly version: 1; readonly kind: "none"; readonly storeKey: string };
 
 const KIND_NAMES: Record<KeyProtection["kind"], string> = {
   passphrase: "a passphrase",
   key: "a caller-supplied key",
   "key-file": "a key file",
+  webcrypto: "a Web Crypto key",
   none: "no passphrase or key",
+};
+
+const WRONG_KEY_MESSAGES: Record<Exclude<KeyProtection["kind"], "none">, string> = {
+  passphrase: "wrong passphrase for this crypto store",
+  key: "the key does not open this crypto store",
+  "key-file": "the key file does not open this crypto store",
+  webcrypto: "the Web Crypto key kept with this store does not open it",
 };
 
 interface SealKeys {
@@ -116,10 +132,14 @@ function open(keys: SealKeys, sealed: string, ad: string): Uint8Array | undefine
   return aes256Ctr(keys.enc, iv, ct);
 }
 
-function wrappingKeys(protection: KeyProtection, salt: Uint8Array, iterations: number): SealKeys {
+async function wrappingKeys(
+  protection: Exclude<KeyProtection, { kind: "webcrypto" | "none" }>,
+  salt: Uint8Array,
+  iterations: number,
+): Promise<SealKeys> {
   switch (protection.kind) {
     case "passphrase": {
-      const derived = pbkdf2Sha512(utf8Encode(protection.passphrase), salt, iterations, 32);
+      const derived = await pbkdf2Sha512Async(utf8Encode(protection.passphrase), salt, iterations, 32);
       const keys = splitKey(derived);
       wipe(derived);
       return keys;
@@ -130,9 +150,38 @@ function wrappingKeys(protection: KeyProtection, salt: Uint8Array, iterations: n
         throw new StoreKeyError("WRONG_KEY", `the store key must be ${STORE_KEY_LENGTH} bytes`);
       }
       return splitKey(protection.key);
-    case "none":
-      throw new StoreKeyError("BAD_KEY_PARAMETERS", "no wrapping key for an unprotected store");
   }
+}
+
+/** The store key wrapped under `protection` (kinds with a wrapping key), as stored in the header. */
+async function wrapStoreKey(
+  protection: Exclude<KeyProtection, { kind: "none" }>,
+  storeKey: Uint8Array,
+  salt: Uint8Array,
+  iterations: number,
+): Promise<string> {
+  if (protection.kind === "webcrypto") {
+    return encodeBase64(await sealWithCryptoKey(protection.key, storeKey));
+  }
+  return seal(await wrappingKeys(protection, salt, iterations), storeKey, WRAP_AD);
+}
+
+async function unwrapStoreKey(
+  protection: Exclude<KeyProtection, { kind: "none" }>,
+  wrappedKey: string,
+  salt: Uint8Array,
+  iterations: number,
+): Promise<Uint8Array | undefined> {
+  if (protection.kind === "webcrypto") {
+    let sealed: Uint8Array;
+    try {
+      sealed = decodeBase64(wrappedKey);
+    } catch {
+      return undefined;
+    }
+    return openWithCryptoKey(protection.key, sealed);
+  }
+  return open(await wrappingKeys(protection, salt, iterations), wrappedKey, WRAP_AD);
 }
 
 function checkIterations(n: unknown): number {
@@ -153,7 +202,7 @@ export class StoreCipher {
   }
 
   /** A new random store key, wrapped under `protection`; persist the header with the store. */
-  static create(protection: KeyProtection): { cipher: StoreCipher; header: StoreKeyHeader } {
+  static async create(protection: KeyProtection): Promise<{ cipher: StoreCipher; header: StoreKeyHeader }> {
     const storeKey = randomBytes(STORE_KEY_LENGTH);
     try {
       const cipher = new StoreCipher(storeKey, protection.kind);
@@ -163,21 +212,26 @@ export class StoreCipher {
       if (protection.kind === "passphrase") {
         const iterations = checkIterations(protection.iterations ?? STORE_KDF_ITERATIONS);
         const salt = randomBytes(SALT_LENGTH);
-        const wrappedKey = seal(wrappingKeys(protection, salt, iterations), storeKey, WRAP_AD);
+        const wrappedKey = await wrapStoreKey(protection, storeKey, salt, iterations);
         return {
           cipher,
           header: { version: 1, kind: "passphrase", salt: encodeBase64(salt), iterations, wrappedKey },
         };
       }
-      const wrappedKey = seal(wrappingKeys(protection, new Uint8Array(0), 0), storeKey, WRAP_AD);
+      const wrappedKey = await wrapStoreKey(protection, storeKey, new Uint8Array(0), 0);
       return { cipher, header: { version: 1, kind: protection.kind, wrappedKey } };
     } finally {
       wipe(storeKey);
     }
   }
 
+  /** The protection kind a stored `header` names, without checking the rest of it. */
+  static kindOf(header: unknown): KeyProtection["kind"] {
+    return parseHeader(header).kind;
+  }
+
   /** Unwraps the store key described by a stored `header` (validated here). */
-  static unlock(header: unknown, protection: KeyProtection): StoreCipher {
+  static async unlock(header: unknown, protection: KeyProtection): Promise<StoreCipher> {
     const h = parseHeader(header);
     if (h.kind !== protection.kind) {
       throw new StoreKeyError(
@@ -186,19 +240,14 @@ export class StoreCipher {
       );
     }
     let storeKey: Uint8Array | undefined;
-    if (h.kind === "none") {
-      storeKey = decodeKey(h.storeKey);
+    if (h.kind === "none" || protection.kind === "none") {
+      storeKey = decodeKey(h.kind === "none" ? h.storeKey : undefined);
     } else {
       const salt = h.kind === "passphrase" ? decodeKey(h.salt, SALT_LENGTH) : new Uint8Array(0);
       const iterations = h.kind === "passphrase" ? h.iterations : 0;
-      storeKey = open(wrappingKeys(protection, salt, iterations), h.wrappedKey, WRAP_AD);
+      storeKey = await unwrapStoreKey(protection, h.wrappedKey, salt, iterations);
       if (storeKey === undefined || storeKey.length !== STORE_KEY_LENGTH) {
-        throw new StoreKeyError(
-          "WRONG_KEY",
-          protection.kind === "passphrase"
-            ? "wrong passphrase for this crypto store"
-            : `the ${protection.kind === "key-file" ? "key file" : "key"} does not open this crypto store`,
-        );
+        throw new StoreKeyError("WRONG_KEY", WRONG_KEY_MESSAGES[protection.kind]);
       }
     }
     try {
@@ -270,6 +319,7 @@ function parseHeader(v: unknown): StoreKeyHeader {
       };
     case "key":
     case "key-file":
+    case "webcrypto":
       if (typeof o.wrappedKey !== "string") throw bad();
       return { version: 1, kind: o.kind, wrappedKey: o.wrappedKey };
     case "none":

@@ -69,7 +69,11 @@ describe("IndexedDbCryptoStore", () => {
     };
     const db = await req(open);
     assert.equal(db.objectStoreNames.contains("room_settings"), false);
-    const { cipher, header } = StoreCipher.create({ kind: "passphrase", passphrase: "pw", iterations: 1000 });
+    const { cipher, header } = await StoreCipher.create({
+      kind: "passphrase",
+      passphrase: "pw",
+      iterations: 1000,
+    });
     const rec = sample.inbound("!old:x", "legacy");
     const out = sample.outbound("!old:x", "o-legacy", 7);
     const tx = db.transaction(["meta", "inbound_group_sessions", "outbound_group_sessions"], "readwrite");
@@ -215,11 +219,19 @@ describe("IndexedDbCryptoStore", () => {
     assert.equal(channels.open, 0, "close closes the channel");
   });
 
-  it("without a passphrase keeps the key in the database; a passphrase is then refused", async () => {
+  it("without a passphrase wraps the store key with a non-extractable Web Crypto key; a passphrase is then refused", async () => {
     const name = newName();
     const store = await IndexedDbCryptoStore.open({ userId: ALICE, deviceId: DEVICE, name });
     await store.saveChanges({ secrets: { s: "v" } });
     await store.close();
+    const raw = await req(indexedDB.open(name));
+    const tx = raw.transaction("meta");
+    const header: unknown = await req(tx.objectStore("meta").get("store_key"));
+    const wrapper: unknown = await req(tx.objectStore("meta").get("store_key_wrapper"));
+    raw.close();
+    assert.equal(StoreCipher.kindOf(header), "webcrypto");
+    assert.ok(!JSON.stringify(header).includes("storeKey"));
+    assert.ok(wrapper instanceof CryptoKey && !wrapper.extractable);
     const again = await IndexedDbCryptoStore.open({ userId: ALICE, name });
     assert.equal(await again.getSecret("s"), "v");
     await again.close();

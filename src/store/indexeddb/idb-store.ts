@@ -4,12 +4,14 @@
  * its lease (`lease.ts`: a Web Lock, a generation checked in every write transaction, and a
  * BroadcastChannel that tells the others to reload).
  * Secret fields are sealed by the store cipher before they reach IndexedDB. Without a passphrase or
- * key the store key is kept in the database itself: that protects nothing against someone who can
- * read the browser profile, so pass one when the threat model includes that.
+ * key the store key is wrapped by a non-extractable Web Crypto key kept beside it (`store-key.ts`):
+ * the page can open the store, nobody can read the key's bytes out of the database; someone who
+ * can run code as this origin (or with the browser profile) can still open it, so pass a passphrase
+ * when the threat model includes that.
  */
 import { type IDBPDatabase, unwrap, wrap } from "idb";
 import type { CryptoChanges } from "../changes.ts";
-import { type KeyProtection, rowAd, StoreCipher } from "../cipher/store-cipher.ts";
+import { rowAd, type StoreCipher } from "../cipher/store-cipher.ts";
 import { StoreError, StoreLockedError } from "../errors.ts";
 import { type IdentityRequest, resolveIdentity } from "../identity.ts";
 import type { JsonValue } from "../json.ts";
@@ -72,6 +74,7 @@ import {
   leaseLockName,
   type WebLockManager,
 } from "./lease.ts";
+import { openStoreCipher } from "./store-key.ts";
 import { IDB_SCHEMA_VERSION, IDB_STORE_NAMES, type IdbStoreName, upgradeIdb } from "./upgrades.ts";
 
 export const DEFAULT_IDB_NAME = "keyroom-crypto";
@@ -229,32 +232,7 @@ export class IndexedDbCryptoStore implements CryptoStore {
         storedIdentity === undefined ? undefined : parseIdentity(storedIdentity),
         options,
       );
-      const header: unknown = await db.get("meta", "store_key");
-      let cipher: StoreCipher;
-      if (header === undefined) {
-        const protection: KeyProtection =
-          options.passphrase !== undefined
-            ? { kind: "passphrase", passphrase: options.passphrase, iterations: options.kdfIterations }
-            : options.key !== undefined
-              ? { kind: "key", key: options.key }
-              : { kind: "none" };
-        const created = StoreCipher.create(protection);
-        cipher = created.cipher;
-        const tx = db.transaction("meta", "readwrite");
-        await Promise.all([
-          tx.store.put(identity, "identity"),
-          tx.store.put(created.header, "store_key"),
-          tx.done,
-        ]);
-      } else {
-        const protection: KeyProtection =
-          options.passphrase !== undefined
-            ? { kind: "passphrase", passphrase: options.passphrase }
-            : options.key !== undefined
-              ? { kind: "key", key: options.key }
-              : { kind: "none" };
-        cipher = StoreCipher.unlock(header, protection);
-      }
+      const cipher = await openStoreCipher(db, options, identity);
       const seen = generationOf(await db.get("meta", GENERATION_KEY));
       const lock = new IdbLeaseLock(name, options.locks ?? defaultLocks());
       const channel = (options.broadcast ?? defaultChannelFactory())?.(leaseLockName(name));

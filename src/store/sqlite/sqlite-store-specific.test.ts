@@ -157,7 +157,11 @@ describe("SqliteCryptoStore", () => {
     const path = join(directory, DEFAULT_SQLITE_FILE_NAME);
     const db = new Database(path);
     assert.equal(migrate(db, 1), 1);
-    const { cipher, header } = StoreCipher.create({ kind: "passphrase", passphrase: "pw", iterations: 1000 });
+    const { cipher, header } = await StoreCipher.create({
+      kind: "passphrase",
+      passphrase: "pw",
+      iterations: 1000,
+    });
     const rec = sample.inbound("!old:x", "legacy", { backedUp: false });
     db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)").run(
       "identity",

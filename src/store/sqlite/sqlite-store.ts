@@ -220,7 +220,7 @@ export class SqliteCryptoStore implements CryptoStore {
             : options.key !== undefined
               ? { kind: "key", key: options.key }
               : { kind: "key-file", key: createOrReadKeyFile(keyFile) };
-        const created = StoreCipher.create(protection);
+        const created = await StoreCipher.create(protection);
         cipher = created.cipher;
         // Two processes creating the store at once: the first header wins, the second must use it.
         let raced = false;
@@ -248,7 +248,7 @@ export class SqliteCryptoStore implements CryptoStore {
             "this crypto store is protected by a passphrase or key; open it with the same one",
           );
         }
-        cipher = StoreCipher.unlock(stored, protection);
+        cipher = await StoreCipher.unlock(stored, protection);
       }
       st.setCipher(cipher);
       const bootId = currentBootId();

@@ -1,0 +1,29 @@
+// Browsers, workers and other non-Node runtimes: both stores in IndexedDB, so a reload or a browser
+// restart keeps the session, the device and its keys. Without a passphrase the crypto store's key
+// is wrapped by a non-extractable Web Crypto key (see src/store/indexeddb/store-key.ts).
+import { IndexedDbCryptoStore } from "../../store/indexeddb/idb-store.ts";
+import { ClientCryptoError } from "../crypto/errors.ts";
+import { IndexedDbClientStore } from "../store/idb-store.ts";
+import type { ClientPlatform } from "./types.ts";
+
+/** The IndexedDB database of `userId`'s crypto store when the app names none. */
+export const defaultCryptoDbName = (userId: string): string => `keyroom-crypto:${userId}`;
+
+export const platform: ClientPlatform = {
+  name: "browser",
+  defaultClientStore: () => new IndexedDbClientStore(),
+  async openCryptoStore({ location, passphrase, userId, deviceId }) {
+    if (location !== undefined) {
+      throw new ClientCryptoError(
+        "STORE_UNAVAILABLE",
+        "a crypto store directory needs Node; in a browser leave encryption.store out (IndexedDB) or pass a store",
+      );
+    }
+    return IndexedDbCryptoStore.open({
+      name: defaultCryptoDbName(userId),
+      userId,
+      ...(deviceId !== undefined ? { deviceId } : {}),
+      ...(passphrase !== undefined ? { passphrase } : {}),
+    });
+  },
+};

@@ -1,0 +1,30 @@
+// Node: the client store defaults to memory (an app that restarts picks a file or SQLite store),
+// the crypto store to SQLite in `$XDG_DATA_HOME/keyroom/<user>`. SQLite and Node's `os`/`path`
+// load only when a crypto store is opened.
+import { MemoryClientStore } from "../store/memory-store.ts";
+import type { ClientPlatform, CryptoStoreLocation } from "./types.ts";
+
+async function defaultLocation(userId: string): Promise<CryptoStoreLocation> {
+  const { homedir } = await import("node:os");
+  const { join } = await import("node:path");
+  const base = process.env.XDG_DATA_HOME || join(homedir(), ".local", "share");
+  // One directory per account: a store belongs to one user and device.
+  const safe = userId.replace(/[^A-Za-z0-9._=-]/g, "_");
+  return { directory: join(base, "keyroom", safe) };
+}
+
+export const platform: ClientPlatform = {
+  name: "node",
+  defaultClientStore: () => new MemoryClientStore(),
+  async openCryptoStore({ location, passphrase, userId, deviceId }) {
+    const at = location ?? (await defaultLocation(userId));
+    const { SqliteCryptoStore } = await import("../../store/sqlite/sqlite-store.ts");
+    return SqliteCryptoStore.open({
+      userId,
+      ...(deviceId !== undefined ? { deviceId } : {}),
+      directory: at.directory,
+      ...(at.fileName !== undefined ? { fileName: at.fileName } : {}),
+      ...(passphrase !== undefined ? { passphrase } : {}),
+    });
+  },
+};

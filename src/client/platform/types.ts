@@ -1,0 +1,30 @@
+// What differs between the runtimes the client runs in. The package `imports` map picks one
+// implementation by condition (`#client-platform`: `node.ts` on Node, `browser.ts` elsewhere), so a
+// browser bundle never sees SQLite, the file system or Node built-ins.
+import type { CryptoStore } from "../../store/store.ts";
+import type { ClientStore } from "../store/store.ts";
+
+/** A SQLite crypto store's place on disk (Node). */
+export interface CryptoStoreLocation {
+  /** Directory of the SQLite database (created, mode 0700, if missing). */
+  readonly directory: string;
+  /** File name inside `directory` (default `keyroom-crypto.sqlite3`). */
+  readonly fileName?: string;
+}
+
+export interface ClientPlatform {
+  readonly name: "node" | "browser";
+  /** The client store when none is given: memory on Node, IndexedDB in browsers. */
+  defaultClientStore(): ClientStore;
+  /**
+   * Opens the crypto store at `location`, or this platform's default one for `userId` (SQLite
+   * under `$XDG_DATA_HOME` on Node, IndexedDB in browsers). `deviceId` is undefined when the
+   * store must already hold one (`restoreDeviceId`).
+   */
+  openCryptoStore(request: {
+    readonly location: CryptoStoreLocation | undefined;
+    readonly passphrase: string | undefined;
+    readonly userId: string;
+    readonly deviceId: string | undefined;
+  }): Promise<CryptoStore>;
+}

@@ -1,0 +1,72 @@
+/**
+ * The store key of an IndexedDB store: created with the database, unlocked on every open. Without a
+ * passphrase or key, a non-extractable Web Crypto key wraps it; that key is kept in the database
+ * too (structured clone keeps it non-extractable), so script of the origin can open the store but
+ * the store key's bytes never sit in IndexedDB in clear. Runtimes without Web Crypto fall back to
+ * the unprotected `"none"` header.
+ */
+import type { IDBPDatabase } from "idb";
+import { generateNonExtractableKey, webCryptoAvailable } from "../../crypto/primitives/index.ts";
+import { type KeyProtection, StoreCipher } from "../cipher/store-cipher.ts";
+import { StoreKeyError } from "../errors.ts";
+import type { StoreIdentity } from "../records.ts";
+
+/** Where the wrapping `CryptoKey` of a `"webcrypto"` store lives in the `meta` object store. */
+const WRAPPER_KEY = "store_key_wrapper";
+
+export interface StoreKeyOptions {
+  readonly passphrase?: string;
+  readonly key?: Uint8Array;
+  readonly kdfIterations?: number;
+}
+
+function isCryptoKey(v: unknown): v is CryptoKey {
+  return typeof CryptoKey !== "undefined" && v instanceof CryptoKey;
+}
+
+/**
+ * The cipher of the store in `db`. A new database gets its key header (and `identity`) written in
+ * one transaction.
+ */
+export async function openStoreCipher(
+  db: IDBPDatabase<unknown>,
+  options: StoreKeyOptions,
+  identity: StoreIdentity,
+): Promise<StoreCipher> {
+  const header: unknown = await db.get("meta", "store_key");
+  if (header === undefined) {
+    let wrapper: CryptoKey | undefined;
+    let protection: KeyProtection;
+    if (options.passphrase !== undefined) {
+      protection = { kind: "passphrase", passphrase: options.passphrase, iterations: options.kdfIterations };
+    } else if (options.key !== undefined) {
+      protection = { kind: "key", key: options.key };
+    } else if (webCryptoAvailable()) {
+      wrapper = await generateNonExtractableKey();
+      protection = { kind: "webcrypto", key: wrapper };
+    } else {
+      protection = { kind: "none" };
+    }
+    const created = await StoreCipher.create(protection);
+    const tx = db.transaction("meta", "readwrite");
+    await Promise.all([
+      tx.store.put(identity, "identity"),
+      tx.store.put(created.header, "store_key"),
+      ...(wrapper !== undefined ? [tx.store.put(wrapper, WRAPPER_KEY)] : []),
+      tx.done,
+    ]);
+    return created.cipher;
+  }
+  if (options.passphrase !== undefined) {
+    return StoreCipher.unlock(header, { kind: "passphrase", passphrase: options.passphrase });
+  }
+  if (options.key !== undefined) return StoreCipher.unlock(header, { kind: "key", key: options.key });
+  if (StoreCipher.kindOf(header) === "webcrypto") {
+    const wrapper: unknown = await db.get("meta", WRAPPER_KEY);
+    if (!isCryptoKey(wrapper)) {
+      throw new StoreKeyError("BAD_KEY_PARAMETERS", "the Web Crypto key of this store is missing");
+    }
+    return StoreCipher.unlock(header, { kind: "webcrypto", key: wrapper });
+  }
+  return StoreCipher.unlock(header, { kind: "none" });
+}
