@@ -54,8 +54,8 @@ const timelines = new Map<string, Map<string, RoomEvent>>();
 const historyLoaded = new Set<string>();
 
 function remember(event: RoomEvent): void {
-  let t = timelines.get(event.roomId);
-  if (t === undefined) timelines.set(event.roomId, (t = new Map()));
+  const t = timelines.get(event.roomId) ?? new Map<string, RoomEvent>();
+  timelines.set(event.roomId, t);
   t.set(event.eventId, event);
   if (t.size > MAX_TIMELINE) {
     const oldest = t.keys().next().value;
