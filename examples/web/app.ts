@@ -15,6 +15,8 @@ import {
 /** Events kept per room in the page (older ones are dropped from view). */
 const MAX_TIMELINE = 500;
 const HISTORY_PAGE = 50;
+/** localStorage key of the room shown last, opened again after a reload. */
+const LAST_ROOM = "keyroom-web:last-room";
 
 const el = <T extends HTMLElement = HTMLElement>(id: string): T => {
   const found = document.getElementById(id);
@@ -124,12 +126,14 @@ async function start(c: MatrixClient): Promise<void> {
   c.on("verification.request", (request) => showVerification(request));
   el("logout").onclick = async () => {
     await c.logout().catch(() => undefined);
+    localStorage.removeItem(LAST_ROOM);
     location.reload();
   };
   wireForms(c);
   await c.startSync();
   renderRooms();
-  const first = c.getRooms("join")[0];
+  const last = localStorage.getItem(LAST_ROOM);
+  const first = c.getRooms("join").find((r) => r.roomId === last) ?? c.getRooms("join")[0];
   if (first !== undefined) await openRoom(first.roomId);
   document.body.dataset.ready = "true";
 }
@@ -143,7 +147,8 @@ function renderRooms(): void {
   list.replaceChildren();
   for (const room of c.getRooms()) {
     if (room.membership !== "join" && room.membership !== "invite") continue;
-    const name = room.name ?? room.roomId;
+    const others = room.joinedMemberIds.filter((u) => u !== c.userId);
+    const name = room.name ?? (others.length > 0 ? others.join(", ") : room.roomId);
     const item = h("li", { "data-room-id": room.roomId }, `${room.encrypted ? "🔒 " : ""}${name}`);
     if (room.roomId === currentRoom) item.classList.add("selected");
     if (room.membership === "invite") {
@@ -166,6 +171,7 @@ async function openRoom(roomId: string): Promise<void> {
   const c = client;
   if (c === undefined) return;
   currentRoom = roomId;
+  localStorage.setItem(LAST_ROOM, roomId);
   el("composer").hidden = false;
   renderRooms();
   renderRoomHeader();
@@ -235,6 +241,9 @@ function bodyOf(event: RoomEvent): HTMLElement {
   const content = event.content;
   const body = typeof content.body === "string" ? content.body : "";
   const msgtype = content.msgtype;
+  if (msgtype === "m.key.verification.request") {
+    return h("div", { class: "body notice" }, "asked to verify a device");
+  }
   if (msgtype === "m.file" || msgtype === "m.image" || msgtype === "m.audio" || msgtype === "m.video") {
     return fileBody(content, body);
   }

@@ -109,7 +109,10 @@ export class SyncLoop {
     this.since = res.next_batch;
   }
 
-  /** Starts the loop; resolves once the first response was handled, rejects if that failed fatally. */
+  /**
+   * Starts the loop; resolves once the first response (asked for without a long-poll wait) was
+   * handled, rejects if that failed fatally.
+   */
   start(): Promise<void> {
     if (this.running) return Promise.resolve();
     const abort = new AbortController();
@@ -150,9 +153,13 @@ export class SyncLoop {
     const policy = this.opts.backoff ?? SYNC_BACKOFF;
     let failures = 0;
     await this.setState("initial");
+    // The first request catches up without waiting (timeout 0), so `start()` resolves promptly when
+    // resuming from a stored token (a page reload) instead of after a full long-poll.
+    let first = true;
     while (!signal.aborted) {
       try {
-        await this.syncOnce({ signal });
+        await this.syncOnce({ signal, ...(first ? { timeoutMs: 0 } : {}) });
+        first = false;
         failures = 0;
         await this.setState("syncing", this.since !== undefined ? { nextBatch: this.since } : {});
         firstDone();
