@@ -1,7 +1,7 @@
 // The HTTP layer: one place that builds URLs, adds the access token (Authorization header only),
 // maps failures to typed errors and validates every JSON body against a wire schema.
 import type { z } from "zod";
-import { QUERY_DEVICE_ID, QUERY_DEVICE_ID_UNSTABLE } from "../wire/appservice.ts";
+import { QUERY_DEVICE_ID, QUERY_DEVICE_ID_UNSTABLE } from "../wire/appservice-query.ts";
 import { MalformedResponseError, MatrixError, NetworkError } from "./errors.ts";
 import { type Logger, silentLogger } from "./logger.ts";
 

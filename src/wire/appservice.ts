@@ -25,9 +25,7 @@ export const TXN_OTK_COUNTS = "org.matrix.msc3202.device_one_time_keys_count";
 export const TXN_OTK_COUNTS_ALT = "org.matrix.msc3202.device_one_time_key_counts";
 export const TXN_FALLBACK_KEYS = "org.matrix.msc3202.device_unused_fallback_key_types";
 
-/** Device masquerading query parameters: the stable name (MSC4326) and MSC3202's. */
-export const QUERY_DEVICE_ID = "device_id";
-export const QUERY_DEVICE_ID_UNSTABLE = "org.matrix.msc3202.device_id";
+export { QUERY_DEVICE_ID, QUERY_DEVICE_ID_UNSTABLE } from "./appservice-query.ts";
 
 /** The login and registration type of appservice users. */
 export const LOGIN_TYPE_APPSERVICE = "m.login.application_service";

@@ -47,8 +47,16 @@ export async function screenshot(page: Page, name: string): Promise<string> {
 export function collectPageErrors(page: Page): string[] {
   const errors: string[] = [];
   page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
+  page.on("response", (r) => {
+    // A homeserver's 4xx is a protocol answer (e.g. 404: no key backup), not a page error.
+    if (r.status() >= 400 && !new URL(r.url()).pathname.startsWith("/_matrix/"))
+      errors.push(`HTTP ${r.status()}: ${r.request().method()} ${r.url()}`);
+  });
   page.on("console", (m) => {
-    if (m.type() === "error") errors.push(`console: ${m.text()}`);
+    // Failed loads are reported above with their URL.
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) {
+      errors.push(`console: ${m.text()}`);
+    }
   });
   return errors;
 }
