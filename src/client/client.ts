@@ -258,6 +258,7 @@ export class MatrixClient extends RoomsClient {
       sendEvent: (roomId, type, content) => this.sendEvent(roomId, type, content),
       directRoomWith: (userId) => this.createDirectRoom(userId, { encrypted: true }),
       emitRequest: (request) => void this.emit("verification.request", request),
+      exclusive: (work) => crypto.exclusive(work),
       reportError: (error) => void this.emit("error", error),
     });
   }

@@ -21,6 +21,8 @@ export interface VerificationHost {
   directRoomWith(userId: string): Promise<string>;
   emitRequest(request: VerificationRequest): void;
   reportError(error: unknown): void;
+  /** Runs the work as one unit of work on the crypto store (its lease); inline when absent. */
+  exclusive?<T>(work: () => Promise<T>): Promise<T>;
 }
 
 export class VerificationService {
@@ -119,7 +121,7 @@ export class VerificationService {
 
   /** Runs `fn`, then sends what the machine queued and hands updates to the objects; serialised. */
   #run(fn: () => Promise<void>): Promise<void> {
-    const next = this.#chain.then(async () => {
+    const unit = async () => {
       if (this.#closed) return;
       let failure: unknown;
       try {
@@ -133,7 +135,8 @@ export class VerificationService {
         this.#host.reportError(e);
       }
       if (failure !== undefined) throw failure;
-    });
+    };
+    const next = this.#chain.then(() => this.#host.exclusive?.(unit) ?? unit());
     this.#chain = next.catch(() => undefined);
     return next;
   }

@@ -5,7 +5,7 @@ import { rowAd, StoreCipher } from "../cipher/store-cipher.ts";
 import { sample } from "../conformance.ts";
 import { StoreError, StoreKeyError, StoreLockedError } from "../errors.ts";
 import { IndexedDbCryptoStore } from "./idb-store.ts";
-import type { LeaseChannel, WebLockManager } from "./lease.ts";
+import { FakeChannels, FakeLocks } from "./test-support/fakes.ts";
 import { IDB_SCHEMA_VERSION, upgradeIdb } from "./upgrades.ts";
 
 const ALICE = "@alice:example.org";
@@ -18,46 +18,6 @@ function req<T>(r: IDBRequest<T>): Promise<T> {
     r.onsuccess = () => resolve(r.result);
     r.onerror = () => reject(r.error);
   });
-}
-
-/** BroadcastChannel stand-ins: a message reaches every other channel of the same name. */
-class FakeChannels {
-  readonly #all = new Set<{ name: string; listeners: Set<(e: { data: unknown }) => void> }>();
-  get open(): number {
-    return this.#all.size;
-  }
-  readonly factory = (name: string): LeaseChannel => {
-    const self = { name, listeners: new Set<(e: { data: unknown }) => void>() };
-    this.#all.add(self);
-    return {
-      postMessage: (data) => {
-        for (const other of this.#all) {
-          if (other !== self && other.name === name) for (const l of other.listeners) l({ data });
-        }
-      },
-      addEventListener: (_t, l) => self.listeners.add(l),
-      removeEventListener: (_t, l) => self.listeners.delete(l),
-      close: () => this.#all.delete(self),
-    };
-  };
-}
-
-/** A Web Locks stand-in: one holder per name, `ifAvailable` gets null when taken. */
-class FakeLocks implements WebLockManager {
-  readonly held = new Set<string>();
-  async request(
-    name: string,
-    _o: { mode: "exclusive"; ifAvailable: true },
-    cb: (lock: unknown) => Promise<void>,
-  ) {
-    if (this.held.has(name)) return cb(null);
-    this.held.add(name);
-    try {
-      await cb({ name });
-    } finally {
-      this.held.delete(name);
-    }
-  }
 }
 
 describe("IndexedDbCryptoStore", () => {
