@@ -42,7 +42,7 @@ export async function twoEnginesOnOneStore(open: () => Promise<CryptoStore>): Pr
   };
   const send = async (bob: OlmMachine, requests: readonly { id: string }[]) => {
     for (const r of requests as Parameters<typeof hs.handle>[2][])
-      await bob.markRequestAsSent(r.id, hs.handle("@bob:x", "B", r));
+      await bob.markRequestAsSent(r, hs.handle("@bob:x", "B", r));
   };
   const flush = async (bob: OlmMachine) => {
     for (let i = 0; i < 5; i++) {
