@@ -1,5 +1,6 @@
 // Dehydrated devices (MSC3814) and history sharing on invite (MSC4268) between Keyroom and
-// matrix-js-sdk 43 (Rust crypto: matrix-sdk-crypto-wasm) through the devserver, each direction.
+// matrix-js-sdk 43 (Rust crypto: matrix-sdk-crypto-wasm) through the devserver, each direction;
+// and one user's dehydrated device made by one SDK and rehydrated by the other.
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -105,6 +106,61 @@ describe("dehydrated devices with matrix-js-sdk (devserver)", () => {
     assert.ok((result?.imported ?? 0) >= 1, JSON.stringify(result));
     await back.client.syncOnce({ timeoutMs: 0 });
     assert.ok(texts(back, roomId).includes("while keyroom was away"));
+  });
+});
+
+describe("one user's dehydrated device across SDKs (devserver)", () => {
+  it("Keyroom dehydrates (key in secret storage); a new js-sdk login of the same user rehydrates it and reads", {
+    timeout: PEER_TEST_TIMEOUT_MS,
+  }, async (t) => {
+    if (skipUnlessAvailable(t, ["js-sdk"])) return;
+    const name = uniq("xkr");
+    const kr = await keyroom(name, true);
+    const { recoveryKey } = await kr.client.crypto.recovery.enable();
+    const storageKey = await kr.client.crypto.secretStorage.unlock({ recoveryKey });
+    await kr.client.crypto.dehydration.start({ secretStorageKey: storageKey });
+    const userId = kr.client.userId;
+
+    const alice = await keyroom(uniq("xka"), true);
+    const roomId = await alice.client.createRoom({ name: "x", invite: [userId] });
+    await kr.client.syncOnce({ timeoutMs: 0 });
+    await kr.client.joinRoom(roomId);
+    await kr.client.logout();
+    await alice.client.syncOnce({ timeoutMs: 0 });
+    await alice.client.sendText(roomId, "for whichever SDK comes back");
+
+    const js = await jsPeer(name, false);
+    await js.recoverWithRecoveryKey(recoveryKey);
+    await jsCrypto(js).startDehydration({});
+    const m = await js.waitForMessage(roomId, (x) => x.body === "for whichever SDK comes back");
+    assert.equal(m.decrypted, true);
+  });
+
+  it("js-sdk dehydrates; a new Keyroom login of the same user rehydrates it with the key from secret storage", {
+    timeout: PEER_TEST_TIMEOUT_MS,
+  }, async (t) => {
+    if (skipUnlessAvailable(t, ["js-sdk"])) return;
+    const name = uniq("xjs");
+    const js = await jsPeer(name, true);
+    await js.bootstrapCrossSigning("pw");
+    const recoveryKey = await js.bootstrapSecretStorage();
+    await jsCrypto(js).startDehydration({ createNewKey: true });
+
+    const alice = await keyroom(uniq("xja"), true);
+    const roomId = await alice.client.createRoom({ name: "x", invite: [js.userId] });
+    await js.join(roomId);
+    await js.logout();
+    await alice.client.syncOnce({ timeoutMs: 0 });
+    await alice.client.sendText(roomId, "for the Keyroom login");
+
+    const kr = await keyroom(name, false);
+    const storageKey = await kr.client.crypto.secretStorage.unlock({ recoveryKey });
+    const result = await kr.client.crypto.dehydration.rehydrate(
+      await kr.client.crypto.dehydration.keyFromSecretStorage(storageKey),
+    );
+    assert.ok((result?.imported ?? 0) >= 1, JSON.stringify(result));
+    await kr.client.syncOnce({ timeoutMs: 0 });
+    assert.ok(texts(kr, roomId).includes("for the Keyroom login"));
   });
 });
 
