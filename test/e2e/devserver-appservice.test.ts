@@ -249,6 +249,8 @@ describe("devserver appservices", () => {
   });
 
   it("pushes to-device messages with their recipient, and MSC3202 key counts and device lists", async () => {
+    const deviceless = await as("POST", "/keys/upload?user_id=@br_alice:localhost", { one_time_keys: {} });
+    assert.equal(deviceless.status, 400);
     const keys = await as("POST", "/keys/upload?user_id=@br_alice:localhost&device_id=BRDEV", {
       one_time_keys: { "signed_curve25519:AAAAAQ": { key: "k1", signatures: {} } },
     });

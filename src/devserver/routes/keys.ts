@@ -79,6 +79,9 @@ function withVisibleSignatures(
 export function registerKeyRoutes({ hs, router, uia }: RouteContext): void {
   router.client("POST", "/keys/upload", (req) => {
     const a = authed(req);
+    // An appservice acting without a device (no `device_id`) has no device to hold keys.
+    if (a.deviceId === "")
+      throw new MatrixError(400, "M_MISSING_PARAM", "device_id is required to upload keys");
     const body = jsonBody(
       req,
       z.object({
