@@ -186,6 +186,39 @@ describe("key backup through the devserver", () => {
     await other.client.close();
   });
 
+  it("a server that swaps in its own public key under our signature is not trusted: nothing more goes up", async () => {
+    const alice = await user("bk-forged");
+    const bob = await user("bk-forged-bob");
+    const roomId = await sharedRoom(bob, [alice]);
+    await sendAll(bob, roomId, ["before"]);
+    await syncAll(alice);
+    const created = await alice.client.crypto.backup.createVersion();
+    await alice.client.crypto.backup.idle();
+    const token = (await alice.client.store.loadSession())?.accessToken;
+    const url = `${fx.hs.baseUrl}/_matrix/client/v3/room_keys/version/${created.version}`;
+    const info = (await (await fetch(url, { headers: { authorization: `Bearer ${token}` } })).json()) as {
+      algorithm: string;
+      auth_data: Record<string, unknown>;
+    };
+    // The server's key, with the signatures alice made over her own key: they no longer check out.
+    const swapped = { ...info.auth_data, public_key: PkDecryption.create().publicKey };
+    const put = await fetch(url, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ algorithm: info.algorithm, auth_data: swapped, version: created.version }),
+    });
+    assert.equal(put.status, 200);
+    const status = await alice.client.crypto.backup.status();
+    assert.deepEqual([status.version, status.trusted, status.uploading], [created.version, false, false]);
+    const before = status.backedUp;
+    await bob.client.crypto.machine.discardRoomKey(roomId);
+    await sendAll(bob, roomId, ["after"]);
+    await syncAndSettle(alice);
+    const after = await alice.client.crypto.backup.status({ check: false });
+    assert.equal(after.backedUp, before, "no key was uploaded under the swapped key");
+    assert.equal(after.total, before + 1);
+  });
+
   it("restarting does not upload anything again; a restored key is not uploaded", async () => {
     const alice = await user("bk-restart");
     const bob = await user("bk-restart-bob");
