@@ -107,6 +107,8 @@ export class Appservice {
   #listener: AppserviceListener | undefined;
   #senderUserId: string | undefined;
   #feeds = 0;
+  /** `start()` finished: the users of `dataDir` are back, transactions may be handled. */
+  #ready = false;
   #closed = false;
 
   constructor(opts: AppserviceOptions) {
@@ -124,7 +126,7 @@ export class Appservice {
 
   /** The appservice's own user (`@sender_localpart:server`); known after `start()`. */
   get senderUserId(): string {
-    if (this.#senderUserId === undefined) throw new AppserviceError("CLOSED", "call start() first");
+    if (this.#senderUserId === undefined) throw new AppserviceError("NOT_STARTED", "call start() first");
     return this.#senderUserId;
   }
 
@@ -146,6 +148,7 @@ export class Appservice {
     });
     this.#senderUserId = me.user_id;
     await this.#restoreKnownUsers();
+    this.#ready = true;
     if (listen === undefined) return undefined;
     this.#listener = await listenAppservice(
       {
@@ -304,6 +307,8 @@ export class Appservice {
    */
   handleTransaction(txnId: string, txn: Transaction): Promise<boolean> {
     if (this.#closed) return Promise.reject(new AppserviceError("CLOSED", "the appservice is closed"));
+    // Handled before the known users are back, a transaction would be acknowledged without them.
+    if (!this.#ready) return Promise.reject(new AppserviceError("NOT_STARTED", "start() has not finished"));
     return this.#seen.once(txnId, () => this.#serially(() => this.#dispatch(txnId, txn)));
   }
 

@@ -15,6 +15,8 @@ export type AppserviceErrorCode =
   | "NOT_IN_NAMESPACE"
   /** The homeserver refused to create the user's device. */
   | "DEVICE_SETUP_FAILED"
+  /** A transaction arrived before `start()` finished (answered 500: the homeserver retries it). */
+  | "NOT_STARTED"
   /** The appservice was closed. */
   | "CLOSED";
 

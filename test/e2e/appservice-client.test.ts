@@ -89,6 +89,18 @@ describe("appservice with Keyroom virtual users", { timeout: scaledMs(120_000) }
   };
 
   it("refuses users outside its namespaces and handles a repeated transaction once", async () => {
+    const early = new Appservice({ registration: reg, homeserverUrl: server.baseUrl });
+    await assert.rejects(
+      early.handleTransaction("early", {
+        events: [],
+        ephemeral: [],
+        toDevice: [],
+        deviceLists: undefined,
+        oneTimeKeyCounts: {},
+        unusedFallbackKeyTypes: {},
+      }),
+      (e: unknown) => e instanceof AppserviceError && e.code === "NOT_STARTED",
+    );
     const as = await open();
     assert.equal(as.senderUserId, "@asbot:localhost");
     await assert.rejects(
