@@ -326,18 +326,22 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   /**
    * Handles one sync response under the lease. When another process sharing the store handled a
    * sync since this request went out (the store's token moved past `since`), this response covers
-   * a range whose to-device messages were already consumed: it is dropped, and the loop syncs on
-   * from the store's token.
+   * a range whose to-device messages were already consumed there: only its rooms are applied here
+   * (timeline events decrypt with the keys that process stored), and the loop syncs on from the
+   * store's token.
    */
   handleSyncUnit(
     since: string | undefined,
     mark: number,
-    handle: () => Promise<void>,
+    handle: (shared?: { position: string }) => Promise<void>,
   ): Promise<{ resumeFrom: string } | undefined> {
     return this.#lease.run(async () => {
       if (this.#lease.reloads !== mark) {
-        const shared = await this.#store.store.getNextBatch();
-        if (shared !== undefined && shared !== since) return { resumeFrom: shared };
+        const position = await this.#store.store.getNextBatch();
+        if (position !== undefined && position !== since) {
+          await handle({ position });
+          return { resumeFrom: position };
+        }
       }
       await handle();
       return undefined;

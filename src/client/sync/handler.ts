@@ -42,11 +42,17 @@ function membershipOf(ev: StateEvent): Membership | undefined {
   return typeof m === "string" && MEMBERSHIPS.has(m) ? (m as Membership) : undefined;
 }
 
-/** `since` is the token the response was requested with (undefined for an initial sync). */
+/**
+ * `since` is the token the response was requested with (undefined for an initial sync). `shared`:
+ * another process sharing the crypto store already handled this range (see `handleSyncUnit`), so
+ * only the rooms are applied here (its to-device messages, device lists and key counts were
+ * consumed there), and the position saved is the shared one.
+ */
 export async function handleSyncResponse(
   ctx: SyncContext,
   res: SyncResponse,
   since: string | undefined,
+  shared?: { readonly position: string },
 ): Promise<void> {
   const emits: Emit[] = [];
   const changedRooms = new Map<string, Room>();
@@ -62,8 +68,8 @@ export async function handleSyncResponse(
   }
 
   const processor = ctx.processor();
-  let toDevice: ToDeviceEvent[] = res.to_device?.events ?? [];
-  if (processor) {
+  let toDevice: ToDeviceEvent[] = shared === undefined ? (res.to_device?.events ?? []) : [];
+  if (processor && shared === undefined) {
     toDevice = await processor.processSyncChanges({
       nextBatch: res.next_batch,
       toDeviceEvents: toDevice,
@@ -123,7 +129,7 @@ export async function handleSyncResponse(
   for (const emit of emits) await emit();
   if (processor?.beforeSaveSyncToken) await processor.beforeSaveSyncToken(res.next_batch);
   await ctx.store.saveSync({
-    nextBatch: res.next_batch,
+    nextBatch: shared?.position ?? res.next_batch,
     rooms: [...changedRooms.values()].map((r) => r.toSnapshot()),
     accountData: changedAccountData,
   });

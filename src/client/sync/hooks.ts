@@ -39,13 +39,14 @@ export interface SyncProcessor {
   syncMark?(): number;
   /**
    * Runs `handle` (the whole handling of one response) as one unit of work on the shared store.
-   * Resolves to `{ resumeFrom }` instead of handling when another process already handled this
-   * range (the store's sync token moved past `since`): the loop then syncs on from that token.
+   * When another process already handled this range (the store's sync token moved past `since`),
+   * it calls `handle({ position })` — rooms only, the shared position saved — and resolves to
+   * `{ resumeFrom: position }`: the loop then syncs on from there.
    */
   handleSyncUnit?(
     since: string | undefined,
     mark: number,
-    handle: () => Promise<void>,
+    handle: (shared?: { position: string }) => Promise<void>,
   ): Promise<{ resumeFrom: string } | undefined>;
 }
 

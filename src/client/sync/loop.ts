@@ -7,6 +7,7 @@ import { MatrixError, NetworkError } from "../errors.ts";
 import { errorSummary } from "../events/emitter.ts";
 import type { SyncState, SyncStateInfo } from "../events/types.ts";
 import { type HttpClient, path } from "../http.ts";
+import { rememberTimeline, withoutEchoes } from "./echo.ts";
 import { handleSyncResponse, type SyncContext } from "./handler.ts";
 
 /** Server-side long-poll wait; the request timeout is this plus `SYNC_TIMEOUT_GRACE_MS`. */
@@ -42,6 +43,8 @@ export class SyncLoop {
   private abort: AbortController | undefined;
   private running: Promise<void> | undefined;
   private inFlight: Promise<void> = Promise.resolve();
+  /** Timeline events emitted from a response another process had handled (see echo.ts). */
+  private readonly echo = new Set<string>();
 
   constructor(private readonly opts: SyncLoopOptions) {
     this.since = opts.since;
@@ -96,16 +99,21 @@ export class SyncLoop {
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
     const since = this.since;
-    const handle = () => handleSyncResponse(this.opts.context, res, since);
+    const fresh = withoutEchoes(res, this.echo);
+    const handle = (shared?: { position: string }) =>
+      handleSyncResponse(this.opts.context, fresh, since, shared);
     if (mark !== undefined && processor?.handleSyncUnit !== undefined) {
       const moved = await processor.handleSyncUnit(since, mark, handle);
       if (moved !== undefined) {
-        // Another process sharing the crypto store handled this range (its to-device messages too).
+        // Another process sharing the crypto store handled this range (its to-device messages
+        // too): its rooms were applied here, and the loop syncs on from the shared position.
         this.opts.context.logger.info({}, "sync position moved by another process; syncing on from it");
+        rememberTimeline(this.echo, fresh);
         this.since = moved.resumeFrom;
         return;
       }
     } else await handle();
+    this.echo.clear();
     this.since = res.next_batch;
   }
 
