@@ -3,7 +3,12 @@ export type { MachineStore } from "./context.ts";
 export * from "./cross-signing/index.ts";
 export { MAX_PENDING_EVENTS } from "./decryption/pending.ts";
 export { REPLAY_CACHE_SIZE, REPLAY_FLUSH_BATCH } from "./decryption/replay.ts";
-export type { DecryptedRoomEvent, EncryptedRoomEvent, SenderRequirement } from "./decryption/room-events.ts";
+export type {
+  DecryptedRoomEvent,
+  EncryptedRoomEvent,
+  KeysFrom,
+  SenderRequirement,
+} from "./decryption/room-events.ts";
 export * from "./dehydration/index.ts";
 export {
   type DeviceInfo,

@@ -57,6 +57,12 @@ describe("history sharing on invite (devserver, Keyroom ↔ Keyroom)", () => {
     // Bob has only Alice's word for these keys: they came through her device.
     const ev = eventById(bob, before);
     assert.equal(ev.encryption?.decrypted, true);
+    // The event says whose word Bob has for it: Alice's (the spec: MUST show it to the user).
+    assert.deepEqual(ev.encryption?.decrypted === true ? ev.encryption.keysFrom : undefined, {
+      curve25519: alice.client.crypto.machine.identityKeys.curve25519,
+      userId: alice.client.userId,
+      deviceId: alice.client.deviceId,
+    });
     const sessionId = (ev.raw.content as { session_id: string }).session_id;
     const record = await bob.client.crypto.machine.exportRoomKeys([roomId]);
     const key = record.find((k) => k.session_id === sessionId);

@@ -14,6 +14,7 @@ import {
   E2eeError,
   type HeldKeyRequest,
   type HistoryVisibility,
+  type KeysFrom,
   OlmMachine,
   type OutgoingRequest,
   type ReceivedSecret,
@@ -1054,6 +1055,15 @@ function decryptedParts(
       trust: d.trust,
       senderCrossSigned: d.senderCrossSigned,
       senderIdentity: d.senderIdentity,
+      ...(d.keysFrom !== undefined ? { keysFrom: keysFromInfo(d.keysFrom) } : {}),
     },
+  };
+}
+
+function keysFromInfo(k: KeysFrom): { userId?: string; deviceId?: string; curve25519: string } {
+  return {
+    curve25519: k.curve25519,
+    ...(k.userId !== undefined ? { userId: k.userId } : {}),
+    ...(k.deviceId !== undefined ? { deviceId: k.deviceId } : {}),
   };
 }

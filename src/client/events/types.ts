@@ -32,6 +32,12 @@ export type EncryptionInfo =
       senderCrossSigned?: boolean;
       /** The sender's cross-signing identity: `changed` and `violation` call for the user's attention. */
       senderIdentity?: IdentityState;
+      /**
+       * The key was not sent by the sender's device but forwarded to us by this user and device
+       * (e.g. the inviter's history-sharing bundle, a key request answer): we have their word for
+       * who sent the event. Absent for keys that came from the sender.
+       */
+      keysFrom?: { userId?: string; deviceId?: string; curve25519: string };
     }
   | { decrypted: false; code: UndecryptableCode; reason: string };
 

@@ -48,7 +48,19 @@ export interface DecryptedRoomEvent {
   readonly senderIdentity: IdentityState;
   /** The key came from a forward, import or backup rather than from the sender. */
   readonly forwarded: boolean;
+  /**
+   * For a forwarded key: the device that gave it to us (the last of its forwarding chain) and
+   * its owner when we know the device, e.g. the inviter whose history-sharing bundle it came in.
+   * We have only their word for who sent the event.
+   */
+  readonly keysFrom?: KeysFrom;
   readonly messageIndex: number;
+}
+
+export interface KeysFrom {
+  readonly curve25519: string;
+  readonly userId: string | undefined;
+  readonly deviceId: string | undefined;
 }
 
 export interface ParsedMegolmEvent {
@@ -215,6 +227,7 @@ export class RoomEventDecryptor {
       deviceTrust === "unverified" && !entry.record.forwarded && verdict.verified ? "verified" : deviceTrust;
     const replay = this.#checkReplay(roomId, entry, result.messageIndex, event);
     if (replay !== undefined) await replay;
+    const keysFrom = entry.record.forwarded ? await this.#keysFrom(entry.record.forwardingChain) : undefined;
     return {
       type: payload.type,
       content: payload.content,
@@ -228,8 +241,18 @@ export class RoomEventDecryptor {
       senderCrossSigned: verdict.crossSigned,
       senderIdentity: verdict.identity,
       forwarded: entry.record.forwarded,
+      ...(keysFrom !== undefined ? { keysFrom } : {}),
       messageIndex: result.messageIndex,
     };
+  }
+
+  /** Who forwarded a key to us: the chain's last device, its owner looked up when we know it. */
+  async #keysFrom(chain: readonly string[]): Promise<KeysFrom | undefined> {
+    const curve25519 = chain[chain.length - 1];
+    if (curve25519 === undefined) return undefined;
+    const device =
+      this.#devices.cachedDeviceByCurveKey(curve25519) ?? (await this.#devices.deviceByCurveKey(curve25519));
+    return { curve25519, userId: device?.userId, deviceId: device?.deviceId };
   }
 
   /** The sender's cross-signing standing; synchronous when their identity is in memory. */
