@@ -112,6 +112,11 @@ describe("appservice virtual user and matrix-js-sdk in an encrypted room", {
     assert.equal(seen.sender, bob.userId);
     assert.ok(seen.encrypted);
 
+    // The virtual user cross-signs its device (a first upload needs no password); js-sdk sees it.
+    const status = await bob.bootstrapCrossSigning();
+    assert.equal(status.deviceCrossSigned, true);
+    await alice.waitForDeviceStatus(bob.userId, bob.deviceId, (s) => s.signedByOwner);
+
     // Never /sync; every request of the virtual user named it and its device.
     assert.ok(!requests.some((u) => u.pathname.endsWith("/sync")));
     const asBob = requests.filter((u) => u.searchParams.get("user_id") === bob.userId);
