@@ -5,7 +5,7 @@ import { formatSpread, formatTarget } from "./e2ee/report.ts";
 import type { E2eeBenchReport } from "./e2ee/run.ts";
 import { formatRate } from "./harness.ts";
 import { CRYPTO_OPS, type CryptoBenchReport, type CryptoOp } from "./ops.ts";
-import { formatRatio, type MachineInfo } from "./stats.ts";
+import { formatRatio, type MachineInfo, type SideResult, type Spread } from "./stats.ts";
 
 interface Results {
   machine: MachineInfo;
@@ -14,7 +14,18 @@ interface Results {
   crypto?: CryptoBenchReport[];
   e2ee?: E2eeBenchReport;
   devserver?: { sendPerSec?: number; deliveredPerSec?: number; toDeviceLatencyMs?: { p50?: number } };
+  backup?: BackupSection;
 }
+
+/** What bench/backup.ts prints (its last line). */
+interface BackupSection {
+  keys: number;
+  backup: { sides: Record<string, SideResult>; ratio: Spread };
+  restore: { sides: Record<string, SideResult>; ratio: Spread; keyroomSqliteWallMs: number };
+}
+
+const BACKUP_TARGET = 2;
+const RESTORE_TARGET_MS = 10_000;
 
 const CRYPTO_TARGETS: Partial<Record<CryptoOp, number>> = {
   megolmEncrypt: 2,
@@ -55,6 +66,29 @@ for (const row of r.e2ee?.rows ?? []) {
     `| ${label} | ${formatSpread(row.unit, row.sqlite)} | ${row.wasm === undefined ? "" : `crypto-wasm ${formatSpread(row.unit, row.wasm)}`} | ` +
       `${row.ratio === undefined ? "" : formatRatio(row.ratio)} | ${formatTarget(row.target, row.pass)} | ` +
       `${formatSpread(row.unit, row.memory)} |`,
+  );
+}
+const b = r.backup;
+if (b !== undefined) {
+  const median = (xs: readonly number[] = []): number =>
+    [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? 0;
+  const rate = (side: SideResult | undefined): string =>
+    side === undefined ? "" : formatRate(median(side.cpuRates) * b.keys);
+  const keys = b.keys.toLocaleString("en-US").replace(/,/g, " ");
+  for (const [label, part] of [
+    [`back up ${keys} room keys`, b.backup],
+    [`restore ${keys} room keys from a backup`, b.restore],
+  ] as const) {
+    const met = part.ratio.median >= BACKUP_TARGET;
+    out.push(
+      `| ${label} | ${rate(part.sides["keyroom-sqlite"])} | crypto-wasm ${rate(part.sides["crypto-wasm"])} | ` +
+        `${formatRatio(part.ratio)} | ≥${BACKUP_TARGET}x ${met ? "✓" : "✗"} | ${rate(part.sides["keyroom-memory"])} |`,
+    );
+  }
+  const wall = b.restore.keyroomSqliteWallMs;
+  out.push(
+    `| restore ${keys} room keys, wall time (SQLite) | ${(wall / 1000).toFixed(1)} s | | | ` +
+      `< ${RESTORE_TARGET_MS / 1000} s ${wall < RESTORE_TARGET_MS ? "✓" : "✗"} | |`,
   );
 }
 const d = r.devserver;
