@@ -14,7 +14,13 @@ import {
 import { arg, Bot } from "../../src/bot/index.ts";
 import { startDevServer } from "../../src/devserver/index.ts";
 import type { MatrixClient, RoomEvent } from "../../src/index.ts";
-import { closePeers, PEER_TEST_TIMEOUT_MS, type Peer, registerPeer } from "../support/peers/index.ts";
+import {
+  closePeers,
+  JsSdkPeer,
+  PEER_TEST_TIMEOUT_MS,
+  type Peer,
+  registerPeer,
+} from "../support/peers/index.ts";
 
 function nextEvent(client: MatrixClient, pred: (ev: RoomEvent) => boolean): Promise<RoomEvent> {
   return new Promise((resolve) => {
@@ -84,7 +90,7 @@ describe("appservice virtual user and matrix-js-sdk in an encrypted room", {
     const bob = await as.user("br_bob", { displayName: "Bob (bridged)" });
     assert.equal(bob.userId, "@br_bob:localhost");
     assert.ok(bob.isEncryptionEnabled);
-    const alice = await registerPeer("js-sdk", server.baseUrl, "alice", "alice-password");
+    const alice = await JsSdkPeer.register(server.baseUrl, "alice", "alice-password");
     peers.push(alice);
 
     const invited = new Promise<string>((resolve) => {
