@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import { runCli } from "../../src/cli/program.ts";
 import { runOk, spawnKeyroom, spawnOk } from "../support/cli.ts";
 import { devServerFixture, newUser, sharedRoom, syncAll, type TestClient } from "./e2ee-client-helpers.ts";
 
@@ -58,6 +59,18 @@ describe("keyroom backup / history", () => {
     assert.equal(summary.failed, 0);
     assert.ok((summary.total as number) >= 1);
     assert.equal(summary.imported, summary.total);
+
+    // On a terminal: a progress bar on stderr, the same summary on stdout (the key is in the store now).
+    let stdout = "";
+    let stderr = "";
+    const code = await runCli(["backup", "restore", "--profile", profile], {
+      out: (t) => (stdout += t),
+      err: (t) => (stderr += t),
+      interactive: true,
+    });
+    assert.equal(code, 0, stderr);
+    assert.match(stderr, /\r\[#{30}\] 100% \d+\/\d+ keys\n$/);
+    assert.deepEqual(JSON.parse(stdout), { ...summary, imported: 0 });
 
     const [status] = await spawnOk(["backup", "status", "--profile", profile]);
     assert.deepEqual(status, { version, trusted: true, backed_up: summary.total, total: summary.total });
