@@ -127,6 +127,29 @@ describe("key backup through the devserver", () => {
     await fresh.client.close();
   });
 
+  it("a new device with the backup key decrypts synced history on demand, without a restore", async () => {
+    const alice = await user("bk-demand");
+    const bob = await user("bk-demand-bob");
+    const roomId = await sharedRoom(bob, [alice]);
+    await sendAll(bob, roomId, ["old one", "old two"]);
+    await syncAll(alice);
+    const { privateKey } = await alice.client.crypto.backup.createVersion();
+    await alice.client.crypto.backup.idle();
+
+    const fresh = await newDevice(alice, "on-demand");
+    await fresh.client.crypto.backup.useKey(privateKey);
+    await syncAndSettle(fresh);
+    const undecryptable = fresh.events.filter(
+      (e) => e.roomId === roomId && e.encryption?.decrypted === false,
+    );
+    assert.equal(undecryptable.length, 2, "the history arrives before its keys");
+    assert.deepEqual(
+      fresh.late.filter((e) => e.roomId === roomId).map((e) => e.content.body),
+      ["old one", "old two"],
+    );
+    await fresh.client.close();
+  });
+
   it("a version replaced by another device stops uploads (reported once); m.key_backup disabled stops them too", async () => {
     const alice = await user("bk-wrong");
     const bob = await user("bk-wrong-bob");
