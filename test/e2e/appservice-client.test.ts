@@ -2,7 +2,7 @@
 // appservice side, a duplicate transaction handled once, two virtual users of one appservice in an
 // encrypted room, and a restart on the same data directory that keeps every user's device and keys.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -14,6 +14,7 @@ import {
   listenAppservice,
   type Registration,
 } from "../../src/appservice/index.ts";
+import { ECHO_SKILL, runBotDir } from "../../src/bot/index.ts";
 import { startDevServer } from "../../src/devserver/index.ts";
 import { MatrixClient as Client, type MatrixClient, type RoomEvent } from "../../src/index.ts";
 import { scaledMs } from "../support/budget.ts";
@@ -185,6 +186,38 @@ describe("appservice with Keyroom virtual users", { timeout: scaledMs(120_000) }
     assert.equal((await later).encryption?.decrypted, true);
     assert.ok(givenUp.some(([userId]) => userId === cat.userId));
     assert.ok(!givenUp.some(([userId]) => userId === ann.userId));
+  });
+
+  it("runs a bot directory (keyroom bot's config and skills) as a virtual user", async () => {
+    const as = current!;
+    const botDir = join(dir, "echo-bot");
+    const skillFile = "skills/echo.mjs";
+    mkdirSync(join(botDir, "skills"), { recursive: true });
+    writeFileSync(join(botDir, skillFile), ECHO_SKILL);
+    writeFileSync(
+      join(botDir, "bot.yaml"),
+      [
+        `homeserver: ${server.baseUrl}`,
+        "user: '@v_echo:localhost'",
+        "invites: anyone",
+        `skills: ["./${skillFile}"]`,
+        "",
+      ].join("\n"),
+    );
+    const client = await as.user("v_echo");
+    const running = await runBotDir(botDir, { logger: quiet, client });
+    try {
+      const h = human!;
+      const roomId = await h.createRoom({ encrypted: true, invite: [client.userId] });
+      await waitFor(() => h.getRoom(roomId)?.getMember(client.userId)?.membership === "join");
+      const answer = nextMessage(h, "hi from a bot directory");
+      await h.sendText(roomId, "!echo hi from a bot directory");
+      const got = await answer;
+      assert.equal(got.sender, client.userId);
+      assert.equal(got.encryption?.decrypted, true);
+    } finally {
+      await running.stop();
+    }
   });
 });
 
