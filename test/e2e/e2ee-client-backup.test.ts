@@ -193,6 +193,11 @@ describe("key backup through the devserver", () => {
       [second.version, undefined, resumed.total],
     );
 
+    // Deleting the old version is housekeeping: backup stays on, on the new version.
+    await alice.client.crypto.backup.deleteVersion(first.version);
+    assert.deepEqual(alice.client.getAccountData("m.key_backup"), { enabled: true });
+    assert.equal((await alice.client.crypto.backup.status()).version, second.version);
+
     // The user turns backup off elsewhere (m.key_backup): no upload runs here.
     await alice.client.setAccountData("m.key_backup", { enabled: false });
     await bob.client.crypto.machine.discardRoomKey(roomId);

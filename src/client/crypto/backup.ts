@@ -243,15 +243,16 @@ export class KeyBackup {
   }
 
   /**
-   * Deletes a version on the server (default: the one this device uses), forgets it and its key
-   * here, and sets `m.key_backup` to disabled (the user turned backup off).
+   * Deletes a version on the server (default: the one this device uses). Deleting the one in use
+   * forgets it and its key here and sets `m.key_backup` to disabled (the user turned backup off).
    */
   deleteVersion(version?: string): Promise<void> {
     return this.#exclusive(() => this.#deleteVersion(version));
   }
 
   async #deleteVersion(version?: string): Promise<void> {
-    const target = version ?? (await this.#backup.status()).version;
+    const inUse = (await this.#backup.status()).version;
+    const target = version ?? inUse;
     if (target === undefined) throw new KeyBackupError("NO_BACKUP", "no backup version to delete");
     await this.#host.http.request({
       method: "DELETE",
@@ -259,7 +260,8 @@ export class KeyBackup {
       schema: jsonObjectSchema,
     });
     await this.#backup.forgetVersion(target);
-    await this.#setEnabled(false);
+    // Deleting an old version is housekeeping; deleting the one in use turns backup off.
+    if (target === inUse) await this.#setEnabled(false);
   }
 
   /** Uploads every room key not backed up yet, batch by batch; returns how many were marked. */
