@@ -177,15 +177,24 @@ export class MatrixClient extends RoomsClient {
    * they can read what was said before; a failure there is reported (`error`), not thrown.
    */
   override async invite(roomId: string, userId: string, reason?: string): Promise<void> {
-    const room = this.rooms.get(roomId);
-    if (this.#crypto !== undefined && room !== undefined) {
+    const crypto = this.#crypto;
+    if (crypto !== undefined) {
       try {
-        await this.#crypto.shareRoomHistory(room, userId);
+        // A room not known from sync (yet): its state from the server says whether to share.
+        const room = this.rooms.get(roomId) ?? (await this.#roomFromServer(roomId));
+        await crypto.shareRoomHistory(room, userId);
       } catch (e) {
         this.emit("error", e);
       }
     }
     await super.invite(roomId, userId, reason);
+  }
+
+  /** A room built from its current state on the server, not kept (sync brings it in). */
+  async #roomFromServer(roomId: string): Promise<Room> {
+    const room = new Room(roomId);
+    for (const ev of await this.fetchRoomState(roomId)) room.applyState(ev);
+    return room;
   }
 
   /**
