@@ -179,6 +179,11 @@ describe("devserver appservices", () => {
       assert.equal(w.status, 200);
       assert.equal(w.json.device_id, "BRDEV");
     }
+    // MSC4190: deleting a device needs no UIA from the appservice (its users have no password).
+    await as("PUT", "/devices/SPARE?user_id=@br_alice:localhost", {});
+    const deleted = await as("DELETE", "/devices/SPARE?user_id=@br_alice:localhost", {});
+    assert.equal(deleted.status, 200, JSON.stringify(deleted.json));
+    assert.equal((await as("GET", "/devices/SPARE?user_id=@br_alice:localhost")).status, 404);
     const noDevice = await as("GET", "/account/whoami?user_id=@br_alice:localhost&device_id=NOPE");
     assert.equal(noDevice.status, 400);
     assert.equal(noDevice.json.errcode, "M_UNKNOWN_DEVICE");

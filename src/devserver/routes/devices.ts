@@ -50,12 +50,14 @@ export function registerDeviceRoutes({ hs, router, uia }: RouteContext): void {
     const a = authed(req);
     const body = jsonBody(req, z.object({ auth: uiaAuthField }));
     if (!hs.accounts.getDevice(a.userId, req.params.device!)) throw notFound("Device not found");
-    uia.require(
-      body.auth,
-      `delete_device:${a.userId}:${req.params.device}`,
-      [["m.login.password"]],
-      a.userId,
-    );
+    // MSC4190: an appservice manages its users' devices without UIA (they have no password).
+    if (a.appserviceId === undefined)
+      uia.require(
+        body.auth,
+        `delete_device:${a.userId}:${req.params.device}`,
+        [["m.login.password"]],
+        a.userId,
+      );
     hs.deleteDevice(a.userId, req.params.device!);
     return { json: {} };
   });
@@ -65,12 +67,13 @@ export function registerDeviceRoutes({ hs, router, uia }: RouteContext): void {
       req,
       z.object({ devices: z.array(z.string()).max(MAX_DELETE_DEVICES), auth: uiaAuthField }),
     );
-    uia.require(
-      body.auth,
-      `delete_devices:${a.userId}:${[...body.devices].sort().join(",")}`,
-      [["m.login.password"]],
-      a.userId,
-    );
+    if (a.appserviceId === undefined)
+      uia.require(
+        body.auth,
+        `delete_devices:${a.userId}:${[...body.devices].sort().join(",")}`,
+        [["m.login.password"]],
+        a.userId,
+      );
     for (const id of body.devices) if (hs.accounts.getDevice(a.userId, id)) hs.deleteDevice(a.userId, id);
     return { json: {} };
   });
