@@ -168,6 +168,8 @@ export class Bot implements HandlerRegistry {
   readonly #rateLimiter: RateLimiter | undefined;
   #offs: (() => void)[] = [];
   #running = false;
+  /** Per room, the handling of its latest event (see `#enqueue`). */
+  readonly #roomQueues = new Map<string, Promise<void>>();
   /** Rooms whose membership changes are news: joined before this sync, or after our join event. */
   readonly #liveRooms = new Set<string>();
 
@@ -345,9 +347,11 @@ export class Bot implements HandlerRegistry {
     for (const room of c.getRooms("join")) this.#liveRooms.add(room.roomId);
     this.#offs = [
       c.on("room.event", (room, ev, meta) =>
-        meta.source === "initial-sync" ? undefined : this.#onEvent(room, ev),
+        meta.source === "initial-sync" ? undefined : this.#enqueue(room, ev),
       ),
-      c.on("room.decrypted", (room, ev) => this.#onEvent(room, ev)),
+      c.on("room.decrypted", (room, ev) => this.#enqueue(room, ev)),
+      // The sync position is saved only after this: every event of the response handled.
+      c.on("sync.settle", () => this.#settle()),
       c.on("room.invite", (room, inviter, state) => this.#onInvite(room, inviter, state)),
       c.on("room.tombstone", (room, t) => this.#onTombstone(room, t.replacementRoomId)),
       c.on("sync", (state, _prev, info) => {
@@ -373,6 +377,7 @@ export class Bot implements HandlerRegistry {
     this.scheduler.stop();
     for (const off of this.#offs.splice(0)) off();
     await this.client.stopSync();
+    await this.#settle();
     // Room keys not in the key backup yet go up now, so a move to another machine has them all.
     if (this.client.isEncryptionEnabled) {
       await this.client.crypto.backup
@@ -427,6 +432,27 @@ export class Bot implements HandlerRegistry {
   #allowed(list: AccessLists | undefined, id: string): boolean {
     if (list?.deny?.includes(id)) return false;
     return list?.allow === undefined || list.allow.length === 0 || list.allow.includes(id);
+  }
+
+  /**
+   * Handles `ev` after the room's earlier events (one room in order; different rooms at once). Not
+   * awaited by the listener: `sync.settle` awaits them all before the client saves its position.
+   */
+  #enqueue(room: Room, ev: RoomEvent): void {
+    const before = this.#roomQueues.get(room.roomId) ?? Promise.resolve();
+    const next = before.then(() =>
+      this.#onEvent(room, ev).catch((err) =>
+        this.logger.error({ err, roomId: room.roomId }, "event handling failed"),
+      ),
+    );
+    this.#roomQueues.set(room.roomId, next);
+    void next.then(() => {
+      if (this.#roomQueues.get(room.roomId) === next) this.#roomQueues.delete(room.roomId);
+    });
+  }
+
+  async #settle(): Promise<void> {
+    while (this.#roomQueues.size > 0) await Promise.all([...this.#roomQueues.values()]);
   }
 
   async #onEvent(room: Room, ev: RoomEvent): Promise<void> {

@@ -128,6 +128,12 @@ export interface ClientEventMap {
   /** To-device events, after the E2EE layer decrypted the ones it could. */
   toDevice: [event: ToDeviceEvent];
   sync: [state: SyncState, previous: SyncState, info: SyncStateInfo];
+  /**
+   * Every listener of one sync response has run; its token is saved once this event's listeners
+   * finish. A listener that started work for an event without awaiting it (to handle several rooms
+   * at once) awaits it here, so a crash before the save brings the events again.
+   */
+  "sync.settle": [info: { nextBatch: string }];
   /** The server rejected the access token: the session is over (`softLogout` keeps the device). */
   "session.loggedOut": [info: { softLogout: boolean }];
   /** Errors the client recovered from or cannot surface otherwise (sync failures, send-queue drops). */

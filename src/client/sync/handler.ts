@@ -127,6 +127,9 @@ export async function handleSyncResponse(
   }
 
   for (const emit of emits) await emit();
+  // Listeners may start work and finish it here, so events of different rooms run at once while
+  // the token still waits for all of them.
+  await ctx.emitter.emit("sync.settle", { nextBatch: res.next_batch });
   if (processor?.beforeSaveSyncToken) await processor.beforeSaveSyncToken(res.next_batch);
   await ctx.store.saveSync({
     nextBatch: shared?.position ?? res.next_batch,

@@ -1,0 +1,216 @@
+// Bot benchmark (`npm run bench -- bots`): encrypted command round trips through the devserver.
+// N users each send commands to one bot, one after another, all users at once; the figures are
+// answered commands per second and the latency from a user's send to the reply (decrypted, for
+// Keyroom) arriving at that user, p50 and p99; then the bot's RSS once it is in ROOMS rooms.
+// Side by side, in the same run and on the same devserver: a Keyroom bot (`keyroom/bot`) in
+// encrypted rooms and a matrix-bot-sdk bot in plain rooms, each in its own process. The users are
+// Keyroom clients on both sides (with encryption only on the Keyroom side).
+//
+// matrix-bot-sdk is installed in bench/bots/ (`npm --prefix bench/bots install`), with its native
+// crypto module replaced by an empty stand-in: that module's install script downloads a binary
+// from outside the package registries, which fails on offline machines (and here). Plain rooms
+// never call it.
+//   node --conditions=source --import tsx bench/bots.ts [--quick]
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { startDevServer } from "../src/devserver/index.ts";
+import { MatrixClient } from "../src/index.ts";
+
+const QUICK = process.argv.includes("--quick") || process.env.KEYROOM_BENCH_QUICK === "1";
+const USERS = QUICK ? 4 : 10;
+const COMMANDS = QUICK ? 10 : 50;
+const ROOMS = QUICK ? 50 : 1000;
+const root = fileURLToPath(new URL("..", import.meta.url));
+const BOT_SDK = join(root, "bench/bots/node_modules/matrix-bot-sdk");
+
+interface SideResult {
+  side: string;
+  encrypted: boolean;
+  commands: number;
+  perSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  rooms: number;
+  rssBytes: number;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+function waitReady(child: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buffer = "";
+    child.stdout?.on("data", (d: Buffer) => {
+      buffer += d.toString("utf8");
+      const line = buffer.split("\n").find((l) => l.includes('"ready"'));
+      if (line !== undefined) resolve((JSON.parse(line) as { userId: string }).userId);
+    });
+    child.once("close", (code) => reject(new Error(`bot process exited ${code}`)));
+  });
+}
+
+/** A user whose replies from the bot resolve waiting sends, in order. */
+class User {
+  readonly waiting = new Map<string, () => void>();
+  constructor(
+    readonly client: MatrixClient,
+    readonly botId: string,
+  ) {
+    const onEvent = (ev: { sender: string; type: string; content: Record<string, unknown> }) => {
+      if (ev.sender !== botId || ev.type !== "m.room.message") return;
+      const body = String(ev.content.body);
+      const key = [...this.waiting.keys()].find(
+        (k) => body === k || (k === "!rss" && /^\d+ \d+$/.test(body)),
+      );
+      if (key === undefined) return;
+      this.lastBody = body;
+      const done = this.waiting.get(key);
+      this.waiting.delete(key);
+      done?.();
+    };
+    client.on("room.event", (_r, ev) => onEvent(ev));
+    client.on("room.decrypted", (_r, ev) => onEvent(ev));
+  }
+  lastBody = "";
+  roomId = "";
+  /** Sends `command`, resolves with the milliseconds until the reply `expect` arrived. */
+  async roundTrip(command: string, expect: string): Promise<number> {
+    const t0 = performance.now();
+    const answered = new Promise<void>((resolve) => this.waiting.set(expect, resolve));
+    await this.client.sendText(this.roomId, command);
+    await answered;
+    return performance.now() - t0;
+  }
+}
+
+async function runSide(
+  side: "keyroom" | "matrix-bot-sdk",
+  baseUrl: string,
+  dir: string,
+): Promise<SideResult> {
+  const encrypted = side === "keyroom";
+  const botName = `${side === "keyroom" ? "kr" : "sdk"}bot${Date.now().toString(36)}`;
+  let child: ChildProcess;
+  if (side === "keyroom") {
+    child = spawn(
+      process.execPath,
+      [
+        "--conditions=source",
+        "--import",
+        "tsx",
+        "bench/bots-keyroom.ts",
+        baseUrl,
+        join(dir, botName),
+        botName,
+        "pw",
+      ],
+      { cwd: root, stdio: ["ignore", "pipe", "inherit"] },
+    );
+  } else {
+    const reg = new MatrixClient({ homeserverUrl: baseUrl });
+    await reg.register({ username: botName, password: "pw" });
+    const token = (await reg.store.loadSession())?.accessToken ?? "";
+    child = spawn(process.execPath, ["bench/bots/bot-sdk-echo.cjs", baseUrl, token], {
+      cwd: root,
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+  }
+  const users: User[] = [];
+  try {
+    const botId = await waitReady(child);
+    for (let i = 0; i < USERS; i++) {
+      const client = new MatrixClient({
+        homeserverUrl: baseUrl,
+        ...(encrypted ? { encryption: { store: { directory: join(dir, `${botName}-u${i}`) } } } : {}),
+      });
+      await client.register({ username: `${botName}u${i}`, password: "pw" });
+      const user = new User(client, botId);
+      await client.startSync();
+      user.roomId = await client.createRoom({ invite: [botId], encrypted });
+      while (client.getRoom(user.roomId)?.getMember(botId)?.membership !== "join") {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await user.roundTrip("!echo warm-up", "warm-up");
+      users.push(user);
+    }
+    const latencies: number[] = [];
+    const t0 = performance.now();
+    await Promise.all(
+      users.map(async (u, i) => {
+        for (let n = 0; n < COMMANDS; n++)
+          latencies.push(await u.roundTrip(`!echo u${i} c${n}`, `u${i} c${n}`));
+      }),
+    );
+    const wallMs = performance.now() - t0;
+    latencies.sort((a, b) => a - b);
+
+    // The bot in ROOMS rooms: one more user invites it into the rest.
+    const filler = users[0] as User;
+    for (let r = users.length; r < ROOMS; r++) await filler.client.createRoom({ invite: [botId], encrypted });
+    let rooms = 0;
+    let rss = 0;
+    for (;;) {
+      await filler.roundTrip("!rss", "!rss");
+      [rooms, rss] = filler.lastBody.split(" ").map(Number) as [number, number];
+      if (rooms >= ROOMS) break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    return {
+      side,
+      encrypted,
+      commands: latencies.length,
+      perSecond: latencies.length / (wallMs / 1000),
+      p50Ms: percentile(latencies, 50),
+      p99Ms: percentile(latencies, 99),
+      rooms,
+      rssBytes: rss,
+    };
+  } finally {
+    for (const u of users) await u.client.close().catch(() => undefined);
+    child.kill("SIGTERM");
+  }
+}
+
+const server = await startDevServer({ port: 0, memory: true });
+const dir = await mkdtemp(join(tmpdir(), "keyroom-bench-bots-"));
+const results: SideResult[] = [];
+try {
+  console.log(
+    `${USERS} users × ${COMMANDS} commands each, all users at once; RSS with the bot in ${ROOMS} rooms`,
+  );
+  results.push(await runSide("keyroom", server.baseUrl, dir));
+  if (existsSync(BOT_SDK)) results.push(await runSide("matrix-bot-sdk", server.baseUrl, dir));
+  else console.log("SKIPPED: matrix-bot-sdk side (install it with: npm --prefix bench/bots install)");
+  const rows = [["bot", "rooms", "answered/s", "p50", "p99", `RSS in ${ROOMS} rooms`]];
+  for (const r of results) {
+    rows.push([
+      r.side,
+      r.encrypted ? "encrypted" : "plain",
+      r.perSecond.toFixed(1),
+      `${r.p50Ms.toFixed(1)} ms`,
+      `${r.p99Ms.toFixed(1)} ms`,
+      `${(r.rssBytes / 2 ** 20).toFixed(0)} MiB`,
+    ]);
+  }
+  const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length))) ?? [];
+  for (const r of rows)
+    console.log(
+      r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0))).join("  "),
+    );
+  const [kr, sdk] = results;
+  if (kr !== undefined && sdk !== undefined) {
+    const ratio = kr.perSecond / sdk.perSecond;
+    console.log(
+      `Keyroom (encrypted) / matrix-bot-sdk (plain): ${ratio.toFixed(2)}x answered/s (target ≥1x ${ratio >= 1 ? "✓" : "✗"})`,
+    );
+  }
+} finally {
+  await server.close();
+  await rm(dir, { recursive: true, force: true });
+}
+console.log(JSON.stringify({ users: USERS, commandsPerUser: COMMANDS, rooms: ROOMS, results }));
