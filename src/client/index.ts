@@ -73,7 +73,6 @@ export {
   type KeyImportResult,
   type LeaseOptions,
   MAX_OUTGOING_PASSES,
-  MAX_WAITING_EVENTS,
   type MediaAttachment,
   type NewBackupVersion,
   type NewRecoveryKeyOptions,

@@ -7,6 +7,7 @@ export type {
   DecryptedRoomEvent,
   EncryptedRoomEvent,
   KeysFrom,
+  RoomEventDecryption,
   SenderRequirement,
 } from "./decryption/room-events.ts";
 export * from "./dehydration/index.ts";

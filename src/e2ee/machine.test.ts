@@ -95,7 +95,28 @@ describe("OlmMachine: two devices", () => {
     const synced = await bob.sync();
     assert.equal(synced.redecrypted.length, 1);
     assert.equal(synced.redecrypted[0]?.content.body, "late key");
+    // The event comes back as it was handed in: the client re-emits it whole from here.
+    assert.equal(synced.redecrypted[0]?.encrypted, event);
     assert.equal(bob.machine.pendingEventCount, 0);
+  });
+
+  it("returns decryption failures as values, and keeps only events whose key may come", async () => {
+    const { alice, bob } = await pair();
+    await bob.sync();
+    const event = await alice.sendMessage(ROOM, joined(alice.userId, bob.userId), "value");
+    const missing = await bob.machine.tryDecryptRoomEvent(event, ROOM);
+    assert.equal(missing.ok, false);
+    assert.equal(missing.ok ? undefined : missing.error.code, "UNKNOWN_SESSION");
+    assert.equal(bob.machine.pendingEventCount, 1);
+    const broken = await bob.machine.tryDecryptRoomEvent(
+      { ...event, event_id: "$broken", content: {} },
+      ROOM,
+    );
+    assert.equal(broken.ok ? undefined : broken.error.code, "MALFORMED_EVENT");
+    assert.equal(bob.machine.pendingEventCount, 1);
+    await bob.sync();
+    const now = await bob.machine.tryDecryptRoomEvent(event, ROOM);
+    assert.equal(now.ok ? now.event.content.body : undefined, "value");
   });
 });
 

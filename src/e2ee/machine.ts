@@ -23,11 +23,12 @@ import {
   type DecryptedRoomEvent,
   type EncryptedRoomEvent,
   parseMegolmEvent,
+  type RoomEventDecryption,
   type SenderRequirement,
 } from "./decryption/room-events.ts";
 import { DehydrationApi } from "./dehydration/api.ts";
 import { type DeviceInfo, type DeviceRecord, deviceInfo } from "./devices/device.ts";
-import { DecryptionError, E2eeError, RETRYABLE_FAILURES, UnknownDevicesError } from "./errors.ts";
+import { E2eeError, RETRYABLE_FAILURES, UnknownDevicesError } from "./errors.ts";
 import { HistorySharingApi } from "./history-sharing/api.ts";
 import { type HeldKeyRequest, HeldKeyRequests } from "./key-requests/held.ts";
 import { isId } from "./limits.ts";
@@ -773,39 +774,50 @@ export class OlmMachine {
   }
 
   /**
-   * Decrypts a room event or throws a `DecryptionError` with the reason. Events whose key may still
-   * come are remembered (and a key request goes to our other devices); they are handed back by
-   * `receiveSyncChanges` (or an import) once their key arrives.
+   * Decrypts a room event; a failure is a value (`{ ok: false, error }`, a `DecryptionError` with
+   * the reason). Events whose key may still come are remembered (and the key is asked of the
+   * backup or our other devices); they are handed back by `receiveSyncChanges` (or an import) once
+   * their key arrives, with the event as it was passed here (`encrypted`).
    */
+  tryDecryptRoomEvent(
+    event: EncryptedRoomEvent,
+    roomId: string,
+    options: { senderRequirement?: SenderRequirement } = {},
+  ): Promise<RoomEventDecryption> {
+    const requirement = options.senderRequirement ?? this.#defaults.senderRequirement;
+    return this.#step(async (p) => {
+      const outcome = await p.decryptor.decrypt(event, roomId, requirement);
+      if (outcome.ok) {
+        // Decrypted now by other means (fetched again after its key came): nothing waits for it.
+        if (this.#pending.size > 0)
+          this.#pending.remove(roomId, parseMegolmEvent(event).sessionId, event.event_id);
+        return outcome;
+      }
+      const { code } = outcome.error;
+      if (RETRYABLE_FAILURES.has(code)) {
+        const { sessionId } = parseMegolmEvent(event);
+        this.#pending.add(roomId, sessionId, event);
+        const content = event.content;
+        const senderKey = isRecord(content) ? content.sender_key : undefined;
+        const key = typeof senderKey === "string" ? senderKey : undefined;
+        // The key backup is asked first, when we can read it; our other devices after it.
+        if (code !== "WITHHELD" && !p.backup.queueLookup(roomId, sessionId, key, event.sender)) {
+          p.gossip.request(roomId, sessionId, key, event.sender);
+        }
+      }
+      return outcome;
+    });
+  }
+
+  /** `tryDecryptRoomEvent` for callers who prefer a throw: the `DecryptionError` is thrown. */
   async decryptRoomEvent(
     event: EncryptedRoomEvent,
     roomId: string,
     options: { senderRequirement?: SenderRequirement } = {},
   ): Promise<DecryptedRoomEvent> {
-    const requirement = options.senderRequirement ?? this.#defaults.senderRequirement;
-    // A failure is returned from the step, not thrown in it, so that what it queued (the event
-    // kept for a retry, a key request) is saved like any step's changes.
-    const outcome = await this.#step(async (p): Promise<DecryptedRoomEvent | DecryptionError> => {
-      try {
-        return await p.decryptor.decrypt(event, roomId, requirement);
-      } catch (e) {
-        if (!(e instanceof DecryptionError)) throw e;
-        if (RETRYABLE_FAILURES.has(e.code)) {
-          const { sessionId } = parseMegolmEvent(event);
-          this.#pending.add(roomId, sessionId, event);
-          const content = event.content;
-          const senderKey = isRecord(content) ? content.sender_key : undefined;
-          const key = typeof senderKey === "string" ? senderKey : undefined;
-          // The key backup is asked first, when we can read it; our other devices after it.
-          if (e.code !== "WITHHELD" && !p.backup.queueLookup(roomId, sessionId, key, event.sender)) {
-            p.gossip.request(roomId, sessionId, key, event.sender);
-          }
-        }
-        return e;
-      }
-    });
-    if (outcome instanceof DecryptionError) throw outcome;
-    return outcome;
+    const outcome = await this.tryDecryptRoomEvent(event, roomId, options);
+    if (!outcome.ok) throw outcome.error;
+    return outcome.event;
   }
 
   /**

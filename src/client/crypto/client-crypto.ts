@@ -7,7 +7,6 @@ import {
   BACKUP_SECRET,
   type CrossSigningStatus,
   type DecryptedRoomEvent,
-  DecryptionError,
   type DeviceInfo,
   type DeviceTrust,
   decodeKeySecret,
@@ -25,6 +24,7 @@ import {
 } from "../../e2ee/index.ts";
 import {
   type ClientEvent,
+  clientEventSchema,
   type JsonObject,
   jsonObjectSchema,
   keysChangesResponseSchema,
@@ -49,16 +49,6 @@ import type { OpenedStore } from "./options.ts";
 import { OutgoingRequestLoop, Serial } from "./outgoing.ts";
 import { Recovery } from "./recovery.ts";
 import { SecretStorage } from "./secret-storage.ts";
-
-/**
- * Undecryptable events kept (whole, oldest dropped first) to re-emit them once their key arrives.
- * Events are up to 64 KiB, so this bounds the memory a room full of them can take; an event
- * dropped here still decrypts when fetched again.
- */
-export const MAX_WAITING_EVENTS = 1_000;
-
-/** Failures that may clear up when a key arrives: such events are re-emitted once they decrypt. */
-const WAITING_FOR_KEY: ReadonlySet<string> = new Set(["UNKNOWN_SESSION", "UNKNOWN_INDEX", "WITHHELD"]);
 
 const HISTORY_VISIBILITIES: ReadonlySet<string> = new Set(["invited", "joined", "shared", "world_readable"]);
 
@@ -136,8 +126,6 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   readonly #loop: OutgoingRequestLoop;
   /** Room sends run one at a time: each prepares the room's key, then encrypts. */
   readonly #sends = new Serial();
-  /** Raw form of events waiting for their key, to re-emit them whole (oldest first, bounded). */
-  readonly #waiting = new Map<string, { roomId: string; raw: ClientEvent }>();
   /** Decrypted-later events of the sync being processed, emitted before its token is saved. */
   #redecrypted: DecryptedRoomEvent[] = [];
   /** Rooms whose `m.room.encryption` was recorded in the engine during this process. */
@@ -396,22 +384,20 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     try {
       const requirement = (await this.#trustOf(room.roomId)).senderRequirement;
       const opts = requirement === undefined ? {} : { senderRequirement: requirement };
-      let decrypted = await this.machine.decryptRoomEvent(event, room.roomId, opts);
-      if (decrypted.trust === "unknown_device") {
+      // The engine keeps the events whose key may still come and hands them back when it does.
+      let outcome = await this.machine.tryDecryptRoomEvent(event, room.roomId, opts);
+      if (outcome.ok && outcome.event.trust === "unknown_device") {
         // First contact: the sender's device keys may not be fetched yet (the query for a new room
         // member goes out after this sync's events). Fetch them now and judge the sender with them,
         // rather than report a device as unknown that is merely new to us.
         await this.machine.updateTrackedUsers([event.sender]);
         await this.#loop.run();
-        decrypted = await this.machine.decryptRoomEvent(event, room.roomId, opts);
+        outcome = await this.machine.tryDecryptRoomEvent(event, room.roomId, opts);
       }
-      this.#waiting.delete(event.event_id);
-      return { ok: true, ...decryptedParts(decrypted, event) };
+      if (!outcome.ok) return { ok: false, code: outcome.error.code, reason: outcome.error.message };
+      return { ok: true, ...decryptedParts(outcome.event, event) };
     } catch (e) {
-      if (e instanceof DecryptionError) {
-        if (WAITING_FOR_KEY.has(e.code)) this.#remember(room.roomId, event);
-        return { ok: false, code: e.code, reason: e.message };
-      }
+      // The engine itself failed (closed, its store unusable): the event stays undecrypted.
       if (e instanceof E2eeError) return { ok: false, code: e.code, reason: e.message };
       throw e;
     }
@@ -960,24 +946,14 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
 
   // ---- plumbing ----
 
-  #remember(roomId: string, raw: ClientEvent): void {
-    this.#waiting.delete(raw.event_id);
-    this.#waiting.set(raw.event_id, { roomId, raw });
-    while (this.#waiting.size > MAX_WAITING_EVENTS) {
-      const oldest = this.#waiting.keys().next();
-      if (oldest.done === true) break;
-      this.#waiting.delete(oldest.value);
-    }
-  }
-
+  /** Emits events that failed to decrypt earlier, whole, now that their key arrived. */
   async #emitRedecrypted(events: readonly DecryptedRoomEvent[]): Promise<void> {
     for (const d of events) {
-      const waiting = this.#waiting.get(d.eventId);
-      if (waiting === undefined || waiting.roomId !== d.roomId) continue;
-      this.#waiting.delete(d.eventId);
       const room = this.#host.getRoom(d.roomId);
-      if (room === undefined) continue;
-      const { raw } = waiting;
+      // The engine hands back the event as we passed it: a client event, checked again here.
+      const parsed = clientEventSchema.safeParse(d.encrypted);
+      if (room === undefined || !parsed.success) continue;
+      const raw = parsed.data;
       const parts = decryptedParts(d, raw);
       const event: RoomEvent = {
         roomId: d.roomId,

@@ -21,7 +21,6 @@ export {
   type ClientCryptoHost,
   type ClientCryptoOpenOptions,
   type KeyImportResult,
-  MAX_WAITING_EVENTS,
   type ProgressCallback,
   type RoomTrustRequirements,
 } from "./client-crypto.ts";

@@ -1,5 +1,5 @@
 /** Retrying the events that waited for a key, once it lands by any route. */
-import { DecryptionError, RETRYABLE_FAILURES } from "../errors.ts";
+import { RETRYABLE_FAILURES } from "../errors.ts";
 import type { Parts } from "../parts.ts";
 import type { RoomKeyUpdate } from "../room-keys/inbound.ts";
 import type { PendingEvent, PendingEvents } from "./pending.ts";
@@ -24,13 +24,10 @@ async function tryDecrypt(
   pending: PendingEvents,
   waiting: PendingEvent,
 ): Promise<DecryptedRoomEvent | undefined> {
-  try {
-    return await p.decryptor.decrypt(waiting.event, waiting.roomId);
-  } catch (e) {
-    if (!(e instanceof DecryptionError)) throw e;
-    if (RETRYABLE_FAILURES.has(e.code)) {
-      pending.add(waiting.roomId, parseMegolmEvent(waiting.event).sessionId, waiting.event);
-    }
-    return undefined;
+  const outcome = await p.decryptor.decrypt(waiting.event, waiting.roomId);
+  if (outcome.ok) return outcome.event;
+  if (RETRYABLE_FAILURES.has(outcome.error.code)) {
+    pending.add(waiting.roomId, parseMegolmEvent(waiting.event).sessionId, waiting.event);
   }
+  return undefined;
 }

@@ -55,6 +55,8 @@ export interface DecryptedRoomEvent {
    */
   readonly keysFrom?: KeysFrom;
   readonly messageIndex: number;
+  /** The event as it was handed in (what a client re-emits whole once a late key decrypts it). */
+  readonly encrypted: EncryptedRoomEvent;
 }
 
 export interface KeysFrom {
@@ -62,6 +64,11 @@ export interface KeysFrom {
   readonly userId: string | undefined;
   readonly deviceId: string | undefined;
 }
+
+/** A decryption's outcome: failures are values, with the reason as a `DecryptionError`. */
+export type RoomEventDecryption =
+  | { readonly ok: true; readonly event: DecryptedRoomEvent }
+  | { readonly ok: false; readonly error: DecryptionError };
 
 export interface ParsedMegolmEvent {
   readonly sessionId: string;
@@ -156,10 +163,27 @@ export class RoomEventDecryptor {
     this.#devices = devices;
   }
 
+  /**
+   * Decrypts a room event. A failure is a value from here on: the checks below throw their
+   * `DecryptionError` and this is the one place it is caught.
+   */
   async decrypt(
     event: EncryptedRoomEvent,
     roomId: string,
     requirement: SenderRequirement = "accept",
+  ): Promise<RoomEventDecryption> {
+    try {
+      return { ok: true, event: await this.#decryptOrPromote(event, roomId, requirement) };
+    } catch (e) {
+      if (e instanceof DecryptionError) return { ok: false, error: e };
+      throw e;
+    }
+  }
+
+  async #decryptOrPromote(
+    event: EncryptedRoomEvent,
+    roomId: string,
+    requirement: SenderRequirement,
   ): Promise<DecryptedRoomEvent> {
     try {
       return await this.#decrypt(event, roomId, requirement);
@@ -243,6 +267,7 @@ export class RoomEventDecryptor {
       forwarded: entry.record.forwarded,
       ...(keysFrom !== undefined ? { keysFrom } : {}),
       messageIndex: result.messageIndex,
+      encrypted: event,
     };
   }
 
