@@ -53,6 +53,8 @@ const INTERRUPT = "\u0003";
 function readSecret(prompt: string): Promise<string | undefined> {
   const stdin = process.stdin;
   if (stdin.isTTY !== true) return readLine();
+  // Raw mode (no echo) before the prompt: nothing typed after seeing it can be echoed.
+  stdin.setRawMode(true);
   process.stderr.write(prompt);
   return new Promise((resolve) => {
     let text = "";
@@ -75,7 +77,6 @@ function readSecret(prompt: string): Promise<string | undefined> {
         else text += ch;
       }
     };
-    stdin.setRawMode(true);
     stdin.resume();
     stdin.on("data", onData);
   });

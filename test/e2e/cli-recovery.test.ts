@@ -2,6 +2,7 @@
 // exactly; passphrases read from stdin (not a terminal); secrets never on stderr.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,6 +10,7 @@ import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { runCli } from "../../src/cli/program.ts";
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
+import { PYTHON } from "../support/python.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const MAIN = join(ROOT, "src/cli/main.ts");
@@ -150,4 +152,89 @@ describe("keyroom recovery", () => {
       missing: [],
     });
   });
+
+  test("on a terminal the passphrase is read without echo", async (t) => {
+    if (!existsSync(PYTHON)) {
+      t.skip("SKIPPED: no /usr/bin/python3 to drive a pseudo-terminal");
+      return;
+    }
+    const name = `rtty${Date.now().toString(36)}`;
+    const first = join(dir, "tty-first");
+    const login = (profile: string, verb: "register" | "login") =>
+      inProcess([verb, "--homeserver", hs.baseUrl, "--user", name, "--password", "pw", "--profile", profile]);
+    await login(first, "register");
+    const passphrase = "typed at a terminal";
+    let stdout = "";
+    const code = await runCli(
+      ["recovery", "enable", "--passphrase", "--password", "pw", "--profile", first],
+      {
+        out: (s) => (stdout += s),
+        err: () => undefined,
+        readSecret: async () => passphrase,
+      },
+    );
+    assert.equal(code, 0);
+    assert.match(stdout, /recovery_key/);
+    const second = join(dir, "tty-second");
+    await login(second, "login");
+    const argv = [
+      process.execPath,
+      "--conditions=source",
+      "--import",
+      "tsx",
+      MAIN,
+      "recovery",
+      "recover",
+      "--passphrase",
+      "--profile",
+      second,
+    ];
+    // Asynchronously: the devserver runs in this process and must keep answering.
+    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
+      (resolve, reject) => {
+        const child = spawn(PYTHON, ["-c", PTY_DRIVER, JSON.stringify(argv), passphrase], {
+          cwd: ROOT,
+          env: { ...process.env, KEYROOM_PROFILE: "", KEYROOM_PASSWORD: "", KEYROOM_DEBUG: "" },
+        });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+        child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+        child.on("error", reject);
+        child.on("close", (code) => resolve({ code, stdout, stderr }));
+      },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const { out, status } = JSON.parse(r.stdout) as { out: string; status: number };
+    assert.equal(status, 0, out);
+    assert.match(out, /Passphrase: /);
+    assert.ok(!out.includes(passphrase), "the passphrase was echoed");
+    assert.match(out, /\{"cross_signed":true,"backup_version":"[^"]+","restored":0\}/);
+  });
 });
+
+/** Runs argv (JSON) on a pseudo-terminal, answers each "Passphrase" prompt, prints what the terminal showed. */
+const PTY_DRIVER = `
+import json, os, pty, select, sys
+argv, secret = json.loads(sys.argv[1]), sys.argv[2]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(argv[0], argv)
+out, answered = b"", 0
+while True:
+    ready, _, _ = select.select([fd], [], [], 120)
+    if not ready:
+        break
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        break
+    if not data:
+        break
+    out += data
+    while out.count(b"Passphrase") > answered:
+        os.write(fd, secret.encode() + b"\\r")
+        answered += 1
+_, status = os.waitpid(pid, 0)
+print(json.dumps({"out": out.decode("utf8", "replace"), "status": os.waitstatus_to_exitcode(status)}))
+`;
