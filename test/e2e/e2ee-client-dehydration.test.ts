@@ -113,6 +113,35 @@ describe("dehydrated devices (devserver, Keyroom ↔ Keyroom)", () => {
     assert.equal(after.filter((d) => d.deviceId !== back.client.deviceId).length, 1);
   });
 
+  it("an invite with history sharing that came while Bob was away is honoured after rehydration", async () => {
+    const alice = await user("dhia");
+    const bob = await user("dhib");
+    await alice.client.bootstrapCrossSigning();
+    await bob.client.bootstrapCrossSigning();
+    const storage = await bob.client.crypto.secretStorage.createKey();
+    await bob.client.crypto.dehydration.start({ secretStorageKey: storage.key });
+    const bobId = bob.client.userId;
+    await bob.client.logout();
+
+    const roomId = await alice.client.createRoom({
+      name: "while away",
+      initialState: [
+        { type: "m.room.history_visibility", state_key: "", content: { history_visibility: "shared" } },
+      ],
+    });
+    await alice.client.sendText(roomId, "before the invite");
+    await alice.client.syncOnce({ timeoutMs: 0 });
+    await alice.client.invite(roomId, bobId); // the bundle goes to Bob's dehydrated device
+
+    const back = await newLogin({ name: bob.name, userId: bobId }, "3");
+    const key = await back.client.crypto.secretStorage.unlock({ recoveryKey: storage.recoveryKey });
+    await back.client.crypto.dehydration.start({ secretStorageKey: key });
+    await back.client.syncOnce({ timeoutMs: 0 });
+    await back.client.joinRoom(roomId);
+    await back.client.syncOnce({ timeoutMs: 0 });
+    assert.deepEqual(texts(back, roomId), ["before the invite"]);
+  });
+
   it("a wrong key is a typed WRONG_KEY; without a device on the server rehydrate gives undefined; delete says whether one was there", async () => {
     const carol = await user("dhc");
     assert.equal(await carol.client.crypto.dehydration.rehydrate(randomBytes(32)), undefined);

@@ -127,8 +127,8 @@ export class DehydratedDevices {
         }
         const page = parseDehydratedEventsPage(body, events);
         events += page.events.length;
-        const { roomKeys } = device.receiveEvents(page.events);
-        const result = await machine.dehydration.importRoomKeys(roomKeys);
+        const { roomKeys, bundles } = device.receiveEvents(page.events);
+        const result = await machine.dehydration.importRoomKeys(roomKeys, bundles);
         imported += result.imported;
         await this.#host.emitRedecrypted(result.redecrypted);
         if (page.done) break;

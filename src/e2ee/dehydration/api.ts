@@ -9,7 +9,7 @@ import type { DecryptedRoomEvent } from "../decryption/room-events.ts";
 import type { Parts } from "../parts.ts";
 import { IMPORT_BATCH_SIZE } from "../room-keys/import.ts";
 import { createDehydratedDevice, type DehydratedDeviceUpload } from "./dehydrated-device.ts";
-import type { RehydratedRoomKey } from "./rehydrate.ts";
+import type { RehydratedBundle, RehydratedRoomKey } from "./rehydrate.ts";
 
 type Run = <T>(fn: (p: Parts) => Promise<T>) => Promise<T>;
 
@@ -52,7 +52,14 @@ export class DehydrationApi {
    */
   async importRoomKeys(
     keys: readonly RehydratedRoomKey[],
+    bundles: readonly RehydratedBundle[] = [],
   ): Promise<{ imported: number; redecrypted: DecryptedRoomEvent[] }> {
+    if (bundles.length > 0) {
+      // Invites that came while we were away: their bundles wait for us to accept (see history sharing).
+      await this.#run(async (p) => {
+        for (const b of bundles) await p.historySharing.addBundle({ ...b, receivedAt: this.#ctx.now() });
+      });
+    }
     let imported = 0;
     const redecrypted: DecryptedRoomEvent[] = [];
     for (let start = 0; start < keys.length; start += IMPORT_BATCH_SIZE) {

@@ -1,12 +1,15 @@
 /**
  * Rehydration (MSC3814): the dehydrated device's account, opened with its key, decrypts the
  * to-device events queued for it while no device of ours was online. Its Olm sessions live in
- * memory for the rehydration only (the device is replaced afterwards), and only the room keys it
- * received leave it: the machine imports them (`OlmMachine.dehydration.importRoomKeys`).
+ * memory for the rehydration only (the device is replaced afterwards), and only the room keys and
+ * history-sharing bundles it received leave it: the machine imports the keys and remembers the
+ * bundles (`OlmMachine.dehydration.importRoomKeys`).
  */
 
+import type { EncryptedFile } from "../../crypto/attachments/index.ts";
 import { type Account, OlmError, type Session } from "../../crypto/olm/index.ts";
 import { utf8Decode } from "../../crypto/primitives/index.ts";
+import { isRoomKeyBundleType, parseReceivedBundle } from "../history-sharing/bundle.ts";
 import { isId } from "../limits.ts";
 import { parseOlmContent, parseOlmPayload } from "../olm/payload.ts";
 import { isRecord } from "../util.ts";
@@ -28,8 +31,18 @@ export interface RehydratedRoomKey {
   readonly content: Readonly<Record<string, unknown>>;
 }
 
+/** A history-sharing bundle (MSC4268) sent to the dehydrated device: remembered like one sent to us. */
+export interface RehydratedBundle {
+  readonly roomId: string;
+  readonly sender: string;
+  readonly senderKey: string;
+  readonly file: EncryptedFile;
+}
+
 export interface RehydratedPage {
   readonly roomKeys: RehydratedRoomKey[];
+  /** Bundles of rooms we were invited to while away, to import if we accept the invite. */
+  readonly bundles: RehydratedBundle[];
   /** Events of the page that were not a decryptable Olm event for this device. */
   readonly dropped: number;
 }
@@ -64,17 +77,20 @@ export class RehydratedDevice {
   receiveEvents(events: readonly unknown[]): RehydratedPage {
     if (this.#wiped) throw new Error("the rehydrated device was wiped");
     const roomKeys: RehydratedRoomKey[] = [];
+    const bundles: RehydratedBundle[] = [];
     let dropped = 0;
     for (const raw of events) {
-      const key = this.#receive(raw);
-      if (key === undefined) dropped++;
-      else if (key !== null) roomKeys.push(key);
+      const got = this.#receive(raw);
+      if (got === undefined) dropped++;
+      else if (got === null) continue;
+      else if ("content" in got) roomKeys.push(got);
+      else bundles.push(got);
     }
-    return { roomKeys, dropped };
+    return { roomKeys, bundles, dropped };
   }
 
-  /** A room key, null for another decrypted event, undefined for a dropped one. */
-  #receive(raw: unknown): RehydratedRoomKey | null | undefined {
+  /** A room key or a bundle, null for another decrypted event, undefined for a dropped one. */
+  #receive(raw: unknown): RehydratedRoomKey | RehydratedBundle | null | undefined {
     if (!isRecord(raw) || raw.type !== "m.room.encrypted" || !isId(raw.sender)) return undefined;
     const sender = raw.sender;
     const ours = this.#account.identityKeys;
@@ -96,6 +112,10 @@ export class RehydratedDevice {
       payload.recipient_keys.ed25519 !== ours.ed25519
     ) {
       return undefined;
+    }
+    if (isRoomKeyBundleType(payload.type)) {
+      const bundle = parseReceivedBundle(payload, sender, parsed.senderKey);
+      return bundle === undefined ? undefined : { ...bundle, sender, senderKey: parsed.senderKey };
     }
     if (payload.type !== "m.room_key") return null;
     return {

@@ -5,12 +5,14 @@
  * encrypted attachment. Pure functions; the client uploads and downloads.
  */
 import { type EncryptedFile, isEncryptedFile } from "../../crypto/attachments/index.ts";
+import { verifySignedJson } from "../../crypto/json/index.ts";
 import type { ExportedRoomKey } from "../../crypto/key-export/index.ts";
 import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";
 import { utf8Decode } from "../../crypto/primitives/index.ts";
 import type { InboundGroupSessionRecord } from "../../store/records.ts";
 import { MEGOLM_ALGORITHM } from "../devices/device.ts";
 import { isId } from "../limits.ts";
+import type { OlmPayload } from "../olm/payload.ts";
 import { isRecord } from "../util.ts";
 
 /** The spec's to-device type. */
@@ -129,6 +131,32 @@ export function parseRoomKeyBundleContent(
   const file = content.file;
   if (!isEncryptedFile(file) || !file.url.startsWith("mxc://")) return undefined;
   return { roomId: content.room_id, file };
+}
+
+/**
+ * A bundle event that came over Olm from `senderKey`: its content, when the payload carries the
+ * sender's self-signed device keys (`sender_device_keys`, which the spec requires for this event)
+ * and they are the keys that sent it.
+ */
+export function parseReceivedBundle(
+  payload: OlmPayload,
+  sender: string,
+  senderKey: string,
+): { readonly roomId: string; readonly file: EncryptedFile } | undefined {
+  const parsed = parseRoomKeyBundleContent(payload.content);
+  return parsed !== undefined && senderDeviceKeysMatch(payload, sender, senderKey) ? parsed : undefined;
+}
+
+function senderDeviceKeysMatch(payload: OlmPayload, sender: string, senderKey: string): boolean {
+  const dk = payload.sender_device_keys;
+  if (dk === undefined || dk.user_id !== sender || !isId(dk.device_id) || !isRecord(dk.keys)) return false;
+  const ed = dk.keys[`ed25519:${dk.device_id}`];
+  if (dk.keys[`curve25519:${dk.device_id}`] !== senderKey || ed !== payload.keys.ed25519) return false;
+  try {
+    return verifySignedJson(dk, sender, `ed25519:${dk.device_id}`, ed);
+  } catch {
+    return false;
+  }
 }
 
 export function isRoomKeyBundleType(type: string): boolean {

@@ -6,6 +6,7 @@ export {
   isRoomKeyBundleType,
   MAX_BUNDLE_BYTES,
   MAX_BUNDLE_ROOM_KEYS,
+  parseReceivedBundle,
   parseRoomKeyBundle,
   parseRoomKeyBundleContent,
   ROOM_KEY_BUNDLE_TYPE,

@@ -2,13 +2,11 @@
  * Processing the to-device events of one sync: Olm decryption and its checks, room keys, forwarded
  * keys, withheld notices and key requests. Everything else passes through to the caller.
  */
-import { verifySignedJson } from "../../crypto/json/index.ts";
 import type { DecryptedRoomEvent } from "../decryption/room-events.ts";
 import type { ToDeviceFailureCode } from "../errors.ts";
-import { isRoomKeyBundleType, parseRoomKeyBundleContent } from "../history-sharing/bundle.ts";
+import { isRoomKeyBundleType, parseReceivedBundle } from "../history-sharing/bundle.ts";
 import type { HeldKeyRequest } from "../key-requests/held.ts";
 import { isId } from "../limits.ts";
-import type { OlmPayload } from "../olm/payload.ts";
 import type { DecryptedOlmEvent } from "../olm/sessions.ts";
 import type { Parts } from "../parts.ts";
 import type { RoomKeyUpdate } from "../room-keys/inbound.ts";
@@ -150,8 +148,8 @@ async function receiveBundle(
   result: SyncChangesResult,
 ): Promise<void> {
   const { payload, senderKey } = event;
-  const parsed = parseRoomKeyBundleContent(payload.content);
-  if (parsed === undefined || !senderDeviceKeysMatch(payload, sender, senderKey)) return;
+  const parsed = parseReceivedBundle(payload, sender, senderKey);
+  if (parsed === undefined) return;
   await p.historySharing.addBundle({
     roomId: parsed.roomId,
     sender,
@@ -160,19 +158,6 @@ async function receiveBundle(
     receivedAt: p.historySharing.now(),
   });
   result.roomKeyBundles.push({ roomId: parsed.roomId, sender });
-}
-
-/** The payload's `sender_device_keys` are the sender's, self-signed, with the keys that sent it. */
-function senderDeviceKeysMatch(payload: OlmPayload, sender: string, senderKey: string): boolean {
-  const dk = payload.sender_device_keys;
-  if (dk === undefined || dk.user_id !== sender || !isId(dk.device_id) || !isRecord(dk.keys)) return false;
-  const ed = dk.keys[`ed25519:${dk.device_id}`];
-  if (dk.keys[`curve25519:${dk.device_id}`] !== senderKey || ed !== payload.keys.ed25519) return false;
-  try {
-    return verifySignedJson(dk, sender, `ed25519:${dk.device_id}`, ed);
-  } catch {
-    return false;
-  }
 }
 
 /** Whether `sender` owns `senderKey`: undefined while their device list is not known yet. */
