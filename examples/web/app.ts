@@ -68,6 +68,8 @@ function remember(event: RoomEvent): void {
 // ---- start-up and login ----
 
 async function main(): Promise<void> {
+  // Shows push notifications decrypted (sw.ts); a secure context is needed (https or localhost).
+  await navigator.serviceWorker?.register("sw.js", { type: "module" }).catch(() => undefined);
   const config = (await (await fetch("config.json")).json()) as { homeserverUrl?: string };
   const store = new IndexedDbClientStore();
   if ((await store.loadSession()) !== undefined) {

@@ -26,12 +26,14 @@ export interface WebExampleOptions {
   readonly homeserverUrl?: string;
   /** Keep the devserver's data in this SQLite file (default: in memory). */
   readonly dbPath?: string;
+  /** More scripts to serve, bundled like the app: URL path (e.g. `/worker.js`) → TypeScript file. */
+  readonly scripts?: Readonly<Record<string, string>>;
 }
 
-/** The app's script: app.ts and Keyroom bundled for the browser. */
-async function bundleApp(): Promise<Uint8Array> {
+/** A script and Keyroom bundled for the browser (the page, its service worker, a worker). */
+async function bundle(entry: string): Promise<Uint8Array> {
   const result = await build({
-    entryPoints: [`${here}app.ts`],
+    entryPoints: [entry],
     bundle: true,
     platform: "browser",
     format: "esm",
@@ -68,9 +70,11 @@ export async function startWebExample(opts: WebExampleOptions = {}): Promise<Web
   const files = new Map<string, Uint8Array | string>([
     ["/", await readFile(`${here}index.html`, "utf8")],
     ["/style.css", await readFile(`${here}style.css`, "utf8")],
-    ["/app.js", await bundleApp()],
+    ["/app.js", await bundle(`${here}app.ts`)],
+    ["/sw.js", await bundle(`${here}sw.ts`)],
     ["/config.json", JSON.stringify({ homeserverUrl })],
   ]);
+  for (const [urlPath, entry] of Object.entries(opts.scripts ?? {})) files.set(urlPath, await bundle(entry));
   const server: Server = createServer((req, res) => {
     const path = new URL(req.url ?? "/", "http://x").pathname;
     const body = files.get(path === "/index.html" ? "/" : path);

@@ -1,5 +1,6 @@
 import {
   type CreateRoomRequest,
+  clientEventSchema,
   emptyResponseSchema,
   type JsonObject,
   joinedRoomsResponseSchema,
@@ -303,6 +304,27 @@ export abstract class RoomsClient extends ClientBase {
       if (err instanceof MatrixError && err.errcode === "M_NOT_FOUND") return undefined;
       throw err;
     }
+  }
+
+  /**
+   * One event from the server (`/rooms/{roomId}/event/{eventId}`), decrypted when it is encrypted:
+   * what a push notification names (a service worker shows it without syncing).
+   */
+  async fetchEvent(roomId: string, eventId: string): Promise<RoomEvent> {
+    const raw = await this.call(
+      {
+        method: "GET",
+        path: path`/_matrix/client/v3/rooms/${roomId}/event/${eventId}`,
+        schema: clientEventSchema,
+      },
+      true,
+    );
+    return toRoomEvent(
+      { logger: this.logger },
+      this.syncProcessor,
+      this.rooms.get(roomId) ?? new Room(roomId),
+      raw,
+    );
   }
 
   /** One page of room history (`/messages`). Encrypted events go through the E2EE hook. */
