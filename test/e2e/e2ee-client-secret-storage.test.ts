@@ -38,6 +38,8 @@ describe("secret storage (devserver)", () => {
     const typo = created.recoveryKey.slice(0, -1) + (created.recoveryKey.endsWith("a") ? "b" : "a");
     await assert.rejects(ss.unlock({ recoveryKey: typo }), (e: unknown) => e instanceof RecoveryKeyError);
     await assert.rejects(ss.unlock({ passphrase: "no passphrase here" }), code("NO_PASSPHRASE"));
+    // A string that is no recovery key, for a key without a passphrase: the typo is reported.
+    await assert.rejects(ss.unlock("no passphrase here"), (e: unknown) => e instanceof RecoveryKeyError);
   });
 
   it("a passphrase key (m.pbkdf2) with progress; the passphrase and the recovery key both open it", async () => {
@@ -60,6 +62,10 @@ describe("secret storage (devserver)", () => {
     const byKey = await ss.unlock({ recoveryKey: created.recoveryKey });
     assert.equal(await ss.get(SECRET, byKey), VALUE);
     await assert.rejects(ss.unlock({ passphrase: "wrong horse" }), code("WRONG_KEY"));
+    // One string for either: the recovery key, or (not being one) the passphrase.
+    assert.equal(await ss.get(SECRET, await ss.unlock(created.recoveryKey)), VALUE);
+    assert.equal(await ss.get(SECRET, await ss.unlock("correct horse battery staple")), VALUE);
+    await assert.rejects(ss.unlock("wrong horse"), code("WRONG_KEY"));
   });
 
   it("several keys at once; missing, corrupt and foreign secrets each have their own error", async () => {

@@ -3,6 +3,7 @@
 // the account data they read (always from the server: another device may have just changed it),
 // runs the slow passphrase derivation with progress, and uploads what they build.
 import { wipe } from "../../crypto/primitives/index.ts";
+import { RecoveryKeyError } from "../../crypto/recovery-key/index.ts";
 import {
   DEFAULT_PASSPHRASE_ITERATIONS,
   deriveKeyFromPassphrase,
@@ -31,8 +32,12 @@ import { type JsonObject, jsonObjectSchema } from "../../wire/index.ts";
 import { MatrixError } from "../errors.ts";
 import { type HttpClient, path } from "../http.ts";
 
-/** How to open a secret storage key: the recovery key, the passphrase, or the raw 32 bytes. */
+/**
+ * How to open a secret storage key: the recovery key, the passphrase, the raw 32 bytes, or a
+ * string that is either (read as a recovery key when it is one, else as the key's passphrase).
+ */
 export type SecretStorageUnlock =
+  | string
   | { readonly recoveryKey: string }
   | { readonly passphrase: string; readonly onProgress?: (fraction: number) => void }
   | { readonly key: Uint8Array };
@@ -234,6 +239,15 @@ export async function unlockDescription(
   description: SecretStorageKeyDescription,
   input: SecretStorageUnlock,
 ): Promise<UnlockedSecretStorageKey> {
+  if (typeof input === "string") {
+    try {
+      return unlockWithRecoveryKey(description, input);
+    } catch (e) {
+      // Not a recovery key at all: the passphrase, if the key has one; else the typo stands.
+      if (!(e instanceof RecoveryKeyError) || description.passphrase === undefined) throw e;
+      return unlockDescription(description, { passphrase: input });
+    }
+  }
   if ("recoveryKey" in input) return unlockWithRecoveryKey(description, input.recoveryKey);
   if ("key" in input) return unlockWithKey(description, input.key);
   if (description.passphrase === undefined) {
