@@ -3,6 +3,7 @@
 // after syncs, restores with progress, and on-demand lookups of the keys undecryptable events lack.
 import { decodeRecoveryKey, encodeRecoveryKey } from "../../crypto/recovery-key/index.ts";
 import {
+  type BackupLookupRequest,
   type BackupStopReason,
   type BackupTrustSource,
   type DecryptedRoomEvent,
@@ -264,68 +265,75 @@ export class KeyBackup {
     if (target === inUse) await this.#setEnabled(false);
   }
 
-  /** Uploads every room key not backed up yet, batch by batch; returns how many were marked. */
-  uploadPending(): Promise<number> {
-    return this.#exclusive(() => this.#uploadPending());
-  }
-
-  async #uploadPending(): Promise<number> {
+  /**
+   * Uploads every room key not backed up yet, batch by batch, each batch one unit of work on the
+   * store (another process sharing it can work between two batches); returns how many were marked.
+   */
+  async uploadPending(): Promise<number> {
     if (this.#accountDataEnabled() === false) return 0;
     let marked = 0;
     for (;;) {
-      const request = await this.#backup.nextUpload();
-      if (request === undefined || this.#closed) return marked;
-      try {
-        await this.#host.http.request({
-          method: "PUT",
-          path: path`/_matrix/client/v3/room_keys/keys`,
-          query: { version: request.version },
-          body: request.body,
-          schema: jsonObjectSchema,
-        });
-      } catch (e) {
-        const stopped = await this.#backup.uploadFailed(
-          request.id,
-          e instanceof MatrixError ? e.errcode : undefined,
-        );
-        if (stopped !== undefined) this.#reportStop(stopped);
-        else throw e;
-        return marked;
-      }
-      marked += await this.#backup.uploaded(request.id);
+      if (this.#closed) return marked;
+      const batch = await this.#exclusive(() => this.#uploadBatch());
+      if (batch === undefined) return marked;
+      marked += batch;
     }
+  }
+
+  /** One batch: sent, then marked (or uploads stopped); undefined when nothing more goes up. */
+  async #uploadBatch(): Promise<number | undefined> {
+    const request = await this.#backup.nextUpload();
+    if (request === undefined) return undefined;
+    try {
+      await this.#host.http.request({
+        method: "PUT",
+        path: path`/_matrix/client/v3/room_keys/keys`,
+        query: { version: request.version },
+        body: request.body,
+        schema: jsonObjectSchema,
+      });
+    } catch (e) {
+      const stopped = await this.#backup.uploadFailed(
+        request.id,
+        e instanceof MatrixError ? e.errcode : undefined,
+      );
+      if (stopped === undefined) throw e;
+      this.#reportStop(stopped);
+      return undefined;
+    }
+    return this.#backup.uploaded(request.id);
   }
 
   /**
    * Looks up in the backup the sessions undecryptable events lack (before our other devices are
-   * asked for them); events that decrypt now are emitted. Returns how many were found.
+   * asked for them), each lookup one unit of work on the store; events that decrypt now are
+   * emitted. Returns how many were found.
    */
-  fetchMissingKeys(): Promise<number> {
-    return this.#exclusive(() => this.#fetchMissingKeys());
-  }
-
-  async #fetchMissingKeys(): Promise<number> {
+  async fetchMissingKeys(): Promise<number> {
     let found = 0;
-    for (const request of await this.#backup.lookupRequests()) {
+    for (const request of await this.#exclusive(() => this.#backup.lookupRequests())) {
       if (this.#closed) break;
-      let body: unknown;
-      try {
-        body = await this.#host.http.request({
-          method: "GET",
-          path: path`/_matrix/client/v3/room_keys/keys/${request.roomId}/${request.sessionId}`,
-          query: { version: request.version },
-          schema: jsonObjectSchema,
-        });
-      } catch (e) {
-        if (!(e instanceof MatrixError && e.errcode === "M_NOT_FOUND")) {
-          this.#host.logger.warn({ err: errorSummary(e) }, "backup lookup failed; asking our devices");
-        }
-      }
-      const events = await this.#backup.receiveLookup(request.id, body);
-      if (body !== undefined) found++;
-      await this.#host.emitRedecrypted(events);
+      if (await this.#exclusive(() => this.#lookUp(request))) found++;
     }
     return found;
+  }
+
+  async #lookUp(request: BackupLookupRequest): Promise<boolean> {
+    let body: unknown;
+    try {
+      body = await this.#host.http.request({
+        method: "GET",
+        path: path`/_matrix/client/v3/room_keys/keys/${request.roomId}/${request.sessionId}`,
+        query: { version: request.version },
+        schema: jsonObjectSchema,
+      });
+    } catch (e) {
+      if (!(e instanceof MatrixError && e.errcode === "M_NOT_FOUND")) {
+        this.#host.logger.warn({ err: errorSummary(e) }, "backup lookup failed; asking our devices");
+      }
+    }
+    await this.#host.emitRedecrypted(await this.#backup.receiveLookup(request.id, body));
+    return body !== undefined;
   }
 
   /** Starts (or queues one more run of) the background work: version check once, lookups, uploads. */
@@ -341,13 +349,11 @@ export class KeyBackup {
     while (this.#again && !this.#closed) {
       this.#again = false;
       try {
-        await this.#exclusive(async () => {
-          // Once per process: a replaced version stops uploads; with none in use, the account's
-          // trusted version is adopted (unless the user turned backup off in m.key_backup).
-          if (!this.#versionChecked) await this.#checkVersion();
-          await this.#fetchMissingKeys();
-          await this.#uploadPending();
-        });
+        // Once per process: a replaced version stops uploads; with none in use, the account's
+        // trusted version is adopted (unless the user turned backup off in m.key_backup).
+        if (!this.#versionChecked) await this.checkVersion();
+        await this.fetchMissingKeys();
+        await this.uploadPending();
       } catch (e) {
         // Retried after the next sync; say what failed, never a key.
         this.#host.logger.warn({ err: errorSummary(e) }, "key backup work failed");
