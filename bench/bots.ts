@@ -36,6 +36,8 @@ interface SideResult {
   p99Ms: number;
   rooms: number;
   rssBytes: number;
+  /** Lowest and highest answered/s over the repetitions. */
+  spread?: [number, number];
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -92,8 +94,10 @@ async function runSide(
   side: "keyroom" | "matrix-bot-sdk",
   baseUrl: string,
   dir: string,
+  encrypted = side === "keyroom",
+  /** Fill up to ROOMS rooms for the RSS figure (the first repetition only: it takes a while). */
+  fill = true,
 ): Promise<SideResult> {
-  const encrypted = side === "keyroom";
   const botName = `${side === "keyroom" ? "kr" : "sdk"}bot${Date.now().toString(36)}`;
   let child: ChildProcess;
   if (side === "keyroom") {
@@ -151,13 +155,15 @@ async function runSide(
 
     // The bot in ROOMS rooms: one more user invites it into the rest.
     const filler = users[0] as User;
-    for (let r = users.length; r < ROOMS; r++) await filler.client.createRoom({ invite: [botId], encrypted });
+    const target = fill ? ROOMS : users.length;
+    for (let r = users.length; r < target; r++)
+      await filler.client.createRoom({ invite: [botId], encrypted });
     let rooms = 0;
     let rss = 0;
     for (;;) {
       await filler.roundTrip("!rss", "!rss");
       [rooms, rss] = filler.lastBody.split(" ").map(Number) as [number, number];
-      if (rooms >= ROOMS) break;
+      if (rooms >= target) break;
       await new Promise((r) => setTimeout(r, 1000));
     }
     return {
@@ -179,19 +185,49 @@ async function runSide(
 const server = await startDevServer({ port: 0, memory: true });
 const dir = await mkdtemp(join(tmpdir(), "keyroom-bench-bots-"));
 const results: SideResult[] = [];
+/** Repetitions; the sides alternate their order each time, so load from other processes falls on all. */
+const REPS = QUICK ? 1 : 3;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 try {
   console.log(
-    `${USERS} users × ${COMMANDS} commands each, all users at once; RSS with the bot in ${ROOMS} rooms`,
+    `${USERS} users × ${COMMANDS} commands each, all users at once; RSS with the bot in ${ROOMS} rooms; ` +
+      `${REPS} repetition(s), sides alternating`,
   );
-  results.push(await runSide("keyroom", server.baseUrl, dir));
-  if (existsSync(BOT_SDK)) results.push(await runSide("matrix-bot-sdk", server.baseUrl, dir));
+  type Side = { label: string; run: (fill: boolean) => Promise<SideResult> };
+  const sides: Side[] = [
+    { label: "keyroom encrypted", run: (fill) => runSide("keyroom", server.baseUrl, dir, true, fill) },
+    // The framework's own cost, apart from encryption's.
+    { label: "keyroom plain", run: (fill) => runSide("keyroom", server.baseUrl, dir, false, fill) },
+  ];
+  if (existsSync(BOT_SDK))
+    sides.push({
+      label: "matrix-bot-sdk plain",
+      run: (fill) => runSide("matrix-bot-sdk", server.baseUrl, dir, false, fill),
+    });
   else console.log("SKIPPED: matrix-bot-sdk side (install it with: npm --prefix bench/bots install)");
-  const rows = [["bot", "rooms", "answered/s", "p50", "p99", `RSS in ${ROOMS} rooms`]];
+  const runs = new Map<string, SideResult[]>(sides.map((s) => [s.label, []]));
+  for (let rep = 0; rep < REPS; rep++) {
+    for (const side of rep % 2 === 0 ? sides : [...sides].reverse())
+      runs.get(side.label)?.push(await side.run(rep === 0));
+  }
+  for (const side of sides) {
+    const all = runs.get(side.label) ?? [];
+    const first = all[0] as SideResult;
+    results.push({
+      ...first,
+      perSecond: median(all.map((r) => r.perSecond)),
+      p50Ms: median(all.map((r) => r.p50Ms)),
+      p99Ms: median(all.map((r) => r.p99Ms)),
+      rssBytes: first.rssBytes, // the run that filled the rooms
+      spread: [Math.min(...all.map((r) => r.perSecond)), Math.max(...all.map((r) => r.perSecond))],
+    });
+  }
+  const rows = [["bot", "rooms", "answered/s (min–max)", "p50", "p99", `RSS in ${ROOMS} rooms`]];
   for (const r of results) {
     rows.push([
       r.side,
       r.encrypted ? "encrypted" : "plain",
-      r.perSecond.toFixed(1),
+      `${r.perSecond.toFixed(1)} (${r.spread?.map((x) => x.toFixed(1)).join("–")})`,
       `${r.p50Ms.toFixed(1)} ms`,
       `${r.p99Ms.toFixed(1)} ms`,
       `${(r.rssBytes / 2 ** 20).toFixed(0)} MiB`,
@@ -202,7 +238,8 @@ try {
     console.log(
       r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0))).join("  "),
     );
-  const [kr, sdk] = results;
+  const kr = results[0];
+  const sdk = results.find((r) => r.side === "matrix-bot-sdk");
   if (kr !== undefined && sdk !== undefined) {
     const ratio = kr.perSecond / sdk.perSecond;
     console.log(
