@@ -87,9 +87,6 @@ export class LoggingCryptoStore implements CryptoStore {
   getOutboundGroupSession(roomId: string) {
     return this.inner.getOutboundGroupSession(roomId);
   }
-  getDevice(userId: string, deviceId: string) {
-    return this.inner.getDevice(userId, deviceId);
-  }
   getUserDevices(userId: string) {
     return this.inner.getUserDevices(userId);
   }
@@ -108,17 +105,8 @@ export class LoggingCryptoStore implements CryptoStore {
   getOutgoingKeyRequests() {
     return this.inner.getOutgoingKeyRequests();
   }
-  getOutgoingKeyRequest(requestId: string) {
-    return this.inner.getOutgoingKeyRequest(requestId);
-  }
-  getOutgoingKeyRequestForSession(roomId: string, sessionId: string) {
-    return this.inner.getOutgoingKeyRequestForSession(roomId, sessionId);
-  }
   getWithheld(roomId: string, sessionId: string) {
     return this.inner.getWithheld(roomId, sessionId);
-  }
-  getWithheldForRoom(roomId: string) {
-    return this.inner.getWithheldForRoom(roomId);
   }
   getReplay(roomId: string, sessionId: string, messageIndex: number) {
     return this.inner.getReplay(roomId, sessionId, messageIndex);

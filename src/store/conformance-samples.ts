@@ -166,11 +166,11 @@ export async function checkFull(store: CryptoStore): Promise<void> {
   assert.deepEqual(byId(await store.getOlmSessions("k1")), c.olmSessions?.slice(0, 2));
   assert.deepEqual(await store.getInboundGroupSession(ROOM_A, "g2"), c.inboundGroupSessions?.[1]);
   assert.deepEqual(await store.getOutboundGroupSession(ROOM_A), c.outboundGroupSessions?.[0]);
-  assert.deepEqual(await store.getDevice(BOB, "BOBLAPTOP"), c.devices?.[1]);
+  assert.deepEqual(await deviceOf(store, BOB, "BOBLAPTOP"), c.devices?.[1]);
   assert.deepEqual(await store.getCrossSigningIdentity(BOB), c.crossSigningIdentities?.[0]);
   assert.equal(await store.getSecret("m.megolm_backup.v1"), "YmFja3Vw");
   assert.equal((await store.getTrackedUsers()).length, 2);
-  assert.deepEqual(await store.getOutgoingKeyRequest("kr1"), c.outgoingKeyRequests?.[0]);
+  assert.deepEqual(await keyRequestOf(store, { requestId: "kr1" }), c.outgoingKeyRequests?.[0]);
   assert.deepEqual(await store.getWithheld(ROOM_A, "w1"), c.withheld?.[0]);
   assert.deepEqual(await store.getReplay(ROOM_A, "g1", 3), c.replays?.[0]);
   assert.deepEqual(await store.getRoomSettings(ROOM_A), c.roomSettings?.[0]);
@@ -183,4 +183,25 @@ export async function checkFull(store: CryptoStore): Promise<void> {
   assert.deepEqual(await store.getCustomValue("unwedge.k1"), { lastAt: 123, list: ["a"] });
   assert.equal(await store.getCustomValue("counter"), 7);
   assert.equal(await store.getNextBatch(), "s1_token");
+}
+
+/** One device, read through `getUserDevices` (the store has no single-device read: nothing needs one). */
+export async function deviceOf(
+  s: CryptoStore,
+  userId: string,
+  deviceId: string,
+): Promise<DeviceRecord | undefined> {
+  return (await s.getUserDevices(userId)).find((d) => d.deviceId === deviceId);
+}
+
+/** One outgoing key request, by request ID or by session, read through `getOutgoingKeyRequests`. */
+export async function keyRequestOf(
+  s: CryptoStore,
+  match: { requestId: string } | { roomId: string; sessionId: string },
+): Promise<OutgoingKeyRequestRecord | undefined> {
+  return (await s.getOutgoingKeyRequests()).find((r) =>
+    "requestId" in match
+      ? r.requestId === match.requestId
+      : r.roomId === match.roomId && r.sessionId === match.sessionId,
+  );
 }

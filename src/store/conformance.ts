@@ -20,7 +20,9 @@ import {
   BOB,
   checkFull,
   DEVICE,
+  deviceOf,
   fullChanges,
+  keyRequestOf,
   pickle,
   ROOM_A,
   ROOM_B,
@@ -207,17 +209,16 @@ export function runCryptoStoreConformance(target: ConformanceTarget): void {
         assert.deepEqual(await s.countInboundGroupSessions(), { total: 0, backedUp: 0 });
         assert.deepEqual(await s.getInboundGroupSessionsToBackUp(10), []);
         assert.equal(await s.getOutboundGroupSession(ROOM_A), undefined);
-        assert.equal(await s.getDevice(BOB, "X"), undefined);
+        assert.equal(await deviceOf(s, BOB, "X"), undefined);
         assert.deepEqual(await s.getUserDevices(BOB), []);
         assert.equal(await s.getDeviceByCurve25519Key("curve-X"), undefined);
         assert.equal(await s.getCrossSigningIdentity(BOB), undefined);
         assert.equal(await s.getSecret("m.megolm_backup.v1"), undefined);
         assert.deepEqual(await s.getTrackedUsers(), []);
         assert.deepEqual(await s.getOutgoingKeyRequests(), []);
-        assert.equal(await s.getOutgoingKeyRequest("kr1"), undefined);
-        assert.equal(await s.getOutgoingKeyRequestForSession(ROOM_A, "x"), undefined);
+        assert.equal(await keyRequestOf(s, { requestId: "kr1" }), undefined);
+        assert.equal(await keyRequestOf(s, { roomId: ROOM_A, sessionId: "x" }), undefined);
         assert.equal(await s.getWithheld(ROOM_A, "w1"), undefined);
-        assert.deepEqual(await s.getWithheldForRoom(ROOM_A), []);
         assert.equal(await s.isOlmMessageKnown("k1", "h"), false);
         assert.equal(await s.getCustomValue("x"), undefined);
         assert.equal(await s.getReplay(ROOM_A, "g1", 0), undefined);
@@ -255,7 +256,7 @@ export function runCryptoStoreConformance(target: ConformanceTarget): void {
         await s.saveChanges(fullChanges());
         const got = (await s.getInboundGroupSession(ROOM_A, "g2")) as unknown as { pickle: { key: string } };
         got.pickle.key = "mutated";
-        const dev = (await s.getDevice(BOB, "BOBLAPTOP")) as { trust: string };
+        const dev = (await deviceOf(s, BOB, "BOBLAPTOP")) as { trust: string };
         dev.trust = "blacklisted";
         await checkFull(s);
       }));
@@ -588,9 +589,9 @@ export function runCryptoStoreConformance(target: ConformanceTarget): void {
         });
         assert.equal((await s.getUserDevices(BOB)).length, 2);
         assert.equal((await s.getDeviceByCurve25519Key("shared"))?.deviceId, "NEW");
-        assert.equal((await s.getDevice(ALICE, "PHONE"))?.trust, "blacklisted");
+        assert.equal((await deviceOf(s, ALICE, "PHONE"))?.trust, "blacklisted");
         await s.saveChanges({ devices: [sample.device(ALICE, "PHONE", { trust: "ignored" })] });
-        assert.equal((await s.getDevice(ALICE, "PHONE"))?.trust, "ignored");
+        assert.equal((await deviceOf(s, ALICE, "PHONE"))?.trust, "ignored");
         await s.saveChanges({
           devices: [sample.device(BOB, "NEW", { curve25519Key: "shared", deleted: true })],
         });
@@ -639,7 +640,7 @@ export function runCryptoStoreConformance(target: ConformanceTarget): void {
         assert.equal(await s.getSecret("m.cross_signing.master"), undefined);
         assert.equal(await s.getSecret("m.megolm_backup.v1"), "bmV3");
         assert.deepEqual(await s.getTrackedUsers(), [{ userId: BOB, outdated: false }]);
-        assert.equal((await s.getOutgoingKeyRequestForSession(ROOM_A, "missing"))?.state, "sent");
+        assert.equal((await keyRequestOf(s, { roomId: ROOM_A, sessionId: "missing" }))?.state, "sent");
         assert.equal((await s.getOutgoingKeyRequests()).length, 1);
         assert.deepEqual(
           (await s.getQueuedRequests()).map((q) => q.requestId),
@@ -648,12 +649,12 @@ export function runCryptoStoreConformance(target: ConformanceTarget): void {
         assert.equal(await s.getBackupState(), undefined);
         assert.equal(await s.getNextBatch(), "s2_token");
         await s.saveChanges({ deletedOutgoingKeyRequests: ["kr1"] });
-        assert.equal(await s.getOutgoingKeyRequest("kr1"), undefined);
+        assert.equal(await keyRequestOf(s, { requestId: "kr1" }), undefined);
         assert.equal(await s.getReplay(ROOM_A, "g1", 4), undefined);
         assert.equal((await s.getReplay(ROOM_A, "g1", 3))?.eventId, "$e3");
       }));
 
-    it("olm message hashes, custom values and withheld notices per room", () =>
+    it("olm message hashes, custom values and withheld notices per session", () =>
       withStore(async (s) => {
         await s.saveChanges({
           olmMessageHashes: [
@@ -676,10 +677,9 @@ export function runCryptoStoreConformance(target: ConformanceTarget): void {
         await s.saveChanges({ customValues: { a: null, b: "changed" } });
         assert.equal(await s.getCustomValue("a"), undefined);
         assert.equal(await s.getCustomValue("b"), "changed");
-        assert.deepEqual(
-          (await s.getWithheldForRoom(ROOM_A)).map((w) => w.sessionId),
-          ["w1", "w2"],
-        );
+        assert.equal((await s.getWithheld(ROOM_A, "w1"))?.code, "m.unverified");
+        assert.equal((await s.getWithheld(ROOM_B, "w3"))?.code, "m.no_olm");
+        assert.equal(await s.getWithheld(ROOM_B, "w1"), undefined);
         assert.equal((await s.getWithheld(ROOM_A, "w2"))?.senderKey, "curveBob");
       }));
 
@@ -705,7 +705,7 @@ export function runCryptoStoreConformance(target: ConformanceTarget): void {
         assert.deepEqual(await s.loadAccount(), sample.account(0));
         assert.equal(await s.getNextBatch(), "before");
         assert.equal(await s.getInboundGroupSession(ROOM_A, "g1"), undefined);
-        assert.equal(await s.getDevice(BOB, "OK"), undefined);
+        assert.equal(await deviceOf(s, BOB, "OK"), undefined);
         assert.equal(await s.getSecret("x"), undefined);
         assert.equal(await s.getBackupState(), undefined);
         assert.deepEqual(await s.getQueuedRequests(), []);
@@ -722,7 +722,7 @@ export function runCryptoStoreConformance(target: ConformanceTarget): void {
           (e) => e instanceof StoreError && e.code === "INVALID_RECORD",
         );
         assert.deepEqual(await s.loadAccount(), sample.account(0));
-        assert.equal(await s.getDevice(BOB, "OK"), undefined);
+        assert.equal(await deviceOf(s, BOB, "OK"), undefined);
         assert.equal(await s.isOlmMessageKnown("k1", "h"), false);
         assert.equal(await s.getCustomValue("c"), undefined);
         assert.equal(await s.getInboundGroupSession(ROOM_A, "g1"), undefined);

@@ -115,7 +115,6 @@ export interface CryptoStore extends StoreLease {
 
   getOutboundGroupSession(roomId: string): Promise<OutboundGroupSessionRecord | undefined>;
 
-  getDevice(userId: string, deviceId: string): Promise<DeviceRecord | undefined>;
   /** The user's devices, including those flagged `deleted`. */
   getUserDevices(userId: string): Promise<DeviceRecord[]>;
   /** The (non-deleted first) device whose Curve25519 identity key is `curve25519Key`. */
@@ -128,16 +127,8 @@ export interface CryptoStore extends StoreLease {
   getTrackedUsers(): Promise<TrackedUserRecord[]>;
 
   getOutgoingKeyRequests(): Promise<OutgoingKeyRequestRecord[]>;
-  getOutgoingKeyRequest(requestId: string): Promise<OutgoingKeyRequestRecord | undefined>;
-  /** The request (if any) for one Megolm session. */
-  getOutgoingKeyRequestForSession(
-    roomId: string,
-    sessionId: string,
-  ): Promise<OutgoingKeyRequestRecord | undefined>;
 
   getWithheld(roomId: string, sessionId: string): Promise<WithheldRecord | undefined>;
-  /** Every withheld notice for a room's sessions. */
-  getWithheldForRoom(roomId: string): Promise<WithheldRecord[]>;
   getReplay(roomId: string, sessionId: string, messageIndex: number): Promise<ReplayRecord | undefined>;
   getRoomSettings(roomId: string): Promise<RoomSettingsRecord | undefined>;
   getBackupState(): Promise<BackupStateRecord | undefined>;

@@ -339,11 +339,6 @@ export class IndexedDbCryptoStore implements CryptoStore {
     });
   }
 
-  async getDevice(userId: string, deviceId: string): Promise<DeviceRecord | undefined> {
-    const r: unknown = await this.#d().get("devices", [userId, deviceId]);
-    return r === undefined ? undefined : parseDevice(r);
-  }
-
   async getUserDevices(userId: string): Promise<DeviceRecord[]> {
     const rows = await this.#d().getAll("devices", this.#range.bound([userId], [userId, []]));
     return rows.map(parseDevice);
@@ -374,27 +369,9 @@ export class IndexedDbCryptoStore implements CryptoStore {
     return (await this.#d().getAll("outgoing_key_requests")).map(parseOutgoingKeyRequest);
   }
 
-  async getOutgoingKeyRequest(requestId: string): Promise<OutgoingKeyRequestRecord | undefined> {
-    const r: unknown = await this.#d().get("outgoing_key_requests", requestId);
-    return r === undefined ? undefined : parseOutgoingKeyRequest(r);
-  }
-
-  async getOutgoingKeyRequestForSession(
-    roomId: string,
-    sessionId: string,
-  ): Promise<OutgoingKeyRequestRecord | undefined> {
-    const r: unknown = await this.#d().getFromIndex("outgoing_key_requests", "session", [roomId, sessionId]);
-    return r === undefined ? undefined : parseOutgoingKeyRequest(r);
-  }
-
   async getWithheld(roomId: string, sessionId: string): Promise<WithheldRecord | undefined> {
     const r: unknown = await this.#d().get("withheld", [roomId, sessionId]);
     return r === undefined ? undefined : parseWithheld(r);
-  }
-
-  async getWithheldForRoom(roomId: string): Promise<WithheldRecord[]> {
-    const rows = await this.#d().getAll("withheld", this.#range.bound([roomId], [roomId, []]));
-    return rows.map(parseWithheld);
   }
 
   async isOlmMessageKnown(senderKey: string, hash: string): Promise<boolean> {

@@ -219,10 +219,6 @@ export class MemoryCryptoStore implements CryptoStore {
     return clone(this.#d().outbound.get(roomId));
   }
 
-  async getDevice(userId: string, deviceId: string): Promise<DeviceRecord | undefined> {
-    return clone(this.#d().devices.get(userId)?.get(deviceId));
-  }
-
   async getUserDevices(userId: string): Promise<DeviceRecord[]> {
     return [...(this.#d().devices.get(userId)?.values() ?? [])]
       .sort((a, b) => compare(a.deviceId, b.deviceId))
@@ -257,29 +253,8 @@ export class MemoryCryptoStore implements CryptoStore {
     return [...this.#d().keyRequests.values()].sort((a, b) => compare(a.requestId, b.requestId)).map(clone);
   }
 
-  async getOutgoingKeyRequest(requestId: string): Promise<OutgoingKeyRequestRecord | undefined> {
-    return clone(this.#d().keyRequests.get(requestId));
-  }
-
-  async getOutgoingKeyRequestForSession(
-    roomId: string,
-    sessionId: string,
-  ): Promise<OutgoingKeyRequestRecord | undefined> {
-    for (const r of this.#d().keyRequests.values()) {
-      if (r.roomId === roomId && r.sessionId === sessionId) return clone(r);
-    }
-    return undefined;
-  }
-
   async getWithheld(roomId: string, sessionId: string): Promise<WithheldRecord | undefined> {
     return clone(this.#d().withheld.get(k2(roomId, sessionId)));
-  }
-
-  async getWithheldForRoom(roomId: string): Promise<WithheldRecord[]> {
-    return [...this.#d().withheld.values()]
-      .filter((r) => r.roomId === roomId)
-      .sort((a, b) => compare(a.sessionId, b.sessionId))
-      .map(clone);
   }
 
   async isOlmMessageKnown(senderKey: string, hash: string): Promise<boolean> {

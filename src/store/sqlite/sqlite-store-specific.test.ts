@@ -147,7 +147,7 @@ describe("SqliteCryptoStore", () => {
     db.close();
     const reopened = await SqliteCryptoStore.open({ userId: ALICE, directory });
     const invalid = (e: unknown): boolean => e instanceof StoreError && e.code === "INVALID_RECORD";
-    await assert.rejects(reopened.getDevice("@bob:x", "B"), invalid);
+    await assert.rejects(reopened.getUserDevices("@bob:x"), invalid);
     await assert.rejects(reopened.getInboundGroupSession("!r:x", "g1"), invalid);
     await reopened.close();
   });

@@ -307,10 +307,6 @@ export class SqliteCryptoStore implements CryptoStore {
     return this.#s().outbound(roomId);
   }
 
-  async getDevice(userId: string, deviceId: string): Promise<DeviceRecord | undefined> {
-    return this.#s().device(userId, deviceId);
-  }
-
   async getUserDevices(userId: string): Promise<DeviceRecord[]> {
     return this.#s().userDevices(userId);
   }
@@ -335,23 +331,8 @@ export class SqliteCryptoStore implements CryptoStore {
     return this.#s().keyRequests();
   }
 
-  async getOutgoingKeyRequest(requestId: string): Promise<OutgoingKeyRequestRecord | undefined> {
-    return this.#s().keyRequest(requestId);
-  }
-
-  async getOutgoingKeyRequestForSession(
-    roomId: string,
-    sessionId: string,
-  ): Promise<OutgoingKeyRequestRecord | undefined> {
-    return this.#s().keyRequestForSession(roomId, sessionId);
-  }
-
   async getWithheld(roomId: string, sessionId: string): Promise<WithheldRecord | undefined> {
     return this.#s().withheld(roomId, sessionId);
-  }
-
-  async getWithheldForRoom(roomId: string): Promise<WithheldRecord[]> {
-    return this.#s().withheldForRoom(roomId);
   }
 
   async isOlmMessageKnown(senderKey: string, hash: string): Promise<boolean> {

@@ -103,7 +103,6 @@ const SQL = {
     "INSERT OR REPLACE INTO outbound_group_session_sharing (room_id, sharing) VALUES (?, ?)",
   delOutbound: "DELETE FROM outbound_group_sessions WHERE room_id = ?",
   delOutboundSharing: "DELETE FROM outbound_group_session_sharing WHERE room_id = ?",
-  device: "SELECT * FROM devices WHERE user_id = ? AND device_id = ?",
   userDevices: "SELECT * FROM devices WHERE user_id = ? ORDER BY device_id",
   deviceByCurve:
     "SELECT * FROM devices WHERE curve25519_key = ? ORDER BY deleted, user_id, device_id LIMIT 1",
@@ -119,9 +118,6 @@ const SQL = {
   putTracked: "INSERT OR REPLACE INTO tracked_users (user_id, outdated) VALUES (?, ?)",
   delTracked: "DELETE FROM tracked_users WHERE user_id = ?",
   keyRequests: "SELECT record FROM outgoing_key_requests ORDER BY request_id",
-  keyRequest: "SELECT record FROM outgoing_key_requests WHERE request_id = ?",
-  keyRequestForSession:
-    "SELECT record FROM outgoing_key_requests WHERE room_id = ? AND session_id = ? ORDER BY request_id LIMIT 1",
   putKeyRequest:
     "INSERT OR REPLACE INTO outgoing_key_requests (request_id, room_id, session_id, record) VALUES (?, ?, ?, ?)",
   delKeyRequest: "DELETE FROM outgoing_key_requests WHERE request_id = ?",
@@ -130,7 +126,6 @@ const SQL = {
   replay: "SELECT * FROM replays WHERE room_id = ? AND session_id = ? AND message_index = ?",
   putReplay:
     "INSERT OR REPLACE INTO replays (room_id, session_id, message_index, event_id, timestamp) VALUES (?, ?, ?, ?, ?)",
-  withheldForRoom: "SELECT record FROM withheld WHERE room_id = ? ORDER BY session_id",
   olmHash: "SELECT 1 AS known FROM olm_message_hashes WHERE sender_key = ? AND hash = ?",
   putOlmHash: "INSERT OR IGNORE INTO olm_message_hashes (sender_key, hash) VALUES (?, ?)",
   custom: "SELECT value FROM custom_values WHERE key = ?",
@@ -283,11 +278,6 @@ export class SqliteStatements {
     });
   }
 
-  device(userId: string, deviceId: string): DeviceRecord | undefined {
-    const r = this.#get("device", userId, deviceId);
-    return r && this.#device(r);
-  }
-
   userDevices(userId: string): DeviceRecord[] {
     return this.#all("userDevices", userId).map((r) => this.#device(r));
   }
@@ -319,25 +309,9 @@ export class SqliteStatements {
     return this.#all("keyRequests").map((r) => parseOutgoingKeyRequest(parseJson(r.record, "key request")));
   }
 
-  keyRequest(requestId: string): OutgoingKeyRequestRecord | undefined {
-    const r = this.#get("keyRequest", requestId);
-    return r && parseOutgoingKeyRequest(parseJson(r.record, "key request"));
-  }
-
-  keyRequestForSession(roomId: string, sessionId: string): OutgoingKeyRequestRecord | undefined {
-    const r = this.#get("keyRequestForSession", roomId, sessionId);
-    return r && parseOutgoingKeyRequest(parseJson(r.record, "key request"));
-  }
-
   withheld(roomId: string, sessionId: string): WithheldRecord | undefined {
     const r = this.#get("withheld", roomId, sessionId);
     return r && parseWithheld(parseJson(r.record, "withheld notice"));
-  }
-
-  withheldForRoom(roomId: string): WithheldRecord[] {
-    return this.#all("withheldForRoom", roomId).map((r) =>
-      parseWithheld(parseJson(r.record, "withheld notice")),
-    );
   }
 
   olmMessageKnown(senderKey: string, hash: string): boolean {
