@@ -1,0 +1,116 @@
+// The `browser` section of `npm run bench`: Keyroom in Debian's Chromium (playwright-core). Serves
+// bench/browser/page.ts bundled for the browser and libolm's WASM build as published, reads the
+// page's figures, and adds the bundle size. Prints a table; the last stdout line is the JSON.
+import { readFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
+import { build } from "esbuild";
+import { CHROMIUM, launchChromium, skipReasonForChromium } from "../../test/support/chromium.ts";
+import { formatRatio, spread } from "../stats.ts";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const quick = process.argv.includes("--quick") || process.env.KEYROOM_BENCH_QUICK === "1";
+
+async function bundle(contents: string | undefined, entry?: string): Promise<Uint8Array> {
+  const r = await build({
+    ...(entry !== undefined
+      ? { entryPoints: [entry] }
+      : { stdin: { contents: contents ?? "", resolveDir: root } }),
+    bundle: true,
+    platform: "browser",
+    format: "esm",
+    minify: true,
+    write: false,
+    conditions: ["source"],
+    logLevel: "silent",
+  });
+  return r.outputFiles[0]?.contents ?? new Uint8Array(0);
+}
+
+interface PageResult {
+  readonly megolm?: readonly { keyroom: number; libolm: number }[];
+  readonly store?: { createMs: number; openMs: number; longestTaskMs: number };
+  readonly error?: string;
+}
+
+if (skipReasonForChromium() !== undefined) {
+  console.log(JSON.stringify({ skipped: `no ${CHROMIUM}` }));
+} else {
+  const page = await bundle(undefined, `${root}bench/browser/page.ts`);
+  const client = await bundle(
+    'export { MatrixClient } from "keyroom"; export { IndexedDbCryptoStore } from "keyroom/store";',
+  );
+  const olmDir = `${root}node_modules/@towns-protocol/olm/`;
+  const server = createServer(async (req, res) => {
+    const path = new URL(req.url ?? "/", "http://x").pathname;
+    try {
+      if (path === "/") {
+        res.writeHead(200, { "Content-Type": "text/html" });
+        res.end('<!doctype html><script type="module" src="/bench.js"></script>');
+      } else if (path === "/bench.js") {
+        res.writeHead(200, { "Content-Type": "text/javascript" });
+        res.end(page);
+      } else if (path === "/olm/olm.web.mjs" || path === "/olm/olm.wasm") {
+        const type = path.endsWith(".wasm") ? "application/wasm" : "text/javascript";
+        res.writeHead(200, { "Content-Type": type });
+        res.end(await readFile(olmDir + path.slice("/olm/".length)));
+      } else res.writeHead(404).end();
+    } catch {
+      res.writeHead(500).end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  const browser = await launchChromium();
+  try {
+    const tab = await browser.newPage();
+    const query = quick ? "?rounds=4&batch=200&reps=3" : "?rounds=10&batch=500&reps=5";
+    await tab.goto(`http://127.0.0.1:${port}/${query}`);
+    const handle = await tab.waitForFunction(
+      () => (globalThis as { benchResult?: unknown }).benchResult,
+      undefined,
+      {
+        timeout: 0,
+      },
+    );
+    const result = (await handle.jsonValue()) as PageResult;
+    if (result.error !== undefined || result.megolm === undefined || result.store === undefined) {
+      throw new Error(`the bench page failed: ${result.error}`);
+    }
+    const ratios = result.megolm.map((r) => r.keyroom / r.libolm);
+    const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+    const gzip = gzipSync(client).length;
+    const rows = [
+      ["Workload (Chromium, same page)", "Keyroom", "Peer", "Ratio, median (min–max)", "Target"],
+      [
+        "Megolm decrypt (200 B)",
+        `${Math.round(median(result.megolm.map((r) => r.keyroom)))}/s`,
+        `libolm WASM ${Math.round(median(result.megolm.map((r) => r.libolm)))}/s`,
+        formatRatio(spread(ratios)),
+        `≥ 1x ${median(ratios) >= 1 ? "✓" : "✗"}`,
+      ],
+      ["Store open, passphrase (210 000 PBKDF2)", `${result.store.openMs.toFixed(0)} ms`, "", "", ""],
+      [
+        "  longest main-thread task meanwhile",
+        `${result.store.longestTaskMs.toFixed(0)} ms`,
+        "",
+        "",
+        "≤ 50 ms",
+      ],
+      ["Bundle: client + E2EE + IndexedDB store", `${(gzip / 1024).toFixed(1)} KB gz`, "", "", "≤ 80 KB"],
+    ];
+    const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length))) ?? [];
+    for (const r of rows)
+      console.log(
+        r
+          .map((cell, c) => (c === 0 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0)))
+          .join("  "),
+      );
+    console.log(JSON.stringify({ ...result, megolmRatios: ratios, bundleGzipBytes: gzip }));
+  } finally {
+    await browser.close();
+    server.close();
+  }
+}
