@@ -52,16 +52,17 @@ export {
   resolveEncryptionOptions,
 } from "./options.ts";
 export { MAX_OUTGOING_PASSES, OutgoingRequestLoop, Serial } from "./outgoing.ts";
-export {
-  type EnableRecoveryOptions,
-  type NewRecoveryKeyOptions,
-  type RecoverOptions,
-  type RecoverResult,
-  Recovery,
-  type RecoveryBackup,
-  type RecoveryKeyResult,
-} from "./recovery.ts";
+export { Recovery } from "./recovery.ts";
 export { RecoveryError, type RecoveryErrorCode } from "./recovery-error.ts";
+export type {
+  EnableRecoveryOptions,
+  NewRecoveryKeyOptions,
+  RecoverOptions,
+  RecoverResult,
+  RecoveryBackup,
+  RecoveryHost,
+  RecoveryKeyResult,
+} from "./recovery-types.ts";
 export {
   type CreatedSecretStorageKey,
   type CreateSecretStorageKeyOptions,
