@@ -85,6 +85,21 @@ interface VirtualUser {
   failed?: { txnId: string; count: number };
 }
 
+/** Separates a fed sync token from the transaction ID it names. */
+const TXN_MARK = "_txn_";
+
+/** The transaction a sync token of ours was made for, if it names one. */
+export function txnOfToken(token: string | undefined): string | undefined {
+  if (token === undefined || !token.startsWith("appservice_")) return undefined;
+  const at = token.indexOf(TXN_MARK);
+  if (at < 0) return undefined;
+  try {
+    return decodeURIComponent(token.slice(at + TXN_MARK.length));
+  } catch {
+    return undefined;
+  }
+}
+
 /** Each virtual user's client store, in its directory under `dataDir`. */
 const CLIENT_STORE_FILE = "client.sqlite3";
 
@@ -269,7 +284,8 @@ export class Appservice {
       });
       known.oneTimeKeyCounts = res.one_time_key_counts;
     }
-    const vu: VirtualUser = { client, known, fed: new Set() };
+    const last = txnOfToken(client.nextBatch);
+    const vu: VirtualUser = { client, known, fed: new Set(last === undefined ? [] : [last]) };
     await this.#serially(async () => {
       this.#started.set(userId, vu);
       await this.#catchUp(vu);
@@ -286,12 +302,23 @@ export class Appservice {
       join[roomId] = { state: { events: await client.fetchRoomState(roomId) } };
     }
     if (Object.keys(join).length === 0) return;
-    await client.feedSync(syncResponseSchema.parse({ next_batch: this.#nextBatch(), rooms: { join } }));
+    await client.feedSync(
+      syncResponseSchema.parse({
+        next_batch: this.#nextBatch(txnOfToken(client.nextBatch)),
+        rooms: { join },
+      }),
+    );
   }
 
-  #nextBatch(): string {
+  /**
+   * A sync token for a fed response. It names the transaction it came from, so a user restored
+   * from `dataDir` knows the last transaction it handled and skips it if the homeserver sends it
+   * again (the appservice stopped after feeding it, before answering).
+   */
+  #nextBatch(txnId: string | undefined): string {
     this.#feeds += 1;
-    return `appservice_${Date.now().toString(36)}_${this.#feeds}`;
+    const base = `appservice_${Date.now().toString(36)}_${this.#feeds}`;
+    return txnId === undefined ? base : `${base}${TXN_MARK}${encodeURIComponent(txnId)}`;
   }
 
   #serially(fn: () => Promise<void>): Promise<void> {
@@ -346,7 +373,7 @@ export class Appservice {
     };
     // Key counts are updated on a copy: only a feed that went through keeps them.
     const known: KnownKeyCounts = { ...vu.known };
-    const share = userSyncFor(view, txn, this.#nextBatch(), known);
+    const share = userSyncFor(view, txn, this.#nextBatch(txnId), known);
     if (share !== undefined) {
       const rooms = share.response.rooms as { join: Record<string, { state?: unknown }> };
       // A room joined in this transaction comes with its state, as a sync's newly joined room does.

@@ -12,6 +12,7 @@ import {
   type AppserviceListener,
   generateRegistration,
   listenAppservice,
+  parseTransaction,
   type Registration,
 } from "../../src/appservice/index.ts";
 import { ECHO_SKILL, runBotDir } from "../../src/bot/index.ts";
@@ -151,6 +152,24 @@ describe("appservice with Keyroom virtual users", { timeout: scaledMs(120_000) }
     await ann.sendText(roomId, "before restart");
     assert.equal((await seenByHuman).encryption?.decrypted, true);
 
+    // A transaction handled just before the appservice stops, which the homeserver sends again
+    // (as it does when the answer never came): after the restart it is not handled twice.
+    const replay = parseTransaction({
+      events: [
+        {
+          event_id: "$replayed",
+          type: "m.room.message",
+          sender: h.userId,
+          room_id: roomId,
+          origin_server_ts: Date.now(),
+          content: { msgtype: "m.text", body: "replayed" },
+        },
+      ],
+    });
+    const replayedOnce = nextMessage(ann, "replayed");
+    assert.equal(await as.handleTransaction("replay-1", replay), true);
+    await replayedOnce;
+
     await as.close();
     // Sent while the appservice is down: the homeserver keeps retrying the transaction.
     await h.sendText(roomId, "during downtime");
@@ -163,6 +182,13 @@ describe("appservice with Keyroom virtual users", { timeout: scaledMs(120_000) }
     assert.equal((await duringDowntime!).encryption?.decrypted, true);
     const ann2 = await as.user("v_ann");
     const ben2 = await as.user("v_ben");
+    let replays = 0;
+    const offReplay = ann2.on("room.event", (_room, ev) => {
+      if (ev.content.body === "replayed") replays++;
+    });
+    await as.handleTransaction("replay-1", replay);
+    offReplay();
+    assert.equal(replays, 0, "a transaction handled before the restart is not handled again");
     assert.deepEqual([ann2.deviceId, ben2.deviceId], devices, "same devices after the restart");
     assert.equal(ann2.getRoom(roomId)?.encrypted, true, "room state kept");
     const fromHuman = nextMessage(ben2, "after restart");
