@@ -182,7 +182,9 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       const token = accessToken(req, url.searchParams);
       let auth: RouteRequest["auth"];
       const as = token !== undefined ? hs.appservices.byToken(token) : undefined;
-      if (match.auth !== "none" && token !== undefined) {
+      // An appservice's token counts on every route (its login and registration are "none" routes
+      // for everyone else, who may carry a stale token there).
+      if (token !== undefined && (match.auth !== "none" || as !== undefined)) {
         auth = as
           ? appserviceAuth(
               hs.appservices,

@@ -119,7 +119,7 @@ export function registerAuthRoutes({ hs, router, uia, baseUrl }: RouteContext): 
         },
       };
     },
-    "optional",
+    "none",
   );
 
   router.client(
@@ -178,7 +178,7 @@ export function registerAuthRoutes({ hs, router, uia, baseUrl }: RouteContext): 
       );
       return { json: { ...sessionJson(s), home_server: hs.serverName } };
     },
-    "optional",
+    "none",
   );
 
   /** `m.login.application_service` registration: no UIA, no password, the user in the namespace. */
