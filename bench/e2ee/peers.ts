@@ -162,7 +162,7 @@ export class KeyroomPeer implements MachineUnderTest {
   async share(roomId: string, users: readonly string[]): Promise<number> {
     const members = users.map((userId) => ({ userId, membership: "join" as const }));
     const requests = await this.clock.time(() =>
-      this.machine.shareRoomKey(roomId, members, { rotationPeriodMsgs: ROTATION_MSGS }),
+      this.machine.shareRoomKey(roomId, members, { rotationPeriodMessages: ROTATION_MSGS }),
     );
     let messages = 0;
     for (const r of requests) {

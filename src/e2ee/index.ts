@@ -61,11 +61,11 @@ export { INBOUND_SESSION_CACHE_SIZE, type RoomKeyUpdate } from "./room-keys/inbo
 export { SHARE_BATCH_SIZE } from "./room-keys/outbound.ts";
 export type { RoomEventPlan, RoomEventRecipients } from "./room-keys/send.ts";
 export {
+  DEFAULT_ROTATION_PERIOD_MESSAGES,
   DEFAULT_ROTATION_PERIOD_MS,
-  DEFAULT_ROTATION_PERIOD_MSGS,
   type HistoryVisibility,
+  MAX_ROTATION_PERIOD_MESSAGES,
   MAX_ROTATION_PERIOD_MS,
-  MAX_ROTATION_PERIOD_MSGS,
   MIN_ROTATION_PERIOD_MS,
   type RoomEncryptionSettings,
   type RoomMember,

@@ -106,7 +106,7 @@ export interface KillLoopResult {
   };
 }
 
-const ROTATION_PERIOD_MSGS = 7;
+const ROTATION_PERIOD_MESSAGES = 7;
 
 /** mulberry32: small, seedable, good enough for a schedule. */
 function prng(seed: number): () => number {
@@ -269,7 +269,7 @@ export class KillLoop {
         {
           type: "m.room.encryption",
           state_key: "",
-          content: { algorithm: "m.megolm.v1.aes-sha2", rotation_period_msgs: ROTATION_PERIOD_MSGS },
+          content: { algorithm: "m.megolm.v1.aes-sha2", rotation_period_msgs: ROTATION_PERIOD_MESSAGES },
         },
       ],
     });

@@ -162,7 +162,7 @@ describe("complement-crypto scenarios, Keyroom with a client we did not write (d
   scenario("TestRoomKeyIsCycledAfterEnoughMessages", async (kind, open) => {
     const kr = await keyroomUser();
     const peer = await newPeer(kind, open);
-    const roomId = await keyroomRoom(kr, peer, { rotationPeriodMsgs: 3 });
+    const roomId = await keyroomRoom(kr, peer, { rotationPeriodMessages: 3 });
     const sessions: string[] = [];
     for (let i = 0; i < 4; i++) sessions.push(await krToPeer(kr, peer, roomId, `message ${i}`));
     assert.equal(new Set(sessions.slice(0, 3)).size, 1, "three messages on one session");

@@ -95,18 +95,25 @@ export async function newPeer(kind: PeerKind, open: Peer[]): Promise<Peer> {
 }
 
 /** Keyroom creates an encrypted room (shared history), invites `peer`, who joins. */
-export async function keyroomRoom(kr: TestClient, peer: Peer, extra: { rotationPeriodMsgs?: number } = {}) {
+export async function keyroomRoom(
+  kr: TestClient,
+  peer: Peer,
+  extra: { rotationPeriodMessages?: number } = {},
+) {
   const roomId = await kr.client.createRoom({
     name: "complement",
     invite: [peer.userId],
-    ...(extra.rotationPeriodMsgs !== undefined
+    ...(extra.rotationPeriodMessages !== undefined
       ? {
           encrypted: false,
           initialState: [
             {
               type: "m.room.encryption",
               state_key: "",
-              content: { algorithm: "m.megolm.v1.aes-sha2", rotation_period_msgs: extra.rotationPeriodMsgs },
+              content: {
+                algorithm: "m.megolm.v1.aes-sha2",
+                rotation_period_msgs: extra.rotationPeriodMessages,
+              },
             },
           ],
         }

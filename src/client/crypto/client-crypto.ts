@@ -864,8 +864,8 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
         await this.machine.setRoomSettings(room.roomId, {
           algorithm: settings.algorithm,
           ...(settings.rotationPeriodMs !== undefined ? { rotationPeriodMs: settings.rotationPeriodMs } : {}),
-          ...(settings.rotationPeriodMsgs !== undefined
-            ? { rotationPeriodMsgs: settings.rotationPeriodMsgs }
+          ...(settings.rotationPeriodMessages !== undefined
+            ? { rotationPeriodMessages: settings.rotationPeriodMessages }
             : {}),
         });
         this.#recorded.set(room.roomId, fingerprint);

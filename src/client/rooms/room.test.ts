@@ -35,7 +35,7 @@ describe("Room", () => {
     room.applyState(state("m.room.tombstone", "", { replacement_room: "!newer:hs", body: "moved" }));
     assert.equal(room.name, "Lobby");
     assert.equal(room.roomVersion, "11");
-    assert.deepEqual(room.encryption, { algorithm: "m.megolm.v1.aes-sha2", rotationPeriodMsgs: 50 });
+    assert.deepEqual(room.encryption, { algorithm: "m.megolm.v1.aes-sha2", rotationPeriodMessages: 50 });
     assert.deepEqual(room.joinedMemberIds, ["@a:hs"]);
     assert.deepEqual(room.joinedOrInvitedMemberIds.sort(), ["@a:hs", "@b:hs"]);
     assert.equal(room.getMember("@a:hs")?.displayName, "A");

@@ -13,7 +13,7 @@ export interface RoomMember {
 export interface RoomEncryptionSettings {
   algorithm: string;
   rotationPeriodMs?: number;
-  rotationPeriodMsgs?: number;
+  rotationPeriodMessages?: number;
 }
 
 /** Where an upgraded room went (`m.room.tombstone`). */
@@ -104,7 +104,7 @@ export class Room {
     const ms = num(c, "rotation_period_ms");
     const msgs = num(c, "rotation_period_msgs");
     if (ms !== undefined) s.rotationPeriodMs = ms;
-    if (msgs !== undefined) s.rotationPeriodMsgs = msgs;
+    if (msgs !== undefined) s.rotationPeriodMessages = msgs;
     return s;
   }
 

@@ -243,7 +243,7 @@ describe("room event decryption", () => {
   it("writes replay records in batches that survive a crash", async () => {
     const { alice, bob } = await setup();
     const members = joined("@alice:x", "@bob:x");
-    const settings = { rotationPeriodMsgs: REPLAY_FLUSH_BATCH + 10 };
+    const settings = { rotationPeriodMessages: REPLAY_FLUSH_BATCH + 10 };
     const events = [];
     for (let i = 0; i < REPLAY_FLUSH_BATCH; i++)
       events.push(await alice.sendMessage(ROOM, members, `m${i}`, settings));

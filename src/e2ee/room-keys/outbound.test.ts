@@ -108,7 +108,7 @@ describe("room key sharing and rotation", () => {
     let t = 1_700_000_000_000;
     const { alice } = await trio(() => t);
     const members = joined("@alice:x", "@bob:x");
-    const settings = { rotationPeriodMsgs: 2, rotationPeriodMs: MIN_ROTATION_PERIOD_MS };
+    const settings = { rotationPeriodMessages: 2, rotationPeriodMs: MIN_ROTATION_PERIOD_MS };
     const a = await alice.sendMessage(ROOM, members, "1", settings);
     const b = await alice.sendMessage(ROOM, members, "2", settings);
     const c = await alice.sendMessage(ROOM, members, "3", settings);

@@ -152,7 +152,7 @@ export class OutboundSessions {
 
   #expired(entry: OutboundEntry, settings: ResolvedSettings): boolean {
     return (
-      entry.record.messageCount >= settings.rotationPeriodMsgs ||
+      entry.record.messageCount >= settings.rotationPeriodMessages ||
       this.#ctx.now() - entry.record.createdAt >= settings.rotationPeriodMs
     );
   }

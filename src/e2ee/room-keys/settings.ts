@@ -6,11 +6,11 @@ import { E2eeError } from "../errors.ts";
 
 /** Spec defaults for `rotation_period_ms` and `rotation_period_msgs`. */
 export const DEFAULT_ROTATION_PERIOD_MS = 7 * 24 * 60 * 60 * 1000;
-export const DEFAULT_ROTATION_PERIOD_MSGS = 100;
+export const DEFAULT_ROTATION_PERIOD_MESSAGES = 100;
 /** Bounds on what a room state event may ask for (a hostile value must not disable rotation). */
 export const MAX_ROTATION_PERIOD_MS = DEFAULT_ROTATION_PERIOD_MS;
 export const MIN_ROTATION_PERIOD_MS = 60 * 60 * 1000;
-export const MAX_ROTATION_PERIOD_MSGS = 10_000;
+export const MAX_ROTATION_PERIOD_MESSAGES = 10_000;
 
 export type HistoryVisibility = "invited" | "joined" | "shared" | "world_readable";
 
@@ -19,7 +19,7 @@ export { SHARE_WITH_VALUES, type ShareWith } from "../../store/records.ts";
 export interface RoomEncryptionSettings {
   readonly algorithm?: string;
   readonly rotationPeriodMs?: number;
-  readonly rotationPeriodMsgs?: number;
+  readonly rotationPeriodMessages?: number;
   readonly historyVisibility?: HistoryVisibility;
   /** Overrides the machine-wide `verifyDevices` for this room. */
   readonly verifyDevices?: boolean;
@@ -42,7 +42,7 @@ export interface RoomMember {
 export interface ResolvedSettings {
   readonly algorithm: string;
   readonly rotationPeriodMs: number;
-  readonly rotationPeriodMsgs: number;
+  readonly rotationPeriodMessages: number;
   readonly historyVisibility: HistoryVisibility;
   readonly verifyDevices: boolean;
   readonly shareWith: ShareWith;
@@ -71,11 +71,11 @@ export function resolveSettings(s: RoomEncryptionSettings, defaults: SettingsDef
       MIN_ROTATION_PERIOD_MS,
       MAX_ROTATION_PERIOD_MS,
     ),
-    rotationPeriodMsgs: clamp(
-      s.rotationPeriodMsgs,
-      DEFAULT_ROTATION_PERIOD_MSGS,
+    rotationPeriodMessages: clamp(
+      s.rotationPeriodMessages,
+      DEFAULT_ROTATION_PERIOD_MESSAGES,
       1,
-      MAX_ROTATION_PERIOD_MSGS,
+      MAX_ROTATION_PERIOD_MESSAGES,
     ),
     historyVisibility: s.historyVisibility ?? "shared",
     verifyDevices: s.verifyDevices ?? defaults.verifyDevices,
@@ -117,7 +117,7 @@ export function mergeRoomSettings(
   if (algorithm !== MEGOLM_ALGORITHM) {
     throw new E2eeError("UNSUPPORTED_ALGORITHM", "the room uses an encryption algorithm we do not support");
   }
-  const { rotationPeriodMs, rotationPeriodMsgs, verifyDevices, shareWith, senderRequirement } = passed;
+  const { rotationPeriodMs, rotationPeriodMessages, verifyDevices, shareWith, senderRequirement } = passed;
   return {
     roomId,
     algorithm,
@@ -130,7 +130,7 @@ export function mergeRoomSettings(
     }),
     ...defined({
       rotationPeriodMs,
-      rotationPeriodMessages: rotationPeriodMsgs,
+      rotationPeriodMessages: rotationPeriodMessages,
       verifyDevices,
       shareWith,
       senderRequirement,
@@ -143,7 +143,7 @@ export function roomSettingsOf(r: RoomSettingsRecord): RoomEncryptionSettings {
   return {
     algorithm: r.algorithm,
     rotationPeriodMs: r.rotationPeriodMs,
-    rotationPeriodMsgs: r.rotationPeriodMessages,
+    rotationPeriodMessages: r.rotationPeriodMessages,
     verifyDevices: r.verifyDevices,
     shareWith: r.shareWith,
     senderRequirement: r.senderRequirement,
