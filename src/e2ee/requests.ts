@@ -1,28 +1,30 @@
 /**
  * The requests the machine asks its driver to send, and the validation of their responses. The
  * driver dispatches `OutgoingRequest` with one exhaustive `switch` on `type` and hands the parsed
- * JSON response body back through `OlmMachine.markRequestAsSent(id, response)`.
+ * JSON response body back through `OlmMachine.markRequestAsSent(request, response)`.
  */
-import { z } from "zod";
+import type { z } from "zod";
+import {
+  type DeviceKeys,
+  deviceKeysSchema,
+  type KeysClaimRequest as KeysClaimBody,
+  type KeysClaimResponse,
+  type KeysQueryRequest as KeysQueryBody,
+  type KeysQueryResponse,
+  type KeysUploadResponse,
+  keysClaimResponseSchema,
+  keysQueryResponseSchema,
+  keysUploadResponseSchema,
+  type SendToDeviceRequest as SendToDeviceBody,
+  type SignedKey,
+  signedKeySchema,
+} from "../wire/keys.ts";
 import { E2eeError } from "./errors.ts";
 
-/** A signed JSON object as it travels in key uploads and queries. */
-export type Signatures = Record<string, Record<string, string>>;
-
-export interface DeviceKeysJson {
-  user_id: string;
-  device_id: string;
-  algorithms: string[];
-  keys: Record<string, string>;
-  signatures?: Signatures;
-  unsigned?: { device_display_name?: string };
-}
-
-export interface SignedKeyJson {
-  key: string;
-  fallback?: boolean;
-  signatures?: Signatures;
-}
+/** Device keys as we build and upload them (the wire's `DeviceKeys`). */
+export type DeviceKeysJson = DeviceKeys;
+/** A signed one-time or fallback key as we build and upload it (the wire's `SignedKey`). */
+export type SignedKeyJson = SignedKey;
 
 /** `POST /_matrix/client/v3/keys/upload`. */
 export interface KeysUploadRequest {
@@ -39,14 +41,14 @@ export interface KeysUploadRequest {
 export interface KeysQueryRequest {
   readonly id: string;
   readonly type: "keys_query";
-  readonly body: { device_keys: Record<string, string[]>; timeout?: number };
+  readonly body: KeysQueryBody;
 }
 
 /** `POST /_matrix/client/v3/keys/claim`. */
 export interface KeysClaimRequest {
   readonly id: string;
   readonly type: "keys_claim";
-  readonly body: { one_time_keys: Record<string, Record<string, string>>; timeout?: number };
+  readonly body: KeysClaimBody;
 }
 
 /**
@@ -57,7 +59,7 @@ export interface ToDeviceRequest {
   readonly id: string;
   readonly type: "to_device";
   readonly eventType: string;
-  readonly body: { messages: Record<string, Record<string, Record<string, unknown>>> };
+  readonly body: SendToDeviceBody;
 }
 
 /** `POST /_matrix/client/v3/keys/signatures/upload` (cross-signing; emitted by the verification layer). */
@@ -91,51 +93,11 @@ export type OutgoingRequest =
 
 export type OutgoingRequestType = OutgoingRequest["type"];
 
-// ---- responses (validated once, here) ----
+// ---- responses: the wire's schemas (src/wire/keys.ts), applied once, here ----
 
-const signaturesSchema = z.record(z.string(), z.record(z.string(), z.string()));
-
-export const deviceKeysSchema = z
-  .object({
-    user_id: z.string(),
-    device_id: z.string(),
-    algorithms: z.array(z.string()),
-    keys: z.record(z.string(), z.string()),
-    signatures: signaturesSchema.optional(),
-    unsigned: z.object({ device_display_name: z.string().optional() }).loose().optional(),
-  })
-  .loose(); // unknown fields kept: the signature covers them
-
-const keysUploadResponseSchema = z.object({
-  one_time_key_counts: z.record(z.string(), z.number().int().nonnegative()),
-});
-
-const keysQueryResponseSchema = z.object({
-  // Entries are validated one by one later: one bad device must not spoil the others.
-  device_keys: z.record(z.string(), z.record(z.string(), z.unknown())).optional(),
-  failures: z.record(z.string(), z.unknown()).optional(),
-  // Cross-signing keys, checked one by one later (cross-signing/keys.ts).
-  master_keys: z.record(z.string(), z.unknown()).optional(),
-  self_signing_keys: z.record(z.string(), z.unknown()).optional(),
-  user_signing_keys: z.record(z.string(), z.unknown()).optional(),
-});
-
-const signedKeySchema = z.object({
-  key: z.string(),
-  fallback: z.boolean().optional(),
-  signatures: signaturesSchema.optional(),
-});
-
-const keysClaimResponseSchema = z.object({
-  one_time_keys: z.record(z.string(), z.record(z.string(), z.record(z.string(), z.unknown()))),
-  failures: z.record(z.string(), z.unknown()).optional(),
-});
-
-export type KeysUploadResponse = z.infer<typeof keysUploadResponseSchema>;
-export type KeysQueryResponse = z.infer<typeof keysQueryResponseSchema>;
-export type KeysClaimResponse = z.infer<typeof keysClaimResponseSchema>;
-export type SignedKey = z.infer<typeof signedKeySchema>;
-export type ValidDeviceKeys = z.infer<typeof deviceKeysSchema>;
+export type { KeysClaimResponse, KeysQueryResponse, KeysUploadResponse, SignedKey };
+/** Device keys that passed the wire schema (their signature is checked after). */
+export type ValidDeviceKeys = DeviceKeys;
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   const result = schema.safeParse(value);
