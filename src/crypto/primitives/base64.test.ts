@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { base64Implementations, decodeBase64, encodeBase64 } from "./base64.ts";
+import { base64Implementations, decodeBase64, decodeBase64Url, encodeBase64 } from "./base64.ts";
 import { CryptoPrimitiveError } from "./errors.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -14,7 +14,59 @@ const implementations = Object.entries(base64Implementations).filter(
 it("uses the native codec on Node", () => {
   assert.ok(base64Implementations.native !== undefined);
   assert.equal(encodeBase64, base64Implementations.native.encodeBase64);
-  assert.equal(decodeBase64, base64Implementations.native.decodeBase64);
+});
+
+const outcome = (decode: (s: string) => Uint8Array, s: string): Uint8Array | "BAD_BASE64" => {
+  try {
+    return decode(s);
+  } catch (e) {
+    assert.ok(isBadBase64(e), String(e));
+    return "BAD_BASE64";
+  }
+};
+
+it("native and portable decoders accept exactly the same strings, long ones included", () => {
+  const { native, portable } = base64Implementations;
+  assert.ok(native !== undefined);
+  // Valid encodings of up to 400 bytes (both sides of the length where decodeBase64 switches),
+  // padded or not, with one character replaced, inserted or removed, or the alphabets swapped.
+  const damaged = fc
+    .tuple(
+      fc.uint8Array({ maxLength: 400 }),
+      fc.boolean(),
+      fc.nat(),
+      fc.constantFrom(..."A/+-_=. \n\u00e9\u0000"),
+      fc.constantFrom("keep", "replace", "insert", "remove", "swap"),
+    )
+    .map(([b, pad, at, ch, how]) => {
+      let s = Buffer.from(b).toString("base64");
+      if (!pad) s = s.replace(/=+$/, "");
+      const i = s.length === 0 ? 0 : at % s.length;
+      if (how === "replace") return s.slice(0, i) + ch + s.slice(i + 1);
+      if (how === "insert") return s.slice(0, i) + ch + s.slice(i);
+      if (how === "remove") return s.slice(0, i) + s.slice(i + 1);
+      if (how === "swap") return s.replace(/\+/g, "-").replace(/\//g, "_");
+      return s;
+    });
+  fc.assert(
+    fc.property(damaged, (s) => {
+      const expected = outcome(portable.decodeBase64, s);
+      assert.deepEqual(outcome(native.decodeBase64, s), expected);
+      assert.deepEqual(outcome(decodeBase64, s), expected);
+      const url = s.replace(/\+/g, "-").replace(/\//g, "_");
+      const expectedUrl = outcome(portable.decodeBase64Url, url);
+      assert.deepEqual(outcome(native.decodeBase64Url, url), expectedUrl);
+      assert.deepEqual(outcome(decodeBase64Url, url), expectedUrl);
+    }),
+    { numRuns: 3000 },
+  );
+});
+
+it("the native decoder returns a plain array of its own, not a view into Node's pool", () => {
+  const out = decodeBase64(Buffer.from(new Uint8Array(200).fill(7)).toString("base64"));
+  assert.equal(out.byteOffset, 0);
+  assert.equal(out.buffer.byteLength, 200);
+  assert.ok(!Buffer.isBuffer(out));
 });
 
 for (const [name, { decodeBase64, decodeBase64Url, encodeBase64, encodeBase64Url }] of implementations)
