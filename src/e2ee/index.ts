@@ -34,15 +34,15 @@ export {
 export * from "./history-sharing/index.ts";
 export { OLD_FALLBACK_KEY_LIFETIME_MS } from "./identity/own-device.ts";
 export {
-  MAX_FORWARDING_CHAIN,
-  MAX_OUTGOING_KEY_REQUESTS,
-  MAX_PENDING_KEY_ANSWERS,
-} from "./key-requests/gossip.ts";
-export {
   type HeldKeyRequest,
   MAX_HELD_KEY_REQUESTS,
   MAX_HELD_KEY_REQUESTS_PER_DEVICE,
 } from "./key-requests/held.ts";
+export {
+  MAX_FORWARDING_CHAIN,
+  MAX_OUTGOING_KEY_REQUESTS,
+  MAX_PENDING_KEY_ANSWERS,
+} from "./key-requests/manager.ts";
 export { MAX_ID_LENGTH, MAX_REASON_LENGTH } from "./limits.ts";
 export { CLAIM_FAILURE_BACKOFF_MS, EXPORT_PAGE_SIZE, OlmMachine, type OlmMachineOptions } from "./machine.ts";
 export { MAX_SESSIONS_PER_DEVICE, MAX_SESSIONS_TRIED, UNWEDGE_INTERVAL_MS } from "./olm/sessions.ts";

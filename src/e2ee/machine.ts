@@ -32,7 +32,7 @@ import { E2eeError, RETRYABLE_FAILURES, UnknownDevicesError } from "./errors.ts"
 import { HistorySharingApi } from "./history-sharing/api.ts";
 import { type HeldKeyRequest, HeldKeyRequests } from "./key-requests/held.ts";
 import { isId } from "./limits.ts";
-import { buildParts, type Kept, type Parts } from "./parts.ts";
+import { buildParts, type Kept, type Parts } from "./machine-parts.ts";
 import {
   type KeysClaimRequest,
   type KeysClaimResponse,

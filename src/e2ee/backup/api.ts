@@ -7,7 +7,7 @@ import { PkDecryption } from "../../crypto/pk/index.ts";
 import type { PendingEvents } from "../decryption/pending.ts";
 import { keyArrived } from "../decryption/redecrypt.ts";
 import type { DecryptedRoomEvent } from "../decryption/room-events.ts";
-import type { Parts } from "../parts.ts";
+import type { Parts } from "../machine-parts.ts";
 import { IMPORT_BATCH_SIZE, importRoomKey } from "../room-keys/import.ts";
 import { KeyBackupError } from "./errors.ts";
 import type { BackupStopReason, KeyBackupStatus, VersionCheck } from "./key-backup.ts";

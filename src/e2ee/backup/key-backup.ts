@@ -26,7 +26,7 @@ import type { CrossSigning } from "../cross-signing/manager.ts";
 import { MEGOLM_ALGORITHM } from "../devices/device.ts";
 import type { DeviceManager } from "../devices/manager.ts";
 import type { OwnDevice } from "../identity/own-device.ts";
-import type { KeyRequests } from "../key-requests/gossip.ts";
+import type { KeyRequests } from "../key-requests/manager.ts";
 import { signWithAccount } from "../signing.ts";
 import { KeyBackupError } from "./errors.ts";
 import type { BackupCreateVersionRequest, BackupLookupRequest, BackupUploadRequest } from "./requests.ts";

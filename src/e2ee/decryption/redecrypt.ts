@@ -1,6 +1,6 @@
 /** Retrying the events that waited for a key, once it lands by any route. */
 import { RETRYABLE_FAILURES } from "../errors.ts";
-import type { Parts } from "../parts.ts";
+import type { Parts } from "../machine-parts.ts";
 import type { RoomKeyUpdate } from "../room-keys/inbound.ts";
 import type { PendingEvent, PendingEvents } from "./pending.ts";
 import { type DecryptedRoomEvent, parseMegolmEvent } from "./room-events.ts";

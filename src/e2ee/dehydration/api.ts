@@ -6,7 +6,7 @@ import type { MachineContext } from "../context.ts";
 import type { PendingEvents } from "../decryption/pending.ts";
 import { keyArrived } from "../decryption/redecrypt.ts";
 import type { DecryptedRoomEvent } from "../decryption/room-events.ts";
-import type { Parts } from "../parts.ts";
+import type { Parts } from "../machine-parts.ts";
 import { IMPORT_BATCH_SIZE } from "../room-keys/import.ts";
 import { createDehydratedDevice, type DehydratedDeviceUpload } from "./dehydrated-device.ts";
 import type { RehydratedBundle, RehydratedRoomKey } from "./rehydrate.ts";

@@ -8,7 +8,7 @@ import {
   MAX_KEY_REQUESTS_PER_ROOM,
   MAX_KEY_REQUESTS_PER_SENDER,
   MAX_OUTGOING_KEY_REQUESTS,
-} from "./gossip.ts";
+} from "./manager.ts";
 
 const ROOM = "!room:x";
 

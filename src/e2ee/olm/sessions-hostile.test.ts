@@ -9,7 +9,7 @@ import { emptyChanges } from "../context.ts";
 import { ReplayGuard } from "../decryption/replay.ts";
 import { HeldKeyRequests } from "../key-requests/held.ts";
 import { MAX_TO_DEVICE_CIPHERTEXT_BYTES } from "../limits.ts";
-import { buildParts } from "../parts.ts";
+import { buildParts } from "../machine-parts.ts";
 import { newSecretGossipState } from "../secret-storage/gossip.ts";
 import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
 import { RawOlmPeer } from "../test-support/raw-peer.ts";

@@ -5,7 +5,7 @@
 import type { MachineContext } from "../context.ts";
 import type { DeviceRecord } from "../devices/device.ts";
 import { E2eeError } from "../errors.ts";
-import type { Parts } from "../parts.ts";
+import type { Parts } from "../machine-parts.ts";
 import type { KeysClaimRequest, KeysQueryRequest, ToDeviceRequest } from "../requests.ts";
 import { queuedInStep, queuedToDevice } from "../to-device-queue.ts";
 import type { ResolvedSettings, RoomEncryptionSettings, RoomMember } from "./settings.ts";

@@ -5,7 +5,7 @@
  * or in `takeRoomMessages()` (room events, which the client encrypts and sends).
  */
 import type { MachineContext } from "../context.ts";
-import type { Parts } from "../parts.ts";
+import type { Parts } from "../machine-parts.ts";
 import type { ProcessedToDeviceEvent } from "../sync/to-device.ts";
 import type { VerificationBridge, VerificationRoomMessage, VerificationUpdates } from "./bridge.ts";
 import { VERIFICATION_EVENT_TYPES } from "./constants.ts";

@@ -6,7 +6,7 @@
  */
 import type { MachineContext } from "../context.ts";
 import { newRequestId } from "../context.ts";
-import type { Parts } from "../parts.ts";
+import type { Parts } from "../machine-parts.ts";
 import type { ToDeviceRequest } from "../requests.ts";
 import { entryOf } from "../util.ts";
 import type { VerificationEnv, VerifiedKeys } from "./env.ts";
