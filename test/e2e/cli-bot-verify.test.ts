@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { initBotDir } from "../../src/bot/index.ts";
+import { runCli } from "../../src/cli/program.ts";
 import { MatrixClient, type VerificationRequest } from "../../src/index.ts";
 import { scaledMs } from "../support/budget.ts";
 import { startTestDevServer } from "../support/devserver.ts";
@@ -148,6 +149,40 @@ test("keyroom bot verify USER: SAS from the running bot, emoji on the operator's
     await owner.sendText(roomId, "!secret");
     await answered(2);
     assert.equal(answers[1], "the secret", "a verified owner is obeyed");
+
+    // With the bot stopped, `bot verify` opens the bot's device itself (here in-process).
+    const stopped = new Promise((r) => run?.once("close", r));
+    run.kill("SIGTERM");
+    await stopped;
+    const again = new Promise<VerificationRequest>((resolve) => {
+      const off = owner.on("verification.request", (r) => {
+        off();
+        resolve(r);
+      });
+    });
+    const printed: string[] = [];
+    let sasShown: () => void = () => {};
+    const shown = new Promise<void>((r) => {
+      sasShown = r;
+    });
+    const offline = runCli(["bot", "verify", owner.userId, "--dir", botDir], {
+      out: (text) => {
+        printed.push(text);
+        if (text.includes('"event":"sas"')) sasShown();
+      },
+      err: () => {},
+      readLine: async () => {
+        await shown;
+        return "y";
+      },
+    });
+    const second = await again;
+    await second.accept();
+    await second.waitFor((st) => st.sas?.emoji !== undefined);
+    await shown;
+    await second.confirm();
+    assert.equal(await offline, 0, printed.join(""));
+    assert.ok(printed.some((l) => l.includes('"event":"done"')));
   } finally {
     run?.kill("SIGTERM");
     await owner.close().catch(() => undefined);
