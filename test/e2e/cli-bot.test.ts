@@ -219,6 +219,15 @@ test("bot run refuses a device whose encryption store is gone, saying how to rec
   assert.equal(line.cross_signed, true);
   assert.notEqual(line.device_id, oldDevice);
 
+  // Data of another account: refused, naming both.
+  const yamlPath = join(botDir, "bot.yaml");
+  const yaml = await readFile(yamlPath, "utf8");
+  await writeFile(yamlPath, yaml.replace(/^user: .*$/m, 'user: "@someoneelse:localhost"'));
+  const other = await inProcess(["bot", "run", botDir]);
+  assert.equal(other.code, 1);
+  assert.match(other.stderr, /holds the session of @lost.*, not @someoneelse:localhost/);
+  await writeFile(yamlPath, yaml);
+
   // Reset logs the device out; the data directory is gone and the next start is a first start.
   const reset = await inProcess(["bot", "reset", botDir]);
   assert.equal(reset.code, 0, reset.stderr);

@@ -121,6 +121,9 @@ export async function startBotTest(opts: BotTestOptions = {}): Promise<BotTest> 
       register: true,
       logger,
       client: { syncTimeoutMs: 5_000 },
+      ...(opts.config?.encryption?.shareWith !== undefined
+        ? { shareWith: opts.config.encryption.shareWith }
+        : {}),
     });
     const config = validateConfig({ homeserver: homeserverUrl, user: client.userId, ...opts.config });
     local = await SqliteLocalStore.open(botPaths(dataDir).localStore);
