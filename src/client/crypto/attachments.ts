@@ -1,11 +1,11 @@
 // Encrypted attachments (v2) for the client: what to upload for a file in an encrypted room, and
 // turning a received `file` object back into the plaintext bytes.
 import {
-  decryptAttachment,
+  decryptAttachmentAsync,
   decryptAttachmentStream,
   type EncryptedFile,
   type EncryptedFileInfo,
-  encryptAttachment,
+  encryptAttachmentAsync,
   encryptAttachmentStream,
   isEncryptedFile,
 } from "../../crypto/attachments/index.ts";
@@ -29,7 +29,7 @@ export async function encryptUpload(data: UploadData, size?: number): Promise<En
     return { data: ciphertext, size, info };
   }
   const bytes = data instanceof Uint8Array ? data : new Uint8Array(await data.arrayBuffer());
-  const { ciphertext, info } = encryptAttachment(bytes);
+  const { ciphertext, info } = await encryptAttachmentAsync(bytes);
   return { data: ciphertext, size: ciphertext.byteLength, info: Promise.resolve(info) };
 }
 
@@ -93,7 +93,7 @@ export async function downloadAttachmentBytes(
   if (typeof file === "object" && file !== null && !Array.isArray(file)) {
     const url = (file as Record<string, unknown>).url;
     if (typeof url !== "string") throw new ClientCryptoError("NO_ATTACHMENT", "the file object has no url");
-    return decryptAttachment(await download(url), file);
+    return decryptAttachmentAsync(await download(url), file);
   }
   if (typeof content.url === "string") return download(content.url);
   throw new ClientCryptoError("NO_ATTACHMENT", "the content has no file or url to download");

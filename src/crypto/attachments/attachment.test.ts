@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 import { decodeBase64, encodeBase64, encodeBase64Url, sha256 } from "../primitives/index.ts";
-import { decryptAttachment, encryptAttachment } from "./attachment.ts";
+import {
+  decryptAttachment,
+  decryptAttachmentAsync,
+  encryptAttachment,
+  encryptAttachmentAsync,
+} from "./attachment.ts";
 import { AttachmentError } from "./errors.ts";
 
 test("round trip of empty, small and multi-block attachments", () => {
@@ -12,6 +17,22 @@ test("round trip of empty, small and multi-block attachments", () => {
     assert.equal(ciphertext.length, size);
     assert.deepEqual(decryptAttachment(ciphertext, info), data);
   }
+});
+
+test("the asynchronous pair (Web Crypto in browsers) interoperates with the synchronous one", async () => {
+  for (const size of [0, 17, 100_003]) {
+    const data = new Uint8Array(size).map((_, i) => (i * 7) & 0xff);
+    const sync = encryptAttachment(data);
+    assert.deepEqual(await decryptAttachmentAsync(sync.ciphertext, sync.info), data);
+    const async = await encryptAttachmentAsync(data);
+    assert.deepEqual(decryptAttachment(async.ciphertext, async.info), data);
+    const flipped = async.ciphertext.slice();
+    if (size > 0) {
+      flipped[0] = (flipped[0] as number) ^ 1;
+      await assert.rejects(decryptAttachmentAsync(flipped, async.info), { code: "HASH_MISMATCH" });
+    }
+  }
+  await assert.rejects(decryptAttachmentAsync(new Uint8Array(1), { v: "v1" }), { name: "AttachmentError" });
 });
 
 test("the file description has the v2 shape, a zero counter half and the ciphertext's hash", () => {

@@ -1,10 +1,12 @@
 import {
   aes256Ctr,
+  aes256CtrAsync,
   constantTimeEqual,
   encodeBase64,
   encodeBase64Url,
   randomBytes,
   sha256,
+  sha256Async,
 } from "../primitives/index.ts";
 import { AttachmentError } from "./errors.ts";
 import { decodeFileInfo, type EncryptedFileInfo } from "./file-info.ts";
@@ -57,4 +59,21 @@ export function decryptAttachment(ciphertext: Uint8Array, info: unknown): Uint8A
     throw new AttachmentError("HASH_MISMATCH", "attachment ciphertext does not match its SHA-256 hash");
   }
   return aes256Ctr(decoded.key, decoded.iv, ciphertext);
+}
+
+/** `encryptAttachment` on Web Crypto in browsers (native AES and SHA-256, off the JavaScript path). */
+export async function encryptAttachmentAsync(plaintext: Uint8Array): Promise<EncryptedAttachment> {
+  const key = randomBytes(32);
+  const iv = newAttachmentIv();
+  const ciphertext = await aes256CtrAsync(key, iv, plaintext);
+  return { ciphertext, info: fileInfoFor(key, iv, await sha256Async(ciphertext)) };
+}
+
+/** `decryptAttachment` on Web Crypto in browsers; the hash is checked first, the same way. */
+export async function decryptAttachmentAsync(ciphertext: Uint8Array, info: unknown): Promise<Uint8Array> {
+  const decoded = decodeFileInfo(info);
+  if (!constantTimeEqual(await sha256Async(ciphertext), decoded.sha256)) {
+    throw new AttachmentError("HASH_MISMATCH", "attachment ciphertext does not match its SHA-256 hash");
+  }
+  return aes256CtrAsync(decoded.key, decoded.iv, ciphertext);
 }

@@ -1,4 +1,10 @@
-export { decryptAttachment, type EncryptedAttachment, encryptAttachment } from "./attachment.ts";
+export {
+  decryptAttachment,
+  decryptAttachmentAsync,
+  type EncryptedAttachment,
+  encryptAttachment,
+  encryptAttachmentAsync,
+} from "./attachment.ts";
 export { AttachmentError, type AttachmentErrorCode } from "./errors.ts";
 export {
   type AttachmentJwk,

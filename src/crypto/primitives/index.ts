@@ -6,6 +6,7 @@
 import { backend } from "#primitives-backend";
 import type { Sha256Hasher } from "./backend.ts";
 import { createPbkdf2Sha512Steps as createSteps, type Pbkdf2Sha512Steps } from "./pbkdf2-steps.ts";
+import { subtleCrypto, webAes256Ctr, webSha256 } from "./web-crypto.ts";
 
 export type { CryptoBackend, Sha256Hasher } from "./backend.ts";
 export { decodeBase64, decodeBase64Url, encodeBase64, encodeBase64Url } from "./base64.ts";
@@ -80,6 +81,26 @@ export const aes256CbcEncrypt: (key: Uint8Array, iv: Uint8Array, plaintext: Uint
 export const aes256CbcDecrypt: (key: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array) => Uint8Array =
   backend.aes256CbcDecrypt;
 export const aes256Ctr: (key: Uint8Array, iv: Uint8Array, data: Uint8Array) => Uint8Array = backend.aes256Ctr;
+/**
+ * Web Crypto for whole attachments where the back end is JavaScript (browsers); the back end
+ * itself elsewhere (Node's OpenSSL is as fast, and synchronous).
+ */
+function attachmentSubtle(key: Uint8Array, iv: Uint8Array): SubtleCrypto | undefined {
+  // Wrong lengths go to the back end, which refuses them with its typed error.
+  if (backend.name !== "noble" || key.length !== 32 || iv.length !== 16) return undefined;
+  return subtleCrypto();
+}
+/** `aes256Ctr` for big buffers (attachments): Web Crypto in browsers, same result. */
+export async function aes256CtrAsync(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Promise<Uint8Array> {
+  const subtle = attachmentSubtle(key, iv);
+  return subtle === undefined ? backend.aes256Ctr(key, iv, data) : webAes256Ctr(subtle, key, iv, data);
+}
+/** `sha256` for big buffers (attachments): Web Crypto in browsers, same result. */
+export async function sha256Async(data: Uint8Array): Promise<Uint8Array> {
+  // Anything but bytes goes to the back end, which refuses it with its typed error.
+  const subtle = backend.name === "noble" && data instanceof Uint8Array ? subtleCrypto() : undefined;
+  return subtle === undefined ? backend.sha256(data) : webSha256(subtle, data);
+}
 export const x25519PublicKey: (secretKey: Uint8Array) => Uint8Array = backend.x25519PublicKey;
 /**
  * X25519 shared secret. Throws `NON_CONTRIBUTORY_KEY` when the peer's key is a low-order point, so
