@@ -24,6 +24,7 @@ import { type ArgSpec, type ArgSpecs, type ArgValues, arg, parseArgs, usageOf } 
 import { CommandContext, EventContext, RoomSender } from "./context.ts";
 import { type LocalStore, MemoryLocalStore } from "./local-store.ts";
 import { RateLimiter, type RateLimitOptions } from "./rate-limit.ts";
+import { RoomQueues } from "./room-queues.ts";
 import { type JobInfo, Scheduler } from "./scheduler.ts";
 import { BotState } from "./state.ts";
 
@@ -168,8 +169,8 @@ export class Bot implements HandlerRegistry {
   readonly #rateLimiter: RateLimiter | undefined;
   #offs: (() => void)[] = [];
   #running = false;
-  /** Per room, the handling of its latest event (see `#enqueue`). */
-  readonly #roomQueues = new Map<string, Promise<void>>();
+  /** Event handling: one room in order, rooms at once (see `#enqueue`). */
+  readonly #queues = new RoomQueues();
   /** Rooms whose membership changes are news: joined before this sync, or after our join event. */
   readonly #liveRooms = new Set<string>();
 
@@ -351,7 +352,7 @@ export class Bot implements HandlerRegistry {
       ),
       c.on("room.decrypted", (room, ev) => this.#enqueue(room, ev)),
       // The sync position is saved only after this: every event of the response handled.
-      c.on("sync.settle", () => this.#settle()),
+      c.on("sync.settle", () => this.#queues.settle()),
       c.on("room.invite", (room, inviter, state) => this.#onInvite(room, inviter, state)),
       c.on("room.tombstone", (room, t) => this.#onTombstone(room, t.replacementRoomId)),
       c.on("sync", (state, _prev, info) => {
@@ -377,7 +378,7 @@ export class Bot implements HandlerRegistry {
     this.scheduler.stop();
     for (const off of this.#offs.splice(0)) off();
     await this.client.stopSync();
-    await this.#settle();
+    await this.#queues.settle();
     // Room keys not in the key backup yet go up now, so a move to another machine has them all.
     if (this.client.isEncryptionEnabled) {
       await this.client.crypto.backup
@@ -435,24 +436,15 @@ export class Bot implements HandlerRegistry {
   }
 
   /**
-   * Handles `ev` after the room's earlier events (one room in order; different rooms at once). Not
-   * awaited by the listener: `sync.settle` awaits them all before the client saves its position.
+   * Handles `ev` after the room's earlier events. Not awaited by the listener: `sync.settle`
+   * awaits them all before the client saves its position.
    */
   #enqueue(room: Room, ev: RoomEvent): void {
-    const before = this.#roomQueues.get(room.roomId) ?? Promise.resolve();
-    const next = before.then(() =>
-      this.#onEvent(room, ev).catch((err) =>
-        this.logger.error({ err, roomId: room.roomId }, "event handling failed"),
-      ),
+    this.#queues.push(
+      room.roomId,
+      () => this.#onEvent(room, ev),
+      (err) => this.logger.error({ err, roomId: room.roomId }, "event handling failed"),
     );
-    this.#roomQueues.set(room.roomId, next);
-    void next.then(() => {
-      if (this.#roomQueues.get(room.roomId) === next) this.#roomQueues.delete(room.roomId);
-    });
-  }
-
-  async #settle(): Promise<void> {
-    while (this.#roomQueues.size > 0) await Promise.all([...this.#roomQueues.values()]);
   }
 
   async #onEvent(room: Room, ev: RoomEvent): Promise<void> {

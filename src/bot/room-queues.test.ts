@@ -1,0 +1,46 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { RoomQueues } from "./room-queues.ts";
+
+test("room queues: in order within a room, rooms at once, settle waits for all, failures isolated", async () => {
+  const q = new RoomQueues();
+  const log: string[] = [];
+  const errors: unknown[] = [];
+  let releaseA: () => void = () => {};
+  const gate = new Promise<void>((r) => {
+    releaseA = r;
+  });
+  q.push(
+    "!a",
+    async () => {
+      await gate;
+      log.push("a1");
+    },
+    (e) => errors.push(e),
+  );
+  q.push(
+    "!a",
+    async () => void log.push("a2"),
+    (e) => errors.push(e),
+  );
+  q.push(
+    "!b",
+    async () => {
+      log.push("b1");
+      throw new Error("b1 fails");
+    },
+    (e) => errors.push(e),
+  );
+  q.push(
+    "!b",
+    async () => void log.push("b2"),
+    (e) => errors.push(e),
+  );
+  const settled = q.settle();
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(log, ["b1", "b2"], "room b does not wait for room a");
+  releaseA();
+  await settled;
+  assert.deepEqual(log, ["b1", "b2", "a1", "a2"]);
+  assert.equal(errors.length, 1);
+});
