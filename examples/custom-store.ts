@@ -111,6 +111,9 @@ export class LoggingCryptoStore implements CryptoStore {
   getReplay(roomId: string, sessionId: string, messageIndex: number) {
     return this.inner.getReplay(roomId, sessionId, messageIndex);
   }
+  getReplays(roomId: string, sessionId: string, limit: number) {
+    return this.inner.getReplays(roomId, sessionId, limit);
+  }
   getRoomSettings(roomId: string) {
     return this.inner.getRoomSettings(roomId);
   }

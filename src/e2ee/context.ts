@@ -45,6 +45,7 @@ export type MachineStore = Pick<
   | "getOutgoingKeyRequests"
   | "getWithheld"
   | "getReplay"
+  | "getReplays"
   | "isOlmMessageKnown"
   | "getRoomSettings"
   | "getQueuedRequests"

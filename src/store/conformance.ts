@@ -222,6 +222,7 @@ export function runCryptoStoreConformance(target: ConformanceTarget): void {
         assert.equal(await s.isOlmMessageKnown("k1", "h"), false);
         assert.equal(await s.getCustomValue("x"), undefined);
         assert.equal(await s.getReplay(ROOM_A, "g1", 0), undefined);
+        assert.deepEqual(await s.getReplays(ROOM_A, "g1", 10), []);
         assert.equal(await s.getRoomSettings(ROOM_A), undefined);
         assert.equal(await s.getBackupState(), undefined);
         assert.deepEqual(await s.getQueuedRequests(), []);
@@ -652,6 +653,36 @@ export function runCryptoStoreConformance(target: ConformanceTarget): void {
         assert.equal(await keyRequestOf(s, { requestId: "kr1" }), undefined);
         assert.equal(await s.getReplay(ROOM_A, "g1", 4), undefined);
         assert.equal((await s.getReplay(ROOM_A, "g1", 3))?.eventId, "$e3");
+      }));
+
+    it("replay records of one session, lowest index first, up to a limit", () =>
+      withStore(async (s) => {
+        const r = (roomId: string, sessionId: string, messageIndex: number) => ({
+          roomId,
+          sessionId,
+          messageIndex,
+          eventId: `$${roomId}${sessionId}${messageIndex}`,
+          timestamp: messageIndex,
+        });
+        // Written out of order, with neighbours whose IDs are prefixes of each other.
+        await s.saveChanges({ replays: [r(ROOM_A, "g1", 10), r(ROOM_A, "g1", 2), r(ROOM_A, "g", 1)] });
+        await s.saveChanges({ replays: [r(ROOM_A, "g12", 0), r(ROOM_B, "g1", 5), r(ROOM_A, "g1", 7)] });
+        assert.deepEqual(await s.getReplays(ROOM_A, "g1", 10), [
+          r(ROOM_A, "g1", 2),
+          r(ROOM_A, "g1", 7),
+          r(ROOM_A, "g1", 10),
+        ]);
+        assert.deepEqual(await s.getReplays(ROOM_A, "g1", 2), [r(ROOM_A, "g1", 2), r(ROOM_A, "g1", 7)]);
+        assert.deepEqual(await s.getReplays(ROOM_B, "g1", 10), [r(ROOM_B, "g1", 5)]);
+        assert.deepEqual(await s.getReplays(ROOM_A, "g2", 10), []);
+        // A failed save adds none of its records.
+        await assert.rejects(
+          s.saveChanges({
+            replays: [r(ROOM_A, "g1", 3)],
+            inboundGroupSessions: [{ not: "a record" } as unknown as InboundGroupSessionRecord],
+          }),
+        );
+        assert.equal((await s.getReplays(ROOM_A, "g1", 10)).length, 3);
       }));
 
     it("olm message hashes, custom values and withheld notices per session", () =>

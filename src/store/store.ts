@@ -130,6 +130,8 @@ export interface CryptoStore extends StoreLease {
 
   getWithheld(roomId: string, sessionId: string): Promise<WithheldRecord | undefined>;
   getReplay(roomId: string, sessionId: string, messageIndex: number): Promise<ReplayRecord | undefined>;
+  /** Up to `limit` replay records of one session, lowest message index first. */
+  getReplays(roomId: string, sessionId: string, limit: number): Promise<ReplayRecord[]>;
   getRoomSettings(roomId: string): Promise<RoomSettingsRecord | undefined>;
   getBackupState(): Promise<BackupStateRecord | undefined>;
   /** Queued outgoing requests, oldest `createdAt` first (ties in request ID order). */

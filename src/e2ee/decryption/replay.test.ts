@@ -2,24 +2,40 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { ReplayRecord } from "../../store/records.ts";
 import type { MachineStore } from "../context.ts";
-import { ReplayGuard } from "./replay.ts";
+import { REPLAY_SESSION_LOAD, ReplayGuard } from "./replay.ts";
 
-/** Just enough of a store: replay records, and a count of lookups. */
+/** Just enough of a store: replay records, and counts of lookups (one index, a whole session). */
 function fakeStore() {
   const saved = new Map<string, ReplayRecord>();
   const key = (r: string, s: string, i: number) => JSON.stringify([r, s, i]);
   let lookups = 0;
+  let loads = 0;
   const store = {
     getReplay: async (roomId: string, sessionId: string, index: number) => {
       lookups++;
       return saved.get(key(roomId, sessionId, index));
     },
+    getReplays: async (roomId: string, sessionId: string, limit: number) => {
+      loads++;
+      return [...saved.values()]
+        .filter((r) => r.roomId === roomId && r.sessionId === sessionId)
+        .sort((a, b) => a.messageIndex - b.messageIndex)
+        .slice(0, limit);
+    },
   } as unknown as MachineStore;
   const save = (records: readonly ReplayRecord[]) => {
     for (const r of records) saved.set(key(r.roomId, r.sessionId, r.messageIndex), r);
   };
-  return { store, save, lookups: () => lookups };
+  return { store, save, lookups: () => lookups, loads: () => loads };
 }
+
+const record = (sessionId: string, messageIndex: number, eventId: string): ReplayRecord => ({
+  roomId: "!r",
+  sessionId,
+  messageIndex,
+  eventId,
+  timestamp: 0,
+});
 
 const admit = (
   g: ReplayGuard,
@@ -41,20 +57,56 @@ describe("replay guard", () => {
     assert.equal(lookups(), 0);
   });
 
-  it("a session loaded from the store asks it once per index, and honours what it says", async () => {
-    const { store, save, lookups } = fakeStore();
-    save([{ roomId: "!r", sessionId: "S", messageIndex: 3, eventId: "$old", timestamp: 0 }]);
+  it("a session loaded from the store reads its records once, then judges from memory", async () => {
+    const { store, save, lookups, loads } = fakeStore();
+    save([record("S", 3, "$old"), record("S", 9, "$nine"), record("T", 4, "$other")]);
     const g = new ReplayGuard();
     const state = g.session("!r", "S");
     assert.equal(await admit(g, store, state, 3, "$new"), false);
     assert.equal(await admit(g, store, state, 3, "$old"), true);
-    assert.equal(await admit(g, store, state, 4, "$x"), true);
-    assert.equal(await admit(g, store, state, 4, "$x"), true);
-    assert.equal(lookups(), 2);
+    assert.equal(await admit(g, store, state, 4, "$x"), true, "another session's record at 4");
+    assert.equal(await admit(g, store, state, 4, "$y"), false);
+    assert.equal(await admit(g, store, state, 9, "$forged"), false);
+    assert.equal(await admit(g, store, state, 5, "$five"), true);
+    assert.equal(state.complete, true);
+    assert.deepEqual([loads(), lookups()], [1, 0]);
+    // New records ride along with the next save, as ever.
+    assert.deepEqual(
+      g.take(true).map((r) => [r.messageIndex, r.eventId]),
+      [
+        [4, "$x"],
+        [5, "$five"],
+      ],
+    );
+  });
+
+  it("a session with more records than it reads at once falls back to one lookup per index", async () => {
+    const { store, save, lookups, loads } = fakeStore();
+    save(Array.from({ length: REPLAY_SESSION_LOAD + 1 }, (_, i) => record("S", i, `$e${i}`)));
+    const g = new ReplayGuard();
+    const state = g.session("!r", "S");
+    assert.equal(await admit(g, store, state, 0, "$e0"), true);
+    assert.equal(await admit(g, store, state, REPLAY_SESSION_LOAD, "$forged"), false);
+    assert.equal(await admit(g, store, state, REPLAY_SESSION_LOAD + 1, "$new"), true);
+    assert.equal(state.complete, false);
+    assert.deepEqual([loads(), lookups()], [1, 2]);
+  });
+
+  it("after another process may have written, a session's records are read again", async () => {
+    const { store, save, loads } = fakeStore();
+    const g = new ReplayGuard();
+    const state = g.session("!r", "S");
+    assert.equal(await admit(g, store, state, 1, "$a"), true);
+    save(g.take(true));
+    save([record("S", 2, "$elsewhere")]);
+    g.invalidate();
+    assert.equal(await admit(g, store, state, 2, "$forged"), false);
+    assert.equal(await admit(g, store, state, 1, "$a"), true);
+    assert.equal(loads(), 2);
   });
 
   it("over its bound it drops whole saved sessions, which then fall back to the store", async () => {
-    const { store, save, lookups } = fakeStore();
+    const { store, save, lookups, loads } = fakeStore();
     const g = new ReplayGuard(4);
     const first = g.fresh("!r", "S1");
     for (let i = 0; i < 3; i++) assert.equal(await admit(g, store, first, i, `$e${i}`), true);
@@ -69,7 +121,7 @@ describe("replay guard", () => {
     assert.notEqual(again, first);
     assert.equal(again.complete, false);
     assert.equal(await admit(g, store, again, 1, "$forged"), false);
-    assert.equal(lookups(), 1);
+    assert.deepEqual([loads(), lookups()], [1, 0]);
   });
 
   it("records of a failed save are handed out again", () => {

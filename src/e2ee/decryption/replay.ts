@@ -8,8 +8,11 @@
  * `REPLAY_FLUSH_BATCH - 1` records), which only reopens those indexes to one replay.
  *
  * For a session that began in this process, memory holds every record there is, so a new index
- * is admitted without asking the store; for a session loaded from the store, each index seen for
- * the first time here is looked up once.
+ * is admitted without asking the store. For a session loaded from the store, the first index
+ * memory does not know loads the session's records at once (up to `REPLAY_SESSION_LOAD`), after
+ * which memory is complete for it too: a timeline's later events, and a session evicted from the
+ * session cache and read again, cost no lookup. A session with more records than that is looked
+ * up once per index seen for the first time here.
  */
 
 import type { ReplayRecord } from "../../store/records.ts";
@@ -19,6 +22,11 @@ import type { MachineStore } from "../context.ts";
 export const REPLAY_CACHE_SIZE = 100_000;
 /** Unsaved records that force a write of their own. */
 export const REPLAY_FLUSH_BATCH = 256;
+/**
+ * Records of one session read at once when it is first used here (a session rotates every 100
+ * messages by default, so most hold fewer); with more, lookups go index by index.
+ */
+export const REPLAY_SESSION_LOAD = 512;
 
 /** What this process knows of one session's used indexes. */
 export class SessionReplays {
@@ -32,6 +40,8 @@ export class SessionReplays {
   unsaved = 0;
   /** Set when the guard dropped this state to stay in bounds: holders must ask for a new one. */
   dropped = false;
+  /** The session's records were read at once (since the last `invalidate`). */
+  loaded = false;
 
   constructor(roomId: string, sessionId: string, complete: boolean) {
     this.roomId = roomId;
@@ -102,6 +112,10 @@ export class ReplayGuard {
   ): Promise<boolean> {
     const cached = this.admitCached(state, index, eventId, timestamp);
     if (cached !== undefined) return cached;
+    if (!state.loaded) {
+      const verdict = await this.#load(store, state, index, eventId, timestamp);
+      if (verdict !== undefined) return verdict;
+    }
     const owner = (await store.getReplay(state.roomId, state.sessionId, index))?.eventId;
     if (owner === undefined) {
       this.#record(state, index, eventId, timestamp);
@@ -109,6 +123,34 @@ export class ReplayGuard {
     }
     this.#remember(state, index, owner);
     return owner === eventId;
+  }
+
+  /**
+   * Reads the session's records at once; the verdict on `index` when they tell, else undefined
+   * (there were too many to hold, so memory stays incomplete).
+   */
+  async #load(
+    store: MachineStore,
+    state: SessionReplays,
+    index: number,
+    eventId: string,
+    timestamp: number,
+  ): Promise<boolean | undefined> {
+    state.loaded = true;
+    const records = await store.getReplays(state.roomId, state.sessionId, REPLAY_SESSION_LOAD);
+    let owner: string | undefined;
+    for (const r of records) {
+      if (r.messageIndex === index) owner = r.eventId;
+      // Memory's own owners stay (they agree with the store, or are not saved yet).
+      if (!state.dropped && !state.owners.has(r.messageIndex))
+        this.#remember(state, r.messageIndex, r.eventId);
+    }
+    const whole = records.length < REPLAY_SESSION_LOAD && !state.dropped;
+    if (whole) state.complete = true;
+    if (owner !== undefined) return owner === eventId;
+    if (!whole) return undefined;
+    this.#record(state, index, eventId, timestamp);
+    return true;
   }
 
   #record(state: SessionReplays, index: number, eventId: string, timestamp: number): void {
@@ -165,7 +207,10 @@ export class ReplayGuard {
    * and so do unsaved records (they ride along with the next save, as before).
    */
   invalidate(): void {
-    for (const state of this.#sessions.values()) state.complete = false;
+    for (const state of this.#sessions.values()) {
+      state.complete = false;
+      state.loaded = false;
+    }
   }
 
   /** Everything unsaved (on close). */

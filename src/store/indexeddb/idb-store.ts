@@ -383,6 +383,12 @@ export class IndexedDbCryptoStore implements CryptoStore {
     return isRow(r) ? parseCustomValue(key, this.#open(r.value, rowAd("custom", key))) : undefined;
   }
 
+  async getReplays(roomId: string, sessionId: string, limit: number): Promise<ReplayRecord[]> {
+    const range = this.#range.bound([roomId, sessionId], [roomId, sessionId, []]);
+    const rows: unknown[] = await this.#d().getAll("replays", range, limit);
+    return rows.map(parseReplay);
+  }
+
   async getReplay(
     roomId: string,
     sessionId: string,

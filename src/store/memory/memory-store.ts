@@ -61,9 +61,9 @@ import {
 
 const k2 = (a: string, b: string): string => JSON.stringify([a, b]);
 // Replay records come by the thousand while a timeline decrypts: a cheaper key than JSON, still
-// unambiguous (lengths prefix the free-form parts; the index is digits only).
-const replayKey = (roomId: string, sessionId: string, index: number): string =>
-  `${roomId.length}:${roomId}${sessionId.length}:${sessionId}${index}`;
+// unambiguous (the room ID's length prefixes it). Records are held per session, by message index.
+const replaySessionKey = (roomId: string, sessionId: string): string =>
+  `${roomId.length}:${roomId}${sessionId}`;
 const clone = <T>(v: T): T => structuredClone(v);
 const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 const compareKeys = (a: RoomSessionKey, b: RoomSessionKey): number =>
@@ -85,7 +85,7 @@ export class MemoryStoreData {
   readonly tracked = new Map<string, TrackedUserRecord>();
   readonly keyRequests = new Map<string, OutgoingKeyRequestRecord>();
   readonly withheld = new Map<string, WithheldRecord>();
-  readonly replays = new Map<string, ReplayRecord>();
+  readonly replays = new Map<string, Map<number, ReplayRecord>>();
   readonly roomSettings = new Map<string, RoomSettingsRecord>();
   backup: BackupStateRecord | undefined;
   readonly queued = new Map<string, QueuedRequestRecord>();
@@ -270,8 +270,15 @@ export class MemoryCryptoStore implements CryptoStore {
     sessionId: string,
     messageIndex: number,
   ): Promise<ReplayRecord | undefined> {
-    const r = this.#d().replays.get(replayKey(roomId, sessionId, messageIndex));
+    const r = this.#d().replays.get(replaySessionKey(roomId, sessionId))?.get(messageIndex);
     return r === undefined ? undefined : { ...r }; // flat record: a spread is a full copy
+  }
+
+  async getReplays(roomId: string, sessionId: string, limit: number): Promise<ReplayRecord[]> {
+    const records = this.#d().replays.get(replaySessionKey(roomId, sessionId));
+    if (records === undefined) return [];
+    const indexes = [...records.keys()].sort((a, b) => a - b).slice(0, Math.max(0, limit));
+    return indexes.map((i) => ({ ...(records.get(i) as ReplayRecord) }));
   }
 
   async getRoomSettings(roomId: string): Promise<RoomSettingsRecord | undefined> {
@@ -398,15 +405,22 @@ function apply(d: MemoryStoreData, c: CryptoChanges, j: Undo[]): void {
     // One undo entry for the whole batch (they arrive 256 at a time), not one per record.
     const added = c.replays.map((r) => {
       const rec = parseReplay(r);
-      return [replayKey(rec.roomId, rec.sessionId, rec.messageIndex), rec] as const;
+      const key = replaySessionKey(rec.roomId, rec.sessionId);
+      let records = d.replays.get(key);
+      if (records === undefined) {
+        records = new Map();
+        d.replays.set(key, records);
+      }
+      return [records, rec] as const;
     });
-    const previous = added.map(([key]) => [key, d.replays.get(key)] as const);
-    for (const [key, rec] of added) d.replays.set(key, rec);
+    const previous = added.map(([records, rec]) => [records.get(rec.messageIndex), rec] as const);
+    for (const [records, rec] of added) records.set(rec.messageIndex, rec);
     j.push(() => {
-      for (let i = previous.length - 1; i >= 0; i--) {
-        const [key, old] = previous[i]!;
-        if (old === undefined) d.replays.delete(key);
-        else d.replays.set(key, old);
+      for (let i = added.length - 1; i >= 0; i--) {
+        const [records, rec] = added[i]!;
+        const old = previous[i]![0];
+        if (old === undefined) records.delete(rec.messageIndex);
+        else records.set(rec.messageIndex, old);
       }
     });
   }

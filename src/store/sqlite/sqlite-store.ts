@@ -343,6 +343,10 @@ export class SqliteCryptoStore implements CryptoStore {
     return this.#s().customValue(key);
   }
 
+  async getReplays(roomId: string, sessionId: string, limit: number): Promise<ReplayRecord[]> {
+    return this.#s().replays(roomId, sessionId, limit);
+  }
+
   async getReplay(
     roomId: string,
     sessionId: string,

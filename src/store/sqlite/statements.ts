@@ -124,6 +124,8 @@ const SQL = {
   withheld: "SELECT record FROM withheld WHERE room_id = ? AND session_id = ?",
   putWithheld: "INSERT OR REPLACE INTO withheld (room_id, session_id, record) VALUES (?, ?, ?)",
   replay: "SELECT * FROM replays WHERE room_id = ? AND session_id = ? AND message_index = ?",
+  replaysOfSession:
+    "SELECT * FROM replays WHERE room_id = ? AND session_id = ? ORDER BY message_index LIMIT ?",
   putReplay:
     "INSERT OR REPLACE INTO replays (room_id, session_id, message_index, event_id, timestamp) VALUES (?, ?, ?, ?, ?)",
   olmHash: "SELECT 1 AS known FROM olm_message_hashes WHERE sender_key = ? AND hash = ?",
@@ -325,16 +327,11 @@ export class SqliteStatements {
 
   replay(roomId: string, sessionId: string, messageIndex: number): ReplayRecord | undefined {
     const r = this.#get("replay", roomId, sessionId, messageIndex);
-    return (
-      r &&
-      parseReplay({
-        roomId,
-        sessionId,
-        messageIndex: r.message_index,
-        eventId: r.event_id,
-        timestamp: r.timestamp,
-      })
-    );
+    return r && replayOf(roomId, sessionId, r);
+  }
+
+  replays(roomId: string, sessionId: string, limit: number): ReplayRecord[] {
+    return this.#all("replaysOfSession", roomId, sessionId, limit).map((r) => replayOf(roomId, sessionId, r));
   }
 
   roomSettings(roomId: string): RoomSettingsRecord | undefined {
@@ -493,4 +490,14 @@ export class SqliteStatements {
     for (const id of c.deletedQueuedRequests ?? []) this.#run("delQueued", id);
     if (c.nextBatch !== undefined) this.setMeta("next_batch", parseNextBatch(c.nextBatch));
   }
+}
+
+function replayOf(roomId: string, sessionId: string, r: Row): ReplayRecord {
+  return parseReplay({
+    roomId,
+    sessionId,
+    messageIndex: r.message_index,
+    eventId: r.event_id,
+    timestamp: r.timestamp,
+  });
 }
