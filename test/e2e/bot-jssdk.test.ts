@@ -9,11 +9,8 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { after, before, test } from "node:test";
 import {
-  CryptoEvent,
-  type VerificationRequest as JsRequest,
   OnlySignedDevicesIsolationMode,
   VerificationPhase,
-  VerificationRequestEvent,
   type Verifier,
   VerifierEvent,
 } from "matrix-js-sdk/lib/crypto-api/index.js";
@@ -27,6 +24,7 @@ import {
   skipUnlessAvailable,
   uniqueUsername,
 } from "../support/peers/index.ts";
+import { jsPhase, nextJsRequest } from "../support/peers/jssdk-verification.ts";
 import { loadVodozemac } from "../support/vodozemac.ts";
 
 let hs: TestDevServer;
@@ -56,32 +54,6 @@ after(async () => {
   await t.close();
   await hs.close();
 });
-
-function nextJsRequest(peer: JsSdkPeer): Promise<JsRequest> {
-  return new Promise((resolve) => {
-    const on = (r: JsRequest) => {
-      peer.client.off(CryptoEvent.VerificationRequestReceived, on);
-      resolve(r);
-    };
-    peer.client.on(CryptoEvent.VerificationRequestReceived, on);
-  });
-}
-
-function jsPhase(req: JsRequest, phase: VerificationPhase): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      if (req.phase === VerificationPhase.Cancelled && phase !== VerificationPhase.Cancelled) {
-        req.off(VerificationRequestEvent.Change, check);
-        reject(new Error(`js-sdk request cancelled: ${req.cancellationCode}`));
-      } else if (req.phase >= phase) {
-        req.off(VerificationRequestEvent.Change, check);
-        resolve();
-      }
-    };
-    req.on(VerificationRequestEvent.Change, check);
-    check();
-  });
-}
 
 test("a js-sdk user and a Keyroom bot in an encrypted DM: commands, reaction, file, SAS, insecure devices excluded", {
   timeout: PEER_TEST_TIMEOUT_MS,

@@ -3,49 +3,13 @@
 // identity reset by js-sdk is flagged by Keyroom, and "only cross-signed devices" withholds keys
 // from a js-sdk device until it is cross-signed.
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { MatrixEventEvent } from "matrix-js-sdk";
-import type { EncryptionOptions, MatrixClient } from "../../src/client/index.ts";
-import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
-import { JsSdkPeer, PEER_TEST_TIMEOUT_MS, skipUnlessAvailable } from "../support/peers/index.ts";
-import { encryptedClient, type TestClient, uniq, watch } from "./e2ee-client-helpers.ts";
+import { type JsSdkPeer, PEER_TEST_TIMEOUT_MS, skipUnlessAvailable } from "../support/peers/index.ts";
+import { jsSdkDevice } from "../support/peers/jssdk-devices.ts";
+import { devServerFixture, keyroomDevice, type TestClient, uniq } from "./e2ee-client-helpers.ts";
 
-let hs: TestDevServer;
-let dir: string;
-const clients: MatrixClient[] = [];
-const peers: JsSdkPeer[] = [];
-
-before(async () => {
-  hs = await startTestDevServer();
-  dir = await mkdtemp(join(tmpdir(), "keyroom-xsign-jssdk-"));
-});
-after(async () => {
-  for (const p of peers) await p.close().catch(() => undefined);
-  for (const c of clients) await c.close().catch(() => undefined);
-  await hs.close();
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function keyroomUser(
-  prefix: string,
-  extra: Omit<EncryptionOptions, "store"> = {},
-): Promise<TestClient> {
-  const name = uniq(prefix);
-  const storeDir = join(dir, name);
-  const client = encryptedClient(hs, storeDir, extra);
-  clients.push(client);
-  await client.register({ username: name, password: "pw" });
-  return watch(client, name, storeDir);
-}
-
-async function jsUser(prefix: string): Promise<JsSdkPeer> {
-  const peer = await JsSdkPeer.register(hs.baseUrl, uniq(prefix), "pw");
-  peers.push(peer);
-  return peer;
-}
+const fx = devServerFixture("keyroom-xsign-jssdk-");
 
 /** Syncs `t` until `pred` holds; bounded by attempts (each a short long-poll), not wall time. */
 async function syncUntil(
@@ -79,8 +43,8 @@ describe("cross-signing: Keyroom ↔ matrix-js-sdk (devserver)", () => {
     timeout: PEER_TEST_TIMEOUT_MS * 2,
   }, async (t) => {
     if (skipUnlessAvailable(t, ["js-sdk"])) return;
-    const kr = await keyroomUser("xk");
-    const js = await jsUser("xj");
+    const kr = await keyroomDevice(fx, uniq("xk"), "register");
+    const js = await jsSdkDevice(fx, uniq("xj"), "register");
     await kr.client.bootstrapCrossSigning();
     await js.bootstrapCrossSigning("pw");
     await roomWith(kr, js);
@@ -107,8 +71,7 @@ describe("cross-signing: Keyroom ↔ matrix-js-sdk (devserver)", () => {
 
     // A js-sdk device of the Keyroom user, given Keyroom's private keys (the secrets bundle format):
     // it trusts Keyroom's identity, Keyroom's device, and the js-sdk user through Keyroom's signature.
-    const krJs = await JsSdkPeer.login(hs.baseUrl, kr.name, "pw");
-    peers.push(krJs);
+    const krJs = await jsSdkDevice(fx, kr.name, "login");
     const keys = await kr.client.crypto.machine.exportCrossSigningKeys();
     const crypto = krJs.client.getCrypto();
     assert.ok(crypto?.importSecretsBundle !== undefined);
@@ -144,9 +107,9 @@ describe("cross-signing: Keyroom ↔ matrix-js-sdk (devserver)", () => {
     timeout: PEER_TEST_TIMEOUT_MS * 2,
   }, async (t) => {
     if (skipUnlessAvailable(t, ["js-sdk"])) return;
-    const kr = await keyroomUser("xk");
-    const js = await jsUser("xj");
-    const plain = await jsUser("xp"); // an identity Keyroom never verifies
+    const kr = await keyroomDevice(fx, uniq("xk"), "register");
+    const js = await jsSdkDevice(fx, uniq("xj"), "register");
+    const plain = await jsSdkDevice(fx, uniq("xp"), "register"); // an identity Keyroom never verifies
     await kr.client.bootstrapCrossSigning();
     await js.bootstrapCrossSigning("pw");
     await plain.bootstrapCrossSigning("pw");
@@ -206,8 +169,8 @@ describe("cross-signing: Keyroom ↔ matrix-js-sdk (devserver)", () => {
     timeout: PEER_TEST_TIMEOUT_MS * 2,
   }, async (t) => {
     if (skipUnlessAvailable(t, ["js-sdk"])) return;
-    const kr = await keyroomUser("xk", { shareWith: "cross_signed" });
-    const js = await jsUser("xj");
+    const kr = await keyroomDevice(fx, uniq("xk"), "register", { shareWith: "cross_signed" });
+    const js = await jsSdkDevice(fx, uniq("xj"), "register");
     const roomId = await roomWith(kr, js);
 
     const hidden = await kr.client.sendText(roomId, "for cross-signed devices only");

@@ -2,47 +2,12 @@
 // matrix-js-sdk 43 (Rust crypto: matrix-sdk-crypto-wasm) through the devserver, each direction;
 // and one user's dehydrated device made by one SDK and rehydrated by the other.
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
-import type { MatrixClient } from "../../src/client/index.ts";
-import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
-import { JsSdkPeer, PEER_TEST_TIMEOUT_MS, skipUnlessAvailable } from "../support/peers/index.ts";
-import { encryptedClient, type TestClient, texts, uniq, watch } from "./e2ee-client-helpers.ts";
+import { describe, it } from "node:test";
+import { type JsSdkPeer, PEER_TEST_TIMEOUT_MS, skipUnlessAvailable } from "../support/peers/index.ts";
+import { jsSdkDevice } from "../support/peers/jssdk-devices.ts";
+import { devServerFixture, keyroomDevice, texts, uniq } from "./e2ee-client-helpers.ts";
 
-let hs: TestDevServer;
-let dir: string;
-const clients: MatrixClient[] = [];
-const peers: JsSdkPeer[] = [];
-
-before(async () => {
-  hs = await startTestDevServer();
-  dir = await mkdtemp(join(tmpdir(), "keyroom-dehydration-jssdk-"));
-});
-after(async () => {
-  for (const p of peers) await p.close().catch(() => undefined);
-  for (const c of clients) await c.close().catch(() => undefined);
-  await hs.close();
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function keyroom(name: string, register: boolean): Promise<TestClient> {
-  const storeDir = join(dir, uniq(name));
-  const client = encryptedClient(hs, storeDir);
-  clients.push(client);
-  if (register) await client.register({ username: name, password: "pw" });
-  else await client.login({ user: name, password: "pw" });
-  return watch(client, name, storeDir);
-}
-
-async function jsPeer(name: string, register: boolean): Promise<JsSdkPeer> {
-  const peer = register
-    ? await JsSdkPeer.register(hs.baseUrl, name, "pw")
-    : await JsSdkPeer.login(hs.baseUrl, name, "pw");
-  peers.push(peer);
-  return peer;
-}
+const fx = devServerFixture("keyroom-dehydration-jssdk-");
 
 function jsCrypto(peer: JsSdkPeer) {
   const crypto = peer.client.getCrypto();
@@ -56,13 +21,13 @@ describe("dehydrated devices with matrix-js-sdk (devserver)", () => {
   }, async (t) => {
     if (skipUnlessAvailable(t, ["js-sdk"])) return;
     const name = uniq("jsdh");
-    const js = await jsPeer(name, true);
+    const js = await jsSdkDevice(fx, name, "register");
     await js.bootstrapCrossSigning("pw");
     const recoveryKey = await js.bootstrapSecretStorage();
     assert.equal(await jsCrypto(js).isDehydrationSupported(), true);
     await jsCrypto(js).startDehydration({ createNewKey: true });
 
-    const kr = await keyroom(uniq("krdh"), true);
+    const kr = await keyroomDevice(fx, uniq("krdh"), "register");
     const roomId = await kr.client.createRoom({ name: "to js", invite: [js.userId] });
     await js.join(roomId);
     await kr.client.syncOnce({ timeoutMs: 0 });
@@ -74,7 +39,7 @@ describe("dehydrated devices with matrix-js-sdk (devserver)", () => {
     await kr.client.syncOnce({ timeoutMs: 0 });
     await kr.client.sendText(roomId, "while js was away");
 
-    const back = await jsPeer(name, false);
+    const back = await jsSdkDevice(fx, name, "login");
     await back.recoverWithRecoveryKey(recoveryKey);
     await jsCrypto(back).startDehydration({});
     const m = await back.waitForMessage(roomId, (x) => x.body === "while js was away");
@@ -86,13 +51,13 @@ describe("dehydrated devices with matrix-js-sdk (devserver)", () => {
   }, async (t) => {
     if (skipUnlessAvailable(t, ["js-sdk"])) return;
     const name = uniq("krdh");
-    const kr = await keyroom(name, true);
+    const kr = await keyroomDevice(fx, name, "register");
     await kr.client.bootstrapCrossSigning();
     const storage = await kr.client.crypto.secretStorage.createKey();
     await kr.client.crypto.dehydration.start({ secretStorageKey: storage.key });
     const userId = kr.client.userId;
 
-    const js = await jsPeer(uniq("jsw"), true);
+    const js = await jsSdkDevice(fx, uniq("jsw"), "register");
     const roomId = await js.createRoom({ encrypted: true, name: "to keyroom", invite: [userId] });
     await kr.client.syncOnce({ timeoutMs: 0 });
     await kr.client.joinRoom(roomId);
@@ -100,7 +65,7 @@ describe("dehydrated devices with matrix-js-sdk (devserver)", () => {
     await js.waitForDevices(userId, (ids) => ids.length === 1);
     await js.sendText(roomId, "while keyroom was away");
 
-    const back = await keyroom(name, false);
+    const back = await keyroomDevice(fx, name, "login");
     const key = await back.client.crypto.secretStorage.unlock({ recoveryKey: storage.recoveryKey });
     const result = await back.client.crypto.dehydration.start({ secretStorageKey: key });
     assert.ok((result?.imported ?? 0) >= 1, JSON.stringify(result));
@@ -115,13 +80,13 @@ describe("one user's dehydrated device across SDKs (devserver)", () => {
   }, async (t) => {
     if (skipUnlessAvailable(t, ["js-sdk"])) return;
     const name = uniq("xkr");
-    const kr = await keyroom(name, true);
+    const kr = await keyroomDevice(fx, name, "register");
     const { recoveryKey } = await kr.client.crypto.recovery.enable();
     const storageKey = await kr.client.crypto.secretStorage.unlock({ recoveryKey });
     await kr.client.crypto.dehydration.start({ secretStorageKey: storageKey });
     const userId = kr.client.userId;
 
-    const alice = await keyroom(uniq("xka"), true);
+    const alice = await keyroomDevice(fx, uniq("xka"), "register");
     const roomId = await alice.client.createRoom({ name: "x", invite: [userId] });
     await kr.client.syncOnce({ timeoutMs: 0 });
     await kr.client.joinRoom(roomId);
@@ -129,7 +94,7 @@ describe("one user's dehydrated device across SDKs (devserver)", () => {
     await alice.client.syncOnce({ timeoutMs: 0 });
     await alice.client.sendText(roomId, "for whichever SDK comes back");
 
-    const js = await jsPeer(name, false);
+    const js = await jsSdkDevice(fx, name, "login");
     await js.recoverWithRecoveryKey(recoveryKey);
     await jsCrypto(js).startDehydration({});
     const m = await js.waitForMessage(roomId, (x) => x.body === "for whichever SDK comes back");
@@ -141,19 +106,19 @@ describe("one user's dehydrated device across SDKs (devserver)", () => {
   }, async (t) => {
     if (skipUnlessAvailable(t, ["js-sdk"])) return;
     const name = uniq("xjs");
-    const js = await jsPeer(name, true);
+    const js = await jsSdkDevice(fx, name, "register");
     await js.bootstrapCrossSigning("pw");
     const recoveryKey = await js.bootstrapSecretStorage();
     await jsCrypto(js).startDehydration({ createNewKey: true });
 
-    const alice = await keyroom(uniq("xja"), true);
+    const alice = await keyroomDevice(fx, uniq("xja"), "register");
     const roomId = await alice.client.createRoom({ name: "x", invite: [js.userId] });
     await js.join(roomId);
     await js.logout();
     await alice.client.syncOnce({ timeoutMs: 0 });
     await alice.client.sendText(roomId, "for the Keyroom login");
 
-    const kr = await keyroom(name, false);
+    const kr = await keyroomDevice(fx, name, "login");
     const storageKey = await kr.client.crypto.secretStorage.unlock({ recoveryKey });
     const result = await kr.client.crypto.dehydration.rehydrate(
       await kr.client.crypto.dehydration.keyFromSecretStorage(storageKey),
@@ -169,9 +134,9 @@ describe("history sharing on invite with matrix-js-sdk (devserver)", () => {
     timeout: PEER_TEST_TIMEOUT_MS,
   }, async (t) => {
     if (skipUnlessAvailable(t, ["js-sdk"])) return;
-    const js = await jsPeer(uniq("jshs"), true);
+    const js = await jsSdkDevice(fx, uniq("jshs"), "register");
     await js.bootstrapCrossSigning("pw");
-    const kr = await keyroom(uniq("krhs"), true);
+    const kr = await keyroomDevice(fx, uniq("krhs"), "register");
     await kr.client.bootstrapCrossSigning();
     const roomId = await js.createRoom({ encrypted: true, name: "js history" });
     await js.client.sendStateEvent(
@@ -192,9 +157,9 @@ describe("history sharing on invite with matrix-js-sdk (devserver)", () => {
     timeout: PEER_TEST_TIMEOUT_MS,
   }, async (t) => {
     if (skipUnlessAvailable(t, ["js-sdk"])) return;
-    const kr = await keyroom(uniq("krhi"), true);
+    const kr = await keyroomDevice(fx, uniq("krhi"), "register");
     await kr.client.bootstrapCrossSigning();
-    const js = await jsPeer(uniq("jshi"), true);
+    const js = await jsSdkDevice(fx, uniq("jshi"), "register");
     await js.bootstrapCrossSigning("pw");
     const roomId = await kr.client.createRoom({
       name: "keyroom history",

@@ -107,21 +107,33 @@ export async function sharedRoom(
   return roomId;
 }
 
-/** One test file's devserver and temp directory; clients pushed on `open` are closed after it. */
+/**
+ * One test file's devserver and temp directory. Clients pushed on `open` and peers (other SDKs'
+ * devices) pushed on `peers` are closed after it: the clients stop syncing first, then the peers
+ * close, then the clients.
+ */
 export interface DevServerFixture {
   readonly hs: TestDevServer;
   readonly dir: string;
   readonly open: MatrixClient[];
+  readonly peers: { close(): Promise<void> }[];
 }
 
 /** Registers `before` / `after` hooks that start and tear down a {@link DevServerFixture}. */
 export function devServerFixture(prefix: string): DevServerFixture {
-  const state: { hs?: TestDevServer; dir?: string; open: MatrixClient[] } = { open: [] };
+  const state: {
+    hs?: TestDevServer;
+    dir?: string;
+    open: MatrixClient[];
+    peers: { close(): Promise<void> }[];
+  } = { open: [], peers: [] };
   before(async () => {
     state.hs = await startTestDevServer();
     state.dir = await mkdtemp(join(tmpdir(), prefix));
   });
   after(async () => {
+    for (const c of state.open) await c.stopSync().catch(() => undefined);
+    for (const p of state.peers) await p.close().catch(() => undefined);
     for (const c of state.open) await c.close().catch(() => undefined);
     await state.hs?.close();
     if (state.dir !== undefined) await rm(state.dir, { recursive: true, force: true });
@@ -138,5 +150,24 @@ export function devServerFixture(prefix: string): DevServerFixture {
       return started(state.dir);
     },
     open: state.open,
+    peers: state.peers,
   };
+}
+
+/**
+ * A new encrypted Keyroom device of `name` (password "pw"), with its SQLite store in a fresh folder
+ * under `fx.dir`: a new account, or a new login of an existing one. Closed after the test file.
+ */
+export async function keyroomDevice(
+  fx: DevServerFixture,
+  name: string,
+  how: "register" | "login",
+  extra: Omit<EncryptionOptions, "store"> = {},
+): Promise<TestClient> {
+  const storeDir = join(fx.dir, uniq(name));
+  const client = encryptedClient(fx.hs, storeDir, extra);
+  fx.open.push(client);
+  if (how === "register") await client.register({ username: name, password: "pw" });
+  else await client.login({ user: name, password: "pw" });
+  return watch(client, name, storeDir);
 }

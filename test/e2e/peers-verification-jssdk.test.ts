@@ -3,10 +3,7 @@
 // DM between two users, each side requesting and starting once. Afterwards each side's own API
 // reports the other verified.
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import {
   type VerificationRequest as JsRequest,
   VerificationPhase,
@@ -15,49 +12,12 @@ import {
   VerifierEvent,
 } from "matrix-js-sdk/lib/crypto-api/index.js";
 import type { MatrixClient, VerificationRequest } from "../../src/client/index.ts";
-import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
-import {
-  closePeers,
-  JsSdkPeer,
-  PEER_TEST_TIMEOUT_MS,
-  type Peer,
-  skipUnlessAvailable,
-} from "../support/peers/index.ts";
+import { type JsSdkPeer, PEER_TEST_TIMEOUT_MS, skipUnlessAvailable } from "../support/peers/index.ts";
+import { jsSdkDevice } from "../support/peers/jssdk-devices.ts";
 import { jsPhase, nextJsRequest, nextKeyroomRequest, sasBoth } from "../support/peers/jssdk-verification.ts";
-import { encryptedClient, uniq } from "./e2ee-client-helpers.ts";
+import { devServerFixture, keyroomDevice, uniq } from "./e2ee-client-helpers.ts";
 
-let hs: TestDevServer;
-let dir: string;
-const clients: MatrixClient[] = [];
-const peers: Peer[] = [];
-
-before(async () => {
-  hs = await startTestDevServer();
-  dir = await mkdtemp(join(tmpdir(), "keyroom-verify-jssdk-"));
-});
-after(async () => {
-  for (const c of clients) await c.stopSync().catch(() => undefined);
-  await closePeers(peers);
-  for (const c of clients) await c.close().catch(() => undefined);
-  await hs.close();
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function keyroom(name: string, login = false): Promise<MatrixClient> {
-  const client = encryptedClient(hs, join(dir, `${name}-${login ? "login" : "reg"}`));
-  clients.push(client);
-  if (login) await client.login({ user: name, password: "pw" });
-  else await client.register({ username: name, password: "pw" });
-  return client;
-}
-
-async function jssdk(name: string, login: boolean): Promise<JsSdkPeer> {
-  const peer = login
-    ? await JsSdkPeer.login(hs.baseUrl, name, "pw")
-    : await JsSdkPeer.register(hs.baseUrl, name, "pw");
-  peers.push(peer);
-  return peer;
-}
+const fx = devServerFixture("keyroom-verify-jssdk-");
 
 describe("verification: Keyroom ↔ matrix-js-sdk (devserver)", () => {
   it("SAS over to-device, same user: Keyroom requests and starts", {
@@ -65,8 +25,8 @@ describe("verification: Keyroom ↔ matrix-js-sdk (devserver)", () => {
   }, async (t) => {
     if (skipUnlessAvailable(t, ["js-sdk"])) return;
     const name = uniq("vja");
-    const kr = await keyroom(name);
-    const js = await jssdk(name, true);
+    const { client: kr } = await keyroomDevice(fx, name, "register");
+    const js = await jsSdkDevice(fx, name, "login");
     await kr.startSync();
     const incoming = nextJsRequest(js);
     const ours = await kr.requestVerification(kr.userId, js.deviceId);
@@ -89,8 +49,8 @@ describe("verification: Keyroom ↔ matrix-js-sdk (devserver)", () => {
   }, async (t) => {
     if (skipUnlessAvailable(t, ["js-sdk"])) return;
     const name = uniq("vjb");
-    const js = await jssdk(name, false);
-    const kr = await keyroom(name, true);
+    const js = await jsSdkDevice(fx, name, "register");
+    const { client: kr } = await keyroomDevice(fx, name, "login");
     await kr.startSync();
     await js.waitForDevices(kr.userId, (ids) => ids.includes(kr.deviceId as string));
     const incoming = nextKeyroomRequest(kr);
@@ -114,8 +74,8 @@ describe("verification: Keyroom ↔ matrix-js-sdk (devserver)", () => {
       timeout: PEER_TEST_TIMEOUT_MS,
     }, async (t) => {
       if (skipUnlessAvailable(t, ["js-sdk"])) return;
-      const kr = await keyroom(uniq("vjc"));
-      const js = await jssdk(uniq("vjd"), false);
+      const { client: kr } = await keyroomDevice(fx, uniq("vjc"), "register");
+      const js = await jsSdkDevice(fx, uniq("vjd"), "register");
       await kr.bootstrapCrossSigning({ auth: { password: "pw" } });
       await js.bootstrapCrossSigning("pw");
       const roomId = await kr.createDirectRoom(js.userId, { encrypted: true });
@@ -159,8 +119,8 @@ describe("verification: Keyroom ↔ matrix-js-sdk (devserver)", () => {
 
 describe("QR verification: Keyroom ↔ matrix-js-sdk (devserver)", () => {
   async function dmPair(): Promise<{ kr: MatrixClient; js: JsSdkPeer; roomId: string }> {
-    const kr = await keyroom(uniq("vqa"));
-    const js = await jssdk(uniq("vqb"), false);
+    const { client: kr } = await keyroomDevice(fx, uniq("vqa"), "register");
+    const js = await jsSdkDevice(fx, uniq("vqb"), "register");
     await kr.bootstrapCrossSigning({ auth: { password: "pw" } });
     await js.bootstrapCrossSigning("pw");
     const roomId = await kr.createDirectRoom(js.userId, { encrypted: true });

@@ -4,39 +4,12 @@
 // and it reads the history from the backup. Then Keyroom enables recovery and a new js-sdk device
 // restores with Keyroom's recovery key and reads Keyroom's history.
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
-import type { MatrixClient } from "../../src/client/index.ts";
-import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
-import { JsSdkPeer, PEER_TEST_TIMEOUT_MS, skipUnlessAvailable } from "../support/peers/index.ts";
-import { encryptedClient, type TestClient, texts, uniq, watch } from "./e2ee-client-helpers.ts";
+import { describe, it } from "node:test";
+import { PEER_TEST_TIMEOUT_MS, skipUnlessAvailable } from "../support/peers/index.ts";
+import { jsSdkDevice } from "../support/peers/jssdk-devices.ts";
+import { devServerFixture, keyroomDevice, texts, uniq } from "./e2ee-client-helpers.ts";
 
-let hs: TestDevServer;
-let dir: string;
-const clients: MatrixClient[] = [];
-const peers: JsSdkPeer[] = [];
-
-before(async () => {
-  hs = await startTestDevServer();
-  dir = await mkdtemp(join(tmpdir(), "keyroom-recovery-jssdk-"));
-});
-after(async () => {
-  for (const p of peers) await p.close().catch(() => undefined);
-  for (const c of clients) await c.close().catch(() => undefined);
-  await hs.close();
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function keyroomDevice(name: string, register: boolean): Promise<TestClient> {
-  const storeDir = join(dir, uniq(name));
-  const client = encryptedClient(hs, storeDir);
-  clients.push(client);
-  if (register) await client.register({ username: name, password: "pw" });
-  else await client.login({ user: name, password: "pw" });
-  return watch(client, name, storeDir);
-}
+const fx = devServerFixture("keyroom-recovery-jssdk-");
 
 describe("recovery with matrix-js-sdk (devserver)", () => {
   it("js-sdk sets recovery up; a new Keyroom device recovers, is cross-signed, reads the history", {
@@ -44,8 +17,7 @@ describe("recovery with matrix-js-sdk (devserver)", () => {
   }, async (t) => {
     if (skipUnlessAvailable(t, ["js-sdk"])) return;
     const name = uniq("jsrec");
-    const js = await JsSdkPeer.register(hs.baseUrl, name, "pw");
-    peers.push(js);
+    const js = await jsSdkDevice(fx, name, "register");
     await js.bootstrapCrossSigning("pw");
     const recoveryKey = await js.bootstrapSecretStorage();
     const roomId = await js.createRoom({ encrypted: true, name: "js history" });
@@ -53,7 +25,7 @@ describe("recovery with matrix-js-sdk (devserver)", () => {
     assert.equal(sent.length, 2);
     await js.waitForKeyBackupUploaded();
 
-    const kr = await keyroomDevice(name, false);
+    const kr = await keyroomDevice(fx, name, "login");
     await kr.client.syncOnce({ timeoutMs: 0 });
     assert.deepEqual(texts(kr, roomId), []);
     const status = await kr.client.crypto.recovery.status();
@@ -79,15 +51,14 @@ describe("recovery with matrix-js-sdk (devserver)", () => {
   }, async (t) => {
     if (skipUnlessAvailable(t, ["js-sdk"])) return;
     const name = uniq("jspp");
-    const js = await JsSdkPeer.register(hs.baseUrl, name, "pw");
-    peers.push(js);
+    const js = await jsSdkDevice(fx, name, "register");
     await js.bootstrapCrossSigning("pw");
     await js.bootstrapSecretStorage({ passphrase: "a security phrase from Element" });
     const roomId = await js.createRoom({ encrypted: true, name: "phrase" });
     await js.sendText(roomId, "behind a phrase");
     await js.waitForKeyBackupUploaded();
 
-    const kr = await keyroomDevice(name, false);
+    const kr = await keyroomDevice(fx, name, "login");
     await kr.client.syncOnce({ timeoutMs: 0 });
     const described = await kr.client.crypto.secretStorage.describeKey();
     assert.equal(described.passphrase?.algorithm, "m.pbkdf2");
@@ -101,11 +72,10 @@ describe("recovery with matrix-js-sdk (devserver)", () => {
   }, async (t) => {
     if (skipUnlessAvailable(t, ["js-sdk"])) return;
     const name = uniq("jsnb");
-    const js = await JsSdkPeer.register(hs.baseUrl, name, "pw");
-    peers.push(js);
+    const js = await jsSdkDevice(fx, name, "register");
     await js.bootstrapCrossSigning("pw");
     const recoveryKey = await js.bootstrapSecretStorage({ backup: false });
-    const kr = await keyroomDevice(name, false);
+    const kr = await keyroomDevice(fx, name, "login");
     const before = await kr.client.crypto.recovery.status();
     assert.deepEqual(
       before.missing.map((m) => [m.name, m.problem, m.repair]),
@@ -134,7 +104,7 @@ describe("recovery with matrix-js-sdk (devserver)", () => {
   }, async (t) => {
     if (skipUnlessAvailable(t, ["js-sdk"])) return;
     const name = uniq("krrec");
-    const kr = await keyroomDevice(name, true);
+    const kr = await keyroomDevice(fx, name, "register");
     const roomId = await kr.client.createRoom({ name: "keyroom history", encrypted: true });
     await kr.client.syncOnce({ timeoutMs: 0 });
     const first = await kr.client.sendText(roomId, "first from keyroom");
@@ -143,8 +113,7 @@ describe("recovery with matrix-js-sdk (devserver)", () => {
     await kr.client.syncOnce({ timeoutMs: 0 });
     await kr.client.crypto.backup.uploadPending();
 
-    const js = await JsSdkPeer.login(hs.baseUrl, name, "pw");
-    peers.push(js);
+    const js = await jsSdkDevice(fx, name, "login");
     const restored = await js.recoverWithRecoveryKey(recoveryKey);
     assert.ok(restored.imported >= 1, JSON.stringify(restored));
     for (const [id, body] of [

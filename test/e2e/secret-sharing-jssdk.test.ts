@@ -2,42 +2,15 @@
 // through the devserver, after SAS: the new device asks its verified sibling for the cross-signing
 // keys and the backup key (`m.secret.request`), gets them over Olm (`m.secret.send`), and uses them.
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { VerificationPhase, type Verifier } from "matrix-js-sdk/lib/crypto-api/index.js";
-import type { MatrixClient } from "../../src/client/index.ts";
 import { budget } from "../support/budget.ts";
-import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
-import { JsSdkPeer, PEER_TEST_TIMEOUT_MS, skipUnlessAvailable } from "../support/peers/index.ts";
+import { PEER_TEST_TIMEOUT_MS, skipUnlessAvailable } from "../support/peers/index.ts";
+import { jsSdkDevice } from "../support/peers/jssdk-devices.ts";
 import { jsPhase, nextJsRequest, nextKeyroomRequest, sasBoth } from "../support/peers/jssdk-verification.ts";
-import { encryptedClient, uniq } from "./e2ee-client-helpers.ts";
+import { devServerFixture, keyroomDevice, uniq } from "./e2ee-client-helpers.ts";
 
-let hs: TestDevServer;
-let dir: string;
-const clients: MatrixClient[] = [];
-const peers: JsSdkPeer[] = [];
-
-before(async () => {
-  hs = await startTestDevServer();
-  dir = await mkdtemp(join(tmpdir(), "keyroom-gossip-jssdk-"));
-});
-after(async () => {
-  for (const c of clients) await c.stopSync().catch(() => undefined);
-  for (const p of peers) await p.close().catch(() => undefined);
-  for (const c of clients) await c.close().catch(() => undefined);
-  await hs.close();
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function keyroom(name: string, login: boolean): Promise<MatrixClient> {
-  const client = encryptedClient(hs, join(dir, uniq(name)));
-  clients.push(client);
-  if (login) await client.login({ user: name, password: "pw" });
-  else await client.register({ username: name, password: "pw" });
-  return client;
-}
+const fx = devServerFixture("keyroom-gossip-jssdk-");
 
 async function until(what: string, check: () => Promise<boolean>): Promise<void> {
   const b = budget(30_000);
@@ -53,11 +26,10 @@ describe("secret sharing: Keyroom ↔ matrix-js-sdk (devserver)", () => {
   }, async (t) => {
     if (skipUnlessAvailable(t, ["js-sdk"])) return;
     const name = uniq("gsj");
-    const js = await JsSdkPeer.register(hs.baseUrl, name, "pw");
-    peers.push(js);
+    const js = await jsSdkDevice(fx, name, "register");
     await js.bootstrapCrossSigning("pw");
     const { version } = await js.enableKeyBackup();
-    const kr = await keyroom(name, true);
+    const { client: kr } = await keyroomDevice(fx, name, "login");
     await kr.startSync();
     assert.equal((await kr.getCrossSigningStatus()).privateKeys.selfSigning, false);
 
@@ -89,12 +61,11 @@ describe("secret sharing: Keyroom ↔ matrix-js-sdk (devserver)", () => {
   }, async (t) => {
     if (skipUnlessAvailable(t, ["js-sdk"])) return;
     const name = uniq("gsk");
-    const kr = await keyroom(name, false);
+    const { client: kr } = await keyroomDevice(fx, name, "register");
     await kr.bootstrapCrossSigning();
     await kr.crypto.backup.createVersion();
     await kr.startSync();
-    const js = await JsSdkPeer.login(hs.baseUrl, name, "pw");
-    peers.push(js);
+    const js = await jsSdkDevice(fx, name, "login");
     await js.waitForDevices(kr.userId, (ids) => ids.includes(kr.deviceId as string));
 
     const incoming = nextKeyroomRequest(kr);
