@@ -400,8 +400,14 @@ describe("encrypted client (devserver): keys and trust", () => {
     // from the shared position without showing the message twice.
     await bob.client.sendText(roomId, "to the pair");
     await syncAll(b, a, b, a);
-    assert.deepEqual(texts(b, roomId).filter((t) => t === "to the pair"), ["to the pair"]);
-    assert.deepEqual(texts(a, roomId).filter((t) => t === "to the pair"), ["to the pair"]);
+    assert.deepEqual(
+      texts(b, roomId).filter((t) => t === "to the pair"),
+      ["to the pair"],
+    );
+    assert.deepEqual(
+      texts(a, roomId).filter((t) => t === "to the pair"),
+      ["to the pair"],
+    );
     await first.close();
     await twin.close();
 
@@ -462,5 +468,17 @@ describe("encrypted client (devserver): keys and trust", () => {
     const e2 = await alice.client.sendText(roomId, "now bob is verified");
     await syncAll(bob);
     assert.equal(eventById(bob, e2).content.body, "now bob is verified");
+  });
+
+  it("a device of ours that logs in before our first sync is known after it (an initial sync has no device_lists)", async () => {
+    const first = await user("kf");
+    const second = encryptedClient(hs, join(dir, `${first.name}-2`));
+    open.push(second);
+    await second.login({ user: first.client.userId, password: "pw" });
+    // The first device queried its own keys at login, before the second existed; its first sync is
+    // an initial sync, which says nothing about what changed since.
+    await first.client.syncOnce({ timeoutMs: 0 });
+    const devices = await first.client.getUserDevices(first.client.userId);
+    assert.ok(devices.some((d) => d.deviceId === second.deviceId));
   });
 });

@@ -143,6 +143,12 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   readonly #roomTrust = new Map<string, RoomTrustRequirements>();
   /** The crypto store's token when the client starts over without one (see `clientSince`). */
   #gapFrom: string | undefined;
+  /**
+   * The store never saw a sync: the first one is an initial sync, which carries no `device_lists`,
+   * yet keys were queried at open (our own at least). Whatever changed in between (a device of
+   * ours that logged in meanwhile) is asked for again once that sync is in.
+   */
+  #requeryAfterInitialSync = false;
   #closed = false;
   /** Secret storage (`m.secret_storage.*` account data): keys, and secrets encrypted with them. */
   readonly secretStorage: SecretStorage;
@@ -266,7 +272,10 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
         senderRequirement: options.senderRequirement ?? "accept",
       });
       const crypto = new ClientCrypto(machine, options.host, options.store, lease);
-      if (options.clientSince === undefined) crypto.#gapFrom = await store.getNextBatch();
+      if (options.clientSince === undefined) {
+        crypto.#gapFrom = await store.getNextBatch();
+        crypto.#requeryAfterInitialSync = crypto.#gapFrom === undefined;
+      }
       await crypto.#loop.run();
       return crypto;
     });
@@ -351,6 +360,11 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     }
     // Before the new token is saved: a crash here must not skip the missed range next time.
     if (this.#gapFrom !== undefined) await this.#catchUpDeviceLists(this.#gapFrom, changes.nextBatch);
+    if (this.#requeryAfterInitialSync) {
+      const tracked = (await this.#store.store.getTrackedUsers()).map((t) => t.userId);
+      await this.machine.receiveKeysChanges([this.userId, ...tracked], []);
+      this.#requeryAfterInitialSync = false;
+    }
     const result = await this.machine.receiveSyncChanges({
       toDevice: changes.toDeviceEvents,
       deviceLists: changes.deviceLists,
