@@ -316,33 +316,35 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     return this.#loop.run();
   }
 
-  /** Before each sync request: what `handleSyncUnit` compares to see if another process synced. */
+  /** Before the first sync request: what `handleSyncUnit` compares to see if another process synced. */
   syncMark(): number {
     return this.#lease.reloads;
   }
 
   /**
-   * Handles one sync response under the lease. When another process sharing the store handled a
-   * sync since this request went out (the store's token moved past `since`), this response covers
-   * a range whose to-device messages were already consumed there: only its rooms are applied here
-   * (timeline events decrypt with the keys that process stored), and the loop syncs on from the
-   * store's token.
+   * Handles one sync response under the lease. When another process sharing the store may have
+   * written since `mark` and the store's token is not `since` (that process handled a sync from
+   * there), this response covers a range whose to-device messages were consumed there: only its
+   * rooms are applied here (timeline events decrypt with the keys that process stored), and the
+   * store's token is reported for the loop to sync on from. The mark returned is the reload count
+   * now, under the same lease, when the position this unit leaves is the store's.
    */
   handleSyncUnit(
     since: string | undefined,
-    mark: number,
+    mark: number | undefined,
     handle: (shared?: { position: string }) => Promise<void>,
-  ): Promise<{ resumeFrom: string } | undefined> {
+  ): Promise<{ mark: number; moved?: string }> {
     return this.#lease.run(async () => {
-      if (this.#lease.reloads !== mark) {
+      const now = this.#lease.reloads;
+      if (now !== mark) {
         const position = await this.#store.store.getNextBatch();
         if (position !== undefined && position !== since) {
           await handle({ position });
-          return { resumeFrom: position };
+          return { mark: now, moved: position };
         }
       }
       await handle();
-      return undefined;
+      return { mark: now };
     });
   }
 

@@ -33,21 +33,24 @@ export interface SyncProcessor {
   /** After the response's events were emitted and just before the token is saved. */
   beforeSaveSyncToken?(nextBatch: string): Promise<void>;
   /**
-   * For processors whose store other processes share: taken before each sync request, and handed
-   * back to `handleSyncUnit` with the response.
+   * For processors whose store other processes share: the mark handed to the first
+   * `handleSyncUnit`, taken before the first sync request.
    */
   syncMark?(): number;
   /**
    * Runs `handle` (the whole handling of one response) as one unit of work on the shared store.
-   * When another process already handled this range (the store's sync token moved past `since`),
-   * it calls `handle({ position })` — rooms only, the shared position saved — and resolves to
-   * `{ resumeFrom: position }`: the loop then syncs on from there.
+   * `mark` says when `since` was last known to be the store's sync position too: the mark the unit
+   * that reached `since` returned (or `syncMark()`); `undefined` when it is not known to be. When
+   * another process may have written since that mark and the store's sync token is not `since`
+   * (another process handled a range from there), it calls `handle({ position })` — rooms only, the
+   * shared position saved — and reports `moved: position`. Resolves with the mark for the next
+   * response, taken under the same lease.
    */
   handleSyncUnit?(
     since: string | undefined,
-    mark: number,
+    mark: number | undefined,
     handle: (shared?: { position: string }) => Promise<void>,
-  ): Promise<{ resumeFrom: string } | undefined>;
+  ): Promise<{ mark: number; moved?: string }>;
 }
 
 /** Encrypts outgoing room events in encrypted rooms; the client calls it once per event (retries reuse the result). */

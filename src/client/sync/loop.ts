@@ -45,6 +45,17 @@ export class SyncLoop {
   private inFlight: Promise<void> = Promise.resolve();
   /** Timeline events emitted from a response another process had handled (see echo.ts). */
   private readonly echo = new Set<string>();
+  /**
+   * On a store other processes share: when `since` was last known to be the store's sync position
+   * too (see `SyncProcessor.handleSyncUnit`). Taken under the lease that reached `since`, not when
+   * the next request goes out: a reload in between may be another process's sync of that range.
+   */
+  private mark: number | undefined;
+  /**
+   * After a response whose range another process had handled and synced past: the shared position
+   * (with the mark it was read under) to sync on from once the events up to it are shown here.
+   */
+  private rejoin: { position: string; mark: number } | undefined;
 
   constructor(private readonly opts: SyncLoopOptions) {
     this.since = opts.since;
@@ -86,35 +97,62 @@ export class SyncLoop {
   }
 
   private async syncOnceNow(opts: { timeoutMs?: number; signal?: AbortSignal }): Promise<void> {
-    const timeout =
-      this.since === undefined ? 0 : (opts.timeoutMs ?? this.opts.timeoutMs ?? DEFAULT_SYNC_TIMEOUT_MS);
+    this.mark ??= this.opts.context.processor()?.syncMark?.();
+    const wait = opts.timeoutMs ?? this.opts.timeoutMs ?? DEFAULT_SYNC_TIMEOUT_MS;
+    // A catch-up (see `rejoin`) only needs what the server has now: no long-poll wait.
+    await this.fetchAndHandle(this.since === undefined || this.rejoin !== undefined ? 0 : wait, opts.signal);
+    if (this.rejoin !== undefined) await this.fetchAndHandle(0, opts.signal);
+  }
+
+  private async fetchAndHandle(timeout: number, signal: AbortSignal | undefined): Promise<void> {
     const processor = this.opts.context.processor();
-    const mark = processor?.syncMark?.();
     const res = await this.opts.http.request({
       method: "GET",
       path: path`/_matrix/client/v3/sync`,
       query: { since: this.since, timeout, filter: this.opts.filter },
       schema: syncResponseSchema,
       timeoutMs: timeout + SYNC_TIMEOUT_GRACE_MS,
-      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(signal ? { signal } : {}),
     });
     const since = this.since;
     const fresh = withoutEchoes(res, this.echo);
     const handle = (shared?: { position: string }) =>
       handleSyncResponse(this.opts.context, fresh, since, shared);
-    if (mark !== undefined && processor?.handleSyncUnit !== undefined) {
-      const moved = await processor.handleSyncUnit(since, mark, handle);
-      if (moved !== undefined) {
-        // Another process sharing the crypto store handled this range (its to-device messages
-        // too): its rooms were applied here, and the loop syncs on from the shared position.
-        this.opts.context.logger.info({}, "sync position moved by another process; syncing on from it");
-        rememberTimeline(this.echo, fresh);
-        this.since = moved.resumeFrom;
-        return;
-      }
-    } else await handle();
-    this.echo.clear();
-    this.since = res.next_batch;
+    if (processor?.handleSyncUnit === undefined) {
+      await handle();
+      this.echo.clear();
+      this.since = res.next_batch;
+      this.rejoin = undefined;
+      return;
+    }
+    const rejoin = this.rejoin;
+    // A catch-up starts from a position not known to be the store's: the unit compares it.
+    const unit = await processor.handleSyncUnit(since, rejoin === undefined ? this.mark : undefined, handle);
+    this.rejoin = undefined;
+    if (unit.moved === undefined) {
+      this.echo.clear();
+      this.since = res.next_batch;
+      this.mark = unit.mark;
+      return;
+    }
+    // Another process sharing the crypto store handled this range (its to-device messages too):
+    // its rooms were applied here; the timeline events shown are not shown again if they come back.
+    this.opts.context.logger.info({}, "sync position moved by another process; syncing on from it");
+    rememberTimeline(this.echo, fresh);
+    if (unit.moved === res.next_batch) {
+      this.since = res.next_batch;
+      this.mark = unit.mark;
+    } else if (rejoin !== undefined) {
+      // This catch-up was asked for after `rejoin` was read, so it reached at least that far.
+      this.since = rejoin.position;
+      this.mark = rejoin.mark;
+    } else {
+      // The shared position may be past this response's end (the other process synced on): the
+      // events in between were never shown here. Fetch from this response's end first (rooms only)
+      // and only then sync on from the shared position; what comes twice is dropped (echo.ts).
+      this.since = res.next_batch;
+      this.rejoin = { position: unit.moved, mark: unit.mark };
+    }
   }
 
   /**
