@@ -52,6 +52,19 @@ export const botConfigSchema = z.strictObject({
       secretEnv: z.string().optional(),
     })
     .optional(),
+  /**
+   * Appservice mode: the bot runs as a user of an application service (its sender user, or one of
+   * its namespace users), its events pushed in the homeserver's transactions instead of `/sync`.
+   */
+  appservice: z
+    .strictObject({
+      /** The registration file (YAML or JSON) the homeserver loads too, relative to the bot directory. */
+      registration: z.string().min(1),
+      /** Port of the transactions endpoint; default: the port of the registration's `url`. */
+      port: z.int().min(0).max(65_535).optional(),
+      host: z.string().default("127.0.0.1"),
+    })
+    .optional(),
   /** Time zone for cron expressions (IANA name). */
   timezone: z.string().optional(),
   log: z

@@ -35,10 +35,18 @@ export {
   CONFIG_FILE,
   parseConfig,
   readConfig,
+  userIdSchema,
   validateConfig,
 } from "./config.ts";
 export { CommandContext, ContextError, EventContext, MAX_SENDS_PER_EVENT, RoomSender } from "./context.ts";
-export { BotInitError, ECHO_SKILL, type InitBotOptions, type InitializedBot, initBotDir } from "./init.ts";
+export {
+  BotInitError,
+  ECHO_SKILL,
+  type InitBotOptions,
+  type InitializedBot,
+  initBotDir,
+  writeBotFiles,
+} from "./init.ts";
 export {
   type LocalStore,
   MAX_HANDLED_EVENTS,

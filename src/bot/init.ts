@@ -50,8 +50,8 @@ export class BotInitError extends Error {
 
 export async function initBotDir(o: InitBotOptions): Promise<InitializedBot> {
   const dir = resolve(o.dir);
-  const configFile = join(dir, CONFIG_FILE);
-  if (existsSync(configFile)) throw new BotInitError(`${configFile} exists already: this is a bot; run it`);
+  const existing = join(dir, CONFIG_FILE);
+  if (existsSync(existing)) throw new BotInitError(`${existing} exists already: this is a bot; run it`);
   // Checked before the account is touched.
   const bad = o.owners.filter((owner) => !userIdSchema.safeParse(owner).success);
   if (bad.length > 0)
@@ -59,7 +59,6 @@ export async function initBotDir(o: InitBotOptions): Promise<InitializedBot> {
       "--owner",
       bad.map((b) => `"${b}": expected a user ID like @name:example.org`),
     );
-  await mkdir(join(dir, "skills"), { recursive: true });
   const dataDir = join(dir, ".keyroom");
   const { client, recoveryKey } = await openBotClient({
     dataDir,
@@ -80,25 +79,50 @@ export async function initBotDir(o: InitBotOptions): Promise<InitializedBot> {
   } finally {
     await client.close();
   }
-  const config = {
-    homeserver: o.homeserverUrl,
-    user: userId,
-    owners: [...o.owners],
-    prefix: "!",
-    skills: [`./${ECHO_SKILL_FILE}`],
-  };
+  const configFile = await writeBotFiles({
+    dir,
+    config: { homeserver: o.homeserverUrl, user: userId, owners: [...o.owners], prefix: "!" },
+    intro: `# Invitations are accepted from ${o.owners.length > 0 ? "the owners" : "anyone (no owner named)"}; set \`invites\` to change that.`,
+  });
+  return { userId, deviceId, configFile, recoveryKey };
+}
+
+/**
+ * Writes a bot directory's files: `bot.yaml` (from `config`, with the echo skill), the echo skill,
+ * and a .gitignore for the data directory and any other `secretFiles` (e.g. an appservice
+ * registration, which holds tokens). Returns the config file's path.
+ */
+export async function writeBotFiles(o: {
+  dir: string;
+  config: Record<string, unknown>;
+  /** Comment lines after the reference line. */
+  intro: string;
+  secretFiles?: readonly string[];
+}): Promise<string> {
+  const dir = resolve(o.dir);
+  const configFile = join(dir, CONFIG_FILE);
+  const config = { ...o.config, skills: [`./${ECHO_SKILL_FILE}`] };
   validateConfig(config, configFile);
   const yaml = [
     "# A Keyroom bot. Reference: docs/bots.md (config reference).",
-    `# Invitations are accepted from ${o.owners.length > 0 ? "the owners" : "anyone (no owner named)"}; set \`invites\` to change that.`,
+    o.intro,
     stringify(config).trimEnd(),
     "",
   ].join("\n");
+  await mkdir(join(dir, "skills"), { recursive: true });
   await writeFile(configFile, yaml, { mode: 0o644 });
   const skill = join(dir, ECHO_SKILL_FILE);
   if (!existsSync(skill)) await writeFile(skill, ECHO_SKILL);
   const gitignore = join(dir, ".gitignore");
   if (!existsSync(gitignore))
-    await writeFile(gitignore, "# The bot's session and keys: never commit them.\n.keyroom/\n");
-  return { userId, deviceId, configFile, recoveryKey };
+    await writeFile(
+      gitignore,
+      [
+        "# The bot's session and keys: never commit them.",
+        ".keyroom/",
+        ...(o.secretFiles ?? []).map((f) => `/${f}`),
+        "",
+      ].join("\n"),
+    );
+  return configFile;
 }

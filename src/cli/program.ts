@@ -314,11 +314,26 @@ export function buildProgram(io: CommandIo): Command {
       collect,
       [],
     )
+    .option(
+      "--appservice <url>",
+      "appservice mode: write a registration file for the homeserver, which pushes transactions to URL; " +
+        "the bot runs as the appservice's user (--user: full user ID; no password, no account touched)",
+    )
     .action(
-      async (dir: string, o: { homeserver: string; user: string; password?: string; owner: string[] }) => {
+      async (
+        dir: string,
+        o: { homeserver: string; user: string; password?: string; owner: string[]; appservice?: string },
+      ) => {
         const { botInitCommand } = await import("./commands/bot.ts");
         await botInitCommand(
-          { dir, homeserver: o.homeserver, user: o.user, password: passwordOf(o.password), owners: o.owner },
+          {
+            dir,
+            homeserver: o.homeserver,
+            user: o.user,
+            password: o.appservice === undefined ? passwordOf(o.password) : undefined,
+            owners: o.owner,
+            ...(o.appservice !== undefined ? { appservice: o.appservice } : {}),
+          },
           io,
         );
       },

@@ -2,19 +2,15 @@
 // a user in an encrypted room sends `!echo hi` and reads `hi`. Refusals (bad config key, a device
 // whose store is gone) run the same command tree in-process.
 import assert from "node:assert/strict";
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { runCli } from "../../src/cli/program.ts";
 import { MatrixClient } from "../../src/index.ts";
 import { scaledMs } from "../support/budget.ts";
+import { finished, lineMatching, startKeyroom } from "../support/cli.ts";
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
-
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const MAIN = join(ROOT, "src/cli/main.ts");
 
 let hs: TestDevServer;
 let dir: string;
@@ -26,54 +22,6 @@ after(async () => {
   await hs.close();
   await rm(dir, { recursive: true, force: true });
 });
-
-function spawnKeyroom(args: string[]): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, ["--conditions=source", "--import", "tsx", MAIN, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, KEYROOM_PASSWORD: "", KEYROOM_DEBUG: "" },
-  });
-}
-
-function finished(
-  child: ChildProcessWithoutNullStreams,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (d: string) => {
-    stdout += d;
-  });
-  child.stderr.setEncoding("utf8").on("data", (d: string) => {
-    stderr += d;
-  });
-  return new Promise((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
-}
-
-/** Resolves with the first stdout JSON line matching `test` (the bot's log when piped is JSON lines). */
-function lineMatching(
-  child: ChildProcessWithoutNullStreams,
-  test: (record: Record<string, unknown>) => boolean,
-) {
-  return new Promise<Record<string, unknown>>((resolve, reject) => {
-    let buffer = "";
-    const onData = (d: Buffer) => {
-      buffer += d.toString("utf8");
-      let nl = buffer.indexOf("\n");
-      while (nl >= 0) {
-        const line = buffer.slice(0, nl);
-        buffer = buffer.slice(nl + 1);
-        nl = buffer.indexOf("\n");
-        const record = JSON.parse(line) as Record<string, unknown>;
-        if (test(record)) {
-          child.stdout.off("data", onData);
-          resolve(record);
-          return;
-        }
-      }
-    };
-    child.stdout.on("data", onData);
-    child.once("close", (code) => reject(new Error(`keyroom exited ${code} before the line came`)));
-  });
-}
 
 async function inProcess(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = "";
@@ -99,7 +47,7 @@ test("bot init + bot run: a user sends !echo hi in an encrypted room and reads h
   await alice.register({ username: `alice${Date.now().toString(36)}`, password: "pw" });
   const botDir = join(dir, "echo-bot");
   const init = await finished(
-    spawnKeyroom([
+    startKeyroom([
       "bot",
       "init",
       botDir,
@@ -127,7 +75,7 @@ test("bot init + bot run: a user sends !echo hi in an encrypted room and reads h
   assert.match(yaml, new RegExp(`owners:\\n  - "?${alice.userId.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
   assert.match(await readFile(join(botDir, ".gitignore"), "utf8"), /\.keyroom\//);
 
-  const run = spawnKeyroom(["bot", "run", botDir]);
+  const run = startKeyroom(["bot", "run", botDir]);
   const done = finished(run);
   try {
     const started = await lineMatching(run, (r) => r.msg === "bot started");

@@ -1,7 +1,7 @@
 // Running the `keyroom` CLI in tests: spawned (the real bin, through tsx) or in-process, with its
 // JSON-lines output parsed.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runCli } from "../../src/cli/program.ts";
@@ -15,20 +15,60 @@ export interface CliRun {
   readonly stderr: string;
 }
 
-/** Spawns `keyroom ARGS` (no profile or password from the caller's environment). */
-export function spawnKeyroom(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+/** Starts `keyroom ARGS` (no profile or password from the caller's environment); stdin stays open. */
+export function startKeyroom(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+): ChildProcessWithoutNullStreams {
+  return spawn(process.execPath, ["--conditions=source", "--import", "tsx", MAIN, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, KEYROOM_PROFILE: "", KEYROOM_PASSWORD: "", KEYROOM_DEBUG: "", ...env },
+  });
+}
+
+/** Everything a started `keyroom` wrote, once it exits. Call it before the output starts flowing. */
+export function finished(child: ChildProcessWithoutNullStreams): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", MAIN, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, KEYROOM_PROFILE: "", KEYROOM_PASSWORD: "", KEYROOM_DEBUG: "", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
     child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
     child.on("error", reject);
     child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Spawns `keyroom ARGS` and resolves with its output once it exits. */
+export function spawnKeyroom(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+  const child = startKeyroom(args, env);
+  child.stdin.end();
+  return finished(child);
+}
+
+/** Resolves with the first stdout JSON line matching `test` (a piped bot logs JSON lines). */
+export function lineMatching(
+  child: ChildProcessWithoutNullStreams,
+  test: (record: Record<string, unknown>) => boolean,
+): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    let buffer = "";
+    const onData = (d: Buffer | string) => {
+      buffer += d.toString();
+      let nl = buffer.indexOf("\n");
+      while (nl >= 0) {
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        nl = buffer.indexOf("\n");
+        const record = JSON.parse(line) as Record<string, unknown>;
+        if (test(record)) {
+          child.stdout.off("data", onData);
+          resolve(record);
+          return;
+        }
+      }
+    };
+    child.stdout.on("data", onData);
+    child.once("close", (code) => reject(new Error(`keyroom exited ${code} before the line came`)));
   });
 }
 

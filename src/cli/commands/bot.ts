@@ -1,11 +1,13 @@
 // `keyroom bot init DIR` / `bot run DIR [--watch]` / `bot verify USER [--dir DIR]` /
 // `bot reset DIR`: the bot framework (src/bot) from the shell. See docs/bots.md.
+import { existsSync } from "node:fs";
 import { connect } from "node:net";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { controlSocketPath, runVerification, type VerifyEvent } from "../../bot/control.ts";
 import {
   Bot,
+  type BotConfig,
   CONFIG_FILE,
   createBotLogger,
   initBotDir,
@@ -16,6 +18,7 @@ import {
 } from "../../bot/index.ts";
 import { CliError } from "../errors.ts";
 import { jsonLine } from "../output.ts";
+import { initAppserviceBot, openAppserviceBot } from "./bot-appservice.ts";
 import type { CommandIo } from "./io.ts";
 import { drawSas } from "./verify.ts";
 
@@ -31,12 +34,18 @@ export interface BotInitArgs {
   dir: string;
   homeserver: string;
   user: string;
-  password: string;
+  /** Absent in appservice mode (no account is touched). */
+  password: string | undefined;
   owners: string[];
+  /** Appservice mode: the URL the homeserver pushes transactions to. */
+  appservice?: string;
 }
 
 export async function botInitCommand(args: BotInitArgs, io: CommandIo): Promise<void> {
   const dir = resolve(args.dir);
+  if (args.appservice !== undefined) return appserviceInit({ ...args, appservice: args.appservice }, io);
+  if (args.password === undefined)
+    throw new CliError("USAGE", "bot init needs --password (or $KEYROOM_PASSWORD)");
   const made = await initBotDir({
     dir,
     homeserverUrl: args.homeserver,
@@ -68,12 +77,60 @@ export async function botInitCommand(args: BotInitArgs, io: CommandIo): Promise<
   }
 }
 
+async function appserviceInit(args: BotInitArgs & { appservice: string }, io: CommandIo): Promise<void> {
+  const dir = resolve(args.dir);
+  if (existsSync(join(dir, CONFIG_FILE))) {
+    throw new CliError("USAGE", `${join(dir, CONFIG_FILE)} exists already: this is a bot; run it`);
+  }
+  const made = await initAppserviceBot({
+    dir,
+    homeserverUrl: args.homeserver,
+    userId: args.user,
+    url: args.appservice,
+    owners: args.owners,
+  });
+  io.out(
+    jsonLine({
+      event: "initialized",
+      dir,
+      user_id: args.user,
+      device_id: null,
+      config: made.configFile,
+      recovery_key: null,
+      registration: made.registrationFile,
+    }),
+  );
+  if (io.interactive === true) {
+    io.err(
+      `\nLoad ${made.registrationFile} in the homeserver (keyroom devserver --appservice FILE; Synapse:\n` +
+        `app_service_config_files), restart it, then run the bot with:\n  keyroom bot run ${args.dir}\n`,
+    );
+  }
+}
+
 export async function botRunCommand(
   args: { dir: string; watch: boolean; debug: boolean },
   io: CommandIo,
 ): Promise<void> {
   const logger = loggerFor(io, args.debug ? "debug" : "info");
-  const running = await runBotDir(resolve(args.dir), { logger, watch: args.watch });
+  const dir = resolve(args.dir);
+  const config = await readConfig(join(dir, CONFIG_FILE));
+  // Appservice mode: the appservice's client for the bot's user, fed by the transactions endpoint.
+  const appservice =
+    config.appservice === undefined
+      ? undefined
+      : await openAppserviceBot(dir, config, resolve(dir, config.dataDir), logger);
+  let running: Awaited<ReturnType<typeof runBotDir>>;
+  try {
+    running = await runBotDir(dir, {
+      logger,
+      watch: args.watch,
+      ...(appservice ? { client: appservice.client } : {}),
+    });
+  } catch (e) {
+    await appservice?.appservice.close();
+    throw e;
+  }
   try {
     await new Promise<void>((done) => {
       if (io.signal === undefined) return; // nothing can stop it but the process ending
@@ -82,6 +139,7 @@ export async function botRunCommand(
     });
   } finally {
     await running.stop();
+    await appservice?.appservice.close();
   }
 }
 
@@ -102,7 +160,12 @@ export async function botVerifyCommand(args: { user: string; dir: string }, io: 
   const viaSocket = await verifyThroughSocket(controlSocketPath(dataDir), args.user, report, confirm);
   let ok: boolean;
   if (viaSocket !== undefined) ok = viaSocket;
-  else {
+  else if (config.appservice !== undefined) {
+    throw new CliError(
+      "USAGE",
+      `the bot in ${dir} runs as an appservice user: start it (keyroom bot run ${args.dir}), then verify through it`,
+    );
+  } else {
     const { client } = await openBotClient({
       dataDir,
       homeserverUrl: config.homeserver,
@@ -158,6 +221,7 @@ export async function botRecoverCommand(
 ): Promise<void> {
   const dir = resolve(args.dir);
   const config = await readConfig(resolve(dir, CONFIG_FILE));
+  notInAppserviceMode(config, dir, "bot recover");
   const dataDir = resolve(dir, config.dataDir);
   const opened = await openBotClient({
     dataDir,
@@ -194,7 +258,18 @@ export async function botRecoverCommand(
 export async function botResetCommand(args: { dir: string }, io: CommandIo): Promise<void> {
   const dir = resolve(args.dir);
   const config = await readConfig(resolve(dir, CONFIG_FILE));
+  notInAppserviceMode(config, dir, "bot reset");
   const dataDir = resolve(dir, config.dataDir);
   await resetBot(dataDir, loggerFor(io));
   io.out(jsonLine({ event: "reset", dir, data_dir: dataDir }));
+}
+
+/** `recover` and `reset` work on a bot's own session; an appservice user has none (the appservice acts for it). */
+function notInAppserviceMode(config: BotConfig, dir: string, command: string): void {
+  if (config.appservice === undefined) return;
+  throw new CliError(
+    "USAGE",
+    `${command}: the bot in ${dir} runs as an appservice user (its device and keys are in its data directory's ` +
+      "appservice/ folder, with no password or recovery key): back that folder up to move it",
+  );
 }

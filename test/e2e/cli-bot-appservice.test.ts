@@ -1,0 +1,134 @@
+// `keyroom bot` in appservice mode, spawned: `bot init --appservice URL` writes the config and a
+// registration file, the devserver loads that file at start, `bot run` serves the transactions
+// endpoint and runs the bot as the appservice's user, and a user in an encrypted room sends
+// `!echo hi` and reads `hi` (E2EE through MSC2409 / MSC3202). A restart resumes the same device.
+import assert from "node:assert/strict";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { MatrixClient } from "../../src/index.ts";
+import { scaledMs } from "../support/budget.ts";
+import { finished, lineMatching, spawnKeyroom, startKeyroom } from "../support/cli.ts";
+import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
+
+/** A port free right now (the registration must name the endpoint before anything listens). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+let dir: string;
+let hs: TestDevServer | undefined;
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), "keyroom-cli-bot-as-"));
+});
+after(async () => {
+  await hs?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+test("bot init --appservice + bot run: the bot answers !echo hi in an encrypted room as the appservice's user", {
+  timeout: scaledMs(180_000),
+}, async () => {
+  const [hsPort, asPort] = [await freePort(), await freePort()];
+  const homeserver = `http://127.0.0.1:${hsPort}`;
+  const botId = "@echo:localhost";
+  const ownerId = `@owner${Date.now().toString(36)}:localhost`;
+  const botDir = join(dir, "echo-as");
+  const init = await spawnKeyroom([
+    "bot",
+    "init",
+    botDir,
+    "--homeserver",
+    homeserver,
+    "--user",
+    botId,
+    "--owner",
+    ownerId,
+    "--appservice",
+    `http://127.0.0.1:${asPort}`,
+  ]);
+  assert.equal(init.code, 0, init.stderr);
+  const made = JSON.parse(init.stdout.trim()) as { event: string; user_id: string; registration: string };
+  assert.equal(made.event, "initialized");
+  assert.equal(made.user_id, botId);
+  assert.equal((await stat(made.registration)).mode & 0o777, 0o600, "the registration holds tokens");
+  assert.match(
+    await readFile(join(botDir, "bot.yaml"), "utf8"),
+    /appservice:\n {2}registration: \.\/registration\.yaml/,
+  );
+  assert.match(await readFile(join(botDir, ".gitignore"), "utf8"), /^\/registration\.yaml$/m);
+
+  // The homeserver loads the registration file at start, as Synapse's app_service_config_files.
+  hs = await startTestDevServer({
+    port: hsPort,
+    appservices: [made.registration],
+    appserviceRetry: { baseMs: 20, maxMs: 200 },
+  });
+  const [localpart] = ownerId.slice(1).split(":") as [string];
+  const owner = new MatrixClient({
+    homeserverUrl: homeserver,
+    encryption: { store: { directory: join(dir, "owner") } },
+  });
+  await owner.register({ username: localpart, password: "pw" });
+  const replies: string[] = [];
+  const waiting = new Map<string, () => void>();
+  owner.on("room.event", (_room, ev) => {
+    if (ev.sender !== botId || ev.type !== "m.room.message") return;
+    assert.equal(ev.encryption?.decrypted, true, "the answer is encrypted");
+    const body = String(ev.content.body);
+    replies.push(body);
+    waiting.get(body)?.();
+  });
+  const reply = (body: string) => new Promise<void>((done) => waiting.set(body, done));
+  await owner.startSync();
+
+  let deviceId: unknown;
+  let roomId = "";
+  for (const [round, text] of [
+    [1, "hi"],
+    [2, "again"],
+  ] as const) {
+    const run = startKeyroom(["bot", "run", botDir]);
+    const done = finished(run);
+    try {
+      const started = await lineMatching(run, (r) => r.msg === "bot started");
+      assert.equal(started.userId, botId);
+      if (round === 1) {
+        deviceId = started.deviceId;
+        roomId = await owner.createRoom({ name: "echo", invite: [botId], encrypted: true });
+        await lineMatching(run, (r) => r.msg === "joined on invitation");
+        // The bot's join must be in the owner's view, so the room key goes to its device too.
+        while (owner.getRoom(roomId)?.getMember(botId)?.membership !== "join") {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      } else {
+        assert.equal(started.deviceId, deviceId, "a restart resumes the appservice user's device");
+      }
+      const answered = reply(text);
+      await owner.sendText(roomId, `!echo ${text}`);
+      await answered;
+    } finally {
+      run.kill("SIGTERM");
+      const end = await done;
+      assert.equal(end.code, 0, end.stderr);
+      assert.ok(end.stdout.includes('"bot stopped"'), end.stdout);
+    }
+  }
+  assert.deepEqual(replies, ["hi", "again"]);
+  const status = await owner.getUserIdentity(botId);
+  assert.ok(status !== undefined, "the bot's user has a cross-signing identity");
+  await owner.close();
+  // Commands made for a bot's own session refuse, saying why.
+  const reset = await spawnKeyroom(["bot", "reset", botDir]);
+  assert.equal(reset.code, 2, "a usage error");
+  assert.match(reset.stderr, /runs as an appservice user/);
+});
