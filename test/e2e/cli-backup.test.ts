@@ -69,7 +69,7 @@ describe("keyroom backup / history", () => {
       interactive: true,
     });
     assert.equal(code, 0, stderr);
-    assert.match(stderr, /\r\[#{30}\] 100% \d+\/\d+ keys\n$/);
+    assert.match(stderr, /\rrestoring \[#{30}\] 100% \d+\/\d+ keys\n$/);
     assert.deepEqual(JSON.parse(stdout), { ...summary, imported: 0 });
 
     const [status] = await spawnOk(["backup", "status", "--profile", profile]);

@@ -9,14 +9,13 @@ import { isMessageEvent, jsonLine, messageLine } from "../output.ts";
 import { openSession } from "../session.ts";
 import { withEncryptedClient } from "./identity.ts";
 import type { CommandIo } from "./io.ts";
+import { progressBar } from "./progress.ts";
 import { resolveRoom } from "./rooms.ts";
 
 /** `history` prints at most this many messages. */
 export const MAX_HISTORY_LIMIT = 10_000;
 /** `history` without `--limit`. */
 export const DEFAULT_HISTORY_LIMIT = 50;
-/** Width of the restore progress bar, in characters. */
-const BAR_WIDTH = 30;
 
 /** `keyroom backup status`: `{"version", "trusted", "backed_up", "total"}`. */
 export async function backupStatusCommand(args: { profileDir: string }, io: CommandIo): Promise<void> {
@@ -26,16 +25,6 @@ export async function backupStatusCommand(args: { profileDir: string }, io: Comm
       jsonLine({ version: s.version ?? null, trusted: s.trusted, backed_up: s.backedUp, total: s.total }),
     );
   });
-}
-
-/** A progress bar redrawn in place on stderr (a terminal only). */
-function progressBar(io: CommandIo): (done: number, total: number) => void {
-  return (done, total) => {
-    const filled = total === 0 ? BAR_WIDTH : Math.round((done / total) * BAR_WIDTH);
-    const percent = total === 0 ? 100 : Math.floor((done / total) * 100);
-    io.err(`\r[${"#".repeat(filled)}${" ".repeat(BAR_WIDTH - filled)}] ${percent}% ${done}/${total} keys`);
-    if (done >= total) io.err("\n");
-  };
 }
 
 /**
@@ -60,7 +49,7 @@ export async function backupRestoreCommand(
     const roomId = args.room !== undefined ? await resolveRoom(client, args.room) : undefined;
     const result = await backup.restore({
       ...(roomId !== undefined ? { roomId } : {}),
-      ...(io.interactive === true ? { onProgress: progressBar(io) } : {}),
+      ...(io.interactive === true ? { onProgress: progressBar(io, "restoring", "keys") } : {}),
     });
     io.out(
       jsonLine({

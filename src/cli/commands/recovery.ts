@@ -8,19 +8,7 @@ import { CliError } from "../errors.ts";
 import { jsonLine } from "../output.ts";
 import { withEncryptedClient } from "./identity.ts";
 import type { CommandIo } from "./io.ts";
-
-/** Width of the progress bars, in characters. */
-const BAR_WIDTH = 30;
-
-function bar(io: CommandIo, label: string): (fraction: number) => void {
-  return (fraction) => {
-    const filled = Math.round(Math.min(1, fraction) * BAR_WIDTH);
-    io.err(
-      `\r${label} [${"#".repeat(filled)}${" ".repeat(BAR_WIDTH - filled)}] ${Math.floor(fraction * 100)}%`,
-    );
-    if (fraction >= 1) io.err("\n");
-  };
-}
+import { fractionBar, progressBar } from "./progress.ts";
 
 async function passphrase(io: CommandIo, confirm: boolean): Promise<string> {
   if (io.readSecret === undefined)
@@ -42,7 +30,7 @@ async function newKeyOptions(
   if (!usePassphrase) return {};
   return {
     passphrase: await passphrase(io, true),
-    ...(io.interactive === true ? { onProgress: bar(io, "deriving the key") } : {}),
+    ...(io.interactive === true ? { onProgress: fractionBar(io, "deriving the key") } : {}),
   };
 }
 
@@ -82,13 +70,11 @@ export async function recoveryRecoverCommand(
         ? { recoveryKey: args.key }
         : {
             passphrase: await passphrase(io, false),
-            ...(io.interactive === true ? { onProgress: bar(io, "deriving the key") } : {}),
+            ...(io.interactive === true ? { onProgress: fractionBar(io, "deriving the key") } : {}),
           };
-    const restoreBar = bar(io, "restoring keys");
+    const restoreBar = progressBar(io, "restoring", "keys");
     const result = await client.crypto.recovery.recover(unlock, {
-      ...(io.interactive === true
-        ? { onRestoreProgress: (done: number, total: number) => restoreBar(total === 0 ? 1 : done / total) }
-        : {}),
+      ...(io.interactive === true ? { onRestoreProgress: restoreBar } : {}),
     });
     io.out(
       jsonLine({

@@ -17,7 +17,6 @@ import {
   MEGOLM_BACKUP_V1_ALGORITHM,
   parseBackupVersion,
 } from "../../crypto/backup/index.ts";
-import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";
 import { PkDecryption, PkEncryption } from "../../crypto/pk/index.ts";
 import { decodeBase64, encodeBase64 } from "../../crypto/primitives/index.ts";
 import type { BackupStateRecord, InboundGroupSessionRecord } from "../../store/records.ts";
@@ -27,6 +26,7 @@ import { MEGOLM_ALGORITHM } from "../devices/device.ts";
 import type { DeviceManager } from "../devices/manager.ts";
 import type { OwnDevice } from "../identity/own-device.ts";
 import type { KeyRequests } from "../key-requests/manager.ts";
+import { sessionKeyAtFirstKnownIndex } from "../room-keys/import.ts";
 import { signWithAccount } from "../signing.ts";
 import { KeyBackupError } from "./errors.ts";
 import type { BackupCreateVersionRequest, BackupLookupRequest, BackupUploadRequest } from "./requests.ts";
@@ -103,17 +103,12 @@ function keyFromSecret(secret: string | undefined): PkDecryption | undefined {
 
 /** A backed-up room key for a stored session (from its first known index), or undefined if unreadable. */
 export function backedUpRoomKey(record: InboundGroupSessionRecord): BackedUpRoomKey | undefined {
-  let session: InboundGroupSession;
-  try {
-    session = InboundGroupSession.fromPickle(record.pickle);
-  } catch (e) {
-    if (e instanceof MegolmError) return undefined;
-    throw e;
-  }
+  const sessionKey = sessionKeyAtFirstKnownIndex(record);
+  if (sessionKey === undefined) return undefined;
   return {
     algorithm: MEGOLM_ALGORITHM,
     sender_key: record.senderKey,
-    session_key: session.exportAtFirstKnownIndex(),
+    session_key: sessionKey,
     sender_claimed_keys: { ed25519: record.senderClaimedEd25519 },
     forwarding_curve25519_key_chain: [...record.forwardingChain],
     // The spec keeps the shared-history flag in backups too (MSC4268).

@@ -51,21 +51,26 @@ export async function importRoomKey(
   );
 }
 
-/** A session as an export entry, from its first known index. */
-export function exportRoomKey(record: InboundGroupSessionRecord): ExportedRoomKey | undefined {
-  let session: InboundGroupSession;
+/** A stored session's key from its first known index, or undefined when the pickle is unreadable. */
+export function sessionKeyAtFirstKnownIndex(record: InboundGroupSessionRecord): string | undefined {
   try {
-    session = InboundGroupSession.fromPickle(record.pickle);
+    return InboundGroupSession.fromPickle(record.pickle).exportAtFirstKnownIndex();
   } catch (e) {
     if (e instanceof MegolmError) return undefined;
     throw e;
   }
+}
+
+/** A session as an export entry, from its first known index. */
+export function exportRoomKey(record: InboundGroupSessionRecord): ExportedRoomKey | undefined {
+  const sessionKey = sessionKeyAtFirstKnownIndex(record);
+  if (sessionKey === undefined) return undefined;
   return {
     algorithm: MEGOLM_ALGORITHM,
     room_id: record.roomId,
     sender_key: record.senderKey,
     session_id: record.sessionId,
-    session_key: session.exportAtFirstKnownIndex(),
+    session_key: sessionKey,
     sender_claimed_keys: { ed25519: record.senderClaimedEd25519 },
     forwarding_curve25519_key_chain: [...record.forwardingChain],
     ...(record.sharedHistory === true ? { shared_history: true } : {}),

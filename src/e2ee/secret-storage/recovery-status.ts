@@ -8,10 +8,8 @@ import {
   CROSS_SIGNING_MASTER_SECRET,
   CROSS_SIGNING_SELF_SIGNING_SECRET,
   CROSS_SIGNING_USER_SIGNING_SECRET,
-  DEFAULT_KEY_TYPE,
-  keyType,
 } from "./names.ts";
-import type { SecretStorageProblem, SecretStorageStatus } from "./status.ts";
+import { missingType, type SecretStorageProblem, type SecretStorageStatus } from "./status.ts";
 
 /**
  * The call that repairs a problem:
@@ -61,20 +59,6 @@ const KEY_PROBLEMS: ReadonlySet<SecretStorageProblem["kind"]> = new Set([
   "wrong_key",
 ]);
 
-function nameOf(p: SecretStorageProblem): string {
-  switch (p.kind) {
-    case "no_default_key":
-    case "default_key_malformed":
-      return DEFAULT_KEY_TYPE;
-    case "key_missing":
-    case "key_malformed":
-    case "wrong_key":
-      return keyType(p.keyId);
-    default:
-      return p.secret;
-  }
-}
-
 export function recoveryStatus(storage: SecretStorageStatus, facts: RecoveryFacts): RecoveryStatus {
   if (storage.state === "disabled") return { state: "disabled", missing: [] };
   const holdsCrossSigning = CROSS_SIGNING_SECRETS.every((s) => facts.held.has(s));
@@ -83,7 +67,7 @@ export function recoveryStatus(storage: SecretStorageStatus, facts: RecoveryFact
   const newKey: RecoveryRepair = holdsCrossSigning ? "changeRecoveryKey" : "resetIdentity";
   const missing: RecoveryProblem[] = [];
   for (const p of storage.problems) {
-    const name = nameOf(p);
+    const name = missingType(p);
     let repair: RecoveryRepair;
     if (KEY_PROBLEMS.has(p.kind) || !keyUsable) repair = newKey;
     else if (facts.held.has(name) || name === BACKUP_SECRET) repair = "recover";

@@ -60,7 +60,8 @@ export interface SecretStorageStatus {
   readonly missing: readonly string[];
 }
 
-function missingType(p: SecretStorageProblem): string {
+/** The account-data type a problem is about. */
+export function missingType(p: SecretStorageProblem): string {
   switch (p.kind) {
     case "no_default_key":
     case "default_key_malformed":
