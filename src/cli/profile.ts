@@ -4,7 +4,7 @@
 import { chmod, mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
-import { z } from "zod";
+import * as z from "../wire/zod.ts";
 import { CliError } from "./errors.ts";
 
 export const PROFILE_FILE = "profile.json";
@@ -13,12 +13,12 @@ export const PROFILE_ENV = "KEYROOM_PROFILE";
 
 const profileSchema = z.object({
   version: z.literal(1),
-  homeserverUrl: z.string().min(1),
-  userId: z.string().min(1),
-  deviceId: z.string().min(1),
-  accessToken: z.string().min(1),
+  homeserverUrl: z.string().check(z.minLength(1)),
+  userId: z.string().check(z.minLength(1)),
+  deviceId: z.string().check(z.minLength(1)),
+  accessToken: z.string().check(z.minLength(1)),
   /** Directory of this account's client store (sync state) and crypto store. */
-  storeDir: z.string().min(1),
+  storeDir: z.string().check(z.minLength(1)),
   encryption: z.boolean(),
 });
 

@@ -1,7 +1,6 @@
 // The client core: HTTP, session (login, restore, logout), account data and the sync loop.
 // `MatrixClient` (client.ts) adds rooms, sending and media on top.
 
-import type { z } from "zod";
 import { platform } from "#client-platform";
 import {
   type BasicEvent,
@@ -20,6 +19,7 @@ import {
   type WhoamiResponse,
   whoamiResponseSchema,
 } from "../wire/index.ts";
+import type * as z from "../wire/zod.ts";
 import { type BackoffPolicy, withRetry } from "./backoff.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { EncryptionOptions } from "./crypto/options.ts";
@@ -491,7 +491,7 @@ export abstract class ClientBase extends TypedEmitter<ClientEventMap> {
    * One API call. Rate limits are retried (the server did not act on the request); `idempotent`
    * requests are also retried on network errors and 5xx.
    */
-  protected call<S extends z.ZodType>(req: RequestOptions<S>, idempotent = false): Promise<z.output<S>> {
+  protected call<S extends z.ZodMiniType>(req: RequestOptions<S>, idempotent = false): Promise<z.output<S>> {
     return withRetry(() => this.http.request(req), {
       policy: CALL_RETRY,
       clock: this.clock,

@@ -1,7 +1,8 @@
 // The account's own devices (spec "Device management"): list, rename and delete them. Deleting
 // needs User-Interactive Authentication; the caller answers it with a password or a callback.
-import { z } from "zod";
+
 import type { DeviceInfo } from "../e2ee/index.ts";
+import * as z from "../wire/zod.ts";
 import { ClientError, MatrixError } from "./errors.ts";
 import { type HttpClient, path } from "./http.ts";
 import { type UiaAuth, withUia } from "./uia.ts";
@@ -28,10 +29,10 @@ export type DeviceDeletionAuth = UiaAuth;
 export { MAX_UIA_ROUNDS } from "./uia.ts";
 
 const deviceSchema = z.looseObject({
-  device_id: z.string().min(1),
-  display_name: z.string().nullish(),
-  last_seen_ip: z.string().nullish(),
-  last_seen_ts: z.number().int().nullish(),
+  device_id: z.string().check(z.minLength(1)),
+  display_name: z.optional(z.nullable(z.string())),
+  last_seen_ip: z.optional(z.nullable(z.string())),
+  last_seen_ts: z.optional(z.nullable(z.number().check(z.int()))),
 });
 const devicesResponseSchema = z.looseObject({ devices: z.array(deviceSchema) });
 const emptySchema = z.looseObject({});

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { z } from "zod";
+import * as z from "../wire/zod.ts";
 import { MalformedResponseError, MatrixError, NetworkError } from "./errors.ts";
 import { HttpClient, path } from "./http.ts";
 

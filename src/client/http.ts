@@ -1,7 +1,8 @@
 // The HTTP layer: one place that builds URLs, adds the access token (Authorization header only),
 // maps failures to typed errors and validates every JSON body against a wire schema.
-import type { z } from "zod";
+
 import { QUERY_DEVICE_ID, QUERY_DEVICE_ID_UNSTABLE } from "../wire/appservice-query.ts";
+import type * as z from "../wire/zod.ts";
 import { MalformedResponseError, MatrixError, NetworkError } from "./errors.ts";
 import { type Logger, silentLogger } from "./logger.ts";
 
@@ -35,7 +36,7 @@ export function path(strings: TemplateStringsArray, ...values: string[]): Reques
 
 export type QueryValue = string | number | boolean | undefined;
 
-export interface RequestOptions<S extends z.ZodType> {
+export interface RequestOptions<S extends z.ZodMiniType> {
   method: "GET" | "POST" | "PUT" | "DELETE";
   path: RequestPath;
   query?: Record<string, QueryValue>;
@@ -80,7 +81,7 @@ export class HttpClient {
   }
 
   /** Sends a request and returns the validated JSON body. */
-  async request<S extends z.ZodType>(opts: RequestOptions<S>): Promise<z.output<S>> {
+  async request<S extends z.ZodMiniType>(opts: RequestOptions<S>): Promise<z.output<S>> {
     const res = await this.send(opts, "application/json");
     const endpoint = `${opts.method} ${opts.path.template}`;
     const text = await readLimited(res, MAX_JSON_RESPONSE_BYTES, endpoint);
@@ -100,11 +101,11 @@ export class HttpClient {
   }
 
   /** Sends a request and returns the raw successful response (media downloads). */
-  async requestRaw(opts: Omit<RequestOptions<z.ZodType>, "schema">): Promise<Response> {
+  async requestRaw(opts: Omit<RequestOptions<z.ZodMiniType>, "schema">): Promise<Response> {
     return this.send(opts, "*/*");
   }
 
-  private async send(opts: Omit<RequestOptions<z.ZodType>, "schema">, accept: string): Promise<Response> {
+  private async send(opts: Omit<RequestOptions<z.ZodMiniType>, "schema">, accept: string): Promise<Response> {
     const endpoint = `${opts.method} ${opts.path.template}`;
     const headers: Record<string, string> = { Accept: accept };
     let query = opts.query;

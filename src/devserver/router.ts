@@ -1,6 +1,6 @@
 // A small router: method + path pattern (`:name` captures one decoded segment) → handler.
 import type { IncomingHttpHeaders } from "node:http";
-import type { z } from "zod";
+import type * as z from "../wire/zod.ts";
 import { badJson, MatrixError } from "./errors.ts";
 import type { Authed } from "./types.ts";
 
@@ -104,7 +104,7 @@ function decodeSegment(part: string): string {
 }
 
 /** Parses the request body as a JSON object and validates it with `schema`. */
-export function jsonBody<T extends z.ZodType>(req: RouteRequest, schema: T): z.infer<T> {
+export function jsonBody<T extends z.ZodMiniType>(req: RouteRequest, schema: T): z.infer<T> {
   const text = req.rawBody.length === 0 ? "{}" : req.rawBody.toString("utf8");
   let parsed: unknown;
   try {

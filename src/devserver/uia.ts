@@ -1,6 +1,6 @@
 // User-interactive authentication: sessions, flows, and the stages this server offers
 // (`m.login.dummy` for registration, `m.login.password` for sensitive account operations).
-import { z } from "zod";
+import * as z from "../wire/zod.ts";
 import { MatrixError, UiaChallenge } from "./errors.ts";
 import { type Homeserver, randomId } from "./homeserver.ts";
 import { checkPassword } from "./password.ts";
@@ -12,18 +12,16 @@ export const MAX_UIA_SESSIONS = 10_000;
 
 export type UiaStage = "m.login.dummy" | "m.login.password";
 
-const authSchema = z
-  .object({
-    type: z.string().optional(),
-    session: z.string().optional(),
-    password: z.string().optional(),
-    user: z.string().optional(),
-    identifier: z.object({ type: z.string(), user: z.string().optional() }).passthrough().optional(),
-  })
-  .passthrough();
+const authSchema = z.looseObject({
+  type: z.optional(z.string()),
+  session: z.optional(z.string()),
+  password: z.optional(z.string()),
+  user: z.optional(z.string()),
+  identifier: z.optional(z.looseObject({ type: z.string(), user: z.optional(z.string()) })),
+});
 
 export type UiaAuth = z.infer<typeof authSchema>;
-export const uiaAuthField = authSchema.optional().nullable();
+export const uiaAuthField = z.nullable(z.optional(authSchema));
 
 interface Session {
   completed: Set<UiaStage>;

@@ -3,7 +3,7 @@
  * room and event IDs at 255 bytes; anything longer is refused at the edge, so a hostile event can
  * never make a whole sync step fail on the store's own limits.
  */
-import { z } from "zod";
+import * as z from "../wire/zod.ts";
 
 export const MAX_ID_LENGTH = 255;
 /**
@@ -26,11 +26,11 @@ export const MAX_REASON_LENGTH = 1000;
  * well-formed Unicode: JSON may carry a lone surrogate (`"\\ud800"`), which no store can keep as
  * it is (SQLite turns it into U+FFFD), so such an ID would not read back as it was written.
  */
-export const idSchema = z
-  .string()
-  .min(1)
-  .max(MAX_ID_LENGTH)
-  .refine((s) => s.isWellFormed(), "not well-formed Unicode");
+export const idSchema = z.string().check(
+  z.minLength(1),
+  z.maxLength(MAX_ID_LENGTH),
+  z.refine((s) => s.isWellFormed(), "not well-formed Unicode"),
+);
 
 export function isId(value: unknown): value is string {
   return (
@@ -39,7 +39,7 @@ export function isId(value: unknown): value is string {
 }
 
 /** Free text we keep (a withheld reason): bounded and well-formed. */
-export const reasonSchema = z
-  .string()
-  .max(MAX_REASON_LENGTH)
-  .refine((s) => s.isWellFormed(), "not well-formed Unicode");
+export const reasonSchema = z.string().check(
+  z.maxLength(MAX_REASON_LENGTH),
+  z.refine((s) => s.isWellFormed(), "not well-formed Unicode"),
+);

@@ -3,7 +3,7 @@
  * driver dispatches `OutgoingRequest` with one exhaustive `switch` on `type` and hands the parsed
  * JSON response body back through `OlmMachine.markRequestAsSent(request, response)`.
  */
-import type { z } from "zod";
+
 import {
   type DeviceKeys,
   deviceKeysSchema,
@@ -19,6 +19,7 @@ import {
   type SignedKey,
   signedKeySchema,
 } from "../wire/keys.ts";
+import type * as z from "../wire/zod.ts";
 import { E2eeError } from "./errors.ts";
 
 /** Device keys as we build and upload them (the wire's `DeviceKeys`). */
@@ -99,7 +100,7 @@ export type { KeysClaimResponse, KeysQueryResponse, KeysUploadResponse, SignedKe
 /** Device keys that passed the wire schema (their signature is checked after). */
 export type ValidDeviceKeys = DeviceKeys;
 
-function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+function parse<T>(schema: z.ZodMiniType<T>, value: unknown, what: string): T {
   const result = schema.safeParse(value);
   if (!result.success) throw new E2eeError("BAD_RESPONSE", `malformed ${what} response`);
   return result.data;

@@ -3,9 +3,9 @@
 // transaction body with the unstable E2EE fields as Synapse names them (MSC2409/MSC4203 to-device
 // and ephemeral, MSC3202 device lists and key counts).
 import { parse as parseYaml } from "yaml";
-import { z } from "zod";
 import { clientEventSchema, toDeviceEventSchema } from "./events.ts";
 import { jsonObjectSchema, lenientArray } from "./json.ts";
+import * as z from "./zod.ts";
 
 /** Registration flags (the keys Synapse reads). */
 export const REG_RECEIVE_EPHEMERAL = "receive_ephemeral";
@@ -37,31 +37,31 @@ export const MAX_NAMESPACES_PER_KIND = 100;
 
 const namespaceSchema = z.object({
   exclusive: z.boolean(),
-  regex: z.string().min(1).max(MAX_NAMESPACE_REGEX_LENGTH),
+  regex: z.string().check(z.minLength(1), z.maxLength(MAX_NAMESPACE_REGEX_LENGTH)),
 });
 export type Namespace = z.infer<typeof namespaceSchema>;
 
-const namespaceListSchema = z.array(namespaceSchema).max(MAX_NAMESPACES_PER_KIND);
+const namespaceListSchema = z.array(namespaceSchema).check(z.maxLength(MAX_NAMESPACES_PER_KIND));
 
 const LOCALPART_RE = /^[a-z0-9._=\-/+]+$/;
 
 export const registrationSchema = z.looseObject({
-  id: z.string().min(1).max(255),
+  id: z.string().check(z.minLength(1), z.maxLength(255)),
   /** Where transactions go; `null` for an appservice that only talks to the homeserver. */
-  url: z.string().url().nullable(),
-  as_token: z.string().min(1).max(1024),
-  hs_token: z.string().min(1).max(1024),
-  sender_localpart: z.string().min(1).max(255).regex(LOCALPART_RE),
+  url: z.nullable(z.string().check(z.url())),
+  as_token: z.string().check(z.minLength(1), z.maxLength(1024)),
+  hs_token: z.string().check(z.minLength(1), z.maxLength(1024)),
+  sender_localpart: z.string().check(z.minLength(1), z.maxLength(255), z.regex(LOCALPART_RE)),
   namespaces: z.object({
-    users: namespaceListSchema.optional(),
-    aliases: namespaceListSchema.optional(),
-    rooms: namespaceListSchema.optional(),
+    users: z.optional(namespaceListSchema),
+    aliases: z.optional(namespaceListSchema),
+    rooms: z.optional(namespaceListSchema),
   }),
-  rate_limited: z.boolean().optional(),
-  protocols: z.array(z.string()).optional(),
-  [REG_RECEIVE_EPHEMERAL]: z.boolean().optional(),
-  [REG_PUSH_EPHEMERAL_UNSTABLE]: z.boolean().optional(),
-  [REG_MSC3202]: z.boolean().optional(),
+  rate_limited: z.optional(z.boolean()),
+  protocols: z.optional(z.array(z.string())),
+  [REG_RECEIVE_EPHEMERAL]: z.optional(z.boolean()),
+  [REG_PUSH_EPHEMERAL_UNSTABLE]: z.optional(z.boolean()),
+  [REG_MSC3202]: z.optional(z.boolean()),
 });
 export type Registration = z.infer<typeof registrationSchema>;
 
@@ -143,26 +143,26 @@ function matches(list: { re: RegExp; exclusive: boolean }[], id: string, exclusi
 export const MAX_TXN_EVENTS = 10_000;
 
 /** A to-device message addressed to one appservice device (MSC4203 adds the recipient). */
-export const appserviceToDeviceSchema = toDeviceEventSchema.extend({
-  to_user_id: z.string().min(1),
-  to_device_id: z.string().min(1),
+export const appserviceToDeviceSchema = z.extend(toDeviceEventSchema, {
+  to_user_id: z.string().check(z.minLength(1)),
+  to_device_id: z.string().check(z.minLength(1)),
 });
 export type AppserviceToDevice = z.infer<typeof appserviceToDeviceSchema>;
 
 /** An ephemeral event (typing, receipt, presence) with the room it belongs to. */
 export const appserviceEphemeralSchema = z.looseObject({
-  type: z.string().min(1),
-  room_id: z.string().min(1).optional(),
+  type: z.string().check(z.minLength(1)),
+  room_id: z.optional(z.string().check(z.minLength(1))),
   content: jsonObjectSchema,
 });
 export type AppserviceEphemeral = z.infer<typeof appserviceEphemeralSchema>;
 
-const boundedLenient = <T extends z.ZodType>(item: T) =>
-  z.array(z.unknown()).max(MAX_TXN_EVENTS).pipe(lenientArray(item));
+const boundedLenient = <T extends z.ZodMiniType>(item: T) =>
+  z.pipe(z.array(z.unknown()).check(z.maxLength(MAX_TXN_EVENTS)), lenientArray(item));
 
 const countsSchema = z.record(
   z.string(),
-  z.record(z.string(), z.record(z.string(), z.number().int().nonnegative())),
+  z.record(z.string(), z.record(z.string(), z.number().check(z.int(), z.nonnegative()))),
 );
 const fallbackSchema = z.record(z.string(), z.record(z.string(), z.array(z.string())));
 
@@ -172,14 +172,14 @@ const fallbackSchema = z.record(z.string(), z.record(z.string(), z.array(z.strin
  */
 export const transactionSchema = z.looseObject({
   events: boundedLenient(clientEventSchema),
-  [TXN_EPHEMERAL]: boundedLenient(appserviceEphemeralSchema).optional(),
-  [TXN_EPHEMERAL_UNSTABLE]: boundedLenient(appserviceEphemeralSchema).optional(),
-  [TXN_TO_DEVICE]: boundedLenient(appserviceToDeviceSchema).optional(),
-  [TXN_DEVICE_LISTS]: z
-    .object({ changed: z.array(z.string()).optional(), left: z.array(z.string()).optional() })
-    .optional(),
-  [TXN_OTK_COUNTS]: countsSchema.optional(),
-  [TXN_OTK_COUNTS_ALT]: countsSchema.optional(),
-  [TXN_FALLBACK_KEYS]: fallbackSchema.optional(),
+  [TXN_EPHEMERAL]: z.optional(boundedLenient(appserviceEphemeralSchema)),
+  [TXN_EPHEMERAL_UNSTABLE]: z.optional(boundedLenient(appserviceEphemeralSchema)),
+  [TXN_TO_DEVICE]: z.optional(boundedLenient(appserviceToDeviceSchema)),
+  [TXN_DEVICE_LISTS]: z.optional(
+    z.object({ changed: z.optional(z.array(z.string())), left: z.optional(z.array(z.string())) }),
+  ),
+  [TXN_OTK_COUNTS]: z.optional(countsSchema),
+  [TXN_OTK_COUNTS_ALT]: z.optional(countsSchema),
+  [TXN_FALLBACK_KEYS]: z.optional(fallbackSchema),
 });
 export type TransactionBody = z.output<typeof transactionSchema>;

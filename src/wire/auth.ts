@@ -1,17 +1,17 @@
 // Discovery, versions, login, registration, whoami and logout.
-import { z } from "zod";
+import * as z from "./zod.ts";
 
 /** `GET /.well-known/matrix/client`. */
 export const wellKnownClientSchema = z.looseObject({
-  "m.homeserver": z.looseObject({ base_url: z.string().min(1) }),
-  "m.identity_server": z.looseObject({ base_url: z.string() }).optional(),
+  "m.homeserver": z.looseObject({ base_url: z.string().check(z.minLength(1)) }),
+  "m.identity_server": z.optional(z.looseObject({ base_url: z.string() })),
 });
 export type WellKnownClient = z.infer<typeof wellKnownClientSchema>;
 
 /** `GET /_matrix/client/versions`. */
 export const versionsResponseSchema = z.looseObject({
   versions: z.array(z.string()),
-  unstable_features: z.record(z.string(), z.boolean()).optional(),
+  unstable_features: z.optional(z.record(z.string(), z.boolean())),
 });
 export type VersionsResponse = z.infer<typeof versionsResponseSchema>;
 
@@ -38,13 +38,13 @@ export type LoginRequest =
   | (LoginRequestCommon & { type: "m.login.token"; token: string });
 
 export const loginResponseSchema = z.looseObject({
-  user_id: z.string().min(1),
-  access_token: z.string().min(1),
-  device_id: z.string().min(1),
-  home_server: z.string().optional(),
-  expires_in_ms: z.number().int().positive().optional(),
-  refresh_token: z.string().optional(),
-  well_known: z.looseObject({ "m.homeserver": z.looseObject({ base_url: z.string() }) }).optional(),
+  user_id: z.string().check(z.minLength(1)),
+  access_token: z.string().check(z.minLength(1)),
+  device_id: z.string().check(z.minLength(1)),
+  home_server: z.optional(z.string()),
+  expires_in_ms: z.optional(z.number().check(z.int(), z.positive())),
+  refresh_token: z.optional(z.string()),
+  well_known: z.optional(z.looseObject({ "m.homeserver": z.looseObject({ base_url: z.string() }) })),
 });
 export type LoginResponse = z.infer<typeof loginResponseSchema>;
 
@@ -59,26 +59,26 @@ export interface RegisterRequest {
 }
 
 export const registerResponseSchema = z.looseObject({
-  user_id: z.string().min(1),
-  access_token: z.string().min(1).optional(),
-  device_id: z.string().min(1).optional(),
+  user_id: z.string().check(z.minLength(1)),
+  access_token: z.optional(z.string().check(z.minLength(1))),
+  device_id: z.optional(z.string().check(z.minLength(1))),
 });
 export type RegisterResponse = z.infer<typeof registerResponseSchema>;
 
 /** The 401 body of a user-interactive-auth challenge. */
 export const uiaResponseSchema = z.looseObject({
   flows: z.array(z.object({ stages: z.array(z.string()) })),
-  session: z.string().optional(),
-  completed: z.array(z.string()).optional(),
-  params: z.record(z.string(), z.unknown()).optional(),
+  session: z.optional(z.string()),
+  completed: z.optional(z.array(z.string())),
+  params: z.optional(z.record(z.string(), z.unknown())),
 });
 export type UiaResponse = z.infer<typeof uiaResponseSchema>;
 
 /** `GET /_matrix/client/v3/account/whoami`. */
 export const whoamiResponseSchema = z.looseObject({
-  user_id: z.string().min(1),
-  device_id: z.string().optional(),
-  is_guest: z.boolean().optional(),
+  user_id: z.string().check(z.minLength(1)),
+  device_id: z.optional(z.string()),
+  is_guest: z.optional(z.boolean()),
 });
 export type WhoamiResponse = z.infer<typeof whoamiResponseSchema>;
 

@@ -1,12 +1,12 @@
 // The standard error body of the Client-Server API.
-import { z } from "zod";
+import * as z from "./zod.ts";
 
 /** `{ errcode, error }` plus optional extras such as `retry_after_ms` (M_LIMIT_EXCEEDED). */
 export const matrixErrorBodySchema = z.looseObject({
   errcode: z.string(),
-  error: z.string().optional(),
-  retry_after_ms: z.number().int().nonnegative().optional(),
-  soft_logout: z.boolean().optional(),
+  error: z.optional(z.string()),
+  retry_after_ms: z.optional(z.number().check(z.int(), z.nonnegative())),
+  soft_logout: z.optional(z.boolean()),
 });
 export type MatrixErrorBody = z.infer<typeof matrixErrorBodySchema>;
 

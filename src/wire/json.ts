@@ -1,5 +1,5 @@
 // JSON helpers shared by the wire schemas.
-import { z } from "zod";
+import * as z from "./zod.ts";
 
 /** Any JSON object. Event content stays open: its shape depends on the event type. */
 export const jsonObjectSchema = z.record(z.string(), z.unknown());
@@ -9,25 +9,31 @@ export type JsonObject = z.infer<typeof jsonObjectSchema>;
  * An array whose malformed items are dropped instead of failing the whole document: one bad event
  * in a sync response must not stop the others (or the sync loop) from being processed.
  */
-export function lenientArray<T extends z.ZodType>(item: T) {
-  return z.array(z.unknown()).transform((items): z.output<T>[] => {
-    const out: z.output<T>[] = [];
-    for (const raw of items) {
-      const parsed = item.safeParse(raw);
-      if (parsed.success) out.push(parsed.data);
-    }
-    return out;
-  });
+export function lenientArray<T extends z.ZodMiniType>(item: T) {
+  return z.pipe(
+    z.array(z.unknown()),
+    z.transform((items): z.output<T>[] => {
+      const out: z.output<T>[] = [];
+      for (const raw of items) {
+        const parsed = item.safeParse(raw);
+        if (parsed.success) out.push(parsed.data);
+      }
+      return out;
+    }),
+  );
 }
 
 /** Like `lenientArray`, for maps keyed by ID (rooms by room ID): malformed values are dropped. */
-export function lenientRecord<T extends z.ZodType>(value: T) {
-  return z.record(z.string(), z.unknown()).transform((rec): Record<string, z.output<T>> => {
-    const out: Record<string, z.output<T>> = {};
-    for (const [key, raw] of Object.entries(rec)) {
-      const parsed = value.safeParse(raw);
-      if (parsed.success) out[key] = parsed.data;
-    }
-    return out;
-  });
+export function lenientRecord<T extends z.ZodMiniType>(value: T) {
+  return z.pipe(
+    z.record(z.string(), z.unknown()),
+    z.transform((rec): Record<string, z.output<T>> => {
+      const out: Record<string, z.output<T>> = {};
+      for (const [key, raw] of Object.entries(rec)) {
+        const parsed = value.safeParse(raw);
+        if (parsed.success) out[key] = parsed.data;
+      }
+      return out;
+    }),
+  );
 }

@@ -1,6 +1,7 @@
 // End-to-end encryption key endpoints: upload, query, claim, changes.
-import { z } from "zod";
+
 import { jsonObjectSchema } from "./json.ts";
+import * as z from "./zod.ts";
 
 export const signaturesSchema = z.record(z.string(), z.record(z.string(), z.string()));
 export type Signatures = z.infer<typeof signaturesSchema>;
@@ -11,16 +12,16 @@ export const deviceKeysSchema = z.looseObject({
   device_id: z.string(),
   algorithms: z.array(z.string()),
   keys: z.record(z.string(), z.string()),
-  signatures: signaturesSchema.optional(),
-  unsigned: z.looseObject({ device_display_name: z.string().optional() }).optional(),
+  signatures: z.optional(signaturesSchema),
+  unsigned: z.optional(z.looseObject({ device_display_name: z.optional(z.string()) })),
 });
 export type DeviceKeys = z.infer<typeof deviceKeysSchema>;
 
 /** A signed one-time or fallback key; the map value in uploads and claims (`signed_curve25519:ID`). */
 export const signedKeySchema = z.looseObject({
   key: z.string(),
-  fallback: z.boolean().optional(),
-  signatures: signaturesSchema.optional(),
+  fallback: z.optional(z.boolean()),
+  signatures: z.optional(signaturesSchema),
 });
 export type SignedKey = z.infer<typeof signedKeySchema>;
 
@@ -31,7 +32,7 @@ export interface KeysUploadRequest {
   fallback_keys?: Record<string, SignedKey>;
 }
 export const keysUploadResponseSchema = z.looseObject({
-  one_time_key_counts: z.record(z.string(), z.number().int().nonnegative()),
+  one_time_key_counts: z.record(z.string(), z.number().check(z.int(), z.nonnegative())),
 });
 export type KeysUploadResponse = z.infer<typeof keysUploadResponseSchema>;
 
@@ -42,11 +43,11 @@ export interface KeysQueryRequest {
 }
 /** Device entries stay unparsed here: each is validated (and its signature checked) on its own. */
 export const keysQueryResponseSchema = z.looseObject({
-  device_keys: z.record(z.string(), z.record(z.string(), z.unknown())).optional(),
-  failures: z.record(z.string(), z.unknown()).optional(),
-  master_keys: z.record(z.string(), z.unknown()).optional(),
-  self_signing_keys: z.record(z.string(), z.unknown()).optional(),
-  user_signing_keys: z.record(z.string(), z.unknown()).optional(),
+  device_keys: z.optional(z.record(z.string(), z.record(z.string(), z.unknown()))),
+  failures: z.optional(z.record(z.string(), z.unknown())),
+  master_keys: z.optional(z.record(z.string(), z.unknown())),
+  self_signing_keys: z.optional(z.record(z.string(), z.unknown())),
+  user_signing_keys: z.optional(z.record(z.string(), z.unknown())),
 });
 export type KeysQueryResponse = z.infer<typeof keysQueryResponseSchema>;
 
@@ -57,14 +58,14 @@ export interface KeysClaimRequest {
 }
 export const keysClaimResponseSchema = z.looseObject({
   one_time_keys: z.record(z.string(), z.record(z.string(), z.record(z.string(), z.unknown()))),
-  failures: z.record(z.string(), z.unknown()).optional(),
+  failures: z.optional(z.record(z.string(), z.unknown())),
 });
 export type KeysClaimResponse = z.infer<typeof keysClaimResponseSchema>;
 
 /** `GET /_matrix/client/v3/keys/changes`. */
 export const keysChangesResponseSchema = z.looseObject({
-  changed: z.array(z.string()).optional(),
-  left: z.array(z.string()).optional(),
+  changed: z.optional(z.array(z.string())),
+  left: z.optional(z.array(z.string())),
 });
 export type KeysChangesResponse = z.infer<typeof keysChangesResponseSchema>;
 

@@ -1,13 +1,13 @@
 // Media repository responses.
-import { z } from "zod";
+import * as z from "./zod.ts";
 
 /** `POST /_matrix/media/v3/upload`. */
-export const uploadResponseSchema = z.looseObject({ content_uri: z.string().startsWith("mxc://") });
+export const uploadResponseSchema = z.looseObject({ content_uri: z.string().check(z.startsWith("mxc://")) });
 export type UploadResponse = z.infer<typeof uploadResponseSchema>;
 
 /** `GET /_matrix/client/v1/media/config`. */
 export const mediaConfigResponseSchema = z.looseObject({
-  "m.upload.size": z.number().int().nonnegative().optional(),
+  "m.upload.size": z.optional(z.number().check(z.int(), z.nonnegative())),
 });
 export type MediaConfigResponse = z.infer<typeof mediaConfigResponseSchema>;
 

@@ -1,7 +1,8 @@
 // Room endpoints: create, join, send, state, messages, members, upgrade.
-import { z } from "zod";
+
 import { clientEventSchema, stateEventSchema } from "./events.ts";
 import { jsonObjectSchema, lenientArray } from "./json.ts";
+import * as z from "./zod.ts";
 
 /** `POST /_matrix/client/v3/createRoom`. */
 export interface CreateRoomRequest {
@@ -18,19 +19,19 @@ export interface CreateRoomRequest {
   power_level_content_override?: Record<string, unknown>;
 }
 
-export const roomIdResponseSchema = z.looseObject({ room_id: z.string().min(1) });
+export const roomIdResponseSchema = z.looseObject({ room_id: z.string().check(z.minLength(1)) });
 export type RoomIdResponse = z.infer<typeof roomIdResponseSchema>;
 
 /** `PUT .../send/...`, `PUT .../state/...`, `PUT .../redact/...`. */
-export const eventIdResponseSchema = z.looseObject({ event_id: z.string().min(1) });
+export const eventIdResponseSchema = z.looseObject({ event_id: z.string().check(z.minLength(1)) });
 export type EventIdResponse = z.infer<typeof eventIdResponseSchema>;
 
 /** `GET /_matrix/client/v3/rooms/{roomId}/messages`. */
 export const messagesResponseSchema = z.looseObject({
   start: z.string(),
-  end: z.string().optional(),
+  end: z.optional(z.string()),
   chunk: lenientArray(clientEventSchema),
-  state: lenientArray(stateEventSchema).optional(),
+  state: z.optional(lenientArray(stateEventSchema)),
 });
 export type MessagesResponse = z.output<typeof messagesResponseSchema>;
 
@@ -47,18 +48,20 @@ export const membersResponseSchema = z.looseObject({ chunk: lenientArray(stateEv
 export const joinedRoomsResponseSchema = z.looseObject({ joined_rooms: z.array(z.string()) });
 
 /** `POST /_matrix/client/v3/rooms/{roomId}/upgrade`. */
-export const upgradeRoomResponseSchema = z.looseObject({ replacement_room: z.string().min(1) });
+export const upgradeRoomResponseSchema = z.looseObject({
+  replacement_room: z.string().check(z.minLength(1)),
+});
 
 /** `GET /_matrix/client/v3/directory/room/{roomAlias}`. */
 export const roomAliasResponseSchema = z.looseObject({
-  room_id: z.string().min(1),
-  servers: z.array(z.string()).optional(),
+  room_id: z.string().check(z.minLength(1)),
+  servers: z.optional(z.array(z.string())),
 });
 export type RoomAliasResponse = z.infer<typeof roomAliasResponseSchema>;
 
 /** `GET /_matrix/client/v3/profile/{userId}`. */
 export const profileResponseSchema = z.looseObject({
-  displayname: z.string().nullable().optional(),
-  avatar_url: z.string().nullable().optional(),
+  displayname: z.optional(z.nullable(z.string())),
+  avatar_url: z.optional(z.nullable(z.string())),
 });
 export type ProfileResponse = z.infer<typeof profileResponseSchema>;

@@ -1,6 +1,6 @@
 // `GET /_matrix/client/v3/sync` response. Event arrays and room maps are lenient: malformed entries
 // are dropped so one bad event cannot stall the sync loop; the envelope itself must be valid.
-import { z } from "zod";
+
 import {
   basicEventSchema,
   clientEventSchema,
@@ -9,81 +9,82 @@ import {
   toDeviceEventSchema,
 } from "./events.ts";
 import { lenientArray, lenientRecord } from "./json.ts";
+import * as z from "./zod.ts";
 
-const stateSchema = z.object({ events: lenientArray(stateEventSchema).optional() });
-const basicEventsSchema = z.object({ events: lenientArray(basicEventSchema).optional() });
+const stateSchema = z.object({ events: z.optional(lenientArray(stateEventSchema)) });
+const basicEventsSchema = z.object({ events: z.optional(lenientArray(basicEventSchema)) });
 
 export const timelineSchema = z.object({
-  events: lenientArray(clientEventSchema).optional(),
-  limited: z.boolean().optional(),
-  prev_batch: z.string().optional(),
+  events: z.optional(lenientArray(clientEventSchema)),
+  limited: z.optional(z.boolean()),
+  prev_batch: z.optional(z.string()),
 });
 export type Timeline = z.infer<typeof timelineSchema>;
 
 export const roomSummarySchema = z.object({
-  "m.heroes": z.array(z.string()).optional(),
-  "m.joined_member_count": z.number().int().nonnegative().optional(),
-  "m.invited_member_count": z.number().int().nonnegative().optional(),
+  "m.heroes": z.optional(z.array(z.string())),
+  "m.joined_member_count": z.optional(z.number().check(z.int(), z.nonnegative())),
+  "m.invited_member_count": z.optional(z.number().check(z.int(), z.nonnegative())),
 });
 export type RoomSummary = z.infer<typeof roomSummarySchema>;
 
 export const joinedRoomSchema = z.object({
-  summary: roomSummarySchema.optional(),
-  state: stateSchema.optional(),
-  timeline: timelineSchema.optional(),
-  ephemeral: basicEventsSchema.optional(),
-  account_data: basicEventsSchema.optional(),
-  unread_notifications: z
-    .object({
-      highlight_count: z.number().int().nonnegative().optional(),
-      notification_count: z.number().int().nonnegative().optional(),
-    })
-    .optional(),
+  summary: z.optional(roomSummarySchema),
+  state: z.optional(stateSchema),
+  timeline: z.optional(timelineSchema),
+  ephemeral: z.optional(basicEventsSchema),
+  account_data: z.optional(basicEventsSchema),
+  unread_notifications: z.optional(
+    z.object({
+      highlight_count: z.optional(z.number().check(z.int(), z.nonnegative())),
+      notification_count: z.optional(z.number().check(z.int(), z.nonnegative())),
+    }),
+  ),
 });
 export type JoinedRoomSync = z.infer<typeof joinedRoomSchema>;
 
 export const invitedRoomSchema = z.object({
-  invite_state: z.object({ events: lenientArray(strippedStateEventSchema).optional() }).optional(),
+  invite_state: z.optional(z.object({ events: z.optional(lenientArray(strippedStateEventSchema)) })),
 });
 export type InvitedRoomSync = z.infer<typeof invitedRoomSchema>;
 
 export const knockedRoomSchema = z.object({
-  knock_state: z.object({ events: lenientArray(strippedStateEventSchema).optional() }).optional(),
+  knock_state: z.optional(z.object({ events: z.optional(lenientArray(strippedStateEventSchema)) })),
 });
 export type KnockedRoomSync = z.infer<typeof knockedRoomSchema>;
 
 export const leftRoomSchema = z.object({
-  state: stateSchema.optional(),
-  timeline: timelineSchema.optional(),
-  account_data: basicEventsSchema.optional(),
+  state: z.optional(stateSchema),
+  timeline: z.optional(timelineSchema),
+  account_data: z.optional(basicEventsSchema),
 });
 export type LeftRoomSync = z.infer<typeof leftRoomSchema>;
 
 export const deviceListsSchema = z.object({
-  changed: z.array(z.string()).optional(),
-  left: z.array(z.string()).optional(),
+  changed: z.optional(z.array(z.string())),
+  left: z.optional(z.array(z.string())),
 });
 export type DeviceLists = z.infer<typeof deviceListsSchema>;
 
-export const oneTimeKeyCountsSchema = z.record(z.string(), z.number().int().nonnegative());
+export const oneTimeKeyCountsSchema = z.record(z.string(), z.number().check(z.int(), z.nonnegative()));
 export type OneTimeKeyCounts = z.infer<typeof oneTimeKeyCountsSchema>;
 
 export const syncResponseSchema = z.object({
-  next_batch: z.string().min(1),
-  rooms: z
-    .object({
-      join: lenientRecord(joinedRoomSchema).optional(),
-      invite: lenientRecord(invitedRoomSchema).optional(),
-      leave: lenientRecord(leftRoomSchema).optional(),
-      knock: lenientRecord(knockedRoomSchema).optional(),
-    })
-    .optional(),
-  presence: basicEventsSchema.optional(),
-  account_data: basicEventsSchema.optional(),
-  to_device: z.object({ events: lenientArray(toDeviceEventSchema).optional() }).optional(),
-  device_lists: deviceListsSchema.optional(),
-  device_one_time_keys_count: oneTimeKeyCountsSchema.optional(),
-  device_unused_fallback_key_types: z.array(z.string()).optional(),
+  next_batch: z.string().check(z.minLength(1)),
+  rooms: z.optional(
+    z.object({
+      join: z.optional(lenientRecord(joinedRoomSchema)),
+      invite: z.optional(lenientRecord(invitedRoomSchema)),
+      leave: z.optional(lenientRecord(leftRoomSchema)),
+      knock: z.optional(lenientRecord(knockedRoomSchema)),
+    }),
+  ),
+  presence: z.optional(basicEventsSchema),
+  account_data: z.optional(basicEventsSchema),
+  to_device: z.optional(z.object({ events: z.optional(lenientArray(toDeviceEventSchema)) })),
+  device_lists: z.optional(deviceListsSchema),
+  device_one_time_keys_count: z.optional(oneTimeKeyCountsSchema),
+  device_unused_fallback_key_types: z.optional(z.array(z.string())),
 });
 /** The validated sync response (malformed events already dropped). */
 export type SyncResponse = z.output<typeof syncResponseSchema>;

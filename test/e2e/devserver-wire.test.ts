@@ -2,7 +2,6 @@
 // arrays there would silently drop a malformed event, so every event is checked on its own too.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import type { z } from "zod";
 import {
   basicEventSchema,
   clientEventSchema,
@@ -22,13 +21,14 @@ import {
   versionsResponseSchema,
   whoamiResponseSchema,
 } from "../../src/wire/index.ts";
+import type * as z from "../../src/wire/zod.ts";
 import { startTestDevServer, type TestDevServer, type TestUser } from "../support/devserver.ts";
 
-function conforms(schema: z.ZodType, value: unknown, what: string): void {
+function conforms(schema: z.ZodMiniType, value: unknown, what: string): void {
   const r = schema.safeParse(value);
   assert.ok(r.success, `${what}: ${r.success ? "" : JSON.stringify(r.error.issues.slice(0, 3))}`);
 }
-function each(schema: z.ZodType, items: unknown[] | undefined, what: string): void {
+function each(schema: z.ZodMiniType, items: unknown[] | undefined, what: string): void {
   for (const [i, item] of (items ?? []).entries()) conforms(schema, item, `${what}[${i}]`);
 }
 

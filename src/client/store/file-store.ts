@@ -3,7 +3,7 @@
 // The file holds the access token: it is created with mode 0600.
 import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { dirname } from "node:path";
-import { z } from "zod";
+import * as z from "../../wire/zod.ts";
 import { ClientError } from "../errors.ts";
 import {
   applySyncChanges,
@@ -17,8 +17,8 @@ import {
 
 const fileSchema = z.object({
   version: z.literal(1),
-  session: storedSessionSchema.optional(),
-  sync: syncSnapshotSchema.optional(),
+  session: z.optional(storedSessionSchema),
+  sync: z.optional(syncSnapshotSchema),
 });
 type FileDoc = z.infer<typeof fileSchema>;
 

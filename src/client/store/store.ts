@@ -1,7 +1,7 @@
 // The client store: session, sync token and the room state cache. The E2EE layer keeps its own
 // crypto store; this one holds only what the client needs to restart without a new device and
 // resume sync where it stopped.
-import { z } from "zod";
+
 import {
   type BasicEvent,
   basicEventSchema,
@@ -12,6 +12,7 @@ import {
   stateEventSchema,
   strippedStateEventSchema,
 } from "../../wire/index.ts";
+import * as z from "../../wire/zod.ts";
 import { ClientError } from "../errors.ts";
 
 /** What `restore` needs. The access token is a secret: stores must keep it out of logs. */
@@ -66,23 +67,23 @@ export interface ClientStore {
 }
 
 export const storedSessionSchema = z.object({
-  homeserverUrl: z.string().min(1),
-  userId: z.string().min(1),
-  deviceId: z.string().min(1),
-  accessToken: z.string().min(1),
+  homeserverUrl: z.string().check(z.minLength(1)),
+  userId: z.string().check(z.minLength(1)),
+  deviceId: z.string().check(z.minLength(1)),
+  accessToken: z.string().check(z.minLength(1)),
 });
 
 export const roomSnapshotSchema = z.object({
-  roomId: z.string().min(1),
+  roomId: z.string().check(z.minLength(1)),
   membership: membershipSchema,
   state: z.array(stateEventSchema),
-  inviteState: z.array(strippedStateEventSchema).optional(),
+  inviteState: z.optional(z.array(strippedStateEventSchema)),
   accountData: z.array(basicEventSchema),
-  prevBatch: z.string().optional(),
+  prevBatch: z.optional(z.string()),
 });
 
 export const syncSnapshotSchema = z.object({
-  nextBatch: z.string().min(1),
+  nextBatch: z.string().check(z.minLength(1)),
   rooms: z.array(roomSnapshotSchema),
   accountData: z.array(basicEventSchema),
 });

@@ -1,5 +1,5 @@
 // Global and per-room account data, and the push-rules document clients read at start-up.
-import { z } from "zod";
+import * as z from "../../wire/zod.ts";
 import { badJson, forbidden, MatrixError, notFound } from "../errors.ts";
 import type { RouteContext } from "../route-context.ts";
 import { authed, jsonBody, type RouteRequest } from "../router.ts";
@@ -71,7 +71,7 @@ export function registerAccountDataRoutes({ hs, router }: RouteContext): void {
   router.client("PUT", "/user/:user/rooms/:room/tags/:tag", (req) => {
     const a = owner(req);
     checkRoom(req.params.room!);
-    const body = jsonBody(req, z.object({ order: z.number().min(0).max(1).optional() }).passthrough());
+    const body = jsonBody(req, z.looseObject({ order: z.optional(z.number().check(z.gte(0), z.lte(1))) }));
     if (Buffer.byteLength(req.params.tag!) > MAX_TAG_BYTES) throw badJson("Tag name too long");
     writeTags(a, req.params.room!, { ...tagsOf(a.userId, req.params.room!), [req.params.tag!]: body });
     return { json: {} };

@@ -1,6 +1,7 @@
 // Discovery, login, registration and logout.
-import { z } from "zod";
+
 import { LOGIN_TYPE_APPSERVICE } from "../../wire/appservice.ts";
+import * as z from "../../wire/zod.ts";
 import { forbidden, MatrixError } from "../errors.ts";
 import { randomId, type Session } from "../homeserver.ts";
 import { checkPassword, hashPassword } from "../password.ts";
@@ -32,22 +33,22 @@ const LOCALPART_RE = /^[a-z0-9._=\-/+]+$/;
 
 const loginSchema = z.object({
   type: z.string(),
-  identifier: z.object({ type: z.string(), user: z.string().optional() }).passthrough().optional(),
-  user: z.string().optional(),
-  password: z.string().max(MAX_PASSWORD_LENGTH).optional(),
-  device_id: z.string().min(1).max(255).optional(),
-  initial_device_display_name: z.string().max(255).optional(),
-  refresh_token: z.boolean().optional(),
+  identifier: z.optional(z.looseObject({ type: z.string(), user: z.optional(z.string()) })),
+  user: z.optional(z.string()),
+  password: z.optional(z.string().check(z.maxLength(MAX_PASSWORD_LENGTH))),
+  device_id: z.optional(z.string().check(z.minLength(1), z.maxLength(255))),
+  initial_device_display_name: z.optional(z.string().check(z.maxLength(255))),
+  refresh_token: z.optional(z.boolean()),
 });
 
 const registerSchema = z.object({
-  type: z.string().optional(),
-  username: z.string().optional(),
-  password: z.string().max(MAX_PASSWORD_LENGTH).optional(),
-  device_id: z.string().min(1).max(255).optional(),
-  initial_device_display_name: z.string().max(255).optional(),
-  inhibit_login: z.boolean().optional(),
-  refresh_token: z.boolean().optional(),
+  type: z.optional(z.string()),
+  username: z.optional(z.string()),
+  password: z.optional(z.string().check(z.maxLength(MAX_PASSWORD_LENGTH))),
+  device_id: z.optional(z.string().check(z.minLength(1), z.maxLength(255))),
+  initial_device_display_name: z.optional(z.string().check(z.maxLength(255))),
+  inhibit_login: z.optional(z.boolean()),
+  refresh_token: z.optional(z.boolean()),
   auth: uiaAuthField,
 });
 

@@ -1,7 +1,7 @@
 // Dehydrated devices (MSC3814), under the unstable prefix the rust-sdk and matrix-js-sdk call: one
 // per user, a real device (keys/query lists it, to-device messages queue for it) whose opaque
 // `device_data` the server keeps, and whose queued messages a new login fetches page by page.
-import { z } from "zod";
+import * as z from "../../wire/zod.ts";
 import { badJson, MatrixError, notFound } from "../errors.ts";
 import { verifySignedObject } from "../event-format.ts";
 import type { RouteContext } from "../route-context.ts";
@@ -16,21 +16,19 @@ export const MAX_DEVICE_DATA_BYTES = 64 * 1024;
 
 const keyMap = z.record(z.string(), z.unknown());
 const putBody = z.object({
-  device_id: z.string().min(1).max(255),
+  device_id: z.string().check(z.minLength(1), z.maxLength(255)),
   device_data: z.record(z.string(), z.unknown()),
-  initial_device_display_name: z.string().max(255).optional(),
-  device_keys: z
-    .object({
-      user_id: z.string(),
-      device_id: z.string(),
-      algorithms: z.array(z.string()),
-      keys: z.record(z.string(), z.string()),
-    })
-    .passthrough(),
-  one_time_keys: keyMap.optional(),
-  fallback_keys: keyMap.optional(),
+  initial_device_display_name: z.optional(z.string().check(z.maxLength(255))),
+  device_keys: z.looseObject({
+    user_id: z.string(),
+    device_id: z.string(),
+    algorithms: z.array(z.string()),
+    keys: z.record(z.string(), z.string()),
+  }),
+  one_time_keys: z.optional(keyMap),
+  fallback_keys: z.optional(keyMap),
 });
-const eventsBody = z.object({ next_batch: z.string().max(64).optional() });
+const eventsBody = z.object({ next_batch: z.optional(z.string().check(z.maxLength(64))) });
 
 export function registerDehydratedDeviceRoutes({ hs, router }: RouteContext): void {
   router.add("PUT", DEHYDRATED_DEVICE_PREFIX, (req) => {

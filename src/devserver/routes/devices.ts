@@ -1,5 +1,5 @@
 // Device management. Deleting devices needs user-interactive auth by password.
-import { z } from "zod";
+import * as z from "../../wire/zod.ts";
 import { MatrixError, notFound } from "../errors.ts";
 import type { RouteContext } from "../route-context.ts";
 import { authed, jsonBody } from "../router.ts";
@@ -29,7 +29,7 @@ export function registerDeviceRoutes({ hs, router, uia }: RouteContext): void {
   });
   router.client("PUT", "/devices/:device", (req) => {
     const a = authed(req);
-    const body = jsonBody(req, z.object({ display_name: z.string().max(255).optional() }));
+    const body = jsonBody(req, z.object({ display_name: z.optional(z.string().check(z.maxLength(255))) }));
     const deviceId = req.params.device!;
     if (!hs.accounts.getDevice(a.userId, deviceId)) {
       // MSC4190: an appservice creates its users' devices this way (no login, no stray token).
@@ -65,7 +65,7 @@ export function registerDeviceRoutes({ hs, router, uia }: RouteContext): void {
     const a = authed(req);
     const body = jsonBody(
       req,
-      z.object({ devices: z.array(z.string()).max(MAX_DELETE_DEVICES), auth: uiaAuthField }),
+      z.object({ devices: z.array(z.string()).check(z.maxLength(MAX_DELETE_DEVICES)), auth: uiaAuthField }),
     );
     if (a.appserviceId === undefined)
       uia.require(

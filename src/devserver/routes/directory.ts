@@ -1,5 +1,5 @@
 // Room aliases, the room directory and the user directory.
-import { z } from "zod";
+import * as z from "../../wire/zod.ts";
 import { forbidden, MatrixError, notFound } from "../errors.ts";
 import { roomPowerLevels, userPower } from "../room-auth.ts";
 import type { RouteContext } from "../route-context.ts";
@@ -26,7 +26,7 @@ export function registerDirectoryRoutes({ hs, router }: RouteContext): void {
     const a = authed(req);
     const alias = req.params.alias!;
     checkAlias(alias);
-    const body = jsonBody(req, z.object({ room_id: z.string().startsWith("!") }));
+    const body = jsonBody(req, z.object({ room_id: z.string().check(z.startsWith("!")) }));
     if (!hs.rooms.getRoom(body.room_id)) throw notFound("Unknown room");
     if (hs.rooms.membership(body.room_id, a.userId)?.membership !== "join") {
       throw forbidden("You must be in the room to add an alias");
@@ -108,7 +108,7 @@ export function registerDirectoryRoutes({ hs, router }: RouteContext): void {
     const a = authed(req);
     const body = jsonBody(
       req,
-      z.object({ search_term: z.string(), limit: z.number().int().positive().optional() }),
+      z.object({ search_term: z.string(), limit: z.optional(z.number().check(z.int(), z.positive())) }),
     );
     const term = body.search_term.toLowerCase();
     const limit = Math.min(body.limit ?? 10, 50);

@@ -1,5 +1,5 @@
 // Sending, fetching, paginating and redacting room events.
-import { z } from "zod";
+import * as z from "../../wire/zod.ts";
 import { forbidden, MatrixError, notFound } from "../errors.ts";
 import type { Homeserver } from "../homeserver.ts";
 import { canSeeEvent, redact, sendEvent, visibleEvents } from "../room-ops.ts";
@@ -47,7 +47,7 @@ export function registerEventRoutes({ hs, router }: RouteContext): void {
 
   router.client("PUT", "/rooms/:room/redact/:event/:txn", (req) => {
     const a = authed(req);
-    const body = jsonBody(req, z.object({ reason: z.string().optional() }));
+    const body = jsonBody(req, z.object({ reason: z.optional(z.string()) }));
     const key = `redact:${req.params.room}`;
     const prior = hs.accounts.getTxn(a.userId, a.deviceId, key, req.params.txn!);
     if (prior !== undefined) return { json: { event_id: prior } };
@@ -252,13 +252,11 @@ interface EventFilter {
   accepts(type: string): boolean;
 }
 
-const filterSchema = z
-  .object({
-    lazy_load_members: z.boolean().optional(),
-    types: z.array(z.string()).optional(),
-    not_types: z.array(z.string()).optional(),
-  })
-  .passthrough();
+const filterSchema = z.looseObject({
+  lazy_load_members: z.optional(z.boolean()),
+  types: z.optional(z.array(z.string())),
+  not_types: z.optional(z.array(z.string())),
+});
 
 function parseEventFilter(raw: string | null): EventFilter {
   if (raw === null) return { lazy: false, accepts: () => true };

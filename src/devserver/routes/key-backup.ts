@@ -1,5 +1,5 @@
 // Server-side key backup (room_keys): versions, keys per room and session, etag and count.
-import { z } from "zod";
+import * as z from "../../wire/zod.ts";
 import { MatrixError, notFound } from "../errors.ts";
 import type { Homeserver } from "../homeserver.ts";
 import type { RouteContext } from "../route-context.ts";
@@ -8,8 +8,8 @@ import type { BackupKeyRow, BackupVersionRow } from "../storage/index.ts";
 import { slot } from "../types.ts";
 
 const keyData = z.object({
-  first_message_index: z.number().int().nonnegative(),
-  forwarded_count: z.number().int().nonnegative(),
+  first_message_index: z.number().check(z.int(), z.nonnegative()),
+  forwarded_count: z.number().check(z.int(), z.nonnegative()),
   is_verified: z.boolean(),
   session_data: z.record(z.string(), z.unknown()),
 });
@@ -95,7 +95,7 @@ export function registerKeyBackupRoutes({ hs, router }: RouteContext): void {
   router.client("PUT", "/room_keys/version/:v", (req) => {
     const a = authed(req);
     const row = existing(a.userId, req.params.v);
-    const body = jsonBody(req, versionBody.extend({ version: z.string().optional() }));
+    const body = jsonBody(req, z.extend(versionBody, { version: z.optional(z.string()) }));
     if (body.version !== undefined && body.version !== String(row.version)) {
       throw new MatrixError(400, "M_INVALID_PARAM", "version in body does not match the path");
     }

@@ -1,5 +1,5 @@
 // E2EE key endpoints: upload, query, claim, changes, cross-signing keys and signatures.
-import { z } from "zod";
+import * as z from "../../wire/zod.ts";
 import { badJson, MatrixError } from "../errors.ts";
 import { canonicalJson, verifySignedObject } from "../event-format.ts";
 import type { Homeserver } from "../homeserver.ts";
@@ -16,23 +16,19 @@ export const MAX_USERS_PER_KEY_REQUEST = 1000;
 
 const json = z.record(z.string(), z.unknown());
 const signatures = z.record(z.string(), z.record(z.string(), z.string()));
-const deviceKeysSchema = z
-  .object({
-    user_id: z.string(),
-    device_id: z.string(),
-    algorithms: z.array(z.string()),
-    keys: z.record(z.string(), z.string()),
-    signatures: signatures.optional(),
-  })
-  .passthrough();
-const crossSigningKeySchema = z
-  .object({
-    user_id: z.string(),
-    usage: z.array(z.string()).min(1),
-    keys: z.record(z.string(), z.string()),
-    signatures: signatures.optional(),
-  })
-  .passthrough();
+const deviceKeysSchema = z.looseObject({
+  user_id: z.string(),
+  device_id: z.string(),
+  algorithms: z.array(z.string()),
+  keys: z.record(z.string(), z.string()),
+  signatures: z.optional(signatures),
+});
+const crossSigningKeySchema = z.looseObject({
+  user_id: z.string(),
+  usage: z.array(z.string()).check(z.minLength(1)),
+  keys: z.record(z.string(), z.string()),
+  signatures: z.optional(signatures),
+});
 type CrossSigningKey = z.infer<typeof crossSigningKeySchema>;
 
 const withoutSigs = (o: JsonObject): string => {
@@ -85,10 +81,10 @@ export function registerKeyRoutes({ hs, router, uia }: RouteContext): void {
     const body = jsonBody(
       req,
       z.object({
-        device_keys: deviceKeysSchema.optional(),
-        one_time_keys: z.record(z.string(), z.union([z.string(), json])).optional(),
-        fallback_keys: z.record(z.string(), z.union([z.string(), json])).optional(),
-        "org.matrix.msc2732.fallback_keys": z.record(z.string(), z.union([z.string(), json])).optional(),
+        device_keys: z.optional(deviceKeysSchema),
+        one_time_keys: z.optional(z.record(z.string(), z.union([z.string(), json]))),
+        fallback_keys: z.optional(z.record(z.string(), z.union([z.string(), json]))),
+        "org.matrix.msc2732.fallback_keys": z.optional(z.record(z.string(), z.union([z.string(), json]))),
       }),
     );
     let keysChanged = false;
@@ -138,7 +134,7 @@ export function registerKeyRoutes({ hs, router, uia }: RouteContext): void {
     const a = authed(req);
     const body = jsonBody(
       req,
-      z.object({ device_keys: z.record(z.string(), z.array(z.string())), timeout: z.number().optional() }),
+      z.object({ device_keys: z.record(z.string(), z.array(z.string())), timeout: z.optional(z.number()) }),
     );
     const users = Object.entries(body.device_keys);
     if (users.length > MAX_USERS_PER_KEY_REQUEST) throw badJson("Too many users in one query");
@@ -189,7 +185,7 @@ export function registerKeyRoutes({ hs, router, uia }: RouteContext): void {
       req,
       z.object({
         one_time_keys: z.record(z.string(), z.record(z.string(), z.string())),
-        timeout: z.number().optional(),
+        timeout: z.optional(z.number()),
       }),
     );
     const users = Object.entries(body.one_time_keys);
@@ -235,9 +231,9 @@ export function registerKeyRoutes({ hs, router, uia }: RouteContext): void {
     const body = jsonBody(
       req,
       z.object({
-        master_key: crossSigningKeySchema.optional(),
-        self_signing_key: crossSigningKeySchema.optional(),
-        user_signing_key: crossSigningKeySchema.optional(),
+        master_key: z.optional(crossSigningKeySchema),
+        self_signing_key: z.optional(crossSigningKeySchema),
+        user_signing_key: z.optional(crossSigningKeySchema),
         auth: uiaAuthField,
       }),
     );

@@ -1,5 +1,5 @@
 // Profiles (display name, avatar URL; a change is applied to the room memberships too) and presence.
-import { z } from "zod";
+import * as z from "../../wire/zod.ts";
 import { forbidden, notFound } from "../errors.ts";
 import type { Homeserver } from "../homeserver.ts";
 import type { RouteContext } from "../route-context.ts";
@@ -24,7 +24,7 @@ export const MAX_STATUS_MSG_LENGTH = 1024;
 
 const presenceSchema = z.object({
   presence: z.enum(["online", "offline", "unavailable"]),
-  status_msg: z.string().max(MAX_STATUS_MSG_LENGTH).optional(),
+  status_msg: z.optional(z.string().check(z.maxLength(MAX_STATUS_MSG_LENGTH))),
 });
 
 export function registerProfileRoutes({ hs, router }: RouteContext): void {
@@ -90,8 +90,10 @@ export function registerProfileRoutes({ hs, router }: RouteContext): void {
       if (req.params.user !== a.userId) throw forbidden("Cannot set another user's profile");
       const schema =
         field === "displayname"
-          ? z.object({ displayname: z.string().max(MAX_DISPLAYNAME_LENGTH).nullable().optional() })
-          : z.object({ avatar_url: z.string().startsWith("mxc://").nullable().optional() });
+          ? z.object({
+              displayname: z.optional(z.nullable(z.string().check(z.maxLength(MAX_DISPLAYNAME_LENGTH)))),
+            })
+          : z.object({ avatar_url: z.optional(z.nullable(z.string().check(z.startsWith("mxc://")))) });
       const body = jsonBody(req, schema) as Record<string, string | null | undefined>;
       const value = body[field] ?? null;
       if (field === "displayname") hs.accounts.setDisplayname(a.userId, value);

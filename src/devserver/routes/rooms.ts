@@ -1,5 +1,5 @@
 // Room creation, membership, state, members, upgrades, typing, receipts and read markers.
-import { z } from "zod";
+import * as z from "../../wire/zod.ts";
 import { forbidden, MatrixError, notFound } from "../errors.ts";
 import type { Homeserver } from "../homeserver.ts";
 import { membershipOf } from "../room-auth.ts";
@@ -10,27 +10,27 @@ import { clientEvent } from "../sync.ts";
 import type { Authed, JsonObject } from "../types.ts";
 
 const json = z.record(z.string(), z.unknown());
-const userIdSchema = z.string().regex(/^@[^:]+:.+$/, "must be a user ID");
+const userIdSchema = z.string().check(z.regex(/^@[^:]+:.+$/, "must be a user ID"));
 
 const createRoomSchema = z.object({
-  visibility: z.enum(["public", "private"]).optional(),
-  room_alias_name: z.string().max(255).optional(),
-  name: z.string().optional(),
-  topic: z.string().optional(),
-  invite: z.array(userIdSchema).optional(),
-  invite_3pid: z.array(z.unknown()).optional(),
-  room_version: z.string().optional(),
-  creation_content: json.optional(),
-  initial_state: z
-    .array(z.object({ type: z.string(), state_key: z.string().optional(), content: json }))
-    .optional(),
-  preset: z.enum(["private_chat", "public_chat", "trusted_private_chat"]).optional(),
-  is_direct: z.boolean().optional(),
-  power_level_content_override: json.optional(),
+  visibility: z.optional(z.enum(["public", "private"])),
+  room_alias_name: z.optional(z.string().check(z.maxLength(255))),
+  name: z.optional(z.string()),
+  topic: z.optional(z.string()),
+  invite: z.optional(z.array(userIdSchema)),
+  invite_3pid: z.optional(z.array(z.unknown())),
+  room_version: z.optional(z.string()),
+  creation_content: z.optional(json),
+  initial_state: z.optional(
+    z.array(z.object({ type: z.string(), state_key: z.optional(z.string()), content: json })),
+  ),
+  preset: z.optional(z.enum(["private_chat", "public_chat", "trusted_private_chat"])),
+  is_direct: z.optional(z.boolean()),
+  power_level_content_override: z.optional(json),
 });
 
-const targetSchema = z.object({ user_id: userIdSchema, reason: z.string().optional() });
-const reasonSchema = z.object({ reason: z.string().optional() });
+const targetSchema = z.object({ user_id: userIdSchema, reason: z.optional(z.string()) });
+const reasonSchema = z.object({ reason: z.optional(z.string()) });
 
 /** The room must exist and the user must currently be joined to it. */
 export function requireJoined(hs: Homeserver, roomId: string, userId: string): void {
@@ -200,7 +200,7 @@ export function registerRoomRoutes({ hs, router }: RouteContext): void {
     if (req.params.user !== a.userId) throw forbidden("Cannot set another user's typing state");
     const body = jsonBody(
       req,
-      z.object({ typing: z.boolean(), timeout: z.number().int().nonnegative().optional() }),
+      z.object({ typing: z.boolean(), timeout: z.optional(z.number().check(z.int(), z.nonnegative())) }),
     );
     requireJoined(hs, req.params.room!, a.userId);
     hs.typing.set(req.params.room!, a.userId, body.typing, body.timeout ?? 30_000);
@@ -244,7 +244,7 @@ export function registerRoomRoutes({ hs, router }: RouteContext): void {
   };
   router.client("POST", "/rooms/:room/receipt/:type/:event", (req) => {
     const a = authed(req);
-    const body = jsonBody(req, z.object({ thread_id: z.string().optional() }));
+    const body = jsonBody(req, z.object({ thread_id: z.optional(z.string()) }));
     putReceipt(a, req.params.room!, req.params.type!, req.params.event!, body.thread_id ?? "");
     return { json: {} };
   });
@@ -253,9 +253,9 @@ export function registerRoomRoutes({ hs, router }: RouteContext): void {
     const body = jsonBody(
       req,
       z.object({
-        "m.fully_read": z.string().optional(),
-        "m.read": z.string().optional(),
-        "m.read.private": z.string().optional(),
+        "m.fully_read": z.optional(z.string()),
+        "m.read": z.optional(z.string()),
+        "m.read.private": z.optional(z.string()),
       }),
     );
     for (const type of ["m.fully_read", "m.read", "m.read.private"] as const) {

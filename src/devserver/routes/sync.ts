@@ -1,5 +1,5 @@
 // /sync (long-polling) and filter storage.
-import { z } from "zod";
+import * as z from "../../wire/zod.ts";
 import { forbidden, MatrixError, notFound } from "../errors.ts";
 import type { Homeserver } from "../homeserver.ts";
 import type { RouteContext } from "../route-context.ts";
@@ -18,18 +18,15 @@ export const MAX_SYNC_TIMEOUT_MS = 5 * 60_000;
 /** Largest stored filter definition. */
 export const MAX_FILTER_BYTES = 64 * 1024;
 
-const filterSchema = z
-  .object({
-    room: z
-      .object({
-        include_leave: z.boolean().optional(),
-        timeline: z.object({ limit: z.number().int().nonnegative().optional() }).passthrough().optional(),
-        state: z.object({ lazy_load_members: z.boolean().optional() }).passthrough().optional(),
-      })
-      .passthrough()
-      .optional(),
-  })
-  .passthrough();
+const filterSchema = z.looseObject({
+  room: z.optional(
+    z.looseObject({
+      include_leave: z.optional(z.boolean()),
+      timeline: z.optional(z.looseObject({ limit: z.optional(z.number().check(z.int(), z.nonnegative())) })),
+      state: z.optional(z.looseObject({ lazy_load_members: z.optional(z.boolean()) })),
+    }),
+  ),
+});
 
 type FilterJson = z.infer<typeof filterSchema>;
 

@@ -1,5 +1,5 @@
 // sendToDevice: queue messages per target device until a later sync acknowledges them.
-import { z } from "zod";
+import * as z from "../../wire/zod.ts";
 import { badJson } from "../errors.ts";
 import type { RouteContext } from "../route-context.ts";
 import { authed, jsonBody } from "../router.ts";

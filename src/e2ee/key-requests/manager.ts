@@ -4,9 +4,10 @@
  * requests of unverified ones until they are verified), and accepting `m.forwarded_room_key` only
  * when we asked and it came from a trusted device of ours.
  */
-import { z } from "zod";
+
 import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";
 import type { OutgoingKeyRequestRecord } from "../../store/records.ts";
+import * as z from "../../wire/zod.ts";
 import type { MachineContext } from "../context.ts";
 import { newRequestId } from "../context.ts";
 import { type DeviceRecord, MEGOLM_ALGORITHM } from "../devices/device.ts";
@@ -40,24 +41,24 @@ const requestSchema = z.object({
   action: z.enum(["request", "request_cancellation"]),
   request_id: idSchema,
   requesting_device_id: idSchema,
-  body: z
-    .object({
+  body: z.optional(
+    z.object({
       algorithm: z.string(),
       room_id: idSchema,
       session_id: idSchema,
-      sender_key: idSchema.optional(),
-    })
-    .optional(),
+      sender_key: z.optional(idSchema),
+    }),
+  ),
 });
 
 const forwardedSchema = z.object({
   algorithm: z.literal(MEGOLM_ALGORITHM),
   room_id: idSchema,
   session_id: idSchema,
-  session_key: z.string().min(1),
+  session_key: z.string().check(z.minLength(1)),
   sender_key: idSchema,
   sender_claimed_ed25519_key: idSchema,
-  forwarding_curve25519_key_chain: z.array(idSchema).max(MAX_FORWARDING_CHAIN),
+  forwarding_curve25519_key_chain: z.array(idSchema).check(z.maxLength(MAX_FORWARDING_CHAIN)),
 });
 
 interface PendingAnswer {

@@ -3,7 +3,7 @@
  * the event, it names sender and recipient with their keys, so that a message cannot be replayed
  * to someone else or passed off as from another user.
  */
-import { z } from "zod";
+import * as z from "../../wire/zod.ts";
 import { OLM_ALGORITHM } from "../devices/device.ts";
 import { idSchema, MAX_TO_DEVICE_CIPHERTEXT_BYTES } from "../limits.ts";
 
@@ -20,14 +20,14 @@ export interface OlmPayload {
 }
 
 const payloadSchema = z.object({
-  type: z.string().min(1),
+  type: z.string().check(z.minLength(1)),
   content: z.record(z.string(), z.unknown()),
   sender: idSchema,
-  sender_device: idSchema.optional(),
+  sender_device: z.optional(idSchema),
   recipient: idSchema,
   recipient_keys: z.object({ ed25519: idSchema }),
   keys: z.object({ ed25519: idSchema }),
-  sender_device_keys: z.record(z.string(), z.unknown()).optional(),
+  sender_device_keys: z.optional(z.record(z.string(), z.unknown())),
 });
 
 /** A parsed payload, or undefined for anything that is not one. */

@@ -2,10 +2,11 @@
  * Inbound Megolm sessions: receiving `m.room_key` (and, through key requests, forwarded keys),
  * keeping the best copy of each session, withheld notices, and a bounded cache of live sessions.
  */
-import { z } from "zod";
+
 import { readSharedHistory } from "../../crypto/key-export/index.ts";
 import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";
 import type { InboundGroupSessionRecord, WithheldRecord } from "../../store/records.ts";
+import * as z from "../../wire/zod.ts";
 import type { MachineContext } from "../context.ts";
 import type { SessionReplays } from "../decryption/replay.ts";
 import { MEGOLM_ALGORITHM } from "../devices/device.ts";
@@ -44,16 +45,16 @@ const roomKeySchema = z.object({
   algorithm: z.literal(MEGOLM_ALGORITHM),
   room_id: idSchema,
   session_id: idSchema,
-  session_key: z.string().min(1),
+  session_key: z.string().check(z.minLength(1)),
 });
 
 const withheldSchema = z.object({
   algorithm: z.string(),
   code: idSchema,
-  reason: reasonSchema.optional(),
-  room_id: idSchema.optional(),
-  session_id: idSchema.optional(),
-  sender_key: idSchema.optional(),
+  reason: z.optional(reasonSchema),
+  room_id: z.optional(idSchema),
+  session_id: z.optional(idSchema),
+  sender_key: z.optional(idSchema),
 });
 
 /** A key that entered the store: pending events for it can be retried. */

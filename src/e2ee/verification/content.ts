@@ -3,7 +3,7 @@
  * is checked here, so the flows only ever see typed values. A content that fails is reported as
  * `undefined` and the flow cancels with `m.invalid_message` (or ignores it, when no flow owns it).
  */
-import { z } from "zod";
+import * as z from "../../wire/zod.ts";
 import { idSchema, MAX_ID_LENGTH } from "../limits.ts";
 import { isRecord } from "../util.ts";
 import { MAX_CANCEL_REASON_LENGTH, MAX_LIST_ENTRIES } from "./constants.ts";
@@ -12,38 +12,45 @@ import { MAX_CANCEL_REASON_LENGTH, MAX_LIST_ENTRIES } from "./constants.ts";
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 const wellFormed = (s: string): boolean => !LONE_SURROGATE.test(s);
 /** Well-formed Unicode only: a lone surrogate has no UTF-8 form and breaks canonical JSON. */
-const text = z.string().refine(wellFormed, "not well-formed Unicode");
-const id = idSchema.refine(wellFormed, "not well-formed Unicode");
-const list = z.array(text.max(MAX_ID_LENGTH)).max(MAX_LIST_ENTRIES);
+const text = z.string().check(z.refine(wellFormed, "not well-formed Unicode"));
+const id = idSchema.check(z.refine(wellFormed, "not well-formed Unicode"));
+const list = z.array(text.check(z.maxLength(MAX_ID_LENGTH))).check(z.maxLength(MAX_LIST_ENTRIES));
 /** A 32-byte key in unpadded base64. */
-const key32 = z.string().regex(/^[A-Za-z0-9+/]{43}$/);
+const key32 = z.string().check(z.regex(/^[A-Za-z0-9+/]{43}$/));
 
-const requestSchema = z.object({ from_device: id, methods: list, timestamp: z.number().int().optional() });
+const requestSchema = z.object({
+  from_device: id,
+  methods: list,
+  timestamp: z.optional(z.number().check(z.int())),
+});
 const readySchema = z.object({ from_device: id, methods: list });
 const startSchema = z.object({
   from_device: id,
-  method: text.max(MAX_ID_LENGTH),
-  key_agreement_protocols: list.optional(),
-  hashes: list.optional(),
-  message_authentication_codes: list.optional(),
-  short_authentication_string: list.optional(),
-  secret: z.string().max(1024).optional(),
+  method: text.check(z.maxLength(MAX_ID_LENGTH)),
+  key_agreement_protocols: z.optional(list),
+  hashes: z.optional(list),
+  message_authentication_codes: z.optional(list),
+  short_authentication_string: z.optional(list),
+  secret: z.optional(z.string().check(z.maxLength(1024))),
 });
 const acceptSchema = z.object({
-  key_agreement_protocol: text.max(MAX_ID_LENGTH),
-  hash: text.max(MAX_ID_LENGTH),
-  message_authentication_code: text.max(MAX_ID_LENGTH),
+  key_agreement_protocol: text.check(z.maxLength(MAX_ID_LENGTH)),
+  hash: text.check(z.maxLength(MAX_ID_LENGTH)),
+  message_authentication_code: text.check(z.maxLength(MAX_ID_LENGTH)),
   short_authentication_string: list,
-  commitment: z.string().regex(/^[A-Za-z0-9+/]{43}$/),
+  commitment: z.string().check(z.regex(/^[A-Za-z0-9+/]{43}$/)),
 });
 const keySchema = z.object({ key: key32 });
 const macSchema = z.object({
   mac: z
-    .record(id, z.string().max(128))
-    .refine((m) => Object.keys(m).length <= MAX_LIST_ENTRIES && Object.keys(m).length > 0),
-  keys: z.string().max(128),
+    .record(id, z.string().check(z.maxLength(128)))
+    .check(z.refine((m) => Object.keys(m).length <= MAX_LIST_ENTRIES && Object.keys(m).length > 0)),
+  keys: z.string().check(z.maxLength(128)),
 });
-const cancelSchema = z.object({ code: z.string().max(MAX_ID_LENGTH), reason: z.string().optional() });
+const cancelSchema = z.object({
+  code: z.string().check(z.maxLength(MAX_ID_LENGTH)),
+  reason: z.optional(z.string()),
+});
 
 export type RequestContent = z.infer<typeof requestSchema>;
 export type ReadyContent = z.infer<typeof readySchema>;
@@ -56,7 +63,7 @@ export interface CancelContent {
   readonly reason: string;
 }
 
-function parse<T>(schema: z.ZodType<T>, content: unknown): T | undefined {
+function parse<T>(schema: z.ZodMiniType<T>, content: unknown): T | undefined {
   const r = schema.safeParse(content);
   return r.success ? r.data : undefined;
 }

@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { z } from "zod";
+import * as z from "../../../src/wire/zod.ts";
 import { budget } from "../budget.ts";
 import { PYTHON } from "../python.ts";
 import { PeerError, withTimeout } from "./errors.ts";
@@ -47,10 +47,10 @@ const peerMessage = z.object({
   eventId: z.string(),
   sender: z.string(),
   type: z.string(),
-  body: z.string().nullable(),
+  body: z.nullable(z.string()),
   decrypted: z.boolean(),
   encrypted: z.boolean(),
-  sessionId: z.string().nullable(),
+  sessionId: z.nullable(z.string()),
 });
 const roomView = z.object({
   roomId: z.string(),
@@ -86,9 +86,9 @@ const results = {
         weStarted: z.boolean(),
         verified: z.boolean(),
         canceled: z.boolean(),
-        cancelCode: z.string().nullable(),
-        emoji: z.array(z.string()).nullable(),
-        decimals: z.array(z.number()).nullable(),
+        cancelCode: z.nullable(z.string()),
+        emoji: z.nullable(z.array(z.string())),
+        decimals: z.nullable(z.array(z.number())),
       }),
     ),
   }),
@@ -105,13 +105,13 @@ type RoomView = z.infer<typeof roomView>;
 const response = z.union([
   z.object({ id: z.number(), ok: z.literal(true), result: z.unknown() }),
   z.object({
-    id: z.number().nullable(),
+    id: z.nullable(z.number()),
     ok: z.literal(false),
     error: z.object({
       code: z.string(),
       message: z.string(),
-      errcode: z.string().optional(),
-      httpStatus: z.number().optional(),
+      errcode: z.optional(z.string()),
+      httpStatus: z.optional(z.number()),
     }),
   }),
 ]);
