@@ -12,8 +12,13 @@ import type { SessionReplays } from "../decryption/replay.ts";
 import { MEGOLM_ALGORITHM } from "../devices/device.ts";
 import { idSchema, reasonSchema } from "../limits.ts";
 
-/** Live inbound sessions kept unpickled; older ones are re-read from the store on demand. */
-export const INBOUND_SESSION_CACHE_SIZE = 2000;
+/**
+ * Live inbound sessions kept unpickled; older ones are re-read from the store on demand. Reading
+ * one back (row, decryption at rest, unpickling, its replay records) costs about as much as
+ * decrypting an event, so the cache holds the sessions of many busy rooms: about 2 KB each, at
+ * most ~20 MB.
+ */
+export const INBOUND_SESSION_CACHE_SIZE = 10_000;
 /**
  * Rival copies kept in memory at most: direct shares of a session we hold, from a device other
  * than the one that gave us our copy (see `add`). Anyone in a room can send them, so they are

@@ -59,6 +59,21 @@ export const DEFAULT_SQLITE_FILE_NAME = "keyroom-crypto.sqlite3";
  * very slow disks.
  */
 export const DEFAULT_SQLITE_BUSY_TIMEOUT_MS = 30_000;
+/**
+ * SQLite's page cache per connection, in KiB (SQLite's default is 2 000). Session IDs are random,
+ * so a batch of imported keys or of replay records lands on pages all over the indexes; with the
+ * default cache each commit read most of them back from the file first. Filled only as pages are
+ * used, so a small store costs no more.
+ */
+export const SQLITE_CACHE_KIB = 32_768;
+/**
+ * WAL pages after which a commit copies the WAL into the database file (SQLite's default is
+ * 1 000). Random keys make each commit dirty many pages; copying them back every few commits cost
+ * as much again as writing them. Durability does not depend on it (a commit is durable once in the
+ * WAL, see "Durability" in docs/stores.md); the WAL file grows to about this many 4 KiB pages and
+ * is removed on the last close.
+ */
+export const SQLITE_WAL_AUTOCHECKPOINT_PAGES = 10_000;
 
 export interface SqliteCryptoStoreOptions extends IdentityRequest {
   /** Directory holding the database (and its key file); created if missing. */
@@ -199,6 +214,8 @@ export class SqliteCryptoStore implements CryptoStore {
       try {
         db.pragma("journal_mode = WAL");
         db.pragma("synchronous = FULL");
+        db.pragma(`cache_size = -${SQLITE_CACHE_KIB}`);
+        db.pragma(`wal_autocheckpoint = ${SQLITE_WAL_AUTOCHECKPOINT_PAGES}`);
         migrate(db);
       } catch (e) {
         if (isBusy(e)) throw new StoreLockedError(path, { cause: e });
