@@ -263,4 +263,53 @@ describe("sync loop", () => {
     await client.stopSync();
     assert.equal((await store.loadSync())?.nextBatch, "s2");
   });
+
+  it("shared store: after a response another process overtook, catches up from its end, then rejoins the shared position", async () => {
+    const replies = [
+      joinSync("s1", [msg("$1", "one")]),
+      joinSync("s2", [msg("$2", "two")]),
+      joinSync("s4", [msg("$2", "two"), msg("$3", "three")]),
+    ];
+    const asked: string[] = [];
+    const fetch = async (url: string): Promise<Response> => {
+      const u = new URL(url);
+      asked.push(`${u.searchParams.get("since") ?? "-"}/${u.searchParams.get("timeout")}`);
+      const r = replies.shift() as { body: unknown };
+      return new Response(JSON.stringify(r.body), { headers: { "content-type": "application/json" } });
+    };
+    const { client, store } = await loggedIn(fetch);
+    // What the store says in turn: another process synced to s3 (past this response's end, s1),
+    // and still s3 at the catch-up; then this process is at the shared position.
+    const units: { moved?: string }[] = [{ moved: "s3" }, { moved: "s3" }, {}];
+    const marks: (number | undefined)[] = [];
+    const saved: (string | undefined)[] = [];
+    let reloads = 7;
+    const processor: SyncProcessor = {
+      processSyncChanges: async (changes) => changes.toDeviceEvents,
+      syncMark: () => reloads,
+      async handleSyncUnit(_since, mark, handle) {
+        marks.push(mark);
+        const unit = units.shift() ?? {};
+        reloads++;
+        await handle(unit.moved === undefined ? undefined : { position: unit.moved });
+        saved.push((await store.loadSync())?.nextBatch);
+        return { mark: reloads, ...unit };
+      },
+    };
+    client.setSyncProcessor(processor);
+    const ids: string[] = [];
+    client.on("room.event", (_r, ev) => void ids.push(ev.eventId));
+
+    await client.syncOnce({ timeoutMs: 5000 });
+    assert.deepEqual(asked, ["-/0", "s1/0"], "the catch-up from s1 goes out at once, without waiting");
+    assert.equal(client.nextBatch, "s3");
+    await client.syncOnce({ timeoutMs: 5000 });
+    assert.deepEqual(asked, ["-/0", "s1/0", "s3/5000"]);
+    assert.deepEqual(ids, ["$1", "$2", "$3"], "each event once: $2 came again from s3");
+    // The first unit's mark is syncMark(); the catch-up's is unknown; the rejoin carries the mark
+    // taken where s3 was read.
+    assert.deepEqual(marks, [7, undefined, 8]);
+    assert.deepEqual(saved, ["s3", "s3", "s4"]);
+    assert.equal(client.nextBatch, "s4");
+  });
 });
