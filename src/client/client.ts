@@ -1,5 +1,9 @@
-// The Matrix client: rooms, sending and media on top of the session and sync core (base.ts).
+// The Matrix client, composed of parts with narrow hosts: the session (session/), what sync knows
+// and the loop (sync/), the account's data (account.ts), rooms and sending (rooms/), media,
+// devices and the E2EE part (crypto/encryption.ts). This file wires them and runs a session's
+// lifecycle (login, restore, logout, close) across them; each public method hands on to one part.
 
+import { platform } from "#client-platform";
 import type {
   CrossSigningStatus,
   DeviceInfo,
@@ -7,69 +11,141 @@ import type {
   HeldKeyRequest,
   UserIdentityInfo,
 } from "../e2ee/index.ts";
-import { StoreMismatchError } from "../store/errors.ts";
-import { emptyResponseSchema, eventIdResponseSchema, type JsonObject } from "../wire/index.ts";
-import type { MatrixClientOptions, PasswordLogin, SessionInfo } from "./base.ts";
+import type { JsonObject, LoginResponse, SyncResponse, WhoamiResponse } from "../wire/index.ts";
+import { AccountApi } from "./account.ts";
+import { type ApiCall, apiCall } from "./call.ts";
+import type { MatrixClientOptions } from "./client-options.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import { Encryption } from "./crypto/encryption.ts";
 import {
-  ClientCrypto,
-  ClientCryptoError,
+  type ClientCrypto,
   type ClientCryptoHost,
   downloadAttachmentBytes,
   downloadAttachmentStream,
-  type EncryptionOptions,
-  encryptedFile,
-  encryptUpload,
   type KeyImportResult,
-  type OpenedStore,
-  openCryptoStore,
-  openStoredIdentity,
   type ProgressCallback,
   type RoomTrustRequirements,
-  refusingSyncProcessor,
   resolveEncryptionOptions,
 } from "./crypto/index.ts";
 import { DeviceApi } from "./devices.ts";
 import { discoverHomeserver } from "./discovery.ts";
 import { ClientError } from "./errors.ts";
-import { path } from "./http.ts";
-import type { DownloadedMedia, UploadData, UploadOptions } from "./media.ts";
-import {
-  editContent,
-  htmlContent,
-  type MessageType,
-  type RelationOptions,
-  reactionContent,
-  textContent,
-  withRelations,
-} from "./rooms/content.ts";
-import { Room } from "./rooms/room.ts";
-import { newTxnId } from "./rooms/send-queue.ts";
-import { RoomsClient, statePath } from "./rooms-client.ts";
+import { TypedEmitter } from "./events/emitter.ts";
+import type { ClientEventMap, RoomEvent, SyncState } from "./events/types.ts";
+import { HttpClient } from "./http.ts";
+import { type Logger, silentLogger } from "./logger.ts";
+import { type DownloadedMedia, MediaApi, type UploadData, type UploadOptions } from "./media.ts";
+import { type CreateRoomOptions, type MessagesPage, RoomsApi } from "./rooms/api.ts";
+import type { MessageType } from "./rooms/content.ts";
+import type { Room } from "./rooms/room.ts";
+import { Sender, type SendOptions } from "./rooms/sender.ts";
+import { type PasswordLogin, type RegisterOptions, Session, type SessionInfo } from "./session/session.ts";
 import type { ClientStore, StoredSession } from "./store/index.ts";
+import type { EventEncryptor, SyncProcessor } from "./sync/hooks.ts";
+import { SyncRunner } from "./sync/runner.ts";
+import { SyncedState } from "./sync/state.ts";
 import type { UiaAuth } from "./uia.ts";
 import type { VerificationRequest } from "./verification/request.ts";
-import { VerificationService } from "./verification/service.ts";
 
-export interface SendOptions extends RelationOptions {
-  /** Fixed transaction ID (to make a send idempotent across restarts). */
-  txnId?: string;
-}
-
-export class MatrixClient extends RoomsClient {
-  readonly #encryption: EncryptionOptions | undefined;
-  #crypto: ClientCrypto | undefined;
+export class MatrixClient extends TypedEmitter<ClientEventMap> {
+  readonly http: HttpClient;
+  readonly store: ClientStore;
+  readonly media: MediaApi;
+  readonly #logger: Logger;
+  readonly #session: Session;
+  readonly #synced = new SyncedState();
+  readonly #sync: SyncRunner;
+  readonly #account: AccountApi;
+  readonly #rooms: RoomsApi;
+  readonly #sender: Sender;
+  readonly #e2ee: Encryption;
   #devices: DeviceApi | undefined;
-  /** The store `restoreDeviceId` opened to read the device ID, handed to the login that follows. */
-  #preopened: OpenedStore | undefined;
-  #verification: VerificationService | undefined;
+  #syncProcessor: SyncProcessor | undefined;
+  #eventEncryptor: EventEncryptor | undefined;
 
   constructor(opts: MatrixClientOptions) {
-    super(opts);
-    this.#encryption = resolveEncryptionOptions(opts.encryption);
+    const logger = opts.logger ?? silentLogger;
+    super(logger);
+    this.#logger = logger;
+    const clock = opts.clock ?? systemClock;
+    this.store = opts.store ?? platform.defaultClientStore();
+    this.#syncProcessor = opts.syncProcessor;
+    this.#eventEncryptor = opts.eventEncryptor;
+    const http = new HttpClient({
+      baseUrl: opts.homeserverUrl,
+      logger,
+      accessToken: () => this.#session.current?.accessToken,
+      ...(opts.appserviceUser
+        ? {
+            assertedIdentity: () => {
+              const s = this.#session.current;
+              return s ? { userId: s.userId, deviceId: s.deviceId } : undefined;
+            },
+          }
+        : {}),
+      ...(opts.fetch ? { fetch: opts.fetch } : {}),
+    });
+    this.http = http;
+    this.media = new MediaApi(http);
+    const call: ApiCall = apiCall(http, clock, logger);
+    const synced = this.#synced;
+    const userId = () => this.#session.require().userId;
+    this.#session = new Session({ call, store: this.store, homeserverUrl: http.baseUrl });
+    this.#sync = new SyncRunner({
+      http,
+      call,
+      clock,
+      logger,
+      store: this.store,
+      synced,
+      emitter: this,
+      options: opts,
+      requireSession: () => void this.#session.require(),
+      processor: () => this.#syncProcessor,
+      onSessionRevoked: async (softLogout) => {
+        // A soft logout keeps the device (and its keys): only the token is gone.
+        if (!softLogout) await this.#forgetSession();
+        else this.#session.drop();
+        await this.emit("session.loggedOut", { softLogout });
+      },
+    });
+    this.#account = new AccountApi({ call, synced, userId });
+    this.#e2ee = new Encryption(resolveEncryptionOptions(opts.encryption), {
+      driver: this.#driverHost(http, clock, logger),
+      nextBatch: () => this.#sync.nextBatch,
+      setSyncProcessor: (p) => this.setSyncProcessor(p ?? opts.syncProcessor),
+      setEventEncryptor: (e) => this.setEventEncryptor(e ?? opts.eventEncryptor),
+      sendEvent: (roomId, type, content) => this.sendEvent(roomId, type, content),
+      directRoomWith: (user) => this.createDirectRoom(user, { encrypted: true }),
+      emitVerificationRequest: (request) => void this.emit("verification.request", request),
+      reportError: (error) => void this.emit("error", error),
+    });
+    this.#rooms = new RoomsApi({
+      call,
+      synced,
+      account: this.#account,
+      logger,
+      userId,
+      decryptor: () => this.#syncProcessor,
+      e2ee: this.#e2ee,
+    });
+    this.#sender = new Sender({
+      http,
+      call,
+      clock,
+      logger,
+      sendBackoff: opts.sendBackoff,
+      synced,
+      rooms: this.#rooms,
+      userId,
+      uploadMedia: (data, o) => this.uploadMedia(data, o),
+      encryptor: () => this.#eventEncryptor,
+      encryptionEnabled: () => this.#e2ee.running !== undefined,
+    });
     // Verification rides on the events the client emits anyway (decrypted by then).
-    this.on("room.event", (_room, event) => this.#verification?.onRoomEvent(event));
+    this.on("room.event", (_room, event) => this.#e2ee.onRoomEvent(event));
     this.on("toDevice", (event) => {
-      if (event.type.startsWith("m.key.verification.")) this.#verification?.onSync();
+      if (event.type.startsWith("m.key.verification.")) this.#e2ee.onVerificationToDevice();
     });
   }
 
@@ -98,239 +174,467 @@ export class MatrixClient extends RoomsClient {
     return client;
   }
 
-  // ---- encryption: session ----
+  // ---- session ----
 
-  /** With `encryption.restoreDeviceId`, logs in with the device the crypto store remembers. */
-  override async login(opts: PasswordLogin): Promise<SessionInfo> {
-    const enc = this.#encryption;
-    let login = opts;
-    if (enc?.restoreDeviceId && opts.deviceId === undefined) {
-      const opened = await openStoredIdentity(enc, opts.user);
-      if (opened) {
-        this.#preopened = opened;
-        login = { ...opts, deviceId: (await opened.store.loadIdentity()).deviceId };
-      }
-    }
-    const before = await this.store.loadSession();
-    try {
-      return await super.login(login);
-    } catch (e) {
-      if (login.deviceId === undefined) await this.#dropNewDevice(e, before);
-      throw e;
-    } finally {
-      await this.#releasePreopened();
-    }
+  get homeserverUrl(): string {
+    return this.http.baseUrl;
   }
-
-  /** With `encryption`, a crypto store of another user or device refuses the account: see {@link login}. */
-  override async register(opts: Parameters<RoomsClient["register"]>[0]): Promise<SessionInfo> {
-    const before = await this.store.loadSession();
-    try {
-      return await super.register(opts);
-    } catch (e) {
-      if (opts.deviceId === undefined) await this.#dropNewDevice(e, before);
-      throw e;
-    }
+  get isLoggedIn(): boolean {
+    return this.#session.current !== undefined;
+  }
+  get userId(): string {
+    return this.#session.require().userId;
+  }
+  get deviceId(): string {
+    return this.#session.require().deviceId;
+  }
+  /** The session without its access token. */
+  get sessionInfo(): SessionInfo | undefined {
+    return this.#session.info;
   }
 
   /**
-   * The server created a device for this login, then the crypto store refused it: log that device
-   * out again, so a refused login leaves no stray device (with no keys) on the account.
+   * Password login. Logging in again as the stored user reuses the stored device; with
+   * `encryption.restoreDeviceId`, the device the crypto store remembers. A crypto store of
+   * another user or device refuses the account (and the device the login made is logged out).
    */
+  async login(opts: PasswordLogin): Promise<SessionInfo> {
+    let login = opts;
+    if (opts.deviceId === undefined) {
+      const deviceId = await this.#e2ee.rememberedDevice(opts.user);
+      if (deviceId !== undefined) login = { ...opts, deviceId };
+    }
+    try {
+      return await this.#loginOrDrop(login.deviceId, async () => this.#session.passwordLogin(login));
+    } finally {
+      await this.#e2ee.releasePreopened();
+    }
+  }
+
+  /** Login with an `m.login.token` (e.g. from SSO). */
+  async loginWithToken(
+    token: string,
+    opts: { deviceId?: string; deviceDisplayName?: string } = {},
+  ): Promise<SessionInfo> {
+    return this.#startSession(await this.#session.tokenLogin(token, opts));
+  }
+
+  /**
+   * Registers an account (servers with open registration, completing the `m.login.dummy` stage) and
+   * logs it in. With `encryption`, a crypto store of another user or device refuses the account: see {@link login}.
+   */
+  register(opts: RegisterOptions): Promise<SessionInfo> {
+    return this.#loginOrDrop(opts.deviceId, () => this.#session.register(opts));
+  }
+
+  /**
+   * Logs in through `login` and starts the session. When the server created a device for it and
+   * the crypto store then refused the account, logs that device out again, so a refused login
+   * leaves no stray device (with no keys) on the account.
+   */
+  async #loginOrDrop(
+    deviceId: string | undefined,
+    login: () => Promise<LoginResponse>,
+  ): Promise<SessionInfo> {
+    const before = await this.store.loadSession();
+    try {
+      return await this.#startSession(await login());
+    } catch (e) {
+      if (deviceId === undefined) await this.#dropNewDevice(e, before);
+      throw e;
+    }
+  }
+
+  async #startSession(res: LoginResponse): Promise<SessionInfo> {
+    const session = await this.#session.saveLogin(res);
+    await this.restore(session);
+    this.#logger.info({ userId: session.userId, deviceId: session.deviceId }, "logged in");
+    return this.sessionInfo!;
+  }
+
   async #dropNewDevice(error: unknown, before: StoredSession | undefined): Promise<void> {
     const created = this.sessionInfo;
-    const refused =
-      error instanceof StoreMismatchError ||
-      (error instanceof ClientCryptoError && error.code === "STORE_FACTORY_FAILED");
-    if (!refused || created === undefined) return;
+    if (!Encryption.refusedLogin(error) || created === undefined) return;
     if (before?.userId === created.userId && before.deviceId === created.deviceId) return;
     try {
-      await super.logout();
+      await this.#endSession();
     } catch (e) {
-      this.logger.warn(
+      this.#logger.warn(
         { deviceId: created.deviceId, err: String(e) },
         "could not log out the refused device",
       );
     }
   }
 
-  /** Resumes a session; with `encryption`, opens the crypto store and uploads keys if needed. */
-  override async restore(session?: StoredSession): Promise<SessionInfo> {
-    const info = await super.restore(session);
-    if (this.#encryption) await this.#startCrypto(this.#encryption, info);
+  /**
+   * Resumes a saved session (from the argument or the store) with its cached rooms and sync token;
+   * with `encryption`, opens the crypto store and uploads keys if needed.
+   */
+  async restore(session?: StoredSession): Promise<SessionInfo> {
+    const s = session ?? (await this.store.loadSession());
+    if (!s) throw new ClientError("NOT_LOGGED_IN", "no session to restore");
+    await this.stopSync();
+    await this.#session.adopt(s, session !== undefined);
+    this.#synced.reset();
+    const sync = await this.store.loadSync();
+    this.#synced.reset(sync);
+    this.#sync.begin(s.userId, sync?.nextBatch);
+    const info = this.sessionInfo!;
+    await this.#e2ee.start(info);
     return info;
   }
 
-  override async logout(): Promise<void> {
-    await super.logout();
-    await this.#stopCrypto();
+  whoami(): Promise<WhoamiResponse> {
+    return this.#account.whoami();
   }
 
-  override async close(): Promise<void> {
-    await super.close();
-    await this.#stopCrypto();
+  /**
+   * Invalidates the access token and deletes the device server-side (its encryption keys with it),
+   * then forgets the session locally. To stop a bot, call `close()` instead: logging out on every
+   * shutdown makes each start a new device that others cannot yet encrypt to.
+   */
+  async logout(): Promise<void> {
+    await this.#endSession();
+    await this.#e2ee.stop();
   }
 
+  /** Logs the session out on the server and forgets it here (the E2EE part is the caller's). */
+  async #endSession(): Promise<void> {
+    this.#session.require();
+    await this.stopSync();
+    await this.#sender.drain();
+    await this.#session.revoke();
+    await this.#forgetSession();
+  }
+
+  async #forgetSession(): Promise<void> {
+    this.#session.drop();
+    this.#sync.end();
+    this.#synced.reset();
+    await this.store.clear();
+  }
+
+  /** Stops syncing, waits for queued sends and closes the store (and the crypto store). */
+  async close(): Promise<void> {
+    await this.stopSync();
+    await this.#sender.drain();
+    await this.store.close?.();
+    await this.#e2ee.stop();
+  }
+
+  // ---- E2EE hooks ----
+
+  setSyncProcessor(p: SyncProcessor | undefined): void {
+    this.#syncProcessor = p;
+  }
+  setEventEncryptor(e: EventEncryptor | undefined): void {
+    this.#eventEncryptor = e;
+  }
+
+  // ---- sync ----
+
+  /**
+   * Starts the sync loop; resolves after the first response was processed. An appservice user
+   * (`appserviceUser`) has no loop: its sync data comes from transactions through `feedSync`, so
+   * this only checks the session (and code written for ordinary clients, such as a bot, runs on it).
+   */
+  startSync(): Promise<void> {
+    return this.#sync.start();
+  }
+
+  /** True when sync data comes from an appservice's transactions rather than `/sync`. */
+  get isAppserviceUser(): boolean {
+    return this.#sync.isAppserviceUser;
+  }
+
+  /** Stops the sync loop (the in-flight long-poll is aborted; nothing half-processed is saved). */
+  stopSync(): Promise<void> {
+    return this.#sync.stop();
+  }
+
+  /**
+   * Handles a sync response that came from elsewhere than `/sync`: an application service builds
+   * one per virtual user from each transaction. It goes through the same steps as a synced one
+   * (E2EE first, state, events, then the token saved), in turn with any other. Not while the sync
+   * loop runs: the two would interleave positions.
+   */
+  feedSync(res: SyncResponse): Promise<void> {
+    return this.#sync.feed(res);
+  }
+
+  /** One sync request and its handling, outside the loop (scripts, tests). */
+  syncOnce(opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
+    return this.#sync.once(opts);
+  }
+
+  get syncState(): SyncState {
+    return this.#sync.state;
+  }
+  get nextBatch(): string | undefined {
+    return this.#sync.nextBatch;
+  }
+
+  // ---- account ----
+
+  getAccountData(type: string): JsonObject | undefined {
+    return this.#account.getAccountData(type);
+  }
+  setAccountData(type: string, content: JsonObject): Promise<void> {
+    return this.#account.setAccountData(type, content);
+  }
+  setRoomAccountData(roomId: string, type: string, content: JsonObject): Promise<void> {
+    return this.#account.setRoomAccountData(roomId, type, content);
+  }
+  /** A user's global display name and avatar. */
+  getProfile(userId: string): Promise<{ displayName?: string; avatarUrl?: string }> {
+    return this.#account.getProfile(userId);
+  }
+  setDisplayName(displayName: string): Promise<void> {
+    return this.#account.setDisplayName(displayName);
+  }
+
+  // ---- rooms ----
+
+  getRoom(roomId: string): Room | undefined {
+    return this.#synced.room(roomId);
+  }
+  /** Rooms known from sync, optionally only those with the given membership. */
+  getRooms(membership?: Room["membership"]): Room[] {
+    return this.#synced.roomList(membership);
+  }
+  joinedRoomIds(): Promise<string[]> {
+    return this.#rooms.joinedRoomIds();
+  }
+  /** Resolves `#alias:server` to a room ID and the servers that know it. */
+  resolveRoomAlias(alias: string): Promise<{ roomId: string; servers: string[] }> {
+    return this.#rooms.resolveRoomAlias(alias);
+  }
+  /** Creates a room; private rooms are encrypted unless `encrypted: false`. Returns the room ID. */
+  createRoom(opts: CreateRoomOptions = {}): Promise<string> {
+    return this.#rooms.createRoom(opts);
+  }
+  /** Opens a direct chat with `userId` (encrypted unless told otherwise); reuses an existing one. */
+  createDirectRoom(userId: string, opts: { encrypted?: boolean; reuse?: boolean } = {}): Promise<string> {
+    return this.#rooms.createDirectRoom(userId, opts);
+  }
+  /** Room IDs recorded in `m.direct` (for one user, or all). */
+  getDirectRoomIds(userId?: string): string[] {
+    return this.#rooms.getDirectRoomIds(userId);
+  }
+  /** Records `roomId` as a direct chat with `userId` in `m.direct`. */
+  markDirect(roomId: string, userId: string): Promise<void> {
+    return this.#rooms.markDirect(roomId, userId);
+  }
+  /**
+   * Joins by room ID or alias; `via` names servers to join through. Returns the room ID. With
+   * encryption, accepting an invite lets the inviter's history-sharing bundle in (MSC4268): it is
+   * imported if it came, or when it comes within a day.
+   */
+  joinRoom(roomIdOrAlias: string, opts: { via?: string[]; reason?: string } = {}): Promise<string> {
+    return this.#rooms.joinRoom(roomIdOrAlias, opts);
+  }
+  leaveRoom(roomId: string, reason?: string): Promise<void> {
+    return this.#rooms.leaveRoom(roomId, reason);
+  }
+  forgetRoom(roomId: string): Promise<void> {
+    return this.#rooms.forgetRoom(roomId);
+  }
   /**
    * Invites `userId`. With encryption, in an encrypted room whose history is `shared` or
    * `world_readable`, first sends them the room's shareable keys (MSC4268 history sharing) so
    * they can read what was said before; a failure there is reported (`error`), not thrown.
    */
-  override async invite(roomId: string, userId: string, reason?: string): Promise<void> {
-    const crypto = this.#crypto;
-    if (crypto !== undefined) {
-      try {
-        // A room not known from sync (yet): its state from the server says whether to share.
-        const room = this.rooms.get(roomId) ?? (await this.#roomFromServer(roomId));
-        await crypto.shareRoomHistory(room, userId);
-      } catch (e) {
-        this.emit("error", e);
-      }
-    }
-    await super.invite(roomId, userId, reason);
+  invite(roomId: string, userId: string, reason?: string): Promise<void> {
+    return this.#rooms.invite(roomId, userId, reason);
+  }
+  kick(roomId: string, userId: string, reason?: string): Promise<void> {
+    return this.#rooms.kick(roomId, userId, reason);
+  }
+  ban(roomId: string, userId: string, reason?: string): Promise<void> {
+    return this.#rooms.ban(roomId, userId, reason);
+  }
+  unban(roomId: string, userId: string, reason?: string): Promise<void> {
+    return this.#rooms.unban(roomId, userId, reason);
+  }
+  /** Current state of a room, from the server. */
+  fetchRoomState(roomId: string) {
+    return this.#rooms.fetchRoomState(roomId);
+  }
+  /** One state event's content from the server, or undefined when the room has none. */
+  fetchStateEvent(roomId: string, type: string, stateKey = ""): Promise<JsonObject | undefined> {
+    return this.#rooms.fetchStateEvent(roomId, type, stateKey);
+  }
+  /**
+   * One event from the server (`/rooms/{roomId}/event/{eventId}`), decrypted when it is encrypted:
+   * what a push notification names (a service worker shows it without syncing).
+   */
+  fetchEvent(roomId: string, eventId: string): Promise<RoomEvent> {
+    return this.#rooms.fetchEvent(roomId, eventId);
+  }
+  /** One page of room history (`/messages`). Encrypted events go through the E2EE hook. */
+  messages(
+    roomId: string,
+    opts: { from?: string; dir?: "b" | "f"; limit?: number; to?: string; filter?: JsonObject } = {},
+  ): Promise<MessagesPage> {
+    return this.#rooms.messages(roomId, opts);
+  }
+  /** Walks history backwards from now (or `from`), newest first, page by page. */
+  history(roomId: string, opts: { from?: string; pageSize?: number } = {}): AsyncGenerator<RoomEvent> {
+    return this.#rooms.history(roomId, opts);
+  }
+  /** Upgrades a room to `newVersion`; returns the replacement room ID. */
+  upgradeRoom(roomId: string, newVersion: string): Promise<string> {
+    return this.#rooms.upgradeRoom(roomId, newVersion);
+  }
+  /**
+   * Follows `m.room.tombstone` links from `roomId` to the newest room, joining each successor
+   * (unless `join: false`). Returns the last room ID (the argument itself when it was not upgraded).
+   */
+  followTombstone(roomId: string, opts: { join?: boolean } = {}): Promise<string> {
+    return this.#rooms.followTombstone(roomId, opts);
+  }
+  /**
+   * Whether the room is encrypted: recorded as such by the crypto store (then nothing the server
+   * sends later turns it off), or with `m.room.encryption` in its state (from sync, else the server).
+   */
+  isRoomEncrypted(roomId: string): Promise<boolean> {
+    return this.#rooms.isRoomEncrypted(roomId);
   }
 
-  /** A room built from its current state on the server, not kept (sync brings it in). */
-  async #roomFromServer(roomId: string): Promise<Room> {
-    const room = new Room(roomId);
-    for (const ev of await this.fetchRoomState(roomId)) room.applyState(ev);
-    return room;
+  // ---- sending ----
+
+  /** Sends any room event; queued per room, retried on transient failure. Returns the event ID. */
+  sendEvent(
+    roomId: string,
+    type: string,
+    content: JsonObject,
+    opts: { txnId?: string } = {},
+  ): Promise<string> {
+    return this.#sender.sendEvent(roomId, type, content, opts);
+  }
+  /** Sends an `m.room.message` with reply/thread/mention options applied. */
+  sendMessage(roomId: string, content: JsonObject, opts: SendOptions = {}): Promise<string> {
+    return this.#sender.sendMessage(roomId, content, opts);
+  }
+  sendText(roomId: string, body: string, opts: SendOptions = {}): Promise<string> {
+    return this.#sender.sendText(roomId, body, "m.text", opts);
+  }
+  sendNotice(roomId: string, body: string, opts: SendOptions = {}): Promise<string> {
+    return this.#sender.sendText(roomId, body, "m.notice", opts);
+  }
+  sendEmote(roomId: string, body: string, opts: SendOptions = {}): Promise<string> {
+    return this.#sender.sendText(roomId, body, "m.emote", opts);
+  }
+  /** HTML message; `body` is the plain fallback (derived from the HTML when omitted). */
+  sendHtml(
+    roomId: string,
+    html: string,
+    opts: SendOptions & { body?: string; msgtype?: MessageType } = {},
+  ): Promise<string> {
+    return this.#sender.sendHtml(roomId, html, opts);
+  }
+  /** Replaces the content of `eventId` (an edit). A string is sent as new `m.text` body. */
+  editMessage(
+    roomId: string,
+    eventId: string,
+    newContent: string | JsonObject,
+    opts: { txnId?: string } = {},
+  ): Promise<string> {
+    return this.#sender.editMessage(roomId, eventId, newContent, opts);
+  }
+  react(roomId: string, eventId: string, key: string, opts: { txnId?: string } = {}): Promise<string> {
+    return this.#sender.react(roomId, eventId, key, opts);
+  }
+  /** Redacts `eventId`; queued with the room's other sends. Returns the redaction's event ID. */
+  redact(roomId: string, eventId: string, opts: { reason?: string; txnId?: string } = {}): Promise<string> {
+    return this.#sender.redact(roomId, eventId, opts);
+  }
+  /** Sets a state event (never encrypted). Returns the event ID. */
+  sendStateEvent(roomId: string, type: string, stateKey: string, content: JsonObject): Promise<string> {
+    return this.#sender.sendStateEvent(roomId, type, stateKey, content);
+  }
+  sendTyping(roomId: string, typing: boolean, timeoutMs = 30_000): Promise<void> {
+    return this.#sender.sendTyping(roomId, typing, timeoutMs);
+  }
+  /** Sends a read receipt (`m.read`, or `m.read.private`), optionally for one thread. */
+  sendReadReceipt(
+    roomId: string,
+    eventId: string,
+    opts: { private?: boolean; threadId?: string } = {},
+  ): Promise<void> {
+    return this.#sender.sendReadReceipt(roomId, eventId, opts);
+  }
+  /**
+   * Uploads a file and posts it as `m.file` / `m.image` / `m.audio` / `m.video` (by content type
+   * unless given). In an encrypted room the file is encrypted first (v2: the server stores only
+   * ciphertext, the key travels in the encrypted event's `file`).
+   */
+  sendFile(
+    roomId: string,
+    data: UploadData,
+    opts: { filename: string; contentType?: string; size?: number; msgtype?: string } & SendOptions,
+  ): Promise<string> {
+    return this.#sender.sendFile(roomId, data, opts);
+  }
+
+  // ---- media ----
+
+  uploadMedia(data: UploadData, opts: UploadOptions = {}): Promise<string> {
+    this.#session.require();
+    return this.media.upload(data, opts);
+  }
+
+  downloadMedia(
+    mxcUri: string,
+    opts: { signal?: AbortSignal; maxBytes?: number } = {},
+  ): Promise<DownloadedMedia & { data: Uint8Array }> {
+    return this.media.download(mxcUri, opts);
+  }
+
+  downloadMediaStream(mxcUri: string, opts: { signal?: AbortSignal } = {}) {
+    return this.media.downloadStream(mxcUri, opts);
   }
 
   /**
-   * Joins a room. With encryption, accepting an invite lets the inviter's history-sharing bundle
-   * in (MSC4268): it is imported if it came, or when it comes within a day.
+   * The bytes of a media event's attachment: `content.file` is downloaded and decrypted (its hash
+   * checked first), `content.url` downloaded as is.
    */
-  override async joinRoom(
-    roomIdOrAlias: string,
-    opts: { via?: string[]; reason?: string } = {},
-  ): Promise<string> {
-    const invited = this.rooms.get(roomIdOrAlias);
-    // The sender of our membership event in the invite's stripped state invited us.
-    const inviter =
-      invited?.membership === "invite"
-        ? invited.inviteState.find((e) => e.type === "m.room.member" && e.state_key === this.userId)?.sender
-        : undefined;
-    const roomId = await super.joinRoom(roomIdOrAlias, opts);
-    if (this.#crypto !== undefined && inviter !== undefined && inviter !== this.userId) {
-      try {
-        await this.#crypto.inviteAccepted(roomId, inviter);
-      } catch (e) {
-        this.emit("error", e);
-      }
-    }
-    return roomId;
+  downloadAttachment(content: JsonObject, opts: { signal?: AbortSignal; maxBytes?: number } = {}) {
+    return downloadAttachmentBytes(content, async (mxc) => (await this.downloadMedia(mxc, opts)).data);
   }
 
-  async #startCrypto(enc: EncryptionOptions, info: SessionInfo): Promise<void> {
-    const current = this.#crypto;
-    if (current?.userId === info.userId && current.deviceId === info.deviceId) return;
-    await this.#stopCrypto(false);
-    // Until the engine runs, syncs are refused: handled without it, their room keys would be lost.
-    this.setSyncProcessor(refusingSyncProcessor());
-    let opened = this.#preopened;
-    this.#preopened = undefined;
-    if (opened !== undefined) {
-      const id = await opened.store.loadIdentity();
-      if (id.userId !== info.userId || id.deviceId !== info.deviceId) {
-        if (opened.owned) await opened.store.close();
-        opened = undefined;
-      }
-    }
-    // A store of another user or device fails here with StoreMismatchError.
-    opened ??= await openCryptoStore(enc, info.userId, info.deviceId);
-    try {
-      this.#crypto = await ClientCrypto.open({
-        host: this.#cryptoHost(),
-        store: opened,
-        userId: info.userId,
-        deviceId: info.deviceId,
-        verifyDevices: enc.verifyDevices ?? false,
-        onlyVerifiedDevices: enc.onlyVerifiedDevices ?? false,
-        ...(enc.shareWith !== undefined ? { shareWith: enc.shareWith } : {}),
-        ...(enc.senderRequirement !== undefined ? { senderRequirement: enc.senderRequirement } : {}),
-        clientSince: this.nextBatch,
-        ...(enc.lease !== undefined ? { lease: enc.lease } : {}),
-      });
-    } catch (e) {
-      if (opened.owned) await opened.store.close();
-      throw e;
-    }
-    this.setSyncProcessor(this.#crypto);
-    this.setEventEncryptor(this.#crypto);
-    const crypto = this.#crypto;
-    this.#verification = new VerificationService({
-      userId: info.userId,
-      machine: crypto.machine,
-      flush: () => crypto.flush(),
-      refreshDevices: async (userId) => void (await crypto.getUserDevices(userId)),
-      sendEvent: (roomId, type, content) => this.sendEvent(roomId, type, content),
-      directRoomWith: (userId) => this.createDirectRoom(userId, { encrypted: true }),
-      emitRequest: (request) => void this.emit("verification.request", request),
-      exclusive: (work) => crypto.exclusive(work),
-      reportError: (error) => void this.emit("error", error),
-    });
+  /**
+   * `downloadAttachment` as a stream, for big files. An encrypted file's hash is checked at the
+   * end: the stream then errors (`HASH_MISMATCH`), so act on the bytes only once it ended cleanly.
+   */
+  downloadAttachmentStream(content: JsonObject, opts: { signal?: AbortSignal } = {}) {
+    return downloadAttachmentStream(
+      content,
+      async (mxc) => (await this.downloadMediaStream(mxc, opts)).stream,
+    );
   }
 
-  async #stopCrypto(releasePreopened = true): Promise<void> {
-    const crypto = this.#crypto;
-    this.#crypto = undefined;
-    this.#verification?.close();
-    this.#verification = undefined;
-    this.setSyncProcessor(this.opts.syncProcessor);
-    this.setEventEncryptor(this.opts.eventEncryptor);
-    await crypto?.close();
-    if (releasePreopened) await this.#releasePreopened();
-  }
+  // ---- devices ----
 
-  async #releasePreopened(): Promise<void> {
-    const opened = this.#preopened;
-    this.#preopened = undefined;
-    if (opened?.owned) await opened.store.close();
-  }
-
-  #cryptoHost(): ClientCryptoHost {
-    return {
+  /** The account's own devices: list, rename, delete (with the password or another auth stage). */
+  get devices(): DeviceApi {
+    this.#devices ??= new DeviceApi({
       http: this.http,
-      logger: this.logger,
-      getRoom: (roomId) => this.rooms.get(roomId),
-      rooms: () => this.rooms.values(),
-      emitDecrypted: (room, event) => this.emit("room.decrypted", room, event),
-      emitKeyRequest: (request) => void this.emit("crypto.keyRequest", request),
-      reportError: (error) => void this.emit("error", error),
-      getAccountData: (type) => this.getAccountData(type),
-      setAccountData: (type, content) => this.setAccountData(type, content),
-      clock: this.clock,
-      uploadMedia: (data) => this.media.upload(data),
-      downloadMedia: async (mxcUri, maxBytes) => (await this.media.download(mxcUri, { maxBytes })).data,
-    };
+      session: () => this.#session.require(),
+      e2eeDevices: async (ids) => this.#e2ee.running?.getOwnDevices(ids) ?? [],
+    });
+    return this.#devices;
   }
 
   // ---- encryption: devices, trust, keys ----
 
   /** The encryption driver; throws `ClientCryptoError("NOT_ENABLED")` without `encryption` or a session. */
-  /** The account's own devices: list, rename, delete (with the password or another auth stage). */
-  get devices(): DeviceApi {
-    this.#devices ??= new DeviceApi({
-      http: this.http,
-      session: () => this.requireSession(),
-      e2eeDevices: async (ids) => (this.#crypto === undefined ? [] : this.#crypto.getOwnDevices(ids)),
-    });
-    return this.#devices;
-  }
-
   get crypto(): ClientCrypto {
-    if (this.#crypto === undefined) {
-      throw new ClientCryptoError(
-        "NOT_ENABLED",
-        this.#encryption ? "log in or restore a session first" : "the client was created without encryption",
-      );
-    }
-    return this.#crypto;
+    return this.#e2ee.driver;
   }
 
   get isEncryptionEnabled(): boolean {
-    return this.#crypto !== undefined;
+    return this.#e2ee.running !== undefined;
   }
 
   /**
@@ -339,22 +643,17 @@ export class MatrixClient extends RoomsClient {
    * Incoming requests arrive as `verification.request` events. See docs/verification.md.
    */
   requestVerification(userId: string, deviceId?: string): Promise<VerificationRequest> {
-    return this.#verifier().request(userId, deviceId);
+    return this.#e2ee.verification.request(userId, deviceId);
   }
 
   /** SAS with one device without a request first (the older to-device flow, e.g. matrix-nio). */
   startSasVerification(userId: string, deviceId: string): Promise<VerificationRequest> {
-    return this.#verifier().startSasWithoutRequest(userId, deviceId);
+    return this.#e2ee.verification.startSasWithoutRequest(userId, deviceId);
   }
 
   /** Verification flows this device knows of (open, and finished in the last minutes). */
   getVerificationRequests(): VerificationRequest[] {
-    return this.#verifier().list();
-  }
-
-  #verifier(): VerificationService {
-    this.crypto; // throws NOT_ENABLED without encryption
-    return this.#verification as VerificationService;
+    return this.#e2ee.verification.list();
   }
 
   /** This device's Ed25519 fingerprint, to compare out of band when others verify it. */
@@ -395,9 +694,13 @@ export class MatrixClient extends RoomsClient {
 
   /** Per-room `verifyDevices` (overrides the client-wide option): sends throw `UnknownDevicesError`. */
   async setRoomVerifyDevices(roomId: string, verifyDevices: boolean): Promise<void> {
-    const room = this.rooms.get(roomId);
+    await this.crypto.setRoomVerifyDevices(this.#encryptedRoom(roomId), verifyDevices);
+  }
+
+  #encryptedRoom(roomId: string): Room {
+    const room = this.#synced.room(roomId);
     if (!room?.encrypted) throw new ClientError("INVALID_ARGUMENT", "not a known encrypted room");
-    await this.crypto.setRoomVerifyDevices(room, verifyDevices);
+    return room;
   }
 
   // ---- cross-signing (docs/verification.md) ----
@@ -435,9 +738,7 @@ export class MatrixClient extends RoomsClient {
    * the crypto store across restarts.
    */
   async setRoomTrustRequirements(roomId: string, requirements: RoomTrustRequirements): Promise<void> {
-    const room = this.rooms.get(roomId);
-    if (!room?.encrypted) throw new ClientError("INVALID_ARGUMENT", "not a known encrypted room");
-    await this.crypto.setRoomTrustRequirements(room, requirements);
+    await this.crypto.setRoomTrustRequirements(this.#encryptedRoom(roomId), requirements);
   }
 
   /**
@@ -464,225 +765,29 @@ export class MatrixClient extends RoomsClient {
     return this.crypto.importRoomKeys(file, passphrase, opts);
   }
 
-  /**
-   * The bytes of a media event's attachment: `content.file` is downloaded and decrypted (its hash
-   * checked first), `content.url` downloaded as is.
-   */
-  downloadAttachment(content: JsonObject, opts: { signal?: AbortSignal; maxBytes?: number } = {}) {
-    return downloadAttachmentBytes(content, async (mxc) => (await this.downloadMedia(mxc, opts)).data);
+  /** What the E2EE driver needs of the client. */
+  #driverHost(http: HttpClient, clock: Clock, logger: Logger): ClientCryptoHost {
+    return {
+      http,
+      logger,
+      getRoom: (roomId) => this.#synced.room(roomId),
+      rooms: () => this.#synced.rooms.values(),
+      emitDecrypted: (room, event) => this.emit("room.decrypted", room, event),
+      emitKeyRequest: (request) => void this.emit("crypto.keyRequest", request),
+      reportError: (error) => void this.emit("error", error),
+      getAccountData: (type) => this.getAccountData(type),
+      setAccountData: (type, content) => this.setAccountData(type, content),
+      clock,
+      uploadMedia: (data) => this.media.upload(data),
+      downloadMedia: async (mxcUri, maxBytes) => (await this.media.download(mxcUri, { maxBytes })).data,
+    };
   }
 
-  /**
-   * `downloadAttachment` as a stream, for big files. An encrypted file's hash is checked at the
-   * end: the stream then errors (`HASH_MISMATCH`), so act on the bytes only once it ended cleanly.
-   */
-  downloadAttachmentStream(content: JsonObject, opts: { signal?: AbortSignal } = {}) {
-    return downloadAttachmentStream(
-      content,
-      async (mxc) => (await this.downloadMediaStream(mxc, opts)).stream,
-    );
+  toJSON(): Record<string, unknown> {
+    return { type: "MatrixClient", homeserverUrl: this.homeserverUrl, ...this.sessionInfo };
   }
-
-  /**
-   * Whether the room is encrypted: recorded as such by the crypto store (then nothing the server
-   * sends later turns it off), or with `m.room.encryption` in its state (from sync, else the server).
-   */
-  async isRoomEncrypted(roomId: string): Promise<boolean> {
-    if (this.#crypto !== undefined && (await this.#crypto.machine.getRoomSettings(roomId)) !== undefined) {
-      return true;
-    }
-    return (
-      this.rooms.get(roomId)?.encrypted ??
-      (await this.fetchStateEvent(roomId, "m.room.encryption")) !== undefined
-    );
-  }
-
-  protected override async prepareOutgoing(
-    roomId: string,
-    type: string,
-    content: JsonObject,
-  ): Promise<{ type: string; content: JsonObject }> {
-    let room = this.rooms.get(roomId);
-    // A room whose state says encrypted needs no look-up in the crypto store.
-    if (room?.encrypted !== true && !(await this.isRoomEncrypted(roomId))) return { type, content };
-    // Never fall back to plaintext in an encrypted room.
-    if (!this.eventEncryptor) {
-      throw new ClientError("ENCRYPTION_UNAVAILABLE", "the room is encrypted and no event encryptor is set");
-    }
-    if (!room) {
-      // Not synced yet (e.g. a one-shot send): the encryptor needs the members, so read the state.
-      room = new Room(roomId);
-      for (const ev of await this.fetchRoomState(roomId)) room.applyState(ev);
-    }
-    return this.eventEncryptor.encryptRoomEvent(room, type, content);
-  }
-
-  /** Sends any room event; queued per room, retried on transient failure. Returns the event ID. */
-  sendEvent(
-    roomId: string,
-    type: string,
-    content: JsonObject,
-    opts: { txnId?: string } = {},
-  ): Promise<string> {
-    this.requireSession();
-    return this.sendQueue.enqueue(roomId, { kind: "message", type, content }, opts.txnId ?? newTxnId());
-  }
-
-  /** Sends an `m.room.message` with reply/thread/mention options applied. */
-  sendMessage(roomId: string, content: JsonObject, opts: SendOptions = {}): Promise<string> {
-    return this.sendEvent(
-      roomId,
-      "m.room.message",
-      withRelations(content, opts),
-      opts.txnId ? { txnId: opts.txnId } : {},
-    );
-  }
-
-  sendText(roomId: string, body: string, opts: SendOptions = {}): Promise<string> {
-    return this.sendMessage(roomId, textContent(body, "m.text"), opts);
-  }
-  sendNotice(roomId: string, body: string, opts: SendOptions = {}): Promise<string> {
-    return this.sendMessage(roomId, textContent(body, "m.notice"), opts);
-  }
-  sendEmote(roomId: string, body: string, opts: SendOptions = {}): Promise<string> {
-    return this.sendMessage(roomId, textContent(body, "m.emote"), opts);
-  }
-  /** HTML message; `body` is the plain fallback (derived from the HTML when omitted). */
-  sendHtml(
-    roomId: string,
-    html: string,
-    opts: SendOptions & { body?: string; msgtype?: MessageType } = {},
-  ): Promise<string> {
-    return this.sendMessage(roomId, htmlContent(html, opts.body, opts.msgtype), opts);
-  }
-
-  /** Replaces the content of `eventId` (an edit). A string is sent as new `m.text` body. */
-  editMessage(
-    roomId: string,
-    eventId: string,
-    newContent: string | JsonObject,
-    opts: { txnId?: string } = {},
-  ) {
-    const c = typeof newContent === "string" ? textContent(newContent) : newContent;
-    return this.sendEvent(roomId, "m.room.message", editContent(eventId, c), opts);
-  }
-
-  react(roomId: string, eventId: string, key: string, opts: { txnId?: string } = {}): Promise<string> {
-    return this.sendEvent(roomId, "m.reaction", reactionContent(eventId, key), opts);
-  }
-
-  /** Redacts `eventId`; queued with the room's other sends. Returns the redaction's event ID. */
-  redact(roomId: string, eventId: string, opts: { reason?: string; txnId?: string } = {}): Promise<string> {
-    this.requireSession();
-    const ev =
-      opts.reason !== undefined
-        ? { kind: "redaction" as const, eventId, reason: opts.reason }
-        : { kind: "redaction" as const, eventId };
-    return this.sendQueue.enqueue(roomId, ev, opts.txnId ?? newTxnId());
-  }
-
-  /** Sets a state event (never encrypted). Returns the event ID. */
-  async sendStateEvent(roomId: string, type: string, stateKey: string, content: JsonObject): Promise<string> {
-    const res = await this.call({
-      method: "PUT",
-      path: statePath(roomId, type, stateKey),
-      body: content,
-      schema: eventIdResponseSchema,
-    });
-    return res.event_id;
-  }
-
-  async sendTyping(roomId: string, typing: boolean, timeoutMs = 30_000): Promise<void> {
-    const userId = this.userId;
-    await this.call({
-      method: "PUT",
-      path: path`/_matrix/client/v3/rooms/${roomId}/typing/${userId}`,
-      body: typing ? { typing: true, timeout: timeoutMs } : { typing: false },
-      schema: emptyResponseSchema,
-    });
-  }
-
-  /** Sends a read receipt (`m.read`, or `m.read.private`), optionally for one thread. */
-  async sendReadReceipt(
-    roomId: string,
-    eventId: string,
-    opts: { private?: boolean; threadId?: string } = {},
-  ): Promise<void> {
-    const type = opts.private ? "m.read.private" : "m.read";
-    await this.call({
-      method: "POST",
-      path: path`/_matrix/client/v3/rooms/${roomId}/receipt/${type}/${eventId}`,
-      body: opts.threadId !== undefined ? { thread_id: opts.threadId } : {},
-      schema: emptyResponseSchema,
-    });
-  }
-
-  // ---- media ----
-
-  uploadMedia(data: UploadData, opts: UploadOptions = {}): Promise<string> {
-    this.requireSession();
-    return this.media.upload(data, opts);
-  }
-
-  downloadMedia(
-    mxcUri: string,
-    opts: { signal?: AbortSignal; maxBytes?: number } = {},
-  ): Promise<DownloadedMedia & { data: Uint8Array }> {
-    return this.media.download(mxcUri, opts);
-  }
-
-  downloadMediaStream(mxcUri: string, opts: { signal?: AbortSignal } = {}) {
-    return this.media.downloadStream(mxcUri, opts);
-  }
-
-  /**
-   * Uploads a file and posts it as `m.file` / `m.image` / `m.audio` / `m.video` (by content type
-   * unless given). In an encrypted room the file is encrypted first (v2: the server stores only
-   * ciphertext, the key travels in the encrypted event's `file`).
-   */
-  async sendFile(
-    roomId: string,
-    data: UploadData,
-    opts: { filename: string; contentType?: string; size?: number; msgtype?: string } & SendOptions,
-  ): Promise<string> {
-    const contentType = opts.contentType ?? "application/octet-stream";
-    const size =
-      opts.size ??
-      (data instanceof Uint8Array ? data.byteLength : data instanceof Blob ? data.size : undefined);
-    const major = contentType.split("/")[0];
-    const msgtype =
-      opts.msgtype ??
-      (major === "image"
-        ? "m.image"
-        : major === "audio"
-          ? "m.audio"
-          : major === "video"
-            ? "m.video"
-            : "m.file");
-    const info: JsonObject = { mimetype: contentType };
-    if (size !== undefined) info.size = size;
-    const content: JsonObject = { msgtype, body: opts.filename, filename: opts.filename, info };
-    if (await this.isRoomEncrypted(roomId)) {
-      // Checked before uploading: a plaintext upload must never precede a refused encrypted send.
-      if (this.#crypto === undefined) {
-        throw new ClientError(
-          "ENCRYPTION_UNAVAILABLE",
-          "the room is encrypted and encryption is not enabled",
-        );
-      }
-      const upload = await encryptUpload(data, size);
-      const url = await this.uploadMedia(upload.data, {
-        contentType: "application/octet-stream",
-        ...(upload.size !== undefined ? { size: upload.size } : {}),
-      });
-      content.file = { ...encryptedFile(await upload.info, url) };
-    } else {
-      content.url = await this.uploadMedia(data, {
-        filename: opts.filename,
-        contentType,
-        ...(opts.size !== undefined ? { size: opts.size } : {}),
-      });
-    }
-    return this.sendMessage(roomId, content, opts);
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    const s = this.sessionInfo;
+    return `MatrixClient(${this.homeserverUrl}${s ? `, ${s.userId}/${s.deviceId}` : ", logged out"})`;
   }
 }

@@ -41,14 +41,8 @@ export {
   MAX_RETRY_AFTER_MS,
   withRetry,
 } from "./backoff.ts";
-export {
-  ClientBase,
-  MAX_GAP_FILL_EVENTS,
-  type MatrixClientOptions,
-  type PasswordLogin,
-  type SessionInfo,
-} from "./base.ts";
-export { MatrixClient, type SendOptions } from "./client.ts";
+export { MatrixClient } from "./client.ts";
+export type { MatrixClientOptions } from "./client-options.ts";
 export { type Clock, systemClock } from "./clock.ts";
 export {
   attachmentOf,
@@ -127,6 +121,7 @@ export {
   type UploadData,
   type UploadOptions,
 } from "./media.ts";
+export { type CreateRoomOptions, MAX_TOMBSTONE_HOPS, type MessagesPage } from "./rooms/api.ts";
 export {
   editContent,
   htmlContent,
@@ -146,15 +141,12 @@ export {
   type Tombstone,
 } from "./rooms/room.ts";
 export { newTxnId, SEND_BACKOFF } from "./rooms/send-queue.ts";
-export {
-  type CreateRoomOptions,
-  MAX_TOMBSTONE_HOPS,
-  type MessagesPage,
-  RoomsClient,
-} from "./rooms-client.ts";
+export type { SendOptions } from "./rooms/sender.ts";
+export type { PasswordLogin, RegisterOptions, SessionInfo } from "./session/session.ts";
 export * from "./store/index.ts";
 export type { DecryptionResult, EventEncryptor, SyncCryptoChanges, SyncProcessor } from "./sync/hooks.ts";
 export { DEFAULT_SYNC_TIMEOUT_MS, SYNC_BACKOFF } from "./sync/loop.ts";
+export { MAX_GAP_FILL_EVENTS } from "./sync/runner.ts";
 export type { UiaAuth } from "./uia.ts";
 export {
   type VerificationDriver,

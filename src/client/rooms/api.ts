@@ -1,3 +1,5 @@
+// Rooms on the server: create, join, membership, state, history, upgrades. Reads what sync knows
+// (`SyncedState`) and asks the E2EE part, when there is one, around invites and joins.
 import {
   type CreateRoomRequest,
   clientEventSchema,
@@ -7,19 +9,22 @@ import {
   jsonObjectSchema,
   membersResponseSchema,
   messagesResponseSchema,
-  profileResponseSchema,
   roomAliasResponseSchema,
   roomIdResponseSchema,
   roomStateResponseSchema,
   type StateEvent,
   upgradeRoomResponseSchema,
-} from "../wire/index.ts";
-import { ClientBase } from "./base.ts";
-import { MatrixError } from "./errors.ts";
-import type { RoomEvent } from "./events/types.ts";
-import { path, type RequestPath } from "./http.ts";
-import { Room } from "./rooms/room.ts";
-import { toRoomEvent } from "./sync/handler.ts";
+} from "../../wire/index.ts";
+import type { AccountApi } from "../account.ts";
+import type { ApiCall } from "../call.ts";
+import { MatrixError } from "../errors.ts";
+import type { RoomEvent } from "../events/types.ts";
+import { path, type RequestPath } from "../http.ts";
+import type { Logger } from "../logger.ts";
+import { toRoomEvent } from "../sync/handler.ts";
+import type { SyncProcessor } from "../sync/hooks.ts";
+import type { SyncedState } from "../sync/state.ts";
+import { Room } from "./room.ts";
 
 /** Most rooms an upgrade chain is followed through (a loop of tombstones must end). */
 export const MAX_TOMBSTONE_HOPS = 16;
@@ -50,46 +55,40 @@ export interface CreateRoomOptions {
   creationContent?: JsonObject;
 }
 
-/** The rooms half of `MatrixClient`; use `MatrixClient`. */
-export abstract class RoomsClient extends ClientBase {
-  // ---- rooms ----
+/** What the E2EE part does around room membership (history sharing, MSC4268). */
+export interface RoomsE2ee {
+  /** Whether the crypto store recorded the room as encrypted (then it stays so). */
+  recordedEncrypted(roomId: string): Promise<boolean>;
+  /** Before `userId` is invited to the room (`room` reads it); reports its own failures, never throws. */
+  beforeInvite(room: () => Promise<Room>, userId: string): Promise<void>;
+  /** After we joined `roomId`, to which `inviter` had invited us; reports its own failures. */
+  afterJoin(roomId: string, inviter: string): Promise<void>;
+}
 
-  getRoom(roomId: string): Room | undefined {
-    return this.rooms.get(roomId);
-  }
-  /** Rooms known from sync, optionally only those with the given membership. */
-  getRooms(membership?: Room["membership"]): Room[] {
-    const all = [...this.rooms.values()];
-    return membership ? all.filter((r) => r.membership === membership) : all;
-  }
+export interface RoomsHost {
+  readonly call: ApiCall;
+  readonly synced: SyncedState;
+  readonly account: Pick<AccountApi, "getAccountData" | "setAccountData">;
+  readonly logger: Logger;
+  /** The logged-in user (throws when there is none). */
+  userId(): string;
+  /** The hook that decrypts fetched events, if any. */
+  decryptor(): SyncProcessor | undefined;
+  /** The E2EE part (its hooks do nothing while encryption does not run). */
+  readonly e2ee: RoomsE2ee;
+}
 
-  getAccountData(type: string): JsonObject | undefined {
-    return this.accountData.get(type)?.content;
-  }
+export class RoomsApi {
+  readonly #host: RoomsHost;
+  readonly #call: ApiCall;
 
-  async setAccountData(type: string, content: JsonObject): Promise<void> {
-    const userId = this.userId;
-    await this.call({
-      method: "PUT",
-      path: path`/_matrix/client/v3/user/${userId}/account_data/${type}`,
-      body: content,
-      schema: emptyResponseSchema,
-    });
-    this.accountData.set(type, { type, content });
-  }
-
-  async setRoomAccountData(roomId: string, type: string, content: JsonObject): Promise<void> {
-    const userId = this.userId;
-    await this.call({
-      method: "PUT",
-      path: path`/_matrix/client/v3/user/${userId}/rooms/${roomId}/account_data/${type}`,
-      body: content,
-      schema: emptyResponseSchema,
-    });
+  constructor(host: RoomsHost) {
+    this.#host = host;
+    this.#call = host.call;
   }
 
   async joinedRoomIds(): Promise<string[]> {
-    const res = await this.call(
+    const res = await this.#call(
       { method: "GET", path: path`/_matrix/client/v3/joined_rooms`, schema: joinedRoomsResponseSchema },
       true,
     );
@@ -98,7 +97,7 @@ export abstract class RoomsClient extends ClientBase {
 
   /** Resolves `#alias:server` to a room ID and the servers that know it. */
   async resolveRoomAlias(alias: string): Promise<{ roomId: string; servers: string[] }> {
-    const res = await this.call(
+    const res = await this.#call(
       {
         method: "GET",
         path: path`/_matrix/client/v3/directory/room/${alias}`,
@@ -107,28 +106,6 @@ export abstract class RoomsClient extends ClientBase {
       true,
     );
     return { roomId: res.room_id, servers: res.servers ?? [] };
-  }
-
-  /** A user's global display name and avatar. */
-  async getProfile(userId: string): Promise<{ displayName?: string; avatarUrl?: string }> {
-    const res = await this.call(
-      { method: "GET", path: path`/_matrix/client/v3/profile/${userId}`, schema: profileResponseSchema },
-      true,
-    );
-    const out: { displayName?: string; avatarUrl?: string } = {};
-    if (typeof res.displayname === "string") out.displayName = res.displayname;
-    if (typeof res.avatar_url === "string") out.avatarUrl = res.avatar_url;
-    return out;
-  }
-
-  async setDisplayName(displayName: string): Promise<void> {
-    const userId = this.userId;
-    await this.call({
-      method: "PUT",
-      path: path`/_matrix/client/v3/profile/${userId}/displayname`,
-      body: { displayname: displayName },
-      schema: emptyResponseSchema,
-    });
   }
 
   /** Creates a room; private rooms are encrypted unless `encrypted: false`. Returns the room ID. */
@@ -156,7 +133,7 @@ export abstract class RoomsClient extends ClientBase {
       ...(opts.isDirect ? { is_direct: true } : {}),
       ...(initialState.length > 0 ? { initial_state: initialState } : {}),
     };
-    const res = await this.call({
+    const res = await this.#call({
       method: "POST",
       path: path`/_matrix/client/v3/createRoom`,
       body,
@@ -172,7 +149,9 @@ export abstract class RoomsClient extends ClientBase {
     opts: { encrypted?: boolean; reuse?: boolean } = {},
   ): Promise<string> {
     if (opts.reuse !== false) {
-      const existing = this.getDirectRoomIds(userId).find((id) => this.rooms.get(id)?.membership === "join");
+      const existing = this.getDirectRoomIds(userId).find(
+        (id) => this.#host.synced.room(id)?.membership === "join",
+      );
       if (existing) return existing;
     }
     return this.createRoom({
@@ -184,7 +163,7 @@ export abstract class RoomsClient extends ClientBase {
 
   /** Room IDs recorded in `m.direct` (for one user, or all). */
   getDirectRoomIds(userId?: string): string[] {
-    const direct = this.getAccountData("m.direct") ?? {};
+    const direct = this.#host.account.getAccountData("m.direct") ?? {};
     const lists = userId !== undefined ? [direct[userId]] : Object.values(direct);
     const out = new Set<string>();
     for (const l of lists) if (Array.isArray(l)) for (const id of l) if (typeof id === "string") out.add(id);
@@ -193,19 +172,37 @@ export abstract class RoomsClient extends ClientBase {
 
   /** Records `roomId` as a direct chat with `userId` in `m.direct`. */
   async markDirect(roomId: string, userId: string): Promise<void> {
-    const direct: JsonObject = { ...(this.getAccountData("m.direct") ?? {}) };
+    const direct: JsonObject = { ...(this.#host.account.getAccountData("m.direct") ?? {}) };
     const list = Array.isArray(direct[userId])
       ? (direct[userId] as unknown[]).filter((x) => typeof x === "string")
       : [];
     if (list.includes(roomId)) return;
     direct[userId] = [...list, roomId];
-    await this.setAccountData("m.direct", direct);
+    await this.#host.account.setAccountData("m.direct", direct);
   }
 
-  /** Joins by room ID or alias; `via` names servers to join through. Returns the room ID. */
+  /**
+   * Joins by room ID or alias; `via` names servers to join through. Returns the room ID. With
+   * encryption, accepting an invite lets the inviter's history-sharing bundle in (MSC4268): it is
+   * imported if it came, or when it comes within a day.
+   */
   async joinRoom(roomIdOrAlias: string, opts: { via?: string[]; reason?: string } = {}): Promise<string> {
+    const invited = this.#host.synced.room(roomIdOrAlias);
+    // The sender of our membership event in the invite's stripped state invited us.
+    const inviter =
+      invited?.membership === "invite"
+        ? invited.inviteState.find((e) => e.type === "m.room.member" && e.state_key === this.#host.userId())
+            ?.sender
+        : undefined;
+    const roomId = await this.#join(roomIdOrAlias, opts);
+    if (inviter !== undefined && inviter !== this.#host.userId())
+      await this.#host.e2ee.afterJoin(roomId, inviter);
+    return roomId;
+  }
+
+  async #join(roomIdOrAlias: string, opts: { via?: string[]; reason?: string }): Promise<string> {
     const via = opts.via?.length ? opts.via : undefined;
-    const res = await this.call({
+    const res = await this.#call({
       method: "POST",
       path: path`/_matrix/client/v3/join/${roomIdOrAlias}`,
       ...(via ? { query: { via: via.join(",") } } : {}),
@@ -216,30 +213,36 @@ export abstract class RoomsClient extends ClientBase {
   }
 
   async leaveRoom(roomId: string, reason?: string): Promise<void> {
-    await this.membershipCall(roomId, "leave", undefined, reason);
+    await this.#membershipCall(roomId, "leave", undefined, reason);
   }
   async forgetRoom(roomId: string): Promise<void> {
-    await this.call({
+    await this.#call({
       method: "POST",
       path: path`/_matrix/client/v3/rooms/${roomId}/forget`,
       body: {},
       schema: emptyResponseSchema,
     });
   }
+  /**
+   * Invites `userId`. With encryption, in an encrypted room whose history is `shared` or
+   * `world_readable`, first sends them the room's shareable keys (MSC4268 history sharing) so
+   * they can read what was said before; a failure there is reported (`error`), not thrown.
+   */
   async invite(roomId: string, userId: string, reason?: string): Promise<void> {
-    await this.membershipCall(roomId, "invite", userId, reason);
+    await this.#host.e2ee.beforeInvite(() => this.roomOrFetch(roomId), userId);
+    await this.#membershipCall(roomId, "invite", userId, reason);
   }
   async kick(roomId: string, userId: string, reason?: string): Promise<void> {
-    await this.membershipCall(roomId, "kick", userId, reason);
+    await this.#membershipCall(roomId, "kick", userId, reason);
   }
   async ban(roomId: string, userId: string, reason?: string): Promise<void> {
-    await this.membershipCall(roomId, "ban", userId, reason);
+    await this.#membershipCall(roomId, "ban", userId, reason);
   }
   async unban(roomId: string, userId: string, reason?: string): Promise<void> {
-    await this.membershipCall(roomId, "unban", userId, reason);
+    await this.#membershipCall(roomId, "unban", userId, reason);
   }
 
-  private async membershipCall(
+  async #membershipCall(
     roomId: string,
     action: "leave" | "invite" | "kick" | "ban" | "unban",
     userId?: string,
@@ -248,13 +251,13 @@ export abstract class RoomsClient extends ClientBase {
     const body: JsonObject = {};
     if (userId !== undefined) body.user_id = userId;
     if (reason !== undefined) body.reason = reason;
-    await this.call({
+    await this.#call({
       method: "POST",
       path: path`/_matrix/client/v3/rooms/${roomId}/${action}`,
       body,
       schema: emptyResponseSchema,
     });
-    if (userId !== undefined) await this.refreshMember(roomId, userId);
+    if (userId !== undefined) await this.#refreshMember(roomId, userId);
   }
 
   /**
@@ -262,10 +265,10 @@ export abstract class RoomsClient extends ClientBase {
    * it: a message sent meanwhile must reach a user we just invited, and not one we just removed
    * (complement-crypto's DelayedInviteResponse).
    */
-  private async refreshMember(roomId: string, userId: string): Promise<void> {
-    const room = this.rooms.get(roomId);
+  async #refreshMember(roomId: string, userId: string): Promise<void> {
+    const room = this.#host.synced.room(roomId);
     if (room === undefined) return;
-    const res = await this.call(
+    const res = await this.#call(
       {
         method: "GET",
         path: path`/_matrix/client/v3/rooms/${roomId}/members`,
@@ -277,9 +280,33 @@ export abstract class RoomsClient extends ClientBase {
     if (ev !== undefined) room.applyState(ev);
   }
 
+  /**
+   * The room as sync knows it, else one built from its current state on the server (not kept:
+   * sync brings it in), e.g. for a one-shot send or invite before the first sync.
+   */
+  async roomOrFetch(roomId: string): Promise<Room> {
+    const known = this.#host.synced.room(roomId);
+    if (known !== undefined) return known;
+    const room = new Room(roomId);
+    for (const ev of await this.fetchRoomState(roomId)) room.applyState(ev);
+    return room;
+  }
+
+  /**
+   * Whether the room is encrypted: recorded as such by the crypto store (then nothing the server
+   * sends later turns it off), or with `m.room.encryption` in its state (from sync, else the server).
+   */
+  async isRoomEncrypted(roomId: string): Promise<boolean> {
+    if (await this.#host.e2ee.recordedEncrypted(roomId)) return true;
+    return (
+      this.#host.synced.room(roomId)?.encrypted ??
+      (await this.fetchStateEvent(roomId, "m.room.encryption")) !== undefined
+    );
+  }
+
   /** Current state of a room, from the server. */
   async fetchRoomState(roomId: string): Promise<StateEvent[]> {
-    return this.call(
+    return this.#call(
       {
         method: "GET",
         path: path`/_matrix/client/v3/rooms/${roomId}/state`,
@@ -292,7 +319,7 @@ export abstract class RoomsClient extends ClientBase {
   /** One state event's content from the server, or undefined when the room has none. */
   async fetchStateEvent(roomId: string, type: string, stateKey = ""): Promise<JsonObject | undefined> {
     try {
-      return await this.call(
+      return await this.#call(
         {
           method: "GET",
           path: statePath(roomId, type, stateKey),
@@ -311,7 +338,7 @@ export abstract class RoomsClient extends ClientBase {
    * what a push notification names (a service worker shows it without syncing).
    */
   async fetchEvent(roomId: string, eventId: string): Promise<RoomEvent> {
-    const raw = await this.call(
+    const raw = await this.#call(
       {
         method: "GET",
         path: path`/_matrix/client/v3/rooms/${roomId}/event/${eventId}`,
@@ -320,9 +347,9 @@ export abstract class RoomsClient extends ClientBase {
       true,
     );
     return toRoomEvent(
-      { logger: this.logger },
-      this.syncProcessor,
-      this.rooms.get(roomId) ?? new Room(roomId),
+      { logger: this.#host.logger },
+      this.#host.decryptor(),
+      this.#host.synced.room(roomId) ?? new Room(roomId),
       raw,
     );
   }
@@ -332,7 +359,7 @@ export abstract class RoomsClient extends ClientBase {
     roomId: string,
     opts: { from?: string; dir?: "b" | "f"; limit?: number; to?: string; filter?: JsonObject } = {},
   ): Promise<MessagesPage> {
-    const res = await this.call(
+    const res = await this.#call(
       {
         method: "GET",
         path: path`/_matrix/client/v3/rooms/${roomId}/messages`,
@@ -347,10 +374,10 @@ export abstract class RoomsClient extends ClientBase {
       },
       true,
     );
-    const room = this.rooms.get(roomId) ?? new Room(roomId);
+    const room = this.#host.synced.room(roomId) ?? new Room(roomId);
     const events: RoomEvent[] = [];
     for (const raw of res.chunk)
-      events.push(await toRoomEvent({ logger: this.logger }, this.syncProcessor, room, raw));
+      events.push(await toRoomEvent({ logger: this.#host.logger }, this.#host.decryptor(), room, raw));
     const page: MessagesPage = { events, state: res.state ?? [], start: res.start };
     if (res.end !== undefined) page.end = res.end;
     return page;
@@ -373,7 +400,7 @@ export abstract class RoomsClient extends ClientBase {
 
   /** Upgrades a room to `newVersion`; returns the replacement room ID. */
   async upgradeRoom(roomId: string, newVersion: string): Promise<string> {
-    const res = await this.call({
+    const res = await this.#call({
       method: "POST",
       path: path`/_matrix/client/v3/rooms/${roomId}/upgrade`,
       body: { new_version: newVersion },
@@ -390,7 +417,7 @@ export abstract class RoomsClient extends ClientBase {
     let current = roomId;
     const seen = new Set([current]);
     for (let hop = 0; hop < MAX_TOMBSTONE_HOPS; hop++) {
-      const local = this.rooms.get(current)?.tombstone?.replacementRoomId;
+      const local = this.#host.synced.room(current)?.tombstone?.replacementRoomId;
       const next = local ?? str(await this.fetchStateEvent(current, "m.room.tombstone"), "replacement_room");
       if (next === undefined || seen.has(next)) return current;
       if (opts.join !== false) await this.joinRoom(next, { via: [serverOf(current)] });

@@ -1,0 +1,31 @@
+// What a `MatrixClient` is created with.
+import type { BackoffPolicy } from "./backoff.ts";
+import type { Clock } from "./clock.ts";
+import type { EncryptionOptions } from "./crypto/options.ts";
+import type { FetchLike } from "./http.ts";
+import type { Logger } from "./logger.ts";
+import type { ClientStore } from "./store/index.ts";
+import type { EventEncryptor, SyncProcessor } from "./sync/hooks.ts";
+import type { SyncOptions } from "./sync/runner.ts";
+
+export interface MatrixClientOptions extends SyncOptions {
+  /** Base URL of the homeserver (use `MatrixClient.discover` for a user ID or server name). */
+  homeserverUrl: string;
+  /**
+   * Session, sync position and room state. Default: in memory on Node, IndexedDB
+   * (`keyroom-session`) in browsers, so a reload keeps the session.
+   */
+  store?: ClientStore;
+  fetch?: FetchLike;
+  logger?: Logger;
+  clock?: Clock;
+  sendBackoff?: BackoffPolicy;
+  syncProcessor?: SyncProcessor;
+  eventEncryptor?: EventEncryptor;
+  /**
+   * End-to-end encryption: `true` for the defaults (SQLite store on Node, IndexedDB in
+   * browsers), or options (store
+   * location or instance, passphrase, `restoreDeviceId`, `verifyDevices`). See docs/e2ee.md.
+   */
+  encryption?: true | EncryptionOptions;
+}

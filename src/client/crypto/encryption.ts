@@ -1,0 +1,201 @@
+// The client's E2EE part: for each logged-in session it opens the crypto store and the driver
+// (`ClientCrypto`) with the verification service, plugs them into sync and sending, and closes
+// them when the session ends. The rooms part asks it around invites and joins (`RoomsE2ee`).
+import { StoreMismatchError } from "../../store/errors.ts";
+import type { JsonObject } from "../../wire/index.ts";
+import type { RoomEvent } from "../events/types.ts";
+import type { RoomsE2ee } from "../rooms/api.ts";
+import type { Room } from "../rooms/room.ts";
+import type { SessionInfo } from "../session/session.ts";
+import type { EventEncryptor, SyncProcessor } from "../sync/hooks.ts";
+import type { VerificationRequest } from "../verification/request.ts";
+import { VerificationService } from "../verification/service.ts";
+import { ClientCrypto, type ClientCryptoHost } from "./client-crypto.ts";
+import { ClientCryptoError } from "./errors.ts";
+import { refusingSyncProcessor } from "./not-started.ts";
+import { type EncryptionOptions, type OpenedStore, openCryptoStore, openStoredIdentity } from "./options.ts";
+
+export interface EncryptionHost {
+  /** What the driver needs of the client. */
+  readonly driver: ClientCryptoHost;
+  /** The client's sync token, for the driver to notice a client store that starts over. */
+  nextBatch(): string | undefined;
+  /** Plugs the sync and send hooks in (undefined: the client's own options). */
+  setSyncProcessor(p: SyncProcessor | undefined): void;
+  setEventEncryptor(e: EventEncryptor | undefined): void;
+  sendEvent(roomId: string, type: string, content: JsonObject): Promise<string>;
+  directRoomWith(userId: string): Promise<string>;
+  emitVerificationRequest(request: VerificationRequest): void;
+  reportError(error: unknown): void;
+}
+
+export class Encryption implements RoomsE2ee {
+  readonly #options: EncryptionOptions | undefined;
+  readonly #host: EncryptionHost;
+  #driver: ClientCrypto | undefined;
+  #verification: VerificationService | undefined;
+  /** The store `restoreDeviceId` opened to read the device ID, handed to the login that follows. */
+  #preopened: OpenedStore | undefined;
+
+  constructor(options: EncryptionOptions | undefined, host: EncryptionHost) {
+    this.#options = options;
+    this.#host = host;
+  }
+
+  /** Whether the client was created with `encryption`. */
+  get configured(): boolean {
+    return this.#options !== undefined;
+  }
+
+  /** The driver while it runs. */
+  get running(): ClientCrypto | undefined {
+    return this.#driver;
+  }
+
+  /** The driver; throws `ClientCryptoError("NOT_ENABLED")` without `encryption` or a session. */
+  get driver(): ClientCrypto {
+    if (this.#driver === undefined) {
+      throw new ClientCryptoError(
+        "NOT_ENABLED",
+        this.#options ? "log in or restore a session first" : "the client was created without encryption",
+      );
+    }
+    return this.#driver;
+  }
+
+  /** The verification service; throws like `driver`. */
+  get verification(): VerificationService {
+    this.driver; // throws NOT_ENABLED without encryption
+    return this.#verification as VerificationService;
+  }
+
+  /**
+   * With `restoreDeviceId`, the device the crypto store of `user` remembers (its store kept open
+   * for the login that follows).
+   */
+  async rememberedDevice(user: string): Promise<string | undefined> {
+    const enc = this.#options;
+    if (!enc?.restoreDeviceId) return undefined;
+    const opened = await openStoredIdentity(enc, user);
+    if (!opened) return undefined;
+    this.#preopened = opened;
+    return (await opened.store.loadIdentity()).deviceId;
+  }
+
+  /** Whether a login failed because the crypto store refused its account or device. */
+  static refusedLogin(error: unknown): boolean {
+    return (
+      error instanceof StoreMismatchError ||
+      (error instanceof ClientCryptoError && error.code === "STORE_FACTORY_FAILED")
+    );
+  }
+
+  /** Opens the driver for a session (unless it runs for this user and device already). */
+  async start(info: SessionInfo): Promise<void> {
+    const enc = this.#options;
+    if (enc === undefined) return;
+    const current = this.#driver;
+    if (current?.userId === info.userId && current.deviceId === info.deviceId) return;
+    await this.stop(false);
+    // Until the engine runs, syncs are refused: handled without it, their room keys would be lost.
+    this.#host.setSyncProcessor(refusingSyncProcessor());
+    let opened = this.#preopened;
+    this.#preopened = undefined;
+    if (opened !== undefined) {
+      const id = await opened.store.loadIdentity();
+      if (id.userId !== info.userId || id.deviceId !== info.deviceId) {
+        if (opened.owned) await opened.store.close();
+        opened = undefined;
+      }
+    }
+    // A store of another user or device fails here with StoreMismatchError.
+    opened ??= await openCryptoStore(enc, info.userId, info.deviceId);
+    let driver: ClientCrypto;
+    try {
+      driver = await ClientCrypto.open({
+        host: this.#host.driver,
+        store: opened,
+        userId: info.userId,
+        deviceId: info.deviceId,
+        verifyDevices: enc.verifyDevices ?? false,
+        onlyVerifiedDevices: enc.onlyVerifiedDevices ?? false,
+        ...(enc.shareWith !== undefined ? { shareWith: enc.shareWith } : {}),
+        ...(enc.senderRequirement !== undefined ? { senderRequirement: enc.senderRequirement } : {}),
+        clientSince: this.#host.nextBatch(),
+        ...(enc.lease !== undefined ? { lease: enc.lease } : {}),
+      });
+    } catch (e) {
+      if (opened.owned) await opened.store.close();
+      throw e;
+    }
+    this.#driver = driver;
+    this.#host.setSyncProcessor(driver);
+    this.#host.setEventEncryptor(driver);
+    const host = this.#host;
+    this.#verification = new VerificationService({
+      userId: info.userId,
+      machine: driver.machine,
+      flush: () => driver.flush(),
+      refreshDevices: async (userId) => void (await driver.getUserDevices(userId)),
+      sendEvent: (roomId, type, content) => host.sendEvent(roomId, type, content),
+      directRoomWith: (userId) => host.directRoomWith(userId),
+      emitRequest: (request) => host.emitVerificationRequest(request),
+      exclusive: (work) => driver.exclusive(work),
+      reportError: (error) => host.reportError(error),
+    });
+  }
+
+  /** Closes the driver; `releasePreopened`: also a store opened for a login (not during one). */
+  async stop(releasePreopened = true): Promise<void> {
+    const driver = this.#driver;
+    this.#driver = undefined;
+    this.#verification?.close();
+    this.#verification = undefined;
+    this.#host.setSyncProcessor(undefined);
+    this.#host.setEventEncryptor(undefined);
+    await driver?.close();
+    if (releasePreopened) await this.releasePreopened();
+  }
+
+  /** Closes the store `rememberedDevice` opened, if no session took it. */
+  async releasePreopened(): Promise<void> {
+    const opened = this.#preopened;
+    this.#preopened = undefined;
+    if (opened?.owned) await opened.store.close();
+  }
+
+  // ---- what the other parts ask ----
+
+  onRoomEvent(event: RoomEvent): void {
+    this.#verification?.onRoomEvent(event);
+  }
+
+  onVerificationToDevice(): void {
+    this.#verification?.onSync();
+  }
+
+  async recordedEncrypted(roomId: string): Promise<boolean> {
+    return this.#driver !== undefined && (await this.#driver.machine.getRoomSettings(roomId)) !== undefined;
+  }
+
+  async beforeInvite(room: () => Promise<Room>, userId: string): Promise<void> {
+    const driver = this.#driver;
+    if (driver === undefined) return;
+    try {
+      // A room not known from sync (yet): its state from the server says whether to share.
+      await driver.shareRoomHistory(await room(), userId);
+    } catch (e) {
+      this.#host.reportError(e);
+    }
+  }
+
+  async afterJoin(roomId: string, inviter: string): Promise<void> {
+    const driver = this.#driver;
+    if (driver === undefined) return;
+    try {
+      await driver.inviteAccepted(roomId, inviter);
+    } catch (e) {
+      this.#host.reportError(e);
+    }
+  }
+}

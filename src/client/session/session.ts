@@ -1,0 +1,210 @@
+// The session: who is logged in (user, device, access token) and the calls that change it on the
+// server (login, registration, logout). Starting and stopping the other parts for a session is
+// the client's (client.ts).
+
+import {
+  emptyResponseSchema,
+  type LoginRequest,
+  type LoginResponse,
+  loginResponseSchema,
+  type RegisterRequest,
+  registerResponseSchema,
+  uiaResponseSchema,
+} from "../../wire/index.ts";
+import type * as z from "../../wire/zod.ts";
+import type { ApiCall } from "../call.ts";
+import { ClientError, MatrixError } from "../errors.ts";
+import { normalizeBaseUrl, path } from "../http.ts";
+import type { ClientStore, StoredSession } from "../store/index.ts";
+
+export interface PasswordLogin {
+  /** Full user ID (`@alice:example.org`) or localpart (`alice`). */
+  user: string;
+  password: string;
+  /** Reuse a device; by default the stored session's device when it is the same user. */
+  deviceId?: string;
+  deviceDisplayName?: string;
+}
+
+export interface RegisterOptions {
+  username: string;
+  password: string;
+  deviceId?: string;
+  deviceDisplayName?: string;
+}
+
+/** Session info without the token. */
+export interface SessionInfo {
+  userId: string;
+  deviceId: string;
+  homeserverUrl: string;
+}
+
+export interface SessionHost {
+  readonly call: ApiCall;
+  readonly store: ClientStore;
+  readonly homeserverUrl: string;
+}
+
+export class Session {
+  readonly #host: SessionHost;
+  #current: StoredSession | undefined;
+
+  constructor(host: SessionHost) {
+    this.#host = host;
+  }
+
+  get current(): StoredSession | undefined {
+    return this.#current;
+  }
+
+  /** The session without its access token. */
+  get info(): SessionInfo | undefined {
+    const s = this.#current;
+    return s ? { userId: s.userId, deviceId: s.deviceId, homeserverUrl: s.homeserverUrl } : undefined;
+  }
+
+  require(): StoredSession {
+    if (!this.#current) throw new ClientError("NOT_LOGGED_IN", "log in or restore a session first");
+    return this.#current;
+  }
+
+  /** Forgets the session in memory (the token is gone); the store is the client's to clear. */
+  drop(): void {
+    this.#current = undefined;
+  }
+
+  /** Password login. Logging in again as the stored user reuses the stored device. */
+  async passwordLogin(opts: PasswordLogin): Promise<LoginResponse> {
+    const stored = await this.#host.store.loadSession();
+    const sameUser =
+      stored && stored.homeserverUrl === this.#host.homeserverUrl && sameUserId(stored.userId, opts.user);
+    const deviceId = opts.deviceId ?? (sameUser ? stored.deviceId : undefined);
+    return this.#login({
+      type: "m.login.password",
+      identifier: { type: "m.id.user", user: opts.user },
+      password: opts.password,
+      ...(deviceId ? { device_id: deviceId } : {}),
+      ...(opts.deviceDisplayName ? { initial_device_display_name: opts.deviceDisplayName } : {}),
+    });
+  }
+
+  /** Login with an `m.login.token` (e.g. from SSO). */
+  tokenLogin(token: string, opts: { deviceId?: string; deviceDisplayName?: string }): Promise<LoginResponse> {
+    return this.#login({
+      type: "m.login.token",
+      token,
+      ...(opts.deviceId ? { device_id: opts.deviceId } : {}),
+      ...(opts.deviceDisplayName ? { initial_device_display_name: opts.deviceDisplayName } : {}),
+    });
+  }
+
+  #login(body: LoginRequest): Promise<LoginResponse> {
+    return this.#host.call({
+      method: "POST",
+      path: path`/_matrix/client/v3/login`,
+      body,
+      auth: false,
+      schema: loginResponseSchema,
+    });
+  }
+
+  /**
+   * Registers an account (servers with open registration, completing the `m.login.dummy` stage),
+   * logged in.
+   */
+  async register(opts: RegisterOptions): Promise<LoginResponse> {
+    const body: RegisterRequest = {
+      username: opts.username,
+      password: opts.password,
+      ...(opts.deviceId ? { device_id: opts.deviceId } : {}),
+      ...(opts.deviceDisplayName ? { initial_device_display_name: opts.deviceDisplayName } : {}),
+    };
+    const req = (b: RegisterRequest) =>
+      this.#host.call({
+        method: "POST",
+        path: path`/_matrix/client/v3/register`,
+        body: b,
+        auth: false,
+        schema: registerResponseSchema,
+      });
+    let res: z.output<typeof registerResponseSchema>;
+    try {
+      res = await req(body);
+    } catch (err) {
+      const uia =
+        err instanceof MatrixError && err.httpStatus === 401
+          ? uiaResponseSchema.safeParse(err.body)
+          : undefined;
+      if (!uia?.success) throw err;
+      const dummyOnly = uia.data.flows.some((f) => f.stages.length === 1 && f.stages[0] === "m.login.dummy");
+      if (!dummyOnly)
+        throw new ClientError(
+          "UNSUPPORTED_AUTH",
+          "registration requires interactive auth stages this client cannot complete",
+        );
+      res = await req({
+        ...body,
+        auth: { type: "m.login.dummy", ...(uia.data.session ? { session: uia.data.session } : {}) },
+      });
+    }
+    if (!res.access_token || !res.device_id) {
+      throw new ClientError("UNSUPPORTED_AUTH", "the server registered the account without logging it in");
+    }
+    return { user_id: res.user_id, access_token: res.access_token, device_id: res.device_id };
+  }
+
+  /** Saves a login's session, clearing the store when it held another account or device. */
+  async saveLogin(res: LoginResponse): Promise<StoredSession> {
+    const store = this.#host.store;
+    const stored = await store.loadSession();
+    // Another account or device invalidates the cached sync state of the old one.
+    if (stored && (stored.userId !== res.user_id || stored.deviceId !== res.device_id)) await store.clear();
+    const session: StoredSession = {
+      homeserverUrl: this.#host.homeserverUrl,
+      userId: res.user_id,
+      deviceId: res.device_id,
+      accessToken: res.access_token,
+    };
+    await store.saveSession(session);
+    return session;
+  }
+
+  /**
+   * Makes `s` the current session. `save`: it came from the caller, not the store, so it is saved
+   * (clearing the store when it held another account or device).
+   */
+  async adopt(s: StoredSession, save: boolean): Promise<void> {
+    // The token must only ever go to the server that issued it.
+    if (normalizeBaseUrl(s.homeserverUrl) !== this.#host.homeserverUrl) {
+      throw new ClientError("INVALID_ARGUMENT", "the session belongs to another homeserver");
+    }
+    if (save) {
+      const store = this.#host.store;
+      const stored = await store.loadSession();
+      if (stored && (stored.userId !== s.userId || stored.deviceId !== s.deviceId)) await store.clear();
+      await store.saveSession(s);
+    }
+    this.#current = { ...s };
+  }
+
+  /** Invalidates the access token server-side (the device with it). */
+  async revoke(): Promise<void> {
+    try {
+      await this.#host.call({
+        method: "POST",
+        path: path`/_matrix/client/v3/logout`,
+        body: {},
+        schema: emptyResponseSchema,
+      });
+    } catch (err) {
+      // A token the server no longer knows is as logged out as it gets.
+      if (!(err instanceof MatrixError && err.errcode === "M_UNKNOWN_TOKEN")) throw err;
+    }
+  }
+}
+
+/** Whether `given` (user ID or localpart) names the stored `userId`. */
+function sameUserId(userId: string, given: string): boolean {
+  return given.startsWith("@") ? given === userId : userId.startsWith(`@${given}:`);
+}

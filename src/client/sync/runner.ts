@@ -1,0 +1,174 @@
+// The sync part of the client: one loop per session (made when a session starts, dropped when it
+// ends), started, stopped, fed or stepped on the client's behalf, and the gap fill it uses.
+import {
+  type ClientEvent,
+  type JsonObject,
+  type MessagesResponse,
+  messagesResponseSchema,
+  type SyncResponse,
+} from "../../wire/index.ts";
+import type { BackoffPolicy } from "../backoff.ts";
+import type { ApiCall } from "../call.ts";
+import type { Clock } from "../clock.ts";
+import { ClientError } from "../errors.ts";
+import type { TypedEmitter } from "../events/emitter.ts";
+import type { ClientEventMap, SyncState } from "../events/types.ts";
+import { type HttpClient, path } from "../http.ts";
+import type { Logger } from "../logger.ts";
+import type { ClientStore } from "../store/index.ts";
+import type { SyncProcessor } from "./hooks.ts";
+import { SyncLoop } from "./loop.ts";
+import type { SyncedState } from "./state.ts";
+
+/** Most events fetched to fill one room's timeline gap in one sync response. */
+export const MAX_GAP_FILL_EVENTS = 1000;
+const GAP_PAGE_SIZE = 100;
+
+/** The client options the sync part reads. */
+export interface SyncOptions {
+  /** Filter for `/sync`: a filter ID or a filter object (sent inline). */
+  syncFilter?: string | JsonObject;
+  /** Server-side long-poll wait per `/sync` request. */
+  syncTimeoutMs?: number;
+  syncBackoff?: BackoffPolicy;
+  /**
+   * When a sync timeline is `limited` (more events than it carries, e.g. after downtime), fetch
+   * the missing events through `/messages` so none is lost. Default true; at most
+   * `MAX_GAP_FILL_EVENTS` per room and response.
+   */
+  fillTimelineGaps?: boolean;
+  /**
+   * The session's access token is an application service's `as_token`: every request acts as the
+   * session's user and device (identity assertion with device masquerading, MSC3202/MSC4326), and
+   * sync data comes from the appservice's transactions through `feedSync`. `keyroom/appservice`
+   * sets this up for its virtual users.
+   */
+  appserviceUser?: boolean;
+}
+
+export interface SyncHost {
+  readonly http: HttpClient;
+  readonly call: ApiCall;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly store: ClientStore;
+  readonly synced: SyncedState;
+  readonly emitter: TypedEmitter<ClientEventMap>;
+  readonly options: SyncOptions;
+  /** Throws when no session is logged in. */
+  requireSession(): void;
+  /** The E2EE hook of the moment. */
+  processor(): SyncProcessor | undefined;
+  /** The server rejected the token (`softLogout`: the device is kept). */
+  onSessionRevoked(softLogout: boolean): Promise<void>;
+}
+
+export class SyncRunner {
+  readonly #host: SyncHost;
+  #loop: SyncLoop | undefined;
+
+  constructor(host: SyncHost) {
+    this.#host = host;
+  }
+
+  /** Makes the loop of a session that starts, resuming from `since`. */
+  begin(userId: string, since: string | undefined): void {
+    const { options: o, http, clock, synced, store, logger, emitter } = this.#host;
+    const f = o.syncFilter;
+    this.#loop = new SyncLoop({
+      http,
+      clock,
+      since,
+      ...(f !== undefined ? { filter: typeof f === "string" ? f : JSON.stringify(f) } : {}),
+      ...(o.syncTimeoutMs !== undefined ? { timeoutMs: o.syncTimeoutMs } : {}),
+      ...(o.syncBackoff ? { backoff: o.syncBackoff } : {}),
+      context: {
+        userId,
+        rooms: synced.rooms,
+        accountData: synced.accountData,
+        emitter,
+        store,
+        logger,
+        processor: () => this.#host.processor(),
+        ...(o.fillTimelineGaps !== false
+          ? { fetchGap: (roomId, from, to) => this.#fetchGap(roomId, from, to) }
+          : {}),
+      },
+      onSessionRevoked: (softLogout) => this.#host.onSessionRevoked(softLogout),
+    });
+  }
+
+  /** Drops the loop of a session that ended. */
+  end(): void {
+    this.#loop = undefined;
+  }
+
+  #require(): SyncLoop {
+    this.#host.requireSession();
+    if (!this.#loop) throw new ClientError("NOT_LOGGED_IN", "log in or restore a session first");
+    return this.#loop;
+  }
+
+  get isAppserviceUser(): boolean {
+    return this.#host.options.appserviceUser === true;
+  }
+
+  start(): Promise<void> {
+    const loop = this.#require();
+    if (this.isAppserviceUser) return Promise.resolve();
+    return loop.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.#loop?.stop();
+  }
+
+  async feed(res: SyncResponse): Promise<void> {
+    const loop = this.#require();
+    if (loop.isRunning)
+      throw new ClientError("INVALID_ARGUMENT", "feedSync cannot run while the sync loop runs");
+    await loop.feed(res);
+  }
+
+  async once(opts: { timeoutMs?: number; signal?: AbortSignal }): Promise<void> {
+    const loop = this.#require();
+    if (loop.isRunning)
+      throw new ClientError("INVALID_ARGUMENT", "syncOnce cannot run while the sync loop runs");
+    await loop.syncOnce(opts);
+  }
+
+  get state(): SyncState {
+    return this.#loop?.syncState ?? "stopped";
+  }
+
+  get nextBatch(): string | undefined {
+    return this.#loop?.nextBatch;
+  }
+
+  /** The events between sync token `to` and pagination token `from`, oldest first (bounded). */
+  async #fetchGap(roomId: string, from: string, to: string): Promise<ClientEvent[]> {
+    const out: ClientEvent[] = [];
+    let cursor: string | undefined = from;
+    while (cursor !== undefined && out.length < MAX_GAP_FILL_EVENTS) {
+      const res: MessagesResponse = await this.#host.call(
+        {
+          method: "GET",
+          path: path`/_matrix/client/v3/rooms/${roomId}/messages`,
+          query: {
+            dir: "b",
+            from: cursor,
+            to,
+            limit: Math.min(GAP_PAGE_SIZE, MAX_GAP_FILL_EVENTS - out.length),
+          },
+          schema: messagesResponseSchema,
+        },
+        true,
+      );
+      out.push(...res.chunk);
+      cursor = res.chunk.length > 0 ? res.end : undefined;
+    }
+    if (cursor !== undefined)
+      this.#host.logger.warn({ roomId, fetched: out.length }, "timeline gap larger than the fill limit");
+    return out.reverse();
+  }
+}
