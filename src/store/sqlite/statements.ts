@@ -123,9 +123,12 @@ const SQL = {
   delKeyRequest: "DELETE FROM outgoing_key_requests WHERE request_id = ?",
   withheld: "SELECT record FROM withheld WHERE room_id = ? AND session_id = ?",
   putWithheld: "INSERT OR REPLACE INTO withheld (room_id, session_id, record) VALUES (?, ?, ?)",
-  replay: "SELECT * FROM replays WHERE room_id = ? AND session_id = ? AND message_index = ?",
+  // The room and session are the caller's: only the other columns come back.
+  replay:
+    "SELECT message_index, event_id, timestamp FROM replays WHERE room_id = ? AND session_id = ? AND message_index = ?",
   replaysOfSession:
-    "SELECT * FROM replays WHERE room_id = ? AND session_id = ? ORDER BY message_index LIMIT ?",
+    "SELECT message_index, event_id, timestamp FROM replays WHERE room_id = ? AND session_id = ? " +
+    "ORDER BY message_index LIMIT ?",
   putReplay:
     "INSERT OR REPLACE INTO replays (room_id, session_id, message_index, event_id, timestamp) VALUES (?, ?, ?, ?, ?)",
   olmHash: "SELECT 1 AS known FROM olm_message_hashes WHERE sender_key = ? AND hash = ?",
