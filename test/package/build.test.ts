@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
+import { bundleBreakdown } from "../support/browser-bundle.ts";
 import { scaledMs } from "../support/budget.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -70,4 +71,7 @@ test("the package builds and its entry points load from dist/", { timeout: scale
     inputs.filter((f) => /^node:|sqlite|sodium|backend-node|platform\/node/.test(f)),
     [],
   );
+  // package.json's `sideEffects` names dist/wire/zod.js, so zod's English messages survive tree-shaking.
+  const kept = bundleBreakdown(web.metafile, { byFile: true }).map(([file]) => file);
+  assert.ok(kept.includes("dist/wire/zod.js") && kept.includes("node_modules/zod/v4/locales/en.js"));
 });
