@@ -1,7 +1,7 @@
 // What a `MatrixClient` is created with.
 import type { BackoffPolicy } from "./backoff.ts";
 import type { Clock } from "./clock.ts";
-import type { EncryptionOptions } from "./crypto/options.ts";
+import type { EncryptionOptions } from "./encryption/options.ts";
 import type { FetchLike } from "./http.ts";
 import type { Logger } from "./logger.ts";
 import type { ClientStore } from "./store/index.ts";

@@ -1,6 +1,6 @@
 // The Matrix client, composed of parts with narrow hosts: the session (session/), what sync knows
 // and the loop (sync/), the account's data (account.ts), rooms and sending (rooms/), media,
-// devices and the E2EE part (crypto/encryption.ts). This file wires them and runs a session's
+// devices and the E2EE part (encryption/session.ts). This file wires them and runs a session's
 // lifecycle (login, restore, logout, close) across them; each public method hands on to one part.
 
 import { platform } from "#client-platform";
@@ -16,7 +16,8 @@ import { AccountApi } from "./account.ts";
 import { type ApiCall, apiCall } from "./call.ts";
 import type { MatrixClientOptions } from "./client-options.ts";
 import { type Clock, systemClock } from "./clock.ts";
-import { Encryption } from "./crypto/encryption.ts";
+import { DeviceApi } from "./devices.ts";
+import { discoverHomeserver } from "./discovery.ts";
 import {
   type ClientCrypto,
   type ClientCryptoHost,
@@ -26,9 +27,8 @@ import {
   type ProgressCallback,
   type RoomTrustRequirements,
   resolveEncryptionOptions,
-} from "./crypto/index.ts";
-import { DeviceApi } from "./devices.ts";
-import { discoverHomeserver } from "./discovery.ts";
+} from "./encryption/index.ts";
+import { EncryptionSession } from "./encryption/session.ts";
 import { ClientError } from "./errors.ts";
 import { TypedEmitter } from "./events/emitter.ts";
 import type { ClientEventMap, RoomEvent, SyncState } from "./events/types.ts";
@@ -58,7 +58,7 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
   readonly #account: AccountApi;
   readonly #rooms: RoomsApi;
   readonly #sender: Sender;
-  readonly #e2ee: Encryption;
+  readonly #e2ee: EncryptionSession;
   #devices: DeviceApi | undefined;
   #syncProcessor: SyncProcessor | undefined;
   #eventEncryptor: EventEncryptor | undefined;
@@ -110,7 +110,7 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
       },
     });
     this.#account = new AccountApi({ call, synced, userId });
-    this.#e2ee = new Encryption(resolveEncryptionOptions(opts.encryption), {
+    this.#e2ee = new EncryptionSession(resolveEncryptionOptions(opts.encryption), {
       driver: this.#driverHost(http, clock, logger),
       nextBatch: () => this.#sync.nextBatch,
       setSyncProcessor: (p) => this.setSyncProcessor(p ?? opts.syncProcessor),
@@ -254,7 +254,7 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
 
   async #dropNewDevice(error: unknown, before: StoredSession | undefined): Promise<void> {
     const created = this.sessionInfo;
-    if (!Encryption.refusedLogin(error) || created === undefined) return;
+    if (!EncryptionSession.refusedLogin(error) || created === undefined) return;
     if (before?.userId === created.userId && before.deviceId === created.deviceId) return;
     try {
       await this.#endSession();

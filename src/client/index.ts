@@ -44,6 +44,8 @@ export {
 export { MatrixClient } from "./client.ts";
 export type { MatrixClientOptions } from "./client-options.ts";
 export { type Clock, systemClock } from "./clock.ts";
+export { DeviceApi, type DeviceDeletionAuth, MAX_UIA_ROUNDS, type OwnDevice } from "./devices.ts";
+export { checkHomeserver, type DiscoveredHomeserver, discoverHomeserver, serverNameOf } from "./discovery.ts";
 export {
   attachmentOf,
   type BackupStatus,
@@ -83,9 +85,7 @@ export {
   type RoomTrustRequirements,
   SecretStorage,
   type SecretStorageUnlock,
-} from "./crypto/index.ts";
-export { DeviceApi, type DeviceDeletionAuth, MAX_UIA_ROUNDS, type OwnDevice } from "./devices.ts";
-export { checkHomeserver, type DiscoveredHomeserver, discoverHomeserver, serverNameOf } from "./discovery.ts";
+} from "./encryption/index.ts";
 export {
   ClientError,
   type ClientErrorCode,

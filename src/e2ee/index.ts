@@ -1,5 +1,4 @@
 export * from "./backup/index.ts";
-export type { MachineStore } from "./context.ts";
 export * from "./cross-signing/index.ts";
 export { MAX_PENDING_EVENTS } from "./decryption/pending.ts";
 export { REPLAY_CACHE_SIZE, REPLAY_FLUSH_BATCH } from "./decryption/replay.ts";
@@ -45,7 +44,8 @@ export {
 } from "./key-requests/manager.ts";
 export { MAX_ID_LENGTH, MAX_REASON_LENGTH } from "./limits.ts";
 export { CLAIM_FAILURE_BACKOFF_MS, EXPORT_PAGE_SIZE, OlmMachine, type OlmMachineOptions } from "./machine.ts";
-export { MAX_SESSIONS_PER_DEVICE, MAX_SESSIONS_TRIED, UNWEDGE_INTERVAL_MS } from "./olm/sessions.ts";
+export type { MachineStore } from "./machine-context.ts";
+export { MAX_SESSIONS_PER_DEVICE, MAX_SESSIONS_TRIED, UNWEDGE_INTERVAL_MS } from "./olm-sessions/sessions.ts";
 export type {
   KeysClaimRequest,
   KeysQueryRequest,

@@ -1,6 +1,5 @@
 /** The machine's parts, built from the store (at open, and again after a failed step). */
 import { KeyBackup } from "./backup/key-backup.ts";
-import type { MachineContext } from "./context.ts";
 import { CrossSigning, type PendingSignatureUploads } from "./cross-signing/manager.ts";
 import type { ReplayGuard } from "./decryption/replay.ts";
 import { RoomEventDecryptor } from "./decryption/room-events.ts";
@@ -9,7 +8,8 @@ import { HistorySharingState } from "./history-sharing/pending.ts";
 import { OwnDevice } from "./identity/own-device.ts";
 import type { HeldKeyRequests } from "./key-requests/held.ts";
 import { KeyRequests } from "./key-requests/manager.ts";
-import { OlmSessions } from "./olm/sessions.ts";
+import type { MachineContext } from "./machine-context.ts";
+import { OlmSessions } from "./olm-sessions/sessions.ts";
 import { InboundSessions } from "./room-keys/inbound.ts";
 import { OutboundSessions } from "./room-keys/outbound.ts";
 import { SecretGossip, type SecretGossipState } from "./secret-storage/gossip.ts";

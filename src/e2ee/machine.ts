@@ -11,8 +11,9 @@ import type { ExportedRoomKey } from "../crypto/key-export/index.ts";
 import type { IdentityKeys } from "../crypto/olm/index.ts";
 import { isEmptyChanges } from "../store/changes.ts";
 import type { ReplayRecord } from "../store/records.ts";
+import { isRecord } from "../wire/json.ts";
 import { KeyBackupApi } from "./backup/api.ts";
-import { emptyChanges, type MachineContext, type MachineStore, newRequestId } from "./context.ts";
+import { entryOf } from "./collections.ts";
 import { CrossSigningError } from "./cross-signing/errors.ts";
 import type { UserIdentityInfo } from "./cross-signing/identity.ts";
 import type { CrossSigningStatus } from "./cross-signing/manager.ts";
@@ -32,6 +33,7 @@ import { E2eeError, RETRYABLE_FAILURES, UnknownDevicesError } from "./errors.ts"
 import { HistorySharingApi } from "./history-sharing/api.ts";
 import { type HeldKeyRequest, HeldKeyRequests } from "./key-requests/held.ts";
 import { isId } from "./limits.ts";
+import { emptyChanges, type MachineContext, type MachineStore, newRequestId } from "./machine-context.ts";
 import { buildParts, type Kept, type Parts } from "./machine-parts.ts";
 import {
   type KeysClaimRequest,
@@ -62,7 +64,6 @@ import { SECRET_REQUEST_TYPE } from "./secret-storage/sharing.ts";
 import { receiveToDevice, type SyncChanges, type SyncChangesResult } from "./sync/to-device.ts";
 import { queuedInStep, queuedToDevice, queueToDevice } from "./to-device-queue.ts";
 import { type DeviceTrust, isDeviceTrust } from "./trust/trust.ts";
-import { entryOf, isRecord } from "./util.ts";
 import { VerificationApi } from "./verification/api.ts";
 import { VerificationBridge } from "./verification/bridge.ts";
 

@@ -5,7 +5,7 @@
  */
 import type { JsonObject } from "../store/json.ts";
 import type { QueuedRequestRecord } from "../store/records.ts";
-import type { MachineContext } from "./context.ts";
+import type { MachineContext } from "./machine-context.ts";
 import type { ToDeviceRequest } from "./requests.ts";
 
 export interface QueuedToDevice {

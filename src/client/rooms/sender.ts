@@ -5,7 +5,7 @@ import { emptyResponseSchema, eventIdResponseSchema, type JsonObject } from "../
 import type { BackoffPolicy } from "../backoff.ts";
 import type { ApiCall } from "../call.ts";
 import type { Clock } from "../clock.ts";
-import { encryptedFile, encryptUpload } from "../crypto/attachments.ts";
+import { encryptedFile, encryptUpload } from "../encryption/attachments.ts";
 import { ClientError } from "../errors.ts";
 import { type HttpClient, path } from "../http.ts";
 import type { Logger } from "../logger.ts";

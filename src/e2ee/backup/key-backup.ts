@@ -20,12 +20,12 @@ import {
 import { PkDecryption, PkEncryption } from "../../crypto/pk/index.ts";
 import { decodeBase64, encodeBase64 } from "../../crypto/primitives/index.ts";
 import type { BackupStateRecord, InboundGroupSessionRecord } from "../../store/records.ts";
-import { type MachineContext, newRequestId } from "../context.ts";
 import type { CrossSigning } from "../cross-signing/manager.ts";
 import { MEGOLM_ALGORITHM } from "../devices/device.ts";
 import type { DeviceManager } from "../devices/manager.ts";
 import type { OwnDevice } from "../identity/own-device.ts";
 import type { KeyRequests } from "../key-requests/manager.ts";
+import { type MachineContext, newRequestId } from "../machine-context.ts";
 import { sessionKeyAtFirstKnownIndex } from "../room-keys/import.ts";
 import { signWithAccount } from "../signing.ts";
 import { KeyBackupError } from "./errors.ts";

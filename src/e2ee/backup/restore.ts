@@ -6,8 +6,8 @@
 import { BackupError, decryptKeyBackupData } from "../../crypto/backup/index.ts";
 import type { ExportedRoomKey } from "../../crypto/key-export/index.ts";
 import type { PkDecryption } from "../../crypto/pk/index.ts";
+import { isRecord } from "../../wire/json.ts";
 import { isId } from "../limits.ts";
-import { isRecord } from "../util.ts";
 import { KeyBackupError } from "./errors.ts";
 
 /** Sessions one restore takes from the server's answer at most (the rest is ignored). */

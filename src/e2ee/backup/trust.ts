@@ -9,12 +9,12 @@
  */
 import type { BackupVersion } from "../../crypto/backup/index.ts";
 import type { PkDecryption } from "../../crypto/pk/index.ts";
-import type { MachineContext } from "../context.ts";
+import { isRecord } from "../../wire/json.ts";
 import type { CrossSigning } from "../cross-signing/manager.ts";
 import type { DeviceManager } from "../devices/manager.ts";
 import type { OwnDevice } from "../identity/own-device.ts";
+import type { MachineContext } from "../machine-context.ts";
 import { hasValidSignature } from "../signing.ts";
-import { isRecord } from "../util.ts";
 
 /** Signatures of one `auth_data` checked at most (the server controls how many there are). */
 export const MAX_BACKUP_SIGNATURES_CHECKED = 32;

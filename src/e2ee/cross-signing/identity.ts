@@ -4,8 +4,8 @@
  * Its persisted form is a versioned JSON record, validated when read back.
  */
 import type { JsonObject } from "../../store/json.ts";
+import { isRecord } from "../../wire/json.ts";
 import type { DeviceRecord } from "../devices/device.ts";
-import { isRecord } from "../util.ts";
 import { type CrossSigningKey, checkUserKeys, isSignedBy, type KeyJson } from "./keys.ts";
 
 /** What is stored per user (inside the store's `CrossSigningIdentityRecord.identity`). */

@@ -5,9 +5,9 @@
  * the self-signing and user-signing keys, a valid signature by the owner's master key.
  */
 import { decodeBase64 } from "../../crypto/primitives/index.ts";
+import { isRecord } from "../../wire/json.ts";
 import { isId } from "../limits.ts";
 import { hasValidSignature } from "../signing.ts";
-import { isRecord } from "../util.ts";
 
 export type CrossSigningUsage = "master" | "self_signing" | "user_signing";
 

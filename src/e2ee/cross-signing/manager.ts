@@ -7,13 +7,14 @@
  * - a device is verified when marked so locally, or cross-signed by a verified user.
  * Signature uploads are requests like any other: offered by `outgoingRequests` until marked sent.
  */
-import type { MachineContext } from "../context.ts";
-import { newRequestId } from "../context.ts";
+
+import { isRecord } from "../../wire/json.ts";
 import type { DeviceRecord } from "../devices/device.ts";
 import type { OwnDevice } from "../identity/own-device.ts";
+import type { MachineContext } from "../machine-context.ts";
+import { newRequestId } from "../machine-context.ts";
 import type { KeysQueryResponse, SignatureUploadRequest, SigningKeysUploadRequest } from "../requests.ts";
 import { signWithAccount } from "../signing.ts";
-import { isRecord } from "../util.ts";
 import { CrossSigningError } from "./errors.ts";
 import {
   type IdentityState,

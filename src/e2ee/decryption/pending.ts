@@ -4,7 +4,7 @@
  * retries them and hands back what now decrypts.
  */
 
-import { getOrInsert } from "../util.ts";
+import { getOrInsert } from "../collections.ts";
 import type { EncryptedRoomEvent } from "./room-events.ts";
 
 /** Undecryptable events remembered at most (oldest dropped first): memory a sender cannot grow. */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { ReplayRecord } from "../../store/records.ts";
-import type { MachineStore } from "../context.ts";
+import type { MachineStore } from "../machine-context.ts";
 import { REPLAY_SESSION_LOAD, ReplayGuard } from "./replay.ts";
 
 /** Just enough of a store: replay records, and counts of lookups (one index, a whole session). */

@@ -16,7 +16,7 @@
  */
 
 import type { ReplayRecord } from "../../store/records.ts";
-import type { MachineStore } from "../context.ts";
+import type { MachineStore } from "../machine-context.ts";
 
 /** Records remembered in memory (whole sessions dropped, oldest first; the store still has them). */
 export const REPLAY_CACHE_SIZE = 100_000;

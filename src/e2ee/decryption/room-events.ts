@@ -9,7 +9,7 @@ export type { SenderRequirement };
 import { MegolmError } from "../../crypto/megolm/index.ts";
 import { utf8Decode } from "../../crypto/primitives/index.ts";
 import type { WithheldRecord } from "../../store/records.ts";
-import type { MachineContext } from "../context.ts";
+import { isRecord } from "../../wire/json.ts";
 import type { IdentityState, UserIdentity } from "../cross-signing/identity.ts";
 import type { CrossSigning } from "../cross-signing/manager.ts";
 import { type DeviceRecord, MEGOLM_ALGORITHM } from "../devices/device.ts";
@@ -17,9 +17,9 @@ import type { DeviceManager } from "../devices/manager.ts";
 import { DecryptionError } from "../errors.ts";
 import type { OwnDevice } from "../identity/own-device.ts";
 import { isId, MAX_ROOM_EVENT_CIPHERTEXT_BYTES } from "../limits.ts";
+import type { MachineContext } from "../machine-context.ts";
 import type { InboundEntry, InboundSessions } from "../room-keys/inbound.ts";
 import type { SenderTrust } from "../trust/trust.ts";
-import { isRecord } from "../util.ts";
 import type { ReplayGuard } from "./replay.ts";
 
 /** The parts of a room event decryption looks at. */

@@ -2,10 +2,11 @@
  * `OlmMachine.dehydration`: dehydrated devices (MSC3814), sans-I/O. `create` builds the upload of
  * a new device; `importRoomKeys` takes what a rehydrated device received (`RehydratedDevice`).
  */
-import type { MachineContext } from "../context.ts";
+
 import type { PendingEvents } from "../decryption/pending.ts";
 import { keyArrived } from "../decryption/redecrypt.ts";
 import type { DecryptedRoomEvent } from "../decryption/room-events.ts";
+import type { MachineContext } from "../machine-context.ts";
 import type { Parts } from "../machine-parts.ts";
 import { IMPORT_BATCH_SIZE } from "../room-keys/import.ts";
 import { createDehydratedDevice, type DehydratedDeviceUpload } from "./dehydrated-device.ts";

@@ -13,6 +13,7 @@ import {
   type DehydratedDevicePickle,
   OlmError,
 } from "../../crypto/olm/index.ts";
+import { isRecord } from "../../wire/json.ts";
 import { isId } from "../limits.ts";
 import { signWithAccount } from "../signing.ts";
 
@@ -132,16 +133,12 @@ export function createDehydratedDevice(options: {
   }
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
 /** Validates the `GET …/dehydrated_device` answer. */
 export function parseDehydratedDevice(body: unknown): {
   readonly deviceId: string;
   readonly deviceData: DehydratedDeviceData;
 } {
-  if (!isObject(body) || !isId(body.device_id) || !isObject(body.device_data)) {
+  if (!isRecord(body) || !isId(body.device_id) || !isRecord(body.device_data)) {
     throw new DehydrationError("BAD_RESPONSE", "a dehydrated device has device_id and device_data");
   }
   const data = body.device_data;
@@ -190,7 +187,7 @@ export function parseDehydratedEventsPage(
   received: number,
 ): { readonly events: readonly unknown[]; readonly nextBatch?: string; readonly done: boolean } {
   if (
-    !isObject(body) ||
+    !isRecord(body) ||
     !Array.isArray(body.events) ||
     body.events.length > MAX_DEHYDRATED_DEVICE_EVENTS_PAGE
   ) {

@@ -9,10 +9,10 @@
 import type { EncryptedFile } from "../../crypto/attachments/index.ts";
 import { type Account, OlmError, type Session } from "../../crypto/olm/index.ts";
 import { utf8Decode } from "../../crypto/primitives/index.ts";
+import { isRecord } from "../../wire/json.ts";
 import { isRoomKeyBundleType, parseReceivedBundle } from "../history-sharing/bundle.ts";
 import { isId } from "../limits.ts";
-import { parseOlmContent, parseOlmPayload } from "../olm/payload.ts";
-import { isRecord } from "../util.ts";
+import { parseOlmContent, parseOlmPayload } from "../olm-sessions/payload.ts";
 import { type DehydratedDeviceData, rehydrateDevice } from "./dehydrated-device.ts";
 
 /** Olm sessions a rehydrated device keeps in memory at most (oldest dropped first). */

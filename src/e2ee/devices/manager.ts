@@ -5,12 +5,13 @@
  * A user invalidated while a query for them is in flight stays outdated: each invalidation takes
  * a sequence number, and a response only clears users not invalidated since the query left.
  */
-import type { MachineContext } from "../context.ts";
-import { newRequestId } from "../context.ts";
+
+import { getOrInsert } from "../collections.ts";
 import { isId } from "../limits.ts";
+import type { MachineContext } from "../machine-context.ts";
+import { newRequestId } from "../machine-context.ts";
 import type { KeysQueryRequest, KeysQueryResponse } from "../requests.ts";
 import type { DeviceTrust } from "../trust/trust.ts";
-import { getOrInsert } from "../util.ts";
 import type { DeviceRecord } from "./device.ts";
 import { checkDeviceKeys } from "./validate.ts";
 

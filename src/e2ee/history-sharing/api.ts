@@ -7,12 +7,12 @@
  */
 import type { EncryptedFile } from "../../crypto/attachments/index.ts";
 import type { ExportedRoomKey } from "../../crypto/key-export/index.ts";
-import { type MachineContext, newRequestId } from "../context.ts";
+import { entryOf } from "../collections.ts";
 import type { DecryptedRoomEvent } from "../decryption/room-events.ts";
+import { type MachineContext, newRequestId } from "../machine-context.ts";
 import type { Parts } from "../machine-parts.ts";
 import type { ToDeviceRequest } from "../requests.ts";
 import { queueToDevice } from "../to-device-queue.ts";
-import { entryOf } from "../util.ts";
 import {
   buildRoomKeyBundle,
   parseRoomKeyBundle,

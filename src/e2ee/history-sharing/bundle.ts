@@ -10,10 +10,10 @@ import type { ExportedRoomKey } from "../../crypto/key-export/index.ts";
 import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";
 import { utf8Decode } from "../../crypto/primitives/index.ts";
 import type { InboundGroupSessionRecord } from "../../store/records.ts";
+import { isRecord } from "../../wire/json.ts";
 import { MEGOLM_ALGORITHM } from "../devices/device.ts";
 import { isId } from "../limits.ts";
-import type { OlmPayload } from "../olm/payload.ts";
-import { isRecord } from "../util.ts";
+import type { OlmPayload } from "../olm-sessions/payload.ts";
 
 /** The spec's to-device type. */
 export const ROOM_KEY_BUNDLE_TYPE = "m.room_key_bundle";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { encryptAttachment } from "../../crypto/attachments/index.ts";
 import { MemoryCryptoStore } from "../../store/memory/memory-store.ts";
-import { emptyChanges, type MachineContext } from "../context.ts";
+import { emptyChanges, type MachineContext } from "../machine-context.ts";
 import {
   BUNDLE_ACCEPT_WINDOW_MS,
   HistorySharingState,

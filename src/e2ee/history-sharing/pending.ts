@@ -8,9 +8,9 @@
 import type { EncryptedFile } from "../../crypto/attachments/index.ts";
 import { isEncryptedFile } from "../../crypto/attachments/index.ts";
 import type { JsonValue } from "../../store/json.ts";
-import type { MachineContext } from "../context.ts";
+import { isRecord } from "../../wire/json.ts";
 import { isId } from "../limits.ts";
-import { isRecord } from "../util.ts";
+import type { MachineContext } from "../machine-context.ts";
 
 export const BUNDLE_ACCEPT_WINDOW_MS = 24 * 60 * 60 * 1000;
 /** Bundles remembered at most (oldest dropped first): anyone may send us some. */

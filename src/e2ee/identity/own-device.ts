@@ -6,9 +6,9 @@
  */
 import { Account, type IdentityKeys } from "../../crypto/olm/index.ts";
 import type { AccountRecord } from "../../store/records.ts";
-import type { MachineContext } from "../context.ts";
 import { SUPPORTED_ALGORITHMS } from "../devices/device.ts";
 import { E2eeError } from "../errors.ts";
+import type { MachineContext } from "../machine-context.ts";
 import type { DeviceKeysJson, KeysUploadRequest, KeysUploadResponse, SignedKeyJson } from "../requests.ts";
 import { signWithAccount } from "../signing.ts";
 

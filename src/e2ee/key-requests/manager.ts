@@ -8,12 +8,12 @@
 import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";
 import type { OutgoingKeyRequestRecord } from "../../store/records.ts";
 import * as z from "../../wire/zod.ts";
-import type { MachineContext } from "../context.ts";
-import { newRequestId } from "../context.ts";
 import { type DeviceRecord, MEGOLM_ALGORITHM } from "../devices/device.ts";
 import type { DeviceManager } from "../devices/manager.ts";
 import { idSchema } from "../limits.ts";
-import type { DecryptedOlmEvent, OlmSessions } from "../olm/sessions.ts";
+import type { MachineContext } from "../machine-context.ts";
+import { newRequestId } from "../machine-context.ts";
+import type { DecryptedOlmEvent, OlmSessions } from "../olm-sessions/sessions.ts";
 import type { ToDeviceRequest } from "../requests.ts";
 import type { InboundSessions, RoomKeyUpdate } from "../room-keys/inbound.ts";
 import { queueToDevice } from "../to-device-queue.ts";

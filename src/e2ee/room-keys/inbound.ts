@@ -7,10 +7,10 @@ import { readSharedHistory } from "../../crypto/key-export/index.ts";
 import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";
 import type { InboundGroupSessionRecord, WithheldRecord } from "../../store/records.ts";
 import * as z from "../../wire/zod.ts";
-import type { MachineContext } from "../context.ts";
 import type { SessionReplays } from "../decryption/replay.ts";
 import { MEGOLM_ALGORITHM } from "../devices/device.ts";
 import { idSchema, reasonSchema } from "../limits.ts";
+import type { MachineContext } from "../machine-context.ts";
 
 /**
  * Live inbound sessions kept unpickled; older ones are re-read from the store on demand. Reading

@@ -10,18 +10,18 @@ import type {
   SharedWith,
 } from "../../store/records.ts";
 import { mergeOutboundSharing } from "../../store/validate.ts";
-import type { MachineContext } from "../context.ts";
-import { newRequestId } from "../context.ts";
+import { entryOf } from "../collections.ts";
 import type { CrossSigning } from "../cross-signing/manager.ts";
 import { type DeviceRecord, MEGOLM_ALGORITHM } from "../devices/device.ts";
 import type { DeviceManager } from "../devices/manager.ts";
 import { E2eeError, type UnknownDevice, UnknownDevicesError } from "../errors.ts";
 import type { OwnDevice } from "../identity/own-device.ts";
-import type { OlmSessions } from "../olm/sessions.ts";
+import type { MachineContext } from "../machine-context.ts";
+import { newRequestId } from "../machine-context.ts";
+import type { OlmSessions } from "../olm-sessions/sessions.ts";
 import type { ToDeviceRequest } from "../requests.ts";
 import { queueToDevice } from "../to-device-queue.ts";
 import { isUnseen, mayReceiveKeys } from "../trust/trust.ts";
-import { entryOf } from "../util.ts";
 import type { InboundSessions } from "./inbound.ts";
 import { isSharedHistory, type ResolvedSettings, type RoomMember, recipientsOf } from "./settings.ts";
 

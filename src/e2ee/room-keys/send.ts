@@ -2,9 +2,10 @@
  * One encrypted room send as one machine step: what must go out first (device queries, then
  * Olm session claims, then the room key's shares), and the encrypted event once it may follow.
  */
-import type { MachineContext } from "../context.ts";
+
 import type { DeviceRecord } from "../devices/device.ts";
 import { E2eeError } from "../errors.ts";
+import type { MachineContext } from "../machine-context.ts";
 import type { Parts } from "../machine-parts.ts";
 import type { KeysClaimRequest, KeysQueryRequest, ToDeviceRequest } from "../requests.ts";
 import { queuedInStep, queuedToDevice } from "../to-device-queue.ts";

@@ -20,6 +20,7 @@ import {
   validateEncryptedSecret,
   validateKeyCheck,
 } from "../../crypto/secret-storage/index.ts";
+import { isRecord } from "../../wire/json.ts";
 import { isKeyId, isSecretName, KEY_TYPE_PREFIX } from "./names.ts";
 
 /** Most keys one secret may be encrypted for; more is refused as hostile. */
@@ -37,10 +38,6 @@ export interface SecretStorageKeyDescription {
   readonly check?: KeyCheck;
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
 /** The key ID in an `m.secret_storage.key.<id>` type, or undefined for other types. */
 export function keyIdOfType(type: string): string | undefined {
   if (!type.startsWith(KEY_TYPE_PREFIX)) return undefined;
@@ -50,7 +47,7 @@ export function keyIdOfType(type: string): string | undefined {
 
 /** `m.secret_storage.default_key` content → the key ID. `BAD_KEY_DESCRIPTION` when malformed. */
 export function parseDefaultKey(content: unknown): string {
-  if (!isObject(content) || !isKeyId(content.key)) {
+  if (!isRecord(content) || !isKeyId(content.key)) {
     throw new SecretStorageError("BAD_KEY_DESCRIPTION", "the default key record has no valid key ID");
   }
   return content.key;
@@ -67,7 +64,7 @@ export function buildDefaultKey(keyId: string): { key: string } {
  */
 export function parseKeyDescription(keyId: string, content: unknown): SecretStorageKeyDescription {
   if (!isKeyId(keyId)) throw new SecretStorageError("BAD_ARGUMENT", "invalid key ID");
-  if (!isObject(content))
+  if (!isRecord(content))
     throw new SecretStorageError("BAD_KEY_DESCRIPTION", "a key description is an object");
   if (content.algorithm !== AES_HMAC_SHA2_ALGORITHM) {
     throw new SecretStorageError(
@@ -156,7 +153,7 @@ export interface ParsedSecret {
  * key's record may still decrypt). `BAD_ENCRYPTED_SECRET` when there is no `encrypted` object.
  */
 export function parseSecretContent(content: unknown): ParsedSecret {
-  if (!isObject(content) || !isObject(content.encrypted)) {
+  if (!isRecord(content) || !isRecord(content.encrypted)) {
     throw new SecretStorageError("BAD_ENCRYPTED_SECRET", "a stored secret has an `encrypted` object");
   }
   const entries = Object.entries(content.encrypted);

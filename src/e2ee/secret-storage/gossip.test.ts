@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { encodeBase64, randomBytes } from "../../crypto/primitives/index.ts";
-import { emptyChanges } from "../context.ts";
+import { emptyChanges } from "../machine-context.ts";
 import { FakeHomeserver, TestClient } from "../test-support/fake-homeserver.ts";
 import { BACKUP_SECRET } from "./names.ts";
 

@@ -7,13 +7,14 @@
  * are imported here (checked against our published keys); the others are handed to the client
  * (the backup key goes to the key backup, which checks it against its version).
  */
-import type { MachineContext } from "../context.ts";
-import { newRequestId } from "../context.ts";
+
 import { CrossSigningError } from "../cross-signing/errors.ts";
 import type { CrossSigning } from "../cross-signing/manager.ts";
 import type { DeviceRecord } from "../devices/device.ts";
 import type { DeviceManager } from "../devices/manager.ts";
-import type { DecryptedOlmEvent, OlmSessions } from "../olm/sessions.ts";
+import type { MachineContext } from "../machine-context.ts";
+import { newRequestId } from "../machine-context.ts";
+import type { DecryptedOlmEvent, OlmSessions } from "../olm-sessions/sessions.ts";
 import type { ToDeviceRequest } from "../requests.ts";
 import { queueToDevice } from "../to-device-queue.ts";
 import {

@@ -5,6 +5,7 @@
  * and `m.secret.send` is accepted only over Olm, from our own verified device, for a request we made.
  */
 import { randomAlphanumeric, SecretStorageError } from "../../crypto/secret-storage/index.ts";
+import { isRecord } from "../../wire/json.ts";
 import { isId } from "../limits.ts";
 import { isSecretName } from "./names.ts";
 
@@ -33,17 +34,13 @@ export interface SecretSend {
   readonly secret: string;
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
 function bad(why: string): SecretStorageError {
   return new SecretStorageError("BAD_ARGUMENT", `secret sharing: ${why}`);
 }
 
 /** Validates `m.secret.request` content. Throws `SecretStorageError` `BAD_ARGUMENT`. */
 export function parseSecretRequest(content: unknown): SecretRequest {
-  if (!isObject(content)) throw bad("content is not an object");
+  if (!isRecord(content)) throw bad("content is not an object");
   const { action, requesting_device_id: device, request_id: requestId } = content;
   if (!isId(device) || !isId(requestId)) throw bad("missing requesting_device_id or request_id");
   if (action === "request_cancellation") {
@@ -74,7 +71,7 @@ export function buildSecretRequestCancellation(
 
 /** Validates `m.secret.send` content (the decrypted Olm payload's content). */
 export function parseSecretSend(content: unknown): SecretSend {
-  if (!isObject(content)) throw bad("content is not an object");
+  if (!isRecord(content)) throw bad("content is not an object");
   const { request_id: requestId, secret } = content;
   if (!isId(requestId)) throw bad("missing request_id");
   if (typeof secret !== "string" || secret.length === 0 || secret.length > MAX_SHARED_SECRET_LENGTH) {

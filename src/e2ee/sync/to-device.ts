@@ -2,17 +2,18 @@
  * Processing the to-device events of one sync: Olm decryption and its checks, room keys, forwarded
  * keys, withheld notices and key requests. Everything else passes through to the caller.
  */
+
+import { isRecord } from "../../wire/json.ts";
 import type { DecryptedRoomEvent } from "../decryption/room-events.ts";
 import type { ToDeviceFailureCode } from "../errors.ts";
 import { isRoomKeyBundleType, parseReceivedBundle } from "../history-sharing/bundle.ts";
 import type { HeldKeyRequest } from "../key-requests/held.ts";
 import { isId } from "../limits.ts";
 import type { Parts } from "../machine-parts.ts";
-import type { DecryptedOlmEvent } from "../olm/sessions.ts";
+import type { DecryptedOlmEvent } from "../olm-sessions/sessions.ts";
 import type { RoomKeyUpdate } from "../room-keys/inbound.ts";
 import type { ReceivedSecret } from "../secret-storage/gossip.ts";
 import { SECRET_SEND_TYPE } from "../secret-storage/sharing.ts";
-import { isRecord } from "../util.ts";
 
 export interface ToDeviceEvent {
   readonly type: string;

@@ -4,7 +4,7 @@
  * it needs from the store, and leaves what to send in the machine's outgoing requests (to-device)
  * or in `takeRoomMessages()` (room events, which the client encrypts and sends).
  */
-import type { MachineContext } from "../context.ts";
+import type { MachineContext } from "../machine-context.ts";
 import type { Parts } from "../machine-parts.ts";
 import type { ProcessedToDeviceEvent } from "../sync/to-device.ts";
 import type { VerificationBridge, VerificationRoomMessage, VerificationUpdates } from "./bridge.ts";

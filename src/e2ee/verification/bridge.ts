@@ -4,11 +4,12 @@
  * do) and keeps its room events for the client, fetches device keys a flow waits for, and marks
  * devices verified when a flow proves them.
  */
-import type { MachineContext } from "../context.ts";
-import { newRequestId } from "../context.ts";
+
+import { entryOf } from "../collections.ts";
+import type { MachineContext } from "../machine-context.ts";
+import { newRequestId } from "../machine-context.ts";
 import type { Parts } from "../machine-parts.ts";
 import type { ToDeviceRequest } from "../requests.ts";
-import { entryOf } from "../util.ts";
 import type { VerificationEnv, VerifiedKeys } from "./env.ts";
 import type { VerificationSnapshot } from "./flow.ts";
 import { VerificationMachine } from "./machine.ts";

@@ -3,9 +3,10 @@
  * is checked here, so the flows only ever see typed values. A content that fails is reported as
  * `undefined` and the flow cancels with `m.invalid_message` (or ignores it, when no flow owns it).
  */
+
+import { isRecord } from "../../wire/json.ts";
 import * as z from "../../wire/zod.ts";
 import { idSchema, MAX_ID_LENGTH } from "../limits.ts";
-import { isRecord } from "../util.ts";
 import { MAX_CANCEL_REASON_LENGTH, MAX_LIST_ENTRIES } from "./constants.ts";
 
 /** With the `u` flag this matches only unpaired surrogates. */

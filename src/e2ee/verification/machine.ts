@@ -4,7 +4,7 @@
  * it keeps the flows (bounded), routes events to them and collects what to send.
  */
 import { encodeBase64Url, randomBytes } from "../../crypto/primitives/index.ts";
-import { isRecord } from "../util.ts";
+import { isRecord } from "../../wire/json.ts";
 import {
   EVENT_REQUEST,
   EVENT_START,

@@ -29,7 +29,7 @@ export interface EncryptionHost {
   reportError(error: unknown): void;
 }
 
-export class Encryption implements RoomsE2ee {
+export class EncryptionSession implements RoomsE2ee {
   readonly #options: EncryptionOptions | undefined;
   readonly #host: EncryptionHost;
   #driver: ClientCrypto | undefined;

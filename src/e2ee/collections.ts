@@ -1,3 +1,4 @@
+// Small helpers for the nested maps and records the machine's parts keep (per user, per device, per room).
 /** `record[key]`, created empty first if missing. */
 export function entryOf<V>(record: Record<string, Record<string, V>>, key: string): Record<string, V> {
   let inner = record[key];
@@ -16,9 +17,4 @@ export function getOrInsert<K, V>(map: Map<K, V>, key: K, make: () => V): V {
     map.set(key, value);
   }
   return value;
-}
-
-/** A JSON object (not null, not an array): the first check on anything from the network. */
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

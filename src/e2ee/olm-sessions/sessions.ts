@@ -6,15 +6,15 @@
 import { OlmError, Session } from "../../crypto/olm/index.ts";
 import { encodeBase64, sha256, utf8Decode, utf8Encode } from "../../crypto/primitives/index.ts";
 import type { OlmSessionRecord } from "../../store/records.ts";
-import type { MachineContext } from "../context.ts";
-import { newRequestId } from "../context.ts";
+import { entryOf } from "../collections.ts";
 import { type DeviceRecord, OLM_ALGORITHM } from "../devices/device.ts";
 import type { DeviceManager } from "../devices/manager.ts";
 import { E2eeError, type ToDeviceFailureCode } from "../errors.ts";
 import type { OwnDevice } from "../identity/own-device.ts";
+import type { MachineContext } from "../machine-context.ts";
+import { newRequestId } from "../machine-context.ts";
 import { type KeysClaimRequest, type KeysClaimResponse, parseSignedKey } from "../requests.ts";
 import { hasValidSignature } from "../signing.ts";
-import { entryOf } from "../util.ts";
 import { type OlmEncryptedContent, type OlmPayload, parseOlmContent, parseOlmPayload } from "./payload.ts";
 
 /** A new session is started to unwedge a device at most this often (as matrix-rust-sdk). */
