@@ -37,6 +37,16 @@ describe("StoreCipher", () => {
     assert.equal(cipher.decrypt(cipher.encrypt("text", "x"), "x"), "text");
   });
 
+  it("never reuses an IV, across refills of the IV pool", () => {
+    const ivs = new Set<string>();
+    for (let i = 0; i < 300; i++) {
+      const sealed = decodeBase64(cipher.encrypt(i, "x"));
+      ivs.add(Buffer.from(sealed.subarray(1, 17)).toString("hex"));
+      assert.equal(cipher.decrypt(encodeBase64(sealed), "x"), i);
+    }
+    assert.equal(ivs.size, 300);
+  });
+
   it("refuses another row's associated data, flipped bits, truncation and non-strings", () => {
     const sealed = cipher.encrypt({ a: 1 }, rowAd("inbound", "!r", "s1"));
     assert.throws(() => cipher.decrypt(sealed, rowAd("inbound", "!r", "s2")), isKeyError("TAMPERED"));

@@ -108,8 +108,28 @@ function macInput(ad: Uint8Array, iv: Uint8Array, ct: Uint8Array): Uint8Array {
   return concatBytes(header, ad, iv, ct);
 }
 
+/**
+ * IVs are drawn from the system's CSPRNG in blocks of this many (they are public, so holding the
+ * next few in memory reveals nothing): one `randomBytes` call per value cost as much as the MAC.
+ */
+const IV_POOL_SIZE = 64;
+let ivPool = new Uint8Array(0);
+let ivPoolAt = 0;
+
+/** A fresh random IV (a copy: the caller may keep it). */
+function nextIv(): Uint8Array {
+  if (ivPoolAt === ivPool.length) {
+    ivPool = randomBytes(IV_LENGTH * IV_POOL_SIZE);
+    ivPoolAt = 0;
+  }
+  const iv = ivPool.slice(ivPoolAt, ivPoolAt + IV_LENGTH);
+  ivPool.fill(0, ivPoolAt, ivPoolAt + IV_LENGTH); // used once, never again
+  ivPoolAt += IV_LENGTH;
+  return iv;
+}
+
 function seal(keys: SealKeys, plaintext: Uint8Array, ad: string): string {
-  const iv = randomBytes(IV_LENGTH);
+  const iv = nextIv();
   const ct = aes256Ctr(keys.enc, iv, plaintext);
   const mac = hmacSha256(keys.mac, macInput(utf8Encode(ad), iv, ct));
   return encodeBase64(concatBytes(Uint8Array.of(FORMAT_VERSION), iv, ct, mac));
