@@ -113,7 +113,7 @@ function macInput(ad: Uint8Array, iv: Uint8Array, ct: Uint8Array): Uint8Array {
  * next few in memory reveals nothing): one `randomBytes` call per value cost as much as the MAC.
  */
 const IV_POOL_SIZE = 64;
-let ivPool = new Uint8Array(0);
+let ivPool: Uint8Array = new Uint8Array(0);
 let ivPoolAt = 0;
 
 /** A fresh random IV (a copy: the caller may keep it). */
