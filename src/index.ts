@@ -2,4 +2,4 @@
 // stores on the file system. Browsers get `browser.ts`. Crypto lives at `keyroom/crypto`, the
 // devserver at `keyroom/devserver`.
 export * from "./browser.ts";
-export { FileClientStore, SqliteClientStore } from "./client/store/node.ts";
+export { FileClientStore, SqliteClientStore } from "./client/client-store/node.ts";

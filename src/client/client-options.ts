@@ -1,10 +1,10 @@
 // What a `MatrixClient` is created with.
 import type { BackoffPolicy } from "./backoff.ts";
+import type { ClientStore } from "./client-store/index.ts";
 import type { Clock } from "./clock.ts";
 import type { EncryptionOptions } from "./encryption/options.ts";
 import type { FetchLike } from "./http.ts";
 import type { Logger } from "./logger.ts";
-import type { ClientStore } from "./store/index.ts";
 import type { EventEncryptor, SyncProcessor } from "./sync/hooks.ts";
 import type { SyncOptions } from "./sync/runner.ts";
 

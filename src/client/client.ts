@@ -15,6 +15,7 @@ import type { JsonObject, LoginResponse, SyncResponse, WhoamiResponse } from "..
 import { AccountApi } from "./account.ts";
 import { type ApiCall, apiCall } from "./call.ts";
 import type { MatrixClientOptions } from "./client-options.ts";
+import type { ClientStore, StoredSession } from "./client-store/index.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { DeviceApi } from "./devices.ts";
 import { discoverHomeserver } from "./discovery.ts";
@@ -40,7 +41,6 @@ import type { MessageType } from "./rooms/content.ts";
 import type { Room } from "./rooms/room.ts";
 import { Sender, type SendOptions } from "./rooms/sender.ts";
 import { type PasswordLogin, type RegisterOptions, Session, type SessionInfo } from "./session/session.ts";
-import type { ClientStore, StoredSession } from "./store/index.ts";
 import type { EventEncryptor, SyncProcessor } from "./sync/hooks.ts";
 import { SyncRunner } from "./sync/runner.ts";
 import { SyncedState } from "./sync/state.ts";

@@ -43,6 +43,7 @@ export {
 } from "./backoff.ts";
 export { MatrixClient } from "./client.ts";
 export type { MatrixClientOptions } from "./client-options.ts";
+export * from "./client-store/index.ts";
 export { type Clock, systemClock } from "./clock.ts";
 export { DeviceApi, type DeviceDeletionAuth, MAX_UIA_ROUNDS, type OwnDevice } from "./devices.ts";
 export { checkHomeserver, type DiscoveredHomeserver, discoverHomeserver, serverNameOf } from "./discovery.ts";
@@ -143,7 +144,6 @@ export {
 export { newTxnId, SEND_BACKOFF } from "./rooms/send-queue.ts";
 export type { SendOptions } from "./rooms/sender.ts";
 export type { PasswordLogin, RegisterOptions, SessionInfo } from "./session/session.ts";
-export * from "./store/index.ts";
 export type { DecryptionResult, EventEncryptor, SyncCryptoChanges, SyncProcessor } from "./sync/hooks.ts";
 export { DEFAULT_SYNC_TIMEOUT_MS, SYNC_BACKOFF } from "./sync/loop.ts";
 export { MAX_GAP_FILL_EVENTS } from "./sync/runner.ts";

@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { inspect } from "node:util";
 import { MatrixClient } from "./client.ts";
+import { MemoryClientStore } from "./client-store/index.ts";
 import { ClientError, MatrixError } from "./errors.ts";
 import type { Logger } from "./logger.ts";
-import { MemoryClientStore } from "./store/index.ts";
 
 const TOKEN = "syt_very_secret_token";
 const PASSWORD = "hunter2-password";

@@ -17,7 +17,7 @@ import {
   SqliteClientStore,
 } from "../../src/index.ts";
 import type { CryptoChanges, CryptoStore } from "../../src/store/index.ts";
-import { SqliteCryptoStore } from "../../src/store/sqlite/index.ts";
+import { SqliteCryptoStore } from "../../src/store/sqlite/sqlite-store.ts";
 
 export interface VictimConfig {
   homeserverUrl: string;

@@ -13,7 +13,7 @@ import { OlmMachine } from "../../src/e2ee/machine.ts";
 import type { OutgoingRequest } from "../../src/e2ee/requests.ts";
 import { FakeHomeserver, TestClient } from "../../src/e2ee/test-support/fake-homeserver.ts";
 import { StoreError, StoreKeyError, StoreMismatchError } from "../../src/store/errors.ts";
-import { DEFAULT_SQLITE_FILE_NAME, SqliteCryptoStore } from "../../src/store/sqlite/index.ts";
+import { DEFAULT_SQLITE_FILE_NAME, SqliteCryptoStore } from "../../src/store/sqlite/sqlite-store.ts";
 import { MEMBERS, ROOM } from "./world.ts";
 
 const dirs: string[] = [];

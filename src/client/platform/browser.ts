@@ -2,8 +2,8 @@
 // restart keeps the session, the device and its keys. Without a passphrase the crypto store's key
 // is wrapped by a non-extractable Web Crypto key (see src/store/indexeddb/store-key.ts).
 import { IndexedDbCryptoStore } from "../../store/indexeddb/idb-store.ts";
+import { IndexedDbClientStore } from "../client-store/idb-store.ts";
 import { ClientCryptoError } from "../encryption/errors.ts";
-import { IndexedDbClientStore } from "../store/idb-store.ts";
 import type { ClientPlatform } from "./types.ts";
 
 /** The IndexedDB database of `userId`'s crypto store when the app names none. */

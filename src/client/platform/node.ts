@@ -1,7 +1,7 @@
 // Node: the client store defaults to memory (an app that restarts picks a file or SQLite store),
 // the crypto store to SQLite in `$XDG_DATA_HOME/keyroom/<user>`. SQLite and Node's `os`/`path`
 // load only when a crypto store is opened.
-import { MemoryClientStore } from "../store/memory-store.ts";
+import { MemoryClientStore } from "../client-store/memory-store.ts";
 import type { ClientPlatform, CryptoStoreLocation } from "./types.ts";
 
 async function defaultLocation(userId: string): Promise<CryptoStoreLocation> {

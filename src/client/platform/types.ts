@@ -2,7 +2,7 @@
 // implementation by condition (`#client-platform`: `node.ts` on Node, `browser.ts` elsewhere), so a
 // browser bundle never sees SQLite, the file system or Node built-ins.
 import type { CryptoStore } from "../../store/store.ts";
-import type { ClientStore } from "../store/store.ts";
+import type { ClientStore } from "../client-store/store.ts";
 
 /** A SQLite crypto store's place on disk (Node). */
 export interface CryptoStoreLocation {

@@ -1,7 +1,7 @@
 // One room as the client knows it from sync: the local user's membership, current state, members,
 // per-room account data and upgrade links. Mutated only by the sync handler.
 import type { BasicEvent, JsonObject, Membership, StateEvent, StrippedStateEvent } from "../../wire/index.ts";
-import type { RoomSnapshot } from "../store/index.ts";
+import type { RoomSnapshot } from "../client-store/index.ts";
 
 export interface RoomMember {
   userId: string;

@@ -13,9 +13,9 @@ import {
 } from "../../wire/index.ts";
 import type * as z from "../../wire/zod.ts";
 import type { ApiCall } from "../call.ts";
+import type { ClientStore, StoredSession } from "../client-store/index.ts";
 import { ClientError, MatrixError } from "../errors.ts";
 import { normalizeBaseUrl, path } from "../http.ts";
-import type { ClientStore, StoredSession } from "../store/index.ts";
 
 export interface PasswordLogin {
   /** Full user ID (`@alice:example.org`) or localpart (`alice`). */

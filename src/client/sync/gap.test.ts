@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { MatrixClient } from "../client.ts";
+import { MemoryClientStore } from "../client-store/index.ts";
 import type { Clock } from "../clock.ts";
-import { MemoryClientStore } from "../store/index.ts";
 
 const clock: Clock = { now: () => 0, random: () => 0.5, sleep: async () => {} };
 const msg = (n: number) => ({

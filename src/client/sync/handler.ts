@@ -11,11 +11,11 @@ import type {
   SyncResponse,
   ToDeviceEvent,
 } from "../../wire/index.ts";
+import type { ClientStore } from "../client-store/index.ts";
 import type { TypedEmitter } from "../events/emitter.ts";
 import type { ClientEventMap, RoomEvent, RoomEventMeta } from "../events/types.ts";
 import type { Logger } from "../logger.ts";
 import { Room } from "../rooms/room.ts";
-import type { ClientStore } from "../store/index.ts";
 import type { SyncProcessor } from "./hooks.ts";
 
 export interface SyncContext {

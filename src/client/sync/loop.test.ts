@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { MatrixClient } from "../client.ts";
+import { MemoryClientStore } from "../client-store/index.ts";
 import type { Clock } from "../clock.ts";
 import { MalformedResponseError, MatrixError } from "../errors.ts";
 import type { RoomEvent } from "../events/types.ts";
-import { MemoryClientStore } from "../store/index.ts";
 import type { SyncProcessor } from "./hooks.ts";
 
 type Reply = { status: number; body: unknown } | Error;

@@ -4,8 +4,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { MatrixClient } from "../client.ts";
+import { MemoryClientStore } from "../client-store/index.ts";
 import { MalformedResponseError } from "../errors.ts";
-import { MemoryClientStore } from "../store/index.ts";
 
 const eventish = fc.record(
   {

@@ -9,13 +9,13 @@ import {
 } from "../../wire/index.ts";
 import type { BackoffPolicy } from "../backoff.ts";
 import type { ApiCall } from "../call.ts";
+import type { ClientStore } from "../client-store/index.ts";
 import type { Clock } from "../clock.ts";
 import { ClientError } from "../errors.ts";
 import type { TypedEmitter } from "../events/emitter.ts";
 import type { ClientEventMap, SyncState } from "../events/types.ts";
 import { type HttpClient, path } from "../http.ts";
 import type { Logger } from "../logger.ts";
-import type { ClientStore } from "../store/index.ts";
 import type { SyncProcessor } from "./hooks.ts";
 import { SyncLoop } from "./loop.ts";
 import type { SyncedState } from "./state.ts";

@@ -1,8 +1,8 @@
 // What sync has told the client so far: its rooms and the global account data. The sync handler
 // writes here; the rest of the client reads (and a few calls update it before sync echoes them).
 import type { BasicEvent, JsonObject } from "../../wire/index.ts";
+import type { SyncSnapshot } from "../client-store/index.ts";
 import { Room } from "../rooms/room.ts";
-import type { SyncSnapshot } from "../store/index.ts";
 
 export class SyncedState {
   readonly rooms = new Map<string, Room>();
