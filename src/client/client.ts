@@ -275,7 +275,7 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
     if (!s) throw new ClientError("NOT_LOGGED_IN", "no session to restore");
     await this.stopSync();
     await this.#session.adopt(s, session !== undefined);
-    this.#synced.reset();
+    this.#synced.reset(); // nothing of another session stays, even if loading fails
     const sync = await this.store.loadSync();
     this.#synced.reset(sync);
     this.#sync.begin(s.userId, sync?.nextBatch);

@@ -306,6 +306,11 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     return this.machine.deviceId;
   }
 
+  /** Whether the engine recorded the room as encrypted (then nothing the server sends turns it off). */
+  async isRoomRecordedEncrypted(roomId: string): Promise<boolean> {
+    return (await this.machine.getRoomSettings(roomId)) !== undefined;
+  }
+
   /** Our device's Ed25519 key, for others to verify us out of band. */
   getFingerprint(): string {
     return this.machine.identityKeys.ed25519;

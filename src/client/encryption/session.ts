@@ -175,7 +175,7 @@ export class EncryptionSession implements RoomsE2ee {
   }
 
   async recordedEncrypted(roomId: string): Promise<boolean> {
-    return this.#driver !== undefined && (await this.#driver.machine.getRoomSettings(roomId)) !== undefined;
+    return (await this.#driver?.isRoomRecordedEncrypted(roomId)) === true;
   }
 
   async beforeInvite(room: () => Promise<Room>, userId: string): Promise<void> {
