@@ -1,20 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { inspect } from "node:util";
-import {
-  aes256CbcEncrypt,
-  decodeBase64,
-  ed25519PublicKey,
-  ed25519Sign,
-  encodeBase64,
-  hmacSha256,
-  utf8Decode,
-} from "../primitives/index.ts";
-import { deriveMessageKeys } from "./cipher.ts";
+import { aes256CbcEncrypt, decodeBase64, encodeBase64, utf8Decode } from "../primitives/index.ts";
 import { InboundGroupSession, type InboundGroupSessionPickle } from "./inbound.ts";
-import { encodeMegolmMessage } from "./message.ts";
 import { OutboundGroupSession } from "./outbound.ts";
-import { Ratchet } from "./ratchet.ts";
+import { forge, senderAt } from "./test-support/forge.ts";
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
@@ -26,35 +16,6 @@ function codeOf(fn: () => unknown): string | undefined {
 }
 
 const text = (r: { plaintext: Uint8Array }): string => utf8Decode(r.plaintext);
-
-/** Builds a correctly signed message at `index` from the sender's pickle, with chosen bytes. */
-function forge(
-  sender: OutboundGroupSession,
-  index: number,
-  ciphertext: (keys: ReturnType<typeof deriveMessageKeys>) => Uint8Array,
-  breakMac = false,
-): string {
-  const p = sender.toPickle();
-  const ratchet = new Ratchet(decodeBase64(p.ratchet), p.messageIndex);
-  ratchet.advanceTo(index);
-  const keys = deriveMessageKeys(ratchet.bytes);
-  const { bytes, macOffset } = encodeMegolmMessage(index, ciphertext(keys));
-  const mac = hmacSha256(keys.macKey, bytes.subarray(0, macOffset));
-  if (breakMac) mac[0]! ^= 1;
-  bytes.set(mac.subarray(0, 8), macOffset);
-  const seed = decodeBase64(p.signingSeed);
-  const secret = new Uint8Array([...seed, ...ed25519PublicKey(seed)]);
-  bytes.set(ed25519Sign(secret, bytes.subarray(0, macOffset + 8)), macOffset + 8);
-  return encodeBase64(bytes);
-}
-
-/** The same sender moved forward to `index` (through its pickle). */
-function senderAt(sender: OutboundGroupSession, index: number): OutboundGroupSession {
-  const p = sender.toPickle();
-  const r = new Ratchet(decodeBase64(p.ratchet), p.messageIndex);
-  r.advanceTo(index);
-  return OutboundGroupSession.fromPickle({ ...p, ratchet: encodeBase64(r.bytes), messageIndex: index });
-}
 
 describe("InboundGroupSession", () => {
   it("decrypts in order, out of order, repeated, and earlier after later", () => {

@@ -30,6 +30,8 @@ import {
   isAllZero,
   nonContributory,
 } from "./validate.ts";
+import { subtleCrypto, webAes256CbcDecrypt, webHmacSha256 } from "./web-crypto.ts";
+import { createWebEd25519Verify } from "./web-ed25519.ts";
 
 /** WebCrypto refuses more than 65 536 bytes per getRandomValues call. */
 const RANDOM_CHUNK = 65_536;
@@ -213,6 +215,44 @@ function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Ui
   }
 }
 
+/**
+ * The per-message primitives through Web Crypto (in Chromium: Ed25519 verify ~10x, HMAC ~4x,
+ * AES-CBC ~2x noble's JavaScript, and off the main thread), with the synchronous forms' results
+ * and refusals; the synchronous forms where the runtime has no Web Crypto.
+ */
+const ed25519VerifyAsync = createWebEd25519Verify(subtleCrypto(), ed25519Verify);
+
+async function hmacSha256Async(key: Uint8Array, data: Uint8Array): Promise<Uint8Array> {
+  const subtle = subtleCrypto();
+  // Web Crypto refuses an empty HMAC key; non-bytes go to hmacSha256, which refuses them.
+  if (
+    subtle === undefined ||
+    !(key instanceof Uint8Array) ||
+    key.length === 0 ||
+    !(data instanceof Uint8Array)
+  ) {
+    return hmacSha256(key, data);
+  }
+  return webHmacSha256(subtle, key, data);
+}
+
+async function aes256CbcDecryptAsync(
+  key: Uint8Array,
+  iv: Uint8Array,
+  ciphertext: Uint8Array,
+): Promise<Uint8Array> {
+  const subtle = subtleCrypto();
+  if (subtle === undefined) return aes256CbcDecrypt(key, iv, ciphertext);
+  checkAes(key, iv, ciphertext);
+  checkCbcCiphertext(ciphertext);
+  try {
+    return await webAes256CbcDecrypt(subtle, key, iv, ciphertext);
+  } catch {
+    // Key, IV and length are checked above, so the only remaining failure is the PKCS#7 pad.
+    throw new CryptoPrimitiveError("BAD_PADDING", "AES-CBC padding is invalid");
+  }
+}
+
 function createHmacSha512(key: Uint8Array): (data: Uint8Array) => Uint8Array {
   checkPbkdf2Steps(key);
   const keyed = hmac.create(sha512, key);
@@ -275,4 +315,7 @@ export const backend: CryptoBackend = {
   ed25519PublicKey,
   ed25519Sign,
   ed25519Verify,
+  ed25519VerifyAsync,
+  hmacSha256Async,
+  aes256CbcDecryptAsync,
 };

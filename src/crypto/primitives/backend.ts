@@ -2,8 +2,11 @@
  * The contract every cryptographic back end fulfils. Everything above this module (Olm, Megolm,
  * PK encryption, SAS, attachments, backups, stores) is written against this interface only.
  *
- * All functions are synchronous and pure apart from `randomBytes`, except `pbkdf2Sha512Async`,
- * which exists so that a deliberately slow derivation never blocks a UI thread. Inputs are never mutated and
+ * All functions are synchronous and pure apart from `randomBytes`, except the `…Async` ones:
+ * `pbkdf2Sha512Async`, so that a deliberately slow derivation never blocks a UI thread, and the
+ * per-message ones (`ed25519VerifyAsync`, `hmacSha256Async`, `aes256CbcDecryptAsync`), which a
+ * JavaScript back end hands to the runtime's native Web Crypto. They give the same results and
+ * the same refusals (as rejections) as their synchronous forms. Inputs are never mutated and
  * outputs are fresh arrays the caller owns (and may wipe).
  */
 /** Incremental SHA-256: feed chunks with `update`, then `digest` once. */
@@ -92,4 +95,11 @@ export interface CryptoBackend {
   ed25519Sign(secretKey: Uint8Array, message: Uint8Array): Uint8Array;
   /** False for any invalid key, signature or message; never throws on malformed input. */
   ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
+
+  /** `ed25519Verify`, natively where the back end is JavaScript and the runtime has Web Crypto. */
+  ed25519VerifyAsync(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean>;
+  /** `hmacSha256`, likewise. */
+  hmacSha256Async(key: Uint8Array, data: Uint8Array): Promise<Uint8Array>;
+  /** `aes256CbcDecrypt`, likewise; rejects with the same `CryptoPrimitiveError`. */
+  aes256CbcDecryptAsync(key: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array): Promise<Uint8Array>;
 }

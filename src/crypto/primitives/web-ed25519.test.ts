@@ -1,0 +1,266 @@
+// The asynchronous per-message primitives of the JavaScript back end (Web Crypto: Node 20 has
+// it, with Ed25519, so the same code as in browsers runs here) give exactly the verdicts and
+// refusals of the synchronous back ends, on random and on crafted inputs.
+import assert from "node:assert/strict";
+import { createCipheriv } from "node:crypto";
+import { describe, it } from "node:test";
+import { ED25519_TORSION_SUBGROUP, ed25519 } from "@noble/curves/ed25519.js";
+import { bytesToNumberLE, hexToBytes, numberToBytesLE } from "@noble/curves/utils.js";
+import { sha512 } from "@noble/hashes/sha2.js";
+import fc from "fast-check";
+import { backend as noble } from "./backend-noble.ts";
+import { backend as node } from "./backend-node.ts";
+import { CryptoPrimitiveError } from "./errors.ts";
+import { subtleCrypto } from "./web-crypto.ts";
+import { createWebEd25519Verify, ED25519_WEB_KEY_CACHE_SIZE } from "./web-ed25519.ts";
+
+const subtle = subtleCrypto();
+if (subtle === undefined) throw new Error("Node 20+ has Web Crypto");
+const bytes = (n: number) => fc.uint8Array({ minLength: n, maxLength: n });
+const Point = ed25519.Point;
+const Fn = Point.Fn;
+
+/** Web Crypto with its calls counted. */
+function countingSubtle(inner: SubtleCrypto = subtle as SubtleCrypto) {
+  const counts = { importKey: 0, verify: 0 };
+  const wrapped = {
+    importKey: (...args: Parameters<SubtleCrypto["importKey"]>) => {
+      counts.importKey++;
+      return inner.importKey(...args);
+    },
+    verify: (...args: Parameters<SubtleCrypto["verify"]>) => {
+      counts.verify++;
+      return inner.verify(...args);
+    },
+  } as unknown as SubtleCrypto;
+  return { subtle: wrapped, counts };
+}
+
+/** A signature by secret scalar `a` (public key `publicKey`) with nonce point `rPoint` = rB (+ anything). */
+function craft(a: bigint, publicKey: Uint8Array, r: bigint, rPoint: Uint8Array, msg: Uint8Array): Uint8Array {
+  const input = new Uint8Array(64 + msg.length);
+  input.set(rPoint, 0);
+  input.set(publicKey, 32);
+  input.set(msg, 64);
+  const k = Fn.create(bytesToNumberLE(sha512(input)));
+  const sig = new Uint8Array(64);
+  sig.set(rPoint, 0);
+  sig.set(numberToBytesLE(Fn.create(r + k * a), 32), 32);
+  return sig;
+}
+
+async function sameVerdict(
+  pub: Uint8Array,
+  msg: Uint8Array,
+  sig: Uint8Array,
+  label: string,
+): Promise<boolean> {
+  const expected = node.ed25519Verify(pub, msg, sig);
+  assert.equal(noble.ed25519Verify(pub, msg, sig), expected, `${label}: noble`);
+  assert.equal(await noble.ed25519VerifyAsync(pub, msg, sig), expected, `${label}: Web Crypto`);
+  assert.equal(await node.ed25519VerifyAsync(pub, msg, sig), expected, `${label}: node async`);
+  return expected;
+}
+
+describe("Ed25519 verify through Web Crypto", () => {
+  it("Node's Web Crypto passes the self-test, and keys are imported once", async () => {
+    const { subtle: counted, counts } = countingSubtle();
+    const verify = createWebEd25519Verify(counted, noble.ed25519Verify);
+    const seed = new Uint8Array(32).fill(4);
+    const pub = noble.ed25519PublicKey(seed);
+    const msg = new Uint8Array([1, 2, 3]);
+    const sig = noble.ed25519Sign(new Uint8Array([...seed, ...pub]), msg);
+    assert.equal(await verify(pub, msg, sig), true);
+    assert.equal(await verify(pub, msg, sig), true);
+    // Self-test: one import, two verifies; then one import for the key and a verify per call.
+    assert.deepEqual(counts, { importKey: 2, verify: 4 });
+  });
+
+  it("the key cache is bounded: the least recently used key is imported again", async () => {
+    const { subtle: counted, counts } = countingSubtle();
+    const verify = createWebEd25519Verify(counted, noble.ed25519Verify);
+    const msg = new Uint8Array([9]);
+    const signed = (i: number) => {
+      const seed = new Uint8Array(32);
+      seed[0] = i & 0xff;
+      seed[1] = i >> 8;
+      const pub = noble.ed25519PublicKey(seed);
+      return { pub, sig: noble.ed25519Sign(new Uint8Array([...seed, ...pub]), msg) };
+    };
+    const first = signed(0);
+    assert.equal(await verify(first.pub, msg, first.sig), true);
+    const imports = counts.importKey;
+    for (let i = 1; i <= ED25519_WEB_KEY_CACHE_SIZE; i++) {
+      const s = signed(i);
+      assert.equal(await verify(s.pub, msg, s.sig), true);
+    }
+    assert.equal(counts.importKey, imports + ED25519_WEB_KEY_CACHE_SIZE);
+    assert.equal(await verify(first.pub, msg, first.sig), true);
+    assert.equal(counts.importKey, imports + ED25519_WEB_KEY_CACHE_SIZE + 1, "evicted, imported again");
+  });
+
+  it("an engine that fails the self-test (cofactored, or no Ed25519) is not used", async () => {
+    const cofactored = {
+      importKey: subtle.importKey.bind(subtle),
+      verify: async () => true,
+    } as unknown as SubtleCrypto;
+    const { subtle: counted, counts } = countingSubtle(cofactored);
+    const verify = createWebEd25519Verify(counted, noble.ed25519Verify);
+    const junk = new Uint8Array(64).fill(1);
+    assert.equal(await verify(noble.ed25519PublicKey(new Uint8Array(32)), new Uint8Array(1), junk), false);
+    assert.equal(counts.verify, 2, "only the self-test asked the engine");
+    const none = {
+      importKey: () => Promise.reject(new Error("NotSupportedError")),
+    } as unknown as SubtleCrypto;
+    const withoutEd25519 = createWebEd25519Verify(none, noble.ed25519Verify);
+    const seed = new Uint8Array(32).fill(8);
+    const pub = noble.ed25519PublicKey(seed);
+    const sig = noble.ed25519Sign(new Uint8Array([...seed, ...pub]), junk);
+    assert.equal(await withoutEd25519(pub, junk, sig), true);
+  });
+
+  it("random and mutated signatures, random keys: the back ends' verdicts", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        bytes(32),
+        fc.uint8Array({ maxLength: 300 }),
+        fc.integer({ min: 0, max: 63 }),
+        bytes(64),
+        async (seed, msg, flip, junk) => {
+          const pub = node.ed25519PublicKey(seed);
+          const sig = node.ed25519Sign(new Uint8Array([...seed, ...pub]), msg);
+          assert.equal(await sameVerdict(pub, msg, sig, "valid"), true);
+          const bad = sig.slice();
+          bad[flip]! ^= 0x20;
+          assert.equal(await sameVerdict(pub, msg, bad, "flipped"), false);
+          await sameVerdict(pub, msg, junk, "junk signature");
+          await sameVerdict(junk.subarray(0, 32), msg, sig, "junk key");
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it("crafted signatures: mixed-order keys, small-order and torsioned R, S >= L, non-canonical encodings", async () => {
+    const a = Fn.create(0x1234_5678_9abc_def0_1122_3344_5566_7788n);
+    const A = Point.BASE.multiply(a);
+    const pub = A.toBytes();
+    const torsion = ED25519_TORSION_SUBGROUP.map((h) => Point.fromBytes(hexToBytes(h)));
+    const mixedPub = A.add(torsion[1]!).toBytes();
+    let accepted = 0;
+    for (let i = 0; i < 48; i++) {
+      const msg = new Uint8Array([i, 7]);
+      const r = Fn.create(0xdead_beefn + BigInt(i) * 0x1_0000_0001n);
+      const rB = Point.BASE.multiply(r);
+      // Mixed-order key: the cofactorless equation holds for about one message in eight.
+      if (await sameVerdict(mixedPub, msg, craft(a, mixedPub, r, rB.toBytes(), msg), `mixed key ${i}`))
+        accepted++;
+      // R with a torsion component: only a cofactored verifier accepts.
+      const t = torsion[1 + (i % 7)]!;
+      assert.equal(
+        await sameVerdict(pub, msg, craft(a, pub, r, rB.add(t).toBytes(), msg), `R + T ${i}`),
+        false,
+      );
+    }
+    assert.ok(accepted > 0 && accepted < 48, "the mixed-order case exercised both verdicts");
+
+    const msg = new Uint8Array([42]);
+    // R a small-order point with S = k·a: SB - kA is the identity, so an engine without
+    // libsodium's small-order check on R accepts R = identity.
+    for (const [j, t] of torsion.entries()) {
+      await sameVerdict(pub, msg, craft(a, pub, 0n, t.toBytes(), msg), `small-order R ${j}`);
+      const rawY = hexToBytes(ED25519_TORSION_SUBGROUP[j]!);
+      rawY[31]! ^= 0x80; // the other sign bit: non-canonical for x = 0
+      await sameVerdict(pub, msg, craft(a, pub, 0n, rawY, msg), `small-order R ${j}, sign flipped`);
+    }
+    // S + L: same point equation, non-canonical scalar.
+    const r = 0x77n;
+    const good = craft(a, pub, r, Point.BASE.multiply(r).toBytes(), msg);
+    assert.equal(await sameVerdict(pub, msg, good, "good"), true);
+    const bigS = good.slice();
+    bigS.set(numberToBytesLE(bytesToNumberLE(good.subarray(32)) + Fn.ORDER, 32), 32);
+    assert.equal(await sameVerdict(pub, msg, bigS, "S + L"), false);
+    // Non-canonical R (y >= p) and public keys; small-order public keys.
+    for (const low of [0xed, 0xee, 0xf0, 0xff]) {
+      const enc = new Uint8Array(32).fill(0xff);
+      enc[0] = low;
+      enc[31] = 0x7f;
+      const sig = good.slice();
+      sig.set(enc, 0);
+      assert.equal(await sameVerdict(pub, msg, sig, `R y >= p (${low})`), false);
+      assert.equal(await sameVerdict(enc, msg, good, `key y >= p (${low})`), false);
+    }
+    for (const [j, t] of torsion.entries()) {
+      await sameVerdict(
+        t.toBytes(),
+        msg,
+        craft(0n, t.toBytes(), 5n, Point.BASE.multiply(5n).toBytes(), msg),
+        `small-order key ${j}`,
+      );
+    }
+    // Wrong lengths and types never throw.
+    assert.equal(await noble.ed25519VerifyAsync(pub.subarray(1), msg, good), false);
+    assert.equal(await noble.ed25519VerifyAsync(pub, msg, good.subarray(1)), false);
+    assert.equal(await noble.ed25519VerifyAsync("x" as unknown as Uint8Array, msg, good), false);
+  });
+});
+
+describe("HMAC-SHA-256 and AES-256-CBC through Web Crypto", () => {
+  it("HMAC equals the back ends on random keys and data, an empty key too", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uint8Array({ maxLength: 100 }),
+        fc.uint8Array({ maxLength: 300 }),
+        async (key, data) => {
+          assert.deepEqual(await noble.hmacSha256Async(key, data), node.hmacSha256(key, data));
+          assert.deepEqual(await node.hmacSha256Async(key, data), node.hmacSha256(key, data));
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  /** Same plaintext, or the same CryptoPrimitiveError code, from every form. */
+  async function sameCbc(key: Uint8Array, iv: Uint8Array, ct: Uint8Array): Promise<void> {
+    const outcome = async (f: () => Uint8Array | Promise<Uint8Array>) => {
+      try {
+        return { ok: await f() };
+      } catch (e) {
+        assert.ok(e instanceof CryptoPrimitiveError, String(e));
+        return { code: e.code };
+      }
+    };
+    const expected = await outcome(() => node.aes256CbcDecrypt(key, iv, ct));
+    assert.deepEqual(await outcome(() => noble.aes256CbcDecryptAsync(key, iv, ct)), expected);
+    assert.deepEqual(await outcome(() => node.aes256CbcDecryptAsync(key, iv, ct)), expected);
+  }
+
+  it("AES-CBC decryption equals the back ends: random ciphertexts (mostly bad pads), valid ones, bad lengths", async () => {
+    await fc.assert(
+      fc.asyncProperty(bytes(32), bytes(16), fc.uint8Array({ maxLength: 100 }), async (key, iv, data) => {
+        await sameCbc(key, iv, data);
+        await sameCbc(key, iv, node.aes256CbcEncrypt(key, iv, data));
+      }),
+      { numRuns: 60 },
+    );
+    await sameCbc(new Uint8Array(31), new Uint8Array(16), new Uint8Array(16));
+    await sameCbc(new Uint8Array(32), new Uint8Array(15), new Uint8Array(16));
+    await sameCbc(new Uint8Array(32), new Uint8Array(16), new Uint8Array(0));
+  });
+
+  it("AES-CBC padding: every pad length, valid and with one wrong byte", async () => {
+    const key = new Uint8Array(32).fill(7);
+    const iv = new Uint8Array(16).fill(9);
+    for (let n = 0; n <= 20; n++) {
+      for (let wrong = 0; wrong <= Math.min(n, 16); wrong++) {
+        const plain = new Uint8Array(32).fill(0xaa);
+        plain.fill(n & 0xff, 32 - Math.min(Math.max(n, 1), 16));
+        plain[31] = n;
+        if (wrong > 0) plain[32 - wrong] = (plain[32 - wrong]! + 1) & 0xff;
+        const c = createCipheriv("aes-256-cbc", key, iv);
+        c.setAutoPadding(false);
+        await sameCbc(key, iv, new Uint8Array(c.update(plain)));
+      }
+    }
+  });
+});
