@@ -186,6 +186,7 @@ export class OlmMachine {
       if (!isEmptyChanges(tx)) await this.#ctx.store.saveChanges(tx);
       replays = [];
       this.#parts.olm.trimCache();
+      this.#parts.inbound.settle();
       for (const r of tx.queuedRequests) {
         const q = queuedToDevice(r);
         if (q !== undefined) this.#parts.queue.set(r.requestId, q);

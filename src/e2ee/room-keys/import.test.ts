@@ -2,9 +2,53 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { decryptKeyExport, encryptKeyExport } from "../../crypto/key-export/index.ts";
 import { InboundGroupSession, OutboundGroupSession } from "../../crypto/megolm/index.ts";
+import { MemoryCryptoStore } from "../../store/memory/memory-store.ts";
+import { emptyChanges, type MachineContext } from "../machine-context.ts";
 import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
+import { importRoomKey } from "./import.ts";
+import { InboundSessions } from "./inbound.ts";
 
 describe("importRoomKeys", () => {
+  it("keeps an import's sessions in memory until its step is saved, then leaves them to the store", async () => {
+    const store = await MemoryCryptoStore.open({ userId: "@bob:x", deviceId: "B" });
+    const ctx: MachineContext = { userId: "@bob:x", deviceId: "B", store, now: Date.now, tx: emptyChanges() };
+    const inbound = new InboundSessions(ctx);
+    const entry = (s: OutboundGroupSession) => ({
+      algorithm: "m.megolm.v1.aes-sha2",
+      room_id: "!r:x",
+      sender_key: "c2VuZGVyLWtleQ",
+      session_id: s.sessionId,
+      session_key: InboundGroupSession.fromSessionKey(s.sessionKey()).exportAt(0),
+      sender_claimed_keys: { ed25519: "ZWQ" },
+      forwarding_curve25519_key_chain: [],
+    });
+    // A session in use (it came over Olm): an import must not push it out of memory.
+    const inUse = OutboundGroupSession.create();
+    await inbound.add(
+      {
+        roomId: "!r:x",
+        senderKey: "c2VuZGVyLWtleQ",
+        senderClaimedEd25519: "ZWQ",
+        forwarded: false,
+        imported: false,
+        forwardingChain: [],
+      },
+      InboundGroupSession.fromSessionKey(inUse.sessionKey()),
+    );
+    const imported = OutboundGroupSession.create();
+    assert.ok(await importRoomKey(inbound, entry(imported)));
+    // Later keys of the same step see it (the second copy adds nothing), unsaved as it is.
+    assert.equal(await importRoomKey(inbound, entry(imported)), undefined);
+    assert.equal(await importRoomKey(inbound, entry(inUse)), undefined);
+    assert.ok(inbound.cached("!r:x", imported.sessionId));
+    assert.equal(ctx.tx.inboundGroupSessions.length, 2);
+    await store.saveChanges(ctx.tx);
+    inbound.settle();
+    assert.equal(inbound.cached("!r:x", imported.sessionId), undefined);
+    assert.ok(inbound.cached("!r:x", inUse.sessionId));
+    assert.equal((await inbound.get("!r:x", imported.sessionId))?.record.imported, true);
+  });
+
   it("imports valid keys, skips bad entries, and decrypts pending events", async () => {
     const hs = new FakeHomeserver();
     const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });

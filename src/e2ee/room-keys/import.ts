@@ -52,6 +52,8 @@ export async function importRoomKey(
       ...(key.shared_history === true ? { sharedHistory: true } : {}),
     },
     session,
+    // An import brings many keys, few of them for the events about to be read.
+    { transient: true },
   );
 }
 

@@ -73,6 +73,12 @@ const cacheKey = (roomId: string, sessionId: string): string => `${roomId}\u0000
 export class InboundSessions {
   readonly #ctx: MachineContext;
   readonly #cache = new Map<string, InboundEntry>();
+  /**
+   * Cache keys of sessions an import brought in during this step: held until the step is saved
+   * (later keys and the retried events of the same step must find them), then dropped (`settle`),
+   * so importing many keys neither evicts the sessions in use nor keeps thousands alive in memory.
+   */
+  #transient: string[] = [];
   readonly #rivals = new Map<string, { meta: SessionMeta; session: InboundGroupSession }>();
 
   constructor(ctx: MachineContext) {
@@ -135,10 +141,16 @@ export class InboundSessions {
    * decryption promotes it if the session's events turn out to come from the rival's user
    * (`promoteRival`), since only the session's creator can sign its messages.
    */
-  async add(meta: SessionMeta, session: InboundGroupSession): Promise<RoomKeyUpdate | undefined> {
+  async add(
+    meta: SessionMeta,
+    session: InboundGroupSession,
+    options: { readonly transient?: boolean } = {},
+  ): Promise<RoomKeyUpdate | undefined> {
     const key = cacheKey(meta.roomId, session.sessionId);
+    // Only a session not in memory before may be dropped again after the step.
+    const transient = options.transient === true && !this.#cache.has(key);
     const { entry: existing, stored } = await this.#load(meta.roomId, session.sessionId);
-    if (existing === undefined) return this.#put(meta, session, !stored);
+    if (existing === undefined) return this.#put(meta, session, !stored, transient);
     const merged = session.merge(existing.session);
     if (merged === null) return undefined;
     const old = existing.record;
@@ -164,10 +176,23 @@ export class InboundSessions {
       { roomId, senderKey, senderClaimedEd25519, forwarded, imported, forwardingChain, ...shared },
       merged,
       false,
+      transient,
     );
   }
 
-  #put(meta: SessionMeta, session: InboundGroupSession, createdHere: boolean): RoomKeyUpdate {
+  /** The step was saved: sessions an import brought in are read from the store from now on. */
+  settle(): void {
+    if (this.#transient.length === 0) return;
+    for (const key of this.#transient) this.#cache.delete(key);
+    this.#transient = [];
+  }
+
+  #put(
+    meta: SessionMeta,
+    session: InboundGroupSession,
+    createdHere: boolean,
+    transient = false,
+  ): RoomKeyUpdate {
     const pickle = session.toPickle();
     const record: InboundGroupSessionRecord = {
       ...meta,
@@ -178,7 +203,9 @@ export class InboundSessions {
       backedUp: false,
     };
     // Only a session no store ever held can have no replay records anywhere.
-    this.#remember(cacheKey(meta.roomId, session.sessionId), { record, session, createdHere });
+    const key = cacheKey(meta.roomId, session.sessionId);
+    this.#remember(key, { record, session, createdHere });
+    if (transient) this.#transient.push(key);
     this.#ctx.tx.inboundGroupSessions.push(record);
     return { roomId: meta.roomId, sessionId: session.sessionId };
   }

@@ -1,0 +1,99 @@
+// Keyroom alone on its SQLite store, at full size, in the three decryption workloads that exceed a
+// cache or a warm store: where its CPU time per event goes, split by store call.
+//   node --conditions=source --import tsx bench/e2ee/decrypt-cases.ts <case> [sessions]
+// case: interleaved (1 000 senders' sessions, 10 events each, in turn), rotation (5 000 imported
+// sessions, each event from the next one), reopen (1 000 sessions used, then the store and machine
+// reopened and 3 events each). Prints CPU µs per event, then each store method's share (the
+// synchronous part of the call, where SQLite and the decryption at rest run).
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type CryptoStore, SqliteCryptoStore } from "../../src/store/index.ts";
+import { cpuMs } from "../stats.ts";
+import { makeFakeDevices } from "./fake-devices.ts";
+import { BenchHomeserver } from "./homeserver.ts";
+import { KeyroomPeer } from "./peers.ts";
+import { rotationFixture, type TimelineEvent } from "./rotation.ts";
+
+const cases = ["interleaved", "rotation", "reopen"] as const;
+type Case = (typeof cases)[number];
+const which = process.argv[2] as Case;
+if (!cases.includes(which)) throw new Error(`case must be one of ${cases.join(", ")}`);
+const sessions = Number(process.argv[3] ?? (which === "rotation" ? 5000 : 1000));
+
+/** CPU ms and calls per store method. */
+const calls = new Map<string, { n: number; ms: number }>();
+function counted(store: CryptoStore): CryptoStore {
+  return new Proxy(store, {
+    get(target, key) {
+      const value = Reflect.get(target, key, target);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        const c0 = cpuMs();
+        const out = value.apply(target, args);
+        const entry = calls.get(String(key)) ?? { n: 0, ms: 0 };
+        entry.n++;
+        entry.ms += cpuMs() - c0;
+        calls.set(String(key), entry);
+        return out;
+      };
+    },
+  });
+}
+
+const dir = mkdtempSync(join(tmpdir(), "keyroom-decrypt-cases-"));
+const userId = "@cases:bench.test";
+const open = async () => counted(await SqliteCryptoStore.open({ directory: dir, userId, deviceId: "CASES" }));
+try {
+  const hs = new BenchHomeserver();
+  const fakes = makeFakeDevices(Math.max(1, Math.round((which === "rotation" ? 200 : sessions) / 4)), 4);
+  for (const f of fakes) hs.addFakeDevice(f, 1);
+  const peer = await KeyroomPeer.create(hs, await open(), userId, "CASES");
+  await peer.track([...new Set(fakes.map((f) => f.userId))]);
+  const room = "!cases:bench.test";
+  let events: TimelineEvent[] = [];
+  if (which === "rotation") {
+    const fixture = rotationFixture(sessions, sessions * 2, fakes, room);
+    await peer.importEntries(fixture.entries);
+    events = fixture.events;
+  } else {
+    // Every fake device shares its session over Olm, then sends `rounds` events in turn.
+    await peer.receiveSync(hs.syncFor(userId, "CASES"));
+    const keys = hs.keysOf(userId, "CASES").keys;
+    const to = { userId, curve25519: keys["curve25519:CASES"] ?? "", ed25519: keys["ed25519:CASES"] ?? "" };
+    for (const f of fakes) hs.deliver(userId, "CASES", [f.roomKeyTo(to, hs.claimOne(userId, "CASES"), room)]);
+    await peer.receiveSync(hs.syncFor(userId, "CASES"));
+    const rounds = which === "reopen" ? 8 : 10;
+    for (let r = 0; r < rounds; r++) {
+      for (const f of fakes) {
+        const body = `message ${r}: the quick brown fox jumps over the lazy dog`;
+        events.push({ json: JSON.stringify(f.roomEvent(room, body)), roomId: room, body });
+      }
+    }
+    if (which === "reopen") {
+      // Used before the reopen (their replay records are stored), as in the bench's reopen row.
+      for (const e of events.slice(0, 5 * fakes.length)) await peer.decrypt(e.json, e.roomId);
+      events = events.slice(5 * fakes.length);
+      await peer.reopen(open);
+    }
+  }
+  peer.clock.perCall = false;
+  calls.clear();
+  const c0 = cpuMs();
+  let wrong = 0;
+  for (const e of events) if ((await peer.decrypt(e.json, e.roomId)) !== e.body) wrong++;
+  const perEvent = ((cpuMs() - c0) * 1000) / events.length;
+  if (wrong > 0) throw new Error(`${wrong} events decrypted wrongly`);
+  console.log(
+    `${which}, ${sessions} sessions: ${events.length} events, ${perEvent.toFixed(1)} µs CPU per event`,
+  );
+  for (const [name, c] of [...calls].sort((a, b) => b[1].ms - a[1].ms)) {
+    const share = ((c.ms * 1000) / events.length).toFixed(1);
+    console.log(
+      `  ${name}: ${c.n} calls, ${share} µs per event (${((c.ms * 1000) / c.n).toFixed(1)} µs a call)`,
+    );
+  }
+  await peer.close();
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
