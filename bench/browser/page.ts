@@ -1,5 +1,7 @@
 // Runs in Chromium (bench/browser/run.ts serves it): Megolm decrypt, Keyroom (noble back end, as
-// every browser bundle gets it) beside libolm's WASM build in the same page, in alternating batches;
+// every browser bundle gets it: `decryptAsync` with Web Crypto, as the E2EE machine decrypts in a
+// browser, and `decrypt` in JavaScript only) beside libolm's WASM build in the same page, in
+// alternating batches;
 // then opening a passphrase-protected IndexedDB crypto store, with the longest main-thread task seen
 // meanwhile. Posts its figures to `window.benchResult`.
 import { InboundGroupSession, OutboundGroupSession } from "keyroom/crypto";
@@ -25,7 +27,7 @@ interface Libolm {
 type Op = () => unknown;
 
 /** Keyroom and libolm Megolm decrypt over the same 1024 messages, a new session every 1024. */
-function megolmOps(olm: Libolm): { keyroom: Op; libolm: Op } {
+function megolmOps(olm: Libolm): { keyroom: Op; keyroomSync: Op; libolm: Op } {
   const out = new olm.OutboundGroupSession();
   out.create();
   const key = out.session_key();
@@ -37,13 +39,19 @@ function megolmOps(olm: Libolm): { keyroom: Op; libolm: Op } {
   const kout = OutboundGroupSession.create();
   const kkey = kout.sessionKey();
   const keyroomMessages = Array.from({ length: 1024 }, () => kout.encrypt(MESSAGE_200));
-  let ki = 0;
-  let kin = InboundGroupSession.fromSessionKey(kkey);
+  // Each Keyroom form has its own session and position, so both decrypt in order.
+  const keyroom = (decrypt: (s: InboundGroupSession, m: string) => unknown): Op => {
+    let i = 0;
+    let session = InboundGroupSession.fromSessionKey(kkey);
+    return () => {
+      if ((i & 1023) === 0) session = InboundGroupSession.fromSessionKey(kkey);
+      return decrypt(session, keyroomMessages[i++ & 1023] as string);
+    };
+  };
   return {
-    keyroom: () => {
-      if ((ki & 1023) === 0) kin = InboundGroupSession.fromSessionKey(kkey);
-      return kin.decrypt(keyroomMessages[ki++ & 1023] as string);
-    },
+    // One message at a time, each awaited, as the E2EE machine decrypts a timeline.
+    keyroom: keyroom((s, m) => s.decryptAsync(m)),
+    keyroomSync: keyroom((s, m) => s.decrypt(m)),
     libolm: () => {
       if ((li & 1023) === 0) {
         lin.free();
@@ -55,17 +63,28 @@ function megolmOps(olm: Libolm): { keyroom: Op; libolm: Op } {
   };
 }
 
-/** Ops per second of each, over alternating batches (the order flips every round). */
-function alternate(ops: Record<string, Op>, rounds: number, batch: number): Record<string, number> {
+/** `batch` calls of `op`, one after the other (a promise is awaited before the next call). */
+async function runBatch(op: Op, batch: number): Promise<void> {
+  for (let i = 0; i < batch; i++) {
+    const r = op();
+    if (r instanceof Promise) await r;
+  }
+}
+
+/** Ops per second of each, over alternating batches (the order rotates every round). */
+async function alternate(
+  ops: Record<string, Op>,
+  rounds: number,
+  batch: number,
+): Promise<Record<string, number>> {
   const names = Object.keys(ops);
   const time: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
-  for (const n of names) for (let i = 0; i < batch; i++) ops[n]?.(); // warm-up, not counted
+  for (const n of names) await runBatch(ops[n] as Op, batch); // warm-up, not counted
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 === 0 ? names : [...names].reverse();
     for (const n of order) {
-      const op = ops[n] as Op;
       const t0 = performance.now();
-      for (let i = 0; i < batch; i++) op();
+      await runBatch(ops[n] as Op, batch);
       time[n] = (time[n] ?? 0) + performance.now() - t0;
     }
   }
@@ -106,7 +125,8 @@ async function main(): Promise<void> {
   const mod = (await import(url)) as { default: { initAsync(): Promise<Libolm> } };
   const olm = await mod.default.initAsync();
   const ops = megolmOps(olm);
-  const megolm = Array.from({ length: reps }, () => alternate(ops, rounds, batch));
+  const megolm: Record<string, number>[] = [];
+  for (let i = 0; i < reps; i++) megolm.push(await alternate(ops, rounds, batch));
   const store = await storeOpen();
   (globalThis as { benchResult?: unknown }).benchResult = { megolm, store };
 }

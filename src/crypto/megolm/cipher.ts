@@ -18,23 +18,18 @@ export interface MessageKeys {
   readonly all: Uint8Array;
 }
 
-function keysIn(all: Uint8Array): MessageKeys {
-  return { aesKey: all.subarray(0, 32), macKey: all.subarray(32, 64), iv: all.subarray(64, 80), all };
-}
-
-// One buffer and its views, reused for every synchronous encryption and decryption (they wipe it
-// before returning): a fresh 80-byte key set per message was measurable garbage.
-const KEYS = keysIn(new Uint8Array(DERIVED_KEYS_LENGTH));
+// One buffer and its views, reused for every message: encryption and decryption are synchronous
+// and wipe it before returning, and a fresh 80-byte key set per message was measurable garbage.
+const ALL = new Uint8Array(DERIVED_KEYS_LENGTH);
+const KEYS: MessageKeys = {
+  aesKey: ALL.subarray(0, 32),
+  macKey: ALL.subarray(32, 64),
+  iv: ALL.subarray(64, 80),
+  all: ALL,
+};
 
 /** The message keys for a ratchet state, valid until the next call (wipe `all` when done). */
 export function deriveMessageKeys(ratchetBytes: Uint8Array): MessageKeys {
-  hkdfSha256Into(KEYS.all, ratchetBytes, EMPTY, KDF_INFO);
+  hkdfSha256Into(ALL, ratchetBytes, EMPTY, KDF_INFO);
   return KEYS;
-}
-
-/** The same keys in a buffer of their own, for a decryption that awaits (wipe `all` when done). */
-export function deriveOwnMessageKeys(ratchetBytes: Uint8Array): MessageKeys {
-  const keys = keysIn(new Uint8Array(DERIVED_KEYS_LENGTH));
-  hkdfSha256Into(keys.all, ratchetBytes, EMPTY, KDF_INFO);
-  return keys;
 }

@@ -5,7 +5,6 @@
  */
 import {
   aes256CbcDecrypt,
-  aes256CbcDecryptAsync,
   CryptoPrimitiveError,
   constantTimeEqual,
   constantTimeEqualAt,
@@ -15,10 +14,9 @@ import {
   ed25519VerifyAsync,
   encodeBase64,
   hmacSha256,
-  hmacSha256Async,
   wipe,
 } from "../primitives/index.ts";
-import { deriveMessageKeys, deriveOwnMessageKeys } from "./cipher.ts";
+import { deriveMessageKeys } from "./cipher.ts";
 import { MegolmError } from "./errors.ts";
 import { decryptLibolmPickle, parseLibolmInboundPickle, pickleKeyBytes } from "./libolm-pickle.ts";
 import { type DecodedMegolmMessage, decodeMegolmMessage, MEGOLM_MAC_LENGTH } from "./message.ts";
@@ -79,17 +77,19 @@ function badSignature(): MegolmError {
   return new MegolmError("BAD_SIGNATURE", "the message's signature does not verify with this session's key");
 }
 
-/** The truncated MAC at `macOffset` against the computed one, in constant time. */
-function checkMac(mac: Uint8Array, bytes: Uint8Array, macOffset: number): void {
-  if (!constantTimeEqualAt(mac, bytes, macOffset, MEGOLM_MAC_LENGTH)) {
-    throw new MegolmError("BAD_MAC", "the message's MAC does not match");
-  }
-}
+/**
+ * How far past the latest index `decryptAsync` moves a ratchet before the message's signature is
+ * known: a forged message costs at most this many ratchet steps (farther ones, like any in
+ * `decrypt`, wait for a valid signature, so cannot make us hash up to 1 024 times).
+ */
+const UNVERIFIED_RATCHET_STEPS = 16;
 
-function decryptionFailed(e: unknown): unknown {
-  return e instanceof CryptoPrimitiveError
-    ? new MegolmError("DECRYPTION_FAILED", "the ciphertext does not decrypt")
-    : e;
+/** What #open found for one message: its ratchet (lent when not the latest) and outcome. */
+interface Opened {
+  readonly ratchet: Ratchet;
+  readonly lent: boolean;
+  readonly messageIndex: number;
+  readonly outcome: Uint8Array | MegolmError;
 }
 
 export class InboundGroupSession {
@@ -143,60 +143,58 @@ export class InboundGroupSession {
    */
   decrypt(message: string): MegolmDecryptResult {
     const { bytes, decoded, signatureOffset } = readMessage(message);
-    const { macOffset, messageIndex } = decoded;
     if (
       !ed25519Verify(this.#signingKey, bytes.subarray(0, signatureOffset), bytes.subarray(signatureOffset))
     ) {
       throw badSignature();
     }
-
-    const ratchet = this.#ratchetFor(messageIndex);
-    const keys = deriveMessageKeys(ratchet.bytes);
-    let plaintext: Uint8Array;
-    try {
-      const mac = hmacSha256(keys.macKey, bytes.subarray(0, macOffset));
-      checkMac(mac, bytes, macOffset);
-      try {
-        plaintext = aes256CbcDecrypt(keys.aesKey, keys.iv, decoded.ciphertext);
-      } catch (e) {
-        throw decryptionFailed(e);
-      }
-    } catch (e) {
-      if (ratchet !== this.#latest) this.#release(ratchet);
-      throw e;
-    } finally {
-      wipe(keys.all);
-    }
-    if (ratchet !== this.#latest) this.#settle(ratchet);
-    return { plaintext, messageIndex };
+    return this.#finish(this.#open(bytes, decoded));
   }
 
   /**
-   * `decrypt` with the signature check, MAC and AES through the asynchronous primitives (Web
-   * Crypto in browsers, several times faster there than the JavaScript back end): the same
-   * results, the same errors in the same order, and still no ratchet work before the signature
-   * verified. Calls may overlap, also with `decrypt`: the ratchet is read and moved only between
-   * awaits, and the message keys are this call's own copy.
+   * `decrypt` with the signature checked by the asynchronous primitive (Web Crypto in browsers,
+   * about ten times faster there than the JavaScript back end): the same results and the same
+   * errors in the same order. For a message at or just past the latest index (a timeline read in
+   * order), the ratchet step, MAC and AES run while the signature is being checked, and their
+   * outcome is used only once it verified; ratchet work for any other index waits for a valid
+   * signature, as in `decrypt`. Calls may overlap, also with `decrypt`: the ratchet is read and
+   * moved only between awaits.
    */
   async decryptAsync(message: string): Promise<MegolmDecryptResult> {
     const { bytes, decoded, signatureOffset } = readMessage(message);
-    const { macOffset, messageIndex } = decoded;
     const signed = bytes.subarray(0, signatureOffset);
-    if (!(await ed25519VerifyAsync(this.#signingKey, signed, bytes.subarray(signatureOffset)))) {
+    const verified = ed25519VerifyAsync(this.#signingKey, signed, bytes.subarray(signatureOffset));
+    const index = decoded.messageIndex;
+    const near = index >= this.#latest.counter && index - this.#latest.counter <= UNVERIFIED_RATCHET_STEPS;
+    const early = near ? this.#open(bytes, decoded) : undefined;
+    if (!(await verified)) {
+      if (early !== undefined) this.#drop(early);
       throw badSignature();
     }
+    return this.#finish(early ?? this.#open(bytes, decoded));
+  }
 
-    const ratchet = this.#ratchetFor(messageIndex);
+  /**
+   * Moves a ratchet to the message's index and checks the MAC, then decrypts: the plaintext or
+   * the error, not thrown yet (the signature decides first). The ratchet stays lent until #finish
+   * or #drop. Throws `UNKNOWN_MESSAGE_INDEX` below the first known index.
+   */
+  #open(bytes: Uint8Array, decoded: DecodedMegolmMessage): Opened {
+    const ratchet = this.#ratchetFor(decoded.messageIndex);
     const lent = ratchet !== this.#latest;
-    const keys = deriveOwnMessageKeys(ratchet.bytes);
-    let plaintext: Uint8Array;
+    const keys = deriveMessageKeys(ratchet.bytes);
+    let outcome: Uint8Array | MegolmError;
     try {
-      const mac = await hmacSha256Async(keys.macKey, bytes.subarray(0, macOffset));
-      checkMac(mac, bytes, macOffset);
-      try {
-        plaintext = await aes256CbcDecryptAsync(keys.aesKey, keys.iv, decoded.ciphertext);
-      } catch (e) {
-        throw decryptionFailed(e);
+      const mac = hmacSha256(keys.macKey, bytes.subarray(0, decoded.macOffset));
+      if (!constantTimeEqualAt(mac, bytes, decoded.macOffset, MEGOLM_MAC_LENGTH)) {
+        outcome = new MegolmError("BAD_MAC", "the message's MAC does not match");
+      } else {
+        try {
+          outcome = aes256CbcDecrypt(keys.aesKey, keys.iv, decoded.ciphertext);
+        } catch (e) {
+          if (!(e instanceof CryptoPrimitiveError)) throw e;
+          outcome = new MegolmError("DECRYPTION_FAILED", "the ciphertext does not decrypt");
+        }
       }
     } catch (e) {
       if (lent) this.#release(ratchet);
@@ -204,8 +202,24 @@ export class InboundGroupSession {
     } finally {
       wipe(keys.all);
     }
+    return { ratchet, lent, messageIndex: decoded.messageIndex, outcome };
+  }
+
+  /** The result of a verified message: its plaintext (the ratchet kept if further on), or its error. */
+  #finish(opened: Opened): MegolmDecryptResult {
+    const { ratchet, lent, outcome } = opened;
+    if (outcome instanceof MegolmError) {
+      if (lent) this.#release(ratchet);
+      throw outcome;
+    }
     if (lent) this.#settle(ratchet);
-    return { plaintext, messageIndex };
+    return { plaintext: outcome, messageIndex: opened.messageIndex };
+  }
+
+  /** Forgets what #open found for a message whose signature failed. */
+  #drop(opened: Opened): void {
+    if (opened.lent) this.#release(opened.ratchet);
+    if (!(opened.outcome instanceof MegolmError)) wipe(opened.outcome);
   }
 
   /**

@@ -30,7 +30,7 @@ import {
   isAllZero,
   nonContributory,
 } from "./validate.ts";
-import { subtleCrypto, webAes256CbcDecrypt, webHmacSha256 } from "./web-crypto.ts";
+import { subtleCrypto } from "./web-crypto.ts";
 import { createWebEd25519Verify } from "./web-ed25519.ts";
 
 /** WebCrypto refuses more than 65 536 bytes per getRandomValues call. */
@@ -216,42 +216,10 @@ function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Ui
 }
 
 /**
- * The per-message primitives through Web Crypto (in Chromium: Ed25519 verify ~10x, HMAC ~4x,
- * AES-CBC ~2x noble's JavaScript, and off the main thread), with the synchronous forms' results
- * and refusals; the synchronous forms where the runtime has no Web Crypto.
+ * Ed25519 verify through Web Crypto where the runtime has it (in Chromium about ten times faster
+ * than noble, see web-ed25519.ts for how its verdicts are kept equal); `ed25519Verify` elsewhere.
  */
 const ed25519VerifyAsync = createWebEd25519Verify(subtleCrypto(), ed25519Verify);
-
-async function hmacSha256Async(key: Uint8Array, data: Uint8Array): Promise<Uint8Array> {
-  const subtle = subtleCrypto();
-  // Web Crypto refuses an empty HMAC key; non-bytes go to hmacSha256, which refuses them.
-  if (
-    subtle === undefined ||
-    !(key instanceof Uint8Array) ||
-    key.length === 0 ||
-    !(data instanceof Uint8Array)
-  ) {
-    return hmacSha256(key, data);
-  }
-  return webHmacSha256(subtle, key, data);
-}
-
-async function aes256CbcDecryptAsync(
-  key: Uint8Array,
-  iv: Uint8Array,
-  ciphertext: Uint8Array,
-): Promise<Uint8Array> {
-  const subtle = subtleCrypto();
-  if (subtle === undefined) return aes256CbcDecrypt(key, iv, ciphertext);
-  checkAes(key, iv, ciphertext);
-  checkCbcCiphertext(ciphertext);
-  try {
-    return await webAes256CbcDecrypt(subtle, key, iv, ciphertext);
-  } catch {
-    // Key, IV and length are checked above, so the only remaining failure is the PKCS#7 pad.
-    throw new CryptoPrimitiveError("BAD_PADDING", "AES-CBC padding is invalid");
-  }
-}
 
 function createHmacSha512(key: Uint8Array): (data: Uint8Array) => Uint8Array {
   checkPbkdf2Steps(key);
@@ -316,6 +284,4 @@ export const backend: CryptoBackend = {
   ed25519Sign,
   ed25519Verify,
   ed25519VerifyAsync,
-  hmacSha256Async,
-  aes256CbcDecryptAsync,
 };

@@ -328,23 +328,13 @@ function randomBytes(length: number): Uint8Array {
   return crypto.randomFillSync(new Uint8Array(length));
 }
 
-// OpenSSL and libsodium are native already: the asynchronous forms are the synchronous ones.
+// libsodium is native already: the asynchronous form is the synchronous one.
 async function ed25519VerifyAsync(
   publicKey: Uint8Array,
   message: Uint8Array,
   signature: Uint8Array,
 ): Promise<boolean> {
   return ed25519Verify(publicKey, message, signature);
-}
-async function hmacSha256Async(key: Uint8Array, data: Uint8Array): Promise<Uint8Array> {
-  return hmacSha256(key, data);
-}
-async function aes256CbcDecryptAsync(
-  key: Uint8Array,
-  iv: Uint8Array,
-  ciphertext: Uint8Array,
-): Promise<Uint8Array> {
-  return aes256CbcDecrypt(key, iv, ciphertext);
 }
 
 export const backend: CryptoBackend = {
@@ -369,6 +359,4 @@ export const backend: CryptoBackend = {
   ed25519Sign,
   ed25519Verify,
   ed25519VerifyAsync,
-  hmacSha256Async,
-  aes256CbcDecryptAsync,
 };

@@ -3,10 +3,9 @@
  * PK encryption, SAS, attachments, backups, stores) is written against this interface only.
  *
  * All functions are synchronous and pure apart from `randomBytes`, except the `…Async` ones:
- * `pbkdf2Sha512Async`, so that a deliberately slow derivation never blocks a UI thread, and the
- * per-message ones (`ed25519VerifyAsync`, `hmacSha256Async`, `aes256CbcDecryptAsync`), which a
- * JavaScript back end hands to the runtime's native Web Crypto. They give the same results and
- * the same refusals (as rejections) as their synchronous forms. Inputs are never mutated and
+ * `pbkdf2Sha512Async`, so that a deliberately slow derivation never blocks a UI thread, and
+ * `ed25519VerifyAsync`, which a JavaScript back end hands to the runtime's native Web Crypto.
+ * They give the same results as their synchronous forms. Inputs are never mutated and
  * outputs are fresh arrays the caller owns (and may wipe).
  */
 /** Incremental SHA-256: feed chunks with `update`, then `digest` once. */
@@ -96,10 +95,9 @@ export interface CryptoBackend {
   /** False for any invalid key, signature or message; never throws on malformed input. */
   ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
 
-  /** `ed25519Verify`, natively where the back end is JavaScript and the runtime has Web Crypto. */
+  /**
+   * `ed25519Verify`, natively where the back end is JavaScript and the runtime has Web Crypto
+   * (same verdicts); the synchronous verify elsewhere.
+   */
   ed25519VerifyAsync(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean>;
-  /** `hmacSha256`, likewise. */
-  hmacSha256Async(key: Uint8Array, data: Uint8Array): Promise<Uint8Array>;
-  /** `aes256CbcDecrypt`, likewise; rejects with the same `CryptoPrimitiveError`. */
-  aes256CbcDecryptAsync(key: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array): Promise<Uint8Array>;
 }

@@ -1,9 +1,7 @@
 /**
- * One-shot primitives through Web Crypto, for browsers, where the portable back end is JavaScript
- * and the browser's native code is many times faster: AES-256-CTR and SHA-256 for whole
- * attachments, HMAC-SHA-256 and AES-256-CBC decryption for Megolm messages. Same results as the
- * back ends' `aes256Ctr` (a 128-bit big-endian counter block), `sha256`, `hmacSha256` and
- * `aes256CbcDecrypt`; callers check arguments first (the back ends' validators).
+ * One-shot AES-256-CTR and SHA-256 through Web Crypto, for whole attachments in browsers: there the
+ * portable back end is JavaScript, and the browser's native code is many times faster on megabytes.
+ * Same results as the back ends' `aes256Ctr` (a 128-bit big-endian counter block) and `sha256`.
  */
 
 /** Web Crypto, when the runtime has it. */
@@ -25,28 +23,4 @@ export async function webAes256Ctr(
 
 export async function webSha256(subtle: SubtleCrypto, data: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await subtle.digest("SHA-256", new Uint8Array(data)));
-}
-
-const HMAC_SHA256 = { name: "HMAC", hash: "SHA-256" } as const;
-
-/** HMAC-SHA-256 (`key` non-empty: Web Crypto refuses an empty HMAC key). */
-export async function webHmacSha256(
-  subtle: SubtleCrypto,
-  key: Uint8Array,
-  data: Uint8Array,
-): Promise<Uint8Array> {
-  const k = await subtle.importKey("raw", new Uint8Array(key), HMAC_SHA256, false, ["sign"]);
-  return new Uint8Array(await subtle.sign("HMAC", k, new Uint8Array(data)));
-}
-
-/** AES-256-CBC with PKCS#7 padding; rejects (engine's own error) on a bad pad. */
-export async function webAes256CbcDecrypt(
-  subtle: SubtleCrypto,
-  key: Uint8Array,
-  iv: Uint8Array,
-  ciphertext: Uint8Array,
-): Promise<Uint8Array> {
-  const k = await subtle.importKey("raw", new Uint8Array(key), "AES-CBC", false, ["decrypt"]);
-  const params = { name: "AES-CBC", iv: new Uint8Array(iv) };
-  return new Uint8Array(await subtle.decrypt(params, k, new Uint8Array(ciphertext)));
 }

@@ -7,7 +7,7 @@ import type { SenderRequirement } from "../../store/records.ts";
 export type { SenderRequirement };
 
 import { MegolmError } from "../../crypto/megolm/index.ts";
-import { utf8Decode } from "../../crypto/primitives/index.ts";
+import { asyncPrimitivesFaster, utf8Decode } from "../../crypto/primitives/index.ts";
 import type { WithheldRecord } from "../../store/records.ts";
 import { isRecord } from "../../wire/json.ts";
 import type { IdentityState, UserIdentity } from "../cross-signing/identity.ts";
@@ -219,7 +219,11 @@ export class RoomEventDecryptor {
     }
     let result: { plaintext: Uint8Array; messageIndex: number };
     try {
-      result = entry.session.decrypt(parsed.ciphertext);
+      // In browsers the async form runs the signature, MAC and AES in Web Crypto (several times
+      // faster than JavaScript); on Node the synchronous one is the faster.
+      result = asyncPrimitivesFaster
+        ? await entry.session.decryptAsync(parsed.ciphertext)
+        : entry.session.decrypt(parsed.ciphertext);
     } catch (e) {
       if (!(e instanceof MegolmError)) throw e;
       if (e.code === "UNKNOWN_MESSAGE_INDEX") {
