@@ -1,11 +1,13 @@
-// Runs in Chromium (bench/browser/run.ts serves it): Megolm decrypt, Keyroom (noble back end, as
-// every browser bundle gets it: `decryptAsync` with Web Crypto, as the E2EE machine decrypts in a
-// browser, and `decrypt` in JavaScript only) beside libolm's WASM build in the same page, in
-// alternating batches;
-// then opening a passphrase-protected IndexedDB crypto store, with the longest main-thread task seen
-// meanwhile. Posts its figures to `window.benchResult`.
+// Runs in Chromium (bench/browser/run.ts serves it), each comparison in alternating batches in one
+// page: Megolm decrypt, Keyroom (noble back end, as every browser bundle gets it: `decryptAsync`
+// with Web Crypto, as the E2EE machine decrypts in a browser, and `decrypt` in JavaScript only)
+// beside libolm's WASM build; full room-event decrypt, Keyroom's OlmMachine beside
+// matrix-sdk-crypto-wasm's; then opening a passphrase-protected IndexedDB crypto store, with the
+// longest main-thread task seen meanwhile. Posts its figures to `window.benchResult`.
+import type * as Wasm from "@matrix-org/matrix-sdk-crypto-wasm";
 import { InboundGroupSession, OutboundGroupSession } from "keyroom/crypto";
-import { IndexedDbCryptoStore } from "keyroom/store";
+import { type EncryptedRoomEvent, OlmMachine } from "keyroom/e2ee";
+import { IndexedDbCryptoStore, MemoryCryptoStore } from "keyroom/store";
 
 const MESSAGE_200 = "x".repeat(200);
 
@@ -59,6 +61,56 @@ function megolmOps(olm: Libolm): { keyroom: Op; keyroomSync: Op; libolm: Op } {
         lin.create(key);
       }
       return lin.decrypt(libolmMessages[li++ & 1023] as string);
+    },
+  };
+}
+
+/** What run.ts serves at /room-events.json: room keys to import and events that use them. */
+interface RoomEventFixture {
+  readonly roomId: string;
+  readonly entries: readonly unknown[];
+  readonly events: readonly string[];
+}
+
+/**
+ * Full room-event decrypt, Keyroom's OlmMachine (memory store, Web Crypto in the page) beside
+ * matrix-sdk-crypto-wasm's (in memory), as each client drives it: the event's JSON text in, the
+ * body out. Both imported the same room keys, and decrypt the same events in the same order, each
+ * event once (new message indexes all along, as a client reading a live timeline).
+ */
+async function roomEventOps(
+  wasm: typeof Wasm,
+  fixture: RoomEventFixture,
+): Promise<{ keyroom: Op; cryptoWasm: Op }> {
+  const ids = { userId: "@reader:bench.test", deviceId: "READER" };
+  const machine = await OlmMachine.open({ ...ids, store: await MemoryCryptoStore.open(ids) });
+  await machine.importRoomKeys(fixture.entries);
+  await wasm.initAsync();
+  const wasmMachine = await wasm.OlmMachine.initialize(
+    new wasm.UserId(ids.userId),
+    new wasm.DeviceId(ids.deviceId),
+  );
+  await wasmMachine.importExportedRoomKeys(JSON.stringify(fixture.entries), () => {});
+  const room = new wasm.RoomId(fixture.roomId);
+  const settings = new wasm.DecryptionSettings(wasm.TrustRequirement.Untrusted);
+  let ki = 0;
+  let wi = 0;
+  const next = (i: number): string => {
+    const json = fixture.events[i];
+    if (json === undefined) throw new Error("the room-event fixture ran out of events");
+    return json;
+  };
+  return {
+    keyroom: async () => {
+      const event = JSON.parse(next(ki++)) as EncryptedRoomEvent;
+      const decrypted = await machine.decryptRoomEvent(event, fixture.roomId);
+      return decrypted.content.body;
+    },
+    cryptoWasm: async () => {
+      const decrypted = await wasmMachine.decryptRoomEvent(next(wi++), room, settings);
+      const clear = JSON.parse(decrypted.event) as { content: { body: unknown } };
+      decrypted.free();
+      return clear.content.body;
     },
   };
 }
@@ -127,8 +179,15 @@ async function main(): Promise<void> {
   const ops = megolmOps(olm);
   const megolm: Record<string, number>[] = [];
   for (let i = 0; i < reps; i++) megolm.push(await alternate(ops, rounds, batch));
+  const wasmUrl = "/crypto-wasm/index.mjs"; // served as is: it finds its .wasm beside itself
+  const wasm = (await import(wasmUrl)) as typeof Wasm;
+  const fixture = (await (await fetch("/room-events.json")).json()) as RoomEventFixture;
+  const roomOps = await roomEventOps(wasm, fixture);
+  const roomBatch = Number(params.get("roomBatch") ?? 100);
+  const roomEvents: Record<string, number>[] = [];
+  for (let i = 0; i < reps; i++) roomEvents.push(await alternate(roomOps, rounds, roomBatch));
   const store = await storeOpen();
-  (globalThis as { benchResult?: unknown }).benchResult = { megolm, store };
+  (globalThis as { benchResult?: unknown }).benchResult = { megolm, roomEvents, store };
 }
 
 main().catch((e: unknown) => {

@@ -12,13 +12,18 @@ import {
   bundleForBrowser,
 } from "../../test/support/browser-bundle.ts";
 import { CHROMIUM, launchChromium, skipReasonForChromium } from "../../test/support/chromium.ts";
+import { makeFakeDevices } from "../e2ee/fake-devices.ts";
+import { rotationFixture } from "../e2ee/rotation.ts";
 import { formatRatio, spread } from "../stats.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const quick = process.argv.includes("--quick") || process.env.KEYROOM_BENCH_QUICK === "1";
+/** matrix-sdk-crypto-wasm's browser entry and what it loads, served from its package as published. */
+const WASM_FILES = ["index.mjs", "pkg/matrix_sdk_crypto_wasm_bg.js", "pkg/matrix_sdk_crypto_wasm_bg.wasm"];
 
 interface PageResult {
   readonly megolm?: readonly { keyroom: number; keyroomSync: number; libolm: number }[];
+  readonly roomEvents?: readonly { keyroom: number; cryptoWasm: number }[];
   readonly store?: { createMs: number; openMs: number; longestTaskMs: number };
   readonly error?: string;
 }
@@ -46,6 +51,18 @@ if (skipReasonForChromium() !== undefined) {
 } else {
   const page = (await bundleForBrowser({ entry: `${root}bench/browser/page.ts` })).bytes;
   const olmDir = `${root}node_modules/@towns-protocol/olm/`;
+  const wasmDir = `${root}node_modules/@matrix-org/matrix-sdk-crypto-wasm/`;
+  const [rounds, batch, reps] = quick ? [4, 200, 3] : [10, 500, 5];
+  const roomBatch = quick ? 40 : 100;
+  // Room events for both machines: 4 senders' sessions in one room, taken in turn (each event
+  // once per machine, warm-up batches included), encrypted here on Node, where it is quick.
+  const roomId = "!browser:bench.test";
+  const fixture = rotationFixture(4, reps * (rounds + 1) * roomBatch, makeFakeDevices(2, 2), roomId);
+  const roomEvents = JSON.stringify({
+    roomId,
+    entries: fixture.entries,
+    events: fixture.events.map((e) => e.json),
+  });
   const server = createServer(async (req, res) => {
     const path = new URL(req.url ?? "/", "http://x").pathname;
     try {
@@ -59,6 +76,16 @@ if (skipReasonForChromium() !== undefined) {
         const type = path.endsWith(".wasm") ? "application/wasm" : "text/javascript";
         res.writeHead(200, { "Content-Type": type });
         res.end(await readFile(olmDir + path.slice("/olm/".length)));
+      } else if (
+        WASM_FILES.includes(path.slice("/crypto-wasm/".length)) &&
+        path.startsWith("/crypto-wasm/")
+      ) {
+        const type = path.endsWith(".wasm") ? "application/wasm" : "text/javascript";
+        res.writeHead(200, { "Content-Type": type });
+        res.end(await readFile(wasmDir + path.slice("/crypto-wasm/".length)));
+      } else if (path === "/room-events.json") {
+        res.writeHead(200, { "Content-Type": "application/json" });
+        res.end(roomEvents);
       } else res.writeHead(404).end();
     } catch {
       res.writeHead(500).end();
@@ -69,7 +96,7 @@ if (skipReasonForChromium() !== undefined) {
   const browser = await launchChromium();
   try {
     const tab = await browser.newPage();
-    const query = quick ? "?rounds=4&batch=200&reps=3" : "?rounds=10&batch=500&reps=5";
+    const query = `?rounds=${rounds}&batch=${batch}&reps=${reps}&roomBatch=${roomBatch}`;
     await tab.goto(`http://127.0.0.1:${port}/${query}`);
     const handle = await tab.waitForFunction(
       () => (globalThis as { benchResult?: unknown }).benchResult,
@@ -79,12 +106,18 @@ if (skipReasonForChromium() !== undefined) {
       },
     );
     const result = (await handle.jsonValue()) as PageResult;
-    if (result.error !== undefined || result.megolm === undefined || result.store === undefined) {
+    if (
+      result.error !== undefined ||
+      result.megolm === undefined ||
+      result.roomEvents === undefined ||
+      result.store === undefined
+    ) {
       throw new Error(`the bench page failed: ${result.error}`);
     }
     const ratios = result.megolm.map((r) => r.keyroom / r.libolm);
     const syncRatios = result.megolm.map((r) => r.keyroomSync / r.libolm);
     const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+    const roomRatios = result.roomEvents.map((r) => r.keyroom / r.cryptoWasm);
     const libolmRate = `libolm WASM ${Math.round(median(result.megolm.map((r) => r.libolm)))}/s`;
     const rows = [
       ["Workload (Chromium, same page)", "Keyroom", "Peer", "Ratio, median (min–max)", "Target"],
@@ -101,6 +134,13 @@ if (skipReasonForChromium() !== undefined) {
         libolmRate,
         formatRatio(spread(syncRatios)),
         "",
+      ],
+      [
+        "Room-event decrypt (OlmMachine, memory)",
+        `${Math.round(median(result.roomEvents.map((r) => r.keyroom)))}/s`,
+        `crypto-wasm ${Math.round(median(result.roomEvents.map((r) => r.cryptoWasm)))}/s`,
+        formatRatio(spread(roomRatios)),
+        `≥ 2x ${median(roomRatios) >= 2 ? "✓" : "✗"}`,
       ],
       ["Store open, passphrase (210 000 PBKDF2)", `${result.store.openMs.toFixed(0)} ms`, "", "", ""],
       [
@@ -125,6 +165,7 @@ if (skipReasonForChromium() !== undefined) {
         ...result,
         megolmRatios: ratios,
         megolmSyncRatios: syncRatios,
+        roomEventRatios: roomRatios,
         bundleGzipBytes: gzip,
       }),
     );
