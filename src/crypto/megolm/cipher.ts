@@ -3,7 +3,7 @@
  * an empty salt and info "MEGOLM_KEYS", 80 bytes split into the AES-256 key, the HMAC-SHA-256 key
  * and the AES-CBC IV. One HKDF call yields all three.
  */
-import { hkdfSha256Into, utf8Encode } from "../primitives/index.ts";
+import { hkdfSha256Async, hkdfSha256Into, utf8Encode } from "../primitives/index.ts";
 
 const KDF_INFO = utf8Encode("MEGOLM_KEYS");
 const EMPTY = new Uint8Array(0);
@@ -32,4 +32,10 @@ const KEYS: MessageKeys = {
 export function deriveMessageKeys(ratchetBytes: Uint8Array): MessageKeys {
   hkdfSha256Into(ALL, ratchetBytes, EMPTY, KDF_INFO);
   return KEYS;
+}
+
+/** The same keys through the asynchronous HKDF (Web Crypto in browsers), in a buffer of their own. */
+export async function deriveMessageKeysAsync(ratchetBytes: Uint8Array): Promise<MessageKeys> {
+  const all = await hkdfSha256Async(ratchetBytes, EMPTY, KDF_INFO, DERIVED_KEYS_LENGTH);
+  return { aesKey: all.subarray(0, 32), macKey: all.subarray(32, 64), iv: all.subarray(64, 80), all };
 }

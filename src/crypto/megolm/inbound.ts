@@ -5,6 +5,7 @@
  */
 import {
   aes256CbcDecrypt,
+  aes256CbcDecryptAsync,
   CryptoPrimitiveError,
   constantTimeEqual,
   constantTimeEqualAt,
@@ -14,9 +15,10 @@ import {
   ed25519VerifyAsync,
   encodeBase64,
   hmacSha256,
+  hmacSha256Async,
   wipe,
 } from "../primitives/index.ts";
-import { deriveMessageKeys } from "./cipher.ts";
+import { deriveMessageKeys, deriveMessageKeysAsync, type MessageKeys } from "./cipher.ts";
 import { MegolmError } from "./errors.ts";
 import { decryptLibolmPickle, parseLibolmInboundPickle, pickleKeyBytes } from "./libolm-pickle.ts";
 import { type DecodedMegolmMessage, decodeMegolmMessage, MEGOLM_MAC_LENGTH } from "./message.ts";
@@ -77,19 +79,18 @@ function badSignature(): MegolmError {
   return new MegolmError("BAD_SIGNATURE", "the message's signature does not verify with this session's key");
 }
 
-/**
- * How far past the latest index `decryptAsync` moves a ratchet before the message's signature is
- * known: a forged message costs at most this many ratchet steps (farther ones, like any in
- * `decrypt`, wait for a valid signature, so cannot make us hash up to 1 024 times).
- */
-const UNVERIFIED_RATCHET_STEPS = 16;
+/** The truncated MAC at `macOffset` against the computed one, in constant time. */
+function checkMac(mac: Uint8Array, bytes: Uint8Array, macOffset: number): void {
+  if (!constantTimeEqualAt(mac, bytes, macOffset, MEGOLM_MAC_LENGTH)) {
+    throw new MegolmError("BAD_MAC", "the message's MAC does not match");
+  }
+}
 
-/** What #open found for one message: its ratchet (lent when not the latest) and outcome. */
-interface Opened {
-  readonly ratchet: Ratchet;
-  readonly lent: boolean;
-  readonly messageIndex: number;
-  readonly outcome: Uint8Array | MegolmError;
+/** A padding or length refusal from AES as Megolm's error; anything else as it is. */
+function decryptionFailed(e: unknown): unknown {
+  return e instanceof CryptoPrimitiveError
+    ? new MegolmError("DECRYPTION_FAILED", "the ciphertext does not decrypt")
+    : e;
 }
 
 export class InboundGroupSession {
@@ -148,78 +149,63 @@ export class InboundGroupSession {
     ) {
       throw badSignature();
     }
-    return this.#finish(this.#open(bytes, decoded));
+    const ratchet = this.#ratchetFor(decoded.messageIndex);
+    const keys = deriveMessageKeys(ratchet.bytes);
+    let plaintext: Uint8Array;
+    try {
+      checkMac(hmacSha256(keys.macKey, bytes.subarray(0, decoded.macOffset)), bytes, decoded.macOffset);
+      try {
+        plaintext = aes256CbcDecrypt(keys.aesKey, keys.iv, decoded.ciphertext);
+      } catch (e) {
+        throw decryptionFailed(e);
+      }
+    } catch (e) {
+      if (ratchet !== this.#latest) this.#release(ratchet);
+      throw e;
+    } finally {
+      wipe(keys.all);
+    }
+    if (ratchet !== this.#latest) this.#settle(ratchet);
+    return { plaintext, messageIndex: decoded.messageIndex };
   }
 
   /**
-   * `decrypt` with the signature checked by the asynchronous primitive (Web Crypto in browsers,
-   * about ten times faster there than the JavaScript back end): the same results and the same
-   * errors in the same order. For a message at or just past the latest index (a timeline read in
-   * order), the ratchet step, MAC and AES run while the signature is being checked, and their
-   * outcome is used only once it verified; ratchet work for any other index waits for a valid
-   * signature, as in `decrypt`. Calls may overlap, also with `decrypt`: the ratchet is read and
-   * moved only between awaits.
+   * `decrypt` through the asynchronous primitives (Web Crypto in browsers: the signature check
+   * about ten times faster there than the JavaScript back end, the key derivation, MAC and AES
+   * faster too): the same results, the same errors in the same order, and no ratchet work before
+   * the signature verified. Calls may overlap, also with `decrypt`: the ratchet is read and moved
+   * only between awaits (the primitives copy their inputs when called).
    */
   async decryptAsync(message: string): Promise<MegolmDecryptResult> {
     const { bytes, decoded, signatureOffset } = readMessage(message);
     const signed = bytes.subarray(0, signatureOffset);
-    const verified = ed25519VerifyAsync(this.#signingKey, signed, bytes.subarray(signatureOffset));
-    const index = decoded.messageIndex;
-    const near = index >= this.#latest.counter && index - this.#latest.counter <= UNVERIFIED_RATCHET_STEPS;
-    const early = near ? this.#open(bytes, decoded) : undefined;
-    if (!(await verified)) {
-      if (early !== undefined) this.#drop(early);
+    if (!(await ed25519VerifyAsync(this.#signingKey, signed, bytes.subarray(signatureOffset)))) {
       throw badSignature();
     }
-    return this.#finish(early ?? this.#open(bytes, decoded));
-  }
-
-  /**
-   * Moves a ratchet to the message's index and checks the MAC, then decrypts: the plaintext or
-   * the error, not thrown yet (the signature decides first). The ratchet stays lent until #finish
-   * or #drop. Throws `UNKNOWN_MESSAGE_INDEX` below the first known index.
-   */
-  #open(bytes: Uint8Array, decoded: DecodedMegolmMessage): Opened {
     const ratchet = this.#ratchetFor(decoded.messageIndex);
     const lent = ratchet !== this.#latest;
-    const keys = deriveMessageKeys(ratchet.bytes);
-    let outcome: Uint8Array | MegolmError;
+    let keys: MessageKeys | undefined;
+    let plaintext: Uint8Array;
     try {
-      const mac = hmacSha256(keys.macKey, bytes.subarray(0, decoded.macOffset));
-      if (!constantTimeEqualAt(mac, bytes, decoded.macOffset, MEGOLM_MAC_LENGTH)) {
-        outcome = new MegolmError("BAD_MAC", "the message's MAC does not match");
-      } else {
-        try {
-          outcome = aes256CbcDecrypt(keys.aesKey, keys.iv, decoded.ciphertext);
-        } catch (e) {
-          if (!(e instanceof CryptoPrimitiveError)) throw e;
-          outcome = new MegolmError("DECRYPTION_FAILED", "the ciphertext does not decrypt");
-        }
+      keys = await deriveMessageKeysAsync(ratchet.bytes);
+      checkMac(
+        await hmacSha256Async(keys.macKey, bytes.subarray(0, decoded.macOffset)),
+        bytes,
+        decoded.macOffset,
+      );
+      try {
+        plaintext = await aes256CbcDecryptAsync(keys.aesKey, keys.iv, decoded.ciphertext);
+      } catch (e) {
+        throw decryptionFailed(e);
       }
     } catch (e) {
       if (lent) this.#release(ratchet);
       throw e;
     } finally {
-      wipe(keys.all);
-    }
-    return { ratchet, lent, messageIndex: decoded.messageIndex, outcome };
-  }
-
-  /** The result of a verified message: its plaintext (the ratchet kept if further on), or its error. */
-  #finish(opened: Opened): MegolmDecryptResult {
-    const { ratchet, lent, outcome } = opened;
-    if (outcome instanceof MegolmError) {
-      if (lent) this.#release(ratchet);
-      throw outcome;
+      if (keys !== undefined) wipe(keys.all);
     }
     if (lent) this.#settle(ratchet);
-    return { plaintext: outcome, messageIndex: opened.messageIndex };
-  }
-
-  /** Forgets what #open found for a message whose signature failed. */
-  #drop(opened: Opened): void {
-    if (opened.lent) this.#release(opened.ratchet);
-    if (!(opened.outcome instanceof MegolmError)) wipe(opened.outcome);
+    return { plaintext, messageIndex: decoded.messageIndex };
   }
 
   /**

@@ -328,13 +328,31 @@ function randomBytes(length: number): Uint8Array {
   return crypto.randomFillSync(new Uint8Array(length));
 }
 
-// libsodium is native already: the asynchronous form is the synchronous one.
+// libsodium and OpenSSL are native already: the asynchronous forms are the synchronous ones.
 async function ed25519VerifyAsync(
   publicKey: Uint8Array,
   message: Uint8Array,
   signature: Uint8Array,
 ): Promise<boolean> {
   return ed25519Verify(publicKey, message, signature);
+}
+async function hkdfSha256Async(
+  ikm: Uint8Array,
+  salt: Uint8Array,
+  info: Uint8Array,
+  length: number,
+): Promise<Uint8Array> {
+  return hkdfSha256(ikm, salt, info, length);
+}
+async function hmacSha256Async(key: Uint8Array, data: Uint8Array): Promise<Uint8Array> {
+  return hmacSha256(key, data);
+}
+async function aes256CbcDecryptAsync(
+  key: Uint8Array,
+  iv: Uint8Array,
+  ciphertext: Uint8Array,
+): Promise<Uint8Array> {
+  return aes256CbcDecrypt(key, iv, ciphertext);
 }
 
 export const backend: CryptoBackend = {
@@ -359,4 +377,7 @@ export const backend: CryptoBackend = {
   ed25519Sign,
   ed25519Verify,
   ed25519VerifyAsync,
+  hkdfSha256Async,
+  hmacSha256Async,
+  aes256CbcDecryptAsync,
 };

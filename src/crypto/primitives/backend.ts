@@ -3,9 +3,10 @@
  * PK encryption, SAS, attachments, backups, stores) is written against this interface only.
  *
  * All functions are synchronous and pure apart from `randomBytes`, except the `…Async` ones:
- * `pbkdf2Sha512Async`, so that a deliberately slow derivation never blocks a UI thread, and
- * `ed25519VerifyAsync`, which a JavaScript back end hands to the runtime's native Web Crypto.
- * They give the same results as their synchronous forms. Inputs are never mutated and
+ * `pbkdf2Sha512Async`, so that a deliberately slow derivation never blocks a UI thread, and the
+ * per-message ones (`ed25519VerifyAsync`, `hkdfSha256Async`, `hmacSha256Async`,
+ * `aes256CbcDecryptAsync`), which a JavaScript back end hands to the runtime's native Web Crypto.
+ * They give the same results and the same refusals (as rejections) as their synchronous forms. Inputs are never mutated and
  * outputs are fresh arrays the caller owns (and may wipe).
  */
 /** Incremental SHA-256: feed chunks with `update`, then `digest` once. */
@@ -100,4 +101,10 @@ export interface CryptoBackend {
    * (same verdicts); the synchronous verify elsewhere.
    */
   ed25519VerifyAsync(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean>;
+  /** `hkdfSha256`, likewise. */
+  hkdfSha256Async(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Promise<Uint8Array>;
+  /** `hmacSha256`, likewise. */
+  hmacSha256Async(key: Uint8Array, data: Uint8Array): Promise<Uint8Array>;
+  /** `aes256CbcDecrypt`, likewise; rejects with the same `CryptoPrimitiveError`. */
+  aes256CbcDecryptAsync(key: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array): Promise<Uint8Array>;
 }

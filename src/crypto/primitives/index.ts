@@ -117,10 +117,10 @@ export const ed25519Verify: (publicKey: Uint8Array, message: Uint8Array, signatu
   backend.ed25519Verify;
 
 /**
- * True where `ed25519VerifyAsync` runs native code that `ed25519Verify` does not: the JavaScript
- * back end in a runtime with Web Crypto (browsers). A hot path that is asynchronous anyway takes
- * the async form then, and the synchronous one otherwise (on Node both are libsodium, and a
- * promise per call only costs).
+ * True where the asynchronous per-message primitives below run native code that the synchronous
+ * ones do not: the JavaScript back end in a runtime with Web Crypto (browsers). A hot path that is
+ * asynchronous anyway takes the `…Async` forms then, and the synchronous ones otherwise (on Node
+ * they are the same native code, and a promise per call only costs).
  */
 export const asyncPrimitivesFaster: boolean = backend.name === "noble" && subtleCrypto() !== undefined;
 /** `ed25519Verify` through Web Crypto in browsers: the same verdicts (see web-ed25519.ts). */
@@ -129,3 +129,19 @@ export const ed25519VerifyAsync: (
   message: Uint8Array,
   signature: Uint8Array,
 ) => Promise<boolean> = backend.ed25519VerifyAsync;
+/** `hkdfSha256`, through Web Crypto in browsers. */
+export const hkdfSha256Async: (
+  ikm: Uint8Array,
+  salt: Uint8Array,
+  info: Uint8Array,
+  length: number,
+) => Promise<Uint8Array> = backend.hkdfSha256Async;
+/** `hmacSha256`, through Web Crypto in browsers. */
+export const hmacSha256Async: (key: Uint8Array, data: Uint8Array) => Promise<Uint8Array> =
+  backend.hmacSha256Async;
+/** `aes256CbcDecrypt`, through Web Crypto in browsers; rejects with the same errors. */
+export const aes256CbcDecryptAsync: (
+  key: Uint8Array,
+  iv: Uint8Array,
+  ciphertext: Uint8Array,
+) => Promise<Uint8Array> = backend.aes256CbcDecryptAsync;
