@@ -219,8 +219,8 @@ export class RoomEventDecryptor {
     }
     let result: { plaintext: Uint8Array; messageIndex: number };
     try {
-      // In browsers the async form checks the signature in Web Crypto (about ten times faster
-      // than JavaScript there); on Node the synchronous one is the faster.
+      // In browsers the async form runs the signature check, key derivation, MAC and AES in Web
+      // Crypto (several times faster than JavaScript there); on Node the synchronous one is faster.
       result = asyncPrimitivesFaster
         ? await entry.session.decryptAsync(parsed.ciphertext)
         : entry.session.decrypt(parsed.ciphertext);
