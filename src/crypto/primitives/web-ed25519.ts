@@ -123,9 +123,14 @@ async function selfTest(subtle: SubtleCrypto): Promise<boolean> {
 
 /**
  * An asynchronous verify with the verdicts of `fallback` (the back end's synchronous one): Web
- * Crypto where the engine passed the self-test (run on first use), `fallback` otherwise.
+ * Crypto where the engine passed the self-test (run on first use), `fallback` otherwise. At most
+ * `cacheSize` imported keys are kept (tests pass a small one).
  */
-export function createWebEd25519Verify(subtle: SubtleCrypto | undefined, fallback: Verify): VerifyAsync {
+export function createWebEd25519Verify(
+  subtle: SubtleCrypto | undefined,
+  fallback: Verify,
+  cacheSize = ED25519_WEB_KEY_CACHE_SIZE,
+): VerifyAsync {
   let supported: Promise<boolean> | undefined;
   /** Per public key: its imported CryptoKey, or undefined when `fallback` must judge it. */
   const keys = new Map<string, Promise<CryptoKey | undefined>>();
@@ -139,7 +144,7 @@ export function createWebEd25519Verify(subtle: SubtleCrypto | undefined, fallbac
       key = keyForWebCrypto(publicKey)
         ? web.importKey("raw", new Uint8Array(publicKey), SIGNATURE, false, ["verify"]).catch(() => undefined)
         : Promise.resolve(undefined);
-      if (keys.size >= ED25519_WEB_KEY_CACHE_SIZE) keys.delete(keys.keys().next().value as string);
+      if (keys.size >= cacheSize) keys.delete(keys.keys().next().value as string);
     }
     keys.set(id, key);
     return key;
