@@ -1,7 +1,8 @@
 // `npm run bench`: Keyroom side by side with the implementations it must match, in one run, printing
 // ratios and writing the figures to bench/results/. Sections: `crypto` (Olm/Megolm vs libolm, one
 // process per Keyroom back end), `e2ee` (the E2EE engine vs matrix-sdk-crypto-wasm), `devserver`
-// (throughput and latency), `bots` (command round trips, Keyroom vs matrix-bot-sdk), `browser` (Megolm
+// (throughput and latency), `sync` (initial sync of a large account, Keyroom's client vs
+// matrix-js-sdk), `bots` (command round trips, Keyroom vs matrix-bot-sdk), `browser` (Megolm
 // decrypt beside libolm WASM in Chromium, store open, bundle size). `npm run bench -- crypto e2ee` runs only those; `--quick` is a smoke run
 // of about a minute. The method (alternating batches, CPU time, median of 5) is in bench/README.md.
 import { spawnSync } from "node:child_process";
@@ -130,6 +131,10 @@ if (wanted("bots")) {
 if (wanted("browser")) {
   console.log("\n== In Chromium: Keyroom beside libolm WASM in one page, store open, bundle size ==");
   results.browser = lastJsonLine<unknown>(runChild("bench/browser/run.ts", [], true));
+}
+if (wanted("sync")) {
+  console.log("\n== Initial sync of a large account: Keyroom (SQLite) vs matrix-js-sdk (Rust crypto) ==");
+  results.sync = lastJsonLine<unknown>(runChild("bench/sync/run.ts", [], true));
 }
 if (wanted("devserver")) {
   console.log("\n== Development homeserver ==");

@@ -1,0 +1,160 @@
+// Initial sync of a large account (`npm run bench -- sync`): Keyroom's MatrixClient (SQLite crypto
+// store) against matrix-js-sdk with Rust crypto, each side in a fresh process per repetition, the
+// sides alternating, on the same devserver and account. Per size (rooms): the account is built once
+// (bench/sync/account.ts), then each repetition runs bench/sync/child.ts for both sides.
+//   node --conditions=source --import tsx bench/sync/run.ts [--quick]
+// KEYROOM_BENCH_SYNC_SIZES=100,1000 and KEYROOM_BENCH_SYNC_REPS=5 override the sizes and repetitions.
+import { spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+import { startDevServer } from "../../src/devserver/index.ts";
+import { type Spread, spread } from "../stats.ts";
+import { buildAccount, SERVER_NAME } from "./account.ts";
+import type { ChildResult, ChildSetup } from "./child.ts";
+
+const QUICK = process.argv.includes("--quick") || process.env.KEYROOM_BENCH_QUICK === "1";
+const SIZES = (process.env.KEYROOM_BENCH_SYNC_SIZES ?? (QUICK ? "20,100" : "100,1000,5000"))
+  .split(",")
+  .map(Number);
+const REPS = Number(process.env.KEYROOM_BENCH_SYNC_REPS ?? (QUICK ? 2 : 5));
+const SIDES = ["keyroom", "js-sdk"] as const;
+type SideName = (typeof SIDES)[number];
+const root = fileURLToPath(new URL("../..", import.meta.url));
+
+interface SizeReport {
+  rooms: number;
+  events: number;
+  encrypted: number;
+  memberships: number;
+  users: number;
+  buildMs: number;
+  sides: Record<SideName, { cpuMs: Spread; wallMs: Spread; peakRssMiB: Spread; rssBeforeMiB: Spread }>;
+  /** js-sdk CPU time / Keyroom CPU time, per repetition (Keyroom's speed-up). */
+  cpuRatio: Spread;
+  wallRatio: Spread;
+  /** Keyroom peak RSS / js-sdk peak RSS, per repetition (≤ 1: no more memory). */
+  rssRatio: Spread;
+}
+
+/** Runs one side in a fresh process; asynchronously, since the devserver answers from this one. */
+async function runChild(side: SideName, baseUrl: string, setupPath: string): Promise<ChildResult> {
+  const child = spawn(
+    process.execPath,
+    ["--conditions=source", "--import", "tsx", "bench/sync/child.ts", side, baseUrl, setupPath],
+    { cwd: root, stdio: ["ignore", "pipe", "inherit"] },
+  );
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => {
+    out += d.toString("utf8");
+  });
+  const status = await new Promise<number | null>((resolve) => child.once("close", resolve));
+  if (status !== 0) throw new Error(`sync bench: ${side} child failed (status ${status})`);
+  return JSON.parse(out.trim().split("\n").at(-1) ?? "") as ChildResult;
+}
+
+const MiB = 2 ** 20;
+const dir = await mkdtemp(join(tmpdir(), "keyroom-bench-sync-"));
+const reports: SizeReport[] = [];
+try {
+  for (const size of SIZES) {
+    const dbPath = join(dir, `account-${size}.sqlite`);
+    const t0 = performance.now();
+    const account = buildAccount(dbPath, size);
+    const buildMs = performance.now() - t0;
+    const setupPath = join(dir, `setup-${size}.json`);
+    const setup: ChildSetup = {
+      rooms: account.rooms,
+      encrypted: account.encrypted,
+      exportFile: account.exportFile,
+      secretPrefix: account.secretPrefix,
+    };
+    await writeFile(setupPath, JSON.stringify(setup));
+    const server = await startDevServer({ port: 0, dbPath, serverName: SERVER_NAME });
+    const runs: Record<SideName, ChildResult[]> = { keyroom: [], "js-sdk": [] };
+    try {
+      for (let rep = 0; rep < REPS; rep++) {
+        for (const side of rep % 2 === 0 ? SIDES : [...SIDES].reverse()) {
+          const r = await runChild(side, server.baseUrl, setupPath);
+          // Like for like or nothing: every room and every encrypted event, on both sides.
+          if (r.rooms !== account.rooms || r.decrypted !== account.encrypted)
+            throw new Error(
+              `sync bench: ${side} saw ${r.rooms}/${account.rooms} rooms, decrypted ${r.decrypted}/${account.encrypted} events`,
+            );
+          runs[side].push(r);
+        }
+      }
+    } finally {
+      await server.close();
+    }
+    const of = (side: SideName) => {
+      const rs = runs[side];
+      return {
+        cpuMs: spread(rs.map((r) => r.cpuMs)),
+        wallMs: spread(rs.map((r) => r.wallMs)),
+        peakRssMiB: spread(rs.map((r) => r.peakRss / MiB)),
+        rssBeforeMiB: spread(rs.map((r) => r.rssBefore / MiB)),
+      };
+    };
+    const pair = (f: (k: ChildResult, j: ChildResult) => number) =>
+      spread(runs.keyroom.map((k, i) => f(k, runs["js-sdk"][i] as ChildResult)));
+    reports.push({
+      rooms: account.rooms,
+      events: account.events,
+      encrypted: account.encrypted,
+      memberships: account.memberships,
+      users: account.users,
+      buildMs,
+      sides: { keyroom: of("keyroom"), "js-sdk": of("js-sdk") },
+      cpuRatio: pair((k, j) => j.cpuMs / k.cpuMs),
+      wallRatio: pair((k, j) => j.wallMs / k.wallMs),
+      rssRatio: pair((k, j) => k.peakRss / j.peakRss),
+    });
+    await rm(dbPath, { force: true });
+  }
+} finally {
+  await rm(dir, { recursive: true, force: true });
+}
+
+const fmt = (s: Spread, digits = 0) =>
+  s.n > 1
+    ? `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)})`
+    : s.median.toFixed(digits);
+const rows: string[][] = [
+  ["rooms / events / encrypted", "side", "CPU ms", "wall ms", "peak RSS MiB", "RSS before MiB"],
+];
+for (const r of reports) {
+  for (const side of SIDES) {
+    const s = r.sides[side];
+    rows.push([
+      `${r.rooms} / ${r.events} / ${r.encrypted}`,
+      side,
+      fmt(s.cpuMs),
+      fmt(s.wallMs),
+      fmt(s.peakRssMiB),
+      fmt(s.rssBeforeMiB),
+    ]);
+  }
+}
+const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length))) ?? [];
+for (const r of rows)
+  console.log(
+    r.map((cell, c) => (c < 2 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0))).join("  "),
+  );
+for (const r of reports) {
+  const fast = r.cpuRatio.median >= 2 ? "✓" : "✗";
+  const mem = r.rssRatio.median <= 1 ? "✓" : "✗";
+  console.log(
+    `${r.rooms} rooms (${r.memberships} memberships of ${r.users} users; built in ${(r.buildMs / 1000).toFixed(1)} s): ` +
+      `Keyroom ${fmt(r.cpuRatio, 2)}x faster on CPU (target ≥2x ${fast}), ${fmt(r.wallRatio, 2)}x on wall time; ` +
+      `peak RSS Keyroom/js-sdk ${fmt(r.rssRatio, 2)} (target ≤1 ${mem})`,
+  );
+}
+console.log(
+  `Median (min–max) of ${REPS} repetition(s), each side in a fresh process, the sides alternating. Timed: from the\n` +
+    "initial /sync response's arrival to every room known and every encrypted event decrypted; CPU is the\n" +
+    "client process's alone (the devserver runs in this one).",
+);
+console.log(JSON.stringify({ reps: REPS, sizes: reports }));
