@@ -147,6 +147,22 @@ describe("HttpClient", () => {
     assert.ok(notJson instanceof MalformedResponseError);
   });
 
+  it("bounds the body it reads, by default or per request", async () => {
+    const padded = () => new Response(`{"event_id":"$1"${" ".repeat(100)}}`, { status: 200 });
+    const small = await client(padded)
+      .request({ method: "GET", path: path`/x`, schema: ok, maxResponseBytes: 64 })
+      .catch((e: unknown) => e);
+    assert.ok(small instanceof MalformedResponseError);
+    assert.match(small.issues[0]!, /larger than 64 bytes/);
+    const enough = await client(padded).request({
+      method: "GET",
+      path: path`/x`,
+      schema: ok,
+      maxResponseBytes: 200,
+    });
+    assert.equal(enough.event_id, "$1");
+  });
+
   it("refuses non-http base URLs", () => {
     assert.throws(() => new HttpClient({ baseUrl: "file:///etc/passwd" }), TypeError);
   });

@@ -10,6 +10,12 @@ export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
 
 /** Largest JSON body the client reads; a server cannot make it buffer more. */
 export const MAX_JSON_RESPONSE_BYTES = 64 * 1024 * 1024;
+/**
+ * Largest `/sync` body: a first sync of a big account is far larger than any other response (about
+ * 34 MB for 1 000 rooms of 50 events and 20 members, 170 MB for 5 000: bench/sync), and refusing it
+ * locks the account out. Still bounded, under V8's ~512 MiB string limit with room to parse.
+ */
+export const MAX_SYNC_RESPONSE_BYTES = 256 * 1024 * 1024;
 /** Default per-request timeout (sync adds its long-poll timeout on top). */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 
@@ -49,6 +55,8 @@ export interface RequestOptions<S extends z.ZodMiniType> {
   schema: S;
   signal?: AbortSignal;
   timeoutMs?: number;
+  /** Bound on the JSON body read (default `MAX_JSON_RESPONSE_BYTES`). */
+  maxResponseBytes?: number;
 }
 
 export interface HttpClientOptions {
@@ -84,7 +92,7 @@ export class HttpClient {
   async request<S extends z.ZodMiniType>(opts: RequestOptions<S>): Promise<z.output<S>> {
     const res = await this.send(opts, "application/json");
     const endpoint = `${opts.method} ${opts.path.template}`;
-    const text = await readLimited(res, MAX_JSON_RESPONSE_BYTES, endpoint);
+    const text = await readLimited(res, opts.maxResponseBytes ?? MAX_JSON_RESPONSE_BYTES, endpoint);
     let json: unknown;
     try {
       json = text.length === 0 ? {} : JSON.parse(text);

@@ -110,6 +110,7 @@ export {
   type FetchLike,
   HttpClient,
   MAX_JSON_RESPONSE_BYTES,
+  MAX_SYNC_RESPONSE_BYTES,
   path,
   type RequestPath,
 } from "./http.ts";

@@ -5,6 +5,7 @@ import { MemoryClientStore } from "../client-store/index.ts";
 import type { Clock } from "../clock.ts";
 import { MalformedResponseError, MatrixError } from "../errors.ts";
 import type { RoomEvent } from "../events/types.ts";
+import { MAX_JSON_RESPONSE_BYTES } from "../http.ts";
 import type { SyncProcessor } from "./hooks.ts";
 
 type Reply = { status: number; body: unknown } | Error;
@@ -114,6 +115,32 @@ describe("sync loop", () => {
     await again.exhausted;
     await c2.stopSync();
     assert.deepEqual(again.sinces, ["s2"]);
+  });
+
+  it("reads a first sync larger than other responses may be (a big account's)", async () => {
+    // Whitespace padding past the general bound, streamed in one reused 1 MiB chunk.
+    const pad = new TextEncoder().encode(" ".repeat(1 << 20));
+    const head = new TextEncoder().encode(
+      JSON.stringify(joinSync("s1", [msg("$1", "one")]).body).slice(0, -1),
+    );
+    const fetch = async (): Promise<Response> => {
+      let left = MAX_JSON_RESPONSE_BYTES / pad.byteLength + 1;
+      const body = new ReadableStream<Uint8Array>({
+        start: (c) => c.enqueue(head),
+        pull: (c) => {
+          if (left-- > 0) return c.enqueue(pad);
+          c.enqueue(new TextEncoder().encode("}"));
+          c.close();
+        },
+      });
+      return new Response(body, { status: 200, headers: { "content-type": "application/json" } });
+    };
+    const { client } = await loggedIn(fetch);
+    const seen: string[] = [];
+    client.on("room.event", (_room, ev) => void seen.push(ev.eventId));
+    await client.syncOnce();
+    assert.deepEqual(seen, ["$1"]);
+    assert.equal(client.nextBatch, "s1");
   });
 
   it("backs off on network errors, 5xx and malformed bodies, honours retry_after_ms, and keeps going", async () => {

@@ -6,7 +6,7 @@ import type { Clock } from "../clock.ts";
 import { MatrixError, NetworkError } from "../errors.ts";
 import { errorSummary } from "../events/emitter.ts";
 import type { SyncState, SyncStateInfo } from "../events/types.ts";
-import { type HttpClient, path } from "../http.ts";
+import { type HttpClient, MAX_SYNC_RESPONSE_BYTES, path } from "../http.ts";
 import { rememberTimeline, withoutEchoes } from "./echo.ts";
 import { handleSyncResponse, type SyncContext } from "./handler.ts";
 
@@ -111,6 +111,7 @@ export class SyncLoop {
       path: path`/_matrix/client/v3/sync`,
       query: { since: this.since, timeout, filter: this.opts.filter },
       schema: syncResponseSchema,
+      maxResponseBytes: MAX_SYNC_RESPONSE_BYTES,
       timeoutMs: timeout + SYNC_TIMEOUT_GRACE_MS,
       ...(signal ? { signal } : {}),
     });
