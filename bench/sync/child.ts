@@ -119,9 +119,9 @@ async function runKeyroom(): Promise<number> {
 }
 
 async function runJsSdk(): Promise<number> {
-  // The test harness's js-sdk environment: Promise polyfill, silenced logger, unref'd timers.
-  await import("../../test/support/peers/jssdk-env.ts");
-  const { silentLogger } = await import("../../test/support/peers/jssdk-env.ts");
+  // Promise polyfill and a silenced logger (not the test harness's timer hook: it walks a stack per
+  // setTimeout, which would be timed against the SDK).
+  const { silentLogger } = await import("../../test/support/peers/jssdk-quiet.ts");
   const sdk = await import("matrix-js-sdk");
   const anon = sdk.createClient({ baseUrl, logger: silentLogger });
   const login = await anon.loginRequest({

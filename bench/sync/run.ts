@@ -3,7 +3,8 @@
 // sides alternating, on the same devserver and account. Per size (rooms): the account is built once
 // (bench/sync/account.ts), then each repetition runs bench/sync/child.ts for both sides.
 //   node --conditions=source --import tsx bench/sync/run.ts [--quick]
-// KEYROOM_BENCH_SYNC_SIZES=100,1000 and KEYROOM_BENCH_SYNC_REPS=5 override the sizes and repetitions.
+// KEYROOM_BENCH_SYNC_SIZES=100,1000 and KEYROOM_BENCH_SYNC_REPS=5 override the sizes and repetitions;
+// KEYROOM_BENCH_SYNC_PROFILE=<dir> writes each child's CPU profile (.cpuprofile) there.
 import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -20,6 +21,7 @@ const SIZES = (process.env.KEYROOM_BENCH_SYNC_SIZES ?? (QUICK ? "20,100" : "100,
   .split(",")
   .map(Number);
 const REPS = Number(process.env.KEYROOM_BENCH_SYNC_REPS ?? (QUICK ? 2 : 5));
+const PROFILE_DIR = process.env.KEYROOM_BENCH_SYNC_PROFILE;
 const SIDES = ["keyroom", "js-sdk"] as const;
 type SideName = (typeof SIDES)[number];
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -43,7 +45,16 @@ interface SizeReport {
 async function runChild(side: SideName, baseUrl: string, setupPath: string): Promise<ChildResult> {
   const child = spawn(
     process.execPath,
-    ["--conditions=source", "--import", "tsx", "bench/sync/child.ts", side, baseUrl, setupPath],
+    [
+      ...(PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${join(PROFILE_DIR, side)}`] : []),
+      "--conditions=source",
+      "--import",
+      "tsx",
+      "bench/sync/child.ts",
+      side,
+      baseUrl,
+      setupPath,
+    ],
     { cwd: root, stdio: ["ignore", "pipe", "inherit"] },
   );
   let out = "";

@@ -1,27 +1,10 @@
-// How the js-sdk driver runs matrix-js-sdk inside a test process: quiet, fast to back up, and
-// without timers that keep the process alive after every client stopped. Imported for its effects
-// (and `silentLogger`) by jssdk.ts; the polyfill comes first because the SDK needs it.
-import "./promise-polyfill.ts";
-import { logger as sdkLogger } from "matrix-js-sdk/lib/logger.js";
+// How the js-sdk driver runs matrix-js-sdk inside a test process: quiet (jssdk-quiet.ts), fast to
+// back up, and without timers that keep the process alive after every client stopped. Imported for
+// its effects (and `silentLogger`) by jssdk.ts.
+import "./jssdk-quiet.ts";
 import { RustBackupManager } from "matrix-js-sdk/lib/rust-crypto/backup.js";
 
-type Logger = ReturnType<typeof sdkLogger.getChild>;
-
-// The SDK logs every request at debug level through loglevel; keep test output readable. Loggers
-// created later copy the root's method factory, so silencing the root silences them too.
-const silent = (): void => {};
-// At run time the SDK's root logger is a loglevel logger; its typings hide that.
-const loglevelRoot = sdkLogger as unknown as { methodFactory: () => typeof silent; rebuild(): void };
-loglevelRoot.methodFactory = () => silent;
-loglevelRoot.rebuild();
-export const silentLogger: Logger = {
-  trace: silent,
-  debug: silent,
-  info: silent,
-  warn: silent,
-  error: silent,
-  getChild: () => silentLogger,
-};
+export { silentLogger } from "./jssdk-quiet.ts";
 
 // The backup loop waits up to 10 s before each upload so real clients don't stampede a server;
 // the SDK documents this knob as the one tests lower.
