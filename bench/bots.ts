@@ -1,10 +1,14 @@
 // Bot benchmark (`npm run bench -- bots`): encrypted command round trips through the devserver.
 // N users each send commands to one bot, one after another, all users at once; the figures are
 // answered commands per second and the latency from a user's send to the reply (decrypted, for
-// Keyroom) arriving at that user, p50 and p99; then the bot's RSS once it is in ROOMS rooms.
+// Keyroom) arriving at that user, p50 and p99; the bot process's CPU time per answered command
+// (user + system, read by the bot before and after the commands: on a loaded machine the one
+// figure that does not count the neighbours); then the bot's RSS once it is in ROOMS rooms.
 // Side by side, in the same run and on the same devserver: a Keyroom bot (`keyroom/bot`) in
 // encrypted rooms and a matrix-bot-sdk bot in plain rooms, each in its own process. The users are
-// Keyroom clients on both sides (with encryption only on the Keyroom side).
+// Keyroom clients on both sides (with encryption only on the Keyroom side), in this process; the
+// devserver runs in a process of its own (`keyroom devserver --memory`), as a homeserver does:
+// in the users' process, their crypto stores' synced commits stalled it for every party.
 //
 // matrix-bot-sdk is installed in bench/bots/ (`npm --prefix bench/bots install`), with its native
 // crypto module replaced by an empty stand-in: that module's install script downloads a binary
@@ -17,7 +21,6 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { startDevServer } from "../src/devserver/index.ts";
 import { MatrixClient } from "../src/index.ts";
 
 const QUICK = process.argv.includes("--quick") || process.env.KEYROOM_BENCH_QUICK === "1";
@@ -36,6 +39,8 @@ interface SideResult {
   p99Ms: number;
   rooms: number;
   rssBytes: number;
+  /** The bot process's CPU time per answered command, in milliseconds. */
+  cpuMsPerCommand: number;
   /** Lowest and highest answered/s over the repetitions. */
   spread?: [number, number];
 }
@@ -67,7 +72,7 @@ class User {
       if (ev.sender !== botId || ev.type !== "m.room.message") return;
       const body = String(ev.content.body);
       const key = [...this.waiting.keys()].find(
-        (k) => body === k || (k === "!rss" && /^\d+ \d+$/.test(body)),
+        (k) => body === k || (k === "!stats" && /^stats \d+ \d+ \d+$/.test(body)),
       );
       if (key === undefined) return;
       this.lastBody = body;
@@ -87,6 +92,17 @@ class User {
     await this.client.sendText(this.roomId, command);
     await answered;
     return performance.now() - t0;
+  }
+  /** The bot's joined rooms, RSS bytes and CPU microseconds so far. */
+  async stats(): Promise<{ rooms: number; rss: number; cpuMicros: number }> {
+    await this.roundTrip("!stats", "!stats");
+    const [, rooms, rss, cpuMicros] = this.lastBody.split(" ").map(Number) as [
+      number,
+      number,
+      number,
+      number,
+    ];
+    return { rooms, rss, cpuMicros };
   }
 }
 
@@ -143,6 +159,7 @@ async function runSide(
       users.push(user);
     }
     const latencies: number[] = [];
+    const cpu0 = (await (users[0] as User).stats()).cpuMicros;
     const t0 = performance.now();
     await Promise.all(
       users.map(async (u, i) => {
@@ -151,6 +168,7 @@ async function runSide(
       }),
     );
     const wallMs = performance.now() - t0;
+    const cpuMicros = (await (users[0] as User).stats()).cpuMicros - cpu0;
     latencies.sort((a, b) => a - b);
 
     // The bot in ROOMS rooms: one more user invites it into the rest.
@@ -161,8 +179,7 @@ async function runSide(
     let rooms = 0;
     let rss = 0;
     for (;;) {
-      await filler.roundTrip("!rss", "!rss");
-      [rooms, rss] = filler.lastBody.split(" ").map(Number) as [number, number];
+      ({ rooms, rss } = await filler.stats());
       if (rooms >= target) break;
       await new Promise((r) => setTimeout(r, 1000));
     }
@@ -175,6 +192,7 @@ async function runSide(
       p99Ms: percentile(latencies, 99),
       rooms,
       rssBytes: rss,
+      cpuMsPerCommand: cpuMicros / 1000 / latencies.length,
     };
   } finally {
     for (const u of users) await u.client.close().catch(() => undefined);
@@ -182,11 +200,37 @@ async function runSide(
   }
 }
 
-const server = await startDevServer({ port: 0, memory: true });
+/** `keyroom devserver --memory` in its own process; resolves with its base URL. */
+async function startDevServerProcess(): Promise<{ baseUrl: string; close(): Promise<void> }> {
+  const child = spawn(
+    process.execPath,
+    ["--conditions=source", "--import", "tsx", "src/cli/main.ts", "devserver", "--memory", "--port", "0"],
+    { cwd: root, stdio: ["ignore", "pipe", "inherit"] },
+  );
+  const baseUrl = await new Promise<string>((resolve, reject) => {
+    let buffer = "";
+    child.stdout.on("data", (d: Buffer) => {
+      buffer += d.toString("utf8");
+      const line = buffer.split("\n").find((l) => l.startsWith("http"));
+      if (line !== undefined) resolve(line.trim());
+    });
+    child.once("close", (code) => reject(new Error(`devserver exited ${code}`)));
+  });
+  return {
+    baseUrl,
+    close: () =>
+      new Promise<void>((resolve) => {
+        child.once("close", () => resolve());
+        child.kill("SIGTERM");
+      }),
+  };
+}
+
+const server = await startDevServerProcess();
 const dir = await mkdtemp(join(tmpdir(), "keyroom-bench-bots-"));
 const results: SideResult[] = [];
 /** Repetitions; the sides alternate their order each time, so load from other processes falls on all. */
-const REPS = QUICK ? 1 : 3;
+const REPS = Number(process.env.KEYROOM_BENCH_BOT_REPS ?? (QUICK ? 1 : 3));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 try {
   console.log(
@@ -218,11 +262,14 @@ try {
       perSecond: median(all.map((r) => r.perSecond)),
       p50Ms: median(all.map((r) => r.p50Ms)),
       p99Ms: median(all.map((r) => r.p99Ms)),
+      cpuMsPerCommand: median(all.map((r) => r.cpuMsPerCommand)),
       rssBytes: first.rssBytes, // the run that filled the rooms
       spread: [Math.min(...all.map((r) => r.perSecond)), Math.max(...all.map((r) => r.perSecond))],
     });
   }
-  const rows = [["bot", "rooms", "answered/s (min–max)", "p50", "p99", `RSS in ${ROOMS} rooms`]];
+  const rows = [
+    ["bot", "rooms", "answered/s (min–max)", "p50", "p99", "bot CPU/command", `RSS in ${ROOMS} rooms`],
+  ];
   for (const r of results) {
     rows.push([
       r.side,
@@ -230,6 +277,7 @@ try {
       `${r.perSecond.toFixed(1)} (${r.spread?.map((x) => x.toFixed(1)).join("–")})`,
       `${r.p50Ms.toFixed(1)} ms`,
       `${r.p99Ms.toFixed(1)} ms`,
+      `${r.cpuMsPerCommand.toFixed(2)} ms`,
       `${(r.rssBytes / 2 ** 20).toFixed(0)} MiB`,
     ]);
   }

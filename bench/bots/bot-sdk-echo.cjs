@@ -18,9 +18,13 @@ client.on("room.message", async (roomId, event) => {
   const body = event.content?.body;
   if (typeof body !== "string" || event.sender === botUserId) return;
   if (body.startsWith("!echo ")) await client.sendText(roomId, body.slice("!echo ".length));
-  else if (body === "!rss") {
+  else if (body === "!stats") {
     const joined = await client.getJoinedRooms();
-    await client.sendText(roomId, `${joined.length} ${process.memoryUsage().rss}`);
+    const cpu = process.cpuUsage();
+    await client.sendText(
+      roomId,
+      `stats ${joined.length} ${process.memoryUsage().rss} ${cpu.user + cpu.system}`,
+    );
   }
 });
 let botUserId;

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { RoomQueues } from "./room-queues.ts";
 
-test("room queues: in order within a room, rooms at once, settle waits for all, failures isolated", async () => {
+test("room queues: in order within a room, rooms at once, settle waits for what was pushed before it, failures isolated", async () => {
   const q = new RoomQueues();
   const log: string[] = [];
   const errors: unknown[] = [];
@@ -37,10 +37,23 @@ test("room queues: in order within a room, rooms at once, settle waits for all, 
     (e) => errors.push(e),
   );
   const settled = q.settle();
+  // Pushed after: the next sync response's work, which this settle does not wait for.
+  let releaseLater: () => void = () => {};
+  const later = new Promise<void>((r) => {
+    releaseLater = r;
+  });
+  q.push(
+    "!a",
+    () => later,
+    (e) => errors.push(e),
+  );
   await new Promise((r) => setImmediate(r));
   assert.deepEqual(log, ["b1", "b2"], "room b does not wait for room a");
   releaseA();
   await settled;
   assert.deepEqual(log, ["b1", "b2", "a1", "a2"]);
   assert.equal(errors.length, 1);
+  const all = q.settle();
+  releaseLater();
+  await all;
 });

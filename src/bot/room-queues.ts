@@ -1,6 +1,6 @@
-// Work per room, in order within a room and concurrently across rooms, with a way to wait for all
-// of it: the bot starts each event's handling without holding up the client's other listeners,
-// and awaits everything in `sync.settle`, before the client saves its sync position.
+// Work per room, in order within a room and concurrently across rooms, with a way to wait for what
+// was pushed so far: the bot starts each event's handling without holding up the client's other
+// listeners, and awaits it in `sync.settle`, before the client saves that response's position.
 export class RoomQueues {
   readonly #tails = new Map<string, Promise<void>>();
 
@@ -14,8 +14,12 @@ export class RoomQueues {
     });
   }
 
-  /** Resolves once every task pushed so far, and every task those pushed, has finished. */
+  /**
+   * Resolves once every task pushed so far has finished (each room's last task comes after its
+   * earlier ones). Tasks pushed later are not waited for: the client fetches and handles the next
+   * sync response while the last one's tasks run, and saves each response's position after its own.
+   */
   async settle(): Promise<void> {
-    while (this.#tails.size > 0) await Promise.all([...this.#tails.values()]);
+    await Promise.all([...this.#tails.values()]);
   }
 }

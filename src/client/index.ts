@@ -146,7 +146,7 @@ export { newTxnId, SEND_BACKOFF } from "./rooms/send-queue.ts";
 export type { SendOptions } from "./rooms/sender.ts";
 export type { PasswordLogin, RegisterOptions, SessionInfo } from "./session/session.ts";
 export type { DecryptionResult, EventEncryptor, SyncCryptoChanges, SyncProcessor } from "./sync/hooks.ts";
-export { DEFAULT_SYNC_TIMEOUT_MS, SYNC_BACKOFF } from "./sync/loop.ts";
+export { DEFAULT_SYNC_TIMEOUT_MS, MAX_UNSAVED_RESPONSES, SYNC_BACKOFF } from "./sync/loop.ts";
 export { MAX_GAP_FILL_EVENTS } from "./sync/runner.ts";
 export type { UiaAuth } from "./uia.ts";
 export {

@@ -9,6 +9,7 @@ export { MemoryClientStore } from "./memory-store.ts";
 export {
   applySyncChanges,
   type ClientStore,
+  mergeSyncChanges,
   type RoomSnapshot,
   type StoredSession,
   type SyncChanges,

@@ -1,6 +1,13 @@
 // A client store in SQLite (Node, better-sqlite3): one row per room, so a sync that touched two
 // rooms writes two rows instead of rewriting everything. Each `saveSync` is one transaction. The
-// database holds the access token: the file is created with mode 0600. better-sqlite3 is loaded
+// database holds the access token: the file is created with mode 0600.
+//
+// Durability: WAL, so every commit survives the process being killed. The session (the device) is
+// synced to the disk before `saveSession` returns; sync saves are not (`synchronous = NORMAL`, one
+// fsync less per sync response): a power loss may drop the last ones together with their rooms,
+// and the client then syncs again from an older position. That is safe because the crypto store
+// commits what a response brought (synced) before its position is saved here, so that state is
+// never behind the position; the events of the dropped range come again. better-sqlite3 is loaded
 // only when a store is opened, so importing `keyroom` does not load a native module.
 import { chmod, mkdir, open } from "node:fs/promises";
 import { dirname } from "node:path";
@@ -58,7 +65,7 @@ export class SqliteClientStore implements ClientStore {
     }
     const db = new Database(path);
     db.pragma("journal_mode = WAL");
-    db.pragma("synchronous = FULL");
+    db.pragma("synchronous = NORMAL");
     const version = db.pragma("user_version", { simple: true }) as number;
     if (version > SCHEMA_VERSION) {
       db.close();
@@ -82,7 +89,19 @@ export class SqliteClientStore implements ClientStore {
   }
 
   async saveSession(session: StoredSession): Promise<void> {
-    this.db.prepare("INSERT OR REPLACE INTO session (id, json) VALUES (1, ?)").run(JSON.stringify(session));
+    this.synced(() =>
+      this.db.prepare("INSERT OR REPLACE INTO session (id, json) VALUES (1, ?)").run(JSON.stringify(session)),
+    );
+  }
+
+  /** Runs `write` as a commit synced to the disk (its sync covers the unsynced commits before it). */
+  private synced(write: () => void): void {
+    this.db.pragma("synchronous = FULL");
+    try {
+      write();
+    } finally {
+      this.db.pragma("synchronous = NORMAL");
+    }
   }
 
   async loadSync(): Promise<SyncSnapshot | undefined> {
@@ -115,9 +134,11 @@ export class SqliteClientStore implements ClientStore {
   }
 
   async clear(): Promise<void> {
-    this.db.transaction(() => {
-      for (const t of ["session", "sync_token", "rooms", "account_data"]) this.db.exec(`DELETE FROM ${t}`);
-    })();
+    this.synced(() =>
+      this.db.transaction(() => {
+        for (const t of ["session", "sync_token", "rooms", "account_data"]) this.db.exec(`DELETE FROM ${t}`);
+      })(),
+    );
   }
 
   async close(): Promise<void> {

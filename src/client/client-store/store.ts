@@ -101,9 +101,14 @@ export function checkStored<T>(
 
 /** Applies `changes` to `prev` (pure; used by the stores that keep one document). */
 export function applySyncChanges(prev: SyncSnapshot | undefined, changes: SyncChanges): SyncSnapshot {
-  const rooms = new Map((prev?.rooms ?? []).map((r) => [r.roomId, r]));
-  for (const r of changes.rooms) rooms.set(r.roomId, r);
-  const accountData = new Map((prev?.accountData ?? []).map((e) => [e.type, e]));
-  for (const e of changes.accountData) accountData.set(e.type, e);
-  return { nextBatch: changes.nextBatch, rooms: [...rooms.values()], accountData: [...accountData.values()] };
+  return mergeSyncChanges(prev ?? { nextBatch: changes.nextBatch, rooms: [], accountData: [] }, changes);
+}
+
+/** One save for two unsaved responses in a row: `newer`'s position, the newest snapshot of each room. */
+export function mergeSyncChanges(older: SyncChanges, newer: SyncChanges): SyncChanges {
+  const rooms = new Map(older.rooms.map((r) => [r.roomId, r]));
+  for (const r of newer.rooms) rooms.set(r.roomId, r);
+  const accountData = new Map(older.accountData.map((e) => [e.type, e]));
+  for (const e of newer.accountData) accountData.set(e.type, e);
+  return { nextBatch: newer.nextBatch, rooms: [...rooms.values()], accountData: [...accountData.values()] };
 }

@@ -1,6 +1,7 @@
 // Applies one validated sync response: E2EE hook first, then room state, then events to listeners,
-// then one atomic save of the token with the state it produced. A failure anywhere before the save
-// leaves the token where it was, so the response is fetched and handled again.
+// and hands back what remains: the `sync.settle` work listeners started, after which the caller
+// (the sync loop) saves the token with the state it produced, in one atomic save. A failure
+// anywhere before the save leaves the token where it was, so the response comes again.
 import type {
   BasicEvent,
   ClientEvent,
@@ -11,7 +12,7 @@ import type {
   SyncResponse,
   ToDeviceEvent,
 } from "../../wire/index.ts";
-import type { ClientStore } from "../client-store/index.ts";
+import type { ClientStore, SyncChanges } from "../client-store/index.ts";
 import type { TypedEmitter } from "../events/emitter.ts";
 import type { ClientEventMap, RoomEvent, RoomEventMeta } from "../events/types.ts";
 import type { Logger } from "../logger.ts";
@@ -35,6 +36,17 @@ export interface SyncContext {
 
 type Emit = () => Promise<void>;
 
+/** A handled response whose position is not saved yet. */
+export interface HandledSync {
+  /**
+   * Settles once every `sync.settle` listener finished (it never rejects: the emitter reports
+   * failing listeners). The response's position may be saved only then.
+   */
+  readonly settled: Promise<void>;
+  /** The position and the state the response produced (snapshots taken when it was handled). */
+  readonly changes: SyncChanges;
+}
+
 const MEMBERSHIPS: ReadonlySet<string> = new Set(["join", "invite", "leave", "ban", "knock"]);
 
 function membershipOf(ev: StateEvent): Membership | undefined {
@@ -46,14 +58,18 @@ function membershipOf(ev: StateEvent): Membership | undefined {
  * `since` is the token the response was requested with (undefined for an initial sync). `shared`:
  * another process sharing the crypto store already handled this range (see `handleSyncUnit`), so
  * only the rooms are applied here (its to-device messages, device lists and key counts were
- * consumed there), and the position saved is the shared one.
+ * consumed there), and the position to save is the shared one.
+ *
+ * Resolves once the response's state is applied, its crypto persisted and its events emitted (each
+ * listener awaited); the `sync.settle` listeners are then called but not awaited: the caller saves
+ * `changes` once `settled`, and may fetch and handle the next response meanwhile.
  */
 export async function handleSyncResponse(
   ctx: SyncContext,
   res: SyncResponse,
   since: string | undefined,
   shared?: { readonly position: string },
-): Promise<void> {
+): Promise<HandledSync> {
   const emits: Emit[] = [];
   const changedRooms = new Map<string, Room>();
   const changedMemberships: { roomId: string; userId: string; membership: string }[] = [];
@@ -127,15 +143,16 @@ export async function handleSyncResponse(
   }
 
   for (const emit of emits) await emit();
-  // Listeners may start work and finish it here, so events of different rooms run at once while
-  // the token still waits for all of them.
-  await ctx.emitter.emit("sync.settle", { nextBatch: res.next_batch });
+  // Events whose key came in this response are emitted here, newly encrypted rooms recorded.
   if (processor?.beforeSaveSyncToken) await processor.beforeSaveSyncToken(res.next_batch);
-  await ctx.store.saveSync({
+  const changes: SyncChanges = {
     nextBatch: shared?.position ?? res.next_batch,
     rooms: [...changedRooms.values()].map((r) => r.toSnapshot()),
     accountData: changedAccountData,
-  });
+  };
+  // Listeners may start work for events and finish it here, so events of different rooms (and of
+  // the next response) run at once while this response's token still waits for its work.
+  return { settled: ctx.emitter.emit("sync.settle", { nextBatch: res.next_batch }), changes };
 }
 
 async function applyRoom(

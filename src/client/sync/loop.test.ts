@@ -7,6 +7,7 @@ import { MalformedResponseError, MatrixError } from "../errors.ts";
 import type { RoomEvent } from "../events/types.ts";
 import { MAX_JSON_RESPONSE_BYTES } from "../http.ts";
 import type { SyncProcessor } from "./hooks.ts";
+import { MAX_UNSAVED_RESPONSES } from "./loop.ts";
 
 type Reply = { status: number; body: unknown } | Error;
 
@@ -319,11 +320,16 @@ describe("sync loop", () => {
         const unit = units.shift() ?? {};
         reloads++;
         await handle(unit.moved === undefined ? undefined : { position: unit.moved });
-        saved.push((await store.loadSync())?.nextBatch);
         return { mark: reloads, ...unit };
       },
     };
     client.setSyncProcessor(processor);
+    // The position each unit's response saves (after the unit: saving waits for sync.settle work).
+    const saveSync = store.saveSync.bind(store);
+    store.saveSync = async (changes) => {
+      saved.push(changes.nextBatch);
+      await saveSync(changes);
+    };
     const ids: string[] = [];
     client.on("room.event", (_r, ev) => void ids.push(ev.eventId));
 
@@ -338,5 +344,90 @@ describe("sync loop", () => {
     assert.deepEqual(marks, [7, undefined, 8]);
     assert.deepEqual(saved, ["s3", "s3", "s4"]);
     assert.equal(client.nextBatch, "s4");
+  });
+
+  it("fetches on while sync.settle work runs, saving each token only after its own work, in order", async () => {
+    const s = scripted([
+      joinSync("s1", [msg("$1", "one")]),
+      joinSync("s2", [msg("$2", "two")]),
+      joinSync("s3", [msg("$3", "three")]),
+    ]);
+    const { client, store } = await loggedIn(s.fetch);
+    // The work started for s2's event (a bot answering a command) is held until released.
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    const saved: string[] = [];
+    const saveSync = store.saveSync.bind(store);
+    store.saveSync = async (changes) => {
+      saved.push(changes.nextBatch);
+      await saveSync(changes);
+    };
+    client.on("sync.settle", ({ nextBatch }) => (nextBatch === "s2" ? held : undefined));
+    await client.startSync();
+    await s.exhausted;
+    // s3 was fetched and handled (and the next request is out) while s2's work still runs.
+    assert.deepEqual(s.sinces, [null, "s1", "s2", "s3"]);
+    assert.deepEqual(saved, ["s1"], "s2's token waits for its work, s3's for s2's save");
+    const stopped = client.stopSync();
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(saved, ["s1"], "stopping waits for the work too");
+    release();
+    await stopped;
+    assert.deepEqual(saved, ["s1", "s2", "s3"]);
+    assert.equal((await store.loadSync())?.nextBatch, "s3");
+  });
+
+  it("at most MAX_UNSAVED_RESPONSES wait for their work before the loop stops fetching", async () => {
+    const count = MAX_UNSAVED_RESPONSES + 3;
+    const s = scripted(
+      Array.from({ length: count }, (_, i) => joinSync(`s${i + 1}`, [msg(`$${i + 1}`, "x")])),
+    );
+    const { client } = await loggedIn(s.fetch);
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    // Every response after the first holds its work.
+    client.on("sync.settle", ({ nextBatch }) => (nextBatch === "s1" ? undefined : held));
+    await client.startSync();
+    while (s.sinces.length < MAX_UNSAVED_RESPONSES + 1) await new Promise((r) => setImmediate(r));
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(s.sinces.length, MAX_UNSAVED_RESPONSES + 1, "no request while the saves wait");
+    release();
+    await s.exhausted;
+    await client.stopSync();
+    assert.equal(s.sinces.length, count + 1);
+  });
+
+  it("a failed save is reported, backed off from, and written with the next one", async () => {
+    const s = scripted([
+      joinSync("s1", [msg("$1", "one")]),
+      joinSync("s2", [msg("$2", "two")], [member("@bob:hs", "join")]),
+      joinSync("s3", [msg("$3", "three")]),
+    ]);
+    const { client, store, clock } = await loggedIn(s.fetch);
+    const saveSync = store.saveSync.bind(store);
+    let failNext = false;
+    store.saveSync = async (changes) => {
+      if (changes.nextBatch === "s2" && !failNext) {
+        failNext = true;
+        throw new Error("disk full");
+      }
+      await saveSync(changes);
+    };
+    const errors: unknown[] = [];
+    client.on("error", (e) => void errors.push(e));
+    await client.startSync();
+    await s.exhausted;
+    await client.stopSync();
+    assert.ok(errors.some((e) => e instanceof Error && e.message === "disk full"));
+    assert.ok(clock.sleeps.length >= 1, "the loop backed off");
+    const stored = await store.loadSync();
+    assert.equal(stored?.nextBatch, "s3");
+    // s2's room state (Bob's join) was not lost with its save: it went with s3's.
+    const room = stored?.rooms.find((r) => r.roomId === "!r:hs");
+    assert.ok(JSON.stringify(room).includes("@bob:hs"));
   });
 });

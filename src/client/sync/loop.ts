@@ -1,18 +1,29 @@
 // The long-poll loop: fetch, handle, repeat. Transient failures (network, 429, 5xx, malformed
 // bodies, hook failures) back off with jitter and retry forever; a rejected token stops the loop.
+//
+// Saving pipelines with fetching: once a response is handled (crypto persisted, state applied,
+// events emitted), the loop asks for the next one while the work `sync.settle` listeners started
+// for it (a bot answering commands) finishes; each response's token is saved after its work, in
+// order, so a crash before a save brings its events again. At most `MAX_UNSAVED_RESPONSES` wait.
 import { type SyncResponse, syncResponseSchema } from "../../wire/index.ts";
 import { type BackoffPolicy, backoffDelay } from "../backoff.ts";
+import { mergeSyncChanges, type SyncChanges } from "../client-store/index.ts";
 import type { Clock } from "../clock.ts";
 import { MatrixError, NetworkError } from "../errors.ts";
 import { errorSummary } from "../events/emitter.ts";
 import type { SyncState, SyncStateInfo } from "../events/types.ts";
 import { type HttpClient, MAX_SYNC_RESPONSE_BYTES, path } from "../http.ts";
 import { rememberTimeline, withoutEchoes } from "./echo.ts";
-import { handleSyncResponse, type SyncContext } from "./handler.ts";
+import { type HandledSync, handleSyncResponse, type SyncContext } from "./handler.ts";
 
 /** Server-side long-poll wait; the request timeout is this plus `SYNC_TIMEOUT_GRACE_MS`. */
 export const DEFAULT_SYNC_TIMEOUT_MS = 30_000;
 export const SYNC_TIMEOUT_GRACE_MS = 15_000;
+/**
+ * Handled responses whose token is not saved yet (their `sync.settle` work still running), at
+ * most: past it the loop waits for the oldest save before fetching more.
+ */
+export const MAX_UNSAVED_RESPONSES = 4;
 export const SYNC_BACKOFF: BackoffPolicy = Object.freeze({
   baseMs: 1_000,
   maxMs: 60_000,
@@ -56,6 +67,12 @@ export class SyncLoop {
    * (with the mark it was read under) to sync on from once the events up to it are shown here.
    */
   private rejoin: { position: string; mark: number } | undefined;
+  /** Saves waiting for their response's `sync.settle` work, oldest first; each one after the one before. */
+  private readonly saves: Promise<void>[] = [];
+  /** What a failed save did not write: written with the next save (a newer position covers it). */
+  private carry: SyncChanges | undefined;
+  /** A failed save, reported by the next sync (which then backs off). */
+  private saveError: { error: unknown } | undefined;
 
   constructor(private readonly opts: SyncLoopOptions) {
     this.since = opts.since;
@@ -78,25 +95,73 @@ export class SyncLoop {
    * run one at a time: two overlapping syncs from the same token would deliver events twice.
    */
   syncOnce(opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
-    const run = this.inFlight.then(() => this.syncOnceNow(opts));
-    this.inFlight = run.catch(() => {});
-    return run;
+    return this.serial(async () => {
+      await this.syncOnceNow(opts);
+      await this.flushSaves();
+    });
   }
 
   /**
-   * Handles a response obtained elsewhere (an appservice transaction), in turn with `syncOnce`.
-   * It continues from the previous position, so it is never handled as an initial sync.
+   * Handles a response obtained elsewhere (an appservice transaction), in turn with `syncOnce`,
+   * and resolves once its position is saved. It continues from the previous position, so it is
+   * never handled as an initial sync.
    */
   feed(res: SyncResponse): Promise<void> {
-    const run = this.inFlight.then(async () => {
-      await handleSyncResponse(this.opts.context, res, this.since ?? "");
+    return this.serial(async () => {
+      this.queueSave(await handleSyncResponse(this.opts.context, res, this.since ?? ""));
+      await this.flushSaves();
       this.since = res.next_batch;
     });
+  }
+
+  /** One step of the loop: a response handled and its save queued; waits while too many are unsaved. */
+  private step(opts: { timeoutMs?: number; signal?: AbortSignal }): Promise<void> {
+    return this.serial(async () => {
+      await this.syncOnceNow(opts);
+      while (this.saves.length >= MAX_UNSAVED_RESPONSES) await this.saves[0];
+    });
+  }
+
+  /** Runs `work` after every earlier sync, feed or step: two at once would deliver events twice. */
+  private serial(work: () => Promise<void>): Promise<void> {
+    const run = this.inFlight.then(work);
     this.inFlight = run.catch(() => {});
     return run;
   }
 
+  /** Saves `handled`'s position once its `sync.settle` work and every earlier save are done. */
+  private queueSave(handled: HandledSync): void {
+    const before = this.saves.at(-1) ?? Promise.resolve();
+    const save: Promise<void> = before.then(async () => {
+      await handled.settled;
+      const changes = this.carry ? mergeSyncChanges(this.carry, handled.changes) : handled.changes;
+      try {
+        await this.opts.context.store.saveSync(changes);
+        this.carry = undefined;
+      } catch (error) {
+        this.carry = changes;
+        this.saveError ??= { error };
+      } finally {
+        this.saves.shift();
+      }
+    });
+    this.saves.push(save);
+  }
+
+  /** Waits for every queued save; throws the error of one that failed (what it left is kept). */
+  private async flushSaves(): Promise<void> {
+    while (this.saves.length > 0) await this.saves.at(-1);
+    const failed = this.saveError;
+    this.saveError = undefined;
+    if (failed !== undefined) throw failed.error;
+  }
+
   private async syncOnceNow(opts: { timeoutMs?: number; signal?: AbortSignal }): Promise<void> {
+    // A save that failed since the last request: reported, so the loop backs off (what it did not
+    // write goes with the next save).
+    const failed = this.saveError;
+    this.saveError = undefined;
+    if (failed !== undefined) throw failed.error;
     this.mark ??= this.opts.context.processor()?.syncMark?.();
     const wait = opts.timeoutMs ?? this.opts.timeoutMs ?? DEFAULT_SYNC_TIMEOUT_MS;
     // A catch-up (see `rejoin`) only needs what the server has now: no long-poll wait.
@@ -117,8 +182,9 @@ export class SyncLoop {
     });
     const since = this.since;
     const fresh = withoutEchoes(res, this.echo);
-    const handle = (shared?: { position: string }) =>
-      handleSyncResponse(this.opts.context, fresh, since, shared);
+    const handle = async (shared?: { position: string }) => {
+      this.queueSave(await handleSyncResponse(this.opts.context, fresh, since, shared));
+    };
     if (processor?.handleSyncUnit === undefined) {
       await handle();
       this.echo.clear();
@@ -205,7 +271,9 @@ export class SyncLoop {
     let first = true;
     while (!signal.aborted) {
       try {
-        await this.syncOnce({ signal, ...(first ? { timeoutMs: 0 } : {}) });
+        await this.step({ signal, ...(first ? { timeoutMs: 0 } : {}) });
+        // `start()` resolves with the first response saved.
+        if (first) await this.serial(() => this.flushSaves());
         first = false;
         failures = 0;
         await this.setState("syncing", this.since !== undefined ? { nextBatch: this.since } : {});
@@ -218,6 +286,7 @@ export class SyncLoop {
           if (err instanceof MatrixError && err.errcode === "M_UNKNOWN_TOKEN") {
             await this.opts.onSessionRevoked(err.body.soft_logout === true);
           }
+          await this.flushAtStop();
           await this.setState("error", { error: err });
           firstFailed(err);
           return;
@@ -234,6 +303,22 @@ export class SyncLoop {
         }
       }
     }
+    await this.flushAtStop();
     await this.setState("stopped");
+  }
+
+  /**
+   * Stopping lets the work of handled responses finish and saves their positions (what a failed
+   * save left gets one more try).
+   */
+  private flushAtStop(): Promise<void> {
+    return this.serial(async () => {
+      await this.flushSaves().catch(() => undefined);
+      if (this.carry === undefined) return;
+      await this.opts.context.store.saveSync(this.carry);
+      this.carry = undefined;
+    }).catch((err) =>
+      this.opts.context.logger.warn({ err: errorSummary(err) }, "saving the sync position failed at stop"),
+    );
   }
 }

@@ -223,13 +223,6 @@ export class OutboundSessions {
     const requests: ToDeviceRequest[] = [];
     const withoutSession: DeviceRecord[] = [];
     const index = entry.session.messageIndex;
-    const roomKey = {
-      algorithm: MEGOLM_ALGORITHM,
-      room_id: roomId,
-      session_id: entry.session.sessionId,
-      session_key: entry.session.sessionKey(),
-      shared_history: shared,
-    };
     let batch: { device: DeviceRecord; content: Record<string, unknown> }[] = [];
     const newPending: Record<string, SharedWith> = {};
     const flush = (): void => {
@@ -250,14 +243,25 @@ export class OutboundSessions {
       queueToDevice(this.#ctx, request, roomId);
       batch = [];
     };
-    for (const device of toShare) {
-      const content = await this.#olm.encrypt(device, "m.room_key", roomKey);
-      if (content === undefined) {
-        withoutSession.push(device);
-        continue;
+    if (toShare.length > 0) {
+      // Built only when a device needs it: exporting the session key signs it (Ed25519), a cost
+      // every send would otherwise pay while everyone holds the key already.
+      const roomKey = {
+        algorithm: MEGOLM_ALGORITHM,
+        room_id: roomId,
+        session_id: entry.session.sessionId,
+        session_key: entry.session.sessionKey(),
+        shared_history: shared,
+      };
+      for (const device of toShare) {
+        const content = await this.#olm.encrypt(device, "m.room_key", roomKey);
+        if (content === undefined) {
+          withoutSession.push(device);
+          continue;
+        }
+        batch.push({ device, content: { ...content } });
+        if (batch.length >= SHARE_BATCH_SIZE) flush();
       }
-      batch.push({ device, content: { ...content } });
-      if (batch.length >= SHARE_BATCH_SIZE) flush();
     }
     flush();
 
