@@ -104,8 +104,10 @@ test("bot init --appservice + bot run: the bot answers !echo hi in an encrypted 
       assert.equal(started.userId, botId);
       if (round === 1) {
         deviceId = started.deviceId;
+        // Listened for before the invitation: the bot may join before createRoom returns.
+        const joined = lineMatching(run, (r) => r.msg === "joined on invitation");
         roomId = await owner.createRoom({ name: "echo", invite: [botId], encrypted: true });
-        await lineMatching(run, (r) => r.msg === "joined on invitation");
+        await joined;
         // The bot's join must be in the owner's view, so the room key goes to its device too.
         while (owner.getRoom(roomId)?.getMember(botId)?.membership !== "join") {
           await new Promise((r) => setTimeout(r, 50));

@@ -80,6 +80,8 @@ test("bot init + bot run: a user sends !echo hi in an encrypted room and reads h
   try {
     const started = await lineMatching(run, (r) => r.msg === "bot started");
     assert.equal(started.deviceId, made.device_id, "bot run resumes the device bot init created");
+    // Listened for before the invitation: the bot may join before Alice's next step.
+    const joined = lineMatching(run, (r) => r.msg === "joined on invitation");
     const roomId = await alice.createRoom({ name: "echo", invite: [made.user_id], encrypted: true });
     const replies: string[] = [];
     let resolveHi: () => void = () => {};
@@ -92,7 +94,7 @@ test("bot init + bot run: a user sends !echo hi in an encrypted room and reads h
       }
     });
     await alice.startSync();
-    await lineMatching(run, (r) => r.msg === "joined on invitation");
+    await joined;
     // The bot's join must be in Alice's view, so her room key goes to its device too.
     while (alice.getRoom(roomId)?.getMember(made.user_id)?.membership !== "join") {
       await new Promise((r) => setTimeout(r, 50));
