@@ -32,6 +32,7 @@ interface SizeReport {
   encrypted: number;
   memberships: number;
   users: number;
+  senders: number;
   buildMs: number;
   sides: Record<SideName, { cpuMs: Spread; wallMs: Spread; peakRssMiB: Spread; rssBeforeMiB: Spread }>;
   /** js-sdk CPU time / Keyroom CPU time, per repetition (Keyroom's speed-up). */
@@ -117,6 +118,7 @@ try {
       encrypted: account.encrypted,
       memberships: account.memberships,
       users: account.users,
+      senders: account.senders,
       buildMs,
       sides: { keyroom: of("keyroom"), "js-sdk": of("js-sdk") },
       cpuRatio: pair((k, j) => j.cpuMs / k.cpuMs),
@@ -167,7 +169,7 @@ for (const r of reports) {
   const fast = r.cpuRatio.median >= 2 ? "✓" : "✗";
   const mem = r.rssRatio.median <= 1 ? "✓" : "✗";
   console.log(
-    `${r.rooms} rooms (${r.memberships} memberships of ${r.users} users; built in ${(r.buildMs / 1000).toFixed(1)} s): ` +
+    `${r.rooms} rooms (${r.memberships} memberships of ${r.users} users, ${r.senders} senders; built in ${(r.buildMs / 1000).toFixed(1)} s): ` +
       `Keyroom faster by ${formatRatio(r.cpuRatio)} on CPU (target ≥2x ${fast}), ${formatRatio(r.wallRatio)} on wall time; ` +
       `peak RSS Keyroom/js-sdk ${fmt(r.rssRatio, 2)} (target ≤1 ${mem})`,
   );

@@ -372,6 +372,13 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       await this.machine.receiveKeysChanges([this.userId, ...tracked], []);
       this.#requeryAfterInitialSync = false;
     }
+    if (changes.encryptedSenders.length > 0) {
+      // First contact in bulk: the devices of senders new to us are fetched now, in one batched
+      // query, rather than one round trip (and one durable commit) per new sender while decrypting
+      // (`#decryptRoomEvent`) — hundreds of them in a first sync of a large account.
+      await this.machine.updateTrackedUsers(changes.encryptedSenders);
+      await this.#loop.run();
+    }
     const result = await this.machine.receiveSyncChanges({
       toDevice: changes.toDeviceEvents,
       deviceLists: changes.deviceLists,

@@ -73,14 +73,17 @@ export async function handleSyncResponse(
   const emits: Emit[] = [];
   const changedRooms = new Map<string, Room>();
   const changedMemberships: { roomId: string; userId: string; membership: string }[] = [];
+  const encryptedSenders = new Set<string>();
 
-  // Membership changes are collected before the hook so the E2EE layer sees them with the same response.
+  // Membership changes and encrypted events' senders are collected before the hook so the E2EE
+  // layer sees them with the same response.
   for (const [roomId, r] of Object.entries(res.rooms?.join ?? {})) {
     for (const ev of [...(r.state?.events ?? []), ...(r.timeline?.events ?? [])]) {
       if (ev.type === "m.room.member" && ev.state_key !== undefined) {
         changedMemberships.push({ roomId, userId: ev.state_key, membership: String(ev.content.membership) });
       }
     }
+    for (const ev of r.timeline?.events ?? []) if (ev.type === "m.room.encrypted") encryptedSenders.add(ev.sender);
   }
 
   const processor = ctx.processor();
@@ -93,6 +96,7 @@ export async function handleSyncResponse(
       oneTimeKeyCounts: res.device_one_time_keys_count ?? {},
       unusedFallbackKeyTypes: res.device_unused_fallback_key_types,
       changedMemberships,
+      encryptedSenders: [...encryptedSenders],
     });
   }
   for (const ev of toDevice) emits.push(() => ctx.emitter.emit("toDevice", ev));

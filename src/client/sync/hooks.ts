@@ -15,6 +15,11 @@ export interface SyncCryptoChanges {
   unusedFallbackKeyTypes: string[] | undefined;
   /** Rooms whose membership changed in this response, for key-sharing decisions. */
   changedMemberships: { roomId: string; userId: string; membership: string }[];
+  /**
+   * Senders of the encrypted timeline events in this response's joined rooms, so their devices
+   * can be fetched in one query before the events are decrypted.
+   */
+  encryptedSenders: string[];
 }
 
 export type DecryptionResult =

@@ -1,0 +1,59 @@
+// A first sync full of encrypted events from senders new to this device (a new login that restored
+// the room keys, e.g. from an export or a backup): their devices are fetched in one batched
+// /keys/query before the events are decrypted, not one round trip per new sender (which made a
+// large account's first sync several times slower: bench/sync).
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { MatrixClient } from "../../src/client/index.ts";
+import { devServerFixture, eventById, newUser, sharedRoom, syncAll, watch } from "./e2ee-client-helpers.ts";
+
+const fx = devServerFixture("keyroom-e2ee-first-sync-");
+
+describe("encrypted client, first sync (devserver)", () => {
+  it("queries the devices of every new sender at once, then decrypts their events", async () => {
+    const alice = await newUser(fx.hs, fx.dir, "alice");
+    const bob = await newUser(fx.hs, fx.dir, "bob");
+    const carol = await newUser(fx.hs, fx.dir, "carol");
+    const dave = await newUser(fx.hs, fx.dir, "dave");
+    fx.open.push(alice.client, bob.client, carol.client, dave.client);
+    const roomId = await sharedRoom(alice, [bob, carol, dave]);
+    const senders = [alice, bob, carol];
+    const sent: string[] = [];
+    for (const s of senders) sent.push(await s.client.sendText(roomId, `from ${s.name}`));
+    await syncAll(dave);
+    const keys = await dave.client.exportRoomKeys("pw", { rounds: 1000 });
+
+    // Dave's new device: the room keys restored, then its first sync, where room and senders are new.
+    const queried: string[][] = [];
+    const counting = async (input: string, init: RequestInit): Promise<Response> => {
+      if (new URL(input).pathname.endsWith("/keys/query")) {
+        const body = JSON.parse(String(init.body)) as { device_keys: Record<string, unknown> };
+        queried.push(Object.keys(body.device_keys));
+      }
+      return fetch(input, init);
+    };
+    const storeDir = join(fx.dir, `${dave.name}-2`);
+    const client = new MatrixClient({
+      homeserverUrl: fx.hs.baseUrl,
+      syncTimeoutMs: 0,
+      syncFilter: { room: { timeline: { limit: 100 } } },
+      encryption: { store: { directory: storeDir } },
+      fetch: counting,
+    });
+    fx.open.push(client);
+    await client.login({ user: dave.client.userId, password: "pw" });
+    await client.importRoomKeys(keys, "pw");
+    const dave2 = watch(client, dave.name, storeDir);
+    queried.length = 0;
+    await syncAll(dave2);
+
+    senders.forEach((s, i) => {
+      const ev = eventById(dave2, sent[i] ?? "");
+      assert.equal(ev.content.body, `from ${s.name}`);
+    });
+    const naming = queried.filter((users) => senders.some((s) => users.includes(s.client.userId)));
+    assert.equal(naming.length, 1, `one query for the senders, got ${JSON.stringify(queried)}`);
+    for (const s of senders) assert.ok(naming[0]?.includes(s.client.userId));
+  });
+});
