@@ -83,7 +83,8 @@ export async function handleSyncResponse(
         changedMemberships.push({ roomId, userId: ev.state_key, membership: String(ev.content.membership) });
       }
     }
-    for (const ev of r.timeline?.events ?? []) if (ev.type === "m.room.encrypted") encryptedSenders.add(ev.sender);
+    for (const ev of r.timeline?.events ?? [])
+      if (ev.type === "m.room.encrypted") encryptedSenders.add(ev.sender);
   }
 
   const processor = ctx.processor();
