@@ -2,13 +2,39 @@
 // process, as `keyroom bot run` would run it. argv: homeserver URL, data directory, user, password.
 // Prints `{"ready":true,"userId":…}` once syncing. `!stats` answers "stats <joined rooms> <RSS
 // bytes> <CPU µs so far>" (user + system time of the bot's process).
+import { writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
+import { join } from "node:path";
 import { arg, Bot, openBotClient } from "../src/bot/index.ts";
+
+/**
+ * `KEYROOM_BENCH_BOT_PROFILE=DIR`: a CPU profile of the command phase (from one `!stats` to the
+ * next) is written to DIR/bot-N.cpuprofile, for `node --cpu-prof`-style analysis without the setup.
+ */
+const PROFILE_DIR = process.env.KEYROOM_BENCH_BOT_PROFILE;
+let profiler: Session | undefined;
+let profiles = 0;
+async function toggleProfile(): Promise<void> {
+  if (PROFILE_DIR === undefined) return;
+  if (profiler === undefined) {
+    profiler = new Session();
+    profiler.connect();
+    await profiler.post("Profiler.enable");
+    await profiler.post("Profiler.start");
+    return;
+  }
+  const { profile } = await profiler.post("Profiler.stop");
+  writeFileSync(join(PROFILE_DIR, `bot-${process.pid}-${profiles++}.cpuprofile`), JSON.stringify(profile));
+  profiler.disconnect();
+  profiler = undefined;
+}
 
 const [homeserverUrl, dataDir, userId, password] = process.argv.slice(2) as [string, string, string, string];
 const { client } = await openBotClient({ dataDir, homeserverUrl, userId, password, register: true });
 const bot = new Bot({ client, invites: "anyone", help: false });
 bot.command("echo", { args: { text: arg.rest() } }, (ctx, { text }) => ctx.reply(text));
-bot.command("stats", {}, (ctx) => {
+bot.command("stats", {}, async (ctx) => {
+  await toggleProfile();
   const cpu = process.cpuUsage();
   return ctx.reply(
     `stats ${client.getRooms("join").length} ${process.memoryUsage().rss} ${cpu.user + cpu.system}`,

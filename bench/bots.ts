@@ -25,7 +25,7 @@ import { MatrixClient } from "../src/index.ts";
 
 const QUICK = process.argv.includes("--quick") || process.env.KEYROOM_BENCH_QUICK === "1";
 const USERS = QUICK ? 4 : 10;
-const COMMANDS = QUICK ? 10 : 50;
+const COMMANDS = Number(process.env.KEYROOM_BENCH_BOT_COMMANDS ?? (QUICK ? 10 : 50));
 const ROOMS = QUICK ? 50 : 1000;
 const root = fileURLToPath(new URL("..", import.meta.url));
 const BOT_SDK = join(root, "bench/bots/node_modules/matrix-bot-sdk");
@@ -41,6 +41,8 @@ interface SideResult {
   rssBytes: number;
   /** The bot process's CPU time per answered command, in milliseconds. */
   cpuMsPerCommand: number;
+  /** The users' process's CPU time (this process: the users' clients) per answered command. */
+  usersCpuMsPerCommand: number;
   /** Lowest and highest answered/s over the repetitions. */
   spread?: [number, number];
 }
@@ -106,6 +108,28 @@ class User {
   }
 }
 
+/**
+ * `KEYROOM_BENCH_BOT_PROFILE=DIR`: CPU profiles of the command phase, of this process (the users)
+ * and of the Keyroom bot's (`bench/bots-keyroom.ts`), are written to DIR.
+ */
+const PROFILE_DIR = process.env.KEYROOM_BENCH_BOT_PROFILE;
+async function startUsersProfile(): Promise<{ stop(name: string): Promise<void> } | undefined> {
+  if (PROFILE_DIR === undefined) return undefined;
+  const { Session } = await import("node:inspector/promises");
+  const { writeFile } = await import("node:fs/promises");
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.start");
+  return {
+    async stop(name) {
+      const { profile } = await session.post("Profiler.stop");
+      await writeFile(join(PROFILE_DIR, `${name}-${Date.now()}.cpuprofile`), JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
+}
+
 async function runSide(
   side: "keyroom" | "matrix-bot-sdk",
   baseUrl: string,
@@ -160,6 +184,8 @@ async function runSide(
     }
     const latencies: number[] = [];
     const cpu0 = (await (users[0] as User).stats()).cpuMicros;
+    const profiler = await startUsersProfile();
+    const usersCpu0 = process.cpuUsage();
     const t0 = performance.now();
     await Promise.all(
       users.map(async (u, i) => {
@@ -168,6 +194,8 @@ async function runSide(
       }),
     );
     const wallMs = performance.now() - t0;
+    const usersCpu = process.cpuUsage(usersCpu0);
+    await profiler?.stop(`users-${side}-${encrypted ? "encrypted" : "plain"}`);
     const cpuMicros = (await (users[0] as User).stats()).cpuMicros - cpu0;
     latencies.sort((a, b) => a - b);
 
@@ -193,6 +221,7 @@ async function runSide(
       rooms,
       rssBytes: rss,
       cpuMsPerCommand: cpuMicros / 1000 / latencies.length,
+      usersCpuMsPerCommand: (usersCpu.user + usersCpu.system) / 1000 / latencies.length,
     };
   } finally {
     for (const u of users) await u.client.close().catch(() => undefined);
@@ -249,6 +278,9 @@ try {
       run: (fill) => runSide("matrix-bot-sdk", server.baseUrl, dir, false, fill),
     });
   else console.log("SKIPPED: matrix-bot-sdk side (install it with: npm --prefix bench/bots install)");
+  // `KEYROOM_BENCH_BOT_SIDES=keyroom encrypted,…`: only these sides (for profiling one).
+  const only = process.env.KEYROOM_BENCH_BOT_SIDES?.split(",").map((l) => l.trim());
+  if (only !== undefined) sides.splice(0, sides.length, ...sides.filter((s) => only.includes(s.label)));
   const runs = new Map<string, SideResult[]>(sides.map((s) => [s.label, []]));
   for (let rep = 0; rep < REPS; rep++) {
     for (const side of rep % 2 === 0 ? sides : [...sides].reverse())
@@ -263,12 +295,22 @@ try {
       p50Ms: median(all.map((r) => r.p50Ms)),
       p99Ms: median(all.map((r) => r.p99Ms)),
       cpuMsPerCommand: median(all.map((r) => r.cpuMsPerCommand)),
+      usersCpuMsPerCommand: median(all.map((r) => r.usersCpuMsPerCommand)),
       rssBytes: first.rssBytes, // the run that filled the rooms
       spread: [Math.min(...all.map((r) => r.perSecond)), Math.max(...all.map((r) => r.perSecond))],
     });
   }
   const rows = [
-    ["bot", "rooms", "answered/s (min–max)", "p50", "p99", "bot CPU/command", `RSS in ${ROOMS} rooms`],
+    [
+      "bot",
+      "rooms",
+      "answered/s (min–max)",
+      "p50",
+      "p99",
+      "bot CPU/command",
+      "users CPU/command",
+      `RSS in ${ROOMS} rooms`,
+    ],
   ];
   for (const r of results) {
     rows.push([
@@ -278,6 +320,7 @@ try {
       `${r.p50Ms.toFixed(1)} ms`,
       `${r.p99Ms.toFixed(1)} ms`,
       `${r.cpuMsPerCommand.toFixed(2)} ms`,
+      `${r.usersCpuMsPerCommand.toFixed(2)} ms`,
       `${(r.rssBytes / 2 ** 20).toFixed(0)} MiB`,
     ]);
   }
