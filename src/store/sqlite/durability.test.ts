@@ -26,7 +26,7 @@ const ratchet = {
 };
 
 describe("SQLite durability policy", () => {
-  it("only outbound ratchet advances and replay records count as per-message changes", () => {
+  it("only outbound ratchet advances, replay records and a sync token count as per-message changes", () => {
     assert.equal(isPerMessage({ outboundGroupSessionUpdates: [ratchet] }), true);
     const replay = { roomId: ROOM, sessionId: "s", messageIndex: 1, eventId: "$e", timestamp: 0 };
     assert.equal(isPerMessage({ replays: [replay], olmSessions: [] }), true);
@@ -36,7 +36,26 @@ describe("SQLite durability policy", () => {
       false,
       "a device list change is synced",
     );
-    assert.equal(isPerMessage({ outboundGroupSessionUpdates: [ratchet], nextBatch: "s1" }), false);
+    // A sync token whose response changed nothing else: losing it only means syncing that range again.
+    assert.equal(isPerMessage({ outboundGroupSessionUpdates: [ratchet], nextBatch: "s1" }), true);
+    assert.equal(isPerMessage({ nextBatch: "s1" }), true);
+    // The engine's change sets always carry these, empty: they change nothing.
+    assert.equal(
+      isPerMessage({
+        replays: [replay],
+        nextBatch: "s1",
+        secrets: {},
+        customValues: {},
+        resetBackedUp: false,
+      }),
+      true,
+    );
+    assert.equal(isPerMessage({ nextBatch: "s1", secrets: { key: "v" } }), false);
+    assert.equal(isPerMessage({ nextBatch: "s1", secrets: { key: null } }), false, "a deletion is synced");
+    assert.equal(isPerMessage({ nextBatch: "s1", customValues: { k: 1 } }), false);
+    assert.equal(isPerMessage({ nextBatch: "s1", resetBackedUp: true }), false);
+    assert.equal(isPerMessage({ nextBatch: "s1", backupState: null }), false);
+    assert.equal(isPerMessage({ nextBatch: "s1", inboundGroupSessions: [sample.inbound(ROOM, "s")] }), false);
     assert.equal(isPerMessage({ replays: [replay], account: sample.account(0) }), false);
     assert.equal(isPerMessage({ outboundGroupSessions: [sample.outbound(ROOM, "o1")] }), false);
   });
@@ -47,7 +66,7 @@ describe("SQLite durability policy", () => {
     dirs.push(directory);
     const store = await SqliteCryptoStore.open({ userId: ALICE, deviceId: DEVICE, directory });
     await store.saveChanges({ outboundGroupSessions: [sample.outbound(ROOM, "o1", 4)] });
-    await store.saveChanges({ outboundGroupSessionUpdates: [ratchet] });
+    await store.saveChanges({ outboundGroupSessionUpdates: [ratchet], nextBatch: "s7" });
     await store.close();
     const db = new Database(join(directory, DEFAULT_SQLITE_FILE_NAME));
     db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)").run(
@@ -74,6 +93,7 @@ describe("SQLite durability policy", () => {
     const crashed = await storeLeftOpen(boot);
     store = await SqliteCryptoStore.open({ userId: ALICE, deviceId: DEVICE, directory: crashed });
     assert.equal((await store.getOutboundGroupSession(ROOM))?.messageCount, 5);
+    assert.equal(await store.getNextBatch(), "s7", "a crash in the same boot keeps the sync token");
     await store.close();
   });
 
@@ -82,6 +102,9 @@ describe("SQLite durability policy", () => {
       const directory = await storeLeftOpen(bootId);
       const store = await SqliteCryptoStore.open({ userId: ALICE, deviceId: DEVICE, directory });
       assert.equal(await store.getOutboundGroupSession(ROOM), undefined);
+      // The token may be behind a client's saved position (token-only commits are not synced): a
+      // client sharing the store must not take it for another process's progress.
+      assert.equal(await store.getNextBatch(), undefined);
       // Discarding is itself recorded: a clean close then a reopen keeps what was saved since.
       await store.saveChanges({ outboundGroupSessions: [sample.outbound(ROOM, "o2", 0)] });
       await store.close();

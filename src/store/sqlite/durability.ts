@@ -4,15 +4,17 @@
  * docs/stores.md ("Durability").
  *
  * - Every commit reaches the OS (WAL), so a crashed or killed process loses nothing committed.
- * - Per-message commits (an outbound ratchet advance, a batch of replay records) are not synced to
- *   the disk (`synchronous = NORMAL`); every other commit is (`synchronous = FULL`), and its sync
- *   also covers every earlier commit in the WAL.
+ * - Per-message commits (an outbound ratchet advance, a batch of replay records, a sync token whose
+ *   response changed nothing else) are not synced to the disk (`synchronous = NORMAL`); every
+ *   other commit is (`synchronous = FULL`), and its sync also covers every earlier commit in the WAL.
  * - The store records, durably, how many instances have it open (several processes may share it)
  *   and in which boot of the operating system. Opening a store still counted open, in another boot
  *   (or when the boot cannot be told), may follow a power loss that dropped ratchet advances whose
  *   messages had left: the outbound Megolm sessions are then discarded, so no message index is ever
- *   used twice (the next send shares a new session). A killed process never closes, so its count
- *   stays: in the same boot that costs nothing; after a reboot it discards (safe).
+ *   used twice (the next send shares a new session), and the stored sync token is cleared: it may
+ *   be older than a client's own saved position, and a client sharing the store would take such a
+ *   token for another process's progress (see `handleSyncUnit`). A killed process never closes, so
+ *   its count stays: in the same boot that costs nothing; after a reboot it discards (safe).
  */
 import { readFileSync } from "node:fs";
 import type Database from "better-sqlite3";
@@ -41,21 +43,29 @@ export function currentBootId(): string | undefined {
 
 /**
  * True when `changes` holds only what one message costs (outbound ratchet advances that change no
- * device list, replay records): such a commit need not wait for the disk.
+ * device list, replay records) and, at most, the sync token: such a commit need not wait for the
+ * disk. A sync token alone may be lost by a power loss: the next start then syncs again from an
+ * earlier token, and the lost commits brought nothing else into the store (every commit that did
+ * was synced, and its sync covered every commit before it). Empty parts (the engine's change sets
+ * always carry `secrets: {}`) change nothing and do not count.
  */
 export function isPerMessage(changes: CryptoChanges): boolean {
   let any = false;
-  // A for-in over the few keys a step sets: this runs once per message.
+  // A for-in over the keys a step sets: this runs once per message.
   for (const key in changes) {
     const value = changes[key as keyof CryptoChanges];
     if (value === undefined) continue;
-    if (key === "replays") {
+    if (key === "replays" || key === "nextBatch") {
       any = true;
     } else if (key === "outboundGroupSessionUpdates") {
       for (const u of value as NonNullable<CryptoChanges["outboundGroupSessionUpdates"]>) {
         if (!onlyRatchet(u)) return false;
       }
       any = true;
+    } else if (key === "secrets" || key === "customValues") {
+      if (Object.keys(value as object).length > 0) return false;
+    } else if (key === "resetBackedUp") {
+      if (value === true) return false;
     } else if (!(Array.isArray(value) && value.length === 0)) {
       return false;
     }
@@ -94,7 +104,7 @@ function writeOpenState(db: Database.Database, state: OpenState): void {
 
 /**
  * Called at open, inside no transaction, with `synchronous = FULL`: discards the outbound Megolm
- * sessions if an instance left the store open in what may be an earlier boot (then calls
+ * sessions and the sync token if an instance left the store open in what may be an earlier boot (then calls
  * `discarded`, in the same transaction), and counts this instance open in this boot, durably.
  * Returns whether it discarded.
  */
@@ -108,7 +118,11 @@ export function markOpen(
     const last = readOpenState(db);
     mayHaveLost = (last?.opens ?? 0) > 0 && (bootId === undefined || last?.bootId !== bootId);
     if (mayHaveLost) {
-      db.exec("DELETE FROM outbound_group_sessions; DELETE FROM outbound_group_session_sharing;");
+      // The sync token too: a lost token-only commit left it behind the clients' positions.
+      db.exec(
+        "DELETE FROM outbound_group_sessions; DELETE FROM outbound_group_session_sharing; " +
+          "DELETE FROM meta WHERE key = 'next_batch';",
+      );
       discarded();
     }
     writeOpenState(db, { opens: (mayHaveLost ? 0 : (last?.opens ?? 0)) + 1, bootId: bootId ?? null });
