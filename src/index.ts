@@ -3,3 +3,13 @@
 // devserver at `keyroom/devserver`.
 export * from "./browser.ts";
 export { FileClientStore, SqliteClientStore } from "./client/client-store/node.ts";
+export {
+  ClientCrypto,
+  DehydratedDevices,
+  KeyBackup,
+  Recovery,
+  SecretStorage,
+} from "./client/encryption/index.ts";
+// The encryption drivers and the secret storage key as values too (the browser entry has them as
+// types only: their code is in the engine, which a browser loads on first use).
+export { UnlockedSecretStorageKey } from "./e2ee/index.ts";

@@ -21,13 +21,8 @@ import {
   silentLogger,
 } from "../index.ts";
 import { MemoryCryptoStore } from "../store/memory/memory-store.ts";
-import {
-  keysUploadResponseSchema,
-  Namespaces,
-  type Registration,
-  syncResponseSchema,
-  whoamiResponseSchema,
-} from "../wire/index.ts";
+import { Namespaces, type Registration } from "../wire/appservice.ts";
+import { keysUploadResponseSchema, syncResponseSchema, whoamiResponseSchema } from "../wire/index.ts";
 import { AppserviceError } from "./errors.ts";
 import { ensureDevice, newDeviceId, registerUser } from "./provision.ts";
 import { SeenTransactions } from "./seen-transactions.ts";

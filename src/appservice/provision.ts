@@ -2,12 +2,8 @@
 // creating its device (MSC4190, else an appservice login), all with the appservice's `as_token`.
 import { randomBytes } from "../crypto/primitives/index.ts";
 import { type HttpClient, MatrixError, path } from "../index.ts";
-import {
-  emptyResponseSchema,
-  LOGIN_TYPE_APPSERVICE,
-  loginResponseSchema,
-  registerResponseSchema,
-} from "../wire/index.ts";
+import { LOGIN_TYPE_APPSERVICE } from "../wire/appservice.ts";
+import { emptyResponseSchema, loginResponseSchema, registerResponseSchema } from "../wire/index.ts";
 import { AppserviceError } from "./errors.ts";
 
 /** A device ID for a new virtual user device (upper-case letters, as Synapse makes them). */

@@ -3,7 +3,6 @@
 import {
   type AppserviceEphemeral,
   type AppserviceToDevice,
-  type ClientEvent,
   TXN_DEVICE_LISTS,
   TXN_EPHEMERAL,
   TXN_EPHEMERAL_UNSTABLE,
@@ -12,7 +11,8 @@ import {
   TXN_OTK_COUNTS_ALT,
   TXN_TO_DEVICE,
   transactionSchema,
-} from "../wire/index.ts";
+} from "../wire/appservice.ts";
+import type { ClientEvent } from "../wire/index.ts";
 import { AppserviceError } from "./errors.ts";
 
 /** Longest transaction ID accepted (it is kept in memory for deduplication). */

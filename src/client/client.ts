@@ -19,16 +19,18 @@ import type { ClientStore, StoredSession } from "./client-store/index.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { DeviceApi } from "./devices.ts";
 import { discoverHomeserver } from "./discovery.ts";
-import {
-  type ClientCrypto,
-  type ClientCryptoHost,
-  downloadAttachmentBytes,
-  downloadAttachmentStream,
-  type KeyImportResult,
-  type ProgressCallback,
-  type RoomTrustRequirements,
-  resolveEncryptionOptions,
-} from "./encryption/index.ts";
+// Straight from the files rather than the encryption barrel, which also leads to the engine: the
+// engine is loaded on first use (`EncryptionSession.start`), and a bundler splits it off only when
+// the entry's static imports do not reach it.
+import { downloadAttachmentBytes, downloadAttachmentStream } from "./encryption/attachments.ts";
+import type {
+  ClientCrypto,
+  ClientCryptoHost,
+  KeyImportResult,
+  ProgressCallback,
+  RoomTrustRequirements,
+} from "./encryption/client-crypto.ts";
+import { resolveEncryptionOptions } from "./encryption/options.ts";
 import { EncryptionSession } from "./encryption/session.ts";
 import { ClientError } from "./errors.ts";
 import { TypedEmitter } from "./events/emitter.ts";

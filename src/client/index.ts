@@ -1,38 +1,40 @@
 // What callers of the encryption API catch and read, re-exported so `keyroom` alone suffices.
+// Values come straight from their own small files, not from the E2EE barrel: the engine is loaded
+// on first use (`EncryptionSession.start`), and bundlers split it off only when nothing the entry
+// imports statically leads to it (esbuild assigns files to chunks by their static imports).
 
-export { RecoveryKeyError, type RecoveryKeyErrorCode } from "../crypto/recovery-key/index.ts";
-export { SecretStorageError, type SecretStorageErrorCode } from "../crypto/secret-storage/index.ts";
+export { RecoveryKeyError, type RecoveryKeyErrorCode } from "../crypto/recovery-key/errors.ts";
+export { SecretStorageError, type SecretStorageErrorCode } from "../crypto/secret-storage/errors.ts";
+export { CrossSigningError, type CrossSigningErrorCode } from "../e2ee/cross-signing/errors.ts";
+export { DehydrationError, type DehydrationErrorCode } from "../e2ee/dehydration/errors.ts";
 export {
-  CrossSigningError,
-  type CrossSigningErrorCode,
-  type CrossSigningStatus,
   DecryptionError,
   type DecryptionFailureCode,
-  DehydrationError,
-  type DehydrationErrorCode,
-  type DeviceInfo,
-  type DeviceTrust,
   E2eeError,
   type E2eeErrorCode,
-  type HeldKeyRequest,
-  type IdentityState,
-  type RecoveryProblem,
-  type RecoveryRepair,
-  type RecoveryStatus,
-  type SecretStorageProblem,
-  type SecretStorageStatus,
-  type SenderRequirement,
-  type SenderTrust,
-  type ShareWith,
   type UnknownDevice,
   UnknownDevicesError,
+} from "../e2ee/errors.ts";
+export type {
+  CrossSigningStatus,
+  DeviceInfo,
+  DeviceTrust,
+  HeldKeyRequest,
+  IdentityState,
+  RecoveryProblem,
+  RecoveryRepair,
+  RecoveryStatus,
+  SecretStorageProblem,
+  SecretStorageStatus,
+  SenderRequirement,
+  SenderTrust,
+  ShareWith,
   UnlockedSecretStorageKey,
-  type UserIdentityInfo,
-  VerificationError,
-  type VerificationErrorCode,
-  type VerificationSnapshot,
-  type VerifiedKeys,
+  UserIdentityInfo,
+  VerificationSnapshot,
+  VerifiedKeys,
 } from "../e2ee/index.ts";
+export { VerificationError, type VerificationErrorCode } from "../e2ee/verification/errors.ts";
 export { StoreLockedError, StoreMismatchError } from "../store/errors.ts";
 export {
   type BackoffPolicy,
@@ -47,46 +49,47 @@ export * from "./client-store/index.ts";
 export { type Clock, systemClock } from "./clock.ts";
 export { DeviceApi, type DeviceDeletionAuth, MAX_UIA_ROUNDS, type OwnDevice } from "./devices.ts";
 export { checkHomeserver, type DiscoveredHomeserver, discoverHomeserver, serverNameOf } from "./discovery.ts";
+export { attachmentOf, type MediaAttachment } from "./encryption/attachments.ts";
 export {
-  attachmentOf,
-  type BackupStatus,
-  ClientCrypto,
-  ClientCryptoError,
-  type ClientCryptoErrorCode,
-  type CreatedSecretStorageKey,
-  type CreateSecretStorageKeyOptions,
-  type CryptoStoreFactory,
-  type CryptoStoreOption,
   DEFAULT_DEHYDRATION_PERIOD_MS,
+  DEHYDRATION_SECRET_NAME,
+  KEY_BACKUP_ACCOUNT_DATA,
+} from "./encryption/constants.ts";
+export { ClientCryptoError, type ClientCryptoErrorCode } from "./encryption/errors.ts";
+// The drivers of the encryption features, as types: their values come with the engine, loaded on
+// first use. `index.ts` (Node) exports the classes too.
+export type {
+  BackupStatus,
+  ClientCrypto,
+  CreatedSecretStorageKey,
+  CreateSecretStorageKeyOptions,
+  DehydratedDevices,
+  DehydrationStartOptions,
+  EnableRecoveryOptions,
+  KeyBackup,
+  KeyImportResult,
+  NewBackupVersion,
+  NewRecoveryKeyOptions,
+  ProgressCallback,
+  RecoverOptions,
+  RecoverResult,
+  Recovery,
+  RecoveryKeyResult,
+  RehydrationResult,
+  RestoreBackupOptions,
+  RestoreBackupResult,
+  RoomTrustRequirements,
+  SecretStorage,
+  SecretStorageUnlock,
+} from "./encryption/index.ts";
+export {
   DEFAULT_LEASE_DURATION_MS,
   DEFAULT_LEASE_TIMEOUT_MS,
-  DEHYDRATION_SECRET_NAME,
-  DehydratedDevices,
-  type DehydrationStartOptions,
-  type EnableRecoveryOptions,
-  type EncryptionOptions,
-  KEY_BACKUP_ACCOUNT_DATA,
-  KeyBackup,
-  type KeyImportResult,
   type LeaseOptions,
-  MAX_OUTGOING_PASSES,
-  type MediaAttachment,
-  type NewBackupVersion,
-  type NewRecoveryKeyOptions,
-  type ProgressCallback,
-  type RecoverOptions,
-  type RecoverResult,
-  Recovery,
-  RecoveryError,
-  type RecoveryErrorCode,
-  type RecoveryKeyResult,
-  type RehydrationResult,
-  type RestoreBackupOptions,
-  type RestoreBackupResult,
-  type RoomTrustRequirements,
-  SecretStorage,
-  type SecretStorageUnlock,
-} from "./encryption/index.ts";
+} from "./encryption/lease.ts";
+export type { CryptoStoreFactory, CryptoStoreOption, EncryptionOptions } from "./encryption/options.ts";
+export { MAX_OUTGOING_PASSES } from "./encryption/outgoing.ts";
+export { RecoveryError, type RecoveryErrorCode } from "./encryption/recovery-error.ts";
 export {
   ClientError,
   type ClientErrorCode,

@@ -1,4 +1,3 @@
-export * from "./appservice.ts";
 export * from "./auth.ts";
 export * from "./errors.ts";
 export * from "./events.ts";

@@ -1,40 +1,91 @@
 // `import { MatrixClient } from "keyroom"` bundles for the browser with esbuild and no plugin, stub or
 // configuration: the package conditions (`browser` / `node`) keep SQLite, the file system and Node's
 // crypto out. Bundled here from the sources (the `source` condition mirrors the published one; the
-// build test bundles dist/ with no condition at all). The gzipped size is held under a budget.
+// build test bundles dist/ with no condition at all). The gzipped sizes are held under budgets.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { BROWSER_CLIENT_ENTRY, bundleBreakdown, bundleForBrowser } from "../support/browser-bundle.ts";
+import {
+  BROWSER_CLIENT_ENTRY,
+  bundleBreakdown,
+  bundleForBrowser,
+  bundleForBrowserSplit,
+} from "../support/browser-bundle.ts";
 
 /**
- * Client + E2EE + IndexedDB store, minified and gzipped: a guard against growth (129 KB today with
- * esbuild; the 80 KB target is open, see docs/browser.md).
+ * Client + E2EE + IndexedDB store, code-split as Vite and webpack do by default (esbuild with
+ * `splitting`), minified, each chunk gzipped: guards against growth (see docs/browser.md for
+ * today's figures; the issue's target is 80 KB).
+ * - initial: what the page loads with the entry (client, sync, rooms, IndexedDB stores, the
+ *   primitives the stores and attachments use);
+ * - session: plus the E2EE engine, loaded when a client with `encryption` logs in or restores;
+ * - total: plus the features loaded on first use (verification, …).
  */
-export const BROWSER_BUNDLE_BUDGET_GZIP = 135 * 1024;
+export const BROWSER_INITIAL_BUDGET_GZIP = 75 * 1024;
+export const BROWSER_SESSION_BUDGET_GZIP = 132 * 1024;
+export const BROWSER_TOTAL_BUDGET_GZIP = 142 * 1024;
+/** The same in one file (esbuild without `splitting`, which inlines the dynamic imports). */
+export const BROWSER_SINGLE_FILE_BUDGET_GZIP = 142 * 1024;
 
-test("keyroom bundles for the browser: no Node built-in, no Node-only store, under the size budget", async () => {
-  const { gzip, metafile } = await bundleForBrowser({ contents: BROWSER_CLIENT_ENTRY });
-  const inputs = Object.keys(metafile.inputs);
-  const nodeOnly = inputs.filter((f) =>
+const nodeOnly = (inputs: string[]): string[] =>
+  inputs.filter((f) =>
     /^node:|better-sqlite3|sodium-native|sqlite|file-store|backend-node|platform\/node/.test(f),
   );
-  assert.deepEqual(nodeOnly, []);
+const kb = (n: number): string => (n / 1024).toFixed(1);
+
+test("keyroom bundles for the browser, code-split: no Node built-in or Node-only store, the engine and rarely used features in lazy chunks, under the budgets", async () => {
+  const b = await bundleForBrowserSplit(BROWSER_CLIENT_ENTRY);
+  const inputs = Object.keys(b.metafile.inputs);
+  assert.deepEqual(nodeOnly(inputs), []);
   assert.ok(inputs.includes("src/client/platform/browser.ts"), "the browser platform is the one bundled");
   assert.ok(inputs.includes("src/crypto/primitives/backend-noble.ts"), "the portable crypto back end");
+  const initial = new Set(b.chunks.filter((c) => c.load === "initial").map((c) => c.path));
+  const inInitial = bundleBreakdown(b.metafile, { byFile: true, outputs: (o) => initial.has(o) }).map(
+    ([f]) => f,
+  );
+  // The engine and the verification flows are not in what the page loads first.
+  for (const lazy of [
+    "src/e2ee/machine.ts",
+    "src/crypto/olm/account/account.ts",
+    "src/e2ee/verification/flow.ts",
+  ]) {
+    assert.ok(inputs.includes(lazy), `${lazy} is bundled`);
+    assert.ok(!inInitial.includes(lazy), `${lazy} is not in the initial chunks`);
+  }
+  assert.ok(
+    b.chunks.some((c) => c.load === "engine"),
+    "the engine is a chunk of its own",
+  );
   // The schemas are zod/mini's: classic zod (not tree-shakable) and its other locales stay out.
-  const kept = bundleBreakdown(metafile, { byFile: true }).map(([file]) => file);
+  const kept = bundleBreakdown(b.metafile, { byFile: true }).map(([file]) => file);
   assert.deepEqual(
     kept.filter((f) => /zod\/v4\/(classic|locales\/(?!en\.js))/.test(f)),
     [],
   );
-  assert.ok(kept.includes("node_modules/zod/v4/locales/en.js"), "zod's English messages are kept");
-  const largest = bundleBreakdown(metafile)
-    .slice(0, 6)
-    .map(([part, n]) => `${part} ${(n / 1024).toFixed(1)}`);
-  console.log(`browser bundle (client + E2EE + IndexedDB store): ${(gzip / 1024).toFixed(1)} KB gzipped`);
-  console.log(`  largest parts (KB minified): ${largest.join(", ")}`);
-  assert.ok(
-    gzip <= BROWSER_BUNDLE_BUDGET_GZIP,
-    `${gzip} bytes gzipped, budget ${BROWSER_BUNDLE_BUDGET_GZIP}`,
+  assert.ok(inInitial.includes("node_modules/zod/v4/locales/en.js"), "zod's English messages are kept");
+  console.log(
+    `browser bundle (client + E2EE + IndexedDB store), KB gzipped: initial ${kb(b.initialGzip)}, ` +
+      `with the engine ${kb(b.sessionGzip)}, total ${kb(b.totalGzip)}`,
   );
+  for (const load of ["initial", "engine", "on-demand"] as const) {
+    const paths = new Set(b.chunks.filter((c) => c.load === load).map((c) => c.path));
+    const largest = bundleBreakdown(b.metafile, { outputs: (o) => paths.has(o) })
+      .slice(0, 6)
+      .map(([part, n]) => `${part} ${kb(n)}`);
+    console.log(`  ${load}, largest parts (KB minified): ${largest.join(", ")}`);
+  }
+  assert.ok(b.initialGzip <= BROWSER_INITIAL_BUDGET_GZIP, `initial ${b.initialGzip} B gzipped`);
+  assert.ok(b.sessionGzip <= BROWSER_SESSION_BUDGET_GZIP, `with the engine ${b.sessionGzip} B gzipped`);
+  assert.ok(b.totalGzip <= BROWSER_TOTAL_BUDGET_GZIP, `total ${b.totalGzip} B gzipped`);
+});
+
+test("keyroom bundles for the browser in one file too (esbuild without splitting)", async () => {
+  const { gzip, metafile } = await bundleForBrowser({ contents: BROWSER_CLIENT_ENTRY });
+  assert.deepEqual(nodeOnly(Object.keys(metafile.inputs)), []);
+  const kept = bundleBreakdown(metafile, { byFile: true }).map(([file]) => file);
+  assert.deepEqual(
+    kept.filter((f) => /zod\/v4\/classic/.test(f)),
+    [],
+  );
+  console.log(`browser bundle in one file: ${kb(gzip)} KB gzipped`);
+  assert.ok(gzip <= BROWSER_SINGLE_FILE_BUDGET_GZIP, `${gzip} bytes gzipped`);
 });

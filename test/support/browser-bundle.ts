@@ -18,7 +18,43 @@ export interface BrowserBundle {
   readonly metafile: Metafile;
 }
 
-/** Bundles `contents` (a module's source) or the module at `entry`. */
+/** When a chunk of a code-split bundle is loaded. */
+export type ChunkLoad =
+  /** With the page: the entry and what it imports statically. */
+  | "initial"
+  /** When a client with `encryption` logs in or restores its session: the E2EE engine. */
+  | "engine"
+  /** On first use of a feature (verification, key backup, recovery, …). */
+  | "on-demand";
+
+/** One output file of a code-split bundle. */
+export interface BrowserChunk {
+  /** Path relative to the output folder (`entry.js`, `chunk-XXXX.js`). */
+  readonly path: string;
+  readonly bytes: Uint8Array;
+  /** Minified and gzipped, in bytes. */
+  readonly gzip: number;
+  readonly load: ChunkLoad;
+}
+
+/**
+ * A code-split bundle, as an application's bundler makes it by default (Vite, webpack; esbuild with
+ * `splitting`): each dynamic `import()` becomes chunks loaded on first use. Sizes are gzipped
+ * bytes, each file gzipped on its own (as served).
+ */
+export interface SplitBrowserBundle {
+  /** The chunks reachable from the entry (static and dynamic imports), each with when it loads. */
+  readonly chunks: readonly BrowserChunk[];
+  /** Loaded with the page. */
+  readonly initialGzip: number;
+  /** Loaded with the page plus the engine: what a client with encryption runs with. */
+  readonly sessionGzip: number;
+  /** Every reachable chunk, the on-demand features included. */
+  readonly totalGzip: number;
+  readonly metafile: Metafile;
+}
+
+/** Bundles `contents` (a module's source) or the module at `entry`, in one file. */
 export async function bundleForBrowser(
   source: { contents: string } | { entry: string },
 ): Promise<BrowserBundle> {
@@ -39,6 +75,71 @@ export async function bundleForBrowser(
   return { bytes, gzip: gzipSync(bytes).length, metafile: r.metafile };
 }
 
+/** The module whose dynamic import loads the E2EE engine (`EncryptionSession.start`). */
+export const ENGINE_MODULE = "src/client/encryption/client-crypto.ts";
+
+/** Bundles `contents` split at its dynamic imports (esbuild `splitting`, ESM, minified). */
+export async function bundleForBrowserSplit(contents: string): Promise<SplitBrowserBundle> {
+  const outdir = `${root}.bundle-out`;
+  const r = await build({
+    stdin: { contents, resolveDir: root, loader: "ts", sourcefile: "entry.ts" },
+    bundle: true,
+    splitting: true,
+    outdir,
+    entryNames: "entry",
+    platform: "browser",
+    format: "esm",
+    minify: true,
+    write: false,
+    metafile: true,
+    conditions: ["source"],
+    logLevel: "silent",
+  });
+  const base = (p: string): string => p.split("/").pop() ?? p;
+  const outputs = new Map(Object.entries(r.metafile.outputs).map(([k, v]) => [base(k), v]));
+  // What loads with a chunk: itself and its static imports, transitively.
+  const closure = (start: string, into: Set<string>): Set<string> => {
+    if (into.has(start)) return into;
+    into.add(start);
+    for (const i of outputs.get(start)?.imports ?? []) {
+      if (i.kind === "import-statement") closure(base(i.path), into);
+    }
+    return into;
+  };
+  const named = (pred: (o: Metafile["outputs"][string]) => boolean): string | undefined =>
+    [...outputs].find(([, o]) => pred(o))?.[0];
+  const entry = named((o) => o.entryPoint === "<stdin>" || o.entryPoint?.endsWith("entry.ts") === true);
+  const initial = entry === undefined ? new Set<string>() : closure(entry, new Set());
+  const engineChunk = named((o) => o.entryPoint === ENGINE_MODULE);
+  const engine = engineChunk === undefined ? new Set<string>() : closure(engineChunk, new Set());
+  // Reachable at all: static and dynamic imports from the entry (esbuild also emits chunks for
+  // dynamic imports in code that tree-shaking dropped; nothing loads those).
+  const reachable = new Set<string>();
+  const visit = (name: string): void => {
+    if (reachable.has(name)) return;
+    reachable.add(name);
+    for (const i of outputs.get(name)?.imports ?? []) visit(base(i.path));
+  };
+  if (entry !== undefined) visit(entry);
+  const chunks: BrowserChunk[] = r.outputFiles
+    .map((f) => ({ path: base(f.path), bytes: f.contents }))
+    .filter((f) => f.path.endsWith(".js") && reachable.has(f.path))
+    .map((f) => ({
+      ...f,
+      gzip: gzipSync(f.bytes).length,
+      load: initial.has(f.path) ? "initial" : engine.has(f.path) ? "engine" : "on-demand",
+    }));
+  const sum = (loads: readonly ChunkLoad[]): number =>
+    chunks.filter((c) => loads.includes(c.load)).reduce((n, c) => n + c.gzip, 0);
+  return {
+    chunks,
+    initialGzip: sum(["initial"]),
+    sessionGzip: sum(["initial", "engine"]),
+    totalGzip: sum(["initial", "engine", "on-demand"]),
+    metafile: r.metafile,
+  };
+}
+
 /**
  * Where the bytes go: minified bytes in the output per npm package (`zod`, `@noble/curves`) and per
  * folder of src/ (`src/e2ee/verification`; a file directly in a layer folder counts as itself), or
@@ -46,10 +147,11 @@ export async function bundleForBrowser(
  */
 export function bundleBreakdown(
   metafile: Metafile,
-  opts: { byFile?: boolean } = {},
+  opts: { byFile?: boolean; outputs?: (name: string) => boolean } = {},
 ): [part: string, bytes: number][] {
   const parts = new Map<string, number>();
-  for (const output of Object.values(metafile.outputs)) {
+  for (const [name, output] of Object.entries(metafile.outputs)) {
+    if (opts.outputs !== undefined && !opts.outputs(name.split("/").pop() ?? name)) continue;
     for (const [file, { bytesInOutput }] of Object.entries(output.inputs)) {
       const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(file)?.[1];
       const part = opts.byFile ? file : (pkg ?? file.split("/").slice(0, 3).join("/"));

@@ -16,8 +16,9 @@ import { errorSummary } from "../events/emitter.ts";
 import { type HttpClient, path } from "../http.ts";
 import type { Logger } from "../logger.ts";
 
-/** The account data (spec v1.19, MSC4287) saying whether the user wants key backup. */
-export const KEY_BACKUP_ACCOUNT_DATA = "m.key_backup";
+import { KEY_BACKUP_ACCOUNT_DATA } from "./constants.ts";
+
+export { KEY_BACKUP_ACCOUNT_DATA };
 
 export interface BackupStatus {
   /** The version this device uses, if any. */

@@ -6,7 +6,6 @@ import { decodeBase64, encodeBase64, randomBytes } from "../../crypto/primitives
 import { SecretStorageError } from "../../crypto/secret-storage/index.ts";
 import {
   DEHYDRATED_DEVICE_PATH,
-  DEHYDRATED_DEVICE_SECRET,
   type DecryptedRoomEvent,
   DehydrationError,
   dehydratedEventsRequest,
@@ -20,15 +19,20 @@ import { jsonObjectSchema } from "../../wire/index.ts";
 import type { Clock } from "../clock.ts";
 import { MatrixError } from "../errors.ts";
 import type { HttpClient, RequestPath } from "../http.ts";
+import {
+  DEFAULT_DEHYDRATION_PERIOD_MS,
+  DEHYDRATED_DEVICE_DISPLAY_NAME,
+  DEHYDRATION_SECRET_NAME,
+  MIN_DEHYDRATION_PERIOD_MS,
+} from "./constants.ts";
 import type { SecretStorage } from "./secret-storage.ts";
 
-/** The secret storage name of the dehydration key (MSC3814's unstable `org.matrix.msc3814`). */
-export const DEHYDRATION_SECRET_NAME = DEHYDRATED_DEVICE_SECRET;
-/** How often a running schedule replaces the dehydrated device by default: weekly. */
-export const DEFAULT_DEHYDRATION_PERIOD_MS = 7 * 24 * 60 * 60 * 1000;
-/** The shortest period a schedule accepts (each rotation uploads 50 one-time keys). */
-export const MIN_DEHYDRATION_PERIOD_MS = 60 * 1000;
-export const DEHYDRATED_DEVICE_DISPLAY_NAME = "Dehydrated device";
+export {
+  DEFAULT_DEHYDRATION_PERIOD_MS,
+  DEHYDRATED_DEVICE_DISPLAY_NAME,
+  DEHYDRATION_SECRET_NAME,
+  MIN_DEHYDRATION_PERIOD_MS,
+};
 
 export interface DehydrationHost {
   readonly http: HttpClient;

@@ -10,7 +10,7 @@ import type { SessionInfo } from "../session/session.ts";
 import type { EventEncryptor, SyncProcessor } from "../sync/hooks.ts";
 import type { VerificationRequest } from "../verification/request.ts";
 import { VerificationService } from "../verification/service.ts";
-import { ClientCrypto, type ClientCryptoHost } from "./client-crypto.ts";
+import type { ClientCrypto, ClientCryptoHost } from "./client-crypto.ts";
 import { ClientCryptoError } from "./errors.ts";
 import { refusingSyncProcessor } from "./not-started.ts";
 import { type EncryptionOptions, type OpenedStore, openCryptoStore, openStoredIdentity } from "./options.ts";
@@ -112,6 +112,10 @@ export class EncryptionSession implements RoomsE2ee {
     opened ??= await openCryptoStore(enc, info.userId, info.deviceId);
     let driver: ClientCrypto;
     try {
+      // The engine (Olm, Megolm, the machine, the driver) is loaded when a session first opens it:
+      // a dynamic import, which bundlers split into its own chunk, so a page shows its login form
+      // (and a client without encryption runs) without it.
+      const { ClientCrypto } = await import("./client-crypto.ts");
       driver = await ClientCrypto.open({
         host: this.#host.driver,
         store: opened,

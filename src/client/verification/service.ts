@@ -2,7 +2,7 @@
 // it queued (to-device through the request loop, room events through the send queue, encrypted
 // in encrypted DMs), applies the clock, and keeps one `VerificationRequest` object per flow.
 import type { OlmMachine, VerificationAction, VerificationSnapshot } from "../../e2ee/index.ts";
-import { isVerificationEvent } from "../../e2ee/verification/machine.ts";
+import { isVerificationEvent } from "../../e2ee/verification/events.ts";
 import type { JsonObject } from "../../wire/index.ts";
 import type { RoomEvent } from "../events/types.ts";
 import { VerificationRequest } from "./request.ts";

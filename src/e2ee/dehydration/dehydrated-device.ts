@@ -16,6 +16,9 @@ import {
 import { isRecord } from "../../wire/json.ts";
 import { isId } from "../limits.ts";
 import { signWithAccount } from "../signing.ts";
+import { DehydrationError } from "./errors.ts";
+
+export { DehydrationError, type DehydrationErrorCode } from "./errors.ts";
 
 export const DEHYDRATED_DEVICE_PATH = "/_matrix/client/unstable/org.matrix.msc3814.v1/dehydrated_device";
 /** One-time keys a dehydrated device uploads (as the rust-sdk does). */
@@ -24,27 +27,6 @@ export const DEHYDRATED_DEVICE_ONE_TIME_KEYS = 50;
 export const MAX_DEHYDRATED_DEVICE_EVENTS = 100_000;
 /** Most events we accept in one page. */
 export const MAX_DEHYDRATED_DEVICE_EVENTS_PAGE = 1000;
-
-export type DehydrationErrorCode =
-  /** A server response does not have the MSC's shape. */
-  | "BAD_RESPONSE"
-  /** The device was dehydrated with another format (e.g. the libolm-pickle v1). */
-  | "UNSUPPORTED_ALGORITHM"
-  /** The key does not open the pickle (wrong key, or the pickle was altered). */
-  | "WRONG_KEY"
-  /** The pickle opens but is malformed. */
-  | "BAD_PICKLE"
-  | "BAD_ARGUMENT";
-
-export class DehydrationError extends Error {
-  override readonly name = "DehydrationError";
-  readonly code: DehydrationErrorCode;
-
-  constructor(code: DehydrationErrorCode, message: string) {
-    super(message);
-    this.code = code;
-  }
-}
 
 export interface DehydratedDeviceData {
   readonly algorithm: typeof DEHYDRATED_DEVICE_ALGORITHM;

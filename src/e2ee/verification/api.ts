@@ -11,8 +11,9 @@ import type { VerificationBridge, VerificationRoomMessage, VerificationUpdates }
 import { VERIFICATION_EVENT_TYPES } from "./constants.ts";
 import type { VerificationEnv } from "./env.ts";
 import { VerificationError } from "./errors.ts";
+import type { VerificationRoomEvent } from "./events.ts";
 import type { VerificationSnapshot } from "./flow.ts";
-import type { VerificationMachine, VerificationRoomEvent } from "./machine.ts";
+import type { VerificationMachine } from "./machine.ts";
 
 export type VerificationAction =
   | "accept"
@@ -38,15 +39,19 @@ export class VerificationApi {
     this.#run = run;
   }
 
-  /** Runs one call into the verification machine with a fresh key view, then collects its output. */
+  /**
+   * Runs one call into the verification machine with a fresh key view, then collects its output.
+   * The machine is loaded first if this is the first use (see `VerificationBridge`).
+   */
   async #verify<T>(
     p: Parts,
     fn: (v: VerificationMachine, env: VerificationEnv, now: number) => T,
     users: Iterable<string> = [],
   ): Promise<T> {
     const bridge = this.#bridge;
+    const machine = await bridge.load();
     const env = await bridge.env(this.#ctx, p, users);
-    const result = fn(bridge.machine, env, this.#ctx.now());
+    const result = fn(machine, env, this.#ctx.now());
     await bridge.settle(p);
     return result;
   }
@@ -71,8 +76,10 @@ export class VerificationApi {
   }
 
   /** Device keys arrived (called inside the step that took a `/keys/query` answer). */
-  keysUpdated(p: Parts): Promise<void> {
-    return this.#verify(p, (v, env, now) => v.keysUpdated(env, now));
+  async keysUpdated(p: Parts): Promise<void> {
+    // No flow before the machine is loaded: nothing waits for keys.
+    if (this.#bridge.machine === undefined) return;
+    await this.#verify(p, (v, env, now) => v.keysUpdated(env, now));
   }
 
   /** A verification event from a room timeline (an in-room request, or a later event of a flow). */
@@ -97,7 +104,7 @@ export class VerificationApi {
       const key = await this.#verify(p, (v, env, now) => v.requestToDevice(userId, devices, env, now), [
         userId,
       ]);
-      return this.#bridge.machine.snapshot(key) as VerificationSnapshot;
+      return (await this.#bridge.load()).snapshot(key) as VerificationSnapshot;
     });
   }
 
@@ -113,7 +120,7 @@ export class VerificationApi {
         (v, env, now) => v.roomRequestSent(roomId, eventId, userId, env, now),
         [userId],
       );
-      return this.#bridge.machine.snapshot(key) as VerificationSnapshot;
+      return (await this.#bridge.load()).snapshot(key) as VerificationSnapshot;
     });
   }
 
@@ -125,7 +132,7 @@ export class VerificationApi {
         (v, env, now) => v.startSasWithoutRequest(userId, deviceId, env, now),
         [userId],
       );
-      return this.#bridge.machine.snapshot(key) as VerificationSnapshot;
+      return (await this.#bridge.load()).snapshot(key) as VerificationSnapshot;
     });
   }
 
@@ -150,7 +157,7 @@ export class VerificationApi {
             return v.scanQr(key, bytes ?? new Uint8Array(0), env, now);
         }
       });
-      return this.#bridge.machine.snapshot(key) as VerificationSnapshot;
+      return (await this.#bridge.load()).snapshot(key) as VerificationSnapshot;
     });
   }
 
@@ -161,15 +168,19 @@ export class VerificationApi {
 
   /** Applies the clock: flows past their time are cancelled (`m.timeout`). */
   tick(): Promise<void> {
-    return this.#run((p) => this.#verify(p, (v, _env, now) => v.tick(now)));
+    return this.#run(async (p) => {
+      // No flow to time out before the machine is loaded.
+      if (this.#bridge.machine === undefined) return;
+      await this.#verify(p, (v, _env, now) => v.tick(now));
+    });
   }
 
   get(key: string): VerificationSnapshot | undefined {
-    return this.#bridge.machine.snapshot(key);
+    return this.#bridge.machine?.snapshot(key);
   }
 
   list(): VerificationSnapshot[] {
-    return this.#bridge.machine.list();
+    return this.#bridge.machine?.list() ?? [];
   }
 
   /** Flows that changed, and new incoming requests, since the last call. */

@@ -12,7 +12,7 @@ import type { Parts } from "../machine-parts.ts";
 import type { ToDeviceRequest } from "../requests.ts";
 import type { VerificationEnv, VerifiedKeys } from "./env.ts";
 import type { VerificationSnapshot } from "./flow.ts";
-import { VerificationMachine } from "./machine.ts";
+import type { VerificationMachine } from "./machine.ts";
 
 /** A room event a flow wants sent (encrypted by the client when the room is). */
 export interface VerificationRoomMessage {
@@ -29,7 +29,13 @@ export interface VerificationUpdates {
 }
 
 export class VerificationBridge {
-  readonly machine = new VerificationMachine();
+  /**
+   * The flows, SAS and QR code are loaded on first use (a dynamic import, which bundlers split
+   * into its own chunk): when a verification event arrives or the app starts or answers a flow.
+   * Until then there is no flow, and nothing to route, list or time out.
+   */
+  #machine: VerificationMachine | undefined;
+  #loading: Promise<VerificationMachine> | undefined;
   readonly #requests = new Map<string, ToDeviceRequest>();
   #roomMessages: VerificationRoomMessage[] = [];
   /** Flows whose result was applied to the store (once each). */
@@ -39,10 +45,30 @@ export class VerificationBridge {
   #changed = new Map<string, VerificationSnapshot>();
   #incoming: VerificationSnapshot[] = [];
 
+  /** The verification machine, once loaded (undefined: no flow was ever started or received). */
+  get machine(): VerificationMachine | undefined {
+    return this.#machine;
+  }
+
+  /** Loads the verification machine (once; concurrent callers share the load). */
+  async load(): Promise<VerificationMachine> {
+    if (this.#machine !== undefined) return this.#machine;
+    this.#loading ??= import("./machine.ts").then(({ VerificationMachine }) => {
+      this.#machine ??= new VerificationMachine();
+      return this.#machine;
+    });
+    try {
+      return await this.#loading;
+    } finally {
+      // A failed load (a chunk the network lost) is tried again on the next use.
+      this.#loading = undefined;
+    }
+  }
+
   /** The key view for one step: the devices of these users (and ours), read from the store. */
   async env(ctx: MachineContext, p: Parts, users: Iterable<string> = []): Promise<VerificationEnv> {
     const wanted = new Set<string>([ctx.userId, ...users]);
-    for (const f of this.machine.list())
+    for (const f of this.#machine?.list() ?? [])
       if (f.phase !== "done" && f.phase !== "cancelled") wanted.add(f.otherUserId);
     const keys = new Map<string, string>();
     const masters = new Map<string, string>();
@@ -65,7 +91,9 @@ export class VerificationBridge {
 
   /** After any call into the machine: collect its events, fetch missing keys, apply results. */
   async settle(p: Parts): Promise<void> {
-    for (const m of this.machine.takeOutgoing()) {
+    const machine = this.#machine;
+    if (machine === undefined) return;
+    for (const m of machine.takeOutgoing()) {
       if (m.kind === "room") {
         this.#roomMessages.push({ roomId: m.roomId, eventType: m.eventType, content: m.content });
         continue;
@@ -80,14 +108,14 @@ export class VerificationBridge {
       };
       this.#requests.set(request.id, request);
     }
-    for (const f of this.machine.list()) {
+    for (const f of machine.list()) {
       if (!f.needsKeys || this.#asked.has(f.key)) continue;
       this.#asked.add(f.key);
       p.devices.trackUsers([f.otherUserId]);
       p.devices.markOutdated([f.otherUserId]);
     }
-    for (const s of this.machine.takeIncoming()) this.#incoming.push(s);
-    for (const s of this.machine.takeChanged()) {
+    for (const s of machine.takeIncoming()) this.#incoming.push(s);
+    for (const s of machine.takeChanged()) {
       this.#changed.set(s.key, s);
       if (s.phase === "done" && s.verified !== undefined && !this.#applied.has(s.key)) {
         this.#applied.add(s.key);

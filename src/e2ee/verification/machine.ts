@@ -22,47 +22,15 @@ import {
 import { isUserId, parseRequest, parseStart, roomFlowId, toDeviceFlowId } from "./content.ts";
 import type { VerificationEnv } from "./env.ts";
 import { VerificationError } from "./errors.ts";
+import type { VerificationMessage, VerificationRoomEvent, VerificationToDeviceEvent } from "./events.ts";
 import { type FlowInit, type Transport, VerificationFlow, type VerificationSnapshot } from "./flow.ts";
 
-/** An event to send: to-device (to these devices of one user) or into a room. */
-export type VerificationMessage =
-  | {
-      readonly kind: "to_device";
-      readonly eventType: string;
-      readonly userId: string;
-      readonly deviceIds: readonly string[];
-      readonly content: Record<string, unknown>;
-    }
-  | {
-      readonly kind: "room";
-      readonly roomId: string;
-      readonly eventType: string;
-      readonly content: Record<string, unknown>;
-    };
-
-/** A to-device event as sync delivers it; `senderDevice` only when the E2EE layer decrypted it. */
-export interface VerificationToDeviceEvent {
-  readonly type: string;
-  readonly sender: string;
-  readonly content: Record<string, unknown>;
-  readonly senderDevice?: string | undefined;
-}
-
-export interface VerificationRoomEvent {
-  readonly roomId: string;
-  readonly eventId: string;
-  readonly sender: string;
-  readonly type: string;
-  readonly content: Record<string, unknown>;
-  readonly originServerTs: number;
-  readonly senderDevice?: string | undefined;
-}
-
-/** Whether an event type is one the verification machine takes. */
-export function isVerificationEvent(type: string, content: unknown): boolean {
-  if (VERIFICATION_EVENT_TYPES.has(type)) return true;
-  return type === "m.room.message" && isRecord(content) && content.msgtype === EVENT_REQUEST;
-}
+export {
+  isVerificationEvent,
+  type VerificationMessage,
+  type VerificationRoomEvent,
+  type VerificationToDeviceEvent,
+} from "./events.ts";
 
 /** The body of an in-room request, for clients that do not know verification. */
 const FALLBACK_BODY =
