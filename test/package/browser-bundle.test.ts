@@ -20,11 +20,11 @@ import {
  * - session: plus the E2EE engine, loaded when a client with `encryption` logs in or restores;
  * - total: plus the features loaded on first use (verification, …).
  */
-export const BROWSER_INITIAL_BUDGET_GZIP = 75 * 1024;
-export const BROWSER_SESSION_BUDGET_GZIP = 132 * 1024;
-export const BROWSER_TOTAL_BUDGET_GZIP = 142 * 1024;
+export const BROWSER_INITIAL_BUDGET_GZIP = 76 * 1024;
+export const BROWSER_SESSION_BUDGET_GZIP = 127 * 1024;
+export const BROWSER_TOTAL_BUDGET_GZIP = 151 * 1024;
 /** The same in one file (esbuild without `splitting`, which inlines the dynamic imports). */
-export const BROWSER_SINGLE_FILE_BUDGET_GZIP = 142 * 1024;
+export const BROWSER_SINGLE_FILE_BUDGET_GZIP = 141 * 1024;
 
 const nodeOnly = (inputs: string[]): string[] =>
   inputs.filter((f) =>

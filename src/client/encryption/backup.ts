@@ -1,14 +1,13 @@
 // `client.crypto.backup`: server-side key backup. The engine (`OlmMachine.backup`) decides and
 // encrypts; this sends its requests: version creation and checks, automatic incremental uploads
 // after syncs, restores with progress, and on-demand lookups of the keys undecryptable events lack.
-import { decodeRecoveryKey, encodeRecoveryKey } from "../../crypto/recovery-key/index.ts";
-import {
-  type BackupLookupRequest,
-  type BackupStopReason,
-  type BackupTrustSource,
-  type DecryptedRoomEvent,
-  KeyBackupError,
-  type OlmMachine,
+import { KeyBackupError } from "../../e2ee/backup/errors.ts";
+import type {
+  BackupLookupRequest,
+  BackupStopReason,
+  BackupTrustSource,
+  DecryptedRoomEvent,
+  OlmMachine,
 } from "../../e2ee/index.ts";
 import { type JsonObject, jsonObjectSchema } from "../../wire/index.ts";
 import { MatrixError } from "../errors.ts";
@@ -81,8 +80,11 @@ export interface KeyBackupHost {
   exclusive?<T>(work: () => Promise<T>): Promise<T>;
 }
 
-function keyBytes(key: Uint8Array | string): Uint8Array {
-  return typeof key === "string" ? decodeRecoveryKey(key) : key;
+/** The recovery-key codec (base58 with a parity byte), loaded when a recovery key is made or read. */
+const recoveryKeys = () => import("../../crypto/recovery-key/recovery-key.ts");
+
+async function keyBytes(key: Uint8Array | string): Promise<Uint8Array> {
+  return typeof key === "string" ? (await recoveryKeys()).decodeRecoveryKey(key) : key;
 }
 
 export class KeyBackup {
@@ -127,7 +129,7 @@ export class KeyBackup {
     this.#versionChecked = true;
     await this.#setEnabled(true);
     this.schedule();
-    return { version, privateKey, recoveryKey: encodeRecoveryKey(privateKey) };
+    return { version, privateKey, recoveryKey: (await recoveryKeys()).encodeRecoveryKey(privateKey) };
   }
 
   /**
@@ -142,7 +144,7 @@ export class KeyBackup {
   async #useKey(key: Uint8Array | string): Promise<BackupStatus> {
     const body = await this.#serverVersion();
     if (body === null) throw new KeyBackupError("NO_BACKUP", "the server has no key backup");
-    const trust = await this.#backup.useVersion(body, keyBytes(key));
+    const trust = await this.#backup.useVersion(body, await keyBytes(key));
     this.#versionChecked = true;
     if (trust.forged)
       this.#host.logger.warn({}, "the backup's auth_data carries a forged signature; not uploading");
@@ -212,7 +214,7 @@ export class KeyBackup {
     if (opts.sessionId !== undefined && opts.roomId === undefined) {
       throw new KeyBackupError("BAD_ARGUMENT", "a session is restored with its room");
     }
-    const privateKey = opts.key === undefined ? undefined : keyBytes(opts.key);
+    const privateKey = opts.key === undefined ? undefined : await keyBytes(opts.key);
     let version = (await this.#backup.status()).version;
     if (version === undefined || privateKey !== undefined) {
       const body = await this.#serverVersion();

@@ -3,25 +3,27 @@
 // room keys before encrypting, decrypts timeline events and re-emits the ones whose key came late.
 import { decryptKeyExport, type ExportedRoomKey, encryptKeyExport } from "../../crypto/key-export/index.ts";
 import { wipe } from "../../crypto/primitives/index.ts";
-import {
-  BACKUP_SECRET,
-  type CrossSigningStatus,
-  type DecryptedRoomEvent,
-  type DeviceInfo,
-  type DeviceTrust,
-  decodeKeySecret,
-  E2eeError,
-  type HeldKeyRequest,
-  type HistoryVisibility,
-  type KeysFrom,
-  OlmMachine,
-  type OutgoingRequest,
-  type ReceivedSecret,
-  type RoomMember,
-  type SenderRequirement,
-  type ShareWith,
-  type UserIdentityInfo,
+// Values straight from their files, not from the E2EE barrel: the barrel also leads to the parts
+// loaded on first use (secret storage, recovery, dehydration), which a bundler splits off only
+// when nothing loaded before them imports them statically.
+import { E2eeError } from "../../e2ee/errors.ts";
+import type {
+  CrossSigningStatus,
+  DecryptedRoomEvent,
+  DeviceInfo,
+  DeviceTrust,
+  HeldKeyRequest,
+  HistoryVisibility,
+  KeysFrom,
+  OutgoingRequest,
+  ReceivedSecret,
+  RoomMember,
+  SenderRequirement,
+  ShareWith,
+  UserIdentityInfo,
 } from "../../e2ee/index.ts";
+import { OlmMachine } from "../../e2ee/machine.ts";
+import { BACKUP_SECRET, decodeKeySecret } from "../../e2ee/secret-storage/names.ts";
 import {
   type ClientEvent,
   clientEventSchema,

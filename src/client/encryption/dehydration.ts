@@ -1,32 +1,21 @@
 // Dehydrated devices (MSC3814) in the client: upload one, rehydrate it on a new login (its queued
 // to-device events fetched page by page and their room keys imported), and replace it on a
 // schedule. The key lives in secret storage under `org.matrix.msc3814` (as matrix-js-sdk and the
-// rust-sdk keep it), or is passed in by the caller.
-import { decodeBase64, encodeBase64, randomBytes } from "../../crypto/primitives/index.ts";
-import { SecretStorageError } from "../../crypto/secret-storage/index.ts";
-import {
-  DEHYDRATED_DEVICE_PATH,
-  type DecryptedRoomEvent,
-  DehydrationError,
-  dehydratedEventsRequest,
-  type OlmMachine,
-  parseDehydratedDevice,
-  parseDehydratedEventsPage,
-  RehydratedDevice,
-  type UnlockedSecretStorageKey,
-} from "../../e2ee/index.ts";
-import { jsonObjectSchema } from "../../wire/index.ts";
-import type { Clock } from "../clock.ts";
-import { MatrixError } from "../errors.ts";
-import type { HttpClient, RequestPath } from "../http.ts";
+// rust-sdk keep it), or is passed in by the caller. Its code (dehydration-impl.ts, with the
+// dehydrated device's pickle) is loaded on first use: a dynamic import, a chunk of its own in a
+// browser bundle, so a client that never dehydrates does not carry it.
+import type { UnlockedSecretStorageKey } from "../../e2ee/index.ts";
 import {
   DEFAULT_DEHYDRATION_PERIOD_MS,
   DEHYDRATED_DEVICE_DISPLAY_NAME,
   DEHYDRATION_SECRET_NAME,
   MIN_DEHYDRATION_PERIOD_MS,
 } from "./constants.ts";
-import type { SecretStorage } from "./secret-storage.ts";
+import type { DehydratedDevicesImpl } from "./dehydration-impl.ts";
+import type { DehydrationHost, DehydrationStartOptions, RehydrationResult } from "./dehydration-types.ts";
+import { Lazy } from "./lazy.ts";
 
+export type { DehydrationHost, DehydrationStartOptions, RehydrationResult } from "./dehydration-types.ts";
 export {
   DEFAULT_DEHYDRATION_PERIOD_MS,
   DEHYDRATED_DEVICE_DISPLAY_NAME,
@@ -34,51 +23,13 @@ export {
   MIN_DEHYDRATION_PERIOD_MS,
 };
 
-export interface DehydrationHost {
-  readonly http: HttpClient;
-  readonly machine: OlmMachine;
-  readonly clock: Clock;
-  readonly secretStorage: SecretStorage;
-  /** Our own device keys and cross-signing keys fetched again (the self-signing key must be current). */
-  refreshOwnKeys(): Promise<void>;
-  /** Sends what the engine queued (device queries for senders we did not know). */
-  flush(): Promise<void>;
-  emitRedecrypted(events: readonly DecryptedRoomEvent[]): Promise<void>;
-  reportError(error: unknown): void;
-  /** Runs scheduled work as one unit of work on the crypto store (its lease); inline when absent. */
-  exclusive?<T>(work: () => Promise<T>): Promise<T>;
-}
-
-export interface RehydrationResult {
-  /** The dehydrated device that was read (it is deleted or replaced afterwards). */
-  readonly deviceId: string;
-  /** To-device events fetched from it. */
-  readonly events: number;
-  /** Room keys among them that were new or better than ours. */
-  readonly imported: number;
-}
-
-export interface DehydrationStartOptions {
-  /** The 32-byte dehydration key; or `secretStorageKey` to read it (or create and store it). */
-  readonly key?: Uint8Array;
-  readonly secretStorageKey?: UnlockedSecretStorageKey;
-  /** Rehydrate the device on the server first, if there is one (default true). */
-  readonly rehydrate?: boolean;
-  /** Replace the dehydrated device this often (default weekly; at least one minute). */
-  readonly periodMs?: number;
-}
-
-const unstable = (suffix = ""): RequestPath => {
-  const p = `${DEHYDRATED_DEVICE_PATH}${suffix}`;
-  return { encoded: p, template: p };
-};
-
 export class DehydratedDevices {
-  readonly #host: DehydrationHost;
-  #schedule: { readonly abort: AbortController; readonly key: Uint8Array } | undefined;
+  readonly #impl: Lazy<DehydratedDevicesImpl>;
 
   constructor(host: DehydrationHost) {
-    this.#host = host;
+    this.#impl = new Lazy(
+      async () => new (await import("./dehydration-impl.ts")).DehydratedDevicesImpl(host),
+    );
   }
 
   /**
@@ -87,13 +38,7 @@ export class DehydratedDevices {
    * with cross-signed dehydrated devices, so set up cross-signing first.
    */
   async create(key: Uint8Array): Promise<{ deviceId: string; crossSigned: boolean }> {
-    await this.#host.refreshOwnKeys();
-    const { deviceId, body, crossSigned } = await this.#host.machine.dehydration.create(
-      key,
-      DEHYDRATED_DEVICE_DISPLAY_NAME,
-    );
-    await this.#host.http.request({ method: "PUT", path: unstable(), body, schema: jsonObjectSchema });
-    return { deviceId, crossSigned };
+    return (await this.#impl.get()).create(key);
   }
 
   /**
@@ -104,78 +49,12 @@ export class DehydratedDevices {
    * was altered), `BAD_PICKLE`, `UNSUPPORTED_ALGORITHM` (an older format), `BAD_RESPONSE`.
    */
   async rehydrate(key: Uint8Array): Promise<RehydrationResult | undefined> {
-    const { http, machine } = this.#host;
-    let raw: unknown;
-    try {
-      raw = await http.request({ method: "GET", path: unstable(), schema: jsonObjectSchema });
-    } catch (e) {
-      if (e instanceof MatrixError && e.errcode === "M_NOT_FOUND") return undefined;
-      throw e;
-    }
-    const { deviceId, deviceData } = parseDehydratedDevice(raw);
-    const device = RehydratedDevice.open({ userId: machine.userId, deviceId, deviceData, key });
-    let events = 0;
-    let imported = 0;
-    try {
-      let nextBatch: string | undefined;
-      let draft: "get" | "post" = "get";
-      for (;;) {
-        let body: unknown;
-        try {
-          body = await this.#eventsPage(deviceId, nextBatch, draft);
-        } catch (e) {
-          // A server of the earlier draft knows only POST.
-          if (!(draft === "get" && e instanceof MatrixError && e.errcode === "M_UNRECOGNIZED")) throw e;
-          draft = "post";
-          body = await this.#eventsPage(deviceId, nextBatch, draft);
-        }
-        const page = parseDehydratedEventsPage(body, events);
-        events += page.events.length;
-        const { roomKeys, bundles } = device.receiveEvents(page.events);
-        const result = await machine.dehydration.importRoomKeys(roomKeys, bundles);
-        imported += result.imported;
-        await this.#host.emitRedecrypted(result.redecrypted);
-        if (page.done) break;
-        nextBatch = page.nextBatch;
-      }
-    } finally {
-      device.wipe();
-    }
-    await this.#host.flush();
-    return { deviceId, events, imported };
-  }
-
-  /**
-   * One page of the device's events: `GET …/events?from=` (the current draft, which Synapse and
-   * matrix-js-sdk 43 use; no `next_batch` at the end), or `POST` with `{ next_batch }` (the earlier
-   * draft; an empty page at the end). `parseDehydratedEventsPage` stops on either.
-   */
-  #eventsPage(deviceId: string, nextBatch: string | undefined, draft: "get" | "post"): Promise<unknown> {
-    const path = unstable(`/${encodeURIComponent(deviceId)}/events`);
-    return draft === "get"
-      ? this.#host.http.request({
-          method: "GET",
-          path,
-          ...(nextBatch === undefined ? {} : { query: { from: nextBatch } }),
-          schema: jsonObjectSchema,
-        })
-      : this.#host.http.request({
-          method: "POST",
-          path,
-          body: dehydratedEventsRequest(nextBatch),
-          schema: jsonObjectSchema,
-        });
+    return (await this.#impl.get()).rehydrate(key);
   }
 
   /** Deletes the dehydrated device on the server; false when there was none. */
   async delete(): Promise<boolean> {
-    try {
-      await this.#host.http.request({ method: "DELETE", path: unstable(), schema: jsonObjectSchema });
-      return true;
-    } catch (e) {
-      if (e instanceof MatrixError && e.errcode === "M_NOT_FOUND") return false;
-      throw e;
-    }
+    return (await this.#impl.get()).delete();
   }
 
   /**
@@ -186,26 +65,7 @@ export class DehydratedDevices {
     secretStorageKey: UnlockedSecretStorageKey,
     options: { create?: boolean } = {},
   ): Promise<Uint8Array> {
-    const storage = this.#host.secretStorage;
-    let text: string;
-    try {
-      text = await storage.get(DEHYDRATION_SECRET_NAME, secretStorageKey);
-    } catch (e) {
-      const absent = e instanceof SecretStorageError && e.code === "SECRET_MISSING";
-      if (!absent || options.create !== true) throw e;
-      const key = randomBytes(32);
-      await storage.store(DEHYDRATION_SECRET_NAME, encodeBase64(key), [secretStorageKey]);
-      return key;
-    }
-    let key: Uint8Array;
-    try {
-      key = decodeBase64(text.trim());
-    } catch {
-      throw new DehydrationError("BAD_ARGUMENT", "the stored dehydration key is not base64");
-    }
-    if (key.length !== 32)
-      throw new DehydrationError("BAD_ARGUMENT", "the stored dehydration key is not 32 bytes");
-    return key;
+    return (await this.#impl.get()).keyFromSecretStorage(secretStorageKey, options);
   }
 
   /**
@@ -215,54 +75,17 @@ export class DehydratedDevices {
    * missing). A failed rotation is reported (`error` event) and tried again next period.
    */
   async start(options: DehydrationStartOptions): Promise<RehydrationResult | undefined> {
-    const periodMs = options.periodMs ?? DEFAULT_DEHYDRATION_PERIOD_MS;
-    if (!Number.isSafeInteger(periodMs) || periodMs < MIN_DEHYDRATION_PERIOD_MS) {
-      throw new DehydrationError("BAD_ARGUMENT", "the dehydration period is at least one minute");
-    }
-    let key: Uint8Array;
-    if (options.key !== undefined) key = options.key.slice();
-    else if (options.secretStorageKey !== undefined) {
-      key = await this.keyFromSecretStorage(options.secretStorageKey, { create: true });
-    } else throw new DehydrationError("BAD_ARGUMENT", "give the dehydration key or a secret storage key");
-    this.stop();
-    const result = options.rehydrate === false ? undefined : await this.rehydrate(key);
-    await this.create(key);
-    const abort = new AbortController();
-    this.#schedule = { abort, key };
-    void this.#rotate(key, periodMs, abort.signal);
-    return result;
+    return (await this.#impl.get()).start(options);
   }
 
-  async #rotate(key: Uint8Array, periodMs: number, signal: AbortSignal): Promise<void> {
-    for (;;) {
-      try {
-        await this.#host.clock.sleep(periodMs, signal);
-      } catch {
-        return; // stopped
-      }
-      if (signal.aborted) return;
-      try {
-        const work = () => this.create(key);
-        await (this.#host.exclusive?.(work) ?? work());
-      } catch (e) {
-        if (signal.aborted) return;
-        this.#host.reportError(e);
-      }
-    }
-  }
-
-  /** Whether a rotation schedule runs. */
+  /** Whether a rotation schedule runs (never before the code was loaded). */
   get running(): boolean {
-    return this.#schedule !== undefined;
+    return this.#impl.value?.running ?? false;
   }
 
   /** Stops the schedule and forgets the key held for it (the device stays on the server). */
   stop(): void {
-    const schedule = this.#schedule;
-    this.#schedule = undefined;
-    if (schedule === undefined) return;
-    schedule.abort.abort();
-    schedule.key.fill(0);
+    this.#impl.value?.stop();
   }
 
   toJSON(): Record<string, unknown> {

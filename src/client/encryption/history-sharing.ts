@@ -4,13 +4,8 @@
 // downloaded and imported. The engine decides what goes in and what may come in.
 import { AttachmentError, decryptAttachment, encryptAttachment } from "../../crypto/attachments/index.ts";
 import { utf8Encode } from "../../crypto/primitives/index.ts";
-import {
-  type DecryptedRoomEvent,
-  HistorySharingError,
-  MAX_BUNDLE_BYTES,
-  type OlmMachine,
-  type PendingBundle,
-} from "../../e2ee/index.ts";
+import { HistorySharingError, MAX_BUNDLE_BYTES } from "../../e2ee/history-sharing/bundle.ts";
+import type { DecryptedRoomEvent, OlmMachine, PendingBundle } from "../../e2ee/index.ts";
 import { ClientError, MatrixError } from "../errors.ts";
 import { errorSummary } from "../events/emitter.ts";
 import type { Logger } from "../logger.ts";

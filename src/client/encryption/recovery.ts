@@ -1,29 +1,12 @@
 // `client.crypto.recovery`: one API over secret storage, cross-signing and key backup, like the
 // rust-sdk's recovery module, with no dead ends: every incomplete state names the call that
 // repairs it (see src/e2ee/secret-storage/recovery-status.ts), and each call either completes or
-// fails with a typed error naming the secret at fault and the way out.
-import { decodeBase64, encodeBase64, wipe } from "../../crypto/primitives/index.ts";
-import { SecretStorageError } from "../../crypto/secret-storage/index.ts";
-import {
-  BACKUP_SECRET,
-  CROSS_SIGNING_MASTER_SECRET,
-  CROSS_SIGNING_SELF_SIGNING_SECRET,
-  CROSS_SIGNING_USER_SIGNING_SECRET,
-  type CrossSigningStatus,
-  decodeKeySecret,
-  KEY_SECRETS,
-  publicKeyOfSecret,
-  type RecoveryRepair,
-  type RecoveryStatus,
-  readSecret,
-  recoveryStatus,
-  secretStorageStatus,
-  type UnlockedSecretStorageKey,
-} from "../../e2ee/index.ts";
-import { jsonObjectSchema } from "../../wire/index.ts";
-import { MatrixError } from "../errors.ts";
-import { path } from "../http.ts";
-import { RecoveryError } from "./recovery-error.ts";
+// fails with a typed error naming the secret at fault and the way out. Its code
+// (recovery-impl.ts) is loaded on first use: a dynamic import, a chunk of its own in a browser
+// bundle, so a client that never sets up or uses recovery does not carry it.
+import type { RecoveryRepair, RecoveryStatus } from "../../e2ee/index.ts";
+import { Lazy } from "./lazy.ts";
+import type { RecoveryImpl } from "./recovery-impl.ts";
 import type {
   EnableRecoveryOptions,
   NewRecoveryKeyOptions,
@@ -34,17 +17,13 @@ import type {
 } from "./recovery-types.ts";
 import type { SecretStorageUnlock } from "./secret-storage.ts";
 
-const CROSS_SIGNING: readonly (readonly [string, "master" | "selfSigning" | "userSigning"])[] = [
-  [CROSS_SIGNING_MASTER_SECRET, "master"],
-  [CROSS_SIGNING_SELF_SIGNING_SECRET, "selfSigning"],
-  [CROSS_SIGNING_USER_SIGNING_SECRET, "userSigning"],
-];
-
 export class Recovery {
   readonly #host: RecoveryHost;
+  readonly #impl: Lazy<RecoveryImpl>;
 
   constructor(host: RecoveryHost) {
     this.#host = host;
+    this.#impl = new Lazy(async () => new (await import("./recovery-impl.ts")).RecoveryImpl(host));
   }
 
   /**
@@ -53,28 +32,7 @@ export class Recovery {
    * compared with the keys the account uses now.
    */
   async status(unlock?: SecretStorageUnlock): Promise<RecoveryStatus> {
-    const ss = this.#host.secretStorage;
-    // Opened (a slow passphrase derivation included) before taking the store's lease.
-    const key = unlock === undefined ? undefined : await ss.unlock(unlock);
-    try {
-      return await this.#host.exclusive(async () => {
-        const cs = await this.#refreshOwnIdentity();
-        const held = await this.#held(cs);
-        const server = await this.#serverBackup();
-        const storage = secretStorageStatus(await ss.view(), {
-          ...(key === undefined
-            ? {}
-            : { key: key.key, publicKeys: await this.#publicKeys(server?.publicKey) }),
-        });
-        return recoveryStatus(storage, {
-          held,
-          identityPublished: cs.masterKey !== undefined,
-          backupVersion: server !== undefined,
-        });
-      });
-    } finally {
-      key?.wipe();
-    }
+    return (await this.#impl.get()).status(unlock);
   }
 
   /**
@@ -84,14 +42,8 @@ export class Recovery {
    * recovery key, once. Throws `RecoveryError("IDENTITY_NOT_HELD")` when the account has an
    * identity this device holds no keys of (then `recover`, or `resetIdentity`).
    */
-  enable(options: EnableRecoveryOptions = {}): Promise<RecoveryKeyResult> {
-    return this.#host.exclusive(async () => {
-      const cs = await this.#refreshOwnIdentity();
-      if (cs.masterKey === undefined) {
-        await this.#host.bootstrapCrossSigning(options.auth === undefined ? {} : { auth: options.auth });
-      }
-      return this.#newKey(options);
-    });
+  async enable(options: EnableRecoveryOptions = {}): Promise<RecoveryKeyResult> {
+    return (await this.#impl.get()).enable(options);
   }
 
   /**
@@ -99,8 +51,8 @@ export class Recovery {
    * holds stored under it, made the default. A backup whose key nobody holds is replaced by a new
    * version. Needs this device to hold the cross-signing keys (`recover` first).
    */
-  changeRecoveryKey(options: NewRecoveryKeyOptions = {}): Promise<RecoveryKeyResult> {
-    return this.#host.exclusive(() => this.#newKey(options));
+  async changeRecoveryKey(options: NewRecoveryKeyOptions = {}): Promise<RecoveryKeyResult> {
+    return (await this.#impl.get()).changeRecoveryKey(options);
   }
 
   /**
@@ -108,16 +60,8 @@ export class Recovery {
    * change), a new key backup, a new secret storage key with every secret. For when a secret is
    * lost everywhere. Returns the new recovery key.
    */
-  resetIdentity(options: EnableRecoveryOptions = {}): Promise<RecoveryKeyResult> {
-    return this.#host.exclusive(async () => {
-      await this.#refreshOwnIdentity();
-      await this.#host.bootstrapCrossSigning({
-        reset: true,
-        ...(options.auth === undefined ? {} : { auth: options.auth }),
-      });
-      await this.#host.backup.createVersion();
-      return this.#newKey(options);
-    });
+  async resetIdentity(options: EnableRecoveryOptions = {}): Promise<RecoveryKeyResult> {
+    return (await this.#impl.get()).resetIdentity(options);
   }
 
   /**
@@ -130,255 +74,7 @@ export class Recovery {
    * the secret and the repair.
    */
   async recover(unlock: SecretStorageUnlock, options: RecoverOptions = {}): Promise<RecoverResult> {
-    // The key is opened (a slow passphrase derivation included) before taking the store's lease.
-    const key = await this.#host.secretStorage.unlock(unlock);
-    try {
-      return await this.#host.exclusive(() => this.#recover(key, options));
-    } finally {
-      key.wipe();
-    }
-  }
-
-  async #recover(key: UnlockedSecretStorageKey, options: RecoverOptions): Promise<RecoverResult> {
-    const cs = await this.#refreshOwnIdentity();
-    if (cs.masterKey === undefined) {
-      throw new RecoveryError("IDENTITY_NOT_HELD", "the account has no cross-signing identity to recover", {
-        secret: CROSS_SIGNING_MASTER_SECRET,
-        repair: "resetIdentity",
-      });
-    }
-    const view = await this.#host.secretStorage.view();
-    const published = await this.#publicKeys(undefined);
-    const local = await this.#host.machine.exportCrossSigningKeys();
-    // Read every cross-signing secret before changing anything: a failure leaves the device as it was.
-    const found: { master?: string; selfSigning?: string; userSigning?: string } = {};
-    const rewrite: string[] = [];
-    for (const [name, field] of CROSS_SIGNING) {
-      const mine = local[field];
-      const heldCurrent = mine !== undefined && publicKeyOfSecret(name, mine) === published[name];
-      let value: string;
-      try {
-        value = readSecret(view, name, key);
-        decodeKeySecret(name, value);
-      } catch (e) {
-        if (!(e instanceof SecretStorageError) || e.code === "WRONG_KEY") throw e;
-        if (heldCurrent) {
-          rewrite.push(name);
-          continue;
-        }
-        throw new SecretStorageError(e.code, `${e.message}; resetIdentity() replaces it`);
-      }
-      if (publicKeyOfSecret(name, value) !== published[name]) {
-        if (heldCurrent) {
-          rewrite.push(name);
-          continue;
-        }
-        throw new RecoveryError(
-          "SECRET_STALE",
-          `${name} in secret storage is not the account's current key`,
-          {
-            secret: name,
-            repair: "resetIdentity",
-          },
-        );
-      }
-      found[field] = value;
-    }
-    await this.#host.machine.importCrossSigningKeys(found);
-    const status = await this.#crossSignThisDevice();
-
-    const backup = await this.#recoverBackup(view, key, rewrite);
-    let restored = 0;
-    if (backup !== undefined && options.restore !== false) {
-      const result = await this.#host.backup.restore(
-        options.onRestoreProgress === undefined ? {} : { onProgress: options.onRestoreProgress },
-      );
-      restored = result.imported;
-    }
-    // Write back what storage lacked (this device's copies) under the key just used.
-    const values = await this.#values();
-    for (const name of rewrite) {
-      const value = values.get(name);
-      if (value !== undefined) await this.#host.secretStorage.store(name, value, [key]);
-    }
-    return { crossSigned: status.deviceCrossSigned, backupVersion: backup, restored, repaired: rewrite };
-  }
-
-  /**
-   * The backup key from storage, used with the server's version. When it is missing, broken or
-   * stale: this device's key if it holds the current one (written back), else a new version (its
-   * key written). Returns the version in use, or undefined when there is no backup and none needed.
-   */
-  async #recoverBackup(
-    view: ReadonlyMap<string, unknown>,
-    key: UnlockedSecretStorageKey,
-    rewrite: string[],
-  ): Promise<string | undefined> {
-    const server = await this.#serverBackup();
-    let stored: string | undefined;
-    try {
-      stored = readSecret(view, BACKUP_SECRET, key);
-    } catch (e) {
-      if (!(e instanceof SecretStorageError) || e.code === "WRONG_KEY") throw e;
-    }
-    if (
-      stored !== undefined &&
-      server !== undefined &&
-      publicKeyOfSecret(BACKUP_SECRET, stored) === server.publicKey
-    ) {
-      const bytes = decodeBase64(stored);
-      try {
-        await this.#host.backup.useKey(bytes);
-      } finally {
-        wipe(bytes);
-      }
-      return server.version;
-    }
-    const mine = await this.#host.backup.status();
-    if (server !== undefined && mine.hasKey && mine.version === server.version) {
-      rewrite.push(BACKUP_SECRET);
-      return server.version;
-    }
-    // The key is held nowhere (or there is no backup): a new version, its key stored.
-    const created = await this.#host.backup.createVersion();
-    wipe(created.privateKey);
-    rewrite.push(BACKUP_SECRET);
-    return created.version;
-  }
-
-  /** A new default key with every secret this device holds (the backup recreated if its key is lost). */
-  async #newKey(options: NewRecoveryKeyOptions): Promise<RecoveryKeyResult> {
-    const cs = await this.#refreshOwnIdentity();
-    const { master, selfSigning, userSigning } = cs.privateKeys;
-    if (cs.masterKey === undefined || !master || !selfSigning || !userSigning) {
-      const stored = (await this.#host.secretStorage.view()).size > 0;
-      throw new RecoveryError(
-        "IDENTITY_NOT_HELD",
-        "this device does not hold the account's cross-signing keys",
-        { repair: stored ? "recover" : "resetIdentity" },
-      );
-    }
-    const server = await this.#serverBackup();
-    const mine = await this.#host.backup.status();
-    if (server === undefined || !mine.hasKey || mine.version !== server.version) {
-      const created = await this.#host.backup.createVersion();
-      wipe(created.privateKey);
-    }
-    const ss = this.#host.secretStorage;
-    const values = await this.#values();
-    if (options.current !== undefined) await this.#carryOver(options.current, values);
-    const created = await ss.createKey({
-      setDefault: false,
-      ...(options.passphrase === undefined ? {} : { passphrase: options.passphrase }),
-      ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
-      ...(options.passphraseIterations === undefined
-        ? {}
-        : { passphraseIterations: options.passphraseIterations }),
-    });
-    try {
-      for (const [name, value] of values) await ss.store(name, value, [created.key]);
-      // Last: until now the old default key (and its secrets) stayed in place.
-      await ss.setDefaultKey(created.keyId);
-    } finally {
-      created.key.wipe();
-    }
-    return { recoveryKey: created.recoveryKey, keyId: created.keyId };
-  }
-
-  /** Adds the stored secrets readable with `current` that `values` lacks (the dehydration key). */
-  async #carryOver(current: SecretStorageUnlock, values: Map<string, string>): Promise<void> {
-    const key = await this.#host.secretStorage.unlock(current);
-    try {
-      const wanted = KEY_SECRETS.filter((name) => !values.has(name));
-      const view = await this.#host.secretStorage.view(wanted);
-      for (const name of wanted) {
-        try {
-          values.set(name, readSecret(view, name, key));
-        } catch (e) {
-          if (!(e instanceof SecretStorageError)) throw e;
-        }
-      }
-    } finally {
-      key.wipe();
-    }
-  }
-
-  /** Every secret this device holds itself: the cross-signing keys and the backup key. */
-  async #values(): Promise<Map<string, string>> {
-    const out = new Map<string, string>();
-    const local = await this.#host.machine.exportCrossSigningKeys();
-    for (const [name, field] of CROSS_SIGNING) {
-      const value = local[field];
-      if (value !== undefined) out.set(name, value);
-    }
-    const backupKey = await this.#host.backup.privateKey();
-    if (backupKey !== undefined) {
-      out.set(BACKUP_SECRET, encodeBase64(backupKey));
-      wipe(backupKey);
-    }
-    return out;
-  }
-
-  /** Names of the recovery secrets this device holds (current ones). */
-  async #held(cs: CrossSigningStatus): Promise<Set<string>> {
-    const held = new Set<string>();
-    if (cs.privateKeys.master) held.add(CROSS_SIGNING_MASTER_SECRET);
-    if (cs.privateKeys.selfSigning) held.add(CROSS_SIGNING_SELF_SIGNING_SECRET);
-    if (cs.privateKeys.userSigning) held.add(CROSS_SIGNING_USER_SIGNING_SECRET);
-    if ((await this.#host.backup.status()).hasKey) held.add(BACKUP_SECRET);
-    return held;
-  }
-
-  /** The public keys the account uses now, by secret name (to tell a stale secret). */
-  async #publicKeys(backupPublicKey: string | undefined): Promise<Record<string, string>> {
-    const identity = await this.#host.getUserIdentity(this.#host.userId);
-    const out: Record<string, string> = {};
-    if (identity !== undefined) {
-      out[CROSS_SIGNING_MASTER_SECRET] = identity.masterKey;
-      if (identity.selfSigningKey !== undefined)
-        out[CROSS_SIGNING_SELF_SIGNING_SECRET] = identity.selfSigningKey;
-      if (identity.userSigningKey !== undefined)
-        out[CROSS_SIGNING_USER_SIGNING_SECRET] = identity.userSigningKey;
-    }
-    if (backupPublicKey !== undefined) out[BACKUP_SECRET] = backupPublicKey;
-    return out;
-  }
-
-  /** Our published identity asked for again (another device may have just changed it). */
-  async #refreshOwnIdentity(): Promise<CrossSigningStatus> {
-    await this.#host.machine.receiveKeysChanges([this.#host.userId], []);
-    return this.#host.crossSigningStatus();
-  }
-
-  /** After importing the keys: the query that makes the engine sign this device, and its upload. */
-  async #crossSignThisDevice(): Promise<CrossSigningStatus> {
-    let status = await this.#refreshOwnIdentity();
-    for (let i = 0; i < 3 && !status.deviceCrossSigned; i++) {
-      await this.#host.flush();
-      status = await this.#refreshOwnIdentity();
-    }
-    return status;
-  }
-
-  /** The server's current backup version and its public key, or undefined when it has none. */
-  async #serverBackup(): Promise<{ version: string; publicKey: string | undefined } | undefined> {
-    let body: Record<string, unknown>;
-    try {
-      body = await this.#host.http.request({
-        method: "GET",
-        path: path`/_matrix/client/v3/room_keys/version`,
-        schema: jsonObjectSchema,
-      });
-    } catch (e) {
-      if (e instanceof MatrixError && e.errcode === "M_NOT_FOUND") return undefined;
-      throw e;
-    }
-    if (typeof body.version !== "string") return undefined;
-    const auth = body.auth_data as { public_key?: unknown } | undefined;
-    return {
-      version: body.version,
-      publicKey: typeof auth?.public_key === "string" ? auth.public_key : undefined,
-    };
+    return (await this.#impl.get()).recover(unlock, options);
   }
 
   toJSON(): Record<string, string> {

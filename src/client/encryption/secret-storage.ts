@@ -1,140 +1,55 @@
 // Secret storage for the client (spec "Secrets"): keys and encrypted secrets in global account
-// data. The formats and every check are in src/e2ee/secret-storage (sans-I/O); this file fetches
-// the account data they read (always from the server: another device may have just changed it),
-// runs the slow passphrase derivation with progress, and uploads what they build.
-import { wipe } from "../../crypto/primitives/index.ts";
-import { RecoveryKeyError } from "../../crypto/recovery-key/index.ts";
-import {
-  DEFAULT_PASSPHRASE_ITERATIONS,
-  deriveKeyFromPassphrase,
-  deriveKeyFromPassphraseWithProgress,
-  newPassphraseInfo,
-  SecretStorageError,
-} from "../../crypto/secret-storage/index.ts";
-import {
-  type AccountDataView,
-  buildDefaultKey,
-  buildSecretContent,
-  DEFAULT_KEY_TYPE,
-  keyDescription,
-  keyType,
-  newSecretStorageKey,
-  RECOVERY_SECRETS,
-  readSecret,
-  type SecretStorageKeyDescription,
-  type SecretStorageStatus,
-  secretStorageStatus,
-  type UnlockedSecretStorageKey,
-  unlockWithKey,
-  unlockWithRecoveryKey,
+// data. Its code (secret-storage-impl.ts, with the passphrase derivation and the secret formats of
+// src/e2ee/secret-storage) is loaded on first use: a dynamic import, a chunk of its own in a
+// browser bundle, so a client that never opens secret storage does not carry it.
+import type {
+  AccountDataView,
+  SecretStorageKeyDescription,
+  SecretStorageStatus,
+  UnlockedSecretStorageKey,
 } from "../../e2ee/index.ts";
-import { type JsonObject, jsonObjectSchema } from "../../wire/index.ts";
-import { MatrixError } from "../errors.ts";
-import { type HttpClient, path } from "../http.ts";
+import { Lazy } from "./lazy.ts";
+import type { SecretStorageImpl } from "./secret-storage-impl.ts";
+import type {
+  CreatedSecretStorageKey,
+  CreateSecretStorageKeyOptions,
+  SecretStorageHost,
+  SecretStorageUnlock,
+} from "./secret-storage-types.ts";
 
-/**
- * How to open a secret storage key: the recovery key, the passphrase, the raw 32 bytes, or a
- * string that is either (read as a recovery key when it is one, else as the key's passphrase).
- */
-export type SecretStorageUnlock =
-  | string
-  | { readonly recoveryKey: string }
-  | { readonly passphrase: string; readonly onProgress?: (fraction: number) => void }
-  | { readonly key: Uint8Array };
-
-export interface CreateSecretStorageKeyOptions {
-  /** Derive the key from this passphrase (`m.pbkdf2`); without it the key is random. */
-  readonly passphrase?: string;
-  /** Derivation progress, 0 to 1 (the derivation then runs in steps, yielding between them). */
-  readonly onProgress?: (fraction: number) => void;
-  /** PBKDF2 iterations (default 500 000, what Element and the rust-sdk use). */
-  readonly passphraseIterations?: number;
-  /** A display name for the key. */
-  readonly name?: string;
-  /** Make it the default key (default true). Set it later with `setDefaultKey` once secrets are stored. */
-  readonly setDefault?: boolean;
-}
-
-export interface CreatedSecretStorageKey {
-  readonly keyId: string;
-  /** The recovery key to show the user once (also works when a passphrase was used). */
-  readonly recoveryKey: string;
-  /** The opened key, to store secrets with. */
-  readonly key: UnlockedSecretStorageKey;
-}
-
-export interface SecretStorageHost {
-  readonly http: HttpClient;
-  readonly userId: string;
-  /** Uploads global account data (and keeps the client's copy current). */
-  setAccountData(type: string, content: JsonObject): Promise<void>;
-}
-
-/** Lets the event loop run between derivation steps (a UI or a progress bar stays live). */
-const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+export type {
+  CreatedSecretStorageKey,
+  CreateSecretStorageKeyOptions,
+  SecretStorageHost,
+  SecretStorageUnlock,
+} from "./secret-storage-types.ts";
 
 export class SecretStorage {
   readonly #host: SecretStorageHost;
+  readonly #impl: Lazy<SecretStorageImpl>;
 
   constructor(host: SecretStorageHost) {
     this.#host = host;
-  }
-
-  /**
-   * One global account-data event from the server, or undefined when absent. Empty content (`{}`)
-   * counts as absent: that is how clients delete account data (the API has no delete).
-   */
-  async #fetch(type: string): Promise<unknown> {
-    const userId = this.#host.userId;
-    try {
-      const content = await this.#host.http.request({
-        method: "GET",
-        path: path`/_matrix/client/v3/user/${userId}/account_data/${type}`,
-        schema: jsonObjectSchema,
-      });
-      return Object.keys(content).length === 0 ? undefined : content;
-    } catch (e) {
-      if (e instanceof MatrixError && e.errcode === "M_NOT_FOUND") return undefined;
-      throw e;
-    }
+    this.#impl = new Lazy(async () => new (await import("./secret-storage-impl.ts")).SecretStorageImpl(host));
   }
 
   /**
    * The account data secret storage needs, fresh from the server: the default key pointer, the
-   * descriptions of the default key and of `keyIds`, and the `secrets` asked for.
+   * descriptions of the default key and of `keyIds`, and the `secrets` asked for (default: the
+   * secrets recovery keeps).
    */
-  async view(
-    secrets: readonly string[] = RECOVERY_SECRETS,
-    keyIds: readonly string[] = [],
-  ): Promise<AccountDataView> {
-    const view = new Map<string, unknown>();
-    const put = async (type: string): Promise<void> => {
-      if (view.has(type)) return;
-      const content = await this.#fetch(type);
-      if (content !== undefined) view.set(type, content);
-    };
-    await put(DEFAULT_KEY_TYPE);
-    const ids = new Set(keyIds);
-    // A malformed pointer is left for the status (or the unlock) to report.
-    const pointer = (view.get(DEFAULT_KEY_TYPE) as { key?: unknown } | undefined)?.key;
-    if (typeof pointer === "string") ids.add(pointer);
-    for (const id of ids) await put(keyType(id));
-    for (const name of secrets) await put(name);
-    return view;
+  async view(secrets?: readonly string[], keyIds?: readonly string[]): Promise<AccountDataView> {
+    return (await this.#impl.get()).view(secrets, keyIds);
   }
 
   /** The default key's ID, or undefined when none is set. */
   async defaultKeyId(): Promise<string | undefined> {
-    const content = await this.#fetch(DEFAULT_KEY_TYPE);
-    const key = (content as { key?: unknown } | undefined)?.key;
-    return typeof key === "string" ? key : undefined;
+    return (await this.#impl.get()).defaultKeyId();
   }
 
   /** A key's description (default: the default key). `KEY_MISSING` when there is none. */
   async describeKey(keyId?: string): Promise<SecretStorageKeyDescription> {
-    const id = keyId ?? (await this.defaultKeyId());
-    if (id === undefined) throw new SecretStorageError("KEY_MISSING", "no default secret storage key is set");
-    return keyDescription(await this.view([], [id]), id);
+    return (await this.#impl.get()).describeKey(keyId);
   }
 
   /**
@@ -143,34 +58,12 @@ export class SecretStorage {
    * encrypted for any of them.
    */
   async createKey(options: CreateSecretStorageKeyOptions = {}): Promise<CreatedSecretStorageKey> {
-    let created: ReturnType<typeof newSecretStorageKey>;
-    if (options.passphrase === undefined) {
-      created = newSecretStorageKey(options.name === undefined ? {} : { name: options.name });
-    } else {
-      const info = newPassphraseInfo(options.passphraseIterations ?? DEFAULT_PASSPHRASE_ITERATIONS);
-      const key = await derive(options.passphrase, info, options.onProgress);
-      try {
-        created = newSecretStorageKey({
-          key,
-          passphrase: info,
-          ...(options.name === undefined ? {} : { name: options.name }),
-        });
-      } finally {
-        wipe(key);
-      }
-    }
-    await this.#host.setAccountData(keyType(created.keyId), created.content as JsonObject);
-    if (options.setDefault !== false) await this.setDefaultKey(created.keyId);
-    const description = keyDescription(new Map([[keyType(created.keyId), created.content]]), created.keyId);
-    const key = unlockWithKey(description, created.key);
-    wipe(created.key);
-    return { keyId: created.keyId, recoveryKey: created.recoveryKey, key };
+    return (await this.#impl.get()).createKey(options);
   }
 
   /** Points `m.secret_storage.default_key` at `keyId` (whose description must exist). */
   async setDefaultKey(keyId: string): Promise<void> {
-    await this.describeKey(keyId); // KEY_MISSING / BAD_KEY_DESCRIPTION before anything changes
-    await this.#host.setAccountData(DEFAULT_KEY_TYPE, buildDefaultKey(keyId));
+    return (await this.#impl.get()).setDefaultKey(keyId);
   }
 
   /**
@@ -179,7 +72,7 @@ export class SecretStorage {
    * `SecretStorageError("WRONG_KEY")`; a passphrase for a key made without one is `NO_PASSPHRASE`.
    */
   async unlock(input: SecretStorageUnlock, keyId?: string): Promise<UnlockedSecretStorageKey> {
-    return unlockDescription(await this.describeKey(keyId), input);
+    return (await this.#impl.get()).unlock(input, keyId);
   }
 
   /**
@@ -187,16 +80,7 @@ export class SecretStorage {
    * so a secret can be readable with several keys at once).
    */
   async store(name: string, value: string, keys: readonly UnlockedSecretStorageKey[]): Promise<void> {
-    const existing = await this.#fetch(name);
-    let content: ReturnType<typeof buildSecretContent>;
-    try {
-      content = buildSecretContent(name, value, keys, existing);
-    } catch (e) {
-      // A malformed record left by another client is replaced rather than blocking the write.
-      if (!(e instanceof SecretStorageError && e.code === "BAD_ENCRYPTED_SECRET")) throw e;
-      content = buildSecretContent(name, value, keys);
-    }
-    await this.#host.setAccountData(name, content as unknown as JsonObject);
+    return (await this.#impl.get()).store(name, value, keys);
   }
 
   /**
@@ -205,8 +89,7 @@ export class SecretStorage {
    * `BAD_ENCRYPTED_SECRET` when its record is malformed.
    */
   async get(name: string, key: UnlockedSecretStorageKey): Promise<string> {
-    const content = await this.#fetch(name);
-    return readSecret(content === undefined ? new Map() : new Map([[name, content]]), name, key);
+    return (await this.#impl.get()).get(name, key);
   }
 
   /**
@@ -221,55 +104,10 @@ export class SecretStorage {
       readonly publicKeys?: Readonly<Record<string, string>>;
     } = {},
   ): Promise<SecretStorageStatus> {
-    const view = await this.view(options.secrets ?? RECOVERY_SECRETS);
-    return secretStorageStatus(view, {
-      ...(options.secrets === undefined ? {} : { secrets: options.secrets }),
-      ...(options.key === undefined ? {} : { key: options.key.key }),
-      ...(options.publicKeys === undefined ? {} : { publicKeys: options.publicKeys }),
-    });
+    return (await this.#impl.get()).status(options);
   }
 
   toJSON(): Record<string, string> {
     return { type: "SecretStorage", userId: this.#host.userId };
   }
-}
-
-/** Opens the key `description` describes with a recovery key, a passphrase or raw bytes. */
-export async function unlockDescription(
-  description: SecretStorageKeyDescription,
-  input: SecretStorageUnlock,
-): Promise<UnlockedSecretStorageKey> {
-  if (typeof input === "string") {
-    try {
-      return unlockWithRecoveryKey(description, input);
-    } catch (e) {
-      // Not a recovery key at all: the passphrase, if the key has one; else the typo stands.
-      if (!(e instanceof RecoveryKeyError) || description.passphrase === undefined) throw e;
-      return unlockDescription(description, { passphrase: input });
-    }
-  }
-  if ("recoveryKey" in input) return unlockWithRecoveryKey(description, input.recoveryKey);
-  if ("key" in input) return unlockWithKey(description, input.key);
-  if (description.passphrase === undefined) {
-    throw new SecretStorageError("NO_PASSPHRASE", "this key was made from a recovery key, not a passphrase");
-  }
-  const key = await derive(input.passphrase, description.passphrase, input.onProgress);
-  try {
-    return unlockWithKey(description, key);
-  } finally {
-    wipe(key);
-  }
-}
-
-async function derive(
-  passphrase: string,
-  info: Parameters<typeof deriveKeyFromPassphrase>[1],
-  onProgress: ((fraction: number) => void) | undefined,
-): Promise<Uint8Array> {
-  // One-shot is about 3x faster on Node (OpenSSL); the stepped form only when progress is wanted.
-  if (onProgress === undefined) return deriveKeyFromPassphrase(passphrase, info);
-  return deriveKeyFromPassphraseWithProgress(passphrase, info, {
-    onProgress,
-    yieldControl: yieldToEventLoop,
-  });
 }

@@ -7,12 +7,12 @@ import {
   PBKDF2_MAX_ITERATIONS,
   type Pbkdf2Sha512Steps,
   pbkdf2Sha512,
-  randomBytes,
   utf8Encode,
   wipe,
 } from "../primitives/index.ts";
 import { SECRET_STORAGE_KEY_LENGTH } from "./aes-hmac-sha2.ts";
 import { SecretStorageError } from "./errors.ts";
+import { randomAlphanumeric } from "./random.ts";
 
 export const PBKDF2_ALGORITHM = "m.pbkdf2";
 /** Iterations for new passphrase keys (what Element and the rust-sdk use). */
@@ -36,18 +36,7 @@ export interface PassphraseInfo {
   readonly bits?: number;
 }
 
-const ALPHANUMERIC = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-
-/** A random alphanumeric string (key IDs, salts), unbiased by rejection sampling. */
-export function randomAlphanumeric(length: number): string {
-  let out = "";
-  while (out.length < length) {
-    for (const byte of randomBytes(length)) {
-      if (byte < 248 && out.length < length) out += ALPHANUMERIC[byte % 62];
-    }
-  }
-  return out;
-}
+export { randomAlphanumeric };
 
 /** Passphrase parameters for a new key: a fresh 32-character salt. */
 export function newPassphraseInfo(iterations: number = DEFAULT_PASSPHRASE_ITERATIONS): PassphraseInfo {

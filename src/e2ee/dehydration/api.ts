@@ -9,7 +9,7 @@ import type { DecryptedRoomEvent } from "../decryption/room-events.ts";
 import type { MachineContext } from "../machine-context.ts";
 import type { Parts } from "../machine-parts.ts";
 import { IMPORT_BATCH_SIZE } from "../room-keys/import.ts";
-import { createDehydratedDevice, type DehydratedDeviceUpload } from "./dehydrated-device.ts";
+import type { DehydratedDeviceUpload } from "./dehydrated-device.ts";
 import type { RehydratedBundle, RehydratedRoomKey } from "./rehydrate.ts";
 
 type Run = <T>(fn: (p: Parts) => Promise<T>) => Promise<T>;
@@ -35,6 +35,8 @@ export class DehydrationApi {
     displayName: string,
   ): Promise<{ deviceId: string; body: DehydratedDeviceUpload; crossSigned: boolean }> {
     return this.#run(async (p) => {
+      // The pickle and upload code is loaded on first use (a chunk of its own in a browser bundle).
+      const { createDehydratedDevice } = await import("./dehydrated-device.ts");
       const selfSigning = p.crossSigning.selfSigningKey();
       const { deviceId, body } = createDehydratedDevice({
         userId: this.#ctx.userId,

@@ -6,7 +6,7 @@ import {
   wipe,
   x25519PublicKey,
 } from "../../crypto/primitives/index.ts";
-import { SecretStorageError } from "../../crypto/secret-storage/index.ts";
+import { SecretStorageError } from "../../crypto/secret-storage/errors.ts";
 
 export const DEFAULT_KEY_TYPE = "m.secret_storage.default_key";
 export const KEY_TYPE_PREFIX = "m.secret_storage.key.";

@@ -4,7 +4,8 @@
  * are answered only for our own *verified* devices (never another user's, never our own device ID),
  * and `m.secret.send` is accepted only over Olm, from our own verified device, for a request we made.
  */
-import { randomAlphanumeric, SecretStorageError } from "../../crypto/secret-storage/index.ts";
+import { SecretStorageError } from "../../crypto/secret-storage/errors.ts";
+import { randomAlphanumeric } from "../../crypto/secret-storage/random.ts";
 import { isRecord } from "../../wire/json.ts";
 import { isId } from "../limits.ts";
 import { isSecretName } from "./names.ts";
