@@ -1,7 +1,7 @@
 // The client's encryption driver. It owns the `OlmMachine` and its store, feeds it each sync before
 // the client emits anything or saves its token, sends what it asks for (one loop at a time), shares
 // room keys before encrypting, decrypts timeline events and re-emits the ones whose key came late.
-import { decryptKeyExport, type ExportedRoomKey, encryptKeyExport } from "../../crypto/key-export/index.ts";
+import type { ExportedRoomKey } from "../../crypto/key-export/index.ts";
 import { wipe } from "../../crypto/primitives/index.ts";
 // Values straight from their files, not from the E2EE barrel: the barrel also leads to the parts
 // loaded on first use (secret storage, recovery, dehydration), which a bundler splits off only
@@ -947,6 +947,8 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
         opts.onProgress?.(i + 1, rooms.length);
       }
     }
+    // The export file format (PBKDF2, AES-CTR, HMAC framing) is loaded on first use.
+    const { encryptKeyExport } = await import("../../crypto/key-export/key-export.ts");
     return encryptKeyExport(keys, passphrase, opts.rounds !== undefined ? { rounds: opts.rounds } : {});
   }
 
@@ -968,6 +970,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     opts: { onProgress?: ProgressCallback } = {},
   ): Promise<KeyImportResult> {
     this.#ensureOpen();
+    const { decryptKeyExport } = await import("../../crypto/key-export/key-export.ts");
     const entries = decryptKeyExport(file, passphrase);
     const { imported, total, redecrypted } = await this.machine.importRoomKeys(entries, opts.onProgress);
     await this.#emitRedecrypted(redecrypted);

@@ -3,7 +3,7 @@
  * per-session `KeyBackupData` whose `session_data` is a PK-encrypted backed-up room key. Trusting
  * a version (its signatures) is the E2EE layer's business; this module checks forms and crypto.
  */
-import { readSharedHistory } from "../key-export/index.ts";
+import { readSharedHistory } from "../key-export/exported-room-key.ts";
 import { type PkDecryption, PkEncryption, PkError } from "../pk/index.ts";
 import { BackupError } from "./errors.ts";
 

@@ -2,7 +2,7 @@
  * Room keys to and from key export files and backups (`ExportedRoomKey` entries). On import each
  * entry is checked on its own: one we cannot use is skipped and never spoils the rest.
  */
-import { type ExportedRoomKey, parseExportedRoomKey } from "../../crypto/key-export/index.ts";
+import { type ExportedRoomKey, parseExportedRoomKey } from "../../crypto/key-export/exported-room-key.ts";
 import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";
 import type { InboundGroupSessionRecord } from "../../store/records.ts";
 import { MEGOLM_ALGORITHM } from "../devices/device.ts";

@@ -3,7 +3,7 @@
  * keeping the best copy of each session, withheld notices, and a bounded cache of live sessions.
  */
 
-import { readSharedHistory } from "../../crypto/key-export/index.ts";
+import { readSharedHistory } from "../../crypto/key-export/exported-room-key.ts";
 import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";
 import type { InboundGroupSessionRecord, WithheldRecord } from "../../store/records.ts";
 import * as z from "../../wire/zod.ts";
