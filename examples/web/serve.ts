@@ -5,7 +5,7 @@ import { readFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
+import { type BuildOptions, build } from "esbuild";
 import { startDevServer } from "keyroom/devserver";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
@@ -30,25 +30,46 @@ export interface WebExampleOptions {
   readonly scripts?: Readonly<Record<string, string>>;
 }
 
-/** A script and Keyroom bundled for the browser (the page, its service worker, a worker). */
+const BUNDLE_OPTIONS: BuildOptions & { write: false } = {
+  bundle: true,
+  platform: "browser",
+  format: "esm",
+  target: "es2022",
+  minify: true,
+  sourcemap: "inline",
+  write: false,
+  // This repository runs from its TypeScript sources; an app using the published package needs no
+  // condition at all.
+  conditions: ["source"],
+  logLevel: "silent",
+};
+
+/** A script and Keyroom bundled for the browser in one file (the service worker). */
 async function bundle(entry: string): Promise<Uint8Array> {
-  const result = await build({
-    entryPoints: [entry],
-    bundle: true,
-    platform: "browser",
-    format: "esm",
-    target: "es2022",
-    minify: true,
-    sourcemap: "inline",
-    write: false,
-    // This repository runs from its TypeScript sources; an app using the published package needs no
-    // condition at all.
-    conditions: ["source"],
-    logLevel: "silent",
-  });
+  const result = await build({ ...BUNDLE_OPTIONS, entryPoints: [entry] });
   const out = result.outputFiles[0];
   if (out === undefined) throw new Error("esbuild produced no output");
   return out.contents;
+}
+
+/**
+ * The page and its workers, code-split as an app's bundler does by default: the E2EE engine and the
+ * features Keyroom loads on first use are chunks (`/chunks/…`) that the browser imports when they
+ * are needed. Returns URL path → file. (A service worker may not `import()`, so it is one file.)
+ */
+async function bundleSplit(entries: Readonly<Record<string, string>>): Promise<Map<string, Uint8Array>> {
+  const outdir = `${here}.out`;
+  const result = await build({
+    ...BUNDLE_OPTIONS,
+    entryPoints: Object.entries(entries).map(([urlPath, input]) => ({
+      in: input,
+      out: urlPath.slice(1, -3),
+    })),
+    splitting: true,
+    outdir,
+    chunkNames: "chunks/[name]-[hash]",
+  });
+  return new Map(result.outputFiles.map((f) => [f.path.slice(outdir.length), f.contents]));
 }
 
 const TYPES: Record<string, string> = {
@@ -70,11 +91,12 @@ export async function startWebExample(opts: WebExampleOptions = {}): Promise<Web
   const files = new Map<string, Uint8Array | string>([
     ["/", await readFile(`${here}index.html`, "utf8")],
     ["/style.css", await readFile(`${here}style.css`, "utf8")],
-    ["/app.js", await bundle(`${here}app.ts`)],
     ["/sw.js", await bundle(`${here}sw.ts`)],
     ["/config.json", JSON.stringify({ homeserverUrl })],
   ]);
-  for (const [urlPath, entry] of Object.entries(opts.scripts ?? {})) files.set(urlPath, await bundle(entry));
+  for (const [urlPath, body] of await bundleSplit({ "/app.js": `${here}app.ts`, ...opts.scripts })) {
+    files.set(urlPath, body);
+  }
   const server: Server = createServer((req, res) => {
     const path = new URL(req.url ?? "/", "http://x").pathname;
     const body = files.get(path === "/index.html" ? "/" : path);
