@@ -328,17 +328,18 @@ export function runCryptoStoreConformance(target: ConformanceTarget): void {
           "g5",
         ]);
         assert.equal((await s.getInboundGroupSessionsForRoom(ROOM_B)).length, 1);
+        // In a stable order of the back end's choosing (key order, row order...).
         const batch = await s.getInboundGroupSessionsToBackUp(2);
+        assert.equal(batch.length, 2);
         assert.deepEqual(
+          (await s.getInboundGroupSessionsToBackUp(2)).map((r) => r.sessionId),
           batch.map((r) => r.sessionId),
-          ["g1", "g2"],
         );
+        const first = batch.map((r) => r.sessionId);
         await s.saveChanges({ backedUp: batch.map(({ roomId, sessionId }) => ({ roomId, sessionId })) });
-        assert.deepEqual(
-          (await s.getInboundGroupSessionsToBackUp(10)).map((r) => r.sessionId),
-          ["g3", "g4", "g5"],
-        );
-        assert.equal((await s.getInboundGroupSession(ROOM_A, "g1"))?.backedUp, true);
+        const rest = (await s.getInboundGroupSessionsToBackUp(10)).map((r) => r.sessionId);
+        assert.deepEqual([...first, ...rest].sort(), ["g1", "g2", "g3", "g4", "g5"]);
+        assert.equal((await s.getInboundGroupSession(ROOM_A, first[0] ?? ""))?.backedUp, true);
         assert.deepEqual(await s.countInboundGroupSessions(), { total: 6, backedUp: 3 });
         // Insert and mark in one batch; unknown marks are ignored.
         await s.saveChanges({

@@ -93,6 +93,19 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE outbound_group_sessions ADD COLUMN shared_history INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 6,
+    description:
+      "the index of sessions to back up in row order, not by room and session: new sessions append to it",
+    // Session IDs are random, so an index keyed by them took every imported or received key at a
+    // random place: a commit of many keys rewrote most of its pages. Keyed by the row ID (the
+    // indexed column is 0 in every entry), new rows go at its end. The backup reads it in row order.
+    sql: `
+      DROP INDEX inbound_group_sessions_to_back_up;
+      CREATE INDEX inbound_group_sessions_to_back_up_by_row
+        ON inbound_group_sessions (backed_up) WHERE backed_up = 0;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
