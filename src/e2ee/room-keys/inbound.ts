@@ -74,11 +74,13 @@ export class InboundSessions {
   readonly #ctx: MachineContext;
   readonly #cache = new Map<string, InboundEntry>();
   /**
-   * Cache keys of sessions an import brought in during this step: held until the step is saved
-   * (later keys and the retried events of the same step must find them), then dropped (`settle`),
-   * so importing many keys neither evicts the sessions in use nor keeps thousands alive in memory.
+   * Records of sessions an import brought in during this step, not yet in the store: later keys
+   * and the retried events of the same step must find them (unpickled again on demand), and they
+   * are dropped once the step is saved (`settle`). Only the record is held, not a live session: an
+   * import step holds thousands, so importing neither evicts the sessions in use nor keeps
+   * thousands of live ratchets alive for the garbage collector to copy.
    */
-  #transient: string[] = [];
+  #unsaved = new Map<string, { record: InboundGroupSessionRecord; createdHere: boolean }>();
   readonly #rivals = new Map<string, { meta: SessionMeta; session: InboundGroupSession }>();
 
   constructor(ctx: MachineContext) {
@@ -108,6 +110,15 @@ export class InboundSessions {
   ): Promise<{ entry: InboundEntry | undefined; stored: boolean }> {
     const hit = this.cached(roomId, sessionId);
     if (hit !== undefined) return { entry: hit, stored: true };
+    const unsaved = this.#unsaved.get(cacheKey(roomId, sessionId));
+    if (unsaved !== undefined) {
+      // Written by this step (the pickle about to be saved) and now in use, e.g. by a retried
+      // event: cached until the step is saved, so its replay state stays with it meanwhile.
+      const session = InboundGroupSession.fromPickle(unsaved.record.pickle);
+      const entry = { record: unsaved.record, session, createdHere: unsaved.createdHere };
+      this.#remember(cacheKey(roomId, sessionId), entry);
+      return { entry, stored: true };
+    }
     const record = await this.#ctx.store.getInboundGroupSession(roomId, sessionId);
     if (record === undefined) return { entry: undefined, stored: false };
     let session: InboundGroupSession;
@@ -147,7 +158,7 @@ export class InboundSessions {
     options: { readonly transient?: boolean } = {},
   ): Promise<RoomKeyUpdate | undefined> {
     const key = cacheKey(meta.roomId, session.sessionId);
-    // Only a session not in memory before may be dropped again after the step.
+    // Only a session not in memory before is kept out of the cache.
     const transient = options.transient === true && !this.#cache.has(key);
     const { entry: existing, stored } = await this.#load(meta.roomId, session.sessionId);
     if (existing === undefined) return this.#put(meta, session, !stored, transient);
@@ -182,9 +193,10 @@ export class InboundSessions {
 
   /** The step was saved: sessions an import brought in are read from the store from now on. */
   settle(): void {
-    if (this.#transient.length === 0) return;
-    for (const key of this.#transient) this.#cache.delete(key);
-    this.#transient = [];
+    if (this.#unsaved.size === 0) return;
+    // Those the step used were cached on the way (see #load): they are read from the store now.
+    for (const key of this.#unsaved.keys()) this.#cache.delete(key);
+    this.#unsaved = new Map();
   }
 
   #put(
@@ -204,8 +216,13 @@ export class InboundSessions {
     };
     // Only a session no store ever held can have no replay records anywhere.
     const key = cacheKey(meta.roomId, session.sessionId);
-    this.#remember(key, { record, session, createdHere });
-    if (transient) this.#transient.push(key);
+    if (transient) {
+      this.#cache.delete(key); // the stored copy #load may have read; the step's record replaces it
+      this.#unsaved.set(key, { record, createdHere });
+    } else {
+      this.#unsaved.delete(key);
+      this.#remember(key, { record, session, createdHere });
+    }
     this.#ctx.tx.inboundGroupSessions.push(record);
     return { roomId: meta.roomId, sessionId: session.sessionId };
   }
