@@ -2,7 +2,7 @@ import {
   aes256Ctr,
   concatBytes,
   constantTimeEqual,
-  decodeBase64,
+  decodeArmouredBase64,
   encodeBase64,
   hmacSha256,
   pbkdf2Sha512,
@@ -57,9 +57,8 @@ function decodeArmour(file: string): Uint8Array {
   const end = file.indexOf(FOOTER);
   if (start < 0 || end < start)
     throw new KeyExportError("BAD_FORMAT", "not a Megolm session export (no header/footer)");
-  const body = file.slice(start + HEADER.length, end).replace(/\s+/g, "");
   try {
-    return decodeBase64(body);
+    return decodeArmouredBase64(file.slice(start + HEADER.length, end));
   } catch {
     throw new KeyExportError("BAD_FORMAT", "the export body is not valid base64");
   }

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { base64Implementations, decodeBase64, decodeBase64Url, encodeBase64 } from "./base64.ts";
+import {
+  base64Implementations,
+  decodeArmouredBase64,
+  decodeBase64,
+  decodeBase64Url,
+  encodeBase64,
+} from "./base64.ts";
 import { CryptoPrimitiveError } from "./errors.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -190,4 +196,23 @@ it("native and portable encoders agree on random bytes", () => {
     }),
     { numRuns: 500 },
   );
+});
+
+describe("decodeArmouredBase64", () => {
+  it("decodes base64 spread over lines, padded or not, as decodeBase64 does without the whitespace", () =>
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 600 }), fc.integer({ min: 1, max: 97 }), (data, width) => {
+        const text = encodeBase64(data);
+        const padded = text + "=".repeat((4 - (text.length % 4)) % 4);
+        const lines = (padded.match(new RegExp(`.{1,${width}}`, "g")) ?? []).join("\r\n");
+        assert.deepEqual(decodeArmouredBase64(`\n${lines}\n`), data);
+        assert.deepEqual(decodeArmouredBase64(text), data);
+      }),
+    ));
+
+  it("refuses characters outside the standard alphabet and padding before the end", () => {
+    for (const text of ["ab-c", "ab_c", "ab=c", "YQ==YQ", "YQ=\n=a", "a\u00e9bc", "ab.c"]) {
+      assert.throws(() => decodeArmouredBase64(text), isBadBase64, text);
+    }
+  });
 });

@@ -9,7 +9,13 @@ import { createPbkdf2Sha512Steps as createSteps, type Pbkdf2Sha512Steps } from "
 import { subtleCrypto, webAes256Ctr, webSha256 } from "./web-crypto.ts";
 
 export type { CryptoBackend, Sha256Hasher } from "./backend.ts";
-export { decodeBase64, decodeBase64Url, encodeBase64, encodeBase64Url } from "./base64.ts";
+export {
+  decodeArmouredBase64,
+  decodeBase64,
+  decodeBase64Url,
+  encodeBase64,
+  encodeBase64Url,
+} from "./base64.ts";
 export {
   concatBytes,
   constantTimeEqual,
