@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import type { OutboundGroupSessionPickle } from "../../crypto/megolm/index.ts";
+import { pickle } from "../conformance/samples.ts";
 import { sample } from "../conformance.ts";
-import { pickle } from "../conformance-samples.ts";
 import { currentBootId, isPerMessage, OPEN_STATE_KEY } from "./durability.ts";
 import { DEFAULT_SQLITE_FILE_NAME, SqliteCryptoStore } from "./sqlite-store.ts";
 

@@ -3,7 +3,7 @@
  * every optional field, so a round trip that drops a field fails.
  */
 import assert from "node:assert/strict";
-import type { CryptoChanges } from "./changes.ts";
+import type { CryptoChanges } from "../changes.ts";
 import type {
   AccountRecord,
   DeviceRecord,
@@ -13,8 +13,8 @@ import type {
   OutgoingKeyRequestRecord,
   Pickle,
   QueuedRequestRecord,
-} from "./records.ts";
-import type { CryptoStore } from "./store.ts";
+} from "../records.ts";
+import type { CryptoStore } from "../store.ts";
 
 export const ALICE = "@alice:example.org";
 export const BOB = "@bob:example.org";
