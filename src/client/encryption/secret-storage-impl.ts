@@ -31,15 +31,13 @@ import {
 import { type JsonObject, jsonObjectSchema } from "../../wire/index.ts";
 import { MatrixError } from "../errors.ts";
 import { path } from "../http.ts";
+import { yieldToEventLoop } from "../yield.ts";
 import type {
   CreatedSecretStorageKey,
   CreateSecretStorageKeyOptions,
   SecretStorageHost,
   SecretStorageUnlock,
 } from "./secret-storage-types.ts";
-
-/** Lets the event loop run between derivation steps (a UI or a progress bar stays live). */
-const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** `SecretStorage`'s code, loaded on first use (see `secret-storage.ts`). */
 export class SecretStorageImpl {
@@ -117,7 +115,7 @@ export class SecretStorageImpl {
       created = newSecretStorageKey(options.name === undefined ? {} : { name: options.name });
     } else {
       const info = newPassphraseInfo(options.passphraseIterations ?? DEFAULT_PASSPHRASE_ITERATIONS);
-      const key = await derive(options.passphrase, info, options.onProgress);
+      const key = await derivePassphraseKey(options.passphrase, info, options.onProgress);
       try {
         created = newSecretStorageKey({
           key,
@@ -222,7 +220,7 @@ export async function unlockDescription(
   if (description.passphrase === undefined) {
     throw new SecretStorageError("NO_PASSPHRASE", "this key was made from a recovery key, not a passphrase");
   }
-  const key = await derive(input.passphrase, description.passphrase, input.onProgress);
+  const key = await derivePassphraseKey(input.passphrase, description.passphrase, input.onProgress);
   try {
     return unlockWithKey(description, key);
   } finally {
@@ -230,7 +228,11 @@ export async function unlockDescription(
   }
 }
 
-async function derive(
+/**
+ * The secret storage key from a passphrase; with `onProgress`, in steps that let the event loop run
+ * between them (a UI or a progress bar stays live, in browsers too).
+ */
+export async function derivePassphraseKey(
   passphrase: string,
   info: Parameters<typeof deriveKeyFromPassphrase>[1],
   onProgress: ((fraction: number) => void) | undefined,

@@ -141,8 +141,8 @@ export class PassphraseKeyDerivation {
 
 /**
  * Derives the key in steps, reporting progress (0 to 1) and awaiting `yieldControl` between steps
- * so that a UI stays live. The caller supplies `yieldControl` (e.g. `setImmediate` wrapped in a
- * promise); protocol code schedules nothing itself.
+ * so that a UI stays live. The caller supplies `yieldControl` (the client's is portable:
+ * src/client/yield.ts); protocol code schedules nothing itself.
  */
 export async function deriveKeyFromPassphraseWithProgress(
   passphrase: string,
