@@ -43,8 +43,9 @@ export {
   MAX_PENDING_KEY_ANSWERS,
 } from "./key-requests/manager.ts";
 export { MAX_ID_LENGTH, MAX_REASON_LENGTH } from "./limits.ts";
-export { CLAIM_FAILURE_BACKOFF_MS, EXPORT_PAGE_SIZE, OlmMachine, type OlmMachineOptions } from "./machine.ts";
+export { OlmMachine, type OlmMachineOptions } from "./machine.ts";
 export type { MachineStore } from "./machine-context.ts";
+export { CLAIM_FAILURE_BACKOFF_MS } from "./machine-requests.ts";
 export { MAX_SESSIONS_PER_DEVICE, MAX_SESSIONS_TRIED, UNWEDGE_INTERVAL_MS } from "./olm-sessions/sessions.ts";
 export type {
   KeysClaimRequest,
@@ -72,6 +73,7 @@ export {
   SHARE_WITH_VALUES,
   type ShareWith,
 } from "./room-keys/settings.ts";
+export { EXPORT_PAGE_SIZE } from "./room-keys/transfer.ts";
 export * from "./secret-storage/index.ts";
 export type {
   ProcessedToDeviceEvent,

@@ -30,6 +30,9 @@ export interface Parts {
   readonly queue: Map<string, QueuedToDevice>;
 }
 
+/** Runs `fn` as one machine step over the current parts (one at a time, saved at its end). */
+export type RunStep = <T>(fn: (p: Parts) => Promise<T>) => Promise<T>;
+
 /** What outlives a rebuild of the parts: memory-only state that the store does not hold. */
 export interface Kept {
   readonly replays: ReplayGuard;

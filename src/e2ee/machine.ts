@@ -28,26 +28,21 @@ import {
   type SenderRequirement,
 } from "./decryption/room-events.ts";
 import { DehydrationApi } from "./dehydration/api.ts";
-import { type DeviceInfo, type DeviceRecord, deviceInfo } from "./devices/device.ts";
+import { type DeviceInfo, deviceInfo } from "./devices/device.ts";
 import { E2eeError, RETRYABLE_FAILURES, UnknownDevicesError } from "./errors.ts";
 import { HistorySharingApi } from "./history-sharing/api.ts";
 import { type HeldKeyRequest, HeldKeyRequests } from "./key-requests/held.ts";
 import { isId } from "./limits.ts";
 import { emptyChanges, type MachineContext, type MachineStore, newRequestId } from "./machine-context.ts";
 import { buildParts, type Kept, type Parts } from "./machine-parts.ts";
-import {
-  type KeysClaimRequest,
-  type KeysClaimResponse,
-  type KeysUploadRequest,
-  type OutgoingRequest,
-  parseKeysClaimResponse,
-  parseKeysQueryResponse,
-  parseKeysUploadResponse,
-  type SignatureUploadRequest,
-  type SigningKeysUploadRequest,
-  type ToDeviceRequest,
+import { MachineRequests } from "./machine-requests.ts";
+import type {
+  KeysClaimRequest,
+  OutgoingRequest,
+  SignatureUploadRequest,
+  SigningKeysUploadRequest,
+  ToDeviceRequest,
 } from "./requests.ts";
-import { exportRoomKey, IMPORT_BATCH_SIZE, importRoomKey } from "./room-keys/import.ts";
 import { planRoomEvent, type RoomEventPlan, type RoomEventRecipients } from "./room-keys/send.ts";
 import {
   mergeRoomSettings,
@@ -59,18 +54,14 @@ import {
   type SettingsDefaults,
   type ShareWith,
 } from "./room-keys/settings.ts";
+import { exportAllRoomKeys, exportRoomKeys, importRoomKeys } from "./room-keys/transfer.ts";
 import { newSecretGossipState } from "./secret-storage/gossip.ts";
 import { SECRET_REQUEST_TYPE } from "./secret-storage/sharing.ts";
 import { receiveToDevice, type SyncChanges, type SyncChangesResult } from "./sync/to-device.ts";
-import { queuedInStep, queuedToDevice, queueToDevice } from "./to-device-queue.ts";
+import { queuedToDevice, queueToDevice } from "./to-device-queue.ts";
 import { type DeviceTrust, isDeviceTrust } from "./trust/trust.ts";
 import { VerificationApi } from "./verification/api.ts";
 import { VerificationBridge } from "./verification/bridge.ts";
-
-/** A device that failed to give us a one-time key is not asked again for this long. */
-export const CLAIM_FAILURE_BACKOFF_MS = 15 * 60 * 1000;
-/** Inbound sessions read from the store per page when exporting every room key. */
-export const EXPORT_PAGE_SIZE = 1000;
 
 export interface OlmMachineOptions {
   readonly userId: string;
@@ -93,11 +84,11 @@ export class OlmMachine {
   readonly #ctx: MachineContext;
   readonly #defaults: SettingsDefaults & { senderRequirement: SenderRequirement };
   readonly #pending = new PendingEvents();
-  readonly #claimFailures = new Map<string, number>();
   /** Memory-only state that outlives a rebuild of the parts. */
   readonly #kept: Kept;
   #parts: Parts;
-  #upload: KeysUploadRequest | undefined;
+  /** The keys upload, device queries, claims and queued messages; responses routed back. */
+  readonly #requests: MachineRequests;
   /** A step is running; `#waiting` holds the resumptions of those queued behind it, in order. */
   #busy = false;
   readonly #waiting: (() => void)[] = [];
@@ -124,6 +115,7 @@ export class OlmMachine {
     this.#kept = kept;
     this.#defaults = defaults;
     this.verification = new VerificationApi(ctx, this.#bridge, (fn) => this.#step(fn));
+    this.#requests = new MachineRequests(ctx, this.#bridge, (p) => this.verification.keysUpdated(p));
     this.backup = new KeyBackupApi((fn) => this.#step(fn), this.#pending);
     this.dehydration = new DehydrationApi(ctx, (fn) => this.#step(fn), this.#pending);
     this.historySharing = new HistorySharingApi(
@@ -215,7 +207,7 @@ export class OlmMachine {
       !!isEmptyChanges(this.#ctx.tx) && (error instanceof E2eeError || error instanceof UnknownDevicesError);
     this.#resetChanges();
     if (clean) return;
-    this.#upload = undefined;
+    this.#requests.dropUpload();
     // (A save refused as STALE lands here too: another process wrote, so read everything again.)
     this.#kept.replays.invalidate();
     try {
@@ -256,7 +248,7 @@ export class OlmMachine {
    */
   reload(): Promise<void> {
     return this.#step(async () => {
-      this.#upload = undefined;
+      this.#requests.dropUpload();
       this.#kept.replays.invalidate();
       this.#parts = await buildParts(this.#ctx, this.#kept);
     });
@@ -330,45 +322,7 @@ export class OlmMachine {
    * (with the same ID and body), so a lost response is repaired by sending them again.
    */
   outgoingRequests(): Promise<OutgoingRequest[]> {
-    return this.#step(async (p) => {
-      const out: OutgoingRequest[] = [];
-      if (this.#upload === undefined) {
-        const body = p.own.uploadBody();
-        if (body !== undefined) this.#upload = { id: newRequestId(), type: "keys_upload", body };
-      }
-      if (this.#upload !== undefined) out.push(this.#upload);
-      out.push(...p.devices.inFlightRequests(), ...p.devices.queryRequests());
-      out.push(...p.crossSigning.pendingUploads());
-      out.push(...p.olm.inFlightClaims());
-      const needy: DeviceRecord[] = [
-        ...p.gossip.devicesAwaitingSession(),
-        ...p.secrets.devicesAwaitingSession(),
-      ];
-      for (const { curve25519, userId } of p.olm.wedged()) {
-        const device = await p.devices.userDeviceByCurveKey(userId, curve25519);
-        if (device !== undefined && !device.deleted) needy.push(device);
-        // Their device list is known and has no such device: junk, not a device to unwedge.
-        else if (p.devices.isTracked(userId) && !p.devices.isOutdated(userId)) p.olm.forgetWedged(curve25519);
-      }
-      const claim = p.olm.claimRequest(await p.olm.devicesNeedingSessions(this.#withoutBackoff(needy)));
-      if (claim !== undefined) out.push(claim);
-      for (const q of p.queue.values()) out.push(q.request);
-      out.push(...this.#bridge.requests());
-      for (const r of this.#ctx.tx.queuedRequests) {
-        if (p.queue.has(r.requestId)) continue;
-        const q = queuedToDevice(r);
-        if (q !== undefined) out.push(q.request);
-      }
-      return out;
-    });
-  }
-
-  #withoutBackoff(devices: readonly DeviceRecord[]): DeviceRecord[] {
-    const now = this.#ctx.now();
-    return devices.filter((d) => {
-      const failedAt = this.#claimFailures.get(d.curve25519Key);
-      return failedAt === undefined || now - failedAt >= CLAIM_FAILURE_BACKOFF_MS;
-    });
+    return this.#step((p) => this.#requests.outgoing(p));
   }
 
   /**
@@ -380,71 +334,7 @@ export class OlmMachine {
     request: Pick<OutgoingRequest | SigningKeysUploadRequest, "id" | "type">,
     response: unknown,
   ): Promise<void> {
-    const { id } = request;
-    return this.#step(async (p) => {
-      const unknownRequest = (): never => {
-        throw new E2eeError("UNKNOWN_REQUEST", "no request with this ID is in flight");
-      };
-      switch (request.type) {
-        case "keys_upload": {
-          const upload = this.#upload;
-          if (upload?.id !== id) return unknownRequest();
-          p.own.uploadSucceeded(upload.body, parseKeysUploadResponse(response));
-          this.#upload = undefined;
-          return;
-        }
-        case "keys_query": {
-          if (!p.devices.hasQuery(id)) return unknownRequest();
-          const changes = await p.devices.receiveQueryResponse(id, parseKeysQueryResponse(response));
-          if (changes.ownDeviceMissing) p.own.deviceKeysLost();
-          if (changes.response !== undefined) {
-            await p.crossSigning.receiveQueryResponse(changes.users, changes.response);
-          }
-          await this.verification.keysUpdated(p);
-          return;
-        }
-        case "keys_claim":
-          if (!p.olm.hasClaim(id)) return unknownRequest();
-          return this.#receiveClaim(p, id, parseKeysClaimResponse(response));
-        case "signature_upload":
-        case "signing_keys_upload":
-          if (!p.crossSigning.hasUpload(id)) return unknownRequest();
-          // What the server now holds changed: ask for it again (it also tells us what it refused).
-          p.devices.markOutdated(p.crossSigning.uploadSucceeded(id));
-          return;
-        case "to_device": {
-          if (this.#bridge.markSent(id)) return;
-          const queued = p.queue.get(id) ?? queuedInStep(this.#ctx, id);
-          if (queued === undefined) return unknownRequest();
-          this.#ctx.tx.deletedQueuedRequests.push(id);
-          if (queued.roomId !== undefined) await p.outbound.markShared(queued.roomId, id);
-          return;
-        }
-        default:
-          return unknownRequest();
-      }
-    });
-  }
-
-  async #receiveClaim(p: Parts, id: string, response: KeysClaimResponse): Promise<void> {
-    const { created, failed, unwedged } = p.olm.receiveClaimResponse(id, response);
-    // Devices that gave no usable key are not asked again for a while (no request loop on them).
-    for (const d of failed) this.#claimFailures.set(d.curve25519Key, this.#ctx.now());
-    for (const d of created) this.#claimFailures.delete(d.curve25519Key);
-    for (const device of unwedged) {
-      const content = await p.olm.encrypt(device, "m.dummy", {});
-      if (content === undefined) continue;
-      const messages = { [device.userId]: { [device.deviceId]: { ...content } } };
-      const request: ToDeviceRequest = {
-        id: newRequestId(),
-        type: "to_device",
-        eventType: "m.room.encrypted",
-        body: { messages },
-      };
-      queueToDevice(this.#ctx, request);
-    }
-    await p.gossip.retryPendingAnswers();
-    await p.secrets.retryPendingAnswers();
+    return this.#step((p) => this.#requests.receive(p, request, response));
   }
 
   // ---- devices ----
@@ -630,20 +520,8 @@ export class OlmMachine {
   getMissingSessions(userIds: Iterable<string>): Promise<KeysClaimRequest | undefined> {
     const ids = [...new Set(userIds)];
     return this.#step(async (p) =>
-      p.olm.claimRequest(await p.olm.devicesNeedingSessions(await this.#claimable(p, ids))),
+      p.olm.claimRequest(await p.olm.devicesNeedingSessions(await this.#requests.claimable(p, ids))),
     );
-  }
-
-  /** These users' devices, but ours and blacklisted ones, whose claim is not backing off. */
-  async #claimable(p: Parts, userIds: readonly string[]): Promise<DeviceRecord[]> {
-    const candidates: DeviceRecord[] = [];
-    for (const userId of userIds) {
-      for (const d of await p.devices.devicesOf(userId)) {
-        if (d.userId === this.#ctx.userId && d.deviceId === this.#ctx.deviceId) continue;
-        if (d.trust !== "blacklisted") candidates.push(d);
-      }
-    }
-    return this.#withoutBackoff(candidates);
   }
 
   /**
@@ -716,7 +594,7 @@ export class OlmMachine {
     return this.#step(async (p) =>
       planRoomEvent(this.#ctx, p, { roomId, type, content }, recipients, {
         settings: await this.#sendSettings(roomId, recipients.settings ?? {}),
-        claimable: (userIds) => this.#claimable(p, userIds),
+        claimable: (userIds) => this.#requests.claimable(p, userIds),
       }),
     );
   }
@@ -827,27 +705,11 @@ export class OlmMachine {
    * batches of `IMPORT_BATCH_SIZE`, each saved on its own. Events waiting for these keys are
    * decrypted and returned. A key we already hold at least as well is not counted as imported.
    */
-  async importRoomKeys(
+  importRoomKeys(
     keys: readonly unknown[],
     onProgress?: (done: number, total: number) => void,
   ): Promise<{ imported: number; total: number; redecrypted: DecryptedRoomEvent[] }> {
-    let imported = 0;
-    const redecrypted: DecryptedRoomEvent[] = [];
-    for (let start = 0; start < keys.length; start += IMPORT_BATCH_SIZE) {
-      const batch = keys.slice(start, start + IMPORT_BATCH_SIZE);
-      imported += await this.#step(async (p) => {
-        let count = 0;
-        for (const entry of batch) {
-          const update = await importRoomKey(p.inbound, entry);
-          if (update === undefined) continue;
-          count++;
-          await keyArrived(p, this.#pending, update, redecrypted);
-        }
-        return count;
-      });
-      onProgress?.(Math.min(start + IMPORT_BATCH_SIZE, keys.length), keys.length);
-    }
-    return { imported, total: keys.length, redecrypted };
+    return importRoomKeys((fn) => this.#step(fn), this.#pending, keys, onProgress);
   }
 
   /**
@@ -855,22 +717,8 @@ export class OlmMachine {
    * export entries (encrypt them with `encryptKeyExport` from `keyroom/crypto` to write a standard
    * export file). Without rooms the sessions are read a page at a time (`exportAllRoomKeys`).
    */
-  async exportRoomKeys(roomIds?: Iterable<string>): Promise<ExportedRoomKey[]> {
-    const out: ExportedRoomKey[] = [];
-    if (roomIds === undefined) {
-      for await (const page of this.exportAllRoomKeys()) out.push(...page);
-      return out;
-    }
-    const rooms = [...new Set(roomIds)];
-    return this.#step(async () => {
-      for (const roomId of rooms) {
-        for (const record of await this.#ctx.store.getInboundGroupSessionsForRoom(roomId)) {
-          const entry = exportRoomKey(record);
-          if (entry !== undefined) out.push(entry);
-        }
-      }
-      return out;
-    });
+  exportRoomKeys(roomIds?: Iterable<string>): Promise<ExportedRoomKey[]> {
+    return exportRoomKeys((fn) => this.#step(fn), this.#ctx.store, roomIds);
   }
 
   /** How many room keys (inbound Megolm sessions) we hold: the size of a full export. */
@@ -883,23 +731,8 @@ export class OlmMachine {
    * its own step (of at most `pageSize` sessions, `EXPORT_PAGE_SIZE` by default), so memory
    * stays bounded however many sessions the store holds and other steps run between pages.
    */
-  async *exportAllRoomKeys(options: { pageSize?: number } = {}): AsyncGenerator<ExportedRoomKey[]> {
-    const limit = options.pageSize ?? EXPORT_PAGE_SIZE;
-    if (!Number.isSafeInteger(limit) || limit < 1) {
-      throw new E2eeError("BAD_ARGUMENT", "the export page size must be a positive integer");
-    }
-    let after: { roomId: string; sessionId: string } | undefined;
-    for (;;) {
-      const cursor = after;
-      const records = await this.#step(() =>
-        this.#ctx.store.listInboundGroupSessions(cursor === undefined ? { limit } : { after: cursor, limit }),
-      );
-      const page = records.flatMap((r) => exportRoomKey(r) ?? []);
-      if (page.length > 0) yield page;
-      const last = records[records.length - 1];
-      if (records.length < limit || last === undefined) return;
-      after = { roomId: last.roomId, sessionId: last.sessionId };
-    }
+  exportAllRoomKeys(options: { pageSize?: number } = {}): AsyncGenerator<ExportedRoomKey[]> {
+    return exportAllRoomKeys((fn) => this.#step(fn), this.#ctx.store, options);
   }
 
   /** How many undecryptable events wait for their key. */

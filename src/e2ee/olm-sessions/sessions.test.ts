@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { encodeBase64, randomBytes } from "../../crypto/primitives/index.ts";
-import { CLAIM_FAILURE_BACKOFF_MS } from "../machine.ts";
+import { CLAIM_FAILURE_BACKOFF_MS } from "../machine-requests.ts";
 import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
 import { UNWEDGE_INTERVAL_MS } from "./sessions.ts";
 

@@ -1,0 +1,169 @@
+/**
+ * The machine's own requests and the responses routed back to them: the keys upload (offered
+ * until acknowledged), device queries, cross-signing uploads, key claims (with a back-off for
+ * devices that gave no key), queued to-device messages and verification messages. Every method
+ * runs inside a machine step, on its parts.
+ */
+import type { DeviceRecord } from "./devices/device.ts";
+import { E2eeError } from "./errors.ts";
+import { type MachineContext, newRequestId } from "./machine-context.ts";
+import type { Parts } from "./machine-parts.ts";
+import {
+  type KeysClaimResponse,
+  type KeysUploadRequest,
+  type OutgoingRequest,
+  parseKeysClaimResponse,
+  parseKeysQueryResponse,
+  parseKeysUploadResponse,
+  type SigningKeysUploadRequest,
+  type ToDeviceRequest,
+} from "./requests.ts";
+import { queuedInStep, queuedToDevice, queueToDevice } from "./to-device-queue.ts";
+import type { VerificationBridge } from "./verification/bridge.ts";
+
+/** A device that failed to give us a one-time key is not asked again for this long. */
+export const CLAIM_FAILURE_BACKOFF_MS = 15 * 60 * 1000;
+
+export class MachineRequests {
+  readonly #ctx: MachineContext;
+  readonly #bridge: VerificationBridge;
+  /** Told after a device query's response is applied (verification flows waiting for keys). */
+  readonly #keysUpdated: (p: Parts) => Promise<void>;
+  readonly #claimFailures = new Map<string, number>();
+  #upload: KeysUploadRequest | undefined;
+
+  constructor(ctx: MachineContext, bridge: VerificationBridge, keysUpdated: (p: Parts) => Promise<void>) {
+    this.#ctx = ctx;
+    this.#bridge = bridge;
+    this.#keysUpdated = keysUpdated;
+  }
+
+  /** Drops the keys upload built from the account in memory (it was reloaded from the store). */
+  dropUpload(): void {
+    this.#upload = undefined;
+  }
+
+  /** Everything to send now (see `OlmMachine.outgoingRequests`). */
+  async outgoing(p: Parts): Promise<OutgoingRequest[]> {
+    const out: OutgoingRequest[] = [];
+    if (this.#upload === undefined) {
+      const body = p.own.uploadBody();
+      if (body !== undefined) this.#upload = { id: newRequestId(), type: "keys_upload", body };
+    }
+    if (this.#upload !== undefined) out.push(this.#upload);
+    out.push(...p.devices.inFlightRequests(), ...p.devices.queryRequests());
+    out.push(...p.crossSigning.pendingUploads());
+    out.push(...p.olm.inFlightClaims());
+    const needy: DeviceRecord[] = [
+      ...p.gossip.devicesAwaitingSession(),
+      ...p.secrets.devicesAwaitingSession(),
+    ];
+    for (const { curve25519, userId } of p.olm.wedged()) {
+      const device = await p.devices.userDeviceByCurveKey(userId, curve25519);
+      if (device !== undefined && !device.deleted) needy.push(device);
+      // Their device list is known and has no such device: junk, not a device to unwedge.
+      else if (p.devices.isTracked(userId) && !p.devices.isOutdated(userId)) p.olm.forgetWedged(curve25519);
+    }
+    const claim = p.olm.claimRequest(await p.olm.devicesNeedingSessions(this.#withoutBackoff(needy)));
+    if (claim !== undefined) out.push(claim);
+    for (const q of p.queue.values()) out.push(q.request);
+    out.push(...this.#bridge.requests());
+    for (const r of this.#ctx.tx.queuedRequests) {
+      if (p.queue.has(r.requestId)) continue;
+      const q = queuedToDevice(r);
+      if (q !== undefined) out.push(q.request);
+    }
+    return out;
+  }
+
+  /** Routes a response by the request's `type` (see `OlmMachine.markRequestAsSent`). */
+  async receive(
+    p: Parts,
+    request: Pick<OutgoingRequest | SigningKeysUploadRequest, "id" | "type">,
+    response: unknown,
+  ): Promise<void> {
+    const { id } = request;
+    const unknownRequest = (): never => {
+      throw new E2eeError("UNKNOWN_REQUEST", "no request with this ID is in flight");
+    };
+    switch (request.type) {
+      case "keys_upload": {
+        const upload = this.#upload;
+        if (upload?.id !== id) return unknownRequest();
+        p.own.uploadSucceeded(upload.body, parseKeysUploadResponse(response));
+        this.#upload = undefined;
+        return;
+      }
+      case "keys_query": {
+        if (!p.devices.hasQuery(id)) return unknownRequest();
+        const changes = await p.devices.receiveQueryResponse(id, parseKeysQueryResponse(response));
+        if (changes.ownDeviceMissing) p.own.deviceKeysLost();
+        if (changes.response !== undefined) {
+          await p.crossSigning.receiveQueryResponse(changes.users, changes.response);
+        }
+        await this.#keysUpdated(p);
+        return;
+      }
+      case "keys_claim":
+        if (!p.olm.hasClaim(id)) return unknownRequest();
+        return this.#receiveClaim(p, id, parseKeysClaimResponse(response));
+      case "signature_upload":
+      case "signing_keys_upload":
+        if (!p.crossSigning.hasUpload(id)) return unknownRequest();
+        // What the server now holds changed: ask for it again (it also tells us what it refused).
+        p.devices.markOutdated(p.crossSigning.uploadSucceeded(id));
+        return;
+      case "to_device": {
+        if (this.#bridge.markSent(id)) return;
+        const queued = p.queue.get(id) ?? queuedInStep(this.#ctx, id);
+        if (queued === undefined) return unknownRequest();
+        this.#ctx.tx.deletedQueuedRequests.push(id);
+        if (queued.roomId !== undefined) await p.outbound.markShared(queued.roomId, id);
+        return;
+      }
+      default:
+        return unknownRequest();
+    }
+  }
+
+  /** These users' devices, but ours and blacklisted ones, whose claim is not backing off. */
+  async claimable(p: Parts, userIds: readonly string[]): Promise<DeviceRecord[]> {
+    const candidates: DeviceRecord[] = [];
+    for (const userId of userIds) {
+      for (const d of await p.devices.devicesOf(userId)) {
+        if (d.userId === this.#ctx.userId && d.deviceId === this.#ctx.deviceId) continue;
+        if (d.trust !== "blacklisted") candidates.push(d);
+      }
+    }
+    return this.#withoutBackoff(candidates);
+  }
+
+  #withoutBackoff(devices: readonly DeviceRecord[]): DeviceRecord[] {
+    const now = this.#ctx.now();
+    return devices.filter((d) => {
+      const failedAt = this.#claimFailures.get(d.curve25519Key);
+      return failedAt === undefined || now - failedAt >= CLAIM_FAILURE_BACKOFF_MS;
+    });
+  }
+
+  async #receiveClaim(p: Parts, id: string, response: KeysClaimResponse): Promise<void> {
+    const { created, failed, unwedged } = p.olm.receiveClaimResponse(id, response);
+    // Devices that gave no usable key are not asked again for a while (no request loop on them).
+    for (const d of failed) this.#claimFailures.set(d.curve25519Key, this.#ctx.now());
+    for (const d of created) this.#claimFailures.delete(d.curve25519Key);
+    for (const device of unwedged) {
+      const content = await p.olm.encrypt(device, "m.dummy", {});
+      if (content === undefined) continue;
+      const messages = { [device.userId]: { [device.deviceId]: { ...content } } };
+      const request: ToDeviceRequest = {
+        id: newRequestId(),
+        type: "to_device",
+        eventType: "m.room.encrypted",
+        body: { messages },
+      };
+      queueToDevice(this.#ctx, request);
+    }
+    await p.gossip.retryPendingAnswers();
+    await p.secrets.retryPendingAnswers();
+  }
+}
