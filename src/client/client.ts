@@ -23,13 +23,13 @@ import { discoverHomeserver } from "./discovery.ts";
 // engine is loaded on first use (`EncryptionSession.start`), and a bundler splits it off only when
 // the entry's static imports do not reach it.
 import { downloadAttachmentBytes, downloadAttachmentStream } from "./encryption/attachments.ts";
+import type { ClientCrypto } from "./encryption/client-crypto.ts";
 import type {
-  ClientCrypto,
   ClientCryptoHost,
   KeyImportResult,
   ProgressCallback,
   RoomTrustRequirements,
-} from "./encryption/client-crypto.ts";
+} from "./encryption/client-crypto-types.ts";
 import { resolveEncryptionOptions } from "./encryption/options.ts";
 import { EncryptionSession } from "./encryption/session.ts";
 import { ClientError } from "./errors.ts";

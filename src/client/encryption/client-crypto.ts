@@ -1,7 +1,6 @@
 // The client's encryption driver. It owns the `OlmMachine` and its store, feeds it each sync before
 // the client emits anything or saves its token, sends what it asks for (one loop at a time), shares
 // room keys before encrypting, decrypts timeline events and re-emits the ones whose key came late.
-import type { ExportedRoomKey } from "../../crypto/key-export/index.ts";
 import { wipe } from "../../crypto/primitives/index.ts";
 // Values straight from their files, not from the E2EE barrel: the barrel also leads to the parts
 // loaded on first use (secret storage, recovery, dehydration), which a bundler splits off only
@@ -13,111 +12,45 @@ import type {
   DeviceInfo,
   DeviceTrust,
   HeldKeyRequest,
-  HistoryVisibility,
-  KeysFrom,
   OutgoingRequest,
   ReceivedSecret,
-  RoomMember,
-  SenderRequirement,
-  ShareWith,
   UserIdentityInfo,
 } from "../../e2ee/index.ts";
 import { OlmMachine } from "../../e2ee/machine.ts";
 import { BACKUP_SECRET, decodeKeySecret } from "../../e2ee/secret-storage/names.ts";
 import {
   type ClientEvent,
-  clientEventSchema,
   type JsonObject,
   jsonObjectSchema,
   keysChangesResponseSchema,
-  membersResponseSchema,
   type ToDeviceEvent,
 } from "../../wire/index.ts";
-import { type Clock, systemClock } from "../clock.ts";
+import { systemClock } from "../clock.ts";
 import { errorSummary } from "../events/emitter.ts";
-import type { RoomEvent } from "../events/types.ts";
-import { type HttpClient, path } from "../http.ts";
-import type { Logger } from "../logger.ts";
+import { path } from "../http.ts";
 import type { Room } from "../rooms/room.ts";
 import type { DecryptionResult, EventEncryptor, SyncCryptoChanges, SyncProcessor } from "../sync/hooks.ts";
 import { type UiaAuth, withUia } from "../uia.ts";
 import { KeyBackup } from "./backup.ts";
+import type {
+  ClientCryptoHost,
+  ClientCryptoOpenOptions,
+  KeyImportResult,
+  ProgressCallback,
+  RoomTrustRequirements,
+} from "./client-crypto-types.ts";
+import { decryptedParts, redecryptedRoomEvent } from "./decrypted-events.ts";
 import { DehydratedDevices } from "./dehydration.ts";
 import { sendOutgoingRequest } from "./dispatch.ts";
 import { ClientCryptoError } from "./errors.ts";
 import { HistorySharing, type SharedHistory } from "./history-sharing.ts";
-import { LeaseKeeper, type LeaseOptions } from "./lease.ts";
+import { exportRoomKeyFile, importRoomKeyFile } from "./key-export-file.ts";
+import { LeaseKeeper } from "./lease.ts";
 import type { OpenedStore } from "./options.ts";
 import { OutgoingRequestLoop, Serial } from "./outgoing.ts";
 import { Recovery } from "./recovery.ts";
+import { historyVisibilityOf, RoomEncryption } from "./room-encryption.ts";
 import { SecretStorage } from "./secret-storage.ts";
-
-const HISTORY_VISIBILITIES: ReadonlySet<string> = new Set(["invited", "joined", "shared", "world_readable"]);
-
-/** What the driver needs from the client it serves. */
-export interface ClientCryptoHost {
-  readonly http: HttpClient;
-  readonly logger: Logger;
-  getRoom(roomId: string): Room | undefined;
-  rooms(): Iterable<Room>;
-  /** Emits an event that failed to decrypt earlier and decrypted now that its key arrived. */
-  emitDecrypted(room: Room, event: RoomEvent): Promise<void>;
-  /** Emits a key request of one of our own devices that waits for its verification. */
-  emitKeyRequest(request: HeldKeyRequest): void;
-  /** Reports a failure nobody awaits (a background request). */
-  reportError(error: unknown): void;
-  /** Global account data as last synced (`m.key_backup`). */
-  getAccountData(type: string): JsonObject | undefined;
-  /** Uploads global account data (secret storage, `m.key_backup`) and keeps the client's copy current. */
-  setAccountData(type: string, content: JsonObject): Promise<void>;
-  /** Time for schedules (dehydrated-device rotation); the system clock when absent. */
-  readonly clock?: Clock;
-  /** Uploads bytes to the media repository: the `mxc://` URI (history-sharing bundles). */
-  uploadMedia(data: Uint8Array): Promise<string>;
-  /** Downloads media bytes, refusing more than `maxBytes` (history-sharing bundles). */
-  downloadMedia(mxcUri: string, maxBytes: number): Promise<Uint8Array>;
-}
-
-export interface ClientCryptoOpenOptions {
-  readonly host: ClientCryptoHost;
-  readonly store: OpenedStore;
-  readonly userId: string;
-  readonly deviceId: string;
-  readonly verifyDevices?: boolean;
-  readonly onlyVerifiedDevices?: boolean;
-  readonly shareWith?: ShareWith;
-  readonly senderRequirement?: SenderRequirement;
-  /**
-   * The sync token the client resumes from. Undefined while the crypto store has a token means a
-   * fresh initial sync, which carries no `device_lists`: the changes since the crypto store's token
-   * are then fetched from `/keys/changes`.
-   */
-  readonly clientSince?: string | undefined;
-  /** Taking turns on a store shared with other processes or tabs (see `LeaseKeeper`). */
-  readonly lease?: LeaseOptions;
-}
-
-export interface KeyImportResult {
-  /** Keys that were new or better than what we held. */
-  readonly imported: number;
-  /** Entries in the file. */
-  readonly total: number;
-}
-
-export type ProgressCallback = (done: number, total: number) => void;
-
-/** A room's trust requirements: who gets its keys, and whether senders must be cross-signed. */
-export interface RoomTrustRequirements {
-  readonly shareWith?: ShareWith;
-  readonly senderRequirement?: SenderRequirement;
-}
-
-/** Attempts at the Olm session claims a room key share needs, before sharing without them. */
-export const CLAIM_ATTEMPTS = 3;
-/** Attempts at fetching the device lists of a room's members before a send is refused. */
-export const QUERY_ATTEMPTS = 2;
-/** Attempts at sending a room key's shares before a send is refused. */
-export const SHARE_ATTEMPTS = 2;
 
 export class ClientCrypto implements SyncProcessor, EventEncryptor {
   readonly machine: OlmMachine;
@@ -130,19 +63,9 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   readonly #sends = new Serial();
   /** Decrypted-later events of the sync being processed, emitted before its token is saved. */
   #redecrypted: DecryptedRoomEvent[] = [];
-  /** Rooms whose `m.room.encryption` was recorded in the engine during this process. */
-  readonly #recorded = new Map<string, string>();
-  /** The refused `m.room.encryption` of each room, reported once. */
-  readonly #refused = new Map<string, string>();
   #changedRooms = new Set<string>();
-  /**
-   * Rooms whose full member list was fetched in this process. With lazy-loaded members, sync
-   * only names the members it must; a room key must still reach every member, so the list is
-   * fetched once before the first share. Sync (and its gap fetches) keeps it current after that.
-   */
-  readonly #membersLoaded = new Set<string>();
-  /** Per-room trust requirements (persisted in the engine), read once per room per process. */
-  readonly #roomTrust = new Map<string, RoomTrustRequirements>();
+  /** Each room's recorded encryption and trust, its member list, and the send that shares its key. */
+  readonly #rooms: RoomEncryption;
   /** The crypto store's token when the client starts over without one (see `clientSince`). */
   #gapFrom: string | undefined;
   /**
@@ -189,6 +112,13 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       send: (request) => sendOutgoingRequest(host.http, request),
       onError: (error, request) => this.#requestFailed(error, request),
       exclusive: (work) => lease.run(work),
+    });
+    this.#rooms = new RoomEncryption({
+      machine,
+      http: host.http,
+      logger: host.logger,
+      loop: this.#loop,
+      reportError: (error) => host.reportError(error),
     });
     this.backup = new KeyBackup({
       machine,
@@ -241,7 +171,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       },
       prepareRecipient: async (userId) => {
         await this.#refreshDevices([userId]);
-        await this.#claimSessions([userId]);
+        await this.#rooms.claimSessions([userId]);
       },
       flush: () => this.#loop.run(),
       emitRedecrypted: (events) => this.#emitRedecrypted(events),
@@ -294,10 +224,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   /** Another process wrote: the engine's caches and what this driver derived from them go. */
   async #reload(): Promise<void> {
     await this.machine.reload();
-    // Members may have joined in the range the other process synced: fetch the lists again.
-    this.#membersLoaded.clear();
-    this.#recorded.clear();
-    this.#roomTrust.clear();
+    this.#rooms.reset();
     this.#host.logger.debug({}, "crypto store written by another process; reloaded");
   }
 
@@ -412,7 +339,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
 
   async #decryptRoomEvent(room: Room, event: ClientEvent): Promise<DecryptionResult> {
     try {
-      const requirement = (await this.#trustOf(room.roomId)).senderRequirement;
+      const requirement = (await this.#rooms.trustOf(room.roomId)).senderRequirement;
       const opts = requirement === undefined ? {} : { senderRequirement: requirement };
       // The engine keeps the events whose key may still come and hands them back when it does.
       let outcome = await this.machine.tryDecryptRoomEvent(event, room.roomId, opts);
@@ -447,14 +374,14 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     this.#changedRooms = new Set();
     for (const room of this.#host.rooms()) {
       if (!room.encrypted) continue;
-      const settingsChanged = this.#recorded.get(room.roomId) !== settingsKey(room);
+      const settingsChanged = this.#rooms.settingsChanged(room);
       if (room.membership === "join") {
         if (changed.has(room.roomId) || settingsChanged)
-          await this.#recordRoom(room, { fromSync: true, track: true });
+          await this.#rooms.record(room, { fromSync: true, track: true });
       } else if (room.membership === "invite" && settingsChanged) {
         // Seen in the invite: recorded now, so that no later sync (which may omit it) can make us
         // send plaintext into the room after joining.
-        await this.#recordRoom(room, { fromSync: true, track: false });
+        await this.#rooms.record(room, { fromSync: true, track: false });
       }
     }
     const redecrypted = this.#redecrypted;
@@ -521,11 +448,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
 
   // ---- EventEncryptor ----
 
-  /**
-   * Encrypts one event: asks the engine what the send needs, sends that, and asks again until the
-   * engine hands out the event (in steady state, one call and nothing to send). Only then may the
-   * event go out, after every room-key share went out first.
-   */
+  /** Encrypts one event (see `RoomEncryption.encrypt`), one room send at a time, under the lease. */
   encryptRoomEvent(
     room: Room,
     type: string,
@@ -534,99 +457,9 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     return this.#sends.run(() =>
       this.#lease.run(async () => {
         this.#ensureOpen();
-        const roomId = room.roomId;
-        await this.#recordRoom(room, { fromSync: false, track: false });
-        await this.#loadMembers(room);
-        const members: RoomMember[] = [];
-        for (const m of room.members) {
-          if (m.membership === "join" || m.membership === "invite") {
-            members.push({ userId: m.userId, membership: m.membership });
-          }
-        }
-        const visibility = historyVisibilityOf(room);
-        // The room's recorded `shareWith` is applied by the engine.
-        const settings = visibility !== undefined ? { historyVisibility: visibility } : {};
-        const tries = { devices: 0, sessions: 0, ready: 0 };
-        // A claim that went out without failing settles the sessions (an empty answer backs off in
-        // the engine); a failed one is tried again, or those devices would get no room key
-        // (complement-crypto's FailedKeysClaimRetries), then the key is shared without them.
-        let claimed = false;
-        for (;;) {
-          const { plan, error } = await this.#loop.exclusive(async (send) => {
-            const plan = await this.machine.prepareRoomEvent(roomId, type, content, {
-              members,
-              settings,
-              claimSessions: !claimed && tries.sessions < CLAIM_ATTEMPTS,
-            });
-            // Device lists are fetched twice at most before the send is refused.
-            if (plan.stage === "devices" && tries.devices >= QUERY_ATTEMPTS)
-              return { plan, error: undefined };
-            return { plan, error: await send(plan.requests) };
-          });
-          tries[plan.stage]++;
-          switch (plan.stage) {
-            case "devices":
-              if (tries.devices > QUERY_ATTEMPTS) {
-                throw new ClientCryptoError(
-                  "DEVICE_LIST_UNAVAILABLE",
-                  "the devices of the room's members could not be fetched",
-                  { cause: error ?? this.#loop.lastError },
-                );
-              }
-              break;
-            case "sessions":
-              if (error === undefined) claimed = true;
-              break;
-            case "ready":
-              if (error === undefined) return { type: "m.room.encrypted", content: plan.content };
-              // A share from this or an earlier attempt did not go out: once more, then give up.
-              if (tries.ready >= SHARE_ATTEMPTS) {
-                throw new ClientCryptoError(
-                  "ROOM_KEY_NOT_SHARED",
-                  `the room key of ${roomId} could not be sent to every member's devices; the event was not sent`,
-                  { cause: error },
-                );
-              }
-              break;
-          }
-        }
+        return this.#rooms.encrypt(room, type, content);
       }),
     );
-  }
-
-  /**
-   * Claims the Olm sessions these users' devices lack. Claims are sent by the loop, which sends one
-   * request at a time. A claim that failed (the request, not an empty answer: those back off in the
-   * engine) is tried again, or those devices would get no key (complement-crypto's
-   * FailedKeysClaimRetries).
-   */
-  async #claimSessions(userIds: readonly string[]): Promise<void> {
-    for (let i = 0; i < CLAIM_ATTEMPTS; i++) {
-      // A claim that failed earlier (in a sync's pass) is still in flight in the engine: it counts.
-      const missing = (await this.machine.getMissingSessions(userIds)) !== undefined;
-      if (!missing && !(await this.machine.outgoingRequests()).some((r) => r.type === "keys_claim")) break;
-      await this.#loop.run();
-      if (this.#loop.lastError === undefined) break;
-    }
-  }
-
-  /**
-   * Fetches the room's members (once per process) and adds those sync has not told us about.
-   * What sync already delivered is at least as new, so it is never overwritten.
-   */
-  async #loadMembers(room: Room): Promise<void> {
-    if (this.#membersLoaded.has(room.roomId)) return;
-    const res = await this.#host.http.request({
-      method: "GET",
-      path: path`/_matrix/client/v3/rooms/${room.roomId}/members`,
-      query: { not_membership: "leave" },
-      schema: membersResponseSchema,
-    });
-    for (const ev of res.chunk) {
-      if (ev.type !== "m.room.member") continue;
-      if (room.getState("m.room.member", ev.state_key) === undefined) room.applyState(ev);
-    }
-    this.#membersLoaded.add(room.roomId);
   }
 
   // ---- history sharing (MSC4268) ----
@@ -792,29 +625,9 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     return this.exclusive(() => this.#setRoomTrustRequirements(room, requirements));
   }
 
-  async #setRoomTrustRequirements(room: Room, requirements: RoomTrustRequirements): Promise<void> {
+  #setRoomTrustRequirements(room: Room, requirements: RoomTrustRequirements): Promise<void> {
     this.#ensureOpen();
-    const roomId = room.roomId;
-    await this.#recordRoom(room, { fromSync: false, track: false });
-    const { shareWith, senderRequirement } = requirements;
-    await this.machine.setRoomSettings(roomId, {
-      ...(shareWith !== undefined ? { shareWith } : {}),
-      ...(senderRequirement !== undefined ? { senderRequirement } : {}),
-    });
-    this.#roomTrust.set(roomId, { ...(await this.#trustOf(roomId)), ...requirements });
-  }
-
-  /** The room's recorded trust requirements (empty when the client-wide options apply). */
-  async #trustOf(roomId: string): Promise<RoomTrustRequirements> {
-    const cached = this.#roomTrust.get(roomId);
-    if (cached !== undefined) return cached;
-    const stored = await this.machine.getRoomSettings(roomId);
-    const trust: RoomTrustRequirements = {
-      ...(stored?.shareWith !== undefined ? { shareWith: stored.shareWith } : {}),
-      ...(stored?.senderRequirement !== undefined ? { senderRequirement: stored.senderRequirement } : {}),
-    };
-    this.#roomTrust.set(roomId, trust);
-    return trust;
+    return this.#rooms.setTrustRequirements(room, requirements);
   }
 
   /** Our own keys asked for again, whatever the cache says (another device may have changed them). */
@@ -857,10 +670,9 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     return this.exclusive(() => this.#setRoomVerifyDevices(room, verifyDevices));
   }
 
-  async #setRoomVerifyDevices(room: Room, verifyDevices: boolean): Promise<void> {
+  #setRoomVerifyDevices(room: Room, verifyDevices: boolean): Promise<void> {
     this.#ensureOpen();
-    await this.#recordRoom(room, { fromSync: false, track: false });
-    await this.machine.setRoomSettings(room.roomId, { verifyDevices });
+    return this.#rooms.setVerifyDevices(room, verifyDevices);
   }
 
   /** Makes sure these users' device lists are known and current (a `/keys/query` if needed). */
@@ -878,45 +690,6 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     }
   }
 
-  // ---- rooms ----
-
-  /**
-   * Records the room's `m.room.encryption` in the engine (which refuses a later downgrade) and,
-   * with `track`, follows its members' devices. A refusal from sync data is reported, not thrown:
-   * throwing would make the client fetch the same sync forever.
-   */
-  async #recordRoom(room: Room, opts: { fromSync: boolean; track: boolean }): Promise<void> {
-    const settings = room.encryption;
-    if (settings === undefined) return;
-    const fingerprint = settingsKey(room);
-    try {
-      if (this.#recorded.get(room.roomId) !== fingerprint) {
-        await this.machine.setRoomSettings(room.roomId, {
-          algorithm: settings.algorithm,
-          ...(settings.rotationPeriodMs !== undefined ? { rotationPeriodMs: settings.rotationPeriodMs } : {}),
-          ...(settings.rotationPeriodMessages !== undefined
-            ? { rotationPeriodMessages: settings.rotationPeriodMessages }
-            : {}),
-        });
-        this.#recorded.set(room.roomId, fingerprint);
-      }
-    } catch (e) {
-      const refused =
-        e instanceof E2eeError && (e.code === "ENCRYPTION_DOWNGRADE" || e.code === "UNSUPPORTED_ALGORITHM");
-      if (!refused || !opts.fromSync) throw e;
-      // Reported once per refused state, not at every sync; sending into the room stays refused.
-      if (this.#refused.get(room.roomId) === fingerprint) return;
-      this.#refused.set(room.roomId, fingerprint);
-      this.#host.logger.warn(
-        { roomId: room.roomId, err: errorSummary(e) },
-        "room encryption settings refused",
-      );
-      this.#host.reportError(e);
-      return;
-    }
-    if (opts.track) await this.machine.updateTrackedUsers(room.joinedOrInvitedMemberIds);
-  }
-
   // ---- key export / import ----
 
   /**
@@ -924,32 +697,13 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
    * standard passphrase-protected export file (Element and matrix-js-sdk read it). `onProgress`
    * counts rooms, or sessions when exporting everything (read from the store a page at a time).
    */
-  async exportRoomKeys(
+  exportRoomKeys(
     roomIds: readonly string[] | undefined,
     passphrase: string,
     opts: { onProgress?: ProgressCallback; rounds?: number } = {},
   ): Promise<string> {
     this.#ensureOpen();
-    const keys: ExportedRoomKey[] = [];
-    if (roomIds === undefined) {
-      const total = await this.machine.roomKeyCount();
-      let read = 0;
-      for await (const page of this.machine.exportAllRoomKeys()) {
-        for (const key of page) keys.push(key);
-        read += page.length;
-        // Sessions that arrive during the export may push past the count taken at the start.
-        opts.onProgress?.(read, Math.max(total, read));
-      }
-    } else {
-      const rooms = [...new Set(roomIds)];
-      for (let i = 0; i < rooms.length; i++) {
-        for (const key of await this.machine.exportRoomKeys([rooms[i] as string])) keys.push(key);
-        opts.onProgress?.(i + 1, rooms.length);
-      }
-    }
-    // The export file format (PBKDF2, AES-CTR, HMAC framing) is loaded on first use.
-    const { encryptKeyExport } = await import("../../crypto/key-export/key-export.ts");
-    return encryptKeyExport(keys, passphrase, opts.rounds !== undefined ? { rounds: opts.rounds } : {});
+    return exportRoomKeyFile(this.machine, roomIds, passphrase, opts);
   }
 
   /**
@@ -970,9 +724,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     opts: { onProgress?: ProgressCallback } = {},
   ): Promise<KeyImportResult> {
     this.#ensureOpen();
-    const { decryptKeyExport } = await import("../../crypto/key-export/key-export.ts");
-    const entries = decryptKeyExport(file, passphrase);
-    const { imported, total, redecrypted } = await this.machine.importRoomKeys(entries, opts.onProgress);
+    const { imported, total, redecrypted } = await importRoomKeyFile(this.machine, file, passphrase, opts);
     await this.#emitRedecrypted(redecrypted);
     return { imported, total };
   }
@@ -983,22 +735,8 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   async #emitRedecrypted(events: readonly DecryptedRoomEvent[]): Promise<void> {
     for (const d of events) {
       const room = this.#host.getRoom(d.roomId);
-      // The engine hands back the event as we passed it: a client event, checked again here.
-      const parsed = clientEventSchema.safeParse(d.encrypted);
-      if (room === undefined || !parsed.success) continue;
-      const raw = parsed.data;
-      const parts = decryptedParts(d, raw);
-      const event: RoomEvent = {
-        roomId: d.roomId,
-        eventId: raw.event_id,
-        sender: raw.sender,
-        type: parts.type,
-        content: parts.content,
-        originServerTs: raw.origin_server_ts,
-        raw,
-        encryption: parts.info,
-      };
-      if (raw.unsigned !== undefined) event.unsigned = raw.unsigned;
+      const event = redecryptedRoomEvent(d);
+      if (room === undefined || event === undefined) continue;
       await this.#host.emitDecrypted(room, event);
     }
   }
@@ -1034,45 +772,4 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   [Symbol.for("nodejs.util.inspect.custom")](): string {
     return `ClientCrypto(${this.userId}/${this.deviceId})`;
   }
-}
-
-/** Identifies a room's `m.room.encryption` settings, to notice when they change. */
-function settingsKey(room: Room): string {
-  return JSON.stringify(room.encryption ?? null);
-}
-
-function historyVisibilityOf(room: Room): HistoryVisibility | undefined {
-  const v = room.getState("m.room.history_visibility")?.content.history_visibility;
-  return typeof v === "string" && HISTORY_VISIBILITIES.has(v) ? (v as HistoryVisibility) : undefined;
-}
-
-/** The application-facing parts of a decrypted event; relations stay readable in the clear wrapper. */
-function decryptedParts(
-  d: DecryptedRoomEvent,
-  raw: ClientEvent,
-): { type: string; content: JsonObject; info: Extract<DecryptionResult, { ok: true }>["info"] } {
-  const content: JsonObject = { ...d.content };
-  const relation = raw.content["m.relates_to"];
-  if (content["m.relates_to"] === undefined && relation !== undefined) content["m.relates_to"] = relation;
-  return {
-    type: d.type,
-    content,
-    info: {
-      decrypted: true,
-      senderKey: d.senderCurve25519,
-      ...(d.senderDevice !== undefined ? { senderDeviceId: d.senderDevice } : {}),
-      trust: d.trust,
-      senderCrossSigned: d.senderCrossSigned,
-      senderIdentity: d.senderIdentity,
-      ...(d.keysFrom !== undefined ? { keysFrom: keysFromInfo(d.keysFrom) } : {}),
-    },
-  };
-}
-
-function keysFromInfo(k: KeysFrom): { userId?: string; deviceId?: string; curve25519: string } {
-  return {
-    curve25519: k.curve25519,
-    ...(k.userId !== undefined ? { userId: k.userId } : {}),
-    ...(k.deviceId !== undefined ? { deviceId: k.deviceId } : {}),
-  };
 }

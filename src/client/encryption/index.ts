@@ -16,14 +16,14 @@ export {
   type RestoreBackupOptions,
   type RestoreBackupResult,
 } from "./backup.ts";
-export {
-  ClientCrypto,
-  type ClientCryptoHost,
-  type ClientCryptoOpenOptions,
-  type KeyImportResult,
-  type ProgressCallback,
-  type RoomTrustRequirements,
-} from "./client-crypto.ts";
+export { ClientCrypto } from "./client-crypto.ts";
+export type {
+  ClientCryptoHost,
+  ClientCryptoOpenOptions,
+  KeyImportResult,
+  ProgressCallback,
+  RoomTrustRequirements,
+} from "./client-crypto-types.ts";
 export {
   DEFAULT_DEHYDRATION_PERIOD_MS,
   DEHYDRATED_DEVICE_DISPLAY_NAME,

@@ -1,0 +1,250 @@
+// The driver's per-room encryption: each room's `m.room.encryption` recorded in the engine (which
+// then refuses a downgrade), its trust requirements, its full member list, and the send loop that
+// gets devices, Olm sessions and the room key's shares out before an event is encrypted.
+import { E2eeError } from "../../e2ee/errors.ts";
+import type { HistoryVisibility, OlmMachine, RoomMember } from "../../e2ee/index.ts";
+import { type JsonObject, membersResponseSchema } from "../../wire/index.ts";
+import { errorSummary } from "../events/emitter.ts";
+import { type HttpClient, path } from "../http.ts";
+import type { Logger } from "../logger.ts";
+import type { Room } from "../rooms/room.ts";
+import type { RoomTrustRequirements } from "./client-crypto-types.ts";
+import { ClientCryptoError } from "./errors.ts";
+import type { OutgoingRequestLoop } from "./outgoing.ts";
+
+/** Attempts at the Olm session claims a room key share needs, before sharing without them. */
+export const CLAIM_ATTEMPTS = 3;
+/** Attempts at fetching the device lists of a room's members before a send is refused. */
+export const QUERY_ATTEMPTS = 2;
+/** Attempts at sending a room key's shares before a send is refused. */
+export const SHARE_ATTEMPTS = 2;
+
+const HISTORY_VISIBILITIES: ReadonlySet<string> = new Set(["invited", "joined", "shared", "world_readable"]);
+
+export interface RoomEncryptionOptions {
+  readonly machine: OlmMachine;
+  readonly http: HttpClient;
+  readonly logger: Logger;
+  readonly loop: OutgoingRequestLoop;
+  /** Reports a failure nobody awaits (a refused `m.room.encryption` from sync). */
+  reportError(error: unknown): void;
+}
+
+export class RoomEncryption {
+  readonly #machine: OlmMachine;
+  readonly #opts: RoomEncryptionOptions;
+  /** Rooms whose `m.room.encryption` was recorded in the engine during this process. */
+  readonly #recorded = new Map<string, string>();
+  /** The refused `m.room.encryption` of each room, reported once. */
+  readonly #refused = new Map<string, string>();
+  /**
+   * Rooms whose full member list was fetched in this process. With lazy-loaded members, sync
+   * only names the members it must; a room key must still reach every member, so the list is
+   * fetched once before the first share. Sync (and its gap fetches) keeps it current after that.
+   */
+  readonly #membersLoaded = new Set<string>();
+  /** Per-room trust requirements (persisted in the engine), read once per room per process. */
+  readonly #roomTrust = new Map<string, RoomTrustRequirements>();
+
+  constructor(opts: RoomEncryptionOptions) {
+    this.#machine = opts.machine;
+    this.#opts = opts;
+  }
+
+  /** Another process wrote: what was derived from the engine and the server goes. */
+  reset(): void {
+    // Members may have joined in the range the other process synced: fetch the lists again.
+    this.#membersLoaded.clear();
+    this.#recorded.clear();
+    this.#roomTrust.clear();
+  }
+
+  /** Whether the room's `m.room.encryption` differs from what this process recorded. */
+  settingsChanged(room: Room): boolean {
+    return this.#recorded.get(room.roomId) !== settingsKey(room);
+  }
+
+  /**
+   * Encrypts one event: asks the engine what the send needs, sends that, and asks again until the
+   * engine hands out the event (in steady state, one call and nothing to send). Only then may the
+   * event go out, after every room-key share went out first.
+   */
+  async encrypt(
+    room: Room,
+    type: string,
+    content: JsonObject,
+  ): Promise<{ type: string; content: JsonObject }> {
+    const roomId = room.roomId;
+    const loop = this.#opts.loop;
+    await this.record(room, { fromSync: false, track: false });
+    await this.#loadMembers(room);
+    const members: RoomMember[] = [];
+    for (const m of room.members) {
+      if (m.membership === "join" || m.membership === "invite") {
+        members.push({ userId: m.userId, membership: m.membership });
+      }
+    }
+    const visibility = historyVisibilityOf(room);
+    // The room's recorded `shareWith` is applied by the engine.
+    const settings = visibility !== undefined ? { historyVisibility: visibility } : {};
+    const tries = { devices: 0, sessions: 0, ready: 0 };
+    // A claim that went out without failing settles the sessions (an empty answer backs off in
+    // the engine); a failed one is tried again, or those devices would get no room key
+    // (complement-crypto's FailedKeysClaimRetries), then the key is shared without them.
+    let claimed = false;
+    for (;;) {
+      const { plan, error } = await loop.exclusive(async (send) => {
+        const plan = await this.#machine.prepareRoomEvent(roomId, type, content, {
+          members,
+          settings,
+          claimSessions: !claimed && tries.sessions < CLAIM_ATTEMPTS,
+        });
+        // Device lists are fetched twice at most before the send is refused.
+        if (plan.stage === "devices" && tries.devices >= QUERY_ATTEMPTS) return { plan, error: undefined };
+        return { plan, error: await send(plan.requests) };
+      });
+      tries[plan.stage]++;
+      switch (plan.stage) {
+        case "devices":
+          if (tries.devices > QUERY_ATTEMPTS) {
+            throw new ClientCryptoError(
+              "DEVICE_LIST_UNAVAILABLE",
+              "the devices of the room's members could not be fetched",
+              { cause: error ?? loop.lastError },
+            );
+          }
+          break;
+        case "sessions":
+          if (error === undefined) claimed = true;
+          break;
+        case "ready":
+          if (error === undefined) return { type: "m.room.encrypted", content: plan.content };
+          // A share from this or an earlier attempt did not go out: once more, then give up.
+          if (tries.ready >= SHARE_ATTEMPTS) {
+            throw new ClientCryptoError(
+              "ROOM_KEY_NOT_SHARED",
+              `the room key of ${roomId} could not be sent to every member's devices; the event was not sent`,
+              { cause: error },
+            );
+          }
+          break;
+      }
+    }
+  }
+
+  /**
+   * Claims the Olm sessions these users' devices lack. Claims are sent by the loop, which sends one
+   * request at a time. A claim that failed (the request, not an empty answer: those back off in the
+   * engine) is tried again, or those devices would get no key (complement-crypto's
+   * FailedKeysClaimRetries).
+   */
+  async claimSessions(userIds: readonly string[]): Promise<void> {
+    for (let i = 0; i < CLAIM_ATTEMPTS; i++) {
+      // A claim that failed earlier (in a sync's pass) is still in flight in the engine: it counts.
+      const missing = (await this.#machine.getMissingSessions(userIds)) !== undefined;
+      if (!missing && !(await this.#machine.outgoingRequests()).some((r) => r.type === "keys_claim")) break;
+      await this.#opts.loop.run();
+      if (this.#opts.loop.lastError === undefined) break;
+    }
+  }
+
+  /**
+   * Fetches the room's members (once per process) and adds those sync has not told us about.
+   * What sync already delivered is at least as new, so it is never overwritten.
+   */
+  async #loadMembers(room: Room): Promise<void> {
+    if (this.#membersLoaded.has(room.roomId)) return;
+    const res = await this.#opts.http.request({
+      method: "GET",
+      path: path`/_matrix/client/v3/rooms/${room.roomId}/members`,
+      query: { not_membership: "leave" },
+      schema: membersResponseSchema,
+    });
+    for (const ev of res.chunk) {
+      if (ev.type !== "m.room.member") continue;
+      if (room.getState("m.room.member", ev.state_key) === undefined) room.applyState(ev);
+    }
+    this.#membersLoaded.add(room.roomId);
+  }
+
+  /**
+   * Trust requirements for one room (each overrides the client-wide option), persisted in the
+   * crypto store so that they hold after a restart.
+   */
+  async setTrustRequirements(room: Room, requirements: RoomTrustRequirements): Promise<void> {
+    const roomId = room.roomId;
+    await this.record(room, { fromSync: false, track: false });
+    const { shareWith, senderRequirement } = requirements;
+    await this.#machine.setRoomSettings(roomId, {
+      ...(shareWith !== undefined ? { shareWith } : {}),
+      ...(senderRequirement !== undefined ? { senderRequirement } : {}),
+    });
+    this.#roomTrust.set(roomId, { ...(await this.trustOf(roomId)), ...requirements });
+  }
+
+  /** The room's recorded trust requirements (empty when the client-wide options apply). */
+  async trustOf(roomId: string): Promise<RoomTrustRequirements> {
+    const cached = this.#roomTrust.get(roomId);
+    if (cached !== undefined) return cached;
+    const stored = await this.#machine.getRoomSettings(roomId);
+    const trust: RoomTrustRequirements = {
+      ...(stored?.shareWith !== undefined ? { shareWith: stored.shareWith } : {}),
+      ...(stored?.senderRequirement !== undefined ? { senderRequirement: stored.senderRequirement } : {}),
+    };
+    this.#roomTrust.set(roomId, trust);
+    return trust;
+  }
+
+  /** Per-room `verifyDevices` (overrides the client-wide option); persisted. */
+  async setVerifyDevices(room: Room, verifyDevices: boolean): Promise<void> {
+    await this.record(room, { fromSync: false, track: false });
+    await this.#machine.setRoomSettings(room.roomId, { verifyDevices });
+  }
+
+  /**
+   * Records the room's `m.room.encryption` in the engine (which refuses a later downgrade) and,
+   * with `track`, follows its members' devices. A refusal from sync data is reported, not thrown:
+   * throwing would make the client fetch the same sync forever.
+   */
+  async record(room: Room, opts: { fromSync: boolean; track: boolean }): Promise<void> {
+    const settings = room.encryption;
+    if (settings === undefined) return;
+    const fingerprint = settingsKey(room);
+    try {
+      if (this.#recorded.get(room.roomId) !== fingerprint) {
+        await this.#machine.setRoomSettings(room.roomId, {
+          algorithm: settings.algorithm,
+          ...(settings.rotationPeriodMs !== undefined ? { rotationPeriodMs: settings.rotationPeriodMs } : {}),
+          ...(settings.rotationPeriodMessages !== undefined
+            ? { rotationPeriodMessages: settings.rotationPeriodMessages }
+            : {}),
+        });
+        this.#recorded.set(room.roomId, fingerprint);
+      }
+    } catch (e) {
+      const refused =
+        e instanceof E2eeError && (e.code === "ENCRYPTION_DOWNGRADE" || e.code === "UNSUPPORTED_ALGORITHM");
+      if (!refused || !opts.fromSync) throw e;
+      // Reported once per refused state, not at every sync; sending into the room stays refused.
+      if (this.#refused.get(room.roomId) === fingerprint) return;
+      this.#refused.set(room.roomId, fingerprint);
+      this.#opts.logger.warn(
+        { roomId: room.roomId, err: errorSummary(e) },
+        "room encryption settings refused",
+      );
+      this.#opts.reportError(e);
+      return;
+    }
+    if (opts.track) await this.#machine.updateTrackedUsers(room.joinedOrInvitedMemberIds);
+  }
+}
+
+/** Identifies a room's `m.room.encryption` settings, to notice when they change. */
+function settingsKey(room: Room): string {
+  return JSON.stringify(room.encryption ?? null);
+}
+
+export function historyVisibilityOf(room: Room): HistoryVisibility | undefined {
+  const v = room.getState("m.room.history_visibility")?.content.history_visibility;
+  return typeof v === "string" && HISTORY_VISIBILITIES.has(v) ? (v as HistoryVisibility) : undefined;
+}
