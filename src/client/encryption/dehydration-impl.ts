@@ -1,7 +1,7 @@
-// The code behind `DehydratedDevices` (dehydration.ts), loaded on its first use. Dehydrated
-// devices (MSC3814) in the client: upload one, rehydrate it on a new login (its queued to-device
-// events fetched page by page and their room keys imported), and replace it on a schedule. The key lives in secret storage under `org.matrix.msc3814` (as matrix-js-sdk and the
-// rust-sdk keep it), or is passed in by the caller.
+// The code behind `DehydratedDevices` (dehydration.ts, which says what it does), loaded on its
+// first use: the dehydrated device uploaded, rehydrated (its queued to-device events fetched page
+// by page, their room keys imported) and replaced on a schedule; its key read from or written to
+// secret storage.
 import { decodeBase64, encodeBase64, randomBytes } from "../../crypto/primitives/index.ts";
 import { SecretStorageError } from "../../crypto/secret-storage/index.ts";
 import {
@@ -29,7 +29,7 @@ const unstable = (suffix = ""): RequestPath => {
   return { encoded: p, template: p };
 };
 
-/** `DehydratedDevices`'s code, loaded on first use (see `dehydration.ts`). */
+/** `DehydratedDevices`'s code, loaded on first use; its methods are documented there (`dehydration.ts`). */
 export class DehydratedDevicesImpl {
   readonly #host: DehydrationHost;
   #schedule: { readonly abort: AbortController; readonly key: Uint8Array } | undefined;
@@ -38,11 +38,6 @@ export class DehydratedDevicesImpl {
     this.#host = host;
   }
 
-  /**
-   * Uploads a new dehydrated device sealed under `key` (the server deletes the previous one). It
-   * is cross-signed when this device holds our self-signing key; clients share room keys only
-   * with cross-signed dehydrated devices, so set up cross-signing first.
-   */
   async create(key: Uint8Array): Promise<{ deviceId: string; crossSigned: boolean }> {
     await this.#host.refreshOwnKeys();
     const { deviceId, body, crossSigned } = await this.#host.machine.dehydration.create(
@@ -53,13 +48,6 @@ export class DehydratedDevicesImpl {
     return { deviceId, crossSigned };
   }
 
-  /**
-   * Reads the dehydrated device on the server with `key`, decrypts the to-device events queued
-   * for it (paged, at most `MAX_DEHYDRATED_DEVICE_EVENTS`) and imports the room keys they carry;
-   * events waiting for those keys are emitted again (`room.decrypted`). Undefined when the server
-   * has no dehydrated device. `DehydrationError`: `WRONG_KEY` (this key does not open it, or it
-   * was altered), `BAD_PICKLE`, `UNSUPPORTED_ALGORITHM` (an older format), `BAD_RESPONSE`.
-   */
   async rehydrate(key: Uint8Array): Promise<RehydrationResult | undefined> {
     const { http, machine } = this.#host;
     let raw: unknown;
@@ -124,7 +112,6 @@ export class DehydratedDevicesImpl {
         });
   }
 
-  /** Deletes the dehydrated device on the server; false when there was none. */
   async delete(): Promise<boolean> {
     try {
       await this.#host.http.request({ method: "DELETE", path: unstable(), schema: jsonObjectSchema });
@@ -135,10 +122,6 @@ export class DehydratedDevicesImpl {
     }
   }
 
-  /**
-   * The dehydration key from secret storage (`org.matrix.msc3814`, base64); with `create`, a
-   * new random key is stored when there is none. Secret storage errors pass through.
-   */
   async keyFromSecretStorage(
     secretStorageKey: UnlockedSecretStorageKey,
     options: { create?: boolean } = {},
@@ -165,12 +148,6 @@ export class DehydratedDevicesImpl {
     return key;
   }
 
-  /**
-   * Starts dehydration: rehydrates the device on the server (unless `rehydrate: false`), uploads a
-   * fresh one, and replaces it every `periodMs` until `stop()` (or the client closes). Returns
-   * what rehydration found. The key comes from `key` or from secret storage (created there if
-   * missing). A failed rotation is reported (`error` event) and tried again next period.
-   */
   async start(options: DehydrationStartOptions): Promise<RehydrationResult | undefined> {
     const periodMs = options.periodMs ?? DEFAULT_DEHYDRATION_PERIOD_MS;
     if (!Number.isSafeInteger(periodMs) || periodMs < MIN_DEHYDRATION_PERIOD_MS) {
@@ -208,12 +185,10 @@ export class DehydratedDevicesImpl {
     }
   }
 
-  /** Whether a rotation schedule runs. */
   get running(): boolean {
     return this.#schedule !== undefined;
   }
 
-  /** Stops the schedule and forgets the key held for it (the device stays on the server). */
   stop(): void {
     const schedule = this.#schedule;
     this.#schedule = undefined;

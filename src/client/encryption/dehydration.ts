@@ -5,23 +5,9 @@
 // dehydrated device's pickle) is loaded on first use: a dynamic import, a chunk of its own in a
 // browser bundle, so a client that never dehydrates does not carry it.
 import type { UnlockedSecretStorageKey } from "../../e2ee/index.ts";
-import {
-  DEFAULT_DEHYDRATION_PERIOD_MS,
-  DEHYDRATED_DEVICE_DISPLAY_NAME,
-  DEHYDRATION_SECRET_NAME,
-  MIN_DEHYDRATION_PERIOD_MS,
-} from "./constants.ts";
 import type { DehydratedDevicesImpl } from "./dehydration-impl.ts";
 import type { DehydrationHost, DehydrationStartOptions, RehydrationResult } from "./dehydration-types.ts";
 import { Lazy } from "./lazy.ts";
-
-export type { DehydrationHost, DehydrationStartOptions, RehydrationResult } from "./dehydration-types.ts";
-export {
-  DEFAULT_DEHYDRATION_PERIOD_MS,
-  DEHYDRATED_DEVICE_DISPLAY_NAME,
-  DEHYDRATION_SECRET_NAME,
-  MIN_DEHYDRATION_PERIOD_MS,
-};
 
 export class DehydratedDevices {
   readonly #impl: Lazy<DehydratedDevicesImpl>;

@@ -28,11 +28,10 @@ export {
   DEFAULT_DEHYDRATION_PERIOD_MS,
   DEHYDRATED_DEVICE_DISPLAY_NAME,
   DEHYDRATION_SECRET_NAME,
-  DehydratedDevices,
-  type DehydrationStartOptions,
   MIN_DEHYDRATION_PERIOD_MS,
-  type RehydrationResult,
-} from "./dehydration.ts";
+} from "./constants.ts";
+export { DehydratedDevices } from "./dehydration.ts";
+export type { DehydrationStartOptions, RehydrationResult } from "./dehydration-types.ts";
 export { sendOutgoingRequest } from "./dispatch.ts";
 export { ClientCryptoError, type ClientCryptoErrorCode } from "./errors.ts";
 export {
@@ -63,9 +62,9 @@ export type {
   RecoveryHost,
   RecoveryKeyResult,
 } from "./recovery-types.ts";
-export {
-  type CreatedSecretStorageKey,
-  type CreateSecretStorageKeyOptions,
-  SecretStorage,
-  type SecretStorageUnlock,
-} from "./secret-storage.ts";
+export { SecretStorage } from "./secret-storage.ts";
+export type {
+  CreatedSecretStorageKey,
+  CreateSecretStorageKeyOptions,
+  SecretStorageUnlock,
+} from "./secret-storage-types.ts";

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { DEHYDRATED_DEVICE_SECRET } from "../../e2ee/secret-storage/names.ts";
 import { DEHYDRATION_SECRET_NAME } from "./constants.ts";
-import { DehydratedDevices, type DehydrationHost } from "./dehydration.ts";
+import { DehydratedDevices } from "./dehydration.ts";
+import type { DehydrationHost } from "./dehydration-types.ts";
 import { Lazy } from "./lazy.ts";
 
 test("Lazy builds once, shares a build in progress, and tries again after a failed build", async () => {

@@ -1,7 +1,7 @@
-// The code behind `client.crypto.recovery` (recovery.ts), loaded on its first use: one API over secret storage, cross-signing and key backup, like the
-// rust-sdk's recovery module, with no dead ends: every incomplete state names the call that
-// repairs it (see src/e2ee/secret-storage/recovery-status.ts), and each call either completes or
-// fails with a typed error naming the secret at fault and the way out.
+// The code behind `client.crypto.recovery` (recovery.ts, which says what it does), loaded on its
+// first use. Every incomplete state names the call that repairs it (see
+// src/e2ee/secret-storage/recovery-status.ts); each call either completes or fails with a typed
+// error naming the secret at fault and the way out.
 import { decodeBase64, encodeBase64, wipe } from "../../crypto/primitives/index.ts";
 import { SecretStorageError } from "../../crypto/secret-storage/index.ts";
 import {
@@ -31,7 +31,7 @@ import type {
   RecoveryHost,
   RecoveryKeyResult,
 } from "./recovery-types.ts";
-import type { SecretStorageUnlock } from "./secret-storage.ts";
+import type { SecretStorageUnlock } from "./secret-storage-types.ts";
 
 const CROSS_SIGNING: readonly (readonly [string, "master" | "selfSigning" | "userSigning"])[] = [
   [CROSS_SIGNING_MASTER_SECRET, "master"],
@@ -39,7 +39,7 @@ const CROSS_SIGNING: readonly (readonly [string, "master" | "selfSigning" | "use
   [CROSS_SIGNING_USER_SIGNING_SECRET, "userSigning"],
 ];
 
-/** `Recovery`'s code, loaded on first use (see `recovery.ts`). */
+/** `Recovery`'s code, loaded on first use; its methods are documented there (`recovery.ts`). */
 export class RecoveryImpl {
   readonly #host: RecoveryHost;
 
@@ -47,11 +47,6 @@ export class RecoveryImpl {
     this.#host = host;
   }
 
-  /**
-   * disabled / enabled / incomplete, with every missing or broken piece and the call that repairs
-   * it. Without `unlock` only presence and form are checked; with it every secret is decrypted and
-   * compared with the keys the account uses now.
-   */
   async status(unlock?: SecretStorageUnlock): Promise<RecoveryStatus> {
     const ss = this.#host.secretStorage;
     // Opened (a slow passphrase derivation included) before taking the store's lease.
@@ -77,13 +72,6 @@ export class RecoveryImpl {
     }
   }
 
-  /**
-   * Sets recovery up: cross-signing (created if the account has none: `auth` answers the server's
-   * User-Interactive Auth), a key backup (created unless this device holds the current one's key),
-   * a new secret storage key made the default, and every secret stored under it. Returns the
-   * recovery key, once. Throws `RecoveryError("IDENTITY_NOT_HELD")` when the account has an
-   * identity this device holds no keys of (then `recover`, or `resetIdentity`).
-   */
   enable(options: EnableRecoveryOptions = {}): Promise<RecoveryKeyResult> {
     return this.#host.exclusive(async () => {
       const cs = await this.#refreshOwnIdentity();
@@ -94,20 +82,10 @@ export class RecoveryImpl {
     });
   }
 
-  /**
-   * A new secret storage key (the old one forgotten or compromised) with every secret this device
-   * holds stored under it, made the default. A backup whose key nobody holds is replaced by a new
-   * version. Needs this device to hold the cross-signing keys (`recover` first).
-   */
   changeRecoveryKey(options: NewRecoveryKeyOptions = {}): Promise<RecoveryKeyResult> {
     return this.#host.exclusive(() => this.#newKey(options));
   }
 
-  /**
-   * Starts over: new cross-signing keys (the server asks for `auth`; other users see the identity
-   * change), a new key backup, a new secret storage key with every secret. For when a secret is
-   * lost everywhere. Returns the new recovery key.
-   */
   resetIdentity(options: EnableRecoveryOptions = {}): Promise<RecoveryKeyResult> {
     return this.#host.exclusive(async () => {
       await this.#refreshOwnIdentity();
@@ -120,15 +98,6 @@ export class RecoveryImpl {
     });
   }
 
-  /**
-   * On a new device: opens secret storage with the recovery key or passphrase, takes the
-   * cross-signing keys (this device gets signed and trusts our identity), takes the backup key and
-   * restores the backup. Secrets this device holds that storage lacks are written back; a backup
-   * whose key is lost everywhere is replaced by a new version. Errors: `RecoveryKeyError` (typo),
-   * `SecretStorageError` `WRONG_KEY` (another key: nothing changes), `SECRET_MISSING`, `BAD_MAC`
-   * (corrupt), `SECRET_NOT_ENCRYPTED_FOR_KEY`, and `RecoveryError("SECRET_STALE")`, each naming
-   * the secret and the repair.
-   */
   async recover(unlock: SecretStorageUnlock, options: RecoverOptions = {}): Promise<RecoverResult> {
     // The key is opened (a slow passphrase derivation included) before taking the store's lease.
     const key = await this.#host.secretStorage.unlock(unlock);

@@ -2,7 +2,8 @@
 import type { CrossSigningStatus, OlmMachine, UserIdentityInfo } from "../../e2ee/index.ts";
 import type { HttpClient } from "../http.ts";
 import type { UiaAuth } from "../uia.ts";
-import type { SecretStorage, SecretStorageUnlock } from "./secret-storage.ts";
+import type { SecretStorage } from "./secret-storage.ts";
+import type { SecretStorageUnlock } from "./secret-storage-types.ts";
 
 /** What recovery needs of the key backup (`client.crypto.backup`). */
 export interface RecoveryBackup {

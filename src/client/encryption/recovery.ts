@@ -4,7 +4,7 @@
 // fails with a typed error naming the secret at fault and the way out. Its code
 // (recovery-impl.ts) is loaded on first use: a dynamic import, a chunk of its own in a browser
 // bundle, so a client that never sets up or uses recovery does not carry it.
-import type { RecoveryRepair, RecoveryStatus } from "../../e2ee/index.ts";
+import type { RecoveryStatus } from "../../e2ee/index.ts";
 import { Lazy } from "./lazy.ts";
 import type { RecoveryImpl } from "./recovery-impl.ts";
 import type {
@@ -15,7 +15,7 @@ import type {
   RecoveryHost,
   RecoveryKeyResult,
 } from "./recovery-types.ts";
-import type { SecretStorageUnlock } from "./secret-storage.ts";
+import type { SecretStorageUnlock } from "./secret-storage-types.ts";
 
 export class Recovery {
   readonly #host: RecoveryHost;
@@ -81,5 +81,3 @@ export class Recovery {
     return { type: "Recovery", userId: this.#host.userId };
   }
 }
-
-export type { RecoveryRepair, RecoveryStatus };

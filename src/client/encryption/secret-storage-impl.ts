@@ -1,7 +1,7 @@
-// Secret storage for the client (spec "Secrets"): keys and encrypted secrets in global account
-// data; the code behind `SecretStorage` (secret-storage.ts), loaded on its first use. The formats and every check are in src/e2ee/secret-storage (sans-I/O); this file fetches
-// the account data they read (always from the server: another device may have just changed it),
-// runs the slow passphrase derivation with progress, and uploads what they build.
+// The code behind `SecretStorage` (secret-storage.ts), loaded on its first use. The formats and
+// every check are in src/e2ee/secret-storage (sans-I/O); this file fetches the account data they
+// read (always from the server: another device may have just changed it), runs the slow passphrase
+// derivation with progress, and uploads what they build.
 import { wipe } from "../../crypto/primitives/index.ts";
 import { RecoveryKeyError } from "../../crypto/recovery-key/index.ts";
 import {
@@ -39,7 +39,7 @@ import type {
   SecretStorageUnlock,
 } from "./secret-storage-types.ts";
 
-/** `SecretStorage`'s code, loaded on first use (see `secret-storage.ts`). */
+/** `SecretStorage`'s code, loaded on first use; its methods are documented there (`secret-storage.ts`). */
 export class SecretStorageImpl {
   readonly #host: SecretStorageHost;
 
@@ -66,10 +66,6 @@ export class SecretStorageImpl {
     }
   }
 
-  /**
-   * The account data secret storage needs, fresh from the server: the default key pointer, the
-   * descriptions of the default key and of `keyIds`, and the `secrets` asked for.
-   */
   async view(
     secrets: readonly string[] = RECOVERY_SECRETS,
     keyIds: readonly string[] = [],
@@ -90,25 +86,18 @@ export class SecretStorageImpl {
     return view;
   }
 
-  /** The default key's ID, or undefined when none is set. */
   async defaultKeyId(): Promise<string | undefined> {
     const content = await this.#fetch(DEFAULT_KEY_TYPE);
     const key = (content as { key?: unknown } | undefined)?.key;
     return typeof key === "string" ? key : undefined;
   }
 
-  /** A key's description (default: the default key). `KEY_MISSING` when there is none. */
   async describeKey(keyId?: string): Promise<SecretStorageKeyDescription> {
     const id = keyId ?? (await this.defaultKeyId());
     if (id === undefined) throw new SecretStorageError("KEY_MISSING", "no default secret storage key is set");
     return keyDescription(await this.view([], [id]), id);
   }
 
-  /**
-   * Creates a key (random, or from a passphrase) and uploads its description; with `setDefault`
-   * (the default) it becomes the default key. Several keys may exist at once: secrets can be
-   * encrypted for any of them.
-   */
   async createKey(options: CreateSecretStorageKeyOptions = {}): Promise<CreatedSecretStorageKey> {
     let created: ReturnType<typeof newSecretStorageKey>;
     if (options.passphrase === undefined) {
@@ -134,25 +123,15 @@ export class SecretStorageImpl {
     return { keyId: created.keyId, recoveryKey: created.recoveryKey, key };
   }
 
-  /** Points `m.secret_storage.default_key` at `keyId` (whose description must exist). */
   async setDefaultKey(keyId: string): Promise<void> {
     await this.describeKey(keyId); // KEY_MISSING / BAD_KEY_DESCRIPTION before anything changes
     await this.#host.setAccountData(DEFAULT_KEY_TYPE, buildDefaultKey(keyId));
   }
 
-  /**
-   * Opens a key (default: the default key) and checks it against its description. Typos in a
-   * recovery key are `RecoveryKeyError`s; a well-formed key that is not this one is
-   * `SecretStorageError("WRONG_KEY")`; a passphrase for a key made without one is `NO_PASSPHRASE`.
-   */
   async unlock(input: SecretStorageUnlock, keyId?: string): Promise<UnlockedSecretStorageKey> {
     return unlockDescription(await this.describeKey(keyId), input);
   }
 
-  /**
-   * Stores `value` under `name`, encrypted for each of `keys` (entries for other keys are kept,
-   * so a secret can be readable with several keys at once).
-   */
   async store(name: string, value: string, keys: readonly UnlockedSecretStorageKey[]): Promise<void> {
     const existing = await this.#fetch(name);
     let content: ReturnType<typeof buildSecretContent>;
@@ -166,21 +145,11 @@ export class SecretStorageImpl {
     await this.#host.setAccountData(name, content as unknown as JsonObject);
   }
 
-  /**
-   * Reads and decrypts secret `name` with `key`: `SECRET_MISSING` when it is not stored,
-   * `SECRET_NOT_ENCRYPTED_FOR_KEY` when stored for other keys only, `BAD_MAC` when corrupt,
-   * `BAD_ENCRYPTED_SECRET` when its record is malformed.
-   */
   async get(name: string, key: UnlockedSecretStorageKey): Promise<string> {
     const content = await this.#fetch(name);
     return readSecret(content === undefined ? new Map() : new Map([[name, content]]), name, key);
   }
 
-  /**
-   * What is set up and what is missing or broken, piece by piece (see `secretStorageStatus`).
-   * With `key`, every secret is also decrypted and, given `publicKeys`, compared with the keys
-   * the account uses now.
-   */
   async status(
     options: {
       readonly key?: UnlockedSecretStorageKey;

@@ -17,13 +17,6 @@ import type {
   SecretStorageUnlock,
 } from "./secret-storage-types.ts";
 
-export type {
-  CreatedSecretStorageKey,
-  CreateSecretStorageKeyOptions,
-  SecretStorageHost,
-  SecretStorageUnlock,
-} from "./secret-storage-types.ts";
-
 export class SecretStorage {
   readonly #host: SecretStorageHost;
   readonly #impl: Lazy<SecretStorageImpl>;
