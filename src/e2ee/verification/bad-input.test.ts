@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import type { VerificationMessage } from "./machine.ts";
+import type { VerificationMessage } from "./events.ts";
 import { key32, Pair, type Side } from "./test-support/pair.ts";
 
 type Stage = "requested" | "ready" | "started" | "accepted" | "keys" | "confirmed";

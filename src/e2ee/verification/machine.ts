@@ -25,13 +25,6 @@ import { VerificationError } from "./errors.ts";
 import type { VerificationMessage, VerificationRoomEvent, VerificationToDeviceEvent } from "./events.ts";
 import { type FlowInit, type Transport, VerificationFlow, type VerificationSnapshot } from "./flow.ts";
 
-export {
-  isVerificationEvent,
-  type VerificationMessage,
-  type VerificationRoomEvent,
-  type VerificationToDeviceEvent,
-} from "./events.ts";
-
 /** The body of an in-room request, for clients that do not know verification. */
 const FALLBACK_BODY =
   "is requesting to verify your device, but your client does not support in-chat key verification.";
@@ -154,11 +147,9 @@ export class VerificationMachine {
     const flowId = newFlowId();
     const methods = this.ourMethods(env);
     const flow = this.#admitOwn({
-      key: VerificationMachine.flowKey(userId, flowId),
       flowId,
       otherUser: userId,
       transport: { kind: "to_device" },
-      incoming: false,
       viaRequest: true,
       createdAt: now,
       ourMethods: methods,
@@ -194,11 +185,9 @@ export class VerificationMachine {
     now: number,
   ): string {
     const flow = this.#admitOwn({
-      key: VerificationMachine.flowKey(userId, eventId),
       flowId: eventId,
       otherUser: userId,
       transport: { kind: "room", roomId },
-      incoming: false,
       viaRequest: true,
       createdAt: now,
       ourMethods: this.ourMethods(env),
@@ -210,11 +199,9 @@ export class VerificationMachine {
   startSasWithoutRequest(userId: string, deviceId: string, env: VerificationEnv, now: number): string {
     const flowId = newFlowId();
     const flow = this.#admitOwn({
-      key: VerificationMachine.flowKey(userId, flowId),
       flowId,
       otherUser: userId,
       transport: { kind: "to_device" },
-      incoming: false,
       viaRequest: false,
       createdAt: now,
       ourMethods: [METHOD_SAS],
@@ -374,10 +361,15 @@ export class VerificationMachine {
     return flow;
   }
 
-  #admitOwn(init: FlowInit): VerificationFlow {
-    if (!this.#hasRoom(init.otherUser)) {
+  #admitOwn(own: Omit<FlowInit, "key" | "incoming">): VerificationFlow {
+    if (!this.#hasRoom(own.otherUser)) {
       throw new VerificationError("TOO_MANY_FLOWS", "too many verification flows at once");
     }
+    const init: FlowInit = {
+      ...own,
+      key: VerificationMachine.flowKey(own.otherUser, own.flowId),
+      incoming: false,
+    };
     const flow = new VerificationFlow(init, this.#sender(init.transport, init.otherUser));
     this.#flows.set(init.key, flow);
     this.#changed.add(init.key);

@@ -4,7 +4,8 @@
  */
 import { encodeBase64, randomBytes } from "../../../crypto/primitives/index.ts";
 import type { VerificationEnv } from "../env.ts";
-import { VerificationMachine, type VerificationMessage } from "../machine.ts";
+import type { VerificationMessage } from "../events.ts";
+import { VerificationMachine } from "../machine.ts";
 
 export const key32 = (): string => encodeBase64(randomBytes(32));
 
