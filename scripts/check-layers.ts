@@ -83,6 +83,7 @@ const ALLOWED_BUILTINS: { readonly [layer: string]: ReadonlySet<string> } = {
 /** Package `imports` entries (`#name`) and where they point in src/ (the Node target). */
 const PACKAGE_IMPORTS: { readonly [name: string]: string } = {
   "#primitives-backend": "src/crypto/primitives/backend-node.ts",
+  "#primitives-symmetric": "src/crypto/primitives/symmetric-node.ts",
   "#client-platform": "src/client/platform/node.ts",
 };
 

@@ -7,7 +7,7 @@ import {
   randomBytes,
   sha256,
   sha256Async,
-} from "../primitives/index.ts";
+} from "../primitives/symmetric.ts";
 import { AttachmentError } from "./errors.ts";
 import { decodeFileInfo, type EncryptedFileInfo } from "./file-info.ts";
 

@@ -1,4 +1,4 @@
-import { decodeBase64, decodeBase64Url } from "../primitives/index.ts";
+import { decodeBase64, decodeBase64Url } from "../primitives/symmetric.ts";
 import { AttachmentError } from "./errors.ts";
 
 /** The JSON Web Key of an attachment, as carried in an `EncryptedFile` (spec: "JSON Web Key"). */

@@ -12,7 +12,7 @@ import {
   createSha256,
   randomBytes,
   type Sha256Hasher,
-} from "../primitives/index.ts";
+} from "../primitives/symmetric.ts";
 import { fileInfoFor, newAttachmentIv } from "./attachment.ts";
 import { AttachmentError } from "./errors.ts";
 import { decodeFileInfo, type EncryptedFileInfo } from "./file-info.ts";

@@ -2,145 +2,28 @@
  * The portable back end: audited pure-JavaScript @noble/* libraries plus WebCrypto's
  * `getRandomValues`. Runs anywhere (browsers, Deno, Bun, workers, React Native with a
  * getRandomValues polyfill). Same inputs, same outputs, same refusals as the Node back end; the
- * shared test suite holds both to the same vectors.
+ * shared test suite holds both to the same vectors. The symmetric half is symmetric-noble.ts (a
+ * module of its own, for browser bundles); this one adds Curve25519, Ed25519 and ChaCha20-Poly1305.
  */
-import { cbc, ctr } from "@noble/ciphers/aes.js";
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { ed25519, x25519 as noble25519 } from "@noble/curves/ed25519.js";
 import { bytesToNumberLE } from "@noble/curves/utils.js";
-import { hkdf } from "@noble/hashes/hkdf.js";
-import { hmac } from "@noble/hashes/hmac.js";
-import { pbkdf2, pbkdf2Async } from "@noble/hashes/pbkdf2.js";
-import { sha256 as nobleSha256, sha512 } from "@noble/hashes/sha2.js";
-import type { CryptoBackend, Sha256Hasher } from "./backend.ts";
-import { assertBytes, CryptoPrimitiveError } from "./errors.ts";
+import { sha512 } from "@noble/hashes/sha2.js";
+import type { CryptoBackend } from "./backend.ts";
+import { CryptoPrimitiveError } from "./errors.ts";
 import { ED25519_PUBLIC_KEY_LENGTH, ED25519_SEED_LENGTH, ED25519_SIGNATURE_LENGTH } from "./limits.ts";
+import { symmetricBackend } from "./symmetric-noble.ts";
 import {
-  checkAes,
-  checkCbcCiphertext,
   checkChaCha20Poly1305,
   checkEd25519SecretKey,
   checkEd25519Seed,
-  checkHkdf,
-  checkPbkdf2,
-  checkPbkdf2Steps,
-  checkRandomLength,
   checkX25519Public,
   checkX25519Secret,
   isAllZero,
   nonContributory,
 } from "./validate.ts";
-import { subtleCrypto, webAes256CbcDecrypt, webHkdfSha256, webHmacSha256 } from "./web-crypto.ts";
+import { subtleCrypto } from "./web-crypto.ts";
 import { createWebEd25519Verify } from "./web-ed25519.ts";
-
-/** WebCrypto refuses more than 65 536 bytes per getRandomValues call. */
-const RANDOM_CHUNK = 65_536;
-
-function randomBytes(length: number): Uint8Array {
-  checkRandomLength(length);
-  const out = new Uint8Array(length);
-  for (let offset = 0; offset < length; offset += RANDOM_CHUNK) {
-    globalThis.crypto.getRandomValues(out.subarray(offset, Math.min(length, offset + RANDOM_CHUNK)));
-  }
-  return out;
-}
-
-function createSha256(): Sha256Hasher {
-  const hash = nobleSha256.create();
-  return {
-    update(data) {
-      assertBytes(data, "SHA-256 input");
-      hash.update(data);
-    },
-    digest: () => hash.digest(),
-  };
-}
-
-function sha256(data: Uint8Array): Uint8Array {
-  assertBytes(data, "SHA-256 input");
-  return nobleSha256(data);
-}
-
-function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
-  assertBytes(key, "HMAC key");
-  assertBytes(data, "HMAC input");
-  return hmac(nobleSha256, key, data);
-}
-
-function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
-  checkHkdf(ikm, salt, info, length);
-  if (length === 0) return new Uint8Array(0);
-  // An empty salt and an absent one are the same HMAC key (zero-padded to the block size).
-  return hkdf(nobleSha256, ikm, salt, info, length);
-}
-
-function hkdfSha256Into(out: Uint8Array, ikm: Uint8Array, salt: Uint8Array, info: Uint8Array): void {
-  assertBytes(out, "HKDF output");
-  const okm = hkdfSha256(ikm, salt, info, out.length);
-  out.set(okm);
-  okm.fill(0);
-}
-
-function pbkdf2Sha512(
-  password: Uint8Array,
-  salt: Uint8Array,
-  iterations: number,
-  length: number,
-): Uint8Array {
-  checkPbkdf2(password, salt, iterations, length);
-  return pbkdf2(sha512, password, salt, { c: iterations, dkLen: length });
-}
-
-/**
- * Web Crypto where the runtime has it (in Chromium about 7x faster than JavaScript, and off the
- * main thread); else noble's asynchronous PBKDF2, which yields to the event loop as it goes.
- */
-async function pbkdf2Sha512Async(
-  password: Uint8Array,
-  salt: Uint8Array,
-  iterations: number,
-  length: number,
-): Promise<Uint8Array> {
-  checkPbkdf2(password, salt, iterations, length);
-  const subtle = globalThis.crypto?.subtle;
-  if (subtle !== undefined && length > 0) {
-    try {
-      const key = await subtle.importKey("raw", ownBuffer(password), "PBKDF2", false, ["deriveBits"]);
-      const params = { name: "PBKDF2", hash: "SHA-512", salt: ownBuffer(salt), iterations };
-      return new Uint8Array(await subtle.deriveBits(params, key, length * 8));
-    } catch {
-      // Some engines refuse parameters PBKDF2 allows (an empty password); compute it here instead.
-    }
-  }
-  return pbkdf2Async(sha512, password, salt, { c: iterations, dkLen: length });
-}
-
-/** A copy on its own ArrayBuffer, the type Web Crypto takes. */
-function ownBuffer(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
-  return new Uint8Array(bytes);
-}
-
-function aes256CbcEncrypt(key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array): Uint8Array {
-  checkAes(key, iv, plaintext);
-  return cbc(key, iv).encrypt(plaintext);
-}
-
-function aes256CbcDecrypt(key: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array): Uint8Array {
-  checkAes(key, iv, ciphertext);
-  checkCbcCiphertext(ciphertext);
-  try {
-    return cbc(key, iv).decrypt(ciphertext);
-  } catch {
-    // Key, IV and length are checked above, so the only remaining failure is the PKCS#7 pad.
-    throw new CryptoPrimitiveError("BAD_PADDING", "AES-CBC padding is invalid");
-  }
-}
-
-function aes256Ctr(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array {
-  checkAes(key, iv, data);
-  if (data.length === 0) return new Uint8Array(0);
-  return ctr(key, iv).encrypt(data);
-}
 
 function x25519PublicKey(secretKey: Uint8Array): Uint8Array {
   checkX25519Secret(secretKey);
@@ -216,64 +99,11 @@ function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Ui
 }
 
 /**
- * The per-message primitives through Web Crypto where the runtime has it (in Chromium: Ed25519
- * verify about ten times faster than noble, see web-ed25519.ts for how its verdicts are kept
- * equal; HKDF, HMAC and AES-CBC of Megolm's sizes faster too), with the synchronous forms' results
- * and refusals; the synchronous forms elsewhere.
+ * Ed25519 verify through Web Crypto where the runtime has it (in Chromium about ten times faster
+ * than noble; see web-ed25519.ts for how its verdicts are kept equal); the synchronous verify
+ * elsewhere.
  */
 const ed25519VerifyAsync = createWebEd25519Verify(subtleCrypto(), ed25519Verify);
-
-async function hkdfSha256Async(
-  ikm: Uint8Array,
-  salt: Uint8Array,
-  info: Uint8Array,
-  length: number,
-): Promise<Uint8Array> {
-  const subtle = subtleCrypto();
-  checkHkdf(ikm, salt, info, length);
-  if (subtle === undefined || ikm.length === 0 || length === 0) return hkdfSha256(ikm, salt, info, length);
-  return webHkdfSha256(subtle, ikm, salt, info, length);
-}
-
-async function hmacSha256Async(key: Uint8Array, data: Uint8Array): Promise<Uint8Array> {
-  const subtle = subtleCrypto();
-  // Web Crypto refuses an empty HMAC key; non-bytes go to hmacSha256, which refuses them.
-  if (
-    subtle === undefined ||
-    !(key instanceof Uint8Array) ||
-    key.length === 0 ||
-    !(data instanceof Uint8Array)
-  ) {
-    return hmacSha256(key, data);
-  }
-  return webHmacSha256(subtle, key, data);
-}
-
-async function aes256CbcDecryptAsync(
-  key: Uint8Array,
-  iv: Uint8Array,
-  ciphertext: Uint8Array,
-): Promise<Uint8Array> {
-  const subtle = subtleCrypto();
-  if (subtle === undefined) return aes256CbcDecrypt(key, iv, ciphertext);
-  checkAes(key, iv, ciphertext);
-  checkCbcCiphertext(ciphertext);
-  try {
-    return await webAes256CbcDecrypt(subtle, key, iv, ciphertext);
-  } catch {
-    // Key, IV and length are checked above, so the only remaining failure is the PKCS#7 pad.
-    throw new CryptoPrimitiveError("BAD_PADDING", "AES-CBC padding is invalid");
-  }
-}
-
-function createHmacSha512(key: Uint8Array): (data: Uint8Array) => Uint8Array {
-  checkPbkdf2Steps(key);
-  const keyed = hmac.create(sha512, key);
-  return (data) => {
-    assertBytes(data, "HMAC input");
-    return keyed.clone().update(data).digest();
-  };
-}
 
 function chacha20Poly1305Encrypt(
   key: Uint8Array,
@@ -308,28 +138,13 @@ function concat3(a: Uint8Array, b: Uint8Array, c: Uint8Array): Uint8Array {
 }
 
 export const backend: CryptoBackend = {
-  name: "noble",
-  randomBytes,
-  sha256,
-  createSha256,
-  hmacSha256,
-  hkdfSha256,
-  hkdfSha256Into,
-  pbkdf2Sha512,
-  pbkdf2Sha512Async,
-  createHmacSha512,
+  ...symmetricBackend,
   chacha20Poly1305Encrypt,
   chacha20Poly1305Decrypt,
-  aes256CbcEncrypt,
-  aes256CbcDecrypt,
-  aes256Ctr,
   x25519PublicKey,
   x25519,
   ed25519PublicKey,
   ed25519Sign,
   ed25519Verify,
   ed25519VerifyAsync,
-  hkdfSha256Async,
-  hmacSha256Async,
-  aes256CbcDecryptAsync,
 };

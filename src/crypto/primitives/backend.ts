@@ -15,7 +15,12 @@ export interface Sha256Hasher {
   digest(): Uint8Array;
 }
 
-export interface CryptoBackend {
+/**
+ * The primitives every part of Keyroom uses, the stores and attachments included: hashes, MACs,
+ * KDFs, AES and randomness. A module of their own (`#primitives-symmetric`), so that what a browser
+ * bundle loads first (the stores) does not carry Curve25519 (docs/browser.md, "Size").
+ */
+export interface SymmetricBackend {
   /** Short name shown by benchmarks, e.g. "node" or "noble". */
   readonly name: string;
 
@@ -59,6 +64,22 @@ export interface CryptoBackend {
   aes256Ctr(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Array;
 
   /**
+   * `hkdfSha256`, natively where the back end is JavaScript and the runtime has Web Crypto (same
+   * results); the synchronous form elsewhere.
+   */
+  hkdfSha256Async(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Promise<Uint8Array>;
+  /** `hmacSha256`, likewise. */
+  hmacSha256Async(key: Uint8Array, data: Uint8Array): Promise<Uint8Array>;
+  /** `aes256CbcDecrypt`, likewise; rejects with the same `CryptoPrimitiveError`. */
+  aes256CbcDecryptAsync(key: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array): Promise<Uint8Array>;
+}
+
+/**
+ * The whole back end: the symmetric primitives plus X25519, Ed25519 and ChaCha20-Poly1305, which
+ * only the E2EE engine uses (Olm, signatures, cross-signing, dehydrated devices).
+ */
+export interface CryptoBackend extends SymmetricBackend {
+  /**
    * ChaCha20-Poly1305 (RFC 8439) with a 32-byte key and 12-byte nonce: ciphertext || 16-byte tag.
    * Used for vodozemac-compatible dehydrated-device pickles (no `aad` there).
    */
@@ -101,10 +122,4 @@ export interface CryptoBackend {
    * (same verdicts); the synchronous verify elsewhere.
    */
   ed25519VerifyAsync(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean>;
-  /** `hkdfSha256`, likewise. */
-  hkdfSha256Async(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Promise<Uint8Array>;
-  /** `hmacSha256`, likewise. */
-  hmacSha256Async(key: Uint8Array, data: Uint8Array): Promise<Uint8Array>;
-  /** `aes256CbcDecrypt`, likewise; rejects with the same `CryptoPrimitiveError`. */
-  aes256CbcDecryptAsync(key: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array): Promise<Uint8Array>;
 }

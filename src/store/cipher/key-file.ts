@@ -5,7 +5,7 @@
  * reports) and is refused if other users can read it. Node only.
  */
 import { closeSync, constants, openSync, readFileSync, statSync, writeSync } from "node:fs";
-import { decodeBase64, encodeBase64, randomBytes } from "../../crypto/primitives/index.ts";
+import { decodeBase64, encodeBase64, randomBytes } from "../../crypto/primitives/symmetric.ts";
 import { StoreKeyError } from "../errors.ts";
 import { STORE_KEY_LENGTH } from "./store-cipher.ts";
 

@@ -32,7 +32,7 @@ import {
   utf8Decode,
   utf8Encode,
   wipe,
-} from "../../crypto/primitives/index.ts";
+} from "../../crypto/primitives/symmetric.ts";
 import { StoreKeyError } from "../errors.ts";
 import type { JsonValue } from "../json.ts";
 import type { Pickle } from "../records.ts";

@@ -6,7 +6,7 @@
  * the unprotected `"none"` header.
  */
 import type { IDBPDatabase } from "idb";
-import { generateNonExtractableKey, webCryptoAvailable } from "../../crypto/primitives/index.ts";
+import { generateNonExtractableKey, webCryptoAvailable } from "../../crypto/primitives/symmetric.ts";
 import { type KeyProtection, StoreCipher } from "../cipher/store-cipher.ts";
 import { StoreKeyError } from "../errors.ts";
 import type { StoreIdentity } from "../records.ts";
