@@ -3,13 +3,25 @@
 // bundle test (test/package/browser-bundle.test.ts) and the bench (bench/browser), so both measure
 // the same thing.
 import { gzipSync } from "node:zlib";
-import { build, type Metafile } from "esbuild";
+import { type BuildOptions, build, type Metafile } from "esbuild";
 
 /** What the size target is about: client + E2EE + IndexedDB stores, `import { MatrixClient } from "keyroom"`. */
 export const BROWSER_CLIENT_ENTRY =
   'export { MatrixClient, IndexedDbClientStore } from "keyroom"; export { IndexedDbCryptoStore } from "keyroom/store";';
 
 const root = new URL("../..", import.meta.url).pathname;
+
+/** How an application's bundler would build for the browser: ESM, minified, the `source` condition. */
+const BROWSER_BUILD = {
+  bundle: true,
+  platform: "browser",
+  format: "esm",
+  minify: true,
+  write: false,
+  metafile: true,
+  conditions: ["source"],
+  logLevel: "silent",
+} as const satisfies BuildOptions;
 
 export interface BrowserBundle {
   readonly bytes: Uint8Array;
@@ -62,14 +74,7 @@ export async function bundleForBrowser(
     ...("entry" in source
       ? { entryPoints: [source.entry] }
       : { stdin: { contents: source.contents, resolveDir: root, loader: "ts" } }),
-    bundle: true,
-    platform: "browser",
-    format: "esm",
-    minify: true,
-    write: false,
-    metafile: true,
-    conditions: ["source"],
-    logLevel: "silent",
+    ...BROWSER_BUILD,
   });
   const bytes = r.outputFiles[0]?.contents ?? new Uint8Array(0);
   return { bytes, gzip: gzipSync(bytes).length, metafile: r.metafile };
@@ -83,44 +88,37 @@ export async function bundleForBrowserSplit(contents: string): Promise<SplitBrow
   const outdir = `${root}.bundle-out`;
   const r = await build({
     stdin: { contents, resolveDir: root, loader: "ts", sourcefile: "entry.ts" },
-    bundle: true,
+    ...BROWSER_BUILD,
     splitting: true,
     outdir,
     entryNames: "entry",
-    platform: "browser",
-    format: "esm",
-    minify: true,
-    write: false,
-    metafile: true,
-    conditions: ["source"],
-    logLevel: "silent",
   });
   const base = (p: string): string => p.split("/").pop() ?? p;
   const outputs = new Map(Object.entries(r.metafile.outputs).map(([k, v]) => [base(k), v]));
-  // What loads with a chunk: itself and its static imports, transitively.
-  const closure = (start: string, into: Set<string>): Set<string> => {
-    if (into.has(start)) return into;
+  // The chunks `start` leads to, itself included, through the imports `follow` accepts.
+  const reach = (
+    start: string | undefined,
+    follow: (kind: string) => boolean,
+    into = new Set<string>(),
+  ): Set<string> => {
+    if (start === undefined || into.has(start)) return into;
     into.add(start);
     for (const i of outputs.get(start)?.imports ?? []) {
-      if (i.kind === "import-statement") closure(base(i.path), into);
+      if (follow(i.kind)) reach(base(i.path), follow, into);
     }
     return into;
   };
+  // What loads with a chunk: itself and its static imports, transitively.
+  const staticImports = (kind: string): boolean => kind === "import-statement";
   const named = (pred: (o: Metafile["outputs"][string]) => boolean): string | undefined =>
     [...outputs].find(([, o]) => pred(o))?.[0];
   const entry = named((o) => o.entryPoint === "<stdin>" || o.entryPoint?.endsWith("entry.ts") === true);
-  const initial = entry === undefined ? new Set<string>() : closure(entry, new Set());
+  const initial = reach(entry, staticImports);
   const engineChunk = named((o) => o.entryPoint === ENGINE_MODULE);
-  const engine = engineChunk === undefined ? new Set<string>() : closure(engineChunk, new Set());
+  const engine = reach(engineChunk, staticImports);
   // Reachable at all: static and dynamic imports from the entry (esbuild also emits chunks for
   // dynamic imports in code that tree-shaking dropped; nothing loads those).
-  const reachable = new Set<string>();
-  const visit = (name: string): void => {
-    if (reachable.has(name)) return;
-    reachable.add(name);
-    for (const i of outputs.get(name)?.imports ?? []) visit(base(i.path));
-  };
-  if (entry !== undefined) visit(entry);
+  const reachable = reach(entry, () => true);
   const chunks: BrowserChunk[] = r.outputFiles
     .map((f) => ({ path: base(f.path), bytes: f.contents }))
     .filter((f) => f.path.endsWith(".js") && reachable.has(f.path))
