@@ -7,7 +7,7 @@ import { PkDecryption } from "../../crypto/pk/index.ts";
 import type { PendingEvents } from "../decryption/pending.ts";
 import { keyArrived } from "../decryption/redecrypt.ts";
 import type { DecryptedRoomEvent } from "../decryption/room-events.ts";
-import type { Parts } from "../machine-parts.ts";
+import type { Parts, RunStep } from "../machine-parts.ts";
 import { IMPORT_BATCH_SIZE, importRoomKey } from "../room-keys/import.ts";
 import { KeyBackupError } from "./errors.ts";
 import type { BackupStopReason, KeyBackupStatus, VersionCheck } from "./key-backup.ts";
@@ -40,13 +40,11 @@ export interface RestoreResult {
   readonly redecrypted: DecryptedRoomEvent[];
 }
 
-type Run = <T>(fn: (p: Parts) => Promise<T>) => Promise<T>;
-
 export class KeyBackupApi {
-  readonly #run: Run;
+  readonly #run: RunStep;
   readonly #pending: PendingEvents;
 
-  constructor(run: Run, pending: PendingEvents) {
+  constructor(run: RunStep, pending: PendingEvents) {
     this.#run = run;
     this.#pending = pending;
   }

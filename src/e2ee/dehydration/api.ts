@@ -7,19 +7,17 @@ import type { PendingEvents } from "../decryption/pending.ts";
 import { keyArrived } from "../decryption/redecrypt.ts";
 import type { DecryptedRoomEvent } from "../decryption/room-events.ts";
 import type { MachineContext } from "../machine-context.ts";
-import type { Parts } from "../machine-parts.ts";
+import type { RunStep } from "../machine-parts.ts";
 import { IMPORT_BATCH_SIZE } from "../room-keys/import.ts";
 import type { DehydratedDeviceUpload } from "./dehydrated-device.ts";
 import type { RehydratedBundle, RehydratedRoomKey } from "./rehydrate.ts";
 
-type Run = <T>(fn: (p: Parts) => Promise<T>) => Promise<T>;
-
 export class DehydrationApi {
   readonly #ctx: MachineContext;
-  readonly #run: Run;
+  readonly #run: RunStep;
   readonly #pending: PendingEvents;
 
-  constructor(ctx: MachineContext, run: Run, pending: PendingEvents) {
+  constructor(ctx: MachineContext, run: RunStep, pending: PendingEvents) {
     this.#ctx = ctx;
     this.#run = run;
     this.#pending = pending;

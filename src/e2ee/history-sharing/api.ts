@@ -10,7 +10,7 @@ import type { ExportedRoomKey } from "../../crypto/key-export/index.ts";
 import { entryOf } from "../collections.ts";
 import type { DecryptedRoomEvent } from "../decryption/room-events.ts";
 import { type MachineContext, newRequestId } from "../machine-context.ts";
-import type { Parts } from "../machine-parts.ts";
+import type { RunStep } from "../machine-parts.ts";
 import type { ToDeviceRequest } from "../requests.ts";
 import { queueToDevice } from "../to-device-queue.ts";
 import {
@@ -21,17 +21,16 @@ import {
 } from "./bundle.ts";
 import type { PendingBundle } from "./pending.ts";
 
-type Run = <T>(fn: (p: Parts) => Promise<T>) => Promise<T>;
 type ImportRoomKeys = (
   keys: readonly ExportedRoomKey[],
 ) => Promise<{ imported: number; total: number; redecrypted: DecryptedRoomEvent[] }>;
 
 export class HistorySharingApi {
   readonly #ctx: MachineContext;
-  readonly #run: Run;
+  readonly #run: RunStep;
   readonly #importRoomKeys: ImportRoomKeys;
 
-  constructor(ctx: MachineContext, run: Run, importRoomKeys: ImportRoomKeys) {
+  constructor(ctx: MachineContext, run: RunStep, importRoomKeys: ImportRoomKeys) {
     this.#ctx = ctx;
     this.#run = run;
     this.#importRoomKeys = importRoomKeys;

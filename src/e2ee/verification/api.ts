@@ -5,7 +5,7 @@
  * or in `takeRoomMessages()` (room events, which the client encrypts and sends).
  */
 import type { MachineContext } from "../machine-context.ts";
-import type { Parts } from "../machine-parts.ts";
+import type { Parts, RunStep } from "../machine-parts.ts";
 import type { ProcessedToDeviceEvent } from "../sync/to-device.ts";
 import type { VerificationBridge, VerificationRoomMessage, VerificationUpdates } from "./bridge.ts";
 import { VERIFICATION_EVENT_TYPES } from "./constants.ts";
@@ -27,13 +27,9 @@ export type VerificationAction =
 export class VerificationApi {
   readonly #ctx: MachineContext;
   readonly #bridge: VerificationBridge;
-  readonly #run: <T>(fn: (p: Parts) => Promise<T>) => Promise<T>;
+  readonly #run: RunStep;
 
-  constructor(
-    ctx: MachineContext,
-    bridge: VerificationBridge,
-    run: <T>(fn: (p: Parts) => Promise<T>) => Promise<T>,
-  ) {
+  constructor(ctx: MachineContext, bridge: VerificationBridge, run: RunStep) {
     this.#ctx = ctx;
     this.#bridge = bridge;
     this.#run = run;
