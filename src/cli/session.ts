@@ -74,6 +74,25 @@ export async function openSession(
   return { profile, client: await restoreProfile(profile, mode, extra) };
 }
 
+/** Runs `fn` with the profile's client, refusing profiles that have encryption turned off. */
+export async function withEncryptedClient<T>(
+  profileDir: string,
+  fn: (client: MatrixClient) => Promise<T>,
+): Promise<T> {
+  const { client } = await openSession(profileDir, "full");
+  try {
+    if (!client.isEncryptionEnabled) {
+      throw new CliError(
+        "USAGE",
+        "this profile has encryption turned off (log in again without --no-encryption)",
+      );
+    }
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
+}
+
 export interface LoginArgs {
   profileDir: string;
   homeserver: string;

@@ -4,27 +4,8 @@ import type { Command } from "commander";
 import type { MatrixClient } from "../../index.ts";
 import { CliError } from "../errors.ts";
 import { jsonLine } from "../output.ts";
-import { openSession } from "../session.ts";
+import { withEncryptedClient } from "../session.ts";
 import type { CommandIo } from "./io.ts";
-
-/** Runs `fn` with the profile's client, refusing profiles that have encryption turned off. */
-export async function withEncryptedClient<T>(
-  profileDir: string,
-  fn: (client: MatrixClient) => Promise<T>,
-): Promise<T> {
-  const { client } = await openSession(profileDir, "full");
-  try {
-    if (!client.isEncryptionEnabled) {
-      throw new CliError(
-        "USAGE",
-        "this profile has encryption turned off (log in again without --no-encryption)",
-      );
-    }
-    return await fn(client);
-  } finally {
-    await client.close();
-  }
-}
 
 /** The `identity status` / `identity bootstrap` line. */
 async function identityLine(client: MatrixClient): Promise<string> {

@@ -6,7 +6,7 @@ import type { Command } from "commander";
 import type { MatrixClient } from "../../index.ts";
 import { CliError } from "../errors.ts";
 import { jsonLine } from "../output.ts";
-import { withEncryptedClient } from "./identity.ts";
+import { withEncryptedClient } from "../session.ts";
 import type { CommandIo } from "./io.ts";
 import { fractionBar, progressBar } from "./progress.ts";
 

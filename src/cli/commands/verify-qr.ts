@@ -8,11 +8,10 @@ import jsQRModule from "jsqr";
 import { PNG } from "pngjs";
 import QRCode from "qrcode";
 import { decodeQrCode } from "../../e2ee/index.ts";
-import type { MatrixClient, VerificationRequest } from "../../index.ts";
 import { CliError } from "../errors.ts";
 import { jsonLine } from "../output.ts";
 import type { CommandIo } from "./io.ts";
-import { finish, whileSyncing, withEncryptedClient } from "./verify.ts";
+import { finish, nextRequest, whileSyncing, withVerifyingClient } from "./verify.ts";
 
 /** jsqr is CommonJS with a `default` property: its typings and Node's import disagree on the shape. */
 type JsQr = (data: Uint8ClampedArray, width: number, height: number) => { binaryData: number[] } | null;
@@ -23,7 +22,7 @@ export async function verifyQrShowCommand(
   args: { profileDir: string; userId: string; deviceId?: string },
   io: CommandIo,
 ): Promise<void> {
-  await withEncryptedClient(args.profileDir, async (client) => {
+  await withVerifyingClient(args.profileDir, async (client) => {
     await whileSyncing(client, async () => {
       const request = await client.requestVerification(args.userId, args.deviceId);
       // Shown at once: the other side needs the code to answer (it accepts, then scans).
@@ -76,8 +75,9 @@ export async function verifyQrScanCommand(
   } catch {
     throw new CliError("USAGE", "this is not a Matrix verification QR code");
   }
-  await withEncryptedClient(args.profileDir, async (client) => {
-    const next = flowRequest(client, flowId, args.timeoutMs, io.signal);
+  await withVerifyingClient(args.profileDir, async (client) => {
+    // The request the code belongs to (others that come in are left alone).
+    const next = nextRequest(client, args.timeoutMs, io.signal, (r) => r.flowId === flowId);
     await whileSyncing(client, async () => {
       const request = await next;
       if (request === undefined) {
@@ -94,31 +94,6 @@ export async function verifyQrScanCommand(
       await request.scanQr(bytes);
       await finish(request, io);
     });
-  });
-}
-
-/** The request the code belongs to: one we already hold, or the one that comes in (others are left alone). */
-function flowRequest(
-  client: MatrixClient,
-  flowId: string,
-  timeoutMs: number | undefined,
-  signal: AbortSignal | undefined,
-): Promise<VerificationRequest | undefined> {
-  return new Promise((resolve) => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const finish = (r: VerificationRequest | undefined) => {
-      off();
-      if (timer !== undefined) clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-      resolve(r);
-    };
-    const onAbort = () => finish(undefined);
-    // One listener for the whole wait: several requests may come in one sync.
-    const off = client.on("verification.request", (r) => {
-      if (r.flowId === flowId) finish(r);
-    });
-    if (timeoutMs !== undefined) timer = setTimeout(() => finish(undefined), timeoutMs);
-    signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
 

@@ -5,7 +5,7 @@
 import type { MatrixClient, VerificationRequest, VerificationSnapshot } from "../../index.ts";
 import { CliError } from "../errors.ts";
 import { jsonLine } from "../output.ts";
-import { openSession } from "../session.ts";
+import { withEncryptedClient } from "../session.ts";
 import type { CommandIo } from "./io.ts";
 
 export interface VerifyRequestArgs {
@@ -19,28 +19,23 @@ export interface VerifyListenArgs {
   timeoutMs?: number;
 }
 
-export async function withEncryptedClient(
+/** `withEncryptedClient` for the verify commands, which sync: the sync is stopped before closing. */
+export function withVerifyingClient(
   profileDir: string,
   fn: (client: MatrixClient) => Promise<void>,
 ): Promise<void> {
-  const { client } = await openSession(profileDir, "full");
-  try {
-    if (!client.isEncryptionEnabled) {
-      throw new CliError(
-        "USAGE",
-        "this profile has encryption turned off (log in again without --no-encryption)",
-      );
+  return withEncryptedClient(profileDir, async (client) => {
+    try {
+      await fn(client);
+    } finally {
+      await client.stopSync().catch(() => undefined);
     }
-    await fn(client);
-  } finally {
-    await client.stopSync().catch(() => undefined);
-    await client.close();
-  }
+  });
 }
 
 /** `keyroom verify request USER [DEVICE]`: to-device with our own devices, in a DM otherwise. */
 export async function verifyRequestCommand(args: VerifyRequestArgs, io: CommandIo): Promise<void> {
-  await withEncryptedClient(args.profileDir, async (client) => {
+  await withVerifyingClient(args.profileDir, async (client) => {
     await whileSyncing(client, async () => {
       const request = await client.requestVerification(args.userId, args.deviceId);
       const ready = await request.waitFor((s) => s.phase !== "requested");
@@ -54,7 +49,7 @@ export async function verifyRequestCommand(args: VerifyRequestArgs, io: CommandI
 
 /** `keyroom verify listen [--timeout S]`: waits for one incoming request, accepts it, runs SAS. */
 export async function verifyListenCommand(args: VerifyListenArgs, io: CommandIo): Promise<void> {
-  await withEncryptedClient(args.profileDir, async (client) => {
+  await withVerifyingClient(args.profileDir, async (client) => {
     // Listening first: the request may come in the very first sync.
     const next = nextRequest(client, args.timeoutMs, io.signal);
     await whileSyncing(client, async () => {
@@ -95,10 +90,15 @@ export async function whileSyncing(client: MatrixClient, fn: () => Promise<void>
   }
 }
 
+/**
+ * The next incoming verification request that `wanted` accepts (any, by default): undefined after
+ * `timeoutMs` or on `signal`. One listener for the whole wait: several requests may come in one sync.
+ */
 export function nextRequest(
   client: MatrixClient,
   timeoutMs: number | undefined,
   signal: AbortSignal | undefined,
+  wanted: (request: VerificationRequest) => boolean = () => true,
 ): Promise<VerificationRequest | undefined> {
   return new Promise((resolve) => {
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -109,7 +109,9 @@ export function nextRequest(
       resolve(r);
     };
     const onAbort = () => finish(undefined);
-    const off = client.on("verification.request", (r) => finish(r));
+    const off = client.on("verification.request", (r) => {
+      if (wanted(r)) finish(r);
+    });
     if (timeoutMs !== undefined) timer = setTimeout(() => finish(undefined), timeoutMs);
     signal?.addEventListener("abort", onAbort, { once: true });
   });
