@@ -13,16 +13,22 @@ import {
 
 /**
  * Client + E2EE + IndexedDB store, code-split as Vite and webpack do by default (esbuild with
- * `splitting`), minified, each chunk gzipped: guards against growth (see docs/browser.md for
- * today's figures; the issue's target is 80 KB).
+ * `splitting`), minified, each chunk gzipped: guards against growth, about 2 KB above today's
+ * figures (docs/browser.md, "Size": 59.4 initial, 125.0 with the engine, 149.2 total, 139.8 in one
+ * file, December 2026).
  * - initial: what the page loads with the entry (client, sync, rooms, IndexedDB stores, the
  *   primitives the stores and attachments use);
  * - session: plus the E2EE engine, loaded when a client with `encryption` logs in or restores;
  * - total: plus the features loaded on first use (verification, …).
  */
 export const BROWSER_INITIAL_BUDGET_GZIP = 62 * 1024;
-export const BROWSER_SESSION_BUDGET_GZIP = 127 * 1024;
-export const BROWSER_TOTAL_BUDGET_GZIP = 151 * 1024;
+export const BROWSER_SESSION_BUDGET_GZIP = 126 * 1024;
+export const BROWSER_TOTAL_BUDGET_GZIP = 150 * 1024;
+/**
+ * The issue's target for client + E2EE + IndexedDB store. Met by what the page loads first (asserted
+ * below); not by an encrypted session, which runs with the engine too (docs/browser.md says what is left).
+ */
+export const BROWSER_TARGET_GZIP = 80 * 1024;
 /** The same in one file (esbuild without `splitting`, which inlines the dynamic imports). */
 export const BROWSER_SINGLE_FILE_BUDGET_GZIP = 141 * 1024;
 
@@ -87,6 +93,7 @@ test("keyroom bundles for the browser, code-split: no Node built-in or Node-only
     console.log(`  ${load}, largest parts (KB minified): ${largest.join(", ")}`);
   }
   assert.ok(b.initialGzip <= BROWSER_INITIAL_BUDGET_GZIP, `initial ${b.initialGzip} B gzipped`);
+  assert.ok(b.initialGzip <= BROWSER_TARGET_GZIP, "the initial chunks meet the issue's target");
   assert.ok(b.sessionGzip <= BROWSER_SESSION_BUDGET_GZIP, `with the engine ${b.sessionGzip} B gzipped`);
   assert.ok(b.totalGzip <= BROWSER_TOTAL_BUDGET_GZIP, `total ${b.totalGzip} B gzipped`);
 });
