@@ -2,13 +2,9 @@
 // signatures (BoringSSL alone accepts some that libsodium refuses; web-ed25519.ts narrows what it
 // is asked), and Megolm decryptAsync the results and errors of decrypt.
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
-import type { Browser } from "playwright-core";
-import { bundleForBrowser } from "../support/browser-bundle.ts";
 import { scaledMs } from "../support/budget.ts";
-import { collectPageErrors, launchChromium, skipReasonForChromium } from "../support/chromium.ts";
+import { type FixturePage, openFixturePage, skipReasonForChromium } from "../support/chromium.ts";
 
 const skip = skipReasonForChromium();
 const fixture = new URL("./fixtures/web-crypto-page.ts", import.meta.url).pathname;
@@ -26,40 +22,16 @@ interface PageResult {
 }
 
 describe("Web Crypto primitives in Chromium", { skip, timeout: scaledMs(120_000) }, () => {
-  let server: Server;
-  let browser: Browser;
-  let url: string;
+  let fixturePage: FixturePage;
 
   before(async () => {
-    const page = (await bundleForBrowser({ entry: fixture })).bytes;
-    server = createServer((req, res) => {
-      if (req.url === "/page.js") {
-        res.writeHead(200, { "Content-Type": "text/javascript" }).end(page);
-      } else {
-        res.writeHead(200, { "Content-Type": "text/html" });
-        res.end('<!doctype html><script type="module" src="/page.js"></script>');
-      }
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
-    browser = await launchChromium();
+    fixturePage = await openFixturePage(fixture);
   });
 
-  after(async () => {
-    await browser?.close();
-    server?.close();
-  });
+  after(() => fixturePage?.close());
 
   it("Ed25519 verdicts on crafted signatures and Megolm decryptAsync equal the synchronous forms", async () => {
-    const page = await browser.newPage();
-    const errors = collectPageErrors(page);
-    await page.goto(url);
-    const handle = await page.waitForFunction(
-      () => (globalThis as { webCryptoResult?: unknown }).webCryptoResult,
-      undefined,
-      { timeout: scaledMs(60_000) },
-    );
-    const r = (await handle.jsonValue()) as PageResult;
+    const { result: r, errors } = await fixturePage.result<PageResult>("webCryptoResult", scaledMs(60_000));
     assert.equal(r.error, undefined, `${r.error} ${errors.join("\n")}`);
     assert.equal(r.backendName, "noble");
     assert.equal(r.asyncPrimitivesFaster, true);

@@ -1,8 +1,11 @@
 // Debian's Chromium driven by playwright-core (Playwright's own browser download is not used), for
 // the tests that run Keyroom in a real browser. Screenshots go under test-output/ (gitignored).
 import { existsSync, mkdirSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import { bundleForBrowser } from "./browser-bundle.ts";
 
 export const CHROMIUM = process.env.KEYROOM_CHROMIUM ?? "/usr/bin/chromium";
 
@@ -59,4 +62,51 @@ export function collectPageErrors(page: Page): string[] {
     }
   });
   return errors;
+}
+
+/** A fixture module served as a page's only script, and a Chromium to open it in. */
+export interface FixturePage {
+  /**
+   * Opens the page and waits (up to `timeoutMs`) for the fixture to publish its result as
+   * `globalThis[name]`; the page's errors are collected until the test ends.
+   */
+  result<T>(name: string, timeoutMs: number): Promise<{ result: T; errors: string[] }>;
+  close(): Promise<void>;
+}
+
+/** Bundles `fixture` (a module's path) for the browser, serves it on a local port and launches Chromium. */
+export async function openFixturePage(fixture: string): Promise<FixturePage> {
+  const script = (await bundleForBrowser({ entry: fixture })).bytes;
+  const server = createServer((req, res) => {
+    if (req.url === "/page.js") {
+      res.writeHead(200, { "Content-Type": "text/javascript" }).end(script);
+    } else {
+      res.writeHead(200, { "Content-Type": "text/html" });
+      res.end('<!doctype html><script type="module" src="/page.js"></script>');
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  let browser: Browser;
+  try {
+    browser = await launchChromium();
+  } catch (e) {
+    server.close();
+    throw e;
+  }
+  return {
+    async result<T>(name: string, timeoutMs: number) {
+      const page = await browser.newPage();
+      const errors = collectPageErrors(page);
+      await page.goto(url);
+      const handle = await page.waitForFunction((n) => (globalThis as Record<string, unknown>)[n], name, {
+        timeout: timeoutMs,
+      });
+      return { result: (await handle.jsonValue()) as T, errors };
+    },
+    async close() {
+      await browser.close();
+      server.close();
+    },
+  };
 }
