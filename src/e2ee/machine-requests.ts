@@ -16,9 +16,8 @@ import {
   parseKeysQueryResponse,
   parseKeysUploadResponse,
   type SigningKeysUploadRequest,
-  type ToDeviceRequest,
 } from "./requests.ts";
-import { queuedInStep, queuedToDevice, queueToDevice } from "./to-device-queue.ts";
+import { queuedInStep, queuedToDevice, queueEncryptedToDevice } from "./to-device-queue.ts";
 import type { VerificationBridge } from "./verification/bridge.ts";
 
 /** A device that failed to give us a one-time key is not asked again for this long. */
@@ -154,14 +153,7 @@ export class MachineRequests {
     for (const device of unwedged) {
       const content = await p.olm.encrypt(device, "m.dummy", {});
       if (content === undefined) continue;
-      const messages = { [device.userId]: { [device.deviceId]: { ...content } } };
-      const request: ToDeviceRequest = {
-        id: newRequestId(),
-        type: "to_device",
-        eventType: "m.room.encrypted",
-        body: { messages },
-      };
-      queueToDevice(this.#ctx, request);
+      queueEncryptedToDevice(this.#ctx, { [device.userId]: { [device.deviceId]: { ...content } } });
     }
     await p.gossip.retryPendingAnswers();
     await p.secrets.retryPendingAnswers();

@@ -33,7 +33,7 @@ import { E2eeError, RETRYABLE_FAILURES, UnknownDevicesError } from "./errors.ts"
 import { HistorySharingApi } from "./history-sharing/api.ts";
 import { type HeldKeyRequest, HeldKeyRequests } from "./key-requests/held.ts";
 import { isId } from "./limits.ts";
-import { emptyChanges, type MachineContext, type MachineStore, newRequestId } from "./machine-context.ts";
+import { emptyChanges, type MachineContext, type MachineStore } from "./machine-context.ts";
 import { buildParts, type Kept, type Parts } from "./machine-parts.ts";
 import { MachineRequests } from "./machine-requests.ts";
 import type {
@@ -58,7 +58,7 @@ import { exportAllRoomKeys, exportRoomKeys, importRoomKeys } from "./room-keys/t
 import { newSecretGossipState } from "./secret-storage/gossip.ts";
 import { SECRET_REQUEST_TYPE } from "./secret-storage/sharing.ts";
 import { receiveToDevice, type SyncChanges, type SyncChangesResult } from "./sync/to-device.ts";
-import { queuedToDevice, queueToDevice } from "./to-device-queue.ts";
+import { queuedToDevice, queueEncryptedToDevice } from "./to-device-queue.ts";
 import { type DeviceTrust, isDeviceTrust } from "./trust/trust.ts";
 import { VerificationApi } from "./verification/api.ts";
 import { VerificationBridge } from "./verification/bridge.ts";
@@ -545,14 +545,7 @@ export class OlmMachine {
         else entryOf(messages, userId)[deviceId] = { ...encrypted };
       }
       if (Object.keys(messages).length === 0) return { request: undefined, skipped };
-      const request: ToDeviceRequest = {
-        id: newRequestId(),
-        type: "to_device",
-        eventType: "m.room.encrypted",
-        body: { messages },
-      };
-      queueToDevice(this.#ctx, request);
-      return { request, skipped };
+      return { request: queueEncryptedToDevice(this.#ctx, messages), skipped };
     });
   }
 

@@ -5,7 +5,7 @@
  */
 import type { JsonObject } from "../store/json.ts";
 import type { QueuedRequestRecord } from "../store/records.ts";
-import type { MachineContext } from "./machine-context.ts";
+import { type MachineContext, newRequestId } from "./machine-context.ts";
 import type { ToDeviceRequest } from "./requests.ts";
 
 export interface QueuedToDevice {
@@ -31,6 +31,22 @@ export function queueToDevice(ctx: MachineContext, request: ToDeviceRequest, roo
     body: body as unknown as JsonObject,
     createdAt: ctx.now(),
   });
+}
+
+/** Queues Olm-encrypted `messages` (`m.room.encrypted`) as a new request; returns it. */
+export function queueEncryptedToDevice(
+  ctx: MachineContext,
+  messages: ToDeviceRequest["body"]["messages"],
+  roomId?: string,
+): ToDeviceRequest {
+  const request: ToDeviceRequest = {
+    id: newRequestId(),
+    type: "to_device",
+    eventType: "m.room.encrypted",
+    body: { messages },
+  };
+  queueToDevice(ctx, request, roomId);
+  return request;
 }
 
 /** A queued record read back as a request, or undefined if it is not one of ours. */

@@ -9,10 +9,10 @@ import type { EncryptedFile } from "../../crypto/attachments/index.ts";
 import type { ExportedRoomKey } from "../../crypto/key-export/index.ts";
 import { entryOf } from "../collections.ts";
 import type { DecryptedRoomEvent } from "../decryption/room-events.ts";
-import { type MachineContext, newRequestId } from "../machine-context.ts";
+import type { MachineContext } from "../machine-context.ts";
 import type { RunStep } from "../machine-parts.ts";
 import type { ToDeviceRequest } from "../requests.ts";
-import { queueToDevice } from "../to-device-queue.ts";
+import { queueEncryptedToDevice } from "../to-device-queue.ts";
 import {
   buildRoomKeyBundle,
   parseRoomKeyBundle,
@@ -80,13 +80,7 @@ export class HistorySharingApi {
         }
       }
       if (recipients.length === 0) return { request: undefined, recipients, withoutSession };
-      const request: ToDeviceRequest = {
-        id: newRequestId(),
-        type: "to_device",
-        eventType: "m.room.encrypted",
-        body: { messages },
-      };
-      queueToDevice(this.#ctx, request);
+      const request = queueEncryptedToDevice(this.#ctx, messages);
       return { request, recipients, withoutSession };
     });
   }

@@ -20,7 +20,7 @@ import type { MachineContext } from "../machine-context.ts";
 import { newRequestId } from "../machine-context.ts";
 import type { OlmSessions } from "../olm-sessions/sessions.ts";
 import type { ToDeviceRequest } from "../requests.ts";
-import { queueToDevice } from "../to-device-queue.ts";
+import { queueEncryptedToDevice, queueToDevice } from "../to-device-queue.ts";
 import { isUnseen, mayReceiveKeys } from "../trust/trust.ts";
 import type { InboundSessions } from "./inbound.ts";
 import { isSharedHistory, type ResolvedSettings, type RoomMember, recipientsOf } from "./settings.ts";
@@ -227,20 +227,13 @@ export class OutboundSessions {
     const newPending: Record<string, SharedWith> = {};
     const flush = (): void => {
       if (batch.length === 0) return;
-      const id = newRequestId();
       const messages: ToDeviceRequest["body"]["messages"] = {};
       for (const { device, content } of batch) entryOf(messages, device.userId)[device.deviceId] = content;
-      const request: ToDeviceRequest = {
-        id,
-        type: "to_device",
-        eventType: "m.room.encrypted",
-        body: { messages },
-      };
+      const request = queueEncryptedToDevice(this.#ctx, messages, roomId);
       const shared: Record<string, Record<string, number>> = {};
       for (const { device } of batch) entryOf(shared, device.userId)[device.deviceId] = index;
-      newPending[id] = shared;
+      newPending[request.id] = shared;
       requests.push(request);
-      queueToDevice(this.#ctx, request, roomId);
       batch = [];
     };
     if (toShare.length > 0) {
