@@ -2,15 +2,13 @@
 // one-time keys exhausted (fallback key), verifyDevices with verify / blacklist / ignore, key
 // export and import on a fresh device, encrypted attachments, device ID reuse and store identity.
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { type FetchLike, MatrixClient } from "../../src/client/index.ts";
 import { UnknownDevicesError } from "../../src/e2ee/index.ts";
 import { StoreMismatchError } from "../../src/store/errors.ts";
-import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
 import {
+  devServerFixture,
   encryptedClient,
   eventById,
   newUser,
@@ -22,31 +20,19 @@ import {
   watch,
 } from "./e2ee-client-helpers.ts";
 
-let hs: TestDevServer;
-let dir: string;
-const open: MatrixClient[] = [];
-
-before(async () => {
-  hs = await startTestDevServer();
-  dir = await mkdtemp(join(tmpdir(), "keyroom-e2ee-keys-"));
-});
-after(async () => {
-  for (const c of open) await c.close().catch(() => undefined);
-  await hs.close();
-  await rm(dir, { recursive: true, force: true });
-});
+const fx = devServerFixture("keyroom-e2ee-keys-");
 
 async function user(prefix: string, extra: Parameters<typeof newUser>[3] = {}): Promise<TestClient> {
-  const t = await newUser(hs, dir, prefix, extra);
-  open.push(t.client);
+  const t = await newUser(fx.hs, fx.dir, prefix, extra);
+  fx.open.push(t.client);
   return t;
 }
 
 /** Another device of `t`'s user, with its own store. */
 async function secondDevice(t: TestClient, suffix: string): Promise<TestClient> {
-  const storeDir = join(dir, `${t.name}-${suffix}`);
-  const client = encryptedClient(hs, storeDir);
-  open.push(client);
+  const storeDir = join(fx.dir, `${t.name}-${suffix}`);
+  const client = encryptedClient(fx.hs, storeDir);
+  fx.open.push(client);
   await client.login({ user: t.client.userId, password: "pw" });
   return watch(client, t.name, storeDir);
 }
@@ -70,14 +56,14 @@ describe("encrypted client (devserver): keys and trust", () => {
       return fetch(url, init);
     };
     const name = uniq("alice");
-    const storeDir = join(dir, name);
+    const storeDir = join(fx.dir, name);
     const aliceClient = new MatrixClient({
-      homeserverUrl: hs.baseUrl,
+      homeserverUrl: fx.hs.baseUrl,
       syncTimeoutMs: 0,
       fetch: fetchImpl,
       encryption: { store: { directory: storeDir } },
     });
-    open.push(aliceClient);
+    fx.open.push(aliceClient);
     await aliceClient.register({ username: name, password: "pw" });
     const alice = watch(aliceClient, name, storeDir);
     const bob = await user("bob");
@@ -119,7 +105,7 @@ describe("encrypted client (devserver): keys and trust", () => {
     const body = { one_time_keys: { [bob.client.userId]: { [bob.client.deviceId]: "signed_curve25519" } } };
     let sawFallback = false;
     for (let i = 0; i < 200 && !sawFallback; i++) {
-      const res = await hs.api("POST", "/keys/claim", { token, body });
+      const res = await fx.hs.api("POST", "/keys/claim", { token, body });
       const keys = res.json.one_time_keys?.[bob.client.userId]?.[bob.client.deviceId] ?? {};
       sawFallback = Object.values(keys).some((k) => (k as { fallback?: boolean }).fallback === true);
     }
@@ -131,7 +117,7 @@ describe("encrypted client (devserver): keys and trust", () => {
     assert.equal(eventById(bob, eventId).content.body, "over the fallback key");
     // Bob's next syncs top his one-time keys up and publish a new fallback key.
     await syncAll(bob, bob);
-    const res = await hs.api("POST", "/keys/claim", { token, body });
+    const res = await fx.hs.api("POST", "/keys/claim", { token, body });
     const keys = res.json.one_time_keys[bob.client.userId][bob.client.deviceId];
     assert.equal(
       Object.values(keys).some((k) => (k as { fallback?: boolean }).fallback === true),
@@ -293,16 +279,16 @@ describe("encrypted client (devserver): keys and trust", () => {
 
   it("restoreDeviceId logs in as the stored device; a store of another device or user is refused", async () => {
     const name = uniq("rita");
-    const userId = `@${name}:${hs.serverName}`;
-    const storeDir = join(dir, name);
-    const first = encryptedClient(hs, storeDir, { restoreDeviceId: true });
+    const userId = `@${name}:${fx.hs.serverName}`;
+    const storeDir = join(fx.dir, name);
+    const first = encryptedClient(fx.hs, storeDir, { restoreDeviceId: true });
     const { deviceId } = await first.register({ username: name, password: "pw" });
     const fingerprint = first.getFingerprint();
     await first.close();
 
     // A new process with an empty client store: the crypto store names the device.
-    const second = encryptedClient(hs, storeDir, { restoreDeviceId: true });
-    open.push(second);
+    const second = encryptedClient(fx.hs, storeDir, { restoreDeviceId: true });
+    fx.open.push(second);
     await assert.rejects(second.login({ user: name, password: "pw" }), { code: "RESTORE_NEEDS_USER_ID" });
     const info = await second.login({ user: userId, password: "pw" });
     assert.equal(info.deviceId, deviceId);
@@ -310,8 +296,8 @@ describe("encrypted client (devserver): keys and trust", () => {
     await second.close();
 
     // Without restoreDeviceId the server makes a new device: the store refuses it, clearly.
-    const third = encryptedClient(hs, storeDir);
-    open.push(third);
+    const third = encryptedClient(fx.hs, storeDir);
+    fx.open.push(third);
     const err = await third.login({ user: userId, password: "pw" }).then(
       () => undefined,
       (e: unknown) => e,
@@ -321,7 +307,7 @@ describe("encrypted client (devserver): keys and trust", () => {
     await third.close();
     // The device the server made for that refused login was logged out again: only the stored one
     // (and the probe's own login) remain.
-    const probe = await fetch(`${hs.baseUrl}/_matrix/client/v3/login`, {
+    const probe = await fetch(`${fx.hs.baseUrl}/_matrix/client/v3/login`, {
       method: "POST",
       body: JSON.stringify({
         type: "m.login.password",
@@ -329,14 +315,14 @@ describe("encrypted client (devserver): keys and trust", () => {
         password: "pw",
       }),
     }).then((r) => r.json() as Promise<{ access_token: string; device_id: string }>);
-    const listed = await fetch(`${hs.baseUrl}/_matrix/client/v3/devices`, {
+    const listed = await fetch(`${fx.hs.baseUrl}/_matrix/client/v3/devices`, {
       headers: { authorization: `Bearer ${probe.access_token}` },
     }).then((r) => r.json() as Promise<{ devices: { device_id: string }[] }>);
     assert.deepEqual(listed.devices.map((d) => d.device_id).sort(), [deviceId, probe.device_id].sort());
 
     // Another user on this store: USER_MISMATCH.
-    const other = encryptedClient(hs, storeDir);
-    open.push(other);
+    const other = encryptedClient(fx.hs, storeDir);
+    fx.open.push(other);
     const err2 = await other.register({ username: uniq("olga"), password: "pw" }).then(
       () => undefined,
       (e: unknown) => e,
@@ -369,16 +355,16 @@ describe("encrypted client (devserver): keys and trust", () => {
   });
   it("a passphrase protects the store; a second client on the same store shares it (lease)", async () => {
     const name = uniq("pia");
-    const storeDir = join(dir, name);
-    const first = encryptedClient(hs, storeDir, { passphrase: "store secret" });
-    open.push(first);
+    const storeDir = join(fx.dir, name);
+    const first = encryptedClient(fx.hs, storeDir, { passphrase: "store secret" });
+    fx.open.push(first);
     await first.register({ username: name, password: "pw" });
     const session = await first.store.loadSession();
     assert.ok(session);
 
     // The same device in a second client (as in a second process): not refused, it takes turns.
-    const twin = encryptedClient(hs, storeDir, { passphrase: "store secret" });
-    open.push(twin);
+    const twin = encryptedClient(fx.hs, storeDir, { passphrase: "store secret" });
+    fx.open.push(twin);
     await twin.restore(session);
     assert.equal(twin.getFingerprint(), first.getFingerprint());
     const bob = await user("bob");
@@ -411,11 +397,11 @@ describe("encrypted client (devserver): keys and trust", () => {
     await first.close();
     await twin.close();
 
-    const wrong = encryptedClient(hs, storeDir, { passphrase: "not it" });
-    open.push(wrong);
+    const wrong = encryptedClient(fx.hs, storeDir, { passphrase: "not it" });
+    fx.open.push(wrong);
     await assert.rejects(wrong.restore(session), { name: "StoreKeyError", code: "WRONG_KEY" });
-    const right = encryptedClient(hs, storeDir, { passphrase: "store secret" });
-    open.push(right);
+    const right = encryptedClient(fx.hs, storeDir, { passphrase: "store secret" });
+    fx.open.push(right);
     await right.restore(session);
     assert.equal(right.deviceId, session.deviceId);
     assert.ok(right.getFingerprint().length > 0);
@@ -432,14 +418,14 @@ describe("encrypted client (devserver): keys and trust", () => {
       return res;
     };
     const name = uniq("lost");
-    const storeDir = join(dir, name);
+    const storeDir = join(fx.dir, name);
     const client = new MatrixClient({
-      homeserverUrl: hs.baseUrl,
+      homeserverUrl: fx.hs.baseUrl,
       syncTimeoutMs: 0,
       fetch: fetchImpl,
       encryption: { store: { directory: storeDir } },
     });
-    open.push(client);
+    fx.open.push(client);
     const errors: unknown[] = [];
     client.on("error", (e) => void errors.push(e));
     await client.register({ username: name, password: "pw" });
@@ -472,8 +458,8 @@ describe("encrypted client (devserver): keys and trust", () => {
 
   it("a device of ours that logs in before our first sync is known after it (an initial sync has no device_lists)", async () => {
     const first = await user("kf");
-    const second = encryptedClient(hs, join(dir, `${first.name}-2`));
-    open.push(second);
+    const second = encryptedClient(fx.hs, join(fx.dir, `${first.name}-2`));
+    fx.open.push(second);
     await second.login({ user: first.client.userId, password: "pw" });
     // The first device queried its own keys at login, before the second existed; its first sync is
     // an initial sync, which says nothing about what changed since.

@@ -1,13 +1,11 @@
 // Encrypted rooms through the devserver with two (and more) Keyroom clients created with
 // `encryption`: messages both ways, own devices, leaving, late joiners, restarts.
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { FileClientStore, MatrixClient, type SyncChanges, type ToDeviceEvent } from "../../src/index.ts";
-import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
 import {
+  devServerFixture,
   eventById,
   newUser,
   sharedRoom,
@@ -17,23 +15,11 @@ import {
   watch,
 } from "./e2ee-client-helpers.ts";
 
-let hs: TestDevServer;
-let dir: string;
-const open: MatrixClient[] = [];
-
-before(async () => {
-  hs = await startTestDevServer();
-  dir = await mkdtemp(join(tmpdir(), "keyroom-e2ee-client-"));
-});
-after(async () => {
-  for (const c of open) await c.close().catch(() => undefined);
-  await hs.close();
-  await rm(dir, { recursive: true, force: true });
-});
+const fx = devServerFixture("keyroom-e2ee-client-");
 
 async function user(prefix: string) {
-  const t = await newUser(hs, dir, prefix);
-  open.push(t.client);
+  const t = await newUser(fx.hs, fx.dir, prefix);
+  fx.open.push(t.client);
   return t;
 }
 
@@ -96,13 +82,13 @@ describe("encrypted client (devserver)", () => {
     const roomId = await sharedRoom(alice, [bob]);
     await alice.client.sendText(roomId, "before the second device");
 
-    const bob2Dir = join(dir, `${bob.name}-2`);
+    const bob2Dir = join(fx.dir, `${bob.name}-2`);
     const bob2Client = new MatrixClient({
-      homeserverUrl: hs.baseUrl,
+      homeserverUrl: fx.hs.baseUrl,
       syncTimeoutMs: 0,
       encryption: { store: { directory: bob2Dir } },
     });
-    open.push(bob2Client);
+    fx.open.push(bob2Client);
     await bob2Client.login({ user: bob.client.userId, password: "pw" });
     const bob2 = watch(bob2Client, bob.name, bob2Dir);
     assert.notEqual(bob2Client.deviceId, bob.client.deviceId);
@@ -206,11 +192,11 @@ describe("encrypted client (devserver)", () => {
 
     const e2 = await alice.client.sendText(roomId, "while bob was away");
     const bobAgain = new MatrixClient({
-      homeserverUrl: hs.baseUrl,
+      homeserverUrl: fx.hs.baseUrl,
       syncTimeoutMs: 0,
       encryption: { store: { directory: bob.storeDir } },
     });
-    open.push(bobAgain);
+    fx.open.push(bobAgain);
     await bobAgain.restore(bobSession);
     const bob2 = watch(bobAgain, bob.name, bob.storeDir);
     await syncAll(bob2);
@@ -229,8 +215,8 @@ describe("encrypted client (devserver)", () => {
   it("a crash after the crypto state was saved but before the sync token loses no key", async () => {
     const alice = await user("alice");
     const bobName = `bob-crash-${Date.now().toString(36)}`;
-    const bobDir = join(dir, bobName);
-    const clientStorePath = join(dir, `${bobName}.json`);
+    const bobDir = join(fx.dir, bobName);
+    const clientStorePath = join(fx.dir, `${bobName}.json`);
     /** A client store whose next token save "crashes" (the process dies before writing it). */
     class CrashingStore extends FileClientStore {
       crashNext = false;
@@ -244,12 +230,12 @@ describe("encrypted client (devserver)", () => {
     }
     const store = new CrashingStore(clientStorePath);
     const bobClient = new MatrixClient({
-      homeserverUrl: hs.baseUrl,
+      homeserverUrl: fx.hs.baseUrl,
       syncTimeoutMs: 0,
       store,
       encryption: { store: { directory: bobDir } },
     });
-    open.push(bobClient);
+    fx.open.push(bobClient);
     await bobClient.register({ username: bobName, password: "pw" });
     const bob = watch(bobClient, bobName, bobDir);
     const roomId = await sharedRoom(alice, [bob]);
@@ -264,7 +250,7 @@ describe("encrypted client (devserver)", () => {
       syncTimeoutMs: 0,
       encryption: { store: { directory: bobDir } },
     });
-    open.push(restarted);
+    fx.open.push(restarted);
     const bob2 = watch(restarted, bobName, bobDir);
     await syncAll(bob2);
     assert.equal(eventById(bob2, eventId).content.body, "survives the crash");
@@ -302,15 +288,15 @@ describe("encrypted client (devserver)", () => {
   });
   it("after an initial sync over an existing store, devices added meanwhile get the key (/keys/changes)", async () => {
     const name = `alice-gap-${Date.now().toString(36)}`;
-    const aliceDir = join(dir, name);
+    const aliceDir = join(fx.dir, name);
     const make = () =>
       new MatrixClient({
-        homeserverUrl: hs.baseUrl,
+        homeserverUrl: fx.hs.baseUrl,
         syncTimeoutMs: 0,
         encryption: { store: { directory: aliceDir }, restoreDeviceId: true },
       });
     const first = make();
-    open.push(first);
+    fx.open.push(first);
     await first.register({ username: name, password: "pw" });
     const alice = watch(first, name, aliceDir);
     const bob = await user("bob");
@@ -319,20 +305,20 @@ describe("encrypted client (devserver)", () => {
     await first.close();
 
     // While Alice is away, Bob adds a device.
-    const bob2Dir = join(dir, `${bob.name}-gap`);
+    const bob2Dir = join(fx.dir, `${bob.name}-gap`);
     const bob2Client = new MatrixClient({
-      homeserverUrl: hs.baseUrl,
+      homeserverUrl: fx.hs.baseUrl,
       syncTimeoutMs: 0,
       encryption: { store: { directory: bob2Dir } },
     });
-    open.push(bob2Client);
+    fx.open.push(bob2Client);
     await bob2Client.login({ user: bob.client.userId, password: "pw" });
     const bob2 = watch(bob2Client, bob.name, bob2Dir);
     await syncAll(bob2);
 
     // Alice comes back with an empty client store: an initial sync, same device.
     const again = make();
-    open.push(again);
+    fx.open.push(again);
     await again.login({ user: first.userId, password: "pw" });
     await again.syncOnce({ timeoutMs: 0 });
     const eventId = await again.sendText(roomId, "after the gap");
@@ -349,20 +335,20 @@ describe("encrypted client (devserver)", () => {
     const logger = { debug: record, info: record, warn: record, error: record };
     const make = (name: string) =>
       new MatrixClient({
-        homeserverUrl: hs.baseUrl,
+        homeserverUrl: fx.hs.baseUrl,
         syncTimeoutMs: 0,
         logger,
-        encryption: { store: { directory: join(dir, name) } },
+        encryption: { store: { directory: join(fx.dir, name) } },
       });
     const aName = `alice-log-${Date.now().toString(36)}`;
     const bName = `bob-log-${Date.now().toString(36)}`;
     const a = make(aName);
     const b = make(bName);
-    open.push(a, b);
+    fx.open.push(a, b);
     await a.register({ username: aName, password: "pw" });
     await b.register({ username: bName, password: "pw" });
-    const alice = watch(a, aName, join(dir, aName));
-    const bob = watch(b, bName, join(dir, bName));
+    const alice = watch(a, aName, join(fx.dir, aName));
+    const bob = watch(b, bName, join(fx.dir, bName));
     const roomId = await sharedRoom(alice, [bob]);
     const secret = "the plaintext that must never be logged";
     const eventId = await a.sendText(roomId, secret);
@@ -416,7 +402,7 @@ describe("encrypted client (devserver)", () => {
 
     // The server holds a full stock of Bob's one-time keys (50) after his syncs.
     const session = await bob.client.store.loadSession();
-    const res = await hs.api("GET", "/sync?timeout=0", { token: session?.accessToken ?? "" });
+    const res = await fx.hs.api("GET", "/sync?timeout=0", { token: session?.accessToken ?? "" });
     assert.equal(res.json.device_one_time_keys_count?.signed_curve25519, 50);
     assert.deepEqual(res.json.device_unused_fallback_key_types, ["signed_curve25519"]);
   });
@@ -424,13 +410,13 @@ describe("encrypted client (devserver)", () => {
     const make = async (prefix: string) => {
       const name = `${prefix}-bg-${Date.now().toString(36)}`;
       const client = new MatrixClient({
-        homeserverUrl: hs.baseUrl,
+        homeserverUrl: fx.hs.baseUrl,
         syncTimeoutMs: 500,
-        encryption: { store: { directory: join(dir, name) } },
+        encryption: { store: { directory: join(fx.dir, name) } },
       });
-      open.push(client);
+      fx.open.push(client);
       await client.register({ username: name, password: "pw" });
-      return watch(client, name, join(dir, name));
+      return watch(client, name, join(fx.dir, name));
     };
     const alice = await make("alice");
     const bob = await make("bob");
