@@ -11,6 +11,7 @@ import {
   type JsonValue,
   MemoryCryptoStore,
   type OlmSessionRecord,
+  type RoomSessionKey,
   type StoreIdentity,
 } from "keyroom/store";
 import { type ExampleEnv, isMain, nextMessage, runAlone, uniqueName } from "./support.ts";
@@ -71,6 +72,9 @@ export class LoggingCryptoStore implements CryptoStore {
   }
   getInboundGroupSession(roomId: string, sessionId: string) {
     return this.inner.getInboundGroupSession(roomId, sessionId);
+  }
+  getInboundGroupSessions(keys: readonly RoomSessionKey[]) {
+    return this.inner.getInboundGroupSessions(keys);
   }
   getInboundGroupSessionsForRoom(roomId: string) {
     return this.inner.getInboundGroupSessionsForRoom(roomId);

@@ -31,6 +31,7 @@ export type MachineStore = Pick<
   | "loadAccount"
   | "getOlmSessions"
   | "getInboundGroupSession"
+  | "getInboundGroupSessions"
   | "getInboundGroupSessionsForRoom"
   | "countInboundGroupSessions"
   | "listInboundGroupSessions"

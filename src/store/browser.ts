@@ -41,4 +41,5 @@ export type {
   LeaseGrant,
   StoreLease,
 } from "./store.ts";
+export { MAX_INBOUND_SESSIONS_PER_LOOKUP } from "./store.ts";
 export * from "./validate.ts";

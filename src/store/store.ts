@@ -43,6 +43,12 @@ import type {
   WithheldRecord,
 } from "./records.ts";
 
+/**
+ * Most sessions one `getInboundGroupSessions` call may ask for: a step's worth (an import step,
+ * a sync response's timeline), so no back end holds an unbounded batch of records at once.
+ */
+export const MAX_INBOUND_SESSIONS_PER_LOOKUP = 10_000;
+
 export interface InboundGroupSessionCounts {
   readonly total: number;
   readonly backedUp: number;
@@ -101,6 +107,13 @@ export interface CryptoStore extends StoreLease {
   getOlmSessions(senderKey: string): Promise<OlmSessionRecord[]>;
 
   getInboundGroupSession(roomId: string, sessionId: string): Promise<InboundGroupSessionRecord | undefined>;
+  /**
+   * The stored copies of many sessions at once (a timeline's events, an import step's keys): one
+   * query where the back end can, instead of one `getInboundGroupSession` each. A record for each
+   * of `keys` the store holds, in no set order; keys it does not hold, and repeats, add nothing.
+   * At most `MAX_INBOUND_SESSIONS_PER_LOOKUP` keys a call (`StoreError("BAD_OPTION")` otherwise).
+   */
+  getInboundGroupSessions(keys: readonly RoomSessionKey[]): Promise<InboundGroupSessionRecord[]>;
   getInboundGroupSessionsForRoom(roomId: string): Promise<InboundGroupSessionRecord[]>;
   countInboundGroupSessions(): Promise<InboundGroupSessionCounts>;
   /**

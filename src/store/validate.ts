@@ -9,6 +9,7 @@ import { type DeviceKeys, deviceKeysSchema } from "../wire/keys.ts";
 import type { Sealable } from "./cipher/store-cipher.ts";
 import { StoreError } from "./errors.ts";
 import { asJsonObject, type JsonObject, type JsonValue } from "./json.ts";
+import { MAX_INBOUND_SESSIONS_PER_LOOKUP } from "./store.ts";
 import {
   type AccountRecord,
   type BackupStateRecord,
@@ -253,6 +254,27 @@ export function parsePageRequest(page: unknown): { after: RoomSessionKey | undef
     throw new StoreError("BAD_OPTION", "the page cursor must name a room ID and a session ID");
   }
   return { after: { roomId: a.roomId, sessionId: a.sessionId }, limit };
+}
+
+/**
+ * Checks a `getInboundGroupSessions` request (it comes from callers, not from storage): a list of
+ * room and session IDs, at most `MAX_INBOUND_SESSIONS_PER_LOOKUP` of them.
+ */
+export function parseSessionKeys(keys: unknown): readonly RoomSessionKey[] {
+  if (!Array.isArray(keys)) throw new StoreError("BAD_OPTION", "the sessions to look up must be a list");
+  if (keys.length > MAX_INBOUND_SESSIONS_PER_LOOKUP) {
+    throw new StoreError(
+      "BAD_OPTION",
+      `at most ${MAX_INBOUND_SESSIONS_PER_LOOKUP} sessions can be looked up at once`,
+    );
+  }
+  for (const k of keys as unknown[]) {
+    const o = typeof k === "object" && k !== null ? (k as Obj) : {};
+    if (typeof o.roomId !== "string" || typeof o.sessionId !== "string") {
+      throw new StoreError("BAD_OPTION", "each session to look up must name a room ID and a session ID");
+    }
+  }
+  return keys as readonly RoomSessionKey[];
 }
 
 export function parseOutboundGroupSessionUpdate(v: unknown): OutboundGroupSessionUpdate {

@@ -26,6 +26,7 @@ import type {
   OutgoingKeyRequestRecord,
   QueuedRequestRecord,
   ReplayRecord,
+  RoomSessionKey,
   RoomSettingsRecord,
   StoreIdentity,
   TrackedUserRecord,
@@ -63,6 +64,7 @@ import {
   parseRoomSettings,
   parseSecret,
   parseSecretName,
+  parseSessionKeys,
   parseTrackedUser,
   parseWithheld,
 } from "../validate.ts";
@@ -290,6 +292,21 @@ export class IndexedDbCryptoStore implements CryptoStore {
   ): Promise<InboundGroupSessionRecord | undefined> {
     const r: unknown = await this.#d().get("inbound_group_sessions", [roomId, sessionId]);
     return r === undefined ? undefined : this.#inbound(r);
+  }
+
+  async getInboundGroupSessions(keys: readonly RoomSessionKey[]): Promise<InboundGroupSessionRecord[]> {
+    const unique = new Map<string, RoomSessionKey>();
+    for (const k of parseSessionKeys(keys)) unique.set(JSON.stringify([k.roomId, k.sessionId]), k);
+    if (unique.size === 0) return [];
+    // One transaction, every request issued at once: the back end answers them in one go rather
+    // than one event-loop round trip per session.
+    const sessions = this.#d().transaction("inbound_group_sessions").store;
+    const rows: unknown[] = await Promise.all(
+      [...unique.values()].map((k) => sessions.get([k.roomId, k.sessionId])),
+    );
+    const out: InboundGroupSessionRecord[] = [];
+    for (const r of rows) if (r !== undefined) out.push(this.#inbound(r));
+    return out;
   }
 
   async getInboundGroupSessionsForRoom(roomId: string): Promise<InboundGroupSessionRecord[]> {

@@ -55,6 +55,7 @@ import {
   parseRoomSettings,
   parseSecret,
   parseSecretName,
+  parseSessionKeys,
   parseTrackedUser,
   parseWithheld,
 } from "../validate.ts";
@@ -163,6 +164,20 @@ export class MemoryCryptoStore implements CryptoStore {
     sessionId: string,
   ): Promise<InboundGroupSessionRecord | undefined> {
     return clone(this.#d().inbound.get(k2(roomId, sessionId)));
+  }
+
+  async getInboundGroupSessions(keys: readonly RoomSessionKey[]): Promise<InboundGroupSessionRecord[]> {
+    const inbound = this.#d().inbound;
+    const seen = new Set<string>();
+    const out: InboundGroupSessionRecord[] = [];
+    for (const { roomId, sessionId } of parseSessionKeys(keys)) {
+      const key = k2(roomId, sessionId);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const r = inbound.get(key);
+      if (r !== undefined) out.push(clone(r));
+    }
+    return out;
   }
 
   async getInboundGroupSessionsForRoom(roomId: string): Promise<InboundGroupSessionRecord[]> {

@@ -34,6 +34,7 @@ import type {
   OutgoingKeyRequestRecord,
   QueuedRequestRecord,
   ReplayRecord,
+  RoomSessionKey,
   RoomSettingsRecord,
   StoreIdentity,
   TrackedUserRecord,
@@ -45,7 +46,7 @@ import type {
   InboundGroupSessionPage,
   LeaseGrant,
 } from "../store.ts";
-import { parseIdentity, parsePageRequest } from "../validate.ts";
+import { parseIdentity, parsePageRequest, parseSessionKeys } from "../validate.ts";
 import { currentBootId, isPerMessage, markClosed, markOpen } from "./durability.ts";
 import { holderName, SqliteLease } from "./lease.ts";
 import { migrate } from "./migrations.ts";
@@ -301,6 +302,10 @@ export class SqliteCryptoStore implements CryptoStore {
     sessionId: string,
   ): Promise<InboundGroupSessionRecord | undefined> {
     return this.#s().inbound(roomId, sessionId);
+  }
+
+  async getInboundGroupSessions(keys: readonly RoomSessionKey[]): Promise<InboundGroupSessionRecord[]> {
+    return this.#s().inboundMany(parseSessionKeys(keys));
   }
 
   async getInboundGroupSessionsForRoom(roomId: string): Promise<InboundGroupSessionRecord[]> {

@@ -76,6 +76,11 @@ const SQL = {
   delOlm: "DELETE FROM olm_sessions WHERE sender_key = ? AND session_id = ?",
   inbound: "SELECT * FROM inbound_group_sessions WHERE room_id = ? AND session_id = ?",
   inboundForRoom: "SELECT * FROM inbound_group_sessions WHERE room_id = ? ORDER BY session_id",
+  // Many sessions in one statement: the keys come as one JSON array of [room ID, session ID]
+  // pairs (no limit on bound parameters), each looked up through the primary key.
+  inboundMany:
+    "SELECT s.* FROM json_each(?) AS k CROSS JOIN inbound_group_sessions AS s " +
+    "ON s.room_id = k.value ->> 0 AND s.session_id = k.value ->> 1",
   inboundCounts:
     "SELECT COUNT(*) AS total, COALESCE(SUM(backed_up), 0) AS backed_up FROM inbound_group_sessions",
   inboundFirstPage: "SELECT * FROM inbound_group_sessions ORDER BY room_id, session_id LIMIT ?",
@@ -231,6 +236,17 @@ export class SqliteStatements {
   inbound(roomId: string, sessionId: string): InboundGroupSessionRecord | undefined {
     const r = this.#get("inbound", roomId, sessionId);
     return r && this.#inbound(r);
+  }
+
+  /** The stored ones of `keys` (each once), looked up in key order so the index is walked forwards. */
+  inboundMany(keys: readonly RoomSessionKey[]): InboundGroupSessionRecord[] {
+    if (keys.length === 0) return [];
+    const unique = new Map<string, readonly [string, string]>();
+    for (const { roomId, sessionId } of keys) unique.set(`${roomId}\u0000${sessionId}`, [roomId, sessionId]);
+    const pairs = [...unique.values()].sort((a, b) =>
+      a[0] === b[0] ? (a[1] < b[1] ? -1 : 1) : a[0] < b[0] ? -1 : 1,
+    );
+    return this.#all("inboundMany", JSON.stringify(pairs)).map((r) => this.#inbound(r));
   }
 
   inboundForRoom(roomId: string): InboundGroupSessionRecord[] {
