@@ -9,7 +9,6 @@ import { type DeviceKeys, deviceKeysSchema } from "../wire/keys.ts";
 import type { Sealable } from "./cipher/store-cipher.ts";
 import { StoreError } from "./errors.ts";
 import { asJsonObject, type JsonObject, type JsonValue } from "./json.ts";
-import { MAX_INBOUND_SESSIONS_PER_LOOKUP } from "./store.ts";
 import {
   type AccountRecord,
   type BackupStateRecord,
@@ -38,6 +37,7 @@ import {
   type TrackedUserRecord,
   type WithheldRecord,
 } from "./records.ts";
+import { MAX_INBOUND_SESSIONS_PER_LOOKUP } from "./store.ts";
 
 /** Longest ID or key string accepted in a record (Matrix IDs are at most 255 bytes). */
 export const MAX_STORED_ID_LENGTH = 4096;

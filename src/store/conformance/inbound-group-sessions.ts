@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { it } from "node:test";
 import { StoreError } from "../errors.ts";
 import type { InboundGroupSessionRecord } from "../records.ts";
+import { MAX_INBOUND_SESSIONS_PER_LOOKUP } from "../store.ts";
 import { ROOM_A, ROOM_B, sample } from "./samples.ts";
 import type { ConformanceSuite } from "./target.ts";
 
@@ -171,6 +172,54 @@ export function inboundGroupSessionTests({ target, withStore }: ConformanceSuite
       }
     }));
 
+  it("inbound group sessions: many looked up at once, each stored one once, bounded", () =>
+    withStore(async (s) => {
+      const ids = ["m1", "m2", "m3", "m\u00e9", "m10"];
+      await s.saveChanges({
+        inboundGroupSessions: [
+          ...ids.map((id) => sample.inbound(ROOM_A, id)),
+          sample.inbound(ROOM_B, "m1", { firstKnownIndex: 7, backedUp: true }),
+        ],
+      });
+      assert.deepEqual(await s.getInboundGroupSessions([]), []);
+      const bySession = (records: InboundGroupSessionRecord[]) =>
+        records.map((r) => `${r.roomId} ${r.sessionId}`).sort();
+      // Unknown keys and repeats add nothing; same session ID in another room is another session.
+      const found = await s.getInboundGroupSessions([
+        { roomId: ROOM_A, sessionId: "m2" },
+        { roomId: ROOM_B, sessionId: "m1" },
+        { roomId: ROOM_A, sessionId: "nope" },
+        { roomId: ROOM_A, sessionId: "m\u00e9" },
+        { roomId: ROOM_A, sessionId: "m2" },
+        { roomId: "!unknown:example.org", sessionId: "m1" },
+      ]);
+      assert.deepEqual(bySession(found), [`${ROOM_A} m2`, `${ROOM_A} m\u00e9`, `${ROOM_B} m1`].sort());
+      // The same records one lookup at a time gives (copies: changing them changes nothing stored).
+      for (const r of found) {
+        assert.deepEqual(r, await s.getInboundGroupSession(r.roomId, r.sessionId));
+        (r as { firstKnownIndex: number }).firstKnownIndex = 99;
+      }
+      assert.equal((await s.getInboundGroupSession(ROOM_B, "m1"))?.firstKnownIndex, 7);
+      assert.equal(
+        (await s.getInboundGroupSessions(ids.map((sessionId) => ({ roomId: ROOM_A, sessionId })))).length,
+        ids.length,
+      );
+      const tooMany = Array.from({ length: MAX_INBOUND_SESSIONS_PER_LOOKUP + 1 }, (_, i) => ({
+        roomId: ROOM_A,
+        sessionId: `k${i}`,
+      }));
+      for (const bad of [tooMany, [{ roomId: ROOM_A }], "m1"]) {
+        await assert.rejects(
+          s.getInboundGroupSessions(bad as never),
+          (e) => e instanceof StoreError && e.code === "BAD_OPTION",
+        );
+      }
+      assert.equal(
+        (await s.getInboundGroupSessions(tooMany.slice(0, MAX_INBOUND_SESSIONS_PER_LOOKUP))).length,
+        0,
+      );
+    }));
+
   it("imports many inbound sessions in one saveChanges and reads them back", () =>
     withStore(async (s) => {
       const count = target.bulkCount ?? 100_000;
@@ -190,6 +239,16 @@ export function inboundGroupSessionTests({ target, withStore }: ConformanceSuite
       assert.equal(
         (await s.getInboundGroupSessionsForRoom("!room7:example.org")).length,
         Math.ceil((count - 7) / rooms),
+      );
+      const some = [0, 3, Math.floor(count / 3), count - 1].map(
+        (i) => records[i] as InboundGroupSessionRecord,
+      );
+      const many = await s.getInboundGroupSessions(
+        some.map(({ roomId, sessionId }) => ({ roomId, sessionId })),
+      );
+      assert.deepEqual(
+        many.sort((a, b) => (a.sessionId < b.sessionId ? -1 : 1)),
+        [...some].sort((a, b) => (a.sessionId < b.sessionId ? -1 : 1)),
       );
       assert.equal((await s.getInboundGroupSessionsToBackUp(500)).length, Math.min(500, count));
     }));
