@@ -8,7 +8,7 @@ import type { PendingEvents } from "../decryption/pending.ts";
 import { keyArrived } from "../decryption/redecrypt.ts";
 import type { DecryptedRoomEvent } from "../decryption/room-events.ts";
 import type { Parts, RunStep } from "../machine-parts.ts";
-import { IMPORT_BATCH_SIZE, importRoomKey } from "../room-keys/import.ts";
+import { IMPORT_BATCH_SIZE, importRoomKey, prefetchImported } from "../room-keys/import.ts";
 import { KeyBackupError } from "./errors.ts";
 import type { BackupStopReason, KeyBackupStatus, VersionCheck } from "./key-backup.ts";
 import type { BackupCreateVersionRequest, BackupLookupRequest, BackupUploadRequest } from "./requests.ts";
@@ -183,18 +183,27 @@ export class KeyBackupApi {
     const state = p.backup.state;
     const current = state !== undefined && state.version === version && state.stopped === undefined;
     let count = 0;
-    for (const { entry, firstMessageIndex } of records) {
-      const update = await importRoomKey(p.inbound, entry);
-      if (update !== undefined) {
-        count++;
-        await keyArrived(p, this.#pending, update, out);
+    // One store read for the whole batch's existing copies, not one per key.
+    await prefetchImported(
+      p.inbound,
+      records.map((r) => r.entry),
+    );
+    try {
+      for (const { entry, firstMessageIndex } of records) {
+        const update = await importRoomKey(p.inbound, entry);
+        if (update !== undefined) {
+          count++;
+          await keyArrived(p, this.#pending, update, out);
+        }
+        if (!current) continue;
+        // The backup's copy is as good as ours: nothing to upload for this session.
+        const held = await p.inbound.get(entry.room_id, entry.session_id);
+        if (held !== undefined && held.record.firstKnownIndex >= firstMessageIndex) {
+          p.backup.markBackedUp(entry.room_id, entry.session_id);
+        }
       }
-      if (!current) continue;
-      // The backup's copy is as good as ours: nothing to upload for this session.
-      const held = await p.inbound.get(entry.room_id, entry.session_id);
-      if (held !== undefined && held.record.firstKnownIndex >= firstMessageIndex) {
-        p.backup.markBackedUp(entry.room_id, entry.session_id);
-      }
+    } finally {
+      p.inbound.dropPrefetched();
     }
     return count;
   }

@@ -4,7 +4,7 @@
  */
 import { type ExportedRoomKey, parseExportedRoomKey } from "../../crypto/key-export/exported-room-key.ts";
 import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";
-import type { InboundGroupSessionRecord } from "../../store/records.ts";
+import type { InboundGroupSessionRecord, RoomSessionKey } from "../../store/records.ts";
 import { MEGOLM_ALGORITHM } from "../devices/device.ts";
 import { isId } from "../limits.ts";
 import type { InboundSessions, RoomKeyUpdate } from "./inbound.ts";
@@ -15,6 +15,21 @@ import type { InboundSessions, RoomKeyUpdate } from "./inbound.ts";
  * bigger commits write each touched page once rather than once per step.
  */
 export const IMPORT_BATCH_SIZE = 5000;
+
+/**
+ * Reads the stored copies of the sessions these entries name, in one store call rather than one
+ * per entry (`InboundSessions.prefetch`): call it at the start of an import step, then
+ * `importRoomKey` each entry; entries it cannot read are left to `importRoomKey` to refuse.
+ */
+export function prefetchImported(inbound: InboundSessions, entries: readonly unknown[]): Promise<void> {
+  const keys: RoomSessionKey[] = [];
+  for (const e of entries) {
+    if (typeof e !== "object" || e === null) continue;
+    const { room_id: roomId, session_id: sessionId } = e as { room_id?: unknown; session_id?: unknown };
+    if (isId(roomId) && isId(sessionId)) keys.push({ roomId, sessionId });
+  }
+  return inbound.prefetch(keys);
+}
 
 export async function importRoomKey(
   inbound: InboundSessions,

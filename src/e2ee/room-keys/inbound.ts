@@ -5,7 +5,8 @@
 
 import { readSharedHistory } from "../../crypto/key-export/exported-room-key.ts";
 import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";
-import type { InboundGroupSessionRecord, WithheldRecord } from "../../store/records.ts";
+import type { InboundGroupSessionRecord, RoomSessionKey, WithheldRecord } from "../../store/records.ts";
+import { MAX_INBOUND_SESSIONS_PER_LOOKUP } from "../../store/store.ts";
 import * as z from "../../wire/zod.ts";
 import type { SessionReplays } from "../decryption/replay.ts";
 import { MEGOLM_ALGORITHM } from "../devices/device.ts";
@@ -82,6 +83,12 @@ export class InboundSessions {
    */
   #unsaved = new Map<string, { record: InboundGroupSessionRecord; createdHere: boolean }>();
   readonly #rivals = new Map<string, { meta: SessionMeta; session: InboundGroupSession }>();
+  /**
+   * What `prefetch` read for the step in progress: the stored record, or null when the store holds
+   * none. Each is used once (by the `#load` it was read for) and all are dropped when the step
+   * ends (`settle`, `dropPrefetched`), so they never stand in for the store across steps.
+   */
+  #prefetched = new Map<string, InboundGroupSessionRecord | null>();
 
   constructor(ctx: MachineContext) {
     this.#ctx = ctx;
@@ -119,7 +126,15 @@ export class InboundSessions {
       this.#remember(cacheKey(roomId, sessionId), entry);
       return { entry, stored: true };
     }
-    const record = await this.#ctx.store.getInboundGroupSession(roomId, sessionId);
+    const key = cacheKey(roomId, sessionId);
+    const prefetched = this.#prefetched.get(key);
+    let record: InboundGroupSessionRecord | undefined;
+    if (prefetched !== undefined) {
+      this.#prefetched.delete(key);
+      record = prefetched ?? undefined;
+    } else {
+      record = await this.#ctx.store.getInboundGroupSession(roomId, sessionId);
+    }
     if (record === undefined) return { entry: undefined, stored: false };
     let session: InboundGroupSession;
     try {
@@ -128,8 +143,39 @@ export class InboundSessions {
       return { entry: undefined, stored: true }; // unreadable: a good copy may replace it
     }
     const entry = { record, session };
-    this.#remember(cacheKey(roomId, sessionId), entry);
+    this.#remember(key, entry);
     return { entry, stored: true };
+  }
+
+  /**
+   * Reads the stored copies of these sessions in one store call (per
+   * `MAX_INBOUND_SESSIONS_PER_LOOKUP`) rather than one call each, for the step in progress: an
+   * import step's keys, a batch of events about to be decrypted. Sessions in memory are skipped.
+   * Only records are held (no unpickling) until the step uses them or ends.
+   */
+  async prefetch(keys: Iterable<RoomSessionKey>): Promise<void> {
+    const wanted = new Map<string, RoomSessionKey>();
+    for (const k of keys) {
+      const key = cacheKey(k.roomId, k.sessionId);
+      if (this.#cache.has(key) || this.#unsaved.has(key) || this.#prefetched.has(key)) continue;
+      wanted.set(key, k);
+    }
+    if (wanted.size === 0) return;
+    const all = [...wanted.values()];
+    for (let start = 0; start < all.length; start += MAX_INBOUND_SESSIONS_PER_LOOKUP) {
+      const chunk = all.slice(start, start + MAX_INBOUND_SESSIONS_PER_LOOKUP);
+      for (const k of chunk) this.#prefetched.set(cacheKey(k.roomId, k.sessionId), null);
+      for (const r of await this.#ctx.store.getInboundGroupSessions(chunk)) {
+        const key = cacheKey(r.roomId, r.sessionId);
+        // Only what was asked for (a store answering more must not fill memory).
+        if (wanted.has(key)) this.#prefetched.set(key, r);
+      }
+    }
+  }
+
+  /** Forgets what `prefetch` read and the step did not use (the step ended, saved or not). */
+  dropPrefetched(): void {
+    if (this.#prefetched.size > 0) this.#prefetched = new Map();
   }
 
   #remember(key: string, entry: InboundEntry): void {
@@ -193,6 +239,7 @@ export class InboundSessions {
 
   /** The step was saved: sessions an import brought in are read from the store from now on. */
   settle(): void {
+    this.dropPrefetched();
     if (this.#unsaved.size === 0) return;
     // Those the step used were cached on the way (see #load): they are read from the store now.
     for (const key of this.#unsaved.keys()) this.#cache.delete(key);

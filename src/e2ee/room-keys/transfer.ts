@@ -9,7 +9,7 @@ import type { DecryptedRoomEvent } from "../decryption/room-events.ts";
 import { E2eeError } from "../errors.ts";
 import type { MachineStore } from "../machine-context.ts";
 import type { RunStep } from "../machine-parts.ts";
-import { exportRoomKey, IMPORT_BATCH_SIZE, importRoomKey } from "./import.ts";
+import { exportRoomKey, IMPORT_BATCH_SIZE, importRoomKey, prefetchImported } from "./import.ts";
 
 /** Inbound sessions read from the store per page when exporting every room key. */
 export const EXPORT_PAGE_SIZE = 1000;
@@ -27,11 +27,17 @@ export async function importRoomKeys(
     const batch = keys.slice(start, start + IMPORT_BATCH_SIZE);
     imported += await run(async (p) => {
       let count = 0;
-      for (const entry of batch) {
-        const update = await importRoomKey(p.inbound, entry);
-        if (update === undefined) continue;
-        count++;
-        await keyArrived(p, pending, update, redecrypted);
+      // One store read for the whole batch's existing copies, not one per key.
+      await prefetchImported(p.inbound, batch);
+      try {
+        for (const entry of batch) {
+          const update = await importRoomKey(p.inbound, entry);
+          if (update === undefined) continue;
+          count++;
+          await keyArrived(p, pending, update, redecrypted);
+        }
+      } finally {
+        p.inbound.dropPrefetched();
       }
       return count;
     });
