@@ -2,12 +2,14 @@ export * from "./backup/index.ts";
 export * from "./cross-signing/index.ts";
 export { MAX_PENDING_EVENTS } from "./decryption/pending.ts";
 export { REPLAY_CACHE_SIZE, REPLAY_FLUSH_BATCH } from "./decryption/replay.ts";
-export type {
-  DecryptedRoomEvent,
-  EncryptedRoomEvent,
-  KeysFrom,
-  RoomEventDecryption,
-  SenderRequirement,
+export {
+  DECRYPT_PREFETCH_EVENTS,
+  type DecryptedRoomEvent,
+  type EncryptedRoomEvent,
+  type KeysFrom,
+  type RoomEventDecryption,
+  type RoomEventToDecrypt,
+  type SenderRequirement,
 } from "./decryption/room-events.ts";
 export * from "./dehydration/index.ts";
 export {

@@ -21,10 +21,12 @@ import { PendingEvents } from "./decryption/pending.ts";
 import { keyArrived } from "./decryption/redecrypt.ts";
 import { ReplayGuard } from "./decryption/replay.ts";
 import {
+  DECRYPT_PREFETCH_EVENTS,
   type DecryptedRoomEvent,
   type EncryptedRoomEvent,
   parseMegolmEvent,
   type RoomEventDecryption,
+  type RoomEventToDecrypt,
   type SenderRequirement,
 } from "./decryption/room-events.ts";
 import { DehydrationApi } from "./dehydration/api.ts";
@@ -658,28 +660,64 @@ export class OlmMachine {
     options: { senderRequirement?: SenderRequirement } = {},
   ): Promise<RoomEventDecryption> {
     const requirement = options.senderRequirement ?? this.#defaults.senderRequirement;
+    return this.#step((p) => this.#decryptOne(p, event, roomId, requirement));
+  }
+
+  /**
+   * `tryDecryptRoomEvent` for a batch of events (a sync response's timeline, a page of history),
+   * in one step: the stored sessions they need are read in one store call per
+   * `DECRYPT_PREFETCH_EVENTS` events instead of one call each, and the step saves once. The
+   * outcomes come in the order of `events`. A store failure fails the whole batch (nothing of it
+   * is saved); a decryption failure is the event's own outcome, as with `tryDecryptRoomEvent`.
+   */
+  tryDecryptRoomEvents(
+    events: readonly RoomEventToDecrypt[],
+    options: { senderRequirement?: SenderRequirement } = {},
+  ): Promise<RoomEventDecryption[]> {
+    const requirement = options.senderRequirement ?? this.#defaults.senderRequirement;
     return this.#step(async (p) => {
-      const outcome = await p.decryptor.decrypt(event, roomId, requirement);
-      if (outcome.ok) {
-        // Decrypted now by other means (fetched again after its key came): nothing waits for it.
-        if (this.#pending.size > 0)
-          this.#pending.remove(roomId, parseMegolmEvent(event).sessionId, event.event_id);
-        return outcome;
-      }
-      const { code } = outcome.error;
-      if (RETRYABLE_FAILURES.has(code)) {
-        const { sessionId } = parseMegolmEvent(event);
-        this.#pending.add(roomId, sessionId, event);
-        const content = event.content;
-        const senderKey = isRecord(content) ? content.sender_key : undefined;
-        const key = typeof senderKey === "string" ? senderKey : undefined;
-        // The key backup is asked first, when we can read it; our other devices after it.
-        if (code !== "WITHHELD" && !p.backup.queueLookup(roomId, sessionId, key, event.sender)) {
-          p.gossip.request(roomId, sessionId, key, event.sender);
+      const out: RoomEventDecryption[] = [];
+      try {
+        for (let start = 0; start < events.length; start += DECRYPT_PREFETCH_EVENTS) {
+          const chunk = events.slice(start, start + DECRYPT_PREFETCH_EVENTS);
+          await p.decryptor.prefetch(chunk);
+          for (const { event, roomId } of chunk)
+            out.push(await this.#decryptOne(p, event, roomId, requirement));
+          p.inbound.dropPrefetched();
         }
+      } finally {
+        p.inbound.dropPrefetched();
       }
-      return outcome;
+      return out;
     });
+  }
+
+  async #decryptOne(
+    p: Parts,
+    event: EncryptedRoomEvent,
+    roomId: string,
+    requirement: SenderRequirement,
+  ): Promise<RoomEventDecryption> {
+    const outcome = await p.decryptor.decrypt(event, roomId, requirement);
+    if (outcome.ok) {
+      // Decrypted now by other means (fetched again after its key came): nothing waits for it.
+      if (this.#pending.size > 0)
+        this.#pending.remove(roomId, parseMegolmEvent(event).sessionId, event.event_id);
+      return outcome;
+    }
+    const { code } = outcome.error;
+    if (RETRYABLE_FAILURES.has(code)) {
+      const { sessionId } = parseMegolmEvent(event);
+      this.#pending.add(roomId, sessionId, event);
+      const content = event.content;
+      const senderKey = isRecord(content) ? content.sender_key : undefined;
+      const key = typeof senderKey === "string" ? senderKey : undefined;
+      // The key backup is asked first, when we can read it; our other devices after it.
+      if (code !== "WITHHELD" && !p.backup.queueLookup(roomId, sessionId, key, event.sender)) {
+        p.gossip.request(roomId, sessionId, key, event.sender);
+      }
+    }
+    return outcome;
   }
 
   /** `tryDecryptRoomEvent` for callers who prefer a throw: the `DecryptionError` is thrown. */

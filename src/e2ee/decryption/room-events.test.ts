@@ -9,6 +9,7 @@ import { OlmMachine } from "../machine.ts";
 import { signWithAccount } from "../signing.ts";
 import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
 import { REPLAY_FLUSH_BATCH } from "./replay.ts";
+import type { EncryptedRoomEvent } from "./room-events.ts";
 
 const ROOM = "!room:example.org";
 
@@ -42,6 +43,48 @@ describe("room event decryption", () => {
     await assert.rejects(
       bob.machine.decryptRoomEvent({ ...event, event_id: "$third" }, ROOM),
       failsWith("REPLAYED"),
+    );
+  });
+
+  it("decrypts a batch in one step: outcomes in order, failures as values, replays and sessions from the store after a restart", async () => {
+    const { alice, bob } = await setup();
+    const members = joined("@alice:x", "@bob:x");
+    const other = "!other:example.org";
+    const events = [
+      await alice.sendMessage(ROOM, members, "one"),
+      await alice.sendMessage(other, members, "two"),
+      await alice.sendMessage(ROOM, members, "three"),
+    ];
+    await bob.sync();
+    await bob.restart(); // every session comes from the store, read ahead in one call
+    const batch = [
+      { event: events[0], roomId: ROOM },
+      { event: events[1], roomId: other },
+      {
+        event: { ...events[2], content: { ...(events[2]?.content as object), session_id: "unknown" } },
+        roomId: ROOM,
+      },
+      { event: { ...events[0], event_id: "$replayed" }, roomId: ROOM },
+      { event: { ...events[0], content: 7 }, roomId: ROOM },
+      { event: events[2], roomId: ROOM },
+    ] as { event: EncryptedRoomEvent; roomId: string }[];
+    const outcomes = await bob.machine.tryDecryptRoomEvents(batch);
+    assert.deepEqual(
+      outcomes.map((o) => (o.ok ? o.event.content.body : o.error.code)),
+      ["one", "two", "UNKNOWN_SESSION", "REPLAYED", "MALFORMED_EVENT", "three"],
+    );
+    assert.deepEqual(await bob.machine.tryDecryptRoomEvents([]), []);
+    // The unknown session's event waits for its key like a single decryption's.
+    assert.equal(bob.machine.pendingEventCount, 1);
+    // The batch's replay records were saved with it: a restart still refuses the replay.
+    await bob.restart();
+    const again = await bob.machine.tryDecryptRoomEvents([
+      { event: { ...(events[1] as EncryptedRoomEvent), event_id: "$again" }, roomId: other },
+      { event: events[1] as EncryptedRoomEvent, roomId: other },
+    ]);
+    assert.deepEqual(
+      again.map((o) => (o.ok ? o.event.content.body : o.error.code)),
+      ["REPLAYED", "two"],
     );
   });
 

@@ -31,6 +31,18 @@ export interface EncryptedRoomEvent {
   readonly origin_server_ts?: number;
 }
 
+/**
+ * Events of a `tryDecryptRoomEvents` batch whose sessions are read from the store at once: the
+ * records read ahead (a few KB each) are held only until those events are decrypted.
+ */
+export const DECRYPT_PREFETCH_EVENTS = 1000;
+
+/** One event of a batch handed to `OlmMachine.tryDecryptRoomEvents`, with the room it is in. */
+export interface RoomEventToDecrypt {
+  readonly event: EncryptedRoomEvent;
+  readonly roomId: string;
+}
+
 export interface DecryptedRoomEvent {
   readonly type: string;
   readonly content: Record<string, unknown>;
@@ -161,6 +173,20 @@ export class RoomEventDecryptor {
     this.#own = own;
     this.#inbound = inbound;
     this.#devices = devices;
+  }
+
+  /**
+   * Reads the stored sessions these events need, in one store call, ahead of decrypting them in
+   * the same step (see `InboundSessions.prefetch`). Malformed events are left to `decrypt`.
+   */
+  prefetch(events: readonly RoomEventToDecrypt[]): Promise<void> {
+    const keys: { roomId: string; sessionId: string }[] = [];
+    for (const { event, roomId } of events) {
+      const c = isRecord(event) ? event.content : undefined;
+      const sessionId = isRecord(c) ? c.session_id : undefined;
+      if (isId(sessionId) && isId(roomId)) keys.push({ roomId, sessionId });
+    }
+    return this.#inbound.prefetch(keys);
   }
 
   /**
