@@ -204,6 +204,16 @@ export class KeyroomPeer implements MachineUnderTest {
     return decrypted.content.body;
   }
 
+  /** Decrypts room events (JSON text) in one `tryDecryptRoomEvents` call; returns their bodies. */
+  async decryptBatch(events: readonly { json: string; roomId: string }[]): Promise<unknown[]> {
+    const outcomes = await this.clock.time(() =>
+      this.machine.tryDecryptRoomEvents(
+        events.map((e) => ({ event: JSON.parse(e.json) as RoomEventJson, roomId: e.roomId })),
+      ),
+    );
+    return outcomes.map((o) => (o.ok ? o.event.content.body : undefined));
+  }
+
   async importEntries(entries: readonly unknown[]): Promise<number> {
     return (await this.machine.importRoomKeys(entries as unknown[])).imported;
   }
