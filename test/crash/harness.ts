@@ -20,6 +20,7 @@ import {
   registerNewPeer,
   unavailableReason,
 } from "../support/peers/index.ts";
+import { prng } from "../support/random.ts";
 import {
   checkBackup,
   checkClaims,
@@ -107,18 +108,6 @@ export interface KillLoopResult {
 }
 
 const ROTATION_PERIOD_MESSAGES = 7;
-
-/** mulberry32: small, seedable, good enough for a schedule. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 

@@ -8,30 +8,10 @@ import fc from "fast-check";
 import { Account, MAX_MESSAGE_GAP, type OlmMessage, Session } from "../../src/crypto/olm/index.ts";
 import { decodeBase64, ed25519Verify, utf8Decode, utf8Encode } from "../../src/crypto/primitives/index.ts";
 import { type Libolm, loadDebianLibolm, loadLibolm } from "../support/libolm.ts";
+import { prng, shuffle } from "../support/random.ts";
 
 type OlmAccount = InstanceType<Libolm["Account"]>;
 type OlmSession = InstanceType<Libolm["Session"]>;
-
-/** Small deterministic PRNG (mulberry32) so that failures replay. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function shuffle<T>(items: T[], random: () => number): T[] {
-  const out = items.slice();
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [out[i], out[j]] = [out[j] as T, out[i] as T];
-  }
-  return out;
-}
 
 function text(i: number, random: () => number): string {
   const pieces = [
