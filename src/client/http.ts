@@ -5,8 +5,17 @@ import { QUERY_DEVICE_ID, QUERY_DEVICE_ID_UNSTABLE } from "../wire/appservice-qu
 import type * as z from "../wire/zod.ts";
 import { MalformedResponseError, MatrixError, NetworkError } from "./errors.ts";
 import { type Logger, silentLogger } from "./logger.ts";
+import {
+  combineSignals,
+  type FetchLike,
+  fetchTransport,
+  type HttpTransport,
+  networkMessage,
+  readLimited,
+  type TransportResponse,
+} from "./transport.ts";
 
-export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
+export type { FetchLike, HttpTransport } from "./transport.ts";
 
 /** Largest JSON body the client reads; a server cannot make it buffer more. */
 export const MAX_JSON_RESPONSE_BYTES = 64 * 1024 * 1024;
@@ -18,6 +27,8 @@ export const MAX_JSON_RESPONSE_BYTES = 64 * 1024 * 1024;
 export const MAX_SYNC_RESPONSE_BYTES = 256 * 1024 * 1024;
 /** Default per-request timeout (sync adds its long-poll timeout on top). */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+/** Largest error body read for its `errcode` (a bigger one counts as having none). */
+export const MAX_ERROR_BODY_BYTES = 1024 * 1024;
 
 /** A request path: `encoded` goes on the wire, `template` (no IDs) goes into logs and errors. */
 export interface RequestPath {
@@ -61,7 +72,13 @@ export interface RequestOptions<S extends z.ZodMiniType> {
 
 export interface HttpClientOptions {
   baseUrl: string;
+  /** Every request goes through this `fetch` (also the JSON ones, whatever `transport` says). */
   fetch?: FetchLike;
+  /**
+   * The JSON requests' transport when no `fetch` is given (the platform's: `node:http` on Node);
+   * default: the global `fetch`. Media (`requestRaw`) always uses `fetch`.
+   */
+  transport?: HttpTransport;
   logger?: Logger;
   /** Read at each request, so a login or restore takes effect immediately. */
   accessToken?: () => string | undefined;
@@ -76,6 +93,7 @@ export interface HttpClientOptions {
 export class HttpClient {
   readonly baseUrl: string;
   private readonly fetchImpl: FetchLike;
+  private readonly transport: HttpTransport;
   private readonly logger: Logger;
   private readonly token: () => string | undefined;
   private readonly identity: () => { userId: string; deviceId: string } | undefined;
@@ -83,6 +101,10 @@ export class HttpClient {
   constructor(opts: HttpClientOptions) {
     this.baseUrl = normalizeBaseUrl(opts.baseUrl);
     this.fetchImpl = opts.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.transport =
+      opts.fetch === undefined && opts.transport !== undefined
+        ? opts.transport
+        : fetchTransport(this.fetchImpl);
     this.logger = opts.logger ?? silentLogger;
     this.token = opts.accessToken ?? (() => undefined);
     this.identity = opts.assertedIdentity ?? (() => undefined);
@@ -90,22 +112,84 @@ export class HttpClient {
 
   /** Sends a request and returns the validated JSON body. */
   async request<S extends z.ZodMiniType>(opts: RequestOptions<S>): Promise<z.output<S>> {
-    const res = await this.send(opts, "application/json");
     const endpoint = `${opts.method} ${opts.path.template}`;
-    const text = await readLimited(res, opts.maxResponseBytes ?? MAX_JSON_RESPONSE_BYTES, endpoint);
+    const limit = opts.maxResponseBytes ?? MAX_JSON_RESPONSE_BYTES;
+    if (opts.rawBody) {
+      // Uploads: a streamed or `Blob` body goes through `fetch`.
+      const res = await this.send(opts, "application/json");
+      return this.parse(opts.schema, endpoint, res.status, await readLimited(res, limit, endpoint));
+    }
+    const headers: Record<string, string> = { Accept: "application/json" };
+    const query = this.authorize(opts, headers);
+    let body: string | undefined;
+    if (opts.body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      body = JSON.stringify(opts.body);
+    }
+    if (opts.signal?.aborted) throw new NetworkError("ABORTED", `${endpoint}: aborted`);
+    const started = Date.now();
+    let res: TransportResponse;
+    try {
+      res = await this.transport.send({
+        method: opts.method,
+        url: this.url(opts.path, query),
+        headers,
+        body,
+        signal: opts.signal,
+        timeoutMs: opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+        endpoint,
+      });
+    } catch (err) {
+      if (err instanceof NetworkError) this.logger.debug({ endpoint, code: err.code }, "request failed");
+      throw err;
+    }
+    this.logger.debug({ endpoint, status: res.status, ms: Date.now() - started }, "response");
+    if (res.status < 200 || res.status > 299) {
+      const text = await res.text(MAX_ERROR_BODY_BYTES).catch(() => "");
+      throw new MatrixError(res.status, errorBody(text), parseRetryAfter(res.header("retry-after")));
+    }
+    return this.parse(opts.schema, endpoint, res.status, await res.text(limit));
+  }
+
+  /** A successful response's body, parsed and validated. */
+  private parse<S extends z.ZodMiniType>(
+    schema: S,
+    endpoint: string,
+    status: number,
+    text: string,
+  ): z.output<S> {
     let json: unknown;
     try {
       json = text.length === 0 ? {} : JSON.parse(text);
     } catch {
-      throw new MalformedResponseError(endpoint, res.status, ["body is not JSON"]);
+      throw new MalformedResponseError(endpoint, status, ["body is not JSON"]);
     }
-    const parsed = opts.schema.safeParse(json);
+    const parsed = schema.safeParse(json);
     if (!parsed.success) {
       const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
-      this.logger.warn({ endpoint, status: res.status, issues: issues.slice(0, 5) }, "malformed response");
-      throw new MalformedResponseError(endpoint, res.status, issues);
+      this.logger.warn({ endpoint, status, issues: issues.slice(0, 5) }, "malformed response");
+      throw new MalformedResponseError(endpoint, status, issues);
     }
     return parsed.data;
+  }
+
+  /** Adds the access token to `headers`; returns the query with an asserted identity added. */
+  private authorize(
+    opts: Pick<RequestOptions<z.ZodMiniType>, "auth" | "query">,
+    headers: Record<string, string>,
+  ): Record<string, QueryValue> | undefined {
+    if (opts.auth === false) return opts.query;
+    const token = this.token();
+    if (token === undefined) return opts.query;
+    headers.Authorization = `Bearer ${token}`;
+    const id = this.identity();
+    if (id === undefined) return opts.query;
+    return {
+      ...opts.query,
+      user_id: id.userId,
+      [QUERY_DEVICE_ID]: id.deviceId,
+      [QUERY_DEVICE_ID_UNSTABLE]: id.deviceId,
+    };
   }
 
   /** Sends a request and returns the raw successful response (media downloads). */
@@ -113,25 +197,11 @@ export class HttpClient {
     return this.send(opts, "*/*");
   }
 
+  /** A request through `fetch`, returning the successful response to stream from. */
   private async send(opts: Omit<RequestOptions<z.ZodMiniType>, "schema">, accept: string): Promise<Response> {
     const endpoint = `${opts.method} ${opts.path.template}`;
     const headers: Record<string, string> = { Accept: accept };
-    let query = opts.query;
-    if (opts.auth !== false) {
-      const token = this.token();
-      if (token !== undefined) {
-        headers.Authorization = `Bearer ${token}`;
-        const id = this.identity();
-        if (id !== undefined) {
-          query = {
-            ...query,
-            user_id: id.userId,
-            [QUERY_DEVICE_ID]: id.deviceId,
-            [QUERY_DEVICE_ID_UNSTABLE]: id.deviceId,
-          };
-        }
-      }
-    }
+    const query = this.authorize(opts, headers);
     const init: RequestInit & { duplex?: "half" } = { method: opts.method, headers };
     if (opts.rawBody) {
       headers["Content-Type"] = opts.rawBody.contentType;
@@ -158,30 +228,14 @@ export class HttpClient {
       cleanup();
       const code = timedOut() ? "TIMEOUT" : opts.signal?.aborted ? "ABORTED" : "NETWORK";
       this.logger.debug({ endpoint, code }, "request failed");
-      throw new NetworkError(
-        code,
-        `${endpoint}: ${code === "NETWORK" ? "network error" : code.toLowerCase()}`,
-        {
-          cause: err,
-        },
-      );
+      throw new NetworkError(code, networkMessage(endpoint, code), { cause: err });
     }
     // The timeout keeps running while the body streams in; it is cleared once the caller is done.
     res = withCleanup(res, cleanup);
     this.logger.debug({ endpoint, status: res.status, ms: Date.now() - started }, "response");
     if (res.ok) return res;
-    const text = await readLimited(res, 1024 * 1024, endpoint).catch(() => "");
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      body = undefined;
-    }
-    const obj =
-      typeof body === "object" && body !== null && !Array.isArray(body)
-        ? (body as Record<string, unknown>)
-        : undefined;
-    throw new MatrixError(res.status, obj, parseRetryAfter(res));
+    const text = await readLimited(res, MAX_ERROR_BODY_BYTES, endpoint).catch(() => "");
+    throw new MatrixError(res.status, errorBody(text), parseRetryAfter(res.headers.get("retry-after")));
   }
 
   private url(p: RequestPath, query?: Record<string, QueryValue>): string {
@@ -204,33 +258,22 @@ export function normalizeBaseUrl(url: string): string {
   return u.toString().replace(/\/+$/, "");
 }
 
-function parseRetryAfter(res: Response): number | undefined {
-  const h = res.headers.get("retry-after");
-  if (h === null || !/^\d{1,7}$/.test(h.trim())) return undefined;
-  return Number(h.trim()) * 1000;
+/** An error body's JSON object, if it is one. */
+function errorBody(text: string): Record<string, unknown> | undefined {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  return typeof body === "object" && body !== null && !Array.isArray(body)
+    ? (body as Record<string, unknown>)
+    : undefined;
 }
 
-function combineSignals(
-  outer: AbortSignal | undefined,
-  timeoutMs: number,
-): { signal: AbortSignal; cleanup: () => void; timedOut: () => boolean } {
-  const ctrl = new AbortController();
-  let fired = false;
-  const timer = setTimeout(() => {
-    fired = true;
-    ctrl.abort();
-  }, timeoutMs);
-  const onAbort = () => ctrl.abort();
-  if (outer?.aborted) ctrl.abort();
-  else outer?.addEventListener("abort", onAbort, { once: true });
-  return {
-    signal: ctrl.signal,
-    cleanup: () => {
-      clearTimeout(timer);
-      outer?.removeEventListener("abort", onAbort);
-    },
-    timedOut: () => fired,
-  };
+function parseRetryAfter(h: string | null): number | undefined {
+  if (h === null || !/^\d{1,7}$/.test(h.trim())) return undefined;
+  return Number(h.trim()) * 1000;
 }
 
 /** Clears the request timer once the body is fully read or cancelled. */
@@ -259,33 +302,4 @@ function withCleanup(res: Response, cleanup: () => void): Response {
     },
   });
   return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
-}
-
-async function readLimited(res: Response, limit: number, endpoint: string): Promise<string> {
-  if (res.body === null) return "";
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > limit) {
-        await reader.cancel();
-        throw new MalformedResponseError(endpoint, res.status, [`body larger than ${limit} bytes`]);
-      }
-      chunks.push(value);
-    }
-  } catch (err) {
-    if (err instanceof MalformedResponseError) throw err;
-    throw new NetworkError("NETWORK", `${endpoint}: body read failed`, { cause: err });
-  }
-  const all = new Uint8Array(size);
-  let off = 0;
-  for (const c of chunks) {
-    all.set(c, off);
-    off += c.byteLength;
-  }
-  return new TextDecoder().decode(all);
 }

@@ -12,6 +12,7 @@ export const defaultCryptoDbName = (userId: string): string => `keyroom-crypto:$
 export const platform: ClientPlatform = {
   name: "browser",
   defaultClientStore: () => new IndexedDbClientStore(),
+  httpTransport: () => undefined,
   async openCryptoStore({ location, passphrase, userId, deviceId }) {
     if (location !== undefined) {
       throw new ClientCryptoError(

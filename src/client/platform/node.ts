@@ -1,7 +1,9 @@
 // Node: the client store defaults to memory (an app that restarts picks a file or SQLite store),
-// the crypto store to SQLite in `$XDG_DATA_HOME/keyroom/<user>`. SQLite and Node's `os`/`path`
-// load only when a crypto store is opened.
+// the crypto store to SQLite in `$XDG_DATA_HOME/keyroom/<user>`, JSON requests through `node:http`
+// with keep-alive agents (node-http.ts). SQLite and Node's `os`/`path` load only when a crypto
+// store is opened.
 import { MemoryClientStore } from "../client-store/memory-store.ts";
+import { nodeHttpTransport } from "./node-http.ts";
 import type { ClientPlatform, CryptoStoreLocation } from "./types.ts";
 
 async function defaultLocation(userId: string): Promise<CryptoStoreLocation> {
@@ -16,6 +18,7 @@ async function defaultLocation(userId: string): Promise<CryptoStoreLocation> {
 export const platform: ClientPlatform = {
   name: "node",
   defaultClientStore: () => new MemoryClientStore(),
+  httpTransport: () => nodeHttpTransport(),
   async openCryptoStore({ location, passphrase, userId, deviceId }) {
     const at = location ?? (await defaultLocation(userId));
     const { SqliteCryptoStore } = await import("../../store/sqlite/sqlite-store.ts");

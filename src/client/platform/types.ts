@@ -3,6 +3,7 @@
 // browser bundle never sees SQLite, the file system or Node built-ins.
 import type { CryptoStore } from "../../store/store.ts";
 import type { ClientStore } from "../client-store/store.ts";
+import type { HttpTransport } from "../transport.ts";
 
 /** A SQLite crypto store's place on disk (Node). */
 export interface CryptoStoreLocation {
@@ -16,6 +17,11 @@ export interface ClientPlatform {
   readonly name: "node" | "browser";
   /** The client store when none is given: memory on Node, IndexedDB in browsers. */
   defaultClientStore(): ClientStore;
+  /**
+   * The JSON requests' transport when the app passes no `fetch`: `node:http` with keep-alive
+   * agents on Node, undefined (the global `fetch`) in browsers.
+   */
+  httpTransport(): HttpTransport | undefined;
   /**
    * Opens the crypto store at `location`, or this platform's default one for `userId` (SQLite
    * under `$XDG_DATA_HOME` on Node, IndexedDB in browsers). `deviceId` is undefined when the

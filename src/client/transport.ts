@@ -1,0 +1,126 @@
+// The HTTP exchange under the client's JSON API calls, apart from what they mean: `HttpClient`
+// builds the request and interprets the answer; a transport moves bytes. Two exist: `fetch` (every
+// runtime, and whatever `fetch` an app passes) and `node:http` with a keep-alive agent
+// (`platform/node-http.ts`, the default on Node, where `fetch`'s web streams cost more CPU than
+// the rest of a bot's work per command).
+import { MalformedResponseError, NetworkError } from "./errors.ts";
+
+export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
+
+export interface TransportRequest {
+  readonly method: "GET" | "POST" | "PUT" | "DELETE";
+  readonly url: string;
+  readonly headers: Record<string, string>;
+  /** The request body (JSON text), if any. */
+  readonly body: string | undefined;
+  /** The caller's signal: aborting it ends the exchange with `NetworkError` `ABORTED`. */
+  readonly signal: AbortSignal | undefined;
+  /** Covers the whole exchange, from sending to the body's last byte (`NetworkError` `TIMEOUT`). */
+  readonly timeoutMs: number;
+  /** Method and path template (no IDs, no token), for errors. */
+  readonly endpoint: string;
+}
+
+export interface TransportResponse {
+  readonly status: number;
+  /** A response header by lower-case name, or null. */
+  header(name: string): string | null;
+  /**
+   * Reads the whole body as UTF-8 text (a leading byte order mark dropped), at most `limit`
+   * bytes after content decoding, and ends the exchange. Rejects with `MalformedResponseError`
+   * beyond the limit and `NetworkError` when the body cannot be read.
+   */
+  text(limit: number): Promise<string>;
+}
+
+export interface HttpTransport {
+  /** Resolves once the status and headers are in; rejects with `NetworkError`. */
+  send(request: TransportRequest): Promise<TransportResponse>;
+}
+
+/** The message of a `NetworkError` with `code` for `endpoint`. */
+export function networkMessage(endpoint: string, code: NetworkError["code"]): string {
+  return `${endpoint}: ${code === "NETWORK" ? "network error" : code.toLowerCase()}`;
+}
+
+export function bodyTooLarge(endpoint: string, status: number, limit: number): MalformedResponseError {
+  return new MalformedResponseError(endpoint, status, [`body larger than ${limit} bytes`]);
+}
+
+/** A transport over a `fetch` function (the global one when none is given, looked up per request). */
+export function fetchTransport(fetchImpl: FetchLike): HttpTransport {
+  return {
+    async send(req) {
+      const { signal, cleanup, timedOut } = combineSignals(req.signal, req.timeoutMs);
+      const init: RequestInit = { method: req.method, headers: req.headers, signal };
+      if (req.body !== undefined) init.body = req.body;
+      let res: Response;
+      try {
+        res = await fetchImpl(req.url, init);
+      } catch (err) {
+        cleanup();
+        const code = timedOut() ? "TIMEOUT" : req.signal?.aborted ? "ABORTED" : "NETWORK";
+        throw new NetworkError(code, networkMessage(req.endpoint, code), { cause: err });
+      }
+      return {
+        status: res.status,
+        header: (name) => res.headers.get(name),
+        text: (limit) => readLimited(res, limit, req.endpoint).finally(cleanup),
+      };
+    },
+  };
+}
+
+/** An abort signal that fires on `outer` or after `timeoutMs`; `cleanup` stops both. */
+export function combineSignals(
+  outer: AbortSignal | undefined,
+  timeoutMs: number,
+): { signal: AbortSignal; cleanup: () => void; timedOut: () => boolean } {
+  const ctrl = new AbortController();
+  let fired = false;
+  const timer = setTimeout(() => {
+    fired = true;
+    ctrl.abort();
+  }, timeoutMs);
+  const onAbort = () => ctrl.abort();
+  if (outer?.aborted) ctrl.abort();
+  else outer?.addEventListener("abort", onAbort, { once: true });
+  return {
+    signal: ctrl.signal,
+    cleanup: () => {
+      clearTimeout(timer);
+      outer?.removeEventListener("abort", onAbort);
+    },
+    timedOut: () => fired,
+  };
+}
+
+/** Reads a fetch `Response` body as text, refusing more than `limit` bytes. */
+export async function readLimited(res: Response, limit: number, endpoint: string): Promise<string> {
+  if (res.body === null) return "";
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > limit) {
+        await reader.cancel();
+        throw bodyTooLarge(endpoint, res.status, limit);
+      }
+      chunks.push(value);
+    }
+  } catch (err) {
+    if (err instanceof MalformedResponseError) throw err;
+    throw new NetworkError("NETWORK", `${endpoint}: body read failed`, { cause: err });
+  }
+  const all = new Uint8Array(size);
+  let off = 0;
+  for (const c of chunks) {
+    all.set(c, off);
+    off += c.byteLength;
+  }
+  return new TextDecoder().decode(all);
+}
