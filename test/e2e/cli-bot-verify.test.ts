@@ -3,24 +3,17 @@
 // confirms with `y`, the owner (a Keyroom client) confirms too. Afterwards the owner sees the bot
 // verified, and an owner-only command that requires verified owners, refused before, now runs.
 import assert from "node:assert/strict";
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { initBotDir } from "../../src/bot/index.ts";
 import { runCli } from "../../src/cli/program.ts";
 import { MatrixClient, type VerificationRequest } from "../../src/index.ts";
 import { scaledMs } from "../support/budget.ts";
+import { startKeyroom } from "../support/cli.ts";
 import { startTestDevServer } from "../support/devserver.ts";
-
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const MAIN = join(ROOT, "src/cli/main.ts");
-
-function keyroom(args: string[]): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, ["--conditions=source", "--import", "tsx", MAIN, ...args], { cwd: ROOT });
-}
 
 /** Stdout JSON lines of `child` as they come. */
 function lines(child: ChildProcessWithoutNullStreams): {
@@ -90,7 +83,7 @@ test("keyroom bot verify USER: SAS from the running bot, emoji on the operator's
         "",
       ].join("\n"),
     );
-    run = keyroom(["bot", "run", botDir]);
+    run = startKeyroom(["bot", "run", botDir]);
     const log = lines(run);
     await log.next((r) => r.msg === "bot started");
 
@@ -121,7 +114,7 @@ test("keyroom bot verify USER: SAS from the running bot, emoji on the operator's
     await answered(1);
     assert.match(answers[0] ?? "", /needs a verified owner/);
 
-    const verify = keyroom(["bot", "verify", owner.userId, "--dir", botDir]);
+    const verify = startKeyroom(["bot", "verify", owner.userId, "--dir", botDir]);
     const out = lines(verify);
     const request = await incoming;
     assert.equal(request.roomId, roomId, "the bot asks in the DM");

@@ -1,77 +1,30 @@
 // The `keyroom` CLI end to end: each step spawns the real command line (through tsx) against one
 // in-memory devserver started here. Independent flows run concurrently to keep the file short.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { runDemo } from "../../src/cli/demo.ts";
-import { runCli } from "../../src/cli/program.ts";
+import { cliAccount, jsonLines, runKeyroom, spawnKeyroom, startKeyroom } from "../support/cli.ts";
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const MAIN = join(ROOT, "src/cli/main.ts");
-
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `keyroom ...args`; async so the devserver in this process keeps answering meanwhile. */
-function keyroom(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", MAIN, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, KEYROOM_PROFILE: "", KEYROOM_PASSWORD: "", KEYROOM_DEBUG: "", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-}
-
-/**
- * The same command tree in this process, for setup steps whose spawned form another step already
- * covers (each spawn costs a TypeScript start-up).
- */
-async function runInProcess(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const code = await runCli(args, {
-    out: (s) => {
-      stdout += s;
-    },
-    err: (s) => {
-      stderr += s;
-    },
-  });
-  return { code, stdout, stderr };
-}
-
 async function inProcess(args: string[]): Promise<string> {
-  const r = await runInProcess(args);
+  const r = await runKeyroom(args);
   assert.equal(r.code, 0, `keyroom ${args.join(" ")} (in-process) exited ${r.code}: ${r.stderr}`);
   return r.stdout;
 }
 
 /** Runs and expects exit 0, with a readable failure otherwise. */
 async function ok(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
-  const r = await keyroom(args, env);
+  const r = await spawnKeyroom(args, env);
   assert.equal(r.code, 0, `keyroom ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
   return r.stdout;
 }
 
 /** Expects failure: a non-zero status and exactly one `keyroom: ...` line on stderr. */
 async function fails(args: string[], code: number, pattern: RegExp): Promise<string> {
-  const r = await keyroom(args);
+  const r = await spawnKeyroom(args);
   assert.equal(r.code, code, `keyroom ${args.join(" ")}: expected exit ${code}, got ${r.code} (${r.stderr})`);
   const lines = r.stderr.split("\n").filter((l) => l !== "" && l !== "(add --help for usage)");
   assert.equal(lines.length, 1, `one error line expected, got: ${r.stderr}`);
@@ -81,25 +34,13 @@ async function fails(args: string[], code: number, pattern: RegExp): Promise<str
   return lines[0] ?? "";
 }
 
-function jsonLines(text: string): Record<string, unknown>[] {
-  return text
-    .split("\n")
-    .filter((l) => l !== "")
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
 const ROOM_ID = /^![^\s]+:[^\s]+\n$/;
 const EVENT_ID = /^\$[^\s]+\n$/;
 
 let hs: TestDevServer;
 let dir: string;
-let n = 0;
 /** A fresh user name and profile directory. */
-const account = (prefix: string) => {
-  n += 1;
-  const name = `${prefix}${n}${Date.now().toString(36)}`;
-  return { name, profile: join(dir, name), userId: `@${name}:${hs.serverName}` };
-};
+const account = (prefix: string) => cliAccount(hs, dir, prefix);
 
 before(async () => {
   hs = await startTestDevServer();
@@ -251,7 +192,7 @@ describe("keyroom CLI", { concurrency: true }, () => {
     assert.equal(await media.text(), "file contents\n");
 
     // Nothing new since: --timeout ends it with status 0 and no output.
-    const quiet = await keyroom(["tail", "--timeout", "0.5", "--profile", b.profile]);
+    const quiet = await spawnKeyroom(["tail", "--timeout", "0.5", "--profile", b.profile]);
     assert.equal(quiet.code, 0, quiet.stderr);
     assert.equal(quiet.stdout, "");
 
@@ -381,14 +322,8 @@ describe("keyroom CLI", { concurrency: true }, () => {
   });
 
   test("devserver prints its URL, serves, and closes cleanly on SIGTERM", async () => {
-    const child = spawn(
-      process.execPath,
-      ["--conditions=source", "--import", "tsx", MAIN, "devserver", "--port", "0", "--memory"],
-      {
-        cwd: ROOT,
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
+    const child = startKeyroom(["devserver", "--port", "0", "--memory"]);
+    child.stdin.end();
     let stderr = "";
     child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
     const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
@@ -414,15 +349,8 @@ describe("keyroom CLI", { concurrency: true }, () => {
     await register(b);
     const roomId = (await inProcess(["create-room", "--invite", b.userId, "--profile", a.profile])).trim();
     await inProcess(["join", roomId, "--profile", b.profile]);
-    const child = spawn(
-      process.execPath,
-      ["--conditions=source", "--import", "tsx", MAIN, "tail", "--profile", b.profile],
-      {
-        cwd: ROOT,
-        env: { ...process.env, KEYROOM_PROFILE: "" },
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
+    const child = startKeyroom(["tail", "--profile", b.profile]);
+    child.stdin.end();
     let stderr = "";
     child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
     const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
@@ -453,7 +381,7 @@ describe("keyroom CLI", { concurrency: true }, () => {
     // Two encrypted sends from Bob's profile at once, in processes of their own, beside his tail:
     // they take turns on the crypto store's lease, and the tail decrypts both.
     const sends = await Promise.all(
-      ["bob one", "bob two"].map((text) => keyroom(["send", secret, text, "--profile", b.profile])),
+      ["bob one", "bob two"].map((text) => spawnKeyroom(["send", secret, text, "--profile", b.profile])),
     );
     for (const run of sends) {
       assert.equal(run.code, 0, run.stderr);

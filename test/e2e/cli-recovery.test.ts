@@ -7,58 +7,27 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { runCli } from "../../src/cli/program.ts";
+import { CLI_MAIN, finished, jsonLines, REPO_ROOT, runKeyroom, spawnKeyroom } from "../support/cli.ts";
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
 import { PYTHON } from "../support/python.ts";
-
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const MAIN = join(ROOT, "src/cli/main.ts");
-
-function keyroom(
-  args: string[],
-  opts: { env?: NodeJS.ProcessEnv; stdin?: string } = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", MAIN, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, KEYROOM_PROFILE: "", KEYROOM_PASSWORD: "", KEYROOM_DEBUG: "", ...opts.env },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(opts.stdin ?? "");
-  });
-}
-
-const lines = (text: string): Record<string, unknown>[] =>
-  text
-    .split("\n")
-    .filter((l) => l !== "")
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 async function ok(
   args: string[],
   opts: { env?: NodeJS.ProcessEnv; stdin?: string; secrets?: string[] } = {},
 ): Promise<Record<string, unknown>> {
-  const r = await keyroom(args, opts);
+  const r = await spawnKeyroom(args, opts.env, opts.stdin);
   assert.equal(r.code, 0, `keyroom ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
   for (const s of opts.secrets ?? []) assert.ok(!r.stderr.includes(s), "a secret was written to stderr");
-  const out = lines(r.stdout);
+  const out = jsonLines(r.stdout);
   assert.equal(out.length, 1, r.stdout);
   return out[0] as Record<string, unknown>;
 }
 
 async function inProcess(args: string[]): Promise<string> {
-  let stdout = "";
-  let stderr = "";
-  const code = await runCli(args, { out: (s) => (stdout += s), err: (s) => (stderr += s) });
-  assert.equal(code, 0, `keyroom ${args.join(" ")} (in-process) exited ${code}: ${stderr}`);
-  return stdout.trim();
+  const r = await runKeyroom(args);
+  assert.equal(r.code, 0, `keyroom ${args.join(" ")} (in-process) exited ${r.code}: ${r.stderr}`);
+  return r.stdout.trim();
 }
 
 /** One JSON line from an in-process run (the spawned runs above cover the process itself). */
@@ -128,13 +97,15 @@ describe("keyroom recovery", () => {
     });
 
     // A wrong key: exit 1, typed message, no secret echoed.
-    const wrong = await keyroom(["recovery", "recover", "--passphrase", "--profile", third], {
-      stdin: "nope\n",
-    });
+    const wrong = await spawnKeyroom(
+      ["recovery", "recover", "--passphrase", "--profile", third],
+      {},
+      "nope\n",
+    );
     assert.equal(wrong.code, 1);
     assert.match(wrong.stderr, /WRONG_KEY/);
     // Neither option, or both: usage.
-    assert.equal((await keyroom(["recovery", "recover", "--profile", third])).code, 2);
+    assert.equal((await spawnKeyroom(["recovery", "recover", "--profile", third])).code, 2);
 
     const changed = await inProcessLine(["recovery", "change-key", "--profile", third]);
     assert.deepEqual(Object.keys(changed), ["recovery_key"]);
@@ -182,7 +153,7 @@ describe("keyroom recovery", () => {
       "--conditions=source",
       "--import",
       "tsx",
-      MAIN,
+      CLI_MAIN,
       "recovery",
       "recover",
       "--passphrase",
@@ -190,19 +161,11 @@ describe("keyroom recovery", () => {
       second,
     ];
     // Asynchronously: the devserver runs in this process and must keep answering.
-    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
-      (resolve, reject) => {
-        const child = spawn(PYTHON, ["-c", PTY_DRIVER, JSON.stringify(argv), passphrase], {
-          cwd: ROOT,
-          env: { ...process.env, KEYROOM_PROFILE: "", KEYROOM_PASSWORD: "", KEYROOM_DEBUG: "" },
-        });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-        child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-        child.on("error", reject);
-        child.on("close", (code) => resolve({ code, stdout, stderr }));
-      },
+    const r = await finished(
+      spawn(PYTHON, ["-c", PTY_DRIVER, JSON.stringify(argv), passphrase], {
+        cwd: REPO_ROOT,
+        env: { ...process.env, KEYROOM_PROFILE: "", KEYROOM_PASSWORD: "", KEYROOM_DEBUG: "" },
+      }),
     );
     assert.equal(r.code, 0, r.stderr);
     const { out, status } = JSON.parse(r.stdout) as { out: string; status: number };

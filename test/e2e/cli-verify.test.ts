@@ -2,18 +2,14 @@
 // verify each other, each fed `y` once its SAS line is out; `keyroom trust` then shows the other
 // device verified on both sides. A mismatch ends both with `cancelled` and exit 1.
 import assert from "node:assert/strict";
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import QRCode from "qrcode";
-import { runCli } from "../../src/cli/program.ts";
+import { runKeyroom, startKeyroom } from "../support/cli.ts";
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
-
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const MAIN = join(ROOT, "src/cli/main.ts");
 
 let hs: TestDevServer;
 let dir: string;
@@ -28,11 +24,9 @@ after(async () => {
 });
 
 async function inProcess(args: string[]): Promise<string> {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const code = await runCli(args, { out: (s) => stdout.push(s), err: (s) => stderr.push(s) });
-  assert.equal(code, 0, `keyroom ${args.join(" ")} exited ${code}: ${stderr.join("")}`);
-  return stdout.join("");
+  const r = await runKeyroom(args);
+  assert.equal(r.code, 0, `keyroom ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
 }
 
 interface Spawned {
@@ -47,11 +41,7 @@ function spawnVerify(
   answer: string,
   onLine?: (line: Record<string, unknown>) => void,
 ): Spawned {
-  const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", MAIN, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, KEYROOM_PROFILE: "", KEYROOM_PASSWORD: "" },
-    stdio: ["pipe", "pipe", "pipe"],
-  });
+  const child = startKeyroom(args);
   const lines: Record<string, unknown>[] = [];
   let out = "";
   let stderr = "";

@@ -6,8 +6,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runCli } from "../../src/cli/program.ts";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const MAIN = join(ROOT, "src/cli/main.ts");
+/** The repository's root, and the CLI's entry under it (run through tsx). */
+export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
+export const CLI_MAIN = join(REPO_ROOT, "src/cli/main.ts");
 
 export interface CliRun {
   readonly code: number | null;
@@ -20,8 +21,8 @@ export function startKeyroom(
   args: readonly string[],
   env: NodeJS.ProcessEnv = {},
 ): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, ["--conditions=source", "--import", "tsx", MAIN, ...args], {
-    cwd: ROOT,
+  return spawn(process.execPath, ["--conditions=source", "--import", "tsx", CLI_MAIN, ...args], {
+    cwd: REPO_ROOT,
     env: { ...process.env, KEYROOM_PROFILE: "", KEYROOM_PASSWORD: "", KEYROOM_DEBUG: "", ...env },
   });
 }
@@ -38,12 +39,40 @@ export function finished(child: ChildProcessWithoutNullStreams): Promise<CliRun>
   });
 }
 
-/** Spawns `keyroom ARGS` and resolves with its output once it exits. */
-export function spawnKeyroom(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+/** Spawns `keyroom ARGS` (with `stdin` as its input) and resolves with its output once it exits. */
+export function spawnKeyroom(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+  stdin = "",
+): Promise<CliRun> {
   const child = startKeyroom(args, env);
-  child.stdin.end();
-  return finished(child);
+  const done = finished(child);
+  child.stdin.end(stdin);
+  return done;
 }
+
+/**
+ * Runs `keyroom ARGS` in this process: the same command tree, for steps whose spawned form another
+ * step already covers (each spawn costs a TypeScript start-up).
+ */
+export async function runKeyroom(args: readonly string[]): Promise<CliRun & { readonly code: number }> {
+  let stdout = "";
+  let stderr = "";
+  const code = await runCli([...args], { out: (s) => (stdout += s), err: (s) => (stderr += s) });
+  return { code, stdout, stderr };
+}
+
+/** A fresh user name, its profile directory under `dir`, and its user ID on `hs`. */
+export function cliAccount(
+  hs: { readonly serverName: string },
+  dir: string,
+  prefix: string,
+): { name: string; profile: string; userId: string } {
+  cliAccounts += 1;
+  const name = `${prefix}${cliAccounts}${Date.now().toString(36)}`;
+  return { name, profile: join(dir, name), userId: `@${name}:${hs.serverName}` };
+}
+let cliAccounts = 0;
 
 /** Resolves with the first stdout JSON line matching `test` (a piped bot logs JSON lines). */
 export function lineMatching(
@@ -92,9 +121,7 @@ export async function spawnOk(
 
 /** Runs `keyroom ARGS` in this process, asserts success, and returns its JSON lines. */
 export async function runOk(args: readonly string[]): Promise<Record<string, unknown>[]> {
-  let stdout = "";
-  let stderr = "";
-  const code = await runCli([...args], { out: (s) => (stdout += s), err: (s) => (stderr += s) });
-  assert.equal(code, 0, `keyroom ${args.join(" ")} (in-process) exited ${code}: ${stderr}`);
-  return jsonLines(stdout);
+  const r = await runKeyroom(args);
+  assert.equal(r.code, 0, `keyroom ${args.join(" ")} (in-process) exited ${r.code}: ${r.stderr}`);
+  return jsonLines(r.stdout);
 }
