@@ -35,7 +35,7 @@ import { EncryptionSession } from "./encryption/session.ts";
 import { ClientError } from "./errors.ts";
 import { TypedEmitter } from "./events/emitter.ts";
 import type { ClientEventMap, RoomEvent, SyncState } from "./events/types.ts";
-import { type FetchLike, HttpClient, type HttpTransport } from "./http.ts";
+import { HttpClient } from "./http.ts";
 import { type Logger, silentLogger } from "./logger.ts";
 import { type DownloadedMedia, MediaApi, type UploadData, type UploadOptions } from "./media.ts";
 import { type CreateRoomOptions, type MessagesPage, RoomsApi } from "./rooms/api.ts";
@@ -85,7 +85,8 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
             },
           }
         : {}),
-      ...transportOption(opts.fetch),
+      ...(opts.fetch ? { fetch: opts.fetch } : {}),
+      transport: platform.httpTransport?.(),
     });
     this.http = http;
     this.media = new MediaApi(http);
@@ -792,11 +793,4 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
     const s = this.sessionInfo;
     return `MatrixClient(${this.homeserverUrl}${s ? `, ${s.userId}/${s.deviceId}` : ", logged out"})`;
   }
-}
-
-/** The app's `fetch` for every request when it gives one, else the platform's transport. */
-function transportOption(fetch: FetchLike | undefined): { fetch: FetchLike } | { transport?: HttpTransport } {
-  if (fetch !== undefined) return { fetch };
-  const transport = platform.httpTransport();
-  return transport !== undefined ? { transport } : {};
 }

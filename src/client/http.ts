@@ -6,12 +6,12 @@ import type * as z from "../wire/zod.ts";
 import { MalformedResponseError, MatrixError, NetworkError } from "./errors.ts";
 import { type Logger, silentLogger } from "./logger.ts";
 import {
-  combineSignals,
   type FetchLike,
+  type FetchTransport,
+  type FetchTransportRequest,
   fetchTransport,
   type HttpTransport,
   networkMessage,
-  readLimited,
   type TransportResponse,
 } from "./transport.ts";
 
@@ -78,7 +78,7 @@ export interface HttpClientOptions {
    * The JSON requests' transport when no `fetch` is given (the platform's: `node:http` on Node);
    * default: the global `fetch`. Media (`requestRaw`) always uses `fetch`.
    */
-  transport?: HttpTransport;
+  transport?: HttpTransport | undefined;
   logger?: Logger;
   /** Read at each request, so a login or restore takes effect immediately. */
   accessToken?: () => string | undefined;
@@ -92,7 +92,8 @@ export interface HttpClientOptions {
 
 export class HttpClient {
   readonly baseUrl: string;
-  private readonly fetchImpl: FetchLike;
+  /** Media (streamed responses and bodies) always goes through `fetch`. */
+  private readonly fetchTransport: FetchTransport;
   private readonly transport: HttpTransport;
   private readonly logger: Logger;
   private readonly token: () => string | undefined;
@@ -100,11 +101,8 @@ export class HttpClient {
 
   constructor(opts: HttpClientOptions) {
     this.baseUrl = normalizeBaseUrl(opts.baseUrl);
-    this.fetchImpl = opts.fetch ?? ((input, init) => globalThis.fetch(input, init));
-    this.transport =
-      opts.fetch === undefined && opts.transport !== undefined
-        ? opts.transport
-        : fetchTransport(this.fetchImpl);
+    this.fetchTransport = fetchTransport(opts.fetch ?? ((input, init) => globalThis.fetch(input, init)));
+    this.transport = (!opts.fetch && opts.transport) || this.fetchTransport;
     this.logger = opts.logger ?? silentLogger;
     this.token = opts.accessToken ?? (() => undefined);
     this.identity = opts.assertedIdentity ?? (() => undefined);
@@ -112,25 +110,74 @@ export class HttpClient {
 
   /** Sends a request and returns the validated JSON body. */
   async request<S extends z.ZodMiniType>(opts: RequestOptions<S>): Promise<z.output<S>> {
+    // Uploads (a `Blob` or stream body) go through `fetch`.
+    const res = await this.exchange(
+      opts,
+      "application/json",
+      opts.rawBody ? this.fetchTransport : this.transport,
+    );
+    const text = await res.text(opts.maxResponseBytes ?? MAX_JSON_RESPONSE_BYTES);
     const endpoint = `${opts.method} ${opts.path.template}`;
-    const limit = opts.maxResponseBytes ?? MAX_JSON_RESPONSE_BYTES;
-    if (opts.rawBody) {
-      // Uploads: a streamed or `Blob` body goes through `fetch`.
-      const res = await this.send(opts, "application/json");
-      return this.parse(opts.schema, endpoint, res.status, await readLimited(res, limit, endpoint));
+    let json: unknown;
+    try {
+      json = text.length === 0 ? {} : JSON.parse(text);
+    } catch {
+      throw new MalformedResponseError(endpoint, res.status, ["body is not JSON"]);
     }
-    const headers: Record<string, string> = { Accept: "application/json" };
-    const query = this.authorize(opts, headers);
-    let body: string | undefined;
-    if (opts.body !== undefined) {
+    const parsed = opts.schema.safeParse(json);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
+      this.logger.warn({ endpoint, status: res.status, issues: issues.slice(0, 5) }, "malformed response");
+      throw new MalformedResponseError(endpoint, res.status, issues);
+    }
+    return parsed.data;
+  }
+
+  /**
+   * Sends a request and returns the raw successful response (media downloads); the timeout runs
+   * until its body is read or cancelled.
+   */
+  async requestRaw(opts: Omit<RequestOptions<z.ZodMiniType>, "schema">): Promise<Response> {
+    return (await this.exchange(opts, "*/*", this.fetchTransport)).response();
+  }
+
+  /** Sends the request; a successful answer's body is left to read, an error one becomes a `MatrixError`. */
+  private async exchange<R extends TransportResponse>(
+    opts: Omit<RequestOptions<z.ZodMiniType>, "schema">,
+    accept: string,
+    transport: { send(request: FetchTransportRequest): Promise<R> },
+  ): Promise<R> {
+    const endpoint = `${opts.method} ${opts.path.template}`;
+    const headers: Record<string, string> = { Accept: accept };
+    let query = opts.query;
+    if (opts.auth !== false) {
+      const token = this.token();
+      if (token !== undefined) {
+        headers.Authorization = `Bearer ${token}`;
+        const id = this.identity();
+        if (id !== undefined)
+          query = {
+            ...query,
+            user_id: id.userId,
+            [QUERY_DEVICE_ID]: id.deviceId,
+            [QUERY_DEVICE_ID_UNSTABLE]: id.deviceId,
+          };
+      }
+    }
+    let body: BodyInit | undefined;
+    if (opts.rawBody) {
+      headers["Content-Type"] = opts.rawBody.contentType;
+      if (opts.rawBody.length !== undefined) headers["Content-Length"] = String(opts.rawBody.length);
+      body = opts.rawBody.data;
+    } else if (opts.body !== undefined) {
       headers["Content-Type"] = "application/json";
       body = JSON.stringify(opts.body);
     }
-    if (opts.signal?.aborted) throw new NetworkError("ABORTED", `${endpoint}: aborted`);
+    if (opts.signal?.aborted) throw new NetworkError("ABORTED", networkMessage(endpoint, "ABORTED"));
     const started = Date.now();
-    let res: TransportResponse;
+    let res: R;
     try {
-      res = await this.transport.send({
+      res = await transport.send({
         method: opts.method,
         url: this.url(opts.path, query),
         headers,
@@ -140,102 +187,23 @@ export class HttpClient {
         endpoint,
       });
     } catch (err) {
-      if (err instanceof NetworkError) this.logger.debug({ endpoint, code: err.code }, "request failed");
+      this.logger.debug({ endpoint, code: (err as NetworkError).code }, "request failed");
       throw err;
     }
     this.logger.debug({ endpoint, status: res.status, ms: Date.now() - started }, "response");
-    if (res.status < 200 || res.status > 299) {
-      const text = await res.text(MAX_ERROR_BODY_BYTES).catch(() => "");
-      throw new MatrixError(res.status, errorBody(text), parseRetryAfter(res.header("retry-after")));
-    }
-    return this.parse(opts.schema, endpoint, res.status, await res.text(limit));
-  }
-
-  /** A successful response's body, parsed and validated. */
-  private parse<S extends z.ZodMiniType>(
-    schema: S,
-    endpoint: string,
-    status: number,
-    text: string,
-  ): z.output<S> {
+    if (res.status >= 200 && res.status < 300) return res;
+    const text = await res.text(MAX_ERROR_BODY_BYTES).catch(() => "");
     let json: unknown;
     try {
-      json = text.length === 0 ? {} : JSON.parse(text);
-    } catch {
-      throw new MalformedResponseError(endpoint, status, ["body is not JSON"]);
-    }
-    const parsed = schema.safeParse(json);
-    if (!parsed.success) {
-      const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
-      this.logger.warn({ endpoint, status, issues: issues.slice(0, 5) }, "malformed response");
-      throw new MalformedResponseError(endpoint, status, issues);
-    }
-    return parsed.data;
-  }
-
-  /** Adds the access token to `headers`; returns the query with an asserted identity added. */
-  private authorize(
-    opts: Pick<RequestOptions<z.ZodMiniType>, "auth" | "query">,
-    headers: Record<string, string>,
-  ): Record<string, QueryValue> | undefined {
-    if (opts.auth === false) return opts.query;
-    const token = this.token();
-    if (token === undefined) return opts.query;
-    headers.Authorization = `Bearer ${token}`;
-    const id = this.identity();
-    if (id === undefined) return opts.query;
-    return {
-      ...opts.query,
-      user_id: id.userId,
-      [QUERY_DEVICE_ID]: id.deviceId,
-      [QUERY_DEVICE_ID_UNSTABLE]: id.deviceId,
-    };
-  }
-
-  /** Sends a request and returns the raw successful response (media downloads). */
-  async requestRaw(opts: Omit<RequestOptions<z.ZodMiniType>, "schema">): Promise<Response> {
-    return this.send(opts, "*/*");
-  }
-
-  /** A request through `fetch`, returning the successful response to stream from. */
-  private async send(opts: Omit<RequestOptions<z.ZodMiniType>, "schema">, accept: string): Promise<Response> {
-    const endpoint = `${opts.method} ${opts.path.template}`;
-    const headers: Record<string, string> = { Accept: accept };
-    const query = this.authorize(opts, headers);
-    const init: RequestInit & { duplex?: "half" } = { method: opts.method, headers };
-    if (opts.rawBody) {
-      headers["Content-Type"] = opts.rawBody.contentType;
-      if (opts.rawBody.length !== undefined) headers["Content-Length"] = String(opts.rawBody.length);
-      init.body = opts.rawBody.data;
-      // Streaming request bodies need half-duplex in fetch implementations that support them.
-      if (typeof ReadableStream !== "undefined" && opts.rawBody.data instanceof ReadableStream)
-        init.duplex = "half";
-    } else if (opts.body !== undefined) {
-      headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(opts.body);
-    }
-    if (opts.signal?.aborted) throw new NetworkError("ABORTED", `${endpoint}: aborted`);
-    const { signal, cleanup, timedOut } = combineSignals(
-      opts.signal,
-      opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      json = JSON.parse(text);
+    } catch {}
+    throw new MatrixError(
+      res.status,
+      typeof json === "object" && json !== null && !Array.isArray(json)
+        ? (json as Record<string, unknown>)
+        : undefined,
+      parseRetryAfter(res.header("retry-after")),
     );
-    init.signal = signal;
-    const started = Date.now();
-    let res: Response;
-    try {
-      res = await this.fetchImpl(this.url(opts.path, query), init);
-    } catch (err) {
-      cleanup();
-      const code = timedOut() ? "TIMEOUT" : opts.signal?.aborted ? "ABORTED" : "NETWORK";
-      this.logger.debug({ endpoint, code }, "request failed");
-      throw new NetworkError(code, networkMessage(endpoint, code), { cause: err });
-    }
-    // The timeout keeps running while the body streams in; it is cleared once the caller is done.
-    res = withCleanup(res, cleanup);
-    this.logger.debug({ endpoint, status: res.status, ms: Date.now() - started }, "response");
-    if (res.ok) return res;
-    const text = await readLimited(res, MAX_ERROR_BODY_BYTES, endpoint).catch(() => "");
-    throw new MatrixError(res.status, errorBody(text), parseRetryAfter(res.headers.get("retry-after")));
   }
 
   private url(p: RequestPath, query?: Record<string, QueryValue>): string {
@@ -258,48 +226,7 @@ export function normalizeBaseUrl(url: string): string {
   return u.toString().replace(/\/+$/, "");
 }
 
-/** An error body's JSON object, if it is one. */
-function errorBody(text: string): Record<string, unknown> | undefined {
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  return typeof body === "object" && body !== null && !Array.isArray(body)
-    ? (body as Record<string, unknown>)
-    : undefined;
-}
-
 function parseRetryAfter(h: string | null): number | undefined {
   if (h === null || !/^\d{1,7}$/.test(h.trim())) return undefined;
   return Number(h.trim()) * 1000;
-}
-
-/** Clears the request timer once the body is fully read or cancelled. */
-function withCleanup(res: Response, cleanup: () => void): Response {
-  if (res.body === null) {
-    cleanup();
-    return res;
-  }
-  const reader = res.body.getReader();
-  const body = new ReadableStream<Uint8Array>({
-    async pull(ctrl) {
-      try {
-        const { done, value } = await reader.read();
-        if (done) {
-          cleanup();
-          ctrl.close();
-        } else ctrl.enqueue(value);
-      } catch (err) {
-        cleanup();
-        ctrl.error(err);
-      }
-    },
-    cancel(reason) {
-      cleanup();
-      return reader.cancel(reason);
-    },
-  });
-  return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
 }

@@ -47,13 +47,30 @@ export function bodyTooLarge(endpoint: string, status: number, limit: number): M
   return new MalformedResponseError(endpoint, status, [`body larger than ${limit} bytes`]);
 }
 
-/** A transport over a `fetch` function (the global one when none is given, looked up per request). */
-export function fetchTransport(fetchImpl: FetchLike): HttpTransport {
+/** A `fetch` request may carry any body (media uploads: a `Blob` or a stream). */
+export type FetchTransportRequest = Omit<TransportRequest, "body"> & { readonly body: BodyInit | undefined };
+
+export interface FetchTransport {
+  send(request: FetchTransportRequest): Promise<
+    TransportResponse & {
+      /** The response to stream from; the timer runs until its body is read or cancelled. */
+      response(): Response;
+    }
+  >;
+}
+
+/** A transport over a `fetch` function (every runtime; media on Node). */
+export function fetchTransport(fetchImpl: FetchLike): FetchTransport {
   return {
     async send(req) {
       const { signal, cleanup, timedOut } = combineSignals(req.signal, req.timeoutMs);
-      const init: RequestInit = { method: req.method, headers: req.headers, signal };
-      if (req.body !== undefined) init.body = req.body;
+      const init: RequestInit & { duplex?: "half" } = { method: req.method, headers: req.headers, signal };
+      if (req.body !== undefined) {
+        init.body = req.body;
+        // Streaming request bodies need half-duplex in fetch implementations that support them
+        // (every runtime the client supports has `ReadableStream`).
+        if (req.body instanceof ReadableStream) init.duplex = "half";
+      }
       let res: Response;
       try {
         res = await fetchImpl(req.url, init);
@@ -66,6 +83,7 @@ export function fetchTransport(fetchImpl: FetchLike): HttpTransport {
         status: res.status,
         header: (name) => res.headers.get(name),
         text: (limit) => readLimited(res, limit, req.endpoint).finally(cleanup),
+        response: () => withCleanup(res, cleanup),
       };
     },
   };
@@ -123,4 +141,32 @@ export async function readLimited(res: Response, limit: number, endpoint: string
     off += c.byteLength;
   }
   return new TextDecoder().decode(all);
+}
+
+/** Clears the request timer once the body is fully read or cancelled. */
+function withCleanup(res: Response, cleanup: () => void): Response {
+  if (res.body === null) {
+    cleanup();
+    return res;
+  }
+  const reader = res.body.getReader();
+  const body = new ReadableStream<Uint8Array>({
+    async pull(ctrl) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) {
+          cleanup();
+          ctrl.close();
+        } else ctrl.enqueue(value);
+      } catch (err) {
+        cleanup();
+        ctrl.error(err);
+      }
+    },
+    cancel(reason) {
+      cleanup();
+      return reader.cancel(reason);
+    },
+  });
+  return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
 }

@@ -12,7 +12,6 @@ export const defaultCryptoDbName = (userId: string): string => `keyroom-crypto:$
 export const platform: ClientPlatform = {
   name: "browser",
   defaultClientStore: () => new IndexedDbClientStore(),
-  httpTransport: () => undefined,
   async openCryptoStore({ location, passphrase, userId, deviceId }) {
     if (location !== undefined) {
       throw new ClientCryptoError(

@@ -19,9 +19,9 @@ export interface ClientPlatform {
   defaultClientStore(): ClientStore;
   /**
    * The JSON requests' transport when the app passes no `fetch`: `node:http` with keep-alive
-   * agents on Node, undefined (the global `fetch`) in browsers.
+   * agents on Node; none (the global `fetch`) in browsers.
    */
-  httpTransport(): HttpTransport | undefined;
+  httpTransport?(): HttpTransport;
   /**
    * Opens the crypto store at `location`, or this platform's default one for `userId` (SQLite
    * under `$XDG_DATA_HOME` on Node, IndexedDB in browsers). `deviceId` is undefined when the
