@@ -118,6 +118,9 @@ export class LoggingCryptoStore implements CryptoStore {
   getReplays(roomId: string, sessionId: string, limit: number) {
     return this.inner.getReplays(roomId, sessionId, limit);
   }
+  getReplaysOfSessions(sessions: readonly RoomSessionKey[], limit: number) {
+    return this.inner.getReplaysOfSessions(sessions, limit);
+  }
   getRoomSettings(roomId: string) {
     return this.inner.getRoomSettings(roomId);
   }

@@ -47,6 +47,7 @@ export type MachineStore = Pick<
   | "getWithheld"
   | "getReplay"
   | "getReplays"
+  | "getReplaysOfSessions"
   | "isOlmMessageKnown"
   | "getRoomSettings"
   | "getQueuedRequests"

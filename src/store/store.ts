@@ -145,6 +145,12 @@ export interface CryptoStore extends StoreLease {
   getReplay(roomId: string, sessionId: string, messageIndex: number): Promise<ReplayRecord | undefined>;
   /** Up to `limit` replay records of one session, lowest message index first. */
   getReplays(roomId: string, sessionId: string, limit: number): Promise<ReplayRecord[]>;
+  /**
+   * `getReplays` for many sessions at once (the sessions of a batch of events about to be
+   * decrypted): up to `limit` records of each of `sessions`, lowest message index first within a
+   * session, sessions in no set order. At most `MAX_INBOUND_SESSIONS_PER_LOOKUP` sessions a call.
+   */
+  getReplaysOfSessions(sessions: readonly RoomSessionKey[], limit: number): Promise<ReplayRecord[]>;
   getRoomSettings(roomId: string): Promise<RoomSettingsRecord | undefined>;
   getBackupState(): Promise<BackupStateRecord | undefined>;
   /** Queued outgoing requests, oldest `createdAt` first (ties in request ID order). */

@@ -277,6 +277,14 @@ export function parseSessionKeys(keys: unknown): readonly RoomSessionKey[] {
   return keys as readonly RoomSessionKey[];
 }
 
+/** Checks a per-session record limit given by a caller: a positive integer. */
+export function parseLimit(limit: unknown): number {
+  if (typeof limit !== "number" || !Number.isSafeInteger(limit) || limit < 1) {
+    throw new StoreError("BAD_OPTION", "the limit must be a positive integer");
+  }
+  return limit;
+}
+
 export function parseOutboundGroupSessionUpdate(v: unknown): OutboundGroupSessionUpdate {
   const w = "outbound group session update";
   const o = obj(v, w);

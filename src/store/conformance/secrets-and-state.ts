@@ -4,7 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { it } from "node:test";
-import type { InboundGroupSessionRecord } from "../records.ts";
+import { StoreError } from "../errors.ts";
+import type { InboundGroupSessionRecord, ReplayRecord } from "../records.ts";
+import { MAX_INBOUND_SESSIONS_PER_LOOKUP } from "../store.ts";
 import { ALICE, BOB, fullChanges, keyRequestOf, ROOM_A, ROOM_B, sample } from "./samples.ts";
 import type { ConformanceSuite } from "./target.ts";
 
@@ -59,6 +61,54 @@ export function secretsAndStateTests({ withStore }: ConformanceSuite): void {
       assert.deepEqual(await s.getReplays(ROOM_A, "g1", 2), [r(ROOM_A, "g1", 2), r(ROOM_A, "g1", 7)]);
       assert.deepEqual(await s.getReplays(ROOM_B, "g1", 10), [r(ROOM_B, "g1", 5)]);
       assert.deepEqual(await s.getReplays(ROOM_A, "g2", 10), []);
+      // Many sessions at once: each one's first records, sessions in no set order, repeats once.
+      const bySession = (records: ReplayRecord[]) =>
+        [...records].sort((a, b) =>
+          a.roomId !== b.roomId
+            ? a.roomId < b.roomId
+              ? -1
+              : 1
+            : a.sessionId !== b.sessionId
+              ? a.sessionId < b.sessionId
+                ? -1
+                : 1
+              : a.messageIndex - b.messageIndex,
+        );
+      const sessions = [
+        { roomId: ROOM_A, sessionId: "g1" },
+        { roomId: ROOM_B, sessionId: "g1" },
+        { roomId: ROOM_A, sessionId: "g2" },
+        { roomId: ROOM_A, sessionId: "g" },
+        { roomId: ROOM_A, sessionId: "g1" },
+      ];
+      assert.deepEqual(
+        bySession(await s.getReplaysOfSessions(sessions, 2)),
+        bySession([r(ROOM_A, "g1", 2), r(ROOM_A, "g1", 7), r(ROOM_B, "g1", 5), r(ROOM_A, "g", 1)]),
+      );
+      const all = await s.getReplaysOfSessions(sessions, 10);
+      assert.deepEqual(
+        all.filter((x) => x.roomId === ROOM_A && x.sessionId === "g1"),
+        [r(ROOM_A, "g1", 2), r(ROOM_A, "g1", 7), r(ROOM_A, "g1", 10)],
+      );
+      assert.equal(all.length, 5);
+      assert.deepEqual(await s.getReplaysOfSessions([], 10), []);
+      for (const [bad, limit] of [
+        [sessions, 0],
+        [sessions, 1.5],
+        [[{ roomId: ROOM_A }], 1],
+        [
+          Array.from({ length: MAX_INBOUND_SESSIONS_PER_LOOKUP + 1 }, (_, i) => ({
+            roomId: ROOM_A,
+            sessionId: `k${i}`,
+          })),
+          1,
+        ],
+      ] as const) {
+        await assert.rejects(
+          s.getReplaysOfSessions(bad as never, limit),
+          (e) => e instanceof StoreError && e.code === "BAD_OPTION",
+        );
+      }
       // A failed save adds none of its records.
       await assert.rejects(
         s.saveChanges({

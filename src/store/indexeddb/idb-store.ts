@@ -51,6 +51,7 @@ import {
   parseDevice,
   parseIdentity,
   parseInboundGroupSession,
+  parseLimit,
   parseNextBatch,
   parseOlmMessageHash,
   parseOlmSession,
@@ -404,6 +405,21 @@ export class IndexedDbCryptoStore implements CryptoStore {
     const range = this.#range.bound([roomId, sessionId], [roomId, sessionId, []]);
     const rows: unknown[] = await this.#d().getAll("replays", range, limit);
     return rows.map(parseReplay);
+  }
+
+  async getReplaysOfSessions(sessions: readonly RoomSessionKey[], limit: number): Promise<ReplayRecord[]> {
+    const unique = new Map<string, RoomSessionKey>();
+    for (const k of parseSessionKeys(sessions)) unique.set(JSON.stringify([k.roomId, k.sessionId]), k);
+    const max = parseLimit(limit);
+    if (unique.size === 0) return [];
+    // One transaction, every request issued at once (see getInboundGroupSessions).
+    const replays = this.#d().transaction("replays").store;
+    const perSession: unknown[][] = await Promise.all(
+      [...unique.values()].map((k) =>
+        replays.getAll(this.#range.bound([k.roomId, k.sessionId], [k.roomId, k.sessionId, []]), max),
+      ),
+    );
+    return perSession.flat().map(parseReplay);
   }
 
   async getReplay(

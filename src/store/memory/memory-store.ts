@@ -43,6 +43,7 @@ import {
   parseCustomValue,
   parseDevice,
   parseInboundGroupSession,
+  parseLimit,
   parseNextBatch,
   parseOlmMessageHash,
   parseOlmSession,
@@ -294,6 +295,20 @@ export class MemoryCryptoStore implements CryptoStore {
     if (records === undefined) return [];
     const indexes = [...records.keys()].sort((a, b) => a - b).slice(0, Math.max(0, limit));
     return indexes.map((i) => ({ ...(records.get(i) as ReplayRecord) }));
+  }
+
+  async getReplaysOfSessions(sessions: readonly RoomSessionKey[], limit: number): Promise<ReplayRecord[]> {
+    const keys = parseSessionKeys(sessions);
+    const max = parseLimit(limit);
+    const seen = new Set<string>();
+    const out: ReplayRecord[] = [];
+    for (const { roomId, sessionId } of keys) {
+      const key = replaySessionKey(roomId, sessionId);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push(...(await this.getReplays(roomId, sessionId, max)));
+    }
+    return out;
   }
 
   async getRoomSettings(roomId: string): Promise<RoomSettingsRecord | undefined> {

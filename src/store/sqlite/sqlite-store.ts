@@ -46,7 +46,7 @@ import type {
   InboundGroupSessionPage,
   LeaseGrant,
 } from "../store.ts";
-import { parseIdentity, parsePageRequest, parseSessionKeys } from "../validate.ts";
+import { parseIdentity, parseLimit, parsePageRequest, parseSessionKeys } from "../validate.ts";
 import { currentBootId, isPerMessage, markClosed, markOpen } from "./durability.ts";
 import { holderName, SqliteLease } from "./lease.ts";
 import { migrate } from "./migrations.ts";
@@ -165,6 +165,10 @@ export class SqliteCryptoStore implements CryptoStore {
   #synced = true;
   /** `saveChanges`' transaction, made once (better-sqlite3 builds a wrapper per `transaction()` call). */
   readonly #save: Database.Transaction<(changes: CryptoChanges) => number | undefined>;
+  /** Many sessions' replay records in one read transaction (one snapshot, one lock for all). */
+  readonly #replaysOfSessions: Database.Transaction<
+    (sessions: readonly RoomSessionKey[], limit: number) => ReplayRecord[]
+  >;
   readonly #lease: SqliteLease;
   readonly #leaseTx: {
     acquire: Database.Transaction<(durationMs: number) => LeaseGrant | undefined>;
@@ -184,6 +188,9 @@ export class SqliteCryptoStore implements CryptoStore {
     this.#identity = identity;
     this.path = path;
     this.#lease = lease;
+    this.#replaysOfSessions = db.transaction((sessions: readonly RoomSessionKey[], limit: number) =>
+      st.replaysOfSessions(sessions, limit),
+    );
     this.#save = db.transaction((changes: CryptoChanges) => {
       const generation = lease.fence();
       st.apply(changes);
@@ -367,6 +374,17 @@ export class SqliteCryptoStore implements CryptoStore {
 
   async getReplays(roomId: string, sessionId: string, limit: number): Promise<ReplayRecord[]> {
     return this.#s().replays(roomId, sessionId, limit);
+  }
+
+  async getReplaysOfSessions(sessions: readonly RoomSessionKey[], limit: number): Promise<ReplayRecord[]> {
+    this.#s();
+    const keys = parseSessionKeys(sessions);
+    const max = parseLimit(limit);
+    try {
+      return this.#replaysOfSessions.deferred(keys, max);
+    } catch (e) {
+      throw typed(e, "reading replay records failed");
+    }
   }
 
   async getReplay(

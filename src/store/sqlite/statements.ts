@@ -240,12 +240,8 @@ export class SqliteStatements {
 
   /** The stored ones of `keys` (each once), looked up in key order so the index is walked forwards. */
   inboundMany(keys: readonly RoomSessionKey[]): InboundGroupSessionRecord[] {
-    if (keys.length === 0) return [];
-    const unique = new Map<string, readonly [string, string]>();
-    for (const { roomId, sessionId } of keys) unique.set(`${roomId}\u0000${sessionId}`, [roomId, sessionId]);
-    const pairs = [...unique.values()].sort((a, b) =>
-      a[0] === b[0] ? (a[1] < b[1] ? -1 : 1) : a[0] < b[0] ? -1 : 1,
-    );
+    const pairs = uniqueSortedPairs(keys);
+    if (pairs.length === 0) return [];
     return this.#all("inboundMany", JSON.stringify(pairs)).map((r) => this.#inbound(r));
   }
 
@@ -351,6 +347,20 @@ export class SqliteStatements {
 
   replays(roomId: string, sessionId: string, limit: number): ReplayRecord[] {
     return this.#all("replaysOfSession", roomId, sessionId, limit).map((r) => replayOf(roomId, sessionId, r));
+  }
+
+  /**
+   * `replays` for each session, in one synchronous call: each session's own LIMIT keeps the work
+   * bounded however many records one session has (a single statement over all sessions would
+   * have to number every record of every session before cutting).
+   */
+  replaysOfSessions(sessions: readonly RoomSessionKey[], limit: number): ReplayRecord[] {
+    const out: ReplayRecord[] = [];
+    for (const [roomId, sessionId] of uniqueSortedPairs(sessions)) {
+      for (const r of this.#all("replaysOfSession", roomId, sessionId, limit))
+        out.push(replayOf(roomId, sessionId, r));
+    }
+    return out;
   }
 
   roomSettings(roomId: string): RoomSettingsRecord | undefined {
@@ -509,6 +519,13 @@ export class SqliteStatements {
     for (const id of c.deletedQueuedRequests ?? []) this.#run("delQueued", id);
     if (c.nextBatch !== undefined) this.setMeta("next_batch", parseNextBatch(c.nextBatch));
   }
+}
+
+/** Each session once, as [room ID, session ID] pairs in key order (so an index is walked forwards). */
+function uniqueSortedPairs(keys: readonly RoomSessionKey[]): (readonly [string, string])[] {
+  const unique = new Map<string, readonly [string, string]>();
+  for (const { roomId, sessionId } of keys) unique.set(`${roomId}\u0000${sessionId}`, [roomId, sessionId]);
+  return [...unique.values()].sort((a, b) => (a[0] === b[0] ? (a[1] < b[1] ? -1 : 1) : a[0] < b[0] ? -1 : 1));
 }
 
 function replayOf(roomId: string, sessionId: string, r: Row): ReplayRecord {
