@@ -10,6 +10,7 @@ function fakeStore() {
   const key = (r: string, s: string, i: number) => JSON.stringify([r, s, i]);
   let lookups = 0;
   let loads = 0;
+  let batches = 0;
   const store = {
     getReplay: async (roomId: string, sessionId: string, index: number) => {
       lookups++;
@@ -22,11 +23,20 @@ function fakeStore() {
         .sort((a, b) => a.messageIndex - b.messageIndex)
         .slice(0, limit);
     },
+    getReplaysOfSessions: async (sessions: { roomId: string; sessionId: string }[], limit: number) => {
+      batches++;
+      return sessions.flatMap((s) =>
+        [...saved.values()]
+          .filter((r) => r.roomId === s.roomId && r.sessionId === s.sessionId)
+          .sort((a, b) => a.messageIndex - b.messageIndex)
+          .slice(0, limit),
+      );
+    },
   } as unknown as MachineStore;
   const save = (records: readonly ReplayRecord[]) => {
     for (const r of records) saved.set(key(r.roomId, r.sessionId, r.messageIndex), r);
   };
-  return { store, save, lookups: () => lookups, loads: () => loads };
+  return { store, save, lookups: () => lookups, loads: () => loads, batches: () => batches };
 }
 
 const record = (sessionId: string, messageIndex: number, eventId: string): ReplayRecord => ({
@@ -46,6 +56,32 @@ const admit = (
 ) => g.admit(store, state, i, id, 0);
 
 describe("replay guard", () => {
+  it("preloads many sessions' records in one store call; they are then judged from memory", async () => {
+    const { store, save, lookups, loads, batches } = fakeStore();
+    save([record("A", 0, "$a0"), record("A", 3, "$a3")]);
+    save(Array.from({ length: REPLAY_SESSION_LOAD }, (_, i) => record("Full", i, `$f${i}`)));
+    const g = new ReplayGuard();
+    const a = g.session("!r", "A");
+    const empty = g.session("!r", "Empty");
+    const full = g.session("!r", "Full");
+    const fresh = g.fresh("!r", "Fresh");
+    await g.preload(store, [a, empty, full, fresh, a]);
+    assert.equal(batches(), 1);
+    assert.equal(await admit(g, store, a, 0, "$a0"), true);
+    assert.equal(await admit(g, store, a, 3, "$other"), false);
+    assert.equal(await admit(g, store, a, 1, "$a1"), true);
+    assert.equal(await admit(g, store, empty, 0, "$e0"), true);
+    assert.equal(lookups() + loads(), 0);
+    // A session with more records than one read holds stays incomplete: unknown indexes are asked.
+    assert.equal(await admit(g, store, full, 1, "$f1"), true);
+    assert.equal(await admit(g, store, full, REPLAY_SESSION_LOAD + 5, "$x"), true);
+    assert.equal(lookups(), 1);
+    assert.equal(loads(), 0);
+    // Read or complete states are not read again.
+    await g.preload(store, [a, empty, full, fresh]);
+    assert.equal(batches(), 1);
+  });
+
   it("a session new to this process is judged from memory, without store lookups", async () => {
     const { store, lookups } = fakeStore();
     const g = new ReplayGuard();

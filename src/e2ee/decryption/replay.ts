@@ -16,6 +16,7 @@
  */
 
 import type { ReplayRecord } from "../../store/records.ts";
+import { MAX_INBOUND_SESSIONS_PER_LOOKUP } from "../../store/store.ts";
 import type { MachineStore } from "../machine-context.ts";
 
 /** Records remembered in memory (whole sessions dropped, oldest first; the store still has them). */
@@ -123,6 +124,44 @@ export class ReplayGuard {
     }
     this.#remember(state, index, owner);
     return owner === eventId;
+  }
+
+  /**
+   * Reads the records of these sessions at once, as `admit` would read each one's on its first
+   * index memory does not know: one store call (per `MAX_INBOUND_SESSIONS_PER_LOOKUP` sessions)
+   * for a batch of events instead of one per session. States already read or complete are skipped.
+   */
+  async preload(store: MachineStore, states: readonly SessionReplays[]): Promise<void> {
+    const todo = [...new Set(states)].filter((s) => !s.loaded && !s.complete && !s.dropped);
+    for (let start = 0; start < todo.length; start += MAX_INBOUND_SESSIONS_PER_LOOKUP) {
+      const chunk = todo.slice(start, start + MAX_INBOUND_SESSIONS_PER_LOOKUP);
+      const records = await store.getReplaysOfSessions(
+        chunk.map((s) => ({ roomId: s.roomId, sessionId: s.sessionId })),
+        REPLAY_SESSION_LOAD,
+      );
+      const bySession = new Map<string, ReplayRecord[]>();
+      for (const r of records) {
+        const key = keyOf(r.roomId, r.sessionId);
+        const list = bySession.get(key);
+        if (list === undefined) bySession.set(key, [r]);
+        else list.push(r);
+      }
+      for (const state of chunk) {
+        if (state.loaded || state.complete) continue; // (a state can only change here if repeated)
+        this.#apply(state, bySession.get(keyOf(state.roomId, state.sessionId)) ?? []);
+      }
+    }
+  }
+
+  /** A session's records as read at once: memory learns them, and is complete if they were all. */
+  #apply(state: SessionReplays, records: readonly ReplayRecord[]): void {
+    state.loaded = true;
+    for (const r of records) {
+      // Memory's own owners stay (they agree with the store, or are not saved yet).
+      if (!state.dropped && !state.owners.has(r.messageIndex))
+        this.#remember(state, r.messageIndex, r.eventId);
+    }
+    if (records.length < REPLAY_SESSION_LOAD && !state.dropped) state.complete = true;
   }
 
   /**

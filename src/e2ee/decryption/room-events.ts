@@ -179,14 +179,23 @@ export class RoomEventDecryptor {
    * Reads the stored sessions these events need, in one store call, ahead of decrypting them in
    * the same step (see `InboundSessions.prefetch`). Malformed events are left to `decrypt`.
    */
-  prefetch(events: readonly RoomEventToDecrypt[]): Promise<void> {
+  async prefetch(events: readonly RoomEventToDecrypt[]): Promise<void> {
     const keys: { roomId: string; sessionId: string }[] = [];
     for (const { event, roomId } of events) {
       const c = isRecord(event) ? event.content : undefined;
       const sessionId = isRecord(c) ? c.session_id : undefined;
       if (isId(sessionId) && isId(roomId)) keys.push({ roomId, sessionId });
     }
-    return this.#inbound.prefetch(keys);
+    const fromStore = await this.#inbound.prefetch(keys);
+    // Their replay records too, in one read, for the sessions whose records memory lacks: those
+    // just read from the store, and those in memory whose records were never read.
+    const states = fromStore.map((k) => this.#replays.session(k.roomId, k.sessionId));
+    for (const { roomId, sessionId } of keys) {
+      const entry = this.#inbound.cached(roomId, sessionId);
+      const state = entry?.replays;
+      if (state !== undefined && !state.dropped && !state.loaded && !state.complete) states.push(state);
+    }
+    await this.#replays.preload(this.#ctx.store, states);
   }
 
   /**

@@ -21,14 +21,14 @@ export const IMPORT_BATCH_SIZE = 5000;
  * per entry (`InboundSessions.prefetch`): call it at the start of an import step, then
  * `importRoomKey` each entry; entries it cannot read are left to `importRoomKey` to refuse.
  */
-export function prefetchImported(inbound: InboundSessions, entries: readonly unknown[]): Promise<void> {
+export async function prefetchImported(inbound: InboundSessions, entries: readonly unknown[]): Promise<void> {
   const keys: RoomSessionKey[] = [];
   for (const e of entries) {
     if (typeof e !== "object" || e === null) continue;
     const { room_id: roomId, session_id: sessionId } = e as { room_id?: unknown; session_id?: unknown };
     if (isId(roomId) && isId(sessionId)) keys.push({ roomId, sessionId });
   }
-  return inbound.prefetch(keys);
+  await inbound.prefetch(keys);
 }
 
 export async function importRoomKey(

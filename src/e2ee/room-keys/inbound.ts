@@ -153,14 +153,15 @@ export class InboundSessions {
    * import step's keys, a batch of events about to be decrypted. Sessions in memory are skipped.
    * Only records are held (no unpickling) until the step uses them or ends.
    */
-  async prefetch(keys: Iterable<RoomSessionKey>): Promise<void> {
+  async prefetch(keys: Iterable<RoomSessionKey>): Promise<RoomSessionKey[]> {
     const wanted = new Map<string, RoomSessionKey>();
     for (const k of keys) {
       const key = cacheKey(k.roomId, k.sessionId);
       if (this.#cache.has(key) || this.#unsaved.has(key) || this.#prefetched.has(key)) continue;
       wanted.set(key, k);
     }
-    if (wanted.size === 0) return;
+    const found: RoomSessionKey[] = [];
+    if (wanted.size === 0) return found;
     const all = [...wanted.values()];
     for (let start = 0; start < all.length; start += MAX_INBOUND_SESSIONS_PER_LOOKUP) {
       const chunk = all.slice(start, start + MAX_INBOUND_SESSIONS_PER_LOOKUP);
@@ -168,9 +169,13 @@ export class InboundSessions {
       for (const r of await this.#ctx.store.getInboundGroupSessions(chunk)) {
         const key = cacheKey(r.roomId, r.sessionId);
         // Only what was asked for (a store answering more must not fill memory).
-        if (wanted.has(key)) this.#prefetched.set(key, r);
+        if (wanted.has(key) && this.#prefetched.get(key) === null) {
+          this.#prefetched.set(key, r);
+          found.push({ roomId: r.roomId, sessionId: r.sessionId });
+        }
       }
     }
+    return found;
   }
 
   /** Forgets what `prefetch` read and the step did not use (the step ended, saved or not). */
