@@ -14,6 +14,7 @@ import type {
   HeldKeyRequest,
   OutgoingRequest,
   ReceivedSecret,
+  RoomEventDecryption,
   UserIdentityInfo,
 } from "../../e2ee/index.ts";
 import { OlmMachine } from "../../e2ee/machine.ts";
@@ -335,6 +336,45 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
 
   decryptRoomEvent(room: Room, event: ClientEvent): Promise<DecryptionResult> {
     return this.exclusive(() => this.#decryptRoomEvent(room, event));
+  }
+
+  decryptRoomEvents(room: Room, events: readonly ClientEvent[]): Promise<DecryptionResult[]> {
+    return this.exclusive(() => this.#decryptRoomEvents(room, events));
+  }
+
+  /** `#decryptRoomEvent` for a room's timeline, in one engine step (and one more for first contacts). */
+  async #decryptRoomEvents(room: Room, events: readonly ClientEvent[]): Promise<DecryptionResult[]> {
+    try {
+      const requirement = (await this.#rooms.trustOf(room.roomId)).senderRequirement;
+      const opts = requirement === undefined ? {} : { senderRequirement: requirement };
+      const batch = events.map((event) => ({ event, roomId: room.roomId }));
+      const outcomes = await this.machine.tryDecryptRoomEvents(batch, opts);
+      // First contact, as in `#decryptRoomEvent`: fetch the unknown senders' devices at once and
+      // judge those events again.
+      const unknown = outcomes.flatMap((o, i) => (o.ok && o.event.trust === "unknown_device" ? [i] : []));
+      if (unknown.length > 0) {
+        await this.machine.updateTrackedUsers([
+          ...new Set(unknown.map((i) => (events[i] as ClientEvent).sender)),
+        ]);
+        await this.#loop.run();
+        const again = await this.machine.tryDecryptRoomEvents(
+          unknown.map((i) => batch[i] as (typeof batch)[number]),
+          opts,
+        );
+        unknown.forEach((i, j) => {
+          outcomes[i] = again[j] as RoomEventDecryption;
+        });
+      }
+      return outcomes.map((o, i) =>
+        o.ok
+          ? { ok: true, ...decryptedParts(o.event, events[i] as ClientEvent) }
+          : { ok: false, code: o.error.code, reason: o.error.message },
+      );
+    } catch (e) {
+      // The engine itself failed (closed, its store unusable): the events stay undecrypted.
+      if (e instanceof E2eeError) return events.map(() => ({ ok: false, code: e.code, reason: e.message }));
+      throw e;
+    }
   }
 
   async #decryptRoomEvent(room: Room, event: ClientEvent): Promise<DecryptionResult> {

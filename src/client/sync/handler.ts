@@ -17,7 +17,7 @@ import type { TypedEmitter } from "../events/emitter.ts";
 import type { ClientEventMap, RoomEvent, RoomEventMeta } from "../events/types.ts";
 import type { Logger } from "../logger.ts";
 import { Room } from "../rooms/room.ts";
-import type { SyncProcessor } from "./hooks.ts";
+import type { DecryptionResult, SyncProcessor } from "./hooks.ts";
 
 export interface SyncContext {
   userId: string;
@@ -189,17 +189,21 @@ async function applyRoom(
   // event reaches listeners once. Gap events come before the state block, which is newer.
   const prevBatch = r.timeline?.prev_batch;
   if (r.timeline?.limited && since !== undefined && prevBatch !== undefined && ctx.fetchGap) {
-    for (const raw of await ctx.fetchGap(room.roomId, prevBatch, since)) {
+    const gap = await ctx.fetchGap(room.roomId, prevBatch, since);
+    const decrypted = await decryptTimeline(ctx, processor, room, gap);
+    for (const raw of gap) {
       if (raw.state_key !== undefined) applyStateEvent(raw as StateEvent);
-      const ev = await toRoomEvent(ctx, processor, room, raw);
+      const ev = await toRoomEvent(ctx, processor, room, raw, decrypted.get(raw));
       emits.push(() => ctx.emitter.emit("room.event", room, ev, { source: "gap" }));
     }
   }
   for (const ev of r.state?.events ?? []) applyStateEvent(ev);
   if (r.timeline?.prev_batch !== undefined) room.prevBatch = r.timeline.prev_batch;
-  for (const raw of r.timeline?.events ?? []) {
+  const timeline = r.timeline?.events ?? [];
+  const decrypted = await decryptTimeline(ctx, processor, room, timeline);
+  for (const raw of timeline) {
     if (raw.state_key !== undefined) applyStateEvent(raw as StateEvent);
-    const ev = await toRoomEvent(ctx, processor, room, raw);
+    const ev = await toRoomEvent(ctx, processor, room, raw, decrypted.get(raw));
     const meta: RoomEventMeta = { source: since === undefined ? "initial-sync" : "sync" };
     emits.push(() => ctx.emitter.emit("room.event", room, ev, meta));
   }
@@ -233,12 +237,47 @@ async function applyRoom(
   }
 }
 
+/**
+ * The encrypted events of a room's timeline decrypted in one `decryptRoomEvents` call, when the
+ * processor has it (events it could not take stay out of the map: `toRoomEvent` marks them).
+ */
+async function decryptTimeline(
+  ctx: SyncContext,
+  processor: SyncProcessor | undefined,
+  room: Room,
+  events: readonly ClientEvent[],
+): Promise<Map<ClientEvent, DecryptionResult>> {
+  const out = new Map<ClientEvent, DecryptionResult>();
+  if (!processor?.decryptRoomEvents) return out;
+  const encrypted = events.filter((e) => e.type === "m.room.encrypted");
+  if (encrypted.length === 0) return out;
+  try {
+    const results = await processor.decryptRoomEvents(room, encrypted);
+    encrypted.forEach((e, i) => {
+      const result = results[i];
+      if (result !== undefined) out.set(e, result);
+    });
+  } catch (err) {
+    // The hook promised not to throw; if it does, the events still reach listeners as undecrypted.
+    ctx.logger.warn({ roomId: room.roomId, events: encrypted.length }, "decryptRoomEvents threw");
+    const failed: DecryptionResult = {
+      ok: false,
+      code: "DECRYPTOR_FAILED",
+      reason: err instanceof Error ? err.name : "error",
+    };
+    for (const e of encrypted) out.set(e, failed);
+  }
+  return out;
+}
+
 /** Builds the application-facing event, decrypting through the E2EE hook when there is one. */
 export async function toRoomEvent(
   ctx: Pick<SyncContext, "logger">,
   processor: SyncProcessor | undefined,
   room: Room,
   raw: ClientEvent,
+  /** The event's decryption when it was decrypted with its timeline (`decryptRoomEvents`). */
+  decrypted?: DecryptionResult,
 ): Promise<RoomEvent> {
   const ev: RoomEvent = {
     roomId: room.roomId,
@@ -253,7 +292,7 @@ export async function toRoomEvent(
   if (raw.redacts !== undefined) ev.redacts = raw.redacts;
   if (raw.unsigned !== undefined) ev.unsigned = raw.unsigned;
   if (raw.type !== "m.room.encrypted") return ev;
-  if (!processor?.decryptRoomEvent) {
+  if (decrypted === undefined && !processor?.decryptRoomEvent) {
     ev.encryption = {
       decrypted: false,
       code: "NO_CRYPTO",
@@ -262,7 +301,7 @@ export async function toRoomEvent(
     return ev;
   }
   try {
-    const result = await processor.decryptRoomEvent(room, raw);
+    const result = decrypted ?? (await (processor as Required<SyncProcessor>).decryptRoomEvent(room, raw));
     if (result.ok) {
       ev.type = result.type;
       ev.content = result.content;

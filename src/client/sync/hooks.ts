@@ -35,6 +35,12 @@ export interface SyncProcessor {
   processSyncChanges(changes: SyncCryptoChanges): Promise<ToDeviceEvent[]>;
   /** Decrypts one `m.room.encrypted` timeline event. Must not throw for undecryptable input. */
   decryptRoomEvent?(room: Room, event: ClientEvent): Promise<DecryptionResult>;
+  /**
+   * Decrypts a room's `m.room.encrypted` timeline events of one response (or one gap) at once,
+   * results in the order of `events`; preferred over `decryptRoomEvent` when present (one engine
+   * step and one store read for all of them). Must not throw for undecryptable input.
+   */
+  decryptRoomEvents?(room: Room, events: readonly ClientEvent[]): Promise<DecryptionResult[]>;
   /** After the response's events were emitted and just before the token is saved. */
   beforeSaveSyncToken?(nextBatch: string): Promise<void>;
   /**

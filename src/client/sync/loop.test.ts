@@ -266,6 +266,66 @@ describe("sync loop", () => {
     assert.deepEqual(s.sinces, [null, null, "s1"]);
   });
 
+  it("decrypts a room's encrypted timeline events in one decryptRoomEvents call, in order; a throwing hook marks them", async () => {
+    const enc = (id: string) => ({
+      event_id: id,
+      type: "m.room.encrypted",
+      sender: "@bob:hs",
+      origin_server_ts: 1,
+      content: { algorithm: "m.megolm.v1.aes-sha2" },
+    });
+    const s = scripted([
+      joinSync("s1", [enc("$a"), msg("$plain", "clear"), enc("$b"), enc("$c")]),
+      joinSync("s2", [enc("$d")]),
+    ]);
+    const { client } = await loggedIn(s.fetch);
+    const calls: string[][] = [];
+    const processor: SyncProcessor = {
+      async processSyncChanges() {
+        return [];
+      },
+      async decryptRoomEvent() {
+        throw new Error("the batch hook is used instead");
+      },
+      async decryptRoomEvents(_room, events) {
+        calls.push(events.map((e) => e.event_id));
+        if (calls.length === 2) throw new Error("engine bug");
+        return events.map((e) =>
+          e.event_id === "$b"
+            ? { ok: false, code: "UNKNOWN_SESSION", reason: "not yet" }
+            : {
+                ok: true,
+                type: "m.room.message",
+                content: { msgtype: "m.text", body: `clear ${e.event_id}` },
+                info: { decrypted: true, trust: "unverified" },
+              },
+        );
+      },
+    };
+    client.setSyncProcessor(processor);
+    const seen: string[] = [];
+    client.on("room.event", (_r, ev) => {
+      seen.push(
+        ev.encryption === undefined
+          ? `${ev.eventId}:plain`
+          : ev.encryption.decrypted
+            ? `${ev.eventId}:${ev.content.body}`
+            : `${ev.eventId}:${ev.encryption.code}`,
+      );
+    });
+    await client.startSync();
+    await s.exhausted;
+    await client.stopSync();
+    assert.deepEqual(calls, [["$a", "$b", "$c"], ["$d"]]);
+    assert.deepEqual(seen, [
+      "$a:clear $a",
+      "$plain:plain",
+      "$b:UNKNOWN_SESSION",
+      "$c:clear $c",
+      "$d:DECRYPTOR_FAILED",
+    ]);
+  });
+
   it("marks encrypted events as undecrypted when no E2EE layer is set", async () => {
     const s = scripted([
       joinSync("s1", [
