@@ -20,9 +20,18 @@ import {
   SqliteClientStore,
   silentLogger,
 } from "../index.ts";
+import { DEFAULT_SQLITE_FILE_NAME } from "../store/index.ts";
 import { MemoryCryptoStore } from "../store/memory/memory-store.ts";
 import { Namespaces, type Registration } from "../wire/appservice.ts";
-import { keysUploadResponseSchema, syncResponseSchema, whoamiResponseSchema } from "../wire/index.ts";
+import {
+  emptyResponseSchema,
+  jsonObjectSchema,
+  keysQueryResponseSchema,
+  keysUploadResponseSchema,
+  type SyncResponse,
+  syncResponseSchema,
+  whoamiResponseSchema,
+} from "../wire/index.ts";
 import { AppserviceError } from "./errors.ts";
 import { ensureDevice, newDeviceId, registerUser } from "./provision.ts";
 import { SeenTransactions } from "./seen-transactions.ts";
@@ -102,6 +111,37 @@ const CLIENT_STORE_FILE = "client.sqlite3";
 function userDirName(userId: string): string {
   return userId.replace(/[^A-Za-z0-9._=-]/g, "_");
 }
+
+/**
+ * Where a virtual user keeps its state under an appservice's `dataDir`: its directory, the client
+ * store (session, device ID, rooms) and the crypto store (its device's keys). A session without
+ * its crypto store is a device whose keys are gone.
+ */
+export function virtualUserPaths(
+  dataDir: string,
+  userId: string,
+): { dir: string; clientStore: string; cryptoStore: string } {
+  const dir = join(dataDir, userDirName(userId));
+  return {
+    dir,
+    clientStore: join(dir, CLIENT_STORE_FILE),
+    cryptoStore: join(dir, DEFAULT_SQLITE_FILE_NAME),
+  };
+}
+
+/**
+ * The filter of the one `/sync` a virtual user's start makes for its account data (transactions
+ * carry none): no presence, no timeline beyond what the server insists on, no state or ephemeral
+ * events. Room account data is kept.
+ */
+const ACCOUNT_DATA_FILTER = JSON.stringify({
+  presence: { types: [] },
+  room: {
+    timeline: { limit: 1, types: [] },
+    state: { types: [] },
+    ephemeral: { types: [] },
+  },
+});
 
 export class Appservice {
   readonly registration: Registration;
@@ -242,7 +282,8 @@ export class Appservice {
     opened?: ClientStore,
   ): Promise<VirtualUser> {
     if (userId !== this.senderUserId) await registerUser(this.#http, userId);
-    const dir = this.#opts.dataDir !== undefined ? join(this.#opts.dataDir, userDirName(userId)) : undefined;
+    const dir =
+      this.#opts.dataDir !== undefined ? virtualUserPaths(this.#opts.dataDir, userId).dir : undefined;
     const store: ClientStore =
       opened ?? (dir ? await SqliteClientStore.open(join(dir, CLIENT_STORE_FILE)) : new MemoryClientStore());
     const stored = await store.loadSession();
@@ -288,21 +329,103 @@ export class Appservice {
     return vu;
   }
 
-  /** Rooms the user is in that its client does not know yet: their state, fed as a sync. */
+  /**
+   * What `/sync` would have given the user's client and transactions do not: the state of rooms
+   * it is in that the client does not know yet, and its account data (global and per room), read
+   * fresh at every start so a client on a new machine, or after a restart, has it. Fed as a sync.
+   */
   async #catchUp(vu: VirtualUser): Promise<void> {
     const client = vu.client;
-    const join: Record<string, unknown> = {};
-    for (const roomId of await client.joinedRoomIds()) {
+    const join: Record<string, Record<string, unknown>> = {};
+    const joined = await client.joinedRoomIds();
+    for (const roomId of joined) {
       if (client.getRoom(roomId)?.membership === "join") continue;
       join[roomId] = { state: { events: await client.fetchRoomState(roomId) } };
     }
-    if (Object.keys(join).length === 0) return;
+    const accountData = await this.#accountData(client.userId);
+    for (const roomId of joined) {
+      const events = accountData.rooms?.join?.[roomId]?.account_data?.events ?? [];
+      if (events.length > 0) join[roomId] = { ...join[roomId], account_data: { events } };
+    }
+    const global = accountData.account_data?.events ?? [];
+    if (Object.keys(join).length === 0 && global.length === 0) return;
+    const counts = vu.known.oneTimeKeyCounts;
     await client.feedSync(
       syncResponseSchema.parse({
         next_batch: this.#nextBatch(txnOfToken(client.nextBatch)),
+        ...(global.length > 0 ? { account_data: { events: global } } : {}),
         rooms: { join },
+        // The count the server gave at start: a response without one reads as zero, and a
+        // needless batch of one-time keys would push out of the account keys the server still has.
+        ...(counts !== undefined ? { device_one_time_keys_count: counts } : {}),
       }),
     );
+  }
+
+  /**
+   * The user's account data, from one filtered `/sync` as the user without a device (so no
+   * device's to-device messages are touched).
+   */
+  #accountData(userId: string): Promise<SyncResponse> {
+    return this.#http.request({
+      method: "GET",
+      path: path`/_matrix/client/v3/sync`,
+      // Offline: reading is not the user coming online (a sync sets presence otherwise).
+      query: { user_id: userId, filter: ACCOUNT_DATA_FILTER, timeout: "0", set_presence: "offline" },
+      schema: syncResponseSchema,
+    });
+  }
+
+  /** The IDs of a user's devices (the user must be one the appservice controls). */
+  async listDevices(userId: string): Promise<string[]> {
+    if (!this.controls(userId)) {
+      throw new AppserviceError("NOT_IN_NAMESPACE", `${userId} is not in the appservice's namespaces`);
+    }
+    const res = await this.#http.request({
+      method: "GET",
+      path: path`/_matrix/client/v3/devices`,
+      query: { user_id: userId },
+      schema: jsonObjectSchema,
+    });
+    const devices = Array.isArray(res.devices) ? (res.devices as unknown[]) : [];
+    return devices.flatMap((d) => {
+      const id = (d as { device_id?: unknown } | null)?.device_id;
+      return typeof id === "string" ? [id] : [];
+    });
+  }
+
+  /**
+   * Deletes devices of a user the appservice controls (MSC4190: no User-Interactive Auth, the
+   * appservice acts for the user), e.g. a device whose keys were lost with its machine.
+   */
+  async deleteDevices(userId: string, deviceIds: readonly string[]): Promise<void> {
+    if (!this.controls(userId)) {
+      throw new AppserviceError("NOT_IN_NAMESPACE", `${userId} is not in the appservice's namespaces`);
+    }
+    if (deviceIds.length === 0) return;
+    await this.#http.request({
+      method: "POST",
+      path: path`/_matrix/client/v3/delete_devices`,
+      query: { user_id: userId },
+      body: { devices: [...deviceIds] },
+      schema: emptyResponseSchema,
+    });
+  }
+
+  /**
+   * Whether the user has published a cross-signing identity (a master key): a user that has one
+   * but no device here was set up elsewhere (or its data directory was lost), and gets its
+   * identity back with its recovery key rather than a new one.
+   */
+  async hasCrossSigningIdentity(userId: string): Promise<boolean> {
+    const res = await this.#http.request({
+      method: "POST",
+      path: path`/_matrix/client/v3/keys/query`,
+      body: { device_keys: { [userId]: [] } },
+      schema: keysQueryResponseSchema,
+    });
+    const master = res.master_keys?.[userId];
+    return typeof master === "object" && master !== null;
   }
 
   /**

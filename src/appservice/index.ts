@@ -6,12 +6,14 @@ export {
   MAX_FED_TXNS_PER_USER,
   MAX_FEED_ATTEMPTS,
   type VirtualUserClientOptions,
+  virtualUserPaths,
 } from "./appservice.ts";
 export { AppserviceError, type AppserviceErrorCode } from "./errors.ts";
 export {
   type GenerateRegistrationOptions,
   generateRegistration,
   parseRegistration,
+  REG_MSC4190,
   type Registration,
   registrationToYaml,
 } from "./registration.ts";

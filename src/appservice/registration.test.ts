@@ -25,6 +25,7 @@ describe("appservice registration", () => {
     assert.equal(reg.receive_ephemeral, true);
     assert.equal(reg["de.sorunome.msc2409.push_ephemeral"], true);
     assert.equal(reg["org.matrix.msc3202"], true);
+    assert.equal(reg["io.element.msc4190"], true, "device management without UIA (MSC4190)");
     const yaml = registrationToYaml(reg);
     assert.match(yaml, /org\.matrix\.msc3202: true/);
     assert.deepEqual(parseRegistration(yaml), reg);

@@ -13,6 +13,13 @@ import {
 
 export { parseRegistration, type Registration };
 
+/**
+ * MSC4190's flag (Synapse's name): the appservice manages its users' devices, creating them with
+ * `PUT /devices/{deviceId}` and deleting them, or replacing the users' cross-signing keys, without
+ * User-Interactive Auth (its users have no password). Keyroom's virtual users are set up that way.
+ */
+export const REG_MSC4190 = "io.element.msc4190";
+
 export interface GenerateRegistrationOptions {
   /** Unique ID of the appservice on the homeserver. */
   id: string;
@@ -62,6 +69,7 @@ export function generateRegistration(opts: GenerateRegistrationOptions): Registr
     sender_localpart: opts.senderLocalpart,
     rate_limited: opts.rateLimited ?? false,
     namespaces: { users, aliases, rooms: [...(opts.namespaces?.rooms ?? [])] },
+    [REG_MSC4190]: true,
     ...(e2ee
       ? { [REG_RECEIVE_EPHEMERAL]: true, [REG_PUSH_EPHEMERAL_UNSTABLE]: true, [REG_MSC3202]: true }
       : {}),

@@ -123,12 +123,19 @@ describe("appservice virtual user and matrix-js-sdk in an encrypted room", {
     assert.equal(status.deviceCrossSigned, true);
     await alice.waitForDeviceStatus(bob.userId, bob.deviceId, (s) => s.signedByOwner);
 
-    // Never /sync; every request of the virtual user named it and its device.
-    assert.ok(!requests.some((u) => u.pathname.endsWith("/sync")));
+    // One /sync per user start, for its account data (transactions carry none), naming no device
+    // so that no device's to-device messages are touched; every other request of the virtual user
+    // named it and its device.
+    const syncs = requests.filter((u) => u.pathname.endsWith("/sync"));
+    assert.deepEqual(
+      syncs.map((u) => u.searchParams.get("user_id")),
+      [bob.userId],
+    );
+    for (const u of syncs) assert.equal(u.searchParams.get("device_id"), null);
     const asBob = requests.filter((u) => u.searchParams.get("user_id") === bob.userId);
     assert.ok(asBob.some((u) => u.pathname.endsWith("/keys/upload")));
     assert.ok(asBob.some((u) => u.pathname.includes("/send/m.room.encrypted/")));
-    for (const u of asBob.filter((x) => !x.pathname.includes("/devices/"))) {
+    for (const u of asBob.filter((x) => !x.pathname.includes("/devices/") && !x.pathname.endsWith("/sync"))) {
       assert.equal(u.searchParams.get("device_id"), bob.deviceId, u.pathname);
       assert.equal(u.searchParams.get("org.matrix.msc3202.device_id"), bob.deviceId);
     }
