@@ -266,8 +266,9 @@ export function registerKeyRoutes({ hs, router, uia }: RouteContext): void {
       }
     }
     // Checked after validation, so a bad upload fails before asking for a password.
-    // The first upload needs no re-authentication (MSC3967); replacing keys does.
-    if (currentMaster && changes.length > 0) {
+    // The first upload needs no re-authentication (MSC3967); replacing keys does, except for an
+    // appservice acting for its user (MSC4190, as Synapse: the user has no password to give).
+    if (currentMaster && changes.length > 0 && a.appserviceId === undefined) {
       uia.require(body.auth, `device_signing:${a.userId}`, [["m.login.password"]], a.userId);
     }
     if (changes.length === 0) return { json: {} };
