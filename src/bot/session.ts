@@ -33,7 +33,12 @@ export type BotStartErrorCode =
   /** The session or the stores here belong to another account or homeserver. */
   | "OTHER_ACCOUNT"
   /** The first start (or a lost session) needs the account's password. */
-  | "PASSWORD_REQUIRED";
+  | "PASSWORD_REQUIRED"
+  /**
+   * No device here, but the account has a cross-signing identity (an appservice bot's data
+   * directory lost or not moved): recover with the recovery key, or reset.
+   */
+  | "RECOVERY_REQUIRED";
 
 export class BotStartError extends Error {
   override readonly name = "BotStartError";

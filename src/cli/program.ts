@@ -361,7 +361,10 @@ export function buildProgram(io: CommandIo): Command {
     .command("recover")
     .description("bring the bot in DIR back on this machine (lost disk, new machine) with its recovery key")
     .argument("<dir>", "the bot's directory (its bot.yaml)")
-    .option("--password <password>", `the bot account's password (or set $${PASSWORD_ENV})`)
+    .option(
+      "--password <password>",
+      `the bot account's password (or set $${PASSWORD_ENV}); not in appservice mode`,
+    )
     .option(
       "--recovery-key <key>",
       `the key bot init printed (or set $${RECOVERY_KEY_ENV}, which ps does not show)`,
@@ -372,7 +375,8 @@ export function buildProgram(io: CommandIo): Command {
         throw new CliError("USAGE", `give --recovery-key or set $${RECOVERY_KEY_ENV}`);
       }
       const { botRecoverCommand } = await import("./commands/bot.ts");
-      await botRecoverCommand({ dir, password: passwordOf(o.password), recoveryKey }, io);
+      const password = o.password || process.env[PASSWORD_ENV] || undefined;
+      await botRecoverCommand({ dir, password, recoveryKey }, io);
     });
   bot
     .command("reset")

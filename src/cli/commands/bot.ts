@@ -7,7 +7,6 @@ import { createInterface } from "node:readline";
 import { controlSocketPath, runVerification, type VerifyEvent } from "../../bot/control.ts";
 import {
   Bot,
-  type BotConfig,
   CONFIG_FILE,
   createBotLogger,
   initBotDir,
@@ -18,7 +17,12 @@ import {
 } from "../../bot/index.ts";
 import { CliError } from "../errors.ts";
 import { jsonLine } from "../output.ts";
-import { initAppserviceBot, openAppserviceBot } from "./bot-appservice.ts";
+import {
+  initAppserviceBot,
+  openAppserviceBot,
+  recoverAppserviceBot,
+  resetAppserviceBot,
+} from "./bot-appservice.ts";
 import type { CommandIo } from "./io.ts";
 import { drawSas } from "./verify.ts";
 
@@ -119,7 +123,28 @@ export async function botRunCommand(
   const appservice =
     config.appservice === undefined
       ? undefined
-      : await openAppserviceBot(dir, config, resolve(dir, config.dataDir), logger);
+      : await openAppserviceBot(dir, config, resolve(dir, config.dataDir), logger, {
+          recover: `KEYROOM_RECOVERY_KEY=… keyroom bot recover ${args.dir}`,
+          reset: `keyroom bot reset ${args.dir}`,
+        });
+  if (appservice?.recoveryKey !== undefined) {
+    // The first start of an appservice bot is where its recovery is set up (bot init touched no
+    // account): the key goes out once, as bot init prints it for a bot with its own account.
+    io.out(
+      jsonLine({
+        event: "recovery",
+        user_id: appservice.client.userId,
+        device_id: appservice.client.deviceId,
+        recovery_key: appservice.recoveryKey,
+      }),
+    );
+    if (io.interactive === true) {
+      io.err(
+        `\nThe bot's recovery key (shown this once; keep it off this machine):\n\n  ${appservice.recoveryKey}\n\n` +
+          `With it, \`keyroom bot recover ${args.dir}\` brings the bot back on a new machine.\n`,
+      );
+    }
+  }
   let running: Awaited<ReturnType<typeof runBotDir>>;
   try {
     running = await runBotDir(dir, {
@@ -216,13 +241,32 @@ async function verifyThroughSocket(
 
 /** Brings the bot in DIR back on this machine: a new device recovers its identity, keys and state. */
 export async function botRecoverCommand(
-  args: { dir: string; password: string; recoveryKey: string },
+  args: { dir: string; password: string | undefined; recoveryKey: string },
   io: CommandIo,
 ): Promise<void> {
   const dir = resolve(args.dir);
   const config = await readConfig(resolve(dir, CONFIG_FILE));
-  notInAppserviceMode(config, dir, "bot recover");
   const dataDir = resolve(dir, config.dataDir);
+  const logger = createBotLogger({ format: "pretty", level: "warn", write: (l) => io.err(l) });
+  if (config.appservice !== undefined) {
+    // No password: the appservice acts for the bot's user.
+    const recovered = await recoverAppserviceBot(dir, config, dataDir, args.recoveryKey, logger, {
+      run: `keyroom bot run ${args.dir}`,
+    });
+    io.out(
+      jsonLine({
+        event: "recovered",
+        user_id: recovered.userId,
+        device_id: recovered.deviceId,
+        cross_signed: recovered.crossSigned,
+        restored_keys: recovered.restoredKeys,
+        deleted_devices: recovered.deletedDevices,
+      }),
+    );
+    return;
+  }
+  // A bot with its own account logs a new device in with its password.
+  if (args.password === undefined) throw new CliError("USAGE", "give --password or set $KEYROOM_PASSWORD");
   const opened = await openBotClient({
     dataDir,
     homeserverUrl: config.homeserver,
@@ -230,7 +274,7 @@ export async function botRecoverCommand(
     password: args.password,
     recoveryKey: args.recoveryKey,
     deviceDisplayName: "Keyroom bot",
-    logger: createBotLogger({ format: "pretty", level: "warn", write: (l) => io.err(l) }),
+    logger,
     resetHint: `keyroom bot reset ${args.dir}`,
   });
   try {
@@ -258,18 +302,12 @@ export async function botRecoverCommand(
 export async function botResetCommand(args: { dir: string }, io: CommandIo): Promise<void> {
   const dir = resolve(args.dir);
   const config = await readConfig(resolve(dir, CONFIG_FILE));
-  notInAppserviceMode(config, dir, "bot reset");
   const dataDir = resolve(dir, config.dataDir);
+  if (config.appservice !== undefined) {
+    const { deletedDevices } = await resetAppserviceBot(dir, config, dataDir, loggerFor(io));
+    io.out(jsonLine({ event: "reset", dir, data_dir: dataDir, deleted_devices: deletedDevices }));
+    return;
+  }
   await resetBot(dataDir, loggerFor(io));
   io.out(jsonLine({ event: "reset", dir, data_dir: dataDir }));
-}
-
-/** `recover` and `reset` work on a bot's own session; an appservice user has none (the appservice acts for it). */
-function notInAppserviceMode(config: BotConfig, dir: string, command: string): void {
-  if (config.appservice === undefined) return;
-  throw new CliError(
-    "USAGE",
-    `${command}: the bot in ${dir} runs as an appservice user (its device and keys are in its data directory's ` +
-      "appservice/ folder, with no password or recovery key): back that folder up to move it",
-  );
 }
