@@ -250,6 +250,14 @@ test("an appservice bot moved with its recovery key: identity, history and accou
     }
   }
 
+  // A device whose encryption store is gone: refused too, naming the ways out.
+  const userDir = join(botDir, ".keyroom", "appservice", "_mover_localhost");
+  await rm(join(userDir, "keyroom-crypto.sqlite3"), { force: true });
+  const noStore = await spawnKeyroom(["bot", "run", botDir]);
+  assert.equal(noStore.code, 1, noStore.stderr);
+  assert.match(noStore.stderr, /its encryption store .* is missing/);
+  assert.match(noStore.stderr, /keyroom bot recover/);
+
   // 5. bot reset: the devices go, and the next start makes a new identity and recovery key.
   const reset = await spawnKeyroom(["bot", "reset", botDir]);
   assert.equal(reset.code, 0, reset.stderr);
