@@ -312,7 +312,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     const result = await this.machine.receiveSyncChanges({
       toDevice: changes.toDeviceEvents,
       deviceLists: changes.deviceLists,
-      oneTimeKeyCounts: changes.oneTimeKeyCounts,
+      ...(changes.oneTimeKeyCounts !== undefined ? { oneTimeKeyCounts: changes.oneTimeKeyCounts } : {}),
       ...(changes.unusedFallbackKeyTypes !== undefined
         ? { unusedFallbackKeyTypes: changes.unusedFallbackKeyTypes }
         : {}),

@@ -94,7 +94,7 @@ export async function handleSyncResponse(
       nextBatch: res.next_batch,
       toDeviceEvents: toDevice,
       deviceLists: { changed: res.device_lists?.changed ?? [], left: res.device_lists?.left ?? [] },
-      oneTimeKeyCounts: res.device_one_time_keys_count ?? {},
+      oneTimeKeyCounts: res.device_one_time_keys_count,
       unusedFallbackKeyTypes: res.device_unused_fallback_key_types,
       changedMemberships,
       encryptedSenders: [...encryptedSenders],

@@ -10,7 +10,11 @@ export interface SyncCryptoChanges {
   nextBatch: string;
   toDeviceEvents: ToDeviceEvent[];
   deviceLists: { changed: string[]; left: string[] };
-  oneTimeKeyCounts: Record<string, number>;
+  /**
+   * `undefined` when the server did not send the field: the count is then unknown, not zero (a
+   * zero would make the device upload keys it does not need and push out keys still on offer).
+   */
+  oneTimeKeyCounts: Record<string, number> | undefined;
   /** `undefined` when the server did not send the field (older servers): not the same as `[]`. */
   unusedFallbackKeyTypes: string[] | undefined;
   /** Rooms whose membership changed in this response, for key-sharing decisions. */

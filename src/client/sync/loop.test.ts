@@ -223,7 +223,7 @@ describe("sync loop", () => {
     const processor: SyncProcessor = {
       async processSyncChanges(changes) {
         order.push(
-          `process:${changes.deviceLists.changed.join()}:${changes.oneTimeKeyCounts.signed_curve25519}`,
+          `process:${changes.deviceLists.changed.join()}:${changes.oneTimeKeyCounts?.signed_curve25519}`,
         );
         assert.equal(changes.unusedFallbackKeyTypes, undefined);
         if (failOnce) {
@@ -324,6 +324,31 @@ describe("sync loop", () => {
       "$c:clear $c",
       "$d:DECRYPTOR_FAILED",
     ]);
+  });
+
+  it("passes an absent one-time-key count on as unknown, not as zero", async () => {
+    const s = scripted([
+      { status: 200, body: { next_batch: "s1" } },
+      { status: 200, body: { next_batch: "s2", device_one_time_keys_count: {} } },
+    ]);
+    const { client } = await loggedIn(s.fetch);
+    const seen: (Record<string, number> | undefined)[] = [];
+    const processor: SyncProcessor = {
+      async processSyncChanges(changes) {
+        seen.push(changes.oneTimeKeyCounts);
+        return [];
+      },
+      async decryptRoomEvent() {
+        throw new Error("no encrypted events in this test");
+      },
+      async beforeSaveSyncToken() {},
+    };
+    client.setSyncProcessor(processor);
+    await client.startSync();
+    await s.exhausted;
+    await client.stopSync();
+    // The first response said nothing (count unknown); the second said "none of any kind" (zero).
+    assert.deepEqual(seen.slice(0, 2), [undefined, {}]);
   });
 
   it("marks encrypted events as undecrypted when no E2EE layer is set", async () => {
