@@ -88,6 +88,8 @@ export interface MachineUnderTest {
   receiveSync(sync: SyncInput): Promise<number>;
   /** Decrypts a room event from its JSON text (as received); returns its body. */
   decrypt(eventJson: string, roomId: string): Promise<unknown>;
+  /** Decrypts room events in one call, when the machine has such a call; returns their bodies. */
+  decryptBatch?(events: readonly { json: string; roomId: string }[]): Promise<unknown[]>;
   /** Imports room keys (setup, untimed): the decrypted entries of an export file. */
   importEntries(entries: readonly unknown[]): Promise<number>;
   /** Decrypts an export file and imports its keys; CPU times of both parts (undefined: not timed). */

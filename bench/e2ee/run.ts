@@ -19,7 +19,14 @@ import { BenchHomeserver } from "./homeserver.ts";
 import { KeyroomPeer, type MachineUnderTest, WasmPeer } from "./peers.ts";
 import { rotationFixture, type TimelineEvent } from "./rotation.ts";
 import { type E2eeRow, row, type Series, type Side } from "./rows.ts";
-import { alternateMachines, check, decryptWork, type Machines, selfTimed } from "./workloads.ts";
+import {
+  alternateMachines,
+  check,
+  DECRYPT_PAGE_EVENTS,
+  decryptWork,
+  type Machines,
+  selfTimed,
+} from "./workloads.ts";
 
 export type { E2eeRow, E2eeTarget } from "./rows.ts";
 
@@ -247,6 +254,7 @@ export async function runE2eeBench(options: E2eeBenchOptions = {}): Promise<E2ee
       events: readonly TimelineEvent[],
       machines: Machines,
       note: string,
+      paged = false,
     ) => {
       const wrong: string[] = [];
       const s = await alternateMachines(machines, {
@@ -254,7 +262,7 @@ export async function runE2eeBench(options: E2eeBenchOptions = {}): Promise<E2ee
         rounds: decryptRounds,
         batch: Math.floor(events.length / batchesPerSide),
         unit: "ops/s",
-        run: decryptWork(events, wrong),
+        run: decryptWork(events, wrong, { paged }),
       });
       check(wrong.length === 0, `events decrypted wrongly: ${wrong.slice(0, 5).join(", ")}`);
       rows.push(row(id, label, "ops/s", s, { kind: "ratio", min: 4 }, note));
@@ -287,7 +295,9 @@ export async function runE2eeBench(options: E2eeBenchOptions = {}): Promise<E2ee
       `decrypt, ${rotationSessions} sessions in rotation (events/s)`,
       rotation.events,
       all,
-      "each event from the next session in turn (imported keys): no session is used again before all others",
+      "each event from the next session in turn (imported keys): no session is used again before all others; " +
+        `read as history: Keyroom in pages of ${DECRYPT_PAGE_EVENTS} events (tryDecryptRoomEvents), crypto-wasm one by one (it has no batch call)`,
+      true,
     );
 
     log("   after a store reopen (SQLite)");
@@ -296,7 +306,9 @@ export async function runE2eeBench(options: E2eeBenchOptions = {}): Promise<E2ee
     // Three events per session after each reopen: each session is read from disk once, then used.
     const reopenBatch = 3 * decryptBatch;
     const afterReopen = timeline(fakes, keysRoom, reopenBatch * REPS);
-    const work = decryptWork(afterReopen, wrong);
+    // The first sync after a restart: a room's timeline at once (Keyroom's client decrypts it in
+    // one tryDecryptRoomEvents call), crypto-wasm one by one.
+    const work = decryptWork(afterReopen, wrong, { paged: true });
     for (let rep = 0; rep < REPS; rep++) {
       await sqlite.reopen(openSqlite);
       // The next events of the timeline right after the reopen, the two machines alternating in halves.
@@ -326,7 +338,8 @@ export async function runE2eeBench(options: E2eeBenchOptions = {}): Promise<E2ee
         reopened,
         { kind: "ratio", min: 4 },
         `the next ${reopenBatch} events right after Keyroom closed and reopened its store and machine (every ` +
-          "session read from disk again), against crypto-wasm on the same events, its sessions in memory (flatters crypto-wasm)",
+          "session read from disk again), against crypto-wasm on the same events, its sessions in memory (flatters crypto-wasm); " +
+          `as a first sync's room timelines: Keyroom in calls of ${DECRYPT_PAGE_EVENTS} events (tryDecryptRoomEvents), crypto-wasm one by one`,
       ),
     );
     for (const m of Object.values(all)) await m.close();

@@ -59,18 +59,48 @@ export async function alternateMachines(machines: Machines, w: AlternateWork): P
   return out;
 }
 
-/** Decrypts `events` (JSON text) in turns, each side walking the list from where it stopped. */
+/**
+ * Events a page when a workload reads history or a sync's room timeline (`decryptWork`'s `paged`):
+ * Element asks for 20 events a page of history, and a sync's timeline for a room is of that order.
+ */
+export const DECRYPT_PAGE_EVENTS = 20;
+
+/**
+ * Decrypts `events` (JSON text) in turns, each side walking the list from where it stopped. With
+ * `paged`, a machine that has a batch call (Keyroom's `tryDecryptRoomEvents`, which its client uses
+ * for a room's sync timeline) gets `DECRYPT_PAGE_EVENTS` events a call; crypto-wasm has none and
+ * decrypts them one by one, as matrix-js-sdk does.
+ */
 export function decryptWork(
   events: readonly { json: string; roomId: string; body: string }[],
   wrong: string[],
+  options: { paged?: boolean } = {},
 ): (side: Side, m: MachineUnderTest, ops: number) => Promise<undefined> {
   const cursor: Partial<Record<Side, number>> = {};
   return async (side, m, ops) => {
     let at = cursor[side] ?? 0;
-    for (let i = 0; i < ops; i++) {
-      const e = events[at] as { json: string; roomId: string; body: string };
-      if ((await m.decrypt(e.json, e.roomId)) !== e.body) wrong.push(`${m.name} #${at}`);
-      at = (at + 1) % events.length;
+    let done = 0;
+    while (done < ops) {
+      const page =
+        m.decryptBatch !== undefined && options.paged === true
+          ? Math.min(DECRYPT_PAGE_EVENTS, ops - done)
+          : 1;
+      const slice: { json: string; roomId: string; body: string }[] = [];
+      for (let i = 0; i < page; i++) slice.push(events[(at + i) % events.length] as (typeof slice)[number]);
+      const bodies =
+        page === 1 || m.decryptBatch === undefined
+          ? [
+              await m.decrypt(
+                (slice[0] as (typeof slice)[number]).json,
+                (slice[0] as (typeof slice)[number]).roomId,
+              ),
+            ]
+          : await m.decryptBatch(slice);
+      slice.forEach((e, i) => {
+        if (bodies[i] !== e.body) wrong.push(`${m.name} #${(at + i) % events.length}`);
+      });
+      at = (at + page) % events.length;
+      done += page;
     }
     cursor[side] = at;
     return undefined;
