@@ -99,7 +99,11 @@ if (quick) {
   process.env.KEYROOM_BENCH_SCALE ??= "0.05";
   process.env.KEYROOM_BENCH_DEVSERVER_MESSAGES ??= "50";
 }
+const SECTIONS = ["crypto", "e2ee", "cross-signing", "backup", "bots", "browser", "sync", "devserver"];
 const sections = args.filter((a) => !a.startsWith("--"));
+const unknown = sections.filter((s) => !SECTIONS.includes(s));
+if (unknown.length > 0)
+  throw new Error(`unknown section(s) ${unknown.join(", ")}; sections: ${SECTIONS.join(", ")}`);
 const wanted = (name: string) => sections.length === 0 || sections.includes(name);
 const machine = machineInfo();
 const started = Date.now();
@@ -109,38 +113,60 @@ console.log(
     `load average ${machine.loadavg.join(" ")}`,
 );
 
-if (wanted("crypto")) results.crypto = cryptoSection();
-if (wanted("e2ee")) {
+/** Wall time of each section that ran, in ms (the run must stay under 20 minutes; issue 14). */
+const sectionMs: Record<string, number> = {};
+results.sectionMs = sectionMs;
+/** Sections that threw: the others still run and the results file is still written (marked). */
+const failures: { section: string; error: string }[] = [];
+async function section(name: string, run: () => unknown): Promise<void> {
+  if (!wanted(name)) return;
+  const t0 = Date.now();
+  try {
+    await run();
+  } catch (e) {
+    const error = e instanceof Error ? e.message : String(e);
+    failures.push({ section: name, error });
+    console.log(`\n!! section ${name} FAILED: ${error}`);
+  }
+  sectionMs[name] = Date.now() - t0;
+  console.log(`[${name}: ${((sectionMs[name] ?? 0) / 1000).toFixed(0)} s]`);
+}
+
+await section("crypto", () => {
+  results.crypto = cryptoSection();
+});
+await section("e2ee", async () => {
   console.log("\n== E2EE engine: Keyroom vs matrix-sdk-crypto-wasm (vodozemac), same workloads ==");
   const report = await runE2eeBench();
   printE2eeReport(report);
   results.e2ee = report;
-}
-if (wanted("cross-signing")) {
+});
+await section("cross-signing", () => {
   console.log("\n== Cross-signing: Keyroom vs matrix-sdk-crypto-wasm ==");
   results.crossSigning = lastJsonLine<unknown>(runChild("bench/cross-signing.ts", [], true));
-}
-if (wanted("backup")) {
+});
+await section("backup", () => {
   console.log("\n== Key backup: Keyroom vs matrix-sdk-crypto-wasm ==");
   results.backup = lastJsonLine<unknown>(runChild("bench/backup.ts", [], true));
-}
-if (wanted("bots")) {
+});
+await section("bots", () => {
   console.log("\n== Bots: Keyroom (encrypted rooms) vs matrix-bot-sdk (plain rooms), command round trips ==");
   results.bots = lastJsonLine<unknown>(runChild("bench/bots.ts", [], true));
-}
-if (wanted("browser")) {
+});
+await section("browser", () => {
   console.log("\n== In Chromium: Keyroom beside libolm WASM in one page, store open, bundle size ==");
   results.browser = lastJsonLine<unknown>(runChild("bench/browser/run.ts", [], true));
-}
-if (wanted("sync")) {
+});
+await section("sync", () => {
   console.log("\n== Initial sync of a large account: Keyroom (SQLite) vs matrix-js-sdk (Rust crypto) ==");
   results.sync = lastJsonLine<unknown>(runChild("bench/sync/run.ts", [], true));
-}
-if (wanted("devserver")) {
+});
+await section("devserver", () => {
   console.log("\n== Development homeserver ==");
   results.devserver = lastJsonLine<unknown>(runChild("bench/devserver.ts", [], true));
-}
+});
 
+if (failures.length > 0) results.failures = failures;
 results.loadavgAtEnd = loadavg().map((l) => Math.round(l * 100) / 100);
 results.durationMs = Date.now() - started;
 console.log(
@@ -150,4 +176,8 @@ mkdirSync(`${root}/bench/results`, { recursive: true });
 const json = `${JSON.stringify(results, null, 2)}\n`;
 const stamp = new Date().toISOString().replace(/[:.]/g, "-");
 writeFileSync(`${root}/bench/results/${quick ? "quick" : "run"}-${stamp}.json`, json);
-if (!quick) writeFileSync(`${root}/bench/results/latest.json`, json);
+if (!quick && failures.length === 0) writeFileSync(`${root}/bench/results/latest.json`, json);
+if (failures.length > 0) {
+  console.log(`Failed: ${failures.map((f) => f.section).join(", ")} (the results file says why)`);
+  process.exitCode = 1;
+}
