@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { StoreLockedError } from "../../store/errors.ts";
 import type { LeaseGrant, StoreLease } from "../../store/store.ts";
 import type { Clock } from "../clock.ts";
-import { LeaseKeeper } from "./lease.ts";
+import { LeaseKeeper, MAX_LEASE_HOLD_MS } from "./lease.ts";
 
 /** A store lease held elsewhere for `busyFor` attempts, then granted (stale when `stale`). */
 class FakeLease implements StoreLease {
@@ -36,11 +36,14 @@ class FakeLease implements StoreLease {
 }
 
 /** Time moves only when the keeper sleeps. */
-function fakeClock(): Clock & { slept: number[] } {
+function fakeClock(): Clock & { slept: number[]; advance(ms: number): void } {
   let now = 0;
   const slept: number[] = [];
   return {
     slept,
+    advance: (ms) => {
+      now += ms;
+    },
     now: () => now,
     random: () => 0.5,
     sleep: async (ms) => {
@@ -53,7 +56,7 @@ function fakeClock(): Clock & { slept: number[] } {
 describe("LeaseKeeper", () => {
   it("holds the lease once for nested and overlapping units, and releases it after the last", async () => {
     const store = new FakeLease();
-    const keeper = new LeaseKeeper(store, fakeClock(), "test");
+    const keeper = new LeaseKeeper(store, fakeClock(), "test", { lingerMs: 0 });
     let inner = false;
     await Promise.all([
       keeper.run(async () => {
@@ -80,7 +83,7 @@ describe("LeaseKeeper", () => {
   it("waits while another process holds it, backing off, and reloads when it was stale", async () => {
     const store = new FakeLease(6, true);
     const clock = fakeClock();
-    const keeper = new LeaseKeeper(store, clock, "test", { timeoutMs: 60_000 });
+    const keeper = new LeaseKeeper(store, clock, "test", { timeoutMs: 60_000, lingerMs: 0 });
     let reloaded = 0;
     keeper.onStale = async () => {
       assert.equal(store.held, true, "reloads under the lease");
@@ -117,8 +120,46 @@ describe("LeaseKeeper", () => {
     assert.equal(store.releases >= 1, true);
   });
 
+  it("keeps the lease between units that follow each other, and lets it go after the linger", async () => {
+    const store = new FakeLease();
+    const keeper = new LeaseKeeper(store, fakeClock(), "test", { lingerMs: 1 });
+    for (let i = 0; i < 5; i++) await keeper.run(async () => assert.equal(store.held, true));
+    assert.equal(store.attempts, 1, "taken once for five units in a row");
+    assert.equal(store.releases, 0);
+    // The linger ends (a real timer; no unit starts meanwhile).
+    while (store.held) await new Promise((r) => setTimeout(r, 1));
+    assert.equal(store.releases, 1);
+    await keeper.run(async () => assert.equal(store.held, true));
+    assert.equal(store.attempts, 2, "taken again after it was let go");
+  });
+
+  it("lets go without lingering once held MAX_LEASE_HOLD_MS in a row, or when taking it failed", async () => {
+    const store = new FakeLease();
+    const clock = fakeClock();
+    const keeper = new LeaseKeeper(store, clock, "test", { lingerMs: 60_000 });
+    await keeper.run(async () => undefined);
+    assert.equal(store.held, true, "lingering");
+    await keeper.run(async () => clock.advance(MAX_LEASE_HOLD_MS));
+    assert.equal(store.held, false, "released at the end of the unit that reached the bound");
+    assert.equal(store.releases, 1);
+    // A reload that fails after taking it: released, and the next unit takes it afresh.
+    store.stale = true;
+    keeper.onStale = async () => {
+      throw new Error("reload failed");
+    };
+    await assert.rejects(
+      keeper.run(async () => undefined),
+      /reload failed/,
+    );
+    assert.equal(store.held, false);
+    keeper.onStale = async () => {};
+    await keeper.run(async () => undefined);
+    assert.equal(store.attempts, 3);
+  });
+
   it("refuses a non-positive duration or a negative timeout", () => {
     assert.throws(() => new LeaseKeeper(new FakeLease(), fakeClock(), "x", { durationMs: 0 }), RangeError);
     assert.throws(() => new LeaseKeeper(new FakeLease(), fakeClock(), "x", { timeoutMs: -1 }), RangeError);
+    assert.throws(() => new LeaseKeeper(new FakeLease(), fakeClock(), "x", { lingerMs: -1 }), RangeError);
   });
 });

@@ -15,6 +15,19 @@ export const DEFAULT_LEASE_DURATION_MS = 10_000;
  * it where units of work are long (big key imports) or the machine is very loaded.
  */
 export const DEFAULT_LEASE_TIMEOUT_MS = 120_000;
+/**
+ * How long the lease stays held after the last unit of work ends, so that the next unit (a bot's
+ * reply right after the sync response that asked for it, the key upload after a send) runs without
+ * taking it again: taking and releasing are one SQLite write transaction each, which cost a bot
+ * more CPU per command than decrypting it (bench/README.md, bots section). Another process waits
+ * at most this much longer for it.
+ */
+export const DEFAULT_LEASE_LINGER_MS = 25;
+/**
+ * A lease held this long without a break is released when its units end, without lingering, so a
+ * busy client cannot keep other processes out by starting each unit within the linger of the last.
+ */
+export const MAX_LEASE_HOLD_MS = 1_000;
 /** Between attempts while another process holds the lease: doubling from the first to the last. */
 const RETRY_FIRST_MS = 5;
 const RETRY_MAX_MS = 100;
@@ -24,11 +37,14 @@ export interface LeaseOptions {
   readonly durationMs?: number;
   /** See `DEFAULT_LEASE_TIMEOUT_MS` (`Infinity` waits for ever). */
   readonly timeoutMs?: number;
+  /** See `DEFAULT_LEASE_LINGER_MS` (0 releases as soon as the last unit ends). */
+  readonly lingerMs?: number;
 }
 
 /**
  * Holds the lease while any unit of work of this client runs: units nest and overlap freely in one
- * process (the engine orders its own steps); the lease is released when the last one ends.
+ * process (the engine orders its own steps); the lease is released `lingerMs` after the last one
+ * ends, unless another starts by then (at once when it was held `MAX_LEASE_HOLD_MS` in a row).
  */
 export class LeaseKeeper {
   readonly #store: StoreLease;
@@ -36,12 +52,17 @@ export class LeaseKeeper {
   readonly #location: string;
   readonly #durationMs: number;
   readonly #timeoutMs: number;
+  readonly #lingerMs: number;
   /** Called (under the lease) when another process wrote since we last held it. */
   onStale: () => Promise<void> = async () => {};
   #depth = 0;
   /** Settles when the lease is held (or could not be taken). */
   #taking: Promise<void> | undefined;
   #renewal: ReturnType<typeof setInterval> | undefined;
+  /** The pending release while the lease lingers after its last unit. */
+  #linger: ReturnType<typeof setTimeout> | undefined;
+  /** When the lease was taken (this clock). */
+  #heldSince = 0;
   /** Times the lease was taken after another process had written: a unit compares it (sync position). */
   reloads = 0;
 
@@ -51,19 +72,25 @@ export class LeaseKeeper {
     this.#location = location;
     this.#durationMs = options.durationMs ?? DEFAULT_LEASE_DURATION_MS;
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_LEASE_TIMEOUT_MS;
-    if (!(this.#durationMs > 0) || !(this.#timeoutMs >= 0)) {
-      throw new RangeError("lease durationMs must be positive and timeoutMs not negative");
+    this.#lingerMs = options.lingerMs ?? DEFAULT_LEASE_LINGER_MS;
+    if (!(this.#durationMs > 0) || !(this.#timeoutMs >= 0) || !(this.#lingerMs >= 0)) {
+      throw new RangeError("lease durationMs must be positive, timeoutMs and lingerMs not negative");
     }
   }
 
   /** Runs `work` holding the lease (taking it first, and reloading if stale, when not held yet). */
   async run<T>(work: () => Promise<T>): Promise<T> {
     this.#depth++;
+    if (this.#linger !== undefined) {
+      // Still held from the last unit: no need to take it again.
+      clearTimeout(this.#linger);
+      this.#linger = undefined;
+    }
     try {
       this.#taking ??= this.#take();
       await this.#taking;
     } catch (e) {
-      await this.#leave();
+      await this.#leave(true);
       throw e;
     }
     try {
@@ -73,8 +100,22 @@ export class LeaseKeeper {
     }
   }
 
-  async #leave(): Promise<void> {
+  /** Ends a unit; `failed`: it could not take the lease (or reload after taking it). */
+  async #leave(failed = false): Promise<void> {
     if (--this.#depth > 0) return;
+    if (!failed && this.#lingerMs > 0 && this.#clock.now() - this.#heldSince < MAX_LEASE_HOLD_MS) {
+      this.#linger = setTimeout(() => {
+        this.#linger = undefined;
+        void this.#release();
+      }, this.#lingerMs);
+      (this.#linger as { unref?: () => void }).unref?.();
+      return;
+    }
+    await this.#release();
+  }
+
+  /** Lets the lease go now. */
+  async #release(): Promise<void> {
     this.#taking = undefined;
     if (this.#renewal !== undefined) clearInterval(this.#renewal);
     this.#renewal = undefined;
@@ -88,6 +129,7 @@ export class LeaseKeeper {
     for (;;) {
       const grant = await this.#store.tryAcquireLease(this.#durationMs);
       if (grant !== undefined) {
+        this.#heldSince = this.#clock.now();
         this.#renewal = setInterval(() => this.#renew(), this.#durationMs / 3);
         (this.#renewal as { unref?: () => void }).unref?.();
         if (grant.stale) {
