@@ -179,6 +179,7 @@ export class OlmMachine {
       tx.replays.push(...replays);
       if (!isEmptyChanges(tx)) await this.#ctx.store.saveChanges(tx);
       replays = [];
+      if (tx.inboundGroupSessions.length > 0 || tx.resetBackedUp) this.#parts.backup.roomKeysSaved();
       this.#parts.olm.trimCache();
       this.#parts.inbound.settle();
       for (const r of tx.queuedRequests) {

@@ -129,6 +129,13 @@ export class KeyBackup {
   #trustedBy: BackupTrustSource | undefined;
   #creating: BackupCreateVersionRequest | undefined;
   #upload: { request: BackupUploadRequest; keys: UploadedKey[] } | undefined;
+  /**
+   * The store had no session to back up, and no step has saved a room key (or reset the marks)
+   * since: `nextUpload` answers without asking it again. The client calls `nextUpload` after every
+   * sync response, where that query was a visible part of a bot's CPU per command; a reload (another
+   * process wrote) builds a new `KeyBackup`, so this starts false again.
+   */
+  #nothingToUpload = false;
   readonly #lookups = new Map<string, Lookup>();
   readonly #lookedUp = new Set<string>();
 
@@ -169,6 +176,7 @@ export class KeyBackup {
     }
     if (persist) this.#ctx.tx.backupState = state ?? null;
     this.#upload = undefined;
+    this.#nothingToUpload = false;
     this.#lookups.clear();
   }
 
@@ -367,13 +375,22 @@ export class KeyBackup {
   // ---- uploads ----
 
   /** The next batch to upload (the same one again until answered), or undefined. */
+  /** A step saved room keys or reset the backed-up marks: the next `nextUpload` asks the store. */
+  roomKeysSaved(): void {
+    this.#nothingToUpload = false;
+  }
+
   async nextUpload(): Promise<BackupUploadRequest | undefined> {
     if (this.#upload !== undefined) return this.#upload.request;
     const state = this.#state;
     const encryption = this.#encryption;
     if (state === undefined || encryption === undefined || !this.#uploading()) return undefined;
+    if (this.#nothingToUpload) return undefined;
     const records = await this.#ctx.store.getInboundGroupSessionsToBackUp(BACKUP_UPLOAD_BATCH_SIZE);
-    if (records.length === 0) return undefined;
+    if (records.length === 0) {
+      this.#nothingToUpload = true;
+      return undefined;
+    }
     const rooms: BackupUploadRequest["body"]["rooms"] = {};
     const keys: UploadedKey[] = [];
     const verified = new Map<string, boolean>();
