@@ -160,6 +160,14 @@ describe("replay guard", () => {
     assert.deepEqual([loads(), lookups()], [1, 0]);
   });
 
+  it("sessions without records count too: states read ahead for events that then failed stay bounded", () => {
+    const g = new ReplayGuard(10);
+    const states = Array.from({ length: 50 }, (_, i) => g.session("!r", `S${i}`));
+    assert.equal(states.filter((s) => !s.dropped).length, 10);
+    assert.equal(states.at(-1)?.dropped, false, "the newest state is kept");
+    assert.equal(states[0]?.dropped, true, "the oldest went first");
+  });
+
   it("records of a failed save are handed out again", () => {
     const g = new ReplayGuard();
     const state = g.fresh("!r", "S");

@@ -19,7 +19,11 @@ import type { ReplayRecord } from "../../store/records.ts";
 import { MAX_INBOUND_SESSIONS_PER_LOOKUP } from "../../store/store.ts";
 import type { MachineStore } from "../machine-context.ts";
 
-/** Records remembered in memory (whole sessions dropped, oldest first; the store still has them). */
+/**
+ * Records remembered in memory, each session's state counting as one more (whole sessions dropped,
+ * oldest first; the store still has them). Counting the states bounds those holding no record yet,
+ * e.g. read ahead for a batch whose events then failed their checks.
+ */
 export const REPLAY_CACHE_SIZE = 100_000;
 /** Unsaved records that force a write of their own. */
 export const REPLAY_FLUSH_BATCH = 256;
@@ -76,6 +80,8 @@ export class ReplayGuard {
     let state = this.#sessions.get(key);
     if (state === undefined) {
       state = new SessionReplays(roomId, sessionId, false);
+      // Made room for before it is added, so the new state is never the one dropped.
+      if (++this.#size > this.#limit) this.#shrink();
       this.#sessions.set(key, state);
     }
     return state;
@@ -216,7 +222,7 @@ export class ReplayGuard {
       if (this.#size <= this.#limit) return;
       if (state.unsaved > 0) continue;
       this.#sessions.delete(key);
-      this.#size -= state.owners.size;
+      this.#size -= state.owners.size + 1;
       state.dropped = true;
     }
   }
