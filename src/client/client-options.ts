@@ -16,6 +16,11 @@ export interface MatrixClientOptions extends SyncOptions {
    * (`keyroom-session`) in browsers, so a reload keeps the session.
    */
   store?: ClientStore;
+  /**
+   * Every request goes through this `fetch` when given. Default: the platform's transport for
+   * JSON requests (`node:http` with keep-alive agents on Node) and the global `fetch` for media
+   * (and for everything in browsers).
+   */
   fetch?: FetchLike;
   logger?: Logger;
   clock?: Clock;

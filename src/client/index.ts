@@ -84,8 +84,10 @@ export type {
 } from "./encryption/index.ts";
 export {
   DEFAULT_LEASE_DURATION_MS,
+  DEFAULT_LEASE_LINGER_MS,
   DEFAULT_LEASE_TIMEOUT_MS,
   type LeaseOptions,
+  MAX_LEASE_HOLD_MS,
 } from "./encryption/lease.ts";
 export type { CryptoStoreFactory, CryptoStoreOption, EncryptionOptions } from "./encryption/options.ts";
 export { MAX_OUTGOING_PASSES } from "./encryption/outgoing.ts";

@@ -36,9 +36,11 @@ export { sendOutgoingRequest } from "./dispatch.ts";
 export { ClientCryptoError, type ClientCryptoErrorCode } from "./errors.ts";
 export {
   DEFAULT_LEASE_DURATION_MS,
+  DEFAULT_LEASE_LINGER_MS,
   DEFAULT_LEASE_TIMEOUT_MS,
   LeaseKeeper,
   type LeaseOptions,
+  MAX_LEASE_HOLD_MS,
 } from "./lease.ts";
 export { refusingSyncProcessor } from "./not-started.ts";
 export {

@@ -61,7 +61,8 @@ export interface EncryptionOptions {
    * Sharing the store with other processes or tabs (see docs/stores.md, "Sharing a store"):
    * `durationMs`, how long a taken lease lasts unless renewed (default 10 s; a process that dies
    * holding it blocks the others this long); `timeoutMs`, how long a unit of work waits for
-   * another's lease before failing with `StoreLockedError("LEASE_TIMEOUT")` (default 120 s).
+   * another's lease before failing with `StoreLockedError("LEASE_TIMEOUT")` (default 120 s);
+   * `lingerMs`, how long it stays held after the last unit of work for the next (default 25 ms).
    */
   readonly lease?: LeaseOptions;
 }
