@@ -83,6 +83,7 @@ describe("node:http transport", () => {
     assert.equal(seen.headers.authorization, "Bearer secret-token");
     assert.equal(seen.headers["content-type"], "application/json");
     assert.equal(seen.headers["content-length"], String(Buffer.byteLength('{"a":"é"}')));
+    assert.equal(seen.headers.host, srv.url.slice("http://".length));
     assert.equal(seen.body, '{"a":"é"}');
   });
 

@@ -47,6 +47,32 @@ function sharedAgents(): { http: HttpAgent; https: HttpsAgent } {
   return shared;
 }
 
+/** Origins whose parsed form is kept (a client talks to one homeserver; redirects may add a few). */
+export const MAX_PARSED_ORIGINS = 16;
+const origins = new Map<string, { https: boolean; hostname: string; port: number }>();
+
+/**
+ * `url`'s origin parts (parsed once per origin: `http.request(url)` parses every URL again) and
+ * its path with the query, as sent.
+ */
+function splitUrl(url: string): { https: boolean; hostname: string; port: number; path: string } {
+  const slash = url.indexOf("/", url.indexOf("//") + 2);
+  const origin = slash < 0 ? url : url.slice(0, slash);
+  const path = slash < 0 ? "/" : url.slice(slash);
+  let parts = origins.get(origin);
+  if (parts === undefined) {
+    const u = new URL(origin);
+    const https = u.protocol === "https:";
+    // IPv6 literals come bracketed in URLs, bare in `hostname` for `node:http`.
+    const hostname = u.hostname.startsWith("[") ? u.hostname.slice(1, -1) : u.hostname;
+    // A number: `node:http` leaves the default port out of the Host header only when it is one.
+    parts = { https, hostname, port: u.port === "" ? (https ? 443 : 80) : Number(u.port) };
+    if (origins.size >= MAX_PARSED_ORIGINS) origins.clear();
+    origins.set(origin, parts);
+  }
+  return { ...parts, path };
+}
+
 /** The `node:http` transport (see the file comment). */
 export function nodeHttpTransport(opts: NodeHttpTransportOptions = {}): HttpTransport {
   let agents: { http: HttpAgent; https: HttpsAgent } | undefined;
@@ -152,13 +178,19 @@ class Exchange {
   ): Promise<IncomingMessage> {
     return new Promise<IncomingMessage>((resolve, reject) => {
       if (this.#failed !== undefined) return reject(this.#failed);
-      const https = url.startsWith("https:");
-      const send = https ? httpsRequest : httpRequest;
       const outgoing: Record<string, string> = { ...headers, "Accept-Encoding": "gzip, br" };
       if (body !== undefined) outgoing["Content-Length"] = String(Buffer.byteLength(body));
       let req: ClientRequest;
       try {
-        req = send(url, { method, headers: outgoing, agent: https ? this.agents.https : this.agents.http });
+        const { https, hostname, port, path } = splitUrl(url);
+        req = (https ? httpsRequest : httpRequest)({
+          method,
+          hostname,
+          port,
+          path,
+          headers: outgoing,
+          agent: https ? this.agents.https : this.agents.http,
+        });
       } catch (err) {
         return reject(this.#network("NETWORK", err));
       }
