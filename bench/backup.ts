@@ -1,5 +1,5 @@
-// Key backup section (issue 12): back up 100 000 room keys (encrypt each for the backup, batch,
-// mark after the answer) and restore 100 000 keys from a backup (decrypt each record, import),
+// Key backup section (issue 12): back up 10 000 room keys (encrypt each for the backup, batch,
+// mark after the answer) and restore 10 000 keys from a backup (decrypt each record, import),
 // Keyroom's engine on its SQLite store side by side with matrix-sdk-crypto-wasm, by the alternating
 // method of bench/README.md. Self-contained:
 //   node --conditions=source --import tsx bench/backup.ts [--quick]
@@ -8,7 +8,8 @@
 // answers are canned. Restore: the same `GET /room_keys/keys` body (parsed JSON) into a fresh machine
 // each run (making it is not timed); crypto-wasm's side does what matrix-js-sdk does with it:
 // `BackupDecryptionKey.decryptV1` per record, then `importBackedUpRoomKeys`.
-// Targets: at least 2x crypto-wasm each; restore of 100 000 keys under 10 s on the SQLite store.
+// Targets: at least 2x crypto-wasm each; restore of 100 000 keys under 10 s on the SQLite store
+// (one more restore, of 100 000 keys, after the comparison).
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -32,7 +33,19 @@ import {
 } from "./stats.ts";
 
 const QUICK = process.argv.includes("--quick") || process.env.KEYROOM_BENCH_QUICK === "1";
-const KEYS = QUICK ? 2_000 : 100_000;
+/**
+ * Keys of the alternating comparison. 10 000, not 100 000: at 100 000 the section alone ran over 16
+ * minutes here (20 000: 5 minutes at load ~8) (crypto-wasm's restore and backup of 100 000 keys, 7 times each), and the whole
+ * `npm run bench` must stay under 20 (issue 14). Both sides' cost is about linear in keys except
+ * crypto-wasm's backup, which gets slower per key as more keys are marked (see below), so the
+ * smaller set does not favour Keyroom.
+ */
+const KEYS = QUICK ? 2_000 : 10_000;
+/**
+ * The restore target (issue 12: 100 000 keys under 10 s on SQLite) is checked at its own size: one
+ * more restore of this many keys into Keyroom's SQLite store, wall time, after the comparison.
+ */
+const RESTORE_WALL_KEYS = QUICK ? KEYS : 100_000;
 const ROOMS = 100;
 const ME = "@bench:localhost";
 const TARGET = 2;
@@ -41,7 +54,7 @@ const RESTORE_TARGET_MS = 10_000;
 // 367 at 6 000 here): 100 000 keys did not finish in 110 minutes. Its side backs up at most this
 // many keys and its time is scaled linearly to KEYS: a lower bound on its real cost, so the
 // backup ratio printed is a lower bound on Keyroom's.
-const WASM_BACKUP_KEYS = Math.min(KEYS, 10_000);
+const WASM_BACKUP_KEYS = Math.min(KEYS, 2_000);
 const VERSION = "1";
 
 const dir = mkdtempSync(join(tmpdir(), "keyroom-bench-backup-"));
@@ -226,7 +239,8 @@ async function main(): Promise<void> {
   if (WASM_BACKUP_KEYS < KEYS) {
     console.log(`(crypto-wasm backs up ${WASM_BACKUP_KEYS} keys, its time scaled linearly to ${KEYS})`);
   }
-  const keys = makeKeys(KEYS);
+  const allKeys = makeKeys(RESTORE_WALL_KEYS);
+  const keys = allKeys.slice(0, KEYS);
   const backupKey = PkDecryption.create();
   const privateKey = backupKey.exportPrivateKey();
   const body = backupBody(keys, backupKey.publicKey);
@@ -269,11 +283,18 @@ async function main(): Promise<void> {
   const restoreRatio = report("restore", restore, "keyroom-sqlite", "crypto-wasm");
   // One operation is the whole restore: its wall time is the inverse of the rate.
   const restoreWallMs = 1000 / median((restore["keyroom-sqlite"] as SideResult).wallRates);
+  console.log(`restore of ${KEYS} keys on SQLite: ${(restoreWallMs / 1000).toFixed(1)} s wall (median)`);
+  // The target's own size, once: the comparison's keys plus the rest, one body, a fresh store.
+  const bigBody = backupBody(allKeys, backupKey.publicKey);
+  const big = await keyroomRestore(bigBody, privateKey, true);
+  if (big.imported !== RESTORE_WALL_KEYS)
+    throw new Error(`keyroom restored ${big.imported} keys, expected ${RESTORE_WALL_KEYS}`);
   console.log(
-    `restore of ${KEYS} keys on SQLite: ${(restoreWallMs / 1000).toFixed(1)} s wall` +
+    `restore of ${RESTORE_WALL_KEYS} keys on SQLite, once: ${(big.wallMs / 1000).toFixed(1)} s wall, ` +
+      `${(big.cpuMs / 1000).toFixed(1)} s CPU` +
       (QUICK
         ? ""
-        : ` (target under ${RESTORE_TARGET_MS / 1000} s) ${restoreWallMs < RESTORE_TARGET_MS ? "met" : "NOT met"}`),
+        : ` (target under ${RESTORE_TARGET_MS / 1000} s) ${big.wallMs < RESTORE_TARGET_MS ? "met" : "NOT met"}`),
   );
   console.log(
     JSON.stringify({
@@ -283,6 +304,7 @@ async function main(): Promise<void> {
       machine: machineInfo(),
       backup: { sides: backup, ratio: backupRatio },
       restore: { sides: restore, ratio: restoreRatio, keyroomSqliteWallMs: restoreWallMs },
+      restoreOnce: { keys: RESTORE_WALL_KEYS, wallMs: big.wallMs, cpuMs: big.cpuMs },
     }),
   );
 }

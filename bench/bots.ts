@@ -25,8 +25,11 @@ import { MatrixClient } from "../src/index.ts";
 
 const QUICK = process.argv.includes("--quick") || process.env.KEYROOM_BENCH_QUICK === "1";
 const USERS = QUICK ? 4 : 10;
-const COMMANDS = Number(process.env.KEYROOM_BENCH_BOT_COMMANDS ?? (QUICK ? 10 : 50));
-const ROOMS = QUICK ? 50 : 1000;
+// Full-run sizes (issue 14: every ratio from at least 5 repetitions, the whole `npm run bench` under
+// 20 minutes here): 5 repetitions of 10 users × 20 commands, and the RSS figure with the bot in 300
+// rooms. With 50 commands, 3 repetitions and 1 000 rooms the section took 6.5 minutes at load ~8.
+const COMMANDS = Number(process.env.KEYROOM_BENCH_BOT_COMMANDS ?? (QUICK ? 10 : 20));
+const ROOMS = Number(process.env.KEYROOM_BENCH_BOT_ROOMS ?? (QUICK ? 50 : 300));
 const root = fileURLToPath(new URL("..", import.meta.url));
 const BOT_SDK = join(root, "bench/bots/node_modules/matrix-bot-sdk");
 
@@ -259,7 +262,7 @@ const server = await startDevServerProcess();
 const dir = await mkdtemp(join(tmpdir(), "keyroom-bench-bots-"));
 const results: SideResult[] = [];
 /** Repetitions; the sides alternate their order each time, so load from other processes falls on all. */
-const REPS = Number(process.env.KEYROOM_BENCH_BOT_REPS ?? (QUICK ? 1 : 3));
+const REPS = Number(process.env.KEYROOM_BENCH_BOT_REPS ?? (QUICK ? 1 : 5));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 try {
   console.log(

@@ -3,7 +3,9 @@
 // sides alternating, on the same devserver and account. Per size (rooms): the account is built once
 // (bench/sync/account.ts), then each repetition runs bench/sync/child.ts for both sides.
 //   node --conditions=source --import tsx bench/sync/run.ts [--quick]
-// KEYROOM_BENCH_SYNC_SIZES=100,1000 and KEYROOM_BENCH_SYNC_REPS=5 override the sizes and repetitions;
+// KEYROOM_BENCH_SYNC_SIZES=100,1000 and KEYROOM_BENCH_SYNC_REPS=5 override the sizes and repetitions
+// (KEYROOM_BENCH_SYNC_GROWTH_ONLY_ROOMS=5000 and KEYROOM_BENCH_SYNC_GROWTH_REPS=1: the sizes run for
+// growth only, without a ratio);
 // KEYROOM_BENCH_SYNC_PROFILE=<dir> writes each child's CPU profile (.cpuprofile) there.
 import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -17,10 +19,26 @@ import { buildAccount, SERVER_NAME } from "./account.ts";
 import type { ChildResult, ChildSetup } from "./child.ts";
 
 const QUICK = process.argv.includes("--quick") || process.env.KEYROOM_BENCH_QUICK === "1";
-const SIZES = (process.env.KEYROOM_BENCH_SYNC_SIZES ?? (QUICK ? "50,200" : "100,1000,5000"))
+/**
+ * 100 and 1 000 rooms by default: 5 000 (the issue's last growth point) is opt-in
+ * (`KEYROOM_BENCH_SYNC_SIZES=100,1000,5000`), run for growth only (below), because even one
+ * repetition of each side there (~4 minutes here with the account's build) takes the whole
+ * `npm run bench` past its 20 minutes on this 2-core machine.
+ */
+const SIZES = (process.env.KEYROOM_BENCH_SYNC_SIZES ?? (QUICK ? "50,200" : "100,1000"))
   .split(",")
   .map(Number);
 const REPS = Number(process.env.KEYROOM_BENCH_SYNC_REPS ?? (QUICK ? 3 : 5));
+/**
+ * From this many rooms a size is run for growth only: GROWTH_REPS repetitions per side and no ratio
+ * claimed (a ratio needs at least 5; issue 14). At 5 000 rooms one js-sdk repetition is ~80 s of
+ * CPU and ~2 GB of RSS and the account takes ~1–2 min to build here: 5 repetitions of both sides
+ * would take the section alone past the whole run's 20-minute budget. The ratios (the target) are
+ * from the 100- and 1 000-room sizes, 5 repetitions each.
+ */
+const GROWTH_ONLY_ROOMS = Number(process.env.KEYROOM_BENCH_SYNC_GROWTH_ONLY_ROOMS ?? 5000);
+const GROWTH_REPS = Number(process.env.KEYROOM_BENCH_SYNC_GROWTH_REPS ?? 1);
+const repsFor = (rooms: number): number => (rooms >= GROWTH_ONLY_ROOMS ? GROWTH_REPS : REPS);
 const PROFILE_DIR = process.env.KEYROOM_BENCH_SYNC_PROFILE;
 const SIDES = ["keyroom", "js-sdk"] as const;
 type SideName = (typeof SIDES)[number];
@@ -34,12 +52,15 @@ interface SizeReport {
   users: number;
   senders: number;
   buildMs: number;
+  reps: number;
+  /** Run for growth only (fewer than 5 repetitions): the ratios below are absent. */
+  growthOnly: boolean;
   sides: Record<SideName, { cpuMs: Spread; wallMs: Spread; peakRssMiB: Spread; rssBeforeMiB: Spread }>;
   /** js-sdk CPU time / Keyroom CPU time, per repetition (Keyroom's speed-up). */
-  cpuRatio: Spread;
-  wallRatio: Spread;
+  cpuRatio?: Spread;
+  wallRatio?: Spread;
   /** Keyroom peak RSS / js-sdk peak RSS, per repetition (≤ 1: no more memory). */
-  rssRatio: Spread;
+  rssRatio?: Spread;
 }
 
 /**
@@ -146,7 +167,7 @@ try {
     const server = await startDevServer({ port: 0, dbPath, serverName: SERVER_NAME });
     const runs: Record<SideName, ChildResult[]> = { keyroom: [], "js-sdk": [] };
     try {
-      for (let rep = 0; rep < REPS; rep++) {
+      for (let rep = 0; rep < repsFor(size); rep++) {
         for (const side of rep % 2 === 0 ? SIDES : [...SIDES].reverse()) {
           const r = await runRepetition(side, server.baseUrl, setupPath, account.rooms, rep);
           // Like for like or nothing: every room and every encrypted event, on both sides.
@@ -171,6 +192,7 @@ try {
     };
     const pair = (f: (k: ChildResult, j: ChildResult) => number) =>
       spread(runs.keyroom.map((k, i) => f(k, runs["js-sdk"][i] as ChildResult)));
+    const growthOnly = repsFor(size) < 5;
     reports.push({
       rooms: account.rooms,
       events: account.events,
@@ -179,10 +201,16 @@ try {
       users: account.users,
       senders: account.senders,
       buildMs,
+      reps: repsFor(size),
+      growthOnly,
       sides: { keyroom: of("keyroom"), "js-sdk": of("js-sdk") },
-      cpuRatio: pair((k, j) => j.cpuMs / k.cpuMs),
-      wallRatio: pair((k, j) => j.wallMs / k.wallMs),
-      rssRatio: pair((k, j) => k.peakRss / j.peakRss),
+      ...(growthOnly
+        ? {}
+        : {
+            cpuRatio: pair((k, j) => j.cpuMs / k.cpuMs),
+            wallRatio: pair((k, j) => j.wallMs / k.wallMs),
+            rssRatio: pair((k, j) => k.peakRss / j.peakRss),
+          }),
     });
     await rm(dbPath, { force: true });
   }
@@ -226,6 +254,10 @@ for (const r of rows)
   );
 for (const r of reports) {
   const about = `${r.rooms} rooms (${r.memberships} memberships of ${r.users} users, ${r.senders} senders; built in ${(r.buildMs / 1000).toFixed(1)} s)`;
+  if (r.cpuRatio === undefined || r.wallRatio === undefined || r.rssRatio === undefined) {
+    console.log(`${about}: ${r.reps} repetition(s) per side, for growth only: no ratio claimed`);
+    continue;
+  }
   const fast = r.cpuRatio.median >= 2 ? "✓" : "✗";
   const mem = r.rssRatio.median <= 1 ? "✓" : "✗";
   console.log(
@@ -235,7 +267,7 @@ for (const r of reports) {
   );
 }
 console.log(
-  `Median (min–max) of ${REPS} repetition(s), each side in a fresh process, the sides alternating. Timed: from the\n` +
+  `Median (min–max) of ${REPS} repetition(s) (${GROWTH_REPS} from ${GROWTH_ONLY_ROOMS} rooms), each side in a fresh process, the sides alternating. Timed: from the\n` +
     "initial /sync response's arrival to every room known and every encrypted event decrypted; CPU is the\n" +
     "client process's alone (the devserver runs in this one).",
 );
@@ -248,6 +280,8 @@ if (crashes.length > 0)
 console.log(
   JSON.stringify({
     reps: REPS,
+    growthReps: GROWTH_REPS,
+    growthOnlyRooms: GROWTH_ONLY_ROOMS,
     sizes: reports,
     crashes,
   }),
