@@ -25,9 +25,7 @@ const QUICK = process.argv.includes("--quick") || process.env.KEYROOM_BENCH_QUIC
  * repetition of each side there (~4 minutes here with the account's build) takes the whole
  * `npm run bench` past its 20 minutes on this 2-core machine.
  */
-const SIZES = (process.env.KEYROOM_BENCH_SYNC_SIZES ?? (QUICK ? "30,60" : "100,1000"))
-  .split(",")
-  .map(Number);
+const SIZES = (process.env.KEYROOM_BENCH_SYNC_SIZES ?? (QUICK ? "30,60" : "100,1000")).split(",").map(Number);
 const REPS = Number(process.env.KEYROOM_BENCH_SYNC_REPS ?? (QUICK ? 2 : 5));
 /**
  * From this many rooms a size is run for growth only: GROWTH_REPS repetitions per side and no ratio
