@@ -116,6 +116,9 @@ console.log(
 /** Wall time of each section that ran, in ms (the run must stay under 20 minutes; issue 14). */
 const sectionMs: Record<string, number> = {};
 results.sectionMs = sectionMs;
+/** The load average (1, 5, 15 min) as each section ended: the machine is shared with other work. */
+const sectionLoadavg: Record<string, number[]> = {};
+results.sectionLoadavg = sectionLoadavg;
 /** Sections that threw: the others still run and the results file is still written (marked). */
 const failures: { section: string; error: string }[] = [];
 async function section(name: string, run: () => unknown): Promise<void> {
@@ -129,6 +132,7 @@ async function section(name: string, run: () => unknown): Promise<void> {
     console.log(`\n!! section ${name} FAILED: ${error}`);
   }
   sectionMs[name] = Date.now() - t0;
+  sectionLoadavg[name] = loadavg().map((l) => Math.round(l * 100) / 100);
   console.log(`[${name}: ${((sectionMs[name] ?? 0) / 1000).toFixed(0)} s]`);
 }
 
