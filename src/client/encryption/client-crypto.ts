@@ -286,52 +286,53 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   // ---- SyncProcessor ----
 
   processSyncChanges(changes: SyncCryptoChanges): Promise<ToDeviceEvent[]> {
-    return this.exclusive(() => this.#processSyncChanges(changes));
-  }
-
-  async #processSyncChanges(changes: SyncCryptoChanges): Promise<ToDeviceEvent[]> {
-    this.#ensureOpen();
-    if (changes.changedMemberships.length > 0) {
-      await this.machine.receiveRoomMembership(changes.changedMemberships);
-      for (const m of changes.changedMemberships) this.#changedRooms.add(m.roomId);
-    }
-    // Before the new token is saved: a crash here must not skip the missed range next time.
-    if (this.#gapFrom !== undefined) await this.#catchUpDeviceLists(this.#gapFrom, changes.nextBatch);
-    if (this.#requeryAfterInitialSync) {
-      const tracked = (await this.#store.store.getTrackedUsers()).map((t) => t.userId);
-      await this.machine.receiveKeysChanges([this.userId, ...tracked], []);
-      this.#requeryAfterInitialSync = false;
-    }
-    if (changes.encryptedSenders.length > 0) {
-      // First contact in bulk: the devices of senders new to us are fetched now, in one batched
-      // query, rather than one round trip (and one durable commit) per new sender while decrypting
-      // (`#decryptRoomEvent`) — hundreds of them in a first sync of a large account.
-      await this.machine.updateTrackedUsers(changes.encryptedSenders);
-      await this.#loop.run();
-    }
-    const result = await this.machine.receiveSyncChanges({
-      toDevice: changes.toDeviceEvents,
-      deviceLists: changes.deviceLists,
-      ...(changes.oneTimeKeyCounts !== undefined ? { oneTimeKeyCounts: changes.oneTimeKeyCounts } : {}),
-      ...(changes.unusedFallbackKeyTypes !== undefined
-        ? { unusedFallbackKeyTypes: changes.unusedFallbackKeyTypes }
-        : {}),
-      nextBatch: changes.nextBatch,
+    return this.exclusive(async () => {
+      this.#ensureOpen();
+      if (changes.changedMemberships.length > 0) {
+        await this.machine.receiveRoomMembership(changes.changedMemberships);
+        for (const m of changes.changedMemberships) this.#changedRooms.add(m.roomId);
+      }
+      // Before the new token is saved: a crash here must not skip the missed range next time.
+      if (this.#gapFrom !== undefined) await this.#catchUpDeviceLists(this.#gapFrom, changes.nextBatch);
+      if (this.#requeryAfterInitialSync) {
+        const tracked = (await this.#store.store.getTrackedUsers()).map((t) => t.userId);
+        await this.machine.receiveKeysChanges([this.userId, ...tracked], []);
+        this.#requeryAfterInitialSync = false;
+      }
+      if (changes.encryptedSenders.length > 0) {
+        // First contact in bulk: the devices of senders new to us are fetched now, in one batched
+        // query, rather than one round trip (and one durable commit) per new sender while decrypting
+        // (`#decryptRoomEvent`) — hundreds of them in a first sync of a large account.
+        await this.machine.updateTrackedUsers(changes.encryptedSenders);
+        await this.#loop.run();
+      }
+      const result = await this.machine.receiveSyncChanges({
+        toDevice: changes.toDeviceEvents,
+        deviceLists: changes.deviceLists,
+        ...(changes.oneTimeKeyCounts !== undefined ? { oneTimeKeyCounts: changes.oneTimeKeyCounts } : {}),
+        ...(changes.unusedFallbackKeyTypes !== undefined
+          ? { unusedFallbackKeyTypes: changes.unusedFallbackKeyTypes }
+          : {}),
+        nextBatch: changes.nextBatch,
+      });
+      this.#redecrypted.push(...result.redecrypted);
+      this.#receivedSecrets.push(...result.secrets);
+      if (result.roomKeyBundles.length > 0) this.#bundlesArrived = true;
+      for (const held of result.heldKeyRequests) this.#host.emitKeyRequest(held);
+      for (const f of result.failures) {
+        this.#host.logger.warn(
+          { sender: f.sender, code: f.code },
+          "dropped an undecryptable to-device event",
+        );
+      }
+      // Rebuilt field by field: only events the engine decrypted carry `encryption` (a server cannot
+      // forge it on a plaintext event), and room keys arrive without their `session_key`.
+      return result.toDevice.map(({ type, sender, content, encryption }) =>
+        encryption === undefined
+          ? { type, sender, content }
+          : { type, sender, content, encryption: { ...encryption } },
+      );
     });
-    this.#redecrypted.push(...result.redecrypted);
-    this.#receivedSecrets.push(...result.secrets);
-    if (result.roomKeyBundles.length > 0) this.#bundlesArrived = true;
-    for (const held of result.heldKeyRequests) this.#host.emitKeyRequest(held);
-    for (const f of result.failures) {
-      this.#host.logger.warn({ sender: f.sender, code: f.code }, "dropped an undecryptable to-device event");
-    }
-    // Rebuilt field by field: only events the engine decrypted carry `encryption` (a server cannot
-    // forge it on a plaintext event), and room keys arrive without their `session_key`.
-    return result.toDevice.map(({ type, sender, content, encryption }) =>
-      encryption === undefined
-        ? { type, sender, content }
-        : { type, sender, content, encryption: { ...encryption } },
-    );
   }
 
   decryptRoomEvent(room: Room, event: ClientEvent): Promise<DecryptionResult> {
@@ -405,36 +406,34 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
    * state is applied by now), emit events whose key arrived, and send what the engine queued.
    */
   beforeSaveSyncToken(_nextBatch: string): Promise<void> {
-    return this.exclusive(() => this.#beforeSaveSyncToken(_nextBatch));
-  }
-
-  async #beforeSaveSyncToken(_nextBatch: string): Promise<void> {
-    this.#ensureOpen();
-    const changed = this.#changedRooms;
-    this.#changedRooms = new Set();
-    for (const room of this.#host.rooms()) {
-      if (!room.encrypted) continue;
-      const settingsChanged = this.#rooms.settingsChanged(room);
-      if (room.membership === "join") {
-        if (changed.has(room.roomId) || settingsChanged)
-          await this.#rooms.record(room, { fromSync: true, track: true });
-      } else if (room.membership === "invite" && settingsChanged) {
-        // Seen in the invite: recorded now, so that no later sync (which may omit it) can make us
-        // send plaintext into the room after joining.
-        await this.#rooms.record(room, { fromSync: true, track: false });
+    return this.exclusive(async () => {
+      this.#ensureOpen();
+      const changed = this.#changedRooms;
+      this.#changedRooms = new Set();
+      for (const room of this.#host.rooms()) {
+        if (!room.encrypted) continue;
+        const settingsChanged = this.#rooms.settingsChanged(room);
+        if (room.membership === "join") {
+          if (changed.has(room.roomId) || settingsChanged)
+            await this.#rooms.record(room, { fromSync: true, track: true });
+        } else if (room.membership === "invite" && settingsChanged) {
+          // Seen in the invite: recorded now, so that no later sync (which may omit it) can make us
+          // send plaintext into the room after joining.
+          await this.#rooms.record(room, { fromSync: true, track: false });
+        }
       }
-    }
-    const redecrypted = this.#redecrypted;
-    this.#redecrypted = [];
-    await this.#emitRedecrypted(redecrypted);
-    await this.#loop.run();
-    await this.#useReceivedSecrets();
-    if (this.#bundlesArrived) {
-      this.#bundlesArrived = false;
-      await this.historySharing.importReady();
-    }
-    // In the background: new room keys go up to the backup, missing ones are looked up in it.
-    this.backup.schedule();
+      const redecrypted = this.#redecrypted;
+      this.#redecrypted = [];
+      await this.#emitRedecrypted(redecrypted);
+      await this.#loop.run();
+      await this.#useReceivedSecrets();
+      if (this.#bundlesArrived) {
+        this.#bundlesArrived = false;
+        await this.historySharing.importReady();
+      }
+      // In the background: new room keys go up to the backup, missing ones are looked up in it.
+      this.backup.schedule();
+    });
   }
 
   /**
@@ -509,37 +508,31 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
    * sends them the bundle of its shareable keys. Undefined when the room does not allow it.
    */
   shareRoomHistory(room: Room, userId: string): Promise<SharedHistory | undefined> {
-    return this.exclusive(() => this.#shareRoomHistory(room, userId));
-  }
-
-  async #shareRoomHistory(room: Room, userId: string): Promise<SharedHistory | undefined> {
-    this.#ensureOpen();
-    const visibility = historyVisibilityOf(room) ?? "shared";
-    if (!room.encrypted || !(visibility === "shared" || visibility === "world_readable")) return undefined;
-    return this.historySharing.share(room.roomId, userId);
+    return this.exclusive(async () => {
+      this.#ensureOpen();
+      const visibility = historyVisibilityOf(room) ?? "shared";
+      if (!room.encrypted || !(visibility === "shared" || visibility === "world_readable")) return undefined;
+      return this.historySharing.share(room.roomId, userId);
+    });
   }
 
   /** We joined `roomId` on `inviter`'s invite: their key bundle is imported now or when it comes. */
   inviteAccepted(roomId: string, inviter: string): Promise<void> {
-    return this.exclusive(() => this.#inviteAccepted(roomId, inviter));
-  }
-
-  #inviteAccepted(roomId: string, inviter: string): Promise<void> {
-    this.#ensureOpen();
-    return this.historySharing.inviteAccepted(roomId, inviter);
+    return this.exclusive(async () => {
+      this.#ensureOpen();
+      return this.historySharing.inviteAccepted(roomId, inviter);
+    });
   }
 
   // ---- devices and trust ----
 
   /** The user's devices (their keys fetched first if we do not follow them yet), without deleted ones. */
   getUserDevices(userId: string): Promise<DeviceInfo[]> {
-    return this.exclusive(() => this.#getUserDevices(userId));
-  }
-
-  async #getUserDevices(userId: string): Promise<DeviceInfo[]> {
-    this.#ensureOpen();
-    await this.#refreshDevices([userId]);
-    return (await this.machine.getUserDevices(userId)).filter((d) => !d.deleted);
+    return this.exclusive(async () => {
+      this.#ensureOpen();
+      await this.#refreshDevices([userId]);
+      return (await this.machine.getUserDevices(userId)).filter((d) => !d.deleted);
+    });
   }
 
   /**
@@ -547,23 +540,21 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
    * our self-signing key (the signature is uploaded before this returns, or retried later).
    */
   setDeviceTrust(userId: string, deviceId: string, trust: DeviceTrust): Promise<DeviceInfo> {
-    return this.exclusive(() => this.#setDeviceTrust(userId, deviceId, trust));
-  }
-
-  async #setDeviceTrust(userId: string, deviceId: string, trust: DeviceTrust): Promise<DeviceInfo> {
-    this.#ensureOpen();
-    if ((await this.machine.getDevice(userId, deviceId)) === undefined) {
-      // A device we have not seen (e.g. just logged in): ask the server again rather than refuse.
-      await this.machine.receiveKeysChanges([userId], []);
-      await this.#refreshDevices([userId]);
-    }
-    const info =
-      trust === "verified"
-        ? (await this.machine.markDeviceVerified(userId, deviceId)).device
-        : await this.machine.setDeviceTrust(userId, deviceId, trust);
-    // Verifying one of our devices answers its held key requests (and uploads its signature): send them now.
-    if (userId === this.userId) await this.#loop.run();
-    return info;
+    return this.exclusive(async () => {
+      this.#ensureOpen();
+      if ((await this.machine.getDevice(userId, deviceId)) === undefined) {
+        // A device we have not seen (e.g. just logged in): ask the server again rather than refuse.
+        await this.machine.receiveKeysChanges([userId], []);
+        await this.#refreshDevices([userId]);
+      }
+      const info =
+        trust === "verified"
+          ? (await this.machine.markDeviceVerified(userId, deviceId)).device
+          : await this.machine.setDeviceTrust(userId, deviceId, trust);
+      // Verifying one of our devices answers its held key requests (and uploads its signature): send them now.
+      if (userId === this.userId) await this.#loop.run();
+      return info;
+    });
   }
 
   // ---- cross-signing ----
@@ -576,48 +567,42 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
    * this device does not hold, unless `reset`.
    */
   bootstrapCrossSigning(opts: { auth?: UiaAuth; reset?: boolean } = {}): Promise<CrossSigningStatus> {
-    return this.exclusive(() => this.#bootstrapCrossSigning(opts));
-  }
-
-  async #bootstrapCrossSigning(opts: { auth?: UiaAuth; reset?: boolean } = {}): Promise<CrossSigningStatus> {
-    this.#ensureOpen();
-    await this.#refreshOwnKeys();
-    const request = await this.machine.bootstrapCrossSigning({ reset: opts.reset === true });
-    if (request !== undefined) {
-      await withUia(this.userId, opts.auth, "upload cross-signing keys", (auth) =>
-        this.#host.http.request({
-          method: "POST",
-          path: path`/_matrix/client/v3/keys/device_signing/upload`,
-          body: { ...request.body, ...(auth !== undefined ? { auth } : {}) },
-          schema: jsonObjectSchema,
-        }),
-      );
-      await this.machine.markRequestAsSent(request, {});
-    }
-    await this.#loop.run();
-    return this.crossSigningStatus();
+    return this.exclusive(async () => {
+      this.#ensureOpen();
+      await this.#refreshOwnKeys();
+      const request = await this.machine.bootstrapCrossSigning({ reset: opts.reset === true });
+      if (request !== undefined) {
+        await withUia(this.userId, opts.auth, "upload cross-signing keys", (auth) =>
+          this.#host.http.request({
+            method: "POST",
+            path: path`/_matrix/client/v3/keys/device_signing/upload`,
+            body: { ...request.body, ...(auth !== undefined ? { auth } : {}) },
+            schema: jsonObjectSchema,
+          }),
+        );
+        await this.machine.markRequestAsSent(request, {});
+      }
+      await this.#loop.run();
+      return this.crossSigningStatus();
+    });
   }
 
   /** Our cross-signing state (our published keys asked for again when outdated). */
   crossSigningStatus(): Promise<CrossSigningStatus> {
-    return this.exclusive(() => this.#crossSigningStatus());
-  }
-
-  async #crossSigningStatus(): Promise<CrossSigningStatus> {
-    this.#ensureOpen();
-    await this.#refreshDevices([this.userId]);
-    return this.machine.crossSigningStatus();
+    return this.exclusive(async () => {
+      this.#ensureOpen();
+      await this.#refreshDevices([this.userId]);
+      return this.machine.crossSigningStatus();
+    });
   }
 
   /** A user's cross-signing identity (their keys fetched first if needed), or undefined. */
   getUserIdentity(userId: string): Promise<UserIdentityInfo | undefined> {
-    return this.exclusive(() => this.#getUserIdentity(userId));
-  }
-
-  async #getUserIdentity(userId: string): Promise<UserIdentityInfo | undefined> {
-    this.#ensureOpen();
-    await this.#refreshDevices([userId]);
-    return this.machine.getUserIdentity(userId);
+    return this.exclusive(async () => {
+      this.#ensureOpen();
+      await this.#refreshDevices([userId]);
+      return this.machine.getUserIdentity(userId);
+    });
   }
 
   /**
@@ -626,35 +611,29 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
    * identity (and the devices it cross-signed).
    */
   verifyUser(userId: string): Promise<UserIdentityInfo> {
-    return this.exclusive(() => this.#verifyUser(userId));
-  }
-
-  async #verifyUser(userId: string): Promise<UserIdentityInfo> {
-    this.#ensureOpen();
-    await this.#refreshDevices([userId]);
-    const { identity } = await this.machine.markUserVerified(userId);
-    await this.#loop.run();
-    return identity;
+    return this.exclusive(async () => {
+      this.#ensureOpen();
+      await this.#refreshDevices([userId]);
+      const { identity } = await this.machine.markUserVerified(userId);
+      await this.#loop.run();
+      return identity;
+    });
   }
 
   /** Accepts a user's changed identity (clears `changed` and a verification violation). */
   acceptIdentityChange(userId: string): Promise<UserIdentityInfo> {
-    return this.exclusive(() => this.#acceptIdentityChange(userId));
-  }
-
-  #acceptIdentityChange(userId: string): Promise<UserIdentityInfo> {
-    this.#ensureOpen();
-    return this.machine.acceptIdentityChange(userId);
+    return this.exclusive(async () => {
+      this.#ensureOpen();
+      return this.machine.acceptIdentityChange(userId);
+    });
   }
 
   /** Withdraws a user's verification (clears a verification violation). */
   withdrawVerification(userId: string): Promise<UserIdentityInfo> {
-    return this.exclusive(() => this.#withdrawVerification(userId));
-  }
-
-  #withdrawVerification(userId: string): Promise<UserIdentityInfo> {
-    this.#ensureOpen();
-    return this.machine.withdrawVerification(userId);
+    return this.exclusive(async () => {
+      this.#ensureOpen();
+      return this.machine.withdrawVerification(userId);
+    });
   }
 
   /**
@@ -662,12 +641,10 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
    * crypto store so that they hold after a restart.
    */
   setRoomTrustRequirements(room: Room, requirements: RoomTrustRequirements): Promise<void> {
-    return this.exclusive(() => this.#setRoomTrustRequirements(room, requirements));
-  }
-
-  #setRoomTrustRequirements(room: Room, requirements: RoomTrustRequirements): Promise<void> {
-    this.#ensureOpen();
-    return this.#rooms.setTrustRequirements(room, requirements);
+    return this.exclusive(async () => {
+      this.#ensureOpen();
+      return this.#rooms.setTrustRequirements(room, requirements);
+    });
   }
 
   /** Our own keys asked for again, whatever the cache says (another device may have changed them). */
@@ -681,22 +658,20 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
    * engine has not seen (a device added while this one was offline, before any sync reported it).
    */
   getOwnDevices(serverDeviceIds: readonly string[]): Promise<DeviceInfo[]> {
-    return this.exclusive(() => this.#getOwnDevices(serverDeviceIds));
-  }
-
-  async #getOwnDevices(serverDeviceIds: readonly string[]): Promise<DeviceInfo[]> {
-    this.#ensureOpen();
-    const known = async () => (await this.machine.getUserDevices(this.userId)).filter((d) => !d.deleted);
-    let devices = await known();
-    const missing = serverDeviceIds.some(
-      (id) => id !== this.deviceId && !devices.some((d) => d.deviceId === id),
-    );
-    if (missing) {
-      await this.machine.receiveKeysChanges([this.userId], []);
-      await this.#refreshDevices([this.userId]);
-      devices = await known();
-    }
-    return devices;
+    return this.exclusive(async () => {
+      this.#ensureOpen();
+      const known = async () => (await this.machine.getUserDevices(this.userId)).filter((d) => !d.deleted);
+      let devices = await known();
+      const missing = serverDeviceIds.some(
+        (id) => id !== this.deviceId && !devices.some((d) => d.deviceId === id),
+      );
+      if (missing) {
+        await this.machine.receiveKeysChanges([this.userId], []);
+        await this.#refreshDevices([this.userId]);
+        devices = await known();
+      }
+      return devices;
+    });
   }
 
   /** Key requests of our own unverified devices, waiting for `setDeviceTrust` (oldest first). */
@@ -707,12 +682,10 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
 
   /** Per-room `verifyDevices` (overrides the client-wide option); persisted. */
   setRoomVerifyDevices(room: Room, verifyDevices: boolean): Promise<void> {
-    return this.exclusive(() => this.#setRoomVerifyDevices(room, verifyDevices));
-  }
-
-  #setRoomVerifyDevices(room: Room, verifyDevices: boolean): Promise<void> {
-    this.#ensureOpen();
-    return this.#rooms.setVerifyDevices(room, verifyDevices);
+    return this.exclusive(async () => {
+      this.#ensureOpen();
+      return this.#rooms.setVerifyDevices(room, verifyDevices);
+    });
   }
 
   /** Makes sure these users' device lists are known and current (a `/keys/query` if needed). */
