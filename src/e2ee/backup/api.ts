@@ -190,15 +190,17 @@ export class KeyBackupApi {
     );
     try {
       for (const { entry, firstMessageIndex } of records) {
-        const update = await importRoomKey(p.inbound, entry);
+        // Restoring the version we upload to: a copy written here goes in marked as backed up
+        // when the backup holds it as well as we do (one row write, not a write and an update).
+        const update = await importRoomKey(p.inbound, entry, current ? firstMessageIndex : undefined);
         if (update !== undefined) {
           count++;
           await keyArrived(p, this.#pending, update, out);
         }
-        if (!current) continue;
-        // The backup's copy is as good as ours: nothing to upload for this session.
-        const held = await p.inbound.get(entry.room_id, entry.session_id);
-        if (held !== undefined && held.record.firstKnownIndex >= firstMessageIndex) {
+        if (!current || update !== undefined) continue;
+        // Ours was kept: when the backup's copy is as good, nothing to upload for this session.
+        const held = await p.inbound.record(entry.room_id, entry.session_id);
+        if (held !== undefined && held.firstKnownIndex >= firstMessageIndex) {
           p.backup.markBackedUp(entry.room_id, entry.session_id);
         }
       }

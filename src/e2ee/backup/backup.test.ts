@@ -152,6 +152,29 @@ describe("key backup in the machine", () => {
     assert.equal((await machine.backup.status()).backedUp, 0);
   });
 
+  it("a restore from the version in use marks what it wrote and what it kept: nothing goes up again", async () => {
+    const alice = await machineFor("@alice:example.org", "ALICE1");
+    const other = await machineFor("@bob:example.org", "BOB1");
+    await withSessions(alice, other, 20);
+    const server = new BackupServer();
+    const key = await createVersion(alice, server);
+    await uploadAll(alice, server);
+    const alice2 = await machineFor("@alice:example.org", "ALICE2");
+    await alice2.backup.useVersion(server.current(), key);
+    // One session already held (not backed up here): the restore keeps our copy and marks it.
+    const [held] = await alice.exportRoomKeys();
+    assert.ok(held);
+    await alice2.importRoomKeys([held]);
+    assert.equal((await alice2.backup.status()).backedUp, 0);
+    const result = await alice2.backup.restore(server.all(), { version: String(server.version) });
+    assert.deepEqual([result.imported, result.total, result.failed], [19, 20, 0]);
+    assert.deepEqual(
+      [(await alice2.backup.status()).backedUp, (await alice2.backup.status()).total],
+      [20, 20],
+    );
+    assert.equal(await alice2.backup.nextUpload(), undefined);
+  });
+
   it("trusts js-sdk's version signed by a verified own device; a forged signature is never trusted", async () => {
     const { user_id: userId, device_id: deviceId, ed25519 } = js.device;
     const store = await MemoryCryptoStore.open({ userId, deviceId: "NEWDEVICE" });

@@ -31,9 +31,14 @@ export async function prefetchImported(inbound: InboundSessions, entries: readon
   await inbound.prefetch(keys);
 }
 
+/**
+ * Imports one entry; `backedUpFrom` when it comes from the backup we upload to, from that message
+ * index (see `InboundSessions.add`).
+ */
 export async function importRoomKey(
   inbound: InboundSessions,
   entry: unknown,
+  backedUpFrom?: number,
 ): Promise<RoomKeyUpdate | undefined> {
   const key = parseExportedRoomKey(entry);
   if (typeof key === "string" || key.algorithm !== MEGOLM_ALGORITHM) return undefined;
@@ -68,7 +73,7 @@ export async function importRoomKey(
     },
     session,
     // An import brings many keys, few of them for the events about to be read.
-    { transient: true },
+    backedUpFrom === undefined ? { transient: true } : { transient: true, backedUpFrom },
   );
 }
 
