@@ -8,27 +8,14 @@
 // and answers. `bot reset` then starts over with a new identity and recovery key.
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { MatrixClient } from "../../src/index.ts";
 import { scaledMs } from "../support/budget.ts";
-import { finished, lineMatching, spawnKeyroom, startKeyroom } from "../support/cli.ts";
+import { finished, initAppserviceBot, lineMatching, spawnKeyroom, startKeyroom } from "../support/cli.ts";
 
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
-
-/** A port free right now (the registration must name the endpoint before anything listens). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** State in account data (per room and global), and a command that reads an old event. */
 const MOVER_SKILL = `export default {
@@ -73,24 +60,10 @@ after(async () => {
 test("an appservice bot moved with its recovery key: identity, history and account-data state come back", {
   timeout: scaledMs(240_000),
 }, async () => {
-  const [hsPort, asPort] = [await freePort(), await freePort()];
-  const homeserver = `http://127.0.0.1:${hsPort}`;
   const botId = "@mover:localhost";
-  const ownerId = `@owner${Date.now().toString(36)}:localhost`;
   const botDir = join(dir, "mover-as");
-  const init = await spawnKeyroom([
-    "bot",
-    "init",
-    botDir,
-    "--homeserver",
-    homeserver,
-    "--user",
-    botId,
-    "--owner",
-    ownerId,
-    "--appservice",
-    `http://127.0.0.1:${asPort}`,
-  ]);
+  const init = await initAppserviceBot(botDir, botId);
+  const { hsPort, homeserver, ownerId } = init;
   assert.equal(init.code, 0, init.stderr);
   const made = JSON.parse(init.stdout.trim()) as { recovery_key: unknown; registration: string };
   assert.equal(

@@ -4,26 +4,13 @@
 // `!echo hi` and reads `hi` (E2EE through MSC2409 / MSC3202). A restart resumes the same device.
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { MatrixClient } from "../../src/index.ts";
 import { scaledMs } from "../support/budget.ts";
-import { finished, lineMatching, spawnKeyroom, startKeyroom } from "../support/cli.ts";
+import { finished, initAppserviceBot, lineMatching, startKeyroom } from "../support/cli.ts";
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
-
-/** A port free right now (the registration must name the endpoint before anything listens). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 let dir: string;
 let hs: TestDevServer | undefined;
@@ -38,24 +25,10 @@ after(async () => {
 test("bot init --appservice + bot run: the bot answers !echo hi in an encrypted room as the appservice's user", {
   timeout: scaledMs(180_000),
 }, async () => {
-  const [hsPort, asPort] = [await freePort(), await freePort()];
-  const homeserver = `http://127.0.0.1:${hsPort}`;
   const botId = "@echo:localhost";
-  const ownerId = `@owner${Date.now().toString(36)}:localhost`;
   const botDir = join(dir, "echo-as");
-  const init = await spawnKeyroom([
-    "bot",
-    "init",
-    botDir,
-    "--homeserver",
-    homeserver,
-    "--user",
-    botId,
-    "--owner",
-    ownerId,
-    "--appservice",
-    `http://127.0.0.1:${asPort}`,
-  ]);
+  const init = await initAppserviceBot(botDir, botId);
+  const { hsPort, homeserver, ownerId } = init;
   assert.equal(init.code, 0, init.stderr);
   const made = JSON.parse(init.stdout.trim()) as { event: string; user_id: string; registration: string };
   assert.equal(made.event, "initialized");

@@ -2,6 +2,7 @@
 // JSON-lines output parsed.
 import assert from "node:assert/strict";
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runCli } from "../../src/cli/program.ts";
@@ -124,4 +125,40 @@ export async function runOk(args: readonly string[]): Promise<Record<string, unk
   const r = await runKeyroom(args);
   assert.equal(r.code, 0, `keyroom ${args.join(" ")} (in-process) exited ${r.code}: ${r.stderr}`);
   return jsonLines(r.stdout);
+}
+
+/** A port free right now (an appservice registration names its endpoint before anything listens). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** `keyroom bot init --appservice` for `botId` in `botDir`, with an owner and two free ports. */
+export async function initAppserviceBot(
+  botDir: string,
+  botId: string,
+): Promise<CliRun & { hsPort: number; homeserver: string; ownerId: string }> {
+  const [hsPort, asPort] = [await freePort(), await freePort()];
+  const homeserver = `http://127.0.0.1:${hsPort}`;
+  const ownerId = `@owner${Date.now().toString(36)}:localhost`;
+  const init = await spawnKeyroom([
+    "bot",
+    "init",
+    botDir,
+    "--homeserver",
+    homeserver,
+    "--user",
+    botId,
+    "--owner",
+    ownerId,
+    "--appservice",
+    `http://127.0.0.1:${asPort}`,
+  ]);
+  return { ...init, hsPort, homeserver, ownerId };
 }
