@@ -4,6 +4,7 @@
 import { parseMxcUri, uploadResponseSchema } from "../wire/index.ts";
 import { ClientError, MalformedResponseError, MatrixError } from "./errors.ts";
 import { type HttpClient, path } from "./http.ts";
+import { readStreamLimited } from "./transport.ts";
 
 /** Default cap for `download()` (which buffers); use `downloadStream()` for anything larger. */
 export const MAX_BUFFERED_DOWNLOAD_BYTES = 100 * 1024 * 1024;
@@ -113,25 +114,11 @@ export class MediaApi {
         `media is ${meta.contentLength} bytes, over the ${limit}-byte limit`,
       );
     }
-    const reader = stream.getReader();
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > limit) {
-        await reader.cancel();
-        throw new ClientError("TOO_LARGE", `media exceeds the ${limit}-byte limit`);
-      }
-      chunks.push(value);
-    }
-    const data = new Uint8Array(size);
-    let off = 0;
-    for (const c of chunks) {
-      data.set(c, off);
-      off += c.byteLength;
-    }
+    const data = await readStreamLimited(
+      stream,
+      limit,
+      () => new ClientError("TOO_LARGE", `media exceeds the ${limit}-byte limit`),
+    );
     return { ...meta, data };
   }
 }

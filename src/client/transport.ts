@@ -116,23 +116,34 @@ export function combineSignals(
 /** Reads a fetch `Response` body as text, refusing more than `limit` bytes. */
 export async function readLimited(res: Response, limit: number, endpoint: string): Promise<string> {
   if (res.body === null) return "";
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
+  let all: Uint8Array;
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > limit) {
-        await reader.cancel();
-        throw bodyTooLarge(endpoint, res.status, limit);
-      }
-      chunks.push(value);
-    }
+    all = await readStreamLimited(res.body, limit, () => bodyTooLarge(endpoint, res.status, limit));
   } catch (err) {
     if (err instanceof MalformedResponseError) throw err;
     throw new NetworkError("NETWORK", `${endpoint}: body read failed`, { cause: err });
+  }
+  return new TextDecoder().decode(all);
+}
+
+/** Reads a byte stream whole, cancelling it and throwing `tooLarge()` past `limit` bytes. */
+export async function readStreamLimited(
+  stream: ReadableStream<Uint8Array>,
+  limit: number,
+  tooLarge: () => Error,
+): Promise<Uint8Array> {
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
   }
   const all = new Uint8Array(size);
   let off = 0;
@@ -140,7 +151,7 @@ export async function readLimited(res: Response, limit: number, endpoint: string
     all.set(c, off);
     off += c.byteLength;
   }
-  return new TextDecoder().decode(all);
+  return all;
 }
 
 /** Clears the request timer once the body is fully read or cancelled. */
