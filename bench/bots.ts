@@ -26,10 +26,10 @@ import { MatrixClient } from "../src/index.ts";
 const QUICK = process.argv.includes("--quick") || process.env.KEYROOM_BENCH_QUICK === "1";
 const USERS = QUICK ? 4 : 10;
 // Full-run sizes (issue 14: every ratio from at least 5 repetitions, the whole `npm run bench` under
-// 20 minutes here): 5 repetitions of 10 users × 20 commands, and the RSS figure with the bot in 300
-// rooms. With 50 commands, 3 repetitions and 1 000 rooms the section took 6.5 minutes at load ~8.
+// 20 minutes here): 5 repetitions of 10 users × 20 commands, and the RSS figure with the bot in the
+// issue's 1 000 rooms (112 s for the section at load ~3; 50 commands and 3 repetitions took 6.5 min).
 const COMMANDS = Number(process.env.KEYROOM_BENCH_BOT_COMMANDS ?? (QUICK ? 10 : 20));
-const ROOMS = Number(process.env.KEYROOM_BENCH_BOT_ROOMS ?? (QUICK ? 50 : 300));
+const ROOMS = Number(process.env.KEYROOM_BENCH_BOT_ROOMS ?? (QUICK ? 50 : 1000));
 const root = fileURLToPath(new URL("..", import.meta.url));
 const BOT_SDK = join(root, "bench/bots/node_modules/matrix-bot-sdk");
 
