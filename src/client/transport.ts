@@ -90,7 +90,7 @@ export function fetchTransport(fetchImpl: FetchLike): FetchTransport {
 }
 
 /** An abort signal that fires on `outer` or after `timeoutMs`; `cleanup` stops both. */
-export function combineSignals(
+function combineSignals(
   outer: AbortSignal | undefined,
   timeoutMs: number,
 ): { signal: AbortSignal; cleanup: () => void; timedOut: () => boolean } {
@@ -114,7 +114,7 @@ export function combineSignals(
 }
 
 /** Reads a fetch `Response` body as text, refusing more than `limit` bytes. */
-export async function readLimited(res: Response, limit: number, endpoint: string): Promise<string> {
+async function readLimited(res: Response, limit: number, endpoint: string): Promise<string> {
   if (res.body === null) return "";
   let all: Uint8Array;
   try {
