@@ -54,6 +54,12 @@ export const LAYERS: readonly Layer[] = [
     path: "src/bot/testing/",
     may: ["primitives", "wire", "client", "package", "devserver", "bot", "bot-testing"],
   },
+  // Appservice bots: the bot framework's starts and recovery, for the appservice's user.
+  {
+    name: "bot-appservice",
+    path: "src/bot/appservice/",
+    may: ["primitives", "wire", "client", "package", "appservice", "bot", "bot-appservice"],
+  },
   { name: "bot", path: "src/bot/", may: ["primitives", "client", "package", "bot"] },
   {
     name: "cli",
@@ -69,6 +75,7 @@ export const LAYERS: readonly Layer[] = [
       "devserver",
       "appservice",
       "bot",
+      "bot-appservice",
       "cli",
     ],
   },

@@ -38,7 +38,9 @@ export type BotStartErrorCode =
    * No device here, but the account has a cross-signing identity (an appservice bot's data
    * directory lost or not moved): recover with the recovery key, or reset.
    */
-  | "RECOVERY_REQUIRED";
+  | "RECOVERY_REQUIRED"
+  /** Recovery was asked for, but the bot's device and stores are here: start the bot instead. */
+  | "DEVICE_PRESENT";
 
 export class BotStartError extends Error {
   override readonly name = "BotStartError";

@@ -4,9 +4,17 @@ import { existsSync } from "node:fs";
 import { connect } from "node:net";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
+import {
+  initAppserviceBot,
+  openAppserviceBot,
+  recoverAppserviceBot,
+  resetAppserviceBot,
+} from "../../bot/appservice/index.ts";
 import { controlSocketPath, runVerification, type VerifyEvent } from "../../bot/control.ts";
 import {
   Bot,
+  BotInitError,
+  BotStartError,
   CONFIG_FILE,
   createBotLogger,
   initBotDir,
@@ -17,12 +25,6 @@ import {
 } from "../../bot/index.ts";
 import { CliError } from "../errors.ts";
 import { jsonLine } from "../output.ts";
-import {
-  initAppserviceBot,
-  openAppserviceBot,
-  recoverAppserviceBot,
-  resetAppserviceBot,
-} from "./bot-appservice.ts";
 import type { CommandIo } from "./io.ts";
 import { drawSas } from "./verify.ts";
 
@@ -92,6 +94,9 @@ async function appserviceInit(args: BotInitArgs & { appservice: string }, io: Co
     userId: args.user,
     url: args.appservice,
     owners: args.owners,
+  }).catch((e: unknown) => {
+    // --user or --appservice is not what appservice mode needs.
+    throw e instanceof BotInitError ? new CliError("USAGE", e.message) : e;
   });
   io.out(
     jsonLine({
@@ -123,9 +128,15 @@ export async function botRunCommand(
   const appservice =
     config.appservice === undefined
       ? undefined
-      : await openAppserviceBot(dir, config, resolve(dir, config.dataDir), logger, {
-          recover: `KEYROOM_RECOVERY_KEY=… keyroom bot recover ${args.dir}`,
-          reset: `keyroom bot reset ${args.dir}`,
+      : await openAppserviceBot({
+          dir,
+          config,
+          dataDir: resolve(dir, config.dataDir),
+          logger,
+          hints: {
+            recover: `KEYROOM_RECOVERY_KEY=… keyroom bot recover ${args.dir}`,
+            reset: `keyroom bot reset ${args.dir}`,
+          },
         });
   if (appservice?.recoveryKey !== undefined) {
     // The first start of an appservice bot is where its recovery is set up (bot init touched no
@@ -250,8 +261,16 @@ export async function botRecoverCommand(
   const logger = createBotLogger({ format: "pretty", level: "warn", write: (l) => io.err(l) });
   if (config.appservice !== undefined) {
     // No password: the appservice acts for the bot's user.
-    const recovered = await recoverAppserviceBot(dir, config, dataDir, args.recoveryKey, logger, {
-      run: `keyroom bot run ${args.dir}`,
+    const recovered = await recoverAppserviceBot({
+      dir,
+      config,
+      dataDir,
+      recoveryKey: args.recoveryKey,
+      logger,
+      hints: { run: `keyroom bot run ${args.dir}` },
+    }).catch((e: unknown) => {
+      // Nothing to recover: as for a bot with its own account, a usage error.
+      throw e instanceof BotStartError && e.code === "DEVICE_PRESENT" ? new CliError("USAGE", e.message) : e;
     });
     io.out(
       jsonLine({
@@ -304,7 +323,7 @@ export async function botResetCommand(args: { dir: string }, io: CommandIo): Pro
   const config = await readConfig(resolve(dir, CONFIG_FILE));
   const dataDir = resolve(dir, config.dataDir);
   if (config.appservice !== undefined) {
-    const { deletedDevices } = await resetAppserviceBot(dir, config, dataDir, loggerFor(io));
+    const { deletedDevices } = await resetAppserviceBot({ dir, config, dataDir, logger: loggerFor(io) });
     io.out(jsonLine({ event: "reset", dir, data_dir: dataDir, deleted_devices: deletedDevices }));
     return;
   }
