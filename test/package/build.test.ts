@@ -45,6 +45,7 @@ test("the package builds and its entry points load from dist/", { timeout: scale
     const main = await import("keyroom");
     await import("keyroom/e2ee"); await import("keyroom/store"); await import("keyroom/devserver");
     await import("keyroom/bot"); await import("keyroom/bot/testing");
+    await import("keyroom/appservice"); await import("keyroom/bot/appservice");
     const a = crypto.Account.create();
     console.log(JSON.stringify({ backend: crypto.primitives.backendName, key: a.identityKeys.ed25519.length, client: typeof main.MatrixClient }));`;
   const onNode = JSON.parse(node(["--input-type=module", "-e", probe]));
