@@ -1,15 +1,29 @@
 // The published shape: `tsc` builds dist/, and the package's exports, its `imports` back-end switch and
-// its bin work from the built JavaScript alone (no `source` condition, no tsx); esbuild bundles it
-// for the browser with no configuration.
+// its bin work from the built JavaScript alone (no `source` condition, no tsx); esbuild, Vite and
+// webpack bundle it for the browser with no configuration, and the Vite and webpack apps run an
+// encrypted round trip in Chromium.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readdirSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { extname, join, normalize } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 import { bundleBreakdown } from "../support/browser-bundle.ts";
 import { scaledMs } from "../support/budget.ts";
+import {
+  type BundledApp,
+  buildWithVite,
+  buildWithWebpack,
+  skipReasonForBundlers,
+  writeWebApp,
+} from "../support/bundlers.ts";
+import { collectPageErrors, launchChromium, skipReasonForChromium } from "../support/chromium.ts";
+import { startTestDevServer } from "../support/devserver.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -76,4 +90,132 @@ test("the package builds and its entry points load from dist/", { timeout: scale
   // package.json's `sideEffects` names dist/wire/zod.js, so zod's English messages survive tree-shaking.
   const kept = bundleBreakdown(web.metafile, { byFile: true }).map(([file]) => file);
   assert.ok(kept.includes("dist/wire/zod.js") && kept.includes("node_modules/zod/v4/locales/en.js"));
+});
+
+/**
+ * The web app the bundlers build: the client, its IndexedDB stores and, once it logs in, the E2EE
+ * engine (a lazy chunk): register, an encrypted room, a message sent and read back decrypted.
+ */
+const WEB_APP = `import { IndexedDbClientStore, MatrixClient } from "keyroom";
+import { IndexedDbCryptoStore } from "keyroom/store";
+globalThis.keyroomExports = [MatrixClient, IndexedDbClientStore, IndexedDbCryptoStore].map((f) => typeof f);
+async function main() {
+  const homeserverUrl = new URLSearchParams(location.search).get("hs");
+  const client = new MatrixClient({ homeserverUrl, encryption: true });
+  await client.register({ username: "app" + Date.now().toString(36), password: "app password" });
+  const roomId = await client.createRoom({ encrypted: true });
+  const eventId = await client.sendText(roomId, "bundled hello");
+  const event = await client.fetchEvent(roomId, eventId);
+  await client.close();
+  return { body: event.content.body, decrypted: event.encryption?.decrypted === true };
+}
+main().then((r) => { globalThis.appResult = r; }, (e) => { globalThis.appResult = { error: String(e) }; });
+`;
+
+const TYPES: Record<string, string> = { ".js": "text/javascript", ".html": "text/html" };
+
+/** Serves `app.outDir`; `/` is Vite's index.html, or a page loading webpack's entry script. */
+async function serve(app: BundledApp, bundler: "vite" | "webpack"): Promise<{ url: string; close(): void }> {
+  const page =
+    bundler === "vite"
+      ? readFileSync(join(app.outDir, "index.html"))
+      : `<!doctype html><script src="/${app.entry}"></script>`;
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? "/", "http://x").pathname;
+    if (path === "/") return res.writeHead(200, { "Content-Type": "text/html" }).end(page);
+    const file = normalize(join(app.outDir, path));
+    if (!file.startsWith(app.outDir)) return res.writeHead(403).end();
+    let body: Buffer;
+    try {
+      body = readFileSync(file);
+    } catch {
+      return res.writeHead(404).end();
+    }
+    res.writeHead(200, { "Content-Type": TYPES[extname(file)] ?? "application/octet-stream" }).end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, close: () => server.close() };
+}
+
+const kb = (n: number): string => (n / 1024).toFixed(1);
+
+/**
+ * Every script of the Vite or the webpack app, each file gzipped: guards against growth, about 2 KB
+ * above the larger of the two today (docs/browser.md, "Size"). esbuild's split bundle has its own
+ * budgets (browser-bundle.test.ts).
+ */
+const BUNDLER_TOTAL_BUDGET_GZIP = 150 * 1024;
+
+test("Vite and webpack bundle the published package for the browser with no configuration; each app runs E2EE in Chromium", {
+  skip: skipReasonForBundlers(),
+  timeout: scaledMs(300_000),
+}, async () => {
+  const appDir = await mkdtemp(join(tmpdir(), "keyroom-web-app-"));
+  const chromiumSkip = skipReasonForChromium();
+  const hs = chromiumSkip === undefined ? await startTestDevServer() : undefined;
+  const browser = chromiumSkip === undefined ? await launchChromium() : undefined;
+  try {
+    writeWebApp(appDir, root, WEB_APP);
+    for (const [bundler, build] of [
+      ["vite", buildWithVite],
+      ["webpack", buildWithWebpack],
+    ] as const) {
+      const app = await build(appDir);
+      // Node-only code and built-ins stay out through the package conditions alone.
+      for (const { file, text } of app.scripts) {
+        assert.doesNotMatch(
+          text,
+          /better-sqlite3|sodium-native|node:(crypto|fs|http|path)/,
+          `${bundler}: ${file}`,
+        );
+      }
+      const entry = app.scripts.find((s) => s.file.endsWith(app.entry));
+      assert.ok(entry, `${bundler}: the entry script ${app.entry} was written`);
+      assert.ok(app.scripts.length > 1, `${bundler}: the engine and rarely used features are lazy chunks`);
+      const total = app.scripts.reduce((n, s) => n + s.gzip, 0);
+      console.log(
+        `${bundler}: entry ${kb(entry.gzip)} KB, ${app.scripts.length} scripts, total ${kb(total)} KB (gzipped, each file)`,
+      );
+      assert.ok(total <= BUNDLER_TOTAL_BUDGET_GZIP, `${bundler}: total ${total} B gzipped`);
+      if (browser === undefined || hs === undefined) continue;
+      const served = await serve(app, bundler);
+      const page = await browser.newPage();
+      const errors = collectPageErrors(page);
+      const loaded = new Set<string>();
+      page.on("request", (r) => loaded.add(new URL(r.url()).pathname.slice(1)));
+      try {
+        await page.goto(`${served.url}?hs=${encodeURIComponent(hs.baseUrl)}`);
+        const handle = await page.waitForFunction(
+          () => (globalThis as { appResult?: unknown }).appResult,
+          null,
+          {
+            timeout: scaledMs(60_000),
+          },
+        );
+        assert.deepEqual(
+          await handle.jsonValue(),
+          { body: "bundled hello", decrypted: true },
+          errors.join("\n"),
+        );
+        assert.deepEqual(
+          await page.evaluate(() => (globalThis as { keyroomExports?: unknown }).keyroomExports),
+          ["function", "function", "function"],
+        );
+        assert.deepEqual(errors, []);
+        const session = app.scripts.filter((s) => loaded.has(s.file));
+        assert.ok(session.length > 1, `${bundler}: the engine came as a chunk of its own`);
+        const sessionGzip = session.reduce((n, s) => n + s.gzip, 0);
+        console.log(
+          `${bundler}: an encrypted session loaded ${session.length} scripts, ${kb(sessionGzip)} KB`,
+        );
+      } finally {
+        await page.close();
+        served.close();
+      }
+    }
+  } finally {
+    await browser?.close();
+    await hs?.close();
+    await rm(appDir, { recursive: true, force: true });
+  }
 });
