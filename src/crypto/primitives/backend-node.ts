@@ -58,25 +58,55 @@ function chacha20Poly1305Decrypt(
   return own(body);
 }
 
+// libsodium is handed only these three buffers, allocated once off V8's heap, never the caller's
+// arrays: a new Uint8Array of 64 bytes or less lives on V8's heap, and the first time native code
+// asks for its address V8 moves it off (a new backing store, a copy, an extension the GC tracks
+// from then on). Every key and shared secret in an Olm session set-up is such an array, so that
+// was one or two moves per curve operation: 1.4 µs of a 41 µs X25519, 0.6 µs of a 16 µs base-point
+// multiplication (CPU time, measured in one process with alternating batches). Copying 32 bytes
+// in and out costs about 0.05 µs. Single-threaded and synchronous, so sharing them is safe; the
+// secret scalar and the result are wiped after each call.
+const scalarScratch = new Uint8Array(new ArrayBuffer(X25519_KEY_LENGTH));
+const pointScratch = new Uint8Array(new ArrayBuffer(X25519_KEY_LENGTH));
+const resultScratch = new Uint8Array(new ArrayBuffer(X25519_KEY_LENGTH));
+
+/** The result scratch as a fresh array of the caller's (on V8's heap), then wiped. */
+function takeResult(): Uint8Array {
+  const out = resultScratch.slice();
+  resultScratch.fill(0);
+  return out;
+}
+
 function x25519PublicKey(secretKey: Uint8Array): Uint8Array {
   checkX25519Secret(secretKey);
-  const out = new Uint8Array(X25519_KEY_LENGTH);
-  sodium.crypto_scalarmult_base(out, secretKey);
-  return out;
+  scalarScratch.set(secretKey);
+  try {
+    sodium.crypto_scalarmult_base(resultScratch, scalarScratch);
+  } finally {
+    scalarScratch.fill(0);
+  }
+  return takeResult();
 }
 
 function x25519(secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
   checkX25519Secret(secretKey);
   checkX25519Public(publicKey);
-  const out = new Uint8Array(X25519_KEY_LENGTH);
+  scalarScratch.set(secretKey);
+  pointScratch.set(publicKey);
+  let failed = false;
   try {
-    sodium.crypto_scalarmult(out, secretKey, publicKey);
+    sodium.crypto_scalarmult(resultScratch, scalarScratch, pointScratch);
   } catch {
     // libsodium's only failure with valid lengths: the result is all zero (low-order point).
+    failed = true;
+  } finally {
+    scalarScratch.fill(0);
+  }
+  if (failed || isAllZero(resultScratch)) {
+    resultScratch.fill(0);
     throw nonContributory();
   }
-  if (isAllZero(out)) throw nonContributory();
-  return out;
+  return takeResult();
 }
 
 function ed25519PublicKey(seed: Uint8Array): Uint8Array {

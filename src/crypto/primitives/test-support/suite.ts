@@ -298,6 +298,21 @@ export function runBackendSuite(b: CryptoBackend): void {
           throwsCode(() => b.x25519(hex(v.dh.alice_private), hex(u)), "NON_CONTRIBUTORY_KEY");
         }
       });
+      it("leaves its inputs alone, and a later call leaves an earlier result alone", () => {
+        const { dh } = v;
+        const secret = hex(dh.alice_private);
+        const peer = hex(dh.bob_public);
+        const pub = b.x25519PublicKey(secret);
+        const shared = b.x25519(secret, peer);
+        b.x25519PublicKey(hex(dh.bob_private));
+        b.x25519(hex(dh.bob_private), hex(dh.alice_public));
+        throwsCode(() => b.x25519(secret, hex(v.low_order[0] as string)), "NON_CONTRIBUTORY_KEY");
+        assert.equal(toHex(secret), dh.alice_private);
+        assert.equal(toHex(peer), dh.bob_public);
+        assert.equal(toHex(pub), dh.alice_public);
+        assert.equal(toHex(shared), dh.shared);
+        assert.notEqual(pub.buffer, shared.buffer);
+      });
       it("refuses wrong key lengths", () => {
         throwsCode(() => b.x25519PublicKey(new Uint8Array(31)), "BAD_LENGTH");
         throwsCode(() => b.x25519(new Uint8Array(32), new Uint8Array(33)), "BAD_LENGTH");
