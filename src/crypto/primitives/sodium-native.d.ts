@@ -1,4 +1,4 @@
-// Types for the part of sodium-native (libsodium bindings, no published types) that backend-node uses.
+// Types for the part of sodium-native (libsodium bindings, no published types) that the Node back end uses.
 declare module "sodium-native" {
   interface Sodium {
     crypto_scalarmult_base(q: Uint8Array, n: Uint8Array): void;
@@ -8,6 +8,8 @@ declare module "sodium-native" {
     crypto_sign_detached(sig: Uint8Array, m: Uint8Array, sk: Uint8Array): void;
     crypto_sign_verify_detached(sig: Uint8Array, m: Uint8Array, pk: Uint8Array): boolean;
     sodium_memzero(buf: Uint8Array): void;
+    /** Fills `buf` from libsodium's generator (by default the operating system's). */
+    randombytes_buf(buf: Uint8Array): void;
   }
   const sodium: Sodium;
   export default sodium;

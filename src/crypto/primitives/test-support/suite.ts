@@ -386,6 +386,17 @@ export function runBackendSuite(b: CryptoBackend): void {
         assert.notDeepEqual(a, c);
         assert.equal(b.randomBytes(70_000).length, 70_000);
       });
+      it("gives every caller an array of its own, which later calls leave alone", () => {
+        for (const length of [1, 16, 32, 64, 65]) {
+          const a = b.randomBytes(length);
+          const copy = a.slice();
+          const c = b.randomBytes(length);
+          assert.notEqual(a.buffer, c.buffer);
+          assert.deepEqual(a, copy);
+          assert.equal(a.byteOffset, 0);
+          assert.equal(a.buffer.byteLength, length);
+        }
+      });
       it("refuses negative, fractional or huge lengths", () => {
         throwsCode(() => b.randomBytes(-1), "BAD_ARGUMENT");
         throwsCode(() => b.randomBytes(1.5), "BAD_ARGUMENT");
