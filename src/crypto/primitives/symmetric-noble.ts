@@ -135,20 +135,23 @@ function aes256Ctr(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8Arra
  * of Megolm's sizes are faster there than in JavaScript), with the synchronous forms' results and
  * refusals; the synchronous forms elsewhere. (Ed25519 verify likewise, in backend-noble.ts.)
  */
+/** Web Crypto, looked up once: the getters cost a measurable share of a Megolm decryption. */
+const SUBTLE = subtleCrypto();
+
 async function hkdfSha256Async(
   ikm: Uint8Array,
   salt: Uint8Array,
   info: Uint8Array,
   length: number,
 ): Promise<Uint8Array> {
-  const subtle = subtleCrypto();
+  const subtle = SUBTLE;
   checkHkdf(ikm, salt, info, length);
   if (subtle === undefined || ikm.length === 0 || length === 0) return hkdfSha256(ikm, salt, info, length);
   return webHkdfSha256(subtle, ikm, salt, info, length);
 }
 
 async function hmacSha256Async(key: Uint8Array, data: Uint8Array): Promise<Uint8Array> {
-  const subtle = subtleCrypto();
+  const subtle = SUBTLE;
   // Web Crypto refuses an empty HMAC key; non-bytes go to hmacSha256, which refuses them.
   if (
     subtle === undefined ||
@@ -166,7 +169,7 @@ async function aes256CbcDecryptAsync(
   iv: Uint8Array,
   ciphertext: Uint8Array,
 ): Promise<Uint8Array> {
-  const subtle = subtleCrypto();
+  const subtle = SUBTLE;
   if (subtle === undefined) return aes256CbcDecrypt(key, iv, ciphertext);
   checkAes(key, iv, ciphertext);
   checkCbcCiphertext(ciphertext);

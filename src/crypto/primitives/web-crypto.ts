@@ -59,7 +59,9 @@ export async function webAes256CbcDecrypt(
   iv: Uint8Array,
   ciphertext: Uint8Array,
 ): Promise<Uint8Array> {
-  const k = await subtle.importKey("raw", new Uint8Array(key), "AES-CBC", false, ["decrypt"]);
+  // Every input is copied before the first await: the caller may wipe or reuse its buffers then.
   const params = { name: "AES-CBC", iv: new Uint8Array(iv) };
-  return new Uint8Array(await subtle.decrypt(params, k, new Uint8Array(ciphertext)));
+  const data = new Uint8Array(ciphertext);
+  const k = await subtle.importKey("raw", new Uint8Array(key), "AES-CBC", false, ["decrypt"]);
+  return new Uint8Array(await subtle.decrypt(params, k, data));
 }

@@ -81,6 +81,35 @@ describe("Ed25519 verify through Web Crypto", () => {
     assert.equal(counts.importKey, imports + size + 1, "evicted, imported again");
   });
 
+  it("keys used in turn are each imported once, and a key's cached import judges every signature", async () => {
+    const { subtle: counted, counts } = countingSubtle();
+    const verify = createWebEd25519Verify(counted, noble.ed25519Verify);
+    const msg = new Uint8Array([5, 6]);
+    const signers = [1, 2].map((i) => {
+      const seed = new Uint8Array(32).fill(i);
+      const pub = noble.ed25519PublicKey(seed);
+      return { pub, sig: noble.ed25519Sign(new Uint8Array([...seed, ...pub]), msg) };
+    });
+    for (let round = 0; round < 3; round++) {
+      for (const [i, { pub, sig }] of signers.entries()) {
+        assert.equal(await verify(pub, msg, sig), true);
+        // The same key again (the cached last key), with the other key's signature and a tampered one.
+        assert.equal(await verify(pub, msg, signers[1 - i]!.sig), false);
+        const bad = sig.slice();
+        bad[40]! ^= 1;
+        assert.equal(await verify(pub, msg, bad), false);
+        // A copy of the key in another buffer, and the key's buffer changed after use.
+        assert.equal(await verify(pub.slice(), msg, sig), true);
+      }
+    }
+    const changed = signers[0]!.pub.slice();
+    assert.equal(await verify(changed, msg, signers[0]!.sig), true);
+    changed[0]! ^= 1;
+    assert.equal(await verify(changed, msg, signers[0]!.sig), false);
+    // The self-test's import, one per key (the changed key fails the key checks or imports once).
+    assert.ok(counts.importKey <= 4, `${counts.importKey} imports`);
+  });
+
   it("an engine that fails the self-test (cofactored, or no Ed25519) is not used", async () => {
     const cofactored = {
       importKey: subtle.importKey.bind(subtle),
