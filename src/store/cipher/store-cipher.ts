@@ -130,9 +130,62 @@ function nextIv(): Uint8Array {
 
 function seal(keys: SealKeys, plaintext: Uint8Array, ad: string): string {
   const iv = nextIv();
-  const ct = aes256Ctr(keys.enc, iv, plaintext);
+  return sealed(keys, iv, aes256Ctr(keys.enc, iv, plaintext), ad);
+}
+
+/** The stored form of a ciphertext `ct` encrypted from counter block `iv`: version, IV, `ct`, MAC. */
+function sealed(keys: SealKeys, iv: Uint8Array, ct: Uint8Array, ad: string): string {
   const mac = hmacSha256(keys.mac, macInput(utf8Encode(ad), iv, ct));
-  return encodeBase64(concatBytes(Uint8Array.of(FORMAT_VERSION), iv, ct, mac));
+  const out = new Uint8Array(1 + IV_LENGTH + ct.length + MAC_LENGTH);
+  out[0] = FORMAT_VERSION;
+  out.set(iv, 1);
+  out.set(ct, 1 + IV_LENGTH);
+  out.set(mac, 1 + IV_LENGTH + ct.length);
+  return encodeBase64(out);
+}
+
+/** `iv` + `blocks` as 128-bit big-endian numbers, modulo 2^128 (AES-CTR's counter arithmetic). */
+export function addToCounter(iv: Uint8Array, blocks: number): Uint8Array {
+  const out = iv.slice();
+  let carry = blocks;
+  for (let i = IV_LENGTH - 1; i >= 0 && carry > 0; i--) {
+    const sum = (out[i] ?? 0) + (carry % 256);
+    out[i] = sum & 0xff;
+    carry = Math.floor(carry / 256) + (sum >> 8);
+  }
+  return out;
+}
+
+/**
+ * Seals many values in one AES-CTR pass (one cipher set-up instead of one per value), in the
+ * format `seal` writes: each value starts on a fresh counter block and its stored IV is the counter
+ * block it starts from, so it opens on its own exactly as before. The batch's counter blocks are
+ * consecutive from one random IV, never overlapping (the keystream between two values, up to the
+ * next block, is discarded): the counter blocks used are as distinct as with one random IV each.
+ */
+function sealMany(
+  keys: SealKeys,
+  items: readonly { readonly plaintext: Uint8Array; readonly ad: string }[],
+): string[] {
+  let blocks = 0;
+  for (const { plaintext } of items) blocks += Math.ceil(plaintext.length / IV_LENGTH);
+  const joined = new Uint8Array(blocks * IV_LENGTH);
+  let at = 0;
+  for (const { plaintext } of items) {
+    joined.set(plaintext, at);
+    at += Math.ceil(plaintext.length / IV_LENGTH) * IV_LENGTH;
+  }
+  const iv = nextIv();
+  const stream = aes256Ctr(keys.enc, iv, joined);
+  wipe(joined);
+  const out: string[] = [];
+  at = 0;
+  for (const { plaintext, ad } of items) {
+    const ct = stream.subarray(at, at + plaintext.length);
+    out.push(sealed(keys, addToCounter(iv, at / IV_LENGTH), ct, ad));
+    at += Math.ceil(plaintext.length / IV_LENGTH) * IV_LENGTH;
+  }
+  return out;
 }
 
 /** Returns the plaintext, or undefined when the MAC does not check (wrong key or tampering). */
@@ -280,6 +333,20 @@ export class StoreCipher {
   /** Seals a JSON value; `ad` names where it will be stored (it must be given again to open it). */
   encrypt(value: Sealable, ad: string): string {
     return seal(this.#keys, utf8Encode(JSON.stringify(value)), ad);
+  }
+
+  /**
+   * `encrypt` for many values at once, each bound to its own `ad` (the same format: each opens on
+   * its own with `decrypt`); for a transaction writing many rows.
+   */
+  encryptMany(values: readonly { readonly value: Sealable; readonly ad: string }[]): string[] {
+    if (values.length <= 1) return values.map(({ value, ad }) => this.encrypt(value, ad));
+    const items = values.map(({ value, ad }) => ({ plaintext: utf8Encode(JSON.stringify(value)), ad }));
+    try {
+      return sealMany(this.#keys, items);
+    } finally {
+      for (const { plaintext } of items) wipe(plaintext);
+    }
   }
 
   /** Opens a sealed value; throws `StoreKeyError("TAMPERED")` if it does not authenticate. */

@@ -398,8 +398,12 @@ export class SqliteStatements {
       const pickle = cipher.encrypt(r.pickle, rowAd("olm", r.senderKey, r.sessionId));
       this.#run("putOlm", r.senderKey, r.sessionId, r.createdAt, r.lastUsedAt, pickle);
     }
-    for (const x of c.inboundGroupSessions ?? []) {
-      const r = parseInboundGroupSession(x);
+    // Sealed together: one cipher set-up for a step's rows (an import step writes thousands).
+    const inbound = (c.inboundGroupSessions ?? []).map(parseInboundGroupSession);
+    const pickles = cipher.encryptMany(
+      inbound.map((r) => ({ value: r.pickle, ad: rowAd("inbound", r.roomId, r.sessionId) })),
+    );
+    for (const [i, r] of inbound.entries()) {
       this.#run(
         "putInbound",
         r.roomId,
@@ -411,7 +415,7 @@ export class SqliteStatements {
         r.forwarded ? 1 : 0,
         JSON.stringify(r.forwardingChain),
         r.backedUp ? 1 : 0,
-        cipher.encrypt(r.pickle, rowAd("inbound", r.roomId, r.sessionId)),
+        pickles[i] as string,
         r.sharedHistory === true ? 1 : 0,
       );
     }
