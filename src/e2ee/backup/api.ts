@@ -8,7 +8,7 @@ import type { PendingEvents } from "../decryption/pending.ts";
 import { keyArrived } from "../decryption/redecrypt.ts";
 import type { DecryptedRoomEvent } from "../decryption/room-events.ts";
 import type { Parts, RunStep } from "../machine-parts.ts";
-import { IMPORT_BATCH_SIZE, importRoomKey, prefetchImported } from "../room-keys/import.ts";
+import { IMPORT_BATCH_SIZE, importParsedRoomKey, prefetchImported } from "../room-keys/import.ts";
 import { KeyBackupError } from "./errors.ts";
 import type { BackupStopReason, KeyBackupStatus, VersionCheck } from "./key-backup.ts";
 import type { BackupCreateVersionRequest, BackupLookupRequest, BackupUploadRequest } from "./requests.ts";
@@ -192,7 +192,8 @@ export class KeyBackupApi {
       for (const { entry, firstMessageIndex } of records) {
         // Restoring the version we upload to: a copy written here goes in marked as backed up
         // when the backup holds it as well as we do (one row write, not a write and an update).
-        const update = await importRoomKey(p.inbound, entry, current ? firstMessageIndex : undefined);
+        // Parsed as it was decrypted (decryptBackupRecord): not parsed again.
+        const update = await importParsedRoomKey(p.inbound, entry, current ? firstMessageIndex : undefined);
         if (update !== undefined) {
           count++;
           await keyArrived(p, this.#pending, update, out);

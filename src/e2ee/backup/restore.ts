@@ -64,6 +64,8 @@ export function decryptBackupRecord(
 ): DecryptedBackupRecord | undefined {
   try {
     const { key: roomKey, firstMessageIndex } = decryptKeyBackupData(key, record.data);
+    // The claimed keys and the chain were parsed from this record's plaintext just now, for this
+    // entry alone: taken as they are, not copied.
     return {
       entry: {
         algorithm: roomKey.algorithm,
@@ -71,8 +73,8 @@ export function decryptBackupRecord(
         session_id: record.sessionId,
         sender_key: roomKey.sender_key,
         session_key: roomKey.session_key,
-        sender_claimed_keys: { ...roomKey.sender_claimed_keys },
-        forwarding_curve25519_key_chain: [...roomKey.forwarding_curve25519_key_chain],
+        sender_claimed_keys: roomKey.sender_claimed_keys,
+        forwarding_curve25519_key_chain: roomKey.forwarding_curve25519_key_chain as string[],
         ...(roomKey.shared_history === true ? { shared_history: true } : {}),
       },
       firstMessageIndex,

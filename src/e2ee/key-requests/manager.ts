@@ -103,6 +103,8 @@ export class KeyRequests {
   }
 
   #find(roomId: string, sessionId: string): OutgoingKeyRequestRecord | undefined {
+    // Asked for every key an import or restore brings: most often none is outstanding.
+    if (this.#bySession.size === 0) return undefined;
     const id = this.#bySession.get(JSON.stringify([roomId, sessionId]));
     return id === undefined ? undefined : this.#outgoing.get(id);
   }

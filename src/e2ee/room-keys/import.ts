@@ -41,7 +41,20 @@ export async function importRoomKey(
   backedUpFrom?: number,
 ): Promise<RoomKeyUpdate | undefined> {
   const key = parseExportedRoomKey(entry);
-  if (typeof key === "string" || key.algorithm !== MEGOLM_ALGORITHM) return undefined;
+  if (typeof key === "string") return undefined;
+  return importParsedRoomKey(inbound, key, backedUpFrom);
+}
+
+/**
+ * `importRoomKey` for an entry already in the form `parseExportedRoomKey` returns (a backup
+ * record's, parsed as it was decrypted): the checks that follow the parse are made here too.
+ */
+export async function importParsedRoomKey(
+  inbound: InboundSessions,
+  key: ExportedRoomKey,
+  backedUpFrom?: number,
+): Promise<RoomKeyUpdate | undefined> {
+  if (key.algorithm !== MEGOLM_ALGORITHM) return undefined;
   // Everything that becomes a store key or column must be an ID the store keeps exactly.
   const claimed = key.sender_claimed_keys.ed25519;
   if (
