@@ -1,7 +1,7 @@
 // Keeps the benchmark's statistics from rotting (no timing is asserted: speed belongs in `npm run bench`).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { alternate, formatRatio, machineInfo, ratios, spread } from "./stats.ts";
+import { alternate, formatRatio, machineInfo, ratios, slope, spread } from "./stats.ts";
 
 describe("bench statistics", () => {
   it("spread: median of odd and even counts, min and max, non-finite values left out", () => {
@@ -16,6 +16,15 @@ describe("bench statistics", () => {
     assert.deepEqual(r, { median: 3, min: 2, max: 4, n: 3 });
     assert.equal(formatRatio(r), "3.00x (2.00–4.00)");
     assert.throws(() => ratios([1], [1, 2]));
+  });
+
+  it("slope: least squares, the intercept dropping out; NaN without two distinct x", () => {
+    assert.equal(slope([1, 2, 3, 4], [110, 120, 130, 140]), 10);
+    // Noise around 5 + 2x: the fit is exact for the symmetric residuals below.
+    assert.equal(slope([0, 1, 2, 3, 4], [5, 7 + 1, 9 - 2, 11 + 1, 13]), 2);
+    assert.ok(Number.isNaN(slope([3], [1])));
+    assert.ok(Number.isNaN(slope([2, 2], [1, 5])));
+    assert.throws(() => slope([1, 2], [1]));
   });
 
   it("alternate: a cold round, then every side once per round in flipping order, all batches counted", async () => {

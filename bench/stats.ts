@@ -146,6 +146,26 @@ export function ratios(a: readonly number[], b: readonly number[]): Spread {
   return spread(a.map((x, i) => x / (b[i] as number)));
 }
 
+/**
+ * Least-squares slope of `ys` on `xs` (e.g. RSS growth per session held, from several sizes in one
+ * process: the fixed cost is the intercept and drops out). NaN without two distinct `xs`.
+ */
+export function slope(xs: readonly number[], ys: readonly number[]): number {
+  if (xs.length !== ys.length) throw new Error("slope: series of different lengths");
+  const n = xs.length;
+  if (n < 2) return Number.NaN;
+  const mx = xs.reduce((a, b) => a + b, 0) / n;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  let sxy = 0;
+  let sxx = 0;
+  for (let i = 0; i < n; i++) {
+    const dx = (xs[i] as number) - mx;
+    sxy += dx * ((ys[i] as number) - my);
+    sxx += dx * dx;
+  }
+  return sxx === 0 ? Number.NaN : sxy / sxx;
+}
+
 /** "2.05x (1.93–2.20)": a ratio's median and spread. */
 export function formatRatio(s: Spread): string {
   if (s.n === 0) return "—";

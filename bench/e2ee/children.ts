@@ -1,5 +1,6 @@
-// The E2EE workloads that run in fresh child processes: the import of an export file (each peer in
-// its own process, alternating, repeated) and the open of a full SQLite store.
+// The E2EE workloads that run in fresh child processes: the import of an export file and the RSS of
+// inbound sessions held (each peer in its own process, alternating, repeated), and the open of a
+// full SQLite store.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -7,14 +8,15 @@ import { fileURLToPath } from "node:url";
 import type { ExportFixture } from "./export-file.ts";
 import type { RoomEventJson } from "./fake-devices.ts";
 import type { ImportChildReport } from "./import-child.ts";
+import type { MemoryChildReport } from "./memory-child.ts";
 import type { Series, Side } from "./rows.ts";
 import type { StoreOpenReport } from "./store-open.ts";
 import { check } from "./workloads.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
-function runChild(args: string[]): string {
-  const r = spawnSync(process.execPath, ["--conditions=source", "--import", "tsx", ...args], {
+function runChild(args: string[], nodeFlags: string[] = []): string {
+  const r = spawnSync(process.execPath, [...nodeFlags, "--conditions=source", "--import", "tsx", ...args], {
     cwd: root,
     encoding: "utf8",
     maxBuffer: 1 << 26,
@@ -23,7 +25,7 @@ function runChild(args: string[]): string {
   return r.stdout.trim().split("\n").at(-1) ?? "";
 }
 
-function push(to: Partial<Record<Side, number[]>>, side: Side, value: number): void {
+function push<T>(to: Partial<Record<Side, T[]>>, side: Side, value: T): void {
   const list = to[side] ?? [];
   list.push(value);
   to[side] = list;
@@ -100,6 +102,37 @@ export function storeOpenInChildren(
         runChild(["bench/e2ee/store-open.ts", directory, userId, deviceId, eventFile]),
       ) as StoreOpenReport,
     );
+  }
+  return out;
+}
+
+/**
+ * `reps` rounds of one fresh process per side (the order flipping every round), each taking in the
+ * sessions of the fixture in `fixtureDir` (bench/e2ee/memory.ts) and reading its RSS at every size.
+ */
+export function sessionMemoryInChildren(
+  fixtureDir: string,
+  tmp: string,
+  reps: number,
+  sides: Side[],
+): Partial<Record<Side, MemoryChildReport[]>> {
+  const out: Partial<Record<Side, MemoryChildReport[]>> = {};
+  for (let rep = 0; rep < reps; rep++) {
+    for (const side of rep % 2 === 0 ? sides : [...sides].reverse()) {
+      const dir = mkdtempSync(join(tmp, `memory-${side}-`));
+      try {
+        const r = JSON.parse(
+          runChild(["bench/e2ee/memory-child.ts", side, fixtureDir, dir], ["--expose-gc"]),
+        ) as MemoryChildReport;
+        check(
+          r.samples > 0 && r.heldSamples === r.samples,
+          `${side} held ${r.heldSamples} of ${r.samples} sampled sessions`,
+        );
+        push(out, side, r);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
   }
   return out;
 }

@@ -53,35 +53,43 @@ export function buildExportFile(
       device_id: sender.deviceId,
     },
   };
-  const body = new Uint8Array(165);
-  body[0] = 1; // v1 export, message index 0
   for (let i = 0; i < count; i++) {
     const from = senders[i % senders.length] ?? sender;
-    let sessionKey: string;
-    let sessionId: string;
-    let roomId: string;
-    if (i === probeAt) {
-      sessionKey = probeExport;
-      sessionId = outbound.sessionId;
-      roomId = probeRoom;
-    } else {
-      const signingKey = ed25519PublicKey(randomBytes(32));
-      body.set(randomBytes(128), 5);
-      body.set(signingKey, 133);
-      sessionKey = encodeBase64(body);
-      sessionId = encodeBase64(signingKey);
-      roomId = `!room${i % 500}:bench.test`;
-    }
-    keys.push({
-      algorithm: MEGOLM,
-      room_id: roomId,
-      sender_key: from.curve25519,
-      session_id: sessionId,
-      session_key: sessionKey,
-      sender_claimed_keys: { ed25519: from.ed25519 },
-      forwarding_curve25519_key_chain: [],
-    });
+    keys.push(
+      i === probeAt
+        ? {
+            algorithm: MEGOLM,
+            room_id: probeRoom,
+            sender_key: from.curve25519,
+            session_id: outbound.sessionId,
+            session_key: probeExport,
+            sender_claimed_keys: { ed25519: from.ed25519 },
+            forwarding_curve25519_key_chain: [],
+          }
+        : randomRoomKey(from, `!room${i % 500}:bench.test`),
+    );
   }
   const file = encryptKeyExport(keys, EXPORT_PASSPHRASE, rounds === undefined ? {} : { rounds });
   return { file, count, probe, probeBody };
+}
+
+/**
+ * A valid v1 export of a Megolm session nobody can encrypt with: a random ratchet at index 0 and a
+ * real Ed25519 public key (whose base64 is the session ID), without running an outbound session.
+ */
+export function randomRoomKey(from: FakeDevice, roomId: string): ExportedRoomKey {
+  const body = new Uint8Array(165);
+  body[0] = 1; // v1 export, message index 0
+  const signingKey = ed25519PublicKey(randomBytes(32));
+  body.set(randomBytes(128), 5);
+  body.set(signingKey, 133);
+  return {
+    algorithm: MEGOLM,
+    room_id: roomId,
+    sender_key: from.curve25519,
+    session_id: encodeBase64(signingKey),
+    session_key: encodeBase64(body),
+    sender_claimed_keys: { ed25519: from.ed25519 },
+    forwarding_curve25519_key_chain: [],
+  };
 }

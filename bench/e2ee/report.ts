@@ -7,7 +7,7 @@ import type { E2eeBenchReport } from "./run.ts";
 function value(unit: E2eeRow["unit"], v: number | undefined): string {
   if (v === undefined || Number.isNaN(v)) return "—";
   if (unit === "ops/s") return formatRate(v);
-  if (unit === "MB") return `${v.toFixed(0)} MB`;
+  if (unit === "MB") return `${v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2)} MB`;
   return v >= 10_000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(v >= 100 ? 0 : 1)} ms`;
 }
 

@@ -12,10 +12,11 @@ import { performance } from "node:perf_hooks";
 import { MemoryCryptoStore, SqliteCryptoStore } from "../../src/store/index.ts";
 import { loadVodozemac } from "../../test/support/vodozemac.ts";
 import { cpuMs, type MachineInfo, machineInfo, spread } from "../stats.ts";
-import { importInChildren, storeOpenInChildren } from "./children.ts";
+import { importInChildren, sessionMemoryInChildren, storeOpenInChildren } from "./children.ts";
 import { buildExportFile } from "./export-file.ts";
 import { type FakeDevice, makeFakeDevices, type Recipient } from "./fake-devices.ts";
 import { BenchHomeserver } from "./homeserver.ts";
+import { memoryRow, writeMemoryFixture } from "./memory.ts";
 import { KeyroomPeer, type MachineUnderTest, WasmPeer } from "./peers.ts";
 import { rotationFixture, type TimelineEvent } from "./rotation.ts";
 import { type E2eeRow, row, type Series, type Side } from "./rows.ts";
@@ -41,12 +42,18 @@ export interface E2eeBenchReport {
     encryptEvents: number;
     importKeys: number;
     rotationSessions: number;
+    /** Inbound sessions each process of the memory row takes in, by the end. */
+    memorySessions?: number;
   };
   rows: E2eeRow[];
   durationMs: number;
 }
 
 const REPS = 5;
+/** The memory row's sizes: sessions are taken in by chunks, RSS read after each. */
+const MEMORY_CHUNKS = 8;
+/** One session in this many is a real one whose events are decrypted (the others only imported). */
+const MEMORY_SAMPLE_EVERY = 100;
 
 function recipient(hs: BenchHomeserver, m: MachineUnderTest): Recipient {
   const keys = hs.keysOf(m.userId, m.deviceId).keys;
@@ -106,6 +113,7 @@ export async function runE2eeBench(options: E2eeBenchOptions = {}): Promise<E2ee
   const encryptBatch = Math.max(20, Math.round(300 * scale));
   const importKeys = Math.max(1000, Math.round(100_000 * scale));
   const rotationSessions = Math.max(200, Math.round(5000 * scale));
+  const memoryChunk = Math.max(250, Math.round(2000 * scale));
   const rounds = quick ? 2 : 4;
   const rows: E2eeRow[] = [];
   const tmp = mkdtempSync(join(tmpdir(), "keyroom-e2ee-bench-"));
@@ -412,6 +420,13 @@ export async function runE2eeBench(options: E2eeBenchOptions = {}): Promise<E2ee
       },
     );
 
+    const memorySessions = memoryChunk * MEMORY_CHUNKS;
+    log(`6. RSS of ${memorySessions} inbound sessions held, each peer in a fresh process, ${REPS} times`);
+    const memoryDir = join(tmp, "memory-fixture");
+    const manifest = writeMemoryFixture(memoryDir, memoryChunk, MEMORY_CHUNKS, MEMORY_SAMPLE_EVERY, fakes);
+    const held = sessionMemoryInChildren(memoryDir, tmp, quick ? 3 : REPS, ["sqlite", "wasm", "memory"]);
+    rows.push(memoryRow(held, manifest, MEMORY_SAMPLE_EVERY));
+
     return {
       machine,
       scale,
@@ -423,6 +438,7 @@ export async function runE2eeBench(options: E2eeBenchOptions = {}): Promise<E2ee
         encryptEvents: encryptBatch * rounds * REPS,
         importKeys,
         rotationSessions,
+        memorySessions,
       },
       rows,
       durationMs: Date.now() - started,
