@@ -8,7 +8,7 @@ import {
   aes256CbcEncrypt,
   CryptoPrimitiveError,
   constantTimeEqual,
-  hkdfSha256,
+  hkdfSha256Into,
   hmacSha256,
   utf8Encode,
   wipe,
@@ -24,6 +24,14 @@ import { preKeyMessageLength, writePreKeyHeader } from "../message/prekey-messag
 
 const KEYS_INFO = utf8Encode("OLM_KEYS");
 const NO_SALT = new Uint8Array(0);
+
+// One buffer and its views for every message's keys, as Megolm's cipher.ts: sealing and opening are
+// synchronous and wipe it before returning. A fresh 80-byte array is allocated off V8's heap, which
+// after the curve operations of a session set-up measured about 2 µs (CPU time, alternating batches).
+const KEYS = new Uint8Array(80);
+const AES_KEY = KEYS.subarray(0, 32);
+const MAC_KEY = KEYS.subarray(32, 64);
+const AES_IV = KEYS.subarray(64, 80);
 
 /** The public keys a pre-key message carries around its inner message. */
 export interface PreKeyWrapping {
@@ -43,9 +51,9 @@ export function sealMessage(
   plaintext: Uint8Array,
   wrap: PreKeyWrapping | null,
 ): Uint8Array {
-  const keys = hkdfSha256(messageKey, NO_SALT, KEYS_INFO, 80);
+  hkdfSha256Into(KEYS, messageKey, NO_SALT, KEYS_INFO);
   try {
-    const ciphertext = aes256CbcEncrypt(keys.subarray(0, 32), keys.subarray(64, 80), plaintext);
+    const ciphertext = aes256CbcEncrypt(AES_KEY, AES_IV, plaintext);
     const innerLength = messageLength(chainIndex, ciphertext.length);
     let out: Uint8Array;
     let start = 0;
@@ -56,30 +64,30 @@ export function sealMessage(
       start = writePreKeyHeader(out, wrap.oneTimeKey, wrap.baseKey, wrap.identityKey, innerLength);
     }
     const macAt = writeMessageBody(out, start, ratchetKey, chainIndex, ciphertext);
-    const mac = hmacSha256(keys.subarray(32, 64), out.subarray(start, macAt));
+    const mac = hmacSha256(MAC_KEY, out.subarray(start, macAt));
     out.set(mac.subarray(0, MESSAGE_MAC_LENGTH), macAt);
     return out;
   } finally {
-    wipe(keys);
+    wipe(KEYS);
   }
 }
 
 /** Checks the message's MAC, then decrypts its payload. Changes no state. */
 export function openMessage(messageKey: Uint8Array, message: DecodedMessage): Uint8Array {
-  const keys = hkdfSha256(messageKey, NO_SALT, KEYS_INFO, 80);
+  hkdfSha256Into(KEYS, messageKey, NO_SALT, KEYS_INFO);
   try {
-    const mac = hmacSha256(keys.subarray(32, 64), message.macInput);
+    const mac = hmacSha256(MAC_KEY, message.macInput);
     if (!constantTimeEqual(mac.subarray(0, MESSAGE_MAC_LENGTH), message.mac)) {
       throw new OlmError("BAD_MESSAGE_MAC", "Olm message MAC does not match");
     }
     try {
-      return aes256CbcDecrypt(keys.subarray(0, 32), keys.subarray(64, 80), message.ciphertext);
+      return aes256CbcDecrypt(AES_KEY, AES_IV, message.ciphertext);
     } catch (e) {
       if (e instanceof CryptoPrimitiveError)
         throw new OlmError("DECRYPTION_FAILED", "Olm payload did not decrypt");
       throw e;
     }
   } finally {
-    wipe(keys);
+    wipe(KEYS);
   }
 }
