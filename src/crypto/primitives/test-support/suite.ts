@@ -265,6 +265,17 @@ export function runBackendSuite(b: CryptoBackend): void {
         assert.deepEqual(pt, copy);
         assert.equal(toHex(iv), v.cbc.iv);
       });
+      it("CBC: a later encryption leaves an earlier ciphertext alone, at any plaintext size", () => {
+        const iv = hex(v.cbc.iv);
+        for (const length of [0, 15, 16, 200, 4079, 4080, 4096, 5000]) {
+          const plaintext = new Uint8Array(length).map((_, i) => i * 7);
+          const first = b.aes256CbcEncrypt(key, iv, plaintext);
+          const copy = first.slice();
+          b.aes256CbcEncrypt(key, iv, new Uint8Array(length + 1).fill(0xff));
+          assert.deepEqual(first, copy, `length ${length}`);
+          assert.deepEqual(b.aes256CbcDecrypt(key, iv, first), plaintext, `length ${length}`);
+        }
+      });
     });
 
     describe("X25519 (RFC 7748)", () => {
