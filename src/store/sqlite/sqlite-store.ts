@@ -165,10 +165,6 @@ export class SqliteCryptoStore implements CryptoStore {
   #synced = true;
   /** `saveChanges`' transaction, made once (better-sqlite3 builds a wrapper per `transaction()` call). */
   readonly #save: Database.Transaction<(changes: CryptoChanges) => number | undefined>;
-  /** Many sessions' replay records in one read transaction (one snapshot, one lock for all). */
-  readonly #replaysOfSessions: Database.Transaction<
-    (sessions: readonly RoomSessionKey[], limit: number) => ReplayRecord[]
-  >;
   readonly #lease: SqliteLease;
   readonly #leaseTx: {
     acquire: Database.Transaction<(durationMs: number) => LeaseGrant | undefined>;
@@ -188,9 +184,6 @@ export class SqliteCryptoStore implements CryptoStore {
     this.#identity = identity;
     this.path = path;
     this.#lease = lease;
-    this.#replaysOfSessions = db.transaction((sessions: readonly RoomSessionKey[], limit: number) =>
-      st.replaysOfSessions(sessions, limit),
-    );
     this.#save = db.transaction((changes: CryptoChanges) => {
       const generation = lease.fence();
       st.apply(changes);
@@ -381,7 +374,8 @@ export class SqliteCryptoStore implements CryptoStore {
     const keys = parseSessionKeys(sessions);
     const max = parseLimit(limit);
     try {
-      return this.#replaysOfSessions.deferred(keys, max);
+      // One statement: one snapshot for all of them.
+      return this.#s().replaysOfSessions(keys, max);
     } catch (e) {
       throw typed(e, "reading replay records failed");
     }
