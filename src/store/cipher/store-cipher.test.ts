@@ -154,6 +154,47 @@ describe("StoreCipher", () => {
     );
   });
 
+  it("keeps the sealed format: version, IV, AES-256-CTR, HMAC over version, AD length and bytes, IV, ciphertext", async () => {
+    // An independent implementation of the format (node:crypto), so stores written before stay
+    // readable whatever the cipher's code does in place: small values and ones past its scratch.
+    const crypto = await import("node:crypto");
+    const storeKey = Buffer.alloc(32, 7);
+    const header: StoreKeyHeader = { version: 1, kind: "none", storeKey: encodeBase64(storeKey) };
+    const c = await StoreCipher.unlock(header, { kind: "none" });
+    const derive = (info: string) =>
+      Buffer.from(crypto.hkdfSync("sha256", storeKey, Buffer.alloc(32), Buffer.from(info), 32));
+    const enc = derive("keyroom store cipher v1: aes-256-ctr");
+    const mac = derive("keyroom store cipher v1: hmac-sha-256");
+    const macOf = (ad: string, iv: Buffer, ct: Buffer) => {
+      const adBytes = Buffer.from(ad, "utf8");
+      const head = Buffer.alloc(5);
+      head[0] = 1;
+      head.writeUInt32BE(adBytes.length, 1);
+      return crypto
+        .createHmac("sha256", mac)
+        .update(Buffer.concat([head, adBytes, iv, ct]))
+        .digest();
+    };
+    for (const [value, ad] of [
+      [{ ratchet: "AAAA", n: 1 }, rowAd("inbound", "!room:example.org", "session")],
+      [{ big: "x".repeat(6000) }, rowAd("queued", "é".repeat(3000))],
+    ] as const) {
+      const iv = crypto.randomBytes(16);
+      const cipherAes = crypto.createCipheriv("aes-256-ctr", enc, iv);
+      const ct = Buffer.concat([cipherAes.update(JSON.stringify(value)), cipherAes.final()]);
+      const sealed = Buffer.concat([Buffer.of(1), iv, ct, macOf(ad, iv, ct)]).toString("base64");
+      assert.deepEqual(c.decrypt(sealed.replace(/=+$/, ""), ad), value);
+      // And what it seals, the independent side opens.
+      const ours = Buffer.from(decodeBase64(c.encrypt(value, ad)));
+      const oursIv = ours.subarray(1, 17);
+      const oursCt = ours.subarray(17, ours.length - 32);
+      assert.equal(ours[0], 1);
+      assert.deepEqual(ours.subarray(ours.length - 32), macOf(ad, oursIv, oursCt));
+      const d = crypto.createDecipheriv("aes-256-ctr", enc, oursIv);
+      assert.deepEqual(JSON.parse(Buffer.concat([d.update(oursCt), d.final()]).toString("utf8")), value);
+    }
+  });
+
   it("a non-extractable Web Crypto key wraps the store key; another such key does not open it", async () => {
     const key = await generateNonExtractableKey();
     assert.equal(key.extractable, false);
