@@ -325,19 +325,28 @@ export class RoomEventDecryptor {
     device: DeviceRecord | undefined,
     deviceId: string | undefined,
   ): CrossSigningVerdict | Promise<CrossSigningVerdict> {
+    const cached = this.#crossSigning.cachedIdentity(sender);
+    // No closure on the usual path: this runs once per event.
+    if (cached !== null) return this.#judgeCrossSigning(sender, device, deviceId, cached);
+    return this.#crossSigning
+      .identity(sender)
+      .then((identity) => this.#judgeCrossSigning(sender, device, deviceId, identity));
+  }
+
+  #judgeCrossSigning(
+    sender: string,
+    device: DeviceRecord | undefined,
+    deviceId: string | undefined,
+    identity: UserIdentity | undefined,
+  ): CrossSigningVerdict {
     const cs = this.#crossSigning;
-    const cached = cs.cachedIdentity(sender);
-    const judge = (identity: UserIdentity | undefined): CrossSigningVerdict => {
-      const identityState = cs.state(identity);
-      if (device === undefined) {
-        const ours = sender === this.#ctx.userId && deviceId === this.#ctx.deviceId;
-        return { crossSigned: ours, verified: ours, identity: identityState };
-      }
-      const t = cs.deviceTrust(device, identity);
-      return { crossSigned: t.crossSigned, verified: t.verified, identity: identityState };
-    };
-    if (cached !== null) return judge(cached);
-    return cs.identity(sender).then(judge);
+    const identityState = cs.state(identity);
+    if (device === undefined) {
+      const ours = sender === this.#ctx.userId && deviceId === this.#ctx.deviceId;
+      return { crossSigned: ours, verified: ours, identity: identityState };
+    }
+    const t = cs.deviceTrust(device, identity);
+    return { crossSigned: t.crossSigned, verified: t.verified, identity: identityState };
   }
 
   /**
