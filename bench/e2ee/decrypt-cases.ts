@@ -7,8 +7,10 @@
 // synchronous part of the call, where SQLite and the decryption at rest run). `--page N` decrypts N
 // events a `tryDecryptRoomEvents` call (as the client does a room's sync timeline) instead of one
 // `decryptRoomEvent` each; `--no-split` leaves the store calls unwrapped (the wrapper's own clock
-// reads cost a few µs a call, more per event when there are more calls).
-import { mkdtempSync, rmSync } from "node:fs";
+// reads cost a few µs a call, more per event when there are more calls). KEYROOM_PROFILE=FILE writes
+// a CPU profile of the measured part alone to FILE.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type CryptoStore, SqliteCryptoStore } from "../../src/store/index.ts";
@@ -88,6 +90,14 @@ try {
   }
   peer.clock.perCall = false;
   calls.clear();
+  const profileTo = process.env.KEYROOM_PROFILE;
+  const inspector = new Session();
+  if (profileTo !== undefined) {
+    inspector.connect();
+    await inspector.post("Profiler.enable");
+    await inspector.post("Profiler.setSamplingInterval", { interval: 200 });
+    await inspector.post("Profiler.start");
+  }
   const c0 = cpuMs();
   let wrong = 0;
   if (page > 0) {
@@ -102,6 +112,11 @@ try {
     for (const e of events) if ((await peer.decrypt(e.json, e.roomId)) !== e.body) wrong++;
   }
   const perEvent = ((cpuMs() - c0) * 1000) / events.length;
+  if (profileTo !== undefined) {
+    const { profile } = await inspector.post("Profiler.stop");
+    inspector.disconnect();
+    writeFileSync(profileTo, JSON.stringify(profile));
+  }
   if (wrong > 0) throw new Error(`${wrong} events decrypted wrongly`);
   console.log(
     `${which}, ${sessions} sessions${page > 0 ? `, pages of ${page}` : ""}: ${events.length} events, ${perEvent.toFixed(1)} µs CPU per event`,
