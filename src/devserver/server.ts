@@ -13,6 +13,9 @@ import type { RouteRequest, RouteResponse } from "./router.ts";
 import { buildRouter } from "./routes/index.ts";
 import { Uia } from "./uia.ts";
 
+/** How long an idle client connection stays open (HTTP keep-alive). */
+export const KEEP_ALIVE_TIMEOUT_MS = 60_000;
+
 export interface DevServerOptions {
   /** TCP port; 0 picks a free one. Default 8008. */
   port?: number;
@@ -163,6 +166,11 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   const server = createServer((req, res) => {
     void handle(req, res);
   });
+  // Node's 5 s default closes idle keep-alive sockets while clients still count them as open: a
+  // client that sends on one as it closes gets ECONNRESET, and a POST is not retried. Seen under
+  // load, where timers run late; Synapse keeps idle connections for a minute.
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 5_000;
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const abort = new AbortController();
