@@ -64,6 +64,11 @@ export interface RequestOptions<S extends z.ZodMiniType> {
   /** Send the access token (default true). */
   auth?: boolean;
   schema: S;
+  /**
+   * A hand-written check of the body's common shape giving the schema's result without it, or
+   * undefined to leave the body to the schema (e.g. `parseCommonSyncResponse`).
+   */
+  fastParse?: (json: unknown) => z.output<S> | undefined;
   signal?: AbortSignal;
   timeoutMs?: number;
   /** Bound on the JSON body read (default `MAX_JSON_RESPONSE_BYTES`). */
@@ -124,6 +129,8 @@ export class HttpClient {
     } catch {
       throw new MalformedResponseError(endpoint, res.status, ["body is not JSON"]);
     }
+    const fast = opts.fastParse?.(json);
+    if (fast !== undefined) return fast;
     const parsed = opts.schema.safeParse(json);
     if (!parsed.success) {
       const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);

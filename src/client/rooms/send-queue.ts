@@ -62,7 +62,7 @@ export class SendQueue {
 
   private async sendNow(roomId: string, event: OutgoingEvent, txnId: string): Promise<string> {
     const { http, clock, logger } = this.opts;
-    let request: Parameters<HttpClient["request"]>[0];
+    let request: Omit<Parameters<HttpClient["request"]>[0], "fastParse">;
     if (event.kind === "message") {
       const wire = await this.opts.prepare(roomId, event.type, event.content);
       request = {
