@@ -8,6 +8,7 @@ import { ClientError } from "../errors.ts";
 import {
   applySyncChanges,
   type ClientStore,
+  copyJson,
   type StoredSession,
   type SyncChanges,
   type SyncSnapshot,
@@ -100,10 +101,10 @@ export class FileClientStore implements ClientStore {
   }
   async loadSync(): Promise<SyncSnapshot | undefined> {
     const s = (await this.load()).sync;
-    return s ? structuredClone(s) : undefined;
+    return s ? copyJson(s) : undefined;
   }
   saveSync(changes: SyncChanges): Promise<void> {
-    return this.update((doc) => ({ ...doc, sync: applySyncChanges(doc.sync, structuredClone(changes)) }));
+    return this.update((doc) => ({ ...doc, sync: applySyncChanges(doc.sync, copyJson(changes)) }));
   }
   async clear(): Promise<void> {
     await this.update(() => ({ version: 1 }));

@@ -3,6 +3,7 @@
 import {
   applySyncChanges,
   type ClientStore,
+  copyJson,
   type StoredSession,
   type SyncChanges,
   type SyncSnapshot,
@@ -19,10 +20,10 @@ export class MemoryClientStore implements ClientStore {
     this.session = { ...session };
   }
   async loadSync(): Promise<SyncSnapshot | undefined> {
-    return this.sync ? structuredClone(this.sync) : undefined;
+    return this.sync ? copyJson(this.sync) : undefined;
   }
   async saveSync(changes: SyncChanges): Promise<void> {
-    this.sync = applySyncChanges(this.sync, structuredClone(changes));
+    this.sync = applySyncChanges(this.sync, copyJson(changes));
   }
   async clear(): Promise<void> {
     this.session = undefined;

@@ -4,12 +4,13 @@ import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import fc from "fast-check";
 import { ClientError } from "../errors.ts";
 import { FileClientStore } from "./file-store.ts";
 import { IndexedDbClientStore } from "./idb-store.ts";
 import { MemoryClientStore } from "./memory-store.ts";
 import { SqliteClientStore } from "./sqlite-store.ts";
-import type { ClientStore, RoomSnapshot } from "./store.ts";
+import { type ClientStore, copyJson, type RoomSnapshot } from "./store.ts";
 
 const session = { homeserverUrl: "https://hs", userId: "@a:hs", deviceId: "D", accessToken: "tok-secret" };
 const room = (id: string, name: string): RoomSnapshot => ({
@@ -154,6 +155,31 @@ describe("client stores", () => {
     );
     const onDisk = JSON.parse(await readFile(p, "utf8")) as { sync: { nextBatch: string } };
     assert.equal(onDisk.sync.nextBatch, "s5");
+  });
+
+  it("MemoryClientStore keeps its own copy of what it is given and of what it returns", async () => {
+    const m = new MemoryClientStore();
+    const given = room("!a", "A");
+    await m.saveSync({ nextBatch: "s1", rooms: [given], accountData: [] });
+    const first = given.state[0];
+    if (first !== undefined) first.content.name = "changed";
+    const loaded = (await m.loadSync())?.rooms[0]?.state[0];
+    assert.equal(loaded?.content.name, "A");
+    if (loaded !== undefined) loaded.content.name = "changed";
+    assert.equal((await m.loadSync())?.rooms[0]?.state[0]?.content.name, "A");
+  });
+
+  it("copyJson copies JSON values as structuredClone does", () => {
+    const proto = JSON.parse('{"__proto__":{"a":1},"b":[{"__proto__":2}]}') as unknown;
+    fc.assert(
+      fc.property(fc.oneof(fc.jsonValue(), fc.constant(proto)), (v) => {
+        const copy = copyJson(v);
+        assert.deepStrictEqual(copy, structuredClone(v));
+        if (typeof v === "object" && v !== null) assert.notEqual(copy, v);
+      }),
+    );
+    assert.deepEqual(Object.keys(copyJson(proto) as object), ["__proto__", "b"]);
+    assert.equal(Object.getPrototypeOf(copyJson(proto)), Object.prototype);
   });
 
   it("does not show the access token when inspected", async () => {
