@@ -292,3 +292,29 @@ describe("node:http transport", () => {
     }
   });
 });
+
+describe("node:http transport, shared keep-alive agents", () => {
+  // The timeout only turns a regression (a socket never closed) into a failure instead of a hang.
+  it("close an idle socket themselves, before a server with a long keep-alive would", {
+    timeout: 120_000,
+  }, async () => {
+    // The server keeps idle sockets for a minute: only the client's idle timeout can end this one.
+    const server = createServer((_req, res) => res.end("{}"));
+    server.keepAliveTimeout = 60_000;
+    const closed = new Promise<void>((done) => server.on("connection", (s) => s.on("close", () => done())));
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    try {
+      const client = new HttpClient({
+        baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        accessToken: () => "t",
+        transport: nodeHttpTransport(),
+      });
+      await client.request({ method: "POST", path: path`/x`, body: {}, schema: anything });
+      await closed; // after KEEP_ALIVE_IDLE_MS; without an agent timeout, never
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});

@@ -25,6 +25,13 @@ import {
 export const MAX_REDIRECTS = 20;
 /** Idle keep-alive sockets kept per origin (busy ones are not limited, as with `fetch`). */
 export const MAX_FREE_SOCKETS_PER_ORIGIN = 16;
+/**
+ * An idle keep-alive socket is closed by the client after this long, before the server closes it
+ * (Node's servers: 5 s): a request sent on a socket the server is closing fails with ECONNRESET,
+ * and a POST cannot be sent again. Without an agent timeout Node ignores the server's
+ * `Keep-Alive: timeout` hint and keeps idle sockets until the server ends them. undici's is 4 s too.
+ */
+export const KEEP_ALIVE_IDLE_MS = 4_000;
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 /** Methods a transport may send again when a reused keep-alive socket turned out closed. */
@@ -38,11 +45,18 @@ export interface NodeHttpTransportOptions {
   readonly httpsAgent?: HttpsAgent;
 }
 
+// `timeout` is the sockets' inactivity timeout: the agent destroys an idle socket when it fires,
+// and a busy one (a long-polling /sync) is left alone (the exchange has its own timer).
+const AGENT_OPTIONS = {
+  keepAlive: true,
+  maxFreeSockets: MAX_FREE_SOCKETS_PER_ORIGIN,
+  timeout: KEEP_ALIVE_IDLE_MS,
+} as const;
 let shared: { http: HttpAgent; https: HttpsAgent } | undefined;
 function sharedAgents(): { http: HttpAgent; https: HttpsAgent } {
   shared ??= {
-    http: new HttpAgent({ keepAlive: true, maxFreeSockets: MAX_FREE_SOCKETS_PER_ORIGIN }),
-    https: new HttpsAgent({ keepAlive: true, maxFreeSockets: MAX_FREE_SOCKETS_PER_ORIGIN }),
+    http: new HttpAgent(AGENT_OPTIONS),
+    https: new HttpsAgent(AGENT_OPTIONS),
   };
   return shared;
 }
