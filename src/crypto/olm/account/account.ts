@@ -175,8 +175,10 @@ export class Account {
   #createOutboundSession(theirIdentityKey: string, theirOneTimeKey: string, random: Uint8Array): Session {
     const identityKey = decodeCurve25519Key(theirIdentityKey, "their identity key");
     const oneTimeKey = decodeCurve25519Key(theirOneTimeKey, "their one-time key");
-    const baseSecret = random.subarray(0, 32);
-    const ratchetSecret = random.subarray(32, 64);
+    // Copies, not views: a view of a small array makes V8 move it off its heap (see root-key.ts).
+    const baseSecret = random.slice(0, 32);
+    const ratchetSecret = random.slice(32, 64);
+    wipe(random);
     let shared: Uint8Array;
     try {
       shared = tripleDh(
@@ -185,7 +187,8 @@ export class Account {
         diffieHellman(baseSecret, oneTimeKey),
       );
     } catch (e) {
-      wipe(random);
+      wipe(baseSecret);
+      wipe(ratchetSecret);
       throw e;
     }
     const basePublic = x25519PublicKey(baseSecret);

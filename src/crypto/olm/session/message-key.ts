@@ -7,7 +7,7 @@ import {
   aes256CbcDecrypt,
   aes256CbcEncrypt,
   CryptoPrimitiveError,
-  constantTimeEqual,
+  constantTimeEqualAt,
   hkdfSha256Into,
   hmacSha256,
   utf8Encode,
@@ -65,7 +65,8 @@ export function sealMessage(
     }
     const macAt = writeMessageBody(out, start, ratchetKey, chainIndex, ciphertext);
     const mac = hmacSha256(MAC_KEY, out.subarray(start, macAt));
-    out.set(mac.subarray(0, MESSAGE_MAC_LENGTH), macAt);
+    // Byte by byte: a view of the 32-byte MAC would make V8 move it off its heap (root-key.ts).
+    for (let i = 0; i < MESSAGE_MAC_LENGTH; i++) out[macAt + i] = mac[i]!;
     return out;
   } finally {
     wipe(KEYS);
@@ -77,7 +78,11 @@ export function openMessage(messageKey: Uint8Array, message: DecodedMessage): Ui
   hkdfSha256Into(KEYS, messageKey, NO_SALT, KEYS_INFO);
   try {
     const mac = hmacSha256(MAC_KEY, message.macInput);
-    if (!constantTimeEqual(mac.subarray(0, MESSAGE_MAC_LENGTH), message.mac)) {
+    // Compared in place (no view of the 32-byte MAC, see sealMessage), in constant time.
+    if (
+      message.mac.length !== MESSAGE_MAC_LENGTH ||
+      !constantTimeEqualAt(message.mac, mac, 0, MESSAGE_MAC_LENGTH)
+    ) {
       throw new OlmError("BAD_MESSAGE_MAC", "Olm message MAC does not match");
     }
     try {
