@@ -58,8 +58,16 @@ export class MemoryLocalStore implements LocalStore {
 export class SqliteLocalStore implements LocalStore {
   readonly #db: BetterSqlite3.Database;
   #inserts = 0;
+  /**
+   * The per-event statements, prepared once: each command checks and marks its event, and
+   * compiling the two statements each time cost more than running them.
+   */
+  readonly #isHandled: BetterSqlite3.Statement<[string]>;
+  readonly #markHandled: BetterSqlite3.Statement<[string]>;
   private constructor(db: BetterSqlite3.Database) {
     this.#db = db;
+    this.#isHandled = db.prepare("SELECT 1 FROM handled WHERE event_id = ?");
+    this.#markHandled = db.prepare("INSERT OR IGNORE INTO handled (event_id) VALUES (?)");
   }
 
   static async open(path: string): Promise<SqliteLocalStore> {
@@ -77,10 +85,10 @@ export class SqliteLocalStore implements LocalStore {
   }
 
   isHandled(eventId: string): boolean {
-    return this.#db.prepare("SELECT 1 FROM handled WHERE event_id = ?").get(eventId) !== undefined;
+    return this.#isHandled.get(eventId) !== undefined;
   }
   markHandled(eventId: string): void {
-    this.#db.prepare("INSERT OR IGNORE INTO handled (event_id) VALUES (?)").run(eventId);
+    this.#markHandled.run(eventId);
     // Pruned now and then, not on every insert.
     if (++this.#inserts % 500 === 0) {
       this.#db
