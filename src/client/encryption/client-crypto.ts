@@ -411,8 +411,9 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       const changed = this.#changedRooms;
       this.#changedRooms = new Set();
       for (const room of this.#host.rooms()) {
-        if (!room.encrypted) continue;
         const settingsChanged = this.#rooms.settingsChanged(room);
+        if (!settingsChanged && !changed.has(room.roomId)) continue;
+        if (!room.encrypted) continue;
         if (room.membership === "join") {
           if (changed.has(room.roomId) || settingsChanged)
             await this.#rooms.record(room, { fromSync: true, track: true });

@@ -184,23 +184,38 @@ export class Room {
 
   // ---- mutation, for the sync handler ----
 
+  /**
+   * @internal Changes whenever the state, the invite state or the membership may have changed:
+   * work derived from them (e.g. recording the room's encryption) is skipped while it stays.
+   */
+  get stateVersion(): number {
+    return this._stateVersion;
+  }
+  private _stateVersion = 0;
+
   /** @internal Applies a state event; returns the one it replaced. */
   applyState(ev: StateEvent): StateEvent | undefined {
     const k = key(ev.type, ev.state_key);
     const prev = this.state.get(k);
     this.state.set(k, ev);
+    this._stateVersion++;
     return prev;
   }
 
   /** @internal */
   setMembership(m: Membership): void {
+    if (m !== this._membership) this._stateVersion++;
     this._membership = m;
-    if (m !== "invite") this._inviteState = [];
+    if (m !== "invite" && this._inviteState.length > 0) {
+      this._inviteState = [];
+      this._stateVersion++;
+    }
   }
 
   /** @internal */
   setInviteState(events: StrippedStateEvent[]): void {
     this._inviteState = events;
+    this._stateVersion++;
   }
 
   /** @internal */
