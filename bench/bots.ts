@@ -30,6 +30,11 @@ const USERS = QUICK ? 4 : 10;
 // issue's 1 000 rooms (112 s for the section at load ~3; 50 commands and 3 repetitions took 6.5 min).
 const COMMANDS = Number(process.env.KEYROOM_BENCH_BOT_COMMANDS ?? (QUICK ? 10 : 20));
 const ROOMS = Number(process.env.KEYROOM_BENCH_BOT_ROOMS ?? (QUICK ? 50 : 1000));
+/**
+ * `KEYROOM_BENCH_BOT_FILL_FIRST=1`: the bot joins its ROOMS rooms before the commands, not after,
+ * so the commands measure a bot in that many rooms (per-response work that grows with the rooms).
+ */
+const FILL_FIRST = process.env.KEYROOM_BENCH_BOT_FILL_FIRST === "1";
 const root = fileURLToPath(new URL("..", import.meta.url));
 const BOT_SDK = join(root, "bench/bots/node_modules/matrix-bot-sdk");
 
@@ -185,6 +190,20 @@ async function runSide(
       await user.roundTrip("!echo warm-up", "warm-up");
       users.push(user);
     }
+    const filler = users[0] as User;
+    const target = fill ? ROOMS : users.length;
+    /** The bot in `target` rooms: one user invites it into the rest; resolves with its stats then. */
+    let created = 0;
+    const fillRooms = async () => {
+      for (; users.length + created < target; created++)
+        await filler.client.createRoom({ invite: [botId], encrypted });
+      for (;;) {
+        const stats = await filler.stats();
+        if (stats.rooms >= target) return stats;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    };
+    if (FILL_FIRST) await fillRooms();
     const latencies: number[] = [];
     const cpu0 = (await (users[0] as User).stats()).cpuMicros;
     const profiler = await startUsersProfile();
@@ -202,18 +221,7 @@ async function runSide(
     const cpuMicros = (await (users[0] as User).stats()).cpuMicros - cpu0;
     latencies.sort((a, b) => a - b);
 
-    // The bot in ROOMS rooms: one more user invites it into the rest.
-    const filler = users[0] as User;
-    const target = fill ? ROOMS : users.length;
-    for (let r = users.length; r < target; r++)
-      await filler.client.createRoom({ invite: [botId], encrypted });
-    let rooms = 0;
-    let rss = 0;
-    for (;;) {
-      ({ rooms, rss } = await filler.stats());
-      if (rooms >= target) break;
-      await new Promise((r) => setTimeout(r, 1000));
-    }
+    const { rooms, rss } = await fillRooms();
     return {
       side,
       encrypted,
