@@ -1,12 +1,14 @@
 // Backup restore on Keyroom alone (the backup section's Keyroom side), with the CPU profiler over
 // the measured restores only (set-up excluded); prints CPU ms per restore and the functions with the
 // most self time:
-//   node --conditions=source --import tsx bench/profile-restore.ts [keys] [sqlite|memory] [runs]
+//   node --conditions=source --import tsx bench/profile-restore.ts [keys] [sqlite|memory] [runs] [workers]
+// `workers`: the records decrypt on worker threads, as the Node client restores them.
 // With KEYROOM_PROFILE=off it only times (the profiler's own cost left out).
 import { mkdtempSync, rmSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { nodeBackupDecryptor } from "../src/client/platform/backup-decryptor-node.ts";
 import { encryptKeyBackupData, type KeyBackupData } from "../src/crypto/backup/index.ts";
 import { InboundGroupSession, OutboundGroupSession } from "../src/crypto/megolm/index.ts";
 import { Account } from "../src/crypto/olm/index.ts";
@@ -18,6 +20,7 @@ import { cpuMs } from "./stats.ts";
 const keys = Number(process.argv[2] ?? 10_000);
 const sqlite = (process.argv[3] ?? "sqlite") === "sqlite";
 const runs = Number(process.argv[4] ?? 3);
+const decryptor = process.argv[5] === "workers" ? nodeBackupDecryptor() : undefined;
 const profile = process.env.KEYROOM_PROFILE !== "off";
 const ME = "@bench:localhost";
 const dir = mkdtempSync(join(tmpdir(), "keyroom-restore-profile-"));
@@ -62,7 +65,11 @@ for (let r = 0; r < runs; r++) {
   if (profile && r === runs - 1) await session.post("Profiler.start");
   const c0 = cpuMs();
   const t0 = performance.now();
-  const result = await machine.backup.restore(body, { version: "1", privateKey });
+  const result = await machine.backup.restore(body, {
+    version: "1",
+    privateKey,
+    ...(decryptor ? { decryptor } : {}),
+  });
   times.push(cpuMs() - c0);
   walls.push(performance.now() - t0);
   if (result.imported !== keys) throw new Error(`restored ${result.imported}`);
@@ -85,5 +92,13 @@ for (let r = 0; r < runs; r++) {
   await machine.close();
   await store.close();
 }
-console.log(JSON.stringify({ keys, sqlite, cpuMs: times.map(Math.round), wallMs: walls.map(Math.round) }));
+console.log(
+  JSON.stringify({
+    keys,
+    sqlite,
+    workers: decryptor !== undefined,
+    cpuMs: times.map(Math.round),
+    wallMs: walls.map(Math.round),
+  }),
+);
 rmSync(dir, { recursive: true, force: true });

@@ -1,6 +1,7 @@
 // `client.crypto.backup`: server-side key backup. The engine (`OlmMachine.backup`) decides and
 // encrypts; this sends its requests: version creation and checks, automatic incremental uploads
 // after syncs, restores with progress, and on-demand lookups of the keys undecryptable events lack.
+import { platform } from "#client-platform";
 import { KeyBackupError } from "../../e2ee/backup/errors.ts";
 import type {
   BackupLookupRequest,
@@ -235,12 +236,14 @@ export class KeyBackup {
       query: { version },
       schema: jsonObjectSchema,
     });
+    const decryptor = await platform.backupDecryptor?.();
     const result = await this.#backup.restore(body, {
       version,
       ...(roomId !== undefined ? { roomId } : {}),
       ...(sessionId !== undefined ? { sessionId } : {}),
       ...(privateKey !== undefined ? { privateKey } : {}),
       ...(opts.onProgress !== undefined ? { onProgress: opts.onProgress } : {}),
+      ...(decryptor !== undefined ? { decryptor } : {}),
     });
     await this.#host.emitRedecrypted(result.redecrypted);
     return { version, imported: result.imported, total: result.total, failed: result.failed };

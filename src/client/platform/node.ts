@@ -1,7 +1,8 @@
 // Node: the client store defaults to memory (an app that restarts picks a file or SQLite store),
 // the crypto store to SQLite in `$XDG_DATA_HOME/keyroom/<user>`, JSON requests through `node:http`
-// with keep-alive agents (node-http.ts). SQLite and Node's `os`/`path` load only when a crypto
-// store is opened.
+// with keep-alive agents (node-http.ts), a large backup restore's decryption on worker threads
+// (backup-decryptor-node.ts). SQLite and Node's `os`/`path` load only when a crypto
+// store is opened, the restore's workers only for a restore.
 import { MemoryClientStore } from "../client-store/memory-store.ts";
 import { nodeHttpTransport } from "./node-http.ts";
 import type { ClientPlatform, CryptoStoreLocation } from "./types.ts";
@@ -19,6 +20,10 @@ export const platform: ClientPlatform = {
   name: "node",
   defaultClientStore: () => new MemoryClientStore(),
   httpTransport: () => nodeHttpTransport(),
+  async backupDecryptor() {
+    const { nodeBackupDecryptor } = await import("./backup-decryptor-node.ts");
+    return nodeBackupDecryptor();
+  },
   async openCryptoStore({ location, passphrase, userId, deviceId }) {
     const at = location ?? (await defaultLocation(userId));
     const { SqliteCryptoStore } = await import("../../store/sqlite/sqlite-store.ts");

@@ -1,6 +1,7 @@
 // What differs between the runtimes the client runs in. The package `imports` map picks one
 // implementation by condition (`#client-platform`: `node.ts` on Node, `browser.ts` elsewhere), so a
 // browser bundle never sees SQLite, the file system or Node built-ins.
+import type { BackupRecordsDecryptor } from "../../e2ee/backup/restore.ts";
 import type { CryptoStore } from "../../store/store.ts";
 import type { ClientStore } from "../client-store/store.ts";
 import type { HttpTransport } from "../transport.ts";
@@ -22,6 +23,11 @@ export interface ClientPlatform {
    * agents on Node; none (the global `fetch`) in browsers.
    */
   httpTransport?(): HttpTransport;
+  /**
+   * Decrypts a large backup restore's records off the client's thread (worker threads on Node;
+   * none in browsers): see `RestoreOptions.decryptor`.
+   */
+  backupDecryptor?(): Promise<BackupRecordsDecryptor | undefined>;
   /**
    * Opens the crypto store at `location`, or this platform's default one for `userId` (SQLite
    * under `$XDG_DATA_HOME` on Node, IndexedDB in browsers). `deviceId` is undefined when the

@@ -138,16 +138,19 @@ function parseRoomKey(json: string): BackedUpRoomKey {
   };
 }
 
-/** Decrypts one downloaded record. `BAD_FORMAT`, `BAD_MAC` (wrong key) or `BAD_ROOM_KEY`. */
-export function decryptKeyBackupData(
-  decryption: PkDecryption,
-  record: unknown,
-): {
+/** What a downloaded record's plaintext gives, with the record's clear fields. */
+export interface DecryptedKeyBackupData {
   readonly key: BackedUpRoomKey;
   readonly firstMessageIndex: number;
   readonly forwardedCount: number;
   readonly isVerified: boolean;
-} {
+}
+
+/**
+ * The `session_data` of a downloaded record, checked for form before any decryption (the same
+ * checks `decryptKeyBackupData` makes): throws `BAD_FORMAT`.
+ */
+export function keyBackupSessionData(record: unknown): KeyBackupData["session_data"] {
   if (!isObject(record) || !isObject(record.session_data)) {
     throw new BackupError("BAD_FORMAT", "a backup record has session_data");
   }
@@ -155,11 +158,29 @@ export function decryptKeyBackupData(
   if (typeof data.ciphertext === "string" && data.ciphertext.length > MAX_BACKUP_CIPHERTEXT_LENGTH) {
     throw new BackupError("BAD_FORMAT", "session_data is too long to be a room key");
   }
-  const firstMessageIndex = isIndex(record.first_message_index) ? record.first_message_index : 0;
-  const forwardedCount = isIndex(record.forwarded_count) ? record.forwarded_count : 0;
+  return data as unknown as KeyBackupData["session_data"];
+}
+
+/**
+ * A record whose `session_data` (form checked by `keyBackupSessionData`) was decrypted elsewhere
+ * to `plaintext` with `PkDecryption.decryptString`: its room key (`BAD_ROOM_KEY` if malformed).
+ */
+export function keyBackupDataFromPlaintext(record: unknown, plaintext: string): DecryptedKeyBackupData {
+  const r = record as Record<string, unknown>;
+  return {
+    key: parseRoomKey(plaintext),
+    firstMessageIndex: isIndex(r.first_message_index) ? r.first_message_index : 0,
+    forwardedCount: isIndex(r.forwarded_count) ? r.forwarded_count : 0,
+    isVerified: r.is_verified === true,
+  };
+}
+
+/** Decrypts one downloaded record. `BAD_FORMAT`, `BAD_MAC` (wrong key) or `BAD_ROOM_KEY`. */
+export function decryptKeyBackupData(decryption: PkDecryption, record: unknown): DecryptedKeyBackupData {
+  const data = keyBackupSessionData(record);
   let json: string;
   try {
-    json = decryption.decryptString(data as unknown as KeyBackupData["session_data"]);
+    json = decryption.decryptString(data);
   } catch (e) {
     if (!(e instanceof PkError)) throw e;
     if (e.code === "BAD_MAC") throw new BackupError("BAD_MAC", "this record was not encrypted for this key");
@@ -168,10 +189,5 @@ export function decryptKeyBackupData(
     }
     throw new BackupError("BAD_FORMAT", `session_data is malformed (${e.code})`);
   }
-  return {
-    key: parseRoomKey(json),
-    firstMessageIndex,
-    forwardedCount,
-    isVerified: record.is_verified === true,
-  };
+  return keyBackupDataFromPlaintext(record, json);
 }

@@ -13,9 +13,13 @@ import { KeyBackupError } from "./errors.ts";
 import type { BackupStopReason, KeyBackupStatus, VersionCheck } from "./key-backup.ts";
 import type { BackupCreateVersionRequest, BackupLookupRequest, BackupUploadRequest } from "./requests.ts";
 import {
+  type BackupRecord,
+  type BackupRecordsDecryptor,
   backupRecords,
   type DecryptedBackupRecord,
   decryptBackupRecord,
+  decryptBackupRecordsWith,
+  RESTORE_DECRYPT_CHUNK,
   type RestoreScope,
 } from "./restore.ts";
 import type { BackupTrust } from "./trust.ts";
@@ -27,6 +31,11 @@ export interface RestoreOptions extends RestoreScope {
   readonly privateKey?: Uint8Array;
   /** Keys handled so far, of all in the answer. */
   readonly onProgress?: (done: number, total: number) => void;
+  /**
+   * Decrypts the records elsewhere (the Node client gives worker threads): used for an answer of
+   * more than one step, whose records then decrypt while earlier steps import.
+   */
+  readonly decryptor?: BackupRecordsDecryptor;
 }
 
 export interface RestoreResult {
@@ -160,15 +169,27 @@ export class KeyBackupApi {
     const redecrypted: DecryptedRoomEvent[] = [];
     let imported = 0;
     let failed = 0;
-    for (let start = 0; start < records.length; start += IMPORT_BATCH_SIZE) {
-      const batch: DecryptedBackupRecord[] = [];
-      for (const record of records.slice(start, start + IMPORT_BATCH_SIZE)) {
-        const decrypted = decryptBackupRecord(key, record);
-        if (decrypted === undefined) failed++;
-        else batch.push(decrypted);
+    const ahead =
+      options.decryptor !== undefined && records.length > IMPORT_BATCH_SIZE
+        ? decryptAhead(options.decryptor, key, records)
+        : undefined;
+    try {
+      for (let start = 0; start < records.length; start += IMPORT_BATCH_SIZE) {
+        const batch: DecryptedBackupRecord[] = [];
+        const slice = records.slice(start, start + IMPORT_BATCH_SIZE);
+        const decrypted =
+          ahead === undefined
+            ? slice.map((record) => decryptBackupRecord(key, record))
+            : await ahead.take(start, slice.length);
+        for (const d of decrypted) {
+          if (d === undefined) failed++;
+          else batch.push(d);
+        }
+        imported += await this.#run((p) => this.#import(p, batch, options.version, redecrypted));
+        options.onProgress?.(Math.min(start + IMPORT_BATCH_SIZE, records.length), records.length);
       }
-      imported += await this.#run((p) => this.#import(p, batch, options.version, redecrypted));
-      options.onProgress?.(Math.min(start + IMPORT_BATCH_SIZE, records.length), records.length);
+    } finally {
+      ahead?.done();
     }
     return { imported, total: records.length, failed, redecrypted };
   }
@@ -210,4 +231,39 @@ export class KeyBackupApi {
     }
     return count;
   }
+}
+
+/**
+ * Every chunk of `records` handed to `decryptor` at once, so that they decrypt (elsewhere) while
+ * the steps before them import; `take` waits for the chunks of one step. A chunk the decryptor
+ * fails on is decrypted here instead. The key's copy is wiped once every chunk has settled.
+ */
+function decryptAhead(
+  decryptor: BackupRecordsDecryptor,
+  key: PkDecryption,
+  records: readonly BackupRecord[],
+): {
+  take(start: number, count: number): Promise<(DecryptedBackupRecord | undefined)[]>;
+  done(): void;
+} {
+  const privateKey = key.exportPrivateKey();
+  const chunks: Promise<(DecryptedBackupRecord | undefined)[] | undefined>[] = [];
+  for (let start = 0; start < records.length; start += RESTORE_DECRYPT_CHUNK) {
+    const chunk = records.slice(start, start + RESTORE_DECRYPT_CHUNK);
+    chunks.push(decryptBackupRecordsWith(decryptor, privateKey, chunk).catch(() => undefined));
+  }
+  return {
+    async take(start, count) {
+      const out: (DecryptedBackupRecord | undefined)[] = [];
+      for (let at = start; at < start + count; at += RESTORE_DECRYPT_CHUNK) {
+        const got = await chunks[at / RESTORE_DECRYPT_CHUNK];
+        const chunk = records.slice(at, Math.min(at + RESTORE_DECRYPT_CHUNK, start + count));
+        out.push(...(got ?? chunk.map((record) => decryptBackupRecord(key, record))));
+      }
+      return out;
+    },
+    done() {
+      void Promise.allSettled(chunks).then(() => privateKey.fill(0));
+    },
+  };
 }

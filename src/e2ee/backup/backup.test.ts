@@ -7,10 +7,12 @@ import { decodeBase64 } from "../../crypto/primitives/index.ts";
 import { MemoryCryptoStore } from "../../store/index.ts";
 import { DecryptionError } from "../errors.ts";
 import { OlmMachine } from "../machine.ts";
+import { IMPORT_BATCH_SIZE } from "../room-keys/import.ts";
 import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
 import { KeyBackupError } from "./errors.ts";
 import { BACKUP_UPLOAD_BATCH_SIZE } from "./key-backup.ts";
 import type { BackupUploadRequest } from "./requests.ts";
+import { type BackupRecordsDecryptor, RESTORE_DECRYPT_CHUNK } from "./restore.ts";
 
 const ROOM = "!room:example.org";
 
@@ -150,6 +152,86 @@ describe("key backup in the machine", () => {
     assert.deepEqual([wrong.imported, wrong.failed], [0, 1]);
     // No version is in use here: the restored key is not marked.
     assert.equal((await machine.backup.status()).backedUp, 0);
+  });
+
+  it("a restore of more than one step through a decryptor imports what it imports alone, and decrypts a failed chunk itself", async () => {
+    const { encryptKeyBackupData } = await import("../../crypto/backup/index.ts");
+    const { InboundGroupSession, OutboundGroupSession } = await import("../../crypto/megolm/index.ts");
+    const { PkEncryption } = await import("../../crypto/pk/index.ts");
+    const backupKey = PkDecryption.create();
+    const encryption = new PkEncryption(backupKey.publicKey);
+    const otherKey = new PkEncryption(PkDecryption.create().publicKey);
+    const sender = (await machineFor("@bob:example.org", "BOB1")).identityKeys;
+    const count = IMPORT_BATCH_SIZE + RESTORE_DECRYPT_CHUNK + 7;
+    const rooms: Record<string, { sessions: Record<string, unknown> }> = {};
+    for (let i = 0; i < count; i++) {
+      const session = InboundGroupSession.fromSessionKey(OutboundGroupSession.create().sessionKey());
+      const room = `!r${i % 5}:example.org`;
+      rooms[room] ??= { sessions: {} };
+      const key = {
+        algorithm: "m.megolm.v1.aes-sha2",
+        sender_key: sender.curve25519,
+        session_key: session.exportAtFirstKnownIndex(),
+        sender_claimed_keys: { ed25519: sender.ed25519 },
+        forwarding_curve25519_key_chain: [],
+      };
+      const meta = { firstMessageIndex: 0, forwardedCount: 0, isVerified: false };
+      // Three records that must fail: another backup's, a malformed one, one whose plaintext is no room key.
+      rooms[room].sessions[session.sessionId] =
+        i === 3
+          ? encryptKeyBackupData(otherKey, key, meta)
+          : i === 4
+            ? { session_data: "not an object" }
+            : i === 5
+              ? { session_data: encryption.encrypt('{"algorithm":1}') }
+              : encryptKeyBackupData(encryption, key, meta);
+    }
+    const body = { rooms };
+    const privateKey = backupKey.exportPrivateKey();
+    const alone = await (await machineFor("@alice:example.org", "A1")).backup.restore(body, {
+      version: "1",
+      privateKey,
+    });
+    // Elsewhere: the same code on this thread, one chunk a call; its second call fails.
+    const calls: number[] = [];
+    const decryptor: BackupRecordsDecryptor = async (key, data) => {
+      calls.push(data.length);
+      if (calls.length === 2) throw new Error("the worker ended");
+      const decryption = PkDecryption.fromPrivateKey(key);
+      return data.map((d) => {
+        try {
+          return decryption.decryptString(d);
+        } catch {
+          return undefined;
+        }
+      });
+    };
+    const machine = await machineFor("@alice:example.org", "A2");
+    const through = await machine.backup.restore(body, { version: "1", privateKey, decryptor });
+    assert.deepEqual([alone.imported, alone.total, alone.failed], [count - 3, count, 3]);
+    assert.deepEqual([through.imported, through.total, through.failed], [alone.imported, count, 3]);
+    // Every chunk went out (the malformed record did not), one chunk per call.
+    assert.equal(calls.length, Math.ceil(count / RESTORE_DECRYPT_CHUNK));
+    assert.equal(
+      calls.reduce((a, b) => a + b, 0),
+      count - 1,
+    );
+    assert.equal((await machine.exportRoomKeys()).length, count - 3);
+    // One step's answer is decrypted here: the decryptor is not asked.
+    const one = {
+      rooms: {
+        [ROOM]: {
+          sessions: Object.fromEntries(Object.entries(rooms["!r0:example.org"]?.sessions ?? {}).slice(0, 10)),
+        },
+      },
+    };
+    calls.length = 0;
+    await (await machineFor("@alice:example.org", "A3")).backup.restore(one, {
+      version: "1",
+      privateKey,
+      decryptor,
+    });
+    assert.equal(calls.length, 0);
   });
 
   it("a restore from the version in use marks what it wrote and what it kept: nothing goes up again", async () => {

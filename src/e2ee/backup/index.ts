@@ -11,5 +11,10 @@ export {
   type VersionCheck,
 } from "./key-backup.ts";
 export type { BackupCreateVersionRequest, BackupLookupRequest, BackupUploadRequest } from "./requests.ts";
-export { MAX_RESTORE_SESSIONS, type RestoreScope } from "./restore.ts";
+export {
+  type BackupRecordsDecryptor,
+  MAX_RESTORE_SESSIONS,
+  RESTORE_DECRYPT_CHUNK,
+  type RestoreScope,
+} from "./restore.ts";
 export { type BackupTrust, type BackupTrustSource, MAX_BACKUP_SIGNATURES_CHECKED } from "./trust.ts";

@@ -1,0 +1,34 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { PkDecryption, PkEncryption } from "../../crypto/pk/index.ts";
+import { nodeBackupDecryptor } from "./backup-decryptor-node.ts";
+
+describe("the Node client's backup decryptor (worker threads)", () => {
+  it("decrypts as PkDecryption does, undefined where the key does not fit, each call's answers in order", async () => {
+    const decryptor = nodeBackupDecryptor();
+    // The build machine has at least two cores; a one-core machine gets none (restore decrypts inline).
+    if (decryptor === undefined) return;
+    const key = PkDecryption.create();
+    const ours = new PkEncryption(key.publicKey);
+    const theirs = new PkEncryption(PkDecryption.create().publicKey);
+    const calls = [0, 1, 2].map((c) => {
+      const texts = Array.from({ length: 30 }, (_, i) => `{"call":${c},"record":${i}}`);
+      const data = texts.map((t, i) => (i % 7 === 3 ? theirs.encrypt(t) : ours.encrypt(t)));
+      return { texts, data };
+    });
+    const privateKey = key.exportPrivateKey();
+    const answers = await Promise.all(calls.map(({ data }) => decryptor(privateKey, data)));
+    for (const [c, { texts, data }] of calls.entries()) {
+      const expected = texts.map((t, i) => (i % 7 === 3 ? undefined : t));
+      assert.deepEqual(answers[c], expected);
+      // The same as this thread's own decryption.
+      assert.equal(answers[c]?.[0], key.decryptString(data[0] as (typeof data)[number]));
+    }
+    // The caller's key is left as it was (the workers wipe their own copies).
+    assert.deepEqual(privateKey, key.exportPrivateKey());
+    // A malformed message is refused there as here.
+    assert.deepEqual(await decryptor(privateKey, [{ ephemeral: "x", ciphertext: "y", mac: "z" }]), [
+      undefined,
+    ]);
+  });
+});
