@@ -26,7 +26,10 @@ describe("the Node client's backup decryptor (worker threads)", () => {
     }
     // The caller's key is left as it was (the workers wipe their own copies).
     assert.deepEqual(privateKey, key.exportPrivateKey());
-    // A malformed message is refused there as here.
+    // A malformed message is refused there as here, a field that is not a string included.
+    const good = ours.encrypt("x");
+    const notString = { ...good, ciphertext: 5 } as unknown as typeof good;
+    assert.deepEqual(await decryptor(privateKey, [notString, good]), [undefined, "x"]);
     assert.deepEqual(await decryptor(privateKey, [{ ephemeral: "x", ciphertext: "y", mac: "z" }]), [
       undefined,
     ]);

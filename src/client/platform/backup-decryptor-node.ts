@@ -5,7 +5,6 @@
 // `BACKUP_WORKER_IDLE_MS` without work.
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import type { KeyBackupData } from "../../crypto/backup/index.ts";
 import type { BackupRecordsDecryptor } from "../../e2ee/backup/restore.ts";
 import type { BackupWorkerAnswer, BackupWorkerRequest } from "./backup-worker.ts";
 
@@ -95,19 +94,19 @@ const decrypt: BackupRecordsDecryptor = (privateKey, sessionData) => {
   const id = nextId++;
   return new Promise((resolve, reject) => {
     w.pending.set(id, { resolve, reject });
+    const fields: string[] = [];
+    for (const d of sessionData) fields.push(text(d.ephemeral), text(d.ciphertext), text(d.mac));
     const request: BackupWorkerRequest = {
       id,
       privateKey: privateKey.slice(), // a copy the worker wipes
-      data: sessionData.map(copySessionData),
+      fields,
     };
     w.worker.postMessage(request);
   });
 };
 
-function copySessionData(d: KeyBackupData["session_data"]): KeyBackupData["session_data"] {
-  // Only the message's own fields cross (a record may carry anything else).
-  return { ephemeral: d.ephemeral, ciphertext: d.ciphertext, mac: d.mac };
-}
+/** A message field as it crosses to the worker: only strings (anything else fails to decrypt there as here). */
+const text = (v: unknown): string => (typeof v === "string" ? v : "");
 
 /** Worker threads for a restore's decryption, or undefined on a machine with one core. */
 export function nodeBackupDecryptor(): BackupRecordsDecryptor | undefined {

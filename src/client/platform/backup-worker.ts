@@ -8,7 +8,12 @@ import { PkDecryption, PkError } from "../../crypto/pk/index.ts";
 export interface BackupWorkerRequest {
   readonly id: number;
   readonly privateKey: Uint8Array;
-  readonly data: readonly KeyBackupData["session_data"][];
+  /**
+   * Each record's `ephemeral`, `ciphertext` and `mac`, three strings a record in one flat list (a
+   * list of strings crosses threads cheaper than one of objects); a field that was not a string
+   * is "" (it then fails to decrypt, as it would have).
+   */
+  readonly fields: readonly string[];
 }
 
 export interface BackupWorkerAnswer {
@@ -20,14 +25,21 @@ export interface BackupWorkerAnswer {
 parentPort?.on("message", (request: BackupWorkerRequest) => {
   const key = PkDecryption.fromPrivateKey(request.privateKey);
   request.privateKey.fill(0); // this thread's copy; the key object holds its own
-  const plaintexts = request.data.map((data) => {
+  const { fields } = request;
+  const plaintexts: (string | null)[] = [];
+  for (let i = 0; i + 2 < fields.length; i += 3) {
+    const data: KeyBackupData["session_data"] = {
+      ephemeral: fields[i] as string,
+      ciphertext: fields[i + 1] as string,
+      mac: fields[i + 2] as string,
+    };
     try {
-      return key.decryptString(data);
+      plaintexts.push(key.decryptString(data));
     } catch (e) {
-      if (e instanceof PkError) return null;
-      throw e;
+      if (!(e instanceof PkError)) throw e;
+      plaintexts.push(null);
     }
-  });
+  }
   const answer: BackupWorkerAnswer = { id: request.id, plaintexts };
   parentPort?.postMessage(answer);
 });
