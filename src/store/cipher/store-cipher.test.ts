@@ -67,7 +67,12 @@ describe("StoreCipher", () => {
 
   it("encryptMany seals each value on its own counter blocks: each opens alone, bound to its row", () => {
     const values = Array.from({ length: 40 }, (_, i) => ({
-      value: { i, text: "x".repeat(i * 3) },
+      // Non-ASCII text (longer in UTF-8 than in UTF-16 units) in some of them, once more than the
+      // batch's first buffer has room for.
+      value: {
+        i,
+        text: i === 5 ? "ü".repeat(2000) : i % 4 === 1 ? `é😀${"ü".repeat(i)}` : "x".repeat(i * 3),
+      },
       ad: rowAd("inbound", "!r", `s${i}`),
     }));
     const sealed = cipher.encryptMany(values);

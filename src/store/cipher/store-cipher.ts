@@ -184,27 +184,50 @@ export function addToCounter(iv: Uint8Array, blocks: number): Uint8Array {
  */
 function sealMany(
   keys: SealKeys,
-  items: readonly { readonly plaintext: Uint8Array; readonly ad: string }[],
+  values: readonly { readonly value: Sealable; readonly ad: string }[],
 ): string[] {
-  let blocks = 0;
-  for (const { plaintext } of items) blocks += Math.ceil(plaintext.length / IV_LENGTH);
-  const joined = new Uint8Array(blocks * IV_LENGTH);
-  let at = 0;
-  for (const { plaintext } of items) {
-    joined.set(plaintext, at);
-    at += Math.ceil(plaintext.length / IV_LENGTH) * IV_LENGTH;
+  // JSON.stringify's output is well-formed UTF-16 (lone surrogates come out escaped), so it is
+  // encoded straight into the batch's buffer, each value from a block boundary; ASCII JSON (every
+  // pickle) fits the first guess, anything longer gets the worst case (3 bytes a UTF-16 unit).
+  const texts = values.map(({ value }) => JSON.stringify(value));
+  let capacity = 0;
+  for (const t of texts) capacity += t.length + IV_LENGTH;
+  let joined = new Uint8Array(capacity);
+  let ends = layOut(texts, joined);
+  if (ends === undefined) {
+    joined = new Uint8Array(capacity * 3);
+    ends = layOut(texts, joined) as number[];
   }
   const iv = nextIv();
-  const stream = aes256Ctr(keys.enc, iv, joined);
+  const used = Math.ceil((ends[ends.length - 1] ?? 0) / IV_LENGTH) * IV_LENGTH;
+  const stream = aes256Ctr(keys.enc, iv, joined.subarray(0, used));
   wipe(joined);
   const out: string[] = [];
-  at = 0;
-  for (const { plaintext, ad } of items) {
-    const ct = stream.subarray(at, at + plaintext.length);
-    out.push(sealed(keys, addToCounter(iv, at / IV_LENGTH), ct, ad));
-    at += Math.ceil(plaintext.length / IV_LENGTH) * IV_LENGTH;
+  let at = 0;
+  for (const [i, { ad }] of values.entries()) {
+    const end = ends[i] as number;
+    out.push(sealed(keys, addToCounter(iv, at / IV_LENGTH), stream.subarray(at, end), ad));
+    at = Math.ceil(end / IV_LENGTH) * IV_LENGTH;
   }
   return out;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Encodes `texts` into `buffer`, each from a block boundary; returns where each ends, or undefined
+ * when they do not fit.
+ */
+function layOut(texts: readonly string[], buffer: Uint8Array): number[] | undefined {
+  const ends: number[] = [];
+  let at = 0;
+  for (const t of texts) {
+    const { read, written } = encoder.encodeInto(t, buffer.subarray(at));
+    if (read !== t.length) return undefined;
+    ends.push(at + written);
+    at = Math.ceil((at + written) / IV_LENGTH) * IV_LENGTH;
+  }
+  return ends;
 }
 
 /** Returns the plaintext, or undefined when the MAC does not check (wrong key or tampering). */
@@ -360,12 +383,7 @@ export class StoreCipher {
    */
   encryptMany(values: readonly { readonly value: Sealable; readonly ad: string }[]): string[] {
     if (values.length <= 1) return values.map(({ value, ad }) => this.encrypt(value, ad));
-    const items = values.map(({ value, ad }) => ({ plaintext: utf8Encode(JSON.stringify(value)), ad }));
-    try {
-      return sealMany(this.#keys, items);
-    } finally {
-      for (const { plaintext } of items) wipe(plaintext);
-    }
+    return sealMany(this.#keys, values);
   }
 
   /** Opens a sealed value; throws `StoreKeyError("TAMPERED")` if it does not authenticate. */
