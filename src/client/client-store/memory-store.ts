@@ -1,17 +1,29 @@
 // In-memory client store (tests, short-lived bots). Values are deep-copied so callers cannot mutate
 // what is stored.
+import type { BasicEvent } from "../../wire/index.ts";
 import {
-  applySyncChanges,
   type ClientStore,
   copyJson,
+  type RoomSnapshot,
   type StoredSession,
   type SyncChanges,
   type SyncSnapshot,
 } from "./store.ts";
 
+/**
+ * The saved sync state, rooms and account data by key: a save replaces the entries it brings (in
+ * place, so the order stays that of first saves) without rebuilding the rest, which made every
+ * sync response cost O(rooms) here.
+ */
+interface StoredSync {
+  nextBatch: string;
+  readonly rooms: Map<string, RoomSnapshot>;
+  readonly accountData: Map<string, BasicEvent>;
+}
+
 export class MemoryClientStore implements ClientStore {
   private session: StoredSession | undefined;
-  private sync: SyncSnapshot | undefined;
+  private sync: StoredSync | undefined;
 
   async loadSession(): Promise<StoredSession | undefined> {
     return this.session ? { ...this.session } : undefined;
@@ -20,10 +32,20 @@ export class MemoryClientStore implements ClientStore {
     this.session = { ...session };
   }
   async loadSync(): Promise<SyncSnapshot | undefined> {
-    return this.sync ? copyJson(this.sync) : undefined;
+    const s = this.sync;
+    if (s === undefined) return undefined;
+    return copyJson({
+      nextBatch: s.nextBatch,
+      rooms: [...s.rooms.values()],
+      accountData: [...s.accountData.values()],
+    });
   }
   async saveSync(changes: SyncChanges): Promise<void> {
-    this.sync = applySyncChanges(this.sync, copyJson(changes));
+    const c = copyJson(changes);
+    const s = (this.sync ??= { nextBatch: c.nextBatch, rooms: new Map(), accountData: new Map() });
+    s.nextBatch = c.nextBatch;
+    for (const r of c.rooms) s.rooms.set(r.roomId, r);
+    for (const e of c.accountData) s.accountData.set(e.type, e);
   }
   async clear(): Promise<void> {
     this.session = undefined;
