@@ -42,7 +42,8 @@ export class MemoryClientStore implements ClientStore {
   }
   async saveSync(changes: SyncChanges): Promise<void> {
     const c = copyJson(changes);
-    const s = (this.sync ??= { nextBatch: c.nextBatch, rooms: new Map(), accountData: new Map() });
+    this.sync ??= { nextBatch: c.nextBatch, rooms: new Map(), accountData: new Map() };
+    const s = this.sync;
     s.nextBatch = c.nextBatch;
     for (const r of c.rooms) s.rooms.set(r.roomId, r);
     for (const e of c.accountData) s.accountData.set(e.type, e);
