@@ -5,6 +5,7 @@ import { platform } from "#client-platform";
 import { KeyBackupError } from "../../e2ee/backup/errors.ts";
 import type {
   BackupLookupRequest,
+  BackupRecordsDecryptor,
   BackupStopReason,
   BackupTrustSource,
   DecryptedRoomEvent,
@@ -236,7 +237,15 @@ export class KeyBackup {
       query: { version },
       schema: jsonObjectSchema,
     });
-    const decryptor = await platform.backupDecryptor?.();
+    const threads = await platform.backupDecryptor?.();
+    // A chunk the worker threads fail on is decrypted on this thread (the restore goes on); say so.
+    const decryptor: BackupRecordsDecryptor | undefined =
+      threads &&
+      ((key, records) =>
+        threads(key, records).catch((err: unknown) => {
+          this.#host.logger.warn({ err }, "a backup worker thread failed; decrypting its records here");
+          throw err;
+        }));
     const result = await this.#backup.restore(body, {
       version,
       ...(roomId !== undefined ? { roomId } : {}),

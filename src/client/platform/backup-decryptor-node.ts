@@ -96,12 +96,10 @@ const decrypt: BackupRecordsDecryptor = (privateKey, sessionData) => {
     w.pending.set(id, { resolve, reject });
     const fields: string[] = [];
     for (const d of sessionData) fields.push(text(d.ephemeral), text(d.ciphertext), text(d.mac));
-    const request: BackupWorkerRequest = {
-      id,
-      privateKey: privateKey.slice(), // a copy the worker wipes
-      fields,
-    };
-    w.worker.postMessage(request);
+    // A copy moved (not cloned) to the worker, which wipes it: no copy of the key stays behind here.
+    const keyCopy = privateKey.slice();
+    const request: BackupWorkerRequest = { id, privateKey: keyCopy, fields };
+    w.worker.postMessage(request, [keyCopy.buffer]);
   });
 };
 
