@@ -1,8 +1,10 @@
 // Node: the client store defaults to memory (an app that restarts picks a file or SQLite store),
 // the crypto store to SQLite in `$XDG_DATA_HOME/keyroom/<user>`, JSON requests through `node:http`
-// with keep-alive agents (node-http.ts), a large backup restore's decryption on worker threads
+// with keep-alive agents (node-http.ts), /sync responses checked by hand before the schema
+// (wire/sync-fast.ts), a large backup restore's decryption on worker threads
 // (backup-decryptor-node.ts). SQLite and Node's `os`/`path` load only when a crypto
 // store is opened, the restore's workers only for a restore.
+import { parseCommonSyncResponse } from "../../wire/sync-fast.ts";
 import { MemoryClientStore } from "../client-store/memory-store.ts";
 import { nodeHttpTransport } from "./node-http.ts";
 import type { ClientPlatform, CryptoStoreLocation } from "./types.ts";
@@ -20,6 +22,7 @@ export const platform: ClientPlatform = {
   name: "node",
   defaultClientStore: () => new MemoryClientStore(),
   httpTransport: () => nodeHttpTransport(),
+  syncFastParse: parseCommonSyncResponse,
   async backupDecryptor() {
     const { nodeBackupDecryptor } = await import("./backup-decryptor-node.ts");
     return nodeBackupDecryptor();

@@ -3,6 +3,7 @@
 // browser bundle never sees SQLite, the file system or Node built-ins.
 import type { BackupRecordsDecryptor } from "../../e2ee/backup/restore.ts";
 import type { CryptoStore } from "../../store/store.ts";
+import type { SyncResponse } from "../../wire/index.ts";
 import type { ClientStore } from "../client-store/store.ts";
 import type { HttpTransport } from "../transport.ts";
 
@@ -23,6 +24,12 @@ export interface ClientPlatform {
    * agents on Node; none (the global `fetch`) in browsers.
    */
   httpTransport?(): HttpTransport;
+  /**
+   * A hand-written check of a common `/sync` response giving the schema's result faster, or
+   * undefined to leave the body to the schema (`parseCommonSyncResponse`): on Node, where a bot's
+   * process parses many; browsers keep the schema alone and the bundle smaller (3 KB minified).
+   */
+  readonly syncFastParse?: (json: unknown) => SyncResponse | undefined;
   /**
    * Decrypts a large backup restore's records off the client's thread (worker threads on Node;
    * none in browsers): see `RestoreOptions.decryptor`.

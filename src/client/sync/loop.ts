@@ -5,8 +5,8 @@
 // events emitted), the loop asks for the next one while the work `sync.settle` listeners started
 // for it (a bot answering commands) finishes; each response's token is saved after its work, in
 // order, so a crash before a save brings its events again. At most `MAX_UNSAVED_RESPONSES` wait.
+import { platform } from "#client-platform";
 import { type SyncResponse, syncResponseSchema } from "../../wire/index.ts";
-import { parseCommonSyncResponse } from "../../wire/sync-fast.ts";
 import { type BackoffPolicy, backoffDelay } from "../backoff.ts";
 import { mergeSyncChanges, type SyncChanges } from "../client-store/index.ts";
 import type { Clock } from "../clock.ts";
@@ -177,7 +177,7 @@ export class SyncLoop {
       path: path`/_matrix/client/v3/sync`,
       query: { since: this.since, timeout, filter: this.opts.filter },
       schema: syncResponseSchema,
-      fastParse: parseCommonSyncResponse,
+      ...(platform.syncFastParse !== undefined ? { fastParse: platform.syncFastParse } : {}),
       maxResponseBytes: MAX_SYNC_RESPONSE_BYTES,
       timeoutMs: timeout + SYNC_TIMEOUT_GRACE_MS,
       ...(signal ? { signal } : {}),
