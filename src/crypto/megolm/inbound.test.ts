@@ -32,6 +32,20 @@ describe("InboundGroupSession", () => {
     }
   });
 
+  it("keeps its first-index export and pickle after decrypting later messages", () => {
+    const out = OutboundGroupSession.create();
+    const first = out.sessionKey();
+    const msgs = Array.from({ length: 3 }, (_, i) => out.encrypt(`message ${i}`));
+    const inbound = InboundGroupSession.fromExport(InboundGroupSession.fromSessionKey(first).exportAt(0));
+    const exported = inbound.exportAtFirstKnownIndex();
+    const pickle = JSON.stringify(inbound.toPickle());
+    assert.equal(text(inbound.decrypt(msgs[2]!)), "message 2");
+    assert.equal(text(inbound.decrypt(msgs[1]!)), "message 1");
+    assert.equal(inbound.exportAtFirstKnownIndex(), exported);
+    assert.equal(JSON.stringify(inbound.toPickle()), pickle);
+    assert.equal(text(inbound.decrypt(msgs[0]!)), "message 0");
+  });
+
   it("reaches far indexes and exports at any index ≥ the first known one", () => {
     const out = OutboundGroupSession.create();
     const inbound = InboundGroupSession.fromSessionKey(out.sessionKey());

@@ -103,7 +103,10 @@ export class InboundGroupSession {
 
   private constructor(decoded: DecodedSessionKey, signingKeyVerified: boolean) {
     this.#initial = decoded.ratchet;
-    this.#latest = decoded.ratchet.clone();
+    // The latest ratchet starts as the initial one itself, not a copy (most sessions are
+    // imported, stored or received and never used here, e.g. each of an import's thousands):
+    // neither is ever moved in place, and #settle never wipes the initial one (see there).
+    this.#latest = decoded.ratchet;
     this.#signingKey = decoded.signingKey;
     this.#sessionId = encodeBase64(decoded.signingKey);
     this.#signingKeyVerified = signingKeyVerified;
@@ -214,7 +217,9 @@ export class InboundGroupSession {
     if (ratchet.counter > this.#latest.counter) {
       const old = this.#latest;
       this.#latest = ratchet;
-      this.#release(old);
+      // Until the first decryption past the first known index the latest is the initial ratchet
+      // itself, which must stay as it is (exports, merges and earlier indexes start from it).
+      if (old !== this.#initial) this.#release(old);
     } else {
       this.#release(ratchet);
     }
