@@ -96,7 +96,10 @@ export class InboundSessions {
 
   /** The session if it is in memory, without touching the store (the decryption fast path). */
   cached(roomId: string, sessionId: string): InboundEntry | undefined {
-    const key = cacheKey(roomId, sessionId);
+    return this.#cached(cacheKey(roomId, sessionId));
+  }
+
+  #cached(key: string): InboundEntry | undefined {
     const hit = this.#cache.get(key);
     // Refresh recency (a Map keeps insertion order), which only matters once eviction is near.
     if (hit !== undefined && this.#cache.size > INBOUND_SESSION_CACHE_SIZE / 2) {
@@ -107,7 +110,7 @@ export class InboundSessions {
   }
 
   async get(roomId: string, sessionId: string): Promise<InboundEntry | undefined> {
-    return (await this.#load(roomId, sessionId)).entry;
+    return (await this.#load(cacheKey(roomId, sessionId), roomId, sessionId)).entry;
   }
 
   /**
@@ -122,26 +125,30 @@ export class InboundSessions {
     if (live !== undefined) return live.record;
     const unsaved = this.#unsaved.get(key);
     if (unsaved !== undefined) return unsaved.record;
-    return (await this.#load(roomId, sessionId)).entry?.record;
+    return (await this.#load(key, roomId, sessionId)).entry?.record;
   }
 
-  /** The session, and whether the store holds a record of it (even one that does not unpickle). */
+  /**
+   * The session, and whether the store holds a record of it (even one that does not unpickle).
+   * `key` is `cacheKey(roomId, sessionId)`, built once by the caller (an import step looks each
+   * key up in several maps).
+   */
   async #load(
+    key: string,
     roomId: string,
     sessionId: string,
   ): Promise<{ entry: InboundEntry | undefined; stored: boolean }> {
-    const hit = this.cached(roomId, sessionId);
+    const hit = this.#cached(key);
     if (hit !== undefined) return { entry: hit, stored: true };
-    const unsaved = this.#unsaved.get(cacheKey(roomId, sessionId));
+    const unsaved = this.#unsaved.get(key);
     if (unsaved !== undefined) {
       // Written by this step (the pickle about to be saved) and now in use, e.g. by a retried
       // event: cached until the step is saved, so its replay state stays with it meanwhile.
       const session = InboundGroupSession.fromPickle(unsaved.record.pickle);
       const entry = { record: unsaved.record, session, createdHere: unsaved.createdHere };
-      this.#remember(cacheKey(roomId, sessionId), entry);
+      this.#remember(key, entry);
       return { entry, stored: true };
     }
-    const key = cacheKey(roomId, sessionId);
     const prefetched = this.#prefetched.get(key);
     let record: InboundGroupSessionRecord | undefined;
     if (prefetched !== undefined) {
@@ -177,10 +184,15 @@ export class InboundSessions {
     }
     const found: RoomSessionKey[] = [];
     if (wanted.size === 0) return found;
-    const all = [...wanted.values()];
+    // The keys built above are reused (an import step prefetches thousands; each one built again
+    // would be one more string per key alive until the step ends).
+    const all = [...wanted];
     for (let start = 0; start < all.length; start += MAX_INBOUND_SESSIONS_PER_LOOKUP) {
-      const chunk = all.slice(start, start + MAX_INBOUND_SESSIONS_PER_LOOKUP);
-      for (const k of chunk) this.#prefetched.set(cacheKey(k.roomId, k.sessionId), null);
+      const chunk: RoomSessionKey[] = [];
+      for (const [key, k] of all.slice(start, start + MAX_INBOUND_SESSIONS_PER_LOOKUP)) {
+        this.#prefetched.set(key, null);
+        chunk.push(k);
+      }
       for (const r of await this.#ctx.store.getInboundGroupSessions(chunk)) {
         const key = cacheKey(r.roomId, r.sessionId);
         // Only what was asked for (a store answering more must not fill memory).
@@ -233,9 +245,9 @@ export class InboundSessions {
     const key = cacheKey(meta.roomId, session.sessionId);
     // Only a session not in memory before is kept out of the cache.
     const transient = options.transient === true && !this.#cache.has(key);
-    const { entry: existing, stored } = await this.#load(meta.roomId, session.sessionId);
+    const { entry: existing, stored } = await this.#load(key, meta.roomId, session.sessionId);
     const { backedUpFrom } = options;
-    if (existing === undefined) return this.#put(meta, session, !stored, transient, backedUpFrom);
+    if (existing === undefined) return this.#put(meta, session, !stored, transient, backedUpFrom, key);
     const merged = session.merge(existing.session);
     if (merged === null) return undefined;
     const old = existing.record;
@@ -263,6 +275,7 @@ export class InboundSessions {
       false,
       transient,
       backedUpFrom,
+      key,
     );
   }
 
@@ -281,18 +294,28 @@ export class InboundSessions {
     createdHere: boolean,
     transient = false,
     backedUpFrom?: number,
+    key = cacheKey(meta.roomId, session.sessionId),
   ): RoomKeyUpdate {
     const pickle = session.toPickle();
-    const record: InboundGroupSessionRecord = {
-      ...meta,
+    // Field by field rather than spread from `meta`: one shape for every record (an import builds
+    // thousands a step, and the store reads each field of each), and no copy of whatever else the
+    // caller's object holds.
+    const fields = {
+      roomId: meta.roomId,
       sessionId: session.sessionId,
+      senderKey: meta.senderKey,
+      senderClaimedEd25519: meta.senderClaimedEd25519,
       firstKnownIndex: pickle.firstKnownIndex,
       pickle,
+      imported: meta.imported,
+      forwarded: meta.forwarded,
+      forwardingChain: meta.forwardingChain,
       // A new or better copy of a session must reach the backup again, unless it is the backup's.
       backedUp: backedUpFrom !== undefined && pickle.firstKnownIndex >= backedUpFrom,
     };
+    const record: InboundGroupSessionRecord =
+      meta.sharedHistory === true ? { ...fields, sharedHistory: true } : fields;
     // Only a session no store ever held can have no replay records anywhere.
-    const key = cacheKey(meta.roomId, session.sessionId);
     if (transient) {
       this.#cache.delete(key); // the stored copy #load may have read; the step's record replaces it
       this.#unsaved.set(key, { record, createdHere });
