@@ -152,10 +152,19 @@ function seal(keys: SealKeys, plaintext: Uint8Array, ad: string): string {
   return sealed(keys, iv, aes256Ctr(keys.enc, iv, plaintext), ad);
 }
 
+/**
+ * Sealed values up to this size are laid out for their base64 encoding in one buffer reused across
+ * calls (an import seals thousands of rows a step; each a new off-heap buffer cost ~0.6 µs in its
+ * CPU profile). It holds only the public parts (version, IV, ciphertext, MAC), so it is not wiped.
+ */
+const SEALED_SCRATCH_BYTES = 4096;
+const sealedScratch = new Uint8Array(SEALED_SCRATCH_BYTES);
+
 /** The stored form of a ciphertext `ct` encrypted from counter block `iv`: version, IV, `ct`, MAC. */
 function sealed(keys: SealKeys, iv: Uint8Array, ct: Uint8Array, ad: string): string {
   const mac = macOf(keys.mac, ad, iv, ct);
-  const out = new Uint8Array(1 + IV_LENGTH + ct.length + MAC_LENGTH);
+  const length = 1 + IV_LENGTH + ct.length + MAC_LENGTH;
+  const out = length <= SEALED_SCRATCH_BYTES ? sealedScratch.subarray(0, length) : new Uint8Array(length);
   out[0] = FORMAT_VERSION;
   out.set(iv, 1);
   out.set(ct, 1 + IV_LENGTH);

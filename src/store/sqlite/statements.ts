@@ -416,9 +416,11 @@ export class SqliteStatements {
     const pickles = cipher.encryptMany(
       inbound.map((r) => ({ value: r.pickle, ad: rowAd("inbound", r.roomId, r.sessionId) })),
     );
-    for (const [i, r] of inbound.entries()) {
-      this.#run(
-        "putInbound",
+    // The statement called directly, not through #run's rest parameters (one array a row less).
+    const putInbound = this.#q.putInbound;
+    for (let i = 0; i < inbound.length; i++) {
+      const r = inbound[i] as InboundGroupSessionRecord;
+      putInbound.run(
         r.roomId,
         r.sessionId,
         r.senderKey,
@@ -426,7 +428,7 @@ export class SqliteStatements {
         r.firstKnownIndex,
         r.imported ? 1 : 0,
         r.forwarded ? 1 : 0,
-        JSON.stringify(r.forwardingChain),
+        r.forwardingChain.length === 0 ? "[]" : JSON.stringify(r.forwardingChain),
         r.backedUp ? 1 : 0,
         pickles[i] as string,
         r.sharedHistory === true ? 1 : 0,
