@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import type { ExportFixture } from "./export-file.ts";
 import type { RoomEventJson } from "./fake-devices.ts";
 import type { ImportChildReport } from "./import-child.ts";
-import type { MemoryChildReport } from "./memory-child.ts";
+import type { MemoryChildReport } from "./memory.ts";
 import type { Series, Side } from "./rows.ts";
 import type { StoreOpenReport } from "./store-open.ts";
 import { check } from "./workloads.ts";

@@ -10,27 +10,8 @@ import { setImmediate } from "node:timers/promises";
 import { MemoryCryptoStore, SqliteCryptoStore } from "../../src/store/index.ts";
 import { loadVodozemac } from "../../test/support/vodozemac.ts";
 import { BenchHomeserver } from "./homeserver.ts";
-import type { MemoryFixtureManifest, MemorySample } from "./memory.ts";
+import type { MemoryChildReport, MemoryFixtureManifest, MemoryPoint, MemorySample } from "./memory.ts";
 import { KeyroomPeer, type MachineUnderTest, WasmPeer } from "./peers.ts";
-
-export interface MemoryPoint {
-  /** Sessions held. */
-  sessions: number;
-  rssMb: number;
-  /** V8's heap in use (JS objects; crypto-wasm's sessions are not in it). */
-  heapUsedMb: number;
-}
-
-export interface MemoryChildReport {
-  side: string;
-  /** Before the first chunk (machine open, nothing imported). */
-  empty: MemoryPoint;
-  /** After each chunk. */
-  points: MemoryPoint[];
-  /** Sampled sessions whose second event decrypted after the last point. */
-  heldSamples: number;
-  samples: number;
-}
 
 const [side, fixtureDir, dir] = process.argv.slice(2);
 if (side === undefined || fixtureDir === undefined || dir === undefined) {

@@ -1,8 +1,8 @@
 // The memory row's arithmetic (no measurement here: RSS belongs in `npm run bench`).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import type { MemoryChildReport } from "./memory.ts";
 import { growthPer1000, memoryRow } from "./memory.ts";
-import type { MemoryChildReport } from "./memory-child.ts";
 
 /** A child's report whose RSS is `base` + `perSession` MB a session, plus `warmUp` MB at the first point. */
 function report(side: string, perSession: number, warmUp = 0, base = 100): MemoryChildReport {

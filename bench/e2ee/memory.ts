@@ -9,9 +9,28 @@ import { OutboundGroupSession } from "../../src/crypto/megolm/index.ts";
 import { type Spread, slope, spread } from "../stats.ts";
 import { randomRoomKey } from "./export-file.ts";
 import type { FakeDevice } from "./fake-devices.ts";
-import type { MemoryChildReport } from "./memory-child.ts";
 import { exportOf, megolmEvent, type TimelineEvent } from "./rotation.ts";
 import type { E2eeRow, Side } from "./rows.ts";
+
+/** What a child (memory-child.ts) reports: RSS at each size, and the sampled sessions still usable. */
+export interface MemoryPoint {
+  /** Sessions held. */
+  sessions: number;
+  rssMb: number;
+  /** V8's heap in use (JS objects; crypto-wasm's sessions are not in it). */
+  heapUsedMb: number;
+}
+
+export interface MemoryChildReport {
+  side: string;
+  /** Before the first chunk (machine open, nothing imported). */
+  empty: MemoryPoint;
+  /** After each chunk. */
+  points: MemoryPoint[];
+  /** Sampled sessions whose second event decrypted after the last point. */
+  heldSamples: number;
+  samples: number;
+}
 
 export interface MemoryFixtureManifest {
   chunkSize: number;
