@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { backoffDelay, MAX_RETRY_AFTER_MS, withRetry } from "./backoff.ts";
+import { backoffDelay, MAX_RATE_LIMITED_RETRIES, MAX_RETRY_AFTER_MS, withRetry } from "./backoff.ts";
 import type { Clock } from "./clock.ts";
 import { MatrixError, NetworkError } from "./errors.ts";
 
@@ -103,5 +103,32 @@ describe("withRetry", () => {
     ).catch((e: unknown) => e);
     assert.equal(calls, 5);
     assert.ok(err instanceof NetworkError && err.message === "n5");
+  });
+
+  it("does not count rate limits against maxAttempts, but bounds them too", async () => {
+    const limited = () => new MatrixError(429, { errcode: "M_LIMIT_EXCEEDED", retry_after_ms: 10 });
+    let calls = 0;
+    const v = await withRetry(
+      async () => {
+        calls++;
+        if (calls <= 20) throw limited();
+        if (calls <= 24) throw new NetworkError("NETWORK", "down");
+        return "done";
+      },
+      { policy, clock: fakeClock() },
+    );
+    assert.equal(v, "done", "20 rate limits and 4 failures fit in a 5-attempt policy");
+    assert.equal(calls, 25);
+
+    calls = 0;
+    const err = await withRetry(
+      async () => {
+        calls++;
+        throw limited();
+      },
+      { policy, clock: fakeClock() },
+    ).catch((e: unknown) => e);
+    assert.ok(err instanceof MatrixError && err.isRateLimited);
+    assert.equal(calls, MAX_RATE_LIMITED_RETRIES + 1);
   });
 });

@@ -14,6 +14,14 @@ export interface BackoffPolicy {
 /** Cap on a server-requested wait, so a hostile `retry_after_ms` cannot park the client for days. */
 export const MAX_RETRY_AFTER_MS = 5 * 60_000;
 
+/**
+ * Rate-limited retries allowed on top of `maxAttempts`. A 429 means the server did not act on the
+ * request and said when to come back, so it does not use up the attempts meant for failures; under
+ * a long rate-limit storm a send waits its turn instead of failing. Bounded so a server that
+ * answers 429 forever cannot hold a request for ever.
+ */
+export const MAX_RATE_LIMITED_RETRIES = 100;
+
 export const DEFAULT_BACKOFF: BackoffPolicy = Object.freeze({ baseMs: 500, maxMs: 30_000, maxAttempts: 5 });
 
 /**
@@ -43,14 +51,25 @@ export interface RetryOptions {
   onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
 }
 
-/** Runs `fn` until it succeeds, fails permanently, or runs out of attempts (then rethrows the last error). */
+/**
+ * Runs `fn` until it succeeds, fails permanently, or runs out of attempts (then rethrows the last
+ * error). Rate-limited tries count against `MAX_RATE_LIMITED_RETRIES`, not `maxAttempts`.
+ */
 export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: RetryOptions): Promise<T> {
   const shouldRetry = opts.shouldRetry ?? isTransientError;
+  let failures = 0;
+  let rateLimited = 0;
   for (let attempt = 0; ; attempt++) {
     try {
       return await fn(attempt);
     } catch (err) {
-      if (attempt + 1 >= opts.policy.maxAttempts || !shouldRetry(err) || opts.signal?.aborted) throw err;
+      if (!shouldRetry(err) || opts.signal?.aborted) throw err;
+      if (err instanceof MatrixError && err.isRateLimited) {
+        // A policy that retries failures for ever (the sync loop) waits out rate limits for ever too.
+        if (++rateLimited > MAX_RATE_LIMITED_RETRIES && opts.policy.maxAttempts !== Infinity) throw err;
+      } else if (++failures >= opts.policy.maxAttempts) {
+        throw err;
+      }
       const delay = backoffDelay(opts.policy, attempt, err, opts.clock.random);
       opts.onRetry?.(err, attempt, delay);
       await opts.clock.sleep(delay, opts.signal);
