@@ -30,49 +30,65 @@ const OPAD = 0x5c;
 const SCRATCH_DATA = 1024;
 
 export function hmacOverSha256(sha256Into: Sha256Into): HmacSha256Functions {
-  // One block of padded key followed by the data (or the inner digest). Single-threaded and
-  // synchronous, so shared buffers are safe; each is wiped after use (they held key bytes).
-  const scratch = new Uint8Array(BLOCK + SCRATCH_DATA);
+  // Two working buffers, allocated once (single-threaded and synchronous, so sharing is safe; both
+  // are wiped after each call, they hold key bytes):
+  // - `inner`: the key's inner pad block (K ^ ipad) followed by the data;
+  // - `outer`: the outer pad block (K ^ opad) followed by the inner digest, which the hash writes
+  //   straight into `outerTail`, a view made once.
+  // A key's pads are computed once per call (and once for HKDF's three expansion steps under one
+  // PRK): only the data and digests change between hashes.
+  const inner = new Uint8Array(BLOCK + SCRATCH_DATA);
+  const outer = new Uint8Array(BLOCK + DIGEST);
+  const outerTail = outer.subarray(BLOCK);
   const digest = new Uint8Array(DIGEST);
   const hashedKey = new Uint8Array(DIGEST);
-  const prk = new Uint8Array(DIGEST);
   const views: (Uint8Array | undefined)[] = [];
   const prefix = (length: number): Uint8Array => {
     let view = views[length];
     if (view === undefined) {
-      view = scratch.subarray(0, length);
+      view = inner.subarray(0, length);
       views[length] = view;
     }
     return view;
   };
 
-  /**
-   * HMAC under `key` of the `dataLength` bytes already at `buf[BLOCK..]`, into `digest`. `buf` is
-   * the shared scratch or a buffer of at least BLOCK + max(dataLength, DIGEST) bytes. Wipes `buf`
-   * up to where it wrote.
-   */
-  function hmacInPlace(key: Uint8Array, buf: Uint8Array, dataLength: number): void {
+  /** Writes K ^ ipad into `buf[0..BLOCK)` and K ^ opad into `outer[0..BLOCK)`. */
+  function setPads(key: Uint8Array, buf: Uint8Array): void {
     let k = key;
     if (k.length > BLOCK) {
       sha256Into(hashedKey, k);
       k = hashedKey;
     }
-    const shared = buf === scratch;
-    for (let i = 0; i < k.length; i++) buf[i] = k[i]! ^ IPAD;
-    buf.fill(IPAD, k.length, BLOCK);
-    sha256Into(digest, shared ? prefix(BLOCK + dataLength) : buf.subarray(0, BLOCK + dataLength));
-    for (let i = 0; i < k.length; i++) buf[i] = k[i]! ^ OPAD;
-    buf.fill(OPAD, k.length, BLOCK);
-    buf.set(digest, BLOCK);
-    sha256Into(digest, shared ? prefix(BLOCK + DIGEST) : buf.subarray(0, BLOCK + DIGEST));
-    buf.fill(0, 0, BLOCK + Math.max(dataLength, DIGEST));
+    const n = k.length;
+    for (let i = 0; i < n; i++) {
+      const b = k[i]!;
+      buf[i] = b ^ IPAD;
+      outer[i] = b ^ OPAD;
+    }
+    if (n < BLOCK) {
+      buf.fill(IPAD, n, BLOCK);
+      outer.fill(OPAD, n, BLOCK);
+    }
     if (k === hashedKey) hashedKey.fill(0);
   }
 
+  /** HMAC of the `dataLength` bytes at `buf[BLOCK..]` under the pads already set, into `digest`. */
+  function hmacWithPads(buf: Uint8Array, dataLength: number): void {
+    sha256Into(outerTail, buf === inner ? prefix(BLOCK + dataLength) : buf.subarray(0, BLOCK + dataLength));
+    sha256Into(digest, outer);
+  }
+
+  function wipeBuffers(buf: Uint8Array, used: number): void {
+    buf.fill(0, 0, used);
+    outer.fill(0);
+  }
+
   function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
-    const buf = data.length <= SCRATCH_DATA ? scratch : new Uint8Array(BLOCK + Math.max(data.length, DIGEST));
+    const buf = data.length <= SCRATCH_DATA ? inner : new Uint8Array(BLOCK + data.length);
+    setPads(key, buf);
     buf.set(data, BLOCK);
-    hmacInPlace(key, buf, data.length);
+    hmacWithPads(buf, data.length);
+    wipeBuffers(buf, BLOCK + data.length);
     const out = digest.slice();
     digest.fill(0);
     return out;
@@ -86,13 +102,18 @@ export function hmacOverSha256(sha256Into: Sha256Into): HmacSha256Functions {
 
   function hkdfSha256Into(okm: Uint8Array, ikm: Uint8Array, salt: Uint8Array, info: Uint8Array): void {
     const length = okm.length;
-    // Extract. An empty salt is HashLen zero bytes, which HMAC pads to the same block as no key.
-    const big = ikm.length > SCRATCH_DATA || DIGEST + info.length + 1 > SCRATCH_DATA;
-    const buf = big ? new Uint8Array(BLOCK + Math.max(ikm.length, DIGEST + info.length + 1)) : scratch;
+    const expandLength = DIGEST + info.length + 1;
+    const big = ikm.length > SCRATCH_DATA || expandLength > SCRATCH_DATA;
+    const buf = big ? new Uint8Array(BLOCK + Math.max(ikm.length, expandLength)) : inner;
+    // Extract: PRK = HMAC(salt, IKM). An empty salt is HashLen zero bytes, which HMAC pads to the
+    // same block as no key.
+    setPads(salt, buf);
     buf.set(ikm, BLOCK);
-    hmacInPlace(salt, buf, ikm.length);
-    prk.set(digest);
-    // Expand: T(i) = HMAC(PRK, T(i-1) || info || i), T(0) empty, written straight into the output.
+    hmacWithPads(buf, ikm.length);
+    buf.fill(0, BLOCK, BLOCK + ikm.length);
+    // Expand: T(i) = HMAC(PRK, T(i-1) || info || i), T(0) empty, written straight into the
+    // output. The PRK's pads are set once for all steps.
+    setPads(digest, buf);
     for (let i = 1, done = 0; done < length; i++) {
       let n = 0;
       if (i > 1) {
@@ -102,12 +123,12 @@ export function hmacOverSha256(sha256Into: Sha256Into): HmacSha256Functions {
       buf.set(info, BLOCK + n);
       n += info.length;
       buf[BLOCK + n++] = i;
-      hmacInPlace(prk, buf, n);
+      hmacWithPads(buf, n);
       const take = Math.min(DIGEST, length - done);
       for (let j = 0; j < take; j++) okm[done + j] = digest[j]!;
       done += take;
     }
-    prk.fill(0);
+    wipeBuffers(buf, BLOCK + expandLength);
     digest.fill(0);
   }
 
