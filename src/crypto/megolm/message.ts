@@ -40,24 +40,38 @@ function writeVarint(out: Uint8Array, offset: number, value: number): number {
   return o;
 }
 
+/** The length of a whole message (MAC and signature included) with this index and ciphertext length. */
+export function megolmMessageLength(messageIndex: number, ciphertextLength: number): number {
+  return (
+    1 + 1 + varintLength(messageIndex) + 1 + varintLength(ciphertextLength) + ciphertextLength + SUFFIX_LENGTH
+  );
+}
+
 /**
- * Lays out a message with room for the MAC and signature (left zero). Returns the buffer and
- * the MAC offset; the caller fills MAC then signature in place.
+ * Writes a message's version, index and ciphertext at the start of `out` (which holds at least
+ * `megolmMessageLength` bytes) and returns the MAC offset; the caller writes the MAC then the
+ * signature after it.
+ */
+export function writeMegolmMessage(out: Uint8Array, messageIndex: number, ciphertext: Uint8Array): number {
+  out[0] = MEGOLM_MESSAGE_VERSION;
+  out[1] = INDEX_TAG;
+  let o = writeVarint(out, 2, messageIndex);
+  out[o++] = CIPHERTEXT_TAG;
+  o = writeVarint(out, o, ciphertext.length);
+  out.set(ciphertext, o);
+  return o + ciphertext.length;
+}
+
+/**
+ * Lays out a message in a new buffer with room for the MAC and signature (left zero). Returns the
+ * buffer and the MAC offset; the caller fills MAC then signature in place.
  */
 export function encodeMegolmMessage(
   messageIndex: number,
   ciphertext: Uint8Array,
 ): { bytes: Uint8Array; macOffset: number } {
-  const macOffset =
-    1 + 1 + varintLength(messageIndex) + 1 + varintLength(ciphertext.length) + ciphertext.length;
-  const bytes = new Uint8Array(macOffset + SUFFIX_LENGTH);
-  bytes[0] = MEGOLM_MESSAGE_VERSION;
-  bytes[1] = INDEX_TAG;
-  let o = writeVarint(bytes, 2, messageIndex);
-  bytes[o++] = CIPHERTEXT_TAG;
-  o = writeVarint(bytes, o, ciphertext.length);
-  bytes.set(ciphertext, o);
-  return { bytes, macOffset };
+  const bytes = new Uint8Array(megolmMessageLength(messageIndex, ciphertext.length));
+  return { bytes, macOffset: writeMegolmMessage(bytes, messageIndex, ciphertext) };
 }
 
 function malformed(reason: string): MegolmError {

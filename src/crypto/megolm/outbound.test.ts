@@ -35,6 +35,37 @@ describe("OutboundGroupSession", () => {
     assert.ok(ed25519Verify(decodeBase64(s.sessionId), raw.subarray(0, sigAt), raw.subarray(sigAt)));
   });
 
+  it("plaintexts around the shared buffers' sizes, as strings and bytes, decrypt to themselves", () => {
+    const s = OutboundGroupSession.create();
+    const r = InboundGroupSession.fromSessionKey(s.sessionKey());
+    const texts: string[] = [];
+    for (const n of [0, 1, 15, 16, 1407, 1408, 2047, 2048, 2049, 4100, 9000]) {
+      texts.push("a".repeat(n), "\u20ac".repeat(n), "\u{1F600}".repeat(n >> 1));
+    }
+    const messages = texts.map((t) => s.encrypt(t));
+    const bytes = texts.map((t) => new TextEncoder().encode(t));
+    const fromBytes = bytes.map((b) => s.encrypt(b));
+    // Decrypted after all were encrypted: no message depends on a buffer a later one reused.
+    texts.forEach((t, i) => {
+      assert.equal(utf8Decode(r.decrypt(messages[i]!).plaintext), t);
+      assert.equal(utf8Decode(r.decrypt(fromBytes[i]!).plaintext), t);
+      assert.deepEqual(bytes[i], new TextEncoder().encode(t), "the caller's bytes are left as they were");
+    });
+  });
+
+  it("refuses a lone surrogate in a plaintext string, short or long", () => {
+    const s = OutboundGroupSession.create();
+    assert.equal(
+      codeOf(() => s.encrypt("a\uD800")),
+      "BAD_ARGUMENT",
+    );
+    assert.equal(
+      codeOf(() => s.encrypt(`${"a".repeat(3000)}\uDC00`)),
+      "BAD_ARGUMENT",
+    );
+    assert.equal(s.messageIndex, 0);
+  });
+
   it("two sessions differ; the same plaintext never gives the same ciphertext twice", () => {
     const a = OutboundGroupSession.create();
     const b = OutboundGroupSession.create();

@@ -6,7 +6,7 @@ import {
   aes256CbcEncrypt,
   ED25519_SEED_LENGTH,
   ed25519PublicKey,
-  ed25519Sign,
+  ed25519SignInto,
   encodeBase64,
   hmacSha256,
   randomBytes,
@@ -14,7 +14,7 @@ import {
 } from "../primitives/index.ts";
 import { deriveMessageKeys } from "./cipher.ts";
 import { MegolmError } from "./errors.ts";
-import { encodeMegolmMessage, MEGOLM_MAC_LENGTH } from "./message.ts";
+import { MEGOLM_MAC_LENGTH, megolmMessageLength, writeMegolmMessage } from "./message.ts";
 import { pickleBytes, pickleInteger, pickleObject } from "./pickle.ts";
 import { plaintextBytes } from "./plaintext.ts";
 import { MAX_MESSAGE_INDEX, RATCHET_LENGTH, Ratchet } from "./ratchet.ts";
@@ -31,6 +31,13 @@ export interface OutboundGroupSessionPickle {
 }
 
 const INSPECT = Symbol.for("nodejs.util.inspect.custom");
+
+/** Messages up to this many bytes are laid out in one buffer allocated once (about 4 KB of plaintext). */
+const MESSAGE_SCRATCH_LENGTH = 4224;
+// Each message is laid out, MAC'd, signed (libsodium writes the signature into it) and encoded to
+// base64 here; only the base64 string leaves. Encryption is synchronous, so one buffer serves every
+// session, and a new one per message was garbage off V8's heap.
+const MESSAGE_SCRATCH = new Uint8Array(MESSAGE_SCRATCH_LENGTH);
 
 export class OutboundGroupSession {
   readonly #ratchet: Ratchet;
@@ -80,20 +87,25 @@ export class OutboundGroupSession {
       throw new MegolmError("SESSION_EXHAUSTED", "this Megolm session has used every message index");
     }
     const keys = deriveMessageKeys(this.#ratchet.bytes);
-    let message: Uint8Array;
+    let message: string;
     try {
       const ciphertext = aes256CbcEncrypt(keys.aesKey, keys.iv, input);
-      const { bytes, macOffset } = encodeMegolmMessage(this.#ratchet.counter, ciphertext);
+      const length = megolmMessageLength(this.#ratchet.counter, ciphertext.length);
+      const bytes =
+        length <= MESSAGE_SCRATCH_LENGTH ? MESSAGE_SCRATCH.subarray(0, length) : new Uint8Array(length);
+      const macOffset = writeMegolmMessage(bytes, this.#ratchet.counter, ciphertext);
       const mac = hmacSha256(keys.macKey, bytes.subarray(0, macOffset));
-      bytes.set(mac.subarray(0, MEGOLM_MAC_LENGTH), macOffset);
+      for (let i = 0; i < MEGOLM_MAC_LENGTH; i++) bytes[macOffset + i] = mac[i]!;
       const signedEnd = macOffset + MEGOLM_MAC_LENGTH;
-      bytes.set(ed25519Sign(this.#signingSecret, bytes.subarray(0, signedEnd)), signedEnd);
-      message = bytes;
+      ed25519SignInto(bytes.subarray(signedEnd), this.#signingSecret, bytes.subarray(0, signedEnd));
+      message = encodeBase64(bytes);
     } finally {
       wipe(keys.all);
+      // A string's bytes are ours (a shared buffer): not left behind. The caller's bytes are theirs.
+      if (input !== plaintext) wipe(input);
     }
     this.#ratchet.advance();
-    return encodeBase64(message);
+    return message;
   }
 
   toPickle(): OutboundGroupSessionPickle {

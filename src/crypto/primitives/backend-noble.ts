@@ -17,6 +17,7 @@ import {
   checkChaCha20Poly1305,
   checkEd25519SecretKey,
   checkEd25519Seed,
+  checkEd25519SignInto,
   checkX25519Public,
   checkX25519Secret,
   isAllZero,
@@ -53,6 +54,11 @@ function ed25519Sign(secretKey: Uint8Array, message: Uint8Array): Uint8Array {
   checkEd25519SecretKey(secretKey, message);
   // noble derives the public key from the seed itself; the stored half is not needed here.
   return ed25519.sign(message, secretKey.subarray(0, ED25519_SEED_LENGTH));
+}
+
+function ed25519SignInto(out: Uint8Array, secretKey: Uint8Array, message: Uint8Array): void {
+  checkEd25519SignInto(out, secretKey, message);
+  out.set(ed25519.sign(message, secretKey.subarray(0, ED25519_SEED_LENGTH)));
 }
 
 const Point = ed25519.Point;
@@ -145,6 +151,7 @@ export const backend: CryptoBackend = {
   x25519,
   ed25519PublicKey,
   ed25519Sign,
+  ed25519SignInto,
   ed25519Verify,
   ed25519VerifyAsync,
 };

@@ -14,6 +14,7 @@ import {
   checkChaCha20Poly1305,
   checkEd25519SecretKey,
   checkEd25519Seed,
+  checkEd25519SignInto,
   checkX25519Public,
   checkX25519Secret,
   isAllZero,
@@ -125,6 +126,14 @@ function ed25519Sign(secretKey: Uint8Array, message: Uint8Array): Uint8Array {
   return sig;
 }
 
+// Straight into the caller's buffer: Megolm signs each message into the message's own buffer
+// (allocated off V8's heap), where a new 64-byte array would live on the heap and be moved off it
+// when libsodium asks for its address, then be copied into the message.
+function ed25519SignInto(out: Uint8Array, secretKey: Uint8Array, message: Uint8Array): void {
+  checkEd25519SignInto(out, secretKey, message);
+  sodium.crypto_sign_detached(out, message, secretKey);
+}
+
 /**
  * libsodium's verification is strict (RFC 8032 plus: canonical S, canonical non-small-order A,
  * non-small-order R, cofactorless equation), the same family of checks as vodozemac's
@@ -164,6 +173,7 @@ export const backend: CryptoBackend = {
   x25519,
   ed25519PublicKey,
   ed25519Sign,
+  ed25519SignInto,
   ed25519Verify,
   ed25519VerifyAsync,
 };

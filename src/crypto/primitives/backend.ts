@@ -114,6 +114,11 @@ export interface CryptoBackend extends SymmetricBackend {
    * re-derives it, so a mismatched key gives invalid (and back-end-dependent) signatures.
    */
   ed25519Sign(secretKey: Uint8Array, message: Uint8Array): Uint8Array;
+  /**
+   * `ed25519Sign` written into `out` (64 bytes, not overlapping `message`; `BAD_ARGUMENT` if it
+   * does): for a caller that lays the signature into a buffer of its own, such as a message.
+   */
+  ed25519SignInto(out: Uint8Array, secretKey: Uint8Array, message: Uint8Array): void;
   /** False for any invalid key, signature or message; never throws on malformed input. */
   ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
 

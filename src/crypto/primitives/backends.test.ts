@@ -155,6 +155,12 @@ describe("node and noble back ends agree", () => {
           secret.set(pub, 32);
           const sig = node.ed25519Sign(secret, msg);
           assert.deepEqual(noble.ed25519Sign(secret, msg), sig);
+          for (const x of [node, noble]) {
+            const laid = new Uint8Array(msg.length + 64);
+            laid.set(msg);
+            x.ed25519SignInto(laid.subarray(msg.length), secret, laid.subarray(0, msg.length));
+            assert.deepEqual(laid.subarray(msg.length), sig, `${x.name}: into equals the returning form`);
+          }
           assert.equal(noble.ed25519Verify(pub, msg, sig), true);
           const bad = sig.slice();
           bad[flip]! ^= 0x20;
@@ -169,6 +175,30 @@ describe("node and noble back ends agree", () => {
       ),
       RUNS,
     );
+  });
+
+  it("Ed25519 signing into a buffer refuses a wrong-sized or overlapping output, both alike", () => {
+    const secret = new Uint8Array(64);
+    secret.set(node.ed25519PublicKey(new Uint8Array(32).fill(7)), 32);
+    secret.fill(7, 0, 32);
+    const buf = new Uint8Array(200);
+    const code = (f: () => void) => {
+      try {
+        f();
+        return "ok";
+      } catch (e) {
+        assert.ok(e instanceof CryptoPrimitiveError);
+        return e.code;
+      }
+    };
+    for (const x of [node, noble]) {
+      const sign = (out: Uint8Array, msg: Uint8Array) => code(() => x.ed25519SignInto(out, secret, msg));
+      assert.equal(sign(buf.subarray(100, 163), buf.subarray(0, 100)), "BAD_LENGTH", x.name);
+      assert.equal(sign(buf.subarray(99, 163), buf.subarray(0, 100)), "BAD_ARGUMENT", x.name);
+      assert.equal(sign(buf.subarray(0, 64), buf.subarray(63, 100)), "BAD_ARGUMENT", x.name);
+      assert.equal(sign(buf.subarray(100, 164), buf.subarray(0, 100)), "ok", x.name);
+      assert.equal(sign(buf.subarray(0, 64), buf.subarray(64, 100)), "ok", x.name);
+    }
   });
 
   it("Ed25519: a mixed-order public key (A + 8-torsion) gets the same verdict from both", () => {

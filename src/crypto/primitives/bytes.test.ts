@@ -7,6 +7,7 @@ import {
   constantTimeEqualAt,
   utf8Decode,
   utf8Encode,
+  utf8EncodeInto,
   wipe,
 } from "./bytes.ts";
 import { CryptoPrimitiveError } from "./errors.ts";
@@ -101,5 +102,27 @@ describe("UTF-8", () => {
     assert.throws(() => utf8Encode("a\uD800b"), isCode("BAD_UTF8"));
     assert.throws(() => utf8Encode("\uDC00"), isCode("BAD_UTF8"));
     assert.deepEqual(utf8Encode("\u{1F600}"), new Uint8Array([0xf0, 0x9f, 0x98, 0x80]));
+  });
+  it("utf8EncodeInto writes what utf8Encode returns, and refuses what it refuses", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "binary" }), (s) => {
+        const out = new Uint8Array(3 * s.length + 2).fill(0xaa);
+        let expected: Uint8Array | string;
+        try {
+          expected = utf8Encode(s);
+        } catch (e) {
+          expected = (e as CryptoPrimitiveError).code;
+        }
+        let got: Uint8Array | string;
+        try {
+          got = out.slice(0, utf8EncodeInto(s, out));
+        } catch (e) {
+          got = (e as CryptoPrimitiveError).code;
+        }
+        assert.deepEqual(got, expected);
+      }),
+    );
+    assert.throws(() => utf8EncodeInto("abc", new Uint8Array(8)), isCode("BAD_LENGTH"));
+    assert.throws(() => utf8EncodeInto("a\uD800", new Uint8Array(6)), isCode("BAD_UTF8"));
   });
 });

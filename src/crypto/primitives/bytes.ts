@@ -70,6 +70,24 @@ export function utf8Encode(text: string): Uint8Array {
   return encoder.encode(text);
 }
 
+/**
+ * `utf8Encode` into `out`, for callers that encode into a buffer of their own rather than a new
+ * array each time. `out` must hold the worst case, 3 bytes per UTF-16 code unit of `text`
+ * (`BAD_LENGTH` otherwise); returns the number of bytes written.
+ */
+export function utf8EncodeInto(text: string, out: Uint8Array): number {
+  if (typeof text !== "string")
+    throw new CryptoPrimitiveError("BAD_ARGUMENT", "utf8EncodeInto needs a string");
+  assertBytes(out, "utf8EncodeInto output");
+  if (out.length < 3 * text.length) {
+    throw new CryptoPrimitiveError("BAD_LENGTH", "utf8EncodeInto needs 3 bytes of output per code unit");
+  }
+  if (LONE_SURROGATE.test(text)) {
+    throw new CryptoPrimitiveError("BAD_UTF8", "string contains an unpaired surrogate");
+  }
+  return encoder.encodeInto(text, out).written;
+}
+
 /** The string encoded by `bytes`; throws `BAD_UTF8` for anything that is not well-formed UTF-8. */
 export function utf8Decode(bytes: Uint8Array): string {
   assertBytes(bytes, "utf8Decode input");

@@ -33,6 +33,9 @@ export const x25519: (secretKey: Uint8Array, publicKey: Uint8Array) => Uint8Arra
 export const ed25519PublicKey: (seed: Uint8Array) => Uint8Array = backend.ed25519PublicKey;
 /** `secretKey` is seed || public key (64 bytes). */
 export const ed25519Sign: (secretKey: Uint8Array, message: Uint8Array) => Uint8Array = backend.ed25519Sign;
+/** `ed25519Sign` into `out` (64 bytes, not overlapping `message`). */
+export const ed25519SignInto: (out: Uint8Array, secretKey: Uint8Array, message: Uint8Array) => void =
+  backend.ed25519SignInto;
 export const ed25519Verify: (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => boolean =
   backend.ed25519Verify;
 /** `ed25519Verify` through Web Crypto in browsers: the same verdicts (see web-ed25519.ts). */

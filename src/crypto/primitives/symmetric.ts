@@ -25,6 +25,7 @@ export {
   constantTimeEqualAt,
   utf8Decode,
   utf8Encode,
+  utf8EncodeInto,
   wipe,
 } from "./bytes.ts";
 export { CryptoPrimitiveError, type CryptoPrimitiveErrorCode } from "./errors.ts";

@@ -11,6 +11,7 @@ import {
   CHACHA20_POLY1305_TAG_LENGTH,
   ED25519_SECRET_KEY_LENGTH,
   ED25519_SEED_LENGTH,
+  ED25519_SIGNATURE_LENGTH,
   HKDF_SHA256_MAX_LENGTH,
   MAX_RANDOM_BYTES,
   PBKDF2_MAX_ITERATIONS,
@@ -75,6 +76,19 @@ export function checkEd25519Seed(seed: Uint8Array): void {
 export function checkEd25519SecretKey(secretKey: Uint8Array, message: Uint8Array): void {
   assertLength(secretKey, ED25519_SECRET_KEY_LENGTH, "Ed25519 secret key");
   assertBytes(message, "message");
+}
+
+/** `ed25519SignInto`'s arguments: a 64-byte output that does not overlap the message. */
+export function checkEd25519SignInto(out: Uint8Array, secretKey: Uint8Array, message: Uint8Array): void {
+  checkEd25519SecretKey(secretKey, message);
+  assertLength(out, ED25519_SIGNATURE_LENGTH, "Ed25519 signature output");
+  if (
+    out.buffer === message.buffer &&
+    out.byteOffset < message.byteOffset + message.byteLength &&
+    message.byteOffset < out.byteOffset + out.byteLength
+  ) {
+    throw new CryptoPrimitiveError("BAD_ARGUMENT", "the signature output must not overlap the message");
+  }
 }
 
 /** Constant-time test for the all-zero X25519 output (a low-order peer key). */
