@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { backoffDelay, MAX_RATE_LIMITED_RETRIES, MAX_RETRY_AFTER_MS, withRetry } from "./backoff.ts";
+import {
+  backoffDelay,
+  MAX_RATE_LIMITED_RETRIES,
+  MAX_RATE_LIMITED_WAIT_MS,
+  MAX_RETRY_AFTER_MS,
+  withRetry,
+} from "./backoff.ts";
 import type { Clock } from "./clock.ts";
 import { MatrixError, NetworkError } from "./errors.ts";
 
@@ -107,6 +113,7 @@ describe("withRetry", () => {
 
   it("does not count rate limits against maxAttempts, but bounds them too", async () => {
     const limited = () => new MatrixError(429, { errcode: "M_LIMIT_EXCEEDED", retry_after_ms: 10 });
+    const clock = fakeClock();
     let calls = 0;
     const v = await withRetry(
       async () => {
@@ -115,10 +122,15 @@ describe("withRetry", () => {
         if (calls <= 24) throw new NetworkError("NETWORK", "down");
         return "done";
       },
-      { policy, clock: fakeClock() },
+      { policy, clock },
     );
     assert.equal(v, "done", "20 rate limits and 4 failures fit in a 5-attempt policy");
     assert.equal(calls, 25);
+    assert.deepEqual(
+      clock.sleeps.slice(20),
+      [75, 150, 300, 600],
+      "failures back off from their own first step",
+    );
 
     calls = 0;
     const err = await withRetry(
@@ -130,5 +142,33 @@ describe("withRetry", () => {
     ).catch((e: unknown) => e);
     assert.ok(err instanceof MatrixError && err.isRateLimited);
     assert.equal(calls, MAX_RATE_LIMITED_RETRIES + 1);
+  });
+
+  it("gives up when the rate-limited waits add up to MAX_RATE_LIMITED_WAIT_MS", async () => {
+    const clock = fakeClock();
+    let calls = 0;
+    const err = await withRetry(
+      async () => {
+        calls++;
+        throw new MatrixError(429, { errcode: "M_LIMIT_EXCEEDED", retry_after_ms: MAX_RETRY_AFTER_MS });
+      },
+      { policy, clock },
+    ).catch((e: unknown) => e);
+    assert.ok(err instanceof MatrixError && err.isRateLimited);
+    assert.equal(calls, MAX_RATE_LIMITED_WAIT_MS / MAX_RETRY_AFTER_MS + 1);
+    assert.ok(clock.sleeps.reduce((a, b) => a + b, 0) <= MAX_RATE_LIMITED_WAIT_MS);
+  });
+
+  it("waits out rate limits for ever under a policy that retries for ever", async () => {
+    let calls = 0;
+    const v = await withRetry(
+      async () => {
+        if (++calls <= MAX_RATE_LIMITED_RETRIES + 5)
+          throw new MatrixError(429, { errcode: "M_LIMIT_EXCEEDED", retry_after_ms: MAX_RETRY_AFTER_MS });
+        return "synced";
+      },
+      { policy: { ...policy, maxAttempts: Infinity }, clock: fakeClock() },
+    );
+    assert.equal(v, "synced");
   });
 });

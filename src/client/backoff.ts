@@ -15,12 +15,13 @@ export interface BackoffPolicy {
 export const MAX_RETRY_AFTER_MS = 5 * 60_000;
 
 /**
- * Rate-limited retries allowed on top of `maxAttempts`. A 429 means the server did not act on the
- * request and said when to come back, so it does not use up the attempts meant for failures; under
- * a long rate-limit storm a send waits its turn instead of failing. Bounded so a server that
- * answers 429 forever cannot hold a request for ever.
+ * Rate-limited retries allowed on top of `maxAttempts`, and their total wait. A 429 means the server
+ * did not act on the request and said when to come back, so it does not use up the attempts meant
+ * for failures: under a long rate-limit storm a send waits its turn instead of failing. Both bounds
+ * keep a server that answers 429 for ever from holding a request for ever.
  */
 export const MAX_RATE_LIMITED_RETRIES = 100;
+export const MAX_RATE_LIMITED_WAIT_MS = 10 * 60_000;
 
 export const DEFAULT_BACKOFF: BackoffPolicy = Object.freeze({ baseMs: 500, maxMs: 30_000, maxAttempts: 5 });
 
@@ -59,18 +60,27 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: Re
   const shouldRetry = opts.shouldRetry ?? isTransientError;
   let failures = 0;
   let rateLimited = 0;
+  let rateLimitedWaitMs = 0;
   for (let attempt = 0; ; attempt++) {
     try {
       return await fn(attempt);
     } catch (err) {
       if (!shouldRetry(err) || opts.signal?.aborted) throw err;
+      let delay: number;
       if (err instanceof MatrixError && err.isRateLimited) {
+        delay = backoffDelay(opts.policy, rateLimited, err, opts.clock.random);
+        rateLimitedWaitMs += delay;
         // A policy that retries failures for ever (the sync loop) waits out rate limits for ever too.
-        if (++rateLimited > MAX_RATE_LIMITED_RETRIES && opts.policy.maxAttempts !== Infinity) throw err;
-      } else if (++failures >= opts.policy.maxAttempts) {
-        throw err;
+        const bounded = opts.policy.maxAttempts !== Infinity;
+        if (
+          bounded &&
+          (++rateLimited > MAX_RATE_LIMITED_RETRIES || rateLimitedWaitMs > MAX_RATE_LIMITED_WAIT_MS)
+        )
+          throw err;
+      } else {
+        if (++failures >= opts.policy.maxAttempts) throw err;
+        delay = backoffDelay(opts.policy, failures - 1, err, opts.clock.random);
       }
-      const delay = backoffDelay(opts.policy, attempt, err, opts.clock.random);
       opts.onRetry?.(err, attempt, delay);
       await opts.clock.sleep(delay, opts.signal);
     }
