@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { deviceKeysSchema } from "../wire/keys.ts";
 import { StoreError } from "./errors.ts";
-import { asJsonObject, MAX_STORED_JSON_DEPTH } from "./json.ts";
+import { asJsonObject, type JsonObject, MAX_STORED_JSON_DEPTH } from "./json.ts";
 import {
+  hasDeviceKeysShape,
   MAX_STORED_ID_LENGTH,
   mergeOutboundSharing,
   onlyRatchet,
@@ -159,5 +161,66 @@ describe("record validation", () => {
     ]) {
       assert.throws(() => asJsonObject(bad), isInvalid);
     }
+  });
+});
+
+describe("hasDeviceKeysShape", () => {
+  const good = {
+    user_id: "@a:x",
+    device_id: "D",
+    algorithms: ["m.olm.v1.curve25519-aes-sha2"],
+    keys: { "curve25519:D": "c", "ed25519:D": "e" },
+    signatures: { "@a:x": { "ed25519:D": "s" } },
+    unsigned: { device_display_name: "phone", other: [1] },
+    extra: { kept: true },
+  };
+  const agrees = (v: JsonObject) =>
+    assert.equal(hasDeviceKeysShape(v), deviceKeysSchema.safeParse(v).success, JSON.stringify(v));
+
+  it("accepts what deviceKeysSchema accepts and refuses what it refuses", () => {
+    assert.equal(hasDeviceKeysShape(good), true);
+    const variants: JsonObject[] = [
+      good,
+      { ...good, signatures: undefined, unsigned: undefined } as unknown as JsonObject,
+      { ...good, user_id: 1 },
+      { ...good, device_id: null },
+      { ...good, algorithms: "x" },
+      { ...good, algorithms: ["a", 2] },
+      { ...good, keys: ["c"] },
+      { ...good, keys: { a: 1 } },
+      { ...good, keys: null },
+      { ...good, signatures: null },
+      { ...good, signatures: [] },
+      { ...good, signatures: { "@a:x": ["s"] } },
+      { ...good, signatures: { "@a:x": { k: 5 } } },
+      { ...good, unsigned: null },
+      { ...good, unsigned: [] },
+      { ...good, unsigned: { device_display_name: 3 } },
+      { ...good, unsigned: { device_display_name: null } },
+    ];
+    for (const v of variants) agrees(v);
+    const { keys: _k, ...noKeys } = good;
+    agrees(noKeys);
+  });
+
+  it("agrees with deviceKeysSchema on arbitrary JSON of the same outline", () => {
+    const value = fc.oneof(fc.string(), fc.integer(), fc.boolean(), fc.constant(null));
+    const map = (v: fc.Arbitrary<unknown>) => fc.oneof(fc.dictionary(fc.string(), v), fc.array(v), value);
+    fc.assert(
+      fc.property(
+        fc.record(
+          {
+            user_id: value,
+            device_id: value,
+            algorithms: fc.oneof(fc.array(value), value),
+            keys: map(value),
+            signatures: map(map(value)),
+            unsigned: fc.oneof(fc.record({ device_display_name: value }, { requiredKeys: [] }), value),
+          },
+          { requiredKeys: [] },
+        ),
+        (v) => agrees(asJsonObject(v)),
+      ),
+    );
   });
 });

@@ -5,7 +5,7 @@
  */
 import type { InboundGroupSessionPickle, OutboundGroupSessionPickle } from "../crypto/megolm/index.ts";
 import type { AccountPickle, SessionPickle } from "../crypto/olm/index.ts";
-import { type DeviceKeys, deviceKeysSchema } from "../wire/keys.ts";
+import type { DeviceKeys } from "../wire/keys.ts";
 import type { Sealable } from "./cipher/store-cipher.ts";
 import { StoreError } from "./errors.ts";
 import { asJsonObject, type JsonObject, type JsonValue } from "./json.ts";
@@ -369,11 +369,50 @@ export function mergeOutboundSharing(
   return { sharedWith, pendingShares, withheldFrom };
 }
 
-/** Signed device keys: plain JSON of the `/keys/query` shape (unknown fields kept: the signature covers them). */
+const isMap = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** A JSON object whose every value is a string (`json` has checked it is plain JSON). */
+function isStringMap(v: unknown): boolean {
+  if (!isMap(v)) return false;
+  for (const k in v) if (typeof v[k] !== "string") return false;
+  return true;
+}
+
+/**
+ * Whether plain JSON (already through `json`) has the shape of `deviceKeysSchema`. Checked by
+ * hand: this runs for every device row read back (a sender's devices after a restart), and the
+ * schema's generic walk, which copies every nested object, cost more than reading the row.
+ * `deviceKeys.test.ts` holds it to the schema's verdicts.
+ */
+export function hasDeviceKeysShape(v: JsonObject): v is JsonObject & DeviceKeys {
+  if (typeof v.user_id !== "string" || typeof v.device_id !== "string") return false;
+  const algorithms = v.algorithms;
+  if (!Array.isArray(algorithms)) return false;
+  for (const a of algorithms) if (typeof a !== "string") return false;
+  if (!isStringMap(v.keys)) return false;
+  const signatures = v.signatures;
+  if (signatures !== undefined) {
+    if (!isMap(signatures)) return false;
+    for (const k in signatures) if (!isStringMap(signatures[k])) return false;
+  }
+  const unsigned = v.unsigned;
+  if (unsigned !== undefined) {
+    if (!isMap(unsigned)) return false;
+    const name = unsigned.device_display_name;
+    if (name !== undefined && typeof name !== "string") return false;
+  }
+  return true;
+}
+
+/**
+ * Signed device keys: plain JSON of the `/keys/query` shape (unknown fields kept: the signature
+ * covers them). The object itself is returned, not a copy: every back end copies on the way in
+ * and out (JSON text, structured clone, the memory store's clone).
+ */
 function deviceKeys(o: Obj, what: string): DeviceKeys {
-  const parsed = deviceKeysSchema.safeParse(json(o, "keys", what));
-  if (!parsed.success) throw fail(what, "keys are not signed device keys");
-  return parsed.data;
+  const keys = json(o, "keys", what);
+  if (!hasDeviceKeysShape(keys)) throw fail(what, "keys are not signed device keys");
+  return keys;
 }
 
 export function parseDevice(v: unknown): DeviceRecord {
