@@ -10,6 +10,7 @@ import {
   constantTimeEqual,
   constantTimeEqualAt,
   decodeBase64,
+  decodeBase64Scratch,
   ED25519_PUBLIC_KEY_LENGTH,
   ed25519Verify,
   ed25519VerifyAsync,
@@ -55,8 +56,21 @@ export type SessionOrdering = "equal" | "better" | "worse" | "unconnected";
 
 const INSPECT = Symbol.for("nodejs.util.inspect.custom");
 
-/** A message's bytes and parts; `BAD_MESSAGE_FORMAT` / `BAD_MESSAGE_VERSION` as decrypt throws them. */
-function readMessage(message: string): {
+/**
+ * Where `decrypt` decodes a message's base64 (up to 768 bytes; longer ones get an array of their
+ * own): it reads the bytes only until it returns, and is synchronous, so one buffer serves every
+ * session. `decryptAsync` awaits in between and decodes into arrays of its own.
+ */
+const MESSAGE_SCRATCH = new Uint8Array(768);
+
+/**
+ * A message's bytes and parts; `BAD_MESSAGE_FORMAT` / `BAD_MESSAGE_VERSION` as decrypt throws them.
+ * With `scratch`, the bytes may be a view of it.
+ */
+function readMessage(
+  message: string,
+  scratch?: Uint8Array,
+): {
   bytes: Uint8Array;
   decoded: DecodedMegolmMessage;
   signatureOffset: number;
@@ -64,7 +78,7 @@ function readMessage(message: string): {
   if (typeof message !== "string") throw new MegolmError("BAD_MESSAGE_FORMAT", "message must be a string");
   let bytes: Uint8Array;
   try {
-    bytes = decodeBase64(message);
+    bytes = scratch === undefined ? decodeBase64(message) : decodeBase64Scratch(message, scratch);
   } catch (e) {
     if (e instanceof CryptoPrimitiveError)
       throw new MegolmError("BAD_MESSAGE_FORMAT", "message is not valid base64");
@@ -145,7 +159,7 @@ export class InboundGroupSession {
    * a failure leaves the session as it was.
    */
   decrypt(message: string): MegolmDecryptResult {
-    const { bytes, decoded, signatureOffset } = readMessage(message);
+    const { bytes, decoded, signatureOffset } = readMessage(message, MESSAGE_SCRATCH);
     if (
       !ed25519Verify(this.#signingKey, bytes.subarray(0, signatureOffset), bytes.subarray(signatureOffset))
     ) {

@@ -63,7 +63,8 @@ export function bad(reason: string): CryptoPrimitiveError {
   return new CryptoPrimitiveError("BAD_BASE64", `invalid base64: ${reason}`);
 }
 
-export function decode(text: string, codec: Codec): Uint8Array {
+/** Decodes `text`; into a view of `into` when given and large enough, otherwise into a new array. */
+export function decode(text: string, codec: Codec, into?: Uint8Array): Uint8Array {
   if (typeof text !== "string") throw bad("not a string");
   let len = text.length;
   // Padding is accepted only in its complete form (length a multiple of 4).
@@ -74,7 +75,8 @@ export function decode(text: string, codec: Codec): Uint8Array {
   const rem = len % 4;
   if (rem === 1) throw bad("impossible length");
   const whole = len - rem;
-  const out = new Uint8Array((whole / 4) * 3 + (rem === 0 ? 0 : rem - 1));
+  const length = (whole / 4) * 3 + (rem === 0 ? 0 : rem - 1);
+  const out = into !== undefined && length <= into.length ? into.subarray(0, length) : new Uint8Array(length);
   const values = codec.values;
   // Any char code >= 128 sets a bit outside 0x7f in `high`; table hits for invalid ASCII set
   // INVALID in `flags`. Both are checked once at the end, so the loop has no branches.

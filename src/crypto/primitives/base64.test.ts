@@ -5,6 +5,7 @@ import {
   base64Implementations,
   decodeArmouredBase64,
   decodeBase64,
+  decodeBase64Scratch,
   decodeBase64Url,
   encodeBase64,
 } from "./base64.ts";
@@ -196,6 +197,42 @@ it("native and portable encoders agree on random bytes", () => {
     }),
     { numRuns: 500 },
   );
+});
+
+describe("decodeBase64Scratch", () => {
+  const verdict = (f: () => Uint8Array): Uint8Array | string => {
+    try {
+      return f().slice();
+    } catch (e) {
+      assert.ok(e instanceof CryptoPrimitiveError);
+      return e.code;
+    }
+  };
+  it("decodes and refuses exactly as decodeBase64, into the scratch when the bytes fit", () => {
+    const scratch = new Uint8Array(48);
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 80 }).map((b) => Buffer.from(b).toString("base64")),
+          fc.string({ maxLength: 80 }),
+        ),
+        (text) => {
+          assert.deepEqual(
+            verdict(() => decodeBase64Scratch(text, scratch)),
+            verdict(() => decodeBase64(text)),
+          );
+        },
+      ),
+    );
+    const fits = decodeBase64Scratch("AAECAwQ", scratch);
+    assert.equal(fits.buffer, scratch.buffer);
+    assert.deepEqual(fits, new Uint8Array([0, 1, 2, 3, 4]));
+    const long = decodeBase64Scratch("A".repeat(68), scratch);
+    assert.notEqual(long.buffer, scratch.buffer);
+    assert.equal(long.length, 51);
+    const native = decodeBase64Scratch("A".repeat(2000), new Uint8Array(4096));
+    assert.equal(native.length, 1500, "long texts go through decodeBase64");
+  });
 });
 
 describe("decodeArmouredBase64", () => {

@@ -15,6 +15,7 @@ export type { CryptoBackend, Sha256Hasher, SymmetricBackend } from "./backend.ts
 export {
   decodeArmouredBase64,
   decodeBase64,
+  decodeBase64Scratch,
   decodeBase64Url,
   encodeBase64,
   encodeBase64Url,
