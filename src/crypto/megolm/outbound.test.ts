@@ -124,6 +124,36 @@ describe("OutboundGroupSession", () => {
     );
   });
 
+  it("messages after toPickleAt (states kept ahead) are those of a session that never called it", () => {
+    const s = OutboundGroupSession.create();
+    for (let i = 0; i < 250; i++) s.encrypt("warm"); // the reservations below cross index 256
+    const plain = OutboundGroupSession.fromPickle(s.toPickle());
+    // Reservations as the engine makes them, and irregular ones: none, past the kept states,
+    // again before the kept states are used up, at the current index.
+    const reserveAt: Record<number, number> = {
+      0: 32,
+      5: 0,
+      32: 64,
+      40: 10,
+      41: 200,
+      60: 1,
+      100: 65,
+      170: 64,
+    };
+    for (let n = 0; n < 300; n++) {
+      const distance = reserveAt[n];
+      if (distance !== undefined) {
+        const pickle = s.toPickleAt(s.messageIndex + distance);
+        assert.deepEqual(
+          pickle,
+          OutboundGroupSession.fromPickle(plain.toPickle()).toPickleAt(plain.messageIndex + distance),
+        );
+      }
+      assert.equal(s.encrypt(`m${n}`), plain.encrypt(`m${n}`), `message ${n}`);
+      assert.deepEqual(s.toPickle(), plain.toPickle());
+    }
+  });
+
   it("refuses malformed pickles with BAD_PICKLE", () => {
     const good = OutboundGroupSession.create().toPickle();
     const bad: unknown[] = [

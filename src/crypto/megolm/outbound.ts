@@ -39,11 +39,26 @@ const MESSAGE_SCRATCH_LENGTH = 4224;
 // session, and a new one per message was garbage off V8's heap.
 const MESSAGE_SCRATCH = new Uint8Array(MESSAGE_SCRATCH_LENGTH);
 
+/**
+ * How many ratchet states past the current one `toPickleAt` keeps for the messages that follow
+ * (128 bytes each, at most 8 KiB a session, dropped once used). A caller that saves the pickle
+ * ahead (the E2EE engine, 32 messages at a time) had every state computed twice: once to reach
+ * the pickle, once per message.
+ */
+export const LOOKAHEAD_STATES = 64;
+
 export class OutboundGroupSession {
   readonly #ratchet: Ratchet;
   /** seed || public key, the layout `ed25519Sign` takes. */
   readonly #signingSecret: Uint8Array;
   readonly #sessionId: string;
+  /**
+   * States the ratchet will take next, computed by `toPickleAt`: slot i holds the state at index
+   * `#lookaheadFrom + i`, for `#lookaheadLength` slots. Each is wiped once the ratchet moved to it.
+   */
+  #lookahead: Uint8Array | undefined;
+  #lookaheadFrom = 0;
+  #lookaheadLength = 0;
 
   private constructor(ratchet: Ratchet, seed: Uint8Array) {
     this.#ratchet = ratchet;
@@ -104,8 +119,30 @@ export class OutboundGroupSession {
       // A string's bytes are ours (a shared buffer): not left behind. The caller's bytes are theirs.
       if (input !== plaintext) wipe(input);
     }
-    this.#ratchet.advance();
+    this.#advance();
     return message;
+  }
+
+  /** One ratchet step: the state `toPickleAt` computed ahead when there is one, else hashed. */
+  #advance(): void {
+    const next = this.#ratchet.counter + 1;
+    const slot = next - this.#lookaheadFrom;
+    const lookahead = this.#lookahead;
+    if (lookahead === undefined || slot < 0 || slot >= this.#lookaheadLength) {
+      this.#ratchet.advance();
+      return;
+    }
+    const state = lookahead.subarray(slot * RATCHET_LENGTH, (slot + 1) * RATCHET_LENGTH);
+    this.#ratchet.bytes.set(state);
+    this.#ratchet.counter = next;
+    wipe(state);
+    if (slot === this.#lookaheadLength - 1) this.#dropLookahead();
+  }
+
+  #dropLookahead(): void {
+    if (this.#lookahead !== undefined) wipe(this.#lookahead);
+    this.#lookahead = undefined;
+    this.#lookaheadLength = 0;
   }
 
   toPickle(): OutboundGroupSessionPickle {
@@ -126,7 +163,21 @@ export class OutboundGroupSession {
       throw new MegolmError("BAD_ARGUMENT", "a pickle ahead needs an index from the current one to the last");
     }
     const ahead = this.#ratchet.clone();
-    ahead.advanceTo(index);
+    if (index > ahead.counter && index - ahead.counter <= LOOKAHEAD_STATES) {
+      // One step at a time (as many hashes as advanceTo's), keeping each state for #advance.
+      // Any states still kept are of the same chain, from the same next index: replaced.
+      this.#dropLookahead();
+      const lookahead = new Uint8Array((index - ahead.counter) * RATCHET_LENGTH);
+      this.#lookahead = lookahead;
+      this.#lookaheadFrom = ahead.counter + 1;
+      this.#lookaheadLength = index - ahead.counter;
+      for (let slot = 0; ahead.counter < index; slot++) {
+        ahead.advance();
+        lookahead.set(ahead.bytes, slot * RATCHET_LENGTH);
+      }
+    } else {
+      ahead.advanceTo(index);
+    }
     const pickle: OutboundGroupSessionPickle = {
       version: 1,
       ratchet: encodeBase64(ahead.bytes),
