@@ -94,6 +94,9 @@ export class LoggingCryptoStore implements CryptoStore {
   getUserDevices(userId: string) {
     return this.inner.getUserDevices(userId);
   }
+  getDevicesOfUsers(userIds: readonly string[]) {
+    return this.inner.getDevicesOfUsers(userIds);
+  }
   getDeviceByCurve25519Key(curve25519Key: string) {
     return this.inner.getDeviceByCurve25519Key(curve25519Key);
   }

@@ -39,6 +39,7 @@ export type MachineStore = Pick<
   | "getBackupState"
   | "getOutboundGroupSession"
   | "getUserDevices"
+  | "getDevicesOfUsers"
   | "getDeviceByCurve25519Key"
   | "getTrackedUsers"
   | "getCrossSigningIdentity"

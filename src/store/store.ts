@@ -49,6 +49,12 @@ import type {
  */
 export const MAX_INBOUND_SESSIONS_PER_LOOKUP = 10_000;
 
+/**
+ * Most users one `getDevicesOfUsers` call may ask for (a batch of events names at most this many
+ * senders worth reading ahead).
+ */
+export const MAX_USERS_PER_DEVICE_LOOKUP = 1_000;
+
 export interface InboundGroupSessionCounts {
   readonly total: number;
   readonly backedUp: number;
@@ -130,6 +136,13 @@ export interface CryptoStore extends StoreLease {
 
   /** The user's devices, including those flagged `deleted`. */
   getUserDevices(userId: string): Promise<DeviceRecord[]>;
+  /**
+   * `getUserDevices` for many users at once (the senders of a batch of events about to be
+   * decrypted): every device of each of `userIds`, deleted ones included, each user's in device ID order (as
+   * `getUserDevices`), users in no set order. At
+   * most `MAX_USERS_PER_DEVICE_LOOKUP` users a call (`StoreError("BAD_OPTION")` otherwise).
+   */
+  getDevicesOfUsers(userIds: readonly string[]): Promise<DeviceRecord[]>;
   /** The (non-deleted first) device whose Curve25519 identity key is `curve25519Key`. */
   getDeviceByCurve25519Key(curve25519Key: string): Promise<DeviceRecord | undefined>;
   getCrossSigningIdentity(userId: string): Promise<CrossSigningIdentityRecord | undefined>;

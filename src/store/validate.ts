@@ -37,7 +37,7 @@ import {
   type TrackedUserRecord,
   type WithheldRecord,
 } from "./records.ts";
-import { MAX_INBOUND_SESSIONS_PER_LOOKUP } from "./store.ts";
+import { MAX_INBOUND_SESSIONS_PER_LOOKUP, MAX_USERS_PER_DEVICE_LOOKUP } from "./store.ts";
 
 /** Longest ID or key string accepted in a record (Matrix IDs are at most 255 bytes). */
 export const MAX_STORED_ID_LENGTH = 4096;
@@ -275,6 +275,21 @@ export function parseSessionKeys(keys: unknown): readonly RoomSessionKey[] {
     }
   }
   return keys as readonly RoomSessionKey[];
+}
+
+/** Checks the users of a `getDevicesOfUsers` call: a list of strings, within the bound. */
+export function parseUserIds(userIds: unknown): readonly string[] {
+  if (!Array.isArray(userIds)) throw new StoreError("BAD_OPTION", "the users to look up must be a list");
+  if (userIds.length > MAX_USERS_PER_DEVICE_LOOKUP) {
+    throw new StoreError(
+      "BAD_OPTION",
+      `at most ${MAX_USERS_PER_DEVICE_LOOKUP} users can be looked up at once`,
+    );
+  }
+  for (const u of userIds as unknown[]) {
+    if (typeof u !== "string") throw new StoreError("BAD_OPTION", "each user to look up must be a user ID");
+  }
+  return userIds as readonly string[];
 }
 
 /** Checks a per-session record limit given by a caller: a positive integer. */

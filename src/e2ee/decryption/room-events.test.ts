@@ -88,6 +88,51 @@ describe("room event decryption", () => {
     );
   });
 
+  it("reads a batch's senders' devices in one store call after a restart", async () => {
+    const { hs, alice, bob } = await setup();
+    const carol = await TestClient.create(hs, { userId: "@carol:x", deviceId: "C" });
+    await bob.machine.updateTrackedUsers(["@carol:x"]);
+    await bob.sync();
+    const members = joined("@alice:x", "@bob:x", "@carol:x");
+    const events = [
+      await alice.sendMessage(ROOM, members, "from alice"),
+      await carol.sendMessage(ROOM, members, "from carol"),
+      await alice.sendMessage(ROOM, members, "alice again"),
+    ];
+    await bob.sync();
+    await bob.machine.close();
+    await bob.store.close();
+    const calls = { getUserDevices: 0, getDevicesOfUsers: 0 };
+    const inner = await MemoryCryptoStore.open({
+      userId: bob.userId,
+      deviceId: bob.deviceId,
+      data: bob.data,
+    });
+    const store = new Proxy(inner, {
+      get(target, key) {
+        if (key === "getUserDevices" || key === "getDevicesOfUsers") calls[key]++;
+        const value = Reflect.get(target, key, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const machine = await OlmMachine.open({ ...bob.options, store });
+    const outcomes = await machine.tryDecryptRoomEvents(
+      events.map((event) => ({ event: event as EncryptedRoomEvent, roomId: ROOM })),
+    );
+    assert.deepEqual(
+      outcomes.map((o) =>
+        o.ok ? [o.event.content.body, o.event.senderDevice, o.event.trust] : o.error.code,
+      ),
+      [
+        ["from alice", "A", "unverified"],
+        ["from carol", "C", "unverified"],
+        ["alice again", "A", "unverified"],
+      ],
+    );
+    assert.deepEqual(calls, { getUserDevices: 0, getDevicesOfUsers: 1 });
+    await machine.close();
+  });
+
   it("rejects an event whose sender is not the owner of the session", async () => {
     const { hs, alice, bob } = await setup();
     const mallory = await TestClient.create(hs, { userId: "@mallory:x", deviceId: "M" });

@@ -181,12 +181,17 @@ export class RoomEventDecryptor {
    */
   async prefetch(events: readonly RoomEventToDecrypt[]): Promise<void> {
     const keys: { roomId: string; sessionId: string }[] = [];
+    const senders = new Set<string>();
     for (const { event, roomId } of events) {
       const c = isRecord(event) ? event.content : undefined;
       const sessionId = isRecord(c) ? c.session_id : undefined;
       if (isId(sessionId) && isId(roomId)) keys.push({ roomId, sessionId });
+      const sender = isRecord(event) ? event.sender : undefined;
+      if (isId(sender)) senders.add(sender);
     }
     const fromStore = await this.#inbound.prefetch(keys);
+    // The senders' devices too, in one read, for the sender checks (those in memory are skipped).
+    await this.#devices.prefetchUsers(senders);
     // Their replay records too, in one read, for the sessions whose records memory lacks: those
     // just read from the store, and those in memory whose records were never read.
     const states = fromStore.map((k) => this.#replays.session(k.roomId, k.sessionId));

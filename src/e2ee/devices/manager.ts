@@ -6,6 +6,7 @@
  * a sequence number, and a response only clears users not invalidated since the query left.
  */
 
+import { MAX_USERS_PER_DEVICE_LOOKUP } from "../../store/store.ts";
 import { getOrInsert } from "../collections.ts";
 import { isId } from "../limits.ts";
 import type { MachineContext } from "../machine-context.ts";
@@ -255,6 +256,27 @@ export class DeviceManager {
       for (const d of byUser.values()) this.#index(d);
     }
     return byUser;
+  }
+
+  /**
+   * Reads the devices of these users in one store call (per `MAX_USERS_PER_DEVICE_LOOKUP`), for
+   * those not in memory yet: the senders of a batch of events about to be decrypted, whose
+   * devices each event's sender check would otherwise read one user at a time.
+   */
+  async prefetchUsers(userIds: Iterable<string>): Promise<void> {
+    const todo = [...new Set(userIds)].filter((u) => !this.#cache.has(u));
+    for (let start = 0; start < todo.length; start += MAX_USERS_PER_DEVICE_LOOKUP) {
+      const chunk = todo.slice(start, start + MAX_USERS_PER_DEVICE_LOOKUP);
+      const read = new Map<string, Map<string, DeviceRecord>>();
+      for (const userId of chunk) read.set(userId, new Map());
+      // Each user's devices come in device ID order, as getUserDevices gives them.
+      for (const d of await this.#ctx.store.getDevicesOfUsers(chunk)) read.get(d.userId)?.set(d.deviceId, d);
+      for (const [userId, byUser] of read) {
+        if (this.#cache.has(userId)) continue; // read meanwhile: memory may be newer
+        this.#cache.set(userId, byUser);
+        for (const d of byUser.values()) this.#index(d);
+      }
+    }
   }
 
   /** A user's current (not deleted) devices. */

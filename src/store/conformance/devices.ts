@@ -3,7 +3,12 @@
  */
 import assert from "node:assert/strict";
 import { it } from "node:test";
+import { StoreError } from "../errors.ts";
+import { MAX_USERS_PER_DEVICE_LOOKUP } from "../store.ts";
 import { ALICE, BOB, deviceOf, sample } from "./samples.ts";
+
+const CAROL = "@carol:example.org";
+
 import type { ConformanceSuite } from "./target.ts";
 
 export function deviceTests({ withStore }: ConformanceSuite): void {
@@ -25,6 +30,39 @@ export function deviceTests({ withStore }: ConformanceSuite): void {
         devices: [sample.device(BOB, "NEW", { curve25519Key: "shared", deleted: true })],
       });
       assert.equal((await s.getDeviceByCurve25519Key("shared"))?.deleted, true);
+    }));
+
+  it("devices of many users at once: each user's devices, deleted ones too, nobody else's", () =>
+    withStore(async (s) => {
+      await s.saveChanges({
+        devices: [
+          sample.device(BOB, "OLD", { deleted: true }),
+          sample.device(BOB, "NEW"),
+          sample.device(ALICE, "PHONE", { trust: "blacklisted" }),
+          sample.device(CAROL, "TABLET"),
+        ],
+      });
+      const key = (d: { userId: string; deviceId: string }) => `${d.userId} ${d.deviceId}`;
+      const got = await s.getDevicesOfUsers([BOB, ALICE, BOB, "@nobody:example.org"]);
+      assert.deepEqual(got.map(key).sort(), [`${ALICE} PHONE`, `${BOB} NEW`, `${BOB} OLD`]);
+      // Each user's in device ID order, as getUserDevices.
+      assert.deepEqual(
+        got.filter((d) => d.userId === BOB).map((d) => d.deviceId),
+        ["NEW", "OLD"],
+      );
+      for (const d of got) {
+        assert.deepEqual(
+          d,
+          (await s.getUserDevices(d.userId)).find((x) => x.deviceId === d.deviceId),
+        );
+      }
+      assert.deepEqual(await s.getDevicesOfUsers([]), []);
+      for (const bad of [BOB, [BOB, 3], Array(MAX_USERS_PER_DEVICE_LOOKUP + 1).fill(BOB)]) {
+        await assert.rejects(
+          s.getDevicesOfUsers(bad as never),
+          (e: unknown) => e instanceof StoreError && e.code === "BAD_OPTION",
+        );
+      }
     }));
 
   it("cross-signing: identities per user replaced whole, private keys as secrets set and deleted", async () => {

@@ -67,6 +67,7 @@ import {
   parseSecretName,
   parseSessionKeys,
   parseTrackedUser,
+  parseUserIds,
   parseWithheld,
 } from "../validate.ts";
 import {
@@ -360,6 +361,17 @@ export class IndexedDbCryptoStore implements CryptoStore {
   async getUserDevices(userId: string): Promise<DeviceRecord[]> {
     const rows = await this.#d().getAll("devices", this.#range.bound([userId], [userId, []]));
     return rows.map(parseDevice);
+  }
+
+  async getDevicesOfUsers(userIds: readonly string[]): Promise<DeviceRecord[]> {
+    const unique = [...new Set(parseUserIds(userIds))];
+    if (unique.length === 0) return [];
+    // One transaction, every request issued at once (see getInboundGroupSessions).
+    const devices = this.#d().transaction("devices").store;
+    const perUser: unknown[][] = await Promise.all(
+      unique.map((userId) => devices.getAll(this.#range.bound([userId], [userId, []]))),
+    );
+    return perUser.flat().map(parseDevice);
   }
 
   async getDeviceByCurve25519Key(curve25519Key: string): Promise<DeviceRecord | undefined> {

@@ -58,6 +58,7 @@ import {
   parseSecretName,
   parseSessionKeys,
   parseTrackedUser,
+  parseUserIds,
   parseWithheld,
 } from "../validate.ts";
 
@@ -239,6 +240,16 @@ export class MemoryCryptoStore implements CryptoStore {
     return [...(this.#d().devices.get(userId)?.values() ?? [])]
       .sort((a, b) => compare(a.deviceId, b.deviceId))
       .map(clone);
+  }
+
+  async getDevicesOfUsers(userIds: readonly string[]): Promise<DeviceRecord[]> {
+    const devices = this.#d().devices;
+    const out: DeviceRecord[] = [];
+    for (const userId of new Set(parseUserIds(userIds))) {
+      const own = [...(devices.get(userId)?.values() ?? [])].sort((a, b) => compare(a.deviceId, b.deviceId));
+      for (const d of own) out.push(clone(d));
+    }
+    return out;
   }
 
   async getDeviceByCurve25519Key(curve25519Key: string): Promise<DeviceRecord | undefined> {

@@ -46,7 +46,7 @@ import type {
   InboundGroupSessionPage,
   LeaseGrant,
 } from "../store.ts";
-import { parseIdentity, parseLimit, parsePageRequest, parseSessionKeys } from "../validate.ts";
+import { parseIdentity, parseLimit, parsePageRequest, parseSessionKeys, parseUserIds } from "../validate.ts";
 import { currentBootId, isPerMessage, markClosed, markOpen } from "./durability.ts";
 import { holderName, SqliteLease } from "./lease.ts";
 import { migrate } from "./migrations.ts";
@@ -331,6 +331,16 @@ export class SqliteCryptoStore implements CryptoStore {
 
   async getUserDevices(userId: string): Promise<DeviceRecord[]> {
     return this.#s().userDevices(userId);
+  }
+
+  async getDevicesOfUsers(userIds: readonly string[]): Promise<DeviceRecord[]> {
+    this.#s();
+    const users = parseUserIds(userIds);
+    try {
+      return this.#s().devicesOfUsers(users);
+    } catch (e) {
+      throw typed(e, "reading devices failed");
+    }
   }
 
   async getDeviceByCurve25519Key(curve25519Key: string): Promise<DeviceRecord | undefined> {

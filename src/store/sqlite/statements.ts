@@ -109,6 +109,9 @@ const SQL = {
   delOutbound: "DELETE FROM outbound_group_sessions WHERE room_id = ?",
   delOutboundSharing: "DELETE FROM outbound_group_session_sharing WHERE room_id = ?",
   userDevices: "SELECT * FROM devices WHERE user_id = ? ORDER BY device_id",
+  // Many users in one statement, the IDs as one JSON array (see inboundMany).
+  devicesOfUsers:
+    "SELECT d.* FROM json_each(?) AS k CROSS JOIN devices AS d ON d.user_id = k.value ORDER BY d.user_id, d.device_id",
   deviceByCurve:
     "SELECT * FROM devices WHERE curve25519_key = ? ORDER BY deleted, user_id, device_id LIMIT 1",
   putDevice:
@@ -307,6 +310,13 @@ export class SqliteStatements {
 
   userDevices(userId: string): DeviceRecord[] {
     return this.#all("userDevices", userId).map((r) => this.#device(r));
+  }
+
+  /** Every device of each of `userIds` (each user once, looked up in key order). */
+  devicesOfUsers(userIds: readonly string[]): DeviceRecord[] {
+    const unique = [...new Set(userIds)].sort();
+    if (unique.length === 0) return [];
+    return this.#all("devicesOfUsers", JSON.stringify(unique)).map((r) => this.#device(r));
   }
 
   deviceByCurve(key: string): DeviceRecord | undefined {
