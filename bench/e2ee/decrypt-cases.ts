@@ -8,7 +8,8 @@
 // events a `tryDecryptRoomEvents` call (as the client does a room's sync timeline) instead of one
 // `decryptRoomEvent` each; `--no-split` leaves the store calls unwrapped (the wrapper's own clock
 // reads cost a few µs a call, more per event when there are more calls). KEYROOM_PROFILE=FILE writes
-// a CPU profile of the measured part alone to FILE.
+// a CPU profile of the measured part alone to FILE; KEYROOM_HEAP_PROFILE=FILE a sampled allocation
+// profile of it (every 256 bytes, objects collected since included: what the part allocates).
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { tmpdir } from "node:os";
@@ -98,6 +99,16 @@ try {
     await inspector.post("Profiler.setSamplingInterval", { interval: 200 });
     await inspector.post("Profiler.start");
   }
+  const heapTo = process.env.KEYROOM_HEAP_PROFILE;
+  if (heapTo !== undefined) {
+    inspector.connect();
+    await inspector.post("HeapProfiler.enable");
+    await inspector.post("HeapProfiler.startSampling", {
+      samplingInterval: 256,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    } as never);
+  }
   const c0 = cpuMs();
   let wrong = 0;
   if (page > 0) {
@@ -116,6 +127,10 @@ try {
     const { profile } = await inspector.post("Profiler.stop");
     inspector.disconnect();
     writeFileSync(profileTo, JSON.stringify(profile));
+  }
+  if (heapTo !== undefined) {
+    const { profile } = await inspector.post("HeapProfiler.stopSampling");
+    writeFileSync(heapTo, JSON.stringify(profile));
   }
   if (wrong > 0) throw new Error(`${wrong} events decrypted wrongly`);
   console.log(
