@@ -1,6 +1,7 @@
 /** The machine's parts, built from the store (at open, and again after a failed step). */
 import { KeyBackup } from "./backup/key-backup.ts";
 import { CrossSigning, type PendingSignatureUploads } from "./cross-signing/manager.ts";
+import type { OwnEchoes } from "./decryption/own-echoes.ts";
 import type { ReplayGuard } from "./decryption/replay.ts";
 import { RoomEventDecryptor } from "./decryption/room-events.ts";
 import { DeviceManager } from "./devices/manager.ts";
@@ -36,6 +37,8 @@ export type RunStep = <T>(fn: (p: Parts) => Promise<T>) => Promise<T>;
 /** What outlives a rebuild of the parts: memory-only state that the store does not hold. */
 export interface Kept {
   readonly replays: ReplayGuard;
+  /** Events encrypted here, until their echo comes back (see decryption/own-echoes.ts). */
+  readonly ownEchoes: OwnEchoes;
   readonly heldKeyRequests: HeldKeyRequests;
   readonly signatureUploads: PendingSignatureUploads;
   readonly secretGossip: SecretGossipState;
@@ -48,8 +51,16 @@ export async function buildParts(ctx: MachineContext, kept: Kept): Promise<Parts
   const crossSigning = await CrossSigning.load(ctx, own, kept.signatureUploads);
   const olm = new OlmSessions(ctx, own, devices);
   const inbound = new InboundSessions(ctx);
-  const outbound = new OutboundSessions(ctx, own, devices, olm, inbound, crossSigning);
-  const decryptor = new RoomEventDecryptor(ctx, own, inbound, devices, crossSigning, kept.replays);
+  const outbound = new OutboundSessions(ctx, own, devices, olm, inbound, crossSigning, kept.ownEchoes);
+  const decryptor = new RoomEventDecryptor(
+    ctx,
+    own,
+    inbound,
+    devices,
+    crossSigning,
+    kept.replays,
+    kept.ownEchoes,
+  );
   const gossip = new KeyRequests(ctx, devices, olm, inbound, kept.heldKeyRequests);
   await gossip.load();
   const secrets = new SecretGossip(ctx, devices, olm, crossSigning, kept.secretGossip);

@@ -17,6 +17,7 @@ import { entryOf } from "./collections.ts";
 import { CrossSigningError } from "./cross-signing/errors.ts";
 import type { UserIdentityInfo } from "./cross-signing/identity.ts";
 import type { CrossSigningStatus } from "./cross-signing/manager.ts";
+import { OwnEchoes } from "./decryption/own-echoes.ts";
 import { PendingEvents } from "./decryption/pending.ts";
 import { keyArrived } from "./decryption/redecrypt.ts";
 import { ReplayGuard } from "./decryption/replay.ts";
@@ -141,6 +142,7 @@ export class OlmMachine {
     };
     const kept: Kept = {
       replays: new ReplayGuard(),
+      ownEchoes: new OwnEchoes(),
       heldKeyRequests: new HeldKeyRequests(),
       signatureUploads: new Map(),
       secretGossip: newSecretGossipState(),
@@ -266,6 +268,7 @@ export class OlmMachine {
     this.#closed = true;
     // Waits for the steps queued before this point (they end with CLOSED).
     await this.#step(async () => undefined).catch(() => undefined);
+    this.#kept.ownEchoes.clear();
   }
 
   // ---- sync ----
@@ -647,6 +650,17 @@ export class OlmMachine {
     content: Record<string, unknown>,
   ): Promise<Record<string, unknown>> {
     return this.#step(async (p) => p.outbound.encrypt(roomId, type, content));
+  }
+
+  /**
+   * The server accepted an event `encryptRoomEvent` (or `prepareRoomEvent`) encrypted, with this
+   * `m.room.encrypted` content, as `eventId` (`/send`'s answer). When that event comes back in
+   * sync, byte-identical under that ID, its decryption uses the plaintext this machine encrypted
+   * instead of decrypting it again, with the same outcome (see decryption/own-echoes.ts). Memory
+   * only; content this machine did not encrypt is ignored.
+   */
+  roomEventSent(roomId: string, content: unknown, eventId: string): void {
+    this.#kept.ownEchoes.sent(roomId, content, eventId);
   }
 
   /**

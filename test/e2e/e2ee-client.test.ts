@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { InboundGroupSession } from "../../src/crypto/megolm/index.ts";
 import { FileClientStore, MatrixClient, type SyncChanges, type ToDeviceEvent } from "../../src/index.ts";
 import {
   devServerFixture,
@@ -74,6 +75,35 @@ describe("encrypted client (devserver)", () => {
       assert.equal(ev.raw.type, "m.room.encrypted");
     }
     assert.deepEqual(texts(bob, roomId), ["hello bob"]);
+  });
+
+  it("a client's own event comes back with the plaintext it sent, exactly as decryption gives it", async () => {
+    const alice = await user("alice");
+    const bob = await user("bob");
+    const roomId = await sharedRoom(alice, [bob]);
+    const sent = await alice.client.sendText(roomId, "echo me");
+    let decryptions = 0;
+    const realDecrypt = InboundGroupSession.prototype.decrypt;
+    InboundGroupSession.prototype.decrypt = function (this: InboundGroupSession, message: string) {
+      decryptions++;
+      return realDecrypt.call(this, message);
+    };
+    try {
+      await syncAll(alice);
+      assert.equal(decryptions, 0, "the echo of the event /send accepted is not decrypted again");
+      const echo = eventById(alice, sent);
+      assert.equal(echo.content.body, "echo me");
+      // The same event from /messages is decrypted in full: the same content and sender facts.
+      const page = await alice.client.messages(roomId, { limit: 10 });
+      const fetched = page.events.find((e) => e.eventId === sent);
+      assert.ok(fetched);
+      assert.equal(decryptions, 1);
+      assert.deepEqual(fetched.content, echo.content);
+      assert.deepEqual(fetched.encryption, echo.encryption);
+      assert.ok(echo.encryption?.decrypted === true && echo.encryption.trust === "verified");
+    } finally {
+      InboundGroupSession.prototype.decrypt = realDecrypt;
+    }
   });
 
   it("a second device of the same user joins and reads new messages", async () => {

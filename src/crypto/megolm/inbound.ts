@@ -224,6 +224,25 @@ export class InboundGroupSession {
   }
 
   /**
+   * Whether this session's ratchet at `messageIndex` is `ratchet`, byte for byte (compared in
+   * constant time). For a message this process encrypted itself at that index with that ratchet
+   * and this session's signing key (its session ID), `decrypt` is then a function of what the
+   * caller already holds: it would verify the signature and the MAC and return the plaintext that
+   * was encrypted, at that index. On true the cached ratchet moves as a successful `decrypt` moves
+   * it; false (also below the first known index) leaves the session as it was.
+   */
+  holdsRatchet(messageIndex: number, ratchet: Uint8Array): boolean {
+    if (messageIndex < this.#initial.counter || ratchet.length !== RATCHET_LENGTH) return false;
+    const ours = this.#ratchetFor(messageIndex);
+    const same = constantTimeEqual(ours.bytes, ratchet);
+    if (ours !== this.#latest) {
+      if (same) this.#settle(ours);
+      else this.#release(ours);
+    }
+    return same;
+  }
+
+  /**
    * After a successful decryption with a ratchet from #ratchetFor that was not the latest: it
    * becomes the latest when it is further on (the old latest, wiped, the spare), else it is released.
    */

@@ -94,6 +94,15 @@ export class OutboundGroupSession {
     return encodeSessionKey(this.#ratchet, this.#signingSecret);
   }
 
+  /**
+   * A copy of the ratchet the next message is encrypted with (index `messageIndex`): what an
+   * inbound copy of this session must hold at that index for `InboundGroupSession.holdsRatchet`
+   * (the sender's own echo, see e2ee/decryption/own-echoes.ts). The caller wipes it when done.
+   */
+  ratchetCopy(): Uint8Array {
+    return this.#ratchet.bytes.slice();
+  }
+
   /** Encrypts one message at the current index, then advances the ratchet. Returns base64. */
   encrypt(plaintext: string | Uint8Array): string {
     const input = plaintextBytes(plaintext);

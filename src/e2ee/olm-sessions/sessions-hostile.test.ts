@@ -4,6 +4,7 @@ import { describe, it } from "node:test";
 import { Account } from "../../crypto/olm/index.ts";
 import { encodeBase64, randomBytes } from "../../crypto/primitives/index.ts";
 import { MemoryCryptoStore } from "../../store/index.ts";
+import { OwnEchoes } from "../decryption/own-echoes.ts";
 import { ReplayGuard } from "../decryption/replay.ts";
 import { HeldKeyRequests } from "../key-requests/held.ts";
 import { MAX_TO_DEVICE_CIPHERTEXT_BYTES } from "../limits.ts";
@@ -172,6 +173,7 @@ describe("Olm sessions under hostile input", () => {
     };
     const parts = await buildParts(ctx, {
       replays: new ReplayGuard(),
+      ownEchoes: new OwnEchoes(),
       heldKeyRequests: new HeldKeyRequests(),
       signatureUploads: new Map(),
       secretGossip: newSecretGossipState(),

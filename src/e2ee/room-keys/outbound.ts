@@ -4,6 +4,7 @@
  * or when a device that holds it should no longer read the room.
  */
 import { InboundGroupSession, MAX_MESSAGE_INDEX, OutboundGroupSession } from "../../crypto/megolm/index.ts";
+import { wipe } from "../../crypto/primitives/index.ts";
 import type {
   OutboundGroupSessionRecord,
   OutboundGroupSessionUpdate,
@@ -12,6 +13,7 @@ import type {
 import { mergeOutboundSharing } from "../../store/validate.ts";
 import { entryOf } from "../collections.ts";
 import type { CrossSigning } from "../cross-signing/manager.ts";
+import type { OwnEchoes } from "../decryption/own-echoes.ts";
 import { type DeviceRecord, MEGOLM_ALGORITHM } from "../devices/device.ts";
 import type { DeviceManager } from "../devices/manager.ts";
 import { E2eeError, type UnknownDevice, UnknownDevicesError } from "../errors.ts";
@@ -72,6 +74,9 @@ export class OutboundSessions {
   readonly #crossSigning: CrossSigning;
   readonly #cache = new Map<string, OutboundEntry | null>();
 
+  /** Events encrypted here, until their echo (see e2ee/decryption/own-echoes.ts). */
+  readonly #echoes: OwnEchoes;
+
   constructor(
     ctx: MachineContext,
     own: OwnDevice,
@@ -79,8 +84,10 @@ export class OutboundSessions {
     olm: OlmSessions,
     inbound: InboundSessions,
     crossSigning: CrossSigning,
+    echoes: OwnEchoes,
   ) {
     this.#ctx = ctx;
+    this.#echoes = echoes;
     this.#crossSigning = crossSigning;
     this.#own = own;
     this.#devices = devices;
@@ -421,14 +428,36 @@ export class OutboundSessions {
     // The stored ratchet must be past this index before the event can leave (saved in this step's
     // transaction when it is not yet): a crash can never make us encrypt again at an index used.
     if (entry.session.messageIndex >= entry.reservedIndex) this.#reserve(entry);
-    const ciphertext = entry.session.encrypt(plaintext);
+    const messageIndex = entry.session.messageIndex;
+    const ratchet = entry.session.ratchetCopy();
+    let ciphertext: string;
+    try {
+      ciphertext = entry.session.encrypt(plaintext);
+    } catch (e) {
+      wipe(ratchet);
+      throw e;
+    }
     entry.record = { ...entry.record, messageCount: entry.record.messageCount + 1 };
+    const senderKey = this.#own.identityKeys.curve25519;
+    const sessionId = entry.session.sessionId;
+    const deviceId = this.#ctx.deviceId;
+    this.#echoes.add({
+      roomId,
+      algorithm: MEGOLM_ALGORITHM,
+      senderKey,
+      sessionId,
+      deviceId,
+      ciphertext,
+      plaintext,
+      messageIndex,
+      ratchet,
+    });
     const out: Record<string, unknown> = {
       algorithm: MEGOLM_ALGORITHM,
-      sender_key: this.#own.identityKeys.curve25519,
+      sender_key: senderKey,
       ciphertext,
-      session_id: entry.session.sessionId,
-      device_id: this.#ctx.deviceId,
+      session_id: sessionId,
+      device_id: deviceId,
     };
     // Relations stay in the clear so servers can aggregate them (spec "Mixing encrypted and plaintext").
     if (content["m.relates_to"] !== undefined) out["m.relates_to"] = content["m.relates_to"];

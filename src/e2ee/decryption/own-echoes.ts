@@ -1,0 +1,118 @@
+/**
+ * Our own room events coming back: every event a client sends in an encrypted room returns in
+ * its next sync response, and decrypting it (an Ed25519 signature check, key derivation, the MAC
+ * and AES) was half of all Megolm decryptions of a chatting client or bot. The process that
+ * encrypted it holds what that decryption would find, so it keeps, per event it encrypted until
+ * that event comes back: the exact ciphertext, the plaintext, the message index and a copy of the
+ * ratchet the message was encrypted with, and (once `/send` answered) the event ID.
+ *
+ * Decryption uses the plaintext instead of decrypting only when the event that comes back is
+ * byte-identical where it counts (algorithm, sender key, session ID, device ID, ciphertext, room)
+ * under the event ID `/send` returned, and the inbound session it would be decrypted with holds,
+ * at that index, the very ratchet the message was encrypted with (`holdsRatchet`, compared in
+ * constant time; the session ID is the signing key). Decryption is then a function of inputs the
+ * sender already has: the signature and the MAC verify, and the plaintext is the one encrypted.
+ * Everything after that runs as for any event (the payload's checks, who sent it and how far it
+ * is trusted, the replay record of its index), so the outcome is the one decryption gives, and the
+ * same ciphertext under another event ID is decrypted in full and caught as a replay.
+ *
+ * Memory only: a restart decrypts its own echoes in full. Entries are removed when used; the
+ * oldest go beyond `MAX_OWN_ECHOES` (their ratchet copies wiped).
+ */
+import { wipe } from "../../crypto/primitives/index.ts";
+
+/** Sent events remembered until their echo; an echo that comes later is decrypted in full. */
+export const MAX_OWN_ECHOES = 256;
+/** Larger plaintexts are not kept (their echo is decrypted in full): bounds the memory held. */
+export const MAX_OWN_ECHO_PLAINTEXT = 16 * 1024;
+
+export interface OwnEcho {
+  readonly roomId: string;
+  /** The `m.room.encrypted` content as it was handed out. */
+  readonly algorithm: string;
+  readonly senderKey: string;
+  readonly sessionId: string;
+  readonly deviceId: string;
+  readonly ciphertext: string;
+  /** The JSON that was encrypted (`{ type, content, room_id }`). */
+  readonly plaintext: string;
+  readonly messageIndex: number;
+  /** The ratchet at `messageIndex` (128 bytes; wiped when the entry goes). */
+  readonly ratchet: Uint8Array;
+  /** Set once `/send` returned the event's ID; only then can an echo use the entry. */
+  eventId?: string;
+}
+
+export class OwnEchoes {
+  /** By ciphertext (unique per message); insertion order is age order. */
+  readonly #byCiphertext = new Map<string, OwnEcho>();
+
+  get size(): number {
+    return this.#byCiphertext.size;
+  }
+
+  /** An event this process encrypted. Takes ownership of `echo.ratchet`. */
+  add(echo: OwnEcho): void {
+    if (echo.plaintext.length > MAX_OWN_ECHO_PLAINTEXT) {
+      wipe(echo.ratchet);
+      return;
+    }
+    this.#remove(echo.ciphertext);
+    this.#byCiphertext.set(echo.ciphertext, echo);
+    while (this.#byCiphertext.size > MAX_OWN_ECHOES) {
+      const oldest = this.#byCiphertext.keys().next();
+      if (oldest.done === true) break;
+      this.#remove(oldest.value);
+    }
+  }
+
+  /** `/send` accepted the event with this content as `eventId`. */
+  sent(roomId: string, content: unknown, eventId: string): void {
+    if (typeof content !== "object" || content === null) return;
+    const ciphertext = (content as { ciphertext?: unknown }).ciphertext;
+    if (typeof ciphertext !== "string") return;
+    const echo = this.#byCiphertext.get(ciphertext);
+    if (echo !== undefined && echo.roomId === roomId) echo.eventId = eventId;
+  }
+
+  /**
+   * The entry for this event when it is the echo of one we sent: same room, the event ID `/send`
+   * returned, and the same algorithm, sender key, session ID, device ID and ciphertext. The
+   * caller removes it (`take`) once it used it.
+   */
+  match(roomId: string, eventId: string, content: Record<string, unknown>): OwnEcho | undefined {
+    const { ciphertext } = content;
+    if (typeof ciphertext !== "string") return undefined;
+    const echo = this.#byCiphertext.get(ciphertext);
+    if (
+      echo === undefined ||
+      echo.eventId !== eventId ||
+      echo.roomId !== roomId ||
+      content.algorithm !== echo.algorithm ||
+      content.sender_key !== echo.senderKey ||
+      content.session_id !== echo.sessionId ||
+      content.device_id !== echo.deviceId
+    ) {
+      return undefined;
+    }
+    return echo;
+  }
+
+  /** Removes an entry (used, or its event will not come back as sent). */
+  take(echo: OwnEcho): void {
+    if (this.#byCiphertext.get(echo.ciphertext) === echo) this.#remove(echo.ciphertext);
+  }
+
+  #remove(ciphertext: string): void {
+    const echo = this.#byCiphertext.get(ciphertext);
+    if (echo === undefined) return;
+    this.#byCiphertext.delete(ciphertext);
+    wipe(echo.ratchet);
+  }
+
+  /** Forgets everything (the machine closes or its store was replaced). */
+  clear(): void {
+    for (const echo of this.#byCiphertext.values()) wipe(echo.ratchet);
+    this.#byCiphertext.clear();
+  }
+}
