@@ -72,6 +72,33 @@ describe("device tracking", () => {
     assert.equal((await bob.machine.getUserDevices("@alice:x")).length, 2);
   });
 
+  it("queries exactly the outdated users: after restarts, answers, /keys/changes and leaving", async () => {
+    const hs = new FakeHomeserver();
+    const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
+    await TestClient.create(hs, { userId: "@alice:x", deviceId: "A" });
+    await TestClient.create(hs, { userId: "@carol:x", deviceId: "C" });
+    const queried = async () =>
+      (await bob.machine.outgoingRequests())
+        .flatMap((r) => (r.type === "keys_query" ? Object.keys(r.body.device_keys) : []))
+        .sort();
+    await bob.flush(); // our own user, queried at every start
+    await bob.machine.updateTrackedUsers(["@alice:x", "@carol:x"]);
+    // Outdated users stored as such are queried after a restart, before any query went out.
+    await bob.restart();
+    assert.deepEqual(await queried(), ["@alice:x", "@bob:x", "@carol:x"]);
+    await bob.flush();
+    assert.deepEqual(await queried(), []);
+    await bob.machine.receiveSyncChanges({ deviceLists: { changed: ["@carol:x", "@dave:x"] } });
+    assert.deepEqual(await queried(), ["@carol:x"], "untracked users are not queried");
+    await bob.flush();
+    // An outdated user who left is not queried any more.
+    await bob.machine.receiveSyncChanges({ deviceLists: { changed: ["@alice:x"] } });
+    await bob.machine.receiveSyncChanges({ deviceLists: { left: ["@alice:x"] } });
+    assert.deepEqual(await queried(), []);
+    await bob.restart();
+    assert.deepEqual(await queried(), ["@bob:x"]);
+  });
+
   it("queries users in batches", async () => {
     const hs = new FakeHomeserver();
     const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });

