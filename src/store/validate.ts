@@ -397,7 +397,7 @@ function isStringMap(v: unknown): boolean {
  * Whether plain JSON (already through `json`) has the shape of `deviceKeysSchema`. Checked by
  * hand: this runs for every device row read back (a sender's devices after a restart), and the
  * schema's generic walk, which copies every nested object, cost more than reading the row.
- * `deviceKeys.test.ts` holds it to the schema's verdicts.
+ * `validate.test.ts` holds it to the schema's verdicts (examples and a property test).
  */
 export function hasDeviceKeysShape(v: JsonObject): v is JsonObject & DeviceKeys {
   if (typeof v.user_id !== "string" || typeof v.device_id !== "string") return false;
