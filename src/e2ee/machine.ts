@@ -166,7 +166,7 @@ export class OlmMachine {
    * Runs one step: steps never interleave, and each ends in one `saveChanges`. If the step or the
    * save fails, in-memory state is rebuilt from the store so it never runs ahead of what is saved.
    */
-  async #step<T>(fn: (parts: Parts) => Promise<T>): Promise<T> {
+  async #step<T>(fn: (parts: Parts) => T | Promise<T>): Promise<T> {
     // A lock rather than a promise chain, and one async frame for the whole step: an uncontended
     // step (most decryptions) then costs no extra promises or closures.
     if (this.#busy) await new Promise<void>((resume) => this.#waiting.push(resume));
@@ -175,7 +175,9 @@ export class OlmMachine {
     try {
       if (this.#closed) throw new E2eeError("CLOSED", "the machine was closed");
       this.#resetChanges();
-      const result = await fn(this.#parts);
+      // Not awaited when the work was synchronous (a decryption from memory): no turn of the queue.
+      const pending = fn(this.#parts);
+      const result = pending instanceof Promise ? await pending : pending;
       const tx = this.#ctx.tx;
       replays = this.#kept.replays.take(!isEmptyChanges(tx));
       tx.replays.push(...replays);
@@ -696,8 +698,10 @@ export class OlmMachine {
         for (let start = 0; start < events.length; start += DECRYPT_PREFETCH_EVENTS) {
           const chunk = events.slice(start, start + DECRYPT_PREFETCH_EVENTS);
           await p.decryptor.prefetch(chunk);
-          for (const { event, roomId } of chunk)
-            out.push(await this.#decryptOne(p, event, roomId, requirement));
+          for (const { event, roomId } of chunk) {
+            const outcome = this.#decryptOne(p, event, roomId, requirement);
+            out.push(outcome instanceof Promise ? await outcome : outcome);
+          }
           p.inbound.dropPrefetched();
         }
       } finally {
@@ -707,13 +711,25 @@ export class OlmMachine {
     });
   }
 
-  async #decryptOne(
+  /** Synchronous when the decryptor is (a timeline's usual case: no async frame per event). */
+  #decryptOne(
     p: Parts,
     event: EncryptedRoomEvent,
     roomId: string,
     requirement: SenderRequirement,
-  ): Promise<RoomEventDecryption> {
-    const outcome = await p.decryptor.decrypt(event, roomId, requirement);
+  ): RoomEventDecryption | Promise<RoomEventDecryption> {
+    const outcome = p.decryptor.decrypt(event, roomId, requirement);
+    if (outcome instanceof Promise) return outcome.then((o) => this.#decrypted(p, event, roomId, o));
+    return this.#decrypted(p, event, roomId, outcome);
+  }
+
+  /** After one event's decryption: what waits for it, or what it now waits for. */
+  #decrypted(
+    p: Parts,
+    event: EncryptedRoomEvent,
+    roomId: string,
+    outcome: RoomEventDecryption,
+  ): RoomEventDecryption {
     if (outcome.ok) {
       // Decrypted now by other means (fetched again after its key came): nothing waits for it.
       if (this.#pending.size > 0)

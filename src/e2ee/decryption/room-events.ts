@@ -209,51 +209,111 @@ export class RoomEventDecryptor {
 
   /**
    * Decrypts a room event. A failure is a value from here on: the checks below throw their
-   * `DecryptionError` and this is the one place it is caught.
+   * `DecryptionError` and this is the one place it is caught. Synchronous when memory holds
+   * everything the event needs (see `#decrypt`).
    */
-  async decrypt(
+  decrypt(
     event: EncryptedRoomEvent,
     roomId: string,
     requirement: SenderRequirement = "accept",
+  ): RoomEventDecryption | Promise<RoomEventDecryption> {
+    let decrypted: DecryptedRoomEvent | Promise<DecryptedRoomEvent>;
+    try {
+      decrypted = this.#decrypt(event, roomId, requirement);
+    } catch (e) {
+      return this.#failed(event, roomId, requirement, e);
+    }
+    if (!(decrypted instanceof Promise)) return { ok: true, event: decrypted };
+    return decrypted.then(
+      (ok): RoomEventDecryption => ({ ok: true, event: ok }),
+      (e: unknown) => this.#failed(event, roomId, requirement, e),
+    );
+  }
+
+  /** What a failure of `#decrypt` makes of the event: its outcome, or a rival copy's second try. */
+  #failed(
+    event: EncryptedRoomEvent,
+    roomId: string,
+    requirement: SenderRequirement,
+    e: unknown,
+  ): RoomEventDecryption | Promise<RoomEventDecryption> {
+    if (!(e instanceof DecryptionError)) throw e;
+    if (e.code !== "MISMATCHED_SENDER") return { ok: false, error: e };
+    return this.#promoteAndDecrypt(event, roomId, requirement, e);
+  }
+
+  /**
+   * Our copy of the session names another creator than the event's sender. If the sender's own
+   * device shared it too (a rival copy), the event proves which share was genuine: that copy is
+   * promoted and the event decrypted again with it.
+   */
+  async #promoteAndDecrypt(
+    event: EncryptedRoomEvent,
+    roomId: string,
+    requirement: SenderRequirement,
+    mismatch: DecryptionError,
   ): Promise<RoomEventDecryption> {
     try {
-      return { ok: true, event: await this.#decryptOrPromote(event, roomId, requirement) };
+      const { sessionId } = parseMegolmEvent(event);
+      const promoted = await this.#inbound.promoteRival(roomId, sessionId, async (senderKey, ed25519) => {
+        const device = await this.#devices.userDeviceByCurveKey(event.sender, senderKey);
+        return device !== undefined && device.ed25519Key === ed25519;
+      });
+      if (!promoted) return { ok: false, error: mismatch };
+      return { ok: true, event: await this.#decrypt(event, roomId, requirement) };
     } catch (e) {
       if (e instanceof DecryptionError) return { ok: false, error: e };
       throw e;
     }
   }
 
-  async #decryptOrPromote(
+  /**
+   * Synchronous when memory holds everything the event needs (a timeline's usual case: no async
+   * frame, promise or closure per event); otherwise the rest runs in `#decryptLoading` or
+   * `#judgeLoading`, from where this left off.
+   */
+  #decrypt(
     event: EncryptedRoomEvent,
     roomId: string,
     requirement: SenderRequirement,
-  ): Promise<DecryptedRoomEvent> {
-    try {
-      return await this.#decrypt(event, roomId, requirement);
-    } catch (e) {
-      if (!(e instanceof DecryptionError) || e.code !== "MISMATCHED_SENDER") throw e;
-      // Our copy of the session names another creator than the event's sender. If the sender's
-      // own device shared it too (a rival copy), the event proves which share was genuine.
-      const { sessionId } = parseMegolmEvent(event);
-      const promoted = await this.#inbound.promoteRival(roomId, sessionId, async (senderKey, ed25519) => {
-        const device = await this.#devices.userDeviceByCurveKey(event.sender, senderKey);
-        return device !== undefined && device.ed25519Key === ed25519;
-      });
-      if (!promoted) throw e;
-      return this.#decrypt(event, roomId, requirement);
-    }
-  }
-
-  async #decrypt(
-    event: EncryptedRoomEvent,
-    roomId: string,
-    requirement: SenderRequirement,
-  ): Promise<DecryptedRoomEvent> {
+  ): DecryptedRoomEvent | Promise<DecryptedRoomEvent> {
     const parsed = parseMegolmEvent(event);
     // Memory first: awaiting the store for every event of a timeline costs more than the lookup.
-    const entry =
-      this.#inbound.cached(roomId, parsed.sessionId) ?? (await this.#inbound.get(roomId, parsed.sessionId));
+    const entry = this.#inbound.cachedOrPrefetched(roomId, parsed.sessionId);
+    // In browsers the async form runs the signature check, key derivation, MAC and AES in Web
+    // Crypto (several times faster than JavaScript there); on Node the synchronous one is faster.
+    if (entry === undefined || asyncPrimitivesFaster) {
+      return this.#decryptLoading(event, roomId, requirement, parsed, entry);
+    }
+    const result = this.#echoResult(event, roomId, entry) ?? megolmDecrypt(entry, parsed.ciphertext);
+    return this.#judge(event, roomId, requirement, parsed, entry, result);
+  }
+
+  /**
+   * Our own event coming back: when the session holds the ratchet it was encrypted with,
+   * decryption would give the plaintext we hold (see own-echoes.ts); the checks after it still
+   * run. Undefined when the event must be decrypted.
+   */
+  #echoResult(event: EncryptedRoomEvent, roomId: string, entry: InboundEntry): MegolmResult | undefined {
+    const echo =
+      this.#echoes.size > 0 && isRecord(event.content)
+        ? this.#echoes.match(roomId, event.event_id, event.content)
+        : undefined;
+    if (echo === undefined) return undefined;
+    const held = entry.session.holdsRatchet(echo.messageIndex, echo.ratchet);
+    const result = held ? { plaintext: echo.plaintext, messageIndex: echo.messageIndex } : undefined;
+    this.#echoes.take(echo);
+    return result;
+  }
+
+  async #decryptLoading(
+    event: EncryptedRoomEvent,
+    roomId: string,
+    requirement: SenderRequirement,
+    parsed: ParsedMegolmEvent,
+    cached: InboundEntry | undefined,
+  ): Promise<DecryptedRoomEvent> {
+    const entry = cached ?? (await this.#inbound.get(roomId, parsed.sessionId));
     if (entry === undefined) {
       const withheld = await this.#ctx.store.getWithheld(roomId, parsed.sessionId);
       if (withheld !== undefined && (await this.#withheldBySender(withheld, event, parsed))) {
@@ -261,74 +321,81 @@ export class RoomEventDecryptor {
       }
       throw new DecryptionError("UNKNOWN_SESSION", "the key for this message has not arrived");
     }
-    let result: { plaintext: Uint8Array | string; messageIndex: number } | undefined;
-    // Our own event coming back: when the session holds the ratchet it was encrypted with,
-    // decryption would give the plaintext we hold (see own-echoes.ts); the checks below still run.
-    const echo =
-      this.#echoes.size > 0 && isRecord(event.content)
-        ? this.#echoes.match(roomId, event.event_id, event.content)
-        : undefined;
-    if (echo !== undefined) {
-      if (entry.session.holdsRatchet(echo.messageIndex, echo.ratchet)) {
-        result = { plaintext: echo.plaintext, messageIndex: echo.messageIndex };
+    let result = this.#echoResult(event, roomId, entry);
+    if (result === undefined && asyncPrimitivesFaster) {
+      try {
+        result = await entry.session.decryptAsync(parsed.ciphertext);
+      } catch (e) {
+        throw megolmFailure(e);
       }
-      this.#echoes.take(echo);
     }
-    try {
-      // In browsers the async form runs the signature check, key derivation, MAC and AES in Web
-      // Crypto (several times faster than JavaScript there); on Node the synchronous one is faster.
-      result ??= asyncPrimitivesFaster
-        ? await entry.session.decryptAsync(parsed.ciphertext)
-        : entry.session.decrypt(parsed.ciphertext);
-    } catch (e) {
-      if (!(e instanceof MegolmError)) throw e;
-      if (e.code === "UNKNOWN_MESSAGE_INDEX") {
-        throw new DecryptionError("UNKNOWN_INDEX", "we hold this session only from a later message");
-      }
-      if (e.code === "BAD_SIGNATURE" || e.code === "BAD_MAC") {
-        throw new DecryptionError("BAD_SIGNATURE", "the message failed its authenticity check");
-      }
-      throw new DecryptionError("MALFORMED_EVENT", "the ciphertext could not be decrypted");
-    }
+    result ??= megolmDecrypt(entry, parsed.ciphertext);
+    return this.#judge(event, roomId, requirement, parsed, entry, result);
+  }
+
+  /**
+   * The checks after decryption, then the event. Every check that can reject the event runs
+   * before its index is recorded: a forged copy must not claim the index and make the genuine
+   * event look like a replay.
+   */
+  #judge(
+    event: EncryptedRoomEvent,
+    roomId: string,
+    requirement: SenderRequirement,
+    parsed: ParsedMegolmEvent,
+    entry: InboundEntry,
+    result: MegolmResult,
+  ): DecryptedRoomEvent | Promise<DecryptedRoomEvent> {
     const payload = parsePayload(result.plaintext);
     if (payload.room_id !== roomId) {
       throw new DecryptionError("ROOM_MISMATCH", "the message was encrypted for a different room");
     }
-    // Every check that can reject the event runs before its index is recorded: a forged copy must
-    // not claim the index and make the genuine event look like a replay.
     const sender = this.#senderTrust(event.sender, parsed.deviceId, entry);
-    const { trust: deviceTrust, deviceId, device } = sender instanceof Promise ? await sender : sender;
-    const verdictOrPromise = this.#crossSigningVerdict(event.sender, device, deviceId);
-    const verdict = verdictOrPromise instanceof Promise ? await verdictOrPromise : verdictOrPromise;
-    if (requirement === "refuse" && !verdict.crossSigned) {
-      throw new DecryptionError(
-        "SENDER_NOT_CROSS_SIGNED",
-        "the sending device is not cross-signed by its owner",
-      );
+    const keysFrom = entry.record.forwarded ? this.#cachedKeysFrom(entry.record.forwardingChain) : undefined;
+    if (sender instanceof Promise || keysFrom === null) {
+      return this.#judgeLoading(event, roomId, requirement, entry, result, payload, sender);
     }
-    // A device cross-signed by a user we verified is as good as one marked verified.
-    const trust: SenderTrust =
-      deviceTrust === "unverified" && !entry.record.forwarded && verdict.verified ? "verified" : deviceTrust;
+    const verdict = this.#crossSigningVerdict(event.sender, sender.device, sender.deviceId);
+    if (verdict instanceof Promise) {
+      return this.#judgeLoading(event, roomId, requirement, entry, result, payload, sender, verdict);
+    }
+    const trust = judgeTrust(requirement, entry, sender, verdict);
+    const replay = this.#checkReplay(roomId, entry, result.messageIndex, event);
+    if (replay === undefined) {
+      return decryptedEvent(event, roomId, entry, result, payload, sender, trust, verdict, keysFrom);
+    }
+    return replay.then(() =>
+      decryptedEvent(event, roomId, entry, result, payload, sender, trust, verdict, keysFrom),
+    );
+  }
+
+  /** `#judge` once a look-up it needs is in the store (or the key was forwarded). */
+  async #judgeLoading(
+    event: EncryptedRoomEvent,
+    roomId: string,
+    requirement: SenderRequirement,
+    entry: InboundEntry,
+    result: MegolmResult,
+    payload: MegolmPayload,
+    senderOrPromise: SenderInfo | Promise<SenderInfo>,
+    verdictOrPromise?: CrossSigningVerdict | Promise<CrossSigningVerdict>,
+  ): Promise<DecryptedRoomEvent> {
+    const sender = senderOrPromise instanceof Promise ? await senderOrPromise : senderOrPromise;
+    const verdict = await (verdictOrPromise ??
+      this.#crossSigningVerdict(event.sender, sender.device, sender.deviceId));
+    const trust = judgeTrust(requirement, entry, sender, verdict);
     const replay = this.#checkReplay(roomId, entry, result.messageIndex, event);
     if (replay !== undefined) await replay;
     const keysFrom = entry.record.forwarded ? await this.#keysFrom(entry.record.forwardingChain) : undefined;
-    return {
-      type: payload.type,
-      content: payload.content,
-      roomId,
-      eventId: event.event_id,
-      sender: event.sender,
-      senderDevice: deviceId,
-      senderCurve25519: entry.record.senderKey,
-      senderClaimedEd25519: entry.record.senderClaimedEd25519,
-      trust,
-      senderCrossSigned: verdict.crossSigned,
-      senderIdentity: verdict.identity,
-      forwarded: entry.record.forwarded,
-      ...(keysFrom !== undefined ? { keysFrom } : {}),
-      messageIndex: result.messageIndex,
-      encrypted: event,
-    };
+    return decryptedEvent(event, roomId, entry, result, payload, sender, trust, verdict, keysFrom);
+  }
+
+  /** `#keysFrom` from memory alone: null when only the store can tell. */
+  #cachedKeysFrom(chain: readonly string[]): KeysFrom | undefined | null {
+    const curve25519 = chain[chain.length - 1];
+    if (curve25519 === undefined) return undefined;
+    const device = this.#devices.cachedDeviceByCurveKey(curve25519);
+    return device === null ? null : { curve25519, userId: device.userId, deviceId: device.deviceId };
   }
 
   /** Who forwarded a key to us: the chain's last device, its owner looked up when we know it. */
@@ -461,6 +528,80 @@ export class RoomEventDecryptor {
     }
     return judgeSender(claimedDeviceId, entry, claimed, undefined);
   }
+}
+
+interface MegolmResult {
+  readonly plaintext: Uint8Array | string;
+  readonly messageIndex: number;
+}
+
+/** A Megolm failure as the event's outcome. */
+function megolmFailure(e: unknown): unknown {
+  if (!(e instanceof MegolmError)) return e;
+  if (e.code === "UNKNOWN_MESSAGE_INDEX") {
+    return new DecryptionError("UNKNOWN_INDEX", "we hold this session only from a later message");
+  }
+  if (e.code === "BAD_SIGNATURE" || e.code === "BAD_MAC") {
+    return new DecryptionError("BAD_SIGNATURE", "the message failed its authenticity check");
+  }
+  return new DecryptionError("MALFORMED_EVENT", "the ciphertext could not be decrypted");
+}
+
+function megolmDecrypt(entry: InboundEntry, ciphertext: string): MegolmResult {
+  try {
+    return entry.session.decrypt(ciphertext);
+  } catch (e) {
+    throw megolmFailure(e);
+  }
+}
+
+/** The sender's trust as the event reports it; throws when the requirement refuses the sender. */
+function judgeTrust(
+  requirement: SenderRequirement,
+  entry: InboundEntry,
+  sender: SenderInfo,
+  verdict: CrossSigningVerdict,
+): SenderTrust {
+  if (requirement === "refuse" && !verdict.crossSigned) {
+    throw new DecryptionError(
+      "SENDER_NOT_CROSS_SIGNED",
+      "the sending device is not cross-signed by its owner",
+    );
+  }
+  // A device cross-signed by a user we verified is as good as one marked verified.
+  return sender.trust === "unverified" && !entry.record.forwarded && verdict.verified
+    ? "verified"
+    : sender.trust;
+}
+
+function decryptedEvent(
+  event: EncryptedRoomEvent,
+  roomId: string,
+  entry: InboundEntry,
+  result: MegolmResult,
+  payload: MegolmPayload,
+  sender: SenderInfo,
+  trust: SenderTrust,
+  verdict: CrossSigningVerdict,
+  keysFrom?: KeysFrom,
+): DecryptedRoomEvent {
+  const decrypted: DecryptedRoomEvent = {
+    type: payload.type,
+    content: payload.content,
+    roomId,
+    eventId: event.event_id,
+    sender: event.sender,
+    senderDevice: sender.deviceId,
+    senderCurve25519: entry.record.senderKey,
+    senderClaimedEd25519: entry.record.senderClaimedEd25519,
+    trust,
+    senderCrossSigned: verdict.crossSigned,
+    senderIdentity: verdict.identity,
+    forwarded: entry.record.forwarded,
+    messageIndex: result.messageIndex,
+    encrypted: event,
+  };
+  return keysFrom === undefined ? decrypted : { ...decrypted, keysFrom };
 }
 
 interface SenderInfo {

@@ -158,15 +158,35 @@ export class InboundSessions {
       record = await this.#ctx.store.getInboundGroupSession(roomId, sessionId);
     }
     if (record === undefined) return { entry: undefined, stored: false };
+    return { entry: this.#live(key, record), stored: true };
+  }
+
+  /** A stored record unpickled and cached, or undefined when it does not unpickle. */
+  #live(key: string, record: InboundGroupSessionRecord): InboundEntry | undefined {
     let session: InboundGroupSession;
     try {
       session = InboundGroupSession.fromPickle(record.pickle);
     } catch {
-      return { entry: undefined, stored: true }; // unreadable: a good copy may replace it
+      return undefined; // unreadable: a good copy may replace it
     }
     const entry = { record, session };
     this.#remember(key, entry);
-    return { entry, stored: true };
+    return entry;
+  }
+
+  /**
+   * `cached`, or else the session as `prefetch` read it for this step, without waiting (a batch's
+   * events find their sessions this way); undefined when only `get` can tell.
+   */
+  cachedOrPrefetched(roomId: string, sessionId: string): InboundEntry | undefined {
+    const key = cacheKey(roomId, sessionId);
+    const hit = this.#cached(key);
+    if (hit !== undefined || this.#prefetched.size === 0) return hit;
+    const record = this.#prefetched.get(key);
+    // Not read ahead, read ahead as absent, or written by this step: `get` knows what to do.
+    if (record === undefined || record === null || this.#unsaved.has(key)) return undefined;
+    this.#prefetched.delete(key);
+    return this.#live(key, record) ?? undefined;
   }
 
   /**
