@@ -171,4 +171,30 @@ describe("withRetry", () => {
     );
     assert.equal(v, "synced");
   });
+
+  it("backs off rate limits that name no wait, under a policy that retries for ever too", async () => {
+    const clock = fakeClock();
+    let calls = 0;
+    await withRetry(
+      async () => {
+        if (++calls <= 6) throw new MatrixError(429, { errcode: "M_LIMIT_EXCEEDED" });
+        return "synced";
+      },
+      { policy: { ...policy, maxAttempts: Infinity }, clock },
+    );
+    assert.deepEqual(clock.sleeps, [75, 150, 300, 600, 750, 750]);
+  });
+
+  it("retries nothing, rate limits included, with maxAttempts 1", async () => {
+    let calls = 0;
+    const err = await withRetry(
+      async () => {
+        calls++;
+        throw new MatrixError(429, { errcode: "M_LIMIT_EXCEEDED", retry_after_ms: 10 });
+      },
+      { policy: { ...policy, maxAttempts: 1 }, clock: fakeClock() },
+    ).catch((e: unknown) => e);
+    assert.ok(err instanceof MatrixError && err.isRateLimited);
+    assert.equal(calls, 1);
+  });
 });

@@ -7,7 +7,11 @@ export interface BackoffPolicy {
   baseMs: number;
   /** Largest delay ceiling. */
   maxMs: number;
-  /** Attempts in total (first try included); `Infinity` retries forever (the sync loop). */
+  /**
+   * Attempts in total (first try included); `Infinity` retries forever (the sync loop). Rate-limited
+   * tries (429) have their own budget on top of this one (`MAX_RATE_LIMITED_RETRIES`,
+   * `MAX_RATE_LIMITED_WAIT_MS`), except with 1, which means no retry at all.
+   */
   maxAttempts: number;
 }
 
@@ -54,7 +58,8 @@ export interface RetryOptions {
 
 /**
  * Runs `fn` until it succeeds, fails permanently, or runs out of attempts (then rethrows the last
- * error). Rate-limited tries count against `MAX_RATE_LIMITED_RETRIES`, not `maxAttempts`.
+ * error). Rate-limited tries count against `MAX_RATE_LIMITED_RETRIES`, not `maxAttempts` (see
+ * `BackoffPolicy.maxAttempts`); their backoff, when the server names no wait, grows with their count.
  */
 export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: RetryOptions): Promise<T> {
   const shouldRetry = opts.shouldRetry ?? isTransientError;
@@ -67,14 +72,14 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: Re
     } catch (err) {
       if (!shouldRetry(err) || opts.signal?.aborted) throw err;
       let delay: number;
-      if (err instanceof MatrixError && err.isRateLimited) {
-        delay = backoffDelay(opts.policy, rateLimited, err, opts.clock.random);
+      if (err instanceof MatrixError && err.isRateLimited && opts.policy.maxAttempts > 1) {
+        delay = backoffDelay(opts.policy, rateLimited++, err, opts.clock.random);
         rateLimitedWaitMs += delay;
         // A policy that retries failures for ever (the sync loop) waits out rate limits for ever too.
         const bounded = opts.policy.maxAttempts !== Infinity;
         if (
           bounded &&
-          (++rateLimited > MAX_RATE_LIMITED_RETRIES || rateLimitedWaitMs > MAX_RATE_LIMITED_WAIT_MS)
+          (rateLimited > MAX_RATE_LIMITED_RETRIES || rateLimitedWaitMs > MAX_RATE_LIMITED_WAIT_MS)
         )
           throw err;
       } else {
