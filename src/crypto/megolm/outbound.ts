@@ -105,14 +105,16 @@ export class OutboundGroupSession {
 
   /** Encrypts one message at the current index, then advances the ratchet. Returns base64. */
   encrypt(plaintext: string | Uint8Array): string {
-    const input = plaintextBytes(plaintext);
     // The last counter value is never used, so that an index is never repeated by wrapping.
     if (this.#ratchet.counter >= MAX_MESSAGE_INDEX) {
       throw new MegolmError("SESSION_EXHAUSTED", "this Megolm session has used every message index");
     }
     const keys = deriveMessageKeys(this.#ratchet.bytes);
+    let input: Uint8Array | undefined;
     let message: string;
     try {
+      // Inside the try: a string's UTF-8 goes to a shared buffer, wiped below whatever happens.
+      input = plaintextBytes(plaintext);
       const ciphertext = aes256CbcEncrypt(keys.aesKey, keys.iv, input);
       const length = megolmMessageLength(this.#ratchet.counter, ciphertext.length);
       const bytes =
@@ -126,7 +128,7 @@ export class OutboundGroupSession {
     } finally {
       wipe(keys.all);
       // A string's bytes are ours (a shared buffer): not left behind. The caller's bytes are theirs.
-      if (input !== plaintext) wipe(input);
+      if (input !== undefined && input !== plaintext) wipe(input);
     }
     this.#advance();
     return message;

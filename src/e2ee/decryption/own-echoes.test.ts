@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, it } from "node:test";
 import { InboundGroupSession, OutboundGroupSession } from "../../crypto/megolm/index.ts";
 import { DecryptionError } from "../errors.ts";
 import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
-import { MAX_OWN_ECHO_PLAINTEXT, MAX_OWN_ECHOES, OwnEchoes } from "./own-echoes.ts";
+import { MAX_OWN_ECHO_BYTES, MAX_OWN_ECHO_PLAINTEXT, MAX_OWN_ECHOES, OwnEchoes } from "./own-echoes.ts";
 import type { DecryptedRoomEvent, EncryptedRoomEvent } from "./room-events.ts";
 
 const ROOM = "!room:example.org";
@@ -170,5 +170,32 @@ describe("own echoes", () => {
     assert.ok(large.ratchet.every((b) => b === 0));
     echoes.clear();
     assert.equal(echoes.size, 0);
+  });
+
+  it(`holds at most MAX_OWN_ECHO_BYTES (${MAX_OWN_ECHO_BYTES}) of plaintexts, ciphertexts and ratchets`, () => {
+    const echoes = new OwnEchoes();
+    const plaintext = "p".repeat(MAX_OWN_ECHO_PLAINTEXT);
+    const entry = (i: number, size: number) => ({
+      roomId: ROOM,
+      algorithm: "m.megolm.v1.aes-sha2",
+      senderKey: "k",
+      sessionId: "s",
+      deviceId: "D",
+      ciphertext: `${i}:`.padEnd(size, "c"),
+      plaintext: plaintext.slice(0, size),
+      messageIndex: i,
+      ratchet: new Uint8Array(128).fill(1),
+    });
+    const perEntry = 2 * (MAX_OWN_ECHO_PLAINTEXT + MAX_OWN_ECHO_PLAINTEXT) + 128;
+    const fit = Math.floor(MAX_OWN_ECHO_BYTES / perEntry);
+    const all = Array.from({ length: fit * 3 }, (_, i) => entry(i, MAX_OWN_ECHO_PLAINTEXT));
+    for (const e of all) echoes.add(e);
+    assert.equal(echoes.size, fit, "the oldest large entries made room");
+    assert.ok(all.slice(0, -fit).every((e) => e.ratchet.every((b) => b === 0)));
+    assert.ok(all.slice(-fit).every((e) => e.ratchet.every((b) => b === 1)));
+    // Eviction and clear give their bytes back: small entries fill up to the count bound again.
+    echoes.clear();
+    for (let i = 0; i < MAX_OWN_ECHOES; i++) echoes.add(entry(i, 16));
+    assert.equal(echoes.size, MAX_OWN_ECHOES);
   });
 });

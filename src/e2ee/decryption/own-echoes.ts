@@ -17,14 +17,24 @@
  * same ciphertext under another event ID is decrypted in full and caught as a replay.
  *
  * Memory only: a restart decrypts its own echoes in full. Entries are removed when used; the
- * oldest go beyond `MAX_OWN_ECHOES` (their ratchet copies wiped).
+ * oldest go beyond `MAX_OWN_ECHOES` entries or `MAX_OWN_ECHO_BYTES` (their ratchet copies wiped).
  */
 import { wipe } from "../../crypto/primitives/index.ts";
 
 /** Sent events remembered until their echo; an echo that comes later is decrypted in full. */
 export const MAX_OWN_ECHOES = 256;
-/** Larger plaintexts are not kept (their echo is decrypted in full): bounds the memory held. */
+/** Larger plaintexts are not kept (their echo is decrypted in full). */
 export const MAX_OWN_ECHO_PLAINTEXT = 16 * 1024;
+/**
+ * The memory all entries may hold together, counted as `echoBytes` does: the oldest go first. A
+ * few hundred chat messages fit; a burst of large events keeps fewer of them.
+ */
+export const MAX_OWN_ECHO_BYTES = 1024 * 1024;
+
+/** What an entry holds, at two bytes per UTF-16 unit (the plaintext and its ciphertext) and the ratchet. */
+function echoBytes(echo: OwnEcho): number {
+  return 2 * (echo.plaintext.length + echo.ciphertext.length) + echo.ratchet.length;
+}
 
 export interface OwnEcho {
   readonly roomId: string;
@@ -46,6 +56,7 @@ export interface OwnEcho {
 export class OwnEchoes {
   /** By ciphertext (unique per message); insertion order is age order. */
   readonly #byCiphertext = new Map<string, OwnEcho>();
+  #bytes = 0;
 
   get size(): number {
     return this.#byCiphertext.size;
@@ -59,7 +70,8 @@ export class OwnEchoes {
     }
     this.#remove(echo.ciphertext);
     this.#byCiphertext.set(echo.ciphertext, echo);
-    while (this.#byCiphertext.size > MAX_OWN_ECHOES) {
+    this.#bytes += echoBytes(echo);
+    while (this.#byCiphertext.size > MAX_OWN_ECHOES || this.#bytes > MAX_OWN_ECHO_BYTES) {
       const oldest = this.#byCiphertext.keys().next();
       if (oldest.done === true) break;
       this.#remove(oldest.value);
@@ -107,12 +119,14 @@ export class OwnEchoes {
     const echo = this.#byCiphertext.get(ciphertext);
     if (echo === undefined) return;
     this.#byCiphertext.delete(ciphertext);
+    this.#bytes -= echoBytes(echo);
     wipe(echo.ratchet);
   }
 
-  /** Forgets everything (the machine closes or its store was replaced). */
+  /** Forgets everything (the machine closes). */
   clear(): void {
     for (const echo of this.#byCiphertext.values()) wipe(echo.ratchet);
     this.#byCiphertext.clear();
+    this.#bytes = 0;
   }
 }

@@ -300,7 +300,11 @@ export class RoomEventDecryptor {
         ? this.#echoes.match(roomId, event.event_id, event.content)
         : undefined;
     if (echo === undefined) return undefined;
-    const held = entry.session.holdsRatchet(echo.messageIndex, echo.ratchet);
+    // The session must be the one the echo names (its ID is its signing key, which the signature
+    // check would have used), not only hold the ratchet: a stored session under a wrong ID fails.
+    const held =
+      entry.session.sessionId === echo.sessionId &&
+      entry.session.holdsRatchet(echo.messageIndex, echo.ratchet);
     const result = held ? { plaintext: echo.plaintext, messageIndex: echo.messageIndex } : undefined;
     this.#echoes.take(echo);
     return result;
