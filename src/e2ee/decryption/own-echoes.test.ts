@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import { InboundGroupSession, OutboundGroupSession } from "../../crypto/megolm/index.ts";
+import { decodeBase64, encodeBase64 } from "../../crypto/primitives/index.ts";
 import { DecryptionError } from "../errors.ts";
 import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
 import { MAX_OWN_ECHO_BYTES, MAX_OWN_ECHO_PLAINTEXT, MAX_OWN_ECHOES, OwnEchoes } from "./own-echoes.ts";
@@ -123,6 +124,29 @@ describe("own echoes", () => {
     await bob.sync();
     assert.equal((await bob.machine.decryptRoomEvent(second, ROOM)).content.body, "second");
     assert.equal(decryptions, 3);
+  });
+
+  it("decrypts in full when the session stored under the echo's ID is another one holding its ratchet", async () => {
+    const { alice } = await setup();
+    const event = await sent(alice, "tampered");
+    const sessionId = (event.content as { session_id: string }).session_id;
+    const record = await alice.store.getInboundGroupSession(ROOM, sessionId);
+    assert.ok(record);
+    // A corrupt row: the genuine ratchet under another signing key (a v1 export ends with it).
+    const genuine = InboundGroupSession.fromPickle(record.pickle);
+    const exported = decodeBase64(genuine.exportAt(genuine.firstKnownIndex));
+    const other = decodeBase64(
+      InboundGroupSession.fromSessionKey(OutboundGroupSession.create().sessionKey()).exportAt(0),
+    );
+    exported.set(other.subarray(other.length - 32), exported.length - 32);
+    const impostor = InboundGroupSession.fromExport(encodeBase64(exported));
+    assert.notEqual(impostor.sessionId, sessionId);
+    // It holds the message's ratchet (an export: version, index, ratchet, signing key).
+    assert.ok(impostor.holdsRatchet(genuine.firstKnownIndex, exported.slice(5, 5 + 128)));
+    await alice.store.saveChanges({ inboundGroupSessions: [{ ...record, pickle: impostor.toPickle() }] });
+    await alice.machine.reload();
+    await assert.rejects(alice.machine.decryptRoomEvent(event, ROOM), failsWith("BAD_SIGNATURE"));
+    assert.equal(decryptions, 1, "decrypted in full");
   });
 
   it("uses the plaintext only when the session held for the room has the message's ratchet", () => {
