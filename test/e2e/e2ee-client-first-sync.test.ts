@@ -57,3 +57,38 @@ describe("encrypted client, first sync (devserver)", () => {
     for (const s of senders) assert.ok(naming[0]?.includes(s.client.userId));
   });
 });
+
+describe("encrypted client, senders it already follows (devserver)", () => {
+  it("a response whose encrypted events come from tracked, current senders takes no tracking step or extra outgoing pass", async () => {
+    const alice = await newUser(fx.hs, fx.dir, "alice");
+    const bob = await newUser(fx.hs, fx.dir, "bob");
+    fx.open.push(alice.client, bob.client);
+    const roomId = await sharedRoom(alice, [bob]);
+    // The conversation under way: each side has seen the other's messages (and fetched their devices).
+    await bob.client.sendText(roomId, "first");
+    await syncAll(alice, bob);
+    await alice.client.sendText(roomId, "reply");
+    await syncAll(alice, bob);
+
+    const machine = alice.client.crypto.machine;
+    const calls = { track: 0, outgoing: 0 };
+    const track = machine.updateTrackedUsers.bind(machine);
+    const outgoing = machine.outgoingRequests.bind(machine);
+    machine.updateTrackedUsers = (ids) => {
+      calls.track++;
+      return track(ids);
+    };
+    machine.outgoingRequests = () => {
+      calls.outgoing++;
+      return outgoing();
+    };
+    const eventId = await bob.client.sendText(roomId, "second");
+    await syncAll(alice);
+    machine.updateTrackedUsers = track;
+    machine.outgoingRequests = outgoing;
+
+    assert.equal(eventById(alice, eventId).content.body, "second");
+    // One pass, after the events (`beforeSaveSyncToken`); none for the sender, whom Alice follows.
+    assert.deepEqual(calls, { track: 0, outgoing: 1 });
+  });
+});

@@ -299,10 +299,13 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
         await this.machine.receiveKeysChanges([this.userId, ...tracked], []);
         this.#requeryAfterInitialSync = false;
       }
-      if (changes.encryptedSenders.length > 0) {
-        // First contact in bulk: the devices of senders new to us are fetched now, in one batched
-        // query, rather than one round trip (and one durable commit) per new sender while decrypting
-        // (`#decryptRoomEvent`) — hundreds of them in a first sync of a large account.
+      // First contact in bulk: the devices of senders new to us are fetched now, in one batched
+      // query, rather than one round trip (and one durable commit) per new sender while decrypting
+      // (`#decryptRoomEvent`) — hundreds of them in a first sync of a large account. When every
+      // sender is tracked with a current device list (a conversation's usual response) there is
+      // nothing to fetch: no engine step and no outgoing pass (whatever else is queued goes out in
+      // `beforeSaveSyncToken`'s pass of the same unit).
+      if (this.machine.hasOutdatedUsers(changes.encryptedSenders)) {
         await this.machine.updateTrackedUsers(changes.encryptedSenders);
         await this.#loop.run();
       }
