@@ -13,6 +13,7 @@ import type { MachineContext } from "./machine-context.ts";
 import { OlmSessions } from "./olm-sessions/sessions.ts";
 import { InboundSessions } from "./room-keys/inbound.ts";
 import { OutboundSessions } from "./room-keys/outbound.ts";
+import { RoomSettingsCache } from "./room-keys/settings-cache.ts";
 import { SecretGossip, type SecretGossipState } from "./secret-storage/gossip.ts";
 import { type QueuedToDevice, queuedToDevice } from "./to-device-queue.ts";
 
@@ -29,6 +30,8 @@ export interface Parts {
   readonly backup: KeyBackup;
   readonly historySharing: HistorySharingState;
   readonly queue: Map<string, QueuedToDevice>;
+  /** Rooms' saved settings, read from the store once each. */
+  readonly roomSettings: RoomSettingsCache;
 }
 
 /** Runs `fn` as one machine step over the current parts (one at a time, saved at its end). */
@@ -84,5 +87,6 @@ export async function buildParts(ctx: MachineContext, kept: Kept): Promise<Parts
     backup,
     historySharing,
     queue,
+    roomSettings: new RoomSettingsCache(ctx),
   };
 }

@@ -183,6 +183,7 @@ export class OlmMachine {
       tx.replays.push(...replays);
       if (!isEmptyChanges(tx)) await this.#ctx.store.saveChanges(tx);
       replays = [];
+      if (tx.roomSettings.length > 0) this.#parts.roomSettings.saved(tx.roomSettings);
       if (tx.inboundGroupSessions.length > 0 || tx.resetBackedUp) this.#parts.backup.roomKeysSaved();
       this.#parts.olm.trimCache();
       this.#parts.inbound.settle();
@@ -367,7 +368,7 @@ export class OlmMachine {
         if (membership !== "join" && membership !== "invite") continue;
         let isEncrypted = encrypted.get(roomId);
         if (isEncrypted === undefined) {
-          isEncrypted = (await this.#ctx.store.getRoomSettings(roomId)) !== undefined;
+          isEncrypted = (await p.roomSettings.get(roomId)) !== undefined;
           encrypted.set(roomId, isEncrypted);
         }
         if (isEncrypted) p.devices.trackUsers([userId]);
@@ -573,7 +574,7 @@ export class OlmMachine {
       const { requests } = await p.outbound.share(
         roomId,
         members,
-        await this.#sendSettings(roomId, settings),
+        await this.#sendSettings(p, roomId, settings),
       );
       return requests;
     });
@@ -594,7 +595,7 @@ export class OlmMachine {
   ): Promise<RoomEventPlan> {
     return this.#step(async (p) =>
       planRoomEvent(this.#ctx, p, { roomId, type, content }, recipients, {
-        settings: await this.#sendSettings(roomId, recipients.settings ?? {}),
+        settings: await this.#sendSettings(p, roomId, recipients.settings ?? {}),
         claimable: (userIds) => this.#requests.claimable(p, userIds),
       }),
     );
@@ -604,8 +605,8 @@ export class OlmMachine {
    * The room's recorded settings (read once) with what the caller passes for this send, resolved
    * against the machine's defaults. The first send records them: later ones cannot downgrade them.
    */
-  async #sendSettings(roomId: string, settings: RoomEncryptionSettings): Promise<ResolvedSettings> {
-    const stored = await this.#ctx.store.getRoomSettings(roomId);
+  async #sendSettings(p: Parts, roomId: string, settings: RoomEncryptionSettings): Promise<ResolvedSettings> {
+    const stored = await p.roomSettings.get(roomId);
     const merged = mergeRoomSettings(roomId, stored, settings);
     if (stored === undefined) this.#ctx.tx.roomSettings.push(merged);
     return resolveSettings(
@@ -626,16 +627,16 @@ export class OlmMachine {
    * algorithm would change.
    */
   setRoomSettings(roomId: string, settings: RoomEncryptionSettings): Promise<void> {
-    return this.#step(async () => {
-      const stored = await this.#ctx.store.getRoomSettings(roomId);
+    return this.#step(async (p) => {
+      const stored = await p.roomSettings.get(roomId);
       this.#ctx.tx.roomSettings.push(mergeRoomSettings(roomId, stored, settings));
     });
   }
 
   /** The settings recorded for a room, if any. */
   getRoomSettings(roomId: string): Promise<RoomEncryptionSettings | undefined> {
-    return this.#step(async () => {
-      const stored = await this.#ctx.store.getRoomSettings(roomId);
+    return this.#step(async (p) => {
+      const stored = await p.roomSettings.get(roomId);
       return stored === undefined ? undefined : roomSettingsOf(stored);
     });
   }
