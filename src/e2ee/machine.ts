@@ -119,7 +119,11 @@ export class OlmMachine {
     this.#defaults = defaults;
     this.verification = new VerificationApi(ctx, this.#bridge, (fn) => this.#step(fn));
     this.#requests = new MachineRequests(ctx, this.#bridge, (p) => this.verification.keysUpdated(p));
-    this.backup = new KeyBackupApi((fn) => this.#step(fn), this.#pending);
+    this.backup = new KeyBackupApi(
+      (fn) => this.#step(fn),
+      this.#pending,
+      () => (this.#busy ? undefined : this.#parts),
+    );
     this.dehydration = new DehydrationApi(ctx, (fn) => this.#step(fn), this.#pending);
     this.historySharing = new HistorySharingApi(
       ctx,

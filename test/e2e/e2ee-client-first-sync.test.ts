@@ -91,4 +91,36 @@ describe("encrypted client, senders it already follows (devserver)", () => {
     // One pass, after the events (`beforeSaveSyncToken`); none for the sender, whom Alice follows.
     assert.deepEqual(calls, { track: 0, outgoing: 1 });
   });
+
+  it("a response that leaves the key backup nothing to do takes no backup step", async () => {
+    const alice = await newUser(fx.hs, fx.dir, "alice");
+    const bob = await newUser(fx.hs, fx.dir, "bob");
+    fx.open.push(alice.client, bob.client);
+    const roomId = await sharedRoom(alice, [bob]);
+    await bob.client.sendText(roomId, "first");
+    await syncAll(alice, bob);
+    await alice.client.crypto.backup.idle();
+
+    const backup = alice.client.crypto.machine.backup;
+    const calls = { lookups: 0, uploads: 0 };
+    const lookupRequests = backup.lookupRequests.bind(backup);
+    const nextUpload = backup.nextUpload.bind(backup);
+    backup.lookupRequests = () => {
+      calls.lookups++;
+      return lookupRequests();
+    };
+    backup.nextUpload = () => {
+      calls.uploads++;
+      return nextUpload();
+    };
+    // No backup in use and no session missing: nothing to look up or upload after this response.
+    const eventId = await bob.client.sendText(roomId, "second");
+    await syncAll(alice);
+    await alice.client.crypto.backup.idle();
+    backup.lookupRequests = lookupRequests;
+    backup.nextUpload = nextUpload;
+
+    assert.equal(eventById(alice, eventId).content.body, "second");
+    assert.deepEqual(calls, { lookups: 0, uploads: 0 });
+  });
 });

@@ -288,7 +288,9 @@ export class KeyBackup {
     if (this.#accountDataEnabled() === false) return 0;
     let marked = 0;
     for (;;) {
-      if (this.#closed) return marked;
+      // Nothing under way and no room key saved since the store last had none to back up (or
+      // uploads are off): no unit of work, no engine step.
+      if (this.#closed || !this.#backup.pendingWork().uploads) return marked;
       const batch = await this.#exclusive(() => this.#uploadBatch());
       if (batch === undefined) return marked;
       marked += batch;
@@ -326,6 +328,8 @@ export class KeyBackup {
    */
   async fetchMissingKeys(): Promise<number> {
     let found = 0;
+    // No session is waiting to be looked up: no unit of work, no engine step.
+    if (!this.#backup.pendingWork().lookups) return found;
     for (const request of await this.#exclusive(() => this.#backup.lookupRequests())) {
       if (this.#closed) break;
       if (await this.#exclusive(() => this.#lookUp(request))) found++;

@@ -52,10 +52,22 @@ export interface RestoreResult {
 export class KeyBackupApi {
   readonly #run: RunStep;
   readonly #pending: PendingEvents;
+  /** The parts when no step is running (undefined while one is). */
+  readonly #idleParts: () => Parts | undefined;
 
-  constructor(run: RunStep, pending: PendingEvents) {
+  constructor(run: RunStep, pending: PendingEvents, idleParts: () => Parts | undefined) {
     this.#run = run;
     this.#pending = pending;
+    this.#idleParts = idleParts;
+  }
+
+  /**
+   * Whether `lookupRequests` and `nextUpload` may hand out anything, without a step (the client
+   * asks after every sync response): false only when memory says they would not. While a step
+   * runs both are true, as that step may queue some.
+   */
+  pendingWork(): { lookups: boolean; uploads: boolean } {
+    return this.#idleParts()?.backup.pendingWork() ?? { lookups: true, uploads: true };
   }
 
   /** The version we use, its trust, and how many room keys are backed up. */

@@ -500,6 +500,18 @@ export class KeyBackup {
     return true;
   }
 
+  /**
+   * What background work may find, from memory: a lookup waiting, and an upload under way or
+   * room keys that may need one (`nextUpload` then asks the store). False means the matching
+   * call would hand out nothing.
+   */
+  pendingWork(): { lookups: boolean; uploads: boolean } {
+    return {
+      lookups: this.#lookups.size > 0,
+      uploads: this.#upload !== undefined || (this.#uploading() && !this.#nothingToUpload),
+    };
+  }
+
   lookupRequests(): BackupLookupRequest[] {
     return [...this.#lookups.values()].map((l) => l.request);
   }
