@@ -660,17 +660,6 @@ export class OlmMachine {
   }
 
   /**
-   * The server accepted an event `encryptRoomEvent` (or `prepareRoomEvent`) encrypted, with this
-   * `m.room.encrypted` content, as `eventId` (`/send`'s answer). When that event comes back in
-   * sync, byte-identical under that ID, its decryption uses the plaintext this machine encrypted
-   * instead of decrypting it again, with the same outcome (see decryption/own-echoes.ts). Memory
-   * only; content this machine did not encrypt is ignored.
-   */
-  roomEventSent(roomId: string, content: unknown, eventId: string): void {
-    this.#kept.ownEchoes.sent(roomId, content, eventId);
-  }
-
-  /**
    * Decrypts a room event; a failure is a value (`{ ok: false, error }`, a `DecryptionError` with
    * the reason). Events whose key may still come are remembered (and the key is asked of the
    * backup or our other devices); they are handed back by `receiveSyncChanges` (or an import) once

@@ -106,6 +106,54 @@ describe("encrypted client (devserver)", () => {
     }
   });
 
+  it("an own event whose echo arrives before /send's answer is not decrypted again either", async () => {
+    // The sync response carrying the echo often beats `/send`'s answer (a third of a bot's replies
+    // in bench/bots.ts): /send's answer is held here until the echo has been handled.
+    let hold = false;
+    let release = (): void => {};
+    const answered = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const name = `early${Date.now().toString(36)}`;
+    const storeDir = join(fx.dir, name);
+    const client = new MatrixClient({
+      homeserverUrl: fx.hs.baseUrl,
+      syncTimeoutMs: 0,
+      encryption: { store: { directory: storeDir } },
+      fetch: async (input, init) => {
+        const res = await globalThis.fetch(input, init);
+        if (hold && String(input).includes("/send/m.room.encrypted/")) await answered;
+        return res;
+      },
+    });
+    fx.open.push(client);
+    await client.register({ username: name, password: "pw" });
+    const alice = watch(client, name, storeDir);
+    const bob = await user("bob");
+    const roomId = await sharedRoom(alice, [bob]);
+    await alice.client.sendText(roomId, "warm up");
+    await syncAll(alice, bob);
+    let decryptions = 0;
+    const realDecrypt = InboundGroupSession.prototype.decrypt;
+    InboundGroupSession.prototype.decrypt = function (this: InboundGroupSession, message: string) {
+      decryptions++;
+      return realDecrypt.call(this, message);
+    };
+    try {
+      hold = true;
+      const sending = alice.client.sendText(roomId, "before the answer");
+      while (!texts(alice, roomId).includes("before the answer")) await syncAll(alice);
+      assert.equal(decryptions, 0, "the echo used the plaintext sent");
+      release();
+      const eventId = await sending;
+      const echo = eventById(alice, eventId).encryption;
+      assert.ok(echo?.decrypted === true && echo.trust === "verified");
+    } finally {
+      release();
+      InboundGroupSession.prototype.decrypt = realDecrypt;
+    }
+  });
+
   it("a second device of the same user joins and reads new messages", async () => {
     const alice = await user("alice");
     const bob = await user("bob");

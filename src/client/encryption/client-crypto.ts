@@ -505,11 +505,6 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     );
   }
 
-  /** `/send` accepted an event encrypted here: its echo uses the plaintext (see `OlmMachine.roomEventSent`). */
-  roomEventSent(roomId: string, content: JsonObject, eventId: string): void {
-    this.machine.roomEventSent(roomId, content, eventId);
-  }
-
   // ---- history sharing (MSC4268) ----
 
   /**

@@ -34,30 +34,6 @@ function queue(respond: (url: string, body: unknown, n: number) => Response | Pr
 const ok = (id: string) => new Response(JSON.stringify({ event_id: id }), { status: 200 });
 
 describe("SendQueue", () => {
-  it("tells who prepared a message what was sent under which event ID (not for redactions)", async () => {
-    const http = new HttpClient({ baseUrl: "https://hs", fetch: async () => ok("$sent") });
-    const told: unknown[] = [];
-    const q = new SendQueue({
-      http,
-      clock,
-      logger: silentLogger,
-      prepare: async (_roomId, _type, content) => ({
-        type: "m.room.encrypted",
-        content: { wrapped: content },
-      }),
-      sent: (roomId, wire, eventId) => told.push({ roomId, wire, eventId }),
-    });
-    await q.enqueue("!r:hs", { kind: "message", type: "m.room.message", content: { body: "x" } });
-    await q.enqueue("!r:hs", { kind: "redaction", eventId: "$old" });
-    assert.deepEqual(told, [
-      {
-        roomId: "!r:hs",
-        wire: { type: "m.room.encrypted", content: { wrapped: { body: "x" } } },
-        eventId: "$sent",
-      },
-    ]);
-  });
-
   it("retries transient failures under one transaction ID and prepares (encrypts) only once", async () => {
     const { q, calls, prepared } = queue((_u, _b, n) => {
       if (n === 0) throw new TypeError("reset");

@@ -26,8 +26,6 @@ export interface SendQueueOptions {
     type: string,
     content: JsonObject,
   ) => Promise<{ type: string; content: JsonObject }>;
-  /** The server accepted a message, sent as `wire` (what `prepare` returned), as `eventId`. */
-  sent?: (roomId: string, wire: { type: string; content: JsonObject }, eventId: string) => void;
 }
 
 let txnCounter = 0;
@@ -65,9 +63,8 @@ export class SendQueue {
   private async sendNow(roomId: string, event: OutgoingEvent, txnId: string): Promise<string> {
     const { http, clock, logger } = this.opts;
     let request: Omit<Parameters<HttpClient["request"]>[0], "fastParse">;
-    let wire: { type: string; content: JsonObject } | undefined;
     if (event.kind === "message") {
-      wire = await this.opts.prepare(roomId, event.type, event.content);
+      const wire = await this.opts.prepare(roomId, event.type, event.content);
       request = {
         method: "PUT",
         path: path`/_matrix/client/v3/rooms/${roomId}/send/${wire.type}/${txnId}`,
@@ -88,7 +85,6 @@ export class SendQueue {
       onRetry: (err, attempt, delayMs) =>
         logger.warn({ roomId, txnId, attempt, delayMs, err: errorSummary(err) }, "send failed, retrying"),
     });
-    if (wire !== undefined) this.opts.sent?.(roomId, wire, res.event_id);
     return res.event_id;
   }
 }

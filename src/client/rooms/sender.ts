@@ -59,10 +59,6 @@ export class Sender {
       logger: host.logger,
       ...(host.sendBackoff ? { policy: host.sendBackoff } : {}),
       prepare: (roomId, type, content) => this.#prepare(roomId, type, content),
-      sent: (roomId, wire, eventId) => {
-        if (wire.type === "m.room.encrypted")
-          this.#host.encryptor()?.roomEventSent?.(roomId, wire.content, eventId);
-      },
     });
   }
 

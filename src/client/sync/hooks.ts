@@ -75,9 +75,4 @@ export interface EventEncryptor {
     type: string,
     content: JsonObject,
   ): Promise<{ type: string; content: JsonObject }>;
-  /**
-   * The server accepted an event this encryptor encrypted (`content`, as it returned it) as
-   * `eventId`: its echo in sync can then be decrypted without decrypting it again.
-   */
-  roomEventSent?(roomId: string, content: JsonObject, eventId: string): void;
 }

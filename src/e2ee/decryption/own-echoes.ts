@@ -4,17 +4,22 @@
  * and AES) was half of all Megolm decryptions of a chatting client or bot. The process that
  * encrypted it holds what that decryption would find, so it keeps, per event it encrypted until
  * that event comes back: the exact ciphertext, the plaintext, the message index and a copy of the
- * ratchet the message was encrypted with, and (once `/send` answered) the event ID.
+ * ratchet the message was encrypted with.
  *
  * Decryption uses the plaintext instead of decrypting only when the event that comes back is
  * byte-identical where it counts (algorithm, sender key, session ID, device ID, ciphertext, room)
- * under the event ID `/send` returned, and the inbound session it would be decrypted with holds,
+ * and the inbound session it would be decrypted with holds,
  * at that index, the very ratchet the message was encrypted with (`holdsRatchet`, compared in
  * constant time; the session ID is the signing key). Decryption is then a function of inputs the
  * sender already has: the signature and the MAC verify, and the plaintext is the one encrypted.
  * Everything after that runs as for any event (the payload's checks, who sent it and how far it
- * is trusted, the replay record of its index), so the outcome is the one decryption gives, and the
- * same ciphertext under another event ID is decrypted in full and caught as a replay.
+ * is trusted, the replay record of its index), so the outcome is the one decryption gives.
+ *
+ * The event ID plays no part: the sync response carrying the echo often arrives before `/send`'s
+ * answer (a third of a bot's replies, measured), and binding to it would not change an outcome.
+ * An entry is used once, by the first event carrying its ciphertext; the same ciphertext under
+ * another event ID, before or after, is decrypted in full and caught by the replay record of the
+ * index, exactly as when both are decrypted (the first to arrive holds the index either way).
  *
  * Memory only: a restart decrypts its own echoes in full. Entries are removed when used; the
  * oldest go beyond `MAX_OWN_ECHOES` entries or `MAX_OWN_ECHO_BYTES` (their ratchet copies wiped).
@@ -49,8 +54,6 @@ export interface OwnEcho {
   readonly messageIndex: number;
   /** The ratchet at `messageIndex` (128 bytes; wiped when the entry goes). */
   readonly ratchet: Uint8Array;
-  /** Set once `/send` returned the event's ID; only then can an echo use the entry. */
-  eventId?: string;
 }
 
 export class OwnEchoes {
@@ -78,27 +81,17 @@ export class OwnEchoes {
     }
   }
 
-  /** `/send` accepted the event with this content as `eventId`. */
-  sent(roomId: string, content: unknown, eventId: string): void {
-    if (typeof content !== "object" || content === null) return;
-    const ciphertext = (content as { ciphertext?: unknown }).ciphertext;
-    if (typeof ciphertext !== "string") return;
-    const echo = this.#byCiphertext.get(ciphertext);
-    if (echo !== undefined && echo.roomId === roomId) echo.eventId = eventId;
-  }
-
   /**
-   * The entry for this event when it is the echo of one we sent: same room, the event ID `/send`
-   * returned, and the same algorithm, sender key, session ID, device ID and ciphertext. The
-   * caller removes it (`take`) once it used it.
+   * The entry for this event when it is the echo of one we sent: same room, and the same
+   * algorithm, sender key, session ID, device ID and ciphertext. The caller removes it (`take`)
+   * once it used it.
    */
-  match(roomId: string, eventId: string, content: Record<string, unknown>): OwnEcho | undefined {
+  match(roomId: string, content: Record<string, unknown>): OwnEcho | undefined {
     const { ciphertext } = content;
     if (typeof ciphertext !== "string") return undefined;
     const echo = this.#byCiphertext.get(ciphertext);
     if (
       echo === undefined ||
-      echo.eventId !== eventId ||
       echo.roomId !== roomId ||
       content.algorithm !== echo.algorithm ||
       content.sender_key !== echo.senderKey ||

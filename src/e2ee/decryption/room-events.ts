@@ -297,7 +297,7 @@ export class RoomEventDecryptor {
   #echoResult(event: EncryptedRoomEvent, roomId: string, entry: InboundEntry): MegolmResult | undefined {
     const echo =
       this.#echoes.size > 0 && isRecord(event.content)
-        ? this.#echoes.match(roomId, event.event_id, event.content)
+        ? this.#echoes.match(roomId, event.content)
         : undefined;
     if (echo === undefined) return undefined;
     // The session must be the one the echo names (its ID is its signing key, which the signature
