@@ -122,7 +122,7 @@ export class OlmMachine {
     this.backup = new KeyBackupApi(
       (fn) => this.#step(fn),
       this.#pending,
-      () => (this.#busy ? undefined : this.#parts),
+      () => this.#parts,
     );
     this.dehydration = new DehydrationApi(ctx, (fn) => this.#step(fn), this.#pending);
     this.historySharing = new HistorySharingApi(

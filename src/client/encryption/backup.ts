@@ -361,6 +361,8 @@ export class KeyBackup {
     this.#again = true;
     this.#background ??= this.#work().finally(() => {
       this.#background = undefined;
+      // Asked for again between the loop's last check and here: run once more.
+      if (this.#again) this.schedule();
     });
   }
 

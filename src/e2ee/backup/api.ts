@@ -52,22 +52,24 @@ export interface RestoreResult {
 export class KeyBackupApi {
   readonly #run: RunStep;
   readonly #pending: PendingEvents;
-  /** The parts when no step is running (undefined while one is). */
-  readonly #idleParts: () => Parts | undefined;
+  /** The machine's current parts (read without a step). */
+  readonly #parts: () => Parts;
 
-  constructor(run: RunStep, pending: PendingEvents, idleParts: () => Parts | undefined) {
+  constructor(run: RunStep, pending: PendingEvents, parts: () => Parts) {
     this.#run = run;
     this.#pending = pending;
-    this.#idleParts = idleParts;
+    this.#parts = parts;
   }
 
   /**
-   * Whether `lookupRequests` and `nextUpload` may hand out anything, without a step (the client
-   * asks after every sync response): false only when memory says they would not. While a step
-   * runs both are true, as that step may queue some.
+   * Whether `lookupRequests` and `nextUpload` may hand out anything, from memory and without a
+   * step (the client asks after every sync response): false only when they would not. A step
+   * running meanwhile may queue some; the client asks again after its unit of work ends, as it
+   * does after every sync response, so the answer as of now is enough (answering "yes" while any
+   * step ran cost a busy client a unit of work and a step after nearly every response).
    */
   pendingWork(): { lookups: boolean; uploads: boolean } {
-    return this.#idleParts()?.backup.pendingWork() ?? { lookups: true, uploads: true };
+    return this.#parts().backup.pendingWork();
   }
 
   /** The version we use, its trust, and how many room keys are backed up. */

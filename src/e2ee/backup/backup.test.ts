@@ -455,4 +455,46 @@ describe("key backup in the machine", () => {
     await assert.rejects(alice2.machine.decryptRoomEvent(second, ROOM), DecryptionError);
     assert.deepEqual(await alice2.machine.backup.lookupRequests(), []);
   });
+
+  it("says from memory, even while another step runs, whether lookups or uploads are waiting", async () => {
+    const hs = new FakeHomeserver();
+    const alice = await TestClient.create(hs, { userId: "@alice:example.org", deviceId: "ALICE1" });
+    const bob = await TestClient.create(hs, { userId: "@bob:example.org", deviceId: "BOB1" });
+    await alice.sync();
+    await bob.sync();
+    const first = await bob.sendMessage(ROOM, joined(alice.userId, bob.userId), "later");
+    const server = new BackupServer();
+    const key = await createVersion(alice.machine, server);
+    await uploadAll(alice.machine, server);
+    assert.deepEqual(alice.machine.backup.pendingWork(), { lookups: false, uploads: false });
+
+    // A step waiting on the store (a room's settings, read once): the answer does not wait, and
+    // is what memory holds, not "yes" for whatever that step might do.
+    let release = (): void => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const read = alice.store.getRoomSettings.bind(alice.store);
+    alice.store.getRoomSettings = async (roomId) => {
+      await gate;
+      return read(roomId);
+    };
+    const slow = alice.machine.getRoomSettings("!elsewhere:example.org");
+    assert.deepEqual(alice.machine.backup.pendingWork(), { lookups: false, uploads: false });
+    release();
+    await slow;
+    alice.store.getRoomSettings = read;
+
+    // An event whose session is missing queues a lookup; a room key arriving, an upload.
+    const alice2 = await TestClient.create(hs, { userId: alice.userId, deviceId: "ALICE2" });
+    await alice2.machine.backup.useVersion(server.current(), key);
+    // A new version: the store may hold keys to back up until it was asked once.
+    assert.deepEqual(alice2.machine.backup.pendingWork(), { lookups: false, uploads: true });
+    assert.equal(await alice2.machine.backup.nextUpload(), undefined);
+    assert.deepEqual(alice2.machine.backup.pendingWork(), { lookups: false, uploads: false });
+    await assert.rejects(alice2.machine.decryptRoomEvent(first, ROOM), DecryptionError);
+    assert.equal(alice2.machine.backup.pendingWork().lookups, true);
+    await alice.sync();
+    assert.equal(alice.machine.backup.pendingWork().uploads, true);
+  });
 });
