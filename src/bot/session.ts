@@ -13,6 +13,7 @@ import {
   MatrixClient,
   type MatrixClientOptions,
   MatrixError,
+  MemoryClientStore,
   type ShareWith,
   SqliteClientStore,
   StoreMismatchError,
@@ -80,6 +81,13 @@ export interface BotAccountOptions {
   resetHint?: string;
   /** How to print the recovery advice (the command that recovers with the key). */
   recoverHint?: string;
+  /**
+   * Leave the bot's saved sync position and rooms as they are: this client resumes the bot's
+   * device but syncs on from a copy in memory. For a short task beside a stopped bot (`keyroom
+   * bot verify`): the events that arrive meanwhile are still new to the bot at its next start,
+   * which handles them (the shared crypto store tells it that the to-device messages were).
+   */
+  keepSyncPosition?: boolean;
 }
 
 export interface OpenedBotClient {
@@ -116,7 +124,8 @@ export async function openBotClient(o: BotAccountOptions): Promise<OpenedBotClie
   const paths = botPaths(o.dataDir);
   const reset = o.resetHint ?? `resetBot("${o.dataDir}")`;
   await mkdir(o.dataDir, { recursive: true, mode: 0o700 });
-  const store = await SqliteClientStore.open(paths.clientStore);
+  const saved = await SqliteClientStore.open(paths.clientStore);
+  const store = o.keepSyncPosition === true ? await copyInMemory(saved) : saved;
   const client = new MatrixClient({
     ...o.client,
     homeserverUrl: o.homeserverUrl,
@@ -204,6 +213,20 @@ export async function openBotClient(o: BotAccountOptions): Promise<OpenedBotClie
     if (e instanceof StoreMismatchError) throw otherStore(e, o.dataDir, reset);
     throw e;
   }
+}
+
+/** The session, sync position, rooms and account data of `saved` in a memory store; `saved` is closed. */
+async function copyInMemory(saved: SqliteClientStore): Promise<MemoryClientStore> {
+  const copy = new MemoryClientStore();
+  try {
+    const session = await saved.loadSession();
+    if (session !== undefined) await copy.saveSession(session);
+    const sync = await saved.loadSync();
+    if (sync !== undefined) await copy.saveSync(sync);
+  } finally {
+    await saved.close();
+  }
+  return copy;
 }
 
 function otherStore(e: StoreMismatchError, dataDir: string, reset: string): BotStartError {

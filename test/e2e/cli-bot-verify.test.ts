@@ -170,12 +170,18 @@ test("keyroom bot verify USER: SAS from the running bot, emoji on the operator's
       },
     });
     const second = await again;
+    // A command sent meanwhile is for the bot: the verification's device does not take it.
+    await owner.sendText(roomId, "!echo sent while the bot was stopped");
     await second.accept();
     await second.waitFor((st) => st.sas?.emoji !== undefined);
     await shown;
     await second.confirm();
     assert.equal(await offline, 0, printed.join(""));
     assert.ok(printed.some((l) => l.includes('"event":"done"')));
+    // Started again, the bot answers it.
+    run = startKeyroom(["bot", "run", botDir]);
+    await answered(3);
+    assert.equal(answers[2], "sent while the bot was stopped");
   } finally {
     run?.kill("SIGTERM");
     await owner.close().catch(() => undefined);

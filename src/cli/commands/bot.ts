@@ -207,6 +207,8 @@ export async function botVerifyCommand(args: { user: string; dir: string }, io: 
       homeserverUrl: config.homeserver,
       userId: config.user,
       resetHint: `keyroom bot reset ${args.dir}`,
+      // Commands sent while verifying are the bot's to answer at its next start.
+      keepSyncPosition: true,
     });
     const bot = new Bot({ client, help: false });
     try {
