@@ -236,9 +236,13 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     return this.machine.deviceId;
   }
 
-  /** Whether the engine recorded the room as encrypted (then nothing the server sends turns it off). */
-  async isRoomRecordedEncrypted(roomId: string): Promise<boolean> {
-    return (await this.machine.getRoomSettings(roomId)) !== undefined;
+  /**
+   * Whether the engine recorded the room as encrypted (then nothing the server sends turns it off).
+   * Under the lease: another process sharing the store may have recorded it since this one last
+   * held it, and the engine keeps what it read (a plaintext send must not follow a stale "no").
+   */
+  isRoomRecordedEncrypted(roomId: string): Promise<boolean> {
+    return this.exclusive(async () => (await this.machine.getRoomSettings(roomId)) !== undefined);
   }
 
   /** Our device's Ed25519 key, for others to verify us out of band. */
