@@ -288,9 +288,7 @@ export class KeyBackup {
     if (this.#accountDataEnabled() === false) return 0;
     let marked = 0;
     for (;;) {
-      // Nothing under way and no room key saved since the store last had none to back up (or
-      // uploads are off): no unit of work, no engine step.
-      if (this.#closed || !this.#backup.pendingWork().uploads) return marked;
+      if (this.#closed) return marked;
       const batch = await this.#exclusive(() => this.#uploadBatch());
       if (batch === undefined) return marked;
       marked += batch;
@@ -299,6 +297,10 @@ export class KeyBackup {
 
   /** One batch: sent, then marked (or uploads stopped); undefined when nothing more goes up. */
   async #uploadBatch(): Promise<number | undefined> {
+    // Nothing under way and no room key saved since the store last had none to back up (or
+    // uploads are off): no engine step. Asked under the lease, so after a reload when another
+    // process wrote (it may have saved room keys).
+    if (!this.#backup.pendingWork().uploads) return undefined;
     const request = await this.#backup.nextUpload();
     if (request === undefined) return undefined;
     try {
@@ -328,9 +330,12 @@ export class KeyBackup {
    */
   async fetchMissingKeys(): Promise<number> {
     let found = 0;
-    // No session is waiting to be looked up: no unit of work, no engine step.
-    if (!this.#backup.pendingWork().lookups) return found;
-    for (const request of await this.#exclusive(() => this.#backup.lookupRequests())) {
+    // No session waiting to be looked up (asked under the lease, after a reload when another
+    // process wrote): no engine step.
+    const requests = await this.#exclusive(async () =>
+      this.#backup.pendingWork().lookups ? this.#backup.lookupRequests() : [],
+    );
+    for (const request of requests) {
       if (this.#closed) break;
       if (await this.#exclusive(() => this.#lookUp(request))) found++;
     }
