@@ -41,7 +41,9 @@ export type BotStartErrorCode =
    */
   | "RECOVERY_REQUIRED"
   /** Recovery was asked for, but the bot's device and stores are here: start the bot instead. */
-  | "DEVICE_PRESENT";
+  | "DEVICE_PRESENT"
+  /** `keepSyncPosition` asks to resume the bot's device, and there is none here yet. */
+  | "NOT_STARTED";
 
 export class BotStartError extends Error {
   override readonly name = "BotStartError";
@@ -141,6 +143,13 @@ export async function openBotClient(o: BotAccountOptions): Promise<OpenedBotClie
   try {
     const session = await store.loadSession();
     const hasStore = existsSync(paths.cryptoStore);
+    if (session === undefined && o.keepSyncPosition === true) {
+      // A login here would keep its session in memory only: a device nobody could use again.
+      throw new BotStartError(
+        "NOT_STARTED",
+        `${o.dataDir} has no session of ${o.userId} to resume: start the bot once first`,
+      );
+    }
     if (session !== undefined) {
       if (!sameUser(session.userId, o.userId) || session.homeserverUrl !== client.homeserverUrl) {
         throw new BotStartError(
