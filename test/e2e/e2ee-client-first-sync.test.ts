@@ -58,17 +58,22 @@ describe("encrypted client, first sync (devserver)", () => {
   });
 });
 
+/** Alice and Bob in an encrypted room, each having seen the other's messages (and fetched their devices). */
+async function conversation() {
+  const alice = await newUser(fx.hs, fx.dir, "alice");
+  const bob = await newUser(fx.hs, fx.dir, "bob");
+  fx.open.push(alice.client, bob.client);
+  const roomId = await sharedRoom(alice, [bob]);
+  await bob.client.sendText(roomId, "first");
+  await syncAll(alice, bob);
+  await alice.client.sendText(roomId, "reply");
+  await syncAll(alice, bob);
+  return { alice, bob, roomId };
+}
+
 describe("encrypted client, senders it already follows (devserver)", () => {
   it("a response whose encrypted events come from tracked, current senders takes no tracking step or extra outgoing pass", async () => {
-    const alice = await newUser(fx.hs, fx.dir, "alice");
-    const bob = await newUser(fx.hs, fx.dir, "bob");
-    fx.open.push(alice.client, bob.client);
-    const roomId = await sharedRoom(alice, [bob]);
-    // The conversation under way: each side has seen the other's messages (and fetched their devices).
-    await bob.client.sendText(roomId, "first");
-    await syncAll(alice, bob);
-    await alice.client.sendText(roomId, "reply");
-    await syncAll(alice, bob);
+    const { alice, bob, roomId } = await conversation();
 
     const machine = alice.client.crypto.machine;
     const calls = { track: 0, outgoing: 0 };
@@ -93,12 +98,7 @@ describe("encrypted client, senders it already follows (devserver)", () => {
   });
 
   it("a response that leaves the key backup nothing to do takes no backup step", async () => {
-    const alice = await newUser(fx.hs, fx.dir, "alice");
-    const bob = await newUser(fx.hs, fx.dir, "bob");
-    fx.open.push(alice.client, bob.client);
-    const roomId = await sharedRoom(alice, [bob]);
-    await bob.client.sendText(roomId, "first");
-    await syncAll(alice, bob);
+    const { alice, bob, roomId } = await conversation();
     await alice.client.crypto.backup.idle();
 
     const backup = alice.client.crypto.machine.backup;

@@ -18,6 +18,22 @@ import {
 
 const fx = devServerFixture("keyroom-e2ee-client-");
 
+/** Counts the Megolm decryptions that really run, until `restore()`. */
+function countDecryptions(): { count(): number; restore(): void } {
+  let n = 0;
+  const realDecrypt = InboundGroupSession.prototype.decrypt;
+  InboundGroupSession.prototype.decrypt = function (this: InboundGroupSession, message: string) {
+    n++;
+    return realDecrypt.call(this, message);
+  };
+  return {
+    count: () => n,
+    restore: () => {
+      InboundGroupSession.prototype.decrypt = realDecrypt;
+    },
+  };
+}
+
 async function user(prefix: string) {
   const t = await newUser(fx.hs, fx.dir, prefix);
   fx.open.push(t.client);
@@ -82,27 +98,22 @@ describe("encrypted client (devserver)", () => {
     const bob = await user("bob");
     const roomId = await sharedRoom(alice, [bob]);
     const sent = await alice.client.sendText(roomId, "echo me");
-    let decryptions = 0;
-    const realDecrypt = InboundGroupSession.prototype.decrypt;
-    InboundGroupSession.prototype.decrypt = function (this: InboundGroupSession, message: string) {
-      decryptions++;
-      return realDecrypt.call(this, message);
-    };
+    const decryptions = countDecryptions();
     try {
       await syncAll(alice);
-      assert.equal(decryptions, 0, "the echo of the event /send accepted is not decrypted again");
+      assert.equal(decryptions.count(), 0, "the echo of the event /send accepted is not decrypted again");
       const echo = eventById(alice, sent);
       assert.equal(echo.content.body, "echo me");
       // The same event from /messages is decrypted in full: the same content and sender facts.
       const page = await alice.client.messages(roomId, { limit: 10 });
       const fetched = page.events.find((e) => e.eventId === sent);
       assert.ok(fetched);
-      assert.equal(decryptions, 1);
+      assert.equal(decryptions.count(), 1);
       assert.deepEqual(fetched.content, echo.content);
       assert.deepEqual(fetched.encryption, echo.encryption);
       assert.ok(echo.encryption?.decrypted === true && echo.encryption.trust === "verified");
     } finally {
-      InboundGroupSession.prototype.decrypt = realDecrypt;
+      decryptions.restore();
     }
   });
 
@@ -133,24 +144,19 @@ describe("encrypted client (devserver)", () => {
     const roomId = await sharedRoom(alice, [bob]);
     await alice.client.sendText(roomId, "warm up");
     await syncAll(alice, bob);
-    let decryptions = 0;
-    const realDecrypt = InboundGroupSession.prototype.decrypt;
-    InboundGroupSession.prototype.decrypt = function (this: InboundGroupSession, message: string) {
-      decryptions++;
-      return realDecrypt.call(this, message);
-    };
+    const decryptions = countDecryptions();
     try {
       hold = true;
       const sending = alice.client.sendText(roomId, "before the answer");
       while (!texts(alice, roomId).includes("before the answer")) await syncAll(alice);
-      assert.equal(decryptions, 0, "the echo used the plaintext sent");
+      assert.equal(decryptions.count(), 0, "the echo used the plaintext sent");
       release();
       const eventId = await sending;
       const echo = eventById(alice, eventId).encryption;
       assert.ok(echo?.decrypted === true && echo.trust === "verified");
     } finally {
       release();
-      InboundGroupSession.prototype.decrypt = realDecrypt;
+      decryptions.restore();
     }
   });
 

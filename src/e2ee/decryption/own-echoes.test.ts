@@ -71,7 +71,7 @@ describe("own echoes", () => {
 
   it("decrypts in full an echo that is not byte-identical", async () => {
     const { alice } = await setup();
-    // A changed ciphertext under the sent event ID goes through decryption (and fails it).
+    // A changed ciphertext goes through decryption (and fails it).
     const event = await sent(alice, "intact");
     const content = event.content as Record<string, unknown>;
     const ciphertext = content.ciphertext as string;
@@ -120,10 +120,19 @@ describe("own echoes", () => {
       failsWith("REPLAYED"),
     );
     assert.equal(decryptions, 2);
+    // A copy naming another sender first: it uses the entry up and is judged as decryption judges
+    // it (a session of no device of Bob's); the genuine echo is then decrypted in full, and is ours.
+    const third = await sent(alice, "third");
+    const claimed = await alice.machine.tryDecryptRoomEvent({ ...third, sender: "@bob:x" }, ROOM);
+    assert.ok(claimed.ok && claimed.event.trust === "unknown_device");
+    assert.equal(decryptions, 2);
+    const genuine = await alice.machine.decryptRoomEvent(third, ROOM);
+    assert.equal(decryptions, 3);
+    assert.equal(genuine.trust, "verified");
     // Other devices decrypt as always.
     await bob.sync();
     assert.equal((await bob.machine.decryptRoomEvent(second, ROOM)).content.body, "second");
-    assert.equal(decryptions, 3);
+    assert.equal(decryptions, 4);
   });
 
   it("decrypts in full when the session stored under the echo's ID is another one holding its ratchet", async () => {
