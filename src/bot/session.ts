@@ -87,7 +87,8 @@ export interface BotAccountOptions {
    * Leave the bot's saved sync position and rooms as they are: this client resumes the bot's
    * device but syncs on from a copy in memory. For a short task beside a stopped bot (`keyroom
    * bot verify`): the events that arrive meanwhile are still new to the bot at its next start,
-   * which handles them (the shared crypto store tells it that the to-device messages were).
+   * which handles them. The to-device messages of that range may come to it again, as after a
+   * crash; the engine drops what it already handled.
    */
   keepSyncPosition?: boolean;
 }
