@@ -13,7 +13,7 @@ import type { MachineContext } from "./machine-context.ts";
 import { OlmSessions } from "./olm-sessions/sessions.ts";
 import { InboundSessions } from "./room-keys/inbound.ts";
 import { OutboundSessions } from "./room-keys/outbound.ts";
-import { RoomSettingsCache } from "./room-keys/settings-cache.ts";
+import { RoomSettings } from "./room-keys/room-settings.ts";
 import { SecretGossip, type SecretGossipState } from "./secret-storage/gossip.ts";
 import { type QueuedToDevice, queuedToDevice } from "./to-device-queue.ts";
 
@@ -31,7 +31,7 @@ export interface Parts {
   readonly historySharing: HistorySharingState;
   readonly queue: Map<string, QueuedToDevice>;
   /** Rooms' saved settings, read from the store once each. */
-  readonly roomSettings: RoomSettingsCache;
+  readonly roomSettings: RoomSettings;
 }
 
 /** Runs `fn` as one machine step over the current parts (one at a time, saved at its end). */
@@ -87,6 +87,6 @@ export async function buildParts(ctx: MachineContext, kept: Kept): Promise<Parts
     backup,
     historySharing,
     queue,
-    roomSettings: new RoomSettingsCache(ctx),
+    roomSettings: new RoomSettings(ctx),
   };
 }

@@ -47,15 +47,11 @@ import type {
   ToDeviceRequest,
 } from "./requests.ts";
 import { planRoomEvent, type RoomEventPlan, type RoomEventRecipients } from "./room-keys/send.ts";
-import {
-  mergeRoomSettings,
-  type ResolvedSettings,
-  type RoomEncryptionSettings,
-  type RoomMember,
-  resolveSettings,
-  roomSettingsOf,
-  type SettingsDefaults,
-  type ShareWith,
+import type {
+  RoomEncryptionSettings,
+  RoomMember,
+  SettingsDefaults,
+  ShareWith,
 } from "./room-keys/settings.ts";
 import { exportAllRoomKeys, exportRoomKeys, importRoomKeys } from "./room-keys/transfer.ts";
 import { newSecretGossipState } from "./secret-storage/gossip.ts";
@@ -372,7 +368,7 @@ export class OlmMachine {
         if (membership !== "join" && membership !== "invite") continue;
         let isEncrypted = encrypted.get(roomId);
         if (isEncrypted === undefined) {
-          isEncrypted = (await p.roomSettings.get(roomId)) !== undefined;
+          isEncrypted = await p.roomSettings.isRecorded(roomId);
           encrypted.set(roomId, isEncrypted);
         }
         if (isEncrypted) p.devices.trackUsers([userId]);
@@ -578,7 +574,7 @@ export class OlmMachine {
       const { requests } = await p.outbound.share(
         roomId,
         members,
-        await this.#sendSettings(p, roomId, settings),
+        await p.roomSettings.forSend(roomId, settings, this.#defaults),
       );
       return requests;
     });
@@ -599,29 +595,9 @@ export class OlmMachine {
   ): Promise<RoomEventPlan> {
     return this.#step(async (p) =>
       planRoomEvent(this.#ctx, p, { roomId, type, content }, recipients, {
-        settings: await this.#sendSettings(p, roomId, recipients.settings ?? {}),
+        settings: await p.roomSettings.forSend(roomId, recipients.settings ?? {}, this.#defaults),
         claimable: (userIds) => this.#requests.claimable(p, userIds),
       }),
-    );
-  }
-
-  /**
-   * The room's recorded settings (read once) with what the caller passes for this send, resolved
-   * against the machine's defaults. The first send records them: later ones cannot downgrade them.
-   */
-  async #sendSettings(p: Parts, roomId: string, settings: RoomEncryptionSettings): Promise<ResolvedSettings> {
-    const stored = await p.roomSettings.get(roomId);
-    const merged = mergeRoomSettings(roomId, stored, settings);
-    if (stored === undefined) this.#ctx.tx.roomSettings.push(merged);
-    return resolveSettings(
-      {
-        ...roomSettingsOf(merged),
-        historyVisibility: settings.historyVisibility,
-        onlyVerifiedDevices: settings.onlyVerifiedDevices,
-        // What the caller passes now wins over what the user recorded for the room.
-        shareWith: settings.shareWith ?? merged.shareWith,
-      },
-      this.#defaults,
     );
   }
 
@@ -631,18 +607,12 @@ export class OlmMachine {
    * algorithm would change.
    */
   setRoomSettings(roomId: string, settings: RoomEncryptionSettings): Promise<void> {
-    return this.#step(async (p) => {
-      const stored = await p.roomSettings.get(roomId);
-      this.#ctx.tx.roomSettings.push(mergeRoomSettings(roomId, stored, settings));
-    });
+    return this.#step((p) => p.roomSettings.record(roomId, settings));
   }
 
   /** The settings recorded for a room, if any. */
   getRoomSettings(roomId: string): Promise<RoomEncryptionSettings | undefined> {
-    return this.#step(async (p) => {
-      const stored = await p.roomSettings.get(roomId);
-      return stored === undefined ? undefined : roomSettingsOf(stored);
-    });
+    return this.#step((p) => p.roomSettings.recorded(roomId));
   }
 
   /** Forces a new room session at the next share (e.g. the user asked for it). */

@@ -64,7 +64,7 @@ describe("one machine call per encrypted send", () => {
     const plan = await ask(alice, "steady");
     assert.equal(plan.stage, "ready");
     assert.equal(plan.requests.length, 0);
-    // Read once, for the first send; kept in memory since (settings-cache.ts).
+    // Read once, for the first send; kept in memory since (room-settings.ts).
     assert.equal(reads, 0);
     await bob.sync();
     if (plan.stage === "ready") {
