@@ -76,6 +76,9 @@ describe("Keyroom in workers (Chromium)", { skip, timeout: scaledMs(300_000) }, 
         };
         check();
       });
+    // The page runs the web chat, which shares the default session store with the worker: when
+    // it loads after the worker registered, it opens the same account (and the new crypto store)
+    // at the same time, as a second tab would.
     await page.goto(web.url);
     await page.evaluate(
       ({ homeserverUrl, username }) => {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { rowAd, StoreCipher } from "../cipher/store-cipher.ts";
 import { sample } from "../conformance.ts";
-import { StoreError, StoreKeyError, StoreLockedError } from "../errors.ts";
+import { StoreError, StoreKeyError, StoreLockedError, StoreMismatchError } from "../errors.ts";
 import { IndexedDbCryptoStore } from "./idb-store.ts";
 import { FakeChannels, FakeLocks } from "./test-support/fakes.ts";
 import { IDB_SCHEMA_VERSION, upgradeIdb } from "./upgrades.ts";
@@ -199,5 +199,43 @@ describe("IndexedDbCryptoStore", () => {
       IndexedDbCryptoStore.open({ userId: ALICE, name, passphrase: "p" }),
       (e) => e instanceof StoreKeyError && e.code === "KEY_KIND_MISMATCH",
     );
+  });
+});
+
+describe("IndexedDbCryptoStore created by two contexts at once", () => {
+  for (const [label, extra] of [
+    ["a Web Crypto wrapped key", {}],
+    ["a passphrase", { passphrase: "pw", kdfIterations: 1000 }],
+  ] as const) {
+    it(`both open the one key the first wrote (${label}), and read each other's writes`, async () => {
+      const name = newName();
+      const locks = new FakeLocks();
+      const open = () =>
+        IndexedDbCryptoStore.open({ userId: ALICE, deviceId: DEVICE, name, locks, ...extra });
+      const [a, b] = await Promise.all([open(), open()]);
+      const write = async (store: IndexedDbCryptoStore, key: string) => {
+        assert.ok(await store.tryAcquireLease(1));
+        await store.saveChanges({ secrets: { [key]: key } });
+        await store.releaseLease();
+      };
+      await write(a, "fromA");
+      await write(b, "fromB");
+      assert.equal(await b.getSecret("fromA"), "fromA");
+      assert.equal(await a.getSecret("fromB"), "fromB");
+      await Promise.all([a.close(), b.close()]);
+    });
+  }
+
+  it("a second context for another device is refused, not given a store of its own", async () => {
+    const name = newName();
+    const results = await Promise.allSettled([
+      IndexedDbCryptoStore.open({ userId: ALICE, deviceId: DEVICE, name }),
+      IndexedDbCryptoStore.open({ userId: ALICE, deviceId: "OTHERDEVICE", name }),
+    ]);
+    const opened = results.filter((r) => r.status === "fulfilled");
+    assert.equal(opened.length, 1);
+    const refused = results.find((r) => r.status === "rejected");
+    assert.ok(refused?.reason instanceof StoreMismatchError, String(refused?.reason));
+    await opened[0]?.value.close();
   });
 });

@@ -231,12 +231,21 @@ export class IndexedDbCryptoStore implements CryptoStore {
       db = wrap(raw);
       // Another connection asking to upgrade or delete the database: let it (we are closing anyway).
       raw.onversionchange = () => raw.close();
-      const storedIdentity: unknown = await db.get("meta", "identity");
-      const identity = resolveIdentity(
-        storedIdentity === undefined ? undefined : parseIdentity(storedIdentity),
-        options,
-      );
-      const cipher = await openStoreCipher(db, options, identity);
+      // A second pass only when another context created the store during the first one.
+      let opened: { identity: StoreIdentity; cipher: StoreCipher } | undefined;
+      for (let pass = 0; opened === undefined && pass < 2; pass++) {
+        const storedIdentity: unknown = await db.get("meta", "identity");
+        const identity = resolveIdentity(
+          storedIdentity === undefined ? undefined : parseIdentity(storedIdentity),
+          options,
+        );
+        const cipher = await openStoreCipher(db, options, identity);
+        if (cipher !== undefined) opened = { identity, cipher };
+      }
+      if (opened === undefined) {
+        throw new StoreError("BACKEND", `IndexedDB database "${name}" changed while it was being created`);
+      }
+      const { identity, cipher } = opened;
       const seen = generationOf(await db.get("meta", GENERATION_KEY));
       const lock = new IdbLeaseLock(name, options.locks ?? defaultLocks());
       const channel = (options.broadcast ?? defaultChannelFactory())?.(leaseLockName(name));

@@ -25,14 +25,18 @@ function isCryptoKey(v: unknown): v is CryptoKey {
 }
 
 /**
- * The cipher of the store in `db`. A new database gets its key header (and `identity`) written in
- * one transaction.
+ * The cipher of the store in `db`, or undefined when another context (a tab, a worker) created the
+ * store while this one was preparing to: the caller reads the stored identity again and reopens.
+ * A new database gets its key header (and `identity`) written in one transaction that first checks
+ * that no header is there yet; the key itself is made before it, since a transaction cannot wait
+ * on Web Crypto. Without that check, two contexts opening a new store at once each kept their own
+ * key, and one's writes failed authentication in the other.
  */
 export async function openStoreCipher(
   db: IDBPDatabase<unknown>,
   options: StoreKeyOptions,
   identity: StoreIdentity,
-): Promise<StoreCipher> {
+): Promise<StoreCipher | undefined> {
   const header: unknown = await db.get("meta", "store_key");
   if (header === undefined) {
     let wrapper: CryptoKey | undefined;
@@ -49,13 +53,14 @@ export async function openStoreCipher(
     }
     const created = await StoreCipher.create(protection);
     const tx = db.transaction("meta", "readwrite");
-    await Promise.all([
-      tx.store.put(identity, "identity"),
-      tx.store.put(created.header, "store_key"),
-      ...(wrapper !== undefined ? [tx.store.put(wrapper, WRAPPER_KEY)] : []),
-      tx.done,
-    ]);
-    return created.cipher;
+    const first = (await tx.store.get("store_key")) === undefined;
+    if (first) {
+      void tx.store.put(identity, "identity");
+      void tx.store.put(created.header, "store_key");
+      if (wrapper !== undefined) void tx.store.put(wrapper, WRAPPER_KEY);
+    }
+    await tx.done;
+    return first ? created.cipher : undefined;
   }
   if (options.passphrase !== undefined) {
     return StoreCipher.unlock(header, { kind: "passphrase", passphrase: options.passphrase });
