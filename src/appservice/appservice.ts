@@ -80,6 +80,12 @@ export interface AppserviceOptions {
   onError?: (error: unknown, userId: string, txnId: string) => void;
 }
 
+/** Where the transactions endpoint listens. */
+export interface ListenOptions {
+  readonly port: number;
+  readonly host?: string;
+}
+
 interface VirtualUser {
   readonly client: MatrixClient;
   readonly known: KnownKeyCounts;
@@ -185,12 +191,11 @@ export class Appservice {
   }
 
   /**
-   * Asks the homeserver who the appservice is (checks the `as_token`), brings back every virtual
-   * user `dataDir` holds (so the transactions that waited while the appservice was down reach
-   * them), and with `listen` then starts the transactions endpoint. Returns its URL (the
-   * registration's `url`) if any.
+   * Asks the homeserver who the appservice is (checks the `as_token`) and brings back every virtual
+   * user `dataDir` holds. With `listen`, then starts the transactions endpoint (see `listen`) and
+   * returns its URL.
    */
-  async start(listen?: { port: number; host?: string }): Promise<string | undefined> {
+  async start(listen?: ListenOptions): Promise<string | undefined> {
     const me = await this.#http.request({
       method: "GET",
       path: path`/_matrix/client/v3/account/whoami`,
@@ -199,7 +204,19 @@ export class Appservice {
     this.#senderUserId = me.user_id;
     await this.#restoreKnownUsers();
     this.#ready = true;
-    if (listen === undefined) return undefined;
+    return listen === undefined ? undefined : this.listen(listen);
+  }
+
+  /**
+   * Starts the transactions endpoint (after `start()`). Call it once the handlers of the users
+   * `start()` brought back are on their clients: the transactions the homeserver kept while the
+   * appservice was down arrive as soon as it listens, and an event fed to a client before its
+   * handler is there is not handled. Returns the endpoint's URL.
+   */
+  async listen(listen: ListenOptions): Promise<string> {
+    if (this.#closed) throw new AppserviceError("CLOSED", "the appservice is closed");
+    if (!this.#ready) throw new AppserviceError("NOT_STARTED", "call start() first");
+    if (this.#listener !== undefined) throw new AppserviceError("LISTENING", "the appservice listens already");
     this.#listener = await listenAppservice(
       {
         port: listen.port,

@@ -17,6 +17,8 @@ export type AppserviceErrorCode =
   | "DEVICE_SETUP_FAILED"
   /** A transaction arrived before `start()` finished (answered 500: the homeserver retries it). */
   | "NOT_STARTED"
+  /** `listen()` on an appservice that listens already. */
+  | "LISTENING"
   /** The appservice was closed. */
   | "CLOSED";
 

@@ -3,6 +3,7 @@
 export {
   Appservice,
   type AppserviceOptions,
+  type ListenOptions,
   MAX_FED_TXNS_PER_USER,
   MAX_FEED_ATTEMPTS,
   type VirtualUserClientOptions,

@@ -29,8 +29,14 @@ const LIBRARY_HINTS: AppserviceBotHints = {
 export interface OpenedAppserviceBot {
   /** The bot user's client, fed by the transactions endpoint (give it to `new Bot({ client })`). */
   client: MatrixClient;
-  /** Listening; close it when the bot stops. */
+  /** Started, not listening yet (see `listen`); close it when the bot stops. */
   appservice: Appservice;
+  /**
+   * Starts the transactions endpoint on the directory's port. Call it once the bot's handlers are
+   * on `client` (after `bot.start()`): the transactions that waited while the bot was stopped
+   * arrive at once, and an event fed before its handler is there is not answered.
+   */
+  listen(): Promise<void>;
   /** This start set up recovery: the key to show the operator once (never stored, never logged). */
   recoveryKey?: string;
 }
@@ -74,11 +80,15 @@ export async function openAppserviceBot(
           `reset (${hints.reset}: the next start makes a new identity, verified again).`,
       );
     }
-    await appservice.start({ port: listenPort(dir, settings, registration), host: settings.host });
+    await appservice.start();
     const client = await appservice.user(config.user, { displayName: BOT_DEVICE_NAME });
     const recoveryKey = await setUpRecovery(client, local === "none", reset, logger);
     if (reset) await rm(markerFile, { force: true });
-    return { client, appservice, ...(recoveryKey !== undefined ? { recoveryKey } : {}) };
+    const port = listenPort(dir, settings, registration);
+    const listen = async () => {
+      await appservice.listen({ port, ...(settings.host !== undefined ? { host: settings.host } : {}) });
+    };
+    return { client, appservice, listen, ...(recoveryKey !== undefined ? { recoveryKey } : {}) };
   } catch (e) {
     await appservice.close().catch(() => undefined);
     throw e;

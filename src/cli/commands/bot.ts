@@ -168,6 +168,14 @@ export async function botRunCommand(
     throw e;
   }
   try {
+    // Transactions only now: the bot's handlers are on its client.
+    await appservice?.listen();
+  } catch (e) {
+    await running.stop();
+    await appservice?.appservice.close();
+    throw e;
+  }
+  try {
     await new Promise<void>((done) => {
       if (io.signal === undefined) return; // nothing can stop it but the process ending
       if (io.signal.aborted) return done();
