@@ -216,7 +216,8 @@ export class Appservice {
   async listen(listen: ListenOptions): Promise<string> {
     if (this.#closed) throw new AppserviceError("CLOSED", "the appservice is closed");
     if (!this.#ready) throw new AppserviceError("NOT_STARTED", "call start() first");
-    if (this.#listener !== undefined) throw new AppserviceError("LISTENING", "the appservice listens already");
+    if (this.#listener !== undefined)
+      throw new AppserviceError("LISTENING", "the appservice listens already");
     this.#listener = await listenAppservice(
       {
         port: listen.port,
