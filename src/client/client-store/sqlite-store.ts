@@ -94,10 +94,13 @@ export class SqliteClientStore implements ClientStore {
         `client store schema ${version} is newer than this version of Keyroom`,
       );
     }
+    // Under the write lock, from the version read again: another process opening the same new
+    // file may have migrated it since the check above.
     db.transaction(() => {
-      for (let v = version; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
-      db.pragma(`user_version = ${SCHEMA_VERSION}`);
-    })();
+      const now = db.pragma("user_version", { simple: true }) as number;
+      for (let v = now; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
+      if (now < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    }).immediate();
     return new SqliteClientStore(db, path);
   }
 

@@ -4,13 +4,30 @@
  * can read the secrets; the file keeps them out of copies of the database alone (backups, bug
  * reports) and is refused if other users can read it. Node only.
  */
-import { closeSync, constants, openSync, readFileSync, statSync, writeSync } from "node:fs";
-import { decodeBase64, encodeBase64, randomBytes } from "../../crypto/primitives/symmetric.ts";
+import {
+  closeSync,
+  constants,
+  fsyncSync,
+  linkSync,
+  openSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
+import { dirname } from "node:path";
+import {
+  decodeBase64,
+  encodeBase64,
+  encodeBase64Url,
+  randomBytes,
+  wipe,
+} from "../../crypto/primitives/symmetric.ts";
 import { StoreKeyError } from "../errors.ts";
 import { STORE_KEY_LENGTH } from "./store-cipher.ts";
 
-function isMissing(e: unknown): boolean {
-  return typeof e === "object" && e !== null && (e as { code?: unknown }).code === "ENOENT";
+function isCode(e: unknown, code: string): boolean {
+  return typeof e === "object" && e !== null && (e as { code?: unknown }).code === code;
 }
 
 /** Reads the key file at `path`; throws `StoreKeyError` if it is missing, readable by others or malformed. */
@@ -26,7 +43,7 @@ export function readKeyFile(path: string): Uint8Array {
     text = readFileSync(path, "utf8");
   } catch (e) {
     if (e instanceof StoreKeyError) throw e;
-    if (isMissing(e)) {
+    if (isCode(e, "ENOENT")) {
       throw new StoreKeyError(
         "KEY_FILE_MISSING",
         `the store key file ${path} is missing; without it this store's secrets cannot be read`,
@@ -45,22 +62,52 @@ export function readKeyFile(path: string): Uint8Array {
 
 /**
  * Creates a new key file (never overwriting one: a key file that exists is read instead, so a
- * store recreated beside it keeps working) and returns its key.
+ * store recreated beside it keeps working) and returns its key. The key is written and synced
+ * under a temporary name, then linked into place: another process opening a new store at the same
+ * time never reads a half-written file (it finds none, or the whole one), a crash leaves no empty
+ * one, and the file is on disk before the store header that needs it is committed.
  */
 export function createOrReadKeyFile(path: string): Uint8Array {
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-  } catch (e) {
-    if (typeof e === "object" && e !== null && (e as { code?: unknown }).code === "EEXIST")
-      return readKeyFile(path);
-    throw new StoreKeyError("KEY_FILE_MALFORMED", `the store key file ${path} could not be created`);
-  }
+  const temporary = `${path}.${encodeBase64Url(randomBytes(9))}.new`;
   const key = randomBytes(STORE_KEY_LENGTH);
   try {
-    writeSync(fd, `${encodeBase64(key)}\n`);
+    const fd = openSync(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    try {
+      writeSync(fd, `${encodeBase64(key)}\n`);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      linkSync(temporary, path);
+    } catch (e) {
+      if (!isCode(e, "EEXIST")) throw e;
+      wipe(key);
+      return readKeyFile(path);
+    }
+    syncDirectory(dirname(path));
+    return key;
+  } catch (e) {
+    if (e instanceof StoreKeyError) throw e;
+    throw new StoreKeyError("KEY_FILE_MALFORMED", `the store key file ${path} could not be created`);
   } finally {
-    closeSync(fd);
+    try {
+      unlinkSync(temporary);
+    } catch {
+      // never made, or already gone
+    }
   }
-  return key;
+}
+
+/** Makes a new directory entry durable (where the platform allows opening a directory). */
+function syncDirectory(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, "r");
+    fsyncSync(fd);
+  } catch {
+    // Windows cannot open a directory; its file system orders the entry itself.
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }

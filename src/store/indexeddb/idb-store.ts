@@ -234,12 +234,18 @@ export class IndexedDbCryptoStore implements CryptoStore {
       // A second pass only when another context created the store during the first one.
       let opened: { identity: StoreIdentity; cipher: StoreCipher } | undefined;
       for (let pass = 0; opened === undefined && pass < 2; pass++) {
-        const storedIdentity: unknown = await db.get("meta", "identity");
+        // Read in one transaction: the identity checked must be the one the key header came with.
+        const tx = db.transaction("meta");
+        const [storedIdentity, header] = await Promise.all([
+          tx.store.get("identity"),
+          tx.store.get("store_key"),
+          tx.done,
+        ]);
         const identity = resolveIdentity(
           storedIdentity === undefined ? undefined : parseIdentity(storedIdentity),
           options,
         );
-        const cipher = await openStoreCipher(db, options, identity);
+        const cipher = await openStoreCipher(db, options, identity, header);
         if (cipher !== undefined) opened = { identity, cipher };
       }
       if (opened === undefined) {

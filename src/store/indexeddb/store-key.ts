@@ -25,7 +25,8 @@ function isCryptoKey(v: unknown): v is CryptoKey {
 }
 
 /**
- * The cipher of the store in `db`, or undefined when another context (a tab, a worker) created the
+ * The cipher of the store in `db` whose key `header` (undefined for a new store) was read with
+ * `identity`, or undefined when another context (a tab, a worker) created the
  * store while this one was preparing to: the caller reads the stored identity again and reopens.
  * A new database gets its key header (and `identity`) written in one transaction that first checks
  * that no header is there yet; the key itself is made before it, since a transaction cannot wait
@@ -36,8 +37,8 @@ export async function openStoreCipher(
   db: IDBPDatabase<unknown>,
   options: StoreKeyOptions,
   identity: StoreIdentity,
+  header: unknown,
 ): Promise<StoreCipher | undefined> {
-  const header: unknown = await db.get("meta", "store_key");
   if (header === undefined) {
     let wrapper: CryptoKey | undefined;
     let protection: KeyProtection;

@@ -124,31 +124,52 @@ export function schemaVersion(db: Database): number {
   return v;
 }
 
-/** Brings the file up to `target` (the latest by default), one migration per transaction. */
-export function migrate(db: Database, target: number = LATEST_SCHEMA_VERSION): number {
-  let current = schemaVersion(db);
-  if (current > LATEST_SCHEMA_VERSION) {
+/** Whether `e` is SQLite saying another connection holds the database. */
+export function isBusy(e: unknown): boolean {
+  const code = typeof e === "object" && e !== null ? (e as { code?: unknown }).code : undefined;
+  return code === "SQLITE_BUSY" || code === "SQLITE_LOCKED";
+}
+
+function checkNotTooNew(version: number): void {
+  if (version > LATEST_SCHEMA_VERSION) {
     throw new StoreError(
       "SCHEMA_TOO_NEW",
-      `this crypto store has schema version ${current}, newer than the ${LATEST_SCHEMA_VERSION} this Keyroom ` +
+      `this crypto store has schema version ${version}, newer than the ${LATEST_SCHEMA_VERSION} this Keyroom ` +
         "understands; upgrade Keyroom to open it",
     );
   }
+}
+
+/**
+ * Brings the file up to `target` (the latest by default), one migration per transaction. Each
+ * transaction takes the write lock first and reads the version again under it: another process
+ * opening the same file may have run that migration since (two processes creating a store at once).
+ * A busy database is thrown as SQLite's own error, for the caller to report as locked.
+ */
+export function migrate(db: Database, target: number = LATEST_SCHEMA_VERSION): number {
+  let current = schemaVersion(db);
+  checkNotTooNew(current);
   for (const m of MIGRATIONS) {
     if (m.version <= current || m.version > target) continue;
     try {
-      db.transaction(() => {
-        if (current === 0) db.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
-        db.exec(m.sql);
-        db.prepare("DELETE FROM schema_version").run();
-        db.prepare("INSERT INTO schema_version (version) VALUES (?)").run(m.version);
-      })();
+      current = db
+        .transaction((): number => {
+          const now = schemaVersion(db);
+          checkNotTooNew(now);
+          if (now >= m.version) return now;
+          if (now === 0) db.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
+          db.exec(m.sql);
+          db.prepare("DELETE FROM schema_version").run();
+          db.prepare("INSERT INTO schema_version (version) VALUES (?)").run(m.version);
+          return m.version;
+        })
+        .immediate();
     } catch (e) {
+      if (e instanceof StoreError || isBusy(e)) throw e;
       throw new StoreError("MIGRATION_FAILED", `schema migration ${m.version} (${m.description}) failed`, {
         cause: e,
       });
     }
-    current = m.version;
   }
   return current;
 }

@@ -290,6 +290,33 @@ describe("SqliteCryptoStore", () => {
     }
   });
 
+  it("two processes migrating one file at once: the second finds the work done, not a failure", () => {
+    for (const startAt of [undefined, 1, LATEST_SCHEMA_VERSION - 1]) {
+      const path = join(newDir(), "race.sqlite3");
+      const a = new Database(path);
+      const b = new Database(path);
+      a.pragma("journal_mode = WAL");
+      if (startAt !== undefined) migrate(a, startAt);
+      // B has read the version when A runs every migration; then B's own transactions begin.
+      let interleaved = false;
+      const slowB = new Proxy(b, {
+        get(target, prop) {
+          if (prop === "transaction" && !interleaved) {
+            interleaved = true;
+            migrate(a);
+          }
+          const v: unknown = Reflect.get(target, prop);
+          return typeof v === "function" ? v.bind(target) : v;
+        },
+      });
+      assert.equal(migrate(slowB), LATEST_SCHEMA_VERSION, `from ${startAt ?? "a new file"}`);
+      assert.ok(interleaved);
+      assert.equal(schemaVersion(b), LATEST_SCHEMA_VERSION);
+      a.close();
+      b.close();
+    }
+  });
+
   it("refuses a database from a newer Keyroom", async () => {
     const directory = newDir();
     const db = new Database(join(directory, DEFAULT_SQLITE_FILE_NAME));

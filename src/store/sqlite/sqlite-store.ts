@@ -49,7 +49,7 @@ import type {
 import { parseIdentity, parseLimit, parsePageRequest, parseSessionKeys, parseUserIds } from "../validate.ts";
 import { currentBootId, isPerMessage, markClosed, markOpen } from "./durability.ts";
 import { holderName, SqliteLease } from "./lease.ts";
-import { migrate } from "./migrations.ts";
+import { isBusy, migrate } from "./migrations.ts";
 import { parseJson, SqliteStatements } from "./statements.ts";
 
 export const DEFAULT_SQLITE_FILE_NAME = "keyroom-crypto.sqlite3";
@@ -91,11 +91,6 @@ export interface SqliteCryptoStoreOptions extends IdentityRequest {
   readonly busyTimeoutMs?: number;
 }
 
-function isBusy(e: unknown): boolean {
-  const code = typeof e === "object" && e !== null ? (e as { code?: unknown }).code : undefined;
-  return code === "SQLITE_BUSY" || code === "SQLITE_LOCKED";
-}
-
 /** The file's size, or undefined if there is no file. */
 function sizeOf(path: string): number | undefined {
   try {
@@ -122,7 +117,8 @@ function ensureDatabaseFile(path: string): void {
     );
   }
   if (size !== undefined) return;
-  const temporary = `${path}.${process.pid}.${Date.now()}.new`;
+  // Random: two threads of one process (one pid) may create the same store in the same millisecond.
+  const temporary = `${path}.${encodeBase64Url(randomBytes(9))}.new`;
   try {
     const db = new Database(temporary);
     try {
@@ -223,13 +219,13 @@ export class SqliteCryptoStore implements CryptoStore {
         throw e;
       }
       const st = new SqliteStatements(db);
-      const storedIdentity = st.meta("identity");
+      // Read together (one snapshot): the identity checked must be the one the key header came with.
+      const [storedIdentity, header] = db.transaction(() => [st.meta("identity"), st.meta("store_key")])();
       const identity = resolveIdentity(
         storedIdentity === undefined ? undefined : parseIdentity(parseJson(storedIdentity, "store identity")),
         options,
       );
       const keyFile = `${path}.key`;
-      const header = st.meta("store_key");
       let cipher: StoreCipher;
       if (header === undefined) {
         const protection: KeyProtection =
