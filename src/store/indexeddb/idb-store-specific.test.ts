@@ -179,6 +179,45 @@ describe("IndexedDbCryptoStore", () => {
     assert.equal(channels.open, 0, "close closes the channel");
   });
 
+  it("a context that took the lease only to catch up tells no one: idle tabs do not wake each other", async () => {
+    const locks = new FakeLocks();
+    const channels = new FakeChannels();
+    const name = newName();
+    const open = () =>
+      IndexedDbCryptoStore.open({
+        userId: ALICE,
+        deviceId: DEVICE,
+        name,
+        locks,
+        broadcast: channels.factory,
+      });
+    const [tab1, tab2] = [await open(), await open()];
+    const heard = { tab1: 0, tab2: 0 };
+    let catchUps: Promise<void>[] = [];
+    // What a client does when told: take the lease (reloading if stale), then let it go.
+    const catchUp = (store: IndexedDbCryptoStore, who: keyof typeof heard) => () => {
+      heard[who] += 1;
+      catchUps.push(
+        (async () => {
+          if (await store.tryAcquireLease(1)) await store.releaseLease();
+        })(),
+      );
+    };
+    tab1.onChangedElsewhere(catchUp(tab1, "tab1"));
+    tab2.onChangedElsewhere(catchUp(tab2, "tab2"));
+    assert.ok(await tab1.tryAcquireLease(1));
+    await tab1.saveChanges({ nextBatch: "s1" });
+    await tab1.releaseLease();
+    for (let round = 0; round < 20 && catchUps.length > 0; round++) {
+      const pending = catchUps;
+      catchUps = [];
+      await Promise.all(pending);
+    }
+    assert.deepEqual(heard, { tab1: 0, tab2: 1 });
+    await tab1.close();
+    await tab2.close();
+  });
+
   it("without a passphrase wraps the store key with a non-extractable Web Crypto key; a passphrase is then refused", async () => {
     const name = newName();
     const store = await IndexedDbCryptoStore.open({ userId: ALICE, deviceId: DEVICE, name });

@@ -166,6 +166,12 @@ export class IndexedDbCryptoStore implements CryptoStore {
   readonly #listeners = new Set<() => void>();
   /** The generation this instance last set or saw at open. */
   #seen: number;
+  /**
+   * This hold of the lease saved something: its release tells the other contexts to reload. A
+   * hold that only read tells no one; otherwise two idle tabs would wake each other for ever
+   * (each one's catch-up takes the lease, and each take raises the generation).
+   */
+  #wroteThisHold = false;
   #closed = false;
 
   private constructor(
@@ -507,6 +513,7 @@ export class IndexedDbCryptoStore implements CryptoStore {
       throw new StoreError("BACKEND", "the IndexedDB transaction failed; nothing was saved", { cause: e });
     }
     if (generation !== undefined) this.#seen = generation;
+    else this.#wroteThisHold = true;
   }
 
   /**
@@ -534,6 +541,7 @@ export class IndexedDbCryptoStore implements CryptoStore {
       const tx = db.transaction("meta", "readwrite");
       const generation = generationOf(await tx.store.get(GENERATION_KEY));
       const stale = generation !== this.#seen;
+      if (!wasHeld) this.#wroteThisHold = false;
       if (stale || !wasHeld) {
         this.#seen = generation + 1;
         await tx.store.put(this.#seen, GENERATION_KEY);
@@ -554,6 +562,8 @@ export class IndexedDbCryptoStore implements CryptoStore {
   async releaseLease(): Promise<void> {
     if (!this.#lock.held) return;
     await this.#lock.release();
+    if (!this.#wroteThisHold) return;
+    this.#wroteThisHold = false;
     try {
       this.#channel?.postMessage({ generation: this.#seen });
     } catch {
