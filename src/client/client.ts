@@ -173,7 +173,9 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
     const session = await store.loadSession();
     if (!session) throw new ClientError("NOT_LOGGED_IN", "the store holds no session");
     const client = new MatrixClient({ ...opts, store, homeserverUrl: session.homeserverUrl });
-    await client.restore(session);
+    // Restored from the store, not written back: a store shared with a tab that has logged out
+    // since (or in as another device) keeps what that tab left.
+    await client.restore();
     return client;
   }
 
@@ -311,10 +313,15 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
   }
 
   async #forgetSession(): Promise<void> {
+    const ended = this.sessionInfo;
     this.#session.drop();
     this.#sync.end();
     this.#synced.reset();
-    await this.store.clear();
+    // A store shared with other tabs may hold a session one of them saved since: that one stays.
+    const stored = await this.store.loadSession();
+    if (stored === undefined || (stored.userId === ended?.userId && stored.deviceId === ended.deviceId)) {
+      await this.store.clear();
+    }
   }
 
   /** Stops syncing, waits for queued sends and closes the store (and the crypto store). */

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import {
+  ClientError,
   FileClientStore,
   MatrixClient,
   MemoryClientStore,
@@ -305,6 +306,40 @@ describe("client against the devserver", () => {
       name: "MatrixError",
       errcode: "M_NOT_FOUND",
     });
+  });
+
+  it("a session store shared by two tabs: a logout leaves the other's session, a restore writes nothing back", async () => {
+    /** A store whose n-th `loadSession` from now first lets another tab act (the race, made deterministic). */
+    class SharedStore extends MemoryClientStore {
+      #act: { at: number; run: () => Promise<void> } | undefined;
+      actAtLoad(at: number, run: () => Promise<void>): void {
+        this.#act = { at, run };
+      }
+      override async loadSession() {
+        const act = this.#act;
+        if (act !== undefined && --act.at === 0) {
+          this.#act = undefined;
+          await act.run();
+        }
+        return super.loadSession();
+      }
+    }
+    const shared = new SharedStore();
+    const name = uniq("tabs");
+    const tab1 = new MatrixClient({ homeserverUrl: hs.baseUrl, store: shared });
+    await tab1.register({ username: name, password: "pw" });
+    const tab2 = new MatrixClient({ homeserverUrl: hs.baseUrl, store: shared });
+    await tab2.login({ user: name, password: "pw", deviceId: "TABTWO" });
+    await tab1.logout();
+    assert.equal((await shared.loadSession())?.deviceId, "TABTWO", "tab 1's logout kept tab 2's session");
+
+    // A third context restores from the store while tab 2 logs out in between its two reads.
+    shared.actAtLoad(2, () => tab2.logout());
+    await assert.rejects(
+      MatrixClient.fromStore(shared),
+      (e) => e instanceof ClientError && e.code === "NOT_LOGGED_IN",
+    );
+    assert.equal(await shared.loadSession(), undefined, "the logged-out session was not written back");
   });
 
   it("works with a memory store passed explicitly", async () => {
