@@ -77,8 +77,9 @@ describe("Keyroom in workers (Chromium)", { skip, timeout: scaledMs(300_000) }, 
         check();
       });
     // The page runs the web chat, which shares the default session store with the worker: when
-    // it loads after the worker registered, it opens the same account (and the new crypto store)
-    // at the same time, as a second tab would.
+    // its start-up reads that store after the worker registered, it opens the same account (and
+    // the crypto store the worker is creating) as a second tab would. Whether it does depends on
+    // timing; idb-store-specific.test.ts creates one store from two contexts deterministically.
     await page.goto(web.url);
     await page.evaluate(
       ({ homeserverUrl, username }) => {
