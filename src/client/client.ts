@@ -107,7 +107,7 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
       processor: () => this.#syncProcessor,
       onSessionRevoked: async (softLogout) => {
         // A soft logout keeps the device (and its keys): only the token is gone.
-        if (!softLogout) await this.#forgetSession();
+        if (!softLogout) await this.#forgetSession(false);
         else this.#session.drop();
         await this.emit("session.loggedOut", { softLogout });
       },
@@ -308,20 +308,27 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
     this.#session.require();
     await this.stopSync();
     await this.#sender.drain();
-    await this.#session.revoke();
-    await this.#forgetSession();
+    const deviceGone = await this.#session.revoke();
+    await this.#forgetSession(deviceGone);
   }
 
-  async #forgetSession(): Promise<void> {
-    const ended = this.sessionInfo;
+  /**
+   * Drops the session here and clears the store while it holds this session: a store shared with
+   * other tabs may hold one of theirs saved since, which stays. `deviceGone`: the server deleted
+   * this device just now, so any session of it (another tab's token too) is dead.
+   */
+  async #forgetSession(deviceGone: boolean): Promise<void> {
+    const ended = this.#session.current;
     this.#session.drop();
     this.#sync.end();
     this.#synced.reset();
-    // A store shared with other tabs may hold a session one of them saved since: that one stays.
     const stored = await this.store.loadSession();
-    if (stored === undefined || (stored.userId === ended?.userId && stored.deviceId === ended.deviceId)) {
-      await this.store.clear();
-    }
+    const ours =
+      stored !== undefined &&
+      stored.userId === ended?.userId &&
+      stored.deviceId === ended.deviceId &&
+      (deviceGone || stored.accessToken === ended.accessToken);
+    if (stored === undefined || ours) await this.store.clear();
   }
 
   /** Stops syncing, waits for queued sends and closes the store (and the crypto store). */

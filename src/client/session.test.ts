@@ -130,3 +130,51 @@ describe("session", () => {
     }
   });
 });
+
+describe("session store shared by tabs on one device", () => {
+  // Spec-compliant server: a login naming an existing device invalidates that device's older tokens
+  // (Conduit/Dendrite keep one token per device). /logout with a dead token: M_UNKNOWN_TOKEN.
+  function server() {
+    const live = new Map<string, string>(); // token -> device
+    let n = 0;
+    const fetch = async (url: string, init: RequestInit): Promise<Response> => {
+      const u = new URL(url);
+      const body = init.body ? (JSON.parse(String(init.body)) as Record<string, unknown>) : {};
+      const auth = new Headers(init.headers).get("authorization")?.replace("Bearer ", "");
+      const json = (status: number, b: unknown) => new Response(JSON.stringify(b), { status });
+      if (u.pathname === "/_matrix/client/v3/login") {
+        const device = (body.device_id as string | undefined) ?? "DEV1";
+        for (const [t, d] of live) if (d === device) live.delete(t);
+        const token = `tok${++n}`;
+        live.set(token, device);
+        return json(200, { user_id: "@alice:hs", access_token: token, device_id: device });
+      }
+      if (auth === undefined || !live.has(auth))
+        return json(401, { errcode: "M_UNKNOWN_TOKEN", error: "gone", soft_logout: false });
+      if (u.pathname === "/_matrix/client/v3/logout") {
+        const d = live.get(auth);
+        for (const [t, dd] of live) if (dd === d) live.delete(t);
+        return json(200, {});
+      }
+      return json(404, { errcode: "M_UNRECOGNIZED" });
+    };
+    return { fetch, live };
+  }
+
+  it("a logout whose token was already replaced on its device keeps the tab that replaced it; one that deletes the device clears", async () => {
+    const srv = server();
+    const shared = new MemoryClientStore();
+    const tab1 = new MatrixClient({ homeserverUrl: "https://hs", store: shared, fetch: srv.fetch });
+    await tab1.login({ user: "alice", password: "pw" });
+    const tab2 = new MatrixClient({ homeserverUrl: "https://hs", store: shared, fetch: srv.fetch });
+    await tab2.login({ user: "alice", password: "pw" }); // reuses DEV1 (stored), new token
+    assert.equal(tab2.deviceId, tab1.deviceId);
+    const t2 = (await shared.loadSession())?.accessToken;
+    assert.ok(t2 !== undefined && srv.live.has(t2), "tab 2's token is live");
+    await tab1.logout(); // its token is dead: M_UNKNOWN_TOKEN is taken as logged out
+    assert.ok(srv.live.has(t2), "tab 2's token is still valid on the server");
+    assert.equal((await shared.loadSession())?.accessToken, t2, "tab 2's live session stays");
+    await tab2.logout(); // the server deletes the device now
+    assert.equal(await shared.loadSession(), undefined);
+  });
+});

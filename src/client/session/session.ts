@@ -188,8 +188,11 @@ export class Session {
     this.#current = { ...s };
   }
 
-  /** Invalidates the access token server-side (the device with it). */
-  async revoke(): Promise<void> {
+  /**
+   * Invalidates the access token server-side (the device with it). True when the server did so
+   * now; false when it no longer knew the token (the device may have been logged in again since).
+   */
+  async revoke(): Promise<boolean> {
     try {
       await this.#host.call({
         method: "POST",
@@ -197,9 +200,11 @@ export class Session {
         body: {},
         schema: emptyResponseSchema,
       });
+      return true;
     } catch (err) {
       // A token the server no longer knows is as logged out as it gets.
       if (!(err instanceof MatrixError && err.errcode === "M_UNKNOWN_TOKEN")) throw err;
+      return false;
     }
   }
 }

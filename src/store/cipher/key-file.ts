@@ -89,7 +89,12 @@ export function createOrReadKeyFile(path: string): Uint8Array {
     return key;
   } catch (e) {
     if (e instanceof StoreKeyError) throw e;
-    throw new StoreKeyError("KEY_FILE_MALFORMED", `the store key file ${path} could not be created`);
+    // The system's code (EACCES, ENOSPC, EPERM for a file system without hard links...) says why.
+    const code = typeof e === "object" && e !== null ? (e as { code?: unknown }).code : undefined;
+    throw new StoreKeyError(
+      "KEY_FILE_MALFORMED",
+      `the store key file ${path} could not be created${typeof code === "string" ? ` (${code})` : ""}`,
+    );
   } finally {
     try {
       unlinkSync(temporary);

@@ -55,12 +55,16 @@ export async function openStoreCipher(
     const created = await StoreCipher.create(protection);
     const tx = db.transaction("meta", "readwrite");
     const first = (await tx.store.get("store_key")) === undefined;
-    if (first) {
-      void tx.store.put(identity, "identity");
-      void tx.store.put(created.header, "store_key");
-      if (wrapper !== undefined) void tx.store.put(wrapper, WRAPPER_KEY);
-    }
-    await tx.done;
+    await Promise.all([
+      ...(first
+        ? [
+            tx.store.put(identity, "identity"),
+            tx.store.put(created.header, "store_key"),
+            ...(wrapper !== undefined ? [tx.store.put(wrapper, WRAPPER_KEY)] : []),
+          ]
+        : []),
+      tx.done,
+    ]);
     return first ? created.cipher : undefined;
   }
   if (options.passphrase !== undefined) {
