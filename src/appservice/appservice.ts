@@ -33,6 +33,7 @@ import {
   whoamiResponseSchema,
 } from "../wire/index.ts";
 import { AppserviceError } from "./errors.ts";
+import { HeldTransactions } from "./held-transactions.ts";
 import { ensureDevice, newDeviceId, registerUser } from "./provision.ts";
 import { SeenTransactions } from "./seen-transactions.ts";
 import { type AppserviceListener, listenAppservice } from "./server.ts";
@@ -84,6 +85,13 @@ export interface AppserviceOptions {
 export interface ListenOptions {
   readonly port: number;
   readonly host?: string;
+  /**
+   * Hold mode, for a tool that runs while the app is stopped (`keyroom bot verify`): each
+   * transaction is handled at once by the users' clients (a verification needs its to-device and
+   * in-room events), and its room part (timeline and ephemeral events) is also kept on disk for the
+   * app's next `listen()`, which hands it to the app's handlers first. Needs `dataDir`.
+   */
+  readonly holdRoomEvents?: boolean;
 }
 
 interface VirtualUser {
@@ -158,9 +166,15 @@ export class Appservice {
   readonly #users = new Map<string, Promise<VirtualUser>>();
   readonly #started = new Map<string, VirtualUser>();
   readonly #seen = new SeenTransactions();
+  /** Room parts of transactions taken in hold mode (with `dataDir`). */
+  readonly #held: HeldTransactions | undefined;
+  /** Transactions whose room part this process held (a retry of one is not held twice). */
+  readonly #heldIds = new Set<string>();
   /** Transactions and catch-ups run one at a time, in order. */
   #chain: Promise<void> = Promise.resolve();
   #listener: AppserviceListener | undefined;
+  /** `listen()` was called (and has not failed): a second call is refused at once. */
+  #listening = false;
   #senderUserId: string | undefined;
   #feeds = 0;
   /** `start()` finished: the users of `dataDir` are back, transactions may be handled. */
@@ -171,6 +185,7 @@ export class Appservice {
     this.registration = opts.registration;
     this.namespaces = new Namespaces(opts.registration);
     this.#opts = opts;
+    this.#held = opts.dataDir !== undefined ? new HeldTransactions(opts.dataDir) : undefined;
     this.#logger = opts.logger ?? silentLogger;
     this.#http = new HttpClient({
       baseUrl: opts.homeserverUrl,
@@ -209,16 +224,37 @@ export class Appservice {
 
   /**
    * Starts the transactions endpoint (after `start()`). Call it once the handlers of the users
-   * `start()` brought back are on their clients: the transactions the homeserver kept while the
-   * appservice was down arrive as soon as it listens, and an event fed to a client before its
-   * handler is there is not handled. Returns the endpoint's URL.
+   * `start()` brought back are on their clients: the room events held by a tool while the app was
+   * stopped are handled first, then the transactions the homeserver kept arrive as soon as it
+   * listens; an event fed to a client before its handler is there is not handled. Returns the
+   * endpoint's URL.
    */
   async listen(listen: ListenOptions): Promise<string> {
     if (this.#closed) throw new AppserviceError("CLOSED", "the appservice is closed");
     if (!this.#ready) throw new AppserviceError("NOT_STARTED", "call start() first");
-    if (this.#listener !== undefined)
-      throw new AppserviceError("LISTENING", "the appservice listens already");
-    this.#listener = await listenAppservice(
+    if (this.#listening) throw new AppserviceError("LISTENING", "the appservice listens already");
+    const hold = listen.holdRoomEvents === true;
+    if (hold && this.#held === undefined) {
+      throw new AppserviceError("NO_DATA_DIR", "holding room events needs the appservice's dataDir");
+    }
+    this.#listening = true;
+    try {
+      if (!hold) await this.#handleHeld();
+      this.#listener = await this.#startListener(listen, hold);
+    } catch (e) {
+      this.#listening = false;
+      throw e;
+    }
+    if (this.#closed) {
+      // Closed while the listener started: close() could not see it.
+      await this.#listener.close();
+      throw new AppserviceError("CLOSED", "the appservice is closed");
+    }
+    return this.#listener.url;
+  }
+
+  #startListener(listen: ListenOptions, hold: boolean): Promise<AppserviceListener> {
+    return listenAppservice(
       {
         port: listen.port,
         hsToken: this.registration.hs_token,
@@ -226,12 +262,65 @@ export class Appservice {
         ...(listen.host ? { host: listen.host } : {}),
       },
       {
-        transaction: (txnId, txn) => this.handleTransaction(txnId, txn).then(() => undefined),
+        transaction: (txnId, txn) =>
+          (hold ? this.#holdTransaction(txnId, txn) : this.handleTransaction(txnId, txn)).then(
+            () => undefined,
+          ),
         ...(this.#opts.queryUser ? { queryUser: this.#opts.queryUser } : {}),
         ...(this.#opts.queryAlias ? { queryAlias: this.#opts.queryAlias } : {}),
       },
     );
-    return this.#listener.url;
+  }
+
+  /**
+   * Hold mode's handling: the room part is on disk before the transaction is handled, and both
+   * before it is acknowledged. So a crash at any point loses nothing: the homeserver sends the
+   * transaction again (to the tool or to the app), or the app finds the room part held. (A crash
+   * between the two can give the app an event twice, which a bot's handled-event marks absorb.)
+   */
+  #holdTransaction(txnId: string, txn: Transaction): Promise<boolean> {
+    const held = this.#held;
+    if (this.#closed || held === undefined) {
+      return Promise.reject(new AppserviceError("CLOSED", "the appservice is closed"));
+    }
+    return this.#seen.once(txnId, () =>
+      this.#serially(async () => {
+        if (!this.#heldIds.has(txnId)) {
+          const hasRoomPart = txn.events.length > 0 || txn.ephemeral.length > 0;
+          if (hasRoomPart && !(await held.hasRoom())) {
+            throw new AppserviceError(
+              "HOLD_FULL",
+              "too many transactions held; the homeserver keeps this one",
+            );
+          }
+          await held.hold(txn);
+          this.#heldIds.add(txnId);
+        }
+        await this.#dispatch(txnId, txn);
+      }),
+    );
+  }
+
+  /** The room parts a tool held while the app was stopped, in order, each released once handled. */
+  async #handleHeld(): Promise<void> {
+    const held = this.#held;
+    if (held === undefined) return;
+    const parts = await held.list((name) =>
+      this.#logger.error({ name }, "a held transaction could not be read; set aside as .bad"),
+    );
+    for (const { name, txn } of parts) {
+      // #dispatch gives a failing user up after MAX_FEED_ATTEMPTS, so this ends.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.#serially(() => this.#dispatch(`held:${name}`, txn));
+          break;
+        } catch (e) {
+          if (attempt >= MAX_FEED_ATTEMPTS) throw e;
+        }
+      }
+      await held.release(name);
+    }
+    if (parts.length > 0) this.#logger.info({ count: parts.length }, "held transactions handled");
   }
 
   /** The virtual users started (or being started), by user ID. */

@@ -19,6 +19,10 @@ export type AppserviceErrorCode =
   | "NOT_STARTED"
   /** `listen()` on an appservice that listens already. */
   | "LISTENING"
+  /** Hold mode without a `dataDir` to hold room events in. */
+  | "NO_DATA_DIR"
+  /** Hold mode holds `MAX_HELD_TRANSACTIONS` already (answered 500: the homeserver retries it). */
+  | "HOLD_FULL"
   /** The appservice was closed. */
   | "CLOSED";
 

@@ -6,9 +6,11 @@
 // reset gives a new identity and key.
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { test } from "node:test";
+import { AppserviceError } from "../../src/appservice/index.ts";
 import {
   initAppserviceBot,
   type OpenedAppserviceBot,
@@ -20,6 +22,18 @@ import { BotInitError, BotStartError, CONFIG_FILE, readConfig } from "../../src/
 import { scaledMs } from "../support/budget.ts";
 import { freePort } from "../support/cli.ts";
 import { startTestDevServer } from "../support/devserver.ts";
+
+/** Whether something accepts TCP connections on the loopback `port`. */
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
 
 test("initAppserviceBot refuses a localpart or a non-http endpoint before writing anything", async () => {
   const dir = await mkdtemp(join(tmpdir(), "keyroom-as-api-init-"));
@@ -68,6 +82,11 @@ test("an appservice bot in code: recovery on the first start, a move with the ke
     const recoveryKey = first.recoveryKey;
     assert.ok(recoveryKey, "the first start returns the recovery key");
     const oldDevice = first.client.deviceId;
+    // Nothing listens until the caller's handlers are on: then the endpoint opens, once.
+    assert.equal(await accepts(asPort), false, "no transaction before listen()");
+    await first.listen();
+    assert.equal(await accepts(asPort), true);
+    await assert.rejects(first.listen(), (e) => e instanceof AppserviceError && e.code === "LISTENING");
     const status = await first.client.getCrossSigningStatus();
     assert.equal(status.privateKeys.master, true, "the first start made the cross-signing identity");
     assert.equal((await first.client.crypto.recovery.status()).state, "enabled");

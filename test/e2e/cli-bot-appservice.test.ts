@@ -1,13 +1,16 @@
 // `keyroom bot` in appservice mode, spawned: `bot init --appservice URL` writes the config and a
 // registration file, the devserver loads that file at start, `bot run` serves the transactions
 // endpoint and runs the bot as the appservice's user, and a user in an encrypted room sends
-// `!echo hi` and reads `hi` (E2EE through MSC2409 / MSC3202). A restart resumes the same device.
+// `!echo hi` and reads `hi` (E2EE through MSC2409 / MSC3202). A restart resumes the same device and
+// answers what was sent while the bot was stopped; `bot verify` with the bot stopped verifies it
+// with SAS and leaves the commands sent meanwhile to the bot.
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { MatrixClient } from "../../src/index.ts";
+import { runCli } from "../../src/cli/program.ts";
+import { MatrixClient, type VerificationRequest } from "../../src/index.ts";
 import { scaledMs } from "../support/budget.ts";
 import { finished, initAppserviceBot, lineMatching, startKeyroom } from "../support/cli.ts";
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
@@ -56,6 +59,7 @@ test("bot init --appservice + bot run: the bot answers !echo hi in an encrypted 
   const waiting = new Map<string, () => void>();
   owner.on("room.event", (_room, ev) => {
     if (ev.sender !== botId || ev.type !== "m.room.message") return;
+    if (ev.content.msgtype === "m.key.verification.request") return;
     assert.equal(ev.encryption?.decrypted, true, "the answer is encrypted");
     const body = String(ev.content.body);
     replies.push(body);
@@ -66,6 +70,7 @@ test("bot init --appservice + bot run: the bot answers !echo hi in an encrypted 
 
   let deviceId: unknown;
   let roomId = "";
+  let dmId = "";
   let whileDown: Promise<void> | undefined;
   for (const [round, text] of [
     [1, "hi"],
@@ -95,6 +100,11 @@ test("bot init --appservice + bot run: the bot answers !echo hi in an encrypted 
         while (owner.getRoom(roomId)?.getMember(botId)?.membership !== "join") {
           await new Promise((r) => setTimeout(r, 50));
         }
+        // A DM too, where `bot verify` below asks.
+        dmId = await owner.createDirectRoom(botId, { encrypted: true });
+        while (owner.getRoom(dmId)?.getMember(botId)?.membership !== "join") {
+          await new Promise((r) => setTimeout(r, 50));
+        }
       } else {
         assert.equal(started.deviceId, deviceId, "a restart resumes the appservice user's device");
         await whileDown;
@@ -113,6 +123,53 @@ test("bot init --appservice + bot run: the bot answers !echo hi in an encrypted 
   assert.deepEqual(replies, ["hi", "while down", "again"]);
   const status = await owner.getUserIdentity(botId);
   assert.ok(status !== undefined, "the bot's user has a cross-signing identity");
+
+  // `bot verify` with the bot stopped (here in-process): it serves the appservice endpoint in hold
+  // mode; a command sent meanwhile is answered by the bot's next start.
+  await owner.bootstrapCrossSigning({ auth: { password: "pw" } });
+  const incoming = new Promise<VerificationRequest>((resolve) => {
+    const off = owner.on("verification.request", (r) => {
+      off();
+      resolve(r);
+    });
+  });
+  const printed: string[] = [];
+  let sasShown: () => void = () => {};
+  const shown = new Promise<void>((r) => {
+    sasShown = r;
+  });
+  const offline = runCli(["bot", "verify", ownerId, "--dir", botDir], {
+    out: (text) => {
+      printed.push(text);
+      if (text.includes('"event":"sas"')) sasShown();
+    },
+    err: () => {},
+    readLine: async () => {
+      await shown;
+      return "y";
+    },
+  });
+  const request = await incoming;
+  assert.equal(request.roomId, dmId, "the bot asks in the DM");
+  const held = reply("held for the bot");
+  await owner.sendText(roomId, "!echo held for the bot");
+  await request.accept();
+  await request.waitFor((st) => st.sas?.emoji !== undefined);
+  await shown;
+  await request.confirm();
+  assert.equal(await offline, 0, printed.join(""));
+  assert.equal((await request.finished()).phase, "done");
+  assert.ok(!replies.includes("held for the bot"), "nothing answers while the bot is stopped");
+  const restarted = startKeyroom(["bot", "run", botDir]);
+  const restartedDone = finished(restarted);
+  try {
+    await held;
+  } finally {
+    restarted.kill("SIGTERM");
+    assert.equal((await restartedDone).code, 0);
+  }
+  assert.deepEqual(replies, ["hi", "while down", "again", "held for the bot"], "answered once");
+  assert.equal((await owner.getUserIdentity(botId))?.verified, true, "the owner sees the bot verified");
   await owner.close();
   // Recovery, reset and the move to a new machine: cli-bot-appservice-recovery.test.ts.
 });

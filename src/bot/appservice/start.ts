@@ -33,10 +33,12 @@ export interface OpenedAppserviceBot {
   appservice: Appservice;
   /**
    * Starts the transactions endpoint on the directory's port. Call it once the bot's handlers are
-   * on `client` (after `bot.start()`): the transactions that waited while the bot was stopped
-   * arrive at once, and an event fed before its handler is there is not answered.
+   * on `client` (after `bot.start()`): the room events a tool held while the bot was stopped are
+   * handled first, the transactions that waited arrive at once, and an event fed before its
+   * handler is there is not answered. `holdRoomEvents`: a tool's run while the bot is stopped
+   * (`keyroom bot verify`), see `ListenOptions.holdRoomEvents`.
    */
-  listen(): Promise<void>;
+  listen(options?: { holdRoomEvents?: boolean }): Promise<void>;
   /** This start set up recovery: the key to show the operator once (never stored, never logged). */
   recoveryKey?: string;
 }
@@ -85,8 +87,12 @@ export async function openAppserviceBot(
     const recoveryKey = await setUpRecovery(client, local === "none", reset, logger);
     if (reset) await rm(markerFile, { force: true });
     const port = listenPort(dir, settings, registration);
-    const listen = async () => {
-      await appservice.listen({ port, ...(settings.host !== undefined ? { host: settings.host } : {}) });
+    const listen = async (options: { holdRoomEvents?: boolean } = {}) => {
+      await appservice.listen({
+        port,
+        ...(settings.host !== undefined ? { host: settings.host } : {}),
+        ...(options.holdRoomEvents === true ? { holdRoomEvents: true } : {}),
+      });
     };
     return { client, appservice, listen, ...(recoveryKey !== undefined ? { recoveryKey } : {}) };
   } catch (e) {

@@ -4,6 +4,7 @@ import { existsSync } from "node:fs";
 import { connect } from "node:net";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
+import { localDevice } from "../../bot/appservice/directory.ts";
 import {
   initAppserviceBot,
   openAppserviceBot,
@@ -205,10 +206,27 @@ export async function botVerifyCommand(args: { user: string; dir: string }, io: 
   let ok: boolean;
   if (viaSocket !== undefined) ok = viaSocket;
   else if (config.appservice !== undefined) {
-    throw new CliError(
-      "USAGE",
-      `the bot in ${dir} runs as an appservice user: start it (keyroom bot run ${args.dir}), then verify through it`,
-    );
+    if (localDevice(dataDir, config.user) !== "complete") {
+      throw new CliError(
+        "USAGE",
+        `the bot in ${dir} has no device here yet: run it once (keyroom bot run ${args.dir}), then verify`,
+      );
+    }
+    const opened = await openAppserviceBot({
+      dir,
+      config,
+      dataDir,
+      hints: { recover: `keyroom bot recover ${args.dir}`, reset: `keyroom bot reset ${args.dir}` },
+    });
+    const bot = new Bot({ client: opened.client, help: false });
+    try {
+      // The verification's events are handled now; commands sent meanwhile are also held for
+      // the bot's next start, which answers them.
+      await opened.listen({ holdRoomEvents: true });
+      ok = await runVerification(bot, args.user, report, confirm);
+    } finally {
+      await opened.appservice.close();
+    }
   } else {
     const { client } = await openBotClient({
       dataDir,
