@@ -9,10 +9,15 @@ import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { runCli } from "../../src/cli/program.ts";
-import { MatrixClient, type VerificationRequest } from "../../src/index.ts";
+import { MatrixClient } from "../../src/index.ts";
 import { scaledMs } from "../support/budget.ts";
-import { finished, initAppserviceBot, lineMatching, startKeyroom } from "../support/cli.ts";
+import {
+  botVerifyInProcess,
+  finished,
+  initAppserviceBot,
+  lineMatching,
+  startKeyroom,
+} from "../support/cli.ts";
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
 
 let dir: string;
@@ -127,37 +132,16 @@ test("bot init --appservice + bot run: the bot answers !echo hi in an encrypted 
   // `bot verify` with the bot stopped (here in-process): it serves the appservice endpoint in hold
   // mode; a command sent meanwhile is answered by the bot's next start.
   await owner.bootstrapCrossSigning({ auth: { password: "pw" } });
-  const incoming = new Promise<VerificationRequest>((resolve) => {
-    const off = owner.on("verification.request", (r) => {
-      off();
-      resolve(r);
-    });
-  });
-  const printed: string[] = [];
-  let sasShown: () => void = () => {};
-  const shown = new Promise<void>((r) => {
-    sasShown = r;
-  });
-  const offline = runCli(["bot", "verify", ownerId, "--dir", botDir], {
-    out: (text) => {
-      printed.push(text);
-      if (text.includes('"event":"sas"')) sasShown();
-    },
-    err: () => {},
-    readLine: async () => {
-      await shown;
-      return "y";
-    },
-  });
-  const request = await incoming;
+  const offline = botVerifyInProcess(owner, botDir);
+  const request = await offline.request;
   assert.equal(request.roomId, dmId, "the bot asks in the DM");
   const held = reply("held for the bot");
   await owner.sendText(roomId, "!echo held for the bot");
   await request.accept();
   await request.waitFor((st) => st.sas?.emoji !== undefined);
-  await shown;
+  await offline.shown;
   await request.confirm();
-  assert.equal(await offline, 0, printed.join(""));
+  assert.equal(await offline.exit, 0, offline.printed.join(""));
   assert.equal((await request.finished()).phase, "done");
   assert.ok(!replies.includes("held for the bot"), "nothing answers while the bot is stopped");
   const restarted = startKeyroom(["bot", "run", botDir]);

@@ -9,10 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { initBotDir } from "../../src/bot/index.ts";
-import { runCli } from "../../src/cli/program.ts";
 import { MatrixClient, type VerificationRequest } from "../../src/index.ts";
 import { scaledMs } from "../support/budget.ts";
-import { startKeyroom } from "../support/cli.ts";
+import { botVerifyInProcess, startKeyroom } from "../support/cli.ts";
 import { startTestDevServer } from "../support/devserver.ts";
 
 /** Stdout JSON lines of `child` as they come. */
@@ -147,37 +146,16 @@ test("keyroom bot verify USER: SAS from the running bot, emoji on the operator's
     const stopped = new Promise((r) => run?.once("close", r));
     run.kill("SIGTERM");
     await stopped;
-    const again = new Promise<VerificationRequest>((resolve) => {
-      const off = owner.on("verification.request", (r) => {
-        off();
-        resolve(r);
-      });
-    });
-    const printed: string[] = [];
-    let sasShown: () => void = () => {};
-    const shown = new Promise<void>((r) => {
-      sasShown = r;
-    });
-    const offline = runCli(["bot", "verify", owner.userId, "--dir", botDir], {
-      out: (text) => {
-        printed.push(text);
-        if (text.includes('"event":"sas"')) sasShown();
-      },
-      err: () => {},
-      readLine: async () => {
-        await shown;
-        return "y";
-      },
-    });
-    const second = await again;
+    const offline = botVerifyInProcess(owner, botDir);
+    const second = await offline.request;
     // A command sent meanwhile is for the bot: the verification's device does not take it.
     await owner.sendText(roomId, "!echo sent while the bot was stopped");
     await second.accept();
     await second.waitFor((st) => st.sas?.emoji !== undefined);
-    await shown;
+    await offline.shown;
     await second.confirm();
-    assert.equal(await offline, 0, printed.join(""));
-    assert.ok(printed.some((l) => l.includes('"event":"done"')));
+    assert.equal(await offline.exit, 0, offline.printed.join(""));
+    assert.ok(offline.printed.some((l) => l.includes('"event":"done"')));
     // Started again, the bot answers it.
     run = startKeyroom(["bot", "run", botDir]);
     await answered(3);

@@ -6,6 +6,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runCli } from "../../src/cli/program.ts";
+import type { MatrixClient, VerificationRequest } from "../../src/index.ts";
 
 /** The repository's root, and the CLI's entry under it (run through tsx). */
 export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -161,4 +162,38 @@ export async function initAppserviceBot(
     `http://127.0.0.1:${asPort}`,
   ]);
   return { ...init, hsPort, homeserver, ownerId };
+}
+
+/**
+ * `keyroom bot verify USER --dir DIR` run in this process (the bot stopped), the operator typing
+ * `y` once the emoji are shown. With the next verification request `user` gets from the bot:
+ * accept it, confirm once `shown`, and `exit` resolves with the command's exit code.
+ */
+export function botVerifyInProcess(
+  user: MatrixClient,
+  botDir: string,
+): { request: Promise<VerificationRequest>; shown: Promise<void>; exit: Promise<number>; printed: string[] } {
+  const request = new Promise<VerificationRequest>((resolve) => {
+    const off = user.on("verification.request", (r) => {
+      off();
+      resolve(r);
+    });
+  });
+  const printed: string[] = [];
+  let sasShown: () => void = () => {};
+  const shown = new Promise<void>((r) => {
+    sasShown = r;
+  });
+  const exit = runCli(["bot", "verify", user.userId, "--dir", botDir], {
+    out: (text) => {
+      printed.push(text);
+      if (text.includes('"event":"sas"')) sasShown();
+    },
+    err: () => {},
+    readLine: async () => {
+      await shown;
+      return "y";
+    },
+  });
+  return { request, shown, exit, printed };
 }

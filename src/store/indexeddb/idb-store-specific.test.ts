@@ -20,6 +20,16 @@ function req<T>(r: IDBRequest<T>): Promise<T> {
   });
 }
 
+/** One new database and the Web Locks and BroadcastChannel stand-ins its contexts (tabs) share. */
+function contexts() {
+  const locks = new FakeLocks();
+  const channels = new FakeChannels();
+  const name = newName();
+  const open = () =>
+    IndexedDbCryptoStore.open({ userId: ALICE, deviceId: DEVICE, name, locks, broadcast: channels.factory });
+  return { locks, channels, name, open };
+}
+
 describe("IndexedDbCryptoStore", () => {
   it("upgrades a version 1 database, keeping its data", async () => {
     const name = newName();
@@ -141,18 +151,8 @@ describe("IndexedDbCryptoStore", () => {
   });
 
   it("leases over a Web Lock held only while working, and tells other contexts over a BroadcastChannel", async () => {
-    const locks = new FakeLocks();
-    const channels = new FakeChannels();
-    const name = newName();
+    const { locks, channels, name, open } = contexts();
     const lockName = `keyroom-crypto-store:${name}`;
-    const open = () =>
-      IndexedDbCryptoStore.open({
-        userId: ALICE,
-        deviceId: DEVICE,
-        name,
-        locks,
-        broadcast: channels.factory,
-      });
     const tab1 = await open();
     const tab2 = await open(); // a second tab opens the same database: no lock is held at open
     assert.equal(locks.held.size, 0);
@@ -180,17 +180,7 @@ describe("IndexedDbCryptoStore", () => {
   });
 
   it("a context that took the lease only to catch up tells no one: idle tabs do not wake each other", async () => {
-    const locks = new FakeLocks();
-    const channels = new FakeChannels();
-    const name = newName();
-    const open = () =>
-      IndexedDbCryptoStore.open({
-        userId: ALICE,
-        deviceId: DEVICE,
-        name,
-        locks,
-        broadcast: channels.factory,
-      });
+    const { open } = contexts();
     const [tab1, tab2] = [await open(), await open()];
     const heard = { tab1: 0, tab2: 0 };
     let catchUps: Promise<void>[] = [];
