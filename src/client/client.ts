@@ -251,7 +251,14 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
   }
 
   async #startSession(res: LoginResponse): Promise<SessionInfo> {
-    const session = await this.#session.saveLogin(res);
+    const session = this.#session.sessionOf(res);
+    // The crypto store is opened before the session is saved (the session current but unsaved,
+    // so a refused device can still be logged out): a store of another account or device
+    // refuses the login while the session store keeps what it held, such as another tab's
+    // session. restore() then saves it, clearing the cached state of another account or device.
+    await this.stopSync();
+    await this.#session.adopt(session, false);
+    await this.#e2ee.prepare(session);
     await this.restore(session);
     this.#logger.info({ userId: session.userId, deviceId: session.deviceId }, "logged in");
     return this.sessionInfo!;

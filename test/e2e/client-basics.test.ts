@@ -11,6 +11,7 @@ import {
   MatrixClient,
   MemoryClientStore,
   type RoomEvent,
+  StoreMismatchError,
   toWebStream,
 } from "../../src/index.ts";
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
@@ -340,6 +341,37 @@ describe("client against the devserver", () => {
       (e) => e instanceof ClientError && e.code === "NOT_LOGGED_IN",
     );
     assert.equal(await shared.loadSession(), undefined, "the logged-out session was not written back");
+  });
+
+  it("a login the crypto store refuses leaves the shared session store as it was, and no new device", async () => {
+    const shared = new MemoryClientStore();
+    const encryption = { store: { directory: join(dir, uniq("shared-crypto")) } };
+    const name = uniq("refused");
+    const tab1 = new MatrixClient({ homeserverUrl: hs.baseUrl, store: shared, encryption });
+    await tab1.register({ username: name, password: "pw" });
+    const before = await shared.loadSession();
+    // A second tab logging in at the same moment: its reads before the login (is there a session,
+    // and a device to reuse?) came before tab 1 saved, so the server makes another device, which
+    // the crypto store (tab 1's device) refuses.
+    let blindReads = 2;
+    const seenByTab2 = new Proxy(shared, {
+      get(target, prop) {
+        if (prop === "loadSession" && blindReads > 0) {
+          blindReads -= 1;
+          return async () => undefined;
+        }
+        const v: unknown = Reflect.get(target, prop);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    const tab2 = new MatrixClient({ homeserverUrl: hs.baseUrl, store: seenByTab2, encryption });
+    await assert.rejects(tab2.login({ user: name, password: "pw" }), (e) => e instanceof StoreMismatchError);
+    assert.equal(blindReads, 0);
+    assert.deepEqual(await shared.loadSession(), before, "tab 1's session is still the saved one");
+    await remember(tab1);
+    assert.equal(await deviceCount(tab1), 1, "the refused device was logged out");
+    await tab1.close();
+    await tab2.close();
   });
 
   it("works with a memory store passed explicitly", async () => {

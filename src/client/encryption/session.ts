@@ -83,6 +83,25 @@ export class EncryptionSession implements RoomsE2ee {
     return (await opened.store.loadIdentity()).deviceId;
   }
 
+  /**
+   * Opens the crypto store for a new login's session before the session is saved (kept open for
+   * `start`): a store of another user or device refuses the login here (`StoreMismatchError`).
+   */
+  async prepare(info: { userId: string; deviceId: string }): Promise<void> {
+    const enc = this.#options;
+    if (enc === undefined) return;
+    const current = this.#driver;
+    if (current?.userId === info.userId && current.deviceId === info.deviceId) return;
+    const pre = this.#preopened;
+    if (pre !== undefined) {
+      const id = await pre.store.loadIdentity();
+      if (id.userId === info.userId && id.deviceId === info.deviceId) return;
+      this.#preopened = undefined;
+      if (pre.owned) await pre.store.close();
+    }
+    this.#preopened = await openCryptoStore(enc, info.userId, info.deviceId);
+  }
+
   /** Whether a login failed because the crypto store refused its account or device. */
   static refusedLogin(error: unknown): boolean {
     return (

@@ -154,20 +154,14 @@ export class Session {
     return { user_id: res.user_id, access_token: res.access_token, device_id: res.device_id };
   }
 
-  /** Saves a login's session, clearing the store when it held another account or device. */
-  async saveLogin(res: LoginResponse): Promise<StoredSession> {
-    const store = this.#host.store;
-    const stored = await store.loadSession();
-    // Another account or device invalidates the cached sync state of the old one.
-    if (stored && (stored.userId !== res.user_id || stored.deviceId !== res.device_id)) await store.clear();
-    const session: StoredSession = {
+  /** The session a login's response makes (not saved yet). */
+  sessionOf(res: LoginResponse): StoredSession {
+    return {
       homeserverUrl: this.#host.homeserverUrl,
       userId: res.user_id,
       deviceId: res.device_id,
       accessToken: res.access_token,
     };
-    await store.saveSession(session);
-    return session;
   }
 
   /**
