@@ -252,10 +252,8 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
 
   async #startSession(res: LoginResponse): Promise<SessionInfo> {
     const session = this.#session.sessionOf(res);
-    // The crypto store is opened before the session is saved (the session current but unsaved,
-    // so a refused device can still be logged out): a store of another account or device
-    // refuses the login while the session store keeps what it held, such as another tab's
-    // session. restore() then saves it, clearing the cached state of another account or device.
+    // Current but unsaved until the crypto store accepted it: a refused login (its device logged
+    // out with this session) leaves the session store as it was, e.g. another tab's session.
     await this.stopSync();
     await this.#session.adopt(session, false);
     await this.#e2ee.prepare(session);
@@ -319,23 +317,10 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
     await this.#forgetSession(deviceGone);
   }
 
-  /**
-   * Drops the session here and clears the store while it holds this session: a store shared with
-   * other tabs may hold one of theirs saved since, which stays. `deviceGone`: the server deleted
-   * this device just now, so any session of it (another tab's token too) is dead.
-   */
   async #forgetSession(deviceGone: boolean): Promise<void> {
-    const ended = this.#session.current;
-    this.#session.drop();
     this.#sync.end();
     this.#synced.reset();
-    const stored = await this.store.loadSession();
-    const ours =
-      stored !== undefined &&
-      stored.userId === ended?.userId &&
-      stored.deviceId === ended.deviceId &&
-      (deviceGone || stored.accessToken === ended.accessToken);
-    if (stored === undefined || ours) await this.store.clear();
+    await this.#session.forget(deviceGone);
   }
 
   /** Stops syncing, waits for queued sends and closes the store (and the crypto store). */
@@ -718,13 +703,7 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
 
   /** Per-room `verifyDevices` (overrides the client-wide option): sends throw `UnknownDevicesError`. */
   async setRoomVerifyDevices(roomId: string, verifyDevices: boolean): Promise<void> {
-    await this.crypto.setRoomVerifyDevices(this.#encryptedRoom(roomId), verifyDevices);
-  }
-
-  #encryptedRoom(roomId: string): Room {
-    const room = this.#synced.room(roomId);
-    if (!room?.encrypted) throw new ClientError("INVALID_ARGUMENT", "not a known encrypted room");
-    return room;
+    await this.crypto.setRoomVerifyDevices(this.#synced.encryptedRoom(roomId), verifyDevices);
   }
 
   // ---- cross-signing (docs/verification.md) ----
@@ -762,7 +741,7 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
    * the crypto store across restarts.
    */
   async setRoomTrustRequirements(roomId: string, requirements: RoomTrustRequirements): Promise<void> {
-    await this.crypto.setRoomTrustRequirements(this.#encryptedRoom(roomId), requirements);
+    await this.crypto.setRoomTrustRequirements(this.#synced.encryptedRoom(roomId), requirements);
   }
 
   /**

@@ -183,6 +183,24 @@ export class Session {
   }
 
   /**
+   * Drops the session and clears the store while it holds this session: a store shared with
+   * other tabs may hold one of theirs saved since, which stays. `deviceGone`: the server deleted
+   * this device just now, so any session of it (another tab's token too) is dead.
+   */
+  async forget(deviceGone: boolean): Promise<void> {
+    const ended = this.#current;
+    this.drop();
+    const store = this.#host.store;
+    const stored = await store.loadSession();
+    const ours =
+      stored !== undefined &&
+      stored.userId === ended?.userId &&
+      stored.deviceId === ended.deviceId &&
+      (deviceGone || stored.accessToken === ended.accessToken);
+    if (stored === undefined || ours) await store.clear();
+  }
+
+  /**
    * Invalidates the access token server-side (the device with it). True when the server did so
    * now; false when it no longer knew the token (the device may have been logged in again since).
    */

@@ -2,6 +2,7 @@
 // writes here; the rest of the client reads (and a few calls update it before sync echoes them).
 import type { BasicEvent, JsonObject } from "../../wire/index.ts";
 import type { SyncSnapshot } from "../client-store/index.ts";
+import { ClientError } from "../errors.ts";
 import { Room } from "../rooms/room.ts";
 
 export class SyncedState {
@@ -18,6 +19,13 @@ export class SyncedState {
 
   room(roomId: string): Room | undefined {
     return this.rooms.get(roomId);
+  }
+
+  /** A known room that sync says is encrypted; throws `INVALID_ARGUMENT` otherwise. */
+  encryptedRoom(roomId: string): Room {
+    const room = this.rooms.get(roomId);
+    if (!room?.encrypted) throw new ClientError("INVALID_ARGUMENT", "not a known encrypted room");
+    return room;
   }
 
   /** Rooms known from sync, optionally only those with the given membership. */
