@@ -7,6 +7,7 @@ import { createInterface } from "node:readline";
 import { localDevice } from "../../bot/appservice/directory.ts";
 import {
   initAppserviceBot,
+  type OpenedAppserviceBot,
   openAppserviceBot,
   recoverAppserviceBot,
   resetAppserviceBot,
@@ -134,29 +135,9 @@ export async function botRunCommand(
           config,
           dataDir: resolve(dir, config.dataDir),
           logger,
-          hints: {
-            recover: `KEYROOM_RECOVERY_KEY=… keyroom bot recover ${args.dir}`,
-            reset: `keyroom bot reset ${args.dir}`,
-          },
+          hints: appserviceHints(args.dir),
         });
-  if (appservice?.recoveryKey !== undefined) {
-    // The first start of an appservice bot is where its recovery is set up (bot init touched no
-    // account): the key goes out once, as bot init prints it for a bot with its own account.
-    io.out(
-      jsonLine({
-        event: "recovery",
-        user_id: appservice.client.userId,
-        device_id: appservice.client.deviceId,
-        recovery_key: appservice.recoveryKey,
-      }),
-    );
-    if (io.interactive === true) {
-      io.err(
-        `\nThe bot's recovery key (shown this once; keep it off this machine):\n\n  ${appservice.recoveryKey}\n\n` +
-          `With it, \`keyroom bot recover ${args.dir}\` brings the bot back on a new machine.\n`,
-      );
-    }
-  }
+  if (appservice !== undefined) showRecoveryKey(appservice, args.dir, io);
   let running: Awaited<ReturnType<typeof runBotDir>>;
   try {
     running = await runBotDir(dir, {
@@ -188,6 +169,37 @@ export async function botRunCommand(
   }
 }
 
+/** How an appservice bot's refusals name the ways out, for the bot directory given as `dirArg`. */
+function appserviceHints(dirArg: string): { recover: string; reset: string } {
+  return {
+    recover: `KEYROOM_RECOVERY_KEY=… keyroom bot recover ${dirArg}`,
+    reset: `keyroom bot reset ${dirArg}`,
+  };
+}
+
+/**
+ * The recovery key an appservice bot's start just set up (its first start, or one completing an
+ * interrupted set-up, even under `bot verify`): it goes out once, as `bot init` prints it for a bot
+ * with its own account, since it is never stored.
+ */
+function showRecoveryKey(opened: OpenedAppserviceBot, dirArg: string, io: CommandIo): void {
+  if (opened.recoveryKey === undefined) return;
+  io.out(
+    jsonLine({
+      event: "recovery",
+      user_id: opened.client.userId,
+      device_id: opened.client.deviceId,
+      recovery_key: opened.recoveryKey,
+    }),
+  );
+  if (io.interactive === true) {
+    io.err(
+      `\nThe bot's recovery key (shown this once; keep it off this machine):\n\n  ${opened.recoveryKey}\n\n` +
+        `With it, \`keyroom bot recover ${dirArg}\` brings the bot back on a new machine.\n`,
+    );
+  }
+}
+
 /**
  * Verifies USER with the bot in DIR: through the running bot's control socket, or, when the bot
  * is not running, by opening its device here. Same JSON lines as `keyroom verify` (`sas`, then a
@@ -216,8 +228,9 @@ export async function botVerifyCommand(args: { user: string; dir: string }, io: 
       dir,
       config,
       dataDir,
-      hints: { recover: `keyroom bot recover ${args.dir}`, reset: `keyroom bot reset ${args.dir}` },
+      hints: appserviceHints(args.dir),
     });
+    showRecoveryKey(opened, args.dir, io);
     const bot = new Bot({ client: opened.client, help: false });
     try {
       // The verification's events are handled now; commands sent meanwhile are also held for
