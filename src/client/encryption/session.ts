@@ -92,14 +92,20 @@ export class EncryptionSession implements RoomsE2ee {
     if (enc === undefined) return;
     const current = this.#driver;
     if (current?.userId === info.userId && current.deviceId === info.deviceId) return;
+    this.#preopened = await this.#storeFor(enc, info);
+  }
+
+  /** The store opened ahead for this user and device (another is closed), else one opened now. */
+  async #storeFor(enc: EncryptionOptions, info: { userId: string; deviceId: string }): Promise<OpenedStore> {
     const pre = this.#preopened;
+    this.#preopened = undefined;
     if (pre !== undefined) {
       const id = await pre.store.loadIdentity();
-      if (id.userId === info.userId && id.deviceId === info.deviceId) return;
-      this.#preopened = undefined;
+      if (id.userId === info.userId && id.deviceId === info.deviceId) return pre;
       if (pre.owned) await pre.store.close();
     }
-    this.#preopened = await openCryptoStore(enc, info.userId, info.deviceId);
+    // A store of another user or device fails here with StoreMismatchError.
+    return openCryptoStore(enc, info.userId, info.deviceId);
   }
 
   /** Whether a login failed because the crypto store refused its account or device. */
@@ -119,17 +125,7 @@ export class EncryptionSession implements RoomsE2ee {
     await this.stop(false);
     // Until the engine runs, syncs are refused: handled without it, their room keys would be lost.
     this.#host.setSyncProcessor(refusingSyncProcessor());
-    let opened = this.#preopened;
-    this.#preopened = undefined;
-    if (opened !== undefined) {
-      const id = await opened.store.loadIdentity();
-      if (id.userId !== info.userId || id.deviceId !== info.deviceId) {
-        if (opened.owned) await opened.store.close();
-        opened = undefined;
-      }
-    }
-    // A store of another user or device fails here with StoreMismatchError.
-    opened ??= await openCryptoStore(enc, info.userId, info.deviceId);
+    const opened = await this.#storeFor(enc, info);
     let driver: ClientCrypto;
     try {
       // The engine (Olm, Megolm, the machine, the driver) is loaded when a session first opens it:
