@@ -95,8 +95,9 @@ export async function twoEnginesOnOneStore(open: () => Promise<CryptoStore>): Pr
   });
   await turn(0, async (bob) => {
     assert.equal((await bob.decryptRoomEvent(reply, ROOM)).content.body, "to both");
+    await bob.receiveSyncChanges({ ...hs.syncFor("@bob:x", "B"), nextBatch: "t2" });
   });
-  // Process 1 saves without the lease after process 0 took it: refused, nothing saved.
+  // Process 1 saves without the lease after process 0 wrote under it: refused, nothing saved.
   const stale = machines[1];
   assert.ok(stale);
   await assert.rejects(
@@ -107,7 +108,7 @@ export async function twoEnginesOnOneStore(open: () => Promise<CryptoStore>): Pr
       return true;
     },
   );
-  assert.equal(await stores[0].getNextBatch(), "t1");
+  assert.equal(await stores[0].getNextBatch(), "t2");
   for (const m of machines) await m.close();
   for (const s of stores) await s.close();
 }

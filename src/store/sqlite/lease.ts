@@ -8,10 +8,17 @@
  *   boot and process (`<boot>:<pid>:<random>`): a lease whose process is gone in this boot (killed,
  *   crashed) is free at once rather than at its expiry. Were that ever wrong (another PID namespace
  *   on the same file), the fence below still refuses the old holder's writes.
- * - `generation`: raised each time an instance takes the lease and each time one saves outside it.
- *   An instance remembers the generation it last set (or saw at open); when the row says otherwise,
- *   someone else took the store in between, so the instance's memory is stale and its saves are
- *   refused until it takes the lease again (which reports the staleness, so the caller reloads).
+ * - `generation`: raised by every save that changes what another instance may have read: a save
+ *   outside the lease, and the first save of a hold, in the save's own transaction (so a holder
+ *   that dies mid-hold has raised it if it wrote anything, and a rolled-back save raised nothing).
+ *   Taking the lease does not raise it: a hold that saved nothing costs the others no reload.
+ *   An instance remembers the generation it last set or read; when the row says otherwise, someone
+ *   else wrote in between, so the instance's memory is stale and its saves are refused until it
+ *   takes the lease again (which reports the staleness, so the caller reloads).
+ * - `raised`: the holder raised the generation in its current hold, and nobody else has read it
+ *   since, so its further saves need not raise it again. Cleared by every take (a new hold) and
+ *   by an instance that opens meanwhile (it records the generation, and must see the holder's
+ *   later saves as a change).
  */
 import type Database from "better-sqlite3";
 import { StoreLockedError } from "../errors.ts";
@@ -24,9 +31,16 @@ interface LeaseRow {
   readonly holder: string | null;
   readonly expiresAt: number;
   readonly generation: number;
+  readonly raised: boolean;
 }
 
-const FREE: LeaseRow = { holder: null, expiresAt: 0, generation: 0 };
+const FREE: LeaseRow = { holder: null, expiresAt: 0, generation: 0, raised: false };
+
+/** What `fence` raised the generation to, for `committed`; `leased`: under this instance's lease. */
+export interface Fenced {
+  readonly generation: number;
+  readonly leased: boolean;
+}
 
 /** Whether process `pid` exists (signal 0 checks without sending anything). */
 export function processAlive(pid: number): boolean {
@@ -54,10 +68,17 @@ function holderDead(holder: string, bootId: string | undefined, alive: (pid: num
 function parseLease(text: unknown): LeaseRow {
   if (typeof text !== "string") return FREE;
   try {
-    const v = JSON.parse(text) as { holder?: unknown; expiresAt?: unknown; generation?: unknown };
+    const v = JSON.parse(text) as {
+      holder?: unknown;
+      expiresAt?: unknown;
+      generation?: unknown;
+      raised?: unknown;
+    };
     const generation = Number.isSafeInteger(v.generation) ? (v.generation as number) : 0;
     const expiresAt = typeof v.expiresAt === "number" && Number.isFinite(v.expiresAt) ? v.expiresAt : 0;
-    return { holder: typeof v.holder === "string" ? v.holder : null, expiresAt, generation };
+    const holder = typeof v.holder === "string" ? v.holder : null;
+    // Absent (a row written before it existed): the holder's next save raises the generation.
+    return { holder, expiresAt, generation, raised: v.raised === true };
   } catch {
     return FREE;
   }
@@ -69,13 +90,14 @@ export class SqliteLease {
   readonly #now: () => number;
   readonly #get: Database.Statement;
   readonly #put: Database.Statement;
-  /** The generation this instance last set or saw at open. */
-  #seen: number;
+  /** The generation this instance last set or read (at open, or taking the lease). */
+  #seen = 0;
   #holding = false;
 
   readonly #bootId: string | undefined;
   readonly #alive: (pid: number) => boolean;
 
+  /** Call `open` (in an IMMEDIATE transaction) before anything else. */
   constructor(
     db: Database.Database,
     holder: string,
@@ -91,7 +113,6 @@ export class SqliteLease {
     this.#now = now;
     this.#get = db.prepare("SELECT value FROM meta WHERE key = ?");
     this.#put = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
-    this.#seen = this.#read().generation;
   }
 
   #read(): LeaseRow {
@@ -101,6 +122,17 @@ export class SqliteLease {
 
   #write(row: LeaseRow): void {
     this.#put.run(LEASE_KEY, JSON.stringify(row));
+  }
+
+  /**
+   * Run inside an IMMEDIATE transaction, once, at open (before the caller reads anything it keeps):
+   * records the generation. A holder that raised it may be saving more under it; clearing `raised`
+   * makes its next save raise it again, so this instance sees that save as a change.
+   */
+  open(): void {
+    const row = this.#read();
+    this.#seen = row.generation;
+    if (row.raised) this.#write({ ...row, raised: false });
   }
 
   /** Run inside an IMMEDIATE transaction. */
@@ -115,12 +147,18 @@ export class SqliteLease {
     ) {
       return undefined;
     }
+    // The generation moved: someone else saved since this instance last set or read it.
     const stale = row.generation !== this.#seen;
-    // Our own live lease, still ours: extended, not a new generation.
-    const generation =
-      this.#holding && row.holder === this.#holder && !stale ? row.generation : row.generation + 1;
-    this.#write({ holder: this.#holder, expiresAt: now + durationMs, generation });
-    this.#seen = generation;
+    // Our own lease, still ours, nobody in between: extended, the same hold. Otherwise a new hold,
+    // whose first save raises the generation (the last holder's `raised` was read by us now).
+    const same = this.#holding && row.holder === this.#holder && !stale;
+    this.#write({
+      holder: this.#holder,
+      expiresAt: now + durationMs,
+      generation: row.generation,
+      raised: same && row.raised,
+    });
+    this.#seen = row.generation;
     this.#holding = true;
     return { stale };
   }
@@ -141,46 +179,52 @@ export class SqliteLease {
     if (!this.#holding) return;
     this.#holding = false;
     const row = this.#read();
-    if (row.holder === this.#holder) this.#write({ ...row, holder: null, expiresAt: 0 });
+    if (row.holder === this.#holder) this.#write({ ...row, holder: null, expiresAt: 0, raised: false });
   }
 
   /**
    * Run inside the save's IMMEDIATE transaction, before writing: refuses (STALE) when someone else
-   * took the store since this instance last did; a save outside the lease raises the generation so
-   * every other instance knows it must reload. Returns that generation, for `committed` once the
-   * transaction has committed (a rolled-back save must not move this instance's view).
+   * saved since this instance last set or read the generation, or holds the lease now. Raises the
+   * generation, so every other instance knows it must reload, unless this hold raised it already
+   * and nobody read it since. Returns what it raised it to, for `committed` once the transaction
+   * has committed (a rolled-back save raised nothing and must not move this instance's view).
    */
-  fence(): number | undefined {
+  fence(): Fenced | undefined {
     const row = this.#read();
     if (row.generation !== this.#seen) {
       this.#holding = false;
       throw new StoreLockedError(this.#location, { code: "STALE" });
     }
-    if (this.#holding && row.holder === this.#holder) return undefined;
+    if (this.#holding && row.holder === this.#holder) {
+      if (row.raised) return undefined;
+      const generation = row.generation + 1;
+      this.#write({ ...row, generation, raised: true });
+      return { generation, leased: true };
+    }
     if (
       row.holder !== null &&
       row.holder !== this.#holder &&
       row.expiresAt > this.#now() &&
       !holderDead(row.holder, this.#bootId, this.#alive)
     ) {
-      // A live lease we did not take (it was taken before we opened): not ours to write under.
+      // A live lease we did not take: not ours to write under.
       throw new StoreLockedError(this.#location, { code: "STALE" });
     }
     const generation = row.generation + 1;
-    this.#write({ holder: null, expiresAt: 0, generation });
-    return generation;
+    this.#write({ holder: null, expiresAt: 0, generation, raised: false });
+    return { generation, leased: false };
   }
 
-  committed(generation: number | undefined): void {
-    if (generation === undefined) return;
-    this.#holding = false;
-    this.#seen = generation;
+  committed(fenced: Fenced | undefined): void {
+    if (fenced === undefined) return;
+    this.#seen = fenced.generation;
+    // A save outside the lease took the store for its transaction only.
+    if (!fenced.leased) this.#holding = false;
   }
 
   /** Something outside the lease rewrote the store (open after a power loss): everyone reloads. */
   bump(): void {
     const row = this.#read();
-    this.#seen = row.generation + 1;
-    this.#write({ ...row, generation: this.#seen });
+    this.#write({ ...row, generation: row.generation + 1, raised: false });
   }
 }

@@ -335,6 +335,33 @@ describe("SqliteCryptoStore", () => {
     for (const ms of [0, 7, 40]) step = await killAndCheck(directory, ms, step);
   });
 
+  it("taking the lease after another instance's hold reloads only if that hold saved something", async () => {
+    const directory = newDir();
+    const a = await SqliteCryptoStore.open({ userId: ALICE, deviceId: DEVICE, directory });
+    const b = await SqliteCryptoStore.open({ userId: ALICE, deviceId: DEVICE, directory });
+    try {
+      for (let i = 0; i < 3; i++) {
+        assert.deepEqual(await a.tryAcquireLease(60_000), { stale: false }, `a's turn ${i}`);
+        assert.equal(await a.getNextBatch(), undefined, "reading is not saving");
+        await a.releaseLease();
+        assert.deepEqual(await b.tryAcquireLease(60_000), { stale: false }, `b's turn ${i}: a saved nothing`);
+        await b.releaseLease();
+      }
+      await a.tryAcquireLease(60_000);
+      await a.saveChanges({ nextBatch: "s1" });
+      await a.saveChanges({ nextBatch: "s2" });
+      await a.releaseLease();
+      assert.deepEqual(await b.tryAcquireLease(60_000), { stale: true }, "a saved during its hold");
+      assert.equal(await b.getNextBatch(), "s2");
+      await b.releaseLease();
+      assert.deepEqual(await a.tryAcquireLease(60_000), { stale: false }, "b saved nothing, a's own saves");
+      await a.releaseLease();
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it("is leased while another process works on it, and freed when that process dies", async () => {
     const directory = newDir();
     const fixture = fileURLToPath(new URL("./lock-holder.fixture.ts", import.meta.url));

@@ -48,7 +48,7 @@ import type {
 } from "../store.ts";
 import { parseIdentity, parseLimit, parsePageRequest, parseSessionKeys, parseUserIds } from "../validate.ts";
 import { currentBootId, isPerMessage, markClosed, markOpen } from "./durability.ts";
-import { holderName, SqliteLease } from "./lease.ts";
+import { type Fenced, holderName, SqliteLease } from "./lease.ts";
 import { isBusy, migrate } from "./migrations.ts";
 import { parseJson, SqliteStatements } from "./statements.ts";
 
@@ -160,7 +160,7 @@ export class SqliteCryptoStore implements CryptoStore {
   /** The connection's `synchronous` setting: FULL (synced commits) or NORMAL (per-message ones). */
   #synced = true;
   /** `saveChanges`' transaction, made once (better-sqlite3 builds a wrapper per `transaction()` call). */
-  readonly #save: Database.Transaction<(changes: CryptoChanges) => number | undefined>;
+  readonly #save: Database.Transaction<(changes: CryptoChanges) => Fenced | undefined>;
   readonly #lease: SqliteLease;
   readonly #leaseTx: {
     acquire: Database.Transaction<(durationMs: number) => LeaseGrant | undefined>;
@@ -181,9 +181,9 @@ export class SqliteCryptoStore implements CryptoStore {
     this.path = path;
     this.#lease = lease;
     this.#save = db.transaction((changes: CryptoChanges) => {
-      const generation = lease.fence();
+      const fenced = lease.fence();
       st.apply(changes);
-      return generation;
+      return fenced;
     });
     this.#leaseTx = {
       acquire: db.transaction((durationMs: number) => lease.acquire(durationMs)),
@@ -268,6 +268,7 @@ export class SqliteCryptoStore implements CryptoStore {
       const bootId = currentBootId();
       const lease = new SqliteLease(db, holderName(bootId, encodeBase64Url(randomBytes(12))), path, bootId);
       markOpen(db, bootId, () => lease.bump());
+      db.transaction(() => lease.open()).immediate();
       return new SqliteCryptoStore(db, st, identity, path, lease);
     } catch (e) {
       db.close();
