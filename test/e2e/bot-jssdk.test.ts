@@ -4,7 +4,9 @@
 // and answers about. The js-sdk side keeps "only cross-signed devices" on all along, so the bot's
 // device must be cross-signed by its own identity to get the keys at all. Then the bot starts SAS
 // with the user, the user sees the bot verified and its device cross-signed, and with
-// "never send to unverified devices" on, the bot still gets the keys and answers.
+// "never send to unverified devices" on, the bot still gets the keys and answers. Last, the js-sdk
+// user upgrades the DM: the bot joins the successor, carries the room's state there and answers
+// encrypted.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { after, before, test } from "node:test";
@@ -30,6 +32,8 @@ import { loadVodozemac } from "../support/vodozemac.ts";
 let hs: TestDevServer;
 let t: BotTest;
 let js: JsSdkPeer | undefined;
+/** The DM of the first test, upgraded by the second. */
+let dmRoomId: string | undefined;
 
 before(async () => {
   hs = await startTestDevServer();
@@ -38,6 +42,14 @@ before(async () => {
     setup: (bot) => {
       bot.command("add", { args: { a: arg.int(), b: arg.int() }, help: "add two numbers" }, (ctx, { a, b }) =>
         ctx.reply(String(a + b)),
+      );
+      // Per-room state in account data, which an upgrade carries to the successor.
+      const counter = bot.state.define<number>("counter", {
+        initial: () => 0,
+        validate: (v): v is number => typeof v === "number",
+      });
+      bot.command("count", {}, async (ctx) =>
+        ctx.reply(`count ${await ctx.roomState(counter).update((v) => v + 1)}`),
       );
       bot.onReaction((ctx) => ctx.reply(`${ctx.sender} reacted ${ctx.key}`));
       bot.onMessage(async (ctx) => {
@@ -74,6 +86,7 @@ test("a js-sdk user and a Keyroom bot in an encrypted DM: commands, reaction, fi
       { type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } },
     ],
   });
+  dmRoomId = roomId;
   await js.waitForMembership(roomId, bot.userId, "join");
   await js.waitForDeviceStatus(bot.userId, bot.client.deviceId, (s) => s.signedByOwner);
   const fromBot = (body: string) => bodyIs(body, bot.userId);
@@ -166,4 +179,24 @@ test("a js-sdk user and a Keyroom bot in an encrypted DM: commands, reaction, fi
   crypto.globalBlacklistUnverifiedDevices = true;
   await js.sendText(roomId, "!add 1 1");
   await js.waitForMessage(roomId, fromBot("2"));
+});
+
+test("the js-sdk user upgrades the DM: the bot follows with the room's state and answers encrypted there", {
+  timeout: PEER_TEST_TIMEOUT_MS,
+}, async (tc) => {
+  if (skipUnlessAvailable(tc, ["js-sdk"])) return;
+  assert.ok(js !== undefined && dmRoomId !== undefined, "runs after the DM test");
+  const bot = t.bot;
+  const oldRoom = dmRoomId;
+  await js.sendText(oldRoom, "!count");
+  await js.waitForMessage(oldRoom, bodyIs("count 1", bot.userId));
+  const { replacement_room: newRoom } = await js.client.upgradeRoom(oldRoom, "10");
+  // The successor of a private room is private too: its members are invited, as Element does.
+  await js.invite(newRoom, bot.userId);
+  await js.waitForMembership(newRoom, bot.userId, "join");
+  // The successor carries the old room's encryption; the bot sees it once its sync brings the room.
+  while (!bot.client.getRoom(newRoom)?.encrypted) await new Promise((r) => setTimeout(r, 20));
+  await js.sendText(newRoom, "!count");
+  const answer = await js.waitForMessage(newRoom, bodyIs("count 2", bot.userId));
+  assert.equal(answer.decrypted, true, "the bot answers encrypted in the successor");
 });
