@@ -8,10 +8,10 @@
  *   boot and process (`<boot>:<pid>:<random>`): a lease whose process is gone in this boot (killed,
  *   crashed) is free at once rather than at its expiry. Were that ever wrong (another PID namespace
  *   on the same file), the fence below still refuses the old holder's writes.
- * - `generation`: raised by every save that changes what another instance may have read: a save
- *   outside the lease, and the first save of a hold, in the save's own transaction (so a holder
- *   that dies mid-hold has raised it if it wrote anything, and a rolled-back save raised nothing).
- *   Taking the lease does not raise it: a hold that saved nothing costs the others no reload.
+ * - `generation`: raised by a save outside the lease and by the first save of each hold (see
+ *   `raised`), in the save's own transaction: a holder that dies mid-hold has raised it if it
+ *   wrote anything, and a rolled-back save raised nothing. Taking the lease does not raise it, so
+ *   a hold that saved nothing costs the others no reload.
  *   An instance remembers the generation it last set or read; when the row says otherwise, someone
  *   else wrote in between, so the instance's memory is stale and its saves are refused until it
  *   takes the lease again (which reports the staleness, so the caller reloads).
