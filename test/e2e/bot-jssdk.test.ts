@@ -45,6 +45,7 @@ before(async () => {
       );
       // Per-room state in account data, which an upgrade carries to the successor.
       const counter = bot.state.define<number>("counter", {
+        version: 1,
         initial: () => 0,
         validate: (v): v is number => typeof v === "number",
       });

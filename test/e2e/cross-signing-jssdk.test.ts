@@ -1,10 +1,13 @@
 // Cross-signing between Keyroom and matrix-js-sdk (Rust crypto: matrix-sdk-crypto-wasm) through the
 // devserver: each accepts the other's signatures, Keyroom's private keys work inside js-sdk, an
-// identity reset by js-sdk is flagged by Keyroom, and "only cross-signed devices" withholds keys
-// from a js-sdk device until it is cross-signed.
+// identity reset by js-sdk is flagged by Keyroom and one by Keyroom by js-sdk, and each side's
+// "verified devices only" sending withholds keys from the other's device (with the code the other
+// reports) until that device is trusted.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { MatrixEventEvent } from "matrix-js-sdk";
+import { ClientEvent, MatrixEventEvent } from "matrix-js-sdk";
+import type { UserVerificationStatus } from "matrix-js-sdk/lib/crypto-api/index.js";
+import type { RoomEvent } from "../../src/index.ts";
 import { type JsSdkPeer, PEER_TEST_TIMEOUT_MS, skipUnlessAvailable } from "../support/peers/index.ts";
 import { jsSdkDevice } from "../support/peers/jssdk-devices.ts";
 import { devServerFixture, keyroomDevice, type TestClient, uniq } from "./e2ee-client-helpers.ts";
@@ -36,6 +39,21 @@ async function roomWith(kr: TestClient, peer: JsSdkPeer): Promise<string> {
     "peer joined",
   );
   return roomId;
+}
+
+/** Waits (one js-sdk sync at a time) until js-sdk's view of `userId` satisfies `pred`. */
+async function jsUserStatus(
+  js: JsSdkPeer,
+  userId: string,
+  pred: (s: UserVerificationStatus) => boolean,
+): Promise<UserVerificationStatus> {
+  const crypto = js.client.getCrypto();
+  assert.ok(crypto);
+  for (;;) {
+    const status = await crypto.getUserVerificationStatus(userId);
+    if (pred(status)) return status;
+    await new Promise((resolve) => js.client.once(ClientEvent.Sync, resolve));
+  }
 }
 
 describe("cross-signing: Keyroom ↔ matrix-js-sdk (devserver)", () => {
@@ -194,5 +212,58 @@ describe("cross-signing: Keyroom ↔ matrix-js-sdk (devserver)", () => {
     const shown = await kr.client.sendText(roomId, "now you can read this");
     const read = await js.waitForMessage(roomId, (m) => m.eventId === shown && m.decrypted);
     assert.equal(read.body, "now you can read this");
+  });
+
+  it("Keyroom resets cross-signing: js-sdk asks its user to approve the new identity, pinning clears it", {
+    timeout: PEER_TEST_TIMEOUT_MS * 2,
+  }, async (t) => {
+    if (skipUnlessAvailable(t, ["js-sdk"])) return;
+    const kr = await keyroomDevice(fx, uniq("xk"), "register");
+    const js = await jsSdkDevice(fx, uniq("xj"), "register");
+    await kr.client.bootstrapCrossSigning();
+    await js.bootstrapCrossSigning("pw");
+    await roomWith(kr, js);
+    const first = await jsUserStatus(js, kr.client.userId, (s) => s.known);
+    assert.equal(first.needsUserApproval, false, "a first identity is trusted on first use");
+
+    await kr.client.bootstrapCrossSigning({ reset: true, auth: { password: "pw" } });
+    // Keyroom's device list change reaches js-sdk through the shared room.
+    const changed = await jsUserStatus(js, kr.client.userId, (s) => s.needsUserApproval);
+    assert.equal(changed.isCrossSigningVerified(), false);
+    await js.waitForDeviceStatus(kr.client.userId, kr.client.deviceId as string, (s) => s.signedByOwner);
+
+    await js.client.getCrypto()?.pinCurrentUserIdentity(kr.client.userId);
+    assert.equal((await jsUserStatus(js, kr.client.userId, () => true)).needsUserApproval, false);
+  });
+
+  it("js-sdk sends to verified devices only: Keyroom reports m.unverified, then reads once js-sdk trusts its device", {
+    timeout: PEER_TEST_TIMEOUT_MS * 2,
+  }, async (t) => {
+    if (skipUnlessAvailable(t, ["js-sdk"])) return;
+    const kr = await keyroomDevice(fx, uniq("xk"), "register");
+    const js = await jsSdkDevice(fx, uniq("xj"), "register");
+    const roomId = await roomWith(kr, js);
+    const crypto = js.client.getCrypto();
+    assert.ok(crypto);
+    crypto.globalBlacklistUnverifiedDevices = true;
+
+    const hidden = await js.sendText(roomId, "for verified devices only");
+    const withheld = (): RoomEvent | undefined =>
+      kr.events.find(
+        (e) => e.eventId === hidden && e.encryption?.decrypted === false && e.encryption.code === "WITHHELD",
+      );
+    await syncUntil(kr, async () => withheld() !== undefined, "the withheld notice");
+    const notice = withheld()?.encryption;
+    assert.ok(notice?.decrypted === false);
+    assert.equal(notice.withheldCode, "m.unverified", "the code js-sdk sent, as Keyroom reports it");
+
+    // js-sdk's user marks Keyroom's device verified: the next message is shared with it.
+    await crypto.setDeviceVerified(kr.client.userId, kr.client.deviceId as string);
+    const shown = await js.sendText(roomId, "now verified");
+    await syncUntil(
+      kr,
+      async () => kr.events.some((e) => e.eventId === shown && e.encryption?.decrypted === true),
+      "the message to the verified device",
+    );
   });
 });

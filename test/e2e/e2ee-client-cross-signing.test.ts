@@ -116,6 +116,7 @@ describe("cross-signing (devserver)", () => {
     const refused = eventById(alice2, hidden).encryption;
     assert.ok(refused?.decrypted === false);
     assert.equal(refused.code, "WITHHELD");
+    assert.equal(refused.withheldCode, "m.unverified", "the sender's code, for the application to show");
 
     await alice.client.verifyDevice(alice.client.userId, alice2.client.deviceId as string);
     await syncAll(bob);

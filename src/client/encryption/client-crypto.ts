@@ -40,7 +40,7 @@ import type {
   ProgressCallback,
   RoomTrustRequirements,
 } from "./client-crypto-types.ts";
-import { decryptedParts, redecryptedRoomEvent } from "./decrypted-events.ts";
+import { decryptedParts, redecryptedRoomEvent, undecryptable } from "./decrypted-events.ts";
 import { DehydratedDevices } from "./dehydration.ts";
 import { sendOutgoingRequest } from "./dispatch.ts";
 import { ClientCryptoError } from "./errors.ts";
@@ -374,9 +374,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
         });
       }
       return outcomes.map((o, i) =>
-        o.ok
-          ? { ok: true, ...decryptedParts(o.event, events[i] as ClientEvent) }
-          : { ok: false, code: o.error.code, reason: o.error.message },
+        o.ok ? { ok: true, ...decryptedParts(o.event, events[i] as ClientEvent) } : undecryptable(o.error),
       );
     } catch (e) {
       // The engine itself failed (closed, its store unusable): the events stay undecrypted.
@@ -399,7 +397,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
         await this.#loop.run();
         outcome = await this.machine.tryDecryptRoomEvent(event, room.roomId, opts);
       }
-      if (!outcome.ok) return { ok: false, code: outcome.error.code, reason: outcome.error.message };
+      if (!outcome.ok) return undecryptable(outcome.error);
       return { ok: true, ...decryptedParts(outcome.event, event) };
     } catch (e) {
       // The engine itself failed (closed, its store unusable): the event stays undecrypted.

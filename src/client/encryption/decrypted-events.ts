@@ -1,6 +1,6 @@
-// Decrypted room events as the client hands them to the application: the engine's result turned
-// into the event's type, content and `encryption` info, for events decrypted now or later.
-import type { DecryptedRoomEvent, KeysFrom } from "../../e2ee/index.ts";
+// Room events as the client hands them to the application: the engine's result turned into the
+// event's type, content and `encryption` info, for events decrypted now or later, or not at all.
+import type { DecryptedRoomEvent, DecryptionError, KeysFrom } from "../../e2ee/index.ts";
 import { type ClientEvent, clientEventSchema, type JsonObject } from "../../wire/index.ts";
 import type { RoomEvent } from "../events/types.ts";
 import type { DecryptionResult } from "../sync/hooks.ts";
@@ -58,4 +58,10 @@ function keysFromInfo(k: KeysFrom): { userId?: string; deviceId?: string; curve2
     ...(k.userId !== undefined ? { userId: k.userId } : {}),
     ...(k.deviceId !== undefined ? { deviceId: k.deviceId } : {}),
   };
+}
+
+/** An event the engine could not decrypt, as the client reports it (with the sender's withheld code). */
+export function undecryptable(error: DecryptionError): Extract<DecryptionResult, { ok: false }> {
+  const { code, message: reason, withheldCode } = error;
+  return { ok: false, code, reason, ...(withheldCode === undefined ? {} : { withheldCode }) };
 }

@@ -39,7 +39,17 @@ export type EncryptionInfo =
        */
       keysFrom?: { userId?: string; deviceId?: string; curve25519: string };
     }
-  | { decrypted: false; code: UndecryptableCode; reason: string };
+  | {
+      decrypted: false;
+      code: UndecryptableCode;
+      reason: string;
+      /**
+       * For `WITHHELD`: the code the sender gave (`m.unverified`: its device does not trust ours;
+       * `m.blacklisted`, `m.unauthorised`, `m.unavailable`, `m.no_olm`), so an application can say
+       * why, as Element does. Absent for other failures.
+       */
+      withheldCode?: string;
+    };
 
 /**
  * Why an encrypted event is not readable: the E2EE engine's reason (`UNKNOWN_SESSION` and

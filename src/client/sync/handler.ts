@@ -307,7 +307,13 @@ export async function toRoomEvent(
       ev.content = result.content;
       ev.encryption = result.info;
     } else {
-      ev.encryption = { decrypted: false, code: result.code, reason: result.reason };
+      const { code, reason, withheldCode } = result;
+      ev.encryption = {
+        decrypted: false,
+        code,
+        reason,
+        ...(withheldCode === undefined ? {} : { withheldCode }),
+      };
     }
   } catch (err) {
     // The hook promised not to throw; if it does, the event still reaches listeners as undecrypted.

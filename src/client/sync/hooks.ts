@@ -28,7 +28,7 @@ export interface SyncCryptoChanges {
 
 export type DecryptionResult =
   | { ok: true; type: string; content: JsonObject; info: Extract<EncryptionInfo, { decrypted: true }> }
-  | { ok: false; code: UndecryptableCode; reason: string };
+  | { ok: false; code: UndecryptableCode; reason: string; withheldCode?: string };
 
 export interface SyncProcessor {
   /**
