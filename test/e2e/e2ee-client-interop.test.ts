@@ -1,6 +1,8 @@
 // A Keyroom client created with `encryption` talks to matrix-js-sdk (Rust crypto, vodozemac) and
-// matrix-nio (libolm) through the devserver: both directions in an encrypted room, and a key
-// export written by the other client imports into a fresh Keyroom device and decrypts history.
+// matrix-nio (libolm) through the devserver: both directions in an encrypted room, a key export
+// written by the other client imports into a fresh Keyroom device and decrypts history, and a key
+// export written by Keyroom imports into a new device of the other client, which then reads
+// Keyroom's history.
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -10,9 +12,12 @@ import type { MatrixClient } from "../../src/client/index.ts";
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
 import {
   closePeers,
+  loginPeer,
   PEER_KINDS,
   PEER_TEST_TIMEOUT_MS,
   type Peer,
+  passwordFor,
+  registerNewPeer,
   registerPeer,
   skipUnlessAvailable,
 } from "../support/peers/index.ts";
@@ -105,6 +110,71 @@ describe("encrypted Keyroom client ↔ other clients (devserver)", () => {
         after.events.find((e) => e.eventId === fromPeer)?.content.body,
         `hello keyroom, from ${kind}`,
       );
+    });
+  }
+});
+
+describe("Keyroom's key export imported by other clients (devserver)", () => {
+  for (const kind of PEER_KINDS) {
+    it(`${kind}: a new device without keys refuses a wrong passphrase, then imports Keyroom's export and decrypts Keyroom's messages`, {
+      timeout: PEER_TEST_TIMEOUT_MS * 2,
+    }, async (t) => {
+      if (skipUnlessAvailable(t, [kind])) return;
+      const peerName = uniq(`exp${kind.replace("-", "")}`);
+      const peer = await registerNewPeer(kind, hs.baseUrl, peerName);
+      peers.push(peer);
+      const kr = await keyroomUser("krexp");
+
+      const roomId = await kr.client.createRoom({ name: `export to ${kind}`, invite: [peer.userId] });
+      await peer.waitForMembership(roomId, peer.userId, "invite");
+      await peer.join(roomId);
+      await syncUntil(
+        kr,
+        () => kr.client.getRoom(roomId)?.getMember(peer.userId)?.membership === "join",
+        "peer joined",
+      );
+
+      // Keyroom's messages, encrypted for the peer's only device at the time.
+      const bodies = ["first from keyroom", "second from keyroom"];
+      const sent: { eventId: string; body: string; sessionId: string | undefined }[] = [];
+      for (const body of bodies) {
+        const eventId = await kr.client.sendText(roomId, body);
+        const seen = await peer.waitForMessage(roomId, (m) => m.eventId === eventId && m.decrypted);
+        assert.equal(seen.body, body);
+        sent.push({ eventId, body, sessionId: seen.sessionId });
+      }
+      // The first device goes away, so no other device of the peer user can hand keys over.
+      await peer.close();
+
+      const file = await kr.client.exportRoomKeys("keyroom export passphrase");
+      assert.match(file, /^-----BEGIN MEGOLM SESSION DATA-----\n/);
+
+      // A new device of the peer user: it sees the events but holds no key for them.
+      const fresh = await loginPeer(kind, hs.baseUrl, peerName, passwordFor(peerName));
+      peers.push(fresh);
+      assert.notEqual(fresh.deviceId, peer.deviceId);
+      for (const { eventId } of sent) {
+        const before = await fresh.waitForMessage(roomId, (m) => m.eventId === eventId);
+        assert.equal(before.encrypted, true);
+        assert.equal(before.decrypted, false, "the new device cannot decrypt before the import");
+        assert.equal(before.body, undefined);
+      }
+
+      // Both clients check the file's MAC (keyed by the passphrase) before reading any key.
+      await assert.rejects(fresh.importRoomKeys(file, "not the passphrase"), /MAC/);
+      for (const { eventId } of sent) {
+        const still = fresh.messages(roomId).find((m) => m.eventId === eventId);
+        assert.equal(still?.decrypted, false, "a refused import decrypts nothing");
+      }
+
+      await fresh.importRoomKeys(file, "keyroom export passphrase");
+      for (const { eventId, body, sessionId } of sent) {
+        const after = await fresh.waitForMessage(roomId, (m) => m.eventId === eventId && m.decrypted);
+        assert.equal(after.body, body);
+        assert.equal(after.sender, kr.client.userId);
+        assert.equal(after.encrypted, true);
+        assert.equal(after.sessionId, sessionId);
+      }
     });
   }
 });
