@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { describe } from "node:test";
 import type { FetchLike } from "../../src/client/http.ts";
+import { loginPeer, passwordFor } from "../support/peers/index.ts";
 import {
   keyroomRoom,
   keyroomUser,
@@ -13,7 +14,7 @@ import {
   scenario,
   useFixture,
 } from "./complement-helpers.ts";
-import { devServerFixture } from "./e2ee-client-helpers.ts";
+import { devServerFixture, eventById } from "./e2ee-client-helpers.ts";
 
 const fx = devServerFixture("keyroom-complement-faults-");
 useFixture(fx);
@@ -68,13 +69,22 @@ describe("complement-crypto scenarios: failing requests are retried (devserver)"
   });
 
   scenario("TestToDeviceMessagesArentLostWhenKeysQueryFails", async (kind, open) => {
-    // The peer's room key reaches Keyroom in a sync whose device-key query fails.
+    // A new device of the peer user appears while Keyroom's key queries fail: the sync that tells
+    // Keyroom about it (device list change) also carries that device's room key, and the query
+    // Keyroom then makes for it fails, as does every later one. The room key must not be lost.
     const f = failing(/\/keys\/query$/);
     const kr = await keyroomUser("kr", f.fetch);
     const peer = await newPeer(kind, open);
     const roomId = await keyroomRoom(kr, peer);
     f.state.armed = true;
-    f.state.count = 3;
-    await peerToKr(peer, kr, roomId, "while key queries fail");
+    f.state.count = Number.POSITIVE_INFINITY;
+    const name = peer.userId.slice(1, peer.userId.indexOf(":"));
+    const second = await loginPeer(kind, fx.hs.baseUrl, name, passwordFor(name));
+    open.push(second);
+    await second.waitForDevices(kr.client.userId, (ids) => ids.includes(kr.client.deviceId));
+    const id = await peerToKr(second, kr, roomId, "while key queries fail");
+    assert.ok(f.state.failed >= 1, "Keyroom's key query for the new device failed");
+    const got = eventById(kr, id);
+    assert.equal(got.encryption?.decrypted && got.encryption.senderDeviceId, second.deviceId);
   });
 });
