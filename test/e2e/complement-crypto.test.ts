@@ -176,8 +176,14 @@ describe("complement-crypto scenarios, Keyroom with a client we did not write (d
     const roomId = await keyroomRoom(kr, peer);
     const first = await krToPeer(kr, peer, roomId, "one");
     await peerToKr(peer, kr, roomId, "reply");
-    await kr.client.setDisplayName("renamed").catch(() => undefined);
-    await kr.client.syncOnce({ timeoutMs: 0 });
+    // The rename reaches the room as a new m.room.member event, which Keyroom syncs before sending.
+    await kr.client.setDisplayName("renamed");
+    await syncUntil(
+      kr,
+      () => kr.client.getRoom(roomId)?.getMember(kr.client.userId)?.displayName === "renamed",
+      "Keyroom's rename in the room",
+    );
+    assert.equal(kr.client.getRoom(roomId)?.getMember(kr.client.userId)?.membership, "join");
     const second = await krToPeer(kr, peer, roomId, "two");
     assert.equal(second, first, "the same Megolm session");
   });
