@@ -167,7 +167,18 @@ describe("key backup through the devserver", () => {
     assert.notEqual(second.version, first.version);
     await bob.client.crypto.machine.discardRoomKey(roomId);
     await sendAll(bob, roomId, ["two"]);
-    await syncAndSettle(alice);
+    // The app's own uploads beside the background run the sync starts: the one batch goes up once,
+    // and its refusal stops uploads; no caller gets the server's error.
+    await syncAll(alice);
+    const uploads = await Promise.allSettled([
+      alice.client.crypto.backup.uploadPending(),
+      alice.client.crypto.backup.uploadPending(),
+    ]);
+    assert.deepEqual(
+      uploads.map((u) => u.status),
+      ["fulfilled", "fulfilled"],
+    );
+    await alice.client.crypto.backup.idle();
     const status = await alice.client.crypto.backup.status({ check: false });
     assert.deepEqual(
       [status.version, status.stopped, status.uploading],

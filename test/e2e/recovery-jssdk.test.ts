@@ -126,4 +126,41 @@ describe("recovery with matrix-js-sdk (devserver)", () => {
     // js-sdk took the cross-signing keys from Keyroom's secret storage and is cross-signed.
     await js.waitForDeviceStatus(js.userId, js.deviceId, (s) => s.crossSigningVerified);
   });
+
+  it("js-sdk resets the key backup: Keyroom switches to the version js-sdk signed, and its new keys reach it", {
+    timeout: PEER_TEST_TIMEOUT_MS,
+  }, async (t) => {
+    if (skipUnlessAvailable(t, ["js-sdk"])) return;
+    const name = uniq("jsreset");
+    const js = await jsSdkDevice(fx, name, "register");
+    await js.bootstrapCrossSigning("pw");
+    const recoveryKey = await js.bootstrapSecretStorage();
+    const kr = await keyroomDevice(fx, name, "login");
+    const errors: unknown[] = [];
+    kr.client.on("error", (e) => void errors.push(e));
+    const recovered = await kr.client.crypto.recovery.recover({ recoveryKey });
+
+    // Element's "reset key backup": a new version with a new key, signed by the user's master key;
+    // the new key goes to secret storage.
+    const reset = await js.enableKeyBackup();
+    assert.notEqual(reset.version, recovered.backupVersion);
+    const roomId = await kr.client.createRoom({ name: "after the reset", encrypted: true });
+    await kr.client.syncOnce({ timeoutMs: 0 });
+    const sent = await kr.client.sendText(roomId, "sent after the reset");
+    await kr.client.syncOnce({ timeoutMs: 0 });
+    await kr.client.crypto.backup.uploadPending();
+    const status = await kr.client.crypto.backup.status({ check: false });
+    assert.deepEqual([status.version, status.stopped, status.uploading], [reset.version, undefined, true]);
+    // Signed by js-sdk's device and the user's master key: either vouches for it, whichever Keyroom
+    // checked first (the device once its keys are fetched).
+    assert.ok(["master_key", "verified_device"].includes(status.trustedBy ?? ""), status.trustedBy);
+    assert.equal(status.backedUp, status.total, "every key of Keyroom's in the new version");
+    assert.deepEqual(errors, [], "a switch is not an error");
+
+    // A new js-sdk device recovers (the new backup key from secret storage) and reads Keyroom's message.
+    const fresh = await jsSdkDevice(fx, name, "login");
+    await fresh.recoverWithRecoveryKey(recoveryKey);
+    const m = await fresh.waitForMessage(roomId, (e) => e.eventId === sent && e.decrypted);
+    assert.equal(m.body, "sent after the reset");
+  });
 });

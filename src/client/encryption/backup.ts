@@ -10,6 +10,7 @@ import type {
   BackupTrustSource,
   DecryptedRoomEvent,
   OlmMachine,
+  VersionCheck,
 } from "../../e2ee/index.ts";
 import { type JsonObject, jsonObjectSchema } from "../../wire/index.ts";
 import { MatrixError } from "../errors.ts";
@@ -18,6 +19,7 @@ import { type HttpClient, path } from "../http.ts";
 import type { Logger } from "../logger.ts";
 
 import { KEY_BACKUP_ACCOUNT_DATA } from "./constants.ts";
+import { Serial } from "./outgoing.ts";
 
 export { KEY_BACKUP_ACCOUNT_DATA };
 
@@ -93,6 +95,12 @@ export class KeyBackup {
   readonly #host: KeyBackupHost;
   /** The background work after syncs (uploads, lookups), one at a time. */
   #background: Promise<void> | undefined;
+  /**
+   * Upload batches, one at a time in this process: the engine offers the same batch until it is
+   * answered, so a caller's `uploadPending` beside the background run would send it twice, and
+   * the second refusal (a replaced version) would reach that caller as a raw server error.
+   */
+  readonly #uploads = new Serial();
   #again = false;
   #versionChecked = false;
   #closed = false;
@@ -179,17 +187,21 @@ export class KeyBackup {
   }
 
   /**
-   * Asks the server for its current version: a replaced or deleted version stops uploading
-   * (reported as an error event); with none in use, a version whose key we hold, or that our
-   * verified device or trusted master key signed, is adopted (not when `m.key_backup` is off).
+   * Asks the server for its current version: a version whose key we hold, or that our verified
+   * device or trusted master key signed, is adopted, with none in use (not when `m.key_backup` is
+   * off) or in place of ours (another of our devices reset the backup); any other replaced or
+   * deleted version stops uploading (reported as an error event).
    */
   checkVersion(): Promise<void> {
-    return this.#exclusive(() => this.#checkVersion());
+    return this.#exclusive(async () => {
+      await this.#checkVersion();
+    });
   }
 
-  async #checkVersion(): Promise<void> {
+  async #checkVersion(): Promise<VersionCheck | undefined> {
     // With none in use and backup turned off in m.key_backup, there is nothing to check or adopt.
-    if (this.#accountDataEnabled() === false && (await this.#backup.status()).version === undefined) return;
+    if (this.#accountDataEnabled() === false && (await this.#backup.status()).version === undefined)
+      return undefined;
     const body = await this.#serverVersion();
     const result = await this.#backup.checkVersion(body);
     this.#versionChecked = true;
@@ -201,6 +213,7 @@ export class KeyBackup {
         "the backup version is not trusted; not uploading",
       );
     } else if (result.kind === "adopted") this.schedule();
+    return result;
   }
 
   /**
@@ -289,7 +302,7 @@ export class KeyBackup {
     let marked = 0;
     for (;;) {
       if (this.#closed) return marked;
-      const batch = await this.#exclusive(() => this.#uploadBatch());
+      const batch = await this.#uploads.run(() => this.#exclusive(() => this.#uploadBatch()));
       if (batch === undefined) return marked;
       marked += batch;
     }
@@ -317,7 +330,12 @@ export class KeyBackup {
         e instanceof MatrixError ? e.errcode : undefined,
       );
       if (stopped === undefined) throw e;
-      this.#reportStop(stopped);
+      // Refused as for a replaced or deleted version: the server's current one may be a version
+      // another of our devices made (a reset), which the check switches to; every key goes up again.
+      const check = await this.#checkVersion().catch(() => undefined);
+      if (check?.kind === "adopted") return 0;
+      // Reported once: by the check when it found another reason, else here.
+      if (!(check?.kind === "stopped" && check.changed)) this.#reportStop(stopped);
       return undefined;
     }
     return this.#backup.uploaded(request.id);

@@ -343,7 +343,7 @@ describe("key backup in the machine", () => {
     assert.equal(server.uploads, count + 1);
   });
 
-  it("another own device trusting our master key adopts the account's version and uploads without its key", async () => {
+  it("another own device trusting our master key adopts the account's version and uploads without its key, and follows its replacement", async () => {
     const hs = new FakeHomeserver();
     const alice = await TestClient.create(hs, { userId: "@alice:example.org", deviceId: "ALICE1" });
     await alice.bootstrapCrossSigning();
@@ -368,6 +368,49 @@ describe("key backup in the machine", () => {
     assert.equal(server.uploads, 3);
     // Reading needs the key: no lookups without it.
     assert.deepEqual(await alice2.machine.backup.lookupRequests(), []);
+
+    // Alice replaces the version (a new key, signed by her master key), as a reset in Element
+    // does: alice2's next batch is refused, and the check that follows switches it to the new
+    // version (as js-sdk does), where every key goes up again.
+    await createVersion(alice.machine, server);
+    await withSessions(alice2.machine, other, 1);
+    assert.equal(await uploadAll(alice2.machine, server), 1);
+    assert.equal((await alice2.machine.backup.status()).stopped, "version_changed");
+    const switched = await alice2.machine.backup.checkVersion(server.current());
+    assert.equal(switched.kind, "adopted");
+    const now = await alice2.machine.backup.status();
+    assert.deepEqual(
+      [now.version, now.stopped, now.uploading, now.hasKey, now.backedUp],
+      [String(server.version), undefined, true, false, 0],
+    );
+    assert.equal(await uploadAll(alice2.machine, server), 1);
+    assert.equal(server.keys.size, 4, "every key of alice2's in the new version");
+  });
+
+  it("a replacement signed by no one we trust stops uploads; one our master key signed is switched to", async () => {
+    const hs = new FakeHomeserver();
+    const alice = await TestClient.create(hs, { userId: "@alice:example.org", deviceId: "ALICE1" });
+    await alice.bootstrapCrossSigning();
+    const other = await machineFor("@bob:example.org", "BOB1");
+    await withSessions(alice.machine, other, 2);
+    const server = new BackupServer();
+    await createVersion(alice.machine, server);
+    assert.equal(await uploadAll(alice.machine, server), 1);
+    // A version no device of ours signed: not ours to upload to.
+    server.create({ auth_data: { public_key: PkDecryption.create().publicKey } });
+    assert.deepEqual(await alice.machine.backup.checkVersion(server.current()), {
+      kind: "stopped",
+      reason: "version_changed",
+      changed: true,
+    });
+    // Then one signed by alice's master key (made by another of her devices, with another key).
+    const alice3 = await TestClient.create(hs, { userId: alice.userId, deviceId: "ALICE3" });
+    await alice3.machine.importCrossSigningKeys(await alice.machine.exportCrossSigningKeys());
+    await createVersion(alice3.machine, server);
+    const check = await alice.machine.backup.checkVersion(server.current());
+    assert.ok(check.kind === "adopted" && check.trust.by === "master_key", JSON.stringify(check));
+    assert.equal(await uploadAll(alice.machine, server), 1);
+    assert.equal(server.keys.size, 2);
   });
 
   it("stops uploading when the server has another version; marks nothing under the wrong version", async () => {

@@ -348,11 +348,12 @@ export class KeyBackup {
       this.#adopt(stateOf(version, true), key, trust.by);
       return { kind: "adopted", trust };
     }
-    if (current !== undefined) return this.#stop("version_changed");
-    // None in use yet: a version our own verified device or trusted master key signed is the
-    // account's backup, uploaded to even without its private key (only reading needs it).
+    // A version our own verified device or trusted master key signed is the account's backup,
+    // uploaded to even without its private key (only reading needs it): with none in use yet (a
+    // new device), and in place of ours when another of our devices replaced it (a reset), as
+    // js-sdk switches too; otherwise the keys we receive from then on would be in no backup.
     const trust = await this.#trust(version, undefined);
-    if (!trust.trusted) return { kind: "none" };
+    if (!trust.trusted) return current === undefined ? { kind: "none" } : this.#stop("version_changed");
     this.#adopt(stateOf(version, true), undefined, trust.by);
     return { kind: "adopted", trust };
   }
