@@ -247,7 +247,10 @@ describe("Keyroom ↔ matrix-rust-sdk (vodozemac)", () => {
     await bob.sync();
     await assert.rejects(
       bob.decrypt(fromAlice, "!w2:x"),
-      (e) => e instanceof wasm.MegolmDecryptionError && e.maybe_withheld !== undefined,
+      (e) =>
+        e instanceof wasm.MegolmDecryptionError &&
+        e.code === wasm.DecryptionErrorCode.MissingRoomKey &&
+        e.withheldCode === "m.blacklisted",
     );
   });
 });
