@@ -22,6 +22,45 @@ interface UploadBody {
   fallback_keys: Record<string, { key: string }>;
 }
 
+/**
+ * An `m.room.encrypted` to-device event from a fresh sender ("@bob:x") carrying a new room key of
+ * `roomId` to the device with these identity keys, over an Olm session made with `oneTimeKey` (a
+ * one-time or fallback key). Returns the event and the Megolm session ID it carries.
+ */
+function roomKeyTo(
+  recipient: { curve25519: string; ed25519: string },
+  oneTimeKey: string,
+  roomId: string,
+): { event: Record<string, unknown>; sessionId: string } {
+  const bob = Account.create();
+  const room = OutboundGroupSession.create();
+  const payload = {
+    type: "m.room_key",
+    content: {
+      algorithm: "m.megolm.v1.aes-sha2",
+      room_id: roomId,
+      session_id: room.sessionId,
+      session_key: room.sessionKey(),
+    },
+    sender: "@bob:x",
+    sender_device: "BOB",
+    keys: { ed25519: bob.identityKeys.ed25519 },
+    recipient: "@alice:x",
+    recipient_keys: { ed25519: recipient.ed25519 },
+  };
+  const session = bob.createOutboundSession(recipient.curve25519, oneTimeKey);
+  const event = {
+    type: "m.room.encrypted",
+    sender: "@bob:x",
+    content: {
+      algorithm: "m.olm.v1.curve25519-aes-sha2",
+      sender_key: bob.identityKeys.curve25519,
+      ciphertext: { [recipient.curve25519]: session.encrypt(JSON.stringify(payload)) },
+    },
+  };
+  return { event, sessionId: room.sessionId };
+}
+
 test("a device the rust-sdk dehydrated is rehydrated by Keyroom, with working one-time and fallback keys", async () => {
   const wasm = await loadVodozemac();
   const machine = await wasm.OlmMachine.initialize(new wasm.UserId("@alice:x"), new wasm.DeviceId("ALICE"));
@@ -84,41 +123,16 @@ test("a device Keyroom dehydrated is rehydrated by the rust-sdk and imports a ro
     );
 
   // Bob sends the dehydrated device a room key over Olm, to one of its one-time keys.
-  const bob = Account.create();
-  const room = OutboundGroupSession.create();
-  const payload = {
-    type: "m.room_key",
-    content: {
-      algorithm: "m.megolm.v1.aes-sha2",
-      room_id: "!room:x",
-      session_id: room.sessionId,
-      session_key: room.sessionKey(),
-    },
-    sender: "@bob:x",
-    sender_device: "BOB",
-    keys: { ed25519: bob.identityKeys.ed25519 },
-    recipient: "@alice:x",
-    recipient_keys: { ed25519: dehydrated.identityKeys.ed25519 },
-  };
-  const session = bob.createOutboundSession(dehydrated.identityKeys.curve25519, oneTimeKey ?? "");
-  const event = {
-    type: "m.room.encrypted",
-    sender: "@bob:x",
-    content: {
-      algorithm: "m.olm.v1.curve25519-aes-sha2",
-      sender_key: bob.identityKeys.curve25519,
-      ciphertext: { [dehydrated.identityKeys.curve25519]: session.encrypt(JSON.stringify(payload)) },
-    },
-  };
+  const { event, sessionId } = roomKeyTo(dehydrated.identityKeys, oneTimeKey ?? "", "!room:x");
   const imported = await rehydrated.receiveEvents(JSON.stringify([event]));
   assert.deepEqual(
     imported.map((k) => [k.roomId.toString(), k.sessionId]),
-    [["!room:x", room.sessionId]],
+    [["!room:x", sessionId]],
   );
   machine.free();
 });
 
-test("the upload bodies agree: Keyroom's opens in the rust-sdk, the rust-sdk's through Keyroom's GET parser", async () => {
+test("the upload bodies agree: Keyroom's opens in the rust-sdk as the device it announces, the rust-sdk's through Keyroom's GET parser", async () => {
   const wasm = await loadVodozemac();
   const machine = await wasm.OlmMachine.initialize(new wasm.UserId("@alice:x"), new wasm.DeviceId("ALICE"));
   await machine.bootstrapCrossSigning(true);
@@ -136,8 +150,25 @@ test("the upload bodies agree: Keyroom's opens in the rust-sdk, the rust-sdk's t
   const account = rehydrateDevice(parsed.deviceData, keyBytes);
   assert.equal(account.identityKeys.curve25519, theirs.device_keys.keys[`curve25519:${theirs.device_id}`]);
 
-  await machine
+  // The rust-sdk rehydrates ours, and it is the device our upload announced: room keys sent to the
+  // identity keys and to a one-time key and the fallback key of that upload reach it.
+  const rehydrated = await machine
     .dehydratedDevices()
     .rehydrate(key, new wasm.DeviceId(ours.deviceId), JSON.stringify(ours.body.device_data));
+  const uploaded = ours.body.device_keys as unknown as UploadBody["device_keys"];
+  const identity = {
+    curve25519: uploaded.keys[`curve25519:${ours.deviceId}`] ?? "",
+    ed25519: uploaded.keys[`ed25519:${ours.deviceId}`] ?? "",
+  };
+  const [oneTimeKey] = Object.values(ours.body.one_time_keys).map((k) => k.key);
+  const [fallbackKey] = Object.values(ours.body.fallback_keys).map((k) => k.key);
+  assert.ok(oneTimeKey && fallbackKey);
+  const toOneTime = roomKeyTo(identity, oneTimeKey, "!one-time:x");
+  const toFallback = roomKeyTo(identity, fallbackKey, "!fallback:x");
+  const imported = await rehydrated.receiveEvents(JSON.stringify([toOneTime.event, toFallback.event]));
+  assert.deepEqual(imported.map((k) => [k.roomId.toString(), k.sessionId]).sort(), [
+    ["!fallback:x", toFallback.sessionId],
+    ["!one-time:x", toOneTime.sessionId],
+  ]);
   machine.free();
 });
