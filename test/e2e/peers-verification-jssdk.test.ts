@@ -11,11 +11,12 @@ import {
   type Verifier,
   VerifierEvent,
 } from "matrix-js-sdk/lib/crypto-api/index.js";
-import type { MatrixClient, VerificationRequest } from "../../src/client/index.ts";
-import { type JsSdkPeer, PEER_TEST_TIMEOUT_MS, skipUnlessAvailable } from "../support/peers/index.ts";
+import type { VerificationRequest } from "../../src/client/index.ts";
+import { PEER_TEST_TIMEOUT_MS, skipUnlessAvailable } from "../support/peers/index.ts";
 import { jsSdkDevice } from "../support/peers/jssdk-devices.ts";
 import { jsPhase, nextJsRequest, nextKeyroomRequest, sasBoth } from "../support/peers/jssdk-verification.ts";
 import { devServerFixture, keyroomDevice, uniq } from "./e2ee-client-helpers.ts";
+import { jsDmPair, jsSameUser } from "./peers-verification-helpers.ts";
 
 const fx = devServerFixture("keyroom-verify-jssdk-");
 
@@ -24,10 +25,7 @@ describe("verification: Keyroom ↔ matrix-js-sdk (devserver)", () => {
     timeout: PEER_TEST_TIMEOUT_MS,
   }, async (t) => {
     if (skipUnlessAvailable(t, ["js-sdk"])) return;
-    const name = uniq("vja");
-    const { client: kr } = await keyroomDevice(fx, name, "register");
-    const js = await jsSdkDevice(fx, name, "login");
-    await kr.startSync();
+    const { kr, js } = await jsSameUser(fx, "vja");
     const incoming = nextJsRequest(js);
     const ours = await kr.requestVerification(kr.userId, js.deviceId);
     const theirs = await incoming;
@@ -74,15 +72,7 @@ describe("verification: Keyroom ↔ matrix-js-sdk (devserver)", () => {
       timeout: PEER_TEST_TIMEOUT_MS,
     }, async (t) => {
       if (skipUnlessAvailable(t, ["js-sdk"])) return;
-      const { client: kr } = await keyroomDevice(fx, uniq("vjc"), "register");
-      const js = await jsSdkDevice(fx, uniq("vjd"), "register");
-      await kr.bootstrapCrossSigning({ auth: { password: "pw" } });
-      await js.bootstrapCrossSigning("pw");
-      const roomId = await kr.createDirectRoom(js.userId, { encrypted: true });
-      await js.waitForMembership(roomId, js.userId, "invite");
-      await js.join(roomId);
-      await kr.startSync();
-      await js.waitForDevices(kr.userId, (ids) => ids.includes(kr.deviceId as string));
+      const { kr, js, roomId } = await jsDmPair(fx, "vjc");
       let ours: VerificationRequest;
       let theirs: JsRequest;
       let verifier: Verifier;
@@ -118,18 +108,7 @@ describe("verification: Keyroom ↔ matrix-js-sdk (devserver)", () => {
 });
 
 describe("QR verification: Keyroom ↔ matrix-js-sdk (devserver)", () => {
-  async function dmPair(): Promise<{ kr: MatrixClient; js: JsSdkPeer; roomId: string }> {
-    const { client: kr } = await keyroomDevice(fx, uniq("vqa"), "register");
-    const js = await jsSdkDevice(fx, uniq("vqb"), "register");
-    await kr.bootstrapCrossSigning({ auth: { password: "pw" } });
-    await js.bootstrapCrossSigning("pw");
-    const roomId = await kr.createDirectRoom(js.userId, { encrypted: true });
-    await js.waitForMembership(roomId, js.userId, "invite");
-    await js.join(roomId);
-    await kr.startSync();
-    await js.waitForDevices(kr.userId, (ids) => ids.includes(kr.deviceId as string));
-    return { kr, js, roomId };
-  }
+  const dmPair = () => jsDmPair(fx, "vq");
 
   it("Keyroom shows its code, js-sdk scans it", { timeout: PEER_TEST_TIMEOUT_MS }, async (t) => {
     if (skipUnlessAvailable(t, ["js-sdk"])) return;

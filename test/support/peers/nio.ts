@@ -87,6 +87,7 @@ const results = {
         verified: z.boolean(),
         canceled: z.boolean(),
         cancelCode: z.nullable(z.string()),
+        receivedCancelCode: z.nullable(z.string()),
         emoji: z.nullable(z.array(z.string())),
         decimals: z.nullable(z.array(z.number())),
       }),
@@ -94,9 +95,15 @@ const results = {
   }),
   sas_accept: z.object({}),
   sas_confirm: z.object({}),
+  sas_reject: z.object({}),
+  sas_cancel: z.object({}),
   device_verified: z.object({ verified: z.boolean() }),
 } as const;
-/** A SAS verification as nio holds it (`emoji`: the symbols, once the keys were exchanged; nio names some differently from the spec). */
+/**
+ * A SAS verification as nio holds it (`emoji`: the symbols, once the keys were exchanged; nio names
+ * some differently from the spec). `cancelCode` is nio's own (what it sent when it cancelled; nio
+ * sets `m.user` when the other side cancelled), `receivedCancelCode` the code the other side sent.
+ */
 export type NioSas = z.infer<(typeof results)["sas_list"]>["verifications"][number];
 type Method = keyof typeof results;
 type Result<M extends Method> = z.infer<(typeof results)[M]>;
@@ -289,6 +296,16 @@ export class NioPeer implements Peer {
 
   async confirmSas(transactionId: string): Promise<void> {
     await this.request("sas_confirm", { transaction_id: transactionId });
+  }
+
+  /** The user says the SAS differs: nio cancels with `m.mismatched_sas` (only once the keys were exchanged). */
+  async rejectSas(transactionId: string): Promise<void> {
+    await this.request("sas_reject", { transaction_id: transactionId });
+  }
+
+  /** The user cancels: nio cancels with `m.user`. */
+  async cancelSas(transactionId: string): Promise<void> {
+    await this.request("sas_cancel", { transaction_id: transactionId });
   }
 
   /** Whether nio marked the device verified (it does when a SAS with it succeeded). */

@@ -24,6 +24,7 @@ from nio import (
     AsyncClient,
     AsyncClientConfig,
     JoinResponse,
+    KeyVerificationCancel,
     KeysClaimResponse,
     KeysQueryResponse,
     KeysUploadResponse,
@@ -109,6 +110,10 @@ class NioPeer:
         self.undecrypted = []
         # Rooms we left: nio keeps them in `rooms` (it only drops a room when it is forgotten).
         self.left = set()
+        # Every SAS nio held (it drops one from `key_verifications` when the other side cancels it).
+        self.sas_seen = {}
+        # The code of the m.key.verification.cancel received per transaction (nio keeps none).
+        self.cancels_received = {}
 
     def credentials(self):
         return {"userId": self.client.user_id, "deviceId": self.client.device_id}
@@ -129,9 +134,14 @@ class NioPeer:
         return self.credentials()
 
     async def sync(self, timeout_ms=0):
+        self.sas_seen.update(self.client.key_verifications)
         resp = await self.client.sync(timeout=int(timeout_ms), full_state=False)
         if not isinstance(resp, SyncResponse):
             raise failed("sync", resp)
+        for event in resp.to_device_events:
+            if isinstance(event, KeyVerificationCancel):
+                self.cancels_received.setdefault(event.transaction_id, event.code)
+        self.sas_seen.update(self.client.key_verifications)
         self.left.update(resp.rooms.leave.keys())
         self.left.difference_update(resp.rooms.join.keys())
         messages = []
@@ -295,12 +305,17 @@ class NioPeer:
         if type(resp).__name__ != "ToDeviceResponse":
             raise failed("start verification", resp)
         started = [t for t in self.client.key_verifications if t not in before]
+        self.sas_seen.update(self.client.key_verifications)
         return {"transactionId": started[0]}
 
     async def sas_list(self):
-        """Every verification nio holds: its state, and the SAS once the keys were exchanged."""
+        """Every verification nio holds or held: its state, and the SAS once the keys were exchanged.
+
+        `cancelCode` is nio's own (what it sent when it cancelled; nio sets `m.user` when the other
+        side cancelled), `receivedCancelCode` the code of the cancel the other side sent."""
+        self.sas_seen.update(self.client.key_verifications)
         out = []
-        for txn, sas in self.client.key_verifications.items():
+        for txn, sas in self.sas_seen.items():
             emoji, decimals = None, None
             try:
                 emoji = [symbol for (symbol, _name) in sas.get_emoji()]
@@ -315,7 +330,8 @@ class NioPeer:
                     "weStarted": bool(sas.we_started_it),
                     "verified": bool(sas.verified),
                     "canceled": bool(sas.canceled),
-                    "cancelCode": getattr(sas, "cancel_code", None),
+                    "cancelCode": getattr(sas, "cancel_code", None) or None,
+                    "receivedCancelCode": self.cancels_received.get(txn),
                     "emoji": emoji,
                     "decimals": decimals,
                 }
@@ -334,6 +350,21 @@ class NioPeer:
         resp = await self.client.confirm_short_auth_string(transaction_id)
         if type(resp).__name__ != "ToDeviceResponse":
             raise failed("confirm verification", resp)
+        return {}
+
+    async def sas_reject(self, transaction_id):
+        """The user says the SAS differs: nio cancels with m.mismatched_sas (only once keys were exchanged)."""
+        return await self._sas_cancel(transaction_id, True)
+
+    async def sas_cancel(self, transaction_id):
+        """The user cancels: nio cancels with m.user."""
+        return await self._sas_cancel(transaction_id, False)
+
+    async def _sas_cancel(self, transaction_id, reject):
+        self._sas(transaction_id)
+        resp = await self.client.cancel_key_verification(transaction_id, reject=reject)
+        if type(resp).__name__ != "ToDeviceResponse":
+            raise failed("cancel verification", resp)
         return {}
 
     async def device_verified(self, user_id, device_id):
@@ -363,6 +394,8 @@ METHODS = {
     "sas_list": NioPeer.sas_list,
     "sas_accept": NioPeer.sas_accept,
     "sas_confirm": NioPeer.sas_confirm,
+    "sas_reject": NioPeer.sas_reject,
+    "sas_cancel": NioPeer.sas_cancel,
     "device_verified": NioPeer.device_verified,
 }
 
