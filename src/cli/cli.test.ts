@@ -86,13 +86,20 @@ describe("runCli", () => {
       [["tail", "--timeout", "soon"], /--timeout must be a number of seconds/],
       [["devserver", "--memory", "--db", "x.sqlite"], /cannot be used with option '--memory'/],
       [["devserver", "--port", "70000"], /--port must be a whole number from 0 to 65535/],
-      [["nope"], /unknown command 'nope'/],
+      [["nope"], /unknown command 'nope' \(see keyroom --help\)$/],
+      [["devices"], /devices needs a command \(list, rename, delete; see keyroom devices --help\)$/],
+      [["devices", "nope"], /unknown command 'nope' \(list, rename, delete; see keyroom devices --help\)$/],
+      [["bot"], /bot needs a command \(init, run, verify, recover, reset;/],
+      [["whoami", "extra"], /too many arguments for 'whoami'/],
+      [["send", "--nope", "!r:x", "hi"], /unknown option '--nope'/],
     ];
     for (const [args, pattern] of cases) {
       const r = await run(args);
       assert.equal(r.code, 2, `${args.join(" ")}: ${r.err}`);
-      const lines = r.err.split("\n").filter((l) => l !== "" && l !== "(add --help for usage)");
-      assert.equal(lines.length, 1, r.err);
+      // Exactly one line, the whole of stderr: scripts read it.
+      const lines = r.err.split("\n");
+      assert.equal(lines.length, 2, r.err);
+      assert.equal(lines[1], "");
       assert.match(lines[0] ?? "", /^keyroom: /);
       assert.match(lines[0] ?? "", pattern);
       assert.equal(r.out, "");

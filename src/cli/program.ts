@@ -48,12 +48,19 @@ function passwordOf(option: string | undefined): string {
 export function buildProgram(io: CommandIo): Command {
   const program = new Command("keyroom")
     .description("Matrix from the shell: log in, list rooms, send and tail messages, run a dev homeserver.")
-    .showHelpAfterError("(add --help for usage)")
     .exitOverride()
     .configureOutput({
       writeOut: (s) => io.out(s),
       writeErr: (s) => io.err(s),
-      outputError: (s, write) => write(`keyroom: ${s.replace(/^error: /, "")}`),
+      // One line, as every failure (scripts read it): commander's suggestion joins the message.
+      outputError: (s, write) =>
+        write(
+          `keyroom: ${s
+            .replace(/^error: /, "")
+            .trim()
+            .split("\n")
+            .join(" ")} (see --help)\n`,
+        ),
     });
   const withProfile = (cmd: Command): Command => cmd.option("--profile <dir>", PROFILE_HELP);
   const profileOf = (opts: { profile?: string }): string => resolveProfileDir(opts.profile);
@@ -437,7 +444,26 @@ export function buildProgram(io: CommandIo): Command {
       });
     });
 
+  // Without a command: the help on stdout (nothing failed); a group without one of its commands
+  // is a usage error, on one line like the others.
+  program.allowExcessArguments().action(() => {
+    if (program.args[0] !== undefined) throw unknownCommand(program.args[0], "keyroom");
+    program.outputHelp();
+  });
+  for (const group of program.commands.filter((c) => c.commands.length > 0)) {
+    group.allowExcessArguments().action(() => {
+      const names = group.commands.map((c) => c.name()).join(", ");
+      const name = `keyroom ${group.name()}`;
+      if (group.args[0] !== undefined) throw unknownCommand(group.args[0], name, `${names}; `);
+      throw new CliError("USAGE", `${group.name()} needs a command (${names}; see ${name} --help)`);
+    });
+  }
   return program;
+}
+
+/** `given` is not a command of `program` (`keyroom`, `keyroom devices`), whose commands are `names`. */
+function unknownCommand(given: string, program: string, names = ""): CliError {
+  return new CliError("USAGE", `unknown command '${given}' (${names}see ${program} --help)`);
 }
 
 /** Runs the CLI with `argv` (without node and script); resolves with the exit status. */

@@ -26,7 +26,7 @@ async function ok(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> 
 async function fails(args: string[], code: number, pattern: RegExp): Promise<string> {
   const r = await spawnKeyroom(args);
   assert.equal(r.code, code, `keyroom ${args.join(" ")}: expected exit ${code}, got ${r.code} (${r.stderr})`);
-  const lines = r.stderr.split("\n").filter((l) => l !== "" && l !== "(add --help for usage)");
+  const lines = r.stderr.split("\n").filter((l) => l !== "");
   assert.equal(lines.length, 1, `one error line expected, got: ${r.stderr}`);
   assert.match(lines[0] ?? "", /^keyroom: /);
   assert.match(lines[0] ?? "", pattern);
