@@ -25,6 +25,10 @@ export type EncryptionInfo =
       decrypted: true;
       /** Curve25519 key of the sending device, as the E2EE layer established it. */
       senderKey?: string;
+      /**
+       * The sending device: the one holding `senderKey`, except with trust `unknown_device`, where
+       * no device of the sender's is known to hold it and this is only what the event claims.
+       */
       senderDeviceId?: string;
       /** How far the sending device is trusted (see docs/e2ee.md, "Decryption"). */
       trust?: SenderTrust;
