@@ -1,5 +1,13 @@
 // keyroom/appservice: run virtual users (a bridge, or a bot) as an application service, with
 // end-to-end encryption through MSC2409/MSC4203 and MSC3202. See docs/bots.md, "Appservice mode".
+
+// The registration's errors and the bounds of the Application Service API's wire formats.
+export {
+  MAX_NAMESPACE_REGEX_LENGTH,
+  MAX_NAMESPACES_PER_KIND,
+  MAX_TXN_EVENTS,
+  RegistrationError,
+} from "../wire/appservice.ts";
 export {
   Appservice,
   type AppserviceOptions,
