@@ -45,7 +45,12 @@ export {
   MAX_OUTGOING_KEY_REQUESTS,
   MAX_PENDING_KEY_ANSWERS,
 } from "./key-requests/manager.ts";
-export { MAX_ID_LENGTH, MAX_REASON_LENGTH } from "./limits.ts";
+export {
+  MAX_ID_LENGTH,
+  MAX_REASON_LENGTH,
+  MAX_ROOM_EVENT_CIPHERTEXT_BYTES,
+  MAX_TO_DEVICE_CIPHERTEXT_BYTES,
+} from "./limits.ts";
 export { OlmMachine, type OlmMachineOptions } from "./machine.ts";
 export type { MachineStore } from "./machine-context.ts";
 export { CLAIM_FAILURE_BACKOFF_MS } from "./machine-requests.ts";
