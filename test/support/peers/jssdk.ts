@@ -44,6 +44,12 @@ export interface JsSdkPeerOptions {
    * encrypts). Default true.
    */
   lazyLoadMembers?: boolean;
+  /**
+   * Keep the crypto store in IndexedDB under this database prefix instead of in memory (needs an
+   * `indexedDB` global: in Node, `fake-indexeddb`). A later `login` with the same `deviceId` and
+   * prefix restarts the device from it.
+   */
+  cryptoDatabasePrefix?: string;
 }
 
 interface Credentials {
@@ -62,6 +68,8 @@ export class JsSdkPeer implements Peer {
   /** Sync responses processed so far (the SDK emits SYNCING or PREPARED for each). */
   private completedSyncs = 0;
   private closed = false;
+  /** The `m.dummy` events the crypto decrypted: sender and the sending device's Curve25519 key. */
+  private readonly dummies: { sender: string; senderKey: string }[] = [];
 
   private constructor(
     /** The underlying client, for what this driver does not wrap. */
@@ -79,6 +87,10 @@ export class JsSdkPeer implements Peer {
       // pooled connections the restart closed fail one by one, so re-try that first time at once.
       // (A failed re-try moves the SDK to ERROR, which keeps its back-off: no tight loop while down.)
       if (state === sdk.SyncState.Reconnecting) client.retryImmediately();
+    });
+    client.on(sdk.ClientEvent.ReceivedToDeviceMessage, ({ message, encryptionInfo }) => {
+      if (message.type !== "m.dummy" || encryptionInfo === null) return;
+      this.dummies.push({ sender: message.sender, senderKey: encryptionInfo.senderCurve25519KeyBase64 });
     });
   }
 
@@ -155,7 +167,11 @@ export class JsSdkPeer implements Peer {
         },
       },
     });
-    await client.initRustCrypto({ useIndexedDB: false });
+    await client.initRustCrypto(
+      options.cryptoDatabasePrefix === undefined
+        ? { useIndexedDB: false }
+        : { useIndexedDB: true, cryptoDatabasePrefix: options.cryptoDatabasePrefix },
+    );
     const peer = new JsSdkPeer(client, credentials, options.lazyLoadMembers ?? true, secretStorageKey);
     try {
       if (options.startSync !== false) await peer.startSync();
@@ -212,6 +228,24 @@ export class JsSdkPeer implements Peer {
       [sdk.ClientEvent.Sync],
       timeoutMs,
       () => `${this.userId}: no successful sync after the server came back`,
+    );
+  }
+
+  /** Drops the room's outbound Megolm session (`forceDiscardSession`): the next send shares a new key. */
+  async discardGroupSession(roomId: string): Promise<void> {
+    await this.crypto().forceDiscardSession(roomId);
+  }
+
+  /**
+   * Waits until the crypto decrypted an `m.dummy` from `sender`'s device with Curve25519 key
+   * `senderKey`: that device made a new Olm session with this one (to unwedge a broken session).
+   */
+  async waitForDummy(sender: string, senderKey: string, timeoutMs = DEFAULT_PEER_TIMEOUT_MS): Promise<void> {
+    await this.waitFor(
+      () => this.dummies.some((d) => d.sender === sender && d.senderKey === senderKey),
+      [sdk.ClientEvent.ReceivedToDeviceMessage],
+      timeoutMs,
+      () => `${this.userId}: no m.dummy from ${sender}`,
     );
   }
 

@@ -76,6 +76,8 @@ const results = {
   export_keys: z.object({ data: z.string() }),
   import_keys: z.object({ retried: z.array(peerMessage) }),
   close: z.object({}),
+  dummies_received: z.object({ dummies: z.array(z.object({ sender: z.string(), senderKey: z.string() })) }),
+  discard_group_session: z.object({}),
   sas_start: z.object({ transactionId: z.string() }),
   sas_list: z.object({
     verifications: z.array(
@@ -439,6 +441,30 @@ export class NioPeer implements Peer {
   /** Imports a standard key export file; events that become decryptable show up in `messages()`. */
   async importRoomKeys(data: string, passphrase: string): Promise<void> {
     this.remember((await this.request("import_keys", { data, passphrase })).retried);
+  }
+
+  /** Drops the room's outbound Megolm session (nio's `invalidate_outbound_session`): the next send shares a new key. */
+  async discardGroupSession(roomId: string): Promise<void> {
+    await this.request("discard_group_session", { room_id: roomId });
+  }
+
+  /**
+   * Syncs until nio decrypted an `m.dummy` from `sender`'s device with Curve25519 key `senderKey`:
+   * that device made a new Olm session with this one (to unwedge a broken session).
+   */
+  async waitForDummy(sender: string, senderKey: string, timeoutMs = DEFAULT_PEER_TIMEOUT_MS): Promise<void> {
+    const left = budget(timeoutMs);
+    for (;;) {
+      const { dummies } = await this.request("dummies_received", {});
+      if (dummies.some((d) => d.sender === sender && d.senderKey === senderKey)) return;
+      if (left.over()) {
+        throw new PeerError(
+          "TIMEOUT",
+          `${this.userId}: no m.dummy from ${sender} (after ${left.spentMs()} ms)`,
+        );
+      }
+      await this.syncOnce(Math.max(0, Math.min(left.leftMs(), MAX_POLL_MS)));
+    }
   }
 
   /** Simulates a crash: SIGKILLs the Python process (requests then fail with `PEER_EXITED`). */

@@ -23,6 +23,7 @@ import tempfile
 from nio import (
     AsyncClient,
     AsyncClientConfig,
+    DummyEvent,
     JoinResponse,
     KeyVerificationCancel,
     KeysClaimResponse,
@@ -105,6 +106,9 @@ class NioPeer:
     def __init__(self, base_url, store_dir):
         config = AsyncClientConfig(encryption_enabled=True, store_sync_tokens=True)
         self.client = AsyncClient(base_url, "", store_path=store_dir, config=config)
+        # The m.dummy events nio decrypted: another device made a new Olm session to unwedge ours.
+        self.dummies = []
+        self.client.add_to_device_callback(self._on_dummy, DummyEvent)
         self.store_dir = store_dir
         # Megolm events not decrypted yet: (room_id, MegolmEvent), retried after every sync.
         self.undecrypted = []
@@ -375,6 +379,18 @@ class NioPeer:
         await self.client.close()
         return {}
 
+    def _on_dummy(self, event):
+        self.dummies.append({"sender": event.sender, "senderKey": event.sender_key})
+
+    async def dummies_received(self):
+        """The m.dummy events nio decrypted so far: sender and the sending device's Curve25519 key."""
+        return {"dummies": list(self.dummies)}
+
+    async def discard_group_session(self, room_id):
+        """Drops the room's outbound Megolm session: the next send shares a new room key."""
+        self.client.invalidate_outbound_session(room_id)
+        return {}
+
 
 METHODS = {
     "register": NioPeer.register,
@@ -397,6 +413,8 @@ METHODS = {
     "sas_reject": NioPeer.sas_reject,
     "sas_cancel": NioPeer.sas_cancel,
     "device_verified": NioPeer.device_verified,
+    "dummies_received": NioPeer.dummies_received,
+    "discard_group_session": NioPeer.discard_group_session,
 }
 
 
