@@ -9,6 +9,7 @@ import { startDevServer } from "keyroom/devserver";
 import { MemoryCryptoStore, MemoryStoreData } from "keyroom/store";
 import { runCryptoStoreConformance } from "keyroom/store/conformance";
 import { run as attachments } from "./attachments.ts";
+import { run as clientTour } from "./client-tour.ts";
 import { run as cryptoBasics } from "./crypto-basics.ts";
 import { run as customStore, LoggingCryptoStore } from "./custom-store.ts";
 import { run as deviceIds } from "./device-ids.ts";
@@ -54,6 +55,9 @@ async function tsBlocks(path: string): Promise<string[]> {
   return [...text.matchAll(/^```ts\n([\s\S]*?)\n```$/gm)].map((m) => m[1] ?? "");
 }
 
+/** Example regions another guide quotes (verbatim, as its only ```ts block) instead of the walk-through. */
+const QUOTED_ELSEWHERE: ReadonlyMap<string, string> = new Map([["client-tour.ts#client-tour", "client.md"]]);
+
 test("docs/walkthrough.md quotes every example region, verbatim, and nothing else", async () => {
   const regions = await exampleRegions();
   const quoted = new Set(await tsBlocks(join(here, "..", "docs", "walkthrough.md")));
@@ -61,7 +65,15 @@ test("docs/walkthrough.md quotes every example region, verbatim, and nothing els
     assert.ok([...regions.values()].includes(block), `not in any example file:\n${block.slice(0, 300)}`);
   }
   for (const [name, code] of regions)
-    assert.ok(quoted.has(code), `docs/walkthrough.md does not quote ${name}`);
+    if (!QUOTED_ELSEWHERE.has(name))
+      assert.ok(quoted.has(code), `docs/walkthrough.md does not quote ${name}`);
+});
+
+test("the other guides quote their example regions, verbatim, and nothing else", async () => {
+  const regions = await exampleRegions();
+  for (const [name, doc] of QUOTED_ELSEWHERE) {
+    assert.deepEqual(await tsBlocks(join(here, "..", "docs", doc)), [regions.get(name)], `docs/${doc}`);
+  }
 });
 
 test("README's client quick start is the quick-start example, verbatim", async () => {
@@ -91,6 +103,17 @@ after(async () => {
 
 test("examples/quick-start: a message sent by one client is received by the other", async () => {
   assert.equal(await quickStart(env()), "Hello, Bob!");
+});
+
+test("examples/client-tour: profile, a reused DM, edit and emote, media, history, an upgrade followed", async () => {
+  assert.deepEqual(await clientTour(env()), {
+    displayName: "Alice",
+    sameDirectRoom: true,
+    directRooms: 1,
+    history: ["waves", "* Hello, Bob", "Hello"],
+    downloaded: "notes",
+    followedToUpgrade: true,
+  });
 });
 
 test("examples/encryption: two clients chat in an encrypted room; the server sees ciphertext", async () => {
