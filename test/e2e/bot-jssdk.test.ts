@@ -1,16 +1,19 @@
 // Proof: a matrix-js-sdk user (Rust crypto, Element's engine) talks to a Keyroom bot in an
 // encrypted DM through the devserver: commands with arguments, a usage error, a reaction handler,
 // an encrypted file (encrypted by vodozemac's attachment code) that the bot downloads, decrypts
-// and answers about. The js-sdk side keeps "only cross-signed devices" on all along, so the bot's
-// device must be cross-signed by its own identity to get the keys at all. Then the bot starts SAS
-// with the user, the user sees the bot verified and its device cross-signed, and with
-// "never send to unverified devices" on, the bot still gets the keys and answers. Last, the js-sdk
-// user upgrades the DM: the bot joins the successor, carries the room's state there and answers
+// and answers about. The js-sdk side keeps "only cross-signed devices" on, so the bot's device
+// must be cross-signed by its own identity to get the keys at all. With "never send to unverified
+// devices" on (which js-sdk reads in its "all devices" mode only), the not yet verified bot gets no
+// key: it sees the command withheld as m.unverified and never answers it. Then the bot starts SAS
+// with the user, the user sees the bot verified and its device cross-signed, and with "never send
+// to unverified devices" on again, the bot now gets the keys and answers. Last, the js-sdk user
+// upgrades the DM: the bot joins the successor, carries the room's state there and answers
 // encrypted.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { after, before, test } from "node:test";
 import {
+  AllDevicesIsolationMode,
   OnlySignedDevicesIsolationMode,
   VerificationPhase,
   type Verifier,
@@ -18,6 +21,7 @@ import {
 } from "matrix-js-sdk/lib/crypto-api/index.js";
 import { arg } from "../../src/bot/index.ts";
 import { type BotTest, startBotTest } from "../../src/bot/testing/index.ts";
+import type { RoomEvent } from "../../src/client/index.ts";
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
 import {
   bodyIs,
@@ -30,10 +34,23 @@ import { jsPhase, nextJsRequest } from "../support/peers/jssdk-verification.ts";
 import { loadVodozemac } from "../support/vodozemac.ts";
 
 let hs: TestDevServer;
+
 let t: BotTest;
 let js: JsSdkPeer | undefined;
 /** The DM of the first test, upgraded by the second. */
 let dmRoomId: string | undefined;
+
+/** Re-checks `pred` after each sync response the bot's client handled, until it holds. */
+async function botSyncsUntil(pred: () => boolean): Promise<void> {
+  while (!pred()) {
+    await new Promise<void>((resolve) => {
+      const off = t.bot.client.on("sync.settle", () => {
+        off();
+        resolve();
+      });
+    });
+  }
+}
 
 before(async () => {
   hs = await startTestDevServer();
@@ -137,6 +154,24 @@ test("a js-sdk user and a Keyroom bot in an encrypted DM: commands, reaction, fi
   const sha = createHash("sha256").update(data).digest("hex").slice(0, 16);
   await js.waitForMessage(roomId, fromBot(`data.bin: 10000 bytes, sha256 ${sha}…`));
 
+  // "Never send to unverified devices" while the bot is not verified yet (its device is cross-signed
+  // by an identity the user has not verified). js-sdk reads that setting only in its "all devices"
+  // isolation mode, so the user switches to it: js-sdk withholds the key with m.unverified, the bot
+  // sees the command undecryptable and cannot answer it (checked at the end: no "7" ever came).
+  const botEvents: RoomEvent[] = [];
+  const offBot = bot.client.on("room.event", (_room, ev) => void botEvents.push(ev));
+  crypto.setDeviceIsolationMode(new AllDevicesIsolationMode(false));
+  crypto.globalBlacklistUnverifiedDevices = true;
+  const hidden = await js.sendText(roomId, "!add 3 4");
+  await botSyncsUntil(() => botEvents.some((e) => e.eventId === hidden));
+  offBot();
+  const withheld = botEvents.find((e) => e.eventId === hidden)?.encryption;
+  assert.equal(withheld?.decrypted, false, "the bot cannot read it");
+  assert.equal(withheld?.decrypted === false && withheld.withheldCode, "m.unverified");
+  // Back to "only cross-signed devices" for the verification in the DM.
+  crypto.globalBlacklistUnverifiedDevices = false;
+  crypto.setDeviceIsolationMode(new OnlySignedDevicesIsolationMode());
+
   // The bot starts SAS; both sides compare the same emoji and confirm.
   const incoming = nextJsRequest(js);
   let botSaw: string[] = [];
@@ -176,10 +211,17 @@ test("a js-sdk user and a Keyroom bot in an encrypted DM: commands, reaction, fi
     "the bot verified the user too",
   );
 
-  // "Never send to unverified devices": the bot is verified, so it still gets the keys.
+  // "Never send to unverified devices" again: the bot is verified now, so it gets the keys.
+  crypto.setDeviceIsolationMode(new AllDevicesIsolationMode(false));
   crypto.globalBlacklistUnverifiedDevices = true;
   await js.sendText(roomId, "!add 1 1");
   await js.waitForMessage(roomId, fromBot("2"));
+  crypto.setDeviceIsolationMode(new OnlySignedDevicesIsolationMode());
+  assert.equal(
+    js.messages(roomId).some(fromBot("7")),
+    false,
+    "the command sent while the bot was unverified was never answered",
+  );
 });
 
 test("the js-sdk user upgrades the DM: the bot follows with the room's state and answers encrypted there", {
