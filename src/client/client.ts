@@ -776,6 +776,7 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
       getRoom: (roomId) => this.#synced.room(roomId),
       rooms: () => this.#synced.rooms.values(),
       emitDecrypted: (room, event) => this.emit("room.decrypted", room, event),
+      emitUndecryptable: (room, event) => this.emit("room.undecryptable", room, event),
       emitKeyRequest: (request) => void this.emit("crypto.keyRequest", request),
       reportError: (error) => void this.emit("error", error),
       getAccountData: (type) => this.getAccountData(type),

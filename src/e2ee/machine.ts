@@ -19,7 +19,7 @@ import type { UserIdentityInfo } from "./cross-signing/identity.ts";
 import type { CrossSigningStatus } from "./cross-signing/manager.ts";
 import { OwnEchoes } from "./decryption/own-echoes.ts";
 import { PendingEvents } from "./decryption/pending.ts";
-import { keyArrived } from "./decryption/redecrypt.ts";
+import { keyArrived, keyWithheld } from "./decryption/redecrypt.ts";
 import { ReplayGuard } from "./decryption/replay.ts";
 import {
   DECRYPT_PREFETCH_EVENTS,
@@ -298,6 +298,8 @@ export class OlmMachine {
         failures: [],
         roomKeys: [],
         redecrypted: [],
+        withheldSessions: [],
+        withheldEvents: [],
         heldKeyRequests: [],
         secrets: [],
         roomKeyBundles: [],
@@ -310,6 +312,8 @@ export class OlmMachine {
         if (e.type === SECRET_REQUEST_TYPE) await p.secrets.receiveRequest(e.sender, e.content);
       }
       for (const update of result.roomKeys) await keyArrived(p, this.#pending, update, result.redecrypted);
+      for (const update of result.withheldSessions)
+        await keyWithheld(p, this.#pending, update, result.withheldEvents);
       if (changes.nextBatch !== undefined) this.#ctx.tx.nextBatch = changes.nextBatch;
       return result;
     });

@@ -17,14 +17,17 @@ export interface TestClient {
   events: RoomEvent[];
   /** Events decrypted after their first emission (`room.decrypted`). */
   late: RoomEvent[];
+  /** Events undecryptable anew after their first emission: their key withheld (`room.undecryptable`). */
+  withheld: RoomEvent[];
   name: string;
   storeDir: string;
 }
 
 export function watch(client: MatrixClient, name: string, storeDir: string): TestClient {
-  const t: TestClient = { client, events: [], late: [], name, storeDir };
+  const t: TestClient = { client, events: [], late: [], withheld: [], name, storeDir };
   client.on("room.event", (_room, ev) => void t.events.push(ev));
   client.on("room.decrypted", (_room, ev) => void t.late.push(ev));
+  client.on("room.undecryptable", (_room, ev) => void t.withheld.push(ev));
   return t;
 }
 

@@ -19,6 +19,8 @@ export interface ClientCryptoHost {
   rooms(): Iterable<Room>;
   /** Emits an event that failed to decrypt earlier and decrypted now that its key arrived. */
   emitDecrypted(room: Room, event: RoomEvent): Promise<void>;
+  /** Emits an event that failed to decrypt earlier and fails now for a new reason (its key was withheld). */
+  emitUndecryptable(room: Room, event: RoomEvent): Promise<void>;
   /** Emits a key request of one of our own devices that waits for its verification. */
   emitKeyRequest(request: HeldKeyRequest): void;
   /** Reports a failure nobody awaits (a background request). */

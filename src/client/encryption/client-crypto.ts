@@ -15,6 +15,7 @@ import type {
   OutgoingRequest,
   ReceivedSecret,
   RoomEventDecryption,
+  UndecryptableRoomEvent,
   UserIdentityInfo,
 } from "../../e2ee/index.ts";
 import { OlmMachine } from "../../e2ee/machine.ts";
@@ -40,7 +41,7 @@ import type {
   ProgressCallback,
   RoomTrustRequirements,
 } from "./client-crypto-types.ts";
-import { decryptedParts, redecryptedRoomEvent, undecryptable } from "./decrypted-events.ts";
+import { decryptedParts, emitLaterOutcomes, undecryptable } from "./decrypted-events.ts";
 import { DehydratedDevices } from "./dehydration.ts";
 import { sendOutgoingRequest } from "./dispatch.ts";
 import { ClientCryptoError } from "./errors.ts";
@@ -63,7 +64,11 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   /** Room sends run one at a time: each prepares the room's key, then encrypts. */
   readonly #sends = new Serial();
   /** Decrypted-later events of the sync being processed, emitted before its token is saved. */
-  #redecrypted: DecryptedRoomEvent[] = [];
+  /** What this sync's engine step handed back for events that failed earlier, emitted after its events. */
+  #later: { decrypted: DecryptedRoomEvent[]; withheld: UndecryptableRoomEvent[] } = {
+    decrypted: [],
+    withheld: [],
+  };
   #changedRooms = new Set<string>();
   /** Each room's recorded encryption and trust, its member list, and the send that shares its key. */
   readonly #rooms: RoomEncryption;
@@ -322,7 +327,8 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
           : {}),
         nextBatch: changes.nextBatch,
       });
-      this.#redecrypted.push(...result.redecrypted);
+      this.#later.decrypted.push(...result.redecrypted);
+      this.#later.withheld.push(...result.withheldEvents);
       this.#receivedSecrets.push(...result.secrets);
       if (result.roomKeyBundles.length > 0) this.#bundlesArrived = true;
       for (const held of result.heldKeyRequests) this.#host.emitKeyRequest(held);
@@ -428,9 +434,9 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
           await this.#rooms.record(room, { fromSync: true, track: false });
         }
       }
-      const redecrypted = this.#redecrypted;
-      this.#redecrypted = [];
-      await this.#emitRedecrypted(redecrypted);
+      const later = this.#later;
+      this.#later = { decrypted: [], withheld: [] };
+      await emitLaterOutcomes(this.#host, later);
       await this.#loop.run();
       await this.#useReceivedSecrets();
       if (this.#bundlesArrived) {
@@ -751,13 +757,8 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   // ---- plumbing ----
 
   /** Emits events that failed to decrypt earlier, whole, now that their key arrived. */
-  async #emitRedecrypted(events: readonly DecryptedRoomEvent[]): Promise<void> {
-    for (const d of events) {
-      const room = this.#host.getRoom(d.roomId);
-      const event = redecryptedRoomEvent(d);
-      if (room === undefined || event === undefined) continue;
-      await this.#host.emitDecrypted(room, event);
-    }
+  #emitRedecrypted(decrypted: readonly DecryptedRoomEvent[]): Promise<void> {
+    return emitLaterOutcomes(this.#host, { decrypted, withheld: [] });
   }
 
   #requestFailed(error: unknown, request: OutgoingRequest | undefined): void {

@@ -1,32 +1,77 @@
 // Room events as the client hands them to the application: the engine's result turned into the
 // event's type, content and `encryption` info, for events decrypted now or later, or not at all.
-import type { DecryptedRoomEvent, DecryptionError, KeysFrom } from "../../e2ee/index.ts";
+import type {
+  DecryptedRoomEvent,
+  DecryptionError,
+  KeysFrom,
+  UndecryptableRoomEvent,
+} from "../../e2ee/index.ts";
 import { type ClientEvent, clientEventSchema, type JsonObject } from "../../wire/index.ts";
-import type { RoomEvent } from "../events/types.ts";
+import type { EncryptionInfo, RoomEvent } from "../events/types.ts";
 import type { DecryptionResult } from "../sync/hooks.ts";
+import type { ClientCryptoHost } from "./client-crypto-types.ts";
+
+/** The events the engine hands back after a sync or an import: decrypted now, or failing anew. */
+export interface LaterOutcomes {
+  readonly decrypted: readonly DecryptedRoomEvent[];
+  readonly withheld: readonly UndecryptableRoomEvent[];
+}
+
+/** What emitting them needs of the client. */
+export type LaterOutcomesHost = Pick<ClientCryptoHost, "getRoom" | "emitDecrypted" | "emitUndecryptable">;
 
 /**
- * An event that failed to decrypt earlier, whole, now that its key arrived; undefined when what
- * the engine hands back (the event as it was passed in) is not a client event.
+ * Emits events that failed to decrypt earlier: `room.decrypted` for those whose key arrived,
+ * `room.undecryptable` for those whose sender said it withheld the key.
  */
-export function redecryptedRoomEvent(d: DecryptedRoomEvent): RoomEvent | undefined {
-  // The engine hands back the event as we passed it: a client event, checked again here.
-  const parsed = clientEventSchema.safeParse(d.encrypted);
+export async function emitLaterOutcomes(host: LaterOutcomesHost, later: LaterOutcomes): Promise<void> {
+  for (const d of later.decrypted) {
+    const room = host.getRoom(d.roomId);
+    const event = laterRoomEvent(d.roomId, d.encrypted, (raw) => decryptedParts(d, raw));
+    if (room !== undefined && event !== undefined) await host.emitDecrypted(room, event);
+  }
+  for (const w of later.withheld) {
+    const room = host.getRoom(w.roomId);
+    const event = laterRoomEvent(w.roomId, w.event, (raw) => ({
+      type: raw.type,
+      content: raw.content,
+      info: encryptionInfo(undecryptable(w.error)),
+    }));
+    if (room !== undefined && event !== undefined) await host.emitUndecryptable(room, event);
+  }
+}
+
+/**
+ * An event the engine hands back (the event as we passed it: a client event, checked again here),
+ * whole, with its type, content and encryption info now; undefined when it is not a client event.
+ */
+function laterRoomEvent(
+  roomId: string,
+  encrypted: unknown,
+  parts: (raw: ClientEvent) => { type: string; content: JsonObject; info: EncryptionInfo },
+): RoomEvent | undefined {
+  const parsed = clientEventSchema.safeParse(encrypted);
   if (!parsed.success) return undefined;
   const raw = parsed.data;
-  const parts = decryptedParts(d, raw);
+  const { type, content, info } = parts(raw);
   const event: RoomEvent = {
-    roomId: d.roomId,
+    roomId,
     eventId: raw.event_id,
     sender: raw.sender,
-    type: parts.type,
-    content: parts.content,
+    type,
+    content,
     originServerTs: raw.origin_server_ts,
     raw,
-    encryption: parts.info,
+    encryption: info,
   };
   if (raw.unsigned !== undefined) event.unsigned = raw.unsigned;
   return event;
+}
+
+/** The undecryptable result as the event's `encryption`. */
+function encryptionInfo(r: Extract<DecryptionResult, { ok: false }>): EncryptionInfo {
+  const { code, reason, withheldCode } = r;
+  return { decrypted: false, code, reason, ...(withheldCode === undefined ? {} : { withheldCode }) };
 }
 
 /** The application-facing parts of a decrypted event; relations stay readable in the clear wrapper. */

@@ -116,6 +116,12 @@ export interface ClientEventMap {
    * decrypted now that its key arrived (by to-device, a forward or an import). Same `eventId`.
    */
   "room.decrypted": [room: Room, event: RoomEvent];
+  /**
+   * An encrypted timeline event emitted earlier as undecryptable whose sender has since said it
+   * withheld the key (`encryption.code` `WITHHELD`, `encryption.withheldCode` why). Same `eventId`;
+   * it may still decrypt later (`room.decrypted`) if the key comes after all.
+   */
+  "room.undecryptable": [room: Room, event: RoomEvent];
   /** Room state changed (from the state block or the timeline). */
   "room.state": [room: Room, event: StateEvent, previous: StateEvent | undefined];
   /** Someone's membership changed (including the local user's). */

@@ -1,9 +1,16 @@
-/** Retrying the events that waited for a key, once it lands by any route. */
-import { RETRYABLE_FAILURES } from "../errors.ts";
+/** Retrying the events that waited for a key, once it lands by any route or its sender withheld it. */
+import { type DecryptionError, RETRYABLE_FAILURES } from "../errors.ts";
 import type { Parts } from "../machine-parts.ts";
 import type { RoomKeyUpdate } from "../room-keys/inbound.ts";
 import type { PendingEvent, PendingEvents } from "./pending.ts";
-import { type DecryptedRoomEvent, parseMegolmEvent } from "./room-events.ts";
+import { type DecryptedRoomEvent, type EncryptedRoomEvent, parseMegolmEvent } from "./room-events.ts";
+
+/** An event that failed earlier and fails now for a reason learnt since (its key was withheld). */
+export interface UndecryptableRoomEvent {
+  readonly roomId: string;
+  readonly event: EncryptedRoomEvent;
+  readonly error: DecryptionError;
+}
 
 /** A key landed (any route): withdraw our request for it and retry the events waiting on it. */
 export async function keyArrived(
@@ -14,20 +21,32 @@ export async function keyArrived(
 ): Promise<void> {
   p.gossip.keyArrived(update);
   for (const waiting of pending.take(update.roomId, update.sessionId)) {
-    const retried = await tryDecrypt(p, pending, waiting);
-    if (retried !== undefined) out.push(retried);
+    const outcome = await tryDecrypt(p, pending, waiting);
+    if (outcome.ok) out.push(outcome.event);
   }
 }
 
-async function tryDecrypt(
+/**
+ * The sender withheld a session's key: the events waiting on it fail now as `WITHHELD` (with the
+ * sender's code), so the application can say why. They keep waiting: the key may still come.
+ */
+export async function keyWithheld(
   p: Parts,
   pending: PendingEvents,
-  waiting: PendingEvent,
-): Promise<DecryptedRoomEvent | undefined> {
+  update: RoomKeyUpdate,
+  out: UndecryptableRoomEvent[],
+): Promise<void> {
+  for (const waiting of pending.take(update.roomId, update.sessionId)) {
+    const outcome = await tryDecrypt(p, pending, waiting);
+    if (!outcome.ok && outcome.error.code === "WITHHELD")
+      out.push({ roomId: waiting.roomId, event: waiting.event, error: outcome.error });
+  }
+}
+
+async function tryDecrypt(p: Parts, pending: PendingEvents, waiting: PendingEvent) {
   const outcome = await p.decryptor.decrypt(waiting.event, waiting.roomId);
-  if (outcome.ok) return outcome.event;
-  if (RETRYABLE_FAILURES.has(outcome.error.code)) {
+  if (!outcome.ok && RETRYABLE_FAILURES.has(outcome.error.code)) {
     pending.add(waiting.roomId, parseMegolmEvent(waiting.event).sessionId, waiting.event);
   }
-  return undefined;
+  return outcome;
 }

@@ -319,7 +319,10 @@ export class RoomEventDecryptor {
   ): Promise<DecryptedRoomEvent> {
     const entry = cached ?? (await this.#inbound.get(roomId, parsed.sessionId));
     if (entry === undefined) {
-      const withheld = await this.#ctx.store.getWithheld(roomId, parsed.sessionId);
+      // A notice of this step (not saved yet) first: the events waiting on its session are retried in it.
+      const withheld =
+        this.#ctx.tx.withheld.findLast((w) => w.roomId === roomId && w.sessionId === parsed.sessionId) ??
+        (await this.#ctx.store.getWithheld(roomId, parsed.sessionId));
       if (withheld !== undefined && (await this.#withheldBySender(withheld, event, parsed))) {
         throw new DecryptionError("WITHHELD", "the sender withheld the key for this message", withheld.code);
       }

@@ -109,6 +109,41 @@ describe("inbound room keys under hostile input", () => {
     await assert.rejects(bob.machine.decryptRoomEvent(event, ROOM), failsWith("WITHHELD"));
   });
 
+  it("a withheld notice after the event: the waiting event is handed back failing WITHHELD, and still decrypts if the key comes", async () => {
+    const { hs, alice, bob } = await trio();
+    const event = await alice.sendMessage(ROOM, joined("@alice:x", "@bob:x"), "late notice");
+    const inbox = hs.device("@bob:x", "B").inbox;
+    const roomKeyShare = inbox.splice(0); // held back: the key reaches Bob only at the end
+    const first = await bob.machine.tryDecryptRoomEvent(event, ROOM);
+    assert.ok(!first.ok && first.error.code === "UNKNOWN_SESSION");
+    const sessionId = (event.content as { session_id: string }).session_id;
+    const notice = (sender: string) => ({
+      type: "m.room_key.withheld",
+      sender,
+      content: {
+        algorithm: "m.megolm.v1.aes-sha2",
+        room_id: ROOM,
+        session_id: sessionId,
+        code: "m.unverified",
+      },
+    });
+    // Someone else's notice changes nothing.
+    const forged = await bob.machine.receiveSyncChanges({ toDevice: [notice("@mallory:x")] });
+    assert.deepEqual(forged.withheldEvents, []);
+    const told = await bob.machine.receiveSyncChanges({ toDevice: [notice("@alice:x")] });
+    assert.deepEqual(
+      told.withheldEvents.map((w) => [w.roomId, w.event.event_id, w.error.code, w.error.withheldCode]),
+      [[ROOM, event.event_id, "WITHHELD", "m.unverified"]],
+    );
+    // It keeps waiting: the key arriving after all decrypts it.
+    inbox.push(...roomKeyShare);
+    const synced = await bob.sync();
+    assert.deepEqual(
+      synced.redecrypted.map((d) => d.content.body),
+      ["late notice"],
+    );
+  });
+
   it("keeps the creator's own share when another member re-shared the session first", async () => {
     const { alice, bob, mallory } = await trio();
     const session = OutboundGroupSession.create();

@@ -4,6 +4,7 @@
  */
 
 import { isRecord } from "../../wire/json.ts";
+import type { UndecryptableRoomEvent } from "../decryption/redecrypt.ts";
 import type { DecryptedRoomEvent } from "../decryption/room-events.ts";
 import type { ToDeviceFailureCode } from "../errors.ts";
 import { isRoomKeyBundleType, parseReceivedBundle } from "../history-sharing/bundle.ts";
@@ -47,6 +48,10 @@ export interface SyncChangesResult {
   readonly roomKeys: RoomKeyUpdate[];
   /** Events that failed earlier and decrypt now that their key arrived. */
   readonly redecrypted: DecryptedRoomEvent[];
+  /** Sessions whose sender said in this sync that it withheld their key (`m.room_key.withheld`). */
+  readonly withheldSessions: RoomKeyUpdate[];
+  /** Events that failed earlier and fail now as `WITHHELD`: their sender said so in this sync. */
+  readonly withheldEvents: UndecryptableRoomEvent[];
   /** Requests of our own unverified devices for keys we hold, held until they are verified. */
   readonly heldKeyRequests: HeldKeyRequest[];
   /** Secrets our own verified devices sent us on request, other than the cross-signing keys (imported). */
@@ -89,7 +94,7 @@ export async function receiveToDevice(p: Parts, raw: unknown, result: SyncChange
     const held = await p.gossip.receiveRequest(sender, content);
     if (held !== undefined) result.heldKeyRequests.push(held);
   }
-  if (type === "m.room_key.withheld") await receiveWithheld(p, sender, content, undefined);
+  if (type === "m.room_key.withheld") await receiveWithheld(p, sender, content, undefined, result);
   result.toDevice.push({ type, sender, content, encryption: undefined });
 }
 
@@ -111,7 +116,7 @@ async function receiveDecrypted(
   } else if (payload.type === "m.forwarded_room_key") {
     update = await p.gossip.receiveForwardedKey(event);
   } else if (payload.type === "m.room_key.withheld") {
-    await receiveWithheld(p, sender, payload.content, senderKey);
+    await receiveWithheld(p, sender, payload.content, senderKey, result);
   } else if (payload.type === SECRET_SEND_TYPE) {
     const secret = await p.secrets.receiveSend(event);
     if (secret !== undefined) result.secrets.push(secret);
@@ -167,9 +172,11 @@ async function receiveWithheld(
   sender: string,
   content: Record<string, unknown>,
   senderKey: string | undefined,
+  result: SyncChangesResult,
 ): Promise<void> {
-  await p.inbound.receiveWithheld(sender, content, senderKey, async (key) => {
+  const withheld = await p.inbound.receiveWithheld(sender, content, senderKey, async (key) => {
     if (!p.devices.isTracked(sender) || p.devices.isOutdated(sender)) return undefined;
     return (await p.devices.userDeviceByCurveKey(sender, key)) !== undefined;
   });
+  if (withheld !== undefined) result.withheldSessions.push(withheld);
 }
