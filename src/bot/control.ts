@@ -4,16 +4,17 @@
 //   → {"verify":"@alice:example.org"}
 //   ← {"event":"sas","emoji":[…],"decimals":[…]}   → {"confirm":true}
 //   ← {"event":"done",…} or {"event":"cancelled",…} or {"event":"error","message":…}
-import { rm } from "node:fs/promises";
+import { chmod, rm } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import type { Logger } from "../index.ts";
 import type { Bot } from "./bot.ts";
 
 export const CONTROL_SOCKET = "control.sock";
-/** Longest request line read from the socket. */
-const MAX_LINE = 4096;
+/** Longest request line read from the socket (refused as soon as it is longer, newline or not). */
+export const MAX_CONTROL_LINE = 4096;
+/** Lines a client may send ahead of the one the bot waits for (the protocol has two in all). */
+export const MAX_QUEUED_CONTROL_LINES = 4;
 
 export function controlSocketPath(dataDir: string): string {
   return join(dataDir, CONTROL_SOCKET);
@@ -63,21 +64,44 @@ export async function startControlServer(
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => undefined);
-    const lines = createInterface({ input: socket, crlfDelay: Number.POSITIVE_INFINITY });
     const queue: string[] = [];
     let waiting: ((line: string | undefined) => void) | undefined;
-    lines.on("line", (line) => {
-      if (line.length > MAX_LINE) return void socket.destroy();
+    let ended = false;
+    const send = (e: VerifyEvent) => void socket.write(`${JSON.stringify(e)}\n`);
+    const refuse = (message: string) => {
+      socket.pause();
+      socket.removeAllListeners("data");
+      send({ event: "error", message });
+      socket.end(() => socket.destroy());
+    };
+    const deliver = (line: string) => {
       if (waiting) {
         const w = waiting;
         waiting = undefined;
         w(line);
-      } else queue.push(line);
+      } else if (queue.length >= MAX_QUEUED_CONTROL_LINES) refuse("too many lines sent ahead");
+      else queue.push(line);
+    };
+    const split = lineSplitter(MAX_CONTROL_LINE);
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => {
+      const lines = split.push(chunk);
+      if (lines === undefined) return refuse(`request line too long (over ${MAX_CONTROL_LINE} characters)`);
+      for (const line of lines) if (!socket.isPaused()) deliver(line);
     });
-    lines.on("close", () => waiting?.(undefined));
+    socket.on("end", () => {
+      const last = split.rest();
+      if (last !== "") deliver(last);
+      ended = true;
+      waiting?.(undefined);
+    });
+    socket.on("close", () => waiting?.(undefined));
     const next = (): Promise<string | undefined> =>
-      queue.length > 0 ? Promise.resolve(queue.shift()) : new Promise((resolve) => (waiting = resolve));
-    const send = (e: VerifyEvent) => void socket.write(`${JSON.stringify(e)}\n`);
+      queue.length > 0
+        ? Promise.resolve(queue.shift())
+        : ended || socket.destroyed
+          ? Promise.resolve(undefined)
+          : new Promise((resolve) => (waiting = resolve));
     void (async () => {
       try {
         const request = parse(await next());
@@ -99,6 +123,9 @@ export async function startControlServer(
     server.once("error", reject);
     server.listen(path, () => resolve());
   });
+  // The data directory is the operator's (0700 when Keyroom made it); the socket is too, whatever
+  // the umask or a directory made by hand: whoever connects can have the bot verify anyone.
+  await chmod(path, 0o600);
   return {
     close: () =>
       new Promise<void>((resolve) => {
@@ -118,4 +145,21 @@ function parse(line: string | undefined): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Splits text into lines (`\n`, or `\r\n`), keeping at most `max` characters of an unfinished
+ * one: `push` answers undefined as soon as a line is longer, so nothing grows without bound.
+ */
+export function lineSplitter(max: number): { push(text: string): string[] | undefined; rest(): string } {
+  let partial = "";
+  return {
+    push(text) {
+      const parts = (partial + text).split("\n");
+      partial = parts.pop() ?? "";
+      const lines = parts.map((l) => (l.endsWith("\r") ? l.slice(0, -1) : l));
+      return partial.length > max || lines.some((l) => l.length > max) ? undefined : lines;
+    },
+    rest: () => partial,
+  };
 }
