@@ -105,6 +105,7 @@ export interface WebhookRequest {
   /** The hook's name (the path segment after `/hooks/`). */
   name: string;
   body: unknown;
+  /** The request's headers, without `authorization` (the shared secret, checked already). */
   headers: Readonly<Record<string, string | string[] | undefined>>;
 }
 

@@ -1,10 +1,12 @@
 // The bot's webhook endpoint: `POST /hooks/<name>` with a JSON (or text) body runs the handler
 // registered under that name. Each request must carry the shared secret as
-// `Authorization: Bearer <secret>` (compared in constant time). Bodies are bounded and parsed
-// defensively: this is the bot's only listening socket.
+// `Authorization: Bearer <secret>` (compared in constant time). Bodies are bounded (a body
+// announced too large is refused before it is read) and must be well-formed UTF-8 (and JSON without
+// lone surrogates); the handler never sees the secret: this is the bot's only listening socket.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { constantTimeEqual } from "../crypto/primitives/bytes.ts";
+import { sha256, utf8Encode } from "../crypto/primitives/index.ts";
 import type { Logger } from "../index.ts";
 import type { Bot } from "./bot.ts";
 
@@ -30,7 +32,8 @@ export async function startWebhookServer(
   opts: WebhookServerOptions,
   logger: Logger,
 ): Promise<WebhookServer> {
-  const secret = new TextEncoder().encode(opts.secret);
+  // Hashed, so the comparison takes the same time whatever the length of what a caller sends.
+  const secret = sha256(utf8Encode(opts.secret));
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((err) => {
       logger.error({ err }, "webhook failed");
@@ -42,10 +45,19 @@ export async function startWebhookServer(
     if (m === null || m[1] === undefined) return reply(res, 404, { error: "no such hook" });
     if (req.method !== "POST") return reply(res, 405, { error: "POST only" });
     const auth = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? "")?.[1] ?? "";
-    if (!constantTimeEqual(new TextEncoder().encode(auth), secret))
-      return reply(res, 401, { error: "bad secret" });
-    const raw = await readBody(req);
-    if (raw === undefined) return reply(res, 413, { error: `body over ${MAX_WEBHOOK_BODY_BYTES} bytes` });
+    if (!constantTimeEqual(sha256(utf8Encode(auth)), secret)) {
+      return reply(res, 401, { error: "bad secret" }, true);
+    }
+    const bytes = await readBody(req);
+    if (bytes === undefined) {
+      return reply(res, 413, { error: `body over ${MAX_WEBHOOK_BODY_BYTES} bytes` }, true);
+    }
+    let raw: string;
+    try {
+      raw = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    } catch {
+      return reply(res, 400, { error: "body is not UTF-8" });
+    }
     let body: unknown = raw;
     if ((req.headers["content-type"] ?? "").includes("json")) {
       try {
@@ -53,8 +65,10 @@ export async function startWebhookServer(
       } catch {
         return reply(res, 400, { error: "body is not JSON" });
       }
+      if (!wellFormedJson(body)) return reply(res, 400, { error: "body is not well-formed Unicode" });
     }
-    const found = await bot.runWebhook({ name: m[1], body, headers: req.headers });
+    const { authorization: _secret, ...headers } = req.headers;
+    const found = await bot.runWebhook({ name: m[1], body, headers });
     reply(res, found ? 200 : 404, found ? { ok: true } : { error: "no such hook" });
   };
   await new Promise<void>((resolve, reject) => {
@@ -74,26 +88,51 @@ export async function startWebhookServer(
   };
 }
 
-function reply(res: ServerResponse, status: number, body: object): void {
-  if (res.headersSent) return;
-  res.writeHead(status, { "Content-Type": "application/json" });
+/** `close`: the request's body was not read, so the connection ends after the answer. */
+function reply(res: ServerResponse, status: number, body: object, close = false): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(status, { "Content-Type": "application/json", ...(close ? { Connection: "close" } : {}) });
   res.end(JSON.stringify(body));
 }
 
-function readBody(req: IncomingMessage): Promise<string | undefined> {
+/** The body, or undefined past `MAX_WEBHOOK_BODY_BYTES` (announced, or as it streams in). */
+function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+  if (Number(req.headers["content-length"]) > MAX_WEBHOOK_BODY_BYTES) return Promise.resolve(undefined);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on("data", (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size > MAX_WEBHOOK_BODY_BYTES) {
+        // Nothing more is kept; the answer says so and the connection closes after it.
+        req.off("data", onData);
+        chunks.length = 0;
         resolve(undefined);
-        req.destroy();
         return;
       }
       chunks.push(chunk);
-    });
-    req.on("end", () => resolve(new TextDecoder("utf-8", { fatal: false }).decode(Buffer.concat(chunks))));
+    };
+    req.on("data", onData);
+    req.on("end", () => resolve(Buffer.concat(chunks)));
     req.on("error", reject);
   });
+}
+
+/** Whether every string (keys too) in a parsed JSON value is well-formed Unicode (no lone surrogate). */
+function wellFormedJson(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === "string") {
+      if (!v.isWellFormed()) return false;
+    } else if (Array.isArray(v)) {
+      for (const item of v) stack.push(item);
+    } else if (typeof v === "object" && v !== null) {
+      for (const [k, item] of Object.entries(v)) {
+        if (!k.isWellFormed()) return false;
+        stack.push(item);
+      }
+    }
+  }
+  return true;
 }
