@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { connect } from "node:net";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { MAX_TXN_EVENTS } from "../wire/appservice.ts";
@@ -9,6 +10,7 @@ import {
   errorResponse,
   handleRequest,
   listenAppservice,
+  MAX_TXN_BODY_BYTES,
 } from "./server.ts";
 import type { Transaction } from "./transaction.ts";
 
@@ -203,6 +205,64 @@ describe("appservice transactions endpoint", () => {
       assert.equal(((await failed.json()) as { errcode: string }).errcode, "M_UNKNOWN");
       fail = false;
       assert.equal((await put('{"events":[]}')).status, 200);
+    } finally {
+      await listener.close();
+    }
+  });
+});
+
+/** Sends `head` (request line and headers, no body) in one write; reads until the server closes. */
+function rawExchange(url: string, head: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect(Number(port), hostname, () => socket.write(head));
+    let out = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (d: string) => {
+      out += d;
+    });
+    socket.on("error", () => undefined);
+    socket.on("close", () => resolve(out));
+  });
+}
+
+describe("appservice endpoint, hostile requests", () => {
+  it("answers a malformed request target with a 4xx, not a 500", async () => {
+    for (const url of ["//[", "http://[::1", "//a:99999/_matrix/app/v1/ping"]) {
+      const res = await call("POST", url, `Bearer ${HS}`, "{}");
+      assert.equal(res.status, 400, url);
+      assert.equal(errcode(res), "M_UNRECOGNIZED");
+    }
+  });
+
+  it("answers 413 at once to a body announced over MAX_TXN_BODY_BYTES, without reading it", async () => {
+    const r = recorder();
+    const listener = await listenAppservice({ port: 0, hsToken: HS, logger: quiet }, r.handlers);
+    try {
+      const out = await rawExchange(
+        listener.url,
+        `PUT /_matrix/app/v1/transactions/1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${HS}\r\n` +
+          `Content-Length: ${MAX_TXN_BODY_BYTES + 1}\r\n\r\n`,
+      );
+      assert.match(out, /^HTTP\/1\.1 413 /);
+      assert.match(out, /"M_TOO_LARGE"/);
+      assert.equal(r.got.length, 0);
+    } finally {
+      await listener.close();
+    }
+  });
+
+  it("closes the connection after refusing a token, without waiting for the body", async () => {
+    const listener = await listenAppservice({ port: 0, hsToken: HS, logger: quiet }, recorder().handlers);
+    try {
+      for (const auth of ["", `Authorization: Bearer wrong\r\n`]) {
+        const out = await rawExchange(
+          listener.url,
+          `PUT /_matrix/app/v1/transactions/1 HTTP/1.1\r\nHost: x\r\n${auth}Content-Length: 1000000\r\n\r\n`,
+        );
+        assert.match(out, auth === "" ? /^HTTP\/1\.1 401 / : /^HTTP\/1\.1 403 /);
+        assert.match(out, /\r\nConnection: close\r\n/i, "not kept open for the unread body");
+      }
     } finally {
       await listener.close();
     }

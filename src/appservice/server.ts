@@ -64,19 +64,27 @@ export function checkHsToken(header: string | undefined, hsToken: string): void 
   }
 }
 
+/**
+ * Reads the body, refusing it past `MAX_TXN_BODY_BYTES`: at once when announced so, else as soon
+ * as it streams past (nothing more is kept; the answer says 413 and the connection closes after).
+ */
 function readBody(req: IncomingMessage): Promise<Buffer> {
+  const tooLarge = () => new AppserviceError("TOO_LARGE", "request body too large");
+  if (Number(req.headers["content-length"]) > MAX_TXN_BODY_BYTES) return Promise.reject(tooLarge());
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on("data", (c: Buffer) => {
+    const onData = (c: Buffer) => {
       size += c.length;
       if (size > MAX_TXN_BODY_BYTES) {
-        reject(new AppserviceError("TOO_LARGE", "request body too large"));
-        req.destroy();
+        req.off("data", onData);
+        chunks.length = 0;
+        reject(tooLarge());
         return;
       }
       chunks.push(c);
-    });
+    };
+    req.on("data", onData);
     req.on("end", () => resolve(Buffer.concat(chunks)));
     req.on("error", reject);
   });
@@ -106,7 +114,12 @@ export async function handleRequest(
   hsToken: string,
   handlers: AppserviceHandlers,
 ): Promise<{ status: number; body: unknown }> {
-  const pathname = new URL(rawUrl, "http://appservice.invalid").pathname;
+  let pathname: string;
+  try {
+    pathname = new URL(rawUrl, "http://appservice.invalid").pathname;
+  } catch {
+    return errorBody(400, "M_UNRECOGNIZED", "Malformed request target");
+  }
   if (!pathname.startsWith(`${PREFIX}/`)) return errorBody(404, "M_UNRECOGNIZED", "Unrecognized request");
   checkHsToken(authorization, hsToken);
   const parts = pathname.slice(PREFIX.length + 1).split("/");
@@ -164,6 +177,9 @@ export async function listenAppservice(
       res.writeHead(out.status, {
         "Content-Type": "application/json",
         "Content-Length": String(bytes.length),
+        // A body left unread (refused token, too large): the connection ends after the answer
+        // rather than taking in the rest of it.
+        ...(req.complete ? {} : { Connection: "close" }),
       });
       res.end(bytes);
     })();
