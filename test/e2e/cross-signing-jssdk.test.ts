@@ -56,16 +56,22 @@ async function jsUserStatus(
   }
 }
 
+/** A Keyroom user and a js-sdk user, each with a cross-signing identity, in a room together. */
+async function crossSignedPair(): Promise<{ kr: TestClient; js: JsSdkPeer }> {
+  const kr = await keyroomDevice(fx, uniq("xk"), "register");
+  const js = await jsSdkDevice(fx, uniq("xj"), "register");
+  await kr.client.bootstrapCrossSigning();
+  await js.bootstrapCrossSigning("pw");
+  await roomWith(kr, js);
+  return { kr, js };
+}
+
 describe("cross-signing: Keyroom ↔ matrix-js-sdk (devserver)", () => {
   it("each accepts the other's cross-signing signatures; Keyroom's private keys work in js-sdk", {
     timeout: PEER_TEST_TIMEOUT_MS * 2,
   }, async (t) => {
     if (skipUnlessAvailable(t, ["js-sdk"])) return;
-    const kr = await keyroomDevice(fx, uniq("xk"), "register");
-    const js = await jsSdkDevice(fx, uniq("xj"), "register");
-    await kr.client.bootstrapCrossSigning();
-    await js.bootstrapCrossSigning("pw");
-    await roomWith(kr, js);
+    const { kr, js } = await crossSignedPair();
 
     // js-sdk → Keyroom: js-sdk's device is cross-signed by its owner, and its identity is pinned.
     await syncUntil(
@@ -218,11 +224,7 @@ describe("cross-signing: Keyroom ↔ matrix-js-sdk (devserver)", () => {
     timeout: PEER_TEST_TIMEOUT_MS * 2,
   }, async (t) => {
     if (skipUnlessAvailable(t, ["js-sdk"])) return;
-    const kr = await keyroomDevice(fx, uniq("xk"), "register");
-    const js = await jsSdkDevice(fx, uniq("xj"), "register");
-    await kr.client.bootstrapCrossSigning();
-    await js.bootstrapCrossSigning("pw");
-    await roomWith(kr, js);
+    const { kr, js } = await crossSignedPair();
     const first = await jsUserStatus(js, kr.client.userId, (s) => s.known);
     assert.equal(first.needsUserApproval, false, "a first identity is trusted on first use");
 

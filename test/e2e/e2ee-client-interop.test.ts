@@ -4,55 +4,22 @@
 // export written by Keyroom imports into a new device of the other client, which then reads
 // Keyroom's history.
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
-import type { MatrixClient } from "../../src/client/index.ts";
-import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
+import { describe, it } from "node:test";
 import {
-  closePeers,
   loginPeer,
   PEER_KINDS,
   PEER_TEST_TIMEOUT_MS,
-  type Peer,
   passwordFor,
   registerNewPeer,
   registerPeer,
   skipUnlessAvailable,
 } from "../support/peers/index.ts";
-import { encryptedClient, type TestClient, uniq, watch } from "./e2ee-client-helpers.ts";
+import { keyroomRoom, keyroomUser, syncUntil, useFixture } from "./complement-helpers.ts";
+import { devServerFixture, encryptedClient, type TestClient, uniq, watch } from "./e2ee-client-helpers.ts";
 
-let hs: TestDevServer;
-let dir: string;
-const clients: MatrixClient[] = [];
-const peers: Peer[] = [];
-
-before(async () => {
-  hs = await startTestDevServer();
-  dir = await mkdtemp(join(tmpdir(), "keyroom-e2ee-interop-"));
-});
-after(async () => {
-  await closePeers(peers);
-  for (const c of clients) await c.close().catch(() => undefined);
-  await hs.close();
-  await rm(dir, { recursive: true, force: true });
-});
-
-/** Syncs `t` until `pred` holds; bounded by attempts (each a short long-poll), not wall time. */
-async function syncUntil(t: TestClient, pred: () => boolean, what: string, attempts = 100): Promise<void> {
-  for (let i = 0; i < attempts && !pred(); i++) await t.client.syncOnce({ timeoutMs: 200 });
-  assert.ok(pred(), `not reached by sync: ${what}`);
-}
-
-async function keyroomUser(prefix: string): Promise<TestClient> {
-  const name = uniq(prefix);
-  const storeDir = join(dir, name);
-  const client = encryptedClient(hs, storeDir);
-  clients.push(client);
-  await client.register({ username: name, password: "pw" });
-  return watch(client, name, storeDir);
-}
+const fx = devServerFixture("keyroom-e2ee-interop-");
+useFixture(fx);
 
 function decryptedBody(t: TestClient, eventId: string): string | undefined {
   const ev = [...t.events, ...t.late].filter((e) => e.eventId === eventId && e.encryption?.decrypted).at(-1);
@@ -65,18 +32,11 @@ describe("encrypted Keyroom client ↔ other clients (devserver)", () => {
       timeout: PEER_TEST_TIMEOUT_MS * 2,
     }, async (t) => {
       if (skipUnlessAvailable(t, [kind])) return;
-      const peer = await registerPeer(kind, hs.baseUrl, uniq(`peer${kind.replace("-", "")}`), "pw");
-      peers.push(peer);
+      const peer = await registerPeer(kind, fx.hs.baseUrl, uniq(`peer${kind.replace("-", "")}`), "pw");
+      fx.peers.push(peer);
       const kr = await keyroomUser("kr");
 
-      const roomId = await kr.client.createRoom({ name: `with ${kind}`, invite: [peer.userId] });
-      await peer.waitForMembership(roomId, peer.userId, "invite");
-      await peer.join(roomId);
-      await syncUntil(
-        kr,
-        () => kr.client.getRoom(roomId)?.getMember(peer.userId)?.membership === "join",
-        "peer joined",
-      );
+      const roomId = await keyroomRoom(kr, peer);
 
       // Keyroom → peer.
       const fromKr = await kr.client.sendText(roomId, `hello ${kind}, from keyroom`);
@@ -94,9 +54,9 @@ describe("encrypted Keyroom client ↔ other clients (devserver)", () => {
 
       // The peer's key export, imported on a fresh Keyroom device of the Keyroom user, decrypts history.
       const file = await peer.exportRoomKeys("interop passphrase");
-      const freshDir = join(dir, `${kr.name}-fresh`);
-      const freshClient = encryptedClient(hs, freshDir);
-      clients.push(freshClient);
+      const freshDir = join(fx.dir, `${kr.name}-fresh`);
+      const freshClient = encryptedClient(fx.hs, freshDir);
+      fx.open.push(freshClient);
       await freshClient.login({ user: kr.client.userId, password: "pw" });
       const fresh = watch(freshClient, kr.name, freshDir);
       await freshClient.syncOnce({ timeoutMs: 0 });
@@ -121,18 +81,11 @@ describe("Keyroom's key export imported by other clients (devserver)", () => {
     }, async (t) => {
       if (skipUnlessAvailable(t, [kind])) return;
       const peerName = uniq(`exp${kind.replace("-", "")}`);
-      const peer = await registerNewPeer(kind, hs.baseUrl, peerName);
-      peers.push(peer);
+      const peer = await registerNewPeer(kind, fx.hs.baseUrl, peerName);
+      fx.peers.push(peer);
       const kr = await keyroomUser("krexp");
 
-      const roomId = await kr.client.createRoom({ name: `export to ${kind}`, invite: [peer.userId] });
-      await peer.waitForMembership(roomId, peer.userId, "invite");
-      await peer.join(roomId);
-      await syncUntil(
-        kr,
-        () => kr.client.getRoom(roomId)?.getMember(peer.userId)?.membership === "join",
-        "peer joined",
-      );
+      const roomId = await keyroomRoom(kr, peer);
 
       // Keyroom's messages, encrypted for the peer's only device at the time.
       const bodies = ["first from keyroom", "second from keyroom"];
@@ -150,8 +103,8 @@ describe("Keyroom's key export imported by other clients (devserver)", () => {
       assert.match(file, /^-----BEGIN MEGOLM SESSION DATA-----\n/);
 
       // A new device of the peer user: it sees the events but holds no key for them.
-      const fresh = await loginPeer(kind, hs.baseUrl, peerName, passwordFor(peerName));
-      peers.push(fresh);
+      const fresh = await loginPeer(kind, fx.hs.baseUrl, peerName, passwordFor(peerName));
+      fx.peers.push(fresh);
       assert.notEqual(fresh.deviceId, peer.deviceId);
       for (const { eventId } of sent) {
         const before = await fresh.waitForMessage(roomId, (m) => m.eventId === eventId);

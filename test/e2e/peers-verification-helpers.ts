@@ -1,10 +1,17 @@
 // Set-up shared by the verification tests between Keyroom and peers we did not write
-// (peers-verification-*.test.ts): pairs of devices that know each other, and the SAS comparison with
-// nio. Everything is closed by the file's devserver fixture.
+// (peers-verification-*.test.ts): pairs of devices that know each other, the SAS comparison with
+// nio, and the QR exchanges with js-sdk. Everything is closed by the file's devserver fixture.
 import assert from "node:assert/strict";
+import {
+  type VerificationRequest as JsRequest,
+  VerificationPhase,
+  VerificationRequestEvent,
+  VerifierEvent,
+} from "matrix-js-sdk/lib/crypto-api/index.js";
 import type { MatrixClient, VerificationRequest } from "../../src/client/index.ts";
 import { type JsSdkPeer, NioPeer, type NioSas } from "../support/peers/index.ts";
 import { jsSdkDevice } from "../support/peers/jssdk-devices.ts";
+import { jsPhase } from "../support/peers/jssdk-verification.ts";
 import { type DevServerFixture, keyroomDevice, uniq } from "./e2ee-client-helpers.ts";
 
 export { nextKeyroomRequest } from "../support/peers/jssdk-verification.ts";
@@ -94,4 +101,48 @@ export async function keyroomTrust(kr: MatrixClient, userId: string, deviceId: s
   const device = (await kr.getUserDevices(userId)).find((d) => d.deviceId === deviceId);
   assert.ok(device, `Keyroom does not know ${userId} ${deviceId}`);
   return device.trust;
+}
+
+/**
+ * A ready request pair: Keyroom shows its code, js-sdk scans it and Keyroom confirms the scan; both
+ * end done. Returns the code.
+ */
+export async function keyroomShowsQr(ours: VerificationRequest, theirs: JsRequest): Promise<Uint8Array> {
+  const bytes = await ours.qrBytes();
+  assert.ok(bytes, "Keyroom has a code to show");
+  const verifier = await theirs.scanQRCode(Uint8ClampedArray.from(bytes));
+  const verified = verifier.verify();
+  await ours.waitFor((s) => s.qr === "reciprocated" || s.phase === "cancelled");
+  await ours.confirmQrScanned();
+  await verified;
+  const end = await ours.finished();
+  assert.equal(end.phase, "done", JSON.stringify(end.cancel));
+  await jsPhase(theirs, VerificationPhase.Done);
+  return bytes;
+}
+
+/**
+ * A ready request pair: js-sdk shows its code, Keyroom scans it and js-sdk confirms the scan; both
+ * end done. Returns the code.
+ */
+export async function jsShowsQr(ours: VerificationRequest, theirs: JsRequest): Promise<Uint8ClampedArray> {
+  const code = await theirs.generateQRCode();
+  assert.ok(code, "js-sdk has a code to show");
+  const confirmed = new Promise<void>((resolve, reject) => {
+    const check = () => {
+      const v = theirs.verifier;
+      if (v === undefined) return;
+      theirs.off(VerificationRequestEvent.Change, check);
+      v.once(VerifierEvent.ShowReciprocateQr, (cb) => cb.confirm());
+      void v.verify().then(resolve, reject);
+    };
+    theirs.on(VerificationRequestEvent.Change, check);
+    check();
+  });
+  await ours.scanQr(Uint8Array.from(code));
+  await confirmed;
+  const end = await ours.finished();
+  assert.equal(end.phase, "done", JSON.stringify(end.cancel));
+  await jsPhase(theirs, VerificationPhase.Done);
+  return code;
 }

@@ -7,16 +7,14 @@ import { describe, it } from "node:test";
 import {
   type VerificationRequest as JsRequest,
   VerificationPhase,
-  VerificationRequestEvent,
   type Verifier,
-  VerifierEvent,
 } from "matrix-js-sdk/lib/crypto-api/index.js";
 import type { VerificationRequest } from "../../src/client/index.ts";
 import { PEER_TEST_TIMEOUT_MS, skipUnlessAvailable } from "../support/peers/index.ts";
 import { jsSdkDevice } from "../support/peers/jssdk-devices.ts";
 import { jsPhase, nextJsRequest, nextKeyroomRequest, sasBoth } from "../support/peers/jssdk-verification.ts";
 import { devServerFixture, keyroomDevice, uniq } from "./e2ee-client-helpers.ts";
-import { jsDmPair, jsSameUser } from "./peers-verification-helpers.ts";
+import { jsDmPair, jsSameUser, jsShowsQr, keyroomShowsQr } from "./peers-verification-helpers.ts";
 
 const fx = devServerFixture("keyroom-verify-jssdk-");
 
@@ -118,17 +116,8 @@ describe("QR verification: Keyroom ↔ matrix-js-sdk (devserver)", () => {
     const theirs = await incoming;
     await theirs.accept();
     await ours.waitFor((s) => s.phase === "ready");
-    const bytes = await ours.qrBytes();
-    assert.ok(bytes, "Keyroom has a code to show");
-    assert.equal(bytes[7], 0x00);
-    const verifier = await theirs.scanQRCode(Uint8ClampedArray.from(bytes));
-    const verified = verifier.verify();
-    await ours.waitFor((s) => s.qr === "reciprocated" || s.phase === "cancelled");
-    await ours.confirmQrScanned();
-    await verified;
-    const end = await ours.finished();
-    assert.equal(end.phase, "done", JSON.stringify(end.cancel));
-    await jsPhase(theirs, VerificationPhase.Done);
+    const bytes = await keyroomShowsQr(ours, theirs);
+    assert.equal(bytes[7], 0x00, "mode: verifying another user");
     assert.equal((await kr.getUserIdentity(js.userId))?.verified, true);
     assert.equal((await js.client.getCrypto()?.getUserVerificationStatus(kr.userId))?.isVerified(), true);
   });
@@ -142,24 +131,8 @@ describe("QR verification: Keyroom ↔ matrix-js-sdk (devserver)", () => {
     const ours = await incoming;
     await ours.accept();
     await jsPhase(theirs, VerificationPhase.Ready);
-    const code = await theirs.generateQRCode();
-    assert.ok(code, "js-sdk has a code to show");
-    const shown = new Promise<void>((resolve) => {
-      const check = () => {
-        const v = theirs.verifier;
-        if (v === undefined) return;
-        theirs.off(VerificationRequestEvent.Change, check);
-        v.once(VerifierEvent.ShowReciprocateQr, (cb) => cb.confirm());
-        void v.verify().then(resolve, resolve);
-      };
-      theirs.on(VerificationRequestEvent.Change, check);
-      check();
-    });
-    await ours.scanQr(Uint8Array.from(code));
-    await shown;
-    const end = await ours.finished();
-    assert.equal(end.phase, "done", JSON.stringify(end.cancel));
-    await jsPhase(theirs, VerificationPhase.Done);
+    const code = await jsShowsQr(ours, theirs);
+    assert.equal(code[7], 0x00, "mode: verifying another user");
     assert.equal((await kr.getUserIdentity(js.userId))?.verified, true);
     assert.equal((await js.client.getCrypto()?.getUserVerificationStatus(kr.userId))?.isVerified(), true);
   });

@@ -8,14 +8,13 @@ import { describe, it } from "node:test";
 import {
   type VerificationRequest as JsRequest,
   VerificationPhase,
-  VerificationRequestEvent,
-  VerifierEvent,
 } from "matrix-js-sdk/lib/crypto-api/index.js";
 import type { MatrixClient, VerificationRequest } from "../../src/client/index.ts";
 import { type JsSdkPeer, PEER_TEST_TIMEOUT_MS, skipUnlessAvailable } from "../support/peers/index.ts";
 import { jsSdkDevice } from "../support/peers/jssdk-devices.ts";
 import { jsPhase, nextJsRequest, nextKeyroomRequest } from "../support/peers/jssdk-verification.ts";
 import { devServerFixture, keyroomDevice, uniq } from "./e2ee-client-helpers.ts";
+import { jsShowsQr, keyroomShowsQr } from "./peers-verification-helpers.ts";
 
 const fx = devServerFixture("keyroom-qr-self-jssdk-");
 
@@ -97,43 +96,8 @@ async function selfPair(keysOn: "keyroom" | "js-sdk"): Promise<Pair> {
   return { kr, js, ours, theirs };
 }
 
-/** Keyroom shows its code, js-sdk scans it and Keyroom confirms the scan. Returns the code. */
-async function keyroomShows({ ours, theirs }: Pair): Promise<Uint8Array> {
-  const bytes = await ours.qrBytes();
-  assert.ok(bytes, "Keyroom has a code to show");
-  const verifier = await theirs.scanQRCode(Uint8ClampedArray.from(bytes));
-  const verified = verifier.verify();
-  await ours.waitFor((s) => s.qr === "reciprocated" || s.phase === "cancelled");
-  await ours.confirmQrScanned();
-  await verified;
-  const end = await ours.finished();
-  assert.equal(end.phase, "done", JSON.stringify(end.cancel));
-  await jsPhase(theirs, VerificationPhase.Done);
-  return bytes;
-}
-
-/** js-sdk shows its code, Keyroom scans it and js-sdk confirms the scan. Returns the code. */
-async function jsShows({ ours, theirs }: Pair): Promise<Uint8ClampedArray> {
-  const code = await theirs.generateQRCode();
-  assert.ok(code, "js-sdk has a code to show");
-  const confirmed = new Promise<void>((resolve, reject) => {
-    const check = () => {
-      const v = theirs.verifier;
-      if (v === undefined) return;
-      theirs.off(VerificationRequestEvent.Change, check);
-      v.once(VerifierEvent.ShowReciprocateQr, (cb) => cb.confirm());
-      void v.verify().then(resolve, reject);
-    };
-    theirs.on(VerificationRequestEvent.Change, check);
-    check();
-  });
-  await ours.scanQr(Uint8Array.from(code));
-  await confirmed;
-  const end = await ours.finished();
-  assert.equal(end.phase, "done", JSON.stringify(end.cancel));
-  await jsPhase(theirs, VerificationPhase.Done);
-  return code;
-}
+const keyroomShows = ({ ours, theirs }: Pair) => keyroomShowsQr(ours, theirs);
+const jsShows = ({ ours, theirs }: Pair) => jsShowsQr(ours, theirs);
 
 /** The js-sdk device is cross-signed and js-sdk trusts it through its (now trusted) identity. */
 async function jsDeviceCrossSigned({ kr, js }: Pair): Promise<void> {
