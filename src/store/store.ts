@@ -73,8 +73,7 @@ export interface LeaseGrant {
   /**
    * Another process (or store instance) wrote since this instance last held the lease, wrote or
    * opened: whatever the caller keeps in memory from this store is old and must be read again.
-   * Some back ends (IndexedDB) also say so when another merely took the lease in between; none
-   * says false after another wrote.
+   * Another's hold that wrote nothing leaves it false.
    */
   readonly stale: boolean;
 }
@@ -89,9 +88,8 @@ export interface LeaseGrant {
  * - A lease expires `durationMs` after it was taken or renewed, so a killed process does not block
  *   the store; `renewLease` extends it (false: it was lost, another process took it).
  * - `saveChanges` is fenced: it throws `StoreLockedError("STALE")` (and saves nothing) when another
- *   instance wrote since this one last held the lease or wrote, or holds the lease now (a back end
- *   may also refuse once another merely took it since), whether or not this one holds the lease.
- *   A save outside the lease takes the store for that one transaction.
+ *   instance wrote since this one last held the lease or wrote, or holds the lease now, whether or
+ *   not this one holds the lease. A save outside the lease takes the store for that one transaction.
  *
  * Back ends that only one process can use (the memory store) always grant, never stale.
  */

@@ -5,29 +5,15 @@ import { rowAd, StoreCipher } from "../cipher/store-cipher.ts";
 import { sample } from "../conformance.ts";
 import { StoreError, StoreKeyError, StoreLockedError, StoreMismatchError } from "../errors.ts";
 import { IndexedDbCryptoStore } from "./idb-store.ts";
-import { FakeChannels, FakeLocks } from "./test-support/fakes.ts";
+import { ALICE, contexts, DEVICE, newName } from "./test-support/contexts.ts";
+import { FakeLocks } from "./test-support/fakes.ts";
 import { IDB_SCHEMA_VERSION, upgradeIdb } from "./upgrades.ts";
-
-const ALICE = "@alice:example.org";
-const DEVICE = "ALICEDEVICE";
-let n = 0;
-const newName = (): string => `idb-specific-${process.pid}-${n++}`;
 
 function req<T>(r: IDBRequest<T>): Promise<T> {
   return new Promise((resolve, reject) => {
     r.onsuccess = () => resolve(r.result);
     r.onerror = () => reject(r.error);
   });
-}
-
-/** One new database and the Web Locks and BroadcastChannel stand-ins its contexts (tabs) share. */
-function contexts() {
-  const locks = new FakeLocks();
-  const channels = new FakeChannels();
-  const name = newName();
-  const open = () =>
-    IndexedDbCryptoStore.open({ userId: ALICE, deviceId: DEVICE, name, locks, broadcast: channels.factory });
-  return { locks, channels, name, open };
 }
 
 describe("IndexedDbCryptoStore", () => {
@@ -167,8 +153,10 @@ describe("IndexedDbCryptoStore", () => {
     assert.equal(locks.held.size, 0);
     assert.equal(reloads, 1, "tab2 heard that the store changed");
     assert.deepEqual(await tab2.tryAcquireLease(1), { stale: true });
+    await tab2.saveChanges({ nextBatch: "s2" });
     await tab2.releaseLease();
     assert.equal(reloads, 1, "a context does not tell itself");
+    // tab2 saved since tab1 last held the store: tab1's save outside the lease is refused.
     await assert.rejects(tab1.saveChanges({ nextBatch: "old" }), (e) => {
       assert.ok(e instanceof StoreLockedError);
       assert.equal(e.code, "STALE");

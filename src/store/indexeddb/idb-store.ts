@@ -102,9 +102,34 @@ export interface IndexedDbCryptoStoreOptions extends IdentityRequest {
 
 /** The `meta` key of the lease generation (see `lease.ts`). */
 const GENERATION_KEY = "lease_generation";
+/**
+ * The `meta` key set (true) by the save that raises the generation under the lease, deleted by a
+ * save outside it and by every open: while it is there, no context opened since the holder raised
+ * the generation, so the holder's further saves in that hold need not raise it again. It says
+ * nothing about which hold set it (a context may go away holding the lock): each context knows
+ * whether its own hold raised it (`#raisedThisHold`).
+ */
+const RAISED_KEY = "lease_raised";
 
 function generationOf(v: unknown): number {
   return typeof v === "number" && Number.isSafeInteger(v) ? v : 0;
+}
+
+/**
+ * At open, before anything the caller keeps is read: the generation, in a write transaction that
+ * also deletes `RAISED_KEY`. Opening takes no Web Lock (the lock is held only for units of work,
+ * and a page must open while another tab works), so it may fall in the middle of another context's
+ * hold, after that hold's first save raised the generation: this context reads that generation and
+ * the holder's saves so far, and the holder, finding `RAISED_KEY` gone, raises the generation
+ * again at its next save (and its release then tells this context). IndexedDB runs write
+ * transactions over `meta` one at a time, so this one falls wholly before or after each save.
+ * (The client reads its engine under the lease after opening, but the store's view is per
+ * instance: what an instance read outside the lease must not go old unnoticed either.)
+ */
+async function readGeneration(db: Db): Promise<number> {
+  const tx = db.transaction("meta", "readwrite");
+  const [stored] = await Promise.all([tx.store.get(GENERATION_KEY), tx.store.delete(RAISED_KEY), tx.done]);
+  return generationOf(stored);
 }
 
 type Row = { readonly [field: string]: unknown };
@@ -162,16 +187,20 @@ export class IndexedDbCryptoStore implements CryptoStore {
   readonly #range: typeof IDBKeyRange;
   readonly #name: string;
   readonly #lock: IdbLeaseLock;
+  /** Saves outside the lease, one at a time: each holds the lock for its one transaction. */
+  #outside: Promise<void> = Promise.resolve();
   readonly #channel: LeaseChannel | undefined;
   readonly #listeners = new Set<() => void>();
-  /** The generation this instance last set or saw at open. */
+  /** The generation this instance last set or read (at open, taking the lease, saving). */
   #seen: number;
   /**
    * This hold of the lease saved something: its release tells the other contexts to reload. A
    * hold that only read tells no one; otherwise two idle tabs would wake each other for ever
-   * (each one's catch-up takes the lease, and each take raises the generation).
+   * (each one's catch-up takes the lease).
    */
   #wroteThisHold = false;
+  /** This hold raised the generation (its first save did): later saves need not, see `RAISED_KEY`. */
+  #raisedThisHold = false;
   #closed = false;
 
   private constructor(
@@ -258,7 +287,7 @@ export class IndexedDbCryptoStore implements CryptoStore {
         throw new StoreError("BACKEND", `IndexedDB database "${name}" changed while it was being created`);
       }
       const { identity, cipher } = opened;
-      const seen = generationOf(await db.get("meta", GENERATION_KEY));
+      const seen = await readGeneration(db);
       const lock = new IdbLeaseLock(name, options.locks ?? defaultLocks());
       const channel = (options.broadcast ?? defaultChannelFactory())?.(leaseLockName(name));
       return new IndexedDbCryptoStore(db, cipher, identity, range, name, lock, channel, seen);
@@ -491,12 +520,41 @@ export class IndexedDbCryptoStore implements CryptoStore {
   }
 
   async saveChanges(changes: CryptoChanges): Promise<void> {
+    this.#d();
+    if (this.#lock.held) return this.#save(changes, true);
+    const turn = this.#outside.then(() => this.#saveOutside(changes));
+    this.#outside = turn.catch(() => {});
+    return turn;
+  }
+
+  /**
+   * A save outside the lease takes the store for its one transaction: it holds the lock meanwhile
+   * (a handle of its own, so a `tryAcquireLease` in between finds the lock taken rather than
+   * shares it), and is refused (STALE) while another context holds the lease, as SQLite refuses
+   * it: the holder may be about to save what it read, and its view must not silently go old.
+   */
+  async #saveOutside(changes: CryptoChanges): Promise<void> {
+    // This context took the lease while the save waited its turn.
+    if (this.#lock.held) return this.#save(changes, true);
+    const lock = this.#lock.sibling();
+    if (!(await lock.tryTake())) {
+      throw new StoreLockedError(`IndexedDB database "${this.#name}"`, { code: "STALE" });
+    }
+    try {
+      await this.#save(changes, false);
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** `leased`: under this context's lease. */
+  async #save(changes: CryptoChanges, leased: boolean): Promise<void> {
     // The raw transaction: requests are queued without awaiting each, and an abort rolls back all.
     const raw = unwrap(this.#d()).transaction([...IDB_STORE_NAMES], "readwrite");
     const done = txDone(raw);
     let generation: number | undefined;
     try {
-      generation = await this.#fence(raw);
+      generation = await this.#fence(raw, leased);
       await this.#apply(raw, changes);
     } catch (e) {
       try {
@@ -512,41 +570,54 @@ export class IndexedDbCryptoStore implements CryptoStore {
     } catch (e) {
       throw new StoreError("BACKEND", "the IndexedDB transaction failed; nothing was saved", { cause: e });
     }
+    // Committed: only now does this context's view move (an aborted save raised nothing).
     if (generation !== undefined) this.#seen = generation;
-    else this.#wroteThisHold = true;
+    if (leased) {
+      this.#wroteThisHold = true;
+      this.#raisedThisHold = true;
+    }
   }
 
   /**
-   * First in every write transaction: refuses (STALE) when another context took the store since
-   * this one last did; a write outside the lease raises the generation so the others reload (this
-   * instance's view moves with it once the transaction completes).
+   * First in every write transaction: refuses (STALE) when another context saved since this one
+   * last set or read the generation. Raises the generation, so the others know to reload, unless
+   * this hold raised it already and no context opened since (`RAISED_KEY`). Returns what it raised
+   * it to, for once the transaction has committed.
    */
-  async #fence(tx: IDBTransaction): Promise<number | undefined> {
+  async #fence(tx: IDBTransaction, leased: boolean): Promise<number | undefined> {
     const meta = tx.objectStore("meta");
-    const generation = generationOf(await requestToPromise(meta.get(GENERATION_KEY)));
+    const [stored, raised] = await Promise.all([
+      requestToPromise(meta.get(GENERATION_KEY)),
+      requestToPromise(meta.get(RAISED_KEY)),
+    ]);
+    const generation = generationOf(stored);
     if (generation !== this.#seen) {
       await this.#lock.release();
       throw new StoreLockedError(`IndexedDB database "${this.#name}"`, { code: "STALE" });
     }
-    if (this.#lock.held) return undefined;
+    if (leased && this.#raisedThisHold && raised === true) return undefined;
     meta.put(generation + 1, GENERATION_KEY);
+    if (leased) meta.put(true, RAISED_KEY);
+    else meta.delete(RAISED_KEY);
     return generation + 1;
   }
 
+  /**
+   * Taking the lock raises nothing (a hold that saves nothing costs the others no reload): the
+   * grant is stale when the generation moved since this context last set or read it.
+   */
   async tryAcquireLease(_durationMs: number): Promise<LeaseGrant | undefined> {
     const db = this.#d();
     const wasHeld = this.#lock.held;
     if (!(await this.#lock.tryTake())) return undefined;
     try {
-      const tx = db.transaction("meta", "readwrite");
-      const generation = generationOf(await tx.store.get(GENERATION_KEY));
+      const generation = generationOf(await db.get("meta", GENERATION_KEY));
       const stale = generation !== this.#seen;
+      // A new hold: its first save raises the generation, and its release tells the others.
       if (!wasHeld) this.#wroteThisHold = false;
-      if (stale || !wasHeld) {
-        this.#seen = generation + 1;
-        await tx.store.put(this.#seen, GENERATION_KEY);
-      }
-      await tx.done;
+      // Held all along, yet someone else saved (only without Web Locks, from another realm).
+      if (!wasHeld || stale) this.#raisedThisHold = false;
+      this.#seen = generation;
       return { stale };
     } catch (e) {
       await this.#lock.release();

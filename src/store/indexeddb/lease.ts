@@ -5,8 +5,12 @@
  * expiry. Without Web Locks, only contexts in this JavaScript realm are excluded (a registry).
  *
  * The generation lives in the database (`meta`, `lease_generation`) and is checked in the same
- * transactions as the writes (`idb-store.ts`). After a holder releases, it says so on a
- * BroadcastChannel named like the lock, so idle contexts can reload before their next turn.
+ * transactions as the writes (`idb-store.ts`). As on SQLite, taking the lock raises nothing: the
+ * first save of each hold raises it, in that save's own transaction, and so does every save outside
+ * the lease (which holds the lock for its one transaction, and is refused while another holds it).
+ * A hold that saved nothing costs the other contexts no reload. After a hold that saved, the holder
+ * says so on a BroadcastChannel named like the lock, so idle contexts can reload before their next
+ * turn.
  */
 
 /** The part of the Web Locks API used here (`navigator.locks` satisfies it). */
@@ -42,13 +46,20 @@ export function defaultChannelFactory(): LeaseChannelFactory | undefined {
 
 /** Holds (or not) this context's Web Lock on one database. */
 export class IdbLeaseLock {
+  readonly #database: string;
   readonly #name: string;
   readonly #locks: WebLockManager | undefined;
   #release: (() => Promise<void>) | undefined;
 
   constructor(database: string, locks: WebLockManager | undefined) {
+    this.#database = database;
     this.#name = leaseLockName(database);
     this.#locks = locks;
+  }
+
+  /** Another handle on the same lock, taken and released apart from this one. */
+  sibling(): IdbLeaseLock {
+    return new IdbLeaseLock(this.#database, this.#locks);
   }
 
   get held(): boolean {
