@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { connect } from "node:net";
+import { createServer } from "node:http";
+import { type AddressInfo, connect, type Socket } from "node:net";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { MAX_TXN_EVENTS } from "../wire/appservice.ts";
@@ -9,7 +10,9 @@ import {
   checkHsToken,
   errorResponse,
   handleRequest,
+  limitConnections,
   listenAppservice,
+  MAX_APPSERVICE_CONNECTIONS,
   MAX_TXN_BODY_BYTES,
 } from "./server.ts";
 import type { Transaction } from "./transaction.ts";
@@ -265,6 +268,86 @@ describe("appservice endpoint, hostile requests", () => {
       }
     } finally {
       await listener.close();
+    }
+  });
+
+  it("holds at most MAX_APPSERVICE_CONNECTIONS connections: one more is dropped at once, and it serves again after", async () => {
+    const listener = await listenAppservice({ port: 0, hsToken: HS, logger: quiet }, recorder().handlers);
+    const { hostname, port } = new URL(listener.url);
+    const open = () =>
+      new Promise<Socket>((resolve) => {
+        const socket = connect(Number(port), hostname, () => resolve(socket));
+        socket.on("error", () => undefined);
+      });
+    const held: Socket[] = [];
+    try {
+      // Idle connections (no request yet), accepted in the order they connect.
+      for (let i = 0; i < MAX_APPSERVICE_CONNECTIONS; i++) held.push(await open());
+      const extra = await open();
+      const all = [...held, extra];
+      const firstClosed = await Promise.race(
+        all.map((s, i) => new Promise<number>((resolve) => s.once("close", () => resolve(i)))),
+      );
+      assert.equal(firstClosed, MAX_APPSERVICE_CONNECTIONS, "the connection over the bound goes first");
+      for (const s of held) s.destroy();
+      // The server sees them go as its side reads the ends: retry until it has room again.
+      for (;;) {
+        const ping = await fetch(`${listener.url}/_matrix/app/v1/ping`, {
+          method: "POST",
+          headers: { Authorization: `Bearer ${HS}` },
+          body: "{}",
+        }).catch(() => undefined);
+        if (ping?.status === 200) break;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      for (const s of held) s.destroy();
+      await listener.close();
+    }
+  });
+
+  it("closes a connection that starts no request within the idle time, never one whose request is being handled", async () => {
+    let release = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let started = () => {};
+    const handling = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    const server = createServer((_req, res) => {
+      started();
+      void released.then(() => res.end("done"));
+    });
+    limitConnections(server, 10, 50);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const busy = connect(port, "127.0.0.1", () => busy.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+      let busyClosed = false;
+      let answer = "";
+      busy.on("close", () => {
+        busyClosed = true;
+      });
+      busy.on("data", (d: Buffer) => {
+        answer += d.toString();
+      });
+      busy.on("error", () => undefined);
+      await handling;
+      // Connected after the request started: by the time it is closed for idling, the busy
+      // connection has been silent for longer.
+      const idle = connect(port, "127.0.0.1");
+      idle.on("error", () => undefined);
+      await new Promise((resolve) => idle.once("close", resolve));
+      assert.equal(busyClosed, false, "the connection whose request is being handled stays");
+      release();
+      await new Promise((resolve) => busy.once("data", resolve));
+      assert.match(answer, /done$/);
+      busy.destroy();
+    } finally {
+      release();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 });

@@ -1,8 +1,13 @@
 import assert from "node:assert/strict";
-import { connect } from "node:net";
+import { connect, type Socket } from "node:net";
 import { describe, it } from "node:test";
 import type { WebhookRequest } from "./bot.ts";
-import { MAX_WEBHOOK_BODY_BYTES, startWebhookServer, type WebhookServer } from "./webhooks.ts";
+import {
+  MAX_WEBHOOK_BODY_BYTES,
+  MAX_WEBHOOK_CONNECTIONS,
+  startWebhookServer,
+  type WebhookServer,
+} from "./webhooks.ts";
 
 const SECRET = "webhook-secret-0123456789";
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
@@ -104,6 +109,36 @@ describe("bot webhook server, hostile input", () => {
       assert.equal(got[0]?.headers["x-custom"], "kept");
       assert.equal(got[0]?.headers.authorization, undefined);
       assert.ok(!JSON.stringify(got[0]?.headers).includes(SECRET));
+    });
+  });
+
+  it("holds at most MAX_WEBHOOK_CONNECTIONS connections: one more is dropped at once, and it serves again after", async () => {
+    await withServer(async (server) => {
+      const { hostname, port } = new URL(server.url);
+      const open = () =>
+        new Promise<Socket>((resolve) => {
+          const socket = connect(Number(port), hostname, () => resolve(socket));
+          socket.on("error", () => undefined);
+        });
+      const held: Socket[] = [];
+      try {
+        // Idle connections (no request yet), accepted in the order they connect.
+        for (let i = 0; i < MAX_WEBHOOK_CONNECTIONS; i++) held.push(await open());
+        const extra = await open();
+        const firstClosed = await Promise.race(
+          [...held, extra].map((s, i) => new Promise<number>((resolve) => s.once("close", () => resolve(i)))),
+        );
+        assert.equal(firstClosed, MAX_WEBHOOK_CONNECTIONS, "the connection over the bound goes first");
+        for (const s of held) s.destroy();
+        // The server sees them go as its side reads the ends: retry until it has room again.
+        for (;;) {
+          const res = await post(server, "{}").catch(() => undefined);
+          if (res?.status === 200) break;
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      } finally {
+        for (const s of held) s.destroy();
+      }
     });
   });
 });

@@ -5,6 +5,7 @@
 // lone surrogates); the handler never sees the secret: this is the bot's only listening socket.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { limitConnections } from "../appservice/server.ts";
 import { constantTimeEqual } from "../crypto/primitives/bytes.ts";
 import { sha256, utf8Encode } from "../crypto/primitives/index.ts";
 import type { Logger } from "../index.ts";
@@ -12,6 +13,12 @@ import type { Bot } from "./bot.ts";
 
 /** Largest webhook body read. */
 export const MAX_WEBHOOK_BODY_BYTES = 1024 * 1024;
+/**
+ * Connections held open at once; one more is dropped as it arrives (so whoever reaches the port
+ * cannot take all of the process's file descriptors, nor run handlers without bound). One that
+ * starts no request is closed after `MAX_IDLE_CONNECTION_MS`.
+ */
+export const MAX_WEBHOOK_CONNECTIONS = 128;
 
 export interface WebhookServerOptions {
   port: number;
@@ -71,6 +78,7 @@ export async function startWebhookServer(
     const found = await bot.runWebhook({ name: m[1], body, headers });
     reply(res, found ? 200 : 404, found ? { ok: true } : { error: "no such hook" });
   };
+  limitConnections(server, MAX_WEBHOOK_CONNECTIONS);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(opts.port, opts.host ?? "127.0.0.1", () => resolve());
