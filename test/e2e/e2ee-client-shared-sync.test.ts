@@ -164,6 +164,26 @@ for (const backend of ["SQLite", "IndexedDB"] as const)
       assert.equal(once(one, roomId, "third"), 1);
       assert.equal(once(two, roomId, "third"), 1);
     });
+
+    it("a response reaching past the shared position: its to-device messages after it are not lost", async () => {
+      const { one, two } = await twins(backend);
+      const bob = await keyroomDevice(fx, uniq("bob"), "register");
+      const roomId = await sharedRoom(bob, [one]);
+      for (const t of [two, one, two, one]) await t.client.syncOnce({ timeoutMs: 0 });
+
+      // One handles "fourth" (the shared position moves past two's); then Bob sends "fifth" with a
+      // new room key: two's next response reaches past the shared position and carries that key,
+      // handled by no client yet. Two applies it rooms-only; the key must still arrive somewhere.
+      await two.client.syncOnce({ timeoutMs: 0 });
+      await bob.client.sendText(roomId, "fourth");
+      await one.client.syncOnce({ timeoutMs: 0 });
+      await bob.client.crypto.machine.discardRoomKey(roomId);
+      await bob.client.sendText(roomId, "fifth");
+      for (const t of [two, two, one, two]) await t.client.syncOnce({ timeoutMs: 0 });
+
+      assert.equal(once(one, roomId, "fifth"), 1, "one decrypts it");
+      assert.equal(once(two, roomId, "fifth"), 1, "two decrypts it");
+    });
   });
 
 const PING = "org.example.ping";

@@ -431,6 +431,74 @@ describe("sync loop", () => {
     assert.equal(client.nextBatch, "s4");
   });
 
+  it("shared store: after an overtaken response that carried to-device messages, syncs on from the shared position first, then catches up from its end", async () => {
+    // The shared position s3 may be before this response's end s1 (then the to-device messages
+    // after s3 were handled by no process) or past it: asking from s1 first would tell the server
+    // they were received. So s3 first, in full (they come again there), then s1, rooms only.
+    const toDevice = (n: number) => [{ type: "org.example.ping", sender: "@bob:hs", content: { n } }];
+    const withToDevice = (reply: ReturnType<typeof joinSync>, n: number) => ({
+      ...reply,
+      body: { ...reply.body, to_device: { events: toDevice(n) } },
+    });
+    const replies = [
+      withToDevice(joinSync("s1", [msg("$1", "one")]), 1),
+      withToDevice(joinSync("s4", [msg("$3", "three")]), 1),
+      joinSync("s5", [msg("$2", "two"), msg("$3", "three"), msg("$4", "four")]),
+      joinSync("s6", [msg("$4", "four"), msg("$5", "five")]),
+    ];
+    const asked: string[] = [];
+    const fetch = async (url: string): Promise<Response> => {
+      const u = new URL(url);
+      asked.push(`${u.searchParams.get("since") ?? "-"}/${u.searchParams.get("timeout")}`);
+      const r = replies.shift() as { body: unknown };
+      return new Response(JSON.stringify(r.body), { headers: { "content-type": "application/json" } });
+    };
+    const { client, store } = await loggedIn(fetch);
+    // Another process handled up to s3; this one then handles from s3; the catch-up finds the
+    // store at s4 (this process's own position); the next response is handled in full.
+    const units: { moved?: string }[] = [{ moved: "s3" }, {}, { moved: "s4" }, {}];
+    const marks: (number | undefined)[] = [];
+    const saved: (string | undefined)[] = [];
+    const handled: unknown[] = [];
+    let reloads = 7;
+    const processor: SyncProcessor = {
+      processSyncChanges: async (changes) => {
+        handled.push(...changes.toDeviceEvents.map((e) => e.content.n));
+        return changes.toDeviceEvents;
+      },
+      syncMark: () => reloads,
+      async handleSyncUnit(_since, mark, handle) {
+        marks.push(mark);
+        const unit = units.shift() ?? {};
+        reloads++;
+        await handle(unit.moved === undefined ? undefined : { position: unit.moved });
+        return { mark: reloads, ...unit };
+      },
+    };
+    client.setSyncProcessor(processor);
+    const saveSync = store.saveSync.bind(store);
+    store.saveSync = async (changes) => {
+      saved.push(changes.nextBatch);
+      await saveSync(changes);
+    };
+    const ids: string[] = [];
+    client.on("room.event", (_r, ev) => void ids.push(ev.eventId));
+
+    await client.syncOnce({ timeoutMs: 5000 });
+    assert.deepEqual(asked, ["-/0", "s3/0", "s1/0"], "the shared position first, then the catch-up");
+    assert.deepEqual(handled, [1], "the to-device message, handled from the shared position");
+    assert.equal(client.nextBatch, "s4", "the catch-up does not move this process's position");
+    assert.deepEqual(ids, ["$1", "$3", "$2", "$4"], "the events in between shown once");
+    await client.syncOnce({ timeoutMs: 5000 });
+    assert.deepEqual(asked, ["-/0", "s3/0", "s1/0", "s4/5000"]);
+    assert.deepEqual(ids, ["$1", "$3", "$2", "$4", "$5"], "$4, shown by the catch-up, not again");
+    // The moved unit's mark is syncMark(); the unit from s3 carries the mark taken where s3 was
+    // read; the catch-up's is unknown; the next one carries the mark of the unit that reached s4.
+    assert.deepEqual(marks, [7, 8, undefined, 9]);
+    assert.deepEqual(saved, ["s3", "s4", "s4", "s6"]);
+    assert.equal(client.nextBatch, "s6");
+  });
+
   it("fetches on while sync.settle work runs, saving each token only after its own work, in order", async () => {
     const s = scripted([
       joinSync("s1", [msg("$1", "one")]),

@@ -68,6 +68,14 @@ export class SyncLoop {
    * (with the mark it was read under) to sync on from once the events up to it are shown here.
    */
   private rejoin: { position: string; mark: number } | undefined;
+  /**
+   * After a response applied rooms-only that carried to-device messages: its end, to fetch from
+   * (rooms only) once a response from the shared position was handled in full here, so the events
+   * up to the shared position are shown too. Not before: a request from that end tells the server
+   * that every to-device message up to it was received, and the shared position may be before that
+   * end, its later messages handled by no process yet (they come again from the shared position).
+   */
+  private catchUp: string | undefined;
   /** Saves waiting for their response's `sync.settle` work, oldest first; each one after the one before. */
   private readonly saves: Promise<void>[] = [];
   /** What a failed save did not write: written with the next save (a newer position covers it). */
@@ -165,24 +173,36 @@ export class SyncLoop {
     if (failed !== undefined) throw failed.error;
     this.mark ??= this.opts.context.processor()?.syncMark?.();
     const wait = opts.timeoutMs ?? this.opts.timeoutMs ?? DEFAULT_SYNC_TIMEOUT_MS;
-    // A catch-up (see `rejoin`) only needs what the server has now: no long-poll wait.
-    await this.fetchAndHandle(this.since === undefined || this.rejoin !== undefined ? 0 : wait, opts.signal);
-    if (this.rejoin !== undefined) await this.fetchAndHandle(0, opts.signal);
+    // A catch-up (see `rejoin`, `catchUp`) only needs what the server has now: no long-poll wait.
+    const pending = this.rejoin !== undefined || this.catchUp !== undefined;
+    let full = await this.fetchAndHandle(this.since === undefined || pending ? 0 : wait, opts.signal);
+    if (this.rejoin !== undefined) full = await this.fetchAndHandle(0, opts.signal);
+    else if (!full && this.catchUp !== undefined) full = await this.fetchAndHandle(0, opts.signal);
+    const from = this.catchUp;
+    if (full && from !== undefined) await this.fetchAndHandle(0, opts.signal, from);
   }
 
-  private async fetchAndHandle(timeout: number, signal: AbortSignal | undefined): Promise<void> {
+  /**
+   * Fetches from `since` (from `catchUp`, rooms only, when given) and handles the response.
+   * Resolves true when it was handled in full here (not a range another process had handled).
+   */
+  private async fetchAndHandle(
+    timeout: number,
+    signal: AbortSignal | undefined,
+    catchUp?: string,
+  ): Promise<boolean> {
     const processor = this.opts.context.processor();
     const res = await this.opts.http.request({
       method: "GET",
       path: path`/_matrix/client/v3/sync`,
-      query: { since: this.since, timeout, filter: this.opts.filter },
+      query: { since: catchUp ?? this.since, timeout, filter: this.opts.filter },
       schema: syncResponseSchema,
       ...(platform.syncFastParse !== undefined ? { fastParse: platform.syncFastParse } : {}),
       maxResponseBytes: MAX_SYNC_RESPONSE_BYTES,
       timeoutMs: timeout + SYNC_TIMEOUT_GRACE_MS,
       ...(signal ? { signal } : {}),
     });
-    const since = this.since;
+    const since = catchUp ?? this.since;
     const fresh = withoutEchoes(res, this.echo);
     const handle = async (shared?: { position: string }) => {
       this.queueSave(await handleSyncResponse(this.opts.context, fresh, since, shared));
@@ -192,17 +212,34 @@ export class SyncLoop {
       this.echo.clear();
       this.since = res.next_batch;
       this.rejoin = undefined;
-      return;
+      this.catchUp = undefined;
+      return true;
     }
     const rejoin = this.rejoin;
     // A catch-up starts from a position not known to be the store's: the unit compares it.
-    const unit = await processor.handleSyncUnit(since, rejoin === undefined ? this.mark : undefined, handle);
+    const unit = await processor.handleSyncUnit(
+      since,
+      rejoin === undefined && catchUp === undefined ? this.mark : undefined,
+      handle,
+    );
     this.rejoin = undefined;
-    if (unit.moved === undefined) {
-      this.echo.clear();
+    if (catchUp !== undefined) {
+      // Shown up to now. The position stays the one the last full handling reached (the server
+      // holds the to-device messages after it), unless the store was at this catch-up's start.
+      this.catchUp = undefined;
+      rememberTimeline(this.echo, fresh);
+      if (unit.moved !== undefined) return false;
       this.since = res.next_batch;
       this.mark = unit.mark;
-      return;
+      return true;
+    }
+    if (unit.moved === undefined) {
+      // With a catch-up to come, what was shown here may come again in it.
+      if (this.catchUp === undefined) this.echo.clear();
+      else rememberTimeline(this.echo, fresh);
+      this.since = res.next_batch;
+      this.mark = unit.mark;
+      return true;
     }
     // Another process sharing the crypto store handled this range (its to-device messages too):
     // its rooms were applied here; the timeline events shown are not shown again if they come back.
@@ -215,13 +252,22 @@ export class SyncLoop {
       // This catch-up was asked for after `rejoin` was read, so it reached at least that far.
       this.since = rejoin.position;
       this.mark = rejoin.mark;
+    } else if (this.catchUp !== undefined || (res.to_device?.events?.length ?? 0) > 0) {
+      // Its to-device messages after the shared position (which may be before this response's
+      // end) no process handled: sync on from the shared position at once, where they come again,
+      // and only then catch up from this response's end (see `catchUp`).
+      this.since = unit.moved;
+      this.mark = unit.mark;
+      this.catchUp ??= res.next_batch;
     } else {
       // The shared position may be past this response's end (the other process synced on): the
-      // events in between were never shown here. Fetch from this response's end first (rooms only)
-      // and only then sync on from the shared position; what comes twice is dropped (echo.ts).
+      // events in between were never shown here. Fetch from this response's end first (rooms only;
+      // it carried no to-device message to lose) and only then sync on from the shared position;
+      // what comes twice is dropped (echo.ts).
       this.since = res.next_batch;
       this.rejoin = { position: unit.moved, mark: unit.mark };
     }
+    return false;
   }
 
   /**
