@@ -1,8 +1,9 @@
 // The service worker of the web chat: shows a push notification's message decrypted, while the tab
 // (or none) is open. It opens the same IndexedDB stores as the page (the session and the crypto
 // store; tabs, workers and service workers share the crypto store through its lease), fetches the
-// one event the push names and decrypts it; it does not sync. A push gateway's `event_id_only`
-// payload carries `room_id` and `event_id`; the page can also ask by message (the tests do).
+// one event the push names and decrypts it, syncing once first if its key has not come in yet (no
+// tab open). A push gateway's `event_id_only` payload carries `room_id` and `event_id`; the page
+// can also ask by message (the tests do).
 import { IndexedDbClientStore, MatrixClient } from "keyroom";
 
 /** The little of the service worker scope this file uses (the DOM lib has no worker types). */
@@ -41,7 +42,13 @@ function eventRef(data: unknown): { roomId: string; eventId: string } | undefine
 async function notice(roomId: string, eventId: string): Promise<Notice> {
   const client = await MatrixClient.fromStore(new IndexedDbClientStore(), { encryption: true });
   try {
-    const event = await client.fetchEvent(roomId, eventId);
+    let event = await client.fetchEvent(roomId, eventId);
+    if (event.encryption?.decrypted === false) {
+      // Its key may wait in a to-device message nobody synced yet (no tab open): one sync from the
+      // shared position takes it in, as a tab's would, then the event is read again.
+      await client.syncOnce({ timeoutMs: 0 });
+      event = await client.fetchEvent(roomId, eventId);
+    }
     if (event.encryption?.decrypted === false) {
       return { sender: event.sender, body: "Encrypted message", decrypted: false };
     }

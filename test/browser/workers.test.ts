@@ -131,7 +131,7 @@ describe("Keyroom in workers (Chromium)", { skip, timeout: scaledMs(300_000) }, 
     await context.close();
   });
 
-  it("the web chat's service worker decrypts a notified event while the tab is open", async () => {
+  it("the web chat's service worker decrypts a notified event while the tab is open, and with no tab open", async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
     page.setDefaultTimeout(scaledMs(WAIT_MS));
@@ -175,6 +175,42 @@ describe("Keyroom in workers (Chromium)", { skip, timeout: scaledMs(300_000) }, 
     await bob.sendText(roomId, "After the notification");
     await page.locator("#timeline li.msg", { hasText: "After the notification" }).waitFor();
     assert.deepEqual(errors, []);
+
+    // No tab open, and a message under a new room key: the key waits in a to-device message nobody
+    // synced. The service worker syncs once from the shared position and decrypts it. It is asked
+    // from a page of the origin that runs no client (the bundled service worker's own URL).
+    await page.close();
+    await bob.crypto.machine.discardRoomKey(roomId);
+    const unseen = await bob.sendText(roomId, "Sent while no tab was open");
+    const bare = await context.newPage();
+    bare.setDefaultTimeout(scaledMs(WAIT_MS));
+    await bare.goto(`${web.url}/sw.js`);
+    const late = await bare.evaluate(
+      async ({ roomId, eventId }) => {
+        const registration = await navigator.serviceWorker.ready;
+        return new Promise<unknown>((resolve) => {
+          navigator.serviceWorker.addEventListener("message", (e) => resolve(e.data), { once: true });
+          registration.active?.postMessage({ room_id: roomId, event_id: eventId });
+        });
+      },
+      { roomId, eventId: unseen },
+    );
+    assert.deepEqual(late, {
+      eventId: unseen,
+      sender: bob.userId,
+      body: "Sent while no tab was open",
+      decrypted: true,
+    });
+    // The tab opened again carries on from the position the service worker moved: it shows the
+    // message, and the next one.
+    const again = await context.newPage();
+    again.setDefaultTimeout(scaledMs(WAIT_MS));
+    const againErrors = collectPageErrors(again);
+    await again.goto(web.url);
+    await again.waitForSelector("body[data-ready=true]");
+    await bob.sendText(roomId, "After the tab came back");
+    await again.locator("#timeline li.msg", { hasText: "After the tab came back" }).waitFor();
+    assert.deepEqual(againErrors, []);
     await context.close();
   });
 });
