@@ -172,6 +172,15 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 5_000;
 
+  /** A request target no URL parser takes (`//[`) is the client's mistake, not the server's. */
+  function requestUrl(target: string | undefined): URL {
+    try {
+      return new URL(target ?? "/", "http://devserver.invalid");
+    } catch {
+      throw new MatrixError(400, "M_UNRECOGNIZED", "Malformed request target");
+    }
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const abort = new AbortController();
     // Only a client that went away mid-request aborts (an abort allocates an exception).
@@ -184,7 +193,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
         res.end();
         return;
       }
-      const url = new URL(req.url ?? "/", "http://devserver.invalid");
+      const url = requestUrl(req.url);
       const method = req.method === "HEAD" ? "GET" : (req.method ?? "GET");
       const match = router.match(method, url.pathname);
       const token = accessToken(req, url.searchParams);

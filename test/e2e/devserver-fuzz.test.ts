@@ -100,3 +100,22 @@ it("no route answers 500 or a non-JSON error, whatever the input", {
     );
   }
 });
+
+it("a request target no URL parser takes answers 400 M_UNRECOGNIZED, not 500", async () => {
+  const { request } = await import("node:http");
+  const url = new URL(s.baseUrl);
+  const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = request({ host: url.hostname, port: url.port, path: "//[", method: "GET" }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => {
+        body += d;
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+  assert.equal(answer.status, 400);
+  assert.equal((JSON.parse(answer.body) as { errcode: string }).errcode, "M_UNRECOGNIZED");
+});
