@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
-import { type AddressInfo, connect, type Socket } from "node:net";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { holdsAtMostConnections, rawExchange } from "../client/test-support/sockets.ts";
 import { MAX_TXN_EVENTS } from "../wire/appservice.ts";
 import { AppserviceError } from "./errors.ts";
 import {
@@ -10,7 +9,6 @@ import {
   checkHsToken,
   errorResponse,
   handleRequest,
-  limitConnections,
   listenAppservice,
   MAX_APPSERVICE_CONNECTIONS,
   MAX_TXN_BODY_BYTES,
@@ -214,21 +212,6 @@ describe("appservice transactions endpoint", () => {
   });
 });
 
-/** Sends `head` (request line and headers, no body) in one write; reads until the server closes. */
-function rawExchange(url: string, head: string): Promise<string> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve) => {
-    const socket = connect(Number(port), hostname, () => socket.write(head));
-    let out = "";
-    socket.setEncoding("utf8");
-    socket.on("data", (d: string) => {
-      out += d;
-    });
-    socket.on("error", () => undefined);
-    socket.on("close", () => resolve(out));
-  });
-}
-
 describe("appservice endpoint, hostile requests", () => {
   it("answers a malformed request target with a 4xx, not a 500", async () => {
     for (const url of ["//[", "http://[::1", "//a:99999/_matrix/app/v1/ping"]) {
@@ -273,81 +256,13 @@ describe("appservice endpoint, hostile requests", () => {
 
   it("holds at most MAX_APPSERVICE_CONNECTIONS connections: one more is dropped at once, and it serves again after", async () => {
     const listener = await listenAppservice({ port: 0, hsToken: HS, logger: quiet }, recorder().handlers);
-    const { hostname, port } = new URL(listener.url);
-    const open = () =>
-      new Promise<Socket>((resolve) => {
-        const socket = connect(Number(port), hostname, () => resolve(socket));
-        socket.on("error", () => undefined);
-      });
-    const held: Socket[] = [];
     try {
-      // Idle connections (no request yet), accepted in the order they connect.
-      for (let i = 0; i < MAX_APPSERVICE_CONNECTIONS; i++) held.push(await open());
-      const extra = await open();
-      const all = [...held, extra];
-      const firstClosed = await Promise.race(
-        all.map((s, i) => new Promise<number>((resolve) => s.once("close", () => resolve(i)))),
-      );
-      assert.equal(firstClosed, MAX_APPSERVICE_CONNECTIONS, "the connection over the bound goes first");
-      for (const s of held) s.destroy();
-      // The server sees them go as its side reads the ends: retry until it has room again.
-      for (;;) {
-        const ping = await fetch(`${listener.url}/_matrix/app/v1/ping`, {
-          method: "POST",
-          headers: { Authorization: `Bearer ${HS}` },
-          body: "{}",
-        }).catch(() => undefined);
-        if (ping?.status === 200) break;
-        await new Promise((resolve) => setImmediate(resolve));
-      }
+      const ping =
+        `POST /_matrix/app/v1/ping HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${HS}\r\n` +
+        "Content-Length: 2\r\nConnection: close\r\n\r\n{}";
+      await holdsAtMostConnections(listener.url, MAX_APPSERVICE_CONNECTIONS, ping, /^HTTP\/1\.1 200 /);
     } finally {
-      for (const s of held) s.destroy();
       await listener.close();
-    }
-  });
-
-  it("closes a connection that starts no request within the idle time, never one whose request is being handled", async () => {
-    let release = () => {};
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let started = () => {};
-    const handling = new Promise<void>((resolve) => {
-      started = resolve;
-    });
-    const server = createServer((_req, res) => {
-      started();
-      void released.then(() => res.end("done"));
-    });
-    limitConnections(server, 10, 50);
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const { port } = server.address() as AddressInfo;
-    try {
-      const busy = connect(port, "127.0.0.1", () => busy.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
-      let busyClosed = false;
-      let answer = "";
-      busy.on("close", () => {
-        busyClosed = true;
-      });
-      busy.on("data", (d: Buffer) => {
-        answer += d.toString();
-      });
-      busy.on("error", () => undefined);
-      await handling;
-      // Connected after the request started: by the time it is closed for idling, the busy
-      // connection has been silent for longer.
-      const idle = connect(port, "127.0.0.1");
-      idle.on("error", () => undefined);
-      await new Promise((resolve) => idle.once("close", resolve));
-      assert.equal(busyClosed, false, "the connection whose request is being handled stays");
-      release();
-      await new Promise((resolve) => busy.once("data", resolve));
-      assert.match(answer, /done$/);
-      busy.destroy();
-    } finally {
-      release();
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
     }
   });
 });

@@ -3,7 +3,8 @@
 // on; user and room queries answer "unknown" unless the application says otherwise; ping answers.
 // Errors are answered in the spec's shape and never escape (the process keeps running).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import type { AddressInfo } from "node:net";
+import { limitConnections } from "../client/listen.ts";
 import type { Logger } from "../client/logger.ts";
 import { constantTimeEqual, sha256, utf8Encode } from "../crypto/primitives/index.ts";
 import { AppserviceError } from "./errors.ts";
@@ -16,29 +17,6 @@ export const MAX_TXN_BODY_BYTES = 32 * 1024 * 1024;
  * the bound keeps anyone who reaches the port from taking all of the process's file descriptors.
  */
 export const MAX_APPSERVICE_CONNECTIONS = 128;
-/**
- * How long a connection may stay open without starting a request. Node times out a request once
- * its first byte came (`headersTimeout`, `requestTimeout`), but holds a connection that sends
- * nothing for ever, so without this a few idle ones would take every slot for good.
- */
-export const MAX_IDLE_CONNECTION_MS = 60_000;
-
-/**
- * What anyone who reaches a listening port can hold: at most `maxConnections` at once (one more is
- * dropped as it arrives), none idle before its first request for longer than `idleMs`. Once a
- * request came, Node's own timeouts apply (a handler may take as long as it needs).
- */
-export function limitConnections(
-  server: Server,
-  maxConnections: number,
-  idleMs = MAX_IDLE_CONNECTION_MS,
-): void {
-  server.maxConnections = maxConnections;
-  // An idle socket that times out is destroyed by the server (no request or response to tell).
-  server.on("connection", (socket: Socket) => socket.setTimeout(idleMs));
-  server.on("request", (req: IncomingMessage) => req.socket.setTimeout(0));
-}
-
 export interface AppserviceHandlers {
   /** Handles a transaction once (deduplication is the caller's); a throw answers 500 so it is retried. */
   transaction(txnId: string, txn: Transaction): Promise<void>;

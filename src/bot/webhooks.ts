@@ -5,9 +5,8 @@
 // lone surrogates); the handler never sees the secret: this is the bot's only listening socket.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { limitConnections } from "../appservice/server.ts";
-import { constantTimeEqual } from "../crypto/primitives/bytes.ts";
-import { sha256, utf8Encode } from "../crypto/primitives/index.ts";
+import { limitConnections } from "../client/listen.ts";
+import { constantTimeEqual, sha256, utf8Encode } from "../crypto/primitives/index.ts";
 import type { Logger } from "../index.ts";
 import type { Bot } from "./bot.ts";
 
