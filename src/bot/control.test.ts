@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { rawExchange } from "../client/test-support/sockets.ts";
 import type { Bot } from "./bot.ts";
 import {
   controlSocketPath,
@@ -32,25 +32,11 @@ async function withServer(run: (path: string) => Promise<void>): Promise<void> {
   }
 }
 
-/** Writes `text` in one go (no later write can fail), then reads until the server closes. */
-function exchange(path: string, text: string): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect(path, () => socket.write(text));
-    let out = "";
-    socket.setEncoding("utf8");
-    socket.on("data", (d: string) => {
-      out += d;
-    });
-    socket.on("error", () => undefined);
-    socket.on("close", () => resolve(out));
-  });
-}
-
 describe("bot control socket, hostile input", () => {
   it("refuses a line over MAX_CONTROL_LINE before its end arrives: an error, then the connection closes", async () => {
     await withServer(async (path) => {
       // No newline: the server must not wait for one (buffering without bound) to refuse the line.
-      const out = await exchange(path, "x".repeat(MAX_CONTROL_LINE * 4));
+      const out = await rawExchange(path, "x".repeat(MAX_CONTROL_LINE * 4));
       assert.match(out, /"event":"error".*too long/);
     });
   });
@@ -59,7 +45,7 @@ describe("bot control socket, hostile input", () => {
     await withServer(async (path) => {
       const lines = [JSON.stringify({ verify: "@alice:x" })];
       for (let i = 0; i <= MAX_QUEUED_CONTROL_LINES; i++) lines.push(JSON.stringify({ confirm: true }));
-      const out = await exchange(path, `${lines.join("\n")}\n`);
+      const out = await rawExchange(path, `${lines.join("\n")}\n`);
       assert.match(out, /"event":"error".*too many/);
     });
   });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { connect, type Socket } from "node:net";
 import { describe, it } from "node:test";
+import { holdsAtMostConnections, rawExchange } from "../client/test-support/sockets.ts";
 import type { WebhookRequest } from "./bot.ts";
 import {
   MAX_WEBHOOK_BODY_BYTES,
@@ -36,21 +36,6 @@ const post = (server: WebhookServer, body: BodyInit, headers: Record<string, str
     headers: { Authorization: `Bearer ${SECRET}`, ...headers },
     body,
   });
-
-/** Sends `head` (request line and headers, no body) in one write; reads until the server closes. */
-function rawExchange(url: string, head: string): Promise<string> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve) => {
-    const socket = connect(Number(port), hostname, () => socket.write(head));
-    let out = "";
-    socket.setEncoding("utf8");
-    socket.on("data", (d: string) => {
-      out += d;
-    });
-    socket.on("error", () => undefined);
-    socket.on("close", () => resolve(out));
-  });
-}
 
 describe("bot webhook server, hostile input", () => {
   it("refuses a missing or wrong secret without running the handler", async () => {
@@ -114,31 +99,10 @@ describe("bot webhook server, hostile input", () => {
 
   it("holds at most MAX_WEBHOOK_CONNECTIONS connections: one more is dropped at once, and it serves again after", async () => {
     await withServer(async (server) => {
-      const { hostname, port } = new URL(server.url);
-      const open = () =>
-        new Promise<Socket>((resolve) => {
-          const socket = connect(Number(port), hostname, () => resolve(socket));
-          socket.on("error", () => undefined);
-        });
-      const held: Socket[] = [];
-      try {
-        // Idle connections (no request yet), accepted in the order they connect.
-        for (let i = 0; i < MAX_WEBHOOK_CONNECTIONS; i++) held.push(await open());
-        const extra = await open();
-        const firstClosed = await Promise.race(
-          [...held, extra].map((s, i) => new Promise<number>((resolve) => s.once("close", () => resolve(i)))),
-        );
-        assert.equal(firstClosed, MAX_WEBHOOK_CONNECTIONS, "the connection over the bound goes first");
-        for (const s of held) s.destroy();
-        // The server sees them go as its side reads the ends: retry until it has room again.
-        for (;;) {
-          const res = await post(server, "{}").catch(() => undefined);
-          if (res?.status === 200) break;
-          await new Promise((resolve) => setImmediate(resolve));
-        }
-      } finally {
-        for (const s of held) s.destroy();
-      }
+      const hook =
+        `POST /hooks/hook HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${SECRET}\r\n` +
+        "Content-Length: 2\r\nConnection: close\r\n\r\n{}";
+      await holdsAtMostConnections(server.url, MAX_WEBHOOK_CONNECTIONS, hook, /^HTTP\/1\.1 200 /);
     });
   });
 });
