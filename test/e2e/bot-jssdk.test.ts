@@ -244,7 +244,7 @@ test("the js-sdk user upgrades the DM: the bot follows with the room's state and
   await js.invite(newRoom, bot.userId);
   await js.waitForMembership(newRoom, bot.userId, "join");
   // The successor carries the old room's encryption; the bot sees it once its sync brings the room.
-  while (!bot.client.getRoom(newRoom)?.encrypted) await new Promise((r) => setTimeout(r, 20));
+  await botSyncsUntil(() => bot.client.getRoom(newRoom)?.encrypted === true);
   await js.sendText(newRoom, "!count");
   const answer = await js.waitForMessage(newRoom, bodyIs("count 2", bot.userId));
   assert.equal(answer.decrypted, true, "the bot answers encrypted in the successor");
