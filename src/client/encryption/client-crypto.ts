@@ -63,8 +63,10 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   readonly #loop: OutgoingRequestLoop;
   /** Room sends run one at a time: each prepares the room's key, then encrypts. */
   readonly #sends = new Serial();
-  /** Decrypted-later events of the sync being processed, emitted before its token is saved. */
-  /** What this sync's engine step handed back for events that failed earlier, emitted after its events. */
+  /**
+   * What this sync's engine step handed back for events that failed earlier (decrypted now, or
+   * their key withheld): emitted after the sync's events, before its token is saved.
+   */
   #later: { decrypted: DecryptedRoomEvent[]; withheld: UndecryptableRoomEvent[] } = {
     decrypted: [],
     withheld: [],
