@@ -32,6 +32,7 @@ import {
 } from "../support/peers/index.ts";
 import { jsPhase, nextJsRequest } from "../support/peers/jssdk-verification.ts";
 import { loadVodozemac } from "../support/vodozemac.ts";
+import { settledUntil } from "./e2ee-client-helpers.ts";
 
 let hs: TestDevServer;
 
@@ -39,18 +40,6 @@ let t: BotTest;
 let js: JsSdkPeer | undefined;
 /** The DM of the first test, upgraded by the second. */
 let dmRoomId: string | undefined;
-
-/** Re-checks `pred` after each sync response the bot's client handled, until it holds. */
-async function botSyncsUntil(pred: () => boolean): Promise<void> {
-  while (!pred()) {
-    await new Promise<void>((resolve) => {
-      const off = t.bot.client.on("sync.settle", () => {
-        off();
-        resolve();
-      });
-    });
-  }
-}
 
 before(async () => {
   hs = await startTestDevServer();
@@ -167,7 +156,7 @@ test("a js-sdk user and a Keyroom bot in an encrypted DM: commands, reaction, fi
   const hidden = await js.sendText(roomId, "!add 3 4");
   const isWithheld = (e: RoomEvent) =>
     e.eventId === hidden && e.encryption?.decrypted === false && e.encryption.code === "WITHHELD";
-  await botSyncsUntil(() => botEvents.some(isWithheld));
+  await settledUntil(bot.client, () => botEvents.some(isWithheld));
   offBot();
   offWithheld();
   assert.ok(botEvents.every((e) => e.eventId !== hidden || e.encryption?.decrypted === false));
@@ -244,7 +233,7 @@ test("the js-sdk user upgrades the DM: the bot follows with the room's state and
   await js.invite(newRoom, bot.userId);
   await js.waitForMembership(newRoom, bot.userId, "join");
   // The successor carries the old room's encryption; the bot sees it once its sync brings the room.
-  await botSyncsUntil(() => bot.client.getRoom(newRoom)?.encrypted === true);
+  await settledUntil(bot.client, () => bot.client.getRoom(newRoom)?.encrypted === true);
   await js.sendText(newRoom, "!count");
   const answer = await js.waitForMessage(newRoom, bodyIs("count 2", bot.userId));
   assert.equal(answer.decrypted, true, "the bot answers encrypted in the successor");

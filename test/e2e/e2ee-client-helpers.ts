@@ -63,6 +63,29 @@ export async function syncAll(...clients: TestClient[]): Promise<void> {
   for (const c of clients) await c.client.syncOnce({ timeoutMs: 0 });
 }
 
+/**
+ * Re-checks `pred` after each sync response `client`'s own sync loop handled (`sync.settle`),
+ * until it holds: for a client that syncs in the background (`startSync`, a bot).
+ */
+export async function settledUntil(
+  client: MatrixClient,
+  pred: () => boolean | Promise<boolean>,
+): Promise<void> {
+  for (;;) {
+    // Listening before checking: a sync handled while `pred` runs is not missed.
+    let off = () => {};
+    const settled = new Promise<void>((resolve) => {
+      off = client.on("sync.settle", () => resolve());
+    });
+    try {
+      if (await pred()) return;
+      await settled;
+    } finally {
+      off();
+    }
+  }
+}
+
 /** The text bodies this client received in a room, decrypted ones only, in order. */
 export function texts(t: TestClient, roomId: string): string[] {
   const out: string[] = [];

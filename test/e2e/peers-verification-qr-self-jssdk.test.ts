@@ -13,25 +13,13 @@ import type { MatrixClient, VerificationRequest } from "../../src/client/index.t
 import { type JsSdkPeer, PEER_TEST_TIMEOUT_MS, skipUnlessAvailable } from "../support/peers/index.ts";
 import { jsSdkDevice } from "../support/peers/jssdk-devices.ts";
 import { jsPhase, nextJsRequest, nextKeyroomRequest } from "../support/peers/jssdk-verification.ts";
-import { devServerFixture, keyroomDevice, uniq } from "./e2ee-client-helpers.ts";
+import { devServerFixture, keyroomDevice, settledUntil, uniq } from "./e2ee-client-helpers.ts";
 import { jsShowsQr, keyroomShowsQr } from "./peers-verification-helpers.ts";
 
 const fx = devServerFixture("keyroom-qr-self-jssdk-");
 
 /** The mode byte of a QR code's payload: "MATRIX", the version byte, then the mode. */
 const modeOf = (bytes: Uint8Array | Uint8ClampedArray): number | undefined => bytes[7];
-
-/** Re-checks `pred` after each sync response Keyroom's background sync handled, until it holds. */
-async function keyroomUntil(kr: MatrixClient, pred: () => Promise<boolean>): Promise<void> {
-  while (!(await pred())) {
-    await new Promise<void>((resolve) => {
-      const off = kr.on("sync.settle", () => {
-        off();
-        resolve();
-      });
-    });
-  }
-}
 
 /** Keyroom's view of its own device `deviceId` of its user, once known. */
 async function ownDevice(kr: MatrixClient, deviceId: string) {
@@ -65,11 +53,11 @@ async function selfPair(keysOn: "keyroom" | "js-sdk"): Promise<Pair> {
   }
   await kr.startSync();
   await js.waitForDevices(kr.userId, (ids) => ids.includes(kr.deviceId));
-  await keyroomUntil(kr, async () => (await ownDevice(kr, js.deviceId)) !== undefined);
+  await settledUntil(kr, async () => (await ownDevice(kr, js.deviceId)) !== undefined);
   const crypto = js.client.getCrypto();
   assert.ok(crypto);
   // Both know the cross-signing identity; only the old device trusts it.
-  await keyroomUntil(kr, async () => (await kr.getCrossSigningStatus()).masterKey !== undefined);
+  await settledUntil(kr, async () => (await kr.getCrossSigningStatus()).masterKey !== undefined);
   assert.equal((await kr.getCrossSigningStatus()).verified, keysOn === "keyroom");
   assert.equal(
     (await crypto.getUserVerificationStatus(kr.userId)).isCrossSigningVerified(),
@@ -103,13 +91,13 @@ const jsShows = ({ ours, theirs }: Pair) => jsShowsQr(ours, theirs);
 async function jsDeviceCrossSigned({ kr, js }: Pair): Promise<void> {
   await js.waitForDeviceStatus(js.userId, js.deviceId, (s) => s.signedByOwner && s.crossSigningVerified);
   await js.waitForDeviceStatus(kr.userId, kr.deviceId, (s) => s.crossSigningVerified);
-  await keyroomUntil(kr, async () => (await ownDevice(kr, js.deviceId))?.crossSigned === true);
+  await settledUntil(kr, async () => (await ownDevice(kr, js.deviceId))?.crossSigned === true);
   assert.equal((await ownDevice(kr, js.deviceId))?.verified, true);
 }
 
 /** The Keyroom device is cross-signed (it sees its own signature) and trusts its identity. */
 async function keyroomDeviceCrossSigned({ kr, js }: Pair): Promise<void> {
-  await keyroomUntil(kr, async () => (await kr.getCrossSigningStatus()).deviceCrossSigned);
+  await settledUntil(kr, async () => (await kr.getCrossSigningStatus()).deviceCrossSigned);
   assert.equal((await kr.getCrossSigningStatus()).verified, true);
   assert.equal((await ownDevice(kr, js.deviceId))?.verified, true);
   await js.waitForDeviceStatus(kr.userId, kr.deviceId, (s) => s.signedByOwner && s.crossSigningVerified);
