@@ -125,14 +125,18 @@ export async function startControlServer(
   });
   // The data directory is the operator's (0700 when Keyroom made it); the socket is too, whatever
   // the umask or a directory made by hand: whoever connects can have the bot verify anyone.
-  await chmod(path, 0o600);
-  return {
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
+  const close = () =>
+    new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    });
+  try {
+    await chmod(path, 0o600);
+  } catch (err) {
+    await close(); // not left listening with the umask's permissions
+    throw err;
+  }
+  return { close };
 }
 
 function parse(line: string | undefined): Record<string, unknown> | undefined {

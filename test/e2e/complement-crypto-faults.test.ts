@@ -66,7 +66,7 @@ async function uploadProxy(target: string) {
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", async () => {
+    const relay = async (): Promise<void> => {
       const body = Buffer.concat(chunks);
       const url = new URL(req.url ?? "/", target);
       const headers: Record<string, string> = {};
@@ -95,7 +95,10 @@ async function uploadProxy(target: string) {
       }
       res.writeHead(up.status, { "content-type": up.headers.get("content-type") ?? "application/json" });
       res.end(answer);
-    });
+    };
+    // A failure in the relay (a hook, a body that is not JSON) drops this connection, as a broken
+    // proxy would: the client under test retries; nothing escapes as an unhandled rejection.
+    req.on("end", () => void relay().catch(() => res.destroy()));
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {

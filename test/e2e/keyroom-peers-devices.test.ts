@@ -50,14 +50,26 @@ describe("Keyroom claims matrix-js-sdk's fallback key (devserver)", () => {
         return res;
       };
       const kr = await keyroomUser("fbk", recording);
-      const js = await newPeer("js-sdk", open);
-      assert.ok(js instanceof JsSdkPeer);
+      // js-sdk's key uploads can be held: from the claims below until Keyroom's own, so that a
+      // sync of js-sdk's in between (its long-poll ending) cannot top its one-time keys up.
+      let uploadsHeld: Promise<void> | undefined;
+      const gated: typeof fetch = async (input, init) => {
+        const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+        if (uploadsHeld !== undefined && url.includes("/keys/upload")) await uploadsHeld;
+        return fetch(input, init);
+      };
+      const name = uniq("fbjs");
+      const js = await JsSdkPeer.register(fx.hs.baseUrl, name, "pw", { fetch: gated });
+      open.push(js);
       // A shared room, and nothing sent yet in either direction: no Olm session exists.
       const roomId = await keyroomRoom(kr, js);
       await js.waitForDevices(kr.client.userId, (ids) => ids.includes(kr.client.deviceId));
 
-      // Claim js-sdk's one-time keys away until the server hands out the fallback key. Claims do
-      // not wake js-sdk's sync, so it does not top its keys up before Keyroom claims.
+      // Claim js-sdk's one-time keys away until the server hands out the fallback key.
+      let releaseUploads = (): void => {};
+      uploadsHeld = new Promise<void>((resolve) => {
+        releaseUploads = resolve;
+      });
       const thief = await fx.hs.register(uniq("thief"), "pw");
       let fallback: ClaimedKey | undefined;
       for (let i = 0; i < 1000 && fallback === undefined; i++) {
@@ -77,6 +89,8 @@ describe("Keyroom claims matrix-js-sdk's fallback key (devserver)", () => {
       assert.equal(ours?.length, 1, "Keyroom claimed one key of the js-sdk device");
       assert.equal(ours?.[0]?.fallback, true, "and the server handed it the fallback key");
       assert.equal(ours?.[0]?.key, fallback.key);
+      uploadsHeld = undefined;
+      releaseUploads();
       const m = await js.waitForMessage(roomId, (x) => x.eventId === id && x.decrypted);
       assert.equal(m.body, body);
       // The session works on: js-sdk answers over it, and Keyroom decrypts.

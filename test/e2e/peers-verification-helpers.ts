@@ -111,10 +111,16 @@ export async function keyroomShowsQr(ours: VerificationRequest, theirs: JsReques
   const bytes = await ours.qrBytes();
   assert.ok(bytes, "Keyroom has a code to show");
   const verifier = await theirs.scanQRCode(Uint8ClampedArray.from(bytes));
-  const verified = verifier.verify();
+  // Settled into a value at once, so that a step failing before it is awaited leaves no rejection
+  // unhandled; awaited below, where its failure fails the test.
+  const verified = verifier.verify().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   await ours.waitFor((s) => s.qr === "reciprocated" || s.phase === "cancelled");
   await ours.confirmQrScanned();
-  await verified;
+  const failure = await verified;
+  if (failure !== undefined) throw failure;
   const end = await ours.finished();
   assert.equal(end.phase, "done", JSON.stringify(end.cancel));
   await jsPhase(theirs, VerificationPhase.Done);

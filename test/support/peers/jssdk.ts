@@ -37,6 +37,8 @@ export interface BackupSecret {
 export interface JsSdkPeerOptions {
   /** Reuse (login) or request (register) this device ID. */
   deviceId?: string;
+  /** The SDK's HTTP calls go through this (to hold or fail some of them in a test). */
+  fetch?: typeof globalThis.fetch;
   /** Set false to call `startSync()` yourself later. Default true. */
   startSync?: boolean;
   /**
@@ -156,6 +158,7 @@ export class JsSdkPeer implements Peer {
     const client = sdk.createClient({
       baseUrl,
       ...credentials,
+      ...(options.fetch !== undefined ? { fetchFn: options.fetch } : {}),
       logger: silentLogger,
       cryptoCallbacks: {
         // Secret storage asks for its key here: the one `useRecoveryKey` or `bootstrapSecretStorage` set.
