@@ -2,11 +2,12 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { MatrixClient } from "../client.ts";
 import { MemoryClientStore } from "../client-store/index.ts";
+import type { SyncChanges } from "../client-store/store.ts";
 import type { Clock } from "../clock.ts";
 import { MalformedResponseError, MatrixError } from "../errors.ts";
 import type { RoomEvent } from "../events/types.ts";
 import { MAX_JSON_RESPONSE_BYTES } from "../http.ts";
-import type { SyncProcessor } from "./hooks.ts";
+import type { SyncCryptoChanges, SyncProcessor } from "./hooks.ts";
 import { MAX_UNSAVED_RESPONSES } from "./loop.ts";
 
 type Reply = { status: number; body: unknown } | Error;
@@ -81,6 +82,44 @@ async function loggedIn(
   const client = new MatrixClient({ homeserverUrl: "https://hs", store, fetch, clock });
   await client.restore();
   return { client, store, clock };
+}
+
+/** Records the position of every sync save (after it), while saving on as before. */
+function recordSaves(store: { saveSync(changes: SyncChanges): Promise<void> }): (string | undefined)[] {
+  const saved: (string | undefined)[] = [];
+  const saveSync = store.saveSync.bind(store);
+  store.saveSync = async (changes) => {
+    saved.push(changes.nextBatch);
+    await saveSync(changes);
+  };
+  return saved;
+}
+
+/**
+ * A processor of a store shared with another process: each unit of work finds the store as the
+ * next of `units` says (`moved`: the other process's position), its mark counts the units.
+ */
+function sharedUnits(
+  units: { moved?: string }[],
+  onChanges: (changes: SyncCryptoChanges) => void = () => {},
+): { processor: SyncProcessor; marks: (number | undefined)[] } {
+  const marks: (number | undefined)[] = [];
+  let reloads = 7;
+  const processor: SyncProcessor = {
+    processSyncChanges: async (changes) => {
+      onChanges(changes);
+      return changes.toDeviceEvents;
+    },
+    syncMark: () => reloads,
+    async handleSyncUnit(_since, mark, handle) {
+      marks.push(mark);
+      const unit = units.shift() ?? {};
+      reloads++;
+      await handle(unit.moved === undefined ? undefined : { position: unit.moved });
+      return { mark: reloads, ...unit };
+    },
+  };
+  return { processor, marks };
 }
 
 describe("sync loop", () => {
@@ -393,28 +432,10 @@ describe("sync loop", () => {
     const { client, store } = await loggedIn(fetch);
     // What the store says in turn: another process synced to s3 (past this response's end, s1),
     // and still s3 at the catch-up; then this process is at the shared position.
-    const units: { moved?: string }[] = [{ moved: "s3" }, { moved: "s3" }, {}];
-    const marks: (number | undefined)[] = [];
-    const saved: (string | undefined)[] = [];
-    let reloads = 7;
-    const processor: SyncProcessor = {
-      processSyncChanges: async (changes) => changes.toDeviceEvents,
-      syncMark: () => reloads,
-      async handleSyncUnit(_since, mark, handle) {
-        marks.push(mark);
-        const unit = units.shift() ?? {};
-        reloads++;
-        await handle(unit.moved === undefined ? undefined : { position: unit.moved });
-        return { mark: reloads, ...unit };
-      },
-    };
+    const { processor, marks } = sharedUnits([{ moved: "s3" }, { moved: "s3" }, {}]);
     client.setSyncProcessor(processor);
     // The position each unit's response saves (after the unit: saving waits for sync.settle work).
-    const saveSync = store.saveSync.bind(store);
-    store.saveSync = async (changes) => {
-      saved.push(changes.nextBatch);
-      await saveSync(changes);
-    };
+    const saved = recordSaves(store);
     const ids: string[] = [];
     client.on("room.event", (_r, ev) => void ids.push(ev.eventId));
 
@@ -456,31 +477,12 @@ describe("sync loop", () => {
     const { client, store } = await loggedIn(fetch);
     // Another process handled up to s3; this one then handles from s3; the catch-up finds the
     // store at s4 (this process's own position); the next response is handled in full.
-    const units: { moved?: string }[] = [{ moved: "s3" }, {}, { moved: "s4" }, {}];
-    const marks: (number | undefined)[] = [];
-    const saved: (string | undefined)[] = [];
     const handled: unknown[] = [];
-    let reloads = 7;
-    const processor: SyncProcessor = {
-      processSyncChanges: async (changes) => {
-        handled.push(...changes.toDeviceEvents.map((e) => e.content.n));
-        return changes.toDeviceEvents;
-      },
-      syncMark: () => reloads,
-      async handleSyncUnit(_since, mark, handle) {
-        marks.push(mark);
-        const unit = units.shift() ?? {};
-        reloads++;
-        await handle(unit.moved === undefined ? undefined : { position: unit.moved });
-        return { mark: reloads, ...unit };
-      },
-    };
+    const { processor, marks } = sharedUnits([{ moved: "s3" }, {}, { moved: "s4" }, {}], (changes) =>
+      handled.push(...changes.toDeviceEvents.map((e) => e.content.n)),
+    );
     client.setSyncProcessor(processor);
-    const saveSync = store.saveSync.bind(store);
-    store.saveSync = async (changes) => {
-      saved.push(changes.nextBatch);
-      await saveSync(changes);
-    };
+    const saved = recordSaves(store);
     const ids: string[] = [];
     client.on("room.event", (_r, ev) => void ids.push(ev.eventId));
 
@@ -511,12 +513,7 @@ describe("sync loop", () => {
     const held = new Promise<void>((r) => {
       release = r;
     });
-    const saved: string[] = [];
-    const saveSync = store.saveSync.bind(store);
-    store.saveSync = async (changes) => {
-      saved.push(changes.nextBatch);
-      await saveSync(changes);
-    };
+    const saved = recordSaves(store);
     client.on("sync.settle", ({ nextBatch }) => (nextBatch === "s2" ? held : undefined));
     await client.startSync();
     await s.exhausted;
