@@ -5,8 +5,7 @@
 // reports) until that device is trusted.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ClientEvent, MatrixEventEvent } from "matrix-js-sdk";
-import type { UserVerificationStatus } from "matrix-js-sdk/lib/crypto-api/index.js";
+import { MatrixEventEvent } from "matrix-js-sdk";
 import type { RoomEvent } from "../../src/index.ts";
 import { type JsSdkPeer, PEER_TEST_TIMEOUT_MS, skipUnlessAvailable } from "../support/peers/index.ts";
 import { jsSdkDevice } from "../support/peers/jssdk-devices.ts";
@@ -39,21 +38,6 @@ async function roomWith(kr: TestClient, peer: JsSdkPeer): Promise<string> {
     "peer joined",
   );
   return roomId;
-}
-
-/** Waits (one js-sdk sync at a time) until js-sdk's view of `userId` satisfies `pred`. */
-async function jsUserStatus(
-  js: JsSdkPeer,
-  userId: string,
-  pred: (s: UserVerificationStatus) => boolean,
-): Promise<UserVerificationStatus> {
-  const crypto = js.client.getCrypto();
-  assert.ok(crypto);
-  for (;;) {
-    const status = await crypto.getUserVerificationStatus(userId);
-    if (pred(status)) return status;
-    await new Promise((resolve) => js.client.once(ClientEvent.Sync, resolve));
-  }
 }
 
 /** A Keyroom user and a js-sdk user, each with a cross-signing identity, in a room together. */
@@ -225,17 +209,17 @@ describe("cross-signing: Keyroom ↔ matrix-js-sdk (devserver)", () => {
   }, async (t) => {
     if (skipUnlessAvailable(t, ["js-sdk"])) return;
     const { kr, js } = await crossSignedPair();
-    const first = await jsUserStatus(js, kr.client.userId, (s) => s.known);
+    const first = await js.waitForUserStatus(kr.client.userId, (s) => s.known);
     assert.equal(first.needsUserApproval, false, "a first identity is trusted on first use");
 
     await kr.client.bootstrapCrossSigning({ reset: true, auth: { password: "pw" } });
     // Keyroom's device list change reaches js-sdk through the shared room.
-    const changed = await jsUserStatus(js, kr.client.userId, (s) => s.needsUserApproval);
+    const changed = await js.waitForUserStatus(kr.client.userId, (s) => s.needsUserApproval);
     assert.equal(changed.isCrossSigningVerified(), false);
     await js.waitForDeviceStatus(kr.client.userId, kr.client.deviceId as string, (s) => s.signedByOwner);
 
     await js.client.getCrypto()?.pinCurrentUserIdentity(kr.client.userId);
-    assert.equal((await jsUserStatus(js, kr.client.userId, () => true)).needsUserApproval, false);
+    assert.equal((await js.waitForUserStatus(kr.client.userId, () => true)).needsUserApproval, false);
   });
 
   it("js-sdk sends to verified devices only: Keyroom reports m.unverified, then reads once js-sdk trusts its device", {

@@ -10,7 +10,12 @@
 import "./jssdk-env.ts";
 import { initAsync, OlmMachine } from "@matrix-org/matrix-sdk-crypto-wasm";
 import * as sdk from "matrix-js-sdk";
-import { type CryptoApi, CryptoEvent, decodeRecoveryKey } from "matrix-js-sdk/lib/crypto-api/index.js";
+import {
+  type CryptoApi,
+  CryptoEvent,
+  decodeRecoveryKey,
+  type UserVerificationStatus,
+} from "matrix-js-sdk/lib/crypto-api/index.js";
 import { budget } from "../budget.ts";
 import { PeerError, withTimeout } from "./errors.ts";
 import { silentLogger } from "./jssdk-env.ts";
@@ -438,6 +443,28 @@ export class JsSdkPeer implements Peer {
   ): Promise<{ signedByOwner: boolean; crossSigningVerified: boolean } | undefined> {
     const s = await this.crypto().getDeviceVerificationStatus(userId, deviceId);
     return s ? { signedByOwner: s.signedByOwner, crossSigningVerified: s.crossSigningVerified } : undefined;
+  }
+
+  /**
+   * js-sdk's view of `userId`'s identity once it satisfies `predicate` (looked at again after each
+   * sync, key change and trust change).
+   */
+  async waitForUserStatus(
+    userId: string,
+    predicate: (s: UserVerificationStatus) => boolean,
+    timeoutMs = DEFAULT_PEER_TIMEOUT_MS,
+  ): Promise<UserVerificationStatus> {
+    let status: UserVerificationStatus | undefined;
+    await this.waitFor(
+      async () => {
+        status = await this.crypto().getUserVerificationStatus(userId);
+        return predicate(status);
+      },
+      [sdk.ClientEvent.Sync, CryptoEvent.KeysChanged, CryptoEvent.UserTrustStatusChanged],
+      timeoutMs,
+      () => `${this.userId}: ${userId}'s identity never reached the expected state`,
+    );
+    return status as UserVerificationStatus;
   }
 
   /** Resolves once `deviceStatus(userId, deviceId)` satisfies `predicate` (re-checked after each sync). */
