@@ -84,6 +84,21 @@ async function loggedIn(
   return { client, store, clock };
 }
 
+/** Answers each /sync with the next of `replies`; `asked` records each request's `since/timeout`. */
+function answering(replies: { body: unknown }[]): {
+  fetch: (url: string) => Promise<Response>;
+  asked: string[];
+} {
+  const asked: string[] = [];
+  const fetch = async (url: string): Promise<Response> => {
+    const u = new URL(url);
+    asked.push(`${u.searchParams.get("since") ?? "-"}/${u.searchParams.get("timeout")}`);
+    const r = replies.shift() as { body: unknown };
+    return new Response(JSON.stringify(r.body), { headers: { "content-type": "application/json" } });
+  };
+  return { fetch, asked };
+}
+
 /** Records the position of every sync save (after it), while saving on as before. */
 function recordSaves(store: { saveSync(changes: SyncChanges): Promise<void> }): (string | undefined)[] {
   const saved: (string | undefined)[] = [];
@@ -422,13 +437,7 @@ describe("sync loop", () => {
       joinSync("s2", [msg("$2", "two")]),
       joinSync("s4", [msg("$2", "two"), msg("$3", "three")]),
     ];
-    const asked: string[] = [];
-    const fetch = async (url: string): Promise<Response> => {
-      const u = new URL(url);
-      asked.push(`${u.searchParams.get("since") ?? "-"}/${u.searchParams.get("timeout")}`);
-      const r = replies.shift() as { body: unknown };
-      return new Response(JSON.stringify(r.body), { headers: { "content-type": "application/json" } });
-    };
+    const { fetch, asked } = answering(replies);
     const { client, store } = await loggedIn(fetch);
     // What the store says in turn: another process synced to s3 (past this response's end, s1),
     // and still s3 at the catch-up; then this process is at the shared position.
@@ -467,13 +476,7 @@ describe("sync loop", () => {
       joinSync("s5", [msg("$2", "two"), msg("$3", "three"), msg("$4", "four")]),
       joinSync("s6", [msg("$4", "four"), msg("$5", "five")]),
     ];
-    const asked: string[] = [];
-    const fetch = async (url: string): Promise<Response> => {
-      const u = new URL(url);
-      asked.push(`${u.searchParams.get("since") ?? "-"}/${u.searchParams.get("timeout")}`);
-      const r = replies.shift() as { body: unknown };
-      return new Response(JSON.stringify(r.body), { headers: { "content-type": "application/json" } });
-    };
+    const { fetch, asked } = answering(replies);
     const { client, store } = await loggedIn(fetch);
     // Another process handled up to s3; this one then handles from s3; the catch-up finds the
     // store at s4 (this process's own position); the next response is handled in full.
