@@ -285,10 +285,13 @@ export class SasFlow {
       receiverDevice: h.ourDevice,
       flowId: h.flowId,
     };
-    const known: Record<string, string> = {
-      ...keys.theirs,
-      [`ed25519:${h.otherDevice}`]: this.#theirDeviceKey,
-    };
+    // A device ID that is also one of their cross-signing key IDs (the key/device confusion of
+    // Albrecht et al. 2022): one MAC would then prove both the device key and the master key.
+    const deviceKeyId = `ed25519:${h.otherDevice}`;
+    if (Object.hasOwn(keys.theirs, deviceKeyId)) {
+      return cancel("m.key_mismatch", "their device ID is the ID of a cross-signing key");
+    }
+    const known: Record<string, string> = { ...keys.theirs, [deviceKeyId]: this.#theirDeviceKey };
     const result = checkMac(this.#sas, this.#macMethod, parties, mac, known);
     if (!result.ok) return cancel("m.key_mismatch", result.reason);
     this.#stage = "verified";

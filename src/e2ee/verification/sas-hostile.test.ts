@@ -1,0 +1,61 @@
+// SAS against a hostile other device or server: a device ID that is a cross-signing key (the
+// key/device confusion of Albrecht et al. 2022).
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { key32, Pair, Side } from "./test-support/pair.ts";
+
+/** Alice requests to-device, Bob accepts, Alice starts SAS: both at "keys_exchanged". */
+function sasStarted(p: Pair): { ka: string; kb: string } {
+  p.a.machine.requestToDevice(p.b.userId, [p.b.deviceId], p.a.env, p.now);
+  p.deliver();
+  const kb = p.b.machine.takeIncoming()[0]?.key as string;
+  p.b.machine.accept(kb, p.b.env, p.now);
+  p.deliver();
+  const ka = p.flowOf(p.a);
+  p.a.machine.startSas(ka, p.a.env, p.now);
+  p.deliver();
+  assert.equal(p.a.machine.snapshot(ka)?.sas?.stage, "keys_exchanged");
+  return { ka, kb };
+}
+
+function confirmBoth(p: Pair, ka: string, kb: string): void {
+  p.a.machine.confirm(ka, p.a.env, p.now);
+  p.deliver();
+  p.b.machine.confirm(kb, p.b.env, p.now);
+  p.deliver();
+}
+
+describe("SAS against a hostile peer", () => {
+  for (const sameUser of [false, true]) {
+    it(`a device whose ID is ${sameUser ? "our" : "their"} master key: its device key is never taken for the master key`, () => {
+      const master = key32();
+      const a = new Side("@alice:example.org", "ALICEDEV");
+      // The server named the device after the master key it publishes for the user; the device
+      // MACs its own Ed25519 key under `ed25519:<device ID>`, which reads as the master key's ID.
+      const b = new Side(sameUser ? a.userId : "@bob:example.org", master);
+      a.know(b);
+      b.know(a);
+      a.masters.set(b.userId, master);
+      a.ownMasterTrusted = true;
+      const p = new Pair(a, b);
+      const { ka, kb } = sasStarted(p);
+      confirmBoth(p, ka, kb);
+      const s = p.a.machine.snapshot(ka);
+      assert.notEqual(s?.phase, "done");
+      assert.deepEqual(s?.verified?.masterKeys ?? [], []);
+      assert.equal(s?.cancel?.code, "m.key_mismatch");
+    });
+  }
+
+  it("a honest exchange with the same identities still verifies (the check above is not a blanket refusal)", () => {
+    const master = key32();
+    const p = Pair.make();
+    p.a.masters.set(p.b.userId, master);
+    p.b.masters.set(p.b.userId, master);
+    const { ka, kb } = sasStarted(p);
+    confirmBoth(p, ka, kb);
+    const s = p.a.machine.snapshot(ka);
+    assert.equal(s?.phase, "done", JSON.stringify(s?.cancel));
+    assert.deepEqual(s?.verified?.masterKeys, [{ userId: p.b.userId, key: master }]);
+  });
+});
