@@ -1,7 +1,11 @@
 // SAS against a hostile other device or server: a device ID that is a cross-signing key (the
-// key/device confusion of Albrecht et al. 2022).
+// key/device confusion of Albrecht et al. 2022), key IDs we do not know in a MAC, a MAC injected
+// from another device, and the whole-exchange timeout while the users compare.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { Sas } from "../../crypto/sas/index.ts";
+import { SAS_TIMEOUT_MS } from "./constants.ts";
+import { checkMac, type MacParties, macContent } from "./sas-crypto.ts";
 import { key32, Pair, Side } from "./test-support/pair.ts";
 
 /** Alice requests to-device, Bob accepts, Alice starts SAS: both at "keys_exchanged". */
@@ -57,5 +61,59 @@ describe("SAS against a hostile peer", () => {
     const s = p.a.machine.snapshot(ka);
     assert.equal(s?.phase, "done", JSON.stringify(s?.cancel));
     assert.deepEqual(s?.verified?.masterKeys, [{ userId: p.b.userId, key: master }]);
+  });
+
+  it("key IDs we do not know are not reported verified; a MAC of unknown keys only verifies nothing", () => {
+    const [ours, theirs] = [Sas.create(), Sas.create()];
+    ours.setTheirPublicKey(theirs.publicKey);
+    theirs.setTheirPublicKey(ours.publicKey);
+    const parties: MacParties = {
+      senderUser: "@b:x",
+      senderDevice: "BDEV",
+      receiverUser: "@a:x",
+      receiverDevice: "ADEV",
+      flowId: "flow",
+    };
+    const device = key32();
+    const method = "hkdf-hmac-sha256.v2";
+    const both = macContent(theirs, method, parties, { "ed25519:BDEV": device, "ed25519:EXTRA": key32() });
+    const check = checkMac(ours, method, parties, both, { "ed25519:BDEV": device });
+    assert.deepEqual(check, { ok: true, verified: ["ed25519:BDEV"] });
+    const unknownOnly = macContent(theirs, method, parties, { "ed25519:EXTRA": key32() });
+    assert.equal(checkMac(ours, method, parties, unknownOnly, { "ed25519:BDEV": device }).ok, false);
+  });
+
+  it("a MAC from another device is dropped, not held: the real MAC still completes the flow", () => {
+    const p = Pair.make({ sameUser: true });
+    const { ka, kb } = sasStarted(p);
+    const flowId = kb.split("|")[1] as string;
+    p.b.machine.receiveToDevice(
+      {
+        type: "m.key.verification.mac",
+        sender: p.a.userId,
+        content: { transaction_id: flowId, mac: { "ed25519:ALICEDEV": key32() }, keys: key32() },
+        senderDevice: "MALLORY",
+      },
+      p.b.env,
+      p.now,
+    );
+    confirmBoth(p, ka, kb);
+    for (const [side, key] of [
+      [p.a, ka],
+      [p.b, kb],
+    ] as const) {
+      const s = side.machine.snapshot(key);
+      assert.equal(s?.phase, "done", JSON.stringify(s?.cancel));
+    }
+  });
+
+  it("the whole exchange times out 5 minutes after its start, even while the users compare", () => {
+    const p = Pair.make();
+    const start = p.now;
+    const { ka } = sasStarted(p);
+    p.a.machine.tick(start + SAS_TIMEOUT_MS);
+    assert.equal(p.a.machine.snapshot(ka)?.phase, "started");
+    p.a.machine.tick(start + SAS_TIMEOUT_MS + 1);
+    assert.equal(p.a.machine.snapshot(ka)?.cancel?.code, "m.timeout");
   });
 });
