@@ -36,6 +36,8 @@ export type {
 } from "../e2ee/index.ts";
 export { VerificationError, type VerificationErrorCode } from "../e2ee/verification/errors.ts";
 export { StoreLockedError, StoreMismatchError } from "../store/errors.ts";
+// Events nesting deeper are dropped at the edge (sync, appservice transactions, decrypted payloads).
+export { MAX_EVENT_DEPTH } from "../wire/json.ts";
 export {
   type BackoffPolicy,
   backoffDelay,

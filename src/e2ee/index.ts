@@ -1,3 +1,5 @@
+// Decrypted payloads nesting deeper are refused (`BAD_PAYLOAD`), as events in the clear are dropped.
+export { MAX_EVENT_DEPTH } from "../wire/json.ts";
 export * from "./backup/index.ts";
 export * from "./cross-signing/index.ts";
 export { MAX_OWN_ECHO_BYTES, MAX_OWN_ECHO_PLAINTEXT, MAX_OWN_ECHOES } from "./decryption/own-echoes.ts";

@@ -3,7 +3,7 @@
 // transaction body with the unstable E2EE fields as Synapse names them (MSC2409/MSC4203 to-device
 // and ephemeral, MSC3202 device lists and key counts).
 import { parse as parseYaml } from "yaml";
-import { clientEventSchema, toDeviceEventSchema } from "./events.ts";
+import { boundedDepth, clientEventSchema, toDeviceEventShape } from "./events.ts";
 import { jsonObjectSchema, lenientArray } from "./json.ts";
 import * as z from "./zod.ts";
 
@@ -143,18 +143,23 @@ function matches(list: { re: RegExp; exclusive: boolean }[], id: string, exclusi
 export const MAX_TXN_EVENTS = 10_000;
 
 /** A to-device message addressed to one appservice device (MSC4203 adds the recipient). */
-export const appserviceToDeviceSchema = z.extend(toDeviceEventSchema, {
-  to_user_id: z.string().check(z.minLength(1)),
-  to_device_id: z.string().check(z.minLength(1)),
-});
+export const appserviceToDeviceSchema = z
+  .looseObject({
+    ...toDeviceEventShape,
+    to_user_id: z.string().check(z.minLength(1)),
+    to_device_id: z.string().check(z.minLength(1)),
+  })
+  .check(boundedDepth);
 export type AppserviceToDevice = z.infer<typeof appserviceToDeviceSchema>;
 
 /** An ephemeral event (typing, receipt, presence) with the room it belongs to. */
-export const appserviceEphemeralSchema = z.looseObject({
-  type: z.string().check(z.minLength(1)),
-  room_id: z.optional(z.string().check(z.minLength(1))),
-  content: jsonObjectSchema,
-});
+export const appserviceEphemeralSchema = z
+  .looseObject({
+    type: z.string().check(z.minLength(1)),
+    room_id: z.optional(z.string().check(z.minLength(1))),
+    content: jsonObjectSchema,
+  })
+  .check(boundedDepth);
 export type AppserviceEphemeral = z.infer<typeof appserviceEphemeralSchema>;
 
 const boundedLenient = <T extends z.ZodMiniType>(item: T) =>

@@ -1,7 +1,7 @@
 // Event formats of the Client-Server API: client events (timeline/state), stripped state (invites),
 // basic events (account data, ephemeral) and to-device events.
 
-import { jsonObjectSchema } from "./json.ts";
+import { jsonObjectSchema, MAX_EVENT_DEPTH, nestsWithin } from "./json.ts";
 import * as z from "./zod.ts";
 
 export const unsignedSchema = z.looseObject({
@@ -13,8 +13,12 @@ export const unsignedSchema = z.looseObject({
 });
 export type Unsigned = z.infer<typeof unsignedSchema>;
 
-/** A room event as the server sends it to clients (`ClientEventWithoutRoomID` plus optional `room_id`). */
-export const clientEventSchema = z.looseObject({
+/** Every event schema's last check: nesting bounded (see `MAX_EVENT_DEPTH`). */
+export const boundedDepth = z.refine((e: unknown) => nestsWithin(e, MAX_EVENT_DEPTH), {
+  message: `nests deeper than ${MAX_EVENT_DEPTH} levels`,
+});
+
+const clientEventShape = {
   event_id: z.string().check(z.minLength(1)),
   type: z.string().check(z.minLength(1)),
   sender: z.string().check(z.minLength(1)),
@@ -24,35 +28,42 @@ export const clientEventSchema = z.looseObject({
   room_id: z.optional(z.string()),
   redacts: z.optional(z.string()),
   unsigned: z.optional(unsignedSchema),
-});
+};
+
+/** A room event as the server sends it to clients (`ClientEventWithoutRoomID` plus optional `room_id`). */
+export const clientEventSchema = z.looseObject(clientEventShape).check(boundedDepth);
 export type ClientEvent = z.infer<typeof clientEventSchema>;
 
 /** A client event that carries a `state_key`. */
 export type StateEvent = ClientEvent & { state_key: string };
 
-export const stateEventSchema = z.extend(clientEventSchema, { state_key: z.string() });
+export const stateEventSchema = z
+  .looseObject({ ...clientEventShape, state_key: z.string() })
+  .check(boundedDepth);
 
 /** Stripped state as found in `invite_state` / `knock_state`. */
-export const strippedStateEventSchema = z.looseObject({
-  type: z.string().check(z.minLength(1)),
-  state_key: z.string(),
-  sender: z.string().check(z.minLength(1)),
-  content: jsonObjectSchema,
-});
+export const strippedStateEventSchema = z
+  .looseObject({
+    type: z.string().check(z.minLength(1)),
+    state_key: z.string(),
+    sender: z.string().check(z.minLength(1)),
+    content: jsonObjectSchema,
+  })
+  .check(boundedDepth);
 export type StrippedStateEvent = z.infer<typeof strippedStateEventSchema>;
 
 /** Account data and ephemeral events (typing, receipts): only `type` and `content`. */
-export const basicEventSchema = z.looseObject({
-  type: z.string().check(z.minLength(1)),
-  content: jsonObjectSchema,
-});
+export const basicEventSchema = z
+  .looseObject({ type: z.string().check(z.minLength(1)), content: jsonObjectSchema })
+  .check(boundedDepth);
 export type BasicEvent = z.infer<typeof basicEventSchema>;
 
-export const toDeviceEventSchema = z.looseObject({
+export const toDeviceEventShape = {
   type: z.string().check(z.minLength(1)),
   sender: z.string().check(z.minLength(1)),
   content: jsonObjectSchema,
-});
+};
+export const toDeviceEventSchema = z.looseObject(toDeviceEventShape).check(boundedDepth);
 export type ToDeviceEvent = z.infer<typeof toDeviceEventSchema>;
 
 /** Membership values of `m.room.member`. */

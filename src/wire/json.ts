@@ -38,6 +38,28 @@ export function lenientRecord<T extends z.ZodMiniType>(value: T) {
   );
 }
 
+/**
+ * Deepest nesting of an event from the network, the event object being level 1. Deeper events are
+ * dropped as malformed: serializing one (`JSON.stringify`, a structured clone) overflows the stack
+ * past a few thousand levels, so one member's state event could otherwise stop every client that
+ * stores room state from syncing. matrix-rust-sdk's JSON parser stops at 128 levels too.
+ */
+export const MAX_EVENT_DEPTH = 128;
+
+/** Whether `value` nests at most `levels` objects or arrays deep (a scalar nests 0). */
+export function nestsWithin(value: unknown, levels: number): boolean {
+  if (typeof value !== "object" || value === null) return true;
+  if (levels <= 0) return false;
+  if (Array.isArray(value)) {
+    for (const v of value) if (!nestsWithin(v, levels - 1)) return false;
+    return true;
+  }
+  for (const key in value) {
+    if (!nestsWithin((value as Record<string, unknown>)[key], levels - 1)) return false;
+  }
+  return true;
+}
+
 /** A JSON object (not null, not an array): the first check on anything from the network. */
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);

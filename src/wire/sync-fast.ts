@@ -10,7 +10,7 @@
 // keys only (the schema strips the others); loose objects (events) and their contents are returned
 // as they are (the schema's copies hold the same keys and values).
 import type { BasicEvent, ClientEvent, StateEvent, StrippedStateEvent, ToDeviceEvent } from "./events.ts";
-import { isRecord } from "./json.ts";
+import { isRecord, MAX_EVENT_DEPTH, nestsWithin } from "./json.ts";
 import type {
   DeviceLists,
   InvitedRoomSync,
@@ -64,19 +64,26 @@ function isClientEvent(e: unknown): e is ClientEvent {
     optString(e.state_key) &&
     optString(e.room_id) &&
     optString(e.redacts) &&
-    (e.unsigned === undefined || isUnsigned(e.unsigned))
+    (e.unsigned === undefined || isUnsigned(e.unsigned)) &&
+    nestsWithin(e, MAX_EVENT_DEPTH)
   );
 }
 
 const isStateEvent = (e: unknown): e is StateEvent => isClientEvent(e) && typeof e.state_key === "string";
 
-const isBasicEvent = (e: unknown): e is BasicEvent => plain(e) && nonEmpty(e.type) && plain(e.content);
+const isBasicEvent = (e: unknown): e is BasicEvent =>
+  plain(e) && nonEmpty(e.type) && plain(e.content) && nestsWithin(e, MAX_EVENT_DEPTH);
 
 const isStrippedState = (e: unknown): e is StrippedStateEvent =>
-  plain(e) && nonEmpty(e.type) && typeof e.state_key === "string" && nonEmpty(e.sender) && plain(e.content);
+  plain(e) &&
+  nonEmpty(e.type) &&
+  typeof e.state_key === "string" &&
+  nonEmpty(e.sender) &&
+  plain(e.content) &&
+  nestsWithin(e, MAX_EVENT_DEPTH);
 
 const isToDeviceEvent = (e: unknown): e is ToDeviceEvent =>
-  plain(e) && nonEmpty(e.type) && nonEmpty(e.sender) && plain(e.content);
+  plain(e) && nonEmpty(e.type) && nonEmpty(e.sender) && plain(e.content) && nestsWithin(e, MAX_EVENT_DEPTH);
 
 /** A copy of an array whose items all pass `is`; undefined when one does not (the schema drops it). */
 function every<T>(v: unknown, is: (e: unknown) => e is T): T[] | undefined {
