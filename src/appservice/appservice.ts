@@ -168,8 +168,6 @@ export class Appservice {
   readonly #seen = new SeenTransactions();
   /** Room parts of transactions taken in hold mode (with `dataDir`). */
   readonly #held: HeldTransactions | undefined;
-  /** Transactions whose room part this process held (a retry of one is not held twice). */
-  readonly #heldIds = new Set<string>();
   /** Transactions and catch-ups run one at a time, in order. */
   #chain: Promise<void> = Promise.resolve();
   #listener: AppserviceListener | undefined;
@@ -285,7 +283,7 @@ export class Appservice {
     }
     return this.#seen.once(txnId, () =>
       this.#serially(async () => {
-        if (!this.#heldIds.has(txnId)) {
+        if (!held.isHeld(txnId)) {
           const hasRoomPart = txn.events.length > 0 || txn.ephemeral.length > 0;
           if (hasRoomPart && !(await held.hasRoom())) {
             throw new AppserviceError(
@@ -293,10 +291,10 @@ export class Appservice {
               "too many transactions held; the homeserver keeps this one",
             );
           }
-          await held.hold(txn);
-          this.#heldIds.add(txnId);
+          await held.holdOnce(txnId, txn);
         }
         await this.#dispatch(txnId, txn);
+        held.handled(txnId);
       }),
     );
   }

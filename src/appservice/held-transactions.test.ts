@@ -70,3 +70,22 @@ describe("held transactions", () => {
     await held.list(() => assert.fail("reported twice"));
   });
 });
+
+describe("held transaction IDs", () => {
+  it("holds a retried transaction once until it is handled, then forgets its ID", async () => {
+    const held = new HeldTransactions(newDataDir());
+    const txn = parseTransaction({ events: [event("once")] });
+    await held.holdOnce("t1", txn);
+    await held.holdOnce("t1", txn);
+    assert.equal((await held.list(() => assert.fail())).length, 1, "a retry is not held twice");
+    assert.ok(held.isHeld("t1"));
+    held.handled("t1");
+    assert.equal(held.unhandled, 0, "nothing remembered per handled transaction");
+    assert.ok(!held.isHeld("t1"));
+    for (let i = 0; i < 50; i++) {
+      await held.holdOnce(`n${i}`, parseTransaction({ events: [] }));
+      held.handled(`n${i}`);
+    }
+    assert.equal(held.unhandled, 0);
+  });
+});

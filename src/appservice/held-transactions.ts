@@ -28,6 +28,12 @@ export interface HeldTransaction {
 export class HeldTransactions {
   readonly dir: string;
   #next = 0;
+  /**
+   * Transactions held by this process and not yet handled, so the homeserver's retry of one whose
+   * handling failed is not held twice. Forgotten once handled (the seen-transaction IDs answer a
+   * retry from then on): the homeserver sends one transaction at a time, so this stays tiny.
+   */
+  readonly #unhandled = new Set<string>();
 
   constructor(dataDir: string) {
     this.dir = join(dataDir, HELD_TRANSACTIONS_DIR);
@@ -46,6 +52,28 @@ export class HeldTransactions {
   /** Whether another room part may be held now. */
   async hasRoom(): Promise<boolean> {
     return (await this.#names()).length < MAX_HELD_TRANSACTIONS;
+  }
+
+  /** Whether transaction `txnId` was held by `holdOnce` and not yet marked handled. */
+  isHeld(txnId: string): boolean {
+    return this.#unhandled.has(txnId);
+  }
+
+  /** Transactions held and not yet marked handled. */
+  get unhandled(): number {
+    return this.#unhandled.size;
+  }
+
+  /** `hold`, once per transaction ID until `handled(txnId)`. */
+  async holdOnce(txnId: string, txn: Transaction): Promise<void> {
+    if (this.#unhandled.has(txnId)) return;
+    await this.hold(txn);
+    this.#unhandled.add(txnId);
+  }
+
+  /** Transaction `txnId` was handled (acknowledged): its ID need not be remembered here. */
+  handled(txnId: string): void {
+    this.#unhandled.delete(txnId);
   }
 
   /**
