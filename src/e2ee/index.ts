@@ -50,6 +50,7 @@ export {
 } from "./key-requests/manager.ts";
 export {
   MAX_ID_LENGTH,
+  MAX_KEYS_JSON_DEPTH,
   MAX_REASON_LENGTH,
   MAX_ROOM_EVENT_CIPHERTEXT_BYTES,
   MAX_TO_DEVICE_CIPHERTEXT_BYTES,

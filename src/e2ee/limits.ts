@@ -18,6 +18,14 @@ export const MAX_ROOM_EVENT_CIPHERTEXT_BYTES = 65_536;
  */
 export const MAX_TO_DEVICE_CIPHERTEXT_BYTES = 65_536;
 
+/**
+ * Deepest nesting of a device's or a cross-signing key object from `/keys/query` (real ones nest 3
+ * levels: the object, `signatures`, the user's signatures). Deeper ones are `MALFORMED`: they are
+ * kept whole in the store, which refuses values nesting past `MAX_STORED_JSON_DEPTH`, so one
+ * user's keys would otherwise make every sync step of everyone sharing a room with them fail.
+ */
+export const MAX_KEYS_JSON_DEPTH = 16;
+
 /** Free-text fields we keep (withheld reasons). */
 export const MAX_REASON_LENGTH = 1000;
 

@@ -5,8 +5,8 @@
  * the self-signing and user-signing keys, a valid signature by the owner's master key.
  */
 import { decodeBase64 } from "../../crypto/primitives/index.ts";
-import { isRecord } from "../../wire/json.ts";
-import { isId } from "../limits.ts";
+import { isRecord, nestsWithin } from "../../wire/json.ts";
+import { isId, MAX_KEYS_JSON_DEPTH } from "../limits.ts";
 import { hasValidSignature } from "../signing.ts";
 
 export type CrossSigningUsage = "master" | "self_signing" | "user_signing";
@@ -74,7 +74,7 @@ export function checkCrossSigningKey(
   usage: CrossSigningUsage,
   master?: CrossSigningKey,
 ): CrossSigningKey | CrossSigningKeyProblem {
-  if (!isRecord(raw)) return "MALFORMED";
+  if (!isRecord(raw) || !nestsWithin(raw, MAX_KEYS_JSON_DEPTH)) return "MALFORMED";
   let size: number;
   try {
     size = JSON.stringify(raw).length;
