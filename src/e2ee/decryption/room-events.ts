@@ -485,7 +485,7 @@ export class RoomEventDecryptor {
       entry.replays = state;
     }
     const ts = event.origin_server_ts;
-    const timestamp = typeof ts === "number" && Number.isSafeInteger(ts) ? ts : 0;
+    const timestamp = typeof ts === "number" && Number.isSafeInteger(ts) && ts >= 0 ? ts : 0;
     const cached = this.#replays.admitCached(state, messageIndex, event.event_id, timestamp);
     if (cached !== undefined) return replayVerdict(cached);
     return this.#replays
