@@ -48,14 +48,22 @@ export const MAX_EVENT_DEPTH = 128;
 
 /** Whether `value` nests at most `levels` objects or arrays deep (a scalar nests 0). */
 export function nestsWithin(value: unknown, levels: number): boolean {
-  if (typeof value !== "object" || value === null) return true;
+  return typeof value !== "object" || value === null || objectNestsWithin(value, levels);
+}
+
+// Runs on every event of every sync response: scalars are told apart before any call.
+function objectNestsWithin(value: object, levels: number): boolean {
   if (levels <= 0) return false;
   if (Array.isArray(value)) {
-    for (const v of value) if (!nestsWithin(v, levels - 1)) return false;
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      if (typeof v === "object" && v !== null && !objectNestsWithin(v, levels - 1)) return false;
+    }
     return true;
   }
   for (const key in value) {
-    if (!nestsWithin((value as Record<string, unknown>)[key], levels - 1)) return false;
+    const v: unknown = (value as Record<string, unknown>)[key];
+    if (typeof v === "object" && v !== null && !objectNestsWithin(v, levels - 1)) return false;
   }
   return true;
 }
