@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { inspect } from "node:util";
 import { MatrixClient } from "./client.ts";
 import { MemoryClientStore } from "./client-store/index.ts";
-import { ClientError, MatrixError } from "./errors.ts";
+import { ClientError, MalformedResponseError, MatrixError } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 
 const TOKEN = "syt_very_secret_token";
@@ -129,6 +129,47 @@ describe("session", () => {
       assert.ok(!t.includes(PASSWORD), `password leaked: ${t.slice(0, 200)}`);
     }
   });
+});
+
+describe("a login answer the client could not use", () => {
+  // Each was taken and saved; then every request failed: a token no HTTP header carries as a
+  // (retried) network error, a user ID with a lone surrogate as a URIError (encodeURIComponent).
+  const bad: [string, Record<string, string>][] = [
+    ["a token with a line break", { access_token: "syt_a\nb" }],
+    ["a token with a lone surrogate", { access_token: "syt_\ud800" }],
+    ["a token past U+00FF", { access_token: "syt_\u4e2d" }],
+    ["a user ID with a lone surrogate", { user_id: "@al\ud800ice:hs" }],
+    ["a device ID with a lone surrogate", { device_id: "D\udc00" }],
+    ["a device ID past MAX_SESSION_ID_LENGTH", { device_id: "D".repeat(256) }],
+  ];
+  for (const [what, fields] of bad) {
+    it(`is refused as malformed and saves nothing: ${what}`, async () => {
+      let answer = { user_id: "@alice:hs", access_token: TOKEN, device_id: "DEV", ...fields };
+      const fetch = async (url: string, init: RequestInit): Promise<Response> => {
+        new Headers(init.headers); // as the platform's fetch does: throws on a value no header can carry
+        const p = new URL(url).pathname;
+        // JSON.stringify writes a lone surrogate as its escape, which JSON.parse gives back as it is.
+        if (p.endsWith("/login") || p.endsWith("/register")) return new Response(JSON.stringify(answer));
+        if (p.endsWith("/whoami")) return Response.json({ user_id: answer.user_id });
+        if (p.includes("/profile/")) return Response.json({});
+        return Response.json({ errcode: "M_UNRECOGNIZED" }, { status: 404 });
+      };
+      const store = new MemoryClientStore();
+      const c = new MatrixClient({ homeserverUrl: "https://hs", store, fetch });
+      for (const attempt of [
+        () => c.login({ user: "alice", password: PASSWORD }),
+        () => c.register({ username: "alice", password: PASSWORD }),
+      ]) {
+        await assert.rejects(attempt(), MalformedResponseError);
+        assert.equal(c.isLoggedIn, false);
+        assert.equal(await store.loadSession(), undefined);
+      }
+      answer = { user_id: "@alice:hs", access_token: TOKEN, device_id: "DEV" };
+      await c.login({ user: "alice", password: PASSWORD });
+      assert.equal((await c.whoami()).user_id, "@alice:hs");
+      assert.deepEqual(await c.getProfile(c.userId), {});
+    });
+  }
 });
 
 describe("session store shared by tabs on one device", () => {

@@ -37,10 +37,33 @@ export type LoginRequest =
   | (LoginRequestCommon & { type: "m.login.password"; identifier: UserIdentifier; password: string })
   | (LoginRequestCommon & { type: "m.login.token"; token: string });
 
+/**
+ * Longest user or device ID a login or registration may make the session's: the spec caps user IDs
+ * at 255 bytes, and the E2EE engine takes device IDs up to the same bound.
+ */
+export const MAX_SESSION_ID_LENGTH = 255;
+
+/**
+ * The session's user or device ID: it goes into request paths (`encodeURIComponent` throws on a
+ * lone surrogate) and the crypto store's identity, so it must be well-formed and bounded.
+ */
+const sessionIdSchema = z.string().check(
+  z.minLength(1),
+  z.maxLength(MAX_SESSION_ID_LENGTH),
+  z.refine((s) => s.isWellFormed(), "not well-formed Unicode"),
+);
+
+/**
+ * An access token goes into the `Authorization` header of every request: only visible ASCII is
+ * taken (`fetch` and `node:http` refuse control characters and code points past U+00FF, so a
+ * saved session with such a token would fail every request, for ever, as a network error).
+ */
+const accessTokenSchema = z.string().check(z.regex(/^[\x21-\x7e]+$/, "not visible ASCII"));
+
 export const loginResponseSchema = z.looseObject({
-  user_id: z.string().check(z.minLength(1)),
-  access_token: z.string().check(z.minLength(1)),
-  device_id: z.string().check(z.minLength(1)),
+  user_id: sessionIdSchema,
+  access_token: accessTokenSchema,
+  device_id: sessionIdSchema,
   home_server: z.optional(z.string()),
   expires_in_ms: z.optional(z.number().check(z.int(), z.positive())),
   refresh_token: z.optional(z.string()),
@@ -59,9 +82,9 @@ export interface RegisterRequest {
 }
 
 export const registerResponseSchema = z.looseObject({
-  user_id: z.string().check(z.minLength(1)),
-  access_token: z.optional(z.string().check(z.minLength(1))),
-  device_id: z.optional(z.string().check(z.minLength(1))),
+  user_id: sessionIdSchema,
+  access_token: z.optional(accessTokenSchema),
+  device_id: z.optional(sessionIdSchema),
 });
 export type RegisterResponse = z.infer<typeof registerResponseSchema>;
 
