@@ -23,7 +23,12 @@ function scenario() {
   const alice = Account.create();
   const otk = Object.values(body.one_time_keys)[0]?.key ?? "";
   const olm = alice.createOutboundSession(deviceId, otk);
-  const toDevice = (type: string, content: Record<string, unknown>, recipientEd = ed25519) => ({
+  const toDevice = (
+    type: string,
+    content: Record<string, unknown>,
+    recipientEd = ed25519,
+    payloadOver: Record<string, unknown> = {},
+  ) => ({
     type: "m.room.encrypted",
     sender: ALICE,
     content: {
@@ -39,6 +44,7 @@ function scenario() {
             recipient: BOB,
             recipient_keys: { ed25519: recipientEd },
             keys: { ed25519: alice.identityKeys.ed25519 },
+            ...payloadOver,
           }),
         ),
       },
@@ -101,6 +107,27 @@ describe("rehydration (MSC3814)", () => {
     const record = await store.getInboundGroupSession(ROOM, s.roomKey.session_id);
     assert.deepEqual([record?.imported, record?.forwarded, record?.sharedHistory], [false, false, true]);
     await machine.close();
+  });
+
+  it("a room key whose Olm payload names another sender or another recipient user is dropped", () => {
+    const s = scenario();
+    const device = RehydratedDevice.open({
+      userId: BOB,
+      deviceId: s.deviceId,
+      deviceData: s.deviceData,
+      key: s.key,
+    });
+    const page = device.receiveEvents([
+      // Alice's Olm session, but the payload says Mallory sent it: a relayed or forged attribution.
+      s.toDevice("m.room_key", s.roomKey, undefined, { sender: "@mallory:x" }),
+      // Encrypted to this device's keys but addressed to another user.
+      s.toDevice("m.room_key", s.roomKey, undefined, { recipient: "@carol:x" }),
+    ]);
+    assert.deepEqual([page.roomKeys.length, page.dropped], [0, 2]);
+    // The same session then delivers a well-formed key: the drops above were the checks, not the session.
+    const good = device.receiveEvents([s.toDevice("m.room_key", s.roomKey)]);
+    assert.equal(good.roomKeys.length, 1);
+    device.wipe();
   });
 
   it("a wrong key and a damaged pickle are both WRONG_KEY (the AEAD tag cannot tell them apart)", () => {
