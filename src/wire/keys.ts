@@ -1,6 +1,6 @@
 // End-to-end encryption key endpoints: upload, query, claim, changes.
 
-import { jsonObjectSchema } from "./json.ts";
+import { jsonObjectSchema, nestsWithin } from "./json.ts";
 import * as z from "./zod.ts";
 
 export const signaturesSchema = z.record(z.string(), z.record(z.string(), z.string()));
@@ -75,4 +75,38 @@ export interface SendToDeviceRequest {
 }
 export const sendToDeviceRequestSchema = z.object({
   messages: z.record(z.string(), z.record(z.string(), jsonObjectSchema)),
+});
+
+/**
+ * Longest key backup version accepted from `/room_keys/version` (Synapse's are decimal counters):
+ * the crypto store keeps the version in use as an ID, and refuses one past its own bound.
+ */
+export const MAX_BACKUP_VERSION_LENGTH = 255;
+/**
+ * Deepest nesting of a backup version's `auth_data`, the object being level 1 (a real one nests 3
+ * levels: `signatures`, then the user's signatures). The crypto store keeps it whole, and refuses
+ * values nesting past its own bound.
+ */
+export const MAX_BACKUP_AUTH_DATA_DEPTH = 16;
+
+/**
+ * `GET` and `POST /_matrix/client/v3/room_keys/version`: a version, or its ID alone. The rest (the
+ * algorithm, the public key, signatures) is the E2EE engine's to check; what it keeps is checked
+ * here, so that a version the store would refuse never fails every check of the backup again.
+ */
+export const backupVersionResponseSchema = z.looseObject({
+  version: z.optional(
+    z.string().check(
+      z.minLength(1),
+      z.maxLength(MAX_BACKUP_VERSION_LENGTH),
+      z.refine((s) => s.isWellFormed(), "not well-formed Unicode"),
+    ),
+  ),
+  auth_data: z.optional(
+    z.unknown().check(
+      z.refine((v) => nestsWithin(v, MAX_BACKUP_AUTH_DATA_DEPTH), {
+        message: `nests deeper than ${MAX_BACKUP_AUTH_DATA_DEPTH} levels`,
+      }),
+    ),
+  ),
 });

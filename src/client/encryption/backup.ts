@@ -12,7 +12,7 @@ import type {
   OlmMachine,
   VersionCheck,
 } from "../../e2ee/index.ts";
-import { type JsonObject, jsonObjectSchema } from "../../wire/index.ts";
+import { backupVersionResponseSchema, type JsonObject, jsonObjectSchema } from "../../wire/index.ts";
 import { MatrixError } from "../errors.ts";
 import { errorSummary } from "../events/emitter.ts";
 import { type HttpClient, path } from "../http.ts";
@@ -133,7 +133,7 @@ export class KeyBackup {
       method: "POST",
       path: path`/_matrix/client/v3/room_keys/version`,
       body: request.body,
-      schema: jsonObjectSchema,
+      schema: backupVersionResponseSchema,
     });
     const version = await this.#backup.versionCreated(request.id, answer);
     this.#versionChecked = true;
@@ -421,7 +421,7 @@ export class KeyBackup {
       return await this.#host.http.request({
         method: "GET",
         path: path`/_matrix/client/v3/room_keys/version`,
-        schema: jsonObjectSchema,
+        schema: backupVersionResponseSchema,
       });
     } catch (e) {
       if (e instanceof MatrixError && e.errcode === "M_NOT_FOUND") return null;
