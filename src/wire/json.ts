@@ -6,6 +6,27 @@ export const jsonObjectSchema = z.record(z.string(), z.unknown());
 export type JsonObject = z.infer<typeof jsonObjectSchema>;
 
 /**
+ * Longest identifier taken from the network where it names something a store keeps apart (a room
+ * ID keying the rooms of a sync response): the spec caps room, event and user IDs at 255 bytes. The
+ * same bound as the E2EE engine's `MAX_ID_LENGTH` and the session's `MAX_SESSION_ID_LENGTH`.
+ */
+export const MAX_IDENTIFIER_LENGTH = 255;
+
+/**
+ * An identifier the stores keep as it came: non-empty, at most `MAX_IDENTIFIER_LENGTH` long and
+ * well-formed Unicode. JSON may carry a lone surrogate (`"\\ud800"`), which SQLite turns into U+FFFD:
+ * two such IDs would be saved as one, and neither read back as it was.
+ */
+export function isIdentifier(value: unknown): value is string {
+  return (
+    typeof value === "string" &&
+    value.length > 0 &&
+    value.length <= MAX_IDENTIFIER_LENGTH &&
+    value.isWellFormed()
+  );
+}
+
+/**
  * An array whose malformed items are dropped instead of failing the whole document: one bad event
  * in a sync response must not stop the others (or the sync loop) from being processed.
  */
@@ -23,13 +44,17 @@ export function lenientArray<T extends z.ZodMiniType>(item: T) {
   );
 }
 
-/** Like `lenientArray`, for maps keyed by ID (rooms by room ID): malformed values are dropped. */
+/**
+ * Like `lenientArray`, for maps keyed by ID (rooms by room ID): malformed values are dropped, and
+ * so are entries whose key is not an identifier (`isIdentifier`).
+ */
 export function lenientRecord<T extends z.ZodMiniType>(value: T) {
   return z.pipe(
     z.record(z.string(), z.unknown()),
     z.transform((rec): Record<string, z.output<T>> => {
       const out: Record<string, z.output<T>> = {};
       for (const [key, raw] of Object.entries(rec)) {
+        if (!isIdentifier(key)) continue;
         const parsed = value.safeParse(raw);
         if (parsed.success) out[key] = parsed.data;
       }

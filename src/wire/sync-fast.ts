@@ -10,7 +10,7 @@
 // keys only (the schema strips the others); loose objects (events) and their contents are returned
 // as they are (the schema's copies hold the same keys and values).
 import type { BasicEvent, ClientEvent, StateEvent, StrippedStateEvent, ToDeviceEvent } from "./events.ts";
-import { isRecord, MAX_EVENT_DEPTH, nestsWithin } from "./json.ts";
+import { isIdentifier, isRecord, MAX_EVENT_DEPTH, nestsWithin } from "./json.ts";
 import type {
   DeviceLists,
   InvitedRoomSync,
@@ -190,8 +190,8 @@ function roomMap<T>(v: unknown, parse: (x: unknown) => T | undefined): Record<st
   if (!isRecord(v)) return undefined;
   const out: Record<string, T> = {};
   for (const key of Object.keys(v)) {
-    // The schema's copy would set the prototype for this key; the schema keeps that case.
-    if (key === "__proto__") return undefined;
+    // The schema's copy would set the prototype for this key, and drops what is no room ID.
+    if (key === "__proto__" || !isIdentifier(key)) return undefined;
     const room = parse(v[key]);
     if (room === undefined) return undefined;
     out[key] = room;
@@ -220,7 +220,7 @@ function keyCounts(v: unknown): OneTimeKeyCounts | undefined {
  * when the response is anything else (then only the schema can say what it makes of it).
  */
 export function parseCommonSyncResponse(v: unknown): SyncResponse | undefined {
-  if (!isRecord(v) || !nonEmpty(v.next_batch)) return undefined;
+  if (!isRecord(v) || !nonEmpty(v.next_batch) || !v.next_batch.isWellFormed()) return undefined;
   const out: SyncResponse = { next_batch: v.next_batch };
   const ok =
     field(out, v, "rooms", (x) => {

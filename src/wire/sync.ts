@@ -70,7 +70,11 @@ export const oneTimeKeyCountsSchema = z.record(z.string(), z.number().check(z.in
 export type OneTimeKeyCounts = z.infer<typeof oneTimeKeyCountsSchema>;
 
 export const syncResponseSchema = z.object({
-  next_batch: z.string().check(z.minLength(1)),
+  // Saved as it is, and sent back after a restart: a lone surrogate would come back as U+FFFD.
+  next_batch: z.string().check(
+    z.minLength(1),
+    z.refine((s) => s.isWellFormed(), "not well-formed Unicode"),
+  ),
   rooms: z.optional(
     z.object({
       join: z.optional(lenientRecord(joinedRoomSchema)),
