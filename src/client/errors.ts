@@ -20,8 +20,7 @@ export class MatrixError extends Error {
    * but its flows are needed), else undefined.
    */
   constructor(httpStatus: number, body: Record<string, unknown> | undefined, retryAfterMs?: number) {
-    const parsed = matrixErrorBodySchema.safeParse(body);
-    const known: Partial<MatrixErrorBody> = parsed.success ? parsed.data : {};
+    const known = knownFields(body);
     const errcode = known.errcode ?? (httpStatus === 429 ? "M_LIMIT_EXCEEDED" : "M_UNKNOWN");
     super(`${errcode} (HTTP ${httpStatus})${known.error ? `: ${known.error}` : ""}`);
     this.errcode = errcode;
@@ -43,6 +42,21 @@ export class NetworkError extends Error {
     super(message, options);
     this.code = code;
   }
+}
+
+/**
+ * The fields of an error body, each checked on its own: one of the wrong type (`"error": null`, a
+ * fractional `retry_after_ms`) must not hide the others, least of all `errcode`
+ * (`M_UNKNOWN_TOKEN` is how the client learns its session ended).
+ */
+function knownFields(body: Record<string, unknown> | undefined): Partial<MatrixErrorBody> {
+  const known: Partial<MatrixErrorBody> = {};
+  if (body === undefined) return known;
+  for (const key of ["errcode", "error", "retry_after_ms", "soft_logout"] as const) {
+    const field = matrixErrorBodySchema.shape[key].safeParse(body[key]);
+    if (field.success && field.data !== undefined) Object.assign(known, { [key]: field.data });
+  }
+  return known;
 }
 
 /** The server answered, but the body was not what the API promises. */

@@ -79,6 +79,26 @@ describe("HttpClient", () => {
     assert.ok(!String(err.message).includes("secret-token"));
   });
 
+  it("keeps each error field that is well-formed when another one is not", async () => {
+    // One field of the wrong type used to discard them all: errcode became M_UNKNOWN.
+    const cases: [Record<string, unknown>, string, number | undefined][] = [
+      [{ errcode: "M_UNKNOWN_TOKEN", error: null, soft_logout: false }, "M_UNKNOWN_TOKEN", undefined],
+      [{ errcode: "M_UNKNOWN_TOKEN", soft_logout: "yes" }, "M_UNKNOWN_TOKEN", undefined],
+      [{ errcode: "M_LIMIT_EXCEEDED", retry_after_ms: 1.5 }, "M_LIMIT_EXCEEDED", undefined],
+      [{ errcode: "M_LIMIT_EXCEEDED", retry_after_ms: -1, error: 7 }, "M_LIMIT_EXCEEDED", undefined],
+      [{ errcode: 5, retry_after_ms: 250 }, "M_UNKNOWN", 250],
+      [{ errcode: ["M_FORBIDDEN"], error: "no" }, "M_UNKNOWN", undefined],
+    ];
+    for (const [body, errcode, retryAfterMs] of cases) {
+      const http = client(() => json(401, body));
+      const err = await http.request({ method: "GET", path: path`/x`, schema: ok }).catch((e: unknown) => e);
+      assert.ok(err instanceof MatrixError);
+      assert.equal(err.errcode, errcode, JSON.stringify(body));
+      assert.equal(err.retryAfterMs, retryAfterMs, JSON.stringify(body));
+      assert.deepEqual(err.body, body);
+    }
+  });
+
   it("takes Retry-After (seconds) when the body has no retry_after_ms", async () => {
     const http = client(() => json(429, { errcode: "M_LIMIT_EXCEEDED" }, { "retry-after": "3" }));
     const err = await http.request({ method: "GET", path: path`/x`, schema: ok }).catch((e: unknown) => e);

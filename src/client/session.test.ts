@@ -107,6 +107,25 @@ describe("session", () => {
     assert.equal((await store.loadSession())?.deviceId, "NEWDEV");
   });
 
+  it("a revoked token is recognised although the error body's other fields are malformed", async () => {
+    const store = new MemoryClientStore();
+    const fetch = async (url: string): Promise<Response> =>
+      new URL(url).pathname.endsWith("/login")
+        ? Response.json({ user_id: "@alice:hs", access_token: TOKEN, device_id: "DEV" })
+        : Response.json({ errcode: "M_UNKNOWN_TOKEN", error: null, soft_logout: "no" }, { status: 401 });
+    const c = new MatrixClient({ homeserverUrl: "https://hs", store, fetch });
+    await c.login({ user: "alice", password: PASSWORD });
+    const events: boolean[] = [];
+    c.on("session.loggedOut", (i) => void events.push(i.softLogout));
+    await assert.rejects(
+      c.startSync(),
+      (e: unknown) => e instanceof MatrixError && e.errcode === "M_UNKNOWN_TOKEN",
+    );
+    assert.deepEqual(events, [false]);
+    assert.equal(c.isLoggedIn, false);
+    assert.equal(await store.loadSession(), undefined);
+  });
+
   it("never puts the token or password into logs, errors or inspection output", async () => {
     const srv = fakeServer();
     const logger = capturingLogger();
