@@ -383,17 +383,23 @@ export class RoomsApi {
     return page;
   }
 
-  /** Walks history backwards from now (or `from`), newest first, page by page. */
+  /**
+   * Walks history backwards from now (or `from`), newest first, page by page. It ends where the
+   * server gives no further token, an empty page, or a token this walk already used: a server
+   * that points back to a page already read would otherwise make the walk repeat it for ever.
+   */
   async *history(roomId: string, opts: { from?: string; pageSize?: number } = {}): AsyncGenerator<RoomEvent> {
     let from = opts.from;
+    const used = new Set<string>();
     for (;;) {
       const page = await this.messages(roomId, {
         dir: "b",
         limit: opts.pageSize ?? 50,
         ...(from !== undefined ? { from } : {}),
       });
+      if (from !== undefined) used.add(from);
       yield* page.events;
-      if (page.end === undefined || page.events.length === 0) return;
+      if (page.end === undefined || page.events.length === 0 || used.has(page.end)) return;
       from = page.end;
     }
   }

@@ -1,0 +1,58 @@
+// `history` walks `/messages` backwards page by page. A server whose `end` token points back to a
+// page already read (the same token again, or a cycle of two) made the walk repeat for ever.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { MatrixClient } from "../client.ts";
+import { MemoryClientStore } from "../client-store/index.ts";
+
+const event = (id: string) => ({
+  event_id: id,
+  type: "m.room.message",
+  sender: "@a:hs",
+  origin_server_ts: 1,
+  content: { msgtype: "m.text", body: id },
+});
+
+/** `/messages` answers by `from` token: the page's events and its `end`. */
+async function walk(pages: Record<string, { events: string[]; end?: string }>): Promise<string[]> {
+  const store = new MemoryClientStore();
+  await store.saveSession({ homeserverUrl: "https://hs", userId: "@me:hs", deviceId: "D", accessToken: "t" });
+  const client = new MatrixClient({
+    homeserverUrl: "https://hs",
+    store,
+    fetch: async (url) => {
+      const from = new URL(url).searchParams.get("from") ?? "";
+      const page = pages[from];
+      assert.ok(page, `no page at ${JSON.stringify(from)}`);
+      return Response.json({ start: from, chunk: page.events.map(event), end: page.end });
+    },
+  });
+  await client.restore();
+  const seen: string[] = [];
+  for await (const e of client.history("!r:hs", { pageSize: 2 })) {
+    seen.push(e.eventId);
+    if (seen.length > 20) break; // the walk did not end
+  }
+  return seen;
+}
+
+describe("history", () => {
+  it("ends at a page without a further token", async () => {
+    const seen = await walk({ "": { events: ["$1", "$2"], end: "t1" }, t1: { events: ["$3"] } });
+    assert.deepEqual(seen, ["$1", "$2", "$3"]);
+  });
+
+  it("ends when the server gives back the token it was asked with", async () => {
+    const seen = await walk({ "": { events: ["$1"], end: "t1" }, t1: { events: ["$2"], end: "t1" } });
+    assert.deepEqual(seen, ["$1", "$2"]);
+  });
+
+  it("ends when the tokens go round in a cycle", async () => {
+    const seen = await walk({
+      "": { events: ["$1"], end: "t1" },
+      t1: { events: ["$2"], end: "t2" },
+      t2: { events: ["$3"], end: "t1" },
+    });
+    assert.deepEqual(seen, ["$1", "$2", "$3"]);
+  });
+});
