@@ -1,7 +1,7 @@
 // Event formats of the Client-Server API: client events (timeline/state), stripped state (invites),
 // basic events (account data, ephemeral) and to-device events.
 
-import { jsonObjectSchema, MAX_EVENT_DEPTH, nestsWithin } from "./json.ts";
+import { jsonObjectSchema, MAX_EVENT_DEPTH, storableWithin } from "./json.ts";
 import * as z from "./zod.ts";
 
 export const unsignedSchema = z.looseObject({
@@ -13,9 +13,12 @@ export const unsignedSchema = z.looseObject({
 });
 export type Unsigned = z.infer<typeof unsignedSchema>;
 
-/** Every event schema's last check: nesting bounded (see `MAX_EVENT_DEPTH`). */
-export const boundedDepth = z.refine((e: unknown) => nestsWithin(e, MAX_EVENT_DEPTH), {
-  message: `nests deeper than ${MAX_EVENT_DEPTH} levels`,
+/**
+ * Every event schema's last check: nesting bounded (see `MAX_EVENT_DEPTH`), and no number past a
+ * double's range (see `storableWithin`).
+ */
+export const boundedDepth = z.refine((e: unknown) => storableWithin(e, MAX_EVENT_DEPTH), {
+  message: `nests deeper than ${MAX_EVENT_DEPTH} levels or holds a number past a double's range`,
 });
 
 const clientEventShape = {

@@ -93,6 +93,39 @@ function objectNestsWithin(value: object, levels: number): boolean {
   return true;
 }
 
+/**
+ * Whether `value` reads back unchanged from the stores, as every event from the network must: it
+ * nests at most `levels` deep (see `nestsWithin`) and holds no number `JSON.parse` made ±Infinity of
+ * (`1e400`, past a double's range). `JSON.stringify` writes Infinity as null, so such an event would
+ * read one way until a restart and another after it (a power level of Infinity becoming null).
+ */
+export function storableWithin(value: unknown, levels: number): boolean {
+  return typeof value !== "object" || value === null
+    ? typeof value !== "number" || Number.isFinite(value)
+    : objectStorableWithin(value, levels);
+}
+
+// As `objectNestsWithin`, numbers checked on the way.
+function objectStorableWithin(value: object, levels: number): boolean {
+  if (levels <= 0) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      if (typeof v === "object") {
+        if (v !== null && !objectStorableWithin(v, levels - 1)) return false;
+      } else if (typeof v === "number" && !Number.isFinite(v)) return false;
+    }
+    return true;
+  }
+  for (const key in value) {
+    const v: unknown = (value as Record<string, unknown>)[key];
+    if (typeof v === "object") {
+      if (v !== null && !objectStorableWithin(v, levels - 1)) return false;
+    } else if (typeof v === "number" && !Number.isFinite(v)) return false;
+  }
+  return true;
+}
+
 /** A JSON object (not null, not an array): the first check on anything from the network. */
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);

@@ -10,7 +10,7 @@
 // keys only (the schema strips the others); loose objects (events) and their contents are returned
 // as they are (the schema's copies hold the same keys and values).
 import type { BasicEvent, ClientEvent, StateEvent, StrippedStateEvent, ToDeviceEvent } from "./events.ts";
-import { isIdentifier, isRecord, MAX_EVENT_DEPTH, nestsWithin } from "./json.ts";
+import { isIdentifier, isRecord, MAX_EVENT_DEPTH, storableWithin } from "./json.ts";
 import type {
   DeviceLists,
   InvitedRoomSync,
@@ -65,14 +65,14 @@ function isClientEvent(e: unknown): e is ClientEvent {
     optString(e.room_id) &&
     optString(e.redacts) &&
     (e.unsigned === undefined || isUnsigned(e.unsigned)) &&
-    nestsWithin(e, MAX_EVENT_DEPTH)
+    storableWithin(e, MAX_EVENT_DEPTH)
   );
 }
 
 const isStateEvent = (e: unknown): e is StateEvent => isClientEvent(e) && typeof e.state_key === "string";
 
 const isBasicEvent = (e: unknown): e is BasicEvent =>
-  plain(e) && nonEmpty(e.type) && plain(e.content) && nestsWithin(e, MAX_EVENT_DEPTH);
+  plain(e) && nonEmpty(e.type) && plain(e.content) && storableWithin(e, MAX_EVENT_DEPTH);
 
 const isStrippedState = (e: unknown): e is StrippedStateEvent =>
   plain(e) &&
@@ -80,10 +80,14 @@ const isStrippedState = (e: unknown): e is StrippedStateEvent =>
   typeof e.state_key === "string" &&
   nonEmpty(e.sender) &&
   plain(e.content) &&
-  nestsWithin(e, MAX_EVENT_DEPTH);
+  storableWithin(e, MAX_EVENT_DEPTH);
 
 const isToDeviceEvent = (e: unknown): e is ToDeviceEvent =>
-  plain(e) && nonEmpty(e.type) && nonEmpty(e.sender) && plain(e.content) && nestsWithin(e, MAX_EVENT_DEPTH);
+  plain(e) &&
+  nonEmpty(e.type) &&
+  nonEmpty(e.sender) &&
+  plain(e.content) &&
+  storableWithin(e, MAX_EVENT_DEPTH);
 
 /** A copy of an array whose items all pass `is`; undefined when one does not (the schema drops it). */
 function every<T>(v: unknown, is: (e: unknown) => e is T): T[] | undefined {
