@@ -60,6 +60,33 @@ describe("Room", () => {
     assert.equal(room.predecessor, undefined);
   });
 
+  it("takes rotation periods only as non-negative safe integers (what the crypto store keeps)", () => {
+    const room = new Room("!r:hs");
+    const megolm = "m.megolm.v1.aes-sha2";
+    for (const odd of [-1, 1.5, 2 ** 53, Number.MAX_VALUE, "10", null]) {
+      room.applyState(
+        state("m.room.encryption", "", {
+          algorithm: megolm,
+          rotation_period_ms: odd,
+          rotation_period_msgs: odd,
+        }),
+      );
+      assert.deepEqual(room.encryption, { algorithm: megolm }, String(odd));
+    }
+    room.applyState(
+      state("m.room.encryption", "", {
+        algorithm: megolm,
+        rotation_period_ms: 0,
+        rotation_period_msgs: 2 ** 53 - 1,
+      }),
+    );
+    assert.deepEqual(room.encryption, {
+      algorithm: megolm,
+      rotationPeriodMs: 0,
+      rotationPeriodMessages: 2 ** 53 - 1,
+    });
+  });
+
   it("round-trips through a snapshot", () => {
     const room = new Room("!r:hs", "join");
     room.applyState(state("m.room.name", "", { name: "N" }));

@@ -35,9 +35,15 @@ const str = (c: JsonObject | undefined, k: string): string | undefined => {
   const v = c?.[k];
   return typeof v === "string" ? v : undefined;
 };
-const num = (c: JsonObject | undefined, k: string): number | undefined => {
+/**
+ * A count or duration (`rotation_period_ms`, `rotation_period_msgs`): a non-negative safe integer,
+ * as the spec and the crypto store have it. Anything else is ignored (the defaults apply): a room
+ * member's `-1` or `1.5` recorded as the room's settings made the crypto store refuse the record,
+ * which failed every sync from then on.
+ */
+const count = (c: JsonObject | undefined, k: string): number | undefined => {
   const v = c?.[k];
-  return typeof v === "number" && Number.isFinite(v) ? v : undefined;
+  return typeof v === "number" && Number.isSafeInteger(v) && v >= 0 ? v : undefined;
 };
 const key = (type: string, stateKey: string) => `${type}\u0000${stateKey}`;
 
@@ -101,8 +107,8 @@ export class Room {
     const algorithm = str(c, "algorithm");
     if (!algorithm) return undefined;
     const s: RoomEncryptionSettings = { algorithm };
-    const ms = num(c, "rotation_period_ms");
-    const msgs = num(c, "rotation_period_msgs");
+    const ms = count(c, "rotation_period_ms");
+    const msgs = count(c, "rotation_period_msgs");
     if (ms !== undefined) s.rotationPeriodMs = ms;
     if (msgs !== undefined) s.rotationPeriodMessages = msgs;
     return s;
