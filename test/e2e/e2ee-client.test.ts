@@ -544,7 +544,8 @@ describe("encrypted client (devserver)", () => {
     await bob.client.sendStateEvent(roomId, "m.room.encryption", "", {}).catch(() => undefined);
     await alice.client.sendStateEvent(roomId, "m.room.encryption", "", {});
     await syncAll(alice, bob);
-    assert.equal(alice.client.getRoom(roomId)?.encrypted, false, "the state says unencrypted");
+    assert.equal(alice.client.getRoom(roomId)?.encryption, undefined, "the state names no algorithm");
+    assert.equal(alice.client.getRoom(roomId)?.encrypted, true, "and leaves the room encrypted");
     const e1 = await alice.client.sendText(roomId, "still encrypted");
     await syncAll(bob);
     assert.equal(eventById(bob, e1).raw.type, "m.room.encrypted");

@@ -55,7 +55,8 @@ describe("Room", () => {
     room.applyState(state("m.room.tombstone", "", { replacement_room: null }));
     room.applyState(state("m.room.create", "", { predecessor: "!old:hs" }));
     assert.equal(room.name, undefined);
-    assert.equal(room.encrypted, false);
+    assert.equal(room.encryption, undefined);
+    assert.equal(room.encrypted, true, "an m.room.encryption naming no algorithm still encrypts the room");
     assert.equal(room.tombstone, undefined);
     assert.equal(room.predecessor, undefined);
   });
@@ -85,6 +86,23 @@ describe("Room", () => {
       rotationPeriodMs: 0,
       rotationPeriodMessages: 2 ** 53 - 1,
     });
+  });
+
+  it("stays encrypted whatever a later m.room.encryption holds, in its state or its invite", () => {
+    for (const junk of [{}, { algorithm: 5 }, { algorithm: "" }, { algorithm: ["m.megolm.v1.aes-sha2"] }]) {
+      const room = new Room("!r:hs", "join");
+      assert.equal(room.encrypted, false);
+      room.applyState(state("m.room.encryption", "", { algorithm: "m.megolm.v1.aes-sha2" }));
+      room.applyState(state("m.room.encryption", "", junk, "$junk"));
+      assert.equal(room.encrypted, true, JSON.stringify(junk));
+      assert.equal(Room.fromSnapshot(room.toSnapshot()).encrypted, true, "after a restart too");
+      const invited = new Room("!i:hs", "invite");
+      invited.setInviteState([{ type: "m.room.encryption", state_key: "", sender: "@a:hs", content: junk }]);
+      assert.equal(invited.encrypted, true, JSON.stringify(junk));
+    }
+    const other = new Room("!o:hs", "join");
+    other.applyState(state("m.room.encryption", "@a:hs", { algorithm: "m.megolm.v1.aes-sha2" }));
+    assert.equal(other.encrypted, false, 'only the state key "" counts');
   });
 
   it("round-trips through a snapshot", () => {

@@ -114,8 +114,17 @@ export class Room {
     return s;
   }
 
+  /**
+   * Whether the room is encrypted: it has an `m.room.encryption` state event (its invite's, while
+   * invited), whatever that event holds. One naming no usable algorithm (a member's `{}`) gives no
+   * `encryption` settings but leaves the room encrypted: sends use the settings the crypto store
+   * recorded, or are refused (never plaintext).
+   */
   get encrypted(): boolean {
-    return this.encryption !== undefined;
+    return (
+      this.getState("m.room.encryption") !== undefined ||
+      this._inviteState.some((e) => e.type === "m.room.encryption" && e.state_key === "")
+    );
   }
 
   /** Members from `m.room.member` state (whatever their membership). */
