@@ -191,6 +191,31 @@ describe("a login answer the client could not use", () => {
   }
 });
 
+describe("a stored session whose token no HTTP header can carry", () => {
+  it("is refused by restore with an error that does not quote the token", async () => {
+    const secret = "syt_secret\nrest";
+    const store = new MemoryClientStore();
+    await store.saveSession({
+      homeserverUrl: "https://hs",
+      userId: "@a:hs",
+      deviceId: "D",
+      accessToken: secret,
+    });
+    const fetch = async (_url: string, init: RequestInit): Promise<Response> => {
+      new Headers(init.headers); // as the platform's fetch does (its error quotes the header value)
+      return Response.json({ user_id: "@a:hs" });
+    };
+    const c = new MatrixClient({ homeserverUrl: "https://hs", store, fetch });
+    const err = await c.restore().then(
+      () => assert.fail("restored"),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof ClientError && err.code === "INVALID_ARGUMENT", String(err));
+    assert.ok(!inspect(err, { depth: 5 }).includes("syt_secret"));
+    assert.equal(c.isLoggedIn, false);
+  });
+});
+
 describe("session store shared by tabs on one device", () => {
   // Spec-compliant server: a login naming an existing device invalidates that device's older tokens
   // (Conduit/Dendrite keep one token per device). /logout with a dead token: M_UNKNOWN_TOKEN.

@@ -58,7 +58,13 @@ const sessionIdSchema = z.string().check(
  * taken (`fetch` and `node:http` refuse control characters and code points past U+00FF, so a
  * saved session with such a token would fail every request, for ever, as a network error).
  */
-const accessTokenSchema = z.string().check(z.regex(/^[\x21-\x7e]+$/, "not visible ASCII"));
+const ACCESS_TOKEN = /^[\x21-\x7e]+$/;
+const accessTokenSchema = z.string().check(z.regex(ACCESS_TOKEN, "not visible ASCII"));
+
+/** Whether `token` is one an `Authorization` header can carry (see `accessTokenSchema`). */
+export function isAccessToken(token: unknown): token is string {
+  return typeof token === "string" && ACCESS_TOKEN.test(token);
+}
 
 export const loginResponseSchema = z.looseObject({
   user_id: sessionIdSchema,

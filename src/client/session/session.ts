@@ -4,6 +4,7 @@
 
 import {
   emptyResponseSchema,
+  isAccessToken,
   type LoginRequest,
   type LoginResponse,
   loginResponseSchema,
@@ -172,6 +173,13 @@ export class Session {
     // The token must only ever go to the server that issued it.
     if (normalizeBaseUrl(s.homeserverUrl) !== this.#host.homeserverUrl) {
       throw new ClientError("INVALID_ARGUMENT", "the session belongs to another homeserver");
+    }
+    // Refused here, not by fetch: its error would quote the whole header, token included.
+    if (!isAccessToken(s.accessToken)) {
+      throw new ClientError(
+        "INVALID_ARGUMENT",
+        "the session's access token is not one an HTTP header can carry",
+      );
     }
     if (save) {
       const store = this.#host.store;
