@@ -9,6 +9,7 @@ import { CrossSigningError } from "../cross-signing/errors.ts";
 import { SECRET_NAME } from "../cross-signing/private-keys.ts";
 import { emptyChanges } from "../machine-context.ts";
 import { FakeHomeserver, TestClient } from "../test-support/fake-homeserver.ts";
+import { MAX_HELD_SECRET_REQUESTS } from "./gossip.ts";
 import { BACKUP_SECRET } from "./names.ts";
 
 const ALICE = "@alice:example.org";
@@ -61,6 +62,27 @@ describe("secret sharing: hostile and stale cases", () => {
     await other.old.machine.setDeviceTrust(ALICE, "NEW", "verified");
     await other.old.flush();
     assert.equal(secretSends(other.hs).length, 0);
+  });
+
+  it(`requests held for an unverified own device are bounded (MAX_HELD_SECRET_REQUESTS, ${MAX_HELD_SECRET_REQUESTS})`, async () => {
+    const { hs, old } = await pair();
+    for (let i = 0; i < MAX_HELD_SECRET_REQUESTS + 5; i++) {
+      hs.device(ALICE, "OLD").inbox.push({
+        type: "m.secret.request",
+        sender: ALICE,
+        content: {
+          action: "request",
+          name: SECRET_NAME.self_signing,
+          requesting_device_id: "NEW",
+          request_id: `r${i}`,
+        },
+      });
+    }
+    await old.sync();
+    assert.equal(secretSends(hs).length, 0);
+    await old.machine.setDeviceTrust(ALICE, "NEW", "verified");
+    await old.flush();
+    assert.equal(secretSends(hs).length, MAX_HELD_SECRET_REQUESTS);
   });
 
   it("a cross-signing key this device holds that is not the published one is never sent", async () => {
