@@ -504,7 +504,7 @@ export class RoomEventDecryptor {
   ): SenderInfo | Promise<SenderInfo> {
     const { senderKey } = entry.record;
     if (senderKey === this.#own.identityKeys.curve25519 && sender === this.#ctx.userId) {
-      return { trust: entry.record.forwarded ? "unverified" : "verified", deviceId: this.#ctx.deviceId };
+      return { trust: fromSender(entry.record) ? "verified" : "unverified", deviceId: this.#ctx.deviceId };
     }
     const claimed =
       claimedDeviceId === undefined ? undefined : this.#devices.cachedDevice(sender, claimedDeviceId);
@@ -577,7 +577,7 @@ function judgeTrust(
     );
   }
   // A device cross-signed by a user we verified is as good as one marked verified.
-  return sender.trust === "unverified" && !entry.record.forwarded && verdict.verified
+  return sender.trust === "unverified" && fromSender(entry.record) && verdict.verified
     ? "verified"
     : sender.trust;
 }
@@ -605,11 +605,21 @@ function decryptedEvent(
     trust,
     senderCrossSigned: verdict.crossSigned,
     senderIdentity: verdict.identity,
-    forwarded: entry.record.forwarded,
+    forwarded: !fromSender(entry.record),
     messageIndex: result.messageIndex,
     encrypted: event,
   };
   return keysFrom === undefined ? decrypted : { ...decrypted, keysFrom };
+}
+
+/**
+ * Whether the session came from its creator's own device (`m.room_key` over Olm, or made here).
+ * A forward, an import or a backup only repeats a claim of who created it: a key file or a backup
+ * entry (which anyone holding the backup's public key, the server included, can write) may name
+ * any device, so events it decrypts are never better than `unverified`.
+ */
+function fromSender(record: { readonly forwarded: boolean; readonly imported: boolean }): boolean {
+  return !record.forwarded && !record.imported;
 }
 
 interface SenderInfo {
@@ -630,14 +640,14 @@ function judgeSender(
   claimed: DeviceRecord | undefined,
   own?: DeviceRecord,
 ): SenderInfo {
-  const { senderKey, senderClaimedEd25519, forwarded } = entry.record;
+  const { senderKey, senderClaimedEd25519 } = entry.record;
   // A named device that does not hold the key makes the event's claims inconsistent.
   const named = claimed ?? own;
   if (named === undefined) return { trust: "unknown_device", deviceId: claimedDeviceId };
   if (named.curve25519Key !== senderKey || named.ed25519Key !== senderClaimedEd25519) {
     return { trust: "mismatched_sender_key", deviceId: named.deviceId };
   }
-  if (forwarded || named.trust !== "verified")
+  if (!fromSender(entry.record) || named.trust !== "verified")
     return { trust: "unverified", deviceId: named.deviceId, device: named };
   return { trust: "verified", deviceId: named.deviceId, device: named };
 }
