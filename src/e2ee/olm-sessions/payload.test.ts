@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { OutboundGroupSession } from "../../crypto/megolm/index.ts";
 import { Account } from "../../crypto/olm/index.ts";
 import type { KeysClaimRequest } from "../requests.ts";
 import { signWithAccount } from "../signing.ts";
@@ -37,7 +38,7 @@ async function setup() {
   const otk = Object.values(claimed.one_time_keys["@bob:x"]?.B ?? {})[0]?.key ?? "";
   const bobKeys = bob.machine.identityKeys;
   const session = mallory.createOutboundSession(bobKeys.curve25519, otk);
-  const send = (overrides: Record<string, unknown>, over = session) => {
+  const send = (overrides: Record<string, unknown>, over = session, toDeviceSender = "@mallory:x") => {
     const payload = {
       type: "m.dummy",
       content: {},
@@ -52,7 +53,7 @@ async function setup() {
       toDevice: [
         {
           type: "m.room.encrypted",
-          sender: "@mallory:x",
+          sender: toDeviceSender,
           content: {
             algorithm: "m.olm.v1.curve25519-aes-sha2",
             sender_key: keys.curve25519,
@@ -80,16 +81,37 @@ describe("Olm payload checks", () => {
     ["another sender", { sender: "@alice:x" }, "SENDER_MISMATCH"],
     ["no recipient at all", { recipient: undefined }, "BAD_PAYLOAD"],
   ] as const) {
-    it(`drops a payload with ${name}`, async () => {
-      const { send } = await setup();
-      const result = await send(overrides);
+    it(`drops a payload with ${name}, storing nothing it carries`, async () => {
+      const { send, bob } = await setup();
+      const session = OutboundGroupSession.create();
+      const roomKey = {
+        algorithm: "m.megolm.v1.aes-sha2",
+        room_id: "!room:x",
+        session_id: session.sessionId,
+        session_key: session.sessionKey(),
+      };
+      const result = await send({ type: "m.room_key", content: roomKey, ...overrides });
       assert.deepEqual(
         result.failures.map((f) => f.code),
         [code],
       );
       assert.equal(result.toDevice.length, 0);
+      assert.deepEqual(result.roomKeys, []);
+      assert.equal(await bob.machine.roomKeyCount(), 0);
     });
   }
+
+  it("drops a payload from a known device of another user passed off as someone else's", async () => {
+    const { send, bob } = await setup();
+    // Mallory's own device and keys, with her payload and the server both naming Alice.
+    const result = await send({ sender: "@alice:x" }, undefined, "@alice:x");
+    assert.deepEqual(
+      result.failures.map((f) => f.code),
+      ["SENDER_MISMATCH"],
+    );
+    assert.equal(result.toDevice.length, 0);
+    assert.equal(await bob.machine.roomKeyCount(), 0);
+  });
 
   it("keeps at most MAX_SESSIONS_PER_DEVICE sessions with one device", async () => {
     const { send, hs, bob, mallory } = await setup();

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { InboundGroupSession, OutboundGroupSession } from "../../crypto/megolm/index.ts";
+import { decodeBase64, encodeBase64 } from "../../crypto/primitives/index.ts";
 import { DecryptionError, type DecryptionFailureCode } from "../errors.ts";
 import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
 
@@ -200,5 +201,150 @@ describe("inbound room keys under hostile input", () => {
     const first = await bob.machine.decryptRoomEvent(early, ROOM);
     assert.equal(first.content.body, "early");
     assert.equal(first.senderDevice, "A");
+  });
+});
+
+describe("m.room_key binding (who a session belongs to)", () => {
+  it("a room key is taken only over Olm: plaintext m.room_key and m.forwarded_room_key store nothing", async () => {
+    const { bob } = await trio();
+    const session = OutboundGroupSession.create();
+    const key = roomKey(session);
+    const synced = await bob.machine.receiveSyncChanges({
+      toDevice: [
+        { type: "m.room_key", sender: "@alice:x", content: key },
+        {
+          type: "m.forwarded_room_key",
+          sender: "@bob:x",
+          content: {
+            ...key,
+            session_key: InboundGroupSession.fromSessionKey(session.sessionKey()).exportAt(0),
+            sender_key: "AAAA",
+            sender_claimed_ed25519_key: "AAAA",
+            forwarding_curve25519_key_chain: [],
+          },
+        },
+      ],
+    });
+    assert.deepEqual(synced.roomKeys, []);
+    assert.equal(await bob.machine.roomKeyCount(), 0);
+  });
+
+  it("the session is bound to the Olm sender's keys, not to keys its content names", async () => {
+    const { alice, bob, mallory } = await trio();
+    const session = OutboundGroupSession.create();
+    // Mallory's share claims Alice's keys in fields a room key does not have.
+    await sendToBob(mallory, "m.room_key", {
+      ...roomKey(session),
+      sender_key: alice.machine.identityKeys.curve25519,
+      sender_claimed_ed25519_key: alice.machine.identityKeys.ed25519,
+      sender_claimed_keys: { ed25519: alice.machine.identityKeys.ed25519 },
+    });
+    assert.equal((await bob.sync()).roomKeys.length, 1);
+    await assert.rejects(
+      bob.machine.decryptRoomEvent(eventIn(session, "@alice:x", "A", "spoofed"), ROOM),
+      failsWith("MISMATCHED_SENDER"),
+    );
+    const own = await bob.machine.decryptRoomEvent(eventIn(session, "@mallory:x", "M", "mine"), ROOM);
+    assert.equal(own.senderCurve25519, mallory.machine.identityKeys.curve25519);
+    assert.equal(own.senderDevice, "M");
+  });
+
+  it("refuses a room key whose session_id is not the ID of its session key", async () => {
+    const { alice, bob } = await trio();
+    const real = OutboundGroupSession.create();
+    const other = OutboundGroupSession.create();
+    await sendToBob(alice, "m.room_key", { ...roomKey(other), session_id: real.sessionId });
+    const synced = await bob.sync();
+    assert.deepEqual(synced.failures, []);
+    assert.deepEqual(synced.roomKeys, []);
+    assert.equal(await bob.machine.roomKeyCount(), 0);
+  });
+
+  it("a copy whose ratchet is not connected to ours (forged under a real session ID) changes nothing", async () => {
+    const { alice, bob, mallory } = await trio();
+    const session = OutboundGroupSession.create();
+    // An export under Alice's session ID from index 0, but with made-up ratchet bytes.
+    const bytes = decodeBase64(InboundGroupSession.fromSessionKey(session.sessionKey()).exportAt(0));
+    const early = eventIn(session, "@alice:x", "A", "early");
+    await sendToBob(alice, "m.room_key", roomKey(session));
+    await bob.sync();
+    for (let i = 5; i < 5 + 128; i++) bytes[i] = (bytes[i] ?? 0) ^ 0x5a;
+    const forged = {
+      algorithm: "m.megolm.v1.aes-sha2",
+      room_id: ROOM,
+      sender_key: mallory.machine.identityKeys.curve25519,
+      session_id: session.sessionId,
+      session_key: encodeBase64(bytes).replace(/=+$/, ""),
+      sender_claimed_keys: { ed25519: mallory.machine.identityKeys.ed25519 },
+      forwarding_curve25519_key_chain: [],
+    };
+    assert.equal((await bob.machine.importRoomKeys([forged])).imported, 0);
+    const later = await bob.machine.decryptRoomEvent(eventIn(session, "@alice:x", "A", "later"), ROOM);
+    assert.equal(later.content.body, "later");
+    assert.equal(later.forwarded, false);
+    assert.equal(later.senderCurve25519, alice.machine.identityKeys.curve25519);
+    await assert.rejects(bob.machine.decryptRoomEvent(early, ROOM), failsWith("UNKNOWN_INDEX"));
+  });
+});
+
+describe("m.room_key.withheld cannot hide real keys", () => {
+  const notice = (sessionId: string, extra: Record<string, unknown> = {}) => ({
+    algorithm: "m.megolm.v1.aes-sha2",
+    room_id: ROOM,
+    session_id: sessionId,
+    code: "m.unverified",
+    ...extra,
+  });
+
+  it("a notice for a session we hold is dropped, even from its sender", async () => {
+    const { alice, bob } = await trio();
+    const event = await alice.sendMessage(ROOM, joined("@alice:x", "@bob:x"), "held");
+    await bob.sync();
+    const sessionId = (event.content as { session_id: string }).session_id;
+    const synced = await bob.machine.receiveSyncChanges({
+      toDevice: [{ type: "m.room_key.withheld", sender: "@alice:x", content: notice(sessionId) }],
+    });
+    assert.deepEqual(synced.withheldSessions, []);
+    assert.equal((await bob.machine.decryptRoomEvent(event, ROOM)).content.body, "held");
+  });
+
+  it("a notice naming a curve key none of its sender's devices has is dropped", async () => {
+    const { bob, mallory } = await trio();
+    const session = OutboundGroupSession.create();
+    const synced = await bob.machine.receiveSyncChanges({
+      toDevice: [
+        {
+          type: "m.room_key.withheld",
+          sender: "@alice:x",
+          content: notice(session.sessionId, { sender_key: mallory.machine.identityKeys.curve25519 }),
+        },
+      ],
+    });
+    assert.deepEqual(synced.withheldSessions, []);
+  });
+
+  it("the sender's other device cannot say a session of another of their devices was withheld", async () => {
+    const { hs, alice, bob } = await trio();
+    const alice2 = await TestClient.create(hs, { userId: "@alice:x", deviceId: "A2" });
+    await bob.machine.receiveKeysChanges(["@alice:x"], []);
+    await bob.flush();
+    await alice2.machine.updateTrackedUsers(["@bob:x"]);
+    await alice2.flush();
+    const claim = await alice2.machine.getMissingSessions(["@bob:x"]);
+    if (claim !== undefined) await alice2.send(claim);
+    const session = OutboundGroupSession.create(); // A's session, whose key Bob lacks
+    await sendToBob(alice2, "m.room_key.withheld", notice(session.sessionId));
+    const synced = await bob.sync();
+    assert.equal(synced.withheldSessions.length, 1, "recorded, with A2's key");
+    // The event names device A (and, in the deprecated field, A's key): A2's notice is not A's.
+    const named = eventIn(session, "@alice:x", "A", "by device");
+    await assert.rejects(bob.machine.decryptRoomEvent(named, ROOM), failsWith("UNKNOWN_SESSION"));
+    const keyed = eventIn(session, "@alice:x", "A", "by key");
+    const content = { ...keyed.content, sender_key: alice.machine.identityKeys.curve25519 };
+    const { device_id: _none, ...withoutDevice } = content;
+    await assert.rejects(
+      bob.machine.decryptRoomEvent({ ...keyed, content: withoutDevice }, ROOM),
+      failsWith("UNKNOWN_SESSION"),
+    );
   });
 });
