@@ -5,7 +5,7 @@ import type { EncryptedRoomEvent } from "../decryption/room-events.ts";
 import { DecryptionError, UnknownDevicesError } from "../errors.ts";
 import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
 import { RATCHET_RESERVATION } from "./outbound.ts";
-import { MIN_ROTATION_PERIOD_MS } from "./settings.ts";
+import { MAX_ROTATION_PERIOD_MS, MIN_ROTATION_PERIOD_MS } from "./settings.ts";
 
 const ROOM = "!room:x";
 const sessionOf = (e: EncryptedRoomEvent): string => (e.content as { session_id: string }).session_id;
@@ -245,5 +245,22 @@ describe("room key sharing and rotation", () => {
       carol.machine.decryptRoomEvent(event, ROOM),
       (e) => e instanceof DecryptionError && e.code === "WITHHELD" && e.withheldCode === "m.unverified",
     );
+  });
+});
+
+describe("rotation a room's state cannot stretch", () => {
+  it("rotates after a week even when the room asks for never", async () => {
+    let t = 1_700_000_000_000;
+    const { alice } = await trio(() => t);
+    const members = joined("@alice:x", "@bob:x");
+    const hostile = {
+      rotationPeriodMessages: Number.MAX_SAFE_INTEGER,
+      rotationPeriodMs: Number.MAX_SAFE_INTEGER,
+    };
+    const a = await alice.sendMessage(ROOM, members, "1", hostile);
+    t += MAX_ROTATION_PERIOD_MS - 1;
+    assert.equal(sessionOf(await alice.sendMessage(ROOM, members, "2", hostile)), sessionOf(a));
+    t += 1;
+    assert.notEqual(sessionOf(await alice.sendMessage(ROOM, members, "3", hostile)), sessionOf(a));
   });
 });
