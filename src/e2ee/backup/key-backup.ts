@@ -20,11 +20,14 @@ import {
 import { PkDecryption, PkEncryption } from "../../crypto/pk/index.ts";
 import { decodeBase64, encodeBase64 } from "../../crypto/primitives/index.ts";
 import type { BackupStateRecord, InboundGroupSessionRecord } from "../../store/records.ts";
+import { nestsWithin } from "../../wire/json.ts";
+import { MAX_BACKUP_AUTH_DATA_DEPTH } from "../../wire/keys.ts";
 import type { CrossSigning } from "../cross-signing/manager.ts";
 import { MEGOLM_ALGORITHM } from "../devices/device.ts";
 import type { DeviceManager } from "../devices/manager.ts";
 import type { OwnDevice } from "../identity/own-device.ts";
 import type { KeyRequests } from "../key-requests/manager.ts";
+import { isId } from "../limits.ts";
 import { type MachineContext, newRequestId } from "../machine-context.ts";
 import { sessionKeyAtFirstKnownIndex } from "../room-keys/import.ts";
 import { signWithAccount } from "../signing.ts";
@@ -258,7 +261,7 @@ export class KeyBackup {
       throw new KeyBackupError("NO_BACKUP", "no version creation with this ID is in flight");
     }
     const version = (response as { version?: unknown } | null)?.version;
-    if (typeof version !== "string" || version === "") {
+    if (!isId(version)) {
       throw new KeyBackupError("BAD_RESPONSE", "the room_keys/version answer has no version");
     }
     const key = keyFromSecret(await this.#ctx.store.getSecret(PENDING_BACKUP_KEY_SECRET));
@@ -539,9 +542,15 @@ export class KeyBackup {
   }
 }
 
+/**
+ * The server's answer checked as the client's edge checks it (src/wire/keys.ts), for applications
+ * that feed the engine themselves: a version the store could not keep (an ID past `MAX_ID_LENGTH`
+ * or ill-formed, `auth_data` nesting past `MAX_BACKUP_AUTH_DATA_DEPTH`) would fail every save.
+ */
 function parseVersion(body: unknown): BackupVersion {
+  let version: BackupVersion;
   try {
-    return parseBackupVersion(body);
+    version = parseBackupVersion(body);
   } catch (e) {
     if (!(e instanceof BackupError)) throw e;
     if (e.code === "UNSUPPORTED_ALGORITHM") {
@@ -549,6 +558,13 @@ function parseVersion(body: unknown): BackupVersion {
     }
     throw new KeyBackupError("BAD_RESPONSE", `malformed backup version (${e.code})`);
   }
+  if (!isId(version.version) || !nestsWithin(version.authData, MAX_BACKUP_AUTH_DATA_DEPTH)) {
+    throw new KeyBackupError(
+      "BAD_RESPONSE",
+      "malformed backup version (an ID or auth_data the store cannot keep)",
+    );
+  }
+  return version;
 }
 
 function stateOf(version: BackupVersion, trusted: boolean): BackupStateRecord {
