@@ -97,6 +97,24 @@ describe("outgoing key requests under a flood", () => {
     assert.ok(now.has(real.sessionId));
   });
 
+  it("junk from many senders across many rooms stays within MAX_OUTGOING_KEY_REQUESTS overall", async () => {
+    const { bob } = await setup();
+    // Within each per-sender and per-room bound, past the overall one.
+    const senders = 100;
+    const rooms = 20;
+    const events = MAX_OUTGOING_KEY_REQUESTS + 200;
+    assert.ok(events / senders < MAX_KEY_REQUESTS_PER_SENDER && events / rooms < MAX_KEY_REQUESTS_PER_ROOM);
+    for (let i = 0; i < events; i++) {
+      await assert.rejects(
+        bob.machine.decryptRoomEvent(junkEvent(`@m${i % senders}:evil`), `!r${i % rooms}:x`),
+        {
+          code: "UNKNOWN_SESSION",
+        },
+      );
+    }
+    assert.equal((await requested(bob)).size, MAX_OUTGOING_KEY_REQUESTS);
+  });
+
   it("requests expire, so a full table empties by itself", async () => {
     const { time, bob } = await setup();
     for (let i = 0; i < 20; i++) {
