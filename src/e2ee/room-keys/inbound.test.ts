@@ -5,6 +5,7 @@ import { InboundGroupSession, OutboundGroupSession } from "../../crypto/megolm/i
 import { decodeBase64, encodeBase64 } from "../../crypto/primitives/index.ts";
 import { DecryptionError, type DecryptionFailureCode } from "../errors.ts";
 import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
+import { MAX_RIVAL_ROOM_KEYS } from "./inbound.ts";
 
 const ROOM = "!room:x";
 
@@ -171,6 +172,25 @@ describe("inbound room keys under hostile input", () => {
       (await bob.machine.decryptRoomEvent(eventIn(other, "@alice:x", "A", "three"), ROOM)).senderDevice,
       "A",
     );
+  });
+
+  it("holds at most MAX_RIVAL_ROOM_KEYS rival shares, the oldest dropped first", async () => {
+    const { alice, bob, mallory } = await trio();
+    const sessions = Array.from({ length: MAX_RIVAL_ROOM_KEYS + 5 }, () => OutboundGroupSession.create());
+    // Mallory's copies first; Alice's own shares of the same sessions then wait as rivals.
+    for (const s of sessions) await sendToBob(mallory, "m.room_key", roomKey(s));
+    await bob.sync();
+    for (const s of sessions) await sendToBob(alice, "m.room_key", roomKey(s));
+    await bob.sync();
+    const [oldest] = sessions;
+    const newest = sessions[sessions.length - 1];
+    assert.ok(oldest && newest);
+    await assert.rejects(
+      bob.machine.decryptRoomEvent(eventIn(oldest, "@alice:x", "A", "dropped rival"), ROOM),
+      failsWith("MISMATCHED_SENDER"),
+    );
+    const kept = await bob.machine.decryptRoomEvent(eventIn(newest, "@alice:x", "A", "kept rival"), ROOM);
+    assert.equal(kept.senderDevice, "A");
   });
 
   it("a direct share beats an imported copy naming another creator, keeping the lower first index", async () => {
