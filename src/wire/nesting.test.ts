@@ -7,12 +7,14 @@ import { parseTransaction } from "../appservice/transaction.ts";
 import {
   basicEventSchema,
   clientEventSchema,
+  stateEventSchema,
   strippedStateEventSchema,
   toDeviceEventSchema,
 } from "./events.ts";
 import { MAX_EVENT_DEPTH, nestsWithin } from "./json.ts";
 import { syncResponseSchema } from "./sync.ts";
 import { parseCommonSyncResponse } from "./sync-fast.ts";
+import { countEvents, eventsWithContent, syncWithContent } from "./test-support/event-places.ts";
 
 /** Levels of objects and arrays in `v`, by a plain walk. */
 function depth(v: unknown): number {
@@ -28,50 +30,8 @@ function chain(levels: number): Record<string, unknown> {
   return v;
 }
 
-/** An event with `fields`, whose content nests so that the whole event nests `levels` levels. */
-function eventNesting(levels: number, fields: Record<string, unknown>): Record<string, unknown> {
-  return { ...fields, content: chain(levels - 1) };
-}
-
-const timelineFields = { event_id: "$e", type: "m.room.message", sender: "@a:x", origin_server_ts: 1 };
-const stateFields = { ...timelineFields, type: "m.room.member", state_key: "@a:x" };
-
-/** A sync response with one event of `levels` levels in each place events come. */
-function syncWith(levels: number) {
-  return {
-    next_batch: "s1",
-    account_data: { events: [eventNesting(levels, { type: "x.a" })] },
-    to_device: { events: [eventNesting(levels, { type: "x.t", sender: "@a:x" })] },
-    rooms: {
-      join: {
-        "!r:x": {
-          state: { events: [eventNesting(levels, stateFields)] },
-          timeline: { events: [eventNesting(levels, timelineFields)] },
-          ephemeral: { events: [eventNesting(levels, { type: "m.typing" })] },
-          account_data: { events: [eventNesting(levels, { type: "x.r" })] },
-        },
-      },
-      invite: {
-        "!i:x": {
-          invite_state: { events: [eventNesting(levels, { type: "x.s", state_key: "", sender: "@a:x" })] },
-        },
-      },
-    },
-  };
-}
-
-function countEvents(s: ReturnType<typeof syncResponseSchema.parse>): number {
-  const join = s.rooms?.join?.["!r:x"];
-  return [
-    s.account_data?.events,
-    s.to_device?.events,
-    join?.state?.events,
-    join?.timeline?.events,
-    join?.ephemeral?.events,
-    join?.account_data?.events,
-    s.rooms?.invite?.["!i:x"]?.invite_state?.events,
-  ].reduce((n, events) => n + (events?.length ?? 0), 0);
-}
+/** A content that makes the event holding it (at level 1) nest `levels` levels. */
+const contentFor = (levels: number) => JSON.stringify(chain(levels - 1));
 
 describe("event nesting", () => {
   it("nestsWithin agrees with the depth of any JSON value (property)", () => {
@@ -84,25 +44,31 @@ describe("event nesting", () => {
   });
 
   it("every event schema keeps an event of MAX_EVENT_DEPTH levels and drops a deeper one", () => {
-    for (const [schema, fields] of [
-      [clientEventSchema, timelineFields],
-      [strippedStateEventSchema, { type: "x", state_key: "", sender: "@a:x" }],
-      [basicEventSchema, { type: "x" }],
-      [toDeviceEventSchema, { type: "x", sender: "@a:x" }],
+    for (const [levels, kept] of [
+      [MAX_EVENT_DEPTH, true],
+      [MAX_EVENT_DEPTH + 1, false],
     ] as const) {
-      assert.ok(schema.safeParse(eventNesting(MAX_EVENT_DEPTH, fields)).success);
-      assert.ok(!schema.safeParse(eventNesting(MAX_EVENT_DEPTH + 1, fields)).success);
+      const e = eventsWithContent(contentFor(levels));
+      for (const [schema, text] of [
+        [stateEventSchema, e.state],
+        [clientEventSchema, e.timeline],
+        [strippedStateEventSchema, e.stripped],
+        [basicEventSchema, e.basic],
+        [toDeviceEventSchema, e.toDevice],
+      ] as const) {
+        assert.equal(schema.safeParse(JSON.parse(text)).success, kept, `${levels}: ${text.slice(0, 40)}`);
+      }
     }
   });
 
   it("a sync response keeps events of MAX_EVENT_DEPTH levels and drops deeper ones, on both paths", () => {
-    const within = syncWith(MAX_EVENT_DEPTH);
+    const within = JSON.parse(syncWithContent(contentFor(MAX_EVENT_DEPTH)));
     const fast = parseCommonSyncResponse(within);
     assert.ok(fast, "the fast path takes a response within the bound");
     assert.deepEqual(fast, syncResponseSchema.parse(within));
     assert.equal(countEvents(fast), 7);
 
-    const deep = syncWith(MAX_EVENT_DEPTH + 1);
+    const deep = JSON.parse(syncWithContent(contentFor(MAX_EVENT_DEPTH + 1)));
     assert.equal(parseCommonSyncResponse(deep), undefined, "the fast path leaves it to the schema");
     const parsed = syncResponseSchema.parse(deep);
     assert.equal(countEvents(parsed), 0);
@@ -111,16 +77,13 @@ describe("event nesting", () => {
   });
 
   it("an appservice transaction drops its too deep events and keeps the rest", () => {
+    const deep = JSON.parse(contentFor(MAX_EVENT_DEPTH + 1)) as Record<string, unknown>;
+    const timeline = JSON.parse(eventsWithContent("{}").timeline) as Record<string, unknown>;
     const txn = parseTransaction({
-      events: [eventNesting(MAX_EVENT_DEPTH + 1, timelineFields), eventNesting(3, timelineFields)],
-      ephemeral: [eventNesting(MAX_EVENT_DEPTH + 1, { type: "m.typing", room_id: "!r:x" })],
+      events: [{ ...timeline, content: deep }, timeline],
+      ephemeral: [{ type: "m.typing", room_id: "!r:x", content: deep }],
       "de.sorunome.msc2409.to_device": [
-        eventNesting(MAX_EVENT_DEPTH + 1, {
-          type: "x",
-          sender: "@a:x",
-          to_user_id: "@b:x",
-          to_device_id: "B",
-        }),
+        { type: "x", sender: "@a:x", to_user_id: "@b:x", to_device_id: "B", content: deep },
       ],
     });
     assert.equal(txn.events.length, 1);

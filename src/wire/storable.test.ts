@@ -15,6 +15,7 @@ import {
 import { nestsWithin, storableWithin } from "./json.ts";
 import { syncResponseSchema } from "./sync.ts";
 import { parseCommonSyncResponse } from "./sync-fast.ts";
+import { countEvents, eventsWithContent, syncWithContent } from "./test-support/event-places.ts";
 
 /** Whether `v` holds a number that is not finite, by a plain walk. */
 function holdsNonFinite(v: unknown): boolean {
@@ -36,40 +37,9 @@ const value = fc.letrec<{ v: unknown }>((tie) => ({
 const FIELDS = { event_id: "$e", type: "m.room.power_levels", sender: "@a:x", origin_server_ts: 1 };
 
 /** Events of each kind whose content holds `number` (as JSON text, so 1e400 stays in). */
-function eventsWith(number: string) {
-  const content = `{"users":{"@m:x":${number}},"deep":[[{"n":${number}}]]}`;
-  const f = (o: Record<string, unknown>) => JSON.stringify(o).replace(/}$/, `,"content":${content}}`);
-  return {
-    state: f({ ...FIELDS, state_key: "" }),
-    timeline: f(FIELDS),
-    stripped: f({ type: "m.room.power_levels", state_key: "", sender: "@a:x" }),
-    basic: f({ type: "x.a" }),
-    toDevice: f({ type: "x.t", sender: "@a:x" }),
-  };
-}
-
-function syncText(number: string): string {
-  const e = eventsWith(number);
-  return (
-    `{"next_batch":"s1","account_data":{"events":[${e.basic}]},"to_device":{"events":[${e.toDevice}]},` +
-    `"rooms":{"join":{"!r:x":{"state":{"events":[${e.state}]},"timeline":{"events":[${e.timeline}]},` +
-    `"ephemeral":{"events":[${e.basic}]},"account_data":{"events":[${e.basic}]}}},` +
-    `"invite":{"!i:x":{"invite_state":{"events":[${e.stripped}]}}}}}`
-  );
-}
-
-function countEvents(s: ReturnType<typeof syncResponseSchema.parse>): number {
-  const join = s.rooms?.join?.["!r:x"];
-  return [
-    s.account_data?.events,
-    s.to_device?.events,
-    join?.state?.events,
-    join?.timeline?.events,
-    join?.ephemeral?.events,
-    join?.account_data?.events,
-    s.rooms?.invite?.["!i:x"]?.invite_state?.events,
-  ].reduce((n, events) => n + (events?.length ?? 0), 0);
-}
+const numberContent = (number: string) => `{"users":{"@m:x":${number}},"deep":[[{"n":${number}}]]}`;
+const eventsWith = (number: string) => eventsWithContent(numberContent(number));
+const syncText = (number: string) => syncWithContent(numberContent(number));
 
 describe("numbers past a double's range in events", () => {
   it("storableWithin: nestsWithin, and no number that is not finite (property)", () => {
