@@ -41,5 +41,10 @@ export type {
   LeaseGrant,
   StoreLease,
 } from "./store.ts";
-export { MAX_INBOUND_SESSIONS_PER_LOOKUP, MAX_USERS_PER_DEVICE_LOOKUP } from "./store.ts";
+export {
+  MAX_INBOUND_SESSIONS_PER_LOOKUP,
+  MAX_STORED_OLM_MESSAGE_HASHES,
+  MAX_STORED_WITHHELD,
+  MAX_USERS_PER_DEVICE_LOOKUP,
+} from "./store.ts";
 export * from "./validate.ts";

@@ -55,12 +55,17 @@ export interface CryptoChanges {
   untrackedUsers?: readonly string[];
   outgoingKeyRequests?: readonly OutgoingKeyRequestRecord[];
   deletedOutgoingKeyRequests?: readonly string[];
+  /**
+   * Upserted by room and session (a notice saved again keeps its place in the store's order);
+   * beyond `MAX_STORED_WITHHELD` the notices stored longest ago are deleted, in the same save.
+   */
   withheld?: readonly WithheldRecord[];
   replays?: readonly ReplayRecord[];
   roomSettings?: readonly RoomSettingsRecord[];
   /** The backup to upload to, or `null` to forget it. */
   backupState?: BackupStateRecord | null;
   queuedRequests?: readonly QueuedRequestRecord[];
+  /** Added once each; beyond `MAX_STORED_OLM_MESSAGE_HASHES` those stored longest ago are deleted. */
   olmMessageHashes?: readonly OlmMessageHashRecord[];
   /**
    * `key → value` for state the fixed record types do not cover, or `null` to delete.

@@ -55,6 +55,26 @@ export const MAX_INBOUND_SESSIONS_PER_LOOKUP = 10_000;
  */
 export const MAX_USERS_PER_DEVICE_LOOKUP = 1_000;
 
+/**
+ * Most `m.room_key.withheld` notices a store keeps. Notices come in the clear from anyone, each
+ * naming a session of its own, so without a bound anyone could grow the store at will. A save
+ * that takes the store past it deletes the notices stored longest ago (a notice saved again for
+ * the same session keeps its place). A notice is stored only for a session whose key we lack; a
+ * user refused keys for many sessions (rooms that share only with verified devices: a notice per
+ * sender session, which rotates weekly or every 100 messages) holds a few thousand in years.
+ * 50 000 is far above that, and at a few hundred bytes a notice costs at most ~20 MB.
+ */
+export const MAX_STORED_WITHHELD = 50_000;
+
+/**
+ * Most Olm message hashes a store keeps (`olmMessageHashes`: pre-key messages that started a
+ * session, kept so a replay is refused after that session was pruned). Anyone can start sessions
+ * on our fallback key from made-up identity keys, each leaving a hash; a save that takes the
+ * store past the bound deletes the hashes stored longest ago. Why that is safe: docs/security.md,
+ * "Known limits". About 100 bytes a hash, ~10 MB at most.
+ */
+export const MAX_STORED_OLM_MESSAGE_HASHES = 100_000;
+
 export interface InboundGroupSessionCounts {
   readonly total: number;
   readonly backedUp: number;
@@ -155,6 +175,10 @@ export interface CryptoStore extends StoreLease {
 
   getOutgoingKeyRequests(): Promise<OutgoingKeyRequestRecord[]>;
 
+  /**
+   * The notice stored for a session. At most `MAX_STORED_WITHHELD` are kept: saving a notice for
+   * a new session past it deletes the one first stored longest ago.
+   */
   getWithheld(roomId: string, sessionId: string): Promise<WithheldRecord | undefined>;
   getReplay(roomId: string, sessionId: string, messageIndex: number): Promise<ReplayRecord | undefined>;
   /** Up to `limit` replay records of one session, lowest message index first. */
@@ -169,7 +193,10 @@ export interface CryptoStore extends StoreLease {
   getBackupState(): Promise<BackupStateRecord | undefined>;
   /** Queued outgoing requests, oldest `createdAt` first (ties in request ID order). */
   getQueuedRequests(): Promise<QueuedRequestRecord[]>;
-  /** Whether an Olm message with this hash from this device was already decrypted. */
+  /**
+   * Whether an Olm message with this hash from this device was already decrypted. At most
+   * `MAX_STORED_OLM_MESSAGE_HASHES` are kept, the first stored longest ago deleted first.
+   */
   isOlmMessageKnown(senderKey: string, hash: string): Promise<boolean>;
   /** A value saved through `changes.customValues`. */
   getCustomValue(key: string): Promise<JsonValue | undefined>;

@@ -106,6 +106,31 @@ export const MIGRATIONS: readonly Migration[] = [
         ON inbound_group_sessions (backed_up) WHERE backed_up = 0;
     `,
   },
+  {
+    version: 7,
+    description:
+      "withheld notices and Olm message hashes numbered in the order stored, so the oldest give way at their bound",
+    // `seq` is the row ID (stable, unlike an implicit one, across VACUUM). Rows only ever leave
+    // from the low end and a notice saved again keeps its row, so the numbers stay contiguous:
+    // the count is max - min + 1 and the eviction one range delete by `seq` (statements.ts).
+    // Withheld rows keep the order of their old row IDs (insertion, a replaced row last); the
+    // hashes had no order (WITHOUT ROWID): they are numbered in key order.
+    sql: `
+      CREATE TABLE withheld_by_seq (
+        seq INTEGER PRIMARY KEY, room_id TEXT NOT NULL, session_id TEXT NOT NULL, record TEXT NOT NULL,
+        UNIQUE (room_id, session_id));
+      INSERT INTO withheld_by_seq (room_id, session_id, record)
+        SELECT room_id, session_id, record FROM withheld ORDER BY rowid;
+      DROP TABLE withheld;
+      ALTER TABLE withheld_by_seq RENAME TO withheld;
+      CREATE TABLE olm_message_hashes_by_seq (
+        seq INTEGER PRIMARY KEY, sender_key TEXT NOT NULL, hash TEXT NOT NULL, UNIQUE (sender_key, hash));
+      INSERT INTO olm_message_hashes_by_seq (sender_key, hash)
+        SELECT sender_key, hash FROM olm_message_hashes ORDER BY sender_key, hash;
+      DROP TABLE olm_message_hashes;
+      ALTER TABLE olm_message_hashes_by_seq RENAME TO olm_message_hashes;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

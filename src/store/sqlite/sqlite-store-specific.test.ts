@@ -19,6 +19,7 @@ import Database from "better-sqlite3";
 import { rowAd, StoreCipher } from "../cipher/store-cipher.ts";
 import { sample } from "../conformance.ts";
 import { StoreError, StoreKeyError, StoreLockedError } from "../errors.ts";
+import { MAX_STORED_OLM_MESSAGE_HASHES, MAX_STORED_WITHHELD } from "../store.ts";
 import { LATEST_SCHEMA_VERSION, migrate, schemaVersion } from "./migrations.ts";
 import { DEFAULT_SQLITE_FILE_NAME, SqliteCryptoStore } from "./sqlite-store.ts";
 import { killAndCheck } from "./test-support/crash-support.ts";
@@ -216,6 +217,62 @@ describe("SqliteCryptoStore", () => {
     await store.close();
     const check = new Database(path, { readonly: true });
     assert.equal(schemaVersion(check), LATEST_SCHEMA_VERSION);
+    check.close();
+  });
+
+  it("upgrades a version 6 database: withheld notices and Olm hashes kept, in order, and bounded from then on", async () => {
+    const directory = newDir();
+    const path = join(directory, DEFAULT_SQLITE_FILE_NAME);
+    const db = new Database(path);
+    assert.equal(migrate(db, 6), 6);
+    const { header } = await StoreCipher.create({ kind: "passphrase", passphrase: "pw", iterations: 1000 });
+    const putMeta = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");
+    putMeta.run("identity", JSON.stringify({ userId: ALICE, deviceId: DEVICE }));
+    putMeta.run("store_key", JSON.stringify(header));
+    const notice = (sessionId: string) => ({
+      roomId: "!old:x",
+      sessionId,
+      code: "m.unverified",
+      sender: "@bob:x",
+    });
+    // Stored in this order (version 6 replaced a row by deleting it and adding it last).
+    const putWithheld = db.prepare(
+      "INSERT OR REPLACE INTO withheld (room_id, session_id, record) VALUES (?, ?, ?)",
+    );
+    for (const id of ["w-c", "w-a", "w-b"]) putWithheld.run("!old:x", id, JSON.stringify(notice(id)));
+    putWithheld.run("!old:x", "w-c", JSON.stringify({ ...notice("w-c"), code: "m.blacklisted" }));
+    const putHash = db.prepare("INSERT INTO olm_message_hashes (sender_key, hash) VALUES (?, ?)");
+    for (const hash of ["h-b", "h-a"]) putHash.run("curveOld", hash);
+    db.close();
+
+    const store = await SqliteCryptoStore.open({ userId: ALICE, directory, passphrase: "pw" });
+    assert.deepEqual(await store.getWithheld("!old:x", "w-a"), notice("w-a"));
+    assert.equal((await store.getWithheld("!old:x", "w-c"))?.code, "m.blacklisted");
+    assert.ok(await store.isOlmMessageKnown("curveOld", "h-a"));
+    assert.ok(await store.isOlmMessageKnown("curveOld", "h-b"));
+    // Filled to the bound: the old rows give way in the order they were stored, no other.
+    const fresh = Array.from({ length: MAX_STORED_WITHHELD - 2 }, (_, i) => notice(`new-${i}`));
+    await store.saveChanges({ withheld: fresh });
+    assert.equal(await store.getWithheld("!old:x", "w-a"), undefined);
+    assert.notEqual(await store.getWithheld("!old:x", "w-b"), undefined);
+    assert.notEqual(await store.getWithheld("!old:x", "w-c"), undefined);
+    await store.saveChanges({ withheld: [notice("one-more")] });
+    assert.equal(await store.getWithheld("!old:x", "w-b"), undefined);
+    assert.notEqual(await store.getWithheld("!old:x", "w-c"), undefined);
+    const hashes = Array.from({ length: MAX_STORED_OLM_MESSAGE_HASHES - 1 }, (_, i) => ({
+      senderKey: "curveNew",
+      hash: `n${i}`,
+    }));
+    await store.saveChanges({ olmMessageHashes: hashes });
+    assert.equal(await store.isOlmMessageKnown("curveOld", "h-a"), false);
+    assert.ok(await store.isOlmMessageKnown("curveOld", "h-b"));
+    await store.close();
+    const check = new Database(path, { readonly: true });
+    assert.equal(schemaVersion(check), LATEST_SCHEMA_VERSION);
+    const count = (table: string) =>
+      (check.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+    assert.equal(count("withheld"), MAX_STORED_WITHHELD);
+    assert.equal(count("olm_message_hashes"), MAX_STORED_OLM_MESSAGE_HASHES);
     check.close();
   });
 

@@ -24,7 +24,11 @@ import type {
   TrackedUserRecord,
   WithheldRecord,
 } from "../records.ts";
-import type { InboundGroupSessionCounts } from "../store.ts";
+import {
+  type InboundGroupSessionCounts,
+  MAX_STORED_OLM_MESSAGE_HASHES,
+  MAX_STORED_WITHHELD,
+} from "../store.ts";
 import {
   accountToJson,
   mergeOutboundSharing,
@@ -133,7 +137,12 @@ const SQL = {
     "INSERT OR REPLACE INTO outgoing_key_requests (request_id, room_id, session_id, record) VALUES (?, ?, ?, ?)",
   delKeyRequest: "DELETE FROM outgoing_key_requests WHERE request_id = ?",
   withheld: "SELECT record FROM withheld WHERE room_id = ? AND session_id = ?",
-  putWithheld: "INSERT OR REPLACE INTO withheld (room_id, session_id, record) VALUES (?, ?, ?)",
+  // A notice saved again keeps its row (and place); see migration 7 for why `seq` has no gaps.
+  putWithheld:
+    "INSERT INTO withheld (room_id, session_id, record) VALUES (?, ?, ?) " +
+    "ON CONFLICT (room_id, session_id) DO UPDATE SET record = excluded.record",
+  // The newest `?` rows stay: a range delete from the low end of the row IDs, O(rows deleted).
+  evictWithheld: "DELETE FROM withheld WHERE seq <= (SELECT max(seq) FROM withheld) - ?",
   // The room and session are the caller's: only the other columns come back.
   replay:
     "SELECT message_index, event_id, timestamp FROM replays WHERE room_id = ? AND session_id = ? AND message_index = ?",
@@ -154,6 +163,7 @@ const SQL = {
     "INSERT OR REPLACE INTO replays (room_id, session_id, message_index, event_id, timestamp) VALUES (?, ?, ?, ?, ?)",
   olmHash: "SELECT 1 AS known FROM olm_message_hashes WHERE sender_key = ? AND hash = ?",
   putOlmHash: "INSERT OR IGNORE INTO olm_message_hashes (sender_key, hash) VALUES (?, ?)",
+  evictOlmHashes: "DELETE FROM olm_message_hashes WHERE seq <= (SELECT max(seq) FROM olm_message_hashes) - ?",
   custom: "SELECT value FROM custom_values WHERE key = ?",
   putCustom: "INSERT OR REPLACE INTO custom_values (key, value) VALUES (?, ?)",
   delCustom: "DELETE FROM custom_values WHERE key = ?",
@@ -533,6 +543,7 @@ export class SqliteStatements {
       const r = parseWithheld(x);
       this.#run("putWithheld", r.roomId, r.sessionId, JSON.stringify(r));
     }
+    if (c.withheld !== undefined && c.withheld.length > 0) this.#run("evictWithheld", MAX_STORED_WITHHELD);
     for (const x of c.replays ?? []) {
       const r = parseReplay(x);
       this.#run("putReplay", r.roomId, r.sessionId, r.messageIndex, r.eventId, r.timestamp);
@@ -557,6 +568,9 @@ export class SqliteStatements {
     for (const x of c.olmMessageHashes ?? []) {
       const r = parseOlmMessageHash(x);
       this.#run("putOlmHash", r.senderKey, r.hash);
+    }
+    if (c.olmMessageHashes !== undefined && c.olmMessageHashes.length > 0) {
+      this.#run("evictOlmHashes", MAX_STORED_OLM_MESSAGE_HASHES);
     }
     for (const [key, value] of Object.entries(c.customValues ?? {})) {
       if (value === null) this.#run("delCustom", parseCustomKey(key));
