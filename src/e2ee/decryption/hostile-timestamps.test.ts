@@ -3,18 +3,14 @@
 // holding that record fail, and with it every later sync step (the record stayed pending).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
+import { bobTrackingAlice, joined } from "../test-support/fake-homeserver.ts";
 
 const ROOM = "!room:example.org";
 
 describe("hostile origin_server_ts", () => {
   for (const ts of [-5, -0.5, 1.5, 2 ** 60, Number.NaN]) {
     it(`decrypts an event stamped ${ts} and keeps syncing`, async () => {
-      const hs = new FakeHomeserver();
-      const alice = await TestClient.create(hs, { userId: "@alice:x", deviceId: "A" });
-      const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
-      await bob.machine.updateTrackedUsers(["@alice:x"]);
-      await bob.sync();
+      const { alice, bob } = await bobTrackingAlice();
       const event = await alice.sendMessage(ROOM, joined("@alice:x", "@bob:x"), "stamped");
       await bob.sync();
       const decrypted = await bob.machine.decryptRoomEvent({ ...event, origin_server_ts: ts }, ROOM);

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { MAX_EVENT_DEPTH } from "../../wire/json.ts";
 import { DecryptionError } from "../errors.ts";
-import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
+import { bobTrackingAlice, joined } from "../test-support/fake-homeserver.ts";
 
 const ROOM = "!room:example.org";
 
@@ -17,11 +17,7 @@ function nested(levels: number): Record<string, unknown> {
 }
 
 async function setup() {
-  const hs = new FakeHomeserver();
-  const alice = await TestClient.create(hs, { userId: "@alice:x", deviceId: "A" });
-  const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
-  await bob.machine.updateTrackedUsers(["@alice:x"]);
-  await bob.sync();
+  const { hs, alice, bob } = await bobTrackingAlice();
   await alice.prepareRoom(ROOM, joined("@alice:x", "@bob:x"));
   await bob.sync();
   return { hs, alice, bob };

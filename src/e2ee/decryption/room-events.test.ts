@@ -7,7 +7,7 @@ import { DecryptionError, type DecryptionFailureCode } from "../errors.ts";
 import { MAX_ROOM_EVENT_CIPHERTEXT_BYTES } from "../limits.ts";
 import { OlmMachine } from "../machine.ts";
 import { signWithAccount } from "../signing.ts";
-import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
+import { bobTrackingAlice, FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
 import { REPLAY_FLUSH_BATCH } from "./replay.ts";
 import type { EncryptedRoomEvent } from "./room-events.ts";
 
@@ -17,14 +17,7 @@ function failsWith(code: DecryptionFailureCode) {
   return (e: unknown): boolean => e instanceof DecryptionError && e.code === code;
 }
 
-async function setup() {
-  const hs = new FakeHomeserver();
-  const alice = await TestClient.create(hs, { userId: "@alice:x", deviceId: "A" });
-  const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
-  await bob.machine.updateTrackedUsers(["@alice:x"]);
-  await bob.sync();
-  return { hs, alice, bob };
-}
+const setup = bobTrackingAlice;
 
 describe("room event decryption", () => {
   it("rejects a replayed message index under another event ID", async () => {

@@ -7,18 +7,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { InboundGroupSession, OutboundGroupSession } from "../../crypto/megolm/index.ts";
-import { FakeHomeserver, TestClient } from "../test-support/fake-homeserver.ts";
+import { bobTrackingAlice, TestClient } from "../test-support/fake-homeserver.ts";
 
 const ROOM = "!room:x";
 
-async function setup() {
-  const hs = new FakeHomeserver();
-  const alice = await TestClient.create(hs, { userId: "@alice:x", deviceId: "A" });
-  const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
-  await bob.machine.updateTrackedUsers(["@alice:x"]);
-  await bob.sync();
-  return { hs, alice, bob };
-}
+const setup = bobTrackingAlice;
 
 /** An export entry of `session` from index 0 naming `creator`'s keys (or the given ones). */
 function exportNaming(

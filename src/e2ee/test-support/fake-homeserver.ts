@@ -347,3 +347,15 @@ export class TestClient {
 
 export const joined = (...userIds: string[]): RoomMember[] =>
   userIds.map((userId) => ({ userId, membership: "join" }));
+
+/** Alice (device A) and Bob (device B) on a new server, Bob tracking Alice's devices. */
+export async function bobTrackingAlice(
+  options: Pick<OlmMachineOptions, "now"> = {},
+): Promise<{ hs: FakeHomeserver; alice: TestClient; bob: TestClient }> {
+  const hs = new FakeHomeserver();
+  const alice = await TestClient.create(hs, { userId: "@alice:x", deviceId: "A", ...options });
+  const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B", ...options });
+  await bob.machine.updateTrackedUsers(["@alice:x"]);
+  await bob.sync();
+  return { hs, alice, bob };
+}
