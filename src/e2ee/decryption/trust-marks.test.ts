@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { InboundGroupSession, OutboundGroupSession } from "../../crypto/megolm/index.ts";
-import { bobTrackingAlice, TestClient } from "../test-support/fake-homeserver.ts";
+import { bobTrackingAlice, megolmEventIn, TestClient } from "../test-support/fake-homeserver.ts";
 
 const ROOM = "!room:x";
 
@@ -29,21 +29,8 @@ function exportNaming(
   };
 }
 
-function eventIn(session: OutboundGroupSession, sender: string, deviceId: string, body: string) {
-  return {
-    event_id: `$${body}`,
-    sender,
-    type: "m.room.encrypted",
-    content: {
-      algorithm: "m.megolm.v1.aes-sha2",
-      ciphertext: session.encrypt(
-        JSON.stringify({ type: "m.room.message", content: { body }, room_id: ROOM }),
-      ),
-      session_id: session.sessionId,
-      device_id: deviceId,
-    },
-  };
-}
+const eventIn = (session: OutboundGroupSession, sender: string, deviceId: string, body: string) =>
+  megolmEventIn(session, ROOM, sender, deviceId, body);
 
 async function importAndDecrypt(
   bob: TestClient,

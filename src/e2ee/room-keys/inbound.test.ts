@@ -4,7 +4,7 @@ import { describe, it } from "node:test";
 import { InboundGroupSession, OutboundGroupSession } from "../../crypto/megolm/index.ts";
 import { decodeBase64, encodeBase64 } from "../../crypto/primitives/index.ts";
 import { DecryptionError, type DecryptionFailureCode } from "../errors.ts";
-import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
+import { FakeHomeserver, joined, megolmEventIn, TestClient } from "../test-support/fake-homeserver.ts";
 import { MAX_RIVAL_ROOM_KEYS } from "./inbound.ts";
 
 const ROOM = "!room:x";
@@ -49,21 +49,8 @@ function roomKey(session: OutboundGroupSession, roomId = ROOM): Record<string, u
   };
 }
 
-function eventIn(session: OutboundGroupSession, sender: string, deviceId: string, body: string) {
-  return {
-    event_id: `$${body}`,
-    sender,
-    type: "m.room.encrypted",
-    content: {
-      algorithm: "m.megolm.v1.aes-sha2",
-      ciphertext: session.encrypt(
-        JSON.stringify({ type: "m.room.message", content: { body }, room_id: ROOM }),
-      ),
-      session_id: session.sessionId,
-      device_id: deviceId,
-    },
-  };
-}
+const eventIn = (session: OutboundGroupSession, sender: string, deviceId: string, body: string) =>
+  megolmEventIn(session, ROOM, sender, deviceId, body);
 
 describe("inbound room keys under hostile input", () => {
   it("refuses a room key whose room ID is not well-formed Unicode; the store stays usable", async () => {

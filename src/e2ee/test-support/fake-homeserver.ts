@@ -3,6 +3,7 @@
  * driver that plays the client's part for one `OlmMachine`. Only tests import this.
  */
 
+import type { OutboundGroupSession } from "../../crypto/megolm/index.ts";
 import { type CryptoStore, MemoryCryptoStore, MemoryStoreData } from "../../store/index.ts";
 import type { EncryptedRoomEvent } from "../decryption/room-events.ts";
 import { OlmMachine, type OlmMachineOptions } from "../machine.ts";
@@ -358,4 +359,30 @@ export async function bobTrackingAlice(
   await bob.machine.updateTrackedUsers(["@alice:x"]);
   await bob.sync();
   return { hs, alice, bob };
+}
+
+/**
+ * An `m.room.message` encrypted by hand with `session`, as `sender`'s device `deviceId` would
+ * send it in `roomId` (for sessions a test holds itself, outside any machine). Event ID `$body`.
+ */
+export function megolmEventIn(
+  session: OutboundGroupSession,
+  roomId: string,
+  sender: string,
+  deviceId: string,
+  body: string,
+) {
+  return {
+    event_id: `$${body}`,
+    sender,
+    type: "m.room.encrypted",
+    content: {
+      algorithm: "m.megolm.v1.aes-sha2",
+      ciphertext: session.encrypt(
+        JSON.stringify({ type: "m.room.message", content: { body }, room_id: roomId }),
+      ),
+      session_id: session.sessionId,
+      device_id: deviceId,
+    },
+  };
 }
