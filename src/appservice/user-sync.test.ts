@@ -128,4 +128,34 @@ describe("a virtual user's share of a transaction", () => {
     const txn = parseTransaction({ events: [ev("$x", "m.room.message", "!elsewhere:x")] });
     assert.equal(userSyncFor(view({}), txn, "b6", {}), undefined);
   });
+
+  it("takes rooms named like Object.prototype's members, and drops room IDs no store or URL can carry", () => {
+    const own = (id: string, room: string, membership: string) =>
+      ev(id, "m.room.member", room, { sender: me, state_key: me, content: { membership } });
+    const txn = parseTransaction({
+      events: [
+        own("$1", "toString", "join"),
+        ev("$2", "m.room.message", "toString"),
+        own("$3", "__proto__", "join"),
+        own("$4", "constructor", "invite"),
+        own("$5", "hasOwnProperty", "leave"),
+        // A lone surrogate: its state could not be fetched (no URL carries it), failing the share.
+        own("$6", "!r\ud800:x", "join"),
+        own("$7", "", "join"),
+      ],
+      ephemeral: [{ type: "m.typing", room_id: "toString", content: { user_ids: [] } }],
+    });
+    const share = userSyncFor(view({}), txn, "b7", {});
+    assert.ok(share);
+    assert.deepEqual(share.joined, ["toString", "__proto__"]);
+    const res = syncResponseSchema.parse(share.response);
+    const room: string = "toString";
+    assert.deepEqual(
+      res.rooms?.join?.[room]?.timeline?.events?.map((e) => e.event_id),
+      ["$1", "$2"],
+    );
+    assert.equal(res.rooms?.join?.[room]?.ephemeral?.events?.length, 1);
+    assert.ok(Object.hasOwn(res.rooms?.invite ?? {}, "constructor"));
+    assert.ok(Object.hasOwn(res.rooms?.leave ?? {}, "hasOwnProperty"));
+  });
 });

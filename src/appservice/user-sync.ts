@@ -3,6 +3,7 @@
 // ephemeral events of those rooms, the to-device messages addressed to its device, the device
 // lists, and its device's key counts. The client then handles it like any sync (E2EE included).
 import type { JsonObject, Membership, StrippedStateEvent } from "../wire/index.ts";
+import { isIdentifier } from "../wire/json.ts";
 import type { Transaction } from "./transaction.ts";
 
 export interface VirtualUserView {
@@ -38,9 +39,11 @@ export function userSyncFor(
   nextBatch: string,
   known: KnownKeyCounts,
 ): UserSync | undefined {
-  const join: Record<string, JoinSection> = {};
-  const invite: Record<string, { invite_state: { events: JsonObject[] } }> = {};
-  const leave: Record<string, { timeline: { events: JsonObject[] } }> = {};
+  // Keyed by room IDs from the homeserver: no prototype, so "toString" or "__proto__" is a key like
+  // any other (on `{}` it found Object.prototype's members and failed the user's share every time).
+  const join: Record<string, JoinSection> = Object.create(null);
+  const invite: Record<string, { invite_state: { events: JsonObject[] } }> = Object.create(null);
+  const leave: Record<string, { timeline: { events: JsonObject[] } }> = Object.create(null);
   const membership = new Map<string, string | undefined>();
   const joined: string[] = [];
   const current = (roomId: string): string | undefined =>
@@ -57,7 +60,9 @@ export function userSyncFor(
 
   for (const ev of txn.events) {
     const roomId = ev.room_id;
-    if (roomId === undefined) continue;
+    // A room ID the stores could not keep (empty, overlong, a lone surrogate) is dropped, as a sync
+    // drops such a room: a join to it would fetch its state by a path no URL can carry.
+    if (!isIdentifier(roomId)) continue;
     const own = ev.type === "m.room.member" && ev.state_key === view.userId;
     if (own) {
       const m = typeof ev.content.membership === "string" ? ev.content.membership : undefined;
@@ -94,7 +99,7 @@ export function userSyncFor(
     }
   }
   for (const ev of txn.ephemeral) {
-    if (ev.room_id === undefined || current(ev.room_id) !== "join") continue;
+    if (!isIdentifier(ev.room_id) || current(ev.room_id) !== "join") continue;
     joinSection(ev.room_id).ephemeral.events.push({ type: ev.type, content: ev.content });
     relevant = true;
   }
