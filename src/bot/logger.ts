@@ -1,7 +1,7 @@
 // The bot's log: readable lines on a terminal, one JSON object per line otherwise (for log
 // collectors). Implements the client's `Logger`, so the client logs through it too. Callers pass
 // structured fields; message text, tokens and keys never go into them.
-import type { Logger } from "../client/index.ts";
+import { type Logger, printable, printableJson } from "../client/index.ts";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -31,7 +31,7 @@ export function createBotLogger(opts: BotLoggerOptions): Logger {
       const message = msg ?? (typeof obj === "string" ? obj : "");
       write(
         opts.format === "json"
-          ? `${JSON.stringify({ time: new Date(now()).toISOString(), level, msg: message, ...fields })}\n`
+          ? `${printableJson({ time: new Date(now()).toISOString(), level, msg: message, ...fields })}\n`
           : prettyLine(now(), level, message, fields),
       );
     };
@@ -57,7 +57,8 @@ function prettyLine(time: number, level: LogLevel, msg: string, fields: Record<s
   const clock = new Date(time).toISOString().slice(11, 19);
   const tail = Object.entries(fields)
     .filter(([, v]) => v !== undefined)
-    .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
+    .map(([k, v]) => `${k}=${typeof v === "string" ? printable(v) : printableJson(v)}`)
     .join(" ");
-  return `${clock} ${level.toUpperCase().padEnd(5)} ${msg}${tail ? `  ${tail}` : ""}\n`;
+  // Fields and messages carry senders' words (commands, errors): none may drive the terminal.
+  return `${clock} ${level.toUpperCase().padEnd(5)} ${printable(msg)}${tail ? `  ${tail}` : ""}\n`;
 }

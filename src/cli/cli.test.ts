@@ -9,7 +9,7 @@ import { MatrixError, NetworkError, type RoomEvent } from "../index.ts";
 import { parseHomeserver, parseInteger, parseSeconds } from "./args.ts";
 import { contentTypeFor, type SendArgs, validateSendArgs } from "./commands/send.ts";
 import { CliError } from "./errors.ts";
-import { errorMessage, isMessageEvent, messageLine } from "./output.ts";
+import { errorMessage, isMessageEvent, jsonLine, messageLine } from "./output.ts";
 import {
   accountStoreDir,
   type Profile,
@@ -258,6 +258,23 @@ describe("output", () => {
     );
     assert.equal(errorMessage(new CliError("USAGE", "bad")), "bad");
     assert.equal(errorMessage("weird"), "unexpected failure: weird");
+  });
+
+  // A server's error string or a sender's message could carry ESC sequences (OSC 52 writes the
+  // clipboard), C1 controls or bidirectional overrides: none reaches the terminal as it is.
+  const hostile = "x\u001b]52;c;aGk=\u0007\u009b2J\u202eevil\u007f";
+  const unsafe = /[\p{Cc}\u202a-\u202e\u2066-\u2069]/u;
+
+  test("errorMessage escapes them", () => {
+    const line = errorMessage(new MatrixError(403, { errcode: "M_FORBIDDEN", error: hostile }));
+    assert.ok(!unsafe.test(line), line);
+    assert.match(line, /^M_FORBIDDEN \(HTTP 403\): x\\u001b\]52;c;aGk=\\u0007/);
+  });
+
+  test("a message line escapes them and reads back the same", () => {
+    const line = jsonLine(messageLine(event({ content: { msgtype: "m.text", body: hostile } })));
+    assert.ok(!unsafe.test(line.trimEnd()), line);
+    assert.equal((JSON.parse(line) as { body: string }).body, hostile);
   });
 });
 

@@ -1,11 +1,19 @@
 // What the CLI prints: JSON lines for records, and one line per error. Nothing here ever sees an
 // access token (profiles are printed through `publicProfile`).
-import { MalformedResponseError, MatrixError, NetworkError, type Room, type RoomEvent } from "../index.ts";
+import {
+  MalformedResponseError,
+  MatrixError,
+  NetworkError,
+  printable,
+  printableJson,
+  type Room,
+  type RoomEvent,
+} from "../index.ts";
 import { CliError } from "./errors.ts";
 
-/** One JSON record per line (newlines inside strings are escaped by JSON). */
+/** One JSON record per line (newlines and every other control character inside strings escaped). */
 export function jsonLine(record: object): string {
-  return `${JSON.stringify(record)}\n`;
+  return `${printableJson(record)}\n`;
 }
 
 /** A room as `keyroom rooms` prints it. */
@@ -95,5 +103,6 @@ export function errorMessage(err: unknown): string {
     const code = (err as { code?: unknown }).code;
     text = typeof code === "string" ? `${err.message} (${code})` : `${err.name}: ${err.message}`;
   } else text = `unexpected failure: ${String(err)}`;
-  return text.replace(/\s*[\r\n]+\s*/g, " ").trim();
+  // A server's or a peer's words can be in it: no control character reaches the terminal.
+  return printable(text.replace(/\s*[\r\n]+\s*/g, " ").trim());
 }

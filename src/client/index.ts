@@ -130,6 +130,7 @@ export {
   type UploadData,
   type UploadOptions,
 } from "./media.ts";
+export { printable, printableJson } from "./printable.ts";
 export { type CreateRoomOptions, MAX_TOMBSTONE_HOPS, type MessagesPage } from "./rooms/api.ts";
 export {
   editContent,

@@ -1,6 +1,6 @@
 // rooms, create-room, join, invite, leave. None of them syncs, so they never consume messages
 // that `tail` has yet to show.
-import { type MatrixClient, Room } from "../../index.ts";
+import { type MatrixClient, printable, Room } from "../../index.ts";
 import { jsonLine, roomLine } from "../output.ts";
 import { openSession } from "../session.ts";
 import type { CommandIo } from "./io.ts";
@@ -45,14 +45,14 @@ export async function createRoomCommand(args: CreateRoomArgs, io: CommandIo): Pr
       encrypted: args.encrypted,
       invite: args.invite,
     });
-    io.out(`${roomId}\n`);
+    io.out(`${printable(roomId)}\n`);
   });
 }
 
 /** `keyroom join`: accepts a room ID or alias; prints the joined room ID. */
 export async function joinCommand(args: { profileDir: string; room: string }, io: CommandIo): Promise<void> {
   await withClient(args.profileDir, async (client) => {
-    io.out(`${await client.joinRoom(args.room)}\n`);
+    io.out(`${printable(await client.joinRoom(args.room))}\n`);
   });
 }
 

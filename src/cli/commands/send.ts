@@ -2,6 +2,7 @@
 // client encrypts (profiles with encryption) or refuses (profiles without): it never sends plaintext.
 import { readFile } from "node:fs/promises";
 import { basename, extname } from "node:path";
+import { printable } from "../../index.ts";
 import { CliError } from "../errors.ts";
 import { requireProfile } from "../profile.ts";
 import { restoreProfile } from "../session.ts";
@@ -85,7 +86,7 @@ export async function sendCommand(args: SendArgs, io: CommandIo): Promise<void> 
       else if (args.notice) eventId = await client.sendNotice(roomId, text);
       else eventId = await client.sendText(roomId, text);
     }
-    io.out(`${eventId}\n`);
+    io.out(`${printable(eventId)}\n`);
   } finally {
     await client.close();
   }
