@@ -11,6 +11,7 @@ import {
   type RoomEvent,
   type VerificationRequest,
 } from "keyroom";
+import { blobType } from "./media-types.ts";
 
 /** Events kept per room in the page (older ones are dropped from view). */
 const MAX_TIMELINE = 500;
@@ -261,12 +262,14 @@ function fileBody(content: JsonObject, name: string): HTMLElement {
     // Downloaded and decrypted in the page; the server only ever held ciphertext.
     const bytes = await c.downloadAttachment(content);
     const info = content.info as { mimetype?: unknown } | undefined;
-    const type = typeof info?.mimetype === "string" ? info.mimetype : "application/octet-stream";
+    // Never a type that runs script: a blob: URL has this page's origin (see media-types.ts).
+    const type = blobType(info?.mimetype);
     const url = URL.createObjectURL(new Blob([new Uint8Array(bytes)], { type }));
     const link = h("a", { href: url, download: name, class: "download", "data-size": String(bytes.length) });
     link.textContent = `Save ${name} (${bytes.length} bytes)`;
     box.replaceChildren(type.startsWith("image/") ? h("img", { src: url, alt: name, width: "240" }) : link);
-    if (type.startsWith("text/"))
+    // Shown as text whatever the blob's type: textContent runs nothing.
+    if (typeof info?.mimetype === "string" && info.mimetype.startsWith("text/"))
       box.append(h("pre", { class: "file-text" }, new TextDecoder().decode(bytes)));
   };
   box.append(open);

@@ -149,6 +149,18 @@ describe("web chat in Chromium", { skip, timeout: scaledMs(600_000) }, () => {
     });
     await (await message("from-node.txt")).locator("button").click();
     await page.waitForSelector(".file-text:has-text('a note from Node')");
+    // A file claiming a type that runs script gets an inert blob (blob: URLs share the page's origin).
+    await bob.sendFile(roomId, new TextEncoder().encode("<script>alert(1)</script>"), {
+      filename: "page.html",
+      contentType: "text/html",
+    });
+    await (await message("page.html")).locator("button").click();
+    const saved = page.locator("a.download", { hasText: "page.html" });
+    await saved.waitFor();
+    assert.equal(
+      await saved.evaluate(async (a) => (await (await fetch((a as HTMLAnchorElement).href)).blob()).type),
+      "application/octet-stream",
+    );
     await screenshot(page, "web-chat-2-files");
   });
 
