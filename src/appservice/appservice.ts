@@ -15,6 +15,7 @@ import {
   type Logger,
   MatrixClient,
   type MatrixClientOptions,
+  MatrixError,
   MemoryClientStore,
   path,
   SqliteClientStore,
@@ -602,7 +603,17 @@ export class Appservice {
       // A room joined in this transaction comes with its state, as a sync's newly joined room does.
       for (const roomId of share.joined) {
         const section = rooms.join[roomId];
-        if (section) section.state = { events: await client.fetchRoomState(roomId) };
+        if (!section) continue;
+        try {
+          section.state = { events: await client.fetchRoomState(roomId) };
+        } catch (e) {
+          // Refused for good (the user left or was kicked before it was asked, or the room is
+          // gone): left out of this share, rather than the share (to-device room keys with it)
+          // failing at every attempt until given up. Not joined without its state either: a room
+          // without its m.room.encryption would read as unencrypted. A later leave comes as usual.
+          if (!(e instanceof MatrixError && (e.httpStatus === 403 || e.httpStatus === 404))) throw e;
+          delete rooms.join[roomId];
+        }
       }
       await client.feedSync(syncResponseSchema.parse(share.response));
       Object.assign(vu.known, known);
