@@ -101,9 +101,9 @@ export const deep: fc.Arbitrary<Raw> = fc
   );
 
 /** Something where an object is expected. */
-const notObject = fc.constantFrom("[]", "[{}]", "null", "1", '"x"', "true");
+export const notObject = fc.constantFrom("[]", "[{}]", "null", "1", '"x"', "true");
 /** Mostly `a`; now and then something else (rarely enough that most responses get through). */
-const orOdd = (a: fc.Arbitrary<Raw>) =>
+export const orOdd = (a: fc.Arbitrary<Raw>) =>
   fc.oneof(
     { weight: 60, arbitrary: a },
     { weight: 1, arbitrary: notObject },
@@ -111,13 +111,13 @@ const orOdd = (a: fc.Arbitrary<Raw>) =>
   );
 
 /** Mostly `a` (what the field should hold), now and then `odd`. */
-const mostly = (a: fc.Arbitrary<Raw>, odd: fc.Arbitrary<Raw>) =>
+export const mostly = (a: fc.Arbitrary<Raw>, odd: fc.Arbitrary<Raw>) =>
   fc.oneof({ weight: 24, arbitrary: a }, { weight: 1, arbitrary: odd });
 /** A count as the spec has it (a non-negative integer), or now and then an odd number. */
 const count = mostly(fc.nat().map(String), number);
 /** A timestamp, or now and then an odd number. */
 const timestamp = mostly(fc.integer({ min: 0, max: 2 ** 42 }).map(String), number);
-const list = (item: fc.Arbitrary<Raw>, max = 3) =>
+export const list = (item: fc.Arbitrary<Raw>, max = 3) =>
   mostly(fc.array(item, { maxLength: max }).map(arr), fc.oneof(value, notObject));
 
 const MEMBERSHIPS = ["join", "invite", "leave", "ban", "knock", "JOIN", "", "__proto__", "joined"];
@@ -141,7 +141,9 @@ const algorithm = fc.oneof(
 );
 
 /** Optional entries, in any order, with a duplicate now and then. */
-function entries(fields: readonly (readonly [string, fc.Arbitrary<Raw>])[]): fc.Arbitrary<[string, Raw][]> {
+export function entries(
+  fields: readonly (readonly [string, fc.Arbitrary<Raw>])[],
+): fc.Arbitrary<[string, Raw][]> {
   return fc
     .tuple(
       ...fields.map(([k, a]) =>
@@ -251,7 +253,7 @@ export const roomEvent = (state: boolean | "maybe"): fc.Arbitrary<Raw> =>
   );
 
 /** Stripped state (invites), or a basic event (account data, ephemeral): no event ID. */
-const strippedEvent: fc.Arbitrary<Raw> = eventType.chain((type) =>
+export const strippedEvent: fc.Arbitrary<Raw> = eventType.chain((type) =>
   fc.tuple(content(type), fc.oneof(userId, fc.constant("")), userId).map(([c, sk, sender]) =>
     obj([
       ["type", text(type)],
@@ -261,7 +263,7 @@ const strippedEvent: fc.Arbitrary<Raw> = eventType.chain((type) =>
     ]),
   ),
 );
-const basicEvent = (types: fc.Arbitrary<string>): fc.Arbitrary<Raw> =>
+export const basicEvent = (types: fc.Arbitrary<string>): fc.Arbitrary<Raw> =>
   types.chain((type) =>
     content(type).map((c) =>
       obj([
@@ -362,7 +364,7 @@ const toDeviceContent = entries([
   ["methods", list(freeText.map(text), 2)],
   ["timestamp", number],
 ]).map(obj);
-const toDeviceEvent = fc
+export const toDeviceEvent = fc
   .tuple(fc.oneof(fc.constantFrom(...TO_DEVICE_TYPES), eventType), userId, orOdd(toDeviceContent))
   .map(([type, sender, c]) =>
     obj([
