@@ -121,11 +121,8 @@ describe("appservice transactions endpoint", () => {
       ["{}", 400, "M_BAD_JSON"],
       ['{"events":{}}', 400, "M_BAD_JSON"],
       ['{"events":[],"org.matrix.msc3202.device_lists":{"changed":"@a:x"}}', 400, "M_BAD_JSON"],
-      [
-        '{"events":[],"org.matrix.msc3202.device_one_time_keys_count":{"@a:x":{"D":{"c":-1}}}}',
-        400,
-        "M_BAD_JSON",
-      ],
+      // A malformed entry inside is dropped (transaction.test.ts); a map that is no map is refused.
+      ['{"events":[],"org.matrix.msc3202.device_one_time_keys_count":[]}', 400, "M_BAD_JSON"],
       [JSON.stringify({ events: new Array(MAX_TXN_EVENTS + 1).fill(0) }), 400, "M_BAD_JSON"],
     ];
     for (const [body, status, code] of cases) {

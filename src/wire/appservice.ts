@@ -4,7 +4,7 @@
 // and ephemeral, MSC3202 device lists and key counts).
 import { parse as parseYaml } from "yaml";
 import { boundedDepth, clientEventSchema, toDeviceEventShape } from "./events.ts";
-import { jsonObjectSchema, lenientArray } from "./json.ts";
+import { jsonObjectSchema, lenientArray, lenientRecord } from "./json.ts";
 import * as z from "./zod.ts";
 
 /** Registration flags (the keys Synapse reads). */
@@ -165,11 +165,15 @@ export type AppserviceEphemeral = z.infer<typeof appserviceEphemeralSchema>;
 const boundedLenient = <T extends z.ZodMiniType>(item: T) =>
   z.pipe(z.array(z.unknown()).check(z.maxLength(MAX_TXN_EVENTS)), lenientArray(item));
 
-const countsSchema = z.record(
-  z.string(),
-  z.record(z.string(), z.record(z.string(), z.number().check(z.int(), z.nonnegative()))),
+// MSC3202 maps, by user then device: a malformed entry is dropped (that device then reads as
+// unchanged since the last transaction), so one bad count cannot make the homeserver retry the
+// whole transaction for ever; the maps themselves must be maps.
+// A device's counts are taken whole or not at all: a map missing an algorithm means a count of 0.
+const countsSchema = lenientRecord(
+  lenientRecord(z.record(z.string(), z.number().check(z.int(), z.nonnegative()))),
 );
-const fallbackSchema = z.record(z.string(), z.record(z.string(), z.array(z.string())));
+const fallbackSchema = lenientRecord(lenientRecord(lenientArray(z.string())));
+const userIdsSchema = z.optional(lenientArray(z.string()));
 
 /**
  * The transaction body. The envelope must be well-formed; a malformed event inside a list is
@@ -180,9 +184,7 @@ export const transactionSchema = z.looseObject({
   [TXN_EPHEMERAL]: z.optional(boundedLenient(appserviceEphemeralSchema)),
   [TXN_EPHEMERAL_UNSTABLE]: z.optional(boundedLenient(appserviceEphemeralSchema)),
   [TXN_TO_DEVICE]: z.optional(boundedLenient(appserviceToDeviceSchema)),
-  [TXN_DEVICE_LISTS]: z.optional(
-    z.object({ changed: z.optional(z.array(z.string())), left: z.optional(z.array(z.string())) }),
-  ),
+  [TXN_DEVICE_LISTS]: z.optional(z.object({ changed: userIdsSchema, left: userIdsSchema })),
   [TXN_OTK_COUNTS]: z.optional(countsSchema),
   [TXN_OTK_COUNTS_ALT]: z.optional(countsSchema),
   [TXN_FALLBACK_KEYS]: z.optional(fallbackSchema),

@@ -46,7 +46,8 @@ export function lenientArray<T extends z.ZodMiniType>(item: T) {
 
 /**
  * Like `lenientArray`, for maps keyed by ID (rooms by room ID): malformed values are dropped, and
- * so are entries whose key is not an identifier (`isIdentifier`).
+ * so are entries whose key is not an identifier (`isIdentifier`) or is `__proto__` (assigning it
+ * would set the result's prototype, not add an entry).
  */
 export function lenientRecord<T extends z.ZodMiniType>(value: T) {
   return z.pipe(
@@ -54,7 +55,7 @@ export function lenientRecord<T extends z.ZodMiniType>(value: T) {
     z.transform((rec): Record<string, z.output<T>> => {
       const out: Record<string, z.output<T>> = {};
       for (const [key, raw] of Object.entries(rec)) {
-        if (!isIdentifier(key)) continue;
+        if (!isIdentifier(key) || key === "__proto__") continue;
         const parsed = value.safeParse(raw);
         if (parsed.success) out[key] = parsed.data;
       }
