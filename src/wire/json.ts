@@ -46,8 +46,8 @@ export function lenientArray<T extends z.ZodMiniType>(item: T) {
 
 /**
  * Like `lenientArray`, for maps keyed by ID (rooms by room ID): malformed values are dropped, and
- * so are entries whose key is not an identifier (`isIdentifier`) or is `__proto__` (assigning it
- * would set the result's prototype, not add an entry).
+ * so are entries whose key is not an identifier (`isIdentifier`). (A `__proto__` key never gets
+ * here: the record schema's copy leaves it out.)
  */
 export function lenientRecord<T extends z.ZodMiniType>(value: T) {
   return z.pipe(
@@ -55,7 +55,7 @@ export function lenientRecord<T extends z.ZodMiniType>(value: T) {
     z.transform((rec): Record<string, z.output<T>> => {
       const out: Record<string, z.output<T>> = {};
       for (const [key, raw] of Object.entries(rec)) {
-        if (!isIdentifier(key) || key === "__proto__") continue;
+        if (!isIdentifier(key)) continue;
         const parsed = value.safeParse(raw);
         if (parsed.success) out[key] = parsed.data;
       }
