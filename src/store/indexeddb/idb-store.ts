@@ -32,11 +32,13 @@ import type {
   TrackedUserRecord,
   WithheldRecord,
 } from "../records.ts";
-import type {
-  CryptoStore,
-  InboundGroupSessionCounts,
-  InboundGroupSessionPage,
-  LeaseGrant,
+import {
+  type CryptoStore,
+  type InboundGroupSessionCounts,
+  type InboundGroupSessionPage,
+  type LeaseGrant,
+  MAX_STORED_OLM_MESSAGE_HASHES,
+  MAX_STORED_WITHHELD,
 } from "../store.ts";
 import {
   accountToJson,
@@ -78,6 +80,7 @@ import {
   leaseLockName,
   type WebLockManager,
 } from "./lease.ts";
+import { putInOrder, requestToPromise } from "./ordered.ts";
 import { openStoreCipher } from "./store-key.ts";
 import { IDB_SCHEMA_VERSION, IDB_STORE_NAMES, type IdbStoreName, upgradeIdb } from "./upgrades.ts";
 
@@ -142,13 +145,6 @@ function isRow(v: unknown): v is Row {
 function defaultLocks(): WebLockManager | undefined {
   const nav = (globalThis as { navigator?: { locks?: WebLockManager } }).navigator;
   return nav?.locks;
-}
-
-function requestToPromise<T>(req: IDBRequest<T>): Promise<T> {
-  return new Promise((resolve, reject) => {
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
-  });
 }
 
 /** Resolves with the database; a connection elsewhere blocking the upgrade is `StoreLockedError`. */
@@ -708,7 +704,15 @@ export class IndexedDbCryptoStore implements CryptoStore {
     }
     for (const x of c.trackedUsers ?? []) os("tracked_users").put(parseTrackedUser(x));
     for (const x of c.outgoingKeyRequests ?? []) os("outgoing_key_requests").put(parseOutgoingKeyRequest(x));
-    for (const x of c.withheld ?? []) os("withheld").put(parseWithheld(x));
+    const withheld = (c.withheld ?? []).map((x) => {
+      const r = parseWithheld(x);
+      return { key: [r.roomId, r.sessionId], value: r };
+    });
+    await putInOrder(os("withheld"), withheld, {
+      max: MAX_STORED_WITHHELD,
+      replace: true,
+      range: this.#range,
+    });
     for (const x of c.replays ?? []) os("replays").put(parseReplay(x));
     for (const x of c.roomSettings ?? []) os("room_settings").put(parseRoomSettings(x));
     if (c.backupState === null) os("meta").delete("backup_state");
@@ -717,7 +721,15 @@ export class IndexedDbCryptoStore implements CryptoStore {
       const r = parseQueuedRequest(x);
       os("queued_requests").put({ ...r, body: cipher.encrypt(r.body, rowAd("queued", r.requestId)) });
     }
-    for (const x of c.olmMessageHashes ?? []) os("olm_message_hashes").put(parseOlmMessageHash(x));
+    const hashes = (c.olmMessageHashes ?? []).map((x) => {
+      const r = parseOlmMessageHash(x);
+      return { key: [r.senderKey, r.hash], value: r };
+    });
+    await putInOrder(os("olm_message_hashes"), hashes, {
+      max: MAX_STORED_OLM_MESSAGE_HASHES,
+      replace: false,
+      range: this.#range,
+    });
     for (const [key, value] of Object.entries(c.customValues ?? {})) {
       if (value === null) os("custom_values").delete(parseCustomKey(key));
       else {

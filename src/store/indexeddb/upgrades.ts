@@ -79,6 +79,28 @@ export const IDB_UPGRADES: readonly IdbUpgrade[] = [
       };
     },
   },
+  {
+    version: 5,
+    description:
+      "withheld notices and Olm message hashes numbered in the order stored, so the oldest give way at their bound",
+    // Each row gets `seq` (indexed): saves number new rows above the highest and delete from the
+    // low end (`ordered.ts`). Stored rows had no order: they are numbered in key order.
+    run(_db, tx) {
+      for (const name of ["withheld", "olm_message_hashes"] as const) {
+        const store = tx.objectStore(name);
+        store.createIndex("seq", "seq", { unique: true });
+        let seq = 0;
+        const cursor = store.openCursor();
+        cursor.onsuccess = () => {
+          const c = cursor.result;
+          if (c === null) return;
+          const row: unknown = c.value;
+          if (typeof row === "object" && row !== null) c.update({ ...row, seq: ++seq });
+          c.continue();
+        };
+      }
+    },
+  },
 ];
 
 export const IDB_SCHEMA_VERSION: number = IDB_UPGRADES[IDB_UPGRADES.length - 1]?.version ?? 1;
