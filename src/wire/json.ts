@@ -72,31 +72,9 @@ export function lenientRecord<T extends z.ZodMiniType>(value: T) {
  */
 export const MAX_EVENT_DEPTH = 128;
 
-/** Whether `value` nests at most `levels` objects or arrays deep (a scalar nests 0). */
-export function nestsWithin(value: unknown, levels: number): boolean {
-  return typeof value !== "object" || value === null || objectNestsWithin(value, levels);
-}
-
-// Runs on every event of every sync response: scalars are told apart before any call.
-function objectNestsWithin(value: object, levels: number): boolean {
-  if (levels <= 0) return false;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const v: unknown = value[i];
-      if (typeof v === "object" && v !== null && !objectNestsWithin(v, levels - 1)) return false;
-    }
-    return true;
-  }
-  for (const key in value) {
-    const v: unknown = (value as Record<string, unknown>)[key];
-    if (typeof v === "object" && v !== null && !objectNestsWithin(v, levels - 1)) return false;
-  }
-  return true;
-}
-
 /**
  * Whether `value` reads back unchanged from the stores, as every event from the network must: it
- * nests at most `levels` deep (see `nestsWithin`) and holds no number `JSON.parse` made ±Infinity of
+ * nests at most `levels` objects or arrays deep (a scalar nests 0) and holds no number `JSON.parse` made ±Infinity of
  * (`1e400`, past a double's range). `JSON.stringify` writes Infinity as null, so such an event would
  * read one way until a restart and another after it (a power level of Infinity becoming null).
  */
@@ -106,7 +84,7 @@ export function storableWithin(value: unknown, levels: number): boolean {
     : objectStorableWithin(value, levels);
 }
 
-// As `objectNestsWithin`, numbers checked on the way.
+// Runs on every event of every sync response: scalars are told apart before any call.
 function objectStorableWithin(value: object, levels: number): boolean {
   if (levels <= 0) return false;
   if (Array.isArray(value)) {

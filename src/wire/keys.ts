@@ -1,6 +1,6 @@
 // End-to-end encryption key endpoints: upload, query, claim, changes.
 
-import { jsonObjectSchema, nestsWithin } from "./json.ts";
+import { jsonObjectSchema, storableWithin } from "./json.ts";
 import * as z from "./zod.ts";
 
 export const signaturesSchema = z.record(z.string(), z.record(z.string(), z.string()));
@@ -104,7 +104,7 @@ export const backupVersionResponseSchema = z.looseObject({
   ),
   auth_data: z.optional(
     z.unknown().check(
-      z.refine((v) => nestsWithin(v, MAX_BACKUP_AUTH_DATA_DEPTH), {
+      z.refine((v) => storableWithin(v, MAX_BACKUP_AUTH_DATA_DEPTH), {
         message: `nests deeper than ${MAX_BACKUP_AUTH_DATA_DEPTH} levels`,
       }),
     ),

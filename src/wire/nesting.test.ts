@@ -11,17 +11,10 @@ import {
   strippedStateEventSchema,
   toDeviceEventSchema,
 } from "./events.ts";
-import { MAX_EVENT_DEPTH, nestsWithin } from "./json.ts";
+import { MAX_EVENT_DEPTH, storableWithin } from "./json.ts";
 import { syncResponseSchema } from "./sync.ts";
 import { parseCommonSyncResponse } from "./sync-fast.ts";
-import { countEvents, eventsWithContent, syncWithContent } from "./test-support/event-places.ts";
-
-/** Levels of objects and arrays in `v`, by a plain walk. */
-function depth(v: unknown): number {
-  if (typeof v !== "object" || v === null) return 0;
-  const children = Array.isArray(v) ? v : Object.values(v);
-  return 1 + Math.max(0, ...children.map(depth));
-}
+import { countEvents, depthOf, eventsWithContent, syncWithContent } from "./test-support/event-places.ts";
 
 /** An object nesting `levels` levels: `{a: {a: … {}}}`. */
 function chain(levels: number): Record<string, unknown> {
@@ -34,13 +27,13 @@ function chain(levels: number): Record<string, unknown> {
 const contentFor = (levels: number) => JSON.stringify(chain(levels - 1));
 
 describe("event nesting", () => {
-  it("nestsWithin agrees with the depth of any JSON value (property)", () => {
+  it("storableWithin agrees with the depth of any JSON value (property)", () => {
     fc.assert(
       fc.property(fc.jsonValue({ maxDepth: 6 }), fc.integer({ min: 0, max: 8 }), (v, levels) => {
-        assert.equal(nestsWithin(v, levels), depth(v) <= levels);
+        assert.equal(storableWithin(v, levels), depthOf(v) <= levels);
       }),
     );
-    assert.equal(nestsWithin(chain(100_000), MAX_EVENT_DEPTH), false, "stops at the bound");
+    assert.equal(storableWithin(chain(100_000), MAX_EVENT_DEPTH), false, "stops at the bound");
   });
 
   it("every event schema keeps an event of MAX_EVENT_DEPTH levels and drops a deeper one", () => {

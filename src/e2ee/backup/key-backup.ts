@@ -20,7 +20,7 @@ import {
 import { PkDecryption, PkEncryption } from "../../crypto/pk/index.ts";
 import { decodeBase64, encodeBase64 } from "../../crypto/primitives/index.ts";
 import type { BackupStateRecord, InboundGroupSessionRecord } from "../../store/records.ts";
-import { nestsWithin } from "../../wire/json.ts";
+import { storableWithin } from "../../wire/json.ts";
 import { MAX_BACKUP_AUTH_DATA_DEPTH } from "../../wire/keys.ts";
 import type { CrossSigning } from "../cross-signing/manager.ts";
 import { MEGOLM_ALGORITHM } from "../devices/device.ts";
@@ -558,7 +558,7 @@ function parseVersion(body: unknown): BackupVersion {
     }
     throw new KeyBackupError("BAD_RESPONSE", `malformed backup version (${e.code})`);
   }
-  if (!isId(version.version) || !nestsWithin(version.authData, MAX_BACKUP_AUTH_DATA_DEPTH)) {
+  if (!isId(version.version) || !storableWithin(version.authData, MAX_BACKUP_AUTH_DATA_DEPTH)) {
     throw new KeyBackupError(
       "BAD_RESPONSE",
       "malformed backup version (an ID or auth_data the store cannot keep)",

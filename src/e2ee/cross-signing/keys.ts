@@ -5,7 +5,7 @@
  * the self-signing and user-signing keys, a valid signature by the owner's master key.
  */
 import { decodeBase64 } from "../../crypto/primitives/index.ts";
-import { isRecord, nestsWithin } from "../../wire/json.ts";
+import { isRecord, storableWithin } from "../../wire/json.ts";
 import { isId, MAX_KEYS_JSON_DEPTH } from "../limits.ts";
 import { hasValidSignature } from "../signing.ts";
 
@@ -74,7 +74,7 @@ export function checkCrossSigningKey(
   usage: CrossSigningUsage,
   master?: CrossSigningKey,
 ): CrossSigningKey | CrossSigningKeyProblem {
-  if (!isRecord(raw) || !nestsWithin(raw, MAX_KEYS_JSON_DEPTH)) return "MALFORMED";
+  if (!isRecord(raw) || !storableWithin(raw, MAX_KEYS_JSON_DEPTH)) return "MALFORMED";
   let size: number;
   try {
     size = JSON.stringify(raw).length;

@@ -9,7 +9,7 @@ export type { SenderRequirement };
 import { MegolmError } from "../../crypto/megolm/index.ts";
 import { asyncPrimitivesFaster, utf8Decode } from "../../crypto/primitives/index.ts";
 import type { WithheldRecord } from "../../store/records.ts";
-import { isRecord, MAX_EVENT_DEPTH, nestsWithin } from "../../wire/json.ts";
+import { isRecord, MAX_EVENT_DEPTH, storableWithin } from "../../wire/json.ts";
 import type { IdentityState, UserIdentity } from "../cross-signing/identity.ts";
 import type { CrossSigning } from "../cross-signing/manager.ts";
 import { type DeviceRecord, MEGOLM_ALGORITHM } from "../devices/device.ts";
@@ -135,7 +135,7 @@ function parsePayload(plaintext: Uint8Array | string): MegolmPayload {
     json.type === "" ||
     !isRecord(json.content) ||
     typeof json.room_id !== "string" ||
-    !nestsWithin(json, MAX_EVENT_DEPTH)
+    !storableWithin(json, MAX_EVENT_DEPTH)
   ) {
     throw new DecryptionError("BAD_PAYLOAD", "the decrypted payload is not a valid event");
   }

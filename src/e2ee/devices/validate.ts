@@ -3,7 +3,7 @@
  * device it is filed under, carry both identity keys, and be signed by its own Ed25519 key.
  */
 import { decodeBase64 } from "../../crypto/primitives/index.ts";
-import { nestsWithin } from "../../wire/json.ts";
+import { storableWithin } from "../../wire/json.ts";
 import { MAX_KEYS_JSON_DEPTH } from "../limits.ts";
 import { parseDeviceKeys, type ValidDeviceKeys } from "../requests.ts";
 import { hasValidSignature } from "../signing.ts";
@@ -36,7 +36,7 @@ export function checkDeviceKeys(
   deviceId: string,
 ): CheckedDeviceKeys | DeviceKeysProblem {
   const json = parseDeviceKeys(raw);
-  if (json === undefined || !nestsWithin(raw, MAX_KEYS_JSON_DEPTH)) return "MALFORMED";
+  if (json === undefined || !storableWithin(raw, MAX_KEYS_JSON_DEPTH)) return "MALFORMED";
   if (json.user_id !== userId) return "USER_ID_MISMATCH";
   if (json.device_id !== deviceId) return "DEVICE_ID_MISMATCH";
   const curve25519 = json.keys[`curve25519:${deviceId}`];

@@ -3,7 +3,7 @@
  * the event, it names sender and recipient with their keys, so that a message cannot be replayed
  * to someone else or passed off as from another user.
  */
-import { MAX_EVENT_DEPTH, nestsWithin } from "../../wire/json.ts";
+import { MAX_EVENT_DEPTH, storableWithin } from "../../wire/json.ts";
 import * as z from "../../wire/zod.ts";
 import { OLM_ALGORITHM } from "../devices/device.ts";
 import { idSchema, MAX_TO_DEVICE_CIPHERTEXT_BYTES } from "../limits.ts";
@@ -39,7 +39,7 @@ export function parseOlmPayload(plaintext: string): OlmPayload | undefined {
   } catch {
     return undefined;
   }
-  if (!nestsWithin(json, MAX_EVENT_DEPTH)) return undefined;
+  if (!storableWithin(json, MAX_EVENT_DEPTH)) return undefined;
   const result = payloadSchema.safeParse(json);
   return result.success ? result.data : undefined;
 }

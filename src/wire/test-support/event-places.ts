@@ -41,3 +41,10 @@ export function countEvents(s: SyncResponse): number {
     s.rooms?.invite?.["!i:x"]?.invite_state?.events,
   ].reduce((n, events) => n + (events?.length ?? 0), 0);
 }
+
+/** Levels of objects and arrays in `v` (a scalar has 0), by a plain walk: the reference for tests. */
+export function depthOf(v: unknown): number {
+  if (typeof v !== "object" || v === null) return 0;
+  const children = Array.isArray(v) ? v : Object.values(v);
+  return 1 + Math.max(0, ...children.map(depthOf));
+}
