@@ -9,9 +9,11 @@
  *   });
  *
  * It registers `node:test` suites covering every method, the atomicity of `saveChanges`, reopen
- * persistence, identity mismatch, the one-open-at-a-time lock, wrong keys and a 100 000-session import.
+ * persistence, identity mismatch, the one-open-at-a-time lock, wrong keys, a 100 000-session import
+ * and the bounds on records anyone can add (withheld notices, Olm message hashes).
  */
 import { describe } from "node:test";
+import { boundTests } from "./conformance/bounds.ts";
 import { deviceTests } from "./conformance/devices.ts";
 import { inboundGroupSessionTests } from "./conformance/inbound-group-sessions.ts";
 import { olmSessionTests } from "./conformance/olm-sessions.ts";
@@ -34,5 +36,6 @@ export function runCryptoStoreConformance(target: ConformanceTarget): void {
     outboundGroupSessionTests(suite);
     deviceTests(suite);
     secretsAndStateTests(suite);
+    boundTests(suite);
   });
 }

@@ -27,11 +27,13 @@ import type {
   TrackedUserRecord,
   WithheldRecord,
 } from "../records.ts";
-import type {
-  CryptoStore,
-  InboundGroupSessionCounts,
-  InboundGroupSessionPage,
-  LeaseGrant,
+import {
+  type CryptoStore,
+  type InboundGroupSessionCounts,
+  type InboundGroupSessionPage,
+  type LeaseGrant,
+  MAX_STORED_OLM_MESSAGE_HASHES,
+  MAX_STORED_WITHHELD,
 } from "../store.ts";
 import {
   mergeOutboundSharing,
@@ -117,6 +119,33 @@ function del<K, V>(journal: Undo[], map: Map<K, V>, key: K): void {
   const old = map.get(key) as V;
   map.delete(key);
   journal.push(() => map.set(key, old));
+}
+
+/**
+ * Deletes the first-inserted entries of `entries` beyond `max` (a Map or Set keeps insertion
+ * order, and setting an existing key keeps its place: the store's "oldest stored first" order).
+ * O(entries deleted); the undo puts them back in front, rebuilding the collection (rollback only).
+ */
+function evictOldest<K, V>(journal: Undo[], entries: Map<K, V> | Set<K>, max: number): void {
+  if (entries.size <= max) return;
+  const evicted: [K, V | undefined][] = [];
+  for (const key of entries.keys()) {
+    if (entries.size - evicted.length <= max) break;
+    evicted.push([key, entries instanceof Map ? entries.get(key) : undefined]);
+  }
+  for (const [key] of evicted) entries.delete(key);
+  journal.push(() => {
+    if (entries instanceof Map) {
+      const rest = [...entries];
+      entries.clear();
+      for (const [key, value] of [...evicted, ...rest]) entries.set(key, value as V);
+    } else {
+      const rest = [...entries];
+      entries.clear();
+      for (const [key] of evicted) entries.add(key);
+      for (const key of rest) entries.add(key);
+    }
+  });
 }
 
 function nested<V>(journal: Undo[], outer: Map<string, Map<string, V>>, key: string): Map<string, V> {
@@ -442,6 +471,7 @@ function apply(d: MemoryStoreData, c: CryptoChanges, j: Undo[]): void {
     const rec = parseWithheld(r);
     put(j, d.withheld, k2(rec.roomId, rec.sessionId), rec);
   }
+  evictOldest(j, d.withheld, MAX_STORED_WITHHELD);
   if (c.replays !== undefined && c.replays.length > 0) {
     // One undo entry for the whole batch (they arrive 256 at a time), not one per record.
     const added = c.replays.map((r) => {
@@ -488,6 +518,7 @@ function apply(d: MemoryStoreData, c: CryptoChanges, j: Undo[]): void {
       j.push(() => d.olmHashes.delete(key));
     }
   }
+  evictOldest(j, d.olmHashes, MAX_STORED_OLM_MESSAGE_HASHES);
   for (const [key, value] of Object.entries(c.customValues ?? {})) {
     if (value === null) del(j, d.custom, parseCustomKey(key));
     else put(j, d.custom, parseCustomKey(key), clone(parseCustomValue(key, value)));
