@@ -63,6 +63,22 @@ describe("RoomEncryption.settingsChanged", () => {
     assert.equal(rooms.settingsChanged(room), true);
   });
 
+  it("an m.room.encryption naming no algorithm leaves nothing to record: not asked again at every sync", async () => {
+    const { rooms, recorded } = roomEncryption();
+    const room = new Room("!r:hs", "join");
+    room.applyState(state("m.room.encryption", "", megolm));
+    await rooms.record(room, { fromSync: true, track: false });
+    // A member's junk replaces it: the room stays encrypted, but there are no settings to record.
+    room.applyState(state("m.room.encryption", "", {}));
+    assert.equal(room.encrypted, true);
+    assert.equal(rooms.settingsChanged(room), false);
+    assert.equal(rooms.settingsChanged(room), false);
+    assert.deepEqual(recorded, ["!r:hs"]);
+    // Settings that can be recorded again are seen at once.
+    room.applyState(state("m.room.encryption", "", { ...megolm, rotation_period_msgs: 10 }));
+    assert.equal(rooms.settingsChanged(room), true);
+  });
+
   it("sees the algorithm named in an invite's stripped state", () => {
     const { rooms } = roomEncryption();
     const room = new Room("!i:hs", "invite");
