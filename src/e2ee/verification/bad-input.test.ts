@@ -533,12 +533,7 @@ describe("bad verification input (table)", () => {
     const master = key32();
     for (const side of [p.a, p.b]) side.masters.set(p.a.userId, master);
     p.a.ownMasterTrusted = true;
-    p.a.machine.requestToDevice(p.b.userId, [p.b.deviceId], p.a.env, p.now);
-    p.deliver();
-    const kb = p.b.machine.takeIncoming()[0]?.key as string;
-    p.b.machine.accept(kb, p.b.env, p.now);
-    p.deliver();
-    const ka = p.flowOf(p.a);
+    const { ka } = p.requestAccepted();
     assert.ok(p.a.machine.qrBytes(ka, p.a.env));
     p.inject(p.b, {
       kind: "to_device",

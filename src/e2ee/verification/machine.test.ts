@@ -125,12 +125,7 @@ describe("verification flows between two machines", () => {
   it("both sides start SAS at once: the smaller user/device ID's start stands, nobody cancels", () => {
     for (const sameUser of [true, false]) {
       const p = Pair.make({ sameUser });
-      p.a.machine.requestToDevice(p.b.userId, [p.b.deviceId], p.a.env, p.now);
-      p.deliver();
-      const kb = p.b.machine.takeIncoming()[0]?.key as string;
-      p.b.machine.accept(kb, p.b.env, p.now);
-      p.deliver();
-      const ka = p.flowOf(p.a);
+      const { ka, kb } = p.requestAccepted();
       p.a.machine.startSas(ka, p.a.env, p.now);
       p.b.machine.startSas(kb, p.b.env, p.now);
       const starts: string[] = [];
@@ -301,12 +296,8 @@ describe("QR verification between two machines", () => {
 
   it("a scanned code with wrong keys cancels with m.key_mismatch; the wrong mode with m.user_mismatch", () => {
     const p = withIdentities(false, true);
-    p.a.machine.requestToDevice(p.b.userId, [p.b.deviceId], p.a.env, p.now);
-    p.deliver();
-    const kb = p.b.machine.takeIncoming()[0]?.key as string;
-    p.b.machine.accept(kb, p.b.env, p.now);
-    p.deliver();
-    const bytes = p.a.machine.qrBytes(p.flowOf(p.a), p.a.env) as Uint8Array;
+    const { ka, kb } = p.requestAccepted();
+    const bytes = p.a.machine.qrBytes(ka, p.a.env) as Uint8Array;
     const forged = bytes.slice();
     const at = forged.length - QR_SECRET_LENGTH - 1; // last byte of key2
     forged[at] = (forged[at] as number) ^ 1;
@@ -314,12 +305,8 @@ describe("QR verification between two machines", () => {
     assert.equal(p.b.machine.snapshot(kb)?.cancel?.code, "m.key_mismatch");
 
     const q = withIdentities(false, true);
-    q.a.machine.requestToDevice(q.b.userId, [q.b.deviceId], q.a.env, q.now);
-    q.deliver();
-    const kq = q.b.machine.takeIncoming()[0]?.key as string;
-    q.b.machine.accept(kq, q.b.env, q.now);
-    q.deliver();
-    const code = q.a.machine.qrBytes(q.flowOf(q.a), q.a.env) as Uint8Array;
+    const { ka: qa, kb: kq } = q.requestAccepted();
+    const code = q.a.machine.qrBytes(qa, q.a.env) as Uint8Array;
     const wrongMode = code.slice();
     wrongMode[7] = 1;
     q.b.machine.scanQr(kq, wrongMode, q.b.env, q.now);

@@ -130,12 +130,7 @@ describe("QR key roles: what the shower learns once the scan is reciprocated", (
       s.masters.set(p.a.userId, master.a);
       s.masters.set(p.b.userId, master.b);
     }
-    p.a.machine.requestToDevice(p.b.userId, [p.b.deviceId], p.a.env, p.now);
-    p.deliver();
-    const kb = p.b.machine.takeIncoming()[0]?.key as string;
-    p.b.machine.accept(kb, p.b.env, p.now);
-    p.deliver();
-    const ka = p.flowOf(p.a);
+    const { ka } = p.requestAccepted();
     assert.ok(p.a.machine.qrBytes(ka, p.a.env));
     assert.throws(
       () => p.a.machine.confirmQrScanned(ka, p.now),

@@ -10,12 +10,7 @@ import { key32, Pair, Side } from "./test-support/pair.ts";
 
 /** Alice requests to-device, Bob accepts, Alice starts SAS: both at "keys_exchanged". */
 function sasStarted(p: Pair): { ka: string; kb: string } {
-  p.a.machine.requestToDevice(p.b.userId, [p.b.deviceId], p.a.env, p.now);
-  p.deliver();
-  const kb = p.b.machine.takeIncoming()[0]?.key as string;
-  p.b.machine.accept(kb, p.b.env, p.now);
-  p.deliver();
-  const ka = p.flowOf(p.a);
+  const { ka, kb } = p.requestAccepted();
   p.a.machine.startSas(ka, p.a.env, p.now);
   p.deliver();
   assert.equal(p.a.machine.snapshot(ka)?.sas?.stage, "keys_exchanged");

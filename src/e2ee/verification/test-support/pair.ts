@@ -131,6 +131,16 @@ export class Pair {
     return key;
   }
 
+  /** Alice requests to-device, Bob accepts, both delivered: the flow's keys on each side, at "ready". */
+  requestAccepted(): { ka: string; kb: string } {
+    this.a.machine.requestToDevice(this.b.userId, [this.b.deviceId], this.a.env, this.now);
+    this.deliver();
+    const kb = this.b.machine.takeIncoming()[0]?.key as string;
+    this.b.machine.accept(kb, this.b.env, this.now);
+    this.deliver();
+    return { ka: this.flowOf(this.a), kb };
+  }
+
   /** The key under which `side` holds its only flow. */
   flowOf(side: Side): string {
     const flows = side.machine.list();
