@@ -103,12 +103,33 @@ export class IndexedDbClientStore implements ClientStore {
   async saveSync(changes: SyncChanges): Promise<void> {
     const db = await this.#open();
     const tx = db.transaction(["sync_token", "rooms", "account_data"], "readwrite");
-    await Promise.all([
-      ...changes.rooms.map((r) => tx.objectStore("rooms").put(r, r.roomId)),
-      ...changes.accountData.map((e) => tx.objectStore("account_data").put(e, e.type)),
-      tx.objectStore("sync_token").put(changes.nextBatch, ONLY),
-      tx.done,
-    ]);
+    const requests: Promise<unknown>[] = [];
+    let refused: { error: unknown } | undefined;
+    try {
+      for (const r of changes.rooms) requests.push(tx.objectStore("rooms").put(r, r.roomId));
+      for (const e of changes.accountData) requests.push(tx.objectStore("account_data").put(e, e.type));
+      requests.push(tx.objectStore("sync_token").put(changes.nextBatch, ONLY));
+    } catch (error) {
+      // A request refused as it was made (a value IndexedDB cannot hold; in Chromium, a room
+      // snapshot past its value size limit aborts the transaction, and the next request throws):
+      // the requests made before it must not commit without the token.
+      refused = { error };
+      try {
+        tx.abort();
+      } catch {
+        // Already aborted.
+      }
+    }
+    // The transaction's end is the outcome: a request Chromium refused may never settle, and
+    // the others fail with it (handled here, so that none rejects unhandled).
+    for (const r of requests) r.catch(() => undefined);
+    try {
+      await tx.done;
+    } catch (e) {
+      // The transaction's own error says why (e.g. Chromium's "value too large"); an abort of ours has none.
+      throw tx.error ?? refused?.error ?? e;
+    }
+    if (refused !== undefined) throw refused.error;
   }
 
   async clear(): Promise<void> {

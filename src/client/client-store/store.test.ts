@@ -92,6 +92,26 @@ describe("client stores", () => {
     await s.close();
   });
 
+  it("IndexedDbClientStore saves nothing of a response when IndexedDB refuses one of its values", async () => {
+    // IndexedDB refuses a value as the request is made (here one it cannot clone; in Chromium, a
+    // room snapshot past its value size limit, test/browser/idb-client-store.test.ts): the rooms
+    // put before it in the same transaction must not commit without the response's token.
+    const s = new IndexedDbClientStore({ name: "client-store-refused" });
+    await s.saveSync({ nextBatch: "s1", rooms: [room("!a:hs", "a")], accountData: [] });
+    const unclonable = { ...room("!c:hs", "c"), accountData: [{ type: "x", content: { f: () => 1 } }] };
+    await assert.rejects(
+      s.saveSync({ nextBatch: "s2", rooms: [room("!b:hs", "b"), unclonable], accountData: [] }),
+      (e: unknown) => e instanceof DOMException && e.name === "DataCloneError",
+    );
+    const back = await s.loadSync();
+    assert.equal(back?.nextBatch, "s1");
+    assert.deepEqual(
+      back?.rooms.map((r) => r.roomId),
+      ["!a:hs"],
+    );
+    await s.close();
+  });
+
   it("FileClientStore persists across instances, with a 0600 file", async () => {
     const p = join(dir, "a", "client.json");
     await conformance(
