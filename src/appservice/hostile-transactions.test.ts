@@ -26,8 +26,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import type { ClientEventMap } from "../client/events/types.ts";
 import { Room } from "../client/rooms/room.ts";
+import { SYNC_EVENTS } from "../client/test-support/hostile-stores.ts";
 import type { FetchLike } from "../client/transport.ts";
 import type { MatrixClient } from "../index.ts";
 import { MAX_TXN_EVENTS, type Registration } from "../wire/appservice.ts";
@@ -52,21 +52,7 @@ const REGISTRATION: Registration = {
 };
 
 /** Every event a virtual user's client may hand its application. */
-const EVENTS: (keyof ClientEventMap)[] = [
-  "room.event",
-  "room.decrypted",
-  "room.undecryptable",
-  "room.state",
-  "room.member",
-  "room.invite",
-  "room.myMembership",
-  "room.tombstone",
-  "room.typing",
-  "room.receipt",
-  "room.accountData",
-  "accountData",
-  "toDevice",
-];
+const EVENTS = SYNC_EVENTS.filter((name) => name !== "sync.settle");
 
 const json = (body: unknown, status = 200) =>
   new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });

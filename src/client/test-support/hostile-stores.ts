@@ -45,8 +45,8 @@ const TMP = existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
 
 const SESSION = { homeserverUrl: "https://hs", userId: "@me:hs", deviceId: "D", accessToken: "t" };
 
-/** Every event a sync may emit. */
-const EVENTS: (keyof ClientEventMap)[] = [
+/** Every event a sync may emit (`sync.settle` last: a feed from elsewhere, such as an appservice transaction, has none). */
+export const SYNC_EVENTS: (keyof ClientEventMap)[] = [
   "room.event",
   "room.decrypted",
   "room.undecryptable",
@@ -112,7 +112,7 @@ async function open(place: StorePlace, encrypted: boolean, reached: Reached): Pr
   });
   const accountData = new Set<string>();
   const errors: unknown[] = [];
-  for (const name of EVENTS) {
+  for (const name of SYNC_EVENTS) {
     client.on(name, (...args: unknown[]) => {
       // Rooms are the client's objects; what a listener gets from the server is the rest.
       const data = args.map((a) => (a instanceof Room ? a.roomId : a));
