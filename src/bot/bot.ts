@@ -35,6 +35,25 @@ export const MAX_COMMAND_BODY = 16_384;
 
 export type InvitePolicy = "anyone" | "owners" | { allow: readonly string[] };
 
+/**
+ * Rooms the bot may be in and still join on an invitation that only `invites: anyone` lets in
+ * (the inviter neither an owner nor allow-listed): past it such invitations are declined, since
+ * anyone can invite the bot to rooms without end and each joined room costs device tracking, key
+ * sharing, state and sync size. Owners' and allow-listed inviters' invitations are not counted
+ * against it, nor refused by it.
+ */
+export const DEFAULT_MAX_ROOMS_ON_INVITE = 1_000;
+/** Invitations one such inviter gets the bot to follow an hour (at most that many at once). */
+export const DEFAULT_INVITES_PER_INVITER_PER_HOUR = 5;
+
+/** Bounds on joining when `invites` is `anyone` (owners and allow-listed inviters are exempt). */
+export interface InviteLimits {
+  /** The bot joins on such an invitation only while in fewer rooms (default `DEFAULT_MAX_ROOMS_ON_INVITE`). */
+  maxRooms?: number;
+  /** Such invitations followed per inviter an hour (default `DEFAULT_INVITES_PER_INVITER_PER_HOUR`). */
+  perInviterPerHour?: number;
+}
+
 export interface AccessLists {
   allow?: readonly string[];
   deny?: readonly string[];
@@ -49,6 +68,8 @@ export interface BotOptions {
   owners?: readonly string[];
   /** Whose invitations the bot accepts: default `owners` when there are owners, else `anyone`. */
   invites?: InvitePolicy;
+  /** Bounds on invitations followed because of `invites: anyone` alone. */
+  inviteLimits?: InviteLimits;
   /** Users whose events the bot handles (`allow`: only these) or ignores (`deny`). */
   users?: AccessLists;
   /** Rooms the bot handles events in, or ignores. */
@@ -168,6 +189,11 @@ export class Bot implements HandlerRegistry {
   readonly #webhooks = new Map<string, Scoped<(r: WebhookRequest) => unknown>>();
   readonly #middleware: Scoped<Middleware>[] = [];
   readonly #rateLimiter: RateLimiter | undefined;
+  /** Invitations per inviter (bounded by `MAX_RATE_LIMITED_USERS`, least recently seen forgotten). */
+  readonly #inviteLimiter: RateLimiter;
+  readonly #maxRoomsOnInvite: number;
+  /** Rooms joined on invitation that sync does not show joined yet (counted against `maxRooms`). */
+  readonly #joining = new Set<string>();
   #offs: (() => void)[] = [];
   #running = false;
   /** Event handling: one room in order, rooms at once (see `#enqueue`). */
@@ -186,6 +212,9 @@ export class Bot implements HandlerRegistry {
     this.state = new BotState(this.client);
     this.scheduler = new Scheduler(this.clock, this.logger, opts.timezone);
     this.#rateLimiter = opts.rateLimit ? new RateLimiter(opts.rateLimit, this.clock) : undefined;
+    const perHour = opts.inviteLimits?.perInviterPerHour ?? DEFAULT_INVITES_PER_INVITER_PER_HOUR;
+    this.#inviteLimiter = new RateLimiter({ perMinute: perHour / 60, burst: perHour }, this.clock);
+    this.#maxRoomsOnInvite = opts.inviteLimits?.maxRooms ?? DEFAULT_MAX_ROOMS_ON_INVITE;
     if (opts.help !== false) this.#registerHelp();
   }
 
@@ -604,13 +633,19 @@ export class Bot implements HandlerRegistry {
         this.#allowed(this.#opts.rooms, room.roomId) &&
         (policy === "anyone" ||
           (policy === "owners" ? this.owners.has(inviter) : policy.allow.includes(inviter))));
-    if (!ok) {
-      this.logger.info({ roomId: room.roomId, inviter }, "invitation declined by the invite policy");
+    const declined = !ok
+      ? "invitation declined by the invite policy"
+      : predecessor === undefined && policy === "anyone" && !this.owners.has(inviter as string)
+        ? this.#overInviteLimits(inviter as string)
+        : undefined;
+    if (declined !== undefined) {
+      this.logger.info({ roomId: room.roomId, inviter }, declined);
       await this.client.leaveRoom(room.roomId).catch((err) => this.logger.warn({ err }, "could not decline"));
       return;
     }
     try {
       await this.client.joinRoom(room.roomId);
+      this.#joining.add(room.roomId);
       this.logger.info({ roomId: room.roomId, inviter }, "joined on invitation");
       // A direct chat is recorded in m.direct, so `verify` and DMs to the inviter reuse it.
       const mine = state.find((e) => e.type === "m.room.member" && e.state_key === this.client.userId);
@@ -620,6 +655,22 @@ export class Bot implements HandlerRegistry {
     } catch (err) {
       this.logger.warn({ err, roomId: room.roomId }, "could not join on invitation");
     }
+  }
+
+  /**
+   * Why an invitation that only `invites: anyone` lets in is declined, if it is: the bot is in
+   * `maxRooms` rooms already (those it joined and sync does not show yet included), or the inviter
+   * has used up their invitations for now.
+   */
+  #overInviteLimits(inviter: string): string | undefined {
+    for (const id of this.#joining)
+      if (this.client.getRoom(id)?.membership !== "invite") this.#joining.delete(id);
+    const rooms = this.client.getRooms("join").length + this.#joining.size;
+    if (rooms >= this.#maxRoomsOnInvite)
+      return "invitation declined: the bot is in inviteLimits.maxRooms rooms";
+    if (!this.#inviteLimiter.take(inviter).allowed)
+      return "invitation declined: the inviter is over inviteLimits.perInviterPerHour";
+    return undefined;
   }
 
   /**

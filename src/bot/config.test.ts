@@ -8,6 +8,11 @@ test("a minimal config gets its defaults", () => {
   assert.deepEqual(c.owners, []);
   assert.equal(c.encryption.shareWith, "all");
   assert.equal(c.dataDir, ".keyroom");
+  assert.equal(c.inviteLimits, undefined, "the bot applies DEFAULT_MAX_ROOMS_ON_INVITE and the rate");
+  const limited = parseConfig(
+    'homeserver: https://m.example.org\nuser: "@bot:example.org"\ninviteLimits: { maxRooms: 50, perInviterPerHour: 0.5 }\n',
+  );
+  assert.deepEqual(limited.inviteLimits, { maxRooms: 50, perInviterPerHour: 0.5 });
 });
 
 test("errors name each bad key", () => {
@@ -17,6 +22,7 @@ test("errors name each bad key", () => {
     "owners: ['@a:b', 'c']",
     "encryption: { shareWith: everyone }",
     "rateLimit: { perMinute: 0 }",
+    "inviteLimits: { maxRooms: 1.5, perInviterPerHour: 0, joins: 3 }",
     "colour: blue",
   ].join("\n");
   assert.throws(
@@ -30,6 +36,9 @@ test("errors name each bad key", () => {
         "owners[1]:",
         "encryption.shareWith:",
         "rateLimit.perMinute:",
+        "inviteLimits.maxRooms:",
+        "inviteLimits.perInviterPerHour:",
+        "inviteLimits.joins: unknown key",
         "colour: unknown key",
       ]) {
         assert.ok(text.includes(key), `${key} in ${text}`);

@@ -24,6 +24,18 @@ export const botConfigSchema = z.strictObject({
   prefix: z.string().min(1).max(8).default("!"),
   /** Whose invitations to accept: `owners`, `anyone`, or a list of user IDs. Default: owners if any, else anyone. */
   invites: z.union([z.enum(["owners", "anyone"]), z.array(userIdSchema)]).optional(),
+  /**
+   * Bounds on invitations followed only because `invites` is `anyone` (owners and allow-listed
+   * inviters are exempt): the bot joins while in fewer than `maxRooms` rooms, and at most
+   * `perInviterPerHour` per inviter. Defaults: `DEFAULT_MAX_ROOMS_ON_INVITE`,
+   * `DEFAULT_INVITES_PER_INVITER_PER_HOUR` (src/bot/bot.ts).
+   */
+  inviteLimits: z
+    .strictObject({
+      maxRooms: z.int().positive().optional(),
+      perInviterPerHour: z.number().positive().optional(),
+    })
+    .optional(),
   /** Skill modules, relative to the bot directory (.js, .mjs, or .ts). */
   skills: z.array(z.string().min(1)).default([]),
   encryption: z

@@ -41,6 +41,7 @@ export function botOptionsFrom(config: BotConfig) {
     ...(config.invites !== undefined
       ? { invites: Array.isArray(config.invites) ? { allow: config.invites } : config.invites }
       : {}),
+    ...(config.inviteLimits ? { inviteLimits: config.inviteLimits } : {}),
     ...(config.users ? { users: config.users } : {}),
     ...(config.rooms ? { rooms: config.rooms } : {}),
     ...(config.rateLimit ? { rateLimit: config.rateLimit } : {}),
