@@ -144,6 +144,8 @@ export {
   withRelations,
 } from "./rooms/content.ts";
 export {
+  MAX_INVITE_STATE_CHARS,
+  MAX_INVITE_STATE_EVENTS,
   type Predecessor,
   Room,
   type RoomEncryptionSettings,

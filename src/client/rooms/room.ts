@@ -47,6 +47,38 @@ const count = (c: JsonObject | undefined, k: string): number | undefined => {
 };
 const key = (type: string, stateKey: string) => `${type}\u0000${stateKey}`;
 
+/**
+ * Stripped state events kept per invitation. Servers send about ten (create, join rules, name,
+ * topic, avatar, encryption, the inviter's and our membership), but the inviting server writes
+ * them, anyone can invite us, and each invitation's are kept (and stored) while it stands.
+ */
+export const MAX_INVITE_STATE_EVENTS = 50;
+/** Their total size as JSON text (UTF-16 code units), as much as one event may take on federation. */
+export const MAX_INVITE_STATE_CHARS = 65_536;
+
+/**
+ * An invitation's stripped state within `MAX_INVITE_STATE_EVENTS` and `MAX_INVITE_STATE_CHARS`, in
+ * its order: our own membership event (it names the inviter) first, then the others as they come
+ * while they fit; an event that does not fit is left out.
+ */
+export function boundInviteState(
+  events: readonly StrippedStateEvent[],
+  userId: string,
+): StrippedStateEvent[] {
+  const own = events.findIndex((e) => e.type === "m.room.member" && e.state_key === userId);
+  const kept = new Set<number>();
+  let chars = 0;
+  const take = (i: number) => {
+    const size = JSON.stringify(events[i]).length;
+    if (chars + size > MAX_INVITE_STATE_CHARS) return;
+    chars += size;
+    kept.add(i);
+  };
+  if (own >= 0) take(own);
+  for (let i = 0; i < events.length && kept.size < MAX_INVITE_STATE_EVENTS; i++) if (i !== own) take(i);
+  return kept.size === events.length ? [...events] : events.filter((_, i) => kept.has(i));
+}
+
 export class Room {
   readonly roomId: string;
   private _membership: Membership;

@@ -16,7 +16,7 @@ import type { ClientStore, SyncChanges } from "../client-store/index.ts";
 import type { TypedEmitter } from "../events/emitter.ts";
 import type { ClientEventMap, RoomEvent, RoomEventMeta } from "../events/types.ts";
 import type { Logger } from "../logger.ts";
-import { Room } from "../rooms/room.ts";
+import { boundInviteState, Room } from "../rooms/room.ts";
 import type { DecryptionResult, SyncProcessor } from "./hooks.ts";
 
 export interface SyncContext {
@@ -123,7 +123,7 @@ export async function handleSyncResponse(
 
   for (const [roomId, r] of Object.entries(res.rooms?.invite ?? {})) {
     const [room, prev] = roomFor(roomId, "invite");
-    const events = r.invite_state?.events ?? [];
+    const events = boundInviteState(r.invite_state?.events ?? [], ctx.userId);
     room.setMembership("invite");
     room.setInviteState(events);
     const inviter = events.find((e) => e.type === "m.room.member" && e.state_key === ctx.userId)?.sender;
