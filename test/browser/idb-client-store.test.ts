@@ -1,8 +1,9 @@
 // The IndexedDB client store in Chromium, where one value may not pass about 127 MiB (fake-indexeddb
-// has no limit): a sync response whose room snapshot is larger (a room's creator can grow its state
-// that far) fails saying why, saves nothing of the response, and leaves no request rejecting
-// unhandled in the page. Before the fix, Chromium aborted the transaction at that room, the token's
-// request then threw "InvalidStateError", and the other rooms' requests rejected unhandled.
+// has no limit): a room whose state a member grew past that (140 MiB of state events) is saved with
+// the sync response that brought it, and reads back whole, each event in its place, and the sync
+// position moves. Before each state event was its own record (the room's snapshot one value),
+// Chromium refused the room ("UnknownError", value too large), nothing of the response was saved,
+// and every later save failed the same way: the position never moved again.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { scaledMs } from "../support/budget.ts";
@@ -15,6 +16,9 @@ interface PageResult {
   readonly error?: string;
   readonly nextBatch?: string;
   readonly rooms?: readonly string[];
+  readonly bigEvents?: number;
+  readonly bigStateMiB?: number;
+  readonly inPlace?: boolean;
 }
 
 describe("the IndexedDB client store in Chromium", { skip, timeout: scaledMs(120_000) }, () => {
@@ -26,14 +30,17 @@ describe("the IndexedDB client store in Chromium", { skip, timeout: scaledMs(120
 
   after(() => fixturePage?.close());
 
-  it("a room snapshot past Chromium's value size limit: a failure saying so, nothing saved, nothing unhandled", async () => {
+  it("a room with 140 MiB of state (past Chromium's value size limit): saved with its response, read back whole", async () => {
     const { result: r, errors } = await fixturePage.result<PageResult>(
       "idbClientStoreResult",
       scaledMs(60_000),
     );
-    assert.equal(r.error, "UnknownError (too large)", errors.join("\n"));
-    assert.equal(r.nextBatch, "s1");
-    assert.deepEqual(r.rooms, ["!a:hs"]);
+    assert.equal(r.error, undefined, errors.join("\n"));
+    assert.equal(r.nextBatch, "s2");
+    assert.deepEqual(r.rooms, ["!a:hs", "!b:hs", "!big:hs"]);
+    assert.equal(r.bigEvents, Math.ceil((140 * 1024) / 60));
+    assert.ok((r.bigStateMiB ?? 0) >= 139, `${r.bigStateMiB} MiB read back`);
+    assert.equal(r.inPlace, true);
     assert.deepEqual(errors, []);
   });
 });

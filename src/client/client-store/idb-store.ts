@@ -1,13 +1,15 @@
 // The client store in IndexedDB: the browser default, so a page reload keeps the session (access
-// token, device) and the sync position. Same layout as the SQLite store: one record per room and
-// per account data type, and each `saveSync` is one IndexedDB transaction. Records are validated
-// when read back.
+// token, device) and the sync position. One record per room (its snapshot without its state), one
+// per state event (keyed [roomId, type, stateKey], so that no value grows with a room's state:
+// Chromium refuses one past about 127 MiB) and one per account data type; each `saveSync` is one
+// IndexedDB transaction. Records are validated when read back.
 import { type IDBPDatabase, wrap } from "idb";
-import { basicEventSchema } from "../../wire/index.ts";
+import { basicEventSchema, type StateEvent } from "../../wire/index.ts";
 import { ClientError } from "../errors.ts";
 import {
   type ClientStore,
   checkStored,
+  type RoomSnapshot,
   roomSnapshotSchema,
   type StoredSession,
   type SyncChanges,
@@ -16,9 +18,69 @@ import {
 } from "./store.ts";
 
 export const DEFAULT_CLIENT_IDB_NAME = "keyroom-session";
-const SCHEMA_VERSION = 1;
-const STORES = ["session", "sync_token", "rooms", "account_data"] as const;
+/**
+ * 1: rooms held whole snapshots. 2: a room's state events in `room_state`, one record each
+ * (`{ roomId, i, event }`, `i` its place in the snapshot's `state`), the rooms record without `state`.
+ */
+const SCHEMA_VERSION = 2;
+const STORES = ["session", "sync_token", "rooms", "room_state", "account_data"] as const;
+const SYNC_STORES = ["sync_token", "rooms", "room_state", "account_data"] as const;
 const ONLY = "1";
+/**
+ * In `sync_token`: a new value at each `saveSync` and `clear`. A connection whose last save or load
+ * left another one (another tab wrote since) no longer knows what `room_state` holds.
+ */
+const WRITER = "writer";
+
+const newWriterMark = (): string => `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+
+/** What this connection last saved or loaded of one room's state: its event and place by key. */
+type StateIndex = Map<string, { readonly i: number; readonly event: StateEvent }>;
+
+const stateKeyOf = (type: string, stateKey: string): string => `${type.length}:${type}${stateKey}`;
+
+/** Every `room_state` key of one room: `[roomId]` sorts before them, `[roomId, []]` after (arrays sort after strings). */
+const roomStateRange = (roomId: string): IDBKeyRange => IDBKeyRange.bound([roomId], [roomId, []]);
+
+/**
+ * Upgrade 2: each stored snapshot's state into `room_state`. A snapshot whose state is not an
+ * array of events with string keys, one per key (or not filed under its own room ID), stays whole: it loads (or fails validation) as
+ * before, and the room's next save writes it in the new layout.
+ */
+function splitRoomState(tx: IDBTransaction): void {
+  const state = tx.objectStore("room_state");
+  const cursorRequest = tx.objectStore("rooms").openCursor();
+  cursorRequest.onsuccess = () => {
+    const cursor = cursorRequest.result;
+    if (cursor === null) return;
+    const room: unknown = cursor.value;
+    const roomId = cursor.key;
+    if (typeof roomId === "string" && typeof room === "object" && room !== null && "state" in room) {
+      const events = room.state;
+      const keys = new Set<string>();
+      const convertible =
+        (room as { roomId?: unknown }).roomId === roomId &&
+        Array.isArray(events) &&
+        events.every((e: unknown) => {
+          if (typeof e !== "object" || e === null) return false;
+          const { type, state_key } = e as { type?: unknown; state_key?: unknown };
+          if (typeof type !== "string" || typeof state_key !== "string") return false;
+          const k = stateKeyOf(type, state_key);
+          if (keys.has(k)) return false;
+          keys.add(k);
+          return true;
+        });
+      if (convertible) {
+        events.forEach((event: { type: string; state_key: string }, i: number) => {
+          state.put({ roomId, i, event }, [roomId, event.type, event.state_key]);
+        });
+        const { state: _, ...rest } = room;
+        cursor.update(rest);
+      }
+    }
+    cursor.continue();
+  };
+}
 
 export interface IndexedDbClientStoreOptions {
   /** Database name (one per account an app keeps signed in). Default `keyroom-session`. */
@@ -27,10 +89,23 @@ export interface IndexedDbClientStoreOptions {
   readonly indexedDB?: IDBFactory;
 }
 
+function indexState(events: readonly StateEvent[]): StateIndex {
+  const index: StateIndex = new Map();
+  events.forEach((event, i) => {
+    index.set(stateKeyOf(event.type, event.state_key), { i, event });
+  });
+  return index;
+}
+
 export class IndexedDbClientStore implements ClientStore {
   readonly name: string;
   readonly #factory: IDBFactory | undefined;
   #db: Promise<IDBPDatabase<unknown>> | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+  /** Per room, what this connection last saved or loaded of its state (what `room_state` holds). */
+  readonly #known = new Map<string, StateIndex>();
+  /** The `WRITER` value this connection's last save or load left; undefined: none known. */
+  #mark: unknown;
 
   /** Opens the database lazily, at the first call. */
   constructor(options: IndexedDbClientStoreOptions = {}) {
@@ -47,9 +122,11 @@ export class IndexedDbClientStore implements ClientStore {
     const factory = this.#factory ?? (globalThis as { indexedDB?: IDBFactory }).indexedDB;
     if (factory === undefined) throw new ClientError("INVALID_ARGUMENT", "IndexedDB is not available here");
     const request = factory.open(this.name, SCHEMA_VERSION);
-    request.onupgradeneeded = () => {
+    request.onupgradeneeded = (event) => {
       const db = request.result;
       for (const s of STORES) if (!db.objectStoreNames.contains(s)) db.createObjectStore(s);
+      const tx = request.transaction;
+      if (event.oldVersion === 1 && tx !== null) splitRoomState(tx);
     };
     try {
       const raw = await new Promise<IDBDatabase>((resolve, reject) => {
@@ -81,66 +158,163 @@ export class IndexedDbClientStore implements ClientStore {
   }
 
   async loadSync(): Promise<SyncSnapshot | undefined> {
-    const db = await this.#open();
-    const tx = db.transaction(["sync_token", "rooms", "account_data"]);
-    const [token, rooms, accountData] = await Promise.all([
-      tx.objectStore("sync_token").get(ONLY),
-      tx.objectStore("rooms").getAll(),
-      tx.objectStore("account_data").getAll(),
-      tx.done,
-    ]);
-    if (token === undefined) return undefined;
-    if (typeof token !== "string" || token.length === 0) {
-      throw new ClientError("STORE_CORRUPT", "client store: the sync token failed validation");
-    }
-    return {
-      nextBatch: token,
-      rooms: rooms.map((r: unknown) => checkStored(r, roomSnapshotSchema, "room")),
-      accountData: accountData.map((e: unknown) => checkStored(e, basicEventSchema, "account data")),
-    };
+    return this.#serially(async () => {
+      const db = await this.#open();
+      const tx = db.transaction([...SYNC_STORES]);
+      this.#known.clear();
+      const [token, mark, roomRecords, stateRecords, accountData] = await Promise.all([
+        tx.objectStore("sync_token").get(ONLY),
+        tx.objectStore("sync_token").get(WRITER),
+        tx.objectStore("rooms").getAll(),
+        tx.objectStore("room_state").getAll(),
+        tx.objectStore("account_data").getAll(),
+        tx.done,
+      ]);
+      if (token === undefined) return undefined;
+      if (typeof token !== "string" || token.length === 0) {
+        throw new ClientError("STORE_CORRUPT", "client store: the sync token failed validation");
+      }
+      const stateOf = new Map<string, { i: number; event: unknown }[]>();
+      for (const r of stateRecords as unknown[]) {
+        const { roomId, i, event } = (typeof r === "object" && r !== null ? r : {}) as Record<
+          string,
+          unknown
+        >;
+        if (typeof roomId !== "string" || typeof i !== "number") {
+          throw new ClientError("STORE_CORRUPT", "client store: room state failed validation");
+        }
+        let list = stateOf.get(roomId);
+        if (list === undefined) {
+          list = [];
+          stateOf.set(roomId, list);
+        }
+        list.push({ i, event });
+      }
+      const rooms = (roomRecords as unknown[]).map((r: unknown) => {
+        if (typeof r !== "object" || r === null || "state" in r) {
+          // A snapshot kept whole (upgrade 2 left it): as before.
+          return checkStored(r, roomSnapshotSchema, "room");
+        }
+        const roomId = (r as { roomId?: unknown }).roomId;
+        const records = typeof roomId === "string" ? (stateOf.get(roomId) ?? []) : [];
+        stateOf.delete(roomId as string);
+        records.sort((a, b) => a.i - b.i);
+        const room = checkStored({ ...r, state: records.map((s) => s.event) }, roomSnapshotSchema, "room");
+        this.#known.set(room.roomId, indexState(room.state));
+        return room;
+      });
+      if (stateOf.size > 0) {
+        this.#known.clear();
+        throw new ClientError("STORE_CORRUPT", "client store: room state of no stored room");
+      }
+      this.#mark = mark;
+      return {
+        nextBatch: token,
+        rooms,
+        accountData: accountData.map((e: unknown) => checkStored(e, basicEventSchema, "account data")),
+      };
+    });
   }
 
+  /**
+   * One transaction with the token. A room's state events are written when new, changed (another
+   * object: the client replaces a state event, never changes one) or moved, and deleted when gone,
+   * against what this connection last saved or loaded of the room; a room it has not seen yet
+   * has its state rewritten whole.
+   */
   async saveSync(changes: SyncChanges): Promise<void> {
-    const db = await this.#open();
-    const tx = db.transaction(["sync_token", "rooms", "account_data"], "readwrite");
-    const requests: Promise<unknown>[] = [];
-    let refused: { error: unknown } | undefined;
-    try {
-      for (const r of changes.rooms) requests.push(tx.objectStore("rooms").put(r, r.roomId));
-      for (const e of changes.accountData) requests.push(tx.objectStore("account_data").put(e, e.type));
-      requests.push(tx.objectStore("sync_token").put(changes.nextBatch, ONLY));
-    } catch (error) {
-      // A request refused as it was made (a value IndexedDB cannot hold; in Chromium, a room
-      // snapshot past its value size limit aborts the transaction, and the next request throws):
-      // the requests made before it must not commit without the token.
-      refused = { error };
-      try {
-        tx.abort();
-      } catch {
-        // Already aborted.
+    return this.#serially(async () => {
+      const db = await this.#open();
+      const tx = db.transaction([...SYNC_STORES], "readwrite");
+      const requests: Promise<unknown>[] = [];
+      const next = new Map<string, StateIndex>();
+      const mark = newWriterMark();
+      let refused: { error: unknown } | undefined;
+      // Written by someone else since (another tab): what this connection knew is no longer so.
+      const lastMark = this.#mark;
+      this.#mark = undefined;
+      if ((await tx.objectStore("sync_token").get(WRITER)) !== lastMark || lastMark === undefined) {
+        this.#known.clear();
       }
-    }
-    // The transaction's end is the outcome: a request Chromium refused may never settle, and
-    // the others fail with it (handled here, so that none rejects unhandled).
-    for (const r of requests) r.catch(() => undefined);
-    try {
-      await tx.done;
-    } catch (e) {
-      // The transaction's own error says why (e.g. Chromium's "value too large"); an abort of ours has none.
-      throw tx.error ?? refused?.error ?? e;
-    }
-    if (refused !== undefined) throw refused.error;
+      try {
+        const rooms = tx.objectStore("rooms");
+        const state = tx.objectStore("room_state");
+        for (const r of changes.rooms) {
+          const { state: events, ...rest } = r;
+          requests.push(rooms.put(rest satisfies Omit<RoomSnapshot, "state">, r.roomId));
+          const known = this.#known.get(r.roomId);
+          // Cleared before the loop can throw, so that a failure leaves this room to be rewritten whole.
+          this.#known.delete(r.roomId);
+          if (known === undefined) requests.push(state.delete(roomStateRange(r.roomId)));
+          const index: StateIndex = new Map();
+          events.forEach((event, i) => {
+            const k = stateKeyOf(event.type, event.state_key);
+            index.set(k, { i, event });
+            const was = known?.get(k);
+            if (was?.event !== event || was.i !== i) {
+              requests.push(
+                state.put({ roomId: r.roomId, i, event }, [r.roomId, event.type, event.state_key]),
+              );
+            }
+          });
+          if (known !== undefined) {
+            for (const [k, { event }] of known) {
+              if (!index.has(k)) requests.push(state.delete([r.roomId, event.type, event.state_key]));
+            }
+          }
+          next.set(r.roomId, index);
+        }
+        for (const e of changes.accountData) requests.push(tx.objectStore("account_data").put(e, e.type));
+        requests.push(tx.objectStore("sync_token").put(changes.nextBatch, ONLY));
+        requests.push(tx.objectStore("sync_token").put(mark, WRITER));
+      } catch (error) {
+        // A request refused as it was made (a value IndexedDB cannot hold; in Chromium, a value
+        // past its size limit aborts the transaction, and the next request throws): the requests
+        // made before it must not commit without the token.
+        refused = { error };
+        try {
+          tx.abort();
+        } catch {
+          // Already aborted.
+        }
+      }
+      // The transaction's end is the outcome: a request Chromium refused may never settle, and
+      // the others fail with it (handled here, so that none rejects unhandled).
+      for (const r of requests) r.catch(() => undefined);
+      try {
+        await tx.done;
+      } catch (e) {
+        // The transaction's own error says why (e.g. Chromium's "value too large"); an abort of ours has none.
+        throw tx.error ?? refused?.error ?? e;
+      }
+      if (refused !== undefined) throw refused.error;
+      for (const [roomId, index] of next) this.#known.set(roomId, index);
+      this.#mark = mark;
+    });
   }
 
   async clear(): Promise<void> {
-    const db = await this.#open();
-    const tx = db.transaction([...STORES], "readwrite");
-    await Promise.all([...STORES.map((s) => tx.objectStore(s).clear()), tx.done]);
+    return this.#serially(async () => {
+      this.#known.clear();
+      this.#mark = undefined;
+      const db = await this.#open();
+      const tx = db.transaction([...STORES], "readwrite");
+      await Promise.all([...STORES.map((s) => tx.objectStore(s).clear()), tx.done]);
+    });
+  }
+
+  /** Runs `task` after the calls before it have ended: `saveSync` diffs against what they saved. */
+  #serially<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(task);
+    this.#queue = run.catch(() => undefined);
+    return run;
   }
 
   async close(): Promise<void> {
     const db = this.#db;
     this.#db = undefined;
+    this.#known.clear();
+    this.#mark = undefined;
     if (db !== undefined) (await db.catch(() => undefined))?.close();
   }
 
