@@ -93,9 +93,9 @@ describe("client stores", () => {
   });
 
   it("IndexedDbClientStore saves nothing of a response when IndexedDB refuses one of its values", async () => {
-    // IndexedDB refuses a value as the request is made (here one it cannot clone; in Chromium, a
-    // room snapshot past its value size limit, test/browser/idb-client-store.test.ts): the rooms
-    // put before it in the same transaction must not commit without the response's token.
+    // IndexedDB refuses a value as the request is made (here one it cannot clone; in Chromium,
+    // also one past its value size limit): the rooms put before it in the same transaction must
+    // not commit without the response's token.
     const s = new IndexedDbClientStore({ name: "client-store-refused" });
     await s.saveSync({ nextBatch: "s1", rooms: [room("!a:hs", "a")], accountData: [] });
     const unclonable = { ...room("!c:hs", "c"), accountData: [{ type: "x", content: { f: () => 1 } }] };
