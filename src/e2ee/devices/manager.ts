@@ -27,6 +27,14 @@ export const KEYS_QUERY_BACKOFF_MS = 15_000;
 export const MAX_KEYS_QUERY_BACKOFF_MS = 15 * 60 * 1000;
 /** Devices accepted for one user: a hostile server must not make us store unbounded lists. */
 export const MAX_DEVICES_PER_USER = 1000;
+/**
+ * Users tracked only because they sent us to-device messages from a device we did not know
+ * (`trackSender`), not because we share an encrypted room: anyone can, under any number of made-up
+ * user IDs, and each tracked user is stored and asked about again whenever outdated (for ever, on a
+ * server that never answers). Past this many, the one tracked so longest ago is no longer tracked.
+ * A user we come to share a room with (`trackUsers`) is tracked for good.
+ */
+export const MAX_TRACKED_SENDERS = 1000;
 
 interface TrackedUser {
   outdated: boolean;
@@ -66,6 +74,8 @@ export class DeviceManager {
   readonly #byCurve = new Map<string, DeviceRecord>();
   /** Users whose last query failed: when to ask again, and the current delay. */
   readonly #failures = new Map<string, { retryAt: number; delay: number }>();
+  /** Users tracked only by `trackSender`, tracked longest ago first (`MAX_TRACKED_SENDERS`). */
+  readonly #senders = new Set<string>();
   #sequence = 0;
 
   constructor(ctx: MachineContext) {
@@ -90,7 +100,30 @@ export class DeviceManager {
   /** Starts tracking users we newly share an encrypted room with (their devices get queried). */
   trackUsers(userIds: Iterable<string>): void {
     for (const userId of userIds) {
-      if (isId(userId) && !this.#tracked.has(userId)) this.#invalidate(userId);
+      if (!isId(userId)) continue;
+      this.#senders.delete(userId);
+      if (!this.#tracked.has(userId)) this.#invalidate(userId);
+    }
+  }
+
+  /**
+   * Someone sent us a to-device message from a device we do not know (or asks to verify): query
+   * their devices so what they sent can be attributed. A user not tracked already is tracked only
+   * while among the last `MAX_TRACKED_SENDERS` such users.
+   */
+  trackSender(userId: string): void {
+    if (!isId(userId)) return;
+    if (this.#tracked.has(userId)) {
+      if (this.#senders.delete(userId)) this.#senders.add(userId);
+      this.#invalidate(userId);
+      return;
+    }
+    this.#invalidate(userId);
+    this.#senders.add(userId);
+    for (const oldest of this.#senders) {
+      if (this.#senders.size <= MAX_TRACKED_SENDERS) break;
+      this.#senders.delete(oldest);
+      this.stopTracking([oldest]);
     }
   }
 
@@ -107,6 +140,8 @@ export class DeviceManager {
       if (userId === this.#ctx.userId || !this.#tracked.has(userId)) continue;
       this.#tracked.delete(userId);
       this.#outdated.delete(userId);
+      this.#failures.delete(userId);
+      this.#senders.delete(userId);
       this.#ctx.tx.untrackedUsers.push(userId);
     }
   }
@@ -176,6 +211,7 @@ export class DeviceManager {
       const returned = parsed.device_keys?.[userId];
       // A user the server could not answer for (federation failure) stays outdated, with a backoff.
       if (returned === undefined) {
+        if (!this.#tracked.has(userId)) continue; // no longer tracked (`MAX_TRACKED_SENDERS`)
         const delay = Math.min(
           MAX_KEYS_QUERY_BACKOFF_MS,
           (this.#failures.get(userId)?.delay ?? 0) * 2 || KEYS_QUERY_BACKOFF_MS,

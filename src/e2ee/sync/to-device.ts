@@ -82,8 +82,7 @@ export async function receiveToDevice(p: Parts, raw: unknown, result: SyncChange
         decrypted.senderKey !== undefined &&
         (await p.devices.userDeviceByCurveKey(sender, decrypted.senderKey)) === undefined
       ) {
-        p.devices.trackUsers([sender]);
-        p.devices.markOutdated([sender]);
+        p.devices.trackSender(sender);
       }
       return;
     }
@@ -107,8 +106,7 @@ async function receiveDecrypted(
   const { payload, senderKey } = event;
   // A device we have not seen: fetch its keys so what it sent can be attributed.
   if (event.device === undefined) {
-    p.devices.trackUsers([sender]);
-    p.devices.markOutdated([sender]);
+    p.devices.trackSender(sender);
   }
   let update: RoomKeyUpdate | undefined;
   if (payload.type === "m.room_key") {

@@ -111,8 +111,7 @@ export class VerificationBridge {
     for (const f of machine.list()) {
       if (!f.needsKeys || this.#asked.has(f.key)) continue;
       this.#asked.add(f.key);
-      p.devices.trackUsers([f.otherUserId]);
-      p.devices.markOutdated([f.otherUserId]);
+      p.devices.trackSender(f.otherUserId);
     }
     for (const s of machine.takeIncoming()) this.#incoming.push(s);
     for (const s of machine.takeChanged()) {

@@ -1,0 +1,47 @@
+// Anyone can send us to-device messages under made-up user IDs; one from a device we do not know
+// made us track its sender (stored, and asked about again whenever outdated) for good. Users
+// tracked only so are bounded by MAX_TRACKED_SENDERS, the first tracked first given up; a user we
+// share an encrypted room with stays tracked whatever they send.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { Account } from "../../crypto/olm/index.ts";
+import { encodeBase64, randomBytes } from "../../crypto/primitives/index.ts";
+import { FakeHomeserver, TestClient } from "../test-support/fake-homeserver.ts";
+import { MAX_TRACKED_SENDERS } from "./manager.ts";
+
+function garbageFrom(sender: string, bob: TestClient) {
+  return {
+    type: "m.room.encrypted",
+    sender,
+    content: {
+      algorithm: "m.olm.v1.curve25519-aes-sha2",
+      sender_key: Account.create().identityKeys.curve25519,
+      ciphertext: { [bob.machine.identityKeys.curve25519]: { type: 1, body: encodeBase64(randomBytes(80)) } },
+    },
+  };
+}
+
+describe("users tracked because they sent us to-device messages", () => {
+  it("are bounded by MAX_TRACKED_SENDERS, the first given up first; room members stay", async () => {
+    const hs = new FakeHomeserver();
+    const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
+    await TestClient.create(hs, { userId: "@alice:x", deviceId: "A" });
+    await bob.machine.updateTrackedUsers(["@alice:x"]); // we share an encrypted room
+    await bob.flush();
+
+    const flood = MAX_TRACKED_SENDERS + 100;
+    const senders = ["@alice:x", ...Array.from({ length: flood }, (_, i) => `@spam${i}:evil`)];
+    for (let start = 0; start < senders.length; start += 250) {
+      const toDevice = senders.slice(start, start + 250).map((s) => garbageFrom(s, bob));
+      const result = await bob.machine.receiveSyncChanges({ toDevice, nextBatch: `s${start}` });
+      assert.ok(result.failures.every((f) => f.code === "NO_SESSION"));
+      await bob.flush();
+    }
+    const tracked = new Set((await bob.store.getTrackedUsers()).map((u) => u.userId));
+    assert.ok(tracked.has("@alice:x"), "a user we share a room with stays tracked");
+    assert.ok(tracked.has("@bob:x"));
+    assert.ok(tracked.has(`@spam${flood - 1}:evil`), "the latest sender is tracked");
+    assert.ok(!tracked.has("@spam0:evil"), "the first sender was given up");
+    assert.equal(tracked.size, MAX_TRACKED_SENDERS + 2);
+  });
+});
