@@ -27,6 +27,13 @@ import {
 import { type CrossSigningKey, checkUserKeys, isSignedBy, type KeyJson } from "./keys.ts";
 import { CROSS_SIGNING_USAGES, generatePrivateKeys, SECRET_NAME, SigningKey } from "./private-keys.ts";
 
+/**
+ * Users kept in memory as having no cross-signing identity: verification events are looked up
+ * under any made-up sender. Past this many, the one looked up longest ago is forgotten here (read
+ * from the store again when needed).
+ */
+export const MAX_CACHED_MISSING_IDENTITIES = 1000;
+
 /** What the machine keeps across a rebuild of its parts: signature uploads not yet sent. */
 export type PendingSignatureUploads = Map<string, SignatureUploadRequest>;
 
@@ -68,6 +75,8 @@ export class CrossSigning {
   readonly #pending: PendingSignatureUploads;
   /** `null`: the store has no (readable) identity for the user. */
   readonly #identities = new Map<string, UserIdentity | null>();
+  /** The users `#identities` holds `null` for, looked up longest ago first. */
+  readonly #missing = new Set<string>();
   #private: PrivateKeys = { master: undefined, self_signing: undefined, user_signing: undefined };
   /** The keys of a bootstrap in flight, by request ID. */
   #bootstrap: { id: string; keys: FullKeys; body: SigningKeysUploadRequest["body"] } | undefined;
@@ -102,7 +111,17 @@ export class CrossSigning {
     const record = stored === undefined ? undefined : identityFromJson(userId, stored.identity);
     const identity = record === undefined ? undefined : UserIdentity.fromRecord(record);
     this.#identities.set(userId, identity ?? null);
+    if (identity === undefined) this.#missed(userId);
     return identity;
+  }
+
+  #missed(userId: string): void {
+    this.#missing.add(userId);
+    for (const oldest of this.#missing) {
+      if (this.#missing.size <= MAX_CACHED_MISSING_IDENTITIES) break;
+      this.#missing.delete(oldest);
+      if (this.#identities.get(oldest) === null) this.#identities.delete(oldest);
+    }
   }
 
   /** `identity()` from memory: `null` means "not loaded, ask `identity()`". */
@@ -113,6 +132,7 @@ export class CrossSigning {
 
   #put(identity: UserIdentity): void {
     this.#identities.set(identity.userId, identity);
+    this.#missing.delete(identity.userId);
     this.#ctx.tx.crossSigningIdentities.push({
       userId: identity.userId,
       identity: identityToJson(identity.record),

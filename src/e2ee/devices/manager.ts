@@ -35,6 +35,13 @@ export const MAX_DEVICES_PER_USER = 1000;
  * A user we come to share a room with (`trackUsers`) is tracked for good.
  */
 export const MAX_TRACKED_SENDERS = 1000;
+/**
+ * Users not tracked whose devices (most often none) are kept in memory: senders of to-device
+ * messages are looked up under any made-up user ID, and users given up (`MAX_TRACKED_SENDERS`)
+ * leave their devices behind. Past this many, the one read longest ago is forgotten here (read
+ * from the store again when needed).
+ */
+export const MAX_CACHED_UNTRACKED_USERS = 1000;
 
 interface TrackedUser {
   outdated: boolean;
@@ -76,6 +83,8 @@ export class DeviceManager {
   readonly #failures = new Map<string, { retryAt: number; delay: number }>();
   /** Users tracked only by `trackSender`, tracked longest ago first (`MAX_TRACKED_SENDERS`). */
   readonly #senders = new Set<string>();
+  /** Users in `#cache` not tracked, read longest ago first (`MAX_CACHED_UNTRACKED_USERS`). */
+  readonly #untrackedCached = new Set<string>();
   #sequence = 0;
 
   constructor(ctx: MachineContext) {
@@ -143,10 +152,29 @@ export class DeviceManager {
       this.#failures.delete(userId);
       this.#senders.delete(userId);
       this.#ctx.tx.untrackedUsers.push(userId);
+      if (this.#cache.has(userId)) this.#cachedUntracked(userId);
+    }
+  }
+
+  /** `userId`'s devices were read into memory, or they are no longer tracked: bounds such users. */
+  #cachedUntracked(userId: string): void {
+    if (this.#tracked.has(userId)) return;
+    this.#untrackedCached.delete(userId);
+    this.#untrackedCached.add(userId);
+    for (const oldest of this.#untrackedCached) {
+      if (this.#untrackedCached.size <= MAX_CACHED_UNTRACKED_USERS) break;
+      this.#untrackedCached.delete(oldest);
+      // Devices of theirs written in this step are not in the store yet: keep them in memory.
+      if (this.#tracked.has(oldest) || this.#ctx.tx.devices.some((d) => d.userId === oldest)) continue;
+      const byUser = this.#cache.get(oldest);
+      this.#cache.delete(oldest);
+      for (const d of byUser?.values() ?? [])
+        if (this.#byCurve.get(d.curve25519Key) === d) this.#byCurve.delete(d.curve25519Key);
     }
   }
 
   #invalidate(userId: string): void {
+    this.#untrackedCached.delete(userId);
     this.#sequence++;
     this.#tracked.set(userId, { outdated: true, invalidatedAt: this.#sequence });
     this.#outdated.add(userId);
@@ -301,6 +329,7 @@ export class DeviceManager {
       byUser = new Map((await this.#ctx.store.getUserDevices(userId)).map((d) => [d.deviceId, d]));
       this.#cache.set(userId, byUser);
       for (const d of byUser.values()) this.#index(d);
+      this.#cachedUntracked(userId);
     }
     return byUser;
   }
@@ -322,6 +351,7 @@ export class DeviceManager {
         if (this.#cache.has(userId)) continue; // read meanwhile: memory may be newer
         this.#cache.set(userId, byUser);
         for (const d of byUser.values()) this.#index(d);
+        this.#cachedUntracked(userId);
       }
     }
   }

@@ -1,13 +1,18 @@
 // Anyone can send us to-device messages under made-up user IDs; one from a device we do not know
 // made us track its sender (stored, and asked about again whenever outdated) for good. Users
 // tracked only so are bounded by MAX_TRACKED_SENDERS, the first tracked first given up; a user we
-// share an encrypted room with stays tracked whatever they send.
+// share an encrypted room with stays tracked whatever they send. The devices of users not tracked
+// (looked up for each sender) are kept in memory up to MAX_CACHED_UNTRACKED_USERS users, and users
+// without a cross-signing identity (looked up for each verification event's sender) up to
+// MAX_CACHED_MISSING_IDENTITIES.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Account } from "../../crypto/olm/index.ts";
 import { encodeBase64, randomBytes } from "../../crypto/primitives/index.ts";
+import { MAX_CACHED_MISSING_IDENTITIES } from "../cross-signing/manager.ts";
 import { FakeHomeserver, TestClient } from "../test-support/fake-homeserver.ts";
-import { MAX_TRACKED_SENDERS } from "./manager.ts";
+import { MAX_VERIFICATION_FLOWS } from "../verification/constants.ts";
+import { MAX_CACHED_UNTRACKED_USERS, MAX_TRACKED_SENDERS } from "./manager.ts";
 
 function garbageFrom(sender: string, bob: TestClient) {
   return {
@@ -43,5 +48,65 @@ describe("users tracked because they sent us to-device messages", () => {
     assert.ok(tracked.has(`@spam${flood - 1}:evil`), "the latest sender is tracked");
     assert.ok(!tracked.has("@spam0:evil"), "the first sender was given up");
     assert.equal(tracked.size, MAX_TRACKED_SENDERS + 2);
+  });
+
+  it("the devices of users not tracked are kept in memory up to MAX_CACHED_UNTRACKED_USERS", async () => {
+    const hs = new FakeHomeserver();
+    const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
+    await bob.flush();
+    const reads: string[] = [];
+    const store = bob.store;
+    const getUserDevices = store.getUserDevices.bind(store);
+    store.getUserDevices = (userId) => {
+      reads.push(userId);
+      return getUserDevices(userId);
+    };
+    const flood = MAX_TRACKED_SENDERS + MAX_CACHED_UNTRACKED_USERS + 100;
+    const garbage = async (senders: readonly string[]) => {
+      for (let start = 0; start < senders.length; start += 250) {
+        const toDevice = senders.slice(start, start + 250).map((s) => garbageFrom(s, bob));
+        await bob.machine.receiveSyncChanges({ toDevice, nextBatch: `s${start}` });
+        await bob.flush();
+      }
+    };
+    await garbage(Array.from({ length: flood }, (_, i) => `@spam${i}:evil`));
+    const last = `@spam${flood - 1}:evil`;
+    reads.length = 0;
+    await garbage(["@spam0:evil", last]);
+    assert.ok(reads.includes("@spam0:evil"), "the first sender's devices were forgotten from memory");
+    assert.ok(!reads.includes(last), "the latest sender's are still in memory");
+  });
+
+  it("users without a cross-signing identity are kept in memory up to MAX_CACHED_MISSING_IDENTITIES", async () => {
+    const hs = new FakeHomeserver();
+    const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
+    await bob.flush();
+    const reads: string[] = [];
+    const store = bob.store;
+    const getIdentity = store.getCrossSigningIdentity.bind(store);
+    store.getCrossSigningIdentity = (userId) => {
+      reads.push(userId);
+      return getIdentity(userId);
+    };
+    const request = (sender: string) => ({
+      type: "m.key.verification.request",
+      sender,
+      content: { from_device: "DEV", methods: ["m.sas.v1"], timestamp: Date.now(), transaction_id: "t" },
+    });
+    const send = async (senders: readonly string[]) => {
+      for (let start = 0; start < senders.length; start += 250) {
+        const toDevice = senders.slice(start, start + 250).map(request);
+        await bob.machine.receiveSyncChanges({ toDevice, nextBatch: `v${start}` });
+      }
+    };
+    const flood = MAX_CACHED_MISSING_IDENTITIES + 100;
+    await send(Array.from({ length: flood }, (_, i) => `@v${i}:evil`));
+    const last = `@v${flood - 1}:evil`;
+    // The first MAX_VERIFICATION_FLOWS senders' flows are kept, and looked up on every step.
+    const early = `@v${MAX_VERIFICATION_FLOWS + 1}:evil`;
+    reads.length = 0;
+    await send([early, last]);
+    assert.ok(reads.includes(early), "an early sender was forgotten from memory");
+    assert.ok(!reads.includes(last), "the latest sender is still in memory");
   });
 });
