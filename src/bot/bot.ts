@@ -633,9 +633,12 @@ export class Bot implements HandlerRegistry {
         this.#allowed(this.#opts.rooms, room.roomId) &&
         (policy === "anyone" ||
           (policy === "owners" ? this.owners.has(inviter) : policy.allow.includes(inviter))));
+    // Invitations only `invites: anyone` lets in count against `inviteLimits`.
+    const limited =
+      ok && predecessor === undefined && policy === "anyone" && !this.owners.has(inviter as string);
     const declined = !ok
       ? "invitation declined by the invite policy"
-      : predecessor === undefined && policy === "anyone" && !this.owners.has(inviter as string)
+      : limited
         ? this.#overInviteLimits(inviter as string)
         : undefined;
     if (declined !== undefined) {
@@ -645,7 +648,7 @@ export class Bot implements HandlerRegistry {
     }
     try {
       await this.client.joinRoom(room.roomId);
-      this.#joining.add(room.roomId);
+      if (limited) this.#joining.add(room.roomId);
       this.logger.info({ roomId: room.roomId, inviter }, "joined on invitation");
       // A direct chat is recorded in m.direct, so `verify` and DMs to the inviter reuse it.
       const mine = state.find((e) => e.type === "m.room.member" && e.state_key === this.client.userId);
