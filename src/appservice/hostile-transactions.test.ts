@@ -27,7 +27,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { Room } from "../client/rooms/room.ts";
-import { SYNC_EVENTS } from "../client/test-support/hostile-stores.ts";
+import { SYNC_EVENTS, zeroed } from "../client/test-support/hostile-stores.ts";
 import type { FetchLike } from "../client/transport.ts";
 import type { MatrixClient } from "../index.ts";
 import { MAX_TXN_EVENTS, type Registration } from "../wire/appservice.ts";
@@ -156,17 +156,6 @@ function put(url: string, segment: string, body: string): Promise<number> {
     req.on("error", reject);
     req.end(body);
   });
-}
-
-/** `v` with -0 as 0: JSON writes both as 0. */
-function zeroed(v: unknown): unknown {
-  if (Object.is(v, -0)) return 0;
-  if (typeof v !== "object" || v === null) return v;
-  if (Array.isArray(v)) return v.map(zeroed);
-  const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v))
-    Object.defineProperty(out, k, { value: zeroed(x), enumerable: true });
-  return out;
 }
 
 /** What must read back the same: each user's rooms, their state and encryption, and sync position. */

@@ -8,24 +8,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import type { StrippedStateEvent } from "../../wire/index.ts";
-import { MatrixClient } from "../client.ts";
-import { SqliteClientStore } from "../client-store/sqlite-store.ts";
+import type { MatrixClient } from "../client.ts";
 import { MAX_INVITE_STATE_CHARS, MAX_INVITE_STATE_EVENTS } from "../rooms/room.ts";
+import { SCRIPTED_SESSION, scriptedSyncClient } from "../test-support/scripted-sync.ts";
 
-const SESSION = { homeserverUrl: "https://hs", userId: "@me:hs", deviceId: "D", accessToken: "t" };
-
-async function client(path: string, bodies: string[]): Promise<MatrixClient> {
-  const store = await SqliteClientStore.open(path);
-  if ((await store.loadSession()) === undefined) await store.saveSession(SESSION);
-  const c = new MatrixClient({
-    homeserverUrl: SESSION.homeserverUrl,
-    store,
-    fillTimelineGaps: false,
-    fetch: async () => new Response(bodies.shift() ?? '{"next_batch":"end"}', { status: 200 }),
-  });
-  await c.restore();
-  return c;
-}
+const client = scriptedSyncClient;
 
 const stripped = (
   type: string,
@@ -47,10 +34,10 @@ describe("an invitation's stripped state", () => {
     const events = [
       stripped("m.room.name", "", { name: "hello" }),
       ...Array.from({ length: 20_000 }, (_, i) => stripped("x.junk", `k${i}`, { n: i })),
-      stripped("m.room.member", SESSION.userId, { membership: "invite" }, "@inviter:evil"),
+      stripped("m.room.member", SCRIPTED_SESSION.userId, { membership: "invite" }, "@inviter:evil"),
     ];
     const big = [
-      stripped("m.room.member", SESSION.userId, { membership: "invite" }, "@inviter:evil"),
+      stripped("m.room.member", SCRIPTED_SESSION.userId, { membership: "invite" }, "@inviter:evil"),
       ...Array.from({ length: 10 }, (_, i) => stripped("x.big", `b${i}`, { pad: "a".repeat(20_000) })),
     ];
     const body = JSON.stringify({
@@ -73,7 +60,7 @@ describe("an invitation's stripped state", () => {
       assert.equal(many.length, MAX_INVITE_STATE_EVENTS);
       assert.equal(many[0]?.type, "m.room.name", "kept in their order");
       assert.equal(c.getRoom("!many:evil")?.name, "hello");
-      const own = many.find((e: StrippedStateEvent) => e.state_key === SESSION.userId);
+      const own = many.find((e: StrippedStateEvent) => e.state_key === SCRIPTED_SESSION.userId);
       assert.equal(own?.sender, "@inviter:evil", "our membership kept, though it came last");
       const bigState = c.getRoom("!big:evil")?.inviteState ?? [];
       assert.ok(JSON.stringify(bigState).length <= MAX_INVITE_STATE_CHARS + bigState.length + 1);

@@ -8,24 +8,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { MatrixClient } from "../client.ts";
-import { SqliteClientStore } from "../client-store/sqlite-store.ts";
 import { MalformedResponseError } from "../errors.ts";
+import { scriptedSyncClient } from "../test-support/scripted-sync.ts";
 
-const SESSION = { homeserverUrl: "https://hs", userId: "@me:hs", deviceId: "D", accessToken: "t" };
-
-async function client(path: string, bodies: string[]): Promise<MatrixClient> {
-  const store = await SqliteClientStore.open(path);
-  if ((await store.loadSession()) === undefined) await store.saveSession(SESSION);
-  const c = new MatrixClient({
-    homeserverUrl: SESSION.homeserverUrl,
-    store,
-    fillTimelineGaps: false,
-    fetch: async () => new Response(bodies.shift() ?? '{"next_batch":"end"}', { status: 200 }),
-  });
-  await c.restore();
-  return c;
-}
+const client = scriptedSyncClient;
 
 describe("room IDs and tokens the SQLite client store cannot keep", () => {
   it("are refused at the edge: the client restores, with the rooms it had", async (t) => {

@@ -133,7 +133,7 @@ async function open(place: StorePlace, encrypted: boolean, reached: Reached): Pr
 }
 
 /** `v` with -0 as 0: JSON writes both as 0, and they are the same JSON number. */
-function zeroed(v: unknown): unknown {
+export function zeroed(v: unknown): unknown {
   if (Object.is(v, -0)) return 0;
   if (typeof v !== "object" || v === null) return v;
   if (Array.isArray(v)) return v.map(zeroed);

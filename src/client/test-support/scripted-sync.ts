@@ -1,0 +1,26 @@
+// A client on a SQLite client store whose every request is answered, in order, with the given
+// /sync bodies (JSON text as written, so what JSON.stringify would change stays in): for tests of
+// what the client does with one response and keeps across a restart.
+import { MatrixClient } from "../client.ts";
+import { SqliteClientStore } from "../client-store/sqlite-store.ts";
+
+export const SCRIPTED_SESSION = {
+  homeserverUrl: "https://hs",
+  userId: "@me:hs",
+  deviceId: "D",
+  accessToken: "t",
+} as const;
+
+/** A restored client at `path` (a SQLite file, created with the session when new). */
+export async function scriptedSyncClient(path: string, bodies: string[]): Promise<MatrixClient> {
+  const store = await SqliteClientStore.open(path);
+  if ((await store.loadSession()) === undefined) await store.saveSession({ ...SCRIPTED_SESSION });
+  const client = new MatrixClient({
+    homeserverUrl: SCRIPTED_SESSION.homeserverUrl,
+    store,
+    fillTimelineGaps: false,
+    fetch: async () => new Response(bodies.shift() ?? '{"next_batch":"end"}', { status: 200 }),
+  });
+  await client.restore();
+  return client;
+}
