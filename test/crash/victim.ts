@@ -37,7 +37,16 @@ export interface VictimConfig {
    * every crypto-store save `delayMs` after acknowledging it; "late-room-keys" commits everything at
    * once except the received room keys, which follow `delayMs` later (after the sync token).
    */
-  fault?: { kind: FaultKind; delayMs: number };
+  fault?: {
+    kind: FaultKind;
+    delayMs: number;
+    /**
+     * "late-room-keys" only: SIGKILL itself as soon as a sync token is saved while received room
+     * keys still wait for their late commit — the window this fault opens, hit on every run that
+     * receives a key rather than when a random kill happens to land in it.
+     */
+    killWhilePending?: boolean;
+  };
   /**
    * SIGKILL itself while handling its `nth` /sync response that carries something (to-device
    * messages or room events): the crash-during-sync window, hit on the victim's own clock (a kill
@@ -126,9 +135,13 @@ function parseConfig(arg: string | undefined): VictimConfig {
   }
   if (
     c.fault !== undefined &&
-    (!["write-behind", "late-room-keys"].includes(c.fault.kind) || !(c.fault.delayMs >= 0))
+    (!["write-behind", "late-room-keys"].includes(c.fault.kind) ||
+      !(c.fault.delayMs >= 0) ||
+      (c.fault.killWhilePending !== undefined && c.fault.kind !== "late-room-keys"))
   ) {
-    throw new Error("config.fault must be { kind: write-behind | late-room-keys, delayMs >= 0 }");
+    throw new Error(
+      "config.fault must be { kind: write-behind | late-room-keys, delayMs >= 0, killWhilePending? (late-room-keys) }",
+    );
   }
   const k = c.killInSync;
   if (
@@ -140,15 +153,20 @@ function parseConfig(arg: string | undefined): VictimConfig {
   return c;
 }
 
+/** Saves the faulty store acknowledged and has not committed yet (see `killWhilePending`). */
+let pendingSaves = 0;
+
 /** `store` whose `saveChanges` commits (some) changes `ms` after acknowledging them, in order. */
 function faulty(store: CryptoStore, kind: FaultKind, ms: number): CryptoStore {
   let chain = Promise.resolve();
   const later = (changes: CryptoChanges): void => {
     const due = Date.now() + ms;
+    pendingSaves++;
     chain = chain
       .then(() => new Promise((resolve) => setTimeout(resolve, Math.max(0, due - Date.now()))))
       .then(() => store.saveChanges(changes))
-      .catch((e: unknown) => out(errorLine("fault", e)));
+      .catch((e: unknown) => out(errorLine("fault", e)))
+      .finally(() => pendingSaves--);
   };
   return new Proxy(store, {
     get(target, prop) {
@@ -276,13 +294,17 @@ async function observingFetch(killInSync: VictimConfig["killInSync"]): Promise<F
   };
 }
 
-/** Reports each saved sync token (the end of the crash-during-sync window). */
-function observeSaves(store: SqliteClientStore): void {
+/**
+ * Reports each saved sync token (the end of the crash-during-sync window); with
+ * `killWhilePending`, dies right there if a faulty save is still to commit.
+ */
+function observeSaves(store: SqliteClientStore, killWhilePending: boolean): void {
   const save = store.saveSync.bind(store);
   store.saveSync = async (changes) => {
     await save(changes);
     killer?.postMessage("disarm");
     out({ t: "sync-saved", ms: performance.now() });
+    if (killWhilePending && pendingSaves > 0) process.kill(process.pid, "SIGKILL");
   };
 }
 
@@ -307,7 +329,7 @@ async function main(): Promise<void> {
   const cfg = parseConfig(process.argv[2]);
   out({ t: "boot", pid: process.pid });
   const store = await SqliteClientStore.open(join(cfg.directory, "client.sqlite3"));
-  observeSaves(store);
+  observeSaves(store, cfg.mode === "run" && cfg.fault?.killWhilePending === true);
   const encryption = { store: { directory: join(cfg.directory, "crypto") }, restoreDeviceId: true };
   const common = {
     logger: stderrLogger,
