@@ -144,7 +144,7 @@ const kb = (n: number): string => (n / 1024).toFixed(1);
  * above the larger of the two today (docs/browser.md, "Size"). esbuild's split bundle has its own
  * budgets (browser-bundle.test.ts).
  */
-const BUNDLER_TOTAL_BUDGET_GZIP = 154 * 1024;
+const BUNDLER_TOTAL_BUDGET_GZIP = 157 * 1024;
 
 test("Vite and webpack bundle the published package for the browser with no configuration; each app runs E2EE in Chromium", {
   skip: skipReasonForBundlers(),
