@@ -51,6 +51,9 @@ export function killsFromEnv(fallback: number): number {
   return n;
 }
 
+/** A `killWhilePending` run that received no new room key ends after this many saved syncs. */
+const RUN_SYNCS_WITHOUT_KEY = 20;
+
 export interface KillLoopOptions {
   kills: number;
   /** Seed of the random schedule; default from `KEYROOM_CRASH_SEED` or random. */
@@ -391,7 +394,17 @@ export class KillLoop {
         runTag: `r${run}p`,
         createBackup: false,
       });
-      if (aimAtSync) {
+      if (this.#fault?.killWhilePending === true) {
+        // The victim dies by itself inside the window its fault opens (a sync token saved while
+        // received room keys still wait for their commit); a run that receives no new key is
+        // ended after a number of saved syncs, counted, not timed.
+        aim = "by itself, inside the fault's window";
+        v = spawnVictim(victimCfg("run", run), this.#children);
+        await Promise.race([
+          v.waitUntil((lines) => lines.filter((l) => l.t === "sync-saved").length >= RUN_SYNCS_WITHOUT_KEY),
+          v.exited,
+        ]);
+      } else if (aimAtSync) {
         // The victim kills itself partway into handling its n-th carrying /sync response (scaled by
         // how long handling took in earlier runs); the parent only guards against idling.
         syncAimedRuns++;
