@@ -72,18 +72,15 @@ function scenario() {
       ),
     },
   };
-  return { key, deviceId, deviceData, toDevice, roomKey, roomEvent };
+  /** The dehydrated device opened with the right key. */
+  const open = () => RehydratedDevice.open({ userId: BOB, deviceId, deviceData, key });
+  return { open, key, deviceId, deviceData, toDevice, roomKey, roomEvent };
 }
 
 describe("rehydration (MSC3814)", () => {
   it("decrypts the events queued for the device and imports the room keys it received", async () => {
     const s = scenario();
-    const device = RehydratedDevice.open({
-      userId: BOB,
-      deviceId: s.deviceId,
-      deviceData: s.deviceData,
-      key: s.key,
-    });
+    const device = s.open();
     const page = device.receiveEvents([
       s.toDevice("m.room_key", s.roomKey),
       s.toDevice("m.dummy", {}), // decrypts, not a room key: neither kept nor counted as dropped
@@ -111,12 +108,7 @@ describe("rehydration (MSC3814)", () => {
 
   it("a room key whose Olm payload names another sender or another recipient user is dropped", () => {
     const s = scenario();
-    const device = RehydratedDevice.open({
-      userId: BOB,
-      deviceId: s.deviceId,
-      deviceData: s.deviceData,
-      key: s.key,
-    });
+    const device = s.open();
     const page = device.receiveEvents([
       // Alice's Olm session, but the payload says Mallory sent it: a relayed or forged attribution.
       s.toDevice("m.room_key", s.roomKey, undefined, { sender: "@mallory:x" }),
@@ -151,12 +143,7 @@ describe("rehydration (MSC3814)", () => {
 
   it("receiveEvents never throws, whatever a page holds", () => {
     const s = scenario();
-    const device = RehydratedDevice.open({
-      userId: BOB,
-      deviceId: s.deviceId,
-      deviceData: s.deviceData,
-      key: s.key,
-    });
+    const device = s.open();
     const ciphertext = (v: unknown) => ({
       type: "m.room.encrypted",
       sender: ALICE,
