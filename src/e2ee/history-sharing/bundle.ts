@@ -130,7 +130,23 @@ export function parseRoomKeyBundleContent(
   if (!isRecord(content) || !isId(content.room_id) || !content.room_id.startsWith("!")) return undefined;
   const file = content.file;
   if (!isEncryptedFile(file) || !file.url.startsWith("mxc://")) return undefined;
-  return { roomId: content.room_id, file };
+  return { roomId: content.room_id, file: knownFileFields(file) };
+}
+
+/**
+ * Only the fields an `EncryptedFile` has: the sender may add any others, nested as deep as an
+ * event may be, and a bundle is remembered in the crypto store, which refuses values nesting past
+ * `MAX_STORED_JSON_DEPTH` (the sync step carrying it would fail on every retry).
+ */
+function knownFileFields(file: EncryptedFile): EncryptedFile {
+  const { url, v, iv, key, hashes } = file;
+  return {
+    url,
+    v,
+    iv,
+    key: { kty: key.kty, key_ops: ["encrypt", "decrypt"], alg: key.alg, k: key.k, ext: true },
+    hashes: { sha256: hashes.sha256 },
+  };
 }
 
 /**
