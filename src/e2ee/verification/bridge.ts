@@ -108,7 +108,8 @@ export class VerificationBridge {
       };
       this.#requests.set(request.id, request);
     }
-    for (const f of machine.list()) {
+    const flows = machine.list();
+    for (const f of flows) {
       if (!f.needsKeys || this.#asked.has(f.key)) continue;
       this.#asked.add(f.key);
       p.devices.trackSender(f.otherUserId);
@@ -121,6 +122,17 @@ export class VerificationBridge {
         await applyVerified(p, s.verified);
       }
     }
+    // Only flows the machine still holds (MAX_VERIFICATION_FLOWS): anyone can open flows.
+    if (this.#asked.size + this.#applied.size > flows.length) {
+      const live = new Set(flows.map((f) => f.key));
+      for (const key of this.#asked) if (!live.has(key)) this.#asked.delete(key);
+      for (const key of this.#applied) if (!live.has(key)) this.#applied.delete(key);
+    }
+  }
+
+  /** Flows remembered as asked for keys or applied (at most the machine's flows: see `settle`). */
+  get remembered(): number {
+    return this.#asked.size + this.#applied.size;
   }
 
   /** To-device events to send (offered until marked sent). */

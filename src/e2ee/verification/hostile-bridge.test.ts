@@ -1,0 +1,58 @@
+// The bridge between the verification machine and the engine remembers, per flow, that it asked
+// for the other device's keys (and that it applied a result). Anyone can open flows: a start from
+// a device we do not know, then a cancel, repeated with new transaction IDs. The machine's flows
+// are bounded (MAX_VERIFICATION_FLOWS, finished ones give way first); what the bridge remembers
+// must be too, or it grows with every flow ever seen.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { Parts } from "../machine-parts.ts";
+import { VerificationBridge } from "./bridge.ts";
+import { MAX_VERIFICATION_FLOWS } from "./constants.ts";
+import { key32, Side } from "./test-support/pair.ts";
+
+const start = (flowId: string) => ({
+  transaction_id: flowId,
+  from_device: "MADEUP",
+  method: "m.sas.v1",
+  key_agreement_protocols: ["curve25519-hkdf-sha256"],
+  hashes: ["sha256"],
+  message_authentication_codes: ["hkdf-hmac-sha256.v2"],
+  short_authentication_string: ["decimal", "emoji"],
+});
+
+describe("the verification bridge under a flood of flows", () => {
+  it(`remembers at most the machine's flows (MAX_VERIFICATION_FLOWS, ${MAX_VERIFICATION_FLOWS})`, async () => {
+    const bridge = new VerificationBridge();
+    const machine = await bridge.load();
+    const bob = new Side("@bob:x", "B");
+    const tracked: string[] = [];
+    // settle() only asks the device manager to fetch the sender's keys here.
+    const parts = { devices: { trackSender: (u: string) => tracked.push(u) } } as unknown as Parts;
+    const now = 1_700_000_000_000;
+    const flows = MAX_VERIFICATION_FLOWS * 20;
+    for (let i = 0; i < flows; i++) {
+      const sender = `@eve${i % 50}:x`;
+      machine.receiveToDevice(
+        { type: "m.key.verification.start", sender, content: start(`t${i}`) },
+        bob.env,
+        now,
+      );
+      await bridge.settle(parts);
+      machine.receiveToDevice(
+        {
+          type: "m.key.verification.cancel",
+          sender,
+          content: { transaction_id: `t${i}`, code: "m.user", reason: key32() },
+        },
+        bob.env,
+        now,
+      );
+      await bridge.settle(parts);
+      bridge.takeUpdates();
+      for (const r of bridge.requests()) bridge.markSent(r.id);
+    }
+    assert.equal(tracked.length, flows, "every flow asked for its sender's keys once");
+    assert.ok(machine.size <= MAX_VERIFICATION_FLOWS);
+    assert.ok(bridge.remembered <= MAX_VERIFICATION_FLOWS, `remembered ${bridge.remembered}`);
+  });
+});
