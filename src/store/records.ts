@@ -146,6 +146,13 @@ export interface TrackedUserRecord {
   readonly userId: string;
   /** Their device list changed since we last queried it. */
   readonly outdated: boolean;
+  /**
+   * Present when the user is tracked only because they sent us to-device messages (we share no
+   * encrypted room): the order in which such users were tracked (higher is later), so the oldest
+   * are given up first at the device manager's bound (`MAX_TRACKED_SENDERS`). Absent for room
+   * members, who are tracked for good.
+   */
+  readonly senderOrder?: number;
 }
 
 export const KEY_REQUEST_STATES = ["unsent", "sent", "cancellation_pending"] as const;

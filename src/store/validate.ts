@@ -453,7 +453,10 @@ export function parseCrossSigningIdentity(v: unknown): CrossSigningIdentityRecor
 export function parseTrackedUser(v: unknown): TrackedUserRecord {
   const w = "tracked user";
   const o = obj(v, w);
-  return { userId: id(o, "userId", w), outdated: bool(o, "outdated", w) };
+  return withOptional(
+    { userId: id(o, "userId", w), outdated: bool(o, "outdated", w) },
+    { senderOrder: optInt(o, "senderOrder", w) },
+  );
 }
 
 function parseRecipient(v: unknown): KeyRequestRecipient {

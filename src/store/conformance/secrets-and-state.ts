@@ -7,7 +7,7 @@ import { it } from "node:test";
 import { StoreError } from "../errors.ts";
 import type { InboundGroupSessionRecord, ReplayRecord } from "../records.ts";
 import { MAX_INBOUND_SESSIONS_PER_LOOKUP } from "../store.ts";
-import { ALICE, BOB, fullChanges, keyRequestOf, ROOM_A, ROOM_B, sample } from "./samples.ts";
+import { ALICE, BOB, DEVICE, fullChanges, keyRequestOf, ROOM_A, ROOM_B, sample } from "./samples.ts";
 import type { ConformanceSuite } from "./target.ts";
 
 export function secretsAndStateTests({ withStore }: ConformanceSuite): void {
@@ -39,6 +39,47 @@ export function secretsAndStateTests({ withStore }: ConformanceSuite): void {
       assert.equal(await keyRequestOf(s, { requestId: "kr1" }), undefined);
       assert.equal(await s.getReplay(ROOM_A, "g1", 4), undefined);
       assert.equal((await s.getReplay(ROOM_A, "g1", 3))?.eventId, "$e3");
+    }));
+
+  it("tracked users keep their sender-only order across a reopen, and lose it when saved without", () =>
+    withStore(async (s, fixture) => {
+      const CAROL = "@carol:example.org";
+      await s.saveChanges({
+        trackedUsers: [
+          { userId: ALICE, outdated: true },
+          { userId: BOB, outdated: true, senderOrder: 7 },
+          { userId: CAROL, outdated: false, senderOrder: 2 },
+        ],
+      });
+      // The last record of a user in one save wins, mark and all.
+      await s.saveChanges({
+        trackedUsers: [
+          { userId: BOB, outdated: false, senderOrder: 8 },
+          { userId: ALICE, outdated: false, senderOrder: 9 },
+          { userId: ALICE, outdated: false },
+        ],
+      });
+      await s.close();
+      const reopened = await fixture.open({ userId: ALICE, deviceId: DEVICE });
+      try {
+        assert.deepEqual(await reopened.getTrackedUsers(), [
+          { userId: ALICE, outdated: false },
+          { userId: BOB, outdated: false, senderOrder: 8 },
+          { userId: CAROL, outdated: false, senderOrder: 2 },
+        ]);
+        await reopened.saveChanges({ trackedUsers: [{ userId: BOB, outdated: true }] });
+        await assert.rejects(
+          reopened.saveChanges({ trackedUsers: [{ userId: CAROL, outdated: true, senderOrder: -1 }] }),
+          (e) => e instanceof StoreError && e.code === "INVALID_RECORD",
+        );
+        assert.deepEqual(await reopened.getTrackedUsers(), [
+          { userId: ALICE, outdated: false },
+          { userId: BOB, outdated: true },
+          { userId: CAROL, outdated: false, senderOrder: 2 },
+        ]);
+      } finally {
+        await reopened.close();
+      }
     }));
 
   it("replay records of one session, lowest index first, up to a limit", () =>

@@ -147,6 +147,48 @@ describe("IndexedDbCryptoStore", () => {
     check.close();
   });
 
+  it("upgrades a version 5 database: tracked users kept, none marked as a sender only; marks kept from then on", async () => {
+    const name = newName();
+    const open = indexedDB.open(name, 5);
+    open.onupgradeneeded = (e) => {
+      if (open.transaction) upgradeIdb(open.result, open.transaction, e.oldVersion, 5);
+    };
+    const db = await req(open);
+    const { header } = await StoreCipher.create({ kind: "passphrase", passphrase: "pw", iterations: 1000 });
+    const tx = db.transaction(["meta", "tracked_users"], "readwrite");
+    tx.objectStore("meta").put({ userId: ALICE, deviceId: DEVICE }, "identity");
+    tx.objectStore("meta").put(header, "store_key");
+    tx.objectStore("tracked_users").put({ userId: "@bob:x", outdated: true });
+    // Not written by version 5 (it kept no mark), but would not be trusted if it were.
+    tx.objectStore("tracked_users").put({ userId: "@carol:x", outdated: false, senderOrder: 3 });
+    await new Promise((resolve) => {
+      tx.oncomplete = resolve;
+    });
+    db.close();
+
+    const reopen = () => IndexedDbCryptoStore.open({ userId: ALICE, name, passphrase: "pw" });
+    let store = await reopen();
+    try {
+      assert.deepEqual(await store.getTrackedUsers(), [
+        { userId: "@bob:x", outdated: true },
+        { userId: "@carol:x", outdated: false },
+      ]);
+      await store.saveChanges({ trackedUsers: [{ userId: "@spam:evil", outdated: true, senderOrder: 1 }] });
+      await store.close();
+      store = await reopen();
+      assert.deepEqual(await store.getTrackedUsers(), [
+        { userId: "@bob:x", outdated: true },
+        { userId: "@carol:x", outdated: false },
+        { userId: "@spam:evil", outdated: true, senderOrder: 1 },
+      ]);
+    } finally {
+      await store.close();
+    }
+    const check = await req(indexedDB.open(name));
+    assert.equal(check.version, IDB_SCHEMA_VERSION);
+    check.close();
+  });
+
   it("reports an older connection that blocks the upgrade as StoreLockedError", async () => {
     const name = newName();
     const old = indexedDB.open(name, 1);

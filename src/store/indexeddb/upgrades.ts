@@ -101,6 +101,27 @@ export const IDB_UPGRADES: readonly IdbUpgrade[] = [
       }
     },
   },
+  {
+    version: 6,
+    description: "tracked users' sender-only mark and order, so the bound on them holds across restarts",
+    // A row's optional `senderOrder` marks a user tracked only as a sender. Users tracked before
+    // this version were room members or not known to be otherwise: any such field is cleared, so
+    // none is ever given up. The version also keeps an older Keyroom, which would rewrite these
+    // rows without the mark, from opening the database.
+    run(_db, tx) {
+      const cursor = tx.objectStore("tracked_users").openCursor();
+      cursor.onsuccess = () => {
+        const c = cursor.result;
+        if (c === null) return;
+        const row: unknown = c.value;
+        if (typeof row === "object" && row !== null && "senderOrder" in row) {
+          const { senderOrder: _, ...member } = row as Record<string, unknown>;
+          c.update(member);
+        }
+        c.continue();
+      };
+    },
+  },
 ];
 
 export const IDB_SCHEMA_VERSION: number = IDB_UPGRADES[IDB_UPGRADES.length - 1]?.version ?? 1;

@@ -131,6 +131,14 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE olm_message_hashes_by_seq RENAME TO olm_message_hashes;
     `,
   },
+  {
+    version: 8,
+    description: "tracked users' sender-only mark and order, so the bound on them holds across restarts",
+    // NULL: a room member (tracked for good). Users tracked before this version were room members
+    // or not known to be otherwise: they stay NULL, never given up. The version also keeps an
+    // older Keyroom, which would rewrite these rows without the mark, from opening the file.
+    sql: "ALTER TABLE tracked_users ADD COLUMN sender_order INTEGER;",
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

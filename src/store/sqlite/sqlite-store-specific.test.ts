@@ -276,6 +276,46 @@ describe("SqliteCryptoStore", () => {
     check.close();
   });
 
+  it("upgrades a version 7 database: tracked users kept, none marked as a sender only; marks kept from then on", async () => {
+    const directory = newDir();
+    const path = join(directory, DEFAULT_SQLITE_FILE_NAME);
+    const db = new Database(path);
+    assert.equal(migrate(db, 7), 7);
+    const { header } = await StoreCipher.create({ kind: "passphrase", passphrase: "pw", iterations: 1000 });
+    const putMeta = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");
+    putMeta.run("identity", JSON.stringify({ userId: ALICE, deviceId: DEVICE }));
+    putMeta.run("store_key", JSON.stringify(header));
+    const putTracked = db.prepare("INSERT INTO tracked_users (user_id, outdated) VALUES (?, ?)");
+    putTracked.run("@bob:x", 1);
+    putTracked.run("@carol:x", 0);
+    db.close();
+
+    const open = () => SqliteCryptoStore.open({ userId: ALICE, directory, passphrase: "pw" });
+    let store = await open();
+    // Version 7 kept no mark: its users were room members or not known to be otherwise.
+    assert.deepEqual(await store.getTrackedUsers(), [
+      { userId: "@bob:x", outdated: true },
+      { userId: "@carol:x", outdated: false },
+    ]);
+    await store.saveChanges({
+      trackedUsers: [
+        { userId: "@spam:evil", outdated: true, senderOrder: 1 },
+        { userId: "@carol:x", outdated: false, senderOrder: 2 },
+      ],
+    });
+    await store.close();
+    store = await open();
+    assert.deepEqual(await store.getTrackedUsers(), [
+      { userId: "@bob:x", outdated: true },
+      { userId: "@carol:x", outdated: false, senderOrder: 2 },
+      { userId: "@spam:evil", outdated: true, senderOrder: 1 },
+    ]);
+    await store.close();
+    const check = new Database(path, { readonly: true });
+    assert.equal(schemaVersion(check), LATEST_SCHEMA_VERSION);
+    check.close();
+  });
+
   it("a message rewrites only the outbound session's ratchet row, not its device lists", async () => {
     const directory = newDir();
     const path = join(directory, DEFAULT_SQLITE_FILE_NAME);

@@ -130,7 +130,7 @@ const SQL = {
   putSecret: "INSERT OR REPLACE INTO secrets (name, value) VALUES (?, ?)",
   delSecret: "DELETE FROM secrets WHERE name = ?",
   tracked: "SELECT * FROM tracked_users ORDER BY user_id",
-  putTracked: "INSERT OR REPLACE INTO tracked_users (user_id, outdated) VALUES (?, ?)",
+  putTracked: "INSERT OR REPLACE INTO tracked_users (user_id, outdated, sender_order) VALUES (?, ?, ?)",
   delTracked: "DELETE FROM tracked_users WHERE user_id = ?",
   keyRequests: "SELECT record FROM outgoing_key_requests ORDER BY request_id",
   putKeyRequest:
@@ -215,7 +215,7 @@ export class SqliteStatements {
   }
 
   /** Runs a write; returns how many rows it changed. */
-  #run(name: StatementName, ...params: readonly (string | number)[]): number {
+  #run(name: StatementName, ...params: readonly (string | number | null)[]): number {
     return this.#q[name].run(...params).changes;
   }
 
@@ -377,7 +377,7 @@ export class SqliteStatements {
 
   trackedUsers(): TrackedUserRecord[] {
     return this.#all("tracked").map((r) =>
-      parseTrackedUser({ userId: r.user_id, outdated: flag(r.outdated) }),
+      parseTrackedUser({ userId: r.user_id, outdated: flag(r.outdated), senderOrder: r.sender_order }),
     );
   }
 
@@ -533,7 +533,7 @@ export class SqliteStatements {
     }
     for (const x of c.trackedUsers ?? []) {
       const r = parseTrackedUser(x);
-      this.#run("putTracked", r.userId, r.outdated ? 1 : 0);
+      this.#run("putTracked", r.userId, r.outdated ? 1 : 0, r.senderOrder ?? null);
     }
     for (const x of c.outgoingKeyRequests ?? []) {
       const r = parseOutgoingKeyRequest(x);
