@@ -445,8 +445,9 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
   leaveRoom(roomId: string, reason?: string): Promise<void> {
     return this.#rooms.leaveRoom(roomId, reason);
   }
-  forgetRoom(roomId: string): Promise<void> {
-    return this.#rooms.forgetRoom(roomId);
+  async forgetRoom(roomId: string): Promise<void> {
+    await this.#rooms.forgetRoom(roomId);
+    await this.#sync.forget(roomId);
   }
   /**
    * Invites `userId`. With encryption, in an encrypted room whose history is `shared` or

@@ -264,6 +264,10 @@ export class IndexedDbClientStore implements ClientStore {
           }
           next.set(r.roomId, index);
         }
+        for (const roomId of changes.forgotten ?? []) {
+          this.#known.delete(roomId);
+          requests.push(rooms.delete(roomId), state.delete(roomStateRange(roomId)));
+        }
         for (const e of changes.accountData) requests.push(tx.objectStore("account_data").put(e, e.type));
         requests.push(tx.objectStore("sync_token").put(changes.nextBatch, ONLY));
         requests.push(tx.objectStore("sync_token").put(mark, WRITER));

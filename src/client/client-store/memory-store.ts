@@ -46,6 +46,7 @@ export class MemoryClientStore implements ClientStore {
     const s = this.sync;
     s.nextBatch = c.nextBatch;
     for (const r of c.rooms) s.rooms.set(r.roomId, r);
+    for (const id of c.forgotten ?? []) s.rooms.delete(id);
     for (const e of c.accountData) s.accountData.set(e.type, e);
   }
   async clear(): Promise<void> {

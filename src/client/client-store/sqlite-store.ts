@@ -51,7 +51,7 @@ function parseJson<T>(
 export class SqliteClientStore implements ClientStore {
   /**
    * `saveSync`'s transaction, its statements prepared once: it runs for every sync response, and
-   * compiling three statements and a transaction wrapper each time was a visible part of a bot's
+   * compiling its statements and a transaction wrapper each time was a visible part of a bot's
    * CPU per command (bench/README.md, bots section).
    */
   readonly #saveSync: BetterSqlite3.Transaction<(changes: SyncChanges) => void>;
@@ -66,9 +66,11 @@ export class SqliteClientStore implements ClientStore {
     const putData = db.prepare(
       "INSERT INTO account_data (type, json) VALUES (?, ?) ON CONFLICT(type) DO UPDATE SET json = excluded.json",
     );
+    const deleteRoom = db.prepare("DELETE FROM rooms WHERE room_id = ?");
     const putToken = db.prepare("INSERT OR REPLACE INTO sync_token (id, next_batch) VALUES (1, ?)");
     this.#saveSync = db.transaction((changes: SyncChanges) => {
       for (const r of changes.rooms) putRoom.run(r.roomId, JSON.stringify(r));
+      for (const roomId of changes.forgotten ?? []) deleteRoom.run(roomId);
       for (const e of changes.accountData) putData.run(e.type, JSON.stringify(e));
       putToken.run(changes.nextBatch);
     });

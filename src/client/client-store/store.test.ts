@@ -62,10 +62,34 @@ async function conformance(
     sync?.accountData.map((e) => e.type),
     ["m.direct"],
   );
-  await r.clear();
-  assert.equal(await r.loadSession(), undefined);
-  assert.equal(await r.loadSync(), undefined);
+  // Forgotten rooms (`forgetRoom`, MAX_LEFT_ROOMS) go, with all they held; an unknown one is no error.
+  await r.saveSync({
+    nextBatch: "s3",
+    rooms: [room("!c", "C")],
+    accountData: [],
+    forgotten: ["!b", "!never"],
+  });
   await r.close?.();
+  const f = await reopen();
+  const afterForget = await f.loadSync();
+  assert.equal(afterForget?.nextBatch, "s3");
+  assert.deepEqual(
+    afterForget?.rooms.map((x) => x.roomId),
+    ["!a", "!c"],
+  );
+  // Back again (invited anew): only what the new snapshot holds.
+  await f.saveSync({ nextBatch: "s4", rooms: [{ ...room("!b", "B2"), state: [] }], accountData: [] });
+  await f.close?.();
+  const b = await reopen();
+  assert.deepEqual((await b.loadSync())?.rooms.map((x) => [x.roomId, x.state.length]).sort(), [
+    ["!a", 1],
+    ["!b", 0],
+    ["!c", 1],
+  ]);
+  await b.clear();
+  assert.equal(await b.loadSession(), undefined);
+  assert.equal(await b.loadSync(), undefined);
+  await b.close?.();
 }
 
 describe("client stores", () => {

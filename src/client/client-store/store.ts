@@ -53,6 +53,8 @@ export interface SyncChanges {
   rooms: RoomSnapshot[];
   /** Global account data events that changed. */
   accountData: BasicEvent[];
+  /** Rooms to remove (forgotten); never also in `rooms`. */
+  forgotten?: string[];
 }
 
 export interface ClientStore {
@@ -101,7 +103,11 @@ export function checkStored<T>(
 
 /** Applies `changes` to `prev` (pure; used by the stores that keep one document). */
 export function applySyncChanges(prev: SyncSnapshot | undefined, changes: SyncChanges): SyncSnapshot {
-  return mergeSyncChanges(prev ?? { nextBatch: changes.nextBatch, rooms: [], accountData: [] }, changes);
+  const { forgotten: _, ...snapshot } = mergeSyncChanges(
+    prev ?? { nextBatch: changes.nextBatch, rooms: [], accountData: [] },
+    changes,
+  );
+  return snapshot;
 }
 
 /**
@@ -123,11 +129,27 @@ export function copyJson<T>(value: T): T {
   return out as T;
 }
 
-/** One save for two unsaved responses in a row: `newer`'s position, the newest snapshot of each room. */
+/**
+ * One save for two unsaved responses in a row: `newer`'s position, the newest snapshot of each
+ * room; a room is forgotten unless `newer` brings it back, and brought back unless `newer` forgets it.
+ */
 export function mergeSyncChanges(older: SyncChanges, newer: SyncChanges): SyncChanges {
   const rooms = new Map(older.rooms.map((r) => [r.roomId, r]));
-  for (const r of newer.rooms) rooms.set(r.roomId, r);
+  const forgotten = new Set(older.forgotten);
+  for (const r of newer.rooms) {
+    rooms.set(r.roomId, r);
+    forgotten.delete(r.roomId);
+  }
+  for (const id of newer.forgotten ?? []) {
+    rooms.delete(id);
+    forgotten.add(id);
+  }
   const accountData = new Map(older.accountData.map((e) => [e.type, e]));
   for (const e of newer.accountData) accountData.set(e.type, e);
-  return { nextBatch: newer.nextBatch, rooms: [...rooms.values()], accountData: [...accountData.values()] };
+  return {
+    nextBatch: newer.nextBatch,
+    rooms: [...rooms.values()],
+    accountData: [...accountData.values()],
+    ...(forgotten.size > 0 ? { forgotten: [...forgotten] } : {}),
+  };
 }

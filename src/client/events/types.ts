@@ -130,6 +130,11 @@ export interface ClientEventMap {
   "room.invite": [room: Room, inviter: string | undefined, inviteState: readonly StrippedStateEvent[]];
   /** The local user's own membership changed (join, leave, ban, ...). */
   "room.myMembership": [room: Room, membership: Membership, previous: Membership | undefined];
+  /**
+   * A room was dropped from the client (and its store): by `forgetRoom`, or, past
+   * `MAX_LEFT_ROOMS` rooms left, the one left longest ago.
+   */
+  "room.forgotten": [roomId: string];
   /** The room was upgraded; `tombstone.replacementRoomId` is the successor. */
   "room.tombstone": [room: Room, tombstone: Tombstone];
   "room.typing": [room: Room, userIds: readonly string[]];

@@ -18,11 +18,12 @@ import type { ClientEventMap, RoomEvent, RoomEventMeta } from "../events/types.t
 import type { Logger } from "../logger.ts";
 import { boundInviteState, Room } from "../rooms/room.ts";
 import type { DecryptionResult, SyncProcessor } from "./hooks.ts";
+import type { SyncedState } from "./state.ts";
 
 export interface SyncContext {
   userId: string;
-  rooms: Map<string, Room>;
-  accountData: Map<string, BasicEvent>;
+  /** The rooms and account data the responses update. */
+  synced: SyncedState;
   emitter: TypedEmitter<ClientEventMap>;
   store: ClientStore;
   logger: Logger;
@@ -104,18 +105,18 @@ export async function handleSyncResponse(
 
   const changedAccountData: BasicEvent[] = [];
   for (const ev of res.account_data?.events ?? []) {
-    ctx.accountData.set(ev.type, ev);
+    ctx.synced.accountData.set(ev.type, ev);
     changedAccountData.push(ev);
     emits.push(() => ctx.emitter.emit("accountData", ev));
   }
 
   /** The room and the local user's membership in it before this response (undefined if new). */
   const roomFor = (roomId: string, membership: Membership): [Room, Membership | undefined] => {
-    let room = ctx.rooms.get(roomId);
+    let room = ctx.synced.rooms.get(roomId);
     const prev = room?.membership;
     if (!room) {
       room = new Room(roomId, membership);
-      ctx.rooms.set(roomId, room);
+      ctx.synced.rooms.set(roomId, room);
     }
     changedRooms.set(roomId, room);
     return [room, prev];
@@ -147,12 +148,19 @@ export async function handleSyncResponse(
     if (prev !== "knock") emits.push(() => ctx.emitter.emit("room.myMembership", room, "knock", prev));
   }
 
+  // Past `MAX_LEFT_ROOMS`, the rooms left longest ago are forgotten (their snapshots are then left
+  // out of the save, their removal added: `SyncedState.toSave`).
+  for (const roomId of ctx.synced.noteMemberships(changedRooms.values()))
+    emits.push(() => ctx.emitter.emit("room.forgotten", roomId));
+
   for (const emit of emits) await emit();
   // Events whose key came in this response are emitted here, newly encrypted rooms recorded.
   if (processor?.beforeSaveSyncToken) await processor.beforeSaveSyncToken(res.next_batch);
   const changes: SyncChanges = {
     nextBatch: shared?.position ?? res.next_batch,
-    rooms: [...changedRooms.values()].map((r) => r.toSnapshot()),
+    rooms: [...changedRooms.values()]
+      .filter((r) => ctx.synced.rooms.has(r.roomId))
+      .map((r) => r.toSnapshot()),
     accountData: changedAccountData,
   };
   // Listeners may start work for events and finish it here, so events of different rooms (and of

@@ -80,11 +80,14 @@ export class SyncLoop {
   private readonly saves: Promise<void>[] = [];
   /** What a failed save did not write: written with the next save (a newer position covers it). */
   private carry: SyncChanges | undefined;
+  /** The position the last successful save wrote (at first, the one resumed from). */
+  private saved: string | undefined;
   /** A failed save, reported by the next sync (which then backs off). */
   private saveError: { error: unknown } | undefined;
 
   constructor(private readonly opts: SyncLoopOptions) {
     this.since = opts.since;
+    this.saved = opts.since;
   }
 
   get syncState(): SyncState {
@@ -143,18 +146,59 @@ export class SyncLoop {
     const before = this.saves.at(-1) ?? Promise.resolve();
     const save: Promise<void> = before.then(async () => {
       await handled.settled;
-      const changes = this.carry ? mergeSyncChanges(this.carry, handled.changes) : handled.changes;
       try {
-        await this.opts.context.store.saveSync(changes);
-        this.carry = undefined;
+        await this.save(this.carry ? mergeSyncChanges(this.carry, handled.changes) : handled.changes);
       } catch (error) {
-        this.carry = changes;
         this.saveError ??= { error };
       } finally {
         this.saves.shift();
       }
     });
     this.saves.push(save);
+  }
+
+  /**
+   * Saves `changes` as they stand now (rooms forgotten since left out, their removal added); what
+   * a failed save did not write is kept for the next one.
+   */
+  private async save(changes: SyncChanges): Promise<void> {
+    const { synced, store } = this.opts.context;
+    const now = synced.toSave(changes);
+    try {
+      await store.saveSync(now);
+    } catch (error) {
+      this.carry = now;
+      throw error;
+    }
+    this.carry = undefined;
+    this.saved = now.nextBatch;
+    synced.saved(now);
+  }
+
+  /**
+   * Removes the rooms forgotten since the last save from the store: now if no save is waiting,
+   * else with the next one (not awaited: it may wait for the caller's own `sync.settle` work).
+   * Throws if a save made now fails; the next one tries again.
+   */
+  saveForgets(): Promise<void> {
+    if (this.saves.length > 0) return Promise.resolve();
+    let failed: { error: unknown } | undefined;
+    const save: Promise<void> = Promise.resolve().then(async () => {
+      try {
+        const position = this.carry?.nextBatch ?? this.saved;
+        // Nothing saved yet: the store has no rooms to remove.
+        if (position === undefined || !this.opts.context.synced.hasUnsavedForgets) return;
+        await this.save(this.carry ?? { nextBatch: position, rooms: [], accountData: [] });
+      } catch (error) {
+        failed = { error };
+      } finally {
+        this.saves.shift();
+      }
+    });
+    this.saves.push(save);
+    return save.then(() => {
+      if (failed !== undefined) throw failed.error;
+    });
   }
 
   /** Waits for every queued save; throws the error of one that failed (what it left is kept). */
@@ -362,9 +406,7 @@ export class SyncLoop {
   private flushAtStop(): Promise<void> {
     return this.serial(async () => {
       await this.flushSaves().catch(() => undefined);
-      if (this.carry === undefined) return;
-      await this.opts.context.store.saveSync(this.carry);
-      this.carry = undefined;
+      if (this.carry !== undefined) await this.save(this.carry);
     }).catch((err) =>
       this.opts.context.logger.warn({ err: errorSummary(err) }, "saving the sync position failed at stop"),
     );

@@ -84,8 +84,7 @@ export class SyncRunner {
       ...(o.syncBackoff ? { backoff: o.syncBackoff } : {}),
       context: {
         userId,
-        rooms: synced.rooms,
-        accountData: synced.accountData,
+        synced,
         emitter,
         store,
         logger,
@@ -96,6 +95,20 @@ export class SyncRunner {
       },
       onSessionRevoked: (softLogout) => this.#host.onSessionRevoked(softLogout),
     });
+  }
+
+  /**
+   * Drops a room the server forgot (`forgetRoom`) here and, after the saves queued before, from
+   * the store; `room.forgotten` is emitted either way.
+   */
+  async forget(roomId: string): Promise<void> {
+    const loop = this.#require();
+    if (!this.#host.synced.forget(roomId)) return;
+    try {
+      await loop.saveForgets();
+    } finally {
+      await this.#host.emitter.emit("room.forgotten", roomId);
+    }
   }
 
   /** Drops the loop of a session that ended. */

@@ -1,20 +1,90 @@
 // What sync has told the client so far: its rooms and the global account data. The sync handler
 // writes here; the rest of the client reads (and a few calls update it before sync echoes them).
 import type { BasicEvent, JsonObject } from "../../wire/index.ts";
-import type { SyncSnapshot } from "../client-store/index.ts";
+import type { SyncChanges, SyncSnapshot } from "../client-store/index.ts";
 import { ClientError } from "../errors.ts";
 import { Room } from "../rooms/room.ts";
+
+/**
+ * Rooms the user left (or was banned or kicked from, or whose invitation they declined) kept
+ * here and in the client store, at most: past it those left longest ago are forgotten locally
+ * (as by `forgetRoom`, without telling the server). Anyone can invite the user to rooms, so
+ * without a bound declined invitations would pile up for ever.
+ */
+export const MAX_LEFT_ROOMS = 1_000;
+
+function isLeft(room: Room): boolean {
+  return room.membership === "leave" || room.membership === "ban";
+}
 
 export class SyncedState {
   readonly rooms = new Map<string, Room>();
   readonly accountData = new Map<string, BasicEvent>();
+  /** The left rooms of `rooms`, in the order they were left (after a restart: the store's order). */
+  readonly #left = new Set<string>();
+  /** Rooms forgotten here whose removal from the client store is not saved yet. */
+  readonly #unsavedForgets = new Set<string>();
 
   /** Starts over from a stored snapshot (or nothing). */
   reset(snapshot?: SyncSnapshot): void {
     this.rooms.clear();
     this.accountData.clear();
-    for (const snap of snapshot?.rooms ?? []) this.rooms.set(snap.roomId, Room.fromSnapshot(snap));
+    this.#left.clear();
+    this.#unsavedForgets.clear();
+    for (const snap of snapshot?.rooms ?? []) {
+      const room = Room.fromSnapshot(snap);
+      this.rooms.set(snap.roomId, room);
+      if (isLeft(room)) this.#left.add(room.roomId);
+    }
     for (const ev of snapshot?.accountData ?? []) this.accountData.set(ev.type, ev);
+  }
+
+  /**
+   * Notes `rooms`' memberships after a sync response changed them, and forgets the rooms left
+   * longest ago past `MAX_LEFT_ROOMS`; returns those.
+   */
+  noteMemberships(rooms: Iterable<Room>): string[] {
+    for (const room of rooms) {
+      this.#unsavedForgets.delete(room.roomId); // back (e.g. invited again): saved as it is now
+      if (!isLeft(room)) this.#left.delete(room.roomId);
+      else if (!this.#left.has(room.roomId)) this.#left.add(room.roomId);
+    }
+    const forgotten: string[] = [];
+    for (const roomId of this.#left) {
+      if (this.#left.size <= MAX_LEFT_ROOMS) break;
+      this.forget(roomId);
+      forgotten.push(roomId);
+    }
+    return forgotten;
+  }
+
+  /** Drops a room here; the next save removes it from the store. False if it was not known. */
+  forget(roomId: string): boolean {
+    this.#left.delete(roomId);
+    if (!this.rooms.delete(roomId)) return false;
+    this.#unsavedForgets.add(roomId);
+    return true;
+  }
+
+  /**
+   * `changes` as they may be saved now: the snapshots of rooms forgotten since they were taken
+   * left out, the rooms forgotten and not yet removed from the store added.
+   */
+  toSave(changes: SyncChanges): SyncChanges {
+    const forgotten = [...this.#unsavedForgets].filter((id) => !this.rooms.has(id));
+    const rooms = changes.rooms.filter((r) => this.rooms.has(r.roomId));
+    if (forgotten.length === 0 && rooms.length === changes.rooms.length) return changes;
+    return { ...changes, rooms, ...(forgotten.length > 0 ? { forgotten } : {}) };
+  }
+
+  /** A save that removed `changes.forgotten` from the store succeeded. */
+  saved(changes: SyncChanges): void {
+    for (const id of changes.forgotten ?? []) this.#unsavedForgets.delete(id);
+  }
+
+  /** Whether rooms were forgotten here whose removal from the store is not saved yet. */
+  get hasUnsavedForgets(): boolean {
+    return this.#unsavedForgets.size > 0;
   }
 
   room(roomId: string): Room | undefined {

@@ -32,7 +32,9 @@ export const MAX_DEVICES_PER_USER = 1000;
  * (`trackSender`), not because we share an encrypted room: anyone can, under any number of made-up
  * user IDs, and each tracked user is stored and asked about again whenever outdated (for ever, on a
  * server that never answers). Past this many, the one tracked so longest ago is no longer tracked.
- * A user we come to share a room with (`trackUsers`) is tracked for good.
+ * A user we come to share a room with (`trackUsers`) is tracked for good. The mark and its order
+ * are stored with the tracked user (`TrackedUserRecord.senderOrder`), so the bound holds across
+ * restarts.
  */
 export const MAX_TRACKED_SENDERS = 1000;
 /**
@@ -81,8 +83,13 @@ export class DeviceManager {
   readonly #byCurve = new Map<string, DeviceRecord>();
   /** Users whose last query failed: when to ask again, and the current delay. */
   readonly #failures = new Map<string, { retryAt: number; delay: number }>();
-  /** Users tracked only by `trackSender`, tracked longest ago first (`MAX_TRACKED_SENDERS`). */
-  readonly #senders = new Set<string>();
+  /**
+   * Users tracked only by `trackSender`, tracked longest ago first (`MAX_TRACKED_SENDERS`), each
+   * with its stored `senderOrder`.
+   */
+  readonly #senders = new Map<string, number>();
+  /** The highest `senderOrder` given (or loaded). */
+  #senderOrder = 0;
   /** Users in `#cache` not tracked, read longest ago first (`MAX_CACHED_UNTRACKED_USERS`). */
   readonly #untrackedCached = new Set<string>();
   #sequence = 0;
@@ -92,9 +99,16 @@ export class DeviceManager {
   }
 
   async load(): Promise<void> {
+    const senders: { userId: string; order: number }[] = [];
     for (const u of await this.#ctx.store.getTrackedUsers()) {
       this.#tracked.set(u.userId, { outdated: u.outdated, invalidatedAt: 0 });
       if (u.outdated) this.#outdated.add(u.userId);
+      if (u.senderOrder !== undefined) senders.push({ userId: u.userId, order: u.senderOrder });
+    }
+    senders.sort((a, b) => a.order - b.order);
+    for (const { userId, order } of senders) {
+      this.#senders.set(userId, order);
+      this.#senderOrder = Math.max(this.#senderOrder, order);
     }
   }
 
@@ -110,8 +124,9 @@ export class DeviceManager {
   trackUsers(userIds: Iterable<string>): void {
     for (const userId of userIds) {
       if (!isId(userId)) continue;
-      this.#senders.delete(userId);
       if (!this.#tracked.has(userId)) this.#invalidate(userId);
+      // No longer a sender only: stored without the mark, so kept for good after a restart too.
+      else if (this.#senders.delete(userId)) this.#save(userId);
     }
   }
 
@@ -122,14 +137,20 @@ export class DeviceManager {
    */
   trackSender(userId: string): void {
     if (!isId(userId)) return;
-    if (this.#tracked.has(userId)) {
-      if (this.#senders.delete(userId)) this.#senders.add(userId);
+    if (this.#tracked.has(userId) && !this.#senders.has(userId)) {
       this.#invalidate(userId);
       return;
     }
+    // Tracked anew, or again as the latest sender: saved by `#invalidate` with the new order.
+    this.#senders.delete(userId);
+    this.#senders.set(userId, ++this.#senderOrder);
     this.#invalidate(userId);
-    this.#senders.add(userId);
-    for (const oldest of this.#senders) {
+    this.#boundSenders();
+  }
+
+  /** Gives up the users tracked only as senders longest ago, past `MAX_TRACKED_SENDERS`. */
+  #boundSenders(): void {
+    for (const oldest of this.#senders.keys()) {
       if (this.#senders.size <= MAX_TRACKED_SENDERS) break;
       this.#senders.delete(oldest);
       this.stopTracking([oldest]);
@@ -181,7 +202,22 @@ export class DeviceManager {
     const tx = this.#ctx.tx;
     // Deletions apply after upserts: a user untracked and tracked again in one step stays tracked.
     tx.untrackedUsers = tx.untrackedUsers.filter((u) => u !== userId);
-    tx.trackedUsers.push({ userId, outdated: true });
+    this.#save(userId);
+  }
+
+  /**
+   * Queues the user's tracking state, sender-only mark included, for this step's save. Records
+   * are whole (the last queued wins): each must carry the mark as it is now.
+   */
+  #save(userId: string): void {
+    const tracked = this.#tracked.get(userId);
+    if (tracked === undefined) return;
+    const senderOrder = this.#senders.get(userId);
+    this.#ctx.tx.trackedUsers.push(
+      senderOrder === undefined
+        ? { userId, outdated: tracked.outdated }
+        : { userId, outdated: tracked.outdated, senderOrder },
+    );
   }
 
   /** Queries for outdated users not already in flight, in batches. */
@@ -253,7 +289,7 @@ export class DeviceManager {
       if (tracked !== undefined && tracked.invalidatedAt <= query.sentAt) {
         tracked.outdated = false;
         this.#outdated.delete(userId);
-        this.#ctx.tx.trackedUsers.push({ userId, outdated: false });
+        this.#save(userId);
       }
     }
     return changes;

@@ -1,0 +1,119 @@
+// Rooms the user left stayed in memory and in the client store for ever (a declined spam
+// invitation included). `forgetRoom` now drops the room here and from the store, and past
+// MAX_LEFT_ROOMS rooms left those left longest ago are forgotten the same way.
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import type { MatrixClient } from "../client.ts";
+import { SCRIPTED_SESSION, scriptedSyncClient } from "../test-support/scripted-sync.ts";
+import { MAX_LEFT_ROOMS } from "./state.ts";
+
+const me = SCRIPTED_SESSION.userId;
+const member = (roomId: string, membership: string, i = 0) => ({
+  event_id: `$${membership}-${i}-${roomId}`,
+  type: "m.room.member",
+  state_key: me,
+  sender: me,
+  origin_server_ts: 1,
+  content: { membership },
+});
+const withMember = (roomId: string, membership: string) => ({
+  timeline: { events: [member(roomId, membership)] },
+});
+const left = (roomIds: string[]) => Object.fromEntries(roomIds.map((id) => [id, withMember(id, "leave")]));
+const body = (nextBatch: string, rooms: Record<string, unknown>) =>
+  JSON.stringify({ next_batch: nextBatch, rooms });
+
+async function sqlitePath(t: { after(fn: () => Promise<void>): void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "keyroom-left-rooms-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return join(dir, "client.sqlite3");
+}
+
+const roomIds = (c: MatrixClient) => c.getRooms().map((r) => r.roomId);
+
+describe("rooms the user left", () => {
+  it("forgetRoom drops the room here and from the store, after the server forgot it", async (t) => {
+    const path = await sqlitePath(t);
+    const first = await scriptedSyncClient(path, [
+      body("s1", { join: { "!keep:hs": withMember("!keep:hs", "join") }, leave: left(["!gone:hs"]) }),
+      "{}", // POST /forget
+    ]);
+    const forgotten: string[] = [];
+    first.on("room.forgotten", (roomId) => {
+      forgotten.push(roomId);
+    });
+    await first.syncOnce();
+    assert.deepEqual(roomIds(first).sort(), ["!gone:hs", "!keep:hs"]);
+    await first.forgetRoom("!gone:hs");
+    assert.deepEqual(roomIds(first), ["!keep:hs"]);
+    assert.deepEqual(forgotten, ["!gone:hs"]);
+    await first.close();
+    const again = await scriptedSyncClient(path, []);
+    assert.deepEqual(roomIds(again), ["!keep:hs"]);
+    assert.equal(again.nextBatch, "s1");
+    await again.close();
+  });
+
+  it("forgetRoom from a sync.settle listener: the waiting save removes the room", async (t) => {
+    // The response's save waits for its `sync.settle` work, which here waits for `forgetRoom`:
+    // the removal must go with that save, not after it.
+    const path = await sqlitePath(t);
+    const first = await scriptedSyncClient(path, [body("s1", { leave: left(["!gone:hs"]) }), "{}"]);
+    first.on("sync.settle", async () => {
+      if (first.getRoom("!gone:hs")) await first.forgetRoom("!gone:hs");
+    });
+    await first.syncOnce();
+    await first.close();
+    const again = await scriptedSyncClient(path, []);
+    assert.deepEqual(roomIds(again), []);
+    assert.equal(again.nextBatch, "s1");
+    await again.close();
+  });
+
+  it(`are at most MAX_LEFT_ROOMS (${MAX_LEFT_ROOMS}), those left longest ago forgotten, also after a restart`, async (t) => {
+    const path = await sqlitePath(t);
+    const spam = Array.from({ length: MAX_LEFT_ROOMS + 5 }, (_, i) => `!spam${i}:evil`);
+    const first = await scriptedSyncClient(path, [
+      body("s1", {
+        join: { "!home:hs": withMember("!home:hs", "join") },
+        invite: { "!later:hs": { invite_state: { events: [] } } },
+        leave: left(spam),
+      }),
+      // Two more left (one of them a declined invitation); the oldest left one joined again.
+      body("s2", {
+        leave: left(["!new:evil", "!later:hs"]),
+        join: { [spam[5]!]: withMember(spam[5]!, "join") },
+      }),
+    ]);
+    const forgotten: string[] = [];
+    first.on("room.forgotten", (roomId) => {
+      forgotten.push(roomId);
+    });
+    await first.syncOnce();
+    assert.deepEqual(forgotten, spam.slice(0, 5));
+    assert.equal(first.getRooms("leave").length, MAX_LEFT_ROOMS);
+    assert.equal(first.getRoom("!home:hs")?.membership, "join");
+    assert.equal(first.getRoom("!later:hs")?.membership, "invite");
+
+    await first.syncOnce();
+    // spam[5] is joined again, so only one more (spam[6]) is past the bound.
+    assert.deepEqual(forgotten, spam.slice(0, 5).concat(spam[6]!));
+    const expected = roomIds(first).sort();
+    assert.equal(first.getRooms("leave").length, MAX_LEFT_ROOMS);
+    assert.equal(first.getRoom("!later:hs")?.membership, "leave");
+    assert.equal(first.getRoom(spam[5]!)?.membership, "join");
+    await first.close();
+
+    const again = await scriptedSyncClient(path, [body("s3", { leave: left(["!third:evil"]) })]);
+    assert.deepEqual(roomIds(again).sort(), expected);
+    // After a restart the bound holds: one more left, one forgotten, the joined rooms kept.
+    await again.syncOnce();
+    assert.equal(again.getRooms("leave").length, MAX_LEFT_ROOMS);
+    assert.equal(again.getRoom("!home:hs")?.membership, "join");
+    assert.equal(again.getRoom(spam[5]!)?.membership, "join");
+    await again.close();
+  });
+});
