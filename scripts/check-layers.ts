@@ -91,6 +91,7 @@ const ALLOWED_BUILTINS: { readonly [layer: string]: ReadonlySet<string> } = {
 const PACKAGE_IMPORTS: { readonly [name: string]: string } = {
   "#primitives-backend": "src/crypto/primitives/backend-node.ts",
   "#primitives-symmetric": "src/crypto/primitives/symmetric-node.ts",
+  "#primitives-aead": "src/crypto/primitives/aead-node.ts",
   "#client-platform": "src/client/platform/node.ts",
 };
 

@@ -35,7 +35,7 @@ export const BROWSER_SINGLE_FILE_BUDGET_GZIP = 150 * 1024;
 
 const nodeOnly = (inputs: string[]): string[] =>
   inputs.filter((f) =>
-    /^node:|better-sqlite3|sodium-native|sqlite|file-store|backend-node|symmetric-node|platform\/node/.test(
+    /^node:|better-sqlite3|sodium-native|sqlite|file-store|(backend|symmetric|aead)-node|platform\/node/.test(
       f,
     ),
   );
@@ -74,6 +74,18 @@ test("keyroom bundles for the browser, code-split: no Node built-in or Node-only
   assert.ok(
     b.chunks.some((c) => c.load === "engine"),
     "the engine is a chunk of its own",
+  );
+  // Nor in what an encrypted session loads (the page and the engine): the dehydrated-device pickle
+  // and ChaCha20-Poly1305, which only dehydration uses (loaded on first use).
+  const session = new Set(b.chunks.filter((c) => c.load !== "on-demand").map((c) => c.path));
+  const inSession = bundleBreakdown(b.metafile, { byFile: true, outputs: (o) => session.has(o) }).map(
+    ([f]) => f,
+  );
+  assert.deepEqual(
+    inSession.filter((f) =>
+      /@noble\/ciphers\/(chacha|_poly1305|_arx)|olm\/account\/dehydrated-device|primitives\/aead/.test(f),
+    ),
+    [],
   );
   // The schemas are zod/mini's: classic zod (not tree-shakable) and its other locales stay out.
   const kept = bundleBreakdown(b.metafile, { byFile: true }).map(([file]) => file);

@@ -84,7 +84,7 @@ test("the package builds and its entry points load from dist/", { timeout: scale
   assert.ok(inputs.includes("dist/browser.js") && inputs.includes("dist/client/platform/browser.js"));
   assert.ok(inputs.includes("dist/crypto/primitives/symmetric-noble.js"), "the portable symmetric half");
   assert.deepEqual(
-    inputs.filter((f) => /^node:|sqlite|sodium|backend-node|symmetric-node|platform\/node/.test(f)),
+    inputs.filter((f) => /^node:|sqlite|sodium|(backend|symmetric|aead)-node|platform\/node/.test(f)),
     [],
   );
   // package.json's `sideEffects` names dist/wire/zod.js, so zod's English messages survive tree-shaking.

@@ -6,11 +6,9 @@ export {
   type IdentityKeys,
   type InboundSessionResult,
 } from "./account/account.ts";
-export {
-  DEHYDRATED_DEVICE_ALGORITHM,
-  DEHYDRATED_DEVICE_PICKLE_VERSION,
-  type DehydratedDevicePickle,
-} from "./account/dehydrated-device.ts";
+// The dehydrated-device pickle (`toDehydratedDevice`, `fromDehydratedDevice`) is exported by
+// `keyroom/crypto` (../index.ts), not here: the engine imports this barrel, and a bundler puts
+// every file a barrel names in the engine's chunk, ChaCha20-Poly1305 with it.
 export type { FallbackKeysPickle } from "./account/fallback-keys.ts";
 export { MAX_ONE_TIME_KEYS, type OneTimeKeyPickle } from "./account/one-time-keys.ts";
 export { OlmError, type OlmErrorCode } from "./errors.ts";

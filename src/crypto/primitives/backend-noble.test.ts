@@ -1,4 +1,5 @@
+import { aeadBackend } from "./aead-noble.ts";
 import { backend } from "./backend-noble.ts";
 import { runBackendSuite } from "./test-support/suite.ts";
 
-runBackendSuite(backend);
+runBackendSuite({ ...backend, ...aeadBackend });

@@ -3,18 +3,16 @@
  * `getRandomValues`. Runs anywhere (browsers, Deno, Bun, workers, React Native with a
  * getRandomValues polyfill). Same inputs, same outputs, same refusals as the Node back end; the
  * shared test suite holds both to the same vectors. The symmetric half is symmetric-noble.ts (a
- * module of its own, for browser bundles); this one adds Curve25519, Ed25519 and ChaCha20-Poly1305.
+ * module of its own, for browser bundles); this one adds Curve25519 and Ed25519 (ChaCha20-Poly1305
+ * is aead-noble.ts, loaded with the dehydrated-device pickle only).
  */
-import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { ed25519, x25519 as noble25519 } from "@noble/curves/ed25519.js";
 import { bytesToNumberLE } from "@noble/curves/utils.js";
 import { sha512 } from "@noble/hashes/sha2.js";
 import type { CryptoBackend } from "./backend.ts";
-import { CryptoPrimitiveError } from "./errors.ts";
 import { ED25519_PUBLIC_KEY_LENGTH, ED25519_SEED_LENGTH, ED25519_SIGNATURE_LENGTH } from "./limits.ts";
 import { symmetricBackend } from "./symmetric-noble.ts";
 import {
-  checkChaCha20Poly1305,
   checkEd25519SecretKey,
   checkEd25519Seed,
   checkEd25519SignInto,
@@ -111,30 +109,6 @@ function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Ui
  */
 const ed25519VerifyAsync = createWebEd25519Verify(subtleCrypto(), ed25519Verify);
 
-function chacha20Poly1305Encrypt(
-  key: Uint8Array,
-  nonce: Uint8Array,
-  plaintext: Uint8Array,
-  aad?: Uint8Array,
-): Uint8Array {
-  checkChaCha20Poly1305(key, nonce, plaintext, false, aad);
-  return chacha20poly1305(key, nonce, aad).encrypt(plaintext);
-}
-
-function chacha20Poly1305Decrypt(
-  key: Uint8Array,
-  nonce: Uint8Array,
-  sealed: Uint8Array,
-  aad?: Uint8Array,
-): Uint8Array {
-  checkChaCha20Poly1305(key, nonce, sealed, true, aad);
-  try {
-    return chacha20poly1305(key, nonce, aad).decrypt(sealed);
-  } catch {
-    throw new CryptoPrimitiveError("BAD_TAG", "ChaCha20-Poly1305 tag does not match");
-  }
-}
-
 function concat3(a: Uint8Array, b: Uint8Array, c: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.length + b.length + c.length);
   out.set(a, 0);
@@ -145,8 +119,6 @@ function concat3(a: Uint8Array, b: Uint8Array, c: Uint8Array): Uint8Array {
 
 export const backend: CryptoBackend = {
   ...symmetricBackend,
-  chacha20Poly1305Encrypt,
-  chacha20Poly1305Decrypt,
   x25519PublicKey,
   x25519,
   ed25519PublicKey,

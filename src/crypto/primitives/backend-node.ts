@@ -1,17 +1,14 @@
 /**
  * The Node back end: node:crypto (OpenSSL) for the symmetric primitives (symmetric-node.ts, a module
- * of its own like the portable back end's) and ChaCha20-Poly1305; libsodium through sodium-native
- * for X25519 and Ed25519, because it works on raw 32-byte keys (node:crypto needs a DER/JWK import
+ * of its own like the portable back end's; ChaCha20-Poly1305 is aead-node.ts); libsodium through
+ * sodium-native for X25519 and Ed25519, because it works on raw 32-byte keys (node:crypto needs a DER/JWK import
  * per peer key, which costs more than the curve operation itself).
  */
-import * as crypto from "node:crypto";
 import sodium from "sodium-native";
 import type { CryptoBackend } from "./backend.ts";
-import { CryptoPrimitiveError } from "./errors.ts";
 import { ED25519_PUBLIC_KEY_LENGTH, ED25519_SIGNATURE_LENGTH, X25519_KEY_LENGTH } from "./limits.ts";
-import { own, symmetricBackend } from "./symmetric-node.ts";
+import { symmetricBackend } from "./symmetric-node.ts";
 import {
-  checkChaCha20Poly1305,
   checkEd25519SecretKey,
   checkEd25519Seed,
   checkEd25519SignInto,
@@ -20,44 +17,6 @@ import {
   isAllZero,
   nonContributory,
 } from "./validate.ts";
-
-function chacha20Poly1305Encrypt(
-  key: Uint8Array,
-  nonce: Uint8Array,
-  plaintext: Uint8Array,
-  aad?: Uint8Array,
-): Uint8Array {
-  checkChaCha20Poly1305(key, nonce, plaintext, false, aad);
-  const cipher = crypto.createCipheriv("chacha20-poly1305", key, nonce, { authTagLength: 16 });
-  if (aad !== undefined) cipher.setAAD(aad, { plaintextLength: plaintext.length });
-  const body = cipher.update(plaintext);
-  const tail = cipher.final();
-  const out = new Uint8Array(body.length + tail.length + 16);
-  out.set(body, 0);
-  out.set(tail, body.length);
-  out.set(cipher.getAuthTag(), body.length + tail.length);
-  return out;
-}
-
-function chacha20Poly1305Decrypt(
-  key: Uint8Array,
-  nonce: Uint8Array,
-  sealed: Uint8Array,
-  aad?: Uint8Array,
-): Uint8Array {
-  checkChaCha20Poly1305(key, nonce, sealed, true, aad);
-  const decipher = crypto.createDecipheriv("chacha20-poly1305", key, nonce, { authTagLength: 16 });
-  if (aad !== undefined) decipher.setAAD(aad, { plaintextLength: sealed.length - 16 });
-  decipher.setAuthTag(sealed.subarray(sealed.length - 16));
-  const body = decipher.update(sealed.subarray(0, sealed.length - 16));
-  try {
-    decipher.final();
-  } catch {
-    body.fill(0);
-    throw new CryptoPrimitiveError("BAD_TAG", "ChaCha20-Poly1305 tag does not match");
-  }
-  return own(body);
-}
 
 // libsodium is handed only these three buffers, allocated once off V8's heap, never the caller's
 // arrays: a new Uint8Array of 64 bytes or less lives on V8's heap, and the first time native code
@@ -167,8 +126,6 @@ async function ed25519VerifyAsync(
 
 export const backend: CryptoBackend = {
   ...symmetricBackend,
-  chacha20Poly1305Encrypt,
-  chacha20Poly1305Decrypt,
   x25519PublicKey,
   x25519,
   ed25519PublicKey,

@@ -75,10 +75,11 @@ export interface SymmetricBackend {
 }
 
 /**
- * The whole back end: the symmetric primitives plus X25519, Ed25519 and ChaCha20-Poly1305, which
- * only the E2EE engine uses (Olm, signatures, cross-signing, dehydrated devices).
+ * ChaCha20-Poly1305, a module of its own (`#primitives-aead`): only dehydrated-device pickles use
+ * it, and they are loaded on first use, so the engine's browser chunks do not carry it
+ * (docs/browser.md, "Size").
  */
-export interface CryptoBackend extends SymmetricBackend {
+export interface AeadBackend {
   /**
    * ChaCha20-Poly1305 (RFC 8439) with a 32-byte key and 12-byte nonce: ciphertext || 16-byte tag.
    * Used for vodozemac-compatible dehydrated-device pickles (no `aad` there).
@@ -96,7 +97,14 @@ export interface CryptoBackend extends SymmetricBackend {
     sealed: Uint8Array,
     aad?: Uint8Array,
   ): Uint8Array;
+}
 
+/**
+ * The back end the engine imports (`#primitives-backend`): the symmetric primitives plus X25519
+ * and Ed25519, which only the E2EE engine uses (Olm, signatures, cross-signing). ChaCha20-Poly1305
+ * is `AeadBackend`, apart.
+ */
+export interface CryptoBackend extends SymmetricBackend {
   /** X25519 public key for a 32-byte secret scalar (clamped per RFC 7748). */
   x25519PublicKey(secretKey: Uint8Array): Uint8Array;
   /**

@@ -3,24 +3,14 @@
  * bound to the back end the package `imports` map selects for this runtime (`#primitives-backend`:
  * libsodium + node:crypto on Node, @noble/* elsewhere or with the `keyroom-noble` condition). The
  * symmetric ones come from symmetric.ts (re-exported here), which the stores and attachments
- * import directly so that a browser bundle's first chunks do not carry the curves.
+ * import directly so that a browser bundle's first chunks do not carry the curves. ChaCha20-Poly1305
+ * is aead.ts, not re-exported here: only the dehydrated-device pickle, loaded on first use, needs it
+ * (public.ts, `keyroom/crypto`'s `primitives`, has both).
  */
 import { backend } from "#primitives-backend";
 
 export * from "./symmetric.ts";
 
-export const chacha20Poly1305Encrypt: (
-  key: Uint8Array,
-  nonce: Uint8Array,
-  plaintext: Uint8Array,
-  aad?: Uint8Array,
-) => Uint8Array = backend.chacha20Poly1305Encrypt;
-export const chacha20Poly1305Decrypt: (
-  key: Uint8Array,
-  nonce: Uint8Array,
-  sealed: Uint8Array,
-  aad?: Uint8Array,
-) => Uint8Array = backend.chacha20Poly1305Decrypt;
 export const x25519PublicKey: (secretKey: Uint8Array) => Uint8Array = backend.x25519PublicKey;
 /**
  * X25519 shared secret. Throws `NON_CONTRIBUTORY_KEY` when the peer's key is a low-order point, so

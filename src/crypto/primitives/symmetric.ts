@@ -11,7 +11,7 @@ import type { Sha256Hasher } from "./backend.ts";
 import { createPbkdf2Sha512Steps as createSteps, type Pbkdf2Sha512Steps } from "./pbkdf2-steps.ts";
 import { subtleCrypto, webAes256Ctr, webSha256 } from "./web-crypto.ts";
 
-export type { CryptoBackend, Sha256Hasher, SymmetricBackend } from "./backend.ts";
+export type { AeadBackend, CryptoBackend, Sha256Hasher, SymmetricBackend } from "./backend.ts";
 export {
   decodeArmouredBase64,
   decodeBase64,

@@ -8,11 +8,12 @@
 
 import type { Signatures } from "../../crypto/json/index.ts";
 import {
-  Account,
   DEHYDRATED_DEVICE_ALGORITHM,
   type DehydratedDevicePickle,
-  OlmError,
-} from "../../crypto/olm/index.ts";
+  fromDehydratedDevice,
+  toDehydratedDevice,
+} from "../../crypto/olm/account/dehydrated-device.ts";
+import { Account, OlmError } from "../../crypto/olm/index.ts";
 import { isRecord } from "../../wire/json.ts";
 import { isId } from "../limits.ts";
 import { signWithAccount } from "../signing.ts";
@@ -94,7 +95,7 @@ export function createDehydratedDevice(options: {
       user_id: userId,
     });
     if (options.selfSigning !== undefined) deviceKeys = options.selfSigning.signObject(userId, deviceKeys);
-    const pickle = account.toDehydratedDevice(key);
+    const pickle = toDehydratedDevice(account, key);
     return {
       deviceId,
       body: {
@@ -144,7 +145,7 @@ export function parseDehydratedDevice(body: unknown): {
 export function rehydrateDevice(deviceData: DehydratedDeviceData, key: Uint8Array): Account {
   const pickle: DehydratedDevicePickle = { ciphertext: deviceData.device_pickle, nonce: deviceData.nonce };
   try {
-    return Account.fromDehydratedDevice(pickle, key);
+    return fromDehydratedDevice(pickle, key);
   } catch (e) {
     if (!(e instanceof OlmError)) throw e;
     if (e.code === "DECRYPTION_FAILED")

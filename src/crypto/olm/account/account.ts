@@ -20,11 +20,6 @@ import { decodePreKeyMessage } from "../message/prekey-message.ts";
 import { pickleBytes, pickleInteger, pickleObject, pickleVersion } from "../pickle.ts";
 import { DoubleRatchet } from "../session/double-ratchet.ts";
 import { Session } from "../session/session.ts";
-import {
-  type DehydratedDevicePickle,
-  openDehydratedAccount,
-  sealDehydratedAccount,
-} from "./dehydrated-device.ts";
 import { FallbackKeys, type FallbackKeysPickle } from "./fallback-keys.ts";
 import { MAX_KEY_ID, nextKeyId } from "./key-id.ts";
 import {
@@ -53,6 +48,14 @@ export interface AccountPickle {
   readonly fallbackKeys: FallbackKeysPickle;
 }
 
+/** The private keys a dehydrated device carries (dehydrated-device.ts seals and opens them). */
+export interface DehydratedAccountKeys {
+  readonly curve25519Secret: Uint8Array;
+  readonly ed25519Seed: Uint8Array;
+  readonly oneTimeKeys: readonly Uint8Array[];
+  readonly fallbackKey: Uint8Array | null;
+}
+
 export interface InboundSessionResult {
   readonly session: Session;
   readonly plaintext: Uint8Array;
@@ -70,6 +73,15 @@ export let outboundSessionFromRandom: (
   theirOneTimeKey: string,
   random: Uint8Array,
 ) => Session;
+
+/**
+ * @internal For dehydrated-device.ts (not re-exported by the package): copies of the keys a
+ * dehydrated device carries (the caller wipes them), and an account made of such keys. The
+ * pickle's format and cipher live there, out of this file, so that the engine (which imports this
+ * one) does not carry them: a browser bundle loads them only when dehydration is used.
+ */
+export let dehydratedKeysOf: (account: Account) => DehydratedAccountKeys;
+export let accountFromDehydratedKeys: (keys: DehydratedAccountKeys) => Account;
 
 export class Account {
   readonly #curveSecret: Uint8Array;
@@ -276,46 +288,32 @@ export class Account {
     );
   }
 
-  /**
-   * This account as a dehydrated device (MSC3814, vodozemac's format): identity keys, one-time
-   * keys and the current fallback key, sealed under the 32-byte `key`. Sessions are not included.
-   */
-  toDehydratedDevice(key: Uint8Array): DehydratedDevicePickle {
-    const oneTimeKeys = this.#oneTimeKeys.secretKeys();
-    const fallbackKey = this.#fallbackKeys.currentSecretKey();
-    const curve25519Secret = this.#curveSecret.slice();
-    const ed25519Seed = this.#edSecret.slice(0, 32);
-    try {
-      return sealDehydratedAccount({ curve25519Secret, ed25519Seed, oneTimeKeys, fallbackKey }, key);
-    } finally {
-      for (const k of [...oneTimeKeys, curve25519Secret, ed25519Seed]) wipe(k);
-      if (fallbackKey !== null) wipe(fallbackKey);
-    }
-  }
-
-  /**
-   * Rehydrates a device made by `toDehydratedDevice` (ours or vodozemac's). Every key comes back
-   * as published; key IDs are renumbered from 1 (the format does not keep them). Throws `OlmError`
-   * `DECRYPTION_FAILED` for a wrong key, `BAD_PICKLE` for a malformed pickle.
-   */
-  static fromDehydratedDevice(pickle: DehydratedDevicePickle, key: Uint8Array): Account {
-    const keys = openDehydratedAccount(pickle, key);
-    const oneTimeKeys = new OneTimeKeyStore();
-    let id = 0;
-    for (const secret of keys.oneTimeKeys) {
-      id = nextKeyId(id);
-      const otk = makeCurveKey(id, secret, true);
-      if (oneTimeKeys.get(otk.publicKeyBase64) !== undefined) {
-        throw new OlmError("BAD_PICKLE", "dehydrated device: a one-time key appears twice");
+  static {
+    dehydratedKeysOf = (account) => ({
+      curve25519Secret: account.#curveSecret.slice(),
+      ed25519Seed: account.#edSecret.slice(0, 32),
+      oneTimeKeys: account.#oneTimeKeys.secretKeys(),
+      fallbackKey: account.#fallbackKeys.currentSecretKey(),
+    });
+    // Every key comes back as published; key IDs are renumbered from 1 (the format does not keep them).
+    accountFromDehydratedKeys = (keys) => {
+      const oneTimeKeys = new OneTimeKeyStore();
+      let id = 0;
+      for (const secret of keys.oneTimeKeys) {
+        id = nextKeyId(id);
+        const otk = makeCurveKey(id, secret, true);
+        if (oneTimeKeys.get(otk.publicKeyBase64) !== undefined) {
+          throw new OlmError("BAD_PICKLE", "dehydrated device: a one-time key appears twice");
+        }
+        oneTimeKeys.add(otk);
       }
-      oneTimeKeys.add(otk);
-    }
-    const fallbackKeys = new FallbackKeys();
-    if (keys.fallbackKey !== null) {
-      id = nextKeyId(id);
-      fallbackKeys.rotate(makeCurveKey(id, keys.fallbackKey, true));
-    }
-    return new Account(keys.curve25519Secret, keys.ed25519Seed, oneTimeKeys, fallbackKeys, id);
+      const fallbackKeys = new FallbackKeys();
+      if (keys.fallbackKey !== null) {
+        id = nextKeyId(id);
+        fallbackKeys.rotate(makeCurveKey(id, keys.fallbackKey, true));
+      }
+      return new Account(keys.curve25519Secret, keys.ed25519Seed, oneTimeKeys, fallbackKeys, id);
+    };
   }
 
   /** Overwrites every secret key; the account is unusable afterwards. */

@@ -9,32 +9,35 @@
  *   | one-time key count | count × Curve25519 secret (32) | fallback present | [fallback secret (32)]
  * Key IDs, "published" flags and the previous fallback key are not in the format: a rehydrated
  * account treats every key as published.
+ *
+ * Functions of their own rather than `Account` methods: the engine imports account.ts, and this
+ * file (with ChaCha20-Poly1305) is loaded only where dehydration is used, a chunk of its own in a
+ * browser bundle.
  */
+import { chacha20Poly1305Decrypt, chacha20Poly1305Encrypt } from "../../primitives/aead.ts";
 import {
   CryptoPrimitiveError,
-  chacha20Poly1305Decrypt,
-  chacha20Poly1305Encrypt,
   decodeBase64,
   encodeBase64,
   randomBytes,
   wipe,
 } from "../../primitives/index.ts";
 import { OlmError } from "../errors.ts";
+import {
+  type Account,
+  accountFromDehydratedKeys,
+  type DehydratedAccountKeys,
+  dehydratedKeysOf,
+} from "./account.ts";
 import { MAX_ONE_TIME_KEYS } from "./one-time-keys.ts";
+
+export type { DehydratedAccountKeys };
 
 export const DEHYDRATED_DEVICE_PICKLE_VERSION = 1;
 /** The `device_data.algorithm` of this format in MSC3814's unstable namespace. */
 export const DEHYDRATED_DEVICE_ALGORITHM = "org.matrix.msc3814.v2";
 const NONCE_LENGTH = 12;
 const KEY_LENGTH = 32;
-
-/** The private keys a dehydrated device carries. */
-export interface DehydratedAccountKeys {
-  readonly curve25519Secret: Uint8Array;
-  readonly ed25519Seed: Uint8Array;
-  readonly oneTimeKeys: readonly Uint8Array[];
-  readonly fallbackKey: Uint8Array | null;
-}
 
 /** What `to_dehydrated_device` returns: the sealed pickle and its nonce, unpadded base64. */
 export interface DehydratedDevicePickle {
@@ -143,4 +146,28 @@ export function openDehydratedAccount(
   } finally {
     wipe(plaintext);
   }
+}
+
+/**
+ * `account` as a dehydrated device (MSC3814, vodozemac's `to_dehydrated_device`): identity keys,
+ * one-time keys and the current fallback key, sealed under the 32-byte `key`. Sessions are not
+ * included.
+ */
+export function toDehydratedDevice(account: Account, key: Uint8Array): DehydratedDevicePickle {
+  const keys = dehydratedKeysOf(account);
+  try {
+    return sealDehydratedAccount(keys, key);
+  } finally {
+    for (const k of [...keys.oneTimeKeys, keys.curve25519Secret, keys.ed25519Seed]) wipe(k);
+    if (keys.fallbackKey !== null) wipe(keys.fallbackKey);
+  }
+}
+
+/**
+ * Rehydrates a device made by `toDehydratedDevice` (ours or vodozemac's). Every key comes back as
+ * published; key IDs are renumbered from 1 (the format does not keep them). Throws `OlmError`
+ * `DECRYPTION_FAILED` for a wrong key, `BAD_PICKLE` for a malformed pickle.
+ */
+export function fromDehydratedDevice(pickle: DehydratedDevicePickle, key: Uint8Array): Account {
+  return accountFromDehydratedKeys(openDehydratedAccount(pickle, key));
 }

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
-import type { CryptoBackend } from "../backend.ts";
+import type { AeadBackend, CryptoBackend } from "../backend.ts";
 import { CryptoPrimitiveError, type CryptoPrimitiveErrorCode } from "../errors.ts";
 import { createPbkdf2Sha512Steps } from "../pbkdf2-steps.ts";
 
@@ -77,7 +77,7 @@ interface Ed25519Vector {
   signature: string;
 }
 
-export function runBackendSuite(b: CryptoBackend): void {
+export function runBackendSuite(b: CryptoBackend & AeadBackend): void {
   describe(`primitives back end "${b.name}"`, () => {
     describe("SHA-256 (FIPS 180-2)", () => {
       for (const v of loadVectors<{ vectors: ShaVector[] }>("sha256.json").vectors) {
