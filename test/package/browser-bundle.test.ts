@@ -76,14 +76,17 @@ test("keyroom bundles for the browser, code-split: no Node built-in or Node-only
     "the engine is a chunk of its own",
   );
   // Nor in what an encrypted session loads (the page and the engine): the dehydrated-device pickle
-  // and ChaCha20-Poly1305, which only dehydration uses (loaded on first use).
+  // and ChaCha20-Poly1305, which only dehydration uses, and the attachment cipher, loaded when a
+  // file is sent or downloaded (or a history-sharing bundle made or opened).
   const session = new Set(b.chunks.filter((c) => c.load !== "on-demand").map((c) => c.path));
   const inSession = bundleBreakdown(b.metafile, { byFile: true, outputs: (o) => session.has(o) }).map(
     ([f]) => f,
   );
   assert.deepEqual(
     inSession.filter((f) =>
-      /@noble\/ciphers\/(chacha|_poly1305|_arx)|olm\/account\/dehydrated-device|primitives\/aead/.test(f),
+      /@noble\/ciphers\/(chacha|_poly1305|_arx)|olm\/account\/dehydrated-device|primitives\/aead|crypto\/attachments\/(attachment|stream)\.ts/.test(
+        f,
+      ),
     ),
     [],
   );

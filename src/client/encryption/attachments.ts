@@ -1,14 +1,12 @@
 // Encrypted attachments (v2) for the client: what to upload for a file in an encrypted room, and
-// turning a received `file` object back into the plaintext bytes.
+// turning a received `file` object back into the plaintext bytes. The cipher code is loaded on
+// first use (a dynamic import: a chunk of its own in a browser bundle), when a file is sent or
+// downloaded; checking a `file` object (`attachmentOf`) needs only file-info.ts.
 import {
-  decryptAttachmentAsync,
-  decryptAttachmentStream,
   type EncryptedFile,
   type EncryptedFileInfo,
-  encryptAttachmentAsync,
-  encryptAttachmentStream,
   isEncryptedFile,
-} from "../../crypto/attachments/index.ts";
+} from "../../crypto/attachments/file-info.ts";
 import type { JsonObject } from "../../wire/index.ts";
 import type { UploadData } from "../media.ts";
 import { ClientCryptoError } from "./errors.ts";
@@ -22,14 +20,19 @@ export interface EncryptedUpload {
   readonly info: Promise<EncryptedFileInfo>;
 }
 
+/** Whole attachments, encrypted and decrypted at once (also history sharing's bundles). */
+export const wholeAttachments = () => import("../../crypto/attachments/attachment.ts");
+/** Streamed attachments. */
+const streamedAttachments = () => import("../../crypto/attachments/stream.ts");
+
 /** Encrypts a file for upload; streams stay streams (encrypted chunk by chunk). */
 export async function encryptUpload(data: UploadData, size?: number): Promise<EncryptedUpload> {
   if (data instanceof ReadableStream) {
-    const { ciphertext, info } = encryptAttachmentStream(data);
+    const { ciphertext, info } = (await streamedAttachments()).encryptAttachmentStream(data);
     return { data: ciphertext, size, info };
   }
   const bytes = data instanceof Uint8Array ? data : new Uint8Array(await data.arrayBuffer());
-  const { ciphertext, info } = await encryptAttachmentAsync(bytes);
+  const { ciphertext, info } = await (await wholeAttachments()).encryptAttachmentAsync(bytes);
   return { data: ciphertext, size: ciphertext.byteLength, info: Promise.resolve(info) };
 }
 
@@ -93,6 +96,7 @@ export async function downloadAttachmentBytes(
   if (typeof file === "object" && file !== null && !Array.isArray(file)) {
     const url = (file as Record<string, unknown>).url;
     if (typeof url !== "string") throw new ClientCryptoError("NO_ATTACHMENT", "the file object has no url");
+    const { decryptAttachmentAsync } = await wholeAttachments();
     return decryptAttachmentAsync(await download(url), file);
   }
   if (typeof content.url === "string") return download(content.url);
@@ -113,6 +117,7 @@ export async function downloadAttachmentStream(
     const url = (file as Record<string, unknown>).url;
     if (typeof url !== "string") throw new ClientCryptoError("NO_ATTACHMENT", "the file object has no url");
     // Set up (and validate the key, IV and hash) before anything is downloaded.
+    const { decryptAttachmentStream } = await streamedAttachments();
     const pipe = new TransformStream<Uint8Array, Uint8Array>();
     const plaintext = decryptAttachmentStream(pipe.readable, file);
     const ciphertext = await download(url);

@@ -2,13 +2,14 @@
 // shareable keys go to the invitee as an encrypted bundle (an attachment in the media repository,
 // pointed at by `m.room_key_bundle` over Olm); after accepting an invite, the inviter's bundle is
 // downloaded and imported. The engine decides what goes in and what may come in.
-import { AttachmentError, decryptAttachment, encryptAttachment } from "../../crypto/attachments/index.ts";
+import { AttachmentError } from "../../crypto/attachments/errors.ts";
 import { utf8Encode } from "../../crypto/primitives/index.ts";
 import { HistorySharingError, MAX_BUNDLE_BYTES } from "../../e2ee/history-sharing/bundle.ts";
 import type { DecryptedRoomEvent, OlmMachine, PendingBundle } from "../../e2ee/index.ts";
 import { ClientError, MatrixError } from "../errors.ts";
 import { errorSummary } from "../events/emitter.ts";
 import type { Logger } from "../logger.ts";
+import { wholeAttachments } from "./attachments.ts";
 
 export interface HistorySharingHost {
   readonly machine: OlmMachine;
@@ -59,6 +60,7 @@ export class HistorySharing {
     if (bundle.room_keys.length === 0 && bundle.withheld.length === 0) {
       return { roomKeys: 0, withheld: 0, devices: [] };
     }
+    const { encryptAttachment } = await wholeAttachments();
     const { ciphertext, info } = encryptAttachment(utf8Encode(JSON.stringify(bundle)));
     const url = await this.#host.uploadMedia(ciphertext);
     await this.#host.prepareRecipient(userId);
@@ -132,6 +134,7 @@ export class HistorySharing {
   async #import(bundle: PendingBundle): Promise<void> {
     // Refused past the bound while downloading (a ClientError, which drops the bundle).
     const ciphertext = await this.#host.downloadMedia(bundle.file.url, MAX_BUNDLE_BYTES);
+    const { decryptAttachment } = await wholeAttachments();
     const plaintext = decryptAttachment(ciphertext, bundle.file);
     const { redecrypted } = await this.#host.machine.historySharing.importBundle(bundle, plaintext);
     await this.#host.emitRedecrypted(redecrypted);

@@ -4,7 +4,7 @@
  * `m.history_not_shared`), and the `m.room_key_bundle` to-device content pointing at it as an
  * encrypted attachment. Pure functions; the client uploads and downloads.
  */
-import { type EncryptedFile, isEncryptedFile } from "../../crypto/attachments/index.ts";
+import { type EncryptedFile, isEncryptedFile } from "../../crypto/attachments/file-info.ts";
 import { verifySignedJson } from "../../crypto/json/index.ts";
 import type { ExportedRoomKey } from "../../crypto/key-export/index.ts";
 import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";

@@ -5,8 +5,7 @@
  * (the spec's "recently", 24 hours as it suggests); until then it is only remembered, never
  * downloaded, so nobody can make us fetch data by sending bundles.
  */
-import type { EncryptedFile } from "../../crypto/attachments/index.ts";
-import { isEncryptedFile } from "../../crypto/attachments/index.ts";
+import { type EncryptedFile, isEncryptedFile } from "../../crypto/attachments/file-info.ts";
 import type { JsonValue } from "../../store/json.ts";
 import { isRecord } from "../../wire/json.ts";
 import { isId } from "../limits.ts";
