@@ -5,6 +5,7 @@
 import { type ExportedRoomKey, parseExportedRoomKey } from "../../crypto/key-export/exported-room-key.ts";
 import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";
 import type { InboundGroupSessionRecord, RoomSessionKey } from "../../store/records.ts";
+import { MAX_STORED_LIST_LENGTH } from "../../store/validate.ts";
 import { MEGOLM_ALGORITHM } from "../devices/device.ts";
 import { isId } from "../limits.ts";
 import type { InboundSessions, RoomKeyUpdate } from "./inbound.ts";
@@ -55,13 +56,15 @@ export async function importParsedRoomKey(
   backedUpFrom?: number,
 ): Promise<RoomKeyUpdate | undefined> {
   if (key.algorithm !== MEGOLM_ALGORITHM) return undefined;
-  // Everything that becomes a store key or column must be an ID the store keeps exactly.
+  // Everything that becomes a store key or column must be an ID the store keeps exactly, and the
+  // chain a list it keeps (a longer one made the store refuse the whole step, on every retry).
   const claimed = key.sender_claimed_keys.ed25519;
   if (
     !isId(key.room_id) ||
     !isId(key.session_id) ||
     !isId(key.sender_key) ||
     (claimed !== undefined && !isId(claimed)) ||
+    key.forwarding_curve25519_key_chain.length > MAX_STORED_LIST_LENGTH ||
     !key.forwarding_curve25519_key_chain.every(isId)
   ) {
     return undefined;
