@@ -710,7 +710,8 @@ export class OlmMachine {
       this.#pending.add(roomId, sessionId, event);
       const content = event.content;
       const senderKey = isRecord(content) ? content.sender_key : undefined;
-      const key = typeof senderKey === "string" ? senderKey : undefined;
+      // Deprecated and unchecked: passed on in the key request only when the store can keep it.
+      const key = isId(senderKey) ? senderKey : undefined;
       // The key backup is asked first, when we can read it; our other devices after it.
       if (code !== "WITHHELD" && !p.backup.queueLookup(roomId, sessionId, key, event.sender)) {
         p.gossip.request(roomId, sessionId, key, event.sender);
