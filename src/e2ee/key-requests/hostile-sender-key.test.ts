@@ -18,7 +18,10 @@ describe("a hostile sender_key on an event whose session we lack", () => {
       const { alice, bob } = await bobTrackingAlice();
       // Alice's event in a session she shared with nobody: Bob lacks the key.
       const real = await alice.sendMessage(ROOM, joined("@alice:x"), "hidden");
-      const content = { ...(real.content as Record<string, unknown>), sender_key: senderKey };
+      const content: Record<string, unknown> = {
+        ...(real.content as Record<string, unknown>),
+        sender_key: senderKey,
+      };
       const [outcome] = await bob.machine.tryDecryptRoomEvents([
         { event: { ...real, content }, roomId: ROOM },
       ]);
