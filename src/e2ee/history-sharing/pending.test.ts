@@ -6,6 +6,7 @@ import { emptyChanges, type MachineContext } from "../machine-context.ts";
 import {
   BUNDLE_ACCEPT_WINDOW_MS,
   HistorySharingState,
+  MAX_ACCEPTED_INVITES,
   MAX_PENDING_BUNDLES,
   type PendingBundle,
 } from "./pending.ts";
@@ -27,7 +28,7 @@ async function harness() {
   const advance = (ms: number): void => {
     now += ms;
   };
-  return { step, advance };
+  return { step, advance, store };
 }
 
 const bundle = (roomId: string, sender: string, at = 0): PendingBundle => ({
@@ -75,5 +76,22 @@ describe("history sharing: remembered bundles and accepted invites", () => {
     assert.deepEqual(await step((s) => s.ready()), []);
     await step((s) => s.inviteAccepted(`!room${MAX_PENDING_BUNDLES}:x`, "@mallory:x"));
     assert.equal((await step((s) => s.ready())).length, 1);
+  });
+
+  it(`accepted invites are bounded (MAX_ACCEPTED_INVITES, ${MAX_ACCEPTED_INVITES}), the oldest forgotten first`, async () => {
+    // A bot that joins every invite accepts as many as anyone sends it (within its invite limits).
+    const { step, store } = await harness();
+    for (let i = 0; i <= MAX_ACCEPTED_INVITES; i++) {
+      await step((s) => s.inviteAccepted(`!room${i}:x`, "@mallory:x"));
+    }
+    const saved = (await store.getCustomValue("keyroom.history_sharing.v1")) as { accepted: unknown[] };
+    assert.equal(saved.accepted.length, MAX_ACCEPTED_INVITES);
+    await step((s) => s.addBundle(bundle("!room0:x", "@mallory:x")));
+    await step((s) => s.addBundle(bundle("!room1:x", "@mallory:x")));
+    const ready = await step((s) => s.ready());
+    assert.deepEqual(
+      ready.map((b) => b.roomId),
+      ["!room1:x"],
+    );
   });
 });
