@@ -68,10 +68,10 @@ export class DehydrationApi {
       imported += await this.#run(async (p) => {
         let count = 0;
         for (const k of batch) {
-          // A sender device we have not seen: fetch its keys so its events can be attributed.
+          // A sender device we have not seen: fetch its keys so its events can be attributed
+          // (tracked as a sender only: anyone can send our dehydrated device room keys).
           if ((await p.devices.userDeviceByCurveKey(k.sender, k.senderKey)) === undefined) {
-            p.devices.trackUsers([k.sender]);
-            p.devices.markOutdated([k.sender]);
+            p.devices.trackSender(k.sender);
           }
           const update = await p.inbound.receiveRoomKey(
             { ...k.content },
