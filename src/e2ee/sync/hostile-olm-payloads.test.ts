@@ -7,11 +7,17 @@
  * be taken as a forwarded key or a secret, and genuine traffic still decrypts afterwards.
  */
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
 import fc from "fast-check";
 import type { ExportedRoomKey } from "../../crypto/key-export/index.ts";
 import { OutboundGroupSession } from "../../crypto/megolm/index.ts";
+import { randomBytes } from "../../crypto/primitives/index.ts";
+import { type CryptoStore, SqliteCryptoStore } from "../../store/index.ts";
 import { MEGOLM_ALGORITHM, OLM_ALGORITHM } from "../devices/device.ts";
+import { OlmMachine } from "../machine.ts";
 import { signWithAccount } from "../signing.ts";
 import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
 import { RawOlmPeer } from "../test-support/raw-peer.ts";
@@ -113,10 +119,31 @@ function mutated(template: Record<string, unknown>): fc.Arbitrary<Record<string,
     });
 }
 
-async function world() {
+/** Where Bob keeps his state: the memory store, or a SQLite file (reopened by `restart`). */
+type Backend = { readonly name: string; readonly open: (() => Promise<CryptoStore>) | undefined };
+
+/** Bob's engine reopened on the same store, as after a process restart. */
+async function restart(bob: TestClient, backend: Backend): Promise<void> {
+  if (backend.open === undefined) return bob.restart();
+  await bob.machine.close();
+  await bob.store.close();
+  bob.store = await backend.open();
+  bob.machine = await OlmMachine.open({ ...bob.options, store: bob.store });
+}
+
+async function world(backend: Backend) {
   const hs = new FakeHomeserver();
   const alice = await TestClient.create(hs, { userId: "@alice:x", deviceId: "A" });
   const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
+  if (backend.open !== undefined) {
+    // Bob's device is made anew on the other store: its keys replace the first ones on the server.
+    hs.exhaustOneTimeKeys("@bob:x", "B");
+    await bob.machine.close();
+    await bob.store.close();
+    bob.store = await backend.open();
+    bob.machine = await OlmMachine.open({ ...bob.options, store: bob.store });
+    await bob.flush();
+  }
   const b2 = new RawOlmPeer("@bob:x", "B2");
   const eve = new RawOlmPeer("@eve:x", "E");
   b2.publish(hs);
@@ -288,51 +315,66 @@ async function snapshot(bob: TestClient): Promise<string> {
   });
 }
 
+const directory = mkdtempSync(join(tmpdir(), "keyroom-hostile-olm-"));
+after(() => rmSync(directory, { recursive: true, force: true }));
+const sqliteKey = randomBytes(32);
+const BACKENDS: readonly (Backend & { readonly runs: number })[] = [
+  { name: "the memory store", open: undefined, runs: 1500 },
+  {
+    name: "SQLite",
+    open: () => SqliteCryptoStore.open({ userId: "@bob:x", deviceId: "B", directory, key: sqliteKey }),
+    runs: 600,
+  },
+];
+
 describe("hostile Olm payloads of every type", () => {
-  it("typed outcomes, every step saves and reads back the same, nothing taken from another user", async () => {
-    const w = await world();
-    const { bob, hs, b2, eve } = w;
-    let batch = 0;
-    let backupRequest = await askForBackupKey(bob, hs);
-    await fc.assert(
-      fc.asyncProperty(
-        fc.oneof(
-          payloadArb(w, b2).map((p) => ({ from: b2, p })),
-          payloadArb(w, eve).map((p) => ({ from: eve, p })),
+  for (const backend of BACKENDS)
+    it(`on ${backend.name}: typed outcomes, every step saves and reads back the same, nothing taken from another user`, async () => {
+      const w = await world(backend);
+      const { bob, hs, b2, eve } = w;
+      let batch = 0;
+      let backupRequest = await askForBackupKey(bob, hs);
+      await fc.assert(
+        fc.asyncProperty(
+          fc.oneof(
+            payloadArb(w, b2).map((p) => ({ from: b2, p })),
+            payloadArb(w, eve).map((p) => ({ from: eve, p })),
+          ),
+          fc.integer({ min: 0, max: 5 }).map((n) => n === 0),
+          async ({ from, p }, reopen) => {
+            const nextBatch = `h${++batch}`;
+            const content = p.content as Record<string, unknown>;
+            if (content.request_id === OUTSTANDING) content.request_id = backupRequest;
+            const result = await bob.machine.receiveSyncChanges({
+              toDevice: [from.encrypt(hs, bob, p)],
+              nextBatch,
+            });
+            await bob.flush();
+            assert.equal(await bob.store.getNextBatch(), nextBatch, "the step was saved");
+            for (const e of result.toDevice) {
+              assert.doesNotThrow(() => structuredClone(e));
+              assert.equal(typeof JSON.stringify(e), "string");
+            }
+            if (from === eve) {
+              assert.deepEqual(result.secrets, [], "no secret from another user");
+              if (p.type !== "m.room_key") assert.deepEqual(result.roomKeys, [], "no key but a direct share");
+            }
+            if (reopen) {
+              const before = await snapshot(bob);
+              await restart(bob, backend);
+              assert.equal(await snapshot(bob), before, "the same after a restart");
+            }
+            if (reopen || result.secrets.length > 0) backupRequest = await askForBackupKey(bob, hs);
+          },
         ),
-        fc.integer({ min: 0, max: 5 }).map((n) => n === 0),
-        async ({ from, p }, restart) => {
-          const nextBatch = `h${++batch}`;
-          const content = p.content as Record<string, unknown>;
-          if (content.request_id === OUTSTANDING) content.request_id = backupRequest;
-          const result = await bob.machine.receiveSyncChanges({
-            toDevice: [from.encrypt(hs, bob, p)],
-            nextBatch,
-          });
-          await bob.flush();
-          assert.equal(await bob.store.getNextBatch(), nextBatch, "the step was saved");
-          for (const e of result.toDevice) {
-            assert.doesNotThrow(() => structuredClone(e));
-            assert.equal(typeof JSON.stringify(e), "string");
-          }
-          if (from === eve) {
-            assert.deepEqual(result.secrets, [], "no secret from another user");
-            if (p.type !== "m.room_key") assert.deepEqual(result.roomKeys, [], "no key but a direct share");
-          }
-          if (restart) {
-            const before = await snapshot(bob);
-            await bob.restart();
-            assert.equal(await snapshot(bob), before, "the same after a restart");
-          }
-          if (restart || result.secrets.length > 0) backupRequest = await askForBackupKey(bob, hs);
-        },
-      ),
-      { seed: 4268, numRuns: 1500 },
-    );
-    // Alice's next message still decrypts.
-    const event = await w.alice.sendMessage(ROOM, joined("@alice:x", "@bob:x"), "genuine");
-    assert.deepEqual((await bob.sync()).failures, []);
-    assert.equal((await bob.machine.decryptRoomEvent(event, ROOM)).content.body, "genuine");
-    assert.equal((await bob.machine.decryptRoomEvent(w.first, ROOM)).content.body, "first");
-  });
+        { seed: 4268, numRuns: backend.runs },
+      );
+      // Alice's next message still decrypts.
+      const event = await w.alice.sendMessage(ROOM, joined("@alice:x", "@bob:x"), "genuine");
+      assert.deepEqual((await bob.sync()).failures, []);
+      assert.equal((await bob.machine.decryptRoomEvent(event, ROOM)).content.body, "genuine");
+      assert.equal((await bob.machine.decryptRoomEvent(w.first, ROOM)).content.body, "first");
+      await bob.machine.close();
+      await bob.store.close();
+    });
 });
