@@ -4,6 +4,7 @@
  * devices that gave no key), queued to-device messages and verification messages. Every method
  * runs inside a machine step, on its parts.
  */
+import { ClaimBackoff } from "./claim-backoff.ts";
 import type { DeviceRecord } from "./devices/device.ts";
 import { E2eeError } from "./errors.ts";
 import { type MachineContext, newRequestId } from "./machine-context.ts";
@@ -20,15 +21,14 @@ import {
 import { queuedInStep, queuedToDevice, queueEncryptedToDevice } from "./to-device-queue.ts";
 import type { VerificationBridge } from "./verification/bridge.ts";
 
-/** A device that failed to give us a one-time key is not asked again for this long. */
-export const CLAIM_FAILURE_BACKOFF_MS = 15 * 60 * 1000;
+export { CLAIM_FAILURE_BACKOFF_MS, MAX_CLAIM_FAILURES } from "./claim-backoff.ts";
 
 export class MachineRequests {
   readonly #ctx: MachineContext;
   readonly #bridge: VerificationBridge;
   /** Told after a device query's response is applied (verification flows waiting for keys). */
   readonly #keysUpdated: (p: Parts) => Promise<void>;
-  readonly #claimFailures = new Map<string, number>();
+  readonly #claimFailures = new ClaimBackoff();
   #upload: KeysUploadRequest | undefined;
 
   constructor(ctx: MachineContext, bridge: VerificationBridge, keysUpdated: (p: Parts) => Promise<void>) {
@@ -139,17 +139,14 @@ export class MachineRequests {
 
   #withoutBackoff(devices: readonly DeviceRecord[]): DeviceRecord[] {
     const now = this.#ctx.now();
-    return devices.filter((d) => {
-      const failedAt = this.#claimFailures.get(d.curve25519Key);
-      return failedAt === undefined || now - failedAt >= CLAIM_FAILURE_BACKOFF_MS;
-    });
+    return devices.filter((d) => this.#claimFailures.allows(d.curve25519Key, now));
   }
 
   async #receiveClaim(p: Parts, id: string, response: KeysClaimResponse): Promise<void> {
     const { created, failed, unwedged } = p.olm.receiveClaimResponse(id, response);
     // Devices that gave no usable key are not asked again for a while (no request loop on them).
-    for (const d of failed) this.#claimFailures.set(d.curve25519Key, this.#ctx.now());
-    for (const d of created) this.#claimFailures.delete(d.curve25519Key);
+    for (const d of failed) this.#claimFailures.failed(d.curve25519Key, this.#ctx.now());
+    for (const d of created) this.#claimFailures.succeeded(d.curve25519Key);
     for (const device of unwedged) {
       const content = await p.olm.encrypt(device, "m.dummy", {});
       if (content === undefined) continue;
