@@ -24,6 +24,12 @@ export const HISTORY_NOT_SHARED = "m.history_not_shared";
 export const MAX_BUNDLE_ROOM_KEYS = 100_000;
 /** Largest bundle file we download (about 1 KiB per session). */
 export const MAX_BUNDLE_BYTES = 128 * 1024 * 1024;
+/**
+ * Longest `file.url` of a bundle we take (an `mxc://` URI: a server name of at most 255
+ * characters and a short media ID). Anyone may send us bundles and we remember them: a longer URL
+ * is malformed, so that what we store stays small.
+ */
+export const MAX_BUNDLE_URL_LENGTH = 512;
 
 export type HistoricRoomKey = Omit<ExportedRoomKey, "forwarding_curve25519_key_chain" | "shared_history">;
 
@@ -129,8 +135,13 @@ export function parseRoomKeyBundleContent(
 ): { readonly roomId: string; readonly file: EncryptedFile } | undefined {
   if (!isRecord(content) || !isId(content.room_id) || !content.room_id.startsWith("!")) return undefined;
   const file = content.file;
-  if (!isEncryptedFile(file) || !file.url.startsWith("mxc://")) return undefined;
+  if (!isEncryptedFile(file) || !isBundleUrl(file.url)) return undefined;
   return { roomId: content.room_id, file: knownFileFields(file) };
+}
+
+/** An `mxc://` URI of at most {@link MAX_BUNDLE_URL_LENGTH} characters that the store can keep. */
+export function isBundleUrl(url: string): boolean {
+  return url.startsWith("mxc://") && url.length <= MAX_BUNDLE_URL_LENGTH && url.isWellFormed();
 }
 
 /**

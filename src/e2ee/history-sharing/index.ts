@@ -6,6 +6,7 @@ export {
   isRoomKeyBundleType,
   MAX_BUNDLE_BYTES,
   MAX_BUNDLE_ROOM_KEYS,
+  MAX_BUNDLE_URL_LENGTH,
   parseReceivedBundle,
   parseRoomKeyBundle,
   parseRoomKeyBundleContent,

@@ -10,6 +10,7 @@ import type { JsonValue } from "../../store/json.ts";
 import { isRecord } from "../../wire/json.ts";
 import { isId } from "../limits.ts";
 import type { MachineContext } from "../machine-context.ts";
+import { isBundleUrl } from "./bundle.ts";
 
 export const BUNDLE_ACCEPT_WINDOW_MS = 24 * 60 * 60 * 1000;
 /** Bundles remembered at most (oldest dropped first): anyone may send us some. */
@@ -49,6 +50,8 @@ function parseState(v: unknown): State {
       isId(b.sender) &&
       isId(b.senderKey) &&
       isEncryptedFile(b.file) &&
+      // Dropped if an older Keyroom stored it with a URL longer than we now take.
+      isBundleUrl(b.file.url) &&
       typeof b.receivedAt === "number"
     ) {
       state.bundles.push({
