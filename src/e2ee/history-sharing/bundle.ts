@@ -139,9 +139,12 @@ export function parseRoomKeyBundleContent(
   return { roomId: content.room_id, file: knownFileFields(file) };
 }
 
-/** An `mxc://` URI of at most {@link MAX_BUNDLE_URL_LENGTH} characters that the store can keep. */
+/** An `mxc://` URI: server name and media ID are printable ASCII (so each character is one byte stored). */
+const MXC_URI = /^mxc:\/\/[\x21-\x7e]+$/;
+
+/** An `mxc://` URI of at most {@link MAX_BUNDLE_URL_LENGTH} characters. */
 export function isBundleUrl(url: string): boolean {
-  return url.startsWith("mxc://") && url.length <= MAX_BUNDLE_URL_LENGTH && url.isWellFormed();
+  return url.length <= MAX_BUNDLE_URL_LENGTH && MXC_URI.test(url);
 }
 
 /**

@@ -63,6 +63,8 @@ describe("stored history-sharing bundles", () => {
     assert.equal(parseRoomKeyBundleContent(content(urlOf(MAX_BUNDLE_URL_LENGTH + 1))), undefined);
     assert.equal(parseRoomKeyBundleContent(content(urlOf(60_000))), undefined);
     assert.equal(parseRoomKeyBundleContent(content(`mxc://x/\uD800`)), undefined);
+    assert.equal(parseRoomKeyBundleContent(content("mxc://x/a\u0000b")), undefined, "not printable ASCII");
+    assert.equal(parseRoomKeyBundleContent(content("mxc://x/\u00e9")), undefined);
   });
 
   it("bundles with overlong URLs are not remembered; the step saves; the stored set stays small", async () => {
