@@ -15,6 +15,7 @@ import {
   type Membership,
   type Room,
   type RoomEvent,
+  type RoomEventMeta,
   type StrippedStateEvent,
   silentLogger,
   systemClock,
@@ -200,6 +201,13 @@ export class Bot implements HandlerRegistry {
   readonly #queues = new RoomQueues();
   /** Rooms whose membership changes are news: joined before this sync, or after our join event. */
   readonly #liveRooms = new Set<string>();
+  /**
+   * Rooms the sync response being handled joins us to, with our join event's timestamp, until that
+   * event passes: the timeline events before it that were sent before it (a server sends a newly
+   * joined room's recent history, and the gap before it) are history, not handled. A join in the
+   * state block (before the timeline) never passes: the timeline, sent after it, is handled.
+   */
+  readonly #joiningNow = new Map<string, number>();
 
   constructor(opts: BotOptions) {
     this.#opts = opts;
@@ -377,12 +385,18 @@ export class Bot implements HandlerRegistry {
     const c = this.client;
     for (const room of c.getRooms("join")) this.#liveRooms.add(room.roomId);
     this.#offs = [
-      c.on("room.event", (room, ev, meta) =>
-        meta.source === "initial-sync" ? undefined : this.#enqueue(room, ev),
-      ),
+      c.on("room.myMembership", (room, membership, previous) => {
+        const joinedAt = room.getState("m.room.member", c.userId)?.origin_server_ts;
+        if (membership === "join" && previous !== "join")
+          this.#joiningNow.set(room.roomId, joinedAt ?? Number.POSITIVE_INFINITY);
+      }),
+      c.on("room.event", (room, ev, meta) => this.#onTimelineEvent(room, ev, meta.source)),
       c.on("room.decrypted", (room, ev) => this.#enqueue(room, ev)),
       // The sync position is saved only after this: every event of the response handled.
-      c.on("sync.settle", () => this.#queues.settle()),
+      c.on("sync.settle", () => {
+        this.#joiningNow.clear();
+        return this.#queues.settle();
+      }),
       c.on("room.invite", (room, inviter, state) => this.#onInvite(room, inviter, state)),
       c.on("room.tombstone", (room, t) => this.#onTombstone(room, t.replacementRoomId)),
       c.on("sync", (state, _prev, info) => {
@@ -463,6 +477,25 @@ export class Bot implements HandlerRegistry {
   #allowed(list: AccessLists | undefined, id: string): boolean {
     if (list?.deny?.includes(id)) return false;
     return list?.allow === undefined || list.allow.length === 0 || list.allow.includes(id);
+  }
+
+  /**
+   * A timeline event from sync. History is not handled: what a first sync (no stored position)
+   * delivers, and what was sent before our own join event in the response that joined us. Such an
+   * event still undecryptable is recorded as handled, so that its key arriving later (a
+   * history-sharing bundle, a backup) does not run it as new through `room.decrypted`.
+   */
+  #onTimelineEvent(room: Room, ev: RoomEvent, source: RoomEventMeta["source"]): void {
+    let history = source === "initial-sync";
+    const joinedAt = this.#joiningNow.get(room.roomId);
+    if (!history && joinedAt !== undefined) {
+      const ownJoin =
+        ev.type === "m.room.member" && ev.stateKey === this.client.userId && ev.content.membership === "join";
+      if (ownJoin) this.#joiningNow.delete(room.roomId);
+      else history = ev.originServerTs <= joinedAt;
+    }
+    if (!history) this.#enqueue(room, ev);
+    else if (ev.encryption?.decrypted === false) this.local.markHandled(ev.eventId);
   }
 
   /**

@@ -1,0 +1,89 @@
+// History is not handled as new: what a server sends of a room from before the bot joined it (a
+// newly joined room's recent timeline, as Synapse sends it under `shared` history visibility),
+// and what a first sync delivers. Fed through a client without a homeserver
+// (`test-support/fake-client.ts`), so each response is exactly the one a server could send.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { Bot } from "./bot.ts";
+import { arg } from "./commands/args.ts";
+import { FAKE_BOT_USER, fakeBotClient, fakeMember, fakeMessage } from "./test-support/fake-client.ts";
+
+async function echoBot() {
+  const f = await fakeBotClient();
+  const bot = new Bot({ client: f.client, invites: "anyone" });
+  bot.command("echo", { args: { text: arg.rest() } }, (ctx, { text }) => ctx.reply(text));
+  bot.onMember((change) => change.sender.notice(`member ${change.userId} ${change.membership}`));
+  await bot.start();
+  return { f, bot, bodies: () => f.sent.map((s) => s.content.body) };
+}
+
+const undecryptable = (sender: string) => ({
+  type: "m.room.encrypted",
+  event_id: `$enc${Math.random().toString(36).slice(2)}`,
+  sender,
+  origin_server_ts: 1_700_000_000_000,
+  content: {
+    algorithm: "m.megolm.v1.aes-sha2",
+    ciphertext: "AAAA",
+    session_id: "s",
+    sender_key: "k",
+    device_id: "D",
+  },
+});
+
+test("commands sent before the bot joined are not run when the join's timeline brings them", async () => {
+  const { f, bot, bodies } = await echoBot();
+  await f.feed({}); // the first sync: nothing yet
+  const room = "!joined:fake.example";
+  const early = undecryptable("@alice:fake.example");
+  await f.feedTimeline(
+    room,
+    [
+      fakeMember("@alice:fake.example", "join"),
+      fakeMessage("@alice:fake.example", "!echo sent before the bot was invited"),
+      early,
+      fakeMember(FAKE_BOT_USER, "invite", "@alice:fake.example"),
+      fakeMessage("@alice:fake.example", "!echo sent while the bot was invited"),
+      fakeMember(FAKE_BOT_USER, "join"),
+      fakeMessage("@alice:fake.example", "!echo after the join"),
+      fakeMember("@bob:fake.example", "join"),
+    ],
+    { limited: true },
+  );
+  assert.deepEqual(bodies(), ["after the join", "member @bob:fake.example join"]);
+  // An undecryptable one is recorded as handled: its key arriving later does not run it.
+  assert.equal(bot.local.isHandled(early.event_id), true);
+  // The next response is news again.
+  await f.feedTimeline(room, [fakeMessage("@alice:fake.example", "!echo later")]);
+  assert.deepEqual(bodies(), ["after the join", "member @bob:fake.example join", "later"]);
+  await bot.stop();
+});
+
+test("a room whose join is in the state block (not the timeline) handles its timeline", async () => {
+  const { f, bot, bodies } = await echoBot();
+  await f.feed({});
+  const room = "!statejoin:fake.example";
+  await f.feed({
+    rooms: {
+      join: {
+        [room]: {
+          state: { events: [fakeMember(FAKE_BOT_USER, "join")] },
+          timeline: { events: [fakeMessage("@alice:fake.example", "!echo one")], limited: false },
+        },
+      },
+    },
+  });
+  await f.feedTimeline(room, [fakeMessage("@alice:fake.example", "!echo two")]);
+  assert.deepEqual(bodies(), ["one", "two"]);
+  await bot.stop();
+});
+
+test("a first sync's undecryptable history is recorded as handled", async () => {
+  const { f, bot, bodies } = await echoBot();
+  const old = undecryptable("@alice:fake.example");
+  const timeline = [fakeMember(FAKE_BOT_USER, "join"), fakeMessage("@alice:fake.example", "!echo old"), old];
+  await f.syncOnce({ rooms: { join: { "!old:fake.example": { timeline: { events: timeline } } } } });
+  assert.deepEqual(bodies(), []);
+  assert.equal(bot.local.isHandled(old.event_id), true);
+  await bot.stop();
+});

@@ -1,0 +1,130 @@
+// A bot's client without a homeserver, for tests of what the bot does with hostile input: sync
+// responses are fed in (`feedSync`, as an appservice user's are), and every request is answered
+// here and recorded, so a test sees exactly what the bot sent.
+import { MatrixClient } from "../../client/index.ts";
+import type { JsonObject } from "../../wire/index.ts";
+
+export interface SentEvent {
+  roomId: string;
+  type: string;
+  txnId: string;
+  content: JsonObject;
+}
+
+export interface FakeBotClient {
+  client: MatrixClient;
+  /** Room events the bot sent, in order. */
+  sent: SentEvent[];
+  /** Feeds one sync response whose `join` section holds `timeline` for `roomId`. */
+  feedTimeline(roomId: string, timeline: JsonObject[], opts?: { limited?: boolean }): Promise<void>;
+  /** Feeds one sync response holding an invitation to `roomId` from `inviter`. */
+  feedInvite(roomId: string, inviter: string): Promise<void>;
+  /** Feeds any sync response (a `next_batch` is added). */
+  feed(response: JsonObject): Promise<void>;
+  /** Answers one `GET /sync` with `response` (the first one the client makes has no `since`). */
+  syncOnce(response: JsonObject): Promise<void>;
+}
+
+export const FAKE_BOT_USER = "@bot:fake.example";
+
+let eventCounter = 0;
+
+/** A message event from `sender` (the event ID made up). */
+export function fakeMessage(sender: string, body: string, extra: JsonObject = {}): JsonObject {
+  return {
+    type: "m.room.message",
+    event_id: `$fake${++eventCounter}`,
+    sender,
+    origin_server_ts: 1_700_000_000_000 + eventCounter,
+    content: { msgtype: "m.text", body, ...extra },
+  };
+}
+
+/** A membership event for `userId`. */
+export function fakeMember(userId: string, membership: string, sender = userId): JsonObject {
+  return {
+    type: "m.room.member",
+    state_key: userId,
+    event_id: `$fake${++eventCounter}`,
+    sender,
+    origin_server_ts: 1_700_000_000_000 + eventCounter,
+    content: { membership },
+  };
+}
+
+export async function fakeBotClient(): Promise<FakeBotClient> {
+  const sent: SentEvent[] = [];
+  let batch = 0;
+  let sendCounter = 0;
+  const syncAnswers: JsonObject[] = [];
+  const json = (body: unknown) =>
+    new Response(JSON.stringify(body), { status: 200, headers: { "content-type": "application/json" } });
+  const client = new MatrixClient({
+    homeserverUrl: "http://fake.example",
+    appserviceUser: true,
+    fetch: async (input, init) => {
+      const url = new URL(input);
+      const send = /\/rooms\/([^/]+)\/send\/([^/]+)\/([^/]+)$/.exec(url.pathname);
+      if (send !== null && init.method === "PUT") {
+        sent.push({
+          roomId: decodeURIComponent(send[1] ?? ""),
+          type: decodeURIComponent(send[2] ?? ""),
+          txnId: decodeURIComponent(send[3] ?? ""),
+          content: JSON.parse(String(init.body)) as JsonObject,
+        });
+        return json({ event_id: `$sent${++sendCounter}` });
+      }
+      if (url.pathname.endsWith("/sync")) return json({ next_batch: `b${++batch}`, ...syncAnswers.shift() });
+      if (url.pathname.endsWith("/messages")) return json({ start: "p", chunk: [] });
+      if (url.pathname.endsWith("/account/whoami"))
+        return json({ user_id: FAKE_BOT_USER, device_id: "FAKE" });
+      if (/\/rooms\/[^/]+\/join$|\/join\/[^/]+$/.test(url.pathname)) {
+        return json({ room_id: decodeURIComponent(url.pathname.split("/").at(-2) ?? "") });
+      }
+      return json({});
+    },
+  });
+  await client.restore({
+    homeserverUrl: "http://fake.example",
+    userId: FAKE_BOT_USER,
+    deviceId: "FAKE",
+    accessToken: "fake-token",
+  });
+  const feed = (response: JsonObject) => client.feedSync({ next_batch: `b${++batch}`, ...response } as never);
+  return {
+    client,
+    sent,
+    feed,
+    syncOnce: (response) => {
+      syncAnswers.push(response);
+      return client.syncOnce({ timeoutMs: 0 });
+    },
+    feedTimeline: (roomId, timeline, opts = {}) =>
+      feed({
+        rooms: {
+          join: {
+            [roomId]: { timeline: { events: timeline, limited: opts.limited ?? false, prev_batch: "p" } },
+          },
+        },
+      }),
+    feedInvite: (roomId, inviter) =>
+      feed({
+        rooms: {
+          invite: {
+            [roomId]: {
+              invite_state: {
+                events: [
+                  {
+                    type: "m.room.member",
+                    state_key: FAKE_BOT_USER,
+                    sender: inviter,
+                    content: { membership: "invite" },
+                  },
+                ],
+              },
+            },
+          },
+        },
+      }),
+  };
+}
