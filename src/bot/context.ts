@@ -35,6 +35,10 @@ export class RoomSender {
       ...(this.threadRootId !== undefined && extra.threadRootId === undefined
         ? { threadRootId: this.threadRootId }
         : {}),
+      // Whom a message pings is said outright (`m.mentions`, spec v1.7: nobody unless named).
+      // Without it, clients and servers match the body instead, so a user's text the bot repeats
+      // (`@room`, someone's name) would ping, `@room` with the bot's power level.
+      mentions: {},
       ...extra,
       ...this.txn(),
     };
@@ -60,14 +64,17 @@ export class RoomSender {
   }
   /** Any message content (e.g. a custom msgtype). */
   sendContent(content: JsonObject, opts: SendOptions = {}): Promise<string> {
-    return this.client.sendMessage(this.roomId, content, this.opts(opts));
+    const all = this.opts(opts);
+    if (content["m.mentions"] !== undefined && opts.mentions === undefined) delete all.mentions;
+    return this.client.sendMessage(this.roomId, content, all);
   }
   react(eventId: string, key: string): Promise<string> {
     return this.client.react(this.roomId, eventId, key, this.txn());
   }
   /** Replaces the text of an earlier message of the bot's. */
   edit(eventId: string, text: string): Promise<string> {
-    return this.client.editMessage(this.roomId, eventId, text, this.txn());
+    const content = { msgtype: "m.text", body: text, "m.mentions": {} };
+    return this.client.editMessage(this.roomId, eventId, content, this.txn());
   }
   /** Uploads and posts a file; encrypted (v2 attachment) in encrypted rooms. */
   sendFile(
@@ -110,15 +117,16 @@ export class EventContext extends RoomSender {
   reply(text: string): Promise<string> {
     return this.send(text);
   }
-  /** A rich reply to the triggering event (`m.in_reply_to`). */
+  /** A rich reply to the triggering event (`m.in_reply_to`), mentioning its sender. */
   replyTo(text: string): Promise<string> {
-    return this.send(text, { replyTo: this.event.eventId });
+    return this.send(text, { replyTo: this.event.eventId, mentions: { userIds: [this.sender] } });
   }
   /** Answers in a thread on the triggering event (or the thread it is in). */
   replyInThread(text: string): Promise<string> {
     return this.send(text, {
       threadRootId: threadRootOf(this.event) ?? this.event.eventId,
       replyTo: this.event.eventId,
+      mentions: { userIds: [this.sender] },
     });
   }
   /** Reacts to the triggering event. */

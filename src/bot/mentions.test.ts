@@ -1,0 +1,60 @@
+// Whom the bot's messages ping is said outright (`m.mentions`), so that a user's text the bot
+// repeats (an echo, a usage error, an unknown command's name) cannot ping `@room` with the bot's
+// power level, nor anyone by name: without `m.mentions`, clients and servers match the body.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { Bot } from "./bot.ts";
+import { arg } from "./commands/args.ts";
+import { FAKE_BOT_USER, fakeBotClient, fakeMember, fakeMessage } from "./test-support/fake-client.ts";
+
+test("every message the bot sends carries m.mentions; replies mention the trigger's sender", async () => {
+  const f = await fakeBotClient();
+  const bot = new Bot({ client: f.client });
+  bot.command("echo", { args: { text: arg.rest() } }, (ctx, { text }) => ctx.reply(text));
+  bot.command("n", { args: { n: arg.int() } }, () => undefined);
+  bot.command("md", { args: { text: arg.rest() } }, (ctx, { text }) => ctx.markdown(text, { notice: true }));
+  bot.command("re", {}, (ctx) => ctx.replyTo("@room yes"));
+  bot.command("thread", {}, (ctx) => ctx.replyInThread("@room yes"));
+  bot.command("edit", {}, (ctx) => ctx.edit("$mine", "@room edited"));
+  bot.command("file", {}, (ctx) => ctx.sendFile(new Uint8Array([1]), { filename: "@room.txt" }));
+  bot.command("custom", {}, (ctx) =>
+    ctx.sendContent({ msgtype: "m.text", body: "@room", "m.mentions": { room: true } }),
+  );
+  bot.command("boom", {}, () => {
+    throw new Error("@room");
+  });
+  await bot.start();
+  await f.feed({});
+  const alice = "@alice:fake.example";
+  await f.feedTimeline("!r:fake.example", [
+    fakeMember(FAKE_BOT_USER, "join"),
+    fakeMessage(alice, "!echo @room look, Bob"),
+    fakeMessage(alice, "!n @room"),
+    fakeMessage(alice, "!help @room"),
+    fakeMessage(alice, "!md **@room**"),
+    fakeMessage(alice, "!re"),
+    fakeMessage(alice, "!thread"),
+    fakeMessage(alice, "!edit"),
+    fakeMessage(alice, "!file"),
+    fakeMessage(alice, "!custom"),
+    fakeMessage(alice, "!boom"),
+  ]);
+  const messages = f.sent.filter((s) => s.type === "m.room.message");
+  assert.equal(messages.length, 10);
+  const mentions = messages.map((s) => s.content["m.mentions"]);
+  assert.deepEqual(mentions, [
+    {},
+    {},
+    {},
+    {},
+    { user_ids: [alice] },
+    { user_ids: [alice] },
+    {},
+    {},
+    { room: true }, // what the skill wrote itself stays
+    {},
+  ]);
+  const edit = messages[6]?.content as { "m.new_content"?: Record<string, unknown> };
+  assert.deepEqual(edit["m.new_content"]?.["m.mentions"], {}, "the edit's new content too");
+  await bot.stop();
+});
