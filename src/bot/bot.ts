@@ -28,6 +28,7 @@ import { RateLimiter, type RateLimitOptions } from "./rate-limit.ts";
 import { RoomQueues } from "./room-queues.ts";
 import { type JobInfo, Scheduler } from "./scheduler.ts";
 import { BotState } from "./state.ts";
+import { type SasToCompare, verifyWithSas } from "./verify.ts";
 
 /** Handlers of one kind a bot may have (across all skills). */
 export const MAX_HANDLERS = 1_000;
@@ -445,31 +446,8 @@ export class Bot implements HandlerRegistry {
    * Starts SAS verification with `userId` (in a DM): `onSas` gets the emoji and decimals and
    * answers whether they match what the other side shows. Resolves when the flow ended.
    */
-  async verify(
-    userId: string,
-    onSas: (sas: {
-      emoji: { symbol: string; name: string }[];
-      decimals: readonly number[];
-    }) => Promise<boolean>,
-  ): Promise<VerificationRequest> {
-    const request = await this.client.requestVerification(userId);
-    const ready = await request.waitFor((s) => s.phase !== "requested");
-    if (ready.phase === "ready") await request.startSas();
-    const shown = await request.waitFor(
-      (s) => s.sas?.decimals !== undefined || s.phase === "done" || s.phase === "cancelled",
-    );
-    if (shown.phase !== "done" && shown.phase !== "cancelled") {
-      const match = await onSas({
-        emoji: (shown.sas?.emoji ?? []).map((e) => ({ symbol: e.emoji, name: e.description })),
-        decimals: shown.sas?.decimals ?? [],
-      });
-      if (request.phase !== "cancelled") {
-        if (match) await request.confirm();
-        else await request.mismatch();
-      }
-    }
-    await request.finished();
-    return request;
+  verify(userId: string, onSas: (sas: SasToCompare) => Promise<boolean>): Promise<VerificationRequest> {
+    return verifyWithSas(this.client, userId, onSas);
   }
 
   // ---- dispatch ----
