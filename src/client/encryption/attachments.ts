@@ -20,19 +20,20 @@ export interface EncryptedUpload {
   readonly info: Promise<EncryptedFileInfo>;
 }
 
-/** Whole attachments, encrypted and decrypted at once (also history sharing's bundles). */
-export const wholeAttachments = () => import("../../crypto/attachments/attachment.ts");
-/** Streamed attachments. */
-const streamedAttachments = () => import("../../crypto/attachments/stream.ts");
+/**
+ * The attachment cipher, whole and streamed (also history sharing's bundles), loaded on first use:
+ * one chunk, not two (each chunk a bundler makes costs its own compression and glue).
+ */
+export const attachmentCipher = () => import("../../crypto/attachments/index.ts");
 
 /** Encrypts a file for upload; streams stay streams (encrypted chunk by chunk). */
 export async function encryptUpload(data: UploadData, size?: number): Promise<EncryptedUpload> {
   if (data instanceof ReadableStream) {
-    const { ciphertext, info } = (await streamedAttachments()).encryptAttachmentStream(data);
+    const { ciphertext, info } = (await attachmentCipher()).encryptAttachmentStream(data);
     return { data: ciphertext, size, info };
   }
   const bytes = data instanceof Uint8Array ? data : new Uint8Array(await data.arrayBuffer());
-  const { ciphertext, info } = await (await wholeAttachments()).encryptAttachmentAsync(bytes);
+  const { ciphertext, info } = await (await attachmentCipher()).encryptAttachmentAsync(bytes);
   return { data: ciphertext, size: ciphertext.byteLength, info: Promise.resolve(info) };
 }
 
@@ -96,7 +97,7 @@ export async function downloadAttachmentBytes(
   if (typeof file === "object" && file !== null && !Array.isArray(file)) {
     const url = (file as Record<string, unknown>).url;
     if (typeof url !== "string") throw new ClientCryptoError("NO_ATTACHMENT", "the file object has no url");
-    const { decryptAttachmentAsync } = await wholeAttachments();
+    const { decryptAttachmentAsync } = await attachmentCipher();
     return decryptAttachmentAsync(await download(url), file);
   }
   if (typeof content.url === "string") return download(content.url);
@@ -117,7 +118,7 @@ export async function downloadAttachmentStream(
     const url = (file as Record<string, unknown>).url;
     if (typeof url !== "string") throw new ClientCryptoError("NO_ATTACHMENT", "the file object has no url");
     // Set up (and validate the key, IV and hash) before anything is downloaded.
-    const { decryptAttachmentStream } = await streamedAttachments();
+    const { decryptAttachmentStream } = await attachmentCipher();
     const pipe = new TransformStream<Uint8Array, Uint8Array>();
     const plaintext = decryptAttachmentStream(pipe.readable, file);
     const ciphertext = await download(url);

@@ -9,7 +9,7 @@ import type { DecryptedRoomEvent, OlmMachine, PendingBundle } from "../../e2ee/i
 import { ClientError, MatrixError } from "../errors.ts";
 import { errorSummary } from "../events/emitter.ts";
 import type { Logger } from "../logger.ts";
-import { wholeAttachments } from "./attachments.ts";
+import { attachmentCipher } from "./attachments.ts";
 
 export interface HistorySharingHost {
   readonly machine: OlmMachine;
@@ -60,7 +60,7 @@ export class HistorySharing {
     if (bundle.room_keys.length === 0 && bundle.withheld.length === 0) {
       return { roomKeys: 0, withheld: 0, devices: [] };
     }
-    const { encryptAttachment } = await wholeAttachments();
+    const { encryptAttachment } = await attachmentCipher();
     const { ciphertext, info } = encryptAttachment(utf8Encode(JSON.stringify(bundle)));
     const url = await this.#host.uploadMedia(ciphertext);
     await this.#host.prepareRecipient(userId);
@@ -134,7 +134,7 @@ export class HistorySharing {
   async #import(bundle: PendingBundle): Promise<void> {
     // Refused past the bound while downloading (a ClientError, which drops the bundle).
     const ciphertext = await this.#host.downloadMedia(bundle.file.url, MAX_BUNDLE_BYTES);
-    const { decryptAttachment } = await wholeAttachments();
+    const { decryptAttachment } = await attachmentCipher();
     const plaintext = decryptAttachment(ciphertext, bundle.file);
     const { redecrypted } = await this.#host.machine.historySharing.importBundle(bundle, plaintext);
     await this.#host.emitRedecrypted(redecrypted);
