@@ -61,7 +61,7 @@ export {
 } from "./limits.ts";
 export { OlmMachine, type OlmMachineOptions } from "./machine.ts";
 export type { MachineStore } from "./machine-context.ts";
-export { CLAIM_FAILURE_BACKOFF_MS } from "./machine-requests.ts";
+export { CLAIM_FAILURE_BACKOFF_MS, MAX_CLAIM_FAILURES } from "./machine-requests.ts";
 export { MAX_SESSIONS_PER_DEVICE, MAX_SESSIONS_TRIED, UNWEDGE_INTERVAL_MS } from "./olm-sessions/sessions.ts";
 export type {
   KeysClaimRequest,
@@ -97,6 +97,7 @@ export type {
   SyncChangesResult,
   ToDeviceEvent,
 } from "./sync/to-device.ts";
+export { MAX_QUEUED_REPLIES } from "./to-device-queue.ts";
 export type { DeviceTrust, SenderTrust } from "./trust/trust.ts";
 export {
   type CancelCode,

@@ -64,15 +64,15 @@ export async function buildParts(ctx: MachineContext, kept: Kept): Promise<Parts
     kept.replays,
     kept.ownEchoes,
   );
-  const gossip = new KeyRequests(ctx, devices, olm, inbound, kept.heldKeyRequests);
-  await gossip.load();
-  const secrets = new SecretGossip(ctx, devices, olm, crossSigning, kept.secretGossip);
-  const backup = await KeyBackup.load(ctx, own, devices, crossSigning, gossip);
   const queue = new Map<string, QueuedToDevice>();
   for (const r of await ctx.store.getQueuedRequests()) {
     const q = queuedToDevice(r);
     if (q !== undefined) queue.set(q.request.id, q);
   }
+  const gossip = new KeyRequests(ctx, devices, olm, inbound, kept.heldKeyRequests, queue);
+  await gossip.load();
+  const secrets = new SecretGossip(ctx, devices, olm, crossSigning, kept.secretGossip, queue);
+  const backup = await KeyBackup.load(ctx, own, devices, crossSigning, gossip);
   const historySharing = new HistorySharingState(ctx);
   return {
     own,

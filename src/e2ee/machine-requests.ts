@@ -18,10 +18,13 @@ import {
   parseKeysUploadResponse,
   type SigningKeysUploadRequest,
 } from "./requests.ts";
-import { queuedInStep, queuedToDevice, queueEncryptedToDevice } from "./to-device-queue.ts";
+import { mayQueueReply, queuedInStep, queuedToDevice, queueEncryptedToDevice } from "./to-device-queue.ts";
 import type { VerificationBridge } from "./verification/bridge.ts";
 
 export { CLAIM_FAILURE_BACKOFF_MS, MAX_CLAIM_FAILURES } from "./claim-backoff.ts";
+
+/** Removed queue IDs remembered (see `MachineRequests.removed`). */
+const MAX_REMOVED_IDS = 1000;
 
 export class MachineRequests {
   readonly #ctx: MachineContext;
@@ -29,12 +32,26 @@ export class MachineRequests {
   /** Told after a device query's response is applied (verification flows waiting for keys). */
   readonly #keysUpdated: (p: Parts) => Promise<void>;
   readonly #claimFailures = new ClaimBackoff();
+  /**
+   * IDs of queued to-device requests that left the queue, the last `MAX_REMOVED_IDS`: one withdrawn
+   * after it was handed out (a key request whose key came) may still be marked sent, a no-op.
+   */
+  readonly #removed = new Set<string>();
   #upload: KeysUploadRequest | undefined;
 
   constructor(ctx: MachineContext, bridge: VerificationBridge, keysUpdated: (p: Parts) => Promise<void>) {
     this.#ctx = ctx;
     this.#bridge = bridge;
     this.#keysUpdated = keysUpdated;
+  }
+
+  /** Queued to-device requests that left the queue in a saved step (sent or withdrawn). */
+  removed(ids: readonly string[]): void {
+    for (const id of ids) {
+      this.#removed.add(id);
+      const oldest = this.#removed.values().next();
+      if (this.#removed.size > MAX_REMOVED_IDS && oldest.done !== true) this.#removed.delete(oldest.value);
+    }
   }
 
   /** Drops the keys upload built from the account in memory (it was reloaded from the store). */
@@ -115,7 +132,7 @@ export class MachineRequests {
       case "to_device": {
         if (this.#bridge.markSent(id)) return;
         const queued = p.queue.get(id) ?? queuedInStep(this.#ctx, id);
-        if (queued === undefined) return unknownRequest();
+        if (queued === undefined) return this.#removed.has(id) ? undefined : unknownRequest();
         this.#ctx.tx.deletedQueuedRequests.push(id);
         if (queued.roomId !== undefined) await p.outbound.markShared(queued.roomId, id);
         return;
@@ -148,9 +165,16 @@ export class MachineRequests {
     for (const d of failed) this.#claimFailures.failed(d.curve25519Key, this.#ctx.now());
     for (const d of created) this.#claimFailures.succeeded(d.curve25519Key);
     for (const device of unwedged) {
+      // A reply: a server can make up devices to unwedge (see to-device-queue.ts).
+      const reply = JSON.stringify(["m.dummy", device.curve25519Key]);
+      if (!mayQueueReply(this.#ctx, p.queue, reply)) continue;
       const content = await p.olm.encrypt(device, "m.dummy", {});
       if (content === undefined) continue;
-      queueEncryptedToDevice(this.#ctx, { [device.userId]: { [device.deviceId]: { ...content } } });
+      queueEncryptedToDevice(
+        this.#ctx,
+        { [device.userId]: { [device.deviceId]: { ...content } } },
+        { reply },
+      );
     }
     await p.gossip.retryPendingAnswers();
     await p.secrets.retryPendingAnswers();

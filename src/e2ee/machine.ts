@@ -192,6 +192,7 @@ export class OlmMachine {
         if (q !== undefined) this.#parts.queue.set(r.requestId, q);
       }
       for (const id of tx.deletedQueuedRequests) this.#parts.queue.delete(id);
+      this.#requests.removed(tx.deletedQueuedRequests);
       return result;
     } catch (e) {
       await this.#rollBack(e, replays);

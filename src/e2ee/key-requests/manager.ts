@@ -16,7 +16,13 @@ import { newRequestId } from "../machine-context.ts";
 import type { DecryptedOlmEvent, OlmSessions } from "../olm-sessions/sessions.ts";
 import type { ToDeviceRequest } from "../requests.ts";
 import type { InboundSessions, RoomKeyUpdate } from "../room-keys/inbound.ts";
-import { queueToDevice } from "../to-device-queue.ts";
+import {
+  mayQueueReply,
+  type QueuedToDevice,
+  type QueueTag,
+  queueToDevice,
+  withdrawKeyRequest,
+} from "../to-device-queue.ts";
 import type { HeldKeyRequest, HeldKeyRequests } from "./held.ts";
 
 /** Requests from our other devices waiting for an Olm session (bounded: they are cheap to resend). */
@@ -81,6 +87,8 @@ export class KeyRequests {
   readonly #bySession = new Map<string, string>();
   readonly #pendingAnswers = new Map<string, PendingAnswer>();
   readonly #held: HeldKeyRequests;
+  /** The machine's saved to-device queue (see to-device-queue.ts). */
+  readonly #queued: ReadonlyMap<string, QueuedToDevice>;
 
   constructor(
     ctx: MachineContext,
@@ -88,8 +96,10 @@ export class KeyRequests {
     olm: OlmSessions,
     inbound: InboundSessions,
     held: HeldKeyRequests,
+    queued: ReadonlyMap<string, QueuedToDevice>,
   ) {
     this.#ctx = ctx;
+    this.#queued = queued;
     this.#devices = devices;
     this.#olm = olm;
     this.#inbound = inbound;
@@ -121,15 +131,19 @@ export class KeyRequests {
     this.#bySession.delete(JSON.stringify([r.roomId, r.sessionId]));
   }
 
-  #queue(eventType: string, messages: ToDeviceRequest["body"]["messages"]): void {
+  #queue(eventType: string, messages: ToDeviceRequest["body"]["messages"], tag: QueueTag): void {
     const request: ToDeviceRequest = { id: newRequestId(), type: "to_device", eventType, body: { messages } };
-    queueToDevice(this.#ctx, request);
+    queueToDevice(this.#ctx, request, tag);
   }
 
-  /** Drops a request without telling anyone (our devices answer it or forget it themselves). */
+  /**
+   * Drops a request without telling anyone (our devices answer it or forget it themselves); its
+   * message too, if still queued.
+   */
   #drop(r: OutgoingKeyRequestRecord): void {
     this.#forget(r);
     this.#ctx.tx.deletedOutgoingKeyRequests.push(r.requestId);
+    withdrawKeyRequest(this.#ctx, this.#queued, r.requestId);
   }
 
   #expire(): void {
@@ -183,39 +197,50 @@ export class KeyRequests {
     };
     this.#remember(record, sender);
     this.#ctx.tx.outgoingKeyRequests.push(record);
-    this.#queue("m.room_key_request", {
-      [this.#ctx.userId]: {
-        "*": {
-          action: "request",
-          request_id: record.requestId,
-          requesting_device_id: this.#ctx.deviceId,
-          // sender_key is deprecated (spec v1.3): sent only when the event still carried one.
-          body: {
-            algorithm: MEGOLM_ALGORITHM,
-            room_id: roomId,
-            session_id: sessionId,
-            ...(senderKey === undefined ? {} : { sender_key: senderKey }),
+    this.#queue(
+      "m.room_key_request",
+      {
+        [this.#ctx.userId]: {
+          "*": {
+            action: "request",
+            request_id: record.requestId,
+            requesting_device_id: this.#ctx.deviceId,
+            // sender_key is deprecated (spec v1.3): sent only when the event still carried one.
+            body: {
+              algorithm: MEGOLM_ALGORITHM,
+              room_id: roomId,
+              session_id: sessionId,
+              ...(senderKey === undefined ? {} : { sender_key: senderKey }),
+            },
           },
         },
       },
-    });
+      { keyRequest: record.requestId },
+    );
   }
 
-  /** A key arrived by any route: withdraw our request for it. */
+  /** A key arrived by any route: withdraw our request for it (cancel it once sent). */
   keyArrived(update: RoomKeyUpdate): void {
     const record = this.#find(update.roomId, update.sessionId);
     if (record === undefined) return;
     this.#forget(record);
     this.#ctx.tx.deletedOutgoingKeyRequests.push(record.requestId);
-    this.#queue("m.room_key_request", {
-      [this.#ctx.userId]: {
-        "*": {
-          action: "request_cancellation",
-          request_id: record.requestId,
-          requesting_device_id: this.#ctx.deviceId,
+    if (withdrawKeyRequest(this.#ctx, this.#queued, record.requestId)) return;
+    const reply = JSON.stringify(["m.room_key_request", "cancel", record.requestId]);
+    if (!mayQueueReply(this.#ctx, this.#queued, reply)) return;
+    this.#queue(
+      "m.room_key_request",
+      {
+        [this.#ctx.userId]: {
+          "*": {
+            action: "request_cancellation",
+            request_id: record.requestId,
+            requesting_device_id: this.#ctx.deviceId,
+          },
         },
       },
-    });
+      { reply },
+    );
   }
 
   hasOutstanding(roomId: string, sessionId: string): boolean {
@@ -298,8 +323,13 @@ export class KeyRequests {
     }
   }
 
-  /** Returns false when we could not answer yet (no Olm session); true when answered or nothing to send. */
+  /**
+   * Returns false when we could not answer yet (no Olm session); true when answered or nothing to
+   * send: no such key, an answer to this request already queued, or `MAX_QUEUED_REPLIES` queued.
+   */
   async #answer(a: PendingAnswer): Promise<boolean> {
+    const reply = JSON.stringify(["m.forwarded_room_key", a.device.deviceId, a.requestId]);
+    if (!mayQueueReply(this.#ctx, this.#queued, reply)) return true;
     const entry = await this.#inbound.get(a.roomId, a.sessionId);
     if (entry === undefined) return true;
     const r = entry.record;
@@ -315,7 +345,11 @@ export class KeyRequests {
     };
     const content = await this.#olm.encrypt(a.device, "m.forwarded_room_key", forwarded);
     if (content === undefined) return false;
-    this.#queue("m.room.encrypted", { [a.device.userId]: { [a.device.deviceId]: { ...content } } });
+    this.#queue(
+      "m.room.encrypted",
+      { [a.device.userId]: { [a.device.deviceId]: { ...content } } },
+      { reply },
+    );
     return true;
   }
 

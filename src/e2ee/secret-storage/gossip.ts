@@ -16,7 +16,7 @@ import type { MachineContext } from "../machine-context.ts";
 import { newRequestId } from "../machine-context.ts";
 import type { DecryptedOlmEvent, OlmSessions } from "../olm-sessions/sessions.ts";
 import type { ToDeviceRequest } from "../requests.ts";
-import { queueToDevice } from "../to-device-queue.ts";
+import { mayQueueReply, type QueuedToDevice, type QueueTag, queueToDevice } from "../to-device-queue.ts";
 import {
   BACKUP_SECRET,
   CROSS_SIGNING_MASTER_SECRET,
@@ -108,6 +108,8 @@ export class SecretGossip {
   readonly #olm: OlmSessions;
   readonly #crossSigning: CrossSigning;
   readonly #state: SecretGossipState;
+  /** The machine's saved to-device queue (see to-device-queue.ts). */
+  readonly #queued: ReadonlyMap<string, QueuedToDevice>;
 
   constructor(
     ctx: MachineContext,
@@ -115,16 +117,18 @@ export class SecretGossip {
     olm: OlmSessions,
     crossSigning: CrossSigning,
     state: SecretGossipState,
+    queued: ReadonlyMap<string, QueuedToDevice>,
   ) {
     this.#ctx = ctx;
+    this.#queued = queued;
     this.#devices = devices;
     this.#olm = olm;
     this.#crossSigning = crossSigning;
     this.#state = state;
   }
 
-  #queue(eventType: string, messages: ToDeviceRequest["body"]["messages"]): void {
-    queueToDevice(this.#ctx, { id: newRequestId(), type: "to_device", eventType, body: { messages } });
+  #queue(eventType: string, messages: ToDeviceRequest["body"]["messages"], tag?: QueueTag): void {
+    queueToDevice(this.#ctx, { id: newRequestId(), type: "to_device", eventType, body: { messages } }, tag);
   }
 
   /** Whether one of our devices is verified: marked so, or cross-signed by our trusted identity. */
@@ -243,8 +247,13 @@ export class SecretGossip {
     }
   }
 
-  /** False when there is no Olm session with the device yet; true when answered (or nothing to give). */
+  /**
+   * False when there is no Olm session with the device yet; true when answered or nothing to
+   * give: no such secret, an answer to this request already queued, or `MAX_QUEUED_REPLIES` queued.
+   */
   async #answer(device: DeviceRecord, request: Request): Promise<boolean> {
+    const reply = JSON.stringify([SECRET_SEND_TYPE, device.deviceId, request.requestId]);
+    if (!mayQueueReply(this.#ctx, this.#queued, reply)) return true;
     const value = await this.#value(request.name);
     if (value === undefined) return true;
     const content = await this.#olm.encrypt(
@@ -253,7 +262,7 @@ export class SecretGossip {
       buildSecretSend(request.requestId, value),
     );
     if (content === undefined) return false;
-    this.#queue("m.room.encrypted", { [device.userId]: { [device.deviceId]: { ...content } } });
+    this.#queue("m.room.encrypted", { [device.userId]: { [device.deviceId]: { ...content } } }, { reply });
     return true;
   }
 
@@ -296,9 +305,14 @@ export class SecretGossip {
     if (!decision.accept) return undefined;
     this.#state.outstanding.delete(send.requestId);
     // Our other devices need not answer any more.
-    this.#queue(SECRET_REQUEST_TYPE, {
-      [this.#ctx.userId]: { "*": buildSecretRequestCancellation(this.#ctx.deviceId, send.requestId) },
-    });
+    const reply = JSON.stringify([SECRET_REQUEST_TYPE, "cancel", send.requestId]);
+    if (mayQueueReply(this.#ctx, this.#queued, reply)) {
+      this.#queue(
+        SECRET_REQUEST_TYPE,
+        { [this.#ctx.userId]: { "*": buildSecretRequestCancellation(this.#ctx.deviceId, send.requestId) } },
+        { reply },
+      );
+    }
     const field = CROSS_SIGNING_FIELD[decision.name];
     if (field === undefined) return new ReceivedSecret(decision.name, send.secret);
     try {
