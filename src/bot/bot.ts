@@ -21,7 +21,15 @@ import {
   systemClock,
   type VerificationRequest,
 } from "../index.ts";
-import { type ArgSpec, type ArgSpecs, type ArgValues, arg, parseArgs, usageOf } from "./commands/args.ts";
+import {
+  type ArgSpec,
+  type ArgSpecs,
+  type ArgValues,
+  arg,
+  parseArgs,
+  quoteInput,
+  usageOf,
+} from "./commands/args.ts";
 import { CommandContext, EventContext, RoomSender } from "./context.ts";
 import { type LocalStore, MemoryLocalStore } from "./local-store.ts";
 import { RateLimiter, type RateLimitOptions } from "./rate-limit.ts";
@@ -359,7 +367,8 @@ export class Bot implements HandlerRegistry {
         const wanted = (command ?? "").replace(new RegExp(`^${escapeRegex(this.prefix)}`), "").toLowerCase();
         if (wanted !== "") {
           const cmd = this.#commands.get(this.#aliases.get(wanted) ?? wanted);
-          if (cmd === undefined) return ctx.notice(`No command "${wanted}". Try ${this.prefix}help.`);
+          if (cmd === undefined)
+            return ctx.notice(`No command "${quoteInput(wanted)}". Try ${this.prefix}help.`);
           return ctx.notice(this.#usage(cmd) + (cmd.opts.help ? `\n${cmd.opts.help}` : ""));
         }
         const lines = this.commandNames

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import { arg, parseArgs, parseDuration, tokenize, usageOf } from "./args.ts";
+import { arg, MAX_QUOTED_INPUT, parseArgs, parseDuration, quoteInput, tokenize, usageOf } from "./args.ts";
 
 test("typed arguments parse, with rest verbatim and quotes grouping words", () => {
   const specs = { delay: arg.duration(), count: arg.int({ min: 1, max: 10 }).default(1), text: arg.rest() };
@@ -44,5 +44,26 @@ test("the tokenizer and the parser never throw on any input", () => {
       const r = parseArgs(specs, s);
       assert.ok(r.ok || typeof r.problem === "string");
     }),
+  );
+});
+
+test("usage answers quote at most MAX_QUOTED_INPUT characters of the input, well-formed and on one line", () => {
+  // An emoji across the cut: half of its surrogate pair made the answer one no server accepts.
+  const problem = (s: string) => {
+    const r = parseArgs({ n: arg.int() }, s);
+    return r.ok ? "" : r.problem;
+  };
+  assert.equal(problem(`${"x".repeat(39)}😀`), `<n>: expected a whole number, got "${"x".repeat(39)}…"`);
+  assert.equal(quoteInput("a\u202eb\nc\u0000"), "a\\u202eb\\u000ac\\u0000");
+  assert.equal(quoteInput("\ud800"), "\ufffd");
+  fc.assert(
+    fc.property(fc.string({ unit: "binary", maxLength: 300 }), (s) => {
+      for (const text of [quoteInput(s), problem(s), problem(`1 ${s}`)]) {
+        assert.ok(text.isWellFormed());
+        assert.doesNotMatch(text, /[\p{Cc}\u202a-\u202e\u2066-\u2069]/u);
+        assert.ok(text.length <= 60 + MAX_QUOTED_INPUT * 6, "bounded, escapes included");
+      }
+    }),
+    { seed: 20261207, numRuns: 500 },
   );
 });

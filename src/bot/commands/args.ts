@@ -1,6 +1,7 @@
 // Typed command arguments: each argument is a spec that parses one token (or, for `rest`, the rest
 // of the line verbatim) into a value; a command's handler receives an object typed from its specs.
 // Tokens are split on whitespace, with "double" or 'single' quotes grouping words.
+import { printable } from "../../client/index.ts";
 
 /** What an argument parser returns: the value, or what was expected instead. */
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; expected: string };
@@ -166,11 +167,11 @@ export function parseArgs<A extends ArgSpecs>(specs: A, text: string): ArgsResul
     const raw = s.isRest ? text.slice(token.start).trim() : token.text;
     const parsed = s.parse(raw);
     if (!parsed.ok)
-      return { ok: false, problem: `<${name}>: expected ${parsed.expected}, got "${clip(raw)}"` };
+      return { ok: false, problem: `<${name}>: expected ${parsed.expected}, got "${quoteInput(raw)}"` };
     values[name] = parsed.value;
     t = s.isRest ? tokens.length : t + 1;
   }
-  if (t < tokens.length) return { ok: false, problem: `unexpected "${clip(tokens[t]?.text ?? "")}"` };
+  if (t < tokens.length) return { ok: false, problem: `unexpected "${quoteInput(tokens[t]?.text ?? "")}"` };
   return { ok: true, values: values as ArgValues<A> };
 }
 
@@ -184,6 +185,22 @@ export function usageOf(specs: ArgSpecs): string {
     .join(" ");
 }
 
-function clip(s: string): string {
-  return s.length > 40 ? `${s.slice(0, 40)}…` : s;
+/** Characters of a user's input an answer quotes. */
+export const MAX_QUOTED_INPUT = 40;
+
+/**
+ * How an answer quotes what a user typed: at most `MAX_QUOTED_INPUT` characters (never half of a
+ * surrogate pair, which no server accepts in an event), lone surrogates replaced, and controls,
+ * line breaks and bidirectional overrides written as `\uXXXX` (so the quote cannot reorder or
+ * break up the bot's answer).
+ */
+export function quoteInput(s: string): string {
+  let cut = s;
+  if (s.length > MAX_QUOTED_INPUT) {
+    const end = /[\ud800-\udbff]/.test(s[MAX_QUOTED_INPUT - 1] ?? "")
+      ? MAX_QUOTED_INPUT - 1
+      : MAX_QUOTED_INPUT;
+    cut = `${s.slice(0, end)}…`;
+  }
+  return printable(cut.toWellFormed());
 }
