@@ -90,10 +90,16 @@ export default defineSkill({
         .get()
         .filter((r) => r.due <= now);
       for (const r of due) {
-        // Keyed by the reminder: a run cut short by a crash re-sends the same transaction.
-        await bot
-          .room(r.roomId, r.id)
-          .send(`⏰ ${r.userId}: ${r.text}`, { mentions: { userIds: [r.userId] } });
+        try {
+          // Keyed by the reminder: a run cut short by a crash re-sends the same transaction.
+          await bot
+            .room(r.roomId, r.id)
+            .send(`⏰ ${r.userId}: ${r.text}`, { mentions: { userIds: [r.userId] } });
+        } catch (err) {
+          // The client retried what can pass later (rate limits, server errors): this room is
+          // closed to the bot (it left, or was removed). Dropped, so it holds up no one else's.
+          api.logger.warn({ err, roomId: r.roomId }, "reminder dropped: the bot cannot post there");
+        }
       }
       if (due.length > 0) {
         const sent = new Set(due.map((r) => r.id));

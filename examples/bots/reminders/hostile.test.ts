@@ -1,0 +1,36 @@
+// The reminders bot against its users: a reminder for a room the bot can no longer post to (its
+// user removed the bot) does not hold up everyone else's.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { startBotTest } from "keyroom/bot/testing";
+import reminders from "./skills/reminders.ts";
+
+test("a reminder the bot cannot post does not block the reminders due after it", async () => {
+  const t = await startBotTest({ skills: [reminders] });
+  try {
+    const alice = await t.user("alice");
+    const mallory = await t.user("mallory");
+    // Mallory's own room with the bot: a reminder there, then the bot is kicked out.
+    const own = await mallory.client.createRoom({ name: "mine", invite: [t.bot.userId], encrypted: false });
+    await waitUntil(() => t.bot.client.getRoom(own)?.membership === "join");
+    await mallory.send("!remind 1m gotcha", { roomId: own });
+    assert.equal((await mallory.nextMessage({ roomId: own })).body, "OK, in 1m.");
+    await mallory.client.kick(own, t.bot.userId);
+    await waitUntil(() => t.bot.client.getRoom(own)?.membership === "leave");
+
+    await alice.send("!remind 2m tea");
+    assert.equal((await alice.nextMessage()).body, "OK, in 2m.");
+    await t.advance("3m");
+    assert.equal((await alice.nextMessage()).body, `⏰ ${alice.userId}: tea`);
+    await t.advance("1m");
+    await alice.send("!reminders");
+    assert.equal((await alice.nextMessage()).body, "No reminders pending.");
+  } finally {
+    await t.close();
+  }
+});
+
+async function waitUntil(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 600 && !check(); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(check());
+}
