@@ -34,3 +34,26 @@ async function waitUntil(check: () => boolean): Promise<void> {
   for (let i = 0; i < 600 && !check(); i++) await new Promise((r) => setTimeout(r, 50));
   assert.ok(check());
 }
+
+test("one user cannot fill the reminders everyone shares", async () => {
+  const t = await startBotTest({ skills: [reminders] });
+  try {
+    const alice = await t.user("alice");
+    const mallory = await t.user("mallory");
+    // Long reminders, then shorter ones, until the bot refuses: one account-data event holds them all.
+    let last = "";
+    for (const size of [4000, 300, 20]) {
+      for (let i = 0; i < 20; i++) {
+        await mallory.send(`!remind 30d ${"x".repeat(size)}`);
+        const answer = await mallory.nextMessage();
+        last = answer.eventId;
+        if (answer.body !== "OK, in 30d.") break;
+      }
+    }
+    await alice.skipPast(last);
+    await alice.send("!remind 5m tea");
+    assert.equal((await alice.nextMessage()).body, "OK, in 5m.");
+  } finally {
+    await t.close();
+  }
+});

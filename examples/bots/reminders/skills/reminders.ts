@@ -14,6 +14,12 @@ interface Reminder {
 
 /** Pending reminders at most (all of them share one account-data event). */
 export const MAX_REMINDERS = 200;
+/**
+ * Pending reminders of one user, and the longest text of one: together they keep one user from
+ * filling the event everyone's reminders share (its 60 KiB, `MAX_STATE_BYTES`).
+ */
+export const MAX_REMINDERS_PER_USER = 5;
+export const MAX_REMINDER_TEXT = 500;
 
 function isReminders(v: unknown): v is Reminder[] {
   return (
@@ -64,7 +70,12 @@ export default defineSkill({
       },
       async (ctx, { delay, text }) => {
         const slot = reminders.global();
-        if (slot.get().length >= MAX_REMINDERS) return ctx.reply("Too many reminders pending; try later.");
+        if (text.length > MAX_REMINDER_TEXT)
+          return ctx.reply(`That is too long: at most ${MAX_REMINDER_TEXT} characters.`);
+        const pending = slot.get();
+        if (pending.filter((r) => r.userId === ctx.sender).length >= MAX_REMINDERS_PER_USER)
+          return ctx.reply(`You have ${MAX_REMINDERS_PER_USER} reminders pending already.`);
+        if (pending.length >= MAX_REMINDERS) return ctx.reply("Too many reminders pending; try later.");
         await slot.update((list) => [
           ...list.filter((r) => r.id !== ctx.eventId),
           { id: ctx.eventId, roomId: ctx.roomId, userId: ctx.sender, due: bot.clock.now() + delay, text },
