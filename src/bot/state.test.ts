@@ -58,3 +58,20 @@ test("state: versioned values, checked on read, migrated, serialized updates, ca
   );
   assert.throws(() => state.define("bad key!", { version: 1, initial: () => 0 }), StateError);
 });
+
+test("a stored value the migration or the check throws on reads as the initial one, and can be written over", async () => {
+  const { host, global } = fakeHost();
+  const fragile = new BotState(host).define<{ n: number }>("fragile", {
+    version: 2,
+    initial: () => ({ n: 0 }),
+    validate: (v): v is { n: number } => typeof (v as { n: unknown }).n === "number",
+    migrate: (old) => ({ n: (old as { count: number }).count + 1 }),
+  });
+  // Written by another client of the account: version 1 with no object, then version 2 null.
+  global.set(`${STATE_EVENT_PREFIX}fragile`, { version: 1, value: null });
+  assert.deepEqual(fragile.global().get(), { n: 0 });
+  global.set(`${STATE_EVENT_PREFIX}fragile`, { version: 2, value: null });
+  assert.deepEqual(fragile.global().get(), { n: 0 });
+  assert.deepEqual(await fragile.global().update((v) => ({ n: v.n + 1 })), { n: 1 });
+  assert.deepEqual(global.get(`${STATE_EVENT_PREFIX}fragile`), { version: 2, value: { n: 1 } });
+});

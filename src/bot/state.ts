@@ -13,7 +13,7 @@ const KEY = /^[A-Za-z0-9_.-]{1,100}$/;
 export interface StateDefinition<T> {
   /** Bumped when the value's shape changes; older stored values go through `migrate`. */
   version: number;
-  /** The value when nothing is stored (or a stored value fails `validate`). */
+  /** The value when nothing is stored (or a stored value fails `validate`, or it or `migrate` throws). */
   initial: () => T;
   /** Whether a stored (or migrated) value has the right shape. Default: accepts any JSON. */
   validate?: (value: unknown) => value is T;
@@ -62,11 +62,17 @@ export class StateSlot<T> {
     if (version > this.def.version) {
       throw new StateError(`state "${this.key}" was written by a newer version (${version}) of this bot`);
     }
-    if (version < this.def.version) {
-      if (this.def.migrate === undefined) return this.def.initial();
-      value = this.def.migrate(value, version);
+    // What is stored is network input: a value its migration or check throws on is as unusable
+    // as one the check refuses (else the slot could never be read nor written again).
+    try {
+      if (version < this.def.version) {
+        if (this.def.migrate === undefined) return this.def.initial();
+        value = this.def.migrate(value, version);
+      }
+      if (this.def.validate !== undefined && !this.def.validate(value)) return this.def.initial();
+    } catch {
+      return this.def.initial();
     }
-    if (this.def.validate !== undefined && !this.def.validate(value)) return this.def.initial();
     return value as T;
   }
 
