@@ -542,8 +542,11 @@ export class Bot implements HandlerRegistry {
 
   async #onMessage(room: Room, ev: RoomEvent): Promise<void> {
     const content = ev.content;
-    // Edits repeat the original's body; other bots' notices must not start loops.
-    if (content["m.new_content"] !== undefined || content.msgtype === "m.notice") return;
+    // Edits repeat the original's body; other bots' notices must not start loops; a redacted
+    // message (sent, then removed before the bot saw it) says nothing any more.
+    const rel = content["m.relates_to"] as { rel_type?: unknown } | undefined;
+    if (content["m.new_content"] !== undefined || rel?.rel_type === "m.replace") return;
+    if (content.msgtype === "m.notice" || ev.unsigned?.redacted_because !== undefined) return;
     const body = typeof content.body === "string" ? content.body : "";
     if (body.length > MAX_COMMAND_BODY) return;
     const isOwner = this.owners.has(ev.sender);
