@@ -10,28 +10,10 @@ import { OLM_ALGORITHM } from "../devices/device.ts";
 import { signWithAccount } from "../signing.ts";
 import { FakeHomeserver, TestClient } from "../test-support/fake-homeserver.ts";
 import { RawOlmPeer } from "../test-support/raw-peer.ts";
+import { BUNDLE_FILE, nested } from "../test-support/values.ts";
 import { ROOM_KEY_BUNDLE_TYPE } from "./bundle.ts";
 
 const ROOM = "!room:x";
-const FILE = {
-  v: "v2",
-  url: "mxc://x/bundle",
-  key: {
-    alg: "A256CTR",
-    ext: true,
-    k: "aWF6-32KGYaC3A_FEUCk1Bt0JA37zP0wrStgmdCaW-0",
-    key_ops: ["encrypt", "decrypt"],
-    kty: "oct",
-  },
-  iv: "w+sE15fzSc0AAAAAAAAAAA",
-  hashes: { sha256: "fdSLu/YkRx3Wyh3KQabP3rd6+SFiKg5lsJZQHtkSAYA" },
-};
-
-function nested(levels: number): unknown {
-  let v: unknown = "x";
-  for (let i = 0; i < levels; i++) v = { n: v };
-  return v;
-}
 
 /** A bundle from Eve (any user), over a real Olm session, with her self-signed device keys. */
 function bundleFrom(eve: RawOlmPeer, hs: FakeHomeserver, bob: TestClient, file: Record<string, unknown>) {
@@ -52,10 +34,10 @@ describe("hostile history-sharing bundles", () => {
     const eve = new RawOlmPeer("@eve:x", "E");
     eve.publish(hs);
     const hostile = {
-      ...FILE,
+      ...BUNDLE_FILE,
       extra: nested(60),
-      key: { ...FILE.key, extra: nested(60), key_ops: ["encrypt", "decrypt", nested(60)] },
-      hashes: { ...FILE.hashes, extra: nested(60) },
+      key: { ...BUNDLE_FILE.key, extra: nested(60), key_ops: ["encrypt", "decrypt", nested(60)] },
+      hashes: { ...BUNDLE_FILE.hashes, extra: nested(60) },
     };
     const synced = await bob.machine.receiveSyncChanges({
       toDevice: [bundleFrom(eve, hs, bob, hostile)],
@@ -70,7 +52,7 @@ describe("hostile history-sharing bundles", () => {
     };
     assert.deepEqual(
       kept.bundles.map((b) => b.file),
-      [FILE],
+      [BUNDLE_FILE],
     );
     // Still remembered for when we accept Eve's invite (it waits for her device list).
     await bob.machine.historySharing.inviteAccepted(ROOM, "@eve:x");

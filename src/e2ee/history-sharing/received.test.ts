@@ -7,23 +7,11 @@ import { describe, it } from "node:test";
 import { Account } from "../../crypto/olm/index.ts";
 import type { OlmPayload } from "../olm-sessions/payload.ts";
 import { signWithAccount } from "../signing.ts";
+import { BUNDLE_FILE } from "../test-support/values.ts";
 import { parseReceivedBundle, ROOM_KEY_BUNDLE_TYPE } from "./bundle.ts";
 
 const ALICE = "@alice:example.org";
 const ROOM = "!room:example.org";
-const file = {
-  v: "v2",
-  url: "mxc://example.org/bundle",
-  key: {
-    alg: "A256CTR",
-    ext: true,
-    k: "aWF6-32KGYaC3A_FEUCk1Bt0JA37zP0wrStgmdCaW-0",
-    key_ops: ["encrypt", "decrypt"],
-    kty: "oct",
-  },
-  iv: "w+sE15fzSc0AAAAAAAAAAA",
-  hashes: { sha256: "fdSLu/YkRx3Wyh3KQabP3rd6+SFiKg5lsJZQHtkSAYA" },
-};
 
 /** Device keys of `userId`, signed under `signAs` (the same user unless a test forges it). */
 function deviceKeys(
@@ -44,7 +32,7 @@ function deviceKeys(
 function payload(account: Account, senderDeviceKeys: Record<string, unknown> | undefined): OlmPayload {
   return {
     type: ROOM_KEY_BUNDLE_TYPE,
-    content: { room_id: ROOM, file },
+    content: { room_id: ROOM, file: BUNDLE_FILE },
     sender: ALICE,
     recipient: "@bob:example.org",
     recipient_keys: { ed25519: "x" },

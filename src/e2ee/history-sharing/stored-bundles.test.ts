@@ -10,23 +10,11 @@ import { OLM_ALGORITHM } from "../devices/device.ts";
 import { signWithAccount } from "../signing.ts";
 import { FakeHomeserver, TestClient } from "../test-support/fake-homeserver.ts";
 import { RawOlmPeer } from "../test-support/raw-peer.ts";
+import { BUNDLE_FILE } from "../test-support/values.ts";
 import { MAX_BUNDLE_URL_LENGTH, parseRoomKeyBundleContent, ROOM_KEY_BUNDLE_TYPE } from "./bundle.ts";
 import { MAX_PENDING_BUNDLES } from "./pending.ts";
 
 const CUSTOM_KEY = "keyroom.history_sharing.v1";
-const FILE = {
-  v: "v2",
-  url: "mxc://x/bundle",
-  key: {
-    alg: "A256CTR",
-    ext: true,
-    k: "aWF6-32KGYaC3A_FEUCk1Bt0JA37zP0wrStgmdCaW-0",
-    key_ops: ["encrypt", "decrypt"],
-    kty: "oct",
-  },
-  iv: "w+sE15fzSc0AAAAAAAAAAA",
-  hashes: { sha256: "fdSLu/YkRx3Wyh3KQabP3rd6+SFiKg5lsJZQHtkSAYA" },
-};
 
 /** An `mxc://` URL of exactly `length` characters. */
 function urlOf(length: number): string {
@@ -41,7 +29,7 @@ function bundleFrom(eve: RawOlmPeer, hs: FakeHomeserver, bob: TestClient, roomId
     algorithms: [OLM_ALGORITHM],
     keys: { [`curve25519:${eve.deviceId}`]: eve.curve25519, [`ed25519:${eve.deviceId}`]: eve.ed25519 },
   });
-  const payload = eve.payload(bob, ROOM_KEY_BUNDLE_TYPE, { room_id: roomId, file: { ...FILE, url } });
+  const payload = eve.payload(bob, ROOM_KEY_BUNDLE_TYPE, { room_id: roomId, file: { ...BUNDLE_FILE, url } });
   return eve.encrypt(hs, bob, { ...payload, sender_device_keys: deviceKeys });
 }
 
@@ -55,7 +43,7 @@ async function storedBundles(
 
 describe("stored history-sharing bundles", () => {
   it("a bundle URL past MAX_BUNDLE_URL_LENGTH is malformed (no throw)", () => {
-    const content = (url: string) => ({ room_id: "!room:x", file: { ...FILE, url } });
+    const content = (url: string) => ({ room_id: "!room:x", file: { ...BUNDLE_FILE, url } });
     assert.equal(
       parseRoomKeyBundleContent(content(urlOf(MAX_BUNDLE_URL_LENGTH)))?.file.url.length,
       MAX_BUNDLE_URL_LENGTH,
@@ -107,13 +95,13 @@ describe("stored history-sharing bundles", () => {
       roomId,
       sender: "@eve:x",
       senderKey: "curvekey",
-      file: { ...FILE, url },
+      file: { ...BUNDLE_FILE, url },
       receivedAt: 1,
     });
     await bob.store.saveChanges({
       customValues: {
         [CUSTOM_KEY]: {
-          bundles: [record("!long:x", urlOf(60_000)), record("!ok:x", FILE.url)],
+          bundles: [record("!long:x", urlOf(60_000)), record("!ok:x", BUNDLE_FILE.url)],
           accepted: [],
         },
       },

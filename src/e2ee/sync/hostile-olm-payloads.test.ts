@@ -21,29 +21,11 @@ import { OlmMachine } from "../machine.ts";
 import { signWithAccount } from "../signing.ts";
 import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
 import { RawOlmPeer } from "../test-support/raw-peer.ts";
+import { BUNDLE_FILE, nested } from "../test-support/values.ts";
 
 const ROOM = "!room:x";
 const HIDDEN_ROOM = "!hidden:x";
 const OTHER_HIDDEN_ROOM = "!hidden2:x";
-const FILE = {
-  v: "v2",
-  url: "mxc://x/bundle",
-  key: {
-    alg: "A256CTR",
-    ext: true,
-    k: "aWF6-32KGYaC3A_FEUCk1Bt0JA37zP0wrStgmdCaW-0",
-    key_ops: ["encrypt", "decrypt"],
-    kty: "oct",
-  },
-  iv: "w+sE15fzSc0AAAAAAAAAAA",
-  hashes: { sha256: "fdSLu/YkRx3Wyh3KQabP3rd6+SFiKg5lsJZQHtkSAYA" },
-};
-
-function nested(levels: number): unknown {
-  let v: unknown = "x";
-  for (let i = 0; i < levels; i++) v = { n: v };
-  return v;
-}
 
 const STORED_OR_TRUSTED = ["m.room_key", "m.forwarded_room_key", "m.secret.send", "m.room_key_bundle"];
 
@@ -220,7 +202,7 @@ function templates(
       requesting_device_id: from.deviceId,
     },
     "m.secret.send": { request_id: OUTSTANDING, secret: "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0" },
-    "m.room_key_bundle": { room_id: ROOM, file: FILE },
+    "m.room_key_bundle": { room_id: ROOM, file: BUNDLE_FILE },
     "m.key.verification.request": {
       from_device: from.deviceId,
       methods: ["m.sas.v1"],

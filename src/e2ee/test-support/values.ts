@@ -1,0 +1,24 @@
+// Values several E2EE tests send: a history-sharing bundle's encrypted file info (key, IV and hash
+// of the spec's m.room_key_bundle example, which bundle.test.ts keeps whole as its known answer)
+// and nesting deeper than any store keeps.
+
+export const BUNDLE_FILE = {
+  v: "v2",
+  url: "mxc://x/bundle",
+  key: {
+    alg: "A256CTR",
+    ext: true,
+    k: "aWF6-32KGYaC3A_FEUCk1Bt0JA37zP0wrStgmdCaW-0",
+    key_ops: ["encrypt", "decrypt"],
+    kty: "oct",
+  },
+  iv: "w+sE15fzSc0AAAAAAAAAAA",
+  hashes: { sha256: "fdSLu/YkRx3Wyh3KQabP3rd6+SFiKg5lsJZQHtkSAYA" },
+};
+
+/** `{ n: { n: … "x" } }`, `levels` objects deep. */
+export function nested(levels: number): unknown {
+  let v: unknown = "x";
+  for (let i = 0; i < levels; i++) v = { n: v };
+  return v;
+}
