@@ -2,7 +2,7 @@
 // emoji per option (the bot reacts with each, so voting is one tap); every reaction is a vote, a
 // user's latest one counts. `!results` edits the poll message with the tally and answers it.
 // Polls live in the room's account data (bot state per room).
-import { defineSkill } from "keyroom/bot";
+import { defineSkill, StateError } from "keyroom/bot";
 
 const KEYS = ["1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣", "6️⃣", "7️⃣", "8️⃣", "9️⃣"];
 /** Voters counted per poll (bounded: the state must stay small). */
@@ -74,7 +74,13 @@ export default defineSkill({
       if (poll === null || ctx.targetEventId !== poll.eventId || choice < 0 || choice >= poll.options.length)
         return;
       if (!(ctx.sender in poll.votes) && Object.keys(poll.votes).length >= MAX_VOTERS) return;
-      await slot.update((p) => (p === null ? p : { ...p, votes: { ...p.votes, [ctx.sender]: choice } }));
+      try {
+        await slot.update((p) => (p === null ? p : { ...p, votes: { ...p.votes, [ctx.sender]: choice } }));
+      } catch (err) {
+        // Votes past what the room's state holds (long user IDs: a server picks its users' IDs)
+        // are not counted, quietly: answering each would let a crowd make the bot spam the room.
+        if (!(err instanceof StateError)) throw err;
+      }
     });
 
     api.command("results", { help: "show the current poll's tally" }, async (ctx) => {

@@ -1,0 +1,45 @@
+// The poll bot against a crowd: more votes than the room's state can hold (long user IDs, which a
+// homeserver picks for its users) are not counted, and the bot stays quiet about it, rather than
+// answering every further reaction with "Sorry, that failed". Fed through a client without a
+// homeserver, so hundreds of voters cost nothing.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { silentLogger } from "keyroom";
+import { Bot, installSkill } from "keyroom/bot";
+import {
+  FAKE_BOT_USER,
+  fakeBotClient,
+  fakeMember,
+  fakeMessage,
+} from "../../../src/bot/test-support/fake-client.ts";
+import poll, { MAX_VOTERS } from "./skills/poll.ts";
+
+test("votes past what the room's state holds are dropped quietly", async () => {
+  const f = await fakeBotClient();
+  const bot = new Bot({ client: f.client });
+  await installSkill(bot, poll, undefined, silentLogger);
+  await bot.start();
+  await f.feed({});
+  const room = "!poll:fake.example";
+  await f.feedTimeline(room, [
+    fakeMember(FAKE_BOT_USER, "join"),
+    fakeMessage("@alice:x.example", "!poll Lunch? | a | b"),
+  ]);
+  const pollId = `$sent1`;
+  assert.equal(f.sent[0]?.content.body, "**Lunch?**\n1️⃣ a\n2️⃣ b\nReact to vote.");
+  const sentBefore = f.sent.length;
+  const reactions = Array.from({ length: MAX_VOTERS }, (_, i) => ({
+    type: "m.reaction",
+    event_id: `$vote${i}`,
+    sender: `@${"v".repeat(230)}${i}:x.example`,
+    origin_server_ts: 1_800_000_000_000 + i,
+    content: { "m.relates_to": { rel_type: "m.annotation", event_id: pollId, key: "1️⃣" } },
+  }));
+  await f.feedTimeline(room, reactions);
+  assert.equal(f.sent.length, sentBefore, "no answer to any vote");
+  await f.feedTimeline(room, [fakeMessage("@alice:x.example", "!results")]);
+  const results = f.sent.at(-1)?.content.body as string;
+  const counted = Number(/1️⃣ a: (\d+)/.exec(results)?.[1]);
+  assert.ok(counted > 100 && counted < MAX_VOTERS, `some counted, not all (${counted})`);
+  await bot.stop();
+});
