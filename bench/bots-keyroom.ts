@@ -31,7 +31,14 @@ async function toggleProfile(): Promise<void> {
 
 const [homeserverUrl, dataDir, userId, password] = process.argv.slice(2) as [string, string, string, string];
 const { client } = await openBotClient({ dataDir, homeserverUrl, userId, password, register: true });
-const bot = new Bot({ client, invites: "anyone", help: false });
+// The bench's users invite the bot into 1 000 rooms: far past the limits that protect a bot open
+// to anyone's invitations (`inviteLimits`), which would otherwise decline most of them.
+const bot = new Bot({
+  client,
+  invites: "anyone",
+  inviteLimits: { maxRooms: 100_000, perInviterPerHour: 100_000 },
+  help: false,
+});
 bot.command("echo", { args: { text: arg.rest() } }, (ctx, { text }) => ctx.reply(text));
 bot.command("stats", {}, async (ctx) => {
   await toggleProfile();
