@@ -138,6 +138,9 @@ async function startUsersProfile(): Promise<{ stop(name: string): Promise<void> 
   };
 }
 
+/** Polls of the bot's room count (one a second) without a new room before the fill gives up. */
+const MAX_STALLED_POLLS = 120;
+
 async function runSide(
   side: "keyroom" | "matrix-bot-sdk",
   baseUrl: string,
@@ -197,9 +200,14 @@ async function runSide(
     const fillRooms = async () => {
       for (; users.length + created < target; created++)
         await filler.client.createRoom({ invite: [botId], encrypted });
-      for (;;) {
+      // Fails rather than waits for ever when the bot stops joining (e.g. it declines invitations).
+      let best = -1;
+      for (let stalled = 0; ; ) {
         const stats = await filler.stats();
         if (stats.rooms >= target) return stats;
+        if (stats.rooms > best) [best, stalled] = [stats.rooms, 0];
+        else if (++stalled >= MAX_STALLED_POLLS)
+          throw new Error(`the ${side} bot stopped joining rooms at ${stats.rooms} of ${target}`);
         await new Promise((r) => setTimeout(r, 1000));
       }
     };
