@@ -58,7 +58,7 @@ export {
   SqliteLocalStore,
 } from "./local-store.ts";
 export { type BotLoggerOptions, createBotLogger, defaultLogFormat, type LogLevel } from "./logger.ts";
-export { markdownToPlainText, type RenderedMarkdown, renderMarkdown } from "./markdown.ts";
+export { escapeMarkdown, markdownToPlainText, type RenderedMarkdown, renderMarkdown } from "./markdown.ts";
 export { MAX_RATE_LIMITED_USERS, RateLimiter, type RateLimitOptions } from "./rate-limit.ts";
 export {
   botOptionsFrom,

@@ -33,6 +33,25 @@ export function renderMarkdown(source: string): RenderedMarkdown {
   return { body: source, html };
 }
 
+/**
+ * `text` (what a user typed) made safe to put in a skill's Markdown: the characters that start
+ * links, images, emphasis, code, headings, tables and entities are backslash-escaped (raw HTML is
+ * escaped anyway), so a user's `[Vote here](https://…)` or `![x](mxc://…)` stays literal text
+ * rather than a link or image in the bot's message, and lines starting with `-`, `+`, `=` or `1.`
+ * are no list items or headings. Other punctuation is left alone, since the message's body is the
+ * Markdown source (what clients without HTML show). A bare URL is still made a link, showing where
+ * it goes; a line indented by four spaces shows as code.
+ */
+export function escapeMarkdown(text: string): string {
+  return (
+    text
+      .replace(/[\\`*_[\]<>&#|~]/g, "\\$&")
+      // At a line's start: list markers, and setext heading underlines (`===`, `---`).
+      .replace(/^([ \t]*)([-+=])/gm, "$1\\$2")
+      .replace(/^([ \t]*\d+)([.)])/gm, "$1\\$2")
+  );
+}
+
 /** The plain text of rendered Markdown (what a client without HTML shows). */
 export function markdownToPlainText(source: string): string {
   return htmlToPlainText(renderMarkdown(source).html);

@@ -43,3 +43,37 @@ test("votes past what the room's state holds are dropped quietly", async () => {
   assert.ok(counted > 100 && counted < MAX_VOTERS, `some counted, not all (${counted})`);
   await bot.stop();
 });
+
+test("a question or option with Markdown stays text: no hidden link, no image", async () => {
+  const f = await fakeBotClient();
+  const bot = new Bot({ client: f.client });
+  await installSkill(bot, poll, undefined, silentLogger);
+  await bot.start();
+  await f.feed({});
+  const room = "!poll:fake.example";
+  await f.feedTimeline(room, [
+    fakeMember(FAKE_BOT_USER, "join"),
+    fakeMessage(
+      "@mallory:x.example",
+      "!poll [Vote here](https://evil.example) | ![a](mxc://evil.example/px) | b",
+    ),
+  ]);
+  const html = f.sent[0]?.content.formatted_body as string;
+  assert.equal(
+    html,
+    // The bare URL is a link showing where it goes; "Vote here" is no link.
+    '<strong>[Vote here](<a href="https://evil.example">https://evil.example</a>)</strong><br>\n1️⃣ ![a](mxc://evil.example/px)<br>\n2️⃣ b<br>\nReact to vote.',
+  );
+  await f.feedTimeline(room, [fakeMessage("@mallory:x.example", "!results")]);
+  const edit = f.sent.find((s) => s.content["m.new_content"] !== undefined);
+  assert.equal(
+    (edit?.content["m.new_content"] as { body?: string } | undefined)?.body,
+    "[Vote here](https://evil.example)\n1️⃣ ![a](mxc://evil.example/px): 0\n2️⃣ b: 0",
+    "the edited poll is plain text, without escapes",
+  );
+  assert.doesNotMatch(
+    f.sent.at(-1)?.content.formatted_body as string,
+    /<a href="https:\/\/evil.example">Vote|<img/,
+  );
+  await bot.stop();
+});

@@ -57,3 +57,20 @@ test("one user cannot fill the reminders everyone shares", async () => {
     await t.close();
   }
 });
+
+test("a reminder's text stays text in the !reminders list: no hidden link", async () => {
+  const t = await startBotTest({ skills: [reminders] });
+  try {
+    const alice = await t.user("alice");
+    await alice.send("!remind 5m [Log in again](https://evil.example) **now**");
+    assert.equal((await alice.nextMessage()).body, "OK, in 5m.");
+    await alice.send("!reminders");
+    const list = await alice.nextMessage();
+    assert.equal(
+      list.html,
+      '<ul>\n<li>in 5m: [Log in again](<a href="https://evil.example">https://evil.example</a>) **now**</li>\n</ul>',
+    );
+  } finally {
+    await t.close();
+  }
+});

@@ -2,7 +2,7 @@
 // emoji per option (the bot reacts with each, so voting is one tap); every reaction is a vote, a
 // user's latest one counts. `!results` edits the poll message with the tally and answers it.
 // Polls live in the room's account data (bot state per room).
-import { defineSkill, StateError } from "keyroom/bot";
+import { defineSkill, escapeMarkdown, StateError } from "keyroom/bot";
 
 const KEYS = ["1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣", "6️⃣", "7️⃣", "8️⃣", "9️⃣"];
 /** Voters counted per poll (bounded: the state must stay small). */
@@ -30,10 +30,13 @@ function isPoll(v: unknown): v is Poll | null {
   );
 }
 
-function tally(poll: Poll): string {
+/** The tally as Markdown (what users typed escaped: it stays text), or as plain text. */
+function tally(poll: Poll, markdown: boolean): string {
+  const text = markdown ? escapeMarkdown : (s: string) => s;
   const counts = poll.options.map(() => 0);
   for (const i of Object.values(poll.votes)) if (counts[i] !== undefined) counts[i]++;
-  return [`**${poll.question}**`, ...poll.options.map((o, i) => `${KEYS[i]} ${o}: ${counts[i]}`)].join("\n");
+  const question = markdown ? `**${text(poll.question)}**` : poll.question;
+  return [question, ...poll.options.map((o, i) => `${KEYS[i]} ${text(o)}: ${counts[i]}`)].join("\n");
 }
 
 export default defineSkill({
@@ -60,7 +63,12 @@ export default defineSkill({
             `Usage: ${api.bot.prefix}poll QUESTION | OPTION | OPTION (2 to ${KEYS.length} options)`,
           );
         }
-        const lines = [`**${question}**`, ...options.map((o, i) => `${KEYS[i]} ${o}`), "React to vote."];
+        // What the user typed is escaped: a "[Vote here](https://…)" stays text, not a link.
+        const lines = [
+          `**${escapeMarkdown(question)}**`,
+          ...options.map((o, i) => `${KEYS[i]} ${escapeMarkdown(o)}`),
+          "React to vote.",
+        ];
         const eventId = await ctx.markdown(lines.join("\n"));
         await ctx.roomState(polls).set({ eventId, question, options, votes: {} });
         for (let i = 0; i < options.length; i++) await ctx.react(eventId, KEYS[i] as string);
@@ -86,9 +94,8 @@ export default defineSkill({
     api.command("results", { help: "show the current poll's tally" }, async (ctx) => {
       const poll = ctx.roomState(polls).get();
       if (poll === null) return ctx.reply("No poll in this room.");
-      const text = tally(poll);
-      await ctx.edit(poll.eventId, text.replace(/\*\*/g, ""));
-      return ctx.markdown(text);
+      await ctx.edit(poll.eventId, tally(poll, false));
+      return ctx.markdown(tally(poll, true));
     });
   },
 });

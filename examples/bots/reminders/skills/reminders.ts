@@ -1,7 +1,7 @@
 // Reminders: `!remind 5m tea` answers "⏰ @you: tea" five minutes later. The pending reminders
 // live in the bot's account data (state), so they survive a restart or a move to another
 // machine; a job every 15 seconds posts the ones that are due.
-import { defineSkill } from "keyroom/bot";
+import { defineSkill, escapeMarkdown } from "keyroom/bot";
 
 interface Reminder {
   id: string;
@@ -91,7 +91,9 @@ export default defineSkill({
         .filter((r) => r.userId === ctx.sender)
         .sort((a, b) => a.due - b.due);
       if (mine.length === 0) return ctx.reply("No reminders pending.");
-      return ctx.markdown(mine.map((r) => `- in ${spoken(r.due - bot.clock.now())}: ${r.text}`).join("\n"));
+      return ctx.markdown(
+        mine.map((r) => `- in ${spoken(r.due - bot.clock.now())}: ${escapeMarkdown(r.text)}`).join("\n"),
+      );
     });
 
     api.schedule("reminders.due", "*/15 * * * * *", async () => {
