@@ -35,10 +35,11 @@ export const ECHO_SKILL = `// A skill: a name and a setup function that register
 export default {
   name: "echo",
   setup(bot) {
+    // A notice: bots do not answer notices, so two echo bots never echo each other.
     bot.command(
       "echo",
       { args: { text: bot.arg.rest() }, help: "say TEXT back" },
-      (ctx, { text }) => ctx.reply(text),
+      (ctx, { text }) => ctx.notice(text),
     );
   },
 };

@@ -52,7 +52,8 @@ export function fakeMember(userId: string, membership: string, sender = userId):
   };
 }
 
-export async function fakeBotClient(): Promise<FakeBotClient> {
+/** `userId`: the bot's (default `FAKE_BOT_USER`), e.g. for two bots in one room. */
+export async function fakeBotClient(userId = FAKE_BOT_USER): Promise<FakeBotClient> {
   const sent: SentEvent[] = [];
   let batch = 0;
   let sendCounter = 0;
@@ -76,8 +77,7 @@ export async function fakeBotClient(): Promise<FakeBotClient> {
       }
       if (url.pathname.endsWith("/sync")) return json({ next_batch: `b${++batch}`, ...syncAnswers.shift() });
       if (url.pathname.endsWith("/messages")) return json({ start: "p", chunk: [] });
-      if (url.pathname.endsWith("/account/whoami"))
-        return json({ user_id: FAKE_BOT_USER, device_id: "FAKE" });
+      if (url.pathname.endsWith("/account/whoami")) return json({ user_id: userId, device_id: "FAKE" });
       if (/\/rooms\/[^/]+\/join$|\/join\/[^/]+$/.test(url.pathname)) {
         return json({ room_id: decodeURIComponent(url.pathname.split("/").at(-2) ?? "") });
       }
@@ -86,7 +86,7 @@ export async function fakeBotClient(): Promise<FakeBotClient> {
   });
   await client.restore({
     homeserverUrl: "http://fake.example",
-    userId: FAKE_BOT_USER,
+    userId,
     deviceId: "FAKE",
     accessToken: "fake-token",
   });
@@ -116,7 +116,7 @@ export async function fakeBotClient(): Promise<FakeBotClient> {
                 events: [
                   {
                     type: "m.room.member",
-                    state_key: FAKE_BOT_USER,
+                    state_key: userId,
                     sender: inviter,
                     content: { membership: "invite" },
                   },

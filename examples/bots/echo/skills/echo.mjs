@@ -3,8 +3,9 @@
 export default {
   name: "echo",
   setup(bot) {
+    // A notice: bots do not answer notices, so two echo bots never echo each other.
     bot.command("echo", { args: { text: bot.arg.rest() }, help: "say TEXT back" }, (ctx, { text }) =>
-      ctx.reply(text),
+      ctx.notice(text),
     );
   },
 };
