@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { createBotLogger, startWebhookServer } from "keyroom/bot";
 import { startBotTest } from "keyroom/bot/testing";
-import notify from "./skills/notify.ts";
+import notify, { MAX_NOTIFY_TEXT } from "./skills/notify.ts";
 
 const SECRET = "a-webhook-secret-of-some-length";
 
@@ -41,6 +41,12 @@ test("webhook notifier: POST /hooks/notify posts into the room", async () => {
     assert.equal(note.msgtype, "m.notice");
     assert.equal(note.html, "<strong>deploy</strong> done");
     assert.equal(note.encrypted, true);
+    // Longer than MAX_NOTIFY_TEXT with an emoji across the cut: posted cut before it, never with
+    // half of it (a lone surrogate: a broken character, or a send the server refuses).
+    const long = `${"x".repeat(MAX_NOTIFY_TEXT - 1)}😀 and more`;
+    assert.equal((await post("/hooks/notify", { text: long })).status, 200);
+    const cut = (await alice.nextMessage()).body;
+    assert.ok(cut.isWellFormed() && cut === "x".repeat(MAX_NOTIFY_TEXT - 1), "cut before the emoji");
     assert.equal((await post("/hooks/notify", { text: "x" }, "a-wrong-secret-of-same-length")).status, 401);
     assert.equal((await post("/hooks/other", { text: "x" })).status, 404);
     assert.equal((await post("/hooks/notify", { text: "x", room: "!elsewhere:localhost" })).status, 500);

@@ -21,6 +21,13 @@ function settingsOf(raw: unknown): Settings {
   return { room: s.room, allowedRooms: [s.room, ...allowed] };
 }
 
+/** `text` cut to at most `max` UTF-16 units, never between the two halves of a surrogate pair. */
+function cut(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const code = text.charCodeAt(max - 1);
+  return text.slice(0, code >= 0xd800 && code <= 0xdbff ? max - 1 : max);
+}
+
 export default defineSkill({
   name: "notify",
   setup(api) {
@@ -29,7 +36,7 @@ export default defineSkill({
       const body = (
         typeof req.body === "object" && req.body !== null ? req.body : { text: req.body }
       ) as Record<string, unknown>;
-      const text = typeof body.text === "string" ? body.text.slice(0, MAX_NOTIFY_TEXT) : "";
+      const text = typeof body.text === "string" ? cut(body.text, MAX_NOTIFY_TEXT) : "";
       if (text === "") throw new Error("the body needs a text");
       const room = typeof body.room === "string" ? body.room : settings.room;
       if (!settings.allowedRooms.includes(room)) throw new Error("that room is not allowed");
