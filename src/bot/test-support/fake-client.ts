@@ -2,7 +2,7 @@
 // responses are fed in (`feedSync`, as an appservice user's are), and every request is answered
 // here and recorded, so a test sees exactly what the bot sent.
 import { MatrixClient } from "../../client/index.ts";
-import type { JsonObject } from "../../wire/index.ts";
+import { type JsonObject, syncResponseSchema } from "../../wire/index.ts";
 
 export interface SentEvent {
   roomId: string;
@@ -90,7 +90,12 @@ export async function fakeBotClient(userId = FAKE_BOT_USER): Promise<FakeBotClie
     deviceId: "FAKE",
     accessToken: "fake-token",
   });
-  const feed = (response: JsonObject) => client.feedSync({ next_batch: `b${++batch}`, ...response } as never);
+  // As a server's answer reaches a client: JSON text, read by the sync schema (as `/sync` answers
+  // and appservice transactions are).
+  const feed = (response: JsonObject) =>
+    client.feedSync(
+      syncResponseSchema.parse(JSON.parse(JSON.stringify({ next_batch: `b${++batch}`, ...response }))),
+    );
   return {
     client,
     sent,
