@@ -44,17 +44,20 @@ export class RoomSender {
     };
   }
 
+  // Text sent from here often quotes a user's, which may hold a lone surrogate: the client refuses
+  // to send those (INVALID_ARGUMENT), so each is replaced by U+FFFD, as a display shows it.
+
   /** A plain-text message (in the trigger's thread, if it was in one). Returns the event ID. */
   send(text: string, opts: SendOptions = {}): Promise<string> {
-    return this.client.sendText(this.roomId, text, this.opts(opts));
+    return this.client.sendText(this.roomId, text.toWellFormed(), this.opts(opts));
   }
   /** An `m.notice` (what bots send for automatic output: other bots ignore notices). */
   notice(text: string, opts: SendOptions = {}): Promise<string> {
-    return this.client.sendNotice(this.roomId, text, this.opts(opts));
+    return this.client.sendNotice(this.roomId, text.toWellFormed(), this.opts(opts));
   }
   /** Markdown rendered to HTML (raw HTML in the source is escaped), with the source as plain body. */
   markdown(source: string, opts: SendOptions & { notice?: boolean } = {}): Promise<string> {
-    const { html, body } = renderMarkdown(source);
+    const { html, body } = renderMarkdown(source.toWellFormed());
     const { notice, ...rest } = opts;
     return this.client.sendHtml(this.roomId, html, {
       ...this.opts(rest),
@@ -69,11 +72,11 @@ export class RoomSender {
     return this.client.sendMessage(this.roomId, content, all);
   }
   react(eventId: string, key: string): Promise<string> {
-    return this.client.react(this.roomId, eventId, key, this.txn());
+    return this.client.react(this.roomId, eventId, key.toWellFormed(), this.txn());
   }
   /** Replaces the text of an earlier message of the bot's. */
   edit(eventId: string, text: string): Promise<string> {
-    const content = { msgtype: "m.text", body: text, "m.mentions": {} };
+    const content = { msgtype: "m.text", body: text.toWellFormed(), "m.mentions": {} };
     return this.client.editMessage(this.roomId, eventId, content, this.txn());
   }
   /** Uploads and posts a file; encrypted (v2 attachment) in encrypted rooms. */

@@ -8,6 +8,7 @@ import {
 } from "../wire/index.ts";
 import type { ApiCall } from "./call.ts";
 import { path } from "./http.ts";
+import { assertSendable } from "./rooms/content.ts";
 import type { SyncedState } from "./sync/state.ts";
 
 export interface AccountHost {
@@ -37,6 +38,7 @@ export class AccountApi {
   }
 
   async setAccountData(type: string, content: JsonObject): Promise<void> {
+    assertSendable(content, "account data");
     const userId = this.#host.userId();
     await this.#host.call({
       method: "PUT",
@@ -48,6 +50,7 @@ export class AccountApi {
   }
 
   async setRoomAccountData(roomId: string, type: string, content: JsonObject): Promise<void> {
+    assertSendable(content, "account data");
     const userId = this.#host.userId();
     await this.#host.call({
       method: "PUT",

@@ -109,3 +109,29 @@ function objectStorableWithin(value: object, levels: number): boolean {
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
+
+/**
+ * Why `value` (content we are about to send) would not reach others as it is, or undefined when
+ * it would: nesting deeper than `levels` (others drop it, see `MAX_EVENT_DEPTH`), a number JSON has
+ * no text for (`JSON.stringify` writes NaN and ±Infinity as null), or a string or key that is not
+ * well-formed Unicode (a lone surrogate: servers refuse it in plaintext rooms, stores change it).
+ */
+export function outgoingJsonProblem(value: unknown, levels: number): string | undefined {
+  if (typeof value === "string") return value.isWellFormed() ? undefined : "has a lone surrogate";
+  if (typeof value === "number") return Number.isFinite(value) ? undefined : "has a NaN or infinite number";
+  if (typeof value !== "object" || value === null) return undefined;
+  if (levels <= 0) return `nests deeper than the ${MAX_EVENT_DEPTH} levels others keep`;
+  if (Array.isArray(value)) {
+    for (const v of value) {
+      const problem = outgoingJsonProblem(v, levels - 1);
+      if (problem !== undefined) return problem;
+    }
+    return undefined;
+  }
+  for (const [key, v] of Object.entries(value)) {
+    if (!key.isWellFormed()) return "has a key with a lone surrogate";
+    const problem = outgoingJsonProblem(v, levels - 1);
+    if (problem !== undefined) return problem;
+  }
+  return undefined;
+}

@@ -1,6 +1,18 @@
 // Builders for message content: plain, HTML, replies, threads, edits and reactions (spec §11.2,
 // §11.19 event relationships). Pure functions; the client adds transport.
-import type { JsonObject } from "../../wire/index.ts";
+import { type JsonObject, MAX_EVENT_DEPTH, outgoingJsonProblem } from "../../wire/index.ts";
+import { ClientError } from "../errors.ts";
+
+/**
+ * Throws `INVALID_ARGUMENT` for content others would not get as it is (`outgoingJsonProblem`):
+ * refused here, the same in plaintext and encrypted rooms, rather than by the server or changed
+ * on the way. `what` names it in the message.
+ */
+export function assertSendable(content: JsonObject, what: string): void {
+  // The content sits one level under the event (or the encrypted payload), which others bound.
+  const problem = outgoingJsonProblem(content, MAX_EVENT_DEPTH - 1);
+  if (problem !== undefined) throw new ClientError("INVALID_ARGUMENT", `${what} ${problem}`);
+}
 
 export type MessageType = "m.text" | "m.notice" | "m.emote";
 

@@ -14,6 +14,7 @@ import type { EventEncryptor } from "../sync/hooks.ts";
 import type { SyncedState } from "../sync/state.ts";
 import { type RoomsApi, statePath } from "./api.ts";
 import {
+  assertSendable,
   editContent,
   htmlContent,
   type MessageType,
@@ -92,7 +93,12 @@ export class Sender {
     content: JsonObject,
     opts: { txnId?: string } = {},
   ): Promise<string> {
-    this.#host.userId();
+    try {
+      this.#host.userId();
+      assertSendable(content, "event content");
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return this.#queue.enqueue(roomId, { kind: "message", type, content }, opts.txnId ?? newTxnId());
   }
 
@@ -136,6 +142,7 @@ export class Sender {
   }
 
   async sendStateEvent(roomId: string, type: string, stateKey: string, content: JsonObject): Promise<string> {
+    assertSendable(content, "state event content");
     const res = await this.#host.call({
       method: "PUT",
       path: statePath(roomId, type, stateKey),
