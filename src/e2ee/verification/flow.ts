@@ -250,6 +250,17 @@ export class VerificationFlow {
   }
 
   #receiveReady(content: Record<string, unknown>, now: number): void {
+    // Another of the devices we asked accepted too, after the first (both their users' devices
+    // answered at once): that device is told another took it, as the spec has the requester do;
+    // the flow with the first one goes on.
+    const late = this.#phase !== "requested" && !this.incoming ? parseReady(content) : undefined;
+    if (late !== undefined && late.from_device !== this.#otherDevice) {
+      if (this.transport.kind === "to_device" && this.#requestedDevices.includes(late.from_device))
+        this.#emit(EVENT_CANCEL, { code: "m.accepted", reason: "accepted on another device" }, [
+          late.from_device,
+        ]);
+      return;
+    }
     if (this.#phase !== "requested" || this.incoming) {
       this.#cancelWith("m.unexpected_message", "a ready we did not ask for", now);
       return;

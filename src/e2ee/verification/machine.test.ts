@@ -159,6 +159,50 @@ describe("verification flows between two machines", () => {
     assert.deepEqual(cancels, [[["THIRD"], "m.accepted"]]);
   });
 
+  it("a to-device request: a second device accepting after the first is told m.accepted, the flow goes on", () => {
+    const p = Pair.make({ sameUser: true });
+    const ka = p.a.machine.requestToDevice(p.b.userId, [p.b.deviceId, "THIRD"], p.a.env, p.now);
+    p.deliver();
+    p.b.machine.accept(p.b.machine.takeIncoming()[0]?.key as string, p.b.env, p.now);
+    p.deliver();
+    const ready = p.a.machine.snapshot(ka);
+    assert.equal(ready?.phase, "ready");
+    // THIRD's ready crossed Bob's on the way: it comes now, its sending device unknown (plaintext).
+    const flowId = ka.split("|")[1] as string;
+    p.a.machine.receiveToDevice(
+      {
+        type: "m.key.verification.ready",
+        sender: p.b.userId,
+        content: { from_device: "THIRD", methods: ["m.sas.v1"], transaction_id: flowId },
+      },
+      p.a.env,
+      p.now,
+    );
+    assert.equal(p.a.machine.snapshot(ka)?.phase, "ready");
+    assert.equal(p.a.machine.snapshot(ka)?.cancel, undefined);
+    const out = p.a.machine.takeOutgoing();
+    assert.deepEqual(
+      out.map((m) => [m.eventType, m.kind === "to_device" ? m.deviceIds : [], m.content.code]),
+      [["m.key.verification.cancel", ["THIRD"], "m.accepted"]],
+    );
+    // A ready naming a device we never asked gets no answer; the flow still goes on to the end.
+    p.a.machine.receiveToDevice(
+      {
+        type: "m.key.verification.ready",
+        sender: p.b.userId,
+        content: { from_device: "NEVERASKED", methods: ["m.sas.v1"], transaction_id: flowId },
+      },
+      p.a.env,
+      p.now,
+    );
+    assert.deepEqual(p.a.machine.takeOutgoing(), []);
+    const kb = p.b.machine.list()[0]?.key as string;
+    p.a.machine.startSas(ka, p.a.env, p.now);
+    p.deliver();
+    confirmBoth(p, ka, kb);
+    assertVerifiedEachOther(p, ka, kb);
+  });
+
   it("starting waits for the other device's keys, then goes on", () => {
     const p = Pair.make({ knowKeys: false });
     const { ka, kb } = sasToDevice(p, p.a, p.a);
