@@ -1,0 +1,131 @@
+// What a bot takes (`BotOptions`) and what handlers get: the types of `Bot`'s public surface, kept
+// apart from its dispatch code (bot.ts re-exports them).
+import type { Clock, Logger, MatrixClient, Membership, Room } from "../index.ts";
+import type { ArgSpecs, ArgValues } from "./commands/args.ts";
+import type { CommandContext, EventContext, RoomSender } from "./context.ts";
+import type { LocalStore } from "./local-store.ts";
+import type { RateLimitOptions } from "./rate-limit.ts";
+import type { JobInfo } from "./scheduler.ts";
+
+export type InvitePolicy = "anyone" | "owners" | { allow: readonly string[] };
+
+/**
+ * Rooms the bot may be in and still join on an invitation that only `invites: anyone` lets in
+ * (the inviter neither an owner nor allow-listed): past it such invitations are declined, since
+ * anyone can invite the bot to rooms without end and each joined room costs device tracking, key
+ * sharing, state and sync size. Owners' and allow-listed inviters' invitations are not counted
+ * against it, nor refused by it.
+ */
+export const DEFAULT_MAX_ROOMS_ON_INVITE = 1_000;
+/** Invitations one such inviter gets the bot to follow an hour (at most that many at once). */
+export const DEFAULT_INVITES_PER_INVITER_PER_HOUR = 5;
+
+/** Bounds on joining when `invites` is `anyone` (owners and allow-listed inviters are exempt). */
+export interface InviteLimits {
+  /** The bot joins on such an invitation only while in fewer rooms (default `DEFAULT_MAX_ROOMS_ON_INVITE`). */
+  maxRooms?: number;
+  /** Such invitations followed per inviter an hour (default `DEFAULT_INVITES_PER_INVITER_PER_HOUR`). */
+  perInviterPerHour?: number;
+}
+
+export interface AccessLists {
+  allow?: readonly string[];
+  deny?: readonly string[];
+}
+
+export interface BotOptions {
+  /** A logged-in client (encryption on, for a bot in encrypted rooms). The bot starts its sync. */
+  client: MatrixClient;
+  /** Command prefix (default `!`). */
+  prefix?: string;
+  /** Users who own the bot: they may use owner-only commands and (by default) invite it. */
+  owners?: readonly string[];
+  /** Whose invitations the bot accepts: default `owners` when there are owners, else `anyone`. */
+  invites?: InvitePolicy;
+  /** Bounds on invitations followed because of `invites: anyone` alone. */
+  inviteLimits?: InviteLimits;
+  /** Users whose events the bot handles (`allow`: only these) or ignores (`deny`). */
+  users?: AccessLists;
+  /** Rooms the bot handles events in, or ignores. */
+  rooms?: AccessLists;
+  /** Per-user command rate limit (none by default). */
+  rateLimit?: RateLimitOptions;
+  /** Owner-only commands also need the owner's identity verified by the bot (default false). */
+  requireVerifiedOwners?: boolean;
+  /** Send a read receipt for every command handled (default false). */
+  readReceipts?: boolean;
+  /** The generated `help` command (default true). */
+  help?: boolean;
+  logger?: Logger;
+  /** Time for scheduled jobs and rate limits (a fake clock in tests). */
+  clock?: Clock;
+  /** Handled events (dedupe) and local key-value data; default in memory. */
+  localStore?: LocalStore;
+  /** Time zone for cron expressions (default: the machine's). */
+  timezone?: string;
+}
+
+export type Handler<C> = (ctx: C) => unknown | Promise<unknown>;
+export type Middleware = (ctx: EventContext, next: () => Promise<void>) => Promise<void>;
+
+export interface CommandOptions<A extends ArgSpecs> {
+  args?: A;
+  /** One line for `help`. */
+  help?: string;
+  aliases?: readonly string[];
+  /** Only owners may run it (verified owners, with `requireVerifiedOwners`). */
+  ownerOnly?: boolean;
+  /** Only senders whose device is verified (by the bot, or cross-signed by a user the bot verified). */
+  verifiedOnly?: boolean;
+}
+
+export interface ReactionContextExtra {
+  /** The reaction key (usually an emoji). */
+  key: string;
+  /** The event reacted to. */
+  targetEventId: string;
+}
+export type ReactionContext = EventContext & ReactionContextExtra;
+
+export interface MemberChange {
+  room: Room;
+  userId: string;
+  membership: Membership;
+  previous: Membership | undefined;
+  /** Sends into the room where the change happened. */
+  sender: RoomSender;
+}
+
+export interface WebhookRequest {
+  /** The hook's name (the path segment after `/hooks/`). */
+  name: string;
+  body: unknown;
+  /** The request's headers, without `authorization` (the shared secret, checked already). */
+  headers: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+/** Registering handlers: the bot itself, or a skill's scope of it (removed as one on reload). */
+export interface HandlerRegistry {
+  command<A extends ArgSpecs = Record<string, never>>(
+    name: string,
+    opts: CommandOptions<A>,
+    run: (ctx: CommandContext, args: ArgValues<A>) => unknown | Promise<unknown>,
+  ): void;
+  /** Messages whose body matches `pattern`. */
+  hears(
+    pattern: RegExp,
+    run: (ctx: EventContext, match: RegExpExecArray) => unknown | Promise<unknown>,
+  ): void;
+  /** Messages that mention the bot (`m.mentions`, or its user ID in the body). */
+  onMention(run: Handler<EventContext>): void;
+  /** Every message that is not a command. */
+  onMessage(run: Handler<EventContext>): void;
+  onReaction(run: Handler<ReactionContext>): void;
+  /** Membership changes of others in rooms the bot is in (e.g. a welcome on join). */
+  onMember(run: (change: MemberChange) => unknown | Promise<unknown>): void;
+  /** A cron job (`*\/5 * * * *`; six fields for seconds). `name` must be unique in the bot. */
+  schedule(name: string, cron: string, run: (info: JobInfo) => unknown | Promise<unknown>): void;
+  /** Handles POSTs to `/hooks/<name>` of the bot's webhook server (see `startWebhookServer`). */
+  webhook(name: string, run: (req: WebhookRequest) => unknown | Promise<unknown>): void;
+  use(middleware: Middleware): void;
+}
