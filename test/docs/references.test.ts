@@ -200,3 +200,11 @@ test("every bound in docs/security.md's table is exported by a file its row name
   }
   report(problems);
 });
+
+test("the README links every guide in docs/", () => {
+  const readme = docs.find((d) => d.path === "README.md");
+  assert.ok(readme !== undefined);
+  const linked = new Set(readme.links.map((l) => resolveLink("README.md", l.target).file));
+  const missing = docs.filter((d) => d.path.startsWith("docs/") && !linked.has(d.path)).map((d) => d.path);
+  assert.deepEqual(missing, [], `README.md links no ${missing.join(", ")}`);
+});
