@@ -29,6 +29,8 @@ const docs: MarkdownFile[] = markdownFiles().map(readMarkdown);
 const files = repoFiles();
 
 /** File names written alone (`machine-parts.ts`) that are examples, not files of this repository. */
+/** `Class.member`s of other SDKs whose class has a namesake here (matrix-sdk-crypto-wasm's `OlmMachine`). */
+const OTHER_SDKS_MEMBERS = new Set(["OlmMachine.encryptExportedRoomKeys"]);
 const ILLUSTRATIVE_FILES = new Set(["foo.ts", "foo.test.ts", "x.ts", "my-skill.ts"]);
 
 function report(problems: string[]): void {
@@ -40,7 +42,10 @@ test("every repository path the docs name exists", () => {
   for (const doc of docs) {
     for (const span of doc.code) {
       for (const path of pathsIn(span.text)) {
-        if (!pathExists(path)) problems.push(`${doc.path}:${span.line}: no ${path}`);
+        // A path may also be a test filter (`npm test -- test/crash/kill-loop`): the start of one.
+        if (!pathExists(path) && !files.some((f) => f.startsWith(path))) {
+          problems.push(`${doc.path}:${span.line}: no ${path}`);
+        }
       }
     }
   }
@@ -145,6 +150,7 @@ test("every `Class.member` the docs name is in the file that defines the class",
       const m = /^([A-Z]\w*)\.([a-z]\w*)(?:\(|$)/.exec(span.text.trim());
       if (m === null) continue;
       const [, cls = "", member = ""] = m;
+      if (OTHER_SDKS_MEMBERS.has(`${cls}.${member}`)) continue;
       const defining = classFile.get(cls);
       if (defining === undefined) continue;
       const re = new RegExp(`\\b${member}\\b`);

@@ -66,13 +66,19 @@ export function readMarkdown(path: string): MarkdownFile {
   return { path, text, code, links, anchors };
 }
 
-/** README.md, the docs and bench/README.md. */
+/** README.md, the docs and the other folders' READMEs. */
 export function markdownFiles(): string[] {
   const docs = readdirSync(join(ROOT, "docs"))
     .filter((f) => f.endsWith(".md"))
     .sort()
     .map((f) => `docs/${f}`);
-  return ["README.md", "bench/README.md", ...docs];
+  const readmes = [
+    "bench/README.md",
+    "src/devserver/README.md",
+    "test/crash/README.md",
+    "test/support/peers/README.md",
+  ];
+  return ["README.md", ...readmes.filter((f) => existsSync(join(ROOT, f))), ...docs];
 }
 
 /** Every file under the code folders (no node_modules, dist or dot folders), repository-relative. */
