@@ -181,6 +181,10 @@ const UNITS: Record<string, number> = {
   million: 1_000_000,
 };
 const TIME_UNITS_MS: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  min: 60_000,
+  h: 3_600_000,
   second: 1000,
   seconds: 1000,
   minute: 60_000,
@@ -205,7 +209,7 @@ export function documentedValue(name: string, after: string): number[] {
   const n = Number((m[1] ?? "").replace(/[ \u00a0\u202f_,]/g, ""));
   const unit = m[2];
   if (unit === "KB") return [n * 1000, n * 1024];
-  if (unit === undefined || !(unit in UNITS || unit in TIME_UNITS_MS || /^(MB|GB|B|ms|s|%)$/.test(unit))) {
+  if (unit === undefined || !(unit in UNITS || unit in TIME_UNITS_MS || /^(MB|GB|B|%)$/.test(unit))) {
     // No unit, or another word ("1 000 users"): a plain count.
     return name.endsWith("_GZIP") ? [n * 1000, n * 1024] : [n];
   }
@@ -215,11 +219,17 @@ export function documentedValue(name: string, after: string): number[] {
   return ms !== undefined && name.endsWith("_MS") ? [n * ms] : [];
 }
 
-/** Each "`NAME` (value", "`NAME` = value", "`NAME`, value" or "`NAME` value" in a Markdown text. */
+/**
+ * Each "`NAME` (value", "`NAME` = value", "`NAME`, value" or "`NAME` value" in a Markdown text, and
+ * each table row "| `NAME` | value |".
+ */
 export function documentedConstants(text: string): { name: string; after: string; line: number }[] {
   const out: { name: string; after: string; line: number }[] = [];
   for (const m of text.matchAll(/`([A-Z][A-Z0-9_]{2,})`(?: \(| = |, | (?=\d))([^\n]{0,40})/g)) {
     out.push({ name: m[1] ?? "", after: m[2] ?? "", line: lineAt(text, m.index) });
+  }
+  for (const m of text.matchAll(/^\|\s*`([A-Z][A-Z0-9_]{2,})`\s*\|\s*([^|\n]*)\|/gm)) {
+    out.push({ name: m[1] ?? "", after: (m[2] ?? "").trim(), line: lineAt(text, m.index) });
   }
   return out;
 }
