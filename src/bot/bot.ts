@@ -31,6 +31,7 @@ import {
   usageOf,
 } from "./commands/args.ts";
 import { CommandContext, EventContext, RoomSender } from "./context.ts";
+import { LateEvents, type Lateness, roughDuration } from "./late-events.ts";
 import { type LocalStore, MemoryLocalStore } from "./local-store.ts";
 import {
   type AccessLists,
@@ -124,6 +125,10 @@ export class Bot implements HandlerRegistry {
    * state block (before the timeline) never passes: the timeline, sent after it, is handled.
    */
   readonly #joiningNow = new Map<string, number>();
+  /** Events that became readable late, and the late notices sent. */
+  readonly #late: LateEvents;
+  /** Rooms the bot left (or was kicked or banned from) in the response being handled. */
+  readonly #leaving = new Set<string>();
 
   constructor(opts: BotOptions) {
     this.#opts = opts;
@@ -139,6 +144,7 @@ export class Bot implements HandlerRegistry {
     const perHour = opts.inviteLimits?.perInviterPerHour ?? DEFAULT_INVITES_PER_INVITER_PER_HOUR;
     this.#inviteLimiter = new RateLimiter({ perMinute: perHour / 60, burst: perHour }, this.clock);
     this.#maxRoomsOnInvite = opts.inviteLimits?.maxRooms ?? DEFAULT_MAX_ROOMS_ON_INVITE;
+    this.#late = new LateEvents(this.clock, opts.lateEvents);
     if (opts.help !== false) this.#registerHelp();
   }
 
@@ -306,14 +312,22 @@ export class Bot implements HandlerRegistry {
         const joinedAt = room.getState("m.room.member", c.userId)?.origin_server_ts;
         if (membership === "join" && previous !== "join")
           this.#joiningNow.set(room.roomId, joinedAt ?? Number.POSITIVE_INFINITY);
+        if (membership === "leave" || membership === "ban") this.#leaving.add(room.roomId);
       }),
       c.on("room.event", (room, ev, meta) => this.#onTimelineEvent(room, ev, meta.source)),
-      c.on("room.decrypted", (room, ev) => this.#enqueue(room, ev)),
+      c.on("room.decrypted", (room, ev) => this.#enqueue(room, ev, this.#late.decrypted(ev))),
       // The sync position is saved only after this: every event of the response handled.
-      c.on("sync.settle", () => {
+      c.on("sync.settle", async () => {
         this.#joiningNow.clear();
-        return this.#queues.settle();
+        await this.#queues.settle();
+        // Rooms left: what was kept for them goes, once their last events were handled.
+        for (const id of this.#leaving) {
+          const now = c.getRoom(id)?.membership;
+          if (now !== "join" && now !== "invite") this.#forgetRoom(id);
+        }
+        this.#leaving.clear();
       }),
+      c.on("room.forgotten", (roomId) => this.#forgetRoom(roomId)),
       c.on("room.invite", (room, inviter, state) => this.#onInvite(room, inviter, state)),
       c.on("room.tombstone", (room, t) => this.#onTombstone(room, t.replacementRoomId)),
       c.on("sync", (state, _prev, info) => {
@@ -388,23 +402,26 @@ export class Bot implements HandlerRegistry {
       if (ownJoin) this.#joiningNow.delete(room.roomId);
       else history = ev.originServerTs <= joinedAt;
     }
-    if (!history) this.#enqueue(room, ev);
-    else if (ev.encryption?.decrypted === false) this.local.markHandled(ev.eventId);
+    if (!history) {
+      if (ev.encryption?.decrypted === false) this.#late.arrived(ev);
+      this.#enqueue(room, ev);
+    } else if (ev.encryption?.decrypted === false) this.local.markHandled(ev.eventId);
   }
 
   /**
    * Handles `ev` after the room's earlier events. Not awaited by the listener: `sync.settle`
    * awaits them all before the client saves its position.
    */
-  #enqueue(room: Room, ev: RoomEvent): void {
+  #enqueue(room: Room, ev: RoomEvent, lateness?: Lateness): void {
     this.#queues.push(
       room.roomId,
-      () => this.#onEvent(room, ev),
+      () => this.#onEvent(room, ev, lateness),
       (err) => this.logger.error({ err, roomId: room.roomId }, "event handling failed"),
     );
   }
 
-  async #onEvent(room: Room, ev: RoomEvent): Promise<void> {
+  /** `lateness`: for an event that was not readable on arrival, how long its key took. */
+  async #onEvent(room: Room, ev: RoomEvent, lateness?: Lateness): Promise<void> {
     if (!this.#running) return;
     if (ev.type === "m.room.member" && ev.stateKey !== undefined) return this.#onMemberEvent(room, ev);
     if (ev.sender === this.client.userId || ev.stateKey !== undefined) return;
@@ -413,7 +430,8 @@ export class Bot implements HandlerRegistry {
     if (this.local.isHandled(ev.eventId)) return;
     if (!this.#allowed(this.#opts.rooms, ev.roomId) || !this.#allowed(this.#opts.users, ev.sender)) return;
     try {
-      if (ev.type === "m.room.message") await this.#onMessage(room, ev);
+      if (this.#late.isLate(lateness)) await this.#onLate(room, ev, lateness);
+      else if (ev.type === "m.room.message") await this.#onMessage(room, ev);
       else if (ev.type === "m.reaction") await this.#onReaction(room, ev);
     } finally {
       this.local.markHandled(ev.eventId);
@@ -447,25 +465,28 @@ export class Bot implements HandlerRegistry {
     }
   }
 
-  async #onMessage(room: Room, ev: RoomEvent): Promise<void> {
+  /** The body of a message the bot handles; undefined for those it ignores. */
+  #handledBody(ev: RoomEvent): string | undefined {
     const content = ev.content;
     // Edits repeat the original's body; other bots' notices must not start loops; a redacted
     // message (sent, then removed before the bot saw it) says nothing any more.
     const rel = content["m.relates_to"] as { rel_type?: unknown } | undefined;
-    if (content["m.new_content"] !== undefined || rel?.rel_type === "m.replace") return;
-    if (content.msgtype === "m.notice" || ev.unsigned?.redacted_because !== undefined) return;
+    if (content["m.new_content"] !== undefined || rel?.rel_type === "m.replace") return undefined;
+    if (content.msgtype === "m.notice" || ev.unsigned?.redacted_because !== undefined) return undefined;
     const body = typeof content.body === "string" ? content.body : "";
-    if (body.length > MAX_COMMAND_BODY) return;
+    return body.length > MAX_COMMAND_BODY ? undefined : body;
+  }
+
+  async #onMessage(room: Room, ev: RoomEvent): Promise<void> {
+    const body = this.#handledBody(ev);
+    if (body === undefined) return;
     const isOwner = this.owners.has(ev.sender);
-    if (body.startsWith(this.prefix)) {
-      const m = /^(\S+)(?:\s+([\s\S]*))?$/.exec(body.slice(this.prefix.length));
-      const word = m?.[1]?.toLowerCase() ?? "";
-      const cmd = this.#commands.get(this.#aliases.get(word) ?? word);
-      if (cmd !== undefined) {
-        const ctx = new CommandContext(this.client, ev, room, isOwner, cmd.name, m?.[2] ?? "");
-        await this.#guard(ctx, `command ${cmd.name}`, () => this.#runCommand(cmd, ctx));
-        return;
-      }
+    const invoked = this.#commandIn(body);
+    if (invoked !== undefined) {
+      const [cmd, argText] = invoked;
+      const ctx = new CommandContext(this.client, ev, room, isOwner, cmd.name, argText);
+      await this.#guard(ctx, `command ${cmd.name}`, () => this.#runCommand(cmd, ctx));
+      return;
     }
     const ctx = new EventContext(this.client, ev, room, isOwner);
     await this.#guard(ctx, "message", async () => {
@@ -479,6 +500,59 @@ export class Bot implements HandlerRegistry {
       }
       for (const { handler } of [...this.#messages]) await handler(ctx);
     });
+  }
+
+  /** The command `body` invokes, and its argument text. */
+  #commandIn(body: string): [Command, string] | undefined {
+    if (!body.startsWith(this.prefix)) return undefined;
+    const m = /^(\S+)(?:\s+([\s\S]*))?$/.exec(body.slice(this.prefix.length));
+    const word = m?.[1]?.toLowerCase() ?? "";
+    const cmd = this.#commands.get(this.#aliases.get(word) ?? word);
+    return cmd === undefined ? undefined : [cmd, m?.[2] ?? ""];
+  }
+
+  /**
+   * A message or reaction readable only past `lateEvents.maxDelayMs` after it arrived: no handler
+   * runs. One log line (no content); a command from an owner or in a direct chat with its sender
+   * is answered, at most once per room per `LATE_NOTICE_INTERVAL_MS`.
+   */
+  async #onLate(room: Room, ev: RoomEvent, late: Lateness): Promise<void> {
+    if (ev.type !== "m.room.message" && ev.type !== "m.reaction") return;
+    const { delayMs, since } = late;
+    this.logger.info(
+      { roomId: ev.roomId, eventId: ev.eventId, sender: ev.sender, type: ev.type, delayMs, since },
+      "event readable too late (lateEvents.maxDelayMs), not handled",
+    );
+    const body = ev.type === "m.room.message" ? this.#handledBody(ev) : undefined;
+    const invoked = body === undefined ? undefined : this.#commandIn(body);
+    const isOwner = this.owners.has(ev.sender);
+    if (invoked === undefined) return;
+    if (!isOwner && !this.client.getDirectRoomIds(ev.sender).includes(room.roomId)) return;
+    if (!this.#late.takeNotice(room.roomId)) return;
+    const text = `${this.prefix}${invoked[0].name} was not run: it reached me ${roughDuration(delayMs)} late (its key came late). Send it again if it still holds.`;
+    await new EventContext(this.client, ev, room, isOwner)
+      .notice(text)
+      .catch((err) => this.logger.warn({ err, roomId: room.roomId }, "could not send a late notice"));
+  }
+
+  /** What the bot kept in memory for a room it is no longer in (never the room's state on the server). */
+  #forgetRoom(roomId: string): void {
+    this.#liveRooms.delete(roomId);
+    this.#joining.delete(roomId);
+    this.#joiningNow.delete(roomId);
+    this.#late.forgetRoom(roomId);
+    this.state.forgetRoom(roomId);
+  }
+
+  /** @internal For tests: how many entries each per-room collection holds. */
+  roomMemory(): Record<string, number> {
+    return {
+      liveRooms: this.#liveRooms.size,
+      joining: this.#joining.size,
+      late: this.#late.size,
+      queues: this.#queues.size,
+      state: this.state.roomEntries,
+    };
   }
 
   #mentionsMe(ev: RoomEvent, body: string): boolean {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { BotConfigError, parseConfig } from "./config.ts";
+import { botOptionsFrom } from "./runner.ts";
 
 test("a minimal config gets its defaults", () => {
   const c = parseConfig('homeserver: https://matrix.example.org\nuser: "@bot:example.org"\n');
@@ -13,6 +14,12 @@ test("a minimal config gets its defaults", () => {
     'homeserver: https://m.example.org\nuser: "@bot:example.org"\ninviteLimits: { maxRooms: 50, perInviterPerHour: 0.5 }\n',
   );
   assert.deepEqual(limited.inviteLimits, { maxRooms: 50, perInviterPerHour: 0.5 });
+  assert.equal(c.lateEvents, undefined, "the bot applies DEFAULT_LATE_EVENT_MAX_DELAY_MS");
+  const late = parseConfig(
+    'homeserver: https://m.example.org\nuser: "@bot:example.org"\nlateEvents: { maxDelayMs: 60000, notify: false }\n',
+  );
+  assert.deepEqual(late.lateEvents, { maxDelayMs: 60_000, notify: false });
+  assert.deepEqual(botOptionsFrom(late).lateEvents, { maxDelayMs: 60_000, notify: false });
 });
 
 test("errors name each bad key", () => {
@@ -23,6 +30,7 @@ test("errors name each bad key", () => {
     "encryption: { shareWith: everyone }",
     "rateLimit: { perMinute: 0 }",
     "inviteLimits: { maxRooms: 1.5, perInviterPerHour: 0, joins: 3 }",
+    "lateEvents: { maxDelayMs: -1, notify: sometimes, maxAge: 5 }",
     "colour: blue",
   ].join("\n");
   assert.throws(
@@ -39,6 +47,9 @@ test("errors name each bad key", () => {
         "inviteLimits.maxRooms:",
         "inviteLimits.perInviterPerHour:",
         "inviteLimits.joins: unknown key",
+        "lateEvents.maxDelayMs:",
+        "lateEvents.notify:",
+        "lateEvents.maxAge: unknown key",
         "colour: unknown key",
       ]) {
         assert.ok(text.includes(key), `${key} in ${text}`);

@@ -52,6 +52,18 @@ export const botConfigSchema = z.strictObject({
     .strictObject({ perMinute: z.number().positive(), burst: z.int().positive().optional() })
     .optional(),
   readReceipts: z.boolean().default(false),
+  /**
+   * Messages and reactions whose room key came late (key backup, a forward, days on): not handled
+   * when readable more than `maxDelayMs` after they arrived; `notify` answers a late command from an
+   * owner or in a direct chat. Defaults: `DEFAULT_LATE_EVENT_MAX_DELAY_MS` (10 minutes), true
+   * (src/bot/late-events.ts).
+   */
+  lateEvents: z
+    .strictObject({
+      maxDelayMs: z.int().min(0).optional(),
+      notify: z.boolean().optional(),
+    })
+    .optional(),
   webhooks: z
     .strictObject({
       port: z.int().min(0).max(65_535),

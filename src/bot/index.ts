@@ -51,6 +51,12 @@ export {
   writeBotFiles,
 } from "./init.ts";
 export {
+  DEFAULT_LATE_EVENT_MAX_DELAY_MS,
+  LATE_NOTICE_INTERVAL_MS,
+  type LateEventOptions,
+  MAX_AWAITED_EVENTS,
+} from "./late-events.ts";
+export {
   type LocalStore,
   MAX_HANDLED_EVENTS,
   MAX_LOCAL_VALUE_BYTES,

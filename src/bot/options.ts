@@ -3,6 +3,7 @@
 import type { Clock, Logger, MatrixClient, Membership, Room } from "../index.ts";
 import type { ArgSpecs, ArgValues } from "./commands/args.ts";
 import type { CommandContext, EventContext, RoomSender } from "./context.ts";
+import type { LateEventOptions } from "./late-events.ts";
 import type { LocalStore } from "./local-store.ts";
 import type { RateLimitOptions } from "./rate-limit.ts";
 import type { JobInfo } from "./scheduler.ts";
@@ -52,6 +53,11 @@ export interface BotOptions {
   rateLimit?: RateLimitOptions;
   /** Owner-only commands also need the owner's identity verified by the bot (default false). */
   requireVerifiedOwners?: boolean;
+  /**
+   * Events whose room key came late (from the key backup, a forward, days on) are not handled
+   * past `maxDelayMs` after they arrived (default 10 minutes; see late-events.ts).
+   */
+  lateEvents?: LateEventOptions;
   /** Send a read receipt for every command handled (default false). */
   readReceipts?: boolean;
   /** The generated `help` command (default true). */

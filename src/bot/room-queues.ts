@@ -14,6 +14,11 @@ export class RoomQueues {
     });
   }
 
+  /** Rooms with tasks pending. */
+  get size(): number {
+    return this.#tails.size;
+  }
+
   /**
    * Resolves once every task pushed so far has finished (each room's last task comes after its
    * earlier ones). Tasks pushed later are not waited for: the client fetches and handles the next

@@ -47,6 +47,7 @@ export function botOptionsFrom(config: BotConfig) {
     ...(config.rateLimit ? { rateLimit: config.rateLimit } : {}),
     requireVerifiedOwners: config.encryption.requireVerifiedOwners,
     readReceipts: config.readReceipts,
+    ...(config.lateEvents ? { lateEvents: config.lateEvents } : {}),
     ...(config.timezone ? { timezone: config.timezone } : {}),
   };
 }

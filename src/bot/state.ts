@@ -141,6 +141,24 @@ export class BotState {
     return slot;
   }
 
+  /**
+   * Drops the slots and written values this process keeps for `roomId` (the bot left it). The
+   * room's state in account data stays: a slot for the room made later reads it from there.
+   */
+  forgetRoom(roomId: string): void {
+    const prefix = `${roomId}\u0000`;
+    for (const map of [this.#slots, this.#cache])
+      for (const id of map.keys()) if (id.startsWith(prefix)) map.delete(id);
+  }
+
+  /** @internal For tests: slots and written values kept for rooms. */
+  get roomEntries(): number {
+    let n = 0;
+    for (const map of [this.#slots, this.#cache])
+      for (const id of map.keys()) if (!id.startsWith("\u0000")) n++;
+    return n;
+  }
+
   /** Copies every defined per-room key from `fromRoomId` to `toRoomId` (a room upgrade). Returns the keys copied. */
   async carry(fromRoomId: string, toRoomId: string): Promise<string[]> {
     const copied: string[] = [];
