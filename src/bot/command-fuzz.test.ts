@@ -8,7 +8,7 @@ import fc from "fast-check";
 import type { JsonObject } from "../index.ts";
 import { Bot, MAX_COMMAND_BODY } from "./bot.ts";
 import { arg } from "./commands/args.ts";
-import { FAKE_BOT_USER, fakeBotClient, fakeMember, fakeMessage } from "./test-support/fake-client.ts";
+import { FAKE_BOT_USER, fakeBotClient, fakeMember, fakeMessage } from "./testing/fake-client.ts";
 
 const tricky = fc.constantFrom(
   '"',

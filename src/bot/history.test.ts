@@ -1,12 +1,12 @@
 // History is not handled as new: what a server sends of a room from before the bot joined it (a
 // newly joined room's recent timeline, as Synapse sends it under `shared` history visibility),
 // and what a first sync delivers. Fed through a client without a homeserver
-// (`test-support/fake-client.ts`), so each response is exactly the one a server could send.
+// (`testing/fake-client.ts`, `fakeBotClient` of `keyroom/bot/testing`), so each response is exactly the one a server could send.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Bot } from "./bot.ts";
 import { arg } from "./commands/args.ts";
-import { FAKE_BOT_USER, fakeBotClient, fakeMember, fakeMessage } from "./test-support/fake-client.ts";
+import { FAKE_BOT_USER, fakeBotClient, fakeMember, fakeMessage } from "./testing/fake-client.ts";
 
 async function echoBot() {
   const f = await fakeBotClient();

@@ -8,7 +8,7 @@ import fc from "fast-check";
 import type { JsonObject } from "../index.ts";
 import { Bot } from "./bot.ts";
 import { arg } from "./commands/args.ts";
-import { FAKE_BOT_USER, fakeBotClient, fakeMember, fakeMessage } from "./test-support/fake-client.ts";
+import { FAKE_BOT_USER, fakeBotClient, fakeMember, fakeMessage } from "./testing/fake-client.ts";
 
 const json = fc.jsonValue({ maxDepth: 2 });
 const field = fc.oneof(

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Bot } from "./bot.ts";
 import { arg } from "./commands/args.ts";
-import { FAKE_BOT_USER, fakeBotClient, fakeMember, fakeMessage } from "./test-support/fake-client.ts";
+import { FAKE_BOT_USER, fakeBotClient, fakeMember, fakeMessage } from "./testing/fake-client.ts";
 
 test("edits, redacted messages, notices, own messages and state events are not handled", async () => {
   const f = await fakeBotClient();

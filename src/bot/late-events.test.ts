@@ -1,6 +1,6 @@
 // Events readable only long after they arrived (their room key came from the backup, a forward,
 // days on) are not handled: `lateEvents.maxDelayMs`. Fed through a client without a homeserver
-// (`test-support/fake-client.ts`): an encrypted event arrives undecryptable, the fake clock moves,
+// (`testing/fake-client.ts`, `fakeBotClient` of `keyroom/bot/testing`): an encrypted event arrives undecryptable, the fake clock moves,
 // and the client emits it again as `room.decrypted`, as it does when the key comes.
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -8,7 +8,7 @@ import type { ClientEvent, JsonObject, Logger, RoomEvent } from "../index.ts";
 import { Bot } from "./bot.ts";
 import { arg } from "./commands/args.ts";
 import { LATE_NOTICE_INTERVAL_MS, MAX_AWAITED_EVENTS } from "./late-events.ts";
-import { FAKE_BOT_USER, fakeBotClient, fakeMember, fakeMessage } from "./test-support/fake-client.ts";
+import { FAKE_BOT_USER, fakeBotClient, fakeMember, fakeMessage } from "./testing/fake-client.ts";
 import { FakeClock } from "./testing/fake-clock.ts";
 
 const ROOM = "!late:fake.example";

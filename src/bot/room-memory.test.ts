@@ -1,13 +1,13 @@
 // What the bot keeps in memory per room (state slots and written values, rooms it joined on
 // invitation, live rooms, arrival times of unreadable events) goes when it leaves the room, is
 // kicked or banned, or the client forgets the room; the room's state in account data is the
-// user's and stays. Fed through a client without a homeserver (`test-support/fake-client.ts`).
+// user's and stays. Fed through a client without a homeserver (`testing/fake-client.ts`, `fakeBotClient` of `keyroom/bot/testing`).
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { JsonObject } from "../index.ts";
 import { Bot } from "./bot.ts";
 import { arg } from "./commands/args.ts";
-import { FAKE_BOT_USER, fakeBotClient, fakeMember, fakeMessage } from "./test-support/fake-client.ts";
+import { FAKE_BOT_USER, fakeBotClient, fakeMember, fakeMessage } from "./testing/fake-client.ts";
 
 const ALICE = "@alice:fake.example";
 const MOD = "@mod:fake.example";

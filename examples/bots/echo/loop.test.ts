@@ -8,7 +8,7 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { silentLogger } from "keyroom";
 import { Bot, ECHO_SKILL, installSkill, loadSkill } from "keyroom/bot";
-import { fakeBotClient, fakeMember, fakeMessage } from "../../../src/bot/test-support/fake-client.ts";
+import { fakeBotClient, fakeMember, fakeMessage } from "keyroom/bot/testing";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 

@@ -6,12 +6,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { silentLogger } from "keyroom";
 import { Bot, installSkill } from "keyroom/bot";
-import {
-  FAKE_BOT_USER,
-  fakeBotClient,
-  fakeMember,
-  fakeMessage,
-} from "../../../src/bot/test-support/fake-client.ts";
+import { FAKE_BOT_USER, fakeBotClient, fakeMember, fakeMessage } from "keyroom/bot/testing";
 import poll, { MAX_VOTERS } from "./skills/poll.ts";
 
 test("votes past what the room's state holds are dropped quietly", async () => {

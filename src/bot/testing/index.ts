@@ -21,6 +21,14 @@ import { botPaths, openBotClient } from "../session.ts";
 import { installSkill, type Skill } from "../skills.ts";
 import { FakeClock } from "./fake-clock.ts";
 
+export {
+  FAKE_BOT_USER,
+  type FakeBotClient,
+  fakeBotClient,
+  fakeMember,
+  fakeMessage,
+  type SentEvent,
+} from "./fake-client.ts";
 export { FakeClock } from "./fake-clock.ts";
 
 /** Default wait for `nextMessage` and the set-up steps: generous for a loaded machine. */

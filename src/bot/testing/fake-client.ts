@@ -1,6 +1,9 @@
-// A bot's client without a homeserver, for tests of what the bot does with hostile input: sync
+// A bot's client without a homeserver (`keyroom/bot/testing`), for tests that need exact sync
+// responses or many of them: what the bot does with hostile input, crowds, two bots relaying. Sync
 // responses are fed in (`feedSync`, as an appservice user's are), and every request is answered
-// here and recorded, so a test sees exactly what the bot sent.
+// here and recorded, so a test sees exactly what the bot sent. No encryption: encrypted events
+// stay undecryptable (a test emits `room.decrypted` itself). For end-to-end tests with real
+// users and E2EE, `startBotTest`.
 import { MatrixClient } from "../../client/index.ts";
 import { type JsonObject, syncResponseSchema } from "../../wire/index.ts";
 
