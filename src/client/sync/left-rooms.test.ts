@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import type { MatrixClient } from "../client.ts";
 import { SCRIPTED_SESSION, scriptedSyncClient } from "../test-support/scripted-sync.ts";
-import { MAX_LEFT_ROOMS } from "./state.ts";
+import { Room } from "../rooms/room.ts";
+import { MAX_LEFT_ROOMS, SyncedState } from "./state.ts";
 
 const me = SCRIPTED_SESSION.userId;
 const member = (roomId: string, membership: string, i = 0) => ({
@@ -115,5 +116,26 @@ describe("rooms the user left", () => {
     assert.equal(again.getRoom("!home:hs")?.membership, "join");
     assert.equal(again.getRoom(spam[5]!)?.membership, "join");
     await again.close();
+  });
+});
+
+describe("a room forgotten while the response that changed it is handled", () => {
+  it("stays forgotten: its removal is saved, and it is not counted as left", () => {
+    const synced = new SyncedState();
+    const stale = new Room("!x:hs", "leave");
+    synced.rooms.set(stale.roomId, stale);
+    synced.noteMemberships([stale]);
+    // The handler took `stale` for a response; `forgetRoom` ran while it awaited (decryption, a gap).
+    assert.equal(synced.forget(stale.roomId), true);
+    const others = Array.from({ length: MAX_LEFT_ROOMS }, (_, i) => new Room(`!l${i}:hs`, "leave"));
+    for (const r of others) synced.rooms.set(r.roomId, r);
+    assert.deepEqual(synced.noteMemberships([stale, ...others]), [], "no room past the bound");
+    assert.equal(synced.room(stale.roomId), undefined);
+    assert.deepEqual(synced.toSave({ nextBatch: "s2", rooms: [stale.toSnapshot()], accountData: [] }), {
+      nextBatch: "s2",
+      rooms: [],
+      accountData: [],
+      forgotten: [stale.roomId],
+    });
   });
 });

@@ -45,6 +45,8 @@ export class SyncedState {
    */
   noteMemberships(rooms: Iterable<Room>): string[] {
     for (const room of rooms) {
+      // Forgotten while the response was handled (`forgetRoom` meanwhile): stays forgotten.
+      if (this.rooms.get(room.roomId) !== room) continue;
       this.#unsavedForgets.delete(room.roomId); // back (e.g. invited again): saved as it is now
       if (!isLeft(room)) this.#left.delete(room.roomId);
       else if (!this.#left.has(room.roomId)) this.#left.add(room.roomId);
