@@ -91,6 +91,8 @@ export class VerificationFlow {
   #theirMethods: readonly string[];
   #otherDevice: string | undefined;
   readonly #requestedDevices: readonly string[];
+  /** Requested devices told m.accepted for a late ready (once each: see `#receiveReady`). */
+  readonly #toldLate = new Set<string>();
   #phase: FlowPhase;
   #lastEventAt: number;
   #endedAt = 0;
@@ -255,10 +257,16 @@ export class VerificationFlow {
     // the flow with the first one goes on.
     const late = this.#phase !== "requested" && !this.incoming ? parseReady(content) : undefined;
     if (late !== undefined && late.from_device !== this.#otherDevice) {
-      if (this.transport.kind === "to_device" && this.#requestedDevices.includes(late.from_device))
-        this.#emit(EVENT_CANCEL, { code: "m.accepted", reason: "accepted on another device" }, [
-          late.from_device,
-        ]);
+      // Once per device: a repeated ready must not make us send a message each time.
+      const device = late.from_device;
+      if (
+        this.transport.kind === "to_device" &&
+        this.#requestedDevices.includes(device) &&
+        !this.#toldLate.has(device)
+      ) {
+        this.#toldLate.add(device);
+        this.#emit(EVENT_CANCEL, { code: "m.accepted", reason: "accepted on another device" }, [device]);
+      }
       return;
     }
     if (this.#phase !== "requested" || this.incoming) {
