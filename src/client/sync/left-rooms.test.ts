@@ -6,9 +6,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import type { MatrixClient } from "../client.ts";
-import { SCRIPTED_SESSION, scriptedSyncClient } from "../test-support/scripted-sync.ts";
+import { MatrixClient } from "../client.ts";
+import { MemoryClientStore, type SyncChanges } from "../client-store/index.ts";
 import { Room } from "../rooms/room.ts";
+import { SCRIPTED_SESSION, scriptedSyncClient } from "../test-support/scripted-sync.ts";
 import { MAX_LEFT_ROOMS, SyncedState } from "./state.ts";
 
 const me = SCRIPTED_SESSION.userId;
@@ -137,5 +138,45 @@ describe("a room forgotten while the response that changed it is handled", () =>
       accountData: [],
       forgotten: [stale.roomId],
     });
+  });
+});
+
+describe("forgetRoom while the sync position is being written", () => {
+  it("the room's removal is written after that save, not left for a next one that may never come", async () => {
+    let writing: () => void = () => {};
+    const started = new Promise<void>((r) => {
+      writing = r;
+    });
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    class SlowStore extends MemoryClientStore {
+      override async saveSync(changes: SyncChanges): Promise<void> {
+        writing();
+        await gate;
+        await super.saveSync(changes);
+      }
+    }
+    const store = new SlowStore();
+    await store.saveSession({ ...SCRIPTED_SESSION });
+    const bodies = [body("s1", { leave: left(["!gone:hs"]) }), "{}"];
+    const client = new MatrixClient({
+      homeserverUrl: SCRIPTED_SESSION.homeserverUrl,
+      store,
+      fillTimelineGaps: false,
+      fetch: async () => new Response(bodies.shift() ?? '{"next_batch":"end"}', { status: 200 }),
+    });
+    await client.restore();
+    const synced = client.syncOnce();
+    await started;
+    await client.forgetRoom("!gone:hs");
+    release();
+    await synced;
+    await client.close();
+    assert.deepEqual(
+      (await store.loadSync())?.rooms.map((r) => r.roomId),
+      [],
+    );
   });
 });

@@ -173,6 +173,10 @@ export class SyncLoop {
     this.carry = undefined;
     this.saved = now.nextBatch;
     synced.saved(now);
+    // Rooms forgotten while this save was written (`saveForgets` left them to it) and no save
+    // after it to remove them: removed now, or they would be back after a restart.
+    if (this.saves.length <= 1 && synced.hasUnsavedForgets)
+      await this.save({ nextBatch: now.nextBatch, rooms: [], accountData: [] });
   }
 
   /**

@@ -86,7 +86,8 @@ export class SyncedState {
 
   /** Whether rooms were forgotten here whose removal from the store is not saved yet. */
   get hasUnsavedForgets(): boolean {
-    return this.#unsavedForgets.size > 0;
+    for (const id of this.#unsavedForgets) if (!this.rooms.has(id)) return true;
+    return false;
   }
 
   room(roomId: string): Room | undefined {
