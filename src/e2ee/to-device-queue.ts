@@ -61,11 +61,14 @@ export function queueToDevice(ctx: MachineContext, request: ToDeviceRequest, tag
   });
 }
 
-/** Queues Olm-encrypted `messages` (`m.room.encrypted`) as a new request; returns it. */
+/**
+ * Queues Olm-encrypted `messages` (`m.room.encrypted`) as a new request; returns it. A string
+ * `tag` is a room-key share's room (as for `queueToDevice`).
+ */
 export function queueEncryptedToDevice(
   ctx: MachineContext,
   messages: ToDeviceRequest["body"]["messages"],
-  roomId?: string | QueueTag,
+  tag?: string | QueueTag,
 ): ToDeviceRequest {
   const request: ToDeviceRequest = {
     id: newRequestId(),
@@ -73,7 +76,7 @@ export function queueEncryptedToDevice(
     eventType: "m.room.encrypted",
     body: { messages },
   };
-  queueToDevice(ctx, request, roomId);
+  queueToDevice(ctx, request, tag);
   return request;
 }
 
