@@ -319,13 +319,16 @@ export class Bot implements HandlerRegistry {
       // The sync position is saved only after this: every event of the response handled.
       c.on("sync.settle", async () => {
         this.#joiningNow.clear();
+        // This response's rooms left: the next response, handled while this one's work runs,
+        // notes its own, whose events this settle does not wait for.
+        const left = [...this.#leaving];
+        this.#leaving.clear();
         await this.#queues.settle();
         // Rooms left: what was kept for them goes, once their last events were handled.
-        for (const id of this.#leaving) {
+        for (const id of left) {
           const now = c.getRoom(id)?.membership;
           if (now !== "join" && now !== "invite") this.#forgetRoom(id);
         }
-        this.#leaving.clear();
       }),
       c.on("room.forgotten", (roomId) => this.#forgetRoom(roomId)),
       c.on("room.invite", (room, inviter, state) => this.#onInvite(room, inviter, state)),

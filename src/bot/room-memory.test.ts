@@ -4,7 +4,7 @@
 // user's and stays. Fed through a client without a homeserver (`testing/fake-client.ts`, `fakeBotClient` of `keyroom/bot/testing`).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { JsonObject } from "../index.ts";
+import { type JsonObject, MatrixClient, MemoryClientStore } from "../index.ts";
 import { Bot } from "./bot.ts";
 import { arg } from "./commands/args.ts";
 import { FAKE_BOT_USER, fakeBotClient, fakeMember, fakeMessage } from "./testing/fake-client.ts";
@@ -101,4 +101,78 @@ test("a room the bot is still in keeps its entries when another room is left", a
   const { liveRooms, late, state } = bot.roomMemory();
   assert.deepEqual({ liveRooms, late, state }, { liveRooms: 1, late: 1, state: 2 });
   await bot.stop();
+});
+
+test("a room left in a response handled while an earlier one's work runs keeps its memory until its own events ran", async () => {
+  // The sync loop handles the next response while the previous one's work (a slow command) runs.
+  // The earlier response's settle must not drop what the bot keeps for a room the later response
+  // left: that room's last command, still running, would write it back, kept for ever.
+  const A = "!slow:fake.example";
+  const B = "!left:fake.example";
+  const joined = {
+    state: { events: [fakeMember(FAKE_BOT_USER, "join"), fakeMember(ALICE, "join")] },
+    timeline: { events: [] },
+  };
+  const replies: JsonObject[] = [
+    { next_batch: "s1", rooms: { join: { [A]: joined, [B]: joined } } },
+    { next_batch: "s2", rooms: { join: { [A]: { timeline: { events: [fakeMessage(ALICE, "!hold")] } } } } },
+    {
+      next_batch: "s3",
+      rooms: {
+        leave: {
+          [B]: {
+            timeline: {
+              events: [fakeMessage(ALICE, "!note kept"), fakeMember(FAKE_BOT_USER, "leave", MOD)],
+            },
+          },
+        },
+      },
+    },
+  ];
+  let parked: () => void = () => {};
+  const allHandled = new Promise<void>((r) => {
+    parked = r;
+  });
+  const store = new MemoryClientStore();
+  await store.saveSession({
+    homeserverUrl: "http://hs",
+    userId: FAKE_BOT_USER,
+    deviceId: "D",
+    accessToken: "t",
+  });
+  const client = new MatrixClient({
+    homeserverUrl: "http://hs",
+    store,
+    fetch: async (input, init) => {
+      if (!new URL(input).pathname.endsWith("/sync"))
+        return new Response(JSON.stringify({ event_id: "$e" }), { status: 200 });
+      const next = replies.shift();
+      if (next !== undefined) return new Response(JSON.stringify(next), { status: 200 });
+      parked();
+      return new Promise((_res, rej) =>
+        init.signal?.addEventListener("abort", () => rej(new Error("aborted"))),
+      );
+    },
+  });
+  await client.restore();
+  const bot = new Bot({ client });
+  const notes = bot.state.define<string[]>("notes", { version: 1, initial: () => [] });
+  const gate = (): [Promise<void>, () => void] => {
+    let open: () => void = () => {};
+    return [new Promise<void>((r) => (open = r)), () => open()];
+  };
+  const [holdGate, releaseHold] = gate();
+  const [noteGate, releaseNote] = gate();
+  bot.command("hold", {}, () => holdGate);
+  bot.command("note", { args: { text: arg.rest() } }, async (ctx, { text }) => {
+    await noteGate;
+    await notes.room(ctx.roomId).update((all) => [...all, text]);
+  });
+  await bot.start();
+  await allHandled;
+  releaseHold(); // s2's work done while B's command (s3) still runs
+  await new Promise((r) => setImmediate(r));
+  releaseNote();
+  await bot.stop();
+  assert.equal(bot.roomMemory().state, 0, "nothing kept for the room left");
 });
