@@ -1,6 +1,7 @@
 // Reminders: `!remind 5m tea` answers "⏰ @you: tea" five minutes later. The pending reminders
 // live in the bot's account data (state), so they survive a restart or a move to another
 // machine; a job every 15 seconds posts the ones that are due.
+import { MatrixError, NetworkError } from "keyroom";
 import { defineSkill, escapeMarkdown } from "keyroom/bot";
 
 interface Reminder {
@@ -102,6 +103,9 @@ export default defineSkill({
         .global()
         .get()
         .filter((r) => r.due <= now);
+      // Posted, or for a room closed to the bot: taken off the list. Kept for the next run: what
+      // failed for now (the server down or overloaded past the client's retries).
+      const done = new Set<string>();
       for (const r of due) {
         try {
           // Keyed by the reminder: a run cut short by a crash re-sends the same transaction.
@@ -109,15 +113,19 @@ export default defineSkill({
             .room(r.roomId, r.id)
             .send(`⏰ ${r.userId}: ${r.text}`, { mentions: { userIds: [r.userId] } });
         } catch (err) {
-          // The client retried what can pass later (rate limits, server errors): this room is
-          // closed to the bot (it left, or was removed). Dropped, so it holds up no one else's.
-          api.logger.warn({ err, roomId: r.roomId }, "reminder dropped: the bot cannot post there");
+          const forNow =
+            err instanceof NetworkError ||
+            (err instanceof MatrixError && (err.httpStatus >= 500 || err.isRateLimited));
+          api.logger.warn(
+            { err, roomId: r.roomId },
+            forNow ? "reminder not posted yet" : "reminder dropped: the bot cannot post there",
+          );
+          // Either way it holds up no one else's.
+          if (forNow) continue;
         }
+        done.add(r.id);
       }
-      if (due.length > 0) {
-        const sent = new Set(due.map((r) => r.id));
-        await reminders.global().update((list) => list.filter((r) => !sent.has(r.id)));
-      }
+      if (done.size > 0) await reminders.global().update((list) => list.filter((r) => !done.has(r.id)));
     });
   },
 });
