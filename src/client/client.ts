@@ -287,7 +287,7 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
     await this.#session.adopt(s, session !== undefined);
     this.#synced.reset(); // nothing of another session stays, even if loading fails
     const sync = await this.store.loadSync();
-    this.#synced.reset(sync);
+    this.#synced.reset(sync, s.userId);
     this.#sync.begin(s.userId, sync?.nextBatch);
     const info = this.sessionInfo!;
     await this.#e2ee.start(info);

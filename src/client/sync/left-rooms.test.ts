@@ -180,3 +180,27 @@ describe("forgetRoom while the sync position is being written", () => {
     );
   });
 });
+
+describe("the left rooms after a restart", () => {
+  it("are given up in the order they were left (own member events), not the store's order", () => {
+    // IndexedDB reads rooms back by ID: "!a" (left last) comes before "!z" (left first).
+    const leftAt = (roomId: string, ts: number) => ({
+      roomId,
+      membership: "leave" as const,
+      state: [{ ...member(roomId, "leave"), origin_server_ts: ts }],
+      accountData: [],
+    });
+    const rooms = [
+      leftAt("!a:hs", 3_000),
+      ...Array.from({ length: MAX_LEFT_ROOMS - 2 }, (_, i) => leftAt(`!m${i}:hs`, 2_000 + i)),
+      leftAt("!z:hs", 1_000),
+    ];
+    const synced = new SyncedState();
+    synced.reset({ nextBatch: "s1", rooms, accountData: [] }, me);
+    const next = new Room("!new:hs", "leave");
+    synced.rooms.set(next.roomId, next);
+    assert.deepEqual(synced.noteMemberships([next]), ["!z:hs"]);
+    synced.rooms.set("!new2:hs", new Room("!new2:hs", "leave"));
+    assert.deepEqual(synced.noteMemberships([synced.room("!new2:hs") as Room]), ["!m0:hs"]);
+  });
+});

@@ -25,17 +25,26 @@ export class SyncedState {
   /** Rooms forgotten here whose removal from the client store is not saved yet. */
   readonly #unsavedForgets = new Set<string>();
 
-  /** Starts over from a stored snapshot (or nothing). */
-  reset(snapshot?: SyncSnapshot): void {
+  /**
+   * Starts over from a stored snapshot (or nothing). `userId`'s own membership events order the
+   * left rooms by when they were left (stores keep no order of their own: IndexedDB reads rooms
+   * back by ID), so past `MAX_LEFT_ROOMS` those left longest ago still go first after a restart.
+   */
+  reset(snapshot?: SyncSnapshot, userId?: string): void {
     this.rooms.clear();
     this.accountData.clear();
     this.#left.clear();
     this.#unsavedForgets.clear();
+    const left: { roomId: string; at: number }[] = [];
     for (const snap of snapshot?.rooms ?? []) {
       const room = Room.fromSnapshot(snap);
       this.rooms.set(snap.roomId, room);
-      if (isLeft(room)) this.#left.add(room.roomId);
+      if (!isLeft(room)) continue;
+      const own = userId === undefined ? undefined : room.getState("m.room.member", userId);
+      left.push({ roomId: room.roomId, at: own?.origin_server_ts ?? 0 });
     }
+    left.sort((a, b) => a.at - b.at); // stable: rooms left at the same time keep the store's order
+    for (const { roomId } of left) this.#left.add(roomId);
     for (const ev of snapshot?.accountData ?? []) this.accountData.set(ev.type, ev);
   }
 
