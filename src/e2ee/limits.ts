@@ -26,6 +26,15 @@ export const MAX_TO_DEVICE_CIPHERTEXT_BYTES = 65_536;
  */
 export const MAX_KEYS_JSON_DEPTH = 16;
 
+/**
+ * Length of a forwarding chain a forwarded room key (`m.forwarded_room_key`) may carry; the stored
+ * chain adds the device that forwarded it, so a stored chain is at most one longer. An imported or
+ * restored key's chain (which anyone who can write to the backup chooses) is cut to that many
+ * entries, its last ones: the key stays usable, and the chain only says that the key was forwarded
+ * (never better than unverified) and by whom, its last entry.
+ */
+export const MAX_FORWARDING_CHAIN = 16;
+
 /** Free-text fields we keep (withheld reasons). */
 export const MAX_REASON_LENGTH = 1000;
 

@@ -10,7 +10,7 @@ import type { OutgoingKeyRequestRecord } from "../../store/records.ts";
 import * as z from "../../wire/zod.ts";
 import { type DeviceRecord, MEGOLM_ALGORITHM } from "../devices/device.ts";
 import type { DeviceManager } from "../devices/manager.ts";
-import { idSchema } from "../limits.ts";
+import { idSchema, MAX_FORWARDING_CHAIN } from "../limits.ts";
 import type { MachineContext } from "../machine-context.ts";
 import { newRequestId } from "../machine-context.ts";
 import type { DecryptedOlmEvent, OlmSessions } from "../olm-sessions/sessions.ts";
@@ -40,8 +40,8 @@ export const MAX_KEY_REQUESTS_PER_SENDER = 50;
 export const KEY_REQUEST_LIFETIME_MS = 24 * 60 * 60 * 1000;
 /** Requests read back from the store do not say whose event caused them: one bucket for them all. */
 const UNKNOWN_SENDER = "";
-/** Length of a forwarding chain we accept. */
-export const MAX_FORWARDING_CHAIN = 16;
+
+export { MAX_FORWARDING_CHAIN } from "../limits.ts";
 
 const requestSchema = z.object({
   action: z.enum(["request", "request_cancellation"]),

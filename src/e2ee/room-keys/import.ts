@@ -5,9 +5,8 @@
 import { type ExportedRoomKey, parseExportedRoomKey } from "../../crypto/key-export/exported-room-key.ts";
 import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";
 import type { InboundGroupSessionRecord, RoomSessionKey } from "../../store/records.ts";
-import { MAX_STORED_LIST_LENGTH } from "../../store/validate.ts";
 import { MEGOLM_ALGORITHM } from "../devices/device.ts";
-import { isId } from "../limits.ts";
+import { isId, MAX_FORWARDING_CHAIN } from "../limits.ts";
 import type { InboundSessions, RoomKeyUpdate } from "./inbound.ts";
 
 /**
@@ -56,15 +55,13 @@ export async function importParsedRoomKey(
   backedUpFrom?: number,
 ): Promise<RoomKeyUpdate | undefined> {
   if (key.algorithm !== MEGOLM_ALGORITHM) return undefined;
-  // Everything that becomes a store key or column must be an ID the store keeps exactly, and the
-  // chain a list it keeps (a longer one made the store refuse the whole step, on every retry).
+  // Everything that becomes a store key or column must be an ID the store keeps exactly.
   const claimed = key.sender_claimed_keys.ed25519;
   if (
     !isId(key.room_id) ||
     !isId(key.session_id) ||
     !isId(key.sender_key) ||
     (claimed !== undefined && !isId(claimed)) ||
-    key.forwarding_curve25519_key_chain.length > MAX_STORED_LIST_LENGTH ||
     !key.forwarding_curve25519_key_chain.every(isId)
   ) {
     return undefined;
@@ -77,14 +74,20 @@ export async function importParsedRoomKey(
     throw e;
   }
   if (session.sessionId !== key.session_id) return undefined;
+  // At most as long as a key forwarded to us over Olm keeps (its chain and the forwarder): a longer
+  // one is cut to its last entries, the forwarder `keysFrom` reports among them. Kept whole, a chain
+  // of thousands made every stored copy of the key megabytes.
+  const chain = key.forwarding_curve25519_key_chain;
+  const forwardingChain =
+    chain.length > MAX_FORWARDING_CHAIN + 1 ? chain.slice(-(MAX_FORWARDING_CHAIN + 1)) : chain;
   return inbound.add(
     {
       roomId: key.room_id,
       senderKey: key.sender_key,
       senderClaimedEd25519: key.sender_claimed_keys.ed25519 ?? "",
-      forwarded: key.forwarding_curve25519_key_chain.length > 0,
+      forwarded: forwardingChain.length > 0,
       imported: true,
-      forwardingChain: key.forwarding_curve25519_key_chain,
+      forwardingChain,
       ...(key.shared_history === true ? { sharedHistory: true } : {}),
     },
     session,
