@@ -202,3 +202,31 @@ test("arrival records are bounded", async () => {
   assert.equal(t.bot.roomMemory().late, MAX_AWAITED_EVENTS);
   await t.bot.stop();
 });
+
+test("a fakeMessage handed to the bot as decrypted, on the machine's clock, is not judged late", async () => {
+  // keyroom/bot/testing's events are sent "now": a bot author's test that emits `room.decrypted`
+  // by hand (the bot never saw the event arrive) sees the handler run.
+  const f = await fakeBotClient();
+  const bot = new Bot({ client: f.client });
+  const ran: string[] = [];
+  bot.command("deploy", {}, () => void ran.push("deploy"));
+  await bot.start();
+  await f.feed({});
+  await f.feedTimeline(ROOM, [fakeMember(FAKE_BOT_USER, "join")]);
+  const raw = fakeMessage(ALICE, "!deploy");
+  const room = f.client.getRoom(ROOM);
+  assert.ok(room);
+  await f.client.emit("room.decrypted", room, {
+    roomId: ROOM,
+    eventId: raw.event_id as string,
+    sender: ALICE,
+    type: "m.room.message",
+    content: raw.content as JsonObject,
+    originServerTs: raw.origin_server_ts as number,
+    raw: raw as unknown as ClientEvent,
+    encryption: { decrypted: true },
+  });
+  await f.feed({});
+  assert.deepEqual(ran, ["deploy"]);
+  await bot.stop();
+});

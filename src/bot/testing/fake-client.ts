@@ -32,13 +32,24 @@ export const FAKE_BOT_USER = "@bot:fake.example";
 
 let eventCounter = 0;
 
+/**
+ * Sent "now" on the machine's clock, so a test that hands the bot an event it never saw arrive
+ * (a `room.decrypted` of its own) does not have it judged days late (`lateEvents`); strictly
+ * increasing, as a room's timeline is.
+ */
+let lastSent = 0;
+function sentNow(): number {
+  lastSent = Math.max(Date.now(), lastSent + 1);
+  return lastSent;
+}
+
 /** A message event from `sender` (the event ID made up). */
 export function fakeMessage(sender: string, body: string, extra: JsonObject = {}): JsonObject {
   return {
     type: "m.room.message",
     event_id: `$fake${++eventCounter}`,
     sender,
-    origin_server_ts: 1_700_000_000_000 + eventCounter,
+    origin_server_ts: sentNow(),
     content: { msgtype: "m.text", body, ...extra },
   };
 }
@@ -50,7 +61,7 @@ export function fakeMember(userId: string, membership: string, sender = userId):
     state_key: userId,
     event_id: `$fake${++eventCounter}`,
     sender,
-    origin_server_ts: 1_700_000_000_000 + eventCounter,
+    origin_server_ts: sentNow(),
     content: { membership },
   };
 }
