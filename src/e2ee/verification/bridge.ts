@@ -10,9 +10,16 @@ import type { MachineContext } from "../machine-context.ts";
 import { newRequestId } from "../machine-context.ts";
 import type { Parts } from "../machine-parts.ts";
 import type { ToDeviceRequest } from "../requests.ts";
+import { MAX_BRIDGE_REQUESTS } from "./constants.ts";
 import type { VerificationEnv, VerifiedKeys } from "./env.ts";
 import type { VerificationSnapshot } from "./flow.ts";
 import type { VerificationMachine } from "./machine.ts";
+
+/** A to-device message waiting to be sent, and the flow it belongs to (undefined: none named). */
+interface PendingRequest {
+  readonly request: ToDeviceRequest;
+  readonly flowKey: string | undefined;
+}
 
 /** A room event a flow wants sent (encrypted by the client when the room is). */
 export interface VerificationRoomMessage {
@@ -36,7 +43,8 @@ export class VerificationBridge {
    */
   #machine: VerificationMachine | undefined;
   #loading: Promise<VerificationMachine> | undefined;
-  readonly #requests = new Map<string, ToDeviceRequest>();
+  /** Oldest first; at most `MAX_BRIDGE_REQUESTS`. */
+  readonly #requests = new Map<string, PendingRequest>();
   #roomMessages: VerificationRoomMessage[] = [];
   /** Flows whose result was applied to the store (once each). */
   readonly #applied = new Set<string>();
@@ -93,6 +101,7 @@ export class VerificationBridge {
   async settle(p: Parts): Promise<void> {
     const machine = this.#machine;
     if (machine === undefined) return;
+    const flows = machine.list();
     for (const m of machine.takeOutgoing()) {
       if (m.kind === "room") {
         this.#roomMessages.push({ roomId: m.roomId, eventType: m.eventType, content: m.content });
@@ -106,9 +115,13 @@ export class VerificationBridge {
         eventType: m.eventType,
         body: { messages },
       };
-      this.#requests.set(request.id, request);
+      const flowId = m.content.transaction_id;
+      // Flow keys are `user|flowId` (`VerificationMachine.flowKey`, not imported: the machine is
+      // loaded on first use).
+      const flowKey = typeof flowId === "string" ? `${m.userId}|${flowId}` : undefined;
+      this.#requests.set(request.id, { request, flowKey });
     }
-    const flows = machine.list();
+    if (this.#requests.size > MAX_BRIDGE_REQUESTS) this.#dropRequests(flows);
     for (const f of flows) {
       if (!f.needsKeys || this.#asked.has(f.key)) continue;
       this.#asked.add(f.key);
@@ -130,6 +143,29 @@ export class VerificationBridge {
     }
   }
 
+  /**
+   * Back to `MAX_BRIDGE_REQUESTS` waiting messages: those of cancelled flows (or flows no longer
+   * held) go first, oldest first, so a flood of strangers' timed-out flows never pushes out the
+   * messages of a flow the user is in, nor the `done` of one that succeeded; only when those
+   * alone fill it, their oldest.
+   */
+  #dropRequests(flows: readonly VerificationSnapshot[]): void {
+    const kept = new Set<string>();
+    for (const f of flows) if (f.phase !== "cancelled") kept.add(f.key);
+    let excess = this.#requests.size - MAX_BRIDGE_REQUESTS;
+    for (const [id, { flowKey }] of this.#requests) {
+      if (excess === 0) return;
+      if (flowKey !== undefined && kept.has(flowKey)) continue;
+      this.#requests.delete(id);
+      excess--;
+    }
+    for (const id of this.#requests.keys()) {
+      if (excess === 0) return;
+      this.#requests.delete(id);
+      excess--;
+    }
+  }
+
   /** Flows remembered as asked for keys or applied (at most the machine's flows: see `settle`). */
   get remembered(): number {
     return this.#asked.size + this.#applied.size;
@@ -137,7 +173,7 @@ export class VerificationBridge {
 
   /** To-device events to send (offered until marked sent). */
   requests(): ToDeviceRequest[] {
-    return [...this.#requests.values()];
+    return [...this.#requests.values()].map((r) => r.request);
   }
   /** Whether `id` is one of ours; forgets it. */
   markSent(id: string): boolean {

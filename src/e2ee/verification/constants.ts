@@ -65,6 +65,12 @@ export const FINISHED_FLOW_RETENTION_MS = 10 * 60_000;
 
 /** Flows held at once (finished ones are dropped first when full; new incoming ones are ignored then). */
 export const MAX_VERIFICATION_FLOWS = 64;
+/**
+ * To-device messages of flows waiting to be sent (held until `/sendToDevice` takes them). Anyone
+ * can open flows, and each that times out queues an `m.timeout` cancel: past this, messages of
+ * cancelled flows (or forgotten ones) are dropped first, oldest first, then the oldest of all.
+ */
+export const MAX_BRIDGE_REQUESTS = 256;
 /** Flows held at once with one other user. */
 export const MAX_FLOWS_PER_USER = 8;
 /** Entries in `methods`, the SAS option lists and a MAC's `mac` map. */

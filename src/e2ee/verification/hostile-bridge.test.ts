@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Parts } from "../machine-parts.ts";
 import { VerificationBridge } from "./bridge.ts";
-import { MAX_VERIFICATION_FLOWS } from "./constants.ts";
+import { MAX_BRIDGE_REQUESTS, MAX_VERIFICATION_FLOWS, VERIFICATION_TIMEOUT_MS } from "./constants.ts";
 import { key32, Side } from "./test-support/pair.ts";
 
 const start = (flowId: string) => ({
@@ -54,5 +54,47 @@ describe("the verification bridge under a flood of flows", () => {
     assert.equal(tracked.length, flows, "every flow asked for its sender's keys once");
     assert.ok(machine.size <= MAX_VERIFICATION_FLOWS);
     assert.ok(bridge.remembered <= MAX_VERIFICATION_FLOWS, `remembered ${bridge.remembered}`);
+  });
+
+  it(`holds at most MAX_BRIDGE_REQUESTS (${MAX_BRIDGE_REQUESTS}) unsent messages, strangers' timed-out flows' dropped first`, async () => {
+    // /sendToDevice keeps failing: nothing is marked sent. Strangers open flows that time out at
+    // once (stamped as old as a request may be), each queueing an m.timeout cancel.
+    const bridge = new VerificationBridge();
+    const machine = await bridge.load();
+    const bob = new Side("@bob:x", "B");
+    const parts = { devices: { trackSender: () => undefined } } as unknown as Parts;
+    let now = 1_700_000_000_000;
+    const ours = machine.requestToDevice("@carol:x", ["C"], bob.env, now);
+    await bridge.settle(parts);
+    const flows = MAX_BRIDGE_REQUESTS * 3;
+    for (let i = 0; i < flows; i++) {
+      now += 2;
+      machine.receiveToDevice(
+        {
+          type: "m.key.verification.request",
+          sender: `@eve${i}:x`,
+          content: {
+            transaction_id: `t${i}`,
+            from_device: "EVE",
+            methods: ["m.sas.v1"],
+            timestamp: now - VERIFICATION_TIMEOUT_MS,
+          },
+        },
+        bob.env,
+        now,
+      );
+      machine.tick(now + 1);
+      await bridge.settle(parts);
+      bridge.takeUpdates();
+    }
+    const waiting = bridge.requests();
+    const cancels = waiting.filter((r) => r.eventType === "m.key.verification.cancel").length;
+    assert.ok(cancels > 0, "the strangers' flows timed out");
+    assert.ok(waiting.length <= MAX_BRIDGE_REQUESTS, `${waiting.length} waiting`);
+    assert.equal(machine.snapshot(ours)?.phase, "requested");
+    assert.ok(
+      waiting.some((r) => r.eventType === "m.key.verification.request"),
+      "our own live flow's request still waits to be sent",
+    );
   });
 });
