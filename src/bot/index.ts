@@ -93,6 +93,7 @@ export {
   type StateHandle,
   StateSlot,
 } from "./state.ts";
+export type { SasToCompare } from "./verify.ts";
 export {
   MAX_WEBHOOK_BODY_BYTES,
   startWebhookServer,

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { JsonObject, MatrixClient } from "../index.ts";
+import { MAX_EVENT_DEPTH, outgoingJsonProblem } from "../wire/json.ts";
 import { BotState, MAX_STATE_BYTES, STATE_EVENT_PREFIX, StateError } from "./state.ts";
 
 /** Account data in maps, as the client would keep it. */
@@ -74,4 +75,16 @@ test("a stored value the migration or the check throws on reads as the initial o
   assert.deepEqual(fragile.global().get(), { n: 0 });
   assert.deepEqual(await fragile.global().update((v) => ({ n: v.n + 1 })), { n: 1 });
   assert.deepEqual(global.get(`${STATE_EVENT_PREFIX}fragile`), { version: 2, value: { n: 1 } });
+});
+
+test("a value holding a user's lone surrogate (in a string or a key) is stored with U+FFFD, not refused", async () => {
+  const { host, global } = fakeHost();
+  const notes = new BotState(host).define<Record<string, string[]>>("notes", {
+    version: 1,
+    initial: () => ({}),
+  });
+  await notes.global().set({ "key \ud800": ["text \udfff", "emoji 😀"] });
+  const stored = global.get(`${STATE_EVENT_PREFIX}notes`);
+  assert.equal(outgoingJsonProblem(stored, MAX_EVENT_DEPTH), undefined, "the client would send it");
+  assert.deepEqual(stored?.value, { "key \ufffd": ["text \ufffd", "emoji 😀"] });
 });

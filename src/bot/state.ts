@@ -92,7 +92,7 @@ export class StateSlot<T> {
   async #write(value: T): Promise<void> {
     const content: JsonObject = {
       version: this.def.version,
-      value: JSON.parse(JSON.stringify(value ?? null)),
+      value: asStoredJson(value),
     };
     if (Buffer.byteLength(JSON.stringify(content)) > MAX_STATE_BYTES) {
       throw new StateError(
@@ -180,4 +180,17 @@ export interface StateHandle<T> {
   global(): StateSlot<T>;
   /** The value for one room (room account data). */
   room(roomId: string): StateSlot<T>;
+}
+
+/**
+ * `value` as JSON carries it (what `JSON.stringify` keeps), with each lone surrogate in a string or
+ * a key replaced by U+FFFD: state often holds a user's text, which may have one, and the client
+ * refuses to send such content.
+ */
+function asStoredJson(value: unknown): unknown {
+  return JSON.parse(JSON.stringify(value ?? null), (_key, v: unknown) => {
+    if (typeof v === "string") return v.toWellFormed();
+    if (typeof v !== "object" || v === null || Array.isArray(v)) return v;
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k.toWellFormed(), x]));
+  });
 }
