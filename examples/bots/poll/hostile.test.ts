@@ -9,13 +9,18 @@ import { Bot, installSkill } from "keyroom/bot";
 import { FAKE_BOT_USER, fakeBotClient, fakeMember, fakeMessage } from "keyroom/bot/testing";
 import poll, { MAX_VOTERS } from "./skills/poll.ts";
 
-test("votes past what the room's state holds are dropped quietly", async () => {
+/** The poll skill's bot on a client without a homeserver, synced once; its room (not joined yet). */
+async function pollBot() {
   const f = await fakeBotClient();
   const bot = new Bot({ client: f.client });
   await installSkill(bot, poll, undefined, silentLogger);
   await bot.start();
   await f.feed({});
-  const room = "!poll:fake.example";
+  return { f, bot, room: "!poll:fake.example" };
+}
+
+test("votes past what the room's state holds are dropped quietly", async () => {
+  const { f, bot, room } = await pollBot();
   await f.feedTimeline(room, [
     fakeMember(FAKE_BOT_USER, "join"),
     fakeMessage("@alice:x.example", "!poll Lunch? | a | b"),
@@ -40,12 +45,7 @@ test("votes past what the room's state holds are dropped quietly", async () => {
 });
 
 test("a question or option with Markdown stays text: no hidden link, no image", async () => {
-  const f = await fakeBotClient();
-  const bot = new Bot({ client: f.client });
-  await installSkill(bot, poll, undefined, silentLogger);
-  await bot.start();
-  await f.feed({});
-  const room = "!poll:fake.example";
+  const { f, bot, room } = await pollBot();
   await f.feedTimeline(room, [
     fakeMember(FAKE_BOT_USER, "join"),
     fakeMessage(
