@@ -57,23 +57,6 @@ export const MAX_HANDLERS = 1_000;
 /** Longest message body the bot looks at for commands and patterns (longer ones are ignored). */
 export const MAX_COMMAND_BODY = 16_384;
 
-export {
-  type AccessLists,
-  type BotOptions,
-  type CommandOptions,
-  DEFAULT_INVITES_PER_INVITER_PER_HOUR,
-  DEFAULT_MAX_ROOMS_ON_INVITE,
-  type Handler,
-  type HandlerRegistry,
-  type InviteLimits,
-  type InvitePolicy,
-  type MemberChange,
-  type Middleware,
-  type ReactionContext,
-  type ReactionContextExtra,
-  type WebhookRequest,
-} from "./options.ts";
-
 interface Command {
   name: string;
   args: ArgSpecs;

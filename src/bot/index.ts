@@ -1,22 +1,5 @@
 // `keyroom/bot`: the bot framework, on the public client API. See docs/bots.md.
-export {
-  type AccessLists,
-  Bot,
-  type BotOptions,
-  type CommandOptions,
-  DEFAULT_INVITES_PER_INVITER_PER_HOUR,
-  DEFAULT_MAX_ROOMS_ON_INVITE,
-  type Handler,
-  type HandlerRegistry,
-  type InviteLimits,
-  type InvitePolicy,
-  MAX_COMMAND_BODY,
-  MAX_HANDLERS,
-  type MemberChange,
-  type Middleware,
-  type ReactionContext,
-  type WebhookRequest,
-} from "./bot.ts";
+export { Bot, MAX_COMMAND_BODY, MAX_HANDLERS } from "./bot.ts";
 export {
   type ArgSpec,
   type ArgSpecs,
@@ -65,6 +48,22 @@ export {
 } from "./local-store.ts";
 export { type BotLoggerOptions, createBotLogger, defaultLogFormat, type LogLevel } from "./logger.ts";
 export { escapeMarkdown, markdownToPlainText, type RenderedMarkdown, renderMarkdown } from "./markdown.ts";
+export {
+  type AccessLists,
+  type BotOptions,
+  type CommandOptions,
+  DEFAULT_INVITES_PER_INVITER_PER_HOUR,
+  DEFAULT_MAX_ROOMS_ON_INVITE,
+  type Handler,
+  type HandlerRegistry,
+  type InviteLimits,
+  type InvitePolicy,
+  type MemberChange,
+  type Middleware,
+  type ReactionContext,
+  type ReactionContextExtra,
+  type WebhookRequest,
+} from "./options.ts";
 export { MAX_RATE_LIMITED_USERS, RateLimiter, type RateLimitOptions } from "./rate-limit.ts";
 export {
   botOptionsFrom,

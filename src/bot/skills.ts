@@ -4,8 +4,9 @@
 // TypeScript; TypeScript needs a loader (tsx) on Node versions without type stripping.
 import { pathToFileURL } from "node:url";
 import type { Logger } from "../index.ts";
-import type { Bot, HandlerRegistry } from "./bot.ts";
+import type { Bot } from "./bot.ts";
 import { arg } from "./commands/args.ts";
+import type { HandlerRegistry } from "./options.ts";
 
 export interface SkillApi extends HandlerRegistry {
   /** The bot: its client, state, local store and `room(roomId)` sender. */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { holdsAtMostConnections, rawExchange } from "../client/test-support/sockets.ts";
-import type { WebhookRequest } from "./bot.ts";
+import type { WebhookRequest } from "./options.ts";
 import {
   MAX_WEBHOOK_BODY_BYTES,
   MAX_WEBHOOK_CONNECTIONS,
