@@ -139,6 +139,34 @@ describe("the to-device queue under a flood of requests while /sendToDevice is r
     assert.equal(sent.length, 2, "one forwarded key, one secret");
   });
 
+  it("the bound and one answer per request hold after a restart (the counts are rebuilt from the stored queue)", async () => {
+    const { bob, keyRequest, secretRequest } = await setup();
+    await bob.machine.receiveSyncChanges({
+      toDevice: [keyRequest("same-key"), secretRequest("same-secret")],
+    });
+    await flushRefusingToDevice(bob);
+    assert.equal((await queued(bob)).length, 2);
+    await bob.restart();
+    await bob.machine.receiveSyncChanges({
+      toDevice: [keyRequest("same-key"), secretRequest("same-secret")],
+    });
+    await flushRefusingToDevice(bob);
+    assert.equal((await queued(bob)).length, 2, "a request repeated after a restart is not answered again");
+
+    const flood = [];
+    for (let i = 0; i < MAX_QUEUED_REPLIES; i++)
+      flood.push(i % 2 === 0 ? keyRequest(`k${i}`) : secretRequest(`s${i}`));
+    await bob.machine.receiveSyncChanges({ toDevice: flood });
+    await flushRefusingToDevice(bob);
+    assert.equal((await queued(bob)).length, MAX_QUEUED_REPLIES);
+    await bob.restart();
+    const more = [];
+    for (let i = 0; i < 50; i++) more.push(i % 2 === 0 ? keyRequest(`more${i}`) : secretRequest(`more${i}`));
+    await bob.machine.receiveSyncChanges({ toDevice: more });
+    await flushRefusingToDevice(bob);
+    assert.equal((await queued(bob)).length, MAX_QUEUED_REPLIES, "the bound holds after a restart");
+  });
+
   it(`our own key requests for made-up sessions stay within MAX_OUTGOING_KEY_REQUESTS (${MAX_OUTGOING_KEY_REQUESTS})`, async () => {
     const { bob } = await setup();
     const perGroup = Math.min(MAX_KEY_REQUESTS_PER_SENDER, MAX_KEY_REQUESTS_PER_ROOM);

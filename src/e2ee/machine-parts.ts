@@ -15,7 +15,7 @@ import { InboundSessions } from "./room-keys/inbound.ts";
 import { OutboundSessions } from "./room-keys/outbound.ts";
 import { RoomSettings } from "./room-keys/room-settings.ts";
 import { SecretGossip, type SecretGossipState } from "./secret-storage/gossip.ts";
-import { type QueuedToDevice, queuedToDevice } from "./to-device-queue.ts";
+import { queuedToDevice, ToDeviceQueue } from "./to-device-queue.ts";
 
 export interface Parts {
   readonly own: OwnDevice;
@@ -29,7 +29,7 @@ export interface Parts {
   readonly secrets: SecretGossip;
   readonly backup: KeyBackup;
   readonly historySharing: HistorySharingState;
-  readonly queue: Map<string, QueuedToDevice>;
+  readonly queue: ToDeviceQueue;
   /** Rooms' saved settings, read from the store once each. */
   readonly roomSettings: RoomSettings;
 }
@@ -64,7 +64,7 @@ export async function buildParts(ctx: MachineContext, kept: Kept): Promise<Parts
     kept.replays,
     kept.ownEchoes,
   );
-  const queue = new Map<string, QueuedToDevice>();
+  const queue = new ToDeviceQueue();
   for (const r of await ctx.store.getQueuedRequests()) {
     const q = queuedToDevice(r);
     if (q !== undefined) queue.set(q.request.id, q);

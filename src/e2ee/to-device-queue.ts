@@ -13,7 +13,7 @@
  */
 import type { JsonObject } from "../store/json.ts";
 import type { QueuedRequestRecord } from "../store/records.ts";
-import { type MachineContext, newRequestId } from "./machine-context.ts";
+import { type MachineContext, newRequestId, type StepChanges } from "./machine-context.ts";
 import type { ToDeviceRequest } from "./requests.ts";
 
 /**
@@ -32,6 +32,53 @@ export interface QueuedToDevice {
   readonly keyRequest: string | undefined;
 }
 
+/**
+ * The saved queue, by request ID, with its replies counted as entries are set and deleted (built
+ * again from the store's queue on open): `mayQueueReply` runs for each reply a flood asks of us,
+ * and must not walk the queue each time.
+ */
+export class ToDeviceQueue extends Map<string, QueuedToDevice> {
+  /** Replies queued under each key (one, unless an older queue held more). */
+  readonly #replyKeys = new Map<string, number>();
+  #replies = 0;
+
+  /** Replies in the saved queue. */
+  get replies(): number {
+    return this.#replies;
+  }
+
+  /** Replies in the saved queue under `key`. */
+  repliesUnder(key: string): number {
+    return this.#replyKeys.get(key) ?? 0;
+  }
+
+  override set(id: string, q: QueuedToDevice): this {
+    const old = super.get(id);
+    if (old?.reply !== undefined) this.#count(old.reply, -1);
+    if (q.reply !== undefined) this.#count(q.reply, 1);
+    return super.set(id, q);
+  }
+
+  override delete(id: string): boolean {
+    const old = super.get(id);
+    if (old?.reply !== undefined) this.#count(old.reply, -1);
+    return super.delete(id);
+  }
+
+  override clear(): void {
+    this.#replyKeys.clear();
+    this.#replies = 0;
+    super.clear();
+  }
+
+  #count(key: string, by: number): void {
+    this.#replies += by;
+    const n = (this.#replyKeys.get(key) ?? 0) + by;
+    if (n > 0) this.#replyKeys.set(key, n);
+    else this.#replyKeys.delete(key);
+  }
+}
+
 /** What a queued message is, beyond its request (stored in its body). */
 export interface QueueTag {
   readonly roomId?: string;
@@ -41,6 +88,37 @@ export interface QueueTag {
 
 /** The `kind` of the queue's records (the store's queue is free-form). */
 const TO_DEVICE_KIND = "to_device";
+
+/**
+ * The replies a step queued, and those of the saved queue it deleted, counted as it goes (the
+ * step's `queuedRequests` gain replies only through `queueToDevice`).
+ */
+interface StepReplies {
+  readonly queued: Map<string, number>;
+  queuedCount: number;
+  /** Saved replies deleted in the step: their IDs, and their count under each key. */
+  readonly deleted: Set<string>;
+  readonly deletedKeys: Map<string, number>;
+  /** How many of the step's `deletedQueuedRequests` were looked at. */
+  deletedSeen: number;
+}
+
+const stepReplies = new WeakMap<StepChanges, StepReplies>();
+
+function stepRepliesOf(tx: StepChanges): StepReplies {
+  let s = stepReplies.get(tx);
+  if (s === undefined) {
+    s = { queued: new Map(), queuedCount: 0, deleted: new Set(), deletedKeys: new Map(), deletedSeen: 0 };
+    stepReplies.set(tx, s);
+  }
+  return s;
+}
+
+function countIn(counts: Map<string, number>, key: string, by: number): void {
+  const n = (counts.get(key) ?? 0) + by;
+  if (n > 0) counts.set(key, n);
+  else counts.delete(key);
+}
 
 /** Queues `request` in the step's changes (a string `tag` is a room-key share's room). */
 export function queueToDevice(ctx: MachineContext, request: ToDeviceRequest, tag?: string | QueueTag): void {
@@ -52,6 +130,11 @@ export function queueToDevice(ctx: MachineContext, request: ToDeviceRequest, tag
     ...(reply === undefined ? {} : { reply }),
     ...(keyRequest === undefined ? {} : { keyRequest }),
   };
+  if (reply !== undefined) {
+    const step = stepRepliesOf(ctx.tx);
+    countIn(step.queued, reply, 1);
+    step.queuedCount++;
+  }
   ctx.tx.queuedRequests.push({
     requestId: request.id,
     kind: TO_DEVICE_KIND,
@@ -123,7 +206,7 @@ function* tagsInStep(
     if (gone === undefined || !gone.has(id)) yield { id, reply: q.reply, keyRequest: q.keyRequest };
   }
   for (const r of ctx.tx.queuedRequests) {
-    // Read without parsing the request: this runs for each reply a flood asks of us.
+    // Read without parsing the request.
     if (r.kind === TO_DEVICE_KIND && !queue.has(r.requestId)) {
       yield { id: r.requestId, reply: r.body.reply, keyRequest: r.body.keyRequest };
     }
@@ -132,19 +215,23 @@ function* tagsInStep(
 
 /**
  * Whether a reply under `key` may be queued now: none is queued under that key, and fewer than
- * {@link MAX_QUEUED_REPLIES} replies are. Asked before encrypting the reply.
+ * {@link MAX_QUEUED_REPLIES} replies are. Asked before encrypting the reply; counts kept up to date
+ * rather than a walk of the queue (this runs for each reply a flood asks of us).
  */
-export function mayQueueReply(
-  ctx: MachineContext,
-  queue: ReadonlyMap<string, QueuedToDevice>,
-  key: string,
-): boolean {
-  let replies = 0;
-  for (const { reply } of tagsInStep(ctx, queue)) {
-    if (typeof reply !== "string") continue;
-    if (reply === key || ++replies >= MAX_QUEUED_REPLIES) return false;
+export function mayQueueReply(ctx: MachineContext, queue: ToDeviceQueue, key: string): boolean {
+  const tx = ctx.tx;
+  const step = stepRepliesOf(tx);
+  const deleted = tx.deletedQueuedRequests;
+  for (; step.deletedSeen < deleted.length; step.deletedSeen++) {
+    const id = deleted[step.deletedSeen] as string;
+    const reply = queue.get(id)?.reply;
+    if (reply === undefined || step.deleted.has(id)) continue;
+    step.deleted.add(id);
+    countIn(step.deletedKeys, reply, 1);
   }
-  return true;
+  const saved = queue.repliesUnder(key) - (step.deletedKeys.get(key) ?? 0);
+  if (saved > 0 || step.queued.has(key)) return false;
+  return queue.replies - step.deleted.size + step.queuedCount < MAX_QUEUED_REPLIES;
 }
 
 /**
@@ -161,7 +248,13 @@ export function withdrawKeyRequest(
     (r) => r.kind === TO_DEVICE_KIND && r.body.keyRequest === requestId,
   );
   if (index >= 0) {
-    tx.queuedRequests.splice(index, 1);
+    const [removed] = tx.queuedRequests.splice(index, 1);
+    const reply = removed?.body.reply;
+    if (typeof reply === "string") {
+      const step = stepRepliesOf(tx);
+      countIn(step.queued, reply, -1);
+      step.queuedCount--;
+    }
     return true;
   }
   for (const { id, keyRequest } of tagsInStep(ctx, queue)) {

@@ -18,9 +18,9 @@ import type { ToDeviceRequest } from "../requests.ts";
 import type { InboundSessions, RoomKeyUpdate } from "../room-keys/inbound.ts";
 import {
   mayQueueReply,
-  type QueuedToDevice,
   type QueueTag,
   queueToDevice,
+  type ToDeviceQueue,
   withdrawKeyRequest,
 } from "../to-device-queue.ts";
 import type { HeldKeyRequest, HeldKeyRequests } from "./held.ts";
@@ -88,7 +88,7 @@ export class KeyRequests {
   readonly #pendingAnswers = new Map<string, PendingAnswer>();
   readonly #held: HeldKeyRequests;
   /** The machine's saved to-device queue (see to-device-queue.ts). */
-  readonly #queued: ReadonlyMap<string, QueuedToDevice>;
+  readonly #queued: ToDeviceQueue;
 
   constructor(
     ctx: MachineContext,
@@ -96,7 +96,7 @@ export class KeyRequests {
     olm: OlmSessions,
     inbound: InboundSessions,
     held: HeldKeyRequests,
-    queued: ReadonlyMap<string, QueuedToDevice>,
+    queued: ToDeviceQueue,
   ) {
     this.#ctx = ctx;
     this.#queued = queued;

@@ -16,7 +16,7 @@ import type { MachineContext } from "../machine-context.ts";
 import { newRequestId } from "../machine-context.ts";
 import type { DecryptedOlmEvent, OlmSessions } from "../olm-sessions/sessions.ts";
 import type { ToDeviceRequest } from "../requests.ts";
-import { mayQueueReply, type QueuedToDevice, type QueueTag, queueToDevice } from "../to-device-queue.ts";
+import { mayQueueReply, type QueueTag, queueToDevice, type ToDeviceQueue } from "../to-device-queue.ts";
 import {
   BACKUP_SECRET,
   CROSS_SIGNING_MASTER_SECRET,
@@ -109,7 +109,7 @@ export class SecretGossip {
   readonly #crossSigning: CrossSigning;
   readonly #state: SecretGossipState;
   /** The machine's saved to-device queue (see to-device-queue.ts). */
-  readonly #queued: ReadonlyMap<string, QueuedToDevice>;
+  readonly #queued: ToDeviceQueue;
 
   constructor(
     ctx: MachineContext,
@@ -117,7 +117,7 @@ export class SecretGossip {
     olm: OlmSessions,
     crossSigning: CrossSigning,
     state: SecretGossipState,
-    queued: ReadonlyMap<string, QueuedToDevice>,
+    queued: ToDeviceQueue,
   ) {
     this.#ctx = ctx;
     this.#queued = queued;
