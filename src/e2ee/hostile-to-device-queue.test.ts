@@ -194,8 +194,8 @@ describe("the to-device queue under a flood of requests while /sendToDevice is r
     assert.equal((await bob.store.getOutgoingKeyRequests()).length, MAX_OUTGOING_KEY_REQUESTS);
   });
 
-  it("a key that arrives while our request for it is still queued takes the request out, with no cancellation", async () => {
-    const { hs, bob } = await setup();
+  /** Bob fails to decrypt an event of a session he lacks (so asks for it); the import that brings it. */
+  async function missingKey(bob: TestClient) {
     const outbound = OutboundGroupSession.create();
     const event = {
       event_id: "$late",
@@ -211,28 +211,56 @@ describe("the to-device queue under a flood of requests while /sendToDevice is r
       },
     };
     await assert.rejects(bob.machine.decryptRoomEvent(event, "!r:x"), { code: "UNKNOWN_SESSION" });
-    // Handed out (in flight), then the key comes by import before it is marked sent.
-    const [request] = (await bob.machine.outgoingRequests()).filter((r) => r.type === "to_device");
-    assert.ok(request !== undefined);
     const senderKey = encodeBase64(randomBytes(32));
     const session = InboundGroupSession.fromSessionKey(outbound.sessionKey());
-    await bob.machine.importRoomKeys([
-      {
-        algorithm: "m.megolm.v1.aes-sha2",
-        room_id: "!r:x",
-        sender_key: senderKey,
-        session_id: session.sessionId,
-        session_key: session.exportAtFirstKnownIndex(),
-        sender_claimed_keys: { ed25519: senderKey },
-        forwarding_curve25519_key_chain: [],
-      },
-    ]);
-    assert.deepEqual(await queued(bob), []);
-    await bob.send(request); // marking it sent now is a no-op, not an error
-    await bob.flush();
-    const cancellations = hs.sentToDevice.filter(
+    return () =>
+      bob.machine.importRoomKeys([
+        {
+          algorithm: "m.megolm.v1.aes-sha2",
+          room_id: "!r:x",
+          sender_key: senderKey,
+          session_id: session.sessionId,
+          session_key: session.exportAtFirstKnownIndex(),
+          sender_claimed_keys: { ed25519: senderKey },
+          forwarding_curve25519_key_chain: [],
+        },
+      ]);
+  }
+
+  const cancellationsSent = (hs: FakeHomeserver) =>
+    hs.sentToDevice.filter(
       (m) => m.eventType === "m.room_key_request" && m.content.action === "request_cancellation",
     );
-    assert.deepEqual(cancellations, []);
+
+  it("a key that arrives before our request for it was handed out takes the request out, with no cancellation", async () => {
+    const { hs, bob } = await setup();
+    const importKey = await missingKey(bob);
+    await importKey();
+    assert.deepEqual(await queued(bob), []);
+    await bob.flush();
+    assert.deepEqual(cancellationsSent(hs), []);
+    assert.equal(hs.sentToDevice.filter((m) => m.eventType === "m.room_key_request").length, 0);
+  });
+
+  it("a key that arrives while our request is handed out but not marked sent cancels the request", async () => {
+    const { hs, bob } = await setup();
+    const importKey = await missingKey(bob);
+    // Handed out (in flight: our other devices may get it), then the key comes by import before
+    // it is marked sent.
+    const [request] = (await bob.machine.outgoingRequests()).filter((r) => r.type === "to_device");
+    assert.ok(request !== undefined);
+    await importKey();
+    const q = await queued(bob);
+    assert.deepEqual(
+      q.map((r) => r.keyRequest),
+      [undefined],
+      "the request is out of the queue, a cancellation in it",
+    );
+    await bob.send(request); // marking it sent now is a no-op, not an error
+    await bob.flush();
+    const cancellations = cancellationsSent(hs);
+    assert.equal(cancellations.length, 1);
+    const requestId = (request.body.messages[BOB]?.["*"] as { request_id?: unknown } | undefined)?.request_id;
+    assert.equal(cancellations[0]?.content.request_id, requestId);
   });
 });

@@ -82,12 +82,17 @@ export class MachineRequests {
     }
     const claim = p.olm.claimRequest(await p.olm.devicesNeedingSessions(this.#withoutBackoff(needy)));
     if (claim !== undefined) out.push(claim);
-    for (const q of p.queue.values()) out.push(q.request);
+    for (const q of p.queue.values()) {
+      out.push(q.request);
+      if (q.keyRequest !== undefined) p.gossip.handedOut(q.keyRequest);
+    }
     out.push(...this.#bridge.requests());
     for (const r of this.#ctx.tx.queuedRequests) {
       if (p.queue.has(r.requestId)) continue;
       const q = queuedToDevice(r);
-      if (q !== undefined) out.push(q.request);
+      if (q === undefined) continue;
+      out.push(q.request);
+      if (q.keyRequest !== undefined) p.gossip.handedOut(q.keyRequest);
     }
     return out;
   }

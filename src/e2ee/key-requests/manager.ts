@@ -89,6 +89,11 @@ export class KeyRequests {
   readonly #held: HeldKeyRequests;
   /** The machine's saved to-device queue (see to-device-queue.ts). */
   readonly #queued: ToDeviceQueue;
+  /**
+   * Our requests whose message was handed out for sending: it may be on its way even while still
+   * queued, so one withdrawn is cancelled. Outstanding requests only (`MAX_OUTGOING_KEY_REQUESTS`).
+   */
+  readonly #handedOut = new Set<string>();
 
   constructor(
     ctx: MachineContext,
@@ -126,6 +131,7 @@ export class KeyRequests {
   }
 
   #forget(r: OutgoingKeyRequestRecord): void {
+    this.#handedOut.delete(r.requestId);
     this.#outgoing.delete(r.requestId);
     this.#senders.delete(r.requestId);
     this.#bySession.delete(JSON.stringify([r.roomId, r.sessionId]));
@@ -219,13 +225,22 @@ export class KeyRequests {
     );
   }
 
-  /** A key arrived by any route: withdraw our request for it (cancel it once sent). */
+  /** The message of our request `requestId` was handed out for sending. */
+  handedOut(requestId: string): void {
+    if (this.#outgoing.has(requestId)) this.#handedOut.add(requestId);
+  }
+
+  /**
+   * A key arrived by any route: withdraw our request for it, and cancel it once it may have gone
+   * out (sent, or handed out for sending: marking it sent later changes nothing).
+   */
   keyArrived(update: RoomKeyUpdate): void {
     const record = this.#find(update.roomId, update.sessionId);
     if (record === undefined) return;
+    const handedOut = this.#handedOut.has(record.requestId);
     this.#forget(record);
     this.#ctx.tx.deletedOutgoingKeyRequests.push(record.requestId);
-    if (withdrawKeyRequest(this.#ctx, this.#queued, record.requestId)) return;
+    if (withdrawKeyRequest(this.#ctx, this.#queued, record.requestId) && !handedOut) return;
     const reply = JSON.stringify(["m.room_key_request", "cancel", record.requestId]);
     if (!mayQueueReply(this.#ctx, this.#queued, reply)) return;
     this.#queue(
