@@ -263,4 +263,14 @@ describe("the to-device queue under a flood of requests while /sendToDevice is r
     const requestId = (request.body.messages[BOB]?.["*"] as { request_id?: unknown } | undefined)?.request_id;
     assert.equal(cancellations[0]?.content.request_id, requestId);
   });
+
+  it("a key that arrives after a restart, our request still queued from before it, cancels the request", async () => {
+    // The run before the restart may have handed the request out: it is cancelled to be safe.
+    const { hs, bob } = await setup();
+    const importKey = await missingKey(bob);
+    await bob.restart();
+    await importKey();
+    await bob.flush();
+    assert.equal(cancellationsSent(hs).length, 1);
+  });
 });

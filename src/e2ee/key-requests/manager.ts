@@ -115,6 +115,8 @@ export class KeyRequests {
     const stored = await this.#ctx.store.getOutgoingKeyRequests();
     stored.sort((a, b) => a.createdAt - b.createdAt);
     for (const r of stored) this.#remember(r, UNKNOWN_SENDER);
+    // Queued by an earlier run, which may have handed them out before it stopped.
+    for (const q of this.#queued.values()) if (q.keyRequest !== undefined) this.handedOut(q.keyRequest);
   }
 
   #find(roomId: string, sessionId: string): OutgoingKeyRequestRecord | undefined {
