@@ -210,8 +210,14 @@ export class VerificationFlow {
     now: number,
   ): void {
     if (this.finished) return;
-    if (senderDevice !== undefined && this.#otherDevice !== undefined && senderDevice !== this.#otherDevice)
+    if (senderDevice !== undefined && this.#otherDevice !== undefined && senderDevice !== this.#otherDevice) {
+      // Another of the devices we asked accepting after the first, encrypted: the device that
+      // sent it is told as a plaintext one is (see `#receiveReady`).
+      if (type === EVENT_READY && !this.incoming && parseReady(content) !== undefined) {
+        this.#tellLate(senderDevice);
+      }
       return;
+    }
     this.#lastEventAt = now;
     switch (type) {
       case EVENT_CANCEL: {
@@ -257,16 +263,7 @@ export class VerificationFlow {
     // the flow with the first one goes on.
     const late = this.#phase !== "requested" && !this.incoming ? parseReady(content) : undefined;
     if (late !== undefined && late.from_device !== this.#otherDevice) {
-      // Once per device: a repeated ready must not make us send a message each time.
-      const device = late.from_device;
-      if (
-        this.transport.kind === "to_device" &&
-        this.#requestedDevices.includes(device) &&
-        !this.#toldLate.has(device)
-      ) {
-        this.#toldLate.add(device);
-        this.#emit(EVENT_CANCEL, { code: "m.accepted", reason: "accepted on another device" }, [device]);
-      }
+      this.#tellLate(late.from_device);
       return;
     }
     if (this.#phase !== "requested" || this.incoming) {
@@ -286,6 +283,17 @@ export class VerificationFlow {
     if (this.transport.kind === "to_device" && others.length > 0) {
       this.#emit(EVENT_CANCEL, { code: "m.accepted", reason: "accepted on another device" }, others);
     }
+  }
+
+  /**
+   * A requested device that accepted after another did is told that one took it, once: a
+   * repeated ready must not make us send a message each time.
+   */
+  #tellLate(device: string): void {
+    if (this.transport.kind !== "to_device" || !this.#requestedDevices.includes(device)) return;
+    if (this.#toldLate.has(device)) return;
+    this.#toldLate.add(device);
+    this.#emit(EVENT_CANCEL, { code: "m.accepted", reason: "accepted on another device" }, [device]);
   }
 
   #receiveStart(content: Record<string, unknown>, env: VerificationEnv, now: number): void {

@@ -159,6 +159,46 @@ describe("verification flows between two machines", () => {
     assert.deepEqual(cancels, [[["THIRD"], "m.accepted"]]);
   });
 
+  it("a to-device request: a second device accepting after the first, encrypted, is told m.accepted once", () => {
+    const p = Pair.make({ sameUser: true });
+    const ka = p.a.machine.requestToDevice(p.b.userId, [p.b.deviceId, "THIRD"], p.a.env, p.now);
+    p.deliver();
+    p.b.machine.accept(p.b.machine.takeIncoming()[0]?.key as string, p.b.env, p.now);
+    p.deliver();
+    assert.equal(p.a.machine.snapshot(ka)?.phase, "ready");
+    const flowId = ka.split("|")[1] as string;
+    // THIRD's ready comes decrypted (its sending device known), repeated.
+    const ready = (fromDevice: string, senderDevice: string) =>
+      p.a.machine.receiveToDevice(
+        {
+          type: "m.key.verification.ready",
+          sender: p.b.userId,
+          senderDevice,
+          content: { from_device: fromDevice, methods: ["m.sas.v1"], transaction_id: flowId },
+        },
+        p.a.env,
+        p.now,
+      );
+    // A device never asked gets no answer, whichever device its ready names.
+    ready("NEVERASKED", "NEVERASKED");
+    ready("THIRD", "OTHER");
+    assert.deepEqual(p.a.machine.takeOutgoing(), []);
+    for (let i = 0; i < 3; i++) ready("THIRD", "THIRD");
+    assert.equal(p.a.machine.snapshot(ka)?.phase, "ready");
+    assert.equal(p.a.machine.snapshot(ka)?.cancel, undefined);
+    assert.deepEqual(
+      p.a.machine
+        .takeOutgoing()
+        .map((m) => [m.eventType, m.kind === "to_device" ? m.deviceIds : [], m.content.code]),
+      [["m.key.verification.cancel", ["THIRD"], "m.accepted"]],
+    );
+    const kb = p.b.machine.list()[0]?.key as string;
+    p.a.machine.startSas(ka, p.a.env, p.now);
+    p.deliver();
+    confirmBoth(p, ka, kb);
+    assertVerifiedEachOther(p, ka, kb);
+  });
+
   it("a to-device request: a second device accepting after the first is told m.accepted once, the flow goes on", () => {
     const p = Pair.make({ sameUser: true });
     const ka = p.a.machine.requestToDevice(p.b.userId, [p.b.deviceId, "THIRD"], p.a.env, p.now);
