@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import QRCode from "qrcode";
+import { scaledMs } from "../support/budget.ts";
 import { runKeyroom, startKeyroom } from "../support/cli.ts";
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
 
@@ -89,6 +90,28 @@ async function twoDevices(
   return { userId: who.user_id, a, b, deviceB: who.device_id };
 }
 
+/** A new user with one profile. */
+async function oneUser(prefix: string): Promise<{ userId: string; profile: string }> {
+  const name = `${prefix}${Date.now().toString(36)}`;
+  const profile = join(dir, name);
+  const [line] = (
+    await inProcess([
+      "register",
+      "--homeserver",
+      hs.baseUrl,
+      "--user",
+      name,
+      "--password",
+      "pw",
+      "--profile",
+      profile,
+    ])
+  )
+    .trim()
+    .split("\n");
+  return { userId: (JSON.parse(line ?? "{}") as { user_id: string }).user_id, profile };
+}
+
 describe("keyroom verify (spawned)", () => {
   test("request / listen fed y: both print sas then done, exit 0; trust shows verified both ways", async () => {
     const { userId, a, b, deviceB } = await twoDevices("cv");
@@ -126,20 +149,34 @@ describe("keyroom verify (spawned)", () => {
     );
   });
 
-  test("an answer other than y reports a mismatch: both print cancelled and exit 1", async () => {
-    const { userId, a, b, deviceB } = await twoDevices("cw");
-    const listen = spawnVerify(["verify", "listen", "--profile", b], "y");
-    const request = spawnVerify(["verify", "request", userId, deviceB, "--profile", a], "n");
-    const [rl, rr] = await Promise.all([listen.exited, request.exited]);
-    assert.equal(rr.code, 1);
+  test("another user, in a DM: listen joins the DM invitation; an answer other than y is a mismatch", async () => {
+    // Two users: `verify request USER` asks in a new DM, which `verify listen` must join to see it.
+    const [asking, asked] = await Promise.all([oneUser("cw"), oneUser("cy")]);
+    const listen = spawnVerify(
+      ["verify", "listen", "--timeout", String(scaledMs(60_000) / 1000), "--profile", asked.profile],
+      "y",
+    );
+    const request = spawnVerify(["verify", "request", asked.userId, "--profile", asking.profile], "n");
+    const rl = await listen.exited;
+    // A listener that never saw the request leaves it waiting for its own timeout (ten minutes).
+    if (listen.lines.at(-1)?.code === "m.timeout") request.child.kill();
+    const rr = await request.exited;
+    assert.deepEqual(listen.lines.at(-1), {
+      event: "cancelled",
+      code: "m.mismatched_sas",
+      reason: "the short authentication strings differ",
+    });
     assert.equal(rl.code, 1);
+    assert.equal(rr.code, 1);
     assert.deepEqual(request.lines.at(-1), {
       event: "cancelled",
       code: "m.mismatched_sas",
       reason: "the short authentication strings differ",
     });
-    assert.equal(listen.lines.at(-1)?.event, "cancelled");
-    assert.equal(listen.lines.at(-1)?.code, "m.mismatched_sas");
+    assert.deepEqual(
+      listen.lines.find((l) => l.event === "sas"),
+      request.lines.find((l) => l.event === "sas"),
+    );
   });
 
   test("listen --timeout with no request: cancelled m.timeout, exit 1", async () => {

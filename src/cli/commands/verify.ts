@@ -2,7 +2,7 @@
 // shell. The JSON lines are a contract (issue 11): `sas` (then one stdin line: `y` confirms, anything
 // else is a mismatch), then `done` (exit 0) or `cancelled` (exit 1). On a terminal the emoji are
 // also drawn large on stderr and the question is asked in words.
-import type { MatrixClient, VerificationRequest, VerificationSnapshot } from "../../index.ts";
+import type { MatrixClient, Room, VerificationRequest, VerificationSnapshot } from "../../index.ts";
 import { CliError } from "../errors.ts";
 import { jsonLine } from "../output.ts";
 import { withEncryptedClient } from "../session.ts";
@@ -52,15 +52,39 @@ export async function verifyListenCommand(args: VerifyListenArgs, io: CommandIo)
   await withVerifyingClient(args.profileDir, async (client) => {
     // Listening first: the request may come in the very first sync.
     const next = nextRequest(client, args.timeoutMs, io.signal);
-    await whileSyncing(client, async () => {
-      const request = await next;
-      if (request === undefined) {
-        cancelled(io, { code: "m.timeout", reason: "no verification request arrived" });
-      }
-      await request.accept();
-      await runSas(request, io);
-    });
+    // Another user's request is an event in a DM they invite us to (`verify request` makes one):
+    // it is seen only once we join, so direct invitations are accepted while listening.
+    const offInvites = joinDirectInvites(client);
+    try {
+      await whileSyncing(client, async () => {
+        const request = await next;
+        offInvites();
+        if (request === undefined) {
+          cancelled(io, { code: "m.timeout", reason: "no verification request arrived" });
+        }
+        await request.accept();
+        await runSas(request, io);
+      });
+    } finally {
+      offInvites();
+    }
   });
+}
+
+/**
+ * Joins each direct-chat invitation (our member event says `is_direct`): those pending now and
+ * those that arrive until the returned function is called. A failed join is left for the user.
+ */
+export function joinDirectInvites(client: MatrixClient): () => void {
+  const joined = new Set<string>();
+  const join = (room: Room) => {
+    const me = room.inviteState.find((e) => e.type === "m.room.member" && e.state_key === client.userId);
+    if (me?.content.is_direct !== true || joined.has(room.roomId)) return;
+    joined.add(room.roomId);
+    client.joinRoom(room.roomId).catch(() => undefined);
+  };
+  for (const room of client.getRooms("invite")) join(room);
+  return client.on("room.invite", (room) => join(room));
 }
 
 /**
