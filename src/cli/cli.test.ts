@@ -90,6 +90,10 @@ describe("runCli", () => {
       [["devices"], /devices needs a command \(list, rename, delete; see keyroom devices --help\)$/],
       [["devices", "nope"], /unknown command 'nope' \(list, rename, delete; see keyroom devices --help\)$/],
       [["bot"], /bot needs a command \(init, run, verify, recover, reset;/],
+      [
+        ["bot", "init", "d", "--homeserver", "http://h", "--user", "u"],
+        /give --password, set \$KEYROOM_PASSWORD, or type the password on stdin/,
+      ],
       [["whoami", "extra"], /too many arguments for 'whoami'/],
       [["send", "--nope", "!r:x", "hi"], /unknown option '--nope'/],
     ];

@@ -45,6 +45,20 @@ function passwordOf(option: string | undefined): string {
   return password;
 }
 
+/**
+ * The password from `--password` or `$KEYROOM_PASSWORD`, else asked for: typed without echo on a
+ * terminal, or one line of stdin (`bot init`, whose contract makes `--password` optional).
+ */
+async function passwordOrAsk(option: string | undefined, io: CommandIo): Promise<string> {
+  const given = option ?? process.env[PASSWORD_ENV];
+  if (given !== undefined && given !== "") return given;
+  const typed = await io.readSecret?.("Password: ");
+  if (typed === undefined || typed === "") {
+    throw new CliError("USAGE", `give --password, set $${PASSWORD_ENV}, or type the password on stdin`);
+  }
+  return typed;
+}
+
 export function buildProgram(io: CommandIo): Command {
   const program = new Command("keyroom")
     .description("Matrix from the shell: log in, list rooms, send and tail messages, run a dev homeserver.")
@@ -314,7 +328,7 @@ export function buildProgram(io: CommandIo): Command {
     .argument("<dir>", "the bot's directory (created)")
     .requiredOption("--homeserver <url>", "homeserver base URL", parseHomeserver)
     .requiredOption("--user <user>", "the bot's localpart or user ID")
-    .option("--password <password>", `password (or set $${PASSWORD_ENV})`)
+    .option("--password <password>", `password (or set $${PASSWORD_ENV}; else it is asked for)`)
     .option(
       "--owner <user>",
       "an owner of the bot (repeatable); invitations are accepted from owners",
@@ -337,7 +351,7 @@ export function buildProgram(io: CommandIo): Command {
             dir,
             homeserver: o.homeserver,
             user: o.user,
-            password: o.appservice === undefined ? passwordOf(o.password) : undefined,
+            password: o.appservice === undefined ? await passwordOrAsk(o.password, io) : undefined,
             owners: o.owner,
             ...(o.appservice !== undefined ? { appservice: o.appservice } : {}),
           },

@@ -9,7 +9,7 @@ import { after, before, test } from "node:test";
 import { runCli } from "../../src/cli/program.ts";
 import { MatrixClient } from "../../src/index.ts";
 import { scaledMs } from "../support/budget.ts";
-import { finished, lineMatching, startKeyroom } from "../support/cli.ts";
+import { finished, lineMatching, spawnKeyroom, startKeyroom } from "../support/cli.ts";
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
 
 let hs: TestDevServer;
@@ -46,20 +46,11 @@ test("bot init + bot run: a user sends !echo hi in an encrypted room and reads h
   });
   await alice.register({ username: `alice${Date.now().toString(36)}`, password: "pw" });
   const botDir = join(dir, "echo-bot");
-  const init = await finished(
-    startKeyroom([
-      "bot",
-      "init",
-      botDir,
-      "--homeserver",
-      hs.baseUrl,
-      "--user",
-      "echobot",
-      "--password",
-      "bot password",
-      "--owner",
-      alice.userId,
-    ]),
+  // `--password` is optional (issue 15): without it and $KEYROOM_PASSWORD, one line of stdin.
+  const init = await spawnKeyroom(
+    ["bot", "init", botDir, "--homeserver", hs.baseUrl, "--user", "echobot", "--owner", alice.userId],
+    {},
+    "bot password\n",
   );
   assert.equal(init.code, 0, init.stderr);
   const made = JSON.parse(init.stdout.trim()) as {
