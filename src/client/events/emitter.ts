@@ -1,5 +1,6 @@
-// A small typed event emitter whose `emit` awaits async listeners in order. The sync loop relies on
-// that: it saves the sync token only after every listener for the response has finished.
+// A small typed event emitter whose `emit` awaits async listeners in order (`emitTogether` starts
+// them all at once). The sync loop relies on both: it saves the sync token only after every
+// listener for the response has finished.
 import { type Logger, silentLogger } from "../logger.ts";
 
 type Listener<A extends unknown[]> = (...args: A) => void | Promise<void>;
@@ -54,6 +55,25 @@ export class TypedEmitter<M extends { [K in keyof M]: unknown[] }> {
         this.onListenerError(err, event);
       }
     }
+  }
+
+  /**
+   * Calls every listener at once (each started in turn, none waiting for another) and resolves when
+   * all have finished; failures reported as by `emit`. For events whose listeners only finish work
+   * of their own (`sync.settle`): one that waits must not hold back the start of the others.
+   */
+  async emitTogether<K extends keyof M>(event: K, ...args: M[K]): Promise<void> {
+    const list = this.listeners.get(event);
+    if (!list || list.length === 0) return;
+    await Promise.all(
+      [...list].map(async (l) => {
+        try {
+          await (l as unknown as Listener<M[K]>)(...args);
+        } catch (err) {
+          this.onListenerError(err, event);
+        }
+      }),
+    );
   }
 }
 

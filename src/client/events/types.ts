@@ -156,7 +156,8 @@ export interface ClientEventMap {
   /**
    * Every listener of one sync response has run; its token is saved once this event's listeners
    * finish. A listener that started work for an event without awaiting it (to handle several rooms
-   * at once) awaits it here, so a crash before the save brings the events again. The sync loop does
+   * at once) awaits it here, so a crash before the save brings the events again. Its listeners are
+   * all started at once (one that waits does not hold back the others', a bot's included). The sync loop does
    * not wait for this: it fetches and handles the next responses meanwhile (at most
    * `MAX_UNSAVED_RESPONSES` unsaved) and saves the tokens in order, each after its own work.
    */

@@ -165,7 +165,7 @@ export async function handleSyncResponse(
   };
   // Listeners may start work for events and finish it here, so events of different rooms (and of
   // the next response) run at once while this response's token still waits for its work.
-  return { settled: ctx.emitter.emit("sync.settle", { nextBatch: res.next_batch }), changes };
+  return { settled: ctx.emitter.emitTogether("sync.settle", { nextBatch: res.next_batch }), changes };
 }
 
 async function applyRoom(

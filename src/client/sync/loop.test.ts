@@ -532,6 +532,30 @@ describe("sync loop", () => {
     assert.equal((await store.loadSync())?.nextBatch, "s3");
   });
 
+  it("starts every sync.settle listener at once: one that waits does not hold back the others", async () => {
+    // An app's listener registered first waits for something the bot's (registered after) does:
+    // run one after another, the response's work would never finish.
+    const s = scripted([joinSync("s1", [msg("$1", "one")])]);
+    const { client, store } = await loggedIn(s.fetch);
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const order: string[] = [];
+    client.on("sync.settle", async () => {
+      order.push("first starts");
+      await gate;
+      order.push("first ends");
+    });
+    client.on("sync.settle", () => {
+      order.push("second");
+      release();
+    });
+    await client.syncOnce();
+    assert.deepEqual(order, ["first starts", "second", "first ends"]);
+    assert.equal((await store.loadSync())?.nextBatch, "s1");
+  });
+
   it("at most MAX_UNSAVED_RESPONSES wait for their work before the loop stops fetching", async () => {
     const count = MAX_UNSAVED_RESPONSES + 3;
     const s = scripted(
