@@ -5,6 +5,12 @@ import type { Uia } from "./uia.ts";
 
 /** Largest JSON request body accepted. */
 export const MAX_JSON_BODY_BYTES = 10 * 1024 * 1024;
+/**
+ * Deepest nesting of a JSON request body (the canonical JSON events are hashed over allows 64 too).
+ * Deeper bodies overflowed the stack when stored (`JSON.stringify`: 500s), and one stored just under
+ * that made every later /sync answer of its user fail.
+ */
+export const MAX_JSON_BODY_DEPTH = 64;
 /** Largest media upload accepted (also advertised by the media config endpoint). */
 export const MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
 

@@ -2,6 +2,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type * as z from "../wire/zod.ts";
 import { badJson, MatrixError } from "./errors.ts";
+import { MAX_JSON_BODY_DEPTH } from "./route-context.ts";
 import type { Authed } from "./types.ts";
 
 export type AuthMode = "required" | "optional" | "none";
@@ -115,6 +116,9 @@ export function jsonBody<T extends z.ZodMiniType>(req: RouteRequest, schema: T):
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     throw new MatrixError(400, "M_NOT_JSON", "Content must be a JSON object.");
   }
+  if (nestsDeeperThan(parsed, MAX_JSON_BODY_DEPTH)) {
+    throw badJson(`Request body nests deeper than ${MAX_JSON_BODY_DEPTH} levels`);
+  }
   const r = schema.safeParse(parsed);
   if (!r.success) {
     const issue = r.error.issues[0];
@@ -122,6 +126,18 @@ export function jsonBody<T extends z.ZodMiniType>(req: RouteRequest, schema: T):
     throw badJson(`Invalid request body${where}: ${issue?.message ?? "invalid"}`);
   }
   return r.data;
+}
+
+/** Whether `value` (parsed JSON) nests deeper than `levels`; iterative, so any depth is safe to check. */
+function nestsDeeperThan(value: unknown, levels: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const [v, depth] = top;
+    if (typeof v !== "object" || v === null) continue;
+    if (depth > levels) return true;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
 }
 
 /** The authenticated user of a route registered with auth "required". */

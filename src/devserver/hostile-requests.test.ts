@@ -1,0 +1,97 @@
+// Hostile clients against the devserver: whatever a request carries, the answer is a typed Matrix
+// error (or a success when the request is valid), never a 500, and the server keeps working for
+// everyone afterwards (`/versions`, a normal sync, a normal send and read back).
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { startTestDevServer, type TestDevServer, type TestUser } from "../../test/support/devserver.ts";
+import { MAX_JSON_BODY_DEPTH } from "./route-context.ts";
+
+let s: TestDevServer;
+let u: TestUser;
+let roomId: string;
+
+before(async () => {
+  s = await startTestDevServer();
+  u = await s.register("hostile");
+  roomId = (await s.api("POST", "/createRoom", { token: u.accessToken, body: {} })).json.room_id;
+});
+after(() => s.close());
+
+const enc = encodeURIComponent;
+
+/** A request with a raw (possibly malformed) body; the answer's status and parsed JSON. */
+async function raw(
+  method: string,
+  path: string,
+  body?: string,
+  token: string = u.accessToken,
+): Promise<{ status: number; json: { errcode?: string; [k: string]: unknown } }> {
+  const url = path.startsWith("/_matrix") ? path : `/_matrix/client/v3${path}`;
+  const res = await fetch(s.baseUrl + url, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    ...(body !== undefined ? { body } : {}),
+  });
+  const text = await res.text();
+  return { status: res.status, json: text.length > 0 ? JSON.parse(text) : {} };
+}
+
+/** The server still answers, syncs and stores: a message sent now is read back. */
+async function stillWorks(): Promise<void> {
+  assert.equal((await s.api("GET", "/_matrix/client/versions")).status, 200);
+  const first = await s.api("GET", "/sync?timeout=0", { token: u.accessToken });
+  assert.equal(first.status, 200, JSON.stringify(first.json));
+  const txn = `ok${Math.random().toString(36).slice(2)}`;
+  const sent = await s.api("PUT", `/rooms/${enc(roomId)}/send/m.room.message/${txn}`, {
+    token: u.accessToken,
+    body: { msgtype: "m.text", body: txn },
+  });
+  assert.equal(sent.status, 200, JSON.stringify(sent.json));
+  const next = await s.api("GET", `/sync?timeout=0&since=${enc(first.json.next_batch)}`, {
+    token: u.accessToken,
+  });
+  assert.equal(next.status, 200);
+  const timeline = next.json.rooms.join[roomId].timeline.events as { event_id: string }[];
+  assert.ok(timeline.some((e) => e.event_id === sent.json.event_id));
+}
+
+describe("deeply nested bodies", () => {
+  const nested = (levels: number) => `${'{"a":'.repeat(levels - 1)}{}${"}".repeat(levels - 1)}`;
+  const deepArray = (levels: number) => "[".repeat(levels) + "]".repeat(levels);
+  const routes = (body: string): [string, string, string][] => [
+    ["PUT", `/user/${enc(u.userId)}/account_data/m.hostile`, `{"x":${body}}`],
+    ["PUT", `/user/${enc(u.userId)}/rooms/${enc(roomId)}/account_data/m.hostile`, `{"x":${body}}`],
+    ["PUT", "/sendToDevice/m.hostile/deep", `{"messages":{"${u.userId}":{"${u.deviceId}":${body}}}}`],
+    ["POST", "/keys/upload", `{"one_time_keys":{"signed_curve25519:AAAA":${body}}}`],
+    [
+      "POST",
+      "/room_keys/version",
+      `{"algorithm":"m.megolm_backup.v1.curve25519-aes-sha2","auth_data":${body}}`,
+    ],
+    ["POST", `/user/${enc(u.userId)}/filter`, `{"room":{"x":${body}}}`],
+    ["PUT", `/rooms/${enc(roomId)}/send/m.room.message/deep`, `{"body":"x","x":${body}}`],
+  ];
+
+  it(`a body nesting deeper than MAX_JSON_BODY_DEPTH is M_BAD_JSON on every route, not a 500`, async () => {
+    const bodies = [nested(MAX_JSON_BODY_DEPTH), deepArray(MAX_JSON_BODY_DEPTH), deepArray(30_000)];
+    for (const body of [...bodies, nested(100_000)]) {
+      for (const [method, path, b] of routes(body)) {
+        const r = await raw(method, path, b);
+        const what = `${method} ${path}: ${r.status} ${JSON.stringify(r.json)}`;
+        // The filter route refuses a body past its own size bound first.
+        if (r.status === 413) assert.equal(r.json.errcode, "M_TOO_LARGE", what);
+        else assert.deepEqual([r.status, r.json.errcode], [400, "M_BAD_JSON"], what);
+      }
+    }
+    await stillWorks();
+  });
+
+  it("a body just within the bound is taken and read back", async () => {
+    const body = nested(MAX_JSON_BODY_DEPTH - 1);
+    const put = await raw("PUT", `/user/${enc(u.userId)}/account_data/m.within`, body);
+    assert.equal(put.status, 200, JSON.stringify(put.json));
+    const got = await s.api("GET", `/user/${enc(u.userId)}/account_data/m.within`, { token: u.accessToken });
+    assert.deepEqual(got.json, JSON.parse(body));
+    await stillWorks();
+  });
+});
