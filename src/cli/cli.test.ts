@@ -8,6 +8,7 @@ import { after, before, describe, test } from "node:test";
 import { MatrixError, NetworkError, type RoomEvent } from "../index.ts";
 import { parseHomeserver, parseInteger, parseSeconds } from "./args.ts";
 import { contentTypeFor, type SendArgs, validateSendArgs } from "./commands/send.ts";
+import { drawSas } from "./commands/verify.ts";
 import { CliError } from "./errors.ts";
 import { errorMessage, isMessageEvent, jsonLine, messageLine } from "./output.ts";
 import {
@@ -70,6 +71,32 @@ describe("runCli", () => {
       assert.equal(r.err, "");
       if (cmd !== "devserver" && cmd !== "demo") assert.match(r.out, /--profile <dir>/);
     }
+    // `--profile DIR` on every command that uses a profile (issue 4), the later ones included.
+    for (const cmd of [
+      "devices list",
+      "devices rename",
+      "devices delete",
+      "identity status",
+      "identity bootstrap",
+      "trust",
+      "backup status",
+      "backup restore",
+      "history",
+      "recovery enable",
+      "recovery recover",
+      "recovery status",
+      "recovery reset",
+      "recovery change-key",
+      "verify request",
+      "verify listen",
+      "verify qr show",
+      "verify qr scan",
+    ]) {
+      const r = await run([...cmd.split(" "), "--help"]);
+      assert.equal(r.code, 0, cmd);
+      assert.match(r.out, new RegExp(`^Usage: keyroom ${cmd}`));
+      assert.match(r.out, /--profile <dir>/, cmd);
+    }
   });
 
   test("usage errors: status 2 and one `keyroom: ` line (plus the help hint)", async () => {
@@ -95,6 +122,8 @@ describe("runCli", () => {
         /give --password, set \$KEYROOM_PASSWORD, or type the password on stdin/,
       ],
       [["whoami", "extra"], /too many arguments for 'whoami'/],
+      [["verify", "qr", "scan", "aGVsbG8="], /this is not a Matrix verification QR code/],
+      [["verify", "qr", "scan", "not base64!"], /give the code's bytes in base64, or a \.png file/],
       [["send", "--nope", "!r:x", "hi"], /unknown option '--nope'/],
     ];
     for (const [args, pattern] of cases) {
@@ -280,6 +309,20 @@ describe("output", () => {
     assert.ok(!unsafe.test(line.trimEnd()), line);
     assert.equal((JSON.parse(line) as { body: string }).body, hostile);
   });
+});
+
+test("verify on a terminal: the emoji drawn large with their names, the numbers, the question in words", () => {
+  const emoji = [
+    { symbol: "🐶", name: "Dog" },
+    { symbol: "🔑", name: "Key" },
+  ];
+  const drawn = drawSas(emoji, [4012, 1732, 7201]);
+  for (const e of emoji) {
+    assert.ok(drawn.includes(e.symbol));
+    assert.ok(drawn.includes(e.name));
+  }
+  assert.match(drawn, /4012 1732 7201/);
+  assert.match(drawn, /Do these match what the other device shows\? Type y and Enter if they match/);
 });
 
 describe("arguments", () => {

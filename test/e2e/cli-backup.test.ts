@@ -63,7 +63,8 @@ describe("keyroom backup / history", () => {
     // On a terminal: a progress bar on stderr, the same summary on stdout (the key is in the store now).
     let stdout = "";
     let stderr = "";
-    const code = await runCli(["backup", "restore", "--profile", profile], {
+    // Only ROOM (the one room the keys are in, so the counts are those of the whole backup).
+    const code = await runCli(["backup", "restore", roomId, "--profile", profile], {
       out: (t) => (stdout += t),
       err: (t) => (stderr += t),
       interactive: true,

@@ -118,25 +118,29 @@ describe("keyroom CLI", { concurrency: true }, () => {
   test("create-room, join, send text/notice/html/file, rooms, tail --limit and --timeout", async () => {
     const a = account("ann");
     const b = account("bob");
-    await register(a);
-    await register(b);
+    const c = account("cid");
+    await Promise.all([register(a), register(b), register(c)]);
+    // --invite is repeatable.
     const created = await ok([
       "create-room",
       "--name",
       "CLI room",
       "--invite",
       b.userId,
+      "--invite",
+      c.userId,
       "--profile",
       a.profile,
     ]);
     assert.match(created, ROOM_ID);
     const roomId = created.trim();
     assert.equal(await ok(["join", roomId, "--profile", b.profile]), `${roomId}\n`);
+    assert.equal(await inProcess(["join", roomId, "--profile", c.profile]), `${roomId}\n`);
 
     const rooms = jsonLines(await ok(["rooms", "--profile", a.profile]));
     assert.deepEqual(
       rooms.find((r) => r.room_id === roomId),
-      { room_id: roomId, name: "CLI room", encrypted: false, members: [a.userId, b.userId].sort() },
+      { room_id: roomId, name: "CLI room", encrypted: false, members: [a.userId, b.userId, c.userId].sort() },
       JSON.stringify(rooms),
     );
 
@@ -322,7 +326,7 @@ describe("keyroom CLI", { concurrency: true }, () => {
   });
 
   test("devserver prints its URL, serves, and closes cleanly on SIGTERM", async () => {
-    const child = startKeyroom(["devserver", "--port", "0", "--memory"]);
+    const child = startKeyroom(["devserver", "--port", "0", "--memory", "--server-name", "cli.test"]);
     child.stdin.end();
     let stderr = "";
     child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
@@ -338,6 +342,14 @@ describe("keyroom CLI", { concurrency: true }, () => {
     assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
     const versions = (await (await fetch(`${url}/_matrix/client/versions`)).json()) as { versions: string[] };
     assert.ok(versions.versions.length > 0);
+    // --server-name is the server part of its user IDs.
+    const registered = (await (
+      await fetch(`${url}/_matrix/client/v3/register`, {
+        method: "POST",
+        body: JSON.stringify({ username: "named", password: "pw", auth: { type: "m.login.dummy" } }),
+      })
+    ).json()) as { user_id: string };
+    assert.equal(registered.user_id, "@named:cli.test");
     child.kill("SIGTERM");
     assert.equal(await exited, 0, stderr);
   });
