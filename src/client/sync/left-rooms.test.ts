@@ -181,6 +181,38 @@ describe("forgetRoom while the sync position is being written", () => {
   });
 });
 
+describe("forgetRoom when the store refuses the removal", () => {
+  it("throws, and calling it again writes the removal", async () => {
+    let refuse = false;
+    class FlakyStore extends MemoryClientStore {
+      override async saveSync(changes: SyncChanges): Promise<void> {
+        if (refuse) throw new Error("disk full");
+        await super.saveSync(changes);
+      }
+    }
+    const store = new FlakyStore();
+    await store.saveSession({ ...SCRIPTED_SESSION });
+    const bodies = [body("s1", { leave: left(["!gone:hs"]) }), "{}", "{}"];
+    const client = new MatrixClient({
+      homeserverUrl: SCRIPTED_SESSION.homeserverUrl,
+      store,
+      fillTimelineGaps: false,
+      fetch: async () => new Response(bodies.shift() ?? '{"next_batch":"end"}', { status: 200 }),
+    });
+    await client.restore();
+    await client.syncOnce();
+    refuse = true;
+    await assert.rejects(client.forgetRoom("!gone:hs"), /disk full/);
+    refuse = false;
+    await client.forgetRoom("!gone:hs"); // the server forgets again (idempotent); the store now too
+    await client.close();
+    assert.deepEqual(
+      (await store.loadSync())?.rooms.map((r) => r.roomId),
+      [],
+    );
+  });
+});
+
 describe("the left rooms after a restart", () => {
   it("are given up in the order they were left (own member events), not the store's order", () => {
     // IndexedDB reads rooms back by ID: "!a" (left last) comes before "!z" (left first).

@@ -103,11 +103,12 @@ export class SyncRunner {
    */
   async forget(roomId: string): Promise<void> {
     const loop = this.#require();
-    if (!this.#host.synced.forget(roomId)) return;
+    // Not known (any more): a removal an earlier call could not save is tried again all the same.
+    const dropped = this.#host.synced.forget(roomId);
     try {
       await loop.saveForgets();
     } finally {
-      await this.#host.emitter.emit("room.forgotten", roomId);
+      if (dropped) await this.#host.emitter.emit("room.forgotten", roomId);
     }
   }
 
