@@ -1,6 +1,6 @@
 // E2EE key endpoints: upload, query, claim, changes, cross-signing keys and signatures.
 import * as z from "../../wire/zod.ts";
-import { badJson, MatrixError } from "../errors.ts";
+import { badJson, forbidden, MatrixError } from "../errors.ts";
 import { canonicalJson, verifySignedObject } from "../event-format.ts";
 import type { Homeserver } from "../homeserver.ts";
 import type { RouteContext } from "../route-context.ts";
@@ -11,6 +11,13 @@ import { uiaAuthField } from "../uia.ts";
 
 /** Most one-time keys accepted in one upload. */
 export const MAX_ONE_TIME_KEYS_PER_UPLOAD = 1000;
+/**
+ * Most one-time keys a device may hold (every algorithm together; clients keep about 50 uploaded).
+ * An upload that would pass it is refused whole with 403 M_FORBIDDEN.
+ */
+export const MAX_ONE_TIME_KEYS_PER_DEVICE = 10_000;
+/** Most fallback keys (one per algorithm) a device may hold. */
+export const MAX_FALLBACK_KEYS_PER_DEVICE = 16;
 /** Most users one keys/query or keys/claim request may name. */
 export const MAX_USERS_PER_KEY_REQUEST = 1000;
 
@@ -419,6 +426,14 @@ export function storeKeys(
     )
       continue;
     hs.keys.putFallbackKey(userId, deviceId, algorithm, keyId, JSON.stringify(key));
+  }
+  // Checked after writing (the caller's transaction undoes it all): repeated IDs do not count twice.
+  const held = hs.keys.storedKeyCounts(userId, deviceId);
+  if (held.oneTime > MAX_ONE_TIME_KEYS_PER_DEVICE) {
+    throw forbidden(`A device holds at most ${MAX_ONE_TIME_KEYS_PER_DEVICE} one-time keys`);
+  }
+  if (held.fallback > MAX_FALLBACK_KEYS_PER_DEVICE) {
+    throw forbidden(`A device holds at most ${MAX_FALLBACK_KEYS_PER_DEVICE} fallback keys`);
   }
 }
 

@@ -6,6 +6,12 @@ import { authed, jsonBody } from "../router.ts";
 
 /** Most to-device messages one request may fan out to. */
 export const MAX_TO_DEVICE_MESSAGES_PER_REQUEST = 10_000;
+/**
+ * Most to-device messages queued for one device (one that never syncs, or a made-up name's target).
+ * Past it, new messages for that device are dropped; the sender still gets 200, as its other
+ * targets got theirs.
+ */
+export const MAX_TO_DEVICE_QUEUE_PER_DEVICE = 100_000;
 
 const schema = z.object({
   messages: z.record(z.string(), z.record(z.string(), z.record(z.string(), z.unknown()))),
@@ -29,8 +35,13 @@ export function registerToDeviceRoutes({ hs, router }: RouteContext): void {
     }
     if (targets.length > MAX_TO_DEVICE_MESSAGES_PER_REQUEST) throw badJson("Too many to-device messages");
     hs.tx(() => {
+      const queued = new Map<string, number>();
       for (const t of targets) {
         if (!hs.accounts.getDevice(t.user, t.device)) continue;
+        const target = JSON.stringify([t.user, t.device]);
+        const n = queued.get(target) ?? hs.keys.queuedToDevice(t.user, t.device);
+        if (n >= MAX_TO_DEVICE_QUEUE_PER_DEVICE) continue;
+        queued.set(target, n + 1);
         const msg = JSON.stringify({ type, sender: a.userId, content: t.content });
         hs.keys.queueToDevice(hs.stream.next(), t.user, t.device, msg);
       }

@@ -31,6 +31,11 @@ export class KeyStore {
       deleteOtk: db.prepare(
         "DELETE FROM one_time_keys WHERE user_id = ? AND device_id = ? AND algorithm = ? AND key_id = ?",
       ),
+      otkTotal: db.prepare("SELECT COUNT(*) AS n FROM one_time_keys WHERE user_id = ? AND device_id = ?"),
+      fallbackTotal: db.prepare(
+        "SELECT COUNT(*) AS n FROM fallback_keys WHERE user_id = ? AND device_id = ?",
+      ),
+      toDeviceTotal: db.prepare("SELECT COUNT(*) AS n FROM to_device WHERE user_id = ? AND device_id = ?"),
       deleteDeviceOtks: db.prepare("DELETE FROM one_time_keys WHERE user_id = ? AND device_id = ?"),
       putFallback: db.prepare(
         `INSERT INTO fallback_keys (user_id, device_id, algorithm, key_id, key_json, used) VALUES (?, ?, ?, ?, ?, 0)
@@ -103,6 +108,11 @@ export class KeyStore {
     }
     return out;
   }
+  /** How many one-time keys (of every algorithm) and fallback keys the device holds. */
+  storedKeyCounts(user: string, device: string): { oneTime: number; fallback: number } {
+    const n = (stmt: typeof this.s.otkTotal) => (stmt.get(user, device) as { n: number }).n;
+    return { oneTime: n(this.s.otkTotal), fallback: n(this.s.fallbackTotal) };
+  }
   /** Removes and returns the oldest one-time key of `algorithm`. */
   takeOneTimeKey(
     user: string,
@@ -174,6 +184,10 @@ export class KeyStore {
 
   queueToDevice(pos: number, user: string, device: string, json: string): void {
     this.s.putToDevice.run(pos, user, device, json);
+  }
+  /** How many to-device messages wait for the device. */
+  queuedToDevice(user: string, device: string): number {
+    return (this.s.toDeviceTotal.get(user, device) as { n: number }).n;
   }
   ackToDevice(user: string, device: string, upTo: number): void {
     this.s.ackToDevice.run(user, device, upTo);
