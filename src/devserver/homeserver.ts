@@ -21,6 +21,12 @@ import { Typing } from "./typing.ts";
 /** Most access tokens kept in the in-memory lookup cache. */
 export const MAX_CACHED_TOKENS = 10_000;
 
+/**
+ * Most devices one account may have (the client keeps as many per user). A login or device creation
+ * past it is refused with 403 M_FORBIDDEN; deleting a device makes room.
+ */
+export const MAX_DEVICES_PER_ACCOUNT = 1000;
+
 export interface RateLimitConfig {
   /** Sustained requests per second per access token (or per IP when unauthenticated). */
   perSecond: number;
@@ -162,6 +168,7 @@ export class Homeserver {
   ): Session {
     const id = deviceId ?? newDeviceId();
     const isNew = !this.accounts.getDevice(userId, id);
+    if (isNew) this.checkRoomForDevice(userId);
     const session = this.tx(() => {
       this.accounts.upsertDevice(userId, id, displayName, ip);
       return this.issueTokens(userId, id, refresh);
@@ -170,15 +177,27 @@ export class Homeserver {
     return session;
   }
 
+  /** Refuses a new device for a user who has MAX_DEVICES_PER_ACCOUNT already. */
+  checkRoomForDevice(userId: string): void {
+    if (this.accounts.countDevices(userId) >= MAX_DEVICES_PER_ACCOUNT) {
+      throw new MatrixError(403, "M_FORBIDDEN", `An account has at most ${MAX_DEVICES_PER_ACCOUNT} devices`);
+    }
+  }
+
+  private addToken(token: string, userId: string, deviceId: string, expiresTs?: number): void {
+    this.accounts.addToken(token, userId, deviceId, expiresTs);
+    if (this.accounts.pruneTokens(userId, deviceId)) this.forgetCachedTokens(userId, deviceId);
+  }
+
   private issueTokens(userId: string, deviceId: string, refresh: boolean): Session {
     const token = `kr_${randomId(32)}`;
     if (!refresh) {
-      this.accounts.addToken(token, userId, deviceId);
+      this.addToken(token, userId, deviceId);
       return { userId, deviceId, token };
     }
     const lifetime = this.config.accessTokenLifetimeMs ?? DEFAULT_ACCESS_TOKEN_LIFETIME_MS;
     const refreshToken = `krr_${randomId(32)}`;
-    this.accounts.addToken(token, userId, deviceId, Date.now() + lifetime);
+    this.addToken(token, userId, deviceId, Date.now() + lifetime);
     this.accounts.addRefreshToken(refreshToken, userId, deviceId);
     return { userId, deviceId, token, refreshToken, expiresInMs: lifetime };
   }

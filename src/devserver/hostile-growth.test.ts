@@ -4,10 +4,15 @@
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import { MatrixError } from "./errors.ts";
-import { Homeserver, type Session } from "./homeserver.ts";
+import { Homeserver, MAX_DEVICES_PER_ACCOUNT, type Session } from "./homeserver.ts";
 import { buildRouter } from "./routes/index.ts";
 import { MAX_FALLBACK_KEYS_PER_DEVICE, MAX_ONE_TIME_KEYS_PER_DEVICE } from "./routes/keys.ts";
 import { MAX_TO_DEVICE_QUEUE_PER_DEVICE } from "./routes/to-device.ts";
+import {
+  MAX_ACCESS_TOKENS_PER_DEVICE,
+  MAX_FILTERS_PER_USER,
+  MAX_TXNS_PER_DEVICE,
+} from "./storage/accounts.ts";
 import { Uia } from "./uia.ts";
 
 let hs: Homeserver;
@@ -125,5 +130,76 @@ describe("keys a device may hold", () => {
       hs.keys.storedKeyCounts(alice.userId, alice.deviceId).fallback,
       MAX_FALLBACK_KEYS_PER_DEVICE,
     );
+  });
+});
+
+describe("accounts, tokens, transaction IDs and filters", () => {
+  const count = (sql: string, ...args: string[]) => (hs.db.prepare(sql).get(...args) as { n: number }).n;
+
+  it("an account has at most MAX_DEVICES_PER_ACCOUNT devices; deleting one makes room", () => {
+    const alice = user("alice", "D0");
+    for (let i = 1; i < MAX_DEVICES_PER_ACCOUNT; i++) hs.createSession(alice.userId, `D${i}`, null, "");
+    assert.throws(() => hs.createSession(alice.userId, undefined, null, ""), {
+      status: 403,
+      code: "M_FORBIDDEN",
+    });
+    // Logging in again on a device it has is fine.
+    assert.ok(hs.createSession(alice.userId, "D1", null, "").token);
+    hs.deleteDevice(alice.userId, "D1");
+    assert.ok(hs.createSession(alice.userId, undefined, null, "").token);
+    assert.equal(hs.accounts.countDevices(alice.userId), MAX_DEVICES_PER_ACCOUNT);
+  });
+
+  it("a device keeps at most MAX_ACCESS_TOKENS_PER_DEVICE tokens, the newest", () => {
+    const first = user("alice", "DEV");
+    hs.authenticate(first.token); // cached: the bound must reach the cache too
+    let last = first;
+    for (let i = 0; i < MAX_ACCESS_TOKENS_PER_DEVICE + 5; i++) {
+      last = hs.createSession(first.userId, "DEV", null, "", i % 2 === 0);
+    }
+    assert.throws(() => hs.authenticate(first.token), { status: 401, code: "M_UNKNOWN_TOKEN" });
+    assert.equal(hs.authenticate(last.token).deviceId, "DEV");
+    assert.equal(
+      count("SELECT COUNT(*) AS n FROM access_tokens WHERE device_id = ?", "DEV"),
+      MAX_ACCESS_TOKENS_PER_DEVICE,
+    );
+    assert.ok(
+      count("SELECT COUNT(*) AS n FROM refresh_tokens WHERE device_id = ?", "DEV") <=
+        MAX_ACCESS_TOKENS_PER_DEVICE,
+    );
+  });
+
+  it("a device's transaction IDs are remembered up to MAX_TXNS_PER_DEVICE, the newest", async () => {
+    const alice = user("alice");
+    for (let i = 0; i <= MAX_TXNS_PER_DEVICE; i++) {
+      assert.equal((await call("PUT", `/sendToDevice/m.x/t${i}`, alice, { messages: {} })).status, 200);
+    }
+    assert.equal(
+      count("SELECT COUNT(*) AS n FROM txns WHERE user_id = ?", alice.userId),
+      MAX_TXNS_PER_DEVICE,
+    );
+    // A retry of a recent one is still recognised: nothing queued twice.
+    const msg = { messages: { [alice.userId]: { [alice.deviceId]: { n: 1 } } } };
+    await call("PUT", "/sendToDevice/m.x/retry", alice, msg);
+    await call("PUT", "/sendToDevice/m.x/retry", alice, msg);
+    assert.equal(hs.keys.queuedToDevice(alice.userId, alice.deviceId), 1);
+  });
+
+  it("a user keeps at most MAX_FILTERS_PER_USER filters; an identical one is not stored again", async () => {
+    const alice = user("alice");
+    const path = `/user/${encodeURIComponent(alice.userId)}/filter`;
+    const same = await call("POST", path, alice, { room: { timeline: { limit: 5 } } });
+    const again = await call("POST", path, alice, { room: { timeline: { limit: 5 } } });
+    assert.equal(again.json.filter_id, same.json.filter_id);
+    let newest = "";
+    for (let i = 0; i < MAX_FILTERS_PER_USER + 10; i++) {
+      newest = String((await call("POST", path, alice, { room: { timeline: { limit: i } } })).json.filter_id);
+    }
+    assert.equal(
+      count("SELECT COUNT(*) AS n FROM filters WHERE user_id = ?", alice.userId),
+      MAX_FILTERS_PER_USER,
+    );
+    assert.equal((await call("GET", `${path}/${newest}`, alice)).status, 200);
+    assert.equal((await call("GET", `${path}/${same.json.filter_id}`, alice)).status, 404);
   });
 });

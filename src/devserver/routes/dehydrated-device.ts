@@ -51,6 +51,10 @@ export function registerDehydratedDeviceRoutes({ hs, router }: RouteContext): vo
       throw new MatrixError(400, "M_INVALID_PARAM", "A device with this ID already exists");
     }
     const { unsigned: _u, ...clean } = dk;
+    // Replacing the dehydrated device (or re-uploading it) adds none.
+    if (old === undefined && hs.accounts.getDevice(a.userId, deviceId) === undefined) {
+      hs.checkRoomForDevice(a.userId);
+    }
     hs.tx(() => {
       // The previous dehydrated device goes, with its keys and queued messages (as Synapse does).
       if (old !== undefined) hs.deleteDevice(a.userId, old.deviceId);

@@ -35,6 +35,7 @@ export function registerDeviceRoutes({ hs, router, uia }: RouteContext): void {
       // MSC4190: an appservice creates its users' devices this way (no login, no stray token).
       if (a.appserviceId === undefined) throw notFound("Device not found");
       if (deviceId.length > 255) throw new MatrixError(400, "M_INVALID_PARAM", "Device ID too long");
+      hs.checkRoomForDevice(a.userId);
       hs.accounts.upsertDevice(a.userId, deviceId, body.display_name ?? null, req.ip);
       hs.deviceListChanged(a.userId);
       return { status: 201, json: {} };

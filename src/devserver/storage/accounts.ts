@@ -22,6 +22,19 @@ export function hashToken(token: string): string {
   return createHash("sha256").update(token).digest("base64");
 }
 
+/**
+ * Most access tokens (and refresh tokens) one device keeps: logging in again with its ID, or
+ * refreshing, adds one; past the bound the oldest goes.
+ */
+export const MAX_ACCESS_TOKENS_PER_DEVICE = 100;
+/**
+ * Most transaction IDs remembered per device (idempotent `PUT`s: a retry within the last ones is
+ * answered as the first was); past it the oldest is forgotten.
+ */
+export const MAX_TXNS_PER_DEVICE = 1000;
+/** Most filters one user keeps (uploading one identical to a kept one returns its ID); the oldest go first. */
+export const MAX_FILTERS_PER_USER = 100;
+
 export class AccountStore {
   private readonly s;
   constructor(db: Db) {
@@ -62,6 +75,21 @@ export class AccountStore {
       putTxn: db.prepare(
         "INSERT OR REPLACE INTO txns (user_id, device_id, kind, txn_id, result) VALUES (?, ?, ?, ?, ?)",
       ),
+      pruneTxns: db.prepare(
+        `DELETE FROM txns WHERE user_id = ? AND device_id = ? AND rowid <= (SELECT rowid FROM txns
+           WHERE user_id = ? AND device_id = ? ORDER BY rowid DESC LIMIT 1 OFFSET ?)`,
+      ),
+      pruneTokens: db.prepare(
+        `DELETE FROM access_tokens WHERE user_id = ? AND device_id = ? AND rowid <= (SELECT rowid FROM
+           access_tokens WHERE user_id = ? AND device_id = ? ORDER BY rowid DESC LIMIT 1 OFFSET ?)`,
+      ),
+      pruneRefresh: db.prepare(
+        `DELETE FROM refresh_tokens WHERE user_id = ? AND device_id = ? AND rowid <= (SELECT rowid FROM
+           refresh_tokens WHERE user_id = ? AND device_id = ? ORDER BY rowid DESC LIMIT 1 OFFSET ?)`,
+      ),
+      countDevices: db.prepare("SELECT COUNT(*) AS n FROM devices WHERE user_id = ?"),
+      findFilter: db.prepare("SELECT filter_id FROM filters WHERE user_id = ? AND json = ?"),
+      pruneFilters: db.prepare("DELETE FROM filters WHERE user_id = ? AND filter_id <= ?"),
       deleteDeviceTxns: db.prepare("DELETE FROM txns WHERE user_id = ? AND device_id = ?"),
       maxFilter: db.prepare("SELECT MAX(filter_id) AS m FROM filters WHERE user_id = ?"),
       putFilter: db.prepare("INSERT INTO filters (user_id, filter_id, json) VALUES (?, ?, ?)"),
@@ -92,6 +120,9 @@ export class AccountStore {
   getDevice(userId: string, deviceId: string): DeviceRow | undefined {
     return this.s.getDevice.get(userId, deviceId) as DeviceRow | undefined;
   }
+  countDevices(userId: string): number {
+    return (this.s.countDevices.get(userId) as { n: number }).n;
+  }
   listDevices(userId: string): DeviceRow[] {
     return this.s.listDevices.all(userId) as DeviceRow[];
   }
@@ -113,6 +144,12 @@ export class AccountStore {
   addToken(token: string, userId: string, deviceId: string, expiresTs: number | null = null): void {
     this.s.insertToken.run(hashToken(token), userId, deviceId, expiresTs);
   }
+  /** Deletes the device's oldest access tokens beyond MAX_ACCESS_TOKENS_PER_DEVICE; true if any went. */
+  pruneTokens(userId: string, deviceId: string): boolean {
+    return (
+      this.s.pruneTokens.run(userId, deviceId, userId, deviceId, MAX_ACCESS_TOKENS_PER_DEVICE).changes > 0
+    );
+  }
   lookupToken(token: string): { user_id: string; device_id: string; expires_ts: number | null } | undefined {
     return this.s.getToken.get(hashToken(token)) as
       | { user_id: string; device_id: string; expires_ts: number | null }
@@ -123,6 +160,7 @@ export class AccountStore {
   }
   addRefreshToken(token: string, userId: string, deviceId: string): void {
     this.s.insertRefresh.run(hashToken(token), userId, deviceId);
+    this.s.pruneRefresh.run(userId, deviceId, userId, deviceId, MAX_ACCESS_TOKENS_PER_DEVICE);
   }
   /** Removes a refresh token and says whose it was: each one is good for one refresh. */
   takeRefreshToken(token: string): { user_id: string; device_id: string } | undefined {
@@ -135,12 +173,16 @@ export class AccountStore {
   }
   putTxn(userId: string, deviceId: string, kind: string, txnId: string, result: string): void {
     this.s.putTxn.run(userId, deviceId, kind, txnId, result);
+    this.s.pruneTxns.run(userId, deviceId, userId, deviceId, MAX_TXNS_PER_DEVICE);
   }
 
   addFilter(userId: string, json: string): number {
+    const same = this.s.findFilter.get(userId, json) as { filter_id: number } | undefined;
+    if (same) return same.filter_id;
     const row = this.s.maxFilter.get(userId) as { m: number | null };
     const id = (row.m ?? -1) + 1;
     this.s.putFilter.run(userId, id, json);
+    this.s.pruneFilters.run(userId, id - MAX_FILTERS_PER_USER);
     return id;
   }
   getFilter(userId: string, filterId: number): string | undefined {
