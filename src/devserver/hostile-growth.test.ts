@@ -7,6 +7,7 @@ import { MatrixError } from "./errors.ts";
 import { Homeserver, MAX_DEVICES_PER_ACCOUNT, type Session } from "./homeserver.ts";
 import { buildRouter } from "./routes/index.ts";
 import { MAX_FALLBACK_KEYS_PER_DEVICE, MAX_ONE_TIME_KEYS_PER_DEVICE } from "./routes/keys.ts";
+import { MAX_LONG_POLLS_PER_DEVICE } from "./routes/sync.ts";
 import { MAX_TO_DEVICE_QUEUE_PER_DEVICE } from "./routes/to-device.ts";
 import {
   MAX_ACCESS_TOKENS_PER_DEVICE,
@@ -21,12 +22,13 @@ let call: (
   path: string,
   session: Session | undefined,
   body?: unknown,
+  signal?: AbortSignal,
 ) => Promise<{ status: number; json: { errcode?: string; [k: string]: unknown } }>;
 
 beforeEach(() => {
   hs = new Homeserver({ serverName: "localhost", dbPath: ":memory:" });
   const router = buildRouter({ hs, uia: new Uia(hs), baseUrl: () => "http://localhost" });
-  call = async (method, path, session, body) => {
+  call = async (method, path, session, body, signal = new AbortController().signal) => {
     const url = new URL(`/_matrix/client/v3${path}`, "http://localhost");
     const m = router.match(method, url.pathname);
     try {
@@ -39,7 +41,7 @@ beforeEach(() => {
         rawBody: Buffer.from(body === undefined ? "" : JSON.stringify(body)),
         ip: "",
         auth: session && hs.authenticate(session.token),
-        signal: new AbortController().signal,
+        signal,
       });
       return { status: r.status ?? 200, json: ("json" in r ? r.json : {}) as { errcode?: string } };
     } catch (e) {
@@ -201,5 +203,36 @@ describe("accounts, tokens, transaction IDs and filters", () => {
     );
     assert.equal((await call("GET", `${path}/${newest}`, alice)).status, 200);
     assert.equal((await call("GET", `${path}/${same.json.filter_id}`, alice)).status, 404);
+  });
+});
+
+describe("/sync long-polls held open", () => {
+  it("a device holds at most MAX_LONG_POLLS_PER_DEVICE; others and a closed one's successor go on", async () => {
+    const alice = user("alice");
+    const other = hs.createSession(alice.userId, "OTHER", null, "");
+    const since = String((await call("GET", "/sync", alice)).json.next_batch);
+    const path = `/sync?timeout=600000&since=${encodeURIComponent(since)}`;
+    const aborts: AbortController[] = [];
+    const polls: Promise<{ status: number }>[] = [];
+    const poll = (session: Session) => {
+      const abort = new AbortController();
+      aborts.push(abort);
+      polls.push(call("GET", path, session, undefined, abort.signal));
+      return polls.at(-1)!;
+    };
+    for (let i = 0; i < MAX_LONG_POLLS_PER_DEVICE; i++) void poll(alice);
+    // Refused at once; were it not, it would wait: aborted after the refusal had its turn.
+    const overAbort = new AbortController();
+    const pending = call("GET", path, alice, undefined, overAbort.signal);
+    await new Promise((resolve) => setImmediate(resolve));
+    overAbort.abort();
+    const over = await pending;
+    assert.deepEqual([over.status, over.json.errcode], [429, "M_LIMIT_EXCEEDED"]);
+    void poll(other); // another device is not held back
+    aborts[0]!.abort();
+    assert.equal((await polls[0]!).status, 200);
+    void poll(alice); // the closed one made room
+    for (const a of aborts) a.abort();
+    for (const p of polls) assert.equal((await p).status, 200);
   });
 });

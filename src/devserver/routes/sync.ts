@@ -15,6 +15,11 @@ import {
 
 /** Longest a /sync request is held open, whatever `timeout` asks for. */
 export const MAX_SYNC_TIMEOUT_MS = 5 * 60_000;
+/**
+ * Most /sync long-polls one device may hold open at once; one more is answered 429
+ * M_LIMIT_EXCEEDED (a client opening thousands would otherwise hold as many sockets and waiters).
+ */
+export const MAX_LONG_POLLS_PER_DEVICE = 10;
 /** Largest stored filter definition. */
 export const MAX_FILTER_BYTES = 64 * 1024;
 
@@ -60,6 +65,8 @@ function resolveFilter(hs: Homeserver, userId: string, raw: string | null): Sync
 }
 
 export function registerSyncRoutes({ hs, router }: RouteContext): void {
+  /** Long-polls waiting, per device. */
+  const polling = new Map<string, number>();
   router.client("GET", "/sync", async (req) => {
     const a = authed(req);
     const q = req.query;
@@ -76,8 +83,22 @@ export function registerSyncRoutes({ hs, router }: RouteContext): void {
       if (!built.empty || !since || fullState || remaining <= 0 || req.signal.aborted || hs.isClosed) {
         return { json: built.body };
       }
-      // Registered synchronously after building: nothing can slip in between.
-      await hs.notifier.wait(a.userId, remaining, req.signal);
+      const device = JSON.stringify([a.userId, a.deviceId]);
+      const open = polling.get(device) ?? 0;
+      if (open >= MAX_LONG_POLLS_PER_DEVICE) {
+        throw new MatrixError(429, "M_LIMIT_EXCEEDED", "Too many /sync requests open for this device", {
+          retry_after_ms: 1000,
+        });
+      }
+      polling.set(device, open + 1);
+      try {
+        // Registered synchronously after building: nothing can slip in between.
+        await hs.notifier.wait(a.userId, remaining, req.signal);
+      } finally {
+        const left = (polling.get(device) ?? 1) - 1;
+        if (left === 0) polling.delete(device);
+        else polling.set(device, left);
+      }
       if (hs.isClosed || req.signal.aborted) return { json: built.body };
     }
   });
