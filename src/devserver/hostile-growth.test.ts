@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import { MatrixError } from "./errors.ts";
 import { Homeserver, MAX_DEVICES_PER_ACCOUNT, type Session } from "./homeserver.ts";
+import { MAX_ACCOUNT_DATA_BYTES_PER_USER } from "./routes/account-data.ts";
 import { buildRouter } from "./routes/index.ts";
 import { MAX_FALLBACK_KEYS_PER_DEVICE, MAX_ONE_TIME_KEYS_PER_DEVICE } from "./routes/keys.ts";
 import { MAX_LONG_POLLS_PER_DEVICE } from "./routes/sync.ts";
@@ -234,5 +235,52 @@ describe("/sync long-polls held open", () => {
     void poll(alice); // the closed one made room
     for (const a of aborts) a.abort();
     for (const p of polls) assert.equal((await p).status, 200);
+  });
+});
+
+describe("what a user makes others or the server keep", () => {
+  it("account data of one user stays within MAX_ACCOUNT_DATA_BYTES_PER_USER, tags included", async () => {
+    const alice = user("alice");
+    const me = encodeURIComponent(alice.userId);
+    const chunk = "x".repeat(MAX_ACCOUNT_DATA_BYTES_PER_USER / 8);
+    for (let i = 0; i < 7; i++) {
+      const r = await call("PUT", `/user/${me}/account_data/m.big${i}`, alice, { chunk });
+      assert.equal(r.status, 200, JSON.stringify(r.json));
+    }
+    const over = await call("PUT", `/user/${me}/account_data/m.big7`, alice, { chunk, more: chunk });
+    assert.deepEqual([over.status, over.json.errcode], [413, "M_TOO_LARGE"]);
+    const tag = await call("PUT", `/user/${me}/rooms/!r%3Alocalhost/tags/t`, alice, { chunk, more: chunk });
+    assert.deepEqual([tag.status, tag.json.errcode], [413, "M_TOO_LARGE"]);
+    // Replacing an entry counts its new size only.
+    assert.equal((await call("PUT", `/user/${me}/account_data/m.big0`, alice, { chunk })).status, 200);
+    assert.equal((await call("PUT", `/user/${me}/account_data/m.small`, alice, { a: 1 })).status, 200);
+    assert.equal((await call("GET", `/user/${me}/account_data/m.big7`, alice)).status, 404);
+  });
+
+  it('a read receipt\'s thread_id is "main" or an event of the room, not any string', async () => {
+    const alice = user("alice");
+    const room = String((await call("POST", "/createRoom", alice, {})).json.room_id);
+    const r = encodeURIComponent(room);
+    const sent = await call("PUT", `/rooms/${r}/send/m.room.message/m1`, alice, {
+      msgtype: "m.text",
+      body: "hi",
+    });
+    const ev = encodeURIComponent(String(sent.json.event_id));
+    const receipt = (thread_id?: string) =>
+      call("POST", `/rooms/${r}/receipt/m.read/${ev}`, alice, thread_id === undefined ? {} : { thread_id });
+    for (const ok of [undefined, "main", String(sent.json.event_id)])
+      assert.equal((await receipt(ok)).status, 200);
+    for (const bad of ["x".repeat(100_000), "$unknown", ""]) {
+      const res = await receipt(bad);
+      assert.deepEqual([res.status, res.json.errcode], [400, "M_INVALID_PARAM"]);
+    }
+    assert.equal(
+      (
+        hs.db.prepare("SELECT COUNT(*) AS n FROM receipts WHERE user_id = ?").get(alice.userId) as {
+          n: number;
+        }
+      ).n,
+      3,
+    );
   });
 });

@@ -10,6 +10,12 @@ const json = z.record(z.string(), z.unknown());
 /** Longest room tag name accepted (the spec's limit). */
 export const MAX_TAG_BYTES = 255;
 
+/**
+ * Most bytes of account data (global, per room and room tags together) one user may keep; a write
+ * that would pass it is refused with 413 M_TOO_LARGE.
+ */
+export const MAX_ACCOUNT_DATA_BYTES_PER_USER = 16 * 1024 * 1024;
+
 /** Types the server manages itself; clients use the dedicated endpoints instead. */
 const SERVER_MANAGED = new Set(["m.fully_read", "m.push_rules"]);
 
@@ -18,6 +24,20 @@ const EMPTY_PUSH_RULES: JsonObject = {
 };
 
 export function registerAccountDataRoutes({ hs, router }: RouteContext): void {
+  /** Stores one entry within the user's bound (call inside a transaction). */
+  const store = (userId: string, roomId: string, type: string, content: string): void => {
+    if (
+      hs.misc.accountDataBytesBesides(userId, roomId, type) + Buffer.byteLength(content) >
+      MAX_ACCOUNT_DATA_BYTES_PER_USER
+    ) {
+      throw new MatrixError(
+        413,
+        "M_TOO_LARGE",
+        `Account data is limited to ${MAX_ACCOUNT_DATA_BYTES_PER_USER} bytes per user`,
+      );
+    }
+    hs.misc.putAccountData(userId, roomId, type, content, hs.stream.next());
+  };
   const owner = (req: RouteRequest): Authed => {
     const a = authed(req);
     if (req.params.user !== a.userId) throw forbidden("Cannot access another user's account data");
@@ -25,7 +45,7 @@ export function registerAccountDataRoutes({ hs, router }: RouteContext): void {
   };
   const put = (a: Authed, roomId: string, type: string, content: JsonObject) => {
     if (SERVER_MANAGED.has(type)) throw badJson(`Cannot set ${type} through this API`);
-    hs.tx(() => hs.misc.putAccountData(a.userId, roomId, type, JSON.stringify(content), hs.stream.next()));
+    hs.tx(() => store(a.userId, roomId, type, JSON.stringify(content)));
     hs.notifier.notify([a.userId]);
     return { json: {} };
   };
@@ -58,9 +78,7 @@ export function registerAccountDataRoutes({ hs, router }: RouteContext): void {
     return tags ?? {};
   };
   const writeTags = (a: Authed, roomId: string, tags: Record<string, JsonObject>) => {
-    hs.tx(() =>
-      hs.misc.putAccountData(a.userId, roomId, "m.tag", JSON.stringify({ tags }), hs.stream.next()),
-    );
+    hs.tx(() => store(a.userId, roomId, "m.tag", JSON.stringify({ tags })));
     hs.notifier.notify([a.userId]);
   };
   router.client("GET", "/user/:user/rooms/:room/tags", (req) => {

@@ -45,6 +45,10 @@ export class MiscStore {
         `INSERT INTO account_data (user_id, room_id, type, content, stream_id) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (user_id, room_id, type) DO UPDATE SET content = excluded.content, stream_id = excluded.stream_id`,
       ),
+      accountDataBytes: db.prepare(
+        `SELECT COALESCE(SUM(length(CAST(content AS BLOB))), 0) AS n FROM account_data
+         WHERE user_id = ? AND NOT (room_id = ? AND type = ?)`,
+      ),
       getAccountData: db.prepare(
         "SELECT content FROM account_data WHERE user_id = ? AND room_id = ? AND type = ?",
       ),
@@ -109,6 +113,10 @@ export class MiscStore {
 
   putAccountData(user: string, roomId: string, type: string, content: string, pos: number): void {
     this.s.putAccountData.run(user, roomId, type, content, pos);
+  }
+  /** Bytes of the user's account data (global, per room, tags), leaving out the entry `roomId`/`type`. */
+  accountDataBytesBesides(user: string, roomId: string, type: string): number {
+    return (this.s.accountDataBytes.get(user, roomId, type) as { n: number }).n;
   }
   getAccountData(user: string, roomId: string, type: string): string | undefined {
     return (this.s.getAccountData.get(user, roomId, type) as { content: string } | undefined)?.content;
