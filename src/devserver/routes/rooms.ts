@@ -245,7 +245,17 @@ export function registerRoomRoutes({ hs, router }: RouteContext): void {
   router.client("POST", "/rooms/:room/receipt/:type/:event", (req) => {
     const a = authed(req);
     const body = jsonBody(req, z.object({ thread_id: z.optional(z.string()) }));
-    putReceipt(a, req.params.room!, req.params.type!, req.params.event!, body.thread_id ?? "");
+    const thread = body.thread_id;
+    // The spec's values: "main" or a thread root of this room (each thread ID is a receipt row that
+    // every member's sync carries, so made-up ones are refused).
+    if (
+      thread !== undefined &&
+      thread !== "main" &&
+      hs.rooms.getEvent(thread)?.event.room_id !== req.params.room
+    ) {
+      throw new MatrixError(400, "M_INVALID_PARAM", 'thread_id must be "main" or an event of this room');
+    }
+    putReceipt(a, req.params.room!, req.params.type!, req.params.event!, thread ?? "");
     return { json: {} };
   });
   router.client("POST", "/rooms/:room/read_markers", (req) => {
