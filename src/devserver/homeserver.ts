@@ -42,7 +42,12 @@ export interface HomeserverConfig {
   accessTokenLifetimeMs?: number;
   /** Application services (parsed registration files). */
   appservices?: readonly Registration[];
+  /** Media bytes one user may store; MAX_MEDIA_BYTES_PER_USER unless a test sets less. */
+  maxMediaBytesPerUser?: number;
 }
+
+/** Most bytes of media one user may store (a devserver keeps media in its database, often in memory). */
+export const MAX_MEDIA_BYTES_PER_USER = 1024 * 1024 * 1024;
 
 /** Default lifetime of an access token that comes with a refresh token (Synapse's default). */
 export const DEFAULT_ACCESS_TOKEN_LIFETIME_MS = 5 * 60_000;

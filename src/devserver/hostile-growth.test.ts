@@ -26,11 +26,11 @@ let call: (
   signal?: AbortSignal,
 ) => Promise<{ status: number; json: { errcode?: string; [k: string]: unknown } }>;
 
-beforeEach(() => {
-  hs = new Homeserver({ serverName: "localhost", dbPath: ":memory:" });
+function start(config: { maxMediaBytesPerUser?: number } = {}): void {
+  hs = new Homeserver({ serverName: "localhost", dbPath: ":memory:", ...config });
   const router = buildRouter({ hs, uia: new Uia(hs), baseUrl: () => "http://localhost" });
   call = async (method, path, session, body, signal = new AbortController().signal) => {
-    const url = new URL(`/_matrix/client/v3${path}`, "http://localhost");
+    const url = new URL(path.startsWith("/_matrix") ? path : `/_matrix/client/v3${path}`, "http://localhost");
     const m = router.match(method, url.pathname);
     try {
       const r = await m.handler({
@@ -39,7 +39,7 @@ beforeEach(() => {
         params: m.params,
         query: url.searchParams,
         headers: {},
-        rawBody: Buffer.from(body === undefined ? "" : JSON.stringify(body)),
+        rawBody: Buffer.isBuffer(body) ? body : Buffer.from(body === undefined ? "" : JSON.stringify(body)),
         ip: "",
         auth: session && hs.authenticate(session.token),
         signal,
@@ -50,7 +50,8 @@ beforeEach(() => {
       throw e;
     }
   };
-});
+}
+beforeEach(() => start());
 afterEach(() => hs.close());
 
 function user(localpart: string, deviceId?: string): Session {
@@ -282,5 +283,27 @@ describe("what a user makes others or the server keep", () => {
       ).n,
       3,
     );
+  });
+});
+
+describe("media a user stores", () => {
+  it("stays within the per-user bound (MAX_MEDIA_BYTES_PER_USER unless set lower); others unaffected", async () => {
+    hs.close();
+    start({ maxMediaBytesPerUser: 1000 });
+    const alice = user("alice");
+    const bob = user("bob");
+    const upload = (who: Session, n: number) =>
+      call("POST", "/_matrix/media/v3/upload", who, Buffer.alloc(n));
+    assert.equal((await upload(alice, 600)).status, 200);
+    const over = await upload(alice, 401);
+    assert.deepEqual([over.status, over.json.errcode], [413, "M_TOO_LARGE"]);
+    // The asynchronous upload is held to it too.
+    const created = await call("POST", "/_matrix/media/v1/create", alice);
+    const mediaId = String(created.json.content_uri).split("/").at(-1)!;
+    const late = await call("PUT", `/_matrix/media/v3/upload/localhost/${mediaId}`, alice, Buffer.alloc(401));
+    assert.deepEqual([late.status, late.json.errcode], [413, "M_TOO_LARGE"]);
+    assert.equal((await upload(alice, 400)).status, 200);
+    assert.equal((await upload(bob, 1000)).status, 200);
+    assert.equal(hs.misc.mediaBytesOf(alice.userId), 1000);
   });
 });

@@ -1,7 +1,7 @@
 // Media repository: upload, download, thumbnail (the original) and config, under the legacy
 // /_matrix/media paths and the authenticated /_matrix/client/v1/media paths.
 import { MatrixError, notFound } from "../errors.ts";
-import { randomId } from "../homeserver.ts";
+import { type Homeserver, MAX_MEDIA_BYTES_PER_USER, randomId } from "../homeserver.ts";
 import { MAX_UPLOAD_BYTES, type RouteContext } from "../route-context.ts";
 import { authed, type Handler, type RouteRequest } from "../router.ts";
 
@@ -32,11 +32,20 @@ function contentDisposition(contentType: string, filename: string | null): strin
   return filename ? `${kind}; filename*=utf-8''${encodeURIComponent(filename)}` : kind;
 }
 
+/** Refuses an upload that would take `uploader` past their media bound (413 M_TOO_LARGE). */
+function checkMediaQuota(hs: Homeserver, uploader: string, bytes: number): void {
+  const limit = hs.config.maxMediaBytesPerUser ?? MAX_MEDIA_BYTES_PER_USER;
+  if (hs.misc.mediaBytesOf(uploader) + bytes > limit) {
+    throw new MatrixError(413, "M_TOO_LARGE", `A user may store at most ${limit} bytes of media`);
+  }
+}
+
 export function registerMediaRoutes({ hs, router }: RouteContext): void {
   const upload: Handler = (req) => {
     const a = authed(req);
     const contentType = req.headers["content-type"] ?? "application/octet-stream";
     const filename = req.query.get("filename");
+    checkMediaQuota(hs, a.userId, req.rawBody.length);
     const mediaId = randomId(18);
     hs.misc.putMedia({
       media_id: mediaId,
@@ -71,6 +80,7 @@ export function registerMediaRoutes({ hs, router }: RouteContext): void {
     const pending = hs.misc.pendingMedia(mediaId);
     if (!pending || pending.expires_ts < Date.now()) throw notFound("Unknown or expired media ID");
     if (pending.uploader !== a.userId) throw new MatrixError(403, "M_FORBIDDEN", "Reserved by another user");
+    checkMediaQuota(hs, a.userId, req.rawBody.length);
     hs.tx(() => {
       hs.misc.putMedia({
         media_id: mediaId,

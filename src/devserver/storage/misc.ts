@@ -67,6 +67,7 @@ export class MiscStore {
       putMedia: db.prepare(
         "INSERT INTO media (media_id, uploader, content_type, filename, bytes, created_ts) VALUES (?, ?, ?, ?, ?, ?)",
       ),
+      mediaBytes: db.prepare("SELECT COALESCE(SUM(length(bytes)), 0) AS n FROM media WHERE uploader = ?"),
       getMedia: db.prepare(
         "SELECT media_id, uploader, content_type, filename, bytes FROM media WHERE media_id = ?",
       ),
@@ -153,6 +154,10 @@ export class MiscStore {
   }
   deletePendingMedia(mediaId: string): void {
     this.s.deletePending.run(mediaId);
+  }
+  /** Bytes of media `uploader` stored. */
+  mediaBytesOf(uploader: string): number {
+    return (this.s.mediaBytes.get(uploader) as { n: number }).n;
   }
   countPendingMedia(uploader: string, now: number): number {
     return (this.s.countPending.get(uploader, now) as { n: number }).n;
