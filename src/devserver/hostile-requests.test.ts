@@ -95,3 +95,28 @@ describe("deeply nested bodies", () => {
     await stillWorks();
   });
 });
+
+describe("query parameters", () => {
+  it("/context: a negative or malformed limit is M_INVALID_PARAM, not the whole history", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      const r = await s.api("PUT", `/rooms/${enc(roomId)}/send/m.room.message/ctx${i}`, {
+        token: u.accessToken,
+        body: { msgtype: "m.text", body: `c${i}` },
+      });
+      ids.push(r.json.event_id);
+    }
+    const context = (limit: string) =>
+      raw("GET", `/rooms/${enc(roomId)}/context/${enc(ids[3]!)}?limit=${enc(limit)}`);
+    for (const bad of ["-2", "-1000", "1.5", "NaN", "1e400", "abc"]) {
+      const r = await context(bad);
+      assert.deepEqual([r.status, r.json.errcode], [400, "M_INVALID_PARAM"], `limit=${bad}`);
+    }
+    const two = await context("2");
+    assert.equal(two.status, 200);
+    const around = (two.json.events_before as unknown[]).length + (two.json.events_after as unknown[]).length;
+    assert.ok(around <= 2, `${around} events around for limit=2`);
+    assert.equal((await context("0")).status, 200);
+    await stillWorks();
+  });
+});

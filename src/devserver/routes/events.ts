@@ -186,7 +186,11 @@ export function registerEventRoutes({ hs, router }: RouteContext): void {
     if (!se || se.event.room_id !== roomId || !canSeeEvent(hs, a.userId, se))
       throw notFound("Event not found.");
     const upTo = visibleRange(hs, roomId, a.userId);
-    const limit = Math.min(Number(req.query.get("limit") ?? "10") || 10, MAX_MESSAGES_LIMIT);
+    const limitRaw = req.query.get("limit");
+    const asked = limitRaw === null ? 10 : Number(limitRaw);
+    // A negative limit reached SQLite as LIMIT -n, which is no limit at all.
+    if (!Number.isInteger(asked) || asked < 0) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid limit");
+    const limit = Math.min(asked, MAX_MESSAGES_LIMIT);
     const half = Math.floor(limit / 2);
     const before = hs.rooms.eventsBefore(roomId, se.pos - 1, 0, half);
     const after = hs.rooms.eventsAfter(roomId, se.pos, upTo, limit - half);
