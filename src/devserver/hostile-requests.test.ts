@@ -3,8 +3,12 @@
 // everyone afterwards (`/versions`, a normal sync, a normal send and read back).
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import fc from "fast-check";
 import { startTestDevServer, type TestDevServer, type TestUser } from "../../test/support/devserver.ts";
+import { Homeserver } from "./homeserver.ts";
 import { MAX_JSON_BODY_DEPTH } from "./route-context.ts";
+import { buildRouter } from "./routes/index.ts";
+import { Uia } from "./uia.ts";
 
 let s: TestDevServer;
 let u: TestUser;
@@ -118,5 +122,164 @@ describe("query parameters", () => {
     assert.ok(around <= 2, `${around} events around for limit=2`);
     assert.equal((await context("0")).status, 200);
     await stillWorks();
+  });
+});
+
+/** Every v3 and media route (r0 aliases share their handlers). */
+function routes(): [string, string][] {
+  const hs = new Homeserver({ serverName: "localhost", dbPath: ":memory:" });
+  try {
+    return buildRouter({ hs, uia: new Uia(hs), baseUrl: () => "" })
+      .list()
+      .filter(([, p]) => !p.startsWith("/_matrix/client/r0/") && !p.startsWith("/_matrix/media/r0/"));
+  } finally {
+    hs.close();
+  }
+}
+
+describe("every route, hostile input (property, fixed seed)", () => {
+  it("answers 2xx or a 4xx Matrix error, and the server keeps working", async () => {
+    // The fuzzer's own account: what it does to itself (devices, keys) leaves `u` alone.
+    const f = await s.register("fuzzer");
+    const fRoom = (await s.api("POST", "/createRoom", { token: f.accessToken, body: {} })).json.room_id;
+    // Ending the fuzzer's own session would stop the sweep, not test the server.
+    const all = routes().filter(([, p]) => !/\/logout(\/all)?$/.test(p));
+    const id = fc.oneof(
+      fc.constantFrom(fRoom, f.userId, f.deviceId, roomId, u.userId, "localhost", "m.room.message", ""),
+      fc.constantFrom("..", "%2e%2e", "%", "%ZZ", "%ED%A0%80", "%00", "!", "@", "$", "#:", "a/b"),
+      fc.string({ maxLength: 12 }),
+      fc.integer({ min: 1, max: 5000 }).map((n) => "x".repeat(n)),
+    );
+    const nest = (levels: number, leaf: string) => `${'{"a":'.repeat(levels)}${leaf}${"}".repeat(levels)}`;
+    const scalar = fc.constantFrom(
+      '"\\ud800"',
+      '"\\udfff x"',
+      "1e400",
+      "-1e400",
+      "-0",
+      "9007199254740993",
+      "1.5",
+      "null",
+      "true",
+      '"\\u0000"',
+      "[]",
+      "{}",
+    );
+    const body = fc.oneof(
+      fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
+      fc
+        .tuple(fc.integer({ min: MAX_JSON_BODY_DEPTH - 3, max: MAX_JSON_BODY_DEPTH + 3 }), scalar)
+        .map(([n, leaf]) => nest(n, leaf)),
+      // Known field names with values of the wrong type, out of range, or not JSON text at all.
+      fc
+        .dictionary(
+          fc.constantFrom(
+            "body",
+            "msgtype",
+            "messages",
+            "one_time_keys",
+            "fallback_keys",
+            "device_keys",
+            "auth",
+            "type",
+            "username",
+            "password",
+            "device_id",
+            "timeout",
+            "typing",
+            "limit",
+            "rooms",
+            "sessions",
+            "version",
+            "algorithm",
+            "auth_data",
+            "display_name",
+            "displayname",
+            "avatar_url",
+            "user_id",
+            "reason",
+            "room_id",
+            "thread_id",
+            "preset",
+            "invite",
+            "initial_state",
+            "search_term",
+            "room_version",
+            "new_version",
+            "m.fully_read",
+            "m.read",
+            "presence",
+            "tags",
+            "order",
+          ),
+          scalar,
+          { maxKeys: 4 },
+        )
+        .map(
+          (d) =>
+            `{${Object.entries(d)
+              .map(([k, v]) => `"${k}":${v}`)
+              .join(",")}}`,
+        ),
+      fc.constantFrom('{"a":1,"a":2}', "", "nope", "[1]", '"x"', "{", '{"\\ud800":1}', "\uFEFF{}"),
+    );
+    const query = fc.dictionary(
+      fc.constantFrom("since", "limit", "from", "to", "dir", "filter", "timeout", "version", "ts", "user_id"),
+      fc.constantFrom(
+        "-1",
+        "NaN",
+        "1e400",
+        "99999999999999999999",
+        "0",
+        "1.5",
+        "",
+        "s1_1_1",
+        "t-1",
+        "{",
+        "b",
+      ),
+      { maxKeys: 3 },
+    );
+    let requests = 0;
+    for (const [method, pattern] of all) {
+      await fc.assert(
+        fc.asyncProperty(fc.array(id, { minLength: 6, maxLength: 6 }), body, query, async (ids, b, q) => {
+          let i = 0;
+          const path = pattern
+            .split("/")
+            .map((seg) => (seg.startsWith(":") ? (ids[i++] ?? "") : seg))
+            .join("/");
+          const qs = new URLSearchParams(q).toString();
+          requests++;
+          const res = await fetch(`${s.baseUrl}${path}${qs ? `?${qs}` : ""}`, {
+            method,
+            headers: { Authorization: `Bearer ${f.accessToken}`, "Content-Type": "application/json" },
+            ...(method === "GET" ? {} : { body: b }),
+          });
+          const text = await res.text();
+          const what = `${method} ${path}?${qs} ${b.slice(0, 80)} → ${res.status} ${text.slice(0, 200)}`;
+          assert.ok(res.status < 500 && res.status >= 200, what);
+          if (res.status >= 400 && res.status !== 401) {
+            assert.match((JSON.parse(text) as { errcode?: string }).errcode ?? "", /^M_[A-Z_]+$/, what);
+          }
+        }),
+        { numRuns: 6, seed: 20261207 },
+      );
+    }
+    assert.ok(requests >= all.length * 6);
+    await stillWorks();
+    // A whole flow on fresh state: register, create, invite, join, send, read.
+    const v = await s.register();
+    const room = (await s.api("POST", "/createRoom", { token: v.accessToken, body: { invite: [u.userId] } }))
+      .json.room_id as string;
+    assert.equal((await s.api("POST", `/join/${enc(room)}`, { token: u.accessToken, body: {} })).status, 200);
+    const sent = await s.api("PUT", `/rooms/${enc(room)}/send/m.room.message/hi`, {
+      token: v.accessToken,
+      body: { msgtype: "m.text", body: "hi" },
+    });
+    const read = await s.api("GET", `/rooms/${enc(room)}/event/${enc(sent.json.event_id)}`, {
+      token: u.accessToken,
+    });
+    assert.equal(read.json.content.body, "hi");
   });
 });
