@@ -6,8 +6,10 @@ import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
 import { startTestDevServer, type TestDevServer, type TestUser } from "../../test/support/devserver.ts";
 import { Homeserver } from "./homeserver.ts";
+import { MAX_EVENT_BYTES } from "./room-ops.ts";
 import { MAX_JSON_BODY_DEPTH } from "./route-context.ts";
 import { buildRouter } from "./routes/index.ts";
+import { MAX_CREATE_ROOM_INITIAL_STATE, MAX_CREATE_ROOM_INVITES } from "./routes/rooms.ts";
 import { Uia } from "./uia.ts";
 
 let s: TestDevServer;
@@ -96,6 +98,39 @@ describe("deeply nested bodies", () => {
     assert.equal(put.status, 200, JSON.stringify(put.json));
     const got = await s.api("GET", `/user/${enc(u.userId)}/account_data/m.within`, { token: u.accessToken });
     assert.deepEqual(got.json, JSON.parse(body));
+    await stillWorks();
+  });
+});
+
+describe("createRoom", () => {
+  it("events it writes from the request are held to MAX_EVENT_BYTES, and lists to their bounds", async () => {
+    const joined = async () =>
+      ((await s.api("GET", "/joined_rooms", { token: u.accessToken })).json.joined_rooms as string[]).length;
+    const before = await joined();
+    const big = "x".repeat(MAX_EVENT_BYTES);
+    for (const body of [
+      { name: big },
+      { topic: big },
+      { creation_content: { big } },
+      { power_level_content_override: { big } },
+    ]) {
+      const r = await s.api("POST", "/createRoom", { token: u.accessToken, body });
+      assert.deepEqual([r.status, r.json.errcode], [413, "M_TOO_LARGE"], Object.keys(body)[0]);
+    }
+    const many = <T>(n: number, item: T) => Array.from({ length: n }, () => item);
+    for (const body of [
+      { invite: many(MAX_CREATE_ROOM_INVITES + 1, u.userId) },
+      { initial_state: many(MAX_CREATE_ROOM_INITIAL_STATE + 1, { type: "m.x", content: {} }) },
+    ]) {
+      const r = await s.api("POST", "/createRoom", { token: u.accessToken, body });
+      assert.deepEqual([r.status, r.json.errcode], [400, "M_BAD_JSON"], Object.keys(body)[0]);
+    }
+    assert.equal(await joined(), before, "no room was created half-way");
+    const ok = await s.api("POST", "/createRoom", {
+      token: u.accessToken,
+      body: { name: "fine", topic: "t" },
+    });
+    assert.equal(ok.status, 200);
     await stillWorks();
   });
 });

@@ -106,6 +106,8 @@ export function createRoom(
   hs.tx(() => {
     hs.rooms.createRoom(roomId, version, creator);
     const append = (type: string, content: JsonObject, stateKey = ""): void => {
+      // Name, topic, creation content and power-level overrides come from the client too.
+      checkEventSize(type, content, stateKey);
       hs.appendEvent(roomId, creator, type, content, { stateKey });
     };
     const create: JsonObject = { room_version: version, ...(req.creation_content ?? {}) };

@@ -12,17 +12,23 @@ import type { Authed, JsonObject } from "../types.ts";
 const json = z.record(z.string(), z.unknown());
 const userIdSchema = z.string().check(z.regex(/^@[^:]+:.+$/, "must be a user ID"));
 
+/** Most users one createRoom may invite, and most `initial_state` events it may carry. */
+export const MAX_CREATE_ROOM_INVITES = 1000;
+export const MAX_CREATE_ROOM_INITIAL_STATE = 1000;
+
 const createRoomSchema = z.object({
   visibility: z.optional(z.enum(["public", "private"])),
   room_alias_name: z.optional(z.string().check(z.maxLength(255))),
   name: z.optional(z.string()),
   topic: z.optional(z.string()),
-  invite: z.optional(z.array(userIdSchema)),
+  invite: z.optional(z.array(userIdSchema).check(z.maxLength(MAX_CREATE_ROOM_INVITES))),
   invite_3pid: z.optional(z.array(z.unknown())),
   room_version: z.optional(z.string()),
   creation_content: z.optional(json),
   initial_state: z.optional(
-    z.array(z.object({ type: z.string(), state_key: z.optional(z.string()), content: json })),
+    z
+      .array(z.object({ type: z.string(), state_key: z.optional(z.string()), content: json }))
+      .check(z.maxLength(MAX_CREATE_ROOM_INITIAL_STATE)),
   ),
   preset: z.optional(z.enum(["private_chat", "public_chat", "trusted_private_chat"])),
   is_direct: z.optional(z.boolean()),
