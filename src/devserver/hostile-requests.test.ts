@@ -9,6 +9,7 @@ import { Homeserver } from "./homeserver.ts";
 import { MAX_EVENT_BYTES } from "./room-ops.ts";
 import { MAX_JSON_BODY_DEPTH } from "./route-context.ts";
 import { buildRouter } from "./routes/index.ts";
+import { MAX_AVATAR_URL_LENGTH } from "./routes/profile.ts";
 import { MAX_CREATE_ROOM_INITIAL_STATE, MAX_CREATE_ROOM_INVITES } from "./routes/rooms.ts";
 import { Uia } from "./uia.ts";
 
@@ -131,6 +132,25 @@ describe("createRoom", () => {
       body: { name: "fine", topic: "t" },
     });
     assert.equal(ok.status, 200);
+    await stillWorks();
+  });
+});
+
+describe("profile", () => {
+  it("an avatar URL past MAX_AVATAR_URL_LENGTH is M_BAD_JSON, and no membership event carries it", async () => {
+    const path = `/profile/${enc(u.userId)}/avatar_url`;
+    const long = `mxc://localhost/${"a".repeat(MAX_AVATAR_URL_LENGTH)}`;
+    const r = await s.api("PUT", path, { token: u.accessToken, body: { avatar_url: long } });
+    assert.deepEqual([r.status, r.json.errcode], [400, "M_BAD_JSON"]);
+    const member = await s.api("GET", `/rooms/${enc(roomId)}/state/m.room.member/${enc(u.userId)}`, {
+      token: u.accessToken,
+    });
+    assert.notEqual(member.json.avatar_url, long);
+    const fine = `mxc://localhost/${"a".repeat(MAX_AVATAR_URL_LENGTH - 17)}`;
+    assert.equal(
+      (await s.api("PUT", path, { token: u.accessToken, body: { avatar_url: fine } })).status,
+      200,
+    );
     await stillWorks();
   });
 });

@@ -7,6 +7,11 @@ import { authed, jsonBody } from "../router.ts";
 
 /** Longest display name accepted (Synapse's limit). */
 export const MAX_DISPLAYNAME_LENGTH = 256;
+/**
+ * Longest avatar URL accepted (Synapse's limit). It is copied into the user's membership event in
+ * every joined room, so without a bound one request wrote megabytes into each.
+ */
+export const MAX_AVATAR_URL_LENGTH = 1000;
 
 function propagate(hs: Homeserver, userId: string): void {
   const u = hs.accounts.getUser(userId);
@@ -93,7 +98,11 @@ export function registerProfileRoutes({ hs, router }: RouteContext): void {
           ? z.object({
               displayname: z.optional(z.nullable(z.string().check(z.maxLength(MAX_DISPLAYNAME_LENGTH)))),
             })
-          : z.object({ avatar_url: z.optional(z.nullable(z.string().check(z.startsWith("mxc://")))) });
+          : z.object({
+              avatar_url: z.optional(
+                z.nullable(z.string().check(z.startsWith("mxc://"), z.maxLength(MAX_AVATAR_URL_LENGTH))),
+              ),
+            });
       const body = jsonBody(req, schema) as Record<string, string | null | undefined>;
       const value = body[field] ?? null;
       if (field === "displayname") hs.accounts.setDisplayname(a.userId, value);
