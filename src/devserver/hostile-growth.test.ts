@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import { MatrixError } from "./errors.ts";
 import { Homeserver, MAX_DEVICES_PER_ACCOUNT, type Session } from "./homeserver.ts";
+import { MAX_ALIAS_BYTES, MAX_ALIASES_PER_USER } from "./room-ops.ts";
 import { MAX_ACCOUNT_DATA_BYTES_PER_USER } from "./routes/account-data.ts";
 import { buildRouter } from "./routes/index.ts";
 import { MAX_FALLBACK_KEYS_PER_DEVICE, MAX_ONE_TIME_KEYS_PER_DEVICE } from "./routes/keys.ts";
@@ -305,5 +306,33 @@ describe("media a user stores", () => {
     assert.equal((await upload(alice, 400)).status, 200);
     assert.equal((await upload(bob, 1000)).status, 200);
     assert.equal(hs.misc.mediaBytesOf(alice.userId), 1000);
+  });
+});
+
+describe("room aliases", () => {
+  it(`at most MAX_ALIAS_BYTES each, MAX_ALIASES_PER_USER per user; deleting one makes room`, async () => {
+    const alice = user("alice");
+    const room = String((await call("POST", "/createRoom", alice, {})).json.room_id);
+    const put = (alias: string) =>
+      call("PUT", `/directory/room/${encodeURIComponent(alias)}`, alice, { room_id: room });
+    const name = (bytes: number) => "a".repeat(bytes - "#:localhost".length);
+    const tooLong = await put(`#${name(MAX_ALIAS_BYTES + 1)}:localhost`);
+    assert.deepEqual([tooLong.status, tooLong.json.errcode], [400, "M_INVALID_PARAM"]);
+    const created = await call("POST", "/createRoom", alice, { room_alias_name: name(MAX_ALIAS_BYTES + 1) });
+    assert.deepEqual([created.status, created.json.errcode], [400, "M_INVALID_PARAM"]);
+    assert.equal((await put(`#${name(MAX_ALIAS_BYTES)}:localhost`)).status, 200);
+    hs.tx(() => {
+      for (let i = 1; i < MAX_ALIASES_PER_USER; i++)
+        hs.rooms.putAlias(`#fill${i}:localhost`, room, alice.userId);
+    });
+    const over = await put("#one-more:localhost");
+    assert.deepEqual([over.status, over.json.errcode], [403, "M_FORBIDDEN"]);
+    const viaCreate = await call("POST", "/createRoom", alice, { room_alias_name: "one-more" });
+    assert.deepEqual([viaCreate.status, viaCreate.json.errcode], [403, "M_FORBIDDEN"]);
+    assert.equal(
+      (await call("DELETE", `/directory/room/${encodeURIComponent("#fill1:localhost")}`, alice)).status,
+      200,
+    );
+    assert.equal((await put("#one-more:localhost")).status, 200);
   });
 });

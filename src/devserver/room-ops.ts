@@ -10,6 +10,10 @@ import type { JsonObject, StreamEvent } from "./types.ts";
 /** The spec's size limits on events: the whole event 65536 bytes, type and state key 255 bytes. */
 export const MAX_EVENT_BYTES = 65_536;
 export const MAX_EVENT_TYPE_BYTES = 255;
+/** Longest room alias, sigil and server name included (the spec's grammar). */
+export const MAX_ALIAS_BYTES = 255;
+/** Most room aliases one user may have created (and not deleted); past it 403 M_FORBIDDEN. */
+export const MAX_ALIASES_PER_USER = 1000;
 
 function checkEventSize(type: string, content: JsonObject, stateKey: string | undefined): void {
   if (Buffer.byteLength(type) > MAX_EVENT_TYPE_BYTES)
@@ -87,6 +91,16 @@ export function createRoom(
       throw new MatrixError(400, "M_INVALID_PARAM", "Invalid characters in room alias");
     }
     alias = `#${req.room_alias_name}:${hs.serverName}`;
+    if (Buffer.byteLength(alias) > MAX_ALIAS_BYTES) {
+      throw new MatrixError(400, "M_INVALID_PARAM", `A room alias is at most ${MAX_ALIAS_BYTES} bytes`);
+    }
+    if (hs.rooms.countAliasesBy(creator) >= MAX_ALIASES_PER_USER) {
+      throw new MatrixError(
+        403,
+        "M_FORBIDDEN",
+        `A user may create at most ${MAX_ALIASES_PER_USER} room aliases`,
+      );
+    }
     if (hs.rooms.getAlias(alias)) throw new MatrixError(400, "M_ROOM_IN_USE", "Room alias already taken");
   }
   for (const u of req.invite ?? []) {

@@ -2,12 +2,15 @@
 import * as z from "../../wire/zod.ts";
 import { forbidden, MatrixError, notFound } from "../errors.ts";
 import { roomPowerLevels, userPower } from "../room-auth.ts";
+import { MAX_ALIAS_BYTES, MAX_ALIASES_PER_USER } from "../room-ops.ts";
 import type { RouteContext } from "../route-context.ts";
 import { authed, jsonBody } from "../router.ts";
 
 export function registerDirectoryRoutes({ hs, router }: RouteContext): void {
   const checkAlias = (alias: string): void => {
-    if (!/^#[^:\s]+:.+$/.test(alias)) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid room alias");
+    if (!/^#[^:\s]+:.+$/.test(alias) || Buffer.byteLength(alias) > MAX_ALIAS_BYTES) {
+      throw new MatrixError(400, "M_INVALID_PARAM", "Invalid room alias");
+    }
     if (!alias.endsWith(`:${hs.serverName}`)) {
       throw new MatrixError(400, "M_INVALID_PARAM", "Room alias must be on this server");
     }
@@ -34,6 +37,9 @@ export function registerDirectoryRoutes({ hs, router }: RouteContext): void {
     const owner = hs.appservices.exclusiveAliasOwner(alias);
     if (owner && owner.reg.id !== a.appserviceId) {
       throw new MatrixError(400, "M_EXCLUSIVE", "This alias is reserved by an application service.");
+    }
+    if (hs.rooms.countAliasesBy(a.userId) >= MAX_ALIASES_PER_USER) {
+      throw forbidden(`A user may create at most ${MAX_ALIASES_PER_USER} room aliases`);
     }
     if (!hs.rooms.putAlias(alias, body.room_id, a.userId)) {
       throw new MatrixError(409, "M_UNKNOWN", `Room alias ${alias} already exists`);

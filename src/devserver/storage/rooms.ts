@@ -137,6 +137,7 @@ export class RoomStore {
       ),
       getAlias: db.prepare("SELECT room_id, creator FROM room_aliases WHERE alias = ?"),
       putAlias: db.prepare("INSERT OR IGNORE INTO room_aliases (alias, room_id, creator) VALUES (?, ?, ?)"),
+      countAliasesBy: db.prepare("SELECT COUNT(*) AS n FROM room_aliases WHERE creator = ?"),
       deleteAlias: db.prepare("DELETE FROM room_aliases WHERE alias = ?"),
       roomAliases: db.prepare("SELECT alias FROM room_aliases WHERE room_id = ? ORDER BY alias"),
     };
@@ -290,6 +291,9 @@ export class RoomStore {
 
   getAlias(alias: string): { room_id: string; creator: string } | undefined {
     return this.s.getAlias.get(alias) as { room_id: string; creator: string } | undefined;
+  }
+  countAliasesBy(creator: string): number {
+    return (this.s.countAliasesBy.get(creator) as { n: number }).n;
   }
   putAlias(alias: string, roomId: string, creator: string): boolean {
     return this.s.putAlias.run(alias, roomId, creator).changes === 1;
