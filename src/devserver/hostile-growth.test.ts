@@ -8,6 +8,11 @@ import { Homeserver, MAX_DEVICES_PER_ACCOUNT, type Session } from "./homeserver.
 import { MAX_ALIAS_BYTES, MAX_ALIASES_PER_USER } from "./room-ops.ts";
 import { MAX_ACCOUNT_DATA_BYTES_PER_USER } from "./routes/account-data.ts";
 import { buildRouter } from "./routes/index.ts";
+import {
+  MAX_BACKUP_AUTH_DATA_BYTES,
+  MAX_BACKUP_KEYS_PER_VERSION,
+  MAX_BACKUP_SESSION_DATA_BYTES,
+} from "./routes/key-backup.ts";
 import { MAX_FALLBACK_KEYS_PER_DEVICE, MAX_ONE_TIME_KEYS_PER_DEVICE } from "./routes/keys.ts";
 import { MAX_LONG_POLLS_PER_DEVICE } from "./routes/sync.ts";
 import { MAX_TO_DEVICE_QUEUE_PER_DEVICE } from "./routes/to-device.ts";
@@ -16,6 +21,7 @@ import {
   MAX_FILTERS_PER_USER,
   MAX_TXNS_PER_DEVICE,
 } from "./storage/accounts.ts";
+import { MAX_BACKUP_VERSIONS_PER_USER } from "./storage/misc.ts";
 import { Uia } from "./uia.ts";
 
 let hs: Homeserver;
@@ -334,5 +340,85 @@ describe("room aliases", () => {
       200,
     );
     assert.equal((await put("#one-more:localhost")).status, 200);
+  });
+});
+
+describe("key backup", () => {
+  const algorithm = "m.megolm_backup.v1.curve25519-aes-sha2";
+  const key = (data: unknown) => ({
+    first_message_index: 0,
+    forwarded_count: 0,
+    is_verified: false,
+    session_data: data,
+  });
+
+  it("auth_data and session_data past their bounds are 413 M_TOO_LARGE, nothing stored", async () => {
+    const alice = user("alice");
+    const big = { x: "y".repeat(MAX_BACKUP_AUTH_DATA_BYTES) };
+    const created = await call("POST", "/room_keys/version", alice, { algorithm, auth_data: big });
+    assert.deepEqual([created.status, created.json.errcode], [413, "M_TOO_LARGE"]);
+    const version = String(
+      (await call("POST", "/room_keys/version", alice, { algorithm, auth_data: {} })).json.version,
+    );
+    const update = await call("PUT", `/room_keys/version/${version}`, alice, { algorithm, auth_data: big });
+    assert.deepEqual([update.status, update.json.errcode], [413, "M_TOO_LARGE"]);
+    const upload = await call("PUT", `/room_keys/keys?version=${version}`, alice, {
+      rooms: {
+        "!r:localhost": {
+          sessions: { a: key({}), b: key({ x: "y".repeat(MAX_BACKUP_SESSION_DATA_BYTES) }) },
+        },
+      },
+    });
+    assert.deepEqual([upload.status, upload.json.errcode], [413, "M_TOO_LARGE"]);
+    assert.equal(hs.misc.countBackupKeys(alice.userId, Number(version)), 0);
+  });
+
+  it("a version holds at most MAX_BACKUP_KEYS_PER_VERSION keys", async () => {
+    const alice = user("alice");
+    const version = String(
+      (await call("POST", "/room_keys/version", alice, { algorithm, auth_data: {} })).json.version,
+    );
+    hs.db
+      .prepare(
+        `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+         INSERT INTO backup_keys SELECT ?, ?, '!r:localhost', 'fill' || i, 0, 0, 0, '{}' FROM n`,
+      )
+      .run(MAX_BACKUP_KEYS_PER_VERSION - 1, alice.userId, Number(version));
+    const put = (sessions: Record<string, unknown>) =>
+      call("PUT", `/room_keys/keys/${encodeURIComponent("!r:localhost")}?version=${version}`, alice, {
+        sessions,
+      });
+    const over = await put({ a: key({}), b: key({}) });
+    assert.deepEqual([over.status, over.json.errcode], [403, "M_FORBIDDEN"]);
+    assert.equal((await put({ a: key({}) })).status, 200);
+    assert.equal((await put({ fill1: key({ replaced: true }) })).status, 200, "replacing one adds none");
+    assert.equal(hs.misc.countBackupKeys(alice.userId, Number(version)), MAX_BACKUP_KEYS_PER_VERSION);
+  });
+
+  it("a user keeps at most MAX_BACKUP_VERSIONS_PER_USER versions, the newest", async () => {
+    const alice = user("alice");
+    const first = String(
+      (await call("POST", "/room_keys/version", alice, { algorithm, auth_data: {} })).json.version,
+    );
+    await call("PUT", `/room_keys/keys?version=${first}`, alice, {
+      rooms: { "!r:localhost": { sessions: { a: key({}) } } },
+    });
+    for (let i = 0; i < MAX_BACKUP_VERSIONS_PER_USER; i++) {
+      assert.equal(
+        (await call("POST", "/room_keys/version", alice, { algorithm, auth_data: {} })).status,
+        200,
+      );
+    }
+    const count = (sql: string) => (hs.db.prepare(sql).get(alice.userId) as { n: number }).n;
+    assert.equal(
+      count("SELECT COUNT(*) AS n FROM backup_versions WHERE user_id = ?"),
+      MAX_BACKUP_VERSIONS_PER_USER,
+    );
+    assert.equal(count("SELECT COUNT(*) AS n FROM backup_keys WHERE user_id = ?"), 0);
+    assert.equal((await call("GET", `/room_keys/version/${first}`, alice)).status, 404);
+    assert.equal(
+      (await call("GET", "/room_keys/version", alice)).json.version,
+      String(MAX_BACKUP_VERSIONS_PER_USER + 1),
+    );
   });
 });

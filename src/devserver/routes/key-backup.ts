@@ -7,6 +7,20 @@ import { authed, jsonBody, type RouteRequest } from "../router.ts";
 import type { BackupKeyRow, BackupVersionRow } from "../storage/index.ts";
 import { slot } from "../types.ts";
 
+/** Largest `auth_data` of a backup version, and `session_data` of one backed-up key (413 M_TOO_LARGE past them). */
+export const MAX_BACKUP_AUTH_DATA_BYTES = 64 * 1024;
+export const MAX_BACKUP_SESSION_DATA_BYTES = 64 * 1024;
+/** Most keys one backup version holds; an upload that would pass it is refused whole (403 M_FORBIDDEN). */
+export const MAX_BACKUP_KEYS_PER_VERSION = 1_000_000;
+
+/** `value` as JSON text, refused when longer than `limit` bytes. */
+function boundedJson(value: unknown, limit: number, what: string): string {
+  const text = JSON.stringify(value);
+  if (Buffer.byteLength(text) > limit)
+    throw new MatrixError(413, "M_TOO_LARGE", `${what} is larger than ${limit} bytes`);
+  return text;
+}
+
 const keyData = z.object({
   first_message_index: z.number().check(z.int(), z.nonnegative()),
   forwarded_count: z.number().check(z.int(), z.nonnegative()),
@@ -78,7 +92,15 @@ export function registerKeyBackupRoutes({ hs, router }: RouteContext): void {
     const body = jsonBody(req, versionBody);
     return {
       json: {
-        version: String(hs.misc.createBackup(a.userId, body.algorithm, JSON.stringify(body.auth_data))),
+        version: String(
+          hs.tx(() =>
+            hs.misc.createBackup(
+              a.userId,
+              body.algorithm,
+              boundedJson(body.auth_data, MAX_BACKUP_AUTH_DATA_BYTES, "auth_data"),
+            ),
+          ),
+        ),
       },
     };
   });
@@ -101,7 +123,11 @@ export function registerKeyBackupRoutes({ hs, router }: RouteContext): void {
     }
     if (body.algorithm !== row.algorithm)
       throw new MatrixError(400, "M_INVALID_PARAM", "Algorithm does not match");
-    hs.misc.updateBackupAuthData(a.userId, row.version, JSON.stringify(body.auth_data));
+    hs.misc.updateBackupAuthData(
+      a.userId,
+      row.version,
+      boundedJson(body.auth_data, MAX_BACKUP_AUTH_DATA_BYTES, "auth_data"),
+    );
     return { json: {} };
   });
   router.client("DELETE", "/room_keys/version/:v", (req) => {
@@ -124,10 +150,18 @@ export function registerKeyBackupRoutes({ hs, router }: RouteContext): void {
             first_message_index: k.first_message_index,
             forwarded_count: k.forwarded_count,
             is_verified: k.is_verified ? 1 : 0,
-            session_data: JSON.stringify(k.session_data),
+            session_data: boundedJson(k.session_data, MAX_BACKUP_SESSION_DATA_BYTES, "session_data"),
           });
           changed = true;
         }
+      }
+      // Checked after writing (the transaction undoes it all): replaced keys do not count twice.
+      if (changed && hs.misc.countBackupKeys(userId, row.version) > MAX_BACKUP_KEYS_PER_VERSION) {
+        throw new MatrixError(
+          403,
+          "M_FORBIDDEN",
+          `A backup version holds at most ${MAX_BACKUP_KEYS_PER_VERSION} keys`,
+        );
       }
       if (changed) hs.misc.bumpBackupEtag(userId, row.version);
     });

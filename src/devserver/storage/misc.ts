@@ -19,6 +19,9 @@ export interface MediaRow {
   bytes: Buffer;
 }
 
+/** Most key backup versions kept per user, deleted ones included; creating one more drops the oldest with its keys. */
+export const MAX_BACKUP_VERSIONS_PER_USER = 100;
+
 export interface BackupVersionRow {
   user_id: string;
   version: number;
@@ -81,6 +84,8 @@ export class MiscStore {
       insertBackup: db.prepare(
         "INSERT INTO backup_versions (user_id, version, algorithm, auth_data, etag) VALUES (?, ?, ?, ?, 0)",
       ),
+      oldBackupKeys: db.prepare("DELETE FROM backup_keys WHERE user_id = ? AND version <= ?"),
+      oldBackups: db.prepare("DELETE FROM backup_versions WHERE user_id = ? AND version <= ?"),
       getBackup: db.prepare(
         "SELECT * FROM backup_versions WHERE user_id = ? AND version = ? AND deleted = 0",
       ),
@@ -167,6 +172,9 @@ export class MiscStore {
     const row = this.s.maxBackup.get(user) as { m: number | null };
     const version = (row.m ?? 0) + 1;
     this.s.insertBackup.run(user, version, algorithm, authData);
+    // Versions are numbered 1, 2, …: those more than the bound below the new one go.
+    this.s.oldBackupKeys.run(user, version - MAX_BACKUP_VERSIONS_PER_USER);
+    this.s.oldBackups.run(user, version - MAX_BACKUP_VERSIONS_PER_USER);
     return version;
   }
   getBackup(user: string, version: number): BackupVersionRow | undefined {
