@@ -2,8 +2,10 @@
 // in process (no HTTP), and queues are filled through the store where reaching a bound by requests
 // alone would take too long.
 import assert from "node:assert/strict";
+import { generateKeyPairSync, sign } from "node:crypto";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import { MatrixError } from "./errors.ts";
+import { canonicalJson } from "./event-format.ts";
 import { Homeserver, MAX_DEVICES_PER_ACCOUNT, type Session } from "./homeserver.ts";
 import { MAX_ALIAS_BYTES, MAX_ALIASES_PER_USER } from "./room-ops.ts";
 import { MAX_ACCOUNT_DATA_BYTES_PER_USER } from "./routes/account-data.ts";
@@ -13,7 +15,12 @@ import {
   MAX_BACKUP_KEYS_PER_VERSION,
   MAX_BACKUP_SESSION_DATA_BYTES,
 } from "./routes/key-backup.ts";
-import { MAX_FALLBACK_KEYS_PER_DEVICE, MAX_ONE_TIME_KEYS_PER_DEVICE } from "./routes/keys.ts";
+import {
+  MAX_DEVICE_KEYS_BYTES,
+  MAX_FALLBACK_KEYS_PER_DEVICE,
+  MAX_ONE_TIME_KEY_BYTES,
+  MAX_ONE_TIME_KEYS_PER_DEVICE,
+} from "./routes/keys.ts";
 import { MAX_LONG_POLLS_PER_DEVICE } from "./routes/sync.ts";
 import { MAX_TO_DEVICE_QUEUE_PER_DEVICE } from "./routes/to-device.ts";
 import {
@@ -420,5 +427,53 @@ describe("key backup", () => {
       (await call("GET", "/room_keys/version", alice)).json.version,
       String(MAX_BACKUP_VERSIONS_PER_USER + 1),
     );
+  });
+});
+
+describe("size of stored keys", () => {
+  /** Device keys for `session`'s device, signed by a fresh Ed25519 key, with `extra` fields. */
+  const signedDeviceKeys = (session: Session, extra: Record<string, unknown>) => {
+    const { publicKey, privateKey } = generateKeyPairSync("ed25519");
+    const pub = publicKey
+      .export({ format: "der", type: "spki" })
+      .subarray(12)
+      .toString("base64")
+      .replace(/=+$/, "");
+    const keys: Record<string, unknown> = {
+      user_id: session.userId,
+      device_id: session.deviceId,
+      algorithms: ["m.olm.v1.curve25519-aes-sha2"],
+      keys: { [`ed25519:${session.deviceId}`]: pub, [`curve25519:${session.deviceId}`]: "c" },
+      ...extra,
+    };
+    const sig = sign(null, Buffer.from(canonicalJson(keys)), privateKey)
+      .toString("base64")
+      .replace(/=+$/, "");
+    return { ...keys, signatures: { [session.userId]: { [`ed25519:${session.deviceId}`]: sig } } };
+  };
+
+  it("keys past MAX_ONE_TIME_KEY_BYTES or MAX_DEVICE_KEYS_BYTES are 413 M_TOO_LARGE; nothing of the upload is stored", async () => {
+    const alice = user("alice");
+    const big = (n: number) => ({ key: "k", pad: "x".repeat(n) });
+    for (const body of [
+      { one_time_keys: { "signed_curve25519:A": big(MAX_ONE_TIME_KEY_BYTES) } },
+      { fallback_keys: { "signed_curve25519:F": big(MAX_ONE_TIME_KEY_BYTES) } },
+      { device_keys: signedDeviceKeys(alice, { pad: "x".repeat(MAX_DEVICE_KEYS_BYTES) }) },
+      // Device keys within bounds, one-time keys past them: the device keys are not kept either.
+      {
+        device_keys: signedDeviceKeys(alice, {}),
+        one_time_keys: { "signed_curve25519:B": big(MAX_ONE_TIME_KEY_BYTES) },
+      },
+    ]) {
+      const r = await call("POST", "/keys/upload", alice, body);
+      assert.deepEqual([r.status, r.json.errcode], [413, "M_TOO_LARGE"], Object.keys(body).join());
+    }
+    assert.equal(hs.accounts.getDevice(alice.userId, alice.deviceId)?.device_keys, null);
+    assert.deepEqual(hs.keys.storedKeyCounts(alice.userId, alice.deviceId), { oneTime: 0, fallback: 0 });
+    const ok = await call("POST", "/keys/upload", alice, {
+      device_keys: signedDeviceKeys(alice, {}),
+      one_time_keys: { "signed_curve25519:A": big(100) },
+    });
+    assert.equal(ok.status, 200);
   });
 });

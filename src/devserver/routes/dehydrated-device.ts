@@ -6,7 +6,7 @@ import { badJson, MatrixError, notFound } from "../errors.ts";
 import { verifySignedObject } from "../event-format.ts";
 import type { RouteContext } from "../route-context.ts";
 import { authed, jsonBody, type RouteRequest } from "../router.ts";
-import { storeKeys } from "./keys.ts";
+import { keyJson, MAX_DEVICE_KEYS_BYTES, storeKeys } from "./keys.ts";
 
 export const DEHYDRATED_DEVICE_PREFIX = "/_matrix/client/unstable/org.matrix.msc3814.v1/dehydrated_device";
 /** To-device events returned per page of `…/dehydrated_device/{id}/events` (Synapse's page size). */
@@ -59,7 +59,7 @@ export function registerDehydratedDeviceRoutes({ hs, router }: RouteContext): vo
       // The previous dehydrated device goes, with its keys and queued messages (as Synapse does).
       if (old !== undefined) hs.deleteDevice(a.userId, old.deviceId);
       hs.accounts.upsertDevice(a.userId, deviceId, body.initial_device_display_name ?? null, null);
-      hs.accounts.setDeviceKeys(a.userId, deviceId, JSON.stringify(clean));
+      hs.accounts.setDeviceKeys(a.userId, deviceId, keyJson(clean, MAX_DEVICE_KEYS_BYTES, "device_keys"));
       storeKeys(hs, a.userId, deviceId, body.one_time_keys ?? {}, body.fallback_keys ?? {});
       hs.keys.putDehydratedDevice(a.userId, deviceId, JSON.stringify(body.device_data));
     });

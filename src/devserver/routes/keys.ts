@@ -18,6 +18,22 @@ export const MAX_ONE_TIME_KEYS_PER_UPLOAD = 1000;
 export const MAX_ONE_TIME_KEYS_PER_DEVICE = 10_000;
 /** Most fallback keys (one per algorithm) a device may hold. */
 export const MAX_FALLBACK_KEYS_PER_DEVICE = 16;
+/** Largest stored one-time or fallback key object (one is a few hundred bytes). */
+export const MAX_ONE_TIME_KEY_BYTES = 4096;
+/** Largest stored device keys or cross-signing key object. */
+export const MAX_DEVICE_KEYS_BYTES = 64 * 1024;
+
+/**
+ * `value` as the JSON text to store, refused (413 M_TOO_LARGE) past `limit` bytes: keys are served
+ * to everyone who queries or claims them.
+ */
+export function keyJson(value: unknown, limit: number, what: string): string {
+  const text = JSON.stringify(value);
+  if (Buffer.byteLength(text) > limit)
+    throw new MatrixError(413, "M_TOO_LARGE", `${what} is larger than ${limit} bytes`);
+  return text;
+}
+
 /** Most users one keys/query or keys/claim request may name. */
 export const MAX_USERS_PER_KEY_REQUEST = 1000;
 
@@ -94,7 +110,7 @@ export function registerKeyRoutes({ hs, router, uia }: RouteContext): void {
         "org.matrix.msc2732.fallback_keys": z.optional(z.record(z.string(), z.union([z.string(), json]))),
       }),
     );
-    let keysChanged = false;
+    let newDeviceKeys: string | undefined;
     if (body.device_keys) {
       const dk = body.device_keys;
       if (dk.user_id !== a.userId || dk.device_id !== a.deviceId) {
@@ -122,13 +138,16 @@ export function registerKeyRoutes({ hs, router, uia }: RouteContext): void {
       }
       const { unsigned: _u, ...clean } = dk;
       if (!stored || canonicalJson(stored) !== canonicalJson(clean)) {
-        hs.accounts.setDeviceKeys(a.userId, a.deviceId, JSON.stringify(clean));
-        keysChanged = true;
+        newDeviceKeys = keyJson(clean, MAX_DEVICE_KEYS_BYTES, "device_keys");
       }
     }
     const fallbacks = body.fallback_keys ?? body["org.matrix.msc2732.fallback_keys"] ?? {};
-    hs.tx(() => storeKeys(hs, a.userId, a.deviceId, body.one_time_keys ?? {}, fallbacks));
-    if (keysChanged) hs.deviceListChanged(a.userId);
+    // All or nothing: refused one-time keys leave the device keys as they were.
+    hs.tx(() => {
+      if (newDeviceKeys !== undefined) hs.accounts.setDeviceKeys(a.userId, a.deviceId, newDeviceKeys);
+      storeKeys(hs, a.userId, a.deviceId, body.one_time_keys ?? {}, fallbacks);
+    });
+    if (newDeviceKeys !== undefined) hs.deviceListChanged(a.userId);
     hs.notifier.poke();
     return {
       json: {
@@ -288,7 +307,7 @@ export function registerKeyRoutes({ hs, router, uia }: RouteContext): void {
           if (type === "master") hs.keys.deleteSignaturesOn(a.userId, oldKey.pub);
         }
         const { unsigned: _u, ...clean } = k!;
-        hs.keys.putCrossSigningKey(a.userId, type, JSON.stringify(clean));
+        hs.keys.putCrossSigningKey(a.userId, type, keyJson(clean, MAX_DEVICE_KEYS_BYTES, `${type} key`));
       }
     });
     hs.deviceListChanged(a.userId);
@@ -414,7 +433,7 @@ export function storeKeys(
     if (existing !== undefined && canonicalJson(JSON.parse(existing)) !== canonicalJson(key)) {
       throw new MatrixError(400, "M_INVALID_PARAM", `One time key ${id} already exists`);
     }
-    hs.keys.putOneTimeKey(userId, deviceId, algorithm, keyId, JSON.stringify(key));
+    hs.keys.putOneTimeKey(userId, deviceId, algorithm, keyId, keyJson(key, MAX_ONE_TIME_KEY_BYTES, id));
   }
   for (const [id, key] of Object.entries(fallbackKeys)) {
     const [algorithm, keyId] = splitKeyId(id);
@@ -425,7 +444,7 @@ export function storeKeys(
       canonicalJson(JSON.parse(existing.json)) === canonicalJson(key)
     )
       continue;
-    hs.keys.putFallbackKey(userId, deviceId, algorithm, keyId, JSON.stringify(key));
+    hs.keys.putFallbackKey(userId, deviceId, algorithm, keyId, keyJson(key, MAX_ONE_TIME_KEY_BYTES, id));
   }
   // Checked after writing (the caller's transaction undoes it all): repeated IDs do not count twice.
   const held = hs.keys.storedKeyCounts(userId, deviceId);
