@@ -22,7 +22,7 @@ import {
   MAX_ONE_TIME_KEYS_PER_DEVICE,
 } from "./routes/keys.ts";
 import { MAX_LONG_POLLS_PER_DEVICE } from "./routes/sync.ts";
-import { MAX_TO_DEVICE_QUEUE_PER_DEVICE } from "./routes/to-device.ts";
+import { MAX_TO_DEVICE_MESSAGE_BYTES, MAX_TO_DEVICE_QUEUE_PER_DEVICE } from "./routes/to-device.ts";
 import {
   MAX_ACCESS_TOKENS_PER_DEVICE,
   MAX_FILTERS_PER_USER,
@@ -94,6 +94,27 @@ describe("to-device queue of a device that never syncs", () => {
     assert.equal(hs.keys.queuedToDevice(idle.userId, "ACTIVE"), 3);
     const sync = await call("GET", "/sync", active);
     assert.equal((sync.json.to_device as { events: unknown[] }).events.length, 3);
+  });
+});
+
+describe("to-device message size", () => {
+  it("a message past MAX_TO_DEVICE_MESSAGE_BYTES is 413 M_TOO_LARGE and the request queues nothing", async () => {
+    const alice = user("alice");
+    const bob = user("bob");
+    const r = await call("PUT", "/sendToDevice/m.big/t1", alice, {
+      messages: {
+        [bob.userId]: { [bob.deviceId]: { pad: "x".repeat(MAX_TO_DEVICE_MESSAGE_BYTES) } },
+        [alice.userId]: { "*": {} },
+      },
+    });
+    assert.deepEqual([r.status, r.json.errcode], [413, "M_TOO_LARGE"]);
+    assert.equal(hs.keys.queuedToDevice(bob.userId, bob.deviceId), 0);
+    assert.equal(hs.keys.queuedToDevice(alice.userId, alice.deviceId), 0);
+    const ok = await call("PUT", "/sendToDevice/m.big/t1", alice, {
+      messages: { [bob.userId]: { [bob.deviceId]: { pad: "x".repeat(MAX_TO_DEVICE_MESSAGE_BYTES - 100) } } },
+    });
+    assert.equal(ok.status, 200, "the refused transaction ID was not remembered");
+    assert.equal(hs.keys.queuedToDevice(bob.userId, bob.deviceId), 1);
   });
 });
 

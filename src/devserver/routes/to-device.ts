@@ -1,6 +1,6 @@
 // sendToDevice: queue messages per target device until a later sync acknowledges them.
 import * as z from "../../wire/zod.ts";
-import { badJson } from "../errors.ts";
+import { badJson, MatrixError } from "../errors.ts";
 import type { RouteContext } from "../route-context.ts";
 import { authed, jsonBody } from "../router.ts";
 
@@ -12,6 +12,11 @@ export const MAX_TO_DEVICE_MESSAGES_PER_REQUEST = 10_000;
  * targets got theirs.
  */
 export const MAX_TO_DEVICE_QUEUE_PER_DEVICE = 100_000;
+/**
+ * Largest to-device message as queued (type, sender, content; 413 M_TOO_LARGE past it): room above
+ * the 64 KiB ciphertexts clients accept.
+ */
+export const MAX_TO_DEVICE_MESSAGE_BYTES = 256 * 1024;
 
 const schema = z.object({
   messages: z.record(z.string(), z.record(z.string(), z.record(z.string(), z.unknown()))),
@@ -43,6 +48,13 @@ export function registerToDeviceRoutes({ hs, router }: RouteContext): void {
         if (n >= MAX_TO_DEVICE_QUEUE_PER_DEVICE) continue;
         queued.set(target, n + 1);
         const msg = JSON.stringify({ type, sender: a.userId, content: t.content });
+        if (Buffer.byteLength(msg) > MAX_TO_DEVICE_MESSAGE_BYTES) {
+          throw new MatrixError(
+            413,
+            "M_TOO_LARGE",
+            `A to-device message is at most ${MAX_TO_DEVICE_MESSAGE_BYTES} bytes`,
+          );
+        }
         hs.keys.queueToDevice(hs.stream.next(), t.user, t.device, msg);
       }
       hs.accounts.putTxn(a.userId, a.deviceId, key, req.params.txn!, "{}");
