@@ -5,6 +5,7 @@ import { AppserviceRegistry } from "./appservice/registry.ts";
 import { MatrixError } from "./errors.ts";
 import { computeEventId } from "./event-format.ts";
 import { Notifier } from "./notifier.ts";
+import { PasswordThrottle } from "./password.ts";
 import {
   AccountStore,
   AppserviceStore,
@@ -89,6 +90,7 @@ export class Homeserver {
   readonly appservices: AppserviceRegistry;
   readonly appserviceState: AppserviceStore;
   readonly notifier = new Notifier();
+  readonly passwords = new PasswordThrottle();
   readonly typing: Typing;
   readonly config: HomeserverConfig;
   private closed = false;

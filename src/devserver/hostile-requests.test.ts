@@ -6,6 +6,7 @@ import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
 import { startTestDevServer, type TestDevServer, type TestUser } from "../../test/support/devserver.ts";
 import { Homeserver } from "./homeserver.ts";
+import { MAX_FAILED_PASSWORDS } from "./password.ts";
 import { MAX_EVENT_BYTES } from "./room-ops.ts";
 import { MAX_JSON_BODY_DEPTH } from "./route-context.ts";
 import { buildRouter } from "./routes/index.ts";
@@ -151,6 +152,38 @@ describe("profile", () => {
       (await s.api("PUT", path, { token: u.accessToken, body: { avatar_url: fine } })).status,
       200,
     );
+    await stillWorks();
+  });
+});
+
+describe("password guessing", () => {
+  it(`past MAX_FAILED_PASSWORDS wrong ones, an account's password checks are 429 M_LIMIT_EXCEEDED`, async () => {
+    const victim = await s.register("victim");
+    const other = await s.register("bystander");
+    const login = (who: TestUser, password: string) =>
+      s.api("POST", "/login", {
+        body: { type: "m.login.password", identifier: { type: "m.id.user", user: who.userId }, password },
+      });
+    for (let i = 0; i < MAX_FAILED_PASSWORDS; i++)
+      assert.equal((await login(victim, `guess${i}`)).status, 403);
+    const blocked = await login(victim, victim.password);
+    assert.deepEqual([blocked.status, blocked.json.errcode], [429, "M_LIMIT_EXCEEDED"]);
+    assert.ok(blocked.json.retry_after_ms > 0);
+    // The UIA password stage counts too (deleting a device asks for it).
+    const uia = await s.api("DELETE", `/devices/${enc(victim.deviceId)}`, {
+      token: victim.accessToken,
+      body: {
+        auth: {
+          type: "m.login.password",
+          identifier: { type: "m.id.user", user: victim.userId },
+          password: victim.password,
+        },
+      },
+    });
+    assert.deepEqual([uia.status, uia.json.errcode], [429, "M_LIMIT_EXCEEDED"]);
+    // Other accounts are not held back, and the victim's sessions go on.
+    assert.equal((await login(other, other.password)).status, 200);
+    assert.equal((await s.api("GET", "/account/whoami", { token: victim.accessToken })).status, 200);
     await stillWorks();
   });
 });

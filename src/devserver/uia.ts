@@ -3,7 +3,6 @@
 import * as z from "../wire/zod.ts";
 import { MatrixError, UiaChallenge } from "./errors.ts";
 import { type Homeserver, randomId } from "./homeserver.ts";
-import { checkPassword } from "./password.ts";
 
 /** How long a UIA session stays valid. */
 export const UIA_SESSION_TTL_MS = 10 * 60_000;
@@ -65,7 +64,12 @@ export class Uia {
         const claimed = auth.identifier?.user ?? auth.user;
         const claimedId = claimed && !claimed.startsWith("@") ? `@${claimed}:${this.hs.serverName}` : claimed;
         const user = userId ? this.hs.accounts.getUser(userId) : undefined;
-        if (user && claimedId === userId && checkPassword(auth.password ?? "", user.password_hash)) {
+        if (
+          user &&
+          userId !== undefined &&
+          claimedId === userId &&
+          this.hs.passwords.check(userId, auth.password ?? "", user.password_hash)
+        ) {
           session.completed.add("m.login.password");
         } else failure = new MatrixError(401, "M_FORBIDDEN", "Invalid username or password");
       }

@@ -4,7 +4,7 @@ import { LOGIN_TYPE_APPSERVICE } from "../../wire/appservice.ts";
 import * as z from "../../wire/zod.ts";
 import { forbidden, MatrixError } from "../errors.ts";
 import { randomId, type Session } from "../homeserver.ts";
-import { checkPassword, hashPassword } from "../password.ts";
+import { hashPassword } from "../password.ts";
 import type { RouteContext } from "../route-context.ts";
 import { authed, jsonBody } from "../router.ts";
 import type { Authed } from "../types.ts";
@@ -101,7 +101,7 @@ export function registerAuthRoutes({ hs, router, uia, baseUrl }: RouteContext): 
           throw new MatrixError(400, "M_MISSING_PARAM", "password is required");
         const user = hs.accounts.getUser(userId);
         // Same answer for an unknown user and a wrong password: no account enumeration.
-        if (!user || !checkPassword(body.password, user.password_hash)) {
+        if (!user || !hs.passwords.check(userId, body.password, user.password_hash)) {
           throw forbidden("Invalid username or password");
         }
       }
