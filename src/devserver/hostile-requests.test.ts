@@ -8,7 +8,7 @@ import { startTestDevServer, type TestDevServer, type TestUser } from "../../tes
 import { Homeserver } from "./homeserver.ts";
 import { MAX_FAILED_PASSWORDS } from "./password.ts";
 import { MAX_EVENT_BYTES } from "./room-ops.ts";
-import { MAX_JSON_BODY_DEPTH } from "./route-context.ts";
+import { MAX_JSON_BODY_DEPTH, MAX_UNAUTHENTICATED_BODY_BYTES } from "./route-context.ts";
 import { buildRouter } from "./routes/index.ts";
 import { MAX_AVATAR_URL_LENGTH } from "./routes/profile.ts";
 import { MAX_CREATE_ROOM_INITIAL_STATE, MAX_CREATE_ROOM_INVITES } from "./routes/rooms.ts";
@@ -27,7 +27,7 @@ after(() => s.close());
 
 const enc = encodeURIComponent;
 
-/** A request with a raw (possibly malformed) body; the answer's status and parsed JSON. */
+/** A request with a raw (possibly malformed) body, without a token when `token` is ""; the answer's status and JSON. */
 async function raw(
   method: string,
   path: string,
@@ -37,7 +37,10 @@ async function raw(
   const url = path.startsWith("/_matrix") ? path : `/_matrix/client/v3${path}`;
   const res = await fetch(s.baseUrl + url, {
     method,
-    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    headers: {
+      ...(token === "" ? {} : { Authorization: `Bearer ${token}` }),
+      "Content-Type": "application/json",
+    },
     ...(body !== undefined ? { body } : {}),
   });
   const text = await res.text();
@@ -184,6 +187,34 @@ describe("password guessing", () => {
     // Other accounts are not held back, and the victim's sessions go on.
     assert.equal((await login(other, other.password)).status, 200);
     assert.equal((await s.api("GET", "/account/whoami", { token: victim.accessToken })).status, 200);
+    await stillWorks();
+  });
+});
+
+describe("body size", () => {
+  it(`a request without a valid token has its body cut at MAX_UNAUTHENTICATED_BODY_BYTES`, async () => {
+    const pad = "x".repeat(MAX_UNAUTHENTICATED_BODY_BYTES);
+    for (const [path, token] of [
+      ["/login", ""],
+      ["/register", ""],
+      ["/_matrix/media/v3/download/localhost/upload", ""],
+      [`/user/${enc(u.userId)}/account_data/m.pad`, "not-a-token"],
+    ] as const) {
+      const r = await raw("POST", path, JSON.stringify({ type: "m.login.password", pad }), token);
+      assert.ok(r.status === 413 || r.status === 401 || r.status === 405, `${path}: ${r.status}`);
+      if (r.status === 413) assert.equal(r.json.errcode, "M_TOO_LARGE");
+    }
+    const login = await raw("POST", "/login", JSON.stringify({ type: "m.login.password", pad }), "");
+    assert.deepEqual([login.status, login.json.errcode], [413, "M_TOO_LARGE"]);
+    // With a token, JSON bodies and uploads keep their larger bounds.
+    const put = await raw("PUT", `/user/${enc(u.userId)}/account_data/m.pad`, JSON.stringify({ pad }));
+    assert.equal(put.status, 200);
+    const upload = await fetch(`${s.baseUrl}/_matrix/media/v3/upload`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${u.accessToken}`, "Content-Type": "application/octet-stream" },
+      body: Buffer.alloc(2 * 1024 * 1024),
+    });
+    assert.equal(upload.status, 200);
     await stillWorks();
   });
 });

@@ -11,6 +11,12 @@ export const MAX_JSON_BODY_BYTES = 10 * 1024 * 1024;
  * that made every later /sync answer of its user fail.
  */
 export const MAX_JSON_BODY_DEPTH = 64;
+/**
+ * Largest body of a request without a valid access token (login, registration, refresh: small
+ * JSON). Bodies are read whole before the handler runs, so anyone who can connect could otherwise
+ * make the server hold MAX_JSON_BODY_BYTES per request.
+ */
+export const MAX_UNAUTHENTICATED_BODY_BYTES = 64 * 1024;
 /** Largest media upload accepted (also advertised by the media config endpoint). */
 export const MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
 

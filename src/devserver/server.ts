@@ -8,7 +8,7 @@ import { appserviceAuth } from "./appservice/registry.ts";
 import { MatrixError, UiaChallenge } from "./errors.ts";
 import { CanonicalJsonError } from "./event-format.ts";
 import { Homeserver, type RateLimitConfig } from "./homeserver.ts";
-import { MAX_JSON_BODY_BYTES, MAX_UPLOAD_BYTES } from "./route-context.ts";
+import { MAX_JSON_BODY_BYTES, MAX_UNAUTHENTICATED_BODY_BYTES, MAX_UPLOAD_BYTES } from "./route-context.ts";
 import type { RouteRequest, RouteResponse } from "./router.ts";
 import { buildRouter } from "./routes/index.ts";
 import { Uia } from "./uia.ts";
@@ -133,6 +133,17 @@ function readRegistration(file: string): Registration {
   }
 }
 
+/** The media upload routes (direct, and the `PUT` of an asynchronous one). */
+const UPLOAD_ROUTE = /^\/_matrix\/media\/(?:(?:v3|r0)\/upload|v3\/upload\/[^/]+\/[^/]+)$/;
+
+/** How much of a request's body is read: uploads get more, requests without a token much less. */
+function bodyLimit(method: string, path: string, authenticated: boolean): number {
+  if (!authenticated) return MAX_UNAUTHENTICATED_BODY_BYTES;
+  return (method === "POST" || method === "PUT") && UPLOAD_ROUTE.test(path)
+    ? MAX_UPLOAD_BYTES
+    : MAX_JSON_BODY_BYTES;
+}
+
 /** Registration names a user that does not exist yet: the one route an appservice may use for one. */
 function isRegistration(method: string, path: string): boolean {
   return method === "POST" && /^\/_matrix\/client\/(v3|r0)\/register$/.test(path);
@@ -223,8 +234,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
           throw new MatrixError(429, "M_LIMIT_EXCEEDED", "Too many requests", { retry_after_ms: wait });
         }
       }
-      const isUpload = url.pathname.startsWith("/_matrix/media/") && url.pathname.includes("/upload");
-      const rawBody = await readBody(req, isUpload ? MAX_UPLOAD_BYTES : MAX_JSON_BODY_BYTES);
+      const rawBody = await readBody(req, bodyLimit(method, url.pathname, auth !== undefined));
       const result = await match.handler({
         method,
         path: url.pathname,
