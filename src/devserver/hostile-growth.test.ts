@@ -9,6 +9,7 @@ import { canonicalJson } from "./event-format.ts";
 import { Homeserver, MAX_DEVICES_PER_ACCOUNT, type Session } from "./homeserver.ts";
 import { MAX_ALIAS_BYTES, MAX_ALIASES_PER_USER } from "./room-ops.ts";
 import { MAX_ACCOUNT_DATA_BYTES_PER_USER } from "./routes/account-data.ts";
+import { MAX_PUBLIC_ROOMS_PAGE } from "./routes/directory.ts";
 import { buildRouter } from "./routes/index.ts";
 import {
   MAX_BACKUP_AUTH_DATA_BYTES,
@@ -496,5 +497,26 @@ describe("size of stored keys", () => {
       one_time_keys: { "signed_curve25519:A": big(100) },
     });
     assert.equal(ok.status, 200);
+  });
+});
+
+describe("public room directory", () => {
+  it("pages of at most MAX_PUBLIC_ROOMS_PAGE rooms, with since tokens to page on", async () => {
+    const alice = user("alice");
+    for (let i = 0; i <= MAX_PUBLIC_ROOMS_PAGE; i++) {
+      assert.equal((await call("POST", "/createRoom", alice, { visibility: "public" })).status, 200);
+    }
+    const first = await call("GET", "/publicRooms", undefined);
+    assert.equal((first.json.chunk as unknown[]).length, MAX_PUBLIC_ROOMS_PAGE);
+    assert.equal(first.json.total_room_count_estimate, MAX_PUBLIC_ROOMS_PAGE + 1);
+    const next = await call("GET", `/publicRooms?since=${String(first.json.next_batch)}`, undefined);
+    assert.equal((next.json.chunk as unknown[]).length, 1);
+    assert.equal(next.json.next_batch, undefined);
+    const posted = await call("POST", "/publicRooms", alice, { limit: 30 });
+    assert.equal((posted.json.chunk as unknown[]).length, 30);
+    for (const q of ["limit=0", "limit=-1", "limit=abc", "since=x", "since=p-1"]) {
+      const r = await call("GET", `/publicRooms?${q}`, undefined);
+      assert.deepEqual([r.status, r.json.errcode], [400, "M_INVALID_PARAM"], q);
+    }
   });
 });

@@ -4,7 +4,10 @@ import { forbidden, MatrixError, notFound } from "../errors.ts";
 import { roomPowerLevels, userPower } from "../room-auth.ts";
 import { MAX_ALIAS_BYTES, MAX_ALIASES_PER_USER } from "../room-ops.ts";
 import type { RouteContext } from "../route-context.ts";
-import { authed, jsonBody } from "../router.ts";
+import { authed, jsonBody, type RouteRequest } from "../router.ts";
+
+/** Most rooms one page of the public room directory lists (`limit` asks for fewer; `since` pages on). */
+export const MAX_PUBLIC_ROOMS_PAGE = 100;
 
 export function registerDirectoryRoutes({ hs, router }: RouteContext): void {
   const checkAlias = (alias: string): void => {
@@ -88,8 +91,25 @@ export function registerDirectoryRoutes({ hs, router }: RouteContext): void {
     hs.rooms.setPublic(req.params.room!, body.visibility === "public");
     return { json: {} };
   });
-  const publicRooms = () => {
-    const chunk = hs.rooms.publicRooms().map((roomId) => {
+  const publicRooms = (req: RouteRequest) => {
+    // `limit` and `since` come in the query (GET) or the body (POST); `since` is an offset token.
+    const body =
+      req.method === "POST"
+        ? jsonBody(req, z.looseObject({ limit: z.optional(z.number()), since: z.optional(z.string()) }))
+        : {};
+    const limitRaw =
+      body.limit ?? (req.query.get("limit") === null ? undefined : Number(req.query.get("limit")));
+    if (limitRaw !== undefined && (!Number.isInteger(limitRaw) || limitRaw < 1)) {
+      throw new MatrixError(400, "M_INVALID_PARAM", "Invalid limit");
+    }
+    const limit = Math.min(limitRaw ?? MAX_PUBLIC_ROOMS_PAGE, MAX_PUBLIC_ROOMS_PAGE);
+    const since = body.since ?? req.query.get("since") ?? undefined;
+    const m = since === undefined ? undefined : /^p(\d{1,9})$/.exec(since);
+    if (since !== undefined && !m) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid since token");
+    const offset = m ? Number(m[1]) : 0;
+    const all = hs.rooms.publicRooms();
+    const page = all.slice(offset, offset + limit);
+    const chunk = page.map((roomId) => {
       const name = hs.rooms.stateEvent(roomId, "m.room.name", "")?.content.name;
       const topic = hs.rooms.stateEvent(roomId, "m.room.topic", "")?.content.topic;
       const alias = hs.rooms.stateEvent(roomId, "m.room.canonical_alias", "")?.content.alias;
@@ -105,7 +125,14 @@ export function registerDirectoryRoutes({ hs, router }: RouteContext): void {
         ...(typeof joinRule === "string" ? { join_rule: joinRule } : {}),
       };
     });
-    return { json: { chunk, total_room_count_estimate: chunk.length } };
+    return {
+      json: {
+        chunk,
+        total_room_count_estimate: all.length,
+        ...(offset + limit < all.length ? { next_batch: `p${offset + limit}` } : {}),
+        ...(offset > 0 ? { prev_batch: `p${Math.max(0, offset - limit)}` } : {}),
+      },
+    };
   };
   router.client("GET", "/publicRooms", publicRooms, "optional");
   router.client("POST", "/publicRooms", publicRooms);
