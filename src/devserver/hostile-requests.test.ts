@@ -140,6 +140,41 @@ describe("createRoom", () => {
   });
 });
 
+describe("power levels", () => {
+  it("users and events that are not objects of integers are M_BAD_JSON; the levels stay", async () => {
+    const room = (await s.api("POST", "/createRoom", { token: u.accessToken, body: {} })).json
+      .room_id as string;
+    const path = `/rooms/${enc(room)}/state/m.room.power_levels/`;
+    const before = (await s.api("GET", path, { token: u.accessToken })).json;
+    for (const bad of [
+      { users: "nope" },
+      { users: { [u.userId]: "100" } },
+      { users: { [u.userId]: 100, "not-a-user": 5 } },
+      { users: { [u.userId]: 100 }, events: [] },
+      { users: { [u.userId]: 100 }, events: { "m.room.name": 1.5 } },
+    ]) {
+      const r = await s.api("PUT", path, { token: u.accessToken, body: { ...before, ...bad } });
+      assert.deepEqual([r.status, r.json.errcode], [400, "M_BAD_JSON"], JSON.stringify(bad));
+      const create = await s.api("POST", "/createRoom", {
+        token: u.accessToken,
+        body: { power_level_content_override: bad },
+      });
+      assert.deepEqual(
+        [create.status, create.json.errcode],
+        [400, "M_BAD_JSON"],
+        `createRoom ${JSON.stringify(bad)}`,
+      );
+    }
+    assert.deepEqual((await s.api("GET", path, { token: u.accessToken })).json, before);
+    const ok = await s.api("PUT", path, {
+      token: u.accessToken,
+      body: { ...before, events: { "m.room.name": 60 } },
+    });
+    assert.equal(ok.status, 200);
+    await stillWorks();
+  });
+});
+
 describe("profile", () => {
   it("an avatar URL past MAX_AVATAR_URL_LENGTH is M_BAD_JSON, and no membership event carries it", async () => {
     const path = `/profile/${enc(u.userId)}/avatar_url`;

@@ -169,6 +169,31 @@ function authorizeMembership(
   }
 }
 
+/**
+ * Room v10 auth rules: `users` and `events` are objects of integers (`users` keyed by user IDs).
+ * Anything else was read as "no levels", a view of the room clients do not share: 400 M_BAD_JSON.
+ */
+export function checkPowerLevelsShape(raw: JsonObject): void {
+  for (const k of ["users", "events"] as const) {
+    const v = raw[k];
+    if (v === undefined) continue;
+    const ok =
+      typeof v === "object" &&
+      v !== null &&
+      !Array.isArray(v) &&
+      Object.entries(v).every(
+        ([key, x]) => Number.isInteger(x) && (k === "events" || /^@[^:]+:.+$/.test(key)),
+      );
+    if (!ok) {
+      throw new MatrixError(
+        400,
+        "M_BAD_JSON",
+        `${k} must map ${k === "users" ? "user IDs" : "event types"} to integers`,
+      );
+    }
+  }
+}
+
 function checkPowerLevelChange(
   old: PowerLevels,
   next: PowerLevels,
@@ -192,6 +217,7 @@ function checkPowerLevelChange(
       throw forbidden(`You cannot change ${k} beyond your own power level`);
     }
   }
+  checkPowerLevelsShape(raw);
   for (const t of new Set([...Object.keys(old.events), ...Object.keys(next.events)])) {
     const a = old.events[t];
     const b = next.events[t];

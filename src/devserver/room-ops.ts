@@ -4,7 +4,13 @@ import type { CreateRoomRequest } from "../wire/rooms.ts";
 import { forbidden, MatrixError, notFound } from "./errors.ts";
 import { canonicalJson, DEFAULT_ROOM_VERSION, isRoomVersion, redactEvent } from "./event-format.ts";
 import { type Homeserver, randomId } from "./homeserver.ts";
-import { authorizeEvent, membershipOf, roomPowerLevels, userPower } from "./room-auth.ts";
+import {
+  authorizeEvent,
+  checkPowerLevelsShape,
+  membershipOf,
+  roomPowerLevels,
+  userPower,
+} from "./room-auth.ts";
 import type { JsonObject, StreamEvent } from "./types.ts";
 
 /** The spec's size limits on events: the whole event 65536 bytes, type and state key 255 bytes. */
@@ -113,6 +119,7 @@ export function createRoom(
     }
     checkEventSize(st.type, st.content, st.state_key ?? "");
   }
+  if (req.power_level_content_override) checkPowerLevelsShape(req.power_level_content_override);
   const preset = req.preset ?? (req.visibility === "public" ? "public_chat" : "private_chat");
   const roomId = `!${randomId(18)}:${hs.serverName}`;
   const invitees = req.invite ?? [];
