@@ -24,6 +24,7 @@ import {
 } from "./routes/keys.ts";
 import { MAX_LONG_POLLS_PER_DEVICE } from "./routes/sync.ts";
 import { MAX_TO_DEVICE_MESSAGE_BYTES, MAX_TO_DEVICE_QUEUE_PER_DEVICE } from "./routes/to-device.ts";
+import { MAX_RATE_LIMIT_BUCKETS, RateLimiter } from "./server.ts";
 import {
   MAX_ACCESS_TOKENS_PER_DEVICE,
   MAX_FILTERS_PER_USER,
@@ -518,5 +519,19 @@ describe("public room directory", () => {
       const r = await call("GET", `/publicRooms?${q}`, undefined);
       assert.deepEqual([r.status, r.json.errcode], [400, "M_INVALID_PARAM"], q);
     }
+  });
+});
+
+describe("rate limiter", () => {
+  it("keeps at most MAX_RATE_LIMIT_BUCKETS buckets; a limited recent key stays limited", () => {
+    const limiter = new RateLimiter({ perSecond: 1, burst: 0 });
+    for (let i = 0; i < MAX_RATE_LIMIT_BUCKETS + 5000; i++) assert.equal(limiter.take(`k${i}`, 0), 0);
+    assert.ok(limiter.size <= MAX_RATE_LIMIT_BUCKETS);
+    const last = `k${MAX_RATE_LIMIT_BUCKETS + 4999}`;
+    assert.ok(limiter.take(last, 0) > 0, "the newest key is still limited");
+    // Refilled buckets go first when room is needed.
+    for (let i = 0; i < MAX_RATE_LIMIT_BUCKETS; i++) limiter.take(`late${i}`, 60_000 + i);
+    assert.ok(limiter.size <= MAX_RATE_LIMIT_BUCKETS);
+    assert.ok(limiter.take(`late${MAX_RATE_LIMIT_BUCKETS - 1}`, 60_000 + MAX_RATE_LIMIT_BUCKETS) > 0);
   });
 });

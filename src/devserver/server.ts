@@ -46,14 +46,23 @@ export interface DevServer {
   close(): Promise<void>;
 }
 
-class RateLimiter {
+/** Most rate-limit buckets kept (one per access token or address seen); idle ones go first. */
+export const MAX_RATE_LIMIT_BUCKETS = 10_000;
+
+export class RateLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
   constructor(private readonly cfg: RateLimitConfig) {}
+  get size(): number {
+    return this.buckets.size;
+  }
   /** Returns 0 when allowed, else how many ms until a request would be. */
-  take(key: string): number {
-    const now = Date.now();
+  take(key: string, now = Date.now()): number {
     const cap = this.cfg.burst + 1;
-    const b = this.buckets.get(key) ?? { tokens: cap, at: now };
+    let b = this.buckets.get(key);
+    if (b === undefined) {
+      if (this.buckets.size >= MAX_RATE_LIMIT_BUCKETS) this.evict(now, cap);
+      b = { tokens: cap, at: now };
+    }
     b.tokens = Math.min(cap, b.tokens + ((now - b.at) / 1000) * this.cfg.perSecond);
     b.at = now;
     this.buckets.set(key, b);
@@ -62,6 +71,21 @@ class RateLimiter {
       return 0;
     }
     return Math.ceil(((1 - b.tokens) / this.cfg.perSecond) * 1000);
+  }
+  /**
+   * Makes room: drops the buckets that have refilled (forgetting them changes nothing), else the
+   * oldest half (an evicted key starts full again: a burst, not an unbounded map).
+   */
+  private evict(now: number, cap: number): void {
+    for (const [k, b] of this.buckets) {
+      if (b.tokens + ((now - b.at) / 1000) * this.cfg.perSecond >= cap) this.buckets.delete(k);
+    }
+    if (this.buckets.size < MAX_RATE_LIMIT_BUCKETS) return;
+    let drop = Math.ceil(this.buckets.size / 2);
+    for (const k of this.buckets.keys()) {
+      if (drop-- <= 0) break;
+      this.buckets.delete(k);
+    }
   }
 }
 
