@@ -226,6 +226,7 @@ export class Homeserver {
   /** Deletes a device with its tokens, keys and to-device queue, and tells everyone who shares a room. */
   deleteDevice(userId: string, deviceId: string): void {
     this.forgetCachedTokens(userId, deviceId);
+    this.toDeviceAcked.delete(`${userId}|${deviceId}`);
     this.tx(() => {
       this.accounts.deleteDevice(userId, deviceId);
       this.keys.deleteDeviceKeys(userId, deviceId);

@@ -191,6 +191,17 @@ describe("accounts, tokens, transaction IDs and filters", () => {
     assert.equal(hs.accounts.countDevices(alice.userId), MAX_DEVICES_PER_ACCOUNT);
   });
 
+  it("what is remembered per device in memory goes with the device", async () => {
+    const alice = user("alice");
+    for (let i = 0; i < 50; i++) {
+      const d = hs.createSession(alice.userId, `TMP${i}`, null, "");
+      const first = await call("GET", "/sync", d);
+      await call("GET", `/sync?since=${encodeURIComponent(String(first.json.next_batch))}`, d);
+      hs.deleteDevice(alice.userId, `TMP${i}`);
+    }
+    assert.equal((Reflect.get(hs, "toDeviceAcked") as Map<string, number>).size, 0);
+  });
+
   it("a device keeps at most MAX_ACCESS_TOKENS_PER_DEVICE tokens, the newest", () => {
     const first = user("alice", "DEV");
     hs.authenticate(first.token); // cached: the bound must reach the cache too
