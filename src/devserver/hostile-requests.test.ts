@@ -8,7 +8,8 @@ import { startTestDevServer, type TestDevServer, type TestUser } from "../../tes
 import { Homeserver } from "./homeserver.ts";
 import { MAX_FAILED_PASSWORDS } from "./password.ts";
 import { MAX_EVENT_BYTES } from "./room-ops.ts";
-import { MAX_JSON_BODY_DEPTH, MAX_UNAUTHENTICATED_BODY_BYTES } from "./route-context.ts";
+import { MAX_UNAUTHENTICATED_BODY_BYTES } from "./route-context.ts";
+import { MAX_JSON_BODY_DEPTH } from "./router.ts";
 import { buildRouter } from "./routes/index.ts";
 import { MAX_AVATAR_URL_LENGTH } from "./routes/profile.ts";
 import { MAX_CREATE_ROOM_INITIAL_STATE, MAX_CREATE_ROOM_INVITES } from "./routes/rooms.ts";

@@ -6,12 +6,6 @@ import type { Uia } from "./uia.ts";
 /** Largest JSON request body accepted. */
 export const MAX_JSON_BODY_BYTES = 10 * 1024 * 1024;
 /**
- * Deepest nesting of a JSON request body (the canonical JSON events are hashed over allows 64 too).
- * Deeper bodies overflowed the stack when stored (`JSON.stringify`: 500s), and one stored just under
- * that made every later /sync answer of its user fail.
- */
-export const MAX_JSON_BODY_DEPTH = 64;
-/**
  * Largest body of a request without a valid access token (login, registration, refresh: small
  * JSON). Bodies are read whole before the handler runs, so anyone who can connect could otherwise
  * make the server hold MAX_JSON_BODY_BYTES per request.

@@ -2,8 +2,14 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type * as z from "../wire/zod.ts";
 import { badJson, MatrixError } from "./errors.ts";
-import { MAX_JSON_BODY_DEPTH } from "./route-context.ts";
 import type { Authed } from "./types.ts";
+
+/**
+ * Deepest nesting of a JSON request body (the canonical JSON events are hashed over allows 64 too).
+ * Deeper bodies overflowed the stack when stored (`JSON.stringify`: 500s), and one stored just under
+ * that could have failed every later /sync answer that carries it.
+ */
+export const MAX_JSON_BODY_DEPTH = 64;
 
 export type AuthMode = "required" | "optional" | "none";
 
