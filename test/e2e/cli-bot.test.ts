@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { runCli } from "../../src/cli/program.ts";
 import { MatrixClient } from "../../src/index.ts";
-import { scaledMs } from "../support/budget.ts";
+import { scaledMs, withinBudget } from "../support/budget.ts";
 import { finished, lineMatching, spawnKeyroom, startKeyroom } from "../support/cli.ts";
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
 
@@ -66,7 +66,7 @@ test("bot init + bot run: a user sends !echo hi in an encrypted room and reads h
   assert.match(yaml, new RegExp(`owners:\\n  - "?${alice.userId.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
   assert.match(await readFile(join(botDir, ".gitignore"), "utf8"), /\.keyroom\//);
 
-  const run = startKeyroom(["bot", "run", botDir]);
+  const run = startKeyroom(["bot", "run", botDir, "--watch"]);
   const done = finished(run);
   try {
     const started = await lineMatching(run, (r) => r.msg === "bot started");
@@ -75,13 +75,14 @@ test("bot init + bot run: a user sends !echo hi in an encrypted room and reads h
     const joined = lineMatching(run, (r) => r.msg === "joined on invitation");
     const roomId = await alice.createRoom({ name: "echo", invite: [made.user_id], encrypted: true });
     const replies: string[] = [];
-    let resolveHi: () => void = () => {};
-    const hi = new Promise<void>((r) => (resolveHi = r));
+    const waiting = new Map<string, () => void>();
+    const reply = (body: string) => new Promise<void>((r) => waiting.set(body, r));
+    const hi = reply("hi");
     alice.on("room.event", (_room, ev) => {
       if (ev.roomId === roomId && ev.sender === made.user_id && ev.type === "m.room.message") {
         assert.equal(ev.encryption?.decrypted, true, "the answer is encrypted");
         replies.push(String(ev.content.body));
-        if (ev.content.body === "hi") resolveHi();
+        waiting.get(String(ev.content.body))?.();
       }
     });
     await alice.startSync();
@@ -93,6 +94,20 @@ test("bot init + bot run: a user sends !echo hi in an encrypted room and reads h
     await alice.sendText(roomId, "!echo hi");
     await hi;
     assert.deepEqual(replies, ["hi"]);
+
+    // --watch: a changed skill is reloaded into the running bot (same client, no restart).
+    const reloaded = lineMatching(run, (r) => r.msg === "skill reloaded");
+    const skill = join(botDir, "skills", "echo.mjs");
+    await writeFile(
+      skill,
+      (await readFile(skill, "utf8")).replace("ctx.notice(text)", 'ctx.notice("v2 " + text)'),
+    );
+    // Bounded (load-scaled): without the reload the bot answers the old way, and the test fails.
+    await withinBudget(reloaded, 30_000, (ms) => new Error(`no "skill reloaded" line after ${ms} ms`));
+    const again = reply("v2 again");
+    await alice.sendText(roomId, "!echo again");
+    await again;
+    assert.deepEqual(replies, ["hi", "v2 again"]);
   } finally {
     run.kill("SIGTERM");
     const end = await done;

@@ -212,6 +212,8 @@ describe("keyroom verify (spawned)", () => {
     const [rs, rc] = await Promise.all([(showRun as unknown as Spawned).exited, scanner.exited]);
     assert.equal(rc.code, 0, rc.stderr);
     assert.equal(rs.code, 0, rs.stderr);
+    // The code is also drawn in the terminal (stderr), with the qrcode library's block characters.
+    assert.match(rs.stderr, /[▀▄█]{7}/);
     assert.equal(scanner.lines.at(-1)?.event, "done");
     const shower = showRun as unknown as Spawned;
     assert.deepEqual(
