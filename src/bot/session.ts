@@ -129,6 +129,7 @@ export async function openBotClient(o: BotAccountOptions): Promise<OpenedBotClie
   await mkdir(o.dataDir, { recursive: true, mode: 0o700 });
   const saved = await SqliteClientStore.open(paths.clientStore);
   const store = o.keepSyncPosition === true ? await copyInMemory(saved) : saved;
+  const hasStore = existsSync(paths.cryptoStore);
   const client = new MatrixClient({
     ...o.client,
     homeserverUrl: o.homeserverUrl,
@@ -137,13 +138,13 @@ export async function openBotClient(o: BotAccountOptions): Promise<OpenedBotClie
     encryption: {
       store: { directory: paths.cryptoDir, fileName: CRYPTO_STORE_FILE },
       // A store without a session (the session file was lost) keeps its device: log in to it again.
-      restoreDeviceId: true,
+      // Only then: the look-up needs a full user ID, and a first start may name a localpart.
+      restoreDeviceId: hasStore,
       ...(o.shareWith !== undefined ? { shareWith: o.shareWith } : {}),
     },
   });
   try {
     const session = await store.loadSession();
-    const hasStore = existsSync(paths.cryptoStore);
     if (session === undefined && o.keepSyncPosition === true) {
       // A login here would keep its session in memory only: a device nobody could use again.
       throw new BotStartError(
