@@ -1,5 +1,6 @@
 // The bot: handlers registered by code or skills, run for what sync delivers, behind middleware
-// (allow / deny lists, rate limits, verified senders, the error boundary). The bot takes any
+// (allow / deny lists, rate limits, verified senders, the error boundary), and a bound on its
+// answers per room (answer-limits.ts) that ends loops with other bots. The bot takes any
 // logged-in `MatrixClient` (from `openBotClient`, or another source such as an appservice), so how
 // the client came to be is not its business.
 //
@@ -21,6 +22,7 @@ import {
   systemClock,
   type VerificationRequest,
 } from "../index.ts";
+import { AnswerLimitError, AnswerLimiter } from "./answer-limits.ts";
 import {
   type ArgSpec,
   type ArgSpecs,
@@ -112,6 +114,9 @@ export class Bot implements HandlerRegistry {
   readonly #late: LateEvents;
   /** Rooms the bot left (or was kicked or banned from) in the response being handled. */
   readonly #leaving = new Set<string>();
+  /** The loop breaker: answers to events per room (`answerLimits`), and error notices per room. */
+  readonly #answers: AnswerLimiter;
+  readonly #gate = (roomId: string): void => this.#answers.take(roomId);
 
   constructor(opts: BotOptions) {
     this.#opts = opts;
@@ -128,6 +133,7 @@ export class Bot implements HandlerRegistry {
     this.#inviteLimiter = new RateLimiter({ perMinute: perHour / 60, burst: perHour }, this.clock);
     this.#maxRoomsOnInvite = opts.inviteLimits?.maxRooms ?? DEFAULT_MAX_ROOMS_ON_INVITE;
     this.#late = new LateEvents(this.clock, opts.lateEvents);
+    this.#answers = new AnswerLimiter(this.clock, this.logger, opts.answerLimits);
     if (opts.help !== false) this.#registerHelp();
   }
 
@@ -350,9 +356,9 @@ export class Bot implements HandlerRegistry {
   }
 
   /**
-   * Sends into a room outside any event (jobs, webhooks). With `key` (unique to what is being
-   * sent, e.g. a reminder's ID), the sends get transaction IDs derived from it, so a job that is
-   * cut short and runs again does not post twice.
+   * Sends into a room outside any event (jobs, webhooks): not answers, so not counted against
+   * `answerLimits`. With `key` (unique to what is being sent, e.g. a reminder's ID), the sends get
+   * transaction IDs derived from it, so a job that is cut short and runs again does not post twice.
    */
   room(roomId: string, key?: string): RoomSender {
     return new RoomSender(this.client, roomId, key === undefined ? undefined : `bot.job.${key}`, undefined);
@@ -437,16 +443,21 @@ export class Bot implements HandlerRegistry {
     try {
       await run(0);
     } catch (err) {
-      // The error boundary: the user hears something went wrong, the log gets the details.
+      // Over `answerLimits`: logged once by the limiter, and nothing said (that would feed a loop).
+      if (err instanceof AnswerLimitError) return;
+      // The error boundary: the user hears something went wrong (at most once per room per
+      // `ERROR_NOTICE_INTERVAL_MS`), the log gets the details.
       const ref = ctx.eventId.slice(1, 9);
       this.logger.error(
         { err, handler: what, roomId: ctx.roomId, eventId: ctx.eventId, ref },
         "handler failed",
       );
+      if (!this.#answers.takeErrorNotice(ctx.roomId)) return;
       try {
         await ctx.notice(`Sorry, that failed (ref ${ref}).`);
       } catch (sendErr) {
-        this.logger.error({ err: sendErr, roomId: ctx.roomId }, "could not report a failure");
+        if (!(sendErr instanceof AnswerLimitError))
+          this.logger.error({ err: sendErr, roomId: ctx.roomId }, "could not report a failure");
       }
     }
   }
@@ -470,11 +481,11 @@ export class Bot implements HandlerRegistry {
     const invoked = this.#commandIn(body);
     if (invoked !== undefined) {
       const [cmd, argText] = invoked;
-      const ctx = new CommandContext(this.client, ev, room, isOwner, cmd.name, argText);
+      const ctx = new CommandContext(this.client, ev, room, isOwner, cmd.name, argText, this.#gate);
       await this.#guard(ctx, `command ${cmd.name}`, () => this.#runCommand(cmd, ctx));
       return;
     }
-    const ctx = new EventContext(this.client, ev, room, isOwner);
+    const ctx = new EventContext(this.client, ev, room, isOwner, this.#gate);
     await this.#guard(ctx, "message", async () => {
       for (const { handler } of [...this.#hears]) {
         handler.pattern.lastIndex = 0;
@@ -516,9 +527,13 @@ export class Bot implements HandlerRegistry {
     if (!isOwner && !this.client.getDirectRoomIds(ev.sender).includes(room.roomId)) return;
     if (!this.#late.takeNotice(room.roomId)) return;
     const text = `${this.prefix}${invoked[0].name} was not run: it reached me ${roughDuration(delayMs)} late (its key came late). Send it again if it still holds.`;
-    await new EventContext(this.client, ev, room, isOwner)
+    await new EventContext(this.client, ev, room, isOwner, this.#gate)
       .notice(text)
-      .catch((err) => this.logger.warn({ err, roomId: room.roomId }, "could not send a late notice"));
+      .catch(
+        (err) =>
+          err instanceof AnswerLimitError ||
+          this.logger.warn({ err, roomId: room.roomId }, "could not send a late notice"),
+      );
   }
 
   /** What the bot kept in memory for a room it is no longer in (never the room's state on the server). */
@@ -527,6 +542,7 @@ export class Bot implements HandlerRegistry {
     this.#joining.delete(roomId);
     this.#joiningNow.delete(roomId);
     this.#late.forgetRoom(roomId);
+    this.#answers.forgetRoom(roomId);
     this.state.forgetRoom(roomId);
   }
 
@@ -536,6 +552,7 @@ export class Bot implements HandlerRegistry {
       liveRooms: this.#liveRooms.size,
       joining: this.#joining.size,
       late: this.#late.size,
+      answers: this.#answers.size,
       queues: this.#queues.size,
       state: this.state.roomEntries,
     };
@@ -599,10 +616,13 @@ export class Bot implements HandlerRegistry {
     if (typeof rel !== "object" || rel === null || Array.isArray(rel)) return;
     const r = rel as { rel_type?: unknown; event_id?: unknown; key?: unknown };
     if (r.rel_type !== "m.annotation" || typeof r.event_id !== "string" || typeof r.key !== "string") return;
-    const ctx = Object.assign(new EventContext(this.client, ev, room, this.owners.has(ev.sender)), {
-      key: r.key,
-      targetEventId: r.event_id,
-    });
+    const ctx = Object.assign(
+      new EventContext(this.client, ev, room, this.owners.has(ev.sender), this.#gate),
+      {
+        key: r.key,
+        targetEventId: r.event_id,
+      },
+    );
     await this.#guard(ctx, "reaction", async () => {
       for (const { handler } of [...this.#reactions]) await handler(ctx);
     });
@@ -711,12 +731,14 @@ export class Bot implements HandlerRegistry {
       userId,
       membership,
       previous,
-      sender: this.room(room.roomId, ev.eventId),
+      // An answer to the event, so counted against `answerLimits` (unlike `room()`'s sends).
+      sender: new RoomSender(this.client, room.roomId, `bot.job.${ev.eventId}`, undefined, this.#gate),
     };
     for (const { handler } of [...this.#members]) {
       try {
         await handler(change);
       } catch (err) {
+        if (err instanceof AnswerLimitError) break;
         this.logger.error({ err, roomId: room.roomId }, "membership handler failed");
       }
     }

@@ -48,6 +48,12 @@ export const botConfigSchema = z.strictObject({
     .default({ shareWith: "all", requireVerifiedOwners: false }),
   users: lists(userIdSchema).optional(),
   rooms: lists(roomId).optional(),
+  /**
+   * The loop breaker: sends in answer to events per room in a sliding minute, past which the bot
+   * answers nothing in that room until the minute frees (scheduled jobs and webhooks are not
+   * counted). Default: `DEFAULT_ANSWERS_PER_ROOM_PER_MINUTE` (src/bot/answer-limits.ts).
+   */
+  answerLimits: z.strictObject({ perRoomPerMinute: z.int().positive().optional() }).optional(),
   rateLimit: z
     .strictObject({ perMinute: z.number().positive(), burst: z.int().positive().optional() })
     .optional(),

@@ -12,6 +12,9 @@ export class ContextError extends Error {
   override readonly name = "ContextError";
 }
 
+/** Called before each send with its room; throws to refuse it (the bot's `answerLimits`). */
+export type SendGate = (roomId: string) => void;
+
 /** Sending into one room, with transaction IDs from `txnBase` (or fresh ones when undefined). */
 export class RoomSender {
   #sends = 0;
@@ -21,9 +24,12 @@ export class RoomSender {
     private readonly txnBase: string | undefined,
     /** Relation added to plain sends (a thread the trigger was in). */
     private readonly threadRootId: string | undefined,
+    /** Checks (and counts) each send: answers to events are bounded per room. */
+    private readonly gate?: SendGate,
   ) {}
 
   protected txn(): { txnId?: string } {
+    this.gate?.(this.roomId);
     if (++this.#sends > MAX_SENDS_PER_EVENT) {
       throw new ContextError(`more than ${MAX_SENDS_PER_EVENT} sends for one event`);
     }
@@ -96,8 +102,9 @@ export class EventContext extends RoomSender {
     readonly room: Room | undefined,
     /** Whether the sender is one of the bot's owners. */
     readonly isOwner: boolean,
+    gate?: SendGate,
   ) {
-    super(client, event.roomId, `bot.${event.eventId}`, threadRootOf(event));
+    super(client, event.roomId, `bot.${event.eventId}`, threadRootOf(event), gate);
   }
 
   get sender(): string {
@@ -164,8 +171,9 @@ export class CommandContext extends EventContext {
     readonly command: string,
     /** The text after the command name. */
     readonly argText: string,
+    gate?: SendGate,
   ) {
-    super(client, event, room, isOwner);
+    super(client, event, room, isOwner, gate);
   }
 }
 

@@ -1,4 +1,12 @@
 // `keyroom/bot`: the bot framework, on the public client API. See docs/bots.md.
+
+export {
+  ANSWER_WINDOW_MS,
+  AnswerLimitError,
+  type AnswerLimits,
+  DEFAULT_ANSWERS_PER_ROOM_PER_MINUTE,
+  ERROR_NOTICE_INTERVAL_MS,
+} from "./answer-limits.ts";
 export { Bot, MAX_COMMAND_BODY, MAX_HANDLERS } from "./bot.ts";
 export {
   type ArgSpec,
@@ -24,7 +32,14 @@ export {
   userIdSchema,
   validateConfig,
 } from "./config.ts";
-export { CommandContext, ContextError, EventContext, MAX_SENDS_PER_EVENT, RoomSender } from "./context.ts";
+export {
+  CommandContext,
+  ContextError,
+  EventContext,
+  MAX_SENDS_PER_EVENT,
+  RoomSender,
+  type SendGate,
+} from "./context.ts";
 export {
   BotInitError,
   ECHO_SKILL,

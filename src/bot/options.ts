@@ -1,6 +1,7 @@
 // What a bot takes (`BotOptions`) and what handlers get: the types of `Bot`'s public surface, kept
 // apart from its dispatch code (bot.ts re-exports them).
 import type { Clock, Logger, MatrixClient, Membership, Room } from "../index.ts";
+import type { AnswerLimits } from "./answer-limits.ts";
 import type { ArgSpecs, ArgValues } from "./commands/args.ts";
 import type { CommandContext, EventContext, RoomSender } from "./context.ts";
 import type { LateEventOptions } from "./late-events.ts";
@@ -49,6 +50,12 @@ export interface BotOptions {
   users?: AccessLists;
   /** Rooms the bot handles events in, or ignores. */
   rooms?: AccessLists;
+  /**
+   * The loop breaker: sends in answer to events per room in a sliding minute (default
+   * `DEFAULT_ANSWERS_PER_ROOM_PER_MINUTE`); past it the bot answers nothing there until the minute
+   * frees. Scheduled jobs and webhooks are not counted (see answer-limits.ts).
+   */
+  answerLimits?: AnswerLimits;
   /** Per-user command rate limit (none by default). */
   rateLimit?: RateLimitOptions;
   /** Owner-only commands also need the owner's identity verified by the bot (default false). */

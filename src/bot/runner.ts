@@ -44,6 +44,7 @@ export function botOptionsFrom(config: BotConfig) {
     ...(config.inviteLimits ? { inviteLimits: config.inviteLimits } : {}),
     ...(config.users ? { users: config.users } : {}),
     ...(config.rooms ? { rooms: config.rooms } : {}),
+    ...(config.answerLimits ? { answerLimits: config.answerLimits } : {}),
     ...(config.rateLimit ? { rateLimit: config.rateLimit } : {}),
     requireVerifiedOwners: config.encryption.requireVerifiedOwners,
     readReceipts: config.readReceipts,
