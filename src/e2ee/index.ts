@@ -30,6 +30,7 @@ export {
   KEYS_QUERY_BATCH_SIZE,
   MAX_DEVICES_PER_USER,
   MAX_KEYS_QUERY_BACKOFF_MS,
+  MAX_TRACKED_SENDERS,
 } from "./devices/manager.ts";
 export {
   DecryptionError,

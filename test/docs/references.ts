@@ -108,9 +108,12 @@ export function pathsIn(code: string): string[] {
   return out;
 }
 
-/** Whether a repository path exists (a folder may be written with or without its trailing slash). */
+/**
+ * Whether a repository path exists (a folder may be written with or without its trailing slash).
+ * What an install makes (`node_modules`) is taken on trust: a clean checkout has not made it yet.
+ */
 export function pathExists(path: string): boolean {
-  return existsSync(join(ROOT, path));
+  return path.split("/").includes("node_modules") || existsSync(join(ROOT, path));
 }
 
 /** A relative link target, resolved from the Markdown file that holds it. */
