@@ -6,7 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { MatrixClient } from "../client.ts";
+import type { MatrixClient } from "../client.ts";
 import { MemoryClientStore, type SyncChanges } from "../client-store/index.ts";
 import { Room } from "../rooms/room.ts";
 import { SCRIPTED_SESSION, scriptedSyncClient } from "../test-support/scripted-sync.ts";
@@ -159,15 +159,7 @@ describe("forgetRoom while the sync position is being written", () => {
       }
     }
     const store = new SlowStore();
-    await store.saveSession({ ...SCRIPTED_SESSION });
-    const bodies = [body("s1", { leave: left(["!gone:hs"]) }), "{}"];
-    const client = new MatrixClient({
-      homeserverUrl: SCRIPTED_SESSION.homeserverUrl,
-      store,
-      fillTimelineGaps: false,
-      fetch: async () => new Response(bodies.shift() ?? '{"next_batch":"end"}', { status: 200 }),
-    });
-    await client.restore();
+    const client = await scriptedSyncClient(store, [body("s1", { leave: left(["!gone:hs"]) }), "{}"]);
     const synced = client.syncOnce();
     await started;
     await client.forgetRoom("!gone:hs");
@@ -191,15 +183,7 @@ describe("forgetRoom when the store refuses the removal", () => {
       }
     }
     const store = new FlakyStore();
-    await store.saveSession({ ...SCRIPTED_SESSION });
-    const bodies = [body("s1", { leave: left(["!gone:hs"]) }), "{}", "{}"];
-    const client = new MatrixClient({
-      homeserverUrl: SCRIPTED_SESSION.homeserverUrl,
-      store,
-      fillTimelineGaps: false,
-      fetch: async () => new Response(bodies.shift() ?? '{"next_batch":"end"}', { status: 200 }),
-    });
-    await client.restore();
+    const client = await scriptedSyncClient(store, [body("s1", { leave: left(["!gone:hs"]) }), "{}", "{}"]);
     await client.syncOnce();
     refuse = true;
     await assert.rejects(client.forgetRoom("!gone:hs"), /disk full/);

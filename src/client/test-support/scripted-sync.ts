@@ -2,6 +2,7 @@
 // /sync bodies (JSON text as written, so what JSON.stringify would change stays in): for tests of
 // what the client does with one response and keeps across a restart.
 import { MatrixClient } from "../client.ts";
+import type { ClientStore } from "../client-store/index.ts";
 import { SqliteClientStore } from "../client-store/sqlite-store.ts";
 
 export const SCRIPTED_SESSION = {
@@ -11,9 +12,15 @@ export const SCRIPTED_SESSION = {
   accessToken: "t",
 } as const;
 
-/** A restored client at `path` (a SQLite file, created with the session when new). */
-export async function scriptedSyncClient(path: string, bodies: string[]): Promise<MatrixClient> {
-  const store = await SqliteClientStore.open(path);
+/**
+ * A restored client at `path` (a SQLite file, created with the session when new), or on `store`
+ * (given the session when it has none).
+ */
+export async function scriptedSyncClient(
+  path: string | ClientStore,
+  bodies: string[],
+): Promise<MatrixClient> {
+  const store = typeof path === "string" ? await SqliteClientStore.open(path) : path;
   if ((await store.loadSession()) === undefined) await store.saveSession({ ...SCRIPTED_SESSION });
   const client = new MatrixClient({
     homeserverUrl: SCRIPTED_SESSION.homeserverUrl,
