@@ -68,20 +68,8 @@ function spawnVerify(
 async function twoDevices(
   prefix: string,
 ): Promise<{ userId: string; a: string; b: string; deviceB: string }> {
-  const name = `${prefix}${Date.now().toString(36)}`;
-  const a = join(dir, `${name}-a`);
+  const { name, profile: a } = await oneUser(prefix, "-a");
   const b = join(dir, `${name}-b`);
-  await inProcess([
-    "register",
-    "--homeserver",
-    hs.baseUrl,
-    "--user",
-    name,
-    "--password",
-    "pw",
-    "--profile",
-    a,
-  ]);
   await inProcess(["login", "--homeserver", hs.baseUrl, "--user", name, "--password", "pw", "--profile", b]);
   const who = JSON.parse(await inProcess(["whoami", "--profile", b])) as {
     user_id: string;
@@ -90,10 +78,13 @@ async function twoDevices(
   return { userId: who.user_id, a, b, deviceB: who.device_id };
 }
 
-/** A new user with one profile. */
-async function oneUser(prefix: string): Promise<{ userId: string; profile: string }> {
+/** A new user with one profile (its folder the user's name and `suffix`). */
+async function oneUser(
+  prefix: string,
+  suffix = "",
+): Promise<{ name: string; userId: string; profile: string }> {
   const name = `${prefix}${Date.now().toString(36)}`;
-  const profile = join(dir, name);
+  const profile = join(dir, `${name}${suffix}`);
   const [line] = (
     await inProcess([
       "register",
@@ -109,7 +100,7 @@ async function oneUser(prefix: string): Promise<{ userId: string; profile: strin
   )
     .trim()
     .split("\n");
-  return { userId: (JSON.parse(line ?? "{}") as { user_id: string }).user_id, profile };
+  return { name, userId: (JSON.parse(line ?? "{}") as { user_id: string }).user_id, profile };
 }
 
 describe("keyroom verify (spawned)", () => {
