@@ -8,8 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { Account } from "../../crypto/olm/index.ts";
-import { encodeBase64, randomBytes } from "../../crypto/primitives/index.ts";
+import { randomBytes } from "../../crypto/primitives/index.ts";
 import {
   type CryptoStore,
   IndexedDbCryptoStore,
@@ -19,6 +18,7 @@ import {
 } from "../../store/index.ts";
 import { OlmMachine } from "../machine.ts";
 import { FakeHomeserver } from "../test-support/fake-homeserver.ts";
+import { undecryptableFrom } from "../test-support/values.ts";
 import { MAX_TRACKED_SENDERS } from "./manager.ts";
 
 const BOB = "@bob:x";
@@ -45,19 +45,6 @@ function backEnds(): { name: string; open: () => Promise<CryptoStore> }[] {
   ];
 }
 
-/** A to-device message from `sender` that fails to decrypt (so its sender is tracked). */
-function garbageFrom(sender: string, to: OlmMachine) {
-  return {
-    type: "m.room.encrypted",
-    sender,
-    content: {
-      algorithm: "m.olm.v1.curve25519-aes-sha2",
-      sender_key: Account.create().identityKeys.curve25519,
-      ciphertext: { [to.identityKeys.curve25519]: { type: 1, body: encodeBase64(randomBytes(80)) } },
-    },
-  };
-}
-
 describe("users tracked only as senders, across restarts", () => {
   for (const { name, open } of backEnds()) {
     it(`stay bounded by MAX_TRACKED_SENDERS, oldest first, room members kept (${name})`, async () => {
@@ -76,7 +63,7 @@ describe("users tracked only as senders, across restarts", () => {
       };
       const send = async (senders: readonly string[]) => {
         for (let start = 0; start < senders.length; start += 250) {
-          const toDevice = senders.slice(start, start + 250).map((s) => garbageFrom(s, bob));
+          const toDevice = senders.slice(start, start + 250).map((s) => undecryptableFrom(s, bob));
           await bob.receiveSyncChanges({ toDevice, nextBatch: `s${++batch}` });
           await flush();
         }

@@ -7,24 +7,11 @@
 // MAX_CACHED_MISSING_IDENTITIES.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Account } from "../../crypto/olm/index.ts";
-import { encodeBase64, randomBytes } from "../../crypto/primitives/index.ts";
 import { MAX_CACHED_MISSING_IDENTITIES } from "../cross-signing/manager.ts";
 import { FakeHomeserver, TestClient } from "../test-support/fake-homeserver.ts";
+import { undecryptableFrom } from "../test-support/values.ts";
 import { MAX_VERIFICATION_FLOWS } from "../verification/constants.ts";
 import { MAX_CACHED_UNTRACKED_USERS, MAX_TRACKED_SENDERS } from "./manager.ts";
-
-function garbageFrom(sender: string, bob: TestClient) {
-  return {
-    type: "m.room.encrypted",
-    sender,
-    content: {
-      algorithm: "m.olm.v1.curve25519-aes-sha2",
-      sender_key: Account.create().identityKeys.curve25519,
-      ciphertext: { [bob.machine.identityKeys.curve25519]: { type: 1, body: encodeBase64(randomBytes(80)) } },
-    },
-  };
-}
 
 describe("users tracked because they sent us to-device messages", () => {
   it("are bounded by MAX_TRACKED_SENDERS, the first given up first; room members stay", async () => {
@@ -37,7 +24,7 @@ describe("users tracked because they sent us to-device messages", () => {
     const flood = MAX_TRACKED_SENDERS + 100;
     const senders = ["@alice:x", ...Array.from({ length: flood }, (_, i) => `@spam${i}:evil`)];
     for (let start = 0; start < senders.length; start += 250) {
-      const toDevice = senders.slice(start, start + 250).map((s) => garbageFrom(s, bob));
+      const toDevice = senders.slice(start, start + 250).map((s) => undecryptableFrom(s, bob.machine));
       const result = await bob.machine.receiveSyncChanges({ toDevice, nextBatch: `s${start}` });
       assert.ok(result.failures.every((f) => f.code === "NO_SESSION"));
       await bob.flush();
@@ -64,7 +51,7 @@ describe("users tracked because they sent us to-device messages", () => {
     const flood = MAX_TRACKED_SENDERS + MAX_CACHED_UNTRACKED_USERS + 100;
     const garbage = async (senders: readonly string[]) => {
       for (let start = 0; start < senders.length; start += 250) {
-        const toDevice = senders.slice(start, start + 250).map((s) => garbageFrom(s, bob));
+        const toDevice = senders.slice(start, start + 250).map((s) => undecryptableFrom(s, bob.machine));
         await bob.machine.receiveSyncChanges({ toDevice, nextBatch: `s${start}` });
         await bob.flush();
       }

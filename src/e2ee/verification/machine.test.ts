@@ -159,7 +159,12 @@ describe("verification flows between two machines", () => {
     assert.deepEqual(cancels, [[["THIRD"], "m.accepted"]]);
   });
 
-  it("a to-device request: a second device accepting after the first, encrypted, is told m.accepted once", () => {
+  /**
+   * Alice's to-device request to Bob's device and "THIRD", taken by Bob's: `lateReady` brings a
+   * ready from another device afterwards (its sending device known when decrypted), `sent` what
+   * Alice sends then, `finish` runs the SAS with Bob's device to the end.
+   */
+  function takenByOneOfTwo() {
     const p = Pair.make({ sameUser: true });
     const ka = p.a.machine.requestToDevice(p.b.userId, [p.b.deviceId, "THIRD"], p.a.env, p.now);
     p.deliver();
@@ -167,83 +172,59 @@ describe("verification flows between two machines", () => {
     p.deliver();
     assert.equal(p.a.machine.snapshot(ka)?.phase, "ready");
     const flowId = ka.split("|")[1] as string;
-    // THIRD's ready comes decrypted (its sending device known), repeated.
-    const ready = (fromDevice: string, senderDevice: string) =>
+    const lateReady = (fromDevice: string, senderDevice?: string) =>
       p.a.machine.receiveToDevice(
         {
           type: "m.key.verification.ready",
           sender: p.b.userId,
-          senderDevice,
+          ...(senderDevice !== undefined ? { senderDevice } : {}),
           content: { from_device: fromDevice, methods: ["m.sas.v1"], transaction_id: flowId },
         },
         p.a.env,
         p.now,
       );
-    // A device never asked gets no answer, whichever device its ready names.
-    ready("NEVERASKED", "NEVERASKED");
-    ready("THIRD", "OTHER");
-    assert.deepEqual(p.a.machine.takeOutgoing(), []);
-    for (let i = 0; i < 3; i++) ready("THIRD", "THIRD");
-    assert.equal(p.a.machine.snapshot(ka)?.phase, "ready");
-    assert.equal(p.a.machine.snapshot(ka)?.cancel, undefined);
-    assert.deepEqual(
+    const sent = () =>
       p.a.machine
         .takeOutgoing()
-        .map((m) => [m.eventType, m.kind === "to_device" ? m.deviceIds : [], m.content.code]),
-      [["m.key.verification.cancel", ["THIRD"], "m.accepted"]],
-    );
-    const kb = p.b.machine.list()[0]?.key as string;
-    p.a.machine.startSas(ka, p.a.env, p.now);
-    p.deliver();
-    confirmBoth(p, ka, kb);
-    assertVerifiedEachOther(p, ka, kb);
+        .map((m) => [m.eventType, m.kind === "to_device" ? m.deviceIds : [], m.content.code]);
+    const stillReady = () => {
+      assert.equal(p.a.machine.snapshot(ka)?.phase, "ready");
+      assert.equal(p.a.machine.snapshot(ka)?.cancel, undefined);
+    };
+    const finish = () => {
+      const kb = p.b.machine.list()[0]?.key as string;
+      p.a.machine.startSas(ka, p.a.env, p.now);
+      p.deliver();
+      confirmBoth(p, ka, kb);
+      assertVerifiedEachOther(p, ka, kb);
+    };
+    return { lateReady, sent, stillReady, finish };
+  }
+
+  it("a to-device request: a second device accepting after the first, encrypted, is told m.accepted once", () => {
+    const t = takenByOneOfTwo();
+    // A device never asked gets no answer, whichever device its ready names.
+    t.lateReady("NEVERASKED", "NEVERASKED");
+    t.lateReady("THIRD", "OTHER");
+    assert.deepEqual(t.sent(), []);
+    // THIRD's ready comes decrypted (its sending device known), repeated.
+    for (let i = 0; i < 3; i++) t.lateReady("THIRD", "THIRD");
+    t.stillReady();
+    assert.deepEqual(t.sent(), [["m.key.verification.cancel", ["THIRD"], "m.accepted"]]);
+    t.finish();
   });
 
   it("a to-device request: a second device accepting after the first is told m.accepted once, the flow goes on", () => {
-    const p = Pair.make({ sameUser: true });
-    const ka = p.a.machine.requestToDevice(p.b.userId, [p.b.deviceId, "THIRD"], p.a.env, p.now);
-    p.deliver();
-    p.b.machine.accept(p.b.machine.takeIncoming()[0]?.key as string, p.b.env, p.now);
-    p.deliver();
-    const ready = p.a.machine.snapshot(ka);
-    assert.equal(ready?.phase, "ready");
+    const t = takenByOneOfTwo();
     // THIRD's ready crossed Bob's on the way: it comes now, its sending device unknown (plaintext).
-    const flowId = ka.split("|")[1] as string;
     // Repeated (a replay, or a server flooding us): THIRD is told once, not once per ready.
-    for (let i = 0; i < 3; i++) {
-      p.a.machine.receiveToDevice(
-        {
-          type: "m.key.verification.ready",
-          sender: p.b.userId,
-          content: { from_device: "THIRD", methods: ["m.sas.v1"], transaction_id: flowId },
-        },
-        p.a.env,
-        p.now,
-      );
-    }
-    assert.equal(p.a.machine.snapshot(ka)?.phase, "ready");
-    assert.equal(p.a.machine.snapshot(ka)?.cancel, undefined);
-    const out = p.a.machine.takeOutgoing();
-    assert.deepEqual(
-      out.map((m) => [m.eventType, m.kind === "to_device" ? m.deviceIds : [], m.content.code]),
-      [["m.key.verification.cancel", ["THIRD"], "m.accepted"]],
-    );
+    for (let i = 0; i < 3; i++) t.lateReady("THIRD");
+    t.stillReady();
+    assert.deepEqual(t.sent(), [["m.key.verification.cancel", ["THIRD"], "m.accepted"]]);
     // A ready naming a device we never asked gets no answer; the flow still goes on to the end.
-    p.a.machine.receiveToDevice(
-      {
-        type: "m.key.verification.ready",
-        sender: p.b.userId,
-        content: { from_device: "NEVERASKED", methods: ["m.sas.v1"], transaction_id: flowId },
-      },
-      p.a.env,
-      p.now,
-    );
-    assert.deepEqual(p.a.machine.takeOutgoing(), []);
-    const kb = p.b.machine.list()[0]?.key as string;
-    p.a.machine.startSas(ka, p.a.env, p.now);
-    p.deliver();
-    confirmBoth(p, ka, kb);
-    assertVerifiedEachOther(p, ka, kb);
+    t.lateReady("NEVERASKED");
+    assert.deepEqual(t.sent(), []);
+    t.finish();
   });
 
   it("starting waits for the other device's keys, then goes on", () => {
