@@ -91,8 +91,6 @@ export class VerificationFlow {
   #theirMethods: readonly string[];
   #otherDevice: string | undefined;
   readonly #requestedDevices: readonly string[];
-  /** Requested devices told m.accepted for a late ready (once each: see `#receiveReady`). */
-  readonly #toldLate = new Set<string>();
   #phase: FlowPhase;
   #lastEventAt: number;
   #endedAt = 0;
@@ -210,14 +208,10 @@ export class VerificationFlow {
     now: number,
   ): void {
     if (this.finished) return;
-    if (senderDevice !== undefined && this.#otherDevice !== undefined && senderDevice !== this.#otherDevice) {
-      // Another of the devices we asked accepting after the first, encrypted: the device that
-      // sent it is told as a plaintext one is (see `#receiveReady`).
-      if (type === EVENT_READY && !this.incoming && parseReady(content) !== undefined) {
-        this.#tellLate(senderDevice);
-      }
+    // (Another of the devices we asked accepting after the first, encrypted, included: it was told
+    // m.accepted when the first accepted; see `#receiveReady`.)
+    if (senderDevice !== undefined && this.#otherDevice !== undefined && senderDevice !== this.#otherDevice)
       return;
-    }
     this.#lastEventAt = now;
     switch (type) {
       case EVENT_CANCEL: {
@@ -259,13 +253,10 @@ export class VerificationFlow {
 
   #receiveReady(content: Record<string, unknown>, now: number): void {
     // Another of the devices we asked accepted too, after the first (both their users' devices
-    // answered at once): that device is told another took it, as the spec has the requester do;
-    // the flow with the first one goes on.
+    // answered at once): it was told another took it (m.accepted) when the first accepted, so it
+    // is not told again, however often its ready comes; the flow with the first one goes on.
     const late = this.#phase !== "requested" && !this.incoming ? parseReady(content) : undefined;
-    if (late !== undefined && late.from_device !== this.#otherDevice) {
-      this.#tellLate(late.from_device);
-      return;
-    }
+    if (late !== undefined && late.from_device !== this.#otherDevice) return;
     if (this.#phase !== "requested" || this.incoming) {
       this.#cancelWith("m.unexpected_message", "a ready we did not ask for", now);
       return;
@@ -283,17 +274,6 @@ export class VerificationFlow {
     if (this.transport.kind === "to_device" && others.length > 0) {
       this.#emit(EVENT_CANCEL, { code: "m.accepted", reason: "accepted on another device" }, others);
     }
-  }
-
-  /**
-   * A requested device that accepted after another did is told that one took it, once: a
-   * repeated ready must not make us send a message each time.
-   */
-  #tellLate(device: string): void {
-    if (this.transport.kind !== "to_device" || !this.#requestedDevices.includes(device)) return;
-    if (this.#toldLate.has(device)) return;
-    this.#toldLate.add(device);
-    this.#emit(EVENT_CANCEL, { code: "m.accepted", reason: "accepted on another device" }, [device]);
   }
 
   #receiveStart(content: Record<string, unknown>, env: VerificationEnv, now: number): void {
