@@ -45,6 +45,11 @@ export class VerificationBridge {
   #loading: Promise<VerificationMachine> | undefined;
   /** Oldest first; at most `MAX_BRIDGE_REQUESTS`. */
   readonly #requests = new Map<string, PendingRequest>();
+  /**
+   * IDs `#dropRequests` dropped, the last `MAX_BRIDGE_REQUESTS`: one handed out before it was
+   * dropped may still be marked sent once it went out (a no-op, not an unknown request).
+   */
+  readonly #dropped = new Set<string>();
   #roomMessages: VerificationRoomMessage[] = [];
   /** Flows whose result was applied to the store (once each). */
   readonly #applied = new Set<string>();
@@ -156,13 +161,22 @@ export class VerificationBridge {
     for (const [id, { flowKey }] of this.#requests) {
       if (excess === 0) return;
       if (flowKey !== undefined && kept.has(flowKey)) continue;
-      this.#requests.delete(id);
+      this.#drop(id);
       excess--;
     }
     for (const id of this.#requests.keys()) {
       if (excess === 0) return;
-      this.#requests.delete(id);
+      this.#drop(id);
       excess--;
+    }
+  }
+
+  #drop(id: string): void {
+    this.#requests.delete(id);
+    this.#dropped.add(id);
+    for (const oldest of this.#dropped) {
+      if (this.#dropped.size <= MAX_BRIDGE_REQUESTS) break;
+      this.#dropped.delete(oldest);
     }
   }
 
@@ -175,9 +189,9 @@ export class VerificationBridge {
   requests(): ToDeviceRequest[] {
     return [...this.#requests.values()].map((r) => r.request);
   }
-  /** Whether `id` is one of ours; forgets it. */
+  /** Whether `id` is one of ours (or one we dropped after handing it out); forgets it. */
   markSent(id: string): boolean {
-    return this.#requests.delete(id);
+    return this.#requests.delete(id) || this.#dropped.delete(id);
   }
   takeRoomMessages(): VerificationRoomMessage[] {
     const out = this.#roomMessages;
