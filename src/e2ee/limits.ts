@@ -31,7 +31,8 @@ export const MAX_KEYS_JSON_DEPTH = 16;
  * chain adds the device that forwarded it, so a stored chain is at most one longer. An imported or
  * restored key's chain (which anyone who can write to the backup chooses) is cut to that many
  * entries, its last ones: the key stays usable, and the chain only says that the key was forwarded
- * (never better than unverified) and by whom, its last entry.
+ * (never better than unverified) and by whom, its last entry. A key we forward carries the last
+ * MAX_FORWARDING_CHAIN entries of what we keep, so it can move on again.
  */
 export const MAX_FORWARDING_CHAIN = 16;
 

@@ -358,7 +358,9 @@ export class KeyRequests {
       sender_key: r.senderKey,
       sender_claimed_ed25519_key: r.senderClaimedEd25519,
       sender_claimed_keys: { ed25519: r.senderClaimedEd25519 },
-      forwarding_curve25519_key_chain: [...r.forwardingChain],
+      // A stored chain may be one longer than a forward may carry (it adds its forwarder): the last
+      // entries go, so the receiver (with its own forwarder added) keeps as many as we did.
+      forwarding_curve25519_key_chain: r.forwardingChain.slice(-MAX_FORWARDING_CHAIN),
     };
     const content = await this.#olm.encrypt(a.device, "m.forwarded_room_key", forwarded);
     if (content === undefined) return false;
