@@ -104,12 +104,13 @@ export class Bot implements HandlerRegistry {
   /** Rooms whose membership changes are news: joined before this sync, or after our join event. */
   readonly #liveRooms = new Set<string>();
   /**
-   * Rooms the sync response being handled joins us to, with our join event's timestamp, until that
-   * event passes: the timeline events before it that were sent before it (a server sends a newly
-   * joined room's recent history, and the gap before it) are history, not handled. A join in the
-   * state block (before the timeline) never passes: the timeline, sent after it, is handled.
+   * Rooms we were not in before the sync response being handled (it joins us, or joins and removes
+   * us again), until our join event passes: the events that come before it (a server sends a newly
+   * joined room's recent history, and the gap before it) are history, not handled, whatever their
+   * timestamps (another server's clock may be ahead). Our join passes where the response has it: in
+   * the gap or the timeline, or in the state block, which comes before the timeline.
    */
-  readonly #joiningNow = new Map<string, number>();
+  readonly #joiningNow = new Set<string>();
   /** Events that became readable late, and the late notices sent. */
   readonly #late: LateEvents;
   /** Rooms the bot left (or was kicked or banned from) in the response being handled. */
@@ -298,10 +299,14 @@ export class Bot implements HandlerRegistry {
     for (const room of c.getRooms("join")) this.#liveRooms.add(room.roomId);
     this.#offs = [
       c.on("room.myMembership", (room, membership, previous) => {
-        const joinedAt = room.getState("m.room.member", c.userId)?.origin_server_ts;
-        if (membership === "join" && previous !== "join")
-          this.#joiningNow.set(room.roomId, joinedAt ?? Number.POSITIVE_INFINITY);
+        if (previous !== "join" && membership !== "invite" && membership !== "knock")
+          this.#joiningNow.add(room.roomId);
         if (membership === "leave" || membership === "ban") this.#leaving.add(room.roomId);
+      }),
+      // Emitted in the response's order, a timeline event's just before its `room.event`.
+      c.on("room.state", (room, ev) => {
+        if (ev.type === "m.room.member" && ev.state_key === c.userId && ev.content.membership === "join")
+          this.#joiningNow.delete(room.roomId);
       }),
       c.on("room.event", (room, ev, meta) => this.#onTimelineEvent(room, ev, meta.source)),
       c.on("room.decrypted", (room, ev) => this.#enqueue(room, ev, this.#late.decrypted(ev))),
@@ -381,19 +386,12 @@ export class Bot implements HandlerRegistry {
 
   /**
    * A timeline event from sync. History is not handled: what a first sync (no stored position)
-   * delivers, and what was sent before our own join event in the response that joined us. Such an
+   * delivers, and what comes before our own join event in the response that joined us. Such an
    * event still undecryptable is recorded as handled, so that its key arriving later (a
    * history-sharing bundle, a backup) does not run it as new through `room.decrypted`.
    */
   #onTimelineEvent(room: Room, ev: RoomEvent, source: RoomEventMeta["source"]): void {
-    let history = source === "initial-sync";
-    const joinedAt = this.#joiningNow.get(room.roomId);
-    if (!history && joinedAt !== undefined) {
-      const ownJoin =
-        ev.type === "m.room.member" && ev.stateKey === this.client.userId && ev.content.membership === "join";
-      if (ownJoin) this.#joiningNow.delete(room.roomId);
-      else history = ev.originServerTs <= joinedAt;
-    }
+    const history = source === "initial-sync" || this.#joiningNow.has(room.roomId);
     if (!history) {
       if (ev.encryption?.decrypted === false) this.#late.arrived(ev);
       this.#enqueue(room, ev);

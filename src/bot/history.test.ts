@@ -87,3 +87,59 @@ test("a first sync's undecryptable history is recorded as handled", async () => 
   assert.equal(bot.local.isHandled(old.event_id), true);
   await bot.stop();
 });
+
+test("history before the join is not run when another server's clock is ahead of the join", async () => {
+  const { f, bot, bodies } = await echoBot();
+  await f.feed({});
+  const room = "!skewed:fake.example";
+  const join = fakeMember(FAKE_BOT_USER, "join");
+  // Sent before the bot joined, stamped by a server whose clock is a minute ahead.
+  const early = fakeMessage("@remote:ahead.example", "!echo sent before the join");
+  early.origin_server_ts = (join.origin_server_ts as number) + 60_000;
+  await f.feedTimeline(room, [early, join, fakeMessage("@alice:fake.example", "!echo after the join")], {
+    limited: true,
+  });
+  assert.deepEqual(bodies(), ["after the join"]);
+  await bot.stop();
+});
+
+test("a command after a join in the state block is run when its server's clock is behind", async () => {
+  const { f, bot, bodies } = await echoBot();
+  await f.feed({});
+  const room = "!behind:fake.example";
+  const join = fakeMember(FAKE_BOT_USER, "join");
+  const late = fakeMessage("@remote:behind.example", "!echo sent after the join");
+  late.origin_server_ts = (join.origin_server_ts as number) - 60_000;
+  await f.feed({
+    rooms: { join: { [room]: { state: { events: [join] }, timeline: { events: [late], limited: false } } } },
+  });
+  assert.deepEqual(bodies(), ["sent after the join"]);
+  await bot.stop();
+});
+
+test("history before the join is not run when the bot is removed again in the same response", async () => {
+  const { f, bot, bodies } = await echoBot();
+  await f.feed({});
+  const room = "!kicked:fake.example";
+  await f.feedInvite(room, "@alice:fake.example");
+  await f.feed({
+    rooms: {
+      leave: {
+        [room]: {
+          timeline: {
+            limited: true,
+            prev_batch: "p",
+            events: [
+              fakeMessage("@alice:fake.example", "!echo sent before the join"),
+              fakeMember(FAKE_BOT_USER, "join"),
+              fakeMessage("@alice:fake.example", "!echo after the join"),
+              fakeMember(FAKE_BOT_USER, "leave", "@alice:fake.example"),
+            ],
+          },
+        },
+      },
+    },
+  });
+  assert.deepEqual(bodies(), ["after the join"]);
+  await bot.stop();
+});
