@@ -305,8 +305,16 @@ export class Bot implements HandlerRegistry {
       }),
       // Emitted in the response's order, a timeline event's just before its `room.event`.
       c.on("room.state", (room, ev) => {
-        if (ev.type === "m.room.member" && ev.state_key === c.userId && ev.content.membership === "join")
-          this.#joiningNow.delete(room.roomId);
+        const ownJoin =
+          ev.type === "m.room.member" && ev.state_key === c.userId && ev.content.membership === "join";
+        // Membership changes after it are news, also where our join is not handled as an event (a
+        // first sync, a join in the state block): in order with the room's events.
+        if (ownJoin && this.#joiningNow.delete(room.roomId))
+          this.#queues.push(
+            room.roomId,
+            async () => void this.#liveRooms.add(room.roomId),
+            () => {},
+          );
       }),
       c.on("room.event", (room, ev, meta) => this.#onTimelineEvent(room, ev, meta.source)),
       c.on("room.decrypted", (room, ev) => this.#enqueue(room, ev, this.#late.decrypted(ev))),

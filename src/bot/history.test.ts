@@ -143,3 +143,25 @@ test("history before the join is not run when the bot is removed again in the sa
   assert.deepEqual(bodies(), ["after the join"]);
   await bot.stop();
 });
+
+test("membership changes are news in rooms the first sync or a state-block join brought", async () => {
+  const { f, bot, bodies } = await echoBot();
+  const first = "!first:fake.example";
+  const later = "!statejoin:fake.example";
+  await f.syncOnce({
+    rooms: {
+      join: { [first]: { state: { events: [fakeMember(FAKE_BOT_USER, "join")] }, timeline: { events: [] } } },
+    },
+  });
+  await f.feed({
+    rooms: {
+      join: {
+        [later]: { state: { events: [fakeMember(FAKE_BOT_USER, "join")] }, timeline: { events: [] } },
+      },
+    },
+  });
+  await f.feedTimeline(first, [fakeMember("@bob:fake.example", "join")]);
+  await f.feedTimeline(later, [fakeMember("@carol:fake.example", "join")]);
+  assert.deepEqual(bodies(), ["member @bob:fake.example join", "member @carol:fake.example join"]);
+  await bot.stop();
+});
