@@ -41,11 +41,12 @@ export class RoomSender {
       ...(this.threadRootId !== undefined && extra.threadRootId === undefined
         ? { threadRootId: this.threadRootId }
         : {}),
-      // Whom a message pings is said outright (`m.mentions`, spec v1.7: nobody unless named).
-      // Without it, clients and servers match the body instead, so a user's text the bot repeats
-      // (`@room`, someone's name) would ping, `@room` with the bot's power level.
-      mentions: {},
       ...extra,
+      // Whom a message pings is said outright (`m.mentions`, spec v1.7: nobody unless named), also
+      // when `extra` holds `mentions: undefined`. Without it, clients and servers match the body
+      // instead, so a user's text the bot repeats (`@room`, someone's name) would ping, `@room`
+      // with the bot's power level.
+      mentions: extra.mentions ?? {},
       ...this.txn(),
     };
   }

@@ -60,3 +60,27 @@ test("every message the bot sends carries m.mentions; replies mention the trigge
   assert.deepEqual(edit["m.new_content"]?.["m.mentions"], {}, "the edit's new content too");
   await bot.stop();
 });
+
+test("a send whose options leave mentions undefined still pings nobody", async () => {
+  const f = await fakeBotClient();
+  const bot = new Bot({ client: f.client });
+  // A skill that names whom to ping only sometimes: `undefined` is "nobody", as no option is.
+  const pingIf = (who: string | undefined) => (who === undefined ? undefined : { userIds: [who] });
+  bot.command("say", { args: { text: arg.rest() } }, async (ctx, { text }) => {
+    await ctx.send(text, { mentions: pingIf(undefined) });
+    await ctx.notice(text, { mentions: pingIf(undefined) });
+    await ctx.markdown(text, { mentions: pingIf(undefined) });
+    await bot.room(ctx.roomId).send(text, { mentions: pingIf(undefined) });
+  });
+  await bot.start();
+  await f.feed({});
+  await f.feedTimeline("!r:fake.example", [
+    fakeMember(FAKE_BOT_USER, "join"),
+    fakeMessage("@alice:fake.example", "!say @room look"),
+  ]);
+  assert.deepEqual(
+    f.sent.map((s) => s.content["m.mentions"]),
+    [{}, {}, {}, {}],
+  );
+  await bot.stop();
+});
