@@ -4,7 +4,7 @@
  * devices that gave no key), queued to-device messages and verification messages. Every method
  * runs inside a machine step, on its parts.
  */
-import { ClaimBackoff } from "./claim-backoff.ts";
+import { ClaimBackoff, deviceKey } from "./claim-backoff.ts";
 import type { DeviceRecord } from "./devices/device.ts";
 import { E2eeError } from "./errors.ts";
 import { type MachineContext, newRequestId } from "./machine-context.ts";
@@ -161,14 +161,14 @@ export class MachineRequests {
 
   #withoutBackoff(devices: readonly DeviceRecord[]): DeviceRecord[] {
     const now = this.#ctx.now();
-    return devices.filter((d) => this.#claimFailures.allows(d.curve25519Key, now));
+    return devices.filter((d) => this.#claimFailures.allows(deviceKey(d), now));
   }
 
   async #receiveClaim(p: Parts, id: string, response: KeysClaimResponse): Promise<void> {
     const { created, failed, unwedged } = p.olm.receiveClaimResponse(id, response);
     // Devices that gave no usable key are not asked again for a while (no request loop on them).
-    for (const d of failed) this.#claimFailures.failed(d.curve25519Key, this.#ctx.now());
-    for (const d of created) this.#claimFailures.succeeded(d.curve25519Key);
+    for (const d of failed) this.#claimFailures.failed(deviceKey(d), this.#ctx.now());
+    for (const d of created) this.#claimFailures.succeeded(deviceKey(d));
     for (const device of unwedged) {
       // A reply: a server can make up devices to unwedge (see to-device-queue.ts).
       const reply = JSON.stringify(["m.dummy", device.curve25519Key]);
