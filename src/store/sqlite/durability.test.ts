@@ -7,7 +7,7 @@ import Database from "better-sqlite3";
 import type { OutboundGroupSessionPickle } from "../../crypto/megolm/index.ts";
 import { pickle } from "../conformance/samples.ts";
 import { sample } from "../conformance.ts";
-import { currentBootId, isPerMessage, OPEN_STATE_KEY } from "./durability.ts";
+import { currentBootId, isPerMessage, markClosed, markOpen, OPEN_STATE_KEY } from "./durability.ts";
 import { DEFAULT_SQLITE_FILE_NAME, SqliteCryptoStore } from "./sqlite-store.ts";
 
 const ALICE = "@alice:example.org";
@@ -111,6 +111,30 @@ describe("SQLite durability policy", () => {
       const again = await SqliteCryptoStore.open({ userId: ALICE, deviceId: DEVICE, directory });
       assert.equal((await again.getOutboundGroupSession(ROOM))?.sessionId, "o2");
       await again.close();
+    }
+  });
+
+  it("without a boot ID, an open that discards keeps counting the instances still open", async () => {
+    // Where the boot cannot be told (macOS, Windows), every open of a store counted open discards.
+    // It must not forget the instances still open: once one of them closes, the store would count
+    // none open while another sends on ratchet reservations not yet on the disk, and the open after
+    // a power loss would keep outbound sessions behind indexes already used.
+    const directory = mkdtempSync(join(tmpdir(), "keyroom-durability-"));
+    dirs.push(directory);
+    const store = await SqliteCryptoStore.open({ userId: ALICE, deviceId: DEVICE, directory });
+    await store.close();
+    const db = new Database(join(directory, DEFAULT_SQLITE_FILE_NAME));
+    try {
+      assert.equal(markOpen(db, undefined), false, "closed cleanly: nothing to discard");
+      assert.equal(markOpen(db, undefined), true, "another instance is open: discards");
+      markClosed(db); // the first instance closes; the second is still open (and sending)
+      assert.equal(
+        markOpen(db, undefined),
+        true,
+        "the second instance never closed: a power loss may follow",
+      );
+    } finally {
+      db.close();
     }
   });
 });

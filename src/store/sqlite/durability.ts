@@ -14,7 +14,9 @@
  *   used twice (the next send shares a new session), and the stored sync token is cleared: it may
  *   be older than a client's own saved position, and a client sharing the store would take such a
  *   token for another process's progress (see `handleSyncUnit`). A killed process never closes, so
- *   its count stays: in the same boot that costs nothing; after a reboot it discards (safe).
+ *   its count stays: in the same boot that costs nothing; after a reboot it discards (safe). Where
+ *   the boot cannot be told, a discarding open keeps the count (the others may still be open), so
+ *   after a kill there every later open discards.
  */
 import { readFileSync } from "node:fs";
 import type Database from "better-sqlite3";
@@ -110,7 +112,7 @@ function writeOpenState(db: Database.Database, state: OpenState): void {
  */
 export function markOpen(
   db: Database.Database,
-  bootId = currentBootId(),
+  bootId: string | undefined,
   discarded: () => void = () => {},
 ): boolean {
   let mayHaveLost = false;
@@ -125,7 +127,10 @@ export function markOpen(
       );
       discarded();
     }
-    writeOpenState(db, { opens: (mayHaveLost ? 0 : (last?.opens ?? 0)) + 1, bootId: bootId ?? null });
+    // The instances counted were all of an earlier boot, and are gone. Where the boot cannot be
+    // told they may still be open (and sending on reservations not yet on the disk): keep them.
+    const stillOpen = mayHaveLost && bootId !== undefined ? 0 : (last?.opens ?? 0);
+    writeOpenState(db, { opens: stillOpen + 1, bootId: bootId ?? null });
   }).immediate();
   return mayHaveLost;
 }
