@@ -55,7 +55,10 @@ export interface DecryptedRoomEvent {
   readonly senderCurve25519: string;
   readonly senderClaimedEd25519: string;
   readonly trust: SenderTrust;
-  /** The sending device is cross-signed by its owner (our own device counts as such). */
+  /**
+   * The sending device is cross-signed by its owner (our own device counts as such); never for a
+   * key from a forward, import or backup, which only names a device.
+   */
   readonly senderCrossSigned: boolean;
   /** Where the sender's cross-signing identity stands (changed, violation: see `IdentityState`). */
   readonly senderIdentity: IdentityState;
@@ -570,7 +573,7 @@ function judgeTrust(
   sender: SenderInfo,
   verdict: CrossSigningVerdict,
 ): SenderTrust {
-  if (requirement === "refuse" && !verdict.crossSigned) {
+  if (requirement === "refuse" && !senderCrossSigned(entry, verdict)) {
     throw new DecryptionError(
       "SENDER_NOT_CROSS_SIGNED",
       "the sending device is not cross-signed by its owner",
@@ -603,7 +606,7 @@ function decryptedEvent(
     senderCurve25519: entry.record.senderKey,
     senderClaimedEd25519: entry.record.senderClaimedEd25519,
     trust,
-    senderCrossSigned: verdict.crossSigned,
+    senderCrossSigned: senderCrossSigned(entry, verdict),
     senderIdentity: verdict.identity,
     forwarded: !fromSender(entry.record),
     messageIndex: result.messageIndex,
@@ -620,6 +623,14 @@ function decryptedEvent(
  */
 function fromSender(record: { readonly forwarded: boolean; readonly imported: boolean }): boolean {
   return !record.forwarded && !record.imported;
+}
+
+/**
+ * Whether the event comes from a device its owner cross-signed. A key from a forward, an import or
+ * a backup only names a device (whoever wrote it may name any), so it never counts as one.
+ */
+function senderCrossSigned(entry: InboundEntry, verdict: CrossSigningVerdict): boolean {
+  return verdict.crossSigned && fromSender(entry.record);
 }
 
 interface SenderInfo {

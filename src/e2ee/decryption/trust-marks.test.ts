@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { InboundGroupSession, OutboundGroupSession } from "../../crypto/megolm/index.ts";
+import { DecryptionError } from "../errors.ts";
 import { bobTrackingAlice, megolmEventIn, TestClient } from "../test-support/fake-homeserver.ts";
 
 const ROOM = "!room:x";
@@ -66,8 +67,26 @@ describe("trust marks of decrypted events", () => {
     assert.equal(device?.verified, true, "Alice's device is verified through cross-signing");
     const decrypted = await importAndDecrypt(bob, alice.machine.identityKeys, "@alice:x", "A");
     assert.equal(decrypted.forwarded, true);
-    assert.equal(decrypted.senderCrossSigned, true);
+    // The key only names the device: whoever wrote the import (a backup entry, a bundle) may name
+    // any device, so it is not taken as from a cross-signed one (apps and bots read this mark).
+    assert.equal(decrypted.senderCrossSigned, false);
     assert.equal(decrypted.trust, "unverified");
+  });
+
+  it("an imported key naming a cross-signed device is refused under senderRequirement refuse", async () => {
+    const { alice, bob } = await setup();
+    await alice.bootstrapCrossSigning();
+    await bob.machine.receiveKeysChanges(["@alice:x"], []);
+    await bob.flush();
+    const [device] = await bob.machine.getUserDevices("@alice:x");
+    assert.equal(device?.crossSigned, true, "Alice's device is cross-signed");
+    const session = OutboundGroupSession.create();
+    await bob.machine.importRoomKeys([exportNaming(session, alice.machine.identityKeys)]);
+    const event = eventIn(session, "@alice:x", "A", "injected");
+    await assert.rejects(
+      bob.machine.decryptRoomEvent(event, ROOM, { senderRequirement: "refuse" }),
+      (e: unknown) => e instanceof DecryptionError && e.code === "SENDER_NOT_CROSS_SIGNED",
+    );
   });
 
   it("an imported key claiming to be our own device's is unverified", async () => {
