@@ -295,13 +295,22 @@ export class RoomsApi {
   /**
    * Whether the room is encrypted: recorded as such by the crypto store (then nothing the server
    * sends later turns it off), or with `m.room.encryption` in its state (from sync, else the server).
+   * Only a joined room's synced state is taken for a "no": an invitation's stripped state shows
+   * what the inviting server chose (a room joined since, whose state sync has not brought yet,
+   * may be encrypted all the same), and a left room's state is that of when we left.
    */
   async isRoomEncrypted(roomId: string): Promise<boolean> {
     if (await this.#host.e2ee.recordedEncrypted(roomId)) return true;
-    return (
-      this.#host.synced.room(roomId)?.encrypted ??
-      (await this.fetchStateEvent(roomId, "m.room.encryption")) !== undefined
-    );
+    const room = this.#host.synced.room(roomId);
+    if (room?.encrypted === true) return true;
+    if (room?.membership === "join") return false;
+    try {
+      return (await this.fetchStateEvent(roomId, "m.room.encryption")) !== undefined;
+    } catch (err) {
+      // Not in the room (yet): nothing can be sent into it, and what sync showed is all we know.
+      if (room !== undefined && err instanceof MatrixError && err.errcode === "M_FORBIDDEN") return false;
+      throw err;
+    }
   }
 
   /** Current state of a room, from the server. */
