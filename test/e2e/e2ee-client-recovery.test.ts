@@ -146,6 +146,36 @@ describe("recovery (devserver, Keyroom)", () => {
     await expectEnabled(alice.client, latest.recoveryKey);
   });
 
+  it("changeRecoveryKey with the current key keeps the backup whose key is in storage, not held here", async () => {
+    const { alice, recoveryKey, roomId } = await enabledAccount("rk", 2);
+    const fresh = await newDevice(alice, "new");
+    await fresh.client.crypto.recovery.recover({ recoveryKey });
+    // The first device replaces the backup and stores the new key in secret storage (as Element's
+    // backup reset does); the new device switches to that version without its key.
+    const { version, privateKey } = await alice.client.crypto.backup.createVersion();
+    const ss = alice.client.crypto.secretStorage;
+    await ss.store(BACKUP, Buffer.from(privateKey).toString("base64").replace(/=+$/, ""), [
+      await ss.unlock({ recoveryKey }),
+    ]);
+    await alice.client.crypto.backup.uploadPending();
+    await fresh.client.crypto.backup.checkVersion();
+    const before = await fresh.client.crypto.backup.status();
+    assert.equal(before.version, version);
+    assert.equal(before.hasKey, false);
+
+    const changed = await fresh.client.crypto.recovery.changeRecoveryKey({ current: { recoveryKey } });
+    // The backup holding the history stays; the new recovery key opens it.
+    const after = await fresh.client.crypto.backup.status();
+    assert.equal(after.version, version);
+    assert.equal(after.hasKey, true);
+    const third = await newDevice(alice, "third");
+    await syncAll(third);
+    const r = await third.client.crypto.recovery.recover({ recoveryKey: changed.recoveryKey });
+    assert.equal(r.backupVersion, version);
+    assert.equal(r.restored, 1);
+    assert.deepEqual(texts(third, roomId).sort(), ["history 0", "history 1"]);
+  });
+
   it("stale, corrupt and missing secrets each have their own error on a device that cannot repair them", async () => {
     const { alice, recoveryKey } = await enabledAccount("re");
     const fresh = await newDevice(alice, "new");

@@ -227,15 +227,30 @@ export class RecoveryImpl {
         { repair: stored ? "recover" : "resetIdentity" },
       );
     }
-    const server = await this.#serverBackup();
-    const mine = await this.#host.backup.status();
-    if (server === undefined || !mine.hasKey || mine.version !== server.version) {
-      const created = await this.#host.backup.createVersion();
-      wipe(created.privateKey);
-    }
     const ss = this.#host.secretStorage;
-    const values = await this.#values();
-    if (options.current !== undefined) await this.#carryOver(options.current, values);
+    // The current key (a slow passphrase derivation included) is opened once, before anything changes.
+    const current = options.current === undefined ? undefined : await ss.unlock(options.current);
+    let values: Map<string, string>;
+    try {
+      const server = await this.#serverBackup();
+      let mine = await this.#host.backup.status();
+      if (
+        current !== undefined &&
+        server !== undefined &&
+        (!mine.hasKey || mine.version !== server.version) &&
+        (await this.#useStoredBackupKey(current, server.publicKey))
+      ) {
+        mine = await this.#host.backup.status();
+      }
+      if (server === undefined || !mine.hasKey || mine.version !== server.version) {
+        const created = await this.#host.backup.createVersion();
+        wipe(created.privateKey);
+      }
+      values = await this.#values();
+      if (current !== undefined) await this.#carryOver(current, values);
+    } finally {
+      current?.wipe();
+    }
     const created = await ss.createKey({
       setDefault: false,
       ...(options.passphrase === undefined ? {} : { passphrase: options.passphrase }),
@@ -254,21 +269,38 @@ export class RecoveryImpl {
     return { recoveryKey: created.recoveryKey, keyId: created.keyId };
   }
 
-  /** Adds the stored secrets readable with `current` that `values` lacks (the dehydration key). */
-  async #carryOver(current: SecretStorageUnlock, values: Map<string, string>): Promise<void> {
-    const key = await this.#host.secretStorage.unlock(current);
+  /**
+   * The backup key stored under `key`, used with the server's version when it is that version's
+   * key (this device lacks it: the backup was replaced elsewhere): true when it was.
+   */
+  async #useStoredBackupKey(key: UnlockedSecretStorageKey, publicKey: string | undefined): Promise<boolean> {
+    let stored: string;
     try {
-      const wanted = KEY_SECRETS.filter((name) => !values.has(name));
-      const view = await this.#host.secretStorage.view(wanted);
-      for (const name of wanted) {
-        try {
-          values.set(name, readSecret(view, name, key));
-        } catch (e) {
-          if (!(e instanceof SecretStorageError)) throw e;
-        }
-      }
+      stored = readSecret(await this.#host.secretStorage.view([BACKUP_SECRET]), BACKUP_SECRET, key);
+      if (publicKey === undefined || publicKeyOfSecret(BACKUP_SECRET, stored) !== publicKey) return false;
+    } catch (e) {
+      if (e instanceof SecretStorageError) return false;
+      throw e;
+    }
+    const bytes = decodeBase64(stored);
+    try {
+      await this.#host.backup.useKey(bytes);
     } finally {
-      key.wipe();
+      wipe(bytes);
+    }
+    return true;
+  }
+
+  /** Adds the stored secrets readable with `key` that `values` lacks (the dehydration key). */
+  async #carryOver(key: UnlockedSecretStorageKey, values: Map<string, string>): Promise<void> {
+    const wanted = KEY_SECRETS.filter((name) => !values.has(name));
+    const view = await this.#host.secretStorage.view(wanted);
+    for (const name of wanted) {
+      try {
+        values.set(name, readSecret(view, name, key));
+      } catch (e) {
+        if (!(e instanceof SecretStorageError)) throw e;
+      }
     }
   }
 
