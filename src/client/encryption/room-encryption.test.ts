@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { OlmMachine } from "../../e2ee/index.ts";
+import type { OlmMachine, RoomEventRecipients } from "../../e2ee/index.ts";
 import type { StateEvent } from "../../wire/index.ts";
 import type { HttpClient } from "../http.ts";
 import { silentLogger } from "../logger.ts";
 import { Room } from "../rooms/room.ts";
-import type { OutgoingRequestLoop } from "./outgoing.ts";
+import { OutgoingRequestLoop } from "./outgoing.ts";
 import { RoomEncryption } from "./room-encryption.ts";
 
 const state = (type: string, stateKey: string, content: Record<string, unknown>): StateEvent => ({
@@ -87,5 +87,50 @@ describe("RoomEncryption.settingsChanged", () => {
     assert.equal(rooms.settingsChanged(room), true);
     room.setMembership("leave");
     assert.equal(rooms.settingsChanged(room), false);
+  });
+});
+
+describe("RoomEncryption.encrypt", () => {
+  // The member list was read once, before the send waited for the loop and fetched devices: a
+  // leave that sync applied meanwhile still got the room key (and a join got none).
+  it("shares with the members the room has when the key goes out, not those it had when the send began", async () => {
+    const room = new Room("!r:hs", "join");
+    room.applyState(state("m.room.encryption", "", megolm));
+    for (const u of ["@me:hs", "@b:hs"]) room.applyState(state("m.room.member", u, { membership: "join" }));
+    const planned: string[][] = [];
+    const machine = {
+      setRoomSettings: async () => {},
+      updateTrackedUsers: async () => {},
+      outgoingRequests: async () => [],
+      markRequestAsSent: async () => {},
+      prepareRoomEvent: async (_roomId: string, _type: string, _content: unknown, r: RoomEventRecipients) => {
+        planned.push(r.members.map((m) => m.userId));
+        // First the devices (a query), then the key's shares to the members passed now.
+        if (planned.length === 1) {
+          return { stage: "devices", requests: [{ id: "q", type: "keys_query", body: { device_keys: {} } }] };
+        }
+        return { stage: "ready", requests: [], content: { ciphertext: "c" } };
+      },
+    } as unknown as OlmMachine;
+    const loop = new OutgoingRequestLoop({
+      machine,
+      // While the query is out, sync applies @b's leave (and @c's join) to the room.
+      send: async () => {
+        room.applyState(state("m.room.member", "@b:hs", { membership: "leave" }));
+        room.applyState(state("m.room.member", "@c:hs", { membership: "join" }));
+        return {};
+      },
+      onError: () => {},
+    });
+    const rooms = new RoomEncryption({
+      machine,
+      http: { request: async () => ({ chunk: [] }) } as unknown as HttpClient,
+      logger: silentLogger,
+      loop,
+      reportError: () => {},
+    });
+    const out = await rooms.encrypt(room, "m.room.message", { body: "hi" });
+    assert.equal(out.type, "m.room.encrypted");
+    assert.deepEqual(planned.at(-1)?.sort(), ["@c:hs", "@me:hs"]);
   });
 });

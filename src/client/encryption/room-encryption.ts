@@ -95,15 +95,6 @@ export class RoomEncryption {
     const loop = this.#opts.loop;
     await this.record(room, { fromSync: false, track: false });
     await this.#loadMembers(room);
-    const members: RoomMember[] = [];
-    for (const m of room.members) {
-      if (m.membership === "join" || m.membership === "invite") {
-        members.push({ userId: m.userId, membership: m.membership });
-      }
-    }
-    const visibility = historyVisibilityOf(room);
-    // The room's recorded `shareWith` is applied by the engine.
-    const settings = visibility !== undefined ? { historyVisibility: visibility } : {};
     const tries = { devices: 0, sessions: 0, ready: 0 };
     // A claim that went out without failing settles the sessions (an empty answer backs off in
     // the engine); a failed one is tried again, or those devices would get no room key
@@ -111,9 +102,10 @@ export class RoomEncryption {
     let claimed = false;
     for (;;) {
       const { plan, error } = await loop.exclusive(async (send) => {
+        // Read at each step, not once: sync goes on while this send waits for the loop and for
+        // device queries and claims; a member who left meanwhile must not get the key.
         const plan = await this.#machine.prepareRoomEvent(roomId, type, content, {
-          members,
-          settings,
+          ...recipientsOf(room),
           claimSessions: !claimed && tries.sessions < CLAIM_ATTEMPTS,
         });
         // Device lists are fetched twice at most before the send is refused.
@@ -254,6 +246,22 @@ export class RoomEncryption {
     }
     if (opts.track) await this.#machine.updateTrackedUsers(room.joinedOrInvitedMemberIds);
   }
+}
+
+/** The room's joined and invited members and its history visibility, as its state has them now. */
+function recipientsOf(room: Room): {
+  members: RoomMember[];
+  settings: { historyVisibility?: HistoryVisibility };
+} {
+  const members: RoomMember[] = [];
+  for (const m of room.members) {
+    if (m.membership === "join" || m.membership === "invite") {
+      members.push({ userId: m.userId, membership: m.membership });
+    }
+  }
+  const visibility = historyVisibilityOf(room);
+  // The room's recorded `shareWith` is applied by the engine.
+  return { members, settings: visibility !== undefined ? { historyVisibility: visibility } : {} };
 }
 
 /** Identifies a room's `m.room.encryption` settings, to notice when they change. */
