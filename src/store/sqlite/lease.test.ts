@@ -39,11 +39,12 @@ function file() {
     for (const db of connections) db.close();
   });
   let n = 0;
-  const open = () => {
+  /** `boot`: the operating system's boot the instance runs in (see `holderName`). */
+  const open = (boot = BOOT) => {
     const db = new Database(path);
     connections.push(db);
-    // Every holder is alive: only the expiry frees a lease here.
-    const lease = new SqliteLease(db, `${BOOT}:${process.pid}:${++n}`, path, BOOT, () => true, clock.now);
+    // Every process of this boot is alive: only the expiry frees a lease here.
+    const lease = new SqliteLease(db, `${boot}:${process.pid}:${++n}`, path, boot, () => true, clock.now);
     const tx = <T>(fn: () => T): T => db.transaction(fn).immediate();
     tx(() => lease.open());
     return {
@@ -190,5 +191,19 @@ describe("SqliteLease generation", () => {
     b.release();
     a.save();
     assert.deepEqual(b.take(), { stale: true });
+  });
+
+  it("a lease left by a process of an earlier boot is free at once, whatever the clock says", () => {
+    const { open, clock } = file();
+    const before = open("earlier-boot");
+    before.take();
+    before.save();
+    // The machine lost power and came back with its clock behind (no RTC, time restored from the
+    // last save): by this clock the old lease runs long, but no process of that boot is left.
+    clock.pass(-3_600_000);
+    const after = open("this-boot");
+    assert.deepEqual(after.take(), { stale: false }, "opened after the old holder's save");
+    after.save();
+    after.release();
   });
 });

@@ -6,8 +6,9 @@
  * - `holder` / `expiresAt`: who leases the store, until when (ms since the epoch, this machine's
  *   clock: every process sharing a file runs on the machine that holds it). The holder names its
  *   boot and process (`<boot>:<pid>:<random>`): a lease whose process is gone in this boot (killed,
- *   crashed) is free at once rather than at its expiry. Were that ever wrong (another PID namespace
- *   on the same file), the fence below still refuses the old holder's writes.
+ *   crashed), or was of an earlier boot, is free at once rather than at its expiry. Were that ever
+ *   wrong (another PID namespace on the same file), the fence below still refuses the old holder's
+ *   writes.
  * - `generation`: raised by a save outside the lease and by the first save of each hold (see
  *   `raised`), in the save's own transaction: a holder that dies mid-hold has raised it if it
  *   wrote anything, and a rolled-back save raised nothing. Taking the lease does not raise it, so
@@ -57,10 +58,15 @@ export function holderName(bootId: string | undefined, random: string): string {
   return `${bootId ?? ""}:${process.pid}:${random}`;
 }
 
-/** True only when `holder` names a process of this boot that no longer exists. */
+/**
+ * True only when `holder` names a process that no longer exists: one of an earlier boot of this
+ * machine (its expiry is no guide: the clock may have come back behind it), or one of this boot
+ * that is gone.
+ */
 function holderDead(holder: string, bootId: string | undefined, alive: (pid: number) => boolean): boolean {
   const [boot, pid] = holder.split(":");
-  if (bootId === undefined || boot !== bootId) return false;
+  if (bootId === undefined || boot === undefined || boot === "") return false;
+  if (boot !== bootId) return true;
   const n = Number(pid);
   return Number.isSafeInteger(n) && n > 0 && n !== process.pid && !alive(n);
 }
