@@ -688,8 +688,9 @@ export class OlmMachine {
     requirement: SenderRequirement,
   ): RoomEventDecryption | Promise<RoomEventDecryption> {
     const outcome = p.decryptor.decrypt(event, roomId, requirement);
-    if (outcome instanceof Promise) return outcome.then((o) => this.#decrypted(p, event, roomId, o));
-    return this.#decrypted(p, event, roomId, outcome);
+    if (outcome instanceof Promise)
+      return outcome.then((o) => this.#decrypted(p, event, roomId, requirement, o));
+    return this.#decrypted(p, event, roomId, requirement, outcome);
   }
 
   /** After one event's decryption: what waits for it, or what it now waits for. */
@@ -697,6 +698,7 @@ export class OlmMachine {
     p: Parts,
     event: EncryptedRoomEvent,
     roomId: string,
+    requirement: SenderRequirement,
     outcome: RoomEventDecryption,
   ): RoomEventDecryption {
     if (outcome.ok) {
@@ -708,7 +710,7 @@ export class OlmMachine {
     const { code } = outcome.error;
     if (RETRYABLE_FAILURES.has(code)) {
       const { sessionId } = parseMegolmEvent(event);
-      this.#pending.add(roomId, sessionId, event);
+      this.#pending.add(roomId, sessionId, event, requirement);
       const content = event.content;
       const senderKey = isRecord(content) ? content.sender_key : undefined;
       // Deprecated and unchecked: passed on in the key request only when the store can keep it.

@@ -5,7 +5,7 @@
  */
 
 import { getOrInsert } from "../collections.ts";
-import type { EncryptedRoomEvent } from "./room-events.ts";
+import type { EncryptedRoomEvent, SenderRequirement } from "./room-events.ts";
 
 /** Undecryptable events remembered at most (oldest dropped first): memory a sender cannot grow. */
 export const MAX_PENDING_EVENTS = 10_000;
@@ -13,6 +13,8 @@ export const MAX_PENDING_EVENTS = 10_000;
 export interface PendingEvent {
   readonly event: EncryptedRoomEvent;
   readonly roomId: string;
+  /** The requirement it was decrypted under: it holds when the key arrives too. */
+  readonly requirement: SenderRequirement;
 }
 
 const sessionKey = (roomId: string, sessionId: string): string => `${roomId}\u0000${sessionId}`;
@@ -26,11 +28,13 @@ export class PendingEvents {
     return this.#size;
   }
 
-  add(roomId: string, sessionId: string, event: EncryptedRoomEvent): void {
+  add(roomId: string, sessionId: string, event: EncryptedRoomEvent, requirement: SenderRequirement): void {
     const key = sessionKey(roomId, sessionId);
     const events = getOrInsert(this.#bySession, key, () => new Map<string, PendingEvent>());
-    if (events.has(event.event_id)) return;
-    events.set(event.event_id, { event, roomId });
+    const known = events.has(event.event_id);
+    // Tried again: the latest call's requirement holds.
+    events.set(event.event_id, { event, roomId, requirement });
+    if (known) return;
     this.#size++;
     while (this.#size > MAX_PENDING_EVENTS) this.#dropOldest();
   }

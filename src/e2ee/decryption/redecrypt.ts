@@ -44,9 +44,10 @@ export async function keyWithheld(
 }
 
 async function tryDecrypt(p: Parts, pending: PendingEvents, waiting: PendingEvent) {
-  const outcome = await p.decryptor.decrypt(waiting.event, waiting.roomId);
+  const { event, roomId, requirement } = waiting;
+  const outcome = await p.decryptor.decrypt(event, roomId, requirement);
   if (!outcome.ok && RETRYABLE_FAILURES.has(outcome.error.code)) {
-    pending.add(waiting.roomId, parseMegolmEvent(waiting.event).sessionId, waiting.event);
+    pending.add(roomId, parseMegolmEvent(event).sessionId, event, requirement);
   }
   return outcome;
 }
