@@ -366,7 +366,7 @@ export class RoomEventDecryptor {
     if (sender instanceof Promise || keysFrom === null) {
       return this.#judgeLoading(event, roomId, requirement, entry, result, payload, sender);
     }
-    const verdict = this.#crossSigningVerdict(event.sender, sender.device, sender.deviceId);
+    const verdict = this.#crossSigningVerdict(event.sender, sender.device, sender.ownDevice === true);
     if (verdict instanceof Promise) {
       return this.#judgeLoading(event, roomId, requirement, entry, result, payload, sender, verdict);
     }
@@ -393,7 +393,7 @@ export class RoomEventDecryptor {
   ): Promise<DecryptedRoomEvent> {
     const sender = senderOrPromise instanceof Promise ? await senderOrPromise : senderOrPromise;
     const verdict = await (verdictOrPromise ??
-      this.#crossSigningVerdict(event.sender, sender.device, sender.deviceId));
+      this.#crossSigningVerdict(event.sender, sender.device, sender.ownDevice === true));
     const trust = judgeTrust(requirement, entry, sender, verdict);
     const replay = this.#checkReplay(roomId, entry, result.messageIndex, event);
     if (replay !== undefined) await replay;
@@ -422,28 +422,25 @@ export class RoomEventDecryptor {
   #crossSigningVerdict(
     sender: string,
     device: DeviceRecord | undefined,
-    deviceId: string | undefined,
+    ownDevice: boolean,
   ): CrossSigningVerdict | Promise<CrossSigningVerdict> {
     const cached = this.#crossSigning.cachedIdentity(sender);
     // No closure on the usual path: this runs once per event.
-    if (cached !== null) return this.#judgeCrossSigning(sender, device, deviceId, cached);
+    if (cached !== null) return this.#judgeCrossSigning(device, ownDevice, cached);
     return this.#crossSigning
       .identity(sender)
-      .then((identity) => this.#judgeCrossSigning(sender, device, deviceId, identity));
+      .then((identity) => this.#judgeCrossSigning(device, ownDevice, identity));
   }
 
   #judgeCrossSigning(
-    sender: string,
     device: DeviceRecord | undefined,
-    deviceId: string | undefined,
+    ownDevice: boolean,
     identity: UserIdentity | undefined,
   ): CrossSigningVerdict {
     const cs = this.#crossSigning;
     const identityState = cs.state(identity);
-    if (device === undefined) {
-      const ours = sender === this.#ctx.userId && deviceId === this.#ctx.deviceId;
-      return { crossSigned: ours, verified: ours, identity: identityState };
-    }
+    // Our own device only when the session is ours (the device ID an event names is only a claim).
+    if (device === undefined) return { crossSigned: ownDevice, verified: ownDevice, identity: identityState };
     const t = cs.deviceTrust(device, identity);
     return { crossSigned: t.crossSigned, verified: t.verified, identity: identityState };
   }
@@ -507,7 +504,11 @@ export class RoomEventDecryptor {
   ): SenderInfo | Promise<SenderInfo> {
     const { senderKey } = entry.record;
     if (senderKey === this.#own.identityKeys.curve25519 && sender === this.#ctx.userId) {
-      return { trust: fromSender(entry.record) ? "verified" : "unverified", deviceId: this.#ctx.deviceId };
+      return {
+        trust: fromSender(entry.record) ? "verified" : "unverified",
+        deviceId: this.#ctx.deviceId,
+        ownDevice: true,
+      };
     }
     const claimed =
       claimedDeviceId === undefined ? undefined : this.#devices.cachedDevice(sender, claimedDeviceId);
@@ -638,6 +639,8 @@ interface SenderInfo {
   readonly deviceId: string | undefined;
   /** The device judged to have sent it (undefined for our own device and unknown ones). */
   readonly device?: DeviceRecord | undefined;
+  /** The session is our own device's (its Curve25519 key is ours). */
+  readonly ownDevice?: boolean;
 }
 
 /**
