@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { PkDecryption } from "../../crypto/pk/index.ts";
 import { encodeBase64, randomBytes } from "../../crypto/primitives/index.ts";
 import { emptyChanges } from "../machine-context.ts";
 import { FakeHomeserver, TestClient } from "../test-support/fake-homeserver.ts";
@@ -92,6 +93,32 @@ describe("secret sharing (machine)", () => {
           (m.content as { action?: string }).action === "request_cancellation",
       ),
     );
+  });
+
+  it("a backup key that is not the key of the version in use is neither given away nor counted as held", async () => {
+    const { hs, old, fresh } = await pair();
+    // The backup was replaced elsewhere: the old device uses the new version without its key, and
+    // still keeps the previous version's key.
+    const current = PkDecryption.create().publicKey;
+    await old.store.saveChanges({
+      ...emptyChanges(),
+      backupState: {
+        version: "2",
+        algorithm: "m.megolm_backup.v1.curve25519-aes-sha2",
+        authData: { public_key: current },
+        trusted: true,
+      },
+    });
+    await old.restart();
+    await verifyEachOther(old, fresh);
+    // The old device asks our other devices for the key it lacks.
+    assert.ok((await old.machine.requestSecrets()).includes(BACKUP_SECRET));
+    await fresh.machine.requestSecrets([BACKUP_SECRET]);
+    await fresh.flush();
+    await old.sync();
+    // The stale key was not sent: a device holding the current one can still answer.
+    assert.equal(secretSends(hs).length, 0);
+    assert.deepEqual((await fresh.sync()).secrets, []);
   });
 
   it("a request of an unverified own device is held until it is verified", async () => {

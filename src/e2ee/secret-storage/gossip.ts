@@ -8,6 +8,7 @@
  * (the backup key goes to the key backup, which checks it against its version).
  */
 
+import { SecretStorageError } from "../../crypto/secret-storage/errors.ts";
 import { CrossSigningError } from "../cross-signing/errors.ts";
 import type { CrossSigning } from "../cross-signing/manager.ts";
 import type { DeviceRecord } from "../devices/device.ts";
@@ -23,6 +24,7 @@ import {
   CROSS_SIGNING_SELF_SIGNING_SECRET,
   CROSS_SIGNING_USER_SIGNING_SECRET,
   KEY_SECRETS,
+  publicKeyOfSecret,
 } from "./names.ts";
 import {
   buildSecretRequestCancellation,
@@ -148,8 +150,29 @@ export class SecretGossip {
     }
     if (!KEY_SECRETS.includes(name)) return undefined;
     const pending = this.#ctx.tx.secrets[name];
-    if (pending !== undefined) return pending ?? undefined;
-    return this.#ctx.store.getSecret(name);
+    const value = pending !== undefined ? (pending ?? undefined) : await this.#ctx.store.getSecret(name);
+    if (name === BACKUP_SECRET && value !== undefined && !(await this.#backupKeyInUse(value)))
+      return undefined;
+    return value;
+  }
+
+  /**
+   * Whether a backup key is not known to be stale: the key of the version in use, or held with no
+   * version in use. A version replaced elsewhere and used without its key leaves the previous key
+   * here; given away, it would be the requester's first answer (the others then cancelled) and
+   * be refused by its backup, and held, it would keep us from asking for the current one.
+   */
+  async #backupKeyInUse(value: string): Promise<boolean> {
+    const pending = this.#ctx.tx.backupState;
+    const state = pending !== undefined ? (pending ?? undefined) : await this.#ctx.store.getBackupState();
+    const publicKey = state?.authData.public_key;
+    if (publicKey === undefined) return true;
+    try {
+      return publicKeyOfSecret(BACKUP_SECRET, value) === publicKey;
+    } catch (e) {
+      if (e instanceof SecretStorageError) return false;
+      throw e;
+    }
   }
 
   /** The secrets of {@link GOSSIPED_SECRETS} we do not hold. */
