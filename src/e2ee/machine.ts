@@ -19,7 +19,7 @@ import type { UserIdentityInfo } from "./cross-signing/identity.ts";
 import type { CrossSigningStatus } from "./cross-signing/manager.ts";
 import { OwnEchoes } from "./decryption/own-echoes.ts";
 import { PendingEvents } from "./decryption/pending.ts";
-import { keyArrived, keyWithheld } from "./decryption/redecrypt.ts";
+import { keyArrived, keysStoredElsewhere, keyWithheld } from "./decryption/redecrypt.ts";
 import { ReplayGuard } from "./decryption/replay.ts";
 import {
   DECRYPT_PREFETCH_EVENTS,
@@ -253,13 +253,17 @@ export class OlmMachine {
    * replay records are complete. The keys upload built from the old account is dropped (the next
    * `outgoingRequests` builds it from the stored one). Memory-only state stays: verification
    * flows, events waiting for their key, key requests held for verification, claim back-off,
-   * unsaved replay records.
+   * unsaved replay records. Resolves with the events waiting here whose key the other process
+   * stored, decrypted now (as `receiveSyncChanges` hands back `redecrypted`).
    */
-  reload(): Promise<void> {
+  reload(): Promise<DecryptedRoomEvent[]> {
     return this.#step(async () => {
       this.#requests.dropUpload();
       this.#kept.replays.invalidate();
       this.#parts = await buildParts(this.#ctx, this.#kept);
+      const redecrypted: DecryptedRoomEvent[] = [];
+      if (this.#pending.size > 0) await keysStoredElsewhere(this.#parts, this.#pending, redecrypted);
+      return redecrypted;
     });
   }
 

@@ -231,8 +231,10 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
 
   /** Another process wrote: the engine's caches and what this driver derived from them go. */
   async #reload(): Promise<void> {
-    await this.machine.reload();
+    const redecrypted = await this.machine.reload();
     this.#rooms.reset();
+    // Events that waited here for a key the other process received: emitted with the sync's events.
+    this.#later.decrypted.push(...redecrypted);
     this.#host.logger.debug({}, "crypto store written by another process; reloaded");
   }
 

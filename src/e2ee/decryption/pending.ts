@@ -4,8 +4,9 @@
  * retries them and hands back what now decrypts.
  */
 
+import type { RoomSessionKey } from "../../store/records.ts";
 import { getOrInsert } from "../collections.ts";
-import type { EncryptedRoomEvent, SenderRequirement } from "./room-events.ts";
+import { type EncryptedRoomEvent, parseMegolmEvent, type SenderRequirement } from "./room-events.ts";
 
 /** Undecryptable events remembered at most (oldest dropped first): memory a sender cannot grow. */
 export const MAX_PENDING_EVENTS = 10_000;
@@ -59,6 +60,18 @@ export class PendingEvents {
     this.#bySession.delete(key);
     this.#size -= events.size;
     return [...events.values()];
+  }
+
+  /** The sessions events wait for (each once). */
+  sessions(): RoomSessionKey[] {
+    const out: RoomSessionKey[] = [];
+    for (const events of this.#bySession.values()) {
+      const first = events.values().next().value;
+      if (first !== undefined) {
+        out.push({ roomId: first.roomId, sessionId: parseMegolmEvent(first.event).sessionId });
+      }
+    }
+    return out;
   }
 
   remove(roomId: string, sessionId: string, eventId: string): void {

@@ -27,6 +27,23 @@ export async function keyArrived(
 }
 
 /**
+ * After a reload: the events waiting for a key that the store now holds (another process sharing
+ * the store received it) are retried. The sessions are looked up in one store call per batch.
+ */
+export async function keysStoredElsewhere(
+  p: Parts,
+  pending: PendingEvents,
+  out: DecryptedRoomEvent[],
+): Promise<void> {
+  for (const { roomId, sessionId } of await p.inbound.prefetch(pending.sessions())) {
+    for (const waiting of pending.take(roomId, sessionId)) {
+      const outcome = await tryDecrypt(p, pending, waiting);
+      if (outcome.ok) out.push(outcome.event);
+    }
+  }
+}
+
+/**
  * The sender withheld a session's key: the events waiting on it fail now as `WITHHELD` (with the
  * sender's code), so the application can say why. They keep waiting: the key may still come.
  */
