@@ -176,6 +176,23 @@ describe("recovery (devserver, Keyroom)", () => {
     assert.deepEqual(texts(third, roomId).sort(), ["history 0", "history 1"]);
   });
 
+  it("a wrong key for a key without a key check is refused: the secrets stored under the real key stay", async () => {
+    const { alice, recoveryKey } = await enabledAccount("rw");
+    const keyId = (await alice.client.crypto.secretStorage.defaultKeyId()) as string;
+    // A description without `iv` / `mac` (older clients wrote them so): any key passes the check.
+    await alice.client.setAccountData(`m.secret_storage.key.${keyId}`, {
+      algorithm: "m.secret_storage.v1.aes-hmac-sha2",
+    });
+    const wrong = encodeRecoveryKey(new Uint8Array(32).fill(9));
+    await assert.rejects(
+      alice.client.crypto.recovery.recover({ recoveryKey: wrong }),
+      storageCode("WRONG_KEY"),
+    );
+    const ss = alice.client.crypto.secretStorage;
+    const real = await ss.unlock({ recoveryKey });
+    for (const name of [MASTER, SSK, BACKUP]) assert.ok(await ss.get(name, real));
+  });
+
   it("stale, corrupt and missing secrets each have their own error on a device that cannot repair them", async () => {
     const { alice, recoveryKey } = await enabledAccount("re");
     const fresh = await newDevice(alice, "new");

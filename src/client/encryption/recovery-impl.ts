@@ -13,6 +13,7 @@ import {
   decodeKeySecret,
   KEY_SECRETS,
   publicKeyOfSecret,
+  RECOVERY_SECRETS,
   type RecoveryStatus,
   readSecret,
   recoveryStatus,
@@ -38,6 +39,32 @@ const CROSS_SIGNING: readonly (readonly [string, "master" | "selfSigning" | "use
   [CROSS_SIGNING_SELF_SIGNING_SECRET, "selfSigning"],
   [CROSS_SIGNING_USER_SIGNING_SECRET, "userSigning"],
 ];
+
+/**
+ * A key whose description has no key check (older clients wrote none) passes any key: the stored
+ * secrets are the test. One that opens none of them (each stored one fails its MAC) is refused as
+ * the wrong key before `recover` writes this device's copies under it, which would replace the
+ * entries the real key opens.
+ */
+function assertKeyOpensStorage(view: ReadonlyMap<string, unknown>, key: UnlockedSecretStorageKey): void {
+  if (key.check !== "unverifiable") return;
+  let failed = false;
+  for (const name of RECOVERY_SECRETS) {
+    try {
+      readSecret(view, name, key);
+      return;
+    } catch (e) {
+      if (!(e instanceof SecretStorageError)) throw e;
+      if (e.code === "BAD_MAC") failed = true;
+    }
+  }
+  if (failed) {
+    throw new SecretStorageError(
+      "WRONG_KEY",
+      "this recovery key or passphrase opens none of the stored secrets",
+    );
+  }
+}
 
 /** `Recovery`'s code, loaded on first use; its methods are documented there (`recovery.ts`). */
 export class RecoveryImpl {
@@ -117,6 +144,7 @@ export class RecoveryImpl {
       });
     }
     const view = await this.#host.secretStorage.view();
+    assertKeyOpensStorage(view, key);
     const published = await this.#publicKeys(undefined);
     const local = await this.#host.machine.exportCrossSigningKeys();
     // Read every cross-signing secret before changing anything: a failure leaves the device as it was.
