@@ -142,3 +142,40 @@ describe("Serial", () => {
     assert.deepEqual(order, ["a", "b"]);
   });
 });
+
+describe("OutgoingRequestLoop.run just as a loop ends", () => {
+  // A run asked for between the last pass's end and the loop's clean-up was handed the ending
+  // loop: it resolved without a pass, and what was queued before it waited for the next run (a
+  // history-sharing claim then went unsent, and its bundle to devices without a session). Asked
+  // at every point of the last pass's end here, each within a few promise hops.
+  it("always gets a pass that started after it was asked", async () => {
+    const missed: number[] = [];
+    for (let hops = 0; hops < 30; hops++) {
+      const machine = new FakeMachine();
+      machine.queue = [toDevice("a")];
+      let late: Promise<void> | undefined;
+      const loop: OutgoingRequestLoop = new OutgoingRequestLoop({
+        machine,
+        send: async () => ({}),
+        onError: () => assert.fail("no error expected"),
+      });
+      const outgoing = machine.outgoingRequests.bind(machine);
+      machine.outgoingRequests = async () => {
+        // The last pass (nothing left): a request is queued and a run asked for `hops` hops later.
+        if (machine.queue.length === 0 && late === undefined) {
+          let p: Promise<unknown> = Promise.resolve();
+          for (let i = 0; i < hops; i++) p = p.then(() => undefined);
+          late = p.then(() => {
+            machine.queue.push(toDevice("b"));
+            return loop.run();
+          });
+        }
+        return outgoing();
+      };
+      await loop.run();
+      await late;
+      if (!machine.marked.includes("b")) missed.push(hops);
+    }
+    assert.deepEqual(missed, []);
+  });
+});

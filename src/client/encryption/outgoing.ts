@@ -49,11 +49,7 @@ export class OutgoingRequestLoop {
   run(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#again = true;
-    if (this.#running === undefined) {
-      this.#running = this.#loop().finally(() => {
-        this.#running = undefined;
-      });
-    }
+    this.#running ??= this.#loop();
     return this.#running;
   }
 
@@ -76,14 +72,19 @@ export class OutgoingRequestLoop {
 
   async #loop(): Promise<void> {
     let passes = 0;
-    while (this.#again && !this.#closed) {
-      this.#again = false;
-      const exclusive = this.#opts.exclusive;
-      const pass = (): Promise<{ sent: number; failed: boolean }> => this.#lock.run(() => this.#pass());
-      const { sent, failed } = exclusive === undefined ? await pass() : await exclusive(pass);
-      passes++;
-      // Keep going while passes make progress: a sent claim can queue to-device messages.
-      if (!failed && sent > 0 && passes < MAX_OUTGOING_PASSES) this.#again = true;
+    try {
+      while (this.#again && !this.#closed) {
+        this.#again = false;
+        const exclusive = this.#opts.exclusive;
+        const pass = (): Promise<{ sent: number; failed: boolean }> => this.#lock.run(() => this.#pass());
+        const { sent, failed } = exclusive === undefined ? await pass() : await exclusive(pass);
+        passes++;
+        // Keep going while passes make progress: a sent claim can queue to-device messages.
+        if (!failed && sent > 0 && passes < MAX_OUTGOING_PASSES) this.#again = true;
+      }
+    } finally {
+      // In the step that ends the loop: a `run()` after it starts a new loop, never one that is over.
+      this.#running = undefined;
     }
   }
 
