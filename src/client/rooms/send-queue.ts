@@ -1,7 +1,8 @@
 // Outgoing room events: one queue per room so events keep their order, a transaction ID fixed per
 // event so a retry after a lost response is deduplicated by the server, and retries with backoff on
 // transient failures. Encryption runs once per event, before the first attempt, so every retry
-// sends the same ciphertext under the same transaction ID.
+// sends the same ciphertext under the same transaction ID (a plaintext message whose room turned
+// encrypted while it waited to retry is prepared again, encrypted).
 import { eventIdResponseSchema, type JsonObject } from "../../wire/index.ts";
 import { type BackoffPolicy, withRetry } from "../backoff.ts";
 import type { Clock } from "../clock.ts";
@@ -21,11 +22,18 @@ export interface SendQueueOptions {
   logger: Logger;
   policy?: BackoffPolicy;
   /** Turns a message into what goes on the wire (encryption in encrypted rooms). */
-  prepare: (
-    roomId: string,
-    type: string,
-    content: JsonObject,
-  ) => Promise<{ type: string; content: JsonObject }>;
+  prepare: (roomId: string, type: string, content: JsonObject) => Promise<PreparedEvent>;
+}
+
+/** A message as it goes on the wire. */
+export interface PreparedEvent {
+  readonly type: string;
+  readonly content: JsonObject;
+  /**
+   * True when this form must not go out any more (a plaintext message in a room that turned
+   * encrypted meanwhile): asked before each retry, which then prepares the message again.
+   */
+  readonly outdated?: () => boolean;
 }
 
 let txnCounter = 0;
@@ -63,14 +71,16 @@ export class SendQueue {
   private async sendNow(roomId: string, event: OutgoingEvent, txnId: string): Promise<string> {
     const { http, clock, logger } = this.opts;
     let request: Omit<Parameters<HttpClient["request"]>[0], "fastParse">;
+    let wire: PreparedEvent | undefined;
+    const messageRequest = (w: PreparedEvent): typeof request => ({
+      method: "PUT",
+      path: path`/_matrix/client/v3/rooms/${roomId}/send/${w.type}/${txnId}`,
+      body: w.content,
+      schema: eventIdResponseSchema,
+    });
     if (event.kind === "message") {
-      const wire = await this.opts.prepare(roomId, event.type, event.content);
-      request = {
-        method: "PUT",
-        path: path`/_matrix/client/v3/rooms/${roomId}/send/${wire.type}/${txnId}`,
-        body: wire.content,
-        schema: eventIdResponseSchema,
-      };
+      wire = await this.opts.prepare(roomId, event.type, event.content);
+      request = messageRequest(wire);
     } else {
       request = {
         method: "PUT",
@@ -79,12 +89,22 @@ export class SendQueue {
         schema: eventIdResponseSchema,
       };
     }
-    const res = await withRetry(() => http.request({ ...request, schema: eventIdResponseSchema }), {
-      policy: this.opts.policy ?? SEND_BACKOFF,
-      clock,
-      onRetry: (err, attempt, delayMs) =>
-        logger.warn({ roomId, txnId, attempt, delayMs, err: errorSummary(err) }, "send failed, retrying"),
-    });
+    const res = await withRetry(
+      async (attempt) => {
+        // Sync may have brought the room's m.room.encryption while this waited to retry.
+        if (attempt > 0 && event.kind === "message" && wire?.outdated?.() === true) {
+          wire = await this.opts.prepare(roomId, event.type, event.content);
+          request = messageRequest(wire);
+        }
+        return http.request({ ...request, schema: eventIdResponseSchema });
+      },
+      {
+        policy: this.opts.policy ?? SEND_BACKOFF,
+        clock,
+        onRetry: (err, attempt, delayMs) =>
+          logger.warn({ roomId, txnId, attempt, delayMs, err: errorSummary(err) }, "send failed, retrying"),
+      },
+    );
     return res.event_id;
   }
 }

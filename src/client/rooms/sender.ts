@@ -23,7 +23,7 @@ import {
   textContent,
   withRelations,
 } from "./content.ts";
-import { newTxnId, SendQueue } from "./send-queue.ts";
+import { newTxnId, type PreparedEvent, SendQueue } from "./send-queue.ts";
 
 export interface SendOptions extends RelationOptions {
   /** Fixed transaction ID (to make a send idempotent across restarts). */
@@ -69,15 +69,14 @@ export class Sender {
   }
 
   /** Turns an outgoing room event into what goes on the wire (encryption in encrypted rooms). */
-  async #prepare(
-    roomId: string,
-    type: string,
-    content: JsonObject,
-  ): Promise<{ type: string; content: JsonObject }> {
+  async #prepare(roomId: string, type: string, content: JsonObject): Promise<PreparedEvent> {
     const { synced, rooms } = this.#host;
     const room = synced.room(roomId);
     // A room whose state says encrypted needs no look-up in the crypto store.
-    if (room?.encrypted !== true && !(await rooms.isRoomEncrypted(roomId))) return { type, content };
+    if (room?.encrypted !== true && !(await rooms.isRoomEncrypted(roomId))) {
+      // Until it is sent: a retry after sync brought m.room.encryption prepares it again.
+      return { type, content, outdated: () => synced.room(roomId)?.encrypted === true };
+    }
     // Never fall back to plaintext in an encrypted room.
     const encryptor = this.#host.encryptor();
     if (!encryptor) {
