@@ -413,6 +413,35 @@ describe("key backup in the machine", () => {
     assert.equal(server.keys.size, 2);
   });
 
+  it("a version signed only by an own device we blacklisted is not trusted, cross-signed or not", async () => {
+    const hs = new FakeHomeserver();
+    const alice = await TestClient.create(hs, { userId: "@alice:example.org", deviceId: "ALICE1" });
+    await alice.bootstrapCrossSigning();
+    const other = await machineFor("@bob:example.org", "BOB1");
+    await withSessions(alice.machine, other, 2);
+    const server = new BackupServer();
+    await createVersion(alice.machine, server);
+    assert.equal(await uploadAll(alice.machine, server), 1);
+    // A second device, cross-signed by alice, then blacklisted by her (lost, or stolen).
+    const stolen = await TestClient.create(hs, { userId: alice.userId, deviceId: "ALICE2" });
+    await alice.machine.receiveKeysChanges([alice.userId], []);
+    await alice.flush();
+    await alice.machine.markDeviceVerified(alice.userId, "ALICE2");
+    await alice.flush();
+    await alice.machine.receiveKeysChanges([alice.userId], []);
+    await alice.flush();
+    const devices = await alice.machine.getUserDevices(alice.userId);
+    assert.equal(devices.find((d) => d.deviceId === "ALICE2")?.crossSigned, true);
+    await alice.machine.setDeviceTrust(alice.userId, "ALICE2", "blacklisted");
+    // It replaces the backup with a key of its own, signed by its device key alone.
+    await createVersion(stolen.machine, server);
+    const check = await alice.machine.backup.checkVersion(server.current());
+    assert.deepEqual(check, { kind: "stopped", reason: "version_changed", changed: true });
+    await withSessions(alice.machine, other, 1);
+    assert.equal(await uploadAll(alice.machine, server), 0);
+    assert.equal(server.keys.size, 0, "no room key went to the blacklisted device's key");
+  });
+
   it("stops uploading when the server has another version; marks nothing under the wrong version", async () => {
     const machine = await machineFor("@alice:example.org", "ALICE1");
     const other = await machineFor("@bob:example.org", "BOB1");

@@ -2,8 +2,8 @@
  * Whether a backup version may be uploaded to (spec "Server-side key backups": a client should
  * check `auth_data`'s signatures). A server can present any `auth_data`, and keys uploaded under a
  * public key the server chose are keys the server can read, so a version is trusted only when:
- * - a signature by this device, by another own device we verified, or by our trusted master key
- *   checks out; or
+ * - a signature by this device, by another own device we verified (and did not blacklist), or by
+ *   our trusted master key checks out; or
  * - its public key is the one of the private key we hold (the user gave us that key).
  * A signature we can check that fails is a forgery: the version is then not trusted at all.
  */
@@ -58,7 +58,13 @@ export async function backupVersionTrust(
     else if (master !== undefined && name === master) signer = { key: master, source: "master_key" };
     else {
       const device = await devices.device(ctx.userId, name);
-      if (device !== undefined && !device.deleted && crossSigning.deviceTrust(device, identity).verified) {
+      // A device we blacklisted (lost, stolen) is not trusted, even cross-signed by our identity.
+      if (
+        device !== undefined &&
+        !device.deleted &&
+        device.trust !== "blacklisted" &&
+        crossSigning.deviceTrust(device, identity).verified
+      ) {
         signer = { key: device.ed25519Key, source: "verified_device" };
       }
     }
