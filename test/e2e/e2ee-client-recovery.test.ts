@@ -193,6 +193,17 @@ describe("recovery (devserver, Keyroom)", () => {
     for (const name of [MASTER, SSK, BACKUP]) assert.ok(await ss.get(name, real));
   });
 
+  it("a backup secret that decrypts to something not a key is repaired by recover, as its status says", async () => {
+    const { alice, recoveryKey } = await enabledAccount("rb");
+    const ss = alice.client.crypto.secretStorage;
+    await ss.store(BACKUP, "not a key", [await ss.unlock({ recoveryKey })]);
+    await expectRepair(alice.client, BACKUP, "secret_corrupt", "recover", recoveryKey);
+    const before = (await alice.client.crypto.backup.status()).version;
+    const r = await alice.client.crypto.recovery.recover({ recoveryKey });
+    assert.deepEqual([r.backupVersion, r.repaired], [before, [BACKUP]]);
+    await expectEnabled(alice.client, recoveryKey);
+  });
+
   it("stale, corrupt and missing secrets each have their own error on a device that cannot repair them", async () => {
     const { alice, recoveryKey } = await enabledAccount("re");
     const fresh = await newDevice(alice, "new");

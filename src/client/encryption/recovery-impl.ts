@@ -213,15 +213,19 @@ export class RecoveryImpl {
   ): Promise<string | undefined> {
     const server = await this.#serverBackup();
     let stored: string | undefined;
+    let storedPublicKey: string | undefined;
     try {
       stored = readSecret(view, BACKUP_SECRET, key);
+      // A value that is not a key (BAD_SECRET) is broken like a corrupt one: repaired below.
+      storedPublicKey = publicKeyOfSecret(BACKUP_SECRET, stored);
     } catch (e) {
       if (!(e instanceof SecretStorageError) || e.code === "WRONG_KEY") throw e;
     }
     if (
       stored !== undefined &&
+      storedPublicKey !== undefined &&
       server !== undefined &&
-      publicKeyOfSecret(BACKUP_SECRET, stored) === server.publicKey
+      storedPublicKey === server.publicKey
     ) {
       const bytes = decodeBase64(stored);
       try {
