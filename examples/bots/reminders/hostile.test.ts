@@ -2,8 +2,10 @@
 // user removed the bot) does not hold up everyone else's.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { startBotTest } from "keyroom/bot/testing";
-import reminders from "./skills/reminders.ts";
+import { silentLogger } from "keyroom";
+import { Bot, installSkill } from "keyroom/bot";
+import { FAKE_BOT_USER, fakeBotClient, fakeMember, fakeMessage, startBotTest } from "keyroom/bot/testing";
+import reminders, { MAX_REMINDER_TEXT, MAX_REMINDERS_PER_USER } from "./skills/reminders.ts";
 
 test("a reminder the bot cannot post does not block the reminders due after it", async () => {
   const t = await startBotTest({ skills: [reminders] });
@@ -73,4 +75,26 @@ test("a reminder's text stays text in the !reminders list: no hidden link", asyn
   } finally {
     await t.close();
   }
+});
+
+test("a crowd whose reminders no longer fit the one event they share is told so, not 'Sorry, that failed'", async () => {
+  // Fed through a client without a homeserver, so dozens of users cost nothing.
+  const f = await fakeBotClient();
+  const bot = new Bot({ client: f.client });
+  await installSkill(bot, reminders, undefined, silentLogger);
+  await bot.start();
+  await f.feed({});
+  const room = "!crowd:fake.example";
+  await f.feedTimeline(room, [fakeMember(FAKE_BOT_USER, "join")]);
+  // Each reminder as long as allowed, in characters that take the most bytes.
+  const text = "🦀".repeat(MAX_REMINDER_TEXT / 2);
+  const answers = new Set<string>();
+  for (let user = 0; user < 20; user++) {
+    for (let i = 0; i < MAX_REMINDERS_PER_USER; i++) {
+      await f.feedTimeline(room, [fakeMessage(`@user${user}:x.example`, `!remind 30d ${text}`)]);
+      answers.add(String(f.sent.at(-1)?.content.body));
+    }
+  }
+  assert.deepEqual([...answers].sort(), ["OK, in 30d.", "Too many reminders pending; try later."]);
+  await bot.stop();
 });

@@ -2,7 +2,7 @@
 // live in the bot's account data (state), so they survive a restart or a move to another
 // machine; a job every 15 seconds posts the ones that are due.
 import { MatrixError, NetworkError } from "keyroom";
-import { defineSkill, escapeMarkdown } from "keyroom/bot";
+import { defineSkill, escapeMarkdown, MAX_STATE_BYTES } from "keyroom/bot";
 
 interface Reminder {
   id: string;
@@ -36,6 +36,14 @@ function isReminders(v: unknown): v is Reminder[] {
         typeof r.text === "string",
     )
   );
+}
+
+/**
+ * Whether the list still fits the one account-data event (`MAX_STATE_BYTES`, with room for the
+ * state's own envelope): long texts fill it before MAX_REMINDERS do.
+ */
+function fits(list: Reminder[]): boolean {
+  return new TextEncoder().encode(JSON.stringify(list)).length <= MAX_STATE_BYTES - 64;
 }
 
 function spoken(ms: number): string {
@@ -76,11 +84,17 @@ export default defineSkill({
         const pending = slot.get();
         if (pending.filter((r) => r.userId === ctx.sender).length >= MAX_REMINDERS_PER_USER)
           return ctx.reply(`You have ${MAX_REMINDERS_PER_USER} reminders pending already.`);
-        if (pending.length >= MAX_REMINDERS) return ctx.reply("Too many reminders pending; try later.");
-        await slot.update((list) => [
-          ...list.filter((r) => r.id !== ctx.eventId),
-          { id: ctx.eventId, roomId: ctx.roomId, userId: ctx.sender, due: bot.clock.now() + delay, text },
-        ]);
+        const reminder = {
+          id: ctx.eventId,
+          roomId: ctx.roomId,
+          userId: ctx.sender,
+          due: bot.clock.now() + delay,
+          text,
+        };
+        const add = (list: Reminder[]) => [...list.filter((r) => r.id !== ctx.eventId), reminder];
+        if (pending.length >= MAX_REMINDERS || !fits(add(pending)))
+          return ctx.reply("Too many reminders pending; try later.");
+        await slot.update(add);
         return ctx.reply(`OK, in ${spoken(delay)}.`);
       },
     );
