@@ -3,7 +3,7 @@
 
 import { QUERY_DEVICE_ID, QUERY_DEVICE_ID_UNSTABLE } from "../wire/appservice-query.ts";
 import type * as z from "../wire/zod.ts";
-import { MalformedResponseError, MatrixError, NetworkError } from "./errors.ts";
+import { ClientError, MalformedResponseError, MatrixError, NetworkError } from "./errors.ts";
 import { type Logger, silentLogger } from "./logger.ts";
 import {
   type FetchLike,
@@ -45,6 +45,10 @@ export function path(strings: TemplateStringsArray, ...values: string[]): Reques
   let encoded = strings[0] ?? "";
   let template = strings[0] ?? "";
   values.forEach((v, i) => {
+    // A lone surrogate has no UTF-8 form: encodeURIComponent would throw an untyped URIError.
+    if (!v.isWellFormed()) {
+      throw new ClientError("INVALID_ARGUMENT", `not well-formed Unicode in a path of ${template}…`);
+    }
     encoded += encodeURIComponent(v) + (strings[i + 1] ?? "");
     template += `{}${strings[i + 1] ?? ""}`;
   });

@@ -58,6 +58,16 @@ describe("content the client sends", () => {
     await c.close();
   });
 
+  it("an ID or type with a lone surrogate (which no URL can carry) is refused with INVALID_ARGUMENT, not a URIError", async () => {
+    const { c, requests } = await client();
+    await assert.rejects(c.sendEvent("!r:hs", "x.\ud800", {}), invalid);
+    await assert.rejects(c.sendEvent("!r\udc00:hs", "x.t", {}), invalid);
+    await assert.rejects(c.sendStateEvent("!r:hs", "x.s", "\ud83d", {}), invalid);
+    await assert.rejects(c.setAccountData("x.\ud800", {}), invalid);
+    assert.deepEqual(requests, []);
+    await c.close();
+  });
+
   it("outgoingJsonProblem: none for JSON values, one for any lone surrogate or non-finite number in them", () => {
     const bad = fc.constantFrom<unknown>("\ud800", "a\udc00b", Number.NaN, Number.POSITIVE_INFINITY);
     fc.assert(
