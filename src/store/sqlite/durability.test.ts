@@ -7,7 +7,14 @@ import Database from "better-sqlite3";
 import type { OutboundGroupSessionPickle } from "../../crypto/megolm/index.ts";
 import { pickle } from "../conformance/samples.ts";
 import { sample } from "../conformance.ts";
-import { currentBootId, isPerMessage, markClosed, markOpen, OPEN_STATE_KEY } from "./durability.ts";
+import {
+  BOOT_START_TOLERANCE_MS,
+  currentBootId,
+  isPerMessage,
+  markClosed,
+  markOpen,
+  OPEN_STATE_KEY,
+} from "./durability.ts";
 import { DEFAULT_SQLITE_FILE_NAME, SqliteCryptoStore } from "./sqlite-store.ts";
 
 const ALICE = "@alice:example.org";
@@ -114,24 +121,55 @@ describe("SQLite durability policy", () => {
     }
   });
 
-  it("without a boot ID, an open that discards keeps counting the instances still open", async () => {
-    // Where the boot cannot be told (macOS, Windows), every open of a store counted open discards.
-    // It must not forget the instances still open: once one of them closes, the store would count
-    // none open while another sends on ratchet reservations not yet on the disk, and the open after
-    // a power loss would keep outbound sessions behind indexes already used.
+  it("without a boot ID, the boot is told by when it started: a kill in the same boot costs nothing, a reboot discards", async () => {
+    // macOS and Windows have no boot ID. Telling every open of a store counted open from a power
+    // loss made one killed process cost a new session per room at every open from then on.
     const directory = mkdtempSync(join(tmpdir(), "keyroom-durability-"));
     dirs.push(directory);
     const store = await SqliteCryptoStore.open({ userId: ALICE, deviceId: DEVICE, directory });
     await store.close();
     const db = new Database(join(directory, DEFAULT_SQLITE_FILE_NAME));
+    const boot = 1_800_000_000_000;
     try {
-      assert.equal(markOpen(db, undefined), false, "closed cleanly: nothing to discard");
-      assert.equal(markOpen(db, undefined), true, "another instance is open: discards");
-      markClosed(db); // the first instance closes; the second is still open (and sending)
+      assert.equal(markOpen(db, undefined, undefined, boot), false, "closed cleanly: nothing to discard");
+      // That instance is killed (never closes); opens in the same boot, the clock corrected a little.
+      assert.equal(markOpen(db, undefined, undefined, boot + 1000), false, "same boot: a kill loses nothing");
+      const corrected = boot + 1000 - BOOT_START_TOLERANCE_MS;
       assert.equal(
-        markOpen(db, undefined),
+        markOpen(db, undefined, undefined, corrected),
+        false,
+        "each reading is compared with the last",
+      );
+      markClosed(db);
+      // A reboot: every instance counted open is gone, and a power loss may have undone ratchets.
+      const reboot = corrected + BOOT_START_TOLERANCE_MS + 1;
+      assert.equal(markOpen(db, undefined, undefined, reboot), true, "another boot: discards");
+      markClosed(db);
+      assert.equal(
+        markOpen(db, undefined, undefined, reboot),
+        false,
+        "the instances of the earlier boot are no longer counted",
+      );
+    } finally {
+      db.close();
+    }
+  });
+
+  it("where the boot was not recorded, an open that discards keeps counting the instances still open", async () => {
+    // A record of an older version, without a boot: those instances may still be open (and sending
+    // on ratchet reservations not yet on the disk). Once one of them closes, the store must not
+    // count none open while another still sends, or the open after a power loss would keep
+    // outbound sessions behind indexes already used.
+    const directory = await storeLeftOpen(null);
+    const db = new Database(join(directory, DEFAULT_SQLITE_FILE_NAME));
+    const boot = 1_800_000_000_000;
+    try {
+      assert.equal(markOpen(db, undefined, undefined, boot), true, "cannot tell the boot: discards");
+      markClosed(db); // this instance closes; the one of the record may still be open
+      assert.equal(
+        markOpen(db, undefined, undefined, boot + BOOT_START_TOLERANCE_MS + 1),
         true,
-        "the second instance never closed: a power loss may follow",
+        "the instance of the record never closed: a power loss may have followed",
       );
     } finally {
       db.close();
