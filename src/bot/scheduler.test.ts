@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { silentLogger } from "../index.ts";
+import { type Clock, silentLogger } from "../index.ts";
 import { Scheduler, SchedulerError } from "./scheduler.ts";
 import { FakeClock } from "./testing/fake-clock.ts";
 
@@ -21,4 +21,74 @@ test("cron jobs run at their times on the fake clock, a failing run does not sto
   assert.equal(runs.length, 3, "stopped");
   assert.throws(() => scheduler.add("bad", "every tuesday", async () => {}), SchedulerError);
   assert.throws(() => scheduler.add("minutely", "* * * * *", async () => {}), /exists already/);
+});
+
+/**
+ * A clock whose timers run on a monotonic time (as `setTimeout` does) while `now()` reads the wall
+ * clock, which `step` moves on its own (an NTP correction, a suspend the timers did not count).
+ */
+class SteppedClock implements Clock {
+  #mono = 0;
+  #offset: number;
+  readonly #timers: { at: number; resolve: () => void }[] = [];
+  constructor(wall: number) {
+    this.#offset = wall;
+  }
+  now(): number {
+    return this.#mono + this.#offset;
+  }
+  random(): number {
+    return 0.5;
+  }
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = { at: this.#mono + Math.max(0, ms), resolve };
+      this.#timers.push(timer);
+      signal?.addEventListener("abort", () => {
+        this.#timers.splice(this.#timers.indexOf(timer), 1);
+        reject(new Error("aborted"));
+      });
+    });
+  }
+  /** Moves the wall clock alone. */
+  step(ms: number): void {
+    this.#offset += ms;
+  }
+  /** Moves both clocks by `ms`, firing the timers that fall due in order, each run let finish. */
+  async tick(ms: number, settle: () => Promise<void>): Promise<void> {
+    const target = this.#mono + ms;
+    for (;;) {
+      this.#timers.sort((a, b) => a.at - b.at);
+      const next = this.#timers[0];
+      if (next === undefined || next.at > target) break;
+      this.#timers.shift();
+      this.#mono = Math.max(this.#mono, next.at);
+      next.resolve();
+      await new Promise((r) => setImmediate(r));
+      await settle();
+    }
+    this.#mono = target;
+  }
+}
+
+test("a wall clock stepped back while a job waits does not run the job twice", async () => {
+  const clock = new SteppedClock(Date.UTC(2026, 0, 1, 8, 59, 0));
+  const scheduler = new Scheduler(clock, silentLogger, "UTC");
+  const runs: string[] = [];
+  scheduler.add("daily", "0 9 * * *", async (info) => {
+    runs.push(`${new Date(info.scheduledAt).toISOString()} at ${new Date(clock.now()).toISOString()}`);
+  });
+  scheduler.start();
+  await clock.tick(30_000, () => scheduler.idle());
+  clock.step(-2_000); // NTP steps the clock back two seconds; the job's timer does not move
+  await clock.tick(3_600_000, () => scheduler.idle());
+  assert.deepEqual(runs, ["2026-01-01T09:00:00.000Z at 2026-01-01T09:00:00.000Z"]);
+  // Stepped back while the job runs: the next run is still the next day's.
+  scheduler.add("nine", "0 9 * * *", async () => {
+    runs.push(new Date(clock.now()).toISOString());
+    clock.step(-5_000);
+  });
+  await clock.tick(24 * 3_600_000, () => scheduler.idle());
+  assert.equal(runs.length, 3, "one run of each job, once");
+  scheduler.stop();
 });

@@ -91,12 +91,18 @@ export class Scheduler {
 
   async #loop(job: Job): Promise<void> {
     const signal = job.stop.signal;
+    /** The last run's time: the next is after it, even when the clock reads earlier now. */
+    let last = Number.NEGATIVE_INFINITY;
     while (!signal.aborted) {
-      const next = job.cronner.nextRun(new Date(this.clock.now()));
+      const next = job.cronner.nextRun(new Date(Math.max(this.clock.now(), last)));
       if (next === null) return;
       const at = next.getTime();
+      last = at;
       try {
-        await this.clock.sleep(Math.max(0, at - this.clock.now()), signal);
+        // Timers do not follow the wall clock: one stepped back meanwhile is waited out again.
+        for (let left = at - this.clock.now(); left > 0; left = at - this.clock.now()) {
+          await this.clock.sleep(left, signal);
+        }
       } catch {
         return; // stopped
       }
