@@ -165,7 +165,7 @@ export class MachineRequests {
   }
 
   async #receiveClaim(p: Parts, id: string, response: KeysClaimResponse): Promise<void> {
-    const { created, failed, unwedged } = p.olm.receiveClaimResponse(id, response);
+    const { created, failed, unwedged } = await p.olm.receiveClaimResponse(id, response);
     // Devices that gave no usable key are not asked again for a while (no request loop on them).
     for (const d of failed) this.#claimFailures.failed(deviceKey(d), this.#ctx.now());
     for (const d of created) this.#claimFailures.succeeded(deviceKey(d));

@@ -202,7 +202,7 @@ export class OlmSessions {
    * Creates sessions from a claim response. Each key must be signed by the device it was claimed
    * for. Returns the devices that were wedged and now have a fresh session (they get `m.dummy`).
    */
-  receiveClaimResponse(id: string, parsed: KeysClaimResponse): ClaimOutcome {
+  async receiveClaimResponse(id: string, parsed: KeysClaimResponse): Promise<ClaimOutcome> {
     const devices = this.#claims.get(id);
     if (devices === undefined) return { created: [], failed: [], unwedged: [] };
     this.#claims.delete(id);
@@ -224,13 +224,13 @@ export class OlmSessions {
         if (e instanceof OlmError) continue;
         throw e;
       }
+      // The stored sessions too when memory dropped them while the claim was out: a list of the
+      // new one alone would hide them (the peer's messages on them would fail until a restart).
+      const entries = await this.#sessions(device.curve25519Key);
       const now = this.#tick();
       const newEntry: SessionEntry = { session, createdAt: now, lastUsedAt: now };
-      const cached = this.#cache.get(device.curve25519Key);
-      if (cached !== undefined) {
-        cached.unshift(newEntry);
-        this.#prune(device.curve25519Key, cached);
-      } else this.#cache.set(device.curve25519Key, [newEntry]);
+      entries.unshift(newEntry);
+      this.#prune(device.curve25519Key, entries);
       this.#persist(device.curve25519Key, newEntry);
       created.push(device);
       if (this.#wedged.delete(device.curve25519Key)) unwedged.push(device);
