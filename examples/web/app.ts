@@ -43,6 +43,15 @@ function formData(form: HTMLFormElement, submitter?: HTMLElement | null): Record
   return out;
 }
 
+/** Deletes an IndexedDB database; other tabs' Keyroom stores close theirs when asked to. */
+function deleteDatabase(name: string): Promise<void> {
+  return new Promise((resolve) => {
+    const request = indexedDB.deleteDatabase(name);
+    request.onsuccess = () => resolve();
+    request.onerror = () => resolve();
+  });
+}
+
 function describeError(e: unknown): string {
   if (e instanceof MatrixError) return `${e.errcode}: ${e.message}`;
   if (e instanceof ClientError) return e.message;
@@ -128,7 +137,14 @@ async function start(c: MatrixClient): Promise<void> {
   });
   c.on("verification.request", (request) => showVerification(request));
   el("logout").onclick = async () => {
-    await c.logout().catch(() => undefined);
+    const userId = c.userId;
+    // The server deletes the device: its keys must not stay in this browser (the store opens with
+    // the Web Crypto key kept beside it), and a later login is a new device that needs a new store.
+    const loggedOut = await c.logout().then(
+      () => true,
+      () => false,
+    );
+    if (loggedOut) await deleteDatabase(`keyroom-crypto:${userId}`);
     localStorage.removeItem(LAST_ROOM);
     location.reload();
   };
