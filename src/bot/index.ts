@@ -87,7 +87,7 @@ export {
   type RunningBot,
   runBotDir,
 } from "./runner.ts";
-export { type JobInfo, MAX_JOBS, Scheduler, SchedulerError } from "./scheduler.ts";
+export { type JobInfo, MAX_JOBS, MAX_SCHEDULER_SLEEP_MS, Scheduler, SchedulerError } from "./scheduler.ts";
 export {
   type BotAccountOptions,
   BotStartError,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { type Clock, silentLogger } from "../index.ts";
-import { Scheduler, SchedulerError } from "./scheduler.ts";
+import { MAX_SCHEDULER_SLEEP_MS, Scheduler, SchedulerError } from "./scheduler.ts";
 import { FakeClock } from "./testing/fake-clock.ts";
 
 test("cron jobs run at their times on the fake clock, a failing run does not stop the job", async () => {
@@ -90,5 +90,19 @@ test("a wall clock stepped back while a job waits does not run the job twice", a
   });
   await clock.tick(24 * 3_600_000, () => scheduler.idle());
   assert.equal(runs.length, 3, "one run of each job, once");
+  scheduler.stop();
+});
+
+test("a job runs on time after a suspend that its timer did not count", async () => {
+  const clock = new SteppedClock(Date.UTC(2026, 0, 1, 18, 0, 0));
+  const scheduler = new Scheduler(clock, silentLogger, "UTC");
+  const runs: number[] = [];
+  scheduler.add("daily", "0 9 * * *", async () => void runs.push(clock.now()));
+  scheduler.start();
+  await clock.tick(60_000, () => scheduler.idle());
+  clock.step(14 * 3_600_000); // suspended overnight: 08:01 on waking, the timer still 15 hours off
+  await clock.tick(3_600_000, () => scheduler.idle());
+  assert.equal(runs.length, 1, "the 09:00 run came");
+  assert.ok((runs[0] ?? 0) - Date.UTC(2026, 0, 2, 9, 0, 0) <= MAX_SCHEDULER_SLEEP_MS, "and about on time");
   scheduler.stop();
 });

@@ -7,6 +7,11 @@ import type { Clock, Logger } from "../client/index.ts";
 
 /** Jobs one bot may have (each is a sleeping loop). */
 export const MAX_JOBS = 1_000;
+/**
+ * Longest single wait: timers run on a clock that a suspend (or a paused VM) does not advance,
+ * so a job waits in steps and reads the wall clock between them: late by at most this after one.
+ */
+export const MAX_SCHEDULER_SLEEP_MS = 60_000;
 
 export interface JobInfo {
   name: string;
@@ -99,9 +104,10 @@ export class Scheduler {
       const at = next.getTime();
       last = at;
       try {
-        // Timers do not follow the wall clock: one stepped back meanwhile is waited out again.
+        // Timers do not follow the wall clock: one stepped back meanwhile is waited out again,
+        // one that jumped ahead (a suspend) is seen within MAX_SCHEDULER_SLEEP_MS.
         for (let left = at - this.clock.now(); left > 0; left = at - this.clock.now()) {
-          await this.clock.sleep(left, signal);
+          await this.clock.sleep(Math.min(left, MAX_SCHEDULER_SLEEP_MS), signal);
         }
       } catch {
         return; // stopped
