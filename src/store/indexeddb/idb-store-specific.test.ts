@@ -237,6 +237,31 @@ describe("IndexedDbCryptoStore", () => {
     assert.ok(text.includes("!r:x"), "lookup fields stay in clear");
   });
 
+  it("waits for the disk ('strict') on every commit but the per-message ones: browsers default to 'relaxed'", async () => {
+    const store = await IndexedDbCryptoStore.open({ userId: ALICE, deviceId: DEVICE, name: newName() });
+    const asked: (string | undefined)[] = [];
+    const transaction = IDBDatabase.prototype.transaction;
+    IDBDatabase.prototype.transaction = function (
+      this: IDBDatabase,
+      names: string | string[],
+      mode?: IDBTransactionMode,
+      options?: IDBTransactionOptions,
+    ) {
+      if (mode === "readwrite") asked.push(options?.durability);
+      return transaction.call(this, names, mode, options);
+    };
+    try {
+      await store.saveChanges({ inboundGroupSessions: [sample.inbound("!r:x", "g1")] });
+      await store.saveChanges({ account: sample.account(0), nextBatch: "s1" });
+      const replay = { roomId: "!r:x", sessionId: "g1", messageIndex: 1, eventId: "$e", timestamp: 0 };
+      await store.saveChanges({ replays: [replay], nextBatch: "s2" });
+    } finally {
+      IDBDatabase.prototype.transaction = transaction;
+      await store.close();
+    }
+    assert.deepEqual(asked, ["strict", "strict", "relaxed"]);
+  });
+
   it("refuses a database from a newer Keyroom", async () => {
     const name = newName();
     (await req(indexedDB.open(name, IDB_SCHEMA_VERSION + 1))).close();

@@ -15,6 +15,7 @@ import { rowAd, type StoreCipher } from "../cipher/store-cipher.ts";
 import { StoreError, StoreLockedError } from "../errors.ts";
 import { type IdentityRequest, resolveIdentity } from "../identity.ts";
 import type { JsonValue } from "../json.ts";
+import { isPerMessage } from "../per-message.ts";
 import type {
   AccountRecord,
   BackupStateRecord,
@@ -546,7 +547,11 @@ export class IndexedDbCryptoStore implements CryptoStore {
   /** `leased`: under this context's lease. */
   async #save(changes: CryptoChanges, leased: boolean): Promise<void> {
     // The raw transaction: requests are queued without awaiting each, and an abort rolls back all.
-    const raw = unwrap(this.#d()).transaction([...IDB_STORE_NAMES], "readwrite");
+    // Key material and everything else a lost commit would break waits for the disk ("strict":
+    // browsers default to "relaxed", which an OS crash or power loss may undo); per-message
+    // commits do not (docs/stores.md, "Durability").
+    const durability = isPerMessage(changes) ? "relaxed" : "strict";
+    const raw = unwrap(this.#d()).transaction([...IDB_STORE_NAMES], "readwrite", { durability });
     const done = txDone(raw);
     let generation: number | undefined;
     try {

@@ -23,6 +23,7 @@ import { type KeyProtection, StoreCipher } from "../cipher/store-cipher.ts";
 import { StoreError, StoreKeyError, StoreLockedError, StoreMismatchError } from "../errors.ts";
 import { type IdentityRequest, resolveIdentity } from "../identity.ts";
 import type { JsonValue } from "../json.ts";
+import { isPerMessage } from "../per-message.ts";
 import type {
   AccountRecord,
   BackupStateRecord,
@@ -47,7 +48,7 @@ import type {
   LeaseGrant,
 } from "../store.ts";
 import { parseIdentity, parseLimit, parsePageRequest, parseSessionKeys, parseUserIds } from "../validate.ts";
-import { currentBootId, isPerMessage, markClosed, markOpen } from "./durability.ts";
+import { currentBootId, markClosed, markOpen } from "./durability.ts";
 import { type Fenced, holderName, SqliteLease } from "./lease.ts";
 import { isBusy, migrate } from "./migrations.ts";
 import { parseJson, SqliteStatements } from "./statements.ts";
