@@ -359,6 +359,8 @@ export class Bot implements HandlerRegistry {
     for (const off of this.#offs.splice(0)) off();
     await this.client.stopSync();
     await this.#queues.settle();
+    // Jobs under way finish too (the client is closed after this).
+    await this.scheduler.idle();
     // Room keys not in the key backup yet go up now, so a move to another machine has them all.
     if (this.client.isEncryptionEnabled) {
       await this.client.crypto.backup

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { type Clock, silentLogger } from "../index.ts";
+import { Bot } from "./bot.ts";
 import { MAX_SCHEDULER_SLEEP_MS, Scheduler, SchedulerError } from "./scheduler.ts";
+import { fakeBotClient } from "./testing/fake-client.ts";
 import { FakeClock } from "./testing/fake-clock.ts";
 
 test("cron jobs run at their times on the fake clock, a failing run does not stop the job", async () => {
@@ -105,4 +107,30 @@ test("a job runs on time after a suspend that its timer did not count", async ()
   assert.equal(runs.length, 1, "the 09:00 run came");
   assert.ok((runs[0] ?? 0) - Date.UTC(2026, 0, 2, 9, 0, 0) <= MAX_SCHEDULER_SLEEP_MS, "and about on time");
   scheduler.stop();
+});
+
+test("bot.stop() waits for a job that is running, so the client is not closed under it", async () => {
+  const f = await fakeBotClient();
+  const clock = new FakeClock(Date.UTC(2026, 0, 1, 12, 0, 30));
+  const bot = new Bot({ client: f.client, clock, logger: silentLogger });
+  const order: string[] = [];
+  let release = () => {};
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  bot.schedule("report", "* * * * *", async () => {
+    order.push("job started");
+    await gate;
+    order.push("job done");
+  });
+  await bot.start();
+  await f.feed({});
+  await clock.advance(60_000);
+  assert.deepEqual(order, ["job started"]);
+  const stopped = bot.stop().then(() => void order.push("stopped"));
+  for (let i = 0; i < 100; i++) await new Promise((r) => setImmediate(r));
+  release();
+  await stopped;
+  assert.deepEqual(order, ["job started", "job done", "stopped"]);
+  await f.client.close();
 });
