@@ -1,6 +1,13 @@
 // One room as the client knows it from sync: the local user's membership, current state, members,
 // per-room account data and upgrade links. Mutated only by the sync handler.
-import type { BasicEvent, JsonObject, Membership, StateEvent, StrippedStateEvent } from "../../wire/index.ts";
+import type {
+  BasicEvent,
+  ClientEvent,
+  JsonObject,
+  Membership,
+  StateEvent,
+  StrippedStateEvent,
+} from "../../wire/index.ts";
 import type { RoomSnapshot } from "../client-store/index.ts";
 
 export interface RoomMember {
@@ -78,6 +85,112 @@ export function boundInviteState(
   for (let i = 0; i < events.length && kept.size < MAX_INVITE_STATE_EVENTS; i++) if (i !== own) take(i);
   return kept.size === events.length ? [...events] : events.filter((_, i) => kept.has(i));
 }
+
+/**
+ * What the spec's redaction algorithm keeps of a state event's content, by room version (1 to 10;
+ * 11 and later, and versions that are not a number, as 11): `"all"`, or the top-level keys.
+ */
+function keptContent(type: string, roomVersion: string): "all" | readonly string[] {
+  const n = versionNumber(roomVersion);
+  const v11 = n >= 11;
+  switch (type) {
+    case "m.room.member":
+      return [
+        "membership",
+        ...(n >= 9 ? ["join_authorised_via_users_server"] : []),
+        ...(v11 ? ["third_party_invite"] : []),
+      ];
+    case "m.room.create":
+      return v11 ? "all" : ["creator"];
+    case "m.room.join_rules":
+      return n >= 8 ? ["join_rule", "allow"] : ["join_rule"];
+    case "m.room.power_levels":
+      return [
+        "ban",
+        "events",
+        "events_default",
+        "kick",
+        "redact",
+        "state_default",
+        "users",
+        "users_default",
+        ...(v11 ? ["invite"] : []),
+      ];
+    case "m.room.history_visibility":
+      return ["history_visibility"];
+    case "m.room.aliases":
+      return n <= 5 ? ["aliases"] : [];
+    default:
+      return [];
+  }
+}
+
+/** `ev` as the redaction algorithm leaves it, `redaction` named in its `unsigned` (without its content). */
+function redactedState(ev: StateEvent, redaction: ClientEvent, roomVersion: string): StateEvent {
+  const keep = keptContent(ev.type, roomVersion);
+  let content: JsonObject = {};
+  if (keep === "all") content = ev.content;
+  else {
+    for (const k of keep) {
+      const v = ev.content[k];
+      if (v !== undefined) content[k] = v;
+    }
+    // Room version 11 keeps only `signed` of a membership's third-party invitation.
+    const tpi = content.third_party_invite;
+    if (tpi !== undefined) {
+      const signed =
+        typeof tpi === "object" && tpi !== null && !Array.isArray(tpi)
+          ? (tpi as JsonObject).signed
+          : undefined;
+      if (signed === undefined) delete content.third_party_invite;
+      else content = { ...content, third_party_invite: { signed } };
+    }
+  }
+  const out: StateEvent = {
+    event_id: ev.event_id,
+    type: ev.type,
+    sender: ev.sender,
+    origin_server_ts: ev.origin_server_ts,
+    state_key: ev.state_key,
+    content,
+    // The redaction's own content (its reason) is left out: nested here it could pass the depth
+    // bound events are stored within.
+    unsigned: {
+      redacted_because: {
+        event_id: redaction.event_id,
+        type: redaction.type,
+        sender: redaction.sender,
+        origin_server_ts: redaction.origin_server_ts,
+      },
+    },
+  };
+  if (ev.room_id !== undefined) out.room_id = ev.room_id;
+  return out;
+}
+
+/** A room version as a number (versions that are not one count as the newest). */
+const versionNumber = (roomVersion: string): number =>
+  /^[0-9]+$/.test(roomVersion) ? Number(roomVersion) : Number.POSITIVE_INFINITY;
+
+/**
+ * The event an `m.room.redaction` redacts: from room version 11 `content.redacts`, before it the
+ * top-level `redacts` (the one servers authorise it by; the other is then free content).
+ */
+function redactedEventId(ev: ClientEvent, roomVersion: string): string | undefined {
+  if (ev.type !== "m.room.redaction") return undefined;
+  if (versionNumber(roomVersion) < 11) return ev.redacts;
+  const c = ev.content.redacts;
+  return typeof c === "string" ? c : undefined;
+}
+
+/** A power level: an integer (or, before room version 10, an integer's text). */
+function powerLevel(v: unknown): number | undefined {
+  if (typeof v === "number" && Number.isInteger(v)) return v;
+  return typeof v === "string" && /^[+-]?[0-9]{1,15}$/.test(v.trim()) ? Number(v.trim()) : undefined;
+}
+
+/** The server part of a user ID. */
+const serverOf = (userId: string): string => userId.slice(userId.indexOf(":") + 1);
 
 export class Room {
   readonly roomId: string;
@@ -247,6 +360,47 @@ export class Room {
     this.state.set(k, ev);
     this._stateVersion++;
     return prev;
+  }
+
+  /**
+   * @internal Applies a redaction (an `m.room.redaction` of the timeline) to the current state: the
+   * state event it names, if still current, is replaced by its redacted form, when the redaction's
+   * sender may redact it (as servers check it: the same server as the event's sender, or a power
+   * level of at least `redact`; a server may pass on a redaction it does not apply). Returns that form.
+   */
+  applyRedaction(redaction: ClientEvent): StateEvent | undefined {
+    const version = this.roomVersion;
+    const target = redactedEventId(redaction, version);
+    if (target === undefined) return undefined;
+    for (const [k, ev] of this.state) {
+      if (ev.event_id !== target) continue;
+      if (serverOf(redaction.sender) !== serverOf(ev.sender) && !this.mayRedactOthers(redaction.sender))
+        return undefined;
+      // A new object: stores write a state event again only when it is another one.
+      const redacted = redactedState(ev, redaction, version);
+      this.state.set(k, redacted);
+      this._stateVersion++;
+      return redacted;
+    }
+    return undefined;
+  }
+
+  /** Whether `userId`'s power level (by the room's current state) reaches the `redact` level. */
+  private mayRedactOthers(userId: string): boolean {
+    const create = this.getState("m.room.create");
+    if (versionNumber(this.roomVersion) >= 12 && create !== undefined) {
+      // Room creators have the highest power level from room version 12.
+      const more = create.content.additional_creators;
+      if (create.sender === userId || (Array.isArray(more) && more.includes(userId))) return true;
+    }
+    const pl = this.getState("m.room.power_levels")?.content;
+    if (pl === undefined) return create?.sender === userId;
+    const users = pl.users;
+    const own =
+      typeof users === "object" && users !== null && !Array.isArray(users)
+        ? powerLevel(Object.hasOwn(users, userId) ? (users as JsonObject)[userId] : undefined)
+        : undefined;
+    return (own ?? powerLevel(pl.users_default) ?? 0) >= (powerLevel(pl.redact) ?? 50);
   }
 
   /** @internal */

@@ -201,6 +201,7 @@ async function applyRoom(
     const decrypted = await decryptTimeline(ctx, processor, room, gap);
     for (const raw of gap) {
       if (raw.state_key !== undefined) applyStateEvent(raw as StateEvent);
+      else room.applyRedaction(raw);
       const ev = await toRoomEvent(ctx, processor, room, raw, decrypted.get(raw));
       emits.push(() => ctx.emitter.emit("room.event", room, ev, { source: "gap" }));
     }
@@ -211,6 +212,8 @@ async function applyRoom(
   const decrypted = await decryptTimeline(ctx, processor, room, timeline);
   for (const raw of timeline) {
     if (raw.state_key !== undefined) applyStateEvent(raw as StateEvent);
+    // A redaction of a state event changes the room's state (what the redaction algorithm keeps).
+    else room.applyRedaction(raw);
     const ev = await toRoomEvent(ctx, processor, room, raw, decrypted.get(raw));
     const meta: RoomEventMeta = { source: since === undefined ? "initial-sync" : "sync" };
     emits.push(() => ctx.emitter.emit("room.event", room, ev, meta));
