@@ -188,7 +188,11 @@ export class OutboundSessions {
     return { allowed, refused, unverified };
   }
 
-  /** `shareWith`: every device, cross-signed ones (or marked verified), or verified ones only. */
+  /**
+   * `shareWith`: every device, cross-signed ones (or marked verified), or verified ones only. A
+   * user we verified whose identity then changed (a violation) has no cross-signed devices until
+   * the app accepts the new identity or withdraws the verification: it may be a server's.
+   */
   #meetsRequirement(
     d: DeviceRecord,
     identity: Parameters<CrossSigning["deviceTrust"]>[1],
@@ -196,7 +200,8 @@ export class OutboundSessions {
   ): boolean {
     if (settings.shareWith === "all") return true;
     const trust = this.#crossSigning.deviceTrust(d, identity);
-    return settings.shareWith === "verified" ? trust.verified : trust.crossSigned || trust.verified;
+    if (settings.shareWith === "verified" || trust.verified) return trust.verified;
+    return trust.crossSigned && identity !== undefined && !this.#crossSigning.info(identity).violation;
   }
 
   /**
