@@ -90,6 +90,13 @@ export async function fakeBotClient(userId = FAKE_BOT_USER): Promise<FakeBotClie
         return json({ event_id: `$sent${++sendCounter}` });
       }
       if (url.pathname.endsWith("/sync")) return json({ next_batch: `b${++batch}`, ...syncAnswers.shift() });
+      // No encryption: no room has m.room.encryption (asked before sending into a room not joined in sync).
+      if (/\/rooms\/[^/]+\/state\/m\.room\.encryption\/?$/.test(url.pathname)) {
+        return new Response(JSON.stringify({ errcode: "M_NOT_FOUND", error: "Event not found" }), {
+          status: 404,
+          headers: { "content-type": "application/json" },
+        });
+      }
       if (url.pathname.endsWith("/messages")) return json({ start: "p", chunk: [] });
       if (url.pathname.endsWith("/account/whoami")) return json({ user_id: userId, device_id: "FAKE" });
       if (/\/rooms\/[^/]+\/join$|\/join\/[^/]+$/.test(url.pathname)) {
