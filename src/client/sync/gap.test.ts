@@ -92,4 +92,38 @@ describe("limited timelines", () => {
     }
     assert.equal(messagesCalls, 0);
   });
+
+  it("stops at a page token it already used, and shows each skipped event once", async () => {
+    let messagesCalls = 0;
+    const fetch = async (url: string): Promise<Response> => {
+      const u = new URL(url);
+      const json = (b: unknown) => new Response(JSON.stringify(b), { status: 200 });
+      if (u.pathname.endsWith("/sync")) {
+        return json({
+          next_batch: "s2",
+          rooms: { join: { "!r:hs": { timeline: { events: [msg(7)], limited: true, prev_batch: "p6" } } } },
+        });
+      }
+      messagesCalls++;
+      // A server that points back to the pages already read: p6 -> p4 -> p6 -> ...
+      const from = u.searchParams.get("from");
+      if (from === "p6") return json({ start: "p6", end: "p4", chunk: [msg(6), msg(5)] });
+      return json({ start: "p4", end: "p6", chunk: [msg(5), msg(4)] });
+    };
+    const store = new MemoryClientStore();
+    await store.saveSession({
+      homeserverUrl: "https://hs",
+      userId: "@me:hs",
+      deviceId: "D",
+      accessToken: "t",
+    });
+    await store.saveSync({ nextBatch: "s1", rooms: [], accountData: [] });
+    const client = new MatrixClient({ homeserverUrl: "https://hs", store, fetch, clock });
+    await client.restore();
+    const seen: string[] = [];
+    client.on("room.event", (_r, ev, meta) => void seen.push(`${ev.content.body}:${meta.source}`));
+    await client.syncOnce();
+    assert.deepEqual(seen, ["m4:gap", "m5:gap", "m6:gap", "m7:sync"]);
+    assert.equal(messagesCalls, 2);
+  });
 });

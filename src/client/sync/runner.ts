@@ -159,11 +159,20 @@ export class SyncRunner {
     return this.#loop?.nextBatch;
   }
 
-  /** The events between sync token `to` and pagination token `from`, oldest first (bounded). */
+  /**
+   * The events between sync token `to` and pagination token `from`, oldest first, each once
+   * (bounded). It ends at a page token already used: a server pointing back to a page already read
+   * made the fill read it again, and show its events again, until the bound.
+   */
   async #fetchGap(roomId: string, from: string, to: string): Promise<ClientEvent[]> {
     const out: ClientEvent[] = [];
+    const ids = new Set<string>();
+    const used = new Set<string>();
+    /** Events received, repeated ones included: what bounds the fill. */
+    let received = 0;
     let cursor: string | undefined = from;
-    while (cursor !== undefined && out.length < MAX_GAP_FILL_EVENTS) {
+    while (cursor !== undefined && !used.has(cursor) && received < MAX_GAP_FILL_EVENTS) {
+      used.add(cursor);
       const res: MessagesResponse = await this.#host.call(
         {
           method: "GET",
@@ -172,16 +181,21 @@ export class SyncRunner {
             dir: "b",
             from: cursor,
             to,
-            limit: Math.min(GAP_PAGE_SIZE, MAX_GAP_FILL_EVENTS - out.length),
+            limit: Math.min(GAP_PAGE_SIZE, MAX_GAP_FILL_EVENTS - received),
           },
           schema: messagesResponseSchema,
         },
         true,
       );
-      out.push(...res.chunk);
+      received += res.chunk.length;
+      for (const ev of res.chunk) {
+        if (ids.has(ev.event_id)) continue;
+        ids.add(ev.event_id);
+        out.push(ev);
+      }
       cursor = res.chunk.length > 0 ? res.end : undefined;
     }
-    if (cursor !== undefined)
+    if (cursor !== undefined && !used.has(cursor))
       this.#host.logger.warn({ roomId, fetched: out.length }, "timeline gap larger than the fill limit");
     return out.reverse();
   }
