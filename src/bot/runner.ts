@@ -8,7 +8,7 @@ import { type BotConfig, CONFIG_FILE, readConfig } from "./config.ts";
 import { startControlServer } from "./control.ts";
 import { SqliteLocalStore } from "./local-store.ts";
 import { botPaths, openBotClient } from "./session.ts";
-import { installSkill, loadSkill } from "./skills.ts";
+import { installSkill, loadSkill, type Skill } from "./skills.ts";
 import { startWebhookServer, type WebhookServer } from "./webhooks.ts";
 
 /** Wait after a skill file changed before reloading it (editors write in several steps). */
@@ -73,14 +73,20 @@ export async function runBotDir(dir: string, opts: RunBotOptions): Promise<Runni
   const local = await SqliteLocalStore.open(botPaths(dataDir).localStore);
   const bot = new Bot({ ...botOptionsFrom(config), client, logger, localStore: local });
   const files = config.skills.map((s) => resolve(dir, s));
-  const names = new Map<string, string>();
+  const installed = new Map<string, Skill>();
   let generation = 0;
   const install = async (file: string, fresh: boolean) => {
     const skill = await loadSkill(file, fresh ? ++generation : 0);
-    const previous = names.get(file);
-    if (previous !== undefined) bot.removeScope(previous);
-    await installSkill(bot, skill, config.settings[skill.name], logger);
-    names.set(file, skill.name);
+    const previous = installed.get(file);
+    if (previous !== undefined) bot.removeScope(previous.name);
+    try {
+      await installSkill(bot, skill, config.settings[skill.name], logger);
+    } catch (e) {
+      // Its setup failed (and its handlers are gone): the previous version goes back.
+      if (previous !== undefined) await installSkill(bot, previous, config.settings[previous.name], logger);
+      throw e;
+    }
+    installed.set(file, skill);
     logger.info({ skill: skill.name, file }, fresh ? "skill reloaded" : "skill loaded");
   };
   let webhooks: WebhookServer | undefined;
