@@ -126,4 +126,49 @@ describe("limited timelines", () => {
     assert.deepEqual(seen, ["m4:gap", "m5:gap", "m6:gap", "m7:sync"]);
     assert.equal(messagesCalls, 2);
   });
+
+  it("leaves a gap the server refuses to fill (403 on a room we left) and syncs on", async () => {
+    let syncs = 0;
+    const fetch = async (url: string): Promise<Response> => {
+      const u = new URL(url);
+      const json = (b: unknown, status = 200) => new Response(JSON.stringify(b), { status });
+      if (u.pathname.endsWith("/sync")) {
+        syncs++;
+        return json({
+          next_batch: `s${syncs + 1}`,
+          rooms: {
+            leave: {
+              "!r:hs": {
+                timeline: {
+                  events: [
+                    msg(7),
+                    { ...msg(8), type: "m.room.member", state_key: "@me:hs", content: { membership: "ban" } },
+                  ],
+                  limited: true,
+                  prev_batch: "p6",
+                },
+              },
+            },
+          },
+        });
+      }
+      return json({ errcode: "M_FORBIDDEN", error: "not in room" }, 403);
+    };
+    const store = new MemoryClientStore();
+    await store.saveSession({
+      homeserverUrl: "https://hs",
+      userId: "@me:hs",
+      deviceId: "D",
+      accessToken: "t",
+    });
+    await store.saveSync({ nextBatch: "s1", rooms: [], accountData: [] });
+    const client = new MatrixClient({ homeserverUrl: "https://hs", store, fetch, clock });
+    await client.restore();
+    const seen: string[] = [];
+    client.on("room.event", (_r, ev, meta) => void seen.push(`${ev.eventId}:${meta.source}`));
+    await client.syncOnce();
+    assert.deepEqual(seen, ["$7:sync", "$8:sync"]);
+    assert.equal(client.getRoom("!r:hs")?.membership, "ban");
+    assert.equal((await store.loadSync())?.nextBatch, "s2");
+  });
 });

@@ -11,7 +11,7 @@ import type { BackoffPolicy } from "../backoff.ts";
 import type { ApiCall } from "../call.ts";
 import type { ClientStore } from "../client-store/index.ts";
 import type { Clock } from "../clock.ts";
-import { ClientError } from "../errors.ts";
+import { ClientError, MatrixError } from "../errors.ts";
 import type { TypedEmitter } from "../events/emitter.ts";
 import type { ClientEventMap, SyncState } from "../events/types.ts";
 import { type HttpClient, path } from "../http.ts";
@@ -173,20 +173,33 @@ export class SyncRunner {
     let cursor: string | undefined = from;
     while (cursor !== undefined && !used.has(cursor) && received < MAX_GAP_FILL_EVENTS) {
       used.add(cursor);
-      const res: MessagesResponse = await this.#host.call(
-        {
-          method: "GET",
-          path: path`/_matrix/client/v3/rooms/${roomId}/messages`,
-          query: {
-            dir: "b",
-            from: cursor,
-            to,
-            limit: Math.min(GAP_PAGE_SIZE, MAX_GAP_FILL_EVENTS - received),
+      let res: MessagesResponse;
+      try {
+        res = await this.#host.call(
+          {
+            method: "GET",
+            path: path`/_matrix/client/v3/rooms/${roomId}/messages`,
+            query: {
+              dir: "b",
+              from: cursor,
+              to,
+              limit: Math.min(GAP_PAGE_SIZE, MAX_GAP_FILL_EVENTS - received),
+            },
+            schema: messagesResponseSchema,
           },
-          schema: messagesResponseSchema,
-        },
-        true,
-      );
+          true,
+        );
+      } catch (err) {
+        if (!isRefusal(err)) throw err;
+        // Refused for good (e.g. 403 for a room we left, 400 for a token the server does not take
+        // as `to`): the gap stays, as without filling. Thrown, it stopped the sync loop (a 4xx is
+        // fatal there).
+        this.#host.logger.warn(
+          { roomId, errcode: err.errcode, fetched: out.length },
+          "timeline gap not filled",
+        );
+        return out.reverse();
+      }
       received += res.chunk.length;
       for (const ev of res.chunk) {
         if (ids.has(ev.event_id)) continue;
@@ -199,4 +212,19 @@ export class SyncRunner {
       this.#host.logger.warn({ roomId, fetched: out.length }, "timeline gap larger than the fill limit");
     return out.reverse();
   }
+}
+
+/**
+ * A gap page the server refuses for good: a 4xx other than a rate limit or a rejected access
+ * token (that one stops the loop, which logs the session out).
+ */
+function isRefusal(err: unknown): err is MatrixError {
+  return (
+    err instanceof MatrixError &&
+    err.httpStatus >= 400 &&
+    err.httpStatus < 500 &&
+    !err.isRateLimited &&
+    err.errcode !== "M_UNKNOWN_TOKEN" &&
+    err.httpStatus !== 401
+  );
 }
