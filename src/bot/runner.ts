@@ -75,8 +75,16 @@ export async function runBotDir(dir: string, opts: RunBotOptions): Promise<Runni
   const files = config.skills.map((s) => resolve(dir, s));
   const installed = new Map<string, Skill>();
   let generation = 0;
-  const install = async (file: string, fresh: boolean) => {
-    const skill = await loadSkill(file, fresh ? ++generation : 0);
+  /** Installs run one at a time, in the order asked (a setup may await): never two at once. */
+  let installing: Promise<unknown> = Promise.resolve();
+  const install = (file: string, fresh: boolean): Promise<void> => {
+    const loading = loadSkill(file, fresh ? ++generation : 0);
+    loading.catch(() => undefined); // a failed load is reported by `run`, not as unhandled meanwhile
+    const run = installing.then(async () => swap(file, await loading, fresh));
+    installing = run.catch(() => undefined);
+    return run;
+  };
+  const swap = async (file: string, skill: Skill, fresh: boolean) => {
     const previous = installed.get(file);
     if (previous !== undefined) bot.removeScope(previous.name);
     try {
