@@ -143,15 +143,21 @@ export class RoomsApi {
     return res.room_id;
   }
 
-  /** Opens a direct chat with `userId` (encrypted unless told otherwise); reuses an existing one. */
+  /**
+   * Opens a direct chat with `userId` (encrypted unless told otherwise); reuses an existing one: a
+   * room `m.direct` records with them that we are joined to and they are joined or invited to (not
+   * one they left, or whose state does not show them: what is sent there would not reach them).
+   */
   async createDirectRoom(
     userId: string,
     opts: { encrypted?: boolean; reuse?: boolean } = {},
   ): Promise<string> {
     if (opts.reuse !== false) {
-      const existing = this.getDirectRoomIds(userId).find(
-        (id) => this.#host.synced.room(id)?.membership === "join",
-      );
+      const existing = this.getDirectRoomIds(userId).find((id) => {
+        const room = this.#host.synced.room(id);
+        const theirs = room?.getMember(userId)?.membership;
+        return room?.membership === "join" && (theirs === "join" || theirs === "invite");
+      });
       if (existing) return existing;
     }
     return this.createRoom({
