@@ -19,7 +19,7 @@ import type { UserIdentityInfo } from "./cross-signing/identity.ts";
 import type { CrossSigningStatus } from "./cross-signing/manager.ts";
 import { OwnEchoes } from "./decryption/own-echoes.ts";
 import { PendingEvents } from "./decryption/pending.ts";
-import { keyArrived, keysStoredElsewhere, keyWithheld } from "./decryption/redecrypt.ts";
+import { keyArrived, keysStoredElsewhere, keyWithheld, waitsForKey } from "./decryption/redecrypt.ts";
 import { ReplayGuard } from "./decryption/replay.ts";
 import {
   DECRYPT_PREFETCH_EVENTS,
@@ -723,6 +723,8 @@ export class OlmMachine {
       if (code !== "WITHHELD" && !p.backup.queueLookup(roomId, sessionId, key, event.sender)) {
         p.gossip.request(roomId, sessionId, key, event.sender);
       }
+    } else if (waitsForKey(code)) {
+      this.#pending.add(roomId, parseMegolmEvent(event).sessionId, event, requirement);
     }
     return outcome;
   }

@@ -1,7 +1,8 @@
 /**
  * Events that could not be decrypted yet because their key had not arrived (or was withheld, or
- * arrived only from a later index). When a key for their session lands by any route, the machine
- * retries them and hands back what now decrypts.
+ * arrived only from a later index, or our copy names another creator than their sender). When a
+ * key for their session lands by any route, the machine retries them and hands back what now
+ * decrypts.
  */
 
 import type { RoomSessionKey } from "../../store/records.ts";

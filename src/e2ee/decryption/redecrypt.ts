@@ -1,5 +1,5 @@
 /** Retrying the events that waited for a key, once it lands by any route or its sender withheld it. */
-import { type DecryptionError, RETRYABLE_FAILURES } from "../errors.ts";
+import { type DecryptionError, type DecryptionFailureCode, RETRYABLE_FAILURES } from "../errors.ts";
 import type { Parts } from "../machine-parts.ts";
 import type { RoomKeyUpdate } from "../room-keys/inbound.ts";
 import type { PendingEvent, PendingEvents } from "./pending.ts";
@@ -60,10 +60,18 @@ export async function keyWithheld(
   }
 }
 
+/**
+ * Whether an event that failed so waits for a key: a missing or withheld one, or (our copy names
+ * another creator) the creator's own share, which `InboundSessions.add` holds as a rival.
+ */
+export function waitsForKey(code: DecryptionFailureCode): boolean {
+  return RETRYABLE_FAILURES.has(code) || code === "MISMATCHED_SENDER";
+}
+
 async function tryDecrypt(p: Parts, pending: PendingEvents, waiting: PendingEvent) {
   const { event, roomId, requirement } = waiting;
   const outcome = await p.decryptor.decrypt(event, roomId, requirement);
-  if (!outcome.ok && RETRYABLE_FAILURES.has(outcome.error.code)) {
+  if (!outcome.ok && waitsForKey(outcome.error.code)) {
     pending.add(roomId, parseMegolmEvent(event).sessionId, event, requirement);
   }
   return outcome;

@@ -243,7 +243,7 @@ export class InboundSessions {
    * whose ratchet is not connected to ours (a forgery under a known session ID) changes nothing;
    * otherwise we keep the lower first index of the two and the better-authenticated claim of who
    * created it (a direct `m.room_key` beats a forward or an import). Returns the update when the
-   * stored copy improved.
+   * stored copy improved, or a rival was held (events waiting on the session are tried again).
    *
    * Two direct shares from different devices both claim to have created the session; one of them
    * re-shared someone else's key. We keep the first and hold the other as a rival in memory:
@@ -272,8 +272,10 @@ export class InboundSessions {
     if (merged === null) return undefined;
     const old = existing.record;
     let chosen: SessionMeta = old;
+    let rival = false;
     if (authentication(meta) > authentication(old)) chosen = meta;
     else if (meta.senderKey !== old.senderKey && authentication(meta) === 1) {
+      rival = true;
       this.#rivals.delete(key);
       this.#rivals.set(key, { meta, session });
       for (const oldest of this.#rivals.keys()) {
@@ -285,7 +287,9 @@ export class InboundSessions {
       chosen !== old ||
       merged.firstKnownIndex < existing.session.firstKnownIndex ||
       merged.toPickle().signingKeyVerified !== old.pickle.signingKeyVerified;
-    if (!improved) return undefined;
+    // A held rival changes no stored copy, but the events that failed `MISMATCHED_SENDER` for want
+    // of it (they wait, see `PendingEvents`) can now promote it.
+    if (!improved) return rival ? { roomId: meta.roomId, sessionId: session.sessionId } : undefined;
     const { roomId, senderKey, senderClaimedEd25519, forwarded, imported, forwardingChain } = chosen;
     // The flag goes with the claim we keep: a weaker copy cannot mark a session shareable.
     const shared = chosen.sharedHistory === true ? { sharedHistory: true } : {};
