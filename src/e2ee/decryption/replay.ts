@@ -133,6 +133,17 @@ export class ReplayGuard {
   }
 
   /**
+   * Whether any event decrypted with this session, here or (as the store says) elsewhere: memory
+   * first, the store when memory does not know all of the session's records.
+   */
+  async anyRecorded(store: MachineStore, roomId: string, sessionId: string): Promise<boolean> {
+    const state = this.#sessions.get(keyOf(roomId, sessionId));
+    if (state !== undefined && state.owners.size > 0) return true;
+    if (state?.complete === true) return false;
+    return (await store.getReplays(roomId, sessionId, 1)).length > 0;
+  }
+
+  /**
    * Reads the records of these sessions at once, as `admit` would read each one's on its first
    * index memory does not know: one store call (per `MAX_INBOUND_SESSIONS_PER_LOOKUP` sessions)
    * for a batch of events instead of one per session. States already read or complete are skipped.

@@ -248,8 +248,11 @@ export class RoomEventDecryptor {
 
   /**
    * Our copy of the session names another creator than the event's sender. If the sender's own
-   * device shared it too (a rival copy), the event proves which share was genuine: that copy is
-   * promoted and the event decrypted again with it.
+   * device shared it too (a rival copy), and no event decrypted under our copy's claim yet, the
+   * event settles which share was genuine: that copy is promoted and the event decrypted again
+   * with it. Once one did, the claim stays: the event's sender is not part of what the session
+   * signs, so anyone holding the key (every member) can post a copy of the creator's ciphertext
+   * under their own name, and after a re-share of their own that copy would take the session.
    */
   async #promoteAndDecrypt(
     event: EncryptedRoomEvent,
@@ -260,6 +263,7 @@ export class RoomEventDecryptor {
     try {
       const { sessionId } = parseMegolmEvent(event);
       const promoted = await this.#inbound.promoteRival(roomId, sessionId, async (senderKey, ed25519) => {
+        if (await this.#replays.anyRecorded(this.#ctx.store, roomId, sessionId)) return false;
         const device = await this.#devices.userDeviceByCurveKey(event.sender, senderKey);
         return device !== undefined && device.ed25519Key === ed25519;
       });

@@ -1,0 +1,71 @@
+/**
+ * A member holding a session's key (every member does) re-shares it to us and posts a copy of
+ * one of its creator's events under their own name: once an event decrypted under the creator's
+ * claim, that copy must not hand the session over to them.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { OutboundGroupSession } from "../../crypto/megolm/index.ts";
+import { FakeHomeserver, megolmEventIn, TestClient } from "../test-support/fake-homeserver.ts";
+import type { EncryptedRoomEvent } from "./room-events.ts";
+
+const ROOM = "!room:x";
+
+async function shareToBob(from: TestClient, session: OutboundGroupSession): Promise<void> {
+  const { request } = await from.machine.encryptToDevice(
+    "m.room_key",
+    [{ userId: "@bob:x", deviceId: "B" }],
+    {
+      algorithm: "m.megolm.v1.aes-sha2",
+      room_id: ROOM,
+      session_id: session.sessionId,
+      session_key: session.sessionKey(),
+    },
+  );
+  assert.ok(request);
+  await from.send(request);
+}
+
+/** Charlie's copy of an event: the same ciphertext, posted under his name and device. */
+function copied(event: ReturnType<typeof megolmEventIn>, eventId: string): EncryptedRoomEvent {
+  return { ...event, event_id: eventId, sender: "@charlie:x", content: { ...event.content, device_id: "C" } };
+}
+
+describe("a re-share and a copied event after the creator's events decrypted", () => {
+  it("leave the session the creator's: her events decrypt as hers, the copies fail", async () => {
+    const hs = new FakeHomeserver();
+    const alice = await TestClient.create(hs, { userId: "@alice:x", deviceId: "A" });
+    const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
+    const charlie = await TestClient.create(hs, { userId: "@charlie:x", deviceId: "C" });
+    await bob.machine.updateTrackedUsers(["@alice:x", "@charlie:x"]);
+    await bob.sync();
+    for (const c of [alice, charlie]) {
+      await c.machine.updateTrackedUsers(["@bob:x"]);
+      await c.flush();
+      const claim = await c.machine.getMissingSessions(["@bob:x"]);
+      if (claim !== undefined) await c.send(claim);
+    }
+    const session = OutboundGroupSession.create();
+    await shareToBob(alice, session);
+    await bob.sync();
+    const one = megolmEventIn(session, ROOM, "@alice:x", "A", "one");
+    assert.equal((await bob.machine.decryptRoomEvent(one, ROOM)).senderDevice, "A");
+
+    await shareToBob(charlie, session);
+    await bob.sync();
+    const copy = await bob.machine.tryDecryptRoomEvent(copied(one, "$copy-one"), ROOM);
+    assert.equal(copy.ok, false);
+    // Alice's next event is still hers, and Charlie's copy of it is not his.
+    const two = megolmEventIn(session, ROOM, "@alice:x", "A", "two");
+    const decrypted = await bob.machine.decryptRoomEvent(two, ROOM);
+    assert.deepEqual(
+      [decrypted.sender, decrypted.senderDevice, decrypted.content.body],
+      ["@alice:x", "A", "two"],
+    );
+    const copyTwo = await bob.machine.tryDecryptRoomEvent(copied(two, "$copy-two"), ROOM);
+    assert.equal(copyTwo.ok ? copyTwo.event.sender : copyTwo.error.code, "MISMATCHED_SENDER");
+    // Also after a restart, and her first event still reads.
+    await bob.restart();
+    assert.equal((await bob.machine.decryptRoomEvent(one, ROOM)).senderDevice, "A");
+  });
+});
