@@ -229,12 +229,12 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     return this.#lease.run(work);
   }
 
-  /** Another process wrote: the engine's caches and what this driver derived from them go. */
+  /** Another process wrote: caches go; events here whose key it received are emitted (own unit). */
   async #reload(): Promise<void> {
-    const redecrypted = await this.machine.reload();
+    const later = await this.machine.reload();
     this.#rooms.reset();
-    // Events that waited here for a key the other process received: emitted with the sync's events.
-    this.#later.decrypted.push(...redecrypted);
+    const report = (e: unknown) => this.#host.reportError(e);
+    if (later.length > 0) this.exclusive(() => this.#emitRedecrypted(later)).catch(report);
     this.#host.logger.debug({}, "crypto store written by another process; reloaded");
   }
 
