@@ -122,6 +122,13 @@ export async function handleSyncResponse(
     return [room, prev];
   };
 
+  // Left rooms first: a room left (or kicked from) and then invited or knocked again since the last
+  // sync comes in both sections, and the other one is the newer (Synapse sends the timeline up to
+  // the leave). Handled after it, the leave made the room lose its invitation for good.
+  for (const [roomId, r] of Object.entries(res.rooms?.leave ?? {})) {
+    const [room, prev] = roomFor(roomId, "leave");
+    await applyRoom(ctx, processor, room, prev, r, "leave", emits, since);
+  }
   for (const [roomId, r] of Object.entries(res.rooms?.invite ?? {})) {
     const [room, prev] = roomFor(roomId, "invite");
     const events = boundInviteState(r.invite_state?.events ?? [], ctx.userId);
@@ -137,10 +144,6 @@ export async function handleSyncResponse(
   for (const [roomId, r] of Object.entries(res.rooms?.join ?? {})) {
     const [room, prev] = roomFor(roomId, "join");
     await applyRoom(ctx, processor, room, prev, r, "join", emits, since);
-  }
-  for (const [roomId, r] of Object.entries(res.rooms?.leave ?? {})) {
-    const [room, prev] = roomFor(roomId, "leave");
-    await applyRoom(ctx, processor, room, prev, r, "leave", emits, since);
   }
   for (const [roomId] of Object.entries(res.rooms?.knock ?? {})) {
     const [room, prev] = roomFor(roomId, "knock");
