@@ -3,6 +3,7 @@
 // `as_token` with identity assertion and device masquerading, and whose sync data comes from the
 // homeserver's transactions (MSC2409/MSC4203 to-device, MSC3202 device lists and key counts)
 // instead of `/sync`. See docs/bots.md, "Appservice mode".
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -122,9 +123,19 @@ export function txnOfToken(token: string | undefined): string | undefined {
 /** Each virtual user's client store, in its directory under `dataDir`. */
 const CLIENT_STORE_FILE = "client.sqlite3";
 
-/** A user ID as a directory name (no separators, no dots-only names). */
+/** The usual user IDs: their directory names are as earlier versions made them. */
+const PLAIN_USER_ID = /^@[A-Za-z0-9._=-]+:(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+/**
+ * A user ID as a directory name (no separators, no dots-only names), one per user: the usual IDs
+ * of one server map one to one by replacing `@`, `:` and brackets with `_`; any other (a localpart
+ * with `/` or `+`, say, which that replacement would have given another user's directory) gets a
+ * name with `~` and a hash of the ID, which no usual ID's name has.
+ */
 function userDirName(userId: string): string {
-  return userId.replace(/[^A-Za-z0-9._=-]/g, "_");
+  const name = userId.replace(/[^A-Za-z0-9._=-]/g, "_");
+  if (PLAIN_USER_ID.test(userId)) return name;
+  return `${name.slice(0, 100)}~${createHash("sha256").update(userId).digest("hex").slice(0, 32)}`;
 }
 
 /**
