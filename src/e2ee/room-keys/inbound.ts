@@ -8,7 +8,7 @@ import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";
 import type { InboundGroupSessionRecord, RoomSessionKey, WithheldRecord } from "../../store/records.ts";
 import { MAX_INBOUND_SESSIONS_PER_LOOKUP } from "../../store/store.ts";
 import * as z from "../../wire/zod.ts";
-import type { SessionReplays } from "../decryption/replay.ts";
+import type { ReplayGuard, SessionReplays } from "../decryption/replay.ts";
 import { MEGOLM_ALGORITHM } from "../devices/device.ts";
 import { idSchema, reasonSchema } from "../limits.ts";
 import type { MachineContext } from "../machine-context.ts";
@@ -73,6 +73,8 @@ const cacheKey = (roomId: string, sessionId: string): string => `${roomId}\u0000
 
 export class InboundSessions {
   readonly #ctx: MachineContext;
+  /** Which sessions events decrypted with: a claim they decrypted under is not given up. */
+  readonly #replays: ReplayGuard;
   readonly #cache = new Map<string, InboundEntry>();
   /**
    * Records of sessions an import brought in during this step, not yet in the store: later keys
@@ -90,8 +92,9 @@ export class InboundSessions {
    */
   #prefetched = new Map<string, InboundGroupSessionRecord | null>();
 
-  constructor(ctx: MachineContext) {
+  constructor(ctx: MachineContext, replays: ReplayGuard) {
     this.#ctx = ctx;
+    this.#replays = replays;
   }
 
   /** The session if it is in memory, without touching the store (the decryption fast path). */
@@ -242,7 +245,8 @@ export class InboundSessions {
    * Adds a copy of a session, merged with the copy we hold (as mature SDKs merge them): a copy
    * whose ratchet is not connected to ours (a forgery under a known session ID) changes nothing;
    * otherwise we keep the lower first index of the two and the better-authenticated claim of who
-   * created it (a direct `m.room_key` beats a forward or an import). Returns the update when the
+   * created it (a direct `m.room_key` beats a forward or an import, unless it names another creator
+   * than the one events already decrypted under). Returns the update when the
    * stored copy improved, or a rival was held (events waiting on the session are tried again).
    *
    * Two direct shares from different devices both claim to have created the session; one of them
@@ -273,8 +277,15 @@ export class InboundSessions {
     const old = existing.record;
     let chosen: SessionMeta = old;
     let rival = false;
-    if (authentication(meta) > authentication(old)) chosen = meta;
-    else if (meta.senderKey !== old.senderKey && authentication(meta) === 1) {
+    if (authentication(meta) > authentication(old)) {
+      // Naming another creator, it does not take a claim events already decrypted under: anyone
+      // holding the key (every member) can share it as theirs, then post copies of its events.
+      if (
+        meta.senderKey === old.senderKey ||
+        !(await this.#replays.anyRecorded(this.#ctx.store, meta.roomId, session.sessionId))
+      )
+        chosen = meta;
+    } else if (meta.senderKey !== old.senderKey && authentication(meta) === 1) {
       rival = true;
       this.#rivals.delete(key);
       this.#rivals.set(key, { meta, session });

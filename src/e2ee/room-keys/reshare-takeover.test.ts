@@ -1,0 +1,84 @@
+/**
+ * A session we hold from an import (a key file, the backup, a history-sharing bundle) or a forward
+ * names its creator; a member's direct share of it names themselves. Once the creator's events
+ * decrypted under the claim we hold, such a share must not take the session over.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { InboundGroupSession, OutboundGroupSession } from "../../crypto/megolm/index.ts";
+import type { EncryptedRoomEvent } from "../decryption/room-events.ts";
+import { FakeHomeserver, megolmEventIn, TestClient } from "../test-support/fake-homeserver.ts";
+
+const ROOM = "!room:x";
+
+async function shareToBob(from: TestClient, session: OutboundGroupSession): Promise<void> {
+  const { request } = await from.machine.encryptToDevice(
+    "m.room_key",
+    [{ userId: "@bob:x", deviceId: "B" }],
+    {
+      algorithm: "m.megolm.v1.aes-sha2",
+      room_id: ROOM,
+      session_id: session.sessionId,
+      session_key: session.sessionKey(),
+    },
+  );
+  assert.ok(request);
+  await from.send(request);
+}
+
+describe("a member's direct share of a session we imported", () => {
+  it("does not take it over once the creator's events decrypted; her own share still does", async () => {
+    const hs = new FakeHomeserver();
+    const alice = await TestClient.create(hs, { userId: "@alice:x", deviceId: "A" });
+    const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
+    const charlie = await TestClient.create(hs, { userId: "@charlie:x", deviceId: "C" });
+    await bob.machine.updateTrackedUsers(["@alice:x", "@charlie:x"]);
+    await bob.sync();
+    for (const c of [alice, charlie]) {
+      await c.machine.updateTrackedUsers(["@bob:x"]);
+      await c.flush();
+      const claim = await c.machine.getMissingSessions(["@bob:x"]);
+      if (claim !== undefined) await c.send(claim);
+    }
+    const session = OutboundGroupSession.create();
+    const imported = await bob.machine.importRoomKeys([
+      {
+        algorithm: "m.megolm.v1.aes-sha2",
+        room_id: ROOM,
+        sender_key: alice.machine.identityKeys.curve25519,
+        session_id: session.sessionId,
+        session_key: InboundGroupSession.fromSessionKey(session.sessionKey()).exportAt(0),
+        sender_claimed_keys: { ed25519: alice.machine.identityKeys.ed25519 },
+        forwarding_curve25519_key_chain: [],
+      },
+    ]);
+    assert.equal(imported.imported, 1);
+    const one = megolmEventIn(session, ROOM, "@alice:x", "A", "one");
+    assert.equal((await bob.machine.decryptRoomEvent(one, ROOM)).senderDevice, "A");
+
+    // Charlie, holding the key as every member does, shares it to Bob as his own.
+    await shareToBob(charlie, session);
+    await bob.sync();
+    const two = megolmEventIn(session, ROOM, "@alice:x", "A", "two");
+    const decrypted = await bob.machine.decryptRoomEvent(two, ROOM);
+    assert.deepEqual([decrypted.sender, decrypted.senderDevice], ["@alice:x", "A"]);
+    // His copy of her event is not his.
+    const copy: EncryptedRoomEvent = {
+      ...two,
+      event_id: "$copy-two",
+      sender: "@charlie:x",
+      content: { ...two.content, device_id: "C" },
+    };
+    const outcome = await bob.machine.tryDecryptRoomEvent(copy, ROOM);
+    assert.equal(outcome.ok ? outcome.event.sender : outcome.error.code, "MISMATCHED_SENDER");
+
+    // Alice's own share still makes the key a direct one (same creator, better authenticated).
+    await shareToBob(alice, session);
+    await bob.sync();
+    const three = await bob.machine.decryptRoomEvent(
+      megolmEventIn(session, ROOM, "@alice:x", "A", "three"),
+      ROOM,
+    );
+    assert.deepEqual([three.senderDevice, three.forwarded], ["A", false]);
+  });
+});
