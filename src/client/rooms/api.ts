@@ -439,7 +439,18 @@ export class RoomsApi {
     const seen = new Set([current]);
     for (let hop = 0; hop < MAX_TOMBSTONE_HOPS; hop++) {
       const local = this.#host.synced.room(current)?.tombstone?.replacementRoomId;
-      const next = local ?? str(await this.fetchStateEvent(current, "m.room.tombstone"), "replacement_room");
+      let next = local;
+      if (next === undefined) {
+        try {
+          next = str(await this.fetchStateEvent(current, "m.room.tombstone"), "replacement_room");
+        } catch (err) {
+          // A successor we are not in (`join: false`): its state is not ours to read, and it is
+          // as far as we know the chain goes.
+          if (current !== roomId && err instanceof MatrixError && err.errcode === "M_FORBIDDEN")
+            return current;
+          throw err;
+        }
+      }
       if (next === undefined || seen.has(next)) return current;
       if (opts.join !== false) await this.joinRoom(next, { via: [serverOf(current)] });
       seen.add(next);
