@@ -443,7 +443,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       await emitLaterOutcomes(this.#host, later);
       await this.#loop.run();
       await this.#useReceivedSecrets();
-      if (this.#bundlesArrived) {
+      if (this.#bundlesArrived || this.historySharing.retryDue) {
         this.#bundlesArrived = false;
         await this.historySharing.importReady();
       }

@@ -43,6 +43,8 @@ export class HistorySharing {
   readonly #host: HistorySharingHost;
   /** Rooms whose backed-up keys were fetched before a bundle in this process (oldest dropped). */
   readonly #restored = new Set<string>();
+  /** A passing failure left bundles to import (or none was tried since the start): try at the next sync. */
+  #retry = true;
 
   constructor(host: HistorySharingHost) {
     this.#host = host;
@@ -92,6 +94,11 @@ export class HistorySharing {
     }
   }
 
+  /** Whether `importReady` should run again (with the next sync response). */
+  get retryDue(): boolean {
+    return this.#retry;
+  }
+
   /** We accepted `inviter`'s invite to `roomId`: their bundle is imported now, or when it comes. */
   async inviteAccepted(roomId: string, inviter: string): Promise<void> {
     await this.#host.machine.historySharing.inviteAccepted(roomId, inviter);
@@ -101,16 +108,18 @@ export class HistorySharing {
   /**
    * Downloads and imports every bundle the engine says is ready (from the inviter of a room we
    * joined within the window). A bundle whose media is gone or that does not decrypt or parse is
-   * dropped; a network failure leaves it for the next try.
+   * dropped; a passing failure (network, 5xx, rate limit) leaves it for the next try (`retryDue`).
    */
   async importReady(): Promise<void> {
     const { machine } = this.#host;
+    this.#retry = false;
     // The sending device must be one the inviter cross-signed: their keys must be current.
     const inviters = await machine.historySharing.userIdsToRefresh();
     try {
       if (inviters.length > 0) await this.#host.refreshDevices(inviters);
     } catch (e) {
       // Their bundles wait for the next try (the sending device must be known to be theirs).
+      this.#retry = true;
       this.#host.logger.warn({ err: errorSummary(e) }, "inviters' device lists unavailable");
     }
     for (const bundle of await machine.historySharing.bundlesToImport()) {
@@ -121,12 +130,13 @@ export class HistorySharing {
           e instanceof AttachmentError ||
           e instanceof HistorySharingError ||
           e instanceof ClientError ||
-          (e instanceof MatrixError && e.httpStatus >= 400 && e.httpStatus < 500);
+          (e instanceof MatrixError && e.httpStatus >= 400 && e.httpStatus < 500 && !e.isRateLimited);
         this.#host.logger.warn(
           { roomId: bundle.roomId, sender: bundle.sender, err: errorSummary(e) },
           unusable ? "dropped a room key bundle that cannot be used" : "room key bundle download failed",
         );
         if (unusable) await machine.historySharing.drop(bundle.roomId, bundle.sender);
+        else this.#retry = true;
       }
     }
   }
