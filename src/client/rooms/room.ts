@@ -196,6 +196,8 @@ export class Room {
   readonly roomId: string;
   private _membership: Membership;
   private readonly state = new Map<string, StateEvent>();
+  /** The key in `state` of each current state event, by event ID (what a redaction names). */
+  private readonly stateKeyById = new Map<string, string>();
   private _inviteState: StrippedStateEvent[] = [];
   private readonly accountData = new Map<string, BasicEvent>();
   private _typing: readonly string[] = [];
@@ -358,6 +360,9 @@ export class Room {
     const k = key(ev.type, ev.state_key);
     const prev = this.state.get(k);
     this.state.set(k, ev);
+    if (prev !== undefined && this.stateKeyById.get(prev.event_id) === k)
+      this.stateKeyById.delete(prev.event_id);
+    this.stateKeyById.set(ev.event_id, k);
     this._stateVersion++;
     return prev;
   }
@@ -372,17 +377,16 @@ export class Room {
     const version = this.roomVersion;
     const target = redactedEventId(redaction, version);
     if (target === undefined) return undefined;
-    for (const [k, ev] of this.state) {
-      if (ev.event_id !== target) continue;
-      if (serverOf(redaction.sender) !== serverOf(ev.sender) && !this.mayRedactOthers(redaction.sender))
-        return undefined;
-      // A new object: stores write a state event again only when it is another one.
-      const redacted = redactedState(ev, redaction, version);
-      this.state.set(k, redacted);
-      this._stateVersion++;
-      return redacted;
-    }
-    return undefined;
+    const k = this.stateKeyById.get(target);
+    const ev = k === undefined ? undefined : this.state.get(k);
+    if (k === undefined || ev?.event_id !== target) return undefined;
+    if (serverOf(redaction.sender) !== serverOf(ev.sender) && !this.mayRedactOthers(redaction.sender))
+      return undefined;
+    // A new object: stores write a state event again only when it is another one.
+    const redacted = redactedState(ev, redaction, version);
+    this.state.set(k, redacted);
+    this._stateVersion++;
+    return redacted;
   }
 
   /** Whether `userId`'s power level (by the room's current state) reaches the `redact` level. */
