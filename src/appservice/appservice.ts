@@ -351,7 +351,8 @@ export class Appservice {
         await store.close();
         continue;
       }
-      await this.#track(session.userId, this.#setUp(session.userId, {}, store));
+      // Its directory as found (one an earlier version named otherwise is kept).
+      await this.#track(session.userId, this.#setUp(session.userId, {}, { store, dir: join(dataDir, name) }));
     }
   }
 
@@ -396,13 +397,15 @@ export class Appservice {
   async #setUp(
     userId: string,
     opts: { deviceId?: string; displayName?: string },
-    opened?: ClientStore,
+    opened?: { store: ClientStore; dir: string },
   ): Promise<VirtualUser> {
     if (userId !== this.senderUserId) await registerUser(this.#http, userId);
     const dir =
-      this.#opts.dataDir !== undefined ? virtualUserPaths(this.#opts.dataDir, userId).dir : undefined;
+      opened?.dir ??
+      (this.#opts.dataDir !== undefined ? virtualUserPaths(this.#opts.dataDir, userId).dir : undefined);
     const store: ClientStore =
-      opened ?? (dir ? await SqliteClientStore.open(join(dir, CLIENT_STORE_FILE)) : new MemoryClientStore());
+      opened?.store ??
+      (dir ? await SqliteClientStore.open(join(dir, CLIENT_STORE_FILE)) : new MemoryClientStore());
     const stored = await store.loadSession();
     const deviceId = opts.deviceId ?? (stored?.userId === userId ? stored.deviceId : newDeviceId());
     await ensureDevice(this.#http, userId, deviceId, opts.displayName);
