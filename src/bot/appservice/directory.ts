@@ -2,7 +2,7 @@
 // registration beside the config, the users' stores under the data directory, the reset marker.
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import {
   Appservice,
   parseRegistration,
@@ -78,9 +78,21 @@ export function listenPort(dir: string, settings: AppserviceSettings, registrati
   return port;
 }
 
-/** The bot user's stores in the data directory. */
+/**
+ * The bot user's stores in the data directory. A bot user with an unusual ID (`+` or `/` in its
+ * localpart) whose directory an earlier version named (every such character an `_`) keeps it: the
+ * bot's user is the only one there, so that name cannot be another user's.
+ */
 export function botUserPaths(dataDir: string, userId: string) {
-  return virtualUserPaths(join(dataDir, APPSERVICE_DATA_DIR), userId);
+  const root = join(dataDir, APPSERVICE_DATA_DIR);
+  const paths = virtualUserPaths(root, userId);
+  const earlier = join(root, userId.replace(/[^A-Za-z0-9._=-]/g, "_"));
+  if (existsSync(paths.dir) || !existsSync(earlier)) return paths;
+  return {
+    dir: earlier,
+    clientStore: join(earlier, basename(paths.clientStore)),
+    cryptoStore: join(earlier, basename(paths.cryptoStore)),
+  };
 }
 
 /** What this machine holds of the bot user's device: all of it, a session whose keys are gone, or nothing. */
