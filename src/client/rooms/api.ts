@@ -28,6 +28,12 @@ import { Room } from "./room.ts";
 
 /** Most rooms an upgrade chain is followed through (a loop of tombstones must end). */
 export const MAX_TOMBSTONE_HOPS = 16;
+/**
+ * Most pages in a row `history` reads that the server left empty (a stretch of history we may not
+ * see, e.g. while we were out of the room) before it ends: a server giving a new token with every
+ * empty page would otherwise keep the walk asking for ever, never yielding.
+ */
+export const MAX_EMPTY_HISTORY_PAGES = 100;
 
 export interface MessagesPage {
   events: RoomEvent[];
@@ -400,12 +406,16 @@ export class RoomsApi {
 
   /**
    * Walks history backwards from now (or `from`), newest first, page by page. It ends where the
-   * server gives no further token, an empty page, or a token this walk already used: a server
-   * that points back to a page already read would otherwise make the walk repeat it for ever.
+   * server gives no further token, a token this walk already used (a server that points back to a
+   * page already read would otherwise make the walk repeat it for ever), or after
+   * `MAX_EMPTY_HISTORY_PAGES` empty pages in a row. An empty page with a token is not the end:
+   * servers leave out the events we may not see (while we were out of the room), and older ones
+   * may follow.
    */
   async *history(roomId: string, opts: { from?: string; pageSize?: number } = {}): AsyncGenerator<RoomEvent> {
     let from = opts.from;
     const used = new Set<string>();
+    let empty = 0;
     for (;;) {
       const page = await this.messages(roomId, {
         dir: "b",
@@ -414,7 +424,8 @@ export class RoomsApi {
       });
       if (from !== undefined) used.add(from);
       yield* page.events;
-      if (page.end === undefined || page.events.length === 0 || used.has(page.end)) return;
+      empty = page.events.length === 0 ? empty + 1 : 0;
+      if (page.end === undefined || used.has(page.end) || empty >= MAX_EMPTY_HISTORY_PAGES) return;
       from = page.end;
     }
   }

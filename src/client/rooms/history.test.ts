@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { MatrixClient } from "../client.ts";
 import { MemoryClientStore } from "../client-store/index.ts";
+import { MAX_EMPTY_HISTORY_PAGES } from "./api.ts";
 
 const event = (id: string) => ({
   event_id: id,
@@ -54,5 +55,36 @@ describe("history", () => {
       t2: { events: ["$3"], end: "t1" },
     });
     assert.deepEqual(seen, ["$1", "$2", "$3"]);
+  });
+
+  it("goes on past a page the server left empty (events we may not see) while it gives a token", async () => {
+    const seen = await walk({
+      "": { events: ["$1"], end: "t1" },
+      t1: { events: [], end: "t2" },
+      t2: { events: ["$2"] },
+    });
+    assert.deepEqual(seen, ["$1", "$2"]);
+  });
+
+  it(`ends after MAX_EMPTY_HISTORY_PAGES (${MAX_EMPTY_HISTORY_PAGES}) empty pages in a row`, async () => {
+    let requests = 0;
+    const store = new MemoryClientStore();
+    await store.saveSession({
+      homeserverUrl: "https://hs",
+      userId: "@me:hs",
+      deviceId: "D",
+      accessToken: "t",
+    });
+    const client = new MatrixClient({
+      homeserverUrl: "https://hs",
+      store,
+      // A fresh token with every empty page, for ever.
+      fetch: async () => Response.json({ start: "x", chunk: [], end: `t${++requests}` }),
+    });
+    await client.restore();
+    const seen: string[] = [];
+    for await (const e of client.history("!r:hs")) seen.push(e.eventId);
+    assert.deepEqual(seen, []);
+    assert.equal(requests, MAX_EMPTY_HISTORY_PAGES);
   });
 });
