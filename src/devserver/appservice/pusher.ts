@@ -24,6 +24,7 @@ interface Pending {
   /** Typing serial reported (in memory only: typing does not survive a restart). */
   typingSerial: number;
   acks: [string, string, number][];
+  toDeviceSent: Map<string, number>;
   keySnapshots: Map<string, string>;
 }
 
@@ -83,6 +84,8 @@ export class AppservicePusher {
     let lastPos = state.last_pos;
     let nextTxn = state.next_txn;
     const sentKeys = new Map<string, string>();
+    /** To-device messages delivered but kept for their devices (see `BuiltTransaction.toDeviceSent`). */
+    const sentToDevice = new Map<string, number>();
     let typingSince = hs.typing.serial;
     let pending: Pending | undefined =
       state.pending_txn !== null && state.pending_body !== null && state.pending_upto !== null
@@ -91,6 +94,7 @@ export class AppservicePusher {
             body: state.pending_body,
             upTo: state.pending_upto,
             acks: JSON.parse(state.pending_acks ?? "[]") as [string, string, number][],
+            toDeviceSent: new Map(),
             keySnapshots: new Map(),
             typingSerial: typingSince,
           }
@@ -106,7 +110,15 @@ export class AppservicePusher {
           continue;
         }
         this.#dirty = false;
-        const built = buildTransaction(hs, this.#registry, this.#as, lastPos, sentKeys, typingSince);
+        const built = buildTransaction(
+          hs,
+          this.#registry,
+          this.#as,
+          lastPos,
+          sentKeys,
+          typingSince,
+          sentToDevice,
+        );
         if (built.empty) {
           lastPos = built.upTo;
           typingSince = built.typingSerial;
@@ -119,6 +131,7 @@ export class AppservicePusher {
           body: JSON.stringify(built.body),
           upTo: built.upTo,
           acks: built.acks,
+          toDeviceSent: built.toDeviceSent,
           keySnapshots: built.keySnapshots,
           typingSerial: built.typingSerial,
         };
@@ -137,6 +150,7 @@ export class AppservicePusher {
         hs.appserviceState.done(id, done.upTo);
       });
       for (const [k, v] of done.keySnapshots) sentKeys.set(k, v);
+      for (const [k, v] of done.toDeviceSent) sentToDevice.set(k, v);
       lastPos = done.upTo;
       typingSince = done.typingSerial;
       nextTxn = done.txn + 1;

@@ -29,6 +29,11 @@ export interface BuiltTransaction {
   upTo: number;
   /** To-device messages to drop once delivered: `[userId, deviceId, upToPos]`. */
   acks: [string, string, number][];
+  /**
+   * To-device messages sent and kept for the device's own sync (its user is in a namespace that is
+   * not exclusive), by `userId|deviceId`: the position sent up to, to remember once delivered.
+   */
+  toDeviceSent: Map<string, number>;
   /** Key-count snapshots sent, by `userId|deviceId`, to remember once delivered. */
   keySnapshots: Map<string, string>;
   empty: boolean;
@@ -47,6 +52,8 @@ export function buildTransaction(
   sentKeys: ReadonlyMap<string, string>,
   /** Typing serial of the last transaction delivered (typing lives in memory, beside the stream). */
   typingSince: number,
+  /** Positions of the to-device messages already delivered and kept (see `toDeviceSent`). */
+  toDeviceSince: ReadonlyMap<string, number> = new Map(),
 ): BuiltTransaction {
   const now = hs.stream.current;
   const typingSerial = hs.typing.serial;
@@ -91,6 +98,7 @@ export function buildTransaction(
       ? TXN_EPHEMERAL_UNSTABLE
       : undefined;
   const acks: [string, string, number][] = [];
+  const toDeviceSent = new Map<string, number>();
   if (ephemeralField !== undefined) {
     const ephemeral: JsonObject[] = [];
     const rooms = new Set(users.flatMap((u) => hs.rooms.roomsForUser(u).map((m) => m.room_id)));
@@ -103,13 +111,19 @@ export function buildTransaction(
     }
     const toDevice: JsonObject[] = [];
     for (const u of users) {
+      // Only a user of its exclusive namespaces is the appservice's alone: another's messages are
+      // also its devices' own (they sync), so they are kept for them (as Synapse does).
+      const exclusive = u === as.sender || as.ns.matchesUser(u, true);
       for (const d of hs.accounts.listDevices(u)) {
-        const pending = hs.keys.pendingToDevice(u, d.device_id, 0, MAX_TO_DEVICE_PER_TXN);
+        const key = `${u}|${d.device_id}`;
+        const after = exclusive ? 0 : (toDeviceSince.get(key) ?? 0);
+        const pending = hs.keys.pendingToDevice(u, d.device_id, after, MAX_TO_DEVICE_PER_TXN);
         for (const p of pending) {
           toDevice.push({ ...(JSON.parse(p.json) as JsonObject), to_user_id: u, to_device_id: d.device_id });
         }
         const last = pending[pending.length - 1];
-        if (last) acks.push([u, d.device_id, last.pos]);
+        if (last && exclusive) acks.push([u, d.device_id, last.pos]);
+        else if (last) toDeviceSent.set(key, last.pos);
       }
     }
     body[ephemeralField] = ephemeral;
@@ -154,5 +168,5 @@ export function buildTransaction(
       empty = false;
     }
   }
-  return { body, upTo, acks, keySnapshots, empty, more: upTo < now, typingSerial };
+  return { body, upTo, acks, toDeviceSent, keySnapshots, empty, more: upTo < now, typingSerial };
 }
