@@ -171,4 +171,50 @@ describe("limited timelines", () => {
     assert.equal(client.getRoom("!r:hs")?.membership, "ban");
     assert.equal((await store.loadSync())?.nextBatch, "s2");
   });
+
+  it("announces a skipped state event once, though the state block brings it again", async () => {
+    // The state block of a limited timeline is the state at its start: the gap's state changes
+    // come in it again, after the filled gap raised them.
+    const name = { ...msg(5), type: "m.room.name", state_key: "", content: { name: "Moved" } };
+    const tomb = {
+      ...msg(6),
+      type: "m.room.tombstone",
+      state_key: "",
+      content: { replacement_room: "!n:hs" },
+    };
+    const fetch = async (url: string): Promise<Response> => {
+      const u = new URL(url);
+      const json = (b: unknown) => new Response(JSON.stringify(b), { status: 200 });
+      if (u.pathname.endsWith("/sync")) {
+        return json({
+          next_batch: "s2",
+          rooms: {
+            join: {
+              "!r:hs": {
+                state: { events: [name, tomb] },
+                timeline: { events: [msg(7)], limited: true, prev_batch: "p6" },
+              },
+            },
+          },
+        });
+      }
+      return json({ start: "p6", chunk: [tomb, name, msg(4)] });
+    };
+    const store = new MemoryClientStore();
+    await store.saveSession({
+      homeserverUrl: "https://hs",
+      userId: "@me:hs",
+      deviceId: "D",
+      accessToken: "t",
+    });
+    await store.saveSync({ nextBatch: "s1", rooms: [], accountData: [] });
+    const client = new MatrixClient({ homeserverUrl: "https://hs", store, fetch, clock });
+    await client.restore();
+    const seen: string[] = [];
+    client.on("room.state", (_r, ev) => void seen.push(`state ${ev.event_id}`));
+    client.on("room.tombstone", (_r, t) => void seen.push(`tombstone ${t.replacementRoomId}`));
+    await client.syncOnce();
+    assert.deepEqual(seen, ["state $5", "state $6", "tombstone !n:hs"]);
+    assert.equal(client.getRoom("!r:hs")?.name, "Moved");
+  });
 });

@@ -184,6 +184,9 @@ async function applyRoom(
   const firstEmit = emits.length;
   const applyStateEvent = (ev: StateEvent) => {
     const prev = room.applyState(ev);
+    // The same event again (a filled gap's state event comes again in the state block, which is
+    // the state at the timeline's start): applied as the server sends it, but no news.
+    if (prev?.event_id === ev.event_id) return;
     emits.push(() => ctx.emitter.emit("room.state", room, ev, prev));
     if (ev.type === "m.room.member") {
       const m = membershipOf(ev);
