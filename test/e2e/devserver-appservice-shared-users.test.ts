@@ -75,3 +75,31 @@ test("a to-device message for a user of a shared namespace reaches both the apps
     });
   }
 });
+
+test("an appservice cannot register a user in another appservice's exclusive namespace", async () => {
+  const registration = (id: string, exclusive: boolean, regex: string) => ({
+    id,
+    url: null,
+    as_token: `${id}_as_token`,
+    hs_token: `${id}_hs_token`,
+    sender_localpart: `${id}bot`,
+    namespaces: { users: [{ exclusive, regex }] },
+  });
+  const hs = await startTestDevServer({
+    appservices: [
+      registration("bridge", true, "@br_.*:localhost"),
+      registration("watcher", false, "@.*:localhost"),
+    ],
+  });
+  try {
+    const register = (token: string, username: string) =>
+      hs.api("POST", "/register", { token, body: { type: "m.login.application_service", username } });
+    const taken = await register("watcher_as_token", "br_alice");
+    assert.equal(taken.status, 400, JSON.stringify(taken.json));
+    assert.equal(taken.json.errcode, "M_EXCLUSIVE");
+    assert.equal((await register("bridge_as_token", "br_alice")).status, 200, "its owner can");
+    assert.equal((await register("watcher_as_token", "carol")).status, 200, "outside it, the other can");
+  } finally {
+    await hs.close();
+  }
+});

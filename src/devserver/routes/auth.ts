@@ -196,6 +196,11 @@ export function registerAuthRoutes({ hs, router, uia, baseUrl }: RouteContext): 
     if (!hs.appservices.controls(as, userId)) {
       throw new MatrixError(400, "M_EXCLUSIVE", "The user is not in the appservice's namespace");
     }
+    // Nor in another appservice's exclusive one (as Synapse refuses it).
+    const owner = hs.appservices.exclusiveOwner(userId);
+    if (owner !== undefined && owner !== as) {
+      throw new MatrixError(400, "M_EXCLUSIVE", "This user ID is reserved by another application service.");
+    }
     if (!hs.accounts.createUser(userId, null, localpart)) {
       throw new MatrixError(400, "M_USER_IN_USE", "User ID already taken.");
     }
