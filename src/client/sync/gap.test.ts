@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import { MatrixClient } from "../client.ts";
 import { MemoryClientStore } from "../client-store/index.ts";
 import type { Clock } from "../clock.ts";
+import { MAX_GAP_FILL_PAGES } from "./runner.ts";
 
 const clock: Clock = { now: () => 0, random: () => 0.5, sleep: async () => {} };
 const msg = (n: number) => ({
@@ -216,5 +217,65 @@ describe("limited timelines", () => {
     await client.syncOnce();
     assert.deepEqual(seen, ["state $5", "state $6", "tombstone !n:hs"]);
     assert.equal(client.getRoom("!r:hs")?.name, "Moved");
+  });
+
+  it("goes on past a page the server left empty (an ignored user's events) while it gives a token", async () => {
+    const fetch = async (url: string): Promise<Response> => {
+      const u = new URL(url);
+      const json = (b: unknown) => new Response(JSON.stringify(b), { status: 200 });
+      if (u.pathname.endsWith("/sync")) {
+        return json({
+          next_batch: "s2",
+          rooms: { join: { "!r:hs": { timeline: { events: [msg(7)], limited: true, prev_batch: "p6" } } } },
+        });
+      }
+      const from = u.searchParams.get("from");
+      if (from === "p6") return json({ start: "p6", end: "p5", chunk: [msg(6)] });
+      if (from === "p5") return json({ start: "p5", end: "p4", chunk: [] });
+      return json({ start: "p4", chunk: [msg(4)] });
+    };
+    const store = new MemoryClientStore();
+    await store.saveSession({
+      homeserverUrl: "https://hs",
+      userId: "@me:hs",
+      deviceId: "D",
+      accessToken: "t",
+    });
+    await store.saveSync({ nextBatch: "s1", rooms: [], accountData: [] });
+    const client = new MatrixClient({ homeserverUrl: "https://hs", store, fetch, clock });
+    await client.restore();
+    const seen: string[] = [];
+    client.on("room.event", (_r, ev, meta) => void seen.push(`${ev.content.body}:${meta.source}`));
+    await client.syncOnce();
+    assert.deepEqual(seen, ["m4:gap", "m6:gap", "m7:sync"]);
+  });
+
+  it(`reads at most MAX_GAP_FILL_PAGES (${MAX_GAP_FILL_PAGES}) pages for one gap`, async () => {
+    let pages = 0;
+    const fetch = async (url: string): Promise<Response> => {
+      const u = new URL(url);
+      const json = (b: unknown) => new Response(JSON.stringify(b), { status: 200 });
+      if (u.pathname.endsWith("/sync")) {
+        return json({
+          next_batch: "s2",
+          rooms: { join: { "!r:hs": { timeline: { events: [msg(7)], limited: true, prev_batch: "p0" } } } },
+        });
+      }
+      // Empty pages with a new token each, for ever.
+      pages++;
+      return json({ start: u.searchParams.get("from"), end: `p${pages}`, chunk: [] });
+    };
+    const store = new MemoryClientStore();
+    await store.saveSession({
+      homeserverUrl: "https://hs",
+      userId: "@me:hs",
+      deviceId: "D",
+      accessToken: "t",
+    });
+    await store.saveSync({ nextBatch: "s1", rooms: [], accountData: [] });
+    const client = new MatrixClient({ homeserverUrl: "https://hs", store, fetch, clock });
+    await client.restore();
+    await client.syncOnce();
+    assert.equal(pages, MAX_GAP_FILL_PAGES);
   });
 });

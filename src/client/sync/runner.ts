@@ -23,6 +23,12 @@ import type { SyncedState } from "./state.ts";
 /** Most events fetched to fill one room's timeline gap in one sync response. */
 export const MAX_GAP_FILL_EVENTS = 1000;
 const GAP_PAGE_SIZE = 100;
+/**
+ * Most `/messages` pages read for one gap: full pages reach `MAX_GAP_FILL_EVENTS` in half of them;
+ * the rest leaves room for pages the server left empty or short (events it does not show us, such
+ * as an ignored user's), past which the fill goes on while the server gives a token.
+ */
+export const MAX_GAP_FILL_PAGES = (2 * MAX_GAP_FILL_EVENTS) / GAP_PAGE_SIZE;
 
 /** The client options the sync part reads. */
 export interface SyncOptions {
@@ -171,7 +177,12 @@ export class SyncRunner {
     /** Events received, repeated ones included: what bounds the fill. */
     let received = 0;
     let cursor: string | undefined = from;
-    while (cursor !== undefined && !used.has(cursor) && received < MAX_GAP_FILL_EVENTS) {
+    while (
+      cursor !== undefined &&
+      !used.has(cursor) &&
+      received < MAX_GAP_FILL_EVENTS &&
+      used.size < MAX_GAP_FILL_PAGES
+    ) {
       used.add(cursor);
       let res: MessagesResponse;
       try {
@@ -206,7 +217,8 @@ export class SyncRunner {
         ids.add(ev.event_id);
         out.push(ev);
       }
-      cursor = res.chunk.length > 0 ? res.end : undefined;
+      // An empty page with a token is not the end: the server left out what it does not show us.
+      cursor = res.end;
     }
     if (cursor !== undefined && !used.has(cursor))
       this.#host.logger.warn({ roomId, fetched: out.length }, "timeline gap larger than the fill limit");
