@@ -134,3 +134,9 @@ test("bot.stop() waits for a job that is running, so the client is not closed un
   assert.deepEqual(order, ["job started", "job done", "stopped"]);
   await f.client.close();
 });
+
+test("a time zone croner cannot use is refused when the job is added, not thrown by its loop", () => {
+  const scheduler = new Scheduler(new FakeClock(), silentLogger, "Europe/Nowhere");
+  assert.throws(() => scheduler.add("daily", "0 9 * * *", async () => {}), SchedulerError);
+  assert.deepEqual(scheduler.jobNames, []);
+});

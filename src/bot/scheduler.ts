@@ -56,6 +56,13 @@ export class Scheduler {
     } catch (e) {
       throw new SchedulerError(`job "${name}": bad cron expression "${cron}": ${(e as Error).message}`);
     }
+    try {
+      // An unknown time zone passes the constructor and throws here, which the job's loop would
+      // have thrown as an unhandled rejection (ending the process).
+      cronner.nextRun(new Date(this.clock.now()));
+    } catch (e) {
+      throw new SchedulerError(`job "${name}": bad time zone "${this.timezone}": ${(e as Error).message}`);
+    }
     const job: Job = { name, cron, cronner, run, stop: new AbortController(), scope };
     this.#jobs.set(name, job);
     if (this.#started) void this.#loop(job);
