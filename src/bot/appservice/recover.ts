@@ -82,7 +82,9 @@ export async function recoverAppserviceBot(
     throw e;
   } finally {
     await appservice.close().catch(() => undefined);
-    if (created !== undefined) await rm(paths.dir, { recursive: true, force: true });
+    // Looked up again: an earlier version's directory removed above, the new device has its own.
+    if (created !== undefined)
+      await rm(botUserPaths(dataDir, config.user).dir, { recursive: true, force: true });
   }
 }
 
