@@ -4,41 +4,48 @@
  * responses (`markRequestAsSent`). Every step ends with one transactional `saveChanges`, which
  * also carries the sync token, so a crash loses nothing and never reuses a one-time key.
  *
- * Steps run one at a time (an internal queue), whatever the caller does concurrently.
+ * Steps run one at a time (an internal queue, `machine-steps.ts`), whatever the caller does
+ * concurrently. This class is the public API: each method runs one step over the parts, its work
+ * in a part or a companion module (`machine-*.ts`, `sync/changes.ts`).
  */
 
 import type { ExportedRoomKey } from "../crypto/key-export/index.ts";
 import type { IdentityKeys } from "../crypto/olm/index.ts";
 import { isEmptyChanges } from "../store/changes.ts";
-import type { ReplayRecord } from "../store/records.ts";
-import { isRecord } from "../wire/json.ts";
 import { KeyBackupApi } from "./backup/api.ts";
 import { entryOf } from "./collections.ts";
-import { CrossSigningError } from "./cross-signing/errors.ts";
 import type { UserIdentityInfo } from "./cross-signing/identity.ts";
 import type { CrossSigningStatus } from "./cross-signing/manager.ts";
 import { OwnEchoes } from "./decryption/own-echoes.ts";
 import { PendingEvents } from "./decryption/pending.ts";
-import { keyArrived, keysStoredElsewhere, keyWithheld, waitsForKey } from "./decryption/redecrypt.ts";
+import { keysStoredElsewhere } from "./decryption/redecrypt.ts";
 import { ReplayGuard } from "./decryption/replay.ts";
-import {
-  DECRYPT_PREFETCH_EVENTS,
-  type DecryptedRoomEvent,
-  type EncryptedRoomEvent,
-  parseMegolmEvent,
-  type RoomEventDecryption,
-  type RoomEventToDecrypt,
-  type SenderRequirement,
+import type {
+  DecryptedRoomEvent,
+  EncryptedRoomEvent,
+  RoomEventDecryption,
+  RoomEventToDecrypt,
+  SenderRequirement,
 } from "./decryption/room-events.ts";
 import { DehydrationApi } from "./dehydration/api.ts";
-import { type DeviceInfo, deviceInfo } from "./devices/device.ts";
-import { E2eeError, RETRYABLE_FAILURES, UnknownDevicesError } from "./errors.ts";
+import type { DeviceInfo } from "./devices/device.ts";
+import { E2eeError } from "./errors.ts";
 import { HistorySharingApi } from "./history-sharing/api.ts";
 import { type HeldKeyRequest, HeldKeyRequests } from "./key-requests/held.ts";
-import { isId } from "./limits.ts";
 import { emptyChanges, type MachineContext, type MachineStore } from "./machine-context.ts";
+import { decryptBatch, decryptOne } from "./machine-decryption.ts";
+import {
+  getDevice,
+  getUserDevices,
+  getUserIdentity,
+  hasOutdatedUsers,
+  markDeviceVerified,
+  setDeviceTrust,
+  trackRoomMembers,
+} from "./machine-devices.ts";
 import { buildParts, type Kept, type Parts } from "./machine-parts.ts";
 import { MachineRequests } from "./machine-requests.ts";
+import { MachineSteps } from "./machine-steps.ts";
 import type {
   KeysClaimRequest,
   OutgoingRequest,
@@ -55,9 +62,9 @@ import type {
 } from "./room-keys/settings.ts";
 import { exportAllRoomKeys, exportRoomKeys, importRoomKeys } from "./room-keys/transfer.ts";
 import { newSecretGossipState } from "./secret-storage/gossip.ts";
-import { SECRET_REQUEST_TYPE } from "./secret-storage/sharing.ts";
-import { receiveToDevice, type SyncChanges, type SyncChangesResult } from "./sync/to-device.ts";
-import { queuedToDevice, queueEncryptedToDevice } from "./to-device-queue.ts";
+import { receiveSyncChanges } from "./sync/changes.ts";
+import type { SyncChanges, SyncChangesResult } from "./sync/to-device.ts";
+import { queueEncryptedToDevice } from "./to-device-queue.ts";
 import { type DeviceTrust, isDeviceTrust } from "./trust/trust.ts";
 import { VerificationApi } from "./verification/api.ts";
 import { VerificationBridge } from "./verification/bridge.ts";
@@ -85,13 +92,10 @@ export class OlmMachine {
   readonly #pending = new PendingEvents();
   /** Memory-only state that outlives a rebuild of the parts. */
   readonly #kept: Kept;
-  #parts: Parts;
   /** The keys upload, device queries, claims and queued messages; responses routed back. */
   readonly #requests: MachineRequests;
-  /** A step is running; `#waiting` holds the resumptions of those queued behind it, in order. */
-  #busy = false;
-  readonly #waiting: (() => void)[] = [];
-  #closed = false;
+  /** Runs the steps, one at a time, and holds the current parts. */
+  readonly #steps: MachineSteps;
   /** Interactive verification (SAS, QR): requests, user actions, updates. */
   readonly verification: VerificationApi;
   /** Server-side key backup: versions, uploads, restore, on-demand lookups. */
@@ -110,15 +114,15 @@ export class OlmMachine {
     defaults: SettingsDefaults & { senderRequirement: SenderRequirement },
   ) {
     this.#ctx = ctx;
-    this.#parts = parts;
     this.#kept = kept;
     this.#defaults = defaults;
     this.verification = new VerificationApi(ctx, this.#bridge, (fn) => this.#step(fn));
     this.#requests = new MachineRequests(ctx, this.#bridge, (p) => this.verification.keysUpdated(p));
+    this.#steps = new MachineSteps(ctx, parts, kept, this.#requests);
     this.backup = new KeyBackupApi(
       (fn) => this.#step(fn),
       this.#pending,
-      () => this.#parts,
+      () => this.#steps.parts,
     );
     this.dehydration = new DehydrationApi(ctx, (fn) => this.#step(fn), this.#pending);
     this.historySharing = new HistorySharingApi(
@@ -162,74 +166,9 @@ export class OlmMachine {
     });
   }
 
-  /**
-   * Runs one step: steps never interleave, and each ends in one `saveChanges`. If the step or the
-   * save fails, in-memory state is rebuilt from the store so it never runs ahead of what is saved.
-   */
-  async #step<T>(fn: (parts: Parts) => T | Promise<T>): Promise<T> {
-    // A lock rather than a promise chain, and one async frame for the whole step: an uncontended
-    // step (most decryptions) then costs no extra promises or closures.
-    if (this.#busy) await new Promise<void>((resume) => this.#waiting.push(resume));
-    else this.#busy = true;
-    let replays: ReplayRecord[] = [];
-    try {
-      if (this.#closed) throw new E2eeError("CLOSED", "the machine was closed");
-      this.#resetChanges();
-      // Not awaited when the work was synchronous (a decryption from memory): no turn of the queue.
-      const pending = fn(this.#parts);
-      const result = pending instanceof Promise ? await pending : pending;
-      const tx = this.#ctx.tx;
-      replays = this.#kept.replays.take(!isEmptyChanges(tx));
-      tx.replays.push(...replays);
-      if (!isEmptyChanges(tx)) await this.#ctx.store.saveChanges(tx);
-      replays = [];
-      if (tx.roomSettings.length > 0) this.#parts.roomSettings.saved(tx.roomSettings);
-      if (tx.inboundGroupSessions.length > 0 || tx.resetBackedUp) this.#parts.backup.roomKeysSaved();
-      this.#parts.olm.trimCache();
-      this.#parts.inbound.settle();
-      for (const r of tx.queuedRequests) {
-        const q = queuedToDevice(r);
-        if (q !== undefined) this.#parts.queue.set(r.requestId, q);
-      }
-      for (const id of tx.deletedQueuedRequests) this.#parts.queue.delete(id);
-      this.#requests.removed(tx.deletedQueuedRequests);
-      return result;
-    } catch (e) {
-      await this.#rollBack(e, replays);
-      throw e;
-    } finally {
-      this.#resetChanges();
-      const next = this.#waiting.shift();
-      if (next !== undefined) next();
-      else this.#busy = false;
-    }
-  }
-
-  /**
-   * A step failed. A refusal before anything changed (unknown devices, a malformed response)
-   * leaves memory as it was; anything else reloads from the store, which holds the last complete
-   * step.
-   */
-  async #rollBack(error: unknown, replays: readonly ReplayRecord[]): Promise<void> {
-    this.#kept.replays.restore(replays);
-    const clean =
-      !!isEmptyChanges(this.#ctx.tx) && (error instanceof E2eeError || error instanceof UnknownDevicesError);
-    this.#resetChanges();
-    if (clean) return;
-    this.#requests.dropUpload();
-    // (A save refused as STALE lands here too: another process wrote, so read everything again.)
-    this.#kept.replays.invalidate();
-    try {
-      this.#parts = await buildParts(this.#ctx, this.#kept);
-    } catch {
-      this.#closed = true; // the store is unusable: refuse further steps rather than drift
-    }
-    this.#ctx.tx = emptyChanges();
-  }
-
-  /** A fresh change set, reusing the current one when nothing was added (most decryptions). */
-  #resetChanges(): void {
-    if (!isEmptyChanges(this.#ctx.tx)) this.#ctx.tx = emptyChanges();
+  /** One step over the current parts (see `MachineSteps.run`). */
+  #step<T>(fn: (parts: Parts) => T | Promise<T>): Promise<T> {
+    return this.#steps.run(fn);
   }
 
   get userId(): string {
@@ -241,7 +180,7 @@ export class OlmMachine {
   }
 
   get identityKeys(): IdentityKeys {
-    return this.#parts.own.identityKeys;
+    return this.#steps.parts.own.identityKeys;
   }
 
   /**
@@ -258,70 +197,22 @@ export class OlmMachine {
    */
   reload(): Promise<DecryptedRoomEvent[]> {
     return this.#step(async () => {
-      this.#requests.dropUpload();
-      this.#kept.replays.invalidate();
-      this.#parts = await buildParts(this.#ctx, this.#kept);
+      const p = await this.#steps.reread();
       const redecrypted: DecryptedRoomEvent[] = [];
-      if (this.#pending.size > 0) await keysStoredElsewhere(this.#parts, this.#pending, redecrypted);
+      if (this.#pending.size > 0) await keysStoredElsewhere(p, this.#pending, redecrypted);
       return redecrypted;
     });
   }
 
   /** Saves what is still unsaved and stops accepting steps. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    await this.#step(async () => {
-      this.#ctx.tx.replays.push(...this.#kept.replays.takeAll());
-    }).catch(() => undefined);
-    this.#closed = true;
-    // Waits for the steps queued before this point (they end with CLOSED).
-    await this.#step(async () => undefined).catch(() => undefined);
-    this.#kept.ownEchoes.clear();
+  close(): Promise<void> {
+    return this.#steps.close();
   }
 
   // ---- sync ----
 
   receiveSyncChanges(changes: SyncChanges): Promise<SyncChangesResult> {
-    return this.#step(async (p) => {
-      // Servers leave out algorithms whose count is zero: a present map without the key means 0.
-      // Sync data is the server's word: anything that is not the shape the spec gives is ignored.
-      const counts: unknown = changes.oneTimeKeyCounts;
-      if (isRecord(counts)) p.own.updateServerCount(counts.signed_curve25519 ?? 0);
-      const fallbackTypes: unknown = changes.unusedFallbackKeyTypes;
-      if (fallbackTypes === undefined || Array.isArray(fallbackTypes)) {
-        p.own.updateUnusedFallbackKeys(fallbackTypes?.filter((t): t is string => typeof t === "string"));
-      }
-      p.own.expireOldFallbackKey();
-      const lists: unknown = changes.deviceLists;
-      if (isRecord(lists)) {
-        p.devices.markOutdated(idsIn(lists.changed));
-        p.devices.stopTracking(idsIn(lists.left));
-      }
-
-      const result: SyncChangesResult = {
-        toDevice: [],
-        failures: [],
-        roomKeys: [],
-        redecrypted: [],
-        withheldSessions: [],
-        withheldEvents: [],
-        heldKeyRequests: [],
-        secrets: [],
-        roomKeyBundles: [],
-      };
-      const toDevice: unknown = changes.toDevice;
-      for (const raw of Array.isArray(toDevice) ? toDevice : []) await receiveToDevice(p, raw, result);
-      await this.verification.receiveToDevice(p, result.toDevice);
-      // After the verification events: a device verified in this sync may ask for secrets in it.
-      for (const e of result.toDevice) {
-        if (e.type === SECRET_REQUEST_TYPE) await p.secrets.receiveRequest(e.sender, e.content);
-      }
-      for (const update of result.roomKeys) await keyArrived(p, this.#pending, update, result.redecrypted);
-      for (const update of result.withheldSessions)
-        await keyWithheld(p, this.#pending, update, result.withheldEvents);
-      if (changes.nextBatch !== undefined) this.#ctx.tx.nextBatch = changes.nextBatch;
-      return result;
-    });
+    return this.#step((p) => receiveSyncChanges(this.#ctx, p, this.#pending, this.verification, changes));
   }
 
   /** The answer of `GET /keys/changes` after a gap in syncing: handled like `device_lists`. */
@@ -371,41 +262,20 @@ export class OlmMachine {
   receiveRoomMembership(
     changes: readonly { roomId: string; userId: string; membership: string }[],
   ): Promise<void> {
-    return this.#step(async (p) => {
-      const encrypted = new Map<string, boolean>();
-      for (const { roomId, userId, membership } of changes) {
-        if (membership !== "join" && membership !== "invite") continue;
-        let isEncrypted = encrypted.get(roomId);
-        if (isEncrypted === undefined) {
-          isEncrypted = await p.roomSettings.isRecorded(roomId);
-          encrypted.set(roomId, isEncrypted);
-        }
-        if (isEncrypted) p.devices.trackUsers([userId]);
-      }
-    });
+    return this.#step((p) => trackRoomMembers(p, changes));
   }
 
   /** Whether any of these users' device lists still need a `/keys/query`. */
   hasOutdatedUsers(userIds: Iterable<string>): boolean {
-    const devices = this.#parts.devices;
-    for (const u of userIds) if (!devices.isTracked(u) || devices.isOutdated(u)) return true;
-    return false;
+    return hasOutdatedUsers(this.#steps.parts.devices, userIds);
   }
 
   getUserDevices(userId: string): Promise<DeviceInfo[]> {
-    return this.#step(async (p) => {
-      const identity = await p.crossSigning.identity(userId);
-      return (await p.devices.devicesOf(userId)).map((d) =>
-        deviceInfo(d, p.crossSigning.deviceTrust(d, identity)),
-      );
-    });
+    return this.#step((p) => getUserDevices(p, userId));
   }
 
   getDevice(userId: string, deviceId: string): Promise<DeviceInfo | undefined> {
-    return this.#step(async (p) => {
-      const d = await p.devices.device(userId, deviceId);
-      return d && deviceInfo(d, p.crossSigning.deviceTrust(d, await p.crossSigning.identity(userId)));
-    });
+    return this.#step((p) => getDevice(p, userId, deviceId));
   }
 
   /**
@@ -414,13 +284,7 @@ export class OlmMachine {
    */
   setDeviceTrust(userId: string, deviceId: string, trust: DeviceTrust): Promise<DeviceInfo> {
     if (!isDeviceTrust(trust)) return Promise.reject(new E2eeError("BAD_ARGUMENT", "unknown trust state"));
-    return this.#step(async (p) => {
-      const updated = await p.devices.setTrust(userId, deviceId, trust);
-      if (updated === undefined) throw new E2eeError("BAD_ARGUMENT", "unknown device");
-      await p.gossip.trustChanged(updated);
-      await p.secrets.trustChanged(updated);
-      return deviceInfo(updated, p.crossSigning.deviceTrust(updated, await p.crossSigning.identity(userId)));
-    });
+    return this.#step((p) => setDeviceTrust(p, userId, deviceId, trust));
   }
 
   // ---- cross-signing ----
@@ -444,10 +308,7 @@ export class OlmMachine {
 
   /** A user's cross-signing identity as we know it (ourselves included), or undefined. */
   getUserIdentity(userId: string): Promise<UserIdentityInfo | undefined> {
-    return this.#step(async (p) => {
-      const identity = await p.crossSigning.identity(userId);
-      return identity && p.crossSigning.info(identity);
-    });
+    return this.#step((p) => getUserIdentity(p, userId));
   }
 
   /**
@@ -459,15 +320,7 @@ export class OlmMachine {
     userId: string,
     deviceId: string,
   ): Promise<{ device: DeviceInfo; request: SignatureUploadRequest | undefined }> {
-    return this.#step(async (p) => {
-      const updated = await p.devices.setTrust(userId, deviceId, "verified");
-      if (updated === undefined) throw new CrossSigningError("UNKNOWN_DEVICE", "unknown device");
-      await p.gossip.trustChanged(updated);
-      await p.secrets.trustChanged(updated);
-      const request = p.crossSigning.signDevice(updated);
-      const identity = await p.crossSigning.identity(userId);
-      return { device: deviceInfo(updated, p.crossSigning.deviceTrust(updated, identity)), request };
-    });
+    return this.#step((p) => markDeviceVerified(p, userId, deviceId));
   }
 
   /**
@@ -650,7 +503,7 @@ export class OlmMachine {
     options: { senderRequirement?: SenderRequirement } = {},
   ): Promise<RoomEventDecryption> {
     const requirement = options.senderRequirement ?? this.#defaults.senderRequirement;
-    return this.#step((p) => this.#decryptOne(p, event, roomId, requirement));
+    return this.#step((p) => decryptOne(p, this.#pending, event, roomId, requirement));
   }
 
   /**
@@ -665,68 +518,7 @@ export class OlmMachine {
     options: { senderRequirement?: SenderRequirement } = {},
   ): Promise<RoomEventDecryption[]> {
     const requirement = options.senderRequirement ?? this.#defaults.senderRequirement;
-    return this.#step(async (p) => {
-      const out: RoomEventDecryption[] = [];
-      try {
-        for (let start = 0; start < events.length; start += DECRYPT_PREFETCH_EVENTS) {
-          const chunk = events.slice(start, start + DECRYPT_PREFETCH_EVENTS);
-          await p.decryptor.prefetch(chunk);
-          for (const { event, roomId } of chunk) {
-            const outcome = this.#decryptOne(p, event, roomId, requirement);
-            out.push(outcome instanceof Promise ? await outcome : outcome);
-          }
-          p.inbound.dropPrefetched();
-        }
-      } finally {
-        p.inbound.dropPrefetched();
-      }
-      return out;
-    });
-  }
-
-  /** Synchronous when the decryptor is (a timeline's usual case: no async frame per event). */
-  #decryptOne(
-    p: Parts,
-    event: EncryptedRoomEvent,
-    roomId: string,
-    requirement: SenderRequirement,
-  ): RoomEventDecryption | Promise<RoomEventDecryption> {
-    const outcome = p.decryptor.decrypt(event, roomId, requirement);
-    if (outcome instanceof Promise)
-      return outcome.then((o) => this.#decrypted(p, event, roomId, requirement, o));
-    return this.#decrypted(p, event, roomId, requirement, outcome);
-  }
-
-  /** After one event's decryption: what waits for it, or what it now waits for. */
-  #decrypted(
-    p: Parts,
-    event: EncryptedRoomEvent,
-    roomId: string,
-    requirement: SenderRequirement,
-    outcome: RoomEventDecryption,
-  ): RoomEventDecryption {
-    if (outcome.ok) {
-      // Decrypted now by other means (fetched again after its key came): nothing waits for it.
-      if (this.#pending.size > 0)
-        this.#pending.remove(roomId, parseMegolmEvent(event).sessionId, event.event_id);
-      return outcome;
-    }
-    const { code } = outcome.error;
-    if (RETRYABLE_FAILURES.has(code)) {
-      const { sessionId } = parseMegolmEvent(event);
-      this.#pending.add(roomId, sessionId, event, requirement);
-      const content = event.content;
-      const senderKey = isRecord(content) ? content.sender_key : undefined;
-      // Deprecated and unchecked: passed on in the key request only when the store can keep it.
-      const key = isId(senderKey) ? senderKey : undefined;
-      // The key backup is asked first, when we can read it; our other devices after it.
-      if (code !== "WITHHELD" && !p.backup.queueLookup(roomId, sessionId, key, event.sender)) {
-        p.gossip.request(roomId, sessionId, key, event.sender);
-      }
-    } else if (waitsForKey(code)) {
-      this.#pending.add(roomId, parseMegolmEvent(event).sessionId, event, requirement);
-    }
-    return outcome;
+    return this.#step((p) => decryptBatch(p, this.#pending, events, requirement));
   }
 
   /** `tryDecryptRoomEvent` for callers who prefer a throw: the `DecryptionError` is thrown. */
@@ -779,9 +571,4 @@ export class OlmMachine {
   get pendingEventCount(): number {
     return this.#pending.size;
   }
-}
-
-/** The IDs in a list from sync; anything else (not a list, non-IDs in it) counts for nothing. */
-function idsIn(value: unknown): string[] {
-  return Array.isArray(value) ? value.filter(isId) : [];
 }
