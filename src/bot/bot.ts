@@ -9,6 +9,7 @@
 // handled event is recorded in the local store; events that come again are skipped, and a handler
 // that was cut short re-sends with the same transaction IDs (see context.ts), which the server
 // deduplicates. So nothing is lost and nothing is answered twice.
+import { AsyncLocalStorage } from "node:async_hooks";
 import {
   type Clock,
   type Logger,
@@ -99,6 +100,8 @@ export class Bot implements HandlerRegistry {
   readonly #joining = new Set<string>();
   #offs: (() => void)[] = [];
   #running = false;
+  /** Set while the bot's own work runs (an event's handling, a job): `stop()` must not wait for it. */
+  readonly #inWork = new AsyncLocalStorage<true>();
   /** Event handling: one room in order, rooms at once (see `#enqueue`). */
   readonly #queues = new RoomQueues();
   /** Rooms whose membership changes are news: joined before this sync, or after our join event. */
@@ -173,7 +176,7 @@ export class Bot implements HandlerRegistry {
     this.#push(this.#members, run, undefined);
   }
   schedule(name: string, cron: string, run: (info: JobInfo) => unknown | Promise<unknown>): void {
-    this.scheduler.add(name, cron, async (info) => void (await run(info)));
+    this.scheduler.add(name, cron, (info) => this.#inWork.run(true, async () => void (await run(info))));
   }
   webhook(name: string, run: (req: WebhookRequest) => unknown | Promise<unknown>): void {
     this.#addWebhook(name, run, undefined);
@@ -192,7 +195,12 @@ export class Bot implements HandlerRegistry {
       onReaction: (run) => this.#push(this.#reactions, run, scope),
       onMember: (run) => this.#push(this.#members, run, scope),
       schedule: (name, cron, run) =>
-        this.scheduler.add(name, cron, async (info) => void (await run(info)), scope),
+        this.scheduler.add(
+          name,
+          cron,
+          (info) => this.#inWork.run(true, async () => void (await run(info))),
+          scope,
+        ),
       webhook: (name, run) => this.#addWebhook(name, run, scope),
       use: (mw) => this.#push(this.#middleware, mw, scope),
     };
@@ -354,6 +362,17 @@ export class Bot implements HandlerRegistry {
   /** Stops the jobs and the sync (the client stays open: close it yourself, or use `BotProcess`). */
   async stop(): Promise<void> {
     if (!this.#running) return;
+    // Called from a handler or a job, waiting here would wait for that very handler or job (the
+    // sync loop and the queues wait for it): the stop goes on once it returns.
+    if (this.#inWork.getStore() === true) {
+      void this.#inWork.exit(() => this.#stop());
+      return;
+    }
+    await this.#stop();
+  }
+
+  async #stop(): Promise<void> {
+    if (!this.#running) return;
     this.#running = false;
     this.scheduler.stop();
     for (const off of this.#offs.splice(0)) off();
@@ -415,7 +434,7 @@ export class Bot implements HandlerRegistry {
   #enqueue(room: Room, ev: RoomEvent, lateness?: Lateness): void {
     this.#queues.push(
       room.roomId,
-      () => this.#onEvent(room, ev, lateness),
+      () => this.#inWork.run(true, () => this.#onEvent(room, ev, lateness)),
       (err) => this.logger.error({ err, roomId: room.roomId }, "event handling failed"),
     );
   }
