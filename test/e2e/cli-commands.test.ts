@@ -315,6 +315,21 @@ describe("keyroom CLI", { concurrency: true }, () => {
     );
   });
 
+  test("devices list on a profile with encryption off: every device, ed25519 and trust null", async () => {
+    const a = account("plaindevs");
+    await inProcess([
+      ...["register", "--homeserver", hs.baseUrl, "--user", a.name, "--password", "pw"],
+      ...["--no-encryption", "--profile", a.profile],
+    ]);
+    const r = await runKeyroom(["devices", "list", "--profile", a.profile]);
+    assert.equal(r.code, 0, r.stderr);
+    const listed = jsonLines(r.stdout);
+    assert.equal(listed.length, 1);
+    assert.equal(listed[0]?.current, true);
+    assert.equal(listed[0]?.ed25519, null);
+    assert.equal(listed[0]?.trust, null);
+  });
+
   test("local errors: one line on stderr, status 1 (failure) or 2 (usage)", async () => {
     await fails(["whoami", "--profile", join(dir, "no-such-profile")], 1, /no profile in .*keyroom login/);
     await fails(["bogus-command"], 2, /unknown command 'bogus-command'/);

@@ -21,6 +21,8 @@ async function withClient<T>(
 /** `keyroom devices list`: one JSON line per device of the account. */
 export async function listDevicesCommand(args: { profileDir: string }, io: CommandIo): Promise<void> {
   await withClient(args.profileDir, "full", async (client) => {
+    // Keys and trust exist only with encryption on; without it they are null, the device still listed.
+    const own = client.isEncryptionEnabled;
     for (const d of await client.devices.list()) {
       io.out(
         jsonLine({
@@ -28,8 +30,8 @@ export async function listDevicesCommand(args: { profileDir: string }, io: Comma
           display_name: d.displayName ?? null,
           last_seen_ts: d.lastSeenTs ?? null,
           current: d.current,
-          ed25519: d.current ? client.getFingerprint() : (d.e2ee?.ed25519 ?? null),
-          trust: d.current ? "own" : (d.e2ee?.trust ?? null),
+          ed25519: d.current && own ? client.getFingerprint() : (d.e2ee?.ed25519 ?? null),
+          trust: d.current && own ? "own" : (d.e2ee?.trust ?? null),
         }),
       );
     }
