@@ -117,6 +117,7 @@ describe("runCli", () => {
       [["devices"], /devices needs a command \(list, rename, delete; see keyroom devices --help\)$/],
       [["devices", "nope"], /unknown command 'nope' \(list, rename, delete; see keyroom devices --help\)$/],
       [["bot"], /bot needs a command \(init, run, verify, recover, reset;/],
+      [["verify", "qr"], /qr needs a command \(show, scan; see keyroom verify qr --help\)$/],
       [
         ["bot", "init", "d", "--homeserver", "http://h", "--user", "u"],
         /give --password, set \$KEYROOM_PASSWORD, or type the password on stdin/,

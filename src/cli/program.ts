@@ -464,10 +464,14 @@ export function buildProgram(io: CommandIo): Command {
     if (program.args[0] !== undefined) throw unknownCommand(program.args[0], "keyroom");
     program.outputHelp();
   });
-  for (const group of program.commands.filter((c) => c.commands.length > 0)) {
+  // Nested groups too (`keyroom verify qr`).
+  const groups = (parent: Command, path: string): [Command, string][] =>
+    parent.commands
+      .filter((c) => c.commands.length > 0)
+      .flatMap((c): [Command, string][] => [[c, `${path} ${c.name()}`], ...groups(c, `${path} ${c.name()}`)]);
+  for (const [group, name] of groups(program, "keyroom")) {
     group.allowExcessArguments().action(() => {
       const names = group.commands.map((c) => c.name()).join(", ");
-      const name = `keyroom ${group.name()}`;
       if (group.args[0] !== undefined) throw unknownCommand(group.args[0], name, `${names}; `);
       throw new CliError("USAGE", `${group.name()} needs a command (${names}; see ${name} --help)`);
     });
