@@ -1,11 +1,8 @@
 // The client's encryption driver. It owns the `OlmMachine` and its store, feeds it each sync before
 // the client emits anything or saves its token, sends what it asks for (one loop at a time), shares
 // room keys before encrypting, decrypts timeline events and re-emits the ones whose key came late.
-import { wipe } from "../../crypto/primitives/index.ts";
-// Values straight from their files, not from the E2EE barrel: the barrel also leads to the parts
-// loaded on first use (secret storage, recovery, dehydration), which a bundler splits off only
-// when nothing loaded before them imports them statically.
-import { E2eeError } from "../../e2ee/errors.ts";
+// What a sync does to the engine is in `sync-processing.ts`, decryption in `room-decryption.ts`,
+// device and identity trust in `device-trust.ts`; this class runs each under the store's lease.
 import type {
   CrossSigningStatus,
   DecryptedRoomEvent,
@@ -13,26 +10,18 @@ import type {
   DeviceTrust,
   HeldKeyRequest,
   OutgoingRequest,
-  ReceivedSecret,
-  RoomEventDecryption,
-  UndecryptableRoomEvent,
   UserIdentityInfo,
 } from "../../e2ee/index.ts";
+// Values straight from their files, not from the E2EE barrel: the barrel also leads to the parts
+// loaded on first use (secret storage, recovery, dehydration), which a bundler splits off only
+// when nothing loaded before them imports them statically.
 import { OlmMachine } from "../../e2ee/machine.ts";
-import { BACKUP_SECRET, decodeKeySecret } from "../../e2ee/secret-storage/names.ts";
-import {
-  type ClientEvent,
-  type JsonObject,
-  jsonObjectSchema,
-  keysChangesResponseSchema,
-  type ToDeviceEvent,
-} from "../../wire/index.ts";
+import type { ClientEvent, JsonObject, ToDeviceEvent } from "../../wire/index.ts";
 import { systemClock } from "../clock.ts";
 import { errorSummary } from "../events/emitter.ts";
-import { path } from "../http.ts";
 import type { Room } from "../rooms/room.ts";
 import type { DecryptionResult, EventEncryptor, SyncCryptoChanges, SyncProcessor } from "../sync/hooks.ts";
-import { type UiaAuth, withUia } from "../uia.ts";
+import type { UiaAuth } from "../uia.ts";
 import { KeyBackup } from "./backup.ts";
 import type {
   ClientCryptoHost,
@@ -41,8 +30,9 @@ import type {
   ProgressCallback,
   RoomTrustRequirements,
 } from "./client-crypto-types.ts";
-import { decryptedParts, emitLaterOutcomes, undecryptable } from "./decrypted-events.ts";
+import { emitLaterOutcomes } from "./decrypted-events.ts";
 import { DehydratedDevices } from "./dehydration.ts";
+import { DeviceTrustCalls } from "./device-trust.ts";
 import { sendOutgoingRequest } from "./dispatch.ts";
 import { ClientCryptoError } from "./errors.ts";
 import { HistorySharing, type SharedHistory } from "./history-sharing.ts";
@@ -51,8 +41,10 @@ import { LeaseKeeper } from "./lease.ts";
 import type { OpenedStore } from "./options.ts";
 import { OutgoingRequestLoop, Serial } from "./outgoing.ts";
 import { Recovery } from "./recovery.ts";
+import { decryptRoomEvent, decryptRoomEvents, type RoomDecryptionParts } from "./room-decryption.ts";
 import { historyVisibilityOf, RoomEncryption } from "./room-encryption.ts";
 import { SecretStorage } from "./secret-storage.ts";
+import { SyncProcessing } from "./sync-processing.ts";
 
 export class ClientCrypto implements SyncProcessor, EventEncryptor {
   readonly machine: OlmMachine;
@@ -63,25 +55,12 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   readonly #loop: OutgoingRequestLoop;
   /** Room sends run one at a time: each prepares the room's key, then encrypts. */
   readonly #sends = new Serial();
-  /**
-   * What this sync's engine step handed back for events that failed earlier (decrypted now, or
-   * their key withheld): emitted after the sync's events, before its token is saved.
-   */
-  #later: { decrypted: DecryptedRoomEvent[]; withheld: UndecryptableRoomEvent[] } = {
-    decrypted: [],
-    withheld: [],
-  };
-  #changedRooms = new Set<string>();
   /** Each room's recorded encryption and trust, its member list, and the send that shares its key. */
   readonly #rooms: RoomEncryption;
-  /** The crypto store's token when the client starts over without one (see `clientSince`). */
-  #gapFrom: string | undefined;
-  /**
-   * The store never saw a sync: the first one is an initial sync, which carries no `device_lists`,
-   * yet keys were queried at open (our own at least). Whatever changed in between (a device of
-   * ours that logged in meanwhile) is asked for again once that sync is in.
-   */
-  #requeryAfterInitialSync = false;
+  /** Users' devices and identities, and the trust we mark them with. */
+  readonly #trust: DeviceTrustCalls;
+  /** What each sync does to the engine, before and after its events go out. */
+  readonly #syncs: SyncProcessing;
   #closed = false;
   /** Secret storage (`m.secret_storage.*` account data): keys, and secrets encrypted with them. */
   readonly secretStorage: SecretStorage;
@@ -89,12 +68,8 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   readonly dehydration: DehydratedDevices;
   /** Recovery: one recovery key over secret storage, cross-signing and key backup. */
   readonly recovery: Recovery;
-  /** Secrets our other devices sent on request (the backup key), applied before the token is saved. */
-  #receivedSecrets: ReceivedSecret[] = [];
   /** History sharing on invite (MSC4268): key bundles sent to invitees and imported from inviters. */
   readonly historySharing: HistorySharing;
-  /** A sync brought a room key bundle: the ready ones are imported before its token is saved. */
-  #bundlesArrived = false;
 
   /** The crypto store's lease: every unit of work that touches the engine runs under it. */
   readonly #lease: LeaseKeeper;
@@ -128,6 +103,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       loop: this.#loop,
       reportError: (error) => host.reportError(error),
     });
+    this.#trust = new DeviceTrustCalls({ machine, http: host.http, loop: this.#loop });
     this.backup = new KeyBackup({
       machine,
       http: host.http,
@@ -143,7 +119,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       machine,
       clock: host.clock ?? systemClock,
       secretStorage: this.secretStorage,
-      refreshOwnKeys: () => this.#refreshOwnKeys(),
+      refreshOwnKeys: () => this.#trust.refreshOwnKeys(),
       flush: () => this.#loop.run(),
       emitRedecrypted: (events) => this.#emitRedecrypted(events),
       reportError: (error) => host.reportError(error),
@@ -175,10 +151,10 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       downloadMedia: (url, maxBytes) => host.downloadMedia(url, maxBytes),
       refreshDevices: async (userIds) => {
         await this.machine.updateTrackedUsers(userIds);
-        await this.#refreshDevices(userIds);
+        await this.#trust.refreshDevices(userIds);
       },
       prepareRecipient: async (userId) => {
-        await this.#refreshDevices([userId]);
+        await this.#trust.refreshDevices([userId]);
         await this.#rooms.claimSessions([userId]);
       },
       flush: () => this.#loop.run(),
@@ -189,6 +165,15 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
         await this.backup.restore({ roomId });
         return true;
       },
+    });
+    this.#syncs = new SyncProcessing({
+      machine,
+      host,
+      store: store.store,
+      rooms: this.#rooms,
+      loop: this.#loop,
+      backup: this.backup,
+      historySharing: this.historySharing,
     });
   }
 
@@ -212,10 +197,8 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
         senderRequirement: options.senderRequirement ?? "accept",
       });
       const crypto = new ClientCrypto(machine, options.host, options.store, lease);
-      if (options.clientSince === undefined) {
-        crypto.#gapFrom = await store.getNextBatch();
-        crypto.#requeryAfterInitialSync = crypto.#gapFrom === undefined;
-      }
+      if (options.clientSince === undefined)
+        crypto.#syncs.startWithoutClientToken(await store.getNextBatch());
       await crypto.#loop.run();
       return crypto;
     });
@@ -301,119 +284,20 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   processSyncChanges(changes: SyncCryptoChanges): Promise<ToDeviceEvent[]> {
     return this.exclusive(async () => {
       this.#ensureOpen();
-      if (changes.changedMemberships.length > 0) {
-        await this.machine.receiveRoomMembership(changes.changedMemberships);
-        for (const m of changes.changedMemberships) this.#changedRooms.add(m.roomId);
-      }
-      // Before the new token is saved: a crash here must not skip the missed range next time.
-      if (this.#gapFrom !== undefined) await this.#catchUpDeviceLists(this.#gapFrom, changes.nextBatch);
-      if (this.#requeryAfterInitialSync) {
-        const tracked = (await this.#store.store.getTrackedUsers()).map((t) => t.userId);
-        await this.machine.receiveKeysChanges([this.userId, ...tracked], []);
-        this.#requeryAfterInitialSync = false;
-      }
-      // First contact in bulk: the devices of senders new to us are fetched now, in one batched
-      // query, rather than one round trip (and one durable commit) per new sender while decrypting
-      // (`#decryptRoomEvent`) — hundreds of them in a first sync of a large account. When every
-      // sender is tracked with a current device list (a conversation's usual response) there is
-      // nothing to fetch: no engine step and no outgoing pass (whatever else is queued goes out in
-      // `beforeSaveSyncToken`'s pass of the same unit).
-      if (this.machine.hasOutdatedUsers(changes.encryptedSenders)) {
-        await this.machine.updateTrackedUsers(changes.encryptedSenders);
-        await this.#loop.run();
-      }
-      const result = await this.machine.receiveSyncChanges({
-        toDevice: changes.toDeviceEvents,
-        deviceLists: changes.deviceLists,
-        ...(changes.oneTimeKeyCounts !== undefined ? { oneTimeKeyCounts: changes.oneTimeKeyCounts } : {}),
-        ...(changes.unusedFallbackKeyTypes !== undefined
-          ? { unusedFallbackKeyTypes: changes.unusedFallbackKeyTypes }
-          : {}),
-        nextBatch: changes.nextBatch,
-      });
-      this.#later.decrypted.push(...result.redecrypted);
-      this.#later.withheld.push(...result.withheldEvents);
-      this.#receivedSecrets.push(...result.secrets);
-      if (result.roomKeyBundles.length > 0) this.#bundlesArrived = true;
-      for (const held of result.heldKeyRequests) this.#host.emitKeyRequest(held);
-      for (const f of result.failures) {
-        this.#host.logger.warn(
-          { sender: f.sender, code: f.code },
-          "dropped an undecryptable to-device event",
-        );
-      }
-      // Rebuilt field by field: only events the engine decrypted carry `encryption` (a server cannot
-      // forge it on a plaintext event), and room keys arrive without their `session_key`.
-      return result.toDevice.map(({ type, sender, content, encryption }) =>
-        encryption === undefined
-          ? { type, sender, content }
-          : { type, sender, content, encryption: { ...encryption } },
-      );
+      return this.#syncs.processChanges(changes);
     });
   }
 
   decryptRoomEvent(room: Room, event: ClientEvent): Promise<DecryptionResult> {
-    return this.exclusive(() => this.#decryptRoomEvent(room, event));
+    return this.exclusive(() => decryptRoomEvent(this.#decryptionParts, room, event));
   }
 
   decryptRoomEvents(room: Room, events: readonly ClientEvent[]): Promise<DecryptionResult[]> {
-    return this.exclusive(() => this.#decryptRoomEvents(room, events));
+    return this.exclusive(() => decryptRoomEvents(this.#decryptionParts, room, events));
   }
 
-  /** `#decryptRoomEvent` for a room's timeline, in one engine step (and one more for first contacts). */
-  async #decryptRoomEvents(room: Room, events: readonly ClientEvent[]): Promise<DecryptionResult[]> {
-    try {
-      const requirement = (await this.#rooms.trustOf(room.roomId)).senderRequirement;
-      const opts = requirement === undefined ? {} : { senderRequirement: requirement };
-      const batch = events.map((event) => ({ event, roomId: room.roomId }));
-      const outcomes = await this.machine.tryDecryptRoomEvents(batch, opts);
-      // First contact, as in `#decryptRoomEvent`: fetch the unknown senders' devices at once and
-      // judge those events again.
-      const unknown = outcomes.flatMap((o, i) => (o.ok && o.event.trust === "unknown_device" ? [i] : []));
-      if (unknown.length > 0) {
-        await this.machine.updateTrackedUsers([
-          ...new Set(unknown.map((i) => (events[i] as ClientEvent).sender)),
-        ]);
-        await this.#loop.run();
-        const again = await this.machine.tryDecryptRoomEvents(
-          unknown.map((i) => batch[i] as (typeof batch)[number]),
-          opts,
-        );
-        unknown.forEach((i, j) => {
-          outcomes[i] = again[j] as RoomEventDecryption;
-        });
-      }
-      return outcomes.map((o, i) =>
-        o.ok ? { ok: true, ...decryptedParts(o.event, events[i] as ClientEvent) } : undecryptable(o.error),
-      );
-    } catch (e) {
-      // The engine itself failed (closed, its store unusable): the events stay undecrypted.
-      if (e instanceof E2eeError) return events.map(() => ({ ok: false, code: e.code, reason: e.message }));
-      throw e;
-    }
-  }
-
-  async #decryptRoomEvent(room: Room, event: ClientEvent): Promise<DecryptionResult> {
-    try {
-      const requirement = (await this.#rooms.trustOf(room.roomId)).senderRequirement;
-      const opts = requirement === undefined ? {} : { senderRequirement: requirement };
-      // The engine keeps the events whose key may still come and hands them back when it does.
-      let outcome = await this.machine.tryDecryptRoomEvent(event, room.roomId, opts);
-      if (outcome.ok && outcome.event.trust === "unknown_device") {
-        // First contact: the sender's device keys may not be fetched yet (the query for a new room
-        // member goes out after this sync's events). Fetch them now and judge the sender with them,
-        // rather than report a device as unknown that is merely new to us.
-        await this.machine.updateTrackedUsers([event.sender]);
-        await this.#loop.run();
-        outcome = await this.machine.tryDecryptRoomEvent(event, room.roomId, opts);
-      }
-      if (!outcome.ok) return undecryptable(outcome.error);
-      return { ok: true, ...decryptedParts(outcome.event, event) };
-    } catch (e) {
-      // The engine itself failed (closed, its store unusable): the event stays undecrypted.
-      if (e instanceof E2eeError) return { ok: false, code: e.code, reason: e.message };
-      throw e;
-    }
+  get #decryptionParts(): RoomDecryptionParts {
+    return { machine: this.machine, rooms: this.#rooms, loop: this.#loop };
   }
 
   /**
@@ -423,82 +307,8 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   beforeSaveSyncToken(_nextBatch: string): Promise<void> {
     return this.exclusive(async () => {
       this.#ensureOpen();
-      const changed = this.#changedRooms;
-      this.#changedRooms = new Set();
-      for (const room of this.#host.rooms()) {
-        const settingsChanged = this.#rooms.settingsChanged(room);
-        if (!settingsChanged && !changed.has(room.roomId)) continue;
-        if (!room.encrypted) continue;
-        if (room.membership === "join") {
-          if (changed.has(room.roomId) || settingsChanged)
-            await this.#rooms.record(room, { fromSync: true, track: true });
-        } else if (room.membership === "invite" && settingsChanged) {
-          // Seen in the invite: recorded now, so that no later sync (which may omit it) can make us
-          // send plaintext into the room after joining.
-          await this.#rooms.record(room, { fromSync: true, track: false });
-        }
-      }
-      const later = this.#later;
-      this.#later = { decrypted: [], withheld: [] };
-      await emitLaterOutcomes(this.#host, later);
-      await this.#loop.run();
-      await this.#useReceivedSecrets();
-      if (this.#bundlesArrived || this.historySharing.retryDue) {
-        this.#bundlesArrived = false;
-        await this.historySharing.importReady();
-      }
-      // In the background: new room keys go up to the backup, missing ones are looked up in it.
-      this.backup.schedule();
+      await this.#syncs.afterEvents();
     });
-  }
-
-  /**
-   * A backup key one of our verified devices sent on request: used with the server's version
-   * (which refuses a key that is not its own). Other secrets have no use here yet and are dropped.
-   */
-  async #useReceivedSecrets(): Promise<void> {
-    const secrets = this.#receivedSecrets;
-    this.#receivedSecrets = [];
-    for (const secret of secrets) {
-      if (secret.name !== BACKUP_SECRET) continue;
-      let key: Uint8Array;
-      try {
-        key = decodeKeySecret(secret.name, secret.value);
-      } catch {
-        continue;
-      }
-      try {
-        await this.backup.useKey(key);
-      } catch (e) {
-        this.#host.logger.warn({ err: errorSummary(e) }, "the backup key another device sent was not used");
-      } finally {
-        wipe(key);
-      }
-    }
-  }
-
-  /**
-   * Device-list changes missed while the client was away (an initial sync does not carry them).
-   * If the server cannot say, every tracked user is queried again.
-   */
-  async #catchUpDeviceLists(from: string, to: string): Promise<void> {
-    let changes: { changed: string[]; left: string[] };
-    try {
-      const res = await this.#host.http.request({
-        method: "GET",
-        path: path`/_matrix/client/v3/keys/changes`,
-        query: { from, to },
-        schema: keysChangesResponseSchema,
-      });
-      changes = { changed: res.changed ?? [], left: res.left ?? [] };
-    } catch (e) {
-      this.#host.logger.warn({ err: errorSummary(e) }, "keys/changes failed; querying every tracked user");
-      const tracked = await this.#store.store.getTrackedUsers();
-      changes = { changed: tracked.map((t) => t.userId), left: [] };
-    }
-    await this.machine.receiveKeysChanges(changes.changed, changes.left);
-    // Only once recorded: if saving failed, the sync is handled again and so is the catch-up.
-    this.#gapFrom = undefined;
   }
 
   // ---- EventEncryptor ----
@@ -544,11 +354,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
 
   /** The user's devices (their keys fetched first if we do not follow them yet), without deleted ones. */
   getUserDevices(userId: string): Promise<DeviceInfo[]> {
-    return this.exclusive(async () => {
-      this.#ensureOpen();
-      await this.#refreshDevices([userId]);
-      return (await this.machine.getUserDevices(userId)).filter((d) => !d.deleted);
-    });
+    return this.#openUnit(() => this.#trust.getUserDevices(userId));
   }
 
   /**
@@ -556,21 +362,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
    * our self-signing key (the signature is uploaded before this returns, or retried later).
    */
   setDeviceTrust(userId: string, deviceId: string, trust: DeviceTrust): Promise<DeviceInfo> {
-    return this.exclusive(async () => {
-      this.#ensureOpen();
-      if ((await this.machine.getDevice(userId, deviceId)) === undefined) {
-        // A device we have not seen (e.g. just logged in): ask the server again rather than refuse.
-        await this.machine.receiveKeysChanges([userId], []);
-        await this.#refreshDevices([userId]);
-      }
-      const info =
-        trust === "verified"
-          ? (await this.machine.markDeviceVerified(userId, deviceId)).device
-          : await this.machine.setDeviceTrust(userId, deviceId, trust);
-      // Verifying one of our devices answers its held key requests (and uploads its signature): send them now.
-      if (userId === this.userId) await this.#loop.run();
-      return info;
-    });
+    return this.#openUnit(() => this.#trust.setDeviceTrust(userId, deviceId, trust));
   }
 
   // ---- cross-signing ----
@@ -583,42 +375,20 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
    * this device does not hold, unless `reset`.
    */
   bootstrapCrossSigning(opts: { auth?: UiaAuth; reset?: boolean } = {}): Promise<CrossSigningStatus> {
-    return this.exclusive(async () => {
-      this.#ensureOpen();
-      await this.#refreshOwnKeys();
-      const request = await this.machine.bootstrapCrossSigning({ reset: opts.reset === true });
-      if (request !== undefined) {
-        await withUia(this.userId, opts.auth, "upload cross-signing keys", (auth) =>
-          this.#host.http.request({
-            method: "POST",
-            path: path`/_matrix/client/v3/keys/device_signing/upload`,
-            body: { ...request.body, ...(auth !== undefined ? { auth } : {}) },
-            schema: jsonObjectSchema,
-          }),
-        );
-        await this.machine.markRequestAsSent(request, {});
-      }
-      await this.#loop.run();
+    return this.#openUnit(async () => {
+      await this.#trust.bootstrapCrossSigning(opts);
       return this.crossSigningStatus();
     });
   }
 
   /** Our cross-signing state (our published keys asked for again when outdated). */
   crossSigningStatus(): Promise<CrossSigningStatus> {
-    return this.exclusive(async () => {
-      this.#ensureOpen();
-      await this.#refreshDevices([this.userId]);
-      return this.machine.crossSigningStatus();
-    });
+    return this.#openUnit(() => this.#trust.crossSigningStatus());
   }
 
   /** A user's cross-signing identity (their keys fetched first if needed), or undefined. */
   getUserIdentity(userId: string): Promise<UserIdentityInfo | undefined> {
-    return this.exclusive(async () => {
-      this.#ensureOpen();
-      await this.#refreshDevices([userId]);
-      return this.machine.getUserIdentity(userId);
-    });
+    return this.#openUnit(() => this.#trust.getUserIdentity(userId));
   }
 
   /**
@@ -627,13 +397,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
    * identity (and the devices it cross-signed).
    */
   verifyUser(userId: string): Promise<UserIdentityInfo> {
-    return this.exclusive(async () => {
-      this.#ensureOpen();
-      await this.#refreshDevices([userId]);
-      const { identity } = await this.machine.markUserVerified(userId);
-      await this.#loop.run();
-      return identity;
-    });
+    return this.#openUnit(() => this.#trust.verifyUser(userId));
   }
 
   /** Accepts a user's changed identity (clears `changed` and a verification violation). */
@@ -663,31 +427,12 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     });
   }
 
-  /** Our own keys asked for again, whatever the cache says (another device may have changed them). */
-  async #refreshOwnKeys(): Promise<void> {
-    await this.machine.receiveKeysChanges([this.userId], []);
-    await this.#refreshDevices([this.userId]);
-  }
-
   /**
    * Our own devices with their keys and trust, asking the server again when it named a device the
    * engine has not seen (a device added while this one was offline, before any sync reported it).
    */
   getOwnDevices(serverDeviceIds: readonly string[]): Promise<DeviceInfo[]> {
-    return this.exclusive(async () => {
-      this.#ensureOpen();
-      const known = async () => (await this.machine.getUserDevices(this.userId)).filter((d) => !d.deleted);
-      let devices = await known();
-      const missing = serverDeviceIds.some(
-        (id) => id !== this.deviceId && !devices.some((d) => d.deviceId === id),
-      );
-      if (missing) {
-        await this.machine.receiveKeysChanges([this.userId], []);
-        await this.#refreshDevices([this.userId]);
-        devices = await known();
-      }
-      return devices;
-    });
+    return this.#openUnit(() => this.#trust.getOwnDevices(serverDeviceIds));
   }
 
   /** Key requests of our own unverified devices, waiting for `setDeviceTrust` (oldest first). */
@@ -702,21 +447,6 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       this.#ensureOpen();
       return this.#rooms.setVerifyDevices(room, verifyDevices);
     });
-  }
-
-  /** Makes sure these users' device lists are known and current (a `/keys/query` if needed). */
-  async #refreshDevices(userIds: readonly string[]): Promise<void> {
-    if (!this.machine.hasOutdatedUsers(userIds)) return;
-    await this.machine.updateTrackedUsers(userIds);
-    // Two runs: the first may have started before these users were marked.
-    for (let i = 0; i < 2 && this.machine.hasOutdatedUsers(userIds); i++) await this.#loop.run();
-    if (this.machine.hasOutdatedUsers(userIds)) {
-      throw new ClientCryptoError(
-        "DEVICE_LIST_UNAVAILABLE",
-        "the devices of the room's members could not be fetched",
-        { cause: this.#loop.lastError },
-      );
-    }
   }
 
   // ---- key export / import ----
@@ -769,6 +499,14 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     // The request stays in the engine and goes out again on the next run; say what, never the body.
     this.#host.logger.warn({ request: request?.type, err: errorSummary(error) }, "encryption request failed");
     this.#host.reportError(error);
+  }
+
+  /** `work` as one unit of work (`exclusive`), refused once the driver is closed. */
+  #openUnit<T>(work: () => Promise<T>): Promise<T> {
+    return this.exclusive(async () => {
+      this.#ensureOpen();
+      return work();
+    });
   }
 
   #ensureOpen(): void {

@@ -1,0 +1,84 @@
+// Decrypting room events in the client's encryption driver: one event or a room's batch through
+// the engine, with the room's sender requirement, and a second pass once the devices of senders
+// new to us are fetched. `ClientCrypto` runs these under the store's lease.
+import { E2eeError } from "../../e2ee/errors.ts";
+import type { RoomEventDecryption } from "../../e2ee/index.ts";
+import type { OlmMachine } from "../../e2ee/machine.ts";
+import type { ClientEvent } from "../../wire/index.ts";
+import type { Room } from "../rooms/room.ts";
+import type { DecryptionResult } from "../sync/hooks.ts";
+import { decryptedParts, undecryptable } from "./decrypted-events.ts";
+import type { OutgoingRequestLoop } from "./outgoing.ts";
+import type { RoomEncryption } from "./room-encryption.ts";
+
+export interface RoomDecryptionParts {
+  readonly machine: OlmMachine;
+  /** Each room's recorded trust requirements (the sender requirement). */
+  readonly rooms: RoomEncryption;
+  /** Sends the key queries for senders new to us. */
+  readonly loop: OutgoingRequestLoop;
+}
+
+/** `decryptRoomEvent` for a room's timeline, in one engine step (and one more for first contacts). */
+export async function decryptRoomEvents(
+  parts: RoomDecryptionParts,
+  room: Room,
+  events: readonly ClientEvent[],
+): Promise<DecryptionResult[]> {
+  const { machine } = parts;
+  try {
+    const requirement = (await parts.rooms.trustOf(room.roomId)).senderRequirement;
+    const opts = requirement === undefined ? {} : { senderRequirement: requirement };
+    const batch = events.map((event) => ({ event, roomId: room.roomId }));
+    const outcomes = await machine.tryDecryptRoomEvents(batch, opts);
+    // First contact, as in `decryptRoomEvent`: fetch the unknown senders' devices at once and
+    // judge those events again.
+    const unknown = outcomes.flatMap((o, i) => (o.ok && o.event.trust === "unknown_device" ? [i] : []));
+    if (unknown.length > 0) {
+      await machine.updateTrackedUsers([...new Set(unknown.map((i) => (events[i] as ClientEvent).sender))]);
+      await parts.loop.run();
+      const again = await machine.tryDecryptRoomEvents(
+        unknown.map((i) => batch[i] as (typeof batch)[number]),
+        opts,
+      );
+      unknown.forEach((i, j) => {
+        outcomes[i] = again[j] as RoomEventDecryption;
+      });
+    }
+    return outcomes.map((o, i) =>
+      o.ok ? { ok: true, ...decryptedParts(o.event, events[i] as ClientEvent) } : undecryptable(o.error),
+    );
+  } catch (e) {
+    // The engine itself failed (closed, its store unusable): the events stay undecrypted.
+    if (e instanceof E2eeError) return events.map(() => ({ ok: false, code: e.code, reason: e.message }));
+    throw e;
+  }
+}
+
+export async function decryptRoomEvent(
+  parts: RoomDecryptionParts,
+  room: Room,
+  event: ClientEvent,
+): Promise<DecryptionResult> {
+  const { machine } = parts;
+  try {
+    const requirement = (await parts.rooms.trustOf(room.roomId)).senderRequirement;
+    const opts = requirement === undefined ? {} : { senderRequirement: requirement };
+    // The engine keeps the events whose key may still come and hands them back when it does.
+    let outcome = await machine.tryDecryptRoomEvent(event, room.roomId, opts);
+    if (outcome.ok && outcome.event.trust === "unknown_device") {
+      // First contact: the sender's device keys may not be fetched yet (the query for a new room
+      // member goes out after this sync's events). Fetch them now and judge the sender with them,
+      // rather than report a device as unknown that is merely new to us.
+      await machine.updateTrackedUsers([event.sender]);
+      await parts.loop.run();
+      outcome = await machine.tryDecryptRoomEvent(event, room.roomId, opts);
+    }
+    if (!outcome.ok) return undecryptable(outcome.error);
+    return { ok: true, ...decryptedParts(outcome.event, event) };
+  } catch (e) {
+    // The engine itself failed (closed, its store unusable): the event stays undecrypted.
+    if (e instanceof E2eeError) return { ok: false, code: e.code, reason: e.message };
+    throw e;
+  }
+}

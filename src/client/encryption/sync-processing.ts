@@ -1,0 +1,201 @@
+// What each sync response does to the engine in the client's encryption driver: membership and
+// device-list changes (with the ones missed while away), to-device messages, then, after the
+// sync's events went out, the rooms newly encrypted, events whose key came late, secrets our
+// other devices sent and history bundles. `ClientCrypto` runs both steps under the store's lease.
+import { wipe } from "../../crypto/primitives/index.ts";
+import type { DecryptedRoomEvent, ReceivedSecret, UndecryptableRoomEvent } from "../../e2ee/index.ts";
+import type { OlmMachine } from "../../e2ee/machine.ts";
+import { BACKUP_SECRET, decodeKeySecret } from "../../e2ee/secret-storage/names.ts";
+import type { CryptoStore } from "../../store/store.ts";
+import { keysChangesResponseSchema, type ToDeviceEvent } from "../../wire/index.ts";
+import { errorSummary } from "../events/emitter.ts";
+import { path } from "../http.ts";
+import type { SyncCryptoChanges } from "../sync/hooks.ts";
+import type { KeyBackup } from "./backup.ts";
+import type { ClientCryptoHost } from "./client-crypto-types.ts";
+import { emitLaterOutcomes } from "./decrypted-events.ts";
+import type { HistorySharing } from "./history-sharing.ts";
+import type { OutgoingRequestLoop } from "./outgoing.ts";
+import type { RoomEncryption } from "./room-encryption.ts";
+
+export interface SyncProcessingParts {
+  readonly machine: OlmMachine;
+  readonly host: ClientCryptoHost;
+  readonly store: CryptoStore;
+  readonly rooms: RoomEncryption;
+  readonly loop: OutgoingRequestLoop;
+  readonly backup: KeyBackup;
+  readonly historySharing: HistorySharing;
+}
+
+export class SyncProcessing {
+  readonly #parts: SyncProcessingParts;
+  /**
+   * What this sync's engine step handed back for events that failed earlier (decrypted now, or
+   * their key withheld): emitted after the sync's events, before its token is saved.
+   */
+  #later: { decrypted: DecryptedRoomEvent[]; withheld: UndecryptableRoomEvent[] } = {
+    decrypted: [],
+    withheld: [],
+  };
+  #changedRooms = new Set<string>();
+  /** The crypto store's token when the client starts over without one (see `clientSince`). */
+  #gapFrom: string | undefined;
+  /**
+   * The store never saw a sync: the first one is an initial sync, which carries no `device_lists`,
+   * yet keys were queried at open (our own at least). Whatever changed in between (a device of
+   * ours that logged in meanwhile) is asked for again once that sync is in.
+   */
+  #requeryAfterInitialSync = false;
+  /** Secrets our other devices sent on request (the backup key), applied before the token is saved. */
+  #receivedSecrets: ReceivedSecret[] = [];
+  /** A sync brought a room key bundle: the ready ones are imported before its token is saved. */
+  #bundlesArrived = false;
+
+  constructor(parts: SyncProcessingParts) {
+    this.#parts = parts;
+  }
+
+  /**
+   * The client starts over without a sync token while the crypto store has `storeToken` (or none):
+   * the device-list changes since then are caught up with the first sync.
+   */
+  startWithoutClientToken(storeToken: string | undefined): void {
+    this.#gapFrom = storeToken;
+    this.#requeryAfterInitialSync = storeToken === undefined;
+  }
+
+  /** A sync's memberships, device lists and to-device messages, into the engine (`processSyncChanges`). */
+  async processChanges(changes: SyncCryptoChanges): Promise<ToDeviceEvent[]> {
+    const { machine, host, loop } = this.#parts;
+    if (changes.changedMemberships.length > 0) {
+      await machine.receiveRoomMembership(changes.changedMemberships);
+      for (const m of changes.changedMemberships) this.#changedRooms.add(m.roomId);
+    }
+    // Before the new token is saved: a crash here must not skip the missed range next time.
+    if (this.#gapFrom !== undefined) await this.#catchUpDeviceLists(this.#gapFrom, changes.nextBatch);
+    if (this.#requeryAfterInitialSync) {
+      const tracked = (await this.#parts.store.getTrackedUsers()).map((t) => t.userId);
+      await machine.receiveKeysChanges([machine.userId, ...tracked], []);
+      this.#requeryAfterInitialSync = false;
+    }
+    // First contact in bulk: the devices of senders new to us are fetched now, in one batched
+    // query, rather than one round trip (and one durable commit) per new sender while decrypting
+    // (`decryptRoomEvent`) — hundreds of them in a first sync of a large account. When every
+    // sender is tracked with a current device list (a conversation's usual response) there is
+    // nothing to fetch: no engine step and no outgoing pass (whatever else is queued goes out in
+    // `beforeSaveSyncToken`'s pass of the same unit).
+    if (machine.hasOutdatedUsers(changes.encryptedSenders)) {
+      await machine.updateTrackedUsers(changes.encryptedSenders);
+      await loop.run();
+    }
+    const result = await machine.receiveSyncChanges({
+      toDevice: changes.toDeviceEvents,
+      deviceLists: changes.deviceLists,
+      ...(changes.oneTimeKeyCounts !== undefined ? { oneTimeKeyCounts: changes.oneTimeKeyCounts } : {}),
+      ...(changes.unusedFallbackKeyTypes !== undefined
+        ? { unusedFallbackKeyTypes: changes.unusedFallbackKeyTypes }
+        : {}),
+      nextBatch: changes.nextBatch,
+    });
+    this.#later.decrypted.push(...result.redecrypted);
+    this.#later.withheld.push(...result.withheldEvents);
+    this.#receivedSecrets.push(...result.secrets);
+    if (result.roomKeyBundles.length > 0) this.#bundlesArrived = true;
+    for (const held of result.heldKeyRequests) host.emitKeyRequest(held);
+    for (const f of result.failures) {
+      host.logger.warn({ sender: f.sender, code: f.code }, "dropped an undecryptable to-device event");
+    }
+    // Rebuilt field by field: only events the engine decrypted carry `encryption` (a server cannot
+    // forge it on a plaintext event), and room keys arrive without their `session_key`.
+    return result.toDevice.map(({ type, sender, content, encryption }) =>
+      encryption === undefined
+        ? { type, sender, content }
+        : { type, sender, content, encryption: { ...encryption } },
+    );
+  }
+
+  /** After the sync's events went out (`beforeSaveSyncToken`). */
+  async afterEvents(): Promise<void> {
+    const { host, rooms, loop, historySharing } = this.#parts;
+    const changed = this.#changedRooms;
+    this.#changedRooms = new Set();
+    for (const room of host.rooms()) {
+      const settingsChanged = rooms.settingsChanged(room);
+      if (!settingsChanged && !changed.has(room.roomId)) continue;
+      if (!room.encrypted) continue;
+      if (room.membership === "join") {
+        if (changed.has(room.roomId) || settingsChanged)
+          await rooms.record(room, { fromSync: true, track: true });
+      } else if (room.membership === "invite" && settingsChanged) {
+        // Seen in the invite: recorded now, so that no later sync (which may omit it) can make us
+        // send plaintext into the room after joining.
+        await rooms.record(room, { fromSync: true, track: false });
+      }
+    }
+    const later = this.#later;
+    this.#later = { decrypted: [], withheld: [] };
+    await emitLaterOutcomes(host, later);
+    await loop.run();
+    await this.#useReceivedSecrets();
+    if (this.#bundlesArrived || historySharing.retryDue) {
+      this.#bundlesArrived = false;
+      await historySharing.importReady();
+    }
+    // In the background: new room keys go up to the backup, missing ones are looked up in it.
+    this.#parts.backup.schedule();
+  }
+
+  /**
+   * A backup key one of our verified devices sent on request: used with the server's version
+   * (which refuses a key that is not its own). Other secrets have no use here yet and are dropped.
+   */
+  async #useReceivedSecrets(): Promise<void> {
+    const secrets = this.#receivedSecrets;
+    this.#receivedSecrets = [];
+    for (const secret of secrets) {
+      if (secret.name !== BACKUP_SECRET) continue;
+      let key: Uint8Array;
+      try {
+        key = decodeKeySecret(secret.name, secret.value);
+      } catch {
+        continue;
+      }
+      try {
+        await this.#parts.backup.useKey(key);
+      } catch (e) {
+        this.#parts.host.logger.warn(
+          { err: errorSummary(e) },
+          "the backup key another device sent was not used",
+        );
+      } finally {
+        wipe(key);
+      }
+    }
+  }
+
+  /**
+   * Device-list changes missed while the client was away (an initial sync does not carry them).
+   * If the server cannot say, every tracked user is queried again.
+   */
+  async #catchUpDeviceLists(from: string, to: string): Promise<void> {
+    const { host } = this.#parts;
+    let changes: { changed: string[]; left: string[] };
+    try {
+      const res = await host.http.request({
+        method: "GET",
+        path: path`/_matrix/client/v3/keys/changes`,
+        query: { from, to },
+        schema: keysChangesResponseSchema,
+      });
+      changes = { changed: res.changed ?? [], left: res.left ?? [] };
+    } catch (e) {
+      host.logger.warn({ err: errorSummary(e) }, "keys/changes failed; querying every tracked user");
+      const tracked = await this.#parts.store.getTrackedUsers();
+      changes = { changed: tracked.map((t) => t.userId), left: [] };
+    }
+    await this.#parts.machine.receiveKeysChanges(changes.changed, changes.left);
+    // Only once recorded: if saving failed, the sync is handled again and so is the catch-up.
+    this.#gapFrom = undefined;
+  }
+}
