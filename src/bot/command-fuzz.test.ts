@@ -6,8 +6,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 import type { JsonObject } from "../index.ts";
-import { Bot, MAX_COMMAND_BODY } from "./bot.ts";
+import { Bot } from "./bot.ts";
 import { arg } from "./commands/args.ts";
+import { MAX_COMMAND_BODY } from "./dispatch.ts";
 import { FAKE_BOT_USER, fakeBotClient, fakeMember, fakeMessage } from "./testing/fake-client.ts";
 
 const tricky = fc.constantFrom(

@@ -7,7 +7,7 @@ export {
   DEFAULT_ANSWERS_PER_ROOM_PER_MINUTE,
   ERROR_NOTICE_INTERVAL_MS,
 } from "./answer-limits.ts";
-export { Bot, MAX_COMMAND_BODY, MAX_HANDLERS } from "./bot.ts";
+export { Bot } from "./bot.ts";
 export {
   type ArgSpec,
   type ArgSpecs,
@@ -40,6 +40,8 @@ export {
   RoomSender,
   type SendGate,
 } from "./context.ts";
+export { MAX_COMMAND_BODY } from "./dispatch.ts";
+export { MAX_HANDLERS } from "./handlers.ts";
 export {
   BotInitError,
   ECHO_SKILL,

@@ -1,0 +1,241 @@
+// Event dispatch: which handlers an event from sync reaches (a command, patterns, mentions,
+// messages, reactions; others' membership changes go to room-membership.ts), the checks before a
+// command runs (rate limit, owners, verified senders, its arguments), the middleware chain, and the
+// error boundary with its notices. An event readable only long after it arrived runs nothing
+// (late-events.ts).
+import type { Clock, Logger, MatrixClient, Room, RoomEvent } from "../index.ts";
+import { AnswerLimitError, type AnswerLimiter } from "./answer-limits.ts";
+import { parseArgs } from "./commands/args.ts";
+import { CommandContext, EventContext, type SendGate } from "./context.ts";
+import type { Command, Handlers } from "./handlers.ts";
+import { type LateEvents, type Lateness, roughDuration } from "./late-events.ts";
+import type { LocalStore } from "./local-store.ts";
+import type { AccessLists, BotOptions } from "./options.ts";
+import { RateLimiter } from "./rate-limit.ts";
+
+/** Longest message body the bot looks at for commands and patterns (longer ones are ignored). */
+export const MAX_COMMAND_BODY = 16_384;
+
+/** What dispatch takes of the bot. */
+export interface DispatchHost {
+  readonly client: MatrixClient;
+  readonly options: BotOptions;
+  readonly owners: ReadonlySet<string>;
+  readonly logger: Logger;
+  readonly local: LocalStore;
+  readonly handlers: Handlers;
+  readonly late: LateEvents;
+  readonly answers: AnswerLimiter;
+  /** Counts an answer against `answerLimits`. */
+  readonly gate: SendGate;
+  isRunning(): boolean;
+  /** A membership change (a member event with a state key). */
+  onMemberEvent(room: Room, ev: RoomEvent): Promise<void>;
+}
+
+/** Whether `id` passes an allow / deny list (no list, or an empty allow list: everyone). */
+export function allowedBy(list: AccessLists | undefined, id: string): boolean {
+  if (list?.deny?.includes(id)) return false;
+  return list?.allow === undefined || list.allow.length === 0 || list.allow.includes(id);
+}
+
+export class Dispatcher {
+  readonly #host: DispatchHost;
+  /** Commands per user (`BotOptions.rateLimit`; none by default). */
+  readonly #rateLimiter: RateLimiter | undefined;
+
+  constructor(host: DispatchHost, clock: Clock) {
+    this.#host = host;
+    const { rateLimit } = host.options;
+    this.#rateLimiter = rateLimit ? new RateLimiter(rateLimit, clock) : undefined;
+  }
+
+  /** `lateness`: for an event that was not readable on arrival, how long its key took. */
+  async onEvent(room: Room, ev: RoomEvent, lateness?: Lateness): Promise<void> {
+    const h = this.#host;
+    if (!h.isRunning()) return;
+    if (ev.type === "m.room.member" && ev.stateKey !== undefined) return h.onMemberEvent(room, ev);
+    if (ev.sender === h.client.userId || ev.stateKey !== undefined) return;
+    // Not decrypted yet: it comes again as `room.decrypted` when its key arrives.
+    if (ev.encryption?.decrypted === false) return;
+    if (h.local.isHandled(ev.eventId)) return;
+    if (!allowedBy(h.options.rooms, ev.roomId) || !allowedBy(h.options.users, ev.sender)) return;
+    try {
+      if (h.late.isLate(lateness)) await this.#onLate(room, ev, lateness);
+      else if (ev.type === "m.room.message") await this.#onMessage(room, ev);
+      else if (ev.type === "m.reaction") await this.#onReaction(room, ev);
+    } finally {
+      h.local.markHandled(ev.eventId);
+    }
+  }
+
+  async #guard(ctx: EventContext, what: string, fn: () => Promise<unknown>): Promise<void> {
+    const { logger, answers } = this.#host;
+    const chain = this.#host.handlers.middleware.map((m) => m.handler);
+    const run = async (i: number): Promise<void> => {
+      const mw = chain[i];
+      if (mw === undefined) {
+        await fn();
+        return;
+      }
+      await mw(ctx, () => run(i + 1));
+    };
+    try {
+      await run(0);
+    } catch (err) {
+      // Over `answerLimits`: logged once by the limiter, and nothing said (that would feed a loop).
+      if (err instanceof AnswerLimitError) return;
+      // The error boundary: the user hears something went wrong (at most once per room per
+      // `ERROR_NOTICE_INTERVAL_MS`), the log gets the details.
+      const ref = ctx.eventId.slice(1, 9);
+      logger.error({ err, handler: what, roomId: ctx.roomId, eventId: ctx.eventId, ref }, "handler failed");
+      if (!answers.takeErrorNotice(ctx.roomId)) return;
+      try {
+        await ctx.notice(`Sorry, that failed (ref ${ref}).`);
+      } catch (sendErr) {
+        if (!(sendErr instanceof AnswerLimitError))
+          logger.error({ err: sendErr, roomId: ctx.roomId }, "could not report a failure");
+      }
+    }
+  }
+
+  /** The body of a message the bot handles; undefined for those it ignores. */
+  #handledBody(ev: RoomEvent): string | undefined {
+    const content = ev.content;
+    // Edits repeat the original's body; other bots' notices must not start loops; a redacted
+    // message (sent, then removed before the bot saw it) says nothing any more.
+    const rel = content["m.relates_to"] as { rel_type?: unknown } | undefined;
+    if (content["m.new_content"] !== undefined || rel?.rel_type === "m.replace") return undefined;
+    if (content.msgtype === "m.notice" || ev.unsigned?.redacted_because !== undefined) return undefined;
+    const body = typeof content.body === "string" ? content.body : "";
+    return body.length > MAX_COMMAND_BODY ? undefined : body;
+  }
+
+  async #onMessage(room: Room, ev: RoomEvent): Promise<void> {
+    const { client, handlers, gate } = this.#host;
+    const body = this.#handledBody(ev);
+    if (body === undefined) return;
+    const isOwner = this.#host.owners.has(ev.sender);
+    const invoked = handlers.commandIn(body);
+    if (invoked !== undefined) {
+      const [cmd, argText] = invoked;
+      const ctx = new CommandContext(client, ev, room, isOwner, cmd.name, argText, gate);
+      await this.#guard(ctx, `command ${cmd.name}`, () => this.#runCommand(cmd, ctx));
+      return;
+    }
+    const ctx = new EventContext(client, ev, room, isOwner, gate);
+    await this.#guard(ctx, "message", async () => {
+      for (const { handler } of [...handlers.hears]) {
+        handler.pattern.lastIndex = 0;
+        const match = handler.pattern.exec(body);
+        if (match) await handler.run(ctx, match);
+      }
+      if (handlers.mentions.length > 0 && this.#mentionsMe(ev, body)) {
+        for (const { handler } of [...handlers.mentions]) await handler(ctx);
+      }
+      for (const { handler } of [...handlers.messages]) await handler(ctx);
+    });
+  }
+
+  /**
+   * A message or reaction readable only past `lateEvents.maxDelayMs` after it arrived: no handler
+   * runs. One log line (no content); a command from an owner or in a direct chat with its sender
+   * is answered, at most once per room per `LATE_NOTICE_INTERVAL_MS`.
+   */
+  async #onLate(room: Room, ev: RoomEvent, late: Lateness): Promise<void> {
+    if (ev.type !== "m.room.message" && ev.type !== "m.reaction") return;
+    const { client, logger, handlers } = this.#host;
+    const { delayMs, since } = late;
+    logger.info(
+      { roomId: ev.roomId, eventId: ev.eventId, sender: ev.sender, type: ev.type, delayMs, since },
+      "event readable too late (lateEvents.maxDelayMs), not handled",
+    );
+    const body = ev.type === "m.room.message" ? this.#handledBody(ev) : undefined;
+    const invoked = body === undefined ? undefined : handlers.commandIn(body);
+    const isOwner = this.#host.owners.has(ev.sender);
+    if (invoked === undefined) return;
+    if (!isOwner && !client.getDirectRoomIds(ev.sender).includes(room.roomId)) return;
+    if (!this.#host.late.takeNotice(room.roomId)) return;
+    const text = `${handlers.prefix}${invoked[0].name} was not run: it reached me ${roughDuration(delayMs)} late (its key came late). Send it again if it still holds.`;
+    await new EventContext(client, ev, room, isOwner, this.#host.gate)
+      .notice(text)
+      .catch(
+        (err) =>
+          err instanceof AnswerLimitError ||
+          logger.warn({ err, roomId: room.roomId }, "could not send a late notice"),
+      );
+  }
+
+  #mentionsMe(ev: RoomEvent, body: string): boolean {
+    const mentions = ev.content["m.mentions"];
+    if (typeof mentions === "object" && mentions !== null && !Array.isArray(mentions)) {
+      const ids = (mentions as { user_ids?: unknown }).user_ids;
+      return Array.isArray(ids) && ids.includes(this.#host.client.userId);
+    }
+    return body.includes(this.#host.client.userId);
+  }
+
+  async #runCommand(cmd: Command, ctx: CommandContext): Promise<void> {
+    const { options, handlers } = this.#host;
+    const { prefix } = handlers;
+    if (this.#rateLimiter !== undefined && !ctx.isOwner) {
+      const taken = this.#rateLimiter.take(ctx.sender);
+      if (!taken.allowed) {
+        if (taken.first) await ctx.notice(`Slow down: try again in ${Math.ceil(taken.retryInMs / 1000)} s.`);
+        return;
+      }
+    }
+    if (cmd.opts.ownerOnly) {
+      if (!ctx.isOwner) {
+        await ctx.notice(`${prefix}${cmd.name} is for the bot's owners only.`);
+        return;
+      }
+      if (options.requireVerifiedOwners && !(await this.#isVerified(ctx.event))) {
+        await ctx.notice(
+          `${prefix}${cmd.name} needs a verified owner: verify the bot first (keyroom bot verify ${ctx.sender}).`,
+        );
+        return;
+      }
+    }
+    if (cmd.opts.verifiedOnly && !(await this.#isVerified(ctx.event))) {
+      await ctx.notice(`${prefix}${cmd.name} only answers verified devices: verify with the bot first.`);
+      return;
+    }
+    const parsed = parseArgs(cmd.args, ctx.argText);
+    if (!parsed.ok) {
+      await ctx.notice(`Usage: ${handlers.usage(cmd)}\n${parsed.problem}`);
+      return;
+    }
+    await cmd.run(ctx, parsed.values);
+    if (options.readReceipts) await ctx.markRead();
+  }
+
+  /** Sent from a device the bot verified, or one its owner cross-signed whose identity the bot verified. */
+  async #isVerified(ev: RoomEvent): Promise<boolean> {
+    const info = ev.encryption;
+    if (info?.decrypted !== true) return false;
+    if (info.trust === "verified") return true;
+    if (info.senderCrossSigned !== true) return false;
+    const identity = await this.#host.client.getUserIdentity(ev.sender);
+    return identity?.verified === true;
+  }
+
+  async #onReaction(room: Room, ev: RoomEvent): Promise<void> {
+    const { client, handlers } = this.#host;
+    if (handlers.reactions.length === 0) return;
+    const rel = ev.content["m.relates_to"];
+    if (typeof rel !== "object" || rel === null || Array.isArray(rel)) return;
+    const r = rel as { rel_type?: unknown; event_id?: unknown; key?: unknown };
+    if (r.rel_type !== "m.annotation" || typeof r.event_id !== "string" || typeof r.key !== "string") return;
+    const ctx = Object.assign(
+      new EventContext(client, ev, room, this.#host.owners.has(ev.sender), this.#host.gate),
+      {
+        key: r.key,
+        targetEventId: r.event_id,
+      },
+    );
+    await this.#guard(ctx, "reaction", async () => {
+      for (const { handler } of [...handlers.reactions]) await handler(ctx);
+    });
+  }
+}
