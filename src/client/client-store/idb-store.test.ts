@@ -216,6 +216,48 @@ describe("IndexedDbClientStore layout", () => {
     await b.close();
   });
 
+  it("a tab whose session the store no longer holds (another tab logged in as someone else, or out) saves nothing", async () => {
+    const name = dbName("sessions");
+    const session = (userId: string, deviceId: string) => ({
+      homeserverUrl: "https://hs",
+      userId,
+      deviceId,
+      accessToken: `token-${deviceId}`,
+    });
+    const alice = new IndexedDbClientStore({ name });
+    await alice.saveSession(session("@alice:hs", "A1"));
+    await alice.loadSync();
+    await alice.saveSync({ nextBatch: "alice-1", rooms: [roomA()], accountData: [] });
+    // Another tab logs in as Bob (the client clears a store that holds another account first).
+    const bob = new IndexedDbClientStore({ name });
+    await bob.clear();
+    await bob.saveSession(session("@bob:hs", "B1"));
+    assert.equal(await bob.loadSync(), undefined);
+    await bob.saveSync({ nextBatch: "bob-1", rooms: [roomInvite()], accountData: [] });
+    // Alice's tab, still open, handles another response: Bob's store must not get her rooms.
+    const secret = { ...roomA(), roomId: "!secret:hs" };
+    await assert.rejects(
+      alice.saveSync({ nextBatch: "alice-2", rooms: [secret], accountData: [] }),
+      (e: unknown) => e instanceof ClientError && e.code === "NOT_LOGGED_IN",
+    );
+    const reloaded = new IndexedDbClientStore({ name });
+    assert.equal((await reloaded.loadSession())?.userId, "@bob:hs");
+    const sync = await reloaded.loadSync();
+    assert.equal(sync?.nextBatch, "bob-1");
+    assert.deepEqual(
+      sync?.rooms.map((r) => r.roomId),
+      ["!i:hs"],
+    );
+    // Bob logs out in his tab (the store is cleared): a save of his other tab leaves it empty.
+    await reloaded.clear();
+    await assert.rejects(
+      bob.saveSync({ nextBatch: "bob-2", rooms: [roomInvite()], accountData: [] }),
+      (e: unknown) => e instanceof ClientError && e.code === "NOT_LOGGED_IN",
+    );
+    assert.equal(await reloaded.loadSync(), undefined);
+    for (const s of [alice, bob, reloaded]) await s.close();
+  });
+
   it("refuses a state record of no stored room, or one without its place, with STORE_CORRUPT", async () => {
     const name = dbName("corrupt");
     const s = new IndexedDbClientStore({ name });

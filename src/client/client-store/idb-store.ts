@@ -32,6 +32,16 @@ const ONLY = "1";
  */
 const WRITER = "writer";
 
+/**
+ * Whose session a stored session record is (user and device), to tell whether the store still
+ * holds the session a connection syncs for; undefined without one.
+ */
+function sessionOwner(v: unknown): string | undefined {
+  if (typeof v !== "object" || v === null) return undefined;
+  const { userId, deviceId } = v as { userId?: unknown; deviceId?: unknown };
+  return JSON.stringify([userId, deviceId]);
+}
+
 const newWriterMark = (): string => `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
 
 /** What this connection last saved or loaded of one room's state: its event and place by key. */
@@ -106,6 +116,12 @@ export class IndexedDbClientStore implements ClientStore {
   readonly #known = new Map<string, StateIndex>();
   /** The `WRITER` value this connection's last save or load left; undefined: none known. */
   #mark: unknown;
+  /**
+   * The session this connection saved or loaded its sync state under (`sessionOwner`): while the
+   * store holds another one or none (another tab logged in as someone else, or logged out),
+   * `saveSync` refuses. Undefined: no session known, nothing checked.
+   */
+  #owner: string | undefined;
 
   /** Opens the database lazily, at the first call. */
   constructor(options: IndexedDbClientStoreOptions = {}) {
@@ -155,14 +171,16 @@ export class IndexedDbClientStore implements ClientStore {
 
   async saveSession(session: StoredSession): Promise<void> {
     await (await this.#open()).put("session", { ...session }, ONLY);
+    this.#owner = sessionOwner(session);
   }
 
   async loadSync(): Promise<SyncSnapshot | undefined> {
     return this.#serially(async () => {
       const db = await this.#open();
-      const tx = db.transaction([...SYNC_STORES]);
+      const tx = db.transaction([...SYNC_STORES, "session"]);
       this.#known.clear();
-      const [token, mark, roomRecords, stateRecords, accountData] = await Promise.all([
+      const [session, token, mark, roomRecords, stateRecords, accountData] = await Promise.all([
+        tx.objectStore("session").get(ONLY),
         tx.objectStore("sync_token").get(ONLY),
         tx.objectStore("sync_token").get(WRITER),
         tx.objectStore("rooms").getAll(),
@@ -170,6 +188,7 @@ export class IndexedDbClientStore implements ClientStore {
         tx.objectStore("account_data").getAll(),
         tx.done,
       ]);
+      this.#owner = sessionOwner(session);
       if (token === undefined) return undefined;
       if (typeof token !== "string" || token.length === 0) {
         throw new ClientError("STORE_CORRUPT", "client store: the sync token failed validation");
@@ -225,7 +244,7 @@ export class IndexedDbClientStore implements ClientStore {
   async saveSync(changes: SyncChanges): Promise<void> {
     return this.#serially(async () => {
       const db = await this.#open();
-      const tx = db.transaction([...SYNC_STORES], "readwrite");
+      const tx = db.transaction([...SYNC_STORES, "session"], "readwrite");
       const requests: Promise<unknown>[] = [];
       const next = new Map<string, StateIndex>();
       const mark = newWriterMark();
@@ -233,8 +252,19 @@ export class IndexedDbClientStore implements ClientStore {
       // Written by someone else since (another tab): what this connection knew is no longer so.
       const lastMark = this.#mark;
       this.#mark = undefined;
-      if ((await tx.objectStore("sync_token").get(WRITER)) !== lastMark || lastMark === undefined) {
-        this.#known.clear();
+      const [storedMark, session] = await Promise.all([
+        tx.objectStore("sync_token").get(WRITER),
+        tx.objectStore("session").get(ONLY),
+      ]);
+      if (storedMark !== lastMark || lastMark === undefined) this.#known.clear();
+      if (this.#owner !== undefined && sessionOwner(session) !== this.#owner) {
+        // Another tab's session, or none: this one's rooms and position must not end up in it.
+        tx.abort();
+        await tx.done.catch(() => undefined);
+        throw new ClientError(
+          "NOT_LOGGED_IN",
+          `client store "${this.name}" no longer holds this session (another tab logged in or out): nothing saved`,
+        );
       }
       try {
         const rooms = tx.objectStore("rooms");
@@ -301,6 +331,7 @@ export class IndexedDbClientStore implements ClientStore {
     return this.#serially(async () => {
       this.#known.clear();
       this.#mark = undefined;
+      this.#owner = undefined;
       const db = await this.#open();
       const tx = db.transaction([...STORES], "readwrite");
       await Promise.all([...STORES.map((s) => tx.objectStore(s).clear()), tx.done]);
@@ -319,6 +350,7 @@ export class IndexedDbClientStore implements ClientStore {
     this.#db = undefined;
     this.#known.clear();
     this.#mark = undefined;
+    this.#owner = undefined;
     if (db !== undefined) (await db.catch(() => undefined))?.close();
   }
 
