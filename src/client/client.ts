@@ -1,9 +1,9 @@
 // The Matrix client, composed of parts with narrow hosts: the session (session/), what sync knows
 // and the loop (sync/), the account's data (account.ts), rooms and sending (rooms/), media,
-// devices and the E2EE part (encryption/session.ts). This file wires them and runs a session's
-// lifecycle (login, restore, logout, close) across them; each public method hands on to one part.
+// devices and the E2EE part (encryption/session.ts). They are built and wired in client-parts.ts,
+// and a session's lifecycle (login, restore, logout, close) runs across them in client-lifecycle.ts;
+// this file is the public API, each method handing on to one part.
 
-import { platform } from "#client-platform";
 import type {
   CrossSigningStatus,
   DeviceInfo,
@@ -11,12 +11,12 @@ import type {
   HeldKeyRequest,
   UserIdentityInfo,
 } from "../e2ee/index.ts";
-import type { JsonObject, LoginResponse, SyncResponse, WhoamiResponse } from "../wire/index.ts";
-import { AccountApi } from "./account.ts";
-import { type ApiCall, apiCall } from "./call.ts";
+import type { JsonObject, SyncResponse, WhoamiResponse } from "../wire/index.ts";
+import type { AccountApi } from "./account.ts";
+import type { ClientLifecycle } from "./client-lifecycle.ts";
 import type { MatrixClientOptions } from "./client-options.ts";
+import { buildClientParts, type ClientHooks } from "./client-parts.ts";
 import type { ClientStore, StoredSession } from "./client-store/index.ts";
-import { type Clock, systemClock } from "./clock.ts";
 import { DeviceApi } from "./devices.ts";
 import { discoverHomeserver } from "./discovery.ts";
 // Straight from the files rather than the encryption barrel, which also leads to the engine: the
@@ -25,27 +25,25 @@ import { discoverHomeserver } from "./discovery.ts";
 import { downloadAttachmentBytes, downloadAttachmentStream } from "./encryption/attachments.ts";
 import type { ClientCrypto } from "./encryption/client-crypto.ts";
 import type {
-  ClientCryptoHost,
   KeyImportResult,
   ProgressCallback,
   RoomTrustRequirements,
 } from "./encryption/client-crypto-types.ts";
-import { resolveEncryptionOptions } from "./encryption/options.ts";
-import { EncryptionSession } from "./encryption/session.ts";
+import type { EncryptionSession } from "./encryption/session.ts";
 import { ClientError } from "./errors.ts";
 import { TypedEmitter } from "./events/emitter.ts";
 import type { ClientEventMap, RoomEvent, SyncState } from "./events/types.ts";
-import { HttpClient } from "./http.ts";
-import { type Logger, silentLogger } from "./logger.ts";
-import { type DownloadedMedia, MediaApi, type UploadData, type UploadOptions } from "./media.ts";
-import { type CreateRoomOptions, type MessagesPage, RoomsApi } from "./rooms/api.ts";
+import type { HttpClient } from "./http.ts";
+import { silentLogger } from "./logger.ts";
+import type { DownloadedMedia, MediaApi, UploadData, UploadOptions } from "./media.ts";
+import type { CreateRoomOptions, MessagesPage, RoomsApi } from "./rooms/api.ts";
 import type { MessageType } from "./rooms/content.ts";
 import type { Room } from "./rooms/room.ts";
-import { Sender, type SendOptions } from "./rooms/sender.ts";
-import { type PasswordLogin, type RegisterOptions, Session, type SessionInfo } from "./session/session.ts";
+import type { Sender, SendOptions } from "./rooms/sender.ts";
+import type { PasswordLogin, RegisterOptions, Session, SessionInfo } from "./session/session.ts";
 import type { EventEncryptor, SyncProcessor } from "./sync/hooks.ts";
-import { SyncRunner } from "./sync/runner.ts";
-import { SyncedState } from "./sync/state.ts";
+import type { SyncRunner } from "./sync/runner.ts";
+import type { SyncedState } from "./sync/state.ts";
 import type { UiaAuth } from "./uia.ts";
 import type { VerificationRequest } from "./verification/request.ts";
 
@@ -53,103 +51,33 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
   readonly http: HttpClient;
   readonly store: ClientStore;
   readonly media: MediaApi;
-  readonly #logger: Logger;
   readonly #session: Session;
-  readonly #synced = new SyncedState();
+  readonly #synced: SyncedState;
   readonly #sync: SyncRunner;
   readonly #account: AccountApi;
   readonly #rooms: RoomsApi;
   readonly #sender: Sender;
   readonly #e2ee: EncryptionSession;
+  readonly #hooks: ClientHooks;
+  readonly #lifecycle: ClientLifecycle;
   #devices: DeviceApi | undefined;
-  #syncProcessor: SyncProcessor | undefined;
-  #eventEncryptor: EventEncryptor | undefined;
 
   constructor(opts: MatrixClientOptions) {
     const logger = opts.logger ?? silentLogger;
     super(logger);
-    this.#logger = logger;
-    const clock = opts.clock ?? systemClock;
-    this.store = opts.store ?? platform.defaultClientStore();
-    this.#syncProcessor = opts.syncProcessor;
-    this.#eventEncryptor = opts.eventEncryptor;
-    const http = new HttpClient({
-      baseUrl: opts.homeserverUrl,
-      logger,
-      accessToken: () => this.#session.current?.accessToken,
-      ...(opts.appserviceUser
-        ? {
-            assertedIdentity: () => {
-              const s = this.#session.current;
-              return s ? { userId: s.userId, deviceId: s.deviceId } : undefined;
-            },
-          }
-        : {}),
-      ...(opts.fetch ? { fetch: opts.fetch } : {}),
-      transport: platform.httpTransport?.(),
-    });
-    this.http = http;
-    this.media = new MediaApi(http);
-    const call: ApiCall = apiCall(http, clock, logger);
-    const synced = this.#synced;
-    const userId = () => this.#session.require().userId;
-    this.#session = new Session({ call, store: this.store, homeserverUrl: http.baseUrl });
-    this.#sync = new SyncRunner({
-      http,
-      call,
-      clock,
-      logger,
-      store: this.store,
-      synced,
-      emitter: this,
-      options: opts,
-      requireSession: () => void this.#session.require(),
-      processor: () => this.#syncProcessor,
-      onSessionRevoked: async (softLogout) => {
-        // A soft logout keeps the device (and its keys): only the token is gone.
-        if (!softLogout) await this.#forgetSession(false);
-        else this.#session.drop();
-        await this.emit("session.loggedOut", { softLogout });
-      },
-    });
-    this.#account = new AccountApi({ call, synced, userId });
-    this.#e2ee = new EncryptionSession(resolveEncryptionOptions(opts.encryption), {
-      driver: this.#driverHost(http, clock, logger),
-      nextBatch: () => this.#sync.nextBatch,
-      setSyncProcessor: (p) => this.setSyncProcessor(p ?? opts.syncProcessor),
-      setEventEncryptor: (e) => this.setEventEncryptor(e ?? opts.eventEncryptor),
-      sendEvent: (roomId, type, content) => this.sendEvent(roomId, type, content),
-      directRoomWith: (user) => this.createDirectRoom(user, { encrypted: true }),
-      emitVerificationRequest: (request) => void this.emit("verification.request", request),
-      reportError: (error) => void this.emit("error", error),
-    });
-    this.#rooms = new RoomsApi({
-      call,
-      synced,
-      account: this.#account,
-      logger,
-      userId,
-      decryptor: () => this.#syncProcessor,
-      e2ee: this.#e2ee,
-    });
-    this.#sender = new Sender({
-      http,
-      call,
-      clock,
-      logger,
-      sendBackoff: opts.sendBackoff,
-      synced,
-      rooms: this.#rooms,
-      userId,
-      uploadMedia: (data, o) => this.uploadMedia(data, o),
-      encryptor: () => this.#eventEncryptor,
-      encryptionEnabled: () => this.#e2ee.running !== undefined,
-    });
-    // Verification rides on the events the client emits anyway (decrypted by then).
-    this.on("room.event", (_room, event) => this.#e2ee.onRoomEvent(event));
-    this.on("toDevice", (event) => {
-      if (event.type.startsWith("m.key.verification.")) this.#e2ee.onVerificationToDevice();
-    });
+    const parts = buildClientParts(opts, logger, this);
+    this.http = parts.http;
+    this.store = parts.store;
+    this.media = parts.media;
+    this.#hooks = parts.hooks;
+    this.#session = parts.session;
+    this.#synced = parts.synced;
+    this.#sync = parts.sync;
+    this.#account = parts.account;
+    this.#e2ee = parts.e2ee;
+    this.#rooms = parts.rooms;
+    this.#sender = parts.sender;
+    this.#lifecycle = parts.lifecycle;
   }
 
   /** Creates a client for a user ID, server name or URL, discovering the homeserver through `.well-known`. */
@@ -203,17 +131,8 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
    * `encryption.restoreDeviceId`, the device the crypto store remembers. A crypto store of
    * another user or device refuses the account (and the device the login made is logged out).
    */
-  async login(opts: PasswordLogin): Promise<SessionInfo> {
-    let login = opts;
-    if (opts.deviceId === undefined) {
-      const deviceId = await this.#e2ee.rememberedDevice(opts.user);
-      if (deviceId !== undefined) login = { ...opts, deviceId };
-    }
-    try {
-      return await this.#loginOrDrop(login.deviceId, async () => this.#session.passwordLogin(login));
-    } finally {
-      await this.#e2ee.releasePreopened();
-    }
+  login(opts: PasswordLogin): Promise<SessionInfo> {
+    return this.#lifecycle.login(opts);
   }
 
   /** Login with an `m.login.token` (e.g. from SSO). */
@@ -221,7 +140,7 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
     token: string,
     opts: { deviceId?: string; deviceDisplayName?: string } = {},
   ): Promise<SessionInfo> {
-    return this.#startSession(await this.#session.tokenLogin(token, opts));
+    return this.#lifecycle.loginWithToken(token, opts);
   }
 
   /**
@@ -229,69 +148,15 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
    * logs it in. With `encryption`, a crypto store of another user or device refuses the account: see {@link login}.
    */
   register(opts: RegisterOptions): Promise<SessionInfo> {
-    return this.#loginOrDrop(opts.deviceId, () => this.#session.register(opts));
-  }
-
-  /**
-   * Logs in through `login` and starts the session. When the server created a device for it and
-   * the crypto store then refused the account, logs that device out again, so a refused login
-   * leaves no stray device (with no keys) on the account.
-   */
-  async #loginOrDrop(
-    deviceId: string | undefined,
-    login: () => Promise<LoginResponse>,
-  ): Promise<SessionInfo> {
-    const before = await this.store.loadSession();
-    try {
-      return await this.#startSession(await login());
-    } catch (e) {
-      if (deviceId === undefined) await this.#dropNewDevice(e, before);
-      throw e;
-    }
-  }
-
-  async #startSession(res: LoginResponse): Promise<SessionInfo> {
-    const session = this.#session.sessionOf(res);
-    // Current but unsaved until the crypto store accepted it: a refused login (its device logged
-    // out with this session) leaves the session store as it was, e.g. another tab's session.
-    await this.stopSync();
-    await this.#session.adopt(session, false);
-    await this.#e2ee.prepare(session);
-    await this.restore(session);
-    this.#logger.info({ userId: session.userId, deviceId: session.deviceId }, "logged in");
-    return this.sessionInfo!;
-  }
-
-  async #dropNewDevice(error: unknown, before: StoredSession | undefined): Promise<void> {
-    const created = this.sessionInfo;
-    if (!EncryptionSession.refusedLogin(error) || created === undefined) return;
-    if (before?.userId === created.userId && before.deviceId === created.deviceId) return;
-    try {
-      await this.#endSession();
-    } catch (e) {
-      this.#logger.warn(
-        { deviceId: created.deviceId, err: String(e) },
-        "could not log out the refused device",
-      );
-    }
+    return this.#lifecycle.register(opts);
   }
 
   /**
    * Resumes a saved session (from the argument or the store) with its cached rooms and sync token;
    * with `encryption`, opens the crypto store and uploads keys if needed.
    */
-  async restore(session?: StoredSession): Promise<SessionInfo> {
-    const s = session ?? (await this.store.loadSession());
-    if (!s) throw new ClientError("NOT_LOGGED_IN", "no session to restore");
-    await this.stopSync();
-    await this.#session.adopt(s, session !== undefined);
-    this.#synced.reset(); // nothing of another session stays, even if loading fails
-    const sync = await this.store.loadSync();
-    this.#synced.reset(sync, s.userId);
-    this.#sync.begin(s.userId, sync?.nextBatch);
-    const info = this.sessionInfo!;
-    await this.#e2ee.start(info);
-    return info;
+  restore(session?: StoredSession): Promise<SessionInfo> {
+    return this.#lifecycle.restore(session);
   }
 
   whoami(): Promise<WhoamiResponse> {
@@ -303,41 +168,22 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
    * then forgets the session locally. To stop a bot, call `close()` instead: logging out on every
    * shutdown makes each start a new device that others cannot yet encrypt to.
    */
-  async logout(): Promise<void> {
-    await this.#endSession();
-    await this.#e2ee.stop();
-  }
-
-  /** Logs the session out on the server and forgets it here (the E2EE part is the caller's). */
-  async #endSession(): Promise<void> {
-    this.#session.require();
-    await this.stopSync();
-    await this.#sender.drain();
-    const deviceGone = await this.#session.revoke();
-    await this.#forgetSession(deviceGone);
-  }
-
-  async #forgetSession(deviceGone: boolean): Promise<void> {
-    this.#sync.end();
-    this.#synced.reset();
-    await this.#session.forget(deviceGone);
+  logout(): Promise<void> {
+    return this.#lifecycle.logout();
   }
 
   /** Stops syncing, waits for queued sends and closes the store (and the crypto store). */
-  async close(): Promise<void> {
-    await this.stopSync();
-    await this.#sender.drain();
-    await this.store.close?.();
-    await this.#e2ee.stop();
+  close(): Promise<void> {
+    return this.#lifecycle.close();
   }
 
   // ---- E2EE hooks ----
 
   setSyncProcessor(p: SyncProcessor | undefined): void {
-    this.#syncProcessor = p;
+    this.#hooks.syncProcessor = p;
   }
   setEventEncryptor(e: EventEncryptor | undefined): void {
-    this.#eventEncryptor = e;
+    this.#hooks.eventEncryptor = e;
   }
 
   // ---- sync ----
@@ -767,25 +613,6 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
     opts: { onProgress?: ProgressCallback } = {},
   ): Promise<KeyImportResult> {
     return this.crypto.importRoomKeys(file, passphrase, opts);
-  }
-
-  /** What the E2EE driver needs of the client. */
-  #driverHost(http: HttpClient, clock: Clock, logger: Logger): ClientCryptoHost {
-    return {
-      http,
-      logger,
-      getRoom: (roomId) => this.#synced.room(roomId),
-      rooms: () => this.#synced.rooms.values(),
-      emitDecrypted: (room, event) => this.emit("room.decrypted", room, event),
-      emitUndecryptable: (room, event) => this.emit("room.undecryptable", room, event),
-      emitKeyRequest: (request) => void this.emit("crypto.keyRequest", request),
-      reportError: (error) => void this.emit("error", error),
-      getAccountData: (type) => this.getAccountData(type),
-      setAccountData: (type, content) => this.setAccountData(type, content),
-      clock,
-      uploadMedia: (data) => this.media.upload(data),
-      downloadMedia: async (mxcUri, maxBytes) => (await this.media.download(mxcUri, { maxBytes })).data,
-    };
   }
 
   toJSON(): Record<string, unknown> {

@@ -1,0 +1,148 @@
+// A `MatrixClient` session's lifecycle across the client's parts: login and registration (with
+// the refused login's device logged out again), restore, logout and close. Session first, then
+// synced state, the sync loop and E2EE on the way up; the reverse on the way down.
+import type { LoginResponse } from "../wire/index.ts";
+import type { ClientStore, StoredSession } from "./client-store/index.ts";
+import { EncryptionSession } from "./encryption/session.ts";
+import { ClientError } from "./errors.ts";
+import type { Logger } from "./logger.ts";
+import type { Sender } from "./rooms/sender.ts";
+import type { PasswordLogin, RegisterOptions, Session, SessionInfo } from "./session/session.ts";
+import type { SyncRunner } from "./sync/runner.ts";
+import type { SyncedState } from "./sync/state.ts";
+
+export interface ClientLifecycleParts {
+  readonly store: ClientStore;
+  readonly logger: Logger;
+  readonly session: Session;
+  readonly synced: SyncedState;
+  readonly sync: SyncRunner;
+  readonly sender: Sender;
+  readonly e2ee: EncryptionSession;
+}
+
+export class ClientLifecycle {
+  readonly #parts: ClientLifecycleParts;
+
+  constructor(parts: ClientLifecycleParts) {
+    this.#parts = parts;
+  }
+
+  /** `MatrixClient.login`: the device the crypto store remembers when none is given. */
+  async login(opts: PasswordLogin): Promise<SessionInfo> {
+    const { session, e2ee } = this.#parts;
+    let login = opts;
+    if (opts.deviceId === undefined) {
+      const deviceId = await e2ee.rememberedDevice(opts.user);
+      if (deviceId !== undefined) login = { ...opts, deviceId };
+    }
+    try {
+      return await this.#loginOrDrop(login.deviceId, async () => session.passwordLogin(login));
+    } finally {
+      await e2ee.releasePreopened();
+    }
+  }
+
+  async loginWithToken(
+    token: string,
+    opts: { deviceId?: string; deviceDisplayName?: string },
+  ): Promise<SessionInfo> {
+    return this.#startSession(await this.#parts.session.tokenLogin(token, opts));
+  }
+
+  register(opts: RegisterOptions): Promise<SessionInfo> {
+    return this.#loginOrDrop(opts.deviceId, () => this.#parts.session.register(opts));
+  }
+
+  /**
+   * Logs in through `login` and starts the session. When the server created a device for it and
+   * the crypto store then refused the account, logs that device out again, so a refused login
+   * leaves no stray device (with no keys) on the account.
+   */
+  async #loginOrDrop(
+    deviceId: string | undefined,
+    login: () => Promise<LoginResponse>,
+  ): Promise<SessionInfo> {
+    const before = await this.#parts.store.loadSession();
+    try {
+      return await this.#startSession(await login());
+    } catch (e) {
+      if (deviceId === undefined) await this.#dropNewDevice(e, before);
+      throw e;
+    }
+  }
+
+  async #startSession(res: LoginResponse): Promise<SessionInfo> {
+    const { session: current, sync, e2ee, logger } = this.#parts;
+    const session = current.sessionOf(res);
+    // Current but unsaved until the crypto store accepted it: a refused login (its device logged
+    // out with this session) leaves the session store as it was, e.g. another tab's session.
+    await sync.stop();
+    await current.adopt(session, false);
+    await e2ee.prepare(session);
+    await this.restore(session);
+    logger.info({ userId: session.userId, deviceId: session.deviceId }, "logged in");
+    return current.info!;
+  }
+
+  async #dropNewDevice(error: unknown, before: StoredSession | undefined): Promise<void> {
+    const created = this.#parts.session.info;
+    if (!EncryptionSession.refusedLogin(error) || created === undefined) return;
+    if (before?.userId === created.userId && before.deviceId === created.deviceId) return;
+    try {
+      await this.#endSession();
+    } catch (e) {
+      this.#parts.logger.warn(
+        { deviceId: created.deviceId, err: String(e) },
+        "could not log out the refused device",
+      );
+    }
+  }
+
+  /** `MatrixClient.restore`: the session from the argument or the store. */
+  async restore(session?: StoredSession): Promise<SessionInfo> {
+    const { store, session: current, synced, sync, e2ee } = this.#parts;
+    const s = session ?? (await store.loadSession());
+    if (!s) throw new ClientError("NOT_LOGGED_IN", "no session to restore");
+    await sync.stop();
+    await current.adopt(s, session !== undefined);
+    synced.reset(); // nothing of another session stays, even if loading fails
+    const saved = await store.loadSync();
+    synced.reset(saved, s.userId);
+    sync.begin(s.userId, saved?.nextBatch);
+    const info = current.info!;
+    await e2ee.start(info);
+    return info;
+  }
+
+  async logout(): Promise<void> {
+    await this.#endSession();
+    await this.#parts.e2ee.stop();
+  }
+
+  /** Logs the session out on the server and forgets it here (the E2EE part is the caller's). */
+  async #endSession(): Promise<void> {
+    const { session, sync, sender } = this.#parts;
+    session.require();
+    await sync.stop();
+    await sender.drain();
+    const deviceGone = await session.revoke();
+    await this.forgetSession(deviceGone);
+  }
+
+  /** Forgets the session here: the loop's position, what sync knew, the stored session. */
+  async forgetSession(deviceGone: boolean): Promise<void> {
+    const { session, synced, sync } = this.#parts;
+    sync.end();
+    synced.reset();
+    await session.forget(deviceGone);
+  }
+
+  async close(): Promise<void> {
+    const { store, sync, sender, e2ee } = this.#parts;
+    await sync.stop();
+    await sender.drain();
+    await store.close?.();
+    await e2ee.stop();
+  }
+}
