@@ -1,6 +1,6 @@
 // The session: who is logged in (user, device, access token) and the calls that change it on the
 // server (login, registration, logout). Starting and stopping the other parts for a session is
-// the client's (client.ts).
+// the client lifecycle's (client-lifecycle.ts).
 
 import {
   emptyResponseSchema,
