@@ -79,6 +79,19 @@ describe("MediaApi", () => {
     );
   });
 
+  it("refuses a server name of dot segments, which would move the download to another endpoint", async () => {
+    // `https://hs/_matrix/client/v1/media/download/../config` is `/_matrix/client/v1/media/config`
+    // once the URL is parsed: a request to another endpoint, with the access token.
+    const { api, seen } = media(() => bytes(1));
+    for (const bad of ["mxc://../config", "mxc://./abc"]) {
+      await assert.rejects(
+        api.download(bad),
+        (e: unknown) => e instanceof ClientError && e.code === "INVALID_ARGUMENT",
+      );
+    }
+    assert.deepEqual(seen, []);
+  });
+
   it("uploads with content type, filename and length", async () => {
     let init: RequestInit | undefined;
     let url = "";

@@ -14,6 +14,7 @@ export type MediaConfigResponse = z.infer<typeof mediaConfigResponseSchema>;
 /** `mxc://server/mediaId`, split; undefined when not a valid content URI. */
 export function parseMxcUri(uri: string): { serverName: string; mediaId: string } | undefined {
   const m = /^mxc:\/\/([A-Za-z0-9.:[\]-]+)\/([A-Za-z0-9_-]+)$/.exec(uri);
-  if (!m) return undefined;
+  // `.` and `..` would be dot segments in the download URL's path, which URL parsing removes.
+  if (!m || m[1] === "." || m[1] === "..") return undefined;
   return { serverName: m[1]!, mediaId: m[2]! };
 }
