@@ -175,12 +175,17 @@ export class DehydratedDevicesImpl {
         return; // stopped
       }
       if (signal.aborted) return;
+      // A copy taken before any await: `stop()` wipes the schedule's key, and a rotation under way
+      // then must not seal the new device under the wiped (all-zero) key.
+      const sealKey = key.slice();
       try {
-        const work = () => this.create(key);
+        const work = () => this.create(sealKey);
         await (this.#host.exclusive?.(work) ?? work());
       } catch (e) {
         if (signal.aborted) return;
         this.#host.reportError(e);
+      } finally {
+        sealKey.fill(0);
       }
     }
   }
