@@ -194,6 +194,15 @@ const rows: Row[] = [
     expect: "m.invalid_message",
   },
   {
+    // The accept's commitment covers the start's canonical JSON: a start that has none (a float,
+    // here in a field we do not read) must be refused, not throw out of the sync step.
+    name: "start with a value canonical JSON refuses",
+    stage: "ready",
+    target: "b",
+    act: (s) => send(s, s.p.a, "m.key.verification.start", sasStart("ALICEDEV", { extra: 1.5 })),
+    expect: "m.invalid_message",
+  },
+  {
     name: "start from another device than the one in the flow",
     stage: "ready",
     target: "b",

@@ -4,6 +4,7 @@
  * `undefined` and the flow cancels with `m.invalid_message` (or ignores it, when no flow owns it).
  */
 
+import { canonicalJson } from "../../crypto/json/index.ts";
 import { isRecord } from "../../wire/json.ts";
 import * as z from "../../wire/zod.ts";
 import { idSchema, MAX_ID_LENGTH } from "../limits.ts";
@@ -71,10 +72,20 @@ function parse<T>(schema: z.ZodMiniType<T>, content: unknown): T | undefined {
 
 export const parseRequest = (c: unknown) => parse(requestSchema, c);
 export const parseReady = (c: unknown) => parse(readySchema, c);
-export const parseStart = (c: unknown) => parse(startSchema, c);
+/** The accept's commitment covers the start's canonical JSON: a start without one (a float, a lone surrogate) is malformed. */
+export const parseStart = (c: unknown) => (hasCanonicalForm(c) ? parse(startSchema, c) : undefined);
 export const parseAccept = (c: unknown) => parse(acceptSchema, c);
 export const parseKey = (c: unknown) => parse(keySchema, c);
 export const parseMac = (c: unknown) => parse(macSchema, c);
+
+function hasCanonicalForm(c: unknown): boolean {
+  try {
+    canonicalJson(c);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export function parseCancel(c: unknown): CancelContent | undefined {
   const r = parse(cancelSchema, c);
