@@ -33,6 +33,8 @@ const unstable = (suffix = ""): RequestPath => {
 export class DehydratedDevicesImpl {
   readonly #host: DehydrationHost;
   #schedule: { readonly abort: AbortController; readonly key: Uint8Array } | undefined;
+  /** Counts `stop()` calls: a `start()` that sees it change while under way schedules nothing. */
+  #generation = 0;
 
   constructor(host: DehydrationHost) {
     this.#host = host;
@@ -159,12 +161,21 @@ export class DehydratedDevicesImpl {
       key = await this.keyFromSecretStorage(options.secretStorageKey, { create: true });
     } else throw new DehydrationError("BAD_ARGUMENT", "give the dehydration key or a secret storage key");
     this.stop();
-    const result = options.rehydrate === false ? undefined : await this.rehydrate(key);
-    await this.create(key);
-    const abort = new AbortController();
-    this.#schedule = { abort, key };
-    void this.#rotate(key, periodMs, abort.signal);
-    return result;
+    const generation = this.#generation;
+    let scheduled = false;
+    try {
+      const result = options.rehydrate === false ? undefined : await this.rehydrate(key);
+      await this.create(key);
+      // `stop()` (the client closing) or another `start()` came meanwhile: no schedule from this one.
+      if (generation !== this.#generation) return result;
+      const abort = new AbortController();
+      this.#schedule = { abort, key };
+      scheduled = true;
+      void this.#rotate(key, periodMs, abort.signal);
+      return result;
+    } finally {
+      if (!scheduled) key.fill(0);
+    }
   }
 
   async #rotate(key: Uint8Array, periodMs: number, signal: AbortSignal): Promise<void> {
@@ -195,6 +206,7 @@ export class DehydratedDevicesImpl {
   }
 
   stop(): void {
+    this.#generation++;
     const schedule = this.#schedule;
     this.#schedule = undefined;
     if (schedule === undefined) return;

@@ -116,4 +116,35 @@ describe("the dehydration schedule", () => {
     assert.deepEqual(fake.sealedUnder[1], KEY, "the device uploaded is sealed under the dehydration key");
     assert.equal(fake.sleeping(), 0);
   });
+
+  it("stop() while start() is under way leaves no schedule running", async () => {
+    const fake = fakeHost();
+    const devices = new DehydratedDevicesImpl(fake.host);
+    const release = fake.holdRefresh();
+    const started = devices.start({ key: KEY, rehydrate: false, periodMs: 60_000 });
+    await settle();
+    devices.stop(); // e.g. the client was closed right after login
+    release();
+    await started;
+    await settle();
+    assert.equal(devices.running, false);
+    assert.equal(fake.sleeping(), 0, "no rotation waits on the clock");
+  });
+
+  it("two start() calls at once leave one schedule, which stop() ends", async () => {
+    const fake = fakeHost();
+    const devices = new DehydratedDevicesImpl(fake.host);
+    const release = fake.holdRefresh();
+    const first = devices.start({ key: KEY, rehydrate: false, periodMs: 60_000 });
+    await settle();
+    await devices.start({ key: KEY, rehydrate: false, periodMs: 60_000 });
+    release();
+    await first;
+    await settle();
+    assert.equal(fake.sleeping(), 1, "one rotation schedule");
+    devices.stop();
+    await settle();
+    assert.equal(fake.sleeping(), 0);
+    assert.equal(devices.running, false);
+  });
 });
