@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ClientError, MatrixError } from "./errors.ts";
+import { ClientError, MatrixError, NetworkError } from "./errors.ts";
 import { HttpClient } from "./http.ts";
 import { MediaApi } from "./media.ts";
 
@@ -90,6 +90,33 @@ describe("MediaApi", () => {
       );
     }
     assert.deepEqual(seen, []);
+  });
+
+  it("a body that fails part-way is a NetworkError (NETWORK, or ABORTED for the caller's abort)", async () => {
+    const partial = (fail: (controller: ReadableStreamDefaultController<Uint8Array>) => void) => () =>
+      new Response(
+        new ReadableStream<Uint8Array>({
+          start: (controller) => controller.enqueue(new Uint8Array(3)),
+          pull: fail,
+        }),
+        { status: 200 },
+      );
+    // What undici gives when the server resets the connection mid-body.
+    const reset = media(partial((c) => c.error(new TypeError("terminated"))));
+    const err = await reset.api.download("mxc://hs/abc").catch((e: unknown) => e);
+    assert.ok(err instanceof NetworkError, String(err));
+    assert.equal(err.code, "NETWORK");
+
+    const ctrl = new AbortController();
+    const aborted = media((_url, init) =>
+      partial((c) => {
+        init.signal?.addEventListener("abort", () => c.error(new DOMException("aborted", "AbortError")));
+        ctrl.abort();
+      })(),
+    );
+    const err2 = await aborted.api.download("mxc://hs/abc", { signal: ctrl.signal }).catch((e: unknown) => e);
+    assert.ok(err2 instanceof NetworkError, String(err2));
+    assert.equal(err2.code, "ABORTED");
   });
 
   it("uploads with content type, filename and length", async () => {

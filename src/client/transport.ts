@@ -79,11 +79,16 @@ export function fetchTransport(fetchImpl: FetchLike): FetchTransport {
         const code = timedOut() ? "TIMEOUT" : req.signal?.aborted ? "ABORTED" : "NETWORK";
         throw new NetworkError(code, networkMessage(req.endpoint, code), { cause: err });
       }
+      // A body that fails part-way (connection reset, timeout, abort) errors the stream typed.
+      const bodyError = (err: unknown) => {
+        const code = timedOut() ? "TIMEOUT" : req.signal?.aborted ? "ABORTED" : "NETWORK";
+        return new NetworkError(code, networkMessage(req.endpoint, code), { cause: err });
+      };
       return {
         status: res.status,
         header: (name) => res.headers.get(name),
         text: (limit) => readLimited(res, limit, req.endpoint).finally(cleanup),
-        response: () => withCleanup(res, cleanup),
+        response: () => withCleanup(res, cleanup, bodyError),
       };
     },
   };
@@ -155,7 +160,7 @@ export async function readStreamLimited(
 }
 
 /** Clears the request timer once the body is fully read or cancelled. */
-function withCleanup(res: Response, cleanup: () => void): Response {
+function withCleanup(res: Response, cleanup: () => void, bodyError: (err: unknown) => Error): Response {
   if (res.body === null) {
     cleanup();
     return res;
@@ -171,7 +176,7 @@ function withCleanup(res: Response, cleanup: () => void): Response {
         } else ctrl.enqueue(value);
       } catch (err) {
         cleanup();
-        ctrl.error(err);
+        ctrl.error(bodyError(err));
       }
     },
     cancel(reason) {
