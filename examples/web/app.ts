@@ -136,8 +136,9 @@ async function start(c: MatrixClient): Promise<void> {
     if (room.roomId === currentRoom) renderRoomHeader();
   });
   c.on("verification.request", (request) => showVerification(request));
+  // Read now: once the server ends the session (revoked elsewhere), the client has no user.
+  const userId = c.userId;
   el("logout").onclick = async () => {
-    const userId = c.userId;
     // The server deletes the device: its keys must not stay in this browser (the store opens with
     // the Web Crypto key kept beside it), and a later login is a new device that needs a new store.
     const loggedOut = await c.logout().then(

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { Browser, Page } from "playwright-core";
 import { startWebExample, type WebExample } from "../../examples/web/serve.ts";
+import { MatrixClient } from "../../src/index.ts";
 import { scaledMs } from "../support/budget.ts";
 import { collectPageErrors, launchChromium, skipReasonForChromium } from "../support/chromium.ts";
 
@@ -67,5 +68,52 @@ describe("web chat log out in Chromium", { skip, timeout: scaledMs(300_000) }, (
     assert.ok(secondDevice);
     assert.notEqual(secondDevice, firstDevice);
     assert.deepEqual(errors, []);
+  });
+
+  it("after the server ended the session (its token revoked elsewhere), Log out still returns to the login form", async () => {
+    const [userId] = (await page.textContent("#whoami"))?.split(" · ") ?? [];
+    const storedSession = () =>
+      page.evaluate(
+        () =>
+          new Promise<{ accessToken?: string } | undefined>((resolve, reject) => {
+            const open = indexedDB.open("keyroom-session");
+            open.onerror = () => reject(open.error);
+            open.onsuccess = () => {
+              const get = open.result.transaction("session").objectStore("session").get("1");
+              get.onsuccess = () => {
+                open.result.close();
+                resolve(get.result);
+              };
+            };
+          }),
+      );
+    const token = (await storedSession())?.accessToken;
+    assert.ok(token);
+    const res = await fetch(`${web.homeserverUrl}/_matrix/client/v3/logout`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+      body: "{}",
+    });
+    assert.equal(res.status, 200);
+    // Wakes the page's long-poll; the request after it is refused, and the page forgets its session.
+    const other = new MatrixClient({ homeserverUrl: web.homeserverUrl });
+    await other.register({ username: `dan${Date.now().toString(36)}`, password: "dan's password" });
+    await other.createRoom({ invite: [userId ?? ""] });
+    await page.waitForFunction(
+      () =>
+        new Promise<boolean>((resolve) => {
+          const open = indexedDB.open("keyroom-session");
+          open.onsuccess = () => {
+            const get = open.result.transaction("session").objectStore("session").get("1");
+            get.onsuccess = () => {
+              open.result.close();
+              resolve(get.result === undefined);
+            };
+          };
+        }),
+    );
+    await other.close();
+    await Promise.all([page.waitForEvent("load"), page.click("#logout")]);
+    await page.waitForSelector("#login:not([hidden])");
   });
 });
