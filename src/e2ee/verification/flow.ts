@@ -330,6 +330,8 @@ export class VerificationFlow {
       this.#sas = sas;
       this.#phase = "started";
       this.#sasStartedAt = now;
+      // Our accept (if it went out) is what we wait on, not their start (their keys took a while).
+      this.#lastEventAt = now;
       return;
     }
     if (start.method === METHOD_RECIPROCATE) {
@@ -446,6 +448,8 @@ export class VerificationFlow {
       return;
     }
     this.#require(this.#sas?.stage === "accept_pending", "accept");
+    // We wait for their key from now on, not from their start (our user took a while).
+    this.#lastEventAt = now;
     this.#sasStep((this.#sas as SasFlow).accept(), env, now);
   }
 

@@ -274,6 +274,39 @@ describe("verification flows between two machines", () => {
     );
   });
 
+  it("the 60 s without an answer count from our accept, not from their start (a slow user or key query)", () => {
+    const waited = 90_000;
+    // The user accepts a start without request after a while.
+    const p = Pair.make();
+    p.a.machine.startSasWithoutRequest(p.b.userId, p.b.deviceId, p.a.env, p.now);
+    p.deliver();
+    const kb = p.b.machine.takeIncoming()[0]?.key as string;
+    p.b.machine.accept(kb, p.b.env, p.now + waited);
+    p.b.machine.tick(p.now + waited + SAS_EVENT_TIMEOUT_MS);
+    assert.equal(
+      p.b.machine.snapshot(kb)?.phase,
+      "started",
+      JSON.stringify(p.b.machine.snapshot(kb)?.cancel),
+    );
+    p.b.machine.tick(p.now + waited + SAS_EVENT_TIMEOUT_MS + 1);
+    assert.equal(p.b.machine.snapshot(kb)?.cancel?.code, "m.timeout");
+
+    // Their start waits for their device's keys; the accept goes out when the keys arrive.
+    const q = Pair.make({ knowKeys: false });
+    q.a.know(q.b);
+    const { kb: kq } = sasToDevice(q, q.a, q.a);
+    assert.equal(q.b.machine.snapshot(kq)?.needsKeys, true);
+    q.b.know(q.a);
+    q.b.machine.keysUpdated(q.b.env, q.now + waited);
+    assert.equal(q.b.machine.snapshot(kq)?.sas?.stage, "awaiting_key");
+    q.b.machine.tick(q.now + waited + SAS_EVENT_TIMEOUT_MS);
+    assert.equal(
+      q.b.machine.snapshot(kq)?.phase,
+      "started",
+      JSON.stringify(q.b.machine.snapshot(kq)?.cancel),
+    );
+  });
+
   it("requests stamped too far in the past or future are ignored; fresh ones are not", () => {
     const p = Pair.make();
     for (const [skew, kept] of [
