@@ -4,10 +4,11 @@ import { Agent, createServer, type IncomingMessage, type Server, type ServerResp
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { brotliCompressSync, gzipSync } from "node:zlib";
+import { withinBudget } from "../../../test/support/budget.ts";
 import * as z from "../../wire/zod.ts";
 import { MalformedResponseError, MatrixError, NetworkError } from "../errors.ts";
 import { HttpClient, path } from "../http.ts";
-import { nodeHttpTransport } from "./node-http.ts";
+import { KEEP_ALIVE_IDLE_MS, nodeHttpTransport } from "./node-http.ts";
 
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
 
@@ -294,13 +295,11 @@ describe("node:http transport", () => {
 });
 
 describe("node:http transport, shared keep-alive agents", () => {
-  // The timeout only turns a regression (a socket never closed) into a failure instead of a hang.
-  it("close an idle socket themselves, before a server with a long keep-alive would", {
-    timeout: 120_000,
-  }, async () => {
-    // The server keeps idle sockets for a minute: only the client's idle timeout can end this one.
+  it("close an idle socket themselves, before a server with a long keep-alive would", async () => {
+    // The server keeps idle sockets for an hour, longer than the most stretched budget below: only
+    // the client's idle timeout can end this one while the test waits.
     const server = createServer((_req, res) => res.end("{}"));
-    server.keepAliveTimeout = 60_000;
+    server.keepAliveTimeout = 60 * 60_000;
     const closed = new Promise<void>((done) => server.on("connection", (s) => s.on("close", () => done())));
     server.listen(0, "127.0.0.1");
     await once(server, "listening");
@@ -311,7 +310,12 @@ describe("node:http transport, shared keep-alive agents", () => {
         transport: nodeHttpTransport(),
       });
       await client.request({ method: "POST", path: path`/x`, body: {}, schema: anything });
-      await closed; // after KEEP_ALIVE_IDLE_MS; without an agent timeout, never
+      // After KEEP_ALIVE_IDLE_MS; without an agent timeout, not before the server's hour.
+      await withinBudget(
+        closed,
+        4 * KEEP_ALIVE_IDLE_MS,
+        (spent) => new Error(`the client left its idle socket open (${spent} ms)`),
+      );
     } finally {
       server.closeAllConnections();
       server.close();
