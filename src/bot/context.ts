@@ -91,7 +91,8 @@ export class RoomSender {
     data: UploadData,
     opts: { filename: string; contentType?: string; msgtype?: string },
   ): Promise<string> {
-    return this.client.sendFile(this.roomId, data, { ...opts, ...this.opts() });
+    const filename = opts.filename.toWellFormed();
+    return this.client.sendFile(this.roomId, data, { ...opts, filename, ...this.opts() });
   }
 }
 
