@@ -137,15 +137,21 @@ async function start(c: MatrixClient): Promise<void> {
   });
   c.on("verification.request", (request) => showVerification(request));
   // Read now: once the server ends the session (revoked elsewhere), the client has no user.
-  const userId = c.userId;
+  const { userId, deviceId } = c;
   el("logout").onclick = async () => {
-    // The server deletes the device: its keys must not stay in this browser (the store opens with
-    // the Web Crypto key kept beside it), and a later login is a new device that needs a new store.
-    const loggedOut = await c.logout().then(
-      () => true,
-      () => false,
-    );
-    if (loggedOut) await deleteDatabase(`keyroom-crypto:${userId}`);
+    try {
+      await c.logout();
+    } catch (e) {
+      // Not reached (the network): the session stays, and resumes after the reload.
+      if (!(e instanceof ClientError && e.code === "NOT_LOGGED_IN")) return location.reload();
+      // The server ended the session (this device logged out elsewhere): forgotten here too.
+      const stored = await c.store.loadSession();
+      if (stored?.userId === userId && stored.deviceId === deviceId) await c.store.clear();
+      await c.close().catch(() => undefined);
+    }
+    // The device is gone: its keys must not stay in this browser (the store opens with the Web
+    // Crypto key kept beside it), and a later login is a new device that needs a new store.
+    await deleteDatabase(`keyroom-crypto:${userId}`);
     localStorage.removeItem(LAST_ROOM);
     location.reload();
   };
