@@ -93,7 +93,8 @@ export function checkMac(
   }
   const verified: string[] = [];
   for (const keyId of ids) {
-    const key = known[keyId];
+    // Own entries only: a key ID such as `toString` must not find Object.prototype's member.
+    const key = Object.hasOwn(known, keyId) ? known[keyId] : undefined;
     if (key === undefined) continue;
     if (!sas.verifyMac(m, key, macInfo(p, keyId), content.mac[keyId] as string)) {
       return { ok: false, reason: `the MAC of ${keyId} does not match` };

@@ -78,6 +78,27 @@ describe("SAS against a hostile peer", () => {
     assert.equal(checkMac(ours, method, parties, unknownOnly, { "ed25519:BDEV": device }).ok, false);
   });
 
+  it("key IDs named like Object.prototype members (toString, constructor) are unknown keys, not a crash", () => {
+    const [ours, theirs] = [Sas.create(), Sas.create()];
+    ours.setTheirPublicKey(theirs.publicKey);
+    theirs.setTheirPublicKey(ours.publicKey);
+    const parties: MacParties = {
+      senderUser: "@b:x",
+      senderDevice: "BDEV",
+      receiverUser: "@a:x",
+      receiverDevice: "ADEV",
+      flowId: "flow",
+    };
+    const device = key32();
+    const method = "hkdf-hmac-sha256.v2";
+    for (const keyId of ["toString", "constructor", "hasOwnProperty"]) {
+      // The other device (it knows the shared secret) MACs a key list with such an ID in it.
+      const content = macContent(theirs, method, parties, { "ed25519:BDEV": device, [keyId]: key32() });
+      const check = checkMac(ours, method, parties, content, { "ed25519:BDEV": device });
+      assert.deepEqual(check, { ok: true, verified: ["ed25519:BDEV"] }, keyId);
+    }
+  });
+
   it("a MAC from another device is dropped, not held: the real MAC still completes the flow", () => {
     const p = Pair.make({ sameUser: true });
     const { ka, kb } = sasStarted(p);
