@@ -40,14 +40,21 @@ export class DehydratedDevicesImpl {
     this.#host = host;
   }
 
-  async create(key: Uint8Array): Promise<{ deviceId: string; crossSigned: boolean }> {
-    await this.#host.refreshOwnKeys();
-    const { deviceId, body, crossSigned } = await this.#host.machine.dehydration.create(
-      key,
-      DEHYDRATED_DEVICE_DISPLAY_NAME,
-    );
-    await this.#host.http.request({ method: "PUT", path: unstable(), body, schema: jsonObjectSchema });
-    return { deviceId, crossSigned };
+  /** Runs `work` as one unit of work on the crypto store (under its lease), as the client's others. */
+  #exclusive<T>(work: () => Promise<T>): Promise<T> {
+    return this.#host.exclusive?.(work) ?? work();
+  }
+
+  create(key: Uint8Array): Promise<{ deviceId: string; crossSigned: boolean }> {
+    return this.#exclusive(async () => {
+      await this.#host.refreshOwnKeys();
+      const { deviceId, body, crossSigned } = await this.#host.machine.dehydration.create(
+        key,
+        DEHYDRATED_DEVICE_DISPLAY_NAME,
+      );
+      await this.#host.http.request({ method: "PUT", path: unstable(), body, schema: jsonObjectSchema });
+      return { deviceId, crossSigned };
+    });
   }
 
   async rehydrate(key: Uint8Array): Promise<RehydrationResult | undefined> {
@@ -79,7 +86,8 @@ export class DehydratedDevicesImpl {
         const page = parseDehydratedEventsPage(body, events);
         events += page.events.length;
         const { roomKeys, bundles } = device.receiveEvents(page.events);
-        const result = await machine.dehydration.importRoomKeys(roomKeys, bundles);
+        // Under the lease, page by page (not while fetching the next one).
+        const result = await this.#exclusive(() => machine.dehydration.importRoomKeys(roomKeys, bundles));
         imported += result.imported;
         await this.#host.emitRedecrypted(result.redecrypted);
         if (page.done) break;
@@ -190,8 +198,7 @@ export class DehydratedDevicesImpl {
       // then must not seal the new device under the wiped (all-zero) key.
       const sealKey = key.slice();
       try {
-        const work = () => this.create(sealKey);
-        await (this.#host.exclusive?.(work) ?? work());
+        await this.create(sealKey);
       } catch (e) {
         if (signal.aborted) return;
         this.#host.reportError(e);
