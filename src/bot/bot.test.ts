@@ -2,11 +2,12 @@
 // handler kind, the middleware, the replies, state across a room upgrade, and the error boundary.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { budget, scaledMs } from "../../test/support/budget.ts";
 import type { RoomEvent } from "../index.ts";
 import type { Bot } from "./bot.ts";
 import { arg } from "./commands/args.ts";
 import type { StateHandle } from "./state.ts";
-import { type BotTest, type BotTestUser, startBotTest } from "./testing/index.ts";
+import { type BotTest, type BotTestUser, DEFAULT_WAIT_MS, startBotTest } from "./testing/index.ts";
 
 describe("bot framework (harness)", () => {
   let t: BotTest;
@@ -54,6 +55,7 @@ describe("bot framework (harness)", () => {
 
   before(async () => {
     t = await startBotTest({
+      waitMs: scaledMs(DEFAULT_WAIT_MS), // set-up steps and nextMessage: a busy machine is not a failure
       setup,
       config: { rateLimit: { perMinute: 2, burst: 3 } },
     });
@@ -156,9 +158,9 @@ describe("bot framework (harness)", () => {
 });
 
 async function waitUntil(check: () => boolean): Promise<void> {
-  const deadline = Date.now() + 30_000;
+  const left = budget(DEFAULT_WAIT_MS);
   while (!check()) {
-    if (Date.now() > deadline) throw new Error("condition not met in 30 s");
+    if (left.over()) throw new Error(`condition not met in ${left.spentMs()} ms`);
     await new Promise((r) => setTimeout(r, 25));
   }
 }

@@ -3,9 +3,10 @@
 // which they are declined with a log line. Owners' invitations are neither counted nor refused.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { scaledMs } from "../../test/support/budget.ts";
 import { type DevServer, startDevServer } from "../devserver/index.ts";
 import { type Logger, MatrixClient } from "../index.ts";
-import { type BotTest, type BotTestUser, startBotTest } from "./testing/index.ts";
+import { type BotTest, type BotTestUser, DEFAULT_WAIT_MS, startBotTest } from "./testing/index.ts";
 
 /** The info lines logged (message and fields), for the declines. */
 function capturingLogger(lines: { msg: string; fields: Record<string, unknown> }[]): Logger {
@@ -55,6 +56,7 @@ describe("invitations under invites: anyone", () => {
     await owner.register({ username: "owner", password: "owner password" });
     await owner.startSync();
     t = await startBotTest({
+      waitMs: scaledMs(DEFAULT_WAIT_MS), // set-up steps and nextMessage: a busy machine is not a failure
       homeserverUrl: server.baseUrl,
       logger: capturingLogger(lines),
       config: {

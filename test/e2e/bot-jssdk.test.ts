@@ -20,8 +20,9 @@ import {
   VerifierEvent,
 } from "matrix-js-sdk/lib/crypto-api/index.js";
 import { arg } from "../../src/bot/index.ts";
-import { type BotTest, startBotTest } from "../../src/bot/testing/index.ts";
+import { type BotTest, DEFAULT_WAIT_MS, startBotTest } from "../../src/bot/testing/index.ts";
 import type { RoomEvent } from "../../src/client/index.ts";
+import { scaledMs } from "../support/budget.ts";
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
 import {
   bodyIs,
@@ -44,6 +45,7 @@ let dmRoomId: string | undefined;
 before(async () => {
   hs = await startTestDevServer();
   t = await startBotTest({
+    waitMs: scaledMs(DEFAULT_WAIT_MS), // set-up steps and nextMessage: a busy machine is not a failure
     homeserverUrl: hs.baseUrl,
     setup: (bot) => {
       bot.command("add", { args: { a: arg.int(), b: arg.int() }, help: "add two numbers" }, (ctx, { a, b }) =>

@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { arg } from "../../src/bot/index.ts";
-import { type BotTest, startBotTest } from "../../src/bot/testing/index.ts";
+import { type BotTest, DEFAULT_WAIT_MS, startBotTest } from "../../src/bot/testing/index.ts";
+import { scaledMs } from "../support/budget.ts";
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
 import {
   bodyIs,
@@ -21,6 +22,7 @@ const peers: Peer[] = [];
 before(async () => {
   hs = await startTestDevServer();
   t = await startBotTest({
+    waitMs: scaledMs(DEFAULT_WAIT_MS), // set-up steps and nextMessage: a busy machine is not a failure
     homeserverUrl: hs.baseUrl,
     setup: (bot) => {
       bot.command(

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { arg, initBotDir } from "../../src/bot/index.ts";
-import { startBotTest } from "../../src/bot/testing/index.ts";
+import { DEFAULT_WAIT_MS, startBotTest } from "../../src/bot/testing/index.ts";
 import { type DevServer, startDevServer } from "../../src/devserver/index.ts";
 import { MatrixClient } from "../../src/index.ts";
 import { scaledMs } from "../support/budget.ts";
@@ -26,6 +26,7 @@ test("a homeserver restart, then a 429 storm: every command answered once, in or
   const dbPath = join(dir, "devserver.sqlite");
   let server: DevServer = await startDevServer({ dbPath, port: 0 });
   const t = await startBotTest({
+    waitMs: scaledMs(DEFAULT_WAIT_MS), // set-up steps and nextMessage: a busy machine is not a failure
     homeserverUrl: server.baseUrl,
     setup: (bot) => bot.command("echo", { args: { text: arg.rest() } }, (ctx, { text }) => ctx.reply(text)),
   });
