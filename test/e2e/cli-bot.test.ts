@@ -187,5 +187,8 @@ test("bot run refuses a device whose encryption store is gone, saying how to rec
   // Reset logs the device out; the data directory is gone and the next start is a first start.
   const reset = await inProcess(["bot", "reset", botDir]);
   assert.equal(reset.code, 0, reset.stderr);
-  assert.match(reset.stdout, /"event":"reset"/);
+  // stdout is the one result line, as for every other bot command (log lines go to stderr).
+  const resetLine = JSON.parse(reset.stdout) as { event: string; dir: string };
+  assert.equal(resetLine.event, "reset");
+  assert.match(reset.stderr, /logged the old device out/);
 });

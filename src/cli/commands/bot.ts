@@ -30,12 +30,13 @@ import { jsonLine } from "../output.ts";
 import type { CommandIo } from "./io.ts";
 import { drawSas } from "./verify.ts";
 
-function loggerFor(io: CommandIo, level: "debug" | "info" = "info") {
-  return createBotLogger({
-    format: io.interactive === true ? "pretty" : "json",
-    level,
-    write: (l) => io.out(l),
-  });
+/** `bot run` logs on stdout; a one-shot command passes `io.err`, keeping stdout for its result line. */
+function loggerFor(
+  io: CommandIo,
+  level: "debug" | "info" = "info",
+  write: (line: string) => void = (l) => io.out(l),
+) {
+  return createBotLogger({ format: io.interactive === true ? "pretty" : "json", level, write });
 }
 
 export interface BotInitArgs {
@@ -363,11 +364,12 @@ export async function botResetCommand(args: { dir: string }, io: CommandIo): Pro
   const dir = resolve(args.dir);
   const config = await readConfig(resolve(dir, CONFIG_FILE));
   const dataDir = resolve(dir, config.dataDir);
+  const logger = loggerFor(io, "info", (l) => io.err(l));
   if (config.appservice !== undefined) {
-    const { deletedDevices } = await resetAppserviceBot({ dir, config, dataDir, logger: loggerFor(io) });
+    const { deletedDevices } = await resetAppserviceBot({ dir, config, dataDir, logger });
     io.out(jsonLine({ event: "reset", dir, data_dir: dataDir, deleted_devices: deletedDevices }));
     return;
   }
-  await resetBot(dataDir, loggerFor(io));
+  await resetBot(dataDir, logger);
   io.out(jsonLine({ event: "reset", dir, data_dir: dataDir }));
 }
