@@ -27,6 +27,27 @@ export function newAttachmentIv(): Uint8Array {
   return iv;
 }
 
+/**
+ * How many bytes an IV can encrypt before its low 64 bits (v2's counter) wrap. matrix-encrypt-attachment
+ * (Element Web) wraps there, other clients carry into the random half: past it the same ciphertext
+ * decrypts differently from client to client, so decryption refuses a file that goes past it.
+ */
+export function counterHalfBytes(iv: Uint8Array): number {
+  let counter = 0n;
+  for (let i = 8; i < 16; i++) counter = (counter << 8n) | BigInt(iv[i] ?? 0);
+  const blocks = (1n << 64n) - counter;
+  return blocks > BigInt(Math.floor(Number.MAX_SAFE_INTEGER / 16))
+    ? Number.POSITIVE_INFINITY
+    : Number(blocks) * 16;
+}
+
+/** Throws `BAD_FILE_INFO` when `byteLength` bytes would run the counter half of `iv` past its wrap. */
+export function assertCounterHalfFits(iv: Uint8Array, byteLength: number): void {
+  if (byteLength > counterHalfBytes(iv)) {
+    throw new AttachmentError("BAD_FILE_INFO", "the IV's 64-bit counter would wrap within the file");
+  }
+}
+
 /** Builds the v2 file description for a key, IV and ciphertext hash. */
 export function fileInfoFor(
   key: Uint8Array,
@@ -55,6 +76,7 @@ export function encryptAttachment(plaintext: Uint8Array): EncryptedAttachment {
  */
 export function decryptAttachment(ciphertext: Uint8Array, info: unknown): Uint8Array {
   const decoded = decodeFileInfo(info);
+  assertCounterHalfFits(decoded.iv, ciphertext.length);
   if (!constantTimeEqual(sha256(ciphertext), decoded.sha256)) {
     throw new AttachmentError("HASH_MISMATCH", "attachment ciphertext does not match its SHA-256 hash");
   }
@@ -72,6 +94,7 @@ export async function encryptAttachmentAsync(plaintext: Uint8Array): Promise<Enc
 /** `decryptAttachment` on Web Crypto in browsers; the hash is checked first, the same way. */
 export async function decryptAttachmentAsync(ciphertext: Uint8Array, info: unknown): Promise<Uint8Array> {
   const decoded = decodeFileInfo(info);
+  assertCounterHalfFits(decoded.iv, ciphertext.length);
   if (!constantTimeEqual(await sha256Async(ciphertext), decoded.sha256)) {
     throw new AttachmentError("HASH_MISMATCH", "attachment ciphertext does not match its SHA-256 hash");
   }

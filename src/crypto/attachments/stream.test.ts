@@ -71,10 +71,11 @@ test("chunked decryption equals whole-file encryption, for any chunking", () => 
 });
 
 test("the counter carries across bytes of the IV", () => {
-  // An IV whose low bytes are 0xff: the second block's counter must carry into the next byte up.
+  // An IV whose low bytes are 0xff: the second block's counter must carry into the next byte up
+  // (within the counter half: a file whose counter would run into the random half is refused).
   const { info } = encryptAttachment(new Uint8Array(0));
   const iv = Buffer.from(info.iv, "base64");
-  iv.fill(0xff, 8);
+  iv.fill(0xff, 12);
   const withCarry = { ...info, iv: iv.toString("base64").replace(/=+$/, "") };
   const data = new Uint8Array(100).fill(9);
   // The second chunk starts at block 2, so its counter is computed by us; the one-chunk run is
@@ -83,6 +84,16 @@ test("the counter carries across bytes of the IV", () => {
   const streamed = concat([decryptor.update(data.subarray(0, 40)), decryptor.update(data.subarray(40))]);
   const whole = new AttachmentDecryptor(withCarry).update(data);
   assert.deepEqual(streamed, whole);
+});
+
+test("streamed decryption refuses data past the wrap of the 64-bit counter half, before decrypting it", () => {
+  const { info } = encryptAttachment(new Uint8Array(0));
+  const iv = Buffer.from(info.iv, "base64");
+  iv.fill(0xff, 8); // one block before the wrap
+  const decryptor = new AttachmentDecryptor({ ...info, iv: iv.toString("base64").replace(/=+$/, "") });
+  assert.equal(decryptor.update(new Uint8Array(10)).length, 10);
+  assert.equal(decryptor.update(new Uint8Array(6)).length, 6);
+  assert.throws(() => decryptor.update(new Uint8Array(1)), { code: "BAD_FILE_INFO" });
 });
 
 test("web streams round trip and report a tampered download at the end", async () => {

@@ -13,7 +13,7 @@ import {
   randomBytes,
   type Sha256Hasher,
 } from "../primitives/symmetric.ts";
-import { fileInfoFor, newAttachmentIv } from "./attachment.ts";
+import { counterHalfBytes, fileInfoFor, newAttachmentIv } from "./attachment.ts";
 import { AttachmentError } from "./errors.ts";
 import { decodeFileInfo, type EncryptedFileInfo } from "./file-info.ts";
 
@@ -79,15 +79,23 @@ export class AttachmentDecryptor {
   readonly #ctr: CtrStream;
   readonly #expected: Uint8Array;
   readonly #hash: Sha256Hasher = createSha256();
+  /** Bytes left before the IV's counter half wraps (see `counterHalfBytes`). */
+  #room: number;
 
   /** Validates the description first: throws `BAD_FILE_INFO` before any data is read. */
   constructor(info: unknown) {
     const decoded = decodeFileInfo(info);
     this.#ctr = new CtrStream(decoded.key, decoded.iv);
     this.#expected = decoded.sha256;
+    this.#room = counterHalfBytes(decoded.iv);
   }
 
+  /** Throws `BAD_FILE_INFO` (nothing decrypted) for data past the wrap of the IV's counter half. */
   update(chunk: Uint8Array): Uint8Array {
+    if (chunk.length > this.#room) {
+      throw new AttachmentError("BAD_FILE_INFO", "the IV's 64-bit counter would wrap within the file");
+    }
+    this.#room -= chunk.length;
     this.#hash.update(chunk);
     return this.#ctr.process(chunk);
   }
