@@ -9,6 +9,7 @@ export type CliErrorCode =
   | "FILE_UNREADABLE"
   | "SYNC_FAILED"
   | "LOGGED_OUT"
+  | "NOT_JOINED"
   | "VERIFICATION_CANCELLED";
 
 export class CliError extends Error {

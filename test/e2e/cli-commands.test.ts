@@ -232,6 +232,14 @@ describe("keyroom CLI", { concurrency: true }, () => {
 
     // Bob left: the server refuses his send.
     await fails(["send", roomId, "still here?", "--profile", b.profile], 1, /M_FORBIDDEN \(HTTP 403\)/);
+    // ... and `tail ROOM` of a room he is not in fails at once (it waited, silent, then exited 0).
+    for (const room of [roomId, `!nosuchroom:${hs.serverName}`]) {
+      const tail = await runKeyroom(["tail", room, "--timeout", "0.5", "--profile", b.profile]);
+      assert.equal(tail.code, 1, `tail ${room}: ${tail.stderr}`);
+      assert.match(tail.stderr, /^keyroom: not joined to .*keyroom join/);
+      assert.equal(tail.stderr.split("\n").length, 2, tail.stderr);
+      assert.equal(tail.stdout, "");
+    }
     await fails(
       ["login", "--homeserver", hs.baseUrl, "--user", b.name, "--password", "wrong", "--profile", b.profile],
       1,

@@ -87,6 +87,10 @@ export async function tailCommand(args: TailArgs, io: CommandIo): Promise<void> 
   const { client } = await openSession(args.profileDir, "full");
   try {
     const roomId = args.room !== undefined ? await resolveRoom(client, args.room) : undefined;
+    // A room we are not in would never show a message: say so instead of waiting silently.
+    if (roomId !== undefined && !(await client.joinedRoomIds()).includes(roomId)) {
+      throw new CliError("NOT_JOINED", `not joined to ${roomId} (keyroom join ${args.room} first)`);
+    }
     await tailMessages(client, {
       ...(roomId !== undefined ? { roomId } : {}),
       ...(args.limit !== undefined ? { limit: args.limit } : {}),
