@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import * as z from "../wire/zod.ts";
-import { MalformedResponseError, MatrixError, NetworkError } from "./errors.ts";
+import { ClientError, MalformedResponseError, MatrixError, NetworkError } from "./errors.ts";
 import { HttpClient, path } from "./http.ts";
 
 interface Seen {
@@ -31,6 +31,23 @@ describe("path", () => {
     const p = path`/_matrix/client/v3/rooms/${"!a/b?c:x.org"}/send/${"m.room.message"}/${"t#1"}`;
     assert.equal(p.encoded, "/_matrix/client/v3/rooms/!a%2Fb%3Fc%3Ax.org/send/m.room.message/t%231");
     assert.equal(p.template, "/_matrix/client/v3/rooms/{}/send/{}/{}");
+  });
+
+  it("refuses a part that is . or .., which URL parsing would take as a dot segment", () => {
+    // Percent-encoding does not help: `%2e` and `%2E` are dot segments too.
+    assert.equal(
+      new URL("https://hs/rooms/!r/state/m.room.topic/.").pathname,
+      "/rooms/!r/state/m.room.topic/",
+    );
+    assert.equal(new URL("https://hs/rooms/!r/state/%2e%2e/x").pathname, "/rooms/!r/x");
+    for (const part of [".", ".."]) {
+      assert.throws(
+        () => path`/_matrix/client/v3/rooms/${"!r:hs"}/state/${"m.room.topic"}/${part}`,
+        (e: unknown) => e instanceof ClientError && e.code === "INVALID_ARGUMENT",
+      );
+    }
+    // Dots within a part are fine.
+    assert.equal(path`/x/${"..."}/${".a"}/${"a.."}`.encoded, "/x/.../.a/a..");
   });
 });
 

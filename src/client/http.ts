@@ -38,7 +38,8 @@ export interface RequestPath {
 
 /**
  * Tagged template for paths: every interpolated value is percent-encoded as one segment, so a room
- * ID or event type can never add segments or a query string.
+ * ID or event type can never add segments or a query string (`.` and `..`, dot segments whatever
+ * their encoding, are refused with INVALID_ARGUMENT).
  * `path\`/_matrix/client/v3/rooms/${roomId}/send/${type}/${txnId}\``
  */
 export function path(strings: TemplateStringsArray, ...values: string[]): RequestPath {
@@ -48,6 +49,10 @@ export function path(strings: TemplateStringsArray, ...values: string[]): Reques
     // A lone surrogate has no UTF-8 form: encodeURIComponent would throw an untyped URIError.
     if (!v.isWellFormed()) {
       throw new ClientError("INVALID_ARGUMENT", `not well-formed Unicode in a path of ${template}…`);
+    }
+    // URL parsing takes `.` and `..` (also percent-encoded) as dot segments: another endpoint.
+    if (v === "." || v === "..") {
+      throw new ClientError("INVALID_ARGUMENT", `"${v}" as a part of a path of ${template}…`);
     }
     encoded += encodeURIComponent(v) + (strings[i + 1] ?? "");
     template += `{}${strings[i + 1] ?? ""}`;
