@@ -135,7 +135,8 @@ export class VerificationFlow {
     return this.#endedAt;
   }
   get needsKeys(): boolean {
-    return this.#pendingTheirStart !== undefined || this.#pendingOurSas;
+    // Our waiting start is moot once the exchange began otherwise (their start, a QR code).
+    return this.#pendingTheirStart !== undefined || (this.#pendingOurSas && this.#phase === "ready");
   }
 
   snapshot(): VerificationSnapshot {
@@ -545,7 +546,7 @@ export class VerificationFlow {
     if (pending !== undefined) {
       this.#pendingTheirStart = undefined;
       this.#handleStart(pending.start, pending.raw, env, now);
-    } else if (this.#pendingOurSas) {
+    } else if (this.#pendingOurSas && this.#phase === "ready") {
       this.startSas(env, now);
     }
   }

@@ -254,6 +254,26 @@ describe("verification flows between two machines", () => {
     assertVerifiedEachOther(p, ka, kb);
   });
 
+  it("our start waiting for keys gives way to theirs: later key answers find nothing to start", () => {
+    // Bob lacks Alice's keys: his start waits; Alice's start comes first and waits too.
+    const p = Pair.make({ knowKeys: false });
+    p.a.know(p.b);
+    const { ka, kb } = p.requestAccepted();
+    p.b.machine.startSas(kb, p.b.env, p.now);
+    p.a.machine.startSas(ka, p.a.env, p.now);
+    p.deliver();
+    p.b.know(p.a);
+    p.b.machine.keysUpdated(p.b.env, p.now);
+    p.deliver();
+    assert.equal(p.b.machine.snapshot(kb)?.sas?.stage, "keys_exchanged");
+    assert.equal(p.b.machine.snapshot(kb)?.needsKeys, false);
+    assert.deepEqual(p.b.machine.usersNeedingKeys(), []);
+    // The next /keys/query answer (any user's) must not try to start SAS again.
+    p.b.machine.keysUpdated(p.b.env, p.now);
+    confirmBoth(p, ka, kb);
+    assertVerifiedEachOther(p, ka, kb);
+  });
+
   it("timeouts: a request expires after 10 minutes, a SAS step after 60 s without an answer", () => {
     const p = Pair.make();
     const ka = p.a.machine.requestToDevice(p.b.userId, [p.b.deviceId], p.a.env, p.now);
