@@ -83,6 +83,7 @@ describe("Olm known answers from libolm (test/vectors/olm/libolm-session.json)",
     );
     assert.equal(aliceSession.sessionId, vectors.session.sessionId);
     let bobSession: Session | undefined;
+    assert.ok(vectors.messages.length > 0, "the vector file holds a transcript");
     for (const [i, m] of vectors.messages.entries()) {
       const sender = m.from === "alice" ? aliceSession : bobSession;
       assert.ok(sender !== undefined, `message ${i} has a sender`);

@@ -32,14 +32,18 @@ function code(fn: () => unknown): string {
 
 describe("recovery keys (published vectors)", () => {
   it("decodes the rust-sdk's keys, whitespace anywhere", () => {
+    assert.ok(vectors.recovery_keys.valid.length > 0, "the vector file holds valid keys");
     for (const v of vectors.recovery_keys.valid) assert.equal(hex(decodeRecoveryKey(v.text)), v.key_hex);
   });
   it("encodes into the groups of four the rust-sdk shows", () => {
-    for (const v of vectors.recovery_keys.valid.filter((x) => x.canonical === true)) {
+    const canonical = vectors.recovery_keys.valid.filter((x) => x.canonical === true);
+    assert.ok(canonical.length > 0, "the vector file holds a key in its canonical form");
+    for (const v of canonical) {
       assert.equal(encodeRecoveryKey(new Uint8Array(Buffer.from(v.key_hex, "hex"))), v.text);
     }
   });
   it("refuses the broken ones with the right code", () => {
+    assert.ok(vectors.recovery_keys.invalid.length > 0, "the vector file holds broken keys");
     for (const v of vectors.recovery_keys.invalid)
       assert.equal(
         code(() => decodeRecoveryKey(v.text)),

@@ -16,6 +16,13 @@ export function loadVectors<T>(name: string): T {
   return JSON.parse(readFileSync(new URL(name, VECTORS), "utf8")) as T;
 }
 
+/** A vector file's `vectors`, refused when empty: a loop over none would pass without a check. */
+export function vectorList<V>(name: string): V[] {
+  const list = loadVectors<{ vectors: V[] }>(name).vectors;
+  if (!Array.isArray(list) || list.length === 0) throw new Error(`${name} holds no vectors`);
+  return list;
+}
+
 export function hex(text: string): Uint8Array {
   return new Uint8Array(Buffer.from(text, "hex"));
 }
@@ -80,7 +87,7 @@ interface Ed25519Vector {
 export function runBackendSuite(b: CryptoBackend & AeadBackend): void {
   describe(`primitives back end "${b.name}"`, () => {
     describe("SHA-256 (FIPS 180-2)", () => {
-      for (const v of loadVectors<{ vectors: ShaVector[] }>("sha256.json").vectors) {
+      for (const v of vectorList<ShaVector>("sha256.json")) {
         it(v.name, () => {
           const msg =
             v.message_repeat !== undefined
@@ -92,7 +99,7 @@ export function runBackendSuite(b: CryptoBackend & AeadBackend): void {
     });
 
     describe("HMAC-SHA-256 (RFC 4231)", () => {
-      for (const v of loadVectors<{ vectors: HmacVector[] }>("hmac-sha256.json").vectors) {
+      for (const v of vectorList<HmacVector>("hmac-sha256.json")) {
         it(`case ${v.case}`, () => {
           const mac = b.hmacSha256(hex(v.key_hex), hex(v.data_hex));
           assert.equal(mac.length, 32);
@@ -105,7 +112,7 @@ export function runBackendSuite(b: CryptoBackend & AeadBackend): void {
     });
 
     describe("HKDF-SHA-256 (RFC 5869)", () => {
-      for (const v of loadVectors<{ vectors: HkdfVector[] }>("hkdf-sha256.json").vectors) {
+      for (const v of vectorList<HkdfVector>("hkdf-sha256.json")) {
         it(`case ${v.case}`, () => {
           const okm = b.hkdfSha256(hex(v.ikm_hex), hex(v.salt_hex), hex(v.info_hex), v.length);
           assert.equal(toHex(okm), v.okm);
@@ -126,7 +133,7 @@ export function runBackendSuite(b: CryptoBackend & AeadBackend): void {
     });
 
     describe("PBKDF2-HMAC-SHA-512", () => {
-      for (const v of loadVectors<{ vectors: Pbkdf2Vector[] }>("pbkdf2-sha512.json").vectors) {
+      for (const v of vectorList<Pbkdf2Vector>("pbkdf2-sha512.json")) {
         it(`${v.iterations} iteration(s)`, () => {
           const dk = b.pbkdf2Sha512(hex(v.password_hex), hex(v.salt_hex), v.iterations, v.length);
           assert.equal(toHex(dk), v.dk);
@@ -141,7 +148,7 @@ export function runBackendSuite(b: CryptoBackend & AeadBackend): void {
     });
 
     describe("PBKDF2-HMAC-SHA-512 in steps", () => {
-      for (const v of loadVectors<{ vectors: Pbkdf2Vector[] }>("pbkdf2-sha512.json").vectors) {
+      for (const v of vectorList<Pbkdf2Vector>("pbkdf2-sha512.json")) {
         for (const stepSize of [1, 7, 1000]) {
           it(`${v.iterations} iteration(s), ${stepSize} per step`, () => {
             const job = createPbkdf2Sha512Steps(
@@ -332,7 +339,7 @@ export function runBackendSuite(b: CryptoBackend & AeadBackend): void {
     });
 
     describe("Ed25519 (RFC 8032)", () => {
-      const vectors = loadVectors<{ vectors: Ed25519Vector[] }>("ed25519.json").vectors;
+      const vectors = vectorList<Ed25519Vector>("ed25519.json");
       for (const t of vectors) {
         it(t.name, () => {
           const pub = b.ed25519PublicKey(hex(t.seed));
