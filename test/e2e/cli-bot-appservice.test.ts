@@ -61,12 +61,14 @@ test("bot init --appservice + bot run: the bot answers !echo hi in an encrypted 
   });
   await owner.register({ username: localpart, password: "pw" });
   const replies: string[] = [];
+  /** Answers that came in the clear (checked below: the emitter catches what a listener throws). */
+  const clear: string[] = [];
   const waiting = new Map<string, () => void>();
   owner.on("room.event", (_room, ev) => {
     if (ev.sender !== botId || ev.type !== "m.room.message") return;
     if (ev.content.msgtype === "m.key.verification.request") return;
-    assert.equal(ev.encryption?.decrypted, true, "the answer is encrypted");
     const body = String(ev.content.body);
+    if (ev.encryption?.decrypted !== true) clear.push(body);
     replies.push(body);
     waiting.get(body)?.();
   });
@@ -155,5 +157,6 @@ test("bot init --appservice + bot run: the bot answers !echo hi in an encrypted 
   assert.deepEqual(replies, ["hi", "while down", "again", "held for the bot"], "answered once");
   assert.equal((await owner.getUserIdentity(botId))?.verified, true, "the owner sees the bot verified");
   await owner.close();
+  assert.deepEqual(clear, [], "every answer is encrypted");
   // Recovery, reset and the move to a new machine: cli-bot-appservice-recovery.test.ts.
 });
