@@ -80,9 +80,10 @@ test("bot init + bot run: a user sends !echo hi in an encrypted room and reads h
     const hi = reply("hi");
     alice.on("room.event", (_room, ev) => {
       if (ev.roomId === roomId && ev.sender === made.user_id && ev.type === "m.room.message") {
-        assert.equal(ev.encryption?.decrypted, true, "the answer is encrypted");
-        replies.push(String(ev.content.body));
-        waiting.get(String(ev.content.body))?.();
+        // Marked, not asserted here: the emitter catches what a listener throws.
+        const body = String(ev.content.body);
+        replies.push(ev.encryption?.decrypted === true ? body : `${body} (not encrypted)`);
+        waiting.get(body)?.();
       }
     });
     await alice.startSync();
