@@ -18,6 +18,11 @@ export interface EncryptedUpload {
   readonly size: number | undefined;
   /** The key, IV and hash; for a stream, known once the upload consumed it. */
   readonly info: Promise<EncryptedFileInfo>;
+  /**
+   * Whether `info` is settled. Once the upload was answered it must be: a server answers a stream
+   * only after reading it whole (a `size`d one: all `size` bytes), and never otherwise.
+   */
+  readonly settled: () => boolean;
 }
 
 /**
@@ -29,12 +34,17 @@ export const attachmentCipher = () => import("../../crypto/attachments/index.ts"
 /** Encrypts a file for upload; streams stay streams (encrypted chunk by chunk). */
 export async function encryptUpload(data: UploadData, size?: number): Promise<EncryptedUpload> {
   if (data instanceof ReadableStream) {
-    const { ciphertext, info } = (await attachmentCipher()).encryptAttachmentStream(data);
-    return { data: ciphertext, size, info };
+    const { ciphertext, info } = (await attachmentCipher()).encryptAttachmentStream(data, size);
+    let settled = false;
+    const done = () => {
+      settled = true;
+    };
+    info.then(done, done);
+    return { data: ciphertext, size, info, settled: () => settled };
   }
   const bytes = data instanceof Uint8Array ? data : new Uint8Array(await data.arrayBuffer());
   const { ciphertext, info } = await (await attachmentCipher()).encryptAttachmentAsync(bytes);
-  return { data: ciphertext, size: ciphertext.byteLength, info: Promise.resolve(info) };
+  return { data: ciphertext, size: ciphertext.byteLength, info: Promise.resolve(info), settled: () => true };
 }
 
 /** The attachment a media event (`m.image`, `m.file`, `m.audio`, `m.video`) carries. */

@@ -6,7 +6,7 @@ import type { BackoffPolicy } from "../backoff.ts";
 import type { ApiCall } from "../call.ts";
 import type { Clock } from "../clock.ts";
 import { encryptedFile, encryptUpload } from "../encryption/attachments.ts";
-import { ClientError } from "../errors.ts";
+import { ClientError, MalformedResponseError } from "../errors.ts";
 import { type HttpClient, path } from "../http.ts";
 import type { Logger } from "../logger.ts";
 import type { UploadData, UploadOptions } from "../media.ts";
@@ -210,6 +210,12 @@ export class Sender {
         contentType: "application/octet-stream",
         ...(upload.size !== undefined ? { size: upload.size } : {}),
       });
+      // Answered before it read the whole stream: the hash would never come (nor match).
+      if (!upload.settled()) {
+        throw new MalformedResponseError("POST /_matrix/media/v3/upload", 200, [
+          "answered before the whole file was sent",
+        ]);
+      }
       content.file = { ...encryptedFile(await upload.info, url) };
     } else {
       content.url = await this.#host.uploadMedia(data, {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 import { decryptAttachment, encryptAttachment } from "./attachment.ts";
+import type { EncryptedFileInfo } from "./file-info.ts";
 import {
   AttachmentDecryptor,
   AttachmentEncryptor,
@@ -108,6 +109,32 @@ test("web streams round trip and report a tampered download at the end", async (
   await assert.rejects(readAll(decryptAttachmentStream(streamOf([encrypted]), fileInfo)), {
     code: "HASH_MISMATCH",
   });
+});
+
+test("given a size, the description is known once that many bytes were read; more is an error", async () => {
+  const data = new Uint8Array(40).map((_, i) => i);
+  const parts40 = split(data, [10, 25]);
+  // A source whose end is slow to come (a file's end takes another read).
+  const slowEnd = new ReadableStream<Uint8Array>(
+    { pull: (c) => (parts40.length > 0 ? c.enqueue(parts40.shift() as Uint8Array) : new Promise(() => {})) },
+    { highWaterMark: 0 },
+  );
+  const { ciphertext, info } = encryptAttachmentStream(slowEnd, 40);
+  const reader = ciphertext.getReader();
+  const parts: Uint8Array[] = [];
+  for (let i = 0; i < 3; i++) parts.push((await reader.read()).value ?? new Uint8Array(0));
+  // The end of the stream not read yet: the last chunk out is enough.
+  let known: EncryptedFileInfo | undefined;
+  info.then((i) => {
+    known = i;
+  });
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.ok(known, "the description before the stream's end");
+  assert.deepEqual(decryptAttachment(concat(parts), known), data);
+
+  const longer = encryptAttachmentStream(streamOf([data]), 39);
+  await assert.rejects(readAll(longer.ciphertext), /longer than 39 bytes/);
+  await assert.rejects(longer.info);
 });
 
 test("a failing source rejects the description promise", async () => {

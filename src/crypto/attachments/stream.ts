@@ -113,9 +113,14 @@ export class AttachmentDecryptor {
 
 /**
  * Wraps a web stream of plaintext: returns the ciphertext stream and a promise of the file description,
- * which resolves when the ciphertext stream has been read to its end.
+ * which resolves when the ciphertext stream has been read to its end, or, given the plaintext's
+ * `size`, as soon as that many bytes were read (before the last one is handed on: an upload with that
+ * Content-Length is then answered only after the description is known). More than `size` errors.
  */
-export function encryptAttachmentStream(plaintext: ReadableStream<Uint8Array>): {
+export function encryptAttachmentStream(
+  plaintext: ReadableStream<Uint8Array>,
+  size?: number,
+): {
   ciphertext: ReadableStream<Uint8Array>;
   info: Promise<EncryptedFileInfo>;
 } {
@@ -127,15 +132,25 @@ export function encryptAttachmentStream(plaintext: ReadableStream<Uint8Array>): 
   });
   // A caller that abandons the stream must not get an unhandled rejection.
   info.catch(() => undefined);
+  let read = 0;
+  let final = false;
+  const finish = () => {
+    if (!final) settle.resolve(encryptor.final());
+    final = true;
+  };
   const ciphertext = new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
         const { done, value } = await reader.read();
         if (done) {
-          settle.resolve(encryptor.final());
+          finish();
           controller.close();
         } else {
-          controller.enqueue(encryptor.update(value));
+          read += value.length;
+          if (size !== undefined && read > size) throw new Error(`the stream is longer than ${size} bytes`);
+          const out = encryptor.update(value);
+          if (read === size) finish();
+          controller.enqueue(out);
         }
       } catch (e) {
         settle.reject(e);
