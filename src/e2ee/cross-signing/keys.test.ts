@@ -24,6 +24,10 @@ const without = (o: Record<string, unknown>, k: string): Record<string, unknown>
 };
 
 describe("cross-signing keys: matrix-js-sdk's seeded test data", () => {
+  it("holds seeded users (the tests below are one per user)", () => {
+    assert.ok(vectors.users.length > 0);
+  });
+
   for (const u of vectors.users) {
     it(`${u.user_id}: private seeds give the published public keys`, () => {
       for (const usage of CROSS_SIGNING_USAGES) {
