@@ -61,6 +61,7 @@ const QUOTED_ELSEWHERE: ReadonlyMap<string, string> = new Map([["client-tour.ts#
 test("docs/walkthrough.md quotes every example region, verbatim, and nothing else", async () => {
   const regions = await exampleRegions();
   const quoted = new Set(await tsBlocks(join(here, "..", "docs", "walkthrough.md")));
+  assert.ok(regions.size > 0 && quoted.size > 0, "example regions and quoted blocks were found");
   for (const block of quoted) {
     assert.ok([...regions.values()].includes(block), `not in any example file:\n${block.slice(0, 300)}`);
   }
@@ -81,6 +82,7 @@ test("README's client quick start is the quick-start example, verbatim", async (
   const readme = await readFile(join(here, "..", "README.md"), "utf8");
   const section = readme.slice(readme.indexOf("### Client quick start"));
   const block = /```ts\n([\s\S]*?)\n```/.exec(section)?.[1];
+  assert.ok(block !== undefined, "README has a ts block under Client quick start");
   assert.equal(block, regions.get("quick-start.ts#quick-start"));
 });
 
