@@ -13,27 +13,26 @@ import {
 
 /**
  * Client + E2EE + IndexedDB store, code-split as Vite and webpack do by default (esbuild with
- * `splitting`), minified, each chunk gzipped: guards against growth, about 1.5 KB above today's
- * figures (docs/browser.md, "Size": 63.3 initial, 130.4 with the engine, 160.1 total, 151.4 in one
- * file, 7 December 2026, after the day's bounds and checks — forgotten rooms, outgoing content
- * checked, the to-device queue, key claims and verification bridge bounded — added 1.7 KB to an
- * encrypted session; 128.7 / 158.4 / 149.7 when ChaCha20-Poly1305, the dehydrated-device pickle and
- * the attachment cipher left the session that morning, 133.6 / 157.9 / 149.3 before).
+ * `splitting`), minified, each chunk gzipped: guards against growth, about 1.2–1.6 KB above today's
+ * figures (docs/browser.md, "Size": 65.3 initial, 133.3 with the engine, 163.6 total, 154.9 in one
+ * file, 7 December 2026, evening, after the day's review fixes — redactions applied to room state,
+ * gap filling, path and media checks, send retries — and the splits of the client and the engine
+ * into smaller files added 2.0–3.5 KB; 63.3 / 130.4 / 160.1 / 151.4 that morning).
  * - initial: what the page loads with the entry (client, sync, rooms, IndexedDB stores, the
  *   primitives the stores and attachments use);
  * - session: plus the E2EE engine, loaded when a client with `encryption` logs in or restores;
  * - total: plus the features loaded on first use (verification, …).
  */
-export const BROWSER_INITIAL_BUDGET_GZIP = 64.5 * 1024;
-export const BROWSER_SESSION_BUDGET_GZIP = 132 * 1024;
-export const BROWSER_TOTAL_BUDGET_GZIP = 161.5 * 1024;
+export const BROWSER_INITIAL_BUDGET_GZIP = 66.5 * 1024;
+export const BROWSER_SESSION_BUDGET_GZIP = 134.5 * 1024;
+export const BROWSER_TOTAL_BUDGET_GZIP = 165 * 1024;
 /**
  * The issue's target for client + E2EE + IndexedDB store. Met by what the page loads first (asserted
  * below); not by an encrypted session, which runs with the engine too (docs/browser.md says what is left).
  */
 export const BROWSER_TARGET_GZIP = 80 * 1024;
 /** The same in one file (esbuild without `splitting`, which inlines the dynamic imports). */
-export const BROWSER_SINGLE_FILE_BUDGET_GZIP = 153 * 1024;
+export const BROWSER_SINGLE_FILE_BUDGET_GZIP = 156.5 * 1024;
 
 const nodeOnly = (inputs: string[]): string[] =>
   inputs.filter((f) =>
