@@ -444,6 +444,9 @@ export class RoomsApi {
   /**
    * Follows `m.room.tombstone` links from `roomId` to the newest room, joining each successor
    * (unless `join: false`). Returns the last room ID (the argument itself when it was not upgraded).
+   * A successor whose `m.room.create` names another room as its predecessor is not an upgrade of
+   * this one (a tombstone may point anywhere): the walk stops before it, and a room joined only to
+   * find that out is left again.
    */
   async followTombstone(roomId: string, opts: { join?: boolean } = {}): Promise<string> {
     let current = roomId;
@@ -463,11 +466,38 @@ export class RoomsApi {
         }
       }
       if (next === undefined || seen.has(next)) return current;
+      const wasJoined = this.#host.synced.room(next)?.membership === "join";
       if (opts.join !== false) await this.joinRoom(next, { via: [serverOf(current)] });
+      const predecessor = await this.#predecessorOf(next);
+      if (predecessor !== undefined && predecessor !== current) {
+        if (opts.join !== false && !wasJoined)
+          await this.leaveRoom(next).catch((err: unknown) =>
+            this.#host.logger.warn({ err, roomId: next }, "could not leave a room a tombstone wrongly named"),
+          );
+        return current;
+      }
       seen.add(next);
       current = next;
     }
     return current;
+  }
+
+  /**
+   * The predecessor `roomId`'s `m.room.create` names (`null` when it names none), from sync or
+   * the server; undefined when its state is not ours to read (a successor not joined).
+   */
+  async #predecessorOf(roomId: string): Promise<string | null | undefined> {
+    const synced = this.#host.synced.room(roomId);
+    if (synced?.getState("m.room.create") !== undefined) return synced.predecessor?.roomId ?? null;
+    try {
+      const create = await this.fetchStateEvent(roomId, "m.room.create");
+      const p = create?.predecessor;
+      return typeof p === "object" && p !== null && !Array.isArray(p) ? (str(p as JsonObject, "room_id") ?? null) : null;
+    } catch (err) {
+      if (err instanceof MatrixError && (err.errcode === "M_FORBIDDEN" || err.errcode === "M_NOT_FOUND"))
+        return undefined;
+      throw err;
+    }
   }
 }
 
