@@ -492,7 +492,9 @@ export class RoomsApi {
     try {
       const create = await this.fetchStateEvent(roomId, "m.room.create");
       const p = create?.predecessor;
-      return typeof p === "object" && p !== null && !Array.isArray(p) ? (str(p as JsonObject, "room_id") ?? null) : null;
+      return typeof p === "object" && p !== null && !Array.isArray(p)
+        ? (str(p as JsonObject, "room_id") ?? null)
+        : null;
     } catch (err) {
       if (err instanceof MatrixError && (err.errcode === "M_FORBIDDEN" || err.errcode === "M_NOT_FOUND"))
         return undefined;

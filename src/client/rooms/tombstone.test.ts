@@ -52,7 +52,8 @@ async function tombstonedClient(respond: Responder): Promise<{ client: MatrixCli
           },
         });
       return (
-        respond(method, path) ?? Response.json({ errcode: "M_FORBIDDEN", error: "not in room" }, { status: 403 })
+        respond(method, path) ??
+        Response.json({ errcode: "M_FORBIDDEN", error: "not in room" }, { status: 403 })
       );
     },
   });
@@ -74,7 +75,8 @@ describe("followTombstone", () => {
   ] as const) {
     it(`stops before a successor whose m.room.create names ${name} as its predecessor, and leaves it`, async () => {
       const { client, requests } = await tombstonedClient((method, path) => {
-        if (method === "POST" && path === "/_matrix/client/v3/join/!b:hs") return Response.json({ room_id: "!b:hs" });
+        if (method === "POST" && path === "/_matrix/client/v3/join/!b:hs")
+          return Response.json({ room_id: "!b:hs" });
         if (method === "POST" && path.endsWith("/leave")) return Response.json({});
         if (path === "/_matrix/client/v3/rooms/!b:hs/state/m.room.create")
           return Response.json({ creator: "@evil:hs", ...(predecessor ? { predecessor } : {}) });
@@ -88,7 +90,8 @@ describe("followTombstone", () => {
 
   it("follows a successor that names the room as its predecessor", async () => {
     const { client, requests } = await tombstonedClient((method, path) => {
-      if (method === "POST" && path === "/_matrix/client/v3/join/!b:hs") return Response.json({ room_id: "!b:hs" });
+      if (method === "POST" && path === "/_matrix/client/v3/join/!b:hs")
+        return Response.json({ room_id: "!b:hs" });
       if (path === "/_matrix/client/v3/rooms/!b:hs/state/m.room.create")
         return Response.json({ predecessor: { room_id: "!a:hs" } });
       if (path === "/_matrix/client/v3/rooms/!b:hs/state/m.room.tombstone")
