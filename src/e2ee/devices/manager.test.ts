@@ -33,6 +33,25 @@ describe("device tracking", () => {
     assert.equal((await bob.machine.getDevice("@alice:x", "A"))?.ed25519, original?.ed25519);
   });
 
+  it("removes a device another user's refused device shares the ID of", async () => {
+    const hs = new FakeHomeserver();
+    const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
+    hs.forgeDeviceKeys("@alice:x", "SAME", deviceKeys(Account.create(), "@alice:x", "SAME"));
+    hs.forgeDeviceKeys("@carol:x", "SAME", deviceKeys(Account.create(), "@carol:x", "SAME"));
+    await bob.machine.updateTrackedUsers(["@alice:x", "@carol:x"]);
+    await bob.flush();
+    assert.equal((await bob.machine.getUserDevices("@carol:x")).length, 1);
+    // In one answer: Alice's device SAME is refused (new keys), Carol's device SAME is gone.
+    hs.forgeDeviceKeys("@alice:x", "SAME", deviceKeys(Account.create(), "@alice:x", "SAME"));
+    hs.deleteDevice("@carol:x", "SAME");
+    await bob.machine.receiveKeysChanges(["@alice:x", "@carol:x"], []);
+    const query = (await bob.machine.outgoingRequests()).filter((r) => r.type === "keys_query");
+    assert.equal(query.length, 1);
+    for (const r of query) await bob.send(r);
+    assert.deepEqual(await bob.machine.getUserDevices("@carol:x"), []);
+    assert.equal((await bob.machine.getUserDevices("@alice:x")).length, 1, "Alice's old keys kept");
+  });
+
   it("ignores devices with bad signatures, wrong user or device IDs", async () => {
     const hs = new FakeHomeserver();
     const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });

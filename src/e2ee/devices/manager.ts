@@ -341,8 +341,9 @@ export class DeviceManager {
         this.#put(record);
       }
     }
+    // A refused device is in `seen`: its old keys are kept, not removed.
     for (const [deviceId, old] of known) {
-      if (!seen.has(deviceId) && !old.deleted && !changes.refused.some((r) => r.deviceId === deviceId)) {
+      if (!seen.has(deviceId) && !old.deleted) {
         const gone = { ...old, deleted: true };
         changes.removed.push(gone);
         this.#put(gone);
