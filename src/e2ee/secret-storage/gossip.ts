@@ -294,10 +294,18 @@ export class SecretGossip {
     return [...this.#state.pending.values()].map((p) => p.device);
   }
 
-  /** Retries the answers that waited for an Olm session. */
+  /**
+   * Retries the answers that waited for an Olm session; one for a device no longer verified
+   * (blacklisted, unset, or its cross-signing gone) is dropped.
+   */
   async retryPendingAnswers(): Promise<void> {
     for (const [key, { device, request }] of this.#state.pending) {
-      if (await this.#answer(device, request)) this.#state.pending.delete(key);
+      const current = await this.#devices.device(device.userId, device.deviceId);
+      if (current === undefined || !(await this.#verified(current))) {
+        this.#state.pending.delete(key);
+        continue;
+      }
+      if (await this.#answer(current, request)) this.#state.pending.delete(key);
     }
   }
 
