@@ -572,8 +572,8 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
     return this.crypto.getUserIdentity(userId);
   }
   /** Verifies a user's current identity (signing their master key when we can). */
-  verifyUser(userId: string): Promise<UserIdentityInfo> {
-    return this.crypto.verifyUser(userId);
+  verifyUser(userId: string, opts: { masterKey?: string } = {}): Promise<UserIdentityInfo> {
+    return this.crypto.verifyUser(userId, opts);
   }
   /** Accepts a user's changed identity (clears `changed` and a violation). */
   acceptIdentityChange(userId: string): Promise<UserIdentityInfo> {

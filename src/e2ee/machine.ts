@@ -328,12 +328,14 @@ export class OlmMachine {
    * so): pins and verifies their current master key and, for another user when we hold our
    * user-signing key, returns the signature upload of their master key (also offered by
    * `outgoingRequests()`). For our own user it makes our identity, and every own device it
-   * cross-signed, trusted. Throws `CrossSigningError("NO_IDENTITY")` if we know no identity.
+   * cross-signed, trusted. Throws `CrossSigningError("NO_IDENTITY")` if we know no identity, and
+   * `IDENTITY_CHANGED` if `opts.masterKey` (the key the user checked) is no longer theirs.
    */
   markUserVerified(
     userId: string,
+    opts: { masterKey?: string } = {},
   ): Promise<{ identity: UserIdentityInfo; request: SignatureUploadRequest | undefined }> {
-    return this.#step(async (p) => p.crossSigning.verifyUser(userId));
+    return this.#step(async (p) => p.crossSigning.verifyUser(userId, opts.masterKey));
   }
 
   /** Accepts a user's changed identity: it becomes the pinned one (clears `changed` and a violation). */

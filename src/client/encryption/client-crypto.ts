@@ -394,10 +394,12 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   /**
    * Verifies a user's current identity (after checking their master key, e.g. interactively):
    * pins it, and signs it with our user-signing key when we hold it. For our own user, trusts our
-   * identity (and the devices it cross-signed).
+   * identity (and the devices it cross-signed). Pass the `masterKey` that was checked (from
+   * `getUserIdentity`): their keys are fetched again first, and if the key changed in between,
+   * `CrossSigningError("IDENTITY_CHANGED")` is thrown instead of verifying a key nobody checked.
    */
-  verifyUser(userId: string): Promise<UserIdentityInfo> {
-    return this.#openUnit(() => this.#trust.verifyUser(userId));
+  verifyUser(userId: string, opts: { masterKey?: string } = {}): Promise<UserIdentityInfo> {
+    return this.#openUnit(() => this.#trust.verifyUser(userId, opts));
   }
 
   /** Accepts a user's changed identity (clears `changed` and a verification violation). */

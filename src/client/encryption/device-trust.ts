@@ -88,9 +88,9 @@ export class DeviceTrustCalls {
   }
 
   /** Verifies a user's current identity (see `ClientCrypto.verifyUser`). */
-  async verifyUser(userId: string): Promise<UserIdentityInfo> {
+  async verifyUser(userId: string, opts: { masterKey?: string }): Promise<UserIdentityInfo> {
     await this.refreshDevices([userId]);
-    const { identity } = await this.#machine.markUserVerified(userId);
+    const { identity } = await this.#machine.markUserVerified(userId, opts);
     await this.#loop.run();
     return identity;
   }

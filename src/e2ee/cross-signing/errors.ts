@@ -7,7 +7,9 @@ export type CrossSigningErrorCode =
   /** A private key does not match the published public key it should belong to. */
   | "KEY_MISMATCH"
   /** No such device is known. */
-  | "UNKNOWN_DEVICE";
+  | "UNKNOWN_DEVICE"
+  /** The user's master key is not the one the caller checked (it changed in between). */
+  | "IDENTITY_CHANGED";
 
 export class CrossSigningError extends Error {
   override readonly name = "CrossSigningError";

@@ -461,14 +461,19 @@ export class CrossSigning {
   /**
    * A user was verified: their current master key is pinned and verified locally, and (for
    * another user, when we hold our user-signing key) signed for upload. For ourselves this makes
-   * our own identity trusted, and every own device it cross-signed verified.
+   * our own identity trusted, and every own device it cross-signed verified. With `masterKey`,
+   * only that key is verified: a different current one throws `IDENTITY_CHANGED`.
    */
   async verifyUser(
     userId: string,
+    masterKey?: string,
   ): Promise<{ identity: UserIdentityInfo; request: SignatureUploadRequest | undefined }> {
     const identity = await this.identity(userId);
     if (identity === undefined) {
       throw new CrossSigningError("NO_IDENTITY", "the user has no cross-signing identity we know of");
+    }
+    if (masterKey !== undefined && identity.masterKey !== masterKey) {
+      throw new CrossSigningError("IDENTITY_CHANGED", "the user's master key is not the one checked");
     }
     const next = identity.with({
       pinnedMasterKey: identity.masterKey,

@@ -1,7 +1,8 @@
 // Where cross-signing trust comes from, against the fake homeserver: a user-signing signature on
 // another user's master key counts only from our own trusted identity; an old master private key
 // does not make a new (reset) identity trusted; a listing of our device under someone else's
-// signed keys does not make our device cross-signed.
+// signed keys does not make our device cross-signed; verifying a user verifies the master key that
+// was checked, not one that replaced it in between.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { FakeHomeserver, TestClient } from "../test-support/fake-homeserver.ts";
@@ -70,5 +71,26 @@ describe("cross-signing trust", () => {
     hs.forgeDeviceKeys(ALICE, "ALICE3", signed);
     await query(alice3, ALICE);
     assert.equal((await alice3.machine.crossSigningStatus()).deviceCrossSigned, false);
+  });
+
+  it("verifying a user with the master key that was checked refuses a key that replaced it", async () => {
+    const hs = new FakeHomeserver();
+    const alice = await TestClient.create(hs, { userId: ALICE, deviceId: "ALICE1" });
+    const bob = await TestClient.create(hs, { userId: BOB, deviceId: "BOB1" });
+    await alice.bootstrapCrossSigning();
+    await bob.bootstrapCrossSigning();
+    await query(alice, BOB);
+    const checked = (await alice.machine.getUserIdentity(BOB))?.masterKey ?? "";
+    await bob.bootstrapCrossSigning(true); // the server now serves another identity
+    await query(alice, BOB);
+    await assert.rejects(alice.machine.markUserVerified(BOB, { masterKey: checked }), {
+      name: "CrossSigningError",
+      code: "IDENTITY_CHANGED",
+    });
+    const identity = await alice.machine.getUserIdentity(BOB);
+    assert.notEqual(identity?.masterKey, checked);
+    assert.equal(identity?.verified, false, "the key nobody checked is not verified");
+    const current = identity?.masterKey ?? "";
+    assert.equal((await alice.machine.markUserVerified(BOB, { masterKey: current })).identity.verified, true);
   });
 });
