@@ -53,6 +53,33 @@ describe("MediaApi", () => {
     );
   });
 
+  it("once authenticated media answered, a bare 404 does not send later downloads to the legacy endpoint", async () => {
+    let call = 0;
+    const { api, seen } = media(() => (++call === 2 ? new Response("not found", { status: 404 }) : bytes(1)));
+    await api.download("mxc://hs.example/a");
+    await assert.rejects(api.download("mxc://hs.example/b"), (e: unknown) => e instanceof MatrixError);
+    await api.download("mxc://hs.example/c");
+    assert.deepEqual(
+      seen.map((s) => s.url),
+      ["a", "b", "c"].map((id) => `https://hs/_matrix/client/v1/media/download/hs.example/${id}`),
+    );
+  });
+
+  it("a bare 404 from both endpoints leaves the choice open for the next download", async () => {
+    let call = 0;
+    const { api, seen } = media(() => (++call <= 2 ? new Response("", { status: 404 }) : bytes(1)));
+    await assert.rejects(api.download("mxc://hs.example/a"), (e: unknown) => e instanceof MatrixError);
+    await api.download("mxc://hs.example/b");
+    assert.deepEqual(
+      seen.map((s) => s.url),
+      [
+        "https://hs/_matrix/client/v1/media/download/hs.example/a",
+        "https://hs/_matrix/media/v3/download/hs.example/a",
+        "https://hs/_matrix/client/v1/media/download/hs.example/b",
+      ],
+    );
+  });
+
   it("does not fall back on a real not-found", async () => {
     const { api, seen } = media(
       () => new Response(JSON.stringify({ errcode: "M_NOT_FOUND" }), { status: 404 }),

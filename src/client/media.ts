@@ -77,8 +77,10 @@ export class MediaApi {
         });
         this.authenticated = true;
       } catch (err) {
-        if (!isUnknownEndpoint(err)) throw err;
-        this.authenticated = false;
+        // A server that served authenticated media has it: a bare 404 later (a proxy's, or
+        // missing media) is an answer, not a reason to send every later download to the
+        // legacy endpoint, which such servers refuse for new media.
+        if (this.authenticated === true || !isUnknownEndpoint(err)) throw err;
       }
     }
     if (!res) {
@@ -87,6 +89,8 @@ export class MediaApi {
         auth: false,
         path: path`/_matrix/media/v3/download/${mxc.serverName}/${mxc.mediaId}`,
       });
+      // Remembered only once the legacy endpoint answered: one odd 404 decides nothing.
+      this.authenticated = false;
     }
     if (res.body === null) throw new MalformedResponseError("GET media download", res.status, ["empty body"]);
     const out: DownloadedMedia & { stream: ReadableStream<Uint8Array> } = {
