@@ -154,6 +154,28 @@ describe("dehydrated devices (devserver, Keyroom ↔ Keyroom)", () => {
     assert.equal(await carol.client.crypto.dehydration.delete(), false);
   });
 
+  it("start() with the key from secret storage replaces a device sealed under another key (reported), and throws for a key passed in", async () => {
+    const dave = await user("dhd");
+    await dave.client.crypto.dehydration.create(randomBytes(32)); // another client's key
+    await assert.rejects(
+      dave.client.crypto.dehydration.start({ key: randomBytes(32) }),
+      (e) => e instanceof DehydrationError && e.code === "WRONG_KEY",
+    );
+    const reported: unknown[] = [];
+    dave.client.on("error", (e) => reported.push(e));
+    const storage = await dave.client.crypto.secretStorage.createKey();
+    assert.equal(await dave.client.crypto.dehydration.start({ secretStorageKey: storage.key }), undefined);
+    dave.client.crypto.dehydration.stop();
+    assert.ok(
+      reported.some((e) => e instanceof DehydrationError && e.code === "WRONG_KEY"),
+      "the unusable device is reported",
+    );
+    // The device on the server is now one the key in secret storage opens.
+    const key = await dave.client.crypto.dehydration.keyFromSecretStorage(storage.key);
+    const result = await dave.client.crypto.dehydration.rehydrate(key);
+    assert.ok(result !== undefined, "a device the account's key opens");
+  });
+
   it("on a server that knows only the earlier draft (POST …/events), rehydration falls back to it", async () => {
     const erin = await user("dhe");
     const key = randomBytes(32);

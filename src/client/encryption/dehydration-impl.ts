@@ -24,6 +24,12 @@ import {
 } from "./constants.ts";
 import type { DehydrationHost, DehydrationStartOptions, RehydrationResult } from "./dehydration-types.ts";
 
+/**
+ * Why a dehydrated device cannot be opened with a key that is the right one: sealed under another
+ * key (another client's, or before the key in secret storage was replaced), or in another format.
+ */
+const UNUSABLE_DEVICE: ReadonlySet<string> = new Set(["WRONG_KEY", "BAD_PICKLE", "UNSUPPORTED_ALGORITHM"]);
+
 const unstable = (suffix = ""): RequestPath => {
   const p = `${DEHYDRATED_DEVICE_PATH}${suffix}`;
   return { encoded: p, template: p };
@@ -172,7 +178,7 @@ export class DehydratedDevicesImpl {
     const generation = this.#generation;
     let scheduled = false;
     try {
-      const result = options.rehydrate === false ? undefined : await this.rehydrate(key);
+      const result = options.rehydrate === false ? undefined : await this.#rehydrateForStart(key, options);
       await this.create(key);
       // `stop()` (the client closing) or another `start()` came meanwhile: no schedule from this one.
       if (generation !== this.#generation) return result;
@@ -183,6 +189,26 @@ export class DehydratedDevicesImpl {
       return result;
     } finally {
       if (!scheduled) key.fill(0);
+    }
+  }
+
+  /**
+   * Rehydration as `start()` does it. With the key from secret storage, which every client of
+   * the account reads, a device that key does not open is of use to no one: it is reported
+   * (`error` event) and replaced, instead of leaving the account without dehydration for good.
+   * A key the caller passed may be the wrong one: the error is thrown.
+   */
+  async #rehydrateForStart(
+    key: Uint8Array,
+    options: DehydrationStartOptions,
+  ): Promise<RehydrationResult | undefined> {
+    try {
+      return await this.rehydrate(key);
+    } catch (e) {
+      if (options.key !== undefined || !(e instanceof DehydrationError) || !UNUSABLE_DEVICE.has(e.code))
+        throw e;
+      this.#host.reportError(e);
+      return undefined;
     }
   }
 
