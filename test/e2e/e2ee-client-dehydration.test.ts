@@ -162,7 +162,9 @@ describe("dehydrated devices (devserver, Keyroom ↔ Keyroom)", () => {
       (e) => e instanceof DehydrationError && e.code === "WRONG_KEY",
     );
     const reported: unknown[] = [];
-    dave.client.on("error", (e) => reported.push(e));
+    dave.client.on("error", (e) => {
+      reported.push(e);
+    });
     const storage = await dave.client.crypto.secretStorage.createKey();
     assert.equal(await dave.client.crypto.dehydration.start({ secretStorageKey: storage.key }), undefined);
     dave.client.crypto.dehydration.stop();
