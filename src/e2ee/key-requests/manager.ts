@@ -333,10 +333,18 @@ export class KeyRequests {
     return [...this.#pendingAnswers.values()].map((a) => a.device);
   }
 
-  /** Retries answers that were waiting for an Olm session. */
+  /**
+   * Retries answers that were waiting for an Olm session; one for a device no longer verified
+   * (blacklisted, unset, deleted) is dropped.
+   */
   async retryPendingAnswers(): Promise<void> {
     for (const [key, answer] of this.#pendingAnswers) {
-      if (await this.#answer(answer)) this.#pendingAnswers.delete(key);
+      const device = await this.#devices.device(answer.device.userId, answer.device.deviceId);
+      if (device === undefined || device.deleted || device.trust !== "verified") {
+        this.#pendingAnswers.delete(key);
+        continue;
+      }
+      if (await this.#answer({ ...answer, device })) this.#pendingAnswers.delete(key);
     }
   }
 
