@@ -49,7 +49,8 @@ export class HistorySharingApi {
 
   /**
    * Sends `m.room_key_bundle` (the uploaded bundle's `file`) over Olm to each of `userId`'s devices
-   * that its owner cross-signed, and only those (the spec forbids others); the Olm payload carries
+   * that its owner cross-signed, and only those (the spec forbids others), none while the identity
+   * of a user we verified changed (a violation) and is not accepted; the Olm payload carries
    * our device keys. Their device list must be current and Olm sessions claimed
    * (`getMissingSessions`). The request is also queued in `outgoingRequests()`.
    */
@@ -63,6 +64,11 @@ export class HistorySharingApi {
       const messages: ToDeviceRequest["body"]["messages"] = {};
       const recipients: string[] = [];
       const withoutSession: string[] = [];
+      // A user we verified whose identity then changed (a violation: it may be a server's) has no
+      // cross-signed devices until the app accepts the new identity or withdraws the verification.
+      if (identity !== undefined && p.crossSigning.info(identity).violation) {
+        return { request: undefined, recipients, withoutSession };
+      }
       for (const d of await p.devices.devicesOf(userId)) {
         if (d.deleted || d.trust === "blacklisted" || !p.crossSigning.deviceTrust(d, identity).crossSigned)
           continue;
