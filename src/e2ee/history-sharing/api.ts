@@ -101,7 +101,9 @@ export class HistorySharingApi {
    * by a device of the inviter that the inviter cross-signed (as the sender sends only to
    * cross-signed devices; a device the server made up under the inviter's name has no such
    * signature). Bundles from a device not known yet wait for the inviter's device list
-   * (`userIdsToRefresh`); one from a known device without the signature is dropped.
+   * (`userIdsToRefresh`), and those from an inviter we verified whose identity changed (a
+   * violation) wait for the app to accept it; one from a known device without the signature is
+   * dropped.
    */
   bundlesToImport(): Promise<PendingBundle[]> {
     return this.#run(async (p) => {
@@ -113,7 +115,10 @@ export class HistorySharingApi {
           await p.historySharing.done(b.roomId, b.sender); // their list is known: no such device
           continue;
         }
-        const trust = p.crossSigning.deviceTrust(device, await p.crossSigning.identity(b.sender));
+        const identity = await p.crossSigning.identity(b.sender);
+        // An inviter we verified whose identity changed: kept until the app accepts the new one.
+        if (identity !== undefined && p.crossSigning.info(identity).violation) continue;
+        const trust = p.crossSigning.deviceTrust(device, identity);
         if (trust.crossSigned) out.push(b);
         else await p.historySharing.done(b.roomId, b.sender);
       }

@@ -1,7 +1,8 @@
 // A room key bundle holds a room's whole shareable history, so it goes only to devices their
 // owner's identity signed. A user we verified whose identity then changed (a violation: the new
 // identity may be a server's) has no such devices until the app accepts the new identity or
-// withdraws the verification, as for room keys under shareWith "cross_signed".
+// withdraws the verification, as for room keys under shareWith "cross_signed"; a bundle such a
+// user sends waits for the same decision.
 import assert from "node:assert/strict";
 import { it } from "node:test";
 import type { EncryptedFile } from "../../crypto/attachments/index.ts";
@@ -43,4 +44,36 @@ it("a bundle is not sent to a verified user whose identity changed, until the ap
 
   await bob.machine.acceptIdentityChange(ALICE);
   assert.deepEqual(await share(bob), ["ALICE1"], "sent again once the app accepted the new identity");
+});
+
+it("a bundle from an inviter we verified whose identity changed waits until the app accepts the new identity", async () => {
+  const hs = new FakeHomeserver();
+  const alice = await TestClient.create(hs, { userId: ALICE, deviceId: "ALICE1" });
+  const bob = await TestClient.create(hs, { userId: BOB, deviceId: "BOB1" });
+  await alice.bootstrapCrossSigning();
+  await bob.bootstrapCrossSigning();
+  await bob.machine.updateTrackedUsers([ALICE]);
+  await bob.flush();
+  await bob.machine.markUserVerified(ALICE);
+
+  await alice.bootstrapCrossSigning(true); // a new identity, which signs ALICE1
+  await alice.machine.updateTrackedUsers([BOB]);
+  await alice.flush();
+  const claim = await alice.machine.getMissingSessions([BOB]);
+  if (claim !== undefined) await alice.send(claim);
+  const { request } = await alice.machine.historySharing.shareBundle(ROOM, BOB, BUNDLE_FILE as EncryptedFile);
+  assert.ok(request);
+  await alice.send(request);
+  await bob.sync();
+  await bob.machine.historySharing.inviteAccepted(ROOM, ALICE);
+  assert.equal((await bob.machine.getUserIdentity(ALICE))?.state, "violation");
+  assert.deepEqual(await bob.machine.historySharing.bundlesToImport(), [], "not from a changed identity");
+
+  await bob.machine.acceptIdentityChange(ALICE);
+  const ready = await bob.machine.historySharing.bundlesToImport();
+  assert.deepEqual(
+    ready.map((b) => [b.roomId, b.sender]),
+    [[ROOM, ALICE]],
+    "kept, and ready once the app accepted the new identity",
+  );
 });
