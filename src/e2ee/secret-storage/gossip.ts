@@ -334,6 +334,17 @@ export class SecretGossip {
       this.#state.outstanding,
     );
     if (!decision.accept) return undefined;
+    // A cross-signing key that is not our published one (a stale key another device kept) is
+    // refused before the request is used up: a later, right answer to it is still taken.
+    const field = CROSS_SIGNING_FIELD[decision.name];
+    if (field !== undefined) {
+      try {
+        this.#crossSigning.importPrivateKeys({ [field]: send.secret });
+      } catch (e) {
+        if (e instanceof CrossSigningError) return undefined; // not our published key: ignored
+        throw e;
+      }
+    }
     this.#state.outstanding.delete(send.requestId);
     // Our other devices need not answer any more.
     const reply = JSON.stringify([SECRET_REQUEST_TYPE, "cancel", send.requestId]);
@@ -344,14 +355,7 @@ export class SecretGossip {
         { reply },
       );
     }
-    const field = CROSS_SIGNING_FIELD[decision.name];
     if (field === undefined) return new ReceivedSecret(decision.name, send.secret);
-    try {
-      this.#crossSigning.importPrivateKeys({ [field]: send.secret });
-    } catch (e) {
-      if (e instanceof CrossSigningError) return undefined; // not our published key: ignored
-      throw e;
-    }
     // With the self-signing key (and a trusted identity) our device gets signed at the next query.
     this.#devices.markOutdated([this.#ctx.userId]);
     return undefined;
