@@ -100,7 +100,7 @@ export class HistorySharingApi {
    * Bundles to download and import now: each from the inviter of a room we joined recently, sent
    * by a device of the inviter that the inviter cross-signed (as the sender sends only to
    * cross-signed devices; a device the server made up under the inviter's name has no such
-   * signature). Bundles from a device not known yet wait for the inviter's device list
+   * signature). Bundles wait while the inviter's device list is not current
    * (`userIdsToRefresh`), and those from an inviter we verified whose identity changed (a
    * violation) wait for the app to accept it; one from a known device without the signature is
    * dropped.
@@ -109,9 +109,10 @@ export class HistorySharingApi {
     return this.#run(async (p) => {
       const out: PendingBundle[] = [];
       for (const b of await p.historySharing.ready()) {
+        // Judged on a current device list only: a stale one must not drop a bundle for good.
+        if (!p.devices.isTracked(b.sender) || p.devices.isOutdated(b.sender)) continue;
         const device = await p.devices.userDeviceByCurveKey(b.sender, b.senderKey);
         if (device === undefined || device.deleted) {
-          if (!p.devices.isTracked(b.sender) || p.devices.isOutdated(b.sender)) continue;
           await p.historySharing.done(b.roomId, b.sender); // their list is known: no such device
           continue;
         }
