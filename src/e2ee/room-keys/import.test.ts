@@ -3,7 +3,6 @@ import { describe, it } from "node:test";
 import { decryptKeyExport, encryptKeyExport } from "../../crypto/key-export/index.ts";
 import { InboundGroupSession, OutboundGroupSession } from "../../crypto/megolm/index.ts";
 import { MemoryCryptoStore } from "../../store/memory/memory-store.ts";
-import { ReplayGuard } from "../decryption/replay.ts";
 import { emptyChanges, type MachineContext } from "../machine-context.ts";
 import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
 import { importRoomKey } from "./import.ts";
@@ -13,7 +12,7 @@ describe("importRoomKeys", () => {
   it("keeps an import's sessions in memory until its step is saved, then leaves them to the store", async () => {
     const store = await MemoryCryptoStore.open({ userId: "@bob:x", deviceId: "B" });
     const ctx: MachineContext = { userId: "@bob:x", deviceId: "B", store, now: Date.now, tx: emptyChanges() };
-    const inbound = new InboundSessions(ctx, new ReplayGuard());
+    const inbound = new InboundSessions(ctx);
     const entry = (s: OutboundGroupSession) => ({
       algorithm: "m.megolm.v1.aes-sha2",
       room_id: "!r:x",

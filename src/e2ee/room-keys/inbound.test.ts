@@ -180,7 +180,7 @@ describe("inbound room keys under hostile input", () => {
     assert.equal(kept.senderDevice, "A");
   });
 
-  it("a direct share beats an imported copy naming another creator, keeping the lower first index", async () => {
+  it("a direct share naming another creator than an imported copy wins once its events show it, keeping the lower first index", async () => {
     const { alice, bob, mallory } = await trio();
     const session = OutboundGroupSession.create();
     const atZero = InboundGroupSession.fromSessionKey(session.sessionKey()).exportAt(0);

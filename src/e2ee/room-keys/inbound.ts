@@ -8,7 +8,7 @@ import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";
 import type { InboundGroupSessionRecord, RoomSessionKey, WithheldRecord } from "../../store/records.ts";
 import { MAX_INBOUND_SESSIONS_PER_LOOKUP } from "../../store/store.ts";
 import * as z from "../../wire/zod.ts";
-import type { ReplayGuard, SessionReplays } from "../decryption/replay.ts";
+import type { SessionReplays } from "../decryption/replay.ts";
 import { MEGOLM_ALGORITHM } from "../devices/device.ts";
 import { idSchema, reasonSchema } from "../limits.ts";
 import type { MachineContext } from "../machine-context.ts";
@@ -73,8 +73,6 @@ const cacheKey = (roomId: string, sessionId: string): string => `${roomId}\u0000
 
 export class InboundSessions {
   readonly #ctx: MachineContext;
-  /** Which sessions events decrypted with: a claim they decrypted under is not given up. */
-  readonly #replays: ReplayGuard;
   readonly #cache = new Map<string, InboundEntry>();
   /**
    * Records of sessions an import brought in during this step, not yet in the store: later keys
@@ -92,9 +90,8 @@ export class InboundSessions {
    */
   #prefetched = new Map<string, InboundGroupSessionRecord | null>();
 
-  constructor(ctx: MachineContext, replays: ReplayGuard) {
+  constructor(ctx: MachineContext) {
     this.#ctx = ctx;
-    this.#replays = replays;
   }
 
   /** The session if it is in memory, without touching the store (the decryption fast path). */
@@ -245,13 +242,14 @@ export class InboundSessions {
    * Adds a copy of a session, merged with the copy we hold (as mature SDKs merge them): a copy
    * whose ratchet is not connected to ours (a forgery under a known session ID) changes nothing;
    * otherwise we keep the lower first index of the two and the better-authenticated claim of who
-   * created it (a direct `m.room_key` beats a forward or an import, unless it names another creator
-   * than the one events already decrypted under). Returns the update when the
-   * stored copy improved, or a rival was held (events waiting on the session are tried again).
+   * created it (a direct `m.room_key` beats a forward or an import naming the same creator).
+   * Returns the update when the stored copy improved, or a rival was held (events waiting on the
+   * session are tried again).
    *
-   * Two direct shares from different devices both claim to have created the session; one of them
-   * re-shared someone else's key. We keep the first and hold the other as a rival in memory:
-   * decryption promotes it if the session's events turn out to come from the rival's user
+   * A direct share naming another creator than our copy (another direct share, a forward or an
+   * import) means someone re-shared a key that is not theirs, or our copy's claim is wrong. We keep
+   * our copy's claim and hold the share as a rival in memory: decryption promotes it if the
+   * session's events turn out to come from the rival's user before any decrypted under our claim
    * (`promoteRival`), since only the session's creator can sign its messages.
    */
   async add(
@@ -277,15 +275,12 @@ export class InboundSessions {
     const old = existing.record;
     let chosen: SessionMeta = old;
     let rival = false;
-    if (authentication(meta) > authentication(old)) {
-      // Naming another creator, it does not take a claim events already decrypted under: anyone
-      // holding the key (every member) can share it as theirs, then post copies of its events.
-      if (
-        meta.senderKey === old.senderKey ||
-        !(await this.#replays.anyRecorded(this.#ctx.store, meta.roomId, session.sessionId))
-      )
-        chosen = meta;
+    if (authentication(meta) > authentication(old) && meta.senderKey === old.senderKey) {
+      chosen = meta;
     } else if (meta.senderKey !== old.senderKey && authentication(meta) === 1) {
+      // A direct share naming another creator than our copy, even a forward or an import, does
+      // not replace its claim: anyone holding the key (every member) can share it as theirs. It
+      // waits as a rival, promoted if the session's events turn out to come from its sender.
       rival = true;
       this.#rivals.delete(key);
       this.#rivals.set(key, { meta, session });

@@ -1,7 +1,8 @@
 /**
  * A session we hold from an import (a key file, the backup, a history-sharing bundle) or a forward
- * names its creator; a member's direct share of it names themselves. Once the creator's events
- * decrypted under the claim we hold, such a share must not take the session over.
+ * names its creator; a member's direct share of it names themselves. Such a share must not take
+ * the session over, neither once the creator's events decrypted under the claim we hold nor
+ * before: it waits as a rival, which only events from its own sender could promote.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -26,33 +27,39 @@ async function shareToBob(from: TestClient, session: OutboundGroupSession): Prom
   await from.send(request);
 }
 
+/** Bob holds Alice's session from an import (claim: Alice); Alice and Charlie have Olm sessions to him. */
+async function importedByBob() {
+  const hs = new FakeHomeserver();
+  const alice = await TestClient.create(hs, { userId: "@alice:x", deviceId: "A" });
+  const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
+  const charlie = await TestClient.create(hs, { userId: "@charlie:x", deviceId: "C" });
+  await bob.machine.updateTrackedUsers(["@alice:x", "@charlie:x"]);
+  await bob.sync();
+  for (const c of [alice, charlie]) {
+    await c.machine.updateTrackedUsers(["@bob:x"]);
+    await c.flush();
+    const claim = await c.machine.getMissingSessions(["@bob:x"]);
+    if (claim !== undefined) await c.send(claim);
+  }
+  const session = OutboundGroupSession.create();
+  const imported = await bob.machine.importRoomKeys([
+    {
+      algorithm: "m.megolm.v1.aes-sha2",
+      room_id: ROOM,
+      sender_key: alice.machine.identityKeys.curve25519,
+      session_id: session.sessionId,
+      session_key: InboundGroupSession.fromSessionKey(session.sessionKey()).exportAt(0),
+      sender_claimed_keys: { ed25519: alice.machine.identityKeys.ed25519 },
+      forwarding_curve25519_key_chain: [],
+    },
+  ]);
+  assert.equal(imported.imported, 1);
+  return { alice, bob, charlie, session };
+}
+
 describe("a member's direct share of a session we imported", () => {
   it("does not take it over once the creator's events decrypted; her own share still does", async () => {
-    const hs = new FakeHomeserver();
-    const alice = await TestClient.create(hs, { userId: "@alice:x", deviceId: "A" });
-    const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
-    const charlie = await TestClient.create(hs, { userId: "@charlie:x", deviceId: "C" });
-    await bob.machine.updateTrackedUsers(["@alice:x", "@charlie:x"]);
-    await bob.sync();
-    for (const c of [alice, charlie]) {
-      await c.machine.updateTrackedUsers(["@bob:x"]);
-      await c.flush();
-      const claim = await c.machine.getMissingSessions(["@bob:x"]);
-      if (claim !== undefined) await c.send(claim);
-    }
-    const session = OutboundGroupSession.create();
-    const imported = await bob.machine.importRoomKeys([
-      {
-        algorithm: "m.megolm.v1.aes-sha2",
-        room_id: ROOM,
-        sender_key: alice.machine.identityKeys.curve25519,
-        session_id: session.sessionId,
-        session_key: InboundGroupSession.fromSessionKey(session.sessionKey()).exportAt(0),
-        sender_claimed_keys: { ed25519: alice.machine.identityKeys.ed25519 },
-        forwarding_curve25519_key_chain: [],
-      },
-    ]);
-    assert.equal(imported.imported, 1);
+    const { alice, bob, charlie, session } = await importedByBob();
     const one = megolmEventIn(session, ROOM, "@alice:x", "A", "one");
     assert.equal((await bob.machine.decryptRoomEvent(one, ROOM)).senderDevice, "A");
 
@@ -80,5 +87,23 @@ describe("a member's direct share of a session we imported", () => {
       ROOM,
     );
     assert.deepEqual([three.senderDevice, three.forwarded], ["A", false]);
+  });
+
+  it("does not take it over before any event decrypted either: the creator's events decrypt as hers", async () => {
+    const { bob, charlie, session } = await importedByBob();
+    // Charlie shares the key as his own before Bob decrypted anything with it.
+    await shareToBob(charlie, session);
+    await bob.sync();
+    const one = megolmEventIn(session, ROOM, "@alice:x", "A", "one");
+    const decrypted = await bob.machine.decryptRoomEvent(one, ROOM);
+    assert.deepEqual([decrypted.sender, decrypted.senderDevice], ["@alice:x", "A"]);
+    const copy: EncryptedRoomEvent = {
+      ...one,
+      event_id: "$copy-one",
+      sender: "@charlie:x",
+      content: { ...one.content, device_id: "C" },
+    };
+    const outcome = await bob.machine.tryDecryptRoomEvent(copy, ROOM);
+    assert.equal(outcome.ok ? outcome.event.sender : outcome.error.code, "MISMATCHED_SENDER");
   });
 });
