@@ -299,8 +299,8 @@ export class OlmMachine {
    * request to send, with User-Interactive Auth as the server asks; mark it sent with
    * `markRequestAsSent`, then send `outgoingRequests()` (our device's signature). Undefined when
    * our published identity is already ours (unless `reset`). Throws
-   * `CrossSigningError("IDENTITY_EXISTS")` if the account has an identity we hold no key for and
-   * `reset` is not set. Query our own keys first so the published identity is known.
+   * `CrossSigningError("IDENTITY_EXISTS")` if the account has an identity we do not hold all
+   * three keys of (its master key alone included) and `reset` is not set. Query our own keys first so the published identity is known.
    */
   bootstrapCrossSigning(options: { reset?: boolean } = {}): Promise<SigningKeysUploadRequest | undefined> {
     return this.#step(async (p) => p.crossSigning.bootstrap(options.reset === true));

@@ -288,7 +288,8 @@ export class CrossSigning {
    * New cross-signing keys (or the ones of an earlier bootstrap whose upload never succeeded),
    * persisted now, and the `/keys/device_signing/upload` request carrying them. Our device is
    * signed once that request is marked sent. Undefined when our published identity is already
-   * ours (unless `reset`). Refuses to replace an identity we hold no key for, unless `reset`.
+   * ours (unless `reset`). Refuses to replace a published identity unless `reset`: when we hold
+   * none of its keys, or only some (its master key without both sub-keys).
    */
   bootstrap(reset: boolean): SigningKeysUploadRequest | undefined {
     const { userId } = this.#ctx;
@@ -298,7 +299,9 @@ export class CrossSigning {
     if (publishedIsOurs && !reset && held.self_signing !== undefined && held.user_signing !== undefined) {
       return undefined;
     }
-    if (own !== undefined && !publishedIsOurs && !reset) {
+    // Holding only the master key (or none) of the published identity: new keys would replace the
+    // master key others pinned and verified. That takes `reset`.
+    if (own !== undefined && !reset) {
       throw new CrossSigningError(
         "IDENTITY_EXISTS",
         "the account already has a cross-signing identity whose keys this device does not hold",
