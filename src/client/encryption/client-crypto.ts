@@ -399,14 +399,20 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
    * `CrossSigningError("IDENTITY_CHANGED")` is thrown instead of verifying a key nobody checked.
    */
   verifyUser(userId: string, opts: { masterKey?: string } = {}): Promise<UserIdentityInfo> {
-    return this.#openUnit(() => this.#trust.verifyUser(userId, opts));
+    return this.#openUnit(async () => {
+      const info = await this.#trust.verifyUser(userId, opts);
+      this.historySharing.identityDecided(); // a violation it clears lets waiting bundles in
+      return info;
+    });
   }
 
   /** Accepts a user's changed identity (clears `changed` and a verification violation). */
   acceptIdentityChange(userId: string): Promise<UserIdentityInfo> {
     return this.exclusive(async () => {
       this.#ensureOpen();
-      return this.machine.acceptIdentityChange(userId);
+      const info = await this.machine.acceptIdentityChange(userId);
+      this.historySharing.identityDecided();
+      return info;
     });
   }
 
@@ -414,7 +420,9 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   withdrawVerification(userId: string): Promise<UserIdentityInfo> {
     return this.exclusive(async () => {
       this.#ensureOpen();
-      return this.machine.withdrawVerification(userId);
+      const info = await this.machine.withdrawVerification(userId);
+      this.historySharing.identityDecided();
+      return info;
     });
   }
 

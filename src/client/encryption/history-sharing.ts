@@ -99,6 +99,14 @@ export class HistorySharing {
     return this.#retry;
   }
 
+  /**
+   * The app accepted a user's changed identity or withdrew its verification: bundles from that
+   * inviter that waited on the violation are tried with the next sync response.
+   */
+  identityDecided(): void {
+    this.#retry = true;
+  }
+
   /** We accepted `inviter`'s invite to `roomId`: their bundle is imported now, or when it comes. */
   async inviteAccepted(roomId: string, inviter: string): Promise<void> {
     await this.#host.machine.historySharing.inviteAccepted(roomId, inviter);
