@@ -1,15 +1,21 @@
 #!/usr/bin/env node
 // The `keyroom` bin: wires SIGINT / SIGTERM to a graceful stop and runs the command tree.
+import { getEventListeners } from "node:events";
 import { createInterface, type Interface } from "node:readline";
 import { runCli } from "./program.ts";
 
-/** Exit status after a second interrupt (128 + SIGINT). */
+/** Exit status of a command ended by a signal (128 + SIGINT). */
 const EXIT_INTERRUPTED = 130;
 
-// The first signal asks `tail` / `devserver` to stop cleanly; a second one ends any command now.
+// The first signal asks a command that watches it (`tail`, `devserver`, `bot run`, `verify listen`)
+// to stop cleanly; a command that does not (a `send` waiting on a server, retried for minutes) ends
+// now, as it would without a handler. A second signal ends any command now.
 const controller = new AbortController();
 const stop = () => {
-  if (controller.signal.aborted) process.exit(EXIT_INTERRUPTED);
+  if (controller.signal.aborted || getEventListeners(controller.signal, "abort").length === 0) {
+    process.stderr.write("keyroom: interrupted\n");
+    process.exit(EXIT_INTERRUPTED);
+  }
   controller.abort();
 };
 process.on("SIGINT", stop);
