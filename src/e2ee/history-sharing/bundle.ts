@@ -14,6 +14,7 @@ import { isRecord } from "../../wire/json.ts";
 import { MEGOLM_ALGORITHM } from "../devices/device.ts";
 import { isId } from "../limits.ts";
 import type { OlmPayload } from "../olm-sessions/payload.ts";
+import { claimedKeysOf } from "../room-keys/import.ts";
 
 /** The spec's to-device type. */
 export const ROOM_KEY_BUNDLE_TYPE = "m.room_key_bundle";
@@ -90,7 +91,7 @@ export function buildRoomKeyBundle(
     roomKeys.push({
       algorithm: MEGOLM_ALGORITHM,
       room_id: roomId,
-      sender_claimed_keys: { ed25519: r.senderClaimedEd25519 },
+      sender_claimed_keys: claimedKeysOf(r.senderClaimedEd25519),
       sender_key: r.senderKey,
       session_id: r.sessionId,
       session_key: session.exportAtFirstKnownIndex(),

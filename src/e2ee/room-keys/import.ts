@@ -4,6 +4,7 @@
  */
 import { type ExportedRoomKey, parseExportedRoomKey } from "../../crypto/key-export/exported-room-key.ts";
 import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";
+import { decodeBase64 } from "../../crypto/primitives/index.ts";
 import type { InboundGroupSessionRecord, RoomSessionKey } from "../../store/records.ts";
 import { MEGOLM_ALGORITHM } from "../devices/device.ts";
 import { isId, MAX_FORWARDING_CHAIN } from "../limits.ts";
@@ -106,6 +107,19 @@ export function sessionKeyAtFirstKnownIndex(record: InboundGroupSessionRecord): 
   }
 }
 
+/**
+ * `sender_claimed_keys` for a stored claim: empty when it is not an Ed25519 key (a session imported
+ * without one is stored with ""). matrix-rust-sdk refuses a whole export file or history bundle
+ * over one such value, not just its session.
+ */
+export function claimedKeysOf(ed25519: string): Record<string, string> {
+  try {
+    return decodeBase64(ed25519).length === 32 ? { ed25519 } : {};
+  } catch {
+    return {};
+  }
+}
+
 /** A session as an export entry, from its first known index. */
 export function exportRoomKey(record: InboundGroupSessionRecord): ExportedRoomKey | undefined {
   const sessionKey = sessionKeyAtFirstKnownIndex(record);
@@ -116,7 +130,7 @@ export function exportRoomKey(record: InboundGroupSessionRecord): ExportedRoomKe
     sender_key: record.senderKey,
     session_id: record.sessionId,
     session_key: sessionKey,
-    sender_claimed_keys: { ed25519: record.senderClaimedEd25519 },
+    sender_claimed_keys: claimedKeysOf(record.senderClaimedEd25519),
     forwarding_curve25519_key_chain: [...record.forwardingChain],
     ...(record.sharedHistory === true ? { shared_history: true } : {}),
   };
