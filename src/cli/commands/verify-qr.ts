@@ -11,7 +11,7 @@ import { decodeQrCode } from "../../e2ee/index.ts";
 import { CliError } from "../errors.ts";
 import { jsonLine } from "../output.ts";
 import type { CommandIo } from "./io.ts";
-import { finish, nextRequest, whileSyncing, withVerifyingClient } from "./verify.ts";
+import { answerUnlessEnded, finish, nextRequest, whileSyncing, withVerifyingClient } from "./verify.ts";
 
 /** jsqr is CommonJS with a `default` property: its typings and Node's import disagree on the shape. */
 type JsQr = (data: Uint8ClampedArray, width: number, height: number) => { binaryData: number[] } | null;
@@ -54,9 +54,9 @@ export async function verifyQrShowCommand(
         );
         if (io.interactive === true)
           io.err("Does the other device say the code was scanned and matches? Type y and Enter if so: ");
-        const answer = io.readLine === undefined ? undefined : await io.readLine();
+        const answer = await answerUnlessEnded(request, io);
         if (answer?.trim() === "y") await request.confirmQrScanned();
-        else await request.cancel();
+        else if (request.phase !== "cancelled") await request.cancel();
       }
       await finish(request, io);
     });

@@ -148,13 +148,22 @@ async function runSas(request: VerificationRequest, io: CommandIo): Promise<void
     const emoji = (shown.sas?.emoji ?? []).map((e) => ({ symbol: e.emoji, name: e.description }));
     io.out(jsonLine({ event: "sas", emoji, decimals: shown.sas?.decimals }));
     if (io.interactive === true) io.err(drawSas(emoji, shown.sas?.decimals ?? []));
-    const answer = io.readLine === undefined ? undefined : await io.readLine();
+    const answer = await answerUnlessEnded(request, io);
     if (request.phase !== "cancelled") {
       if (answer?.trim() === "y") await request.confirm();
       else await request.mismatch();
     }
   }
   await finish(request, io);
+}
+
+/**
+ * The user's answer (one stdin line), or undefined once the flow ended first: a cancel from the
+ * other side is reported at once, not after a line that stdin (a script's pipe) may never give.
+ */
+export function answerUnlessEnded(request: VerificationRequest, io: CommandIo): Promise<string | undefined> {
+  if (io.readLine === undefined) return Promise.resolve(undefined);
+  return Promise.race([io.readLine(), request.finished().then(() => undefined)]);
 }
 
 /** Waits for the end of the flow and prints `done` or `cancelled` (then fails the command). */
