@@ -14,7 +14,7 @@ import { isRecord } from "../../wire/json.ts";
 import { MEGOLM_ALGORITHM } from "../devices/device.ts";
 import { isId } from "../limits.ts";
 import type { OlmPayload } from "../olm-sessions/payload.ts";
-import { claimedKeysOf } from "../room-keys/import.ts";
+import { claimedKeysOf, isPublicKey } from "../room-keys/import.ts";
 
 /** The spec's to-device type. */
 export const ROOM_KEY_BUNDLE_TYPE = "m.room_key_bundle";
@@ -68,7 +68,9 @@ export function buildRoomKeyBundle(
   const roomKeys: HistoricRoomKey[] = [];
   const withheld: RoomKeyWithheldEntry[] = [];
   for (const r of records) {
-    if (r.roomId !== roomId) continue;
+    // A sender key that is not a Curve25519 key (an import only checks IDs) would make
+    // matrix-rust-sdk refuse the whole bundle, in either list.
+    if (r.roomId !== roomId || !isPublicKey(r.senderKey)) continue;
     if (r.sharedHistory !== true) {
       withheld.push({
         algorithm: MEGOLM_ALGORITHM,

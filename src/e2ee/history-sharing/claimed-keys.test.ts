@@ -1,7 +1,8 @@
 // A session imported without its creator's Ed25519 key (an export entry that had none) is kept with
 // an empty claim. What we write about it must still be the spec's format: a `sender_claimed_keys`
 // value that is not an Ed25519 key makes matrix-rust-sdk (and so Element) refuse the whole bundle
-// or export file, not just the one session. Such a session goes out with an empty map.
+// or export file, not just the one session. Such a session goes out with an empty map; one whose
+// sender key is not a Curve25519 key is left out of bundles.
 import assert from "node:assert/strict";
 import { it } from "node:test";
 import { InboundGroupSession, OutboundGroupSession } from "../../crypto/megolm/index.ts";
@@ -34,4 +35,26 @@ it("a session without a valid claimed Ed25519 key goes into bundles and exports 
   const exported = await bob.machine.exportRoomKeys([ROOM]);
   assert.equal(exported.length, 2);
   for (const k of exported) assert.deepEqual(k.sender_claimed_keys, {}, "export");
+});
+
+it("a session whose sender key is not a Curve25519 key is left out of bundles", async () => {
+  const hs = new FakeHomeserver();
+  const bob = await TestClient.create(hs, { userId: "@bob:example.org", deviceId: "BOB1" });
+  const entries = [true, false].map((shared) => {
+    const outbound = OutboundGroupSession.create();
+    return {
+      algorithm: "m.megolm.v1.aes-sha2",
+      room_id: ROOM,
+      sender_key: "not-a-curve-key",
+      session_id: outbound.sessionId,
+      session_key: InboundGroupSession.fromSessionKey(outbound.sessionKey()).exportAtFirstKnownIndex(),
+      sender_claimed_keys: {},
+      forwarding_curve25519_key_chain: [],
+      shared_history: shared,
+    };
+  });
+  const { imported } = await bob.machine.importRoomKeys(entries);
+  assert.equal(imported, 2);
+  const bundle = await bob.machine.historySharing.buildBundle(ROOM);
+  assert.deepEqual(bundle, { room_keys: [], withheld: [] });
 });

@@ -113,10 +113,15 @@ export function sessionKeyAtFirstKnownIndex(record: InboundGroupSessionRecord): 
  * over one such value, not just its session.
  */
 export function claimedKeysOf(ed25519: string): Record<string, string> {
+  return isPublicKey(ed25519) ? { ed25519 } : {};
+}
+
+/** A 32-byte public key in base64 (an import only checks that keys are IDs). */
+export function isPublicKey(value: string): boolean {
   try {
-    return decodeBase64(ed25519).length === 32 ? { ed25519 } : {};
+    return decodeBase64(value).length === 32;
   } catch {
-    return {};
+    return false;
   }
 }
 
