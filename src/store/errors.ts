@@ -13,7 +13,10 @@ export type StoreErrorCode =
   | "SCHEMA_TOO_NEW"
   /** A schema migration failed; the store was left at its previous version. */
   | "MIGRATION_FAILED"
-  /** The store was used after `close()`. */
+  /**
+   * The store was used after `close()`, or (IndexedDB) after another context upgraded or deleted
+   * its database, which closes it.
+   */
   | "CLOSED"
   /** An option is out of range (e.g. an empty file name, a batch limit below 1). */
   | "BAD_OPTION"

@@ -205,6 +205,23 @@ describe("IndexedDbCryptoStore", () => {
     await store.close();
   });
 
+  it("once a newer Keyroom elsewhere upgrades the database (or a logout deletes it), reads, saves and takes refuse with StoreError CLOSED", async () => {
+    for (const other of ["upgrade", "delete"] as const) {
+      const { locks, open, name } = contexts();
+      const store = await open();
+      await store.saveChanges({ nextBatch: "s1" });
+      // Another tab: its open (or delete) asks this connection to close, and it does.
+      if (other === "upgrade") (await req(indexedDB.open(name, IDB_SCHEMA_VERSION + 1))).close();
+      else await req(indexedDB.deleteDatabase(name));
+      const closed = (e: unknown) => e instanceof StoreError && e.code === "CLOSED";
+      await assert.rejects(store.getNextBatch(), closed);
+      await assert.rejects(store.saveChanges({ nextBatch: "s2" }), closed);
+      await assert.rejects(store.tryAcquireLease(1000), closed);
+      assert.equal(locks.held.size, 0, "no lock left taken");
+      await store.close();
+    }
+  });
+
   it("stores pickles, secrets and queued bodies sealed, lookup fields in clear", async () => {
     const name = newName();
     const store = await IndexedDbCryptoStore.open({

@@ -199,6 +199,11 @@ export class IndexedDbCryptoStore implements CryptoStore {
   /** This hold raised the generation (its first save did): later saves need not, see `RAISED_KEY`. */
   #raisedThisHold = false;
   #closed = false;
+  /**
+   * Another context upgraded or deleted the database (a newer Keyroom in another tab, a logout):
+   * IndexedDB asked this connection to close, and it did. Reopening could bring up an empty store.
+   */
+  #closedElsewhere = false;
 
   private constructor(
     db: Db,
@@ -218,6 +223,11 @@ export class IndexedDbCryptoStore implements CryptoStore {
     this.#lock = lock;
     this.#channel = channel;
     this.#seen = seen;
+    const raw = unwrap(db);
+    raw.onversionchange = () => {
+      this.#closedElsewhere = true;
+      raw.close();
+    };
     channel?.addEventListener("message", this.#onMessage);
   }
 
@@ -296,6 +306,12 @@ export class IndexedDbCryptoStore implements CryptoStore {
 
   #d(): Db {
     if (this.#closed) throw new StoreError("CLOSED", "this crypto store is closed");
+    if (this.#closedElsewhere) {
+      throw new StoreError(
+        "CLOSED",
+        `IndexedDB database "${this.#name}" was upgraded or deleted by another context, which closed it here`,
+      );
+    }
     return this.#db;
   }
 
