@@ -85,7 +85,11 @@ export class OwnDevice {
    * a new fallback key goes out with the next upload.
    */
   updateUnusedFallbackKeys(types: readonly string[] | undefined): void {
-    if (types !== undefined && !types.includes(SIGNED_CURVE25519)) this.#fallbackNeeded = true;
+    if (types === undefined || types.includes(SIGNED_CURVE25519)) return;
+    // Its replacement is made but not acknowledged yet: the report is about the key it replaces,
+    // and another rotation would drop that key (still claimed messages' key) within minutes.
+    if (Object.keys(this.account.fallbackKey()).length > 0) return;
+    this.#fallbackNeeded = true;
   }
 
   /**
