@@ -258,6 +258,34 @@ describe("IndexedDbClientStore layout", () => {
     for (const s of [alice, bob, reloaded]) await s.close();
   });
 
+  it("after another tab upgrades the database (a newer Keyroom) or deletes it, calls fail typed, not on a closed connection", async () => {
+    const session = { homeserverUrl: "https://hs", userId: "@a:hs", deviceId: "A1", accessToken: "t" };
+    const upgraded = dbName("upgraded");
+    const s = new IndexedDbClientStore({ name: upgraded });
+    await s.saveSession(session);
+    await s.saveSync({ nextBatch: "s1", rooms: [roomA()], accountData: [] });
+    // A newer Keyroom in another tab opens the database at a higher version: this connection closes.
+    (await request(indexedDB.open(upgraded, 99))).close();
+    const newer = (e: unknown) => e instanceof ClientError && e.code === "STORE_CORRUPT";
+    await assert.rejects(s.loadSession(), newer);
+    await assert.rejects(s.saveSync({ nextBatch: "s2", rooms: [], accountData: [] }), newer);
+    await s.close();
+
+    const deleted = dbName("deleted");
+    const t = new IndexedDbClientStore({ name: deleted });
+    await t.saveSession(session);
+    await t.saveSync({ nextBatch: "s1", rooms: [roomA()], accountData: [] });
+    await request(indexedDB.deleteDatabase(deleted));
+    assert.equal(await t.loadSession(), undefined);
+    // The session it synced for is gone with the database: nothing of it is saved again.
+    await assert.rejects(
+      t.saveSync({ nextBatch: "s2", rooms: [roomA()], accountData: [] }),
+      (e: unknown) => e instanceof ClientError && e.code === "NOT_LOGGED_IN",
+    );
+    assert.equal(await t.loadSync(), undefined);
+    await t.close();
+  });
+
   it("refuses a state record of no stored room, or one without its place, with STORE_CORRUPT", async () => {
     const name = dbName("corrupt");
     const s = new IndexedDbClientStore({ name });

@@ -149,8 +149,13 @@ export class IndexedDbClientStore implements ClientStore {
         request.onsuccess = () => resolve(request.result);
         request.onerror = () => reject(request.error);
       });
-      // Another tab upgrading or deleting the database: let it.
-      raw.onversionchange = () => raw.close();
+      // Another tab upgrading or deleting the database: let it. The next call opens it again, so
+      // it fails as a newer store does (STORE_CORRUPT) or finds it deleted, rather than meeting
+      // a closed connection's InvalidStateError.
+      raw.onversionchange = () => {
+        raw.close();
+        this.#db = undefined;
+      };
       return wrap(raw);
     } catch (e) {
       this.#db = undefined;
