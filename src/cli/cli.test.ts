@@ -160,6 +160,32 @@ describe("profile", () => {
     assert.match(resolveProfileDir(undefined, {}), /\/\.config\/keyroom$/);
   });
 
+  test('--profile "" (an unset variable) is a usage error, not $KEYROOM_PROFILE or the default profile', async () => {
+    assert.throws(
+      () => resolveProfileDir("", { KEYROOM_PROFILE: "/e" }),
+      (e: unknown) => e instanceof CliError && e.code === "USAGE",
+    );
+    // A login would otherwise replace the default profile (and lose its token) with another account.
+    const d = join(dir, "default-profile");
+    await writeProfile(d, profile());
+    const saved = process.env.KEYROOM_PROFILE;
+    process.env.KEYROOM_PROFILE = d;
+    try {
+      for (const args of [
+        ["whoami", "--profile", ""],
+        ["login", "--homeserver", "http://127.0.0.1:9", "--user", "b", "--password", "p", "--profile", ""],
+      ]) {
+        const r = await run(args);
+        assert.equal(r.code, 2, `${args.join(" ")}: ${r.err}`);
+        assert.equal(r.err, "keyroom: --profile needs a directory, got an empty string\n");
+      }
+    } finally {
+      if (saved === undefined) delete process.env.KEYROOM_PROFILE;
+      else process.env.KEYROOM_PROFILE = saved;
+    }
+    assert.deepEqual(await readProfile(d), profile());
+  });
+
   test("written 0600 and read back; missing → undefined; NO_PROFILE from requireProfile", async () => {
     const d = join(dir, "p1");
     assert.equal(await readProfile(d), undefined);

@@ -28,10 +28,12 @@ export type PublicProfile = Omit<Profile, "accessToken" | "version">;
 
 /**
  * The profile directory: `--profile`, else `$KEYROOM_PROFILE`, else `$XDG_CONFIG_HOME/keyroom`
- * (`~/.config/keyroom` when unset).
+ * (`~/.config/keyroom` when unset). An empty `--profile` (`--profile "$UNSET"`) is a usage error:
+ * falling back would act as, or log in over, another profile.
  */
 export function resolveProfileDir(option: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  if (option !== undefined && option !== "") return resolve(option);
+  if (option === "") throw new CliError("USAGE", "--profile needs a directory, got an empty string");
+  if (option !== undefined) return resolve(option);
   const fromEnv = env[PROFILE_ENV];
   if (fromEnv !== undefined && fromEnv !== "") return resolve(fromEnv);
   const config = env.XDG_CONFIG_HOME;
