@@ -2,7 +2,7 @@
 // an empty claim. What we write about it must still be the spec's format: a `sender_claimed_keys`
 // value that is not an Ed25519 key makes matrix-rust-sdk (and so Element) refuse the whole bundle
 // or export file, not just the one session. Such a session goes out with an empty map; one whose
-// sender key is not a Curve25519 key is left out of bundles.
+// sender key is not a Curve25519 key is left out of bundles and export files.
 import assert from "node:assert/strict";
 import { it } from "node:test";
 import { InboundGroupSession, OutboundGroupSession } from "../../crypto/megolm/index.ts";
@@ -57,4 +57,26 @@ it("a session whose sender key is not a Curve25519 key is left out of bundles", 
   assert.equal(imported, 2);
   const bundle = await bob.machine.historySharing.buildBundle(ROOM);
   assert.deepEqual(bundle, { room_keys: [], withheld: [] });
+});
+
+it("a session whose sender key is not a Curve25519 key is left out of export files", async () => {
+  const hs = new FakeHomeserver();
+  const bob = await TestClient.create(hs, { userId: "@bob:example.org", deviceId: "BOB1" });
+  const outbound = OutboundGroupSession.create();
+  const { imported } = await bob.machine.importRoomKeys([
+    {
+      algorithm: "m.megolm.v1.aes-sha2",
+      room_id: ROOM,
+      sender_key: "not-a-curve-key",
+      session_id: outbound.sessionId,
+      session_key: InboundGroupSession.fromSessionKey(outbound.sessionKey()).exportAtFirstKnownIndex(),
+      sender_claimed_keys: {},
+      forwarding_curve25519_key_chain: [],
+    },
+  ]);
+  assert.equal(imported, 1);
+  assert.deepEqual(await bob.machine.exportRoomKeys([ROOM]), []);
+  const pages = [];
+  for await (const page of bob.machine.exportAllRoomKeys()) pages.push(...page);
+  assert.deepEqual(pages, []);
 });

@@ -125,8 +125,12 @@ export function isPublicKey(value: string): boolean {
   }
 }
 
-/** A session as an export entry, from its first known index. */
+/**
+ * A session as an export entry, from its first known index; undefined when its sender key is not a
+ * Curve25519 key (an import only checks IDs), which would make matrix-rust-sdk refuse the whole file.
+ */
 export function exportRoomKey(record: InboundGroupSessionRecord): ExportedRoomKey | undefined {
+  if (!isPublicKey(record.senderKey)) return undefined;
   const sessionKey = sessionKeyAtFirstKnownIndex(record);
   if (sessionKey === undefined) return undefined;
   return {
