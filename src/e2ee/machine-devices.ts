@@ -14,20 +14,26 @@ import type { Parts } from "./machine-parts.ts";
 import type { SignatureUploadRequest } from "./requests.ts";
 import type { DeviceTrust } from "./trust/trust.ts";
 
-/** See `OlmMachine.receiveRoomMembership`: joins and invites in encrypted rooms are tracked. */
+/**
+ * See `OlmMachine.receiveRoomMembership`: joins and invites in encrypted rooms are tracked; any
+ * other membership (a leave, a kick, a ban) discards the room's outbound session. The spec (v1.19)
+ * asks for a rotation whenever a user is seen leaving: another member's history bundle (MSC4268)
+ * may have given them our session, so the holders we shared it with do not tell who has it.
+ */
 export async function trackRoomMembers(
   p: Parts,
   changes: readonly { roomId: string; userId: string; membership: string }[],
 ): Promise<void> {
   const encrypted = new Map<string, boolean>();
   for (const { roomId, userId, membership } of changes) {
-    if (membership !== "join" && membership !== "invite") continue;
     let isEncrypted = encrypted.get(roomId);
     if (isEncrypted === undefined) {
       isEncrypted = await p.roomSettings.isRecorded(roomId);
       encrypted.set(roomId, isEncrypted);
     }
-    if (isEncrypted) p.devices.trackUsers([userId]);
+    if (!isEncrypted) continue;
+    if (membership === "join" || membership === "invite") p.devices.trackUsers([userId]);
+    else await p.outbound.discard(roomId);
   }
 }
 

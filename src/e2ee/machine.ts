@@ -256,8 +256,9 @@ export class OlmMachine {
 
   /**
    * Membership changes from sync. Joins and invites in rooms recorded as encrypted (see
-   * `setRoomSettings`) start tracking the user; leaves need nothing here: the next share in the
-   * room rotates its key, and `device_lists.left` stops the tracking.
+   * `setRoomSettings`) start tracking the user; any other membership (a leave, a kick, a ban)
+   * discards the room's outbound session, so the next share rotates it (spec v1.19: the user may
+   * hold it through another member's history bundle). `device_lists.left` stops the tracking.
    */
   receiveRoomMembership(
     changes: readonly { roomId: string; userId: string; membership: string }[],
