@@ -31,7 +31,6 @@ export async function receiveSyncChanges(
   if (fallbackTypes === undefined || Array.isArray(fallbackTypes)) {
     p.own.updateUnusedFallbackKeys(fallbackTypes?.filter((t): t is string => typeof t === "string"));
   }
-  p.own.expireOldFallbackKey();
   const lists: unknown = changes.deviceLists;
   if (isRecord(lists)) {
     p.devices.markOutdated(idsIn(lists.changed));
@@ -50,7 +49,11 @@ export async function receiveSyncChanges(
     roomKeyBundles: [],
   };
   const toDevice: unknown = changes.toDevice;
-  for (const raw of Array.isArray(toDevice) ? toDevice : []) await receiveToDevice(p, raw, result);
+  const events = Array.isArray(toDevice) ? toDevice : [];
+  for (const raw of events) await receiveToDevice(p, raw, result);
+  // Only once the server's to-device backlog is drained: after a time offline, messages made on
+  // the previous fallback key wait there, maybe over several syncs, past its hour.
+  if (events.length === 0) p.own.expireOldFallbackKey();
   await verification.receiveToDevice(p, result.toDevice);
   // After the verification events: a device verified in this sync may ask for secrets in it.
   for (const e of result.toDevice) {
