@@ -576,8 +576,8 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
     return this.crypto.verifyUser(userId, opts);
   }
   /** Accepts a user's changed identity (clears `changed` and a violation). */
-  acceptIdentityChange(userId: string): Promise<UserIdentityInfo> {
-    return this.crypto.acceptIdentityChange(userId);
+  acceptIdentityChange(userId: string, opts: { masterKey?: string } = {}): Promise<UserIdentityInfo> {
+    return this.crypto.acceptIdentityChange(userId, opts);
   }
   /** Withdraws a user's verification (clears a verification violation). */
   withdrawVerification(userId: string): Promise<UserIdentityInfo> {

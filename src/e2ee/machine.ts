@@ -339,9 +339,13 @@ export class OlmMachine {
     return this.#step(async (p) => p.crossSigning.verifyUser(userId, opts.masterKey));
   }
 
-  /** Accepts a user's changed identity: it becomes the pinned one (clears `changed` and a violation). */
-  acceptIdentityChange(userId: string): Promise<UserIdentityInfo> {
-    return this.#step(async (p) => p.crossSigning.acceptIdentity(userId));
+  /**
+   * Accepts a user's changed identity: it becomes the pinned one (clears `changed` and a
+   * violation). With `opts.masterKey` (the key the person accepted), `IDENTITY_CHANGED` if it is
+   * no longer theirs.
+   */
+  acceptIdentityChange(userId: string, opts: { masterKey?: string } = {}): Promise<UserIdentityInfo> {
+    return this.#step(async (p) => p.crossSigning.acceptIdentity(userId, opts.masterKey));
   }
 
   /** Withdraws a user's verification (clears a violation; the user is no longer locally verified). */

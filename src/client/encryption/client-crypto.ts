@@ -406,11 +406,14 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     });
   }
 
-  /** Accepts a user's changed identity (clears `changed` and a verification violation). */
-  acceptIdentityChange(userId: string): Promise<UserIdentityInfo> {
+  /**
+   * Accepts a user's changed identity (clears `changed` and a verification violation). Pass the
+   * `masterKey` the person was shown: `CrossSigningError("IDENTITY_CHANGED")` if it changed again.
+   */
+  acceptIdentityChange(userId: string, opts: { masterKey?: string } = {}): Promise<UserIdentityInfo> {
     return this.exclusive(async () => {
       this.#ensureOpen();
-      const info = await this.machine.acceptIdentityChange(userId);
+      const info = await this.machine.acceptIdentityChange(userId, opts);
       this.historySharing.identityDecided();
       return info;
     });

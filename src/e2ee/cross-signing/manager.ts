@@ -471,13 +471,7 @@ export class CrossSigning {
     userId: string,
     masterKey?: string,
   ): Promise<{ identity: UserIdentityInfo; request: SignatureUploadRequest | undefined }> {
-    const identity = await this.identity(userId);
-    if (identity === undefined) {
-      throw new CrossSigningError("NO_IDENTITY", "the user has no cross-signing identity we know of");
-    }
-    if (masterKey !== undefined && identity.masterKey !== masterKey) {
-      throw new CrossSigningError("IDENTITY_CHANGED", "the user's master key is not the one checked");
-    }
+    const identity = await this.#checkedIdentity(userId, masterKey);
     const next = identity.with({
       pinnedMasterKey: identity.masterKey,
       locallyVerifiedMasterKey: identity.masterKey,
@@ -497,17 +491,30 @@ export class CrossSigning {
     return { identity: this.info(next), request };
   }
 
-  /** The app accepts a user's current identity: it becomes the pinned one; a violation is cleared. */
-  async acceptIdentity(userId: string): Promise<UserIdentityInfo> {
-    const identity = await this.identity(userId);
-    if (identity === undefined)
-      throw new CrossSigningError("NO_IDENTITY", "the user has no cross-signing identity we know of");
+  /**
+   * The app accepts a user's current identity: it becomes the pinned one; a violation is cleared.
+   * With `masterKey` (the one the person was shown), a different current one throws `IDENTITY_CHANGED`.
+   */
+  async acceptIdentity(userId: string, masterKey?: string): Promise<UserIdentityInfo> {
+    const identity = await this.#checkedIdentity(userId, masterKey);
     const next = identity.with({
       pinnedMasterKey: identity.masterKey,
       wasVerified: this.isVerified(identity),
     });
     this.#put(next);
     return this.info(next);
+  }
+
+  /** The user's identity, when we know one and its master key is `masterKey` (when given). */
+  async #checkedIdentity(userId: string, masterKey: string | undefined): Promise<UserIdentity> {
+    const identity = await this.identity(userId);
+    if (identity === undefined) {
+      throw new CrossSigningError("NO_IDENTITY", "the user has no cross-signing identity we know of");
+    }
+    if (masterKey !== undefined && identity.masterKey !== masterKey) {
+      throw new CrossSigningError("IDENTITY_CHANGED", "the user's master key is not the one checked");
+    }
+    return identity;
   }
 
   /** The app withdraws a user's verification: no longer a violation, no longer locally verified. */

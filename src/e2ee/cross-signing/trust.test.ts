@@ -2,7 +2,8 @@
 // another user's master key counts only from our own trusted identity; an old master private key
 // does not make a new (reset) identity trusted; a listing of our device under someone else's
 // signed keys does not make our device cross-signed; verifying a user verifies the master key that
-// was checked, not one that replaced it in between.
+// was checked, and accepting a changed identity accepts the key that was shown, not one that
+// replaced either in between.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { FakeHomeserver, TestClient } from "../test-support/fake-homeserver.ts";
@@ -92,5 +93,27 @@ describe("cross-signing trust", () => {
     assert.equal(identity?.verified, false, "the key nobody checked is not verified");
     const current = identity?.masterKey ?? "";
     assert.equal((await alice.machine.markUserVerified(BOB, { masterKey: current })).identity.verified, true);
+  });
+
+  it("accepting a changed identity with the master key that was shown refuses a key that replaced it", async () => {
+    const hs = new FakeHomeserver();
+    const alice = await TestClient.create(hs, { userId: ALICE, deviceId: "ALICE1" });
+    const bob = await TestClient.create(hs, { userId: BOB, deviceId: "BOB1" });
+    await bob.bootstrapCrossSigning();
+    await query(alice, BOB);
+    await bob.bootstrapCrossSigning(true);
+    await query(alice, BOB);
+    const shown = await alice.machine.getUserIdentity(BOB);
+    assert.equal(shown?.changed, true);
+    await bob.bootstrapCrossSigning(true); // changed again before the person clicked
+    await query(alice, BOB);
+    await assert.rejects(alice.machine.acceptIdentityChange(BOB, { masterKey: shown?.masterKey ?? "" }), {
+      name: "CrossSigningError",
+      code: "IDENTITY_CHANGED",
+    });
+    const now = await alice.machine.getUserIdentity(BOB);
+    assert.equal(now?.changed, true, "the key nobody was shown is not accepted");
+    const accepted = await alice.machine.acceptIdentityChange(BOB, { masterKey: now?.masterKey ?? "" });
+    assert.equal(accepted.changed, false);
   });
 });
