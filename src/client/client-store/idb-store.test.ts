@@ -286,6 +286,26 @@ describe("IndexedDbClientStore layout", () => {
     await t.close();
   });
 
+  it("saves and forgets rooms with the factory and key range passed in, where the runtime has no IDBKeyRange", async () => {
+    const name = dbName("passed-in");
+    const globals = globalThis as { IDBKeyRange?: typeof IDBKeyRange };
+    const keyRange = globals.IDBKeyRange;
+    delete globals.IDBKeyRange; // Node without fake-indexeddb/auto
+    try {
+      const s = new IndexedDbClientStore({ name, indexedDB, keyRange });
+      await s.saveSync({ nextBatch: "s1", rooms: [roomA(), roomInvite()], accountData: [] });
+      await s.saveSync({ nextBatch: "s2", rooms: [], accountData: [], forgotten: ["!a:hs"] });
+      assert.deepEqual(
+        (await s.loadSync())?.rooms.map((r) => r.roomId),
+        ["!i:hs"],
+      );
+      await s.close();
+    } finally {
+      globals.IDBKeyRange = keyRange;
+    }
+    assert.deepEqual((await records(name, "room_state")).keys, []);
+  });
+
   it("refuses a state record of no stored room, or one without its place, with STORE_CORRUPT", async () => {
     const name = dbName("corrupt");
     const s = new IndexedDbClientStore({ name });

@@ -50,7 +50,8 @@ type StateIndex = Map<string, { readonly i: number; readonly event: StateEvent }
 const stateKeyOf = (type: string, stateKey: string): string => `${type.length}:${type}${stateKey}`;
 
 /** Every `room_state` key of one room: `[roomId]` sorts before them, `[roomId, []]` after (arrays sort after strings). */
-const roomStateRange = (roomId: string): IDBKeyRange => IDBKeyRange.bound([roomId], [roomId, []]);
+const roomStateRange = (range: typeof IDBKeyRange, roomId: string): IDBKeyRange =>
+  range.bound([roomId], [roomId, []]);
 
 /**
  * Upgrade 2: each stored snapshot's state into `room_state`. A snapshot whose state is not an
@@ -97,6 +98,8 @@ export interface IndexedDbClientStoreOptions {
   readonly name?: string;
   /** Defaults to `globalThis.indexedDB`; pass fake-indexeddb's factory in tests. */
   readonly indexedDB?: IDBFactory;
+  /** Defaults to `globalThis.IDBKeyRange` (must come from the same implementation as `indexedDB`). */
+  readonly keyRange?: typeof IDBKeyRange;
 }
 
 function indexState(events: readonly StateEvent[]): StateIndex {
@@ -110,6 +113,7 @@ function indexState(events: readonly StateEvent[]): StateIndex {
 export class IndexedDbClientStore implements ClientStore {
   readonly name: string;
   readonly #factory: IDBFactory | undefined;
+  readonly #keyRange: typeof IDBKeyRange | undefined;
   #db: Promise<IDBPDatabase<unknown>> | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   /** Per room, what this connection last saved or loaded of its state (what `room_state` holds). */
@@ -127,6 +131,7 @@ export class IndexedDbClientStore implements ClientStore {
   constructor(options: IndexedDbClientStoreOptions = {}) {
     this.name = options.name ?? DEFAULT_CLIENT_IDB_NAME;
     this.#factory = options.indexedDB;
+    this.#keyRange = options.keyRange;
   }
 
   #open(): Promise<IDBPDatabase<unknown>> {
@@ -249,6 +254,10 @@ export class IndexedDbClientStore implements ClientStore {
   async saveSync(changes: SyncChanges): Promise<void> {
     return this.#serially(async () => {
       const db = await this.#open();
+      const range = this.#keyRange ?? (globalThis as { IDBKeyRange?: typeof IDBKeyRange }).IDBKeyRange;
+      if (range === undefined) {
+        throw new ClientError("INVALID_ARGUMENT", "IDBKeyRange is not available here; pass keyRange");
+      }
       const tx = db.transaction([...SYNC_STORES, "session"], "readwrite");
       const requests: Promise<unknown>[] = [];
       const next = new Map<string, StateIndex>();
@@ -280,7 +289,7 @@ export class IndexedDbClientStore implements ClientStore {
           const known = this.#known.get(r.roomId);
           // Cleared before the loop can throw, so that a failure leaves this room to be rewritten whole.
           this.#known.delete(r.roomId);
-          if (known === undefined) requests.push(state.delete(roomStateRange(r.roomId)));
+          if (known === undefined) requests.push(state.delete(roomStateRange(range, r.roomId)));
           const index: StateIndex = new Map();
           events.forEach((event, i) => {
             const k = stateKeyOf(event.type, event.state_key);
@@ -301,7 +310,7 @@ export class IndexedDbClientStore implements ClientStore {
         }
         for (const roomId of changes.forgotten ?? []) {
           this.#known.delete(roomId);
-          requests.push(rooms.delete(roomId), state.delete(roomStateRange(roomId)));
+          requests.push(rooms.delete(roomId), state.delete(roomStateRange(range, roomId)));
         }
         for (const e of changes.accountData) requests.push(tx.objectStore("account_data").put(e, e.type));
         requests.push(tx.objectStore("sync_token").put(changes.nextBatch, ONLY));
