@@ -13,7 +13,10 @@ import type { MachineContext } from "../machine-context.ts";
 import { isBundleUrl } from "./bundle.ts";
 
 export const BUNDLE_ACCEPT_WINDOW_MS = 24 * 60 * 60 * 1000;
-/** Bundles remembered at most (oldest dropped first): anyone may send us some. */
+/**
+ * Bundles remembered at most: anyone may send us some. Past it, the oldest not from the inviter of
+ * a room we joined are dropped first.
+ */
 export const MAX_PENDING_BUNDLES = 100;
 /** Accepted invites remembered at most (they expire after the window anyway). */
 export const MAX_ACCEPTED_INVITES = 100;
@@ -87,10 +90,13 @@ export class HistorySharingState {
   #save(state: State): void {
     const now = this.#ctx.now();
     const fresh = (t: number) => now - t < BUNDLE_ACCEPT_WINDOW_MS;
-    const value = {
-      bundles: state.bundles.slice(-MAX_PENDING_BUNDLES),
-      accepted: state.accepted.filter((a) => fresh(a.at)).slice(-MAX_ACCEPTED_INVITES),
-    };
+    const accepted = state.accepted.filter((a) => fresh(a.at)).slice(-MAX_ACCEPTED_INVITES);
+    // Past the bound, others' bundles go first (oldest first): a flood of them must not push out
+    // the inviter's bundle for a room we joined, which may wait (device list, identity change).
+    const ready = (b: PendingBundle) => accepted.some((a) => a.roomId === b.roomId && a.inviter === b.sender);
+    let excess = state.bundles.length - MAX_PENDING_BUNDLES;
+    const bundles = state.bundles.filter((b) => excess <= 0 || ready(b) || excess-- <= 0);
+    const value = { bundles: bundles.slice(-MAX_PENDING_BUNDLES), accepted };
     this.#ctx.tx.customValues = {
       ...this.#ctx.tx.customValues,
       [CUSTOM_KEY]: value as unknown as JsonValue,
