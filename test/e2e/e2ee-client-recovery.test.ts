@@ -133,6 +133,11 @@ describe("recovery (devserver, Keyroom)", () => {
     });
     assert.notEqual(changed.keyId, first.keyId);
     assert.equal(await ss.get(dehydration, await ss.unlock({ recoveryKey: changed.recoveryKey })), value);
+    // The retired key (perhaps changed because it leaked) opens none of them any more.
+    const retired = await ss.unlock({ recoveryKey: first.recoveryKey }, first.keyId);
+    for (const name of [dehydration, "m.cross_signing.master", "m.megolm_backup.v1"]) {
+      await assert.rejects(ss.get(name, retired), storageCode("SECRET_NOT_ENCRYPTED_FOR_KEY"), name);
+    }
     // Without `current` it stays readable with the old key only.
     const latest = await fresh.client.crypto.recovery.changeRecoveryKey();
     await assert.rejects(

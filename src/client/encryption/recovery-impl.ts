@@ -292,7 +292,8 @@ export class RecoveryImpl {
         : { passphraseIterations: options.passphraseIterations }),
     });
     try {
-      for (const [name, value] of values) await ss.store(name, value, [created.key]);
+      // Only the new key opens them: a key changed because it leaked must stop opening them.
+      for (const [name, value] of values) await ss.store(name, value, [created.key], { replace: true });
       // Last: until now the old default key (and its secrets) stayed in place.
       await ss.setDefaultKey(created.keyId);
     } finally {

@@ -46,8 +46,8 @@ export interface NewRecoveryKeyOptions {
   readonly passphraseIterations?: number;
   /**
    * The current key, when known: secrets this device does not hold itself (the dehydrated-device
-   * key) are read with it and carried over to the new key. Without it they stay readable with
-   * the old key only.
+   * key) are read with it and carried over to the new key (the old key no longer opens them).
+   * Without it they stay readable with the old key only.
    */
   readonly current?: SecretStorageUnlock;
 }

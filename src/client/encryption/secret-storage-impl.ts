@@ -132,8 +132,13 @@ export class SecretStorageImpl {
     return unlockDescription(await this.describeKey(keyId), input);
   }
 
-  async store(name: string, value: string, keys: readonly UnlockedSecretStorageKey[]): Promise<void> {
-    const existing = await this.#fetch(name);
+  async store(
+    name: string,
+    value: string,
+    keys: readonly UnlockedSecretStorageKey[],
+    options: { replace?: boolean } = {},
+  ): Promise<void> {
+    const existing = options.replace === true ? undefined : await this.#fetch(name);
     let content: ReturnType<typeof buildSecretContent>;
     try {
       content = buildSecretContent(name, value, keys, existing);

@@ -69,11 +69,17 @@ export class SecretStorage {
   }
 
   /**
-   * Stores `value` under `name`, encrypted for each of `keys` (entries for other keys are kept,
-   * so a secret can be readable with several keys at once).
+   * Stores `value` under `name`, encrypted for each of `keys`. Entries for other keys are kept, so a
+   * secret can be readable with several keys at once, unless `replace` (the other keys no longer
+   * open it: a retired key, perhaps leaked, must not).
    */
-  async store(name: string, value: string, keys: readonly UnlockedSecretStorageKey[]): Promise<void> {
-    return (await this.#impl.get()).store(name, value, keys);
+  async store(
+    name: string,
+    value: string,
+    keys: readonly UnlockedSecretStorageKey[],
+    options: { replace?: boolean } = {},
+  ): Promise<void> {
+    return (await this.#impl.get()).store(name, value, keys, options);
   }
 
   /**
