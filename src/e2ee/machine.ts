@@ -473,7 +473,8 @@ export class OlmMachine {
   /**
    * Records a room's encryption settings (from `m.room.encryption`, and the user's per-room
    * `verifyDevices`, `shareWith` and `senderRequirement`). Throws `ENCRYPTION_DOWNGRADE` if the
-   * algorithm would change.
+   * algorithm would change. Settings naming the algorithm are the room's current `m.room.encryption`:
+   * a rotation period they leave out goes back to the default.
    */
   setRoomSettings(roomId: string, settings: RoomEncryptionSettings): Promise<void> {
     return this.#step((p) => p.roomSettings.record(roomId, settings));

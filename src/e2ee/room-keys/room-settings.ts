@@ -36,10 +36,17 @@ export class RoomSettings {
 
   /**
    * Records a room's settings (from `m.room.encryption`, and the user's per-room choices). Throws
-   * `ENCRYPTION_DOWNGRADE` if the algorithm would change.
+   * `ENCRYPTION_DOWNGRADE` if the algorithm would change. Settings naming the algorithm are the
+   * room's `m.room.encryption`: its rotation periods replace the recorded ones, and one it does not
+   * name falls back to the default (the spec's), not to what an earlier event asked for.
    */
   async record(roomId: string, settings: RoomEncryptionSettings): Promise<void> {
-    this.#ctx.tx.roomSettings.push(mergeRoomSettings(roomId, await this.#get(roomId), settings));
+    let stored = await this.#get(roomId);
+    if (stored !== undefined && settings.algorithm !== undefined) {
+      const { rotationPeriodMs: _ms, rotationPeriodMessages: _msgs, ...kept } = stored;
+      stored = kept;
+    }
+    this.#ctx.tx.roomSettings.push(mergeRoomSettings(roomId, stored, settings));
   }
 
   /**
