@@ -3,6 +3,7 @@
  * the event, it names sender and recipient with their keys, so that a message cannot be replayed
  * to someone else or passed off as from another user.
  */
+import { decodeBase64, encodeBase64 } from "../../crypto/primitives/index.ts";
 import { MAX_EVENT_DEPTH, storableWithin } from "../../wire/json.ts";
 import * as z from "../../wire/zod.ts";
 import { OLM_ALGORITHM } from "../devices/device.ts";
@@ -69,10 +70,25 @@ export function parseOlmContent(content: unknown, ourCurveKey: string): ParsedOl
   if (parsed.data.algorithm !== OLM_ALGORITHM) return { ok: false, code: "UNSUPPORTED_ALGORITHM" };
   const ours = parsed.data.ciphertext[ourCurveKey];
   if (ours === undefined) return { ok: true, senderKey: parsed.data.sender_key, message: undefined };
+  // Sessions, replay records and devices are found by this string: one key, one spelling (a
+  // padded copy of a key would start a second session on a replayed pre-key message).
+  const senderKey = canonicalCurveKey(parsed.data.sender_key);
+  if (senderKey === undefined) return { ok: false, code: "MALFORMED_EVENT" };
   const message = olmMessageSchema.safeParse(ours);
   // A body is base64: a lone surrogate in it is malformed (and could not even be hashed as UTF-8).
   if (!message.success || !message.data.body.isWellFormed()) return { ok: false, code: "MALFORMED_EVENT" };
   // Checked before any cryptographic work (base64 is ASCII: UTF-16 length bounds the bytes).
   if (message.data.body.length > MAX_TO_DEVICE_CIPHERTEXT_BYTES) return { ok: false, code: "TOO_LARGE" };
-  return { ok: true, senderKey: parsed.data.sender_key, message: message.data };
+  return { ok: true, senderKey, message: message.data };
+}
+
+/** A Curve25519 key as unpadded base64 of its 32 bytes, or undefined if it is none. */
+function canonicalCurveKey(key: string): string | undefined {
+  let bytes: Uint8Array;
+  try {
+    bytes = decodeBase64(key);
+  } catch {
+    return undefined;
+  }
+  return bytes.length === 32 ? encodeBase64(bytes) : undefined;
 }
