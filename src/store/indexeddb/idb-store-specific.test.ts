@@ -222,6 +222,29 @@ describe("IndexedDbCryptoStore", () => {
     }
   });
 
+  it("a transaction aborted while a new store is created (the quota reached) fails open with StoreError BACKEND, leaving no half store", async () => {
+    const name = newName();
+    const proto = IDBObjectStore.prototype;
+    const put = proto.put;
+    // The browser aborts the transaction that writes the new store's key (QuotaExceededError).
+    proto.put = function (this: IDBObjectStore, ...args: Parameters<IDBObjectStore["put"]>) {
+      const request = put.apply(this, args);
+      if (args[1] === "store_key") request.addEventListener("success", () => this.transaction.abort());
+      return request;
+    };
+    try {
+      await assert.rejects(
+        IndexedDbCryptoStore.open({ userId: ALICE, deviceId: DEVICE, name }),
+        (e) => e instanceof StoreError && e.code === "BACKEND",
+      );
+    } finally {
+      proto.put = put;
+    }
+    const store = await IndexedDbCryptoStore.open({ userId: ALICE, deviceId: DEVICE, name });
+    assert.deepEqual(await store.loadIdentity(), { userId: ALICE, deviceId: DEVICE });
+    await store.close();
+  });
+
   it("stores pickles, secrets and queued bodies sealed, lookup fields in clear", async () => {
     const name = newName();
     const store = await IndexedDbCryptoStore.open({

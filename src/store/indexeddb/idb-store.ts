@@ -300,6 +300,11 @@ export class IndexedDbCryptoStore implements CryptoStore {
       return new IndexedDbCryptoStore(db, cipher, identity, range, name, lock, channel, seen);
     } catch (e) {
       db?.close();
+      // IndexedDB's own failures after the database opened (a transaction aborted, the quota
+      // reached while the new store's key is written) are the back end's, as in saveChanges.
+      if (e instanceof DOMException) {
+        throw new StoreError("BACKEND", `IndexedDB database "${name}" could not be opened`, { cause: e });
+      }
       throw e;
     }
   }
