@@ -158,9 +158,13 @@ export class OutboundSessions {
   }
 
   #expired(entry: OutboundEntry, settings: ResolvedSettings): boolean {
+    const age = this.#ctx.now() - entry.record.createdAt;
+    // A negative age (the clock went back past the session's creation) says nothing of how long
+    // it has been in use: it is expired too, or it would outlive every period (as matrix-rust-sdk).
     return (
       entry.record.messageCount >= settings.rotationPeriodMessages ||
-      this.#ctx.now() - entry.record.createdAt >= settings.rotationPeriodMs
+      age < 0 ||
+      age >= settings.rotationPeriodMs
     );
   }
 

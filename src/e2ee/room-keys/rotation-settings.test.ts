@@ -47,3 +47,21 @@ describe("rotation periods follow the room's current m.room.encryption", () => {
     );
   });
 });
+
+describe("a session whose age cannot be told", () => {
+  it("rotates when the clock went back past its creation (as matrix-rust-sdk)", async () => {
+    // A clock set ahead made the session; once corrected, its age came out negative and the
+    // session outlived every rotation period until real time caught up with the wrong one.
+    let t = 1_800_000_000_000;
+    const hs = new FakeHomeserver();
+    const alice = await TestClient.create(hs, { userId: "@alice:x", deviceId: "A", now: () => t });
+    await TestClient.create(hs, { userId: "@bob:x", deviceId: "B", now: () => t });
+    const members = joined("@alice:x", "@bob:x");
+    const a = await alice.sendMessage(ROOM, members, "clock ahead");
+    assert.equal(sessionOf(await alice.sendMessage(ROOM, members, "same clock")), sessionOf(a));
+    t -= 365 * 24 * 60 * 60 * 1000;
+    const b = await alice.sendMessage(ROOM, members, "clock corrected");
+    assert.notEqual(sessionOf(b), sessionOf(a));
+    assert.equal(sessionOf(await alice.sendMessage(ROOM, members, "steady")), sessionOf(b));
+  });
+});
