@@ -4,7 +4,7 @@
 // An encrypted message whose key comes later is printed again, decrypted, with `late: true`.
 import type { MatrixClient, RoomEvent } from "../../index.ts";
 import { CliError } from "../errors.ts";
-import { isMessageEvent, jsonLine, messageLine } from "../output.ts";
+import { errorMessage, isMessageEvent, jsonLine, messageLine } from "../output.ts";
 import { openSession } from "../session.ts";
 import type { CommandIo } from "./io.ts";
 import { resolveRoom } from "./rooms.ts";
@@ -30,19 +30,28 @@ export interface TailOptions {
 /**
  * Runs the sync loop until `limit` messages were handed to `onMessage`, `timeoutMs` passed or
  * `signal` aborted; resolves with the number of messages. Rejects when sync stops on a permanent
- * error (e.g. a revoked token). Messages after the limit in the same sync response are not shown
- * and count as seen.
+ * error (e.g. a revoked token), or stops with no sync having worked (every attempt failed).
+ * Messages after the limit in the same sync response are not shown and count as seen.
  */
 export function tailMessages(client: MatrixClient, opts: TailOptions): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     let count = 0;
     let done = false;
+    // Whether a sync response came in during this run, and the failure of the last attempt since.
+    let synced = false;
+    let failure: unknown;
     const offs: (() => void)[] = [];
     let timer: ReturnType<typeof setTimeout> | undefined;
     const onAbort = () => finish();
     // Never awaited inside a listener: the sync loop waits for its listeners before it can stop.
-    const finish = (error?: unknown) => {
+    const finish = (stopError?: unknown) => {
       if (done) return;
+      // Stopped (timeout, signal) without one sync having worked: the server is down or failing,
+      // which a script must not take for "no new messages".
+      const error =
+        stopError === undefined && !synced && failure !== undefined
+          ? new CliError("SYNC_FAILED", `no sync succeeded: ${errorMessage(failure)}`, { cause: failure })
+          : stopError;
       done = true;
       if (timer !== undefined) clearTimeout(timer);
       opts.signal?.removeEventListener("abort", onAbort);
@@ -69,7 +78,8 @@ export function tailMessages(client: MatrixClient, opts: TailOptions): Promise<n
       client.on("sync", (state, _previous, info) => {
         if (state === "error") {
           finish(info.error ?? new CliError("SYNC_FAILED", "sync stopped on a permanent error"));
-        }
+        } else if (state === "syncing") synced = true;
+        else if (state === "backoff") failure = info.error;
       }),
       client.on("session.loggedOut", () => {
         finish(new CliError("LOGGED_OUT", "the server ended this session; log in again"));
