@@ -78,7 +78,8 @@ export class MachineRequests {
       const device = await p.devices.userDeviceByCurveKey(userId, curve25519);
       if (device !== undefined && !device.deleted) needy.push(device);
       // Their device list is known and has no such device: junk, not a device to unwedge.
-      else if (p.devices.isTracked(userId) && !p.devices.isOutdated(userId)) p.olm.forgetWedged(curve25519);
+      else if (p.devices.isTracked(userId) && !p.devices.isOutdated(userId))
+        p.olm.forgetWedged(userId, curve25519);
     }
     const claim = p.olm.claimRequest(await p.olm.devicesNeedingSessions(this.#withoutBackoff(needy)));
     if (claim !== undefined) out.push(claim);

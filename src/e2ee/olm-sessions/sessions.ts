@@ -76,8 +76,11 @@ export class OlmSessions {
   readonly #own: OwnDevice;
   readonly #devices: DeviceManager;
   readonly #cache = new Map<string, SessionEntry[]>();
-  /** Curve key → user of devices whose session broke: they get a new session and an `m.dummy`. */
-  readonly #wedged = new Map<string, string>();
+  /**
+   * Devices whose session broke, by user and curve key (another user naming the same key is
+   * another entry): they get a new session and an `m.dummy`.
+   */
+  readonly #wedged = new Map<string, { readonly curve25519: string; readonly userId: string }>();
   readonly #claims = new Map<string, DeviceRecord[]>();
   #clock = 0;
 
@@ -170,7 +173,7 @@ export class OlmSessions {
     const out: DeviceRecord[] = [];
     for (const d of devices) {
       if (busy.has(d.curve25519Key) || !d.keys.algorithms.includes(OLM_ALGORITHM)) continue;
-      if (this.#wedged.get(d.curve25519Key) === d.userId || !(await this.hasSession(d.curve25519Key)))
+      if (this.#wedged.has(wedgedKey(d.userId, d.curve25519Key)) || !(await this.hasSession(d.curve25519Key)))
         out.push(d);
     }
     return out;
@@ -233,7 +236,7 @@ export class OlmSessions {
       this.#prune(device.curve25519Key, entries);
       this.#persist(device.curve25519Key, newEntry);
       created.push(device);
-      if (this.#wedged.delete(device.curve25519Key)) unwedged.push(device);
+      if (this.#wedged.delete(wedgedKey(device.userId, device.curve25519Key))) unwedged.push(device);
     }
     return { created, failed: devices.filter((d) => !created.includes(d)), unwedged };
   }
@@ -387,17 +390,18 @@ export class OlmSessions {
   #markWedged(sender: string, senderKey: string, entries: SessionEntry[]): void {
     const newest = Math.max(0, ...entries.map((e) => e.createdAt));
     if (this.#ctx.now() - newest < UNWEDGE_INTERVAL_MS && entries.length > 0) return;
-    this.#wedged.delete(senderKey); // re-inserted as the newest
-    this.#wedged.set(senderKey, sender);
+    const key = wedgedKey(sender, senderKey);
+    this.#wedged.delete(key); // re-inserted as the newest
+    this.#wedged.set(key, { curve25519: senderKey, userId: sender });
     if (this.#wedged.size <= MAX_WEDGED_DEVICES) return;
     // Over the bound: the oldest entry naming no device we know gives way, so junk from made-up
     // keys cannot push out a real device waiting to be unwedged.
     let victim: string | undefined;
-    for (const [curve, userId] of this.#wedged) {
-      victim ??= curve;
-      const known = this.#devices.cachedUserDeviceByCurveKey(userId, curve);
+    for (const [k, { curve25519, userId }] of this.#wedged) {
+      victim ??= k;
+      const known = this.#devices.cachedUserDeviceByCurveKey(userId, curve25519);
       if (known === null || known === undefined) {
-        victim = curve;
+        victim = k;
         break;
       }
     }
@@ -405,14 +409,18 @@ export class OlmSessions {
   }
 
   /** A wedged entry that names no device of its user (once their list is known) is junk. */
-  forgetWedged(curve25519: string): void {
-    this.#wedged.delete(curve25519);
+  forgetWedged(userId: string, curve25519: string): void {
+    this.#wedged.delete(wedgedKey(userId, curve25519));
   }
 
   /** Devices currently waiting for a new session: curve key and the user that sent from it. */
   wedged(): { curve25519: string; userId: string }[] {
-    return [...this.#wedged].map(([curve25519, userId]) => ({ curve25519, userId }));
+    return [...this.#wedged.values()].map(({ curve25519, userId }) => ({ curve25519, userId }));
   }
+}
+
+function wedgedKey(userId: string, curve25519: string): string {
+  return JSON.stringify([userId, curve25519]);
 }
 
 /** Whether a pre-key message belongs to `session`; a malformed message belongs to none. */
