@@ -120,6 +120,11 @@ export class DeviceManager {
     return this.#tracked.get(userId)?.outdated ?? false;
   }
 
+  /** The user's server could not answer for them lately: they are not asked again before the back-off ends. */
+  isBackingOff(userId: string): boolean {
+    return (this.#failures.get(userId)?.retryAt ?? 0) > this.#ctx.now();
+  }
+
   /** Starts tracking users we newly share an encrypted room with (their devices get queried). */
   trackUsers(userIds: Iterable<string>): void {
     for (const userId of userIds) {

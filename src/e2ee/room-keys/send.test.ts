@@ -52,6 +52,33 @@ describe("one machine call per encrypted send", () => {
     assert.equal(decrypted.content.body, "first");
   });
 
+  it("a member whose server cannot be reached does not hold the send up: the others get the key", async () => {
+    const { alice, bob } = await pair();
+    alice.hs.unreachable.add("@far:remote");
+    const withFar = [...members, ...joined("@far:remote")];
+    const askWithFar = () =>
+      alice.machine.prepareRoomEvent(
+        ROOM,
+        "m.room.message",
+        { msgtype: "m.text", body: "hi" },
+        { members: withFar },
+      );
+    let plan = await askWithFar();
+    const stages: string[] = [];
+    // Bounded: each stage's requests are sent once; a plan that keeps asking for devices would loop.
+    for (let i = 0; plan.stage !== "ready" && i < 5; i++) {
+      stages.push(plan.stage);
+      for (const r of plan.requests) await alice.send(r);
+      plan = await askWithFar();
+    }
+    assert.equal(plan.stage, "ready", `stages: ${stages.join(", ")}`);
+    assert.deepEqual(stages, ["devices", "sessions"]);
+    assert.equal(alice.machine.hasOutdatedUsers(["@far:remote"]), true, "asked again after the back-off");
+    for (const r of plan.requests) await alice.send(r);
+    await bob.sync();
+    assert.equal((await bob.machine.decryptRoomEvent(event(alice, plan.content), ROOM)).content.body, "hi");
+  });
+
   it("in steady state: one call, nothing to send first, no store read of the room's settings", async () => {
     const { alice, bob } = await pair();
     await alice.sendMessage(ROOM, members, "warm up");

@@ -53,7 +53,11 @@ export async function planRoomEvent(
   const { roomId } = event;
   const userIds = [...new Set(recipients.members.map((m) => m.userId))];
   p.devices.trackUsers(userIds);
-  if (userIds.some((u) => p.devices.isOutdated(u))) {
+  // A member whose server could not answer for them (backing off) does not hold the room up: the
+  // key goes to the devices we know of theirs, and to the rest once their list comes (the next
+  // send shares the session with them). Otherwise one unreachable server would stop every
+  // encrypted send in a federated room.
+  if (userIds.some((u) => p.devices.isOutdated(u) && !p.devices.isBackingOff(u))) {
     return { stage: "devices", requests: [...p.devices.inFlightRequests(), ...p.devices.queryRequests()] };
   }
   if (recipients.claimSessions !== false) {
