@@ -14,7 +14,10 @@ export type E2eeErrorCode =
   | "STORE_MISMATCH"
   /** A persisted record could not be read back. */
   | "BAD_STORE_RECORD"
-  /** `encryptRoomEvent` was called before the room key was shared (call `shareRoomKey` first). */
+  /**
+   * `encryptRoomEvent` was called before the room key was shared, or after it reached its
+   * rotation period (call `shareRoomKey` first).
+   */
   | "ROOM_KEY_NOT_SHARED"
   /** The room's algorithm would change from what we recorded (a server cannot switch encryption off or down). */
   | "ENCRYPTION_DOWNGRADE"

@@ -490,13 +490,24 @@ export class OlmMachine {
     return this.#step(async (p) => p.outbound.discard(roomId));
   }
 
-  /** The `m.room.encrypted` content for an event; the room key must have been shared. */
+  /**
+   * The `m.room.encrypted` content for an event; the room key must have been shared, and shared
+   * again once it reached the room's rotation period (`ROOM_KEY_NOT_SHARED` until then).
+   */
   encryptRoomEvent(
     roomId: string,
     type: string,
     content: Record<string, unknown>,
   ): Promise<Record<string, unknown>> {
-    return this.#step(async (p) => p.outbound.encrypt(roomId, type, content));
+    return this.#step(async (p) =>
+      p.outbound.encrypt(
+        roomId,
+        type,
+        content,
+        false,
+        await p.roomSettings.forSend(roomId, {}, this.#defaults),
+      ),
+    );
   }
 
   /**

@@ -410,17 +410,25 @@ export class OutboundSessions {
   /**
    * Encrypts a room event with the room's shared session. With `beforeShares` the key may still
    * be on its way (the caller sends the `pendingShares` requests before the event); otherwise it
-   * must have reached every device it was shared with.
+   * must have reached every device it was shared with. With `settings`, a session past its
+   * rotation period is refused: only a share rotates it (the send plan shares just before).
    */
   async encrypt(
     roomId: string,
     type: string,
     content: Record<string, unknown>,
     beforeShares = false,
+    settings?: ResolvedSettings,
   ): Promise<Record<string, unknown>> {
     const entry = await this.#get(roomId);
     if (entry === undefined) {
       throw new E2eeError("ROOM_KEY_NOT_SHARED", "no room key for this room: call shareRoomKey first");
+    }
+    if (settings !== undefined && this.#expired(entry, settings)) {
+      throw new E2eeError(
+        "ROOM_KEY_NOT_SHARED",
+        "the room key reached its rotation period: call shareRoomKey first",
+      );
     }
     if (!beforeShares && Object.keys(entry.record.pendingShares).length > 0) {
       throw new E2eeError(

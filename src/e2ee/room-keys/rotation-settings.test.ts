@@ -65,3 +65,25 @@ describe("a session whose age cannot be told", () => {
     assert.equal(sessionOf(await alice.sendMessage(ROOM, members, "steady")), sessionOf(b));
   });
 });
+
+describe("encryptRoomEvent on its own", () => {
+  it("refuses a session past its rotation period until the key is shared (and so rotated) again", async () => {
+    let t = 1_800_000_000_000;
+    const hs = new FakeHomeserver();
+    const alice = await TestClient.create(hs, { userId: "@alice:x", deviceId: "A", now: () => t });
+    await TestClient.create(hs, { userId: "@bob:x", deviceId: "B", now: () => t });
+    const members = joined("@alice:x", "@bob:x");
+    const encrypt = () => alice.machine.encryptRoomEvent(ROOM, "m.room.message", { body: "x" });
+    const first = await alice.sendMessage(ROOM, members, "1", { rotationPeriodMessages: 3 });
+    await encrypt();
+    await encrypt();
+    // Three messages on the session: a fourth would go past rotation_period_msgs.
+    await assert.rejects(encrypt(), { code: "ROOM_KEY_NOT_SHARED" });
+    const next = await alice.sendMessage(ROOM, members, "4");
+    assert.notEqual(sessionOf(next), sessionOf(first));
+    // And by age: a week on (the default period), the same.
+    t += 7 * 24 * 60 * 60 * 1000;
+    await assert.rejects(encrypt(), { code: "ROOM_KEY_NOT_SHARED" });
+    assert.notEqual(sessionOf(await alice.sendMessage(ROOM, members, "5")), sessionOf(next));
+  });
+});
