@@ -100,6 +100,8 @@ export function secretsAndStateTests({ withStore }: ConformanceSuite): void {
         r(ROOM_A, "g1", 10),
       ]);
       assert.deepEqual(await s.getReplays(ROOM_A, "g1", 2), [r(ROOM_A, "g1", 2), r(ROOM_A, "g1", 7)]);
+      // None (IndexedDB's getAll takes a count of 0 as no limit at all).
+      assert.deepEqual(await s.getReplays(ROOM_A, "g1", 0), []);
       assert.deepEqual(await s.getReplays(ROOM_B, "g1", 10), [r(ROOM_B, "g1", 5)]);
       assert.deepEqual(await s.getReplays(ROOM_A, "g2", 10), []);
       // Many sessions at once: each one's first records, sessions in no set order, repeats once.

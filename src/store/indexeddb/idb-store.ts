@@ -483,7 +483,9 @@ export class IndexedDbCryptoStore implements CryptoStore {
 
   async getReplays(roomId: string, sessionId: string, limit: number): Promise<ReplayRecord[]> {
     const range = this.#range.bound([roomId, sessionId], [roomId, sessionId, []]);
-    const rows: unknown[] = await this.#d().getAll("replays", range, limit);
+    const db = this.#d();
+    if (limit < 1) return []; // getAll takes a count of 0 as no limit
+    const rows: unknown[] = await db.getAll("replays", range, limit);
     return rows.map(parseReplay);
   }
 
