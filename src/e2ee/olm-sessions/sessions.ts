@@ -331,7 +331,11 @@ export class OlmSessions {
       // A pre-key message for a session we already have goes to that session (a replay then fails).
       for (const entry of entries) {
         if (matches(entry.session, senderKey, message)) {
-          return this.#tryDecrypt(senderKey, entries, entry, message) ?? { code: "NO_SESSION" };
+          const outcome = this.#tryDecrypt(senderKey, entries, entry, message);
+          if (outcome === undefined) return { code: "NO_SESSION" };
+          // Remembered too: once this session is pruned, a replay of it would start it again.
+          this.#ctx.tx.olmMessageHashes.push({ senderKey, hash: olmMessageHash(message.body) });
+          return outcome;
         }
       }
       // A pre-key message we decrypted before, whose session has since been pruned: made on our
