@@ -36,7 +36,7 @@ import { DeviceTrustCalls } from "./device-trust.ts";
 import { sendOutgoingRequest } from "./dispatch.ts";
 import { ClientCryptoError } from "./errors.ts";
 import { HistorySharing, type SharedHistory } from "./history-sharing.ts";
-import { exportRoomKeyFile, importRoomKeyFile } from "./key-export-file.ts";
+import { exportRoomKeyFile, importRoomKeyEntries, openRoomKeyFile } from "./key-export-file.ts";
 import { LeaseKeeper } from "./lease.ts";
 import type { OpenedStore } from "./options.ts";
 import { OutgoingRequestLoop, Serial } from "./outgoing.ts";
@@ -482,23 +482,20 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
    * Imports a key export file. Events that were waiting for these keys are decrypted and emitted
    * again (`room.decrypted`). `onProgress` counts keys.
    */
-  importRoomKeys(
-    file: string,
-    passphrase: string,
-    opts: { onProgress?: ProgressCallback } = {},
-  ): Promise<KeyImportResult> {
-    return this.exclusive(() => this.#importRoomKeys(file, passphrase, opts));
-  }
-
-  async #importRoomKeys(
+  async importRoomKeys(
     file: string,
     passphrase: string,
     opts: { onProgress?: ProgressCallback } = {},
   ): Promise<KeyImportResult> {
     this.#ensureOpen();
-    const { imported, total, redecrypted } = await importRoomKeyFile(this.machine, file, passphrase, opts);
-    await this.#emitRedecrypted(redecrypted);
-    return { imported, total };
+    // Opened before the store's lease is taken: the derivation may take seconds.
+    const entries = await openRoomKeyFile(file, passphrase);
+    return this.exclusive(async () => {
+      this.#ensureOpen();
+      const { imported, total, redecrypted } = await importRoomKeyEntries(this.machine, entries, opts);
+      await this.#emitRedecrypted(redecrypted);
+      return { imported, total };
+    });
   }
 
   // ---- plumbing ----

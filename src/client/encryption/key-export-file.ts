@@ -33,18 +33,26 @@ export async function exportRoomKeyFile(
       opts.onProgress?.(i + 1, rooms.length);
     }
   }
-  const { encryptKeyExport } = await import("../../crypto/key-export/key-export.ts");
-  return encryptKeyExport(keys, passphrase, opts.rounds !== undefined ? { rounds: opts.rounds } : {});
+  const { encryptKeyExportAsync } = await import("../../crypto/key-export/key-export.ts");
+  // The passphrase derivation (500 000 rounds by default) runs off this thread where it can.
+  return encryptKeyExportAsync(keys, passphrase, opts.rounds !== undefined ? { rounds: opts.rounds } : {});
 }
 
-/** Imports an export file's keys; the events that were waiting for them come back decrypted. */
-export async function importRoomKeyFile(
+/**
+ * An export file's entries, still unvalidated. The passphrase derivation (up to
+ * `MAX_EXPORT_ROUNDS`, seconds of CPU) runs off this thread where it can: call it before taking
+ * the store's lease, which a blocked thread could not renew.
+ */
+export async function openRoomKeyFile(file: string, passphrase: string): Promise<unknown[]> {
+  const { decryptKeyExportAsync } = await import("../../crypto/key-export/key-export.ts");
+  return decryptKeyExportAsync(file, passphrase);
+}
+
+/** Imports an opened export file's entries; the events that were waiting for them come back decrypted. */
+export function importRoomKeyEntries(
   machine: OlmMachine,
-  file: string,
-  passphrase: string,
+  entries: readonly unknown[],
   opts: { onProgress?: ProgressCallback },
 ): Promise<{ imported: number; total: number; redecrypted: DecryptedRoomEvent[] }> {
-  const { decryptKeyExport } = await import("../../crypto/key-export/key-export.ts");
-  const entries = decryptKeyExport(file, passphrase);
   return machine.importRoomKeys(entries, opts.onProgress);
 }

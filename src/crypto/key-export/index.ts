@@ -8,7 +8,9 @@ export {
 export {
   DEFAULT_EXPORT_ROUNDS,
   decryptKeyExport,
+  decryptKeyExportAsync,
   encryptKeyExport,
+  encryptKeyExportAsync,
   type KeyExportOptions,
   MAX_EXPORT_ROUNDS,
 } from "./key-export.ts";

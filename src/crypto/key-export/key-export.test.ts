@@ -3,7 +3,12 @@ import { describe, it, test } from "node:test";
 import fc from "fast-check";
 import { KeyExportError } from "./errors.ts";
 import { type ExportedRoomKey, parseExportedRoomKey, readSharedHistory } from "./exported-room-key.ts";
-import { decryptKeyExport, encryptKeyExport } from "./key-export.ts";
+import {
+  decryptKeyExport,
+  decryptKeyExportAsync,
+  encryptKeyExport,
+  encryptKeyExportAsync,
+} from "./key-export.ts";
 
 const key: ExportedRoomKey = {
   algorithm: "m.megolm.v1.aes-sha2",
@@ -22,6 +27,21 @@ test("export files round trip with the passphrase and are armoured", () => {
   for (const line of file.trim().split("\n").slice(1, -1)) assert.ok(line.length <= 96);
   const entries = decryptKeyExport(file, "correct horse");
   assert.deepEqual(entries.map(parseExportedRoomKey), [key, { ...key, session_id: "other" }]);
+});
+
+test("the asynchronous forms read and write the same files, and leave the thread free while deriving", async () => {
+  const written = await encryptKeyExportAsync([key], "correct horse", { rounds: 1000 });
+  assert.deepEqual(decryptKeyExport(written, "correct horse").map(parseExportedRoomKey), [key]);
+  const file = encryptKeyExport([key], "correct horse", { rounds: 300_000 });
+  // A callback queued now runs before the derivation ends only if the derivation is off this thread.
+  let ran = false;
+  setImmediate(() => {
+    ran = true;
+  });
+  const entries = await decryptKeyExportAsync(file, "correct horse");
+  assert.equal(ran, true, "the event loop turned during the derivation");
+  assert.deepEqual(entries.map(parseExportedRoomKey), [key]);
+  await assert.rejects(decryptKeyExportAsync(file, "wrong"), { code: "BAD_PASSPHRASE" });
 });
 
 test("a wrong passphrase or a modified file is refused", () => {

@@ -6,6 +6,7 @@ import {
   encodeBase64,
   hmacSha256,
   pbkdf2Sha512,
+  pbkdf2Sha512Async,
   randomBytes,
   utf8Decode,
   utf8Encode,
@@ -32,15 +33,24 @@ export const DEFAULT_EXPORT_ROUNDS = 500_000;
  */
 export const MAX_EXPORT_ROUNDS = 10_000_000;
 
-function deriveKeys(
-  passphrase: string,
-  salt: Uint8Array,
-  rounds: number,
-): { aesKey: Uint8Array; macKey: Uint8Array } {
-  const derived = pbkdf2Sha512(utf8Encode(passphrase), salt, rounds, 64);
+interface FileKeys {
+  aesKey: Uint8Array;
+  macKey: Uint8Array;
+}
+
+function splitKeys(derived: Uint8Array): FileKeys {
   const keys = { aesKey: derived.slice(0, 32), macKey: derived.slice(32, 64) };
   wipe(derived);
   return keys;
+}
+
+function deriveKeys(passphrase: string, salt: Uint8Array, rounds: number): FileKeys {
+  return splitKeys(pbkdf2Sha512(utf8Encode(passphrase), salt, rounds, 64));
+}
+
+/** `deriveKeys` off the calling thread where the runtime can (Node's thread pool, Web Crypto). */
+async function deriveKeysAsync(passphrase: string, salt: Uint8Array, rounds: number): Promise<FileKeys> {
+  return splitKeys(await pbkdf2Sha512Async(utf8Encode(passphrase), salt, rounds, 64));
 }
 
 function encodeArmouredBase64(data: Uint8Array): string {
@@ -70,15 +80,8 @@ export interface KeyExportOptions {
   rounds?: number;
 }
 
-/**
- * Encrypts room keys into the standard passphrase-protected export file (the format Element and
- * matrix-js-sdk read and write): PBKDF2-SHA-512 → AES-256-CTR + HMAC-SHA-256, armoured base64.
- */
-export function encryptKeyExport(
-  keys: readonly ExportedRoomKey[],
-  passphrase: string,
-  options: KeyExportOptions = {},
-): string {
+/** A new file's parameters: the round count checked, a random salt and IV. */
+function newFileParams(options: KeyExportOptions): { rounds: number; salt: Uint8Array; iv: Uint8Array } {
   const rounds = options.rounds ?? DEFAULT_EXPORT_ROUNDS;
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > MAX_EXPORT_ROUNDS) {
     throw new KeyExportError("BAD_ROUNDS", `rounds must be an integer from 1 to ${MAX_EXPORT_ROUNDS}`);
@@ -87,7 +90,14 @@ export function encryptKeyExport(
   const iv = randomBytes(16);
   // Clear bit 63 so the 128-bit counter can't wrap within a file, as the format requires.
   iv[8] = (iv[8] as number) & 0x7f;
-  const { aesKey, macKey } = deriveKeys(passphrase, salt, rounds);
+  return { rounds, salt, iv };
+}
+
+function seal(
+  keys: readonly ExportedRoomKey[],
+  { rounds, salt, iv }: { rounds: number; salt: Uint8Array; iv: Uint8Array },
+  { aesKey, macKey }: FileKeys,
+): string {
   const plaintext = utf8Encode(JSON.stringify(keys));
   const ciphertext = aes256Ctr(aesKey, iv, plaintext);
   wipe(plaintext);
@@ -104,11 +114,37 @@ export function encryptKeyExport(
 }
 
 /**
- * Decrypts an export file and returns its entries, still unvalidated: callers check each one with
- * `parseExportedRoomKey`, so that one odd entry from another client does not fail the whole import.
- * Throws `KeyExportError` for a malformed file or a wrong passphrase.
+ * Encrypts room keys into the standard passphrase-protected export file (the format Element and
+ * matrix-js-sdk read and write): PBKDF2-SHA-512 → AES-256-CTR + HMAC-SHA-256, armoured base64.
  */
-export function decryptKeyExport(file: string, passphrase: string): unknown[] {
+export function encryptKeyExport(
+  keys: readonly ExportedRoomKey[],
+  passphrase: string,
+  options: KeyExportOptions = {},
+): string {
+  const params = newFileParams(options);
+  return seal(keys, params, deriveKeys(passphrase, params.salt, params.rounds));
+}
+
+/** `encryptKeyExport` with the passphrase derivation off the calling thread where the runtime can. */
+export async function encryptKeyExportAsync(
+  keys: readonly ExportedRoomKey[],
+  passphrase: string,
+  options: KeyExportOptions = {},
+): Promise<string> {
+  const params = newFileParams(options);
+  return seal(keys, params, await deriveKeysAsync(passphrase, params.salt, params.rounds));
+}
+
+interface OpenedFile {
+  readonly data: Uint8Array;
+  readonly salt: Uint8Array;
+  readonly iv: Uint8Array;
+  readonly rounds: number;
+}
+
+/** The file's armour and header, checked before any derivation. */
+function readFile(file: string): OpenedFile {
   const data = decodeArmour(file);
   if (data.length < HEADER_LENGTH + MAC_LENGTH)
     throw new KeyExportError("BAD_FORMAT", "the export is truncated");
@@ -122,7 +158,10 @@ export function decryptKeyExport(file: string, passphrase: string): unknown[] {
       `the export asks for ${rounds} PBKDF2 rounds (at most ${MAX_EXPORT_ROUNDS})`,
     );
   }
-  const { aesKey, macKey } = deriveKeys(passphrase, salt, rounds);
+  return { data, salt, iv, rounds };
+}
+
+function open({ data, iv }: OpenedFile, { aesKey, macKey }: FileKeys): unknown[] {
   const body = data.subarray(0, data.length - MAC_LENGTH);
   const mac = data.subarray(data.length - MAC_LENGTH);
   const valid = constantTimeEqual(hmacSha256(macKey, body), mac);
@@ -142,4 +181,23 @@ export function decryptKeyExport(file: string, passphrase: string): unknown[] {
     wipe(plaintext);
   }
   return parseExportPayload(json);
+}
+
+/**
+ * Decrypts an export file and returns its entries, still unvalidated: callers check each one with
+ * `parseExportedRoomKey`, so that one odd entry from another client does not fail the whole import.
+ * Throws `KeyExportError` for a malformed file or a wrong passphrase.
+ */
+export function decryptKeyExport(file: string, passphrase: string): unknown[] {
+  const opened = readFile(file);
+  return open(opened, deriveKeys(passphrase, opened.salt, opened.rounds));
+}
+
+/**
+ * `decryptKeyExport` with the passphrase derivation off the calling thread where the runtime can:
+ * a file may ask for up to `MAX_EXPORT_ROUNDS` rounds, seconds of CPU.
+ */
+export async function decryptKeyExportAsync(file: string, passphrase: string): Promise<unknown[]> {
+  const opened = readFile(file);
+  return open(opened, await deriveKeysAsync(passphrase, opened.salt, opened.rounds));
 }
