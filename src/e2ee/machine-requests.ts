@@ -66,7 +66,11 @@ export class MachineRequests {
       const body = p.own.uploadBody();
       if (body !== undefined) this.#upload = { id: newRequestId(), type: "keys_upload", body };
     }
-    if (this.#upload !== undefined) out.push(this.#upload);
+    if (this.#upload !== undefined) {
+      const body = p.own.withoutUsedKeys(this.#upload.body);
+      if (body !== this.#upload.body) this.#upload = { ...this.#upload, body };
+      out.push(this.#upload);
+    }
     out.push(...p.devices.inFlightRequests(), ...p.devices.queryRequests());
     out.push(...p.crossSigning.pendingUploads());
     out.push(...p.olm.inFlightClaims());

@@ -2,7 +2,8 @@
  * Our own device: the Olm account, its device keys, and keeping the server stocked with one-time
  * keys and a fallback key. New keys are persisted before the upload that carries them is handed
  * out; until the server acknowledges them they stay "unpublished" in the account, so a retry after
- * a lost response re-sends exactly the same keys and the server never holds keys we forgot.
+ * a lost response re-sends the same keys (less those used meanwhile) and the server never holds
+ * keys we forgot.
  */
 import { Account, type IdentityKeys } from "../../crypto/olm/index.ts";
 import type { AccountRecord } from "../../store/records.ts";
@@ -143,6 +144,21 @@ export class OwnDevice {
     if (Object.keys(unpublished).length > 0) body.one_time_keys = this.#signKeys(unpublished, false);
     if (Object.keys(fallback).length > 0) body.fallback_keys = this.#signKeys(fallback, true);
     return Object.keys(body).length > 0 ? body : undefined;
+  }
+
+  /**
+   * `body`, built earlier and not acknowledged yet, without the one-time keys a peer has used since
+   * (a retry after a lost response): sent again, the server would hand such a key out once more.
+   */
+  withoutUsedKeys(body: KeysUploadRequest["body"]): KeysUploadRequest["body"] {
+    const sent = body.one_time_keys;
+    if (sent === undefined) return body;
+    const held = this.account.oneTimeKeys();
+    const prefix = `${SIGNED_CURVE25519}:`;
+    const kept = Object.entries(sent).filter(([id]) => Object.hasOwn(held, id.slice(prefix.length)));
+    if (kept.length === Object.keys(sent).length) return body;
+    const { one_time_keys: _, ...rest } = body;
+    return kept.length > 0 ? { ...rest, one_time_keys: Object.fromEntries(kept) } : rest;
   }
 
   #signKeys(keys: Record<string, string>, fallback: boolean): Record<string, SignedKeyJson> {
