@@ -5,7 +5,10 @@
  * only through steps of this machine, whose saved records replace what is kept here. Part of the
  * machine's parts, so a reload (another process wrote) or a failed step starts it empty again.
  */
+import { StoreError } from "../../store/errors.ts";
 import type { RoomSettingsRecord } from "../../store/records.ts";
+import { parseRoomSettings } from "../../store/validate.ts";
+import { E2eeError } from "../errors.ts";
 import type { MachineContext } from "../machine-context.ts";
 import {
   mergeRoomSettings,
@@ -46,7 +49,16 @@ export class RoomSettings {
       const { rotationPeriodMs: _ms, rotationPeriodMessages: _msgs, ...kept } = stored;
       stored = kept;
     }
-    this.#ctx.tx.roomSettings.push(mergeRoomSettings(roomId, stored, settings));
+    const merged = mergeRoomSettings(roomId, stored, settings);
+    try {
+      // Checked here, as the store will: a value of the wrong kind (a `shareWith` the app
+      // misspelled) is the caller's mistake, not a store failure at the end of the step.
+      parseRoomSettings(merged);
+    } catch (e) {
+      if (e instanceof StoreError) throw new E2eeError("BAD_ARGUMENT", `bad room settings: ${e.message}`);
+      throw e;
+    }
+    this.#ctx.tx.roomSettings.push(merged);
   }
 
   /**

@@ -52,3 +52,17 @@ describe("room encryption settings from a hostile state event", () => {
     );
   });
 });
+
+describe("room settings from the app", () => {
+  it("a value of the wrong kind is a typed BAD_ARGUMENT when recorded, and the machine goes on", async () => {
+    const { FakeHomeserver, TestClient } = await import("../test-support/fake-homeserver.ts");
+    const alice = await TestClient.create(new FakeHomeserver(), { userId: "@alice:x", deviceId: "A" });
+    await alice.machine.setRoomSettings("!r:x", { algorithm: MEGOLM_ALGORITHM });
+    await assert.rejects(
+      alice.machine.setRoomSettings("!r:x", { shareWith: "crossSigned" as unknown as "cross_signed" }),
+      { name: "E2eeError", code: "BAD_ARGUMENT" },
+    );
+    await alice.machine.setRoomSettings("!r:x", { shareWith: "cross_signed" });
+    assert.equal((await alice.machine.getRoomSettings("!r:x"))?.shareWith, "cross_signed");
+  });
+});
