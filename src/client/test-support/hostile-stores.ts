@@ -88,6 +88,8 @@ interface Opened {
   /** Global account data types the client announced. */
   accountData: Set<string>;
   errors: unknown[];
+  /** Events a listener could not `JSON.stringify` or `structuredClone` (the emitter only logs a throw). */
+  unclonable: string[];
 }
 
 /** What the runs reached, so that the generators cannot drift into testing nothing. */
@@ -112,13 +114,19 @@ async function open(place: StorePlace, encrypted: boolean, reached: Reached): Pr
   });
   const accountData = new Set<string>();
   const errors: unknown[] = [];
+  const unclonable: string[] = [];
   for (const name of SYNC_EVENTS) {
     client.on(name, (...args: unknown[]) => {
       // Rooms are the client's objects; what a listener gets from the server is the rest.
       const data = args.map((a) => (a instanceof Room ? a.roomId : a));
-      // Neither may throw: an application logs events and posts them to workers.
-      JSON.stringify(data);
-      structuredClone(data);
+      // Neither may throw: an application logs events and posts them to workers. Recorded, not
+      // thrown: the emitter catches what a listener throws.
+      try {
+        JSON.stringify(data);
+        structuredClone(data);
+      } catch (e) {
+        unclonable.push(`${name}: ${String(e)}`);
+      }
       reached.events++;
     });
   }
@@ -129,7 +137,7 @@ async function open(place: StorePlace, encrypted: boolean, reached: Reached): Pr
     errors.push(e);
   });
   await client.restore();
-  return { client, store, bodies, accountData, errors };
+  return { client, store, bodies, accountData, errors, unclonable };
 }
 
 /** `v` with -0 as 0: JSON writes both as 0, and they are the same JSON number. */
@@ -215,6 +223,11 @@ export async function runHostile(
           reached.refused++;
           assert.equal((await first.store.loadSync())?.nextBatch, saved, "a failed sync saves nothing");
         }
+        assert.deepEqual(
+          first.unclonable,
+          [],
+          "every event emitted survives JSON.stringify and structuredClone",
+        );
         for (const roomId of everEncrypted) {
           assert.ok(await first.client.isRoomEncrypted(roomId), `${JSON.stringify(roomId)} stays encrypted`);
         }
@@ -243,6 +256,11 @@ export async function runHostile(
       assert.equal((await second.store.loadSync())?.nextBatch, "fine");
       assert.equal(second.client.getRoom("!fine:hs")?.membership, "join");
       for (const e of second.errors) assert.ok(isTyped(e), `a typed error was reported: ${String(e)}`);
+      assert.deepEqual(
+        second.unclonable,
+        [],
+        "every event emitted survives JSON.stringify and structuredClone",
+      );
     } finally {
       await second.client.close();
     }
