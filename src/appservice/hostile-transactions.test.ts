@@ -96,6 +96,8 @@ interface Opened {
   /** `onTransaction` calls: transaction ID and its room part as JSON. */
   transactions: [string, string][];
   givenUp: string[];
+  /** Client events `JSON.stringify` or `structuredClone` refused (the emitter only logs a throw). */
+  unclonable: string[];
 }
 
 const roomPart = (txn: Transaction) => JSON.stringify({ events: txn.events, ephemeral: txn.ephemeral });
@@ -104,6 +106,7 @@ async function open(dataDir: string): Promise<Opened> {
   const handed = { count: 0 };
   const transactions: [string, string][] = [];
   const givenUp: string[] = [];
+  const unclonable: string[] = [];
   const as = new Appservice({
     registration: REGISTRATION,
     homeserverUrl: "https://hs.invalid",
@@ -125,15 +128,20 @@ async function open(dataDir: string): Promise<Opened> {
     for (const name of EVENTS) {
       client.on(name, (...args: unknown[]) => {
         const data = args.map((a) => (a instanceof Room ? a.roomId : a));
-        JSON.stringify(data);
-        structuredClone(data);
+        // Recorded, not thrown: the client's emitter catches what a listener throws.
+        try {
+          JSON.stringify(data);
+          structuredClone(data);
+        } catch (e) {
+          unclonable.push(`${name}: ${String(e)}`);
+        }
         handed.count++;
         reached.events++;
       });
     }
     clients.push(client);
   }
-  return { as, clients, handed, transactions, givenUp };
+  return { as, clients, handed, transactions, givenUp, unclonable };
 }
 
 /** `PUT /transactions/{segment}` as the homeserver sends it (the segment as given, not normalised). */
@@ -231,6 +239,11 @@ async function run(txns: readonly (readonly [string, string])[], hold: boolean):
         }
         assert.equal(status, 200, `answered ${status}`);
         assert.deepEqual(first.givenUp, [], "no user's share was given up");
+        assert.deepEqual(
+          first.unclonable,
+          [],
+          "every event handed over survives JSON.stringify and structuredClone",
+        );
         reached.accepted++;
         const call = first.transactions.slice(calls);
         // Once for a new ID; never for one handled before (a homeserver reusing an ID).
@@ -279,6 +292,11 @@ async function run(txns: readonly (readonly [string, string])[], hold: boolean):
       assert.equal(await put(secondUrl, "fine", wellFormed("fine")), 200);
       for (const c of second.clients) assert.equal(c.getRoom("!fine:hs")?.membership, "join");
       assert.deepEqual(second.givenUp, []);
+      assert.deepEqual(
+        second.unclonable,
+        [],
+        "every event handed over survives JSON.stringify and structuredClone",
+      );
     } finally {
       await second.as.close();
     }
