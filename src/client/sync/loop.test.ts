@@ -428,12 +428,15 @@ describe("sync loop", () => {
   it("keeps syncing (and saving tokens) when a listener throws", async () => {
     const s = scripted([joinSync("s1", [msg("$1", "one")]), joinSync("s2", [msg("$2", "two")])]);
     const { client, store } = await loggedIn(s.fetch);
+    let threw = 0;
     client.on("room.event", () => {
+      threw++;
       throw new Error("listener bug");
     });
     await client.startSync();
     await s.exhausted;
     await client.stopSync();
+    assert.equal(threw, 2, "the listener threw for both responses' events");
     assert.equal((await store.loadSync())?.nextBatch, "s2");
   });
 
