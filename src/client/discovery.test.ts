@@ -73,10 +73,14 @@ describe("discovery", () => {
 
   it("refuses server names that could redirect the lookup", async () => {
     for (const bad of ["evil.org/path", "a@b", "x y", "@u:host/../x"]) {
+      const net = fakeNet({});
       await assert.rejects(
-        discoverHomeserver(bad, { fetch: fakeNet({}).fetch }),
-        (e: unknown) => e instanceof ClientError,
+        discoverHomeserver(bad, { fetch: net.fetch }),
+        (e: unknown) => e instanceof ClientError && e.code === "INVALID_ARGUMENT",
+        bad,
       );
+      // Refused before any lookup (a failed lookup is a ClientError too, DISCOVERY_FAILED).
+      assert.deepEqual(net.seen, [], bad);
     }
   });
 });
