@@ -141,7 +141,7 @@ describe("one machine call per encrypted send", () => {
     alice.store.saveChanges = async () => {
       throw new Error("disk full");
     };
-    await assert.rejects(alice.machine.setRoomSettings(ROOM, { rotationPeriodMessages: 1 }));
+    await assert.rejects(alice.machine.setRoomSettings(ROOM, { rotationPeriodMessages: 1 }), /disk full/);
     alice.store.saveChanges = save;
     assert.equal((await ready("three")).session_id, first.session_id);
     assert.equal((await alice.machine.getRoomSettings(ROOM))?.rotationPeriodMessages, undefined);
