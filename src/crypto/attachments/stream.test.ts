@@ -134,7 +134,7 @@ test("given a size, the description is known once that many bytes were read; mor
 
   const longer = encryptAttachmentStream(streamOf([data]), 39);
   await assert.rejects(readAll(longer.ciphertext), /longer than 39 bytes/);
-  await assert.rejects(longer.info);
+  await assert.rejects(longer.info, /longer than 39 bytes/);
 });
 
 test("a failing source rejects the description promise", async () => {
