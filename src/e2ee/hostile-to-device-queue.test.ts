@@ -235,6 +235,11 @@ describe("the to-device queue under a flood of requests while /sendToDevice is r
   it("a key that arrives before our request for it was handed out takes the request out, with no cancellation", async () => {
     const { hs, bob } = await setup();
     const importKey = await missingKey(bob);
+    assert.equal(
+      (await queued(bob)).filter((r) => r.keyRequest !== undefined).length,
+      1,
+      "the request is queued, not handed out yet",
+    );
     await importKey();
     assert.deepEqual(await queued(bob), []);
     await bob.flush();
