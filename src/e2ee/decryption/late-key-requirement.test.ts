@@ -39,11 +39,14 @@ describe("events decrypted once their key arrives", () => {
   });
 
   it("are not handed back when the machine's default requirement refuses their sender", async () => {
-    const { redecrypted } = await lateKey({ machine: "refuse" });
+    const { alice, event, redecrypted } = await lateKey({ machine: "refuse" });
     assert.deepEqual(
       redecrypted.map((d) => d.eventId),
       [],
     );
+    // The key did land: the event is refused for its sender, not for a missing key.
+    const again = await alice.machine.tryDecryptRoomEvent(event, ROOM);
+    assert.ok(!again.ok && again.error.code === "SENDER_NOT_CROSS_SIGNED");
   });
 
   it("the control: are handed back, marked not cross-signed, when the sender is accepted", async () => {
