@@ -262,9 +262,11 @@ describe("key backup through the devserver", () => {
     const alice = await user("bk-restart");
     const bob = await user("bk-restart-bob");
     const roomId = await sharedRoom(bob, [alice]);
-    await sendAll(bob, roomId, ["x"]);
     const uploads: number[] = [];
     const second = await newDevice(alice, "counted", countingFetch(uploads));
+    // Bob learns of the second device before he sends: it gets the room key too.
+    await syncAll(second, bob);
+    await sendAll(bob, roomId, ["x"]);
     await syncAll(alice, second);
     const created = await alice.client.crypto.backup.createVersion();
     await alice.client.crypto.backup.idle();
@@ -274,6 +276,7 @@ describe("key backup through the devserver", () => {
     const firstRound = uploads.reduce((a, b) => a + b, 0);
     const s1 = await second.client.crypto.backup.status();
     assert.equal(s1.backedUp, s1.total);
+    assert.ok(s1.total >= 1, "the second device holds a key, so a restart has something to upload again");
     assert.equal(firstRound, s1.total);
     // Restart: a new client on the same store uploads nothing.
     const storeDir = second.storeDir;
@@ -295,5 +298,14 @@ describe("key backup through the devserver", () => {
       firstRound,
       "nothing uploaded twice",
     );
+
+    // A device that restores the keys from the version it uploads to sends none of them back.
+    const restorerUploads: number[] = [];
+    const restorer = await newDevice(alice, "restorer", countingFetch(restorerUploads));
+    await restorer.client.crypto.backup.useKey(created.privateKey);
+    const restored = await restorer.client.crypto.backup.restore();
+    assert.ok(restored.imported >= 1, `restored ${restored.imported}`);
+    await syncAndSettle(restorer);
+    assert.deepEqual(restorerUploads, [], "a restored key is not uploaded");
   });
 });
