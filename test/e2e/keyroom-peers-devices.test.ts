@@ -116,7 +116,8 @@ describe("a peer shares its room key with a new Keyroom device of a room member 
     const id = await peer.sendText(roomId, "hello to both devices");
     await syncUntil(second, () => seen(second, id).body !== undefined, "decrypted by the second device");
     assert.equal(seen(second, id).body, "hello to both devices");
-    // The message before the login was never shared with the new device.
+    // The message before the login was never shared with the new device (which has the event).
+    assert.ok(seen(second, before).present, "the earlier event reached the second device");
     assert.equal(seen(second, before).body, undefined);
   });
 });
