@@ -55,7 +55,11 @@ function manualClock(): Clock & { wake(): void; sleeping(): number } {
     sleep: (_ms, signal) =>
       new Promise<void>((resolve, reject) => {
         waiting.push(resolve);
-        signal?.addEventListener("abort", () => reject(new Error("aborted")), { once: true });
+        const abort = () => {
+          waiting.splice(waiting.indexOf(resolve), 1);
+          reject(new Error("aborted"));
+        };
+        signal?.addEventListener("abort", abort, { once: true });
       }),
     wake: () => {
       for (const w of waiting.splice(0)) w();
@@ -231,5 +235,6 @@ describe("dehydrated devices (devserver, Keyroom ↔ Keyroom)", () => {
     assert.equal(second.length, 2);
     other.client.crypto.dehydration.stop();
     assert.equal(other.client.crypto.dehydration.running, false);
+    assert.equal(clock.sleeping(), 0, "stop() cancels the schedule's sleep: no rotation after it");
   });
 });
