@@ -192,6 +192,7 @@ test("a js-sdk user and a Keyroom bot in an encrypted DM: commands, reaction, fi
   await jsDone;
   const request = await verified;
   assert.equal(request.phase, "done");
+  assert.equal(botSaw.length, 7, "the bot was shown the seven emoji");
   assert.deepEqual(sas.names, botSaw, "the same emoji on both sides");
   await jsPhase(theirs, VerificationPhase.Done);
   assert.equal(
