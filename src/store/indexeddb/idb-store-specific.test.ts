@@ -198,7 +198,7 @@ describe("IndexedDbCryptoStore", () => {
     const oldDb = await req(old); // stays open and ignores versionchange
     await assert.rejects(
       IndexedDbCryptoStore.open({ userId: ALICE, deviceId: DEVICE, name }),
-      StoreLockedError,
+      (e) => e instanceof StoreLockedError && e.code === "LOCKED",
     );
     oldDb.close();
     const store = await IndexedDbCryptoStore.open({ userId: ALICE, deviceId: DEVICE, name });
