@@ -24,6 +24,10 @@ test("local stores: handled events survive a reopen, the oldest are forgotten pa
     for (let i = 0; i < MAX_HANDLED_EVENTS + 10; i++) memory.markHandled(`$e${i}`);
     assert.equal(memory.isHandled("$e0"), false);
     assert.equal(memory.isHandled(`$e${MAX_HANDLED_EVENTS + 9}`), true);
+    memory.set("k", { a: [1, 2] });
+    assert.deepEqual(memory.get("k"), { a: [1, 2] });
+    memory.delete("k");
+    assert.equal(memory.get("k"), undefined);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
