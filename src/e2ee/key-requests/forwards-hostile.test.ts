@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { InboundGroupSession, OutboundGroupSession } from "../../crypto/megolm/index.ts";
 import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
 import { RawOlmPeer } from "../test-support/raw-peer.ts";
 
@@ -75,6 +76,22 @@ describe("forwarded keys from hostile or untrusted devices", () => {
     // The control: once A2 verified A1, the same answer is accepted.
     await a2.machine.setDeviceTrust("@alice:x", "A1", "verified");
     await forwardOverOlm(a1, a2, await forwardOf(a1));
+    assert.equal((await a2.sync()).redecrypted.length, 1);
+  });
+
+  it("a forward we asked for, from our verified device, whose key is another session's, is ignored", async () => {
+    const { a1, a2 } = await setup();
+    await a2.machine.setDeviceTrust("@alice:x", "A1", "verified");
+    // The requested session's ID over another session's key: stored, it would pass as Bob's session.
+    const other = InboundGroupSession.fromSessionKey(OutboundGroupSession.create().sessionKey());
+    const genuine = await forwardOf(a1);
+    await forwardOverOlm(a1, a2, { ...genuine, session_key: other.exportAtFirstKnownIndex() });
+    const synced = await a2.sync();
+    assert.deepEqual(synced.failures, []);
+    assert.deepEqual(synced.roomKeys, []);
+    assert.equal(a2.machine.pendingEventCount, 1);
+    // The control: the request is still out, and the genuine forward is taken.
+    await forwardOverOlm(a1, a2, genuine);
     assert.equal((await a2.sync()).redecrypted.length, 1);
   });
 
