@@ -23,10 +23,14 @@ export async function verifyWithSas(
     (s) => s.sas?.decimals !== undefined || s.phase === "done" || s.phase === "cancelled",
   );
   if (shown.phase !== "done" && shown.phase !== "cancelled") {
-    const match = await onSas({
-      emoji: (shown.sas?.emoji ?? []).map((e) => ({ symbol: e.emoji, name: e.description })),
-      decimals: shown.sas?.decimals ?? [],
-    });
+    // A cancel from the other side ends the wait: the answer (a person's) may never come.
+    const match = await Promise.race([
+      onSas({
+        emoji: (shown.sas?.emoji ?? []).map((e) => ({ symbol: e.emoji, name: e.description })),
+        decimals: shown.sas?.decimals ?? [],
+      }),
+      request.finished().then(() => false),
+    ]);
     if (request.phase !== "cancelled") {
       if (match) await request.confirm();
       else await request.mismatch();

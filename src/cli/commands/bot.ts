@@ -275,6 +275,7 @@ async function verifyThroughSocket(
     socket.once("error", () => done(false));
   });
   if (!connected) return undefined;
+  socket.on("error", () => undefined); // a write after the bot closed: the loop below ends anyway
   socket.write(`${JSON.stringify({ verify: userId })}\n`);
   let result = false;
   for await (const line of createInterface({ input: socket })) {
@@ -286,7 +287,12 @@ async function verifyThroughSocket(
     }
     if (e.event === "error") throw new CliError("VERIFICATION_CANCELLED", `the bot said: ${e.message}`);
     report(e);
-    if (e.event === "sas") socket.write(`${JSON.stringify({ confirm: await confirm() })}\n`);
+    // Not awaited here: a cancel the bot reports meanwhile is read and ends the command.
+    if (e.event === "sas") {
+      void confirm().then((yes) => {
+        if (socket.writable) socket.write(`${JSON.stringify({ confirm: yes })}\n`);
+      });
+    }
     if (e.event === "done") result = true;
   }
   return result;
