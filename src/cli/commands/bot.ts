@@ -124,6 +124,13 @@ export async function botRunCommand(
   args: { dir: string; watch: boolean; debug: boolean },
   io: CommandIo,
 ): Promise<void> {
+  // Watched from the start: a signal while the bot starts (or its appservice begins to listen)
+  // asks for a clean stop once it has started, rather than the CLI ending it mid-start.
+  const stopRequested = new Promise<void>((done) => {
+    if (io.signal === undefined) return; // nothing can stop it but the process ending
+    if (io.signal.aborted) return done();
+    io.signal.addEventListener("abort", () => done(), { once: true });
+  });
   const logger = loggerFor(io, args.debug ? "debug" : "info");
   const dir = resolve(args.dir);
   const config = await readConfig(join(dir, CONFIG_FILE));
@@ -159,11 +166,7 @@ export async function botRunCommand(
     throw e;
   }
   try {
-    await new Promise<void>((done) => {
-      if (io.signal === undefined) return; // nothing can stop it but the process ending
-      if (io.signal.aborted) return done();
-      io.signal.addEventListener("abort", () => done(), { once: true });
-    });
+    await stopRequested;
   } finally {
     await running.stop();
     await appservice?.appservice.close();
