@@ -187,10 +187,12 @@ describe("keyroom verify (spawned)", () => {
       .device_id;
     let scan: Spawned | undefined;
     let showRun: Spawned | undefined;
+    let shownMode: number | undefined;
     const scanStarted = new Promise<Spawned>((resolve) => {
       const show = spawnVerify(["verify", "qr", "show", userId, deviceA, "--profile", b], "y", (line) => {
         if (line.event !== "qr") return;
         const bytes = Buffer.from(line.bytes as string, "base64");
+        shownMode = bytes[7]; // after "MATRIX" and the version byte
         const png = join(dir, `${userId.slice(1, 8)}-code.png`);
         void QRCode.toFile(png, [{ data: bytes, mode: "byte" }]).then(() => {
           scan = spawnVerify(["verify", "qr", "scan", png, "--profile", a], "y");
@@ -200,6 +202,7 @@ describe("keyroom verify (spawned)", () => {
       showRun = show;
     });
     const scanner = await scanStarted;
+    assert.equal(shownMode, 0x02, "the new device shows mode 0x02 (it does not trust the master key yet)");
     const [rs, rc] = await Promise.all([(showRun as unknown as Spawned).exited, scanner.exited]);
     assert.equal(rc.code, 0, rc.stderr);
     assert.equal(rs.code, 0, rs.stderr);
