@@ -2,7 +2,7 @@
 // a user in an encrypted room sends `!echo hi` and reads `hi`. Refusals (bad config key, a device
 // whose store is gone) run the same command tree in-process.
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -192,4 +192,5 @@ test("bot run refuses a device whose encryption store is gone, saying how to rec
   const resetLine = JSON.parse(reset.stdout) as { event: string; dir: string };
   assert.equal(resetLine.event, "reset");
   assert.match(reset.stderr, /logged the old device out/);
+  await assert.rejects(stat(join(botDir, ".keyroom")), { code: "ENOENT" }, "the data directory is gone");
 });
