@@ -214,6 +214,8 @@ describe("client against the devserver", () => {
       received,
       Array.from({ length: 30 }, (_, i) => `m${i}`),
     );
+    // The gap was there, and filled: some of the messages sent while down came from /messages.
+    assert.equal(sources.get("m3"), "gap", JSON.stringify(Object.fromEntries(sources)));
     assert.equal(b.getRoom(roomId)?.membership, "join");
   });
 
