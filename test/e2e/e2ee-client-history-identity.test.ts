@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
   devServerFixture,
+  eventById,
   newUser,
   sharedRoom,
   syncAll,
@@ -37,11 +38,12 @@ describe("history sharing from an inviter whose verified identity changed", () =
         { type: "m.room.history_visibility", state_key: "", content: { history_visibility: "shared" } },
       ],
     });
-    await alice.client.sendText(roomId, "said before Bob came");
+    const said = await alice.client.sendText(roomId, "said before Bob came");
     await alice.client.invite(roomId, bob.client.userId);
     await bob.client.syncOnce({ timeoutMs: 0 }); // the invite and the bundle (remembered only)
     await bob.client.joinRoom(roomId);
     await bob.client.syncOnce({ timeoutMs: 0 });
+    assert.equal(eventById(bob, said).encryption?.decrypted, false, "Bob has the event, undecryptable");
     assert.deepEqual(texts(bob, roomId), [], "not imported from a changed identity");
 
     await bob.client.acceptIdentityChange(alice.client.userId);
