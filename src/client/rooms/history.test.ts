@@ -2,8 +2,7 @@
 // page already read (the same token again, or a cycle of two) made the walk repeat for ever.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { MatrixClient } from "../client.ts";
-import { MemoryClientStore } from "../client-store/index.ts";
+import { restoredMemoryClient } from "../test-support/scripted-sync.ts";
 import { MAX_EMPTY_HISTORY_PAGES } from "./api.ts";
 
 const event = (id: string) => ({
@@ -16,11 +15,7 @@ const event = (id: string) => ({
 
 /** `/messages` answers by `from` token: the page's events and its `end`. */
 async function walk(pages: Record<string, { events: string[]; end?: string }>): Promise<string[]> {
-  const store = new MemoryClientStore();
-  await store.saveSession({ homeserverUrl: "https://hs", userId: "@me:hs", deviceId: "D", accessToken: "t" });
-  const client = new MatrixClient({
-    homeserverUrl: "https://hs",
-    store,
+  const client = await restoredMemoryClient({
     fetch: async (url) => {
       const from = new URL(url).searchParams.get("from") ?? "";
       const page = pages[from];
@@ -28,7 +23,6 @@ async function walk(pages: Record<string, { events: string[]; end?: string }>): 
       return Response.json({ start: from, chunk: page.events.map(event), end: page.end });
     },
   });
-  await client.restore();
   const seen: string[] = [];
   for await (const e of client.history("!r:hs", { pageSize: 2 })) {
     seen.push(e.eventId);
@@ -68,20 +62,10 @@ describe("history", () => {
 
   it(`ends after MAX_EMPTY_HISTORY_PAGES (${MAX_EMPTY_HISTORY_PAGES}) empty pages in a row`, async () => {
     let requests = 0;
-    const store = new MemoryClientStore();
-    await store.saveSession({
-      homeserverUrl: "https://hs",
-      userId: "@me:hs",
-      deviceId: "D",
-      accessToken: "t",
-    });
-    const client = new MatrixClient({
-      homeserverUrl: "https://hs",
-      store,
+    const client = await restoredMemoryClient({
       // A fresh token with every empty page, for ever.
       fetch: async () => Response.json({ start: "x", chunk: [], end: `t${++requests}` }),
     });
-    await client.restore();
     const seen: string[] = [];
     for await (const e of client.history("!r:hs")) seen.push(e.eventId);
     assert.deepEqual(seen, []);

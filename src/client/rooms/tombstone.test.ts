@@ -4,8 +4,8 @@
 // does not name the room as its predecessor is not followed (a bot carried its room state there).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { MatrixClient } from "../client.ts";
-import { MemoryClientStore } from "../client-store/index.ts";
+import type { MatrixClient } from "../client.ts";
+import { restoredMemoryClient } from "../test-support/scripted-sync.ts";
 
 const state = (type: string, stateKey: string, content: Record<string, unknown>) => ({
   event_id: `$${type}${stateKey}`,
@@ -20,16 +20,7 @@ type Responder = (method: string, path: string) => Response | undefined;
 
 async function tombstonedClient(respond: Responder): Promise<{ client: MatrixClient; requests: string[] }> {
   const requests: string[] = [];
-  const store = new MemoryClientStore();
-  await store.saveSession({
-    homeserverUrl: "https://hs",
-    userId: "@me:hs",
-    deviceId: "D",
-    accessToken: "t",
-  });
-  const client = new MatrixClient({
-    homeserverUrl: "https://hs",
-    store,
+  const client = await restoredMemoryClient({
     fillTimelineGaps: false,
     fetch: async (url, init) => {
       const path = decodeURIComponent(new URL(url).pathname);
@@ -57,7 +48,6 @@ async function tombstonedClient(respond: Responder): Promise<{ client: MatrixCli
       );
     },
   });
-  await client.restore();
   await client.syncOnce();
   return { client, requests };
 }

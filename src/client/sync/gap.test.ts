@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { MatrixClient } from "../client.ts";
 import { MemoryClientStore } from "../client-store/index.ts";
 import type { Clock } from "../clock.ts";
+import { restoredMemoryClient } from "../test-support/scripted-sync.ts";
 import { MAX_GAP_FILL_PAGES } from "./runner.ts";
 
 const clock: Clock = { now: () => 0, random: () => 0.5, sleep: async () => {} };
@@ -37,16 +37,7 @@ describe("limited timelines", () => {
       }
       return new Response(JSON.stringify({ errcode: "M_UNRECOGNIZED" }), { status: 404 });
     };
-    const store = new MemoryClientStore();
-    await store.saveSession({
-      homeserverUrl: "https://hs",
-      userId: "@me:hs",
-      deviceId: "D",
-      accessToken: "t",
-    });
-    await store.saveSync({ nextBatch: "s1", rooms: [], accountData: [] });
-    const client = new MatrixClient({ homeserverUrl: "https://hs", store, fetch, clock });
-    await client.restore();
+    const client = await restoredMemoryClient({ fetch, clock }, "s1");
     const seen: string[] = [];
     client.on("room.event", (_r, ev, meta) => void seen.push(`${ev.content.body}:${meta.source}`));
     await client.syncOnce();
@@ -73,22 +64,7 @@ describe("limited timelines", () => {
       [false, "s1"],
       [true, undefined],
     ] as const) {
-      const store = new MemoryClientStore();
-      await store.saveSession({
-        homeserverUrl: "https://hs",
-        userId: "@me:hs",
-        deviceId: "D",
-        accessToken: "t",
-      });
-      if (token) await store.saveSync({ nextBatch: token, rooms: [], accountData: [] });
-      const client = new MatrixClient({
-        homeserverUrl: "https://hs",
-        store,
-        fetch,
-        clock,
-        fillTimelineGaps: fill,
-      });
-      await client.restore();
+      const client = await restoredMemoryClient({ fetch, clock, fillTimelineGaps: fill }, token);
       await client.syncOnce();
     }
     assert.equal(messagesCalls, 0);
@@ -111,16 +87,7 @@ describe("limited timelines", () => {
       if (from === "p6") return json({ start: "p6", end: "p4", chunk: [msg(6), msg(5)] });
       return json({ start: "p4", end: "p6", chunk: [msg(5), msg(4)] });
     };
-    const store = new MemoryClientStore();
-    await store.saveSession({
-      homeserverUrl: "https://hs",
-      userId: "@me:hs",
-      deviceId: "D",
-      accessToken: "t",
-    });
-    await store.saveSync({ nextBatch: "s1", rooms: [], accountData: [] });
-    const client = new MatrixClient({ homeserverUrl: "https://hs", store, fetch, clock });
-    await client.restore();
+    const client = await restoredMemoryClient({ fetch, clock }, "s1");
     const seen: string[] = [];
     client.on("room.event", (_r, ev, meta) => void seen.push(`${ev.content.body}:${meta.source}`));
     await client.syncOnce();
@@ -156,15 +123,7 @@ describe("limited timelines", () => {
       return json({ errcode: "M_FORBIDDEN", error: "not in room" }, 403);
     };
     const store = new MemoryClientStore();
-    await store.saveSession({
-      homeserverUrl: "https://hs",
-      userId: "@me:hs",
-      deviceId: "D",
-      accessToken: "t",
-    });
-    await store.saveSync({ nextBatch: "s1", rooms: [], accountData: [] });
-    const client = new MatrixClient({ homeserverUrl: "https://hs", store, fetch, clock });
-    await client.restore();
+    const client = await restoredMemoryClient({ store, fetch, clock }, "s1");
     const seen: string[] = [];
     client.on("room.event", (_r, ev, meta) => void seen.push(`${ev.eventId}:${meta.source}`));
     await client.syncOnce();
@@ -201,16 +160,7 @@ describe("limited timelines", () => {
       }
       return json({ start: "p6", chunk: [tomb, name, msg(4)] });
     };
-    const store = new MemoryClientStore();
-    await store.saveSession({
-      homeserverUrl: "https://hs",
-      userId: "@me:hs",
-      deviceId: "D",
-      accessToken: "t",
-    });
-    await store.saveSync({ nextBatch: "s1", rooms: [], accountData: [] });
-    const client = new MatrixClient({ homeserverUrl: "https://hs", store, fetch, clock });
-    await client.restore();
+    const client = await restoredMemoryClient({ fetch, clock }, "s1");
     const seen: string[] = [];
     client.on("room.state", (_r, ev) => void seen.push(`state ${ev.event_id}`));
     client.on("room.tombstone", (_r, t) => void seen.push(`tombstone ${t.replacementRoomId}`));
@@ -234,16 +184,7 @@ describe("limited timelines", () => {
       if (from === "p5") return json({ start: "p5", end: "p4", chunk: [] });
       return json({ start: "p4", chunk: [msg(4)] });
     };
-    const store = new MemoryClientStore();
-    await store.saveSession({
-      homeserverUrl: "https://hs",
-      userId: "@me:hs",
-      deviceId: "D",
-      accessToken: "t",
-    });
-    await store.saveSync({ nextBatch: "s1", rooms: [], accountData: [] });
-    const client = new MatrixClient({ homeserverUrl: "https://hs", store, fetch, clock });
-    await client.restore();
+    const client = await restoredMemoryClient({ fetch, clock }, "s1");
     const seen: string[] = [];
     client.on("room.event", (_r, ev, meta) => void seen.push(`${ev.content.body}:${meta.source}`));
     await client.syncOnce();
@@ -265,16 +206,7 @@ describe("limited timelines", () => {
       pages++;
       return json({ start: u.searchParams.get("from"), end: `p${pages}`, chunk: [] });
     };
-    const store = new MemoryClientStore();
-    await store.saveSession({
-      homeserverUrl: "https://hs",
-      userId: "@me:hs",
-      deviceId: "D",
-      accessToken: "t",
-    });
-    await store.saveSync({ nextBatch: "s1", rooms: [], accountData: [] });
-    const client = new MatrixClient({ homeserverUrl: "https://hs", store, fetch, clock });
-    await client.restore();
+    const client = await restoredMemoryClient({ fetch, clock }, "s1");
     await client.syncOnce();
     assert.equal(pages, MAX_GAP_FILL_PAGES);
   });

@@ -2,7 +2,8 @@
 // /sync bodies (JSON text as written, so what JSON.stringify would change stays in): for tests of
 // what the client does with one response and keeps across a restart.
 import { MatrixClient } from "../client.ts";
-import type { ClientStore } from "../client-store/index.ts";
+import type { MatrixClientOptions } from "../client-options.ts";
+import { type ClientStore, MemoryClientStore } from "../client-store/index.ts";
 import { SqliteClientStore } from "../client-store/sqlite-store.ts";
 
 export const SCRIPTED_SESSION = {
@@ -28,6 +29,23 @@ export async function scriptedSyncClient(
     fillTimelineGaps: false,
     fetch: async () => new Response(bodies.shift() ?? '{"next_batch":"end"}', { status: 200 }),
   });
+  await client.restore();
+  return client;
+}
+
+/**
+ * A client restored from a client store (a new memory store unless given) given `SCRIPTED_SESSION`
+ * and the sync position `since`, when given; the other options as given: for tests whose `fetch`
+ * answers every request.
+ */
+export async function restoredMemoryClient(
+  options: Omit<MatrixClientOptions, "homeserverUrl" | "store"> & { readonly store?: ClientStore },
+  since?: string,
+): Promise<MatrixClient> {
+  const store = options.store ?? new MemoryClientStore();
+  await store.saveSession({ ...SCRIPTED_SESSION });
+  if (since !== undefined) await store.saveSync({ nextBatch: since, rooms: [], accountData: [] });
+  const client = new MatrixClient({ homeserverUrl: SCRIPTED_SESSION.homeserverUrl, store, ...options });
   await client.restore();
   return client;
 }
