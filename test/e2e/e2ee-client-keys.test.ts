@@ -212,7 +212,10 @@ describe("encrypted client (devserver): keys and trust", () => {
     const locked = before.events.find((e) => e.eventId === e1);
     assert.equal(locked?.encryption?.decrypted, false);
 
-    await assert.rejects(fresh.client.importRoomKeys(file, "wrong"), { name: "KeyExportError" });
+    await assert.rejects(fresh.client.importRoomKeys(file, "wrong"), {
+      name: "KeyExportError",
+      code: "BAD_PASSPHRASE",
+    });
     const counted: number[] = [];
     const result = await fresh.client.importRoomKeys(file, "correct horse", {
       onProgress: (done) => void counted.push(done),
@@ -246,7 +249,10 @@ describe("encrypted client (devserver): keys and trust", () => {
     assert.deepEqual(await bob.client.downloadAttachment(ev.content), bytes);
     // A tampered file object is refused before any plaintext comes out.
     const tampered = { ...ev.content, file: { ...file, hashes: { sha256: "A".repeat(43) } } };
-    await assert.rejects(bob.client.downloadAttachment(tampered), { name: "AttachmentError" });
+    await assert.rejects(bob.client.downloadAttachment(tampered), {
+      name: "AttachmentError",
+      code: "HASH_MISMATCH",
+    });
 
     // Streams are encrypted chunk by chunk.
     const stream = new ReadableStream<Uint8Array>({
