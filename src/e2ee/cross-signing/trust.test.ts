@@ -17,11 +17,16 @@ async function query(client: TestClient, userId: string): Promise<void> {
   await client.flush();
 }
 
+async function aliceAndBob(): Promise<{ hs: FakeHomeserver; alice: TestClient; bob: TestClient }> {
+  const hs = new FakeHomeserver();
+  const alice = await TestClient.create(hs, { userId: ALICE, deviceId: "ALICE1" });
+  const bob = await TestClient.create(hs, { userId: BOB, deviceId: "BOB1" });
+  return { hs, alice, bob };
+}
+
 describe("cross-signing trust", () => {
   it("our user-signing signature on Bob's master key counts only once this device trusts our identity", async () => {
-    const hs = new FakeHomeserver();
-    const alice = await TestClient.create(hs, { userId: ALICE, deviceId: "ALICE1" });
-    const bob = await TestClient.create(hs, { userId: BOB, deviceId: "BOB1" });
+    const { hs, alice, bob } = await aliceAndBob();
     await alice.bootstrapCrossSigning();
     await bob.bootstrapCrossSigning();
     await query(alice, BOB);
@@ -75,9 +80,7 @@ describe("cross-signing trust", () => {
   });
 
   it("verifying a user with the master key that was checked refuses a key that replaced it", async () => {
-    const hs = new FakeHomeserver();
-    const alice = await TestClient.create(hs, { userId: ALICE, deviceId: "ALICE1" });
-    const bob = await TestClient.create(hs, { userId: BOB, deviceId: "BOB1" });
+    const { alice, bob } = await aliceAndBob();
     await alice.bootstrapCrossSigning();
     await bob.bootstrapCrossSigning();
     await query(alice, BOB);
@@ -96,9 +99,7 @@ describe("cross-signing trust", () => {
   });
 
   it("accepting a changed identity with the master key that was shown refuses a key that replaced it", async () => {
-    const hs = new FakeHomeserver();
-    const alice = await TestClient.create(hs, { userId: ALICE, deviceId: "ALICE1" });
-    const bob = await TestClient.create(hs, { userId: BOB, deviceId: "BOB1" });
+    const { alice, bob } = await aliceAndBob();
     await bob.bootstrapCrossSigning();
     await query(alice, BOB);
     await bob.bootstrapCrossSigning(true);
