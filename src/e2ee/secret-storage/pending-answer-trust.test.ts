@@ -3,31 +3,12 @@
 // to unverified), the waiting answer must not go out once the device becomes reachable.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { encodeBase64, randomBytes } from "../../crypto/primitives/index.ts";
 import type { DeviceTrust } from "../../store/records.ts";
-import { emptyChanges } from "../machine-context.ts";
-import { CLAIM_FAILURE_BACKOFF_MS } from "../machine-requests.ts";
-import { FakeHomeserver, TestClient } from "../test-support/fake-homeserver.ts";
+import { BOB, verifiedUnreachableOwnDevice } from "../test-support/unreachable-own-device.ts";
 import { BACKUP_SECRET } from "./names.ts";
 
-const BOB = "@bob:x";
-
 async function answersAfterTrust(trust: DeviceTrust): Promise<number> {
-  const hs = new FakeHomeserver();
-  let now = 1_700_000_000_000;
-  const bob = await TestClient.create(hs, { userId: BOB, deviceId: "B", now: () => now });
-  await bob.store.saveChanges({
-    ...emptyChanges(),
-    secrets: { [BACKUP_SECRET]: encodeBase64(randomBytes(32)) },
-  });
-  await bob.restart();
-  const b2 = await TestClient.create(hs, { userId: BOB, deviceId: "B2" });
-  await bob.machine.updateTrackedUsers([BOB]);
-  await bob.flush();
-  await bob.machine.setDeviceTrust(BOB, "B2", "verified");
-  // B2 has no one-time or fallback key on the server: no Olm session can be started with it.
-  hs.exhaustOneTimeKeys(BOB, "B2");
-  hs.device(BOB, "B2").fallback = undefined;
+  const { bob, sentToB2, reachable } = await verifiedUnreachableOwnDevice();
   await bob.machine.receiveSyncChanges({
     toDevice: [
       {
@@ -38,16 +19,11 @@ async function answersAfterTrust(trust: DeviceTrust): Promise<number> {
     ],
   });
   await bob.flush();
-  const toB2 = () =>
-    hs.sentToDevice.filter((m) => m.to === `${BOB}|B2` && m.eventType === "m.room.encrypted");
-  assert.equal(toB2().length, 0);
+  assert.equal(sentToB2(), 0);
   await bob.machine.setDeviceTrust(BOB, "B2", trust);
-  // B2 publishes keys again: an Olm session can now be started.
-  hs.device(BOB, "B2").changed.clear();
-  await b2.sync();
-  now += CLAIM_FAILURE_BACKOFF_MS; // the failed claim's back-off
+  await reachable();
   await bob.flush();
-  return toB2().length;
+  return sentToB2();
 }
 
 describe("a waiting secret answer to a device that lost its verification", () => {
