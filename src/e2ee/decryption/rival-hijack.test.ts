@@ -6,25 +6,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { OutboundGroupSession } from "../../crypto/megolm/index.ts";
-import { FakeHomeserver, megolmEventIn, TestClient } from "../test-support/fake-homeserver.ts";
+import { megolmEventIn } from "../test-support/fake-homeserver.ts";
+import { aliceMemberAndBob, ROOM, shareToBob } from "../test-support/reshare.ts";
 import type { EncryptedRoomEvent } from "./room-events.ts";
-
-const ROOM = "!room:x";
-
-async function shareToBob(from: TestClient, session: OutboundGroupSession): Promise<void> {
-  const { request } = await from.machine.encryptToDevice(
-    "m.room_key",
-    [{ userId: "@bob:x", deviceId: "B" }],
-    {
-      algorithm: "m.megolm.v1.aes-sha2",
-      room_id: ROOM,
-      session_id: session.sessionId,
-      session_key: session.sessionKey(),
-    },
-  );
-  assert.ok(request);
-  await from.send(request);
-}
 
 /** Charlie's copy of an event: the same ciphertext, posted under his name and device. */
 function copied(event: ReturnType<typeof megolmEventIn>, eventId: string): EncryptedRoomEvent {
@@ -33,18 +17,7 @@ function copied(event: ReturnType<typeof megolmEventIn>, eventId: string): Encry
 
 describe("a re-share and a copied event after the creator's events decrypted", () => {
   it("leave the session the creator's: her events decrypt as hers, the copies fail", async () => {
-    const hs = new FakeHomeserver();
-    const alice = await TestClient.create(hs, { userId: "@alice:x", deviceId: "A" });
-    const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
-    const charlie = await TestClient.create(hs, { userId: "@charlie:x", deviceId: "C" });
-    await bob.machine.updateTrackedUsers(["@alice:x", "@charlie:x"]);
-    await bob.sync();
-    for (const c of [alice, charlie]) {
-      await c.machine.updateTrackedUsers(["@bob:x"]);
-      await c.flush();
-      const claim = await c.machine.getMissingSessions(["@bob:x"]);
-      if (claim !== undefined) await c.send(claim);
-    }
+    const { alice, bob, member: charlie } = await aliceMemberAndBob({ userId: "@charlie:x", deviceId: "C" });
     const session = OutboundGroupSession.create();
     await shareToBob(alice, session);
     await bob.sync();

@@ -5,39 +5,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { OutboundGroupSession } from "../../crypto/megolm/index.ts";
-import { FakeHomeserver, megolmEventIn, TestClient } from "../test-support/fake-homeserver.ts";
-
-const ROOM = "!room:x";
-
-async function shareToBob(from: TestClient, session: OutboundGroupSession): Promise<void> {
-  const { request } = await from.machine.encryptToDevice(
-    "m.room_key",
-    [{ userId: "@bob:x", deviceId: "B" }],
-    {
-      algorithm: "m.megolm.v1.aes-sha2",
-      room_id: ROOM,
-      session_id: session.sessionId,
-      session_key: session.sessionKey(),
-    },
-  );
-  assert.ok(request);
-  await from.send(request);
-}
+import { megolmEventIn } from "../test-support/fake-homeserver.ts";
+import { aliceMemberAndBob, ROOM, shareToBob } from "../test-support/reshare.ts";
 
 describe("an event read while only a re-shared copy of its session was held", () => {
   it("is decrypted (redecrypted) when the creator's own share arrives", async () => {
-    const hs = new FakeHomeserver();
-    const alice = await TestClient.create(hs, { userId: "@alice:x", deviceId: "A" });
-    const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
-    const mallory = await TestClient.create(hs, { userId: "@mallory:x", deviceId: "M" });
-    await bob.machine.updateTrackedUsers(["@alice:x", "@mallory:x"]);
-    await bob.sync();
-    for (const c of [alice, mallory]) {
-      await c.machine.updateTrackedUsers(["@bob:x"]);
-      await c.flush();
-      const claim = await c.machine.getMissingSessions(["@bob:x"]);
-      if (claim !== undefined) await c.send(claim);
-    }
+    const { alice, bob, member: mallory } = await aliceMemberAndBob({ userId: "@mallory:x", deviceId: "M" });
     const session = OutboundGroupSession.create();
     // Mallory's copy of Alice's session reaches Bob first (the server held Alice's share back).
     await shareToBob(mallory, session);

@@ -8,39 +8,12 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { InboundGroupSession, OutboundGroupSession } from "../../crypto/megolm/index.ts";
 import type { EncryptedRoomEvent } from "../decryption/room-events.ts";
-import { FakeHomeserver, megolmEventIn, TestClient } from "../test-support/fake-homeserver.ts";
-
-const ROOM = "!room:x";
-
-async function shareToBob(from: TestClient, session: OutboundGroupSession): Promise<void> {
-  const { request } = await from.machine.encryptToDevice(
-    "m.room_key",
-    [{ userId: "@bob:x", deviceId: "B" }],
-    {
-      algorithm: "m.megolm.v1.aes-sha2",
-      room_id: ROOM,
-      session_id: session.sessionId,
-      session_key: session.sessionKey(),
-    },
-  );
-  assert.ok(request);
-  await from.send(request);
-}
+import { megolmEventIn } from "../test-support/fake-homeserver.ts";
+import { aliceMemberAndBob, ROOM, shareToBob } from "../test-support/reshare.ts";
 
 /** Bob holds Alice's session from an import (claim: Alice); Alice and Charlie have Olm sessions to him. */
 async function importedByBob() {
-  const hs = new FakeHomeserver();
-  const alice = await TestClient.create(hs, { userId: "@alice:x", deviceId: "A" });
-  const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
-  const charlie = await TestClient.create(hs, { userId: "@charlie:x", deviceId: "C" });
-  await bob.machine.updateTrackedUsers(["@alice:x", "@charlie:x"]);
-  await bob.sync();
-  for (const c of [alice, charlie]) {
-    await c.machine.updateTrackedUsers(["@bob:x"]);
-    await c.flush();
-    const claim = await c.machine.getMissingSessions(["@bob:x"]);
-    if (claim !== undefined) await c.send(claim);
-  }
+  const { alice, bob, member: charlie } = await aliceMemberAndBob({ userId: "@charlie:x", deviceId: "C" });
   const session = OutboundGroupSession.create();
   const imported = await bob.machine.importRoomKeys([
     {
