@@ -8,20 +8,8 @@ import { describe, it } from "node:test";
 import { encodeBase64, randomBytes } from "../../crypto/primitives/index.ts";
 import { signWithAccount } from "../signing.ts";
 import { FakeHomeserver, TestClient } from "../test-support/fake-homeserver.ts";
-import { RawOlmPeer } from "../test-support/raw-peer.ts";
+import { junkOlmEvent, RawOlmPeer } from "../test-support/raw-peer.ts";
 import { OLM_SESSION_CACHE_SIZE, UNWEDGE_INTERVAL_MS } from "./sessions.ts";
-
-function garbage(sender: string, senderKey: string, bob: TestClient) {
-  return {
-    type: "m.room.encrypted",
-    sender,
-    content: {
-      algorithm: "m.olm.v1.curve25519-aes-sha2",
-      sender_key: senderKey,
-      ciphertext: { [bob.machine.identityKeys.curve25519]: { type: 1, body: encodeBase64(randomBytes(80)) } },
-    },
-  };
-}
 
 describe("Olm claim response after the device's sessions were evicted from memory", () => {
   it("still decrypts the peer's messages on its existing session", async () => {
@@ -48,7 +36,7 @@ describe("Olm claim response after the device's sessions were evicted from memor
     // An hour on, the server sends junk under Alice's key: Bob will unwedge her.
     t += UNWEDGE_INTERVAL_MS + 1;
     const junk = await bob.machine.receiveSyncChanges({
-      toDevice: [garbage("@alice:x", alice.curve25519, bob)],
+      toDevice: [junkOlmEvent("@alice:x", alice.curve25519, bob)],
     });
     assert.deepEqual(
       junk.failures.map((f) => f.code),
@@ -61,7 +49,7 @@ describe("Olm claim response after the device's sessions were evicted from memor
     // sessions out of memory (they stay in the store).
     const flood = [];
     for (let i = 0; i < OLM_SESSION_CACHE_SIZE + 10; i++) {
-      flood.push(garbage("@junk:x", encodeBase64(randomBytes(32)), bob));
+      flood.push(junkOlmEvent("@junk:x", encodeBase64(randomBytes(32)), bob));
     }
     await bob.machine.receiveSyncChanges({ toDevice: flood });
     await bob.send(claim);

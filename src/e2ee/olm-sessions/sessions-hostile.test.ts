@@ -2,7 +2,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Account } from "../../crypto/olm/index.ts";
-import { encodeBase64, randomBytes } from "../../crypto/primitives/index.ts";
 import { MemoryCryptoStore } from "../../store/index.ts";
 import { OwnEchoes } from "../decryption/own-echoes.ts";
 import { ReplayGuard } from "../decryption/replay.ts";
@@ -13,7 +12,7 @@ import { emptyChanges } from "../machine-context.ts";
 import { buildParts } from "../machine-parts.ts";
 import { newSecretGossipState } from "../secret-storage/gossip.ts";
 import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
-import { RawOlmPeer } from "../test-support/raw-peer.ts";
+import { junkOlmEvent, RawOlmPeer } from "../test-support/raw-peer.ts";
 import {
   MAX_SESSIONS_PER_DEVICE,
   MAX_WEDGED_DEVICES,
@@ -26,18 +25,6 @@ const ROOM = "!room:x";
 function clock(start = 1_700_000_000_000): { now: () => number; advance: (ms: number) => void } {
   let t = start;
   return { now: () => t, advance: (ms) => (t += ms) };
-}
-
-function garbageFrom(sender: string, senderKey: string, bob: TestClient) {
-  return {
-    type: "m.room.encrypted",
-    sender,
-    content: {
-      algorithm: "m.olm.v1.curve25519-aes-sha2",
-      sender_key: senderKey,
-      ciphertext: { [bob.machine.identityKeys.curve25519]: { type: 1, body: encodeBase64(randomBytes(80)) } },
-    },
-  };
 }
 
 describe("Olm sessions under hostile input", () => {
@@ -181,12 +168,12 @@ describe("Olm sessions under hostile input", () => {
     await parts.devices.devicesOf("@alice:x");
     time.advance(UNWEDGE_INTERVAL_MS + 1);
     const aliceKey = alice.machine.identityKeys.curve25519;
-    const real = await parts.olm.decrypt("@alice:x", garbageFrom("@alice:x", aliceKey, bob).content);
+    const real = await parts.olm.decrypt("@alice:x", junkOlmEvent("@alice:x", aliceKey, bob).content);
     assert.equal(real.ok ? "ok" : real.code, "NO_SESSION");
     const junk = OLM_SESSION_CACHE_SIZE + 200;
     for (let i = 0; i < junk; i++) {
       const key = Account.create().identityKeys.curve25519;
-      const r = await parts.olm.decrypt("@junk:x", garbageFrom("@junk:x", key, bob).content);
+      const r = await parts.olm.decrypt("@junk:x", junkOlmEvent("@junk:x", key, bob).content);
       assert.equal(r.ok ? "ok" : r.code, "NO_SESSION");
     }
     const wedged = parts.olm.wedged();

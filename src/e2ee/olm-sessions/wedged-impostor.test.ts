@@ -1,22 +1,9 @@
 /** Unwedging a device cannot be called off by another user naming that device's curve key. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { encodeBase64, randomBytes } from "../../crypto/primitives/index.ts";
 import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
-import { RawOlmPeer } from "../test-support/raw-peer.ts";
+import { junkOlmEvent, RawOlmPeer } from "../test-support/raw-peer.ts";
 import { UNWEDGE_INTERVAL_MS } from "./sessions.ts";
-
-function garbage(sender: string, senderKey: string, to: TestClient) {
-  return {
-    type: "m.room.encrypted",
-    sender,
-    content: {
-      algorithm: "m.olm.v1.curve25519-aes-sha2",
-      sender_key: senderKey,
-      ciphertext: { [to.machine.identityKeys.curve25519]: { type: 1, body: encodeBase64(randomBytes(80)) } },
-    },
-  };
-}
 
 describe("a wedged device and an impostor", () => {
   for (const order of ["after", "before"] as const)
@@ -35,8 +22,8 @@ describe("a wedged device and an impostor", () => {
       now += UNWEDGE_INTERVAL_MS + 1;
 
       const aliceKey = alice.machine.identityKeys.curve25519;
-      const real = garbage("@alice:x", aliceKey, bob);
-      const fake = garbage("@eve:x", aliceKey, bob);
+      const real = junkOlmEvent("@alice:x", aliceKey, bob);
+      const fake = junkOlmEvent("@eve:x", aliceKey, bob);
       const events = order === "after" ? [real, fake] : [fake, real];
       const result = await bob.machine.receiveSyncChanges({ toDevice: events });
       assert.deepEqual(

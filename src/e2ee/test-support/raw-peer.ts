@@ -100,3 +100,19 @@ export class RawOlmPeer {
     };
   }
 }
+
+/**
+ * An Olm message to `to` that no session decrypts (80 random bytes as a normal message), naming
+ * `sender` and `senderKey`: what a wedged session or a hostile sender looks like.
+ */
+export function junkOlmEvent(sender: string, senderKey: string, to: TestClient): RawToDevice {
+  return {
+    type: "m.room.encrypted",
+    sender,
+    content: {
+      algorithm: OLM_ALGORITHM,
+      sender_key: senderKey,
+      ciphertext: { [to.machine.identityKeys.curve25519]: { type: 1, body: encodeBase64(randomBytes(80)) } },
+    },
+  };
+}
