@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { it } from "node:test";
 import type { EncryptedFile } from "../../crypto/attachments/index.ts";
+import { sendBundle } from "../test-support/bundles.ts";
 import { FakeHomeserver, TestClient } from "../test-support/fake-homeserver.ts";
 import { BUNDLE_FILE } from "../test-support/values.ts";
 
@@ -25,7 +26,8 @@ async function share(bob: TestClient): Promise<string[]> {
   return recipients;
 }
 
-it("a bundle is not sent to a verified user whose identity changed, until the app accepts it", async () => {
+/** Alice and Bob with cross-signing identities; Bob verified Alice's. */
+async function bobVerifiedAlice(): Promise<{ alice: TestClient; bob: TestClient }> {
   const hs = new FakeHomeserver();
   const alice = await TestClient.create(hs, { userId: ALICE, deviceId: "ALICE1" });
   const bob = await TestClient.create(hs, { userId: BOB, deviceId: "BOB1" });
@@ -34,6 +36,11 @@ it("a bundle is not sent to a verified user whose identity changed, until the ap
   await bob.machine.updateTrackedUsers([ALICE]);
   await bob.flush();
   await bob.machine.markUserVerified(ALICE);
+  return { alice, bob };
+}
+
+it("a bundle is not sent to a verified user whose identity changed, until the app accepts it", async () => {
+  const { alice, bob } = await bobVerifiedAlice();
   assert.deepEqual(await share(bob), ["ALICE1"], "sent while the identity is the verified one");
 
   await alice.bootstrapCrossSigning(true); // a new identity, which signs ALICE1
@@ -47,23 +54,10 @@ it("a bundle is not sent to a verified user whose identity changed, until the ap
 });
 
 it("a bundle from an inviter we verified whose identity changed waits until the app accepts the new identity", async () => {
-  const hs = new FakeHomeserver();
-  const alice = await TestClient.create(hs, { userId: ALICE, deviceId: "ALICE1" });
-  const bob = await TestClient.create(hs, { userId: BOB, deviceId: "BOB1" });
-  await alice.bootstrapCrossSigning();
-  await bob.bootstrapCrossSigning();
-  await bob.machine.updateTrackedUsers([ALICE]);
-  await bob.flush();
-  await bob.machine.markUserVerified(ALICE);
+  const { alice, bob } = await bobVerifiedAlice();
 
   await alice.bootstrapCrossSigning(true); // a new identity, which signs ALICE1
-  await alice.machine.updateTrackedUsers([BOB]);
-  await alice.flush();
-  const claim = await alice.machine.getMissingSessions([BOB]);
-  if (claim !== undefined) await alice.send(claim);
-  const { request } = await alice.machine.historySharing.shareBundle(ROOM, BOB, BUNDLE_FILE as EncryptedFile);
-  assert.ok(request);
-  await alice.send(request);
+  await sendBundle(alice, BOB, ROOM);
   await bob.sync();
   await bob.machine.historySharing.inviteAccepted(ROOM, ALICE);
   assert.equal((await bob.machine.getUserIdentity(ALICE))?.state, "violation");

@@ -4,9 +4,8 @@
 // is not dropped for good on what may be stale data.
 import assert from "node:assert/strict";
 import { it } from "node:test";
-import type { EncryptedFile } from "../../crypto/attachments/index.ts";
+import { sendBundle } from "../test-support/bundles.ts";
 import { FakeHomeserver, TestClient } from "../test-support/fake-homeserver.ts";
-import { BUNDLE_FILE } from "../test-support/values.ts";
 
 const ALICE = "@alice:example.org";
 const BOB = "@bob:example.org";
@@ -23,13 +22,7 @@ it("a bundle from a device known unsigned waits while the inviter's device list 
   assert.equal((await bob.machine.getDevice(ALICE, "ALICE1"))?.crossSigned, false);
 
   await alice.bootstrapCrossSigning(); // signs ALICE1
-  await alice.machine.updateTrackedUsers([BOB]);
-  await alice.flush();
-  const claim = await alice.machine.getMissingSessions([BOB]);
-  if (claim !== undefined) await alice.send(claim);
-  const { request } = await alice.machine.historySharing.shareBundle(ROOM, BOB, BUNDLE_FILE as EncryptedFile);
-  assert.ok(request);
-  await alice.send(request);
+  await sendBundle(alice, BOB, ROOM);
 
   // Bob's sync says Alice's keys changed and brings the bundle; the query has not been answered.
   const data = hs.syncFor(BOB, "BOB1");
