@@ -40,6 +40,8 @@ async function compareAndConfirm(a: VerificationRequest, b: VerificationRequest)
   ]);
   assert.equal(sa.cancel, undefined);
   assert.equal(sb.cancel, undefined);
+  // Both sides offer emoji: seven on each, the same ones (two missing lists would compare equal).
+  assert.equal(sa.sas?.emoji?.length, 7);
   assert.deepEqual(sa.sas?.emoji, sb.sas?.emoji);
   assert.deepEqual(sa.sas?.decimals, sb.sas?.decimals);
   await Promise.all([a.confirm(), b.confirm()]);

@@ -61,6 +61,8 @@ export async function sasBoth(verifier: Verifier, ours: VerificationRequest): Pr
   ]);
   assert.equal(state.cancel, undefined);
   assert.deepEqual(cb.sas.decimal, state.sas?.decimals);
+  // js-sdk and Keyroom both offer emoji: seven, the same on both sides.
+  assert.equal(cb.sas.emoji?.length, 7);
   assert.deepEqual(
     cb.sas.emoji?.map(([, name]) => name),
     state.sas?.emoji?.map((e) => e.description),
