@@ -124,6 +124,35 @@ describe("keyroom recovery", () => {
     });
   });
 
+  test("a new passphrase typed at a terminal is asked for twice, even with stdout redirected", async () => {
+    const name = `rtwice${Date.now().toString(36)}`;
+    const profile = join(dir, "typed-twice");
+    await inProcess([
+      "register",
+      "--homeserver",
+      hs.baseUrl,
+      "--user",
+      name,
+      "--password",
+      "pw",
+      "--profile",
+      profile,
+    ]);
+    const typed = ["first try", "second try"];
+    let stderr = "";
+    const code = await runCli(
+      ["recovery", "enable", "--passphrase", "--password", "pw", "--profile", profile],
+      {
+        out: () => undefined,
+        err: (s) => (stderr += s),
+        readSecret: async () => typed.shift(),
+        typed: true, // stdin a terminal; stdout (interactive) a file
+      },
+    );
+    assert.equal(code, 2, stderr);
+    assert.match(stderr, /the passphrases differ/);
+  });
+
   test("on a terminal the passphrase is read without echo", async (t) => {
     if (!existsSync(PYTHON)) {
       t.skip("SKIPPED: no /usr/bin/python3 to drive a pseudo-terminal");

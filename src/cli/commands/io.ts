@@ -16,4 +16,6 @@ export interface CommandIo {
   readSecret?(prompt: string): Promise<string | undefined>;
   /** stdout is a terminal (a person reads it), not a pipe. */
   interactive?: boolean;
+  /** stdin is a terminal (a person types secrets, unseen, so a new one is asked for twice). */
+  typed?: boolean;
 }

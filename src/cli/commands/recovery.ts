@@ -15,7 +15,9 @@ async function passphrase(io: CommandIo, confirm: boolean): Promise<string> {
     throw new CliError("USAGE", "no terminal or stdin to read the passphrase from");
   const first = await io.readSecret("Passphrase: ");
   if (first === undefined || first === "") throw new CliError("USAGE", "no passphrase given");
-  if (confirm && io.interactive === true) {
+  // Typed unseen at a terminal, a new passphrase is asked for twice, wherever stdout goes
+  // (`recovery enable --passphrase > key.json` is typed at a terminal too).
+  if (confirm && io.typed === true) {
     const again = await io.readSecret("Passphrase again: ");
     if (again !== first) throw new CliError("USAGE", "the passphrases differ");
   }
