@@ -3,11 +3,13 @@
 // device verified on both sides. A mismatch ends both with `cancelled` and exit 1.
 import assert from "node:assert/strict";
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
+import { getEventListeners } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import QRCode from "qrcode";
+import { runCli } from "../../src/cli/program.ts";
 import { scaledMs } from "../support/budget.ts";
 import { runKeyroom, startKeyroom } from "../support/cli.ts";
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
@@ -178,6 +180,26 @@ describe("keyroom verify (spawned)", () => {
     assert.deepEqual(listen.lines, [
       { event: "cancelled", code: "m.timeout", reason: "no verification request arrived" },
     ]);
+  });
+
+  test("listen stopped by Ctrl-C / SIGTERM with no request: cancelled m.user, exit 1", async () => {
+    const { b } = await twoDevices("cs");
+    const stop = new AbortController();
+    let out = "";
+    const run = runCli(["verify", "listen", "--profile", b], {
+      out: (s) => (out += s),
+      err: () => undefined,
+      signal: stop.signal,
+    });
+    // Aborted once the command watches the signal (as the CLI's handler asks it to stop then).
+    while (getEventListeners(stop.signal, "abort").length === 0) await new Promise((r) => setTimeout(r, 5));
+    stop.abort();
+    assert.equal(await run, 1);
+    assert.deepEqual(JSON.parse(out), {
+      event: "cancelled",
+      code: "m.user",
+      reason: "stopped before a verification request arrived",
+    });
   });
 
   test("qr show / qr scan FILE.png between two devices of one user (mode 0x02): done on both", async () => {

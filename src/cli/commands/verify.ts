@@ -60,7 +60,13 @@ export async function verifyListenCommand(args: VerifyListenArgs, io: CommandIo)
         const request = await next;
         offInvites();
         if (request === undefined) {
-          cancelled(io, { code: "m.timeout", reason: "no verification request arrived" });
+          // Stopped by Ctrl-C / SIGTERM (the user) or by --timeout.
+          cancelled(
+            io,
+            io.signal?.aborted === true
+              ? { code: "m.user", reason: "stopped before a verification request arrived" }
+              : { code: "m.timeout", reason: "no verification request arrived" },
+          );
         }
         await request.accept();
         await runSas(request, io);
