@@ -46,12 +46,26 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** `keyroom register` or `login` of `name` (password "pw") into `profile`. */
+function account(verb: "register" | "login", name: string, profile: string): Promise<string> {
+  return inProcess([
+    verb,
+    "--homeserver",
+    hs.baseUrl,
+    "--user",
+    name,
+    "--password",
+    "pw",
+    "--profile",
+    profile,
+  ]);
+}
+
 describe("keyroom recovery", () => {
   test("enable, status, recover with the key and with the passphrase, change-key, reset", async () => {
     const name = `rcli${Date.now().toString(36)}`;
     const first = join(dir, "first");
-    const login = (profile: string, verb: "register" | "login") =>
-      inProcess([verb, "--homeserver", hs.baseUrl, "--user", name, "--password", "pw", "--profile", profile]);
+    const login = (profile: string, verb: "register" | "login") => account(verb, name, profile);
     await login(first, "register");
     assert.deepEqual(await ok(["recovery", "status", "--profile", first]), {
       state: "disabled",
@@ -127,17 +141,7 @@ describe("keyroom recovery", () => {
   test("a new passphrase typed at a terminal is asked for twice, even with stdout redirected", async () => {
     const name = `rtwice${Date.now().toString(36)}`;
     const profile = join(dir, "typed-twice");
-    await inProcess([
-      "register",
-      "--homeserver",
-      hs.baseUrl,
-      "--user",
-      name,
-      "--password",
-      "pw",
-      "--profile",
-      profile,
-    ]);
+    await account("register", name, profile);
     const typed = ["first try", "second try"];
     let stderr = "";
     const code = await runCli(
@@ -160,8 +164,7 @@ describe("keyroom recovery", () => {
     }
     const name = `rtty${Date.now().toString(36)}`;
     const first = join(dir, "tty-first");
-    const login = (profile: string, verb: "register" | "login") =>
-      inProcess([verb, "--homeserver", hs.baseUrl, "--user", name, "--password", "pw", "--profile", profile]);
+    const login = (profile: string, verb: "register" | "login") => account(verb, name, profile);
     await login(first, "register");
     const passphrase = "typed at a terminal";
     let stdout = "";

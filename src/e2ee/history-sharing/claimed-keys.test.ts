@@ -10,6 +10,21 @@ import { FakeHomeserver, TestClient } from "../test-support/fake-homeserver.ts";
 
 const ROOM = "!room:example.org";
 
+/** An export entry of a new session whose sender key is not a Curve25519 key. */
+function notCurveSenderKeyEntry(sharedHistory: boolean) {
+  const outbound = OutboundGroupSession.create();
+  return {
+    algorithm: "m.megolm.v1.aes-sha2",
+    room_id: ROOM,
+    sender_key: "not-a-curve-key",
+    session_id: outbound.sessionId,
+    session_key: InboundGroupSession.fromSessionKey(outbound.sessionKey()).exportAtFirstKnownIndex(),
+    sender_claimed_keys: {},
+    forwarding_curve25519_key_chain: [],
+    shared_history: sharedHistory,
+  };
+}
+
 it("a session without a valid claimed Ed25519 key goes into bundles and exports with an empty claim", async () => {
   const hs = new FakeHomeserver();
   const bob = await TestClient.create(hs, { userId: "@bob:example.org", deviceId: "BOB1" });
@@ -40,20 +55,7 @@ it("a session without a valid claimed Ed25519 key goes into bundles and exports 
 it("a session whose sender key is not a Curve25519 key is left out of bundles", async () => {
   const hs = new FakeHomeserver();
   const bob = await TestClient.create(hs, { userId: "@bob:example.org", deviceId: "BOB1" });
-  const entries = [true, false].map((shared) => {
-    const outbound = OutboundGroupSession.create();
-    return {
-      algorithm: "m.megolm.v1.aes-sha2",
-      room_id: ROOM,
-      sender_key: "not-a-curve-key",
-      session_id: outbound.sessionId,
-      session_key: InboundGroupSession.fromSessionKey(outbound.sessionKey()).exportAtFirstKnownIndex(),
-      sender_claimed_keys: {},
-      forwarding_curve25519_key_chain: [],
-      shared_history: shared,
-    };
-  });
-  const { imported } = await bob.machine.importRoomKeys(entries);
+  const { imported } = await bob.machine.importRoomKeys([true, false].map(notCurveSenderKeyEntry));
   assert.equal(imported, 2);
   const bundle = await bob.machine.historySharing.buildBundle(ROOM);
   assert.deepEqual(bundle, { room_keys: [], withheld: [] });
@@ -62,18 +64,7 @@ it("a session whose sender key is not a Curve25519 key is left out of bundles", 
 it("a session whose sender key is not a Curve25519 key is left out of export files", async () => {
   const hs = new FakeHomeserver();
   const bob = await TestClient.create(hs, { userId: "@bob:example.org", deviceId: "BOB1" });
-  const outbound = OutboundGroupSession.create();
-  const { imported } = await bob.machine.importRoomKeys([
-    {
-      algorithm: "m.megolm.v1.aes-sha2",
-      room_id: ROOM,
-      sender_key: "not-a-curve-key",
-      session_id: outbound.sessionId,
-      session_key: InboundGroupSession.fromSessionKey(outbound.sessionKey()).exportAtFirstKnownIndex(),
-      sender_claimed_keys: {},
-      forwarding_curve25519_key_chain: [],
-    },
-  ]);
+  const { imported } = await bob.machine.importRoomKeys([notCurveSenderKeyEntry(false)]);
   assert.equal(imported, 1);
   assert.deepEqual(await bob.machine.exportRoomKeys([ROOM]), []);
   const pages = [];
