@@ -1,6 +1,6 @@
 /**
  * The IndexedDB crypto store (via `idb`), for browsers. One IndexedDB transaction per
- * `saveChanges`; numbered schema upgrades (`upgrades.ts`); tabs and workers share a database through
+ * `saveChanges` (its writes: `apply.ts`); numbered schema upgrades (`upgrades.ts`); tabs and workers share a database through
  * its lease (`lease.ts`: a Web Lock, a generation checked in every write transaction, and a
  * BroadcastChannel that tells the others to reload).
  * Secret fields are sealed by the store cipher before they reach IndexedDB. Without a passphrase or
@@ -33,46 +33,36 @@ import type {
   TrackedUserRecord,
   WithheldRecord,
 } from "../records.ts";
-import {
-  type CryptoStore,
-  type InboundGroupSessionCounts,
-  type InboundGroupSessionPage,
-  type LeaseGrant,
-  MAX_STORED_OLM_MESSAGE_HASHES,
-  MAX_STORED_WITHHELD,
+import type {
+  CryptoStore,
+  InboundGroupSessionCounts,
+  InboundGroupSessionPage,
+  LeaseGrant,
 } from "../store.ts";
 import {
-  accountToJson,
-  mergeOutboundSharing,
-  onlyRatchet,
-  outboundNotStored,
   parseAccount,
   parseBackupState,
   parseCrossSigningIdentity,
-  parseCustomKey,
   parseCustomValue,
   parseDevice,
   parseIdentity,
   parseInboundGroupSession,
   parseLimit,
   parseNextBatch,
-  parseOlmMessageHash,
   parseOlmSession,
   parseOutboundGroupSession,
-  parseOutboundGroupSessionUpdate,
-  parseOutboundSharing,
   parseOutgoingKeyRequest,
   parsePageRequest,
   parseQueuedRequest,
   parseReplay,
   parseRoomSettings,
   parseSecret,
-  parseSecretName,
   parseSessionKeys,
   parseTrackedUser,
   parseUserIds,
   parseWithheld,
 } from "../validate.ts";
+import { applyChanges } from "./apply.ts";
 import {
   defaultChannelFactory,
   IdbLeaseLock,
@@ -81,9 +71,9 @@ import {
   leaseLockName,
   type WebLockManager,
 } from "./lease.ts";
-import { putInOrder, requestToPromise } from "./ordered.ts";
+import { requestToPromise } from "./ordered.ts";
 import { openStoreCipher } from "./store-key.ts";
-import { IDB_SCHEMA_VERSION, IDB_STORE_NAMES, type IdbStoreName, upgradeIdb } from "./upgrades.ts";
+import { IDB_SCHEMA_VERSION, IDB_STORE_NAMES, upgradeIdb } from "./upgrades.ts";
 
 export const DEFAULT_IDB_NAME = "keyroom-crypto";
 
@@ -579,7 +569,7 @@ export class IndexedDbCryptoStore implements CryptoStore {
     let generation: number | undefined;
     try {
       generation = await this.#fence(raw, leased);
-      await this.#apply(raw, changes);
+      await applyChanges(raw, changes, this.#cipher, this.#range);
     } catch (e) {
       try {
         raw.abort();
@@ -669,120 +659,6 @@ export class IndexedDbCryptoStore implements CryptoStore {
   onChangedElsewhere(listener: () => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
-  }
-
-  async #apply(tx: IDBTransaction, c: CryptoChanges): Promise<void> {
-    const os = (name: IdbStoreName): IDBObjectStore => tx.objectStore(name);
-    const cipher = this.#cipher;
-    const inbound = os("inbound_group_sessions");
-    if (c.resetBackedUp === true) {
-      const keys = await requestToPromise(inbound.index("backedUp").getAllKeys(1));
-      const rows = await Promise.all(keys.map((k) => requestToPromise(inbound.get(k))));
-      for (const r of rows) if (isRow(r)) inbound.put({ ...r, backedUp: 0 });
-    }
-    if (c.account !== undefined)
-      os("meta").put(cipher.encrypt(accountToJson(parseAccount(c.account)), rowAd("account")), "account");
-    for (const x of c.olmSessions ?? []) {
-      const r = parseOlmSession(x);
-      os("olm_sessions").put({
-        ...r,
-        pickle: cipher.encrypt(r.pickle, rowAd("olm", r.senderKey, r.sessionId)),
-      });
-    }
-    for (const x of c.inboundGroupSessions ?? []) {
-      const r = parseInboundGroupSession(x);
-      inbound.put({
-        ...r,
-        backedUp: r.backedUp ? 1 : 0,
-        pickle: cipher.encrypt(r.pickle, rowAd("inbound", r.roomId, r.sessionId)),
-      });
-    }
-    for (const x of c.outboundGroupSessions ?? []) {
-      const { sharedWith, pendingShares, withheldFrom, ...r } = parseOutboundGroupSession(x);
-      os("outbound_group_sessions").put({
-        ...r,
-        pickle: cipher.encrypt(r.pickle, rowAd("outbound", r.roomId)),
-      });
-      os("outbound_group_session_sharing").put({ roomId: r.roomId, sharedWith, pendingShares, withheldFrom });
-    }
-    const updates = (c.outboundGroupSessionUpdates ?? []).map(parseOutboundGroupSessionUpdate);
-    for (const u of updates) {
-      // Reads see the puts queued above in this transaction. The ratchet row is small; the device
-      // lists live in their own object store, read and rewritten only when devices are added.
-      const outbound = os("outbound_group_sessions");
-      const row: unknown = await requestToPromise(outbound.get(u.roomId));
-      if (!isRow(row) || row.sessionId !== u.sessionId) throw outboundNotStored(u.roomId);
-      outbound.put({
-        ...row,
-        messageCount: u.messageCount,
-        pickle: cipher.encrypt(u.pickle, rowAd("outbound", u.roomId)),
-      });
-      if (onlyRatchet(u)) continue;
-      const sharingStore = os("outbound_group_session_sharing");
-      const old = parseOutboundSharing(await requestToPromise(sharingStore.get(u.roomId)));
-      sharingStore.put({ roomId: u.roomId, ...mergeOutboundSharing(old, u) });
-    }
-    for (const x of c.devices ?? []) os("devices").put(parseDevice(x));
-    for (const x of c.crossSigningIdentities ?? [])
-      os("cross_signing_identities").put(parseCrossSigningIdentity(x));
-    for (const [name, value] of Object.entries(c.secrets ?? {})) {
-      if (value === null) os("secrets").delete(parseSecretName(name));
-      else
-        os("secrets").put({ name, value: cipher.encrypt(parseSecret(name, value), rowAd("secret", name)) });
-    }
-    for (const x of c.trackedUsers ?? []) os("tracked_users").put(parseTrackedUser(x));
-    for (const x of c.outgoingKeyRequests ?? []) os("outgoing_key_requests").put(parseOutgoingKeyRequest(x));
-    const withheld = (c.withheld ?? []).map((x) => {
-      const r = parseWithheld(x);
-      return { key: [r.roomId, r.sessionId], value: r };
-    });
-    await putInOrder(os("withheld"), withheld, {
-      max: MAX_STORED_WITHHELD,
-      replace: true,
-      range: this.#range,
-    });
-    for (const x of c.replays ?? []) os("replays").put(parseReplay(x));
-    for (const x of c.roomSettings ?? []) os("room_settings").put(parseRoomSettings(x));
-    if (c.backupState === null) os("meta").delete("backup_state");
-    else if (c.backupState !== undefined) os("meta").put(parseBackupState(c.backupState), "backup_state");
-    for (const x of c.queuedRequests ?? []) {
-      const r = parseQueuedRequest(x);
-      os("queued_requests").put({ ...r, body: cipher.encrypt(r.body, rowAd("queued", r.requestId)) });
-    }
-    const hashes = (c.olmMessageHashes ?? []).map((x) => {
-      const r = parseOlmMessageHash(x);
-      return { key: [r.senderKey, r.hash], value: r };
-    });
-    await putInOrder(os("olm_message_hashes"), hashes, {
-      max: MAX_STORED_OLM_MESSAGE_HASHES,
-      replace: false,
-      range: this.#range,
-    });
-    for (const [key, value] of Object.entries(c.customValues ?? {})) {
-      if (value === null) os("custom_values").delete(parseCustomKey(key));
-      else {
-        const sealed = cipher.encrypt(parseCustomValue(parseCustomKey(key), value), rowAd("custom", key));
-        os("custom_values").put({ key, value: sealed });
-      }
-    }
-    if (c.nextBatch !== undefined) parseNextBatch(c.nextBatch); // validate before any await below
-    const marks = c.backedUp ?? [];
-    if (marks.length > 0) {
-      const rows = await Promise.all(
-        marks.map((m) => requestToPromise(inbound.get([m.roomId, m.sessionId]))),
-      );
-      for (const r of rows) if (isRow(r) && r.backedUp === 0) inbound.put({ ...r, backedUp: 1 });
-    }
-    for (const { senderKey, sessionId } of c.deletedOlmSessions ?? [])
-      os("olm_sessions").delete([senderKey, sessionId]);
-    for (const roomId of c.deletedOutboundGroupSessions ?? []) {
-      os("outbound_group_sessions").delete(roomId);
-      os("outbound_group_session_sharing").delete(roomId);
-    }
-    for (const userId of c.untrackedUsers ?? []) os("tracked_users").delete(userId);
-    for (const id of c.deletedOutgoingKeyRequests ?? []) os("outgoing_key_requests").delete(id);
-    for (const id of c.deletedQueuedRequests ?? []) os("queued_requests").delete(id);
-    if (c.nextBatch !== undefined) os("meta").put(c.nextBatch, "next_batch");
   }
 
   async close(): Promise<void> {
