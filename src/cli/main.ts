@@ -3,6 +3,7 @@
 import { getEventListeners } from "node:events";
 import { createInterface, type Interface } from "node:readline";
 import { runCli } from "./program.ts";
+import { readSecretFrom } from "./secret-prompt.ts";
 
 /** Exit status of a command ended by a signal (128 + SIGINT). */
 const EXIT_INTERRUPTED = 130;
@@ -47,11 +48,6 @@ function readLine(): Promise<string | undefined> {
   if (ended) return Promise.resolve(undefined);
   return new Promise((resolve) => waiting.push(resolve));
 }
-/** Control characters a secret prompt handles itself (raw mode passes them through). */
-const ENTER = new Set(["\r", "\n", "\u0004"]);
-const BACKSPACE = new Set(["\u007f", "\b"]);
-const INTERRUPT = "\u0003";
-
 /**
  * A secret from the terminal without echo (raw mode; Enter ends it, Ctrl-C stops the command),
  * or one line of stdin when it is not a terminal.
@@ -59,33 +55,7 @@ const INTERRUPT = "\u0003";
 function readSecret(prompt: string): Promise<string | undefined> {
   const stdin = process.stdin;
   if (stdin.isTTY !== true) return readLine();
-  // Raw mode (no echo) before the prompt: nothing typed after seeing it can be echoed.
-  stdin.setRawMode(true);
-  process.stderr.write(prompt);
-  return new Promise((resolve) => {
-    let text = "";
-    const done = (value: string | undefined) => {
-      stdin.off("data", onData);
-      stdin.setRawMode(false);
-      stdin.pause();
-      process.stderr.write("\n");
-      resolve(value);
-    };
-    const onData = (chunk: Buffer) => {
-      for (const ch of chunk.toString("utf8")) {
-        if (ENTER.has(ch)) return done(text);
-        if (ch === INTERRUPT) {
-          done(undefined);
-          stop();
-          return;
-        }
-        if (BACKSPACE.has(ch)) text = [...text].slice(0, -1).join("");
-        else text += ch;
-      }
-    };
-    stdin.resume();
-    stdin.on("data", onData);
-  });
+  return readSecretFrom(stdin, prompt, (text) => void process.stderr.write(text), stop);
 }
 
 const code = await runCli(process.argv.slice(2), {
