@@ -25,6 +25,7 @@ import type { ToDeviceRequest } from "../requests.ts";
 import { queueEncryptedToDevice, queueToDevice } from "../to-device-queue.ts";
 import { isUnseen, mayReceiveKeys } from "../trust/trust.ts";
 import type { InboundSessions } from "./inbound.ts";
+import { NoOlmNotices } from "./no-olm.ts";
 import { isSharedHistory, type ResolvedSettings, type RoomMember, recipientsOf } from "./settings.ts";
 
 /** Devices addressed by one to-device request when sharing a room key. */
@@ -73,6 +74,8 @@ export class OutboundSessions {
   readonly #inbound: InboundSessions;
   readonly #crossSigning: CrossSigning;
   readonly #cache = new Map<string, OutboundEntry | null>();
+  /** Devices told `m.no_olm` already: once per device, not per session. */
+  readonly #noOlm: NoOlmNotices;
 
   /** Events encrypted here, until their echo (see e2ee/decryption/own-echoes.ts). */
   readonly #echoes: OwnEchoes;
@@ -87,6 +90,7 @@ export class OutboundSessions {
     echoes: OwnEchoes,
   ) {
     this.#ctx = ctx;
+    this.#noOlm = new NoOlmNotices(ctx);
     this.#echoes = echoes;
     this.#crossSigning = crossSigning;
     this.#own = own;
@@ -238,6 +242,7 @@ export class OutboundSessions {
     const toShare = allowed.filter((d) => !holders.has(deviceKey(d.userId, d.deviceId)));
     const requests: ToDeviceRequest[] = [];
     const withoutSession: DeviceRecord[] = [];
+    const withSession: DeviceRecord[] = [];
     const index = entry.session.messageIndex;
     let batch: { device: DeviceRecord; content: Record<string, unknown> }[] = [];
     const newPending: Record<string, SharedWith> = {};
@@ -268,11 +273,13 @@ export class OutboundSessions {
           withoutSession.push(device);
           continue;
         }
+        withSession.push(device);
         batch.push({ device, content: { ...content } });
         if (batch.length >= SHARE_BATCH_SIZE) flush();
       }
     }
     flush();
+    await this.#noOlm.established(withSession);
 
     const withheld = this.#withheldRequest(entry, roomId, [
       ...refused.map((d) => ({
@@ -288,7 +295,7 @@ export class OutboundSessions {
             ? "The sender only shares keys with verified devices"
             : "The sender only shares keys with cross-signed devices",
       })),
-      ...withoutSession.map((d) => ({
+      ...(await this.#noOlm.toTell(withoutSession)).map((d) => ({
         device: d,
         code: "m.no_olm",
         reason: "Unable to establish a secure channel",
