@@ -1,5 +1,6 @@
-// `keyroom tail` stopped (Ctrl-C, --timeout) while every sync failed: status 1 and the failure on
-// stderr, not status 0 as if there were no new messages.
+// `keyroom tail` against a failing server: stopped (Ctrl-C, --timeout) while every sync failed,
+// status 1 and the failure on stderr, not status 0 as if there were no new messages; while it runs,
+// one stderr line per failure state (not per attempt) and one when syncing works again.
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
@@ -11,17 +12,23 @@ import { runCli } from "../program.ts";
 
 let dir: string;
 let server: Server;
-/** Called with the number of /sync requests so far, at each one. */
-let onSync: (n: number) => void = () => {};
+/** An answer: HTTP status and JSON body. */
+type Answer = [status: number, body: object];
+const INTERNAL_ERROR: Answer = [500, { errcode: "M_UNKNOWN", error: "internal error" }];
+/**
+ * Called with the number of /sync requests so far, at each one; returns the answer (a 500 when
+ * undefined). Every other request gets a 500.
+ */
+let onSync: (n: number) => Answer | undefined = () => undefined;
 let syncs = 0;
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), "keyroom-cli-tail-"));
-  // A homeserver whose every answer is a 500.
   server = createServer((req, res) => {
-    if (req.url?.startsWith("/_matrix/client/v3/sync")) onSync(++syncs);
-    res.writeHead(500, { "content-type": "application/json" });
-    res.end(JSON.stringify({ errcode: "M_UNKNOWN", error: "internal error" }));
+    const [status, body] =
+      (req.url?.startsWith("/_matrix/client/v3/sync") ? onSync(++syncs) : undefined) ?? INTERNAL_ERROR;
+    res.writeHead(status, { "content-type": "application/json" });
+    res.end(JSON.stringify(body));
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
 });
@@ -31,23 +38,27 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-test("tail stopped while no sync ever succeeded: status 1 with the server's failure", async () => {
+/** A profile of its own (encryption off) on the fake server. */
+async function profileOnServer(name: string): Promise<string> {
   const { port } = server.address() as { port: number };
-  const profile = join(dir, "p");
+  const profile = join(dir, name);
   await writeProfile(profile, {
     version: 1,
     homeserverUrl: `http://127.0.0.1:${port}`,
     userId: "@a:localhost",
     deviceId: "DEV",
-    accessToken: "token",
+    accessToken: "secret-access-token",
     storeDir: join(profile, "accounts"),
     encryption: false,
   });
-  const stop = new AbortController();
-  // The second request comes after the first one failed (and was reported): then Ctrl-C.
-  onSync = (n) => {
-    if (n === 2) stop.abort();
-  };
+  return profile;
+}
+
+/** `keyroom tail` (no --timeout) in this process until `stop` aborts: status, stdout, stderr. */
+async function tail(
+  profile: string,
+  stop: AbortController,
+): Promise<{ code: number; out: string; err: string }> {
   let out = "";
   let err = "";
   const code = await runCli(["tail", "--profile", profile], {
@@ -59,7 +70,52 @@ test("tail stopped while no sync ever succeeded: status 1 with the server's fail
     },
     signal: stop.signal,
   });
+  return { code, out, err };
+}
+
+test("tail stopped while no sync ever succeeded: status 1 with the server's failure", async () => {
+  const profile = await profileOnServer("p");
+  const stop = new AbortController();
+  syncs = 0;
+  // The second request comes after the first one failed (and was reported): then Ctrl-C.
+  onSync = (n) => {
+    if (n === 2) stop.abort();
+    return undefined;
+  };
+  const { code, out, err } = await tail(profile, stop);
   assert.equal(out, "");
   assert.equal(code, 1, err);
-  assert.match(err, /^keyroom: no sync succeeded: M_UNKNOWN \(HTTP 500\): internal error\n$/);
+  assert.match(
+    err,
+    /^keyroom: sync failed \(M_UNKNOWN \(HTTP 500\): internal error\), retrying in (\d+ms|1s)\nkeyroom: no sync succeeded: M_UNKNOWN \(HTTP 500\): internal error\n$/,
+  );
+});
+
+test("tail without --timeout says on stderr when syncing fails and when it works again, and keeps going", async () => {
+  const profile = await profileOnServer("q");
+  const stop = new AbortController();
+  syncs = 0;
+  // The server asks for a short wait (so the test does not sleep through real backoff).
+  const limited: Answer = [429, { errcode: "M_LIMIT_EXCEEDED", error: "slow down", retry_after_ms: 5 }];
+  const ok = (n: number): Answer => [200, { next_batch: `s${n}` }];
+  // Three refusals alike (one line), a success, a different failure, a success, then Ctrl-C.
+  const script: (Answer | undefined)[] = [limited, limited, limited, ok(4), INTERNAL_ERROR, ok(6), ok(7)];
+  onSync = (n) => {
+    if (n >= script.length) stop.abort();
+    return script[n - 1] ?? ok(n);
+  };
+  const { code, out, err } = await tail(profile, stop);
+  assert.equal(out, "");
+  assert.equal(code, 0, err);
+  const lines = err.split("\n");
+  assert.equal(lines.pop(), "");
+  assert.equal(lines.length, 4, err);
+  assert.equal(lines[0], "keyroom: sync failed (M_LIMIT_EXCEEDED (HTTP 429): slow down), retrying in 5ms");
+  assert.equal(lines[1], "keyroom: sync works again");
+  assert.match(
+    lines[2] ?? "",
+    /^keyroom: sync failed \(M_UNKNOWN \(HTTP 500\): internal error\), retrying in (\d+ms|1s)$/,
+  );
+  assert.equal(lines[3], "keyroom: sync works again");
+  assert.ok(!err.includes("secret-access-token"));
 });

@@ -2,6 +2,8 @@
 // this profile: the sync resumes from the profile's stored position (set at login), so messages
 // sent while no tail ran are printed by the next one; a profile's very first sync skips history.
 // An encrypted message whose key comes later is printed again, decrypted, with `late: true`.
+// While the server fails, tail retries with backoff and says so on stderr: one line when a failure
+// starts or changes, one when syncing works again.
 import type { MatrixClient, RoomEvent } from "../../index.ts";
 import { CliError } from "../errors.ts";
 import { errorMessage, isMessageEvent, jsonLine, messageLine } from "../output.ts";
@@ -25,6 +27,16 @@ export interface TailOptions {
   signal?: AbortSignal;
   /** `late`: a message handed over undecrypted earlier, decrypted now that its key arrived. */
   onMessage(event: RoomEvent, late: boolean): void;
+  /**
+   * A line (no newline) for the person watching, when syncing starts failing, fails differently,
+   * or works again; the loop keeps retrying meanwhile.
+   */
+  onStatus?(line: string): void;
+}
+
+/** A wait before the next sync attempt, as a person reads it: `734ms`, `4s`. */
+function delayText(ms: number): string {
+  return ms < 1000 ? `${Math.max(0, Math.round(ms))}ms` : `${Math.round(ms / 1000)}s`;
 }
 
 /**
@@ -40,6 +52,8 @@ export function tailMessages(client: MatrixClient, opts: TailOptions): Promise<n
     // Whether a sync response came in during this run, and the failure of the last attempt since.
     let synced = false;
     let failure: unknown;
+    // The failure last reported through `onStatus`, while syncing fails.
+    let reported: string | undefined;
     const offs: (() => void)[] = [];
     let timer: ReturnType<typeof setTimeout> | undefined;
     const onAbort = () => finish();
@@ -78,8 +92,21 @@ export function tailMessages(client: MatrixClient, opts: TailOptions): Promise<n
       client.on("sync", (state, _previous, info) => {
         if (state === "error") {
           finish(info.error ?? new CliError("SYNC_FAILED", "sync stopped on a permanent error"));
-        } else if (state === "syncing") synced = true;
-        else if (state === "backoff") failure = info.error;
+        } else if (state === "syncing") {
+          synced = true;
+          if (reported !== undefined) opts.onStatus?.("sync works again");
+          reported = undefined;
+        } else if (state === "backoff") {
+          failure = info.error;
+          // Once per failure state, not once per attempt: a server down for an hour is one line.
+          const why = errorMessage(info.error);
+          if (why !== reported) {
+            const wait =
+              info.retryInMs !== undefined ? `, retrying in ${delayText(info.retryInMs)}` : ", retrying";
+            opts.onStatus?.(`sync failed (${why})${wait}`);
+          }
+          reported = why;
+        }
       }),
       client.on("session.loggedOut", () => {
         finish(new CliError("LOGGED_OUT", "the server ended this session; log in again"));
@@ -107,6 +134,7 @@ export async function tailCommand(args: TailArgs, io: CommandIo): Promise<void> 
       ...(args.timeoutMs !== undefined ? { timeoutMs: args.timeoutMs } : {}),
       ...(io.signal !== undefined ? { signal: io.signal } : {}),
       onMessage: (ev, late) => io.out(jsonLine(late ? { ...messageLine(ev), late: true } : messageLine(ev))),
+      onStatus: (line) => io.err(`keyroom: ${line}\n`),
     });
   } finally {
     await client.close();
