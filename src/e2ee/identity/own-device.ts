@@ -5,7 +5,7 @@
  * a lost response re-sends the same keys (less those used meanwhile) and the server never holds
  * keys we forgot.
  */
-import { Account, type IdentityKeys } from "../../crypto/olm/index.ts";
+import { Account, type IdentityKeys, ONE_TIME_KEYS_TO_PUBLISH } from "../../crypto/olm/index.ts";
 import type { AccountRecord } from "../../store/records.ts";
 import { SUPPORTED_ALGORITHMS } from "../devices/device.ts";
 import { E2eeError } from "../errors.ts";
@@ -70,9 +70,13 @@ export class OwnDevice {
     });
   }
 
-  /** How many one-time keys we keep on the server: half of what the account can hold, as libolm advises. */
+  /**
+   * How many one-time keys we keep on the server: 50, as vodozemac's clients do (and half of
+   * libolm's 100). The account keeps up to 100 times that, so keys claimed but not used yet survive
+   * the replacements made meanwhile.
+   */
   get oneTimeKeyTarget(): number {
-    return Math.floor(this.account.maxNumberOfOneTimeKeys / 2);
+    return ONE_TIME_KEYS_TO_PUBLISH;
   }
 
   /** Sync reported the server's count (`device_one_time_keys_count`). */

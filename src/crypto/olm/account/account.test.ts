@@ -4,7 +4,7 @@ import { inspect } from "node:util";
 import { decodeBase64, ed25519Verify, encodeBase64, utf8Decode, utf8Encode } from "../../primitives/index.ts";
 import { OlmError } from "../errors.ts";
 import { Account } from "./account.ts";
-import { MAX_ONE_TIME_KEYS } from "./one-time-keys.ts";
+import { MAX_ONE_TIME_KEYS, ONE_TIME_KEYS_TO_PUBLISH } from "./one-time-keys.ts";
 
 const isCode = (code: string) => (e: unknown) => e instanceof OlmError && e.code === code;
 
@@ -38,20 +38,49 @@ describe("Account", () => {
     assert.deepEqual(Object.keys(a.oneTimeKeys()), ["AAAABA"]);
   });
 
-  it(`keeps at most maxNumberOfOneTimeKeys (${MAX_ONE_TIME_KEYS}), dropping the oldest`, () => {
+  it(`keeps MAX_ONE_TIME_KEYS (${MAX_ONE_TIME_KEYS}) one-time keys, dropping the oldest beyond`, () => {
     const a = Account.create();
-    assert.equal(a.maxNumberOfOneTimeKeys, MAX_ONE_TIME_KEYS);
-    a.generateOneTimeKeys(MAX_ONE_TIME_KEYS + 50);
+    // libolm's figure, half of which callers keep on the server (vodozemac's 50).
+    assert.equal(a.maxNumberOfOneTimeKeys, 2 * ONE_TIME_KEYS_TO_PUBLISH);
+    a.generateOneTimeKeys(MAX_ONE_TIME_KEYS);
+    const full = Object.keys(a.oneTimeKeys());
+    assert.equal(full.length, MAX_ONE_TIME_KEYS);
+    assert.ok(full.includes("AAAAAQ"), "key 1 kept while the account is not over capacity");
+    a.generateOneTimeKeys(50);
     const ids = Object.keys(a.oneTimeKeys());
     assert.equal(ids.length, MAX_ONE_TIME_KEYS);
-    assert.ok(!ids.includes("AAAAAQ"));
-    assert.ok(ids.includes("AAAAMw") && ids.includes("AAAAlg"), "keys 51..150 kept");
-    // A huge request costs no more than MAX_ONE_TIME_KEYS keys, and IDs still advance (to 1 000 151).
+    assert.ok(!ids.includes("AAAAAQ") && !ids.includes("AAAAMg"), "keys 1..50 dropped");
+    assert.ok(ids.includes("AAAAMw") && ids.includes("AAATug"), "keys 51..5050 kept");
+    // A huge request costs no more than MAX_ONE_TIME_KEYS keys, and IDs still advance (to 1 005 051).
     a.generateOneTimeKeys(1_000_000);
     assert.equal(Object.keys(a.oneTimeKeys()).length, MAX_ONE_TIME_KEYS);
     a.generateFallbackKey();
-    assert.deepEqual(Object.keys(a.fallbackKey()), ["AA9C1w"]);
+    assert.deepEqual(Object.keys(a.fallbackKey()), ["AA9V+w"]);
     assert.throws(() => a.generateOneTimeKeys(-1), isCode("BAD_ARGUMENT"));
+  });
+
+  it("starts a session on a key made 150 generations of replacements ago, and after a reload", () => {
+    const alice = Account.create();
+    const bob = Account.create();
+    bob.generateOneTimeKeys(ONE_TIME_KEYS_TO_PUBLISH);
+    bob.markKeysAsPublished();
+    // Alice claims Bob's oldest key: its pre-key message comes much later.
+    bob.generateOneTimeKeys(1);
+    const [claimed] = Object.values(bob.oneTimeKeys());
+    assert.ok(claimed !== undefined);
+    bob.markKeysAsPublished();
+    // 150 generations: each time other peers claimed keys they never used, and Bob made replacements.
+    for (let generation = 0; generation < 150; generation++) {
+      bob.generateOneTimeKeys(10);
+      bob.markKeysAsPublished();
+    }
+    const reloaded = Account.fromPickle(JSON.parse(JSON.stringify(bob.toPickle())));
+    const outbound = alice.createOutboundSession(bob.identityKeys.curve25519, claimed);
+    const message = outbound.encrypt(utf8Encode("late"));
+    for (const account of [bob, reloaded]) {
+      const { plaintext } = account.createInboundSession(alice.identityKeys.curve25519, message);
+      assert.equal(utf8Decode(plaintext), "late");
+    }
   });
 
   it("builds inbound sessions from pre-key messages, consuming one-time keys only on success", () => {

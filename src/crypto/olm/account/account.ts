@@ -26,6 +26,7 @@ import {
   checkKeyCount,
   MAX_ONE_TIME_KEYS,
   makeCurveKey,
+  ONE_TIME_KEYS_TO_PUBLISH,
   type OneTimeKey,
   type OneTimeKeyPickle,
   OneTimeKeyStore,
@@ -129,9 +130,13 @@ export class Account {
     return encodeBase64(ed25519Sign(this.#edSecret, bytes));
   }
 
-  /** How many one-time keys the account keeps; generating more drops the oldest. */
+  /**
+   * libolm's `max_number_of_one_time_keys()` (100), for callers that keep half of it on the server
+   * as libolm advises: `ONE_TIME_KEYS_TO_PUBLISH` (50). The account itself keeps up to
+   * `MAX_ONE_TIME_KEYS` (5 000), as vodozemac does, dropping the oldest beyond that.
+   */
   get maxNumberOfOneTimeKeys(): number {
-    return MAX_ONE_TIME_KEYS;
+    return 2 * ONE_TIME_KEYS_TO_PUBLISH;
   }
 
   generateOneTimeKeys(count: number): void {

@@ -16,6 +16,7 @@ import {
   sealDehydratedAccount,
   toDehydratedDevice,
 } from "./dehydrated-device.ts";
+import { MAX_ONE_TIME_KEYS } from "./one-time-keys.ts";
 
 const filled = (byte: number) => new Uint8Array(32).fill(byte);
 
@@ -113,6 +114,28 @@ describe("dehydrated-device pickle", () => {
     const dup = sealDehydratedAccount({ ...keys, oneTimeKeys: [filled(3), filled(3)] }, key);
     assert.equal(
       code(() => fromDehydratedDevice(dup, key)),
+      "BAD_PICKLE",
+    );
+  });
+  it(`carries up to MAX_ONE_TIME_KEYS (${MAX_ONE_TIME_KEYS}) one-time keys, as vodozemac's accounts hold, and refuses more`, () => {
+    const many = (n: number) => Array.from({ length: n }, () => randomBytes(32));
+    const full = { ...keys, oneTimeKeys: many(MAX_ONE_TIME_KEYS) };
+    const key = randomBytes(32);
+    const account = fromDehydratedDevice(sealDehydratedAccount(full, key), key);
+    assert.equal(account.toPickle().oneTimeKeys.length, MAX_ONE_TIME_KEYS, "every key rehydrated");
+    assert.equal(
+      code(() =>
+        decodeDehydratedAccount(
+          encodeDehydratedAccount({ ...keys, oneTimeKeys: many(MAX_ONE_TIME_KEYS + 1) }),
+        ),
+      ),
+      "BAD_PICKLE",
+    );
+    // A count over the bound is refused before the length is looked at.
+    const header = encodeDehydratedAccount({ ...keys, oneTimeKeys: [], fallbackKey: null });
+    new DataView(header.buffer).setUint32(68, MAX_ONE_TIME_KEYS + 1);
+    assert.equal(
+      code(() => decodeDehydratedAccount(header)),
       "BAD_PICKLE",
     );
   });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { randomBytes } from "../../primitives/index.ts";
+import { encodeBase64, randomBytes } from "../../primitives/index.ts";
 import { OlmError } from "../errors.ts";
 import { checkKeyCount, MAX_ONE_TIME_KEYS, makeCurveKey, OneTimeKeyStore } from "./one-time-keys.ts";
 
@@ -47,6 +47,35 @@ describe("one-time key store", () => {
     assert.deepEqual(back.unpublished(), store.unpublished());
     assert.throws(
       () => OneTimeKeyStore.fromPickle([pickle[0], pickle[0]], "k"),
+      (e) => e instanceof OlmError && e.code === "BAD_PICKLE",
+    );
+  });
+
+  it(`reads pickles of up to MAX_ONE_TIME_KEYS (${MAX_ONE_TIME_KEYS}) keys and refuses more`, () => {
+    const entry = (id: number) => ({
+      id,
+      secretKey: encodeBase64(randomBytes(32)),
+      publicKey: encodeBase64(randomBytes(32)),
+      published: true,
+    });
+    const full = Array.from({ length: MAX_ONE_TIME_KEYS }, (_, i) => entry(i + 1));
+    assert.equal(OneTimeKeyStore.fromPickle(full, "k").size, MAX_ONE_TIME_KEYS);
+    assert.throws(
+      () => OneTimeKeyStore.fromPickle([...full, entry(MAX_ONE_TIME_KEYS + 1)], "k"),
+      (e) => e instanceof OlmError && e.code === "BAD_PICKLE",
+    );
+  });
+
+  it("keeps each public key in the pickle, and computes it for older pickles without one", () => {
+    const key = makeCurveKey(3, randomBytes(32), true);
+    const store = new OneTimeKeyStore();
+    store.add(key);
+    const [entry] = store.toPickle();
+    assert.equal(entry?.publicKey, key.publicKeyBase64);
+    const { publicKey: _, ...older } = entry ?? {};
+    assert.ok(OneTimeKeyStore.fromPickle([older], "k").get(key.publicKeyBase64) !== undefined);
+    assert.throws(
+      () => OneTimeKeyStore.fromPickle([{ ...entry, publicKey: "AAAA" }], "k"),
       (e) => e instanceof OlmError && e.code === "BAD_PICKLE",
     );
   });
