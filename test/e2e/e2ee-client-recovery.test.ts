@@ -117,7 +117,6 @@ describe("recovery (devserver, Keyroom)", () => {
     const first = await alice.client.crypto.recovery.enable({
       auth: { password: "pw" },
       passphrase: "a long passphrase",
-      passphraseIterations: 20_000,
     });
     const fresh = await newDevice(alice, "new");
     // A plain string is read as a recovery key when it is one, else as the passphrase.

@@ -192,13 +192,16 @@ export class RecoveryImpl {
       );
       restored = result.imported;
     }
-    // Write back what storage lacked (this device's copies) under the key just used.
+    // Write back what storage lacked (this device's copies) under the key just used, unless its
+    // passphrase parameters are weak: nothing new goes under such a key (changeRecoveryKey moves
+    // the secrets to a new one; status() still names what is missing).
+    const repaired = key.weakPassphrase ? [] : rewrite;
     const values = await this.#values();
-    for (const name of rewrite) {
+    for (const name of repaired) {
       const value = values.get(name);
       if (value !== undefined) await this.#host.secretStorage.store(name, value, [key]);
     }
-    return { crossSigned: status.deviceCrossSigned, backupVersion: backup, restored, repaired: rewrite };
+    return { crossSigned: status.deviceCrossSigned, backupVersion: backup, restored, repaired };
   }
 
   /**

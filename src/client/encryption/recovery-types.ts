@@ -42,7 +42,7 @@ export interface NewRecoveryKeyOptions {
   readonly passphrase?: string;
   /** Passphrase derivation progress, 0 to 1. */
   readonly onProgress?: (fraction: number) => void;
-  /** PBKDF2 iterations for the passphrase (default 500 000). */
+  /** PBKDF2 iterations for the passphrase (default and least 500 000, `MIN_PASSPHRASE_ITERATIONS`). */
   readonly passphraseIterations?: number;
   /**
    * The current key, when known: secrets this device does not hold itself (the dehydrated-device
@@ -77,6 +77,9 @@ export interface RecoverResult {
   readonly backupVersion: string | undefined;
   /** Room keys restored from the backup (new or better than what this device had). */
   readonly restored: number;
-  /** Secrets this device held but secret storage lacked, written back. */
+  /**
+   * Secrets this device held but secret storage lacked, written back (none when the key's
+   * passphrase parameters are weak: nothing new is written under such a key).
+   */
   readonly repaired: readonly string[];
 }

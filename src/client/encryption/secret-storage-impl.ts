@@ -13,6 +13,7 @@ import {
 } from "../../crypto/secret-storage/index.ts";
 import {
   type AccountDataView,
+  assertPassphraseUsable,
   buildDefaultKey,
   buildSecretContent,
   DEFAULT_KEY_TYPE,
@@ -194,6 +195,7 @@ export async function unlockDescription(
   if (description.passphrase === undefined) {
     throw new SecretStorageError("NO_PASSPHRASE", "this key was made from a recovery key, not a passphrase");
   }
+  assertPassphraseUsable(description); // WEAK_PASSPHRASE_PARAMETERS before the slow derivation
   const key = await derivePassphraseKey(input.passphrase, description.passphrase, input.onProgress);
   try {
     return unlockWithKey(description, key);

@@ -19,7 +19,7 @@ export interface CreateSecretStorageKeyOptions {
   readonly passphrase?: string;
   /** Derivation progress, 0 to 1 (the derivation then runs in steps, yielding between them). */
   readonly onProgress?: (fraction: number) => void;
-  /** PBKDF2 iterations (default 500 000, what Element and the rust-sdk use). */
+  /** PBKDF2 iterations (default and least 500 000, what Element and the rust-sdk use). */
   readonly passphraseIterations?: number;
   /** A display name for the key. */
   readonly name?: string;

@@ -10,6 +10,12 @@ export type SecretStorageErrorCode =
   | "BAD_MAC"
   /** A key description (`m.secret_storage.key.*`) is malformed: IV/MAC length, passphrase record. */
   | "BAD_KEY_DESCRIPTION"
+  /**
+   * A key's passphrase parameters are below the floors (`MIN_PASSPHRASE_ITERATIONS`,
+   * `MIN_PASSPHRASE_SALT_LENGTH`): refused for a key without a key check, and for writing new
+   * secrets under any key (see `passphraseWeakness`).
+   */
+  | "WEAK_PASSPHRASE_PARAMETERS"
   /** A key description names an algorithm we do not implement. */
   | "UNSUPPORTED_ALGORITHM"
   /** An encrypted secret record (`iv`, `ciphertext`, `mac`) is missing a field or malformed. */

@@ -7,8 +7,12 @@ import {
   deriveKeyFromPassphrase,
   deriveKeyFromPassphraseWithProgress,
   MAX_PASSPHRASE_ITERATIONS,
+  MIN_PASSPHRASE_ITERATIONS,
+  MIN_PASSPHRASE_SALT_LENGTH,
   newPassphraseInfo,
+  type PassphraseInfo,
   parsePassphraseInfo,
+  passphraseWeakness,
   randomAlphanumeric,
 } from "./passphrase.ts";
 
@@ -29,9 +33,40 @@ describe("m.pbkdf2 passphrase keys", () => {
     assert.match(info.salt, /^[A-Za-z0-9]{32}$/);
     assert.notEqual(newPassphraseInfo().salt, info.salt);
     assert.match(randomAlphanumeric(100), /^[A-Za-z0-9]{100}$/);
+    assert.equal(passphraseWeakness(info), undefined);
+    assert.equal(newPassphraseInfo(MIN_PASSPHRASE_ITERATIONS + 1).iterations, MIN_PASSPHRASE_ITERATIONS + 1);
+  });
+  it("new parameters are never weak: fewer iterations than the floor are BAD_ARGUMENT", () => {
+    for (const iterations of [1, 1000, MIN_PASSPHRASE_ITERATIONS - 1, 1.5, MAX_PASSPHRASE_ITERATIONS + 1]) {
+      assert.equal(
+        code(() => newPassphraseInfo(iterations)),
+        "BAD_ARGUMENT",
+        String(iterations),
+      );
+    }
+  });
+  it("weak parameters: fewer iterations than 500 000, or a salt shorter than 16 characters", () => {
+    assert.equal(MIN_PASSPHRASE_ITERATIONS, 500_000);
+    assert.equal(MIN_PASSPHRASE_SALT_LENGTH, 16);
+    const element: PassphraseInfo = {
+      algorithm: "m.pbkdf2",
+      salt: "y863BOoqOadgDp8S3FtHXikDJEalsQ7d",
+      iterations: 500_000,
+    };
+    assert.equal(passphraseWeakness(element), undefined);
+    assert.equal(passphraseWeakness({ ...element, salt: "s".repeat(16) }), undefined);
+    assert.match(passphraseWeakness({ ...element, iterations: 1 }) ?? "", /iterations/);
+    assert.match(passphraseWeakness({ ...element, iterations: 499_999 }) ?? "", /iterations/);
+    assert.match(passphraseWeakness({ ...element, salt: "" }) ?? "", /salt/);
+    assert.match(passphraseWeakness({ ...element, salt: "s".repeat(15) }) ?? "", /salt/);
   });
   it("the stepped derivation reports rising progress and gives the one-shot key", async () => {
-    const info = newPassphraseInfo(25);
+    // Few iterations to keep the test short: derivation itself takes any (a key check proves them).
+    const info: PassphraseInfo = {
+      algorithm: "m.pbkdf2",
+      salt: "a salt for the progress test",
+      iterations: 25,
+    };
     const seen: number[] = [];
     let yields = 0;
     const key = await deriveKeyFromPassphraseWithProgress("pass phrase", info, {

@@ -15,8 +15,20 @@ import { SecretStorageError } from "./errors.ts";
 import { randomAlphanumeric } from "./random.ts";
 
 export const PBKDF2_ALGORITHM = "m.pbkdf2";
-/** Iterations for new passphrase keys (what Element and the rust-sdk use). */
+/** Iterations for new passphrase keys (what Element, matrix-js-sdk and the rust-sdk use). */
 export const DEFAULT_PASSPHRASE_ITERATIONS = 500_000;
+/**
+ * Fewest iterations a passphrase key may have before we call its parameters weak. Element,
+ * matrix-js-sdk and the rust-sdk all create keys with 500 000, so a lower count in a description
+ * is either a key made by an unusual client or a server lowering the cost of guessing the
+ * passphrase; weak parameters are refused as described at {@link passphraseWeakness}.
+ */
+export const MIN_PASSPHRASE_ITERATIONS = DEFAULT_PASSPHRASE_ITERATIONS;
+/**
+ * Shortest salt (characters) before parameters are weak: 16 characters are at least 128 bits
+ * (NIST SP 800-132's minimum). Ours and other clients' are 32 random alphanumerics.
+ */
+export const MIN_PASSPHRASE_SALT_LENGTH = 16;
 /**
  * The most iterations we run for a description read from the server: a hostile server could
  * otherwise tie up the CPU for hours with one account-data event.
@@ -38,10 +50,20 @@ export interface PassphraseInfo {
 
 export { randomAlphanumeric };
 
-/** Passphrase parameters for a new key: a fresh 32-character salt. */
+/**
+ * Passphrase parameters for a new key: a fresh 32-character salt. `iterations` may be raised, not
+ * lowered below {@link MIN_PASSPHRASE_ITERATIONS} (`BAD_ARGUMENT`).
+ */
 export function newPassphraseInfo(iterations: number = DEFAULT_PASSPHRASE_ITERATIONS): PassphraseInfo {
-  if (!Number.isInteger(iterations) || iterations < 1 || iterations > MAX_PASSPHRASE_ITERATIONS) {
-    throw new SecretStorageError("BAD_ARGUMENT", "iterations out of range");
+  if (
+    !Number.isInteger(iterations) ||
+    iterations < MIN_PASSPHRASE_ITERATIONS ||
+    iterations > MAX_PASSPHRASE_ITERATIONS
+  ) {
+    throw new SecretStorageError(
+      "BAD_ARGUMENT",
+      `iterations must be an integer from ${MIN_PASSPHRASE_ITERATIONS} to ${MAX_PASSPHRASE_ITERATIONS}`,
+    );
   }
   return { algorithm: PBKDF2_ALGORITHM, salt: randomAlphanumeric(32), iterations };
 }
@@ -68,6 +90,32 @@ export function parsePassphraseInfo(value: unknown): PassphraseInfo {
     iterations,
     ...(r.bits === undefined ? {} : { bits: r.bits }),
   };
+}
+
+/**
+ * Why `info`'s parameters are weak (too few iterations, too short a salt), or undefined when they
+ * meet the floors. The policy, applied in src/e2ee/secret-storage:
+ * - A description WITHOUT a key check (`iv`/`mac`) and with weak parameters is refused
+ *   (`WEAK_PASSPHRASE_PARAMETERS`) before any derivation: nothing could tell a key derived with
+ *   parameters the server chose from the real one, and a secret we then wrote under it would let
+ *   the server guess the passphrase at the cost the server picked.
+ * - A description WITH a key check opens even when weak: the check proves the parameters are the
+ *   ones the key was made with (a server cannot forge it without the passphrase), and the check
+ *   already lets anyone holding it guess at that cost, so reading adds nothing. But nothing new is
+ *   written under such a key (`WEAK_PASSPHRASE_PARAMETERS`): the user moves the secrets to a new
+ *   key (recovery's `changeRecoveryKey`), made with our parameters.
+ * - New keys are never made with weak parameters (`newPassphraseInfo`, `buildKeyDescription`).
+ * Malformed parameters (bits other than 256, iterations that are not a positive integer or above
+ * {@link MAX_PASSPHRASE_ITERATIONS}) are `BAD_KEY_DESCRIPTION` in {@link parsePassphraseInfo}.
+ */
+export function passphraseWeakness(info: PassphraseInfo): string | undefined {
+  if (info.iterations < MIN_PASSPHRASE_ITERATIONS) {
+    return `fewer than ${MIN_PASSPHRASE_ITERATIONS} PBKDF2 iterations`;
+  }
+  if (info.salt.length < MIN_PASSPHRASE_SALT_LENGTH) {
+    return `a salt shorter than ${MIN_PASSPHRASE_SALT_LENGTH} characters`;
+  }
+  return undefined;
 }
 
 function isWellFormed(text: string): boolean {

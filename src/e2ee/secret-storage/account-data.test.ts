@@ -48,7 +48,7 @@ describe("secret storage account data", () => {
     assert.equal(readSecret(data, "m.megolm_backup.v1", unlocked), "c2VjcmV0");
   });
   it("a passphrase key (derived by the caller) unlocks with the passphrase and the recovery key", () => {
-    const passphrase = newPassphraseInfo(1000);
+    const passphrase = newPassphraseInfo();
     const derived = deriveKeyFromPassphrase("hunter2 but longer", passphrase);
     const k = newSecretStorageKey({ key: derived, passphrase });
     const description = parseKeyDescription(k.keyId, k.content);

@@ -14,6 +14,7 @@ import {
   type KeyCheck,
   type PassphraseInfo,
   parsePassphraseInfo,
+  passphraseWeakness,
   randomAlphanumeric,
   SECRET_STORAGE_KEY_LENGTH,
   SecretStorageError,
@@ -59,8 +60,29 @@ export function buildDefaultKey(keyId: string): { key: string } {
 }
 
 /**
+ * `WEAK_PASSPHRASE_PARAMETERS` when `description` has no key check and passphrase parameters
+ * below the floors: a key derived with them could not be told from the real one, and the server
+ * chose them (policy: `passphraseWeakness` in src/crypto/secret-storage/passphrase.ts). Called
+ * before any derivation; a description with a check passes, whatever its parameters.
+ */
+export function assertPassphraseUsable(description: {
+  readonly passphrase?: PassphraseInfo;
+  readonly check?: KeyCheck;
+}): void {
+  if (description.check !== undefined || description.passphrase === undefined) return;
+  const weakness = passphraseWeakness(description.passphrase);
+  if (weakness !== undefined) {
+    throw new SecretStorageError(
+      "WEAK_PASSPHRASE_PARAMETERS",
+      `a key without a key check whose passphrase has ${weakness}`,
+    );
+  }
+}
+
+/**
  * Validates a key description. `UNSUPPORTED_ALGORITHM` for algorithms other than aes-hmac-sha2,
- * `BAD_KEY_DESCRIPTION` for anything malformed (check fields of the wrong length included).
+ * `BAD_KEY_DESCRIPTION` for anything malformed (check fields of the wrong length included),
+ * `WEAK_PASSPHRASE_PARAMETERS` for weak passphrase parameters without a key check.
  */
 export function parseKeyDescription(keyId: string, content: unknown): SecretStorageKeyDescription {
   if (!isKeyId(keyId)) throw new SecretStorageError("BAD_ARGUMENT", "invalid key ID");
@@ -75,7 +97,7 @@ export function parseKeyDescription(keyId: string, content: unknown): SecretStor
   validateKeyCheck(content);
   const name =
     typeof content.name === "string" && content.name.length <= MAX_KEY_NAME_LENGTH ? content.name : undefined;
-  return {
+  const description: SecretStorageKeyDescription = {
     keyId,
     algorithm: AES_HMAC_SHA2_ALGORITHM,
     ...(name === undefined ? {} : { name }),
@@ -84,6 +106,8 @@ export function parseKeyDescription(keyId: string, content: unknown): SecretStor
       : { passphrase: parsePassphraseInfo(content.passphrase) }),
     ...(content.iv === undefined ? {} : { check: { iv: content.iv as string, mac: content.mac as string } }),
   };
+  assertPassphraseUsable(description);
+  return description;
 }
 
 /** A new secret storage key: its ID, the 32 key bytes and the description to upload. */
@@ -125,6 +149,10 @@ export function buildKeyDescription(
   key: Uint8Array,
   options: { readonly passphrase?: PassphraseInfo; readonly name?: string } = {},
 ): Record<string, unknown> {
+  const weakness = options.passphrase === undefined ? undefined : passphraseWeakness(options.passphrase);
+  if (weakness !== undefined) {
+    throw new SecretStorageError("WEAK_PASSPHRASE_PARAMETERS", `a new key's passphrase has ${weakness}`);
+  }
   const check = computeKeyCheck(key);
   return {
     algorithm: AES_HMAC_SHA2_ALGORITHM,
@@ -181,12 +209,15 @@ export function parseSecretContent(content: unknown): ParsedSecret {
 export interface SecretStorageKeyHandle {
   readonly keyId: string;
   readonly key: Uint8Array;
+  /** True for a key whose passphrase parameters are weak: it opens, but nothing new is written under it. */
+  readonly weakPassphrase?: boolean;
 }
 
 /**
  * The account-data content storing `secret` under `name`, encrypted for every key in `keys`.
  * `existing` content's entries for other keys are kept (so adding a key does not drop the rest);
- * entries for the given keys are replaced.
+ * entries for the given keys are replaced. `WEAK_PASSPHRASE_PARAMETERS` when one of `keys` has weak
+ * passphrase parameters (the secret would be only as safe as a cheap guess at the passphrase).
  */
 export function buildSecretContent(
   name: string,
@@ -199,6 +230,14 @@ export function buildSecretContent(
   const encrypted: Record<string, AesHmacSha2EncryptedSecret> = {};
   if (existing !== undefined) {
     for (const [keyId, record] of parseSecretContent(existing).encrypted) encrypted[keyId] = record;
+  }
+  for (const handle of keys) {
+    if (handle.weakPassphrase === true) {
+      throw new SecretStorageError(
+        "WEAK_PASSPHRASE_PARAMETERS",
+        `key ${handle.keyId} was made from a passphrase with weak parameters; move the secrets to a new key`,
+      );
+    }
   }
   for (const { keyId, key } of keys) {
     if (!isKeyId(keyId)) throw new SecretStorageError("BAD_ARGUMENT", "invalid key ID");

@@ -1,4 +1,5 @@
 export {
+  assertPassphraseUsable,
   buildDefaultKey,
   buildKeyDescription,
   buildSecretContent,

@@ -11,10 +11,12 @@ import {
   checkKey,
   decryptSecret,
   deriveKeyFromPassphrase,
+  passphraseWeakness,
   SECRET_STORAGE_KEY_LENGTH,
   SecretStorageError,
 } from "../../crypto/secret-storage/index.ts";
 import {
+  assertPassphraseUsable,
   parseDefaultKey,
   parseKeyDescription,
   parseSecretContent,
@@ -32,11 +34,23 @@ export class UnlockedSecretStorageKey implements SecretStorageKeyHandle {
   readonly key: Uint8Array;
   /** "unverifiable" when the description had no check: the first secret's MAC is the real test. */
   readonly check: "verified" | "unverifiable";
+  /**
+   * True when the key's description has passphrase parameters below the floors (a key made by
+   * another client, which its check proved): it reads secrets, but `buildSecretContent` refuses to
+   * write under it (`WEAK_PASSPHRASE_PARAMETERS`).
+   */
+  readonly weakPassphrase: boolean;
 
-  constructor(keyId: string, key: Uint8Array, check: "verified" | "unverifiable") {
+  constructor(
+    keyId: string,
+    key: Uint8Array,
+    check: "verified" | "unverifiable",
+    weakPassphrase: boolean = false,
+  ) {
     this.keyId = keyId;
     this.key = key;
     this.check = check;
+    this.weakPassphrase = weakPassphrase;
   }
 
   /** Overwrites the key bytes; the handle is unusable afterwards. */
@@ -72,7 +86,10 @@ export function keyDescription(accountData: AccountDataView, keyId?: string): Se
   return parseKeyDescription(id, content);
 }
 
-/** Checks raw key bytes against a description: `WRONG_KEY` when they are not its key. */
+/**
+ * Checks raw key bytes against a description: `WRONG_KEY` when they are not its key,
+ * `WEAK_PASSPHRASE_PARAMETERS` for weak passphrase parameters without a check to prove them.
+ */
 export function unlockWithKey(
   description: SecretStorageKeyDescription,
   key: Uint8Array,
@@ -80,8 +97,11 @@ export function unlockWithKey(
   if (!(key instanceof Uint8Array) || key.length !== SECRET_STORAGE_KEY_LENGTH) {
     throw new SecretStorageError("BAD_ARGUMENT", "a secret storage key is 32 bytes");
   }
+  assertPassphraseUsable(description);
   const check = checkKey(key, description.check ?? {});
-  return new UnlockedSecretStorageKey(description.keyId, key.slice(), check);
+  const weak =
+    description.passphrase !== undefined && passphraseWeakness(description.passphrase) !== undefined;
+  return new UnlockedSecretStorageKey(description.keyId, key.slice(), check, weak);
 }
 
 /** A typed or pasted recovery key: `RecoveryKeyError` for typos, then `WRONG_KEY`. */
@@ -99,7 +119,9 @@ export function unlockWithRecoveryKey(
 
 /**
  * A passphrase (one-shot PBKDF2; for progress derive with `PassphraseKeyDerivation` and call
- * `unlockWithKey`). `NO_PASSPHRASE` when the key was not made from one, then `WRONG_KEY`.
+ * `unlockWithKey`). `NO_PASSPHRASE` when the key was not made from one,
+ * `WEAK_PASSPHRASE_PARAMETERS` (before deriving) for weak parameters without a key check, then
+ * `WRONG_KEY`.
  */
 export function unlockWithPassphrase(
   description: SecretStorageKeyDescription,
@@ -108,6 +130,7 @@ export function unlockWithPassphrase(
   if (description.passphrase === undefined) {
     throw new SecretStorageError("NO_PASSPHRASE", "this key was made from a recovery key, not a passphrase");
   }
+  assertPassphraseUsable(description); // before the derivation, not after
   const key = deriveKeyFromPassphrase(passphrase, description.passphrase);
   try {
     return unlockWithKey(description, key);
