@@ -9,7 +9,19 @@ export const CLIENT_STORE_FILE = "client.json";
 /** The crypto store's directory inside an account's store directory. */
 export const CRYPTO_STORE_DIR = "crypto";
 
-type ExtraOptions = Pick<MatrixClientOptions, "syncTimeoutMs" | "syncFilter" | "logger" | "fetch">;
+type ExtraOptions = Pick<
+  MatrixClientOptions,
+  "syncTimeoutMs" | "syncFilter" | "fillTimelineGaps" | "logger" | "fetch"
+>;
+
+/**
+ * A catch-up sync that only brings the profile up to date (its to-device messages, room keys,
+ * device lists and room state, and the sync position): a small timeline per room, no gap filled.
+ */
+export const CATCH_UP_SYNC: ExtraOptions = {
+  syncFilter: { room: { timeline: { limit: 1 } } },
+  fillTimelineGaps: false,
+};
 
 /**
  * How much of the profile a command opens:
@@ -147,7 +159,7 @@ export async function loginToProfile(args: LoginArgs): Promise<Profile> {
   // Saved first: if what follows fails, the next login still finds (and reuses) this device.
   await writeProfile(args.profileDir, profile);
   // Only a small timeline per room: this sync sets the position, it shows nothing.
-  const client = await restoreProfile(profile, "full", { syncFilter: { room: { timeline: { limit: 1 } } } });
+  const client = await restoreProfile(profile, "full", CATCH_UP_SYNC);
   try {
     if (client.nextBatch === undefined) await client.syncOnce({ timeoutMs: 0 });
   } finally {

@@ -2,9 +2,12 @@
 // new CLI device of a user whose other device backed up its keys reads the room's history, the
 // exact JSON lines of the issue 12 contract.
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { runCli } from "../../src/cli/program.ts";
+import { CLIENT_STORE_FILE } from "../../src/cli/session.ts";
+import { FileClientStore } from "../../src/index.ts";
 import { runOk, spawnKeyroom, spawnOk } from "../support/cli.ts";
 import { devServerFixture, newUser, sharedRoom, syncAll, type TestClient } from "./e2ee-client-helpers.ts";
 
@@ -16,7 +19,53 @@ async function user(prefix: string): Promise<TestClient> {
   return t;
 }
 
+/** Logs `t`'s user into a new CLI device at `profile`. */
+async function cliLogin(t: TestClient, profile: string): Promise<void> {
+  await runOk([
+    "login",
+    "--homeserver",
+    fx.hs.baseUrl,
+    "--user",
+    t.client.userId,
+    "--password",
+    "pw",
+    "--profile",
+    profile,
+  ]);
+}
+
+/** The sync position saved in the CLI profile's client store. */
+async function savedPosition(profile: string): Promise<string | undefined> {
+  const { storeDir } = JSON.parse(await readFile(join(profile, "profile.json"), "utf8")) as {
+    storeDir: string;
+  };
+  const store = new FileClientStore(join(storeDir, CLIENT_STORE_FILE));
+  return (await store.loadSync())?.nextBatch;
+}
+
 describe("keyroom backup / history", () => {
+  test("history syncs first: a room key waiting in a to-device message decrypts the new message", async () => {
+    const alice = await user("clihs-alice");
+    const bob = await user("clihs-bob");
+    const roomId = await sharedRoom(bob, [alice]);
+    const profile = join(fx.dir, "alice-cli-sync");
+    await cliLogin(alice, profile);
+    const before = await savedPosition(profile);
+    // Bob learns of the new device, then writes: the room key goes to it as a to-device message
+    // (no backup anywhere), which only a sync of that device can read.
+    await syncAll(bob);
+    const eventId = await bob.client.sendText(roomId, "after your login");
+
+    const [line] = await spawnOk(["history", roomId, "--limit", "1", "--profile", profile]);
+    assert.deepEqual(
+      [line?.event_id, line?.body, line?.decrypted, line?.error],
+      [eventId, "after your login", true, undefined],
+    );
+    // The catch-up sync's position is kept: the to-device message is not fetched again.
+    const after = await savedPosition(profile);
+    assert.ok(after !== undefined && after !== before, `position ${String(before)} -> ${String(after)}`);
+  });
+
   test("a new CLI device restores with --key, reports status, and reads history (backup consulted)", async () => {
     const alice = await user("clibk-alice");
     const bob = await user("clibk-bob");
@@ -85,7 +134,8 @@ describe("keyroom backup / history", () => {
       ],
     );
 
-    // A key the CLI device never received (history does not sync): found in the backup on demand.
+    // A key Bob never sent to the CLI device (he has not synced since it logged in): found in the
+    // backup on demand.
     await bob.client.crypto.machine.discardRoomKey(roomId);
     await bob.client.sendText(roomId, "m4");
     await syncAll(alice);

@@ -6,7 +6,7 @@ import type { MatrixClient, RoomEvent } from "../../index.ts";
 import { parseInteger } from "../args.ts";
 import { CliError } from "../errors.ts";
 import { isMessageEvent, jsonLine, messageLine } from "../output.ts";
-import { openSession, withEncryptedClient } from "../session.ts";
+import { CATCH_UP_SYNC, openSession, withEncryptedClient } from "../session.ts";
 import type { CommandIo } from "./io.ts";
 import { progressBar } from "./progress.ts";
 import { resolveRoom } from "./rooms.ts";
@@ -74,16 +74,17 @@ async function latestMessages(client: MatrixClient, roomId: string, limit: numbe
 
 /**
  * `keyroom history ROOM [--limit N]`: the room's latest N messages, oldest first, one JSON line
- * each as `tail` prints them. Messages whose key this device lacks are looked up in the key
- * backup (when it holds the backup key) before printing. Does not sync, so `tail`'s position is
- * left alone.
+ * each as `tail` prints them. A catch-up sync comes first (one /sync, no wait): room keys waiting
+ * in to-device messages are imported and the sync position saved. Messages whose key this device
+ * still lacks are looked up in the key backup (when it holds the backup key) before printing.
  */
 export async function historyCommand(
   args: { profileDir: string; room: string; limit?: number },
   io: CommandIo,
 ): Promise<void> {
-  const { client } = await openSession(args.profileDir, "full");
+  const { client } = await openSession(args.profileDir, "full", CATCH_UP_SYNC);
   try {
+    await client.syncOnce({ timeoutMs: 0 });
     const roomId = await resolveRoom(client, args.room);
     const events = await latestMessages(client, roomId, args.limit ?? DEFAULT_HISTORY_LIMIT);
     if (client.isEncryptionEnabled && events.some((ev) => ev.encryption?.decrypted === false)) {
