@@ -475,8 +475,8 @@ export class Appservice {
         next_batch: this.#nextBatch(txnOfToken(client.nextBatch)),
         ...(global.length > 0 ? { account_data: { events: global } } : {}),
         rooms: { join },
-        // The count the server gave at start: a response without one reads as zero, and a
-        // needless batch of one-time keys would push out of the account keys the server still has.
+        // The count the server gave at start: the one the engine kept may be from before a
+        // restart (a fed response without a count leaves it as it is, see user-sync.ts).
         ...(counts !== undefined ? { device_one_time_keys_count: counts } : {}),
       }),
     );

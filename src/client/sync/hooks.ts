@@ -11,8 +11,9 @@ export interface SyncCryptoChanges {
   toDeviceEvents: ToDeviceEvent[];
   deviceLists: { changed: string[]; left: string[] };
   /**
-   * `undefined` when the server did not send the field: the count is then unknown, not zero (a
-   * zero would make the device upload keys it does not need and push out keys still on offer).
+   * `{}` (every count zero, as the spec reads it) when a `/sync` response left the field out;
+   * `undefined` when a response fed through `feedSync` did (an appservice's transactions leave out
+   * counts that did not change): the count is then unchanged, not zero.
    */
   oneTimeKeyCounts: Record<string, number> | undefined;
   /** `undefined` when the server did not send the field (older servers): not the same as `[]`. */

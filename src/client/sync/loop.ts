@@ -44,6 +44,17 @@ export interface SyncLoopOptions {
   onSessionRevoked: (softLogout: boolean) => Promise<void>;
 }
 
+/**
+ * A `/sync` response as the spec (v1.17) reads it: a server may leave `device_one_time_keys_count`
+ * out when every count is zero (and an algorithm when its count is; the engine reads that as zero),
+ * so no field means "none left". Read as "unknown", a device whose keys were all claimed on such a
+ * server never uploaded more. Only for the homeserver's own `/sync`: a response fed by an
+ * appservice (`feed`, MSC3202) leaves the counts out when they did not change.
+ */
+function withOmittedKeyCountsAsZero(res: SyncResponse): SyncResponse {
+  return res.device_one_time_keys_count === undefined ? { ...res, device_one_time_keys_count: {} } : res;
+}
+
 /** Errors that will not go away by retrying. */
 function isFatal(err: unknown): boolean {
   return err instanceof MatrixError && err.httpStatus >= 400 && err.httpStatus < 500 && !err.isRateLimited;
@@ -251,7 +262,7 @@ export class SyncLoop {
       ...(signal ? { signal } : {}),
     });
     const since = catchUp ?? this.since;
-    const fresh = withoutEchoes(res, this.echo);
+    const fresh = withoutEchoes(withOmittedKeyCountsAsZero(res), this.echo);
     const handle = async (shared?: { position: string }) => {
       this.queueSave(await handleSyncResponse(this.opts.context, fresh, since, shared));
     };
