@@ -78,6 +78,14 @@ describe("recovery with weak passphrase parameters (devserver)", () => {
     assert.equal(r.crossSigned, true);
     assert.deepEqual(r.repaired, [], "nothing written back under the weak key");
     assert.equal((await ss.view()).has(BACKUP), false);
+    // The status names the weak key and the missing backup key, each repaired by a new key.
+    assert.deepEqual(await alice.client.crypto.recovery.status(), {
+      state: "incomplete",
+      missing: [
+        { name: keyType(keyId), problem: "key_weak", repair: "changeRecoveryKey" },
+        { name: BACKUP, problem: "secret_missing", repair: "changeRecoveryKey" },
+      ],
+    });
 
     const changed = await alice.client.crypto.recovery.changeRecoveryKey({ current: { recoveryKey } });
     const fresh = await ss.unlock({ recoveryKey: changed.recoveryKey });

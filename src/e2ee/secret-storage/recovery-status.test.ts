@@ -95,6 +95,29 @@ describe("recoveryStatus", () => {
     );
   });
 
+  it("a weak key (its check passed): recover to read until the identity is held here, then a new key", () => {
+    const weak: SecretStorageProblem = { kind: "key_weak", keyId: "K" };
+    const missingBackup: SecretStorageProblem = { kind: "secret_missing", secret: BACKUP };
+    const held = recoveryStatus(storage(weak, missingBackup), facts(ALL));
+    assert.equal(held.state, "incomplete");
+    assert.deepEqual(
+      held.missing.map((m) => [m.name, m.problem, m.repair]),
+      [
+        ["m.secret_storage.key.K", "key_weak", "changeRecoveryKey"],
+        [BACKUP, "secret_missing", "changeRecoveryKey"],
+      ],
+    );
+    // recover reads under a weak key; it is what gets the cross-signing keys onto this device.
+    assert.deepEqual(
+      recoveryStatus(storage(weak, missingBackup), facts([])).missing.map((m) => m.repair),
+      ["recover", "recover"],
+    );
+    assert.deepEqual(
+      recoveryStatus(storage(weak), facts(ALL, { backupVersion: false })).missing.map((m) => m.repair),
+      ["changeRecoveryKey", "changeRecoveryKey"],
+    );
+  });
+
   it("no identity or no backup on the server", () => {
     assert.deepEqual(recoveryStatus(storage(), facts(ALL, { identityPublished: false })).missing, [
       { name: MASTER, problem: "identity_missing", repair: "resetIdentity" },

@@ -15,8 +15,8 @@ import { missingType, type SecretStorageProblem, type SecretStorageStatus } from
  * The call that repairs a problem:
  * - `recover`: with the recovery key (or passphrase), writes this device's copy of a secret back,
  *   and makes a new key backup when the backup key is held nowhere;
- * - `changeRecoveryKey`: a new secret storage key (the old one is unusable), every secret this
- *   device holds stored under it;
+ * - `changeRecoveryKey`: a new secret storage key (the old one is unusable, or has weak passphrase
+ *   parameters and takes no writes), every secret this device holds stored under it;
  * - `resetIdentity`: new cross-signing keys, backup and secret storage key (a secret nobody holds).
  */
 export type RecoveryRepair = "recover" | "changeRecoveryKey" | "resetIdentity";
@@ -65,12 +65,17 @@ export function recoveryStatus(storage: SecretStorageStatus, facts: RecoveryFact
   const keyUsable = !storage.problems.some((p) => KEY_PROBLEMS.has(p.kind));
   // Without a usable key nothing stored can be read: a new key, if this device can refill it.
   const newKey: RecoveryRepair = holdsCrossSigning ? "changeRecoveryKey" : "resetIdentity";
+  // A weak key reads but takes no writes: `recover` (reading) until this device holds the
+  // cross-signing keys, then a new key in place of every write-back `recover` would do.
+  const keyWeak = storage.problems.some((p) => p.kind === "key_weak");
+  const writeBack: RecoveryRepair = keyWeak && holdsCrossSigning ? "changeRecoveryKey" : "recover";
   const missing: RecoveryProblem[] = [];
   for (const p of storage.problems) {
     const name = missingType(p);
     let repair: RecoveryRepair;
     if (KEY_PROBLEMS.has(p.kind) || !keyUsable) repair = newKey;
-    else if (facts.held.has(name) || name === BACKUP_SECRET) repair = "recover";
+    else if (p.kind === "key_weak") repair = writeBack;
+    else if (facts.held.has(name) || name === BACKUP_SECRET) repair = writeBack;
     else repair = "resetIdentity";
     missing.push({ name, problem: p.kind, repair });
   }
@@ -79,7 +84,7 @@ export function recoveryStatus(storage: SecretStorageStatus, facts: RecoveryFact
     missing.push({ name: CROSS_SIGNING_MASTER_SECRET, problem: "identity_missing", repair: "resetIdentity" });
   }
   if (!facts.backupVersion && !named.has(BACKUP_SECRET)) {
-    missing.push({ name: BACKUP_SECRET, problem: "backup_missing", repair: keyUsable ? "recover" : newKey });
+    missing.push({ name: BACKUP_SECRET, problem: "backup_missing", repair: keyUsable ? writeBack : newKey });
   }
   // `recover` fails while a cross-signing key is lost everywhere: then the reset repairs it all.
   const reset = missing.some((m) => m.repair === "resetIdentity");

@@ -7,6 +7,7 @@ import {
   randomBytes,
   x25519PublicKey,
 } from "../../crypto/primitives/index.ts";
+import { computeKeyCheck } from "../../crypto/secret-storage/index.ts";
 import { buildSecretContent, newSecretStorageKey } from "./account-data.ts";
 import {
   BACKUP_SECRET,
@@ -140,6 +141,26 @@ describe("secret storage status", () => {
       "m.cross_signing.self_signing",
       "m.cross_signing.user_signing",
       BACKUP_SECRET,
+    ]);
+  });
+  it("a weak key vouched for by its check is key_weak; without the check it is key_malformed", () => {
+    const { k, data } = complete();
+    // As another client would describe a key made from a passphrase with 1000 iterations.
+    const weak = {
+      algorithm: "m.secret_storage.v1.aes-hmac-sha2",
+      passphrase: { algorithm: "m.pbkdf2", salt: "IuLnH7S85YtZmkkBJKwNUKxWF42g9O1H", iterations: 1000 },
+      ...computeKeyCheck(k.key),
+    };
+    data.set(keyType(k.keyId), weak);
+    for (const s of [secretStorageStatus(data), secretStorageStatus(data, { key: k.key })]) {
+      assert.equal(s.state, "incomplete");
+      assert.deepEqual(s.problems, [{ kind: "key_weak", keyId: k.keyId }]);
+      assert.deepEqual(s.missing, [keyType(k.keyId)]);
+    }
+    const { iv: _iv, mac: _mac, ...unchecked } = weak;
+    data.set(keyType(k.keyId), unchecked);
+    assert.deepEqual(secretStorageStatus(data).problems, [
+      { kind: "key_malformed", keyId: k.keyId, code: "WEAK_PASSPHRASE_PARAMETERS" },
     ]);
   });
 });

@@ -3,7 +3,7 @@
  * unlocked it, the key), list every missing or broken piece, so that recovery can name the call
  * that repairs each one instead of failing with a generic "incorrect key".
  */
-import { SecretStorageError } from "../../crypto/secret-storage/index.ts";
+import { passphraseWeakness, SecretStorageError } from "../../crypto/secret-storage/index.ts";
 import { parseDefaultKey, parseKeyDescription, parseSecretContent } from "./account-data.ts";
 import {
   BACKUP_SECRET,
@@ -35,6 +35,12 @@ export type SecretStorageProblem =
   | { readonly kind: "key_missing"; readonly keyId: string }
   /** The default key's description is malformed or of an unsupported algorithm. */
   | { readonly kind: "key_malformed"; readonly keyId: string; readonly code: SecretStorageError["code"] }
+  /**
+   * The default key's passphrase parameters are weak, but its key check vouches for them (a key
+   * another client made): its secrets read, yet nothing new is written under it. (Without a check
+   * the key is `key_malformed`, code `WEAK_PASSPHRASE_PARAMETERS`.)
+   */
+  | { readonly kind: "key_weak"; readonly keyId: string }
   /** The key given to the status check is not the default key. */
   | { readonly kind: "wrong_key"; readonly keyId: string }
   | { readonly kind: "secret_missing"; readonly secret: string }
@@ -68,6 +74,7 @@ export function missingType(p: SecretStorageProblem): string {
       return DEFAULT_KEY_TYPE;
     case "key_missing":
     case "key_malformed":
+    case "key_weak":
     case "wrong_key":
       return keyType(p.keyId);
     default:
@@ -123,6 +130,12 @@ export function secretStorageStatus(
       try {
         const description = parseKeyDescription(keyId, accountData.get(keyType(keyId)));
         keyUsable = true;
+        if (
+          description.passphrase !== undefined &&
+          passphraseWeakness(description.passphrase) !== undefined
+        ) {
+          problems.push({ kind: "key_weak", keyId });
+        }
         if (options.key !== undefined) {
           try {
             unlockWithKey(description, options.key);
