@@ -101,6 +101,13 @@ export class SyncProcessing {
     this.#later.decrypted.push(...result.redecrypted);
     this.#later.withheld.push(...result.withheldEvents);
     this.#receivedSecrets.push(...result.secrets);
+    for (const r of result.refusedSecrets) {
+      // Never the key: its name, the device that sent it, and why.
+      host.logger.warn(
+        { name: r.name, deviceId: r.deviceId, reason: r.reason },
+        "refused a secret another device sent: not the current key; still waiting for another answer",
+      );
+    }
     if (result.roomKeyBundles.length > 0) this.#bundlesArrived = true;
     for (const held of result.heldKeyRequests) host.emitKeyRequest(held);
     for (const f of result.failures) {
@@ -148,13 +155,17 @@ export class SyncProcessing {
 
   /**
    * A backup key one of our verified devices sent on request: used with the server's version
-   * (which refuses a key that is not its own). Other secrets have no use here yet and are dropped.
+   * (which refuses a key that is not its own). Several may come for one request while the engine
+   * knows no version to check them against (it keeps the request open until one is used here): the
+   * first the server's version takes wins, and a stale one before it is only logged. Other
+   * secrets have no use here yet and are dropped.
    */
   async #useReceivedSecrets(): Promise<void> {
     const secrets = this.#receivedSecrets;
     this.#receivedSecrets = [];
+    let used = false;
     for (const secret of secrets) {
-      if (secret.name !== BACKUP_SECRET) continue;
+      if (secret.name !== BACKUP_SECRET || used) continue;
       let key: Uint8Array;
       try {
         key = decodeKeySecret(secret.name, secret.value);
@@ -163,6 +174,7 @@ export class SyncProcessing {
       }
       try {
         await this.#parts.backup.useKey(key);
+        used = true;
       } catch (e) {
         this.#parts.host.logger.warn(
           { err: errorSummary(e) },

@@ -49,6 +49,16 @@ export interface RestoreResult {
   readonly redecrypted: DecryptedRoomEvent[];
 }
 
+/**
+ * `result`, after our open requests for the backup key are settled (cancelled at our other
+ * devices) if the key of the version in use is held now: one our device sent, unchecked by the
+ * machine for want of a version, was taken; or the user gave it meanwhile.
+ */
+async function settled<T>(p: Parts, result: T): Promise<T> {
+  await p.secrets.settleBackupKeyRequests();
+  return result;
+}
+
 export class KeyBackupApi {
   readonly #run: RunStep;
   readonly #pending: PendingEvents;
@@ -88,7 +98,7 @@ export class KeyBackupApi {
 
   /** The answer to `prepareVersion`'s request: the version becomes ours; every room key goes up to it. */
   versionCreated(id: string, response: unknown): Promise<string> {
-    return this.#run((p) => p.backup.versionCreated(id, response));
+    return this.#run(async (p) => settled(p, await p.backup.versionCreated(id, response)));
   }
 
   /**
@@ -97,12 +107,12 @@ export class KeyBackupApi {
    * untrusted version is kept for reading but never uploaded to.
    */
   useVersion(body: unknown, privateKey?: Uint8Array): Promise<BackupTrust> {
-    return this.#run((p) => p.backup.useVersion(body, privateKey));
+    return this.#run(async (p) => settled(p, await p.backup.useVersion(body, privateKey)));
   }
 
   /** The server's current version (`null`: none): checks trust again, or stops uploading if it changed. */
   checkVersion(body: unknown): Promise<VersionCheck> {
-    return this.#run((p) => p.backup.checkVersion(body));
+    return this.#run(async (p) => settled(p, await p.backup.checkVersion(body)));
   }
 
   /** We deleted this version on the server: forget it and its key. */

@@ -5,10 +5,13 @@
  * requests of our own devices not verified yet wait (bounded) until they are. A received secret is
  * accepted only over Olm, from our own verified device, for a request we made: cross-signing keys
  * are imported here (checked against our published keys); the others are handed to the client
- * (the backup key goes to the key backup, which checks it against its version).
+ * (the backup key goes to the key backup, which checks it against the server's version). A key
+ * that is not the current one (a stale key another device kept) never uses up the request: the
+ * right answer of another device is still taken (see `receiveSend`).
  */
 
 import { SecretStorageError } from "../../crypto/secret-storage/errors.ts";
+import type { BackupStateRecord } from "../../store/records.ts";
 import { CrossSigningError } from "../cross-signing/errors.ts";
 import type { CrossSigning } from "../cross-signing/manager.ts";
 import type { DeviceRecord } from "../devices/device.ts";
@@ -45,6 +48,11 @@ import {
 export const MAX_HELD_SECRET_REQUESTS = 32;
 /** Answers waiting for an Olm session with the requester (the oldest goes first). */
 export const MAX_PENDING_SECRET_ANSWERS = 32;
+/**
+ * Backup keys handed to the client unchecked (no current version known here), remembered as
+ * `[requestId, publicKey]` so that one key goes out once per request (the oldest forgotten first).
+ */
+export const MAX_UNCHECKED_BACKUP_KEYS = 64;
 
 /** What a newly verified own device asks for: the secrets recovery needs. */
 export const GOSSIPED_SECRETS: readonly string[] = [
@@ -76,6 +84,23 @@ export class ReceivedSecret {
   }
 }
 
+/**
+ * An answer to a request of ours, from our own verified device over Olm, that was refused: a
+ * backup key that is not the key of the version in use (`not_current`), or not a 32-byte key
+ * (`malformed`). The request stays open for our other devices. Carries no secret: safe to log.
+ */
+export interface RefusedSecret {
+  readonly name: string;
+  readonly deviceId: string;
+  readonly reason: "not_current" | "malformed";
+}
+
+/** What became of an `m.secret.send`: a secret for the client, a refusal to report, or neither. */
+export interface SecretSendOutcome {
+  readonly secret?: ReceivedSecret;
+  readonly refused?: RefusedSecret;
+}
+
 type Request = SecretRequest & { readonly action: "request" };
 
 /** Memory-only state that outlives a rebuild of the machine's parts. */
@@ -86,10 +111,12 @@ export interface SecretGossipState {
   readonly held: Map<string, Request>;
   /** `[deviceId, requestId]` → an answer waiting for an Olm session. */
   readonly pending: Map<string, { readonly device: DeviceRecord; readonly request: Request }>;
+  /** `[requestId, publicKey]` of backup keys handed out unchecked (see `MAX_UNCHECKED_BACKUP_KEYS`). */
+  readonly unchecked: Map<string, true>;
 }
 
 export function newSecretGossipState(): SecretGossipState {
-  return { outstanding: new Map(), held: new Map(), pending: new Map() };
+  return { outstanding: new Map(), held: new Map(), pending: new Map(), unchecked: new Map() };
 }
 
 const keyOf = (deviceId: string, requestId: string): string => JSON.stringify([deviceId, requestId]);
@@ -163,9 +190,7 @@ export class SecretGossip {
    * be refused by its backup, and held, it would keep us from asking for the current one.
    */
   async #backupKeyInUse(value: string): Promise<boolean> {
-    const pending = this.#ctx.tx.backupState;
-    const state = pending !== undefined ? (pending ?? undefined) : await this.#ctx.store.getBackupState();
-    const publicKey = state?.authData.public_key;
+    const publicKey = (await this.#backupState())?.authData.public_key;
     if (publicKey === undefined) return true;
     try {
       return publicKeyOfSecret(BACKUP_SECRET, value) === publicKey;
@@ -173,6 +198,34 @@ export class SecretGossip {
       if (e instanceof SecretStorageError) return false;
       throw e;
     }
+  }
+
+  async #backupState(): Promise<BackupStateRecord | undefined> {
+    const pending = this.#ctx.tx.backupState;
+    return pending !== undefined ? (pending ?? undefined) : await this.#ctx.store.getBackupState();
+  }
+
+  /**
+   * A received backup key against the version in use: `current` when it is that version's key,
+   * `not_current` when it is not, `malformed` when it is no key at all, `unknown` when no version
+   * is known to be current here (none adopted yet, as on a new device whose first version check
+   * found none it trusts; or ours was replaced or deleted on the server since).
+   */
+  async #judgeBackupKey(
+    value: string,
+  ): Promise<{ judged: "current" | "not_current" | "malformed" } | { judged: "unknown"; publicKey: string }> {
+    let publicKey: string | undefined;
+    try {
+      publicKey = publicKeyOfSecret(BACKUP_SECRET, value);
+    } catch (e) {
+      if (e instanceof SecretStorageError) return { judged: "malformed" };
+      throw e;
+    }
+    if (publicKey === undefined) return { judged: "malformed" };
+    const state = await this.#backupState();
+    const current = state?.stopped === undefined ? state?.authData.public_key : undefined;
+    if (typeof current !== "string") return { judged: "unknown", publicKey };
+    return { judged: publicKey === current ? "current" : "not_current" };
   }
 
   /** The secrets of {@link GOSSIPED_SECRETS} we do not hold. */
@@ -311,17 +364,18 @@ export class SecretGossip {
 
   /**
    * An Olm-decrypted `m.secret.send`. Cross-signing keys are imported (only if they are our
-   * published keys); any other accepted secret is returned for the client. Undefined when refused.
+   * published keys); any other accepted secret is returned for the client. A key that is not the
+   * current one is refused and leaves the request open, so that another device's answer is taken.
    */
-  async receiveSend(event: DecryptedOlmEvent): Promise<ReceivedSecret | undefined> {
+  async receiveSend(event: DecryptedOlmEvent): Promise<SecretSendOutcome> {
     let send: ReturnType<typeof parseSecretSend>;
     try {
       send = parseSecretSend(event.payload.content);
     } catch {
-      return undefined;
+      return {};
     }
     const device = event.device;
-    if (device === undefined) return undefined;
+    if (device === undefined) return {};
     const decision = decideSecretSend(
       send,
       {
@@ -333,7 +387,7 @@ export class SecretGossip {
       this.#ctx.userId,
       this.#state.outstanding,
     );
-    if (!decision.accept) return undefined;
+    if (!decision.accept) return {};
     // A cross-signing key that is not our published one (a stale key another device kept) is
     // refused before the request is used up: a later, right answer to it is still taken.
     const field = CROSS_SIGNING_FIELD[decision.name];
@@ -341,23 +395,61 @@ export class SecretGossip {
       try {
         this.#crossSigning.importPrivateKeys({ [field]: send.secret });
       } catch (e) {
-        if (e instanceof CrossSigningError) return undefined; // not our published key: ignored
+        if (e instanceof CrossSigningError) return {}; // not our published key: ignored
         throw e;
       }
     }
-    this.#state.outstanding.delete(send.requestId);
-    // Our other devices need not answer any more.
-    const reply = JSON.stringify([SECRET_REQUEST_TYPE, "cancel", send.requestId]);
+    // The same for the backup key, against the version in use: a key that is not its key (kept
+    // from a version replaced elsewhere) is refused and the request stays open. With no version
+    // known to be current here (none adopted yet, as on a new device; or ours was replaced or
+    // deleted), the machine cannot tell: the key goes to the client, which checks it against the
+    // server's version (`useVersion`), and the request stays open until a key is taken there
+    // (`settleBackupKeyRequests`): a stale key first fails that check, and a right one after it
+    // is still handed out. (A version replaced on the server since our last check, unseen yet,
+    // counts as current here: its right key is refused until the next check sees the change.)
+    if (decision.name === BACKUP_SECRET) {
+      const check = await this.#judgeBackupKey(send.secret);
+      if (check.judged === "not_current" || check.judged === "malformed") {
+        return { refused: { name: decision.name, deviceId: device.deviceId, reason: check.judged } };
+      }
+      if (check.judged === "unknown") {
+        // The same key answered again (a replayed request) goes out once.
+        const key = JSON.stringify([send.requestId, check.publicKey]);
+        if (this.#state.unchecked.has(key)) return {};
+        bounded(this.#state.unchecked, key, true, MAX_UNCHECKED_BACKUP_KEYS);
+        return { secret: new ReceivedSecret(decision.name, send.secret) };
+      }
+    }
+    this.#settle(send.requestId);
+    if (field === undefined) return { secret: new ReceivedSecret(decision.name, send.secret) };
+    // With the self-signing key (and a trusted identity) our device gets signed at the next query.
+    this.#devices.markOutdated([this.#ctx.userId]);
+    return {};
+  }
+
+  /** A request answered: forgotten, and cancelled at our other devices (they need not answer). */
+  #settle(requestId: string): void {
+    this.#state.outstanding.delete(requestId);
+    const reply = JSON.stringify([SECRET_REQUEST_TYPE, "cancel", requestId]);
     if (mayQueueReply(this.#ctx, this.#queued, reply)) {
       this.#queue(
         SECRET_REQUEST_TYPE,
-        { [this.#ctx.userId]: { "*": buildSecretRequestCancellation(this.#ctx.deviceId, send.requestId) } },
+        { [this.#ctx.userId]: { "*": buildSecretRequestCancellation(this.#ctx.deviceId, requestId) } },
         { reply },
       );
     }
-    if (field === undefined) return new ReceivedSecret(decision.name, send.secret);
-    // With the self-signing key (and a trusted identity) our device gets signed at the next query.
-    this.#devices.markOutdated([this.#ctx.userId]);
-    return undefined;
+  }
+
+  /**
+   * Our open requests for the backup key are settled once we hold the key of the version in use:
+   * a key handed out unchecked was taken by the key backup, or the user gave one meanwhile.
+   */
+  async settleBackupKeyRequests(): Promise<void> {
+    const requests = [...this.#state.outstanding.values()].filter((r) => r.name === BACKUP_SECRET);
+    if (requests.length === 0) return;
+    const state = await this.#backupState();
+    if (state === undefined || state.stopped !== undefined) return;
+    if ((await this.#value(BACKUP_SECRET)) === undefined) return;
+    for (const request of requests) this.#settle(request.requestId);
   }
 }

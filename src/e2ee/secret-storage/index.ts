@@ -20,7 +20,9 @@ export {
   GOSSIPED_SECRETS,
   MAX_HELD_SECRET_REQUESTS,
   MAX_PENDING_SECRET_ANSWERS,
+  MAX_UNCHECKED_BACKUP_KEYS,
   ReceivedSecret,
+  type RefusedSecret,
 } from "./gossip.ts";
 export {
   BACKUP_SECRET,

@@ -46,6 +46,7 @@ export async function receiveSyncChanges(
     withheldEvents: [],
     heldKeyRequests: [],
     secrets: [],
+    refusedSecrets: [],
     roomKeyBundles: [],
   };
   const toDevice: unknown = changes.toDevice;

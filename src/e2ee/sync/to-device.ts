@@ -13,7 +13,7 @@ import { isId } from "../limits.ts";
 import type { Parts } from "../machine-parts.ts";
 import type { DecryptedOlmEvent } from "../olm-sessions/sessions.ts";
 import type { RoomKeyUpdate } from "../room-keys/inbound.ts";
-import type { ReceivedSecret } from "../secret-storage/gossip.ts";
+import type { ReceivedSecret, RefusedSecret } from "../secret-storage/gossip.ts";
 import { SECRET_SEND_TYPE } from "../secret-storage/sharing.ts";
 
 export interface ToDeviceEvent {
@@ -56,6 +56,8 @@ export interface SyncChangesResult {
   readonly heldKeyRequests: HeldKeyRequest[];
   /** Secrets our own verified devices sent us on request, other than the cross-signing keys (imported). */
   readonly secrets: ReceivedSecret[];
+  /** Answers to our secret requests refused as not the current key (the requests stay open): to log. */
+  readonly refusedSecrets: RefusedSecret[];
   /** History-sharing bundles (MSC4268) that arrived and were remembered: room and sender. */
   readonly roomKeyBundles: { readonly roomId: string; readonly sender: string }[];
 }
@@ -116,8 +118,9 @@ async function receiveDecrypted(
   } else if (payload.type === "m.room_key.withheld") {
     await receiveWithheld(p, sender, payload.content, senderKey, result);
   } else if (payload.type === SECRET_SEND_TYPE) {
-    const secret = await p.secrets.receiveSend(event);
+    const { secret, refused } = await p.secrets.receiveSend(event);
     if (secret !== undefined) result.secrets.push(secret);
+    if (refused !== undefined) result.refusedSecrets.push(refused);
   } else if (isRoomKeyBundleType(payload.type)) {
     await receiveBundle(p, sender, event, result);
   }

@@ -1,0 +1,156 @@
+// We ask our devices for the backup key; one verified device answers first with a key that is not
+// the key of the server's current version (it kept the key of a version replaced elsewhere). That
+// answer must not use up the request: the right key, answered after it, is still taken. With a
+// version known here the machine refuses the stale key itself; with none known it hands both to
+// the client (which checks them against the server) and settles the request once one is taken.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { PkDecryption } from "../../crypto/pk/index.ts";
+import { decodeBase64, encodeBase64, randomBytes } from "../../crypto/primitives/index.ts";
+import { KeyBackupError } from "../backup/errors.ts";
+import { emptyChanges } from "../machine-context.ts";
+import { FakeHomeserver, TestClient } from "../test-support/fake-homeserver.ts";
+import { MAX_UNCHECKED_BACKUP_KEYS } from "./gossip.ts";
+import { BACKUP_SECRET } from "./names.ts";
+
+const ALICE = "@alice:example.org";
+const ALGORITHM = "m.megolm_backup.v1.curve25519-aes-sha2";
+
+const publicKeyOf = (secret: string): string => PkDecryption.fromPrivateKey(decodeBase64(secret)).publicKey;
+
+/** OLD holds the current backup key; NEW asks for it and gets a stale key first, then the right one. */
+async function staleThenRight(newKnowsVersion: boolean) {
+  const hs = new FakeHomeserver();
+  const old = await TestClient.create(hs, { userId: ALICE, deviceId: "OLD" });
+  await old.bootstrapCrossSigning();
+  const right = encodeBase64(randomBytes(32));
+  const stale = encodeBase64(randomBytes(32));
+  await old.store.saveChanges({ ...emptyChanges(), secrets: { [BACKUP_SECRET]: right } });
+  await old.restart();
+  const fresh = await TestClient.create(hs, { userId: ALICE, deviceId: "NEW" });
+  const version = {
+    version: "7",
+    algorithm: ALGORITHM,
+    auth_data: { public_key: publicKeyOf(right) },
+  };
+  if (newKnowsVersion) {
+    // The new device uses the version without its key (as one adopted through our signatures).
+    await fresh.store.saveChanges({
+      ...emptyChanges(),
+      backupState: { version: "7", algorithm: ALGORITHM, authData: version.auth_data, trusted: true },
+    });
+    await fresh.restart();
+  }
+  for (const c of [old, fresh]) {
+    await c.machine.receiveKeysChanges([ALICE], []);
+    await c.flush();
+  }
+  await old.machine.markDeviceVerified(ALICE, "NEW");
+  await fresh.machine.markDeviceVerified(ALICE, "OLD");
+  await old.flush();
+  await fresh.flush();
+
+  await fresh.machine.requestSecrets([BACKUP_SECRET]);
+  await fresh.flush();
+  const request = hs.sentToDevice.find((m) => m.eventType === "m.secret.request" && m.from === ALICE);
+  const requestId = (request?.content as { request_id?: string } | undefined)?.request_id;
+  assert.ok(requestId);
+  await old.sync(); // answers with the right key over a new Olm session
+  const inbox = hs.device(ALICE, "NEW").inbox;
+  assert.equal(inbox.length, 1);
+  // A stale key for the same request over the same session, delivered before the right one.
+  const { request: send } = await old.machine.encryptToDevice(
+    "m.secret.send",
+    [{ userId: ALICE, deviceId: "NEW" }],
+    { request_id: requestId, secret: stale },
+  );
+  assert.ok(send);
+  await old.flush();
+  assert.equal(inbox.length, 2);
+  inbox.unshift(inbox.pop() as (typeof inbox)[number]);
+  const sentBefore = hs.sentToDevice.length;
+  const result = await fresh.sync();
+  await fresh.flush();
+  /** Another answer of OLD to the same request, as NEW takes it. */
+  const answerResult = async (secret: string) => {
+    await old.machine.encryptToDevice("m.secret.send", [{ userId: ALICE, deviceId: "NEW" }], {
+      request_id: requestId,
+      secret,
+    });
+    await old.flush();
+    return fresh.sync();
+  };
+  /** The same: the secrets handed out. */
+  const answer = async (secret: string): Promise<string[]> =>
+    (await answerResult(secret)).secrets.map((s) => s.value);
+  const cancellations = () =>
+    hs.sentToDevice
+      .slice(sentBefore)
+      .filter(
+        (m) =>
+          m.eventType === "m.secret.request" &&
+          m.from === ALICE &&
+          (m.content as { action?: string }).action === "request_cancellation",
+      ).length;
+  return { fresh, result, right, stale, version, cancellations, answer, answerResult };
+}
+
+describe("a stale backup key answered first", () => {
+  it("with the version known: refused (reported without the key), and the right answer after it is taken", async () => {
+    const { result, right, stale, cancellations } = await staleThenRight(true);
+    assert.deepEqual(
+      result.secrets.map((s) => s.value === right),
+      [true],
+    );
+    assert.deepEqual(result.refusedSecrets, [
+      { name: BACKUP_SECRET, deviceId: "OLD", reason: "not_current" },
+    ]);
+    assert.ok(!JSON.stringify(result.refusedSecrets).includes(stale));
+    // The right answer settled the request: our other devices were told once.
+    assert.equal(cancellations(), 1);
+  });
+
+  it("with no version known: both go to the client, and the request is settled only once the right key is taken", async () => {
+    const { fresh, result, right, stale, version, cancellations } = await staleThenRight(false);
+    assert.deepEqual(
+      result.secrets.map((s) => s.value),
+      [stale, right],
+    );
+    assert.deepEqual(result.refusedSecrets, []);
+    assert.equal(cancellations(), 0, "the request stays open while no key was taken");
+    // The client checks each against the server's version: the stale one is refused there...
+    await assert.rejects(
+      fresh.machine.backup.useVersion(version, decodeBase64(stale)),
+      (e: unknown) => e instanceof KeyBackupError && e.code === "KEY_MISMATCH",
+    );
+    await fresh.flush();
+    assert.equal(cancellations(), 0);
+    // ...and the right one is used: the request is settled and our other devices told.
+    await fresh.machine.backup.useVersion(version, decodeBase64(right));
+    await fresh.flush();
+    assert.equal(cancellations(), 1);
+    const status = await fresh.machine.backup.status();
+    assert.equal(status.version, "7");
+    assert.equal(status.hasKey, true);
+  });
+
+  it(`with no version known: a key goes out once per request, remembered within MAX_UNCHECKED_BACKUP_KEYS (${MAX_UNCHECKED_BACKUP_KEYS})`, async () => {
+    const { right, stale, answer } = await staleThenRight(false);
+    assert.deepEqual(await answer(right), [], "the same key again is not handed out again");
+    assert.deepEqual(await answer(stale), []);
+    // A device of ours answering with ever new keys: what is remembered stays within the bound,
+    // the oldest forgotten first (then handed out again, once).
+    for (let i = 0; i < MAX_UNCHECKED_BACKUP_KEYS; i++) await answer(encodeBase64(randomBytes(32)));
+    assert.deepEqual(await answer(stale), [stale]);
+    assert.deepEqual(await answer(stale), []);
+  });
+
+  it("a malformed key is refused (reported) and the request stays open", async () => {
+    const { answer, answerResult } = await staleThenRight(false);
+    const result = await answerResult(encodeBase64(randomBytes(16)));
+    assert.deepEqual(result.secrets, []);
+    assert.deepEqual(result.refusedSecrets, [{ name: BACKUP_SECRET, deviceId: "OLD", reason: "malformed" }]);
+    const other = encodeBase64(randomBytes(32));
+    assert.deepEqual(await answer(other), [other]);
+  });
+});
