@@ -1,12 +1,48 @@
 // Room keys reach every member even when the sender's sync lazy-loads members: the sender fetches
-// the member list before its first share.
+// the member list before its first share, and again after a limited sync (a gap: members may
+// have come and gone unseen); membership changes seen only in a gap reach the E2EE engine.
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { MatrixClient } from "../../src/client/index.ts";
-import { devServerFixture, eventById, newUser, sharedRoom, syncAll, watch } from "./e2ee-client-helpers.ts";
+import {
+  devServerFixture,
+  eventById,
+  newUser,
+  sharedRoom,
+  syncAll,
+  type TestClient,
+  uniq,
+  watch,
+} from "./e2ee-client-helpers.ts";
 
 const fx = devServerFixture("keyroom-e2ee-members-");
+
+/** A new user whose sync lazy-loads members and keeps two events a room (so gaps come easily). */
+async function lazyUser(prefix: string, opts: { fillTimelineGaps?: boolean } = {}): Promise<TestClient> {
+  const name = uniq(prefix);
+  const storeDir = join(fx.dir, name);
+  const client = new MatrixClient({
+    homeserverUrl: fx.hs.baseUrl,
+    syncTimeoutMs: 0,
+    syncFilter: { room: { timeline: { limit: 2 }, state: { lazy_load_members: true } } },
+    ...opts,
+    encryption: { store: { directory: storeDir } },
+  });
+  fx.open.push(client);
+  await client.register({ username: name, password: "pw" });
+  return watch(client, name, storeDir);
+}
+
+/** The Megolm session an encrypted event was sent with, as `t` received it. */
+function sessionOf(t: TestClient, eventId: string): unknown {
+  return eventById(t, eventId).raw.content.session_id;
+}
+
+/** Enough of `talker`'s messages that a two-event timeline of the room is limited. */
+async function talkPastTheLimit(talker: TestClient, roomId: string): Promise<void> {
+  for (let i = 0; i < 3; i++) await talker.client.sendText(roomId, `filler ${i}`);
+}
 
 describe("encrypted client with lazy-loaded members (devserver)", () => {
   it("a member sync never named still gets the room key", async () => {
@@ -37,5 +73,95 @@ describe("encrypted client with lazy-loaded members (devserver)", () => {
     await syncAll(bob, carol);
     assert.equal(eventById(carol, e).content.body, "for everyone, Carol too");
     assert.equal(eventById(bob, e).content.body, "for everyone, Carol too");
+  });
+
+  it("a member who joined and left inside a filled gap (seen only through /messages) rotates the room key", async () => {
+    const alice = await lazyUser("alice");
+    const bob = await newUser(fx.hs, fx.dir, "bob");
+    const dave = await newUser(fx.hs, fx.dir, "dave");
+    fx.open.push(bob.client, dave.client);
+    const roomId = await sharedRoom(alice, [bob]);
+    const before = await alice.client.sendText(roomId, "before Dave came and went");
+
+    // While Alice does not sync: Dave is invited, joins and leaves, and Bob talks on.
+    await bob.client.invite(roomId, dave.client.userId);
+    await syncAll(dave);
+    await dave.client.joinRoom(roomId);
+    await dave.client.leaveRoom(roomId);
+    await talkPastTheLimit(bob, roomId);
+    await syncAll(alice);
+    const daveEvents = alice.events.filter(
+      (e) => e.type === "m.room.member" && e.stateKey === dave.client.userId,
+    );
+    assert.deepEqual(
+      daveEvents.map((e) => e.content.membership),
+      ["invite", "join", "leave"],
+      "precondition: Alice saw Dave come and go, in the gap",
+    );
+
+    // Dave may hold the session through a history bundle: the spec rotates on any leave seen.
+    const after = await alice.client.sendText(roomId, "after Dave left");
+    await syncAll(bob);
+    assert.notEqual(sessionOf(bob, after), sessionOf(bob, before), "the room key was rotated");
+  });
+
+  it("without gap filling, members who left or joined in the gap are fetched before the next share", async () => {
+    const alice = await lazyUser("alice", { fillTimelineGaps: false });
+    const bob = await newUser(fx.hs, fx.dir, "bob");
+    const carol = await newUser(fx.hs, fx.dir, "carol");
+    const dave = await newUser(fx.hs, fx.dir, "dave");
+    fx.open.push(bob.client, carol.client, dave.client);
+    const roomId = await sharedRoom(alice, [bob, carol]);
+    const before = await alice.client.sendText(roomId, "before the gap");
+    const carolKeys: unknown[] = [];
+    carol.client.on("toDevice", (ev) => {
+      if (ev.type === "m.room_key" && ev.content.room_id === roomId) carolKeys.push(ev.content.session_id);
+    });
+    await syncAll(bob, carol);
+    assert.ok(carolKeys.includes(sessionOf(bob, before)), "precondition: Carol got the first key");
+
+    // While Alice does not sync: Carol leaves, Dave joins, and Bob talks on; none of it is in
+    // Alice's limited timeline, nor (lazy-loaded members) in its state.
+    await carol.client.leaveRoom(roomId);
+    await bob.client.invite(roomId, dave.client.userId);
+    await syncAll(dave);
+    await dave.client.joinRoom(roomId);
+    await talkPastTheLimit(bob, roomId);
+    await syncAll(alice);
+
+    const after = await alice.client.sendText(roomId, "after the gap");
+    await syncAll(bob, carol, dave);
+    assert.equal(
+      eventById(dave, after).content.body,
+      "after the gap",
+      "Dave, who joined in the gap, reads it",
+    );
+    assert.notEqual(sessionOf(bob, after), sessionOf(bob, before), "the room key was rotated");
+    assert.ok(!carolKeys.includes(sessionOf(bob, after)), "Carol, who left in the gap, got no new key");
+  });
+
+  it("without gap filling, a member who joined and left unseen in the gap rotates the room key", async () => {
+    const alice = await lazyUser("alice", { fillTimelineGaps: false });
+    const bob = await newUser(fx.hs, fx.dir, "bob");
+    const dave = await newUser(fx.hs, fx.dir, "dave");
+    fx.open.push(bob.client, dave.client);
+    const roomId = await sharedRoom(alice, [bob]);
+    const before = await alice.client.sendText(roomId, "before Dave came and went");
+
+    await bob.client.invite(roomId, dave.client.userId);
+    await syncAll(dave);
+    await dave.client.joinRoom(roomId);
+    await dave.client.leaveRoom(roomId);
+    await talkPastTheLimit(bob, roomId);
+    await syncAll(alice);
+    assert.equal(
+      alice.client.getRoom(roomId)?.getMember(dave.client.userId),
+      undefined,
+      "precondition: unseen",
+    );
+
+    const after = await alice.client.sendText(roomId, "after Dave left");
+    await syncAll(bob);
+    assert.notEqual(sessionOf(bob, after), sessionOf(bob, before), "the room key was rotated");
   });
 });

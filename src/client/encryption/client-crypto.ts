@@ -284,6 +284,8 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   processSyncChanges(changes: SyncCryptoChanges): Promise<ToDeviceEvent[]> {
     return this.exclusive(async () => {
       this.#ensureOpen();
+      // Members may have come and gone unseen in a limited timeline's gap: fetched again.
+      this.#rooms.membersMayHaveChanged(changes.limitedRooms ?? []);
       return this.#syncs.processChanges(changes);
     });
   }

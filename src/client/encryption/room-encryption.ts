@@ -40,9 +40,14 @@ export class RoomEncryption {
   /**
    * Rooms whose full member list was fetched in this process. With lazy-loaded members, sync
    * only names the members it must; a room key must still reach every member, so the list is
-   * fetched once before the first share. Sync (and its gap fetches) keeps it current after that.
+   * fetched before the first share. Sync keeps it current after that, but for a limited timeline:
+   * members who came and went in its gap may be in neither `state` nor the events fetched for it
+   * (gap filling off, or the gap past its bound), so the list is fetched again before the next
+   * share (as matrix-rust-sdk marks a room's members missing after a limited sync).
    */
   readonly #membersLoaded = new Set<string>();
+  /** Rooms whose member list was fetched, then a limited sync came: to be fetched again. */
+  readonly #membersStale = new Set<string>();
   /** Per-room trust requirements (persisted in the engine), read once per room per process. */
   readonly #roomTrust = new Map<string, RoomTrustRequirements>();
   /**
@@ -61,9 +66,17 @@ export class RoomEncryption {
   reset(): void {
     // Members may have joined in the range the other process synced: fetch the lists again.
     this.#membersLoaded.clear();
+    this.#membersStale.clear();
     this.#recorded.clear();
     this.#roomTrust.clear();
     this.#unchangedAt = new WeakMap();
+  }
+
+  /** These rooms' timelines were limited: their member lists are fetched again before a share. */
+  membersMayHaveChanged(roomIds: readonly string[]): void {
+    for (const roomId of roomIds) {
+      if (this.#membersLoaded.delete(roomId)) this.#membersStale.add(roomId);
+    }
   }
 
   /**
@@ -158,22 +171,43 @@ export class RoomEncryption {
   }
 
   /**
-   * Fetches the room's members (once per process) and adds those sync has not told us about.
-   * What sync already delivered is at least as new, so it is never overwritten.
+   * Fetches the room's members (once per process, and again after a limited sync) and applies
+   * them. The server answers with its current state, at least as new as ours unless a sync
+   * response changed the room's state while the request was out: then only the members sync has
+   * not told us about are added (what sync delivered may be newer), and the list is fetched again
+   * at the next share. Leaves come too: a member who left unseen must stop getting keys.
+   *
+   * The engine hears of the memberships that changed (joins tracked, a leave rotates the room
+   * key). A leave of someone we never knew of says when it happened only on a fetch again after a
+   * limited sync (the last fetch had every member): then they came and went in the gap, and may
+   * hold the room key through another member's history bundle; on a first fetch it may be years
+   * old, and rotating for it would rotate every room at every start.
    */
   async #loadMembers(room: Room): Promise<void> {
-    if (this.#membersLoaded.has(room.roomId)) return;
+    const roomId = room.roomId;
+    if (this.#membersLoaded.has(roomId)) return;
+    const again = this.#membersStale.has(roomId);
+    const version = room.stateVersion;
     const res = await this.#opts.http.request({
       method: "GET",
-      path: path`/_matrix/client/v3/rooms/${room.roomId}/members`,
-      query: { not_membership: "leave" },
+      path: path`/_matrix/client/v3/rooms/${roomId}/members`,
       schema: membersResponseSchema,
     });
+    const current = room.stateVersion === version;
+    const changes: { roomId: string; userId: string; membership: string }[] = [];
     for (const ev of res.chunk) {
       if (ev.type !== "m.room.member") continue;
-      if (room.getState("m.room.member", ev.state_key) === undefined) room.applyState(ev);
+      const ours = room.getState("m.room.member", ev.state_key);
+      if (ours !== undefined && (!current || ours.event_id === ev.event_id)) continue;
+      room.applyState(ev);
+      const membership = String(ev.content.membership);
+      if (ours === undefined && membership === "leave" && !again) continue;
+      if (ours?.content.membership !== membership) changes.push({ roomId, userId: ev.state_key, membership });
     }
-    this.#membersLoaded.add(room.roomId);
+    if (changes.length > 0) await this.#machine.receiveRoomMembership(changes);
+    if (!current) return;
+    this.#membersLoaded.add(roomId);
+    this.#membersStale.delete(roomId);
   }
 
   /**

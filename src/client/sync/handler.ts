@@ -75,11 +75,19 @@ export async function handleSyncResponse(
   const changedRooms = new Map<string, Room>();
   const changedMemberships: { roomId: string; userId: string; membership: string }[] = [];
   const encryptedSenders = new Set<string>();
+  const limitedRooms: string[] = [];
+  /** Joined rooms' filled gaps, fetched before the hook (see below). */
+  const gaps = new Map<string, ClientEvent[]>();
 
   // Membership changes and encrypted events' senders are collected before the hook so the E2EE
-  // layer sees them with the same response.
+  // layer sees them with the same response. A limited timeline's gap is fetched first: with
+  // lazy-loaded members, a member who came and went in it is in neither `state` nor the timeline,
+  // and the engine must still see the leave (it rotates the room key).
   for (const [roomId, r] of Object.entries(res.rooms?.join ?? {})) {
-    for (const ev of [...(r.state?.events ?? []), ...(r.timeline?.events ?? [])]) {
+    if (r.timeline?.limited) limitedRooms.push(roomId);
+    const gap = await fetchGapOf(ctx, roomId, r, since);
+    if (gap.length > 0) gaps.set(roomId, gap);
+    for (const ev of [...gap, ...(r.state?.events ?? []), ...(r.timeline?.events ?? [])]) {
       if (ev.type === "m.room.member" && ev.state_key !== undefined) {
         changedMemberships.push({ roomId, userId: ev.state_key, membership: String(ev.content.membership) });
       }
@@ -98,6 +106,7 @@ export async function handleSyncResponse(
       oneTimeKeyCounts: res.device_one_time_keys_count,
       unusedFallbackKeyTypes: res.device_unused_fallback_key_types,
       changedMemberships,
+      limitedRooms,
       encryptedSenders: [...encryptedSenders],
     });
   }
@@ -127,7 +136,8 @@ export async function handleSyncResponse(
   // the leave). Handled after it, the leave made the room lose its invitation for good.
   for (const [roomId, r] of Object.entries(res.rooms?.leave ?? {})) {
     const [room, prev] = roomFor(roomId, "leave");
-    await applyRoom(ctx, processor, room, prev, r, "leave", emits, since);
+    const gap = await fetchGapOf(ctx, roomId, r, since);
+    await applyRoom(ctx, processor, room, prev, r, "leave", emits, since, gap);
   }
   for (const [roomId, r] of Object.entries(res.rooms?.invite ?? {})) {
     const [room, prev] = roomFor(roomId, "invite");
@@ -143,7 +153,7 @@ export async function handleSyncResponse(
 
   for (const [roomId, r] of Object.entries(res.rooms?.join ?? {})) {
     const [room, prev] = roomFor(roomId, "join");
-    await applyRoom(ctx, processor, room, prev, r, "join", emits, since);
+    await applyRoom(ctx, processor, room, prev, r, "join", emits, since, gaps.get(roomId) ?? []);
   }
   for (const [roomId] of Object.entries(res.rooms?.knock ?? {})) {
     const [room, prev] = roomFor(roomId, "knock");
@@ -180,6 +190,8 @@ async function applyRoom(
   section: "join" | "leave",
   emits: Emit[],
   since: string | undefined,
+  /** The events a limited timeline skipped, oldest first (`fetchGapOf`). */
+  gap: readonly ClientEvent[],
 ): Promise<void> {
   const firstEmit = emits.length;
   const applyStateEvent = (ev: StateEvent) => {
@@ -199,11 +211,9 @@ async function applyRoom(
     }
   };
 
-  // A limited timeline after a gap (e.g. a long restart): fetch what was skipped, so that every
-  // event reaches listeners once. Gap events come before the state block, which is newer.
-  const prevBatch = r.timeline?.prev_batch;
-  if (r.timeline?.limited && since !== undefined && prevBatch !== undefined && ctx.fetchGap) {
-    const gap = await ctx.fetchGap(room.roomId, prevBatch, since);
+  // A limited timeline after a gap (e.g. a long restart): what was skipped, so that every event
+  // reaches listeners once. Gap events come before the state block, which is newer.
+  if (gap.length > 0) {
     const decrypted = await decryptTimeline(ctx, processor, room, gap);
     for (const raw of gap) {
       if (raw.state_key !== undefined) applyStateEvent(raw as StateEvent);
@@ -252,6 +262,23 @@ async function applyRoom(
       }
     }
   }
+}
+
+/**
+ * The events a limited timeline skipped (e.g. after a long restart), oldest first; none when the
+ * timeline is not limited, on a first sync, or when gaps are left to the application.
+ */
+function fetchGapOf(
+  ctx: SyncContext,
+  roomId: string,
+  r: JoinedRoomSync | LeftRoomSync,
+  since: string | undefined,
+): Promise<ClientEvent[]> {
+  const prevBatch = r.timeline?.prev_batch;
+  if (!r.timeline?.limited || since === undefined || prevBatch === undefined || !ctx.fetchGap) {
+    return Promise.resolve([]);
+  }
+  return ctx.fetchGap(roomId, prevBatch, since);
 }
 
 /**

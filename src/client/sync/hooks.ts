@@ -21,6 +21,12 @@ export interface SyncCryptoChanges {
   /** Rooms whose membership changed in this response, for key-sharing decisions. */
   changedMemberships: { roomId: string; userId: string; membership: string }[];
   /**
+   * Joined rooms whose timeline was limited in this response: members may have come and gone
+   * unseen (lazy-loaded members, a gap not filled), so the member list is fetched again before
+   * the next room-key share.
+   */
+  limitedRooms?: string[];
+  /**
    * Senders of the encrypted timeline events in this response's joined rooms, so their devices
    * can be fetched in one query before the events are decrypted.
    */
