@@ -1,8 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { encryptAttachment } from "../../crypto/attachments/index.ts";
+import { AttachmentError, encryptAttachment } from "../../crypto/attachments/index.ts";
 import type { JsonObject } from "../../wire/index.ts";
-import { attachmentOf, encryptedFile } from "./attachments.ts";
+import {
+  attachmentOf,
+  downloadAttachmentBytes,
+  downloadAttachmentStream,
+  encryptedFile,
+} from "./attachments.ts";
 
 const { info } = encryptAttachment(new TextEncoder().encode("a picture"));
 const file = encryptedFile(info, "mxc://example.org/abc") as unknown as JsonObject;
@@ -48,5 +53,37 @@ describe("attachmentOf", () => {
     const a = attachmentOf({ url: "mxc://example.org/x", info: { mimetype: 5, size: -1 } });
     assert.equal(a?.mimetype, undefined);
     assert.equal(a?.size, undefined);
+  });
+});
+
+describe("downloadAttachment", () => {
+  it("refuses a malformed file before downloading anything, never falling back to a plain url", async () => {
+    const bad: unknown[] = [
+      { ...file, v: "v1" },
+      { ...file, hashes: {} },
+      null,
+      "mxc://example.org/x",
+      [file],
+    ];
+    for (const f of bad) {
+      const content = { msgtype: "m.file", file: f, url: "mxc://example.org/plain" } as JsonObject;
+      const downloads: string[] = [];
+      const isBadFile = (e: unknown) => e instanceof AttachmentError && e.code === "BAD_FILE_INFO";
+      await assert.rejects(
+        downloadAttachmentBytes(content, async (mxc) => {
+          downloads.push(mxc);
+          return new Uint8Array(9);
+        }),
+        isBadFile,
+      );
+      await assert.rejects(
+        downloadAttachmentStream(content, async (mxc) => {
+          downloads.push(mxc);
+          return new Blob([new Uint8Array(9)]).stream();
+        }),
+        isBadFile,
+      );
+      assert.deepEqual(downloads, [], JSON.stringify(f));
+    }
   });
 });

@@ -3,6 +3,7 @@
 // first use (a dynamic import: a chunk of its own in a browser bundle), when a file is sent or
 // downloaded; checking a `file` object (`attachmentOf`) needs only file-info.ts.
 import {
+  decodeFileInfo,
   type EncryptedFile,
   type EncryptedFileInfo,
   isEncryptedFile,
@@ -96,6 +97,18 @@ export function encryptedFile(info: EncryptedFileInfo, url: string): EncryptedFi
 }
 
 /**
+ * The `url` of a media event's `file`, once the file checked out (as in `attachmentOf`): a malformed
+ * or unsupported `file` throws `AttachmentError` `BAD_FILE_INFO` before anything is downloaded, and
+ * is never passed over for a plain `url` beside it.
+ */
+function checkedFileUrl(file: unknown): string {
+  decodeFileInfo(file).key.fill(0);
+  const url = (file as Record<string, unknown>).url;
+  if (typeof url !== "string") throw new ClientCryptoError("NO_ATTACHMENT", "the file object has no url");
+  return url;
+}
+
+/**
  * The bytes of a media event's attachment: `content.file` (encrypted: hash checked, then
  * decrypted) or `content.url` (plain). Throws `AttachmentError` for a bad `file` or a hash mismatch.
  */
@@ -104,9 +117,8 @@ export async function downloadAttachmentBytes(
   download: (mxcUri: string) => Promise<Uint8Array>,
 ): Promise<Uint8Array> {
   const file = content.file;
-  if (typeof file === "object" && file !== null && !Array.isArray(file)) {
-    const url = (file as Record<string, unknown>).url;
-    if (typeof url !== "string") throw new ClientCryptoError("NO_ATTACHMENT", "the file object has no url");
+  if (file !== undefined) {
+    const url = checkedFileUrl(file);
     const { decryptAttachmentAsync } = await attachmentCipher();
     return decryptAttachmentAsync(await download(url), file);
   }
@@ -124,10 +136,8 @@ export async function downloadAttachmentStream(
   download: (mxcUri: string) => Promise<ReadableStream<Uint8Array>>,
 ): Promise<ReadableStream<Uint8Array>> {
   const file = content.file;
-  if (typeof file === "object" && file !== null && !Array.isArray(file)) {
-    const url = (file as Record<string, unknown>).url;
-    if (typeof url !== "string") throw new ClientCryptoError("NO_ATTACHMENT", "the file object has no url");
-    // Set up (and validate the key, IV and hash) before anything is downloaded.
+  if (file !== undefined) {
+    const url = checkedFileUrl(file);
     const { decryptAttachmentStream } = await attachmentCipher();
     const pipe = new TransformStream<Uint8Array, Uint8Array>();
     const plaintext = decryptAttachmentStream(pipe.readable, file);
