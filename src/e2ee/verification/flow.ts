@@ -383,10 +383,9 @@ export class VerificationFlow {
 
   #macKeys(env: VerificationEnv): MacKeys {
     const ours: Record<string, string> = { [`ed25519:${env.deviceId}`]: env.ed25519 };
+    // Only a master key this device trusts is vouched for: the published one may be the server's.
     const ourMaster = env.masterKey(env.userId);
-    if (ourMaster !== undefined && (this.otherUser !== env.userId || env.ownMasterTrusted)) {
-      ours[`ed25519:${ourMaster}`] = ourMaster;
-    }
+    if (ourMaster !== undefined && env.ownMasterTrusted) ours[`ed25519:${ourMaster}`] = ourMaster;
     const theirs: Record<string, string> = {};
     const theirMaster = env.masterKey(this.otherUser);
     if (theirMaster !== undefined) theirs[`ed25519:${theirMaster}`] = theirMaster;

@@ -22,7 +22,8 @@ export function qrToShow(
   const ourMaster = env.masterKey(env.userId);
   if (otherUser !== env.userId) {
     const theirMaster = env.masterKey(otherUser);
-    if (ourMaster === undefined || theirMaster === undefined) return undefined;
+    // Our master key goes in as ours only when this device trusts it (the scanner verifies it).
+    if (ourMaster === undefined || theirMaster === undefined || !env.ownMasterTrusted) return undefined;
     return { mode: 0, flowId, key1: ourMaster, key2: theirMaster, secret };
   }
   if (ourMaster === undefined) return undefined;

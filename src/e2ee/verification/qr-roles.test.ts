@@ -130,6 +130,7 @@ describe("QR key roles: what the shower learns once the scan is reciprocated", (
       s.masters.set(p.a.userId, master.a);
       s.masters.set(p.b.userId, master.b);
     }
+    p.a.ownMasterTrusted = true;
     const { ka } = p.requestAccepted();
     assert.ok(p.a.machine.qrBytes(ka, p.a.env));
     assert.throws(

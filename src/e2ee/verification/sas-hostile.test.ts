@@ -51,11 +51,38 @@ describe("SAS against a hostile peer", () => {
     const p = Pair.make();
     p.a.masters.set(p.b.userId, master);
     p.b.masters.set(p.b.userId, master);
+    p.b.ownMasterTrusted = true;
     const { ka, kb } = sasStarted(p);
     confirmBoth(p, ka, kb);
     const s = p.a.machine.snapshot(ka);
     assert.equal(s?.phase, "done", JSON.stringify(s?.cancel));
     assert.deepEqual(s?.verified?.masterKeys, [{ userId: p.b.userId, key: master }]);
+  });
+
+  it("a device that does not trust its own published master key never vouches for it (SAS MAC, QR mode 0x00)", () => {
+    // The master key the server lists for Bob may be the server's own: until Bob's device trusts
+    // it, its MAC covers only its device key, and it shows no code naming it as Bob's.
+    const master = key32();
+    const p = Pair.make();
+    for (const side of [p.a, p.b]) {
+      side.masters.set(p.a.userId, key32());
+      side.masters.set(p.b.userId, master);
+    }
+    p.a.ownMasterTrusted = true;
+    const { ka, kb } = p.requestAccepted();
+    assert.equal(p.b.machine.qrBytes(kb, p.b.env), undefined);
+    assert.ok(p.a.machine.qrBytes(ka, p.a.env), "the side that trusts its master key shows a code");
+    p.a.machine.startSas(ka, p.a.env, p.now);
+    p.deliver();
+    confirmBoth(p, ka, kb);
+    const bobMac = p.log.find((e) => e.from === p.b.deviceId && e.type === "m.key.verification.mac");
+    assert.deepEqual(Object.keys(bobMac?.content.mac as object), [`ed25519:${p.b.deviceId}`]);
+    const s = p.a.machine.snapshot(ka);
+    assert.equal(s?.phase, "done", JSON.stringify(s?.cancel));
+    assert.deepEqual(s?.verified?.masterKeys, []);
+    assert.deepEqual(s?.verified?.devices, [
+      { userId: p.b.userId, deviceId: p.b.deviceId, ed25519: p.b.ed25519 },
+    ]);
   });
 
   it("key IDs we do not know are not reported verified; a MAC of unknown keys only verifies nothing", () => {
