@@ -49,6 +49,20 @@ describe("attachmentOf", () => {
     }
     assert.equal(attachmentOf({ msgtype: "m.text", body: "no media" }), undefined);
     assert.equal(attachmentOf({ url: "https://not-mxc" }), undefined);
+    // Not content URIs: an app building a media URL from them would request another path.
+    for (const url of [
+      "mxc://example.org/../../client/v3/rooms",
+      "mxc://example.org/abc/def",
+      "mxc://example.org/abc?x=1",
+      "mxc://example.org/a%2Fb",
+      "mxc://../abc",
+      "mxc://example.org/",
+      "mxc:///abc",
+    ]) {
+      assert.equal(attachmentOf({ msgtype: "m.file", url }), undefined, url);
+      assert.equal(attachmentOf({ msgtype: "m.file", file: { ...file, url } }), undefined, url);
+    }
+    assert.equal(attachmentOf({ url: "mxc://[::1]:8448/a_b-C9" })?.url, "mxc://[::1]:8448/a_b-C9");
     // Nonsense in `info` is ignored, not trusted.
     const a = attachmentOf({ url: "mxc://example.org/x", info: { mimetype: 5, size: -1 } });
     assert.equal(a?.mimetype, undefined);

@@ -8,7 +8,7 @@ import {
   type EncryptedFileInfo,
   isEncryptedFile,
 } from "../../crypto/attachments/file-info.ts";
-import type { JsonObject } from "../../wire/index.ts";
+import { type JsonObject, parseMxcUri } from "../../wire/index.ts";
 import type { UploadData } from "../media.ts";
 import { ClientCryptoError } from "./errors.ts";
 
@@ -89,7 +89,8 @@ export function attachmentOf(content: JsonObject): MediaAttachment | undefined {
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
-const isMxc = (v: unknown): v is string => typeof v === "string" && v.startsWith("mxc://");
+/** A content URI as the spec allows it (as downloads require): never a path beyond `/{server}/{mediaId}`. */
+const isMxc = (v: unknown): v is string => typeof v === "string" && parseMxcUri(v) !== undefined;
 
 /** The `file` object of an encrypted media event. */
 export function encryptedFile(info: EncryptedFileInfo, url: string): EncryptedFile {
