@@ -115,6 +115,9 @@ export class LoggingCryptoStore implements CryptoStore {
   getWithheld(roomId: string, sessionId: string) {
     return this.inner.getWithheld(roomId, sessionId);
   }
+  getRivalRoomKeys() {
+    return this.inner.getRivalRoomKeys();
+  }
   getReplay(roomId: string, sessionId: string, messageIndex: number) {
     return this.inner.getReplay(roomId, sessionId, messageIndex);
   }

@@ -24,6 +24,8 @@ import type {
   OutgoingKeyRequestRecord,
   QueuedRequestRecord,
   ReplayRecord,
+  RivalRoomKeyId,
+  RivalRoomKeyRecord,
   RoomSessionKey,
   RoomSettingsRecord,
   TrackedUserRecord,
@@ -61,6 +63,14 @@ export interface CryptoChanges {
    */
   withheld?: readonly WithheldRecord[];
   replays?: readonly ReplayRecord[];
+  /**
+   * Upserted by room, session and `senderKey` (a rival saved again keeps its place in the store's
+   * order). Past `MAX_RIVAL_ROOM_KEYS_PER_SESSION` for a session, its rivals stored longest ago
+   * are deleted; past `MAX_STORED_RIVAL_ROOM_KEYS` in all, those stored longest ago; in the same save.
+   */
+  rivalRoomKeys?: readonly RivalRoomKeyRecord[];
+  /** Rival room keys deleted (by room, session and `senderKey`); unknown ones are ignored. */
+  deletedRivalRoomKeys?: readonly RivalRoomKeyId[];
   roomSettings?: readonly RoomSettingsRecord[];
   /** The backup to upload to, or `null` to forget it. */
   backupState?: BackupStateRecord | null;

@@ -10,7 +10,7 @@
  *
  * It registers `node:test` suites covering every method, the atomicity of `saveChanges`, reopen
  * persistence, identity mismatch, the one-open-at-a-time lock, wrong keys, a 100 000-session import
- * and the bounds on records anyone can add (withheld notices, Olm message hashes).
+ * and the bounds on records anyone can add (withheld notices, Olm message hashes, rival room keys).
  */
 import { describe } from "node:test";
 import { boundTests } from "./conformance/bounds.ts";
@@ -19,6 +19,7 @@ import { inboundGroupSessionTests } from "./conformance/inbound-group-sessions.t
 import { olmSessionTests } from "./conformance/olm-sessions.ts";
 import { openingTests } from "./conformance/opening.ts";
 import { outboundGroupSessionTests } from "./conformance/outbound-group-sessions.ts";
+import { rivalRoomKeyTests } from "./conformance/rival-room-keys.ts";
 import { saveChangesTests } from "./conformance/save-changes.ts";
 import { secretsAndStateTests } from "./conformance/secrets-and-state.ts";
 import { type ConformanceTarget, conformanceSuite } from "./conformance/target.ts";
@@ -37,5 +38,6 @@ export function runCryptoStoreConformance(target: ConformanceTarget): void {
     deviceTests(suite);
     secretsAndStateTests(suite);
     boundTests(suite);
+    rivalRoomKeyTests(suite);
   });
 }

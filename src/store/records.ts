@@ -76,6 +76,28 @@ export interface InboundGroupSessionRecord {
   readonly sharedHistory?: boolean;
 }
 
+/**
+ * A direct `m.room_key` share of a session we hold that names another creator than our copy (see
+ * `InboundSessions.add` in the engine): kept aside, in case the session's own events show it was
+ * the genuine one. At most one per session and sending device; bounded per session and overall
+ * (`MAX_RIVAL_ROOM_KEYS_PER_SESSION`, `MAX_STORED_RIVAL_ROOM_KEYS`).
+ */
+export interface RivalRoomKeyRecord {
+  readonly roomId: string;
+  readonly sessionId: string;
+  /** Curve25519 key of the device that shared it over Olm (the creator it names). */
+  readonly senderKey: string;
+  /** Ed25519 key that device claimed (`keys.ed25519` of the Olm payload). */
+  readonly senderClaimedEd25519: string;
+  /** The shared copy (its first index as shared). */
+  readonly pickle: InboundGroupSessionPickle;
+  /** The share said `shared_history` (MSC4268). Absent means false. */
+  readonly sharedHistory?: boolean;
+}
+
+/** Which rival room key: one per session and sending device. */
+export type RivalRoomKeyId = Pick<RivalRoomKeyRecord, "roomId" | "sessionId" | "senderKey">;
+
 /** `userId → deviceId → first message index` the device received. */
 export type SharedWith = { readonly [userId: string]: { readonly [deviceId: string]: number } };
 

@@ -36,6 +36,7 @@ import type {
   OutgoingKeyRequestRecord,
   QueuedRequestRecord,
   ReplayRecord,
+  RivalRoomKeyRecord,
   RoomSessionKey,
   RoomSettingsRecord,
   StoreIdentity,
@@ -74,6 +75,21 @@ export const MAX_STORED_WITHHELD = 50_000;
  * "Known limits". About 100 bytes a hash, ~10 MB at most.
  */
 export const MAX_STORED_OLM_MESSAGE_HASHES = 100_000;
+
+/**
+ * Most rival room keys a store keeps (`rivalRoomKeys`: direct shares of a session we hold that
+ * name another creator than our copy). Anyone in a room can send them, so a save that takes the
+ * store past the bound deletes those stored longest ago. The engine reads them all when it opens
+ * (`getRivalRoomKeys`): a few hundred bytes each, ~100 KB at most.
+ */
+export const MAX_STORED_RIVAL_ROOM_KEYS = 100;
+
+/**
+ * Most rival room keys a store keeps for one session (one per sending device): a save past it
+ * deletes that session's rivals stored longest ago, so a flood of shares of one session from
+ * made-up devices pushes out at most its own.
+ */
+export const MAX_RIVAL_ROOM_KEYS_PER_SESSION = 4;
 
 export interface InboundGroupSessionCounts {
   readonly total: number;
@@ -189,6 +205,11 @@ export interface CryptoStore extends StoreLease {
    * session, sessions in no set order. At most `MAX_INBOUND_SESSIONS_PER_LOOKUP` sessions a call.
    */
   getReplaysOfSessions(sessions: readonly RoomSessionKey[], limit: number): Promise<ReplayRecord[]>;
+  /**
+   * Every rival room key (`changes.rivalRoomKeys`), first stored first. At most
+   * `MAX_STORED_RIVAL_ROOM_KEYS`, and `MAX_RIVAL_ROOM_KEYS_PER_SESSION` of one session, are kept.
+   */
+  getRivalRoomKeys(): Promise<RivalRoomKeyRecord[]>;
   getRoomSettings(roomId: string): Promise<RoomSettingsRecord | undefined>;
   getBackupState(): Promise<BackupStateRecord | undefined>;
   /** Queued outgoing requests, oldest `createdAt` first (ties in request ID order). */

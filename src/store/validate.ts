@@ -28,6 +28,8 @@ import {
   type Pickle,
   type QueuedRequestRecord,
   type ReplayRecord,
+  type RivalRoomKeyId,
+  type RivalRoomKeyRecord,
   type RoomSessionKey,
   type RoomSettingsRecord,
   SENDER_REQUIREMENT_VALUES,
@@ -187,6 +189,26 @@ export function parseInboundGroupSession(v: unknown): InboundGroupSessionRecord 
     backedUp: bool(o, "backedUp", w),
     ...sharedHistory(o, w),
   };
+}
+
+export function parseRivalRoomKey(v: unknown): RivalRoomKeyRecord {
+  const w = "rival room key";
+  const o = obj(v, w);
+  return {
+    roomId: id(o, "roomId", w),
+    sessionId: id(o, "sessionId", w),
+    senderKey: id(o, "senderKey", w),
+    senderClaimedEd25519: str(o, "senderClaimedEd25519", w),
+    pickle: pickle<InboundGroupSessionPickle>(o, w),
+    ...sharedHistory(o, w),
+  };
+}
+
+/** A rival room key to delete: its room, session and sender key. */
+export function parseRivalRoomKeyId(v: unknown): RivalRoomKeyId {
+  const w = "rival room key to delete";
+  const o = obj(v, w);
+  return { roomId: id(o, "roomId", w), sessionId: id(o, "sessionId", w), senderKey: id(o, "senderKey", w) };
 }
 
 /** The optional shared-history flag: present only when true, so false and absent read alike. */

@@ -13,6 +13,7 @@ import type {
   OutgoingKeyRequestRecord,
   Pickle,
   QueuedRequestRecord,
+  RivalRoomKeyRecord,
 } from "../records.ts";
 import type { CryptoStore } from "../store.ts";
 
@@ -53,6 +54,15 @@ export const sample = {
       forwardingChain: [],
       backedUp: false,
       ...extra,
+    };
+  },
+  rival(roomId: string, sessionId: string, senderKey: string, n = 0): RivalRoomKeyRecord {
+    return {
+      roomId,
+      sessionId,
+      senderKey,
+      senderClaimedEd25519: `ed-${senderKey}`,
+      pickle: pickle(`rival-${sessionId}-${senderKey}`, n),
     };
   },
   outbound(roomId: string, sessionId: string, messageCount = 0): OutboundGroupSessionRecord {
@@ -134,6 +144,10 @@ export function fullChanges(): CryptoChanges {
     withheld: [
       { roomId: ROOM_A, sessionId: "w1", code: "m.unverified", reason: "not verified", sender: BOB },
     ],
+    rivalRoomKeys: [
+      sample.rival(ROOM_A, "g1", "curveRival"),
+      { ...sample.rival(ROOM_B, "g3", "curveOther"), sharedHistory: true },
+    ],
     replays: [{ roomId: ROOM_A, sessionId: "g1", messageIndex: 3, eventId: "$e3", timestamp: 1000 }],
     roomSettings: [
       { roomId: ROOM_A, algorithm: "m.megolm.v1.aes-sha2", rotationPeriodMessages: 100, verifyDevices: true },
@@ -172,6 +186,7 @@ export async function checkFull(store: CryptoStore): Promise<void> {
   assert.equal((await store.getTrackedUsers()).length, 2);
   assert.deepEqual(await keyRequestOf(store, { requestId: "kr1" }), c.outgoingKeyRequests?.[0]);
   assert.deepEqual(await store.getWithheld(ROOM_A, "w1"), c.withheld?.[0]);
+  assert.deepEqual(await store.getRivalRoomKeys(), c.rivalRoomKeys);
   assert.deepEqual(await store.getReplay(ROOM_A, "g1", 3), c.replays?.[0]);
   assert.deepEqual(await store.getRoomSettings(ROOM_A), c.roomSettings?.[0]);
   assert.deepEqual(await store.getBackupState(), c.backupState);

@@ -29,6 +29,7 @@ export function saveChangesTests({ withStore }: ConformanceSuite): void {
       assert.equal(await keyRequestOf(s, { requestId: "kr1" }), undefined);
       assert.equal(await keyRequestOf(s, { roomId: ROOM_A, sessionId: "x" }), undefined);
       assert.equal(await s.getWithheld(ROOM_A, "w1"), undefined);
+      assert.deepEqual(await s.getRivalRoomKeys(), []);
       assert.equal(await s.isOlmMessageKnown("k1", "h"), false);
       assert.equal(await s.getCustomValue("x"), undefined);
       assert.equal(await s.getReplay(ROOM_A, "g1", 0), undefined);

@@ -34,6 +34,7 @@ import {
   parseWithheld,
 } from "../validate.ts";
 import { putInOrder, requestToPromise } from "./ordered.ts";
+import { applyRivals } from "./rivals.ts";
 import type { IdbStoreName } from "./upgrades.ts";
 
 function isRow(v: unknown): v is { readonly [field: string]: unknown } {
@@ -113,6 +114,8 @@ export async function applyChanges(
     replace: true,
     range: range,
   });
+  // Rivals touch no other record: their upserts, bounds and deletions together, in that order.
+  await applyRivals(os("rival_room_keys"), c.rivalRoomKeys ?? [], c.deletedRivalRoomKeys ?? [], cipher);
   for (const x of c.replays ?? []) os("replays").put(parseReplay(x));
   for (const x of c.roomSettings ?? []) os("room_settings").put(parseRoomSettings(x));
   if (c.backupState === null) os("meta").delete("backup_state");

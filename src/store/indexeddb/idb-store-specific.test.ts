@@ -245,6 +245,50 @@ describe("IndexedDbCryptoStore", () => {
     await store.close();
   });
 
+  it("upgrades a version 6 database: its data kept; rival room keys kept from then on, their pickles sealed", async () => {
+    const name = newName();
+    const open = indexedDB.open(name, 6);
+    open.onupgradeneeded = (e) => {
+      if (open.transaction) upgradeIdb(open.result, open.transaction, e.oldVersion, 6);
+    };
+    const db = await req(open);
+    assert.equal(db.objectStoreNames.contains("rival_room_keys"), false);
+    const { header } = await StoreCipher.create({ kind: "passphrase", passphrase: "pw", iterations: 1000 });
+    const tx = db.transaction(["meta", "tracked_users"], "readwrite");
+    tx.objectStore("meta").put({ userId: ALICE, deviceId: DEVICE }, "identity");
+    tx.objectStore("meta").put(header, "store_key");
+    tx.objectStore("tracked_users").put({ userId: "@bob:x", outdated: true });
+    await new Promise((resolve) => {
+      tx.oncomplete = resolve;
+    });
+    db.close();
+
+    const rival = { ...sample.rival("!r:x", "g1", "curveRival"), sharedHistory: true };
+    let store = await IndexedDbCryptoStore.open({ userId: ALICE, name, passphrase: "pw" });
+    try {
+      assert.deepEqual(await store.getTrackedUsers(), [{ userId: "@bob:x", outdated: true }]);
+      assert.deepEqual(await store.getRivalRoomKeys(), []);
+      await store.saveChanges({ rivalRoomKeys: [rival] });
+    } finally {
+      await store.close();
+    }
+    const check = await req(indexedDB.open(name));
+    assert.equal(check.version, IDB_SCHEMA_VERSION);
+    const rows: unknown[] = await req(
+      check.transaction("rival_room_keys").objectStore("rival_room_keys").getAll(),
+    );
+    check.close();
+    const text = JSON.stringify(rows);
+    assert.ok(!text.includes("rival-g1"), "the rival's pickle is stored in clear");
+    assert.ok(text.includes("curveRival"), "lookup fields stay in clear");
+    store = await IndexedDbCryptoStore.open({ userId: ALICE, name, passphrase: "pw" });
+    try {
+      assert.deepEqual(await store.getRivalRoomKeys(), [rival]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it("stores pickles, secrets and queued bodies sealed, lookup fields in clear", async () => {
     const name = newName();
     const store = await IndexedDbCryptoStore.open({

@@ -27,6 +27,7 @@ import type {
   OutgoingKeyRequestRecord,
   QueuedRequestRecord,
   ReplayRecord,
+  RivalRoomKeyRecord,
   RoomSessionKey,
   RoomSettingsRecord,
   StoreIdentity,
@@ -72,6 +73,7 @@ import {
   type WebLockManager,
 } from "./lease.ts";
 import { requestToPromise } from "./ordered.ts";
+import { readRivals } from "./rivals.ts";
 import { openStoreCipher } from "./store-key.ts";
 import { IDB_SCHEMA_VERSION, IDB_STORE_NAMES, upgradeIdb } from "./upgrades.ts";
 
@@ -455,6 +457,10 @@ export class IndexedDbCryptoStore implements CryptoStore {
 
   async getOutgoingKeyRequests(): Promise<OutgoingKeyRequestRecord[]> {
     return (await this.#d().getAll("outgoing_key_requests")).map(parseOutgoingKeyRequest);
+  }
+
+  async getRivalRoomKeys(): Promise<RivalRoomKeyRecord[]> {
+    return readRivals(await this.#d().getAllFromIndex("rival_room_keys", "seq"), this.#cipher);
   }
 
   async getWithheld(roomId: string, sessionId: string): Promise<WithheldRecord | undefined> {

@@ -122,6 +122,20 @@ export const IDB_UPGRADES: readonly IdbUpgrade[] = [
       };
     },
   },
+  {
+    version: 7,
+    description:
+      "rival room keys: direct shares of a held session naming another creator, kept across restarts",
+    // Keyed by room, session and sender key; `seq` (unique index) numbers rows in the order stored,
+    // for the bounds (`rivals.ts`).
+    run(db) {
+      db.createObjectStore("rival_room_keys", { keyPath: ["roomId", "sessionId", "senderKey"] }).createIndex(
+        "seq",
+        "seq",
+        { unique: true },
+      );
+    },
+  },
 ];
 
 export const IDB_SCHEMA_VERSION: number = IDB_UPGRADES[IDB_UPGRADES.length - 1]?.version ?? 1;
@@ -143,6 +157,7 @@ export const IDB_STORE_NAMES = [
   "olm_message_hashes",
   "custom_values",
   "outbound_group_session_sharing",
+  "rival_room_keys",
 ] as const;
 
 export type IdbStoreName = (typeof IDB_STORE_NAMES)[number];

@@ -21,6 +21,8 @@ import type {
   OutgoingKeyRequestRecord,
   QueuedRequestRecord,
   ReplayRecord,
+  RivalRoomKeyId,
+  RivalRoomKeyRecord,
   RoomSessionKey,
   RoomSettingsRecord,
   StoreIdentity,
@@ -32,7 +34,9 @@ import {
   type InboundGroupSessionCounts,
   type InboundGroupSessionPage,
   type LeaseGrant,
+  MAX_RIVAL_ROOM_KEYS_PER_SESSION,
   MAX_STORED_OLM_MESSAGE_HASHES,
+  MAX_STORED_RIVAL_ROOM_KEYS,
   MAX_STORED_WITHHELD,
 } from "../store.ts";
 import {
@@ -55,6 +59,8 @@ import {
   parsePageRequest,
   parseQueuedRequest,
   parseReplay,
+  parseRivalRoomKey,
+  parseRivalRoomKeyId,
   parseRoomSettings,
   parseSecret,
   parseSecretName,
@@ -69,6 +75,7 @@ const k2 = (a: string, b: string): string => JSON.stringify([a, b]);
 // unambiguous (the room ID's length prefixes it). Records are held per session, by message index.
 const replaySessionKey = (roomId: string, sessionId: string): string =>
   `${roomId.length}:${roomId}${sessionId}`;
+const rivalKey = (k: RivalRoomKeyId): string => JSON.stringify([k.roomId, k.sessionId, k.senderKey]);
 const clone = <T>(v: T): T => structuredClone(v);
 const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 const compareKeys = (a: RoomSessionKey, b: RoomSessionKey): number =>
@@ -90,6 +97,8 @@ export class MemoryStoreData {
   readonly tracked = new Map<string, TrackedUserRecord>();
   readonly keyRequests = new Map<string, OutgoingKeyRequestRecord>();
   readonly withheld = new Map<string, WithheldRecord>();
+  /** Rival room keys by room, session and sender key, first stored first. */
+  readonly rivals = new Map<string, RivalRoomKeyRecord>();
   readonly replays = new Map<string, Map<number, ReplayRecord>>();
   readonly roomSettings = new Map<string, RoomSettingsRecord>();
   backup: BackupStateRecord | undefined;
@@ -309,6 +318,10 @@ export class MemoryCryptoStore implements CryptoStore {
     return [...this.#d().keyRequests.values()].sort((a, b) => compare(a.requestId, b.requestId)).map(clone);
   }
 
+  async getRivalRoomKeys(): Promise<RivalRoomKeyRecord[]> {
+    return clone([...this.#d().rivals.values()]);
+  }
+
   async getWithheld(roomId: string, sessionId: string): Promise<WithheldRecord | undefined> {
     return clone(this.#d().withheld.get(k2(roomId, sessionId)));
   }
@@ -401,6 +414,51 @@ export class MemoryCryptoStore implements CryptoStore {
     this.#closed = true;
     this.#data.inUse = false;
   }
+}
+
+/**
+ * Upserts rival room keys (a rival saved again keeps its place), then applies both bounds, then
+ * deletes `deleted`. The undo puts the whole collection back as it was, order included (a hundred
+ * or so rivals at most: copying them is cheap).
+ */
+function applyRivals(
+  d: MemoryStoreData,
+  records: readonly RivalRoomKeyRecord[],
+  deleted: readonly RivalRoomKeyId[],
+  j: Undo[],
+): void {
+  if (records.length === 0 && deleted.length === 0) return;
+  const parsed = records.map((r) => clone(parseRivalRoomKey(r)));
+  const gone = deleted.map(parseRivalRoomKeyId);
+  const before = [...d.rivals];
+  j.push(() => {
+    d.rivals.clear();
+    for (const [key, r] of before) d.rivals.set(key, r);
+  });
+  const sessions = new Set<string>();
+  for (const rec of parsed) {
+    sessions.add(k2(rec.roomId, rec.sessionId));
+    d.rivals.set(rivalKey(rec), rec);
+  }
+  // Per session: its rivals in stored order, the oldest beyond the bound deleted.
+  const bySession = new Map<string, string[]>();
+  for (const [key, r] of d.rivals) {
+    const session = k2(r.roomId, r.sessionId);
+    if (!sessions.has(session)) continue;
+    const keys = bySession.get(session) ?? [];
+    keys.push(key);
+    bySession.set(session, keys);
+  }
+  for (const keys of bySession.values()) {
+    for (const key of keys.slice(0, Math.max(0, keys.length - MAX_RIVAL_ROOM_KEYS_PER_SESSION))) {
+      d.rivals.delete(key);
+    }
+  }
+  for (const key of d.rivals.keys()) {
+    if (d.rivals.size <= MAX_STORED_RIVAL_ROOM_KEYS) break;
+    d.rivals.delete(key);
+  }
+  for (const k of gone) d.rivals.delete(rivalKey(k));
 }
 
 export function checkLimit(limit: number): void {
@@ -533,6 +591,8 @@ function apply(d: MemoryStoreData, c: CryptoChanges, j: Undo[]): void {
     if (inner !== undefined) del(j, inner, sessionId);
   }
   for (const roomId of c.deletedOutboundGroupSessions ?? []) del(j, d.outbound, roomId);
+  // Rivals touch no other record: their upserts, bounds and deletions together, in that order.
+  applyRivals(d, c.rivalRoomKeys ?? [], c.deletedRivalRoomKeys ?? [], j);
   for (const userId of c.untrackedUsers ?? []) del(j, d.tracked, userId);
   for (const requestId of c.deletedOutgoingKeyRequests ?? []) del(j, d.keyRequests, requestId);
   for (const requestId of c.deletedQueuedRequests ?? []) del(j, d.queued, requestId);

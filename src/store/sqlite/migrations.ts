@@ -139,6 +139,20 @@ export const MIGRATIONS: readonly Migration[] = [
     // older Keyroom, which would rewrite these rows without the mark, from opening the file.
     sql: "ALTER TABLE tracked_users ADD COLUMN sender_order INTEGER;",
   },
+  {
+    version: 9,
+    description:
+      "rival room keys: direct shares of a held session naming another creator, kept across restarts",
+    // `seq` is the row ID: the order stored (a rival saved again keeps its row), for the bounds.
+    // Rows leave from anywhere (a session's rivals are deleted when it settles), so the bounds
+    // keep the newest rows by `seq` rather than a contiguous range.
+    sql: `
+      CREATE TABLE rival_room_keys (
+        seq INTEGER PRIMARY KEY, room_id TEXT NOT NULL, session_id TEXT NOT NULL, sender_key TEXT NOT NULL,
+        sender_claimed_ed25519 TEXT NOT NULL, shared_history INTEGER NOT NULL, pickle TEXT NOT NULL,
+        UNIQUE (room_id, session_id, sender_key));
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -316,6 +316,47 @@ describe("SqliteCryptoStore", () => {
     check.close();
   });
 
+  it("upgrades a version 8 database: its data kept; rival room keys kept from then on, their pickles sealed", async () => {
+    const directory = newDir();
+    const path = join(directory, DEFAULT_SQLITE_FILE_NAME);
+    const db = new Database(path);
+    assert.equal(migrate(db, 8), 8);
+    const { header } = await StoreCipher.create({ kind: "passphrase", passphrase: "pw", iterations: 1000 });
+    const putMeta = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");
+    putMeta.run("identity", JSON.stringify({ userId: ALICE, deviceId: DEVICE }));
+    putMeta.run("store_key", JSON.stringify(header));
+    db.prepare("INSERT INTO tracked_users (user_id, outdated) VALUES (?, ?)").run("@bob:x", 1);
+    db.close();
+
+    const open = () => SqliteCryptoStore.open({ userId: ALICE, directory, passphrase: "pw" });
+    const rival = { ...sample.rival("!r:x", "g1", "curveRival"), sharedHistory: true };
+    let store = await open();
+    try {
+      assert.deepEqual(await store.getTrackedUsers(), [{ userId: "@bob:x", outdated: true }]);
+      assert.deepEqual(await store.getRivalRoomKeys(), []);
+      await store.saveChanges({ rivalRoomKeys: [rival] });
+    } finally {
+      await store.close();
+    }
+    const raw = readFileSync(path).toString("latin1");
+    const walPath = `${path}-wal`;
+    const wal = existsSync(walPath) ? readFileSync(walPath).toString("latin1") : "";
+    assert.ok(
+      !raw.includes("rival-g1") && !wal.includes("rival-g1"),
+      "the rival's pickle is stored in clear",
+    );
+    assert.ok(raw.includes("curveRival") || wal.includes("curveRival"), "lookup columns stay in clear");
+    store = await open();
+    try {
+      assert.deepEqual(await store.getRivalRoomKeys(), [rival]);
+    } finally {
+      await store.close();
+    }
+    const check = new Database(path, { readonly: true });
+    assert.equal(schemaVersion(check), LATEST_SCHEMA_VERSION);
+    check.close();
+  });
+
   it("a message rewrites only the outbound session's ratchet row, not its device lists", async () => {
     const directory = newDir();
     const path = join(directory, DEFAULT_SQLITE_FILE_NAME);

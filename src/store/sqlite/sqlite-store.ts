@@ -35,6 +35,7 @@ import type {
   OutgoingKeyRequestRecord,
   QueuedRequestRecord,
   ReplayRecord,
+  RivalRoomKeyRecord,
   RoomSessionKey,
   RoomSettingsRecord,
   StoreIdentity,
@@ -359,6 +360,10 @@ export class SqliteCryptoStore implements CryptoStore {
 
   async getOutgoingKeyRequests(): Promise<OutgoingKeyRequestRecord[]> {
     return this.#s().keyRequests();
+  }
+
+  async getRivalRoomKeys(): Promise<RivalRoomKeyRecord[]> {
+    return this.#s().rivals();
   }
 
   async getWithheld(roomId: string, sessionId: string): Promise<WithheldRecord | undefined> {

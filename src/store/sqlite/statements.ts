@@ -19,6 +19,7 @@ import type {
   OutgoingKeyRequestRecord,
   QueuedRequestRecord,
   ReplayRecord,
+  RivalRoomKeyRecord,
   RoomSessionKey,
   RoomSettingsRecord,
   TrackedUserRecord,
@@ -26,7 +27,9 @@ import type {
 } from "../records.ts";
 import {
   type InboundGroupSessionCounts,
+  MAX_RIVAL_ROOM_KEYS_PER_SESSION,
   MAX_STORED_OLM_MESSAGE_HASHES,
+  MAX_STORED_RIVAL_ROOM_KEYS,
   MAX_STORED_WITHHELD,
 } from "../store.ts";
 import {
@@ -50,6 +53,8 @@ import {
   parseOutgoingKeyRequest,
   parseQueuedRequest,
   parseReplay,
+  parseRivalRoomKey,
+  parseRivalRoomKeyId,
   parseRoomSettings,
   parseSecret,
   parseSecretName,
@@ -143,6 +148,21 @@ const SQL = {
     "ON CONFLICT (room_id, session_id) DO UPDATE SET record = excluded.record",
   // The newest `?` rows stay: a range delete from the low end of the row IDs, O(rows deleted).
   evictWithheld: "DELETE FROM withheld WHERE seq <= (SELECT max(seq) FROM withheld) - ?",
+  rivals: "SELECT * FROM rival_room_keys ORDER BY seq",
+  // A rival saved again keeps its row (and place).
+  putRival:
+    "INSERT INTO rival_room_keys (room_id, session_id, sender_key, sender_claimed_ed25519, shared_history, pickle) " +
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (room_id, session_id, sender_key) DO UPDATE SET " +
+    "sender_claimed_ed25519 = excluded.sender_claimed_ed25519, shared_history = excluded.shared_history, " +
+    "pickle = excluded.pickle",
+  // The session's newest `?` rows stay (through the UNIQUE index's prefix: a session's few rows).
+  evictRivalsOfSession:
+    "DELETE FROM rival_room_keys WHERE room_id = ? AND session_id = ? AND seq NOT IN " +
+    "(SELECT seq FROM rival_room_keys WHERE room_id = ? AND session_id = ? ORDER BY seq DESC LIMIT ?)",
+  // The newest `?` rows stay (the table holds about that many: the bound is small).
+  evictRivals:
+    "DELETE FROM rival_room_keys WHERE seq NOT IN (SELECT seq FROM rival_room_keys ORDER BY seq DESC LIMIT ?)",
+  delRival: "DELETE FROM rival_room_keys WHERE room_id = ? AND session_id = ? AND sender_key = ?",
   // The room and session are the caller's: only the other columns come back.
   replay:
     "SELECT message_index, event_id, timestamp FROM replays WHERE room_id = ? AND session_id = ? AND message_index = ?",
@@ -390,6 +410,22 @@ export class SqliteStatements {
     return r && parseWithheld(parseJson(r.record, "withheld notice"));
   }
 
+  rivals(): RivalRoomKeyRecord[] {
+    return this.#all("rivals").map((r) => {
+      const roomId = r.room_id as string;
+      const sessionId = r.session_id as string;
+      const senderKey = r.sender_key as string;
+      return parseRivalRoomKey({
+        roomId,
+        sessionId,
+        senderKey,
+        senderClaimedEd25519: r.sender_claimed_ed25519,
+        sharedHistory: flag(r.shared_history),
+        pickle: this.#c().decrypt(r.pickle, rowAd("rival", roomId, sessionId, senderKey)),
+      });
+    });
+  }
+
   olmMessageKnown(senderKey: string, hash: string): boolean {
     return this.#get("olmHash", senderKey, hash) !== undefined;
   }
@@ -544,6 +580,25 @@ export class SqliteStatements {
       this.#run("putWithheld", r.roomId, r.sessionId, JSON.stringify(r));
     }
     if (c.withheld !== undefined && c.withheld.length > 0) this.#run("evictWithheld", MAX_STORED_WITHHELD);
+    const sessions = new Map<string, RoomSessionKey>();
+    for (const x of c.rivalRoomKeys ?? []) {
+      const r = parseRivalRoomKey(x);
+      const pickle = cipher.encrypt(r.pickle, rowAd("rival", r.roomId, r.sessionId, r.senderKey));
+      const shared = r.sharedHistory === true ? 1 : 0;
+      this.#run("putRival", r.roomId, r.sessionId, r.senderKey, r.senderClaimedEd25519, shared, pickle);
+      sessions.set(JSON.stringify([r.roomId, r.sessionId]), r);
+    }
+    for (const { roomId, sessionId } of sessions.values()) {
+      this.#run(
+        "evictRivalsOfSession",
+        roomId,
+        sessionId,
+        roomId,
+        sessionId,
+        MAX_RIVAL_ROOM_KEYS_PER_SESSION,
+      );
+    }
+    if (sessions.size > 0) this.#run("evictRivals", MAX_STORED_RIVAL_ROOM_KEYS);
     for (const x of c.replays ?? []) {
       const r = parseReplay(x);
       this.#run("putReplay", r.roomId, r.sessionId, r.messageIndex, r.eventId, r.timestamp);
@@ -587,6 +642,10 @@ export class SqliteStatements {
     for (const roomId of c.deletedOutboundGroupSessions ?? []) {
       this.#run("delOutbound", roomId);
       this.#run("delOutboundSharing", roomId);
+    }
+    for (const x of c.deletedRivalRoomKeys ?? []) {
+      const k = parseRivalRoomKeyId(x);
+      this.#run("delRival", k.roomId, k.sessionId, k.senderKey);
     }
     for (const userId of c.untrackedUsers ?? []) this.#run("delTracked", userId);
     for (const id of c.deletedOutgoingKeyRequests ?? []) this.#run("delKeyRequest", id);
