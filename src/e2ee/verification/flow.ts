@@ -439,7 +439,7 @@ export class VerificationFlow {
   /** Accepts an incoming request (sends `ready`), or an incoming start without request. */
   accept(env: VerificationEnv, now: number): void {
     if (this.#phase === "requested" && this.incoming) {
-      const methods = this.#ourMethods.filter((m) => this.#theirMethods.includes(m));
+      const methods = readyMethods(this.#ourMethods, this.#theirMethods);
       this.#emit(EVENT_READY, {
         from_device: env.deviceId,
         methods: methods.length > 0 ? methods : [...this.#ourMethods],
@@ -562,4 +562,19 @@ export class VerificationFlow {
     if (late) this.#cancelWith("m.timeout", "the verification timed out", now);
     return late;
   }
+}
+
+/**
+ * Our methods that fit the request's: SAS when both do it; scanning when they show, showing when
+ * they scan (the spec's QR code step), and `m.reciprocate.v1` with either. Not the plain
+ * intersection: a device that only shows a code must learn that we can scan it.
+ */
+function readyMethods(ours: readonly string[], theirs: readonly string[]): string[] {
+  const fits = (m: string): boolean => {
+    if (m === METHOD_QR_SCAN) return theirs.includes(METHOD_QR_SHOW);
+    if (m === METHOD_QR_SHOW) return theirs.includes(METHOD_QR_SCAN);
+    return theirs.includes(m);
+  };
+  const qr = ours.some((m) => (m === METHOD_QR_SCAN || m === METHOD_QR_SHOW) && fits(m));
+  return ours.filter((m) => (m === METHOD_RECIPROCATE ? qr && fits(m) : fits(m)));
 }

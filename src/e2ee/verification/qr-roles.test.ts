@@ -141,4 +141,45 @@ describe("QR key roles: what the shower learns once the scan is reciprocated", (
     assert.equal(s?.verified, undefined);
     assert.notEqual(s?.phase, "done");
   });
+
+  for (const [name, theirs, ours] of [
+    ["a requester that only shows (Element Web)", "m.qr_code.show.v1", "m.qr_code.scan.v1"],
+    ["a requester that only scans", "m.qr_code.scan.v1", "m.qr_code.show.v1"],
+  ] as const) {
+    it(`our ready answers ${name} with the QR method that pairs with it, and the code is scanned`, () => {
+      const p = Pair.make();
+      const master = { a: key32(), b: key32() };
+      for (const s of [p.a, p.b]) {
+        s.masters.set(p.a.userId, master.a);
+        s.masters.set(p.b.userId, master.b);
+        s.ownMasterTrusted = true;
+      }
+      // Alice's client offers one half of QR only.
+      p.a.machine.requestToDevice(p.b.userId, [p.b.deviceId], p.a.env, p.now);
+      p.deliver((m) =>
+        m.eventType === "m.key.verification.request"
+          ? { ...m, content: { ...m.content, methods: ["m.sas.v1", theirs, "m.reciprocate.v1"] } }
+          : m,
+      );
+      const kb = p.b.machine.takeIncoming()[0]?.key as string;
+      p.b.machine.accept(kb, p.b.env, p.now);
+      let readyMethods: unknown;
+      p.deliver((m) => {
+        if (m.eventType === "m.key.verification.ready") readyMethods = m.content.methods;
+        return m;
+      });
+      assert.deepEqual(readyMethods, ["m.sas.v1", ours, "m.reciprocate.v1"]);
+      const ka = p.flowOf(p.a);
+      const [shower, ks, scanner, kc] =
+        theirs === "m.qr_code.show.v1" ? [p.a, ka, p.b, kb] : [p.b, kb, p.a, ka];
+      const bytes = shower.machine.qrBytes(ks, shower.env);
+      assert.ok(bytes, "the side that shows has a code: the other side said it scans");
+      scanner.machine.scanQr(kc, bytes, scanner.env, p.now);
+      p.deliver();
+      shower.machine.confirmQrScanned(ks, p.now);
+      p.deliver();
+      assert.equal(p.a.machine.snapshot(ka)?.phase, "done", JSON.stringify(p.a.machine.snapshot(ka)?.cancel));
+      assert.equal(p.b.machine.snapshot(kb)?.phase, "done", JSON.stringify(p.b.machine.snapshot(kb)?.cancel));
+    });
+  }
 });
