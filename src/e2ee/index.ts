@@ -1,8 +1,13 @@
 // Decrypted payloads nesting deeper are refused (`BAD_PAYLOAD`), as events in the clear are dropped.
 
-// What the store keeps of what anyone can send (withheld notices, Olm message hashes) is bounded by
-// the store: every back end evicts the oldest (see docs/stores.md).
-export { MAX_STORED_OLM_MESSAGE_HASHES, MAX_STORED_WITHHELD } from "../store/store.ts";
+// What the store keeps of what anyone can send (withheld notices, Olm message hashes, rival room
+// keys) is bounded by the store: every back end evicts the oldest (see docs/stores.md).
+export {
+  MAX_RIVAL_ROOM_KEYS_PER_SESSION,
+  MAX_STORED_OLM_MESSAGE_HASHES,
+  MAX_STORED_RIVAL_ROOM_KEYS,
+  MAX_STORED_WITHHELD,
+} from "../store/store.ts";
 export { MAX_EVENT_DEPTH } from "../wire/json.ts";
 export * from "./backup/index.ts";
 export * from "./cross-signing/index.ts";

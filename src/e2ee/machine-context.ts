@@ -17,6 +17,8 @@ import type {
   OutgoingKeyRequestRecord,
   QueuedRequestRecord,
   ReplayRecord,
+  RivalRoomKeyId,
+  RivalRoomKeyRecord,
   RoomSessionKey,
   RoomSettingsRecord,
   TrackedUserRecord,
@@ -46,6 +48,7 @@ export type MachineStore = Pick<
   | "getSecret"
   | "getOutgoingKeyRequests"
   | "getWithheld"
+  | "getRivalRoomKeys"
   | "getReplay"
   | "getReplays"
   | "getReplaysOfSessions"
@@ -80,6 +83,9 @@ export interface StepChanges extends CryptoChanges {
   outgoingKeyRequests: OutgoingKeyRequestRecord[];
   deletedOutgoingKeyRequests: string[];
   withheld: WithheldRecord[];
+  /** Direct shares naming another creator than our copy, kept aside (see `InboundSessions.add`). */
+  rivalRoomKeys: RivalRoomKeyRecord[];
+  deletedRivalRoomKeys: RivalRoomKeyId[];
   replays: ReplayRecord[];
   /** Pre-key messages that started a session (base64 SHA-256 of the body), so they cannot again. */
   olmMessageHashes: OlmMessageHashRecord[];
@@ -107,6 +113,8 @@ export function emptyChanges(): StepChanges {
     outgoingKeyRequests: [],
     deletedOutgoingKeyRequests: [],
     withheld: [],
+    rivalRoomKeys: [],
+    deletedRivalRoomKeys: [],
     replays: [],
     olmMessageHashes: [],
     roomSettings: [],

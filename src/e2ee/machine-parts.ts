@@ -54,6 +54,7 @@ export async function buildParts(ctx: MachineContext, kept: Kept): Promise<Parts
   const crossSigning = await CrossSigning.load(ctx, own, kept.signatureUploads);
   const olm = new OlmSessions(ctx, own, devices);
   const inbound = new InboundSessions(ctx);
+  await inbound.loadRivals();
   const outbound = new OutboundSessions(ctx, own, devices, olm, inbound, crossSigning, kept.ownEchoes);
   const decryptor = new RoomEventDecryptor(
     ctx,

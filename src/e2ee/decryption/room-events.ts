@@ -262,10 +262,12 @@ export class RoomEventDecryptor {
   ): Promise<RoomEventDecryption> {
     try {
       const { sessionId } = parseMegolmEvent(event);
-      const promoted = await this.#inbound.promoteRival(roomId, sessionId, async (senderKey, ed25519) => {
-        if (await this.#replays.anyRecorded(this.#ctx.store, roomId, sessionId)) return false;
-        const device = await this.#devices.userDeviceByCurveKey(event.sender, senderKey);
-        return device !== undefined && device.ed25519Key === ed25519;
+      const promoted = await this.#inbound.promoteRival(roomId, sessionId, {
+        settled: () => this.#replays.anyRecorded(this.#ctx.store, roomId, sessionId),
+        ownsKey: async (senderKey, ed25519) => {
+          const device = await this.#devices.userDeviceByCurveKey(event.sender, senderKey);
+          return device !== undefined && device.ed25519Key === ed25519;
+        },
       });
       if (!promoted) return { ok: false, error: mismatch };
       return { ok: true, event: await this.#decrypt(event, roomId, requirement) };
@@ -478,6 +480,9 @@ export class RoomEventDecryptor {
     messageIndex: number,
     event: EncryptedRoomEvent,
   ): void | Promise<void> {
+    // The event passed every check under our copy's claim: no rival copy can be promoted now.
+    if (this.#inbound.hasRivals(roomId, entry.record.sessionId))
+      this.#inbound.dropRivals(roomId, entry.record.sessionId);
     let state = entry.replays;
     if (state === undefined || state.dropped) {
       const sessionId = entry.record.sessionId;

@@ -5,8 +5,18 @@
 
 import { readSharedHistory } from "../../crypto/key-export/exported-room-key.ts";
 import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";
-import type { InboundGroupSessionRecord, RoomSessionKey, WithheldRecord } from "../../store/records.ts";
-import { MAX_INBOUND_SESSIONS_PER_LOOKUP } from "../../store/store.ts";
+import type {
+  InboundGroupSessionRecord,
+  RivalRoomKeyId,
+  RivalRoomKeyRecord,
+  RoomSessionKey,
+  WithheldRecord,
+} from "../../store/records.ts";
+import {
+  MAX_INBOUND_SESSIONS_PER_LOOKUP,
+  MAX_RIVAL_ROOM_KEYS_PER_SESSION,
+  MAX_STORED_RIVAL_ROOM_KEYS,
+} from "../../store/store.ts";
 import * as z from "../../wire/zod.ts";
 import type { SessionReplays } from "../decryption/replay.ts";
 import { MEGOLM_ALGORITHM } from "../devices/device.ts";
@@ -21,11 +31,12 @@ import type { MachineContext } from "../machine-context.ts";
  */
 export const INBOUND_SESSION_CACHE_SIZE = 10_000;
 /**
- * Rival copies kept in memory at most: direct shares of a session we hold, from a device other
- * than the one that gave us our copy (see `add`). Anyone in a room can send them, so they are
- * bounded (oldest dropped first).
+ * Rival copies kept at most: direct shares of a session we hold, from a device other than the one
+ * that gave us our copy (see `add`). Anyone in a room can send them, so they are bounded (oldest
+ * dropped first), as the store bounds them (`MAX_STORED_RIVAL_ROOM_KEYS`), and at most
+ * `MAX_RIVAL_ROOM_KEYS_PER_SESSION` of one session.
  */
-export const MAX_RIVAL_ROOM_KEYS = 100;
+export const MAX_RIVAL_ROOM_KEYS = MAX_STORED_RIVAL_ROOM_KEYS;
 
 /** Where a session came from: the parts of its record that its pickle does not carry. */
 type SessionMeta = Omit<InboundGroupSessionRecord, "pickle" | "sessionId" | "firstKnownIndex" | "backedUp">;
@@ -70,6 +81,7 @@ export interface RoomKeyUpdate {
 }
 
 const cacheKey = (roomId: string, sessionId: string): string => `${roomId}\u0000${sessionId}`;
+const rivalKey = (r: RivalRoomKeyId): string => `${cacheKey(r.roomId, r.sessionId)}\u0000${r.senderKey}`;
 
 export class InboundSessions {
   readonly #ctx: MachineContext;
@@ -82,7 +94,13 @@ export class InboundSessions {
    * thousands of live ratchets alive for the garbage collector to copy.
    */
   #unsaved = new Map<string, { record: InboundGroupSessionRecord; createdHere: boolean }>();
-  readonly #rivals = new Map<string, { meta: SessionMeta; session: InboundGroupSession }>();
+  /**
+   * Rival copies (see `add`), by `rivalKey`, first stored first: what the store holds (read when
+   * the parts are built, `loadRivals`) and what this step added, bounded as the store bounds them.
+   */
+  readonly #rivals = new Map<string, RivalRoomKeyRecord>();
+  /** How many of `#rivals` each session has, by `cacheKey`: decryption asks it of every event. */
+  readonly #rivalCounts = new Map<string, number>();
   /**
    * What `prefetch` read for the step in progress: the stored record, or null when the store holds
    * none. Each is used once (by the `#load` it was read for) and all are dropped when the step
@@ -92,6 +110,11 @@ export class InboundSessions {
 
   constructor(ctx: MachineContext) {
     this.#ctx = ctx;
+  }
+
+  /** Reads the rival copies the store holds (when the parts are built: they are few). */
+  async loadRivals(): Promise<void> {
+    for (const r of await this.#ctx.store.getRivalRoomKeys()) this.#keepRival(r);
   }
 
   /** The session if it is in memory, without touching the store (the decryption fast path). */
@@ -248,9 +271,10 @@ export class InboundSessions {
    *
    * A direct share naming another creator than our copy (another direct share, a forward or an
    * import) means someone re-shared a key that is not theirs, or our copy's claim is wrong. We keep
-   * our copy's claim and hold the share as a rival in memory: decryption promotes it if the
-   * session's events turn out to come from the rival's user before any decrypted under our claim
-   * (`promoteRival`), since only the session's creator can sign its messages.
+   * our copy's claim and hold the share as a rival, saved with the step (a restart keeps it):
+   * decryption promotes it if the session's events turn out to come from the rival's user before
+   * any decrypted under our claim (`promoteRival`), since only the session's creator can sign its
+   * messages. Rivals are deleted once the session settles (`dropRivals`).
    */
   async add(
     meta: SessionMeta,
@@ -281,13 +305,24 @@ export class InboundSessions {
       // A direct share naming another creator than our copy, even a forward or an import, does
       // not replace its claim: anyone holding the key (every member) can share it as theirs. It
       // waits as a rival, promoted if the session's events turn out to come from its sender.
+      // Kept in the store with this step, so a restart before those events loses nothing.
       rival = true;
-      this.#rivals.delete(key);
-      this.#rivals.set(key, { meta, session });
-      for (const oldest of this.#rivals.keys()) {
-        if (this.#rivals.size <= MAX_RIVAL_ROOM_KEYS) break;
-        this.#rivals.delete(oldest);
+      const record: RivalRoomKeyRecord = {
+        roomId: meta.roomId,
+        sessionId: session.sessionId,
+        senderKey: meta.senderKey,
+        senderClaimedEd25519: meta.senderClaimedEd25519,
+        pickle: session.toPickle(),
+        ...(meta.sharedHistory === true ? { sharedHistory: true } : {}),
+      };
+      this.#keepRival(record);
+      const tx = this.#ctx.tx;
+      // Deleted earlier in this step (deletions are applied after upserts): held again.
+      const id = rivalKey(record);
+      if (tx.deletedRivalRoomKeys.length > 0) {
+        tx.deletedRivalRoomKeys = tx.deletedRivalRoomKeys.filter((k) => rivalKey(k) !== id);
       }
+      tx.rivalRoomKeys.push(record);
     }
     const improved =
       chosen !== old ||
@@ -359,24 +394,124 @@ export class InboundSessions {
 
   /**
    * The session's events come from `ownsKey`'s user but our copy names another creator: if a
-   * rival direct share came from a device of that user, it replaces our copy's claim.
+   * rival direct share came from a device of that user, it replaces our copy's claim. Once the
+   * session is `settled` (an event decrypted under our copy's claim), none ever will: its rivals
+   * are dropped, as they are once one is promoted.
    */
   async promoteRival(
     roomId: string,
     sessionId: string,
-    ownsKey: (senderKey: string, ed25519: string) => Promise<boolean>,
+    check: {
+      readonly settled: () => Promise<boolean>;
+      readonly ownsKey: (senderKey: string, ed25519: string) => Promise<boolean>;
+    },
   ): Promise<boolean> {
-    const key = cacheKey(roomId, sessionId);
-    const rival = this.#rivals.get(key);
-    if (rival === undefined || !(await ownsKey(rival.meta.senderKey, rival.meta.senderClaimedEd25519))) {
+    const rivals = this.#rivalsOf(roomId, sessionId);
+    if (rivals.length === 0) return false;
+    if (await check.settled()) {
+      this.dropRivals(roomId, sessionId);
       return false;
     }
+    let rival: RivalRoomKeyRecord | undefined;
+    for (const r of rivals) {
+      if (await check.ownsKey(r.senderKey, r.senderClaimedEd25519)) {
+        rival = r;
+        break;
+      }
+    }
+    if (rival === undefined) return false;
+    let session: InboundGroupSession;
+    try {
+      session = InboundGroupSession.fromPickle(rival.pickle);
+    } catch {
+      return false; // a stored copy that does not unpickle: nothing to promote
+    }
     const existing = await this.get(roomId, sessionId);
-    const merged = existing === undefined ? rival.session : rival.session.merge(existing.session);
+    const merged = existing === undefined ? session : session.merge(existing.session);
     if (merged === null) return false;
-    this.#rivals.delete(key);
-    this.#put(rival.meta, merged, false);
+    this.dropRivals(roomId, sessionId);
+    const { senderKey, senderClaimedEd25519 } = rival;
+    const shared = rival.sharedHistory === true ? { sharedHistory: true } : {};
+    const meta = {
+      roomId,
+      senderKey,
+      senderClaimedEd25519,
+      forwarded: false,
+      imported: false,
+      forwardingChain: [],
+    };
+    this.#put({ ...meta, ...shared }, merged, false);
     return true;
+  }
+
+  /**
+   * Whether the session has rival copies (decryption asks for every event: a map lookup, none
+   * while no rival is held).
+   */
+  hasRivals(roomId: string, sessionId: string): boolean {
+    return this.#rivalCounts.size > 0 && this.#rivalCounts.has(cacheKey(roomId, sessionId));
+  }
+
+  /**
+   * The session settled (a rival was promoted, or an event decrypted under our copy's claim, so
+   * none ever will be): its rival copies are deleted, in memory and, with this step, in the store.
+   */
+  dropRivals(roomId: string, sessionId: string): void {
+    const rivals = this.#rivalsOf(roomId, sessionId);
+    if (rivals.length === 0) return;
+    const tx = this.#ctx.tx;
+    const session = cacheKey(roomId, sessionId);
+    for (const r of rivals) {
+      this.#rivals.delete(rivalKey(r));
+      tx.deletedRivalRoomKeys.push({ roomId, sessionId, senderKey: r.senderKey });
+    }
+    this.#rivalCounts.delete(session);
+    // Those this step added need not be written at all.
+    if (tx.rivalRoomKeys.length > 0) {
+      tx.rivalRoomKeys = tx.rivalRoomKeys.filter((r) => cacheKey(r.roomId, r.sessionId) !== session);
+    }
+  }
+
+  /** The session's rival copies, first stored first. */
+  #rivalsOf(roomId: string, sessionId: string): RivalRoomKeyRecord[] {
+    if (!this.hasRivals(roomId, sessionId)) return [];
+    const out: RivalRoomKeyRecord[] = [];
+    for (const r of this.#rivals.values()) if (r.roomId === roomId && r.sessionId === sessionId) out.push(r);
+    return out;
+  }
+
+  /**
+   * Holds a rival copy (one per session and sending device: a later share from the same device
+   * replaces the earlier one in its place), then bounds them as the store does: past
+   * `MAX_RIVAL_ROOM_KEYS_PER_SESSION`, the session's oldest go; past `MAX_RIVAL_ROOM_KEYS`, the
+   * oldest of all.
+   */
+  #keepRival(record: RivalRoomKeyRecord): void {
+    const key = rivalKey(record);
+    const session = cacheKey(record.roomId, record.sessionId);
+    if (!this.#rivals.has(key)) this.#rivalCounts.set(session, (this.#rivalCounts.get(session) ?? 0) + 1);
+    this.#rivals.set(key, record);
+    let excess = (this.#rivalCounts.get(session) ?? 0) - MAX_RIVAL_ROOM_KEYS_PER_SESSION;
+    for (const [k, r] of this.#rivals) {
+      if (excess <= 0) break;
+      if (r.roomId === record.roomId && r.sessionId === record.sessionId) {
+        this.#forgetRival(k, r);
+        excess--;
+      }
+    }
+    for (const [k, r] of this.#rivals) {
+      if (this.#rivals.size <= MAX_RIVAL_ROOM_KEYS) break;
+      this.#forgetRival(k, r);
+    }
+  }
+
+  /** Drops a rival from memory only (the store applies the same bounds on its own). */
+  #forgetRival(key: string, r: RivalRoomKeyRecord): void {
+    this.#rivals.delete(key);
+    const session = cacheKey(r.roomId, r.sessionId);
+    const left = (this.#rivalCounts.get(session) ?? 1) - 1;
+    if (left > 0) this.#rivalCounts.set(session, left);
+    else this.#rivalCounts.delete(session);
   }
 
   /** An `m.room_key` that arrived over Olm from the device owning `senderKey`. */

@@ -237,6 +237,8 @@ export class TestClient {
   store: CryptoStore;
   machine: OlmMachine;
   readonly options: Omit<OlmMachineOptions, "store">;
+  /** Opens the store at its one location (again on each restart). */
+  readonly #openStore: () => Promise<CryptoStore>;
   #syncCount = 0;
 
   private constructor(
@@ -245,20 +247,33 @@ export class TestClient {
     store: CryptoStore,
     machine: OlmMachine,
     options: Omit<OlmMachineOptions, "store">,
+    openStore: () => Promise<CryptoStore>,
   ) {
     this.hs = hs;
     this.data = data;
     this.store = store;
     this.machine = machine;
     this.options = options;
+    this.#openStore = openStore;
   }
 
-  static async create(hs: FakeHomeserver, options: Omit<OlmMachineOptions, "store">): Promise<TestClient> {
+  /**
+   * A client on a memory store (`data`), or on the store `openStore` opens (a SQLite file, an
+   * IndexedDB database: it must open the same one on every call, as a restart would).
+   */
+  static async create(
+    hs: FakeHomeserver,
+    options: Omit<OlmMachineOptions, "store">,
+    openStore?: () => Promise<CryptoStore>,
+  ): Promise<TestClient> {
     const data = new MemoryStoreData();
-    const store = await MemoryCryptoStore.open({ userId: options.userId, deviceId: options.deviceId, data });
+    const open =
+      openStore ??
+      (() => MemoryCryptoStore.open({ userId: options.userId, deviceId: options.deviceId, data }));
+    const store = await open();
     const machine = await OlmMachine.open({ ...options, store });
     hs.device(options.userId, options.deviceId);
-    const client = new TestClient(hs, data, store, machine, options);
+    const client = new TestClient(hs, data, store, machine, options, open);
     await client.flush();
     return client;
   }
@@ -275,11 +290,7 @@ export class TestClient {
   async restart(): Promise<void> {
     await this.machine.close();
     await this.store.close();
-    this.store = await MemoryCryptoStore.open({
-      userId: this.userId,
-      deviceId: this.deviceId,
-      data: this.data,
-    });
+    this.store = await this.#openStore();
     this.machine = await OlmMachine.open({ ...this.options, store: this.store });
   }
 

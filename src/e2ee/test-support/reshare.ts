@@ -2,17 +2,22 @@
 // tracks them: for tests of a member re-sharing a key that is not theirs.
 import assert from "node:assert/strict";
 import type { OutboundGroupSession } from "../../crypto/megolm/index.ts";
+import type { CryptoStore } from "../../store/store.ts";
 import { FakeHomeserver, TestClient } from "./fake-homeserver.ts";
 
 export const ROOM = "!room:x";
 
-export async function aliceMemberAndBob(member: {
-  userId: string;
-  deviceId: string;
-}): Promise<{ hs: FakeHomeserver; alice: TestClient; bob: TestClient; member: TestClient }> {
+export async function aliceMemberAndBob(
+  member: {
+    userId: string;
+    deviceId: string;
+  },
+  /** Opens Bob's store (the same one on every call); a memory store when omitted. */
+  bobStore?: () => Promise<CryptoStore>,
+): Promise<{ hs: FakeHomeserver; alice: TestClient; bob: TestClient; member: TestClient }> {
   const hs = new FakeHomeserver();
   const alice = await TestClient.create(hs, { userId: "@alice:x", deviceId: "A" });
-  const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
+  const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" }, bobStore);
   const other = await TestClient.create(hs, member);
   await bob.machine.updateTrackedUsers(["@alice:x", member.userId]);
   await bob.sync();
