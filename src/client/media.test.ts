@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ClientError, MatrixError, NetworkError } from "./errors.ts";
+import { ClientError, MalformedResponseError, MatrixError, NetworkError } from "./errors.ts";
 import { HttpClient } from "./http.ts";
 import { MediaApi } from "./media.ts";
 
@@ -166,5 +166,19 @@ describe("MediaApi", () => {
     const h = init?.headers as Record<string, string>;
     assert.equal(h["Content-Type"], "text/plain");
     assert.equal(h["Content-Length"], "3");
+  });
+
+  it("refuses an upload answer whose content_uri is not a valid content URI", async () => {
+    for (const uri of ["mxc://hs/../../x", "mxc://hs/a/b", "mxc://hs/", "mxc://hs/a?b"]) {
+      const http = new HttpClient({
+        baseUrl: "https://hs",
+        fetch: async () => new Response(JSON.stringify({ content_uri: uri }), { status: 200 }),
+      });
+      await assert.rejects(
+        new MediaApi(http).upload(new Uint8Array([1])),
+        (e: unknown) => e instanceof MalformedResponseError,
+        uri,
+      );
+    }
   });
 });

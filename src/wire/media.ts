@@ -1,8 +1,13 @@
 // Media repository responses.
 import * as z from "./zod.ts";
 
-/** `POST /_matrix/media/v3/upload`. */
-export const uploadResponseSchema = z.looseObject({ content_uri: z.string().check(z.startsWith("mxc://")) });
+/**
+ * `POST /_matrix/media/v3/upload`. The URI goes into the event we send: one that is not a valid
+ * content URI would make a message no client (ours included) downloads.
+ */
+export const uploadResponseSchema = z.looseObject({
+  content_uri: z.string().check(z.refine((s) => parseMxcUri(s) !== undefined, "not a valid mxc:// URI")),
+});
 export type UploadResponse = z.infer<typeof uploadResponseSchema>;
 
 /** `GET /_matrix/client/v1/media/config`. */
