@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { describe, it, mock } from "node:test";
 import { ClientError, MalformedResponseError, MatrixError, NetworkError } from "./errors.ts";
 import { HttpClient } from "./http.ts";
-import { MediaApi } from "./media.ts";
+import { MEDIA_TIMEOUT_MS, MediaApi } from "./media.ts";
 
 function media(respond: (url: string, init: RequestInit) => Response) {
   const seen: { url: string; auth: string | undefined }[] = [];
@@ -144,6 +144,50 @@ describe("MediaApi", () => {
     const err2 = await aborted.api.download("mxc://hs/abc", { signal: ctrl.signal }).catch((e: unknown) => e);
     assert.ok(err2 instanceof NetworkError, String(err2));
     assert.equal(err2.code, "ABORTED");
+  });
+
+  it("a streamed download is cut off by the timeout only when its body stalls, not for its length", async () => {
+    mock.timers.enable({ apis: ["setTimeout"] });
+    try {
+      // A body whose chunks the test hands out; the request's abort errors it, as fetch's would.
+      let body!: ReadableStreamDefaultController<Uint8Array>;
+      const { api } = media(
+        (_url, init) =>
+          new Response(
+            new ReadableStream<Uint8Array>({
+              start: (c) => {
+                body = c;
+                init.signal?.addEventListener("abort", () =>
+                  c.error(new DOMException("aborted", "AbortError")),
+                );
+              },
+            }),
+            { status: 200 },
+          ),
+      );
+      // Three chunks, each just inside the timeout: together far longer than it.
+      const slow = await api.downloadStream("mxc://hs/slow");
+      const reader = slow.stream.getReader();
+      for (let i = 0; i < 3; i++) {
+        mock.timers.tick(MEDIA_TIMEOUT_MS - 1);
+        body.enqueue(new Uint8Array([i]));
+        assert.deepEqual((await reader.read()).value, new Uint8Array([i]));
+      }
+      body.close();
+      assert.equal((await reader.read()).done, true);
+
+      // A body that stops arriving still times out.
+      const stalled = await api.downloadStream("mxc://hs/stalled");
+      const stalledReader = stalled.stream.getReader();
+      body.enqueue(new Uint8Array([1]));
+      await stalledReader.read();
+      mock.timers.tick(MEDIA_TIMEOUT_MS);
+      const err = await stalledReader.read().catch((e: unknown) => e);
+      assert.ok(err instanceof NetworkError, String(err));
+      assert.equal(err.code, "TIMEOUT");
+    } finally {
+      mock.timers.reset();
+    }
   });
 
   it("uploads with content type, filename and length", async () => {

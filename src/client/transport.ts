@@ -53,7 +53,11 @@ export type FetchTransportRequest = Omit<TransportRequest, "body"> & { readonly 
 export interface FetchTransport {
   send(request: FetchTransportRequest): Promise<
     TransportResponse & {
-      /** The response to stream from; the timer runs until its body is read or cancelled. */
+      /**
+       * The response to stream from (media downloads). Once the headers are in, the timeout runs
+       * from each chunk of the body to the next, not over the whole body: a big file over a slow
+       * link is not cut off, a stalled one still is.
+       */
       response(): Response;
     }
   >;
@@ -63,7 +67,7 @@ export interface FetchTransport {
 export function fetchTransport(fetchImpl: FetchLike): FetchTransport {
   return {
     async send(req) {
-      const { signal, cleanup, timedOut } = combineSignals(req.signal, req.timeoutMs);
+      const { signal, cleanup, restart, timedOut } = combineSignals(req.signal, req.timeoutMs);
       const init: RequestInit & { duplex?: "half" } = { method: req.method, headers: req.headers, signal };
       if (req.body !== undefined) {
         init.body = req.body;
@@ -88,31 +92,42 @@ export function fetchTransport(fetchImpl: FetchLike): FetchTransport {
         status: res.status,
         header: (name) => res.headers.get(name),
         text: (limit) => readLimited(res, limit, req.endpoint).finally(cleanup),
-        response: () => withCleanup(res, cleanup, bodyError),
+        response: () => withCleanup(res, cleanup, restart, bodyError),
       };
     },
   };
 }
 
-/** An abort signal that fires on `outer` or after `timeoutMs`; `cleanup` stops both. */
+/**
+ * An abort signal that fires on `outer` or after `timeoutMs`; `restart` starts the `timeoutMs` over,
+ * `cleanup` stops both.
+ */
 function combineSignals(
   outer: AbortSignal | undefined,
   timeoutMs: number,
-): { signal: AbortSignal; cleanup: () => void; timedOut: () => boolean } {
+): { signal: AbortSignal; cleanup: () => void; restart: () => void; timedOut: () => boolean } {
   const ctrl = new AbortController();
   let fired = false;
-  const timer = setTimeout(() => {
+  let stopped = false;
+  const fire = () => {
     fired = true;
     ctrl.abort();
-  }, timeoutMs);
+  };
+  let timer = setTimeout(fire, timeoutMs);
   const onAbort = () => ctrl.abort();
   if (outer?.aborted) ctrl.abort();
   else outer?.addEventListener("abort", onAbort, { once: true });
   return {
     signal: ctrl.signal,
     cleanup: () => {
+      stopped = true;
       clearTimeout(timer);
       outer?.removeEventListener("abort", onAbort);
+    },
+    restart: () => {
+      if (stopped || fired) return;
+      clearTimeout(timer);
+      timer = setTimeout(fire, timeoutMs);
     },
     timedOut: () => fired,
   };
@@ -159,8 +174,13 @@ export async function readStreamLimited(
   return all;
 }
 
-/** Clears the request timer once the body is fully read or cancelled. */
-function withCleanup(res: Response, cleanup: () => void, bodyError: (err: unknown) => Error): Response {
+/** Restarts the request timer at each chunk; clears it once the body is fully read or cancelled. */
+function withCleanup(
+  res: Response,
+  cleanup: () => void,
+  restart: () => void,
+  bodyError: (err: unknown) => Error,
+): Response {
   if (res.body === null) {
     cleanup();
     return res;
@@ -173,7 +193,10 @@ function withCleanup(res: Response, cleanup: () => void, bodyError: (err: unknow
         if (done) {
           cleanup();
           ctrl.close();
-        } else ctrl.enqueue(value);
+        } else {
+          restart();
+          ctrl.enqueue(value);
+        }
       } catch (err) {
         cleanup();
         ctrl.error(bodyError(err));
