@@ -15,7 +15,7 @@ export type StoreErrorCode =
   | "MIGRATION_FAILED"
   /**
    * The store was used after `close()`, or (IndexedDB) after another context upgraded or deleted
-   * its database, which closes it.
+   * its database, which closes it, or after the browser closed the connection (site data cleared).
    */
   | "CLOSED"
   /** An option is out of range (e.g. an empty file name, a batch limit below 1). */

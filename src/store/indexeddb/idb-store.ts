@@ -64,6 +64,7 @@ import {
   parseWithheld,
 } from "../validate.ts";
 import { applyChanges } from "./apply.ts";
+import { idbError } from "./idb-errors.ts";
 import {
   defaultChannelFactory,
   IdbLeaseLock,
@@ -312,6 +313,15 @@ export class IndexedDbCryptoStore implements CryptoStore {
     return this.#db;
   }
 
+  /** A read: IndexedDB's own failures become typed (`idbError`); the store's errors pass through. */
+  async #read<T>(read: () => Promise<T>): Promise<T> {
+    try {
+      return await read();
+    } catch (e) {
+      throw idbError(e, `reading IndexedDB database "${this.#name}"`);
+    }
+  }
+
   #open(sealed: unknown, ad: string): unknown {
     return this.#cipher.decrypt(sealed, ad);
   }
@@ -339,165 +349,212 @@ export class IndexedDbCryptoStore implements CryptoStore {
   }
 
   async loadAccount(): Promise<AccountRecord | undefined> {
-    const v: unknown = await this.#d().get("meta", "account");
-    return v === undefined ? undefined : parseAccount(this.#open(v, rowAd("account")));
+    return this.#read(async () => {
+      const v: unknown = await this.#d().get("meta", "account");
+      return v === undefined ? undefined : parseAccount(this.#open(v, rowAd("account")));
+    });
   }
 
   async getOlmSessions(senderKey: string): Promise<OlmSessionRecord[]> {
-    const rows = await this.#d().getAllFromIndex("olm_sessions", "senderKey", senderKey);
-    return rows.map((r) => this.#olm(r));
+    return this.#read(async () => {
+      const rows = await this.#d().getAllFromIndex("olm_sessions", "senderKey", senderKey);
+      return rows.map((r) => this.#olm(r));
+    });
   }
 
   async getInboundGroupSession(
     roomId: string,
     sessionId: string,
   ): Promise<InboundGroupSessionRecord | undefined> {
-    const r: unknown = await this.#d().get("inbound_group_sessions", [roomId, sessionId]);
-    return r === undefined ? undefined : this.#inbound(r);
+    return this.#read(async () => {
+      const r: unknown = await this.#d().get("inbound_group_sessions", [roomId, sessionId]);
+      return r === undefined ? undefined : this.#inbound(r);
+    });
   }
 
   async getInboundGroupSessions(keys: readonly RoomSessionKey[]): Promise<InboundGroupSessionRecord[]> {
-    const unique = new Map<string, RoomSessionKey>();
-    for (const k of parseSessionKeys(keys)) unique.set(JSON.stringify([k.roomId, k.sessionId]), k);
-    if (unique.size === 0) return [];
-    // One transaction, every request issued at once: the back end answers them in one go rather
-    // than one event-loop round trip per session.
-    const sessions = this.#d().transaction("inbound_group_sessions").store;
-    const rows: unknown[] = await Promise.all(
-      [...unique.values()].map((k) => sessions.get([k.roomId, k.sessionId])),
-    );
-    const out: InboundGroupSessionRecord[] = [];
-    for (const r of rows) if (r !== undefined) out.push(this.#inbound(r));
-    return out;
+    return this.#read(async () => {
+      const unique = new Map<string, RoomSessionKey>();
+      for (const k of parseSessionKeys(keys)) unique.set(JSON.stringify([k.roomId, k.sessionId]), k);
+      if (unique.size === 0) return [];
+      // One transaction, every request issued at once: the back end answers them in one go rather
+      // than one event-loop round trip per session.
+      const sessions = this.#d().transaction("inbound_group_sessions").store;
+      const rows: unknown[] = await Promise.all(
+        [...unique.values()].map((k) => sessions.get([k.roomId, k.sessionId])),
+      );
+      const out: InboundGroupSessionRecord[] = [];
+      for (const r of rows) if (r !== undefined) out.push(this.#inbound(r));
+      return out;
+    });
   }
 
   async getInboundGroupSessionsForRoom(roomId: string): Promise<InboundGroupSessionRecord[]> {
-    // Arrays sort after strings, so [roomId, []] is above every [roomId, sessionId].
-    const rows = await this.#d().getAll("inbound_group_sessions", this.#range.bound([roomId], [roomId, []]));
-    return rows.map((r) => this.#inbound(r));
+    return this.#read(async () => {
+      // Arrays sort after strings, so [roomId, []] is above every [roomId, sessionId].
+      const rows = await this.#d().getAll(
+        "inbound_group_sessions",
+        this.#range.bound([roomId], [roomId, []]),
+      );
+      return rows.map((r) => this.#inbound(r));
+    });
   }
 
   async countInboundGroupSessions(): Promise<InboundGroupSessionCounts> {
-    const db = this.#d();
-    const [total, backedUp] = await Promise.all([
-      db.count("inbound_group_sessions"),
-      db.countFromIndex("inbound_group_sessions", "backedUp", 1),
-    ]);
-    return { total, backedUp };
+    return this.#read(async () => {
+      const db = this.#d();
+      const [total, backedUp] = await Promise.all([
+        db.count("inbound_group_sessions"),
+        db.countFromIndex("inbound_group_sessions", "backedUp", 1),
+      ]);
+      return { total, backedUp };
+    });
   }
 
   async listInboundGroupSessions(page: InboundGroupSessionPage): Promise<InboundGroupSessionRecord[]> {
-    const { after, limit } = parsePageRequest(page);
-    // The primary key is [roomId, sessionId]: an open lower bound resumes right after the cursor.
-    const range =
-      after === undefined ? undefined : this.#range.lowerBound([after.roomId, after.sessionId], true);
-    const rows = await this.#d().getAll("inbound_group_sessions", range, limit);
-    return rows.map((r) => this.#inbound(r));
+    return this.#read(async () => {
+      const { after, limit } = parsePageRequest(page);
+      // The primary key is [roomId, sessionId]: an open lower bound resumes right after the cursor.
+      const range =
+        after === undefined ? undefined : this.#range.lowerBound([after.roomId, after.sessionId], true);
+      const rows = await this.#d().getAll("inbound_group_sessions", range, limit);
+      return rows.map((r) => this.#inbound(r));
+    });
   }
 
   async getInboundGroupSessionsToBackUp(limit: number): Promise<InboundGroupSessionRecord[]> {
-    if (!Number.isSafeInteger(limit) || limit < 1) {
-      throw new StoreError("BAD_OPTION", "the batch limit must be a positive integer");
-    }
-    const rows = await this.#d().getAllFromIndex("inbound_group_sessions", "backedUp", 0, limit);
-    return rows.map((r) => this.#inbound(r));
+    return this.#read(async () => {
+      if (!Number.isSafeInteger(limit) || limit < 1) {
+        throw new StoreError("BAD_OPTION", "the batch limit must be a positive integer");
+      }
+      const rows = await this.#d().getAllFromIndex("inbound_group_sessions", "backedUp", 0, limit);
+      return rows.map((r) => this.#inbound(r));
+    });
   }
 
   async getOutboundGroupSession(roomId: string): Promise<OutboundGroupSessionRecord | undefined> {
-    // One transaction, so the ratchet and the device lists come from the same saved step.
-    const tx = this.#d().transaction(["outbound_group_sessions", "outbound_group_session_sharing"]);
-    const [r, sharing]: unknown[] = await Promise.all([
-      tx.objectStore("outbound_group_sessions").get(roomId),
-      tx.objectStore("outbound_group_session_sharing").get(roomId),
-    ]);
-    if (!isRow(r)) return undefined;
-    return parseOutboundGroupSession({
-      ...(isRow(sharing) ? sharing : {}),
-      ...r,
-      pickle: this.#open(r.pickle, rowAd("outbound", roomId)),
+    return this.#read(async () => {
+      // One transaction, so the ratchet and the device lists come from the same saved step.
+      const tx = this.#d().transaction(["outbound_group_sessions", "outbound_group_session_sharing"]);
+      const [r, sharing]: unknown[] = await Promise.all([
+        tx.objectStore("outbound_group_sessions").get(roomId),
+        tx.objectStore("outbound_group_session_sharing").get(roomId),
+      ]);
+      if (!isRow(r)) return undefined;
+      return parseOutboundGroupSession({
+        ...(isRow(sharing) ? sharing : {}),
+        ...r,
+        pickle: this.#open(r.pickle, rowAd("outbound", roomId)),
+      });
     });
   }
 
   async getUserDevices(userId: string): Promise<DeviceRecord[]> {
-    const rows = await this.#d().getAll("devices", this.#range.bound([userId], [userId, []]));
-    return rows.map(parseDevice);
+    return this.#read(async () => {
+      const rows = await this.#d().getAll("devices", this.#range.bound([userId], [userId, []]));
+      return rows.map(parseDevice);
+    });
   }
 
   async getDevicesOfUsers(userIds: readonly string[]): Promise<DeviceRecord[]> {
-    const unique = [...new Set(parseUserIds(userIds))];
-    if (unique.length === 0) return [];
-    // One transaction, every request issued at once (see getInboundGroupSessions).
-    const devices = this.#d().transaction("devices").store;
-    const perUser: unknown[][] = await Promise.all(
-      unique.map((userId) => devices.getAll(this.#range.bound([userId], [userId, []]))),
-    );
-    return perUser.flat().map(parseDevice);
+    return this.#read(async () => {
+      const unique = [...new Set(parseUserIds(userIds))];
+      if (unique.length === 0) return [];
+      // One transaction, every request issued at once (see getInboundGroupSessions).
+      const devices = this.#d().transaction("devices").store;
+      const perUser: unknown[][] = await Promise.all(
+        unique.map((userId) => devices.getAll(this.#range.bound([userId], [userId, []]))),
+      );
+      return perUser.flat().map(parseDevice);
+    });
   }
 
   async getDeviceByCurve25519Key(curve25519Key: string): Promise<DeviceRecord | undefined> {
-    const devices = (await this.#d().getAllFromIndex("devices", "curve25519Key", curve25519Key)).map(
-      parseDevice,
-    );
-    return devices.find((d) => !d.deleted) ?? devices[0];
+    return this.#read(async () => {
+      const devices = (await this.#d().getAllFromIndex("devices", "curve25519Key", curve25519Key)).map(
+        parseDevice,
+      );
+      return devices.find((d) => !d.deleted) ?? devices[0];
+    });
   }
 
   async getCrossSigningIdentity(userId: string): Promise<CrossSigningIdentityRecord | undefined> {
-    const r: unknown = await this.#d().get("cross_signing_identities", userId);
-    return r === undefined ? undefined : parseCrossSigningIdentity(r);
+    return this.#read(async () => {
+      const r: unknown = await this.#d().get("cross_signing_identities", userId);
+      return r === undefined ? undefined : parseCrossSigningIdentity(r);
+    });
   }
 
   async getSecret(name: string): Promise<string | undefined> {
-    const r: unknown = await this.#d().get("secrets", name);
-    return isRow(r) ? parseSecret(name, this.#open(r.value, rowAd("secret", name))) : undefined;
+    return this.#read(async () => {
+      const r: unknown = await this.#d().get("secrets", name);
+      return isRow(r) ? parseSecret(name, this.#open(r.value, rowAd("secret", name))) : undefined;
+    });
   }
 
   async getTrackedUsers(): Promise<TrackedUserRecord[]> {
-    return (await this.#d().getAll("tracked_users")).map(parseTrackedUser);
+    return this.#read(async () => {
+      return (await this.#d().getAll("tracked_users")).map(parseTrackedUser);
+    });
   }
 
   async getOutgoingKeyRequests(): Promise<OutgoingKeyRequestRecord[]> {
-    return (await this.#d().getAll("outgoing_key_requests")).map(parseOutgoingKeyRequest);
+    return this.#read(async () => {
+      return (await this.#d().getAll("outgoing_key_requests")).map(parseOutgoingKeyRequest);
+    });
   }
 
   async getRivalRoomKeys(): Promise<RivalRoomKeyRecord[]> {
-    return readRivals(await this.#d().getAllFromIndex("rival_room_keys", "seq"), this.#cipher);
+    return this.#read(async () =>
+      readRivals(await this.#d().getAllFromIndex("rival_room_keys", "seq"), this.#cipher),
+    );
   }
 
   async getWithheld(roomId: string, sessionId: string): Promise<WithheldRecord | undefined> {
-    const r: unknown = await this.#d().get("withheld", [roomId, sessionId]);
-    return r === undefined ? undefined : parseWithheld(r);
+    return this.#read(async () => {
+      const r: unknown = await this.#d().get("withheld", [roomId, sessionId]);
+      return r === undefined ? undefined : parseWithheld(r);
+    });
   }
 
   async isOlmMessageKnown(senderKey: string, hash: string): Promise<boolean> {
-    return (await this.#d().count("olm_message_hashes", [senderKey, hash])) > 0;
+    return this.#read(async () => {
+      return (await this.#d().count("olm_message_hashes", [senderKey, hash])) > 0;
+    });
   }
 
   async getCustomValue(key: string): Promise<JsonValue | undefined> {
-    const r: unknown = await this.#d().get("custom_values", key);
-    return isRow(r) ? parseCustomValue(key, this.#open(r.value, rowAd("custom", key))) : undefined;
+    return this.#read(async () => {
+      const r: unknown = await this.#d().get("custom_values", key);
+      return isRow(r) ? parseCustomValue(key, this.#open(r.value, rowAd("custom", key))) : undefined;
+    });
   }
 
   async getReplays(roomId: string, sessionId: string, limit: number): Promise<ReplayRecord[]> {
-    const range = this.#range.bound([roomId, sessionId], [roomId, sessionId, []]);
-    const db = this.#d();
-    if (limit < 1) return []; // getAll takes a count of 0 as no limit
-    const rows: unknown[] = await db.getAll("replays", range, limit);
-    return rows.map(parseReplay);
+    return this.#read(async () => {
+      const range = this.#range.bound([roomId, sessionId], [roomId, sessionId, []]);
+      const db = this.#d();
+      if (limit < 1) return []; // getAll takes a count of 0 as no limit
+      const rows: unknown[] = await db.getAll("replays", range, limit);
+      return rows.map(parseReplay);
+    });
   }
 
   async getReplaysOfSessions(sessions: readonly RoomSessionKey[], limit: number): Promise<ReplayRecord[]> {
-    const unique = new Map<string, RoomSessionKey>();
-    for (const k of parseSessionKeys(sessions)) unique.set(JSON.stringify([k.roomId, k.sessionId]), k);
-    const max = parseLimit(limit);
-    if (unique.size === 0) return [];
-    // One transaction, every request issued at once (see getInboundGroupSessions).
-    const replays = this.#d().transaction("replays").store;
-    const perSession: unknown[][] = await Promise.all(
-      [...unique.values()].map((k) =>
-        replays.getAll(this.#range.bound([k.roomId, k.sessionId], [k.roomId, k.sessionId, []]), max),
-      ),
-    );
-    return perSession.flat().map(parseReplay);
+    return this.#read(async () => {
+      const unique = new Map<string, RoomSessionKey>();
+      for (const k of parseSessionKeys(sessions)) unique.set(JSON.stringify([k.roomId, k.sessionId]), k);
+      const max = parseLimit(limit);
+      if (unique.size === 0) return [];
+      // One transaction, every request issued at once (see getInboundGroupSessions).
+      const replays = this.#d().transaction("replays").store;
+      const perSession: unknown[][] = await Promise.all(
+        [...unique.values()].map((k) =>
+          replays.getAll(this.#range.bound([k.roomId, k.sessionId], [k.roomId, k.sessionId, []]), max),
+        ),
+      );
+      return perSession.flat().map(parseReplay);
+    });
   }
 
   async getReplay(
@@ -505,42 +562,59 @@ export class IndexedDbCryptoStore implements CryptoStore {
     sessionId: string,
     messageIndex: number,
   ): Promise<ReplayRecord | undefined> {
-    const r: unknown = await this.#d().get("replays", [roomId, sessionId, messageIndex]);
-    return r === undefined ? undefined : parseReplay(r);
+    return this.#read(async () => {
+      const r: unknown = await this.#d().get("replays", [roomId, sessionId, messageIndex]);
+      return r === undefined ? undefined : parseReplay(r);
+    });
   }
 
   async getRoomSettings(roomId: string): Promise<RoomSettingsRecord | undefined> {
-    const r: unknown = await this.#d().get("room_settings", roomId);
-    return r === undefined ? undefined : parseRoomSettings(r);
+    return this.#read(async () => {
+      const r: unknown = await this.#d().get("room_settings", roomId);
+      return r === undefined ? undefined : parseRoomSettings(r);
+    });
   }
 
   async getBackupState(): Promise<BackupStateRecord | undefined> {
-    const r: unknown = await this.#d().get("meta", "backup_state");
-    return r === undefined ? undefined : parseBackupState(r);
+    return this.#read(async () => {
+      const r: unknown = await this.#d().get("meta", "backup_state");
+      return r === undefined ? undefined : parseBackupState(r);
+    });
   }
 
   async getQueuedRequests(): Promise<QueuedRequestRecord[]> {
-    const rows = await this.#d().getAllFromIndex("queued_requests", "age");
-    return rows.map((r: unknown) => {
-      const row = isRow(r) ? r : {};
-      return parseQueuedRequest({
-        ...row,
-        body: this.#open(row.body, rowAd("queued", String(row.requestId))),
+    return this.#read(async () => {
+      const rows = await this.#d().getAllFromIndex("queued_requests", "age");
+      return rows.map((r: unknown) => {
+        const row = isRow(r) ? r : {};
+        return parseQueuedRequest({
+          ...row,
+          body: this.#open(row.body, rowAd("queued", String(row.requestId))),
+        });
       });
     });
   }
 
   async getNextBatch(): Promise<string | undefined> {
-    const r: unknown = await this.#d().get("meta", "next_batch");
-    return r === undefined ? undefined : parseNextBatch(r);
+    return this.#read(async () => {
+      const r: unknown = await this.#d().get("meta", "next_batch");
+      return r === undefined ? undefined : parseNextBatch(r);
+    });
   }
 
   async saveChanges(changes: CryptoChanges): Promise<void> {
     this.#d();
-    if (this.#lock.held) return this.#save(changes, true);
-    const turn = this.#outside.then(() => this.#saveOutside(changes));
-    this.#outside = turn.catch(() => {});
-    return turn;
+    let saved: Promise<void>;
+    if (this.#lock.held) saved = this.#save(changes, true);
+    else {
+      saved = this.#outside.then(() => this.#saveOutside(changes));
+      this.#outside = saved.catch(() => {});
+    }
+    try {
+      await saved;
+    } catch (e) {
+      throw idbError(e, `saving to IndexedDB database "${this.#name}" (nothing was saved)`);
+    }
   }
 
   /**
@@ -583,13 +657,11 @@ export class IndexedDbCryptoStore implements CryptoStore {
         // already finished or aborted
       }
       await done.catch(() => {});
-      throw e;
+      // A request failed as the browser aborted the transaction (the quota used up, Chromium's
+      // limit on one value): the transaction's error says why (an abort of ours leaves none).
+      throw raw.error ?? e;
     }
-    try {
-      await done;
-    } catch (e) {
-      throw new StoreError("BACKEND", "the IndexedDB transaction failed; nothing was saved", { cause: e });
-    }
+    await done;
     // Committed: only now does this context's view move (an aborted save raised nothing).
     if (generation !== undefined) this.#seen = generation;
     if (leased) {
@@ -641,7 +713,7 @@ export class IndexedDbCryptoStore implements CryptoStore {
       return { stale };
     } catch (e) {
       await this.#lock.release();
-      throw new StoreError("BACKEND", "taking the IndexedDB store's lease failed", { cause: e });
+      throw idbError(e, `taking the lease of IndexedDB database "${this.#name}"`);
     }
   }
 
