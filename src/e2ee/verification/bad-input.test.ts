@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import type { VerificationMessage } from "./events.ts";
+import { sasStartContent } from "./sas-flow.ts";
 import { key32, Pair, type Side } from "./test-support/pair.ts";
 
 type Stage = "requested" | "ready" | "started" | "accepted" | "keys" | "confirmed";
@@ -511,6 +512,36 @@ describe("bad verification input (table)", () => {
     assert.equal(p.a.machine.snapshot(ka)?.phase, "requested");
     p.inject(p.b, ready);
     assert.equal(p.a.machine.snapshot(ka)?.phase, "ready");
+  });
+
+  it("in-room: a to-device event naming the request's event ID as its transaction_id is ignored", () => {
+    const p = Pair.make();
+    const ka = p.roomRequest(p.a);
+    const kb = p.b.machine.takeIncoming()[0]?.key as string;
+    const flowId = kb.split("|")[1] as string;
+    p.b.machine.receiveToDevice(
+      {
+        type: "m.key.verification.cancel",
+        sender: p.a.userId,
+        content: { transaction_id: flowId, code: "m.user", reason: "" },
+      },
+      p.b.env,
+      p.now,
+    );
+    assert.equal(p.b.machine.snapshot(kb)?.phase, "requested");
+    p.b.machine.accept(kb, p.b.env, p.now);
+    p.deliver();
+    p.a.machine.receiveToDevice(
+      {
+        type: "m.key.verification.start",
+        sender: p.b.userId,
+        content: { ...sasStartContent(p.b.deviceId), transaction_id: flowId },
+      },
+      p.a.env,
+      p.now,
+    );
+    assert.equal(p.a.machine.snapshot(ka)?.phase, "ready");
+    assert.deepEqual(p.a.machine.takeOutgoing(), []);
   });
 
   it("in-room: another of our devices answering makes this one stand aside silently", () => {

@@ -56,6 +56,8 @@ export class VerificationMachine {
     const key = VerificationMachine.flowKey(ev.sender, flowId);
     const flow = this.#flows.get(key);
     if (flow !== undefined) {
+      // An in-room flow takes only room events (its ID is an event ID, which a to-device event can name).
+      if (flow.transport.kind !== "to_device") return;
       this.#touch(flow, () => flow.receive(ev.type, ev.content, ev.senderDevice, env, now));
       return;
     }
