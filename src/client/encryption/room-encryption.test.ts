@@ -134,3 +134,62 @@ describe("RoomEncryption.encrypt", () => {
     assert.deepEqual(planned.at(-1)?.sort(), ["@c:hs", "@me:hs"]);
   });
 });
+
+describe("RoomEncryption member list", () => {
+  /** An encrypted room where we and @b:hs are joined, and the engine calls made for a send. */
+  function setUp(members: () => StateEvent[], duringSave: () => void) {
+    const room = new Room("!r:hs", "join");
+    room.applyState(state("m.room.encryption", "", megolm));
+    for (const u of ["@me:hs", "@b:hs"]) room.applyState(state("m.room.member", u, { membership: "join" }));
+    const told: string[] = [];
+    const machine = {
+      setRoomSettings: async () => {},
+      updateTrackedUsers: async () => {},
+      outgoingRequests: async () => [],
+      receiveRoomMembership: async (changes: { userId: string; membership: string }[]) => {
+        duringSave();
+        for (const c of changes) told.push(`${c.userId} ${c.membership}`);
+      },
+      prepareRoomEvent: async () => ({ stage: "ready", requests: [], content: { ciphertext: "c" } }),
+    } as unknown as OlmMachine;
+    const loop = new OutgoingRequestLoop({ machine, send: async () => ({}), onError: () => {} });
+    const rooms = new RoomEncryption({
+      machine,
+      http: { request: async () => ({ chunk: members() }) } as unknown as HttpClient,
+      logger: silentLogger,
+      loop,
+      reportError: () => {},
+    });
+    return { room, rooms, told };
+  }
+
+  // The room took the leave before the engine had saved it: when the engine's save failed, the next
+  // fetch found the leave already applied, and the room key the leaver held was never rotated.
+  it("a leave the engine failed to save is told to it again at the next send", async () => {
+    let fail = true;
+    const leave = state("m.room.member", "@b:hs", { membership: "leave" });
+    const { room, rooms, told } = setUp(
+      () => [state("m.room.member", "@me:hs", { membership: "join" }), leave],
+      () => {
+        if (fail) throw new Error("store write failed");
+      },
+    );
+    await assert.rejects(rooms.encrypt(room, "m.room.message", { body: "hi" }), /store write failed/);
+    assert.equal(room.getMember("@b:hs")?.membership, "join", "the room waits for the engine");
+    fail = false;
+    await rooms.encrypt(room, "m.room.message", { body: "hi" });
+    assert.deepEqual(told, ["@b:hs leave"]);
+    assert.equal(room.getMember("@b:hs")?.membership, "leave");
+  });
+
+  it("a member whose event sync brought while the engine saved keeps sync's, the newer", async () => {
+    const back = state("m.room.member", "@b:hs", { membership: "join", displayname: "back" });
+    const { room, rooms, told } = setUp(
+      () => [state("m.room.member", "@b:hs", { membership: "leave" })],
+      () => void room.applyState(back),
+    );
+    await rooms.encrypt(room, "m.room.message", { body: "hi" });
+    assert.deepEqual(told, ["@b:hs leave"], "the engine heard of the leave (a rotation is safe)");
+    assert.equal(room.getState("m.room.member", "@b:hs"), back);
+  });
+});

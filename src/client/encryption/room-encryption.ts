@@ -3,7 +3,7 @@
 // gets devices, Olm sessions and the room key's shares out before an event is encrypted.
 import { E2eeError } from "../../e2ee/errors.ts";
 import type { HistoryVisibility, OlmMachine, RoomMember } from "../../e2ee/index.ts";
-import { type JsonObject, membersResponseSchema } from "../../wire/index.ts";
+import { type JsonObject, membersResponseSchema, type StateEvent } from "../../wire/index.ts";
 import { errorSummary } from "../events/emitter.ts";
 import { type HttpClient, path } from "../http.ts";
 import type { Logger } from "../logger.ts";
@@ -182,6 +182,10 @@ export class RoomEncryption {
    * limited sync (the last fetch had every member): then they came and went in the gap, and may
    * hold the room key through another member's history bundle; on a first fetch it may be years
    * old, and rotating for it would rotate every room at every start.
+   *
+   * The engine saves first, then the room takes the events: had the engine's save failed after the
+   * room took a leave, the next fetch would find nothing to tell it, and the leaver would keep the
+   * room key.
    */
   async #loadMembers(room: Room): Promise<void> {
     const roomId = room.roomId;
@@ -195,16 +199,22 @@ export class RoomEncryption {
     });
     const current = room.stateVersion === version;
     const changes: { roomId: string; userId: string; membership: string }[] = [];
+    const taken: { event: StateEvent; previous: StateEvent | undefined }[] = [];
     for (const ev of res.chunk) {
       if (ev.type !== "m.room.member") continue;
       const ours = room.getState("m.room.member", ev.state_key);
       if (ours !== undefined && (!current || ours.event_id === ev.event_id)) continue;
-      room.applyState(ev);
+      taken.push({ event: ev, previous: ours });
       const membership = String(ev.content.membership);
       if (ours === undefined && membership === "leave" && !again) continue;
       if (ours?.content.membership !== membership) changes.push({ roomId, userId: ev.state_key, membership });
     }
     if (changes.length > 0) await this.#machine.receiveRoomMembership(changes);
+    for (const { event, previous } of taken) {
+      // Sync changed this member while the engine saved: its event is the newer.
+      if (room.getState("m.room.member", event.state_key) !== previous) continue;
+      room.applyState(event);
+    }
     if (!current) return;
     this.#membersLoaded.add(roomId);
     this.#membersStale.delete(roomId);
