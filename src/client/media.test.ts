@@ -190,6 +190,50 @@ describe("MediaApi", () => {
     }
   });
 
+  it("a streamed upload is cut off by the timeout only when it stalls, not for its length", async () => {
+    mock.timers.enable({ apis: ["setTimeout"] });
+    try {
+      // The server reads the body slowly: each chunk just inside the timeout, all far longer.
+      const http = new HttpClient({
+        baseUrl: "https://hs",
+        accessToken: () => "tok",
+        fetch: async (_url, init) => {
+          const reader = (init.body as ReadableStream<Uint8Array>).getReader();
+          for (;;) {
+            if (init.signal?.aborted) throw new DOMException("aborted", "AbortError");
+            const { done } = await reader.read();
+            if (done) break;
+            mock.timers.tick(MEDIA_TIMEOUT_MS - 1);
+          }
+          return new Response(JSON.stringify({ content_uri: "mxc://hs/slow" }), { status: 200 });
+        },
+      });
+      let sent = 0;
+      const data = new ReadableStream<Uint8Array>({
+        pull: (c) => (++sent > 3 ? c.close() : c.enqueue(new Uint8Array([sent]))),
+      });
+      assert.equal(await new MediaApi(http).upload(data), "mxc://hs/slow");
+
+      // A server that stops reading still times out.
+      const stalled = new HttpClient({
+        baseUrl: "https://hs",
+        fetch: async (_url, init) => {
+          await (init.body as ReadableStream<Uint8Array>).getReader().read();
+          mock.timers.tick(MEDIA_TIMEOUT_MS);
+          if (init.signal?.aborted) throw new DOMException("aborted", "AbortError");
+          return new Response(JSON.stringify({ content_uri: "mxc://hs/late" }), { status: 200 });
+        },
+      });
+      const err = await new MediaApi(stalled)
+        .upload(new Blob([new Uint8Array(3)]).stream())
+        .catch((e: unknown) => e);
+      assert.ok(err instanceof NetworkError, String(err));
+      assert.equal(err.code, "TIMEOUT");
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
   it("uploads with content type, filename and length", async () => {
     let init: RequestInit | undefined;
     let url = "";

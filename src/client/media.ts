@@ -9,8 +9,9 @@ import { readStreamLimited } from "./transport.ts";
 /** Default cap for `download()` (which buffers); use `downloadStream()` for anything larger. */
 export const MAX_BUFFERED_DOWNLOAD_BYTES = 100 * 1024 * 1024;
 /**
- * Uploads and downloads get longer than JSON requests before timing out. A download's body is
- * timed from chunk to chunk (a stall), not as a whole: a big file on a slow link still arrives.
+ * Uploads and downloads get longer than JSON requests before timing out. A download's body and a
+ * streamed upload are timed from chunk to chunk (a stall), not as a whole: a big file on a slow
+ * link still gets through.
  */
 export const MEDIA_TIMEOUT_MS = 10 * 60_000;
 

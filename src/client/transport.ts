@@ -73,7 +73,11 @@ export function fetchTransport(fetchImpl: FetchLike): FetchTransport {
         init.body = req.body;
         // Streaming request bodies need half-duplex in fetch implementations that support them
         // (every runtime the client supports has `ReadableStream`).
-        if (req.body instanceof ReadableStream) init.duplex = "half";
+        if (req.body instanceof ReadableStream) {
+          init.duplex = "half";
+          // Timed from chunk to chunk, like a download's body: a big upload is not cut off.
+          init.body = restartingPerChunk(req.body, restart);
+        }
       }
       let res: Response;
       try {
@@ -172,6 +176,31 @@ export async function readStreamLimited(
     off += c.byteLength;
   }
   return all;
+}
+
+/**
+ * A streamed request body that restarts the request timer at each chunk taken from it. It reads
+ * nothing ahead (high-water mark 0): what was read of `body` is what the upload took.
+ */
+function restartingPerChunk(
+  body: ReadableStream<Uint8Array>,
+  restart: () => void,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(ctrl) {
+        const { done, value } = await reader.read();
+        if (done) ctrl.close();
+        else {
+          restart();
+          ctrl.enqueue(value);
+        }
+      },
+      cancel: (reason) => reader.cancel(reason),
+    },
+    { highWaterMark: 0 },
+  );
 }
 
 /** Restarts the request timer at each chunk; clears it once the body is fully read or cancelled. */
