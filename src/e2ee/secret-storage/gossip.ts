@@ -2,7 +2,8 @@
  * Secret sharing in the machine (`m.secret.request` / `m.secret.send` between our own devices).
  * A device of ours that we verified interactively is asked for the secrets we lack (the
  * cross-signing keys, the backup key); requests of our own verified devices are answered over Olm;
- * requests of our own devices not verified yet wait (bounded) until they are. A received secret is
+ * requests of our own devices not verified yet wait (bounded) until they are (a trust call, or a
+ * `/keys/query` that shows them cross-signed by our trusted identity). A received secret is
  * accepted only over Olm, from our own verified device, for a request we made: cross-signing keys
  * are imported here (checked against our published keys); the others are handed to the client
  * (the backup key goes to the key backup, which checks it against the server's version). A key
@@ -271,6 +272,21 @@ export class SecretGossip {
       } else if (device.trust === "blacklisted" || device.deleted) {
         this.#state.held.delete(key);
       }
+    }
+  }
+
+  /**
+   * Device keys or cross-signing signatures were updated (a `/keys/query` answer): a held request
+   * is judged again, so that a device of ours now verified through our cross-signing (cross-signed
+   * by our trusted self-signing key: verified by another device of ours, or set up with the
+   * recovery key) is answered with no trust call here; a device now blacklisted or deleted has its
+   * requests dropped; any other stays held.
+   */
+  async keysUpdated(): Promise<void> {
+    const deviceIds = new Set([...this.#state.held.values()].map((r) => r.requestingDeviceId));
+    for (const deviceId of deviceIds) {
+      const device = await this.#devices.device(this.#ctx.userId, deviceId);
+      if (device !== undefined) await this.trustChanged(device);
     }
   }
 
