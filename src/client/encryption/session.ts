@@ -35,6 +35,11 @@ export class EncryptionSession implements RoomsE2ee {
   readonly #host: EncryptionHost;
   #driver: ClientCrypto | undefined;
   #verification: VerificationService | undefined;
+  /**
+   * A `start` under way: until it ends the crypto store cannot say which rooms it recorded as
+   * encrypted, and a send must not take that for "not encrypted" (see `recordedEncrypted`).
+   */
+  #starting: Promise<void> | undefined;
   /** The store `restoreDeviceId` opened to read the device ID, handed to the login that follows. */
   #preopened: OpenedStore | undefined;
 
@@ -118,6 +123,16 @@ export class EncryptionSession implements RoomsE2ee {
 
   /** Opens the driver for a session (unless it runs for this user and device already). */
   async start(info: SessionInfo): Promise<void> {
+    const starting = this.#start(info);
+    this.#starting = starting;
+    try {
+      await starting;
+    } finally {
+      if (this.#starting === starting) this.#starting = undefined;
+    }
+  }
+
+  async #start(info: SessionInfo): Promise<void> {
     const enc = this.#options;
     if (enc === undefined) return;
     const current = this.#driver;
@@ -195,6 +210,9 @@ export class EncryptionSession implements RoomsE2ee {
   }
 
   async recordedEncrypted(roomId: string): Promise<boolean> {
+    // A send racing `restore()` or a login waits for the crypto store: a room it recorded as
+    // encrypted stays so even when the server's state (or a new client store) no longer says it.
+    await this.#starting?.catch(() => undefined);
     return (await this.#driver?.isRoomRecordedEncrypted(roomId)) === true;
   }
 
