@@ -352,6 +352,39 @@ export class IndexedDbClientStore implements ClientStore {
     });
   }
 
+  /**
+   * One readwrite transaction over every object store that reads the session and clears: IndexedDB
+   * runs transactions whose scopes overlap one at a time, across connections (tabs) too, so another
+   * tab's `saveSession` or `saveSync` falls wholly before or after it, never between the check and
+   * the clear.
+   */
+  async clearIf(ours: (stored: StoredSession | undefined) => boolean): Promise<boolean> {
+    return this.#serially(async () => {
+      const db = await this.#open();
+      const tx = db.transaction([...STORES], "readwrite");
+      try {
+        const v: unknown = await tx.objectStore("session").get(ONLY);
+        if (!ours(v === undefined ? undefined : checkStored(v, storedSessionSchema, "session"))) {
+          await tx.done;
+          return false;
+        }
+        this.#known.clear();
+        this.#mark = undefined;
+        this.#owner = undefined;
+        await Promise.all([...STORES.map((s) => tx.objectStore(s).clear()), tx.done]);
+        return true;
+      } catch (e) {
+        try {
+          tx.abort();
+        } catch {
+          // Already aborted.
+        }
+        await tx.done.catch(() => undefined);
+        throw e;
+      }
+    });
+  }
+
   /** Runs `task` after the calls before it have ended: `saveSync` diffs against what they saved. */
   #serially<T>(task: () => Promise<T>): Promise<T> {
     const run = this.#queue.then(task);

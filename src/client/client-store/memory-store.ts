@@ -53,6 +53,11 @@ export class MemoryClientStore implements ClientStore {
     this.session = undefined;
     this.sync = undefined;
   }
+  async clearIf(ours: (stored: StoredSession | undefined) => boolean): Promise<boolean> {
+    if (!ours(this.session ? { ...this.session } : undefined)) return false;
+    await this.clear();
+    return true;
+  }
   toJSON(): Record<string, unknown> {
     return { type: "MemoryClientStore", userId: this.session?.userId };
   }

@@ -107,6 +107,10 @@ export class SqliteClientStore implements ClientStore {
   }
 
   async loadSession(): Promise<StoredSession | undefined> {
+    return this.#session();
+  }
+
+  #session(): StoredSession | undefined {
     const row = this.db.prepare("SELECT json FROM session WHERE id = 1").get() as
       | { json: string }
       | undefined;
@@ -148,11 +152,25 @@ export class SqliteClientStore implements ClientStore {
   }
 
   async clear(): Promise<void> {
+    this.synced(() => this.db.transaction(() => this.#clear())());
+  }
+
+  #clear(): void {
+    for (const t of ["session", "sync_token", "rooms", "account_data"]) this.db.exec(`DELETE FROM ${t}`);
+  }
+
+  /** One immediate transaction: another process's save falls wholly before or after it. */
+  async clearIf(ours: (stored: StoredSession | undefined) => boolean): Promise<boolean> {
+    let cleared = false;
     this.synced(() =>
-      this.db.transaction(() => {
-        for (const t of ["session", "sync_token", "rooms", "account_data"]) this.db.exec(`DELETE FROM ${t}`);
-      })(),
+      this.db
+        .transaction(() => {
+          cleared = ours(this.#session());
+          if (cleared) this.#clear();
+        })
+        .immediate(),
     );
+    return cleared;
   }
 
   async close(): Promise<void> {

@@ -86,6 +86,15 @@ async function conformance(
     ["!b", 0],
     ["!c", 1],
   ]);
+  if (b.clearIf !== undefined) {
+    // A logout (`Session.forget`): the store holds another session (another tab's), which stays.
+    assert.equal(await b.clearIf((stored) => stored?.accessToken === "tok-other"), false);
+    assert.deepEqual(await b.loadSession(), session);
+    assert.equal((await b.loadSync())?.nextBatch, "s4");
+    assert.equal(await b.clearIf((stored) => stored?.accessToken === session.accessToken), true);
+    assert.equal(await b.loadSession(), undefined);
+    assert.equal(await b.loadSync(), undefined);
+  }
   await b.clear();
   assert.equal(await b.loadSession(), undefined);
   assert.equal(await b.loadSync(), undefined);

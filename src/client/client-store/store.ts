@@ -65,6 +65,14 @@ export interface ClientStore {
   saveSync(changes: SyncChanges): Promise<void>;
   /** Forgets everything (logout). */
   clear(): Promise<void>;
+  /**
+   * Forgets everything when `ours` holds of the stored session (none: `undefined`), in one step no
+   * other writer of the store (another tab or process) can come between; true when it did.
+   * `ours` is called once, synchronously. A store shared between tabs or processes should have
+   * it: without it, a logout checks and then clears, and a session another tab saved in between
+   * is lost with it.
+   */
+  clearIf?(ours: (stored: StoredSession | undefined) => boolean): Promise<boolean>;
   close?(): Promise<void>;
 }
 

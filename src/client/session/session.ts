@@ -199,13 +199,14 @@ export class Session {
     const ended = this.#current;
     this.drop();
     const store = this.#host.store;
-    const stored = await store.loadSession();
-    const ours =
-      stored !== undefined &&
-      stored.userId === ended?.userId &&
-      stored.deviceId === ended.deviceId &&
-      (deviceGone || stored.accessToken === ended.accessToken);
-    if (stored === undefined || ours) await store.clear();
+    const ours = (stored: StoredSession | undefined): boolean =>
+      stored === undefined ||
+      (stored.userId === ended?.userId &&
+        stored.deviceId === ended.deviceId &&
+        (deviceGone || stored.accessToken === ended.accessToken));
+    // Checked and cleared in one step: a session another tab saves meanwhile is kept.
+    if (store.clearIf !== undefined) await store.clearIf(ours);
+    else if (ours(await store.loadSession())) await store.clear();
   }
 
   /**
