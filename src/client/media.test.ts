@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it, mock } from "node:test";
 import { ClientError, MalformedResponseError, MatrixError, NetworkError } from "./errors.ts";
 import { HttpClient } from "./http.ts";
-import { MEDIA_TIMEOUT_MS, MediaApi } from "./media.ts";
+import { MEDIA_TIMEOUT_MS, MediaApi, UPLOAD_TIMEOUT_BYTES_PER_SECOND } from "./media.ts";
 
 function media(respond: (url: string, init: RequestInit) => Response) {
   const seen: { url: string; auth: string | undefined }[] = [];
@@ -226,6 +226,35 @@ describe("MediaApi", () => {
       });
       const err = await new MediaApi(stalled)
         .upload(new Blob([new Uint8Array(3)]).stream())
+        .catch((e: unknown) => e);
+      assert.ok(err instanceof NetworkError, String(err));
+      assert.equal(err.code, "TIMEOUT");
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
+  it("a big byte array upload gets time in proportion to its size, a small one the usual timeout", async () => {
+    mock.timers.enable({ apis: ["setTimeout"] });
+    try {
+      // The server takes `ms` to read the body (a Blob or bytes: no chunks to time).
+      const slowUpload = (ms: number) =>
+        new MediaApi(
+          new HttpClient({
+            baseUrl: "https://hs",
+            fetch: async (_url, init) => {
+              mock.timers.tick(ms);
+              if (init.signal?.aborted) throw new DOMException("aborted", "AbortError");
+              return new Response(JSON.stringify({ content_uri: "mxc://hs/big" }), { status: 200 });
+            },
+          }),
+        );
+      // 100 minutes of upload at the assumed slowest rate (the stated size; the bytes are few).
+      const size = 6000 * UPLOAD_TIMEOUT_BYTES_PER_SECOND;
+      const big = await slowUpload(6_000_000 - 1).upload(new Uint8Array(3), { size });
+      assert.equal(big, "mxc://hs/big");
+      const err = await slowUpload(MEDIA_TIMEOUT_MS)
+        .upload(new Uint8Array(3))
         .catch((e: unknown) => e);
       assert.ok(err instanceof NetworkError, String(err));
       assert.equal(err.code, "TIMEOUT");

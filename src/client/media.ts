@@ -15,6 +15,12 @@ export const MAX_BUFFERED_DOWNLOAD_BYTES = 100 * 1024 * 1024;
  */
 export const MEDIA_TIMEOUT_MS = 10 * 60_000;
 
+/**
+ * A byte array or `Blob` upload is one exchange that cannot be timed from chunk to chunk: it gets
+ * `MEDIA_TIMEOUT_MS`, or one second per this many bytes when longer (a big file on a slow link).
+ */
+export const UPLOAD_TIMEOUT_BYTES_PER_SECOND = 64 * 1024;
+
 export type UploadData = Uint8Array | Blob | ReadableStream<Uint8Array>;
 
 export interface UploadOptions {
@@ -54,7 +60,10 @@ export class MediaApi {
         ...(size !== undefined ? { length: size } : {}),
       },
       schema: uploadResponseSchema,
-      timeoutMs: MEDIA_TIMEOUT_MS,
+      timeoutMs:
+        data instanceof ReadableStream || size === undefined
+          ? MEDIA_TIMEOUT_MS
+          : Math.max(MEDIA_TIMEOUT_MS, Math.ceil(size / UPLOAD_TIMEOUT_BYTES_PER_SECOND) * 1000),
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
     return res.content_uri;
