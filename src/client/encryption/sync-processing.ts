@@ -8,6 +8,7 @@ import type { OlmMachine } from "../../e2ee/machine.ts";
 import { BACKUP_SECRET, decodeKeySecret } from "../../e2ee/secret-storage/names.ts";
 import type { CryptoStore } from "../../store/store.ts";
 import { keysChangesResponseSchema, type ToDeviceEvent } from "../../wire/index.ts";
+import { systemClock } from "../clock.ts";
 import { errorSummary } from "../events/emitter.ts";
 import { path } from "../http.ts";
 import type { SyncCryptoChanges } from "../sync/hooks.ts";
@@ -17,6 +18,13 @@ import { emitLaterOutcomes } from "./decrypted-events.ts";
 import type { HistorySharing } from "./history-sharing.ts";
 import type { OutgoingRequestLoop } from "./outgoing.ts";
 import type { RoomEncryption } from "./room-encryption.ts";
+
+/**
+ * The shortest time between two checks of the server's backup version made because a backup key
+ * another device sent was refused as not current (a device sending stale keys over and over costs
+ * one `GET /room_keys/version` per this period at most).
+ */
+export const BACKUP_RECHECK_INTERVAL_MS = 60_000;
 
 export interface SyncProcessingParts {
   readonly machine: OlmMachine;
@@ -51,6 +59,10 @@ export class SyncProcessing {
   #receivedSecrets: ReceivedSecret[] = [];
   /** A sync brought a room key bundle: the ready ones are imported before its token is saved. */
   #bundlesArrived = false;
+  /** The engine refused a backup key as not current: the server's version is asked again. */
+  #recheckBackup = false;
+  /** When the server's backup version was last asked again on a refusal (see `BACKUP_RECHECK_INTERVAL_MS`). */
+  #lastBackupRecheck: number | undefined;
 
   constructor(parts: SyncProcessingParts) {
     this.#parts = parts;
@@ -107,6 +119,7 @@ export class SyncProcessing {
         { name: r.name, deviceId: r.deviceId, reason: r.reason },
         "refused a secret another device sent: not the current key; still waiting for another answer",
       );
+      if (r.name === BACKUP_SECRET && r.reason === "not_current") this.#recheckBackup = true;
     }
     if (result.roomKeyBundles.length > 0) this.#bundlesArrived = true;
     for (const held of result.heldKeyRequests) host.emitKeyRequest(held);
@@ -145,6 +158,7 @@ export class SyncProcessing {
     await emitLaterOutcomes(host, later);
     await loop.run();
     await this.#useReceivedSecrets();
+    await this.#recheckBackupVersion();
     if (this.#bundlesArrived || historySharing.retryDue) {
       this.#bundlesArrived = false;
       await historySharing.importReady();
@@ -183,6 +197,31 @@ export class SyncProcessing {
       } finally {
         wipe(key);
       }
+    }
+  }
+
+  /**
+   * A backup key our device sent was refused as not the key of the version in use: that version
+   * may have been replaced on the server since this device last asked (by another device, which
+   * then sent the new key). The server's version is asked again, at most once per
+   * `BACKUP_RECHECK_INTERVAL_MS` (refusals meanwhile wait for the next sync after it): a new
+   * version is adopted (as `checkVersion` does) and the engine judges the refused keys again,
+   * taking the one that is the new version's key.
+   */
+  async #recheckBackupVersion(): Promise<void> {
+    if (!this.#recheckBackup) return;
+    const now = (this.#parts.host.clock ?? systemClock).now();
+    const last = this.#lastBackupRecheck;
+    if (last !== undefined && now >= last && now - last < BACKUP_RECHECK_INTERVAL_MS) return;
+    this.#recheckBackup = false;
+    this.#lastBackupRecheck = now;
+    try {
+      await this.#parts.backup.checkVersion();
+    } catch (e) {
+      this.#parts.host.logger.warn(
+        { err: errorSummary(e) },
+        "could not check the server's backup version after a refused backup key",
+      );
     }
   }
 

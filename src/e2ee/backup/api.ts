@@ -4,11 +4,13 @@
  * call is one machine step, saved in one transaction.
  */
 import { PkDecryption } from "../../crypto/pk/index.ts";
+import { wipe } from "../../crypto/primitives/index.ts";
 import type { PendingEvents } from "../decryption/pending.ts";
 import { keyArrived } from "../decryption/redecrypt.ts";
 import type { DecryptedRoomEvent } from "../decryption/room-events.ts";
 import type { Parts, RunStep } from "../machine-parts.ts";
 import { IMPORT_BATCH_SIZE, importParsedRoomKey, prefetchImported } from "../room-keys/import.ts";
+import { decodeKeySecret } from "../secret-storage/names.ts";
 import { KeyBackupError } from "./errors.ts";
 import type { BackupStopReason, KeyBackupStatus, VersionCheck } from "./key-backup.ts";
 import type { BackupCreateVersionRequest, BackupLookupRequest, BackupUploadRequest } from "./requests.ts";
@@ -50,11 +52,26 @@ export interface RestoreResult {
 }
 
 /**
- * `result`, after our open requests for the backup key are settled (cancelled at our other
- * devices) if the key of the version in use is held now: one our device sent, unchecked by the
- * machine for want of a version, was taken; or the user gave it meanwhile.
+ * `result`, after the backup keys our devices sent and the machine refused as not current are
+ * judged again (the version in use may have changed: one that is its key now is taken), and our
+ * open requests for the backup key are settled (cancelled at our other devices) if the key of the
+ * version in use is held now: one our device sent, unchecked by the machine for want of a version,
+ * was taken; a refused one is now current; or the user gave it meanwhile.
  */
 async function settled<T>(p: Parts, result: T): Promise<T> {
+  for (const secret of await p.secrets.rejudgeRefusedBackupKeys()) {
+    let key: Uint8Array;
+    try {
+      key = decodeKeySecret(secret.name, secret.value);
+    } catch {
+      continue;
+    }
+    try {
+      if (await p.backup.useKeyForVersionInUse(key)) break;
+    } finally {
+      wipe(key);
+    }
+  }
   await p.secrets.settleBackupKeyRequests();
   return result;
 }

@@ -361,6 +361,26 @@ export class KeyBackup {
     return { kind: "adopted", trust };
   }
 
+  /**
+   * A key for the version in use (a refused answer judged again after a version check): taken as
+   * `useVersion` would take it with that version. False when there is no version in use, uploading
+   * to it stopped, or this is not its key.
+   */
+  async useKeyForVersionInUse(privateKey: Uint8Array): Promise<boolean> {
+    const s = this.#state;
+    if (s === undefined || s.stopped !== undefined) return false;
+    try {
+      await this.useVersion(
+        { version: s.version, algorithm: s.algorithm, auth_data: s.authData },
+        privateKey,
+      );
+    } catch (e) {
+      if (e instanceof KeyBackupError) return false;
+      throw e;
+    }
+    return true;
+  }
+
   #stop(reason: BackupStopReason): VersionCheck {
     const current = this.#state;
     const changed = current !== undefined && current.stopped !== reason;

@@ -54,6 +54,13 @@ export const MAX_PENDING_SECRET_ANSWERS = 32;
  * `[requestId, publicKey]` so that one key goes out once per request (the oldest forgotten first).
  */
 export const MAX_UNCHECKED_BACKUP_KEYS = 64;
+/**
+ * Backup keys refused as not the key of the version in use, kept (in memory, as `ReceivedSecret`:
+ * never logged) while their request is open, so that they are judged again after a version check:
+ * the version in use here may be one replaced on the server since, and the refused key the new
+ * version's (the oldest forgotten first).
+ */
+export const MAX_REFUSED_BACKUP_KEYS = 8;
 
 /** What a newly verified own device asks for: the secrets recovery needs. */
 export const GOSSIPED_SECRETS: readonly string[] = [
@@ -114,10 +121,21 @@ export interface SecretGossipState {
   readonly pending: Map<string, { readonly device: DeviceRecord; readonly request: Request }>;
   /** `[requestId, publicKey]` of backup keys handed out unchecked (see `MAX_UNCHECKED_BACKUP_KEYS`). */
   readonly unchecked: Map<string, true>;
+  /** `[requestId, publicKey]` → a backup key refused as not current (see `MAX_REFUSED_BACKUP_KEYS`). */
+  readonly refused: Map<string, { readonly requestId: string; readonly secret: ReceivedSecret }>;
+  /** Refused keys judged again with no version known to be current: for the client, with the next sync. */
+  readonly released: ReceivedSecret[];
 }
 
 export function newSecretGossipState(): SecretGossipState {
-  return { outstanding: new Map(), held: new Map(), pending: new Map(), unchecked: new Map() };
+  return {
+    outstanding: new Map(),
+    held: new Map(),
+    pending: new Map(),
+    unchecked: new Map(),
+    refused: new Map(),
+    released: [],
+  };
 }
 
 const keyOf = (deviceId: string, requestId: string): string => JSON.stringify([deviceId, requestId]);
@@ -214,7 +232,7 @@ export class SecretGossip {
    */
   async #judgeBackupKey(
     value: string,
-  ): Promise<{ judged: "current" | "not_current" | "malformed" } | { judged: "unknown"; publicKey: string }> {
+  ): Promise<{ judged: "malformed" } | { judged: "current" | "not_current" | "unknown"; publicKey: string }> {
     let publicKey: string | undefined;
     try {
       publicKey = publicKeyOfSecret(BACKUP_SECRET, value);
@@ -226,7 +244,7 @@ export class SecretGossip {
     const state = await this.#backupState();
     const current = state?.stopped === undefined ? state?.authData.public_key : undefined;
     if (typeof current !== "string") return { judged: "unknown", publicKey };
-    return { judged: publicKey === current ? "current" : "not_current" };
+    return { judged: publicKey === current ? "current" : "not_current", publicKey };
   }
 
   /** The secrets of {@link GOSSIPED_SECRETS} we do not hold. */
@@ -422,18 +440,25 @@ export class SecretGossip {
     // server's version (`useVersion`), and the request stays open until a key is taken there
     // (`settleBackupKeyRequests`): a stale key first fails that check, and a right one after it
     // is still handed out. (A version replaced on the server since our last check, unseen yet,
-    // counts as current here: its right key is refused until the next check sees the change.)
+    // counts as current here: a key refused as not current is kept, and judged again after the
+    // version check the client makes on the refusal; see `rejudgeRefusedBackupKeys`.)
     if (decision.name === BACKUP_SECRET) {
       const check = await this.#judgeBackupKey(send.secret);
-      if (check.judged === "not_current" || check.judged === "malformed") {
-        return { refused: { name: decision.name, deviceId: device.deviceId, reason: check.judged } };
+      if (check.judged === "malformed") {
+        return { refused: { name: decision.name, deviceId: device.deviceId, reason: "malformed" } };
+      }
+      if (check.judged === "not_current") {
+        bounded(
+          this.#state.refused,
+          JSON.stringify([send.requestId, check.publicKey]),
+          { requestId: send.requestId, secret: new ReceivedSecret(decision.name, send.secret) },
+          MAX_REFUSED_BACKUP_KEYS,
+        );
+        return { refused: { name: decision.name, deviceId: device.deviceId, reason: "not_current" } };
       }
       if (check.judged === "unknown") {
-        // The same key answered again (a replayed request) goes out once.
-        const key = JSON.stringify([send.requestId, check.publicKey]);
-        if (this.#state.unchecked.has(key)) return {};
-        bounded(this.#state.unchecked, key, true, MAX_UNCHECKED_BACKUP_KEYS);
-        return { secret: new ReceivedSecret(decision.name, send.secret) };
+        const secret = this.#unchecked(send.requestId, check.publicKey, send.secret);
+        return secret === undefined ? {} : { secret };
       }
     }
     this.#settle(send.requestId);
@@ -443,9 +468,23 @@ export class SecretGossip {
     return {};
   }
 
+  /**
+   * A backup key handed to the client unchecked (no version known to be current here), or
+   * undefined when this key already went out for this request (a replayed answer goes out once).
+   */
+  #unchecked(requestId: string, publicKey: string, value: string): ReceivedSecret | undefined {
+    const key = JSON.stringify([requestId, publicKey]);
+    if (this.#state.unchecked.has(key)) return undefined;
+    bounded(this.#state.unchecked, key, true, MAX_UNCHECKED_BACKUP_KEYS);
+    return new ReceivedSecret(BACKUP_SECRET, value);
+  }
+
   /** A request answered: forgotten, and cancelled at our other devices (they need not answer). */
   #settle(requestId: string): void {
     this.#state.outstanding.delete(requestId);
+    for (const [key, kept] of this.#state.refused) {
+      if (kept.requestId === requestId) this.#state.refused.delete(key);
+    }
     const reply = JSON.stringify([SECRET_REQUEST_TYPE, "cancel", requestId]);
     if (mayQueueReply(this.#ctx, this.#queued, reply)) {
       this.#queue(
@@ -467,5 +506,38 @@ export class SecretGossip {
     if (state === undefined || state.stopped !== undefined) return;
     if ((await this.#value(BACKUP_SECRET)) === undefined) return;
     for (const request of requests) this.#settle(request.requestId);
+  }
+
+  /**
+   * The backup keys refused as not current, judged again against the version in use (after a
+   * version check, which may have replaced it with the server's): those that are its key now are
+   * returned, for the key backup to take (it checks them again); those with no version known to be
+   * current here go to the client with the next sync (`takeReleasedBackupKeys`), as an unchecked
+   * key would; the others stay kept. Keys of requests no longer open are forgotten.
+   */
+  async rejudgeRefusedBackupKeys(): Promise<ReceivedSecret[]> {
+    const current: ReceivedSecret[] = [];
+    for (const [key, kept] of this.#state.refused) {
+      if (!this.#state.outstanding.has(kept.requestId)) {
+        this.#state.refused.delete(key);
+        continue;
+      }
+      const check = await this.#judgeBackupKey(kept.secret.value);
+      if (check.judged === "not_current") continue;
+      this.#state.refused.delete(key);
+      if (check.judged === "current") current.push(kept.secret);
+      else if (check.judged === "unknown") {
+        const secret = this.#unchecked(kept.requestId, check.publicKey, kept.secret.value);
+        if (secret !== undefined && this.#state.released.length < MAX_REFUSED_BACKUP_KEYS) {
+          this.#state.released.push(secret);
+        }
+      }
+    }
+    return current;
+  }
+
+  /** Refused backup keys released by `rejudgeRefusedBackupKeys` for the client (once). */
+  takeReleasedBackupKeys(): ReceivedSecret[] {
+    return this.#state.released.splice(0);
   }
 }

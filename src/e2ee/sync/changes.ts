@@ -45,7 +45,8 @@ export async function receiveSyncChanges(
     withheldSessions: [],
     withheldEvents: [],
     heldKeyRequests: [],
-    secrets: [],
+    // Backup keys refused earlier and released since, as no version is known to be current here.
+    secrets: p.secrets.takeReleasedBackupKeys(),
     refusedSecrets: [],
     roomKeyBundles: [],
   };
