@@ -4,6 +4,7 @@
  * cancels with the spec's code. Sans-I/O: events and user actions in, events to send out through
  * `send`, the time passed in as `now`.
  */
+import { compareCodePoints } from "../../crypto/json/index.ts";
 import type { SasEmoji } from "../../crypto/sas/index.ts";
 import {
   type CancelCode,
@@ -294,9 +295,12 @@ export class VerificationFlow {
         this.#cancelWith("m.unexpected_message", "both sides started, with different methods", now);
         return;
       }
-      // Both started at once: the lexicographically smaller user (then device) ID's start stands.
+      // Both started at once: the lexicographically smaller user (then device) ID's start stands,
+      // by code point (as UTF-8 bytes compare elsewhere; JS `<` compares UTF-16 code units).
       const weWin =
-        env.userId !== this.otherUser ? env.userId < this.otherUser : env.deviceId < start.from_device;
+        env.userId !== this.otherUser
+          ? compareCodePoints(env.userId, this.otherUser) < 0
+          : compareCodePoints(env.deviceId, start.from_device) < 0;
       if (weWin) return;
       this.#sas = undefined;
     } else if (this.#phase !== "ready") {

@@ -8,7 +8,7 @@ import {
   SAS_EVENT_TIMEOUT_MS,
   VERIFICATION_TIMEOUT_MS,
 } from "./constants.ts";
-import { key32, Pair, type Side } from "./test-support/pair.ts";
+import { key32, Pair, Side } from "./test-support/pair.ts";
 
 function confirmBoth(p: Pair, ka: string, kb: string): void {
   const sa = p.a.machine.snapshot(ka);
@@ -139,6 +139,26 @@ describe("verification flows between two machines", () => {
       confirmBoth(p, ka, kb);
       assertVerifiedEachOther(p, ka, kb);
     }
+  });
+
+  it("both start at once: device IDs compare by code point, as other clients compare them (UTF-8 bytes)", () => {
+    // U+FFFD sorts before U+1F600 by code point (and UTF-8), after it by UTF-16 code unit.
+    const a = new Side("@alice:example.org", "DEV\uFFFD");
+    const b = new Side("@alice:example.org", "DEV\u{1F600}");
+    a.know(b);
+    b.know(a);
+    const p = new Pair(a, b);
+    const { ka, kb } = p.requestAccepted();
+    p.a.machine.startSas(ka, p.a.env, p.now);
+    p.b.machine.startSas(kb, p.b.env, p.now);
+    const accepts: string[] = [];
+    p.deliver((m, from) => {
+      if (m.eventType === "m.key.verification.accept") accepts.push(from.deviceId);
+      return m;
+    });
+    assert.deepEqual(accepts, [b.deviceId], "the start of the smaller device ID stands");
+    confirmBoth(p, ka, kb);
+    assertVerifiedEachOther(p, ka, kb);
   });
 
   it("a to-device request to several devices: the others get m.accepted", () => {
