@@ -5,6 +5,7 @@ import type { LoginResponse } from "../wire/index.ts";
 import type { ClientStore, StoredSession } from "./client-store/index.ts";
 import { EncryptionSession } from "./encryption/session.ts";
 import { ClientError } from "./errors.ts";
+import { errorSummary } from "./events/emitter.ts";
 import type { Logger } from "./logger.ts";
 import type { Sender } from "./rooms/sender.ts";
 import type { PasswordLogin, RegisterOptions, Session, SessionInfo } from "./session/session.ts";
@@ -142,6 +143,12 @@ export class ClientLifecycle {
     const { store, sync, sender, e2ee } = this.#parts;
     await sync.stop();
     await sender.drain();
+    // A send's member list fetch (after the loop's last save) corrected a room: saved before closing.
+    await sync
+      .saveChangedRooms()
+      .catch((err: unknown) =>
+        this.#parts.logger.warn({ err: errorSummary(err) }, "saving rooms at close failed"),
+      );
     await store.close?.();
     await e2ee.stop();
   }

@@ -105,7 +105,7 @@ export function buildClientParts(
   });
   const account = new AccountApi({ call, synced, userId });
   const e2ee = new EncryptionSession(resolveEncryptionOptions(opts.encryption), {
-    driver: driverHost({ http, media, synced, clock, logger, client }),
+    driver: driverHost({ http, media, synced, sync, clock, logger, client }),
     nextBatch: () => sync.nextBatch,
     setSyncProcessor: (p) => client.setSyncProcessor(p ?? opts.syncProcessor),
     setEventEncryptor: (e) => client.setEventEncryptor(e ?? opts.eventEncryptor),
@@ -150,11 +150,12 @@ function driverHost(parts: {
   http: HttpClient;
   media: MediaApi;
   synced: SyncedState;
+  sync: SyncRunner;
   clock: Clock;
   logger: Logger;
   client: PartsClient;
 }): ClientCryptoHost {
-  const { http, media, synced, clock, logger, client } = parts;
+  const { http, media, synced, sync, clock, logger, client } = parts;
   return {
     http,
     logger,
@@ -164,6 +165,7 @@ function driverHost(parts: {
     emitUndecryptable: (room, event) => client.emit("room.undecryptable", room, event),
     emitKeyRequest: (request) => void client.emit("crypto.keyRequest", request),
     reportError: (error) => void client.emit("error", error),
+    membersFetched: (room, news) => sync.membersFetched(room, news),
     getAccountData: (type) => client.getAccountData(type),
     setAccountData: (type, content) => client.setAccountData(type, content),
     clock,

@@ -1,10 +1,11 @@
 // Room keys reach every member even when the sender's sync lazy-loads members: the sender fetches
 // the member list before its first share, and again after a limited sync (a gap: members may
-// have come and gone unseen); membership changes seen only in a gap reach the E2EE engine.
+// have come and gone unseen); membership changes seen only in a gap reach the E2EE engine. What
+// such a fetch corrects is saved in the client store and emitted (`room.member`).
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { MatrixClient } from "../../src/client/index.ts";
+import { FileClientStore, MatrixClient, type Membership } from "../../src/index.ts";
 import {
   devServerFixture,
   eventById,
@@ -18,16 +19,28 @@ import {
 
 const fx = devServerFixture("keyroom-e2ee-members-");
 
-/** A new user whose sync lazy-loads members and keeps two events a room (so gaps come easily). */
-async function lazyUser(prefix: string, opts: { fillTimelineGaps?: boolean } = {}): Promise<TestClient> {
-  const name = uniq(prefix);
-  const storeDir = join(fx.dir, name);
-  const client = new MatrixClient({
-    homeserverUrl: fx.hs.baseUrl,
+/** Options of a client whose sync lazy-loads members and keeps two events a room (so gaps come easily). */
+function lazyOptions(storeDir: string, opts: { fillTimelineGaps?: boolean }) {
+  return {
     syncTimeoutMs: 0,
     syncFilter: { room: { timeline: { limit: 2 }, state: { lazy_load_members: true } } },
     ...opts,
     encryption: { store: { directory: storeDir } },
+  };
+}
+
+/** A new user whose sync lazy-loads members (`lazyOptions`); its client store is `store` (memory by default). */
+async function lazyUser(
+  prefix: string,
+  opts: { fillTimelineGaps?: boolean } = {},
+  store?: (name: string) => FileClientStore,
+): Promise<TestClient> {
+  const name = uniq(prefix);
+  const storeDir = join(fx.dir, name);
+  const client = new MatrixClient({
+    homeserverUrl: fx.hs.baseUrl,
+    ...lazyOptions(storeDir, opts),
+    ...(store !== undefined ? { store: store(name) } : {}),
   });
   fx.open.push(client);
   await client.register({ username: name, password: "pw" });
@@ -37,6 +50,15 @@ async function lazyUser(prefix: string, opts: { fillTimelineGaps?: boolean } = {
 /** The Megolm session an encrypted event was sent with, as `t` received it. */
 function sessionOf(t: TestClient, eventId: string): unknown {
   return eventById(t, eventId).raw.content.session_id;
+}
+
+/** The `room.member` events `t`'s client emits for `roomId`, as `userId membership previous`. */
+function memberEvents(t: TestClient, roomId: string): string[] {
+  const out: string[] = [];
+  t.client.on("room.member", (room, userId, membership: Membership, previous) => {
+    if (room.roomId === roomId) out.push(`${userId} ${membership} ${previous ?? "-"}`);
+  });
+  return out;
 }
 
 /** Enough of `talker`'s messages that a two-event timeline of the room is limited. */
@@ -163,5 +185,91 @@ describe("encrypted client with lazy-loaded members (devserver)", () => {
     const after = await alice.client.sendText(roomId, "after Dave left");
     await syncAll(bob);
     assert.notEqual(sessionOf(bob, after), sessionOf(bob, before), "the room key was rotated");
+  });
+
+  it("members the fetch corrected are emitted once, as sync emits membership changes", async () => {
+    const alice = await lazyUser("alice", { fillTimelineGaps: false });
+    const bob = await newUser(fx.hs, fx.dir, "bob");
+    const carol = await newUser(fx.hs, fx.dir, "carol");
+    const dave = await newUser(fx.hs, fx.dir, "dave");
+    fx.open.push(bob.client, carol.client, dave.client);
+    const roomId = await sharedRoom(alice, [bob, carol]);
+    await alice.client.sendText(roomId, "before the gap");
+    const seen = memberEvents(alice, roomId);
+
+    await carol.client.leaveRoom(roomId);
+    await bob.client.invite(roomId, dave.client.userId);
+    await syncAll(dave);
+    await dave.client.joinRoom(roomId);
+    await talkPastTheLimit(bob, roomId);
+    await syncAll(alice);
+    assert.deepEqual(seen, [], "precondition: sync did not show the gap's memberships");
+
+    // The events are emitted while the send goes on (not awaited by it), before its request.
+    await alice.client.sendText(roomId, "after the gap");
+    const carolId = carol.client.userId;
+    const daveId = dave.client.userId;
+    assert.deepEqual(seen.toSorted(), [`${carolId} leave join`, `${daveId} join -`].toSorted());
+    await alice.client.sendText(roomId, "once more");
+    await syncAll(alice);
+    assert.equal(seen.length, 2, "emitted once");
+  });
+
+  it("a member who left in the gap stays left after a restart: no room key, no second rotation", async () => {
+    const files = new Map<string, string>();
+    const fileStore = (name: string) => {
+      const path = join(fx.dir, `${name}.json`);
+      files.set(name, path);
+      return new FileClientStore(path);
+    };
+    const alice = await lazyUser("alice", { fillTimelineGaps: false }, fileStore);
+    const bob = await newUser(fx.hs, fx.dir, "bob");
+    const carol = await newUser(fx.hs, fx.dir, "carol");
+    fx.open.push(bob.client, carol.client);
+    const roomId = await sharedRoom(alice, [bob, carol]);
+    const carolKeys: unknown[] = [];
+    carol.client.on("toDevice", (ev) => {
+      if (ev.type === "m.room_key" && ev.content.room_id === roomId) carolKeys.push(ev.content.session_id);
+    });
+    const before = await alice.client.sendText(roomId, "before the gap");
+    await syncAll(bob, carol);
+    assert.ok(carolKeys.includes(sessionOf(bob, before)), "precondition: Carol got the first key");
+
+    await carol.client.leaveRoom(roomId);
+    await talkPastTheLimit(bob, roomId);
+    await syncAll(alice);
+    const carolId = carol.client.userId;
+    assert.equal(
+      alice.client.getRoom(roomId)?.getMember(carolId)?.membership,
+      "join",
+      "precondition: unseen",
+    );
+    const after = await alice.client.sendText(roomId, "after the gap");
+    await syncAll(bob);
+    assert.notEqual(sessionOf(bob, after), sessionOf(bob, before), "precondition: the key was rotated");
+    await alice.client.close();
+
+    // Restarted from both stores: the corrected list comes back, and the engine agrees with it.
+    const path = files.get(alice.name);
+    assert.ok(path !== undefined);
+    const restarted = await MatrixClient.fromStore(
+      new FileClientStore(path),
+      lazyOptions(alice.storeDir, { fillTimelineGaps: false }),
+    );
+    fx.open.push(restarted);
+    const alice2 = watch(restarted, alice.name, alice.storeDir);
+    assert.equal(
+      restarted.getRoom(roomId)?.getMember(carolId)?.membership,
+      "leave",
+      "Carol left, after a restart too",
+    );
+    const seen = memberEvents(alice2, roomId);
+    await syncAll(alice2);
+    const next = await restarted.sendText(roomId, "after the restart");
+    await syncAll(bob, carol);
+    assert.equal(eventById(bob, next).content.body, "after the restart");
+    assert.equal(sessionOf(bob, next), sessionOf(bob, after), "no second rotation for the same leave");
+    assert.ok(!carolKeys.includes(sessionOf(bob, next)), "Carol got no new room key");
+    assert.deepEqual(seen, [], "nothing changed again");
   });
 });

@@ -8,6 +8,7 @@ import type { RoomEvent } from "../events/types.ts";
 import type { HttpClient } from "../http.ts";
 import type { Logger } from "../logger.ts";
 import type { Room } from "../rooms/room.ts";
+import type { FetchedMember } from "../sync/hooks.ts";
 import type { LeaseOptions } from "./lease.ts";
 import type { OpenedStore } from "./options.ts";
 
@@ -25,6 +26,12 @@ export interface ClientCryptoHost {
   emitKeyRequest(request: HeldKeyRequest): void;
   /** Reports a failure nobody awaits (a background request). */
   reportError(error: unknown): void;
+  /**
+   * A room's member list was fetched before a room key share and corrected the room's state
+   * (`news`: the member events that changed what we knew). The client saves the room and emits
+   * `news`; without it, the correction lives in memory only.
+   */
+  membersFetched?(room: Room, news: readonly FetchedMember[]): void;
   /** Global account data as last synced (`m.key_backup`). */
   getAccountData(type: string): JsonObject | undefined;
   /** Uploads global account data (secret storage, `m.key_backup`) and keeps the client's copy current. */

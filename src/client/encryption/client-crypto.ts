@@ -102,6 +102,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       logger: host.logger,
       loop: this.#loop,
       reportError: (error) => host.reportError(error),
+      membersFetched: (room, news) => host.membersFetched?.(room, news),
     });
     this.#trust = new DeviceTrustCalls({ machine, http: host.http, loop: this.#loop });
     this.backup = new KeyBackup({

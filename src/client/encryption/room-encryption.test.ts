@@ -153,14 +153,18 @@ describe("RoomEncryption member list", () => {
       prepareRoomEvent: async () => ({ stage: "ready", requests: [], content: { ciphertext: "c" } }),
     } as unknown as OlmMachine;
     const loop = new OutgoingRequestLoop({ machine, send: async () => ({}), onError: () => {} });
+    const fetched: string[] = [];
     const rooms = new RoomEncryption({
       machine,
       http: { request: async () => ({ chunk: members() }) } as unknown as HttpClient,
       logger: silentLogger,
       loop,
       reportError: () => {},
+      membersFetched: (_room, news) => {
+        fetched.push(news.map((n) => `${n.event.state_key} ${n.previous?.content.membership ?? "-"}`).join());
+      },
     });
-    return { room, rooms, told };
+    return { room, rooms, told, fetched };
   }
 
   // The room took the leave before the engine had saved it: when the engine's save failed, the next
@@ -191,5 +195,28 @@ describe("RoomEncryption member list", () => {
     await rooms.encrypt(room, "m.room.message", { body: "hi" });
     assert.deepEqual(told, ["@b:hs leave"], "the engine heard of the leave (a rotation is safe)");
     assert.equal(room.getState("m.room.member", "@b:hs"), back);
+  });
+
+  it("reports what a fetch changed: members it corrected, and unknown ones only after a limited sync", async () => {
+    let chunk = [
+      state("m.room.member", "@b:hs", { membership: "leave" }),
+      state("m.room.member", "@c:hs", { membership: "join" }),
+    ];
+    const { room, rooms, fetched } = setUp(
+      () => chunk,
+      () => {},
+    );
+    await rooms.encrypt(room, "m.room.message", { body: "hi" });
+    // @c was there all along (a lazy-loading sync never named it): learned, not news.
+    assert.deepEqual(fetched, ["@b:hs join"]);
+    await rooms.encrypt(room, "m.room.message", { body: "hi" });
+    assert.equal(fetched.length, 1, "fetched once while no limited sync came");
+    rooms.membersMayHaveChanged([room.roomId]);
+    chunk = [...chunk, state("m.room.member", "@d:hs", { membership: "leave" })];
+    await rooms.encrypt(room, "m.room.message", { body: "hi" });
+    assert.deepEqual(fetched, ["@b:hs join", "@d:hs -"], "@d came and went in the gap");
+    rooms.membersMayHaveChanged([room.roomId]);
+    await rooms.encrypt(room, "m.room.message", { body: "hi" });
+    assert.equal(fetched.length, 2, "nothing applied, nothing reported");
   });
 });

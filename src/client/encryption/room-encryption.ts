@@ -8,6 +8,7 @@ import { errorSummary } from "../events/emitter.ts";
 import { type HttpClient, path } from "../http.ts";
 import type { Logger } from "../logger.ts";
 import type { Room } from "../rooms/room.ts";
+import type { FetchedMember } from "../sync/hooks.ts";
 import type { RoomTrustRequirements } from "./client-crypto-types.ts";
 import { ClientCryptoError } from "./errors.ts";
 import type { OutgoingRequestLoop } from "./outgoing.ts";
@@ -28,6 +29,8 @@ export interface RoomEncryptionOptions {
   readonly loop: OutgoingRequestLoop;
   /** Reports a failure nobody awaits (a refused `m.room.encryption` from sync). */
   reportError(error: unknown): void;
+  /** A member list fetch corrected the room (`news`: what changed); see `ClientCryptoHost`. */
+  membersFetched?(room: Room, news: readonly FetchedMember[]): void;
 }
 
 export class RoomEncryption {
@@ -185,7 +188,10 @@ export class RoomEncryption {
    *
    * The engine saves first, then the room takes the events: had the engine's save failed after the
    * room took a leave, the next fetch would find nothing to tell it, and the leaver would keep the
-   * room key.
+   * room key. The client then saves the room (with the sync position it is at) and emits what
+   * changed (`membersFetched`). A crash between the engine's save and the client's brings the old
+   * list back and the next fetch tells the engine again (at worst one more rotation); the client's
+   * save first could bring back the corrected list with a room key the leaver holds.
    */
   async #loadMembers(room: Room): Promise<void> {
     const roomId = room.roomId;
@@ -199,22 +205,28 @@ export class RoomEncryption {
     });
     const current = room.stateVersion === version;
     const changes: { roomId: string; userId: string; membership: string }[] = [];
-    const taken: { event: StateEvent; previous: StateEvent | undefined }[] = [];
+    const taken: { event: StateEvent; previous: StateEvent | undefined; news: boolean }[] = [];
     for (const ev of res.chunk) {
       if (ev.type !== "m.room.member") continue;
       const ours = room.getState("m.room.member", ev.state_key);
       if (ours !== undefined && (!current || ours.event_id === ev.event_id)) continue;
-      taken.push({ event: ev, previous: ours });
+      // A member we never knew of is news only when the last fetch had every member.
+      taken.push({ event: ev, previous: ours, news: ours !== undefined || again });
       const membership = String(ev.content.membership);
       if (ours === undefined && membership === "leave" && !again) continue;
       if (ours?.content.membership !== membership) changes.push({ roomId, userId: ev.state_key, membership });
     }
     if (changes.length > 0) await this.#machine.receiveRoomMembership(changes);
-    for (const { event, previous } of taken) {
+    const news: FetchedMember[] = [];
+    let applied = false;
+    for (const { event, previous, news: isNews } of taken) {
       // Sync changed this member while the engine saved: its event is the newer.
       if (room.getState("m.room.member", event.state_key) !== previous) continue;
       room.applyState(event);
+      applied = true;
+      if (isNews) news.push({ event, previous });
     }
+    if (applied) this.#opts.membersFetched?.(room, news);
     if (!current) return;
     this.#membersLoaded.add(roomId);
     this.#membersStale.delete(roomId);

@@ -50,7 +50,7 @@ export interface HandledSync {
 
 const MEMBERSHIPS: ReadonlySet<string> = new Set(["join", "invite", "leave", "ban", "knock"]);
 
-function membershipOf(ev: StateEvent): Membership | undefined {
+export function membershipOf(ev: StateEvent): Membership | undefined {
   const m = ev.content.membership;
   return typeof m === "string" && MEMBERSHIPS.has(m) ? (m as Membership) : undefined;
 }
@@ -171,9 +171,11 @@ export async function handleSyncResponse(
   if (processor?.beforeSaveSyncToken) await processor.beforeSaveSyncToken(res.next_batch);
   const changes: SyncChanges = {
     nextBatch: shared?.position ?? res.next_batch,
-    rooms: [...changedRooms.values()]
-      .filter((r) => ctx.synced.rooms.has(r.roomId))
-      .map((r) => r.toSnapshot()),
+    rooms: [
+      ...[...changedRooms.values()].filter((r) => ctx.synced.rooms.has(r.roomId)).map((r) => r.toSnapshot()),
+      // Rooms whose member list was fetched since the last save (`/members`) go in the same save.
+      ...ctx.synced.takeUnsavedRooms(new Set(changedRooms.keys())),
+    ],
     accountData: changedAccountData,
   };
   // Listeners may start work for events and finish it here, so events of different rooms (and of

@@ -1,9 +1,18 @@
 // The seams the E2EE layer plugs into. The client awaits them inside sync handling, before any
 // event is emitted and before the sync token is saved, so the crypto store and the client store
 // never disagree about what was processed.
-import type { ClientEvent, JsonObject, ToDeviceEvent } from "../../wire/index.ts";
+import type { ClientEvent, JsonObject, StateEvent, ToDeviceEvent } from "../../wire/index.ts";
 import type { EncryptionInfo, UndecryptableCode } from "../events/types.ts";
 import type { Room } from "../rooms/room.ts";
+
+/**
+ * A member event a room's `/members` answer brought that changes what we knew (the E2EE layer
+ * fetches the list before sharing a room key), with the event it replaced.
+ */
+export interface FetchedMember {
+  readonly event: StateEvent;
+  readonly previous: StateEvent | undefined;
+}
 
 /** The parts of a sync response the E2EE layer consumes. */
 export interface SyncCryptoChanges {

@@ -95,10 +95,18 @@ export class SyncLoop {
   private saved: string | undefined;
   /** A failed save, reported by the next sync (which then backs off). */
   private saveError: { error: unknown } | undefined;
+  /**
+   * True while a response is handled, until its save is queued: the rooms' state is then part one
+   * response, part the next, and a room changed outside sync is saved with that response instead.
+   */
+  private handling = false;
+  /** The position of the last response handled (its save queued), at first the one resumed from. */
+  private handled: string | undefined;
 
   constructor(private readonly opts: SyncLoopOptions) {
     this.since = opts.since;
     this.saved = opts.since;
+    this.handled = opts.since;
   }
 
   get syncState(): SyncState {
@@ -131,7 +139,7 @@ export class SyncLoop {
    */
   feed(res: SyncResponse): Promise<void> {
     return this.serial(async () => {
-      this.queueSave(await handleSyncResponse(this.opts.context, res, this.since ?? ""));
+      await this.handleAndQueue(res, this.since ?? "");
       await this.flushSaves();
       this.since = res.next_batch;
     });
@@ -152,8 +160,26 @@ export class SyncLoop {
     return run;
   }
 
+  /** Handles a response and queues its save. */
+  private async handleAndQueue(
+    res: SyncResponse,
+    since: string | undefined,
+    shared?: { position: string },
+  ): Promise<void> {
+    this.handling = true;
+    try {
+      this.queueSave(await handleSyncResponse(this.opts.context, res, since, shared));
+    } finally {
+      this.handling = false;
+    }
+    // A room changed outside sync after the response took its snapshots: saved after it (a failed
+    // save leaves it to the next one).
+    if (this.opts.context.synced.hasUnsavedRooms) this.saveChangedRooms().catch(() => undefined);
+  }
+
   /** Saves `handled`'s position once its `sync.settle` work and every earlier save are done. */
   private queueSave(handled: HandledSync): void {
+    this.handled = handled.changes.nextBatch;
     const before = this.saves.at(-1) ?? Promise.resolve();
     const save: Promise<void> = before.then(async () => {
       await handled.settled;
@@ -216,6 +242,36 @@ export class SyncLoop {
     });
   }
 
+  /**
+   * Saves the rooms whose state changed outside sync (`SyncedState.changedOutsideSync`: a member
+   * list fetched) with the position of the last response handled, after the saves queued before;
+   * resolves once every save queued up to now is done, and throws if this one failed (what it did
+   * not write goes with the next save). While a response is handled they are left to its save,
+   * which takes them.
+   */
+  saveChangedRooms(): Promise<void> {
+    const { synced } = this.opts.context;
+    const position = this.handled;
+    const last = this.saves.at(-1);
+    if (this.handling || position === undefined || !synced.hasUnsavedRooms) return last ?? Promise.resolve();
+    // Taken now: the rooms as they are at `position` (no response is half applied).
+    const changes: SyncChanges = { nextBatch: position, rooms: synced.takeUnsavedRooms(), accountData: [] };
+    let failed: { error: unknown } | undefined;
+    const save: Promise<void> = (last ?? Promise.resolve()).then(async () => {
+      try {
+        await this.save(this.carry ? mergeSyncChanges(this.carry, changes) : changes);
+      } catch (error) {
+        failed = { error };
+      } finally {
+        this.saves.shift();
+      }
+    });
+    this.saves.push(save);
+    return save.then(() => {
+      if (failed !== undefined) throw failed.error;
+    });
+  }
+
   /** Waits for every queued save; throws the error of one that failed (what it left is kept). */
   private async flushSaves(): Promise<void> {
     while (this.saves.length > 0) await this.saves.at(-1);
@@ -263,9 +319,7 @@ export class SyncLoop {
     });
     const since = catchUp ?? this.since;
     const fresh = withoutEchoes(withOmittedKeyCountsAsZero(res), this.echo);
-    const handle = async (shared?: { position: string }) => {
-      this.queueSave(await handleSyncResponse(this.opts.context, fresh, since, shared));
-    };
+    const handle = (shared?: { position: string }) => this.handleAndQueue(fresh, since, shared);
     if (processor?.handleSyncUnit === undefined) {
       await handle();
       this.echo.clear();

@@ -12,11 +12,13 @@ import type { ApiCall } from "../call.ts";
 import type { ClientStore } from "../client-store/index.ts";
 import type { Clock } from "../clock.ts";
 import { ClientError, MatrixError } from "../errors.ts";
-import type { TypedEmitter } from "../events/emitter.ts";
+import { errorSummary, type TypedEmitter } from "../events/emitter.ts";
 import type { ClientEventMap, SyncState } from "../events/types.ts";
 import { type HttpClient, path } from "../http.ts";
 import type { Logger } from "../logger.ts";
-import type { SyncProcessor } from "./hooks.ts";
+import type { Room } from "../rooms/room.ts";
+import { membershipOf } from "./handler.ts";
+import type { FetchedMember, SyncProcessor } from "./hooks.ts";
 import { SyncLoop } from "./loop.ts";
 import type { SyncedState } from "./state.ts";
 
@@ -116,6 +118,37 @@ export class SyncRunner {
     } finally {
       if (dropped) await this.#host.emitter.emit("room.forgotten", roomId);
     }
+  }
+
+  /**
+   * `room`'s member list was fetched (`/members`, before a room key is shared) and corrected the
+   * room's state; `news` are the member events that changed it (each with the one it replaced). The
+   * room is saved to the client store (now, or with the response being handled), and `news` are
+   * emitted as sync emits its state: `room.state`, then `room.member` when the membership differs.
+   * Neither is awaited: the fetch is part of a send, which a listener may itself be waiting for.
+   */
+  membersFetched(room: Room, news: readonly FetchedMember[]): void {
+    const { synced, emitter, logger } = this.#host;
+    if (synced.room(room.roomId) !== room) return;
+    synced.changedOutsideSync(room);
+    this.#loop?.saveChangedRooms().catch((err: unknown) => {
+      logger.warn({ roomId: room.roomId, err: errorSummary(err) }, "saving a room's fetched members failed");
+    });
+    if (news.length === 0) return;
+    void (async () => {
+      for (const { event, previous } of news) {
+        await emitter.emit("room.state", room, event, previous);
+        const m = membershipOf(event);
+        const before = previous === undefined ? undefined : membershipOf(previous);
+        if (m !== undefined && m !== before)
+          await emitter.emit("room.member", room, event.state_key, m, before);
+      }
+    })();
+  }
+
+  /** Saves the rooms changed outside sync (at close: a send's member fetch after the loop stopped). */
+  async saveChangedRooms(): Promise<void> {
+    await this.#loop?.saveChangedRooms();
   }
 
   /** Drops the loop of a session that ended. */

@@ -1,7 +1,7 @@
 // What sync has told the client so far: its rooms and the global account data. The sync handler
 // writes here; the rest of the client reads (and a few calls update it before sync echoes them).
 import type { BasicEvent, JsonObject } from "../../wire/index.ts";
-import type { SyncChanges, SyncSnapshot } from "../client-store/index.ts";
+import type { RoomSnapshot, SyncChanges, SyncSnapshot } from "../client-store/index.ts";
 import { ClientError } from "../errors.ts";
 import { Room } from "../rooms/room.ts";
 
@@ -24,6 +24,11 @@ export class SyncedState {
   readonly #left = new Set<string>();
   /** Rooms forgotten here whose removal from the client store is not saved yet. */
   readonly #unsavedForgets = new Set<string>();
+  /**
+   * Rooms whose state changed outside sync (their member list fetched from `/members`) and is not
+   * saved yet: saved with the next sync response's changes, or by `SyncLoop.saveChangedRooms`.
+   */
+  readonly #unsavedRooms = new Set<string>();
 
   /**
    * Starts over from a stored snapshot (or nothing). `userId`'s own membership events order the
@@ -35,6 +40,7 @@ export class SyncedState {
     this.accountData.clear();
     this.#left.clear();
     this.#unsavedForgets.clear();
+    this.#unsavedRooms.clear();
     const left: { roomId: string; at: number }[] = [];
     for (const snap of snapshot?.rooms ?? []) {
       const room = Room.fromSnapshot(snap);
@@ -72,6 +78,7 @@ export class SyncedState {
   /** Drops a room here; the next save removes it from the store. False if it was not known. */
   forget(roomId: string): boolean {
     this.#left.delete(roomId);
+    this.#unsavedRooms.delete(roomId);
     if (!this.rooms.delete(roomId)) return false;
     this.#unsavedForgets.add(roomId);
     return true;
@@ -91,6 +98,33 @@ export class SyncedState {
   /** A save that removed `changes.forgotten` from the store succeeded. */
   saved(changes: SyncChanges): void {
     for (const id of changes.forgotten ?? []) this.#unsavedForgets.delete(id);
+  }
+
+  /**
+   * `room`'s state changed outside sync (members fetched): its snapshot is to be saved. Ignored
+   * for a room not (or no longer) kept here, such as one built for a send before the first sync.
+   */
+  changedOutsideSync(room: Room): void {
+    if (this.rooms.get(room.roomId) === room) this.#unsavedRooms.add(room.roomId);
+  }
+
+  /** Whether rooms changed outside sync are not saved yet. */
+  get hasUnsavedRooms(): boolean {
+    return this.#unsavedRooms.size > 0;
+  }
+
+  /**
+   * The snapshots of the rooms changed outside sync, taken now, those not in `except` (whose
+   * snapshots the caller has); they count as saved from here (a failed save keeps them for the next).
+   */
+  takeUnsavedRooms(except?: ReadonlySet<string>): RoomSnapshot[] {
+    const out: RoomSnapshot[] = [];
+    for (const roomId of this.#unsavedRooms) {
+      const room = this.rooms.get(roomId);
+      if (room !== undefined && !except?.has(roomId)) out.push(room.toSnapshot());
+    }
+    this.#unsavedRooms.clear();
+    return out;
   }
 
   /** Whether rooms were forgotten here whose removal from the store is not saved yet. */
