@@ -5,7 +5,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { FileClientStore, MatrixClient, type Membership } from "../../src/index.ts";
+import {
+  type ClientStore,
+  FileClientStore,
+  MatrixClient,
+  type Membership,
+  SqliteClientStore,
+} from "../../src/index.ts";
 import {
   devServerFixture,
   eventById,
@@ -33,14 +39,14 @@ function lazyOptions(storeDir: string, opts: { fillTimelineGaps?: boolean }) {
 async function lazyUser(
   prefix: string,
   opts: { fillTimelineGaps?: boolean } = {},
-  store?: (name: string) => FileClientStore,
+  store?: (name: string) => Promise<ClientStore>,
 ): Promise<TestClient> {
   const name = uniq(prefix);
   const storeDir = join(fx.dir, name);
   const client = new MatrixClient({
     homeserverUrl: fx.hs.baseUrl,
     ...lazyOptions(storeDir, opts),
-    ...(store !== undefined ? { store: store(name) } : {}),
+    ...(store !== undefined ? { store: await store(name) } : {}),
   });
   fx.open.push(client);
   await client.register({ username: name, password: "pw" });
@@ -215,61 +221,67 @@ describe("encrypted client with lazy-loaded members (devserver)", () => {
     assert.equal(seen.length, 2, "emitted once");
   });
 
-  it("a member who left in the gap stays left after a restart: no room key, no second rotation", async () => {
-    const files = new Map<string, string>();
-    const fileStore = (name: string) => {
-      const path = join(fx.dir, `${name}.json`);
-      files.set(name, path);
-      return new FileClientStore(path);
-    };
-    const alice = await lazyUser("alice", { fillTimelineGaps: false }, fileStore);
-    const bob = await newUser(fx.hs, fx.dir, "bob");
-    const carol = await newUser(fx.hs, fx.dir, "carol");
-    fx.open.push(bob.client, carol.client);
-    const roomId = await sharedRoom(alice, [bob, carol]);
-    const carolKeys: unknown[] = [];
-    carol.client.on("toDevice", (ev) => {
-      if (ev.type === "m.room_key" && ev.content.room_id === roomId) carolKeys.push(ev.content.session_id);
+  /** The persistent client stores, each opened on a path. */
+  const persistent: [string, (path: string) => Promise<ClientStore>][] = [
+    ["file", async (path) => new FileClientStore(path)],
+    ["SQLite", (path) => SqliteClientStore.open(path)],
+  ];
+  for (const [kind, open] of persistent)
+    it(`a member who left in the gap stays left after a restart (${kind} client store): no room key, no second rotation`, async () => {
+      const paths = new Map<string, string>();
+      const opened = (name: string) => {
+        const path = join(fx.dir, `${name}.client-store`);
+        paths.set(name, path);
+        return open(path);
+      };
+      const alice = await lazyUser("alice", { fillTimelineGaps: false }, opened);
+      const bob = await newUser(fx.hs, fx.dir, "bob");
+      const carol = await newUser(fx.hs, fx.dir, "carol");
+      fx.open.push(bob.client, carol.client);
+      const roomId = await sharedRoom(alice, [bob, carol]);
+      const carolKeys: unknown[] = [];
+      carol.client.on("toDevice", (ev) => {
+        if (ev.type === "m.room_key" && ev.content.room_id === roomId) carolKeys.push(ev.content.session_id);
+      });
+      const before = await alice.client.sendText(roomId, "before the gap");
+      await syncAll(bob, carol);
+      assert.ok(carolKeys.includes(sessionOf(bob, before)), "precondition: Carol got the first key");
+
+      await carol.client.leaveRoom(roomId);
+      await talkPastTheLimit(bob, roomId);
+      await syncAll(alice);
+      const carolId = carol.client.userId;
+      assert.equal(
+        alice.client.getRoom(roomId)?.getMember(carolId)?.membership,
+        "join",
+        "precondition: unseen",
+      );
+      const after = await alice.client.sendText(roomId, "after the gap");
+      await syncAll(bob);
+      assert.notEqual(sessionOf(bob, after), sessionOf(bob, before), "precondition: the key was rotated");
+      await alice.client.close();
+
+      // Restarted from both stores: the corrected list comes back, and the engine agrees with it.
+      const path = paths.get(alice.name);
+      assert.ok(path !== undefined);
+      const restarted = await MatrixClient.fromStore(
+        await open(path),
+        lazyOptions(alice.storeDir, { fillTimelineGaps: false }),
+      );
+      fx.open.push(restarted);
+      const alice2 = watch(restarted, alice.name, alice.storeDir);
+      assert.equal(
+        restarted.getRoom(roomId)?.getMember(carolId)?.membership,
+        "leave",
+        "Carol left, after a restart too",
+      );
+      const seen = memberEvents(alice2, roomId);
+      await syncAll(alice2);
+      const next = await restarted.sendText(roomId, "after the restart");
+      await syncAll(bob, carol);
+      assert.equal(eventById(bob, next).content.body, "after the restart");
+      assert.equal(sessionOf(bob, next), sessionOf(bob, after), "no second rotation for the same leave");
+      assert.ok(!carolKeys.includes(sessionOf(bob, next)), "Carol got no new room key");
+      assert.deepEqual(seen, [], "nothing changed again");
     });
-    const before = await alice.client.sendText(roomId, "before the gap");
-    await syncAll(bob, carol);
-    assert.ok(carolKeys.includes(sessionOf(bob, before)), "precondition: Carol got the first key");
-
-    await carol.client.leaveRoom(roomId);
-    await talkPastTheLimit(bob, roomId);
-    await syncAll(alice);
-    const carolId = carol.client.userId;
-    assert.equal(
-      alice.client.getRoom(roomId)?.getMember(carolId)?.membership,
-      "join",
-      "precondition: unseen",
-    );
-    const after = await alice.client.sendText(roomId, "after the gap");
-    await syncAll(bob);
-    assert.notEqual(sessionOf(bob, after), sessionOf(bob, before), "precondition: the key was rotated");
-    await alice.client.close();
-
-    // Restarted from both stores: the corrected list comes back, and the engine agrees with it.
-    const path = files.get(alice.name);
-    assert.ok(path !== undefined);
-    const restarted = await MatrixClient.fromStore(
-      new FileClientStore(path),
-      lazyOptions(alice.storeDir, { fillTimelineGaps: false }),
-    );
-    fx.open.push(restarted);
-    const alice2 = watch(restarted, alice.name, alice.storeDir);
-    assert.equal(
-      restarted.getRoom(roomId)?.getMember(carolId)?.membership,
-      "leave",
-      "Carol left, after a restart too",
-    );
-    const seen = memberEvents(alice2, roomId);
-    await syncAll(alice2);
-    const next = await restarted.sendText(roomId, "after the restart");
-    await syncAll(bob, carol);
-    assert.equal(eventById(bob, next).content.body, "after the restart");
-    assert.equal(sessionOf(bob, next), sessionOf(bob, after), "no second rotation for the same leave");
-    assert.ok(!carolKeys.includes(sessionOf(bob, next)), "Carol got no new room key");
-    assert.deepEqual(seen, [], "nothing changed again");
-  });
 });
