@@ -318,21 +318,23 @@ export class DeviceManager {
       if (typeof checked === "string") continue; // invalid entries are ignored, not trusted
       seen.add(deviceId);
       const old = known.get(deviceId);
-      if (
-        old !== undefined &&
-        (old.ed25519Key !== checked.ed25519 || old.curve25519Key !== checked.curve25519)
-      ) {
+      const newKeys =
+        old !== undefined && (old.ed25519Key !== checked.ed25519 || old.curve25519Key !== checked.curve25519);
+      if (newKeys && !old.deleted) {
         // Same device ID, new identity keys: an attack or a reused ID; keep what we had.
         changes.refused.push({ userId, deviceId });
         continue;
       }
+      // A deleted device's ID used again (a new login asking for it) with new keys is a new
+      // device, as in matrix-rust-sdk: nothing of the old one's trust carries over.
+      if (newKeys) this.#unindex(old);
       const record: DeviceRecord = {
         userId,
         deviceId,
         keys: checked.json,
         curve25519Key: checked.curve25519,
         ed25519Key: checked.ed25519,
-        trust: old?.trust ?? "unset",
+        trust: newKeys ? "unset" : (old?.trust ?? "unset"),
         deleted: false,
       };
       if (old === undefined || old.deleted) changes.added.push(record);
@@ -443,6 +445,14 @@ export class DeviceManager {
     const stored = await this.#ctx.store.getDeviceByCurve25519Key(curve25519);
     if (stored !== undefined) this.#index(stored);
     return stored;
+  }
+
+  /** Forgets `record`'s Curve25519 key → device entry (its device now has other keys). */
+  #unindex(record: DeviceRecord): void {
+    const existing = this.#byCurve.get(record.curve25519Key);
+    if (existing?.userId === record.userId && existing.deviceId === record.deviceId) {
+      this.#byCurve.delete(record.curve25519Key);
+    }
   }
 
   /** Curve25519 key → device, preferring a current device over a deleted one. */
