@@ -286,6 +286,26 @@ describe("client against the devserver", () => {
     assert.match(ev, /^\$/);
   });
 
+  it("sendFile picks the msgtype from the content type whatever its case (MIME types are case-insensitive)", async () => {
+    const a = await newUser();
+    const roomId = await a.createRoom({ encrypted: false });
+    const sent: [string, string][] = [
+      ["Image/PNG", "m.image"],
+      ["VIDEO/mp4", "m.video"],
+      ["Audio/Ogg; codecs=opus", "m.audio"],
+      ["Application/PDF", "m.file"],
+    ];
+    for (const [contentType] of sent) {
+      await a.sendFile(roomId, new Uint8Array(3), { filename: "f", contentType });
+    }
+    const page = await a.messages(roomId, { dir: "b", limit: 10 });
+    const got = page.events
+      .filter((e) => e.type === "m.room.message")
+      .reverse()
+      .map((e) => [(e.content.info as { mimetype: string }).mimetype, e.content.msgtype]);
+    assert.deepEqual(got, sent);
+  });
+
   it("keeps direct-message rooms in m.direct", async () => {
     const a = await newUser();
     const b = await newUser();

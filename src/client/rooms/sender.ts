@@ -184,7 +184,8 @@ export class Sender {
     const size =
       opts.size ??
       (data instanceof Uint8Array ? data.byteLength : data instanceof Blob ? data.size : undefined);
-    const major = contentType.split("/")[0];
+    // MIME types are case-insensitive: `Image/PNG` is an image.
+    const major = contentType.split("/")[0]?.trim().toLowerCase();
     const msgtype =
       opts.msgtype ??
       (major === "image"
