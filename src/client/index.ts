@@ -125,7 +125,9 @@ export { type LogFn, type Logger, silentLogger } from "./logger.ts";
 export {
   type DownloadedMedia,
   MAX_BUFFERED_DOWNLOAD_BYTES,
+  MAX_MEDIA_FILENAME_LENGTH,
   MediaApi,
+  sanitizeFilename,
   toWebStream,
   type UploadData,
   type UploadOptions,

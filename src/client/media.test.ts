@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import { describe, it, mock } from "node:test";
 import { ClientError, MalformedResponseError, MatrixError, NetworkError } from "./errors.ts";
 import { HttpClient } from "./http.ts";
-import { MEDIA_TIMEOUT_MS, MediaApi, UPLOAD_TIMEOUT_BYTES_PER_SECOND } from "./media.ts";
+import {
+  MAX_MEDIA_FILENAME_LENGTH,
+  MEDIA_TIMEOUT_MS,
+  MediaApi,
+  sanitizeFilename,
+  UPLOAD_TIMEOUT_BYTES_PER_SECOND,
+} from "./media.ts";
 
 function media(respond: (url: string, init: RequestInit) => Response) {
   const seen: { url: string; auth: string | undefined }[] = [];
@@ -104,6 +110,34 @@ describe("MediaApi", () => {
       api.download("mxc://hs/abc", { maxBytes: 99 }),
       (e: unknown) => e instanceof ClientError && e.code === "TOO_LARGE",
     );
+  });
+
+  it("gives the server's file name sanitised: no path separators, controls or bidi controls, bounded", async () => {
+    const cases: [string, string | undefined][] = [
+      ["attachment; filename*=utf-8''..%2F..%2Fetc%2Fpasswd", ".._.._etc_passwd"],
+      ['attachment; filename="..\\evil.exe"', ".._evil.exe"],
+      ["attachment; filename*=utf-8''a%00b%0Ac%1B%7F%C2%85d.txt", "abcd.txt"],
+      ["attachment; filename*=utf-8''photo%E2%80%AEgpj.exe", "photogpj.exe"],
+      ["attachment; filename*=utf-8''%E2%80%AE..%0A", undefined],
+      ["attachment; filename*=utf-8''%ED%A0%80.png", undefined],
+      ["inline; FILENAME*=UTF-8''%F0%9F%98%80.png", "\u{1F600}.png"],
+      ['inline; filename="  plain.txt  "', "plain.txt"],
+      [`attachment; filename*=utf-8''${"a".repeat(254)}%F0%9F%98%80`, "a".repeat(254)],
+      [`attachment; filename="${"b".repeat(300)}"`, "b".repeat(MAX_MEDIA_FILENAME_LENGTH)],
+    ];
+    for (const [disposition, expected] of cases) {
+      const { api } = media(
+        () =>
+          new Response(new Uint8Array(1), {
+            headers: { "content-type": "image/png", "content-disposition": disposition },
+          }),
+      );
+      const got = await api.download("mxc://hs.example/abc");
+      assert.equal(got.filename, expected, disposition);
+    }
+    // Lone surrogates (which no header carries, but a caller's string may) become U+FFFD.
+    assert.equal(sanitizeFilename("a\uD800b"), "a\uFFFDb");
+    assert.equal(sanitizeFilename("/"), "_");
   });
 
   it("refuses a server name of dot segments, which would move the download to another endpoint", async () => {

@@ -33,7 +33,11 @@ export interface UploadOptions {
 
 export interface DownloadedMedia {
   contentType: string;
-  /** From Content-Disposition, when the server sent one. */
+  /**
+   * From Content-Disposition, when the server sent one, sanitised (`sanitizeFilename`): no path
+   * separators, control or bidi control characters, well-formed, at most `MAX_MEDIA_FILENAME_LENGTH`.
+   * Still the server's (or uploader's) choice: do not trust its extension for the content's type.
+   */
   filename?: string;
   contentLength?: number;
 }
@@ -147,18 +151,41 @@ function isUnknownEndpoint(err: unknown): boolean {
   return (err.httpStatus === 404 || err.httpStatus === 405) && err.body.errcode === undefined;
 }
 
+/** Longest file name `DownloadedMedia.filename` gives, in UTF-16 code units (longer ones are cut). */
+export const MAX_MEDIA_FILENAME_LENGTH = 255;
+
 function filenameFromDisposition(h: string | null): string | undefined {
   if (!h) return undefined;
-  const star = /filename\*\s*=\s*(?:utf-8|UTF-8)''([^;]+)/.exec(h);
+  const star = /filename\*\s*=\s*utf-8''([^;]+)/i.exec(h);
   if (star?.[1]) {
     try {
-      return decodeURIComponent(star[1].trim());
+      return sanitizeFilename(decodeURIComponent(star[1].trim()));
     } catch {
       return undefined;
     }
   }
-  const plain = /filename\s*=\s*"?([^";]+)"?/.exec(h);
-  return plain?.[1]?.trim();
+  const plain = /filename\s*=\s*"?([^";]+)"?/i.exec(h);
+  return plain?.[1] === undefined ? undefined : sanitizeFilename(plain[1]);
+}
+
+// Control characters (C0, DEL, C1) and the bidirectional controls that can make `gpj.exe` read as
+// `exe.jpg`.
+const UNSAFE_FILENAME_CHARS = /[\p{Cc}\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/gu;
+
+/**
+ * A server's file name as one safe file name: path separators become `_`, control and bidi control
+ * characters are dropped, lone surrogates become U+FFFD, the length is cut to
+ * `MAX_MEDIA_FILENAME_LENGTH` (never inside a surrogate pair). Undefined when nothing usable is
+ * left (empty, `.` or `..`).
+ */
+export function sanitizeFilename(name: string): string | undefined {
+  let out = name.toWellFormed().replace(UNSAFE_FILENAME_CHARS, "").replace(/[/\\]/g, "_").trim();
+  if (out.length > MAX_MEDIA_FILENAME_LENGTH) {
+    out = out.slice(0, MAX_MEDIA_FILENAME_LENGTH);
+    if (/[\uD800-\uDBFF]$/.test(out)) out = out.slice(0, -1);
+    out = out.trimEnd();
+  }
+  return out === "" || out === "." || out === ".." ? undefined : out;
 }
 
 /**
