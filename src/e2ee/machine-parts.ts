@@ -70,7 +70,7 @@ export async function buildParts(ctx: MachineContext, kept: Kept): Promise<Parts
     const q = queuedToDevice(r);
     if (q !== undefined) queue.set(q.request.id, q);
   }
-  const gossip = new KeyRequests(ctx, devices, olm, inbound, kept.heldKeyRequests, queue);
+  const gossip = new KeyRequests(ctx, devices, crossSigning, olm, inbound, kept.heldKeyRequests, queue);
   await gossip.load();
   const secrets = new SecretGossip(ctx, devices, olm, crossSigning, kept.secretGossip, queue);
   const backup = await KeyBackup.load(ctx, own, devices, crossSigning, gossip);

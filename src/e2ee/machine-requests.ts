@@ -127,7 +127,8 @@ export class MachineRequests {
         if (changes.response !== undefined) {
           await p.crossSigning.receiveQueryResponse(changes.users, changes.response);
         }
-        // A device of ours may be cross-signed now: the secret requests it made are answered.
+        // A device of ours may be cross-signed now: the key and secret requests it made are answered.
+        await p.gossip.keysUpdated();
         await p.secrets.keysUpdated();
         await this.#keysUpdated(p);
         return;

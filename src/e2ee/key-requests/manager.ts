@@ -1,13 +1,15 @@
 /**
  * Room key requests between our own devices (spec "Key requests"): asking our other devices for a
  * key we lack, cancelling once it arrives, answering our own verified devices (holding the
- * requests of unverified ones until they are verified), and accepting `m.forwarded_room_key` only
+ * requests of unverified ones until they are verified: by a trust call, or a `/keys/query` that
+ * shows them cross-signed by our trusted identity), and accepting `m.forwarded_room_key` only
  * when we asked and it came from a trusted device of ours.
  */
 
 import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";
 import type { OutgoingKeyRequestRecord } from "../../store/records.ts";
 import * as z from "../../wire/zod.ts";
+import type { CrossSigning } from "../cross-signing/manager.ts";
 import { type DeviceRecord, MEGOLM_ALGORITHM } from "../devices/device.ts";
 import type { DeviceManager } from "../devices/manager.ts";
 import { idSchema, MAX_FORWARDING_CHAIN } from "../limits.ts";
@@ -77,6 +79,7 @@ interface PendingAnswer {
 export class KeyRequests {
   readonly #ctx: MachineContext;
   readonly #devices: DeviceManager;
+  readonly #crossSigning: CrossSigning;
   readonly #olm: OlmSessions;
   readonly #inbound: InboundSessions;
   /** Oldest first. */
@@ -98,6 +101,7 @@ export class KeyRequests {
   constructor(
     ctx: MachineContext,
     devices: DeviceManager,
+    crossSigning: CrossSigning,
     olm: OlmSessions,
     inbound: InboundSessions,
     held: HeldKeyRequests,
@@ -106,9 +110,17 @@ export class KeyRequests {
     this.#ctx = ctx;
     this.#queued = queued;
     this.#devices = devices;
+    this.#crossSigning = crossSigning;
     this.#olm = olm;
     this.#inbound = inbound;
     this.#held = held;
+  }
+
+  /** Whether one of our devices is verified: marked so, or cross-signed by our trusted identity. */
+  async #verified(device: DeviceRecord): Promise<boolean> {
+    if (device.deleted || device.trust === "blacklisted") return false;
+    const identity = await this.#crossSigning.identity(device.userId);
+    return this.#crossSigning.deviceTrust(device, identity).verified;
   }
 
   async load(): Promise<void> {
@@ -265,9 +277,9 @@ export class KeyRequests {
   }
 
   /**
-   * An `m.room_key_request` to-device event. Our own verified devices are answered; requests of our
-   * own devices that are not verified (or not known yet) for a key we hold are held until the
-   * device is verified, and returned so the application can ask the user. Other users' requests,
+   * An `m.room_key_request` to-device event. Our own verified devices (marked so, or cross-signed
+   * by our trusted identity) are answered; requests of our own devices that are not verified (or
+   * not known yet) for a key we hold are held until the device is verified, and returned so the application can ask the user. Other users' requests,
    * and those of blacklisted or deleted devices, are ignored.
    */
   async receiveRequest(
@@ -288,7 +300,7 @@ export class KeyRequests {
     if (body === undefined || body.algorithm !== MEGOLM_ALGORITHM) return undefined;
     const device = await this.#devices.device(sender, deviceId);
     if (device?.deleted === true || device?.trust === "blacklisted") return undefined;
-    if (device === undefined || device.trust !== "verified") {
+    if (device === undefined || !(await this.#verified(device))) {
       // Worth holding only for a key we have. An unknown device is looked up, so that it can be
       // verified (a new device asks for keys before we have queried its keys).
       if ((await this.#inbound.get(body.room_id, body.session_id)) === undefined) return undefined;
@@ -307,8 +319,9 @@ export class KeyRequests {
   }
 
   /**
-   * One of our devices changed trust: once verified, its held requests are answered (those
-   * waiting for an Olm session join the other pending answers); once blacklisted, dropped.
+   * One of our devices changed trust: once verified (marked so, or cross-signed by our trusted
+   * identity), its held requests are answered (those waiting for an Olm session join the other
+   * pending answers); once blacklisted or deleted, dropped; otherwise they stay held.
    */
   async trustChanged(device: DeviceRecord): Promise<void> {
     if (device.userId !== this.#ctx.userId) return;
@@ -316,7 +329,7 @@ export class KeyRequests {
       this.#held.take(device.deviceId);
       return;
     }
-    if (device.trust !== "verified") return;
+    if (!(await this.#verified(device))) return;
     for (const h of this.#held.take(device.deviceId)) {
       const key = JSON.stringify([h.deviceId, h.requestId]);
       await this.#answerOrWait(key, {
@@ -325,6 +338,20 @@ export class KeyRequests {
         sessionId: h.sessionId,
         requestId: h.requestId,
       });
+    }
+  }
+
+  /**
+   * Device keys or cross-signing signatures were updated (a `/keys/query` answer): held requests
+   * are judged again, so that a device of ours now verified through our cross-signing (verified by
+   * another device of ours, or set up with the recovery key) is answered with no trust call here,
+   * and one now blacklisted or deleted has its requests dropped; any other stays held.
+   */
+  async keysUpdated(): Promise<void> {
+    const deviceIds = new Set(this.#held.list().map((h) => h.deviceId));
+    for (const deviceId of deviceIds) {
+      const device = await this.#devices.device(this.#ctx.userId, deviceId);
+      if (device !== undefined) await this.trustChanged(device);
     }
   }
 
@@ -340,7 +367,7 @@ export class KeyRequests {
   async retryPendingAnswers(): Promise<void> {
     for (const [key, answer] of this.#pendingAnswers) {
       const device = await this.#devices.device(answer.device.userId, answer.device.deviceId);
-      if (device === undefined || device.deleted || device.trust !== "verified") {
+      if (device === undefined || !(await this.#verified(device))) {
         this.#pendingAnswers.delete(key);
         continue;
       }
