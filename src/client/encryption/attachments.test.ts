@@ -100,4 +100,26 @@ describe("downloadAttachment", () => {
       assert.deepEqual(downloads, [], JSON.stringify(f));
     }
   });
+
+  it("a streamed download that fails before its body wipes the key the decryption held", async (t) => {
+    const key = Buffer.from(info.key.k, "base64url");
+    let wipes = 0;
+    const fill = Uint8Array.prototype.fill;
+    t.mock.method(
+      Uint8Array.prototype,
+      "fill",
+      function (this: Uint8Array, ...args: Parameters<typeof fill>) {
+        if (args[0] === 0 && this.length === 32 && key.equals(this)) wipes++;
+        return fill.apply(this, args);
+      },
+    );
+    await assert.rejects(
+      downloadAttachmentStream({ msgtype: "m.file", file }, async () => {
+        throw new Error("offline");
+      }),
+      /offline/,
+    );
+    // One for the check of the file object, one for the decryptor that was ready for the body.
+    assert.equal(wipes, 2);
+  });
 });

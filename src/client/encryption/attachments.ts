@@ -142,7 +142,14 @@ export async function downloadAttachmentStream(
     const { decryptAttachmentStream } = await attachmentCipher();
     const pipe = new TransformStream<Uint8Array, Uint8Array>();
     const plaintext = decryptAttachmentStream(pipe.readable, file);
-    const ciphertext = await download(url);
+    let ciphertext: ReadableStream<Uint8Array>;
+    try {
+      ciphertext = await download(url);
+    } catch (e) {
+      // Nobody will read `plaintext`: cancelling it wipes the key it holds.
+      await plaintext.cancel(e).catch(() => undefined);
+      throw e;
+    }
     // Errors of the download reach the reader through `plaintext`.
     ciphertext.pipeTo(pipe.writable).catch(() => undefined);
     return plaintext;

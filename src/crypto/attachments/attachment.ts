@@ -7,6 +7,7 @@ import {
   randomBytes,
   sha256,
   sha256Async,
+  wipe,
 } from "../primitives/symmetric.ts";
 import { AttachmentError } from "./errors.ts";
 import { decodeFileInfo, type EncryptedFileInfo } from "./file-info.ts";
@@ -72,15 +73,20 @@ export function encryptAttachment(plaintext: Uint8Array): EncryptedAttachment {
 
 /**
  * Decrypts a whole attachment after checking its SHA-256 against the sender's description, so a
- * tampered download is refused before any plaintext is produced.
+ * tampered download is refused before any plaintext is produced. The decoded key is wiped before it
+ * returns or throws.
  */
 export function decryptAttachment(ciphertext: Uint8Array, info: unknown): Uint8Array {
   const decoded = decodeFileInfo(info);
-  assertCounterHalfFits(decoded.iv, ciphertext.length);
-  if (!constantTimeEqual(sha256(ciphertext), decoded.sha256)) {
-    throw new AttachmentError("HASH_MISMATCH", "attachment ciphertext does not match its SHA-256 hash");
+  try {
+    assertCounterHalfFits(decoded.iv, ciphertext.length);
+    if (!constantTimeEqual(sha256(ciphertext), decoded.sha256)) {
+      throw new AttachmentError("HASH_MISMATCH", "attachment ciphertext does not match its SHA-256 hash");
+    }
+    return aes256Ctr(decoded.key, decoded.iv, ciphertext);
+  } finally {
+    wipe(decoded.key);
   }
-  return aes256Ctr(decoded.key, decoded.iv, ciphertext);
 }
 
 /** `encryptAttachment` on Web Crypto in browsers (native AES and SHA-256, off the JavaScript path). */
@@ -94,9 +100,14 @@ export async function encryptAttachmentAsync(plaintext: Uint8Array): Promise<Enc
 /** `decryptAttachment` on Web Crypto in browsers; the hash is checked first, the same way. */
 export async function decryptAttachmentAsync(ciphertext: Uint8Array, info: unknown): Promise<Uint8Array> {
   const decoded = decodeFileInfo(info);
-  assertCounterHalfFits(decoded.iv, ciphertext.length);
-  if (!constantTimeEqual(await sha256Async(ciphertext), decoded.sha256)) {
-    throw new AttachmentError("HASH_MISMATCH", "attachment ciphertext does not match its SHA-256 hash");
+  try {
+    assertCounterHalfFits(decoded.iv, ciphertext.length);
+    if (!constantTimeEqual(await sha256Async(ciphertext), decoded.sha256)) {
+      throw new AttachmentError("HASH_MISMATCH", "attachment ciphertext does not match its SHA-256 hash");
+    }
+    return await aes256CtrAsync(decoded.key, decoded.iv, ciphertext);
+  } finally {
+    // The decryption is over (Web Crypto imported its own copy of the key).
+    wipe(decoded.key);
   }
-  return aes256CtrAsync(decoded.key, decoded.iv, ciphertext);
 }

@@ -12,6 +12,7 @@ import {
   createSha256,
   randomBytes,
   type Sha256Hasher,
+  wipe,
 } from "../primitives/symmetric.ts";
 import { counterHalfBytes, fileInfoFor, newAttachmentIv } from "./attachment.ts";
 import { AttachmentError } from "./errors.ts";
@@ -74,17 +75,24 @@ export class AttachmentEncryptor {
   }
 }
 
-/** Decrypts an attachment chunk by chunk; `final()` throws `HASH_MISMATCH` if the ciphertext was not the sender's. */
+/**
+ * Decrypts an attachment chunk by chunk; `final()` throws `HASH_MISMATCH` if the ciphertext was not
+ * the sender's. The decoded key is wiped by `final()` (whatever its outcome) or by `dispose()` (for a
+ * decryption abandoned before its end); the decryptor takes no data after either.
+ */
 export class AttachmentDecryptor {
+  readonly #key: Uint8Array;
   readonly #ctr: CtrStream;
   readonly #expected: Uint8Array;
   readonly #hash: Sha256Hasher = createSha256();
   /** Bytes left before the IV's counter half wraps (see `counterHalfBytes`). */
   #room: number;
+  #disposed = false;
 
   /** Validates the description first: throws `BAD_FILE_INFO` before any data is read. */
   constructor(info: unknown) {
     const decoded = decodeFileInfo(info);
+    this.#key = decoded.key;
     this.#ctr = new CtrStream(decoded.key, decoded.iv);
     this.#expected = decoded.sha256;
     this.#room = counterHalfBytes(decoded.iv);
@@ -92,6 +100,7 @@ export class AttachmentDecryptor {
 
   /** Throws `BAD_FILE_INFO` (nothing decrypted) for data past the wrap of the IV's counter half. */
   update(chunk: Uint8Array): Uint8Array {
+    if (this.#disposed) throw new Error("the attachment decryptor is finished or disposed");
     if (chunk.length > this.#room) {
       throw new AttachmentError("BAD_FILE_INFO", "the IV's 64-bit counter would wrap within the file");
     }
@@ -101,9 +110,20 @@ export class AttachmentDecryptor {
   }
 
   final(): void {
-    if (!constantTimeEqual(this.#hash.digest(), this.#expected)) {
-      throw new AttachmentError("HASH_MISMATCH", "attachment ciphertext does not match its SHA-256 hash");
+    try {
+      if (this.#disposed) throw new Error("the attachment decryptor is finished or disposed");
+      if (!constantTimeEqual(this.#hash.digest(), this.#expected)) {
+        throw new AttachmentError("HASH_MISMATCH", "attachment ciphertext does not match its SHA-256 hash");
+      }
+    } finally {
+      this.dispose();
     }
+  }
+
+  /** Wipes the key; no more data is taken. Idempotent. */
+  dispose(): void {
+    this.#disposed = true;
+    wipe(this.#key);
   }
 
   toJSON(): { kind: string } {
@@ -165,16 +185,37 @@ export function encryptAttachmentStream(
   return { ciphertext, info };
 }
 
-/** Wraps a web stream of ciphertext; the returned stream errors with `HASH_MISMATCH` at its end if tampered. */
+/**
+ * Wraps a web stream of ciphertext; the returned stream errors with `HASH_MISMATCH` at its end if
+ * tampered. The key is wiped when the stream ends, errors (its source's errors included) or is
+ * cancelled; a stream dropped unread keeps it until it is collected.
+ */
 export function decryptAttachmentStream(
   ciphertext: ReadableStream<Uint8Array>,
   info: unknown,
 ): ReadableStream<Uint8Array> {
   const decryptor = new AttachmentDecryptor(info);
-  return ciphertext.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform: (chunk, controller) => controller.enqueue(decryptor.update(chunk)),
-      flush: () => decryptor.final(),
-    }),
-  );
+  const reader = ciphertext.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) {
+          decryptor.final();
+          controller.close();
+        } else {
+          controller.enqueue(decryptor.update(value));
+        }
+      } catch (e) {
+        decryptor.dispose();
+        controller.error(e);
+        // Releases the source when the error is ours (already settled when it was the source's).
+        reader.cancel(e).catch(() => undefined);
+      }
+    },
+    cancel(reason) {
+      decryptor.dispose();
+      return reader.cancel(reason);
+    },
+  });
 }
