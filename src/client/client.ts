@@ -526,8 +526,9 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
     return this.crypto.setDeviceTrust(userId, deviceId, trust);
   }
   /**
-   * Room-key requests of our own devices that are not verified yet, held until `verifyDevice`
-   * (answered then) or `blacklistDevice` (dropped). Each also raises `crypto.keyRequest`.
+   * Room-key requests of our own devices that are not verified yet, held until `verifyDevice` or
+   * a key query showing the device cross-signed by our trusted identity (answered then), or
+   * `blacklistDevice` (dropped). Each also raises `crypto.keyRequest`.
    */
   getHeldKeyRequests(): HeldKeyRequest[] {
     return this.crypto.getHeldKeyRequests();

@@ -383,7 +383,8 @@ export class OlmMachine {
 
   /**
    * Key requests of our own devices that are not verified, held until `setDeviceTrust` verifies
-   * the device (then answered) or blacklists it (then dropped). Oldest first.
+   * the device or a `/keys/query` answer shows it cross-signed by our trusted identity (then
+   * answered), or `setDeviceTrust` blacklists it (then dropped). Oldest first.
    */
   heldKeyRequests(): HeldKeyRequest[] {
     return this.#kept.heldKeyRequests.list();
