@@ -279,8 +279,9 @@ export class KeyRequests {
   /**
    * An `m.room_key_request` to-device event. Our own verified devices (marked so, or cross-signed
    * by our trusted identity) are answered; requests of our own devices that are not verified (or
-   * not known yet) for a key we hold are held until the device is verified, and returned so the application can ask the user. Other users' requests,
-   * and those of blacklisted or deleted devices, are ignored.
+   * not known yet) for a key we hold are held until the device is verified, and returned so the
+   * application can ask the user. Other users' requests, and those of blacklisted or deleted
+   * devices, are ignored.
    */
   async receiveRequest(
     sender: string,
@@ -409,11 +410,12 @@ export class KeyRequests {
 
   /**
    * An Olm-decrypted `m.forwarded_room_key`. Accepted only if we asked for it and it came from a
-   * verified device of our own; the session is stored as forwarded.
+   * verified device of our own (marked so, or cross-signed by our trusted identity); the session
+   * is stored as forwarded.
    */
   async receiveForwardedKey(event: DecryptedOlmEvent): Promise<RoomKeyUpdate | undefined> {
     const device = event.device;
-    if (device === undefined || device.userId !== this.#ctx.userId || device.trust !== "verified")
+    if (device === undefined || device.userId !== this.#ctx.userId || !(await this.#verified(device)))
       return undefined;
     const parsed = forwardedSchema.safeParse(event.payload.content);
     if (!parsed.success) return undefined;
