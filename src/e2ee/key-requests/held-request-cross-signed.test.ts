@@ -103,6 +103,29 @@ describe("a held room-key request of a device of ours cross-signed later", () =>
     assert.equal(forwardsFromOld(hs, old).length, 1);
   });
 
+  it("a request of a device not known yet is answered once its keys, cross-signed, are fetched", async () => {
+    const hs = new FakeHomeserver();
+    const old = await TestClient.create(hs, { userId: ALICE, deviceId: "OLD" });
+    await old.bootstrapCrossSigning();
+    const event = await old.sendMessage(ROOM, joined(ALICE), "before NEW existed");
+    const keys = await old.machine.exportCrossSigningKeys();
+    const fresh = await TestClient.create(hs, { userId: ALICE, deviceId: "NEW" });
+    await fresh.machine.receiveKeysChanges([ALICE], []);
+    await fresh.flush();
+    await fresh.machine.importCrossSigningKeys(keys);
+    await fresh.machine.receiveKeysChanges([ALICE], []);
+    await fresh.flush(); // NEW signs itself
+    await assert.rejects(fresh.machine.decryptRoomEvent(event, ROOM), { code: "UNKNOWN_SESSION" });
+    await fresh.flush();
+    // OLD has not fetched NEW's keys: the request is held, and the keys are fetched.
+    const seen = await old.machine.receiveSyncChanges({ ...hs.syncFor(ALICE, "OLD"), nextBatch: "x1" });
+    assert.equal(seen.heldKeyRequests.length, 1);
+    assert.equal(forwardsFromOld(hs, old).length, 0);
+    await old.flush(); // the /keys/query shows NEW cross-signed: the request is answered
+    assert.equal(forwardsFromOld(hs, old).length, 1);
+    assert.deepEqual(old.machine.heldKeyRequests(), []);
+  });
+
   it("a device blacklisted meanwhile is not answered, cross-signed or not", async () => {
     const { hs, old, third } = await held();
     await old.machine.setDeviceTrust(ALICE, "NEW", "blacklisted");
