@@ -8,8 +8,16 @@ import { MAX_KEYS_JSON_DEPTH } from "../limits.ts";
 import { parseDeviceKeys, type ValidDeviceKeys } from "../requests.ts";
 import { hasValidSignature } from "../signing.ts";
 
+/**
+ * Characters of one device's keys as JSON: an honest device's are about 1 KiB (a display name and
+ * two or three signatures). The `unsigned` part is not signed, so any server on the way could make
+ * it as large as the response; everything kept is stored and held in memory, per device.
+ */
+export const MAX_DEVICE_KEYS_JSON_LENGTH = 16 * 1024;
+
 export type DeviceKeysProblem =
   | "MALFORMED"
+  | "TOO_LARGE"
   | "USER_ID_MISMATCH"
   | "DEVICE_ID_MISMATCH"
   | "MISSING_KEYS"
@@ -37,6 +45,7 @@ export function checkDeviceKeys(
 ): CheckedDeviceKeys | DeviceKeysProblem {
   const json = parseDeviceKeys(raw);
   if (json === undefined || !storableWithin(raw, MAX_KEYS_JSON_DEPTH)) return "MALFORMED";
+  if (JSON.stringify(raw).length > MAX_DEVICE_KEYS_JSON_LENGTH) return "TOO_LARGE";
   if (json.user_id !== userId) return "USER_ID_MISMATCH";
   if (json.device_id !== deviceId) return "DEVICE_ID_MISMATCH";
   const curve25519 = json.keys[`curve25519:${deviceId}`];
