@@ -85,6 +85,28 @@ describe("OutboundGroupSession", () => {
     assert.equal(utf8Decode(inbound.decrypt(s.encrypt("late")).plaintext), "late");
   });
 
+  it("sessionKeyFrom: a signed session key at an earlier index, from an export of the same session", () => {
+    const s = OutboundGroupSession.create();
+    const copy = InboundGroupSession.fromSessionKey(s.sessionKey());
+    const first = s.encrypt("early");
+    s.encrypt("later");
+    const again = InboundGroupSession.fromSessionKey(s.sessionKeyFrom(copy.exportAt(0)));
+    assert.equal(again.firstKnownIndex, 0);
+    assert.equal(again.signingKeyVerified, true);
+    assert.equal(utf8Decode(again.decrypt(first).plaintext), "early");
+    assert.equal(s.messageIndex, 2, "the session itself is unchanged");
+
+    const other = InboundGroupSession.fromSessionKey(OutboundGroupSession.create().sessionKey());
+    assert.equal(
+      codeOf(() => s.sessionKeyFrom(other.exportAt(0))),
+      "BAD_SESSION_KEY",
+    );
+    assert.equal(
+      codeOf(() => s.sessionKeyFrom("not a key")),
+      "BAD_SESSION_KEY",
+    );
+  });
+
   it("pickles round-trip mid-stream and continue identically", () => {
     const s = OutboundGroupSession.create();
     const inbound = InboundGroupSession.fromSessionKey(s.sessionKey());

@@ -18,7 +18,7 @@ import { MEGOLM_MAC_LENGTH, megolmMessageLength, writeMegolmMessage } from "./me
 import { pickleBytes, pickleInteger, pickleObject } from "./pickle.ts";
 import { plaintextBytes } from "./plaintext.ts";
 import { MAX_MESSAGE_INDEX, RATCHET_LENGTH, Ratchet } from "./ratchet.ts";
-import { encodeSessionKey } from "./session-key.ts";
+import { decodeExportedKey, encodeSessionKey } from "./session-key.ts";
 
 export interface OutboundGroupSessionPickle {
   readonly version: 1;
@@ -92,6 +92,24 @@ export class OutboundGroupSession {
    */
   sessionKey(): string {
     return encodeSessionKey(this.#ratchet, this.#signingSecret);
+  }
+
+  /**
+   * The signed v2 session key for `exported`, a v1 export of this same session at an earlier index
+   * (an inbound copy's `exportAt`): a room key given again from the index a device first got, so
+   * the messages it missed since decrypt too. An export of another session is refused
+   * (`BAD_SESSION_KEY`): this session's signature would vouch for a ratchet that is not its own.
+   */
+  sessionKeyFrom(exported: string): string {
+    const { ratchet, signingKey } = decodeExportedKey(exported);
+    try {
+      if (encodeBase64(signingKey) !== this.#sessionId) {
+        throw new MegolmError("BAD_SESSION_KEY", "the export is of another Megolm session");
+      }
+      return encodeSessionKey(ratchet, this.#signingSecret);
+    } finally {
+      ratchet.destroy();
+    }
   }
 
   /**

@@ -16,6 +16,7 @@ import { newRequestId } from "../machine-context.ts";
 import { type KeysClaimRequest, type KeysClaimResponse, parseSignedKey } from "../requests.ts";
 import { hasValidSignature } from "../signing.ts";
 import { type OlmEncryptedContent, type OlmPayload, parseOlmContent, parseOlmPayload } from "./payload.ts";
+import { RenewedSessions } from "./renewed.ts";
 
 /** A new session is started to unwedge a device at most this often (as matrix-rust-sdk). */
 export const UNWEDGE_INTERVAL_MS = 60 * 60 * 1000;
@@ -64,7 +65,7 @@ export type OlmDecryptResult =
   | { ok: false; code: ToDeviceFailureCode; senderKey: string | undefined };
 
 /** What the Olm layer made of one message: its plaintext bytes, or why there are none. */
-type MessageOutcome = { bytes: Uint8Array } | { code: "NO_SESSION" | "REPLAYED" };
+type MessageOutcome = { bytes: Uint8Array; created?: true } | { code: "NO_SESSION" | "REPLAYED" };
 
 /** The store's name for an Olm message (its record of seen pre-key messages): base64 SHA-256. */
 export function olmMessageHash(body: string): string {
@@ -83,11 +84,14 @@ export class OlmSessions {
   readonly #wedged = new Map<string, { readonly curve25519: string; readonly userId: string }>();
   readonly #claims = new Map<string, DeviceRecord[]>();
   #clock = 0;
+  /** Devices that started a new session with us: our room keys go to them again (see renewed.ts). */
+  readonly renewed: RenewedSessions;
 
   constructor(ctx: MachineContext, own: OwnDevice, devices: DeviceManager) {
     this.#ctx = ctx;
     this.#own = own;
     this.#devices = devices;
+    this.renewed = new RenewedSessions(ctx);
   }
 
   /** Strictly increasing use stamps, so "most recently used" is never a tie. */
@@ -318,6 +322,7 @@ export class OlmSessions {
     } else if (device.ed25519Key !== payload.keys.ed25519) {
       return { ok: false, code: "KEYS_MISMATCH", senderKey };
     }
+    if (outcome.created === true && device !== undefined) await this.renewed.note(device);
     return { ok: true, event: { payload, senderKey, device } };
   }
 
@@ -363,7 +368,7 @@ export class OlmSessions {
       this.#prune(senderKey, entries);
       this.#ctx.tx.olmMessageHashes.push({ senderKey, hash });
       this.#own.persistAccount();
-      return { bytes: created.plaintext };
+      return { bytes: created.plaintext, created: true };
     }
     for (const entry of entries.slice(0, MAX_SESSIONS_TRIED)) {
       const outcome = this.#tryDecrypt(senderKey, entries, entry, message);

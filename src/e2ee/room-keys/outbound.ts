@@ -3,7 +3,12 @@
  * room and does not hold the key yet, rotated when it ages, when it has encrypted enough messages,
  * or when a device that holds it should no longer read the room.
  */
-import { InboundGroupSession, MAX_MESSAGE_INDEX, OutboundGroupSession } from "../../crypto/megolm/index.ts";
+import {
+  InboundGroupSession,
+  MAX_MESSAGE_INDEX,
+  MegolmError,
+  OutboundGroupSession,
+} from "../../crypto/megolm/index.ts";
 import { wipe } from "../../crypto/primitives/index.ts";
 import type {
   OutboundGroupSessionRecord,
@@ -156,6 +161,49 @@ export class OutboundSessions {
     this.#ctx.tx.deletedOutboundGroupSessions.push(roomId);
   }
 
+  /**
+   * Each device holding the key or about to (by `deviceKey`): the first message index it was given,
+   * the lowest when it was given the key more than once.
+   */
+  #firstIndexes(entry: OutboundEntry): Map<string, number> {
+    const out = new Map<string, number>();
+    const { sharedWith, pendingShares } = entry.record;
+    for (const shared of [sharedWith, ...Object.values(pendingShares)]) {
+      for (const [userId, devices] of Object.entries(shared)) {
+        for (const [deviceId, i] of Object.entries(devices)) {
+          const key = deviceKey(userId, deviceId);
+          out.set(key, Math.min(i, out.get(key) ?? i));
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The room key from message index `first`, signed by the session, to give a device again what
+   * it was given: from our own copy of the session. Without that copy (or one starting later) the
+   * key from the current index, as matrix-rust-sdk re-shares it.
+   */
+  async #sessionKeyAt(entry: OutboundEntry, first: number): Promise<{ sessionKey: string; index: number }> {
+    const current = entry.session.messageIndex;
+    if (first < current) {
+      const ours = await this.#inbound.get(entry.record.roomId, entry.record.sessionId);
+      if (
+        ours !== undefined &&
+        ours.record.senderKey === this.#own.identityKeys.curve25519 &&
+        ours.session.firstKnownIndex <= first
+      ) {
+        try {
+          return { sessionKey: entry.session.sessionKeyFrom(ours.session.exportAt(first)), index: first };
+        } catch (e) {
+          if (!(e instanceof MegolmError)) throw e;
+          // Not a copy of this session after all: the current index below.
+        }
+      }
+    }
+    return { sessionKey: entry.session.sessionKey(), index: current };
+  }
+
   #holders(entry: OutboundEntry): { userId: string; deviceId: string }[] {
     const { sharedWith, pendingShares } = entry.record;
     return [devicesIn(sharedWith), ...Object.values(pendingShares).map(devicesIn)].flat();
@@ -238,13 +286,13 @@ export class OutboundSessions {
     const created = entry === undefined;
     if (entry === undefined) entry = await this.#create(roomId, shared);
 
-    const holders = new Set(this.#holders(entry).map((s) => deviceKey(s.userId, s.deviceId)));
-    const toShare = allowed.filter((d) => !holders.has(deviceKey(d.userId, d.deviceId)));
+    const firstIndexes = this.#firstIndexes(entry);
+    const toShare = allowed.filter((d) => !firstIndexes.has(deviceKey(d.userId, d.deviceId)));
     const requests: ToDeviceRequest[] = [];
     const withoutSession: DeviceRecord[] = [];
     const withSession: DeviceRecord[] = [];
     const index = entry.session.messageIndex;
-    let batch: { device: DeviceRecord; content: Record<string, unknown> }[] = [];
+    let batch: { device: DeviceRecord; content: Record<string, unknown>; index: number }[] = [];
     const newPending: Record<string, SharedWith> = {};
     const flush = (): void => {
       if (batch.length === 0) return;
@@ -252,7 +300,7 @@ export class OutboundSessions {
       for (const { device, content } of batch) entryOf(messages, device.userId)[device.deviceId] = content;
       const request = queueEncryptedToDevice(this.#ctx, messages, roomId);
       const shared: Record<string, Record<string, number>> = {};
-      for (const { device } of batch) entryOf(shared, device.userId)[device.deviceId] = index;
+      for (const { device, index } of batch) entryOf(shared, device.userId)[device.deviceId] = index;
       newPending[request.id] = shared;
       requests.push(request);
       batch = [];
@@ -274,9 +322,34 @@ export class OutboundSessions {
           continue;
         }
         withSession.push(device);
-        batch.push({ device, content: { ...content } });
+        batch.push({ device, content: { ...content }, index });
         if (batch.length >= SHARE_BATCH_SIZE) flush();
       }
+    }
+    if (!created) {
+      const holding = allowed.filter((d) => firstIndexes.has(deviceKey(d.userId, d.deviceId)));
+      const again = await this.#olm.renewed.toReshare(
+        holding,
+        entry.record.sessionId,
+        entry.record.createdAt,
+      );
+      const reshared: DeviceRecord[] = [];
+      for (const device of again) {
+        const first = firstIndexes.get(deviceKey(device.userId, device.deviceId)) ?? index;
+        const key = await this.#sessionKeyAt(entry, first);
+        const content = await this.#olm.encrypt(device, "m.room_key", {
+          algorithm: MEGOLM_ALGORITHM,
+          room_id: roomId,
+          session_id: entry.session.sessionId,
+          session_key: key.sessionKey,
+          shared_history: shared,
+        });
+        if (content === undefined) continue;
+        reshared.push(device);
+        batch.push({ device, content: { ...content }, index: key.index });
+        if (batch.length >= SHARE_BATCH_SIZE) flush();
+      }
+      await this.#olm.renewed.reshared(reshared, entry.record.sessionId);
     }
     flush();
     await this.#noOlm.established(withSession);
