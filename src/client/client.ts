@@ -22,7 +22,11 @@ import { discoverHomeserver } from "./discovery.ts";
 // Straight from the files rather than the encryption barrel, which also leads to the engine: the
 // engine is loaded on first use (`EncryptionSession.start`), and a bundler splits it off only when
 // the entry's static imports do not reach it.
-import { downloadAttachmentBytes, downloadAttachmentStream } from "./encryption/attachments.ts";
+import {
+  downloadAttachmentBytes,
+  downloadAttachmentStream,
+  downloadThumbnailBytes,
+} from "./encryption/attachments.ts";
 import type { ClientCrypto } from "./encryption/client-crypto.ts";
 import type {
   KeyImportResult,
@@ -35,7 +39,7 @@ import { TypedEmitter } from "./events/emitter.ts";
 import type { ClientEventMap, RoomEvent, SyncState } from "./events/types.ts";
 import type { HttpClient } from "./http.ts";
 import { silentLogger } from "./logger.ts";
-import type { DownloadedMedia, MediaApi, UploadData, UploadOptions } from "./media.ts";
+import type { DownloadedMedia, MediaApi, ThumbnailOptions, UploadData, UploadOptions } from "./media.ts";
 import type { CreateRoomOptions, MessagesPage, RoomsApi } from "./rooms/api.ts";
 import type { MessageType } from "./rooms/content.ts";
 import type { Room } from "./rooms/room.ts";
@@ -449,6 +453,32 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
 
   downloadMediaStream(mxcUri: string, opts: { signal?: AbortSignal } = {}) {
     return this.media.downloadStream(mxcUri, opts);
+  }
+
+  /**
+   * A thumbnail the server makes of `mxcUri` (authenticated media, the legacy endpoint on older
+   * servers), at least `width` × `height` when it can. Not for encrypted files, whose bytes the
+   * server cannot read: see `downloadAttachmentThumbnail`. More than `maxBytes` fails with `TOO_LARGE`.
+   */
+  downloadThumbnail(
+    mxcUri: string,
+    opts: ThumbnailOptions & { maxBytes?: number },
+  ): Promise<DownloadedMedia & { data: Uint8Array }> {
+    return this.media.thumbnail(mxcUri, opts);
+  }
+
+  downloadThumbnailStream(mxcUri: string, opts: ThumbnailOptions) {
+    return this.media.thumbnailStream(mxcUri, opts);
+  }
+
+  /**
+   * The bytes of the thumbnail a media event stores (`thumbnailOf`): `info.thumbnail_file` is
+   * downloaded and decrypted (its hash checked first), `info.thumbnail_url` downloaded as is, even
+   * in an encrypted room (its sender chose to upload it unencrypted). `NO_ATTACHMENT` when the event
+   * stores none: in an unencrypted room ask the server (`downloadThumbnail(content.url, …)`).
+   */
+  downloadAttachmentThumbnail(content: JsonObject, opts: { signal?: AbortSignal; maxBytes?: number } = {}) {
+    return downloadThumbnailBytes(content, async (mxc) => (await this.downloadMedia(mxc, opts)).data);
   }
 
   /**

@@ -51,7 +51,7 @@ export * from "./client-store/index.ts";
 export { type Clock, systemClock } from "./clock.ts";
 export { DeviceApi, type DeviceDeletionAuth, MAX_UIA_ROUNDS, type OwnDevice } from "./devices.ts";
 export { checkHomeserver, type DiscoveredHomeserver, discoverHomeserver, serverNameOf } from "./discovery.ts";
-export { attachmentOf, type MediaAttachment } from "./encryption/attachments.ts";
+export { attachmentOf, type MediaAttachment, thumbnailOf } from "./encryption/attachments.ts";
 export {
   DEFAULT_DEHYDRATION_PERIOD_MS,
   DEHYDRATION_SECRET_NAME,
@@ -128,6 +128,8 @@ export {
   MAX_MEDIA_FILENAME_LENGTH,
   MediaApi,
   sanitizeFilename,
+  type ThumbnailMethod,
+  type ThumbnailOptions,
   toWebStream,
   type UploadData,
   type UploadOptions,

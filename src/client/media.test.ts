@@ -86,6 +86,88 @@ describe("MediaApi", () => {
     );
   });
 
+  it("thumbnails: the authenticated endpoint with width, height, method and animated; legacy fallback as for downloads", async () => {
+    const { api, seen } = media(() => bytes(3));
+    const got = await api.thumbnail("mxc://hs.example/abc", {
+      width: 96,
+      height: 64,
+      method: "crop",
+      animated: true,
+    });
+    assert.deepEqual(got.data, new Uint8Array(3).fill(7));
+    await api.thumbnail("mxc://hs.example/abc", { width: 32, height: 32 });
+    assert.deepEqual(
+      seen.map((s) => [s.url, s.auth]),
+      [
+        [
+          "https://hs/_matrix/client/v1/media/thumbnail/hs.example/abc?width=96&height=64&method=crop&animated=true",
+          "Bearer tok",
+        ],
+        ["https://hs/_matrix/client/v1/media/thumbnail/hs.example/abc?width=32&height=32", "Bearer tok"],
+      ],
+    );
+
+    // A server without authenticated media: the legacy endpoint, without the token, remembered for
+    // downloads too (one answer about the server, whichever endpoint asked).
+    const legacy = media((url) =>
+      url.includes("/client/v1/")
+        ? new Response(JSON.stringify({ errcode: "M_UNRECOGNIZED" }), { status: 404 })
+        : bytes(2),
+    );
+    await legacy.api.thumbnail("mxc://hs.example/abc", { width: 8, height: 8, method: "scale" });
+    await legacy.api.download("mxc://hs.example/def");
+    assert.deepEqual(
+      legacy.seen.map((s) => [s.url, s.auth]),
+      [
+        [
+          "https://hs/_matrix/client/v1/media/thumbnail/hs.example/abc?width=8&height=8&method=scale",
+          "Bearer tok",
+        ],
+        ["https://hs/_matrix/media/v3/thumbnail/hs.example/abc?width=8&height=8&method=scale", undefined],
+        ["https://hs/_matrix/media/v3/download/hs.example/def", undefined],
+      ],
+    );
+
+    // Once authenticated media answered, a thumbnail's bare 404 is an answer, not a fallback.
+    let call = 0;
+    const answered = media(() => (++call === 2 ? new Response("", { status: 404 }) : bytes(1)));
+    await answered.api.download("mxc://hs.example/a");
+    await assert.rejects(
+      answered.api.thumbnail("mxc://hs.example/b", { width: 8, height: 8 }),
+      (e: unknown) => e instanceof MatrixError && e.httpStatus === 404,
+    );
+    assert.equal(answered.seen.length, 2);
+
+    // Sizes beyond the limit are refused like downloads.
+    await assert.rejects(
+      api.thumbnail("mxc://hs.example/abc", { width: 8, height: 8, maxBytes: 2 }),
+      (e: unknown) => e instanceof ClientError && e.code === "TOO_LARGE",
+    );
+  });
+
+  it("thumbnails: sizes, methods and URIs the spec does not allow are refused before any request", async () => {
+    const { api, seen } = media(() => bytes(1));
+    const bad: [string, { width: number; height: number; method?: "crop" | "scale"; animated?: boolean }][] =
+      [
+        ["mxc://hs.example/abc", { width: 0, height: 8 }],
+        ["mxc://hs.example/abc", { width: 8, height: -8 }],
+        ["mxc://hs.example/abc", { width: 8.5, height: 8 }],
+        ["mxc://hs.example/abc", { width: Number.POSITIVE_INFINITY, height: 8 }],
+        ["mxc://hs.example/abc", { width: "8" as unknown as number, height: 8 }],
+        ["mxc://hs.example/abc", { width: 8, height: 8, method: "fit" as "crop" }],
+        ["mxc://hs.example/abc", { width: 8, height: 8, animated: 1 as unknown as boolean }],
+        ["mxc://hs/../etc", { width: 8, height: 8 }],
+      ];
+    for (const [uri, opts] of bad) {
+      await assert.rejects(
+        api.thumbnail(uri, opts),
+        (e: unknown) => e instanceof ClientError && e.code === "INVALID_ARGUMENT",
+        JSON.stringify(opts),
+      );
+    }
+    assert.deepEqual(seen, []);
+  });
+
   it("does not fall back on a real not-found", async () => {
     const { api, seen } = media(
       () => new Response(JSON.stringify({ errcode: "M_NOT_FOUND" }), { status: 404 }),

@@ -1,9 +1,9 @@
-// Media upload and download. Downloads use the authenticated endpoints (`/_matrix/client/v1/media`,
-// spec v1.11) and fall back to the legacy `/_matrix/media/v3` ones when the server does not know
-// them; the outcome is remembered per client. Bodies can be streamed both ways.
+// Media upload, download and thumbnails. Downloads and thumbnails use the authenticated endpoints
+// (`/_matrix/client/v1/media`, spec v1.11) and fall back to the legacy `/_matrix/media/v3` ones when
+// the server does not know them; the outcome is remembered per client. Bodies can be streamed both ways.
 import { parseMxcUri, uploadResponseSchema } from "../wire/index.ts";
 import { ClientError, MalformedResponseError, MatrixError } from "./errors.ts";
-import { type HttpClient, path } from "./http.ts";
+import { type HttpClient, path, type QueryValue } from "./http.ts";
 import { readStreamLimited } from "./transport.ts";
 
 /** Default cap for `download()` (which buffers); use `downloadStream()` for anything larger. */
@@ -42,6 +42,21 @@ export interface DownloadedMedia {
   contentLength?: number;
 }
 
+/** How the server fits the thumbnail to the size asked (spec: "Thumbnails"). */
+export type ThumbnailMethod = "crop" | "scale";
+
+export interface ThumbnailOptions {
+  /** The desired width in pixels, a positive integer; the thumbnail may be larger. */
+  width: number;
+  /** The desired height in pixels, a positive integer; the thumbnail may be larger. */
+  height: number;
+  /** `crop` fills the size exactly, `scale` keeps the aspect ratio within it; the server's default when left out. */
+  method?: ThumbnailMethod;
+  /** Whether an animated thumbnail is wanted (spec v1.11); servers give a still one when left out. */
+  animated?: boolean;
+  signal?: AbortSignal;
+}
+
 export class MediaApi {
   /** Undefined until the first download tells us whether the server has authenticated media. */
   private authenticated: boolean | undefined;
@@ -74,23 +89,65 @@ export class MediaApi {
   }
 
   /** Streams the media at `mxcUri`. The caller must consume or cancel `stream`. */
-  async downloadStream(
+  downloadStream(
     mxcUri: string,
     opts: { signal?: AbortSignal } = {},
+  ): Promise<DownloadedMedia & { stream: ReadableStream<Uint8Array> }> {
+    return this.#get("download", mxcUri, undefined, opts.signal);
+  }
+
+  /** Downloads into memory, refusing more than `maxBytes`. */
+  async download(
+    mxcUri: string,
+    opts: { signal?: AbortSignal; maxBytes?: number } = {},
+  ): Promise<DownloadedMedia & { data: Uint8Array }> {
+    return buffered(await this.downloadStream(mxcUri, opts), opts.maxBytes);
+  }
+
+  /**
+   * Streams a thumbnail the server makes of the media at `mxcUri` (`/_matrix/client/v1/media/thumbnail`,
+   * the legacy `/_matrix/media/v3/thumbnail` on servers without authenticated media). The server
+   * may answer larger than asked, or the original. It cannot thumbnail an encrypted file (it holds
+   * only ciphertext): use an event's `info.thumbnail_file` (`MatrixClient.downloadAttachmentThumbnail`).
+   */
+  thumbnailStream(
+    mxcUri: string,
+    opts: ThumbnailOptions,
+  ): Promise<DownloadedMedia & { stream: ReadableStream<Uint8Array> }> {
+    return this.#get("thumbnail", mxcUri, thumbnailQuery(opts), opts.signal);
+  }
+
+  /** `thumbnailStream` into memory, refusing more than `maxBytes`. */
+  async thumbnail(
+    mxcUri: string,
+    opts: ThumbnailOptions & { maxBytes?: number },
+  ): Promise<DownloadedMedia & { data: Uint8Array }> {
+    return buffered(await this.thumbnailStream(mxcUri, opts), opts.maxBytes);
+  }
+
+  async #get(
+    kind: "download" | "thumbnail",
+    mxcUri: string,
+    query: Record<string, QueryValue> | undefined,
+    signal: AbortSignal | undefined,
   ): Promise<DownloadedMedia & { stream: ReadableStream<Uint8Array> }> {
     const mxc = parseMxcUri(mxcUri);
     if (!mxc) throw new ClientError("INVALID_ARGUMENT", "not a valid mxc:// URI");
     const common = {
       method: "GET" as const,
       timeoutMs: MEDIA_TIMEOUT_MS,
-      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(query ? { query } : {}),
+      ...(signal ? { signal } : {}),
     };
     let res: Response | undefined;
     if (this.authenticated !== false) {
       try {
         res = await this.http.requestRaw({
           ...common,
-          path: path`/_matrix/client/v1/media/download/${mxc.serverName}/${mxc.mediaId}`,
+          path:
+            kind === "download"
+              ? path`/_matrix/client/v1/media/download/${mxc.serverName}/${mxc.mediaId}`
+              : path`/_matrix/client/v1/media/thumbnail/${mxc.serverName}/${mxc.mediaId}`,
         });
         this.authenticated = true;
       } catch (err) {
@@ -104,12 +161,15 @@ export class MediaApi {
       res = await this.http.requestRaw({
         ...common,
         auth: false,
-        path: path`/_matrix/media/v3/download/${mxc.serverName}/${mxc.mediaId}`,
+        path:
+          kind === "download"
+            ? path`/_matrix/media/v3/download/${mxc.serverName}/${mxc.mediaId}`
+            : path`/_matrix/media/v3/thumbnail/${mxc.serverName}/${mxc.mediaId}`,
       });
       // Remembered only once the legacy endpoint answered: one odd 404 decides nothing.
       this.authenticated = false;
     }
-    if (res.body === null) throw new MalformedResponseError("GET media download", res.status, ["empty body"]);
+    if (res.body === null) throw new MalformedResponseError(`GET media ${kind}`, res.status, ["empty body"]);
     const out: DownloadedMedia & { stream: ReadableStream<Uint8Array> } = {
       stream: res.body,
       contentType: res.headers.get("content-type") ?? "application/octet-stream",
@@ -120,28 +180,43 @@ export class MediaApi {
     if (filename !== undefined) out.filename = filename;
     return out;
   }
+}
 
-  /** Downloads into memory, refusing more than `maxBytes`. */
-  async download(
-    mxcUri: string,
-    opts: { signal?: AbortSignal; maxBytes?: number } = {},
-  ): Promise<DownloadedMedia & { data: Uint8Array }> {
-    const { stream, ...meta } = await this.downloadStream(mxcUri, opts);
-    const limit = opts.maxBytes ?? MAX_BUFFERED_DOWNLOAD_BYTES;
-    if (meta.contentLength !== undefined && meta.contentLength > limit) {
-      await stream.cancel();
-      throw new ClientError(
-        "TOO_LARGE",
-        `media is ${meta.contentLength} bytes, over the ${limit}-byte limit`,
-      );
-    }
-    const data = await readStreamLimited(
-      stream,
-      limit,
-      () => new ClientError("TOO_LARGE", `media exceeds the ${limit}-byte limit`),
-    );
-    return { ...meta, data };
+/** Reads a download into memory, refusing more than `maxBytes` (before reading, when its length says so). */
+async function buffered(
+  { stream, ...meta }: DownloadedMedia & { stream: ReadableStream<Uint8Array> },
+  maxBytes: number | undefined,
+): Promise<DownloadedMedia & { data: Uint8Array }> {
+  const limit = maxBytes ?? MAX_BUFFERED_DOWNLOAD_BYTES;
+  if (meta.contentLength !== undefined && meta.contentLength > limit) {
+    await stream.cancel();
+    throw new ClientError("TOO_LARGE", `media is ${meta.contentLength} bytes, over the ${limit}-byte limit`);
   }
+  const data = await readStreamLimited(
+    stream,
+    limit,
+    () => new ClientError("TOO_LARGE", `media exceeds the ${limit}-byte limit`),
+  );
+  return { ...meta, data };
+}
+
+/** The query of a thumbnail request; `INVALID_ARGUMENT` for sizes that are not positive integers. */
+function thumbnailQuery(opts: ThumbnailOptions): Record<string, QueryValue> {
+  for (const side of ["width", "height"] as const) {
+    const v: unknown = opts[side];
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v <= 0) {
+      throw new ClientError("INVALID_ARGUMENT", `thumbnail ${side} must be a positive integer`);
+    }
+  }
+  const method: unknown = opts.method;
+  if (method !== undefined && method !== "crop" && method !== "scale") {
+    throw new ClientError("INVALID_ARGUMENT", 'thumbnail method must be "crop" or "scale"');
+  }
+  const animated: unknown = opts.animated;
+  if (animated !== undefined && typeof animated !== "boolean") {
+    throw new ClientError("INVALID_ARGUMENT", "thumbnail animated must be a boolean");
+  }
+  return { width: opts.width, height: opts.height, method: opts.method, animated: opts.animated };
 }
 
 /** A server without authenticated media answers 404/405 M_UNRECOGNIZED (or a bare 404 without errcode). */

@@ -200,10 +200,27 @@ describe("devserver account endpoints", () => {
       headers: { Authorization: `Bearer ${u.accessToken}` },
     });
     assert.equal(Buffer.from(await authd.arrayBuffer()).equals(bytes), true);
-    const thumb = await fetch(`${s.baseUrl}/_matrix/client/v1/media/thumbnail/${path}?width=32&height=32`, {
-      headers: { Authorization: `Bearer ${u.accessToken}` },
+    // Thumbnails are the original image; media of other types has none (400, as the spec says).
+    const thumbOf = (p: string, query = "width=32&height=32") =>
+      fetch(`${s.baseUrl}/_matrix/client/v1/media/thumbnail/${p}?${query}`, {
+        headers: { Authorization: `Bearer ${u.accessToken}` },
+      });
+    const noThumb = await thumbOf(path);
+    assert.equal(noThumb.status, 400);
+    assert.equal(((await noThumb.json()) as { errcode: string }).errcode, "M_UNKNOWN");
+    const png = await fetch(`${s.baseUrl}/_matrix/media/v3/upload`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${u.accessToken}`, "Content-Type": "Image/PNG" },
+      body: bytes,
     });
+    const pngPath = ((await png.json()) as { content_uri: string }).content_uri.slice("mxc://".length);
+    const thumb = await thumbOf(pngPath, "width=32&height=32&method=crop&animated=false");
     assert.equal(thumb.status, 200);
+    assert.equal(thumb.headers.get("content-type"), "image/png");
+    assert.equal(thumb.headers.get("content-disposition"), 'inline; filename="thumbnail.png"');
+    assert.equal(Buffer.from(await thumb.arrayBuffer()).equals(bytes), true);
+    assert.equal((await thumbOf(pngPath, "width=32&height=32&method=stretch")).status, 400);
+    assert.equal((await thumbOf(pngPath, "width=32")).status, 400);
     const cfg = await s.api("GET", "/_matrix/client/v1/media/config", { token: u.accessToken });
     assert.ok(cfg.json["m.upload.size"] > 0, 'cfg.json["m.upload.size"] > 0');
     assert.equal((await fetch(`${s.baseUrl}/_matrix/media/v3/download/localhost/nope`)).status, 404);

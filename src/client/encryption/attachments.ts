@@ -73,17 +73,38 @@ export type MediaAttachment =
  */
 export function attachmentOf(content: JsonObject): MediaAttachment | undefined {
   const info = isObject(content.info) ? content.info : {};
+  return checkedAttachment(content.file, content.url, info);
+}
+
+/**
+ * The thumbnail a media event's content carries in its `info`, checked as `attachmentOf` checks
+ * the file: an encrypted `thumbnail_file` (well-formed v2 `EncryptedFile`, `mxc://` URL) or a plain
+ * `thumbnail_url`, typed by `thumbnail_info`. Undefined when there is neither, or only a malformed
+ * one (a malformed `thumbnail_file` is never passed over for a `thumbnail_url` beside it). A plain
+ * thumbnail in an encrypted room's event is possible: its sender uploaded it unencrypted (`encrypted`
+ * says so). Pass the content to `MatrixClient.downloadAttachmentThumbnail` to fetch it.
+ */
+export function thumbnailOf(content: JsonObject): MediaAttachment | undefined {
+  const info = isObject(content.info) ? content.info : {};
+  const thumbInfo = isObject(info.thumbnail_info) ? info.thumbnail_info : {};
+  return checkedAttachment(info.thumbnail_file, info.thumbnail_url, thumbInfo);
+}
+
+function checkedAttachment(
+  file: unknown,
+  url: unknown,
+  info: Record<string, unknown>,
+): MediaAttachment | undefined {
   const mimetype = typeof info.mimetype === "string" ? info.mimetype : undefined;
   const size =
     typeof info.size === "number" && Number.isSafeInteger(info.size) && info.size >= 0
       ? info.size
       : undefined;
-  const file = content.file;
   if (file !== undefined) {
     if (!isEncryptedFile(file) || !isMxc(file.url)) return undefined;
     return { encrypted: true, url: file.url, file, mimetype, size };
   }
-  if (isMxc(content.url)) return { encrypted: false, url: content.url, mimetype, size };
+  if (isMxc(url)) return { encrypted: false, url, mimetype, size };
   return undefined;
 }
 
@@ -113,18 +134,39 @@ function checkedFileUrl(file: unknown): string {
  * The bytes of a media event's attachment: `content.file` (encrypted: hash checked, then
  * decrypted) or `content.url` (plain). Throws `AttachmentError` for a bad `file` or a hash mismatch.
  */
-export async function downloadAttachmentBytes(
+export function downloadAttachmentBytes(
   content: JsonObject,
   download: (mxcUri: string) => Promise<Uint8Array>,
 ): Promise<Uint8Array> {
-  const file = content.file;
+  return storedBytes(content.file, content.url, "file or url", download);
+}
+
+/**
+ * The bytes of the thumbnail a media event stores (see `thumbnailOf`): `info.thumbnail_file`
+ * (encrypted: hash checked, then decrypted) or `info.thumbnail_url` (plain, as its sender uploaded
+ * it). `NO_ATTACHMENT` when the event has neither; `AttachmentError` as for the file.
+ */
+export function downloadThumbnailBytes(
+  content: JsonObject,
+  download: (mxcUri: string) => Promise<Uint8Array>,
+): Promise<Uint8Array> {
+  const info = isObject(content.info) ? content.info : {};
+  return storedBytes(info.thumbnail_file, info.thumbnail_url, "thumbnail_file or thumbnail_url", download);
+}
+
+async function storedBytes(
+  file: unknown,
+  url: unknown,
+  fields: string,
+  download: (mxcUri: string) => Promise<Uint8Array>,
+): Promise<Uint8Array> {
   if (file !== undefined) {
-    const url = checkedFileUrl(file);
+    const fileUrl = checkedFileUrl(file);
     const { decryptAttachmentAsync } = await attachmentCipher();
-    return decryptAttachmentAsync(await download(url), file);
+    return decryptAttachmentAsync(await download(fileUrl), file);
   }
-  if (typeof content.url === "string") return download(content.url);
-  throw new ClientCryptoError("NO_ATTACHMENT", "the content has no file or url to download");
+  if (typeof url === "string") return download(url);
+  throw new ClientCryptoError("NO_ATTACHMENT", `the content has no ${fields} to download`);
 }
 
 /**

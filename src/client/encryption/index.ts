@@ -2,10 +2,12 @@ export {
   attachmentOf,
   downloadAttachmentBytes,
   downloadAttachmentStream,
+  downloadThumbnailBytes,
   type EncryptedUpload,
   encryptedFile,
   encryptUpload,
   type MediaAttachment,
+  thumbnailOf,
 } from "./attachments.ts";
 export {
   type BackupStatus,

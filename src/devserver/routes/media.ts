@@ -1,4 +1,4 @@
-// Media repository: upload, download, thumbnail (the original) and config, under the legacy
+// Media repository: upload, download, thumbnail (the original image) and config, under the legacy
 // /_matrix/media paths and the authenticated /_matrix/client/v1/media paths.
 import { MatrixError, notFound } from "../errors.ts";
 import { type Homeserver, MAX_MEDIA_BYTES_PER_USER, randomId } from "../homeserver.ts";
@@ -26,6 +26,9 @@ const INLINE_TYPES = new Set([
   "audio/webm",
   "text/plain",
 ]);
+
+/** The types a thumbnail may have (spec: its Content-Type); the devserver thumbnails only these. */
+const THUMBNAIL_TYPES = new Set(["image/jpeg", "image/png", "image/apng", "image/gif", "image/webp"]);
 
 function contentDisposition(contentType: string, filename: string | null): string {
   const kind = INLINE_TYPES.has(contentType.split(";")[0]!.trim()) ? "inline" : "attachment";
@@ -118,14 +121,36 @@ export function registerMediaRoutes({ hs, router }: RouteContext): void {
     };
   };
   const config: Handler = () => ({ json: { "m.upload.size": MAX_UPLOAD_BYTES } });
-  const checkThumbnailParams = (req: RouteRequest) => {
+  // A thumbnail is the original image itself (this server has no image pipeline, and the spec lets
+  // it answer larger than asked): only for the image types a thumbnail may have, `inline`. Other
+  // media (an encrypted file's ciphertext among them) cannot be thumbnailed: 400, as the spec says.
+  const thumbnail = (req: RouteRequest) => {
     for (const p of ["width", "height"]) {
       const v = req.query.get(p);
       if (v === null || !/^\d{1,6}$/.test(v))
         throw new MatrixError(400, "M_MISSING_PARAM", `${p} is required`);
     }
-    // Returning the original is allowed: this server has no image pipeline.
-    return download(req);
+    const method = req.query.get("method");
+    if (method !== null && method !== "crop" && method !== "scale") {
+      throw new MatrixError(400, "M_INVALID_PARAM", 'method must be "crop" or "scale"');
+    }
+    const animated = req.query.get("animated");
+    if (animated !== null && animated !== "true" && animated !== "false") {
+      throw new MatrixError(400, "M_INVALID_PARAM", "animated must be true or false");
+    }
+    const original = download(req);
+    const type = original.contentType.split(";")[0]!.trim().toLowerCase();
+    if (!THUMBNAIL_TYPES.has(type)) {
+      throw new MatrixError(400, "M_UNKNOWN", "Cannot generate thumbnails for the requested content");
+    }
+    return {
+      ...original,
+      contentType: type,
+      headers: {
+        ...original.headers,
+        "Content-Disposition": `inline; filename="thumbnail.${type.split("/")[1]}"`,
+      },
+    };
   };
 
   router.add("POST", "/_matrix/media/v1/create", create);
@@ -136,10 +161,10 @@ export function registerMediaRoutes({ hs, router }: RouteContext): void {
     // Legacy unauthenticated downloads, still used by older clients.
     router.add("GET", `${prefix}/download/:server/:media`, download, "none");
     router.add("GET", `${prefix}/download/:server/:media/:filename`, download, "none");
-    router.add("GET", `${prefix}/thumbnail/:server/:media`, checkThumbnailParams, "none");
+    router.add("GET", `${prefix}/thumbnail/:server/:media`, thumbnail, "none");
   }
   router.add("GET", "/_matrix/client/v1/media/config", config);
   router.add("GET", "/_matrix/client/v1/media/download/:server/:media", download);
   router.add("GET", "/_matrix/client/v1/media/download/:server/:media/:filename", download);
-  router.add("GET", "/_matrix/client/v1/media/thumbnail/:server/:media", checkThumbnailParams);
+  router.add("GET", "/_matrix/client/v1/media/thumbnail/:server/:media", thumbnail);
 }
