@@ -76,14 +76,18 @@ export class ClientLifecycle {
   async #startSession(res: LoginResponse): Promise<SessionInfo> {
     const { session: current, sync, e2ee, logger } = this.#parts;
     const session = current.sessionOf(res);
-    // Current but unsaved until the crypto store accepted it: a refused login (its device logged
-    // out with this session) leaves the session store as it was, e.g. another tab's session.
-    await sync.stop();
-    await current.adopt(session, false);
-    await e2ee.prepare(session);
-    await this.restore(session);
-    logger.info({ userId: session.userId, deviceId: session.deviceId }, "logged in");
-    return current.info!;
+    // A send from here until encryption runs waits for it (the crypto store opens in `prepare`),
+    // and one after a failed start is refused: never plaintext for want of the crypto store.
+    return e2ee.starting(async () => {
+      // Current but unsaved until the crypto store accepted it: a refused login (its device logged
+      // out with this session) leaves the session store as it was, e.g. another tab's session.
+      await sync.stop();
+      await current.adopt(session, false);
+      await e2ee.prepare(session);
+      await this.#restore(session);
+      logger.info({ userId: session.userId, deviceId: session.deviceId }, "logged in");
+      return current.info!;
+    });
   }
 
   async #dropNewDevice(error: unknown, before: StoredSession | undefined): Promise<void> {
@@ -100,8 +104,15 @@ export class ClientLifecycle {
     }
   }
 
-  /** `MatrixClient.restore`: the session from the argument or the store. */
-  async restore(session?: StoredSession): Promise<SessionInfo> {
+  /**
+   * `MatrixClient.restore`: the session from the argument or the store. A send made meanwhile
+   * waits for encryption to start, and one after it failed is refused (`EncryptionSession`).
+   */
+  restore(session?: StoredSession): Promise<SessionInfo> {
+    return this.#parts.e2ee.starting(() => this.#restore(session));
+  }
+
+  async #restore(session?: StoredSession): Promise<SessionInfo> {
     const { store, session: current, synced, sync, e2ee } = this.#parts;
     const s = session ?? (await store.loadSession());
     if (!s) throw new ClientError("NOT_LOGGED_IN", "no session to restore");

@@ -8,11 +8,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import type { FetchLike } from "../../src/client/http.ts";
-import { MatrixClient } from "../../src/client/index.ts";
+import { type CryptoStoreFactory, MatrixClient, MemoryClientStore } from "../../src/client/index.ts";
+import { SqliteCryptoStore } from "../../src/store/sqlite/sqlite-store.ts";
 import {
   devServerFixture,
   eventById,
   newUser,
+  sharedRoom,
   syncAll,
   type TestClient,
   uniq,
@@ -138,5 +140,128 @@ describe("an encrypted room is never sent plaintext (issue 10 item 11)", () => {
     await syncAll(alice);
     assert.equal(eventById(alice, after).raw.type, "m.room.encrypted");
     assert.equal(eventById(alice, after).content.body, "after a restart");
+  });
+});
+
+/** `forgetfulServer`, noting the type of each event the client sends into a room, and uploads. */
+function recordingSends(): { sent: string[]; fetch: FetchLike } {
+  const sent: string[] = [];
+  const fetch: FetchLike = (input, init) => {
+    const path = decodeURIComponent(new URL(input).pathname);
+    if (path.includes("/send/")) sent.push(path.split("/send/")[1]?.split("/")[0] ?? "");
+    if (path.endsWith("/upload")) sent.push("upload");
+    return forgetfulServer(input, init);
+  };
+  return { sent, fetch };
+}
+
+/** A crypto store factory held until `release()`; `opened` resolves once the client asked for it. */
+function gatedStore(directory: string) {
+  let release = (): void => undefined;
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let opening = (): void => undefined;
+  const opened = new Promise<void>((resolve) => {
+    opening = resolve;
+  });
+  const factory: CryptoStoreFactory = async ({ userId, deviceId }) => {
+    opening();
+    await gate;
+    return SqliteCryptoStore.open({ userId, deviceId, directory });
+  };
+  return { factory, opened, release };
+}
+
+/**
+ * Alice and Bob in an encrypted room; Bob's client closed, his device's crypto store (which
+ * recorded the room as encrypted) left for a new client.
+ */
+async function bobAway() {
+  const alice = await user("alice");
+  const bob = await user("bob");
+  const roomId = await sharedRoom(alice, [bob]);
+  await bob.client.sendText(roomId, "before");
+  await syncAll(alice);
+  const { userId, deviceId } = bob.client;
+  await bob.client.close();
+  return { alice, roomId, userId, deviceId, storeDir: bob.storeDir };
+}
+
+describe("a room only the crypto store remembers as encrypted, while encryption is not running", () => {
+  it("a send during a login's crypto store opening waits for it and goes out encrypted", async () => {
+    const { alice, roomId, userId, deviceId, storeDir } = await bobAway();
+    // Bob's device logs in again with a new client store, and the server's state of the room has
+    // lost m.room.encryption (a state reset); only his crypto store, slow to open, remembers it.
+    const server = recordingSends();
+    const gated = gatedStore(storeDir);
+    const client = new MatrixClient({
+      homeserverUrl: fx.hs.baseUrl,
+      syncTimeoutMs: 0,
+      store: new MemoryClientStore(),
+      fetch: server.fetch,
+      encryption: { store: gated.factory },
+    });
+    fx.open.push(client);
+    const login = client.login({ user: userId, password: "pw", deviceId });
+    login.catch(() => undefined);
+    await gated.opened;
+    const sending = client.sendText(roomId, "during the login");
+    sending.catch(() => undefined);
+    // Turns in which the send, had it taken the missing store for "not encrypted", settled on plaintext.
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    gated.release();
+    await login;
+    const id = await sending;
+    assert.deepEqual(server.sent, ["m.room.encrypted"]);
+    await syncAll(alice);
+    assert.equal(eventById(alice, id).raw.type, "m.room.encrypted");
+    assert.equal(eventById(alice, id).content.body, "during the login");
+  });
+
+  it("after a failed start (wrong passphrase) a send is refused, nothing goes out", async () => {
+    const { alice, roomId, userId, deviceId, storeDir } = await bobAway();
+    const store = new MemoryClientStore();
+    const login = new MatrixClient({
+      homeserverUrl: fx.hs.baseUrl,
+      syncTimeoutMs: 0,
+      store,
+      encryption: { store: { directory: storeDir } },
+    });
+    fx.open.push(login);
+    await login.login({ user: userId, password: "pw", deviceId });
+    await login.close();
+    const session = await store.loadSession();
+    assert.ok(session);
+
+    // The device restored with a new client store and the wrong passphrase, on a server whose
+    // state of the room lost m.room.encryption: the crypto store does not open, and a send is
+    // refused rather than guessed unencrypted. Nothing goes out, not even a file upload.
+    const server = recordingSends();
+    const wrong = new MatrixClient({
+      homeserverUrl: fx.hs.baseUrl,
+      syncTimeoutMs: 0,
+      store: new MemoryClientStore(),
+      fetch: server.fetch,
+      encryption: { store: { directory: storeDir }, passphrase: "not the key" },
+    });
+    fx.open.push(wrong);
+    const failed = await wrong.restore(session).then(
+      () => assert.fail("the store opened with the wrong passphrase"),
+      (e: unknown) => e,
+    );
+    const notStarted = (e: unknown) => {
+      assert.equal((e as { code?: unknown }).code, "NOT_STARTED");
+      assert.equal((e as Error).cause, failed, "the start's own error is the cause");
+      return true;
+    };
+    await assert.rejects(wrong.sendText(roomId, "after a failed start"), notStarted);
+    await assert.rejects(
+      wrong.sendFile(roomId, new Uint8Array([1, 2, 3]), { filename: "x.bin" }),
+      notStarted,
+    );
+    assert.deepEqual(server.sent, []);
+    await syncAll(alice);
+    assert.ok(!alice.events.some((e) => e.content.body === "after a failed start"));
   });
 });

@@ -20,10 +20,12 @@ export type ClientCryptoErrorCode =
   | "NO_ATTACHMENT"
   /**
    * Encryption is configured but could not start (e.g. the store is locked or belongs to another
-   * device): syncing is refused, since processing a sync without it would lose its room keys.
+   * device): syncing is refused, since processing a sync without it would lose its room keys, and
+   * so are room message sends, since whether the room is encrypted is unknown (the start's error
+   * is the `cause`).
    */
   | "NOT_STARTED"
-  /** The encryption driver was closed (client closed or logged out). */
+  /** The encryption driver was closed (client closed or logged out); sends are refused. */
   | "CLOSED";
 
 export class ClientCryptoError extends Error {

@@ -36,10 +36,13 @@ export class EncryptionSession implements RoomsE2ee {
   #driver: ClientCrypto | undefined;
   #verification: VerificationService | undefined;
   /**
-   * A `start` under way: until it ends the crypto store cannot say which rooms it recorded as
-   * encrypted, and a send must not take that for "not encrypted" (see `recordedEncrypted`).
+   * Starts under way (a login's or restore's, see `starting`): until they end the crypto store
+   * cannot say which rooms it recorded as encrypted, and a send must not take that for "not
+   * encrypted" (see `recordedEncrypted`).
    */
-  #starting: Promise<void> | undefined;
+  readonly #starts = new Set<Promise<unknown>>();
+  /** Why the driver does not run: the last start's error, or "stopped" (closed or logged out). */
+  #down: { readonly error: unknown } | "stopped" | undefined;
   /** The store `restoreDeviceId` opened to read the device ID, handed to the login that follows. */
   #preopened: OpenedStore | undefined;
 
@@ -121,15 +124,28 @@ export class EncryptionSession implements RoomsE2ee {
     );
   }
 
-  /** Opens the driver for a session (unless it runs for this user and device already). */
-  async start(info: SessionInfo): Promise<void> {
-    const starting = this.#start(info);
-    this.#starting = starting;
+  /**
+   * Runs `work`, a login's or restore's start of a session (from adopting the session until the
+   * driver runs): a send meanwhile waits for it, and one after it failed is refused.
+   */
+  async starting<T>(work: () => Promise<T>): Promise<T> {
+    const run = work();
+    this.#starts.add(run);
     try {
-      await starting;
+      const value = await run;
+      this.#down = undefined;
+      return value;
+    } catch (e) {
+      this.#down = { error: e };
+      throw e;
     } finally {
-      if (this.#starting === starting) this.#starting = undefined;
+      this.#starts.delete(run);
     }
+  }
+
+  /** Opens the driver for a session (unless it runs for this user and device already). */
+  start(info: SessionInfo): Promise<void> {
+    return this.starting(() => this.#start(info));
   }
 
   async #start(info: SessionInfo): Promise<void> {
@@ -184,6 +200,7 @@ export class EncryptionSession implements RoomsE2ee {
   async stop(releasePreopened = true): Promise<void> {
     const driver = this.#driver;
     this.#driver = undefined;
+    this.#down = "stopped";
     this.#verification?.close();
     this.#verification = undefined;
     this.#host.setSyncProcessor(undefined);
@@ -209,11 +226,31 @@ export class EncryptionSession implements RoomsE2ee {
     this.#verification?.onSync();
   }
 
+  /**
+   * Whether the crypto store recorded the room as encrypted. Without `encryption` configured: no
+   * (there is no crypto store; the room's state alone decides). With it, the store's answer or a
+   * refusal, never a "no" for want of the store: a room it recorded as encrypted stays so even when
+   * the server's state (or a new client store) no longer says it. A start under way (a login's or
+   * restore's) is waited for; with none running (it failed, or the client was closed or logged
+   * out) this throws `ClientCryptoError` `NOT_STARTED` (the start's error as its cause) or `CLOSED`.
+   */
   async recordedEncrypted(roomId: string): Promise<boolean> {
-    // A send racing `restore()` or a login waits for the crypto store: a room it recorded as
-    // encrypted stays so even when the server's state (or a new client store) no longer says it.
-    await this.#starting?.catch(() => undefined);
-    return (await this.#driver?.isRoomRecordedEncrypted(roomId)) === true;
+    if (this.#options === undefined) return false;
+    while (this.#starts.size > 0) await Promise.allSettled(this.#starts);
+    const driver = this.#driver;
+    if (driver !== undefined) return driver.isRoomRecordedEncrypted(roomId);
+    const down = this.#down;
+    if (down === "stopped") {
+      throw new ClientCryptoError(
+        "CLOSED",
+        "encryption was stopped (client closed or logged out): not sending",
+      );
+    }
+    throw new ClientCryptoError(
+      "NOT_STARTED",
+      "encryption is configured but not running (no session started, or its start failed: see the cause); not sending, as whether the room is encrypted is unknown",
+      down !== undefined ? { cause: down.error } : undefined,
+    );
   }
 
   async beforeInvite(room: () => Promise<Room>, userId: string): Promise<void> {

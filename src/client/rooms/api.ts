@@ -63,7 +63,11 @@ export interface CreateRoomOptions {
 
 /** What the E2EE part does around room membership (history sharing, MSC4268). */
 export interface RoomsE2ee {
-  /** Whether the crypto store recorded the room as encrypted (then it stays so). */
+  /**
+   * Whether the crypto store recorded the room as encrypted (then it stays so); false without
+   * `encryption` configured. Never false for want of the crypto store: waits for a start under
+   * way, and throws when encryption is configured but not running.
+   */
   recordedEncrypted(roomId: string): Promise<boolean>;
   /** Before `userId` is invited to the room (`room` reads it); reports its own failures, never throws. */
   beforeInvite(room: () => Promise<Room>, userId: string): Promise<void>;
@@ -310,9 +314,14 @@ export class RoomsApi {
    * Only a joined room's synced state is taken for a "no": an invitation's stripped state shows
    * what the inviting server chose (a room joined since, whose state sync has not brought yet,
    * may be encrypted all the same), and a left room's state is that of when we left.
+   * With `encryption` configured, a "no" needs the crypto store's: while encryption starts this
+   * waits for it, and when it is not running (its start failed, or the client was closed) this
+   * throws `ClientCryptoError` (`NOT_STARTED`, `CLOSED`) rather than guess.
    */
   async isRoomEncrypted(roomId: string): Promise<boolean> {
+    if (this.#host.synced.room(roomId)?.encrypted === true) return true;
     if (await this.#host.e2ee.recordedEncrypted(roomId)) return true;
+    // Read after the wait: a restore or login meanwhile replaced what sync knows.
     const room = this.#host.synced.room(roomId);
     if (room?.encrypted === true) return true;
     if (room?.membership === "join") return false;

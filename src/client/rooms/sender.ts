@@ -71,9 +71,9 @@ export class Sender {
   /** Turns an outgoing room event into what goes on the wire (encryption in encrypted rooms). */
   async #prepare(roomId: string, type: string, content: JsonObject): Promise<PreparedEvent> {
     const { synced, rooms } = this.#host;
-    const room = synced.room(roomId);
-    // A room whose state says encrypted needs no look-up in the crypto store.
-    if (room?.encrypted !== true && !(await rooms.isRoomEncrypted(roomId))) {
+    // A room whose state says encrypted needs no look-up in the crypto store. Without it, the
+    // look-up waits for encryption to start, or refuses (encryption configured but not running).
+    if (synced.room(roomId)?.encrypted !== true && !(await rooms.isRoomEncrypted(roomId))) {
       // Until it is sent: a retry after sync brought m.room.encryption prepares it again.
       return { type, content, outdated: () => synced.room(roomId)?.encrypted === true };
     }
@@ -83,7 +83,9 @@ export class Sender {
       throw new ClientError("ENCRYPTION_UNAVAILABLE", "the room is encrypted and no event encryptor is set");
     }
     // Not synced yet (e.g. a one-shot send): the encryptor needs the members, so read the state.
-    return encryptor.encryptRoomEvent(room ?? (await rooms.roomOrFetch(roomId)), type, content);
+    // (Read after the look-up: a restore or login meanwhile replaced what sync knows.)
+    const room = synced.room(roomId) ?? (await rooms.roomOrFetch(roomId));
+    return encryptor.encryptRoomEvent(room, type, content);
   }
 
   sendEvent(
