@@ -14,6 +14,7 @@ import { newRequestId } from "../machine-context.ts";
 import type { KeysQueryRequest, KeysQueryResponse } from "../requests.ts";
 import type { DeviceTrust } from "../trust/trust.ts";
 import type { DeviceRecord } from "./device.ts";
+import { ReplacedDevices } from "./replaced.ts";
 import { checkDeviceKeys } from "./validate.ts";
 
 /** Users per `/keys/query` request (as matrix-rust-sdk does). */
@@ -93,9 +94,12 @@ export class DeviceManager {
   /** Users in `#cache` not tracked, read longest ago first (`MAX_CACHED_UNTRACKED_USERS`). */
   readonly #untrackedCached = new Set<string>();
   #sequence = 0;
+  /** Device IDs a new device took after their device was deleted (see `replaced.ts`). */
+  readonly #replaced: ReplacedDevices;
 
   constructor(ctx: MachineContext) {
     this.#ctx = ctx;
+    this.#replaced = new ReplacedDevices(ctx);
   }
 
   async load(): Promise<void> {
@@ -327,7 +331,10 @@ export class DeviceManager {
       }
       // A deleted device's ID used again (a new login asking for it) with new keys is a new
       // device, as in matrix-rust-sdk: nothing of the old one's trust carries over.
-      if (newKeys) this.#unindex(old);
+      if (newKeys) {
+        this.#unindex(old);
+        await this.#replaced.note(old);
+      }
       const record: DeviceRecord = {
         userId,
         deviceId,
@@ -462,6 +469,17 @@ export class DeviceManager {
     if (existing === undefined || same || (existing.deleted && !record.deleted)) {
       this.#byCurve.set(record.curve25519Key, record);
     }
+  }
+
+  /**
+   * Whether any of these devices, holders of a room key created at `createdAt`, is a deleted
+   * device whose ID a new device took since: the key is to be replaced (see `replaced.ts`).
+   */
+  replacedSince(
+    devices: readonly { userId: string; deviceId: string }[],
+    createdAt: number,
+  ): Promise<boolean> {
+    return this.#replaced.anySince(devices, createdAt);
   }
 
   async setTrust(userId: string, deviceId: string, trust: DeviceTrust): Promise<DeviceRecord | undefined> {

@@ -31,4 +31,34 @@ describe("a deleted device's ID used again", () => {
     await again.sync();
     assert.equal((await again.machine.decryptRoomEvent(event, ROOM)).content.body, "welcome back");
   });
+
+  it("gets the room key, a new one, when no message went out while the ID was free", async () => {
+    // The room key Bob's deleted device held names it by ID only: the new device under the same
+    // ID counted as holding it, so it was neither replaced nor given to the new device.
+    let t = 1_700_000_000_000;
+    const now = () => t;
+    const hs = new FakeHomeserver();
+    const alice = await TestClient.create(hs, { userId: "@alice:x", deviceId: "A", now });
+    const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B", now });
+    await bob.sync();
+    const members = joined("@alice:x", "@bob:x");
+    const before = await alice.sendMessage(ROOM, members, "before");
+    t += 1000;
+    hs.deleteDevice("@bob:x", "B");
+    await alice.sync();
+    t += 1000;
+    const again = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B", now });
+    await alice.sync();
+    t += 1000;
+    const event = await alice.sendMessage(ROOM, members, "welcome back");
+    const sessionOf = (e: typeof event) => (e.content as { session_id: string }).session_id;
+    assert.notEqual(sessionOf(event), sessionOf(before), "the deleted device's room key is replaced");
+    await again.sync();
+    assert.equal((await again.machine.decryptRoomEvent(event, ROOM)).content.body, "welcome back");
+    // Replaced once: the new room key stays in use, after a restart too.
+    await alice.restart();
+    t += 1000;
+    const later = await alice.sendMessage(ROOM, members, "later");
+    assert.equal(sessionOf(later), sessionOf(event));
+  });
 });

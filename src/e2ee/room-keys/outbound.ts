@@ -278,7 +278,11 @@ export class OutboundSessions {
     let entry = await this.#get(roomId);
     if (entry !== undefined) {
       const allowedKeys = new Set(allowed.map((d) => deviceKey(d.userId, d.deviceId)));
-      const lostAccess = this.#holders(entry).some((s) => !allowedKeys.has(deviceKey(s.userId, s.deviceId)));
+      const holders = this.#holders(entry);
+      // A holder's ID taken by a new device since (it was deleted): the old one lost access too.
+      const lostAccess =
+        holders.some((s) => !allowedKeys.has(deviceKey(s.userId, s.deviceId))) ||
+        (await this.#devices.replacedSince(holders, entry.record.createdAt));
       // The spec (v1.19): a change of visibility across shared / not shared rotates the session.
       const flagChanged = (entry.record.sharedHistory === true) !== shared;
       if (lostAccess || flagChanged || this.#expired(entry, settings)) entry = undefined;
