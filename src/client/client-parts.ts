@@ -109,7 +109,8 @@ export function buildClientParts(
     nextBatch: () => sync.nextBatch,
     setSyncProcessor: (p) => client.setSyncProcessor(p ?? opts.syncProcessor),
     setEventEncryptor: (e) => client.setEventEncryptor(e ?? opts.eventEncryptor),
-    sendEvent: (roomId, type, content) => client.sendEvent(roomId, type, content),
+    sendVerificationEvent: (roomId, type, content, partner) =>
+      sender.sendVerificationEvent(roomId, type, content, partner),
     directRoomWith: (user) => client.createDirectRoom(user, { encrypted: true }),
     emitVerificationRequest: (request) => void client.emit("verification.request", request),
     reportError: (error) => void client.emit("error", error),

@@ -14,6 +14,7 @@ import { OlmSessions } from "./olm-sessions/sessions.ts";
 import { InboundSessions } from "./room-keys/inbound.ts";
 import { OutboundSessions } from "./room-keys/outbound.ts";
 import { RoomSettings } from "./room-keys/room-settings.ts";
+import { VerificationSessions } from "./room-keys/verification-sessions.ts";
 import { SecretGossip, type SecretGossipState } from "./secret-storage/gossip.ts";
 import { queuedToDevice, ToDeviceQueue } from "./to-device-queue.ts";
 
@@ -23,6 +24,8 @@ export interface Parts {
   readonly olm: OlmSessions;
   readonly inbound: InboundSessions;
   readonly outbound: OutboundSessions;
+  /** In-room verification events' own sessions (memory only). */
+  readonly verificationKeys: VerificationSessions;
   readonly decryptor: RoomEventDecryptor;
   readonly gossip: KeyRequests;
   readonly crossSigning: CrossSigning;
@@ -81,6 +84,7 @@ export async function buildParts(ctx: MachineContext, kept: Kept): Promise<Parts
     olm,
     inbound,
     outbound,
+    verificationKeys: new VerificationSessions(ctx, own, devices, olm, inbound, kept.ownEchoes),
     decryptor,
     gossip,
     crossSigning,

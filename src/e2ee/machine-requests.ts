@@ -147,7 +147,10 @@ export class MachineRequests {
         const queued = p.queue.get(id) ?? queuedInStep(this.#ctx, id);
         if (queued === undefined) return this.#removed.has(id) ? undefined : unknownRequest();
         this.#ctx.tx.deletedQueuedRequests.push(id);
-        if (queued.roomId !== undefined) await p.outbound.markShared(queued.roomId, id);
+        if (queued.roomId !== undefined) {
+          await p.outbound.markShared(queued.roomId, id);
+          p.verificationKeys.markShared(id);
+        }
         return;
       }
       default:

@@ -53,7 +53,12 @@ import type {
   SigningKeysUploadRequest,
   ToDeviceRequest,
 } from "./requests.ts";
-import { planRoomEvent, type RoomEventPlan, type RoomEventRecipients } from "./room-keys/send.ts";
+import {
+  planRoomEvent,
+  planVerificationEvent,
+  type RoomEventPlan,
+  type RoomEventRecipients,
+} from "./room-keys/send.ts";
 import type {
   RoomEncryptionSettings,
   RoomMember,
@@ -468,6 +473,28 @@ export class OlmMachine {
         settings: await p.roomSettings.forSend(roomId, recipients.settings ?? {}, this.#defaults),
         claimable: (userIds) => this.#requests.claimable(p, userIds),
       }),
+    );
+  }
+
+  /**
+   * `prepareRoomEvent` for an in-room verification event (`m.key.verification.*`, or the
+   * `m.room.message` request) of a flow with `partner`: encrypted with a Megolm session used for
+   * nothing else, shared with the partner's devices and ours whatever the room's `shareWith` and
+   * `verifyDevices` (the spec: encryption must not hinder verification). The room's own session
+   * and its policy are untouched. `BAD_ARGUMENT` for any other event, or a partner who is not
+   * another member of the room.
+   */
+  prepareVerificationEvent(
+    roomId: string,
+    type: string,
+    content: Record<string, unknown>,
+    partner: string,
+    recipients: Pick<RoomEventRecipients, "members" | "claimSessions">,
+  ): Promise<RoomEventPlan> {
+    return this.#step((p) =>
+      planVerificationEvent(this.#ctx, p, { roomId, type, content }, partner, recipients, (userIds) =>
+        this.#requests.claimable(p, userIds),
+      ),
     );
   }
 

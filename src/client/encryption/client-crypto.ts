@@ -330,6 +330,21 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     );
   }
 
+  /** Encrypts an in-room verification event (see `RoomEncryption.encryptVerification`). */
+  encryptVerificationEvent(
+    room: Room,
+    type: string,
+    content: JsonObject,
+    partner: string,
+  ): Promise<{ type: string; content: JsonObject }> {
+    return this.#sends.run(() =>
+      this.#lease.run(async () => {
+        this.#ensureOpen();
+        return this.#rooms.encryptVerification(room, type, content, partner);
+      }),
+    );
+  }
+
   // ---- history sharing (MSC4268) ----
 
   /**

@@ -2,7 +2,7 @@
 // then refuses a downgrade), its trust requirements, its full member list, and the send loop that
 // gets devices, Olm sessions and the room key's shares out before an event is encrypted.
 import { E2eeError } from "../../e2ee/errors.ts";
-import type { HistoryVisibility, OlmMachine, RoomMember } from "../../e2ee/index.ts";
+import type { HistoryVisibility, OlmMachine, RoomEventPlan, RoomMember } from "../../e2ee/index.ts";
 import { type JsonObject, membersResponseSchema, type StateEvent } from "../../wire/index.ts";
 import { errorSummary } from "../events/emitter.ts";
 import { type HttpClient, path } from "../http.ts";
@@ -102,10 +102,34 @@ export class RoomEncryption {
    * engine hands out the event (in steady state, one call and nothing to send). Only then may the
    * event go out, after every room-key share went out first.
    */
-  async encrypt(
+  encrypt(room: Room, type: string, content: JsonObject): Promise<{ type: string; content: JsonObject }> {
+    return this.#encryptWith(room, (claimSessions) =>
+      this.#machine.prepareRoomEvent(room.roomId, type, content, { ...recipientsOf(room), claimSessions }),
+    );
+  }
+
+  /**
+   * Encrypts an in-room verification event of a flow with `partner`: with the flow's own session,
+   * which the engine shares with the partner's devices whatever this room's trust settings, as the
+   * spec requires (see docs/verification.md). The same steps as `encrypt`.
+   */
+  encryptVerification(
     room: Room,
     type: string,
     content: JsonObject,
+    partner: string,
+  ): Promise<{ type: string; content: JsonObject }> {
+    return this.#encryptWith(room, (claimSessions) =>
+      this.#machine.prepareVerificationEvent(room.roomId, type, content, partner, {
+        members: recipientsOf(room).members,
+        claimSessions,
+      }),
+    );
+  }
+
+  async #encryptWith(
+    room: Room,
+    prepare: (claimSessions: boolean) => Promise<RoomEventPlan>,
   ): Promise<{ type: string; content: JsonObject }> {
     const roomId = room.roomId;
     const loop = this.#opts.loop;
@@ -120,10 +144,7 @@ export class RoomEncryption {
       const { plan, error } = await loop.exclusive(async (send) => {
         // Read at each step, not once: sync goes on while this send waits for the loop and for
         // device queries and claims; a member who left meanwhile must not get the key.
-        const plan = await this.#machine.prepareRoomEvent(roomId, type, content, {
-          ...recipientsOf(room),
-          claimSessions: !claimed && tries.sessions < CLAIM_ATTEMPTS,
-        });
+        const plan = await prepare(!claimed && tries.sessions < CLAIM_ATTEMPTS);
         // Device lists are fetched twice at most before the send is refused.
         if (plan.stage === "devices" && tries.devices >= QUERY_ATTEMPTS) return { plan, error: undefined };
         return { plan, error: await send(plan.requests) };

@@ -24,7 +24,8 @@ export interface EncryptionHost {
   /** Plugs the sync and send hooks in (undefined: the client's own options). */
   setSyncProcessor(p: SyncProcessor | undefined): void;
   setEventEncryptor(e: EventEncryptor | undefined): void;
-  sendEvent(roomId: string, type: string, content: JsonObject): Promise<string>;
+  /** Sends an in-room verification event of a flow with `partner`. */
+  sendVerificationEvent(roomId: string, type: string, content: JsonObject, partner: string): Promise<string>;
   directRoomWith(userId: string): Promise<string>;
   emitVerificationRequest(request: VerificationRequest): void;
   reportError(error: unknown): void;
@@ -188,7 +189,8 @@ export class EncryptionSession implements RoomsE2ee {
       machine: driver.machine,
       flush: () => driver.flush(),
       refreshDevices: async (userId) => void (await driver.getUserDevices(userId)),
-      sendEvent: (roomId, type, content) => host.sendEvent(roomId, type, content),
+      sendEvent: (roomId, type, content, partner) =>
+        host.sendVerificationEvent(roomId, type, content, partner),
       directRoomWith: (userId) => host.directRoomWith(userId),
       emitRequest: (request) => host.emitVerificationRequest(request),
       exclusive: (work) => driver.exclusive(work),

@@ -13,7 +13,8 @@ import type { Logger } from "../logger.ts";
 export const SEND_BACKOFF: BackoffPolicy = Object.freeze({ baseMs: 500, maxMs: 30_000, maxAttempts: 6 });
 
 export type OutgoingEvent =
-  | { kind: "message"; type: string; content: JsonObject }
+  /** `verificationPartner`: an in-room verification event of a flow with that user. */
+  | { kind: "message"; type: string; content: JsonObject; verificationPartner?: string }
   | { kind: "redaction"; eventId: string; reason?: string };
 
 export interface SendQueueOptions {
@@ -22,7 +23,12 @@ export interface SendQueueOptions {
   logger: Logger;
   policy?: BackoffPolicy;
   /** Turns a message into what goes on the wire (encryption in encrypted rooms). */
-  prepare: (roomId: string, type: string, content: JsonObject) => Promise<PreparedEvent>;
+  prepare: (
+    roomId: string,
+    type: string,
+    content: JsonObject,
+    verificationPartner?: string,
+  ) => Promise<PreparedEvent>;
 }
 
 /** A message as it goes on the wire. */
@@ -79,7 +85,7 @@ export class SendQueue {
       schema: eventIdResponseSchema,
     });
     if (event.kind === "message") {
-      wire = await this.opts.prepare(roomId, event.type, event.content);
+      wire = await this.opts.prepare(roomId, event.type, event.content, event.verificationPartner);
       request = messageRequest(wire);
     } else {
       request = {
@@ -93,7 +99,7 @@ export class SendQueue {
       async (attempt) => {
         // Sync may have brought the room's m.room.encryption while this waited to retry.
         if (attempt > 0 && event.kind === "message" && wire?.outdated?.() === true) {
-          wire = await this.opts.prepare(roomId, event.type, event.content);
+          wire = await this.opts.prepare(roomId, event.type, event.content, event.verificationPartner);
           request = messageRequest(wire);
         }
         return http.request({ ...request, schema: eventIdResponseSchema });

@@ -59,7 +59,7 @@ export class Sender {
       clock: host.clock,
       logger: host.logger,
       ...(host.sendBackoff ? { policy: host.sendBackoff } : {}),
-      prepare: (roomId, type, content) => this.#prepare(roomId, type, content),
+      prepare: (roomId, type, content, partner) => this.#prepare(roomId, type, content, partner),
     });
   }
 
@@ -69,7 +69,12 @@ export class Sender {
   }
 
   /** Turns an outgoing room event into what goes on the wire (encryption in encrypted rooms). */
-  async #prepare(roomId: string, type: string, content: JsonObject): Promise<PreparedEvent> {
+  async #prepare(
+    roomId: string,
+    type: string,
+    content: JsonObject,
+    verificationPartner?: string,
+  ): Promise<PreparedEvent> {
     const { synced, rooms } = this.#host;
     // A room whose state says encrypted needs no look-up in the crypto store. Without it, the
     // look-up waits for encryption to start, or refuses (encryption configured but not running).
@@ -85,7 +90,29 @@ export class Sender {
     // Not synced yet (e.g. a one-shot send): the encryptor needs the members, so read the state.
     // (Read after the look-up: a restore or login meanwhile replaced what sync knows.)
     const room = synced.room(roomId) ?? (await rooms.roomOrFetch(roomId));
+    if (verificationPartner !== undefined && encryptor.encryptVerificationEvent !== undefined) {
+      return encryptor.encryptVerificationEvent(room, type, content, verificationPartner);
+    }
     return encryptor.encryptRoomEvent(room, type, content);
+  }
+
+  /**
+   * Sends an in-room verification event of a flow with `partner` through the room's queue; in an
+   * encrypted room the encryptor makes sure the partner's devices can read it (see
+   * `EventEncryptor.encryptVerificationEvent`).
+   */
+  sendVerificationEvent(roomId: string, type: string, content: JsonObject, partner: string): Promise<string> {
+    try {
+      this.#host.userId();
+      assertSendable(content, "event content");
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#queue.enqueue(
+      roomId,
+      { kind: "message", type, content, verificationPartner: partner },
+      newTxnId(),
+    );
   }
 
   sendEvent(

@@ -91,4 +91,14 @@ export interface EventEncryptor {
     type: string,
     content: JsonObject,
   ): Promise<{ type: string; content: JsonObject }>;
+  /**
+   * An in-room verification event of a flow with `partner`, whose devices must be able to read it
+   * whatever the room's trust settings (the spec). Without it, `encryptRoomEvent` is used.
+   */
+  encryptVerificationEvent?(
+    room: Room,
+    type: string,
+    content: JsonObject,
+    partner: string,
+  ): Promise<{ type: string; content: JsonObject }>;
 }

@@ -17,7 +17,8 @@ export interface VerificationHost {
   flush(): Promise<void>;
   /** Fetches a user's device list if it is not current. */
   refreshDevices(userId: string): Promise<void>;
-  sendEvent(roomId: string, type: string, content: JsonObject): Promise<string>;
+  /** Sends a verification event of a flow with `partner` into a room (see `Sender.sendVerificationEvent`). */
+  sendEvent(roomId: string, type: string, content: JsonObject, partner: string): Promise<string>;
   directRoomWith(userId: string): Promise<string>;
   emitRequest(request: VerificationRequest): void;
   reportError(error: unknown): void;
@@ -74,7 +75,7 @@ export class VerificationService {
       }
       const roomId = await this.#host.directRoomWith(userId);
       const content = await v.roomRequestContent(userId);
-      const eventId = await this.#host.sendEvent(roomId, "m.room.message", content as JsonObject);
+      const eventId = await this.#host.sendEvent(roomId, "m.room.message", content as JsonObject, userId);
       snapshot = await v.roomRequestSent(roomId, eventId, userId);
     });
     return this.#object(snapshot as VerificationSnapshot);
@@ -148,7 +149,9 @@ export class VerificationService {
     for (let i = 0; i < 4; i++) {
       await this.#host.flush();
       const rooms = machine.verification.takeRoomMessages();
-      for (const m of rooms) await this.#host.sendEvent(m.roomId, m.eventType, m.content as JsonObject);
+      for (const m of rooms) {
+        await this.#host.sendEvent(m.roomId, m.eventType, m.content as JsonObject, m.otherUserId);
+      }
       const { changed, incoming } = machine.verification.takeUpdates();
       for (const s of changed) this.#requests.get(s.key)?.update(s);
       for (const s of incoming) {

@@ -9,6 +9,7 @@ import type { MachineContext } from "../machine-context.ts";
 import type { Parts } from "../machine-parts.ts";
 import type { KeysClaimRequest, KeysQueryRequest, ToDeviceRequest } from "../requests.ts";
 import { queuedInStep, queuedToDevice } from "../to-device-queue.ts";
+import { isVerificationEvent } from "../verification/events.ts";
 import type { ResolvedSettings, RoomEncryptionSettings, RoomMember } from "./settings.ts";
 
 /**
@@ -81,4 +82,46 @@ export async function planRoomEvent(
   }
   const content = await p.outbound.encrypt(roomId, event.type, event.content, true);
   return { stage: "ready", requests, content };
+}
+
+/**
+ * One in-room verification event (the request, or a later event of its flow) to `partner`: like
+ * `planRoomEvent`, but with the flow's own session, shared with the partner's devices and ours
+ * whatever the room's trust settings (see verification-sessions.ts for why).
+ */
+export async function planVerificationEvent(
+  ctx: MachineContext,
+  p: Parts,
+  event: { roomId: string; type: string; content: Record<string, unknown> },
+  partner: string,
+  recipients: Pick<RoomEventRecipients, "members" | "claimSessions">,
+  claimable: PlanInputs["claimable"],
+): Promise<RoomEventPlan> {
+  const { roomId, type, content } = event;
+  if (!isVerificationEvent(type, content)) {
+    throw new E2eeError("BAD_ARGUMENT", "only verification events go out with a verification session");
+  }
+  if (partner === ctx.userId || !recipients.members.some((m) => m.userId === partner)) {
+    throw new E2eeError("BAD_ARGUMENT", "the verification partner is not another member of the room");
+  }
+  const userIds = [partner, ctx.userId];
+  p.devices.trackUsers(userIds);
+  if (userIds.some((u) => p.devices.isOutdated(u) && !p.devices.isBackingOff(u))) {
+    return { stage: "devices", requests: [...p.devices.inFlightRequests(), ...p.devices.queryRequests()] };
+  }
+  if (recipients.claimSessions !== false) {
+    const claims = p.olm.inFlightClaims();
+    const claim = p.olm.claimRequest(await p.olm.devicesNeedingSessions(await claimable(userIds)));
+    if (claim !== undefined) claims.push(claim);
+    if (claims.length > 0) return { stage: "sessions", requests: claims };
+  }
+  // A new request opens a new flow: a new session (an earlier flow's devices need not read it).
+  const fresh = type === "m.room.message";
+  const requests = await p.verificationKeys.share(
+    roomId,
+    partner,
+    fresh,
+    (id) => (p.queue.get(id) ?? queuedInStep(ctx, id))?.request,
+  );
+  return { stage: "ready", requests, content: p.verificationKeys.encrypt(roomId, partner, type, content) };
 }

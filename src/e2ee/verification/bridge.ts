@@ -24,6 +24,8 @@ interface PendingRequest {
 /** A room event a flow wants sent (encrypted by the client when the room is). */
 export interface VerificationRoomMessage {
   readonly roomId: string;
+  /** The flow's other user (see `OlmMachine.prepareVerificationEvent`). */
+  readonly otherUserId: string;
   readonly eventType: string;
   readonly content: Record<string, unknown>;
 }
@@ -109,7 +111,12 @@ export class VerificationBridge {
     const flows = machine.list();
     for (const m of machine.takeOutgoing()) {
       if (m.kind === "room") {
-        this.#roomMessages.push({ roomId: m.roomId, eventType: m.eventType, content: m.content });
+        this.#roomMessages.push({
+          roomId: m.roomId,
+          otherUserId: m.otherUserId,
+          eventType: m.eventType,
+          content: m.content,
+        });
         continue;
       }
       const messages: ToDeviceRequest["body"]["messages"] = {};

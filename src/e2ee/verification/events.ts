@@ -18,6 +18,8 @@ export type VerificationMessage =
   | {
       readonly kind: "room";
       readonly roomId: string;
+      /** The flow's other user: the one whose devices must read the event. */
+      readonly otherUserId: string;
       readonly eventType: string;
       readonly content: Record<string, unknown>;
     };

@@ -328,7 +328,13 @@ export class VerificationMachine {
   #sender(transport: Transport, otherUser: string) {
     return (type: string, content: Record<string, unknown>, devices: readonly string[]) => {
       if (transport.kind === "room") {
-        this.#outbox.push({ kind: "room", roomId: transport.roomId, eventType: type, content });
+        this.#outbox.push({
+          kind: "room",
+          roomId: transport.roomId,
+          otherUserId: otherUser,
+          eventType: type,
+          content,
+        });
       } else if (devices.length > 0) {
         this.#outbox.push({
           kind: "to_device",
