@@ -181,6 +181,19 @@ describe("IndexedDbCryptoStore: IndexedDB's failures as typed store errors", () 
     }
   }
 
+  it("a save whose write request fails after it was made (not thrown) has that request's error as cause", async () => {
+    const { store } = await openStore();
+    const restore = failRequests("write", { failsLater: true });
+    try {
+      // Only puts that need no read first: the save's transaction ends on the failed request.
+      await assert.rejects(store.saveChanges({ nextBatch: "s2" }), typed("BACKEND", "ConstraintError"));
+    } finally {
+      restore();
+    }
+    assert.equal(await store.getNextBatch(), "s1", "nothing was saved");
+    await store.close();
+  });
+
   it("a save whose transaction the browser aborts at a read fails with StoreError BACKEND", async () => {
     const { store } = await openStore();
     // The save's first reads (the lease generation) meet the abort.

@@ -162,11 +162,14 @@ function openRequest(request: IDBOpenDBRequest, name: string): Promise<IDBDataba
   });
 }
 
+/**
+ * Settles as the transaction ends. A failed request's error event reaches the transaction before
+ * the abort that follows it sets `tx.error` (null until then): the abort says why.
+ */
 function txDone(tx: IDBTransaction): Promise<void> {
   return new Promise((resolve, reject) => {
     tx.oncomplete = () => resolve();
     tx.onabort = () => reject(tx.error ?? new StoreError("BACKEND", "IndexedDB transaction aborted"));
-    tx.onerror = () => reject(tx.error);
   });
 }
 

@@ -27,7 +27,13 @@ export type RequestFailure =
   /** The browser aborts the request's transaction with this error (a QuotaExceededError, say). */
   | { readonly abortWith: DOMException }
   /** The request method throws this. */
-  | { readonly throws: DOMException };
+  | { readonly throws: DOMException }
+  /**
+   * (Writes.) Each put is an add: over a stored record, its request fails after the call returned
+   * (ConstraintError), as a browser's disk or quota failure of one request does, and that aborts
+   * the transaction.
+   */
+  | { readonly failsLater: true };
 
 const READ_METHODS = [
   "get",
@@ -57,6 +63,7 @@ export function abortWith(tx: IDBTransaction, error: DOMException): void {
  */
 export function failRequests(kind: "read" | "write", failure: RequestFailure): () => void {
   const restore: (() => void)[] = [];
+  const add = IDBObjectStore.prototype.add;
   const methods: readonly Patched[] = kind === "read" ? READ_METHODS : WRITE_METHODS;
   for (const proto of [IDBObjectStore.prototype, IDBIndex.prototype] as Record<Patched, unknown>[]) {
     for (const method of methods) {
@@ -64,6 +71,10 @@ export function failRequests(kind: "read" | "write", failure: RequestFailure): (
       if (typeof original !== "function") continue;
       proto[method] = function (this: IDBObjectStore | IDBIndex, ...args: unknown[]) {
         if ("throws" in failure) throw failure.throws;
+        if ("failsLater" in failure) {
+          const put = method === "put" && this instanceof IDBObjectStore;
+          return (put ? add : original).apply(this, args);
+        }
         const request = original.apply(this, args) as IDBRequest;
         const tx = "transaction" in this ? this.transaction : this.objectStore.transaction;
         // As a browser does: after the requests made in this task, before any is answered.
