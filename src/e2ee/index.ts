@@ -37,6 +37,8 @@ export {
   MAX_KEYS_QUERY_BACKOFF_MS,
   MAX_TRACKED_SENDERS,
 } from "./devices/manager.ts";
+export { MAX_REPLACED_DEVICES } from "./devices/replaced.ts";
+export { MAX_DEVICE_KEYS_JSON_LENGTH } from "./devices/validate.ts";
 export {
   DecryptionError,
   type DecryptionFailureCode,
