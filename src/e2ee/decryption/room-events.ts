@@ -19,6 +19,7 @@ import type { OwnDevice } from "../identity/own-device.ts";
 import { isId, MAX_ROOM_EVENT_CIPHERTEXT_BYTES } from "../limits.ts";
 import type { MachineContext } from "../machine-context.ts";
 import type { InboundEntry, InboundSessions } from "../room-keys/inbound.ts";
+import { NO_OLM_CODE } from "../room-keys/no-olm.ts";
 import type { SenderTrust } from "../trust/trust.ts";
 import type { OwnEchoes } from "./own-echoes.ts";
 import type { ReplayGuard } from "./replay.ts";
@@ -336,6 +337,13 @@ export class RoomEventDecryptor {
       if (withheld !== undefined && (await this.#withheldBySender(withheld, event, parsed))) {
         throw new DecryptionError("WITHHELD", "the sender withheld the key for this message", withheld.code);
       }
+      if (await this.#noOlmBefore(event, parsed)) {
+        throw new DecryptionError(
+          "WITHHELD",
+          "the sender's device could not set up a secure channel with this device",
+          NO_OLM_CODE,
+        );
+      }
       throw new DecryptionError("UNKNOWN_SESSION", "the key for this message has not arrived");
     }
     let result = this.#echoResult(event, roomId, entry);
@@ -468,6 +476,26 @@ export class RoomEventDecryptor {
     if (parsed.deviceId === undefined) return true;
     const device = await this.#devices.device(event.sender, parsed.deviceId);
     return device === undefined || device.curve25519Key === withheld.senderKey;
+  }
+
+  /**
+   * Whether the event's device told us `m.no_olm` (it could not set up an Olm session with us)
+   * after the event was sent: the spec lets that notice stand for every message sent before it.
+   * The device is the one whose curve key the event names, or the one its `device_id` names.
+   */
+  async #noOlmBefore(event: EncryptedRoomEvent, parsed: ParsedMegolmEvent): Promise<boolean> {
+    const content = event.content as { sender_key?: unknown };
+    const senderKey =
+      typeof content.sender_key === "string"
+        ? content.sender_key
+        : parsed.deviceId === undefined
+          ? undefined
+          : (await this.#devices.device(event.sender, parsed.deviceId))?.curve25519Key;
+    if (senderKey === undefined) return false;
+    const notice = await this.#inbound.noOlm.from(event.sender, senderKey);
+    if (notice === undefined) return false;
+    const sentAt = event.origin_server_ts;
+    return sentAt === undefined || sentAt <= notice.receivedAt;
   }
 
   /**

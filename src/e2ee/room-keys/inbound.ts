@@ -22,6 +22,8 @@ import type { SessionReplays } from "../decryption/replay.ts";
 import { MEGOLM_ALGORITHM } from "../devices/device.ts";
 import { idSchema, reasonSchema } from "../limits.ts";
 import type { MachineContext } from "../machine-context.ts";
+import { NO_OLM_CODE } from "./no-olm.ts";
+import { NoOlmReceived } from "./no-olm-received.ts";
 
 /**
  * Live inbound sessions kept unpickled; older ones are re-read from the store on demand. Reading
@@ -108,8 +110,12 @@ export class InboundSessions {
    */
   #prefetched = new Map<string, InboundGroupSessionRecord | null>();
 
+  /** `m.no_olm` notices: devices of others that could not set up an Olm session with us. */
+  readonly noOlm: NoOlmReceived;
+
   constructor(ctx: MachineContext) {
     this.#ctx = ctx;
+    this.noOlm = new NoOlmReceived(ctx);
   }
 
   /** Reads the rival copies the store holds (when the parts are built: they are few). */
@@ -548,6 +554,8 @@ export class InboundSessions {
    * `m.room_key.withheld`: remembered so decryption failures can say why. Decryption believes it
    * only for events of the notice's own sender (see `RoomEventDecryptor`); a notice for a session
    * we already hold, or naming a curve key that none of the sender's known devices has, is dropped.
+   * An `m.no_olm` is about the sending device, not a session: it names none (the spec; the older
+   * form naming one is taken too) and is remembered for the device (`noOlm`).
    */
   async receiveWithheld(
     sender: string,
@@ -558,8 +566,11 @@ export class InboundSessions {
     const parsed = withheldSchema.safeParse(content);
     if (!parsed.success || parsed.data.algorithm !== MEGOLM_ALGORITHM) return undefined;
     const { room_id: roomId, session_id: sessionId } = parsed.data;
-    if (roomId === undefined || sessionId === undefined) return undefined;
     const key = senderKey ?? parsed.data.sender_key;
+    if (parsed.data.code === NO_OLM_CODE && key !== undefined && (await senderOwnsKey(key)) !== false) {
+      await this.noOlm.record(sender, key, parsed.data.reason);
+    }
+    if (roomId === undefined || sessionId === undefined) return undefined;
     if ((await this.get(roomId, sessionId)) !== undefined) return undefined;
     if (key !== undefined && (await senderOwnsKey(key)) === false) return undefined;
     const record: WithheldRecord = {

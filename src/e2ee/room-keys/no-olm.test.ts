@@ -39,6 +39,9 @@ describe("m.no_olm withheld notices", () => {
     const first = noOlmNotices(hs);
     assert.equal(first.length, 1, "the first share tells Bob's device");
     assert.equal(first[0]?.sender_key, alice.machine.identityKeys.curve25519);
+    // About the device, not a session: no room or session named (the spec, matrix-rust-sdk).
+    assert.equal(first[0]?.room_id, undefined);
+    assert.equal(first[0]?.session_id, undefined);
 
     // Another room's key, and the first room's next session: the device is not told again.
     await alice.sendMessage("!two:x", members, "second room");

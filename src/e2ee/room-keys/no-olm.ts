@@ -14,6 +14,9 @@ import type { JsonValue } from "../../store/json.ts";
 import { isId } from "../limits.ts";
 import type { MachineContext } from "../machine-context.ts";
 
+/** The `m.room_key.withheld` code for "no Olm session could be set up with you". */
+export const NO_OLM_CODE = "m.no_olm";
+
 /** Devices remembered as told `m.no_olm` at most (oldest forgotten first). */
 export const MAX_NO_OLM_NOTICES = 1000;
 

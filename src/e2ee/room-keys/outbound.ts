@@ -30,7 +30,7 @@ import type { ToDeviceRequest } from "../requests.ts";
 import { queueEncryptedToDevice, queueToDevice } from "../to-device-queue.ts";
 import { isUnseen, mayReceiveKeys } from "../trust/trust.ts";
 import type { InboundSessions } from "./inbound.ts";
-import { NoOlmNotices } from "./no-olm.ts";
+import { NO_OLM_CODE, NoOlmNotices } from "./no-olm.ts";
 import { isSharedHistory, type ResolvedSettings, type RoomMember, recipientsOf } from "./settings.ts";
 
 /** Devices addressed by one to-device request when sharing a room key. */
@@ -374,7 +374,7 @@ export class OutboundSessions {
       })),
       ...(await this.#noOlm.toTell(withoutSession)).map((d) => ({
         device: d,
-        code: "m.no_olm",
+        code: NO_OLM_CODE,
         reason: "Unable to establish a secure channel",
       })),
     ]);
@@ -414,10 +414,11 @@ export class OutboundSessions {
       const ids = told[device.userId] ?? [];
       ids.push(device.deviceId);
       told[device.userId] = ids;
+      // `m.no_olm` is about the device, not this session: the spec (`m.room_key.withheld`) has it
+      // name no room and no session, as matrix-rust-sdk sends it.
       entryOf(messages, device.userId)[device.deviceId] = {
         algorithm: MEGOLM_ALGORITHM,
-        room_id: roomId,
-        session_id: entry.session.sessionId,
+        ...(code === NO_OLM_CODE ? {} : { room_id: roomId, session_id: entry.session.sessionId }),
         sender_key: this.#own.identityKeys.curve25519,
         code,
         reason,
