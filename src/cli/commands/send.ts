@@ -67,14 +67,11 @@ export async function sendCommand(args: SendArgs, io: CommandIo): Promise<void> 
     }
   }
   const profile = await requireProfile(args.profileDir);
-  let client = await restoreProfile(profile, "plain");
+  // With encryption, the crypto store (shared with a running tail: they take turns) says whether
+  // the room is encrypted: the server's state alone may have lost m.room.encryption (a state reset).
+  const client = await restoreProfile(profile, profile.encryption ? "full" : "plain");
   try {
     const roomId = await resolveRoom(client, args.room);
-    // Only encrypted rooms need the crypto store (shared with a running tail: they take turns).
-    if (profile.encryption && (await client.isRoomEncrypted(roomId))) {
-      await client.close();
-      client = await restoreProfile(profile, "full");
-    }
     let eventId: string;
     if (args.file !== undefined && data !== undefined) {
       const filename = basename(args.file);
