@@ -224,6 +224,15 @@ export class IndexedDbCryptoStore implements CryptoStore {
       this.#closedElsewhere = true;
       raw.close();
     };
+    // idb keeps a promise of each transaction's end, rejected when it aborts, which the shortcut
+    // reads (`db.get`…) never await: an abort would also reach the page as an unhandled rejection
+    // of the raw DOMException, beside the typed error the read throws.
+    const proto = Object.getPrototypeOf(raw) as IDBDatabase;
+    raw.transaction = (names, mode, options) => {
+      const tx = proto.transaction.call(raw, names, mode, options);
+      wrap(tx).done.catch(() => {});
+      return tx;
+    };
     channel?.addEventListener("message", this.#onMessage);
   }
 

@@ -1,7 +1,6 @@
 // IndexedDB failing as browsers make it fail, for tests in Node on fake-indexeddb: a connection
 // closed behind the store's back (site data cleared), a transaction the browser aborts (the quota
 // used up), a request that throws (an internal error). Import "fake-indexeddb/auto" first.
-import { wrap } from "idb";
 
 /** An IDBFactory that keeps the connections it opens, so that a test can close them. */
 export function keepingConnections(factory: IDBFactory = indexedDB): {
@@ -51,9 +50,6 @@ type Patched = (typeof READ_METHODS)[number] | (typeof WRITE_METHODS)[number];
 export function abortWith(tx: IDBTransaction, error: DOMException): void {
   if (Object.getOwnPropertyDescriptor(tx, "error")?.get !== undefined) return; // aborted already
   Object.defineProperty(tx, "error", { get: () => error, set: () => {}, configurable: true });
-  // idb keeps a `done` promise for each transaction it wraps, which rejects (here unhandled) when
-  // the transaction aborts; the store's shortcut reads (`db.get`…) never await it.
-  wrap(tx).done.catch(() => {});
   tx.abort();
 }
 
