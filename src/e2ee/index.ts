@@ -70,6 +70,7 @@ export {
 export { OlmMachine, type OlmMachineOptions } from "./machine.ts";
 export type { MachineStore } from "./machine-context.ts";
 export { CLAIM_FAILURE_BACKOFF_MS, MAX_CLAIM_FAILURES } from "./machine-requests.ts";
+export { MAX_RENEWED_DEVICES, MAX_RESHARES_PER_DEVICE, RESHARE_INTERVAL_MS } from "./olm-sessions/renewed.ts";
 export { MAX_SESSIONS_PER_DEVICE, MAX_SESSIONS_TRIED, UNWEDGE_INTERVAL_MS } from "./olm-sessions/sessions.ts";
 export type {
   KeysClaimRequest,
@@ -83,6 +84,8 @@ export type {
 } from "./requests.ts";
 export { IMPORT_BATCH_SIZE } from "./room-keys/import.ts";
 export { INBOUND_SESSION_CACHE_SIZE, type RoomKeyUpdate } from "./room-keys/inbound.ts";
+export { MAX_NO_OLM_NOTICES } from "./room-keys/no-olm.ts";
+export { MAX_NO_OLM_RECEIVED, MAX_NO_OLM_RECEIVED_PER_SENDER } from "./room-keys/no-olm-received.ts";
 export { SHARE_BATCH_SIZE } from "./room-keys/outbound.ts";
 export type { RoomEventPlan, RoomEventRecipients } from "./room-keys/send.ts";
 export {
