@@ -21,10 +21,21 @@ const INTERNAL_ERROR: Answer = [500, { errcode: "M_UNKNOWN", error: "internal er
  */
 let onSync: (n: number) => Answer | undefined = () => undefined;
 let syncs = 0;
+/** Requests to paths starting with this get no answer (held open until the test ends). */
+let hangPrefix: string | undefined;
+/** Called when a request to `hangPrefix` arrives. */
+let onHang: () => void = () => {};
+/** Called when a held request's connection closes (the client's own request timeout gave up). */
+let onHeldClosed: () => void = () => {};
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), "keyroom-cli-tail-"));
   server = createServer((req, res) => {
+    if (hangPrefix !== undefined && req.url?.startsWith(hangPrefix)) {
+      res.on("close", () => onHeldClosed());
+      onHang();
+      return;
+    }
     const [status, body] =
       (req.url?.startsWith("/_matrix/client/v3/sync") ? onSync(++syncs) : undefined) ?? INTERNAL_ERROR;
     res.writeHead(status, { "content-type": "application/json" });
@@ -58,10 +69,11 @@ async function profileOnServer(name: string): Promise<string> {
 async function tail(
   profile: string,
   stop: AbortController,
+  extra: string[] = [],
 ): Promise<{ code: number; out: string; err: string }> {
   let out = "";
   let err = "";
-  const code = await runCli(["tail", "--profile", profile], {
+  const code = await runCli(["tail", ...extra, "--profile", profile], {
     out: (s) => {
       out += s;
     },
@@ -119,3 +131,37 @@ test("tail without --timeout says on stderr when syncing fails and when it works
   assert.equal(lines[3], "keyroom: sync works again");
   assert.ok(!err.includes("secret-access-token"));
 });
+
+// --timeout and Ctrl-C count from the start: a server that does not answer while tail opens
+// (keys upload, the room check) kept it running past --timeout until the request's own 60 s
+// timeout, and a Ctrl-C then ended it with status 130 instead of a clean stop.
+for (const how of ["Ctrl-C", "--timeout"] as const) {
+  test(`tail stopped by ${how} while the server does not answer its set-up: status 0 at once`, async () => {
+    const profile = await profileOnServer(`hang-${how}`);
+    const stop = new AbortController();
+    hangPrefix = "/_matrix/client/v3/joined_rooms";
+    const gaveUp = new Promise<"gave up">((resolve) => {
+      onHeldClosed = () => resolve("gave up");
+    });
+    let held = 0;
+    onHang = () => {
+      held += 1;
+      if (how === "Ctrl-C") stop.abort();
+    };
+    try {
+      const extra = how === "--timeout" ? ["!room:localhost", "--timeout", "0.01"] : ["!room:localhost"];
+      // Stopped while the room check is still held, not once the client gave up on it (60 s).
+      const result = await Promise.race([tail(profile, stop, extra), gaveUp]);
+      assert.notEqual(result, "gave up", "tail waited for the unanswered request to time out");
+      if (result === "gave up") return;
+      assert.equal(result.code, 0, result.err);
+      assert.equal(result.out, "");
+      assert.equal(result.err, "");
+      if (how === "Ctrl-C") assert.equal(held, 1);
+    } finally {
+      hangPrefix = undefined;
+      onHang = () => {};
+      onHeldClosed = () => {};
+    }
+  });
+}

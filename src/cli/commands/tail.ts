@@ -120,7 +120,62 @@ export function tailMessages(client: MatrixClient, opts: TailOptions): Promise<n
   });
 }
 
+/** `work`'s value, or undefined as soon as `signal` aborts (`work` still runs). */
+function untilStopped<T>(work: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  if (signal.aborted) return Promise.resolve(undefined);
+  return new Promise<T | undefined>((resolve, reject) => {
+    const onAbort = () => resolve(undefined);
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
 export async function tailCommand(args: TailArgs, io: CommandIo): Promise<void> {
+  // --timeout and Ctrl-C count from the start: opening the session (its keys upload) and checking
+  // the room wait on the server too, which may not answer for a minute.
+  const stop = new AbortController();
+  const onAbort = () => stop.abort();
+  if (io.signal?.aborted === true) stop.abort();
+  else io.signal?.addEventListener("abort", onAbort, { once: true });
+  const timer = args.timeoutMs !== undefined ? setTimeout(onAbort, args.timeoutMs) : undefined;
+  try {
+    const setUp = openTail(args);
+    const opened = await untilStopped(setUp, stop.signal);
+    if (opened === undefined) {
+      // Stopped first: the client is closed once it opened (unless the process ends before).
+      setUp.then(({ client }) => client.close()).catch(() => undefined);
+      return;
+    }
+    const { client, roomId } = opened;
+    try {
+      await tailMessages(client, {
+        ...(roomId !== undefined ? { roomId } : {}),
+        ...(args.limit !== undefined ? { limit: args.limit } : {}),
+        signal: stop.signal,
+        onMessage: (ev, late) =>
+          io.out(jsonLine(late ? { ...messageLine(ev), late: true } : messageLine(ev))),
+        onStatus: (line) => io.err(`keyroom: ${line}\n`),
+      });
+    } finally {
+      await client.close();
+    }
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+    io.signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+/** The profile's client, and the room to show when one was named (which the profile must have joined). */
+async function openTail(args: TailArgs): Promise<{ client: MatrixClient; roomId: string | undefined }> {
   const { client } = await openSession(args.profileDir, "full");
   try {
     const roomId = args.room !== undefined ? await resolveRoom(client, args.room) : undefined;
@@ -128,15 +183,9 @@ export async function tailCommand(args: TailArgs, io: CommandIo): Promise<void> 
     if (roomId !== undefined && !(await client.joinedRoomIds()).includes(roomId)) {
       throw new CliError("NOT_JOINED", `not joined to ${roomId} (keyroom join ${args.room} first)`);
     }
-    await tailMessages(client, {
-      ...(roomId !== undefined ? { roomId } : {}),
-      ...(args.limit !== undefined ? { limit: args.limit } : {}),
-      ...(args.timeoutMs !== undefined ? { timeoutMs: args.timeoutMs } : {}),
-      ...(io.signal !== undefined ? { signal: io.signal } : {}),
-      onMessage: (ev, late) => io.out(jsonLine(late ? { ...messageLine(ev), late: true } : messageLine(ev))),
-      onStatus: (line) => io.err(`keyroom: ${line}\n`),
-    });
-  } finally {
+    return { client, roomId };
+  } catch (err) {
     await client.close();
+    throw err;
   }
 }
