@@ -11,6 +11,21 @@ test("typed arguments parse, with rest verbatim and quotes grouping words", () =
   assert.deepEqual(q, { ok: true, values: { who: "@a:b.c", what: "two words" } });
 });
 
+test("a quote inside a word is text; a quote opening a token groups; a backslash makes a quote literal", () => {
+  const two = { a: arg.string(), b: arg.string() };
+  assert.deepEqual(parseArgs(two, "don't stop"), { ok: true, values: { a: "don't", b: "stop" } });
+  assert.deepEqual(parseArgs(two, "l'école Bob's"), { ok: true, values: { a: "l'école", b: "Bob's" } });
+  assert.deepEqual(parseArgs(two, 'x "he said \\"hi\\""'), {
+    ok: true,
+    values: { a: "x", b: 'he said "hi"' },
+  });
+  assert.deepEqual(parseArgs(two, "\u201ctwo words\u201d C:\\dir"), {
+    ok: true,
+    values: { a: "two words", b: "C:\\dir" },
+  });
+  assert.deepEqual(parseArgs(two, "'a b' '' "), { ok: true, values: { a: "a b", b: "" } });
+});
+
 test("usage problems name the argument and what was expected", () => {
   const specs = { delay: arg.duration(), text: arg.rest() };
   assert.deepEqual(parseArgs(specs, ""), { ok: false, problem: "missing <delay>" });

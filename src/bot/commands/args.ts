@@ -122,30 +122,49 @@ interface Token {
   start: number;
 }
 
-/** Splits on whitespace; quotes group words and are removed. An unclosed quote runs to the end. */
+/** Quote characters that open a group at a token's start, and the one that closes it. */
+const QUOTES: Readonly<Record<string, string>> = {
+  '"': '"',
+  "'": "'",
+  "\u201c": "\u201d",
+  "\u2018": "\u2019",
+};
+
+/**
+ * Splits on whitespace. A quote at a token's start ("…", '…', or the curly “…” and ‘…’ phones
+ * type) groups words up to its closing quote, quotes removed; an unclosed quote runs to the end.
+ * A quote inside a word is text (`don't`, `l'école`), and `\"` (any quote after a backslash) is a
+ * literal quote, in a group or not; other backslashes are text (`C:\dir`).
+ */
 export function tokenize(line: string): Token[] {
   const out: Token[] = [];
+  const isSpace = (c: string | undefined) => c !== undefined && /\s/.test(c);
   let i = 0;
   while (i < line.length) {
-    while (i < line.length && /\s/.test(line[i] ?? "")) i++;
+    while (isSpace(line[i])) i++;
     if (i >= line.length) break;
     const start = i;
     let text = "";
-    while (i < line.length && !/\s/.test(line[i] ?? "")) {
-      const c = line[i] ?? "";
-      if (c === '"' || c === "'") {
-        const end = line.indexOf(c, i + 1);
-        const stop = end < 0 ? line.length : end;
-        text += line.slice(i + 1, stop);
-        i = stop + 1;
-      } else {
-        text += c;
-        i++;
+    const close = QUOTES[line[i] ?? ""];
+    if (close !== undefined) {
+      for (i++; i < line.length && line[i] !== close; i++) {
+        if (line[i] === "\\" && isQuote(line[i + 1])) i++;
+        text += line[i];
       }
+      i++; // the closing quote
+    }
+    for (; i < line.length && !isSpace(line[i]); i++) {
+      if (line[i] === "\\" && isQuote(line[i + 1])) i++;
+      text += line[i];
     }
     out.push({ text, start });
   }
   return out;
+}
+
+const ANY_QUOTE = new Set([...Object.keys(QUOTES), ...Object.values(QUOTES)]);
+function isQuote(c: string | undefined): boolean {
+  return c !== undefined && ANY_QUOTE.has(c);
 }
 
 export type ArgsResult<A extends ArgSpecs> =
