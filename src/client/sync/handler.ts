@@ -213,6 +213,11 @@ async function applyRoom(
     }
   };
 
+  /**
+   * The events of this room emitted from this response: one the server sends twice (in the
+   * timeline, or in both the filled gap and the timeline) is applied as it comes but emitted once.
+   */
+  const emitted = new Set<string>();
   // A limited timeline after a gap (e.g. a long restart): what was skipped, so that every event
   // reaches listeners once. Gap events come before the state block, which is newer.
   if (gap.length > 0) {
@@ -220,6 +225,8 @@ async function applyRoom(
     for (const raw of gap) {
       if (raw.state_key !== undefined) applyStateEvent(raw as StateEvent);
       else room.applyRedaction(raw);
+      if (emitted.has(raw.event_id)) continue;
+      emitted.add(raw.event_id);
       const ev = await toRoomEvent(ctx, processor, room, raw, decrypted.get(raw));
       emits.push(() => ctx.emitter.emit("room.event", room, ev, { source: "gap" }));
     }
@@ -232,6 +239,8 @@ async function applyRoom(
     if (raw.state_key !== undefined) applyStateEvent(raw as StateEvent);
     // A redaction of a state event changes the room's state (what the redaction algorithm keeps).
     else room.applyRedaction(raw);
+    if (emitted.has(raw.event_id)) continue;
+    emitted.add(raw.event_id);
     const ev = await toRoomEvent(ctx, processor, room, raw, decrypted.get(raw));
     const meta: RoomEventMeta = { source: since === undefined ? "initial-sync" : "sync" };
     emits.push(() => ctx.emitter.emit("room.event", room, ev, meta));

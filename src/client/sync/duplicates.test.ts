@@ -1,0 +1,50 @@
+// An event a response carries twice in one room (twice in its timeline, or in both the filled gap
+// and the timeline, as a server whose `prev_batch` is one event late gives it) reaches listeners
+// once, its state applied as it comes.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { Clock } from "../clock.ts";
+import { restoredMemoryClient } from "../test-support/scripted-sync.ts";
+
+const clock: Clock = { now: () => 0, random: () => 0.5, sleep: async () => {} };
+const msg = (n: number) => ({
+  event_id: `$${n}`,
+  type: "m.room.message",
+  sender: "@b:hs",
+  origin_server_ts: n,
+  content: { body: `m${n}` },
+});
+const topic = (n: number) => ({
+  ...msg(n),
+  type: "m.room.topic",
+  state_key: "",
+  content: { topic: `t${n}` },
+});
+const json = (b: unknown) => new Response(JSON.stringify(b), { status: 200 });
+
+describe("an event twice in one response", () => {
+  it("is emitted once, from the timeline or from the gap and the timeline", async () => {
+    const fetch = async (url: string): Promise<Response> => {
+      const u = new URL(url);
+      if (u.pathname.endsWith("/sync")) {
+        const events = [msg(6), topic(7), msg(8), topic(7), msg(8)];
+        return json({
+          next_batch: "s2",
+          rooms: { join: { "!r:hs": { timeline: { events, limited: true, prev_batch: "p6" } } } },
+        });
+      }
+      // The page reaches one event too far: `$6` is the timeline's first.
+      return json({ start: "p6", chunk: [msg(6), msg(5)] });
+    };
+    const client = await restoredMemoryClient({ fetch, clock }, "s1");
+    const seen: string[] = [];
+    client.on("room.event", (_r, ev, meta) => void seen.push(`${ev.eventId}:${meta.source}`));
+    const states: string[] = [];
+    client.on("room.state", (_r, ev) => void states.push(ev.event_id));
+    await client.syncOnce();
+    assert.deepEqual(seen, ["$5:gap", "$6:gap", "$7:sync", "$8:sync"]);
+    assert.deepEqual(states, ["$7"]);
+    assert.equal(client.getRoom("!r:hs")?.topic, "t7");
+    await client.close();
+  });
+});
