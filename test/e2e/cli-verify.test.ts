@@ -10,6 +10,8 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import QRCode from "qrcode";
 import { runCli } from "../../src/cli/program.ts";
+import { encodeBase64 } from "../../src/crypto/primitives/index.ts";
+import { encodeQrCode } from "../../src/e2ee/index.ts";
 import { scaledMs } from "../support/budget.ts";
 import { runKeyroom, startKeyroom } from "../support/cli.ts";
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
@@ -199,6 +201,33 @@ describe("keyroom verify (spawned)", () => {
       event: "cancelled",
       code: "m.user",
       reason: "stopped before a verification request arrived",
+    });
+  });
+
+  test("qr scan stopped by Ctrl-C / SIGTERM before its request came: cancelled m.user, exit 1", async () => {
+    const { b } = await twoDevices("cz");
+    // A well-formed code whose request never comes.
+    const code = encodeQrCode({
+      mode: 2,
+      flowId: "never-sent",
+      key1: encodeBase64(new Uint8Array(32).fill(1)),
+      key2: encodeBase64(new Uint8Array(32).fill(2)),
+      secret: encodeBase64(new Uint8Array(16).fill(3)),
+    });
+    const stop = new AbortController();
+    let out = "";
+    const run = runCli(["verify", "qr", "scan", Buffer.from(code).toString("base64"), "--profile", b], {
+      out: (s) => (out += s),
+      err: () => undefined,
+      signal: stop.signal,
+    });
+    while (getEventListeners(stop.signal, "abort").length === 0) await new Promise((r) => setTimeout(r, 5));
+    stop.abort();
+    assert.equal(await run, 1);
+    assert.deepEqual(JSON.parse(out), {
+      event: "cancelled",
+      code: "m.user",
+      reason: "stopped before the request of this code arrived",
     });
   });
 

@@ -81,14 +81,13 @@ export async function verifyQrScanCommand(
     await whileSyncing(client, async () => {
       const request = await next;
       if (request === undefined) {
-        io.out(
-          jsonLine({
-            event: "cancelled",
-            code: "m.timeout",
-            reason: "the request of this code did not arrive",
-          }),
-        );
-        throw new CliError("VERIFICATION_CANCELLED", "verification cancelled (m.timeout)");
+        // Stopped by Ctrl-C / SIGTERM (the user) or by --timeout, as `verify listen` reports them.
+        const c =
+          io.signal?.aborted === true
+            ? { code: "m.user", reason: "stopped before the request of this code arrived" }
+            : { code: "m.timeout", reason: "the request of this code did not arrive" };
+        io.out(jsonLine({ event: "cancelled", ...c }));
+        throw new CliError("VERIFICATION_CANCELLED", `verification cancelled (${c.code})`);
       }
       if (request.phase === "requested") await request.accept();
       await request.scanQr(bytes);
