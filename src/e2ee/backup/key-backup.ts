@@ -82,8 +82,26 @@ export type VersionCheck =
 interface UploadedKey {
   readonly roomId: string;
   readonly sessionId: string;
-  readonly firstKnownIndex: number;
-  readonly senderKey: string;
+  /** What of the stored copy went into the record (`uploadedCopy`): another copy still has to go up. */
+  readonly copy: string;
+}
+
+/**
+ * The parts of a stored copy its backup record carries: the key from its first index, the claim
+ * of who created it, the chain, the flags behind `is_verified` and `shared_history`. A copy
+ * replaced by one differing in any of them (the creator's own share after a forward, at the same
+ * index) is not the one a batch uploaded.
+ */
+function uploadedCopy(r: InboundGroupSessionRecord): string {
+  return JSON.stringify([
+    r.firstKnownIndex,
+    r.senderKey,
+    r.senderClaimedEd25519,
+    r.forwardingChain,
+    r.forwarded,
+    r.imported,
+    r.sharedHistory === true,
+  ]);
 }
 
 interface Lookup {
@@ -420,7 +438,7 @@ export class KeyBackup {
     const verified = new Map<string, boolean>();
     for (const record of records) {
       const { roomId, sessionId, firstKnownIndex, senderKey } = record;
-      keys.push({ roomId, sessionId, firstKnownIndex, senderKey });
+      keys.push({ roomId, sessionId, copy: uploadedCopy(record) });
       const key = backedUpRoomKey(record);
       if (key === undefined) continue; // unreadable: marked with the batch, never retried forever
       let isVerified = verified.get(senderKey);
@@ -472,8 +490,7 @@ export class KeyBackup {
     let marked = 0;
     for (const k of upload.keys) {
       const now = await this.#ctx.store.getInboundGroupSession(k.roomId, k.sessionId);
-      if (now === undefined || now.firstKnownIndex !== k.firstKnownIndex || now.senderKey !== k.senderKey)
-        continue;
+      if (now === undefined || uploadedCopy(now) !== k.copy) continue;
       this.#ctx.tx.backedUp.push({ roomId: k.roomId, sessionId: k.sessionId });
       marked++;
     }
