@@ -11,6 +11,11 @@ export const OLM_ALGORITHM = "m.olm.v1.curve25519-aes-sha2";
 export const MEGOLM_ALGORITHM = "m.megolm.v1.aes-sha2";
 export const SUPPORTED_ALGORITHMS: readonly string[] = [OLM_ALGORITHM, MEGOLM_ALGORITHM];
 
+/** The device keys say `dehydrated: true` (MSC3814): a device kept on the server while its user is away. */
+export function isDehydrated(d: DeviceRecord): boolean {
+  return d.keys.dehydrated === true;
+}
+
 /** The public parts of a device, for callers and error messages. */
 export interface DeviceInfo {
   readonly userId: string;

@@ -19,7 +19,7 @@ import { mergeOutboundSharing } from "../../store/validate.ts";
 import { entryOf } from "../collections.ts";
 import type { CrossSigning } from "../cross-signing/manager.ts";
 import type { OwnEchoes } from "../decryption/own-echoes.ts";
-import { type DeviceRecord, MEGOLM_ALGORITHM } from "../devices/device.ts";
+import { type DeviceRecord, isDehydrated, MEGOLM_ALGORITHM } from "../devices/device.ts";
 import type { DeviceManager } from "../devices/manager.ts";
 import { E2eeError, type UnknownDevice, UnknownDevicesError } from "../errors.ts";
 import type { OwnDevice } from "../identity/own-device.ts";
@@ -230,8 +230,10 @@ export class OutboundSessions {
     const unverified: DeviceRecord[] = [];
     const unseen: UnknownDevice[] = [];
     for (const userId of recipientsOf(members, settings.historyVisibility)) {
-      const identity = settings.shareWith === "all" ? undefined : await this.#crossSigning.identity(userId);
-      for (const d of await this.#devices.devicesOf(userId)) {
+      const devices = await this.#devices.devicesOf(userId);
+      const needIdentity = settings.shareWith !== "all" || devices.some(isDehydrated);
+      const identity = needIdentity ? await this.#crossSigning.identity(userId) : undefined;
+      for (const d of devices) {
         if (d.userId === this.#ctx.userId && d.deviceId === this.#ctx.deviceId) continue;
         if (!mayReceiveKeys(d.trust)) refused.push(d);
         else if (settings.verifyDevices && isUnseen(d.trust)) {
@@ -248,16 +250,23 @@ export class OutboundSessions {
    * `shareWith`: every device, cross-signed ones (or marked verified), or verified ones only. A
    * user we verified whose identity then changed (a violation) has no cross-signed devices until
    * the app accepts the new identity or withdraws the verification: it may be a server's.
+   * A dehydrated device must be cross-signed by its owner whatever `shareWith` says (MSC3814:
+   * clients must not encrypt to one that is not; its user does not see it to notice a forgery).
    */
   #meetsRequirement(
     d: DeviceRecord,
     identity: Parameters<CrossSigning["deviceTrust"]>[1],
     settings: ResolvedSettings,
   ): boolean {
-    if (settings.shareWith === "all") return true;
+    const dehydrated = isDehydrated(d);
+    if (settings.shareWith === "all" && !dehydrated) return true;
     const trust = this.#crossSigning.deviceTrust(d, identity);
+    const signedByOwner =
+      trust.crossSigned && identity !== undefined && !this.#crossSigning.info(identity).violation;
+    if (dehydrated && !signedByOwner) return false;
+    if (settings.shareWith === "all") return true;
     if (settings.shareWith === "verified" || trust.verified) return trust.verified;
-    return trust.crossSigned && identity !== undefined && !this.#crossSigning.info(identity).violation;
+    return signedByOwner;
   }
 
   /**
