@@ -108,7 +108,7 @@ export class Dispatcher {
     if (content["m.new_content"] !== undefined || rel?.rel_type === "m.replace") return undefined;
     if (content.msgtype === "m.notice" || ev.unsigned?.redacted_because !== undefined) return undefined;
     const body = typeof content.body === "string" ? content.body : "";
-    return body.length > MAX_COMMAND_BODY ? undefined : body;
+    return body.length > MAX_COMMAND_BODY ? undefined : withoutReplyFallback(content, body);
   }
 
   async #onMessage(room: Room, ev: RoomEvent): Promise<void> {
@@ -238,4 +238,21 @@ export class Dispatcher {
       for (const { handler } of [...handlers.reactions]) await handler(ctx);
     });
   }
+}
+
+/**
+ * A reply's body without the quote of the replied-to message that clients put first (`> <@bob:x>
+ * what Bob said`, then an empty line; spec "Fallbacks for rich replies"), so that `!cmd` sent as a
+ * reply is a command, and the quote (someone else's words) runs no command nor pattern.
+ */
+function withoutReplyFallback(content: RoomEvent["content"], body: string): string {
+  const rel = content["m.relates_to"];
+  if (typeof rel !== "object" || rel === null || Array.isArray(rel)) return body;
+  if ((rel as { "m.in_reply_to"?: unknown })["m.in_reply_to"] === undefined || !body.startsWith(">"))
+    return body;
+  const lines = body.split("\n");
+  let i = 0;
+  while (i < lines.length && lines[i]?.startsWith(">")) i++;
+  if (lines[i] === "") i++;
+  return lines.slice(i).join("\n");
 }

@@ -1,0 +1,39 @@
+// How a message's body becomes a command: a reply's quoted fallback (`> <@bob:x> …`, then an empty
+// line) is not part of it.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { Bot } from "./bot.ts";
+import { arg } from "./commands/args.ts";
+import { FAKE_BOT_USER, fakeBotClient, fakeMember, fakeMessage } from "./testing/fake-client.ts";
+
+const ROOM = "!r:fake.example";
+const alice = "@alice:fake.example";
+const replyTo = (eventId: string) => ({ "m.relates_to": { "m.in_reply_to": { event_id: eventId } } });
+
+test("a command sent as a reply runs; the quoted message it replies to runs nothing", async () => {
+  const f = await fakeBotClient();
+  const bot = new Bot({ client: f.client });
+  bot.command("echo", { args: { text: arg.rest() } }, (ctx, { text }) => ctx.notice(text));
+  const heard: string[] = [];
+  bot.hears(/secret/, (ctx) => void heard.push(ctx.eventId));
+  await bot.start();
+  await f.feed({});
+  await f.feedTimeline(ROOM, [
+    fakeMember(FAKE_BOT_USER, "join"),
+    fakeMessage(
+      alice,
+      "> <@bob:fake.example> what about\n> the secret?\n\n!echo from a reply",
+      replyTo("$q1"),
+    ),
+    // The replied-to message was a command: quoting it is no command.
+    fakeMessage(alice, "> <@bob:fake.example> !echo quoted\n\nthanks", replyTo("$q2")),
+    // Not a reply: a line starting with ">" is the user's own text.
+    fakeMessage(alice, "> !echo quoted by hand\n\n!echo no"),
+  ]);
+  assert.deepEqual(
+    f.sent.map((s) => s.content.body),
+    ["from a reply"],
+  );
+  assert.deepEqual(heard, []);
+  await bot.stop();
+});
