@@ -356,6 +356,9 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
   /**
    * Whether the room is encrypted: recorded as such by the crypto store (then nothing the server
    * sends later turns it off), or with `m.room.encryption` in its state (from sync, else the server).
+   * With `encryption` configured, a "no" needs the crypto store's answer: it waits for a login or
+   * restore under way, and throws `ClientCryptoError` (`NOT_STARTED`, `CLOSED`) when encryption
+   * does not run. Sends decide the same way, so they never guess a room unencrypted.
    */
   isRoomEncrypted(roomId: string): Promise<boolean> {
     return this.#rooms.isRoomEncrypted(roomId);
