@@ -1,5 +1,5 @@
-// How a message's body becomes a command: a reply's quoted fallback (`> <@bob:x> …`, then an empty
-// line) is not part of it.
+// How a message's body becomes a command (a reply's quoted fallback, `> <@bob:x> …` then an empty
+// line, is not part of it), and what the generated help shows (owner-only commands to owners).
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Bot } from "./bot.ts";
@@ -35,5 +35,29 @@ test("a command sent as a reply runs; the quoted message it replies to runs noth
     ["from a reply"],
   );
   assert.deepEqual(heard, []);
+  await bot.stop();
+});
+
+test("help lists owner-only commands to owners only", async () => {
+  const f = await fakeBotClient();
+  const owner = "@owner:fake.example";
+  const bot = new Bot({ client: f.client, owners: [owner] });
+  bot.command("deploy", { ownerOnly: true, help: "ship it" }, (ctx) => ctx.notice("shipped"));
+  bot.command("ping", { help: "pong" }, (ctx) => ctx.notice("pong"));
+  await bot.start();
+  await f.feed({});
+  await f.feedTimeline(ROOM, [
+    fakeMember(FAKE_BOT_USER, "join"),
+    fakeMessage(alice, "!help"),
+    fakeMessage(alice, "!help deploy"),
+    fakeMessage(owner, "!help"),
+    fakeMessage(owner, "!help deploy"),
+  ]);
+  const [aliceList, aliceOne, ownerList, ownerOne] = f.sent.map((s) => String(s.content.body));
+  assert.doesNotMatch(aliceList ?? "", /deploy/);
+  assert.match(aliceList ?? "", /!ping — pong/);
+  assert.equal(aliceOne, 'No command "deploy". Try !help.');
+  assert.match(ownerList ?? "", /!deploy — ship it/);
+  assert.equal(ownerOne, "!deploy\nship it");
   await bot.stop();
 });
