@@ -76,8 +76,8 @@ export async function handleSyncResponse(
   const changedMemberships: { roomId: string; userId: string; membership: string }[] = [];
   const encryptedSenders = new Set<string>();
   const limitedRooms: string[] = [];
-  /** Joined rooms' filled gaps, fetched before the hook (see below). */
-  const gaps = new Map<string, ClientEvent[]>();
+  /** Joined and left rooms' filled gaps, fetched before the hook (see below). */
+  const gaps = { join: new Map<string, ClientEvent[]>(), leave: new Map<string, ClientEvent[]>() };
 
   // Membership changes and encrypted events' senders are collected before the hook so the E2EE
   // layer sees them with the same response. A limited timeline's gap is fetched first: with
@@ -86,7 +86,7 @@ export async function handleSyncResponse(
   for (const [roomId, r] of Object.entries(res.rooms?.join ?? {})) {
     if (r.timeline?.limited) limitedRooms.push(roomId);
     const gap = await fetchGapOf(ctx, roomId, r, since);
-    if (gap.length > 0) gaps.set(roomId, gap);
+    if (gap.length > 0) gaps.join.set(roomId, gap);
     for (const ev of [...gap, ...(r.state?.events ?? []), ...(r.timeline?.events ?? [])]) {
       if (ev.type === "m.room.member" && ev.state_key !== undefined) {
         changedMemberships.push({ roomId, userId: ev.state_key, membership: String(ev.content.membership) });
@@ -94,6 +94,14 @@ export async function handleSyncResponse(
     }
     for (const ev of r.timeline?.events ?? [])
       if (ev.type === "m.room.encrypted") encryptedSenders.add(ev.sender);
+  }
+
+  // A left room's too, though the engine needs none of it: a fill that fails (the network gone)
+  // must fail the response before the engine takes its to-device messages, which it hands back
+  // once (an Olm message decrypts once): after it, the response coming again would lose them.
+  for (const [roomId, r] of Object.entries(res.rooms?.leave ?? {})) {
+    const gap = await fetchGapOf(ctx, roomId, r, since);
+    if (gap.length > 0) gaps.leave.set(roomId, gap);
   }
 
   const processor = ctx.processor();
@@ -136,8 +144,7 @@ export async function handleSyncResponse(
   // the leave). Handled after it, the leave made the room lose its invitation for good.
   for (const [roomId, r] of Object.entries(res.rooms?.leave ?? {})) {
     const [room, prev] = roomFor(roomId, "leave");
-    const gap = await fetchGapOf(ctx, roomId, r, since);
-    await applyRoom(ctx, processor, room, prev, r, "leave", emits, since, gap);
+    await applyRoom(ctx, processor, room, prev, r, "leave", emits, since, gaps.leave.get(roomId) ?? []);
   }
   for (const [roomId, r] of Object.entries(res.rooms?.invite ?? {})) {
     const [room, prev] = roomFor(roomId, "invite");
@@ -153,7 +160,7 @@ export async function handleSyncResponse(
 
   for (const [roomId, r] of Object.entries(res.rooms?.join ?? {})) {
     const [room, prev] = roomFor(roomId, "join");
-    await applyRoom(ctx, processor, room, prev, r, "join", emits, since, gaps.get(roomId) ?? []);
+    await applyRoom(ctx, processor, room, prev, r, "join", emits, since, gaps.join.get(roomId) ?? []);
   }
   for (const [roomId] of Object.entries(res.rooms?.knock ?? {})) {
     const [room, prev] = roomFor(roomId, "knock");
