@@ -274,6 +274,7 @@ export class KeyBackup {
   /**
    * Deletes a version on the server (default: the one this device uses). Deleting the one in use
    * forgets it and its key here and sets `m.key_backup` to disabled (the user turned backup off).
+   * A version the server no longer has (`M_NOT_FOUND`) counts as deleted.
    */
   deleteVersion(version?: string): Promise<void> {
     return this.#exclusive(() => this.#deleteVersion(version));
@@ -283,11 +284,16 @@ export class KeyBackup {
     const inUse = (await this.#backup.status()).version;
     const target = version ?? inUse;
     if (target === undefined) throw new KeyBackupError("NO_BACKUP", "no backup version to delete");
-    await this.#host.http.request({
-      method: "DELETE",
-      path: path`/_matrix/client/v3/room_keys/version/${target}`,
-      schema: jsonObjectSchema,
-    });
+    try {
+      await this.#host.http.request({
+        method: "DELETE",
+        path: path`/_matrix/client/v3/room_keys/version/${target}`,
+        schema: jsonObjectSchema,
+      });
+    } catch (e) {
+      // Already gone (another of our devices deleted it): done, as asked.
+      if (!(e instanceof MatrixError && e.errcode === "M_NOT_FOUND")) throw e;
+    }
     await this.#backup.forgetVersion(target);
     // Deleting an old version is housekeeping; deleting the one in use turns backup off.
     if (target === inUse) await this.#setEnabled(false);
