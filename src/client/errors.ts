@@ -85,6 +85,17 @@ export type ClientErrorCode =
   | "AUTH_REQUIRED"
   | "CANNOT_DELETE_CURRENT_DEVICE"
   | "STORE_CORRUPT"
+  /**
+   * (IndexedDB client store.) The browser closed the store's connection (site data cleared, the
+   * backing store lost): reload the page. The DOMException is the `cause`.
+   */
+  | "STORE_CLOSED"
+  /**
+   * (IndexedDB client store.) The back end refused: the quota used up, an aborted transaction,
+   * an internal error. Nothing of a failed save was saved. The DOMException is the `cause`; the
+   * message names it but never quotes its message.
+   */
+  | "STORE_FAILED"
   | "STOPPED"
   | "TOO_LARGE"
   | "ENCRYPTION_UNAVAILABLE";

@@ -2,8 +2,11 @@
 // token, device) and the sync position. One record per room (its snapshot without its state), one
 // per state event (keyed [roomId, type, stateKey], so that no value grows with a room's state:
 // Chromium refuses one past about 127 MiB) and one per account data type; each `saveSync` is one
-// IndexedDB transaction. Records are validated when read back.
-import { type IDBPDatabase, wrap } from "idb";
+// IndexedDB transaction. Records are validated when read back. IndexedDB's own failures are
+// `ClientError` `STORE_CLOSED` or `STORE_FAILED`, described as the crypto store describes them
+// (`src/store/indexeddb/idb-errors.ts`).
+import { type IDBPDatabase, type IDBPTransaction, unwrap, wrap } from "idb";
+import { handleTransactionEnds, idbFailure, transactionEnd } from "../../store/indexeddb/idb-errors.ts";
 import { basicEventSchema, type StateEvent } from "../../wire/index.ts";
 import { ClientError } from "../errors.ts";
 import {
@@ -41,6 +44,19 @@ function sessionOwner(v: unknown): string | undefined {
   const { userId, deviceId } = v as { userId?: unknown; deviceId?: unknown };
   return JSON.stringify([userId, deviceId]);
 }
+
+/**
+ * `e`, thrown while `what` (e.g. `reading client store "x" (IndexedDB)`): the client's own errors
+ * pass through, IndexedDB's become `STORE_CLOSED` (the connection) or `STORE_FAILED` with `e` as
+ * the cause, the message naming the DOMException but never quoting its message.
+ */
+function clientStoreError(e: unknown, what: string): Error {
+  if (e instanceof ClientError) return e;
+  const { code, message } = idbFailure(e, what);
+  return new ClientError(code === "CLOSED" ? "STORE_CLOSED" : "STORE_FAILED", message, { cause: e });
+}
+
+type Tx<Mode extends IDBTransactionMode> = IDBPTransaction<unknown, string[], Mode>;
 
 const newWriterMark = (): string => `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
 
@@ -142,14 +158,14 @@ export class IndexedDbClientStore implements ClientStore {
   async #connect(): Promise<IDBPDatabase<unknown>> {
     const factory = this.#factory ?? (globalThis as { indexedDB?: IDBFactory }).indexedDB;
     if (factory === undefined) throw new ClientError("INVALID_ARGUMENT", "IndexedDB is not available here");
-    const request = factory.open(this.name, SCHEMA_VERSION);
-    request.onupgradeneeded = (event) => {
-      const db = request.result;
-      for (const s of STORES) if (!db.objectStoreNames.contains(s)) db.createObjectStore(s);
-      const tx = request.transaction;
-      if (event.oldVersion === 1 && tx !== null) splitRoomState(tx);
-    };
     try {
+      const request = factory.open(this.name, SCHEMA_VERSION);
+      request.onupgradeneeded = (event) => {
+        const db = request.result;
+        for (const s of STORES) if (!db.objectStoreNames.contains(s)) db.createObjectStore(s);
+        const tx = request.transaction;
+        if (event.oldVersion === 1 && tx !== null) splitRoomState(tx);
+      };
       const raw = await new Promise<IDBDatabase>((resolve, reject) => {
         request.onsuccess = () => resolve(request.result);
         request.onerror = () => reject(request.error);
@@ -161,6 +177,8 @@ export class IndexedDbClientStore implements ClientStore {
         raw.close();
         this.#db = undefined;
       };
+      // An abort of a read's transaction must not also reach the page as an unhandled rejection.
+      handleTransactionEnds(raw);
       return wrap(raw);
     } catch (e) {
       this.#db = undefined;
@@ -170,34 +188,77 @@ export class IndexedDbClientStore implements ClientStore {
           `client store "${this.name}" is newer than this version of Keyroom`,
         );
       }
-      throw e;
+      throw clientStoreError(e, `opening client store "${this.name}" (IndexedDB)`);
+    }
+  }
+
+  /**
+   * `body` in one transaction over `stores`, resolved once that committed. A failure aborts it and
+   * is typed (`clientStoreError`), with the transaction's error as cause when the browser aborted
+   * it (the quota used up: not the AbortError of the requests it failed).
+   */
+  async #inTransaction<T, Mode extends IDBTransactionMode>(
+    what: "reading" | "saving to" | "clearing",
+    stores: readonly string[],
+    mode: Mode,
+    body: (tx: Tx<Mode>) => Promise<T>,
+  ): Promise<T> {
+    let tx: Tx<Mode> | undefined;
+    let end: Promise<void> | undefined;
+    try {
+      tx = (await this.#open()).transaction([...stores], mode);
+      end = transactionEnd(unwrap(tx));
+      const result = await body(tx);
+      await end;
+      return result;
+    } catch (e) {
+      let error = e;
+      if (tx !== undefined && end !== undefined) {
+        const raw = unwrap(tx);
+        try {
+          raw.abort();
+        } catch {
+          // Already ended.
+        }
+        await end.catch(() => undefined);
+        error = raw.error ?? e;
+      }
+      const nothing = { reading: "", "saving to": "; nothing was saved", clearing: "; nothing was cleared" };
+      throw clientStoreError(error, `${what} client store "${this.name}" (IndexedDB${nothing[what]})`);
     }
   }
 
   async loadSession(): Promise<StoredSession | undefined> {
-    const v: unknown = await (await this.#open()).get("session", ONLY);
+    const v: unknown = await this.#inTransaction("reading", ["session"], "readonly", (tx) =>
+      tx.objectStore("session").get(ONLY),
+    );
     return v === undefined ? undefined : checkStored(v, storedSessionSchema, "session");
   }
 
   async saveSession(session: StoredSession): Promise<void> {
-    await (await this.#open()).put("session", { ...session }, ONLY);
+    await this.#inTransaction("saving to", ["session"], "readwrite", (tx) =>
+      tx.objectStore("session").put({ ...session }, ONLY),
+    );
     this.#owner = sessionOwner(session);
   }
 
   async loadSync(): Promise<SyncSnapshot | undefined> {
     return this.#serially(async () => {
-      const db = await this.#open();
-      const tx = db.transaction([...SYNC_STORES, "session"]);
       this.#known.clear();
-      const [session, token, mark, roomRecords, stateRecords, accountData] = await Promise.all([
-        tx.objectStore("session").get(ONLY),
-        tx.objectStore("sync_token").get(ONLY),
-        tx.objectStore("sync_token").get(WRITER),
-        tx.objectStore("rooms").getAll(),
-        tx.objectStore("room_state").getAll(),
-        tx.objectStore("account_data").getAll(),
-        tx.done,
-      ]);
+      const [session, token, mark, roomRecords, stateRecords, accountData] = await this.#inTransaction(
+        "reading",
+        [...SYNC_STORES, "session"],
+        "readonly",
+        (tx) =>
+          Promise.all([
+            tx.objectStore("session").get(ONLY),
+            tx.objectStore("sync_token").get(ONLY),
+            tx.objectStore("sync_token").get(WRITER),
+            tx.objectStore("rooms").getAll(),
+            tx.objectStore("room_state").getAll(),
+            tx.objectStore("account_data").getAll(),
+          ]),
+      );
       this.#owner = sessionOwner(session);
       if (token === undefined) return undefined;
       if (typeof token !== "string" || token.length === 0) {
@@ -253,89 +314,74 @@ export class IndexedDbClientStore implements ClientStore {
    */
   async saveSync(changes: SyncChanges): Promise<void> {
     return this.#serially(async () => {
-      const db = await this.#open();
       const range = this.#keyRange ?? (globalThis as { IDBKeyRange?: typeof IDBKeyRange }).IDBKeyRange;
       if (range === undefined) {
         throw new ClientError("INVALID_ARGUMENT", "IDBKeyRange is not available here; pass keyRange");
       }
-      const tx = db.transaction([...SYNC_STORES, "session"], "readwrite");
-      const requests: Promise<unknown>[] = [];
       const next = new Map<string, StateIndex>();
       const mark = newWriterMark();
-      let refused: { error: unknown } | undefined;
       // Written by someone else since (another tab): what this connection knew is no longer so.
       const lastMark = this.#mark;
       this.#mark = undefined;
-      const [storedMark, session] = await Promise.all([
-        tx.objectStore("sync_token").get(WRITER),
-        tx.objectStore("session").get(ONLY),
-      ]);
-      if (storedMark !== lastMark || lastMark === undefined) this.#known.clear();
-      if (this.#owner !== undefined && sessionOwner(session) !== this.#owner) {
-        // Another tab's session, or none: this one's rooms and position must not end up in it.
-        tx.abort();
-        await tx.done.catch(() => undefined);
-        throw new ClientError(
-          "NOT_LOGGED_IN",
-          `client store "${this.name}" no longer holds this session (another tab logged in or out): nothing saved`,
-        );
-      }
-      try {
-        const rooms = tx.objectStore("rooms");
-        const state = tx.objectStore("room_state");
-        for (const r of changes.rooms) {
-          const { state: events, ...rest } = r;
-          requests.push(rooms.put(rest satisfies Omit<RoomSnapshot, "state">, r.roomId));
-          const known = this.#known.get(r.roomId);
-          // Cleared before the loop can throw, so that a failure leaves this room to be rewritten whole.
-          this.#known.delete(r.roomId);
-          if (known === undefined) requests.push(state.delete(roomStateRange(range, r.roomId)));
-          const index: StateIndex = new Map();
-          events.forEach((event, i) => {
-            const k = stateKeyOf(event.type, event.state_key);
-            index.set(k, { i, event });
-            const was = known?.get(k);
-            if (was?.event !== event || was.i !== i) {
-              requests.push(
-                state.put({ roomId: r.roomId, i, event }, [r.roomId, event.type, event.state_key]),
-              );
-            }
-          });
-          if (known !== undefined) {
-            for (const [k, { event }] of known) {
-              if (!index.has(k)) requests.push(state.delete([r.roomId, event.type, event.state_key]));
-            }
-          }
-          next.set(r.roomId, index);
+      // A failure aborts the transaction (#inTransaction): a request refused as it was made (a
+      // value IndexedDB cannot hold; in Chromium, a value past its size limit aborts the
+      // transaction, and the next request throws) leaves none made before it to commit without
+      // the token. The transaction's own error says why (e.g. Chromium's "value too large").
+      await this.#inTransaction("saving to", [...SYNC_STORES, "session"], "readwrite", async (tx) => {
+        const [storedMark, session] = await Promise.all([
+          tx.objectStore("sync_token").get(WRITER),
+          tx.objectStore("session").get(ONLY),
+        ]);
+        if (storedMark !== lastMark || lastMark === undefined) this.#known.clear();
+        if (this.#owner !== undefined && sessionOwner(session) !== this.#owner) {
+          // Another tab's session, or none: this one's rooms and position must not end up in it.
+          throw new ClientError(
+            "NOT_LOGGED_IN",
+            `client store "${this.name}" no longer holds this session (another tab logged in or out): nothing saved`,
+          );
         }
-        for (const roomId of changes.forgotten ?? []) {
-          this.#known.delete(roomId);
-          requests.push(rooms.delete(roomId), state.delete(roomStateRange(range, roomId)));
-        }
-        for (const e of changes.accountData) requests.push(tx.objectStore("account_data").put(e, e.type));
-        requests.push(tx.objectStore("sync_token").put(changes.nextBatch, ONLY));
-        requests.push(tx.objectStore("sync_token").put(mark, WRITER));
-      } catch (error) {
-        // A request refused as it was made (a value IndexedDB cannot hold; in Chromium, a value
-        // past its size limit aborts the transaction, and the next request throws): the requests
-        // made before it must not commit without the token.
-        refused = { error };
+        const requests: Promise<unknown>[] = [];
         try {
-          tx.abort();
-        } catch {
-          // Already aborted.
+          const rooms = tx.objectStore("rooms");
+          const state = tx.objectStore("room_state");
+          for (const r of changes.rooms) {
+            const { state: events, ...rest } = r;
+            requests.push(rooms.put(rest satisfies Omit<RoomSnapshot, "state">, r.roomId));
+            const known = this.#known.get(r.roomId);
+            // Cleared before the loop can throw, so that a failure leaves this room to be rewritten whole.
+            this.#known.delete(r.roomId);
+            if (known === undefined) requests.push(state.delete(roomStateRange(range, r.roomId)));
+            const index: StateIndex = new Map();
+            events.forEach((event, i) => {
+              const k = stateKeyOf(event.type, event.state_key);
+              index.set(k, { i, event });
+              const was = known?.get(k);
+              if (was?.event !== event || was.i !== i) {
+                requests.push(
+                  state.put({ roomId: r.roomId, i, event }, [r.roomId, event.type, event.state_key]),
+                );
+              }
+            });
+            if (known !== undefined) {
+              for (const [k, { event }] of known) {
+                if (!index.has(k)) requests.push(state.delete([r.roomId, event.type, event.state_key]));
+              }
+            }
+            next.set(r.roomId, index);
+          }
+          for (const roomId of changes.forgotten ?? []) {
+            this.#known.delete(roomId);
+            requests.push(rooms.delete(roomId), state.delete(roomStateRange(range, roomId)));
+          }
+          for (const e of changes.accountData) requests.push(tx.objectStore("account_data").put(e, e.type));
+          requests.push(tx.objectStore("sync_token").put(changes.nextBatch, ONLY));
+          requests.push(tx.objectStore("sync_token").put(mark, WRITER));
+        } finally {
+          // The transaction's end is the outcome: a request Chromium refused may never settle, and
+          // the others fail with it (handled here, so that none rejects unhandled).
+          for (const r of requests) r.catch(() => undefined);
         }
-      }
-      // The transaction's end is the outcome: a request Chromium refused may never settle, and
-      // the others fail with it (handled here, so that none rejects unhandled).
-      for (const r of requests) r.catch(() => undefined);
-      try {
-        await tx.done;
-      } catch (e) {
-        // The transaction's own error says why (e.g. Chromium's "value too large"); an abort of ours has none.
-        throw tx.error ?? refused?.error ?? e;
-      }
-      if (refused !== undefined) throw refused.error;
+      });
       for (const [roomId, index] of next) this.#known.set(roomId, index);
       this.#mark = mark;
     });
@@ -346,9 +392,9 @@ export class IndexedDbClientStore implements ClientStore {
       this.#known.clear();
       this.#mark = undefined;
       this.#owner = undefined;
-      const db = await this.#open();
-      const tx = db.transaction([...STORES], "readwrite");
-      await Promise.all([...STORES.map((s) => tx.objectStore(s).clear()), tx.done]);
+      await this.#inTransaction("clearing", STORES, "readwrite", (tx) =>
+        Promise.all(STORES.map((s) => tx.objectStore(s).clear())),
+      );
     });
   }
 
@@ -359,30 +405,19 @@ export class IndexedDbClientStore implements ClientStore {
    * the clear.
    */
   async clearIf(ours: (stored: StoredSession | undefined) => boolean): Promise<boolean> {
-    return this.#serially(async () => {
-      const db = await this.#open();
-      const tx = db.transaction([...STORES], "readwrite");
-      try {
+    return this.#serially(() =>
+      this.#inTransaction("clearing", STORES, "readwrite", async (tx) => {
         const v: unknown = await tx.objectStore("session").get(ONLY);
         if (!ours(v === undefined ? undefined : checkStored(v, storedSessionSchema, "session"))) {
-          await tx.done;
           return false;
         }
         this.#known.clear();
         this.#mark = undefined;
         this.#owner = undefined;
-        await Promise.all([...STORES.map((s) => tx.objectStore(s).clear()), tx.done]);
+        await Promise.all(STORES.map((s) => tx.objectStore(s).clear()));
         return true;
-      } catch (e) {
-        try {
-          tx.abort();
-        } catch {
-          // Already aborted.
-        }
-        await tx.done.catch(() => undefined);
-        throw e;
-      }
-    });
+      }),
+    );
   }
 
   /** Runs `task` after the calls before it have ended: `saveSync` diffs against what they saved. */

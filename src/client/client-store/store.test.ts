@@ -134,7 +134,11 @@ describe("client stores", () => {
     const unclonable = { ...room("!c:hs", "c"), accountData: [{ type: "x", content: { f: () => 1 } }] };
     await assert.rejects(
       s.saveSync({ nextBatch: "s2", rooms: [room("!b:hs", "b"), unclonable], accountData: [] }),
-      (e: unknown) => e instanceof DOMException && e.name === "DataCloneError",
+      (e: unknown) =>
+        e instanceof ClientError &&
+        e.code === "STORE_FAILED" &&
+        e.cause instanceof DOMException &&
+        e.cause.name === "DataCloneError",
     );
     const back = await s.loadSync();
     assert.equal(back?.nextBatch, "s1");

@@ -64,7 +64,7 @@ import {
   parseWithheld,
 } from "../validate.ts";
 import { applyChanges } from "./apply.ts";
-import { idbError } from "./idb-errors.ts";
+import { handleTransactionEnds, idbError } from "./idb-errors.ts";
 import {
   defaultChannelFactory,
   IdbLeaseLock,
@@ -224,15 +224,8 @@ export class IndexedDbCryptoStore implements CryptoStore {
       this.#closedElsewhere = true;
       raw.close();
     };
-    // idb keeps a promise of each transaction's end, rejected when it aborts, which the shortcut
-    // reads (`db.get`…) never await: an abort would also reach the page as an unhandled rejection
-    // of the raw DOMException, beside the typed error the read throws.
-    const proto = Object.getPrototypeOf(raw) as IDBDatabase;
-    raw.transaction = (names, mode, options) => {
-      const tx = proto.transaction.call(raw, names, mode, options);
-      wrap(tx).done.catch(() => {});
-      return tx;
-    };
+    // An abort of a shortcut read's transaction must not also reach the page as an unhandled rejection.
+    handleTransactionEnds(raw);
     channel?.addEventListener("message", this.#onMessage);
   }
 
