@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { randomBytes } from "../../crypto/primitives/index.ts";
 import type { EncryptedRoomEvent } from "../decryption/room-events.ts";
+import { createDehydratedDevice } from "../dehydration/dehydrated-device.ts";
 import { E2eeError, UnknownDevicesError } from "../errors.ts";
 import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
 import type { RoomEventPlan } from "./send.ts";
@@ -120,6 +122,21 @@ describe("in-room verification events: their own session, for the partner's devi
       "A",
     );
     await assert.rejects(bob2.machine.decryptRoomEvent(asEvent(alice, after.content), ROOM));
+  });
+
+  it("a dehydrated device of the partner gets nothing (MSC3814; it takes no part in a flow)", async () => {
+    const { hs, alice } = await clients();
+    const body = createDehydratedDevice({ userId: "@bob:x", key: randomBytes(32), displayName: "d" }).body;
+    const d = hs.device("@bob:x", body.device_id);
+    for (const [id, k] of Object.entries(body.one_time_keys)) d.oneTimeKeys.set(id, k);
+    hs.forgeDeviceKeys(
+      "@bob:x",
+      body.device_id,
+      body.device_keys as Parameters<typeof hs.forgeDeviceKeys>[2],
+    );
+    await verificationEvent(alice, "m.room.message", REQUEST);
+    const keysTo = hs.sentToDevice.filter((m) => m.eventType === "m.room.encrypted").map((m) => m.to);
+    assert.deepEqual(keysTo.sort(), ["@bob:x|B", "@bob:x|B2"]);
   });
 
   it("an old session is replaced after its time", async () => {

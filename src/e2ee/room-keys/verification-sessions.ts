@@ -1,8 +1,8 @@
 /**
  * Megolm sessions for in-room verification: the events of a verification flow in an encrypted room
  * (`m.key.verification.*`, and the `m.room.message` request) are encrypted with a session of their
- * own, shared with the partner's devices (and ours) whatever the room's `shareWith` and
- * `verifyDevices` say.
+ * own, shared with the partner's devices (and ours; not dehydrated ones) whatever the room's
+ * `shareWith` and `verifyDevices` say.
  *
  * Why a separate session. The spec (Key verification framework, "in-room") says encryption must not
  * hinder verification: every unverified device of the partner must be able to read the flow's
@@ -22,7 +22,7 @@ import { InboundGroupSession, OutboundGroupSession } from "../../crypto/megolm/i
 import { wipe } from "../../crypto/primitives/index.ts";
 import { entryOf } from "../collections.ts";
 import type { OwnEchoes } from "../decryption/own-echoes.ts";
-import { type DeviceRecord, MEGOLM_ALGORITHM } from "../devices/device.ts";
+import { type DeviceRecord, isDehydrated, MEGOLM_ALGORITHM } from "../devices/device.ts";
 import type { DeviceManager } from "../devices/manager.ts";
 import { E2eeError } from "../errors.ts";
 import type { OwnDevice } from "../identity/own-device.ts";
@@ -79,7 +79,11 @@ export class VerificationSessions {
     this.#echoes = echoes;
   }
 
-  /** The devices the flow's session goes to: the partner's and ours, but this one and blocked ones. */
+  /**
+   * The devices the flow's session goes to: the partner's and ours, but this one, blocked ones and
+   * dehydrated ones (they take no part in a flow, and MSC3814 forbids encrypting to one its owner
+   * did not cross-sign).
+   */
   async recipients(partner: string): Promise<DeviceRecord[]> {
     const out: DeviceRecord[] = [];
     const users = partner === this.#ctx.userId ? [partner] : [partner, this.#ctx.userId];
@@ -87,7 +91,7 @@ export class VerificationSessions {
       for (const d of await this.#devices.devicesOf(userId)) {
         if (d.userId === this.#ctx.userId && d.deviceId === this.#ctx.deviceId) continue;
         // A device the user blocked gets nothing, verification included.
-        if (mayReceiveKeys(d.trust)) out.push(d);
+        if (mayReceiveKeys(d.trust) && !isDehydrated(d)) out.push(d);
       }
     }
     return out;
