@@ -22,6 +22,18 @@ test("a minimal config gets its defaults", () => {
   assert.deepEqual(botOptionsFrom(late).lateEvents, { maxDelayMs: 60_000, notify: false });
 });
 
+test("room lists take room IDs (also v12's, without a server), not aliases, which would match nothing", () => {
+  const base = 'homeserver: https://m.example.org\nuser: "@bot:example.org"\n';
+  const ok = parseConfig(
+    `${base}rooms: { allow: ["!abc:example.org", "!31hneApxJ_1o-63DmFrpeqnkFfWppnzWso1JvH3ogLM"] }\n`,
+  );
+  assert.deepEqual(ok.rooms?.allow, ["!abc:example.org", "!31hneApxJ_1o-63DmFrpeqnkFfWppnzWso1JvH3ogLM"]);
+  assert.throws(
+    () => parseConfig(`${base}rooms: { allow: ["#ops:example.org"] }\n`, "bot.yaml"),
+    /bot\.yaml: rooms\.allow\[0\]: expected a room ID like !abc:example\.org, not an alias/,
+  );
+});
+
 test("errors name each bad key", () => {
   const bad = [
     "homeserver: ftp://x",

@@ -9,7 +9,17 @@ export const CONFIG_FILE = "bot.yaml";
 
 /** A user ID as the config takes it. */
 export const userIdSchema = z.string().regex(/^@[^:\s]+:\S+$/, "expected a user ID like @name:example.org");
-const roomId = z.string().regex(/^[!#][^:\s]+:\S+$/, "expected a room ID like !abc:example.org");
+/**
+ * A room ID (`!abc:example.org`, or room version 12's `!` and a hash without a server). Not an
+ * alias: the lists are compared with events' room IDs, so an alias would match nothing (and an
+ * allow list holding only aliases would silence the bot everywhere).
+ */
+const roomId = z.string().regex(/^![^:\s]+(?::\S+)?$/, {
+  error: (issue) =>
+    String(issue.input).startsWith("#")
+      ? "expected a room ID like !abc:example.org, not an alias (#…): aliases are not resolved"
+      : "expected a room ID like !abc:example.org",
+});
 const lists = <T extends z.ZodType>(item: T) =>
   z.strictObject({ allow: z.array(item).optional(), deny: z.array(item).optional() });
 
