@@ -126,4 +126,6 @@ export type ToDeviceFailureCode =
   /** The payload's `recipient` / `recipient_keys` are not us. */
   | "RECIPIENT_MISMATCH"
   /** The payload's `keys.ed25519` is not the Ed25519 key of the device that owns the sender key. */
-  | "KEYS_MISMATCH";
+  | "KEYS_MISMATCH"
+  /** Sent by a device marked dehydrated (MSC3814), which sends nothing: dropped. */
+  | "FROM_DEHYDRATED_DEVICE";

@@ -6,6 +6,7 @@
 import type { PendingEvents } from "../decryption/pending.ts";
 import { keyArrived } from "../decryption/redecrypt.ts";
 import type { DecryptedRoomEvent } from "../decryption/room-events.ts";
+import { isDehydrated } from "../devices/device.ts";
 import type { MachineContext } from "../machine-context.ts";
 import type { RunStep } from "../machine-parts.ts";
 import { IMPORT_BATCH_SIZE } from "../room-keys/import.ts";
@@ -70,9 +71,10 @@ export class DehydrationApi {
         for (const k of batch) {
           // A sender device we have not seen: fetch its keys so its events can be attributed
           // (tracked as a sender only: anyone can send our dehydrated device room keys).
-          if ((await p.devices.userDeviceByCurveKey(k.sender, k.senderKey)) === undefined) {
-            p.devices.trackSender(k.sender);
-          }
+          const device = await p.devices.userDeviceByCurveKey(k.sender, k.senderKey);
+          if (device === undefined) p.devices.trackSender(k.sender);
+          // MSC3814: a dehydrated device sends nothing; its keys are held by whoever has its key.
+          else if (isDehydrated(device)) continue;
           const update = await p.inbound.receiveRoomKey(
             { ...k.content },
             k.senderKey,

@@ -7,6 +7,8 @@ import { randomBytes } from "../../crypto/primitives/index.ts";
 import { MemoryCryptoStore } from "../../store/memory/memory-store.ts";
 import { MEGOLM_ALGORITHM, OLM_ALGORITHM } from "../devices/device.ts";
 import { OlmMachine } from "../machine.ts";
+import { signWithAccount } from "../signing.ts";
+import { FakeHomeserver, TestClient } from "../test-support/fake-homeserver.ts";
 import { createDehydratedDevice, DehydrationError, parseDehydratedDevice } from "./dehydrated-device.ts";
 import { RehydratedDevice } from "./rehydrate.ts";
 
@@ -74,7 +76,7 @@ function scenario() {
   };
   /** The dehydrated device opened with the right key. */
   const open = () => RehydratedDevice.open({ userId: BOB, deviceId, deviceData, key });
-  return { open, key, deviceId, deviceData, toDevice, roomKey, roomEvent };
+  return { open, key, deviceId, deviceData, toDevice, roomKey, roomEvent, alice };
 }
 
 describe("rehydration (MSC3814)", () => {
@@ -106,7 +108,7 @@ describe("rehydration (MSC3814)", () => {
     await machine.close();
   });
 
-  it("a room key whose Olm payload names another sender or another recipient user is dropped", () => {
+  it("a room key whose Olm payload names another sender, another recipient user, or a dehydrated sender is dropped", () => {
     const s = scenario();
     const device = s.open();
     const page = device.receiveEvents([
@@ -114,12 +116,40 @@ describe("rehydration (MSC3814)", () => {
       s.toDevice("m.room_key", s.roomKey, undefined, { sender: "@mallory:x" }),
       // Encrypted to this device's keys but addressed to another user.
       s.toDevice("m.room_key", s.roomKey, undefined, { recipient: "@carol:x" }),
+      // From a device that says it is dehydrated (MSC3814: such a device sends nothing).
+      s.toDevice("m.room_key", s.roomKey, undefined, { sender_device_keys: { dehydrated: true } }),
     ]);
-    assert.deepEqual([page.roomKeys.length, page.dropped], [0, 2]);
+    assert.deepEqual([page.roomKeys.length, page.dropped], [0, 3]);
     // The same session then delivers a well-formed key: the drops above were the checks, not the session.
     const good = device.receiveEvents([s.toDevice("m.room_key", s.roomKey)]);
     assert.equal(good.roomKeys.length, 1);
     device.wipe();
+  });
+
+  it("a room key from a device the machine knows as dehydrated is not imported (MSC3814)", async () => {
+    const s = scenario();
+    const device = s.open();
+    const page = device.receiveEvents([s.toDevice("m.room_key", s.roomKey)]);
+    device.wipe();
+    assert.equal(page.roomKeys.length, 1);
+    const hs = new FakeHomeserver();
+    const bob = await TestClient.create(hs, { userId: BOB, deviceId: "NEW" });
+    hs.forgeDeviceKeys(
+      ALICE,
+      "A",
+      signWithAccount(s.alice, ALICE, "A", {
+        user_id: ALICE,
+        device_id: "A",
+        algorithms: [OLM_ALGORITHM, MEGOLM_ALGORITHM],
+        dehydrated: true,
+        keys: { "curve25519:A": s.alice.identityKeys.curve25519, "ed25519:A": s.alice.identityKeys.ed25519 },
+      }),
+    );
+    await bob.machine.updateTrackedUsers([ALICE]);
+    await bob.flush();
+    const { imported } = await bob.machine.dehydration.importRoomKeys(page.roomKeys);
+    assert.equal(imported, 0);
+    assert.equal(await bob.store.getInboundGroupSession(ROOM, s.roomKey.session_id), undefined);
   });
 
   it("a wrong key and a damaged pickle are both WRONG_KEY (the AEAD tag cannot tell them apart)", () => {

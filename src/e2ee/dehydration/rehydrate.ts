@@ -113,6 +113,8 @@ export class RehydratedDevice {
     ) {
       return undefined;
     }
+    // MSC3814: a dehydrated device sends nothing (the machine also drops keys from one it knows).
+    if (payload.sender_device_keys?.dehydrated === true) return undefined;
     if (isRoomKeyBundleType(payload.type)) {
       const bundle = parseReceivedBundle(payload, sender, parsed.senderKey);
       return bundle === undefined ? undefined : { ...bundle, sender, senderKey: parsed.senderKey };

@@ -6,6 +6,7 @@
 import { isRecord } from "../../wire/json.ts";
 import type { UndecryptableRoomEvent } from "../decryption/redecrypt.ts";
 import type { DecryptedRoomEvent } from "../decryption/room-events.ts";
+import { isDehydrated } from "../devices/device.ts";
 import type { ToDeviceFailureCode } from "../errors.ts";
 import { isRoomKeyBundleType, parseReceivedBundle } from "../history-sharing/bundle.ts";
 import type { HeldKeyRequest } from "../key-requests/held.ts";
@@ -88,6 +89,10 @@ export async function receiveToDevice(p: Parts, raw: unknown, result: SyncChange
       }
       return;
     }
+    if (fromDehydratedDevice(decrypted.event)) {
+      result.failures.push({ sender, code: "FROM_DEHYDRATED_DEVICE" });
+      return;
+    }
     await receiveDecrypted(p, sender, decrypted.event, result);
     return;
   }
@@ -97,6 +102,16 @@ export async function receiveToDevice(p: Parts, raw: unknown, result: SyncChange
   }
   if (type === "m.room_key.withheld") await receiveWithheld(p, sender, content, undefined, result);
   result.toDevice.push({ type, sender, content, encryption: undefined });
+}
+
+/**
+ * MSC3814: a dehydrated device sends nothing, and whoever holds the dehydration key holds its keys
+ * (its room keys would make events look sent by a cross-signed device). Its messages are dropped,
+ * when we know the device as dehydrated or its keys in the payload say so (as matrix-rust-sdk).
+ */
+function fromDehydratedDevice(event: DecryptedOlmEvent): boolean {
+  const dk = event.payload.sender_device_keys;
+  return dk?.dehydrated === true || (event.device !== undefined && isDehydrated(event.device));
 }
 
 async function receiveDecrypted(
