@@ -69,9 +69,11 @@ export function idbError(e: unknown, what: string): Error {
  * transaction of `raw` has that promise marked handled.
  */
 export function handleTransactionEnds(raw: IDBDatabase): void {
-  const transaction = raw.transaction;
+  // The method the connection has now, if its own (a test's hook), else its prototype's at each call.
+  const own = Object.hasOwn(raw, "transaction") ? raw.transaction : undefined;
+  const proto = Object.getPrototypeOf(raw) as IDBDatabase;
   raw.transaction = (names, mode, options) => {
-    const tx = transaction.call(raw, names, mode, options);
+    const tx = (own ?? proto.transaction).call(raw, names, mode, options);
     wrap(tx).done.catch(() => {});
     return tx;
   };
