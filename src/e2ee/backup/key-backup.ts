@@ -433,7 +433,9 @@ export class KeyBackup {
       this.#nothingToUpload = true;
       return undefined;
     }
-    const rooms: BackupUploadRequest["body"]["rooms"] = {};
+    // No prototype: a room ID is any string the store keeps, `__proto__` included (a hostile
+    // backup answer or key file can bring one), and must not reach `Object.prototype`.
+    const rooms = Object.create(null) as BackupUploadRequest["body"]["rooms"];
     const keys: UploadedKey[] = [];
     const verified = new Map<string, boolean>();
     for (const record of records) {
@@ -453,7 +455,7 @@ export class KeyBackup {
       });
       let room = rooms[roomId];
       if (room === undefined) {
-        room = { sessions: {} };
+        room = { sessions: Object.create(null) as Record<string, KeyBackupData> };
         rooms[roomId] = room;
       }
       room.sessions[sessionId] = data;
