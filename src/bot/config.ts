@@ -20,6 +20,13 @@ const roomId = z.string().regex(/^![^:\s]+(?::\S+)?$/, {
       ? "expected a room ID like !abc:example.org, not an alias (#…): aliases are not resolved"
       : "expected a room ID like !abc:example.org",
 });
+/** A user ID, or every user of a server: `*:example.org` (or `@*:example.org`). */
+const userOrServer = z
+  .string()
+  .regex(
+    /^(@[^:\s]+|\*):\S+$/,
+    "expected a user ID like @name:example.org, or *:example.org for a server's users",
+  );
 const lists = <T extends z.ZodType>(item: T) =>
   z.strictObject({ allow: z.array(item).optional(), deny: z.array(item).optional() });
 
@@ -32,8 +39,11 @@ export const botConfigSchema = z.strictObject({
   owners: z.array(userIdSchema).default([]),
   /** Command prefix. */
   prefix: z.string().min(1).max(8).default("!"),
-  /** Whose invitations to accept: `owners`, `anyone`, or a list of user IDs. Default: owners if any, else anyone. */
-  invites: z.union([z.enum(["owners", "anyone"]), z.array(userIdSchema)]).optional(),
+  /**
+   * Whose invitations to accept: `owners`, `anyone`, or a list of user IDs (`*:example.org`: any user
+   * of that server). Default: owners if any, else anyone.
+   */
+  invites: z.union([z.enum(["owners", "anyone"]), z.array(userOrServer)]).optional(),
   /**
    * Bounds on invitations followed only because `invites` is `anyone` (owners and allow-listed
    * inviters are exempt): the bot joins while in fewer than `maxRooms` rooms, and at most
@@ -56,7 +66,7 @@ export const botConfigSchema = z.strictObject({
       requireVerifiedOwners: z.boolean().default(false),
     })
     .default({ shareWith: "all", requireVerifiedOwners: false }),
-  users: lists(userIdSchema).optional(),
+  users: lists(userOrServer).optional(),
   rooms: lists(roomId).optional(),
   /**
    * The loop breaker: sends in answer to events per room in a sliding minute, past which the bot

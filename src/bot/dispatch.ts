@@ -35,8 +35,21 @@ export interface DispatchHost {
 
 /** Whether `id` passes an allow / deny list (no list, or an empty allow list: everyone). */
 export function allowedBy(list: AccessLists | undefined, id: string): boolean {
-  if (list?.deny?.includes(id)) return false;
-  return list?.allow === undefined || list.allow.length === 0 || list.allow.includes(id);
+  if (list?.deny !== undefined && listed(list.deny, id)) return false;
+  return list?.allow === undefined || list.allow.length === 0 || listed(list.allow, id);
+}
+
+/**
+ * Whether a list of IDs names `id`: the ID itself, or `*:example.org` / `@*:example.org`, every
+ * user of that server (the part after an ID's first colon).
+ */
+export function listed(list: readonly string[], id: string): boolean {
+  const colon = id.indexOf(":");
+  const server = colon < 0 ? undefined : id.slice(colon + 1);
+  return list.some(
+    (entry) =>
+      entry === id || (server !== undefined && (entry === `*:${server}` || entry === `@*:${server}`)),
+  );
 }
 
 export class Dispatcher {

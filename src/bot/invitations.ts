@@ -3,7 +3,7 @@
 // it follows (a tombstone, or an invitation to the successor of a room it is in), carrying the
 // room's bot state along.
 import type { Clock, Logger, MatrixClient, Room, StrippedStateEvent } from "../index.ts";
-import { allowedBy } from "./dispatch.ts";
+import { allowedBy, listed } from "./dispatch.ts";
 import {
   type BotOptions,
   DEFAULT_INVITES_PER_INVITER_PER_HOUR,
@@ -52,8 +52,7 @@ export class Invitations {
       (inviter !== undefined &&
         allowedBy(options.users, inviter) &&
         allowedBy(options.rooms, room.roomId) &&
-        (policy === "anyone" ||
-          (policy === "owners" ? owners.has(inviter) : policy.allow.includes(inviter))));
+        (policy === "anyone" || (policy === "owners" ? owners.has(inviter) : listed(policy.allow, inviter))));
     // Invitations only `invites: anyone` lets in count against `inviteLimits`.
     const limited = ok && predecessor === undefined && policy === "anyone" && !owners.has(inviter as string);
     const declined = !ok

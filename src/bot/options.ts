@@ -9,6 +9,7 @@ import type { LocalStore } from "./local-store.ts";
 import type { RateLimitOptions } from "./rate-limit.ts";
 import type { JobInfo } from "./scheduler.ts";
 
+/** `allow`: user IDs, or `*:example.org` for every user of a server. */
 export type InvitePolicy = "anyone" | "owners" | { allow: readonly string[] };
 
 /**
@@ -46,7 +47,7 @@ export interface BotOptions {
   invites?: InvitePolicy;
   /** Bounds on invitations followed because of `invites: anyone` alone. */
   inviteLimits?: InviteLimits;
-  /** Users whose events the bot handles (`allow`: only these) or ignores (`deny`). */
+  /** Users whose events the bot handles (`allow`: only these) or ignores (`deny`); `*:example.org`: a server's. */
   users?: AccessLists;
   /** Rooms the bot handles events in, or ignores. */
   rooms?: AccessLists;
