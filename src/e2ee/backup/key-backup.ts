@@ -29,7 +29,7 @@ import type { OwnDevice } from "../identity/own-device.ts";
 import type { KeyRequests } from "../key-requests/manager.ts";
 import { isId } from "../limits.ts";
 import { type MachineContext, newRequestId } from "../machine-context.ts";
-import { sessionKeyAtFirstKnownIndex } from "../room-keys/import.ts";
+import { claimedKeysOf, sessionKeyAtFirstKnownIndex } from "../room-keys/import.ts";
 import { signWithAccount } from "../signing.ts";
 import { KeyBackupError } from "./errors.ts";
 import type { BackupCreateVersionRequest, BackupLookupRequest, BackupUploadRequest } from "./requests.ts";
@@ -130,7 +130,9 @@ export function backedUpRoomKey(record: InboundGroupSessionRecord): BackedUpRoom
     algorithm: MEGOLM_ALGORITHM,
     sender_key: record.senderKey,
     session_key: sessionKey,
-    sender_claimed_keys: { ed25519: record.senderClaimedEd25519 },
+    // Empty for a session held without a valid claim (stored as ""): `{ ed25519: "" }` is refused
+    // by our own restore and by matrix-rust-sdk, as export files and bundles avoid it too.
+    sender_claimed_keys: claimedKeysOf(record.senderClaimedEd25519),
     forwarding_curve25519_key_chain: [...record.forwardingChain],
     // The spec keeps the shared-history flag in backups too (MSC4268).
     ...(record.sharedHistory === true ? { shared_history: true } : {}),
