@@ -88,4 +88,59 @@ describe("keyroom identity / trust", () => {
       changed: false,
     });
   });
+  // These commands do not sync, so they see no device_lists change: a user already followed was
+  // printed from the cache, without the cross-signing identity made since (changed never true).
+  test("trust and identity status show an identity made since the profile last looked", async () => {
+    const alice = account("fresh");
+    const bob = account("freshb");
+    const register = (a: { name: string; profile: string }) =>
+      runOk([
+        "register",
+        "--homeserver",
+        hs.baseUrl,
+        "--user",
+        a.name,
+        "--password",
+        "pw",
+        "--profile",
+        a.profile,
+      ]);
+    await register(alice);
+    await register(bob);
+    const laptop = `${alice.profile}-laptop`;
+    await runOk([
+      "login",
+      "--homeserver",
+      hs.baseUrl,
+      "--user",
+      alice.name,
+      "--password",
+      "pw",
+      "--profile",
+      laptop,
+    ]);
+    // Both look once, before the identity exists: alice is followed from now on.
+    const before = await runOk(["trust", alice.userId, "--profile", bob.profile]);
+    assert.equal(before.at(-1)?.master_key, null);
+    assert.equal((await runOk(["identity", "status", "--profile", laptop]))[0]?.master_key, null);
+
+    const [made] = await runOk(["identity", "bootstrap", "--password", "pw", "--profile", alice.profile]);
+    const masterKey = made?.master_key;
+    assert.match(String(masterKey), /^[A-Za-z0-9+/]{43}$/);
+
+    const after = await runOk(["trust", alice.userId, "--profile", bob.profile]);
+    assert.deepEqual(after.at(-1), {
+      user_id: alice.userId,
+      master_key: masterKey,
+      verified: false,
+      changed: false,
+    });
+    assert.ok(
+      after.slice(0, -1).some((d) => d.cross_signed === true),
+      JSON.stringify(after),
+    );
+    assert.deepEqual(await runOk(["identity", "status", "--profile", laptop]), [
+      { user_id: alice.userId, master_key: masterKey, cross_signed: false, verified: false },
+    ]);
+  });
 });

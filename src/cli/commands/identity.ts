@@ -20,7 +20,11 @@ async function identityLine(client: MatrixClient): Promise<string> {
 
 /** `keyroom identity status`. */
 export async function identityStatusCommand(args: { profileDir: string }, io: CommandIo): Promise<void> {
-  await withEncryptedClient(args.profileDir, async (client) => io.out(await identityLine(client)));
+  await withEncryptedClient(args.profileDir, async (client) => {
+    // This command does not sync: what another device changed is asked for, not taken from the cache.
+    await client.crypto.refreshUserKeys([client.userId]);
+    io.out(await identityLine(client));
+  });
 }
 
 /** `keyroom identity bootstrap [--password P]`: creates and uploads cross-signing keys if needed. */
@@ -46,6 +50,9 @@ export async function trustCommand(
   }
   await withEncryptedClient(args.profileDir, async (client) => {
     const userId = args.userId;
+    // Not synced (no device_lists changes seen): the user's keys are asked for again, so a
+    // cross-signing identity made or changed since the profile last synced shows.
+    await client.crypto.refreshUserKeys([userId]);
     if (userId === client.userId) {
       const status = await client.getCrossSigningStatus();
       io.out(

@@ -410,6 +410,15 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   }
 
   /**
+   * Asks the server for these users' devices and cross-signing keys again, whatever the cache
+   * says. A syncing client learns of their changes from `device_lists`; one that does not sync
+   * (a one-shot command) calls this before `getUserDevices` / `getUserIdentity`.
+   */
+  refreshUserKeys(userIds: readonly string[]): Promise<void> {
+    return this.#openUnit(() => this.#trust.refreshKeys(userIds));
+  }
+
+  /**
    * Verifies a user's current identity (after checking their master key, e.g. interactively):
    * pins it, and signs it with our user-signing key when we hold it. For our own user, trusts our
    * identity (and the devices it cross-signed). Pass the `masterKey` that was checked (from

@@ -112,9 +112,14 @@ export class DeviceTrustCalls {
   }
 
   /** Our own keys asked for again, whatever the cache says (another device may have changed them). */
-  async refreshOwnKeys(): Promise<void> {
-    await this.#machine.receiveKeysChanges([this.#userId], []);
-    await this.refreshDevices([this.#userId]);
+  refreshOwnKeys(): Promise<void> {
+    return this.refreshKeys([this.#userId]);
+  }
+
+  /** These users' keys asked for again, whatever the cache says. */
+  async refreshKeys(userIds: readonly string[]): Promise<void> {
+    await this.#machine.receiveKeysChanges(userIds, []);
+    await this.refreshDevices(userIds);
   }
 
   /** Makes sure these users' device lists are known and current (a `/keys/query` if needed). */
