@@ -23,6 +23,16 @@ export function parseSeconds(name: string): (value: string) => number {
   };
 }
 
+/** A full user ID (`@name:server`): a bare name would reach the server as a malformed request. */
+export function parseUserId(name: string): (value: string) => string {
+  return (value) => {
+    if (!/^@[^:\s]+:\S+$/.test(value)) {
+      throw new CliError("USAGE", `${name} must be a full user ID like @name:example.org, got "${value}"`);
+    }
+    return value;
+  };
+}
+
 /** Collects a repeatable option into an array. */
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];

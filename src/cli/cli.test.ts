@@ -126,6 +126,12 @@ describe("runCli", () => {
       [["verify", "qr", "scan", "aGVsbG8="], /this is not a Matrix verification QR code/],
       [["verify", "qr", "scan", "not base64!"], /give the code's bytes in base64, or a \.png file/],
       [["send", "--nope", "!r:x", "hi"], /unknown option '--nope'/],
+      // A bare name is no user ID: refused here, not sent to the server as a malformed request.
+      [["verify", "request", "bob"], /USER must be a full user ID like @name:example\.org, got "bob"/],
+      [["verify", "qr", "show", "bob"], /USER must be a full user ID/],
+      [["invite", "!r:x", "bob"], /USER must be a full user ID/],
+      [["create-room", "--invite", "@a:x", "--invite", "bob"], /--invite must be a full user ID/],
+      [["bot", "verify", "bob"], /USER must be a full user ID/],
     ];
     for (const [args, pattern] of cases) {
       const r = await run(args);

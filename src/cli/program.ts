@@ -1,7 +1,7 @@
 // The `keyroom` command tree (commander) and the error-to-exit-status mapping. `main.ts` only adds
 // signals and the process; tests drive `runCli` in-process for help and usage errors.
 import { Command, CommanderError, Option } from "commander";
-import { collect, parseHomeserver, parseInteger, parseSeconds } from "./args.ts";
+import { collect, parseHomeserver, parseInteger, parseSeconds, parseUserId } from "./args.ts";
 import { loginCommand, logoutCommand, whoamiCommand } from "./commands/account.ts";
 import { registerBackupCommands } from "./commands/backup.ts";
 import { deleteDevicesCommand, listDevicesCommand, renameDeviceCommand } from "./commands/devices.ts";
@@ -184,7 +184,12 @@ export function buildProgram(io: CommandIo): Command {
       .description("create a room and print its ID alone")
       .option("--name <name>", "room name")
       .option("--encrypted", "turn on end-to-end encryption in the room", false)
-      .option("--invite <user>", "invite a user (repeatable)", collect, []),
+      .option(
+        "--invite <user>",
+        "invite a user (repeatable)",
+        (value: string, previous: string[]) => collect(parseUserId("--invite")(value), previous),
+        [],
+      ),
   ).action(async (o: { name?: string; encrypted: boolean; invite: string[]; profile?: string }) =>
     createRoomCommand(
       {
@@ -203,7 +208,11 @@ export function buildProgram(io: CommandIo): Command {
     joinCommand({ profileDir: profileOf(o), room }, io),
   );
   withProfile(
-    program.command("invite").description("invite a user to a room").argument("<room>").argument("<user>"),
+    program
+      .command("invite")
+      .description("invite a user to a room")
+      .argument("<room>")
+      .argument("<user>", "user ID", parseUserId("USER")),
   ).action(async (room: string, user: string, o: { profile?: string }) =>
     inviteCommand({ profileDir: profileOf(o), room, user }),
   );
@@ -246,7 +255,7 @@ export function buildProgram(io: CommandIo): Command {
     verify
       .command("request")
       .description("ask USER (to-device for our own devices, in a DM otherwise) to verify, then compare")
-      .argument("<user>", "user ID")
+      .argument("<user>", "user ID", parseUserId("USER"))
       .argument("[device]", "one device (default: all of the user's devices)"),
   ).action(async (userId: string, deviceId: string | undefined, o: { profile?: string }) =>
     verifyRequestCommand(
@@ -275,7 +284,7 @@ export function buildProgram(io: CommandIo): Command {
     qr
       .command("show")
       .description("ask USER to verify and show our QR code (drawn on stderr, bytes as base64 on stdout)")
-      .argument("<user>", "user ID")
+      .argument("<user>", "user ID", parseUserId("USER"))
       .argument("[device]", "one device (default: all of the user's devices)"),
   ).action(async (userId: string, deviceId: string | undefined, o: { profile?: string }) =>
     verifyQrShowCommand(
@@ -372,7 +381,7 @@ export function buildProgram(io: CommandIo): Command {
   bot
     .command("verify")
     .description("verify USER with the bot (SAS emoji; through the running bot, or its store when stopped)")
-    .argument("<user>", "user ID (an owner)")
+    .argument("<user>", "user ID (an owner)", parseUserId("USER"))
     .option("--dir <dir>", "the bot's directory", ".")
     .action(async (user: string, o: { dir: string }) => {
       const { botVerifyCommand } = await import("./commands/bot.ts");
