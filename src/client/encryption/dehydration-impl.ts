@@ -147,10 +147,15 @@ export class DehydratedDevicesImpl {
     try {
       text = await storage.get(DEHYDRATION_SECRET_NAME, secretStorageKey);
     } catch (e) {
-      const absent = e instanceof SecretStorageError && e.code === "SECRET_MISSING";
+      // Stored under other keys only counts as absent (as in the rust-sdk): a recovery key changed
+      // without the old one left it under the retired key, and no login could dehydrate again.
+      const absent =
+        e instanceof SecretStorageError &&
+        (e.code === "SECRET_MISSING" || e.code === "SECRET_NOT_ENCRYPTED_FOR_KEY");
       if (!absent || options.create !== true) throw e;
       const key = randomBytes(32);
-      await storage.store(DEHYDRATION_SECRET_NAME, encodeBase64(key), [secretStorageKey]);
+      // Replacing the copies under other keys: they hold a key that will open no device.
+      await storage.store(DEHYDRATION_SECRET_NAME, encodeBase64(key), [secretStorageKey], { replace: true });
       return key;
     }
     let key: Uint8Array;

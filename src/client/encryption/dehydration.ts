@@ -45,7 +45,8 @@ export class DehydratedDevices {
 
   /**
    * The dehydration key from secret storage (`org.matrix.msc3814`, base64); with `create`, a
-   * new random key is stored when there is none. Secret storage errors pass through.
+   * new random key is stored when there is none, or none under this key (it then replaces the
+   * copies under other keys, as the rust-sdk does). Secret storage errors pass through.
    */
   async keyFromSecretStorage(
     secretStorageKey: UnlockedSecretStorageKey,
