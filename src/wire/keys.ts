@@ -88,6 +88,12 @@ export const MAX_BACKUP_VERSION_LENGTH = 255;
  * values nesting past its own bound.
  */
 export const MAX_BACKUP_AUTH_DATA_DEPTH = 16;
+/**
+ * Largest backup version `auth_data` kept (its JSON length): a real one is a public key and a few
+ * signatures (well under 1 KB); the server can add signatures by keys we do not know without bound,
+ * and the crypto store keeps it whole, read again at every start.
+ */
+export const MAX_BACKUP_AUTH_DATA_BYTES = 64 * 1024;
 
 /**
  * `GET` and `POST /_matrix/client/v3/room_keys/version`: a version, or its ID alone. The rest (the

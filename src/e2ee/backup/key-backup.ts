@@ -21,7 +21,7 @@ import { PkDecryption, PkEncryption } from "../../crypto/pk/index.ts";
 import { decodeBase64, encodeBase64 } from "../../crypto/primitives/index.ts";
 import type { BackupStateRecord, InboundGroupSessionRecord } from "../../store/records.ts";
 import { storableWithin } from "../../wire/json.ts";
-import { MAX_BACKUP_AUTH_DATA_DEPTH } from "../../wire/keys.ts";
+import { MAX_BACKUP_AUTH_DATA_BYTES, MAX_BACKUP_AUTH_DATA_DEPTH } from "../../wire/keys.ts";
 import type { CrossSigning } from "../cross-signing/manager.ts";
 import { MEGOLM_ALGORITHM } from "../devices/device.ts";
 import type { DeviceManager } from "../devices/manager.ts";
@@ -586,7 +586,8 @@ export class KeyBackup {
 /**
  * The server's answer checked as the client's edge checks it (src/wire/keys.ts), for applications
  * that feed the engine themselves: a version the store could not keep (an ID past `MAX_ID_LENGTH`
- * or ill-formed, `auth_data` nesting past `MAX_BACKUP_AUTH_DATA_DEPTH`) would fail every save.
+ * or ill-formed, `auth_data` nesting past `MAX_BACKUP_AUTH_DATA_DEPTH`) would fail every save, and
+ * `auth_data` past `MAX_BACKUP_AUTH_DATA_BYTES` (junk signatures) would be kept whole.
  */
 function parseVersion(body: unknown): BackupVersion {
   let version: BackupVersion;
@@ -599,7 +600,11 @@ function parseVersion(body: unknown): BackupVersion {
     }
     throw new KeyBackupError("BAD_RESPONSE", `malformed backup version (${e.code})`);
   }
-  if (!isId(version.version) || !storableWithin(version.authData, MAX_BACKUP_AUTH_DATA_DEPTH)) {
+  if (
+    !isId(version.version) ||
+    !storableWithin(version.authData, MAX_BACKUP_AUTH_DATA_DEPTH) ||
+    JSON.stringify(version.authData).length > MAX_BACKUP_AUTH_DATA_BYTES
+  ) {
     throw new KeyBackupError(
       "BAD_RESPONSE",
       "malformed backup version (an ID or auth_data the store cannot keep)",

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { PkDecryption } from "../../crypto/pk/index.ts";
 import { MemoryCryptoStore } from "../../store/index.ts";
-import { MAX_BACKUP_AUTH_DATA_DEPTH } from "../../wire/keys.ts";
+import { MAX_BACKUP_AUTH_DATA_BYTES, MAX_BACKUP_AUTH_DATA_DEPTH } from "../../wire/keys.ts";
 import { MAX_ID_LENGTH } from "../limits.ts";
 import { OlmMachine } from "../machine.ts";
 import { KeyBackupError } from "./errors.ts";
@@ -46,6 +46,32 @@ describe("backup versions the store could not keep", () => {
     const ok = await m.backup.checkVersion(body("1", { x: nested(MAX_BACKUP_AUTH_DATA_DEPTH - 1) }));
     assert.notEqual(ok.kind, undefined);
     await m.backup.status();
+  });
+
+  it(`auth_data past MAX_BACKUP_AUTH_DATA_BYTES (${MAX_BACKUP_AUTH_DATA_BYTES}) is refused, not stored`, async () => {
+    const store = await MemoryCryptoStore.open({ userId: "@a:x", deviceId: "A" });
+    const m = await OlmMachine.open({ userId: "@a:x", deviceId: "A", store });
+    const key = PkDecryption.create();
+    // Signatures by keys we do not know: junk a server can add to the version in use without bound.
+    const version = (bytes: number) => {
+      const junk: Record<string, string> = {};
+      for (let i = 0; JSON.stringify(junk).length < bytes; i++) junk[`ed25519:JUNK${i}`] = "s".repeat(86);
+      return {
+        version: "1",
+        algorithm: ALGORITHM,
+        auth_data: { public_key: key.publicKey, signatures: { "@a:x": junk } },
+      };
+    };
+    assert.equal((await m.backup.useVersion(version(0), key.exportPrivateKey())).trusted, true);
+    const stored = async () => JSON.stringify((await store.getBackupState())?.authData).length;
+    const before = await stored();
+    await assert.rejects(m.backup.checkVersion(version(MAX_BACKUP_AUTH_DATA_BYTES + 1)), badResponse);
+    await assert.rejects(m.backup.useVersion(version(4 * MAX_BACKUP_AUTH_DATA_BYTES)), badResponse);
+    assert.equal(await stored(), before);
+    assert.equal((await m.backup.status()).uploading, true);
+    // Within the bound it is the version's auth_data like any other.
+    assert.equal((await m.backup.checkVersion(version(MAX_BACKUP_AUTH_DATA_BYTES - 300))).kind, "same");
+    assert.ok((await stored()) > MAX_BACKUP_AUTH_DATA_BYTES - 300);
   });
 
   it("a created version's ID is checked the same way", async () => {
