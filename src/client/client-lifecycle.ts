@@ -48,7 +48,13 @@ export class ClientLifecycle {
     token: string,
     opts: { deviceId?: string; deviceDisplayName?: string },
   ): Promise<SessionInfo> {
-    return this.#startSession(await this.#parts.session.tokenLogin(token, opts));
+    const since = { stored: await this.#parts.store.loadSession() };
+    try {
+      return await this.#startSession(await this.#parts.session.tokenLogin(token, opts), since);
+    } catch (e) {
+      if (isSessionConflict(e)) this.#parts.session.drop();
+      throw e;
+    }
   }
 
   register(opts: RegisterOptions): Promise<SessionInfo> {
@@ -57,8 +63,9 @@ export class ClientLifecycle {
 
   /**
    * Logs in through `login` and starts the session. When the server created a device for it and
-   * the crypto store then refused the account, logs that device out again, so a refused login
-   * leaves no stray device (with no keys) on the account.
+   * the crypto store then refused the account, or another tab's login saved its session to the
+   * shared client store meanwhile (`SESSION_CONFLICT`), logs that device out again, so a refused
+   * login leaves no stray device (with no keys) on the account.
    */
   async #loginOrDrop(
     deviceId: string | undefined,
@@ -66,14 +73,20 @@ export class ClientLifecycle {
   ): Promise<SessionInfo> {
     const before = await this.#parts.store.loadSession();
     try {
-      return await this.#startSession(await login());
+      return await this.#startSession(await login(), { stored: before });
     } catch (e) {
       if (deviceId === undefined) await this.#dropNewDevice(e, before);
+      // Not saved: not this tab's session either (the store holds another tab's).
+      if (isSessionConflict(e)) this.#parts.session.drop();
       throw e;
     }
   }
 
-  async #startSession(res: LoginResponse): Promise<SessionInfo> {
+  /** `since`: what the store held as the login began (its session is saved only over that, or none). */
+  async #startSession(
+    res: LoginResponse,
+    since: { readonly stored: StoredSession | undefined },
+  ): Promise<SessionInfo> {
     const { session: current, sync, e2ee, logger } = this.#parts;
     const session = current.sessionOf(res);
     // A send from here until encryption runs waits for it (the crypto store opens in `prepare`),
@@ -84,7 +97,7 @@ export class ClientLifecycle {
       await sync.stop();
       await current.adopt(session, false);
       await e2ee.prepare(session);
-      await this.#restore(session);
+      await this.#restore(session, since);
       logger.info({ userId: session.userId, deviceId: session.deviceId }, "logged in");
       return current.info!;
     });
@@ -92,7 +105,7 @@ export class ClientLifecycle {
 
   async #dropNewDevice(error: unknown, before: StoredSession | undefined): Promise<void> {
     const created = this.#parts.session.info;
-    if (!EncryptionSession.refusedLogin(error) || created === undefined) return;
+    if (!(EncryptionSession.refusedLogin(error) || isSessionConflict(error)) || created === undefined) return;
     if (before?.userId === created.userId && before.deviceId === created.deviceId) return;
     try {
       await this.#endSession();
@@ -112,12 +125,15 @@ export class ClientLifecycle {
     return this.#parts.e2ee.starting(() => this.#restore(session));
   }
 
-  async #restore(session?: StoredSession): Promise<SessionInfo> {
+  async #restore(
+    session?: StoredSession,
+    since?: { readonly stored: StoredSession | undefined },
+  ): Promise<SessionInfo> {
     const { store, session: current, synced, sync, e2ee } = this.#parts;
     const s = session ?? (await store.loadSession());
     if (!s) throw new ClientError("NOT_LOGGED_IN", "no session to restore");
     await sync.stop();
-    await current.adopt(s, session !== undefined);
+    await current.adopt(s, session !== undefined, since);
     synced.reset(); // nothing of another session stays, even if loading fails
     const saved = await store.loadSync();
     synced.reset(saved, s.userId);
@@ -163,4 +179,9 @@ export class ClientLifecycle {
     await store.close?.();
     await e2ee.stop();
   }
+}
+
+/** Another tab's login saved its session while this one ran (`Session.adopt`). */
+function isSessionConflict(e: unknown): boolean {
+  return e instanceof ClientError && e.code === "SESSION_CONFLICT";
 }

@@ -96,6 +96,11 @@ export type ClientErrorCode =
    * message names it but never quotes its message.
    */
   | "STORE_FAILED"
+  /**
+   * Another tab or process saved its session to the shared client store while this login ran:
+   * this login's session was not saved over it (a device the login created is logged out again).
+   */
+  | "SESSION_CONFLICT"
   | "STOPPED"
   | "TOO_LARGE"
   | "ENCRYPTION_UNAVAILABLE";

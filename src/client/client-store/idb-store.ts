@@ -420,6 +420,33 @@ export class IndexedDbClientStore implements ClientStore {
     );
   }
 
+  /**
+   * One readwrite transaction over every object store (see `clearIf`) that reads the session,
+   * clears the store when it holds another user's or device's, and saves: another tab's login
+   * falls wholly before or after it.
+   */
+  async saveSessionIf(
+    session: StoredSession,
+    expected: (stored: StoredSession | undefined) => boolean,
+  ): Promise<boolean> {
+    return this.#serially(async () => {
+      const saved = await this.#inTransaction("saving to", STORES, "readwrite", async (tx) => {
+        const v: unknown = await tx.objectStore("session").get(ONLY);
+        const stored = v === undefined ? undefined : checkStored(v, storedSessionSchema, "session");
+        if (!expected(stored)) return false;
+        if (stored !== undefined && sessionOwner(stored) !== sessionOwner(session)) {
+          this.#known.clear();
+          this.#mark = undefined;
+          await Promise.all(STORES.map((s) => tx.objectStore(s).clear()));
+        }
+        await tx.objectStore("session").put({ ...session }, ONLY);
+        return true;
+      });
+      if (saved) this.#owner = sessionOwner(session);
+      return saved;
+    });
+  }
+
   /** Runs `task` after the calls before it have ended: `saveSync` diffs against what they saved. */
   #serially<T>(task: () => Promise<T>): Promise<T> {
     const run = this.#queue.then(task);

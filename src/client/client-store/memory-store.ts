@@ -53,6 +53,17 @@ export class MemoryClientStore implements ClientStore {
     this.session = undefined;
     this.sync = undefined;
   }
+  async saveSessionIf(
+    session: StoredSession,
+    expected: (stored: StoredSession | undefined) => boolean,
+  ): Promise<boolean> {
+    const stored = this.session;
+    if (!expected(stored ? { ...stored } : undefined)) return false;
+    if (stored && (stored.userId !== session.userId || stored.deviceId !== session.deviceId))
+      this.sync = undefined;
+    this.session = { ...session };
+    return true;
+  }
   async clearIf(ours: (stored: StoredSession | undefined) => boolean): Promise<boolean> {
     if (!ours(this.session ? { ...this.session } : undefined)) return false;
     await this.clear();

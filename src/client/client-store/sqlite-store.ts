@@ -118,9 +118,33 @@ export class SqliteClientStore implements ClientStore {
   }
 
   async saveSession(session: StoredSession): Promise<void> {
+    this.synced(() => this.#putSession(session));
+  }
+
+  #putSession(session: StoredSession): void {
+    this.db.prepare("INSERT OR REPLACE INTO session (id, json) VALUES (1, ?)").run(JSON.stringify(session));
+  }
+
+  /** One immediate transaction: another process's login or save falls wholly before or after it. */
+  async saveSessionIf(
+    session: StoredSession,
+    expected: (stored: StoredSession | undefined) => boolean,
+  ): Promise<boolean> {
+    let saved = false;
     this.synced(() =>
-      this.db.prepare("INSERT OR REPLACE INTO session (id, json) VALUES (1, ?)").run(JSON.stringify(session)),
+      this.db
+        .transaction(() => {
+          const stored = this.#session();
+          if (!expected(stored)) return;
+          if (stored && (stored.userId !== session.userId || stored.deviceId !== session.deviceId)) {
+            this.#clear();
+          }
+          this.#putSession(session);
+          saved = true;
+        })
+        .immediate(),
     );
+    return saved;
   }
 
   /** Runs `write` as a commit synced to the disk (its sync covers the unsynced commits before it). */

@@ -98,6 +98,23 @@ async function conformance(
   await b.clear();
   assert.equal(await b.loadSession(), undefined);
   assert.equal(await b.loadSync(), undefined);
+  if (b.saveSessionIf !== undefined) {
+    // A login (`Session.adopt`): saved only over what it expects; over the same device, the sync
+    // state stays; over another device or user, it goes.
+    await b.saveSession(session);
+    await b.saveSync({ nextBatch: "s5", rooms: [room("!a", "A")], accountData: [] });
+    const newToken = { ...session, accessToken: "tok-new" };
+    assert.equal(await b.saveSessionIf(newToken, () => false), false);
+    assert.deepEqual(await b.loadSession(), session);
+    assert.equal(await b.saveSessionIf(newToken, (stored) => stored?.accessToken === "tok-secret"), true);
+    assert.deepEqual(await b.loadSession(), newToken);
+    assert.equal((await b.loadSync())?.nextBatch, "s5");
+    const otherDevice = { ...session, deviceId: "D2", accessToken: "tok-d2" };
+    assert.equal(await b.saveSessionIf(otherDevice, () => true), true);
+    assert.deepEqual(await b.loadSession(), otherDevice);
+    assert.equal(await b.loadSync(), undefined);
+    await b.clear();
+  }
   await b.close?.();
 }
 

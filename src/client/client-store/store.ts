@@ -73,6 +73,18 @@ export interface ClientStore {
    * is lost with it.
    */
   clearIf?(ours: (stored: StoredSession | undefined) => boolean): Promise<boolean>;
+  /**
+   * Saves `session` when `expected` holds of the stored session (none: `undefined`), in one step
+   * no other writer of the store can come between, first forgetting everything else when the
+   * stored session is another user's or device's (its sync state is not `session`'s); true when it
+   * saved. `expected` is called once, synchronously. A store shared between tabs or processes
+   * should have it: without it, a login reads, clears and saves in separate steps, and of two
+   * logins at once the second silently replaces the first's session (`Session.adopt`).
+   */
+  saveSessionIf?(
+    session: StoredSession,
+    expected: (stored: StoredSession | undefined) => boolean,
+  ): Promise<boolean>;
   close?(): Promise<void>;
 }
 

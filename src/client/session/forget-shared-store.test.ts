@@ -6,6 +6,7 @@ import { describe, it } from "node:test";
 import type { ApiCall } from "../call.ts";
 import { IndexedDbClientStore } from "../client-store/idb-store.ts";
 import type { StoredSession } from "../client-store/store.ts";
+import { hookedFactory } from "../test-support/hooked-idb.ts";
 import { Session } from "./session.ts";
 
 const HS = "https://hs";
@@ -21,41 +22,6 @@ const session = (userId: string, deviceId: string, accessToken: string): StoredS
 
 let n = 0;
 const dbName = () => `forget-shared-store-${process.pid}-${n++}`;
-
-/** `indexedDB`, with a hook run as one of the connections it opens starts its next transaction. */
-function hookedFactory() {
-  let hook: (() => void) | undefined;
-  const factory: IDBFactory = {
-    open(name: string, version?: number) {
-      const request = indexedDB.open(name, version);
-      request.addEventListener("success", () => {
-        const db = request.result;
-        const transaction = db.transaction.bind(db);
-        db.transaction = (
-          names: string | string[],
-          mode?: IDBTransactionMode,
-          options?: IDBTransactionOptions,
-        ) => {
-          const tx = transaction(names, mode, options);
-          const run = hook;
-          hook = undefined;
-          run?.();
-          return tx;
-        };
-      });
-      return request;
-    },
-    deleteDatabase: (name) => indexedDB.deleteDatabase(name),
-    cmp: (a, b) => indexedDB.cmp(a, b),
-    databases: () => indexedDB.databases(),
-  };
-  return {
-    factory,
-    onNextTransaction: (f: () => void) => {
-      hook = f;
-    },
-  };
-}
 
 describe("Session.forget on an IndexedDB store shared by two tabs", () => {
   const cases = [

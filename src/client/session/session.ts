@@ -167,9 +167,16 @@ export class Session {
 
   /**
    * Makes `s` the current session. `save`: it came from the caller, not the store, so it is saved
-   * (clearing the store when it held another account or device).
+   * (clearing the store when it held another account or device). `since`: what the store held when
+   * the login that made `s` began; the save is refused (`SESSION_CONFLICT`) if the store holds
+   * another session by then (another tab's login), checked and saved in one step where the store
+   * can (`ClientStore.saveSessionIf`).
    */
-  async adopt(s: StoredSession, save: boolean): Promise<void> {
+  async adopt(
+    s: StoredSession,
+    save: boolean,
+    since?: { readonly stored: StoredSession | undefined },
+  ): Promise<void> {
     // The token must only ever go to the server that issued it.
     if (normalizeBaseUrl(s.homeserverUrl) !== this.#host.homeserverUrl) {
       throw new ClientError("INVALID_ARGUMENT", "the session belongs to another homeserver");
@@ -183,9 +190,25 @@ export class Session {
     }
     if (save) {
       const store = this.#host.store;
-      const stored = await store.loadSession();
-      if (stored && (stored.userId !== s.userId || stored.deviceId !== s.deviceId)) await store.clear();
-      await store.saveSession(s);
+      // Still the session the login began with, or none (a logout meanwhile is no conflict).
+      const expected = (stored: StoredSession | undefined): boolean =>
+        since === undefined || stored === undefined || sameSession(stored, since.stored);
+      let saved = true;
+      if (store.saveSessionIf !== undefined) saved = await store.saveSessionIf(s, expected);
+      else {
+        const stored = await store.loadSession();
+        saved = expected(stored);
+        if (saved) {
+          if (stored && (stored.userId !== s.userId || stored.deviceId !== s.deviceId)) await store.clear();
+          await store.saveSession(s);
+        }
+      }
+      if (!saved) {
+        throw new ClientError(
+          "SESSION_CONFLICT",
+          "another tab or process saved its session while this login ran; this login's session was not saved over it",
+        );
+      }
     }
     this.#current = { ...s };
   }
@@ -228,6 +251,16 @@ export class Session {
       return false;
     }
   }
+}
+
+function sameSession(a: StoredSession, b: StoredSession | undefined): boolean {
+  return (
+    b !== undefined &&
+    a.homeserverUrl === b.homeserverUrl &&
+    a.userId === b.userId &&
+    a.deviceId === b.deviceId &&
+    a.accessToken === b.accessToken
+  );
 }
 
 /** Whether `given` (user ID or localpart) names the stored `userId`. */
