@@ -162,7 +162,7 @@ export type { PasswordLogin, RegisterOptions, SessionInfo } from "./session/sess
 export type { DecryptionResult, EventEncryptor, SyncCryptoChanges, SyncProcessor } from "./sync/hooks.ts";
 export { DEFAULT_SYNC_TIMEOUT_MS, MAX_UNSAVED_RESPONSES, SYNC_BACKOFF } from "./sync/loop.ts";
 export { MAX_GAP_FILL_EVENTS } from "./sync/runner.ts";
-export { MAX_LEFT_ROOMS } from "./sync/state.ts";
+export { MAX_EMITTED_EVENT_IDS, MAX_LEFT_ROOMS } from "./sync/state.ts";
 export type { UiaAuth } from "./uia.ts";
 export {
   type VerificationDriver,

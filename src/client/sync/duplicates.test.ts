@@ -1,10 +1,13 @@
 // An event a response carries twice in one room (twice in its timeline, or in both the filled gap
 // and the timeline, as a server whose `prev_batch` is one event late gives it) reaches listeners
-// once, its state applied as it comes.
+// once, its state applied as it comes; so does one a gap fill brings again after an earlier
+// response had it (the spec: `/messages` and `/sync` order events differently, and clients should
+// drop what comes twice by event ID).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Clock } from "../clock.ts";
 import { restoredMemoryClient } from "../test-support/scripted-sync.ts";
+import { MAX_EMITTED_EVENT_IDS, SyncedState } from "./state.ts";
 
 const clock: Clock = { now: () => 0, random: () => 0.5, sleep: async () => {} };
 const msg = (n: number) => ({
@@ -46,5 +49,36 @@ describe("an event twice in one response", () => {
     assert.deepEqual(states, ["$7"]);
     assert.equal(client.getRoom("!r:hs")?.topic, "t7");
     await client.close();
+  });
+
+  it("is emitted once when a later gap fill brings it again", async () => {
+    const bodies = [
+      { next_batch: "s2", rooms: { join: { "!r:hs": { timeline: { events: [msg(1), msg(2)] } } } } },
+      {
+        next_batch: "s3",
+        rooms: { join: { "!r:hs": { timeline: { events: [msg(4)], limited: true, prev_batch: "p4" } } } },
+      },
+    ];
+    const fetch = async (url: string): Promise<Response> => {
+      const u = new URL(url);
+      if (u.pathname.endsWith("/sync")) return json(bodies.shift() ?? { next_batch: "s4" });
+      // Newest first, down to one the previous response had (`$2`).
+      return json({ start: "p4", chunk: [msg(3), msg(2)] });
+    };
+    const client = await restoredMemoryClient({ fetch, clock }, "s1");
+    const seen: string[] = [];
+    client.on("room.event", (_r, ev, meta) => void seen.push(`${ev.eventId}:${meta.source}`));
+    await client.syncOnce();
+    await client.syncOnce();
+    assert.deepEqual(seen, ["$1:sync", "$2:sync", "$3:gap", "$4:sync"]);
+    await client.close();
+  });
+
+  it("remembers at most MAX_EMITTED_EVENT_IDS emitted events, forgetting the oldest first", () => {
+    const synced = new SyncedState();
+    for (let i = 0; i <= MAX_EMITTED_EVENT_IDS; i++) assert.equal(synced.firstEmission(`$${i}`), true);
+    assert.equal(synced.emittedLately("$0"), false);
+    assert.equal(synced.emittedLately("$1"), true);
+    assert.equal(synced.firstEmission(`$${MAX_EMITTED_EVENT_IDS}`), false);
   });
 });

@@ -220,11 +220,15 @@ async function applyRoom(
     }
   };
 
-  /**
-   * The events of this room emitted from this response: one the server sends twice (in the
-   * timeline, or in both the filled gap and the timeline) is applied as it comes but emitted once.
-   */
-  const emitted = new Set<string>();
+  // An event the server sends twice (in the timeline, in both the filled gap and the timeline, or
+  // in a gap fill after an earlier response had it) is applied as it comes but emitted once. It
+  // counts as emitted when it is: the response may still fail before.
+  const seen = (raw: ClientEvent) => ctx.synced.emittedLately(raw.event_id);
+  const emitOnce = (raw: ClientEvent, ev: RoomEvent, meta: RoomEventMeta): Emit => {
+    return async () => {
+      if (ctx.synced.firstEmission(raw.event_id)) await ctx.emitter.emit("room.event", room, ev, meta);
+    };
+  };
   // A limited timeline after a gap (e.g. a long restart): what was skipped, so that every event
   // reaches listeners once. Gap events come before the state block, which is newer.
   if (gap.length > 0) {
@@ -232,10 +236,9 @@ async function applyRoom(
     for (const raw of gap) {
       if (raw.state_key !== undefined) applyStateEvent(raw as StateEvent);
       else room.applyRedaction(raw);
-      if (emitted.has(raw.event_id)) continue;
-      emitted.add(raw.event_id);
+      if (seen(raw)) continue;
       const ev = await toRoomEvent(ctx, processor, room, raw, decrypted.get(raw));
-      emits.push(() => ctx.emitter.emit("room.event", room, ev, { source: "gap" }));
+      emits.push(emitOnce(raw, ev, { source: "gap" }));
     }
   }
   for (const ev of r.state?.events ?? []) applyStateEvent(ev);
@@ -246,11 +249,9 @@ async function applyRoom(
     if (raw.state_key !== undefined) applyStateEvent(raw as StateEvent);
     // A redaction of a state event changes the room's state (what the redaction algorithm keeps).
     else room.applyRedaction(raw);
-    if (emitted.has(raw.event_id)) continue;
-    emitted.add(raw.event_id);
+    if (seen(raw)) continue;
     const ev = await toRoomEvent(ctx, processor, room, raw, decrypted.get(raw));
-    const meta: RoomEventMeta = { source: since === undefined ? "initial-sync" : "sync" };
-    emits.push(() => ctx.emitter.emit("room.event", room, ev, meta));
+    emits.push(emitOnce(raw, ev, { source: since === undefined ? "initial-sync" : "sync" }));
   }
 
   // The own member event is authoritative; the section is the fallback (e.g. state not in this chunk).

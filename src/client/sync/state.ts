@@ -13,6 +13,15 @@ import { Room } from "../rooms/room.ts";
  */
 export const MAX_LEFT_ROOMS = 1_000;
 
+/**
+ * Timeline events whose IDs are remembered as emitted, at most (the oldest forgotten first): an
+ * event a later response or gap fill brings again is not emitted again. The spec warns that
+ * `/messages` (which fills gaps) and `/sync` order events differently, so one may come from both.
+ * A gap fill reads at most `MAX_GAP_FILL_EVENTS` per room; the events it may repeat are the last
+ * ones emitted.
+ */
+export const MAX_EMITTED_EVENT_IDS = 10_000;
+
 function isLeft(room: Room): boolean {
   return room.membership === "leave" || room.membership === "ban";
 }
@@ -29,6 +38,8 @@ export class SyncedState {
    * saved yet: saved with the next sync response's changes, or by `SyncLoop.saveChangedRooms`.
    */
   readonly #unsavedRooms = new Set<string>();
+  /** The IDs of the timeline events emitted lately, oldest first (`MAX_EMITTED_EVENT_IDS`). */
+  readonly #emitted = new Set<string>();
 
   /**
    * Starts over from a stored snapshot (or nothing). `userId`'s own membership events order the
@@ -41,6 +52,7 @@ export class SyncedState {
     this.#left.clear();
     this.#unsavedForgets.clear();
     this.#unsavedRooms.clear();
+    this.#emitted.clear();
     const left: { roomId: string; at: number }[] = [];
     for (const snap of snapshot?.rooms ?? []) {
       const room = Room.fromSnapshot(snap);
@@ -73,6 +85,27 @@ export class SyncedState {
       forgotten.push(roomId);
     }
     return forgotten;
+  }
+
+  /** Whether the timeline event `eventId` was emitted lately. */
+  emittedLately(eventId: string): boolean {
+    return this.#emitted.has(eventId);
+  }
+
+  /**
+   * Records that the timeline event `eventId` is emitted; false when it was emitted lately (it is
+   * then not emitted again).
+   */
+  firstEmission(eventId: string): boolean {
+    if (this.#emitted.has(eventId)) return false;
+    this.#emitted.add(eventId);
+    if (this.#emitted.size > MAX_EMITTED_EVENT_IDS) {
+      for (const id of this.#emitted) {
+        this.#emitted.delete(id);
+        break;
+      }
+    }
+    return true;
   }
 
   /** Drops a room here; the next save removes it from the store. False if it was not known. */
