@@ -453,7 +453,11 @@ export class KeyBackup {
       const data: KeyBackupData = encryptKeyBackupData(encryption, key, {
         firstMessageIndex: firstKnownIndex,
         forwardedCount: record.forwardingChain.length,
-        isVerified: isVerified && !record.forwarded && !record.imported,
+        // Servers keep a verified copy over an unverified one whatever its index (Synapse, the
+        // spec's rule), and matrix-rust-sdk never claims it: claimed from a later index, ours
+        // would replace another device's copy from an earlier one and lose messages. From 0 no
+        // copy is better.
+        isVerified: isVerified && firstKnownIndex === 0 && !record.forwarded && !record.imported,
       });
       let room = rooms[roomId];
       if (room === undefined) {
