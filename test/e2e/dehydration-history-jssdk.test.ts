@@ -53,8 +53,10 @@ describe("dehydrated devices with matrix-js-sdk (devserver)", () => {
     const name = uniq("krdh");
     const kr = await keyroomDevice(fx, name, "register");
     await kr.client.bootstrapCrossSigning();
-    const storage = await kr.client.crypto.secretStorage.createKey();
-    await kr.client.crypto.dehydration.start({ secretStorageKey: storage.key });
+    // Recovery: the new login takes the cross-signing keys too (its new dehydrated device is cross-signed).
+    const { recoveryKey } = await kr.client.crypto.recovery.enable();
+    const storageKey = await kr.client.crypto.secretStorage.unlock({ recoveryKey });
+    await kr.client.crypto.dehydration.start({ secretStorageKey: storageKey });
     const userId = kr.client.userId;
 
     const js = await jsSdkDevice(fx, uniq("jsw"), "register");
@@ -66,7 +68,8 @@ describe("dehydrated devices with matrix-js-sdk (devserver)", () => {
     await js.sendText(roomId, "while keyroom was away");
 
     const back = await keyroomDevice(fx, name, "login");
-    const key = await back.client.crypto.secretStorage.unlock({ recoveryKey: storage.recoveryKey });
+    await back.client.crypto.recovery.recover({ recoveryKey });
+    const key = await back.client.crypto.secretStorage.unlock({ recoveryKey });
     const result = await back.client.crypto.dehydration.start({ secretStorageKey: key });
     assert.ok((result?.imported ?? 0) >= 1, JSON.stringify(result));
     await back.client.syncOnce({ timeoutMs: 0 });

@@ -46,6 +46,12 @@ async function newLogin(
   return watch(client, t.name, storeDir);
 }
 
+/** Recovery set up for `t` (its cross-signing keys in secret storage): the key and the recovery key. */
+async function recoveryOf(t: TestClient) {
+  const { recoveryKey } = await t.client.crypto.recovery.enable();
+  return { recoveryKey, key: await t.client.crypto.secretStorage.unlock({ recoveryKey }) };
+}
+
 /** A clock whose sleeps resolve only when the test says so. */
 function manualClock(): Clock & { wake(): void; sleeping(): number } {
   const waiting: (() => void)[] = [];
@@ -86,8 +92,9 @@ describe("dehydrated devices (devserver, Keyroom ↔ Keyroom)", () => {
     const roomId = await sharedRoom(alice, [bob]);
     const bobId = bob.client.userId;
 
-    // Bob keeps the dehydration key in secret storage, which he opens later with his recovery key.
-    const storage = await bob.client.crypto.secretStorage.createKey();
+    // Bob keeps the dehydration key in secret storage, which he opens later with his recovery key
+    // (with his cross-signing keys: a new dehydrated device must be cross-signed).
+    const storage = await recoveryOf(bob);
     const none = await bob.client.crypto.dehydration.start({ secretStorageKey: storage.key });
     assert.equal(none, undefined); // nothing to rehydrate yet
     await syncAll(alice); // hears that Bob's device list changed
@@ -103,6 +110,7 @@ describe("dehydrated devices (devserver, Keyroom ↔ Keyroom)", () => {
     await alice.client.sendText(roomId, "and again");
 
     const back = await newLogin({ name: bob.name, userId: bobId }, "2");
+    await back.client.crypto.recovery.recover({ recoveryKey: storage.recoveryKey });
     const key = await back.client.crypto.secretStorage.unlock({ recoveryKey: storage.recoveryKey });
     const result = await back.client.crypto.dehydration.start({ secretStorageKey: key });
     assert.equal(result?.deviceId, dehydrated.deviceId);
@@ -122,7 +130,7 @@ describe("dehydrated devices (devserver, Keyroom ↔ Keyroom)", () => {
     const bob = await user("dhib");
     await alice.client.bootstrapCrossSigning();
     await bob.client.bootstrapCrossSigning();
-    const storage = await bob.client.crypto.secretStorage.createKey();
+    const storage = await recoveryOf(bob);
     await bob.client.crypto.dehydration.start({ secretStorageKey: storage.key });
     const bobId = bob.client.userId;
     await bob.client.logout();
@@ -138,6 +146,7 @@ describe("dehydrated devices (devserver, Keyroom ↔ Keyroom)", () => {
     await alice.client.invite(roomId, bobId); // the bundle goes to Bob's dehydrated device
 
     const back = await newLogin({ name: bob.name, userId: bobId }, "3");
+    await back.client.crypto.recovery.recover({ recoveryKey: storage.recoveryKey });
     const key = await back.client.crypto.secretStorage.unlock({ recoveryKey: storage.recoveryKey });
     await back.client.crypto.dehydration.start({ secretStorageKey: key });
     await back.client.syncOnce({ timeoutMs: 0 });
@@ -148,6 +157,7 @@ describe("dehydrated devices (devserver, Keyroom ↔ Keyroom)", () => {
 
   it("a wrong key is a typed WRONG_KEY; without a device on the server rehydrate gives undefined; delete says whether one was there", async () => {
     const carol = await user("dhc");
+    await carol.client.bootstrapCrossSigning();
     assert.equal(await carol.client.crypto.dehydration.rehydrate(randomBytes(32)), undefined);
     await carol.client.crypto.dehydration.create(randomBytes(32));
     await assert.rejects(
@@ -160,6 +170,7 @@ describe("dehydrated devices (devserver, Keyroom ↔ Keyroom)", () => {
 
   it("start() with the key from secret storage replaces a device sealed under another key (reported), and throws for a key passed in", async () => {
     const dave = await user("dhd");
+    await dave.client.bootstrapCrossSigning();
     await dave.client.crypto.dehydration.create(randomBytes(32)); // another client's key
     await assert.rejects(
       dave.client.crypto.dehydration.start({ key: randomBytes(32) }),
@@ -184,6 +195,7 @@ describe("dehydrated devices (devserver, Keyroom ↔ Keyroom)", () => {
 
   it("on a server that knows only the earlier draft (POST …/events), rehydration falls back to it", async () => {
     const erin = await user("dhe");
+    await erin.client.bootstrapCrossSigning();
     const key = randomBytes(32);
     await erin.client.crypto.dehydration.create(key);
     const methods: string[] = [];
@@ -220,6 +232,7 @@ describe("dehydrated devices (devserver, Keyroom ↔ Keyroom)", () => {
     const dave = await user("dhd");
     const clock = manualClock();
     const other = await newLogin({ name: dave.name, userId: dave.client.userId }, "2", { clock });
+    await other.client.bootstrapCrossSigning(); // the device that dehydrates holds the self-signing key
     const key = randomBytes(32);
     await other.client.crypto.dehydration.start({ key, rehydrate: false, periodMs: 60_000 });
     const deviceIds = async () =>

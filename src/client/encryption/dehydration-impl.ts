@@ -58,6 +58,14 @@ export class DehydratedDevicesImpl {
         key,
         DEHYDRATED_DEVICE_DISPLAY_NAME,
       );
+      // Uploading would replace the device on the server (and its queue) with one nobody shares
+      // room keys with: e.g. a rotation on a device whose identity was reset elsewhere.
+      if (!crossSigned) {
+        throw new DehydrationError(
+          "NOT_CROSS_SIGNED",
+          "this device does not hold our self-signing key: a dehydrated device must be cross-signed",
+        );
+      }
       await this.#host.http.request({ method: "PUT", path: unstable(), body, schema: jsonObjectSchema });
       return { deviceId, crossSigned };
     });

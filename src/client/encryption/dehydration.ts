@@ -19,9 +19,11 @@ export class DehydratedDevices {
   }
 
   /**
-   * Uploads a new dehydrated device sealed under `key` (the server deletes the previous one). It
-   * is cross-signed when this device holds our self-signing key; clients share room keys only
-   * with cross-signed dehydrated devices, so set up cross-signing first.
+   * Uploads a new dehydrated device sealed under `key` (the server deletes the previous one),
+   * cross-signed with our self-signing key. `DehydrationError("NOT_CROSS_SIGNED")`, and nothing
+   * uploaded, when this device does not hold our published self-signing key (MSC3814: the device
+   * must be cross-signed; clients share room keys with no other): set up or recover cross-signing
+   * first. `crossSigned` is then always true.
    */
   async create(key: Uint8Array): Promise<{ deviceId: string; crossSigned: boolean }> {
     return (await this.#impl.get()).create(key);
@@ -62,7 +64,9 @@ export class DehydratedDevices {
    * missing). With the key from secret storage, a device on the server that it does not open
    * (`WRONG_KEY`, `BAD_PICKLE`, `UNSUPPORTED_ALGORITHM`: sealed by another client under another
    * key, or in an older format) is reported (`error` event) and replaced; with `key`, that error
-   * is thrown. A failed rotation is reported and tried again next period.
+   * is thrown. A failed rotation is reported and tried again next period. This device must hold
+   * our self-signing key: else `NOT_CROSS_SIGNED` is thrown (after rehydrating) and nothing is
+   * uploaded (`create`).
    */
   async start(options: DehydrationStartOptions): Promise<RehydrationResult | undefined> {
     return (await this.#impl.get()).start(options);

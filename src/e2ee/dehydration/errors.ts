@@ -12,6 +12,11 @@ export type DehydrationErrorCode =
   | "WRONG_KEY"
   /** The pickle opens but is malformed. */
   | "BAD_PICKLE"
+  /**
+   * This device does not hold our published self-signing key: a dehydrated device must be
+   * cross-signed (MSC3814), and clients share no room keys with one that is not.
+   */
+  | "NOT_CROSS_SIGNED"
   | "BAD_ARGUMENT";
 
 export class DehydrationError extends Error {
