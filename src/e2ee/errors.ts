@@ -119,7 +119,11 @@ export type ToDeviceFailureCode =
   | "NO_SESSION"
   /** The plaintext is not a valid Olm payload (not UTF-8, not JSON, or the wrong shape). */
   | "BAD_PAYLOAD"
-  /** A pre-key message that already started a session once (replayed, perhaps after that session was pruned). */
+  /**
+   * An Olm message already decrypted once: delivered again (a sync from a position the client did
+   * not save) or replayed, a pre-key message perhaps after its session was pruned. Ignored; the
+   * session that sent it is not taken for wedged.
+   */
   | "REPLAYED"
   /** The payload's `sender` is not the event's sender, or the device belongs to someone else. */
   | "SENDER_MISMATCH"

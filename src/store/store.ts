@@ -68,11 +68,12 @@ export const MAX_USERS_PER_DEVICE_LOOKUP = 1_000;
 export const MAX_STORED_WITHHELD = 50_000;
 
 /**
- * Most Olm message hashes a store keeps (`olmMessageHashes`: pre-key messages that started a
- * session, kept so a replay is refused after that session was pruned). Anyone can start sessions
- * on our fallback key from made-up identity keys, each leaving a hash; a save that takes the
- * store past the bound deletes the hashes stored longest ago. Why that is safe: docs/security.md,
- * "Known limits". About 100 bytes a hash, ~10 MB at most.
+ * Most Olm message hashes a store keeps (`olmMessageHashes`: every Olm message decrypted, kept so
+ * a pre-key message is refused again after its session was pruned, and a message delivered twice
+ * is recognised as such rather than taken for a broken session). Anyone can start sessions on our
+ * fallback key from made-up identity keys, each leaving a hash; a save that takes the store past
+ * the bound deletes the hashes stored longest ago. Why that is safe: docs/security.md, "Known
+ * limits". About 100 bytes a hash, ~10 MB at most.
  */
 export const MAX_STORED_OLM_MESSAGE_HASHES = 100_000;
 

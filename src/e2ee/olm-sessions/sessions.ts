@@ -67,7 +67,7 @@ export type OlmDecryptResult =
 /** What the Olm layer made of one message: its plaintext bytes, or why there are none. */
 type MessageOutcome = { bytes: Uint8Array; created?: true } | { code: "NO_SESSION" | "REPLAYED" };
 
-/** The store's name for an Olm message (its record of seen pre-key messages): base64 SHA-256. */
+/** The store's name for an Olm message (its record of messages decrypted): base64 SHA-256. */
 export function olmMessageHash(body: string): string {
   return encodeBase64(sha256(utf8Encode(body)));
 }
@@ -337,21 +337,19 @@ export class OlmSessions {
       for (const entry of entries) {
         if (matches(entry.session, senderKey, message)) {
           const outcome = this.#tryDecrypt(senderKey, entries, entry, message);
-          if (outcome === undefined) return { code: "NO_SESSION" };
+          if (outcome === undefined) {
+            return (await this.#isKnown(senderKey, message.body))
+              ? { code: "REPLAYED" }
+              : { code: "NO_SESSION" };
+          }
           // Remembered too: once this session is pruned, a replay of it would start it again.
-          this.#ctx.tx.olmMessageHashes.push({ senderKey, hash: olmMessageHash(message.body) });
+          this.#remember(senderKey, message.body);
           return outcome;
         }
       }
       // A pre-key message we decrypted before, whose session has since been pruned: made on our
       // fallback key (still held), it would otherwise start a session again and be accepted twice.
-      const hash = olmMessageHash(message.body);
-      if (
-        this.#ctx.tx.olmMessageHashes.some((h) => h.senderKey === senderKey && h.hash === hash) ||
-        (await this.#ctx.store.isOlmMessageKnown(senderKey, hash))
-      ) {
-        return { code: "REPLAYED" };
-      }
+      if (await this.#isKnown(senderKey, message.body)) return { code: "REPLAYED" };
       let created: { session: Session; plaintext: Uint8Array };
       try {
         created = this.#own.account.createInboundSession(senderKey, message);
@@ -366,16 +364,37 @@ export class OlmSessions {
       entries.unshift(entry);
       this.#persist(senderKey, entry);
       this.#prune(senderKey, entries);
-      this.#ctx.tx.olmMessageHashes.push({ senderKey, hash });
+      this.#remember(senderKey, message.body);
       this.#own.persistAccount();
       return { bytes: created.plaintext, created: true };
     }
     for (const entry of entries.slice(0, MAX_SESSIONS_TRIED)) {
       const outcome = this.#tryDecrypt(senderKey, entries, entry, message);
-      if (outcome !== undefined) return outcome;
+      if (outcome === undefined) continue;
+      // Remembered so that the same message delivered again (its message key is used up, so no
+      // session decrypts it) is known for a replay, not taken for a broken session.
+      this.#remember(senderKey, message.body);
+      return outcome;
     }
+    // Delivered again (a sync from a position the client did not save, after the step that
+    // decrypted it was): ignored, the session is fine.
+    if (await this.#isKnown(senderKey, message.body)) return { code: "REPLAYED" };
     this.#markWedged(sender, senderKey, entries);
     return { code: "NO_SESSION" };
+  }
+
+  /** Records that this message from `senderKey` decrypted (saved with the step's session change). */
+  #remember(senderKey: string, body: string): void {
+    this.#ctx.tx.olmMessageHashes.push({ senderKey, hash: olmMessageHash(body) });
+  }
+
+  /** Whether this message from `senderKey` decrypted before (in this step or a saved one). */
+  async #isKnown(senderKey: string, body: string): Promise<boolean> {
+    const hash = olmMessageHash(body);
+    return (
+      this.#ctx.tx.olmMessageHashes.some((h) => h.senderKey === senderKey && h.hash === hash) ||
+      (await this.#ctx.store.isOlmMessageKnown(senderKey, hash))
+    );
   }
 
   #tryDecrypt(
