@@ -74,6 +74,31 @@ describe("an event twice in one response", () => {
     await client.close();
   });
 
+  it("leaves the state alone when a gap fill brings an older state event again", async () => {
+    const bodies = [
+      { next_batch: "s2", rooms: { join: { "!r:hs": { timeline: { events: [topic(1), topic(2)] } } } } },
+      {
+        next_batch: "s3",
+        rooms: { join: { "!r:hs": { timeline: { events: [msg(4)], limited: true, prev_batch: "p4" } } } },
+      },
+    ];
+    const fetch = async (url: string): Promise<Response> => {
+      const u = new URL(url);
+      if (u.pathname.endsWith("/sync")) return json(bodies.shift() ?? { next_batch: "s4" });
+      // `/messages` orders events by the room's graph, `/sync` by arrival: the page reaches back to
+      // `$1`, which the previous response had, and the state block (unchanged topic) has no topic.
+      return json({ start: "p4", chunk: [msg(3), topic(1)] });
+    };
+    const client = await restoredMemoryClient({ fetch, clock }, "s1");
+    await client.syncOnce();
+    const states: string[] = [];
+    client.on("room.state", (_r, ev) => void states.push(ev.event_id));
+    await client.syncOnce();
+    assert.equal(client.getRoom("!r:hs")?.topic, "t2");
+    assert.deepEqual(states, []);
+    await client.close();
+  });
+
   it("remembers at most MAX_EMITTED_EVENT_IDS emitted events, forgetting the oldest first", () => {
     const synced = new SyncedState();
     for (let i = 0; i <= MAX_EMITTED_EVENT_IDS; i++) assert.equal(synced.firstEmission(`$${i}`), true);

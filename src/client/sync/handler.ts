@@ -234,9 +234,10 @@ async function applyRoom(
   if (gap.length > 0) {
     const decrypted = await decryptTimeline(ctx, processor, room, gap);
     for (const raw of gap) {
+      // One an earlier response had is older than the state the room is at: not applied again.
+      if (seen(raw)) continue;
       if (raw.state_key !== undefined) applyStateEvent(raw as StateEvent);
       else room.applyRedaction(raw);
-      if (seen(raw)) continue;
       const ev = await toRoomEvent(ctx, processor, room, raw, decrypted.get(raw));
       emits.push(emitOnce(raw, ev, { source: "gap" }));
     }
