@@ -160,7 +160,12 @@ export { newTxnId, SEND_BACKOFF } from "./rooms/send-queue.ts";
 export type { SendOptions } from "./rooms/sender.ts";
 export type { PasswordLogin, RegisterOptions, SessionInfo } from "./session/session.ts";
 export type { DecryptionResult, EventEncryptor, SyncCryptoChanges, SyncProcessor } from "./sync/hooks.ts";
-export { DEFAULT_SYNC_TIMEOUT_MS, MAX_UNSAVED_RESPONSES, SYNC_BACKOFF } from "./sync/loop.ts";
+export {
+  CATCH_UP_SYNC_TIMEOUT_MS,
+  DEFAULT_SYNC_TIMEOUT_MS,
+  MAX_UNSAVED_RESPONSES,
+  SYNC_BACKOFF,
+} from "./sync/loop.ts";
 export { MAX_GAP_FILL_EVENTS } from "./sync/runner.ts";
 export { MAX_EMITTED_EVENT_IDS, MAX_LEFT_ROOMS } from "./sync/state.ts";
 export type { UiaAuth } from "./uia.ts";

@@ -17,9 +17,18 @@ import { type HttpClient, MAX_SYNC_RESPONSE_BYTES, path } from "../http.ts";
 import { rememberTimeline, withoutEchoes } from "./echo.ts";
 import { type HandledSync, handleSyncResponse, type SyncContext } from "./handler.ts";
 
-/** Server-side long-poll wait; the request timeout is this plus `SYNC_TIMEOUT_GRACE_MS`. */
+/**
+ * Server-side long-poll wait; the request timeout is this plus `SYNC_TIMEOUT_GRACE_MS` (with no
+ * wait: `CATCH_UP_SYNC_TIMEOUT_MS`).
+ */
 export const DEFAULT_SYNC_TIMEOUT_MS = 30_000;
 export const SYNC_TIMEOUT_GRACE_MS = 15_000;
+/**
+ * The request timeout of a sync asked for without a long-poll wait (the first one, the catch-up
+ * after a restart): the server computes it in full, a big account's in tens of seconds, and its
+ * body (up to `MAX_SYNC_RESPONSE_BYTES`) is read within the same time. matrix-js-sdk allows 80 s.
+ */
+export const CATCH_UP_SYNC_TIMEOUT_MS = 180_000;
 /**
  * Handled responses whose token is not saved yet (their `sync.settle` work still running), at
  * most: past it the loop waits for the oldest save before fetching more.
@@ -314,7 +323,7 @@ export class SyncLoop {
       schema: syncResponseSchema,
       ...(platform.syncFastParse !== undefined ? { fastParse: platform.syncFastParse } : {}),
       maxResponseBytes: MAX_SYNC_RESPONSE_BYTES,
-      timeoutMs: timeout + SYNC_TIMEOUT_GRACE_MS,
+      timeoutMs: timeout === 0 ? CATCH_UP_SYNC_TIMEOUT_MS : timeout + SYNC_TIMEOUT_GRACE_MS,
       ...(signal ? { signal } : {}),
     });
     const since = catchUp ?? this.since;

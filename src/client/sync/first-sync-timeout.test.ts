@@ -1,0 +1,57 @@
+// A sync asked for without a long-poll wait (the first one, the catch-up after a restart) is the
+// one the server computes in full and the one with the most to read: a big account's takes tens of
+// seconds. It had the long-poll's grace alone (15 s) for all of it, body included, so a first sync
+// slower than that was cut off, and asked for again in vain, for ever.
+import assert from "node:assert/strict";
+import { describe, it, mock } from "node:test";
+import type { Clock } from "../clock.ts";
+import { NetworkError } from "../errors.ts";
+import { restoredMemoryClient } from "../test-support/scripted-sync.ts";
+import { CATCH_UP_SYNC_TIMEOUT_MS, DEFAULT_SYNC_TIMEOUT_MS, SYNC_TIMEOUT_GRACE_MS } from "./loop.ts";
+
+const clock: Clock = { now: () => 0, random: () => 0.5, sleep: async () => {} };
+
+/** A `/sync` that answers once the test says so, and fails as fetch does when its request is aborted. */
+function slowServer() {
+  let answer: () => void = () => {};
+  let asked: () => void = () => {};
+  const requested = new Promise<void>((r) => {
+    asked = r;
+  });
+  const fetch = (_url: string, init: RequestInit): Promise<Response> =>
+    new Promise((resolve, reject) => {
+      init.signal?.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError")));
+      answer = () => resolve(new Response(JSON.stringify({ next_batch: "s1" }), { status: 200 }));
+      asked();
+    });
+  return { fetch, requested, answer: () => answer() };
+}
+
+describe("the request timeout of a sync without a long-poll wait", () => {
+  it("gives the server CATCH_UP_SYNC_TIMEOUT_MS, far more than a long-poll's grace", async () => {
+    assert.ok(CATCH_UP_SYNC_TIMEOUT_MS > DEFAULT_SYNC_TIMEOUT_MS + SYNC_TIMEOUT_GRACE_MS);
+    mock.timers.enable({ apis: ["setTimeout"] });
+    try {
+      const server = slowServer();
+      const client = await restoredMemoryClient({ fetch: server.fetch, clock });
+      const sync = client.syncOnce({ timeoutMs: 0 });
+      await server.requested;
+      mock.timers.tick(CATCH_UP_SYNC_TIMEOUT_MS - 1);
+      server.answer();
+      await sync;
+      assert.equal(client.nextBatch, "s1");
+
+      // Still bounded: a server that never answers times out.
+      const silent = slowServer();
+      const stuck = await restoredMemoryClient({ fetch: silent.fetch, clock });
+      const never = stuck.syncOnce({ timeoutMs: 0 });
+      await silent.requested;
+      mock.timers.tick(CATCH_UP_SYNC_TIMEOUT_MS);
+      const err = await never.catch((e: unknown) => e);
+      assert.ok(err instanceof NetworkError, String(err));
+      assert.equal(err.code, "TIMEOUT");
+    } finally {
+      mock.timers.reset();
+    }
+  });
+});
