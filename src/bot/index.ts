@@ -112,7 +112,9 @@ export {
 export type { SasToCompare } from "./verify.ts";
 export {
   MAX_WEBHOOK_BODY_BYTES,
+  MIN_WEBHOOK_SECRET_LENGTH,
   startWebhookServer,
+  WebhookSecretError,
   type WebhookServer,
   type WebhookServerOptions,
 } from "./webhooks.ts";

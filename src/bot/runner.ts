@@ -9,7 +9,7 @@ import { startControlServer } from "./control.ts";
 import { SqliteLocalStore } from "./local-store.ts";
 import { botPaths, openBotClient } from "./session.ts";
 import { installSkill, loadSkill, type Skill } from "./skills.ts";
-import { startWebhookServer, type WebhookServer } from "./webhooks.ts";
+import { MIN_WEBHOOK_SECRET_LENGTH, startWebhookServer, type WebhookServer } from "./webhooks.ts";
 
 /** Wait after a skill file changed before reloading it (editors write in several steps). */
 export const RELOAD_DEBOUNCE_MS = 150;
@@ -108,9 +108,9 @@ export async function runBotDir(dir: string, opts: RunBotOptions): Promise<Runni
       const secret =
         config.webhooks.secret ??
         (config.webhooks.secretEnv ? (opts.env ?? process.env)[config.webhooks.secretEnv] : undefined);
-      if (secret === undefined || secret.length < 16) {
+      if (secret === undefined || secret.length < MIN_WEBHOOK_SECRET_LENGTH) {
         throw new Error(
-          "webhooks: set webhooks.secret, or webhooks.secretEnv to a variable holding 16+ characters",
+          `webhooks: set webhooks.secret, or webhooks.secretEnv to a variable holding ${MIN_WEBHOOK_SECRET_LENGTH}+ characters`,
         );
       }
       webhooks = await startWebhookServer(

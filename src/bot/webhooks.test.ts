@@ -6,6 +6,7 @@ import {
   MAX_WEBHOOK_BODY_BYTES,
   MAX_WEBHOOK_CONNECTIONS,
   startWebhookServer,
+  WebhookSecretError,
   type WebhookServer,
 } from "./webhooks.ts";
 
@@ -38,6 +39,17 @@ const post = (server: WebhookServer, body: BodyInit, headers: Record<string, str
   });
 
 describe("bot webhook server, hostile input", () => {
+  it("refuses to start with an empty, short or unsendable secret (an empty one let any request in)", async () => {
+    const bot = { runWebhook: async () => true };
+    for (const secret of ["", "short", "has spaces in the middle"]) {
+      const started = await startWebhookServer(bot, { port: 0, secret }, quiet).catch((e: unknown) => e);
+      if (started instanceof WebhookSecretError) continue;
+      // Started: with "", a request without any Authorization header would be let in.
+      await (started as WebhookServer).close();
+      assert.fail(`started with the secret ${JSON.stringify(secret)}`);
+    }
+  });
+
   it("refuses a missing or wrong secret without running the handler", async () => {
     await withServer(async (server, got) => {
       for (const auth of [

@@ -19,11 +19,21 @@ export const MAX_WEBHOOK_BODY_BYTES = 1024 * 1024;
  */
 export const MAX_WEBHOOK_CONNECTIONS = 128;
 
+/**
+ * Shortest secret the server takes. An empty one would let through any request without an
+ * `Authorization` header (its hash is the hash of the empty secret), a short one a guess.
+ */
+export const MIN_WEBHOOK_SECRET_LENGTH = 16;
+
+export class WebhookSecretError extends Error {
+  override readonly name = "WebhookSecretError";
+}
+
 export interface WebhookServerOptions {
   port: number;
   /** Interface to bind (default loopback: put a reverse proxy with TLS in front). */
   host?: string;
-  /** The secret callers send as `Authorization: Bearer <secret>`. */
+  /** The secret callers send as `Authorization: Bearer <secret>`: `MIN_WEBHOOK_SECRET_LENGTH`+ characters, no spaces. */
   secret: string;
 }
 
@@ -38,6 +48,11 @@ export async function startWebhookServer(
   opts: WebhookServerOptions,
   logger: Logger,
 ): Promise<WebhookServer> {
+  if (opts.secret.length < MIN_WEBHOOK_SECRET_LENGTH || /\s/.test(opts.secret)) {
+    throw new WebhookSecretError(
+      `the webhook secret must be ${MIN_WEBHOOK_SECRET_LENGTH}+ characters without spaces (sent as "Authorization: Bearer <secret>")`,
+    );
+  }
   // Hashed, so the comparison takes the same time whatever the length of what a caller sends.
   const secret = sha256(utf8Encode(opts.secret));
   const server: Server = createServer((req, res) => {
