@@ -1,6 +1,15 @@
 // Turning a profile into a logged-in client, and logging in (or registering) into a profile.
 import { join } from "node:path";
-import { FileClientStore, MatrixClient, type MatrixClientOptions, MemoryClientStore } from "../index.ts";
+import {
+  type ClientStore,
+  FileClientStore,
+  MatrixClient,
+  type MatrixClientOptions,
+  MemoryClientStore,
+  type StoredSession,
+  type SyncChanges,
+  type SyncSnapshot,
+} from "../index.ts";
 import { CliError } from "./errors.ts";
 import { accountStoreDir, type Profile, readProfile, requireProfile, writeProfile } from "./profile.ts";
 
@@ -28,9 +37,42 @@ export const CATCH_UP_SYNC: ExtraOptions = {
  * - `plain`: only the session; no store is touched (commands that neither sync nor encrypt start
  *   faster without them);
  * - `full`: the client store (sync position, rooms) and, for profiles with encryption, the crypto
- *   store, which processes share (a `tail` and `send`s at once) by taking turns on its lease.
+ *   store, which processes share (a `tail` and `send`s at once) by taking turns on its lease;
+ * - `peek`: as `full`, but what its syncs bring stays in memory: the profile's sync position and
+ *   rooms are left as they were, so the next `tail` still prints every message after them. The
+ *   crypto store still saves what the engine took from them (room keys): `tail`'s sync then gets
+ *   the same to-device messages again, which the engine knows as `REPLAYED`.
  */
-export type SessionMode = "plain" | "full";
+export type SessionMode = "plain" | "full" | "peek";
+
+/**
+ * The profile's client store, read as it is, with saves of sync results dropped (`peek`): the
+ * session is still read and written through to the file.
+ */
+class UnsavedSyncStore implements ClientStore {
+  readonly #file: FileClientStore;
+
+  constructor(file: FileClientStore) {
+    this.#file = file;
+  }
+
+  loadSession(): Promise<StoredSession | undefined> {
+    return this.#file.loadSession();
+  }
+  saveSession(session: StoredSession): Promise<void> {
+    return this.#file.saveSession(session);
+  }
+  loadSync(): Promise<SyncSnapshot | undefined> {
+    return this.#file.loadSync();
+  }
+  async saveSync(_changes: SyncChanges): Promise<void> {}
+  clear(): Promise<void> {
+    return this.#file.clear();
+  }
+  close(): Promise<void> {
+    return this.#file.close();
+  }
+}
 
 /** A client for the profile (not yet restored). */
 export function clientForProfile(
@@ -45,10 +87,11 @@ export function clientForProfile(
       store: new MemoryClientStore(),
     });
   }
+  const file = new FileClientStore(join(profile.storeDir, CLIENT_STORE_FILE));
   return new MatrixClient({
     ...extra,
     homeserverUrl: profile.homeserverUrl,
-    store: new FileClientStore(join(profile.storeDir, CLIENT_STORE_FILE)),
+    store: mode === "peek" ? new UnsavedSyncStore(file) : file,
     ...(profile.encryption
       ? { encryption: { store: { directory: join(profile.storeDir, CRYPTO_STORE_DIR) } } }
       : {}),

@@ -61,9 +61,28 @@ describe("keyroom backup / history", () => {
       [line?.event_id, line?.body, line?.decrypted, line?.error],
       [eventId, "after your login", true, undefined],
     );
-    // The catch-up sync's position is kept: the to-device message is not fetched again.
-    const after = await savedPosition(profile);
-    assert.ok(after !== undefined && after !== before, `position ${String(before)} -> ${String(after)}`);
+    // The catch-up sync's position is not saved: that is `tail`'s (see the next test).
+    assert.equal(await savedPosition(profile), before);
+  });
+
+  test("history does not move tail's position: a message in another room is printed by the next tail", async () => {
+    const alice = await user("clihb-alice");
+    const bob = await user("clihb-bob");
+    const roomA = await sharedRoom(bob, [alice]);
+    const roomB = await sharedRoom(bob, [alice]);
+    const profile = join(fx.dir, "alice-cli-tail");
+    await cliLogin(alice, profile);
+    await syncAll(bob);
+    // Its room key goes to the CLI device as a to-device message, which history's sync reads.
+    const eventId = await bob.client.sendText(roomB, "in room B");
+
+    await spawnOk(["history", roomA, "--limit", "1", "--profile", profile]);
+    // --timeout only ends a run that would never print: the message ends it (--limit 1).
+    const lines = await spawnOk(["tail", "--limit", "1", "--timeout", "60", "--profile", profile]);
+    assert.deepEqual(
+      lines.map((l) => [l.room_id, l.event_id, l.body, l.decrypted]),
+      [[roomB, eventId, "in room B", true]],
+    );
   });
 
   test("a new CLI device restores with --key, reports status, and reads history (backup consulted)", async () => {

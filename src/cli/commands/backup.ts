@@ -75,14 +75,15 @@ async function latestMessages(client: MatrixClient, roomId: string, limit: numbe
 /**
  * `keyroom history ROOM [--limit N]`: the room's latest N messages, oldest first, one JSON line
  * each as `tail` prints them. A catch-up sync comes first (one /sync, no wait): room keys waiting
- * in to-device messages are imported and the sync position saved. Messages whose key this device
- * still lacks are looked up in the key backup (when it holds the backup key) before printing.
+ * in to-device messages are imported, and the sync position is left where it was (`peek`), so the
+ * next `tail` prints what came since. Messages whose key this device still lacks are looked up in
+ * the key backup (when it holds the backup key) before printing.
  */
 export async function historyCommand(
   args: { profileDir: string; room: string; limit?: number },
   io: CommandIo,
 ): Promise<void> {
-  const { client } = await openSession(args.profileDir, "full", CATCH_UP_SYNC);
+  const { client } = await openSession(args.profileDir, "peek", CATCH_UP_SYNC);
   try {
     await client.syncOnce({ timeoutMs: 0 });
     const roomId = await resolveRoom(client, args.room);
