@@ -275,9 +275,16 @@ export class KeyBackupApi {
 }
 
 /**
- * Every chunk of `records` handed to `decryptor` at once, so that they decrypt (elsewhere) while
- * the steps before them import; `take` waits for the chunks of one step. A chunk the decryptor
- * fails on is decrypted here instead. The key's copy is wiped once every chunk has settled.
+ * Records decrypted ahead of the step being imported, at most: one step, so the decryptor's
+ * threads work while this one imports, and never the whole answer's keys in memory at once.
+ */
+export const RESTORE_DECRYPT_AHEAD = IMPORT_BATCH_SIZE;
+
+/**
+ * The chunks of `records` handed to `decryptor` up to `RESTORE_DECRYPT_AHEAD` records beyond the
+ * step being imported, so that they decrypt (elsewhere) while the steps before them import; `take`
+ * waits for the chunks of one step (and hands out the next ones). A chunk the decryptor fails on
+ * is decrypted here instead. The key's copy is wiped once every chunk sent has settled.
  */
 function decryptAhead(
   decryptor: BackupRecordsDecryptor,
@@ -288,23 +295,34 @@ function decryptAhead(
   done(): void;
 } {
   const privateKey = key.exportPrivateKey();
-  const chunks: Promise<(DecryptedBackupRecord | undefined)[] | undefined>[] = [];
-  for (let start = 0; start < records.length; start += RESTORE_DECRYPT_CHUNK) {
-    const chunk = records.slice(start, start + RESTORE_DECRYPT_CHUNK);
-    chunks.push(decryptBackupRecordsWith(decryptor, privateKey, chunk).catch(() => undefined));
-  }
+  // Chunk i holds records from i * RESTORE_DECRYPT_CHUNK; a taken one is dropped (its keys imported).
+  const chunks = new Map<number, Promise<(DecryptedBackupRecord | undefined)[] | undefined>>();
+  const sent: Promise<void>[] = [];
+  let sentUpTo = 0;
+  const sendUpTo = (end: number): void => {
+    for (; sentUpTo < Math.min(end, records.length); sentUpTo += RESTORE_DECRYPT_CHUNK) {
+      const chunk = records.slice(sentUpTo, sentUpTo + RESTORE_DECRYPT_CHUNK);
+      const decrypted = decryptBackupRecordsWith(decryptor, privateKey, chunk).catch(() => undefined);
+      chunks.set(sentUpTo / RESTORE_DECRYPT_CHUNK, decrypted);
+      // Settled, not the keys: this list keeps none of them.
+      sent.push(decrypted.then(() => undefined));
+    }
+  };
   return {
     async take(start, count) {
+      sendUpTo(start + count + RESTORE_DECRYPT_AHEAD);
       const out: (DecryptedBackupRecord | undefined)[] = [];
       for (let at = start; at < start + count; at += RESTORE_DECRYPT_CHUNK) {
-        const got = await chunks[at / RESTORE_DECRYPT_CHUNK];
+        const index = at / RESTORE_DECRYPT_CHUNK;
+        const got = await chunks.get(index);
+        chunks.delete(index);
         const chunk = records.slice(at, Math.min(at + RESTORE_DECRYPT_CHUNK, start + count));
         out.push(...(got ?? chunk.map((record) => decryptBackupRecord(key, record))));
       }
       return out;
     },
     done() {
-      void Promise.allSettled(chunks).then(() => privateKey.fill(0));
+      void Promise.allSettled(sent).then(() => privateKey.fill(0));
     },
   };
 }
