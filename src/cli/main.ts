@@ -66,6 +66,7 @@ const code = await runCli(process.argv.slice(2), {
   readSecret,
   interactive: process.stdout.isTTY === true,
   typed: process.stdin.isTTY === true,
+  errTerminal: process.stderr.isTTY === true,
 });
 // Flush stdout, then exit even if a library left a handle open.
 process.stdout.write("", () => process.exit(code));

@@ -18,4 +18,9 @@ export interface CommandIo {
   interactive?: boolean;
   /** stdin is a terminal (a person types secrets, unseen, so a new one is asked for twice). */
   typed?: boolean;
+  /**
+   * stderr is a terminal (a person watches it): progress notices (`tail`'s retries) go there. A
+   * script reading stderr gets only errors, one line each.
+   */
+  errTerminal?: boolean;
 }

@@ -1,6 +1,7 @@
 // `keyroom tail` against a failing server: stopped (Ctrl-C, --timeout) while every sync failed,
 // status 1 and the failure on stderr, not status 0 as if there were no new messages; while it runs,
-// one stderr line per failure state (not per attempt) and one when syncing works again.
+// when stderr is a terminal, one stderr line per failure state (not per attempt) and one when
+// syncing works again; when it is not (a script), nothing but the one line of an error.
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
@@ -65,11 +66,15 @@ async function profileOnServer(name: string): Promise<string> {
   return profile;
 }
 
-/** `keyroom tail` (no --timeout) in this process until `stop` aborts: status, stdout, stderr. */
+/**
+ * `keyroom tail` (no --timeout) in this process until `stop` aborts: status, stdout, stderr.
+ * `errTerminal`: whether stderr is a terminal.
+ */
 async function tail(
   profile: string,
   stop: AbortController,
   extra: string[] = [],
+  errTerminal = false,
 ): Promise<{ code: number; out: string; err: string }> {
   let out = "";
   let err = "";
@@ -81,56 +86,70 @@ async function tail(
       err += s;
     },
     signal: stop.signal,
+    errTerminal,
   });
   return { code, out, err };
 }
 
-test("tail stopped while no sync ever succeeded: status 1 with the server's failure", async () => {
-  const profile = await profileOnServer("p");
-  const stop = new AbortController();
-  syncs = 0;
-  // The second request comes after the first one failed (and was reported): then Ctrl-C.
-  onSync = (n) => {
-    if (n === 2) stop.abort();
-    return undefined;
-  };
-  const { code, out, err } = await tail(profile, stop);
-  assert.equal(out, "");
-  assert.equal(code, 1, err);
-  assert.match(
-    err,
-    /^keyroom: sync failed \(M_UNKNOWN \(HTTP 500\): internal error\), retrying in (\d+ms|1s)\nkeyroom: no sync succeeded: M_UNKNOWN \(HTTP 500\): internal error\n$/,
-  );
-});
+for (const errTerminal of [false, true])
+  test(`tail stopped while no sync ever succeeded: status 1 with the server's failure (stderr ${errTerminal ? "a terminal" : "not a terminal"})`, async () => {
+    const profile = await profileOnServer(`p-${errTerminal}`);
+    const stop = new AbortController();
+    syncs = 0;
+    // The second request comes after the first one failed (and was reported): then Ctrl-C.
+    onSync = (n) => {
+      if (n === 2) stop.abort();
+      return undefined;
+    };
+    const { code, out, err } = await tail(profile, stop, [], errTerminal);
+    assert.equal(out, "");
+    assert.equal(code, 1, err);
+    const error = "keyroom: no sync succeeded: M_UNKNOWN (HTTP 500): internal error\n";
+    if (!errTerminal) {
+      // A script's stderr: the error's one line, nothing else.
+      assert.equal(err, error);
+      return;
+    }
+    const notice =
+      /^keyroom: sync failed \(M_UNKNOWN \(HTTP 500\): internal error\), retrying in (\d+ms|1s)\n/;
+    assert.match(err, notice);
+    assert.equal(err.replace(notice, ""), error);
+  });
 
-test("tail without --timeout says on stderr when syncing fails and when it works again, and keeps going", async () => {
-  const profile = await profileOnServer("q");
-  const stop = new AbortController();
-  syncs = 0;
-  // The server asks for a short wait (so the test does not sleep through real backoff).
-  const limited: Answer = [429, { errcode: "M_LIMIT_EXCEEDED", error: "slow down", retry_after_ms: 5 }];
-  const ok = (n: number): Answer => [200, { next_batch: `s${n}` }];
-  // Three refusals alike (one line), a success, a different failure, a success, then Ctrl-C.
-  const script: (Answer | undefined)[] = [limited, limited, limited, ok(4), INTERNAL_ERROR, ok(6), ok(7)];
-  onSync = (n) => {
-    if (n >= script.length) stop.abort();
-    return script[n - 1] ?? ok(n);
-  };
-  const { code, out, err } = await tail(profile, stop);
-  assert.equal(out, "");
-  assert.equal(code, 0, err);
-  const lines = err.split("\n");
-  assert.equal(lines.pop(), "");
-  assert.equal(lines.length, 4, err);
-  assert.equal(lines[0], "keyroom: sync failed (M_LIMIT_EXCEEDED (HTTP 429): slow down), retrying in 5ms");
-  assert.equal(lines[1], "keyroom: sync works again");
-  assert.match(
-    lines[2] ?? "",
-    /^keyroom: sync failed \(M_UNKNOWN \(HTTP 500\): internal error\), retrying in (\d+ms|1s)$/,
-  );
-  assert.equal(lines[3], "keyroom: sync works again");
-  assert.ok(!err.includes("secret-access-token"));
-});
+for (const errTerminal of [true, false])
+  test(`tail without --timeout keeps going while syncing fails${errTerminal ? ", saying so on stderr (a terminal) when it fails and when it works again" : ", silent on stderr that is not a terminal"}`, async () => {
+    const profile = await profileOnServer(`q-${errTerminal}`);
+    const stop = new AbortController();
+    syncs = 0;
+    // The server asks for a short wait (so the test does not sleep through real backoff).
+    const limited: Answer = [429, { errcode: "M_LIMIT_EXCEEDED", error: "slow down", retry_after_ms: 5 }];
+    const ok = (n: number): Answer => [200, { next_batch: `s${n}` }];
+    // Three refusals alike (one line), a success, a different failure, a success, then Ctrl-C.
+    const script: (Answer | undefined)[] = [limited, limited, limited, ok(4), INTERNAL_ERROR, ok(6), ok(7)];
+    onSync = (n) => {
+      if (n >= script.length) stop.abort();
+      return script[n - 1] ?? ok(n);
+    };
+    const { code, out, err } = await tail(profile, stop, [], errTerminal);
+    assert.equal(out, "");
+    assert.equal(code, 0, err);
+    assert.equal(syncs, script.length, "every failure retried");
+    if (!errTerminal) {
+      assert.equal(err, "");
+      return;
+    }
+    const lines = err.split("\n");
+    assert.equal(lines.pop(), "");
+    assert.equal(lines.length, 4, err);
+    assert.equal(lines[0], "keyroom: sync failed (M_LIMIT_EXCEEDED (HTTP 429): slow down), retrying in 5ms");
+    assert.equal(lines[1], "keyroom: sync works again");
+    assert.match(
+      lines[2] ?? "",
+      /^keyroom: sync failed \(M_UNKNOWN \(HTTP 500\): internal error\), retrying in (\d+ms|1s)$/,
+    );
+    assert.equal(lines[3], "keyroom: sync works again");
+    assert.ok(!err.includes("secret-access-token"));
+  });
 
 // --timeout and Ctrl-C count from the start: a server that does not answer while tail opens
 // (keys upload, the room check) kept it running past --timeout until the request's own 60 s

@@ -2,8 +2,9 @@
 // this profile: the sync resumes from the profile's stored position (set at login), so messages
 // sent while no tail ran are printed by the next one; a profile's very first sync skips history.
 // An encrypted message whose key comes later is printed again, decrypted, with `late: true`.
-// While the server fails, tail retries with backoff and says so on stderr: one line when a failure
-// starts or changes, one when syncing works again.
+// While the server fails, tail retries with backoff and, when stderr is a terminal, says so there:
+// one line when a failure starts or changes, one when syncing works again (a script reading stderr
+// gets only the one line of an error that ends it).
 import type { MatrixClient, RoomEvent } from "../../index.ts";
 import { CliError } from "../errors.ts";
 import { errorMessage, isMessageEvent, jsonLine, messageLine } from "../output.ts";
@@ -163,7 +164,7 @@ export async function tailCommand(args: TailArgs, io: CommandIo): Promise<void> 
         signal: stop.signal,
         onMessage: (ev, late) =>
           io.out(jsonLine(late ? { ...messageLine(ev), late: true } : messageLine(ev))),
-        onStatus: (line) => io.err(`keyroom: ${line}\n`),
+        ...(io.errTerminal === true ? { onStatus: (line: string) => io.err(`keyroom: ${line}\n`) } : {}),
       });
     } finally {
       await client.close();
