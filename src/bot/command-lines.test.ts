@@ -1,5 +1,6 @@
 // How a message's body becomes a command (a reply's quoted fallback, `> <@bob:x> …` then an empty
-// line, is not part of it), and what the generated help shows (owner-only commands to owners).
+// line, is not part of it), what the generated help shows (owner-only commands to owners), and
+// how the bot's own answers to a command relate to it.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Bot } from "./bot.ts";
@@ -59,5 +60,49 @@ test("help lists owner-only commands to owners only", async () => {
   assert.equal(aliceOne, 'No command "deploy". Try !help.');
   assert.match(ownerList ?? "", /!deploy — ship it/);
   assert.equal(ownerOne, "!deploy\nship it");
+  await bot.stop();
+});
+
+test("usage answers, refusals and failures reply to the command (in its thread), pinging no one", async () => {
+  const f = await fakeBotClient();
+  const bot = new Bot({ client: f.client, owners: ["@owner:fake.example"] });
+  bot.command("remind", { args: { delay: arg.duration(), text: arg.rest() } }, (ctx) => ctx.notice("ok"));
+  bot.command("deploy", { ownerOnly: true }, (ctx) => ctx.notice("shipped"));
+  bot.command("boom", {}, async () => {
+    throw new Error("broken");
+  });
+  await bot.start();
+  await f.feed({});
+  const usage = fakeMessage(alice, "!remind soon tea");
+  const owners = fakeMessage(alice, "!deploy");
+  const boom = fakeMessage(alice, "!boom");
+  const inThread = fakeMessage(alice, "!remind", {
+    "m.relates_to": {
+      rel_type: "m.thread",
+      event_id: "$root",
+      is_falling_back: true,
+      "m.in_reply_to": { event_id: "$root" },
+    },
+  });
+  await f.feedTimeline(ROOM, [fakeMember(FAKE_BOT_USER, "join"), usage, owners, boom, inThread]);
+  const answers = f.sent.map((s) => ({
+    relates: s.content["m.relates_to"],
+    mentions: s.content["m.mentions"],
+  }));
+  assert.deepEqual(answers, [
+    { relates: { "m.in_reply_to": { event_id: usage.event_id } }, mentions: {} },
+    { relates: { "m.in_reply_to": { event_id: owners.event_id } }, mentions: {} },
+    { relates: { "m.in_reply_to": { event_id: boom.event_id } }, mentions: {} },
+    {
+      relates: {
+        rel_type: "m.thread",
+        event_id: "$root",
+        is_falling_back: false,
+        "m.in_reply_to": { event_id: inThread.event_id },
+      },
+      mentions: {},
+    },
+  ]);
+  assert.match(String(f.sent[0]?.content.body), /^Usage: !remind <delay:duration> <text\.\.\.>/);
   await bot.stop();
 });

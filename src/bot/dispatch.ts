@@ -104,7 +104,9 @@ export class Dispatcher {
       logger.error({ err, handler: what, roomId: ctx.roomId, eventId: ctx.eventId, ref }, "handler failed");
       if (!answers.takeErrorNotice(ctx.roomId)) return;
       try {
-        await ctx.notice(`Sorry, that failed (ref ${ref}).`);
+        // A reply to the message that failed (in its thread, if it was in one); not to a reaction.
+        const onMessage = ctx.event.type === "m.room.message";
+        await ctx.notice(`Sorry, that failed (ref ${ref}).`, onMessage ? { replyTo: ctx.eventId } : {});
       } catch (sendErr) {
         if (!(sendErr instanceof AnswerLimitError))
           logger.error({ err: sendErr, roomId: ctx.roomId }, "could not report a failure");
@@ -191,32 +193,35 @@ export class Dispatcher {
   async #runCommand(cmd: Command, ctx: CommandContext): Promise<void> {
     const { options, handlers } = this.#host;
     const { prefix } = handlers;
+    // Refusals and usage answers reply to the command (in its thread, if it was in one), so that
+    // in a busy room they are seen to answer it; they ping no one (`m.mentions` stays empty).
+    const answer = (text: string) => ctx.notice(text, { replyTo: ctx.eventId });
     if (this.#rateLimiter !== undefined && !ctx.isOwner) {
       const taken = this.#rateLimiter.take(ctx.sender);
       if (!taken.allowed) {
-        if (taken.first) await ctx.notice(`Slow down: try again in ${Math.ceil(taken.retryInMs / 1000)} s.`);
+        if (taken.first) await answer(`Slow down: try again in ${Math.ceil(taken.retryInMs / 1000)} s.`);
         return;
       }
     }
     if (cmd.opts.ownerOnly) {
       if (!ctx.isOwner) {
-        await ctx.notice(`${prefix}${cmd.name} is for the bot's owners only.`);
+        await answer(`${prefix}${cmd.name} is for the bot's owners only.`);
         return;
       }
       if (options.requireVerifiedOwners && !(await this.#isVerified(ctx.event))) {
-        await ctx.notice(
+        await answer(
           `${prefix}${cmd.name} needs a verified owner: verify the bot first (keyroom bot verify ${ctx.sender}).`,
         );
         return;
       }
     }
     if (cmd.opts.verifiedOnly && !(await this.#isVerified(ctx.event))) {
-      await ctx.notice(`${prefix}${cmd.name} only answers verified devices: verify with the bot first.`);
+      await answer(`${prefix}${cmd.name} only answers verified devices: verify with the bot first.`);
       return;
     }
     const parsed = parseArgs(cmd.args, ctx.argText);
     if (!parsed.ok) {
-      await ctx.notice(`Usage: ${handlers.usage(cmd)}\n${parsed.problem}`);
+      await answer(`Usage: ${handlers.usage(cmd)}\n${parsed.problem}`);
       return;
     }
     await cmd.run(ctx, parsed.values);
