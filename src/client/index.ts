@@ -149,6 +149,7 @@ export {
 } from "./rooms/content.ts";
 export {
   MAX_INVITE_STATE_CHARS,
+export { ROOM_NAME_HEROES } from "./rooms/display-name.ts";
   MAX_INVITE_STATE_EVENTS,
   type Predecessor,
   Room,
@@ -156,6 +157,7 @@ export {
   type RoomMember,
   type Tombstone,
 } from "./rooms/room.ts";
+  type RoomSummaryInfo,
 export { newTxnId, SEND_BACKOFF } from "./rooms/send-queue.ts";
 export type { SendOptions } from "./rooms/sender.ts";
 export type { PasswordLogin, RegisterOptions, SessionInfo } from "./session/session.ts";

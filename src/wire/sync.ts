@@ -22,14 +22,16 @@ export const timelineSchema = z.object({
 export type Timeline = z.infer<typeof timelineSchema>;
 
 export const roomSummarySchema = z.object({
-  "m.heroes": z.optional(z.array(z.string())),
+  // Heroes that are no strings are dropped (the client keeps only user IDs, `MAX_ROOM_HEROES`).
+  "m.heroes": z.optional(lenientArray(z.string())),
   "m.joined_member_count": z.optional(z.number().check(z.int(), z.nonnegative())),
   "m.invited_member_count": z.optional(z.number().check(z.int(), z.nonnegative())),
 });
 export type RoomSummary = z.infer<typeof roomSummarySchema>;
 
 export const joinedRoomSchema = z.object({
-  summary: z.optional(roomSummarySchema),
+  // A malformed summary is left out, not the room with it.
+  summary: z.optional(z.catch(z.optional(roomSummarySchema), undefined)),
   state: z.optional(stateSchema),
   timeline: z.optional(timelineSchema),
   ephemeral: z.optional(basicEventsSchema),

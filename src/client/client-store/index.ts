@@ -9,6 +9,7 @@ export { MemoryClientStore } from "./memory-store.ts";
 export {
   applySyncChanges,
   type ClientStore,
+  MAX_ROOM_HEROES,
   mergeSyncChanges,
   type RoomSnapshot,
   type StoredSession,

@@ -29,6 +29,10 @@ const room = (id: string, name: string): RoomSnapshot => ({
   accountData: [],
 });
 
+const SUMMARY = {
+  summary: { heroes: ["@h1:hs", "@h2:hs"], joinedMemberCount: 3, invitedMemberCount: 1 },
+} satisfies Partial<RoomSnapshot>;
+
 const dir = await mkdtemp(join(tmpdir(), "keyroom-store-"));
 after(() => rm(dir, { recursive: true, force: true }));
 
@@ -42,7 +46,7 @@ async function conformance(
   await s.saveSession(session);
   await s.saveSync({
     nextBatch: "s1",
-    rooms: [room("!a", "A"), room("!b", "B")],
+    rooms: [room("!a", "A"), { ...room("!b", "B"), ...SUMMARY }],
     accountData: [{ type: "m.direct", content: {} }],
   });
   await s.saveSync({ nextBatch: "s2", rooms: [room("!a", "A2")], accountData: [] });
@@ -57,6 +61,11 @@ async function conformance(
       ["!a", "A2"],
       ["!b", "B"],
     ],
+  );
+  // The room summary and unread counts sync gave are kept (the display name, the badges).
+  assert.deepEqual(
+    sync?.rooms.map((x) => ({ summary: x.summary })),
+    [{ summary: undefined }, { ...SUMMARY }],
   );
   assert.deepEqual(
     sync?.accountData.map((e) => e.type),

@@ -23,6 +23,13 @@ export interface StoredSession {
   accessToken: string;
 }
 
+/**
+ * Heroes kept of a room summary, at most (the first ones, by the server's order). The spec asks
+ * servers for five and allows more; the list is kept per room and stored, so a server's huge list
+ * is cut (`Room.heroes`).
+ */
+export const MAX_ROOM_HEROES = 20;
+
 /** Everything the client knows about one room, persisted between runs. */
 export interface RoomSnapshot {
   roomId: string;
@@ -36,6 +43,8 @@ export interface RoomSnapshot {
   accountData: BasicEvent[];
   /** Pagination token for history before the first timeline event seen. */
   prevBatch?: string;
+  /** The room summary as sync last gave it (`Room.summary`); fields never sent absent. */
+  summary?: { heroes?: string[]; joinedMemberCount?: number; invitedMemberCount?: number };
 }
 
 /** The persisted sync position and what it produced. */
@@ -102,6 +111,13 @@ export const roomSnapshotSchema = z.object({
   inviteState: z.optional(z.array(strippedStateEventSchema)),
   accountData: z.array(basicEventSchema),
   prevBatch: z.optional(z.string()),
+  summary: z.optional(
+    z.object({
+      heroes: z.optional(z.array(z.string()).check(z.maxLength(MAX_ROOM_HEROES))),
+      joinedMemberCount: z.optional(z.number().check(z.int(), z.nonnegative())),
+      invitedMemberCount: z.optional(z.number().check(z.int(), z.nonnegative())),
+    }),
+  ),
 });
 
 export const syncSnapshotSchema = z.object({

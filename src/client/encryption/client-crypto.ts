@@ -115,6 +115,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       reportError: (error) => host.reportError(error),
       exclusive: (work) => lease.run(work),
     });
+      knownRooms: () => Array.from(host.rooms(), (room) => room.roomId),
     this.dehydration = new DehydratedDevices({
       http: host.http,
       machine,

@@ -186,11 +186,15 @@ export class RecoveryImpl {
 
     const backup = await this.#recoverBackup(view, key, rewrite);
     let restored = 0;
+    let restoreDownload: RecoverResult["restoreDownload"];
+    let restoreRoomsTooLarge: readonly string[] = [];
     if (backup !== undefined && options.restore !== false) {
       const result = await this.#host.backup.restore(
         options.onRestoreProgress === undefined ? {} : { onProgress: options.onRestoreProgress },
       );
       restored = result.imported;
+      restoreDownload = result.download;
+      restoreRoomsTooLarge = result.roomsTooLarge;
     }
     // Write back what storage lacked (this device's copies) under the key just used, unless its
     // passphrase parameters are weak: nothing new goes under such a key (changeRecoveryKey moves
@@ -201,7 +205,14 @@ export class RecoveryImpl {
       const value = values.get(name);
       if (value !== undefined) await this.#host.secretStorage.store(name, value, [key]);
     }
-    return { crossSigned: status.deviceCrossSigned, backupVersion: backup, restored, repaired };
+    return {
+      crossSigned: status.deviceCrossSigned,
+      backupVersion: backup,
+      restored,
+      restoreDownload,
+      restoreRoomsTooLarge,
+      repaired,
+    };
   }
 
   /**

@@ -16,9 +16,12 @@ export interface RecoveryBackup {
   /** The private key of the version this device uses, when held. */
   privateKey(): Promise<Uint8Array | undefined>;
   /** Restores every key from the backup. */
-  restore(options: {
-    readonly onProgress?: (done: number, total: number) => void;
-  }): Promise<{ readonly version: string; readonly imported: number }>;
+  restore(options: { readonly onProgress?: (done: number, total: number) => void }): Promise<{
+    readonly version: string;
+    readonly imported: number;
+    readonly download: "whole" | "per_room";
+    readonly roomsTooLarge: readonly string[];
+  }>;
 }
 
 /** What recovery needs of the encryption driver. */
@@ -83,3 +86,10 @@ export interface RecoverResult {
    */
   readonly repaired: readonly string[];
 }
+  /**
+   * How the backup came down (`RestoreBackupResult.download`): `per_room` when it was too large
+   * for one answer; undefined when nothing was restored.
+   */
+  readonly restoreDownload: "whole" | "per_room" | undefined;
+  /** Rooms whose keys were too large to download even room by room: not restored. */
+  readonly restoreRoomsTooLarge: readonly string[];

@@ -16,7 +16,7 @@ import type {
   ToDeviceEvent,
   Unsigned,
 } from "../../wire/index.ts";
-import type { Room, Tombstone } from "../rooms/room.ts";
+import type { Room, RoomSummaryInfo, Tombstone } from "../rooms/room.ts";
 import type { VerificationRequest } from "../verification/request.ts";
 
 /** How an `m.room.encrypted` event fared. Absent on events that were not encrypted. */
@@ -137,6 +137,11 @@ export interface ClientEventMap {
   "room.forgotten": [roomId: string];
   /** The room was upgraded; `tombstone.replacementRoomId` is the successor. */
   "room.tombstone": [room: Room, tombstone: Tombstone];
+  /**
+   * The server's room summary changed (heroes, joined or invited member count): `room.displayName`
+   * may have changed with it.
+   */
+  "room.summary": [room: Room, summary: RoomSummaryInfo];
   "room.typing": [room: Room, userIds: readonly string[]];
   /** An `m.receipt` ephemeral event: event ID → receipt type → user ID → data. */
   "room.receipt": [room: Room, content: JsonObject];

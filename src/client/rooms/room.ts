@@ -1,14 +1,17 @@
 // One room as the client knows it from sync: the local user's membership, current state, members,
 // per-room account data and upgrade links. Mutated only by the sync handler.
-import type {
-  BasicEvent,
-  ClientEvent,
-  JsonObject,
-  Membership,
-  StateEvent,
-  StrippedStateEvent,
+import {
+  type BasicEvent,
+  type ClientEvent,
+  isIdentifier,
+  type JsonObject,
+  type Membership,
+  type RoomSummary,
+  type StateEvent,
+  type StrippedStateEvent,
 } from "../../wire/index.ts";
-import type { RoomSnapshot } from "../client-store/index.ts";
+import { MAX_ROOM_HEROES, type RoomSnapshot } from "../client-store/index.ts";
+import { roomDisplayName } from "./display-name.ts";
 
 export interface RoomMember {
   userId: string;
@@ -34,6 +37,27 @@ export interface Tombstone {
 export interface Predecessor {
   roomId: string;
   eventId?: string;
+}
+
+/** What the server's room summary (`summary` in `/sync`) said last, each field as it last came. */
+export interface RoomSummaryInfo {
+  /** `m.heroes`: members to name the room after (never the local user). */
+  heroes?: readonly string[];
+  /** `m.joined_member_count`. */
+  joinedMemberCount?: number;
+  /** `m.invited_member_count`. */
+  invitedMemberCount?: number;
+}
+
+/** A hero the client keeps: a user ID (not the local user's), once. */
+function heroesOf(ids: readonly string[], ownUserId: string | undefined): string[] {
+  const out: string[] = [];
+  for (const id of ids) {
+    if (out.length >= MAX_ROOM_HEROES) break;
+    if (!isIdentifier(id) || !id.startsWith("@") || id === ownUserId || out.includes(id)) continue;
+    out.push(id);
+  }
+  return out;
 }
 
 const MEMBERSHIPS: ReadonlySet<string> = new Set(["join", "invite", "leave", "ban", "knock"]);
@@ -201,12 +225,16 @@ export class Room {
   private _inviteState: StrippedStateEvent[] = [];
   private readonly accountData = new Map<string, BasicEvent>();
   private _typing: readonly string[] = [];
+  private _summary: RoomSummaryInfo = {};
   /** Pagination token for history before the latest timeline chunk seen in sync. */
   prevBatch: string | undefined;
+  /** The local user, when known: left out of the members a room's display name is made of. */
+  readonly ownUserId: string | undefined;
 
-  constructor(roomId: string, membership: Membership = "join") {
+  constructor(roomId: string, membership: Membership = "join", ownUserId?: string) {
     this.roomId = roomId;
     this._membership = membership;
+    this.ownUserId = ownUserId;
   }
 
   get membership(): Membership {
@@ -235,6 +263,37 @@ export class Room {
       str(this.getState(type)?.content, field) ??
       str(this._inviteState.find((e) => e.type === type && e.state_key === "")?.content, field);
     return fromState("m.room.name", "name") || fromState("m.room.canonical_alias", "alias") || undefined;
+  }
+
+  /**
+   * The name to show for the room, by the spec's rules ("Calculating the display name for a
+   * room"): `name` (`m.room.name`, else the canonical alias); else the room summary's heroes by
+   * their member display names (disambiguated), e.g. "Alice, Bob and 3 others", or "Empty Room"
+   * ("Empty Room (was Alice)") when no one else is joined or invited. Without a summary, the
+   * members the room's state holds stand in for the heroes.
+   */
+  get displayName(): string {
+    return this.name ?? roomDisplayName(this);
+  }
+
+  /** The room summary as the server last sent it (`heroes`, member counts), fields it never sent absent. */
+  get summary(): RoomSummaryInfo {
+    return this._summary;
+  }
+
+  /** `m.heroes` of the room summary (at most `MAX_ROOM_HEROES`), undefined when never sent. */
+  get heroes(): readonly string[] | undefined {
+    return this._summary.heroes;
+  }
+
+  /** Joined members: the room summary's count, else those the room's state holds. */
+  get joinedMemberCount(): number {
+    return this._summary.joinedMemberCount ?? this.joinedMemberIds.length;
+  }
+
+  /** Invited members: the room summary's count, else those the room's state holds. */
+  get invitedMemberCount(): number {
+    return this._summary.invitedMemberCount ?? this.members.filter((m) => m.membership === "invite").length;
   }
 
   get topic(): string | undefined {
@@ -428,6 +487,25 @@ export class Room {
     this.accountData.set(ev.type, ev);
   }
 
+  /**
+   * @internal Takes a sync response's room summary: each field it has replaces the one kept (the
+   * server leaves out those that did not change). Heroes past `MAX_ROOM_HEROES`, and those that
+   * are no user ID or are the local user, are left out. True when something changed.
+   */
+  applySummary(s: RoomSummary): boolean {
+    const next: RoomSummaryInfo = { ...this._summary };
+    if (s["m.heroes"] !== undefined) next.heroes = heroesOf(s["m.heroes"], this.ownUserId);
+    if (s["m.joined_member_count"] !== undefined) next.joinedMemberCount = s["m.joined_member_count"];
+    if (s["m.invited_member_count"] !== undefined) next.invitedMemberCount = s["m.invited_member_count"];
+    const changed =
+      next.joinedMemberCount !== this._summary.joinedMemberCount ||
+      next.invitedMemberCount !== this._summary.invitedMemberCount ||
+      (next.heroes ?? []).join("\n") !== (this._summary.heroes ?? []).join("\n") ||
+      (next.heroes === undefined) !== (this._summary.heroes === undefined);
+    if (changed) this._summary = next;
+    return changed;
+  }
+
   /** @internal */
   setTyping(userIds: readonly string[]): void {
     this._typing = userIds;
@@ -442,11 +520,27 @@ export class Room {
     };
     if (this._inviteState.length > 0) s.inviteState = this._inviteState;
     if (this.prevBatch !== undefined) s.prevBatch = this.prevBatch;
+    const { heroes, joinedMemberCount, invitedMemberCount } = this._summary;
+    if (heroes !== undefined || joinedMemberCount !== undefined || invitedMemberCount !== undefined) {
+      s.summary = {
+        ...(heroes !== undefined ? { heroes: [...heroes] } : {}),
+        ...(joinedMemberCount !== undefined ? { joinedMemberCount } : {}),
+        ...(invitedMemberCount !== undefined ? { invitedMemberCount } : {}),
+      };
+    }
     return s;
   }
 
-  static fromSnapshot(s: RoomSnapshot): Room {
-    const room = new Room(s.roomId, s.membership);
+  static fromSnapshot(s: RoomSnapshot, ownUserId?: string): Room {
+    const room = new Room(s.roomId, s.membership, ownUserId);
+    if (s.summary !== undefined) {
+      const { heroes, joinedMemberCount, invitedMemberCount } = s.summary;
+      room.applySummary({
+        ...(heroes !== undefined ? { "m.heroes": heroes } : {}),
+        ...(joinedMemberCount !== undefined ? { "m.joined_member_count": joinedMemberCount } : {}),
+        ...(invitedMemberCount !== undefined ? { "m.invited_member_count": invitedMemberCount } : {}),
+      });
+    }
     for (const ev of s.state) room.applyState(ev);
     for (const ev of s.accountData) room.setAccountData(ev);
     if (s.inviteState) room.setInviteState(s.inviteState);

@@ -132,7 +132,7 @@ export async function handleSyncResponse(
     let room = ctx.synced.rooms.get(roomId);
     const prev = room?.membership;
     if (!room) {
-      room = new Room(roomId, membership);
+      room = new Room(roomId, membership, ctx.userId);
       ctx.synced.rooms.set(roomId, room);
     }
     changedRooms.set(roomId, room);
@@ -270,6 +270,8 @@ async function applyRoom(
     room.setAccountData(ev);
     emits.push(() => ctx.emitter.emit("room.accountData", room, ev));
   }
+  if ("summary" in r && r.summary !== undefined && room.applySummary(r.summary))
+    emits.push(() => ctx.emitter.emit("room.summary", room, room.summary));
   if ("ephemeral" in r) {
     for (const ev of r.ephemeral?.events ?? []) {
       if (ev.type === "m.typing") {

@@ -55,7 +55,7 @@ export class SyncedState {
     this.#emitted.clear();
     const left: { roomId: string; at: number }[] = [];
     for (const snap of snapshot?.rooms ?? []) {
-      const room = Room.fromSnapshot(snap);
+      const room = Room.fromSnapshot(snap, userId);
       this.rooms.set(snap.roomId, room);
       if (!isLeft(room)) continue;
       const own = userId === undefined ? undefined : room.getState("m.room.member", userId);
