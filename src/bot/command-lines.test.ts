@@ -106,3 +106,29 @@ test("usage answers, refusals and failures reply to the command (in its thread),
   assert.match(String(f.sent[0]?.content.body), /^Usage: !remind <delay:duration> <text\.\.\.>/);
   await bot.stop();
 });
+
+test("a command addressed to the bot first (Bot: !cmd) runs; a name is an address only with a mention pill", async () => {
+  const f = await fakeBotClient();
+  const bot = new Bot({ client: f.client });
+  bot.command("echo", { args: { text: arg.rest() } }, (ctx, { text }) => ctx.notice(text));
+  await bot.start();
+  await f.feed({});
+  const pill = { "m.mentions": { user_ids: [FAKE_BOT_USER] } };
+  const botJoin = fakeMember(FAKE_BOT_USER, "join");
+  botJoin.content = { membership: "join", displayname: "Helper Bot" };
+  await f.feedTimeline(ROOM, [
+    botJoin,
+    fakeMessage(alice, "Helper Bot: !echo by display name", pill),
+    fakeMessage(alice, "bot, !echo by localpart", pill),
+    fakeMessage(alice, `${FAKE_BOT_USER} !echo by user ID`),
+    // No pill: "Helper Bot" could be anyone's name.
+    fakeMessage(alice, "Helper Bot: !echo not addressed"),
+    // Addressed, but no command after the address.
+    fakeMessage(alice, "Helper Bot: hello !echo x", pill),
+  ]);
+  assert.deepEqual(
+    f.sent.map((s) => s.content.body),
+    ["by display name", "by localpart", "by user ID"],
+  );
+  await bot.stop();
+});

@@ -131,7 +131,7 @@ export class Dispatcher {
     const body = this.#handledBody(ev);
     if (body === undefined) return;
     const isOwner = this.#host.owners.has(ev.sender);
-    const invoked = handlers.commandIn(body);
+    const invoked = this.#commandIn(room, ev, body);
     if (invoked !== undefined) {
       const [cmd, argText] = invoked;
       const ctx = new CommandContext(client, ev, room, isOwner, cmd.name, argText, gate);
@@ -166,7 +166,7 @@ export class Dispatcher {
       "event readable too late (lateEvents.maxDelayMs), not handled",
     );
     const body = ev.type === "m.room.message" ? this.#handledBody(ev) : undefined;
-    const invoked = body === undefined ? undefined : handlers.commandIn(body);
+    const invoked = body === undefined ? undefined : this.#commandIn(room, ev, body);
     const isOwner = this.#host.owners.has(ev.sender);
     if (invoked === undefined) return;
     if (!isOwner && !client.getDirectRoomIds(ev.sender).includes(room.roomId)) return;
@@ -179,6 +179,33 @@ export class Dispatcher {
           err instanceof AnswerLimitError ||
           logger.warn({ err, roomId: room.roomId }, "could not send a late notice"),
       );
+  }
+
+  /**
+   * The command a message invokes: its body starts with the prefix, or it addresses the bot first
+   * (`Bot: !cmd`, `@bot:example.org !cmd`, as clients write a mention at a message's start) and
+   * then starts with the prefix. The bot's display name or localpart counts as an address only in a
+   * message whose `m.mentions` names the bot (a mention pill); its user ID always does.
+   */
+  #commandIn(room: Room, ev: RoomEvent, body: string): ReturnType<Handlers["commandIn"]> {
+    const { client, handlers } = this.#host;
+    const direct = handlers.commandIn(body);
+    if (direct !== undefined) return direct;
+    const me = client.userId;
+    const names = [me];
+    const mentions = ev.content["m.mentions"] as { user_ids?: unknown } | undefined;
+    if (Array.isArray(mentions?.user_ids) && mentions.user_ids.includes(me)) {
+      const displayName = room.getMember(me)?.displayName;
+      if (displayName !== undefined && displayName !== "") names.push(displayName);
+      names.push(me.slice(1, me.indexOf(":")));
+    }
+    for (const name of names) {
+      if (!body.startsWith(name)) continue;
+      const rest = /^[:,]?\s+([\s\S]*)$/.exec(body.slice(name.length))?.[1];
+      const invoked = rest === undefined ? undefined : handlers.commandIn(rest);
+      if (invoked !== undefined) return invoked;
+    }
+    return undefined;
   }
 
   #mentionsMe(ev: RoomEvent, body: string): boolean {
