@@ -101,7 +101,6 @@ export {
   MalformedResponseError,
   MatrixError,
   NetworkError,
-  ResponseTooLargeError,
 } from "./errors.ts";
 export { TypedEmitter } from "./events/emitter.ts";
 export type {
@@ -117,7 +116,6 @@ export {
   DEFAULT_REQUEST_TIMEOUT_MS,
   type FetchLike,
   HttpClient,
-  MAX_BACKUP_RESPONSE_BYTES,
   MAX_JSON_RESPONSE_BYTES,
   MAX_SYNC_RESPONSE_BYTES,
   path,
@@ -149,17 +147,17 @@ export {
   textContent,
   withRelations,
 } from "./rooms/content.ts";
-export { ROOM_NAME_HEROES } from "./rooms/display-name.ts";
 export {
   MAX_INVITE_STATE_CHARS,
+export { ROOM_NAME_HEROES } from "./rooms/display-name.ts";
   MAX_INVITE_STATE_EVENTS,
   type Predecessor,
   Room,
   type RoomEncryptionSettings,
   type RoomMember,
-  type RoomSummaryInfo,
   type Tombstone,
 } from "./rooms/room.ts";
+  type RoomSummaryInfo,
 export { newTxnId, SEND_BACKOFF } from "./rooms/send-queue.ts";
 export type { SendOptions } from "./rooms/sender.ts";
 export type { PasswordLogin, RegisterOptions, SessionInfo } from "./session/session.ts";

@@ -10,6 +10,7 @@ import type {
   DeviceTrust,
   HeldKeyRequest,
   OutgoingRequest,
+  UnlockedSecretStorageKey,
   UserIdentityInfo,
 } from "../../e2ee/index.ts";
 // Values straight from their files, not from the E2EE barrel: the barrel also leads to the parts
@@ -89,6 +90,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       http: host.http,
       userId: machine.userId,
       setAccountData: (type, content) => host.setAccountData(type, content),
+      defaultKeyCreated: (key) => this.#dehydrationKeysReplaced({ secretStorageKey: key }),
     });
     this.#loop = new OutgoingRequestLoop({
       machine,
@@ -113,9 +115,9 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       setAccountData: (type, content) => host.setAccountData(type, content),
       emitRedecrypted: (events) => this.#emitRedecrypted(events),
       reportError: (error) => host.reportError(error),
-      knownRooms: () => Array.from(host.rooms(), (room) => room.roomId),
       exclusive: (work) => lease.run(work),
     });
+      knownRooms: () => Array.from(host.rooms(), (room) => room.roomId),
     this.dehydration = new DehydratedDevices({
       http: host.http,
       machine,
@@ -140,11 +142,13 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
         privateKey: () => machine.backup.exportPrivateKey(),
         restore: (options) => backup.restore(options),
       },
-      bootstrapCrossSigning: (options) => this.bootstrapCrossSigning(options),
+      // Not the public call: resetIdentity moves dehydration once, with its new secret storage key.
+      bootstrapCrossSigning: (options) => this.#bootstrapCrossSigning(options),
       crossSigningStatus: () => this.crossSigningStatus(),
       getUserIdentity: (userId) => this.getUserIdentity(userId),
       flush: () => this.#loop.run(),
       exclusive: (work) => lease.run(work),
+      keysReplaced: (change) => this.#dehydrationKeysReplaced(change),
     });
     this.historySharing = new HistorySharing({
       machine,
@@ -391,13 +395,33 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
    * User-Interactive Auth with `auth`), then signs this device. Nothing is created when the
    * published identity is already ours, unless `reset` (which replaces an identity: others see it
    * change). Refuses (`CrossSigningError("IDENTITY_EXISTS")`) to replace an identity whose keys
-   * this device does not hold, unless `reset`.
+   * this device does not hold, unless `reset`. After a `reset`, a running dehydration schedule
+   * replaces its device at once with one signed by the new self-signing key.
    */
-  bootstrapCrossSigning(opts: { auth?: UiaAuth; reset?: boolean } = {}): Promise<CrossSigningStatus> {
+  async bootstrapCrossSigning(opts: { auth?: UiaAuth; reset?: boolean } = {}): Promise<CrossSigningStatus> {
+    const status = await this.#bootstrapCrossSigning(opts);
+    // A running dehydration schedule replaces its device, signed by the new self-signing key.
+    if (opts.reset === true) await this.#dehydrationKeysReplaced({ identityReset: true });
+    return status;
+  }
+
+  #bootstrapCrossSigning(opts: { auth?: UiaAuth; reset?: boolean }): Promise<CrossSigningStatus> {
     return this.#openUnit(async () => {
       await this.#trust.bootstrapCrossSigning(opts);
       return this.crossSigningStatus();
     });
+  }
+
+  /** `dehydration.keysReplaced`, its failure reported (the keys were replaced all the same). */
+  async #dehydrationKeysReplaced(change: {
+    secretStorageKey?: UnlockedSecretStorageKey;
+    identityReset?: boolean;
+  }): Promise<void> {
+    try {
+      await this.dehydration.keysReplaced(change);
+    } catch (e) {
+      this.#host.reportError(e);
+    }
   }
 
   /** Our cross-signing state (our published keys asked for again when outdated). */

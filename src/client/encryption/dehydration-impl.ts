@@ -35,12 +35,28 @@ const unstable = (suffix = ""): RequestPath => {
   return { encoded: p, template: p };
 };
 
+/** A running rotation schedule. */
+interface Schedule {
+  readonly abort: AbortController;
+  /** The dehydration key it seals under (replaced by `keysReplaced`, zeroed by `stop()`). */
+  key: Uint8Array;
+  /** The key was read from (or created in) secret storage, not passed by the caller. */
+  readonly fromSecretStorage: boolean;
+  /** Counts `keysReplaced` uploads: a rotation that sees it change meanwhile uploads nothing. */
+  epoch: number;
+}
+
 /** `DehydratedDevices`'s code, loaded on first use; its methods are documented there (`dehydration.ts`). */
 export class DehydratedDevicesImpl {
   readonly #host: DehydrationHost;
-  #schedule: { readonly abort: AbortController; readonly key: Uint8Array } | undefined;
+  #schedule: Schedule | undefined;
   /** Counts `stop()` calls: a `start()` that sees it change while under way schedules nothing. */
   #generation = 0;
+  /**
+   * The schedule's uploads (rotations, `keysReplaced`) one after the other: the lease lets
+   * this process's units overlap, and a rotation must not land after the device that replaced its key.
+   */
+  #uploads: Promise<unknown> = Promise.resolve();
 
   constructor(host: DehydrationHost) {
     this.#host = host;
@@ -49,6 +65,13 @@ export class DehydratedDevicesImpl {
   /** Runs `work` as one unit of work on the crypto store (under its lease), as the client's others. */
   #exclusive<T>(work: () => Promise<T>): Promise<T> {
     return this.#host.exclusive?.(work) ?? work();
+  }
+
+  /** `work` after the schedule's uploads queued before it. */
+  #serial<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#uploads.then(work, work);
+    this.#uploads = run.catch(() => undefined);
+    return run;
   }
 
   create(key: Uint8Array): Promise<{ deviceId: string; crossSigned: boolean }> {
@@ -195,10 +218,15 @@ export class DehydratedDevicesImpl {
       await this.create(key);
       // `stop()` (the client closing) or another `start()` came meanwhile: no schedule from this one.
       if (generation !== this.#generation) return result;
-      const abort = new AbortController();
-      this.#schedule = { abort, key };
+      const schedule: Schedule = {
+        abort: new AbortController(),
+        key,
+        fromSecretStorage: options.key === undefined,
+        epoch: 0,
+      };
+      this.#schedule = schedule;
       scheduled = true;
-      void this.#rotate(key, periodMs, abort.signal);
+      void this.#rotate(schedule, periodMs);
       return result;
     } finally {
       if (!scheduled) key.fill(0);
@@ -225,7 +253,8 @@ export class DehydratedDevicesImpl {
     }
   }
 
-  async #rotate(key: Uint8Array, periodMs: number, signal: AbortSignal): Promise<void> {
+  async #rotate(schedule: Schedule, periodMs: number): Promise<void> {
+    const signal = schedule.abort.signal;
     for (;;) {
       try {
         await this.#host.clock.sleep(periodMs, signal);
@@ -235,9 +264,14 @@ export class DehydratedDevicesImpl {
       if (signal.aborted) return;
       // A copy taken before any await: `stop()` wipes the schedule's key, and a rotation under way
       // then must not seal the new device under the wiped (all-zero) key.
-      const sealKey = key.slice();
+      const sealKey = schedule.key.slice();
+      const epoch = schedule.epoch;
       try {
-        await this.create(sealKey);
+        await this.#serial(async () => {
+          // The keys were replaced meanwhile: the device uploaded then is this period's.
+          if (schedule.epoch !== epoch) return;
+          await this.create(sealKey);
+        });
       } catch (e) {
         if (signal.aborted) return;
         this.#host.reportError(e);
@@ -245,6 +279,47 @@ export class DehydratedDevicesImpl {
         sealKey.fill(0);
       }
     }
+  }
+
+  async keysReplaced(change: {
+    readonly secretStorageKey?: UnlockedSecretStorageKey;
+    readonly identityReset?: boolean;
+  }): Promise<void> {
+    const schedule = this.#schedule;
+    if (schedule === undefined) return;
+    const storageKey = schedule.fromSecretStorage ? change.secretStorageKey : undefined;
+    // A key the caller keeps is not in secret storage: only a new signature calls for a new device.
+    if (storageKey === undefined && change.identityReset !== true) return;
+    schedule.epoch++;
+    await this.#serial(async () => {
+      if (this.#schedule !== schedule) return; // stopped, or started again, meanwhile
+      if (storageKey !== undefined) {
+        const fresh = randomBytes(32);
+        try {
+          // Only under the new default key: the old one may have leaked, and no login reads it now.
+          await this.#host.secretStorage.store(DEHYDRATION_SECRET_NAME, encodeBase64(fresh), [storageKey], {
+            replace: true,
+          });
+        } catch (e) {
+          fresh.fill(0);
+          // Sealing on under the old key would make every other login replace our devices.
+          if (this.#schedule === schedule) this.stop();
+          throw e;
+        }
+        if (this.#schedule !== schedule) {
+          fresh.fill(0);
+          return;
+        }
+        schedule.key.fill(0);
+        schedule.key = fresh;
+      }
+      const sealKey = schedule.key.slice();
+      try {
+        await this.create(sealKey);
+      } finally {
+        sealKey.fill(0);
+      }
+    });
   }
 
   get running(): boolean {

@@ -72,6 +72,26 @@ export class DehydratedDevices {
     return (await this.#impl.get()).start(options);
   }
 
+  /**
+   * Called by the client after the default secret storage key was replaced (`secretStorageKey`:
+   * `recovery.enable`, `changeRecoveryKey`, `resetIdentity`, `secretStorage.createKey`) or our
+   * self-signing key (`identityReset`: `resetIdentity`, `bootstrapCrossSigning({ reset })`); apps
+   * need not call it. While the schedule runs, a fresh device replaces the one on the server at
+   * once: under a fresh dehydration key stored under the new default key only (when the schedule's
+   * key came from secret storage), else under the same key (a caller's key, after a reset), signed
+   * with our self-signing key of now; the schedule goes on with that key. Without it the schedule
+   * sealed on under a key no other login reads (each then made its own, and the logins replaced
+   * each other's devices), or left a device signed by the old self-signing key that no one shares
+   * keys with. When the key cannot be stored, the schedule stops (its error is thrown).
+   */
+  async keysReplaced(change: {
+    readonly secretStorageKey?: UnlockedSecretStorageKey;
+    readonly identityReset?: boolean;
+  }): Promise<void> {
+    // Not loaded: no schedule runs.
+    await this.#impl.value?.keysReplaced(change);
+  }
+
   /** Whether a rotation schedule runs (never before the code was loaded). */
   get running(): boolean {
     return this.#impl.value?.running ?? false;

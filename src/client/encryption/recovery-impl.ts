@@ -121,7 +121,7 @@ export class RecoveryImpl {
         ...(options.auth === undefined ? {} : { auth: options.auth }),
       });
       await this.#host.backup.createVersion();
-      return this.#newKey(options);
+      return this.#newKey(options, true);
     });
   }
 
@@ -262,7 +262,7 @@ export class RecoveryImpl {
   }
 
   /** A new default key with every secret this device holds (the backup recreated if its key is lost). */
-  async #newKey(options: NewRecoveryKeyOptions): Promise<RecoveryKeyResult> {
+  async #newKey(options: NewRecoveryKeyOptions, identityReset = false): Promise<RecoveryKeyResult> {
     const cs = await this.#refreshOwnIdentity();
     const { master, selfSigning, userSigning } = cs.privateKeys;
     if (cs.masterKey === undefined || !master || !selfSigning || !userSigning) {
@@ -310,6 +310,8 @@ export class RecoveryImpl {
       for (const [name, value] of values) await ss.store(name, value, [created.key], { replace: true });
       // Last: until now the old default key (and its secrets) stayed in place.
       await ss.setDefaultKey(created.keyId);
+      // A running dehydration schedule moves to the new key (and self-signing key) at once.
+      await this.#host.keysReplaced?.({ secretStorageKey: created.key, identityReset });
     } finally {
       created.key.wipe();
     }

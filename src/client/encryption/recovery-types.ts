@@ -1,5 +1,10 @@
 // The shapes of `client.crypto.recovery`'s calls, and what it needs of the driver around it.
-import type { CrossSigningStatus, OlmMachine, UserIdentityInfo } from "../../e2ee/index.ts";
+import type {
+  CrossSigningStatus,
+  OlmMachine,
+  UnlockedSecretStorageKey,
+  UserIdentityInfo,
+} from "../../e2ee/index.ts";
 import type { HttpClient } from "../http.ts";
 import type { UiaAuth } from "../uia.ts";
 import type { SecretStorage } from "./secret-storage.ts";
@@ -38,6 +43,14 @@ export interface RecoveryHost {
   flush(): Promise<void>;
   /** Runs `work` as one unit of work on the crypto store (under its lease; units nest). */
   exclusive<T>(work: () => Promise<T>): Promise<T>;
+  /**
+   * After a new default secret storage key (and, with `identityReset`, new cross-signing keys):
+   * the running dehydration schedule moves to them. Reports its own errors; never throws.
+   */
+  keysReplaced?(change: {
+    secretStorageKey: UnlockedSecretStorageKey;
+    identityReset: boolean;
+  }): Promise<void>;
 }
 
 export interface NewRecoveryKeyOptions {
@@ -81,15 +94,15 @@ export interface RecoverResult {
   /** Room keys restored from the backup (new or better than what this device had). */
   readonly restored: number;
   /**
+   * Secrets this device held but secret storage lacked, written back (none when the key's
+   * passphrase parameters are weak: nothing new is written under such a key).
+   */
+  readonly repaired: readonly string[];
+}
+  /**
    * How the backup came down (`RestoreBackupResult.download`): `per_room` when it was too large
    * for one answer; undefined when nothing was restored.
    */
   readonly restoreDownload: "whole" | "per_room" | undefined;
   /** Rooms whose keys were too large to download even room by room: not restored. */
   readonly restoreRoomsTooLarge: readonly string[];
-  /**
-   * Secrets this device held but secret storage lacked, written back (none when the key's
-   * passphrase parameters are weak: nothing new is written under such a key).
-   */
-  readonly repaired: readonly string[];
-}

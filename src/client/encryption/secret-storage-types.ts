@@ -40,4 +40,6 @@ export interface SecretStorageHost {
   readonly userId: string;
   /** Uploads global account data (and keeps the client's copy current). */
   setAccountData(type: string, content: JsonObject): Promise<void>;
+  /** After `createKey` made a new default key (dehydration moves to it). Never throws. */
+  defaultKeyCreated?(key: UnlockedSecretStorageKey): Promise<void>;
 }

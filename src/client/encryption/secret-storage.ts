@@ -48,10 +48,13 @@ export class SecretStorage {
   /**
    * Creates a key (random, or from a passphrase) and uploads its description; with `setDefault`
    * (the default) it becomes the default key. Several keys may exist at once: secrets can be
-   * encrypted for any of them.
+   * encrypted for any of them. A new default key while dehydration runs: a fresh dehydrated
+   * device, its key stored under the new key (`DehydratedDevices.keysReplaced`).
    */
   async createKey(options: CreateSecretStorageKeyOptions = {}): Promise<CreatedSecretStorageKey> {
-    return (await this.#impl.get()).createKey(options);
+    const created = await (await this.#impl.get()).createKey(options);
+    if (options.setDefault !== false) await this.#host.defaultKeyCreated?.(created.key);
+    return created;
   }
 
   /** Points `m.secret_storage.default_key` at `keyId` (whose description must exist). */
