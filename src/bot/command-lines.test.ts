@@ -132,3 +132,25 @@ test("a command addressed to the bot first (Bot: !cmd) runs; a name is an addres
   );
   await bot.stop();
 });
+
+test("an alias cannot take another command's name or alias (it would shadow it)", async () => {
+  const f = await fakeBotClient();
+  const bot = new Bot({ client: f.client });
+  bot.command("status", { aliases: ["st"] }, (ctx) => ctx.notice("status"));
+  assert.throws(() => bot.command("stop", { aliases: ["st"] }, (ctx) => ctx.notice("stopping")), RangeError);
+  assert.throws(
+    () => bot.command("hijack", { aliases: ["help"] }, (ctx) => ctx.notice("gotcha")),
+    RangeError,
+  );
+  assert.throws(() => bot.command("odd", { aliases: ["no spaces"] }, (ctx) => ctx.notice("odd")), RangeError);
+  await bot.start();
+  await f.feed({});
+  await f.feedTimeline(ROOM, [
+    fakeMember(FAKE_BOT_USER, "join"),
+    fakeMessage(alice, "!st"),
+    fakeMessage(alice, "!help"),
+  ]);
+  assert.equal(f.sent[0]?.content.body, "status");
+  assert.match(String(f.sent[1]?.content.body), /^Commands:/);
+  await bot.stop();
+});

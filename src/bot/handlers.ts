@@ -62,9 +62,14 @@ export class Handlers {
     scope: string | undefined,
   ): void {
     const key = name.toLowerCase();
-    if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(key)) throw new RangeError(`bad command name "${name}"`);
-    if (this.#commands.has(key) || this.#aliases.has(key))
-      throw new RangeError(`command "${name}" exists already`);
+    // An alias is a name too: one that took an existing command's (or alias's) name would silently
+    // shadow it (another skill's command, or `help`).
+    const aliases = (opts.aliases ?? []).map((a) => a.toLowerCase());
+    for (const word of [key, ...aliases]) {
+      if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(word)) throw new RangeError(`bad command name "${word}"`);
+      if (this.#commands.has(word) || this.#aliases.has(word))
+        throw new RangeError(`command "${word}" exists already`);
+    }
     if (this.#commands.size >= MAX_HANDLERS) throw new RangeError(`at most ${MAX_HANDLERS} commands`);
     const args = opts.args ?? {};
     const specs: ArgSpec<unknown>[] = Object.values(args as ArgSpecs);
@@ -77,7 +82,7 @@ export class Handlers {
       run: run as Command["run"],
       scope,
     });
-    for (const alias of opts.aliases ?? []) this.#aliases.set(alias.toLowerCase(), key);
+    for (const alias of aliases) this.#aliases.set(alias, key);
   }
 
   addWebhook(name: string, run: (req: WebhookRequest) => unknown, scope: string | undefined): void {
