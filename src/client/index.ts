@@ -147,17 +147,17 @@ export {
   textContent,
   withRelations,
 } from "./rooms/content.ts";
+export { ROOM_NAME_HEROES } from "./rooms/display-name.ts";
 export {
   MAX_INVITE_STATE_CHARS,
-export { ROOM_NAME_HEROES } from "./rooms/display-name.ts";
   MAX_INVITE_STATE_EVENTS,
   type Predecessor,
   Room,
   type RoomEncryptionSettings,
   type RoomMember,
+  type RoomSummaryInfo,
   type Tombstone,
 } from "./rooms/room.ts";
-  type RoomSummaryInfo,
 export { newTxnId, SEND_BACKOFF } from "./rooms/send-queue.ts";
 export type { SendOptions } from "./rooms/sender.ts";
 export type { PasswordLogin, RegisterOptions, SessionInfo } from "./session/session.ts";
