@@ -76,6 +76,16 @@ export class MalformedResponseError extends Error {
   }
 }
 
+/** A successful answer whose body is over the bound its request reads (`limit` bytes): not read. */
+export class ResponseTooLargeError extends MalformedResponseError {
+  /** The bound, in bytes. */
+  readonly limit: number;
+  constructor(endpoint: string, httpStatus: number, limit: number) {
+    super(endpoint, httpStatus, [`body larger than ${limit} bytes`]);
+    this.limit = limit;
+  }
+}
+
 export type ClientErrorCode =
   | "NOT_LOGGED_IN"
   | "DISCOVERY_FAILED"

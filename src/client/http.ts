@@ -25,6 +25,13 @@ export const MAX_JSON_RESPONSE_BYTES = 64 * 1024 * 1024;
  * locks the account out. Still bounded, under V8's ~512 MiB string limit with room to parse.
  */
 export const MAX_SYNC_RESPONSE_BYTES = 256 * 1024 * 1024;
+/**
+ * Largest answer of a whole key backup (`GET /room_keys/keys`, which the spec does not paginate):
+ * ~850 bytes a session, so about 80 000 sessions fit in `MAX_JSON_RESPONSE_BYTES` and 300 000 in
+ * this. The same bound as `/sync`'s (one string under V8's ~512 MiB limit, with room to parse); a
+ * bigger backup comes down room by room, each room's answer under this bound too.
+ */
+export const MAX_BACKUP_RESPONSE_BYTES = 256 * 1024 * 1024;
 /** Default per-request timeout (sync adds its long-poll timeout on top). */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 /** Largest error body read for its `errcode` (a bigger one counts as having none). */

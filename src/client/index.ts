@@ -101,6 +101,7 @@ export {
   MalformedResponseError,
   MatrixError,
   NetworkError,
+  ResponseTooLargeError,
 } from "./errors.ts";
 export { TypedEmitter } from "./events/emitter.ts";
 export type {
@@ -116,6 +117,7 @@ export {
   DEFAULT_REQUEST_TIMEOUT_MS,
   type FetchLike,
   HttpClient,
+  MAX_BACKUP_RESPONSE_BYTES,
   MAX_JSON_RESPONSE_BYTES,
   MAX_SYNC_RESPONSE_BYTES,
   path,

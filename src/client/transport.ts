@@ -3,7 +3,7 @@
 // runtime, and whatever `fetch` an app passes) and `node:http` with a keep-alive agent
 // (`platform/node-http.ts`, the default on Node, where `fetch`'s web streams cost more CPU than
 // the rest of a bot's work per command).
-import { MalformedResponseError, NetworkError } from "./errors.ts";
+import { MalformedResponseError, NetworkError, ResponseTooLargeError } from "./errors.ts";
 
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
 
@@ -43,8 +43,8 @@ export function networkMessage(endpoint: string, code: NetworkError["code"]): st
   return `${endpoint}: ${code === "NETWORK" ? "network error" : code.toLowerCase()}`;
 }
 
-export function bodyTooLarge(endpoint: string, status: number, limit: number): MalformedResponseError {
-  return new MalformedResponseError(endpoint, status, [`body larger than ${limit} bytes`]);
+export function bodyTooLarge(endpoint: string, status: number, limit: number): ResponseTooLargeError {
+  return new ResponseTooLargeError(endpoint, status, limit);
 }
 
 /** A `fetch` request may carry any body (media uploads: a `Blob` or a stream). */

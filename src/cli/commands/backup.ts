@@ -56,6 +56,10 @@ export async function backupRestoreCommand(
         imported: result.imported,
         total: result.total,
         failed: result.failed,
+        // Only when the backup was too large for one answer: it came down room by room.
+        ...(result.download === "per_room"
+          ? { download: result.download, rooms_too_large: result.roomsTooLarge }
+          : {}),
       }),
     );
   });

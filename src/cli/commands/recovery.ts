@@ -83,6 +83,9 @@ export async function recoveryRecoverCommand(
         cross_signed: result.crossSigned,
         backup_version: result.backupVersion ?? null,
         restored: result.restored,
+        ...(result.restoreDownload === "per_room"
+          ? { download: result.restoreDownload, rooms_too_large: result.restoreRoomsTooLarge }
+          : {}),
       }),
     );
   });

@@ -13,9 +13,9 @@ import type {
   VersionCheck,
 } from "../../e2ee/index.ts";
 import { backupVersionResponseSchema, type JsonObject, jsonObjectSchema } from "../../wire/index.ts";
-import { MatrixError } from "../errors.ts";
+import { ClientError, MatrixError, ResponseTooLargeError } from "../errors.ts";
 import { errorSummary } from "../events/emitter.ts";
-import { type HttpClient, path } from "../http.ts";
+import { type HttpClient, MAX_BACKUP_RESPONSE_BYTES, path, type RequestPath } from "../http.ts";
 import type { Logger } from "../logger.ts";
 
 import { KEY_BACKUP_ACCOUNT_DATA } from "./constants.ts";
@@ -61,6 +61,15 @@ export interface RestoreBackupResult {
   readonly total: number;
   /** Keys that did not decrypt with the backup key. */
   readonly failed: number;
+  /**
+   * How the keys came down: `whole`, the backup in one answer (or the room or session asked
+   * for); `per_room`, room by room over the rooms this client knows (joined, invited, left),
+   * because the whole backup's answer was over `MAX_BACKUP_RESPONSE_BYTES`. Keys of rooms the
+   * client does not know were then not restored (`restore({ roomId })` takes one room).
+   */
+  readonly download: "whole" | "per_room";
+  /** Rooms (`per_room`) whose own answer was over the bound too: none of their keys were restored. */
+  readonly roomsTooLarge: readonly string[];
 }
 
 export interface NewBackupVersion {
@@ -80,8 +89,29 @@ export interface KeyBackupHost {
   /** Emits events that waited for keys the backup gave. */
   emitRedecrypted(events: readonly DecryptedRoomEvent[]): Promise<void>;
   reportError(error: unknown): void;
+  /** The rooms the client knows (joined, invited, left): a backup too large for one answer comes down room by room. */
+  knownRooms(): Iterable<string>;
   /** Runs background work as one unit of work on the crypto store (its lease); inline when absent. */
   exclusive?<T>(work: () => Promise<T>): Promise<T>;
+}
+
+/**
+ * Longest a backup download may take, from sending to the body's last byte: a whole backup near
+ * `MAX_BACKUP_RESPONSE_BYTES` over a slow link takes minutes (256 MiB in 10 minutes is ~450 kB/s).
+ */
+export const BACKUP_DOWNLOAD_TIMEOUT_MS = 10 * 60_000;
+
+/** What every answer of one restore is imported with. */
+interface Restore {
+  readonly version: string;
+  readonly privateKey: Uint8Array | undefined;
+  readonly decryptor: BackupRecordsDecryptor | undefined;
+}
+
+/** A version answer's `count` (keys in the backup), when it has a sensible one. */
+function backupCount(body: unknown): number | undefined {
+  const count = (body as { count?: unknown } | null)?.count;
+  return typeof count === "number" && Number.isSafeInteger(count) && count >= 0 ? count : undefined;
 }
 
 /** The recovery-key codec (base58 with a parity byte), loaded when a recovery key is made or read. */
@@ -220,6 +250,9 @@ export class KeyBackup {
    * Restores room keys from the version this device uses (or the server's current one, with
    * `key`): everything, one room, or one session. Events that waited for them are emitted
    * (`room.decrypted`). Keys restored from the version we upload to are not uploaded again.
+   * Everything comes down room by room (over the rooms the client knows) when the whole backup's
+   * answer is over `MAX_BACKUP_RESPONSE_BYTES` (`download` says which); one room's or session's
+   * answer over it fails with `ClientError("TOO_LARGE")`.
    */
   restore(opts: RestoreBackupOptions = {}): Promise<RestoreBackupResult> {
     return this.#exclusive(() => this.#restore(opts));
@@ -238,33 +271,118 @@ export class KeyBackup {
       version = current;
     }
     const { roomId, sessionId } = opts;
-    const keysPath =
-      roomId === undefined
-        ? path`/_matrix/client/v3/room_keys/keys`
-        : sessionId === undefined
+    const restore: Restore = { version, privateKey, decryptor: await this.#decryptor() };
+    if (roomId !== undefined) {
+      const keysPath =
+        sessionId === undefined
           ? path`/_matrix/client/v3/room_keys/keys/${roomId}`
           : path`/_matrix/client/v3/room_keys/keys/${roomId}/${sessionId}`;
-    const body = await this.#host.http.request({
-      method: "GET",
-      path: keysPath,
-      query: { version },
-      schema: jsonObjectSchema,
-    });
+      const body = await this.#download(keysPath, version);
+      if (body === undefined) {
+        throw new ClientError(
+          "TOO_LARGE",
+          `the room's backup is over the ${MAX_BACKUP_RESPONSE_BYTES}-byte limit`,
+        );
+      }
+      const result = await this.#restoreAnswer(body, restore, { roomId, sessionId }, opts.onProgress);
+      return { ...result, download: "whole", roomsTooLarge: [] };
+    }
+    const body = await this.#download(path`/_matrix/client/v3/room_keys/keys`, version);
+    if (body !== undefined) {
+      const result = await this.#restoreAnswer(body, restore, {}, opts.onProgress);
+      return { ...result, download: "whole", roomsTooLarge: [] };
+    }
+    this.#host.logger.warn(
+      { limit: MAX_BACKUP_RESPONSE_BYTES },
+      "the whole key backup is too large for one answer; restoring it room by room",
+    );
+    return this.#restoreByRoom(restore, opts.onProgress);
+  }
+
+  /**
+   * The whole backup room by room, over the rooms the client knows: each room's answer read,
+   * restored and dropped before the next (never the whole backup in memory). Progress counts
+   * keys of the version's `count`, when the server gives it.
+   */
+  async #restoreByRoom(
+    restore: Restore,
+    onProgress: ((done: number, total: number) => void) | undefined,
+  ): Promise<RestoreBackupResult> {
+    const rooms = [...new Set(this.#host.knownRooms())];
+    const count =
+      onProgress === undefined ? undefined : backupCount(await this.#serverVersion().catch(() => null));
+    const roomsTooLarge: string[] = [];
+    let imported = 0;
+    let total = 0;
+    let failed = 0;
+    for (const roomId of rooms) {
+      const body = await this.#download(path`/_matrix/client/v3/room_keys/keys/${roomId}`, restore.version);
+      if (body === undefined) {
+        this.#host.logger.warn(
+          { limit: MAX_BACKUP_RESPONSE_BYTES },
+          "a room's key backup is too large for one answer; its keys are not restored",
+        );
+        roomsTooLarge.push(roomId);
+        continue;
+      }
+      const before = total;
+      const progress =
+        onProgress &&
+        ((done: number, all: number) => onProgress(before + done, Math.max(count ?? 0, before + all)));
+      const result = await this.#restoreAnswer(body, restore, { roomId }, progress);
+      imported += result.imported;
+      total += result.total;
+      failed += result.failed;
+    }
+    return { version: restore.version, imported, total, failed, download: "per_room", roomsTooLarge };
+  }
+
+  /** An answer of `room_keys/keys`, or undefined when it is over `MAX_BACKUP_RESPONSE_BYTES`. */
+  async #download(keysPath: RequestPath, version: string): Promise<JsonObject | undefined> {
+    try {
+      return await this.#host.http.request({
+        method: "GET",
+        path: keysPath,
+        query: { version },
+        schema: jsonObjectSchema,
+        maxResponseBytes: MAX_BACKUP_RESPONSE_BYTES,
+        timeoutMs: BACKUP_DOWNLOAD_TIMEOUT_MS,
+      });
+    } catch (e) {
+      if (e instanceof ResponseTooLargeError) return undefined;
+      throw e;
+    }
+  }
+
+  /** Worker threads for the records' decryption, where the platform has them. */
+  async #decryptor(): Promise<BackupRecordsDecryptor | undefined> {
     const threads = await platform.backupDecryptor?.();
     // A chunk the worker threads fail on is decrypted on this thread (the restore goes on); say so.
-    const decryptor: BackupRecordsDecryptor | undefined =
+    return (
       threads &&
       ((key, records) =>
         threads(key, records).catch((err: unknown) => {
           this.#host.logger.warn({ err }, "a backup worker thread failed; decrypting its records here");
           throw err;
-        }));
+        }))
+    );
+  }
+
+  /** Imports one answer; events that waited for its keys are emitted. */
+  async #restoreAnswer(
+    body: JsonObject,
+    restore: Restore,
+    scope: { roomId?: string | undefined; sessionId?: string | undefined },
+    onProgress: ((done: number, total: number) => void) | undefined,
+  ): Promise<Omit<RestoreBackupResult, "download" | "roomsTooLarge">> {
+    const { version, privateKey, decryptor } = restore;
+    const { roomId, sessionId } = scope;
     const result = await this.#backup.restore(body, {
       version,
       ...(roomId !== undefined ? { roomId } : {}),
       ...(sessionId !== undefined ? { sessionId } : {}),
       ...(privateKey !== undefined ? { privateKey } : {}),
-      ...(opts.onProgress !== undefined ? { onProgress: opts.onProgress } : {}),
+      ...(onProgress !== undefined ? { onProgress } : {}),
       ...(decryptor !== undefined ? { decryptor } : {}),
     });
     await this.#host.emitRedecrypted(result.redecrypted);

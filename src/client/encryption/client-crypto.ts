@@ -115,9 +115,9 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       setAccountData: (type, content) => host.setAccountData(type, content),
       emitRedecrypted: (events) => this.#emitRedecrypted(events),
       reportError: (error) => host.reportError(error),
+      knownRooms: () => Array.from(host.rooms(), (room) => room.roomId),
       exclusive: (work) => lease.run(work),
     });
-      knownRooms: () => Array.from(host.rooms(), (room) => room.roomId),
     this.dehydration = new DehydratedDevices({
       http: host.http,
       machine,

@@ -94,15 +94,15 @@ export interface RecoverResult {
   /** Room keys restored from the backup (new or better than what this device had). */
   readonly restored: number;
   /**
-   * Secrets this device held but secret storage lacked, written back (none when the key's
-   * passphrase parameters are weak: nothing new is written under such a key).
-   */
-  readonly repaired: readonly string[];
-}
-  /**
    * How the backup came down (`RestoreBackupResult.download`): `per_room` when it was too large
    * for one answer; undefined when nothing was restored.
    */
   readonly restoreDownload: "whole" | "per_room" | undefined;
   /** Rooms whose keys were too large to download even room by room: not restored. */
   readonly restoreRoomsTooLarge: readonly string[];
+  /**
+   * Secrets this device held but secret storage lacked, written back (none when the key's
+   * passphrase parameters are weak: nothing new is written under such a key).
+   */
+  readonly repaired: readonly string[];
+}
