@@ -162,6 +162,7 @@ export {
 } from "./rooms/room.ts";
 export { newTxnId, SEND_BACKOFF } from "./rooms/send-queue.ts";
 export type { SendOptions } from "./rooms/sender.ts";
+export type { NotificationCounts, UnreadNotifications } from "./rooms/unread.ts";
 export type { PasswordLogin, RegisterOptions, SessionInfo } from "./session/session.ts";
 export type { DecryptionResult, EventEncryptor, SyncCryptoChanges, SyncProcessor } from "./sync/hooks.ts";
 export {

@@ -68,6 +68,11 @@ const joined = fc.record(
       { highlight_count: count, notification_count: count },
       { requiredKeys: [] },
     ),
+    unread_thread_notifications: fc.dictionary(
+      id,
+      fc.record({ highlight_count: count, notification_count: count }, { requiredKeys: [] }),
+      { maxKeys: 2 },
+    ),
   },
   { requiredKeys: [] },
 );

@@ -17,6 +17,7 @@ import type {
   JoinedRoomSync,
   KnockedRoomSync,
   LeftRoomSync,
+  NotificationCountsSync,
   OneTimeKeyCounts,
   RoomSummary,
   SyncResponse,
@@ -130,6 +131,14 @@ function summary(v: unknown): RoomSummary | undefined {
   return out;
 }
 
+function notificationCounts(x: unknown): NotificationCountsSync | undefined {
+  if (!isRecord(x) || !optCount(x.highlight_count) || !optCount(x.notification_count)) return undefined;
+  const n: NotificationCountsSync = {};
+  if (x.highlight_count !== undefined) n.highlight_count = x.highlight_count as number;
+  if (x.notification_count !== undefined) n.notification_count = x.notification_count as number;
+  return n;
+}
+
 function timeline(v: unknown): Timeline | undefined {
   if (!isRecord(v)) return undefined;
   const out: Timeline = {};
@@ -157,13 +166,8 @@ function joinedRoom(v: unknown): JoinedRoomSync | undefined {
     field(out, v, "timeline", timeline) &&
     field(out, v, "ephemeral", basicOf) &&
     field(out, v, "account_data", basicOf) &&
-    field(out, v, "unread_notifications", (x) => {
-      if (!isRecord(x) || !optCount(x.highlight_count) || !optCount(x.notification_count)) return undefined;
-      const n: NonNullable<JoinedRoomSync["unread_notifications"]> = {};
-      if (x.highlight_count !== undefined) n.highlight_count = x.highlight_count as number;
-      if (x.notification_count !== undefined) n.notification_count = x.notification_count as number;
-      return n;
-    });
+    field(out, v, "unread_notifications", notificationCounts) &&
+    field(out, v, "unread_thread_notifications", (x) => roomMap(x, notificationCounts));
   return ok ? out : undefined;
 }
 
@@ -189,7 +193,10 @@ function knockedRoom(v: unknown): KnockedRoomSync | undefined {
   return field(out, v, "knock_state", (x) => eventsOf(x, isStrippedState)) ? out : undefined;
 }
 
-/** A map of rooms whose every value parses; undefined when one does not (the schema drops it). */
+/**
+ * A map by ID (rooms, threads) whose every value parses; undefined when one does not (the schema
+ * drops it).
+ */
 function roomMap<T>(v: unknown, parse: (x: unknown) => T | undefined): Record<string, T> | undefined {
   if (!isRecord(v)) return undefined;
   const out: Record<string, T> = {};

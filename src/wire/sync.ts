@@ -29,6 +29,12 @@ export const roomSummarySchema = z.object({
 });
 export type RoomSummary = z.infer<typeof roomSummarySchema>;
 
+export const notificationCountsSchema = z.object({
+  highlight_count: z.optional(z.number().check(z.int(), z.nonnegative())),
+  notification_count: z.optional(z.number().check(z.int(), z.nonnegative())),
+});
+export type NotificationCountsSync = z.infer<typeof notificationCountsSchema>;
+
 export const joinedRoomSchema = z.object({
   // A malformed summary is left out, not the room with it.
   summary: z.optional(z.catch(z.optional(roomSummarySchema), undefined)),
@@ -36,11 +42,11 @@ export const joinedRoomSchema = z.object({
   timeline: z.optional(timelineSchema),
   ephemeral: z.optional(basicEventsSchema),
   account_data: z.optional(basicEventsSchema),
-  unread_notifications: z.optional(
-    z.object({
-      highlight_count: z.optional(z.number().check(z.int(), z.nonnegative())),
-      notification_count: z.optional(z.number().check(z.int(), z.nonnegative())),
-    }),
+  // Malformed counts are left out, not the room with them.
+  unread_notifications: z.optional(z.catch(z.optional(notificationCountsSchema), undefined)),
+  /** By thread root event ID (when the filter sets `unread_thread_notifications`); malformed ones dropped. */
+  unread_thread_notifications: z.optional(
+    z.catch(z.optional(lenientRecord(notificationCountsSchema)), undefined),
   ),
 });
 export type JoinedRoomSync = z.infer<typeof joinedRoomSchema>;

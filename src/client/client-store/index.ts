@@ -10,9 +10,11 @@ export {
   applySyncChanges,
   type ClientStore,
   MAX_ROOM_HEROES,
+  MAX_THREAD_NOTIFICATION_COUNTS,
   mergeSyncChanges,
   type RoomSnapshot,
   type StoredSession,
+  type StoredUnreadNotifications,
   type SyncChanges,
   type SyncSnapshot,
 } from "./store.ts";

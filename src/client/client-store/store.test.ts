@@ -31,6 +31,11 @@ const room = (id: string, name: string): RoomSnapshot => ({
 
 const SUMMARY = {
   summary: { heroes: ["@h1:hs", "@h2:hs"], joinedMemberCount: 3, invitedMemberCount: 1 },
+  unread: {
+    notificationCount: 4,
+    highlightCount: 1,
+    threads: [{ threadId: "$t", notificationCount: 2, highlightCount: 0 }],
+  },
 } satisfies Partial<RoomSnapshot>;
 
 const dir = await mkdtemp(join(tmpdir(), "keyroom-store-"));
@@ -64,8 +69,8 @@ async function conformance(
   );
   // The room summary and unread counts sync gave are kept (the display name, the badges).
   assert.deepEqual(
-    sync?.rooms.map((x) => ({ summary: x.summary })),
-    [{ summary: undefined }, { ...SUMMARY }],
+    sync?.rooms.map((x) => ({ summary: x.summary, unread: x.unread })),
+    [{ summary: undefined, unread: undefined }, { ...SUMMARY }],
   );
   assert.deepEqual(
     sync?.accountData.map((e) => e.type),

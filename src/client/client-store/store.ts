@@ -30,6 +30,20 @@ export interface StoredSession {
  */
 export const MAX_ROOM_HEROES = 20;
 
+/**
+ * Threads whose unread notification counts are kept per room, at most (`Room.unreadNotifications`):
+ * the server sends one entry per thread with any, and a room may have any number of threads.
+ */
+export const MAX_THREAD_NOTIFICATION_COUNTS = 1_000;
+
+/** A room's unread notification counts as stored (`Room.unreadNotifications`). */
+export interface StoredUnreadNotifications {
+  notificationCount: number;
+  highlightCount: number;
+  /** Threads with counts, by their root's event ID (an array: the IDs come from the network). */
+  threads?: { threadId: string; notificationCount: number; highlightCount: number }[];
+}
+
 /** Everything the client knows about one room, persisted between runs. */
 export interface RoomSnapshot {
   roomId: string;
@@ -45,6 +59,8 @@ export interface RoomSnapshot {
   prevBatch?: string;
   /** The room summary as sync last gave it (`Room.summary`); fields never sent absent. */
   summary?: { heroes?: string[]; joinedMemberCount?: number; invitedMemberCount?: number };
+  /** The unread notification counts sync last gave; absent: none given (all 0). */
+  unread?: StoredUnreadNotifications;
 }
 
 /** The persisted sync position and what it produced. */
@@ -104,6 +120,8 @@ export const storedSessionSchema = z.object({
   accessToken: z.string().check(z.minLength(1)),
 });
 
+const storedCount = z.number().check(z.int(), z.nonnegative());
+
 export const roomSnapshotSchema = z.object({
   roomId: z.string().check(z.minLength(1)),
   membership: membershipSchema,
@@ -116,6 +134,23 @@ export const roomSnapshotSchema = z.object({
       heroes: z.optional(z.array(z.string()).check(z.maxLength(MAX_ROOM_HEROES))),
       joinedMemberCount: z.optional(z.number().check(z.int(), z.nonnegative())),
       invitedMemberCount: z.optional(z.number().check(z.int(), z.nonnegative())),
+    }),
+  ),
+  unread: z.optional(
+    z.object({
+      notificationCount: storedCount,
+      highlightCount: storedCount,
+      threads: z.optional(
+        z
+          .array(
+            z.object({
+              threadId: z.string().check(z.minLength(1)),
+              notificationCount: storedCount,
+              highlightCount: storedCount,
+            }),
+          )
+          .check(z.maxLength(MAX_THREAD_NOTIFICATION_COUNTS)),
+      ),
     }),
   ),
 });

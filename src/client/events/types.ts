@@ -17,6 +17,7 @@ import type {
   Unsigned,
 } from "../../wire/index.ts";
 import type { Room, RoomSummaryInfo, Tombstone } from "../rooms/room.ts";
+import type { UnreadNotifications } from "../rooms/unread.ts";
 import type { VerificationRequest } from "../verification/request.ts";
 
 /** How an `m.room.encrypted` event fared. Absent on events that were not encrypted. */
@@ -142,6 +143,11 @@ export interface ClientEventMap {
    * may have changed with it.
    */
   "room.summary": [room: Room, summary: RoomSummaryInfo];
+  /**
+   * The server's unread notification counts of the room changed (`room.unreadNotifications`: the
+   * room's, and per thread when the sync filter asks for them).
+   */
+  "room.unreadNotifications": [room: Room, unread: UnreadNotifications];
   "room.typing": [room: Room, userIds: readonly string[]];
   /** An `m.receipt` ephemeral event: event ID → receipt type → user ID → data. */
   "room.receipt": [room: Room, content: JsonObject];

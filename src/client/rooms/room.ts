@@ -4,6 +4,7 @@ import {
   type BasicEvent,
   type ClientEvent,
   isIdentifier,
+  type JoinedRoomSync,
   type JsonObject,
   type Membership,
   type RoomSummary,
@@ -12,6 +13,7 @@ import {
 } from "../../wire/index.ts";
 import { MAX_ROOM_HEROES, type RoomSnapshot } from "../client-store/index.ts";
 import { roomDisplayName } from "./display-name.ts";
+import { NO_UNREAD, nextUnread, sameUnread, type UnreadNotifications } from "./unread.ts";
 
 export interface RoomMember {
   userId: string;
@@ -226,6 +228,7 @@ export class Room {
   private readonly accountData = new Map<string, BasicEvent>();
   private _typing: readonly string[] = [];
   private _summary: RoomSummaryInfo = {};
+  private _unread: UnreadNotifications = NO_UNREAD;
   /** Pagination token for history before the latest timeline chunk seen in sync. */
   prevBatch: string | undefined;
   /** The local user, when known: left out of the members a room's display name is made of. */
@@ -294,6 +297,14 @@ export class Room {
   /** Invited members: the room summary's count, else those the room's state holds. */
   get invitedMemberCount(): number {
     return this._summary.invitedMemberCount ?? this.members.filter((m) => m.membership === "invite").length;
+  }
+
+  /**
+   * Unread notifications as the server last counted them (`unread_notifications`; per thread
+   * `unread_thread_notifications`, when the sync filter asks for them); all 0 until it did.
+   */
+  get unreadNotifications(): UnreadNotifications {
+    return this._unread;
   }
 
   get topic(): string | undefined {
@@ -506,6 +517,17 @@ export class Room {
     return changed;
   }
 
+  /**
+   * @internal Takes a joined room's unread notification counts from a sync response (`nextUnread`);
+   * true when they changed.
+   */
+  applyUnread(r: JoinedRoomSync): boolean {
+    const next = nextUnread(this._unread, r);
+    if (sameUnread(next, this._unread)) return false;
+    this._unread = next;
+    return true;
+  }
+
   /** @internal */
   setTyping(userIds: readonly string[]): void {
     this._typing = userIds;
@@ -528,6 +550,11 @@ export class Room {
         ...(invitedMemberCount !== undefined ? { invitedMemberCount } : {}),
       };
     }
+    const u = this._unread;
+    if (u !== NO_UNREAD) {
+      s.unread = { notificationCount: u.notificationCount, highlightCount: u.highlightCount };
+      if (u.threads.size > 0) s.unread.threads = [...u.threads].map(([threadId, c]) => ({ threadId, ...c }));
+    }
     return s;
   }
 
@@ -539,6 +566,18 @@ export class Room {
         ...(heroes !== undefined ? { "m.heroes": heroes } : {}),
         ...(joinedMemberCount !== undefined ? { "m.joined_member_count": joinedMemberCount } : {}),
         ...(invitedMemberCount !== undefined ? { "m.invited_member_count": invitedMemberCount } : {}),
+      });
+    }
+    if (s.unread !== undefined) {
+      const { notificationCount, highlightCount, threads } = s.unread;
+      room.applyUnread({
+        unread_notifications: { notification_count: notificationCount, highlight_count: highlightCount },
+        unread_thread_notifications: Object.fromEntries(
+          (threads ?? []).map((t) => [
+            t.threadId,
+            { notification_count: t.notificationCount, highlight_count: t.highlightCount },
+          ]),
+        ),
       });
     }
     for (const ev of s.state) room.applyState(ev);

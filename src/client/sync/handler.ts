@@ -272,6 +272,10 @@ async function applyRoom(
   }
   if ("summary" in r && r.summary !== undefined && room.applySummary(r.summary))
     emits.push(() => ctx.emitter.emit("room.summary", room, room.summary));
+  if (section === "join" && room.applyUnread(r as JoinedRoomSync)) {
+    const unread = room.unreadNotifications;
+    emits.push(() => ctx.emitter.emit("room.unreadNotifications", room, unread));
+  }
   if ("ephemeral" in r) {
     for (const ev of r.ephemeral?.events ?? []) {
       if (ev.type === "m.typing") {
