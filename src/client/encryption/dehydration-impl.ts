@@ -107,6 +107,7 @@ export class DehydratedDevicesImpl {
     const device = RehydratedDevice.open({ userId: machine.userId, deviceId, deviceData, key });
     let events = 0;
     let imported = 0;
+    let truncated = false;
     try {
       let nextBatch: string | undefined;
       let draft: "get" | "post" = "get";
@@ -127,14 +128,17 @@ export class DehydratedDevicesImpl {
         const result = await this.#exclusive(() => machine.dehydration.importRoomKeys(roomKeys, bundles));
         imported += result.imported;
         await this.#host.emitRedecrypted(result.redecrypted);
-        if (page.done) break;
+        if (page.done) {
+          truncated = page.truncated;
+          break;
+        }
         nextBatch = page.nextBatch;
       }
     } finally {
       device.wipe();
     }
     await this.#host.flush();
-    return { deviceId, events, imported };
+    return { deviceId, events, imported, truncated };
   }
 
   /**

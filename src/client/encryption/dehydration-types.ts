@@ -27,6 +27,11 @@ export interface RehydrationResult {
   readonly events: number;
   /** Room keys among them that were new or better than ours. */
   readonly imported: number;
+  /**
+   * True when the device had more events than `MAX_DEHYDRATED_DEVICE_EVENTS` (100 000): only that
+   * many were read, and room keys in the rest are lost (the device is replaced afterwards).
+   */
+  readonly truncated: boolean;
 }
 
 export interface DehydrationStartOptions {

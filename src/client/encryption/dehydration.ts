@@ -33,8 +33,10 @@ export class DehydratedDevices {
    * Reads the dehydrated device on the server with `key`, decrypts the to-device events queued
    * for it (paged, at most `MAX_DEHYDRATED_DEVICE_EVENTS`) and imports the room keys they carry;
    * events waiting for those keys are emitted again (`room.decrypted`). Undefined when the server
-   * has no dehydrated device. `DehydrationError`: `WRONG_KEY` (this key does not open it, or it
-   * was altered), `BAD_PICKLE`, `UNSUPPORTED_ALGORITHM` (an older format), `BAD_RESPONSE`.
+   * has no dehydrated device. `truncated` is true when the device held more events than the cap:
+   * the rest were not read (their room keys are lost). `DehydrationError`: `WRONG_KEY` (this key
+   * does not open it, or it was altered), `BAD_PICKLE`, `UNSUPPORTED_ALGORITHM` (an older
+   * format), `BAD_RESPONSE`.
    */
   async rehydrate(key: Uint8Array): Promise<RehydrationResult | undefined> {
     return (await this.#impl.get()).rehydrate(key);

@@ -107,6 +107,7 @@ describe("dehydrated devices (MSC3814)", () => {
       events: [1, 2],
       nextBatch: "b2",
       done: false,
+      truncated: false,
     });
     assert.equal(parseDehydratedEventsPage({ events: [], next_batch: "b3" }, 5).done, true);
     assert.equal(parseDehydratedEventsPage({ events: [1] }, 5).done, true);
@@ -116,6 +117,13 @@ describe("dehydrated devices (MSC3814)", () => {
     );
     assert.deepEqual(capped.events, [1]);
     assert.equal(capped.done, true);
+    assert.equal(capped.truncated, true, "events past the cap were dropped");
+    // The cap reached exactly: truncated when the server offers more, not at the last page.
+    const full = [1, 2];
+    const atCap = MAX_DEHYDRATED_DEVICE_EVENTS - 2;
+    assert.equal(parseDehydratedEventsPage({ events: full, next_batch: "b" }, atCap).truncated, true);
+    assert.equal(parseDehydratedEventsPage({ events: full }, atCap).truncated, false);
+    assert.equal(parseDehydratedEventsPage({ events: [1] }, 5).truncated, false);
     assert.equal(
       code(() => parseDehydratedEventsPage({ events: "x" }, 0)),
       "BAD_RESPONSE",

@@ -163,12 +163,19 @@ export function dehydratedEventsRequest(nextBatch?: string): { next_batch?: stri
 /**
  * One page of a dehydrated device's to-device events. `received` is how many were taken before;
  * `done` is true on an empty page, a page without `next_batch`, or once
- * {@link MAX_DEHYDRATED_DEVICE_EVENTS} is reached (the rest is dropped rather than looping forever).
+ * {@link MAX_DEHYDRATED_DEVICE_EVENTS} is reached (the rest is dropped rather than looping forever);
+ * `truncated` then says the cap cut the device's events short: this page had more than room was
+ * left for, or the server offered a next page.
  */
 export function parseDehydratedEventsPage(
   body: unknown,
   received: number,
-): { readonly events: readonly unknown[]; readonly nextBatch?: string; readonly done: boolean } {
+): {
+  readonly events: readonly unknown[];
+  readonly nextBatch?: string;
+  readonly done: boolean;
+  readonly truncated: boolean;
+} {
   if (
     !isRecord(body) ||
     !Array.isArray(body.events) ||
@@ -182,9 +189,9 @@ export function parseDehydratedEventsPage(
   const room = Math.max(0, MAX_DEHYDRATED_DEVICE_EVENTS - received);
   const events = body.events.slice(0, room);
   const nextBatch = body.next_batch;
-  const done =
-    events.length === 0 ||
-    nextBatch === undefined ||
-    received + events.length >= MAX_DEHYDRATED_DEVICE_EVENTS;
-  return { events, ...(nextBatch === undefined ? {} : { nextBatch }), done };
+  const capped = received + events.length >= MAX_DEHYDRATED_DEVICE_EVENTS;
+  const truncated =
+    capped && (body.events.length > events.length || (events.length > 0 && nextBatch !== undefined));
+  const done = events.length === 0 || nextBatch === undefined || capped;
+  return { events, ...(nextBatch === undefined ? {} : { nextBatch }), done, truncated };
 }
