@@ -154,3 +154,24 @@ test("an alias cannot take another command's name or alias (it would shadow it)"
   assert.match(String(f.sent[1]?.content.body), /^Commands:/);
   await bot.stop();
 });
+
+test("a middleware that calls next() twice does not run the command twice", async () => {
+  const f = await fakeBotClient();
+  const bot = new Bot({ client: f.client });
+  let deploys = 0;
+  bot.use(async (_ctx, next) => {
+    await next();
+    await next(); // a retry written by mistake
+  });
+  bot.command("deploy", {}, (ctx) => {
+    deploys++;
+    return ctx.notice("deployed");
+  });
+  await bot.start();
+  await f.feed({});
+  await f.feedTimeline(ROOM, [fakeMember(FAKE_BOT_USER, "join"), fakeMessage(alice, "!deploy")]);
+  assert.equal(deploys, 1);
+  assert.equal(f.sent[0]?.content.body, "deployed");
+  assert.match(String(f.sent[1]?.content.body), /^Sorry, that failed/, "and the mistake is reported");
+  await bot.stop();
+});

@@ -85,7 +85,11 @@ export class Dispatcher {
   async #guard(ctx: EventContext, what: string, fn: () => Promise<unknown>): Promise<void> {
     const { logger, answers } = this.#host;
     const chain = this.#host.handlers.middleware.map((m) => m.handler);
+    /** The furthest step reached: a middleware calling `next` twice would run the handler twice. */
+    let reached = -1;
     const run = async (i: number): Promise<void> => {
+      if (i <= reached) throw new Error("a middleware called next() more than once");
+      reached = i;
       const mw = chain[i];
       if (mw === undefined) {
         await fn();
