@@ -40,6 +40,7 @@ import type { ClientEventMap, RoomEvent, SyncState } from "./events/types.ts";
 import type { HttpClient } from "./http.ts";
 import { silentLogger } from "./logger.ts";
 import type { DownloadedMedia, MediaApi, ThumbnailOptions, UploadData, UploadOptions } from "./media.ts";
+import type { Presence } from "./presence.ts";
 import type { CreateRoomOptions, MessagesPage, RoomsApi } from "./rooms/api.ts";
 import type { MessageType } from "./rooms/content.ts";
 import type { Room } from "./rooms/room.ts";
@@ -250,6 +251,14 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
   }
   setDisplayName(displayName: string): Promise<void> {
     return this.#account.setDisplayName(displayName);
+  }
+
+  /**
+   * A user's presence as sync last pushed it (not kept across restarts; at most
+   * `MAX_PRESENCE_USERS` users, the least recently updated forgotten first).
+   */
+  getPresence(userId: string): Presence | undefined {
+    return this.#synced.presence.get(userId);
   }
 
   // ---- rooms ----

@@ -136,6 +136,12 @@ export {
   type UploadData,
   type UploadOptions,
 } from "./media.ts";
+export {
+  MAX_PRESENCE_TEXT_CHARS,
+  MAX_PRESENCE_USERS,
+  type Presence,
+  type PresenceState,
+} from "./presence.ts";
 export { printable, printableJson } from "./printable.ts";
 export { type CreateRoomOptions, MAX_TOMBSTONE_HOPS, type MessagesPage } from "./rooms/api.ts";
 export {

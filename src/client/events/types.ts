@@ -16,6 +16,7 @@ import type {
   ToDeviceEvent,
   Unsigned,
 } from "../../wire/index.ts";
+import type { Presence } from "../presence.ts";
 import type { Room, RoomSummaryInfo, Tombstone } from "../rooms/room.ts";
 import type { UnreadNotifications } from "../rooms/unread.ts";
 import type { VerificationRequest } from "../verification/request.ts";
@@ -153,6 +154,8 @@ export interface ClientEventMap {
   "room.receipt": [room: Room, content: JsonObject];
   "room.accountData": [room: Room, event: BasicEvent];
   accountData: [event: BasicEvent];
+  /** A user's presence changed (`m.presence` from sync); `getPresence(userId)` has it since. */
+  presence: [presence: Presence];
   /**
    * One of our own devices that is not verified asked for a room key we hold. The request is held:
    * verify the device (`setDeviceTrust(userId, deviceId, "verified")`) to answer it, or blacklist

@@ -16,6 +16,7 @@ import type { ClientStore, SyncChanges } from "../client-store/index.ts";
 import type { TypedEmitter } from "../events/emitter.ts";
 import type { ClientEventMap, RoomEvent, RoomEventMeta } from "../events/types.ts";
 import type { Logger } from "../logger.ts";
+import { presenceOf } from "../presence.ts";
 import { boundInviteState, Room } from "../rooms/room.ts";
 import type { DecryptionResult, SyncProcessor } from "./hooks.ts";
 import type { SyncedState } from "./state.ts";
@@ -125,6 +126,13 @@ export async function handleSyncResponse(
     ctx.synced.accountData.set(ev.type, ev);
     changedAccountData.push(ev);
     emits.push(() => ctx.emitter.emit("accountData", ev));
+  }
+
+  for (const ev of res.presence?.events ?? []) {
+    const presence = presenceOf(ev);
+    if (presence === undefined) continue; // not a well-formed m.presence: nothing to say
+    ctx.synced.presence.set(presence);
+    emits.push(() => ctx.emitter.emit("presence", { ...presence }));
   }
 
   /** The room and the local user's membership in it before this response (undefined if new). */

@@ -3,6 +3,7 @@
 import type { BasicEvent, JsonObject } from "../../wire/index.ts";
 import type { RoomSnapshot, SyncChanges, SyncSnapshot } from "../client-store/index.ts";
 import { ClientError } from "../errors.ts";
+import { PresenceCache } from "../presence.ts";
 import { Room } from "../rooms/room.ts";
 
 /**
@@ -29,6 +30,8 @@ function isLeft(room: Room): boolean {
 export class SyncedState {
   readonly rooms = new Map<string, Room>();
   readonly accountData = new Map<string, BasicEvent>();
+  /** Users' presence as sync last pushed it (in memory only: not in the client store). */
+  readonly presence = new PresenceCache();
   /** The left rooms of `rooms`, in the order they were left (after a restart: the store's order). */
   readonly #left = new Set<string>();
   /** Rooms forgotten here whose removal from the client store is not saved yet. */
@@ -49,6 +52,7 @@ export class SyncedState {
   reset(snapshot?: SyncSnapshot, userId?: string): void {
     this.rooms.clear();
     this.accountData.clear();
+    this.presence.clear();
     this.#left.clear();
     this.#unsavedForgets.clear();
     this.#unsavedRooms.clear();
