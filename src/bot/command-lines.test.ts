@@ -175,3 +175,42 @@ test("a middleware that calls next() twice does not run the command twice", asyn
   assert.match(String(f.sent[1]?.content.body), /^Sorry, that failed/, "and the mistake is reported");
   await bot.stop();
 });
+
+test("a user argument typed with a mention pill (the body shows a display name) is the pill's user ID", async () => {
+  const f = await fakeBotClient();
+  const bot = new Bot({ client: f.client });
+  bot.command("kick", { args: { who: arg.user(), reason: arg.rest().optional() } }, (ctx, { who, reason }) =>
+    ctx.notice(`${who} (${reason})`),
+  );
+  await bot.start();
+  await f.feed({});
+  const pilled = (body: string, html: string) =>
+    fakeMessage(alice, body, { format: "org.matrix.custom.html", formatted_body: html });
+  await f.feedTimeline(ROOM, [
+    fakeMember(FAKE_BOT_USER, "join"),
+    pilled(
+      "!kick Alice Smith spamming",
+      '!kick <a href="https://matrix.to/#/@alice:fake.example">Alice Smith</a> spamming',
+    ),
+    pilled(
+      "!kick Tom & Jerry",
+      '!kick <a href="https://matrix.to/#/%40tj%3Afake.example">Tom &amp; Jerry</a>',
+    ),
+    pilled(
+      "!kick @bob:fake.example",
+      '!kick <a href="https://matrix.to/#/@carol:fake.example">@bob:fake.example</a>',
+    ),
+    // No pill: a name is no user ID.
+    fakeMessage(alice, "!kick Alice Smith"),
+  ]);
+  assert.deepEqual(
+    f.sent.map((s) => s.content.body),
+    [
+      "@alice:fake.example (spamming)",
+      "@tj:fake.example (undefined)",
+      "@bob:fake.example (undefined)",
+      'Usage: !kick <who:user> [reason...]\n<who>: expected a user ID like @name:example.org, got "Alice"',
+    ],
+  );
+  await bot.stop();
+});

@@ -3,9 +3,16 @@
 // command runs (rate limit, owners, verified senders, its arguments), the middleware chain, and the
 // error boundary with its notices. An event readable only long after it arrived runs nothing
 // (late-events.ts).
-import type { Clock, Logger, MatrixClient, Room, RoomEvent } from "../index.ts";
+import {
+  type Clock,
+  htmlToPlainText,
+  type Logger,
+  type MatrixClient,
+  type Room,
+  type RoomEvent,
+} from "../index.ts";
 import { AnswerLimitError, type AnswerLimiter } from "./answer-limits.ts";
-import { parseArgs } from "./commands/args.ts";
+import { type MentionPill, parseArgs } from "./commands/args.ts";
 import { CommandContext, EventContext, type SendGate } from "./context.ts";
 import type { Command, Handlers } from "./handlers.ts";
 import { type LateEvents, type Lateness, roughDuration } from "./late-events.ts";
@@ -250,7 +257,7 @@ export class Dispatcher {
       await answer(`${prefix}${cmd.name} only answers verified devices: verify with the bot first.`);
       return;
     }
-    const parsed = parseArgs(cmd.args, ctx.argText);
+    const parsed = parseArgs(cmd.args, ctx.argText, mentionPills(ctx.event));
     if (!parsed.ok) {
       await answer(`Usage: ${handlers.usage(cmd)}\n${parsed.problem}`);
       return;
@@ -304,4 +311,34 @@ function withoutReplyFallback(content: RoomEvent["content"], body: string): stri
   while (i < lines.length && lines[i]?.startsWith(">")) i++;
   if (lines[i] === "") i++;
   return lines.slice(i).join("\n");
+}
+
+/** Pills read from one message at most (`formatted_body` is network input). */
+export const MAX_MENTION_PILLS = 100;
+
+/**
+ * The mention pills of a message's `formatted_body` (`<a href="https://matrix.to/#/@alice:x">Alice</a>`),
+ * outside a reply's quote (`<mx-reply>`): clients put the pill's text (a display name) in the
+ * body, so a `user` argument takes it for the user ID (`!kick Alice` typed with a pill).
+ */
+function mentionPills(ev: RoomEvent): MentionPill[] {
+  const { format, formatted_body: html } = ev.content;
+  if (format !== "org.matrix.custom.html" || typeof html !== "string" || html.length > 4 * MAX_COMMAND_BODY)
+    return [];
+  const pills: MentionPill[] = [];
+  const own = html.replace(/<mx-reply>[\s\S]*?<\/mx-reply>/i, "");
+  for (const m of own.matchAll(
+    /<a\s[^>]*?href=(["'])https:\/\/matrix\.to\/#\/([^"'?]+)[^"']*\1[^>]*>([^<]*)<\/a>/gi,
+  )) {
+    if (pills.length >= MAX_MENTION_PILLS) break;
+    let userId: string;
+    try {
+      userId = decodeURIComponent(m[2] ?? "");
+    } catch {
+      continue;
+    }
+    const text = htmlToPlainText(m[3] ?? "").trim();
+    if (userId.startsWith("@") && text !== "") pills.push({ text, userId });
+  }
+  return pills;
 }

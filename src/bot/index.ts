@@ -40,7 +40,7 @@ export {
   RoomSender,
   type SendGate,
 } from "./context.ts";
-export { MAX_COMMAND_BODY } from "./dispatch.ts";
+export { MAX_COMMAND_BODY, MAX_MENTION_PILLS } from "./dispatch.ts";
 export { MAX_HANDLERS } from "./handlers.ts";
 export {
   BotInitError,

@@ -26,6 +26,29 @@ test("a quote inside a word is text; a quote opening a token groups; a backslash
   assert.deepEqual(parseArgs(two, "'a b' '' "), { ok: true, values: { a: "a b", b: "" } });
 });
 
+test("a user argument takes a mention pill's text, quoted or as whole words, for its user ID", () => {
+  const specs = { who: arg.user(), rest: arg.rest().optional() };
+  const pills = [
+    { text: "Al", userId: "@al:x.org" },
+    { text: "Al Bo", userId: "@albo:x.org" },
+  ];
+  assert.deepEqual(parseArgs(specs, "Al Bo says hi", pills), {
+    ok: true,
+    values: { who: "@albo:x.org", rest: "says hi" },
+  });
+  assert.deepEqual(parseArgs(specs, '"Al Bo" hi', pills), {
+    ok: true,
+    values: { who: "@albo:x.org", rest: "hi" },
+  });
+  assert.deepEqual(parseArgs(specs, "Al", pills), {
+    ok: true,
+    values: { who: "@al:x.org", rest: undefined },
+  });
+  assert.equal(parseArgs(specs, "Alan", pills).ok, false, "whole words only");
+  assert.equal(parseArgs(specs, "Al Bo", []).ok, false, "no pill, no user");
+  assert.deepEqual(parseArgs({ text: arg.string() }, "Al", pills), { ok: true, values: { text: "Al" } });
+});
+
 test("usage problems name the argument and what was expected", () => {
   const specs = { delay: arg.duration(), text: arg.rest() };
   assert.deepEqual(parseArgs(specs, ""), { ok: false, problem: "missing <delay>" });

@@ -171,8 +171,25 @@ export type ArgsResult<A extends ArgSpecs> =
   | { ok: true; values: ArgValues<A> }
   | { ok: false; problem: string };
 
-/** Parses the text after a command's name against its argument specs. */
-export function parseArgs<A extends ArgSpecs>(specs: A, text: string): ArgsResult<A> {
+/**
+ * A mention pill of the message: the text its body shows for it (usually a display name, which
+ * may hold spaces) and the user ID it links to (`https://matrix.to/#/@alice:example.org`).
+ */
+export interface MentionPill {
+  text: string;
+  userId: string;
+}
+
+/**
+ * Parses the text after a command's name against its argument specs. A `user` argument also takes
+ * the text of one of `pills` (a client puts a display name in the body where its user picked a
+ * mention pill), as that pill's user ID.
+ */
+export function parseArgs<A extends ArgSpecs>(
+  specs: A,
+  text: string,
+  pills: readonly MentionPill[] = [],
+): ArgsResult<A> {
   const tokens = tokenize(text);
   const values: Record<string, unknown> = {};
   let t = 0;
@@ -183,6 +200,17 @@ export function parseArgs<A extends ArgSpecs>(specs: A, text: string): ArgsResul
       values[name] = s.defaultValue;
       continue;
     }
+    if (s.type === "user" && !USER_ID.test(token.text) && pills.length > 0) {
+      // The longest pill whose words start at the token; else, quoted (`"Alice Smith"`), its text.
+      const words = pillAt(pills, text, token.start);
+      const pill = words ?? pills.find((p) => p.text === token.text && USER_ID.test(p.userId));
+      if (pill !== undefined) {
+        values[name] = pill.userId;
+        const end = words === undefined ? token.start + 1 : token.start + pill.text.length;
+        while (t < tokens.length && (tokens[t]?.start ?? end) < end) t++;
+        continue;
+      }
+    }
     const raw = s.isRest ? text.slice(token.start).trim() : token.text;
     const parsed = s.parse(raw);
     if (!parsed.ok)
@@ -192,6 +220,17 @@ export function parseArgs<A extends ArgSpecs>(specs: A, text: string): ArgsResul
   }
   if (t < tokens.length) return { ok: false, problem: `unexpected "${quoteInput(tokens[t]?.text ?? "")}"` };
   return { ok: true, values: values as ArgValues<A> };
+}
+
+/** The longest pill whose text is at `start` in `text`, as whole words. */
+function pillAt(pills: readonly MentionPill[], text: string, start: number): MentionPill | undefined {
+  let best: MentionPill | undefined;
+  for (const p of pills) {
+    const end = start + p.text.length;
+    if (p.text === "" || !text.startsWith(p.text, start) || /\S/.test(text[end] ?? " ")) continue;
+    if (USER_ID.test(p.userId) && (best === undefined || p.text.length > best.text.length)) best = p;
+  }
+  return best;
 }
 
 /** `<delay:duration> <text...>` for usage lines. */
