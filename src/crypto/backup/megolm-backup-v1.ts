@@ -3,7 +3,7 @@
  * per-session `KeyBackupData` whose `session_data` is a PK-encrypted backed-up room key. Trusting
  * a version (its signatures) is the E2EE layer's business; this module checks forms and crypto.
  */
-import { readSharedHistory } from "../key-export/exported-room-key.ts";
+import { RUST_SHARED_HISTORY_FIELD, readSharedHistory } from "../key-export/exported-room-key.ts";
 import { type PkDecryption, PkEncryption, PkError } from "../pk/index.ts";
 import { BackupError } from "./errors.ts";
 
@@ -23,6 +23,8 @@ export interface BackedUpRoomKey {
   readonly forwarding_curve25519_key_chain: readonly string[];
   /** MSC3061 / spec v1.19: whether the session may be shared with new members. */
   readonly shared_history?: boolean;
+  /** The same flag under matrix-rust-sdk's name (`RUST_SHARED_HISTORY_FIELD`), written beside it. */
+  readonly [RUST_SHARED_HISTORY_FIELD]?: boolean;
 }
 
 /** One session's backup record, as uploaded to and downloaded from `/room_keys/keys`. */

@@ -31,7 +31,15 @@ export function readSharedHistory(value: Readonly<Record<string, unknown>>): boo
   return undefined;
 }
 
-/** Where the flag is read, the spec's name first. We write only `shared_history`. */
+/**
+ * matrix-rust-sdk's name for the flag (Element), the one every version of it reads: it wrote and
+ * read only this one until April 2026, then writes `m.shared_history` and reads both, as one field
+ * (a serde alias): a record carrying both of its names fails to parse there ("duplicate field"),
+ * so only this one is written beside the spec's `shared_history`, which it does not read.
+ */
+export const RUST_SHARED_HISTORY_FIELD = "org.matrix.msc3061.shared_history";
+
+/** Where the flag is read, the spec's name first. */
 export const SHARED_HISTORY_FIELDS = [
   "shared_history",
   "m.shared_history",

@@ -17,6 +17,7 @@ import {
   MEGOLM_BACKUP_V1_ALGORITHM,
   parseBackupVersion,
 } from "../../crypto/backup/index.ts";
+import { RUST_SHARED_HISTORY_FIELD } from "../../crypto/key-export/exported-room-key.ts";
 import { PkDecryption, PkEncryption } from "../../crypto/pk/index.ts";
 import { decodeBase64, encodeBase64 } from "../../crypto/primitives/index.ts";
 import type { BackupStateRecord, InboundGroupSessionRecord } from "../../store/records.ts";
@@ -134,8 +135,9 @@ export function backedUpRoomKey(record: InboundGroupSessionRecord): BackedUpRoom
     // by our own restore and by matrix-rust-sdk, as export files and bundles avoid it too.
     sender_claimed_keys: claimedKeysOf(record.senderClaimedEd25519),
     forwarding_curve25519_key_chain: [...record.forwardingChain],
-    // The spec keeps the shared-history flag in backups too (MSC4268).
-    ...(record.sharedHistory === true ? { shared_history: true } : {}),
+    // The spec keeps the shared-history flag in backups too (MSC4268); matrix-rust-sdk (Element)
+    // reads it only under its own name.
+    ...(record.sharedHistory === true ? { shared_history: true, [RUST_SHARED_HISTORY_FIELD]: true } : {}),
   };
 }
 
