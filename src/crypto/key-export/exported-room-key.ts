@@ -15,6 +15,8 @@ export interface ExportedRoomKey {
   forwarding_curve25519_key_chain: string[];
   /** The session may be shared with users invited later (MSC4268, spec v1.19); absent means false. */
   shared_history?: boolean;
+  /** The same flag under matrix-rust-sdk's name (`RUST_SHARED_HISTORY_FIELD`), written beside it. */
+  [RUST_SHARED_HISTORY_FIELD]?: boolean;
 }
 
 /**

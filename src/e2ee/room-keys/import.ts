@@ -2,7 +2,11 @@
  * Room keys to and from key export files and backups (`ExportedRoomKey` entries). On import each
  * entry is checked on its own: one we cannot use is skipped and never spoils the rest.
  */
-import { type ExportedRoomKey, parseExportedRoomKey } from "../../crypto/key-export/exported-room-key.ts";
+import {
+  type ExportedRoomKey,
+  parseExportedRoomKey,
+  RUST_SHARED_HISTORY_FIELD,
+} from "../../crypto/key-export/exported-room-key.ts";
 import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";
 import { decodeBase64 } from "../../crypto/primitives/index.ts";
 import type { InboundGroupSessionRecord, RoomSessionKey } from "../../store/records.ts";
@@ -141,6 +145,7 @@ export function exportRoomKey(record: InboundGroupSessionRecord): ExportedRoomKe
     session_key: sessionKey,
     sender_claimed_keys: claimedKeysOf(record.senderClaimedEd25519),
     forwarding_curve25519_key_chain: [...record.forwardingChain],
-    ...(record.sharedHistory === true ? { shared_history: true } : {}),
+    // matrix-rust-sdk (Element) reads the flag only under its own name.
+    ...(record.sharedHistory === true ? { shared_history: true, [RUST_SHARED_HISTORY_FIELD]: true } : {}),
   };
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { RUST_SHARED_HISTORY_FIELD } from "../../crypto/key-export/exported-room-key.ts";
 import type { CryptoChanges } from "../../store/changes.ts";
 import type { EncryptedRoomEvent } from "../decryption/room-events.ts";
 import { DecryptionError, UnknownDevicesError } from "../errors.ts";
@@ -146,15 +147,22 @@ describe("room key sharing and rotation", () => {
     assert.notEqual(sessionOf(joinedOnly), sessionOf(shared));
     const back = await alice.sendMessage(ROOM, members, "shared again", { historyVisibility: "shared" });
     assert.notEqual(sessionOf(back), sessionOf(joinedOnly));
-    await bob.sync();
+    const { toDevice } = await bob.sync();
     assert.deepEqual([await flag(shared), await flag(joinedOnly), await flag(back)], [true, false, true]);
-    // Our own copy and the outbound record carry it too; a key export writes it under the spec's name.
+    // Each m.room_key says it under the spec's name and the one every matrix-rust-sdk (Element)
+    // reads; not also its `m.shared_history` (an alias of that one there: both fail its parse).
+    const names = (content: object) =>
+      Object.fromEntries(Object.entries(content).filter(([name]) => name.includes("shared_history")));
+    const sent = toDevice.filter((e) => e.type === "m.room_key").map((e) => names(e.content));
+    const both = (v: boolean) => ({ shared_history: v, [RUST_SHARED_HISTORY_FIELD]: v });
+    assert.deepEqual(sent, [both(true), both(false), both(true)]);
+    // Our own copy and the outbound record carry it too; a key export writes it under both names.
     assert.equal(alice.data.outbound.get(ROOM)?.sharedHistory, true);
     const exported = await alice.machine.exportRoomKeys([ROOM]);
-    const bySession = new Map(exported.map((k) => [k.session_id, k.shared_history]));
+    const bySession = new Map(exported.map((k) => [k.session_id, names(k)]));
     assert.deepEqual(
       [bySession.get(sessionOf(shared)), bySession.get(sessionOf(joinedOnly))],
-      [true, undefined],
+      [both(true), {}],
     );
   });
 

@@ -3,6 +3,7 @@
  * room and does not hold the key yet, rotated when it ages, when it has encrypted enough messages,
  * or when a device that holds it should no longer read the room.
  */
+import { RUST_SHARED_HISTORY_FIELD } from "../../crypto/key-export/exported-room-key.ts";
 import {
   InboundGroupSession,
   MAX_MESSAGE_INDEX,
@@ -327,6 +328,8 @@ export class OutboundSessions {
         session_id: entry.session.sessionId,
         session_key: entry.session.sessionKey(),
         shared_history: shared,
+        // matrix-rust-sdk (Element) reads the flag only under its own name.
+        [RUST_SHARED_HISTORY_FIELD]: shared,
       };
       for (const device of toShare) {
         const content = await this.#olm.encrypt(device, "m.room_key", roomKey);
@@ -356,6 +359,7 @@ export class OutboundSessions {
           session_id: entry.session.sessionId,
           session_key: key.sessionKey,
           shared_history: shared,
+          [RUST_SHARED_HISTORY_FIELD]: shared,
         });
         if (content === undefined) continue;
         reshared.push(device);
