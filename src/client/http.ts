@@ -87,6 +87,11 @@ export interface RequestOptions<S extends z.ZodMiniType> {
   fastParse?: (json: unknown) => z.output<S> | undefined;
   signal?: AbortSignal;
   timeoutMs?: number;
+  /**
+   * Times the body from chunk to chunk (each one starts `timeoutMs` again) instead of to its last
+   * byte: for a body that may be big (`/sync`), on a link that may be slow.
+   */
+  timeoutPerChunk?: boolean;
   /** Bound on the JSON body read (default `MAX_JSON_RESPONSE_BYTES`). */
   maxResponseBytes?: number;
 }
@@ -207,6 +212,7 @@ export class HttpClient {
         body,
         signal: opts.signal,
         timeoutMs: opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+        ...(opts.timeoutPerChunk === true ? { timeoutPerChunk: true } : {}),
         endpoint,
       });
     } catch (err) {

@@ -15,8 +15,17 @@ export interface TransportRequest {
   readonly body: string | undefined;
   /** The caller's signal: aborting it ends the exchange with `NetworkError` `ABORTED`. */
   readonly signal: AbortSignal | undefined;
-  /** Covers the whole exchange, from sending to the body's last byte (`NetworkError` `TIMEOUT`). */
+  /**
+   * Covers the whole exchange, from sending to the body's last byte (`NetworkError` `TIMEOUT`);
+   * with `timeoutPerChunk`, from sending to the response head, then from each chunk of the body
+   * to the next.
+   */
   readonly timeoutMs: number;
+  /**
+   * The body is timed from chunk to chunk (each one starts `timeoutMs` again) instead of as a
+   * whole: a big body over a slow link (a first `/sync`) is not cut off, one that stalls still is.
+   */
+  readonly timeoutPerChunk?: boolean;
   /** Method and path template (no IDs, no token), for errors. */
   readonly endpoint: string;
 }
@@ -95,7 +104,10 @@ export function fetchTransport(fetchImpl: FetchLike): FetchTransport {
       return {
         status: res.status,
         header: (name) => res.headers.get(name),
-        text: (limit) => readLimited(res, limit, req.endpoint).finally(cleanup),
+        text: (limit) =>
+          readLimited(res, limit, req.endpoint, req.timeoutPerChunk ? restart : undefined, bodyError).finally(
+            cleanup,
+          ),
         response: () => withCleanup(res, cleanup, restart, bodyError),
       };
     },
@@ -137,24 +149,39 @@ function combineSignals(
   };
 }
 
-/** Reads a fetch `Response` body as text, refusing more than `limit` bytes. */
-async function readLimited(res: Response, limit: number, endpoint: string): Promise<string> {
+/**
+ * Reads a fetch `Response` body as text, refusing more than `limit` bytes; `onChunk` is called at
+ * each chunk. A failed read is `bodyError`'s (`TIMEOUT` when the request's timer fired).
+ */
+async function readLimited(
+  res: Response,
+  limit: number,
+  endpoint: string,
+  onChunk: (() => void) | undefined,
+  bodyError: (err: unknown) => NetworkError,
+): Promise<string> {
   if (res.body === null) return "";
   let all: Uint8Array;
   try {
-    all = await readStreamLimited(res.body, limit, () => bodyTooLarge(endpoint, res.status, limit));
+    all = await readStreamLimited(res.body, limit, () => bodyTooLarge(endpoint, res.status, limit), onChunk);
   } catch (err) {
     if (err instanceof MalformedResponseError) throw err;
+    const failed = bodyError(err);
+    if (failed.code !== "NETWORK") throw failed;
     throw new NetworkError("NETWORK", `${endpoint}: body read failed`, { cause: err });
   }
   return new TextDecoder().decode(all);
 }
 
-/** Reads a byte stream whole, cancelling it and throwing `tooLarge()` past `limit` bytes. */
+/**
+ * Reads a byte stream whole, cancelling it and throwing `tooLarge()` past `limit` bytes; `onChunk`
+ * is called at each chunk.
+ */
 export async function readStreamLimited(
   stream: ReadableStream<Uint8Array>,
   limit: number,
   tooLarge: () => Error,
+  onChunk?: () => void,
 ): Promise<Uint8Array> {
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
@@ -162,6 +189,7 @@ export async function readStreamLimited(
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
+    onChunk?.();
     size += value.byteLength;
     if (size > limit) {
       await reader.cancel();

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import { Agent, createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { after, before, describe, it } from "node:test";
+import { after, before, describe, it, mock } from "node:test";
 import { brotliCompressSync, gzipSync } from "node:zlib";
 import { withinBudget } from "../../../test/support/budget.ts";
 import * as z from "../../wire/zod.ts";
@@ -249,6 +249,74 @@ describe("node:http transport", () => {
       .catch((e: unknown) => e);
     assert.ok(err instanceof NetworkError);
     assert.equal(err.code, "TIMEOUT");
+  });
+
+  it("with timeoutPerChunk, times the body from chunk to chunk: a slow body arrives, a stalled one times out", async () => {
+    fresh();
+    let res: ServerResponse | undefined;
+    srv.handler = (_req, _body, r) => {
+      r.writeHead(200, { "content-type": "application/json" });
+      r.flushHeaders();
+      res = r;
+    };
+    /** Bytes the client's sockets have read. */
+    const read = () =>
+      Object.values(agent.sockets)
+        .flat()
+        .reduce((n, s) => n + (s?.bytesRead ?? 0), 0);
+    let settled = false;
+    /**
+     * Waits (no timers: setImmediate is not mocked) until the client has read past `n` bytes, or
+     * its request ended (its socket gone).
+     */
+    const readPast = async (n: number) => {
+      while (read() <= n && !settled) await new Promise<void>((r) => setImmediate(r));
+      for (let i = 0; i < 3; i++) await new Promise<void>((r) => setImmediate(r));
+    };
+    const timeoutMs = 1_000;
+    mock.timers.enable({ apis: ["setTimeout"] });
+    try {
+      const slow = client().request({
+        method: "GET",
+        path: path`/slow`,
+        schema: ok,
+        timeoutMs,
+        timeoutPerChunk: true,
+      });
+      slow.then(
+        () => {},
+        () => {
+          settled = true;
+        },
+      );
+      while (res === undefined) await new Promise<void>((r) => setImmediate(r));
+      await readPast(0);
+      // Each chunk just inside the timeout: together many times longer than it.
+      for (const ch of '{"event_id":"$e"}') {
+        mock.timers.tick(timeoutMs - 1);
+        const before = read();
+        res.write(ch);
+        await readPast(before);
+      }
+      res.end();
+      assert.deepEqual(await slow, { event_id: "$e" });
+
+      res = undefined;
+      const stalled = client()
+        .request({ method: "GET", path: path`/stalled`, schema: ok, timeoutMs, timeoutPerChunk: true })
+        .catch((e: unknown) => e);
+      while (res === undefined) await new Promise<void>((r) => setImmediate(r));
+      const before = read();
+      (res as ServerResponse).write('{"event_id":');
+      await readPast(before);
+      mock.timers.tick(timeoutMs);
+      const err = await stalled;
+      assert.ok(err instanceof NetworkError, String(err));
+      assert.equal(err.code, "TIMEOUT");
+    } finally {
+      mock.timers.reset();
+      (res as ServerResponse | undefined)?.destroy();
+    }
   });
 
   it("reports a refused connection as NETWORK", async () => {

@@ -1,6 +1,7 @@
 // The client's JSON requests on Node: `node:http` / `node:https` with keep-alive agents shared by
 // the process's clients (as `fetch` shares undici's global pool). Same contract as the `fetch`
-// transport (src/client/transport.ts): one timer over the whole exchange, the caller's abort
+// transport (src/client/transport.ts): one timer over the whole exchange (or to the response head,
+// then from chunk to chunk of the body: `timeoutPerChunk`), the caller's abort
 // signal, typed errors, a bounded body, gzip/brotli bodies decoded (and bounded after decoding),
 // redirects followed as `fetch` follows them. It exists because `fetch`'s request objects and web
 // streams were the largest CPU cost of a bot's command round trip (bench/README.md, bots section).
@@ -139,6 +140,13 @@ class Exchange {
     this.#failed = err;
     this.#current?.destroy(err);
     this.#onFail?.(err);
+  }
+
+  /** Starts the exchange's timer over (a body chunk came in, with `timeoutPerChunk`). */
+  #restartTimer(): void {
+    if (this.#done || this.#failed !== undefined) return;
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#fail(this.#network("TIMEOUT")), this.req.timeoutMs);
   }
 
   /** Stops the timer and the abort listener (the exchange is over). */
@@ -280,6 +288,9 @@ class Exchange {
       this.#onFail = (err) => settle(err);
       const failRead = (cause: unknown) =>
         settle(this.#failed ?? new NetworkError("NETWORK", `${endpoint}: body read failed`, { cause }));
+      // Timed from chunk to chunk (`timeoutPerChunk`): the timer starts over with each one that
+      // comes in (as sent: before decoding).
+      if (this.req.timeoutPerChunk === true) res.on("data", () => this.#restartTimer());
       stream.on("data", (chunk: Buffer) => {
         size += chunk.byteLength;
         if (size > limit) {

@@ -19,14 +19,17 @@ import { type HandledSync, handleSyncResponse, type SyncContext } from "./handle
 
 /**
  * Server-side long-poll wait; the request timeout is this plus `SYNC_TIMEOUT_GRACE_MS` (with no
- * wait: `CATCH_UP_SYNC_TIMEOUT_MS`).
+ * wait: `CATCH_UP_SYNC_TIMEOUT_MS`), to the response head and then from each chunk of the body to
+ * the next.
  */
 export const DEFAULT_SYNC_TIMEOUT_MS = 30_000;
 export const SYNC_TIMEOUT_GRACE_MS = 15_000;
 /**
  * The request timeout of a sync asked for without a long-poll wait (the first one, the catch-up
- * after a restart): the server computes it in full, a big account's in tens of seconds, and its
- * body (up to `MAX_SYNC_RESPONSE_BYTES`) is read within the same time. matrix-js-sdk allows 80 s.
+ * after a restart): the server computes it in full, a big account's in tens of seconds, before
+ * its head comes. Its body (up to `MAX_SYNC_RESPONSE_BYTES`) is then timed from chunk to chunk,
+ * so a slow link is not cut off however long the whole takes, and a server that stalls for this
+ * long is. matrix-js-sdk allows 80 s.
  */
 export const CATCH_UP_SYNC_TIMEOUT_MS = 180_000;
 /**
@@ -324,6 +327,9 @@ export class SyncLoop {
       ...(platform.syncFastParse !== undefined ? { fastParse: platform.syncFastParse } : {}),
       maxResponseBytes: MAX_SYNC_RESPONSE_BYTES,
       timeoutMs: timeout === 0 ? CATCH_UP_SYNC_TIMEOUT_MS : timeout + SYNC_TIMEOUT_GRACE_MS,
+      // The body (up to MAX_SYNC_RESPONSE_BYTES) is timed from chunk to chunk: a big first sync
+      // on a slow link arrives; a server that stalls still times out.
+      timeoutPerChunk: true,
       ...(signal ? { signal } : {}),
     });
     const since = catchUp ?? this.since;
