@@ -197,6 +197,9 @@ export function buildSync(
         ad !== undefined ||
         (room.ephemeral as { events: unknown[] }).events.length > 0;
       if (hasContent) {
+        // Counted only for the rooms sent; no push rules here, so nothing is a highlight.
+        const unread = hs.misc.unreadMessages(roomId, userId, m.stream_ordering, now);
+        room.unread_notifications = { notification_count: unread, highlight_count: 0 };
         join[roomId] = room;
         if (since) empty = false;
       }
@@ -326,7 +329,6 @@ function joinedRoom(
     state: { events: state.map(ce) },
     ephemeral: { events: ephemeral },
     account_data: { events: [] },
-    unread_notifications: { notification_count: 0, highlight_count: 0 },
   };
   if (full || timeline.some((se) => se.event.type === "m.room.member")) {
     room.summary = roomSummary(hs, roomId, auth.userId);

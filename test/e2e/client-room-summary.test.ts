@@ -1,5 +1,6 @@
 // What the devserver's /sync says of a room beyond its events, as the client exposes it: the room
-// summary (heroes, member counts) naming a room that has no name.
+// summary (heroes, member counts) naming a room that has no name, and the unread notification
+// counts (messages from others since our read receipt).
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { MatrixClient } from "../../src/index.ts";
@@ -41,5 +42,27 @@ describe("a room's summary from the devserver", () => {
     assert.equal(room.joinedMemberCount, 2);
     assert.equal(room.invitedMemberCount, 1);
     assert.equal(room.displayName, "Bob and Carol");
+  });
+
+  it("counts others' messages since our read receipt as unread notifications", async () => {
+    const alice = await newUser("Alice");
+    const bob = await newUser("Bob");
+    const roomId = await alice.createRoom({ encrypted: false, invite: [bob.userId] });
+    await bob.joinRoom(roomId);
+    await alice.syncOnce({ timeoutMs: 0 });
+    const counts: number[] = [];
+    alice.on("room.unreadNotifications", (room, unread) => {
+      if (room.roomId === roomId) counts.push(unread.notificationCount);
+    });
+    await bob.sendText(roomId, "one");
+    const last = await bob.sendText(roomId, "two");
+    await alice.sendText(roomId, "mine"); // our own messages do not count
+    await alice.syncOnce({ timeoutMs: 0 });
+    assert.equal(alice.getRoom(roomId)?.unreadNotifications.notificationCount, 2);
+    assert.equal(alice.getRoom(roomId)?.unreadNotifications.highlightCount, 0);
+    await alice.sendReadReceipt(roomId, last);
+    await alice.syncOnce({ timeoutMs: 0 });
+    assert.equal(alice.getRoom(roomId)?.unreadNotifications.notificationCount, 0);
+    assert.deepEqual(counts, [2, 0]);
   });
 });

@@ -11,6 +11,9 @@ export interface ReceiptRow {
   stream_id: number;
 }
 
+/** Unread messages counted per room for a sync's `unread_notifications`, at most. */
+export const MAX_UNREAD_COUNT = 1_000;
+
 export interface MediaRow {
   media_id: string;
   uploader: string;
@@ -66,6 +69,19 @@ export class MiscStore {
       ),
       receiptsSince: db.prepare(
         "SELECT * FROM receipts WHERE room_id = ? AND stream_id > ? AND stream_id <= ?",
+      ),
+      // Messages from others after the user's main-timeline read receipt (or, without one, after
+      // `@since`, their membership), as the default push rules notify for them.
+      unreadMessages: db.prepare(
+        `SELECT COUNT(*) AS n FROM (
+           SELECT 1 FROM events
+           WHERE room_id = @room AND sender != @user AND stream_ordering <= @now AND state_key IS NULL
+             AND type IN ('m.room.message', 'm.room.encrypted')
+             AND stream_ordering > MAX(@since, COALESCE((
+               SELECT MAX(e.stream_ordering) FROM receipts r JOIN events e ON e.event_id = r.event_id
+               WHERE r.room_id = @room AND r.user_id = @user AND r.receipt_type IN ('m.read', 'm.read.private')
+                 AND r.thread_id IN ('', 'main')), 0))
+           LIMIT @limit)`,
       ),
       putMedia: db.prepare(
         "INSERT INTO media (media_id, uploader, content_type, filename, bytes, created_ts) VALUES (?, ?, ?, ?, ?, ?)",
@@ -143,6 +159,18 @@ export class MiscStore {
   }
   receiptsBetween(roomId: string, from: number, to: number): ReceiptRow[] {
     return this.s.receiptsSince.all(roomId, from, to) as ReceiptRow[];
+  }
+  /**
+   * `userId`'s unread messages in `roomId` at position `now` (up to `MAX_UNREAD_COUNT`): the
+   * `m.room.message` and `m.room.encrypted` events of others after their read receipt (`m.read` or
+   * `m.read.private`, unthreaded or `main`), else after position `since` (their membership).
+   */
+  unreadMessages(roomId: string, userId: string, since: number, now: number): number {
+    return (
+      this.s.unreadMessages.get({ room: roomId, user: userId, now, since, limit: MAX_UNREAD_COUNT }) as {
+        n: number;
+      }
+    ).n;
   }
   putMedia(m: MediaRow): void {
     this.s.putMedia.run(m.media_id, m.uploader, m.content_type, m.filename, m.bytes, Date.now());
