@@ -253,6 +253,50 @@ describe("devserver appservices", () => {
     );
   });
 
+  it("pushes private read receipts of its namespace users only (spec: MUST)", async () => {
+    const human = await hs.register("reader");
+    const room = await hs.api("POST", "/createRoom", {
+      token: human.accessToken,
+      body: { invite: ["@br_alice:localhost"] },
+    });
+    const roomId = room.json.room_id as string;
+    await as("POST", `/rooms/${encodeURIComponent(roomId)}/join?user_id=@br_alice:localhost`, {});
+    const sent = await hs.api("PUT", `/rooms/${encodeURIComponent(roomId)}/send/m.room.message/r1`, {
+      token: human.accessToken,
+      body: { msgtype: "m.text", body: "read me" },
+    });
+    const eventId = sent.json.event_id as string;
+    const receipt = (token: string, type: string, query = "") =>
+      hs.api(
+        "POST",
+        `/rooms/${encodeURIComponent(roomId)}/receipt/${type}/${encodeURIComponent(eventId)}${query}`,
+        {
+          token,
+          body: {},
+        },
+      );
+    assert.equal((await receipt(human.accessToken, "m.read.private")).status, 200);
+    assert.equal(
+      (await receipt("as_secret_token", "m.read.private", "?user_id=@br_alice:localhost")).status,
+      200,
+    );
+    assert.equal((await receipt(human.accessToken, "m.read")).status, 200);
+    type Ephemeral = {
+      type: string;
+      room_id: string;
+      content: Record<string, Record<string, Record<string, unknown>>>;
+    };
+    const receiptsOf = (r: Received, type: string) =>
+      ((r.body.ephemeral as Ephemeral[] | undefined) ?? [])
+        .filter((e) => e.type === "m.receipt" && e.room_id === roomId)
+        .flatMap((e) => Object.keys(e.content[eventId]?.[type] ?? {}));
+    // The public receipt was made last: once it is pushed, the private ones were too (or never).
+    await rx.next((r) => receiptsOf(r, "m.read").includes(human.userId));
+    const privateOnes = rx.got.filter((r) => r.accepted).flatMap((r) => receiptsOf(r, "m.read.private"));
+    assert.ok(privateOnes.includes("@br_alice:localhost"), "its own user's private receipt is pushed");
+    assert.ok(!privateOnes.includes(human.userId), "another user's private receipt is not");
+  });
+
   it("pushes to-device messages with their recipient, and MSC3202 key counts and device lists", async () => {
     const deviceless = await as("POST", "/keys/upload?user_id=@br_alice:localhost", { one_time_keys: {} });
     assert.equal(deviceless.status, 400);

@@ -105,7 +105,10 @@ export function buildTransaction(
     for (const roomId of rooms) {
       const typing = hs.typing.changedSince(roomId, typingSince);
       if (typing) ephemeral.push({ type: "m.typing", room_id: roomId, content: { user_ids: typing } });
-      const receipts = hs.misc.receiptsBetween(roomId, from, upTo);
+      // Private read receipts only of its own users (spec: MUST); public ones of everyone.
+      const receipts = hs.misc
+        .receiptsBetween(roomId, from, upTo)
+        .filter((r) => r.receipt_type !== "m.read.private" || registry.controls(as, r.user_id));
       if (receipts.length > 0)
         ephemeral.push({ type: "m.receipt", room_id: roomId, content: receiptContent(receipts) });
     }
