@@ -94,16 +94,23 @@ export type ClientErrorCode =
   /** The server asks for User-Interactive Auth and no password or callback was given. */
   | "AUTH_REQUIRED"
   | "CANNOT_DELETE_CURRENT_DEVICE"
+  /**
+   * (Client stores.) A stored record or file is damaged: not JSON, fails validation, a schema
+   * newer than this Keyroom, or (SQLite) a damaged database file (SQLITE_CORRUPT, SQLITE_NOTADB,
+   * SQLite's error as `cause`).
+   */
   | "STORE_CORRUPT"
   /**
-   * (IndexedDB client store.) The browser closed the store's connection (site data cleared, the
-   * backing store lost): reload the page. The DOMException is the `cause`.
+   * (IndexedDB and SQLite client stores.) The store's connection is closed: the browser closed it
+   * (site data cleared, the backing store lost: reload the page), or (SQLite) it was used after
+   * `close()`. The DOMException or SQLite's error is the `cause`.
    */
   | "STORE_CLOSED"
   /**
-   * (IndexedDB client store.) The back end refused: the quota used up, an aborted transaction,
-   * an internal error. Nothing of a failed save was saved. The DOMException is the `cause`; the
-   * message names it but never quotes its message.
+   * (IndexedDB and SQLite client stores.) The back end refused: the quota or disk used up, an
+   * aborted transaction, an internal error, (SQLite) a database locked by another process
+   * (SQLITE_BUSY), read-only or failing I/O. Nothing of a failed save was saved. The DOMException
+   * or SQLite's error is the `cause`; the message names it (SQLite's code) but never quotes its message.
    */
   | "STORE_FAILED"
   /**

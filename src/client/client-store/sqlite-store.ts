@@ -9,6 +9,12 @@
 // commits what a response brought (synced) before its position is saved here, so that state is
 // never behind the position; the events of the dropped range come again. better-sqlite3 is loaded
 // only when a store is opened, so importing `keyroom` does not load a native module.
+//
+// Failures are typed as the IndexedDB client store's are: a store used once its connection is
+// closed is `ClientError` `STORE_CLOSED`, a damaged file (SQLITE_CORRUPT, SQLITE_NOTADB)
+// `STORE_CORRUPT`, anything else SQLite or the file system refused (busy, full, read-only, I/O)
+// `STORE_FAILED`; the original error is the `cause`, its code named in the message but its message
+// never quoted. Every write is one transaction, so a failed save or clear changes nothing.
 import { chmod, mkdir, open } from "node:fs/promises";
 import { dirname } from "node:path";
 import type BetterSqlite3 from "better-sqlite3";
@@ -48,6 +54,33 @@ function parseJson<T>(
   return checkStored(v, schema, what);
 }
 
+/** SQLite's or the file system's code of `e` (e.g. `SQLITE_FULL`, `EACCES`), if it has one. */
+function codeOf(e: unknown): string | undefined {
+  const code = typeof e === "object" && e !== null ? (e as { code?: unknown }).code : undefined;
+  return typeof code === "string" && /^[A-Z][A-Z0-9_]{0,63}$/.test(code) ? code : undefined;
+}
+
+/**
+ * `e`, thrown while `what` (e.g. `saving to client store "x"`): the client's own errors pass
+ * through; with the connection closed it is `STORE_CLOSED`, a damaged file `STORE_CORRUPT`, the
+ * rest `STORE_FAILED`, `e` as the cause. The message names SQLite's code, never quotes `e`'s message
+ * (it may hold a statement's values).
+ */
+function sqliteClientStoreError(e: unknown, what: string, open: boolean): Error {
+  if (e instanceof ClientError) return e;
+  const code = codeOf(e);
+  const named = code ?? (e instanceof Error ? e.name : "unknown error");
+  if (!open) {
+    return new ClientError("STORE_CLOSED", `${what}: the store's connection is closed`, { cause: e });
+  }
+  if (code !== undefined && (code.startsWith("SQLITE_CORRUPT") || code === "SQLITE_NOTADB")) {
+    return new ClientError("STORE_CORRUPT", `${what}: the database file is damaged (${named})`, {
+      cause: e,
+    });
+  }
+  return new ClientError("STORE_FAILED", `${what} failed (${named})`, { cause: e });
+}
+
 export class SqliteClientStore implements ClientStore {
   /**
    * `saveSync`'s transaction, its statements prepared once: it runs for every sync response, and
@@ -79,35 +112,59 @@ export class SqliteClientStore implements ClientStore {
   /** Opens (creating and migrating) the database at `path`; `":memory:"` for a throwaway one. */
   static async open(path: string): Promise<SqliteClientStore> {
     const { default: Database } = await import("better-sqlite3");
-    if (path !== ":memory:") {
-      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-      // Create the file 0600 before SQLite does: its WAL and shm files copy the database's mode.
-      await (await open(path, "a", 0o600)).close();
-      await chmod(path, 0o600);
+    const what = `opening client store ${path} (SQLite)`;
+    let db: BetterSqlite3.Database;
+    try {
+      if (path !== ":memory:") {
+        await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+        // Create the file 0600 before SQLite does: its WAL and shm files copy the database's mode.
+        await (await open(path, "a", 0o600)).close();
+        await chmod(path, 0o600);
+      }
+      db = new Database(path);
+    } catch (e) {
+      throw sqliteClientStoreError(e, what, true);
     }
-    const db = new Database(path);
-    db.pragma("journal_mode = WAL");
-    db.pragma("synchronous = NORMAL");
-    const version = db.pragma("user_version", { simple: true }) as number;
-    if (version > SCHEMA_VERSION) {
+    try {
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = NORMAL");
+      const version = db.pragma("user_version", { simple: true }) as number;
+      if (version > SCHEMA_VERSION) {
+        throw new ClientError(
+          "STORE_CORRUPT",
+          `client store schema ${version} is newer than this version of Keyroom`,
+        );
+      }
+      // Under the write lock, from the version read again: another process opening the same new
+      // file may have migrated it since the check above.
+      db.transaction(() => {
+        const now = db.pragma("user_version", { simple: true }) as number;
+        for (let v = now; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
+        if (now < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      }).immediate();
+      return new SqliteClientStore(db, path);
+    } catch (e) {
       db.close();
-      throw new ClientError(
-        "STORE_CORRUPT",
-        `client store schema ${version} is newer than this version of Keyroom`,
+      throw sqliteClientStoreError(e, what, true);
+    }
+  }
+
+  /** `body`, its failures typed (`sqliteClientStoreError`). */
+  #run<T>(what: "reading" | "saving to" | "clearing", body: () => T): T {
+    try {
+      return body();
+    } catch (e) {
+      const nothing = { reading: "", "saving to": "; nothing was saved", clearing: "; nothing was cleared" };
+      throw sqliteClientStoreError(
+        e,
+        `${what} client store ${this.path} (SQLite${nothing[what]})`,
+        this.db.open,
       );
     }
-    // Under the write lock, from the version read again: another process opening the same new
-    // file may have migrated it since the check above.
-    db.transaction(() => {
-      const now = db.pragma("user_version", { simple: true }) as number;
-      for (let v = now; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
-      if (now < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
-    }).immediate();
-    return new SqliteClientStore(db, path);
   }
 
   async loadSession(): Promise<StoredSession | undefined> {
-    return this.#session();
+    return this.#run("reading", () => this.#session());
   }
 
   #session(): StoredSession | undefined {
@@ -118,7 +175,7 @@ export class SqliteClientStore implements ClientStore {
   }
 
   async saveSession(session: StoredSession): Promise<void> {
-    this.synced(() => this.#putSession(session));
+    this.#run("saving to", () => this.synced(() => this.#putSession(session)));
   }
 
   #putSession(session: StoredSession): void {
@@ -131,18 +188,20 @@ export class SqliteClientStore implements ClientStore {
     expected: (stored: StoredSession | undefined) => boolean,
   ): Promise<boolean> {
     let saved = false;
-    this.synced(() =>
-      this.db
-        .transaction(() => {
-          const stored = this.#session();
-          if (!expected(stored)) return;
-          if (stored && (stored.userId !== session.userId || stored.deviceId !== session.deviceId)) {
-            this.#clear();
-          }
-          this.#putSession(session);
-          saved = true;
-        })
-        .immediate(),
+    this.#run("saving to", () =>
+      this.synced(() =>
+        this.db
+          .transaction(() => {
+            const stored = this.#session();
+            if (!expected(stored)) return;
+            if (stored && (stored.userId !== session.userId || stored.deviceId !== session.deviceId)) {
+              this.#clear();
+            }
+            this.#putSession(session);
+            saved = true;
+          })
+          .immediate(),
+      ),
     );
     return saved;
   }
@@ -158,6 +217,10 @@ export class SqliteClientStore implements ClientStore {
   }
 
   async loadSync(): Promise<SyncSnapshot | undefined> {
+    return this.#run("reading", () => this.#loadSync());
+  }
+
+  #loadSync(): SyncSnapshot | undefined {
     const tok = this.db.prepare("SELECT next_batch FROM sync_token WHERE id = 1").get() as
       | { next_batch: string }
       | undefined;
@@ -172,11 +235,11 @@ export class SqliteClientStore implements ClientStore {
   }
 
   async saveSync(changes: SyncChanges): Promise<void> {
-    this.#saveSync(changes);
+    this.#run("saving to", () => this.#saveSync(changes));
   }
 
   async clear(): Promise<void> {
-    this.synced(() => this.db.transaction(() => this.#clear())());
+    this.#run("clearing", () => this.synced(() => this.db.transaction(() => this.#clear())()));
   }
 
   #clear(): void {
@@ -186,13 +249,15 @@ export class SqliteClientStore implements ClientStore {
   /** One immediate transaction: another process's save falls wholly before or after it. */
   async clearIf(ours: (stored: StoredSession | undefined) => boolean): Promise<boolean> {
     let cleared = false;
-    this.synced(() =>
-      this.db
-        .transaction(() => {
-          cleared = ours(this.#session());
-          if (cleared) this.#clear();
-        })
-        .immediate(),
+    this.#run("clearing", () =>
+      this.synced(() =>
+        this.db
+          .transaction(() => {
+            cleared = ours(this.#session());
+            if (cleared) this.#clear();
+          })
+          .immediate(),
+      ),
     );
     return cleared;
   }
