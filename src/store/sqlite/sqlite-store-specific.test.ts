@@ -97,6 +97,24 @@ describe("SqliteCryptoStore", () => {
     );
   });
 
+  it("creates the database and its WAL and shm files 0600, even in a directory others can read", async () => {
+    if (process.platform === "win32") return;
+    const directory = newDir();
+    chmodSync(directory, 0o755);
+    const umask = process.umask(0o022);
+    try {
+      const store = await SqliteCryptoStore.open({ userId: ALICE, deviceId: DEVICE, directory });
+      await store.saveChanges({ account: sample.account(0) });
+      for (const suffix of ["", "-wal", "-shm"]) {
+        const file = join(directory, `${DEFAULT_SQLITE_FILE_NAME}${suffix}`);
+        assert.equal(statSync(file).mode & 0o077, 0, `${file} is readable by others`);
+      }
+      await store.close();
+    } finally {
+      process.umask(umask);
+    }
+  });
+
   it("opens with a caller-supplied 32-byte key and refuses another", async () => {
     const directory = newDir();
     const key = new Uint8Array(32).fill(7);

@@ -13,7 +13,7 @@
  * - Secrets at rest: see `cipher/store-cipher.ts`; without a passphrase or key, a key file
  *   `<fileName>.key` (mode 0600) is created beside the database.
  */
-import { linkSync, mkdirSync, statSync, unlinkSync } from "node:fs";
+import { closeSync, linkSync, mkdirSync, openSync, statSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { encodeBase64Url, randomBytes } from "../../crypto/primitives/index.ts";
@@ -122,6 +122,9 @@ function ensureDatabaseFile(path: string): void {
   // Random: two threads of one process (one pid) may create the same store in the same millisecond.
   const temporary = `${path}.${encodeBase64Url(randomBytes(9))}.new`;
   try {
+    // Made 0600 before SQLite opens it (SQLite would make it 0644 under the usual umask, in a
+    // directory the caller may have made readable to others): its WAL and shm files copy its mode.
+    closeSync(openSync(temporary, "wx", 0o600));
     const db = new Database(temporary);
     try {
       db.pragma("journal_mode = WAL");
