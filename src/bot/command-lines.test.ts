@@ -200,8 +200,12 @@ test("a user argument typed with a mention pill (the body shows a display name) 
       "!kick @bob:fake.example",
       '!kick <a href="https://matrix.to/#/@carol:fake.example">@bob:fake.example</a>',
     ),
-    // No pill: a name is no user ID.
+    // No pill: a name is no user ID (nor is a link in another tag).
     fakeMessage(alice, "!kick Alice Smith"),
+    pilled("!kick Al", '!kick <abbr href="https://matrix.to/#/@al:fake.example">Al</abbr></a>'),
+    // Crafted HTML is read in one pass (a regex over it backtracked for minutes).
+    pilled("!kick Al", `!kick ${"<a href='https://matrix.to/#/@".repeat(2_000)}`),
+    pilled("!kick Al", `<mx-reply>${"<a <mx-reply>".repeat(5_000)}`),
   ]);
   assert.deepEqual(
     f.sent.map((s) => s.content.body),
@@ -210,6 +214,9 @@ test("a user argument typed with a mention pill (the body shows a display name) 
       "@tj:fake.example (undefined)",
       "@bob:fake.example (undefined)",
       'Usage: !kick <who:user> [reason...]\n<who>: expected a user ID like @name:example.org, got "Alice"',
+      'Usage: !kick <who:user> [reason...]\n<who>: expected a user ID like @name:example.org, got "Al"',
+      'Usage: !kick <who:user> [reason...]\n<who>: expected a user ID like @name:example.org, got "Al"',
+      'Usage: !kick <who:user> [reason...]\n<who>: expected a user ID like @name:example.org, got "Al"',
     ],
   );
   await bot.stop();

@@ -325,20 +325,38 @@ function mentionPills(ev: RoomEvent): MentionPill[] {
   const { format, formatted_body: html } = ev.content;
   if (format !== "org.matrix.custom.html" || typeof html !== "string" || html.length > 4 * MAX_COMMAND_BODY)
     return [];
+  // Scanned forwards with indexOf, never rescanning (a regex over the whole body backtracked for
+  // minutes on a crafted one); only one tag at a time goes through a regex.
+  let own = html;
+  const lower = html.toLowerCase();
+  const quoteStart = lower.indexOf("<mx-reply>");
+  const quoteEnd = lower.indexOf("</mx-reply>");
+  if (quoteStart >= 0 && quoteEnd > quoteStart)
+    own = html.slice(0, quoteStart) + html.slice(quoteEnd + "</mx-reply>".length);
+  const text = own.toLowerCase();
   const pills: MentionPill[] = [];
-  const own = html.replace(/<mx-reply>[\s\S]*?<\/mx-reply>/i, "");
-  for (const m of own.matchAll(
-    /<a\s[^>]*?href=(["'])https:\/\/matrix\.to\/#\/([^"'?]+)[^"']*\1[^>]*>([^<]*)<\/a>/gi,
-  )) {
-    if (pills.length >= MAX_MENTION_PILLS) break;
+  let at = 0;
+  while (pills.length < MAX_MENTION_PILLS) {
+    const open = text.indexOf("<a", at);
+    if (open < 0) break;
+    const close = text.indexOf(">", open);
+    if (close < 0) break;
+    const next = text.indexOf("<", close);
+    at = next < 0 ? text.length : next;
+    if (next < 0 || !text.startsWith("</a>", next) || !/\s/.test(text[open + 2] ?? "")) continue;
+    const href = PILL_HREF.exec(own.slice(open + 2, close))?.[1];
+    if (href === undefined) continue;
     let userId: string;
     try {
-      userId = decodeURIComponent(m[2] ?? "");
+      userId = decodeURIComponent(href);
     } catch {
       continue;
     }
-    const text = htmlToPlainText(m[3] ?? "").trim();
-    if (userId.startsWith("@") && text !== "") pills.push({ text, userId });
+    const shown = htmlToPlainText(own.slice(close + 1, next)).trim();
+    if (userId.startsWith("@") && shown !== "") pills.push({ text: shown, userId });
   }
   return pills;
 }
+
+/** A pill's link in an `<a …>` tag: `href="https://matrix.to/#/@alice:example.org"`. */
+const PILL_HREF = /\shref=["']https:\/\/matrix\.to\/#\/([^"'?]*)/i;
