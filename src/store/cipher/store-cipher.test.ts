@@ -3,7 +3,7 @@ import { before, describe, it } from "node:test";
 import { inspect } from "node:util";
 import fc from "fast-check";
 import { decodeBase64, encodeBase64, generateNonExtractableKey } from "../../crypto/primitives/index.ts";
-import { StoreKeyError } from "../errors.ts";
+import { StoreError, StoreKeyError } from "../errors.ts";
 import {
   addToCounter,
   MAX_STORE_KDF_ITERATIONS,
@@ -132,6 +132,44 @@ describe("StoreCipher", () => {
       isKeyError("WRONG_KEY"),
     );
     await assert.rejects(StoreCipher.unlock(header, { kind: "none" }), isKeyError("KEY_KIND_MISMATCH"));
+  });
+
+  it("refuses an empty passphrase for a new store; a store made with one before still opens with it", async () => {
+    await assert.rejects(
+      StoreCipher.create({ kind: "passphrase", passphrase: "", iterations: 1000 }),
+      (e) => e instanceof StoreError && e.code === "BAD_OPTION",
+    );
+    // The header an older Keyroom wrote for "", built here from the format itself.
+    const crypto = await import("node:crypto");
+    const salt = Buffer.alloc(32, 3);
+    const storeKey = Buffer.alloc(32, 9);
+    const derived = crypto.pbkdf2Sync(Buffer.alloc(0), salt, 1000, 32, "sha512");
+    const derive = (info: string) =>
+      Buffer.from(crypto.hkdfSync("sha256", derived, Buffer.alloc(32), Buffer.from(info), 32));
+    const iv = crypto.randomBytes(16);
+    const aes = crypto.createCipheriv("aes-256-ctr", derive("keyroom store cipher v1: aes-256-ctr"), iv);
+    const ct = Buffer.concat([aes.update(storeKey), aes.final()]);
+    const ad = Buffer.from("keyroom store key");
+    const head = Buffer.alloc(5);
+    head[0] = 1;
+    head.writeUInt32BE(ad.length, 1);
+    const mac = crypto
+      .createHmac("sha256", derive("keyroom store cipher v1: hmac-sha-256"))
+      .update(Buffer.concat([head, ad, iv, ct]))
+      .digest();
+    const old: StoreKeyHeader = {
+      version: 1,
+      kind: "passphrase",
+      salt: encodeBase64(salt),
+      iterations: 1000,
+      wrappedKey: encodeBase64(Buffer.concat([Buffer.of(1), iv, ct, mac])),
+    };
+    const opened = await StoreCipher.unlock(old, { kind: "passphrase", passphrase: "" });
+    const none = await StoreCipher.unlock(
+      { version: 1, kind: "none", storeKey: encodeBase64(storeKey) },
+      { kind: "none" },
+    );
+    assert.equal(opened.decrypt(none.encrypt("same key", "x"), "x"), "same key");
   });
 
   it("uses STORE_KDF_ITERATIONS by default", async () => {

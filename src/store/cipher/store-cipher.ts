@@ -32,7 +32,7 @@ import {
   utf8Encode,
   wipe,
 } from "../../crypto/primitives/symmetric.ts";
-import { StoreKeyError } from "../errors.ts";
+import { StoreError, StoreKeyError } from "../errors.ts";
 import type { JsonValue } from "../json.ts";
 import type { Pickle } from "../records.ts";
 
@@ -334,6 +334,11 @@ export class StoreCipher {
         return { cipher, header: { version: 1, kind: "none", storeKey: encodeBase64(storeKey) } };
       }
       if (protection.kind === "passphrase") {
+        // "" is most often an unset setting (`STORE_PASSPHRASE=`), and it protects nothing: refused
+        // for new stores (one made with it before still opens with it).
+        if (protection.passphrase === "") {
+          throw new StoreError("BAD_OPTION", "the store passphrase is empty; give a passphrase or none");
+        }
         const iterations = checkIterations(protection.iterations ?? STORE_KDF_ITERATIONS);
         const salt = randomBytes(SALT_LENGTH);
         const wrappedKey = await wrapStoreKey(protection, storeKey, salt, iterations);
