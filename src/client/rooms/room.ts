@@ -550,8 +550,9 @@ export class Room {
         ...(invitedMemberCount !== undefined ? { invitedMemberCount } : {}),
       };
     }
+    // All 0 is kept as nothing, as a new room has it: a restart reads back the same snapshot.
     const u = this._unread;
-    if (u !== NO_UNREAD) {
+    if (u.notificationCount > 0 || u.highlightCount > 0 || u.threads.size > 0) {
       s.unread = { notificationCount: u.notificationCount, highlightCount: u.highlightCount };
       if (u.threads.size > 0) s.unread.threads = [...u.threads].map(([threadId, c]) => ({ threadId, ...c }));
     }

@@ -55,10 +55,13 @@ export const SYNC_EVENTS: (keyof ClientEventMap)[] = [
   "room.invite",
   "room.myMembership",
   "room.tombstone",
+  "room.summary",
+  "room.unreadNotifications",
   "room.typing",
   "room.receipt",
   "room.accountData",
   "accountData",
+  "presence",
   "toDevice",
   "sync.settle",
 ];

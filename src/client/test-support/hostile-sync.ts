@@ -280,6 +280,31 @@ const events = (ev: fc.Arbitrary<Raw>, max = 4): fc.Arbitrary<Raw> =>
       .map((es) => obj([["events", arr(es)]])),
   );
 
+const notificationCounts = entries([
+  ["highlight_count", count],
+  ["notification_count", count],
+]).map(obj);
+
+/** `m.presence` from any sender (or none), of any state, with its optional fields now and then odd. */
+const presenceEvent: fc.Arbitrary<Raw> = fc
+  .tuple(
+    mostly(userId.map(text), value),
+    entries([
+      ["presence", mostly(fc.constantFrom("online", "offline", "unavailable").map(text), value)],
+      ["last_active_ago", count],
+      ["currently_active", mostly(fc.constantFrom("true", "false"), value)],
+      ["status_msg", mostly(freeText.map(text), value)],
+      ["displayname", mostly(freeText.map(text), value)],
+    ]).map(obj),
+  )
+  .map(([sender, content]) =>
+    obj([
+      ["type", text("m.presence")],
+      ["sender", sender],
+      ["content", content],
+    ]),
+  );
+
 const joinedRoom = orOdd(
   entries([
     ["state", events(roomEvent(true))],
@@ -295,13 +320,13 @@ const joinedRoom = orOdd(
     ],
     ["ephemeral", events(basicEvent(fc.constantFrom("m.typing", "m.receipt")))],
     ["account_data", events(basicEvent(eventType))],
+    ["unread_notifications", orOdd(notificationCounts)],
     [
-      "unread_notifications",
+      "unread_thread_notifications",
       orOdd(
-        entries([
-          ["highlight_count", count],
-          ["notification_count", count],
-        ]).map(obj),
+        fc
+          .array(fc.tuple(eventId, orOdd(notificationCounts)), { maxLength: 3 })
+          .map((threads) => obj(threads)),
       ),
     ],
     [
@@ -310,6 +335,7 @@ const joinedRoom = orOdd(
         entries([
           ["m.heroes", fc.array(userId.map(text), { maxLength: 2 }).map(arr)],
           ["m.joined_member_count", count],
+          ["m.invited_member_count", count],
         ]).map(obj),
       ),
     ],
@@ -404,7 +430,7 @@ export const hostileSync = (nextBatch: string): fc.Arbitrary<Raw> =>
       ),
     ],
     ["account_data", events(basicEvent(accountDataType))],
-    ["presence", events(basicEvent(fc.constant("m.presence")))],
+    ["presence", events(fc.oneof(presenceEvent, basicEvent(fc.constant("m.presence"))))],
     ["to_device", events(toDeviceEvent, 3)],
     [
       "device_lists",
