@@ -180,8 +180,13 @@ export class Appservice {
   readonly #seen = new SeenTransactions();
   /** Room parts of transactions taken in hold mode (with `dataDir`). */
   readonly #held: HeldTransactions | undefined;
-  /** Transactions and catch-ups run one at a time, in order. */
+  /** Users' shares of transactions and users' catch-ups run one at a time, in order. */
   #chain: Promise<void> = Promise.resolve();
+  /**
+   * Whole transactions (users' shares, then `onTransaction`) run one at a time, in order. Apart
+   * from `#chain` so that `onTransaction` can start a user (whose set-up takes `#chain`).
+   */
+  #txnChain: Promise<void> = Promise.resolve();
   #listener: AppserviceListener | undefined;
   /** `listen()` was called (and has not failed): a second call is refused at once. */
   #listening = false;
@@ -294,21 +299,24 @@ export class Appservice {
       return Promise.reject(new AppserviceError("CLOSED", "the appservice is closed"));
     }
     return this.#seen.once(txnId, () =>
-      this.#serially(async () => {
-        if (!held.isHeld(txnId)) {
-          const hasRoomPart = txn.events.length > 0 || txn.ephemeral.length > 0;
-          if (hasRoomPart && !(await held.hasRoom())) {
-            throw new AppserviceError(
-              "HOLD_FULL",
-              "too many transactions held; the homeserver keeps this one",
-            );
-          }
-          await held.holdOnce(txnId, txn);
-        }
-        await this.#dispatch(txnId, txn);
+      this.#inOrder(async () => {
+        await this.#serially(() => this.#holdAndDispatch(held, txnId, txn));
+        await this.#opts.onTransaction?.(txn, txnId);
         held.handled(txnId);
       }),
     );
+  }
+
+  /** The room part on disk (once), then the users' shares. */
+  async #holdAndDispatch(held: HeldTransactions, txnId: string, txn: Transaction): Promise<void> {
+    if (!held.isHeld(txnId)) {
+      const hasRoomPart = txn.events.length > 0 || txn.ephemeral.length > 0;
+      if (hasRoomPart && !(await held.hasRoom())) {
+        throw new AppserviceError("HOLD_FULL", "too many transactions held; the homeserver keeps this one");
+      }
+      await held.holdOnce(txnId, txn);
+    }
+    await this.#dispatch(txnId, txn);
   }
 
   /** The room parts a tool held while the app was stopped, in order, each released once handled. */
@@ -323,6 +331,7 @@ export class Appservice {
       for (let attempt = 1; ; attempt++) {
         try {
           await this.#serially(() => this.#dispatch(`held:${name}`, txn));
+          await this.#opts.onTransaction?.(txn, `held:${name}`);
           break;
         } catch (e) {
           if (attempt >= MAX_FEED_ATTEMPTS) throw e;
@@ -565,6 +574,12 @@ export class Appservice {
     return run;
   }
 
+  #inOrder(fn: () => Promise<void>): Promise<void> {
+    const run = this.#txnChain.then(fn);
+    this.#txnChain = run.catch(() => undefined);
+    return run;
+  }
+
   /**
    * Handles one transaction (the listener calls this; call it yourself to receive transactions
    * some other way). Returns false for a transaction already handled. A throw means it was not
@@ -574,7 +589,13 @@ export class Appservice {
     if (this.#closed) return Promise.reject(new AppserviceError("CLOSED", "the appservice is closed"));
     // Handled before the known users are back, a transaction would be acknowledged without them.
     if (!this.#ready) return Promise.reject(new AppserviceError("NOT_STARTED", "start() has not finished"));
-    return this.#seen.once(txnId, () => this.#serially(() => this.#dispatch(txnId, txn)));
+    return this.#seen.once(txnId, () =>
+      this.#inOrder(async () => {
+        await this.#serially(() => this.#dispatch(txnId, txn));
+        // Outside `#chain`: it may start a user (e.g. one an invite names), whose set-up takes it.
+        await this.#opts.onTransaction?.(txn, txnId);
+      }),
+    );
   }
 
   async #dispatch(txnId: string, txn: Transaction): Promise<void> {
@@ -599,7 +620,6 @@ export class Appservice {
       }
     }
     if (failure !== undefined) throw failure;
-    await this.#opts.onTransaction?.(txn, txnId);
   }
 
   async #feed(vu: VirtualUser, txnId: string, txn: Transaction): Promise<void> {
@@ -648,6 +668,7 @@ export class Appservice {
     if (this.#closed) return;
     this.#closed = true;
     await this.#listener?.close();
+    await this.#txnChain;
     await this.#chain;
     const users = await Promise.allSettled([...this.#users.values()]);
     for (const u of users) if (u.status === "fulfilled") await u.value.client.close();
