@@ -44,11 +44,11 @@ export interface Predecessor {
 /** What the server's room summary (`summary` in `/sync`) said last, each field as it last came. */
 export interface RoomSummaryInfo {
   /** `m.heroes`: members to name the room after (never the local user). */
-  heroes?: readonly string[];
+  readonly heroes?: readonly string[];
   /** `m.joined_member_count`. */
-  joinedMemberCount?: number;
+  readonly joinedMemberCount?: number;
   /** `m.invited_member_count`. */
-  invitedMemberCount?: number;
+  readonly invitedMemberCount?: number;
 }
 
 /** A hero the client keeps: a user ID (not the local user's), once. */
@@ -504,7 +504,7 @@ export class Room {
    * are no user ID or are the local user, are left out. True when something changed.
    */
   applySummary(s: RoomSummary): boolean {
-    const next: RoomSummaryInfo = { ...this._summary };
+    const next: { -readonly [K in keyof RoomSummaryInfo]: RoomSummaryInfo[K] } = { ...this._summary };
     if (s["m.heroes"] !== undefined) next.heroes = heroesOf(s["m.heroes"], this.ownUserId);
     if (s["m.joined_member_count"] !== undefined) next.joinedMemberCount = s["m.joined_member_count"];
     if (s["m.invited_member_count"] !== undefined) next.invitedMemberCount = s["m.invited_member_count"];
