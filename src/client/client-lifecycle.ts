@@ -87,7 +87,7 @@ export class ClientLifecycle {
     res: LoginResponse,
     since: { readonly stored: StoredSession | undefined },
   ): Promise<SessionInfo> {
-    const { session: current, sync, e2ee, logger } = this.#parts;
+    const { session: current, synced, sync, e2ee, logger } = this.#parts;
     const session = current.sessionOf(res);
     // A send from here until encryption runs waits for it (the crypto store opens in `prepare`),
     // and one after a failed start is refused: never plaintext for want of the crypto store.
@@ -95,6 +95,12 @@ export class ClientLifecycle {
       // Current but unsaved until the crypto store accepted it: a refused login (its device logged
       // out with this session) leaves the session store as it was, e.g. another tab's session.
       await sync.stop();
+      // Nothing of a previous session of another account stays should the start below fail: not
+      // its encryption (which would go on encrypting, as that account, for this session), nor its
+      // rooms (whose state would still say them encrypted).
+      await e2ee.leaveOtherAccount(session);
+      const previous = current.info;
+      if (previous?.userId !== session.userId || previous.deviceId !== session.deviceId) synced.reset();
       await current.adopt(session, false);
       await e2ee.prepare(session);
       await this.#restore(session, since);
@@ -133,6 +139,7 @@ export class ClientLifecycle {
     const s = session ?? (await store.loadSession());
     if (!s) throw new ClientError("NOT_LOGGED_IN", "no session to restore");
     await sync.stop();
+    await e2ee.leaveOtherAccount(s); // before anything of the new session can fail
     await current.adopt(s, session !== undefined, since);
     synced.reset(); // nothing of another session stays, even if loading fails
     const saved = await store.loadSync();

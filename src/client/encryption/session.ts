@@ -104,6 +104,23 @@ export class EncryptionSession implements RoomsE2ee {
     this.#preopened = await this.#storeFor(enc, info);
   }
 
+  /**
+   * Before a login or restore as `info`: a driver running for another user or device is stopped
+   * (its store closed) and syncs are refused until the new one runs. A start that then fails (the
+   * new store locked, a wrong passphrase) leaves no encryption running, never the previous
+   * account's, so sends are refused (`NOT_STARTED`). A store opened ahead for the login
+   * (`rememberedDevice`) is kept.
+   */
+  async leaveOtherAccount(info: { userId: string; deviceId: string }): Promise<void> {
+    if (this.#options === undefined) return;
+    const current = this.#driver;
+    if (current === undefined || (current.userId === info.userId && current.deviceId === info.deviceId)) {
+      return;
+    }
+    await this.stop(false);
+    this.#host.setSyncProcessor(refusingSyncProcessor());
+  }
+
   /** The store opened ahead for this user and device (another is closed), else one opened now. */
   async #storeFor(enc: EncryptionOptions, info: { userId: string; deviceId: string }): Promise<OpenedStore> {
     const pre = this.#preopened;
