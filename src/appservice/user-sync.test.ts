@@ -158,4 +158,32 @@ describe("a virtual user's share of a transaction", () => {
     assert.ok(Object.hasOwn(res.rooms?.invite ?? {}, "constructor"));
     assert.ok(Object.hasOwn(res.rooms?.leave ?? {}, "hasOwnProperty"));
   });
+  it("shows it its own private read receipts only, as a sync does, and everyone's public ones", () => {
+    const other = "@br_carol:x";
+    const receipt = (content: Record<string, unknown>) => ({ type: "m.receipt", room_id: "!in:x", content });
+    const txn = parseTransaction({
+      events: [],
+      ephemeral: [
+        receipt({
+          $a: {
+            "m.read": { "@alice:x": { ts: 1 } },
+            "m.read.private": { [me]: { ts: 2 }, [other]: { ts: 3 } },
+          },
+          $b: { "m.read.private": { [other]: { ts: 4 } } },
+        }),
+        // Nothing left for this user: the event is left out.
+        receipt({ $c: { "m.read.private": { [other]: { ts: 5 } } } }),
+      ],
+    });
+    const share = userSyncFor(view({ "!in:x": "join" }), txn, "b1", {});
+    assert.ok(share);
+    const res = syncResponseSchema.parse(share.response);
+    const events = res.rooms?.join?.["!in:x"]?.ephemeral?.events ?? [];
+    assert.deepEqual(JSON.parse(JSON.stringify(events)), [
+      {
+        type: "m.receipt",
+        content: { $a: { "m.read": { "@alice:x": { ts: 1 } }, "m.read.private": { [me]: { ts: 2 } } } },
+      },
+    ]);
+  });
 });

@@ -3,7 +3,7 @@
 // ephemeral events of those rooms, the to-device messages addressed to its device, the device
 // lists, and its device's key counts. The client then handles it like any sync (E2EE included).
 import type { JsonObject, Membership, StrippedStateEvent } from "../wire/index.ts";
-import { isIdentifier } from "../wire/json.ts";
+import { isIdentifier, isRecord } from "../wire/json.ts";
 import type { Transaction } from "./transaction.ts";
 
 export interface VirtualUserView {
@@ -100,7 +100,9 @@ export function userSyncFor(
   }
   for (const ev of txn.ephemeral) {
     if (!isIdentifier(ev.room_id) || current(ev.room_id) !== "join") continue;
-    joinSection(ev.room_id).ephemeral.events.push({ type: ev.type, content: ev.content });
+    const content = ev.type === "m.receipt" ? ownPrivateReceiptsOnly(ev.content, view.userId) : ev.content;
+    if (content === undefined) continue;
+    joinSection(ev.room_id).ephemeral.events.push({ type: ev.type, content });
     relevant = true;
   }
   const toDevice: JsonObject[] = [];
@@ -136,4 +138,29 @@ export function userSyncFor(
       : {}),
   };
   return { response, joined };
+}
+
+/** Private read receipt type: a sync shows one only to the user who sent it. */
+const PRIVATE_RECEIPT = "m.read.private";
+
+/**
+ * An `m.receipt` content without other users' private read receipts (the transaction carries those
+ * of every user of the namespace), or undefined when nothing is left.
+ */
+function ownPrivateReceiptsOnly(content: JsonObject, userId: string): JsonObject | undefined {
+  // Keyed by event IDs from the homeserver: no prototype, so "__proto__" is a key like any other.
+  const out: JsonObject = Object.create(null);
+  for (const [eventId, byType] of Object.entries(content)) {
+    if (!isRecord(byType)) continue;
+    const kept: JsonObject = Object.create(null);
+    for (const [type, byUser] of Object.entries(byType)) {
+      if (type !== PRIVATE_RECEIPT) {
+        kept[type] = byUser;
+      } else if (isRecord(byUser) && Object.hasOwn(byUser, userId)) {
+        kept[type] = { [userId]: byUser[userId] as JsonObject[string] };
+      }
+    }
+    if (Object.keys(kept).length > 0) out[eventId] = kept;
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
 }
