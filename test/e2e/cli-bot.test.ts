@@ -109,6 +109,31 @@ test("bot init + bot run: a user sends !echo hi in an encrypted room and reads h
     await alice.sendText(roomId, "!echo again");
     await again;
     assert.deepEqual(replies, ["hi", "v2 again"]);
+
+    // A promise a skill does not await fails: logged, and the bot goes on (it used to end the process).
+    const strayReloaded = lineMatching(run, (r) => r.msg === "skill reloaded");
+    const strayLogged = lineMatching(run, (r) => String(r.msg).startsWith("a promise nobody awaited failed"));
+    await writeFile(
+      skill,
+      (await readFile(skill, "utf8")).replace(
+        'ctx.notice("v2 " + text)',
+        '(void Promise.reject(new Error("stray")), ctx.notice("v3 " + text))',
+      ),
+    );
+    await withinBudget(strayReloaded, 30_000, (ms) => new Error(`no "skill reloaded" line after ${ms} ms`));
+    const v3 = reply("v3 one");
+    await alice.sendText(roomId, "!echo one");
+    // Without the handler in bot run, the process ends here ("keyroom exited 1 before the line came").
+    await withinBudget(strayLogged, 30_000, (ms) => new Error(`no stray-rejection line after ${ms} ms`));
+    await v3;
+    const two = reply("v3 two");
+    await alice.sendText(roomId, "!echo two");
+    await withinBudget(
+      two,
+      30_000,
+      (ms) => new Error(`the bot did not answer after a stray rejection (${ms} ms)`),
+    );
+    assert.deepEqual(replies, ["hi", "v2 again", "v3 one", "v3 two"]);
   } finally {
     run.kill("SIGTERM");
     const end = await done;

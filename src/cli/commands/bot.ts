@@ -165,9 +165,15 @@ export async function botRunCommand(
     await appservice?.appservice.close();
     throw e;
   }
+  // A promise a skill started and did not await (long work, as docs/bots.md advises) that fails is
+  // logged, as the error boundary logs what handlers await: it does not end the bot's process.
+  const stray = (err: unknown) =>
+    logger.error({ err }, "a promise nobody awaited failed (a skill's?); the bot goes on");
+  process.on("unhandledRejection", stray);
   try {
     await stopRequested;
   } finally {
+    process.off("unhandledRejection", stray);
     await running.stop();
     await appservice?.appservice.close();
   }
