@@ -31,7 +31,13 @@ export async function generateNonExtractableKey(): Promise<CryptoKey> {
 export async function sealWithCryptoKey(key: CryptoKey, plaintext: Uint8Array): Promise<Uint8Array> {
   const iv = new Uint8Array(GCM_IV_LENGTH);
   globalThis.crypto.getRandomValues(iv);
-  const ct = new Uint8Array(await subtle().encrypt({ name: "AES-GCM", iv }, key, new Uint8Array(plaintext)));
+  const copy = new Uint8Array(plaintext); // Web Crypto wants an ArrayBuffer-backed view
+  let ct: Uint8Array;
+  try {
+    ct = new Uint8Array(await subtle().encrypt({ name: "AES-GCM", iv }, key, copy));
+  } finally {
+    copy.fill(0); // it held a key
+  }
   const out = new Uint8Array(GCM_IV_LENGTH + ct.length);
   out.set(iv);
   out.set(ct, GCM_IV_LENGTH);

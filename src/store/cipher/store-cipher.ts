@@ -100,6 +100,12 @@ function splitKey(key: Uint8Array): SealKeys {
   return { enc: hkdfSha256(key, HKDF_SALT, INFO_ENC, 32), mac: hkdfSha256(key, HKDF_SALT, INFO_MAC, 32) };
 }
 
+/** Zeroes keys no longer needed (a wrapping key derived from a passphrase opens the store as well). */
+function wipeKeys(keys: SealKeys): void {
+  wipe(keys.enc);
+  wipe(keys.mac);
+}
+
 /** MAC inputs up to this size are built in one buffer reused across calls (most sealed values). */
 const MAC_SCRATCH_BYTES = 4096;
 const macScratch = new Uint8Array(MAC_SCRATCH_BYTES);
@@ -287,7 +293,12 @@ async function wrapStoreKey(
   if (protection.kind === "webcrypto") {
     return encodeBase64(await sealWithCryptoKey(protection.key, storeKey));
   }
-  return seal(await wrappingKeys(protection, salt, iterations), storeKey, WRAP_AD);
+  const keys = await wrappingKeys(protection, salt, iterations);
+  try {
+    return seal(keys, storeKey, WRAP_AD);
+  } finally {
+    wipeKeys(keys);
+  }
 }
 
 async function unwrapStoreKey(
@@ -305,7 +316,12 @@ async function unwrapStoreKey(
     }
     return openWithCryptoKey(protection.key, sealed);
   }
-  return open(await wrappingKeys(protection, salt, iterations), wrappedKey, WRAP_AD);
+  const keys = await wrappingKeys(protection, salt, iterations);
+  try {
+    return open(keys, wrappedKey, WRAP_AD);
+  } finally {
+    wipeKeys(keys);
+  }
 }
 
 function checkIterations(n: unknown): number {
@@ -388,7 +404,12 @@ export class StoreCipher {
 
   /** Seals a JSON value; `ad` names where it will be stored (it must be given again to open it). */
   encrypt(value: Sealable, ad: string): string {
-    return seal(this.#keys, utf8Encode(JSON.stringify(value)), ad);
+    const plain = utf8Encode(JSON.stringify(value));
+    try {
+      return seal(this.#keys, plain, ad);
+    } finally {
+      wipe(plain);
+    }
   }
 
   /**

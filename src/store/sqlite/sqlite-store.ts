@@ -16,7 +16,7 @@
 import { closeSync, linkSync, mkdirSync, openSync, statSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { encodeBase64Url, randomBytes } from "../../crypto/primitives/index.ts";
+import { encodeBase64Url, randomBytes, wipe } from "../../crypto/primitives/index.ts";
 import type { CryptoChanges } from "../changes.ts";
 import { createOrReadKeyFile, readKeyFile } from "../cipher/key-file.ts";
 import { type KeyProtection, StoreCipher } from "../cipher/store-cipher.ts";
@@ -239,7 +239,12 @@ export class SqliteCryptoStore implements CryptoStore {
             : options.key !== undefined
               ? { kind: "key", key: options.key }
               : { kind: "key-file", key: createOrReadKeyFile(keyFile) };
-        const created = await StoreCipher.create(protection);
+        let created: Awaited<ReturnType<typeof StoreCipher.create>>;
+        try {
+          created = await StoreCipher.create(protection);
+        } finally {
+          if (protection.kind === "key-file") wipe(protection.key); // ours, read from the file
+        }
         cipher = created.cipher;
         // Two processes creating the store at once: the first header wins, the second must use it.
         let raced = false;
@@ -267,7 +272,11 @@ export class SqliteCryptoStore implements CryptoStore {
             "this crypto store is protected by a passphrase or key; open it with the same one",
           );
         }
-        cipher = await StoreCipher.unlock(stored, protection);
+        try {
+          cipher = await StoreCipher.unlock(stored, protection);
+        } finally {
+          if (protection.kind === "key-file") wipe(protection.key); // ours, read from the file
+        }
       }
       st.setCipher(cipher);
       const bootId = currentBootId();
