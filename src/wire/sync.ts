@@ -8,7 +8,7 @@ import {
   strippedStateEventSchema,
   toDeviceEventSchema,
 } from "./events.ts";
-import { lenientArray, lenientRecord } from "./json.ts";
+import { lenientArray, lenientOptional, lenientRecord } from "./json.ts";
 import * as z from "./zod.ts";
 
 const stateSchema = z.object({ events: z.optional(lenientArray(stateEventSchema)) });
@@ -37,17 +37,15 @@ export type NotificationCountsSync = z.infer<typeof notificationCountsSchema>;
 
 export const joinedRoomSchema = z.object({
   // A malformed summary is left out, not the room with it.
-  summary: z.optional(z.catch(z.optional(roomSummarySchema), undefined)),
+  summary: lenientOptional(roomSummarySchema),
   state: z.optional(stateSchema),
   timeline: z.optional(timelineSchema),
   ephemeral: z.optional(basicEventsSchema),
   account_data: z.optional(basicEventsSchema),
   // Malformed counts are left out, not the room with them.
-  unread_notifications: z.optional(z.catch(z.optional(notificationCountsSchema), undefined)),
+  unread_notifications: lenientOptional(notificationCountsSchema),
   /** By thread root event ID (when the filter sets `unread_thread_notifications`); malformed ones dropped. */
-  unread_thread_notifications: z.optional(
-    z.catch(z.optional(lenientRecord(notificationCountsSchema)), undefined),
-  ),
+  unread_thread_notifications: z.optional(lenientOptional(lenientRecord(notificationCountsSchema))),
 });
 export type JoinedRoomSync = z.infer<typeof joinedRoomSchema>;
 
