@@ -59,6 +59,8 @@ const result = spawnSync(
     "--conditions=source",
     "--import",
     "tsx",
+    "--import",
+    "./test/support/fast-check-seed.ts",
     "--test",
     "--test-concurrency=2",
     "--test-reporter=spec",
