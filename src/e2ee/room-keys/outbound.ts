@@ -10,7 +10,6 @@ import {
   MegolmError,
   OutboundGroupSession,
 } from "../../crypto/megolm/index.ts";
-import { wipe } from "../../crypto/primitives/index.ts";
 import type {
   OutboundGroupSessionRecord,
   OutboundGroupSessionUpdate,
@@ -32,6 +31,7 @@ import { queueEncryptedToDevice, queueToDevice } from "../to-device-queue.ts";
 import { isUnseen, mayReceiveKeys } from "../trust/trust.ts";
 import type { InboundSessions } from "./inbound.ts";
 import { NO_OLM_CODE, NoOlmNotices } from "./no-olm.ts";
+import { roomEventPlaintext, sealRoomEvent } from "./seal.ts";
 import { isSharedHistory, type ResolvedSettings, type RoomMember, recipientsOf } from "./settings.ts";
 
 /** Devices addressed by one to-device request when sharing a room key. */
@@ -534,48 +534,15 @@ export class OutboundSessions {
         "the room key is still being shared: send its to-device requests",
       );
     }
-    let plaintext: string;
-    try {
-      plaintext = JSON.stringify({ type, content, room_id: roomId });
-    } catch {
-      throw new E2eeError("BAD_ARGUMENT", "the event content is not serializable as JSON");
-    }
+    const plaintext = roomEventPlaintext(roomId, type, content);
     // The stored ratchet must be past this index before the event can leave (saved in this step's
     // transaction when it is not yet): a crash can never make us encrypt again at an index used.
     if (entry.session.messageIndex >= entry.reservedIndex) this.#reserve(entry);
-    const messageIndex = entry.session.messageIndex;
-    const ratchet = entry.session.ratchetCopy();
-    let ciphertext: string;
-    try {
-      ciphertext = entry.session.encrypt(plaintext);
-    } catch (e) {
-      wipe(ratchet);
-      throw e;
-    }
-    entry.record = { ...entry.record, messageCount: entry.record.messageCount + 1 };
-    const senderKey = this.#own.identityKeys.curve25519;
-    const sessionId = entry.session.sessionId;
-    const deviceId = this.#ctx.deviceId;
-    this.#echoes.add({
-      roomId,
-      algorithm: MEGOLM_ALGORITHM,
-      senderKey,
-      sessionId,
-      deviceId,
-      ciphertext,
-      plaintext,
-      messageIndex,
-      ratchet,
+    const out = sealRoomEvent(entry.session, this.#echoes, roomId, plaintext, content, {
+      senderKey: this.#own.identityKeys.curve25519,
+      deviceId: this.#ctx.deviceId,
     });
-    const out: Record<string, unknown> = {
-      algorithm: MEGOLM_ALGORITHM,
-      sender_key: senderKey,
-      ciphertext,
-      session_id: sessionId,
-      device_id: deviceId,
-    };
-    // Relations stay in the clear so servers can aggregate them (spec "Mixing encrypted and plaintext").
-    if (content["m.relates_to"] !== undefined) out["m.relates_to"] = content["m.relates_to"];
+    entry.record = { ...entry.record, messageCount: entry.record.messageCount + 1 };
     return out;
   }
 }

@@ -19,7 +19,6 @@
  * and there is no ratchet to save. Our own inbound copy is stored, so we read our own events.
  */
 import { InboundGroupSession, OutboundGroupSession } from "../../crypto/megolm/index.ts";
-import { wipe } from "../../crypto/primitives/index.ts";
 import { entryOf } from "../collections.ts";
 import type { OwnEchoes } from "../decryption/own-echoes.ts";
 import { type DeviceRecord, isDehydrated, MEGOLM_ALGORITHM } from "../devices/device.ts";
@@ -33,6 +32,7 @@ import { queueEncryptedToDevice } from "../to-device-queue.ts";
 import { mayReceiveKeys } from "../trust/trust.ts";
 import type { InboundSessions } from "./inbound.ts";
 import { SHARE_BATCH_SIZE } from "./outbound.ts";
+import { roomEventPlaintext, sealRoomEvent } from "./seal.ts";
 
 /** A flow's session is replaced after this long (the spec's requests expire after 10 minutes). */
 export const VERIFICATION_SESSION_MAX_AGE_MS = 10 * 60_000;
@@ -222,45 +222,12 @@ export class VerificationSessions {
     if (entry === undefined) {
       throw new E2eeError("ROOM_KEY_NOT_SHARED", "no verification session for this room and user");
     }
-    let plaintext: string;
-    try {
-      plaintext = JSON.stringify({ type, content, room_id: roomId });
-    } catch {
-      throw new E2eeError("BAD_ARGUMENT", "the event content is not serializable as JSON");
-    }
-    const messageIndex = entry.session.messageIndex;
-    const ratchet = entry.session.ratchetCopy();
-    let ciphertext: string;
-    try {
-      ciphertext = entry.session.encrypt(plaintext);
-    } catch (e) {
-      wipe(ratchet);
-      throw e;
-    }
-    entry.messageCount++;
-    const senderKey = this.#own.identityKeys.curve25519;
-    const sessionId = entry.session.sessionId;
-    const deviceId = this.#ctx.deviceId;
-    this.#echoes.add({
-      roomId,
-      algorithm: MEGOLM_ALGORITHM,
-      senderKey,
-      sessionId,
-      deviceId,
-      ciphertext,
-      plaintext,
-      messageIndex,
-      ratchet,
+    const plaintext = roomEventPlaintext(roomId, type, content);
+    const out = sealRoomEvent(entry.session, this.#echoes, roomId, plaintext, content, {
+      senderKey: this.#own.identityKeys.curve25519,
+      deviceId: this.#ctx.deviceId,
     });
-    const out: Record<string, unknown> = {
-      algorithm: MEGOLM_ALGORITHM,
-      sender_key: senderKey,
-      ciphertext,
-      session_id: sessionId,
-      device_id: deviceId,
-    };
-    // The reference to the request stays in the clear, as for every encrypted event.
-    if (content["m.relates_to"] !== undefined) out["m.relates_to"] = content["m.relates_to"];
+    entry.messageCount++;
     return out;
   }
 }
