@@ -235,22 +235,11 @@ export class SyncLoop {
    */
   saveForgets(): Promise<void> {
     if (this.saves.length > 0) return Promise.resolve();
-    let failed: { error: unknown } | undefined;
-    const save: Promise<void> = Promise.resolve().then(async () => {
-      try {
-        const position = this.carry?.nextBatch ?? this.saved;
-        // Nothing saved yet: the store has no rooms to remove.
-        if (position === undefined || !this.opts.context.synced.hasUnsavedForgets) return;
-        await this.save(this.carry ?? { nextBatch: position, rooms: [], accountData: [] });
-      } catch (error) {
-        failed = { error };
-      } finally {
-        this.saves.shift();
-      }
-    });
-    this.saves.push(save);
-    return save.then(() => {
-      if (failed !== undefined) throw failed.error;
+    return this.queueAwaitedSave(Promise.resolve(), async () => {
+      const position = this.carry?.nextBatch ?? this.saved;
+      // Nothing saved yet: the store has no rooms to remove.
+      if (position === undefined || !this.opts.context.synced.hasUnsavedForgets) return;
+      await this.save(this.carry ?? { nextBatch: position, rooms: [], accountData: [] });
     });
   }
 
@@ -268,10 +257,20 @@ export class SyncLoop {
     if (this.handling || position === undefined || !synced.hasUnsavedRooms) return last ?? Promise.resolve();
     // Taken now: the rooms as they are at `position` (no response is half applied).
     const changes: SyncChanges = { nextBatch: position, rooms: synced.takeUnsavedRooms(), accountData: [] };
+    return this.queueAwaitedSave(last ?? Promise.resolve(), () =>
+      this.save(this.carry ? mergeSyncChanges(this.carry, changes) : changes),
+    );
+  }
+
+  /**
+   * Queues `work` after `before` as a save (the queue `sync.stop` and the next responses wait on);
+   * resolves once it is done and throws what it threw, without failing the queue.
+   */
+  private queueAwaitedSave(before: Promise<void>, work: () => Promise<void>): Promise<void> {
     let failed: { error: unknown } | undefined;
-    const save: Promise<void> = (last ?? Promise.resolve()).then(async () => {
+    const save: Promise<void> = before.then(async () => {
       try {
-        await this.save(this.carry ? mergeSyncChanges(this.carry, changes) : changes);
+        await work();
       } catch (error) {
         failed = { error };
       } finally {

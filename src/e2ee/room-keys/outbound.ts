@@ -4,12 +4,7 @@
  * or when a device that holds it should no longer read the room.
  */
 import { RUST_SHARED_HISTORY_FIELD } from "../../crypto/key-export/exported-room-key.ts";
-import {
-  InboundGroupSession,
-  MAX_MESSAGE_INDEX,
-  MegolmError,
-  OutboundGroupSession,
-} from "../../crypto/megolm/index.ts";
+import { MAX_MESSAGE_INDEX, MegolmError, OutboundGroupSession } from "../../crypto/megolm/index.ts";
 import type {
   OutboundGroupSessionRecord,
   OutboundGroupSessionUpdate,
@@ -31,7 +26,7 @@ import { queueEncryptedToDevice, queueToDevice } from "../to-device-queue.ts";
 import { isUnseen, mayReceiveKeys } from "../trust/trust.ts";
 import type { InboundSessions } from "./inbound.ts";
 import { NO_OLM_CODE, NoOlmNotices } from "./no-olm.ts";
-import { roomEventPlaintext, sealRoomEvent } from "./seal.ts";
+import { addOwnInboundCopy, roomEventPlaintext, sealRoomEvent } from "./seal.ts";
 import { isSharedHistory, type ResolvedSettings, type RoomMember, recipientsOf } from "./settings.ts";
 
 /** Devices addressed by one to-device request when sharing a room key. */
@@ -470,20 +465,7 @@ export class OutboundSessions {
       stored: { pickle, messageCount: 0 },
     };
     this.#cache.set(roomId, entry);
-    // Our own copy, so we can read what we send.
-    const ours = this.#own.identityKeys;
-    await this.#inbound.add(
-      {
-        roomId,
-        senderKey: ours.curve25519,
-        senderClaimedEd25519: ours.ed25519,
-        forwarded: false,
-        imported: false,
-        forwardingChain: [],
-        ...(shared ? { sharedHistory: true } : {}),
-      },
-      InboundGroupSession.fromSessionKey(session.sessionKey()),
-    );
+    await addOwnInboundCopy(this.#inbound, this.#own, roomId, session, shared);
     return entry;
   }
 

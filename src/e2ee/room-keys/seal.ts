@@ -4,11 +4,13 @@
  * (verification-sessions.ts): the plaintext's JSON, our own echo (so we read the event back), and
  * the content's fields.
  */
-import type { OutboundGroupSession } from "../../crypto/megolm/index.ts";
+import { InboundGroupSession, type OutboundGroupSession } from "../../crypto/megolm/index.ts";
 import { wipe } from "../../crypto/primitives/index.ts";
 import type { OwnEchoes } from "../decryption/own-echoes.ts";
 import { MEGOLM_ALGORITHM } from "../devices/device.ts";
 import { E2eeError } from "../errors.ts";
+import type { OwnDevice } from "../identity/own-device.ts";
+import type { InboundSessions } from "./inbound.ts";
 
 /** The Megolm plaintext of a room event; `BAD_ARGUMENT` for content JSON cannot carry. */
 export function roomEventPlaintext(roomId: string, type: string, content: Record<string, unknown>): string {
@@ -68,4 +70,27 @@ export function sealRoomEvent(
   };
   if (content["m.relates_to"] !== undefined) out["m.relates_to"] = content["m.relates_to"];
   return out;
+}
+
+/** Stores our own inbound copy of a new outbound session, so we read what we send (after a restart too). */
+export async function addOwnInboundCopy(
+  inbound: InboundSessions,
+  own: OwnDevice,
+  roomId: string,
+  session: OutboundGroupSession,
+  sharedHistory: boolean,
+): Promise<void> {
+  const ours = own.identityKeys;
+  await inbound.add(
+    {
+      roomId,
+      senderKey: ours.curve25519,
+      senderClaimedEd25519: ours.ed25519,
+      forwarded: false,
+      imported: false,
+      forwardingChain: [],
+      ...(sharedHistory ? { sharedHistory: true } : {}),
+    },
+    InboundGroupSession.fromSessionKey(session.sessionKey()),
+  );
 }

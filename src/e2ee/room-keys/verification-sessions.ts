@@ -18,7 +18,7 @@
  * rebuild of the machine's parts starts a new session, so a message index is never used twice
  * and there is no ratchet to save. Our own inbound copy is stored, so we read our own events.
  */
-import { InboundGroupSession, OutboundGroupSession } from "../../crypto/megolm/index.ts";
+import { OutboundGroupSession } from "../../crypto/megolm/index.ts";
 import { entryOf } from "../collections.ts";
 import type { OwnEchoes } from "../decryption/own-echoes.ts";
 import { type DeviceRecord, isDehydrated, MEGOLM_ALGORITHM } from "../devices/device.ts";
@@ -32,7 +32,7 @@ import { queueEncryptedToDevice } from "../to-device-queue.ts";
 import { mayReceiveKeys } from "../trust/trust.ts";
 import type { InboundSessions } from "./inbound.ts";
 import { SHARE_BATCH_SIZE } from "./outbound.ts";
-import { roomEventPlaintext, sealRoomEvent } from "./seal.ts";
+import { addOwnInboundCopy, roomEventPlaintext, sealRoomEvent } from "./seal.ts";
 
 /** A flow's session is replaced after this long (the spec's requests expire after 10 minutes). */
 export const VERIFICATION_SESSION_MAX_AGE_MS = 10 * 60_000;
@@ -184,19 +184,7 @@ export class VerificationSessions {
       pending: new Map(),
     };
     this.#entries.set(key, entry);
-    // Our own copy, so we can read what we send (after a restart too).
-    const ours = this.#own.identityKeys;
-    await this.#inbound.add(
-      {
-        roomId,
-        senderKey: ours.curve25519,
-        senderClaimedEd25519: ours.ed25519,
-        forwarded: false,
-        imported: false,
-        forwardingChain: [],
-      },
-      InboundGroupSession.fromSessionKey(session.sessionKey()),
-    );
+    await addOwnInboundCopy(this.#inbound, this.#own, roomId, session, false);
     return entry;
   }
 
