@@ -5,6 +5,7 @@
 // held, and a blacklisted one is never answered.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { refetchDevices, selfSignedDevice, signsItself } from "../test-support/cross-signed-devices.ts";
 import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
 
 const ALICE = "@alice:example.org";
@@ -30,17 +31,9 @@ async function held() {
   // Sent while OLD is our only device: no other device of ours has the key.
   const event = await old.sendMessage(ROOM, joined(ALICE), "before NEW existed");
   const keys = await old.machine.exportCrossSigningKeys();
-  const third = await TestClient.create(hs, { userId: ALICE, deviceId: "THIRD" });
-  await third.machine.receiveKeysChanges([ALICE], []);
-  await third.flush();
-  await third.machine.importCrossSigningKeys(keys);
-  await third.machine.receiveKeysChanges([ALICE], []);
-  await third.flush(); // signs itself with the self-signing key
+  const third = await selfSignedDevice(hs, ALICE, "THIRD", keys);
   const fresh = await TestClient.create(hs, { userId: ALICE, deviceId: "NEW" });
-  for (const c of [old, fresh, third]) {
-    await c.machine.receiveKeysChanges([ALICE], []);
-    await c.flush();
-  }
+  await refetchDevices([old, fresh, third], ALICE);
   await assert.rejects(fresh.machine.decryptRoomEvent(event, ROOM), { code: "UNKNOWN_SESSION" });
   await fresh.flush(); // the key request goes out
   const seen = await old.sync();
@@ -52,6 +45,16 @@ async function held() {
   assert.equal(forwardsFromOld(hs, old).length, 0, "NEW is not cross-signed: nothing is forwarded");
   assert.equal(old.machine.heldKeyRequests().length, 1, "NEW is not cross-signed: the request stays held");
   return { hs, old, fresh, third, keys, event };
+}
+
+/** OLD holds our cross-signing keys and the only copy of a room key; NEW signs itself before it asks. */
+async function selfSignedBeforeAsking() {
+  const hs = new FakeHomeserver();
+  const old = await TestClient.create(hs, { userId: ALICE, deviceId: "OLD" });
+  await old.bootstrapCrossSigning();
+  const event = await old.sendMessage(ROOM, joined(ALICE), "before NEW existed");
+  const fresh = await selfSignedDevice(hs, ALICE, "NEW", await old.machine.exportCrossSigningKeys());
+  return { hs, old, fresh, event };
 }
 
 describe("a held room-key request of a device of ours cross-signed later", () => {
@@ -72,29 +75,14 @@ describe("a held room-key request of a device of ours cross-signed later", () =>
   it("the new device sets itself up with the recovery key: OLD forwards after the next /keys/query", async () => {
     const { hs, old, fresh, keys } = await held();
     // What recovery gives NEW: our cross-signing keys (from secret storage). It signs itself.
-    await fresh.machine.importCrossSigningKeys({
-      selfSigning: keys.selfSigning as string,
-      master: keys.master as string,
-    });
-    await fresh.machine.receiveKeysChanges([ALICE], []);
-    await fresh.flush();
+    await signsItself(fresh, { selfSigning: keys.selfSigning as string, master: keys.master as string });
     assert.equal((await fresh.machine.crossSigningStatus()).deviceCrossSigned, true);
     await old.sync();
     assert.equal(forwardsFromOld(hs, old).length, 1);
   });
 
   it("a request of a device already cross-signed when it arrives is answered at once", async () => {
-    const hs = new FakeHomeserver();
-    const old = await TestClient.create(hs, { userId: ALICE, deviceId: "OLD" });
-    await old.bootstrapCrossSigning();
-    const event = await old.sendMessage(ROOM, joined(ALICE), "before NEW existed");
-    const keys = await old.machine.exportCrossSigningKeys();
-    const fresh = await TestClient.create(hs, { userId: ALICE, deviceId: "NEW" });
-    await fresh.machine.receiveKeysChanges([ALICE], []);
-    await fresh.flush();
-    await fresh.machine.importCrossSigningKeys(keys);
-    await fresh.machine.receiveKeysChanges([ALICE], []);
-    await fresh.flush(); // NEW signs itself
+    const { hs, old, fresh, event } = await selfSignedBeforeAsking();
     await old.sync(); // OLD learns NEW's keys and signature before NEW asks
     await assert.rejects(fresh.machine.decryptRoomEvent(event, ROOM), { code: "UNKNOWN_SESSION" });
     await fresh.flush();
@@ -104,17 +92,7 @@ describe("a held room-key request of a device of ours cross-signed later", () =>
   });
 
   it("a request of a device not known yet is answered once its keys, cross-signed, are fetched", async () => {
-    const hs = new FakeHomeserver();
-    const old = await TestClient.create(hs, { userId: ALICE, deviceId: "OLD" });
-    await old.bootstrapCrossSigning();
-    const event = await old.sendMessage(ROOM, joined(ALICE), "before NEW existed");
-    const keys = await old.machine.exportCrossSigningKeys();
-    const fresh = await TestClient.create(hs, { userId: ALICE, deviceId: "NEW" });
-    await fresh.machine.receiveKeysChanges([ALICE], []);
-    await fresh.flush();
-    await fresh.machine.importCrossSigningKeys(keys);
-    await fresh.machine.receiveKeysChanges([ALICE], []);
-    await fresh.flush(); // NEW signs itself
+    const { hs, old, fresh, event } = await selfSignedBeforeAsking();
     await assert.rejects(fresh.machine.decryptRoomEvent(event, ROOM), { code: "UNKNOWN_SESSION" });
     await fresh.flush();
     // OLD has not fetched NEW's keys: the request is held, and the keys are fetched.

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { encodeBase64, randomBytes } from "../../crypto/primitives/index.ts";
 import { emptyChanges } from "../machine-context.ts";
+import { refetchDevices, selfSignedDevice, signsItself } from "../test-support/cross-signed-devices.ts";
 import { FakeHomeserver, TestClient } from "../test-support/fake-homeserver.ts";
 import { BACKUP_SECRET, CROSS_SIGNING_SELF_SIGNING_SECRET } from "./names.ts";
 
@@ -24,17 +25,9 @@ async function held() {
   await old.store.saveChanges({ ...emptyChanges(), secrets: { [BACKUP_SECRET]: backupKey } });
   await old.restart();
   const keys = await old.machine.exportCrossSigningKeys();
-  const third = await TestClient.create(hs, { userId: ALICE, deviceId: "THIRD" });
-  await third.machine.receiveKeysChanges([ALICE], []);
-  await third.flush();
-  await third.machine.importCrossSigningKeys(keys);
-  await third.machine.receiveKeysChanges([ALICE], []);
-  await third.flush(); // signs itself with the self-signing key
+  const third = await selfSignedDevice(hs, ALICE, "THIRD", keys);
   const fresh = await TestClient.create(hs, { userId: ALICE, deviceId: "NEW" });
-  for (const c of [old, fresh, third]) {
-    await c.machine.receiveKeysChanges([ALICE], []);
-    await c.flush();
-  }
+  await refetchDevices([old, fresh, third], ALICE);
   // NEW trusts OLD (so that it takes OLD's answers); OLD is told nothing about NEW.
   await fresh.machine.setDeviceTrust(ALICE, "OLD", "verified");
   await fresh.machine.requestSecrets([CROSS_SIGNING_SELF_SIGNING_SECRET, BACKUP_SECRET]);
@@ -73,12 +66,7 @@ describe("a held secret request of a device of ours cross-signed later", () => {
   it("the new device sets itself up with the recovery key: OLD answers after the next /keys/query", async () => {
     const { hs, old, fresh, keys, backupKey } = await held();
     // What recovery gives NEW: our cross-signing keys (from secret storage). It signs itself.
-    await fresh.machine.importCrossSigningKeys({
-      selfSigning: keys.selfSigning as string,
-      master: keys.master as string,
-    });
-    await fresh.machine.receiveKeysChanges([ALICE], []);
-    await fresh.flush();
+    await signsItself(fresh, { selfSigning: keys.selfSigning as string, master: keys.master as string });
     assert.equal((await fresh.machine.crossSigningStatus()).deviceCrossSigned, true);
     await old.sync();
     assert.equal(secretSends(hs, "NEW").length, 2);
