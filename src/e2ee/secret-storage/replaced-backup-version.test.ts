@@ -9,6 +9,12 @@ import { PkDecryption } from "../../crypto/pk/index.ts";
 import { decodeBase64, encodeBase64, randomBytes } from "../../crypto/primitives/index.ts";
 import { emptyChanges } from "../machine-context.ts";
 import { FakeHomeserver, TestClient } from "../test-support/fake-homeserver.ts";
+import {
+  answerSecretRequest,
+  cancellationsFromNow,
+  secretRequestId,
+  verifyEachOther,
+} from "../test-support/secret-requests.ts";
 import { MAX_REFUSED_BACKUP_KEYS } from "./gossip.ts";
 import { BACKUP_SECRET } from "./names.ts";
 
@@ -33,14 +39,7 @@ async function replaced(signed: boolean) {
     backupState: { version: "7", algorithm: ALGORITHM, authData: { public_key: first }, trusted: true },
   });
   await fresh.restart();
-  for (const c of [old, fresh]) {
-    await c.machine.receiveKeysChanges([ALICE], []);
-    await c.flush();
-  }
-  await old.machine.markDeviceVerified(ALICE, "NEW");
-  await fresh.machine.markDeviceVerified(ALICE, "OLD");
-  await old.flush();
-  await fresh.flush();
+  await verifyEachOther(old, fresh);
 
   let body: Record<string, unknown>;
   let right: string;
@@ -68,28 +67,10 @@ async function replaced(signed: boolean) {
 
   await fresh.machine.requestSecrets([BACKUP_SECRET]);
   await fresh.flush();
-  const request = hs.sentToDevice.find((m) => m.eventType === "m.secret.request" && m.from === ALICE);
-  const requestId = (request?.content as { request_id?: string } | undefined)?.request_id;
-  assert.ok(requestId);
-  const sentBefore = hs.sentToDevice.length;
+  const requestId = secretRequestId(hs, ALICE);
+  const cancellations = cancellationsFromNow(hs, ALICE);
   /** OLD answers the request with `secret`; what NEW makes of it. */
-  const answer = async (secret: string) => {
-    await old.machine.encryptToDevice("m.secret.send", [{ userId: ALICE, deviceId: "NEW" }], {
-      request_id: requestId,
-      secret,
-    });
-    await old.flush();
-    return fresh.sync();
-  };
-  const cancellations = () =>
-    hs.sentToDevice
-      .slice(sentBefore)
-      .filter(
-        (m) =>
-          m.eventType === "m.secret.request" &&
-          m.from === ALICE &&
-          (m.content as { action?: string }).action === "request_cancellation",
-      ).length;
+  const answer = (secret: string) => answerSecretRequest(old, fresh, requestId, secret);
   return { old, fresh, right, body, answer, cancellations };
 }
 

@@ -10,6 +10,13 @@ import { decodeBase64, encodeBase64, randomBytes } from "../../crypto/primitives
 import { KeyBackupError } from "../backup/errors.ts";
 import { emptyChanges } from "../machine-context.ts";
 import { FakeHomeserver, TestClient } from "../test-support/fake-homeserver.ts";
+import {
+  answerSecretRequest,
+  cancellationsFromNow,
+  deliverAnswerFirst,
+  secretRequestId,
+  verifyEachOther,
+} from "../test-support/secret-requests.ts";
 import { MAX_UNCHECKED_BACKUP_KEYS } from "./gossip.ts";
 import { BACKUP_SECRET } from "./names.ts";
 
@@ -41,57 +48,22 @@ async function staleThenRight(newKnowsVersion: boolean) {
     });
     await fresh.restart();
   }
-  for (const c of [old, fresh]) {
-    await c.machine.receiveKeysChanges([ALICE], []);
-    await c.flush();
-  }
-  await old.machine.markDeviceVerified(ALICE, "NEW");
-  await fresh.machine.markDeviceVerified(ALICE, "OLD");
-  await old.flush();
-  await fresh.flush();
+  await verifyEachOther(old, fresh);
 
   await fresh.machine.requestSecrets([BACKUP_SECRET]);
   await fresh.flush();
-  const request = hs.sentToDevice.find((m) => m.eventType === "m.secret.request" && m.from === ALICE);
-  const requestId = (request?.content as { request_id?: string } | undefined)?.request_id;
-  assert.ok(requestId);
+  const requestId = secretRequestId(hs, ALICE);
   await old.sync(); // answers with the right key over a new Olm session
-  const inbox = hs.device(ALICE, "NEW").inbox;
-  assert.equal(inbox.length, 1);
   // A stale key for the same request over the same session, delivered before the right one.
-  const { request: send } = await old.machine.encryptToDevice(
-    "m.secret.send",
-    [{ userId: ALICE, deviceId: "NEW" }],
-    { request_id: requestId, secret: stale },
-  );
-  assert.ok(send);
-  await old.flush();
-  assert.equal(inbox.length, 2);
-  inbox.unshift(inbox.pop() as (typeof inbox)[number]);
-  const sentBefore = hs.sentToDevice.length;
+  await deliverAnswerFirst(old, fresh, requestId, stale);
+  const cancellations = cancellationsFromNow(hs, ALICE);
   const result = await fresh.sync();
   await fresh.flush();
   /** Another answer of OLD to the same request, as NEW takes it. */
-  const answerResult = async (secret: string) => {
-    await old.machine.encryptToDevice("m.secret.send", [{ userId: ALICE, deviceId: "NEW" }], {
-      request_id: requestId,
-      secret,
-    });
-    await old.flush();
-    return fresh.sync();
-  };
+  const answerResult = (secret: string) => answerSecretRequest(old, fresh, requestId, secret);
   /** The same: the secrets handed out. */
   const answer = async (secret: string): Promise<string[]> =>
     (await answerResult(secret)).secrets.map((s) => s.value);
-  const cancellations = () =>
-    hs.sentToDevice
-      .slice(sentBefore)
-      .filter(
-        (m) =>
-          m.eventType === "m.secret.request" &&
-          m.from === ALICE &&
-          (m.content as { action?: string }).action === "request_cancellation",
-      ).length;
   return { fresh, result, right, stale, version, cancellations, answer, answerResult };
 }
 
