@@ -5,40 +5,19 @@
 // session as not shared.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { InboundGroupSession, OutboundGroupSession } from "../../src/crypto/megolm/index.ts";
-import { PkDecryption } from "../../src/crypto/pk/index.ts";
 import { encodeBase64 } from "../../src/crypto/primitives/index.ts";
-import { OlmMachine } from "../../src/e2ee/index.ts";
-import { MemoryCryptoStore } from "../../src/store/index.ts";
+import {
+  backedUpSharedAndNot,
+  memoryMachine,
+  roomKeyEntry,
+} from "../../src/e2ee/test-support/shared-history-backup.ts";
 import { loadVodozemac } from "../support/vodozemac.ts";
 
 const ROOM = "!r:example.org";
 
 test("matrix-rust-sdk restores the shared-history flag from our backup records", async () => {
   const wasm = await loadVodozemac();
-  const store = await MemoryCryptoStore.open({ userId: "@a:example.org", deviceId: "A" });
-  const machine = await OlmMachine.open({ userId: "@a:example.org", deviceId: "A", store });
-  const entry = (shared: boolean) => {
-    const session = InboundGroupSession.fromSessionKey(OutboundGroupSession.create().sessionKey());
-    return {
-      algorithm: "m.megolm.v1.aes-sha2",
-      room_id: ROOM,
-      sender_key: PkDecryption.create().publicKey,
-      session_id: session.sessionId,
-      session_key: session.exportAtFirstKnownIndex(),
-      sender_claimed_keys: {},
-      forwarding_curve25519_key_chain: [],
-      ...(shared ? { shared_history: true } : {}),
-    };
-  };
-  const shared = entry(true);
-  const notShared = entry(false);
-  await machine.importRoomKeys([shared, notShared]);
-  const { request } = await machine.backup.prepareVersion();
-  await machine.backup.versionCreated(request.id, { version: "1" });
-  const batch = await machine.backup.nextUpload();
-  const privateKey = await machine.backup.exportPrivateKey();
-  assert.ok(batch && privateKey);
+  const { machine, shared, notShared, batch, privateKey } = await backedUpSharedAndNot(ROOM);
   const body = JSON.parse(JSON.stringify(batch.body)) as {
     rooms: Record<string, { sessions: Record<string, { session_data: Record<string, string> }> }>;
   };
@@ -68,21 +47,8 @@ test("matrix-rust-sdk restores the shared-history flag from our backup records",
 
 test("matrix-rust-sdk imports the shared-history flag from our key export entries", async () => {
   const wasm = await loadVodozemac();
-  const store = await MemoryCryptoStore.open({ userId: "@a:example.org", deviceId: "A" });
-  const machine = await OlmMachine.open({ userId: "@a:example.org", deviceId: "A", store });
-  const sessions = [true, false].map((shared) => {
-    const session = InboundGroupSession.fromSessionKey(OutboundGroupSession.create().sessionKey());
-    return {
-      algorithm: "m.megolm.v1.aes-sha2",
-      room_id: ROOM,
-      sender_key: PkDecryption.create().publicKey,
-      session_id: session.sessionId,
-      session_key: session.exportAtFirstKnownIndex(),
-      sender_claimed_keys: {},
-      forwarding_curve25519_key_chain: [],
-      ...(shared ? { shared_history: true } : {}),
-    };
-  });
+  const machine = await memoryMachine();
+  const sessions = [true, false].map((shared) => roomKeyEntry(ROOM, shared));
   await machine.importRoomKeys(sessions);
   const exported = await machine.exportRoomKeys();
   const rust = await wasm.OlmMachine.initialize(new wasm.UserId("@b:example.org"), new wasm.DeviceId("B"));

@@ -5,39 +5,14 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { decryptKeyBackupData } from "../../crypto/backup/index.ts";
-import { InboundGroupSession, OutboundGroupSession } from "../../crypto/megolm/index.ts";
 import { PkDecryption } from "../../crypto/pk/index.ts";
-import { MemoryCryptoStore } from "../../store/index.ts";
-import { OlmMachine } from "../machine.ts";
+import { backedUpSharedAndNot } from "../test-support/shared-history-backup.ts";
 
 const ROOM = "!r:example.org";
 
 describe("the shared-history flag in backup records", () => {
   it("is written under the spec's name and matrix-rust-sdk's, only for a shared session", async () => {
-    const store = await MemoryCryptoStore.open({ userId: "@a:example.org", deviceId: "A" });
-    const machine = await OlmMachine.open({ userId: "@a:example.org", deviceId: "A", store });
-    const entry = (shared: boolean) => {
-      const session = InboundGroupSession.fromSessionKey(OutboundGroupSession.create().sessionKey());
-      return {
-        algorithm: "m.megolm.v1.aes-sha2",
-        room_id: ROOM,
-        sender_key: PkDecryption.create().publicKey,
-        session_id: session.sessionId,
-        session_key: session.exportAtFirstKnownIndex(),
-        sender_claimed_keys: {},
-        forwarding_curve25519_key_chain: [],
-        ...(shared ? { shared_history: true } : {}),
-      };
-    };
-    const shared = entry(true);
-    const notShared = entry(false);
-    await machine.importRoomKeys([shared, notShared]);
-    const { request } = await machine.backup.prepareVersion();
-    await machine.backup.versionCreated(request.id, { version: "1" });
-    const batch = await machine.backup.nextUpload();
-    assert.ok(batch);
-    const privateKey = await machine.backup.exportPrivateKey();
-    assert.ok(privateKey);
+    const { machine, shared, notShared, batch, privateKey } = await backedUpSharedAndNot(ROOM);
     const decryption = PkDecryption.fromPrivateKey(privateKey);
     const sessions = (
       JSON.parse(JSON.stringify(batch.body)) as { rooms: Record<string, { sessions: object }> }
