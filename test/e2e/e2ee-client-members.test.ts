@@ -72,24 +72,62 @@ async function talkPastTheLimit(talker: TestClient, roomId: string): Promise<voi
   for (let i = 0; i < 3; i++) await talker.client.sendText(roomId, `filler ${i}`);
 }
 
+/** New users (not lazy-loading) named from `prefixes`, closed after the test. */
+async function newUsers<P extends string[]>(...prefixes: P): Promise<{ [K in keyof P]: TestClient }> {
+  const users: TestClient[] = [];
+  for (const prefix of prefixes) users.push(await newUser(fx.hs, fx.dir, prefix));
+  fx.open.push(...users.map((u) => u.client));
+  return users as { [K in keyof P]: TestClient };
+}
+
+/** The session ids of the `m.room_key`s for `roomId` that `t` receives from now on. */
+function roomKeysFor(t: TestClient, roomId: string): unknown[] {
+  const sessionIds: unknown[] = [];
+  t.client.on("toDevice", (ev) => {
+    if (ev.type === "m.room_key" && ev.content.room_id === roomId) sessionIds.push(ev.content.session_id);
+  });
+  return sessionIds;
+}
+
+/** While `alice` does not sync, `dave` is invited by `bob`, joins and leaves; Bob talks on; then Alice syncs. */
+async function daveComesAndGoesInGap(
+  alice: TestClient,
+  bob: TestClient,
+  dave: TestClient,
+  roomId: string,
+): Promise<void> {
+  await bob.client.invite(roomId, dave.client.userId);
+  await syncAll(dave);
+  await dave.client.joinRoom(roomId);
+  await dave.client.leaveRoom(roomId);
+  await talkPastTheLimit(bob, roomId);
+  await syncAll(alice);
+}
+
+/** While `alice` does not sync, `carol` leaves, `dave` (invited by `bob`) joins, Bob talks on; then Alice syncs. */
+async function carolLeavesDaveJoinsInGap(
+  alice: TestClient,
+  { bob, carol, dave }: { bob: TestClient; carol: TestClient; dave: TestClient },
+  roomId: string,
+): Promise<void> {
+  await carol.client.leaveRoom(roomId);
+  await bob.client.invite(roomId, dave.client.userId);
+  await syncAll(dave);
+  await dave.client.joinRoom(roomId);
+  await talkPastTheLimit(bob, roomId);
+  await syncAll(alice);
+}
+
 describe("encrypted client with lazy-loaded members (devserver)", () => {
   it("a member sync never named still gets the room key", async () => {
-    const alice = await newUser(fx.hs, fx.dir, "alice");
-    const bob = await newUser(fx.hs, fx.dir, "bob");
-    const carol = await newUser(fx.hs, fx.dir, "carol");
-    fx.open.push(alice.client, bob.client, carol.client);
+    const [alice, bob, carol] = await newUsers("alice", "bob", "carol");
     const roomId = await sharedRoom(alice, [bob, carol]);
     // Enough of Bob's messages that Carol's join falls outside a short timeline.
     for (let i = 0; i < 4; i++) await bob.client.sendText(roomId, `filler ${i}`);
 
     // Alice's new device syncs with lazy-loaded members and sees only the recent senders.
     const aliceDir = join(fx.dir, `${alice.name}-lazy`);
-    const lazy = new MatrixClient({
-      homeserverUrl: fx.hs.baseUrl,
-      syncTimeoutMs: 0,
-      syncFilter: { room: { timeline: { limit: 2 }, state: { lazy_load_members: true } } },
-      encryption: { store: { directory: aliceDir } },
-    });
+    const lazy = new MatrixClient({ homeserverUrl: fx.hs.baseUrl, ...lazyOptions(aliceDir, {}) });
     fx.open.push(lazy);
     await lazy.login({ user: alice.client.userId, password: "pw" });
     const alice2 = watch(lazy, alice.name, aliceDir);
@@ -105,19 +143,12 @@ describe("encrypted client with lazy-loaded members (devserver)", () => {
 
   it("a member who joined and left inside a filled gap (seen only through /messages) rotates the room key", async () => {
     const alice = await lazyUser("alice");
-    const bob = await newUser(fx.hs, fx.dir, "bob");
-    const dave = await newUser(fx.hs, fx.dir, "dave");
-    fx.open.push(bob.client, dave.client);
+    const [bob, dave] = await newUsers("bob", "dave");
     const roomId = await sharedRoom(alice, [bob]);
     const before = await alice.client.sendText(roomId, "before Dave came and went");
 
     // While Alice does not sync: Dave is invited, joins and leaves, and Bob talks on.
-    await bob.client.invite(roomId, dave.client.userId);
-    await syncAll(dave);
-    await dave.client.joinRoom(roomId);
-    await dave.client.leaveRoom(roomId);
-    await talkPastTheLimit(bob, roomId);
-    await syncAll(alice);
+    await daveComesAndGoesInGap(alice, bob, dave, roomId);
     const daveEvents = alice.events.filter(
       (e) => e.type === "m.room.member" && e.stateKey === dave.client.userId,
     );
@@ -135,27 +166,16 @@ describe("encrypted client with lazy-loaded members (devserver)", () => {
 
   it("without gap filling, members who left or joined in the gap are fetched before the next share", async () => {
     const alice = await lazyUser("alice", { fillTimelineGaps: false });
-    const bob = await newUser(fx.hs, fx.dir, "bob");
-    const carol = await newUser(fx.hs, fx.dir, "carol");
-    const dave = await newUser(fx.hs, fx.dir, "dave");
-    fx.open.push(bob.client, carol.client, dave.client);
+    const [bob, carol, dave] = await newUsers("bob", "carol", "dave");
     const roomId = await sharedRoom(alice, [bob, carol]);
     const before = await alice.client.sendText(roomId, "before the gap");
-    const carolKeys: unknown[] = [];
-    carol.client.on("toDevice", (ev) => {
-      if (ev.type === "m.room_key" && ev.content.room_id === roomId) carolKeys.push(ev.content.session_id);
-    });
+    const carolKeys = roomKeysFor(carol, roomId);
     await syncAll(bob, carol);
     assert.ok(carolKeys.includes(sessionOf(bob, before)), "precondition: Carol got the first key");
 
     // While Alice does not sync: Carol leaves, Dave joins, and Bob talks on; none of it is in
     // Alice's limited timeline, nor (lazy-loaded members) in its state.
-    await carol.client.leaveRoom(roomId);
-    await bob.client.invite(roomId, dave.client.userId);
-    await syncAll(dave);
-    await dave.client.joinRoom(roomId);
-    await talkPastTheLimit(bob, roomId);
-    await syncAll(alice);
+    await carolLeavesDaveJoinsInGap(alice, { bob, carol, dave }, roomId);
 
     const after = await alice.client.sendText(roomId, "after the gap");
     await syncAll(bob, carol, dave);
@@ -170,18 +190,11 @@ describe("encrypted client with lazy-loaded members (devserver)", () => {
 
   it("without gap filling, a member who joined and left unseen in the gap rotates the room key", async () => {
     const alice = await lazyUser("alice", { fillTimelineGaps: false });
-    const bob = await newUser(fx.hs, fx.dir, "bob");
-    const dave = await newUser(fx.hs, fx.dir, "dave");
-    fx.open.push(bob.client, dave.client);
+    const [bob, dave] = await newUsers("bob", "dave");
     const roomId = await sharedRoom(alice, [bob]);
     const before = await alice.client.sendText(roomId, "before Dave came and went");
 
-    await bob.client.invite(roomId, dave.client.userId);
-    await syncAll(dave);
-    await dave.client.joinRoom(roomId);
-    await dave.client.leaveRoom(roomId);
-    await talkPastTheLimit(bob, roomId);
-    await syncAll(alice);
+    await daveComesAndGoesInGap(alice, bob, dave, roomId);
     assert.equal(
       alice.client.getRoom(roomId)?.getMember(dave.client.userId),
       undefined,
@@ -195,20 +208,12 @@ describe("encrypted client with lazy-loaded members (devserver)", () => {
 
   it("members the fetch corrected are emitted once, as sync emits membership changes", async () => {
     const alice = await lazyUser("alice", { fillTimelineGaps: false });
-    const bob = await newUser(fx.hs, fx.dir, "bob");
-    const carol = await newUser(fx.hs, fx.dir, "carol");
-    const dave = await newUser(fx.hs, fx.dir, "dave");
-    fx.open.push(bob.client, carol.client, dave.client);
+    const [bob, carol, dave] = await newUsers("bob", "carol", "dave");
     const roomId = await sharedRoom(alice, [bob, carol]);
     await alice.client.sendText(roomId, "before the gap");
     const seen = memberEvents(alice, roomId);
 
-    await carol.client.leaveRoom(roomId);
-    await bob.client.invite(roomId, dave.client.userId);
-    await syncAll(dave);
-    await dave.client.joinRoom(roomId);
-    await talkPastTheLimit(bob, roomId);
-    await syncAll(alice);
+    await carolLeavesDaveJoinsInGap(alice, { bob, carol, dave }, roomId);
     assert.deepEqual(seen, [], "precondition: sync did not show the gap's memberships");
 
     // The events are emitted while the send goes on (not awaited by it), before its request.
@@ -235,14 +240,9 @@ describe("encrypted client with lazy-loaded members (devserver)", () => {
         return open(path);
       };
       const alice = await lazyUser("alice", { fillTimelineGaps: false }, opened);
-      const bob = await newUser(fx.hs, fx.dir, "bob");
-      const carol = await newUser(fx.hs, fx.dir, "carol");
-      fx.open.push(bob.client, carol.client);
+      const [bob, carol] = await newUsers("bob", "carol");
       const roomId = await sharedRoom(alice, [bob, carol]);
-      const carolKeys: unknown[] = [];
-      carol.client.on("toDevice", (ev) => {
-        if (ev.type === "m.room_key" && ev.content.room_id === roomId) carolKeys.push(ev.content.session_id);
-      });
+      const carolKeys = roomKeysFor(carol, roomId);
       const before = await alice.client.sendText(roomId, "before the gap");
       await syncAll(bob, carol);
       assert.ok(carolKeys.includes(sessionOf(bob, before)), "precondition: Carol got the first key");
