@@ -1,11 +1,17 @@
 // Shared helpers of the encrypted-client tests: clients with SQLite stores in a temp directory,
-// syncing, and collecting what they emit.
+// syncing, collecting what they emit, and SAS between two of them.
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before } from "node:test";
-import { type EncryptionOptions, MatrixClient, type RoomEvent } from "../../src/client/index.ts";
+import {
+  type EncryptionOptions,
+  MatrixClient,
+  type RoomEvent,
+  type VerificationRequest,
+} from "../../src/client/index.ts";
+import { budget } from "../support/budget.ts";
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
 
 let n = 0;
@@ -196,4 +202,39 @@ export async function keyroomDevice(
   if (how === "register") await client.register({ username: name, password: "pw" });
   else await client.login({ user: name, password: "pw" });
   return watch(client, name, storeDir);
+}
+
+/** The next verification request `client` receives. */
+export function nextRequest(client: MatrixClient): Promise<VerificationRequest> {
+  return new Promise((resolve) => {
+    const off = client.on("verification.request", (r) => {
+      off();
+      resolve(r);
+    });
+  });
+}
+
+/** Polls `check` until it holds; fails the test after a budget of 20 s. */
+export async function until(what: string, check: () => Promise<boolean> | boolean): Promise<void> {
+  const b = budget(20_000);
+  while (!(await check())) {
+    if (b.over()) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** `from` asks `to` (another device of the same user) to verify; both confirm SAS. Both must be syncing. */
+export async function verifyWithSas(from: MatrixClient, to: MatrixClient): Promise<void> {
+  const incoming = nextRequest(to);
+  const outgoing = await from.requestVerification(from.userId, to.deviceId as string);
+  const request = await incoming;
+  await request.accept();
+  await outgoing.waitFor((s) => s.phase === "ready");
+  await outgoing.startSas();
+  await Promise.all([
+    outgoing.waitFor((s) => s.sas?.decimals !== undefined),
+    request.waitFor((s) => s.sas?.decimals !== undefined),
+  ]);
+  await Promise.all([outgoing.confirm(), request.confirm()]);
+  await Promise.all([outgoing.finished(), request.finished()]);
 }

@@ -5,28 +5,17 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import type { MatrixClient, VerificationRequest } from "../../src/client/index.ts";
-import { budget } from "../support/budget.ts";
-import { devServerFixture, encryptedClient, newUser, type TestClient, watch } from "./e2ee-client-helpers.ts";
+import {
+  devServerFixture,
+  encryptedClient,
+  newUser,
+  type TestClient,
+  until,
+  verifyWithSas,
+  watch,
+} from "./e2ee-client-helpers.ts";
 
 const fx = devServerFixture("keyroom-e2ee-gossip-");
-
-function nextRequest(client: MatrixClient): Promise<VerificationRequest> {
-  return new Promise((resolve) => {
-    const off = client.on("verification.request", (r) => {
-      off();
-      resolve(r);
-    });
-  });
-}
-
-async function until(what: string, check: () => Promise<boolean>): Promise<void> {
-  const b = budget(20_000);
-  while (!(await check())) {
-    if (b.over()) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe("secret sharing between Keyroom devices (devserver)", () => {
   it("after SAS the new device asks for the cross-signing and backup keys, is cross-signed and uses the backup", async () => {
@@ -47,21 +36,7 @@ describe("secret sharing between Keyroom devices (devserver)", () => {
     await old.client.startSync();
     await fresh.client.startSync();
     try {
-      const incoming = nextRequest(old.client);
-      const outgoing = await fresh.client.requestVerification(
-        old.client.userId,
-        old.client.deviceId as string,
-      );
-      const request = await incoming;
-      await request.accept();
-      await outgoing.waitFor((s) => s.phase === "ready");
-      await outgoing.startSas();
-      await Promise.all([
-        outgoing.waitFor((s) => s.sas?.decimals !== undefined),
-        request.waitFor((s) => s.sas?.decimals !== undefined),
-      ]);
-      await Promise.all([outgoing.confirm(), request.confirm()]);
-      await Promise.all([outgoing.finished(), request.finished()]);
+      await verifyWithSas(fresh.client, old.client);
 
       await until("the cross-signing keys to arrive", async () => {
         const s = await fresh.client.getCrossSigningStatus();

@@ -7,47 +7,21 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { type Logger, MatrixClient, type VerificationRequest } from "../../src/client/index.ts";
-import { budget } from "../support/budget.ts";
-import { devServerFixture, keyroomDevice, newUser, uniq } from "./e2ee-client-helpers.ts";
+import { type Logger, MatrixClient } from "../../src/client/index.ts";
+import {
+  devServerFixture,
+  keyroomDevice,
+  newUser,
+  type TestClient,
+  uniq,
+  until,
+  verifyWithSas,
+} from "./e2ee-client-helpers.ts";
 
 const fx = devServerFixture("keyroom-e2ee-stale-backup-");
 
 /** Sync rounds the old device and the new one get to exchange the answers (each a few suffice). */
 const MAX_ROUNDS = 8;
-
-function nextRequest(client: MatrixClient): Promise<VerificationRequest> {
-  return new Promise((resolve) => {
-    const off = client.on("verification.request", (r) => {
-      off();
-      resolve(r);
-    });
-  });
-}
-
-async function until(what: string, check: () => Promise<boolean> | boolean): Promise<void> {
-  const b = budget(20_000);
-  while (!(await check())) {
-    if (b.over()) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** `from` asks `to` (another device of the same user) to verify; both confirm SAS. Both must be syncing. */
-async function verifyWithSas(from: MatrixClient, to: MatrixClient): Promise<void> {
-  const incoming = nextRequest(to);
-  const outgoing = await from.requestVerification(from.userId, to.deviceId as string);
-  const request = await incoming;
-  await request.accept();
-  await outgoing.waitFor((s) => s.phase === "ready");
-  await outgoing.startSas();
-  await Promise.all([
-    outgoing.waitFor((s) => s.sas?.decimals !== undefined),
-    request.waitFor((s) => s.sas?.decimals !== undefined),
-  ]);
-  await Promise.all([outgoing.confirm(), request.confirm()]);
-  await Promise.all([outgoing.finished(), request.finished()]);
-}
 
 /** A logger keeping the warnings' messages (never their objects: nothing there to look at). */
 function warnings(): { logger: Logger; seen: string[] } {
@@ -57,6 +31,29 @@ function warnings(): { logger: Logger; seen: string[] } {
     seen,
     logger: { debug: noop, info: noop, error: noop, warn: (_o, msg) => void seen.push(msg ?? "") },
   };
+}
+
+/** A new login of `old`'s user (not syncing), with the warnings it logs kept in `seen`. */
+async function newDeviceOf(old: TestClient): Promise<{ fresh: MatrixClient; seen: string[] }> {
+  const log = warnings();
+  const fresh = new MatrixClient({
+    homeserverUrl: fx.hs.baseUrl,
+    syncTimeoutMs: 0,
+    logger: log.logger,
+    encryption: { store: { directory: join(fx.dir, uniq("fresh")) } },
+  });
+  fx.open.push(fresh);
+  await fresh.login({ user: old.name, password: "pw" });
+  return { fresh, seen: log.seen };
+}
+
+/** `old` and `fresh` sync in turn (up to MAX_ROUNDS each) until `fresh` holds the backup key. */
+async function syncUntilBackupKey(old: MatrixClient, fresh: MatrixClient): Promise<void> {
+  for (let round = 0; round < MAX_ROUNDS; round++) {
+    if ((await fresh.crypto.backup.status({ check: false })).hasKey) return;
+    await old.syncOnce({ timeoutMs: 0 });
+    await fresh.syncOnce({ timeoutMs: 0 });
+  }
 }
 
 describe("a stale backup key answered first (devserver)", () => {
@@ -72,15 +69,7 @@ describe("a stale backup key answered first (devserver)", () => {
     const { version } = await old.client.crypto.backup.createVersion();
     assert.notEqual(version, replaced);
 
-    const log = warnings();
-    const fresh = new MatrixClient({
-      homeserverUrl: fx.hs.baseUrl,
-      syncTimeoutMs: 0,
-      logger: log.logger,
-      encryption: { store: { directory: join(fx.dir, uniq("fresh")) } },
-    });
-    fx.open.push(fresh);
-    await fresh.login({ user: old.name, password: "pw" });
+    const { fresh, seen } = await newDeviceOf(old);
 
     // The new device and the stale one verify each other with SAS: the new device asks all our
     // devices for the secrets it lacks, and the stale one answers first (the old one is offline).
@@ -89,7 +78,7 @@ describe("a stale backup key answered first (devserver)", () => {
     try {
       await verifyWithSas(fresh, stale.client);
       await until("the stale key to be refused", () =>
-        log.seen.includes("the backup key another device sent was not used"),
+        seen.includes("the backup key another device sent was not used"),
       );
     } finally {
       await stale.client.stopSync();
@@ -104,11 +93,7 @@ describe("a stale backup key answered first (devserver)", () => {
     await fresh.setDeviceTrust(fresh.userId, old.client.deviceId as string, "verified");
     await old.client.syncOnce({ timeoutMs: 0 });
     await old.client.setDeviceTrust(old.client.userId, fresh.deviceId as string, "verified");
-    for (let round = 0; round < MAX_ROUNDS; round++) {
-      if ((await fresh.crypto.backup.status({ check: false })).hasKey) break;
-      await old.client.syncOnce({ timeoutMs: 0 });
-      await fresh.syncOnce({ timeoutMs: 0 });
-    }
+    await syncUntilBackupKey(old.client, fresh);
     const status = await fresh.crypto.backup.status({ check: false });
     assert.equal(status.version, version);
     assert.equal(status.hasKey, true, "the current key, answered after the stale one, was taken");
@@ -137,15 +122,7 @@ describe("a stale backup key answered first (devserver)", () => {
     }
     const { version: first } = await old.client.crypto.backup.createVersion();
 
-    const log = warnings();
-    const fresh = new MatrixClient({
-      homeserverUrl: fx.hs.baseUrl,
-      syncTimeoutMs: 0,
-      logger: log.logger,
-      encryption: { store: { directory: join(fx.dir, uniq("fresh")) } },
-    });
-    fx.open.push(fresh);
-    await fresh.login({ user: old.name, password: "pw" });
+    const { fresh, seen } = await newDeviceOf(old);
     // The new device verifies the helper (the old one is offline): it asks all our devices for the
     // secrets it lacks; the helper gives the cross-signing keys, and nobody online the backup key.
     await helper.client.startSync();
@@ -170,13 +147,9 @@ describe("a stale backup key answered first (devserver)", () => {
     // cross-signed (no trust call) and answers the open request with the new version's key.
     const { version } = await old.client.crypto.backup.createVersion();
     assert.notEqual(version, first);
-    for (let round = 0; round < MAX_ROUNDS; round++) {
-      if ((await fresh.crypto.backup.status({ check: false })).hasKey) break;
-      await old.client.syncOnce({ timeoutMs: 0 });
-      await fresh.syncOnce({ timeoutMs: 0 });
-    }
+    await syncUntilBackupKey(old.client, fresh);
     assert.ok(
-      log.seen.includes(
+      seen.includes(
         "refused a secret another device sent: not the current key; still waiting for another answer",
       ),
       "the new version's key was refused against the first version first",

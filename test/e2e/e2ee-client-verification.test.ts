@@ -4,8 +4,15 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import type { MatrixClient, VerificationRequest } from "../../src/client/index.ts";
-import { devServerFixture, encryptedClient, newUser, type TestClient, watch } from "./e2ee-client-helpers.ts";
+import type { VerificationRequest } from "../../src/client/index.ts";
+import {
+  devServerFixture,
+  encryptedClient,
+  newUser,
+  nextRequest,
+  type TestClient,
+  watch,
+} from "./e2ee-client-helpers.ts";
 
 const fx = devServerFixture("keyroom-e2ee-verify-");
 
@@ -21,15 +28,6 @@ async function secondDevice(t: TestClient, suffix: string): Promise<TestClient> 
   fx.open.push(client);
   await client.login({ user: t.client.userId, password: "pw" });
   return watch(client, t.name, storeDir);
-}
-
-function nextRequest(client: MatrixClient): Promise<VerificationRequest> {
-  return new Promise((resolve) => {
-    const off = client.on("verification.request", (r) => {
-      off();
-      resolve(r);
-    });
-  });
 }
 
 /** Both sides compare and confirm; resolves with the two final states. */
