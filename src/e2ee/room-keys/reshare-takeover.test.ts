@@ -6,27 +6,16 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { InboundGroupSession, OutboundGroupSession } from "../../crypto/megolm/index.ts";
+import { OutboundGroupSession } from "../../crypto/megolm/index.ts";
 import type { EncryptedRoomEvent } from "../decryption/room-events.ts";
 import { megolmEventIn } from "../test-support/fake-homeserver.ts";
-import { aliceMemberAndBob, ROOM, shareToBob } from "../test-support/reshare.ts";
+import { aliceMemberAndBob, importNaming, ROOM, shareToBob } from "../test-support/reshare.ts";
 
 /** Bob holds Alice's session from an import (claim: Alice); Alice and Charlie have Olm sessions to him. */
 async function importedByBob() {
   const { alice, bob, member: charlie } = await aliceMemberAndBob({ userId: "@charlie:x", deviceId: "C" });
   const session = OutboundGroupSession.create();
-  const imported = await bob.machine.importRoomKeys([
-    {
-      algorithm: "m.megolm.v1.aes-sha2",
-      room_id: ROOM,
-      sender_key: alice.machine.identityKeys.curve25519,
-      session_id: session.sessionId,
-      session_key: InboundGroupSession.fromSessionKey(session.sessionKey()).exportAt(0),
-      sender_claimed_keys: { ed25519: alice.machine.identityKeys.ed25519 },
-      forwarding_curve25519_key_chain: [],
-    },
-  ]);
-  assert.equal(imported.imported, 1);
+  await importNaming(bob, alice, session);
   return { alice, bob, charlie, session };
 }
 

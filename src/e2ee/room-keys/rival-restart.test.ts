@@ -11,11 +11,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { InboundGroupSession, OutboundGroupSession } from "../../crypto/megolm/index.ts";
+import { OutboundGroupSession } from "../../crypto/megolm/index.ts";
 import { randomBytes } from "../../crypto/primitives/index.ts";
 import { type CryptoStore, IndexedDbCryptoStore, SqliteCryptoStore } from "../../store/index.ts";
-import { megolmEventIn, type TestClient } from "../test-support/fake-homeserver.ts";
-import { aliceMemberAndBob, ROOM, shareToBob } from "../test-support/reshare.ts";
+import { megolmEventIn } from "../test-support/fake-homeserver.ts";
+import { aliceMemberAndBob, importNaming, ROOM, shareToBob } from "../test-support/reshare.ts";
 
 const directory = mkdtempSync(join(tmpdir(), "keyroom-rivals-"));
 after(() => rmSync(directory, { recursive: true, force: true }));
@@ -41,22 +41,6 @@ const BACK_ENDS: { name: string; location: () => (() => Promise<CryptoStore>) | 
     },
   },
 ];
-
-/** Bob imports `session` from an export naming `creator` as the one who created it. */
-async function importNaming(bob: TestClient, creator: TestClient, session: OutboundGroupSession) {
-  const imported = await bob.machine.importRoomKeys([
-    {
-      algorithm: "m.megolm.v1.aes-sha2",
-      room_id: ROOM,
-      sender_key: creator.machine.identityKeys.curve25519,
-      session_id: session.sessionId,
-      session_key: InboundGroupSession.fromSessionKey(session.sessionKey()).exportAt(0),
-      sender_claimed_keys: { ed25519: creator.machine.identityKeys.ed25519 },
-      forwarding_curve25519_key_chain: [],
-    },
-  ]);
-  assert.equal(imported.imported, 1);
-}
 
 describe("a rival room key across a restart", () => {
   for (const { name, location } of BACK_ENDS) {

@@ -1,7 +1,7 @@
 // A session's creator (Alice) and another member, both with Olm sessions to Bob's device B, who
 // tracks them: for tests of a member re-sharing a key that is not theirs.
 import assert from "node:assert/strict";
-import type { OutboundGroupSession } from "../../crypto/megolm/index.ts";
+import { InboundGroupSession, type OutboundGroupSession } from "../../crypto/megolm/index.ts";
 import type { CryptoStore } from "../../store/store.ts";
 import { FakeHomeserver, TestClient } from "./fake-homeserver.ts";
 
@@ -44,4 +44,20 @@ export async function shareToBob(from: TestClient, session: OutboundGroupSession
   );
   assert.ok(request);
   await from.send(request);
+}
+
+/** Bob imports `session` (of `ROOM`) from an export naming `creator` as the one who created it. */
+export async function importNaming(bob: TestClient, creator: TestClient, session: OutboundGroupSession) {
+  const imported = await bob.machine.importRoomKeys([
+    {
+      algorithm: "m.megolm.v1.aes-sha2",
+      room_id: ROOM,
+      sender_key: creator.machine.identityKeys.curve25519,
+      session_id: session.sessionId,
+      session_key: InboundGroupSession.fromSessionKey(session.sessionKey()).exportAt(0),
+      sender_claimed_keys: { ed25519: creator.machine.identityKeys.ed25519 },
+      forwarding_curve25519_key_chain: [],
+    },
+  ]);
+  assert.equal(imported.imported, 1);
 }
