@@ -10,27 +10,11 @@ import { MemoryCryptoStore, MemoryStoreData } from "../../store/memory/memory-st
 import { MatrixClient } from "../client.ts";
 import { MemoryClientStore, type SyncSnapshot } from "../client-store/index.ts";
 import { ClientError } from "../errors.ts";
+import { joinedMember, MEGOLM_ENCRYPTION_STATE } from "../test-support/room-state.ts";
 import type { CryptoStoreFactory } from "./options.ts";
 
 const FIRST = { homeserverUrl: "https://hs", userId: "@me:hs", deviceId: "D", accessToken: "t1" };
 const ROOM = "!r:hs";
-
-const member = (userId: string) => ({
-  event_id: `$m-${userId}`,
-  type: "m.room.member",
-  state_key: userId,
-  sender: userId,
-  origin_server_ts: 1,
-  content: { membership: "join" },
-});
-const encryption = {
-  event_id: "$enc",
-  type: "m.room.encryption",
-  state_key: "",
-  sender: "@me:hs",
-  origin_server_ts: 1,
-  content: { algorithm: "m.megolm.v1.aes-sha2" },
-};
 
 /** A server with one encrypted room; `/login` answers as `login` says. */
 function server(login: { userId: string; deviceId: string }) {
@@ -40,7 +24,12 @@ function server(login: { userId: string; deviceId: string }) {
     JSON.stringify({
       next_batch: "s1",
       rooms: {
-        join: { [ROOM]: { state: { events: [member(FIRST.userId), encryption] }, timeline: { events: [] } } },
+        join: {
+          [ROOM]: {
+            state: { events: [joinedMember(FIRST.userId), MEGOLM_ENCRYPTION_STATE] },
+            timeline: { events: [] },
+          },
+        },
       },
     }),
   ];
@@ -50,7 +39,8 @@ function server(login: { userId: string; deviceId: string }) {
       return Response.json({ user_id: login.userId, device_id: login.deviceId, access_token: "t2" });
     }
     if (path.endsWith("/sync")) return new Response(syncs.shift() ?? '{"next_batch":"s9"}');
-    if (path.endsWith(`/rooms/${ROOM}/members`)) return Response.json({ chunk: [member(FIRST.userId)] });
+    if (path.endsWith(`/rooms/${ROOM}/members`))
+      return Response.json({ chunk: [joinedMember(FIRST.userId)] });
     if (path.includes(`/rooms/${ROOM}/send/`)) {
       sent.push(path.split("/send/")[1]?.split("/")[0] ?? "");
       return Response.json({ event_id: `$s${sent.length}` });

@@ -8,27 +8,13 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { MemoryCryptoStore, MemoryStoreData } from "../../store/memory/memory-store.ts";
 import { MatrixClient } from "../client.ts";
+import { joinedMember, MEGOLM_ENCRYPTION_STATE } from "../test-support/room-state.ts";
 import type { CryptoStoreFactory } from "./options.ts";
 
 const SESSION = { homeserverUrl: "https://hs", userId: "@me:hs", deviceId: "D", accessToken: "t" };
 const ROOM = "!r:hs";
 
-const member = {
-  event_id: "$me",
-  type: "m.room.member",
-  state_key: "@me:hs",
-  sender: "@me:hs",
-  origin_server_ts: 1,
-  content: { membership: "join" },
-};
-const encryption = {
-  event_id: "$enc",
-  type: "m.room.encryption",
-  state_key: "",
-  sender: "@me:hs",
-  origin_server_ts: 1,
-  content: { algorithm: "m.megolm.v1.aes-sha2" },
-};
+const member = joinedMember("@me:hs");
 
 /** A server whose room lost `m.room.encryption` after `syncs` (a state reset). */
 function server(syncs: string[]) {
@@ -75,7 +61,9 @@ async function storeThatKnowsTheRoom(): Promise<() => Promise<MemoryCryptoStore>
   const first = server([
     JSON.stringify({
       next_batch: "s1",
-      rooms: { join: { [ROOM]: { state: { events: [member, encryption] }, timeline: { events: [] } } } },
+      rooms: {
+        join: { [ROOM]: { state: { events: [member, MEGOLM_ENCRYPTION_STATE] }, timeline: { events: [] } } },
+      },
     }),
   ]);
   const before = new MatrixClient({
