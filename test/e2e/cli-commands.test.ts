@@ -6,7 +6,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { runDemo } from "../../src/cli/demo.ts";
-import { cliAccount, jsonLines, runKeyroom, spawnKeyroom, startKeyroom } from "../support/cli.ts";
+import {
+  accountArgs,
+  cliAccount,
+  jsonLines,
+  runKeyroom,
+  spawnKeyroom,
+  startKeyroom,
+} from "../support/cli.ts";
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
 
 async function inProcess(args: string[]): Promise<string> {
@@ -286,17 +293,7 @@ describe("keyroom CLI", { concurrency: true }, () => {
     const a = account("devs");
     await register(a);
     const other = { ...a, profile: `${a.profile}-other` };
-    await inProcess([
-      "login",
-      "--homeserver",
-      hs.baseUrl,
-      "--user",
-      a.name,
-      "--password",
-      "pw",
-      "--profile",
-      other.profile,
-    ]);
+    await inProcess(accountArgs("login", hs.baseUrl, a.name, other.profile));
     const listed = jsonLines(await ok(["devices", "list", "--profile", a.profile]));
     assert.equal(listed.length, 2);
     const me = listed.find((d) => d.current === true);

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { cliAccount, runOk, spawnOk } from "../support/cli.ts";
+import { accountArgs, cliAccount, runOk, spawnOk } from "../support/cli.ts";
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
 
 let hs: TestDevServer;
@@ -26,17 +26,7 @@ describe("keyroom identity / trust", () => {
     const alice = account("alice");
     const bob = account("bob");
     for (const a of [alice, bob]) {
-      await runOk([
-        "register",
-        "--homeserver",
-        hs.baseUrl,
-        "--user",
-        a.name,
-        "--password",
-        "pw",
-        "--profile",
-        a.profile,
-      ]);
+      await runOk(accountArgs("register", hs.baseUrl, a.name, a.profile));
     }
     const before = await spawnOk(["identity", "status", "--profile", alice.profile]);
     assert.deepEqual(before, [
@@ -94,31 +84,11 @@ describe("keyroom identity / trust", () => {
     const alice = account("fresh");
     const bob = account("freshb");
     const register = (a: { name: string; profile: string }) =>
-      runOk([
-        "register",
-        "--homeserver",
-        hs.baseUrl,
-        "--user",
-        a.name,
-        "--password",
-        "pw",
-        "--profile",
-        a.profile,
-      ]);
+      runOk(accountArgs("register", hs.baseUrl, a.name, a.profile));
     await register(alice);
     await register(bob);
     const laptop = `${alice.profile}-laptop`;
-    await runOk([
-      "login",
-      "--homeserver",
-      hs.baseUrl,
-      "--user",
-      alice.name,
-      "--password",
-      "pw",
-      "--profile",
-      laptop,
-    ]);
+    await runOk(accountArgs("login", hs.baseUrl, alice.name, laptop));
     // Both look once, before the identity exists: alice is followed from now on.
     const before = await runOk(["trust", alice.userId, "--profile", bob.profile]);
     assert.equal(before.at(-1)?.master_key, null);

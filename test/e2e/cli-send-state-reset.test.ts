@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import Database from "better-sqlite3";
-import { cliAccount, runKeyroom } from "../support/cli.ts";
+import { accountArgs, cliAccount, runKeyroom } from "../support/cli.ts";
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
 
 let hs: TestDevServer;
@@ -55,17 +55,7 @@ function loseEncryptionState(roomId: string): void {
 describe("keyroom send after a state reset", () => {
   test("the room the crypto store recorded as encrypted gets ciphertext, not plaintext", async () => {
     const a = cliAccount(hs, dir, "alice");
-    await keyroom([
-      "register",
-      "--homeserver",
-      hs.baseUrl,
-      "--user",
-      a.name,
-      "--password",
-      "pw",
-      "--profile",
-      a.profile,
-    ]);
+    await keyroom(accountArgs("register", hs.baseUrl, a.name, a.profile));
     const roomId = (await keyroom(["create-room", "--encrypted", "--profile", a.profile])).trim();
     await keyroom(["send", roomId, "first", "--profile", a.profile]);
     loseEncryptionState(roomId);

@@ -13,7 +13,7 @@ import { runCli } from "../../src/cli/program.ts";
 import { encodeBase64 } from "../../src/crypto/primitives/index.ts";
 import { encodeQrCode } from "../../src/e2ee/index.ts";
 import { scaledMs } from "../support/budget.ts";
-import { runKeyroom, startKeyroom } from "../support/cli.ts";
+import { accountArgs, runKeyroom, startKeyroom } from "../support/cli.ts";
 import { startTestDevServer, type TestDevServer } from "../support/devserver.ts";
 
 let hs: TestDevServer;
@@ -32,6 +32,20 @@ async function inProcess(args: string[]): Promise<string> {
   const r = await runKeyroom(args);
   assert.equal(r.code, 0, `keyroom ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
   return r.stdout;
+}
+
+/**
+ * Runs `keyroom ...args` in process and aborts it once the command watches the abort signal (as
+ * the CLI's Ctrl-C / SIGTERM handler asks it to stop then); its exit code and stdout.
+ */
+async function stoppedOnceWatching(args: string[]): Promise<{ code: number; out: string }> {
+  const stop = new AbortController();
+  let out = "";
+  const run = runCli(args, { out: (s) => (out += s), err: () => undefined, signal: stop.signal });
+  while (getEventListeners(stop.signal, "abort").length === 0) await new Promise((r) => setTimeout(r, 5));
+  stop.abort();
+  const code = await run;
+  return { code, out };
 }
 
 interface Spawned {
@@ -89,21 +103,7 @@ async function oneUser(
 ): Promise<{ name: string; userId: string; profile: string }> {
   const name = `${prefix}${Date.now().toString(36)}`;
   const profile = join(dir, `${name}${suffix}`);
-  const [line] = (
-    await inProcess([
-      "register",
-      "--homeserver",
-      hs.baseUrl,
-      "--user",
-      name,
-      "--password",
-      "pw",
-      "--profile",
-      profile,
-    ])
-  )
-    .trim()
-    .split("\n");
+  const [line] = (await inProcess(accountArgs("register", hs.baseUrl, name, profile))).trim().split("\n");
   return { name, userId: (JSON.parse(line ?? "{}") as { user_id: string }).user_id, profile };
 }
 
@@ -186,17 +186,8 @@ describe("keyroom verify (spawned)", () => {
 
   test("listen stopped by Ctrl-C / SIGTERM with no request: cancelled m.user, exit 1", async () => {
     const { b } = await twoDevices("cs");
-    const stop = new AbortController();
-    let out = "";
-    const run = runCli(["verify", "listen", "--profile", b], {
-      out: (s) => (out += s),
-      err: () => undefined,
-      signal: stop.signal,
-    });
-    // Aborted once the command watches the signal (as the CLI's handler asks it to stop then).
-    while (getEventListeners(stop.signal, "abort").length === 0) await new Promise((r) => setTimeout(r, 5));
-    stop.abort();
-    assert.equal(await run, 1);
+    const { code, out } = await stoppedOnceWatching(["verify", "listen", "--profile", b]);
+    assert.equal(code, 1);
     assert.deepEqual(JSON.parse(out), {
       event: "cancelled",
       code: "m.user",
@@ -214,17 +205,16 @@ describe("keyroom verify (spawned)", () => {
       key2: encodeBase64(new Uint8Array(32).fill(2)),
       secret: encodeBase64(new Uint8Array(16).fill(3)),
     });
-    const stop = new AbortController();
-    let out = "";
-    const run = runCli(["verify", "qr", "scan", Buffer.from(code).toString("base64"), "--profile", b], {
-      out: (s) => (out += s),
-      err: () => undefined,
-      signal: stop.signal,
-    });
-    while (getEventListeners(stop.signal, "abort").length === 0) await new Promise((r) => setTimeout(r, 5));
-    stop.abort();
-    assert.equal(await run, 1);
-    assert.deepEqual(JSON.parse(out), {
+    const stopped = await stoppedOnceWatching([
+      "verify",
+      "qr",
+      "scan",
+      Buffer.from(code).toString("base64"),
+      "--profile",
+      b,
+    ]);
+    assert.equal(stopped.code, 1);
+    assert.deepEqual(JSON.parse(stopped.out), {
       event: "cancelled",
       code: "m.user",
       reason: "stopped before the request of this code arrived",

@@ -64,6 +64,16 @@ export async function runKeyroom(args: readonly string[]): Promise<CliRun & { re
   return { code, stdout, stderr };
 }
 
+/** The arguments of `keyroom register` or `login` as `user` (password "pw") into `profile`. */
+export function accountArgs(
+  command: "register" | "login",
+  homeserverUrl: string,
+  user: string,
+  profile: string,
+): string[] {
+  return [command, "--homeserver", homeserverUrl, "--user", user, "--password", "pw", "--profile", profile];
+}
+
 /** A fresh user name, its profile directory under `dir`, and its user ID on `hs`. */
 export function cliAccount(
   hs: { readonly serverName: string },
