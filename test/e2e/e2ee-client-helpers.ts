@@ -238,3 +238,21 @@ export async function verifyWithSas(from: MatrixClient, to: MatrixClient): Promi
   await Promise.all([outgoing.confirm(), request.confirm()]);
   await Promise.all([outgoing.finished(), request.finished()]);
 }
+
+/** Both sides of a SAS compare (the same seven emoji, the same decimals) and confirm; both end done. */
+export async function compareAndConfirm(a: VerificationRequest, b: VerificationRequest): Promise<void> {
+  const [sa, sb] = await Promise.all([
+    a.waitFor((s) => s.sas?.decimals !== undefined || s.phase === "cancelled"),
+    b.waitFor((s) => s.sas?.decimals !== undefined || s.phase === "cancelled"),
+  ]);
+  assert.equal(sa.cancel, undefined);
+  assert.equal(sb.cancel, undefined);
+  // Both sides offer emoji: seven on each, the same ones (two missing lists would compare equal).
+  assert.equal(sa.sas?.emoji?.length, 7);
+  assert.deepEqual(sa.sas?.emoji, sb.sas?.emoji);
+  assert.deepEqual(sa.sas?.decimals, sb.sas?.decimals);
+  await Promise.all([a.confirm(), b.confirm()]);
+  const [fa, fb] = await Promise.all([a.finished(), b.finished()]);
+  assert.equal(fa.phase, "done", JSON.stringify(fa.cancel));
+  assert.equal(fb.phase, "done", JSON.stringify(fb.cancel));
+}

@@ -7,7 +7,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { MatrixClient, RoomEvent, VerificationRequest } from "../../src/client/index.ts";
-import { devServerFixture, newUser, settledUntil, type TestClient } from "./e2ee-client-helpers.ts";
+import {
+  compareAndConfirm,
+  devServerFixture,
+  newUser,
+  settledUntil,
+  type TestClient,
+} from "./e2ee-client-helpers.ts";
 
 const fx = devServerFixture("keyroom-e2ee-verify-strict-");
 
@@ -51,18 +57,19 @@ async function received(t: TestClient, eventId: string): Promise<RoomEvent> {
   return last() as RoomEvent;
 }
 
-async function compareAndConfirm(a: VerificationRequest, b: VerificationRequest): Promise<void> {
-  const [sa, sb] = await Promise.all([
-    a.waitFor((s) => s.sas?.decimals !== undefined || s.phase === "cancelled"),
-    b.waitFor((s) => s.sas?.decimals !== undefined || s.phase === "cancelled"),
-  ]);
-  assert.equal(sa.cancel, undefined);
-  assert.equal(sb.cancel, undefined);
-  assert.deepEqual(sa.sas?.decimals, sb.sas?.decimals);
-  await Promise.all([a.confirm(), b.confirm()]);
-  const [fa, fb] = await Promise.all([a.finished(), b.finished()]);
-  assert.equal(fa.phase, "done", JSON.stringify(fa.cancel));
-  assert.equal(fb.phase, "done", JSON.stringify(fb.cancel));
+/** `from` asks `to` (another user) to verify, in their DM `roomId`; `to` accepts; both ready. */
+async function readyInRoom(
+  from: TestClient,
+  to: TestClient,
+  roomId: string,
+): Promise<{ outgoing: VerificationRequest; request: VerificationRequest }> {
+  const incoming = requestOrFailure(to, from.client.userId);
+  const outgoing = await from.client.requestVerification(to.client.userId);
+  assert.equal(outgoing.roomId, roomId);
+  const request = await incoming;
+  await request.accept();
+  await outgoing.waitFor((s) => s.phase === "ready");
+  return { outgoing, request };
 }
 
 async function pair(
@@ -87,12 +94,7 @@ describe("in-room verification under strict room-key settings (devserver)", () =
       c.setRoomTrustRequirements(r, { shareWith: "verified" }),
     );
     try {
-      const incoming = requestOrFailure(alice, bob.client.userId);
-      const outgoing = await bob.client.requestVerification(alice.client.userId);
-      assert.equal(outgoing.roomId, roomId);
-      const request = await incoming;
-      await request.accept();
-      await outgoing.waitFor((s) => s.phase === "ready");
+      const { outgoing, request } = await readyInRoom(bob, alice, roomId);
 
       // A room message while the flow runs: its key goes to verified devices only.
       const secret = await bob.client.sendText(roomId, "not for unverified devices");
@@ -123,12 +125,7 @@ describe("in-room verification under strict room-key settings (devserver)", () =
     try {
       // The room's own sends refuse her device while its trust is unset.
       await assert.rejects(bob.client.sendText(roomId, "refused"), { name: "UnknownDevicesError" });
-      const incoming = requestOrFailure(alice, bob.client.userId);
-      const outgoing = await bob.client.requestVerification(alice.client.userId);
-      assert.equal(outgoing.roomId, roomId);
-      const request = await incoming;
-      await request.accept();
-      await outgoing.waitFor((s) => s.phase === "ready");
+      const { outgoing, request } = await readyInRoom(bob, alice, roomId);
       await request.startSas();
       await compareAndConfirm(outgoing, request);
       assert.equal((await bob.client.getUserIdentity(alice.client.userId))?.verified, true);

@@ -4,8 +4,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import type { VerificationRequest } from "../../src/client/index.ts";
 import {
+  compareAndConfirm,
   devServerFixture,
   encryptedClient,
   newUser,
@@ -28,24 +28,6 @@ async function secondDevice(t: TestClient, suffix: string): Promise<TestClient> 
   fx.open.push(client);
   await client.login({ user: t.client.userId, password: "pw" });
   return watch(client, t.name, storeDir);
-}
-
-/** Both sides compare and confirm; resolves with the two final states. */
-async function compareAndConfirm(a: VerificationRequest, b: VerificationRequest): Promise<void> {
-  const [sa, sb] = await Promise.all([
-    a.waitFor((s) => s.sas?.decimals !== undefined || s.phase === "cancelled"),
-    b.waitFor((s) => s.sas?.decimals !== undefined || s.phase === "cancelled"),
-  ]);
-  assert.equal(sa.cancel, undefined);
-  assert.equal(sb.cancel, undefined);
-  // Both sides offer emoji: seven on each, the same ones (two missing lists would compare equal).
-  assert.equal(sa.sas?.emoji?.length, 7);
-  assert.deepEqual(sa.sas?.emoji, sb.sas?.emoji);
-  assert.deepEqual(sa.sas?.decimals, sb.sas?.decimals);
-  await Promise.all([a.confirm(), b.confirm()]);
-  const [fa, fb] = await Promise.all([a.finished(), b.finished()]);
-  assert.equal(fa.phase, "done", JSON.stringify(fa.cancel));
-  assert.equal(fb.phase, "done", JSON.stringify(fb.cancel));
 }
 
 describe("interactive verification between Keyroom clients (devserver)", () => {
