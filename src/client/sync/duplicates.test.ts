@@ -5,20 +5,11 @@
 // drop what comes twice by event ID).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { Clock } from "../clock.ts";
-import { restoredMemoryClient } from "../test-support/scripted-sync.ts";
+import { INSTANT_CLOCK, restoredMemoryClient, textMessage } from "../test-support/scripted-sync.ts";
 import { MAX_EMITTED_EVENT_IDS, SyncedState } from "./state.ts";
 
-const clock: Clock = { now: () => 0, random: () => 0.5, sleep: async () => {} };
-const msg = (n: number) => ({
-  event_id: `$${n}`,
-  type: "m.room.message",
-  sender: "@b:hs",
-  origin_server_ts: n,
-  content: { body: `m${n}` },
-});
 const topic = (n: number) => ({
-  ...msg(n),
+  ...textMessage(n),
   type: "m.room.topic",
   state_key: "",
   content: { topic: `t${n}` },
@@ -30,16 +21,16 @@ describe("an event twice in one response", () => {
     const fetch = async (url: string): Promise<Response> => {
       const u = new URL(url);
       if (u.pathname.endsWith("/sync")) {
-        const events = [msg(6), topic(7), msg(8), topic(7), msg(8)];
+        const events = [textMessage(6), topic(7), textMessage(8), topic(7), textMessage(8)];
         return json({
           next_batch: "s2",
           rooms: { join: { "!r:hs": { timeline: { events, limited: true, prev_batch: "p6" } } } },
         });
       }
       // The page reaches one event too far: `$6` is the timeline's first.
-      return json({ start: "p6", chunk: [msg(6), msg(5)] });
+      return json({ start: "p6", chunk: [textMessage(6), textMessage(5)] });
     };
-    const client = await restoredMemoryClient({ fetch, clock }, "s1");
+    const client = await restoredMemoryClient({ fetch, clock: INSTANT_CLOCK }, "s1");
     const seen: string[] = [];
     client.on("room.event", (_r, ev, meta) => void seen.push(`${ev.eventId}:${meta.source}`));
     const states: string[] = [];
@@ -53,19 +44,24 @@ describe("an event twice in one response", () => {
 
   it("is emitted once when a later gap fill brings it again", async () => {
     const bodies = [
-      { next_batch: "s2", rooms: { join: { "!r:hs": { timeline: { events: [msg(1), msg(2)] } } } } },
+      {
+        next_batch: "s2",
+        rooms: { join: { "!r:hs": { timeline: { events: [textMessage(1), textMessage(2)] } } } },
+      },
       {
         next_batch: "s3",
-        rooms: { join: { "!r:hs": { timeline: { events: [msg(4)], limited: true, prev_batch: "p4" } } } },
+        rooms: {
+          join: { "!r:hs": { timeline: { events: [textMessage(4)], limited: true, prev_batch: "p4" } } },
+        },
       },
     ];
     const fetch = async (url: string): Promise<Response> => {
       const u = new URL(url);
       if (u.pathname.endsWith("/sync")) return json(bodies.shift() ?? { next_batch: "s4" });
       // Newest first, down to one the previous response had (`$2`).
-      return json({ start: "p4", chunk: [msg(3), msg(2)] });
+      return json({ start: "p4", chunk: [textMessage(3), textMessage(2)] });
     };
-    const client = await restoredMemoryClient({ fetch, clock }, "s1");
+    const client = await restoredMemoryClient({ fetch, clock: INSTANT_CLOCK }, "s1");
     const seen: string[] = [];
     client.on("room.event", (_r, ev, meta) => void seen.push(`${ev.eventId}:${meta.source}`));
     await client.syncOnce();
@@ -79,7 +75,9 @@ describe("an event twice in one response", () => {
       { next_batch: "s2", rooms: { join: { "!r:hs": { timeline: { events: [topic(1), topic(2)] } } } } },
       {
         next_batch: "s3",
-        rooms: { join: { "!r:hs": { timeline: { events: [msg(4)], limited: true, prev_batch: "p4" } } } },
+        rooms: {
+          join: { "!r:hs": { timeline: { events: [textMessage(4)], limited: true, prev_batch: "p4" } } },
+        },
       },
     ];
     const fetch = async (url: string): Promise<Response> => {
@@ -87,9 +85,9 @@ describe("an event twice in one response", () => {
       if (u.pathname.endsWith("/sync")) return json(bodies.shift() ?? { next_batch: "s4" });
       // `/messages` orders events by the room's graph, `/sync` by arrival: the page reaches back to
       // `$1`, which the previous response had, and the state block (unchanged topic) has no topic.
-      return json({ start: "p4", chunk: [msg(3), topic(1)] });
+      return json({ start: "p4", chunk: [textMessage(3), topic(1)] });
     };
-    const client = await restoredMemoryClient({ fetch, clock }, "s1");
+    const client = await restoredMemoryClient({ fetch, clock: INSTANT_CLOCK }, "s1");
     await client.syncOnce();
     const states: string[] = [];
     client.on("room.state", (_r, ev) => void states.push(ev.event_id));

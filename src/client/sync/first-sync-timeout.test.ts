@@ -6,12 +6,9 @@
 // off a big first sync on a slow link however patient the bound.
 import assert from "node:assert/strict";
 import { describe, it, mock } from "node:test";
-import type { Clock } from "../clock.ts";
 import { NetworkError } from "../errors.ts";
-import { restoredMemoryClient } from "../test-support/scripted-sync.ts";
+import { INSTANT_CLOCK, restoredMemoryClient } from "../test-support/scripted-sync.ts";
 import { CATCH_UP_SYNC_TIMEOUT_MS, DEFAULT_SYNC_TIMEOUT_MS, SYNC_TIMEOUT_GRACE_MS } from "./loop.ts";
-
-const clock: Clock = { now: () => 0, random: () => 0.5, sleep: async () => {} };
 
 /** A `/sync` that answers once the test says so, and fails as fetch does when its request is aborted. */
 function slowServer() {
@@ -35,7 +32,7 @@ describe("the request timeout of a sync without a long-poll wait", () => {
     mock.timers.enable({ apis: ["setTimeout"] });
     try {
       const server = slowServer();
-      const client = await restoredMemoryClient({ fetch: server.fetch, clock });
+      const client = await restoredMemoryClient({ fetch: server.fetch, clock: INSTANT_CLOCK });
       const sync = client.syncOnce({ timeoutMs: 0 });
       await server.requested;
       mock.timers.tick(CATCH_UP_SYNC_TIMEOUT_MS - 1);
@@ -45,7 +42,7 @@ describe("the request timeout of a sync without a long-poll wait", () => {
 
       // Still bounded: a server that never answers times out.
       const silent = slowServer();
-      const stuck = await restoredMemoryClient({ fetch: silent.fetch, clock });
+      const stuck = await restoredMemoryClient({ fetch: silent.fetch, clock: INSTANT_CLOCK });
       const never = stuck.syncOnce({ timeoutMs: 0 });
       await silent.requested;
       mock.timers.tick(CATCH_UP_SYNC_TIMEOUT_MS);
@@ -78,7 +75,7 @@ describe("the request timeout of a sync without a long-poll wait", () => {
       };
       /** Lets the client take what was handed out (no timers: setImmediate is not mocked). */
       const taken = () => new Promise<void>((r) => setImmediate(r));
-      const client = await restoredMemoryClient({ fetch, clock });
+      const client = await restoredMemoryClient({ fetch, clock: INSTANT_CLOCK });
       const sync = client.syncOnce({ timeoutMs: 0 });
       await requested;
       // Each chunk just inside the timeout: together many times longer than it.

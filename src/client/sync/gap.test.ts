@@ -1,18 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { MemoryClientStore } from "../client-store/index.ts";
-import type { Clock } from "../clock.ts";
-import { restoredMemoryClient } from "../test-support/scripted-sync.ts";
+import { INSTANT_CLOCK, restoredMemoryClient, textMessage } from "../test-support/scripted-sync.ts";
 import { MAX_GAP_FILL_PAGES } from "./runner.ts";
-
-const clock: Clock = { now: () => 0, random: () => 0.5, sleep: async () => {} };
-const msg = (n: number) => ({
-  event_id: `$${n}`,
-  type: "m.room.message",
-  sender: "@b:hs",
-  origin_server_ts: n,
-  content: { body: `m${n}` },
-});
 
 describe("limited timelines", () => {
   it("fetches the skipped events page by page between the old token and prev_batch, oldest first", async () => {
@@ -24,7 +14,11 @@ describe("limited timelines", () => {
         return json({
           next_batch: "s2",
           rooms: {
-            join: { "!r:hs": { timeline: { events: [msg(7), msg(8)], limited: true, prev_batch: "p6" } } },
+            join: {
+              "!r:hs": {
+                timeline: { events: [textMessage(7), textMessage(8)], limited: true, prev_batch: "p6" },
+              },
+            },
           },
         });
       }
@@ -32,12 +26,12 @@ describe("limited timelines", () => {
         const q = Object.fromEntries(["dir", "from", "to"].map((k) => [k, u.searchParams.get(k)]));
         messagesQueries.push(q);
         // Newest first, as /messages with dir=b returns them; two pages.
-        if (q.from === "p6") return json({ start: "p6", end: "p4", chunk: [msg(6), msg(5)] });
-        if (q.from === "p4") return json({ start: "p4", chunk: [msg(4)] });
+        if (q.from === "p6") return json({ start: "p6", end: "p4", chunk: [textMessage(6), textMessage(5)] });
+        if (q.from === "p4") return json({ start: "p4", chunk: [textMessage(4)] });
       }
       return new Response(JSON.stringify({ errcode: "M_UNRECOGNIZED" }), { status: 404 });
     };
-    const client = await restoredMemoryClient({ fetch, clock }, "s1");
+    const client = await restoredMemoryClient({ fetch, clock: INSTANT_CLOCK }, "s1");
     const seen: string[] = [];
     client.on("room.event", (_r, ev, meta) => void seen.push(`${ev.content.body}:${meta.source}`));
     await client.syncOnce();
@@ -55,7 +49,9 @@ describe("limited timelines", () => {
       return new Response(
         JSON.stringify({
           next_batch: "s2",
-          rooms: { join: { "!r:hs": { timeline: { events: [msg(7)], limited: true, prev_batch: "p6" } } } },
+          rooms: {
+            join: { "!r:hs": { timeline: { events: [textMessage(7)], limited: true, prev_batch: "p6" } } },
+          },
         }),
         { status: 200 },
       );
@@ -64,7 +60,10 @@ describe("limited timelines", () => {
       [false, "s1"],
       [true, undefined],
     ] as const) {
-      const client = await restoredMemoryClient({ fetch, clock, fillTimelineGaps: fill }, token);
+      const client = await restoredMemoryClient(
+        { fetch, clock: INSTANT_CLOCK, fillTimelineGaps: fill },
+        token,
+      );
       await client.syncOnce();
     }
     assert.equal(messagesCalls, 0);
@@ -78,16 +77,18 @@ describe("limited timelines", () => {
       if (u.pathname.endsWith("/sync")) {
         return json({
           next_batch: "s2",
-          rooms: { join: { "!r:hs": { timeline: { events: [msg(7)], limited: true, prev_batch: "p6" } } } },
+          rooms: {
+            join: { "!r:hs": { timeline: { events: [textMessage(7)], limited: true, prev_batch: "p6" } } },
+          },
         });
       }
       messagesCalls++;
       // A server that points back to the pages already read: p6 -> p4 -> p6 -> ...
       const from = u.searchParams.get("from");
-      if (from === "p6") return json({ start: "p6", end: "p4", chunk: [msg(6), msg(5)] });
-      return json({ start: "p4", end: "p6", chunk: [msg(5), msg(4)] });
+      if (from === "p6") return json({ start: "p6", end: "p4", chunk: [textMessage(6), textMessage(5)] });
+      return json({ start: "p4", end: "p6", chunk: [textMessage(5), textMessage(4)] });
     };
-    const client = await restoredMemoryClient({ fetch, clock }, "s1");
+    const client = await restoredMemoryClient({ fetch, clock: INSTANT_CLOCK }, "s1");
     const seen: string[] = [];
     client.on("room.event", (_r, ev, meta) => void seen.push(`${ev.content.body}:${meta.source}`));
     await client.syncOnce();
@@ -109,8 +110,13 @@ describe("limited timelines", () => {
               "!r:hs": {
                 timeline: {
                   events: [
-                    msg(7),
-                    { ...msg(8), type: "m.room.member", state_key: "@me:hs", content: { membership: "ban" } },
+                    textMessage(7),
+                    {
+                      ...textMessage(8),
+                      type: "m.room.member",
+                      state_key: "@me:hs",
+                      content: { membership: "ban" },
+                    },
                   ],
                   limited: true,
                   prev_batch: "p6",
@@ -123,7 +129,7 @@ describe("limited timelines", () => {
       return json({ errcode: "M_FORBIDDEN", error: "not in room" }, 403);
     };
     const store = new MemoryClientStore();
-    const client = await restoredMemoryClient({ store, fetch, clock }, "s1");
+    const client = await restoredMemoryClient({ store, fetch, clock: INSTANT_CLOCK }, "s1");
     const seen: string[] = [];
     client.on("room.event", (_r, ev, meta) => void seen.push(`${ev.eventId}:${meta.source}`));
     await client.syncOnce();
@@ -135,9 +141,9 @@ describe("limited timelines", () => {
   it("announces a skipped state event once, though the state block brings it again", async () => {
     // The state block of a limited timeline is the state at its start: the gap's state changes
     // come in it again, after the filled gap raised them.
-    const name = { ...msg(5), type: "m.room.name", state_key: "", content: { name: "Moved" } };
+    const name = { ...textMessage(5), type: "m.room.name", state_key: "", content: { name: "Moved" } };
     const tomb = {
-      ...msg(6),
+      ...textMessage(6),
       type: "m.room.tombstone",
       state_key: "",
       content: { replacement_room: "!n:hs" },
@@ -152,15 +158,15 @@ describe("limited timelines", () => {
             join: {
               "!r:hs": {
                 state: { events: [name, tomb] },
-                timeline: { events: [msg(7)], limited: true, prev_batch: "p6" },
+                timeline: { events: [textMessage(7)], limited: true, prev_batch: "p6" },
               },
             },
           },
         });
       }
-      return json({ start: "p6", chunk: [tomb, name, msg(4)] });
+      return json({ start: "p6", chunk: [tomb, name, textMessage(4)] });
     };
-    const client = await restoredMemoryClient({ fetch, clock }, "s1");
+    const client = await restoredMemoryClient({ fetch, clock: INSTANT_CLOCK }, "s1");
     const seen: string[] = [];
     client.on("room.state", (_r, ev) => void seen.push(`state ${ev.event_id}`));
     client.on("room.tombstone", (_r, t) => void seen.push(`tombstone ${t.replacementRoomId}`));
@@ -176,15 +182,17 @@ describe("limited timelines", () => {
       if (u.pathname.endsWith("/sync")) {
         return json({
           next_batch: "s2",
-          rooms: { join: { "!r:hs": { timeline: { events: [msg(7)], limited: true, prev_batch: "p6" } } } },
+          rooms: {
+            join: { "!r:hs": { timeline: { events: [textMessage(7)], limited: true, prev_batch: "p6" } } },
+          },
         });
       }
       const from = u.searchParams.get("from");
-      if (from === "p6") return json({ start: "p6", end: "p5", chunk: [msg(6)] });
+      if (from === "p6") return json({ start: "p6", end: "p5", chunk: [textMessage(6)] });
       if (from === "p5") return json({ start: "p5", end: "p4", chunk: [] });
-      return json({ start: "p4", chunk: [msg(4)] });
+      return json({ start: "p4", chunk: [textMessage(4)] });
     };
-    const client = await restoredMemoryClient({ fetch, clock }, "s1");
+    const client = await restoredMemoryClient({ fetch, clock: INSTANT_CLOCK }, "s1");
     const seen: string[] = [];
     client.on("room.event", (_r, ev, meta) => void seen.push(`${ev.content.body}:${meta.source}`));
     await client.syncOnce();
@@ -199,14 +207,16 @@ describe("limited timelines", () => {
       if (u.pathname.endsWith("/sync")) {
         return json({
           next_batch: "s2",
-          rooms: { join: { "!r:hs": { timeline: { events: [msg(7)], limited: true, prev_batch: "p0" } } } },
+          rooms: {
+            join: { "!r:hs": { timeline: { events: [textMessage(7)], limited: true, prev_batch: "p0" } } },
+          },
         });
       }
       // Empty pages with a new token each, for ever.
       pages++;
       return json({ start: u.searchParams.get("from"), end: `p${pages}`, chunk: [] });
     };
-    const client = await restoredMemoryClient({ fetch, clock }, "s1");
+    const client = await restoredMemoryClient({ fetch, clock: INSTANT_CLOCK }, "s1");
     await client.syncOnce();
     assert.equal(pages, MAX_GAP_FILL_PAGES);
   });

@@ -5,19 +5,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { ToDeviceEvent } from "../../wire/index.ts";
-import type { Clock } from "../clock.ts";
-import { restoredMemoryClient } from "../test-support/scripted-sync.ts";
+import { INSTANT_CLOCK, restoredMemoryClient, textMessage } from "../test-support/scripted-sync.ts";
 import type { SyncCryptoChanges, SyncProcessor } from "./hooks.ts";
 
-const clock: Clock = { now: () => 0, random: () => 0.5, sleep: async () => {} };
 const json = (b: unknown, status = 200) => new Response(JSON.stringify(b), { status });
-const msg = (n: number) => ({
-  event_id: `$${n}`,
-  type: "m.room.message",
-  sender: "@b:hs",
-  origin_server_ts: n,
-  content: { body: `m${n}` },
-});
 const kick = {
   event_id: "$kick",
   type: "m.room.member",
@@ -37,12 +28,14 @@ describe("a left room's gap fill", () => {
           next_batch: "s2",
           to_device: { events: [{ type: "m.secret", sender: "@b:hs", content: { n: 1 } }] },
           rooms: {
-            leave: { "!r:hs": { timeline: { events: [msg(8), kick], limited: true, prev_batch: "p7" } } },
+            leave: {
+              "!r:hs": { timeline: { events: [textMessage(8), kick], limited: true, prev_batch: "p7" } },
+            },
           },
         });
       }
       if (!network) return json({ errcode: "M_UNKNOWN" }, 502);
-      return json({ start: "p7", chunk: [msg(7)] });
+      return json({ start: "p7", chunk: [textMessage(7)] });
     };
     // An engine as the real one behaves: a to-device message it took is not handed back again.
     const consumed = new Set<string>();
@@ -55,7 +48,7 @@ describe("a left room's gap fill", () => {
         return out;
       },
     };
-    const client = await restoredMemoryClient({ fetch, clock, syncProcessor }, "s1");
+    const client = await restoredMemoryClient({ fetch, clock: INSTANT_CLOCK, syncProcessor }, "s1");
     const toDevice: string[] = [];
     client.on("toDevice", (ev) => void toDevice.push(ev.type));
     const events: string[] = [];

@@ -2,9 +2,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { MatrixClient } from "../client.ts";
 import { MemoryClientStore } from "../client-store/index.ts";
-import type { Clock } from "../clock.ts";
+import { INSTANT_CLOCK } from "../test-support/scripted-sync.ts";
 
-const clock: Clock = { now: () => 0, random: () => 0.5, sleep: async () => {} };
 const ROOM = "!r:hs";
 
 const ev = (
@@ -30,7 +29,7 @@ async function clientWith(responses: unknown[], store = new MemoryClientStore())
     return new Response(JSON.stringify({ errcode: "M_UNRECOGNIZED" }), { status: 404 });
   };
   await store.saveSession({ homeserverUrl: "https://hs", userId: "@me:hs", deviceId: "D", accessToken: "t" });
-  const client = new MatrixClient({ homeserverUrl: "https://hs", store, fetch, clock });
+  const client = new MatrixClient({ homeserverUrl: "https://hs", store, fetch, clock: INSTANT_CLOCK });
   await client.restore();
   return client;
 }

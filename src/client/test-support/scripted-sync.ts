@@ -5,6 +5,19 @@ import { MatrixClient } from "../client.ts";
 import type { MatrixClientOptions } from "../client-options.ts";
 import { type ClientStore, MemoryClientStore } from "../client-store/index.ts";
 import { SqliteClientStore } from "../client-store/sqlite-store.ts";
+import type { Clock } from "../clock.ts";
+
+/** A clock at 0 whose sleeps return at once (so sync retries and backoffs take no time). */
+export const INSTANT_CLOCK: Clock = { now: () => 0, random: () => 0.5, sleep: async () => {} };
+
+/** A text message `m<n>` from "@b:hs" with event ID `$<n>` and timestamp `n`. */
+export const textMessage = (n: number) => ({
+  event_id: `$${n}`,
+  type: "m.room.message",
+  sender: "@b:hs",
+  origin_server_ts: n,
+  content: { body: `m${n}` },
+});
 
 export const SCRIPTED_SESSION = {
   homeserverUrl: "https://hs",
