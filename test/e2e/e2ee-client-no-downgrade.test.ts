@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import type { FetchLike } from "../../src/client/http.ts";
-import { type CryptoStoreFactory, MatrixClient, MemoryClientStore } from "../../src/client/index.ts";
+import { MatrixClient, MemoryClientStore } from "../../src/client/index.ts";
+import { gatedCryptoStore } from "../../src/client/test-support/gated-crypto-store.ts";
 import { SqliteCryptoStore } from "../../src/store/sqlite/sqlite-store.ts";
 import {
   devServerFixture,
@@ -155,24 +156,6 @@ function recordingSends(): { sent: string[]; fetch: FetchLike } {
   return { sent, fetch };
 }
 
-/** A crypto store factory held until `release()`; `opened` resolves once the client asked for it. */
-function gatedStore(directory: string) {
-  let release = (): void => undefined;
-  const gate = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  let opening = (): void => undefined;
-  const opened = new Promise<void>((resolve) => {
-    opening = resolve;
-  });
-  const factory: CryptoStoreFactory = async ({ userId, deviceId }) => {
-    opening();
-    await gate;
-    return SqliteCryptoStore.open({ userId, deviceId, directory });
-  };
-  return { factory, opened, release };
-}
-
 /**
  * Alice and Bob in an encrypted room; Bob's client closed, his device's crypto store (which
  * recorded the room as encrypted) left for a new client.
@@ -194,7 +177,9 @@ describe("a room only the crypto store remembers as encrypted, while encryption 
     // Bob's device logs in again with a new client store, and the server's state of the room has
     // lost m.room.encryption (a state reset); only his crypto store, slow to open, remembers it.
     const server = recordingSends();
-    const gated = gatedStore(storeDir);
+    const gated = gatedCryptoStore(({ userId, deviceId }) =>
+      SqliteCryptoStore.open({ userId, deviceId, directory: storeDir }),
+    );
     const client = new MatrixClient({
       homeserverUrl: fx.hs.baseUrl,
       syncTimeoutMs: 0,

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { MemoryCryptoStore, MemoryStoreData } from "../../store/memory/memory-store.ts";
 import { MatrixClient } from "../client.ts";
+import { gatedCryptoStore } from "../test-support/gated-crypto-store.ts";
 import { joinedMember, MEGOLM_ENCRYPTION_STATE } from "../test-support/room-state.ts";
 import type { CryptoStoreFactory } from "./options.ts";
 
@@ -79,24 +80,6 @@ async function storeThatKnowsTheRoom(): Promise<() => Promise<MemoryCryptoStore>
   return open;
 }
 
-/** `open`, held until `release()`; `opened` resolves once the client asked for the store. */
-function gated(open: CryptoStoreFactory) {
-  let release = (): void => undefined;
-  const gate = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  let opening = (): void => undefined;
-  const opened = new Promise<void>((resolve) => {
-    opening = resolve;
-  });
-  const factory: CryptoStoreFactory = async (account) => {
-    opening();
-    await gate;
-    return open(account);
-  };
-  return { factory, opened, release };
-}
-
 /** A new client store (nothing synced yet) on a server whose room state has no m.room.encryption. */
 function newClient(store: CryptoStoreFactory, fetch: ReturnType<typeof server>["fetch"]): MatrixClient {
   return new MatrixClient({
@@ -118,7 +101,7 @@ const refused = (code: string) => (e: unknown) =>
 describe("a send while encryption is starting", () => {
   it("right after restore(): waits for the crypto store, which recorded the room as encrypted", async (t) => {
     const open = await storeThatKnowsTheRoom();
-    const { factory, opened, release } = gated(open);
+    const { factory, opened, release } = gatedCryptoStore(open);
     const after = server([]);
     const client = newClient(factory, after.fetch);
     t.after(() => client.close());
@@ -135,7 +118,7 @@ describe("a send while encryption is starting", () => {
 
   it("during a login's crypto store opening: waits for it too, never plaintext", async (t) => {
     const open = await storeThatKnowsTheRoom();
-    const { factory, opened, release } = gated(open);
+    const { factory, opened, release } = gatedCryptoStore(open);
     const after = server([]);
     const client = newClient(factory, after.fetch);
     t.after(() => client.close());
@@ -176,7 +159,9 @@ describe("a send while encryption is configured but not running", () => {
   });
 
   it("a send racing a start that then fails: refused, nothing sent", async (t) => {
-    const { factory, opened, release } = gated(() => Promise.reject(new Error("wrong passphrase")));
+    const { factory, opened, release } = gatedCryptoStore(() =>
+      Promise.reject(new Error("wrong passphrase")),
+    );
     const after = server([]);
     const client = newClient(factory, after.fetch);
     t.after(() => client.close());
