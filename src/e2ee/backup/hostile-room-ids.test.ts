@@ -4,11 +4,11 @@
 // again. It goes up as its own room.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { encryptKeyBackupData } from "../../crypto/backup/index.ts";
 import { InboundGroupSession, OutboundGroupSession } from "../../crypto/megolm/index.ts";
 import { PkDecryption, PkEncryption } from "../../crypto/pk/index.ts";
 import { MemoryCryptoStore } from "../../store/index.ts";
 import { OlmMachine } from "../machine.ts";
+import { backupRecord } from "../test-support/backup-records.ts";
 
 describe("key backup uploads of rooms named like Object.prototype members", () => {
   it("a session restored under __proto__ is uploaded under that room, with the others", async () => {
@@ -19,19 +19,7 @@ describe("key backup uploads of rooms named like Object.prototype members", () =
     // An older version, under another key, whose answer names the rooms.
     const old = PkDecryption.create();
     const record = (session: InboundGroupSession) =>
-      JSON.stringify(
-        encryptKeyBackupData(
-          new PkEncryption(old.publicKey),
-          {
-            algorithm: "m.megolm.v1.aes-sha2",
-            sender_key: "c2VuZGVy",
-            session_key: session.exportAtFirstKnownIndex(),
-            sender_claimed_keys: { ed25519: "ZWQ" },
-            forwarding_curve25519_key_chain: [],
-          },
-          { firstMessageIndex: 0, forwardedCount: 0, isVerified: false },
-        ),
-      );
+      JSON.stringify(backupRecord(new PkEncryption(old.publicKey), session));
     const rooms = ["__proto__", "constructor", "!r:example.org"];
     const sessions = rooms.map(() =>
       InboundGroupSession.fromSessionKey(OutboundGroupSession.create().sessionKey()),

@@ -3,10 +3,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { encryptKeyBackupData } from "../../crypto/backup/index.ts";
 import { PkDecryption, PkEncryption } from "../../crypto/pk/index.ts";
 import { MemoryCryptoStore } from "../../store/index.ts";
 import { OlmMachine } from "../machine.ts";
+import { backupRecord } from "../test-support/backup-records.ts";
 import { KeyBackupError } from "./errors.ts";
 import { backupRecords, decryptBackupRecord } from "./restore.ts";
 
@@ -73,28 +73,8 @@ describe("key backup edges (fast-check)", () => {
     const machine = await OlmMachine.open({ userId: "@a:example.org", deviceId: "A", store });
     const { InboundGroupSession, OutboundGroupSession } = await import("../../crypto/megolm/index.ts");
     const session = InboundGroupSession.fromSessionKey(OutboundGroupSession.create().sessionKey());
-    const good = encryptKeyBackupData(
-      new PkEncryption(key.publicKey),
-      {
-        algorithm: "m.megolm.v1.aes-sha2",
-        sender_key: "c2VuZGVy",
-        session_key: session.exportAtFirstKnownIndex(),
-        sender_claimed_keys: { ed25519: "ZWQ" },
-        forwarding_curve25519_key_chain: [],
-      },
-      { firstMessageIndex: 0, forwardedCount: 0, isVerified: false },
-    );
-    const foreign = encryptKeyBackupData(
-      new PkEncryption(PkDecryption.create().publicKey),
-      {
-        algorithm: "m.megolm.v1.aes-sha2",
-        sender_key: "c2VuZGVy",
-        session_key: session.exportAtFirstKnownIndex(),
-        sender_claimed_keys: {},
-        forwarding_curve25519_key_chain: [],
-      },
-      { firstMessageIndex: 0, forwardedCount: 0, isVerified: false },
-    );
+    const good = backupRecord(new PkEncryption(key.publicKey), session);
+    const foreign = backupRecord(new PkEncryption(PkDecryption.create().publicKey), session, {});
     const body = {
       rooms: {
         "!r:example.org": {

@@ -3,12 +3,12 @@
 // 100 000 sessions used to be held in memory together, waiting for their turn to be imported.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { encryptKeyBackupData } from "../../crypto/backup/index.ts";
 import { InboundGroupSession, OutboundGroupSession } from "../../crypto/megolm/index.ts";
 import { PkDecryption, PkEncryption } from "../../crypto/pk/index.ts";
 import { MemoryCryptoStore } from "../../store/index.ts";
 import { OlmMachine } from "../machine.ts";
 import { IMPORT_BATCH_SIZE } from "../room-keys/import.ts";
+import { backupRecord } from "../test-support/backup-records.ts";
 import { RESTORE_DECRYPT_AHEAD } from "./api.ts";
 import { type BackupRecordsDecryptor, RESTORE_DECRYPT_CHUNK } from "./restore.ts";
 
@@ -20,17 +20,7 @@ describe("restore through a decryptor", () => {
     const sessions: Record<string, unknown> = {};
     for (let i = 0; i < count; i++) {
       const session = InboundGroupSession.fromSessionKey(OutboundGroupSession.create().sessionKey());
-      sessions[session.sessionId] = encryptKeyBackupData(
-        encryption,
-        {
-          algorithm: "m.megolm.v1.aes-sha2",
-          sender_key: "c2VuZGVy",
-          session_key: session.exportAtFirstKnownIndex(),
-          sender_claimed_keys: { ed25519: "ZWQ" },
-          forwarding_curve25519_key_chain: [],
-        },
-        { firstMessageIndex: 0, forwardedCount: 0, isVerified: false },
-      );
+      sessions[session.sessionId] = backupRecord(encryption, session);
     }
     let sent = 0;
     let imported = 0;
