@@ -4,9 +4,9 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { PkDecryption } from "../../crypto/pk/index.ts";
-import { encodeBase64, randomBytes } from "../../crypto/primitives/index.ts";
 import { emptyChanges } from "../machine-context.ts";
 import { FakeHomeserver, TestClient } from "../test-support/fake-homeserver.ts";
+import { holdingBackupKey } from "../test-support/secret-requests.ts";
 import { BACKUP_SECRET } from "./names.ts";
 
 const ALICE = "@alice:example.org";
@@ -20,10 +20,7 @@ async function pair(): Promise<{
   const hs = new FakeHomeserver();
   const old = await TestClient.create(hs, { userId: ALICE, deviceId: "OLD" });
   await old.bootstrapCrossSigning();
-  // The old device holds a backup key (as the key backup keeps it: a store secret).
-  const backupKey = encodeBase64(randomBytes(32));
-  await old.store.saveChanges({ ...emptyChanges(), secrets: { [BACKUP_SECRET]: backupKey } });
-  await old.restart();
+  const backupKey = await holdingBackupKey(old);
   const fresh = await TestClient.create(hs, { userId: ALICE, deviceId: "NEW" });
   for (const c of [old, fresh]) {
     await c.machine.receiveKeysChanges([ALICE], []);

@@ -5,10 +5,9 @@
 // device is still never answered.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { encodeBase64, randomBytes } from "../../crypto/primitives/index.ts";
-import { emptyChanges } from "../machine-context.ts";
 import { refetchDevices, selfSignedDevice, signsItself } from "../test-support/cross-signed-devices.ts";
 import { FakeHomeserver, TestClient } from "../test-support/fake-homeserver.ts";
+import { holdingBackupKey } from "../test-support/secret-requests.ts";
 import { BACKUP_SECRET, CROSS_SIGNING_SELF_SIGNING_SECRET } from "./names.ts";
 
 const ALICE = "@alice:example.org";
@@ -21,9 +20,7 @@ async function held() {
   const hs = new FakeHomeserver();
   const old = await TestClient.create(hs, { userId: ALICE, deviceId: "OLD" });
   await old.bootstrapCrossSigning();
-  const backupKey = encodeBase64(randomBytes(32));
-  await old.store.saveChanges({ ...emptyChanges(), secrets: { [BACKUP_SECRET]: backupKey } });
-  await old.restart();
+  const backupKey = await holdingBackupKey(old);
   const keys = await old.machine.exportCrossSigningKeys();
   const third = await selfSignedDevice(hs, ALICE, "THIRD", keys);
   const fresh = await TestClient.create(hs, { userId: ALICE, deviceId: "NEW" });

@@ -14,6 +14,7 @@ import {
   answerSecretRequest,
   cancellationsFromNow,
   deliverAnswerFirst,
+  holdingBackupKey,
   secretRequestId,
   verifyEachOther,
 } from "../test-support/secret-requests.ts";
@@ -32,8 +33,7 @@ async function staleThenRight(newKnowsVersion: boolean) {
   await old.bootstrapCrossSigning();
   const right = encodeBase64(randomBytes(32));
   const stale = encodeBase64(randomBytes(32));
-  await old.store.saveChanges({ ...emptyChanges(), secrets: { [BACKUP_SECRET]: right } });
-  await old.restart();
+  await holdingBackupKey(old, right);
   const fresh = await TestClient.create(hs, { userId: ALICE, deviceId: "NEW" });
   const version = {
     version: "7",

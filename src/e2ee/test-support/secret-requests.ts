@@ -1,8 +1,24 @@
 // Two devices of one user that verified each other, one asking the other for secrets: for tests of
 // what answers to a secret request (`m.secret.send`) are taken, refused or kept.
 import assert from "node:assert/strict";
+import { encodeBase64, randomBytes } from "../../crypto/primitives/index.ts";
+import { emptyChanges } from "../machine-context.ts";
+import { BACKUP_SECRET } from "../secret-storage/names.ts";
 import type { SyncChangesResult } from "../sync/to-device.ts";
 import type { FakeHomeserver, TestClient } from "./fake-homeserver.ts";
+
+/**
+ * `device` holds `backupKey` (by default a new random one) as the key backup keeps it, a store
+ * secret, and restarts to load it; the key.
+ */
+export async function holdingBackupKey(
+  device: TestClient,
+  backupKey = encodeBase64(randomBytes(32)),
+): Promise<string> {
+  await device.store.saveChanges({ ...emptyChanges(), secrets: { [BACKUP_SECRET]: backupKey } });
+  await device.restart();
+  return backupKey;
+}
 
 /** `a` and `b` (devices of one user) fetch the user's devices and mark each other verified. */
 export async function verifyEachOther(a: TestClient, b: TestClient): Promise<void> {
