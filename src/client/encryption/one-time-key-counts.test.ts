@@ -5,27 +5,19 @@
 // appservice's transactions, MSC3202, which leave out counts that did not change) still leaves
 // the count as it was.
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, it } from "node:test";
 import { MatrixClient } from "../client.ts";
-import { SqliteClientStore } from "../client-store/sqlite-store.ts";
-
-const SESSION = { homeserverUrl: "https://hs", userId: "@me:hs", deviceId: "D", accessToken: "t" };
+import { SCRIPTED_SESSION, tempSqliteClientStore } from "../test-support/scripted-sync.ts";
 
 describe("one-time key counts left out of a sync response", () => {
   it("mean zero from /sync (keys are uploaded), and unchanged from feedSync", async (t) => {
-    const dir = await mkdtemp(join(tmpdir(), "keyroom-otk-counts-"));
-    t.after(() => rm(dir, { recursive: true, force: true }));
-    const store = await SqliteClientStore.open(join(dir, "client.sqlite3"));
-    await store.saveSession(SESSION);
+    const { dir, store } = await tempSqliteClientStore(t, "keyroom-otk-counts-");
     /** The server's unclaimed one-time keys of our device, and the size of each upload of them. */
     let held = 0;
     const uploads: number[] = [];
     const syncs: string[] = [];
     const client = new MatrixClient({
-      homeserverUrl: SESSION.homeserverUrl,
+      homeserverUrl: SCRIPTED_SESSION.homeserverUrl,
       store,
       fillTimelineGaps: false,
       encryption: { store: { directory: dir } },

@@ -3,14 +3,9 @@
 // settings threw a StoreError, the token never moved, and the same response came again. Such
 // values are ignored (the defaults apply); the room is recorded as encrypted all the same.
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, it } from "node:test";
 import { MatrixClient } from "../client.ts";
-import { SqliteClientStore } from "../client-store/sqlite-store.ts";
-
-const SESSION = { homeserverUrl: "https://hs", userId: "@me:hs", deviceId: "D", accessToken: "t" };
+import { SCRIPTED_SESSION, tempSqliteClientStore } from "../test-support/scripted-sync.ts";
 
 function joined(roomId: string, encryption: string): string {
   const ev = (id: string, type: string, stateKey: string, content: string) =>
@@ -23,10 +18,7 @@ function joined(roomId: string, encryption: string): string {
 
 describe("m.room.encryption with rotation periods the crypto store refuses", () => {
   it("is recorded without them, and sync goes on", async (t) => {
-    const dir = await mkdtemp(join(tmpdir(), "keyroom-rotation-"));
-    t.after(() => rm(dir, { recursive: true, force: true }));
-    const store = await SqliteClientStore.open(join(dir, "client.sqlite3"));
-    await store.saveSession(SESSION);
+    const { dir, store } = await tempSqliteClientStore(t, "keyroom-rotation-");
     const megolm = '"algorithm":"m.megolm.v1.aes-sha2"';
     const rooms = [
       joined("!neg:hs", `{${megolm},"rotation_period_ms":-1,"rotation_period_msgs":-5}`),
@@ -36,7 +28,7 @@ describe("m.room.encryption with rotation periods the crypto store refuses", () 
     ];
     const bodies = [`{"next_batch":"s1","rooms":{"join":{${rooms.join(",")}}}}`];
     const client = new MatrixClient({
-      homeserverUrl: SESSION.homeserverUrl,
+      homeserverUrl: SCRIPTED_SESSION.homeserverUrl,
       store,
       fillTimelineGaps: false,
       encryption: { store: { directory: dir } },

@@ -3,22 +3,15 @@
 // client took the invitation's state for the room's and sent the message in plaintext into an
 // encrypted room. A room we are not joined to in sync is now asked about on the server.
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, it } from "node:test";
 import { MatrixClient } from "../client.ts";
-import { SqliteClientStore } from "../client-store/sqlite-store.ts";
+import { SCRIPTED_SESSION, tempSqliteClientStore } from "../test-support/scripted-sync.ts";
 
-const SESSION = { homeserverUrl: "https://hs", userId: "@me:hs", deviceId: "D", accessToken: "t" };
 const ROOM = "!r:hs";
 
 describe("sending right after joining on an invitation", () => {
   it("encrypts when the room is encrypted though the invitation did not say so", async (t) => {
-    const dir = await mkdtemp(join(tmpdir(), "keyroom-send-after-join-"));
-    t.after(() => rm(dir, { recursive: true, force: true }));
-    const store = await SqliteClientStore.open(join(dir, "client.sqlite3"));
-    await store.saveSession(SESSION);
+    const { dir, store } = await tempSqliteClientStore(t, "keyroom-send-after-join-");
     const invite = {
       next_batch: "s1",
       rooms: {
@@ -52,7 +45,7 @@ describe("sending right after joining on an invitation", () => {
       content: { membership: "join" },
     });
     const client = new MatrixClient({
-      homeserverUrl: SESSION.homeserverUrl,
+      homeserverUrl: SCRIPTED_SESSION.homeserverUrl,
       store,
       fillTimelineGaps: false,
       encryption: { store: { directory: dir } },

@@ -3,14 +3,10 @@
 // m.room.encryption: a retry may take minutes under rate limits. A plaintext message is prepared
 // again (encrypted) when the room turned encrypted before a retry.
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, it } from "node:test";
 import { MatrixClient } from "../client.ts";
-import { SqliteClientStore } from "../client-store/sqlite-store.ts";
+import { SCRIPTED_SESSION, tempSqliteClientStore } from "../test-support/scripted-sync.ts";
 
-const SESSION = { homeserverUrl: "https://hs", userId: "@me:hs", deviceId: "D", accessToken: "t" };
 const ROOM = "!r:hs";
 
 const stateEvent = (id: string, type: string, stateKey: string, content: Record<string, unknown>) => ({
@@ -26,10 +22,7 @@ const encryption = stateEvent("$enc", "m.room.encryption", "", { algorithm: "m.m
 
 describe("a plaintext send retried after the room turned encrypted", () => {
   it("goes out encrypted", async (t) => {
-    const dir = await mkdtemp(join(tmpdir(), "keyroom-send-retry-"));
-    t.after(() => rm(dir, { recursive: true, force: true }));
-    const store = await SqliteClientStore.open(join(dir, "client.sqlite3"));
-    await store.saveSession(SESSION);
+    const { dir, store } = await tempSqliteClientStore(t, "keyroom-send-retry-");
     const bodies = [
       JSON.stringify({ next_batch: "s1", rooms: { join: { [ROOM]: { timeline: { events: [me] } } } } }),
       JSON.stringify({
@@ -63,7 +56,7 @@ describe("a plaintext send retried after the room turned encrypted", () => {
       return Response.json({ errcode: "M_NOT_FOUND" }, { status: 404 });
     };
     client = new MatrixClient({
-      homeserverUrl: SESSION.homeserverUrl,
+      homeserverUrl: SCRIPTED_SESSION.homeserverUrl,
       store,
       fillTimelineGaps: false,
       encryption: { store: { directory: dir } },

@@ -1,6 +1,10 @@
 // A client on a SQLite client store whose every request is answered, in order, with the given
 // /sync bodies (JSON text as written, so what JSON.stringify would change stays in): for tests of
 // what the client does with one response and keeps across a restart.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { TestContext } from "node:test";
 import { MatrixClient } from "../client.ts";
 import type { MatrixClientOptions } from "../client-options.ts";
 import { type ClientStore, MemoryClientStore } from "../client-store/index.ts";
@@ -25,6 +29,21 @@ export const SCRIPTED_SESSION = {
   deviceId: "D",
   accessToken: "t",
 } as const;
+
+/**
+ * A SQLite client store given `SCRIPTED_SESSION`, in a new temporary folder `dir` (removed after
+ * test `t`; the crypto store may go there too).
+ */
+export async function tempSqliteClientStore(
+  t: TestContext,
+  prefix: string,
+): Promise<{ dir: string; store: SqliteClientStore }> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const store = await SqliteClientStore.open(join(dir, "client.sqlite3"));
+  await store.saveSession({ ...SCRIPTED_SESSION });
+  return { dir, store };
+}
 
 /**
  * A restored client at `path` (a SQLite file, created with the session when new), or on `store`
