@@ -34,7 +34,7 @@ import {
 } from "../../crypto/primitives/symmetric.ts";
 import { StoreError, StoreKeyError } from "../errors.ts";
 import type { JsonValue } from "../json.ts";
-import type { Pickle } from "../records.ts";
+import type { Pickle, StoreIdentity } from "../records.ts";
 
 /** What gets sealed: JSON, pickles (JSON-safe records of the crypto layer), or objects holding them. */
 export type Sealable = JsonValue | Pickle | { readonly [key: string]: Sealable };
@@ -55,6 +55,30 @@ const WRAP_AD = "keyroom store key";
 
 /** Associated data binding a ciphertext to where it is stored (kind of record and its lookup key). */
 export const rowAd = (...parts: readonly (string | number)[]): string => JSON.stringify(parts);
+
+/**
+ * Associated data of the account: it names the store's identity, kept in clear beside it, so an
+ * identity rewritten in the file (another device ID for `restoreDeviceId` to log in as) leaves
+ * the account unreadable (`TAMPERED`) rather than used under it.
+ */
+export const accountAd = (identity: StoreIdentity): string =>
+  rowAd("account", identity.userId, identity.deviceId);
+
+/**
+ * Opens the sealed account of the store with `identity`. An account last written before it was
+ * bound to the identity (`rowAd("account")`) still opens; the next save binds it.
+ */
+export function openAccount(cipher: StoreCipher, sealed: unknown, identity: StoreIdentity): unknown {
+  try {
+    return cipher.decrypt(sealed, accountAd(identity));
+  } catch (e) {
+    try {
+      return cipher.decrypt(sealed, rowAd("account"));
+    } catch {
+      throw e;
+    }
+  }
+}
 
 /** How the store key is protected, as the caller states it when opening. */
 export type KeyProtection =

@@ -4,7 +4,8 @@
  * awaiting each, except the reads a change depends on; an abort rolls back all of them.
  */
 import type { CryptoChanges } from "../changes.ts";
-import { rowAd, type StoreCipher } from "../cipher/store-cipher.ts";
+import { accountAd, rowAd, type StoreCipher } from "../cipher/store-cipher.ts";
+import type { StoreIdentity } from "../records.ts";
 import { MAX_STORED_OLM_MESSAGE_HASHES, MAX_STORED_WITHHELD } from "../store.ts";
 import {
   accountToJson,
@@ -45,6 +46,7 @@ export async function applyChanges(
   tx: IDBTransaction,
   c: CryptoChanges,
   cipher: StoreCipher,
+  identity: StoreIdentity,
   range: typeof IDBKeyRange,
 ): Promise<void> {
   const os = (name: IdbStoreName): IDBObjectStore => tx.objectStore(name);
@@ -55,7 +57,7 @@ export async function applyChanges(
     for (const r of rows) if (isRow(r)) inbound.put({ ...r, backedUp: 0 });
   }
   if (c.account !== undefined)
-    os("meta").put(cipher.encrypt(accountToJson(parseAccount(c.account)), rowAd("account")), "account");
+    os("meta").put(cipher.encrypt(accountToJson(parseAccount(c.account)), accountAd(identity)), "account");
   for (const x of c.olmSessions ?? []) {
     const r = parseOlmSession(x);
     os("olm_sessions").put({

@@ -5,6 +5,7 @@ import { rowAd, StoreCipher } from "../cipher/store-cipher.ts";
 import { sample } from "../conformance.ts";
 import { StoreError, StoreKeyError, StoreLockedError, StoreMismatchError } from "../errors.ts";
 import { MAX_STORED_WITHHELD } from "../store.ts";
+import { accountToJson } from "../validate.ts";
 import { IndexedDbCryptoStore } from "./idb-store.ts";
 import { ALICE, contexts, DEVICE, newName } from "./test-support/contexts.ts";
 import { FakeLocks } from "./test-support/fakes.ts";
@@ -18,6 +19,53 @@ function req<T>(r: IDBRequest<T>): Promise<T> {
 }
 
 describe("IndexedDbCryptoStore", () => {
+  it("binds the account to the identity: one rewritten in the database is TAMPERED at open; an older account still opens", async () => {
+    const name = newName();
+    const store = await IndexedDbCryptoStore.open({
+      userId: ALICE,
+      deviceId: DEVICE,
+      name,
+      passphrase: "pw",
+      kdfIterations: 1000,
+    });
+    await store.saveChanges({ account: sample.account(0) });
+    await store.close();
+    const refused = async (): Promise<void> => {
+      // Closed if it opens after all, so a failure does not leave the test hanging.
+      const opened = await IndexedDbCryptoStore.open({ userId: ALICE, name, passphrase: "pw" }).then(
+        async (s) => s.close(),
+        (e: unknown) => e,
+      );
+      assert.ok(opened instanceof StoreKeyError && opened.code === "TAMPERED", String(opened));
+    };
+    const put = async (value: unknown, key: string): Promise<void> => {
+      const db = await req(indexedDB.open(name));
+      const tx = db.transaction("meta", "readwrite");
+      tx.objectStore("meta").put(value, key);
+      await new Promise((resolve) => {
+        tx.oncomplete = resolve;
+      });
+      db.close();
+    };
+    // Another of Alice's device IDs, for restoreDeviceId (no device ID asked for) to log in as.
+    await put({ userId: ALICE, deviceId: "OTHERDEVICE" }, "identity");
+    await refused();
+    // An account sealed before it was bound to the identity (as older Keyroom did) still opens.
+    await put({ userId: ALICE, deviceId: DEVICE }, "identity");
+    const db = await req(indexedDB.open(name));
+    const header: unknown = await req(db.transaction("meta").objectStore("meta").get("store_key"));
+    db.close();
+    const cipher = await StoreCipher.unlock(header, { kind: "passphrase", passphrase: "pw" });
+    await put(cipher.encrypt(accountToJson(sample.account(1)), rowAd("account")), "account");
+    const reopened = await IndexedDbCryptoStore.open({ userId: ALICE, name, passphrase: "pw" });
+    assert.deepEqual(await reopened.loadAccount(), sample.account(1));
+    await reopened.saveChanges({ account: sample.account(2) });
+    await reopened.close();
+    // Saved again, it is bound too.
+    await put({ userId: ALICE, deviceId: "OTHERDEVICE" }, "identity");
+    await refused();
+  });
+
   it("upgrades a version 1 database, keeping its data", async () => {
     const name = newName();
     const open = indexedDB.open(name, 1);

@@ -11,7 +11,7 @@
  */
 import { type IDBPDatabase, unwrap, wrap } from "idb";
 import type { CryptoChanges } from "../changes.ts";
-import { rowAd, type StoreCipher } from "../cipher/store-cipher.ts";
+import { openAccount, rowAd, type StoreCipher } from "../cipher/store-cipher.ts";
 import { StoreError, StoreLockedError } from "../errors.ts";
 import { type IdentityRequest, resolveIdentity } from "../identity.ts";
 import type { JsonValue } from "../json.ts";
@@ -292,6 +292,10 @@ export class IndexedDbCryptoStore implements CryptoStore {
         throw new StoreError("BACKEND", `IndexedDB database "${name}" changed while it was being created`);
       }
       const { identity, cipher } = opened;
+      // The account is bound to the identity: one rewritten in the database fails here, typed,
+      // before anyone logs in under it.
+      const account: unknown = await db.get("meta", "account");
+      if (account !== undefined) parseAccount(openAccount(cipher, account, identity));
       const seen = await readGeneration(db);
       const lock = new IdbLeaseLock(name, options.locks ?? defaultLocks());
       const channel = (options.broadcast ?? defaultChannelFactory())?.(leaseLockName(name));
@@ -356,7 +360,7 @@ export class IndexedDbCryptoStore implements CryptoStore {
   async loadAccount(): Promise<AccountRecord | undefined> {
     return this.#read(async () => {
       const v: unknown = await this.#d().get("meta", "account");
-      return v === undefined ? undefined : parseAccount(this.#open(v, rowAd("account")));
+      return v === undefined ? undefined : parseAccount(openAccount(this.#cipher, v, this.#identity));
     });
   }
 
@@ -654,7 +658,7 @@ export class IndexedDbCryptoStore implements CryptoStore {
     let generation: number | undefined;
     try {
       generation = await this.#fence(raw, leased);
-      await applyChanges(raw, changes, this.#cipher, this.#range);
+      await applyChanges(raw, changes, this.#cipher, this.#identity, this.#range);
     } catch (e) {
       try {
         raw.abort();

@@ -20,6 +20,7 @@ import { rowAd, StoreCipher } from "../cipher/store-cipher.ts";
 import { sample } from "../conformance.ts";
 import { StoreError, StoreKeyError, StoreLockedError } from "../errors.ts";
 import { MAX_STORED_OLM_MESSAGE_HASHES, MAX_STORED_WITHHELD } from "../store.ts";
+import { accountToJson } from "../validate.ts";
 import { LATEST_SCHEMA_VERSION, migrate, schemaVersion } from "./migrations.ts";
 import { DEFAULT_SQLITE_FILE_NAME, SqliteCryptoStore } from "./sqlite-store.ts";
 import { killAndCheck } from "./test-support/crash-support.ts";
@@ -149,6 +150,57 @@ describe("SqliteCryptoStore", () => {
     );
     assert.ok(await reopened.getInboundGroupSession("!r:x", "g2"));
     await reopened.close();
+  });
+
+  it("binds the account to the identity: one rewritten in the file is TAMPERED at open; an older account still opens", async () => {
+    const directory = newDir();
+    const store = await SqliteCryptoStore.open({
+      userId: ALICE,
+      deviceId: DEVICE,
+      directory,
+      passphrase: "pw",
+      kdfIterations: 1000,
+    });
+    await store.saveChanges({ account: sample.account(0) });
+    await store.close();
+    const refused = async (): Promise<void> => {
+      // Closed if it opens after all, so a failure does not leave the test hanging.
+      const opened = await SqliteCryptoStore.open({ userId: ALICE, directory, passphrase: "pw" }).then(
+        async (s) => s.close(),
+        (e: unknown) => e,
+      );
+      assert.ok(opened instanceof StoreKeyError && opened.code === "TAMPERED", String(opened));
+    };
+    const path = join(directory, DEFAULT_SQLITE_FILE_NAME);
+    const db = new Database(path);
+    const meta = (key: string): string =>
+      (db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as { value: string }).value;
+    const setMeta = (key: string, value: string): void => {
+      db.prepare("UPDATE meta SET value = ? WHERE key = ?").run(value, key);
+    };
+    const identity = meta("identity");
+    // Another of Alice's device IDs, for restoreDeviceId (no device ID asked for) to log in as.
+    setMeta("identity", JSON.stringify({ userId: ALICE, deviceId: "OTHERDEVICE" }));
+    await refused();
+    // An account sealed before it was bound to the identity (as older Keyroom did) still opens.
+    setMeta("identity", identity);
+    const cipher = await StoreCipher.unlock(JSON.parse(meta("store_key")), {
+      kind: "passphrase",
+      passphrase: "pw",
+    });
+    setMeta("account", cipher.encrypt(accountToJson(sample.account(1)), rowAd("account")));
+    db.close();
+    const reopened = await SqliteCryptoStore.open({ userId: ALICE, directory, passphrase: "pw" });
+    assert.deepEqual(await reopened.loadAccount(), sample.account(1));
+    await reopened.saveChanges({ account: sample.account(2) });
+    await reopened.close();
+    // Saved again, it is bound too.
+    const again = new Database(path);
+    again
+      .prepare("UPDATE meta SET value = ? WHERE key = 'identity'")
+      .run(JSON.stringify({ userId: ALICE, deviceId: "OTHERDEVICE" }));
+    again.close();
+    await refused();
   });
 
   it("reports corrupted rows as INVALID_RECORD", async () => {

@@ -278,7 +278,10 @@ export class SqliteCryptoStore implements CryptoStore {
           if (protection.kind === "key-file") wipe(protection.key); // ours, read from the file
         }
       }
-      st.setCipher(cipher);
+      st.setCipher(cipher, identity);
+      // The account is bound to the identity: one rewritten in the file fails here, typed, before
+      // anyone logs in under it.
+      st.account();
       const bootId = currentBootId();
       const lease = new SqliteLease(db, holderName(bootId, encodeBase64Url(randomBytes(12))), path, bootId);
       markOpen(db, bootId, () => lease.bump());

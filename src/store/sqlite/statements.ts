@@ -5,7 +5,7 @@
  */
 import type { Database, Statement } from "better-sqlite3";
 import type { CryptoChanges } from "../changes.ts";
-import { rowAd, type StoreCipher } from "../cipher/store-cipher.ts";
+import { accountAd, openAccount, rowAd, type StoreCipher } from "../cipher/store-cipher.ts";
 import { StoreError } from "../errors.ts";
 import type { JsonValue } from "../json.ts";
 import type {
@@ -22,6 +22,7 @@ import type {
   RivalRoomKeyRecord,
   RoomSessionKey,
   RoomSettingsRecord,
+  StoreIdentity,
   TrackedUserRecord,
   WithheldRecord,
 } from "../records.ts";
@@ -206,6 +207,7 @@ const BATCH_READS: ReadonlySet<StatementName> = new Set(["inboundMany", "replays
 
 export class SqliteStatements {
   #cipher: StoreCipher | undefined;
+  #identity: StoreIdentity | undefined;
   readonly #q: Readonly<Record<StatementName, Statement>>;
 
   constructor(db: Database) {
@@ -217,13 +219,20 @@ export class SqliteStatements {
     this.#q = q as Record<StatementName, Statement>;
   }
 
-  setCipher(cipher: StoreCipher): void {
+  /** Unlocks the store for `identity` (the one its account is bound to). */
+  setCipher(cipher: StoreCipher, identity: StoreIdentity): void {
     this.#cipher = cipher;
+    this.#identity = identity;
   }
 
   #c(): StoreCipher {
     if (this.#cipher === undefined) throw new StoreError("CLOSED", "the store is not unlocked");
     return this.#cipher;
+  }
+
+  #id(): StoreIdentity {
+    if (this.#identity === undefined) throw new StoreError("CLOSED", "the store is not unlocked");
+    return this.#identity;
   }
 
   #get(name: StatementName, ...params: readonly (string | number)[]): Row | undefined {
@@ -252,7 +261,7 @@ export class SqliteStatements {
 
   account(): AccountRecord | undefined {
     const v = this.meta("account");
-    return v === undefined ? undefined : parseAccount(this.#c().decrypt(v, rowAd("account")));
+    return v === undefined ? undefined : parseAccount(openAccount(this.#c(), v, this.#id()));
   }
 
   #olm(r: Row): OlmSessionRecord {
@@ -488,7 +497,7 @@ export class SqliteStatements {
     if (c.resetBackedUp === true) this.#run("resetBackedUp");
     if (c.account !== undefined) {
       const a = parseAccount(c.account);
-      this.setMeta("account", cipher.encrypt(accountToJson(a), rowAd("account")));
+      this.setMeta("account", cipher.encrypt(accountToJson(a), accountAd(this.#id())));
     }
     for (const x of c.olmSessions ?? []) {
       const r = parseOlmSession(x);
