@@ -5,23 +5,23 @@
 // makes on the refusal: once the new version is adopted, it is taken, with no restart.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { MEGOLM_BACKUP_V1_ALGORITHM } from "../../crypto/backup/index.ts";
 import { PkDecryption } from "../../crypto/pk/index.ts";
 import { decodeBase64, encodeBase64, randomBytes } from "../../crypto/primitives/index.ts";
 import { emptyChanges } from "../machine-context.ts";
 import { FakeHomeserver, TestClient } from "../test-support/fake-homeserver.ts";
 import {
   answerSecretRequest,
+  backupPublicKeyOf,
   cancellationsFromNow,
   secretRequestId,
+  usingVersionWithoutKey,
   verifyEachOther,
 } from "../test-support/secret-requests.ts";
 import { MAX_REFUSED_BACKUP_KEYS } from "./gossip.ts";
 import { BACKUP_SECRET } from "./names.ts";
 
 const ALICE = "@alice:example.org";
-const ALGORITHM = "m.megolm_backup.v1.curve25519-aes-sha2";
-
-const publicKeyOf = (secret: string): string => PkDecryption.fromPrivateKey(decodeBase64(secret)).publicKey;
 
 /**
  * NEW uses version "7" without its key; OLD replaces it with version "8" (signed by OLD's device
@@ -34,11 +34,7 @@ async function replaced(signed: boolean) {
   await old.bootstrapCrossSigning();
   const fresh = await TestClient.create(hs, { userId: ALICE, deviceId: "NEW" });
   const first = PkDecryption.create().publicKey;
-  await fresh.store.saveChanges({
-    ...emptyChanges(),
-    backupState: { version: "7", algorithm: ALGORITHM, authData: { public_key: first }, trusted: true },
-  });
-  await fresh.restart();
+  await usingVersionWithoutKey(fresh, "7", first);
   await verifyEachOther(old, fresh);
 
   let body: Record<string, unknown>;
@@ -55,14 +51,18 @@ async function replaced(signed: boolean) {
       secrets: { [BACKUP_SECRET]: right },
       backupState: {
         version: "8",
-        algorithm: ALGORITHM,
-        authData: { public_key: publicKeyOf(right) },
+        algorithm: MEGOLM_BACKUP_V1_ALGORITHM,
+        authData: { public_key: backupPublicKeyOf(right) },
         trusted: true,
       },
     });
     await old.restart();
     await old.flush();
-    body = { version: "8", algorithm: ALGORITHM, auth_data: { public_key: publicKeyOf(right) } };
+    body = {
+      version: "8",
+      algorithm: MEGOLM_BACKUP_V1_ALGORITHM,
+      auth_data: { public_key: backupPublicKeyOf(right) },
+    };
   }
 
   await fresh.machine.requestSecrets([BACKUP_SECRET]);
@@ -129,7 +129,7 @@ describe("the backup version replaced elsewhere, then its key sent to us", () =>
     await fresh.sync();
     const seven = {
       version: "7",
-      algorithm: ALGORITHM,
+      algorithm: MEGOLM_BACKUP_V1_ALGORITHM,
       auth_data: (await fresh.store.getBackupState())?.authData,
     };
     assert.equal((await fresh.machine.backup.checkVersion(seven)).kind, "same");

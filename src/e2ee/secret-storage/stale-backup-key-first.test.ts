@@ -5,26 +5,24 @@
 // the client (which checks them against the server) and settles the request once one is taken.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { PkDecryption } from "../../crypto/pk/index.ts";
+import { MEGOLM_BACKUP_V1_ALGORITHM } from "../../crypto/backup/index.ts";
 import { decodeBase64, encodeBase64, randomBytes } from "../../crypto/primitives/index.ts";
 import { KeyBackupError } from "../backup/errors.ts";
-import { emptyChanges } from "../machine-context.ts";
 import { FakeHomeserver, TestClient } from "../test-support/fake-homeserver.ts";
 import {
   answerSecretRequest,
+  backupPublicKeyOf,
   cancellationsFromNow,
   deliverAnswerFirst,
   holdingBackupKey,
   secretRequestId,
+  usingVersionWithoutKey,
   verifyEachOther,
 } from "../test-support/secret-requests.ts";
 import { MAX_UNCHECKED_BACKUP_KEYS } from "./gossip.ts";
 import { BACKUP_SECRET } from "./names.ts";
 
 const ALICE = "@alice:example.org";
-const ALGORITHM = "m.megolm_backup.v1.curve25519-aes-sha2";
-
-const publicKeyOf = (secret: string): string => PkDecryption.fromPrivateKey(decodeBase64(secret)).publicKey;
 
 /** OLD holds the current backup key; NEW asks for it and gets a stale key first, then the right one. */
 async function staleThenRight(newKnowsVersion: boolean) {
@@ -37,16 +35,11 @@ async function staleThenRight(newKnowsVersion: boolean) {
   const fresh = await TestClient.create(hs, { userId: ALICE, deviceId: "NEW" });
   const version = {
     version: "7",
-    algorithm: ALGORITHM,
-    auth_data: { public_key: publicKeyOf(right) },
+    algorithm: MEGOLM_BACKUP_V1_ALGORITHM,
+    auth_data: { public_key: backupPublicKeyOf(right) },
   };
   if (newKnowsVersion) {
-    // The new device uses the version without its key (as one adopted through our signatures).
-    await fresh.store.saveChanges({
-      ...emptyChanges(),
-      backupState: { version: "7", algorithm: ALGORITHM, authData: version.auth_data, trusted: true },
-    });
-    await fresh.restart();
+    await usingVersionWithoutKey(fresh, "7", version.auth_data.public_key);
   }
   await verifyEachOther(old, fresh);
 

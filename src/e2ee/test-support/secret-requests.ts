@@ -1,7 +1,9 @@
 // Two devices of one user that verified each other, one asking the other for secrets: for tests of
 // what answers to a secret request (`m.secret.send`) are taken, refused or kept.
 import assert from "node:assert/strict";
-import { encodeBase64, randomBytes } from "../../crypto/primitives/index.ts";
+import { MEGOLM_BACKUP_V1_ALGORITHM } from "../../crypto/backup/index.ts";
+import { PkDecryption } from "../../crypto/pk/index.ts";
+import { decodeBase64, encodeBase64, randomBytes } from "../../crypto/primitives/index.ts";
 import { emptyChanges } from "../machine-context.ts";
 import { BACKUP_SECRET } from "../secret-storage/names.ts";
 import type { SyncChangesResult } from "../sync/to-device.ts";
@@ -18,6 +20,31 @@ export async function holdingBackupKey(
   await device.store.saveChanges({ ...emptyChanges(), secrets: { [BACKUP_SECRET]: backupKey } });
   await device.restart();
   return backupKey;
+}
+
+/** The backup public key of a backup key secret (unpadded base64 of the private key). */
+export const backupPublicKeyOf = (secret: string): string =>
+  PkDecryption.fromPrivateKey(decodeBase64(secret)).publicKey;
+
+/**
+ * `device` uses backup version `version` (trusted, of public key `publicKey`) without its key, as
+ * one adopted through our signatures, and restarts to load it.
+ */
+export async function usingVersionWithoutKey(
+  device: TestClient,
+  version: string,
+  publicKey: string,
+): Promise<void> {
+  await device.store.saveChanges({
+    ...emptyChanges(),
+    backupState: {
+      version,
+      algorithm: MEGOLM_BACKUP_V1_ALGORITHM,
+      authData: { public_key: publicKey },
+      trusted: true,
+    },
+  });
+  await device.restart();
 }
 
 /** `a` and `b` (devices of one user) fetch the user's devices and mark each other verified. */
