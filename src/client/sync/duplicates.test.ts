@@ -16,6 +16,27 @@ const topic = (n: number) => ({
 });
 const json = (b: unknown) => new Response(JSON.stringify(b), { status: 200 });
 
+/**
+ * A server whose first /sync brings `first` in "!r:hs", and the next a limited timeline (`$4`)
+ * whose gap /messages fills with `page` (newest first).
+ */
+function thenGapFilled(first: object[], page: object[]) {
+  const bodies = [
+    { next_batch: "s2", rooms: { join: { "!r:hs": { timeline: { events: first } } } } },
+    {
+      next_batch: "s3",
+      rooms: {
+        join: { "!r:hs": { timeline: { events: [textMessage(4)], limited: true, prev_batch: "p4" } } },
+      },
+    },
+  ];
+  return async (url: string): Promise<Response> => {
+    const u = new URL(url);
+    if (u.pathname.endsWith("/sync")) return json(bodies.shift() ?? { next_batch: "s4" });
+    return json({ start: "p4", chunk: page });
+  };
+}
+
 describe("an event twice in one response", () => {
   it("is emitted once, from the timeline or from the gap and the timeline", async () => {
     const fetch = async (url: string): Promise<Response> => {
@@ -43,24 +64,8 @@ describe("an event twice in one response", () => {
   });
 
   it("is emitted once when a later gap fill brings it again", async () => {
-    const bodies = [
-      {
-        next_batch: "s2",
-        rooms: { join: { "!r:hs": { timeline: { events: [textMessage(1), textMessage(2)] } } } },
-      },
-      {
-        next_batch: "s3",
-        rooms: {
-          join: { "!r:hs": { timeline: { events: [textMessage(4)], limited: true, prev_batch: "p4" } } },
-        },
-      },
-    ];
-    const fetch = async (url: string): Promise<Response> => {
-      const u = new URL(url);
-      if (u.pathname.endsWith("/sync")) return json(bodies.shift() ?? { next_batch: "s4" });
-      // Newest first, down to one the previous response had (`$2`).
-      return json({ start: "p4", chunk: [textMessage(3), textMessage(2)] });
-    };
+    // The gap page, newest first, down to one the previous response had (`$2`).
+    const fetch = thenGapFilled([textMessage(1), textMessage(2)], [textMessage(3), textMessage(2)]);
     const client = await restoredMemoryClient({ fetch, clock: INSTANT_CLOCK }, "s1");
     const seen: string[] = [];
     client.on("room.event", (_r, ev, meta) => void seen.push(`${ev.eventId}:${meta.source}`));
@@ -71,22 +76,9 @@ describe("an event twice in one response", () => {
   });
 
   it("leaves the state alone when a gap fill brings an older state event again", async () => {
-    const bodies = [
-      { next_batch: "s2", rooms: { join: { "!r:hs": { timeline: { events: [topic(1), topic(2)] } } } } },
-      {
-        next_batch: "s3",
-        rooms: {
-          join: { "!r:hs": { timeline: { events: [textMessage(4)], limited: true, prev_batch: "p4" } } },
-        },
-      },
-    ];
-    const fetch = async (url: string): Promise<Response> => {
-      const u = new URL(url);
-      if (u.pathname.endsWith("/sync")) return json(bodies.shift() ?? { next_batch: "s4" });
-      // `/messages` orders events by the room's graph, `/sync` by arrival: the page reaches back to
-      // `$1`, which the previous response had, and the state block (unchanged topic) has no topic.
-      return json({ start: "p4", chunk: [textMessage(3), topic(1)] });
-    };
+    // `/messages` orders events by the room's graph, `/sync` by arrival: the page reaches back to
+    // `$1`, which the previous response had, and the state block (unchanged topic) has no topic.
+    const fetch = thenGapFilled([topic(1), topic(2)], [textMessage(3), topic(1)]);
     const client = await restoredMemoryClient({ fetch, clock: INSTANT_CLOCK }, "s1");
     await client.syncOnce();
     const states: string[] = [];
