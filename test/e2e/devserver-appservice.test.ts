@@ -297,6 +297,43 @@ describe("devserver appservices", () => {
     assert.ok(!privateOnes.includes(human.userId), "another user's private receipt is not");
   });
 
+  it("stops pushing a room's events once its users left it", async () => {
+    const human = await hs.register("leaver");
+    const left = await hs.api("POST", "/createRoom", {
+      token: human.accessToken,
+      body: { invite: ["@br_alice:localhost"] },
+    });
+    const leftId = left.json.room_id as string;
+    await as("POST", `/rooms/${encodeURIComponent(leftId)}/join?user_id=@br_alice:localhost`, {});
+    const kick = await hs.api("POST", `/rooms/${encodeURIComponent(leftId)}/kick`, {
+      token: human.accessToken,
+      body: { user_id: "@br_alice:localhost" },
+    });
+    assert.equal(kick.status, 200, JSON.stringify(kick.json));
+    await hs.api("PUT", `/rooms/${encodeURIComponent(leftId)}/send/m.room.message/gone1`, {
+      token: human.accessToken,
+      body: { msgtype: "m.text", body: "after the kick" },
+    });
+    // A later event in a room its user is in: once it is pushed, the above were too (or never).
+    const still = await hs.api("POST", "/createRoom", {
+      token: human.accessToken,
+      body: { invite: ["@br_alice:localhost"] },
+    });
+    const stillId = still.json.room_id as string;
+    await as("POST", `/rooms/${encodeURIComponent(stillId)}/join?user_id=@br_alice:localhost`, {});
+    await hs.api("PUT", `/rooms/${encodeURIComponent(stillId)}/send/m.room.message/here1`, {
+      token: human.accessToken,
+      body: { msgtype: "m.text", body: "still here" },
+    });
+    await rx.next((r) => events(r).some((e) => e.content.body === "still here"));
+    const pushed = rx.got.filter((r) => r.accepted);
+    assert.ok(
+      pushed.flatMap(events).some((e) => e.content.membership === "leave"),
+      "the kick is pushed",
+    );
+    assert.ok(!pushed.flatMap(events).some((e) => e.content.body === "after the kick"));
+  });
+
   it("pushes to-device messages with their recipient, and MSC3202 key counts and device lists", async () => {
     const deviceless = await as("POST", "/keys/upload?user_id=@br_alice:localhost", { one_time_keys: {} });
     assert.equal(deviceless.status, 400);

@@ -67,7 +67,7 @@ export function buildTransaction(
       v =
         as.ns.matchesRoom(roomId) ||
         hs.rooms.roomAliases(roomId).some((a) => as.ns.matchesAlias(a)) ||
-        hs.rooms.members(roomId).some((m) => registry.controls(as, m.user_id));
+        hs.rooms.members(roomId).some((m) => m.membership === "join" && registry.controls(as, m.user_id));
       interest.set(roomId, v);
     }
     return v;
@@ -101,7 +101,15 @@ export function buildTransaction(
   const toDeviceSent = new Map<string, number>();
   if (ephemeralField !== undefined) {
     const ephemeral: JsonObject[] = [];
-    const rooms = new Set(users.flatMap((u) => hs.rooms.roomsForUser(u).map((m) => m.room_id)));
+    // Rooms its users are in (as Synapse counts them: joined), not rooms they left or were invited to.
+    const rooms = new Set(
+      users.flatMap((u) =>
+        hs.rooms
+          .roomsForUser(u)
+          .filter((m) => m.membership === "join")
+          .map((m) => m.room_id),
+      ),
+    );
     for (const roomId of rooms) {
       const typing = hs.typing.changedSince(roomId, typingSince);
       if (typing) ephemeral.push({ type: "m.typing", room_id: roomId, content: { user_ids: typing } });
