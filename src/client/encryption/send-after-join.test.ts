@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { MatrixClient } from "../client.ts";
+import { joinedMember } from "../test-support/room-state.ts";
 import { SCRIPTED_SESSION, tempSqliteClientStore } from "../test-support/scripted-sync.ts";
 
 const ROOM = "!r:hs";
@@ -36,14 +37,6 @@ describe("sending right after joining on an invitation", () => {
     const sent: string[] = [];
     let ownKeys: unknown;
     let joined = false;
-    const member = (userId: string) => ({
-      event_id: `$m${userId}`,
-      type: "m.room.member",
-      state_key: userId,
-      sender: userId,
-      origin_server_ts: 1,
-      content: { membership: "join" },
-    });
     const client = new MatrixClient({
       homeserverUrl: SCRIPTED_SESSION.homeserverUrl,
       store,
@@ -61,7 +54,8 @@ describe("sending right after joining on an invitation", () => {
           if (!joined) return Response.json({ errcode: "M_FORBIDDEN" }, { status: 403 });
           return Response.json({ algorithm: "m.megolm.v1.aes-sha2" });
         }
-        if (path.endsWith(`/rooms/${ROOM}/members`)) return Response.json({ chunk: [member("@me:hs")] });
+        if (path.endsWith(`/rooms/${ROOM}/members`))
+          return Response.json({ chunk: [joinedMember("@me:hs")] });
         if (path.includes(`/rooms/${ROOM}/send/`)) {
           sent.push(path.split("/send/")[1]?.split("/")[0] ?? "");
           return Response.json({ event_id: `$s${sent.length}` });
