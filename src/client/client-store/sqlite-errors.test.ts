@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import { ClientError, type ClientErrorCode } from "../errors.ts";
+import { namedRoom } from "../test-support/room-state.ts";
 import { SqliteClientStore } from "./sqlite-store.ts";
 import type { RoomSnapshot, StoredSession, SyncChanges } from "./store.ts";
 
@@ -24,23 +25,8 @@ const session: StoredSession = {
   accessToken: SECRET,
 };
 
-function room(roomId: string, size = 1): RoomSnapshot {
-  return {
-    roomId,
-    membership: "join",
-    state: [
-      {
-        event_id: "$n",
-        type: "m.room.name",
-        state_key: "",
-        sender: "@a:hs",
-        origin_server_ts: 1,
-        content: { name: `${SECRET}${"x".repeat(size)}` },
-      },
-    ],
-    accountData: [],
-  };
-}
+/** A room whose name holds `SECRET` (and `size` more characters). */
+const room = (roomId: string, size = 1): RoomSnapshot => namedRoom(roomId, `${SECRET}${"x".repeat(size)}`);
 
 const changes = (nextBatch: string, rooms: RoomSnapshot[] = [room("!r:hs")]): SyncChanges => ({
   nextBatch,

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import fc from "fast-check";
 import { ClientError } from "../errors.ts";
+import { namedRoom } from "../test-support/room-state.ts";
 import { FileClientStore } from "./file-store.ts";
 import { IndexedDbClientStore } from "./idb-store.ts";
 import { MemoryClientStore } from "./memory-store.ts";
@@ -13,21 +14,6 @@ import { SqliteClientStore } from "./sqlite-store.ts";
 import { type ClientStore, copyJson, type RoomSnapshot } from "./store.ts";
 
 const session = { homeserverUrl: "https://hs", userId: "@a:hs", deviceId: "D", accessToken: "tok-secret" };
-const room = (id: string, name: string): RoomSnapshot => ({
-  roomId: id,
-  membership: "join",
-  state: [
-    {
-      event_id: "$n",
-      type: "m.room.name",
-      state_key: "",
-      sender: "@a:hs",
-      origin_server_ts: 1,
-      content: { name },
-    },
-  ],
-  accountData: [],
-});
 
 const SUMMARY = {
   summary: { heroes: ["@h1:hs", "@h2:hs"], joinedMemberCount: 3, invitedMemberCount: 1 },
@@ -51,10 +37,10 @@ async function conformance(
   await s.saveSession(session);
   await s.saveSync({
     nextBatch: "s1",
-    rooms: [room("!a", "A"), { ...room("!b", "B"), ...SUMMARY }],
+    rooms: [namedRoom("!a", "A"), { ...namedRoom("!b", "B"), ...SUMMARY }],
     accountData: [{ type: "m.direct", content: {} }],
   });
-  await s.saveSync({ nextBatch: "s2", rooms: [room("!a", "A2")], accountData: [] });
+  await s.saveSync({ nextBatch: "s2", rooms: [namedRoom("!a", "A2")], accountData: [] });
   await s.close?.();
   const r = await reopen();
   assert.deepEqual(await r.loadSession(), session);
@@ -79,7 +65,7 @@ async function conformance(
   // Forgotten rooms (`forgetRoom`, MAX_LEFT_ROOMS) go, with all they held; an unknown one is no error.
   await r.saveSync({
     nextBatch: "s3",
-    rooms: [room("!c", "C")],
+    rooms: [namedRoom("!c", "C")],
     accountData: [],
     forgotten: ["!b", "!never"],
   });
@@ -92,7 +78,7 @@ async function conformance(
     ["!a", "!c"],
   );
   // Back again (invited anew): only what the new snapshot holds.
-  await f.saveSync({ nextBatch: "s4", rooms: [{ ...room("!b", "B2"), state: [] }], accountData: [] });
+  await f.saveSync({ nextBatch: "s4", rooms: [{ ...namedRoom("!b", "B2"), state: [] }], accountData: [] });
   await f.close?.();
   const b = await reopen();
   assert.deepEqual((await b.loadSync())?.rooms.map((x) => [x.roomId, x.state.length]).sort(), [
@@ -116,7 +102,7 @@ async function conformance(
     // A login (`Session.adopt`): saved only over what it expects; over the same device, the sync
     // state stays; over another device or user, it goes.
     await b.saveSession(session);
-    await b.saveSync({ nextBatch: "s5", rooms: [room("!a", "A")], accountData: [] });
+    await b.saveSync({ nextBatch: "s5", rooms: [namedRoom("!a", "A")], accountData: [] });
     const newToken = { ...session, accessToken: "tok-new" };
     assert.equal(await b.saveSessionIf(newToken, () => false), false);
     assert.deepEqual(await b.loadSession(), session);
@@ -161,10 +147,10 @@ describe("client stores", () => {
     // also one past its value size limit): the rooms put before it in the same transaction must
     // not commit without the response's token.
     const s = new IndexedDbClientStore({ name: "client-store-refused" });
-    await s.saveSync({ nextBatch: "s1", rooms: [room("!a:hs", "a")], accountData: [] });
-    const unclonable = { ...room("!c:hs", "c"), accountData: [{ type: "x", content: { f: () => 1 } }] };
+    await s.saveSync({ nextBatch: "s1", rooms: [namedRoom("!a:hs", "a")], accountData: [] });
+    const unclonable = { ...namedRoom("!c:hs", "c"), accountData: [{ type: "x", content: { f: () => 1 } }] };
     await assert.rejects(
-      s.saveSync({ nextBatch: "s2", rooms: [room("!b:hs", "b"), unclonable], accountData: [] }),
+      s.saveSync({ nextBatch: "s2", rooms: [namedRoom("!b:hs", "b"), unclonable], accountData: [] }),
       (e: unknown) =>
         e instanceof ClientError &&
         e.code === "STORE_FAILED" &&
@@ -247,7 +233,7 @@ describe("client stores", () => {
 
   it("MemoryClientStore keeps its own copy of what it is given and of what it returns", async () => {
     const m = new MemoryClientStore();
-    const given = room("!a", "A");
+    const given = namedRoom("!a", "A");
     await m.saveSync({ nextBatch: "s1", rooms: [given], accountData: [] });
     const first = given.state[0];
     if (first !== undefined) first.content.name = "changed";
