@@ -1,7 +1,7 @@
 // In-process tests of the CLI's pieces: argument parsing, help and usage errors through `runCli`,
 // the profile file, and the output records. The spawned end-to-end test is test/e2e/cli-commands.
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { lstat, mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -202,6 +202,26 @@ describe("profile", () => {
     assert.deepEqual(await readProfile(d), profile());
     await writeProfile(d, profile({ deviceId: "OTHER" }));
     assert.equal((await requireProfile(d)).deviceId, "OTHER");
+  });
+
+  test("a leftover temporary file or a link planted at its name is never written through", async () => {
+    const d = join(dir, "p-planted");
+    await writeProfile(d, profile());
+    const tmp = join(d, `profile.json.${process.pid}.tmp`);
+    // A link to a file the attacker reads: the token must not land there.
+    const bait = join(dir, "bait.txt");
+    await writeFile(bait, "bait\n", { mode: 0o644 });
+    await symlink(bait, tmp);
+    await writeProfile(d, profile({ deviceId: "AFTER_LINK" }));
+    assert.equal(await readFile(bait, "utf8"), "bait\n");
+    assert.equal((await lstat(join(d, "profile.json"))).isSymbolicLink(), false);
+    assert.equal((await stat(join(d, "profile.json"))).mode & 0o777, 0o600);
+    assert.equal((await requireProfile(d)).deviceId, "AFTER_LINK");
+    // A world-readable leftover from a crash is replaced, not reused with its mode.
+    await writeFile(tmp, "old", { mode: 0o644 });
+    await writeProfile(d, profile({ deviceId: "AFTER_LEFTOVER" }));
+    assert.equal((await stat(join(d, "profile.json"))).mode & 0o777, 0o600);
+    assert.equal((await requireProfile(d)).deviceId, "AFTER_LEFTOVER");
   });
 
   test("a corrupt or invalid file is PROFILE_CORRUPT, and the error names no token", async () => {

@@ -1,7 +1,7 @@
 // The profile: one directory holding `profile.json` (homeserver, user, device, access token, where
 // the stores live) and those stores. The file holds the token, so it is written 0600 inside a
 // 0700 directory, atomically (temporary file, fsync, rename), and validated when read back.
-import { chmod, mkdir, open, readFile, rename, rm } from "node:fs/promises";
+import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import * as z from "../wire/zod.ts";
@@ -83,15 +83,17 @@ export async function writeProfile(dir: string, profile: Profile): Promise<void>
   const tmp = `${file}.${process.pid}.tmp`;
   try {
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    const handle = await open(tmp, "w", 0o600);
+    // A new file only ("wx": a leftover or a planted link is removed, never written through), private
+    // before the token goes in.
+    await rm(tmp, { force: true });
+    const handle = await open(tmp, "wx", 0o600);
     try {
+      await handle.chmod(0o600);
       await handle.writeFile(`${JSON.stringify(profileSchema.parse(profile), null, 2)}\n`, "utf8");
       await handle.sync();
     } finally {
       await handle.close();
     }
-    // The mode given to open() is masked by the umask; make sure.
-    await chmod(tmp, 0o600);
     await rename(tmp, file);
   } catch (err) {
     // Best effort: the directory itself may be what failed.
