@@ -3,7 +3,17 @@
 // the homeserver would retry for ever while every virtual user waited.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { TXN_DEVICE_LISTS, TXN_FALLBACK_KEYS, TXN_OTK_COUNTS } from "../wire/appservice.ts";
+import {
+  MAX_TXN_EVENTS,
+  TXN_DEVICE_LISTS,
+  TXN_DEVICE_LISTS_STABLE,
+  TXN_FALLBACK_KEYS,
+  TXN_FALLBACK_KEYS_STABLE,
+  TXN_OTK_COUNTS,
+  TXN_OTK_COUNTS_STABLE,
+  TXN_TO_DEVICE,
+  TXN_TO_DEVICE_STABLE,
+} from "../wire/appservice.ts";
 import { AppserviceError } from "./errors.ts";
 import { parseTransaction } from "./transaction.ts";
 
@@ -32,6 +42,61 @@ describe("transactions: MSC3202 entries", () => {
       `{"events":[],"${TXN_DEVICE_LISTS}":{"changed":"@a:x"}}`,
     ]) {
       assert.throws(() => parse(bad), AppserviceError, bad);
+    }
+  });
+});
+
+// Synapse sends the prefixed names; newer homeservers may send the unprefixed ones.
+describe("transactions: unstable and unprefixed field names", () => {
+  const UNSTABLE = [TXN_TO_DEVICE, TXN_DEVICE_LISTS, TXN_OTK_COUNTS, TXN_FALLBACK_KEYS] as const;
+  const STABLE = [
+    TXN_TO_DEVICE_STABLE,
+    TXN_DEVICE_LISTS_STABLE,
+    TXN_OTK_COUNTS_STABLE,
+    TXN_FALLBACK_KEYS_STABLE,
+  ] as const;
+  const toDevice = (n: number) => ({
+    type: "m.room.encrypted",
+    sender: "@s:x",
+    content: { n },
+    to_user_id: "@a:x",
+    to_device_id: "A",
+  });
+  const body = (names: readonly string[], n: number) => ({
+    events: [],
+    [names[0] as string]: [toDevice(n)],
+    [names[1] as string]: { changed: [`@c${n}:x`], left: [`@d${n}:x`] },
+    [names[2] as string]: { "@a:x": { A: { signed_curve25519: n } } },
+    [names[3] as string]: { "@a:x": { A: [`alg${n}`] } },
+  });
+  const expectRead = (raw: unknown, n: number) => {
+    const txn = parseTransaction(raw);
+    assert.deepEqual(txn.toDevice, [toDevice(n)]);
+    assert.deepEqual(txn.deviceLists, { changed: [`@c${n}:x`], left: [`@d${n}:x`] });
+    assert.deepEqual(txn.oneTimeKeyCounts, { "@a:x": { A: { signed_curve25519: n } } });
+    assert.deepEqual(txn.unusedFallbackKeyTypes, { "@a:x": { A: [`alg${n}`] } });
+  };
+
+  it("reads the prefixed names", () => expectRead(body(UNSTABLE, 1), 1));
+  it("reads the unprefixed names", () => expectRead(body(STABLE, 2), 2));
+  it("prefers the unprefixed names when both are present", () => {
+    expectRead({ ...body(UNSTABLE, 1), ...body(STABLE, 2) }, 2);
+  });
+
+  it("bounds the unprefixed names as the prefixed ones", () => {
+    for (const name of [TXN_TO_DEVICE, TXN_TO_DEVICE_STABLE]) {
+      const raw = { events: [], [name]: new Array(MAX_TXN_EVENTS + 1).fill(toDevice(0)) };
+      assert.throws(() => parseTransaction(raw), AppserviceError, name);
+    }
+    for (const names of [UNSTABLE, STABLE]) {
+      const txn = parseTransaction({
+        events: [],
+        [names[0]]: [{ type: "m.room.encrypted" }, toDevice(3)],
+        [names[2]]: { "@a:x": { A: { signed_curve25519: -1 }, B: { signed_curve25519: 3 } } },
+      });
+      assert.deepEqual(txn.toDevice, [toDevice(3)]);
+      assert.deepEqual(txn.oneTimeKeyCounts, { "@a:x": { B: { signed_curve25519: 3 } } });
+      assert.throws(() => parseTransaction({ events: [], [names[1]]: { changed: "@a:x" } }), AppserviceError);
     }
   });
 });

@@ -1,15 +1,20 @@
 // A transaction from the homeserver, checked at the edge and normalised: stable or unstable field
-// names (MSC2409/MSC4203, MSC3202, both spellings of the key counts) become one typed record.
+// names (MSC2409/MSC4203, MSC3202, both spellings of the key counts) become one typed record; the
+// unprefixed name wins when both are present.
 import {
   type AppserviceEphemeral,
   type AppserviceToDevice,
   TXN_DEVICE_LISTS,
+  TXN_DEVICE_LISTS_STABLE,
   TXN_EPHEMERAL,
   TXN_EPHEMERAL_UNSTABLE,
   TXN_FALLBACK_KEYS,
+  TXN_FALLBACK_KEYS_STABLE,
   TXN_OTK_COUNTS,
   TXN_OTK_COUNTS_ALT,
+  TXN_OTK_COUNTS_STABLE,
   TXN_TO_DEVICE,
+  TXN_TO_DEVICE_STABLE,
   transactionSchema,
 } from "../wire/appservice.ts";
 import type { ClientEvent } from "../wire/index.ts";
@@ -47,13 +52,13 @@ export function parseTransaction(raw: unknown): Transaction {
     );
   }
   const t = parsed.data;
-  const lists = t[TXN_DEVICE_LISTS];
+  const lists = t[TXN_DEVICE_LISTS_STABLE] ?? t[TXN_DEVICE_LISTS];
   return {
     events: t.events,
     ephemeral: t[TXN_EPHEMERAL] ?? t[TXN_EPHEMERAL_UNSTABLE] ?? [],
-    toDevice: t[TXN_TO_DEVICE] ?? [],
+    toDevice: t[TXN_TO_DEVICE_STABLE] ?? t[TXN_TO_DEVICE] ?? [],
     deviceLists: lists ? { changed: lists.changed ?? [], left: lists.left ?? [] } : undefined,
-    oneTimeKeyCounts: t[TXN_OTK_COUNTS] ?? t[TXN_OTK_COUNTS_ALT] ?? {},
-    unusedFallbackKeyTypes: t[TXN_FALLBACK_KEYS] ?? {},
+    oneTimeKeyCounts: t[TXN_OTK_COUNTS_STABLE] ?? t[TXN_OTK_COUNTS] ?? t[TXN_OTK_COUNTS_ALT] ?? {},
+    unusedFallbackKeyTypes: t[TXN_FALLBACK_KEYS_STABLE] ?? t[TXN_FALLBACK_KEYS] ?? {},
   };
 }

@@ -1,7 +1,7 @@
 // Application Service API wire formats, shared by the devserver (which pushes transactions) and
 // `keyroom/appservice` (which receives them): the registration file, namespaces, and the
-// transaction body with the unstable E2EE fields as Synapse names them (MSC2409/MSC4203 to-device
-// and ephemeral, MSC3202 device lists and key counts).
+// transaction body with the E2EE fields (MSC2409/MSC4203 to-device and ephemeral, MSC3202 device
+// lists and key counts) under the unstable names Synapse sends and the unprefixed ones.
 import { parse as parseYaml } from "yaml";
 import { boundedDepth, clientEventSchema, toDeviceEventShape } from "./events.ts";
 import { jsonObjectSchema, lenientArray, lenientRecord } from "./json.ts";
@@ -24,6 +24,14 @@ export const TXN_DEVICE_LISTS = "org.matrix.msc3202.device_lists";
 export const TXN_OTK_COUNTS = "org.matrix.msc3202.device_one_time_keys_count";
 export const TXN_OTK_COUNTS_ALT = "org.matrix.msc3202.device_one_time_key_counts";
 export const TXN_FALLBACK_KEYS = "org.matrix.msc3202.device_unused_fallback_key_types";
+/**
+ * The same data under the names without a prefix, which newer homeservers may send (mautrix-go
+ * reads them too); read first when both are present, with the same bounds.
+ */
+export const TXN_TO_DEVICE_STABLE = "to_device";
+export const TXN_DEVICE_LISTS_STABLE = "device_lists";
+export const TXN_OTK_COUNTS_STABLE = "device_one_time_keys_count";
+export const TXN_FALLBACK_KEYS_STABLE = "device_unused_fallback_key_types";
 
 export { QUERY_DEVICE_ID, QUERY_DEVICE_ID_UNSTABLE } from "./appservice-query.ts";
 
@@ -174,6 +182,7 @@ const countsSchema = lenientRecord(
 );
 const fallbackSchema = lenientRecord(lenientRecord(lenientArray(z.string())));
 const userIdsSchema = z.optional(lenientArray(z.string()));
+const deviceListsSchema = z.object({ changed: userIdsSchema, left: userIdsSchema });
 
 /**
  * The transaction body. The envelope must be well-formed; a malformed event inside a list is
@@ -184,9 +193,13 @@ export const transactionSchema = z.looseObject({
   [TXN_EPHEMERAL]: z.optional(boundedLenient(appserviceEphemeralSchema)),
   [TXN_EPHEMERAL_UNSTABLE]: z.optional(boundedLenient(appserviceEphemeralSchema)),
   [TXN_TO_DEVICE]: z.optional(boundedLenient(appserviceToDeviceSchema)),
-  [TXN_DEVICE_LISTS]: z.optional(z.object({ changed: userIdsSchema, left: userIdsSchema })),
+  [TXN_TO_DEVICE_STABLE]: z.optional(boundedLenient(appserviceToDeviceSchema)),
+  [TXN_DEVICE_LISTS]: z.optional(deviceListsSchema),
+  [TXN_DEVICE_LISTS_STABLE]: z.optional(deviceListsSchema),
   [TXN_OTK_COUNTS]: z.optional(countsSchema),
   [TXN_OTK_COUNTS_ALT]: z.optional(countsSchema),
+  [TXN_OTK_COUNTS_STABLE]: z.optional(countsSchema),
   [TXN_FALLBACK_KEYS]: z.optional(fallbackSchema),
+  [TXN_FALLBACK_KEYS_STABLE]: z.optional(fallbackSchema),
 });
 export type TransactionBody = z.output<typeof transactionSchema>;
