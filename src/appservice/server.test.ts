@@ -71,6 +71,26 @@ describe("appservice transactions endpoint", () => {
     assert.doesNotThrow(() => checkHsToken(`Bearer ${HS}`, HS));
   });
 
+  it("takes the Bearer scheme in any case (RFC 7235), still checking the token", async () => {
+    for (const scheme of ["bearer", "BEARER", "bEaReR"]) {
+      assert.doesNotThrow(() => checkHsToken(`${scheme} ${HS}`, HS), scheme);
+      assert.throws(
+        () => checkHsToken(`${scheme} ${HS}x`, HS),
+        (e: unknown) => e instanceof AppserviceError && e.code === "BAD_TOKEN",
+      );
+    }
+    const r = recorder();
+    const res = await call(
+      "PUT",
+      "/_matrix/app/v1/transactions/1",
+      `bearer ${HS}`,
+      '{"events":[]}',
+      r.handlers,
+    );
+    assert.equal(res.status, 200);
+    assert.equal(r.got.length, 1);
+  });
+
   it("hands a well-formed transaction on, normalising the unstable field names", async () => {
     const r = recorder();
     const body = {

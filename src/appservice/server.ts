@@ -59,10 +59,14 @@ export function errorResponse(e: unknown): { status: number; body: unknown } {
   return errorBody(500, "M_UNKNOWN", "the transaction could not be handled");
 }
 
-/** Checks the homeserver's token in constant time (hashes first, so lengths leak nothing). */
+/**
+ * Checks the homeserver's token (`Authorization: Bearer …`, the scheme in any case) in constant
+ * time (hashes first, so lengths leak nothing).
+ */
 export function checkHsToken(header: string | undefined, hsToken: string): void {
   if (header === undefined) throw new AppserviceError("MISSING_TOKEN", "missing hs_token");
-  const m = /^Bearer (\S+)$/.exec(header);
+  // The auth scheme is case-insensitive (RFC 7235 §2.1): "bearer x" is the same as "Bearer x".
+  const m = /^Bearer +(\S+)$/i.exec(header);
   const given = m?.[1];
   if (given === undefined || !constantTimeEqual(sha256(utf8Encode(given)), sha256(utf8Encode(hsToken)))) {
     throw new AppserviceError("BAD_TOKEN", "bad hs_token");
