@@ -24,7 +24,7 @@ import {
 } from "../index.ts";
 import { DEFAULT_SQLITE_FILE_NAME } from "../store/index.ts";
 import { MemoryCryptoStore } from "../store/memory/memory-store.ts";
-import { Namespaces, type Registration } from "../wire/appservice.ts";
+import { appservicePingResponseSchema, Namespaces, type Registration } from "../wire/appservice.ts";
 import {
   emptyResponseSchema,
   jsonObjectSchema,
@@ -503,6 +503,24 @@ export class Appservice {
       query: { user_id: userId, filter: ACCOUNT_DATA_FILTER, timeout: "0", set_presence: "offline" },
       schema: syncResponseSchema,
     });
+  }
+
+  /**
+   * Asks the homeserver to call this appservice's `/_matrix/app/v1/ping` (Matrix 1.7) and returns
+   * how long that took from the homeserver's side, in milliseconds: a check that the homeserver
+   * can reach the transactions endpoint (start it first) and that the two agree on the tokens.
+   * `transactionId` is passed through to the ping. Fails with `MatrixError`: `M_URL_NOT_SET`
+   * (400), `M_BAD_STATUS` (502, the endpoint answered an error, e.g. a wrong `hs_token`),
+   * `M_CONNECTION_FAILED` (502), `M_CONNECTION_TIMEOUT` (504), `M_FORBIDDEN` (403).
+   */
+  async pingHomeserver(transactionId?: string): Promise<number> {
+    const res = await this.#http.request({
+      method: "POST",
+      path: path`/_matrix/client/v1/appservice/${this.registration.id}/ping`,
+      body: transactionId === undefined ? {} : { transaction_id: transactionId },
+      schema: appservicePingResponseSchema,
+    });
+    return res.duration_ms;
   }
 
   /** The IDs of a user's devices (the user must be one the appservice controls). */

@@ -145,6 +145,13 @@ function matches(list: { re: RegExp; exclusive: boolean }[], id: string, exclusi
   return list.some((ns) => (!exclusive || ns.exclusive) && ns.re.test(id));
 }
 
+// ---- ping (`POST /_matrix/client/v1/appservice/{appserviceId}/ping`) ----
+
+/** What the homeserver answers when it reached the appservice's `/_matrix/app/v1/ping`. */
+export const appservicePingResponseSchema = z.looseObject({
+  duration_ms: z.number().check(z.int(), z.nonnegative()),
+});
+
 // ---- transactions ----
 
 /** Most events of each kind in one transaction the receiving side accepts. */

@@ -39,5 +39,10 @@ export const MATRIX_ERRCODES = [
   "M_NOT_YET_UPLOADED",
   "M_EXCLUSIVE",
   "M_UNKNOWN_DEVICE",
+  // The appservice ping (`POST /_matrix/client/v1/appservice/{appserviceId}/ping`).
+  "M_URL_NOT_SET",
+  "M_BAD_STATUS",
+  "M_CONNECTION_FAILED",
+  "M_CONNECTION_TIMEOUT",
 ] as const;
 export type MatrixErrcode = (typeof MATRIX_ERRCODES)[number];

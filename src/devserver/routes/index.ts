@@ -3,6 +3,7 @@ import type { RouteContext } from "../route-context.ts";
 import { Router } from "../router.ts";
 import { registerAccountRoutes } from "./account.ts";
 import { registerAccountDataRoutes } from "./account-data.ts";
+import { registerAppserviceRoutes } from "./appservice.ts";
 import { registerAuthRoutes } from "./auth.ts";
 import { registerDehydratedDeviceRoutes } from "./dehydrated-device.ts";
 import { registerDeviceRoutes } from "./devices.ts";
@@ -33,5 +34,6 @@ export function buildRouter(ctx: Omit<RouteContext, "router">): Router {
   registerMediaRoutes(full);
   registerProfileRoutes(full);
   registerDirectoryRoutes(full);
+  registerAppserviceRoutes(full);
   return router;
 }

@@ -1,0 +1,153 @@
+// The appservice ping (Matrix 1.7): `Appservice.pingHomeserver()` asks the devserver to call the
+// appservice's `/_matrix/app/v1/ping` with the hs_token and the transaction ID, and reports how it went.
+import assert from "node:assert/strict";
+import { createServer, type IncomingMessage } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, it } from "node:test";
+import { MatrixError } from "../client/errors.ts";
+import { type DevServer, startDevServer } from "../devserver/index.ts";
+import type { Registration } from "../wire/appservice.ts";
+import { Appservice } from "./appservice.ts";
+import { type AppserviceListener, listenAppservice } from "./server.ts";
+
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+
+const reg = (id: string, url: string | null): Registration => ({
+  id,
+  url,
+  as_token: `as_token_${id}`,
+  hs_token: `hs_token_${id}`,
+  sender_localpart: `${id}bot`,
+  namespaces: { users: [{ exclusive: true, regex: `@${id}_.*` }] },
+});
+
+describe("Appservice.pingHomeserver against the devserver", () => {
+  let server: DevServer;
+  let listener: AppserviceListener;
+  let wrongToken: AppserviceListener;
+  const seen: { url: string | undefined; auth: string | undefined; body: string }[] = [];
+  const recorder = createServer((req: IncomingMessage, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      // Only the pings: transactions the devserver may push here are not what this looks at.
+      if (req.method === "POST")
+        seen.push({ url: req.url, auth: req.headers.authorization, body: Buffer.concat(chunks).toString() });
+      res.writeHead(200, { "Content-Type": "application/json" }).end("{}");
+    });
+  });
+  let closedUrl = "";
+
+  before(async () => {
+    listener = await listenAppservice(
+      { port: 0, hsToken: "hs_token_ok", logger: quiet },
+      { transaction: async () => {} },
+    );
+    wrongToken = await listenAppservice(
+      { port: 0, hsToken: "not_the_hs_token", logger: quiet },
+      { transaction: async () => {} },
+    );
+    await new Promise<void>((resolve) => recorder.listen(0, "127.0.0.1", resolve));
+    const gone = createServer();
+    await new Promise<void>((resolve) => gone.listen(0, "127.0.0.1", resolve));
+    closedUrl = `http://127.0.0.1:${(gone.address() as AddressInfo).port}`;
+    await new Promise<void>((resolve) => gone.close(() => resolve()));
+    server = await startDevServer({
+      port: 0,
+      memory: true,
+      appservices: [
+        reg("ok", listener.url),
+        reg("rec", `http://127.0.0.1:${(recorder.address() as AddressInfo).port}/`),
+        reg("bad", wrongToken.url),
+        reg("nourl", null),
+        reg("gone", closedUrl),
+      ],
+    });
+  });
+  after(async () => {
+    await server.close();
+    await listener.close();
+    await wrongToken.close();
+    await new Promise<void>((resolve) => recorder.close(() => resolve()));
+  });
+
+  const appservice = (registration: Registration) =>
+    new Appservice({
+      registration,
+      homeserverUrl: server.baseUrl,
+      encryption: false,
+      clientOptions: { fillTimelineGaps: false },
+    });
+  const errcodeOf = async (p: Promise<unknown>): Promise<[string, number]> => {
+    try {
+      await p;
+    } catch (e) {
+      if (e instanceof MatrixError) return [e.errcode, e.httpStatus];
+      throw e;
+    }
+    assert.fail("the ping succeeded");
+  };
+
+  it("reaches the appservice's endpoint and returns the duration", async () => {
+    const ms = await appservice(reg("ok", listener.url)).pingHomeserver();
+    assert.ok(Number.isInteger(ms) && ms >= 0, String(ms));
+  });
+
+  it("calls /_matrix/app/v1/ping with the hs_token and the transaction ID", async () => {
+    seen.length = 0;
+    await appservice(reg("rec", null)).pingHomeserver("txn-42");
+    await appservice(reg("rec", null)).pingHomeserver();
+    assert.deepEqual(seen, [
+      { url: "/_matrix/app/v1/ping", auth: "Bearer hs_token_rec", body: '{"transaction_id":"txn-42"}' },
+      { url: "/_matrix/app/v1/ping", auth: "Bearer hs_token_rec", body: "{}" },
+    ]);
+  });
+
+  it("reports an error answer, no URL, and no connection with the spec's codes", async () => {
+    assert.deepEqual(await errcodeOf(appservice(reg("bad", null)).pingHomeserver()), ["M_BAD_STATUS", 502]);
+    assert.deepEqual(await errcodeOf(appservice(reg("nourl", null)).pingHomeserver()), [
+      "M_URL_NOT_SET",
+      400,
+    ]);
+    assert.deepEqual(await errcodeOf(appservice(reg("gone", null)).pingHomeserver()), [
+      "M_CONNECTION_FAILED",
+      502,
+    ]);
+  });
+
+  it("passes on the status and body of an error answer", async () => {
+    const res = await fetch(`${server.baseUrl}/_matrix/client/v1/appservice/bad/ping`, {
+      method: "POST",
+      headers: { Authorization: "Bearer as_token_bad" },
+      body: "{}",
+    });
+    assert.equal(res.status, 502);
+    const body = (await res.json()) as { errcode: string; status: number; body: string };
+    assert.equal(body.errcode, "M_BAD_STATUS");
+    assert.equal(body.status, 403);
+    assert.match(body.body, /M_FORBIDDEN/);
+  });
+
+  it("refuses another appservice's ID and a user's token with 403", async () => {
+    // The "ok" appservice's token, naming "rec" in the path.
+    const asOk = { ...reg("rec", null), as_token: "as_token_ok" };
+    assert.deepEqual(await errcodeOf(appservice(asOk).pingHomeserver()), ["M_FORBIDDEN", 403]);
+    const user = (await (
+      await fetch(`${server.baseUrl}/_matrix/client/v3/register`, {
+        method: "POST",
+        body: JSON.stringify({
+          username: "alice",
+          password: "pw-alice-1234",
+          auth: { type: "m.login.dummy" },
+        }),
+      })
+    ).json()) as { access_token: string };
+    const res = await fetch(`${server.baseUrl}/_matrix/client/v1/appservice/ok/ping`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${user.access_token}` },
+      body: "{}",
+    });
+    assert.equal(res.status, 403);
+    assert.equal(((await res.json()) as { errcode: string }).errcode, "M_FORBIDDEN");
+  });
+});
