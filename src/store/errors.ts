@@ -126,3 +126,14 @@ export class StoreKeyError extends Error {
     this.code = code;
   }
 }
+
+/**
+ * Whether a record read back is damaged on its own (it failed authentication, or is malformed):
+ * the other records, and the store, are still fine.
+ */
+export function isDamagedRecord(e: unknown): boolean {
+  return (
+    (e instanceof StoreKeyError && e.code === "TAMPERED") ||
+    (e instanceof StoreError && e.code === "INVALID_RECORD")
+  );
+}

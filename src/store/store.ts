@@ -147,8 +147,13 @@ export interface CryptoStore extends StoreLease {
   loadIdentity(): Promise<StoreIdentity>;
   loadAccount(): Promise<AccountRecord | undefined>;
 
-  /** Every Olm session with the device owning `senderKey` (Curve25519, base64), in no set order. */
-  getOlmSessions(senderKey: string): Promise<OlmSessionRecord[]>;
+  /**
+   * Every Olm session with the device owning `senderKey` (Curve25519, base64), in no set order.
+   * A record that fails authentication or is malformed throws (`TAMPERED`, `INVALID_RECORD`); with
+   * `unreadable` given, it is left out instead and its session ID pushed there (the others are
+   * still returned), so that one damaged record does not make the device's good ones unreadable.
+   */
+  getOlmSessions(senderKey: string, unreadable?: string[]): Promise<OlmSessionRecord[]>;
 
   getInboundGroupSession(roomId: string, sessionId: string): Promise<InboundGroupSessionRecord | undefined>;
   /**

@@ -34,6 +34,7 @@ function harness() {
         secrets: [],
         refusedSecrets: refusals,
         roomKeyBundles: [],
+        damagedOlmSessions: [],
       }),
     },
     host: {

@@ -121,6 +121,13 @@ export class SyncProcessing {
       );
       if (r.name === BACKUP_SECRET && r.reason === "not_current") this.#recheckBackup = true;
     }
+    for (const d of result.damagedOlmSessions) {
+      // IDs only, never the record: the store's table, the peer's curve key and the session.
+      host.logger.warn(
+        { table: "olm_sessions", senderKey: d.senderKey, sessionId: d.sessionId },
+        "deleted an Olm session record that failed authentication or did not load (corrupted or tampered crypto store); a new session with that device will be set up",
+      );
+    }
     if (result.roomKeyBundles.length > 0) this.#bundlesArrived = true;
     for (const held of result.heldKeyRequests) host.emitKeyRequest(held);
     for (const f of result.failures) {

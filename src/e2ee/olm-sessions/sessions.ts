@@ -38,6 +38,16 @@ export const MAX_WEDGED_DEVICES = 200;
  */
 export const OLM_SESSION_CACHE_SIZE = 1000;
 
+/** Damaged Olm session records reported at most between two syncs (more are still deleted). */
+export const MAX_DAMAGED_REPORTS = 100;
+
+/** An Olm session record that failed authentication or did not unpickle: deleted, to report. */
+export interface DamagedOlmSession {
+  /** The peer device's Curve25519 key (the store's key for the record). */
+  readonly senderKey: string;
+  readonly sessionId: string;
+}
+
 interface SessionEntry {
   readonly session: Session;
   readonly createdAt: number;
@@ -84,6 +94,8 @@ export class OlmSessions {
   readonly #wedged = new Map<string, { readonly curve25519: string; readonly userId: string }>();
   readonly #claims = new Map<string, DeviceRecord[]>();
   #clock = 0;
+  /** Damaged session records deleted, not yet reported (see `takeDamaged`). */
+  #damaged: DamagedOlmSession[] = [];
   /** Devices that started a new session with us: our room keys go to them again (see renewed.ts). */
   readonly renewed: RenewedSessions;
 
@@ -108,7 +120,8 @@ export class OlmSessions {
       this.#cache.set(senderKey, entries);
     } else {
       entries = [];
-      for (const r of await this.#ctx.store.getOlmSessions(senderKey)) {
+      const unreadable: string[] = [];
+      for (const r of await this.#ctx.store.getOlmSessions(senderKey, unreadable)) {
         try {
           entries.push({
             session: Session.fromPickle(r.pickle),
@@ -117,8 +130,15 @@ export class OlmSessions {
           });
           this.#clock = Math.max(this.#clock, r.lastUsedAt);
         } catch {
-          // An unreadable record is skipped; the peer will be unwedged onto a new session.
+          unreadable.push(r.sessionId);
         }
+      }
+      // A damaged record (tampered, corrupted, or not unpickling) is treated as absent: deleted in
+      // this step's save so that it does not fail again on every read, and reported. The peer is
+      // unwedged onto a new session as for any session we lack.
+      for (const sessionId of unreadable) {
+        this.#ctx.tx.deletedOlmSessions.push({ senderKey, sessionId });
+        if (this.#damaged.length < MAX_DAMAGED_REPORTS) this.#damaged.push({ senderKey, sessionId });
       }
       entries.sort((a, b) => b.lastUsedAt - a.lastUsedAt);
       this.#cache.set(senderKey, entries);
@@ -135,6 +155,17 @@ export class OlmSessions {
       if (this.#cache.size <= OLM_SESSION_CACHE_SIZE) return;
       this.#cache.delete(key);
     }
+  }
+
+  /**
+   * The damaged session records found (and deleted) since the last call, for the sync result.
+   * (A step that fails rebuilds the parts, this list too: its deletion was not saved, and the
+   * next read finds and reports the record again.)
+   */
+  takeDamaged(): DamagedOlmSession[] {
+    const out = this.#damaged;
+    this.#damaged = [];
+    return out;
   }
 
   /** How many peer devices have sessions in memory (for tests of the bound). */

@@ -49,6 +49,7 @@ export async function receiveSyncChanges(
     secrets: p.secrets.takeReleasedBackupKeys(),
     refusedSecrets: [],
     roomKeyBundles: [],
+    damagedOlmSessions: [],
   };
   const toDevice: unknown = changes.toDevice;
   const events = Array.isArray(toDevice) ? toDevice : [];
@@ -64,6 +65,8 @@ export async function receiveSyncChanges(
   for (const update of result.roomKeys) await keyArrived(p, pending, update, result.redecrypted);
   for (const update of result.withheldSessions) await keyWithheld(p, pending, update, result.withheldEvents);
   if (changes.nextBatch !== undefined) ctx.tx.nextBatch = changes.nextBatch;
+  // Found in this step or in steps since the last sync (encrypting, claiming).
+  result.damagedOlmSessions.push(...p.olm.takeDamaged());
   return result;
 }
 

@@ -12,7 +12,7 @@ import { isRoomKeyBundleType, parseReceivedBundle } from "../history-sharing/bun
 import type { HeldKeyRequest } from "../key-requests/held.ts";
 import { isId } from "../limits.ts";
 import type { Parts } from "../machine-parts.ts";
-import type { DecryptedOlmEvent } from "../olm-sessions/sessions.ts";
+import type { DamagedOlmSession, DecryptedOlmEvent } from "../olm-sessions/sessions.ts";
 import type { RoomKeyUpdate } from "../room-keys/inbound.ts";
 import type { ReceivedSecret, RefusedSecret } from "../secret-storage/gossip.ts";
 import { SECRET_SEND_TYPE } from "../secret-storage/sharing.ts";
@@ -61,6 +61,12 @@ export interface SyncChangesResult {
   readonly refusedSecrets: RefusedSecret[];
   /** History-sharing bundles (MSC4268) that arrived and were remembered: room and sender. */
   readonly roomKeyBundles: { readonly roomId: string; readonly sender: string }[];
+  /**
+   * Olm session records found damaged in the store (failed authentication: corrupted or
+   * tampered; or not unpickling) since the last sync, and deleted: to log (IDs only). The device
+   * gets a new session as for any session we lack. At most `MAX_DAMAGED_REPORTS` a sync.
+   */
+  readonly damagedOlmSessions: DamagedOlmSession[];
 }
 
 /** Never handed to the application: key material stays inside the machine. */

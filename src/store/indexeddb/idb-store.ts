@@ -12,7 +12,7 @@
 import { type IDBPDatabase, unwrap, wrap } from "idb";
 import type { CryptoChanges } from "../changes.ts";
 import { openAccount, rowAd, type StoreCipher } from "../cipher/store-cipher.ts";
-import { StoreError, StoreLockedError } from "../errors.ts";
+import { isDamagedRecord, StoreError, StoreLockedError } from "../errors.ts";
 import { type IdentityRequest, resolveIdentity } from "../identity.ts";
 import type { JsonValue } from "../json.ts";
 import { isPerMessage } from "../per-message.ts";
@@ -364,10 +364,19 @@ export class IndexedDbCryptoStore implements CryptoStore {
     });
   }
 
-  async getOlmSessions(senderKey: string): Promise<OlmSessionRecord[]> {
+  async getOlmSessions(senderKey: string, unreadable?: string[]): Promise<OlmSessionRecord[]> {
     return this.#read(async () => {
       const rows = await this.#d().getAllFromIndex("olm_sessions", "senderKey", senderKey);
-      return rows.map((r) => this.#olm(r));
+      const out: OlmSessionRecord[] = [];
+      for (const r of rows) {
+        try {
+          out.push(this.#olm(r));
+        } catch (e) {
+          if (unreadable === undefined || !isDamagedRecord(e)) throw e;
+          unreadable.push(String(isRow(r) ? r.sessionId : ""));
+        }
+      }
+      return out;
     });
   }
 

@@ -195,7 +195,8 @@ export class MemoryCryptoStore implements CryptoStore {
     return clone(this.#d().account);
   }
 
-  async getOlmSessions(senderKey: string): Promise<OlmSessionRecord[]> {
+  /** Records in memory are never damaged: `unreadable` stays empty. */
+  async getOlmSessions(senderKey: string, _unreadable?: string[]): Promise<OlmSessionRecord[]> {
     return [...(this.#d().olm.get(senderKey)?.values() ?? [])].map(clone);
   }
 

@@ -307,8 +307,8 @@ export class SqliteCryptoStore implements CryptoStore {
     return this.#s().account();
   }
 
-  async getOlmSessions(senderKey: string): Promise<OlmSessionRecord[]> {
-    return this.#s().olmSessions(senderKey);
+  async getOlmSessions(senderKey: string, unreadable?: string[]): Promise<OlmSessionRecord[]> {
+    return this.#s().olmSessions(senderKey, unreadable);
   }
 
   async getInboundGroupSession(

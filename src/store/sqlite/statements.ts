@@ -6,7 +6,7 @@
 import type { Database, Statement } from "better-sqlite3";
 import type { CryptoChanges } from "../changes.ts";
 import { accountAd, openAccount, rowAd, type StoreCipher } from "../cipher/store-cipher.ts";
-import { StoreError } from "../errors.ts";
+import { isDamagedRecord, StoreError } from "../errors.ts";
 import type { JsonValue } from "../json.ts";
 import type {
   AccountRecord,
@@ -276,8 +276,17 @@ export class SqliteStatements {
     });
   }
 
-  olmSessions(senderKey: string): OlmSessionRecord[] {
-    return this.#all("olmBySender", senderKey).map((r) => this.#olm(r));
+  olmSessions(senderKey: string, unreadable?: string[]): OlmSessionRecord[] {
+    const out: OlmSessionRecord[] = [];
+    for (const r of this.#all("olmBySender", senderKey)) {
+      try {
+        out.push(this.#olm(r));
+      } catch (e) {
+        if (unreadable === undefined || !isDamagedRecord(e)) throw e;
+        unreadable.push(String(r.session_id));
+      }
+    }
+    return out;
   }
 
   #inbound(r: Row): InboundGroupSessionRecord {
