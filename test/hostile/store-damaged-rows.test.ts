@@ -101,4 +101,39 @@ describe("hostile input: one damaged row in the store file", () => {
       () => undefined,
     );
   });
+
+  it("an inbound Megolm session row that fails authentication → only that session's events fail", async () => {
+    const w = await world();
+    const sessionOf = (e: { content: unknown }) => (e.content as { session_id: string }).session_id;
+    await w.restartDamaged((db) => {
+      db.prepare("UPDATE inbound_group_sessions SET pickle = ? WHERE session_id = ?").run(
+        "garbage",
+        sessionOf(w.a1),
+      );
+    });
+    // One batch with events of both rooms: only the damaged session's event fails, typed.
+    const outcomes = await w.bob.machine.tryDecryptRoomEvents([
+      { event: w.a1, roomId: ROOM_A },
+      { event: w.c1, roomId: ROOM_C },
+    ]);
+    const [a1, c1] = outcomes;
+    assert.equal(a1?.ok, false);
+    assert.equal(a1?.ok === false && a1.error.code, "UNKNOWN_SESSION");
+    assert.match(a1?.ok === false ? a1.error.message : "", /damaged/);
+    assert.equal(c1?.ok === true && c1.event.content.body, "c1");
+    // The same when the event is decrypted on its own.
+    await assert.rejects(w.bob.machine.decryptRoomEvent(w.a1, ROOM_A), { code: "UNKNOWN_SESSION" });
+    // The sync goes on, and reports the record once (IDs only).
+    const synced = await w.bob.sync();
+    assert.deepEqual(synced.damagedInboundSessions, [{ roomId: ROOM_A, sessionId: sessionOf(w.a1) }]);
+    assert.deepEqual((await w.bob.sync()).damagedInboundSessions, []);
+    const c2 = await w.carol.sendMessage(ROOM_C, WITH_CAROL, "c2");
+    await w.bob.sync();
+    assert.equal((await w.bob.machine.decryptRoomEvent(c2, ROOM_C)).content.body, "c2");
+    // A good copy of the key (here an import) replaces the damaged row.
+    await w.bob.machine.importRoomKeys(await w.alice.machine.exportRoomKeys([ROOM_A]));
+    assert.equal((await w.bob.machine.decryptRoomEvent(w.a1, ROOM_A)).content.body, "a1");
+    await w.bob.restart();
+    assert.equal((await w.bob.machine.decryptRoomEvent(w.a1, ROOM_A)).content.body, "a1");
+  });
 });

@@ -35,6 +35,7 @@ function harness() {
         refusedSecrets: refusals,
         roomKeyBundles: [],
         damagedOlmSessions: [],
+        damagedInboundSessions: [],
       }),
     },
     host: {

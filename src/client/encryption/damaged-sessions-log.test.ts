@@ -1,4 +1,4 @@
-// An Olm session record the engine found damaged in the store (and deleted) is logged as a
+// An Olm or Megolm session record the engine found damaged in the store (and deleted) is logged as a
 // warning naming the table and the IDs, never the record's contents, and the sync goes on.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -6,9 +6,10 @@ import type { DamagedOlmSession } from "../../e2ee/olm-sessions/sessions.ts";
 import type { SyncCryptoChanges } from "../sync/hooks.ts";
 import { SyncProcessing, type SyncProcessingParts } from "./sync-processing.ts";
 
-describe("a damaged Olm session record reported by the engine", () => {
-  it("is logged once as a warning with the table and IDs", async () => {
+describe("a damaged session record reported by the engine", () => {
+  it("is logged once as a warning with the table and IDs (Olm, inbound Megolm)", async () => {
     const damaged: DamagedOlmSession[] = [{ senderKey: "CURVEKEY", sessionId: "SESSIONID" }];
+    const damagedInbound = [{ roomId: "!r:hs", sessionId: "MEGOLMID" }];
     const warnings: { fields: unknown; msg: string }[] = [];
     const noop = () => {};
     const parts = {
@@ -27,6 +28,7 @@ describe("a damaged Olm session record reported by the engine", () => {
           refusedSecrets: [],
           roomKeyBundles: [],
           damagedOlmSessions: damaged.splice(0),
+          damagedInboundSessions: damagedInbound.splice(0),
         }),
       },
       host: {
@@ -59,12 +61,18 @@ describe("a damaged Olm session record reported by the engine", () => {
     });
     await sync.processChanges(changes(1));
     await sync.processChanges(changes(2));
-    assert.equal(warnings.length, 1);
+    assert.equal(warnings.length, 2);
     assert.deepEqual(warnings[0]?.fields, {
       table: "olm_sessions",
       senderKey: "CURVEKEY",
       sessionId: "SESSIONID",
     });
     assert.match(warnings[0]?.msg ?? "", /Olm session record .*(corrupted or tampered)/);
+    assert.deepEqual(warnings[1]?.fields, {
+      table: "inbound_group_sessions",
+      roomId: "!r:hs",
+      sessionId: "MEGOLMID",
+    });
+    assert.match(warnings[1]?.msg ?? "", /Megolm session record .*(corrupted or tampered)/);
   });
 });

@@ -128,6 +128,12 @@ export class SyncProcessing {
         "deleted an Olm session record that failed authentication or did not load (corrupted or tampered crypto store); a new session with that device will be set up",
       );
     }
+    for (const d of result.damagedInboundSessions) {
+      host.logger.warn(
+        { table: "inbound_group_sessions", roomId: d.roomId, sessionId: d.sessionId },
+        "a stored Megolm session record failed authentication (corrupted or tampered crypto store); its messages stay undecrypted until a good copy of the key arrives",
+      );
+    }
     if (result.roomKeyBundles.length > 0) this.#bundlesArrived = true;
     for (const held of result.heldKeyRequests) host.emitKeyRequest(held);
     for (const f of result.failures) {

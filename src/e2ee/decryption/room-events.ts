@@ -344,6 +344,12 @@ export class RoomEventDecryptor {
           NO_OLM_CODE,
         );
       }
+      if (this.#inbound.isDamaged(roomId, parsed.sessionId)) {
+        throw new DecryptionError(
+          "UNKNOWN_SESSION",
+          "the stored key for this message is damaged (corrupted or tampered crypto store); waiting for a good copy",
+        );
+      }
       throw new DecryptionError("UNKNOWN_SESSION", "the key for this message has not arrived");
     }
     let result = this.#echoResult(event, roomId, entry);

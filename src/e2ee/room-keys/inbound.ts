@@ -5,6 +5,7 @@
 
 import { readSharedHistory } from "../../crypto/key-export/exported-room-key.ts";
 import { InboundGroupSession, MegolmError } from "../../crypto/megolm/index.ts";
+import { isDamagedRecord } from "../../store/errors.ts";
 import type {
   InboundGroupSessionRecord,
   RivalRoomKeyId,
@@ -85,8 +86,21 @@ export interface RoomKeyUpdate {
 const cacheKey = (roomId: string, sessionId: string): string => `${roomId}\u0000${sessionId}`;
 const rivalKey = (r: RivalRoomKeyId): string => `${cacheKey(r.roomId, r.sessionId)}\u0000${r.senderKey}`;
 
+/**
+ * Damaged inbound session records remembered (as reported, and as damaged for the error message)
+ * at most; beyond, more are still read as absent, unreported.
+ */
+export const MAX_DAMAGED_INBOUND_SESSIONS = 1000;
+
 export class InboundSessions {
   readonly #ctx: MachineContext;
+  /**
+   * Stored records found damaged (failed authentication, malformed), by `cacheKey`: read as
+   * absent (their events fail as `UNKNOWN_SESSION` until a good copy replaces the row), and each
+   * reported once (`takeDamaged`). Rebuilt with the parts.
+   */
+  readonly #damagedSeen = new Set<string>();
+  #damaged: RoomSessionKey[] = [];
   readonly #cache = new Map<string, InboundEntry>();
   /**
    * Records of sessions an import brought in during this step, not yet in the store: later keys
@@ -184,7 +198,14 @@ export class InboundSessions {
       this.#prefetched.delete(key);
       record = prefetched ?? undefined;
     } else {
-      record = await this.#ctx.store.getInboundGroupSession(roomId, sessionId);
+      try {
+        record = await this.#ctx.store.getInboundGroupSession(roomId, sessionId);
+      } catch (e) {
+        if (!isDamagedRecord(e)) throw e;
+        this.#noteDamaged(key, roomId, sessionId);
+        // Held but unreadable, as a record that does not unpickle: a good copy replaces it.
+        return { entry: undefined, stored: true };
+      }
     }
     if (record === undefined) return { entry: undefined, stored: false };
     return { entry: this.#live(key, record), stored: true };
@@ -242,7 +263,17 @@ export class InboundSessions {
         this.#prefetched.set(key, null);
         chunk.push(k);
       }
-      for (const r of await this.#ctx.store.getInboundGroupSessions(chunk)) {
+      let records: InboundGroupSessionRecord[];
+      try {
+        records = await this.#ctx.store.getInboundGroupSessions(chunk);
+      } catch (e) {
+        if (!isDamagedRecord(e)) throw e;
+        // One damaged record fails the whole read: these are read one by one instead (`#load`),
+        // so that only the damaged one's events fail.
+        for (const k of chunk) this.#prefetched.delete(cacheKey(k.roomId, k.sessionId));
+        continue;
+      }
+      for (const r of records) {
         const key = cacheKey(r.roomId, r.sessionId);
         // Only what was asked for (a store answering more must not fill memory).
         if (wanted.has(key) && this.#prefetched.get(key) === null) {
@@ -252,6 +283,24 @@ export class InboundSessions {
       }
     }
     return found;
+  }
+
+  #noteDamaged(key: string, roomId: string, sessionId: string): void {
+    if (this.#damagedSeen.has(key) || this.#damagedSeen.size >= MAX_DAMAGED_INBOUND_SESSIONS) return;
+    this.#damagedSeen.add(key);
+    this.#damaged.push({ roomId, sessionId });
+  }
+
+  /** Whether the stored record of this session was found damaged (see `#damagedSeen`). */
+  isDamaged(roomId: string, sessionId: string): boolean {
+    return this.#damagedSeen.has(cacheKey(roomId, sessionId));
+  }
+
+  /** The damaged records found since the last call (each once), for the sync result. */
+  takeDamaged(): RoomSessionKey[] {
+    const out = this.#damaged;
+    this.#damaged = [];
+    return out;
   }
 
   /** Forgets what `prefetch` read and the step did not use (the step ended, saved or not). */

@@ -50,6 +50,7 @@ export async function receiveSyncChanges(
     refusedSecrets: [],
     roomKeyBundles: [],
     damagedOlmSessions: [],
+    damagedInboundSessions: [],
   };
   const toDevice: unknown = changes.toDevice;
   const events = Array.isArray(toDevice) ? toDevice : [];
@@ -67,6 +68,7 @@ export async function receiveSyncChanges(
   if (changes.nextBatch !== undefined) ctx.tx.nextBatch = changes.nextBatch;
   // Found in this step or in steps since the last sync (encrypting, claiming).
   result.damagedOlmSessions.push(...p.olm.takeDamaged());
+  result.damagedInboundSessions.push(...p.inbound.takeDamaged());
   return result;
 }
 

@@ -3,6 +3,7 @@
  * keys, withheld notices and key requests. Everything else passes through to the caller.
  */
 
+import type { RoomSessionKey } from "../../store/records.ts";
 import { isRecord } from "../../wire/json.ts";
 import type { UndecryptableRoomEvent } from "../decryption/redecrypt.ts";
 import type { DecryptedRoomEvent } from "../decryption/room-events.ts";
@@ -67,6 +68,12 @@ export interface SyncChangesResult {
    * gets a new session as for any session we lack. At most `MAX_DAMAGED_REPORTS` a sync.
    */
   readonly damagedOlmSessions: DamagedOlmSession[];
+  /**
+   * Inbound Megolm session records found damaged in the store since the last sync (each once):
+   * to log (IDs only). Read as absent: their events fail as `UNKNOWN_SESSION` (retried, the key
+   * asked for) until a good copy replaces the row.
+   */
+  readonly damagedInboundSessions: RoomSessionKey[];
 }
 
 /** Never handed to the application: key material stays inside the machine. */
