@@ -426,6 +426,45 @@ export class StoreCipher {
     }
   }
 
+  /**
+   * The passphrase header `header` re-wrapped under `newPassphrase` with a fresh salt (the same
+   * KDF and iteration policy as `create`, off the calling thread); the store key is unchanged, so
+   * nothing sealed under it needs re-encrypting. Checks everything before returning (the caller
+   * writes the result in one go): an empty new passphrase is `StoreError("BAD_OPTION")`, a header
+   * of another kind `KEY_KIND_MISMATCH`, a wrong `oldPassphrase` `WRONG_KEY`.
+   */
+  static async changePassphrase(
+    header: unknown,
+    oldPassphrase: string,
+    newPassphrase: string,
+    iterations: number = STORE_KDF_ITERATIONS,
+  ): Promise<StoreKeyHeader> {
+    if (newPassphrase === "") {
+      throw new StoreError("BAD_OPTION", "the new store passphrase is empty; give a passphrase");
+    }
+    const h = parseHeader(header);
+    if (h.kind !== "passphrase") {
+      throw new StoreKeyError(
+        "KEY_KIND_MISMATCH",
+        `this store is protected by ${KIND_NAMES[h.kind]}, not a passphrase; it has no passphrase to change`,
+      );
+    }
+    const rounds = checkIterations(iterations);
+    const old: KeyProtection = { kind: "passphrase", passphrase: oldPassphrase };
+    const storeKey = await unwrapStoreKey(old, h.wrappedKey, decodeKey(h.salt, SALT_LENGTH), h.iterations);
+    if (storeKey === undefined || storeKey.length !== STORE_KEY_LENGTH) {
+      throw new StoreKeyError("WRONG_KEY", WRONG_KEY_MESSAGES.passphrase);
+    }
+    try {
+      const salt = randomBytes(SALT_LENGTH);
+      const fresh: KeyProtection = { kind: "passphrase", passphrase: newPassphrase };
+      const wrappedKey = await wrapStoreKey(fresh, storeKey, salt, rounds);
+      return { version: 1, kind: "passphrase", salt: encodeBase64(salt), iterations: rounds, wrappedKey };
+    } finally {
+      wipe(storeKey);
+    }
+  }
+
   /** Seals a JSON value; `ad` names where it will be stored (it must be given again to open it). */
   encrypt(value: Sealable, ad: string): string {
     const plain = utf8Encode(JSON.stringify(value));

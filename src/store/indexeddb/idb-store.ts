@@ -75,7 +75,7 @@ import {
 } from "./lease.ts";
 import { requestToPromise } from "./ordered.ts";
 import { readRivals } from "./rivals.ts";
-import { openStoreCipher } from "./store-key.ts";
+import { changeStorePassphrase, openStoreCipher } from "./store-key.ts";
 import { IDB_SCHEMA_VERSION, IDB_STORE_NAMES, upgradeIdb } from "./upgrades.ts";
 
 export const DEFAULT_IDB_NAME = "keyroom-crypto";
@@ -710,6 +710,29 @@ export class IndexedDbCryptoStore implements CryptoStore {
     if (leased) meta.put(true, RAISED_KEY);
     else meta.delete(RAISED_KEY);
     return generation + 1;
+  }
+
+  /**
+   * Changes the passphrase of a passphrase-protected store (see `SqliteCryptoStore.changePassphrase`;
+   * `store-key.ts`): one header write, records untouched. Runs under this context's lease, or takes
+   * the lock for its one transaction; another context holding it is `StoreLockedError("STALE")`.
+   */
+  async changePassphrase(
+    oldPassphrase: string,
+    newPassphrase: string,
+    options: { readonly kdfIterations?: number } = {},
+  ): Promise<void> {
+    const db = this.#d();
+    const where = `IndexedDB database "${this.#name}"`;
+    const lock = this.#lock.held ? undefined : this.#lock.sibling();
+    if (lock !== undefined && !(await lock.tryTake())) throw new StoreLockedError(where, { code: "STALE" });
+    try {
+      await changeStorePassphrase(db, where, oldPassphrase, newPassphrase, options.kdfIterations);
+    } catch (e) {
+      throw idbError(e, `changing the passphrase of ${where} (nothing was changed)`);
+    } finally {
+      await lock?.release();
+    }
   }
 
   /**

@@ -8,7 +8,7 @@
 import type { IDBPDatabase } from "idb";
 import { generateNonExtractableKey, webCryptoAvailable } from "../../crypto/primitives/symmetric.ts";
 import { type KeyProtection, StoreCipher } from "../cipher/store-cipher.ts";
-import { StoreKeyError } from "../errors.ts";
+import { StoreKeyError, StoreLockedError } from "../errors.ts";
 import type { StoreIdentity } from "../records.ts";
 
 /** Where the wrapping `CryptoKey` of a `"webcrypto"` store lives in the `meta` object store. */
@@ -79,4 +79,30 @@ export async function openStoreCipher(
     return StoreCipher.unlock(header, { kind: "webcrypto", key: wrapper });
   }
   return StoreCipher.unlock(header, { kind: "none" });
+}
+
+/**
+ * Re-wraps the store key of the passphrase-protected store in `db` under `newPassphrase`
+ * (`StoreCipher.changePassphrase`: every check happens before the write), then writes the new
+ * header in one `meta` transaction that first checks the header is still the one read: it is the
+ * only write, so the store opens afterwards with exactly one of the two passphrases. The caller
+ * holds the lease. A header changed in between (another context) is `StoreLockedError("STALE")`.
+ */
+export async function changeStorePassphrase(
+  db: IDBPDatabase<unknown>,
+  location: string,
+  oldPassphrase: string,
+  newPassphrase: string,
+  iterations: number | undefined,
+): Promise<void> {
+  const before: unknown = await db.get("meta", "store_key");
+  const header = await StoreCipher.changePassphrase(before, oldPassphrase, newPassphrase, iterations);
+  const tx = db.transaction("meta", "readwrite", { durability: "strict" });
+  const current: unknown = await tx.store.get("store_key");
+  if (JSON.stringify(current) !== JSON.stringify(before)) {
+    tx.abort();
+    await tx.done.catch(() => {});
+    throw new StoreLockedError(location, { code: "STALE" });
+  }
+  await Promise.all([tx.store.put(header, "store_key"), tx.done]);
 }

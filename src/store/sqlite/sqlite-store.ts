@@ -449,6 +449,50 @@ export class SqliteCryptoStore implements CryptoStore {
   }
 
   /**
+   * Changes the passphrase of a passphrase-protected store: the same store key, wrapped under a key
+   * derived from `newPassphrase` with a fresh salt (PBKDF2 as at creation, `kdfIterations` or
+   * `STORE_KDF_ITERATIONS`), written as one header row in one synced transaction, so a crash leaves
+   * exactly one of the two passphrases working. Records are not re-encrypted. Refused before
+   * anything is written: an empty new passphrase (`StoreError("BAD_OPTION")`), a wrong old one
+   * (`WRONG_KEY`), a store made with a key or key file (`KEY_KIND_MISMATCH`). The write is fenced
+   * like a save: under this instance's lease, or taking the lease for its transaction; another
+   * instance holding it, or a save elsewhere since this one's view, is `StoreLockedError("STALE")`.
+   */
+  async changePassphrase(
+    oldPassphrase: string,
+    newPassphrase: string,
+    options: { readonly kdfIterations?: number } = {},
+  ): Promise<void> {
+    const st = this.#s();
+    try {
+      const before = st.meta("store_key");
+      const header = await StoreCipher.changePassphrase(
+        parseJson(before, "store key header"),
+        oldPassphrase,
+        newPassphrase,
+        options.kdfIterations,
+      );
+      this.#s();
+      if (!this.#synced) {
+        this.#db.pragma("synchronous = FULL");
+        this.#synced = true;
+      }
+      const fenced = this.#db
+        .transaction(() => {
+          const fence = this.#lease.fence();
+          // Changed by another instance since it was read (its fence moved the generation too).
+          if (st.meta("store_key") !== before) throw new StoreLockedError(this.path, { code: "STALE" });
+          st.setMeta("store_key", JSON.stringify(header));
+          return fence;
+        })
+        .immediate();
+      this.#lease.committed(fenced);
+    } catch (e) {
+      throw typed(e, "changing the crypto store's passphrase failed; nothing was changed");
+    }
+  }
+
+  /**
    * Lease writes need not reach the disk before returning (a power loss ends every holder anyway,
    * and the generation only matters to processes of the same boot): no disk sync per unit of work.
    */
