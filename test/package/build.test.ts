@@ -141,11 +141,11 @@ const kb = (n: number): string => (n / 1024).toFixed(1);
 
 /**
  * Every script of the Vite or the webpack app, each file gzipped: guards against growth, about 2 KB
- * above the larger of the two today (docs/browser.md, "Size", 7 December 2026, night: webpack
- * 163.7, Vite 153.0; an encrypted session loads 130.7 and 123.9 of them). esbuild's split bundle has its own budgets
- * (browser-bundle.test.ts).
+ * above the larger of the two today (docs/browser.md, "Size", 8 December 2026: webpack 175.8, Vite
+ * 164.9; 163.7 and 153.0 on 7 December, before that day's review work). esbuild's split bundle has
+ * its own budgets (browser-bundle.test.ts).
  */
-const BUNDLER_TOTAL_BUDGET_GZIP = 165.5 * 1024;
+const BUNDLER_TOTAL_BUDGET_GZIP = 177.5 * 1024;
 
 test("Vite and webpack bundle the published package for the browser with no configuration; each app runs E2EE in Chromium", {
   skip: skipReasonForBundlers(),
