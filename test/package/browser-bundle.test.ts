@@ -15,9 +15,9 @@ import {
  * Client + E2EE + IndexedDB store, code-split as Vite and webpack do by default (esbuild with
  * `splitting`), minified, each chunk gzipped: guards against growth, about 1.3–1.5 KB above today's
  * figures (docs/browser.md, "Size": 71.5 initial, 146.2 with the engine, 177.7 total, 169.1 in one
- * file, 8 December 2026, after that day's review work — room summaries, unread counts and presence,
+ * file, 7 December 2026, afternoon, after that review work — room summaries, unread counts and presence,
  * thumbnails, typed IndexedDB errors, in-room verification sessions, re-shares after a new Olm
- * session — added 5.9–13.0 KB; 65.6 / 134.4 / 165.0 / 156.1 on 7 December).
+ * session — added 5.9–13.0 KB; 65.6 / 134.4 / 165.0 / 156.1 before it).
  * - initial: what the page loads with the entry (client, sync, rooms, IndexedDB stores, the
  *   primitives the stores and attachments use);
  * - session: plus the E2EE engine, loaded when a client with `encryption` logs in or restores;
