@@ -8,8 +8,8 @@ import { describe, it } from "node:test";
 import type { RefusedSecret } from "../../e2ee/secret-storage/index.ts";
 import { BACKUP_SECRET } from "../../e2ee/secret-storage/names.ts";
 import type { Clock } from "../clock.ts";
-import type { SyncCryptoChanges } from "../sync/hooks.ts";
-import { BACKUP_RECHECK_INTERVAL_MS, SyncProcessing, type SyncProcessingParts } from "./sync-processing.ts";
+import { syncProcessingHarness } from "../test-support/sync-processing.ts";
+import { BACKUP_RECHECK_INTERVAL_MS } from "./sync-processing.ts";
 
 function harness() {
   let now = 1_000_000;
@@ -18,65 +18,20 @@ function harness() {
   let failing = false;
   const warnings: string[] = [];
   const clock: Clock = { now: () => now, random: () => 0, sleep: async () => {} };
-  const noop = () => {};
-  const parts = {
-    machine: {
-      userId: "@me:hs",
-      hasOutdatedUsers: () => false,
-      receiveSyncChanges: async () => ({
-        toDevice: [],
-        failures: [],
-        roomKeys: [],
-        redecrypted: [],
-        withheldSessions: [],
-        withheldEvents: [],
-        heldKeyRequests: [],
-        secrets: [],
-        refusedSecrets: refusals,
-        roomKeyBundles: [],
-        damagedOlmSessions: [],
-        damagedInboundSessions: [],
-      }),
+  const { sync, changes } = syncProcessingHarness({
+    result: () => ({ refusedSecrets: refusals }),
+    warn: (_o, msg) => void warnings.push(msg ?? ""),
+    clock,
+    checkVersion: async () => {
+      checks++;
+      if (failing) throw new Error("offline");
     },
-    host: {
-      clock,
-      rooms: () => [],
-      getRoom: () => undefined,
-      emitKeyRequest: noop,
-      logger: {
-        debug: noop,
-        info: noop,
-        error: noop,
-        warn: (_o: unknown, msg?: string) => void warnings.push(msg ?? ""),
-      },
-    },
-    store: {},
-    rooms: {},
-    loop: { run: async () => {} },
-    backup: {
-      schedule: noop,
-      checkVersion: async () => {
-        checks++;
-        if (failing) throw new Error("offline");
-      },
-    },
-    historySharing: { retryDue: false },
-  } as unknown as SyncProcessingParts;
-  const sync = new SyncProcessing(parts);
+  });
   let batch = 0;
   /** One sync response whose to-device messages were refused as `refused`. */
   const respond = async (refused: RefusedSecret[]) => {
     refusals = refused;
-    const changes: SyncCryptoChanges = {
-      nextBatch: `s${++batch}`,
-      toDeviceEvents: [],
-      deviceLists: { changed: [], left: [] },
-      oneTimeKeyCounts: {},
-      unusedFallbackKeyTypes: [],
-      changedMemberships: [],
-      encryptedSenders: [],
-    };
-    await sync.processChanges(changes);
+    await sync.processChanges(changes(++batch));
     await sync.afterEvents();
   };
   return {

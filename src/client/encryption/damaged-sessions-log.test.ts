@@ -3,61 +3,19 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { DamagedOlmSession } from "../../e2ee/olm-sessions/sessions.ts";
-import type { SyncCryptoChanges } from "../sync/hooks.ts";
-import { SyncProcessing, type SyncProcessingParts } from "./sync-processing.ts";
+import { syncProcessingHarness } from "../test-support/sync-processing.ts";
 
 describe("a damaged session record reported by the engine", () => {
   it("is logged once as a warning with the table and IDs (Olm, inbound Megolm)", async () => {
     const damaged: DamagedOlmSession[] = [{ senderKey: "CURVEKEY", sessionId: "SESSIONID" }];
     const damagedInbound = [{ roomId: "!r:hs", sessionId: "MEGOLMID" }];
     const warnings: { fields: unknown; msg: string }[] = [];
-    const noop = () => {};
-    const parts = {
-      machine: {
-        userId: "@me:hs",
-        hasOutdatedUsers: () => false,
-        receiveSyncChanges: async () => ({
-          toDevice: [],
-          failures: [],
-          roomKeys: [],
-          redecrypted: [],
-          withheldSessions: [],
-          withheldEvents: [],
-          heldKeyRequests: [],
-          secrets: [],
-          refusedSecrets: [],
-          roomKeyBundles: [],
-          damagedOlmSessions: damaged.splice(0),
-          damagedInboundSessions: damagedInbound.splice(0),
-        }),
-      },
-      host: {
-        clock: { now: () => 0, random: () => 0, sleep: async () => {} },
-        rooms: () => [],
-        getRoom: () => undefined,
-        emitKeyRequest: noop,
-        logger: {
-          debug: noop,
-          info: noop,
-          error: noop,
-          warn: (fields: unknown, msg?: string) => void warnings.push({ fields, msg: msg ?? "" }),
-        },
-      },
-      store: {},
-      rooms: {},
-      loop: { run: async () => {} },
-      backup: { schedule: noop, checkVersion: async () => {} },
-      historySharing: { retryDue: false },
-    } as unknown as SyncProcessingParts;
-    const sync = new SyncProcessing(parts);
-    const changes = (n: number): SyncCryptoChanges => ({
-      nextBatch: `s${n}`,
-      toDeviceEvents: [],
-      deviceLists: { changed: [], left: [] },
-      oneTimeKeyCounts: {},
-      unusedFallbackKeyTypes: [],
-      changedMemberships: [],
-      encryptedSenders: [],
+    const { sync, changes } = syncProcessingHarness({
+      result: () => ({
+        damagedOlmSessions: damaged.splice(0),
+        damagedInboundSessions: damagedInbound.splice(0),
+      }),
+      warn: (fields, msg) => void warnings.push({ fields, msg: msg ?? "" }),
     });
     await sync.processChanges(changes(1));
     await sync.processChanges(changes(2));
