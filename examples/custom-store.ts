@@ -67,8 +67,8 @@ export class LoggingCryptoStore implements CryptoStore {
   loadAccount() {
     return this.inner.loadAccount();
   }
-  getOlmSessions(senderKey: string): Promise<OlmSessionRecord[]> {
-    return this.inner.getOlmSessions(senderKey);
+  getOlmSessions(senderKey: string, unreadable?: string[]): Promise<OlmSessionRecord[]> {
+    return this.inner.getOlmSessions(senderKey, unreadable);
   }
   getInboundGroupSession(roomId: string, sessionId: string) {
     return this.inner.getInboundGroupSession(roomId, sessionId);
