@@ -60,7 +60,7 @@ const result = spawnSync(
     "--import",
     "tsx",
     "--import",
-    "./test/support/fast-check-seed.ts",
+    new URL("../test/support/fast-check-seed.mjs", import.meta.url).href,
     "--test",
     "--test-concurrency=2",
     "--test-reporter=spec",
