@@ -1,6 +1,7 @@
 // A `SyncProcessing` (the client's E2EE step of each sync) over a stub engine whose sync result the
 // test chooses, for tests of what the client does with that result (logs, re-checks).
 import type { SyncChangesResult } from "../../e2ee/index.ts";
+import { emptySyncChangesResult } from "../../e2ee/sync/changes.ts";
 import type { Clock } from "../clock.ts";
 import { SyncProcessing, type SyncProcessingParts } from "../encryption/sync-processing.ts";
 import type { SyncCryptoChanges } from "../sync/hooks.ts";
@@ -24,18 +25,7 @@ export function syncProcessingHarness(opts: SyncProcessingHarnessOptions): {
       userId: "@me:hs",
       hasOutdatedUsers: () => false,
       receiveSyncChanges: async (): Promise<SyncChangesResult> => ({
-        toDevice: [],
-        failures: [],
-        roomKeys: [],
-        redecrypted: [],
-        withheldSessions: [],
-        withheldEvents: [],
-        heldKeyRequests: [],
-        secrets: [],
-        refusedSecrets: [],
-        roomKeyBundles: [],
-        damagedOlmSessions: [],
-        damagedInboundSessions: [],
+        ...emptySyncChangesResult(),
         ...opts.result(),
       }),
     },

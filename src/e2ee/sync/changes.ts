@@ -38,19 +38,9 @@ export async function receiveSyncChanges(
   }
 
   const result: SyncChangesResult = {
-    toDevice: [],
-    failures: [],
-    roomKeys: [],
-    redecrypted: [],
-    withheldSessions: [],
-    withheldEvents: [],
-    heldKeyRequests: [],
+    ...emptySyncChangesResult(),
     // Backup keys refused earlier and released since, as no version is known to be current here.
     secrets: p.secrets.takeReleasedBackupKeys(),
-    refusedSecrets: [],
-    roomKeyBundles: [],
-    damagedOlmSessions: [],
-    damagedInboundSessions: [],
   };
   const toDevice: unknown = changes.toDevice;
   const events = Array.isArray(toDevice) ? toDevice : [];
@@ -75,4 +65,22 @@ export async function receiveSyncChanges(
 /** The IDs in a list from sync; anything else (not a list, non-IDs in it) counts for nothing. */
 function idsIn(value: unknown): string[] {
   return Array.isArray(value) ? value.filter(isId) : [];
+}
+
+/** A sync step's result with nothing in it. */
+export function emptySyncChangesResult(): SyncChangesResult {
+  return {
+    toDevice: [],
+    failures: [],
+    roomKeys: [],
+    redecrypted: [],
+    withheldSessions: [],
+    withheldEvents: [],
+    heldKeyRequests: [],
+    secrets: [],
+    refusedSecrets: [],
+    roomKeyBundles: [],
+    damagedOlmSessions: [],
+    damagedInboundSessions: [],
+  };
 }
