@@ -75,7 +75,10 @@ export class RoomSettings {
     if (stored === undefined) this.#ctx.tx.roomSettings.push(merged);
     return resolveSettings(
       {
-        ...roomSettingsOf(merged),
+        algorithm: merged.algorithm,
+        rotationPeriodMs: merged.rotationPeriodMs,
+        rotationPeriodMessages: merged.rotationPeriodMessages,
+        verifyDevices: merged.verifyDevices,
         historyVisibility: settings.historyVisibility,
         onlyVerifiedDevices: settings.onlyVerifiedDevices,
         // What the caller passes now wins over what the user recorded for the room.

@@ -51,6 +51,30 @@ describe("room encryption settings from a hostile state event", () => {
       MEGOLM_ALGORITHM,
     );
   });
+
+  it("takes each field from what is passed, else from what was recorded, and leaves out what neither gives", () => {
+    const stored: RoomSettingsRecord = {
+      roomId: "!r:x",
+      algorithm: MEGOLM_ALGORITHM,
+      rotationPeriodMs: MIN_ROTATION_PERIOD_MS,
+      shareWith: "verified",
+    };
+    assert.deepEqual(mergeRoomSettings("!r:x", stored, { rotationPeriodMessages: 5, verifyDevices: false }), {
+      roomId: "!r:x",
+      algorithm: MEGOLM_ALGORITHM,
+      rotationPeriodMs: MIN_ROTATION_PERIOD_MS,
+      rotationPeriodMessages: 5,
+      verifyDevices: false,
+      shareWith: "verified",
+    });
+    assert.deepEqual(mergeRoomSettings("!r:x", stored, { shareWith: "all", senderRequirement: "refuse" }), {
+      ...stored,
+      shareWith: "all",
+      senderRequirement: "refuse",
+    });
+    // No key with an undefined value: stores compare and serialise the record as it is.
+    assert.deepEqual(Object.keys(mergeRoomSettings("!r:x", undefined, {})), ["roomId", "algorithm"]);
+  });
 });
 
 describe("room settings from the app", () => {

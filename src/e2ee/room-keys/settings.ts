@@ -97,10 +97,6 @@ export function recipientsOf(members: readonly RoomMember[], visibility: History
   return [...users];
 }
 
-function defined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
 /**
  * What we recorded for a room, updated by what the caller passes now. The algorithm never changes
  * once recorded: a server (or a forged state event) cannot turn a room's encryption down.
@@ -117,25 +113,20 @@ export function mergeRoomSettings(
   if (algorithm !== MEGOLM_ALGORITHM) {
     throw new E2eeError("UNSUPPORTED_ALGORITHM", "the room uses an encryption algorithm we do not support");
   }
-  const { rotationPeriodMs, rotationPeriodMessages, verifyDevices, shareWith, senderRequirement } = passed;
-  return {
-    roomId,
-    algorithm,
-    ...defined({
-      rotationPeriodMs: stored?.rotationPeriodMs,
-      rotationPeriodMessages: stored?.rotationPeriodMessages,
-      verifyDevices: stored?.verifyDevices,
-      shareWith: stored?.shareWith,
-      senderRequirement: stored?.senderRequirement,
-    }),
-    ...defined({
-      rotationPeriodMs,
-      rotationPeriodMessages: rotationPeriodMessages,
-      verifyDevices,
-      shareWith,
-      senderRequirement,
-    }),
-  };
+  // Field by field, what is passed now over what was recorded; a field neither gives stays absent.
+  // (Written out: this runs on every send, and a generic copy over `Object.entries` was a tenth of it.)
+  const record: { -readonly [K in keyof RoomSettingsRecord]: RoomSettingsRecord[K] } = { roomId, algorithm };
+  const rotationPeriodMs = passed.rotationPeriodMs ?? stored?.rotationPeriodMs;
+  if (rotationPeriodMs !== undefined) record.rotationPeriodMs = rotationPeriodMs;
+  const rotationPeriodMessages = passed.rotationPeriodMessages ?? stored?.rotationPeriodMessages;
+  if (rotationPeriodMessages !== undefined) record.rotationPeriodMessages = rotationPeriodMessages;
+  const verifyDevices = passed.verifyDevices ?? stored?.verifyDevices;
+  if (verifyDevices !== undefined) record.verifyDevices = verifyDevices;
+  const shareWith = passed.shareWith ?? stored?.shareWith;
+  if (shareWith !== undefined) record.shareWith = shareWith;
+  const senderRequirement = passed.senderRequirement ?? stored?.senderRequirement;
+  if (senderRequirement !== undefined) record.senderRequirement = senderRequirement;
+  return record;
 }
 
 /** A room's recorded settings, as the machine's callers name them. */
