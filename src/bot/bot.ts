@@ -41,6 +41,7 @@ import type {
   MemberChange,
   Middleware,
   ReactionContext,
+  ReactionOptions,
   WebhookRequest,
 } from "./options.ts";
 import { RoomMembership } from "./room-membership.ts";
@@ -138,8 +139,10 @@ export class Bot implements HandlerRegistry {
   onMessage(run: Handler<EventContext>): void {
     this.#handlers.add(this.#handlers.messages, run, undefined);
   }
-  onReaction(run: Handler<ReactionContext>): void {
-    this.#handlers.add(this.#handlers.reactions, run, undefined);
+  onReaction(run: Handler<ReactionContext>): void;
+  onReaction(opts: ReactionOptions, run: Handler<ReactionContext>): void;
+  onReaction(a: Handler<ReactionContext> | ReactionOptions, b?: Handler<ReactionContext>): void {
+    this.#handlers.addReaction(a, b, undefined);
   }
   onMember(run: (change: MemberChange) => unknown | Promise<unknown>): void {
     this.#handlers.add(this.#handlers.members, run, undefined);
@@ -162,7 +165,8 @@ export class Bot implements HandlerRegistry {
       hears: (pattern, run) => h.add(h.hears, { pattern, run }, scope),
       onMention: (run) => h.add(h.mentions, run, scope),
       onMessage: (run) => h.add(h.messages, run, scope),
-      onReaction: (run) => h.add(h.reactions, run, scope),
+      onReaction: (a: Handler<ReactionContext> | ReactionOptions, b?: Handler<ReactionContext>) =>
+        h.addReaction(a, b, scope),
       onMember: (run) => h.add(h.members, run, scope),
       schedule: (name, cron, run) =>
         this.scheduler.add(
@@ -328,6 +332,7 @@ export class Bot implements HandlerRegistry {
     this.#late.forgetRoom(roomId);
     this.#answers.forgetRoom(roomId);
     this.state.forgetRoom(roomId);
+    this.#dispatch.forgetRoom(roomId);
   }
 
   /** @internal For tests: how many entries each per-room collection holds. */
@@ -339,6 +344,7 @@ export class Bot implements HandlerRegistry {
       answers: this.#answers.size,
       queues: this.#queues.size,
       state: this.state.roomEntries,
+      reactionTargets: this.#dispatch.reactionTargets,
     };
   }
 

@@ -18,6 +18,7 @@ import type { Command, Handlers } from "./handlers.ts";
 import { type LateEvents, type Lateness, roughDuration } from "./late-events.ts";
 import type { LocalStore } from "./local-store.ts";
 import type { AccessLists, BotOptions } from "./options.ts";
+import { OwnEvents } from "./own-events.ts";
 import { RateLimiter } from "./rate-limit.ts";
 
 /** Longest message body the bot looks at for commands and patterns (longer ones are ignored). */
@@ -63,11 +64,24 @@ export class Dispatcher {
   readonly #host: DispatchHost;
   /** Commands per user (`BotOptions.rateLimit`; none by default). */
   readonly #rateLimiter: RateLimiter | undefined;
+  /** Which events are the bot's own (reactions to them, `ownMessagesOnly`). */
+  readonly #own: OwnEvents;
 
   constructor(host: DispatchHost, clock: Clock) {
     this.#host = host;
+    this.#own = new OwnEvents(host.client, host.logger);
     const { rateLimit } = host.options;
     this.#rateLimiter = rateLimit ? new RateLimiter(rateLimit, clock) : undefined;
+  }
+
+  /** A room the bot is no longer in: which of its events were the bot's goes. */
+  forgetRoom(roomId: string): void {
+    this.#own.forgetRoom(roomId);
+  }
+
+  /** Reaction targets remembered (room memory, for tests). */
+  get reactionTargets(): number {
+    return this.#own.size;
   }
 
   /** `lateness`: for an event that was not readable on arrival, how long its key took. */
@@ -75,7 +89,9 @@ export class Dispatcher {
     const h = this.#host;
     if (!h.isRunning()) return;
     if (ev.type === "m.room.member" && ev.stateKey !== undefined) return h.onMemberEvent(room, ev);
-    if (ev.sender === h.client.userId || ev.stateKey !== undefined) return;
+    if (ev.stateKey !== undefined) return;
+    this.#own.seen(ev.roomId, ev.eventId, ev.sender === h.client.userId);
+    if (ev.sender === h.client.userId) return;
     // Not decrypted yet: it comes again as `room.decrypted` when its key arrives.
     if (ev.encryption?.decrypted === false) return;
     if (h.local.isHandled(ev.eventId)) return;
@@ -283,6 +299,12 @@ export class Dispatcher {
     if (typeof rel !== "object" || rel === null || Array.isArray(rel)) return;
     const r = rel as { rel_type?: unknown; event_id?: unknown; key?: unknown };
     if (r.rel_type !== "m.annotation" || typeof r.event_id !== "string" || typeof r.key !== "string") return;
+    // Whose event it is, asked only when a handler cares (it may cost a request).
+    const toOwn = handlers.reactions.some((h) => h.handler.ownMessagesOnly)
+      ? await this.#own.isOwn(ev.roomId, r.event_id)
+      : false;
+    const reached = handlers.reactions.filter((h) => toOwn || !h.handler.ownMessagesOnly);
+    if (reached.length === 0) return;
     const ctx = Object.assign(
       new EventContext(client, ev, room, this.#host.owners.has(ev.sender), this.#host.gate),
       {
@@ -291,7 +313,7 @@ export class Dispatcher {
       },
     );
     await this.#guard(ctx, "reaction", async () => {
-      for (const { handler } of [...handlers.reactions]) await handler(ctx);
+      for (const { handler } of reached) await handler.run(ctx);
     });
   }
 }

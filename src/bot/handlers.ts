@@ -11,6 +11,7 @@ import type {
   MemberChange,
   Middleware,
   ReactionContext,
+  ReactionOptions,
   WebhookRequest,
 } from "./options.ts";
 
@@ -28,6 +29,11 @@ export interface Scoped<H> {
   handler: H;
   scope: string | undefined;
 }
+export interface Reaction {
+  run: Handler<ReactionContext>;
+  /** Only reactions to the bot's own events (`ReactionOptions.ownMessagesOnly`). */
+  ownMessagesOnly: boolean;
+}
 export interface Hear {
   pattern: RegExp;
   run: (ctx: EventContext, m: RegExpExecArray) => unknown;
@@ -41,7 +47,7 @@ export class Handlers {
   readonly hears: Scoped<Hear>[] = [];
   readonly mentions: Scoped<Handler<EventContext>>[] = [];
   readonly messages: Scoped<Handler<EventContext>>[] = [];
-  readonly reactions: Scoped<Handler<ReactionContext>>[] = [];
+  readonly reactions: Scoped<Reaction>[] = [];
   readonly members: Scoped<(c: MemberChange) => unknown>[] = [];
   readonly webhooks = new Map<string, Scoped<(r: WebhookRequest) => unknown>>();
   readonly middleware: Scoped<Middleware>[] = [];
@@ -53,6 +59,18 @@ export class Handlers {
   add<H>(list: Scoped<H>[], handler: H, scope: string | undefined): void {
     if (list.length >= MAX_HANDLERS) throw new RangeError(`at most ${MAX_HANDLERS} handlers of a kind`);
     list.push({ handler, scope });
+  }
+
+  /** `onReaction(run)` or `onReaction(opts, run)`. */
+  addReaction(
+    a: Handler<ReactionContext> | ReactionOptions,
+    b: Handler<ReactionContext> | undefined,
+    scope: string | undefined,
+  ): void {
+    const opts: ReactionOptions = typeof a === "function" ? {} : a;
+    const run = typeof a === "function" ? a : b;
+    if (typeof run !== "function") throw new TypeError("onReaction needs a handler");
+    this.add(this.reactions, { run, ownMessagesOnly: opts.ownMessagesOnly === true }, scope);
   }
 
   addCommand<A extends ArgSpecs>(

@@ -79,6 +79,8 @@ test("events of any shape: the bot's handlers get what they were promised, nothi
   bot.onReaction((ctx) =>
     check(typeof ctx.key === "string" && typeof ctx.targetEventId === "string", "reaction"),
   );
+  // Whose event a hostile target is gets asked of the (fake) server: no crash, no error.
+  bot.onReaction({ ownMessagesOnly: true }, (ctx) => check(typeof ctx.key === "string", "own reaction"));
   bot.onMember((c) => check(typeof c.userId === "string" && c.userId !== FAKE_BOT_USER, "member"));
   await bot.start();
   await f.feed({});

@@ -93,6 +93,15 @@ export interface CommandOptions<A extends ArgSpecs> {
   verifiedOnly?: boolean;
 }
 
+/** Which reactions an `onReaction` handler gets. */
+export interface ReactionOptions {
+  /**
+   * Only reactions to the bot's own messages (a poll, a confirmation it asked for), not to anyone
+   * else's (default false: every reaction the bot sees).
+   */
+  ownMessagesOnly?: boolean;
+}
+
 export interface ReactionContextExtra {
   /** The reaction key (usually an emoji). */
   key: string;
@@ -134,7 +143,9 @@ export interface HandlerRegistry {
   onMention(run: Handler<EventContext>): void;
   /** Every message that is not a command. */
   onMessage(run: Handler<EventContext>): void;
+  /** Reactions (with `ownMessagesOnly`, only those to the bot's own messages). */
   onReaction(run: Handler<ReactionContext>): void;
+  onReaction(opts: ReactionOptions, run: Handler<ReactionContext>): void;
   /** Membership changes of others in rooms the bot is in (e.g. a welcome on join). */
   onMember(run: (change: MemberChange) => unknown | Promise<unknown>): void;
   /** A cron job (`*\/5 * * * *`; six fields for seconds). `name` must be unique in the bot. */

@@ -74,6 +74,13 @@ export async function fakeBotClient(userId = FAKE_BOT_USER): Promise<FakeBotClie
   const syncAnswers: JsonObject[] = [];
   const json = (body: unknown) =>
     new Response(JSON.stringify(body), { status: 200, headers: { "content-type": "application/json" } });
+  const notFound = () =>
+    new Response(JSON.stringify({ errcode: "M_NOT_FOUND", error: "Event not found" }), {
+      status: 404,
+      headers: { "content-type": "application/json" },
+    });
+  /** The events the bot sent, by the event ID the fake server gave them. */
+  const sentIds = new Map<string, SentEvent>();
   const client = new MatrixClient({
     homeserverUrl: "http://fake.example",
     appserviceUser: true,
@@ -87,16 +94,27 @@ export async function fakeBotClient(userId = FAKE_BOT_USER): Promise<FakeBotClie
           txnId: decodeURIComponent(send[3] ?? ""),
           content: JSON.parse(String(init.body)) as JsonObject,
         });
-        return json({ event_id: `$sent${++sendCounter}` });
+        const eventId = `$sent${++sendCounter}`;
+        sentIds.set(eventId, sent.at(-1) as SentEvent);
+        return json({ event_id: eventId });
+      }
+      // An event the bot sent, as the server shows it (`onReaction({ ownMessagesOnly })` asks).
+      const one = /\/rooms\/([^/]+)\/event\/([^/]+)$/.exec(url.pathname);
+      if (one !== null && (init.method ?? "GET") === "GET") {
+        const s = sentIds.get(decodeURIComponent(one[2] ?? ""));
+        if (s === undefined || s.roomId !== decodeURIComponent(one[1] ?? "")) return notFound();
+        return json({
+          type: s.type,
+          event_id: decodeURIComponent(one[2] ?? ""),
+          room_id: s.roomId,
+          sender: userId,
+          origin_server_ts: sentNow(),
+          content: s.content,
+        });
       }
       if (url.pathname.endsWith("/sync")) return json({ next_batch: `b${++batch}`, ...syncAnswers.shift() });
       // No encryption: no room has m.room.encryption (asked before sending into a room not joined in sync).
-      if (/\/rooms\/[^/]+\/state\/m\.room\.encryption\/?$/.test(url.pathname)) {
-        return new Response(JSON.stringify({ errcode: "M_NOT_FOUND", error: "Event not found" }), {
-          status: 404,
-          headers: { "content-type": "application/json" },
-        });
-      }
+      if (/\/rooms\/[^/]+\/state\/m\.room\.encryption\/?$/.test(url.pathname)) return notFound();
       if (url.pathname.endsWith("/messages")) return json({ start: "p", chunk: [] });
       if (url.pathname.endsWith("/account/whoami")) return json({ user_id: userId, device_id: "FAKE" });
       if (/\/rooms\/[^/]+\/join$|\/join\/[^/]+$/.test(url.pathname)) {

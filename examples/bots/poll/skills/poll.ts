@@ -1,6 +1,6 @@
 // A poll counted from reactions: `!poll Lunch? | pizza | soup` posts the question with one number
-// emoji per option (the bot reacts with each, so voting is one tap); every reaction is a vote, a
-// user's latest one counts. `!results` edits the poll message with the tally and answers it.
+// emoji per option (the bot reacts with each, so voting is one tap); every reaction to the poll is
+// a vote, a user's latest one counts. `!results` edits the poll message with the tally and answers it.
 // Polls live in the room's account data (bot state per room).
 import { defineSkill, escapeMarkdown, StateError } from "keyroom/bot";
 
@@ -75,7 +75,9 @@ export default defineSkill({
       },
     );
 
-    api.onReaction(async (ctx) => {
+    // Only reactions to the bot's own messages: those to anyone else's are no vote, and do not
+    // reach the handler (nor cost a read of the room's state).
+    api.onReaction({ ownMessagesOnly: true }, async (ctx) => {
       const slot = ctx.roomState(polls);
       const poll = slot.get();
       const choice = KEYS.indexOf(ctx.key);
