@@ -91,6 +91,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       userId: machine.userId,
       setAccountData: (type, content) => host.setAccountData(type, content),
       defaultKeyCreated: (key) => this.#dehydrationKeysReplaced({ secretStorageKey: key }),
+      defaultKeyChanging: (keyId, key) => this.dehydration.defaultKeyChanging(keyId, key),
     });
     this.#loop = new OutgoingRequestLoop({
       machine,

@@ -40,8 +40,11 @@ interface Schedule {
   readonly abort: AbortController;
   /** The dehydration key it seals under (replaced by `keysReplaced`, zeroed by `stop()`). */
   key: Uint8Array;
-  /** The key was read from (or created in) secret storage, not passed by the caller. */
-  readonly fromSecretStorage: boolean;
+  /**
+   * The secret storage key the dehydration key is stored under (read from, or created in), which
+   * `defaultKeyChanging` and `keysReplaced` move; undefined for a key the caller passed.
+   */
+  storageKeyId: string | undefined;
   /** Counts `keysReplaced` uploads: a rotation that sees it change meanwhile uploads nothing. */
   epoch: number;
 }
@@ -53,8 +56,9 @@ export class DehydratedDevicesImpl {
   /** Counts `stop()` calls: a `start()` that sees it change while under way schedules nothing. */
   #generation = 0;
   /**
-   * The schedule's uploads (rotations, `keysReplaced`) one after the other: the lease lets
-   * this process's units overlap, and a rotation must not land after the device that replaced its key.
+   * The schedule's uploads (rotations, `keysReplaced`) and key writes (`defaultKeyChanging`) one
+   * after the other: the lease lets this process's units overlap, a rotation must not land after
+   * the device that replaced its key, and a key stored by one must not overwrite the other's.
    */
   #uploads: Promise<unknown> = Promise.resolve();
 
@@ -225,7 +229,7 @@ export class DehydratedDevicesImpl {
       const schedule: Schedule = {
         abort: new AbortController(),
         key,
-        fromSecretStorage: options.key === undefined,
+        storageKeyId: options.key === undefined ? options.secretStorageKey?.keyId : undefined,
         epoch: 0,
       };
       this.#schedule = schedule;
@@ -291,7 +295,7 @@ export class DehydratedDevicesImpl {
   }): Promise<void> {
     const schedule = this.#schedule;
     if (schedule === undefined) return;
-    const storageKey = schedule.fromSecretStorage ? change.secretStorageKey : undefined;
+    const storageKey = schedule.storageKeyId !== undefined ? change.secretStorageKey : undefined;
     // A key the caller keeps is not in secret storage: only a new signature calls for a new device.
     if (storageKey === undefined && change.identityReset !== true) return;
     schedule.epoch++;
@@ -316,6 +320,7 @@ export class DehydratedDevicesImpl {
         }
         schedule.key.fill(0);
         schedule.key = fresh;
+        schedule.storageKeyId = storageKey.keyId;
       }
       const sealKey = schedule.key.slice();
       try {
@@ -323,6 +328,25 @@ export class DehydratedDevicesImpl {
       } finally {
         sealKey.fill(0);
       }
+    });
+  }
+
+  async defaultKeyChanging(keyId: string, key: UnlockedSecretStorageKey | undefined): Promise<void> {
+    const schedule = this.#schedule;
+    if (schedule?.storageKeyId === undefined || schedule.storageKeyId === keyId) return;
+    if (key === undefined || key.keyId !== keyId) {
+      throw new SecretStorageError(
+        "BAD_ARGUMENT",
+        "dehydration runs with its key in secret storage: pass the opened key to setDefaultKey, so that it is stored under it too",
+      );
+    }
+    await this.#serial(async () => {
+      if (this.#schedule !== schedule || schedule.storageKeyId === keyId) return;
+      // The same key, its entries for other keys kept: the device on the server is sealed under it,
+      // and so are the devices of other logins' schedules that read it from secret storage.
+      const text = encodeBase64(schedule.key);
+      await this.#host.secretStorage.store(DEHYDRATION_SECRET_NAME, text, [key]);
+      if (this.#schedule === schedule) schedule.storageKeyId = keyId;
     });
   }
 

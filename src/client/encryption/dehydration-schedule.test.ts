@@ -23,8 +23,10 @@ interface Fake {
   wake(): void;
   /** Holds the next own-keys refresh open; the returned function lets it finish. */
   holdRefresh(): () => void;
-  /** Secret storage: the value of each secret, by name, and the key IDs it was stored for. */
-  readonly secrets: Map<string, { value: string; keyIds: string[] }>;
+  /** Holds the next secret storage write open (before it lands); the returned function lets it finish. */
+  holdStore(): () => void;
+  /** Secret storage: each secret, by name, as its value under each key ID it is stored for. */
+  readonly secrets: Map<string, Map<string, string>>;
   /** Makes the next secret storage write fail. */
   failStore: boolean;
 }
@@ -53,6 +55,14 @@ function fakeHost(): Fake {
       }),
   };
   let held: Promise<void> | undefined;
+  let heldStore: Promise<void> | undefined;
+  const hold = (): { promise: Promise<void>; release: () => void } => {
+    let release = () => {};
+    const promise = new Promise<void>((r) => {
+      release = r;
+    });
+    return { promise, release };
+  };
   const fake: Fake = {
     sealedUnder: [],
     uploads: 0,
@@ -63,11 +73,14 @@ function fakeHost(): Fake {
       for (const s of sleepers.splice(0)) s();
     },
     holdRefresh: () => {
-      let release = () => {};
-      held = new Promise<void>((r) => {
-        release = r;
-      });
-      return release;
+      const h = hold();
+      held = h.promise;
+      return h.release;
+    },
+    holdStore: () => {
+      const h = hold();
+      heldStore = h.promise;
+      return h.release;
     },
     host: {
       http: {
@@ -88,15 +101,25 @@ function fakeHost(): Fake {
       clock,
       secretStorage: {
         get: async (name: string, key: UnlockedSecretStorageKey) => {
-          const entry = fake.secrets.get(name);
-          if (entry === undefined || !entry.keyIds.includes(key.keyId)) {
+          const value = fake.secrets.get(name)?.get(key.keyId);
+          if (value === undefined)
             throw new SecretStorageError("SECRET_MISSING", "not stored under this key");
-          }
-          return entry.value;
+          return value;
         },
-        store: async (name: string, value: string, keys: readonly UnlockedSecretStorageKey[]) => {
+        store: async (
+          name: string,
+          value: string,
+          keys: readonly UnlockedSecretStorageKey[],
+          options: { replace?: boolean } = {},
+        ) => {
+          const h = heldStore;
+          heldStore = undefined;
+          await h;
           if (fake.failStore) throw new Error("account data upload failed");
-          fake.secrets.set(name, { value, keyIds: keys.map((k) => k.keyId) });
+          // As the real one: the entries of other keys are kept unless `replace`.
+          const entry = new Map(options.replace === true ? [] : fake.secrets.get(name));
+          for (const k of keys) entry.set(k.keyId, value);
+          fake.secrets.set(name, entry);
         },
       } as unknown as SecretStorage,
       refreshOwnKeys: async () => {
@@ -124,11 +147,13 @@ const KEY = new Uint8Array(32).fill(7);
 /** A secret storage key as the fake storage sees it (by ID only). */
 const storageKey = (keyId: string) => ({ keyId }) as unknown as UnlockedSecretStorageKey;
 
-/** The dehydration key stored in the fake secret storage, and the key IDs it is stored for. */
+/** The dehydration key stored in the fake secret storage (the same under each key), and the key IDs it is stored for. */
 function storedKey(fake: Fake): { key: Uint8Array; keyIds: string[] } {
   const entry = fake.secrets.get(DEHYDRATION_SECRET_NAME);
-  assert.ok(entry !== undefined, "a dehydration key is stored");
-  return { key: decodeBase64(entry.value), keyIds: entry.keyIds };
+  assert.ok(entry !== undefined && entry.size > 0, "a dehydration key is stored");
+  const values = new Set(entry.values());
+  assert.equal(values.size, 1, "the same key under every secret storage key");
+  return { key: decodeBase64([...values][0] as string), keyIds: [...entry.keys()].sort() };
 }
 
 describe("the dehydration schedule", () => {
@@ -246,5 +271,46 @@ describe("the dehydration schedule", () => {
     assert.equal(devices.running, false);
     assert.equal(fake.sleeping(), 0);
     assert.equal(fake.sealedUnder.length, 1);
+  });
+
+  it("defaultKeyChanging: the schedule's key is stored under the new default key too, and rotations seal under it", async () => {
+    const fake = fakeHost();
+    const devices = new DehydratedDevicesImpl(fake.host);
+    await devices.start({ secretStorageKey: storageKey("old"), rehydrate: false, periodMs: 60_000 });
+    const first = storedKey(fake).key;
+
+    await devices.defaultKeyChanging("new", storageKey("new"));
+    const after = storedKey(fake);
+    assert.deepEqual(after.keyIds, ["new", "old"], "a login opening the new default key reads it");
+    assert.deepEqual(after.key, first, "the key the device on the server is sealed under");
+    assert.equal(fake.sealedUnder.length, 1, "no new device needed");
+
+    fake.wake(); // the next rotation
+    await settle();
+    assert.deepEqual(fake.sealedUnder[1], first);
+    // Back to the old key, or to a third one without its opened key: it is the schedule's now.
+    await assert.rejects(
+      devices.defaultKeyChanging("old", undefined),
+      (e: unknown) => e instanceof SecretStorageError && e.code === "BAD_ARGUMENT",
+    );
+    devices.stop();
+  });
+
+  it("defaultKeyChanging without the opened key is refused only while the schedule's key is in secret storage under another key", async () => {
+    const fake = fakeHost();
+    const devices = new DehydratedDevicesImpl(fake.host);
+    await devices.start({ secretStorageKey: storageKey("old"), rehydrate: false, periodMs: 60_000 });
+    await assert.rejects(
+      devices.defaultKeyChanging("new", undefined),
+      (e: unknown) => e instanceof SecretStorageError && e.code === "BAD_ARGUMENT",
+    );
+    assert.deepEqual(storedKey(fake).keyIds, ["old"], "nothing stored");
+    await devices.defaultKeyChanging("old", undefined); // its own key
+    devices.stop();
+    await devices.defaultKeyChanging("new", undefined); // no schedule
+    await devices.start({ key: KEY, rehydrate: false, periodMs: 60_000 });
+    await devices.defaultKeyChanging("new", undefined); // a caller's key is not in secret storage
+    assert.deepEqual(storedKey(fake).keyIds, ["old"]);
+    devices.stop();
   });
 });

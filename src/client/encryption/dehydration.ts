@@ -94,6 +94,18 @@ export class DehydratedDevices {
     await this.#impl.value?.keysReplaced(change);
   }
 
+  /**
+   * Called by `secretStorage.setDefaultKey` before the default key becomes `keyId`; apps need not
+   * call it. While the schedule runs with its key from secret storage under another key, the
+   * dehydration key is stored under `key` too (the same key: the device on the server, and those
+   * of other logins that read it, stay sealed under it), so that a new login that opens the new
+   * default key rehydrates. Without the opened `key` it cannot be:
+   * `SecretStorageError("BAD_ARGUMENT")`, and the default key must stay as it is.
+   */
+  async defaultKeyChanging(keyId: string, key: UnlockedSecretStorageKey | undefined): Promise<void> {
+    await this.#impl.value?.defaultKeyChanging(keyId, key);
+  }
+
   /** Whether a rotation schedule runs (never before the code was loaded). */
   get running(): boolean {
     return this.#impl.value?.running ?? false;

@@ -308,8 +308,9 @@ export class RecoveryImpl {
     try {
       // Only the new key opens them: a key changed because it leaked must stop opening them.
       for (const [name, value] of values) await ss.store(name, value, [created.key], { replace: true });
-      // Last: until now the old default key (and its secrets) stayed in place.
-      await ss.setDefaultKey(created.keyId);
+      // Last: until now the old default key (and its secrets) stayed in place. The opened key: a
+      // dehydration schedule's key is stored under it too before it becomes the default.
+      await ss.setDefaultKey(created.key);
       // A running dehydration schedule moves to the new key (and self-signing key) at once.
       await this.#host.keysReplaced?.({ secretStorageKey: created.key, identityReset });
     } finally {

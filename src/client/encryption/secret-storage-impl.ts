@@ -124,8 +124,10 @@ export class SecretStorageImpl {
     return { keyId: created.keyId, recoveryKey: created.recoveryKey, key };
   }
 
-  async setDefaultKey(keyId: string): Promise<void> {
+  /** `beforeChange` runs once the key is found, before the pointer moves (its error leaves it). */
+  async setDefaultKey(keyId: string, beforeChange?: () => Promise<void>): Promise<void> {
     await this.describeKey(keyId); // KEY_MISSING / BAD_KEY_DESCRIPTION before anything changes
+    await beforeChange?.();
     await this.#host.setAccountData(DEFAULT_KEY_TYPE, buildDefaultKey(keyId));
   }
 

@@ -42,4 +42,9 @@ export interface SecretStorageHost {
   setAccountData(type: string, content: JsonObject): Promise<void>;
   /** After `createKey` made a new default key (dehydration moves to it). Never throws. */
   defaultKeyCreated?(key: UnlockedSecretStorageKey): Promise<void>;
+  /**
+   * Before `setDefaultKey` points the default at `keyId` (`key`: the opened key, when given): the
+   * dehydration key is stored under it too. Its error is thrown, and the default stays.
+   */
+  defaultKeyChanging?(keyId: string, key: UnlockedSecretStorageKey | undefined): Promise<void>;
 }

@@ -57,9 +57,19 @@ export class SecretStorage {
     return created;
   }
 
-  /** Points `m.secret_storage.default_key` at `keyId` (whose description must exist). */
-  async setDefaultKey(keyId: string): Promise<void> {
-    return (await this.#impl.get()).setDefaultKey(keyId);
+  /**
+   * Points `m.secret_storage.default_key` at a key, given by ID or opened (its description must
+   * exist). While dehydration runs with its key in secret storage, give the opened key: the
+   * dehydration key is stored under it too before the default moves, so a new login that opens
+   * the new default key rehydrates (`DehydratedDevices.defaultKeyChanging`). A key ID alone is then
+   * refused, `SecretStorageError("BAD_ARGUMENT")`, and the default stays as it was.
+   */
+  async setDefaultKey(key: string | UnlockedSecretStorageKey): Promise<void> {
+    const keyId = typeof key === "string" ? key : key.keyId;
+    const opened = typeof key === "string" ? undefined : key;
+    return (await this.#impl.get()).setDefaultKey(keyId, async () => {
+      await this.#host.defaultKeyChanging?.(keyId, opened);
+    });
   }
 
   /**

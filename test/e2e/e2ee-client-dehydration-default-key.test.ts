@@ -1,0 +1,72 @@
+// Dehydration while the default secret storage key moves. `secretStorage.setDefaultKey(keyId)`
+// left the dehydration key stored under the old key only while the schedule sealed on under it: a
+// new login that opened the new default key found no key, made one of its own and replaced the
+// device (the logins then replaced each other's). Now the opened key is given, and the schedule's
+// key is stored under it too before the default moves; a key ID alone is refused while dehydration
+// keeps its key in secret storage.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import type { MatrixClient } from "../../src/client/index.ts";
+import { SecretStorageError } from "../../src/crypto/secret-storage/index.ts";
+import type { UnlockedSecretStorageKey } from "../../src/e2ee/index.ts";
+import { devServerFixture, encryptedClient, newUser, type TestClient, uniq } from "./e2ee-client-helpers.ts";
+
+const fx = devServerFixture("keyroom-e2ee-dehydration-default-key-");
+
+async function user(prefix: string): Promise<TestClient> {
+  const t = await newUser(fx.hs, fx.dir, prefix);
+  fx.open.push(t.client);
+  return t;
+}
+
+/** Cross-signing and recovery set up; the opened default secret storage key. */
+async function withRecovery(client: MatrixClient): Promise<UnlockedSecretStorageKey> {
+  await client.bootstrapCrossSigning();
+  const { recoveryKey } = await client.crypto.recovery.enable();
+  return client.crypto.secretStorage.unlock({ recoveryKey });
+}
+
+/**
+ * A new login of `userId` that opens the default secret storage key with `recoveryKey` and reads
+ * the dehydration key there: the device on the server it opens, or undefined when there is none.
+ */
+async function rehydrateElsewhere(userId: string, recoveryKey: string): Promise<string | undefined> {
+  const other = encryptedClient(fx.hs, join(fx.dir, uniq("other")));
+  fx.open.push(other);
+  await other.login({ user: userId, password: "pw" });
+  const storageKey = await other.crypto.secretStorage.unlock({ recoveryKey });
+  const pickleKey = await other.crypto.dehydration.keyFromSecretStorage(storageKey);
+  return (await other.crypto.dehydration.rehydrate(pickleKey))?.deviceId;
+}
+
+const badArgument = (e: unknown) => e instanceof SecretStorageError && e.code === "BAD_ARGUMENT";
+
+describe("dehydration when the default secret storage key moves", () => {
+  it("after setDefaultKey(key) a new login that opens the new default key rehydrates the schedule's device", async () => {
+    const bob = await user("ddka");
+    const ss = bob.client.crypto.secretStorage;
+    const oldKey = await withRecovery(bob.client);
+    await bob.client.crypto.dehydration.start({ secretStorageKey: oldKey });
+    const other = await ss.createKey({ setDefault: false });
+
+    // The key ID alone: the dehydration key cannot be stored under it, and nothing changes.
+    await assert.rejects(ss.setDefaultKey(other.keyId), badArgument);
+    assert.equal(await ss.defaultKeyId(), oldKey.keyId);
+
+    await ss.setDefaultKey(other.key);
+    assert.equal(await ss.defaultKeyId(), other.keyId);
+    assert.equal(bob.client.crypto.dehydration.running, true, "the schedule goes on");
+    const found = await rehydrateElsewhere(bob.client.userId, other.recoveryKey);
+    assert.ok(found !== undefined, "the key under the new default key opens the device on the server");
+    // The old key still opens it too (setDefaultKey retires no key).
+    assert.deepEqual(
+      await bob.client.crypto.dehydration.keyFromSecretStorage(oldKey),
+      await bob.client.crypto.dehydration.keyFromSecretStorage(other.key),
+    );
+    bob.client.crypto.dehydration.stop();
+    // Without a schedule, the key ID alone is enough.
+    await ss.setDefaultKey(oldKey.keyId);
+    assert.equal(await ss.defaultKeyId(), oldKey.keyId);
+  });
+});
