@@ -38,6 +38,7 @@ import type {
   CommandOptions,
   Handler,
   HandlerRegistry,
+  HearsOptions,
   MemberChange,
   Middleware,
   ReactionContext,
@@ -49,6 +50,8 @@ import { RoomQueues } from "./room-queues.ts";
 import { type JobInfo, Scheduler } from "./scheduler.ts";
 import { BotState } from "./state.ts";
 import { type SasToCompare, verifyWithSas } from "./verify.ts";
+
+type HearsRun = (ctx: EventContext, match: RegExpExecArray) => unknown | Promise<unknown>;
 
 export class Bot implements HandlerRegistry {
   readonly client: MatrixClient;
@@ -127,11 +130,10 @@ export class Bot implements HandlerRegistry {
   ): void {
     this.#handlers.addCommand(name, opts, run, undefined);
   }
-  hears(
-    pattern: RegExp,
-    run: (ctx: EventContext, match: RegExpExecArray) => unknown | Promise<unknown>,
-  ): void {
-    this.#handlers.add(this.#handlers.hears, { pattern, run }, undefined);
+  hears(pattern: RegExp, run: HearsRun): void;
+  hears(pattern: RegExp, opts: HearsOptions, run: HearsRun): void;
+  hears(pattern: RegExp, a: HearsRun | HearsOptions, b?: HearsRun): void {
+    this.#handlers.addHears(pattern, a, b, undefined);
   }
   onMention(run: Handler<EventContext>): void {
     this.#handlers.add(this.#handlers.mentions, run, undefined);
@@ -162,7 +164,7 @@ export class Bot implements HandlerRegistry {
     const h = this.#handlers;
     return {
       command: (name, opts, run) => h.addCommand(name, opts, run, scope),
-      hears: (pattern, run) => h.add(h.hears, { pattern, run }, scope),
+      hears: (pattern: RegExp, a: HearsRun | HearsOptions, b?: HearsRun) => h.addHears(pattern, a, b, scope),
       onMention: (run) => h.add(h.mentions, run, scope),
       onMessage: (run) => h.add(h.messages, run, scope),
       onReaction: (a: Handler<ReactionContext> | ReactionOptions, b?: Handler<ReactionContext>) =>

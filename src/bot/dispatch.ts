@@ -167,7 +167,9 @@ export class Dispatcher {
     }
     const ctx = new EventContext(client, ev, room, isOwner, gate);
     await this.#guard(ctx, "message", async () => {
+      const msgtype = ev.content.msgtype;
       for (const { handler } of [...handlers.hears]) {
+        if (typeof msgtype !== "string" || !handler.msgtypes.has(msgtype)) continue;
         handler.pattern.lastIndex = 0;
         const match = handler.pattern.exec(body);
         if (match) await handler.run(ctx, match);
@@ -215,6 +217,15 @@ export class Dispatcher {
    * message whose `m.mentions` names the bot (a mention pill); its user ID always does.
    */
   #commandIn(room: Room, ev: RoomEvent, body: string): ReturnType<Handlers["commandIn"]> {
+    const invoked = this.#commandLine(room, ev, body);
+    // Of a msgtype the command answers (`m.text` by default): `/me !deploy` runs nothing.
+    const msgtype = ev.content.msgtype;
+    if (invoked === undefined || typeof msgtype !== "string" || !invoked[0].msgtypes.has(msgtype))
+      return undefined;
+    return invoked;
+  }
+
+  #commandLine(room: Room, ev: RoomEvent, body: string): ReturnType<Handlers["commandIn"]> {
     const { client, handlers } = this.#host;
     const direct = handlers.commandIn(body);
     if (direct !== undefined) return direct;

@@ -8,6 +8,7 @@ import type { CommandContext, EventContext } from "./context.ts";
 import type {
   CommandOptions,
   Handler,
+  HearsOptions,
   MemberChange,
   Middleware,
   ReactionContext,
@@ -24,6 +25,8 @@ export interface Command {
   opts: CommandOptions<ArgSpecs>;
   run: (ctx: CommandContext, args: Record<string, unknown>) => unknown;
   scope: string | undefined;
+  /** The msgtypes that may invoke it (`CommandOptions.msgtypes`). */
+  msgtypes: ReadonlySet<string>;
 }
 export interface Scoped<H> {
   handler: H;
@@ -37,6 +40,20 @@ export interface Reaction {
 export interface Hear {
   pattern: RegExp;
   run: (ctx: EventContext, m: RegExpExecArray) => unknown;
+  /** The msgtypes it is tried on (`HearsOptions.msgtypes`). */
+  msgtypes: ReadonlySet<string>;
+}
+
+/** The msgtypes commands and `hears` patterns answer unless told otherwise (maubot's choice too). */
+export const DEFAULT_COMMAND_MSGTYPES: readonly string[] = ["m.text"];
+
+/** A handler's `msgtypes` option as a set: default `m.text`; never `m.notice` (bots never answer one). */
+function msgtypeSet(list: readonly string[] | undefined, what: string): ReadonlySet<string> {
+  const types = list ?? DEFAULT_COMMAND_MSGTYPES;
+  if (types.length === 0 || types.some((t) => typeof t !== "string" || t === ""))
+    throw new RangeError(`${what}: msgtypes must name at least one msgtype`);
+  if (types.includes("m.notice")) throw new RangeError(`${what}: notices are never answered (m.notice)`);
+  return new Set(types);
 }
 
 export class Handlers {
@@ -59,6 +76,20 @@ export class Handlers {
   add<H>(list: Scoped<H>[], handler: H, scope: string | undefined): void {
     if (list.length >= MAX_HANDLERS) throw new RangeError(`at most ${MAX_HANDLERS} handlers of a kind`);
     list.push({ handler, scope });
+  }
+
+  /** `hears(pattern, run)` or `hears(pattern, opts, run)`. */
+  addHears(
+    pattern: RegExp,
+    a: Hear["run"] | HearsOptions,
+    b: Hear["run"] | undefined,
+    scope: string | undefined,
+  ): void {
+    const opts: HearsOptions = typeof a === "function" ? {} : a;
+    const run = typeof a === "function" ? a : b;
+    if (typeof run !== "function") throw new TypeError("hears needs a handler");
+    const msgtypes = msgtypeSet(opts.msgtypes, `hears ${pattern}`);
+    this.add(this.hears, { pattern, run, msgtypes }, scope);
   }
 
   /** `onReaction(run)` or `onReaction(opts, run)`. */
@@ -93,12 +124,14 @@ export class Handlers {
     const specs: ArgSpec<unknown>[] = Object.values(args as ArgSpecs);
     if (specs.slice(0, -1).some((s) => s.isRest))
       throw new RangeError(`command "${name}": only the last argument may take the rest`);
+    const msgtypes = msgtypeSet(opts.msgtypes, `command "${name}"`);
     this.#commands.set(key, {
       name: key,
       args,
       opts: opts as CommandOptions<ArgSpecs>,
       run: run as Command["run"],
       scope,
+      msgtypes,
     });
     for (const alias of aliases) this.#aliases.set(alias, key);
   }

@@ -91,6 +91,18 @@ export interface CommandOptions<A extends ArgSpecs> {
   ownerOnly?: boolean;
   /** Only senders whose device is verified (by the bot, or cross-signed by a user the bot verified). */
   verifiedOnly?: boolean;
+  /**
+   * The message types (`msgtype`) that may invoke it (default `["m.text"]`, as maubot's commands:
+   * `/me !deploy` is an emote about a command, not one). `m.notice` is never answered: listing it
+   * throws `RangeError`.
+   */
+  msgtypes?: readonly string[];
+}
+
+/** Which messages a `hears` pattern is tried on. */
+export interface HearsOptions {
+  /** As `CommandOptions.msgtypes`: default `["m.text"]`; `m.notice` throws `RangeError`. */
+  msgtypes?: readonly string[];
 }
 
 /** Which reactions an `onReaction` handler gets. */
@@ -134,9 +146,14 @@ export interface HandlerRegistry {
     opts: CommandOptions<A>,
     run: (ctx: CommandContext, args: ArgValues<A>) => unknown | Promise<unknown>,
   ): void;
-  /** Messages whose body matches `pattern`. */
+  /** `m.text` messages (or those of `opts.msgtypes`) whose body matches `pattern`. */
   hears(
     pattern: RegExp,
+    run: (ctx: EventContext, match: RegExpExecArray) => unknown | Promise<unknown>,
+  ): void;
+  hears(
+    pattern: RegExp,
+    opts: HearsOptions,
     run: (ctx: EventContext, match: RegExpExecArray) => unknown | Promise<unknown>,
   ): void;
   /** Messages that mention the bot (`m.mentions`, or its user ID in the body). */
