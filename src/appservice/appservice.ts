@@ -3,7 +3,7 @@
 // `as_token` with identity assertion and device masquerading, and whose sync data comes from the
 // homeserver's transactions (MSC2409/MSC4203 to-device, MSC3202 device lists and key counts)
 // instead of `/sync`. See docs/bots.md, "Appservice mode".
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -81,6 +81,26 @@ export interface AppserviceOptions {
   queryAlias?: (alias: string) => Promise<boolean>;
   /** A virtual user's share of a transaction was given up after `MAX_FEED_ATTEMPTS` failures. */
   onError?: (error: unknown, userId: string, txnId: string) => void;
+  /**
+   * The homeserver called the listener's `/_matrix/app/v1/ping` (it does when asked by a
+   * `pingHomeserver`, this appservice's or another process's with the same registration), with
+   * the ping's transaction ID if it had one.
+   */
+  onPing?: (transactionId: string | undefined) => void;
+}
+
+/** What `pingHomeserver` learnt. */
+export interface PingResult {
+  /** How long the homeserver's call to the appservice's `/ping` took, from the homeserver's side. */
+  durationMs: number;
+  /** The ping's transaction ID (the one given, or a fresh one). */
+  transactionId: string;
+  /**
+   * Whether this appservice's listener received the homeserver's call carrying that transaction
+   * ID: false when the endpoint is served elsewhere (no `listen()` here) or the registration's
+   * `url` reaches another process (an old instance still running, another program on the port).
+   */
+  relayed: boolean;
 }
 
 /** Where the transactions endpoint listens. */
@@ -191,6 +211,8 @@ export class Appservice {
   /** `listen()` was called (and has not failed): a second call is refused at once. */
   #listening = false;
   #senderUserId: string | undefined;
+  /** Transaction IDs of this appservice's pings under way → whether the listener received them. */
+  readonly #pings = new Map<string, boolean>();
   #feeds = 0;
   /** `start()` finished: the users of `dataDir` are back, transactions may be handled. */
   #ready = false;
@@ -283,6 +305,11 @@ export class Appservice {
           ),
         ...(this.#opts.queryUser ? { queryUser: this.#opts.queryUser } : {}),
         ...(this.#opts.queryAlias ? { queryAlias: this.#opts.queryAlias } : {}),
+        ping: (transactionId) => {
+          if (transactionId !== undefined && this.#pings.has(transactionId))
+            this.#pings.set(transactionId, true);
+          this.#opts.onPing?.(transactionId);
+        },
       },
     );
   }
@@ -506,21 +533,29 @@ export class Appservice {
   }
 
   /**
-   * Asks the homeserver to call this appservice's `/_matrix/app/v1/ping` (Matrix 1.7) and returns
-   * how long that took from the homeserver's side, in milliseconds: a check that the homeserver
-   * can reach the transactions endpoint (start it first) and that the two agree on the tokens.
-   * `transactionId` is passed through to the ping. Fails with `MatrixError`: `M_URL_NOT_SET`
-   * (400), `M_BAD_STATUS` (502, the endpoint answered an error, e.g. a wrong `hs_token`),
-   * `M_CONNECTION_FAILED` (502), `M_CONNECTION_TIMEOUT` (504), `M_FORBIDDEN` (403).
+   * Asks the homeserver to call this appservice's `/_matrix/app/v1/ping` (Matrix 1.7) with a
+   * transaction ID (`transactionId`, or a fresh one): a check that the homeserver can reach the
+   * endpoint (start it first) and that the two agree on the tokens. Returns how long the call took
+   * from the homeserver's side, and whether it reached this appservice's own listener (`relayed`,
+   * see `PingResult`). Fails with `MatrixError`: `M_URL_NOT_SET` (400), `M_BAD_STATUS` (502, the
+   * endpoint answered an error, e.g. a wrong `hs_token`), `M_CONNECTION_FAILED` (502),
+   * `M_CONNECTION_TIMEOUT` (504), `M_FORBIDDEN` (403).
    */
-  async pingHomeserver(transactionId?: string): Promise<number> {
-    const res = await this.#http.request({
-      method: "POST",
-      path: path`/_matrix/client/v1/appservice/${this.registration.id}/ping`,
-      body: transactionId === undefined ? {} : { transaction_id: transactionId },
-      schema: appservicePingResponseSchema,
-    });
-    return res.duration_ms;
+  async pingHomeserver(transactionId?: string): Promise<PingResult> {
+    const id = transactionId ?? `keyroom_ping_${randomBytes(12).toString("hex")}`;
+    if (this.#pings.has(id)) throw new AppserviceError("PING_UNDER_WAY", "a ping with that ID is under way");
+    this.#pings.set(id, false);
+    try {
+      const res = await this.#http.request({
+        method: "POST",
+        path: path`/_matrix/client/v1/appservice/${this.registration.id}/ping`,
+        body: { transaction_id: id },
+        schema: appservicePingResponseSchema,
+      });
+      return { durationMs: res.duration_ms, transactionId: id, relayed: this.#pings.get(id) === true };
+    } finally {
+      this.#pings.delete(id);
+    }
   }
 
   /** The IDs of a user's devices (the user must be one the appservice controls). */

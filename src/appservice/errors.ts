@@ -7,7 +7,7 @@ export type AppserviceErrorCode =
   | "BAD_TOKEN"
   /** A transaction body that is not JSON. */
   | "NOT_JSON"
-  /** A transaction body that is JSON but not a transaction (or breaks a bound). */
+  /** A transaction (or ping) body that is JSON but not a transaction (or ping), or breaks a bound. */
   | "BAD_TRANSACTION"
   /** A body or an ID over its limit. */
   | "TOO_LARGE"
@@ -23,6 +23,8 @@ export type AppserviceErrorCode =
   | "NO_DATA_DIR"
   /** Hold mode holds `MAX_HELD_TRANSACTIONS` already (answered 500: the homeserver retries it). */
   | "HOLD_FULL"
+  /** `pingHomeserver` with the transaction ID of a ping of this appservice's still under way. */
+  | "PING_UNDER_WAY"
   /** The appservice was closed. */
   | "CLOSED";
 

@@ -14,6 +14,7 @@ export {
   type ListenOptions,
   MAX_FED_TXNS_PER_USER,
   MAX_FEED_ATTEMPTS,
+  type PingResult,
   type VirtualUserClientOptions,
   virtualUserPaths,
 } from "./appservice.ts";

@@ -1,5 +1,6 @@
 // The appservice ping (Matrix 1.7): `Appservice.pingHomeserver()` asks the devserver to call the
-// appservice's `/_matrix/app/v1/ping` with the hs_token and the transaction ID, and reports how it went.
+// appservice's `/_matrix/app/v1/ping` with the hs_token and the transaction ID, and reports how it
+// went, and whether the call carrying its transaction ID reached its own listener.
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -37,6 +38,24 @@ describe("Appservice.pingHomeserver against the devserver", () => {
     });
   });
   let closedUrl = "";
+  /** The "fwd" appservice's URL passes requests on to this one (an Appservice's listener, once up). */
+  let forwardTo = "";
+  const forwarder = createServer((req: IncomingMessage, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const headers: Record<string, string> = {};
+      if (req.headers.authorization) headers.authorization = req.headers.authorization;
+      fetch(`${forwardTo}${req.url}`, {
+        method: req.method ?? "GET",
+        headers,
+        ...(chunks.length > 0 ? { body: Buffer.concat(chunks) } : {}),
+      }).then(
+        async (r) => res.writeHead(r.status, { "Content-Type": "application/json" }).end(await r.text()),
+        () => res.writeHead(502).end(),
+      );
+    });
+  });
 
   before(async () => {
     listener = await listenAppservice(
@@ -48,6 +67,7 @@ describe("Appservice.pingHomeserver against the devserver", () => {
       { transaction: async () => {} },
     );
     await new Promise<void>((resolve) => recorder.listen(0, "127.0.0.1", resolve));
+    await new Promise<void>((resolve) => forwarder.listen(0, "127.0.0.1", resolve));
     const gone = createServer();
     await new Promise<void>((resolve) => gone.listen(0, "127.0.0.1", resolve));
     closedUrl = `http://127.0.0.1:${(gone.address() as AddressInfo).port}`;
@@ -61,6 +81,7 @@ describe("Appservice.pingHomeserver against the devserver", () => {
         reg("bad", wrongToken.url),
         reg("nourl", null),
         reg("gone", closedUrl),
+        reg("fwd", `http://127.0.0.1:${(forwarder.address() as AddressInfo).port}`),
       ],
     });
   });
@@ -69,6 +90,7 @@ describe("Appservice.pingHomeserver against the devserver", () => {
     await listener.close();
     await wrongToken.close();
     await new Promise<void>((resolve) => recorder.close(() => resolve()));
+    await new Promise<void>((resolve) => forwarder.close(() => resolve()));
   });
 
   const appservice = (registration: Registration) =>
@@ -89,18 +111,61 @@ describe("Appservice.pingHomeserver against the devserver", () => {
   };
 
   it("reaches the appservice's endpoint and returns the duration", async () => {
-    const ms = await appservice(reg("ok", listener.url)).pingHomeserver();
-    assert.ok(Number.isInteger(ms) && ms >= 0, String(ms));
+    const { durationMs, relayed } = await appservice(reg("ok", listener.url)).pingHomeserver();
+    assert.ok(Number.isInteger(durationMs) && durationMs >= 0, String(durationMs));
+    assert.equal(relayed, false, "served by a listener of no Appservice's");
   });
 
-  it("calls /_matrix/app/v1/ping with the hs_token and the transaction ID", async () => {
+  it("calls /_matrix/app/v1/ping with the hs_token and the transaction ID (a fresh one when none is given)", async () => {
     seen.length = 0;
-    await appservice(reg("rec", null)).pingHomeserver("txn-42");
-    await appservice(reg("rec", null)).pingHomeserver();
+    assert.equal((await appservice(reg("rec", null)).pingHomeserver("txn-42")).transactionId, "txn-42");
+    const fresh = await appservice(reg("rec", null)).pingHomeserver();
+    const other = await appservice(reg("rec", null)).pingHomeserver();
+    assert.match(fresh.transactionId, /^keyroom_ping_[0-9a-f]{24}$/);
+    assert.notEqual(fresh.transactionId, other.transactionId, "each ping told apart");
     assert.deepEqual(seen, [
       { url: "/_matrix/app/v1/ping", auth: "Bearer hs_token_rec", body: '{"transaction_id":"txn-42"}' },
-      { url: "/_matrix/app/v1/ping", auth: "Bearer hs_token_rec", body: "{}" },
+      ...[fresh, other].map((p) => ({
+        url: "/_matrix/app/v1/ping",
+        auth: "Bearer hs_token_rec",
+        body: JSON.stringify({ transaction_id: p.transactionId }),
+      })),
     ]);
+  });
+
+  it("tells whether its own listener received the homeserver's call for its ping", async () => {
+    const pinged: (string | undefined)[] = [];
+    const running = new Appservice({
+      registration: reg("fwd", null),
+      homeserverUrl: server.baseUrl,
+      encryption: false,
+      clientOptions: { fillTimelineGaps: false },
+      onPing: (id) => void pinged.push(id),
+    });
+    await running.start();
+    forwardTo = await running.listen({ port: 0 });
+    try {
+      const own = await running.pingHomeserver();
+      assert.equal(own.relayed, true);
+      assert.deepEqual(pinged, [own.transactionId]);
+      // Another process with the same registration (an old instance, say): the homeserver's call
+      // reaches the running one, so this one learns that its URL leads elsewhere.
+      const elsewhere = await appservice(reg("fwd", null)).pingHomeserver("from-elsewhere");
+      assert.equal(elsewhere.relayed, false);
+      assert.deepEqual(pinged, [own.transactionId, "from-elsewhere"]);
+      // One of its pings whose ID is under way already is refused (the answer would be ambiguous).
+      const [first, second] = await Promise.allSettled([
+        running.pingHomeserver("same"),
+        running.pingHomeserver("same"),
+      ]);
+      assert.equal(first.status === "fulfilled" && first.value.relayed, true);
+      assert.equal(
+        second.status === "rejected" && (second.reason as { code?: string }).code,
+        "PING_UNDER_WAY",
+      );
+    } finally {
+      await running.close();
+    }
   });
 
   it("reports an error answer, no URL, and no connection with the spec's codes", async () => {

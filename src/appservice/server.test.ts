@@ -199,6 +199,22 @@ describe("appservice transactions endpoint", () => {
     assert.equal(yes.status, 200);
   });
 
+  it("ping: hands the transaction ID on; a body that is not a ping's is a 400", async () => {
+    const auth = `Bearer ${HS}`;
+    const pings: (string | undefined)[] = [];
+    const handlers: AppserviceHandlers = { transaction: async () => {}, ping: (id) => void pings.push(id) };
+    const ping = (body: string, a = auth) => call("POST", "/_matrix/app/v1/ping", a, body, handlers);
+    assert.equal((await ping('{"transaction_id":"mine_1"}')).status, 200);
+    assert.equal((await ping("{}")).status, 200);
+    assert.equal((await ping("")).status, 200, "no body: a ping without an ID");
+    assert.deepEqual(pings, ["mine_1", undefined, undefined]);
+    assert.equal(errcode(await ping("[]")), "M_BAD_JSON");
+    assert.equal(errcode(await ping('{"transaction_id":7}')), "M_BAD_JSON");
+    assert.equal(errcode(await ping("{")), "M_NOT_JSON");
+    assert.equal(errcode(await ping('{"transaction_id":"x"}', "Bearer wrong")), "M_FORBIDDEN");
+    assert.equal(pings.length, 3, "refused pings are not handed on");
+  });
+
   it("keeps running over HTTP after bad requests, and a handler failure answers 500 (the homeserver retries)", async () => {
     let fail = true;
     const listener = await listenAppservice(

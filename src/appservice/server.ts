@@ -1,6 +1,7 @@
 // The appservice's HTTP side: the homeserver calls it with `Authorization: Bearer hs_token`.
 // Transactions (`PUT /_matrix/app/v1/transactions/{txnId}`) are checked at the edge and handed
-// on; user and room queries answer "unknown" unless the application says otherwise; ping answers.
+// on; user and room queries answer "unknown" unless the application says otherwise; a ping answers,
+// and the application learns its transaction ID.
 // Errors are answered in the spec's shape and never escape (the process keeps running).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -24,6 +25,12 @@ export interface AppserviceHandlers {
   queryUser?(userId: string): Promise<boolean>;
   /** `GET /rooms/{alias}`: whether the alias exists (created on demand). Default: no. */
   queryAlias?(alias: string): Promise<boolean>;
+  /**
+   * `POST /ping` (Matrix 1.7), answered 200: the homeserver reached the endpoint with the right
+   * token. `transactionId` is the one the appservice gave its ping request, if any (see
+   * `Appservice.pingHomeserver`).
+   */
+  ping?(transactionId: string | undefined): void;
 }
 
 export interface AppserviceListener {
@@ -147,8 +154,28 @@ export async function handleRequest(
     const exists = (await handlers.queryAlias?.(arg)) ?? false;
     return exists ? { status: 200, body: {} } : errorBody(404, "M_NOT_FOUND", "No such room alias");
   }
-  if (method === "POST" && parts[0] === "ping" && parts.length === 1) return { status: 200, body: {} };
+  if (method === "POST" && parts[0] === "ping" && parts.length === 1) {
+    handlers.ping?.(parsePing(await body()));
+    return { status: 200, body: {} };
+  }
   return errorBody(404, "M_UNRECOGNIZED", "Unrecognized request");
+}
+
+/**
+ * The `transaction_id` of a ping's body (a JSON object; the field is optional, and an empty body
+ * reads as `{}`). Throws `NOT_JSON` or `BAD_TRANSACTION` (400) for a body that is not such.
+ */
+export function parsePing(bytes: Uint8Array): string | undefined {
+  if (bytes.length === 0) return undefined;
+  const raw = decodeJson(bytes);
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new AppserviceError("BAD_TRANSACTION", "a ping's body is a JSON object");
+  }
+  const id = (raw as { transaction_id?: unknown }).transaction_id;
+  if (id !== undefined && typeof id !== "string") {
+    throw new AppserviceError("BAD_TRANSACTION", "a ping's transaction_id is a string");
+  }
+  return id;
 }
 
 function safeDecode(segment: string): string | undefined {
