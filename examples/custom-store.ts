@@ -76,17 +76,17 @@ export class LoggingCryptoStore implements CryptoStore {
   getInboundGroupSessions(keys: readonly RoomSessionKey[]) {
     return this.inner.getInboundGroupSessions(keys);
   }
-  getInboundGroupSessionsForRoom(roomId: string) {
-    return this.inner.getInboundGroupSessionsForRoom(roomId);
+  getInboundGroupSessionsForRoom(roomId: string, unreadable?: RoomSessionKey[]) {
+    return this.inner.getInboundGroupSessionsForRoom(roomId, unreadable);
   }
   countInboundGroupSessions(): Promise<InboundGroupSessionCounts> {
     return this.inner.countInboundGroupSessions();
   }
-  listInboundGroupSessions(page: InboundGroupSessionPage) {
-    return this.inner.listInboundGroupSessions(page);
+  listInboundGroupSessions(page: InboundGroupSessionPage, unreadable?: RoomSessionKey[]) {
+    return this.inner.listInboundGroupSessions(page, unreadable);
   }
-  getInboundGroupSessionsToBackUp(limit: number) {
-    return this.inner.getInboundGroupSessionsToBackUp(limit);
+  getInboundGroupSessionsToBackUp(limit: number, unreadable?: RoomSessionKey[]) {
+    return this.inner.getInboundGroupSessionsToBackUp(limit, unreadable);
   }
   getOutboundGroupSession(roomId: string) {
     return this.inner.getOutboundGroupSession(roomId);

@@ -137,3 +137,22 @@ export function isDamagedRecord(e: unknown): boolean {
     (e instanceof StoreError && e.code === "INVALID_RECORD")
   );
 }
+
+/**
+ * `read()`, or, when it throws because the record is damaged (`isDamagedRecord`) and the caller
+ * passed `unreadable`, undefined with `key` pushed there: the reads that take an `unreadable` list
+ * leave a damaged row out instead of failing on it. Any other error is thrown.
+ */
+export function readUnlessDamaged<R, K>(
+  read: () => R,
+  key: () => K,
+  unreadable: K[] | undefined,
+): R | undefined {
+  try {
+    return read();
+  } catch (e) {
+    if (unreadable === undefined || !isDamagedRecord(e)) throw e;
+    unreadable.push(key());
+    return undefined;
+  }
+}

@@ -163,17 +163,38 @@ export interface CryptoStore extends StoreLease {
    * At most `MAX_INBOUND_SESSIONS_PER_LOOKUP` keys a call (`StoreError("BAD_OPTION")` otherwise).
    */
   getInboundGroupSessions(keys: readonly RoomSessionKey[]): Promise<InboundGroupSessionRecord[]>;
-  getInboundGroupSessionsForRoom(roomId: string): Promise<InboundGroupSessionRecord[]>;
+  /**
+   * All of a room's sessions. As for the bulk reads below: a record that fails authentication or
+   * is malformed throws (`TAMPERED`, `INVALID_RECORD`); with `unreadable` given, it is left out
+   * instead and its room and session ID pushed there, so that one damaged row does not make every
+   * other session unreadable to the reader (backup, export, history bundles).
+   */
+  getInboundGroupSessionsForRoom(
+    roomId: string,
+    unreadable?: RoomSessionKey[],
+  ): Promise<InboundGroupSessionRecord[]>;
   countInboundGroupSessions(): Promise<InboundGroupSessionCounts>;
   /**
    * Every inbound session, a page at a time, ordered by room ID then session ID (each compared as
    * the back end orders strings). Pass the last record of a page as the next `after`; a page
    * shorter than `limit` is the last. Costs memory for one page only, however many sessions the
-   * store holds; sessions added between pages may or may not be listed.
+   * store holds; sessions added between pages may or may not be listed. With `unreadable`, damaged
+   * rows are left out (named there) and do not count towards `limit`: the page reads on past them,
+   * so its last record is still where the next page starts.
    */
-  listInboundGroupSessions(page: InboundGroupSessionPage): Promise<InboundGroupSessionRecord[]>;
-  /** Up to `limit` sessions not yet backed up, in a stable order (mark them with `changes.backedUp`). */
-  getInboundGroupSessionsToBackUp(limit: number): Promise<InboundGroupSessionRecord[]>;
+  listInboundGroupSessions(
+    page: InboundGroupSessionPage,
+    unreadable?: RoomSessionKey[],
+  ): Promise<InboundGroupSessionRecord[]>;
+  /**
+   * Up to `limit` sessions not yet backed up, in a stable order (mark them with `changes.backedUp`).
+   * With `unreadable`, damaged rows not backed up are left out (named there) and do not count
+   * towards `limit`; mark them too, or every later batch reads them again.
+   */
+  getInboundGroupSessionsToBackUp(
+    limit: number,
+    unreadable?: RoomSessionKey[],
+  ): Promise<InboundGroupSessionRecord[]>;
 
   getOutboundGroupSession(roomId: string): Promise<OutboundGroupSessionRecord | undefined>;
 

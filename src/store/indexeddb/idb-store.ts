@@ -65,6 +65,7 @@ import {
 } from "../validate.ts";
 import { applyChanges } from "./apply.ts";
 import { handleTransactionEnds, idbError } from "./idb-errors.ts";
+import { inboundForRoom, inboundPage, inboundToBackUp } from "./inbound-reads.ts";
 import {
   defaultChannelFactory,
   IdbLeaseLock,
@@ -407,15 +408,13 @@ export class IndexedDbCryptoStore implements CryptoStore {
     });
   }
 
-  async getInboundGroupSessionsForRoom(roomId: string): Promise<InboundGroupSessionRecord[]> {
-    return this.#read(async () => {
-      // Arrays sort after strings, so [roomId, []] is above every [roomId, sessionId].
-      const rows = await this.#d().getAll(
-        "inbound_group_sessions",
-        this.#range.bound([roomId], [roomId, []]),
-      );
-      return rows.map((r) => this.#inbound(r));
-    });
+  async getInboundGroupSessionsForRoom(
+    roomId: string,
+    unreadable?: RoomSessionKey[],
+  ): Promise<InboundGroupSessionRecord[]> {
+    return this.#read(() =>
+      inboundForRoom(this.#d(), this.#range, roomId, (r) => this.#inbound(r), unreadable),
+    );
   }
 
   async countInboundGroupSessions(): Promise<InboundGroupSessionCounts> {
@@ -429,24 +428,25 @@ export class IndexedDbCryptoStore implements CryptoStore {
     });
   }
 
-  async listInboundGroupSessions(page: InboundGroupSessionPage): Promise<InboundGroupSessionRecord[]> {
+  async listInboundGroupSessions(
+    page: InboundGroupSessionPage,
+    unreadable?: RoomSessionKey[],
+  ): Promise<InboundGroupSessionRecord[]> {
     return this.#read(async () => {
       const { after, limit } = parsePageRequest(page);
-      // The primary key is [roomId, sessionId]: an open lower bound resumes right after the cursor.
-      const range =
-        after === undefined ? undefined : this.#range.lowerBound([after.roomId, after.sessionId], true);
-      const rows = await this.#d().getAll("inbound_group_sessions", range, limit);
-      return rows.map((r) => this.#inbound(r));
+      return inboundPage(this.#d(), this.#range, after, limit, (r) => this.#inbound(r), unreadable);
     });
   }
 
-  async getInboundGroupSessionsToBackUp(limit: number): Promise<InboundGroupSessionRecord[]> {
+  async getInboundGroupSessionsToBackUp(
+    limit: number,
+    unreadable?: RoomSessionKey[],
+  ): Promise<InboundGroupSessionRecord[]> {
     return this.#read(async () => {
       if (!Number.isSafeInteger(limit) || limit < 1) {
         throw new StoreError("BAD_OPTION", "the batch limit must be a positive integer");
       }
-      const rows = await this.#d().getAllFromIndex("inbound_group_sessions", "backedUp", 0, limit);
-      return rows.map((r) => this.#inbound(r));
+      return inboundToBackUp(this.#d(), limit, (r) => this.#inbound(r), unreadable);
     });
   }
 

@@ -221,7 +221,11 @@ export class MemoryCryptoStore implements CryptoStore {
     return out;
   }
 
-  async getInboundGroupSessionsForRoom(roomId: string): Promise<InboundGroupSessionRecord[]> {
+  /** Never damaged in memory (as `getOlmSessions`): `unreadable` stays empty. */
+  async getInboundGroupSessionsForRoom(
+    roomId: string,
+    _unreadable?: RoomSessionKey[],
+  ): Promise<InboundGroupSessionRecord[]> {
     return [...this.#d().inbound.values()]
       .filter((r) => r.roomId === roomId)
       .sort((a, b) => compare(a.sessionId, b.sessionId))
@@ -234,7 +238,10 @@ export class MemoryCryptoStore implements CryptoStore {
     return { total: this.#data.inbound.size, backedUp };
   }
 
-  async listInboundGroupSessions(page: InboundGroupSessionPage): Promise<InboundGroupSessionRecord[]> {
+  async listInboundGroupSessions(
+    page: InboundGroupSessionPage,
+    _unreadable?: RoomSessionKey[],
+  ): Promise<InboundGroupSessionRecord[]> {
     const { after, limit } = parsePageRequest(page);
     const d = this.#d();
     // Sorted once and reused by every page until a session is added: paging through n sessions
@@ -261,7 +268,10 @@ export class MemoryCryptoStore implements CryptoStore {
     return out;
   }
 
-  async getInboundGroupSessionsToBackUp(limit: number): Promise<InboundGroupSessionRecord[]> {
+  async getInboundGroupSessionsToBackUp(
+    limit: number,
+    _unreadable?: RoomSessionKey[],
+  ): Promise<InboundGroupSessionRecord[]> {
     checkLimit(limit);
     // Same order as the persistent back ends: by room ID, then session ID.
     return [...this.#d().inbound.values()]

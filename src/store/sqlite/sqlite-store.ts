@@ -322,21 +322,30 @@ export class SqliteCryptoStore implements CryptoStore {
     return this.#s().inboundMany(parseSessionKeys(keys));
   }
 
-  async getInboundGroupSessionsForRoom(roomId: string): Promise<InboundGroupSessionRecord[]> {
-    return this.#s().inboundForRoom(roomId);
+  async getInboundGroupSessionsForRoom(
+    roomId: string,
+    unreadable?: RoomSessionKey[],
+  ): Promise<InboundGroupSessionRecord[]> {
+    return this.#s().inboundForRoom(roomId, unreadable);
   }
 
   async countInboundGroupSessions(): Promise<InboundGroupSessionCounts> {
     return this.#s().inboundCounts();
   }
 
-  async listInboundGroupSessions(page: InboundGroupSessionPage): Promise<InboundGroupSessionRecord[]> {
+  async listInboundGroupSessions(
+    page: InboundGroupSessionPage,
+    unreadable?: RoomSessionKey[],
+  ): Promise<InboundGroupSessionRecord[]> {
     const { after, limit } = parsePageRequest(page);
-    return this.#s().inboundPage(after, limit);
+    return this.#s().inboundPage(after, limit, unreadable);
   }
 
-  async getInboundGroupSessionsToBackUp(limit: number): Promise<InboundGroupSessionRecord[]> {
-    return this.#s().inboundToBackUp(limit);
+  async getInboundGroupSessionsToBackUp(
+    limit: number,
+    unreadable?: RoomSessionKey[],
+  ): Promise<InboundGroupSessionRecord[]> {
+    return this.#s().inboundToBackUp(limit, unreadable);
   }
 
   async getOutboundGroupSession(roomId: string): Promise<OutboundGroupSessionRecord | undefined> {

@@ -6,7 +6,7 @@
 import type { Database, Statement } from "better-sqlite3";
 import type { CryptoChanges } from "../changes.ts";
 import { accountAd, openAccount, rowAd, type StoreCipher } from "../cipher/store-cipher.ts";
-import { isDamagedRecord, StoreError } from "../errors.ts";
+import { isDamagedRecord, readUnlessDamaged, StoreError } from "../errors.ts";
 import type { JsonValue } from "../json.ts";
 import type {
   AccountRecord,
@@ -101,7 +101,11 @@ const SQL = {
   inboundPageAfter:
     "SELECT * FROM inbound_group_sessions WHERE (room_id, session_id) > (?, ?) ORDER BY room_id, session_id LIMIT ?",
   // Row order: the partial index's order (migration 6), so no sort and no scan of backed-up rows.
-  inboundToBackUp: "SELECT * FROM inbound_group_sessions WHERE backed_up = 0 ORDER BY rowid LIMIT ?",
+  inboundToBackUp:
+    "SELECT rowid AS row_order, * FROM inbound_group_sessions WHERE backed_up = 0 ORDER BY rowid LIMIT ?",
+  // Reading on past damaged rows (see `inboundToBackUp` below): the same order, from a row on.
+  inboundToBackUpAfter:
+    "SELECT rowid AS row_order, * FROM inbound_group_sessions WHERE backed_up = 0 AND rowid > ? ORDER BY rowid LIMIT ?",
   putInbound:
     "INSERT OR REPLACE INTO inbound_group_sessions (room_id, session_id, sender_key, sender_claimed_ed25519, " +
     "first_known_index, imported, forwarded, forwarding_chain, backed_up, pickle, shared_history) " +
@@ -335,8 +339,51 @@ export class SqliteStatements {
     });
   }
 
-  inboundForRoom(roomId: string): InboundGroupSessionRecord[] {
-    return this.#all("inboundForRoom", roomId).map((r) => this.#inbound(r));
+  /** `#inbound`, or undefined with the row's IDs pushed to `unreadable` when it is damaged (given). */
+  #inboundUnlessDamaged(
+    r: Row,
+    unreadable: RoomSessionKey[] | undefined,
+  ): InboundGroupSessionRecord | undefined {
+    return readUnlessDamaged(
+      () => this.#inbound(r),
+      () => ({ roomId: String(r.room_id), sessionId: String(r.session_id) }),
+      unreadable,
+    );
+  }
+
+  /**
+   * Up to `limit` readable records from `read(after, n)` (rows after a row, in the query's order),
+   * damaged rows pushed to `unreadable` and read past (see `CryptoStore.listInboundGroupSessions`).
+   */
+  #readPastDamaged<C>(
+    limit: number,
+    read: (after: C | undefined, n: number) => Row[],
+    position: (r: Row) => C,
+    unreadable: RoomSessionKey[] | undefined,
+  ): InboundGroupSessionRecord[] {
+    const out: InboundGroupSessionRecord[] = [];
+    let after: C | undefined;
+    for (;;) {
+      const wanted = limit - out.length;
+      const rows = read(after, wanted);
+      for (const r of rows) {
+        const record = this.#inboundUnlessDamaged(r, unreadable);
+        if (record !== undefined) out.push(record);
+      }
+      const last = rows[rows.length - 1];
+      // Short of `limit` only through damaged rows, and more rows may follow them.
+      if (out.length === limit || rows.length < wanted || last === undefined) return out;
+      after = position(last);
+    }
+  }
+
+  inboundForRoom(roomId: string, unreadable?: RoomSessionKey[]): InboundGroupSessionRecord[] {
+    const out: InboundGroupSessionRecord[] = [];
+    for (const r of this.#all("inboundForRoom", roomId)) {
+      const record = this.#inboundUnlessDamaged(r, unreadable);
+      if (record !== undefined) out.push(record);
+    }
+    return out;
   }
 
   inboundCounts(): InboundGroupSessionCounts {
@@ -344,19 +391,35 @@ export class SqliteStatements {
     return { total: Number(r?.total ?? 0), backedUp: Number(r?.backed_up ?? 0) };
   }
 
-  inboundPage(after: RoomSessionKey | undefined, limit: number): InboundGroupSessionRecord[] {
-    const rows =
-      after === undefined
-        ? this.#all("inboundFirstPage", limit)
-        : this.#all("inboundPageAfter", after.roomId, after.sessionId, limit);
-    return rows.map((r) => this.#inbound(r));
+  inboundPage(
+    from: RoomSessionKey | undefined,
+    limit: number,
+    unreadable?: RoomSessionKey[],
+  ): InboundGroupSessionRecord[] {
+    return this.#readPastDamaged<RoomSessionKey>(
+      limit,
+      (page, n) => {
+        const after = page ?? from;
+        return after === undefined
+          ? this.#all("inboundFirstPage", n)
+          : this.#all("inboundPageAfter", after.roomId, after.sessionId, n);
+      },
+      (r) => ({ roomId: String(r.room_id), sessionId: String(r.session_id) }),
+      unreadable,
+    );
   }
 
-  inboundToBackUp(limit: number): InboundGroupSessionRecord[] {
+  inboundToBackUp(limit: number, unreadable?: RoomSessionKey[]): InboundGroupSessionRecord[] {
     if (!Number.isSafeInteger(limit) || limit < 1) {
       throw new StoreError("BAD_OPTION", "the batch limit must be a positive integer");
     }
-    return this.#all("inboundToBackUp", limit).map((r) => this.#inbound(r));
+    return this.#readPastDamaged<number>(
+      limit,
+      (after, n) =>
+        after === undefined ? this.#all("inboundToBackUp", n) : this.#all("inboundToBackUpAfter", after, n),
+      (r) => Number(r.row_order),
+      unreadable,
+    );
   }
 
   outbound(roomId: string): OutboundGroupSessionRecord | undefined {

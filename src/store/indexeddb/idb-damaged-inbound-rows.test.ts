@@ -1,0 +1,12 @@
+// The IndexedDB store's bulk reads of inbound sessions over rows that fail authentication (see
+// `damagedInboundRowsTests`).
+import "fake-indexeddb/auto";
+import { describe } from "node:test";
+import { DAMAGEABLE_BACK_ENDS } from "../test-support/damageable.ts";
+import { damagedInboundRowsTests } from "../test-support/damaged-inbound-rows.ts";
+
+describe("IndexedDbCryptoStore: damaged inbound session rows", () => {
+  const backEnd = DAMAGEABLE_BACK_ENDS.find((b) => b.name === "IndexedDB");
+  if (backEnd === undefined) throw new Error("no IndexedDB back end");
+  damagedInboundRowsTests(backEnd.make);
+});
