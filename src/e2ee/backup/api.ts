@@ -146,7 +146,7 @@ export class KeyBackupApi {
 
   /** The next batch of room keys to upload, or undefined when everything is up (or uploads are off). */
   nextUpload(): Promise<BackupUploadRequest | undefined> {
-    return this.#run((p) => p.backup.nextUpload());
+    return this.#run((p) => p.backup.nextUpload(p.inbound));
   }
 
   /** The server stored the batch: its sessions are marked backed up. Returns how many. */

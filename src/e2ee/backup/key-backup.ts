@@ -20,7 +20,7 @@ import {
 import { RUST_SHARED_HISTORY_FIELD } from "../../crypto/key-export/exported-room-key.ts";
 import { PkDecryption, PkEncryption } from "../../crypto/pk/index.ts";
 import { decodeBase64, encodeBase64 } from "../../crypto/primitives/index.ts";
-import type { BackupStateRecord, InboundGroupSessionRecord } from "../../store/records.ts";
+import type { BackupStateRecord, InboundGroupSessionRecord, RoomSessionKey } from "../../store/records.ts";
 import { storableWithin } from "../../wire/json.ts";
 import { MAX_BACKUP_AUTH_DATA_BYTES, MAX_BACKUP_AUTH_DATA_DEPTH } from "../../wire/keys.ts";
 import type { CrossSigning } from "../cross-signing/manager.ts";
@@ -46,6 +46,11 @@ export const MAX_LOOKED_UP_SESSIONS = 10_000;
 export const BACKUP_KEY_SECRET = "m.megolm_backup.v1";
 /** The store secret holding the key of a version being created. */
 export const PENDING_BACKUP_KEY_SECRET = "keyroom.megolm_backup.v1.pending";
+
+/** Where damaged inbound session rows met on the way are reported (`InboundSessions`). */
+export interface DamagedInboundReport {
+  noteDamaged(keys: readonly RoomSessionKey[]): void;
+}
 
 /** Why uploads stopped. */
 export type BackupStopReason = "version_changed" | "version_deleted";
@@ -426,13 +431,22 @@ export class KeyBackup {
     this.#nothingToUpload = false;
   }
 
-  async nextUpload(): Promise<BackupUploadRequest | undefined> {
+  async nextUpload(damaged: DamagedInboundReport): Promise<BackupUploadRequest | undefined> {
     if (this.#upload !== undefined) return this.#upload.request;
     const state = this.#state;
     const encryption = this.#encryption;
     if (state === undefined || encryption === undefined || !this.#uploading()) return undefined;
     if (this.#nothingToUpload) return undefined;
-    const records = await this.#ctx.store.getInboundGroupSessionsToBackUp(BACKUP_UPLOAD_BATCH_SIZE);
+    const unreadable: RoomSessionKey[] = [];
+    const records = await this.#ctx.store.getInboundGroupSessionsToBackUp(
+      BACKUP_UPLOAD_BATCH_SIZE,
+      unreadable,
+    );
+    // A damaged row (failed authentication, malformed) can never go up: marked with this step,
+    // so no later batch reads it again (a good copy saved later is unmarked and goes up), and
+    // reported once (IDs only) with the other damaged rows the engine finds.
+    for (const k of unreadable) this.#ctx.tx.backedUp.push({ roomId: k.roomId, sessionId: k.sessionId });
+    damaged.noteDamaged(unreadable);
     if (records.length === 0) {
       this.#nothingToUpload = true;
       return undefined;

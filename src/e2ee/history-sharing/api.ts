@@ -7,6 +7,7 @@
  */
 import type { EncryptedFile } from "../../crypto/attachments/index.ts";
 import type { ExportedRoomKey } from "../../crypto/key-export/index.ts";
+import type { RoomSessionKey } from "../../store/records.ts";
 import { entryOf } from "../collections.ts";
 import type { DecryptedRoomEvent } from "../decryption/room-events.ts";
 import type { MachineContext } from "../machine-context.ts";
@@ -42,9 +43,12 @@ export class HistorySharingApi {
    * attachment, upload it, then `shareBundle`.
    */
   buildBundle(roomId: string): Promise<RoomKeyBundle> {
-    return this.#run(async () =>
-      buildRoomKeyBundle(roomId, await this.#ctx.store.getInboundGroupSessionsForRoom(roomId)),
-    );
+    return this.#run(async (p) => {
+      const unreadable: RoomSessionKey[] = [];
+      const records = await this.#ctx.store.getInboundGroupSessionsForRoom(roomId, unreadable);
+      p.inbound.noteDamaged(unreadable);
+      return buildRoomKeyBundle(roomId, records);
+    });
   }
 
   /**

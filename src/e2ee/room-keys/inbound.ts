@@ -291,6 +291,16 @@ export class InboundSessions {
     this.#damaged.push({ roomId, sessionId });
   }
 
+  /**
+   * Damaged records a bulk read left out (a backup batch, an export, a history bundle: a key that
+   * can never be read is not backed up, exported or shared; the others are): reported with the
+   * others, each once (see `#damagedSeen`).
+   */
+  noteDamaged(keys: readonly RoomSessionKey[]): void {
+    for (const { roomId, sessionId } of keys)
+      this.#noteDamaged(cacheKey(roomId, sessionId), roomId, sessionId);
+  }
+
   /** Whether the stored record of this session was found damaged (see `#damagedSeen`). */
   isDamaged(roomId: string, sessionId: string): boolean {
     return this.#damagedSeen.has(cacheKey(roomId, sessionId));

@@ -3,6 +3,7 @@
  * exports per room or a page of the store at a time, each batch or page its own step.
  */
 import type { ExportedRoomKey } from "../../crypto/key-export/index.ts";
+import type { RoomSessionKey } from "../../store/records.ts";
 import type { PendingEvents } from "../decryption/pending.ts";
 import { keyArrived } from "../decryption/redecrypt.ts";
 import type { DecryptedRoomEvent } from "../decryption/room-events.ts";
@@ -58,13 +59,15 @@ export async function exportRoomKeys(
     return out;
   }
   const rooms = [...new Set(roomIds)];
-  return run(async () => {
+  return run(async (p) => {
+    const unreadable: RoomSessionKey[] = [];
     for (const roomId of rooms) {
-      for (const record of await store.getInboundGroupSessionsForRoom(roomId)) {
+      for (const record of await store.getInboundGroupSessionsForRoom(roomId, unreadable)) {
         const entry = exportRoomKey(record);
         if (entry !== undefined) out.push(entry);
       }
     }
+    p.inbound.noteDamaged(unreadable);
     return out;
   });
 }
@@ -82,9 +85,16 @@ export async function* exportAllRoomKeys(
   let after: { roomId: string; sessionId: string } | undefined;
   for (;;) {
     const cursor = after;
-    const records = await run(() =>
-      store.listInboundGroupSessions(cursor === undefined ? { limit } : { after: cursor, limit }),
-    );
+    const records = await run(async (p) => {
+      // Damaged rows are read past, so the page is still `limit` records unless it is the last.
+      const unreadable: RoomSessionKey[] = [];
+      const read = await store.listInboundGroupSessions(
+        cursor === undefined ? { limit } : { after: cursor, limit },
+        unreadable,
+      );
+      p.inbound.noteDamaged(unreadable);
+      return read;
+    });
     const page = records.flatMap((r) => exportRoomKey(r) ?? []);
     if (page.length > 0) yield page;
     const last = records[records.length - 1];
