@@ -7,10 +7,17 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import type { MatrixClient } from "../../src/client/index.ts";
+import { type FetchLike, MatrixClient } from "../../src/client/index.ts";
 import { SecretStorageError } from "../../src/crypto/secret-storage/index.ts";
 import type { UnlockedSecretStorageKey } from "../../src/e2ee/index.ts";
-import { devServerFixture, encryptedClient, newUser, type TestClient, uniq } from "./e2ee-client-helpers.ts";
+import {
+  devServerFixture,
+  encryptedClient,
+  newUser,
+  type TestClient,
+  uniq,
+  watch,
+} from "./e2ee-client-helpers.ts";
 
 const fx = devServerFixture("keyroom-e2ee-dehydration-default-key-");
 
@@ -68,5 +75,52 @@ describe("dehydration when the default secret storage key moves", () => {
     // Without a schedule, the key ID alone is enough.
     await ss.setDefaultKey(oldKey.keyId);
     assert.equal(await ss.defaultKeyId(), oldKey.keyId);
+  });
+
+  it("changeRecoveryKey() while start() rehydrates: the schedule seals under the key stored under the new recovery key", async () => {
+    // Bob's first GET of the dehydrated device (start() rehydrating) is held until the test says.
+    let hold = false;
+    let arrived = () => {};
+    const reached = new Promise<void>((r) => {
+      arrived = r;
+    });
+    let release = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const fetchImpl: FetchLike = async (url, init) => {
+      if (hold && (init.method ?? "GET") === "GET" && new URL(url).pathname.endsWith("/dehydrated_device")) {
+        hold = false;
+        arrived();
+        await gate;
+      }
+      return fetch(url, init);
+    };
+    const name = uniq("ddkb");
+    const storeDir = join(fx.dir, name);
+    const client = new MatrixClient({
+      homeserverUrl: fx.hs.baseUrl,
+      syncTimeoutMs: 0,
+      fetch: fetchImpl,
+      encryption: { store: { directory: storeDir } },
+    });
+    fx.open.push(client);
+    await client.register({ username: name, password: "pw" });
+    const bob = watch(client, name, storeDir);
+    const oldKey = await withRecovery(bob.client);
+
+    hold = true;
+    const started = bob.client.crypto.dehydration.start({ secretStorageKey: oldKey });
+    await reached; // its key read (and stored), the rehydration waits
+    const changed = await bob.client.crypto.recovery.changeRecoveryKey();
+    release();
+    await started;
+    assert.equal(bob.client.crypto.dehydration.running, true);
+    const found = await rehydrateElsewhere(bob.client.userId, changed.recoveryKey);
+    assert.ok(
+      found !== undefined,
+      "the key stored under the new recovery key opens the device on the server",
+    );
+    bob.client.crypto.dehydration.stop();
   });
 });

@@ -35,17 +35,23 @@ const unstable = (suffix = ""): RequestPath => {
   return { encoded: p, template: p };
 };
 
-/** A running rotation schedule. */
+/** A rotation schedule: starting (`start()` under way), then running. */
 interface Schedule {
   readonly abort: AbortController;
-  /** The dehydration key it seals under (replaced by `keysReplaced`, zeroed by `stop()`). */
+  /**
+   * The dehydration key it seals under (replaced by `keysReplaced`, zeroed by `stop()`); empty
+   * until `start()` has read it.
+   */
   key: Uint8Array;
   /**
    * The secret storage key the dehydration key is stored under (read from, or created in), which
    * `defaultKeyChanging` and `keysReplaced` move; undefined for a key the caller passed.
    */
   storageKeyId: string | undefined;
-  /** Counts `keysReplaced` uploads: a rotation that sees it change meanwhile uploads nothing. */
+  /**
+   * Counts `keysReplaced` calls: a rotation that sees it change meanwhile uploads nothing; the
+   * first upload of a starting schedule is made again.
+   */
   epoch: number;
 }
 
@@ -53,12 +59,16 @@ interface Schedule {
 export class DehydratedDevicesImpl {
   readonly #host: DehydrationHost;
   #schedule: Schedule | undefined;
-  /** Counts `stop()` calls: a `start()` that sees it change while under way schedules nothing. */
-  #generation = 0;
   /**
-   * The schedule's uploads (rotations, `keysReplaced`) and key writes (`defaultKeyChanging`) one
-   * after the other: the lease lets this process's units overlap, a rotation must not land after
-   * the device that replaced its key, and a key stored by one must not overwrite the other's.
+   * The schedule of the `start()` under way (until it runs): the keys replaced meanwhile move it as
+   * they move a running one, or `start()` would seal under, and rotate, a key no new login reads.
+   */
+  #starting: Schedule | undefined;
+  /**
+   * The schedule's key reads and writes in secret storage (`start()`'s, `keysReplaced`,
+   * `defaultKeyChanging`) and its uploads (rotations, `keysReplaced`), one after the other: the
+   * lease lets this process's units overlap, a rotation must not land after the device that
+   * replaced its key, and a key stored by one must not overwrite the other's.
    */
   #uploads: Promise<unknown> = Promise.resolve();
 
@@ -213,31 +223,71 @@ export class DehydratedDevicesImpl {
     if (!Number.isSafeInteger(periodMs) || periodMs < MIN_DEHYDRATION_PERIOD_MS) {
       throw new DehydrationError("BAD_ARGUMENT", "the dehydration period is at least one minute");
     }
-    let key: Uint8Array;
-    if (options.key !== undefined) key = options.key.slice();
-    else if (options.secretStorageKey !== undefined) {
-      key = await this.keyFromSecretStorage(options.secretStorageKey, { create: true });
-    } else throw new DehydrationError("BAD_ARGUMENT", "give the dehydration key or a secret storage key");
+    const { key: callerKey, secretStorageKey } = options;
+    if (callerKey === undefined && secretStorageKey === undefined) {
+      throw new DehydrationError("BAD_ARGUMENT", "give the dehydration key or a secret storage key");
+    }
+    const schedule: Schedule = {
+      abort: new AbortController(),
+      key: new Uint8Array(0),
+      storageKeyId: callerKey === undefined ? secretStorageKey?.keyId : undefined,
+      epoch: 0,
+    };
+    // Known before the key is read: a `keysReplaced` or `defaultKeyChanging` from now on waits for
+    // the read (and the key it may store), then moves this schedule. The one running ends, and an
+    // earlier `start()` under way schedules nothing.
     this.stop();
-    const generation = this.#generation;
+    this.#starting = schedule;
     let scheduled = false;
     try {
-      const result = options.rehydrate === false ? undefined : await this.#rehydrateForStart(key, options);
-      await this.create(key);
-      // `stop()` (the client closing) or another `start()` came meanwhile: no schedule from this one.
-      if (generation !== this.#generation) return result;
-      const schedule: Schedule = {
-        abort: new AbortController(),
-        key,
-        storageKeyId: options.key === undefined ? options.secretStorageKey?.keyId : undefined,
-        epoch: 0,
-      };
-      this.#schedule = schedule;
+      await this.#serial(async () => {
+        const key =
+          callerKey !== undefined
+            ? callerKey.slice()
+            : await this.keyFromSecretStorage(secretStorageKey as UnlockedSecretStorageKey, { create: true });
+        if (this.#starting === schedule) schedule.key = key;
+        else key.fill(0);
+      });
+      // `stop()` (the client closing) or another `start()` came meanwhile: nothing from this one.
+      if (this.#starting !== schedule) return undefined;
+      let result: RehydrationResult | undefined;
+      if (options.rehydrate !== false) {
+        // A copy: the keys replaced meanwhile wipe the schedule's.
+        const rehydrateKey = schedule.key.slice();
+        try {
+          result = await this.#rehydrateForStart(rehydrateKey, options);
+        } finally {
+          rehydrateKey.fill(0);
+        }
+      }
+      // Sealed and uploaded in the queue, after what came before it (an upload of the schedule this
+      // one replaces, a key being moved); again when the keys were replaced meanwhile
+      // (`keysReplaced` swapped `schedule.key`, or our self-signing key), or the device on the
+      // server would be one that no new login opens (or that no one shares keys with).
+      for (let sealed = false; !sealed; ) {
+        sealed = await this.#serial(async () => {
+          if (this.#starting !== schedule) return true; // stopped, or another `start()`
+          const epoch = schedule.epoch;
+          const sealKey = schedule.key.slice();
+          try {
+            await this.create(sealKey);
+          } finally {
+            sealKey.fill(0);
+          }
+          if (this.#starting !== schedule) return true;
+          if (epoch !== schedule.epoch) return false;
+          this.#starting = undefined;
+          this.#schedule = schedule;
+          return true;
+        });
+      }
+      if (this.#schedule !== schedule) return result;
       scheduled = true;
       void this.#rotate(schedule, periodMs);
       return result;
     } finally {
-      if (!scheduled) key.fill(0);
+      if (this.#starting === schedule) this.#starting = undefined;
+      if (!scheduled) schedule.key.fill(0);
     }
   }
 
@@ -293,14 +343,14 @@ export class DehydratedDevicesImpl {
     readonly secretStorageKey?: UnlockedSecretStorageKey;
     readonly identityReset?: boolean;
   }): Promise<void> {
-    const schedule = this.#schedule;
+    const schedule = this.#schedule ?? this.#starting;
     if (schedule === undefined) return;
     const storageKey = schedule.storageKeyId !== undefined ? change.secretStorageKey : undefined;
     // A key the caller keeps is not in secret storage: only a new signature calls for a new device.
     if (storageKey === undefined && change.identityReset !== true) return;
     schedule.epoch++;
     await this.#serial(async () => {
-      if (this.#schedule !== schedule) return; // stopped, or started again, meanwhile
+      if (!this.#current(schedule)) return; // stopped, or started again, meanwhile
       if (storageKey !== undefined) {
         const fresh = randomBytes(32);
         try {
@@ -311,17 +361,22 @@ export class DehydratedDevicesImpl {
         } catch (e) {
           fresh.fill(0);
           // Sealing on under the old key would make every other login replace our devices.
-          if (this.#schedule === schedule) this.stop();
+          if (this.#current(schedule)) this.stop();
           throw e;
         }
-        if (this.#schedule !== schedule) {
+        if (!this.#current(schedule)) {
           fresh.fill(0);
           return;
         }
         schedule.key.fill(0);
         schedule.key = fresh;
         schedule.storageKeyId = storageKey.keyId;
+        // Again, now the key is swapped: a rotation (or a starting schedule's first upload) that
+        // took the old key meanwhile does not land it after the device sealed under the new one.
+        schedule.epoch++;
       }
+      // Starting: its first upload, after this, seals under the new key (signed by our keys of now).
+      if (this.#schedule !== schedule) return;
       const sealKey = schedule.key.slice();
       try {
         await this.create(sealKey);
@@ -332,7 +387,7 @@ export class DehydratedDevicesImpl {
   }
 
   async defaultKeyChanging(keyId: string, key: UnlockedSecretStorageKey | undefined): Promise<void> {
-    const schedule = this.#schedule;
+    const schedule = this.#schedule ?? this.#starting;
     if (schedule?.storageKeyId === undefined || schedule.storageKeyId === keyId) return;
     if (key === undefined || key.keyId !== keyId) {
       throw new SecretStorageError(
@@ -341,13 +396,18 @@ export class DehydratedDevicesImpl {
       );
     }
     await this.#serial(async () => {
-      if (this.#schedule !== schedule || schedule.storageKeyId === keyId) return;
+      if (!this.#current(schedule) || schedule.storageKeyId === keyId) return;
       // The same key, its entries for other keys kept: the device on the server is sealed under it,
       // and so are the devices of other logins' schedules that read it from secret storage.
       const text = encodeBase64(schedule.key);
       await this.#host.secretStorage.store(DEHYDRATION_SECRET_NAME, text, [key]);
-      if (this.#schedule === schedule) schedule.storageKeyId = keyId;
+      if (this.#current(schedule)) schedule.storageKeyId = keyId;
     });
+  }
+
+  /** The schedule is the one running or starting (not stopped, nor replaced by another `start()`). */
+  #current(schedule: Schedule): boolean {
+    return this.#schedule === schedule || this.#starting === schedule;
   }
 
   get running(): boolean {
@@ -355,7 +415,7 @@ export class DehydratedDevicesImpl {
   }
 
   stop(): void {
-    this.#generation++;
+    this.#starting = undefined;
     const schedule = this.#schedule;
     this.#schedule = undefined;
     if (schedule === undefined) return;

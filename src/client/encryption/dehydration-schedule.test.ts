@@ -193,9 +193,10 @@ describe("the dehydration schedule", () => {
     const release = fake.holdRefresh();
     const first = devices.start({ key: KEY, rehydrate: false, periodMs: 60_000 });
     await settle();
-    await devices.start({ key: KEY, rehydrate: false, periodMs: 60_000 });
-    release();
-    await first;
+    const second = devices.start({ key: KEY, rehydrate: false, periodMs: 60_000 });
+    await settle();
+    release(); // the second waits for the first one's upload: they land in order
+    await Promise.all([first, second]);
     await settle();
     assert.equal(fake.sleeping(), 1, "one rotation schedule");
     devices.stop();
@@ -311,6 +312,81 @@ describe("the dehydration schedule", () => {
     await devices.start({ key: KEY, rehydrate: false, periodMs: 60_000 });
     await devices.defaultKeyChanging("new", undefined); // a caller's key is not in secret storage
     assert.deepEqual(storedKey(fake).keyIds, ["old"]);
+    devices.stop();
+  });
+
+  it("keysReplaced while start() is under way: its device is sealed under the fresh key, and the schedule goes on with it", async () => {
+    const fake = fakeHost();
+    const devices = new DehydratedDevicesImpl(fake.host);
+    const release = fake.holdRefresh(); // start()'s upload waits for our keys
+    const started = devices.start({
+      secretStorageKey: storageKey("old"),
+      rehydrate: false,
+      periodMs: 60_000,
+    });
+    await settle();
+    const old = storedKey(fake).key;
+    const replaced = devices.keysReplaced({ secretStorageKey: storageKey("new") }); // recovery.changeRecoveryKey()
+    await settle();
+    release();
+    await Promise.all([started, replaced]);
+    const fresh = storedKey(fake);
+    assert.deepEqual(fresh.keyIds, ["new"]);
+    assert.notDeepEqual(fresh.key, old);
+    assert.deepEqual(
+      fake.sealedUnder.at(-1),
+      fresh.key,
+      "the device on the server opens with the stored key",
+    );
+    assert.equal(devices.running, true);
+    fake.wake(); // the next rotation
+    await settle();
+    assert.deepEqual(fake.sealedUnder.at(-1), fresh.key, "the schedule seals under the fresh key");
+    devices.stop();
+  });
+
+  it("defaultKeyChanging while start() stores a new key: once stored, it is stored under the new default key too", async () => {
+    const fake = fakeHost();
+    const devices = new DehydratedDevicesImpl(fake.host);
+    const release = fake.holdStore(); // start() finds no key and stores one: held
+    const started = devices.start({
+      secretStorageKey: storageKey("old"),
+      rehydrate: false,
+      periodMs: 60_000,
+    });
+    await settle();
+    const moved = devices.defaultKeyChanging("new", storageKey("new")); // secretStorage.setDefaultKey(key)
+    await settle();
+    release();
+    await Promise.all([started, moved]);
+    const stored = storedKey(fake);
+    assert.deepEqual(stored.keyIds, ["new", "old"]);
+    assert.deepEqual(fake.sealedUnder.at(-1), stored.key);
+    await assert.rejects(
+      devices.defaultKeyChanging("other", undefined),
+      (e: unknown) => e instanceof SecretStorageError && e.code === "BAD_ARGUMENT",
+    );
+    devices.stop();
+  });
+
+  it("a rotation that wakes while keysReplaced stores the fresh key does not land the old key after it", async () => {
+    const fake = fakeHost();
+    const devices = new DehydratedDevicesImpl(fake.host);
+    await devices.start({ secretStorageKey: storageKey("old"), rehydrate: false, periodMs: 60_000 });
+    const release = fake.holdStore();
+    const replaced = devices.keysReplaced({ secretStorageKey: storageKey("new") });
+    await settle();
+    fake.wake(); // the period ends while the fresh key is being stored
+    await settle();
+    release();
+    await replaced;
+    await settle();
+    const fresh = storedKey(fake).key;
+    assert.deepEqual(
+      fake.sealedUnder.at(-1),
+      fresh,
+      "the last device uploaded is sealed under the stored key",
+    );
     devices.stop();
   });
 });

@@ -11,6 +11,8 @@ import { Lazy } from "./lazy.ts";
 
 export class DehydratedDevices {
   readonly #impl: Lazy<DehydratedDevicesImpl>;
+  /** `start()` was called: its code may still be loading, and the keys moved meanwhile must reach it. */
+  #started = false;
 
   constructor(host: DehydrationHost) {
     this.#impl = new Lazy(
@@ -71,7 +73,15 @@ export class DehydratedDevices {
    * uploaded (`create`).
    */
   async start(options: DehydrationStartOptions): Promise<RehydrationResult | undefined> {
+    this.#started = true;
     return (await this.#impl.get()).start(options);
+  }
+
+  /** The code, when a schedule may run or be starting (else undefined, nothing loaded for it). */
+  async #scheduleImpl(): Promise<DehydratedDevicesImpl | undefined> {
+    if (this.#impl.value !== undefined || !this.#started) return this.#impl.value;
+    // Not loaded (the chunk failed): no `start()` got as far as a schedule.
+    return this.#impl.get().catch(() => undefined);
   }
 
   /**
@@ -81,7 +91,8 @@ export class DehydratedDevices {
    * need not call it. While the schedule runs, a fresh device replaces the one on the server at
    * once: under a fresh dehydration key stored under the new default key only (when the schedule's
    * key came from secret storage), else under the same key (a caller's key, after a reset), signed
-   * with our self-signing key of now; the schedule goes on with that key. Without it the schedule
+   * with our self-signing key of now; the schedule goes on with that key. A `start()` under way
+   * moves the same way: its first device is sealed under the fresh key. Without it the schedule
    * sealed on under a key no other login reads (each then made its own, and the logins replaced
    * each other's devices), or left a device signed by the old self-signing key that no one shares
    * keys with. When the key cannot be stored, the schedule stops (its error is thrown).
@@ -90,20 +101,19 @@ export class DehydratedDevices {
     readonly secretStorageKey?: UnlockedSecretStorageKey;
     readonly identityReset?: boolean;
   }): Promise<void> {
-    // Not loaded: no schedule runs.
-    await this.#impl.value?.keysReplaced(change);
+    await (await this.#scheduleImpl())?.keysReplaced(change);
   }
 
   /**
    * Called by `secretStorage.setDefaultKey` before the default key becomes `keyId`; apps need not
-   * call it. While the schedule runs with its key from secret storage under another key, the
-   * dehydration key is stored under `key` too (the same key: the device on the server, and those
-   * of other logins that read it, stay sealed under it), so that a new login that opens the new
-   * default key rehydrates. Without the opened `key` it cannot be:
+   * call it. While a schedule runs (or starts) with its key from secret storage under another
+   * key, the dehydration key is stored under `key` too (the same key: the device on the server,
+   * and those of other logins that read it, stay sealed under it), so that a new login that opens
+   * the new default key rehydrates. Without the opened `key` it cannot be:
    * `SecretStorageError("BAD_ARGUMENT")`, and the default key must stay as it is.
    */
   async defaultKeyChanging(keyId: string, key: UnlockedSecretStorageKey | undefined): Promise<void> {
-    await this.#impl.value?.defaultKeyChanging(keyId, key);
+    await (await this.#scheduleImpl())?.defaultKeyChanging(keyId, key);
   }
 
   /** Whether a rotation schedule runs (never before the code was loaded). */
