@@ -35,6 +35,7 @@ export {
   KEYS_QUERY_BATCH_SIZE,
   MAX_DEVICES_PER_USER,
   MAX_KEYS_QUERY_BACKOFF_MS,
+  MAX_LOOKUPS_IN_FLIGHT,
   MAX_TRACKED_SENDERS,
 } from "./devices/manager.ts";
 export { MAX_REPLACED_DEVICES } from "./devices/replaced.ts";

@@ -48,6 +48,7 @@ import { MachineRequests } from "./machine-requests.ts";
 import { MachineSteps } from "./machine-steps.ts";
 import type {
   KeysClaimRequest,
+  KeysQueryRequest,
   OutgoingRequest,
   SignatureUploadRequest,
   SigningKeysUploadRequest,
@@ -274,6 +275,23 @@ export class OlmMachine {
   /** Whether any of these users' device lists still need a `/keys/query`. */
   hasOutdatedUsers(userIds: Iterable<string>): boolean {
     return hasOutdatedUsers(this.#steps.parts.devices, userIds);
+  }
+
+  /** Whether we follow this user's device list (we share an encrypted room, or they sent to us). */
+  isTracked(userId: string): boolean {
+    return this.#steps.parts.devices.isTracked(userId);
+  }
+
+  /**
+   * One-off `/keys/query` requests for those of these users we do not track (a lookup by the
+   * application: `getUserDevices`, `getUserIdentity`, a verification): send them and hand the
+   * answers back with `markRequestAsSent`. Their devices and identity are stored, but they are
+   * not tracked (`outgoingRequests` does not offer these requests either): the tracked users do
+   * not grow with every user looked up. At most `MAX_LOOKUPS_IN_FLIGHT` are held at once.
+   */
+  queryKeysForUsers(userIds: Iterable<string>): Promise<KeysQueryRequest[]> {
+    const ids = [...userIds];
+    return this.#step((p) => p.devices.lookUp(ids));
   }
 
   getUserDevices(userId: string): Promise<DeviceInfo[]> {

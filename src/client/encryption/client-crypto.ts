@@ -376,7 +376,11 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
 
   // ---- devices and trust ----
 
-  /** The user's devices (their keys fetched first if we do not follow them yet), without deleted ones. */
+  /**
+   * The user's devices, without deleted ones: asked for first when outdated, or each time for a
+   * user we share no encrypted room with (a one-off query: looking someone up does not start
+   * following their device list).
+   */
   getUserDevices(userId: string): Promise<DeviceInfo[]> {
     return this.#openUnit(() => this.#trust.getUserDevices(userId));
   }

@@ -3,9 +3,10 @@
 // cross-signing bootstrap. `ClientCrypto` runs each call under the store's lease and hands it on here.
 import type { CrossSigningStatus, DeviceInfo, DeviceTrust, UserIdentityInfo } from "../../e2ee/index.ts";
 import type { OlmMachine } from "../../e2ee/machine.ts";
-import { jsonObjectSchema } from "../../wire/index.ts";
+import { isRecord, jsonObjectSchema } from "../../wire/index.ts";
 import { type HttpClient, path } from "../http.ts";
 import { type UiaAuth, withUia } from "../uia.ts";
+import { sendOutgoingRequest } from "./dispatch.ts";
 import { ClientCryptoError } from "./errors.ts";
 import type { OutgoingRequestLoop } from "./outgoing.ts";
 
@@ -31,7 +32,10 @@ export class DeviceTrustCalls {
     return this.#machine.userId;
   }
 
-  /** The user's devices (their keys fetched first if we do not follow them yet), without deleted ones. */
+  /**
+   * The user's devices without deleted ones: asked for first when outdated, or every time for a
+   * user we do not track (a one-off query, which does not start tracking them).
+   */
   async getUserDevices(userId: string): Promise<DeviceInfo[]> {
     await this.refreshDevices([userId]);
     return (await this.#machine.getUserDevices(userId)).filter((d) => !d.deleted);
@@ -122,19 +126,47 @@ export class DeviceTrustCalls {
     await this.refreshDevices(userIds);
   }
 
-  /** Makes sure these users' device lists are known and current (a `/keys/query` if needed). */
+  /**
+   * Makes sure these users' device lists are known and current: tracked users' with a
+   * `/keys/query` when outdated, the others' with a one-off query each time (they are not
+   * tracked for it: see `OlmMachine.queryKeysForUsers`).
+   */
   async refreshDevices(userIds: readonly string[]): Promise<void> {
     const machine = this.#machine;
-    if (!machine.hasOutdatedUsers(userIds)) return;
-    await machine.updateTrackedUsers(userIds);
+    const untracked = userIds.filter((u) => !machine.isTracked(u));
+    if (untracked.length > 0) await this.#lookUp(untracked);
+    const tracked = userIds.filter((u) => machine.isTracked(u));
+    if (!machine.hasOutdatedUsers(tracked)) return;
     // Two runs: the first may have started before these users were marked.
-    for (let i = 0; i < 2 && machine.hasOutdatedUsers(userIds); i++) await this.#loop.run();
-    if (machine.hasOutdatedUsers(userIds)) {
+    for (let i = 0; i < 2 && machine.hasOutdatedUsers(tracked); i++) await this.#loop.run();
+    if (machine.hasOutdatedUsers(tracked)) {
       throw new ClientCryptoError(
         "DEVICE_LIST_UNAVAILABLE",
         "the devices of the room's members could not be fetched",
         { cause: this.#loop.lastError },
       );
+    }
+  }
+
+  /** A one-off `/keys/query` for users we do not track; throws when the server did not answer for one. */
+  async #lookUp(userIds: readonly string[]): Promise<void> {
+    for (const request of await this.#machine.queryKeysForUsers(userIds)) {
+      let response: unknown;
+      try {
+        response = await sendOutgoingRequest(this.#http, request);
+      } catch (e) {
+        throw new ClientCryptoError("DEVICE_LIST_UNAVAILABLE", "the user's devices could not be fetched", {
+          cause: e,
+        });
+      }
+      await this.#machine.markRequestAsSent(request, response);
+      const answered = isRecord(response) ? response.device_keys : undefined;
+      for (const userId of Object.keys(request.body.device_keys)) {
+        // The server could not reach their homeserver: what we hold of them may be stale.
+        if (!isRecord(answered) || answered[userId] === undefined) {
+          throw new ClientCryptoError("DEVICE_LIST_UNAVAILABLE", "the user's devices could not be fetched");
+        }
+      }
     }
   }
 }

@@ -20,6 +20,7 @@ import {
 import { RUST_SHARED_HISTORY_FIELD } from "../../crypto/key-export/exported-room-key.ts";
 import { PkDecryption, PkEncryption } from "../../crypto/pk/index.ts";
 import { decodeBase64, encodeBase64 } from "../../crypto/primitives/index.ts";
+import { isDamagedRecord } from "../../store/errors.ts";
 import type { BackupStateRecord, InboundGroupSessionRecord, RoomSessionKey } from "../../store/records.ts";
 import { storableWithin } from "../../wire/json.ts";
 import { MAX_BACKUP_AUTH_DATA_BYTES, MAX_BACKUP_AUTH_DATA_DEPTH } from "../../wire/keys.ts";
@@ -513,7 +514,14 @@ export class KeyBackup {
     if (this.#state?.version !== upload.request.version || !this.#uploading()) return 0;
     let marked = 0;
     for (const k of upload.keys) {
-      const now = await this.#ctx.store.getInboundGroupSession(k.roomId, k.sessionId);
+      let now: InboundGroupSessionRecord | undefined;
+      try {
+        now = await this.#ctx.store.getInboundGroupSession(k.roomId, k.sessionId);
+      } catch (e) {
+        // Damaged since the batch was read: left unmarked, so the next batch finds and skips it.
+        if (!isDamagedRecord(e)) throw e;
+        continue;
+      }
       if (now === undefined || uploadedCopy(now) !== k.copy) continue;
       this.#ctx.tx.backedUp.push({ roomId: k.roomId, sessionId: k.sessionId });
       marked++;

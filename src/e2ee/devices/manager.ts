@@ -45,6 +45,12 @@ export const MAX_TRACKED_SENDERS = 1000;
  * from the store again when needed).
  */
 export const MAX_CACHED_UNTRACKED_USERS = 1000;
+/**
+ * One-off `/keys/query` requests (`lookUp`: the application looks up a user we do not track) in
+ * flight at once. Their sender sends them itself, and one whose send failed is never answered:
+ * past this many, the oldest is forgotten (an answer to it is then an unknown request).
+ */
+export const MAX_LOOKUPS_IN_FLIGHT = 32;
 
 interface TrackedUser {
   outdated: boolean;
@@ -55,6 +61,8 @@ interface TrackedUser {
 interface InFlightQuery {
   readonly users: readonly string[];
   readonly sentAt: number;
+  /** A one-off query (`lookUp`): not offered again by `inFlightRequests`, not blocking tracked queries. */
+  readonly lookup?: true;
 }
 
 /** What a query response changed, for the room-key logic (rotation on removal). */
@@ -80,6 +88,8 @@ export class DeviceManager {
    */
   readonly #outdated = new Set<string>();
   readonly #inFlight = new Map<string, InFlightQuery>();
+  /** The IDs of one-off queries in `#inFlight`, oldest first (`MAX_LOOKUPS_IN_FLIGHT`). */
+  readonly #lookups = new Set<string>();
   readonly #cache = new Map<string, Map<string, DeviceRecord>>();
   readonly #byCurve = new Map<string, DeviceRecord>();
   /** Users whose last query failed: when to ask again, and the current delay. */
@@ -229,11 +239,41 @@ export class DeviceManager {
     );
   }
 
+  /**
+   * One-off queries, in batches, for those of these users we do not track (the application looks
+   * them up, e.g. to verify them): the answer is applied as any other (their devices and identity
+   * stored), but they are not tracked, so the changes of their device lists are not followed and
+   * the tracked users do not grow with each user looked up. Users we come to share an encrypted
+   * room with are tracked then (`trackUsers`). Whoever asks sends these requests and hands back
+   * the answer (`receiveQueryResponse`); `outgoingRequests` does not offer them.
+   */
+  lookUp(userIds: Iterable<string>): KeysQueryRequest[] {
+    const users = [...new Set(userIds)].filter((u) => isId(u) && !this.#tracked.has(u));
+    const requests: KeysQueryRequest[] = [];
+    for (let i = 0; i < users.length; i += KEYS_QUERY_BATCH_SIZE) {
+      const batch = users.slice(i, i + KEYS_QUERY_BATCH_SIZE);
+      const id = newRequestId();
+      this.#inFlight.set(id, { users: batch, sentAt: this.#sequence, lookup: true });
+      this.#lookups.add(id);
+      requests.push({
+        id,
+        type: "keys_query",
+        body: { device_keys: Object.fromEntries(batch.map((u) => [u, []])) },
+      });
+    }
+    for (const oldest of this.#lookups) {
+      if (this.#lookups.size <= MAX_LOOKUPS_IN_FLIGHT) break;
+      this.#lookups.delete(oldest);
+      this.#inFlight.delete(oldest);
+    }
+    return requests;
+  }
+
   /** Queries for outdated users not already in flight, in batches. */
   queryRequests(): KeysQueryRequest[] {
     if (this.#outdated.size === 0) return [];
     const busy = new Set<string>();
-    for (const q of this.#inFlight.values()) for (const u of q.users) busy.add(u);
+    for (const q of this.#inFlight.values()) if (q.lookup !== true) for (const u of q.users) busy.add(u);
     const now = this.#ctx.now();
     const waiting = (u: string): boolean => (this.#failures.get(u)?.retryAt ?? 0) > now;
     const users = [...this.#tracked]
@@ -255,11 +295,14 @@ export class DeviceManager {
 
   /** Requests already handed out and not answered (re-offered so a lost one is retried). */
   inFlightRequests(): KeysQueryRequest[] {
-    return [...this.#inFlight].map(([id, q]) => ({
-      id,
-      type: "keys_query",
-      body: { device_keys: Object.fromEntries(q.users.map((u) => [u, []])) },
-    }));
+    if (this.#inFlight.size === this.#lookups.size) return [];
+    return [...this.#inFlight]
+      .filter(([, q]) => q.lookup !== true)
+      .map(([id, q]) => ({
+        id,
+        type: "keys_query",
+        body: { device_keys: Object.fromEntries(q.users.map((u) => [u, []])) },
+      }));
   }
 
   hasQuery(id: string): boolean {
@@ -280,11 +323,13 @@ export class DeviceManager {
     changes.users = query.users;
     changes.response = parsed;
     this.#inFlight.delete(id);
+    this.#lookups.delete(id);
     for (const userId of query.users) {
       const returned = parsed.device_keys?.[userId];
       // A user the server could not answer for (federation failure) stays outdated, with a backoff.
       if (returned === undefined) {
-        if (!this.#tracked.has(userId)) continue; // no longer tracked (`MAX_TRACKED_SENDERS`)
+        // Not tracked (a one-off lookup, or given up: `MAX_TRACKED_SENDERS`): the asker is told.
+        if (query.lookup === true || !this.#tracked.has(userId)) continue;
         const delay = Math.min(
           MAX_KEYS_QUERY_BACKOFF_MS,
           (this.#failures.get(userId)?.delay ?? 0) * 2 || KEYS_QUERY_BACKOFF_MS,

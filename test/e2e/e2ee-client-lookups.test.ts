@@ -1,0 +1,75 @@
+// Looking up a user we share no encrypted room with (`getUserDevices`, `getUserIdentity`) made
+// us track them for good: their device-list changes were followed from then on, and every user
+// looked up grew the tracked users. Lookups are now one-off queries (as matrix-rust-sdk's
+// `query_keys_for_users`): the answer is stored, the user is not tracked. Verifying such a user
+// in an unencrypted DM still works, and a user who comes to share an encrypted room is tracked.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import {
+  compareAndConfirm,
+  devServerFixture,
+  newUser,
+  nextRequest,
+  sharedRoom,
+  type TestClient,
+} from "./e2ee-client-helpers.ts";
+
+const fx = devServerFixture("keyroom-e2ee-lookups-");
+
+async function user(prefix: string): Promise<TestClient> {
+  const t = await newUser(fx.hs, fx.dir, prefix);
+  fx.open.push(t.client);
+  return t;
+}
+
+describe("looking up users we share no encrypted room with", () => {
+  it("answers without tracking them; sharing an encrypted room later tracks them", async () => {
+    const alice = await user("la");
+    const bob = await user("lb");
+    const carol = await user("lc");
+    await alice.client.bootstrapCrossSigning();
+    const machine = bob.client.crypto.machine;
+
+    const devices = await bob.client.getUserDevices(alice.client.userId);
+    assert.deepEqual(
+      devices.map((d) => d.deviceId),
+      [alice.client.deviceId],
+    );
+    const identity = await bob.client.crypto.getUserIdentity(alice.client.userId);
+    assert.ok(identity !== undefined, "the identity was fetched and stored");
+    assert.equal((await bob.client.getUserDevices(carol.client.userId)).length, 1);
+    assert.equal(machine.isTracked(alice.client.userId), false, "a lookup does not track");
+    assert.equal(machine.isTracked(carol.client.userId), false);
+
+    await sharedRoom(alice, [bob]);
+    assert.equal(machine.isTracked(alice.client.userId), true, "a member of an encrypted room is tracked");
+    assert.equal(machine.isTracked(carol.client.userId), false);
+  });
+
+  it("verifying a user in an unencrypted DM works without tracking them through the lookup", async () => {
+    const alice = await user("ld");
+    const bob = await user("le");
+    await alice.client.bootstrapCrossSigning();
+    await bob.client.bootstrapCrossSigning();
+    const roomId = await bob.client.createDirectRoom(alice.client.userId, { encrypted: false });
+    await alice.client.syncOnce({ timeoutMs: 0 });
+    await alice.client.joinRoom(roomId);
+    await alice.client.startSync();
+    await bob.client.startSync();
+    try {
+      const incoming = nextRequest(alice.client);
+      const outgoing = await bob.client.requestVerification(alice.client.userId);
+      assert.equal(outgoing.roomId, roomId, "the existing DM, not encrypted");
+      const request = await incoming;
+      await request.accept();
+      await outgoing.waitFor((s) => s.phase === "ready");
+      await outgoing.startSas();
+      await compareAndConfirm(outgoing, request);
+      assert.equal((await bob.client.crypto.getUserIdentity(alice.client.userId))?.verified, true);
+      assert.equal((await alice.client.crypto.getUserIdentity(bob.client.userId))?.verified, true);
+    } finally {
+      await alice.client.stopSync();
+      await bob.client.stopSync();
+    }
+  });
+});
