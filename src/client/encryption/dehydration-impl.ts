@@ -178,13 +178,19 @@ export class DehydratedDevicesImpl {
   }
 
   async delete(): Promise<boolean> {
-    try {
-      await this.#host.http.request({ method: "DELETE", path: unstable(), schema: jsonObjectSchema });
-      return true;
-    } catch (e) {
-      if (e instanceof MatrixError && e.errcode === "M_NOT_FOUND") return false;
-      throw e;
-    }
+    // A running (or starting) schedule would upload a device again, at once or at its next
+    // rotation: it ends, as the rust-sdk's does. The deletion goes through its queue, after an
+    // upload under way, which would land after it and leave a device on the server.
+    this.stop();
+    return this.#serial(async () => {
+      try {
+        await this.#host.http.request({ method: "DELETE", path: unstable(), schema: jsonObjectSchema });
+        return true;
+      } catch (e) {
+        if (e instanceof MatrixError && e.errcode === "M_NOT_FOUND") return false;
+        throw e;
+      }
+    });
   }
 
   async keyFromSecretStorage(
@@ -326,8 +332,9 @@ export class DehydratedDevicesImpl {
       const epoch = schedule.epoch;
       try {
         await this.#serial(async () => {
-          // The keys were replaced meanwhile: the device uploaded then is this period's.
-          if (schedule.epoch !== epoch) return;
+          // Stopped meanwhile (the device deleted, perhaps): nothing. The keys were replaced
+          // meanwhile: the device uploaded then is this period's.
+          if (signal.aborted || schedule.epoch !== epoch) return;
           await this.create(sealKey);
         });
       } catch (e) {

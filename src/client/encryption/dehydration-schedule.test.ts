@@ -18,6 +18,8 @@ interface Fake {
   readonly sealedUnder: Uint8Array[];
   /** Devices uploaded. */
   uploads: number;
+  /** The method of each request, in order. */
+  readonly methods: string[];
   /** Sleeps waiting on the clock. */
   sleeping(): number;
   wake(): void;
@@ -66,6 +68,7 @@ function fakeHost(): Fake {
   const fake: Fake = {
     sealedUnder: [],
     uploads: 0,
+    methods: [],
     secrets: new Map(),
     failStore: false,
     sleeping: () => sleepers.length,
@@ -84,7 +87,8 @@ function fakeHost(): Fake {
     },
     host: {
       http: {
-        request: async () => {
+        request: async (request: { method: string }) => {
+          fake.methods.push(request.method);
           fake.uploads++;
           return {};
         },
@@ -388,5 +392,22 @@ describe("the dehydration schedule", () => {
       "the last device uploaded is sealed under the stored key",
     );
     devices.stop();
+  });
+
+  it("delete() ends the schedule, and lands after the upload under way", async () => {
+    const fake = fakeHost();
+    const devices = new DehydratedDevicesImpl(fake.host);
+    await devices.start({ key: KEY, rehydrate: false, periodMs: 60_000 });
+    const release = fake.holdRefresh();
+    fake.wake(); // a rotation starts and waits for our keys
+    await settle();
+    const deleted = devices.delete();
+    await settle();
+    release();
+    assert.equal(await deleted, true);
+    await settle();
+    assert.deepEqual(fake.methods, ["PUT", "PUT", "DELETE"], "no device left on the server");
+    assert.equal(devices.running, false);
+    assert.equal(fake.sleeping(), 0, "no rotation uploads one again");
   });
 });

@@ -44,7 +44,11 @@ export class DehydratedDevices {
     return (await this.#impl.get()).rehydrate(key);
   }
 
-  /** Deletes the dehydrated device on the server; false when there was none. */
+  /**
+   * Deletes the dehydrated device on the server; false when there was none. A running (or
+   * starting) schedule stops first, else it would upload a device again; an upload of it under way
+   * lands before the deletion.
+   */
   async delete(): Promise<boolean> {
     return (await this.#impl.get()).delete();
   }
