@@ -5,6 +5,7 @@ import type { Clock } from "./clock.ts";
 import type { EncryptionOptions } from "./encryption/options.ts";
 import type { FetchLike } from "./http.ts";
 import type { Logger } from "./logger.ts";
+import type { RoomNameFormatter } from "./rooms/display-name.ts";
 import type { EventEncryptor, SyncProcessor } from "./sync/hooks.ts";
 import type { SyncOptions } from "./sync/runner.ts";
 
@@ -22,6 +23,12 @@ export interface MatrixClientOptions extends SyncOptions {
    * (and for everything in browsers).
    */
   fetch?: FetchLike;
+  /**
+   * Aborting it ends the client's requests in flight with `NetworkError` `ABORTED` and refuses
+   * later ones alike: for giving up on a client, e.g. one stopped while its `restore()` or login
+   * still waits on the server. That call then settles at once, and `close()` can follow it.
+   */
+  signal?: AbortSignal;
   logger?: Logger;
   clock?: Clock;
   sendBackoff?: BackoffPolicy;
@@ -33,4 +40,9 @@ export interface MatrixClientOptions extends SyncOptions {
    * location or instance, passphrase, `restoreDeviceId`, `verifyDevices`). See docs/e2ee.md.
    */
   encryption?: true | EncryptionOptions;
+  /**
+   * Words a room's display name made from its members, when it has no name or alias (see
+   * `RoomNameParts`): for an application in another language than English, the default.
+   */
+  roomNameFormatter?: RoomNameFormatter;
 }

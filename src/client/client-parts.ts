@@ -78,11 +78,12 @@ export function buildClientParts(
         }
       : {}),
     ...(opts.fetch ? { fetch: opts.fetch } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
     transport: platform.httpTransport?.(),
   });
   const media = new MediaApi(http);
   const call: ApiCall = apiCall(http, clock, logger);
-  const synced = new SyncedState();
+  const synced = new SyncedState(opts.roomNameFormatter);
   const userId = () => session.require().userId;
   const session = new Session({ call, store, homeserverUrl: http.baseUrl });
   const sync = new SyncRunner({

@@ -170,6 +170,39 @@ describe("HttpClient", () => {
     assert.equal(err.code, "ABORTED");
   });
 
+  it("the client's signal ends its requests in flight (with or without their own signal) and refuses later ones", async () => {
+    const gone = new AbortController();
+    const signals: (AbortSignal | null | undefined)[] = [];
+    let inFlight: () => void = () => {};
+    const bothAsked = new Promise<void>((resolve) => {
+      inFlight = resolve;
+    });
+    const http = new HttpClient({
+      baseUrl: "https://hs.example",
+      signal: gone.signal,
+      fetch: (_url, init) =>
+        new Promise<Response>((_resolve, reject) => {
+          init.signal?.addEventListener("abort", () => reject(new Error("aborted")));
+          if (signals.push(init.signal) === 2) inFlight();
+        }),
+    });
+    const own = new AbortController();
+    const aborted = (e: unknown) => e instanceof NetworkError && e.code === "ABORTED";
+    const plain = http.request({ method: "GET", path: path`/x`, schema: ok });
+    const withOwn = http.request({ method: "GET", path: path`/y`, schema: ok, signal: own.signal });
+    await bothAsked;
+    gone.abort();
+    // At once (checked before waiting for them, which would never end if they were not ended).
+    assert.deepEqual(
+      signals.map((signal) => signal?.aborted),
+      [true, true],
+    );
+    await assert.rejects(plain, aborted);
+    await assert.rejects(withOwn, aborted);
+    await assert.rejects(http.request({ method: "GET", path: path`/z`, schema: ok }), aborted);
+    assert.equal(signals.length, 2, "a request after the abort went out");
+  });
+
   it("rejects bodies that fail the schema or are not JSON with MalformedResponseError", async () => {
     const bad = await client(() => json(200, { event_id: 7 }))
       .request({ method: "GET", path: path`/rooms/${"!secret:x"}`, schema: ok })

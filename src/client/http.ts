@@ -114,6 +114,11 @@ export interface HttpClientOptions {
    * MSC3202's `org.matrix.msc3202.device_id`, which servers before MSC4326 read).
    */
   assertedIdentity?: () => { userId: string; deviceId: string } | undefined;
+  /**
+   * Aborting it ends every request in flight with `NetworkError` `ABORTED` and refuses later ones
+   * alike (a media body being read stays under the download's own signal, when it has one).
+   */
+  signal?: AbortSignal;
 }
 
 export class HttpClient {
@@ -124,6 +129,9 @@ export class HttpClient {
   private readonly logger: Logger;
   private readonly token: () => string | undefined;
   private readonly identity: () => { userId: string; deviceId: string } | undefined;
+  private readonly signal: AbortSignal | undefined;
+  /** The requests in flight under `signal`: one listener on it aborts them all (none per request). */
+  private readonly underSignal = new Set<AbortController>();
 
   constructor(opts: HttpClientOptions) {
     this.baseUrl = normalizeBaseUrl(opts.baseUrl);
@@ -132,17 +140,32 @@ export class HttpClient {
     this.logger = opts.logger ?? silentLogger;
     this.token = opts.accessToken ?? (() => undefined);
     this.identity = opts.assertedIdentity ?? (() => undefined);
+    this.signal = opts.signal;
+    opts.signal?.addEventListener(
+      "abort",
+      () => {
+        for (const ctrl of this.underSignal) ctrl.abort();
+      },
+      { once: true },
+    );
   }
 
   /** Sends a request and returns the validated JSON body. */
   async request<S extends z.ZodMiniType>(opts: RequestOptions<S>): Promise<z.output<S>> {
-    // Uploads (a `Blob` or stream body) go through `fetch`.
-    const res = await this.exchange(
-      opts,
-      "application/json",
-      opts.rawBody ? this.fetchTransport : this.transport,
-    );
-    const text = await res.text(opts.maxResponseBytes ?? MAX_JSON_RESPONSE_BYTES);
+    const { signal, release } = this.withClientSignal(opts.signal);
+    let res: TransportResponse;
+    let text: string;
+    try {
+      // Uploads (a `Blob` or stream body) go through `fetch`.
+      res = await this.exchange(
+        signal === undefined ? opts : { ...opts, signal },
+        "application/json",
+        opts.rawBody ? this.fetchTransport : this.transport,
+      );
+      text = await res.text(opts.maxResponseBytes ?? MAX_JSON_RESPONSE_BYTES);
+    } finally {
+      release();
+    }
     const endpoint = `${opts.method} ${opts.path.template}`;
     let json: unknown;
     try {
@@ -166,7 +189,35 @@ export class HttpClient {
    * until its body is read or cancelled.
    */
   async requestRaw(opts: Omit<RequestOptions<z.ZodMiniType>, "schema">): Promise<Response> {
-    return (await this.exchange(opts, "*/*", this.fetchTransport)).response();
+    // The body outlives this call: a download's own signal, when given, is the one that ends it.
+    const signal = opts.signal ?? this.signal;
+    return (
+      await this.exchange(signal === undefined ? opts : { ...opts, signal }, "*/*", this.fetchTransport)
+    ).response();
+  }
+
+  /**
+   * A signal that aborts when `request`'s or the client's does; `release` (once the request is
+   * over) drops what it put on them.
+   */
+  private withClientSignal(request: AbortSignal | undefined): {
+    signal: AbortSignal | undefined;
+    release(): void;
+  } {
+    const client = this.signal;
+    if (client === undefined) return { signal: request, release() {} };
+    const ctrl = new AbortController();
+    const abort = () => ctrl.abort();
+    if (client.aborted || request?.aborted === true) ctrl.abort();
+    this.underSignal.add(ctrl);
+    request?.addEventListener("abort", abort, { once: true });
+    return {
+      signal: ctrl.signal,
+      release: () => {
+        this.underSignal.delete(ctrl);
+        request?.removeEventListener("abort", abort);
+      },
+    };
   }
 
   /** Sends the request; a successful answer's body is left to read, an error one becomes a `MatrixError`. */
