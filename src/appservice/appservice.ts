@@ -39,6 +39,7 @@ import { HeldTransactions } from "./held-transactions.ts";
 import { ensureDevice, newDeviceId, registerUser } from "./provision.ts";
 import { SeenTransactions } from "./seen-transactions.ts";
 import { type AppserviceListener, listenAppservice } from "./server.ts";
+import { MAX_TO_DEVICE_HELD_WHILE_STARTING, StartingUsers } from "./starting-users.ts";
 import type { Transaction } from "./transaction.ts";
 import { type KnownKeyCounts, userSyncFor } from "./user-sync.ts";
 
@@ -197,6 +198,8 @@ export class Appservice {
   readonly #logger: Logger;
   readonly #users = new Map<string, Promise<VirtualUser>>();
   readonly #started = new Map<string, VirtualUser>();
+  /** To-device messages for users whose start is under way (starting-users.ts). */
+  readonly #starting = new StartingUsers();
   readonly #seen = new SeenTransactions();
   /** Room parts of transactions taken in hold mode (with `dataDir`). */
   readonly #held: HeldTransactions | undefined;
@@ -394,8 +397,11 @@ export class Appservice {
 
   #track(userId: string, setUp: Promise<VirtualUser>): Promise<VirtualUser> {
     this.#users.set(userId, setUp);
-    // A failed set-up can be tried again.
-    setUp.catch(() => this.#users.delete(userId));
+    // A failed set-up can be tried again (what was held for it is dropped).
+    setUp.catch(() => {
+      this.#users.delete(userId);
+      this.#starting.take(userId);
+    });
     return setUp;
   }
 
@@ -435,6 +441,8 @@ export class Appservice {
     opts: { deviceId?: string; displayName?: string },
     opened?: { store: ClientStore; dir: string },
   ): Promise<VirtualUser> {
+    // From here its device may get keys on the server, so its to-device messages are held.
+    this.#starting.begin(userId);
     if (userId !== this.senderUserId) await registerUser(this.#http, userId);
     const dir =
       opened?.dir ??
@@ -481,8 +489,26 @@ export class Appservice {
     await this.#serially(async () => {
       this.#started.set(userId, vu);
       await this.#catchUp(vu);
+      await this.#feedHeld(vu, this.#starting.take(userId));
     });
     return vu;
+  }
+
+  /** The to-device messages that came for the user while it started, as one sync response. */
+  async #feedHeld(vu: VirtualUser, toDevice: Transaction["toDevice"]): Promise<void> {
+    if (toDevice.length === 0) return;
+    const client = vu.client;
+    const view = { userId: client.userId, deviceId: client.deviceId, membership: () => undefined };
+    const txn: Transaction = {
+      events: [],
+      ephemeral: [],
+      toDevice,
+      deviceLists: undefined,
+      oneTimeKeyCounts: {},
+      unusedFallbackKeyTypes: {},
+    };
+    const share = userSyncFor(view, txn, this.#nextBatch(txnOfToken(client.nextBatch)), { ...vu.known });
+    if (share !== undefined) await client.feedSync(syncResponseSchema.parse(share.response));
   }
 
   /**
@@ -652,6 +678,13 @@ export class Appservice {
   }
 
   async #dispatch(txnId: string, txn: Transaction): Promise<void> {
+    const dropped = this.#starting.hold(txnId, txn);
+    if (dropped > 0) {
+      this.#logger.warn(
+        { txnId, dropped, max: MAX_TO_DEVICE_HELD_WHILE_STARTING },
+        "to-device messages for a starting user dropped (MAX_TO_DEVICE_HELD_WHILE_STARTING)",
+      );
+    }
     let failure: unknown;
     for (const vu of this.#started.values()) {
       if (vu.fed.has(txnId)) continue;
