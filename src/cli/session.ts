@@ -20,7 +20,7 @@ export const CRYPTO_STORE_DIR = "crypto";
 
 type ExtraOptions = Pick<
   MatrixClientOptions,
-  "syncTimeoutMs" | "syncFilter" | "fillTimelineGaps" | "logger" | "fetch"
+  "syncTimeoutMs" | "syncFilter" | "fillTimelineGaps" | "logger" | "fetch" | "signal"
 >;
 
 /**

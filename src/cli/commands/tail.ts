@@ -149,11 +149,17 @@ export async function tailCommand(args: TailArgs, io: CommandIo): Promise<void> 
   else io.signal?.addEventListener("abort", onAbort, { once: true });
   const timer = args.timeoutMs !== undefined ? setTimeout(onAbort, args.timeoutMs) : undefined;
   try {
-    const setUp = openTail(args);
+    // Aborted only when stopped during the set-up: its requests end at once instead of when the
+    // server answers (or their timeout, a minute), so the set-up settles and its client is closed
+    // before tail returns. Once the set-up is done, stopping goes through the sync loop instead.
+    const abandon = new AbortController();
+    const setUp = openTail(args, abandon.signal);
     const opened = await untilStopped(setUp, stop.signal);
     if (opened === undefined) {
-      // Stopped first: the client is closed once it opened (unless the process ends before).
-      setUp.then(({ client }) => client.close()).catch(() => undefined);
+      abandon.abort();
+      // A set-up that fails closes its client itself; one that completed meanwhile is closed here.
+      const late = await setUp.catch(() => undefined);
+      await late?.client.close();
       return;
     }
     const { client, roomId } = opened;
@@ -175,9 +181,15 @@ export async function tailCommand(args: TailArgs, io: CommandIo): Promise<void> 
   }
 }
 
-/** The profile's client, and the room to show when one was named (which the profile must have joined). */
-async function openTail(args: TailArgs): Promise<{ client: MatrixClient; roomId: string | undefined }> {
-  const { client } = await openSession(args.profileDir, "full");
+/**
+ * The profile's client, and the room to show when one was named (which the profile must have
+ * joined). `signal` ends the client's requests (see `tailCommand`). Rejects with the client closed.
+ */
+async function openTail(
+  args: TailArgs,
+  signal: AbortSignal,
+): Promise<{ client: MatrixClient; roomId: string | undefined }> {
+  const { client } = await openSession(args.profileDir, "full", { signal });
   try {
     const roomId = args.room !== undefined ? await resolveRoom(client, args.room) : undefined;
     // A room we are not in would never show a message: say so instead of waiting silently.
