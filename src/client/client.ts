@@ -207,7 +207,10 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
     return this.#sync.isAppserviceUser;
   }
 
-  /** Stops the sync loop (the in-flight long-poll is aborted; nothing half-processed is saved). */
+  /**
+   * Stops the sync loop (the in-flight long-poll, or a `syncOnce`'s request, is aborted; nothing
+   * half-processed is saved); a response already received is handled and saved first.
+   */
   stopSync(): Promise<void> {
     return this.#sync.stop();
   }

@@ -78,6 +78,8 @@ export class SyncLoop {
   private abort: AbortController | undefined;
   private running: Promise<void> | undefined;
   private inFlight: Promise<void> = Promise.resolve();
+  /** Each `syncOnce` under way: what `stop` aborts (their requests) besides the loop's. */
+  private readonly oneShots = new Set<AbortController>();
   /** Timeline events emitted from a response another process had handled (see echo.ts). */
   private readonly echo = new Set<string>();
   /**
@@ -138,9 +140,18 @@ export class SyncLoop {
    * run one at a time: two overlapping syncs from the same token would deliver events twice.
    */
   syncOnce(opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
+    // `stop` (the client closing) aborts its request too, as the loop's.
+    const stopped = new AbortController();
+    const onAbort = () => stopped.abort();
+    if (opts.signal?.aborted === true) stopped.abort();
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    this.oneShots.add(stopped);
     return this.serial(async () => {
-      await this.syncOnceNow(opts);
+      await this.syncOnceNow({ ...opts, signal: stopped.signal });
       await this.flushSaves();
+    }).finally(() => {
+      opts.signal?.removeEventListener("abort", onAbort);
+      this.oneShots.delete(stopped);
     });
   }
 
@@ -419,10 +430,16 @@ export class SyncLoop {
     return first;
   }
 
-  /** Stops the loop, aborting the in-flight long-poll; resolves when the loop has exited. */
+  /**
+   * Stops the loop, aborting the in-flight long-poll (and a `syncOnce`'s request); resolves when
+   * the loop has exited and a response already received (the loop's, a `syncOnce`'s or `feed`'s)
+   * is handled and saved, so the store can close after it.
+   */
   async stop(): Promise<void> {
     this.abort?.abort();
+    for (const oneShot of this.oneShots) oneShot.abort();
     await this.running;
+    await this.inFlight;
   }
 
   private async setState(state: SyncState, info: SyncStateInfo = {}): Promise<void> {
