@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { type FetchLike, MatrixClient } from "../../src/client/index.ts";
+import { DehydrationError, type FetchLike, MatrixClient } from "../../src/client/index.ts";
 import { SecretStorageError } from "../../src/crypto/secret-storage/index.ts";
 import type { UnlockedSecretStorageKey } from "../../src/e2ee/index.ts";
 import {
@@ -122,5 +122,20 @@ describe("dehydration when the default secret storage key moves", () => {
       "the key stored under the new recovery key opens the device on the server",
     );
     bob.client.crypto.dehydration.stop();
+  });
+
+  it("start() with a secret storage key opened before the default moved is refused, and stores nothing under it", async () => {
+    const bob = await user("ddkc");
+    const oldKey = await withRecovery(bob.client);
+    await bob.client.crypto.recovery.changeRecoveryKey(); // elsewhere, say: this login still holds the old key
+    await assert.rejects(
+      bob.client.crypto.dehydration.start({ secretStorageKey: oldKey }),
+      (e: unknown) => e instanceof DehydrationError && e.code === "BAD_ARGUMENT",
+    );
+    assert.equal(bob.client.crypto.dehydration.running, false);
+    await assert.rejects(
+      bob.client.crypto.dehydration.keyFromSecretStorage(oldKey),
+      (e: unknown) => e instanceof SecretStorageError && e.code === "SECRET_MISSING",
+    );
   });
 });

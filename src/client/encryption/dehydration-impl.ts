@@ -247,6 +247,7 @@ export class DehydratedDevicesImpl {
     let scheduled = false;
     try {
       await this.#serial(async () => {
+        if (callerKey === undefined) await this.#assertDefault(secretStorageKey as UnlockedSecretStorageKey);
         const key =
           callerKey !== undefined
             ? callerKey.slice()
@@ -294,6 +295,21 @@ export class DehydratedDevicesImpl {
     } finally {
       if (this.#starting === schedule) this.#starting = undefined;
       if (!scheduled) schedule.key.fill(0);
+    }
+  }
+
+  /**
+   * Other logins read the dehydration key with the default secret storage key: under another one
+   * (a key opened before the default moved), `start()` would seal under a key they do not read, or
+   * replace theirs with one made under it, and the logins would replace each other's devices.
+   */
+  async #assertDefault(secretStorageKey: UnlockedSecretStorageKey): Promise<void> {
+    const defaultKeyId = await this.#host.secretStorage.defaultKeyId();
+    if (defaultKeyId !== undefined && defaultKeyId !== secretStorageKey.keyId) {
+      throw new DehydrationError(
+        "BAD_ARGUMENT",
+        "this secret storage key is not the default one (it was replaced): unlock the default key",
+      );
     }
   }
 

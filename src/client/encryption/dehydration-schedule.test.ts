@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { decodeBase64 } from "../../crypto/primitives/index.ts";
 import { SecretStorageError } from "../../crypto/secret-storage/index.ts";
-import type { OlmMachine, UnlockedSecretStorageKey } from "../../e2ee/index.ts";
+import { DehydrationError, type OlmMachine, type UnlockedSecretStorageKey } from "../../e2ee/index.ts";
 import type { Clock } from "../clock.ts";
 import type { HttpClient } from "../http.ts";
 import { DEHYDRATION_SECRET_NAME } from "./constants.ts";
@@ -31,6 +31,8 @@ interface Fake {
   readonly secrets: Map<string, Map<string, string>>;
   /** Makes the next secret storage write fail. */
   failStore: boolean;
+  /** The default secret storage key's ID (none set: any key is taken). */
+  defaultKeyId: string | undefined;
 }
 
 function fakeHost(): Fake {
@@ -71,6 +73,7 @@ function fakeHost(): Fake {
     methods: [],
     secrets: new Map(),
     failStore: false,
+    defaultKeyId: undefined,
     sleeping: () => sleepers.length,
     wake: () => {
       for (const s of sleepers.splice(0)) s();
@@ -104,6 +107,7 @@ function fakeHost(): Fake {
       } as unknown as OlmMachine,
       clock,
       secretStorage: {
+        defaultKeyId: async () => fake.defaultKeyId,
         get: async (name: string, key: UnlockedSecretStorageKey) => {
           const value = fake.secrets.get(name)?.get(key.keyId);
           if (value === undefined)
@@ -409,5 +413,21 @@ describe("the dehydration schedule", () => {
     assert.deepEqual(fake.methods, ["PUT", "PUT", "DELETE"], "no device left on the server");
     assert.equal(devices.running, false);
     assert.equal(fake.sleeping(), 0, "no rotation uploads one again");
+  });
+
+  it("start() with a secret storage key that is not the default one is refused, and nothing is stored or uploaded", async () => {
+    const fake = fakeHost();
+    const devices = new DehydratedDevicesImpl(fake.host);
+    fake.defaultKeyId = "new"; // the default moved after the app opened "old"
+    await assert.rejects(
+      devices.start({ secretStorageKey: storageKey("old"), rehydrate: false, periodMs: 60_000 }),
+      (e: unknown) => e instanceof DehydrationError && e.code === "BAD_ARGUMENT",
+    );
+    assert.equal(fake.secrets.size, 0);
+    assert.equal(fake.methods.length, 0);
+    assert.equal(devices.running, false);
+    await devices.start({ secretStorageKey: storageKey("new"), rehydrate: false, periodMs: 60_000 });
+    assert.deepEqual(storedKey(fake).keyIds, ["new"]);
+    devices.stop();
   });
 });

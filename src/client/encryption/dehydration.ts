@@ -69,11 +69,13 @@ export class DehydratedDevices {
    * Starts dehydration: rehydrates the device on the server (unless `rehydrate: false`), uploads a
    * fresh one, and replaces it every `periodMs` until `stop()` (or the client closes). Returns
    * what rehydration found. The key comes from `key` or from secret storage (created there if
-   * missing). With the key from secret storage, a device on the server that it does not open
-   * (`WRONG_KEY`, `BAD_PICKLE`, `UNSUPPORTED_ALGORITHM`: sealed by another client under another
-   * key, or in an older format) is reported (`error` event) and replaced; with `key`, that error
-   * is thrown. A failed rotation is reported and tried again next period. This device must hold
-   * our self-signing key: else `NOT_CROSS_SIGNED` is thrown (after rehydrating) and nothing is
+   * missing), with `secretStorageKey` the default key: another (opened before the default moved)
+   * is refused, `DehydrationError("BAD_ARGUMENT")`, as other logins read the key with the default.
+   * With the key from secret storage, a device on the server that it does not open (`WRONG_KEY`,
+   * `BAD_PICKLE`, `UNSUPPORTED_ALGORITHM`: sealed by another client under another key, or in an
+   * older format) is reported (`error` event) and replaced; with `key`, that error is thrown. A
+   * failed rotation is reported and tried again next period. This device must hold our
+   * self-signing key: else `NOT_CROSS_SIGNED` is thrown (after rehydrating) and nothing is
    * uploaded (`create`).
    */
   async start(options: DehydrationStartOptions): Promise<RehydrationResult | undefined> {
