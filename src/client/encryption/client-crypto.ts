@@ -42,6 +42,7 @@ import { LeaseKeeper } from "./lease.ts";
 import type { OpenedStore } from "./options.ts";
 import { OutgoingRequestLoop, Serial } from "./outgoing.ts";
 import { Recovery } from "./recovery.ts";
+import { type RefusedVerificationEvent, RefusedVerificationEvents } from "./refused-verification.ts";
 import { decryptRoomEvent, decryptRoomEvents, type RoomDecryptionParts } from "./room-decryption.ts";
 import { historyVisibilityOf, RoomEncryption } from "./room-encryption.ts";
 import { SecretStorage } from "./secret-storage.ts";
@@ -62,6 +63,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   readonly #trust: DeviceTrustCalls;
   /** What each sync does to the engine, before and after its events go out. */
   readonly #syncs: SyncProcessing;
+  readonly #refusedVerification = new RefusedVerificationEvents();
   #closed = false;
   /** Secret storage (`m.secret_storage.*` account data): keys, and secrets encrypted with them. */
   readonly secretStorage: SecretStorage;
@@ -306,7 +308,20 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   }
 
   get #decryptionParts(): RoomDecryptionParts {
-    return { machine: this.machine, rooms: this.#rooms, loop: this.#loop };
+    return {
+      machine: this.machine,
+      rooms: this.#rooms,
+      loop: this.#loop,
+      refusedVerification: this.#refusedVerification,
+    };
+  }
+
+  /**
+   * The verification event an `m.room.encrypted` event refused as `SENDER_NOT_CROSS_SIGNED` held
+   * (see `refused-verification.ts`), handed out once, for the verification flow alone.
+   */
+  takeRefusedVerificationEvent(roomId: string, eventId: string): RefusedVerificationEvent | undefined {
+    return this.#refusedVerification.take(roomId, eventId);
   }
 
   /**

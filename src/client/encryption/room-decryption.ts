@@ -9,6 +9,7 @@ import type { Room } from "../rooms/room.ts";
 import type { DecryptionResult } from "../sync/hooks.ts";
 import { decryptedParts, undecryptable } from "./decrypted-events.ts";
 import type { OutgoingRequestLoop } from "./outgoing.ts";
+import type { RefusedVerificationEvents } from "./refused-verification.ts";
 import type { RoomEncryption } from "./room-encryption.ts";
 
 export interface RoomDecryptionParts {
@@ -17,6 +18,15 @@ export interface RoomDecryptionParts {
   readonly rooms: RoomEncryption;
   /** Sends the key queries for senders new to us. */
   readonly loop: OutgoingRequestLoop;
+  /** Verification events of senders the requirement refuses, held for the verification flow. */
+  readonly refusedVerification: RefusedVerificationEvents;
+}
+
+/** The outcome for the client; a refused sender's verification event is held for the flow. */
+function result(parts: RoomDecryptionParts, o: RoomEventDecryption, raw: ClientEvent): DecryptionResult {
+  if (o.ok) return { ok: true, ...decryptedParts(o.event, raw) };
+  if (o.verificationEvent !== undefined) parts.refusedVerification.hold(o.verificationEvent);
+  return undecryptable(o.error);
 }
 
 /** `decryptRoomEvent` for a room's timeline, in one engine step (and one more for first contacts). */
@@ -45,9 +55,7 @@ export async function decryptRoomEvents(
         outcomes[i] = again[j] as RoomEventDecryption;
       });
     }
-    return outcomes.map((o, i) =>
-      o.ok ? { ok: true, ...decryptedParts(o.event, events[i] as ClientEvent) } : undecryptable(o.error),
-    );
+    return outcomes.map((o, i) => result(parts, o, events[i] as ClientEvent));
   } catch (e) {
     // The engine itself failed (closed, its store unusable): the events stay undecrypted.
     if (e instanceof E2eeError) return events.map(() => ({ ok: false, code: e.code, reason: e.message }));
@@ -74,8 +82,7 @@ export async function decryptRoomEvent(
       await parts.loop.run();
       outcome = await machine.tryDecryptRoomEvent(event, room.roomId, opts);
     }
-    if (!outcome.ok) return undecryptable(outcome.error);
-    return { ok: true, ...decryptedParts(outcome.event, event) };
+    return result(parts, outcome, event);
   } catch (e) {
     // The engine itself failed (closed, its store unusable): the event stays undecrypted.
     if (e instanceof E2eeError) return { ok: false, code: e.code, reason: e.message };

@@ -212,6 +212,7 @@ export class EncryptionSession implements RoomsE2ee {
       emitRequest: (request) => host.emitVerificationRequest(request),
       exclusive: (work) => driver.exclusive(work),
       reportError: (error) => host.reportError(error),
+      refusedVerificationEvent: (roomId, eventId) => driver.takeRefusedVerificationEvent(roomId, eventId),
     });
   }
 

@@ -24,6 +24,14 @@ export interface VerificationHost {
   reportError(error: unknown): void;
   /** Runs the work as one unit of work on the crypto store (its lease); inline when absent. */
   exclusive?<T>(work: () => Promise<T>): Promise<T>;
+  /**
+   * The verification event held for an encrypted event refused as `SENDER_NOT_CROSS_SIGNED`
+   * (`ClientCrypto.takeRefusedVerificationEvent`): the flow takes it though the timeline does not.
+   */
+  refusedVerificationEvent?(
+    roomId: string,
+    eventId: string,
+  ): { type: string; content: JsonObject; senderDeviceId: string | undefined } | undefined;
 }
 
 export class VerificationService {
@@ -38,17 +46,29 @@ export class VerificationService {
     this.#host = host;
   }
 
-  /** Every room event of the timeline: verification ones go to the machine. */
+  /**
+   * Every room event of the timeline: verification ones go to the machine, those of a device the
+   * room's sender requirement refuses included (held when they were decrypted): verifying is how
+   * such a device comes to be trusted, and the flow's MACs, not the sender's trust, protect it.
+   */
   onRoomEvent(event: RoomEvent): void {
-    if (!isVerificationEvent(event.type, event.content)) return;
-    const senderDevice = event.encryption?.decrypted === true ? event.encryption.senderDeviceId : undefined;
+    const enc = event.encryption;
+    const refused =
+      enc?.decrypted === false && enc.code === "SENDER_NOT_CROSS_SIGNED"
+        ? this.#host.refusedVerificationEvent?.(event.roomId, event.eventId)
+        : undefined;
+    const type = refused?.type ?? event.type;
+    const content = refused?.content ?? event.content;
+    if (!isVerificationEvent(type, content)) return;
+    const senderDevice =
+      refused?.senderDeviceId ?? (enc?.decrypted === true ? enc.senderDeviceId : undefined);
     void this.#run(async () => {
       await this.#host.machine.verification.receiveRoomEvent({
         roomId: event.roomId,
         eventId: event.eventId,
         sender: event.sender,
-        type: event.type,
-        content: event.content,
+        type,
+        content,
         originServerTs: event.originServerTs,
         senderDevice,
       });

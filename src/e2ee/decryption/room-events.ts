@@ -21,6 +21,7 @@ import type { MachineContext } from "../machine-context.ts";
 import type { InboundEntry, InboundSessions } from "../room-keys/inbound.ts";
 import { NO_OLM_CODE } from "../room-keys/no-olm.ts";
 import type { SenderTrust } from "../trust/trust.ts";
+import { isVerificationEvent } from "../verification/events.ts";
 import type { OwnEchoes } from "./own-echoes.ts";
 import type { ReplayGuard } from "./replay.ts";
 
@@ -85,7 +86,17 @@ export interface KeysFrom {
 /** A decryption's outcome: failures are values, with the reason as a `DecryptionError`. */
 export type RoomEventDecryption =
   | { readonly ok: true; readonly event: DecryptedRoomEvent }
-  | { readonly ok: false; readonly error: DecryptionError };
+  | {
+      readonly ok: false;
+      readonly error: DecryptionError;
+      /**
+       * With `SENDER_NOT_CROSS_SIGNED`, when the event is a verification event
+       * (`m.key.verification.*`, or an `m.room.message` request): the event, for the verification
+       * flow alone, never to be shown. Verifying is how such a device comes to be trusted, and the
+       * flow authenticates the keys itself (the SAS or QR code MACs), not by the sender's trust.
+       */
+      readonly verificationEvent?: DecryptedRoomEvent;
+    };
 
 export interface ParsedMegolmEvent {
   readonly sessionId: string;
@@ -243,7 +254,7 @@ export class RoomEventDecryptor {
     e: unknown,
   ): RoomEventDecryption | Promise<RoomEventDecryption> {
     if (!(e instanceof DecryptionError)) throw e;
-    if (e.code !== "MISMATCHED_SENDER") return { ok: false, error: e };
+    if (e.code !== "MISMATCHED_SENDER") return failure(e);
     return this.#promoteAndDecrypt(event, roomId, requirement, e);
   }
 
@@ -273,7 +284,7 @@ export class RoomEventDecryptor {
       if (!promoted) return { ok: false, error: mismatch };
       return { ok: true, event: await this.#decrypt(event, roomId, requirement) };
     } catch (e) {
-      if (e instanceof DecryptionError) return { ok: false, error: e };
+      if (e instanceof DecryptionError) return failure(e);
       throw e;
     }
   }
@@ -390,13 +401,20 @@ export class RoomEventDecryptor {
     if (verdict instanceof Promise) {
       return this.#judgeLoading(event, roomId, requirement, entry, result, payload, sender, verdict);
     }
-    const trust = judgeTrust(requirement, entry, sender, verdict);
+    const exempt = refusedVerification(requirement, entry, verdict, payload);
+    const trust = exempt ? sender.trust : judgeTrust(requirement, entry, sender, verdict);
     const replay = this.#checkReplay(roomId, entry, result.messageIndex, event);
     if (replay === undefined) {
-      return decryptedEvent(event, roomId, entry, result, payload, sender, trust, verdict, keysFrom);
+      return unlessExempt(
+        decryptedEvent(event, roomId, entry, result, payload, sender, trust, verdict, keysFrom),
+        exempt,
+      );
     }
     return replay.then(() =>
-      decryptedEvent(event, roomId, entry, result, payload, sender, trust, verdict, keysFrom),
+      unlessExempt(
+        decryptedEvent(event, roomId, entry, result, payload, sender, trust, verdict, keysFrom),
+        exempt,
+      ),
     );
   }
 
@@ -414,11 +432,15 @@ export class RoomEventDecryptor {
     const sender = senderOrPromise instanceof Promise ? await senderOrPromise : senderOrPromise;
     const verdict = await (verdictOrPromise ??
       this.#crossSigningVerdict(event.sender, sender.device, sender.ownDevice === true));
-    const trust = judgeTrust(requirement, entry, sender, verdict);
+    const exempt = refusedVerification(requirement, entry, verdict, payload);
+    const trust = exempt ? sender.trust : judgeTrust(requirement, entry, sender, verdict);
     const replay = this.#checkReplay(roomId, entry, result.messageIndex, event);
     if (replay !== undefined) await replay;
     const keysFrom = entry.record.forwarded ? await this.#keysFrom(entry.record.forwardingChain) : undefined;
-    return decryptedEvent(event, roomId, entry, result, payload, sender, trust, verdict, keysFrom);
+    return unlessExempt(
+      decryptedEvent(event, roomId, entry, result, payload, sender, trust, verdict, keysFrom),
+      exempt,
+    );
   }
 
   /** `#keysFrom` from memory alone: null when only the store can tell. */
@@ -610,6 +632,43 @@ function megolmDecrypt(entry: InboundEntry, ciphertext: string): MegolmResult {
   }
 }
 
+const NOT_CROSS_SIGNED = "the sending device is not cross-signed by its owner";
+
+/** A refused sender's verification event, on its way to `RoomEventDecryption.verificationEvent`. */
+class RefusedVerificationEvent extends DecryptionError {
+  readonly event: DecryptedRoomEvent;
+  constructor(event: DecryptedRoomEvent) {
+    super("SENDER_NOT_CROSS_SIGNED", NOT_CROSS_SIGNED);
+    this.event = event;
+  }
+}
+
+/** A failure's outcome; a refused verification event is handed on beside a plain error. */
+function failure(e: DecryptionError): RoomEventDecryption {
+  if (!(e instanceof RefusedVerificationEvent)) return { ok: false, error: e };
+  return { ok: false, error: new DecryptionError(e.code, e.message), verificationEvent: e.event };
+}
+
+/** Whether the requirement refuses the sender of what is a verification event (see `verificationEvent`). */
+function refusedVerification(
+  requirement: SenderRequirement,
+  entry: InboundEntry,
+  verdict: CrossSigningVerdict,
+  payload: MegolmPayload,
+): boolean {
+  return (
+    requirement === "refuse" &&
+    !senderCrossSigned(entry, verdict) &&
+    isVerificationEvent(payload.type, payload.content)
+  );
+}
+
+/** The event, or for a refused sender's verification event the refusal carrying it. */
+function unlessExempt(event: DecryptedRoomEvent, exempt: boolean): DecryptedRoomEvent {
+  if (exempt) throw new RefusedVerificationEvent(event);
+  return event;
+}
+
 /** The sender's trust as the event reports it; throws when the requirement refuses the sender. */
 function judgeTrust(
   requirement: SenderRequirement,
@@ -618,10 +677,7 @@ function judgeTrust(
   verdict: CrossSigningVerdict,
 ): SenderTrust {
   if (requirement === "refuse" && !senderCrossSigned(entry, verdict)) {
-    throw new DecryptionError(
-      "SENDER_NOT_CROSS_SIGNED",
-      "the sending device is not cross-signed by its owner",
-    );
+    throw new DecryptionError("SENDER_NOT_CROSS_SIGNED", NOT_CROSS_SIGNED);
   }
   // A device cross-signed by a user we verified is as good as one marked verified.
   return sender.trust === "unverified" && fromSender(entry.record) && verdict.verified
