@@ -1,10 +1,10 @@
 // Whether a reaction's target is one of the bot's own events, for `onReaction({ ownMessagesOnly })`.
 // The room events sync delivers are remembered with whether the bot sent them; a target not seen
 // that way (sent before a restart, or behind a gap in the timeline) is asked of the server once, by
-// room and event ID (its sender is in the clear, also in an encrypted room, so nothing is
-// decrypted). Bounded: reactions name targets of the sender's choice.
-import { type Logger, type MatrixClient, MatrixError, path } from "../index.ts";
-import { jsonObjectSchema } from "../wire/index.ts";
+// room and event ID, through the client's public `fetchEvent` (the bot framework sits on the public
+// API only; the sender is read from the event, whether or not it decrypts). Bounded: reactions
+// name targets of the sender's choice.
+import { type Logger, type MatrixClient, MatrixError } from "../index.ts";
 
 /** Reaction targets remembered as the bot's own or not, across rooms (the oldest forgotten first). */
 export const MAX_KNOWN_REACTION_TARGETS = 10_000;
@@ -35,12 +35,7 @@ export class OwnEvents {
     if (known !== undefined) return known;
     let own: boolean;
     try {
-      const ev = await this.#client.http.request({
-        method: "GET",
-        path: path`/_matrix/client/v3/rooms/${roomId}/event/${eventId}`,
-        schema: jsonObjectSchema,
-      });
-      own = ev.sender === this.#client.userId;
+      own = (await this.#client.fetchEvent(roomId, eventId)).sender === this.#client.userId;
     } catch (err) {
       if (!(err instanceof MatrixError && err.httpStatus >= 400 && err.httpStatus < 500)) {
         this.#logger.warn({ err, roomId, eventId }, "could not tell whose event a reaction is to");
