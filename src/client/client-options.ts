@@ -5,6 +5,7 @@ import type { Clock } from "./clock.ts";
 import type { EncryptionOptions } from "./encryption/options.ts";
 import type { FetchLike } from "./http.ts";
 import type { Logger } from "./logger.ts";
+import type { RoomNameFormatter } from "./rooms/display-name.ts";
 import type { EventEncryptor, SyncProcessor } from "./sync/hooks.ts";
 import type { SyncOptions } from "./sync/runner.ts";
 
@@ -39,4 +40,9 @@ export interface MatrixClientOptions extends SyncOptions {
    * location or instance, passphrase, `restoreDeviceId`, `verifyDevices`). See docs/e2ee.md.
    */
   encryption?: true | EncryptionOptions;
+  /**
+   * Words a room's display name made from its members, when it has no name or alias (see
+   * `RoomNameParts`): for an application in another language than English, the default.
+   */
+  roomNameFormatter?: RoomNameFormatter;
 }

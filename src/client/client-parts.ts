@@ -83,7 +83,7 @@ export function buildClientParts(
   });
   const media = new MediaApi(http);
   const call: ApiCall = apiCall(http, clock, logger);
-  const synced = new SyncedState();
+  const synced = new SyncedState(opts.roomNameFormatter);
   const userId = () => session.require().userId;
   const session = new Session({ call, store, homeserverUrl: http.baseUrl });
   const sync = new SyncRunner({

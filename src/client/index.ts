@@ -155,7 +155,12 @@ export {
   textContent,
   withRelations,
 } from "./rooms/content.ts";
-export { ROOM_NAME_HEROES } from "./rooms/display-name.ts";
+export {
+  englishRoomName,
+  ROOM_NAME_HEROES,
+  type RoomNameFormatter,
+  type RoomNameParts,
+} from "./rooms/display-name.ts";
 export {
   MAX_INVITE_STATE_CHARS,
   MAX_INVITE_STATE_EVENTS,

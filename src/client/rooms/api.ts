@@ -303,7 +303,7 @@ export class RoomsApi {
   async roomOrFetch(roomId: string): Promise<Room> {
     const known = this.#host.synced.room(roomId);
     if (known !== undefined) return known;
-    const room = new Room(roomId);
+    const room = this.#host.synced.newRoom(roomId);
     for (const ev of await this.fetchRoomState(roomId)) room.applyState(ev);
     return room;
   }

@@ -19,6 +19,23 @@ export interface NamedRoom {
 export const ROOM_NAME_HEROES = 5;
 
 /**
+ * What a room's display name made from its members says, for the client's `roomNameFormatter`:
+ * - `members`: other members are joined or invited: `names` (at most `ROOM_NAME_HEROES`, each
+ *   disambiguated) and `others` more not named ("Alice, Bob and 3 others"; `names` may be empty
+ *   when the server named no one: "3 others");
+ * - `former_members`: no one else is joined or invited, but `names` (and `others` more) were
+ *   ("Empty Room (was Alice)");
+ * - `empty`: no one else is, or is known to have been ("Empty Room").
+ */
+export type RoomNameParts =
+  | { readonly kind: "members"; readonly names: readonly string[]; readonly others: number }
+  | { readonly kind: "former_members"; readonly names: readonly string[]; readonly others: number }
+  | { readonly kind: "empty" };
+
+/** Makes a room's display name from its members (translated, say); the default is `englishRoomName`. */
+export type RoomNameFormatter = (parts: RoomNameParts) => string;
+
+/**
  * The members to name the room after: the room summary's heroes, else (no summary yet, or an
  * invitation) the other members the room's state or invite state holds, joined and invited ones
  * first (by user ID: state has no order), then those who left or were banned.
@@ -66,8 +83,25 @@ function list(names: readonly string[], others: number): string {
   return `${parts.slice(0, -1).join(", ")} and ${parts[parts.length - 1]}`;
 }
 
+/** The default `RoomNameFormatter`: "Alice, Bob and 3 others", "Empty Room (was Alice)", "Empty Room". */
+export function englishRoomName(parts: RoomNameParts): string {
+  switch (parts.kind) {
+    case "members":
+      return list(parts.names, parts.others);
+    case "former_members":
+      return `Empty Room (was ${list(parts.names, parts.others)})`;
+    case "empty":
+      return "Empty Room";
+  }
+}
+
 /** The room's display name from its members (the room having no name or canonical alias). */
-export function roomDisplayName(room: NamedRoom): string {
+export function roomDisplayName(room: NamedRoom, format: RoomNameFormatter = englishRoomName): string {
+  return format(roomNameParts(room));
+}
+
+/** What the room's display name from its members says (see `RoomNameParts`). */
+function roomNameParts(room: NamedRoom): RoomNameParts {
   const members = room.members;
   const heroes = heroIds(room, members);
   const names = heroes.slice(0, ROOM_NAME_HEROES).map((id) => memberName(room, members, id));
@@ -78,9 +112,9 @@ export function roomDisplayName(room: NamedRoom): string {
   if (total <= 1) {
     // Alone: the heroes are those who left.
     return names.length === 0
-      ? "Empty Room"
-      : `Empty Room (was ${list(names, heroes.length - names.length)})`;
+      ? { kind: "empty" }
+      : { kind: "former_members", names, others: heroes.length - names.length };
   }
-  if (names.length === 0) return others > 0 ? list([], others) : "Empty Room";
-  return list(names, others);
+  if (names.length === 0 && others === 0) return { kind: "empty" };
+  return { kind: "members", names, others };
 }

@@ -12,7 +12,7 @@ import {
   type StrippedStateEvent,
 } from "../../wire/index.ts";
 import { MAX_ROOM_HEROES, type RoomSnapshot } from "../client-store/index.ts";
-import { roomDisplayName } from "./display-name.ts";
+import { englishRoomName, type RoomNameFormatter, roomDisplayName } from "./display-name.ts";
 import { NO_UNREAD, nextUnread, sameUnread, type UnreadNotifications } from "./unread.ts";
 
 export interface RoomMember {
@@ -233,11 +233,19 @@ export class Room {
   prevBatch: string | undefined;
   /** The local user, when known: left out of the members a room's display name is made of. */
   readonly ownUserId: string | undefined;
+  /** Words the display name made from members (the client's `roomNameFormatter`). */
+  readonly #formatName: RoomNameFormatter;
 
-  constructor(roomId: string, membership: Membership = "join", ownUserId?: string) {
+  constructor(
+    roomId: string,
+    membership: Membership = "join",
+    ownUserId?: string,
+    formatName: RoomNameFormatter = englishRoomName,
+  ) {
     this.roomId = roomId;
     this._membership = membership;
     this.ownUserId = ownUserId;
+    this.#formatName = formatName;
   }
 
   get membership(): Membership {
@@ -272,11 +280,12 @@ export class Room {
    * The name to show for the room, by the spec's rules ("Calculating the display name for a
    * room"): `name` (`m.room.name`, else the canonical alias); else the room summary's heroes by
    * their member display names (disambiguated), e.g. "Alice, Bob and 3 others", or "Empty Room"
-   * ("Empty Room (was Alice)") when no one else is joined or invited. Without a summary, the
-   * members the room's state holds stand in for the heroes.
+   * ("Empty Room (was Alice)") when no one else is joined or invited, in the words of the
+   * client's `roomNameFormatter` when it has one. Without a summary, the members the room's state
+   * holds stand in for the heroes.
    */
   get displayName(): string {
-    return this.name ?? roomDisplayName(this);
+    return this.name ?? roomDisplayName(this, this.#formatName);
   }
 
   /** The room summary as the server last sent it (`heroes`, member counts), fields it never sent absent. */
@@ -559,8 +568,8 @@ export class Room {
     return s;
   }
 
-  static fromSnapshot(s: RoomSnapshot, ownUserId?: string): Room {
-    const room = new Room(s.roomId, s.membership, ownUserId);
+  static fromSnapshot(s: RoomSnapshot, ownUserId?: string, formatName?: RoomNameFormatter): Room {
+    const room = new Room(s.roomId, s.membership, ownUserId, formatName);
     if (s.summary !== undefined) {
       const { heroes, joinedMemberCount, invitedMemberCount } = s.summary;
       room.applySummary({

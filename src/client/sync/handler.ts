@@ -17,7 +17,7 @@ import type { TypedEmitter } from "../events/emitter.ts";
 import type { ClientEventMap, RoomEvent, RoomEventMeta } from "../events/types.ts";
 import type { Logger } from "../logger.ts";
 import { presenceOf } from "../presence.ts";
-import { boundInviteState, Room } from "../rooms/room.ts";
+import { boundInviteState, type Room } from "../rooms/room.ts";
 import type { DecryptionResult, SyncProcessor } from "./hooks.ts";
 import type { SyncedState } from "./state.ts";
 
@@ -140,7 +140,7 @@ export async function handleSyncResponse(
     let room = ctx.synced.rooms.get(roomId);
     const prev = room?.membership;
     if (!room) {
-      room = new Room(roomId, membership, ctx.userId);
+      room = ctx.synced.newRoom(roomId, membership, ctx.userId);
       ctx.synced.rooms.set(roomId, room);
     }
     changedRooms.set(roomId, room);

@@ -1,9 +1,10 @@
 // What sync has told the client so far: its rooms and the global account data. The sync handler
 // writes here; the rest of the client reads (and a few calls update it before sync echoes them).
-import type { BasicEvent, JsonObject } from "../../wire/index.ts";
+import type { BasicEvent, JsonObject, Membership } from "../../wire/index.ts";
 import type { RoomSnapshot, SyncChanges, SyncSnapshot } from "../client-store/index.ts";
 import { ClientError } from "../errors.ts";
 import { PresenceCache } from "../presence.ts";
+import type { RoomNameFormatter } from "../rooms/display-name.ts";
 import { Room } from "../rooms/room.ts";
 
 /**
@@ -29,6 +30,8 @@ function isLeft(room: Room): boolean {
 
 export class SyncedState {
   readonly rooms = new Map<string, Room>();
+  /** The client's `roomNameFormatter`, handed to each room. */
+  readonly #formatName: RoomNameFormatter | undefined;
   readonly accountData = new Map<string, BasicEvent>();
   /** Users' presence as sync last pushed it (in memory only: not in the client store). */
   readonly presence = new PresenceCache();
@@ -43,6 +46,15 @@ export class SyncedState {
   readonly #unsavedRooms = new Set<string>();
   /** The IDs of the timeline events emitted lately, oldest first (`MAX_EMITTED_EVENT_IDS`). */
   readonly #emitted = new Set<string>();
+
+  constructor(formatName?: RoomNameFormatter) {
+    this.#formatName = formatName;
+  }
+
+  /** A new room (not kept here: the caller adds it), its display name worded by the client's formatter. */
+  newRoom(roomId: string, membership?: Membership, ownUserId?: string): Room {
+    return new Room(roomId, membership, ownUserId, this.#formatName);
+  }
 
   /**
    * Starts over from a stored snapshot (or nothing). `userId`'s own membership events order the
@@ -59,7 +71,7 @@ export class SyncedState {
     this.#emitted.clear();
     const left: { roomId: string; at: number }[] = [];
     for (const snap of snapshot?.rooms ?? []) {
-      const room = Room.fromSnapshot(snap, userId);
+      const room = Room.fromSnapshot(snap, userId, this.#formatName);
       this.rooms.set(snap.roomId, room);
       if (!isLeft(room)) continue;
       const own = userId === undefined ? undefined : room.getState("m.room.member", userId);
