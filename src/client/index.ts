@@ -161,6 +161,7 @@ export {
   type RoomNameFormatter,
   type RoomNameParts,
 } from "./rooms/display-name.ts";
+export { MAX_TYPING_USERS } from "./rooms/ephemeral.ts";
 export {
   MAX_INVITE_STATE_CHARS,
   MAX_INVITE_STATE_EVENTS,

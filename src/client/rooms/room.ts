@@ -407,7 +407,7 @@ export class Room {
     return this.accountData.get(type)?.content;
   }
 
-  /** Users currently typing (from the latest `m.typing`). */
+  /** Users currently typing (from the latest `m.typing`): user IDs, at most `MAX_TYPING_USERS`. */
   get typingUserIds(): readonly string[] {
     return this._typing;
   }

@@ -17,6 +17,7 @@ import type { TypedEmitter } from "../events/emitter.ts";
 import type { ClientEventMap, RoomEvent, RoomEventMeta } from "../events/types.ts";
 import type { Logger } from "../logger.ts";
 import { presenceOf } from "../presence.ts";
+import { typingUsersOf } from "../rooms/ephemeral.ts";
 import { boundInviteState, type Room } from "../rooms/room.ts";
 import type { DecryptionResult, SyncProcessor } from "./hooks.ts";
 import type { SyncedState } from "./state.ts";
@@ -287,8 +288,7 @@ async function applyRoom(
   if ("ephemeral" in r) {
     for (const ev of r.ephemeral?.events ?? []) {
       if (ev.type === "m.typing") {
-        const ids = ev.content.user_ids;
-        const users = Array.isArray(ids) ? ids.filter((u): u is string => typeof u === "string") : [];
+        const users = typingUsersOf(ev.content);
         room.setTyping(users);
         emits.push(() => ctx.emitter.emit("room.typing", room, users));
       } else if (ev.type === "m.receipt") {
