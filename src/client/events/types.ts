@@ -150,7 +150,10 @@ export interface ClientEventMap {
    */
   "room.unreadNotifications": [room: Room, unread: UnreadNotifications];
   "room.typing": [room: Room, userIds: readonly string[]];
-  /** An `m.receipt` ephemeral event: event ID → receipt type → user ID → data. */
+  /**
+   * An `m.receipt` ephemeral event: event ID → receipt type → user ID → receipt (`ts`,
+   * `thread_id`), checked: entries not of that shape are left out, and an event left empty is not emitted.
+   */
   "room.receipt": [room: Room, content: JsonObject];
   "room.accountData": [room: Room, event: BasicEvent];
   accountData: [event: BasicEvent];

@@ -1,6 +1,8 @@
 // A joined room's ephemeral events (`m.typing`, `m.receipt`) come from the server, any shape and
 // size. The typing list was kept per room as sent, any strings (ill-formed, overlong, repeated),
-// any number of them; it is now user IDs only, each once, at most MAX_TYPING_USERS.
+// any number of them; it is now user IDs only, each once, at most MAX_TYPING_USERS. Receipts were
+// handed to listeners as sent (a string where an object of users was documented, a user "ID"
+// with a lone surrogate); they are now of the spec's shape, the rest left out.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { MAX_IDENTIFIER_LENGTH } from "../../wire/index.ts";
@@ -54,6 +56,48 @@ describe("hostile ephemeral events", () => {
       heard.map((u) => u.length),
       [2, MAX_TYPING_USERS, 0],
     );
+    await client.close();
+  });
+
+  it("m.receipt: only entries of the spec's shape reach listeners", async () => {
+    const client = await scriptedSyncClient(new MemoryClientStore(), [
+      sync("s1", [
+        {
+          type: "m.receipt",
+          content: {
+            $good: {
+              "m.read": {
+                "@alice:hs": { ts: 5, thread_id: "main" },
+                "@bob:hs": { ts: -1, thread_id: 7, extra: "x".repeat(1000) },
+                "@lone\udc00:hs": { ts: 1 },
+                "not-a-user": { ts: 1 },
+                "@carol:hs": "read",
+              },
+              "m.read.private": "nobody",
+              "\ud800": { "@alice:hs": { ts: 1 } },
+              ["__proto__"]: { "@alice:hs": { ts: 2 } },
+            },
+            "no-sigil": { "m.read": { "@alice:hs": { ts: 1 } } },
+            [`$${"x".repeat(MAX_IDENTIFIER_LENGTH)}`]: { "m.read": { "@alice:hs": { ts: 1 } } },
+            $list: [1, 2],
+            $empty: { "m.read": { "@lone\udc00:hs": { ts: 1 } } },
+          },
+        },
+      ]),
+      sync("s2", [{ type: "m.receipt", content: { $x: "y", $z: null } }]),
+    ]);
+    const heard: unknown[] = [];
+    client.on("room.receipt", (_room, content) => void heard.push(content));
+    await client.syncOnce();
+    await client.syncOnce();
+    assert.equal(heard.length, 1);
+    assert.deepEqual(JSON.parse(JSON.stringify(heard[0])), {
+      $good: {
+        "m.read": { "@alice:hs": { ts: 5, thread_id: "main" }, "@bob:hs": {} },
+        ["__proto__"]: { "@alice:hs": { ts: 2 } },
+      },
+    });
+    assert.ok(Object.hasOwn((heard[0] as Record<string, object>).$good ?? {}, "__proto__"));
     await client.close();
   });
 });

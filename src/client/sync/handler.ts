@@ -17,7 +17,7 @@ import type { TypedEmitter } from "../events/emitter.ts";
 import type { ClientEventMap, RoomEvent, RoomEventMeta } from "../events/types.ts";
 import type { Logger } from "../logger.ts";
 import { presenceOf } from "../presence.ts";
-import { typingUsersOf } from "../rooms/ephemeral.ts";
+import { receiptsOf, typingUsersOf } from "../rooms/ephemeral.ts";
 import { boundInviteState, type Room } from "../rooms/room.ts";
 import type { DecryptionResult, SyncProcessor } from "./hooks.ts";
 import type { SyncedState } from "./state.ts";
@@ -292,7 +292,8 @@ async function applyRoom(
         room.setTyping(users);
         emits.push(() => ctx.emitter.emit("room.typing", room, users));
       } else if (ev.type === "m.receipt") {
-        emits.push(() => ctx.emitter.emit("room.receipt", room, ev.content));
+        const receipts = receiptsOf(ev.content);
+        if (receipts !== undefined) emits.push(() => ctx.emitter.emit("room.receipt", room, receipts));
       }
     }
   }
