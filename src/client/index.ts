@@ -157,6 +157,7 @@ export {
 } from "./rooms/content.ts";
 export {
   englishRoomName,
+  MAX_ROOM_NAME_MEMBER_CHARS,
   ROOM_NAME_HEROES,
   type RoomNameFormatter,
   type RoomNameParts,

@@ -60,19 +60,34 @@ const displayNameOf = (v: unknown): { displayName?: string } =>
   typeof v === "string" ? { displayName: v } : {};
 
 /**
+ * Longest member display name a room's name made from its members shows (UTF-16 code units); a
+ * longer one is replaced by the user ID. Homeservers cap display names at about this (Synapse: 256).
+ */
+export const MAX_ROOM_NAME_MEMBER_CHARS = 256;
+
+/** Controls (C0, DEL, C1) and bidirectional marks, embeddings, overrides and isolates. */
+const UNSHOWABLE = /[\p{Cc}\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/u;
+/** A name that reads as a user ID (`@name:server`), which another user could take to pass as them. */
+const LOOKS_LIKE_USER_ID = /@.*:/;
+
+/**
  * `userId`'s name in the room: its member event's `displayname`, followed by the user ID when
- * another joined or invited member has the same one; the user ID without one.
+ * another joined or invited member has the same one, or when it reads like a user ID itself; the
+ * user ID alone without one, or for one that cannot be shown as it is (ill-formed Unicode, control
+ * or bidirectional characters, which would reorder or hide the names around it, or longer than
+ * `MAX_ROOM_NAME_MEMBER_CHARS`).
  */
 function memberName(room: NamedRoom, members: readonly Member[], userId: string): string {
   const own = members.find((m) => m.userId === userId);
   const invited = room.inviteState.find((e) => e.type === "m.room.member" && e.state_key === userId);
   const name = own?.displayName ?? displayNameOf(invited?.content.displayname).displayName;
-  if (name === undefined || name === "") return userId;
+  if (name === undefined || name === "" || name.length > MAX_ROOM_NAME_MEMBER_CHARS) return userId;
+  if (!name.isWellFormed() || UNSHOWABLE.test(name)) return userId;
   const clash = members.some(
     (m) =>
       m.userId !== userId && (m.membership === "join" || m.membership === "invite") && m.displayName === name,
   );
-  return clash ? `${name} (${userId})` : name;
+  return clash || LOOKS_LIKE_USER_ID.test(name) ? `${name} (${userId})` : name;
 }
 
 /** "A", "A and B", "A, B and C"; with `others` more: "A, B and 3 others". */
