@@ -24,6 +24,8 @@ export interface ClientLifecycleParts {
 
 export class ClientLifecycle {
   readonly #parts: ClientLifecycleParts;
+  /** A close asked for from the sync loop's own work, going on after it (see `close`). */
+  #closing: Promise<void> | undefined;
 
   constructor(parts: ClientLifecycleParts) {
     this.#parts = parts;
@@ -173,7 +175,25 @@ export class ClientLifecycle {
     await session.forget(deviceGone);
   }
 
-  async close(): Promise<void> {
+  /**
+   * `MatrixClient.close`. Called from the sync loop's own work (a listener of a response being
+   * handled, or what it awaits), where waiting for the handling would wait for itself, it returns
+   * at once and the close goes on once that work returned: the response is handled and saved,
+   * then the stores close. A close called after that (from anywhere else) waits for it.
+   */
+  close(): Promise<void> {
+    const { sync, logger } = this.#parts;
+    if (!sync.inOwnWork) return this.#closing ?? this.#close();
+    sync.requestStop();
+    if (this.#closing === undefined) {
+      const closing = sync.outsideOwnWork(() => this.#close());
+      closing.catch((err: unknown) => logger.warn({ err: errorSummary(err) }, "closing the client failed"));
+      this.#closing = closing;
+    }
+    return Promise.resolve();
+  }
+
+  async #close(): Promise<void> {
     const { store, sync, sender, e2ee } = this.#parts;
     await sync.stop();
     await sender.drain();

@@ -177,7 +177,11 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
     return this.#lifecycle.logout();
   }
 
-  /** Stops syncing, waits for queued sends and closes the store (and the crypto store). */
+  /**
+   * Stops syncing, waits for queued sends and closes the store (and the crypto store). Awaited from
+   * a listener of a sync response (a bot's `!quit`), it returns at once and the close goes on once
+   * the listener returned: the response is handled and saved first (a later `close()` waits for it).
+   */
   close(): Promise<void> {
     return this.#lifecycle.close();
   }
@@ -209,10 +213,12 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
 
   /**
    * Stops the sync loop (the in-flight long-poll, or a `syncOnce`'s request, is aborted; nothing
-   * half-processed is saved); a response already received is handled and saved first.
+   * half-processed is saved); a response already received is handled and saved first. Called from
+   * a listener of a response being handled (or what it awaits), it returns at once, and the loop
+   * stops once that response is handled and saved (after the listener returned).
    */
   stopSync(): Promise<void> {
-    return this.#sync.stop();
+    return this.#sync.stopSoon();
   }
 
   /**

@@ -4,13 +4,23 @@
 import { IndexedDbCryptoStore } from "../../store/indexeddb/idb-store.ts";
 import { IndexedDbClientStore } from "../client-store/idb-store.ts";
 import { ClientCryptoError } from "../encryption/errors.ts";
-import type { ClientPlatform } from "./types.ts";
+import type { ClientPlatform, WorkContext } from "./types.ts";
 
 /** The IndexedDB database of `userId`'s crypto store when the app names none. */
 export const defaultCryptoDbName = (userId: string): string => `keyroom-crypto:${userId}`;
 
+/**
+ * Browsers have no async context tracking (no AsyncLocalStorage): no code is known as the work,
+ * so a `close()` awaited from a sync listener still waits for that listener there (call it
+ * without awaiting it).
+ */
+export function untrackedWorkContext(): WorkContext {
+  return { run: (fn) => fn(), exit: (fn) => fn(), active: false };
+}
+
 export const platform: ClientPlatform = {
   name: "browser",
+  workContext: untrackedWorkContext,
   defaultClientStore: () => new IndexedDbClientStore(),
   async openCryptoStore({ location, passphrase, userId, deviceId }) {
     if (location !== undefined) {

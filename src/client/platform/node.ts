@@ -4,10 +4,11 @@
 // (wire/sync-fast.ts), a large backup restore's decryption on worker threads
 // (backup-decryptor-node.ts). SQLite and Node's `os`/`path` load only when a crypto
 // store is opened, the restore's workers only for a restore.
+import { AsyncLocalStorage } from "node:async_hooks";
 import { parseCommonSyncResponse } from "../../wire/sync-fast.ts";
 import { MemoryClientStore } from "../client-store/memory-store.ts";
 import { nodeHttpTransport } from "./node-http.ts";
-import type { ClientPlatform, CryptoStoreLocation } from "./types.ts";
+import type { ClientPlatform, CryptoStoreLocation, WorkContext } from "./types.ts";
 
 async function defaultLocation(userId: string): Promise<CryptoStoreLocation> {
   const { homedir } = await import("node:os");
@@ -18,8 +19,21 @@ async function defaultLocation(userId: string): Promise<CryptoStoreLocation> {
   return { directory: join(base, "keyroom", safe) };
 }
 
+/** Work followed through its awaits: a listener's code after an await is still the work. */
+function asyncWorkContext(): WorkContext {
+  const storage = new AsyncLocalStorage<true>();
+  return {
+    run: (fn) => storage.run(true, fn),
+    exit: (fn) => storage.exit(fn),
+    get active() {
+      return storage.getStore() === true;
+    },
+  };
+}
+
 export const platform: ClientPlatform = {
   name: "node",
+  workContext: asyncWorkContext,
   defaultClientStore: () => new MemoryClientStore(),
   httpTransport: () => nodeHttpTransport(),
   syncFastParse: parseCommonSyncResponse,

@@ -15,8 +15,27 @@ export interface CryptoStoreLocation {
   readonly fileName?: string;
 }
 
+/**
+ * Marks work as the sync loop's own (a response's handling, its listeners and what they await) so
+ * that a `close()` or `stopSync()` called from it can tell: waiting for the handling from there
+ * would wait for itself.
+ */
+export interface WorkContext {
+  /** Runs `fn` as this context's work. */
+  run<T>(fn: () => T): T;
+  /** Runs `fn` as not this context's work (what it starts is not either). */
+  exit<T>(fn: () => T): T;
+  /** Whether the code running now is this context's work. */
+  readonly active: boolean;
+}
+
 export interface ClientPlatform {
   readonly name: "node" | "browser";
+  /**
+   * A new work context: on Node it follows the work through its awaits (AsyncLocalStorage);
+   * browsers cannot tell (`active` is always false).
+   */
+  workContext(): WorkContext;
   /** The client store when none is given: memory on Node, IndexedDB in browsers. */
   defaultClientStore(): ClientStore;
   /**

@@ -80,6 +80,12 @@ export class SyncLoop {
   private inFlight: Promise<void> = Promise.resolve();
   /** Each `syncOnce` under way: what `stop` aborts (their requests) besides the loop's. */
   private readonly oneShots = new Set<AbortController>();
+  /**
+   * The loop's own work: the loop, each `syncOnce` and `feed`, so the handling of their responses
+   * and the listeners it awaits (and what those await or start). A stop asked for from there must
+   * not wait for that work, which waits for the stop (`inOwnWork`).
+   */
+  private readonly work = platform.workContext();
   /** Timeline events emitted from a response another process had handled (see echo.ts). */
   private readonly echo = new Set<string>();
   /**
@@ -146,10 +152,12 @@ export class SyncLoop {
     if (opts.signal?.aborted === true) stopped.abort();
     opts.signal?.addEventListener("abort", onAbort, { once: true });
     this.oneShots.add(stopped);
-    return this.serial(async () => {
-      await this.syncOnceNow({ ...opts, signal: stopped.signal });
-      await this.flushSaves();
-    }).finally(() => {
+    return this.serial(() =>
+      this.work.run(async () => {
+        await this.syncOnceNow({ ...opts, signal: stopped.signal });
+        await this.flushSaves();
+      }),
+    ).finally(() => {
       opts.signal?.removeEventListener("abort", onAbort);
       this.oneShots.delete(stopped);
     });
@@ -161,11 +169,13 @@ export class SyncLoop {
    * never handled as an initial sync.
    */
   feed(res: SyncResponse): Promise<void> {
-    return this.serial(async () => {
-      await this.handleAndQueue(res, this.since ?? "");
-      await this.flushSaves();
-      this.since = res.next_batch;
-    });
+    return this.serial(() =>
+      this.work.run(async () => {
+        await this.handleAndQueue(res, this.since ?? "");
+        await this.flushSaves();
+        this.since = res.next_batch;
+      }),
+    );
   }
 
   /** One step of the loop: a response handled and its save queued; waits while too many are unsaved. */
@@ -422,11 +432,13 @@ export class SyncLoop {
       firstDone = resolve;
       firstFailed = reject;
     });
-    this.running = this.run(abort.signal, firstDone, firstFailed).finally(() => {
-      this.running = undefined;
-      // A stop before the first response still settles `first`.
-      firstDone();
-    });
+    this.running = this.work
+      .run(() => this.run(abort.signal, firstDone, firstFailed))
+      .finally(() => {
+        this.running = undefined;
+        // A stop before the first response still settles `first`.
+        firstDone();
+      });
     return first;
   }
 
@@ -436,10 +448,32 @@ export class SyncLoop {
    * is handled and saved, so the store can close after it.
    */
   async stop(): Promise<void> {
-    this.abort?.abort();
-    for (const oneShot of this.oneShots) oneShot.abort();
+    this.requestStop();
     await this.running;
     await this.inFlight;
+  }
+
+  /**
+   * What `stop` does without waiting: the loop ends (and a `syncOnce`'s request fails) once the
+   * response being handled is handled and saved.
+   */
+  requestStop(): void {
+    this.abort?.abort();
+    for (const oneShot of this.oneShots) oneShot.abort();
+  }
+
+  /**
+   * Whether the code running now is the loop's own work (a listener of a response being handled,
+   * or what it awaits): `stop` awaited there waits for itself. Always false where the platform
+   * cannot tell (browsers).
+   */
+  get inOwnWork(): boolean {
+    return this.work.active;
+  }
+
+  /** Runs `fn` as not the loop's work (see `inOwnWork`): what it starts does not count as it either. */
+  outsideOwnWork<T>(fn: () => T): T {
+    return this.work.exit(fn);
   }
 
   private async setState(state: SyncState, info: SyncStateInfo = {}): Promise<void> {

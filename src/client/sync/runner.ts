@@ -176,6 +176,34 @@ export class SyncRunner {
     await this.#loop?.stop();
   }
 
+  /**
+   * `MatrixClient.stopSync`: `stop`, except from the loop's own work (a listener of a response
+   * being handled, or what it awaits), where waiting would wait for itself: the loop is asked to
+   * stop, and stops once that response is handled and saved, after the listener returned.
+   */
+  stopSoon(): Promise<void> {
+    const loop = this.#loop;
+    if (loop?.inOwnWork !== true) return this.stop();
+    loop.requestStop();
+    return Promise.resolve();
+  }
+
+  /** Asks the loop to stop without waiting (`SyncLoop.requestStop`). */
+  requestStop(): void {
+    this.#loop?.requestStop();
+  }
+
+  /** Whether the code running now is the loop's own work (`SyncLoop.inOwnWork`). */
+  get inOwnWork(): boolean {
+    return this.#loop?.inOwnWork === true;
+  }
+
+  /** Runs `fn` as not the loop's own work (`SyncLoop.outsideOwnWork`). */
+  outsideOwnWork<T>(fn: () => T): T {
+    const loop = this.#loop;
+    return loop === undefined ? fn() : loop.outsideOwnWork(fn);
+  }
+
   async feed(res: SyncResponse): Promise<void> {
     const loop = this.#require();
     if (loop.isRunning)
