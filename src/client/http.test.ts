@@ -200,6 +200,10 @@ describe("HttpClient", () => {
     await assert.rejects(plain, aborted);
     await assert.rejects(withOwn, aborted);
     await assert.rejects(http.request({ method: "GET", path: path`/z`, schema: ok }), aborted);
+    // A media download, with its own signal or not.
+    await assert.rejects(http.requestRaw({ method: "GET", path: path`/m` }), aborted);
+    const later = new AbortController();
+    await assert.rejects(http.requestRaw({ method: "GET", path: path`/m`, signal: later.signal }), aborted);
     assert.equal(signals.length, 2, "a request after the abort went out");
   });
 

@@ -189,8 +189,9 @@ export class HttpClient {
    * until its body is read or cancelled.
    */
   async requestRaw(opts: Omit<RequestOptions<z.ZodMiniType>, "schema">): Promise<Response> {
-    // The body outlives this call: a download's own signal, when given, is the one that ends it.
-    const signal = opts.signal ?? this.signal;
+    // The body outlives this call: a download's own signal, when given, is the one that ends it;
+    // once the client's is aborted, no request goes out, with its own signal or not.
+    const signal = this.signal?.aborted === true ? this.signal : (opts.signal ?? this.signal);
     return (
       await this.exchange(signal === undefined ? opts : { ...opts, signal }, "*/*", this.fetchTransport)
     ).response();
