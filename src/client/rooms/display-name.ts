@@ -65,14 +65,22 @@ const displayNameOf = (v: unknown): { displayName?: string } =>
  */
 export const MAX_ROOM_NAME_MEMBER_CHARS = 256;
 
-/** Controls (C0, DEL, C1) and bidirectional marks, embeddings, overrides and isolates. */
-const UNSHOWABLE = /[\p{Cc}\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/u;
-/** A name that reads as a user ID (`@name:server`), which another user could take to pass as them. */
-const LOOKS_LIKE_USER_ID = /@.*:/;
+/**
+ * Controls (C0, DEL, C1) and the bidirectional embeddings, overrides and isolates, which reorder
+ * the text after them (the names around, the user ID that tells a name apart).
+ */
+const UNSHOWABLE = /[\p{Cc}\u202a-\u202e\u2066-\u2069]/u;
+/**
+ * What makes a name pass for another that it is not equal to: a user ID (`@name:server`), or
+ * invisible characters (zero-width space, joiners, word joiner, invisible operators, byte order
+ * mark, bidirectional marks) that leave "Alice" looking like another member's "Alice".
+ */
+const AMBIGUOUS = /@.*:|[\u061c\u200b-\u200f\u2060-\u2064\ufeff]/u;
 
 /**
  * `userId`'s name in the room: its member event's `displayname`, followed by the user ID when
- * another joined or invited member has the same one, or when it reads like a user ID itself; the
+ * another joined or invited member has the same one, or when it could pass for another name
+ * (it reads like a user ID, or has invisible characters); the
  * user ID alone without one, or for one that cannot be shown as it is (ill-formed Unicode, control
  * or bidirectional characters, which would reorder or hide the names around it, or longer than
  * `MAX_ROOM_NAME_MEMBER_CHARS`).
@@ -87,7 +95,7 @@ function memberName(room: NamedRoom, members: readonly Member[], userId: string)
     (m) =>
       m.userId !== userId && (m.membership === "join" || m.membership === "invite") && m.displayName === name,
   );
-  return clash || LOOKS_LIKE_USER_ID.test(name) ? `${name} (${userId})` : name;
+  return clash || AMBIGUOUS.test(name) ? `${name} (${userId})` : name;
 }
 
 /** "A", "A and B", "A, B and C"; with `others` more: "A, B and 3 others". */

@@ -47,14 +47,7 @@ describe("a room named after its heroes, with hostile display names", () => {
   });
 
   it("shows the user ID for a name with controls, bidirectional characters or ill-formed Unicode", async () => {
-    for (const bad of [
-      "\u202eecilA",
-      "Al\u2066ice",
-      "Alice\u200f",
-      "\u001b[31mAlice",
-      "Al\u0085ice",
-      "Al\ud800ice",
-    ]) {
+    for (const bad of ["\u202eecilA", "Al\u2066ice", "\u001b[31mAlice", "Al\u0085ice", "Al\ud800ice"]) {
       assert.equal(await nameOf(bad), "@m:hs", JSON.stringify(bad));
     }
   });
@@ -63,7 +56,17 @@ describe("a room named after its heroes, with hostile display names", () => {
     assert.equal(await nameOf("x".repeat(60_000)), "@m:hs");
   });
 
-  it("tells a name that reads as a user ID apart", async () => {
+  it("tells a name that reads as a user ID, or has invisible characters, apart", async () => {
     assert.equal(await nameOf("@alice:hs"), "@alice:hs (@m:hs)");
+    for (const hidden of [
+      "Alice\u200b",
+      "Al\u200dice",
+      "Alice\u200f",
+      "Ali\u2060ce",
+      "\ufeffAlice",
+      "Alice\u061c",
+    ]) {
+      assert.equal(await nameOf(hidden), `${hidden} (@m:hs)`, JSON.stringify(hidden));
+    }
   });
 });
