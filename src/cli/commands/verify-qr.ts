@@ -11,7 +11,14 @@ import { decodeQrCode } from "../../e2ee/index.ts";
 import { CliError } from "../errors.ts";
 import { jsonLine } from "../output.ts";
 import type { CommandIo } from "./io.ts";
-import { answerUnlessEnded, finish, nextRequest, whileSyncing, withVerifyingClient } from "./verify.ts";
+import {
+  answerUnlessEnded,
+  finish,
+  nextRequest,
+  unlessStopped,
+  whileSyncing,
+  withVerifyingClient,
+} from "./verify.ts";
 
 /** jsqr is CommonJS with a `default` property: its typings and Node's import disagree on the shape. */
 type JsQr = (data: Uint8ClampedArray, width: number, height: number) => { binaryData: number[] } | null;
@@ -23,7 +30,7 @@ export async function verifyQrShowCommand(
   io: CommandIo,
 ): Promise<void> {
   await withVerifyingClient(args.profileDir, async (client) => {
-    await whileSyncing(client, async () => {
+    await whileSyncing(client, async (stopped) => {
       const request = await client.requestVerification(args.userId, args.deviceId);
       // Shown at once: the other side needs the code to answer (it accepts, then scans).
       const bytes = await request.qrBytes();
@@ -41,8 +48,9 @@ export async function verifyQrShowCommand(
         }),
       );
       io.out(jsonLine({ event: "qr", bytes: Buffer.from(bytes).toString("base64") }));
-      const scanned = await request.waitFor(
-        (s) => s.qr === "reciprocated" || s.phase === "cancelled" || s.phase === "done",
+      const scanned = await unlessStopped(
+        request.waitFor((s) => s.qr === "reciprocated" || s.phase === "cancelled" || s.phase === "done"),
+        stopped,
       );
       if (scanned.qr === "reciprocated" && scanned.phase !== "cancelled") {
         io.out(
@@ -54,11 +62,11 @@ export async function verifyQrShowCommand(
         );
         if (io.interactive === true)
           io.err("Does the other device say the code was scanned and matches? Type y and Enter if so: ");
-        const answer = await answerUnlessEnded(request, io);
+        const answer = await answerUnlessEnded(request, io, stopped);
         if (answer?.trim() === "y") await request.confirmQrScanned();
         else if (request.phase !== "cancelled") await request.cancel();
       }
-      await finish(request, io);
+      await finish(request, io, stopped);
     });
   });
 }
@@ -78,8 +86,8 @@ export async function verifyQrScanCommand(
   await withVerifyingClient(args.profileDir, async (client) => {
     // The request the code belongs to (others that come in are left alone).
     const next = nextRequest(client, args.timeoutMs, io.signal, (r) => r.flowId === flowId);
-    await whileSyncing(client, async () => {
-      const request = await next;
+    await whileSyncing(client, async (stopped) => {
+      const request = await unlessStopped(next, stopped);
       if (request === undefined) {
         // Stopped by Ctrl-C / SIGTERM (the user) or by --timeout, as `verify listen` reports them.
         const c =
@@ -91,7 +99,7 @@ export async function verifyQrScanCommand(
       }
       if (request.phase === "requested") await request.accept();
       await request.scanQr(bytes);
-      await finish(request, io);
+      await finish(request, io, stopped);
     });
   });
 }

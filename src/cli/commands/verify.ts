@@ -36,13 +36,16 @@ export function withVerifyingClient(
 /** `keyroom verify request USER [DEVICE]`: to-device with our own devices, in a DM otherwise. */
 export async function verifyRequestCommand(args: VerifyRequestArgs, io: CommandIo): Promise<void> {
   await withVerifyingClient(args.profileDir, async (client) => {
-    await whileSyncing(client, async () => {
+    await whileSyncing(client, async (stopped) => {
       const request = await client.requestVerification(args.userId, args.deviceId);
-      const ready = await request.waitFor((s) => s.phase !== "requested");
+      const ready = await unlessStopped(
+        request.waitFor((s) => s.phase !== "requested"),
+        stopped,
+      );
       // The side that asked starts SAS (the other side may have started already: the spec's
       // tie-break settles a double start).
       if (ready.phase === "ready") await request.startSas();
-      await runSas(request, io);
+      await runSas(request, io, stopped);
     });
   });
 }
@@ -56,8 +59,8 @@ export async function verifyListenCommand(args: VerifyListenArgs, io: CommandIo)
     // it is seen only once we join, so direct invitations are accepted while listening.
     const offInvites = joinDirectInvites(client);
     try {
-      await whileSyncing(client, async () => {
-        const request = await next;
+      await whileSyncing(client, async (stopped) => {
+        const request = await unlessStopped(next, stopped);
         offInvites();
         if (request === undefined) {
           // Stopped by Ctrl-C / SIGTERM (the user) or by --timeout.
@@ -69,7 +72,7 @@ export async function verifyListenCommand(args: VerifyListenArgs, io: CommandIo)
           );
         }
         await request.accept();
-        await runSas(request, io);
+        await runSas(request, io, stopped);
       });
     } finally {
       offInvites();
@@ -96,28 +99,50 @@ export function joinDirectInvites(client: MatrixClient): () => void {
 /**
  * Runs `fn` while the client syncs in the background. Not waiting for the first sync: resumed
  * from a stored position it is a long-poll that may wait for its whole timeout. Sync stopping on
- * a permanent error (or the session ending) fails the command.
+ * a permanent error (or the session ending) fails the command: `fn`'s `stopped` signal is aborted
+ * with that error, which ends its waits for what sync brings (`unlessStopped`), and the command
+ * fails once `fn` returned, so the client does not close under its work (a request under way).
  */
-export async function whileSyncing(client: MatrixClient, fn: () => Promise<void>): Promise<void> {
-  const offs: (() => void)[] = [];
-  const failed = new Promise<never>((_, reject) => {
-    offs.push(
-      client.on("sync", (state, _prev, info) => {
-        if (state === "error")
-          reject(info.error ?? new CliError("SYNC_FAILED", "sync stopped on a permanent error"));
-      }),
-      client.on("session.loggedOut", () =>
-        reject(new CliError("LOGGED_OUT", "the server ended this session; log in again")),
-      ),
-    );
-    client.startSync().catch(reject);
-  });
-  failed.catch(() => undefined);
+export async function whileSyncing(
+  client: MatrixClient,
+  fn: (stopped: AbortSignal) => Promise<void>,
+): Promise<void> {
+  const stop = new AbortController();
+  const fail = (error: unknown) => {
+    if (!stop.signal.aborted) stop.abort(error);
+  };
+  const offs = [
+    client.on("sync", (state, _prev, info) => {
+      if (state === "error")
+        fail(info.error ?? new CliError("SYNC_FAILED", "sync stopped on a permanent error"));
+    }),
+    client.on("session.loggedOut", () =>
+      fail(new CliError("LOGGED_OUT", "the server ended this session; log in again")),
+    ),
+  ];
+  client.startSync().catch(fail);
   try {
-    await Promise.race([fn(), failed]);
+    await fn(stop.signal);
+  } catch (e) {
+    // What fn threw after sync failed is the failure's consequence: the failure is reported.
+    if (!stop.signal.aborted) throw e;
   } finally {
     for (const off of offs) off();
   }
+  if (stop.signal.aborted) throw stop.signal.reason;
+}
+
+/**
+ * `wait` (for what sync brings: a request, a step of the flow, the user's answer), or a rejection
+ * with the sync failure once `stopped` (`whileSyncing`) is aborted: sync no longer brings it.
+ */
+export function unlessStopped<T>(wait: Promise<T>, stopped: AbortSignal): Promise<T> {
+  if (stopped.aborted) return Promise.reject(stopped.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onStop = () => reject(stopped.reason);
+    stopped.addEventListener("abort", onStop, { once: true });
+    wait.then(resolve, reject).finally(() => stopped.removeEventListener("abort", onStop));
+  });
 }
 
 /**
@@ -148,33 +173,44 @@ export function nextRequest(
 }
 
 /** Shows the SAS, asks the user, and reports how it ended. */
-async function runSas(request: VerificationRequest, io: CommandIo): Promise<void> {
-  const shown = await request.waitFor((s) => s.sas?.decimals !== undefined || ended(s));
+async function runSas(request: VerificationRequest, io: CommandIo, stopped: AbortSignal): Promise<void> {
+  const shown = await unlessStopped(
+    request.waitFor((s) => s.sas?.decimals !== undefined || ended(s)),
+    stopped,
+  );
   if (!ended(shown)) {
     const emoji = (shown.sas?.emoji ?? []).map((e) => ({ symbol: e.emoji, name: e.description }));
     io.out(jsonLine({ event: "sas", emoji, decimals: shown.sas?.decimals }));
     if (io.interactive === true) io.err(drawSas(emoji, shown.sas?.decimals ?? []));
-    const answer = await answerUnlessEnded(request, io);
+    const answer = await answerUnlessEnded(request, io, stopped);
     if (request.phase !== "cancelled") {
       if (answer?.trim() === "y") await request.confirm();
       else await request.mismatch();
     }
   }
-  await finish(request, io);
+  await finish(request, io, stopped);
 }
 
 /**
  * The user's answer (one stdin line), or undefined once the flow ended first: a cancel from the
  * other side is reported at once, not after a line that stdin (a script's pipe) may never give.
  */
-export function answerUnlessEnded(request: VerificationRequest, io: CommandIo): Promise<string | undefined> {
+export function answerUnlessEnded(
+  request: VerificationRequest,
+  io: CommandIo,
+  stopped: AbortSignal,
+): Promise<string | undefined> {
   if (io.readLine === undefined) return Promise.resolve(undefined);
-  return Promise.race([io.readLine(), request.finished().then(() => undefined)]);
+  return unlessStopped(Promise.race([io.readLine(), request.finished().then(() => undefined)]), stopped);
 }
 
 /** Waits for the end of the flow and prints `done` or `cancelled` (then fails the command). */
-export async function finish(request: VerificationRequest, io: CommandIo): Promise<void> {
-  const end = await request.finished();
+export async function finish(
+  request: VerificationRequest,
+  io: CommandIo,
+  stopped: AbortSignal,
+): Promise<void> {
+  const end = await unlessStopped(request.finished(), stopped);
   if (end.phase === "done") {
     io.out(
       jsonLine({
