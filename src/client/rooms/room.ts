@@ -62,6 +62,10 @@ function heroesOf(ids: readonly string[], ownUserId: string | undefined): string
   return out;
 }
 
+/** Whether two heroes lists are the same (item by item: a hero ID may hold any separator). */
+const sameHeroes = (a: readonly string[] | undefined, b: readonly string[] | undefined): boolean =>
+  a === undefined || b === undefined ? a === b : a.length === b.length && a.every((id, i) => id === b[i]);
+
 const MEMBERSHIPS: ReadonlySet<string> = new Set(["join", "invite", "leave", "ban", "knock"]);
 
 const str = (c: JsonObject | undefined, k: string): string | undefined => {
@@ -520,8 +524,7 @@ export class Room {
     const changed =
       next.joinedMemberCount !== this._summary.joinedMemberCount ||
       next.invitedMemberCount !== this._summary.invitedMemberCount ||
-      (next.heroes ?? []).join("\n") !== (this._summary.heroes ?? []).join("\n") ||
-      (next.heroes === undefined) !== (this._summary.heroes === undefined);
+      !sameHeroes(next.heroes, this._summary.heroes);
     if (changed) this._summary = next;
     return changed;
   }

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { MAX_ROOM_HEROES } from "../client-store/index.ts";
+import { MAX_ROOM_HEROES, MemoryClientStore } from "../client-store/index.ts";
 import type { RoomSummaryInfo } from "../rooms/room.ts";
 import { SCRIPTED_SESSION, scriptedSyncClient } from "../test-support/scripted-sync.ts";
 
@@ -166,6 +166,23 @@ describe("the room summary", () => {
     // The room stays, its timeline too; the summary it sent is not kept.
     assert.deepEqual(client.getRoom("!bad:evil")?.summary, {});
     assert.deepEqual(events, ["$e"]);
+    await client.close();
+  });
+
+  it("takes a new heroes list that joins to the same text as the one kept", async () => {
+    // "@a:evil\n@b:evil" is one hero (isIdentifier lets any character through), then two.
+    const client = await scriptedSyncClient(new MemoryClientStore(), [
+      sync("s1", {
+        "!r:evil": { summary: { "m.heroes": ["@a:evil\n@b:evil"], "m.joined_member_count": 3 } },
+      }),
+      sync("s2", { "!r:evil": { summary: { "m.heroes": ["@a:evil", "@b:evil"] } } }),
+    ]);
+    const heard: (readonly string[] | undefined)[] = [];
+    client.on("room.summary", (_room, summary) => void heard.push(summary.heroes));
+    await client.syncOnce();
+    await client.syncOnce();
+    assert.deepEqual(client.getRoom("!r:evil")?.heroes, ["@a:evil", "@b:evil"]);
+    assert.deepEqual(heard, [["@a:evil\n@b:evil"], ["@a:evil", "@b:evil"]]);
     await client.close();
   });
 });
