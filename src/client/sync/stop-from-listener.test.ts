@@ -134,6 +134,40 @@ describe("close() or stopSync() awaited from a listener of the response being ha
     }
   }
 
+  it(
+    "a session.loggedOut listener awaiting close() (a soft logout: the loop is kept) returns",
+    DEADLOCK,
+    async () => {
+      const log: string[] = [];
+      const store = new MemoryClientStore();
+      await store.saveSession({
+        homeserverUrl: "https://hs",
+        userId: "@me:hs",
+        deviceId: "DEV",
+        accessToken: "t",
+      });
+      (store as ClientStore).close = async () => void log.push("closed");
+      const fetch = async (): Promise<Response> =>
+        new Response(JSON.stringify({ errcode: "M_UNKNOWN_TOKEN", error: "gone", soft_logout: true }), {
+          status: 401,
+          headers: { "content-type": "application/json" },
+        });
+      const c = new MatrixClient({ homeserverUrl: "https://hs", store, fetch, clock });
+      await c.restore();
+      const returned = new Promise<void>((resolve) => {
+        c.on("session.loggedOut", async () => {
+          await c.close();
+          resolve();
+        });
+      });
+      const failed = c.startSync().catch(() => undefined);
+      await returned;
+      await failed;
+      await c.close();
+      assert.deepEqual(log, ["closed"]);
+    },
+  );
+
   it("a close from outside while the listener's close goes on waits for it", DEADLOCK, async () => {
     const { client: c, log } = await client();
     let release: () => void = () => {};
