@@ -36,15 +36,26 @@ export type RoomNameParts =
 export type RoomNameFormatter = (parts: RoomNameParts) => string;
 
 /**
+ * A user ID of the spec's grammar, historical ones included (printable ASCII, `@localpart:server`,
+ * at most 255 characters): only such are named in a room's display name, where a user ID stands
+ * for a member without a display name, so no control or bidirectional character comes in with one.
+ */
+export function isNameableUserId(id: string): boolean {
+  return id.length <= 255 && /^@[\x21-\x39\x3b-\x7e]+:[\x21-\x7e]+$/.test(id);
+}
+
+/**
  * The members to name the room after: the room summary's heroes, else (no summary yet, or an
  * invitation) the other members the room's state or invite state holds, joined and invited ones
- * first (by user ID: state has no order), then those who left or were banned.
+ * first (by user ID: state has no order), then those who left or were banned; only members
+ * whose user ID `isNameableUserId`.
  */
 function heroIds(room: NamedRoom, members: readonly Member[]): readonly string[] {
   if (room.heroes !== undefined) return room.heroes;
-  const others = members.filter((m) => m.userId !== room.ownUserId);
+  const others = members.filter((m) => m.userId !== room.ownUserId && isNameableUserId(m.userId));
   for (const e of room.inviteState) {
-    if (e.type !== "m.room.member" || e.state_key === room.ownUserId) continue;
+    if (e.type !== "m.room.member" || e.state_key === room.ownUserId || !isNameableUserId(e.state_key))
+      continue;
     if (!others.some((m) => m.userId === e.state_key)) {
       const membership = e.content.membership;
       if (membership === "join" || membership === "invite")

@@ -1,18 +1,22 @@
 // One room as the client knows it from sync: the local user's membership, current state, members,
 // per-room account data and upgrade links. Mutated only by the sync handler.
-import {
-  type BasicEvent,
-  type ClientEvent,
-  isIdentifier,
-  type JoinedRoomSync,
-  type JsonObject,
-  type Membership,
-  type RoomSummary,
-  type StateEvent,
-  type StrippedStateEvent,
+import type {
+  BasicEvent,
+  ClientEvent,
+  JoinedRoomSync,
+  JsonObject,
+  Membership,
+  RoomSummary,
+  StateEvent,
+  StrippedStateEvent,
 } from "../../wire/index.ts";
 import { MAX_ROOM_HEROES, type RoomSnapshot } from "../client-store/index.ts";
-import { englishRoomName, type RoomNameFormatter, roomDisplayName } from "./display-name.ts";
+import {
+  englishRoomName,
+  isNameableUserId,
+  type RoomNameFormatter,
+  roomDisplayName,
+} from "./display-name.ts";
 import { NO_UNREAD, nextUnread, sameUnread, type UnreadNotifications } from "./unread.ts";
 
 export interface RoomMember {
@@ -51,12 +55,12 @@ export interface RoomSummaryInfo {
   readonly invitedMemberCount?: number;
 }
 
-/** A hero the client keeps: a user ID (not the local user's), once. */
+/** A hero the client keeps: a user ID of the spec's grammar (`isNameableUserId`), not the local user's, once. */
 function heroesOf(ids: readonly string[], ownUserId: string | undefined): string[] {
   const out: string[] = [];
   for (const id of ids) {
     if (out.length >= MAX_ROOM_HEROES) break;
-    if (!isIdentifier(id) || !id.startsWith("@") || id === ownUserId || out.includes(id)) continue;
+    if (!isNameableUserId(id) || id === ownUserId || out.includes(id)) continue;
     out.push(id);
   }
   return out;

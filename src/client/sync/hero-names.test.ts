@@ -69,4 +69,33 @@ describe("a room named after its heroes, with hostile display names", () => {
       assert.equal(await nameOf(hidden), `${hidden} (@m:hs)`, JSON.stringify(hidden));
     }
   });
+
+  it("names no member by a user ID out of the spec's grammar (controls, bidirectional characters, spaces)", async () => {
+    const bad = ["@\u202eevil:hs", "@e\u0000vil:hs", "@e vil:hs", "@évil:hs", "@evil"];
+    const body = JSON.stringify({
+      next_batch: "s1",
+      rooms: {
+        join: {
+          // Heroes with no member event: the user ID is all there is to show.
+          "!heroes:hs": { summary: { "m.heroes": [...bad, "@ok:hs"], "m.joined_member_count": 3 } },
+          // No summary: the members the state holds stand in for heroes.
+          "!state:hs": {
+            state: {
+              events: [
+                member(SCRIPTED_SESSION.userId, "Me"),
+                ...bad.map((id) => ({ ...member(id, ""), content: { membership: "join" } })),
+                { ...member("@ok:hs", ""), content: { membership: "join" } },
+              ],
+            },
+          },
+        },
+      },
+    });
+    const client = await scriptedSyncClient(new MemoryClientStore(), [body]);
+    await client.syncOnce();
+    assert.deepEqual(client.getRoom("!heroes:hs")?.heroes, ["@ok:hs"]);
+    assert.equal(client.getRoom("!heroes:hs")?.displayName, "@ok:hs and 1 other");
+    assert.equal(client.getRoom("!state:hs")?.displayName, `@ok:hs and ${bad.length} others`);
+    await client.close();
+  });
 });
