@@ -3,7 +3,7 @@
 // `as_token` with identity assertion and device masquerading, and whose sync data comes from the
 // homeserver's transactions (MSC2409/MSC4203 to-device, MSC3202 device lists and key counts)
 // instead of `/sync`. See docs/bots.md, "Appservice mode".
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -22,7 +22,6 @@ import {
   SqliteClientStore,
   silentLogger,
 } from "../index.ts";
-import { DEFAULT_SQLITE_FILE_NAME } from "../store/index.ts";
 import { MemoryCryptoStore } from "../store/memory/memory-store.ts";
 import { appservicePingResponseSchema, Namespaces, type Registration } from "../wire/appservice.ts";
 import {
@@ -39,9 +38,12 @@ import { HeldTransactions } from "./held-transactions.ts";
 import { ensureDevice, newDeviceId, registerUser } from "./provision.ts";
 import { SeenTransactions } from "./seen-transactions.ts";
 import { type AppserviceListener, listenAppservice } from "./server.ts";
-import { MAX_TO_DEVICE_HELD_WHILE_STARTING, StartingUsers } from "./starting-users.ts";
+import { type HeldWhileStarting, StartingUsers } from "./starting-users.ts";
 import type { Transaction } from "./transaction.ts";
+import { CLIENT_STORE_FILE, virtualUserPaths } from "./user-paths.ts";
 import { type KnownKeyCounts, userSyncFor } from "./user-sync.ts";
+
+export { virtualUserPaths } from "./user-paths.ts";
 
 /** Transaction IDs each virtual user remembers having been fed (a retried transaction skips them). */
 export const MAX_FED_TXNS_PER_USER = 100;
@@ -126,6 +128,16 @@ interface VirtualUser {
   failed?: { txnId: string; count: number };
 }
 
+/** A transaction with nothing in it, to build one of a few parts from. */
+const NOTHING: Transaction = {
+  events: [],
+  ephemeral: [],
+  toDevice: [],
+  deviceLists: undefined,
+  oneTimeKeyCounts: {},
+  unusedFallbackKeyTypes: {},
+};
+
 /** Separates a fed sync token from the transaction ID it names. */
 const TXN_MARK = "_txn_";
 
@@ -139,41 +151,6 @@ export function txnOfToken(token: string | undefined): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Each virtual user's client store, in its directory under `dataDir`. */
-const CLIENT_STORE_FILE = "client.sqlite3";
-
-/** The usual user IDs: their directory names are as earlier versions made them. */
-const PLAIN_USER_ID = /^@[A-Za-z0-9._=-]+:(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
-
-/**
- * A user ID as a directory name (no separators, no dots-only names), one per user: the usual IDs
- * of one server map one to one by replacing `@`, `:` and brackets with `_`; any other (a localpart
- * with `/` or `+`, say, which that replacement would have given another user's directory) gets a
- * name with `~` and a hash of the ID, which no usual ID's name has.
- */
-function userDirName(userId: string): string {
-  const name = userId.replace(/[^A-Za-z0-9._=-]/g, "_");
-  if (PLAIN_USER_ID.test(userId)) return name;
-  return `${name.slice(0, 100)}~${createHash("sha256").update(userId).digest("hex").slice(0, 32)}`;
-}
-
-/**
- * Where a virtual user keeps its state under an appservice's `dataDir`: its directory, the client
- * store (session, device ID, rooms) and the crypto store (its device's keys). A session without
- * its crypto store is a device whose keys are gone.
- */
-export function virtualUserPaths(
-  dataDir: string,
-  userId: string,
-): { dir: string; clientStore: string; cryptoStore: string } {
-  const dir = join(dataDir, userDirName(userId));
-  return {
-    dir,
-    clientStore: join(dir, CLIENT_STORE_FILE),
-    cryptoStore: join(dir, DEFAULT_SQLITE_FILE_NAME),
-  };
 }
 
 /**
@@ -198,7 +175,7 @@ export class Appservice {
   readonly #logger: Logger;
   readonly #users = new Map<string, Promise<VirtualUser>>();
   readonly #started = new Map<string, VirtualUser>();
-  /** To-device messages for users whose start is under way (starting-users.ts). */
+  /** What comes for users whose start is under way (starting-users.ts). */
   readonly #starting = new StartingUsers();
   readonly #seen = new SeenTransactions();
   /** Room parts of transactions taken in hold mode (with `dataDir`). */
@@ -441,7 +418,7 @@ export class Appservice {
     opts: { deviceId?: string; displayName?: string },
     opened?: { store: ClientStore; dir: string },
   ): Promise<VirtualUser> {
-    // From here its device may get keys on the server, so its to-device messages are held.
+    // From here its device may get keys on the server: what comes for it is held.
     this.#starting.begin(userId);
     if (userId !== this.senderUserId) await registerUser(this.#http, userId);
     const dir =
@@ -486,29 +463,77 @@ export class Appservice {
     }
     const last = txnOfToken(client.nextBatch);
     const vu: VirtualUser = { client, known, fed: new Set(last === undefined ? [] : [last]) };
-    await this.#serially(async () => {
-      this.#started.set(userId, vu);
-      await this.#catchUp(vu);
-      await this.#feedHeld(vu, this.#starting.take(userId));
-    });
+    await this.#endStart(vu);
     return vu;
   }
 
+  /**
+   * The end of a user's start, in `#chain` (no transaction is fed in between): its rooms caught up
+   * and the to-device messages held for it fed (room keys), then the client is given to `user()`'s
+   * caller. The room events held for it are fed after that, once its caller has had the client (it
+   * puts its handlers on it, as before `listen()`: an event fed before is missed), and before any
+   * later transaction: each held transaction's room events as the user's share of it would have
+   * been, in order.
+   */
+  #endStart(vu: VirtualUser): Promise<void> {
+    const userId = vu.client.userId;
+    return new Promise<void>((resolve, reject) => {
+      void this.#serially(async () => {
+        let held: HeldWhileStarting;
+        try {
+          this.#started.set(userId, vu);
+          await this.#catchUp(vu);
+          held = this.#starting.take(userId);
+          await this.#feedHeldToDevice(vu, held.toDevice);
+        } catch (e) {
+          reject(e);
+          return;
+        }
+        resolve();
+        if (held.txns.length === 0) return;
+        // A macrotask: by then `user()`'s caller has run on (its continuations are microtasks).
+        await new Promise<void>((next) => setImmediate(next));
+        await this.#feedHeldRooms(vu, held.txns);
+      });
+    });
+  }
+
   /** The to-device messages that came for the user while it started, as one sync response. */
-  async #feedHeld(vu: VirtualUser, toDevice: Transaction["toDevice"]): Promise<void> {
+  async #feedHeldToDevice(vu: VirtualUser, toDevice: Transaction["toDevice"]): Promise<void> {
     if (toDevice.length === 0) return;
     const client = vu.client;
     const view = { userId: client.userId, deviceId: client.deviceId, membership: () => undefined };
-    const txn: Transaction = {
-      events: [],
-      ephemeral: [],
-      toDevice,
-      deviceLists: undefined,
-      oneTimeKeyCounts: {},
-      unusedFallbackKeyTypes: {},
-    };
+    const txn: Transaction = { ...NOTHING, toDevice };
     const share = userSyncFor(view, txn, this.#nextBatch(txnOfToken(client.nextBatch)), { ...vu.known });
     if (share !== undefined) await client.feedSync(syncResponseSchema.parse(share.response));
+  }
+
+  /**
+   * The room events of the transactions that came while the user started, each fed as its share of
+   * that transaction (its rooms as its client knows them once caught up, and the transaction
+   * remembered as fed, so a retry of it skips the user). A failing one is tried
+   * `MAX_FEED_ATTEMPTS` times, then given up and reported, as a transaction is.
+   */
+  async #feedHeldRooms(vu: VirtualUser, txns: HeldWhileStarting["txns"]): Promise<void> {
+    const userId = vu.client.userId;
+    for (const { txnId, events } of txns) {
+      if (vu.fed.has(txnId)) continue;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.#feed(vu, txnId, { ...NOTHING, events });
+          break;
+        } catch (e) {
+          if (attempt < MAX_FEED_ATTEMPTS) continue;
+          this.#logger.error(
+            { userId, err: e instanceof Error ? e.name : "error" },
+            "held room events given up",
+          );
+          this.#remember(vu, txnId);
+          this.#opts.onError?.(e, userId, txnId);
+          break;
+        }
+      }
+    }
   }
 
   /**
@@ -678,13 +703,8 @@ export class Appservice {
   }
 
   async #dispatch(txnId: string, txn: Transaction): Promise<void> {
-    const dropped = this.#starting.hold(txnId, txn);
-    if (dropped > 0) {
-      this.#logger.warn(
-        { txnId, dropped, max: MAX_TO_DEVICE_HELD_WHILE_STARTING },
-        "to-device messages for a starting user dropped (MAX_TO_DEVICE_HELD_WHILE_STARTING)",
-      );
-    }
+    for (const dropped of this.#starting.hold(txnId, txn))
+      this.#logger.warn({ txnId, ...dropped }, "past MAX_*_HELD_WHILE_STARTING for a starting user: dropped");
     let failure: unknown;
     for (const vu of this.#started.values()) {
       if (vu.fed.has(txnId)) continue;

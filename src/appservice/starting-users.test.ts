@@ -1,9 +1,14 @@
 // What is held for a virtual user while it starts: its to-device messages only (not another
-// user's), a retried transaction's once, at most MAX_TO_DEVICE_HELD_WHILE_STARTING of them; and
-// nothing for a user that is not starting.
+// user's) and the room events of each transaction, a retried transaction's once, at most
+// MAX_TO_DEVICE_HELD_WHILE_STARTING messages and MAX_ROOM_EVENTS_HELD_WHILE_STARTING events (more
+// are dropped and counted); and nothing for a user that is not starting.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { MAX_TO_DEVICE_HELD_WHILE_STARTING, StartingUsers } from "./starting-users.ts";
+import {
+  MAX_ROOM_EVENTS_HELD_WHILE_STARTING,
+  MAX_TO_DEVICE_HELD_WHILE_STARTING,
+  StartingUsers,
+} from "./starting-users.ts";
 import { parseTransaction } from "./transaction.ts";
 
 const toDevice = (to: string, n: number) => ({
@@ -13,24 +18,54 @@ const toDevice = (to: string, n: number) => ({
   to_device_id: "DEV",
   content: { n },
 });
-const txn = (...messages: ReturnType<typeof toDevice>[]) =>
-  parseTransaction({ events: [], to_device: messages });
+const event = (n: number) => ({
+  event_id: `$${n}`,
+  type: "m.room.message",
+  sender: "@alice:hs",
+  room_id: "!r:hs",
+  origin_server_ts: n,
+  content: { body: `${n}` },
+});
+const txn = (messages: ReturnType<typeof toDevice>[], events: ReturnType<typeof event>[] = []) =>
+  parseTransaction({ events, to_device: messages });
 
 describe("StartingUsers", () => {
   it("holds a starting user's messages in order, a retried transaction's once, until taken", () => {
     const s = new StartingUsers();
-    assert.equal(s.hold("t0", txn(toDevice("@v_a:hs", 0))), 0);
+    assert.deepEqual(s.hold("t0", txn([toDevice("@v_a:hs", 0)])), []);
     s.begin("@v_a:hs");
-    s.hold("t1", txn(toDevice("@v_a:hs", 1), toDevice("@v_b:hs", 9), toDevice("@v_a:hs", 2)));
-    s.hold("t1", txn(toDevice("@v_a:hs", 1), toDevice("@v_a:hs", 2)));
-    s.hold("t2", txn(toDevice("@v_a:hs", 3)));
+    s.hold("t1", txn([toDevice("@v_a:hs", 1), toDevice("@v_b:hs", 9), toDevice("@v_a:hs", 2)]));
+    s.hold("t1", txn([toDevice("@v_a:hs", 1), toDevice("@v_a:hs", 2)]));
+    s.hold("t2", txn([toDevice("@v_a:hs", 3)]));
     assert.deepEqual(
-      s.take("@v_a:hs").map((m) => m.content.n),
+      s.take("@v_a:hs").toDevice.map((m) => m.content.n),
       [1, 2, 3],
     );
-    assert.deepEqual(s.take("@v_a:hs"), [], "no longer starting");
-    s.hold("t3", txn(toDevice("@v_a:hs", 4)));
-    assert.deepEqual(s.take("@v_a:hs"), []);
+    assert.deepEqual(s.take("@v_a:hs"), { toDevice: [], txns: [] }, "no longer starting");
+    s.hold("t3", txn([toDevice("@v_a:hs", 4)]));
+    assert.deepEqual(s.take("@v_a:hs").toDevice, []);
+  });
+
+  it("holds the room events of each transaction for every starting user, in order, a retry's once", () => {
+    const s = new StartingUsers();
+    s.hold("t0", txn([], [event(0)]));
+    s.begin("@v_a:hs");
+    s.hold("t1", txn([], [event(1), event(2)]));
+    s.begin("@v_b:hs");
+    s.hold("t1", txn([], [event(1), event(2)]));
+    s.hold("t2", txn([toDevice("@v_b:hs", 1)]));
+    s.hold("t3", txn([], [event(3)]));
+    const ids = (userId: string) =>
+      s.take(userId).txns.map(({ txnId, events }) => [txnId, events.map((e) => e.event_id)]);
+    assert.deepEqual(ids("@v_a:hs"), [
+      ["t1", ["$1", "$2"]],
+      ["t3", ["$3"]],
+    ]);
+    assert.deepEqual(ids("@v_b:hs"), [
+      ["t1", ["$1", "$2"]],
+      ["t2", []],
+      ["t3", ["$3"]],
+    ]);
   });
 
   it("holds at most MAX_TO_DEVICE_HELD_WHILE_STARTING per user; more are dropped and counted", () => {
@@ -39,8 +74,42 @@ describe("StartingUsers", () => {
     const many = Array.from({ length: MAX_TO_DEVICE_HELD_WHILE_STARTING + 5 }, (_, i) =>
       toDevice("@v_a:hs", i),
     );
-    assert.equal(s.hold("t1", txn(...many)), 5);
-    assert.equal(s.hold("t2", txn(toDevice("@v_a:hs", -1))), 1);
-    assert.equal(s.take("@v_a:hs").length, MAX_TO_DEVICE_HELD_WHILE_STARTING);
+    assert.deepEqual(s.hold("t1", txn(many)), [{ userId: "@v_a:hs", toDevice: 5, roomEvents: 0 }]);
+    assert.deepEqual(s.hold("t2", txn([toDevice("@v_a:hs", -1)])), [
+      { userId: "@v_a:hs", toDevice: 1, roomEvents: 0 },
+    ]);
+    assert.equal(s.take("@v_a:hs").toDevice.length, MAX_TO_DEVICE_HELD_WHILE_STARTING);
+  });
+
+  it("holds at most MAX_ROOM_EVENTS_HELD_WHILE_STARTING room events per user, the first ones", () => {
+    const s = new StartingUsers();
+    s.begin("@v_a:hs");
+    const half = MAX_ROOM_EVENTS_HELD_WHILE_STARTING / 2;
+    const events = (from: number, n: number) => Array.from({ length: n }, (_, i) => event(from + i));
+    assert.deepEqual(s.hold("t1", txn([], events(0, half))), []);
+    assert.deepEqual(s.hold("t2", txn([toDevice("@v_a:hs", 1)], events(half, half + 3))), [
+      { userId: "@v_a:hs", toDevice: 0, roomEvents: 3 },
+    ]);
+    // Full: a transaction's events are all dropped; its to-device messages are still held.
+    assert.deepEqual(s.hold("t3", txn([toDevice("@v_a:hs", 2)], events(-2, 2))), [
+      { userId: "@v_a:hs", toDevice: 0, roomEvents: 2 },
+    ]);
+    // Nothing of it kept: not recorded, so a retry is counted again (and still not kept).
+    assert.deepEqual(s.hold("t4", txn([], events(-4, 1))), [
+      { userId: "@v_a:hs", toDevice: 0, roomEvents: 1 },
+    ]);
+    const held = s.take("@v_a:hs");
+    const kept = held.txns.flatMap((t) => t.events.map((e) => e.origin_server_ts));
+    assert.equal(kept.length, MAX_ROOM_EVENTS_HELD_WHILE_STARTING);
+    assert.deepEqual(
+      kept,
+      [...Array(MAX_ROOM_EVENTS_HELD_WHILE_STARTING).keys()],
+      "the first ones, in order",
+    );
+    assert.deepEqual(
+      held.txns.map((t) => t.txnId),
+      ["t1", "t2", "t3"],
+    );
+    assert.equal(held.toDevice.length, 2);
   });
 });

@@ -1,50 +1,88 @@
-// To-device messages for virtual users that are being started. A user's device has its keys on
-// the server as soon as its client is restored, but it gets transactions only once its start is
-// over (key counts read, rooms and account data caught up): a room key sent to it in between came
-// in a transaction it had no share of, and was lost (the homeserver drops the to-device messages
-// of an acknowledged transaction), so the user could not read the message it was for. They are
-// held here, per starting user and bounded, until its start hands them to its client.
+// What comes for virtual users that are being started. A user's device has its keys on the server
+// as soon as its client is restored, but it gets transactions only once its start is over (key
+// counts read, rooms and account data caught up): what came in between was in transactions it had
+// no share of, and was lost once they were acknowledged. A room key sent to it then (a to-device
+// message) left it unable to read the message it was for; the room's events of that window (its
+// messages, encrypted or not, and state changes: the start fetches a room's state, not its
+// timeline) never reached it. Both are held here, per starting user and bounded, until its start
+// hands them to its client.
 import type { AppserviceToDevice } from "../wire/appservice.ts";
+import type { ClientEvent } from "../wire/index.ts";
 import type { Transaction } from "./transaction.ts";
 
 /** To-device messages held for one starting user; more are dropped (and counted in the log). */
 export const MAX_TO_DEVICE_HELD_WHILE_STARTING = 1_000;
+/**
+ * Room events held for one starting user (one full transaction's worth, `MAX_TXN_EVENTS`); more
+ * are dropped (and counted in the log). Every room event of the window is held, since which rooms
+ * the user is in is known only once its start has caught up: the events are the transactions' own
+ * objects, shared by the users starting together.
+ */
+export const MAX_ROOM_EVENTS_HELD_WHILE_STARTING = 10_000;
 
-interface Held {
-  messages: AppserviceToDevice[];
-  /** Transactions held from (one that failed for others comes again: held once). */
-  txns: Set<string>;
+/** What was held for a user while it started. */
+export interface HeldWhileStarting {
+  /** Its to-device messages, in order. */
+  toDevice: AppserviceToDevice[];
+  /** The room events of each transaction held from, in order (each transaction once). */
+  txns: { txnId: string; events: ClientEvent[] }[];
+}
+
+/** What one transaction brought for a starting user beyond the bounds, dropped. */
+export interface DroppedWhileStarting {
+  userId: string;
+  /** To-device messages past `MAX_TO_DEVICE_HELD_WHILE_STARTING`. */
+  toDevice: number;
+  /** Room events past `MAX_ROOM_EVENTS_HELD_WHILE_STARTING`. */
+  roomEvents: number;
+}
+
+interface Held extends HeldWhileStarting {
+  roomEvents: number;
+  /** The IDs of `txns` (one that failed for others comes again: held once). */
+  ids: Set<string>;
 }
 
 export class StartingUsers {
   /** By user ID: only users whose start is under way (keys come from our own calls, never the network). */
   readonly #held = new Map<string, Held>();
 
-  /** `userId`'s start begins: its to-device messages are held from now on. */
+  /** `userId`'s start begins: what comes for it is held from now on. */
   begin(userId: string): void {
-    if (!this.#held.has(userId)) this.#held.set(userId, { messages: [], txns: new Set() });
+    if (!this.#held.has(userId))
+      this.#held.set(userId, { toDevice: [], txns: [], roomEvents: 0, ids: new Set() });
   }
 
-  /** Holds a transaction's to-device messages for starting users; returns how many were dropped. */
-  hold(txnId: string, txn: Transaction): number {
-    if (this.#held.size === 0) return 0;
-    let dropped = 0;
-    const seen = new Set<Held>();
-    for (const m of txn.toDevice) {
-      const held = this.#held.get(m.to_user_id);
-      if (held === undefined || held.txns.has(txnId)) continue;
-      seen.add(held);
-      if (held.messages.length >= MAX_TO_DEVICE_HELD_WHILE_STARTING) dropped++;
-      else held.messages.push(m);
+  /**
+   * Holds, for each starting user, a transaction's room events and the to-device messages
+   * addressed to the user; returns what the bounds dropped, by user. A transaction held from is
+   * recorded only if something of it was kept, so at most one per event or message held.
+   */
+  hold(txnId: string, txn: Transaction): DroppedWhileStarting[] {
+    const dropped: DroppedWhileStarting[] = [];
+    for (const [userId, held] of this.#held) {
+      if (held.ids.has(txnId)) continue;
+      const toDevice = txn.toDevice.filter((m) => m.to_user_id === userId);
+      const keptToDevice = toDevice.slice(0, MAX_TO_DEVICE_HELD_WHILE_STARTING - held.toDevice.length);
+      const events = txn.events.slice(0, MAX_ROOM_EVENTS_HELD_WHILE_STARTING - held.roomEvents);
+      const lost = {
+        toDevice: toDevice.length - keptToDevice.length,
+        roomEvents: txn.events.length - events.length,
+      };
+      if (lost.toDevice > 0 || lost.roomEvents > 0) dropped.push({ userId, ...lost });
+      if (keptToDevice.length === 0 && events.length === 0) continue;
+      held.ids.add(txnId);
+      held.txns.push({ txnId, events });
+      held.toDevice.push(...keptToDevice);
+      held.roomEvents += events.length;
     }
-    for (const held of seen) if (held.txns.size < MAX_TO_DEVICE_HELD_WHILE_STARTING) held.txns.add(txnId);
     return dropped;
   }
 
-  /** What was held for `userId`, in order; it is no longer starting (started, or its start failed). */
-  take(userId: string): AppserviceToDevice[] {
-    const held = this.#held.get(userId)?.messages ?? [];
+  /** What was held for `userId`; it is no longer starting (started, or its start failed). */
+  take(userId: string): HeldWhileStarting {
+    const held = this.#held.get(userId);
     this.#held.delete(userId);
-    return held;
+    return { toDevice: held?.toDevice ?? [], txns: held?.txns ?? [] };
   }
 }
