@@ -506,6 +506,13 @@ export class SyncLoop {
         firstDone();
       } catch (err) {
         if (signal.aborted) break;
+        // The client's own signal (its `signal` option) was aborted: every request is refused from
+        // now on, so backing off and retrying would go on for ever. The loop stops; a `start()`
+        // still waiting for its first response fails with the error.
+        if (err instanceof NetworkError && err.code === "ABORTED") {
+          firstFailed(err);
+          break;
+        }
         await emitter.emit("error", err);
         if (isFatal(err)) {
           logger.error({ err: errorSummary(err) }, "sync stopped");
