@@ -29,10 +29,10 @@ import {
   jsonObjectSchema,
   keysQueryResponseSchema,
   keysUploadResponseSchema,
-  type SyncResponse,
   syncResponseSchema,
   whoamiResponseSchema,
 } from "../wire/index.ts";
+import { catchUp } from "./catch-up.ts";
 import { AppserviceError } from "./errors.ts";
 import { HeldTransactions } from "./held-transactions.ts";
 import { ensureDevice, newDeviceId, registerUser } from "./provision.ts";
@@ -128,6 +128,15 @@ interface VirtualUser {
   failed?: { txnId: string; count: number };
 }
 
+/** What a user's start has opened so far, to close if it fails. */
+interface Made {
+  store?: ClientStore;
+  client?: MatrixClient;
+}
+
+/** An error's name, for the log (never its message: it may quote what the server sent). */
+const errorName = (e: unknown): string => (e instanceof Error ? e.name : "error");
+
 /** A transaction with nothing in it, to build one of a few parts from. */
 const NOTHING: Transaction = {
   events: [],
@@ -152,20 +161,6 @@ export function txnOfToken(token: string | undefined): string | undefined {
     return undefined;
   }
 }
-
-/**
- * The filter of the one `/sync` a virtual user's start makes for its account data (transactions
- * carry none): no presence, no timeline beyond what the server insists on, no state or ephemeral
- * events. Room account data is kept.
- */
-const ACCOUNT_DATA_FILTER = JSON.stringify({
-  presence: { types: [] },
-  room: {
-    timeline: { limit: 1, types: [] },
-    state: { types: [] },
-    ephemeral: { types: [] },
-  },
-});
 
 export class Appservice {
   readonly registration: Registration;
@@ -374,10 +369,9 @@ export class Appservice {
 
   #track(userId: string, setUp: Promise<VirtualUser>): Promise<VirtualUser> {
     this.#users.set(userId, setUp);
-    // A failed set-up can be tried again (what was held for it is dropped).
+    // A failed set-up (which left nothing behind, see #startFailed) can be tried again.
     setUp.catch(() => {
-      this.#users.delete(userId);
-      this.#starting.take(userId);
+      if (this.#users.get(userId) === setUp) this.#users.delete(userId);
     });
     return setUp;
   }
@@ -420,13 +414,51 @@ export class Appservice {
   ): Promise<VirtualUser> {
     // From here its device may get keys on the server: what comes for it is held.
     this.#starting.begin(userId);
+    const made: Made = opened === undefined ? {} : { store: opened.store };
+    try {
+      return await this.#startUser(userId, opts, opened?.dir, made);
+    } catch (e) {
+      await this.#startFailed(userId, made, e);
+      throw e;
+    }
+  }
+
+  /**
+   * A failed start leaves nothing behind before `user()` fails (so a call after that starts the
+   * user afresh, on its store): its client closed (its stores with it), or its store if there was
+   * no client yet; the user not started (it is given transactions only once its start went
+   * through). What came for it meanwhile is kept for that retry, and still held: its device may
+   * have its keys on the server, and a room key sent to it is not sent again (see
+   * `StartingUsers.failed`, and the log, for the bound).
+   */
+  async #startFailed(userId: string, made: Made, e: unknown): Promise<void> {
+    try {
+      await (made.client !== undefined ? made.client.close() : made.store?.close?.());
+    } catch (closing) {
+      this.#logger.warn({ userId, err: errorName(closing) }, "closing a failed start's client failed");
+    }
+    const { kept, dropped } = this.#starting.failed(userId);
+    this.#logger.warn(
+      { userId, err: errorName(e), ...kept },
+      "a virtual user's start failed: held for a retry",
+    );
+    if (dropped !== undefined) {
+      this.#logger.warn(dropped, "past MAX_FAILED_STARTS_HELD: what was held for a failed start dropped");
+    }
+  }
+
+  async #startUser(
+    userId: string,
+    opts: { deviceId?: string; displayName?: string },
+    openedDir: string | undefined,
+    made: Made,
+  ): Promise<VirtualUser> {
     if (userId !== this.senderUserId) await registerUser(this.#http, userId);
     const dir =
-      opened?.dir ??
+      openedDir ??
       (this.#opts.dataDir !== undefined ? virtualUserPaths(this.#opts.dataDir, userId).dir : undefined);
-    const store: ClientStore =
-      opened?.store ??
-      (dir ? await SqliteClientStore.open(join(dir, CLIENT_STORE_FILE)) : new MemoryClientStore());
+    made.store ??= dir ? await SqliteClientStore.open(join(dir, CLIENT_STORE_FILE)) : new MemoryClientStore();
+    const store = made.store;
     const stored = await store.loadSession();
     const deviceId = opts.deviceId ?? (stored?.userId === userId ? stored.deviceId : newDeviceId());
     await ensureDevice(this.#http, userId, deviceId, opts.displayName);
@@ -443,6 +475,7 @@ export class Appservice {
       ...(this.#opts.fetch ? { fetch: this.#opts.fetch } : {}),
       ...(enc === false ? {} : { encryption: { ...(enc === true ? {} : enc), store: cryptoStore } }),
     });
+    made.client = client;
     await client.restore({
       homeserverUrl: client.homeserverUrl,
       userId,
@@ -481,14 +514,19 @@ export class Appservice {
       void this.#serially(async () => {
         let held: HeldWhileStarting;
         try {
-          this.#started.set(userId, vu);
-          await this.#catchUp(vu);
-          held = this.#starting.take(userId);
+          await catchUp(this.#http, vu.client, vu.known, () =>
+            this.#nextBatch(txnOfToken(vu.client.nextBatch)),
+          );
+          held = this.#starting.held(userId);
           await this.#feedHeldToDevice(vu, held.toDevice);
         } catch (e) {
+          // Not started, and what was held for it still is (#startFailed).
           reject(e);
           return;
         }
+        // Started only now, its start gone through: a failed one is never given transactions.
+        this.#starting.take(userId);
+        this.#started.set(userId, vu);
         resolve();
         if (held.txns.length === 0) return;
         // A macrotask: by then `user()`'s caller has run on (its continuations are microtasks).
@@ -534,53 +572,6 @@ export class Appservice {
         }
       }
     }
-  }
-
-  /**
-   * What `/sync` would have given the user's client and transactions do not: the state of rooms
-   * it is in that the client does not know yet, and its account data (global and per room), read
-   * fresh at every start so a client on a new machine, or after a restart, has it. Fed as a sync.
-   */
-  async #catchUp(vu: VirtualUser): Promise<void> {
-    const client = vu.client;
-    const join: Record<string, Record<string, unknown>> = {};
-    const joined = await client.joinedRoomIds();
-    for (const roomId of joined) {
-      if (client.getRoom(roomId)?.membership === "join") continue;
-      join[roomId] = { state: { events: await client.fetchRoomState(roomId) } };
-    }
-    const accountData = await this.#accountData(client.userId);
-    for (const roomId of joined) {
-      const events = accountData.rooms?.join?.[roomId]?.account_data?.events ?? [];
-      if (events.length > 0) join[roomId] = { ...join[roomId], account_data: { events } };
-    }
-    const global = accountData.account_data?.events ?? [];
-    if (Object.keys(join).length === 0 && global.length === 0) return;
-    const counts = vu.known.oneTimeKeyCounts;
-    await client.feedSync(
-      syncResponseSchema.parse({
-        next_batch: this.#nextBatch(txnOfToken(client.nextBatch)),
-        ...(global.length > 0 ? { account_data: { events: global } } : {}),
-        rooms: { join },
-        // The count the server gave at start: the one the engine kept may be from before a
-        // restart (a fed response without a count leaves it as it is, see user-sync.ts).
-        ...(counts !== undefined ? { device_one_time_keys_count: counts } : {}),
-      }),
-    );
-  }
-
-  /**
-   * The user's account data, from one filtered `/sync` as the user without a device (so no
-   * device's to-device messages are touched).
-   */
-  #accountData(userId: string): Promise<SyncResponse> {
-    return this.#http.request({
-      method: "GET",
-      path: path`/_matrix/client/v3/sync`,
-      // Offline: reading is not the user coming online (a sync sets presence otherwise).
-      query: { user_id: userId, filter: ACCOUNT_DATA_FILTER, timeout: "0", set_presence: "offline" },
-      schema: syncResponseSchema,
-    });
   }
 
   /**
@@ -778,5 +769,9 @@ export class Appservice {
     await this.#chain;
     const users = await Promise.allSettled([...this.#users.values()]);
     for (const u of users) if (u.status === "fulfilled") await u.value.client.close();
+    for (const dropped of this.#starting.clear()) {
+      if (dropped.toDevice + dropped.roomEvents > 0)
+        this.#logger.warn(dropped, "closed: what was held for a failed start dropped");
+    }
   }
 }

@@ -36,6 +36,10 @@ export {
   listenAppservice,
   MAX_TXN_BODY_BYTES,
 } from "./server.ts";
-export { MAX_ROOM_EVENTS_HELD_WHILE_STARTING, MAX_TO_DEVICE_HELD_WHILE_STARTING } from "./starting-users.ts";
+export {
+  MAX_FAILED_STARTS_HELD,
+  MAX_ROOM_EVENTS_HELD_WHILE_STARTING,
+  MAX_TO_DEVICE_HELD_WHILE_STARTING,
+} from "./starting-users.ts";
 export { checkTxnId, MAX_TXN_ID_LENGTH, parseTransaction, type Transaction } from "./transaction.ts";
 export { type KnownKeyCounts, userSyncFor, type VirtualUserView } from "./user-sync.ts";

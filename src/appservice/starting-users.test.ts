@@ -1,10 +1,13 @@
 // What is held for a virtual user while it starts: its to-device messages only (not another
 // user's) and the room events of each transaction, a retried transaction's once, at most
 // MAX_TO_DEVICE_HELD_WHILE_STARTING messages and MAX_ROOM_EVENTS_HELD_WHILE_STARTING events (more
-// are dropped and counted); and nothing for a user that is not starting.
+// are dropped and counted); and nothing for a user that is not starting. A user whose start
+// failed is still held for, what was held kept, until it starts again (at most
+// MAX_FAILED_STARTS_HELD such users: past it the first to fail is dropped, and counted).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
+  MAX_FAILED_STARTS_HELD,
   MAX_ROOM_EVENTS_HELD_WHILE_STARTING,
   MAX_TO_DEVICE_HELD_WHILE_STARTING,
   StartingUsers,
@@ -111,5 +114,52 @@ describe("StartingUsers", () => {
       ["t1", "t2", "t3"],
     );
     assert.equal(held.toDevice.length, 2);
+  });
+
+  it("keeps what was held for a user whose start failed, and goes on holding, until it starts again", () => {
+    const s = new StartingUsers();
+    s.begin("@v_a:hs");
+    s.hold("t1", txn([toDevice("@v_a:hs", 1)], [event(1)]));
+    assert.deepEqual(s.failed("@v_a:hs"), { kept: { toDevice: 1, roomEvents: 1 } });
+    s.hold("t2", txn([toDevice("@v_a:hs", 2)], [event(2)]));
+    s.begin("@v_a:hs");
+    assert.equal(s.held("@v_a:hs").toDevice.length, 2, "looked at, not taken");
+    s.hold("t3", txn([toDevice("@v_a:hs", 3)]));
+    const held = s.take("@v_a:hs");
+    assert.deepEqual(
+      held.toDevice.map((m) => m.content.n),
+      [1, 2, 3],
+    );
+    assert.deepEqual(
+      held.txns.map((t) => t.txnId),
+      ["t1", "t2", "t3"],
+    );
+    assert.deepEqual(s.failed("@v_a:hs"), { kept: { toDevice: 0, roomEvents: 0 } }, "started: nothing left");
+  });
+
+  it("keeps at most MAX_FAILED_STARTS_HELD failed starts: past it, the first to fail is dropped and counted", () => {
+    const s = new StartingUsers();
+    const user = (i: number) => `@v_${i}:hs`;
+    for (let i = 0; i <= MAX_FAILED_STARTS_HELD; i++) s.begin(user(i));
+    s.hold("t1", txn([toDevice(user(0), 1)], [event(1)]));
+    for (let i = 0; i < MAX_FAILED_STARTS_HELD; i++) assert.equal(s.failed(user(i)).dropped, undefined);
+    // Failing again makes it the last to have failed.
+    assert.equal(s.failed(user(0)).dropped, undefined);
+    assert.deepEqual(s.failed(user(MAX_FAILED_STARTS_HELD)).dropped, {
+      userId: user(1),
+      toDevice: 0,
+      roomEvents: 1,
+    });
+    assert.deepEqual(s.take(user(1)), { toDevice: [], txns: [] });
+    assert.equal(s.take(user(0)).toDevice.length, 1);
+    // A start under way is never dropped for failed ones.
+    s.begin("@v_live:hs");
+    for (let i = 0; i < 2 * MAX_FAILED_STARTS_HELD; i++) {
+      s.begin(user(100 + i));
+      s.failed(user(100 + i));
+    }
+    s.hold("t2", txn([toDevice("@v_live:hs", 1)]));
+    assert.equal(s.take("@v_live:hs").toDevice.length, 1);
+    assert.equal(s.clear().length, MAX_FAILED_STARTS_HELD, "the others, dropped and counted");
   });
 });

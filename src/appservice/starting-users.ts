@@ -6,6 +6,11 @@
 // messages, encrypted or not, and state changes: the start fetches a room's state, not its
 // timeline) never reached it. Both are held here, per starting user and bounded, until its start
 // hands them to its client.
+//
+// A start that fails (the homeserver or the network failing while it catches up, encryption not
+// starting) keeps what was held, and goes on holding, for a later start of the user: its device
+// may have its keys on the server already, so room keys sent to it keep coming and could not be
+// had again. Dropping them would leave the retried user unable to read those messages.
 import type { AppserviceToDevice } from "../wire/appservice.ts";
 import type { ClientEvent } from "../wire/index.ts";
 import type { Transaction } from "./transaction.ts";
@@ -19,6 +24,11 @@ export const MAX_TO_DEVICE_HELD_WHILE_STARTING = 1_000;
  * objects, shared by the users starting together.
  */
 export const MAX_ROOM_EVENTS_HELD_WHILE_STARTING = 10_000;
+/**
+ * Users whose start failed and that are held for until started again. Past it, what was held for
+ * the one that failed first is dropped (the caller logs it with the counts).
+ */
+export const MAX_FAILED_STARTS_HELD = 32;
 
 /** What was held for a user while it started. */
 export interface HeldWhileStarting {
@@ -46,9 +56,15 @@ interface Held extends HeldWhileStarting {
 export class StartingUsers {
   /** By user ID: only users whose start is under way (keys come from our own calls, never the network). */
   readonly #held = new Map<string, Held>();
+  /** Those of `#held` whose start failed, in the order they failed (bounded: MAX_FAILED_STARTS_HELD). */
+  readonly #failed = new Set<string>();
 
-  /** `userId`'s start begins: what comes for it is held from now on. */
+  /**
+   * `userId`'s start begins: what comes for it is held from now on (after what was held for a
+   * start of it that failed).
+   */
   begin(userId: string): void {
+    this.#failed.delete(userId);
     if (!this.#held.has(userId))
       this.#held.set(userId, { toDevice: [], txns: [], roomEvents: 0, ids: new Set() });
   }
@@ -79,10 +95,45 @@ export class StartingUsers {
     return dropped;
   }
 
-  /** What was held for `userId`; it is no longer starting (started, or its start failed). */
+  /** What is held for `userId` so far; it is still held for. */
+  held(userId: string): HeldWhileStarting {
+    const held = this.#held.get(userId);
+    return { toDevice: held?.toDevice ?? [], txns: held?.txns ?? [] };
+  }
+
+  /** What was held for `userId`, now that it has started: it is no longer held for. */
   take(userId: string): HeldWhileStarting {
+    const held = this.held(userId);
+    this.#held.delete(userId);
+    this.#failed.delete(userId);
+    return held;
+  }
+
+  /**
+   * `userId`'s start failed: what was held for it is kept, and it is still held for, until it
+   * starts again (`begin`). Returns how much is kept, and what was dropped for the user whose
+   * start failed first if more than MAX_FAILED_STARTS_HELD are kept.
+   */
+  failed(userId: string): { kept: { toDevice: number; roomEvents: number }; dropped?: DroppedWhileStarting } {
+    const held = this.#held.get(userId);
+    if (held === undefined) return { kept: { toDevice: 0, roomEvents: 0 } };
+    this.#failed.delete(userId);
+    this.#failed.add(userId);
+    const kept = { toDevice: held.toDevice.length, roomEvents: held.roomEvents };
+    if (this.#failed.size <= MAX_FAILED_STARTS_HELD) return { kept };
+    for (const first of this.#failed) return { kept, dropped: this.#drop(first) };
+    return { kept };
+  }
+
+  /** Drops everything held (the appservice closes); returns what was held, by user. */
+  clear(): DroppedWhileStarting[] {
+    return [...this.#held.keys()].map((userId) => this.#drop(userId));
+  }
+
+  #drop(userId: string): DroppedWhileStarting {
     const held = this.#held.get(userId);
     this.#held.delete(userId);
-    return { toDevice: held?.toDevice ?? [], txns: held?.txns ?? [] };
+    this.#failed.delete(userId);
+    return { userId, toDevice: held?.toDevice.length ?? 0, roomEvents: held?.roomEvents ?? 0 };
   }
 }

@@ -1,0 +1,245 @@
+// A virtual user whose start at runtime fails (the homeserver answering 500 or the network failing
+// while it catches up, or encryption not starting) leaves no trace: `user()` fails, every call
+// made meanwhile with it, its client is closed (no file of its directory is left open), the user
+// is not started (no transaction reaches a half-started client), and what came for it is kept for
+// a later start: a later `user()` starts it afresh, and its handlers see the room events that came
+// before, during and after the failed start, each once and in order. Scripted homeserver.
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import type { FetchLike } from "../client/transport.ts";
+import { MatrixError } from "../index.ts";
+import type { Registration } from "../wire/appservice.ts";
+import { Appservice, virtualUserPaths } from "./appservice.ts";
+import { parseTransaction } from "./transaction.ts";
+
+const REGISTRATION: Registration = {
+  id: "failed",
+  url: null,
+  as_token: "as_token_failed",
+  hs_token: "hs_token_failed",
+  sender_localpart: "bot",
+  namespaces: { users: [{ exclusive: true, regex: "@v_.*" }] },
+};
+const ME = "@v_me:hs";
+const ROOM = "!r:hs";
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+
+const json = (body: unknown, status = 200) =>
+  new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
+
+const message = (id: string) => ({
+  event_id: id,
+  type: "m.room.message",
+  sender: "@alice:hs",
+  room_id: ROOM,
+  origin_server_ts: 1,
+  content: { msgtype: "m.text", body: id },
+});
+const txnOf = (...ids: string[]) => parseTransaction({ events: ids.map(message) });
+/** A transaction with a room event and a to-device message for the user's device. */
+const withToDevice = (id: string) =>
+  parseTransaction({
+    events: [message(id)],
+    to_device: [
+      { type: "org.example.ping", sender: "@alice:hs", to_user_id: ME, to_device_id: "DEV", content: {} },
+    ],
+  });
+
+/** How many files under `dir` this process has open (Linux; undefined elsewhere). */
+function openFilesUnder(dir: string): number | undefined {
+  let fds: string[];
+  try {
+    fds = readdirSync("/proc/self/fd");
+  } catch {
+    return undefined;
+  }
+  let n = 0;
+  for (const fd of fds) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`).startsWith(`${dir}/`)) n++;
+    } catch {
+      // Closed meanwhile (the directory listing's own fd).
+    }
+  }
+  return n;
+}
+
+/** What the scripted homeserver fails at (until healed): a step of the start and how. */
+type Fault = "state-500" | "sync-network";
+
+/**
+ * A homeserver in which the user is in ROOM. Its start waits, when it creates its device, until
+ * `release()` (so transactions come while it starts); `fail` arms a fault for the next start.
+ */
+function scripted() {
+  let arrived: () => void = () => {};
+  let paused = new Promise<void>((resolve) => {
+    arrived = resolve;
+  });
+  let release: () => void = () => {};
+  let released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const faults = new Set<Fault>();
+  let deviceCalls = 0;
+  const fetch: FetchLike = async (url, init) => {
+    const p = new URL(url).pathname;
+    const method = init.method ?? "GET";
+    if (p.endsWith("/account/whoami")) return json({ user_id: "@bot:hs" });
+    if (p.endsWith("/register")) return json({ errcode: "M_USER_IN_USE", error: "in use" }, 400);
+    if (method === "PUT" && p.includes("/devices/")) {
+      deviceCalls++;
+      arrived();
+      await released;
+      return json({});
+    }
+    if (p.endsWith("/keys/upload")) return json({ one_time_key_counts: { signed_curve25519: 50 } });
+    if (p.endsWith("/keys/query")) return json({ device_keys: {} });
+    if (p.endsWith("/joined_rooms")) return json({ joined_rooms: [ROOM] });
+    if (p.endsWith("/state")) {
+      if (faults.has("state-500")) return json({ errcode: "M_UNKNOWN", error: "boom" }, 500);
+      const own = { type: "m.room.member", state_key: ME, sender: ME, content: { membership: "join" } };
+      return json([{ ...own, event_id: "$own", room_id: ROOM, origin_server_ts: 0 }]);
+    }
+    if (p.endsWith("/sync")) {
+      if (faults.has("sync-network")) throw new TypeError("fetch failed");
+      return json({ next_batch: "s" });
+    }
+    return json({ errcode: "M_NOT_FOUND", error: "not here" }, 404);
+  };
+  return {
+    fetch,
+    paused: () => paused,
+    release: () => release(),
+    /** The next start pauses again. */
+    rearm() {
+      paused = new Promise<void>((resolve) => {
+        arrived = resolve;
+      });
+      released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+    },
+    fail: (f: Fault) => faults.add(f),
+    heal: () => faults.clear(),
+    deviceCalls: () => deviceCalls,
+  };
+}
+
+async function withAppservice(
+  hs: ReturnType<typeof scripted>,
+  encryption: boolean,
+  body: (as: Appservice, paths: ReturnType<typeof virtualUserPaths>) => Promise<void>,
+): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), "keyroom-failed-start-"));
+  const as = new Appservice({
+    registration: REGISTRATION,
+    homeserverUrl: "https://hs.invalid",
+    dataDir,
+    encryption,
+    fetch: hs.fetch,
+    logger: quiet,
+    // The client's retries of a failing request, without waiting.
+    clientOptions: {
+      fillTimelineGaps: false,
+      clock: { now: Date.now, sleep: async () => {}, random: () => 0 },
+    },
+  });
+  try {
+    await as.start();
+    await body(as, virtualUserPaths(dataDir, ME));
+  } finally {
+    hs.release();
+    await as.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The start fails on `fault` after a transaction came while it started: it leaves no trace, and a
+ * later start gets that transaction's events, and a later one's, before what comes after it.
+ */
+async function failsThenRetries(fault: Fault | "crypto-store", encryption: boolean): Promise<void> {
+  const hs = scripted();
+  await withAppservice(hs, encryption, async (as, { dir, cryptoStore }) => {
+    // A directory where its crypto store should be: the store cannot open, encryption not start.
+    if (fault === "crypto-store") mkdirSync(cryptoStore, { recursive: true });
+    else hs.fail(fault);
+    const first = as.user(ME, { deviceId: "DEV" });
+    await hs.paused();
+    await as.handleTransaction("t1", txnOf("$during"));
+    hs.release();
+    await assert.rejects(first);
+    assert.deepEqual(as.userIds, [], "not started, nor starting");
+    const open = openFilesUnder(dir);
+    if (open !== undefined) assert.equal(open, 0, "its client and stores are closed");
+
+    // Not started: this is held for it, not fed to a half-started (closed) client.
+    assert.equal(await as.handleTransaction("t2", withToDevice("$between")), true);
+    hs.heal();
+    rmSync(cryptoStore, { recursive: true, force: true });
+    hs.rearm();
+    hs.release();
+    const client = await as.user(ME, { deviceId: "DEV" });
+    assert.equal(hs.deviceCalls(), 2, "started afresh");
+    assert.deepEqual(as.userIds, [ME]);
+    const seen: string[] = [];
+    client.on("room.event", (_room, ev) => {
+      seen.push(ev.eventId);
+    });
+    await as.handleTransaction("t3", txnOf("$after"));
+    assert.deepEqual(seen, ["$during", "$between", "$after"]);
+  });
+}
+
+describe("a virtual user whose start fails", () => {
+  it("on a 500 while fetching a room's state: no trace, and a retry gets what came meanwhile", async () => {
+    await failsThenRetries("state-500", false);
+  });
+
+  it("on the network failing while reading its account data: the same", async () => {
+    await failsThenRetries("sync-network", false);
+  });
+
+  it("on its encryption not starting (its crypto store does not open): the same", async () => {
+    await failsThenRetries("crypto-store", true);
+  });
+
+  it("fails every user() call made during it with its error; a call after it starts it again", async () => {
+    const hs = scripted();
+    await withAppservice(hs, false, async (as, { dir }) => {
+      hs.fail("state-500");
+      const first = as.user(ME, { deviceId: "DEV" });
+      await hs.paused();
+      const second = as.user("v_me");
+      hs.release();
+      const errors = await Promise.allSettled([first, second]);
+      assert.deepEqual(
+        errors.map((r) => r.status),
+        ["rejected", "rejected"],
+      );
+      const [a, b] = errors.map((r) => (r.status === "rejected" ? r.reason : undefined));
+      assert.ok(a instanceof MatrixError && a.httpStatus === 500);
+      assert.equal(b, a, "the same failure");
+      assert.equal(hs.deviceCalls(), 1, "one start for both");
+      const open = openFilesUnder(dir);
+      if (open !== undefined) assert.equal(open, 0, "its client and stores are closed");
+
+      hs.heal();
+      hs.rearm();
+      hs.release();
+      const third = await as.user(ME);
+      assert.equal(hs.deviceCalls(), 2, "started again");
+      assert.equal(await as.user(ME), third, "and started once");
+      const seen: string[] = [];
+      third.on("room.event", (_room, ev) => {
+        seen.push(ev.eventId);
+      });
+      await as.handleTransaction("t1", txnOf("$1"));
+      assert.deepEqual(seen, ["$1"]);
+    });
+  });
+});
