@@ -86,6 +86,13 @@ export class SyncLoop {
    * not wait for that work, which waits for the stop (`inOwnWork`).
    */
   private readonly work = platform.workContext();
+  /**
+   * Whether the loop now waits on the server only (its `/sync` request, a back-off), or `serial`
+   * work is under way or queued: then (no save waiting on `sync.settle` work either) it waits on no
+   * code of the application, and `inOwnWork` is false even for code its work started earlier.
+   */
+  private waitingOnServer = false;
+  private serialWork = 0;
   /** Timeline events emitted from a response another process had handled (see echo.ts). */
   private readonly echo = new Set<string>();
   /**
@@ -188,9 +195,22 @@ export class SyncLoop {
 
   /** Runs `work` after every earlier sync, feed or step: two at once would deliver events twice. */
   private serial(work: () => Promise<void>): Promise<void> {
-    const run = this.inFlight.then(work);
+    this.serialWork++;
+    const run = this.inFlight.then(work).finally(() => {
+      this.serialWork--;
+    });
     this.inFlight = run.catch(() => {});
     return run;
+  }
+
+  /** `wait` (a request to the server, a back-off) marked as what the loop waits on (`inOwnWork`). */
+  private async onServer<T>(wait: () => Promise<T>): Promise<T> {
+    this.waitingOnServer = true;
+    try {
+      return await wait();
+    } finally {
+      this.waitingOnServer = false;
+    }
   }
 
   /** Handles a response and queues its save. */
@@ -339,19 +359,21 @@ export class SyncLoop {
     catchUp?: string,
   ): Promise<boolean> {
     const processor = this.opts.context.processor();
-    const res = await this.opts.http.request({
-      method: "GET",
-      path: path`/_matrix/client/v3/sync`,
-      query: { since: catchUp ?? this.since, timeout, filter: this.opts.filter },
-      schema: syncResponseSchema,
-      ...(platform.syncFastParse !== undefined ? { fastParse: platform.syncFastParse } : {}),
-      maxResponseBytes: MAX_SYNC_RESPONSE_BYTES,
-      timeoutMs: timeout === 0 ? CATCH_UP_SYNC_TIMEOUT_MS : timeout + SYNC_TIMEOUT_GRACE_MS,
-      // The body (up to MAX_SYNC_RESPONSE_BYTES) is timed from chunk to chunk: a big first sync
-      // on a slow link arrives; a server that stalls still times out.
-      timeoutPerChunk: true,
-      ...(signal ? { signal } : {}),
-    });
+    const res = await this.onServer(() =>
+      this.opts.http.request({
+        method: "GET",
+        path: path`/_matrix/client/v3/sync`,
+        query: { since: catchUp ?? this.since, timeout, filter: this.opts.filter },
+        schema: syncResponseSchema,
+        ...(platform.syncFastParse !== undefined ? { fastParse: platform.syncFastParse } : {}),
+        maxResponseBytes: MAX_SYNC_RESPONSE_BYTES,
+        timeoutMs: timeout === 0 ? CATCH_UP_SYNC_TIMEOUT_MS : timeout + SYNC_TIMEOUT_GRACE_MS,
+        // The body (up to MAX_SYNC_RESPONSE_BYTES) is timed from chunk to chunk: a big first sync
+        // on a slow link arrives; a server that stalls still times out.
+        timeoutPerChunk: true,
+        ...(signal ? { signal } : {}),
+      }),
+    );
     const since = catchUp ?? this.since;
     const fresh = withoutEchoes(withOmittedKeyCountsAsZero(res), this.echo);
     const handle = (shared?: { position: string }) => this.handleAndQueue(fresh, since, shared);
@@ -465,10 +487,14 @@ export class SyncLoop {
   /**
    * Whether the code running now is the loop's own work (a listener of a response being handled,
    * or what it awaits): `stop` awaited there waits for itself. Always false where the platform
-   * cannot tell (browsers).
+   * cannot tell (browsers). False too while the loop waits on nothing of the application (only on
+   * the server, or stopped with nothing under way): code its work started earlier and left running
+   * (a timer a listener set) is then not waited for by the loop, and waits for the stop as others do.
    */
   get inOwnWork(): boolean {
-    return this.work.active;
+    if (!this.work.active || this.saves.length > 0) return this.work.active;
+    const idle = this.running === undefined && this.serialWork === 0;
+    return !(this.waitingOnServer || idle);
   }
 
   /** Runs `fn` as not the loop's work (see `inOwnWork`): what it starts does not count as it either. */
@@ -529,7 +555,7 @@ export class SyncLoop {
         logger.warn({ err: errorSummary(err), failures, delayMs: delay }, "sync failed, backing off");
         await this.setState("backoff", { error: err, retryInMs: delay });
         try {
-          await this.opts.clock.sleep(delay, signal);
+          await this.onServer(() => this.opts.clock.sleep(delay, signal));
         } catch (e) {
           if (e instanceof NetworkError && e.code === "ABORTED") break;
           throw e;
