@@ -183,7 +183,7 @@ export class ClientLifecycle {
    */
   close(): Promise<void> {
     const { sync, logger } = this.#parts;
-    if (!sync.inOwnWork) return this.#closing ?? this.#close();
+    if (!sync.inOwnWork) return this.#closing ?? this.#closeFromOutside();
     sync.requestStop();
     if (this.#closing === undefined) {
       const closing = sync.outsideOwnWork(() => this.#close());
@@ -191,6 +191,20 @@ export class ClientLifecycle {
       this.#closing = closing;
     }
     return Promise.resolve();
+  }
+
+  /**
+   * A close from outside the loop's work, known while under way: a `close()` from a listener
+   * meanwhile (the loop still handling a response) is this one, not a second close of the stores.
+   */
+  #closeFromOutside(): Promise<void> {
+    const closing = this.#close();
+    this.#closing = closing;
+    const over = () => {
+      if (this.#closing === closing) this.#closing = undefined;
+    };
+    closing.then(over, over);
+    return closing;
   }
 
   async #close(): Promise<void> {

@@ -197,4 +197,32 @@ describe("close() or stopSync() awaited from a listener of the response being ha
     await syncing;
     assert.deepEqual(log, ["saved s1", "closed"]);
   });
+
+  it(
+    "a listener's close() while a close from outside goes on is that close: the store closes once",
+    DEADLOCK,
+    async () => {
+      const { client: c, log } = await client();
+      let release: () => void = () => {};
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let entered: () => void = () => {};
+      const inListener = new Promise<void>((resolve) => {
+        entered = resolve;
+      });
+      c.on("room.event", async () => {
+        entered();
+        await gate;
+        await c.close();
+      });
+      const syncing = c.startSync();
+      await inListener;
+      const outside = c.close();
+      release();
+      await outside;
+      await syncing;
+      assert.deepEqual(log, ["saved s1", "closed"]);
+    },
+  );
 });
