@@ -184,6 +184,11 @@ export class HttpClient {
     return parsed.data;
   }
 
+  /** Whether the client's `signal` was aborted: every request is refused from now on. */
+  get aborted(): boolean {
+    return this.signal?.aborted === true;
+  }
+
   /**
    * Sends a request and returns the raw successful response (media downloads); the timeout runs
    * until its body is read or cancelled.

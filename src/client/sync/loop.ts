@@ -535,7 +535,7 @@ export class SyncLoop {
         // The client's own signal (its `signal` option) was aborted: every request is refused from
         // now on, so backing off and retrying would go on for ever. The loop stops; a `start()`
         // still waiting for its first response fails with the error.
-        if (err instanceof NetworkError && err.code === "ABORTED") {
+        if (this.opts.http.aborted) {
           firstFailed(err);
           break;
         }
