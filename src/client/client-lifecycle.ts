@@ -26,13 +26,39 @@ export class ClientLifecycle {
   readonly #parts: ClientLifecycleParts;
   /** A close asked for from the sync loop's own work, going on after it (see `close`). */
   #closing: Promise<void> | undefined;
+  /** A logout asked for from the sync loop's own work, going on after it (see `logout`). */
+  #loggingOut: Promise<void> | undefined;
 
   constructor(parts: ClientLifecycleParts) {
     this.#parts = parts;
   }
 
+  /**
+   * Runs a call that starts a session (`login`, `loginWithToken`, `register`, `restore`): refused
+   * from the sync loop's own work, where its stop of the loop would wait for the handling that
+   * waits for it (and going on without waiting, that handling would write the old session's rooms
+   * over the new one's); after a logout asked for from there and still going on.
+   */
+  #starting<T>(name: string, start: () => Promise<T>): Promise<T> {
+    if (this.#parts.sync.inOwnWork) {
+      return Promise.reject(
+        new ClientError(
+          "IN_SYNC_HANDLING",
+          `${name}() cannot run from a listener of the sync response being handled (or work it awaits): call it once that listener returned`,
+        ),
+      );
+    }
+    const logout = this.#loggingOut;
+    if (logout === undefined) return start();
+    return logout.then(start, start);
+  }
+
   /** `MatrixClient.login`: the device the crypto store remembers when none is given. */
-  async login(opts: PasswordLogin): Promise<SessionInfo> {
+  login(opts: PasswordLogin): Promise<SessionInfo> {
+    return this.#starting("login", () => this.#login(opts));
+  }
+
+  async #login(opts: PasswordLogin): Promise<SessionInfo> {
     const { session, e2ee } = this.#parts;
     let login = opts;
     if (opts.deviceId === undefined) {
@@ -46,7 +72,14 @@ export class ClientLifecycle {
     }
   }
 
-  async loginWithToken(
+  loginWithToken(
+    token: string,
+    opts: { deviceId?: string; deviceDisplayName?: string },
+  ): Promise<SessionInfo> {
+    return this.#starting("loginWithToken", () => this.#loginWithToken(token, opts));
+  }
+
+  async #loginWithToken(
     token: string,
     opts: { deviceId?: string; deviceDisplayName?: string },
   ): Promise<SessionInfo> {
@@ -60,7 +93,9 @@ export class ClientLifecycle {
   }
 
   register(opts: RegisterOptions): Promise<SessionInfo> {
-    return this.#loginOrDrop(opts.deviceId, () => this.#parts.session.register(opts));
+    return this.#starting("register", () =>
+      this.#loginOrDrop(opts.deviceId, () => this.#parts.session.register(opts)),
+    );
   }
 
   /**
@@ -130,7 +165,7 @@ export class ClientLifecycle {
    * waits for encryption to start, and one after it failed is refused (`EncryptionSession`).
    */
   restore(session?: StoredSession): Promise<SessionInfo> {
-    return this.#parts.e2ee.starting(() => this.#restore(session));
+    return this.#starting("restore", () => this.#parts.e2ee.starting(() => this.#restore(session)));
   }
 
   async #restore(
@@ -152,7 +187,38 @@ export class ClientLifecycle {
     return info;
   }
 
-  async logout(): Promise<void> {
+  /**
+   * `MatrixClient.logout`. Called from the sync loop's own work (a listener of a response being
+   * handled, or what it awaits), where stopping the loop would wait for itself, it returns at once
+   * and the logout goes on once that work returned: the response is handled and saved, then the
+   * session is logged out and forgotten (never before that save). A logout, login, restore or close
+   * called meanwhile from elsewhere waits for it; one from the loop's work again is that one.
+   */
+  logout(): Promise<void> {
+    const { sync, session, logger } = this.#parts;
+    const own = sync.inOwnWork;
+    const pending = this.#loggingOut;
+    if (pending !== undefined) return own ? Promise.resolve() : pending;
+    if (!own) return this.#logout();
+    try {
+      session.require();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    sync.requestStop();
+    const out = sync.outsideOwnWork(() => this.#logout());
+    this.#loggingOut = out;
+    const over = () => {
+      if (this.#loggingOut === out) this.#loggingOut = undefined;
+    };
+    out.then(over, (err: unknown) => {
+      over();
+      logger.warn({ err: errorSummary(err) }, "logging out failed");
+    });
+    return Promise.resolve();
+  }
+
+  async #logout(): Promise<void> {
     await this.#endSession();
     await this.#parts.e2ee.stop();
   }
@@ -209,6 +275,9 @@ export class ClientLifecycle {
 
   async #close(): Promise<void> {
     const { store, sync, sender, e2ee } = this.#parts;
+    // A logout asked for from a sync listener goes first (it writes to the stores).
+    const logout = this.#loggingOut;
+    if (logout !== undefined) await logout.catch(() => undefined);
     await sync.stop();
     await sender.drain();
     // A send's member list fetch (after the loop's last save) corrected a room: saved before closing.

@@ -158,7 +158,8 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
 
   /**
    * Resumes a saved session (from the argument or the store) with its cached rooms and sync token;
-   * with `encryption`, opens the crypto store and uploads keys if needed.
+   * with `encryption`, opens the crypto store and uploads keys if needed. Like the logins, refused
+   * with `ClientError("IN_SYNC_HANDLING")` from a listener of a sync response being handled.
    */
   restore(session?: StoredSession): Promise<SessionInfo> {
     return this.#lifecycle.restore(session);
@@ -171,7 +172,9 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
   /**
    * Invalidates the access token and deletes the device server-side (its encryption keys with it),
    * then forgets the session locally. To stop a bot, call `close()` instead: logging out on every
-   * shutdown makes each start a new device that others cannot yet encrypt to.
+   * shutdown makes each start a new device that others cannot yet encrypt to. Awaited from a
+   * listener of a sync response, it returns at once and the logout goes on once the listener
+   * returned, after the response is handled and saved (a later call from elsewhere waits for it).
    */
   logout(): Promise<void> {
     return this.#lifecycle.logout();

@@ -118,6 +118,12 @@ export type ClientErrorCode =
    * this login's session was not saved over it (a device the login created is logged out again).
    */
   | "SESSION_CONFLICT"
+  /**
+   * `login`, `loginWithToken`, `register` or `restore` called from a listener of the sync response
+   * being handled (or work it awaits; told on Node only): starting a session stops the loop, which
+   * waits for that handling, which waits for the listener. Call it once the listener returned.
+   */
+  | "IN_SYNC_HANDLING"
   | "STOPPED"
   | "TOO_LARGE"
   | "ENCRYPTION_UNAVAILABLE";
