@@ -9,36 +9,14 @@ import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import type { FetchLike } from "../client/transport.ts";
 import { MatrixError } from "../index.ts";
-import type { Registration } from "../wire/appservice.ts";
 import { Appservice, virtualUserPaths } from "./appservice.ts";
+import { type Fault, ME, message, registrationOf, scripted, txnOf } from "./test-support/scripted-start.ts";
 import { parseTransaction } from "./transaction.ts";
 
-const REGISTRATION: Registration = {
-  id: "failed",
-  url: null,
-  as_token: "as_token_failed",
-  hs_token: "hs_token_failed",
-  sender_localpart: "bot",
-  namespaces: { users: [{ exclusive: true, regex: "@v_.*" }] },
-};
-const ME = "@v_me:hs";
-const ROOM = "!r:hs";
+const REGISTRATION = registrationOf("failed");
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
-const json = (body: unknown, status = 200) =>
-  new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
-
-const message = (id: string) => ({
-  event_id: id,
-  type: "m.room.message",
-  sender: "@alice:hs",
-  room_id: ROOM,
-  origin_server_ts: 1,
-  content: { msgtype: "m.text", body: id },
-});
-const txnOf = (...ids: string[]) => parseTransaction({ events: ids.map(message) });
 /** A transaction with a room event and a to-device message for the user's device. */
 const withToDevice = (id: string) =>
   parseTransaction({
@@ -65,68 +43,6 @@ function openFilesUnder(dir: string): number | undefined {
     }
   }
   return n;
-}
-
-/** What the scripted homeserver fails at (until healed): a step of the start and how. */
-type Fault = "state-500" | "sync-network";
-
-/**
- * A homeserver in which the user is in ROOM. Its start waits, when it creates its device, until
- * `release()` (so transactions come while it starts); `fail` arms a fault for the next start.
- */
-function scripted() {
-  let arrived: () => void = () => {};
-  let paused = new Promise<void>((resolve) => {
-    arrived = resolve;
-  });
-  let release: () => void = () => {};
-  let released = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  const faults = new Set<Fault>();
-  let deviceCalls = 0;
-  const fetch: FetchLike = async (url, init) => {
-    const p = new URL(url).pathname;
-    const method = init.method ?? "GET";
-    if (p.endsWith("/account/whoami")) return json({ user_id: "@bot:hs" });
-    if (p.endsWith("/register")) return json({ errcode: "M_USER_IN_USE", error: "in use" }, 400);
-    if (method === "PUT" && p.includes("/devices/")) {
-      deviceCalls++;
-      arrived();
-      await released;
-      return json({});
-    }
-    if (p.endsWith("/keys/upload")) return json({ one_time_key_counts: { signed_curve25519: 50 } });
-    if (p.endsWith("/keys/query")) return json({ device_keys: {} });
-    if (p.endsWith("/joined_rooms")) return json({ joined_rooms: [ROOM] });
-    if (p.endsWith("/state")) {
-      if (faults.has("state-500")) return json({ errcode: "M_UNKNOWN", error: "boom" }, 500);
-      const own = { type: "m.room.member", state_key: ME, sender: ME, content: { membership: "join" } };
-      return json([{ ...own, event_id: "$own", room_id: ROOM, origin_server_ts: 0 }]);
-    }
-    if (p.endsWith("/sync")) {
-      if (faults.has("sync-network")) throw new TypeError("fetch failed");
-      return json({ next_batch: "s" });
-    }
-    return json({ errcode: "M_NOT_FOUND", error: "not here" }, 404);
-  };
-  return {
-    fetch,
-    paused: () => paused,
-    release: () => release(),
-    /** The next start pauses again. */
-    rearm() {
-      paused = new Promise<void>((resolve) => {
-        arrived = resolve;
-      });
-      released = new Promise<void>((resolve) => {
-        release = resolve;
-      });
-    },
-    fail: (f: Fault) => faults.add(f),
-    heal: () => faults.clear(),
-    deviceCalls: () => deviceCalls,
-  };
 }
 
 async function withAppservice(

@@ -1,0 +1,97 @@
+// A scripted homeserver for the tests of a virtual user's start through an `Appservice`: the user
+// ME is in ROOM, and its start waits, when it creates its device, until released, so transactions
+// come while it starts. Faults can be armed to make a start fail.
+import type { FetchLike } from "../../client/transport.ts";
+import type { Registration } from "../../wire/appservice.ts";
+import { parseTransaction } from "../transaction.ts";
+
+export const ME = "@v_me:hs";
+export const ROOM = "!r:hs";
+
+/** A registration `id` whose users are `@v_*`. */
+export const registrationOf = (id: string): Registration => ({
+  id,
+  url: null,
+  as_token: `as_token_${id}`,
+  hs_token: `hs_token_${id}`,
+  sender_localpart: "bot",
+  namespaces: { users: [{ exclusive: true, regex: "@v_.*" }] },
+});
+
+const json = (body: unknown, status = 200) =>
+  new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
+
+/** A text message in ROOM from Alice, with event ID and body `id`. */
+export const message = (id: string) => ({
+  event_id: id,
+  type: "m.room.message",
+  sender: "@alice:hs",
+  room_id: ROOM,
+  origin_server_ts: 1,
+  content: { msgtype: "m.text", body: id },
+});
+
+/** A transaction of messages (see {@link message}) with these event IDs. */
+export const txnOf = (...ids: string[]) => parseTransaction({ events: ids.map(message) });
+
+/** What the scripted homeserver fails at (until healed): a step of the start and how. */
+export type Fault = "state-500" | "sync-network";
+
+/**
+ * A homeserver in which ME is in ROOM. Its start waits, when it creates its device, until
+ * `release()` (`paused()` resolves once it waits); `fail` arms a fault for the next start.
+ */
+export function scripted() {
+  let arrived: () => void = () => {};
+  let paused = new Promise<void>((resolve) => {
+    arrived = resolve;
+  });
+  let release: () => void = () => {};
+  let released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const faults = new Set<Fault>();
+  let deviceCalls = 0;
+  const fetch: FetchLike = async (url, init) => {
+    const p = new URL(url).pathname;
+    const method = init.method ?? "GET";
+    if (p.endsWith("/account/whoami")) return json({ user_id: "@bot:hs" });
+    if (p.endsWith("/register")) return json({ errcode: "M_USER_IN_USE", error: "in use" }, 400);
+    if (method === "PUT" && p.includes("/devices/")) {
+      deviceCalls++;
+      arrived();
+      await released;
+      return json({});
+    }
+    if (p.endsWith("/keys/upload")) return json({ one_time_key_counts: { signed_curve25519: 50 } });
+    if (p.endsWith("/keys/query")) return json({ device_keys: {} });
+    if (p.endsWith("/joined_rooms")) return json({ joined_rooms: [ROOM] });
+    if (p.endsWith("/state")) {
+      if (faults.has("state-500")) return json({ errcode: "M_UNKNOWN", error: "boom" }, 500);
+      const own = { type: "m.room.member", state_key: ME, sender: ME, content: { membership: "join" } };
+      return json([{ ...own, event_id: "$own", room_id: ROOM, origin_server_ts: 0 }]);
+    }
+    if (p.endsWith("/sync")) {
+      if (faults.has("sync-network")) throw new TypeError("fetch failed");
+      return json({ next_batch: "s" });
+    }
+    return json({ errcode: "M_NOT_FOUND", error: "not here" }, 404);
+  };
+  return {
+    fetch,
+    paused: () => paused,
+    release: () => release(),
+    /** The next start pauses again. */
+    rearm() {
+      paused = new Promise<void>((resolve) => {
+        arrived = resolve;
+      });
+      released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+    },
+    fail: (f: Fault) => faults.add(f),
+    heal: () => faults.clear(),
+    deviceCalls: () => deviceCalls,
+  };
+}
