@@ -4,29 +4,21 @@
 // failure. The `timeout`s only end a deadlocked test; no step is timed.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { MatrixClient, MemoryClientStore } from "../../index.ts";
+import { restoredMemoryClient } from "../../client/test-support/scripted-sync.ts";
+import type { MatrixClient } from "../../index.ts";
 import { CliError } from "../errors.ts";
 import { unlessStopped, whileSyncing } from "./verify.ts";
 
 const DEADLOCK = { timeout: 60_000 };
 
 /** A client whose first /sync is refused: the session is over (the loop stops on it). */
-async function refusedClient(): Promise<MatrixClient> {
-  const store = new MemoryClientStore();
-  await store.saveSession({
-    homeserverUrl: "https://hs",
-    userId: "@me:hs",
-    deviceId: "DEV",
-    accessToken: "t",
-  });
+function refusedClient(): Promise<MatrixClient> {
   const fetch = async (): Promise<Response> =>
     new Response(JSON.stringify({ errcode: "M_UNKNOWN_TOKEN", error: "gone" }), {
       status: 401,
       headers: { "content-type": "application/json" },
     });
-  const client = new MatrixClient({ homeserverUrl: "https://hs", store, fetch });
-  await client.restore();
-  return client;
+  return restoredMemoryClient({ fetch });
 }
 
 /** Resolves once the client's sync state becomes "error" (registered after `whileSyncing`'s). */
@@ -93,13 +85,6 @@ test(
 );
 
 test("the command's own failure is reported as it is", DEADLOCK, async () => {
-  const store = new MemoryClientStore();
-  await store.saveSession({
-    homeserverUrl: "https://hs",
-    userId: "@me:hs",
-    deviceId: "DEV",
-    accessToken: "t",
-  });
   // The loop's request waits until the sync stops.
   const fetch = (_url: string, init: RequestInit): Promise<Response> =>
     new Promise((_, reject) => {
@@ -107,8 +92,7 @@ test("the command's own failure is reported as it is", DEADLOCK, async () => {
         once: true,
       });
     });
-  const client = new MatrixClient({ homeserverUrl: "https://hs", store, fetch });
-  await client.restore();
+  const client = await restoredMemoryClient({ fetch });
   await assert.rejects(
     whileSyncing(client, async () => {
       throw new CliError("USAGE", "no");
