@@ -7,22 +7,15 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { DehydrationError, type FetchLike, MatrixClient } from "../../src/client/index.ts";
+import { DehydrationError, type FetchLike, type MatrixClient } from "../../src/client/index.ts";
 import { SecretStorageError } from "../../src/crypto/secret-storage/index.ts";
 import type { UnlockedSecretStorageKey } from "../../src/e2ee/index.ts";
-import {
-  devServerFixture,
-  encryptedClient,
-  newUser,
-  type TestClient,
-  uniq,
-  watch,
-} from "./e2ee-client-helpers.ts";
+import { devServerFixture, encryptedClient, newUser, type TestClient, uniq } from "./e2ee-client-helpers.ts";
 
 const fx = devServerFixture("keyroom-e2ee-dehydration-default-key-");
 
-async function user(prefix: string): Promise<TestClient> {
-  const t = await newUser(fx.hs, fx.dir, prefix);
+async function user(prefix: string, fetch?: FetchLike): Promise<TestClient> {
+  const t = await newUser(fx.hs, fx.dir, prefix, {}, fetch);
   fx.open.push(t.client);
   return t;
 }
@@ -96,17 +89,7 @@ describe("dehydration when the default secret storage key moves", () => {
       }
       return fetch(url, init);
     };
-    const name = uniq("ddkb");
-    const storeDir = join(fx.dir, name);
-    const client = new MatrixClient({
-      homeserverUrl: fx.hs.baseUrl,
-      syncTimeoutMs: 0,
-      fetch: fetchImpl,
-      encryption: { store: { directory: storeDir } },
-    });
-    fx.open.push(client);
-    await client.register({ username: name, password: "pw" });
-    const bob = watch(client, name, storeDir);
+    const bob = await user("ddkb", fetchImpl);
     const oldKey = await withRecovery(bob.client);
 
     hold = true;

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { after, before } from "node:test";
 import {
   type EncryptionOptions,
+  type FetchLike,
   MatrixClient,
   type RoomEvent,
   type VerificationRequest,
@@ -41,25 +42,31 @@ export function encryptedClient(
   hs: TestDevServer,
   storeDir: string,
   extra: Omit<EncryptionOptions, "store"> = {},
+  fetch?: FetchLike,
 ): MatrixClient {
   return new MatrixClient({
     homeserverUrl: hs.baseUrl,
     syncTimeoutMs: 0,
     syncFilter: { room: { timeline: { limit: 100 } } },
     encryption: { store: { directory: storeDir }, ...extra },
+    ...(fetch !== undefined ? { fetch } : {}),
   });
 }
 
-/** Registers a new user with an encrypted client (SQLite store under `dir/<name>`). */
+/**
+ * Registers a new user with an encrypted client (SQLite store under `dir/<name>`), whose requests
+ * go through `fetch` when given (to hold or drop some).
+ */
 export async function newUser(
   hs: TestDevServer,
   dir: string,
   prefix: string,
   extra: Omit<EncryptionOptions, "store"> = {},
+  fetch?: FetchLike,
 ): Promise<TestClient> {
   const name = uniq(prefix);
   const storeDir = join(dir, name);
-  const client = encryptedClient(hs, storeDir, extra);
+  const client = encryptedClient(hs, storeDir, extra, fetch);
   await client.register({ username: name, password: "pw" });
   return watch(client, name, storeDir);
 }

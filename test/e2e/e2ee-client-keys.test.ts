@@ -22,8 +22,12 @@ import {
 
 const fx = devServerFixture("keyroom-e2ee-keys-");
 
-async function user(prefix: string, extra: Parameters<typeof newUser>[3] = {}): Promise<TestClient> {
-  const t = await newUser(fx.hs, fx.dir, prefix, extra);
+async function user(
+  prefix: string,
+  extra: Parameters<typeof newUser>[3] = {},
+  fetch?: FetchLike,
+): Promise<TestClient> {
+  const t = await newUser(fx.hs, fx.dir, prefix, extra, fetch);
   fx.open.push(t.client);
   return t;
 }
@@ -55,22 +59,12 @@ describe("encrypted client (devserver): keys and trust", () => {
       }
       return fetch(url, init);
     };
-    const name = uniq("alice");
-    const storeDir = join(fx.dir, name);
-    const aliceClient = new MatrixClient({
-      homeserverUrl: fx.hs.baseUrl,
-      syncTimeoutMs: 0,
-      fetch: fetchImpl,
-      encryption: { store: { directory: storeDir } },
-    });
-    fx.open.push(aliceClient);
-    await aliceClient.register({ username: name, password: "pw" });
-    const alice = watch(aliceClient, name, storeDir);
+    const alice = await user("alice", {}, fetchImpl);
     const bob = await user("bob");
     const roomId = await sharedRoom(alice, [bob]);
 
     hold = true;
-    const eventId = await aliceClient.sendText(roomId, "the key comes later");
+    const eventId = await alice.client.sendText(roomId, "the key comes later");
     hold = false;
     assert.ok(held.length > 0, "the room key went out as to-device messages");
     await syncAll(bob);
