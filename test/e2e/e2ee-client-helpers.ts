@@ -221,6 +221,37 @@ export function nextRequest(client: MatrixClient): Promise<VerificationRequest> 
   });
 }
 
+/**
+ * `from` and `to` (two users) cross-signed, in a DM `from` made (encrypted or not) that `to` joined
+ * once it saw the invite; its room ID.
+ */
+export async function crossSignedDm(from: TestClient, to: TestClient, encrypted: boolean): Promise<string> {
+  await to.client.bootstrapCrossSigning();
+  await from.client.bootstrapCrossSigning();
+  const roomId = await from.client.createDirectRoom(to.client.userId, { encrypted });
+  await to.client.syncOnce({ timeoutMs: 0 });
+  await to.client.joinRoom(roomId);
+  return roomId;
+}
+
+/**
+ * `from` asks `to` (another user) to verify, which goes to their DM `roomId`; `to` accepts and both
+ * are ready. Both must be syncing.
+ */
+export async function readyInDm(
+  from: TestClient,
+  to: TestClient,
+  roomId: string,
+): Promise<{ outgoing: VerificationRequest; request: VerificationRequest }> {
+  const incoming = nextRequest(to.client);
+  const outgoing = await from.client.requestVerification(to.client.userId);
+  assert.equal(outgoing.roomId, roomId, "the request goes to the DM");
+  const request = await incoming;
+  await request.accept();
+  await outgoing.waitFor((s) => s.phase === "ready");
+  return { outgoing, request };
+}
+
 /** Polls `check` until it holds; fails the test after a budget of 20 s. */
 export async function until(what: string, check: () => Promise<boolean> | boolean): Promise<void> {
   const b = budget(20_000);

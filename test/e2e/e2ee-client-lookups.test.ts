@@ -7,9 +7,10 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
   compareAndConfirm,
+  crossSignedDm,
   devServerFixture,
   newUser,
-  nextRequest,
+  readyInDm,
   sharedRoom,
   type TestClient,
 } from "./e2ee-client-helpers.ts";
@@ -49,20 +50,12 @@ describe("looking up users we share no encrypted room with", () => {
   it("verifying a user in an unencrypted DM works without tracking them through the lookup", async () => {
     const alice = await user("ld");
     const bob = await user("le");
-    await alice.client.bootstrapCrossSigning();
-    await bob.client.bootstrapCrossSigning();
-    const roomId = await bob.client.createDirectRoom(alice.client.userId, { encrypted: false });
-    await alice.client.syncOnce({ timeoutMs: 0 });
-    await alice.client.joinRoom(roomId);
+    const roomId = await crossSignedDm(bob, alice, false);
     await alice.client.startSync();
     await bob.client.startSync();
     try {
-      const incoming = nextRequest(alice.client);
-      const outgoing = await bob.client.requestVerification(alice.client.userId);
-      assert.equal(outgoing.roomId, roomId, "the existing DM, not encrypted");
-      const request = await incoming;
-      await request.accept();
-      await outgoing.waitFor((s) => s.phase === "ready");
+      // The existing DM, not encrypted.
+      const { outgoing, request } = await readyInDm(bob, alice, roomId);
       await outgoing.startSas();
       await compareAndConfirm(outgoing, request);
       assert.equal((await bob.client.crypto.getUserIdentity(alice.client.userId))?.verified, true);

@@ -6,10 +6,12 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import {
   compareAndConfirm,
+  crossSignedDm,
   devServerFixture,
   encryptedClient,
   newUser,
   nextRequest,
+  readyInDm,
   type TestClient,
   watch,
 } from "./e2ee-client-helpers.ts";
@@ -66,19 +68,11 @@ describe("interactive verification between Keyroom clients (devserver)", () => {
   it("SAS in a DM between two users with cross-signing: each verifies the other's identity", async () => {
     const alice = await user("vb");
     const bob = await user("vc");
-    await alice.client.bootstrapCrossSigning();
-    await bob.client.bootstrapCrossSigning();
-    const roomId = await bob.client.createDirectRoom(alice.client.userId, { encrypted: true });
-    await alice.client.joinRoom(roomId);
+    const roomId = await crossSignedDm(bob, alice, true);
     await alice.client.startSync();
     await bob.client.startSync();
     try {
-      const incoming = nextRequest(alice.client);
-      const outgoing = await bob.client.requestVerification(alice.client.userId);
-      assert.equal(outgoing.roomId, roomId);
-      const request = await incoming;
-      await request.accept();
-      await outgoing.waitFor((s) => s.phase === "ready");
+      const { outgoing, request } = await readyInDm(bob, alice, roomId);
       // The side that was asked starts this time.
       await request.startSas();
       await compareAndConfirm(outgoing, request);
