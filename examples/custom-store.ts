@@ -4,6 +4,7 @@
 // examples.test.ts) before trusting it with real keys.
 import { MatrixClient } from "keyroom";
 import {
+  type BackUpReadOptions,
   type CryptoChanges,
   type CryptoStore,
   type InboundGroupSessionCounts,
@@ -85,8 +86,8 @@ export class LoggingCryptoStore implements CryptoStore {
   listInboundGroupSessions(page: InboundGroupSessionPage, unreadable?: RoomSessionKey[]) {
     return this.inner.listInboundGroupSessions(page, unreadable);
   }
-  getInboundGroupSessionsToBackUp(limit: number, unreadable?: RoomSessionKey[]) {
-    return this.inner.getInboundGroupSessionsToBackUp(limit, unreadable);
+  getInboundGroupSessionsToBackUp(limit: number, unreadable?: RoomSessionKey[], options?: BackUpReadOptions) {
+    return this.inner.getInboundGroupSessionsToBackUp(limit, unreadable, options);
   }
   getOutboundGroupSession(roomId: string) {
     return this.inner.getOutboundGroupSession(roomId);

@@ -63,7 +63,8 @@ export class MachineSteps {
       if (!isEmptyChanges(tx)) await this.#ctx.store.saveChanges(tx);
       replays = [];
       if (tx.roomSettings.length > 0) this.#parts.roomSettings.saved(tx.roomSettings);
-      if (tx.inboundGroupSessions.length > 0 || tx.resetBackedUp) this.#parts.backup.roomKeysSaved();
+      if (tx.inboundGroupSessions.length > 0 || tx.resetBackedUp)
+        this.#parts.backup.roomKeysSaved(tx.inboundGroupSessions);
       this.#parts.olm.trimCache();
       this.#parts.inbound.settle();
       for (const r of tx.queuedRequests) {

@@ -35,6 +35,7 @@ export { asJsonObject, type JsonObject, type JsonValue, MAX_STORED_JSON_DEPTH } 
 export { MemoryCryptoStore, type MemoryCryptoStoreOptions, MemoryStoreData } from "./memory/memory-store.ts";
 export * from "./records.ts";
 export type {
+  BackUpReadOptions,
   CryptoStore,
   InboundGroupSessionCounts,
   InboundGroupSessionPage,

@@ -105,6 +105,20 @@ export interface InboundGroupSessionPage {
   readonly limit: number;
 }
 
+/** How `getInboundGroupSessionsToBackUp` reads past damaged rows (given `unreadable`). */
+export interface BackUpReadOptions {
+  /**
+   * Rows to pass over without opening them (the damaged rows a caller met before): neither
+   * returned, named nor counted. Checked on each row's room and session ID.
+   */
+  readonly skip?: (roomId: string, sessionId: string) => boolean;
+  /**
+   * Stop once this many damaged rows were named in `unreadable` by this call: the batch may then
+   * be shorter than `limit` with more rows after it (a positive integer; no bound when omitted).
+   */
+  readonly maxUnreadable?: number;
+}
+
 /** What taking the lease found. */
 export interface LeaseGrant {
   /**
@@ -189,11 +203,14 @@ export interface CryptoStore extends StoreLease {
   /**
    * Up to `limit` sessions not yet backed up, in a stable order (mark them with `changes.backedUp`).
    * With `unreadable`, damaged rows not backed up are left out (named there) and do not count
-   * towards `limit`; mark them too, or every later batch reads them again.
+   * towards `limit`: the batch reads on past them, unless `options.maxUnreadable` of them were
+   * named (then it may be short with more after), and passes over the rows `options.skip` names
+   * unopened. Every later batch meets a damaged row again unless it is skipped (or marked).
    */
   getInboundGroupSessionsToBackUp(
     limit: number,
     unreadable?: RoomSessionKey[],
+    options?: BackUpReadOptions,
   ): Promise<InboundGroupSessionRecord[]>;
 
   getOutboundGroupSession(roomId: string): Promise<OutboundGroupSessionRecord | undefined>;

@@ -39,7 +39,11 @@ import {
   type TrackedUserRecord,
   type WithheldRecord,
 } from "./records.ts";
-import { MAX_INBOUND_SESSIONS_PER_LOOKUP, MAX_USERS_PER_DEVICE_LOOKUP } from "./store.ts";
+import {
+  type BackUpReadOptions,
+  MAX_INBOUND_SESSIONS_PER_LOOKUP,
+  MAX_USERS_PER_DEVICE_LOOKUP,
+} from "./store.ts";
 
 /** Longest ID or key string accepted in a record (Matrix IDs are at most 255 bytes). */
 export const MAX_STORED_ID_LENGTH = 4096;
@@ -320,6 +324,14 @@ export function parseLimit(limit: unknown): number {
     throw new StoreError("BAD_OPTION", "the limit must be a positive integer");
   }
   return limit;
+}
+
+/** `BackUpReadOptions.maxUnreadable`, when given, is a positive integer (`BAD_OPTION` otherwise). */
+export function checkMaxUnreadable(options: BackUpReadOptions | undefined): void {
+  const max = options?.maxUnreadable;
+  if (max !== undefined && (!Number.isSafeInteger(max) || max < 1)) {
+    throw new StoreError("BAD_OPTION", "maxUnreadable must be a positive integer");
+  }
 }
 
 export function parseOutboundGroupSessionUpdate(v: unknown): OutboundGroupSessionUpdate {

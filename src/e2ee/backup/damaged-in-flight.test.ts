@@ -1,6 +1,6 @@
 // A session row found damaged when the server answers a backup upload (it read well when the batch
 // was built): the answer still marks the batch's other sessions, and the next batch skips the row
-// (marked, so no batch reads it again) and reports it.
+// (unmarked: a row that only looked damaged through a bug goes up once it reads again) and reports it.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { StoreKeyError } from "../../store/errors.ts";
@@ -41,7 +41,7 @@ function damageable(inner: CryptoStore, damage: { on: boolean; sessionId: string
 }
 
 describe("key backup: a row damaged while its batch is in flight", () => {
-  it("the answer marks the others; the next batch skips it, marks it and reports it", async () => {
+  it("the answer marks the others; the next batch skips it, unmarked, and reports it", async () => {
     const keys = [roomKeyEntry(ROOM, false), roomKeyEntry(ROOM, false)];
     const [bad, good] = keys as [(typeof keys)[0], (typeof keys)[0]];
     const damage = { on: false, sessionId: bad.session_id };
@@ -64,7 +64,7 @@ describe("key backup: a row damaged while its batch is in flight", () => {
     assert.equal((await inner.getInboundGroupSession(ROOM, bad.session_id))?.backedUp, false);
 
     assert.equal(await machine.backup.nextUpload(), undefined);
-    assert.equal((await inner.getInboundGroupSession(ROOM, bad.session_id))?.backedUp, true);
+    assert.equal((await inner.getInboundGroupSession(ROOM, bad.session_id))?.backedUp, false);
     assert.deepEqual((await machine.receiveSyncChanges({})).damagedInboundSessions, [
       { roomId: ROOM, sessionId: bad.session_id },
     ]);

@@ -6,7 +6,9 @@ export {
   type BackupStopReason,
   type KeyBackupStatus,
   MAX_BACKUP_LOOKUPS,
+  MAX_DAMAGED_SESSIONS_PER_BACKUP_STEP,
   MAX_LOOKED_UP_SESSIONS,
+  MAX_SKIPPED_DAMAGED_SESSIONS,
   PENDING_BACKUP_KEY_SECRET,
   type VersionCheck,
 } from "./key-backup.ts";

@@ -43,6 +43,19 @@ export const BACKUP_UPLOAD_BATCH_SIZE = 200;
 export const MAX_BACKUP_LOOKUPS = 256;
 /** Sessions remembered as already looked up (not asked again in this process), oldest dropped first. */
 export const MAX_LOOKED_UP_SESSIONS = 10_000;
+/**
+ * Damaged inbound session rows the backup passes over in this process, at most (each room and
+ * session ID, about 200 bytes). They are not marked backed up: a row that looked damaged through a
+ * bug reads again once it is fixed, and a new process meets it again (once) and backs it up. Past
+ * this many, a further damaged row is marked backed up, as it once always was, so that the batches
+ * still get past it.
+ */
+export const MAX_SKIPPED_DAMAGED_SESSIONS = 10_000;
+/**
+ * Damaged rows one backup step reads past at most (each a failed authentication): the step then
+ * uploads the good sessions it found, and the next one goes on after them (they are skipped).
+ */
+export const MAX_DAMAGED_SESSIONS_PER_BACKUP_STEP = 100;
 /** The store secret holding the current version's private key (the secret-storage name). */
 export const BACKUP_KEY_SECRET = "m.megolm_backup.v1";
 /** The store secret holding the key of a version being created. */
@@ -169,6 +182,8 @@ export class KeyBackup {
   #nothingToUpload = false;
   readonly #lookups = new Map<string, Lookup>();
   readonly #lookedUp = new Set<string>();
+  /** Damaged rows met by `nextUpload`, passed over unmarked (`MAX_SKIPPED_DAMAGED_SESSIONS`). */
+  readonly #skippedDamaged = new Set<string>();
 
   private constructor(
     ctx: MachineContext,
@@ -426,12 +441,17 @@ export class KeyBackup {
 
   // ---- uploads ----
 
-  /** The next batch to upload (the same one again until answered), or undefined. */
-  /** A step saved room keys or reset the backed-up marks: the next `nextUpload` asks the store. */
-  roomKeysSaved(): void {
+  /**
+   * A step saved room keys (`saved`) or reset the backed-up marks: the next `nextUpload` asks the
+   * store.
+   */
+  roomKeysSaved(saved: readonly RoomSessionKey[]): void {
     this.#nothingToUpload = false;
+    // A copy saved over a damaged row replaced it: no longer passed over.
+    for (const k of saved) this.#skippedDamaged.delete(sessionKey(k.roomId, k.sessionId));
   }
 
+  /** The next batch to upload (the same one again until answered), or undefined. */
   async nextUpload(damaged: DamagedInboundReport): Promise<BackupUploadRequest | undefined> {
     if (this.#upload !== undefined) return this.#upload.request;
     const state = this.#state;
@@ -439,17 +459,30 @@ export class KeyBackup {
     if (state === undefined || encryption === undefined || !this.#uploading()) return undefined;
     if (this.#nothingToUpload) return undefined;
     const unreadable: RoomSessionKey[] = [];
+    const skipped = this.#skippedDamaged;
     const records = await this.#ctx.store.getInboundGroupSessionsToBackUp(
       BACKUP_UPLOAD_BATCH_SIZE,
       unreadable,
+      {
+        skip: (roomId, sessionId) => skipped.has(sessionKey(roomId, sessionId)),
+        maxUnreadable: MAX_DAMAGED_SESSIONS_PER_BACKUP_STEP,
+      },
     );
-    // A damaged row (failed authentication, malformed) can never go up: marked with this step,
-    // so no later batch reads it again (a good copy saved later is unmarked and goes up), and
-    // reported once (IDs only) with the other damaged rows the engine finds.
-    for (const k of unreadable) this.#ctx.tx.backedUp.push({ roomId: k.roomId, sessionId: k.sessionId });
+    // A damaged row (failed authentication, malformed) cannot go up now. It is passed over, not
+    // marked: one that looked damaged through a bug reads again once the bug is fixed, and the
+    // next process (which meets it again, once) backs it up; a good copy saved meanwhile replaces
+    // it and goes up. Past MAX_SKIPPED_DAMAGED_SESSIONS it is marked so the batches get past it.
+    // Reported once (IDs only) with the other damaged rows the engine finds.
+    for (const k of unreadable) {
+      const key = sessionKey(k.roomId, k.sessionId);
+      if (skipped.size < MAX_SKIPPED_DAMAGED_SESSIONS) skipped.add(key);
+      else if (!skipped.has(key)) this.#ctx.tx.backedUp.push({ roomId: k.roomId, sessionId: k.sessionId });
+    }
     damaged.noteDamaged(unreadable);
+    // The read stopped at the bound on damaged rows: more may follow, for the next step.
+    const cut = unreadable.length >= MAX_DAMAGED_SESSIONS_PER_BACKUP_STEP;
     if (records.length === 0) {
-      this.#nothingToUpload = true;
+      if (!cut) this.#nothingToUpload = true;
       return undefined;
     }
     // No prototype: a room ID is any string the store keeps, `__proto__` included (a hostile
@@ -518,7 +551,7 @@ export class KeyBackup {
       try {
         now = await this.#ctx.store.getInboundGroupSession(k.roomId, k.sessionId);
       } catch (e) {
-        // Damaged since the batch was read: left unmarked, so the next batch finds and skips it.
+        // Damaged since the batch was read: left unmarked (the next batch meets and skips it).
         if (!isDamagedRecord(e)) throw e;
         continue;
       }

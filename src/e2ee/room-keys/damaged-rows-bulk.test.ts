@@ -1,6 +1,6 @@
 // One damaged inbound Megolm session row, on every store back end: the readers of many sessions
 // at once (key backup uploads, key export, history-sharing bundles) skip it and still handle every
-// good key, the backup does not read it again, it is reported once (IDs only), and a good copy of
+// good key, the backup passes over it (unmarked), it is reported once (IDs only), and a good copy of
 // the key (an import, a restore from the backup) replaces the row.
 import "fake-indexeddb/auto";
 import assert from "node:assert/strict";
@@ -63,7 +63,7 @@ for (const { name, make } of DAMAGEABLE_BACK_ENDS) {
         const m = s.machine();
 
         // The backup: one batch with every good key, and no batch after it (the damaged row is
-        // not read again, however many times the client asks).
+        // passed over in this process, however many times the client asks, but not marked).
         const batch = await m.backup.nextUpload();
         assert.ok(batch);
         assert.deepEqual(
@@ -73,7 +73,7 @@ for (const { name, make } of DAMAGEABLE_BACK_ENDS) {
         await m.backup.uploaded(batch.id);
         assert.equal(await m.backup.nextUpload(), undefined);
         const status = await m.backup.status();
-        assert.deepEqual([status.backedUp, status.total], [3, 3]);
+        assert.deepEqual([status.backedUp, status.total], [backEnd.sealed ? 2 : 3, 3]);
 
         // Export (by room, and every room a page at a time) and the history bundle: the good keys.
         assert.deepEqual(sessionIds(await m.exportRoomKeys([ROOM])), sessionIds([good1, good2]));

@@ -27,6 +27,24 @@ export function inboundGroupSessionTests({ target, withStore }: ConformanceSuite
       assert.deepEqual(await s.getOutboundGroupSession(ROOM_A), sample.outbound(ROOM_A, "o2"));
     }));
 
+  it("backup batches pass over the rows `skip` names (not counted towards the limit); maxUnreadable must be positive", () =>
+    withStore(async (s) => {
+      await s.saveChanges({
+        inboundGroupSessions: ["k1", "k2", "k3"].map((id) => sample.inbound(ROOM_A, id)),
+      });
+      const skip = (roomId: string, sessionId: string) => roomId === ROOM_A && sessionId !== "k2";
+      const batch = await s.getInboundGroupSessionsToBackUp(1, [], { skip, maxUnreadable: 1 });
+      assert.deepEqual(
+        batch.map((r) => r.sessionId),
+        ["k2"],
+      );
+      assert.equal((await s.getInboundGroupSessionsToBackUp(10, [], { skip: () => false })).length, 3);
+      await assert.rejects(
+        s.getInboundGroupSessionsToBackUp(1, [], { maxUnreadable: 1.5 }),
+        (e) => e instanceof StoreError && e.code === "BAD_OPTION",
+      );
+    }));
+
   it("inbound group sessions: by room, counts, backup batches, marks and reset", () =>
     withStore(async (s) => {
       const sessions = ["g5", "g1", "g4", "g2", "g3"].map((id) => sample.inbound(ROOM_A, id));

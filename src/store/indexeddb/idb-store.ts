@@ -35,12 +35,14 @@ import type {
   WithheldRecord,
 } from "../records.ts";
 import type {
+  BackUpReadOptions,
   CryptoStore,
   InboundGroupSessionCounts,
   InboundGroupSessionPage,
   LeaseGrant,
 } from "../store.ts";
 import {
+  checkMaxUnreadable,
   parseAccount,
   parseBackupState,
   parseCrossSigningIdentity,
@@ -441,12 +443,14 @@ export class IndexedDbCryptoStore implements CryptoStore {
   async getInboundGroupSessionsToBackUp(
     limit: number,
     unreadable?: RoomSessionKey[],
+    options?: BackUpReadOptions,
   ): Promise<InboundGroupSessionRecord[]> {
     return this.#read(async () => {
       if (!Number.isSafeInteger(limit) || limit < 1) {
         throw new StoreError("BAD_OPTION", "the batch limit must be a positive integer");
       }
-      return inboundToBackUp(this.#d(), limit, (r) => this.#inbound(r), unreadable);
+      checkMaxUnreadable(options);
+      return inboundToBackUp(this.#d(), limit, (r) => this.#inbound(r), unreadable, options);
     });
   }
 

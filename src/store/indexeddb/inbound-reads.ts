@@ -7,6 +7,7 @@
 import type { IDBPDatabase } from "idb";
 import { readUnlessDamaged } from "../errors.ts";
 import type { InboundGroupSessionRecord, RoomSessionKey } from "../records.ts";
+import type { BackUpReadOptions } from "../store.ts";
 
 type Parse = (row: unknown) => InboundGroupSessionRecord;
 type Row = { readonly [field: string]: unknown };
@@ -46,12 +47,25 @@ async function readPastDamaged(
   next: (n: number) => Promise<unknown[]>,
   parse: Parse,
   unreadable: RoomSessionKey[] | undefined,
+  options: BackUpReadOptions = {},
 ): Promise<InboundGroupSessionRecord[]> {
+  const { skip, maxUnreadable } = options;
   const out: InboundGroupSessionRecord[] = [];
+  const named = unreadable?.length ?? 0;
   for (;;) {
     const wanted = limit - out.length;
     const rows = await next(wanted);
-    out.push(...parseAll(rows, parse, unreadable));
+    for (const r of rows) {
+      const key = keyOf(r);
+      if (skip?.(key.roomId, key.sessionId) === true) continue;
+      const record = readUnlessDamaged(
+        () => parse(r),
+        () => key,
+        unreadable,
+      );
+      if (record !== undefined) out.push(record);
+      else if (maxUnreadable !== undefined && (unreadable?.length ?? 0) - named >= maxUnreadable) return out;
+    }
     if (out.length === limit || rows.length < wanted) return out;
   }
 }
@@ -101,6 +115,7 @@ export function inboundToBackUp(
   limit: number,
   parse: Parse,
   unreadable: RoomSessionKey[] | undefined,
+  options?: BackUpReadOptions,
 ): Promise<InboundGroupSessionRecord[]> {
   const index = db.transaction("inbound_group_sessions").store.index("backedUp");
   let read = 0;
@@ -108,7 +123,7 @@ export function inboundToBackUp(
     limit,
     async (n) => {
       // An index read cannot start after a given row: the rows already read are read again and
-      // dropped, which costs only when damaged rows made the batch go on (in the same transaction,
+      // dropped, which costs only when damaged (or skipped) rows made the batch go on (in the same transaction,
       // so they are the same rows).
       const rows: unknown[] = (await index.getAll(0, read + n)).slice(read);
       read += rows.length;
@@ -116,5 +131,6 @@ export function inboundToBackUp(
     },
     parse,
     unreadable,
+    options,
   );
 }

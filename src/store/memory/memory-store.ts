@@ -30,6 +30,7 @@ import type {
   WithheldRecord,
 } from "../records.ts";
 import {
+  type BackUpReadOptions,
   type CryptoStore,
   type InboundGroupSessionCounts,
   type InboundGroupSessionPage,
@@ -40,6 +41,7 @@ import {
   MAX_STORED_WITHHELD,
 } from "../store.ts";
 import {
+  checkMaxUnreadable,
   mergeOutboundSharing,
   outboundNotStored,
   parseAccount,
@@ -271,11 +273,14 @@ export class MemoryCryptoStore implements CryptoStore {
   async getInboundGroupSessionsToBackUp(
     limit: number,
     _unreadable?: RoomSessionKey[],
+    options?: BackUpReadOptions,
   ): Promise<InboundGroupSessionRecord[]> {
     checkLimit(limit);
-    // Same order as the persistent back ends: by room ID, then session ID.
+    checkMaxUnreadable(options);
+    const skip = options?.skip;
+    // Same order as the persistent back ends: by room ID, then session ID. (No row is ever damaged.)
     return [...this.#d().inbound.values()]
-      .filter((r) => !r.backedUp)
+      .filter((r) => !r.backedUp && skip?.(r.roomId, r.sessionId) !== true)
       .sort((a, b) => compare(a.roomId, b.roomId) || compare(a.sessionId, b.sessionId))
       .slice(0, limit)
       .map(clone);

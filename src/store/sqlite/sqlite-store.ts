@@ -43,6 +43,7 @@ import type {
   WithheldRecord,
 } from "../records.ts";
 import type {
+  BackUpReadOptions,
   CryptoStore,
   InboundGroupSessionCounts,
   InboundGroupSessionPage,
@@ -344,8 +345,9 @@ export class SqliteCryptoStore implements CryptoStore {
   async getInboundGroupSessionsToBackUp(
     limit: number,
     unreadable?: RoomSessionKey[],
+    options?: BackUpReadOptions,
   ): Promise<InboundGroupSessionRecord[]> {
-    return this.#s().inboundToBackUp(limit, unreadable);
+    return this.#s().inboundToBackUp(limit, unreadable, options);
   }
 
   async getOutboundGroupSession(roomId: string): Promise<OutboundGroupSessionRecord | undefined> {

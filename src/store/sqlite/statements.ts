@@ -27,6 +27,7 @@ import type {
   WithheldRecord,
 } from "../records.ts";
 import {
+  type BackUpReadOptions,
   type InboundGroupSessionCounts,
   MAX_RIVAL_ROOM_KEYS_PER_SESSION,
   MAX_STORED_OLM_MESSAGE_HASHES,
@@ -35,6 +36,7 @@ import {
 } from "../store.ts";
 import {
   accountToJson,
+  checkMaxUnreadable,
   mergeOutboundSharing,
   onlyRatchet,
   outboundNotStored,
@@ -360,15 +362,21 @@ export class SqliteStatements {
     read: (after: C | undefined, n: number) => Row[],
     position: (r: Row) => C,
     unreadable: RoomSessionKey[] | undefined,
+    options: BackUpReadOptions = {},
   ): InboundGroupSessionRecord[] {
+    const { skip, maxUnreadable } = options;
     const out: InboundGroupSessionRecord[] = [];
+    const named = unreadable?.length ?? 0;
     let after: C | undefined;
     for (;;) {
       const wanted = limit - out.length;
       const rows = read(after, wanted);
       for (const r of rows) {
+        if (skip?.(String(r.room_id), String(r.session_id)) === true) continue;
         const record = this.#inboundUnlessDamaged(r, unreadable);
         if (record !== undefined) out.push(record);
+        else if (maxUnreadable !== undefined && (unreadable?.length ?? 0) - named >= maxUnreadable)
+          return out;
       }
       const last = rows[rows.length - 1];
       // Short of `limit` only through damaged rows, and more rows may follow them.
@@ -409,16 +417,22 @@ export class SqliteStatements {
     );
   }
 
-  inboundToBackUp(limit: number, unreadable?: RoomSessionKey[]): InboundGroupSessionRecord[] {
+  inboundToBackUp(
+    limit: number,
+    unreadable?: RoomSessionKey[],
+    options?: BackUpReadOptions,
+  ): InboundGroupSessionRecord[] {
     if (!Number.isSafeInteger(limit) || limit < 1) {
       throw new StoreError("BAD_OPTION", "the batch limit must be a positive integer");
     }
+    checkMaxUnreadable(options);
     return this.#readPastDamaged<number>(
       limit,
       (after, n) =>
         after === undefined ? this.#all("inboundToBackUp", n) : this.#all("inboundToBackUpAfter", after, n),
       (r) => Number(r.row_order),
       unreadable,
+      options,
     );
   }
 

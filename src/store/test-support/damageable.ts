@@ -10,6 +10,7 @@ import Database from "better-sqlite3";
 import { type CryptoStore, MemoryCryptoStore, MemoryStoreData } from "../index.ts";
 import { IndexedDbCryptoStore } from "../indexeddb/idb-store.ts";
 import { requestToPromise } from "../indexeddb/ordered.ts";
+import type { InboundGroupSessionRecord } from "../records.ts";
 import { DEFAULT_SQLITE_FILE_NAME, SqliteCryptoStore } from "../sqlite/sqlite-store.ts";
 
 export const USER = "@a:example.org";
@@ -23,6 +24,11 @@ export interface DamageableBackEnd {
   open(): Promise<CryptoStore>;
   /** Damages the stored row of this session; the store must be closed. */
   damage(roomId: string, sessionId: string): Promise<void>;
+  /**
+   * Puts back the row as it was before `damage` (a row that only looked damaged through a bug
+   * reads again once the bug is fixed); the store must be closed.
+   */
+  repair(roomId: string, sessionId: string): Promise<void>;
   /** Removes what the back end left behind. */
   cleanUp(): void;
 }
@@ -31,6 +37,7 @@ let n = 0;
 
 function memory(): DamageableBackEnd {
   const data = new MemoryStoreData();
+  const originals = new Map<string, InboundGroupSessionRecord>();
   return {
     name: "memory",
     sealed: false,
@@ -39,7 +46,16 @@ function memory(): DamageableBackEnd {
       const key = JSON.stringify([roomId, sessionId]);
       const r = data.inbound.get(key);
       if (r === undefined) throw new Error("no such session");
+      originals.set(key, r);
       data.inbound.set(key, { ...r, pickle: { ...r.pickle, ratchet: "AAAA" } });
+    },
+    async repair(roomId, sessionId) {
+      const key = JSON.stringify([roomId, sessionId]);
+      const r = originals.get(key);
+      const now = data.inbound.get(key);
+      if (r === undefined || now === undefined) throw new Error("not damaged");
+      // The pickle only: what was written since (a backed-up mark) stays.
+      data.inbound.set(key, { ...now, pickle: r.pickle });
     },
     cleanUp() {},
   };
@@ -47,6 +63,7 @@ function memory(): DamageableBackEnd {
 
 function sqlite(): DamageableBackEnd {
   const directory = mkdtempSync(join(tmpdir(), "keyroom-damaged-inbound-"));
+  const originals = new Map<string, unknown>();
   return {
     name: "SQLite",
     sealed: true,
@@ -54,10 +71,30 @@ function sqlite(): DamageableBackEnd {
     async damage(roomId, sessionId) {
       const db = new Database(join(directory, DEFAULT_SQLITE_FILE_NAME));
       try {
-        const changed = db
-          .prepare("UPDATE inbound_group_sessions SET pickle = ? WHERE room_id = ? AND session_id = ?")
-          .run("garbage", roomId, sessionId).changes;
-        if (changed !== 1) throw new Error("no such session");
+        const row = db
+          .prepare("SELECT pickle FROM inbound_group_sessions WHERE room_id = ? AND session_id = ?")
+          .get(roomId, sessionId) as { pickle: unknown } | undefined;
+        if (row === undefined) throw new Error("no such session");
+        originals.set(JSON.stringify([roomId, sessionId]), row.pickle);
+        db.prepare("UPDATE inbound_group_sessions SET pickle = ? WHERE room_id = ? AND session_id = ?").run(
+          "garbage",
+          roomId,
+          sessionId,
+        );
+      } finally {
+        db.close();
+      }
+    },
+    async repair(roomId, sessionId) {
+      const pickle = originals.get(JSON.stringify([roomId, sessionId]));
+      if (pickle === undefined) throw new Error("not damaged");
+      const db = new Database(join(directory, DEFAULT_SQLITE_FILE_NAME));
+      try {
+        db.prepare("UPDATE inbound_group_sessions SET pickle = ? WHERE room_id = ? AND session_id = ?").run(
+          pickle,
+          roomId,
+          sessionId,
+        );
       } finally {
         db.close();
       }
@@ -68,6 +105,7 @@ function sqlite(): DamageableBackEnd {
 
 function indexedDb(): DamageableBackEnd {
   const name = `keyroom-damaged-inbound-${process.pid}-${n++}`;
+  const originals = new Map<string, unknown>();
   return {
     name: "IndexedDB",
     sealed: true,
@@ -83,7 +121,30 @@ function indexedDb(): DamageableBackEnd {
         const store = tx.objectStore("inbound_group_sessions");
         const row: unknown = await requestToPromise(store.get([roomId, sessionId]));
         if (typeof row !== "object" || row === null) throw new Error("no such session");
+        originals.set(JSON.stringify([roomId, sessionId]), row);
         store.put({ ...row, pickle: "garbage" });
+        await done;
+      } finally {
+        db.close();
+      }
+    },
+    async repair(roomId, sessionId) {
+      const row = originals.get(JSON.stringify([roomId, sessionId]));
+      if (row === undefined) throw new Error("not damaged");
+      const db = await requestToPromise(indexedDB.open(name));
+      try {
+        const tx = db.transaction("inbound_group_sessions", "readwrite");
+        const done = new Promise((resolve, reject) => {
+          tx.oncomplete = resolve;
+          tx.onabort = () => reject(tx.error);
+        });
+        const store = tx.objectStore("inbound_group_sessions");
+        const now: unknown = await requestToPromise(store.get([roomId, sessionId]));
+        if (typeof now !== "object" || now === null || typeof row !== "object" || row === null) {
+          throw new Error("no such session");
+        }
+        // The sealed pickle only: what was written since (a backed-up mark) stays.
+        store.put({ ...now, pickle: (row as { pickle?: unknown }).pickle });
         await done;
       } finally {
         db.close();

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, it } from "node:test";
 import { ROOM_A, ROOM_B, sample } from "../conformance/samples.ts";
-import { StoreKeyError } from "../errors.ts";
+import { StoreError, StoreKeyError } from "../errors.ts";
 import type { InboundGroupSessionRecord, RoomSessionKey } from "../records.ts";
 import type { CryptoStore } from "../store.ts";
 import type { DamageableBackEnd } from "./damageable.ts";
@@ -105,6 +105,31 @@ export function damagedInboundRowsTests(make: () => DamageableBackEnd): void {
     assert.deepEqual(ids(good).sort(), [...idsOf(ROOM_A, GOOD_IN_A), `${ROOM_B}/b1`].sort());
     assert.deepEqual(ids(unreadable).sort(), idsOf(ROOM_A, DAMAGED).sort());
     assert.deepEqual(await store.countInboundGroupSessions(), { total: 7, backedUp: 7 });
+  });
+
+  it("getInboundGroupSessionsToBackUp stops at maxUnreadable damaged rows and passes over skipped rows unopened", async () => {
+    const { store } = await damagedStore();
+    const unreadable: RoomSessionKey[] = [];
+    // In order: s1, s2 (damaged), s3, s4 (damaged): the bound reached, short of the limit.
+    const first = await store.getInboundGroupSessionsToBackUp(10, unreadable, { maxUnreadable: 2 });
+    assert.deepEqual(ids(first), idsOf(ROOM_A, ["s1", "s3"]));
+    assert.deepEqual(ids(unreadable), idsOf(ROOM_A, ["s2", "s4"]));
+    // Those two skipped (and a good row, s1): the read goes on past them, naming s5 only.
+    const skipped = new Set(["s1", "s2", "s4"]);
+    const skip = (roomId: string, sessionId: string) => roomId === ROOM_A && skipped.has(sessionId);
+    const more: RoomSessionKey[] = [];
+    const second = await store.getInboundGroupSessionsToBackUp(10, more, { skip, maxUnreadable: 2 });
+    assert.deepEqual(ids(second), [...idsOf(ROOM_A, ["s3", "s6"]), `${ROOM_B}/b1`]);
+    assert.deepEqual(ids(more), idsOf(ROOM_A, ["s5"]));
+    // Skipped rows do not count towards the limit either.
+    assert.deepEqual(
+      ids(await store.getInboundGroupSessionsToBackUp(1, [], { skip })),
+      idsOf(ROOM_A, ["s3"]),
+    );
+    await assert.rejects(
+      store.getInboundGroupSessionsToBackUp(10, [], { maxUnreadable: 0 }),
+      (e: unknown) => e instanceof StoreError && e.code === "BAD_OPTION",
+    );
   });
 
   it("a good copy saved over a damaged row replaces it", async () => {
