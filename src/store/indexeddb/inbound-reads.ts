@@ -65,6 +65,8 @@ async function readPastDamaged(
       );
       if (record !== undefined) out.push(record);
       else if (maxUnreadable !== undefined && (unreadable?.length ?? 0) - named >= maxUnreadable) return out;
+      // `next` may give more rows than asked for (see `inboundToBackUp`).
+      if (out.length === limit) return out;
     }
     if (out.length === limit || rows.length < wanted) return out;
   }
@@ -123,9 +125,10 @@ export function inboundToBackUp(
     limit,
     async (n) => {
       // An index read cannot start after a given row: the rows already read are read again and
-      // dropped, which costs only when damaged (or skipped) rows made the batch go on (in the same transaction,
-      // so they are the same rows).
-      const rows: unknown[] = (await index.getAll(0, read + n)).slice(read);
+      // dropped, which costs only when damaged or skipped rows made the batch go on (in the same
+      // transaction, so they are the same rows). Asking for at least as many again as were read
+      // keeps that linear in the rows passed over (up to MAX_SKIPPED_DAMAGED_SESSIONS skipped).
+      const rows: unknown[] = (await index.getAll(0, read + Math.max(n, read))).slice(read);
       read += rows.length;
       return rows;
     },

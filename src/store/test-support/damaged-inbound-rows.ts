@@ -121,10 +121,15 @@ export function damagedInboundRowsTests(make: () => DamageableBackEnd): void {
     const second = await store.getInboundGroupSessionsToBackUp(10, more, { skip, maxUnreadable: 2 });
     assert.deepEqual(ids(second), [...idsOf(ROOM_A, ["s3", "s6"]), `${ROOM_B}/b1`]);
     assert.deepEqual(ids(more), idsOf(ROOM_A, ["s5"]));
-    // Skipped rows do not count towards the limit either.
+    // Skipped rows do not count towards the limit either, and a batch never exceeds it.
     assert.deepEqual(
       ids(await store.getInboundGroupSessionsToBackUp(1, [], { skip })),
       idsOf(ROOM_A, ["s3"]),
+    );
+    const onlyS1 = (roomId: string, sessionId: string) => roomId === ROOM_A && sessionId === "s1";
+    assert.deepEqual(
+      ids(await store.getInboundGroupSessionsToBackUp(2, [], { skip: onlyS1 })),
+      idsOf(ROOM_A, ["s3", "s6"]),
     );
     await assert.rejects(
       store.getInboundGroupSessionsToBackUp(10, [], { maxUnreadable: 0 }),
