@@ -542,10 +542,12 @@ export class SyncLoop {
         await emitter.emit("error", err);
         if (isFatal(err)) {
           logger.error({ err: errorSummary(err) }, "sync stopped");
+          // The positions of responses already handled are saved before a revoked session is
+          // forgotten: saved after, they would land in the cleared store.
+          await this.flushAtStop();
           if (err instanceof MatrixError && err.errcode === "M_UNKNOWN_TOKEN") {
             await this.opts.onSessionRevoked(err.body.soft_logout === true);
           }
-          await this.flushAtStop();
           await this.setState("error", { error: err });
           firstFailed(err);
           return;
