@@ -13,26 +13,25 @@ import {
 
 /**
  * Client + E2EE + IndexedDB store, code-split as Vite and webpack do by default (esbuild with
- * `splitting`), minified, each chunk gzipped: guards against growth, about 1.3–1.5 KB above today's
- * figures (docs/browser.md, "Size": 71.5 initial, 146.2 with the engine, 177.7 total, 169.1 in one
- * file, 7 December 2026, afternoon, after that review work — room summaries, unread counts and presence,
- * thumbnails, typed IndexedDB errors, in-room verification sessions, re-shares after a new Olm
- * session — added 5.9–13.0 KB; 65.6 / 134.4 / 165.0 / 156.1 before it).
+ * `splitting`), minified, each chunk gzipped: guards against growth, about 1.3–1.6 KB above today's
+ * figures (docs/browser.md, "Size": 73.5 initial, 149.2 with the engine, 181.0 total, 172.4 in one
+ * file, 7 December 2026, evening, after that evening's fixes added 2.0–3.4 KB; 71.5 / 146.2 / 177.7 /
+ * 169.1 that afternoon, whose review work had added 5.9–13.0 KB to 65.6 / 134.4 / 165.0 / 156.1).
  * - initial: what the page loads with the entry (client, sync, rooms, IndexedDB stores, the
  *   primitives the stores and attachments use);
  * - session: plus the E2EE engine, loaded when a client with `encryption` logs in or restores;
  * - total: plus the features loaded on first use (verification, …).
  */
-export const BROWSER_INITIAL_BUDGET_GZIP = 73 * 1024;
-export const BROWSER_SESSION_BUDGET_GZIP = 147.5 * 1024;
-export const BROWSER_TOTAL_BUDGET_GZIP = 179 * 1024;
+export const BROWSER_INITIAL_BUDGET_GZIP = 75 * 1024;
+export const BROWSER_SESSION_BUDGET_GZIP = 150.5 * 1024;
+export const BROWSER_TOTAL_BUDGET_GZIP = 182.5 * 1024;
 /**
  * The issue's target for client + E2EE + IndexedDB store. Met by what the page loads first (asserted
  * below); not by an encrypted session, which runs with the engine too (docs/browser.md says what is left).
  */
 export const BROWSER_TARGET_GZIP = 80 * 1024;
 /** The same in one file (esbuild without `splitting`, which inlines the dynamic imports). */
-export const BROWSER_SINGLE_FILE_BUDGET_GZIP = 170.5 * 1024;
+export const BROWSER_SINGLE_FILE_BUDGET_GZIP = 174 * 1024;
 
 const nodeOnly = (inputs: string[]): string[] =>
   inputs.filter((f) =>
