@@ -6,97 +6,42 @@
 // The `timeout`s only end a deadlocked test (which otherwise never finishes); no step is timed.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { MatrixClient } from "../client.ts";
-import { type ClientStore, MemoryClientStore } from "../client-store/index.ts";
-import type { Clock } from "../clock.ts";
+import type { MatrixClient } from "../client.ts";
 import { ClientError } from "../errors.ts";
-import type { SyncState } from "../events/types.ts";
-
-const clock: Clock = { now: () => 0, random: () => 0.5, sleep: async () => {} };
-const DEADLOCK = { timeout: 60_000 };
-
-const response = {
-  next_batch: "s1",
-  rooms: {
-    join: {
-      "!r:hs": {
-        timeline: {
-          events: [
-            {
-              event_id: "$1",
-              type: "m.room.message",
-              sender: "@bob:hs",
-              origin_server_ts: 2,
-              content: { msgtype: "m.text", body: "!logout" },
-            },
-          ],
-          prev_batch: "p0",
-        },
-      },
-    },
-  },
-};
-
-const json = (body: unknown) =>
-  new Response(JSON.stringify(body), { headers: { "content-type": "application/json" } });
+import {
+  bobSays,
+  DEADLOCK,
+  firstSyncThenHold,
+  holdingListener,
+  json,
+  loggedStore,
+  nextTurn,
+  oneRoomSync,
+  reaches,
+} from "../test-support/held-sync.ts";
+import { INSTANT_CLOCK, restoredMemoryClient } from "../test-support/scripted-sync.ts";
+import type { FetchLike } from "../transport.ts";
 
 /**
- * A client whose first /sync gets `response` and any later one waits until aborted. `log` records,
- * in order, each save of a sync position, the /logout request, the session's clear and the
- * store's close.
+ * A client whose first /sync gets a one-room response and any later one waits until aborted. `log`
+ * records, in order, each save of a sync position, the /logout request, the session's clear and
+ * the store's close.
  */
 async function client() {
   const log: string[] = [];
-  const store = new MemoryClientStore();
-  await store.saveSession({
-    homeserverUrl: "https://hs",
-    userId: "@me:hs",
-    deviceId: "DEV",
-    accessToken: "t",
-  });
-  const saveSync = store.saveSync.bind(store);
-  store.saveSync = async (changes) => {
-    await saveSync(changes);
-    log.push(`saved ${changes.nextBatch}`);
-  };
-  const clear = store.clear.bind(store);
-  store.clear = async () => {
-    await clear();
-    log.push("cleared");
-  };
-  (store as ClientStore).close = async () => void log.push("closed");
-  let syncs = 0;
-  const fetch = async (url: string, init: RequestInit): Promise<Response> => {
-    const signal = init.signal as AbortSignal;
+  const store = loggedStore(log, ["saveSync", "clear", "close"]);
+  const sync = firstSyncThenHold(oneRoomSync(bobSays("!logout")));
+  const fetch: FetchLike = async (url, init) => {
     const { pathname } = new URL(url);
     if (pathname.endsWith("/logout")) {
       log.push("logout");
       return json({});
     }
-    if (pathname.endsWith("/login")) return json({ user_id: "@me:hs", device_id: "DEV", access_token: "t2" });
-    syncs += 1;
-    if (syncs > 1) {
-      await new Promise<void>((_, reject) => {
-        if (signal.aborted) reject(new Error("aborted"));
-        signal.addEventListener("abort", () => reject(new Error("aborted")), { once: true });
-      });
-    }
-    return json(response);
+    if (pathname.endsWith("/login")) return json({ user_id: "@me:hs", device_id: "D", access_token: "t2" });
+    return sync(url, init);
   };
-  const c = new MatrixClient({ homeserverUrl: "https://hs", store, fetch, clock });
-  await c.restore();
+  const c = await restoredMemoryClient({ store, fetch, clock: INSTANT_CLOCK });
   return { client: c, log };
-}
-
-function reaches(c: MatrixClient, state: SyncState): Promise<void> {
-  return new Promise((resolve) => {
-    const off = c.on("sync", (now) => {
-      if (now === state) {
-        off();
-        resolve();
-      }
-    });
-  });
 }
 
 type Call = "logout" | "restore" | "login";
@@ -175,23 +120,11 @@ describe("logout(), restore() or login() awaited from a listener of the response
 
   it("a restore() from outside after a listener's logout waits for that logout", DEADLOCK, async () => {
     const { client: c, log } = await client();
-    let release: () => void = () => {};
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let loggedOut: () => void = () => {};
-    const asked = new Promise<void>((resolve) => {
-      loggedOut = resolve;
-    });
-    c.on("room.event", async () => {
-      await c.logout();
-      loggedOut();
-      await gate;
-    });
+    const { entered: loggedOut, release } = holdingListener(c, { before: () => c.logout() });
     const syncing = c.startSync();
-    await asked;
+    await loggedOut;
     const restoring = c.restore();
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await nextTurn();
     assert.deepEqual(log, []);
     release();
     // The session was cleared by the logout first: nothing left to restore.

@@ -5,43 +5,32 @@
 // (which otherwise never finishes); no step is timed.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { MatrixClient } from "../client.ts";
-import { type ClientStore, MemoryClientStore } from "../client-store/index.ts";
-import type { Clock } from "../clock.ts";
-import type { ClientEventMap, SyncState } from "../events/types.ts";
+import type { MatrixClient } from "../client.ts";
+import type { ClientEventMap } from "../events/types.ts";
+import {
+  bobSays,
+  DEADLOCK,
+  firstSyncThenHold,
+  holdingListener,
+  json,
+  loggedStore,
+  nextTurn,
+  oneRoomSync,
+  reaches,
+} from "../test-support/held-sync.ts";
+import { INSTANT_CLOCK, restoredMemoryClient } from "../test-support/scripted-sync.ts";
 
-const clock: Clock = { now: () => 0, random: () => 0.5, sleep: async () => {} };
-const DEADLOCK = { timeout: 60_000 };
-
-const response = {
-  next_batch: "s1",
-  rooms: {
-    join: {
-      "!r:hs": {
-        timeline: {
-          events: [
-            {
-              event_id: "$join",
-              type: "m.room.member",
-              state_key: "@bob:hs",
-              sender: "@bob:hs",
-              origin_server_ts: 1,
-              content: { membership: "join" },
-            },
-            {
-              event_id: "$1",
-              type: "m.room.message",
-              sender: "@bob:hs",
-              origin_server_ts: 2,
-              content: { msgtype: "m.text", body: "!quit" },
-            },
-          ],
-          prev_batch: "p0",
-        },
-      },
-    },
+const response = oneRoomSync(
+  {
+    event_id: "$join",
+    type: "m.room.member",
+    state_key: "@bob:hs",
+    sender: "@bob:hs",
+    origin_server_ts: 1,
+    content: { membership: "join" },
   },
-};
+  bobSays("!quit"),
+);
 
 /**
  * A client whose first /sync gets `response` and any later one waits until aborted. `log` records
@@ -49,46 +38,9 @@ const response = {
  */
 async function client() {
   const log: string[] = [];
-  const store = new MemoryClientStore();
-  await store.saveSession({
-    homeserverUrl: "https://hs",
-    userId: "@me:hs",
-    deviceId: "DEV",
-    accessToken: "t",
-  });
-  const saveSync = store.saveSync.bind(store);
-  store.saveSync = async (changes) => {
-    await saveSync(changes);
-    log.push(`saved ${changes.nextBatch}`);
-  };
-  (store as ClientStore).close = async () => void log.push("closed");
-  let requests = 0;
-  const fetch = async (_url: string, init: RequestInit): Promise<Response> => {
-    const signal = init.signal as AbortSignal;
-    requests += 1;
-    if (requests > 1) {
-      await new Promise<void>((_, reject) => {
-        if (signal.aborted) reject(new Error("aborted"));
-        signal.addEventListener("abort", () => reject(new Error("aborted")), { once: true });
-      });
-    }
-    return new Response(JSON.stringify(response), { headers: { "content-type": "application/json" } });
-  };
-  const c = new MatrixClient({ homeserverUrl: "https://hs", store, fetch, clock });
-  await c.restore();
+  const store = loggedStore(log, ["saveSync", "close"]);
+  const c = await restoredMemoryClient({ store, fetch: firstSyncThenHold(response), clock: INSTANT_CLOCK });
   return { client: c, log };
-}
-
-/** Resolves once the client's sync state becomes `state`. */
-function reaches(c: MatrixClient, state: SyncState): Promise<void> {
-  return new Promise((resolve) => {
-    const off = c.on("sync", (now) => {
-      if (now === state) {
-        off();
-        resolve();
-      }
-    });
-  });
 }
 
 type Stop = "close" | "stopSync";
@@ -139,21 +91,10 @@ describe("close() or stopSync() awaited from a listener of the response being ha
     DEADLOCK,
     async () => {
       const log: string[] = [];
-      const store = new MemoryClientStore();
-      await store.saveSession({
-        homeserverUrl: "https://hs",
-        userId: "@me:hs",
-        deviceId: "DEV",
-        accessToken: "t",
-      });
-      (store as ClientStore).close = async () => void log.push("closed");
+      const store = loggedStore(log, ["close"]);
       const fetch = async (): Promise<Response> =>
-        new Response(JSON.stringify({ errcode: "M_UNKNOWN_TOKEN", error: "gone", soft_logout: true }), {
-          status: 401,
-          headers: { "content-type": "application/json" },
-        });
-      const c = new MatrixClient({ homeserverUrl: "https://hs", store, fetch, clock });
-      await c.restore();
+        json({ errcode: "M_UNKNOWN_TOKEN", error: "gone", soft_logout: true }, 401);
+      const c = await restoredMemoryClient({ store, fetch, clock: INSTANT_CLOCK });
       const returned = new Promise<void>((resolve) => {
         c.on("session.loggedOut", async () => {
           await c.close();
@@ -170,26 +111,14 @@ describe("close() or stopSync() awaited from a listener of the response being ha
 
   it("a close from outside while the listener's close goes on waits for it", DEADLOCK, async () => {
     const { client: c, log } = await client();
-    let release: () => void = () => {};
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let closedInside: () => void = () => {};
-    const inside = new Promise<void>((resolve) => {
-      closedInside = resolve;
-    });
-    c.on("room.event", async () => {
-      await c.close();
-      closedInside();
-      await gate;
-    });
+    const { entered: closedInside, release } = holdingListener(c, { before: () => c.close() });
     const syncing = c.startSync();
-    await inside;
+    await closedInside;
     const outside = c.close();
     let outsideDone = false;
     void outside.then(() => (outsideDone = true));
     // The handling still waits for the listener: nothing saved, nothing closed.
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await nextTurn();
     assert.equal(outsideDone, false);
     assert.deepEqual(log, []);
     release();
@@ -203,21 +132,9 @@ describe("close() or stopSync() awaited from a listener of the response being ha
     DEADLOCK,
     async () => {
       const { client: c, log } = await client();
-      let release: () => void = () => {};
-      const gate = new Promise<void>((resolve) => {
-        release = resolve;
-      });
-      let entered: () => void = () => {};
-      const inListener = new Promise<void>((resolve) => {
-        entered = resolve;
-      });
-      c.on("room.event", async () => {
-        entered();
-        await gate;
-        await c.close();
-      });
+      const { entered, release } = holdingListener(c, { after: () => c.close() });
       const syncing = c.startSync();
-      await inListener;
+      await entered;
       const outside = c.close();
       release();
       await outside;

@@ -6,66 +6,42 @@
 // `await close(); process.exit()` then lost it). The `timeout` only ends a deadlocked test.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { MatrixClient } from "../client.ts";
-import { type ClientStore, MemoryClientStore } from "../client-store/index.ts";
-import type { Clock } from "../clock.ts";
+import type { MatrixClient } from "../client.ts";
+import {
+  bobSays,
+  DEADLOCK,
+  deferred,
+  firstSyncThenHold,
+  loggedStore,
+  oneRoomSync,
+} from "../test-support/held-sync.ts";
+import { INSTANT_CLOCK, restoredMemoryClient } from "../test-support/scripted-sync.ts";
 
-const clock: Clock = { now: () => 0, random: () => 0.5, sleep: async () => {} };
-const DEADLOCK = { timeout: 60_000 };
-
-const response = {
-  next_batch: "s1",
-  rooms: {
-    join: {
-      "!r:hs": {
-        timeline: {
-          events: [
-            {
-              event_id: "$1",
-              type: "m.room.message",
-              sender: "@bob:hs",
-              origin_server_ts: 2,
-              content: { msgtype: "m.text", body: "!quit later" },
-            },
-          ],
-          prev_batch: "p0",
-        },
-      },
-    },
-  },
-};
-
-/** A client whose first /sync gets `response`; later ones wait until aborted (`polling` then resolves). */
+/** A client whose first /sync gets a one-room response; later ones wait until aborted (`polling` then resolves). */
 async function client() {
   const log: string[] = [];
-  const store = new MemoryClientStore();
-  await store.saveSession({
-    homeserverUrl: "https://hs",
-    userId: "@me:hs",
-    deviceId: "DEV",
-    accessToken: "t",
+  const polled = deferred();
+  const fetch = firstSyncThenHold(oneRoomSync(bobSays("!quit later")), { onLater: () => polled.resolve() });
+  const store = loggedStore(log, ["close"]);
+  const c = await restoredMemoryClient({ store, fetch, clock: INSTANT_CLOCK });
+  return { client: c, log, polling: polled.promise };
+}
+
+/**
+ * A `room.event` listener that starts `work` and leaves it running, held until `go` is called;
+ * `result` resolves with what `work` returned.
+ */
+function leftRunning<T>(c: MatrixClient, work: () => Promise<T>): { go: () => void; result: Promise<T> } {
+  const later = deferred();
+  const result = deferred<T>();
+  c.on("room.event", () => {
+    // Not awaited by the listener: runs on in the listener's async context.
+    void (async () => {
+      await later.promise;
+      result.resolve(await work());
+    })();
   });
-  (store as ClientStore).close = async () => void log.push("closed");
-  let requests = 0;
-  let polled: () => void = () => {};
-  const polling = new Promise<void>((resolve) => {
-    polled = resolve;
-  });
-  const fetch = async (_url: string, init: RequestInit): Promise<Response> => {
-    const signal = init.signal as AbortSignal;
-    requests += 1;
-    if (requests > 1) {
-      polled();
-      await new Promise<void>((_, reject) => {
-        if (signal.aborted) reject(new Error("aborted"));
-        signal.addEventListener("abort", () => reject(new Error("aborted")), { once: true });
-      });
-    }
-    return new Response(JSON.stringify(response), { headers: { "content-type": "application/json" } });
-  };
-  const c = new MatrixClient({ homeserverUrl: "https://hs", store, fetch, clock });
-  await c.restore();
-  return { client: c, log, polling };
+  return { go: () => later.resolve(), result: result.promise };
 }
 
 describe("close() or stopSync() from work a listener started and left running", () => {
@@ -74,25 +50,14 @@ describe("close() or stopSync() from work a listener started and left running", 
     DEADLOCK,
     async () => {
       const { client: c, log, polling } = await client();
-      let go: () => void = () => {};
-      const later = new Promise<void>((resolve) => {
-        go = resolve;
-      });
-      const returned = new Promise<void>((resolve) => {
-        c.on("room.event", () => {
-          // Not awaited by the listener: runs on in the listener's async context.
-          void (async () => {
-            await later;
-            await c.close();
-            log.push("close returned");
-            resolve();
-          })();
-        });
+      const { go, result } = leftRunning(c, async () => {
+        await c.close();
+        log.push("close returned");
       });
       await c.startSync();
       await polling; // the response is handled and saved; the loop long-polls
       go();
-      await returned;
+      await result;
       assert.deepEqual(log, ["closed", "close returned"]);
     },
   );
@@ -102,18 +67,9 @@ describe("close() or stopSync() from work a listener started and left running", 
     DEADLOCK,
     async () => {
       const { client: c, polling } = await client();
-      let go: () => void = () => {};
-      const later = new Promise<void>((resolve) => {
-        go = resolve;
-      });
-      const state = new Promise<string>((resolve) => {
-        c.on("room.event", () => {
-          void (async () => {
-            await later;
-            await c.stopSync();
-            resolve(c.syncState);
-          })();
-        });
+      const { go, result: state } = leftRunning(c, async () => {
+        await c.stopSync();
+        return c.syncState;
       });
       await c.startSync();
       await polling;
