@@ -32,11 +32,15 @@ async function toggleProfile(): Promise<void> {
 const [homeserverUrl, dataDir, userId, password] = process.argv.slice(2) as [string, string, string, string];
 const { client } = await openBotClient({ dataDir, homeserverUrl, userId, password, register: true });
 // The bench's users invite the bot into 1 000 rooms: far past the limits that protect a bot open
-// to anyone's invitations (`inviteLimits`), which would otherwise decline most of them.
+// to anyone's invitations (`inviteLimits`), which would otherwise decline most of them. Each user
+// also sends its commands as fast as the answers come, past the loop breaker's answers per room
+// and minute (`answerLimits`, 120 by default): with `KEYROOM_BENCH_BOT_COMMANDS` near 120 the bot
+// stopped answering and the run waited for ever.
 const bot = new Bot({
   client,
   invites: "anyone",
   inviteLimits: { maxRooms: 100_000, perInviterPerHour: 100_000 },
+  answerLimits: { perRoomPerMinute: 1_000_000 },
   help: false,
 });
 bot.command("echo", { args: { text: arg.rest() } }, (ctx, { text }) => ctx.reply(text));
