@@ -1,11 +1,13 @@
 // The Keyroom side of the bot benchmark (bench/bots.ts): an echo bot with E2EE, run as its own
 // process, as `keyroom bot run` would run it. argv: homeserver URL, data directory, user, password.
 // Prints `{"ready":true,"userId":…}` once syncing. `!stats` answers "stats <joined rooms> <RSS
-// bytes> <CPU µs so far>" (user + system time of the bot's process).
+// bytes> <CPU µs so far> <main thread CPU µs so far>" (user + system time of the bot's process, then
+// of its main thread alone, -1 where /proc cannot tell: see `mainThreadCpuMicros` in bench/bots.ts).
 import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { join } from "node:path";
 import { arg, Bot, openBotClient } from "../src/bot/index.ts";
+import { mainThreadCpuMicros } from "./bots-thread-cpu.ts";
 
 /**
  * `KEYROOM_BENCH_BOT_PROFILE=DIR`: a CPU profile of the command phase (from one `!stats` to the
@@ -48,7 +50,7 @@ bot.command("stats", {}, async (ctx) => {
   await toggleProfile();
   const cpu = process.cpuUsage();
   return ctx.reply(
-    `stats ${client.getRooms("join").length} ${process.memoryUsage().rss} ${cpu.user + cpu.system}`,
+    `stats ${client.getRooms("join").length} ${process.memoryUsage().rss} ${cpu.user + cpu.system} ${mainThreadCpuMicros()}`,
   );
 });
 await bot.start();

@@ -22,6 +22,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MatrixClient } from "../src/index.ts";
+import { mainThreadCpuMicros } from "./bots-thread-cpu.ts";
 
 const QUICK = process.argv.includes("--quick") || process.env.KEYROOM_BENCH_QUICK === "1";
 const USERS = QUICK ? 4 : 10;
@@ -51,6 +52,12 @@ interface SideResult {
   cpuMsPerCommand: number;
   /** The users' process's CPU time (this process: the users' clients) per answered command. */
   usersCpuMsPerCommand: number;
+  /**
+   * The same two figures for the main threads alone (without V8's compiler and GC helper
+   * threads); absent where /proc cannot tell (not Linux) and for matrix-bot-sdk's bot.
+   */
+  mainCpuMsPerCommand?: number;
+  usersMainCpuMsPerCommand?: number;
   /** Lowest and highest answered/s over the repetitions. */
   spread?: [number, number];
 }
@@ -82,7 +89,7 @@ class User {
       if (ev.sender !== botId || ev.type !== "m.room.message") return;
       const body = String(ev.content.body);
       const key = [...this.waiting.keys()].find(
-        (k) => body === k || (k === "!stats" && /^stats \d+ \d+ \d+$/.test(body)),
+        (k) => body === k || (k === "!stats" && /^stats \d+ \d+ \d+( -?\d+)?$/.test(body)),
       );
       if (key === undefined) return;
       this.lastBody = body;
@@ -103,16 +110,11 @@ class User {
     await answered;
     return performance.now() - t0;
   }
-  /** The bot's joined rooms, RSS bytes and CPU microseconds so far. */
-  async stats(): Promise<{ rooms: number; rss: number; cpuMicros: number }> {
+  /** The bot's joined rooms, RSS bytes, CPU microseconds so far, and its main thread's (-1: unknown). */
+  async stats(): Promise<{ rooms: number; rss: number; cpuMicros: number; mainCpuMicros: number }> {
     await this.roundTrip("!stats", "!stats");
-    const [, rooms, rss, cpuMicros] = this.lastBody.split(" ").map(Number) as [
-      number,
-      number,
-      number,
-      number,
-    ];
-    return { rooms, rss, cpuMicros };
+    const [, rooms = 0, rss = 0, cpuMicros = 0, mainCpuMicros = -1] = this.lastBody.split(" ").map(Number);
+    return { rooms, rss, cpuMicros, mainCpuMicros };
   }
 }
 
@@ -213,9 +215,10 @@ async function runSide(
     };
     if (FILL_FIRST) await fillRooms();
     const latencies: number[] = [];
-    const cpu0 = (await (users[0] as User).stats()).cpuMicros;
+    const before = await (users[0] as User).stats();
     const profiler = await startUsersProfile();
     const usersCpu0 = process.cpuUsage();
+    const usersMain0 = mainThreadCpuMicros();
     const t0 = performance.now();
     await Promise.all(
       users.map(async (u, i) => {
@@ -225,8 +228,19 @@ async function runSide(
     );
     const wallMs = performance.now() - t0;
     const usersCpu = process.cpuUsage(usersCpu0);
+    const usersMain = mainThreadCpuMicros();
     await profiler?.stop(`users-${side}-${encrypted ? "encrypted" : "plain"}`);
-    const cpuMicros = (await (users[0] as User).stats()).cpuMicros - cpu0;
+    const after = await (users[0] as User).stats();
+    const cpuMicros = after.cpuMicros - before.cpuMicros;
+    const perCommand = (micros: number) => micros / 1000 / latencies.length;
+    const main = {
+      ...(before.mainCpuMicros >= 0 && after.mainCpuMicros >= 0
+        ? { mainCpuMsPerCommand: perCommand(after.mainCpuMicros - before.mainCpuMicros) }
+        : {}),
+      ...(usersMain0 >= 0 && usersMain >= 0
+        ? { usersMainCpuMsPerCommand: perCommand(usersMain - usersMain0) }
+        : {}),
+    };
     latencies.sort((a, b) => a - b);
 
     const { rooms, rss } = await fillRooms();
@@ -241,6 +255,7 @@ async function runSide(
       rssBytes: rss,
       cpuMsPerCommand: cpuMicros / 1000 / latencies.length,
       usersCpuMsPerCommand: (usersCpu.user + usersCpu.system) / 1000 / latencies.length,
+      ...main,
     };
   } finally {
     for (const u of users) await u.client.close().catch(() => undefined);
@@ -280,6 +295,11 @@ const results: SideResult[] = [];
 /** Repetitions; the sides alternate their order each time, so load from other processes falls on all. */
 const REPS = Number(process.env.KEYROOM_BENCH_BOT_REPS ?? (QUICK ? 1 : 5));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+/** `{ [key]: median }` over the runs that have the figure, `{}` when none has. */
+function medianOf(all: SideResult[], key: "mainCpuMsPerCommand" | "usersMainCpuMsPerCommand") {
+  const xs = all.flatMap((r) => (r[key] === undefined ? [] : [r[key]]));
+  return xs.length > 0 ? { [key]: median(xs) } : {};
+}
 try {
   console.log(
     `${USERS} users × ${COMMANDS} commands each, all users at once; RSS with the bot in ${ROOMS} rooms; ` +
@@ -315,6 +335,8 @@ try {
       p99Ms: median(all.map((r) => r.p99Ms)),
       cpuMsPerCommand: median(all.map((r) => r.cpuMsPerCommand)),
       usersCpuMsPerCommand: median(all.map((r) => r.usersCpuMsPerCommand)),
+      ...medianOf(all, "mainCpuMsPerCommand"),
+      ...medianOf(all, "usersMainCpuMsPerCommand"),
       rssBytes: first.rssBytes, // the run that filled the rooms
       spread: [Math.min(...all.map((r) => r.perSecond)), Math.max(...all.map((r) => r.perSecond))],
     });
@@ -348,6 +370,14 @@ try {
     console.log(
       r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0))).join("  "),
     );
+  // V8's helper threads (optimizing compiler, parallel GC) count in the figures above.
+  for (const r of results) {
+    if (r.mainCpuMsPerCommand === undefined && r.usersMainCpuMsPerCommand === undefined) continue;
+    const ms = (x: number | undefined) => (x === undefined ? "n/a" : `${x.toFixed(2)} ms`);
+    console.log(
+      `${r.side} ${r.encrypted ? "encrypted" : "plain"}, main threads only: bot ${ms(r.mainCpuMsPerCommand)}, users ${ms(r.usersMainCpuMsPerCommand)} per command`,
+    );
+  }
   const kr = results[0];
   const sdk = results.find((r) => r.side === "matrix-bot-sdk");
   if (kr !== undefined && sdk !== undefined) {
