@@ -1,6 +1,7 @@
 // The client beyond the quick start: profile, a direct chat, edits and emotes, typing and receipts,
-// media, history and a room upgrade (no encryption). docs/client.md quotes the region.
-import { MatrixClient } from "keyroom";
+// media, history and a room upgrade (no encryption); room names in the app's words. docs/client.md
+// quotes the regions.
+import { englishRoomName, MatrixClient } from "keyroom";
 import { type ExampleEnv, isMain, nextMessage, runAlone, uniqueName } from "./support.ts";
 
 export interface ClientTourResult {
@@ -11,6 +12,8 @@ export interface ClientTourResult {
   readonly history: readonly string[];
   readonly downloaded: string;
   readonly followedToUpgrade: boolean;
+  /** The name of a room with no one else in it, from the app's formatter. */
+  readonly emptyRoomName: string;
 }
 
 export async function run({ homeserverUrl }: ExampleEnv): Promise<ClientTourResult> {
@@ -61,7 +64,21 @@ export async function run({ homeserverUrl }: ExampleEnv): Promise<ClientTourResu
   await alice.close();
   await bob.close();
   // #endregion client-tour
+
+  // #region room-name-formatter
+  const carol = new MatrixClient({
+    homeserverUrl,
+    // French for an empty room, the default's English for the other cases
+    roomNameFormatter: (p) => (p.kind === "empty" ? "Salon vide" : englishRoomName(p)),
+  });
+  // #endregion room-name-formatter
+  await carol.register({ username: uniqueName("carol"), password: "carol's password" });
+  const alone = await carol.createRoom();
+  await carol.syncOnce({ timeoutMs: 0 });
+  const emptyRoomName = carol.getRoom(alone)?.displayName ?? "";
+  await carol.close();
   return {
+    emptyRoomName,
     displayName,
     sameDirectRoom,
     directRooms,
