@@ -103,52 +103,53 @@ function sqlite(): DamageableBackEnd {
   };
 }
 
+/**
+ * Rewrites one inbound session row of the closed IndexedDB store `name`: `change` gets the row as
+ * stored and returns the row to put in its place.
+ */
+async function rewriteInboundRow(
+  name: string,
+  roomId: string,
+  sessionId: string,
+  change: (row: object) => object,
+): Promise<void> {
+  const db = await requestToPromise(indexedDB.open(name));
+  try {
+    const tx = db.transaction("inbound_group_sessions", "readwrite");
+    const done = new Promise((resolve, reject) => {
+      tx.oncomplete = resolve;
+      tx.onabort = () => reject(tx.error);
+    });
+    const store = tx.objectStore("inbound_group_sessions");
+    const row: unknown = await requestToPromise(store.get([roomId, sessionId]));
+    if (typeof row !== "object" || row === null) throw new Error("no such session");
+    store.put(change(row));
+    await done;
+  } finally {
+    db.close();
+  }
+}
+
 function indexedDb(): DamageableBackEnd {
   const name = `keyroom-damaged-inbound-${process.pid}-${n++}`;
-  const originals = new Map<string, unknown>();
+  const originals = new Map<string, object>();
   return {
     name: "IndexedDB",
     sealed: true,
     open: () => IndexedDbCryptoStore.open({ userId: USER, deviceId: DEVICE, name }),
-    async damage(roomId, sessionId) {
-      const db = await requestToPromise(indexedDB.open(name));
-      try {
-        const tx = db.transaction("inbound_group_sessions", "readwrite");
-        const done = new Promise((resolve, reject) => {
-          tx.oncomplete = resolve;
-          tx.onabort = () => reject(tx.error);
-        });
-        const store = tx.objectStore("inbound_group_sessions");
-        const row: unknown = await requestToPromise(store.get([roomId, sessionId]));
-        if (typeof row !== "object" || row === null) throw new Error("no such session");
+    damage: (roomId, sessionId) =>
+      rewriteInboundRow(name, roomId, sessionId, (row) => {
         originals.set(JSON.stringify([roomId, sessionId]), row);
-        store.put({ ...row, pickle: "garbage" });
-        await done;
-      } finally {
-        db.close();
-      }
-    },
+        return { ...row, pickle: "garbage" };
+      }),
     async repair(roomId, sessionId) {
       const row = originals.get(JSON.stringify([roomId, sessionId]));
       if (row === undefined) throw new Error("not damaged");
-      const db = await requestToPromise(indexedDB.open(name));
-      try {
-        const tx = db.transaction("inbound_group_sessions", "readwrite");
-        const done = new Promise((resolve, reject) => {
-          tx.oncomplete = resolve;
-          tx.onabort = () => reject(tx.error);
-        });
-        const store = tx.objectStore("inbound_group_sessions");
-        const now: unknown = await requestToPromise(store.get([roomId, sessionId]));
-        if (typeof now !== "object" || now === null || typeof row !== "object" || row === null) {
-          throw new Error("no such session");
-        }
-        // The sealed pickle only: what was written since (a backed-up mark) stays.
-        store.put({ ...now, pickle: (row as { pickle?: unknown }).pickle });
-        await done;
-      } finally {
-        db.close();
-      }
+      // The sealed pickle only: what was written since (a backed-up mark) stays.
+      await rewriteInboundRow(name, roomId, sessionId, (now) => ({
+        ...now,
+        pickle: (row as { pickle?: unknown }).pickle,
+      }));
     },
     cleanUp() {},
   };
