@@ -7,13 +7,8 @@ import "fake-indexeddb/auto";
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import type { CryptoStore, RoomSessionKey } from "../../store/index.ts";
-import {
-  DAMAGEABLE_BACK_ENDS,
-  type DamageableBackEnd,
-  DEVICE,
-  USER,
-} from "../../store/test-support/damageable.ts";
-import { OlmMachine } from "../machine.ts";
+import { DAMAGEABLE_BACK_ENDS, type DamageableBackEnd } from "../../store/test-support/damageable.ts";
+import { openDamageable } from "../test-support/damageable-machine.ts";
 import { roomKeyEntry } from "../test-support/shared-history-backup.ts";
 import { MAX_DAMAGED_SESSIONS_PER_BACKUP_STEP } from "./key-backup.ts";
 
@@ -44,29 +39,12 @@ function counting(store: CryptoStore, named: number[]): CryptoStore {
   });
 }
 
-/** A machine on a new store of the back end with a backup version, reopened on demand. */
+/** A machine on a new store of the back end, counting the damaged rows each backup read names. */
 async function opened(make: () => DamageableBackEnd) {
   const backEnd = make();
   made.push(backEnd);
   const named: number[] = [];
-  let store = await backEnd.open();
-  let machine = await OlmMachine.open({ userId: USER, deviceId: DEVICE, store: counting(store, named) });
-  const close = async () => {
-    await machine.close();
-    await store.close();
-  };
-  return {
-    backEnd,
-    named,
-    machine: () => machine,
-    close,
-    async restart(fn?: () => Promise<void>) {
-      await close();
-      await fn?.();
-      store = await backEnd.open();
-      machine = await OlmMachine.open({ userId: USER, deviceId: DEVICE, store: counting(store, named) });
-    },
-  };
+  return { ...(await openDamageable(backEnd, (store) => counting(store, named))), named };
 }
 
 const uploadedIds = (batch: { body: { rooms: Record<string, { sessions: Record<string, unknown> }> } }) =>

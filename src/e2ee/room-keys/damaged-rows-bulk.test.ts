@@ -5,14 +5,8 @@
 import "fake-indexeddb/auto";
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import type { CryptoStore } from "../../store/index.ts";
-import {
-  DAMAGEABLE_BACK_ENDS,
-  type DamageableBackEnd,
-  DEVICE,
-  USER,
-} from "../../store/test-support/damageable.ts";
-import { OlmMachine } from "../machine.ts";
+import { DAMAGEABLE_BACK_ENDS, type DamageableBackEnd } from "../../store/test-support/damageable.ts";
+import { openDamageable } from "../test-support/damageable-machine.ts";
 import { roomKeyEntry } from "../test-support/shared-history-backup.ts";
 
 const ROOM = "!room:example.org";
@@ -26,24 +20,7 @@ after(() => {
 async function opened(make: () => DamageableBackEnd) {
   const backEnd = make();
   made.push(backEnd);
-  let store: CryptoStore = await backEnd.open();
-  let machine = await OlmMachine.open({ userId: USER, deviceId: DEVICE, store });
-  const close = async () => {
-    await machine.close();
-    await store.close();
-  };
-  return {
-    backEnd,
-    machine: () => machine,
-    close,
-    /** Closes, runs `fn` on the closed store (when given), and opens again. */
-    async restart(fn?: () => Promise<void>) {
-      await close();
-      await fn?.();
-      store = await backEnd.open();
-      machine = await OlmMachine.open({ userId: USER, deviceId: DEVICE, store });
-    },
-  };
+  return openDamageable(backEnd);
 }
 
 const sessionIds = (keys: readonly { session_id: string }[]) => keys.map((k) => k.session_id).sort();
