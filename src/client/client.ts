@@ -39,7 +39,14 @@ import { TypedEmitter } from "./events/emitter.ts";
 import type { ClientEventMap, RoomEvent, SyncState } from "./events/types.ts";
 import type { HttpClient } from "./http.ts";
 import { silentLogger } from "./logger.ts";
-import type { DownloadedMedia, MediaApi, ThumbnailOptions, UploadData, UploadOptions } from "./media.ts";
+import {
+  type DownloadedMedia,
+  MAX_BUFFERED_THUMBNAIL_BYTES,
+  type MediaApi,
+  type ThumbnailOptions,
+  type UploadData,
+  type UploadOptions,
+} from "./media.ts";
 import type { Presence } from "./presence.ts";
 import type { CreateRoomOptions, MessagesPage, RoomsApi } from "./rooms/api.ts";
 import type { MessageType } from "./rooms/content.ts";
@@ -482,7 +489,8 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
   /**
    * A thumbnail the server makes of `mxcUri` (authenticated media, the legacy endpoint on older
    * servers), at least `width` × `height` when it can. Not for encrypted files, whose bytes the
-   * server cannot read: see `downloadAttachmentThumbnail`. More than `maxBytes` fails with `TOO_LARGE`.
+   * server cannot read: see `downloadAttachmentThumbnail`. More than `maxBytes` (by default
+   * `MAX_BUFFERED_THUMBNAIL_BYTES`, 20 MiB) fails with `TOO_LARGE`.
    */
   downloadThumbnail(
     mxcUri: string,
@@ -500,9 +508,11 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
    * downloaded and decrypted (its hash checked first), `info.thumbnail_url` downloaded as is, even
    * in an encrypted room (its sender chose to upload it unencrypted). `NO_ATTACHMENT` when the event
    * stores none: in an unencrypted room ask the server (`downloadThumbnail(content.url, …)`).
+   * More than `maxBytes` (by default `MAX_BUFFERED_THUMBNAIL_BYTES`) fails with `TOO_LARGE`.
    */
   downloadAttachmentThumbnail(content: JsonObject, opts: { signal?: AbortSignal; maxBytes?: number } = {}) {
-    return downloadThumbnailBytes(content, async (mxc) => (await this.downloadMedia(mxc, opts)).data);
+    const capped = { ...opts, maxBytes: opts.maxBytes ?? MAX_BUFFERED_THUMBNAIL_BYTES };
+    return downloadThumbnailBytes(content, async (mxc) => (await this.downloadMedia(mxc, capped)).data);
   }
 
   /**

@@ -127,6 +127,7 @@ export { type LogFn, type Logger, silentLogger } from "./logger.ts";
 export {
   type DownloadedMedia,
   MAX_BUFFERED_DOWNLOAD_BYTES,
+  MAX_BUFFERED_THUMBNAIL_BYTES,
   MAX_MEDIA_FILENAME_LENGTH,
   MediaApi,
   sanitizeFilename,

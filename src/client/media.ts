@@ -9,6 +9,11 @@ import { readStreamLimited } from "./transport.ts";
 /** Default cap for `download()` (which buffers); use `downloadStream()` for anything larger. */
 export const MAX_BUFFERED_DOWNLOAD_BYTES = 100 * 1024 * 1024;
 /**
+ * The default cap of a buffered thumbnail (the server's or an event's `info.thumbnail_file`): a
+ * thumbnail is a preview, and an app shows many at once; an animated one of a few megabytes fits.
+ */
+export const MAX_BUFFERED_THUMBNAIL_BYTES = 20 * 1024 * 1024;
+/**
  * Uploads and downloads get longer than JSON requests before timing out. A download's body and a
  * streamed upload are timed from chunk to chunk (a stall), not as a whole: a big file on a slow
  * link still gets through.
@@ -122,7 +127,7 @@ export class MediaApi {
     mxcUri: string,
     opts: ThumbnailOptions & { maxBytes?: number },
   ): Promise<DownloadedMedia & { data: Uint8Array }> {
-    return buffered(await this.thumbnailStream(mxcUri, opts), opts.maxBytes);
+    return buffered(await this.thumbnailStream(mxcUri, opts), opts.maxBytes ?? MAX_BUFFERED_THUMBNAIL_BYTES);
   }
 
   async #get(
