@@ -27,6 +27,15 @@ export function isIdentifier(value: unknown): value is string {
 }
 
 /**
+ * An event ID as far as a client keys anything by one (a thread root, a read receipt's event): an
+ * identifier (`isIdentifier`) after the `$` sigil. Room versions differ in what follows it (a
+ * hash, or `opaque:server`), so that is not checked further.
+ */
+export function isEventId(value: unknown): value is string {
+  return isIdentifier(value) && value.length > 1 && value.startsWith("$");
+}
+
+/**
  * An array whose malformed items are dropped instead of failing the whole document: one bad event
  * in a sync response must not stop the others (or the sync loop) from being processed.
  */

@@ -2,7 +2,7 @@
 // `unread_thread_notifications` when the sync filter asks for them): what the server's push rules
 // counted since the user's read receipt.
 import type { JoinedRoomSync } from "../../wire/index.ts";
-import { isIdentifier } from "../../wire/index.ts";
+import { isEventId } from "../../wire/index.ts";
 import { MAX_THREAD_NOTIFICATION_COUNTS } from "../client-store/index.ts";
 
 export interface NotificationCounts {
@@ -32,8 +32,9 @@ const countsOf = (c: { notification_count?: number; highlight_count?: number }):
  * The counts after a joined room's entry in a sync response, `prev` when it brings none. A response
  * gives the room's counts whole: a thread it leaves out has none (the spec lets servers leave
  * those out), so the thread counts are replaced along with the room's. Threads past
- * `MAX_THREAD_NOTIFICATION_COUNTS`, those whose key is no identifier and those with no counts are
- * left out.
+ * `MAX_THREAD_NOTIFICATION_COUNTS`, those whose key is no event ID (`isEventId`: the `$` sigil, at
+ * most `MAX_IDENTIFIER_LENGTH` long, well-formed) and those with no counts are left out. Stored
+ * counts come back through here too, so a key an older version kept is dropped on loading.
  */
 export function nextUnread(prev: UnreadNotifications, r: JoinedRoomSync): UnreadNotifications {
   const room = r.unread_notifications;
@@ -43,7 +44,7 @@ export function nextUnread(prev: UnreadNotifications, r: JoinedRoomSync): Unread
   for (const [id, c] of Object.entries(threads ?? {})) {
     if (out.size >= MAX_THREAD_NOTIFICATION_COUNTS) break;
     const counts = countsOf(c);
-    if (!isIdentifier(id) || (counts.notificationCount === 0 && counts.highlightCount === 0)) continue;
+    if (!isEventId(id) || (counts.notificationCount === 0 && counts.highlightCount === 0)) continue;
     out.set(id, counts);
   }
   // Thread counts alone (a server that sends them without the room's): the room's stay.

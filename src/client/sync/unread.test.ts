@@ -6,6 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { MAX_IDENTIFIER_LENGTH } from "../../wire/index.ts";
 import type { MatrixClient } from "../client.ts";
 import { MAX_THREAD_NOTIFICATION_COUNTS } from "../client-store/index.ts";
 import { scriptedSyncClient } from "../test-support/scripted-sync.ts";
@@ -121,6 +122,34 @@ describe("unread notification counts", () => {
     assert.equal(many?.highlightCount, 0);
     assert.deepEqual(plain(client, "!bad:evil"), { n: 0, h: 0, threads: {} });
     assert.deepEqual(events, ["$e"]);
+    await client.close();
+  });
+
+  it("from a hostile server: thread keys that are no event ID are left out, the others kept", async (t) => {
+    const one = { notification_count: 1, highlight_count: 0 };
+    const client = await scriptedSyncClient(await tempPath(t), [
+      sync("s1", {
+        "!r:evil": {
+          unread_thread_notifications: {
+            $root: one,
+            "$old:hs": { notification_count: 2, highlight_count: 1 },
+            "no-sigil": one,
+            "!room:hs": one,
+            "@user:hs": one,
+            $: one,
+            [`$${"x".repeat(MAX_IDENTIFIER_LENGTH)}`]: one,
+            "$\ud800": one,
+            "": one,
+            " $root": one,
+          },
+        },
+      }),
+    ]);
+    await client.syncOnce();
+    assert.deepEqual(plain(client, "!r:evil")?.threads, {
+      $root: { notificationCount: 1, highlightCount: 0 },
+      "$old:hs": { notificationCount: 2, highlightCount: 1 },
+    });
     await client.close();
   });
 });
