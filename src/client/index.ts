@@ -138,6 +138,7 @@ export {
   type UploadOptions,
 } from "./media.ts";
 export {
+  MAX_PRESENCE_STATUS_CHARS,
   MAX_PRESENCE_TEXT_CHARS,
   MAX_PRESENCE_USERS,
   type Presence,

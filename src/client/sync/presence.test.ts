@@ -6,7 +6,12 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { MAX_PRESENCE_TEXT_CHARS, MAX_PRESENCE_USERS, type Presence } from "../presence.ts";
+import {
+  MAX_PRESENCE_STATUS_CHARS,
+  MAX_PRESENCE_TEXT_CHARS,
+  MAX_PRESENCE_USERS,
+  type Presence,
+} from "../presence.ts";
 import { scriptedSyncClient } from "../test-support/scripted-sync.ts";
 
 const presence = (sender: unknown, content: Record<string, unknown>, type = "m.presence") => ({
@@ -38,7 +43,9 @@ describe("presence from sync", () => {
           presence: "unavailable",
           last_active_ago: -5,
           currently_active: "yes",
-          status_msg: "x".repeat(MAX_PRESENCE_TEXT_CHARS + 1),
+          displayname: "x".repeat(MAX_PRESENCE_TEXT_CHARS + 1),
+          avatar_url: `mxc://hs/${"a".repeat(MAX_PRESENCE_TEXT_CHARS)}`,
+          status_msg: "lone \ud800 surrogate",
         }),
         presence("@carol:hs", { presence: "dancing" }),
         presence("not-a-user", { presence: "online" }),
@@ -76,6 +83,35 @@ describe("presence from sync", () => {
     assert.deepEqual(client.getPresence("@alice:hs"), { userId: "@alice:hs", presence: "offline" });
     assert.equal(heard.length, 3);
     await client.close();
+  });
+
+  it("keeps a status message past MAX_PRESENCE_STATUS_CHARS cut, ending in …, never inside a surrogate pair", async (t) => {
+    const long = "y".repeat(MAX_PRESENCE_STATUS_CHARS * 40);
+    // An emoji (two units) across the cut (its first half the last unit before the "…"): left out whole.
+    const across = `${"z".repeat(MAX_PRESENCE_STATUS_CHARS - 2)}\u{1f600}${"z".repeat(10)}`;
+    const exact = "w".repeat(MAX_PRESENCE_STATUS_CHARS);
+    const client = await scriptedSyncClient(await tempPath(t), [
+      sync("s1", [
+        presence("@long:hs", { presence: "online", status_msg: long }),
+        presence("@across:hs", { presence: "online", status_msg: across }),
+        presence("@exact:hs", { presence: "online", status_msg: exact }),
+      ]),
+    ]);
+    await client.syncOnce();
+    const cut = client.getPresence("@long:hs")?.statusMsg;
+    assert.equal(cut, `${"y".repeat(MAX_PRESENCE_STATUS_CHARS - 1)}…`);
+    const emoji = client.getPresence("@across:hs")?.statusMsg;
+    assert.equal(emoji, `${"z".repeat(MAX_PRESENCE_STATUS_CHARS - 2)}…`);
+    assert.ok(emoji?.isWellFormed());
+    assert.equal(client.getPresence("@exact:hs")?.statusMsg, exact);
+    await client.close();
+  });
+
+  it("holds a few MB at most at its limits (each user's texts at their longest, in two-byte characters)", () => {
+    // Two bytes a unit; a user ID is at most 255 units; some 500 bytes more for the object, its
+    // fields and the map entry (measured with an ASCII user ID: about 2 KB a user, 4 MB in all).
+    const perUser = 2 * (MAX_PRESENCE_STATUS_CHARS + 2 * MAX_PRESENCE_TEXT_CHARS + 255) + 500;
+    assert.ok(MAX_PRESENCE_USERS * perUser <= 6_000_000, `${MAX_PRESENCE_USERS * perUser} bytes`);
   });
 
   it("is kept for at most MAX_PRESENCE_USERS users, the least recently updated forgotten first", async (t) => {
