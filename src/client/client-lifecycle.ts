@@ -219,16 +219,22 @@ export class ClientLifecycle {
   }
 
   async #logout(): Promise<void> {
-    await this.#endSession();
+    await this.#endSession(true);
     await this.#parts.e2ee.stop();
   }
 
-  /** Logs the session out on the server and forgets it here (the E2EE part is the caller's). */
-  async #endSession(): Promise<void> {
-    const { session, sync, sender } = this.#parts;
+  /**
+   * Logs the session out on the server and forgets it here (the E2EE part is the caller's, but for
+   * `ownDevice`: the dehydration schedule of this session's device, stopped before the token dies).
+   */
+  async #endSession(ownDevice = false): Promise<void> {
+    const { session, sync, sender, e2ee } = this.#parts;
     session.require();
     await sync.stop();
     await sender.drain();
+    // Its upload under way lands first, and no rotation starts after: on the revoked token it
+    // would fail (an error reported) while the logout went fine.
+    if (ownDevice) await e2ee.stopDehydration();
     const deviceGone = await session.revoke();
     await this.forgetSession(deviceGone);
   }

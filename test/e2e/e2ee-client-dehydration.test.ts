@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import type { Clock } from "../../src/client/clock.ts";
-import { DehydrationError, MatrixClient } from "../../src/client/index.ts";
+import { DehydrationError, type FetchLike, MatrixClient } from "../../src/client/index.ts";
 import { randomBytes } from "../../src/crypto/primitives/index.ts";
 import { budget } from "../support/budget.ts";
 import {
@@ -29,17 +29,18 @@ async function user(prefix: string): Promise<TestClient> {
 async function newLogin(
   t: { name: string; userId: string },
   suffix: string,
-  extra: { clock?: Clock } = {},
+  extra: { clock?: Clock; fetch?: FetchLike } = {},
 ): Promise<TestClient> {
   const storeDir = join(fx.dir, `${t.name}-${suffix}`);
   const client =
     extra.clock === undefined
-      ? encryptedClient(fx.hs, storeDir)
+      ? encryptedClient(fx.hs, storeDir, {}, extra.fetch)
       : new MatrixClient({
           homeserverUrl: fx.hs.baseUrl,
           syncTimeoutMs: 0,
           clock: extra.clock,
           encryption: { store: { directory: storeDir } },
+          ...(extra.fetch === undefined ? {} : { fetch: extra.fetch }),
         });
   fx.open.push(client);
   await client.login({ user: t.userId, password: "pw" });
@@ -60,6 +61,11 @@ function manualClock(): Clock & { wake(): void; sleeping(): number } {
     random: () => 0.5,
     sleep: (_ms, signal) =>
       new Promise<void>((resolve, reject) => {
+        // As the real clock: a schedule stopped while its rotation ran sleeps no more.
+        if (signal?.aborted) {
+          reject(new Error("aborted"));
+          return;
+        }
         waiting.push(resolve);
         const abort = () => {
           waiting.splice(waiting.indexOf(resolve), 1);
@@ -249,5 +255,66 @@ describe("dehydrated devices (devserver, Keyroom ↔ Keyroom)", () => {
     other.client.crypto.dehydration.stop();
     assert.equal(other.client.crypto.dehydration.running, false);
     assert.equal(clock.sleeping(), 0, "stop() cancels the schedule's sleep: no rotation after it");
+  });
+
+  it("logout() ends the schedule, its upload under way landing first, before the token is revoked", async () => {
+    const fay = await user("dhl");
+    const clock = manualClock();
+    // The rotation's upload is held until the test lets it go; what is under way when the
+    // logout request goes out is noted.
+    let holdPut = false;
+    let putHeld = () => {};
+    const putReached = new Promise<void>((r) => {
+      putHeld = r;
+    });
+    let releasePut = () => {};
+    const putGate = new Promise<void>((r) => {
+      releasePut = r;
+    });
+    let putInFlight = false;
+    let atLogout: { putInFlight: boolean; sleeping: number } | undefined;
+    const fetchImpl: FetchLike = async (url, init) => {
+      const path = new URL(url).pathname;
+      if (path.endsWith("/logout")) atLogout = { putInFlight, sleeping: clock.sleeping() };
+      if (holdPut && init.method === "PUT" && path.endsWith("/dehydrated_device")) {
+        holdPut = false;
+        putInFlight = true;
+        putHeld();
+        await putGate;
+        try {
+          return await fetch(url, init);
+        } finally {
+          putInFlight = false;
+        }
+      }
+      return fetch(url, init);
+    };
+    const other = await newLogin({ name: fay.name, userId: fay.client.userId }, "2", {
+      clock,
+      fetch: fetchImpl,
+    });
+    await other.client.bootstrapCrossSigning();
+    const reported: unknown[] = [];
+    other.client.on("error", (e) => {
+      reported.push(e);
+    });
+    await other.client.crypto.dehydration.start({ key: randomBytes(32), rehydrate: false, periodMs: 60_000 });
+    await sleepingAgain(clock);
+    holdPut = true;
+    clock.wake(); // the period is over: a rotation uploads, held
+    await putReached;
+    const loggedOut = other.client.logout();
+    // Let the logout run as far as it goes while the upload is held (no assertion on timing:
+    // with the upload let go, the logout must find it landed either way).
+    await new Promise((r) => setTimeout(r, 50));
+    releasePut();
+    await loggedOut;
+    assert.deepEqual(
+      atLogout,
+      { putInFlight: false, sleeping: 0 },
+      "the token is revoked after the schedule stopped and its upload landed",
+    );
+    assert.equal(clock.sleeping(), 0, "no rotation after the logout");
+    assert.deepEqual(reported, [], "no failed rotation reported");
   });
 });

@@ -437,6 +437,11 @@ export class DehydratedDevicesImpl {
     return this.#schedule !== undefined;
   }
 
+  async stopAndWait(): Promise<void> {
+    this.stop();
+    await this.#serial(async () => undefined);
+  }
+
   stop(): void {
     this.#starting = undefined;
     const schedule = this.#schedule;

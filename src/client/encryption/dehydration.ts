@@ -127,6 +127,15 @@ export class DehydratedDevices {
     return this.#impl.value?.running ?? false;
   }
 
+  /**
+   * `stop()`, then waits for the schedule's work under way (an upload, a key being stored) to end:
+   * the client's `logout()` calls it before the access token is revoked, which would fail that
+   * work. Loads nothing when no `start()` was called.
+   */
+  async stopAndWait(): Promise<void> {
+    await (await this.#scheduleImpl())?.stopAndWait();
+  }
+
   /** Stops the schedule and forgets the key held for it (the device stays on the server). */
   stop(): void {
     this.#impl.value?.stop();

@@ -216,6 +216,14 @@ export class EncryptionSession implements RoomsE2ee {
     });
   }
 
+  /**
+   * Before a logout revokes the access token: the dehydration schedule stops, and its work under
+   * way (an upload) ends, or a rotation meanwhile would fail on the dead token (and be reported).
+   */
+  async stopDehydration(): Promise<void> {
+    await this.#driver?.dehydration.stopAndWait();
+  }
+
   /** Closes the driver; `releasePreopened`: also a store opened for a login (not during one). */
   async stop(releasePreopened = true): Promise<void> {
     const driver = this.#driver;
