@@ -159,6 +159,7 @@ export {
 } from "./rooms/content.ts";
 export {
   englishRoomName,
+  MAX_ROOM_NAME_CHARS,
   MAX_ROOM_NAME_MEMBER_CHARS,
   ROOM_NAME_HEROES,
   type RoomNameFormatter,

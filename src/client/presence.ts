@@ -2,6 +2,7 @@
 // pushed it, kept in memory (not in the client store: presence goes stale) and bounded, since the
 // server may push presence for any number of users.
 import { type BasicEvent, isIdentifier } from "../wire/index.ts";
+import { cutText } from "./cut-text.ts";
 
 export type PresenceState = "online" | "offline" | "unavailable";
 
@@ -41,15 +42,8 @@ const text = (v: unknown): string | undefined =>
   typeof v === "string" && v.length <= MAX_PRESENCE_TEXT_CHARS && v.isWellFormed() ? v : undefined;
 
 /** A well-formed status message, cut to `MAX_PRESENCE_STATUS_CHARS`. */
-function status(v: unknown): string | undefined {
-  if (typeof v !== "string" || !v.isWellFormed()) return undefined;
-  if (v.length <= MAX_PRESENCE_STATUS_CHARS) return v;
-  let end = MAX_PRESENCE_STATUS_CHARS - 1;
-  // Not between the halves of a surrogate pair: the cut text stays well-formed.
-  if (/[\ud800-\udbff]/.test(v[end - 1] ?? "")) end--;
-  // A copy: a slice may keep the whole string it was cut from alive.
-  return `${v.slice(0, end)}…`.split("").join("");
-}
+const status = (v: unknown): string | undefined =>
+  typeof v === "string" && v.isWellFormed() ? cutText(v, MAX_PRESENCE_STATUS_CHARS) : undefined;
 
 /**
  * The presence an `m.presence` event gives; undefined for any other event, or one without a user

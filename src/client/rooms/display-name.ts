@@ -2,6 +2,7 @@
 // "Calculating the display name for a room", step 3, with members' names disambiguated as in
 // "Calculating the display name for a user".
 import type { JsonObject, Membership } from "../../wire/index.ts";
+import { cutText } from "../cut-text.ts";
 
 type Member = { userId: string; membership: Membership; displayName?: string };
 
@@ -81,6 +82,32 @@ export const MAX_ROOM_NAME_MEMBER_CHARS = 256;
  * the text after them (the names around, the user ID that tells a name apart).
  */
 const UNSHOWABLE = /[\p{Cc}\u202a-\u202e\u2066-\u2069]/u;
+/** Text that can be shown as it is: well-formed Unicode, none of the `UNSHOWABLE` characters. */
+const showable = (text: string): boolean => text.isWellFormed() && !UNSHOWABLE.test(text);
+
+/**
+ * Longest room name `Room.displayName` shows (UTF-16 code units, the `…` included): a longer
+ * `m.room.name` is cut, ending in `…`. The spec no longer bounds room names (servers never
+ * enforced its old 255 bytes) and leaves cutting them to clients.
+ */
+export const MAX_ROOM_NAME_CHARS = 256;
+
+/** Longest canonical alias shown (the spec's bound on a room alias, 255 bytes). */
+const MAX_ALIAS_LENGTH = 255;
+
+/**
+ * What `Room.displayName` shows of the room's own name, `name` (`m.room.name`) else `alias` (the
+ * canonical alias), or undefined to name it after its members. Either is passed over, as a
+ * member's display name is, when it has control or bidirectional characters (which would reorder
+ * or hide the text around the name) or ill-formed Unicode; `name` is cut to
+ * `MAX_ROOM_NAME_CHARS`; `alias` is passed over unless it starts with `#` and is at most 255 units.
+ */
+export function shownRoomName(name: string | undefined, alias: string | undefined): string | undefined {
+  if (name !== undefined && name !== "" && showable(name)) return cutText(name, MAX_ROOM_NAME_CHARS);
+  if (alias?.startsWith("#") && alias.length <= MAX_ALIAS_LENGTH && showable(alias)) return alias;
+  return undefined;
+}
+
 /**
  * What makes a name pass for another that it is not equal to: a user ID (`@name:server`), or
  * invisible characters (zero-width space, joiners, word joiner, invisible operators, byte order
@@ -101,7 +128,7 @@ function memberName(room: NamedRoom, members: readonly Member[], userId: string)
   const invited = room.inviteState.find((e) => e.type === "m.room.member" && e.state_key === userId);
   const name = own?.displayName ?? displayNameOf(invited?.content.displayname).displayName;
   if (name === undefined || name === "" || name.length > MAX_ROOM_NAME_MEMBER_CHARS) return userId;
-  if (!name.isWellFormed() || UNSHOWABLE.test(name)) return userId;
+  if (!showable(name)) return userId;
   const clash = members.some(
     (m) =>
       m.userId !== userId && (m.membership === "join" || m.membership === "invite") && m.displayName === name,

@@ -16,6 +16,7 @@ import {
   isNameableUserId,
   type RoomNameFormatter,
   roomDisplayName,
+  shownRoomName,
 } from "./display-name.ts";
 import { NO_UNREAD, nextUnread, sameUnread, type UnreadNotifications } from "./unread.ts";
 
@@ -277,23 +278,43 @@ export class Room {
     return this._inviteState;
   }
 
-  get name(): string | undefined {
-    const fromState = (type: string, field: string) =>
+  /** A string field of the room's state event `type` (state key ""), else of its invite state's. */
+  #stateField(type: string, field: string): string | undefined {
+    return (
       str(this.getState(type)?.content, field) ??
-      str(this._inviteState.find((e) => e.type === type && e.state_key === "")?.content, field);
-    return fromState("m.room.name", "name") || fromState("m.room.canonical_alias", "alias") || undefined;
+      str(this._inviteState.find((e) => e.type === type && e.state_key === "")?.content, field)
+    );
+  }
+
+  /**
+   * The room's `m.room.name`, else its canonical alias, as the room's state holds it: whatever its
+   * admins wrote (any length, control or bidirectional characters), for an app that edits it.
+   * Show `displayName`.
+   */
+  get name(): string | undefined {
+    return (
+      this.#stateField("m.room.name", "name") ||
+      this.#stateField("m.room.canonical_alias", "alias") ||
+      undefined
+    );
   }
 
   /**
    * The name to show for the room, by the spec's rules ("Calculating the display name for a
-   * room"): `name` (`m.room.name`, else the canonical alias); else the room summary's heroes by
-   * their member display names (disambiguated), e.g. "Alice, Bob and 3 others", or "Empty Room"
-   * ("Empty Room (was Alice)") when no one else is joined or invited, in the words of the
-   * client's `roomNameFormatter` when it has one. Without a summary, the members the room's state
-   * holds stand in for the heroes.
+   * room"): `m.room.name`, else the canonical alias, each passed over when it cannot be shown as
+   * it is (control or bidirectional characters, ill-formed Unicode; see `shownRoomName`) and the
+   * name cut to `MAX_ROOM_NAME_CHARS`; else the room summary's heroes by their member display
+   * names (disambiguated), e.g. "Alice, Bob and 3 others", or "Empty Room" ("Empty Room (was
+   * Alice)") when no one else is joined or invited, in the words of the client's
+   * `roomNameFormatter` when it has one. Without a summary, the members the room's state holds
+   * stand in for the heroes.
    */
   get displayName(): string {
-    return this.name ?? roomDisplayName(this, this.#formatName);
+    const own = shownRoomName(
+      this.#stateField("m.room.name", "name"),
+      this.#stateField("m.room.canonical_alias", "alias"),
+    );
+    return own ?? roomDisplayName(this, this.#formatName);
   }
 
   /** The room summary as the server last sent it (`heroes`, member counts), fields it never sent absent. */

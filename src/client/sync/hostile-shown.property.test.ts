@@ -1,9 +1,9 @@
-// What an application shows of a room comes from the server: the display name made from the room
-// summary's heroes and their member events, who is typing, who read what. Property: whatever a
-// hostile /sync sends there (control and bidirectional characters, lone surrogates, invisible
-// characters, huge strings, junk shapes), the room's displayName is well-formed, has no control or
-// bidirectional override characters and is bounded; typingUserIds is at most MAX_TYPING_USERS
-// distinct user IDs; every room.receipt is of the spec's shape.
+// What an application shows of a room comes from the server: its own name or canonical alias, else
+// the display name made from the room summary's heroes and their member events, who is typing, who
+// read what. Property: whatever a hostile /sync sends there (control and bidirectional characters,
+// lone surrogates, invisible characters, huge strings, junk shapes), the room's displayName is
+// well-formed, has no control or bidirectional override characters and is bounded; typingUserIds is
+// at most MAX_TYPING_USERS distinct user IDs; every room.receipt is of the spec's shape.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
@@ -56,6 +56,26 @@ const member = fc.tuple(userish, fc.oneof(hostileText, junk), fc.nat()).map(([us
   content: { membership: "join", displayname },
 }));
 
+/** The room's own name or canonical alias, of any text or none. */
+const ownName = fc
+  .tuple(
+    fc.constantFrom(["m.room.name", "name"], ["m.room.canonical_alias", "alias"]),
+    fc.oneof(
+      hostileText,
+      hostileText.map((t) => `#${t}`),
+      junk,
+    ),
+    fc.nat(),
+  )
+  .map(([[type, field], value, n]) => ({
+    event_id: `$n${n}`,
+    type,
+    state_key: "",
+    sender: "@u0:hs",
+    origin_server_ts: 1,
+    content: { [field]: value },
+  }));
+
 const receiptContent = fc.dictionary(
   hostileText,
   fc.oneof(
@@ -86,7 +106,9 @@ const room = fc.record(
       },
       { requiredKeys: [] },
     ),
-    state: fc.array(member, { maxLength: 8 }).map((events) => ({ events })),
+    state: fc
+      .array(fc.oneof({ weight: 4, arbitrary: member }, ownName), { maxLength: 8 })
+      .map((events) => ({ events })),
     ephemeral: fc
       .array(
         fc.oneof(
