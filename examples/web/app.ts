@@ -173,9 +173,12 @@ function renderRooms(): void {
   list.replaceChildren();
   for (const room of c.getRooms()) {
     if (room.membership !== "join" && room.membership !== "invite") continue;
-    const others = room.joinedMemberIds.filter((u) => u !== c.userId);
-    const name = room.name ?? (others.length > 0 ? others.join(", ") : room.roomId);
-    const item = h("li", { "data-room-id": room.roomId }, `${room.encrypted ? "🔒 " : ""}${name}`);
+    // displayName, not name: the name as the room's state holds it may carry bidirectional overrides.
+    const item = h(
+      "li",
+      { "data-room-id": room.roomId },
+      `${room.encrypted ? "🔒 " : ""}${room.displayName}`,
+    );
     if (room.roomId === currentRoom) item.classList.add("selected");
     if (room.membership === "invite") {
       item.classList.add("invite");
@@ -217,7 +220,7 @@ async function openRoom(roomId: string): Promise<void> {
 
 function renderRoomHeader(): void {
   const room = currentRoom === undefined ? undefined : client?.getRoom(currentRoom);
-  el("room-name").textContent = room?.name ?? room?.roomId ?? "No room selected";
+  el("room-name").textContent = room?.displayName ?? "No room selected";
   el("room-badge").textContent = room?.encrypted ? "🔒 end-to-end encrypted" : "";
 }
 
