@@ -30,6 +30,7 @@ import {
   keysQueryResponseSchema,
   keysUploadResponseSchema,
   syncResponseSchema,
+  type ToDeviceEvent,
   whoamiResponseSchema,
 } from "../wire/index.ts";
 import { catchUp } from "./catch-up.ts";
@@ -38,7 +39,8 @@ import { HeldTransactions } from "./held-transactions.ts";
 import { ensureDevice, newDeviceId, registerUser } from "./provision.ts";
 import { SeenTransactions } from "./seen-transactions.ts";
 import { type AppserviceListener, listenAppservice } from "./server.ts";
-import { type HeldWhileStarting, StartingUsers } from "./starting-users.ts";
+import { feedBeforeReturn, type HandoverHost, handAfterReturn } from "./start-handover.ts";
+import { StartingUsers } from "./starting-users.ts";
 import type { Transaction } from "./transaction.ts";
 import { CLIENT_STORE_FILE, virtualUserPaths } from "./user-paths.ts";
 import { type KnownKeyCounts, userSyncFor } from "./user-sync.ts";
@@ -136,16 +138,6 @@ interface Made {
 
 /** An error's name, for the log (never its message: it may quote what the server sent). */
 const errorName = (e: unknown): string => (e instanceof Error ? e.name : "error");
-
-/** A transaction with nothing in it, to build one of a few parts from. */
-const NOTHING: Transaction = {
-  events: [],
-  ephemeral: [],
-  toDevice: [],
-  deviceLists: undefined,
-  oneTimeKeyCounts: {},
-  unusedFallbackKeyTypes: {},
-};
 
 /** Separates a fed sync token from the transaction ID it names. */
 const TXN_MARK = "_txn_";
@@ -502,77 +494,47 @@ export class Appservice {
 
   /**
    * The end of a user's start, in `#chain` (no transaction is fed in between): its rooms caught up
-   * and the to-device messages held for it fed (room keys), then the client is given to `user()`'s
-   * caller. The room events held for it are fed after that, once its caller has had the client (it
-   * puts its handlers on it, as before `listen()`: an event fed before is missed), and before any
-   * later transaction: each held transaction's room events as the user's share of it would have
-   * been, in order.
+   * and the Olm-encrypted to-device messages held for it fed (room keys), then the client is given
+   * to `user()`'s caller. The rest is handed over after that (start-handover.ts), once its caller
+   * has had the client (it puts its handlers on it, as before `listen()`: an event fed before is
+   * missed), and before any later transaction: each held transaction's room events and other
+   * to-device messages as the user's share of it would have been, in order.
    */
   #endStart(vu: VirtualUser): Promise<void> {
     const userId = vu.client.userId;
     return new Promise<void>((resolve, reject) => {
       void this.#serially(async () => {
-        let held: HeldWhileStarting;
+        let emitted: ToDeviceEvent[];
         try {
           await catchUp(this.#http, vu.client, vu.known, () =>
             this.#nextBatch(txnOfToken(vu.client.nextBatch)),
           );
-          held = this.#starting.held(userId);
-          await this.#feedHeldToDevice(vu, held.toDevice);
+          emitted = await feedBeforeReturn(vu, this.#starting.held(userId), () =>
+            this.#nextBatch(txnOfToken(vu.client.nextBatch)),
+          );
         } catch (e) {
           // Not started, and what was held for it still is (#startFailed).
           reject(e);
           return;
         }
         // Started only now, its start gone through: a failed one is never given transactions.
-        this.#starting.take(userId);
+        const { txns } = this.#starting.take(userId);
         this.#started.set(userId, vu);
         resolve();
-        if (held.txns.length === 0) return;
+        if (emitted.length === 0 && txns.length === 0) return;
         // A macrotask: by then `user()`'s caller has run on (its continuations are microtasks).
         await new Promise<void>((next) => setImmediate(next));
-        await this.#feedHeldRooms(vu, held.txns);
+        await handAfterReturn(this.#handover, vu, emitted, txns);
       });
     });
   }
 
-  /** The to-device messages that came for the user while it started, as one sync response. */
-  async #feedHeldToDevice(vu: VirtualUser, toDevice: Transaction["toDevice"]): Promise<void> {
-    if (toDevice.length === 0) return;
-    const client = vu.client;
-    const view = { userId: client.userId, deviceId: client.deviceId, membership: () => undefined };
-    const txn: Transaction = { ...NOTHING, toDevice };
-    const share = userSyncFor(view, txn, this.#nextBatch(txnOfToken(client.nextBatch)), { ...vu.known });
-    if (share !== undefined) await client.feedSync(syncResponseSchema.parse(share.response));
-  }
-
-  /**
-   * The room events of the transactions that came while the user started, each fed as its share of
-   * that transaction (its rooms as its client knows them once caught up, and the transaction
-   * remembered as fed, so a retry of it skips the user). A failing one is tried
-   * `MAX_FEED_ATTEMPTS` times, then given up and reported, as a transaction is.
-   */
-  async #feedHeldRooms(vu: VirtualUser, txns: HeldWhileStarting["txns"]): Promise<void> {
-    const userId = vu.client.userId;
-    for (const { txnId, events } of txns) {
-      if (vu.fed.has(txnId)) continue;
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await this.#feed(vu, txnId, { ...NOTHING, events });
-          break;
-        } catch (e) {
-          if (attempt < MAX_FEED_ATTEMPTS) continue;
-          this.#logger.error(
-            { userId, err: e instanceof Error ? e.name : "error" },
-            "held room events given up",
-          );
-          this.#remember(vu, txnId);
-          this.#opts.onError?.(e, userId, txnId);
-          break;
-        }
-      }
-    }
-  }
+  /** What the handover after a user's start does with the held transactions' shares. */
+  readonly #handover: HandoverHost<VirtualUser> = {
+    attempts: MAX_FEED_ATTEMPTS,
+    feed: (vu, txnId, txn) => this.#feed(vu, txnId, txn),
+    giveUp: (vu, txnId, e) => this.#giveUp(vu, txnId, e, "held transaction given up"),
+  };
 
   /**
    * Asks the homeserver to call this appservice's `/_matrix/app/v1/ping` (Matrix 1.7) with a
@@ -711,9 +673,7 @@ export class Appservice {
           this.#logger.warn({ userId, err, attempt: count }, "transaction not handled for a virtual user");
           continue;
         }
-        this.#logger.error({ userId, err }, "transaction given up for a virtual user");
-        this.#remember(vu, txnId);
-        this.#opts.onError?.(e, userId, txnId);
+        this.#giveUp(vu, txnId, e, "transaction given up for a virtual user");
       }
     }
     if (failure !== undefined) throw failure;
@@ -750,6 +710,14 @@ export class Appservice {
       Object.assign(vu.known, known);
     }
     this.#remember(vu, txnId);
+  }
+
+  /** A user's share of a transaction failed `MAX_FEED_ATTEMPTS` times: skipped for it, and reported. */
+  #giveUp(vu: VirtualUser, txnId: string, e: unknown, message: string): void {
+    const userId = vu.client.userId;
+    this.#logger.error({ userId, err: errorName(e) }, message);
+    this.#remember(vu, txnId);
+    this.#opts.onError?.(e, userId, txnId);
   }
 
   #remember(vu: VirtualUser, txnId: string): void {

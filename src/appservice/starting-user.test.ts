@@ -1,9 +1,11 @@
 // A virtual user started while the appservice runs: its device has its keys on the server as soon
 // as its client is restored, before the rest of its start (key counts, catching up), so others can
 // already send it a room key. A transaction carrying that key while the user is still starting must
-// not lose it: once started, the user reads the room's message.
+// not lose it: once started, the user reads the room's message. The key is in before `user()`
+// returns, and its to-device event (decrypted) reaches the handlers put on the client then.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import type { ToDeviceEvent } from "../wire/index.ts";
 import { startingUserFixture } from "./test-support/starting-user.ts";
 
 const NEW_USER = "@v_new:localhost";
@@ -11,8 +13,11 @@ const NEW_USER = "@v_new:localhost";
 describe("a virtual user that is starting when its to-device messages arrive", () => {
   /** To-device messages for the new user in transactions the appservice handled. */
   let toNewUser = 0;
+  /** IDs of the room events in transactions the appservice handled. */
+  const inTxns = new Set<string>();
   const fx = startingUserFixture("starting", "v_new", (txn) => {
     toNewUser += txn.toDevice.filter((m) => m.to_user_id === NEW_USER).length;
+    for (const ev of txn.events) inTxns.add(ev.event_id);
   });
 
   it("keeps a room key sent to it while it starts: once started, it decrypts the message", async () => {
@@ -23,8 +28,20 @@ describe("a virtual user that is starting when its to-device messages arrive", (
 
     fx.releaseStart();
     const client = await starting;
+    const toDevice: ToDeviceEvent[] = [];
+    client.on("toDevice", (event) => {
+      toDevice.push(event);
+    });
     const ev = await client.fetchEvent(roomId, eventId);
     assert.equal(ev.encryption?.decrypted, true, "the room key sent while it started was kept");
     assert.equal(ev.content.body, "for the new one");
+
+    // Handed to the client after what was held for it.
+    const afterId = await ann.sendText(roomId, "after your start");
+    await fx.handled.until(() => inTxns.has(afterId));
+    const keys = toDevice.filter((e) => e.type === "m.room_key" && e.sender === ann.userId);
+    assert.equal(keys.length, 1, "the room key's to-device event reached the handler put on then, once");
+    assert.equal(keys[0]?.content.room_id, roomId);
+    assert.ok(keys[0]?.encryption, "as decrypted");
   });
 });

@@ -1,9 +1,10 @@
 // What is held for a virtual user while it starts: its to-device messages only (not another
-// user's) and the room events of each transaction, a retried transaction's once, at most
-// MAX_TO_DEVICE_HELD_WHILE_STARTING messages and MAX_ROOM_EVENTS_HELD_WHILE_STARTING events (more
-// are dropped and counted); and nothing for a user that is not starting. A user whose start
-// failed is still held for, what was held kept, until it starts again (at most
-// MAX_FAILED_STARTS_HELD such users: past it the first to fail is dropped, and counted).
+// user's; the Olm-encrypted ones apart, the others with their transaction) and the room events of
+// each transaction, a retried transaction's once, at most MAX_TO_DEVICE_HELD_WHILE_STARTING
+// messages and MAX_ROOM_EVENTS_HELD_WHILE_STARTING events (more are dropped and counted); and
+// nothing for a user that is not starting. A user whose start failed is still held for, what was
+// held kept, until it starts again (at most MAX_FAILED_STARTS_HELD such users: past it the first to
+// fail is dropped, and counted).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
@@ -41,12 +42,42 @@ describe("StartingUsers", () => {
     s.hold("t1", txn([toDevice("@v_a:hs", 1), toDevice("@v_a:hs", 2)]));
     s.hold("t2", txn([toDevice("@v_a:hs", 3)]));
     assert.deepEqual(
-      s.take("@v_a:hs").toDevice.map((m) => m.content.n),
+      s.take("@v_a:hs").encryptedToDevice.map((m) => m.content.n),
       [1, 2, 3],
     );
-    assert.deepEqual(s.take("@v_a:hs"), { toDevice: [], txns: [] }, "no longer starting");
+    assert.deepEqual(s.take("@v_a:hs"), { encryptedToDevice: [], txns: [] }, "no longer starting");
     s.hold("t3", txn([toDevice("@v_a:hs", 4)]));
-    assert.deepEqual(s.take("@v_a:hs").toDevice, []);
+    assert.deepEqual(s.take("@v_a:hs").encryptedToDevice, []);
+  });
+
+  it("holds Olm-encrypted messages apart; the others with their transaction, in order", () => {
+    const s = new StartingUsers();
+    s.begin("@v_a:hs");
+    const plain = (type: string, n: number) => ({ ...toDevice("@v_a:hs", n), type });
+    s.hold(
+      "t1",
+      txn([toDevice("@v_a:hs", 1), plain("m.key.verification.request", 2), plain("org.example", 3)]),
+    );
+    s.hold("t2", txn([plain("org.example", 4), toDevice("@v_a:hs", 5)]));
+    const held = s.take("@v_a:hs");
+    assert.deepEqual(
+      held.encryptedToDevice.map((m) => m.content.n),
+      [1, 5],
+    );
+    assert.deepEqual(
+      held.txns.map(({ txnId, toDevice }) => [txnId, toDevice.map((m) => [m.type, m.content.n])]),
+      [
+        [
+          "t1",
+          [
+            ["m.key.verification.request", 2],
+            ["org.example", 3],
+          ],
+        ],
+        ["t2", [["org.example", 4]]],
+      ],
+    );
+    assert.deepEqual(s.failed("@v_a:hs"), { kept: { toDevice: 0, roomEvents: 0 } });
   });
 
   it("holds the room events of each transaction for every starting user, in order, a retry's once", () => {
@@ -81,7 +112,7 @@ describe("StartingUsers", () => {
     assert.deepEqual(s.hold("t2", txn([toDevice("@v_a:hs", -1)])), [
       { userId: "@v_a:hs", toDevice: 1, roomEvents: 0 },
     ]);
-    assert.equal(s.take("@v_a:hs").toDevice.length, MAX_TO_DEVICE_HELD_WHILE_STARTING);
+    assert.equal(s.take("@v_a:hs").encryptedToDevice.length, MAX_TO_DEVICE_HELD_WHILE_STARTING);
   });
 
   it("holds at most MAX_ROOM_EVENTS_HELD_WHILE_STARTING room events per user, the first ones", () => {
@@ -113,7 +144,7 @@ describe("StartingUsers", () => {
       held.txns.map((t) => t.txnId),
       ["t1", "t2", "t3"],
     );
-    assert.equal(held.toDevice.length, 2);
+    assert.equal(held.encryptedToDevice.length, 2);
   });
 
   it("keeps what was held for a user whose start failed, and goes on holding, until it starts again", () => {
@@ -123,11 +154,11 @@ describe("StartingUsers", () => {
     assert.deepEqual(s.failed("@v_a:hs"), { kept: { toDevice: 1, roomEvents: 1 } });
     s.hold("t2", txn([toDevice("@v_a:hs", 2)], [event(2)]));
     s.begin("@v_a:hs");
-    assert.equal(s.held("@v_a:hs").toDevice.length, 2, "looked at, not taken");
+    assert.equal(s.held("@v_a:hs").encryptedToDevice.length, 2, "looked at, not taken");
     s.hold("t3", txn([toDevice("@v_a:hs", 3)]));
     const held = s.take("@v_a:hs");
     assert.deepEqual(
-      held.toDevice.map((m) => m.content.n),
+      held.encryptedToDevice.map((m) => m.content.n),
       [1, 2, 3],
     );
     assert.deepEqual(
@@ -150,8 +181,8 @@ describe("StartingUsers", () => {
       toDevice: 0,
       roomEvents: 1,
     });
-    assert.deepEqual(s.take(user(1)), { toDevice: [], txns: [] });
-    assert.equal(s.take(user(0)).toDevice.length, 1);
+    assert.deepEqual(s.take(user(1)), { encryptedToDevice: [], txns: [] });
+    assert.equal(s.take(user(0)).encryptedToDevice.length, 1);
     // A start under way is never dropped for failed ones.
     s.begin("@v_live:hs");
     for (let i = 0; i < 2 * MAX_FAILED_STARTS_HELD; i++) {
@@ -159,7 +190,7 @@ describe("StartingUsers", () => {
       s.failed(user(100 + i));
     }
     s.hold("t2", txn([toDevice("@v_live:hs", 1)]));
-    assert.equal(s.take("@v_live:hs").toDevice.length, 1);
+    assert.equal(s.take("@v_live:hs").encryptedToDevice.length, 1);
     assert.equal(s.clear().length, MAX_FAILED_STARTS_HELD, "the others, dropped and counted");
   });
 });

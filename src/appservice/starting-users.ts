@@ -5,7 +5,9 @@
 // message) left it unable to read the message it was for; the room's events of that window (its
 // messages, encrypted or not, and state changes: the start fetches a room's state, not its
 // timeline) never reached it. Both are held here, per starting user and bounded, until its start
-// hands them to its client.
+// hands them to its client (start-handover.ts): the Olm-encrypted to-device messages (room keys
+// travel in them, and which of them are keys is known only once decrypted, which happens once)
+// before `user()` returns, everything else once its caller has had the client.
 //
 // A start that fails (the homeserver or the network failing while it catches up, encryption not
 // starting) keeps what was held, and goes on holding, for a later start of the user: its device
@@ -30,12 +32,24 @@ export const MAX_ROOM_EVENTS_HELD_WHILE_STARTING = 10_000;
  */
 export const MAX_FAILED_STARTS_HELD = 32;
 
+/** To-device messages that may carry a room key: Olm-encrypted ones. */
+const ENCRYPTED_TO_DEVICE = "m.room.encrypted";
+
+/** What one transaction held from brought for a starting user, but its room keys. */
+export interface HeldTxn {
+  txnId: string;
+  /** Its room events (those of every room: which the user is in is known once it is caught up). */
+  events: ClientEvent[];
+  /** Its to-device messages for the user that are not Olm-encrypted (verification, key requests, an app's own), in order. */
+  toDevice: AppserviceToDevice[];
+}
+
 /** What was held for a user while it started. */
 export interface HeldWhileStarting {
-  /** Its to-device messages, in order. */
-  toDevice: AppserviceToDevice[];
-  /** The room events of each transaction held from, in order (each transaction once). */
-  txns: { txnId: string; events: ClientEvent[] }[];
+  /** Its Olm-encrypted to-device messages (room keys among them), in order. */
+  encryptedToDevice: AppserviceToDevice[];
+  /** Each transaction held from, in order (each transaction once). */
+  txns: HeldTxn[];
 }
 
 /** What one transaction brought for a starting user beyond the bounds, dropped. */
@@ -48,6 +62,8 @@ export interface DroppedWhileStarting {
 }
 
 interface Held extends HeldWhileStarting {
+  /** To-device messages held, of both kinds (bounded by MAX_TO_DEVICE_HELD_WHILE_STARTING). */
+  toDevice: number;
   roomEvents: number;
   /** The IDs of `txns` (one that failed for others comes again: held once). */
   ids: Set<string>;
@@ -66,7 +82,7 @@ export class StartingUsers {
   begin(userId: string): void {
     this.#failed.delete(userId);
     if (!this.#held.has(userId))
-      this.#held.set(userId, { toDevice: [], txns: [], roomEvents: 0, ids: new Set() });
+      this.#held.set(userId, { encryptedToDevice: [], txns: [], toDevice: 0, roomEvents: 0, ids: new Set() });
   }
 
   /**
@@ -79,7 +95,7 @@ export class StartingUsers {
     for (const [userId, held] of this.#held) {
       if (held.ids.has(txnId)) continue;
       const toDevice = txn.toDevice.filter((m) => m.to_user_id === userId);
-      const keptToDevice = toDevice.slice(0, MAX_TO_DEVICE_HELD_WHILE_STARTING - held.toDevice.length);
+      const keptToDevice = toDevice.slice(0, MAX_TO_DEVICE_HELD_WHILE_STARTING - held.toDevice);
       const events = txn.events.slice(0, MAX_ROOM_EVENTS_HELD_WHILE_STARTING - held.roomEvents);
       const lost = {
         toDevice: toDevice.length - keptToDevice.length,
@@ -88,8 +104,10 @@ export class StartingUsers {
       if (lost.toDevice > 0 || lost.roomEvents > 0) dropped.push({ userId, ...lost });
       if (keptToDevice.length === 0 && events.length === 0) continue;
       held.ids.add(txnId);
-      held.txns.push({ txnId, events });
-      held.toDevice.push(...keptToDevice);
+      const encrypted = keptToDevice.filter((m) => m.type === ENCRYPTED_TO_DEVICE);
+      held.txns.push({ txnId, events, toDevice: keptToDevice.filter((m) => m.type !== ENCRYPTED_TO_DEVICE) });
+      held.encryptedToDevice.push(...encrypted);
+      held.toDevice += keptToDevice.length;
       held.roomEvents += events.length;
     }
     return dropped;
@@ -98,7 +116,7 @@ export class StartingUsers {
   /** What is held for `userId` so far; it is still held for. */
   held(userId: string): HeldWhileStarting {
     const held = this.#held.get(userId);
-    return { toDevice: held?.toDevice ?? [], txns: held?.txns ?? [] };
+    return { encryptedToDevice: held?.encryptedToDevice ?? [], txns: held?.txns ?? [] };
   }
 
   /** What was held for `userId`, now that it has started: it is no longer held for. */
@@ -119,7 +137,7 @@ export class StartingUsers {
     if (held === undefined) return { kept: { toDevice: 0, roomEvents: 0 } };
     this.#failed.delete(userId);
     this.#failed.add(userId);
-    const kept = { toDevice: held.toDevice.length, roomEvents: held.roomEvents };
+    const kept = { toDevice: held.toDevice, roomEvents: held.roomEvents };
     if (this.#failed.size <= MAX_FAILED_STARTS_HELD) return { kept };
     for (const first of this.#failed) return { kept, dropped: this.#drop(first) };
     return { kept };
@@ -134,6 +152,6 @@ export class StartingUsers {
     const held = this.#held.get(userId);
     this.#held.delete(userId);
     this.#failed.delete(userId);
-    return { userId, toDevice: held?.toDevice.length ?? 0, roomEvents: held?.roomEvents ?? 0 };
+    return { userId, toDevice: held?.toDevice ?? 0, roomEvents: held?.roomEvents ?? 0 };
   }
 }
