@@ -7,10 +7,18 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { DehydrationError, type FetchLike, type MatrixClient } from "../../src/client/index.ts";
+import type { Clock } from "../../src/client/clock.ts";
+import { DehydrationError, type FetchLike, MatrixClient } from "../../src/client/index.ts";
 import { SecretStorageError } from "../../src/crypto/secret-storage/index.ts";
 import type { UnlockedSecretStorageKey } from "../../src/e2ee/index.ts";
-import { devServerFixture, encryptedClient, newUser, type TestClient, uniq } from "./e2ee-client-helpers.ts";
+import {
+  devServerFixture,
+  encryptedClient,
+  newUser,
+  type TestClient,
+  uniq,
+  until,
+} from "./e2ee-client-helpers.ts";
 
 const fx = devServerFixture("keyroom-e2ee-dehydration-default-key-");
 
@@ -41,6 +49,35 @@ async function rehydrateElsewhere(userId: string, recoveryKey: string): Promise<
 }
 
 const badArgument = (e: unknown) => e instanceof SecretStorageError && e.code === "BAD_ARGUMENT";
+
+/** A clock whose sleeps resolve only when the test says so. */
+function manualClock(): Clock & { wake(): void; sleeping(): number } {
+  const waiting: (() => void)[] = [];
+  return {
+    now: () => Date.now(),
+    random: () => 0.5,
+    sleep: (_ms, signal) =>
+      new Promise<void>((resolve, reject) => {
+        if (signal?.aborted) {
+          reject(new Error("aborted"));
+          return;
+        }
+        waiting.push(resolve);
+        signal?.addEventListener(
+          "abort",
+          () => {
+            waiting.splice(waiting.indexOf(resolve), 1);
+            reject(new Error("aborted"));
+          },
+          { once: true },
+        );
+      }),
+    wake: () => {
+      for (const w of waiting.splice(0)) w();
+    },
+    sleeping: () => waiting.length,
+  };
+}
 
 describe("dehydration when the default secret storage key moves", () => {
   it("after setDefaultKey(key) a new login that opens the new default key rehydrates the schedule's device", async () => {
@@ -105,6 +142,49 @@ describe("dehydration when the default secret storage key moves", () => {
       "the key stored under the new recovery key opens the device on the server",
     );
     bob.client.crypto.dehydration.stop();
+  });
+
+  it("another login's changeRecoveryKey(): this login's schedule, which cannot read the new key, stops with a warning instead of sealing under the old one", async () => {
+    const clock = manualClock();
+    const warnings: string[] = [];
+    const name = uniq("ddkd");
+    const bob = new MatrixClient({
+      homeserverUrl: fx.hs.baseUrl,
+      syncTimeoutMs: 0,
+      clock,
+      logger: {
+        debug: () => {},
+        info: () => {},
+        warn: (_obj, msg) => void warnings.push(msg ?? ""),
+        error: () => {},
+      },
+      encryption: { store: { directory: join(fx.dir, name) } },
+    });
+    fx.open.push(bob);
+    await bob.register({ username: name, password: "pw" });
+    await bob.bootstrapCrossSigning();
+    const { recoveryKey } = await bob.crypto.recovery.enable();
+    const oldKey = await bob.crypto.secretStorage.unlock({ recoveryKey });
+    await bob.crypto.dehydration.start({ secretStorageKey: oldKey, periodMs: 60_000 });
+    await bob.syncOnce({ timeoutMs: 0 }); // its own account data, as it stands
+
+    // Bob's other login changes the recovery key: a fresh dehydration key under the new key only,
+    // and a device sealed under it.
+    const other = encryptedClient(fx.hs, join(fx.dir, uniq("other")));
+    fx.open.push(other);
+    await other.login({ user: bob.userId, password: "pw" });
+    await other.crypto.recovery.recover({ recoveryKey });
+    await other.crypto.dehydration.start({ secretStorageKey: oldKey, rehydrate: false });
+    const changed = await other.crypto.recovery.changeRecoveryKey();
+    other.crypto.dehydration.stop();
+
+    await bob.syncOnce({ timeoutMs: 0 }); // the default key moved
+    await until("the schedule stops", () => !bob.crypto.dehydration.running);
+    assert.ok(warnings.some((w) => w.startsWith("dehydration stopped: another login moved the default")));
+    clock.wake(); // a rotation would be due: none runs
+    assert.equal(clock.sleeping(), 0);
+    const found = await rehydrateElsewhere(bob.userId, changed.recoveryKey);
+    assert.ok(found !== undefined, "the device on the server opens with the key under the new default key");
   });
 
   it("start() with a secret storage key opened before the default moved is refused, and stores nothing under it", async () => {

@@ -17,7 +17,8 @@ import type {
 // loaded on first use (secret storage, recovery, dehydration), which a bundler splits off only
 // when nothing loaded before them imports them statically.
 import { OlmMachine } from "../../e2ee/machine.ts";
-import type { ClientEvent, JsonObject, ToDeviceEvent } from "../../wire/index.ts";
+import { DEFAULT_KEY_TYPE } from "../../e2ee/secret-storage/names.ts";
+import type { BasicEvent, ClientEvent, JsonObject, ToDeviceEvent } from "../../wire/index.ts";
 import { systemClock } from "../clock.ts";
 import { errorSummary } from "../events/emitter.ts";
 import type { Room } from "../rooms/room.ts";
@@ -130,6 +131,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       flush: () => this.#loop.run(),
       emitRedecrypted: (events) => this.#emitRedecrypted(events),
       reportError: (error) => host.reportError(error),
+      logger: host.logger,
       exclusive: (work) => lease.run(work),
     });
     const backup = this.backup;
@@ -430,6 +432,18 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       await this.#trust.bootstrapCrossSigning(opts);
       return this.crossSigningStatus();
     });
+  }
+
+  /**
+   * Global account data sync brought: a default secret storage key moved (by another login, or
+   * the echo of our own move) is followed by a running dehydration schedule
+   * (`dehydration.defaultKeyMoved`), in the background, its failure reported.
+   */
+  accountDataChanged(event: BasicEvent): void {
+    if (this.#closed || event.type !== DEFAULT_KEY_TYPE) return;
+    const keyId = event.content.key;
+    if (typeof keyId !== "string") return; // deleted (`{}`) or malformed: nothing to follow
+    this.dehydration.defaultKeyMoved(keyId).catch((e: unknown) => this.#host.reportError(e));
   }
 
   /** `dehydration.keysReplaced`, its failure reported (the keys were replaced all the same). */

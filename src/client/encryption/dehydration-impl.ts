@@ -11,7 +11,7 @@ import {
   parseDehydratedDevice,
   parseDehydratedEventsPage,
   RehydratedDevice,
-  type UnlockedSecretStorageKey,
+  UnlockedSecretStorageKey,
 } from "../../e2ee/index.ts";
 import { jsonObjectSchema } from "../../wire/index.ts";
 import { MatrixError } from "../errors.ts";
@@ -29,6 +29,13 @@ import type { DehydrationHost, DehydrationStartOptions, RehydrationResult } from
  * key (another client's, or before the key in secret storage was replaced), or in another format.
  */
 const UNUSABLE_DEVICE: ReadonlySet<string> = new Set(["WRONG_KEY", "BAD_PICKLE", "UNSUPPORTED_ALGORITHM"]);
+
+/**
+ * Opened secret storage keys a schedule keeps (copies of those handed to `start`,
+ * `defaultKeyChanging` and `keysReplaced`), to follow the default key when another login moves it
+ * to one of them; past this many, the oldest is wiped first.
+ */
+export const MAX_SCHEDULE_STORAGE_KEYS = 4;
 
 const unstable = (suffix = ""): RequestPath => {
   const p = `${DEHYDRATED_DEVICE_PATH}${suffix}`;
@@ -49,8 +56,14 @@ interface Schedule {
    */
   storageKeyId: string | undefined;
   /**
-   * Counts `keysReplaced` calls: a rotation that sees it change meanwhile uploads nothing; the
-   * first upload of a starting schedule is made again.
+   * Copies of the opened secret storage keys handed to the schedule, by key ID (at most
+   * `MAX_SCHEDULE_STORAGE_KEYS`): `defaultKeyMoved` reads the dehydration key with the one the
+   * default moved to. Wiped when the schedule ends.
+   */
+  readonly storageKeys: Map<string, UnlockedSecretStorageKey>;
+  /**
+   * Counts key changes (`keysReplaced`, `defaultKeyMoved`): a rotation that sees it change
+   * meanwhile uploads nothing; the first upload of a starting schedule is made again.
    */
   epoch: number;
 }
@@ -237,8 +250,10 @@ export class DehydratedDevicesImpl {
       abort: new AbortController(),
       key: new Uint8Array(0),
       storageKeyId: callerKey === undefined ? secretStorageKey?.keyId : undefined,
+      storageKeys: new Map(),
       epoch: 0,
     };
+    if (callerKey === undefined) retain(schedule, secretStorageKey);
     // Known before the key is read: a `keysReplaced` or `defaultKeyChanging` from now on waits for
     // the read (and the key it may store), then moves this schedule. The one running ends, and an
     // earlier `start()` under way schedules nothing.
@@ -294,7 +309,7 @@ export class DehydratedDevicesImpl {
       return result;
     } finally {
       if (this.#starting === schedule) this.#starting = undefined;
-      if (!scheduled) schedule.key.fill(0);
+      if (!scheduled) forget(schedule);
     }
   }
 
@@ -394,6 +409,7 @@ export class DehydratedDevicesImpl {
         schedule.key.fill(0);
         schedule.key = fresh;
         schedule.storageKeyId = storageKey.keyId;
+        retain(schedule, storageKey);
         // Again, now the key is swapped: a rotation (or a starting schedule's first upload) that
         // took the old key meanwhile does not land it after the device sealed under the new one.
         schedule.epoch++;
@@ -424,8 +440,63 @@ export class DehydratedDevicesImpl {
       // and so are the devices of other logins' schedules that read it from secret storage.
       const text = encodeBase64(schedule.key);
       await this.#host.secretStorage.store(DEHYDRATION_SECRET_NAME, text, [key]);
-      if (this.#current(schedule)) schedule.storageKeyId = keyId;
+      if (!this.#current(schedule)) return;
+      schedule.storageKeyId = keyId;
+      retain(schedule, key);
     });
+  }
+
+  async defaultKeyMoved(keyId: string): Promise<void> {
+    const schedule = this.#schedule ?? this.#starting;
+    if (schedule?.storageKeyId === undefined || schedule.storageKeyId === keyId) return;
+    await this.#serial(async () => {
+      if (!this.#current(schedule)) return;
+      // The sync may be behind (our own move since, or another one): the server's default decides.
+      const now = await this.#host.secretStorage.defaultKeyId();
+      // No default key any more: no login reads a dehydration key, none to follow.
+      if (!this.#current(schedule) || now === undefined || now === schedule.storageKeyId) return;
+      const opened = schedule.storageKeys.get(now);
+      if (opened === undefined) {
+        this.#stopUnfollowed(schedule, now, "a key this client does not hold");
+        return;
+      }
+      let key: Uint8Array;
+      try {
+        key = await this.keyFromSecretStorage(opened);
+      } catch (e) {
+        if (!(e instanceof SecretStorageError || e instanceof DehydrationError)) throw e;
+        this.#stopUnfollowed(schedule, now, `a key under which no dehydration key is readable (${e.code})`);
+        return;
+      }
+      if (!this.#current(schedule)) {
+        key.fill(0);
+        return;
+      }
+      if (equalBytes(key, schedule.key)) {
+        key.fill(0);
+      } else {
+        // The login that stored it uploaded a device sealed under it: rotations go on with it, and
+        // one that took the old key meanwhile uploads nothing (a starting schedule seals again).
+        schedule.key.fill(0);
+        schedule.key = key;
+        schedule.epoch++;
+      }
+      schedule.storageKeyId = now;
+    });
+  }
+
+  /**
+   * The default key moved to one whose dehydration key this schedule cannot read: sealing on
+   * under the old one, which new logins no longer read, would replace the devices they seal under
+   * the new one (and they ours), so the schedule stops, with a warning saying why.
+   */
+  #stopUnfollowed(schedule: Schedule, keyId: string, what: string): void {
+    if (!this.#current(schedule)) return;
+    this.stop();
+    this.#host.logger.warn(
+      { from: schedule.storageKeyId, to: keyId },
+      `dehydration stopped: another login moved the default secret storage key to ${what}; start dehydration again with the new default key`,
+    );
   }
 
   /** The schedule is the one running or starting (not stopped, nor replaced by another `start()`). */
@@ -448,10 +519,37 @@ export class DehydratedDevicesImpl {
     this.#schedule = undefined;
     if (schedule === undefined) return;
     schedule.abort.abort();
-    schedule.key.fill(0);
+    forget(schedule);
   }
 
   toJSON(): Record<string, unknown> {
     return { type: "DehydratedDevices", running: this.running };
   }
+}
+
+/** Keeps a copy of an opened secret storage key for the schedule (the caller may wipe its own). */
+function retain(schedule: Schedule, key: UnlockedSecretStorageKey | undefined): void {
+  if (key === undefined) return;
+  schedule.storageKeys.get(key.keyId)?.wipe();
+  schedule.storageKeys.delete(key.keyId);
+  schedule.storageKeys.set(
+    key.keyId,
+    new UnlockedSecretStorageKey(key.keyId, key.key.slice(), key.check, key.weakPassphrase),
+  );
+  for (const [id, oldest] of schedule.storageKeys) {
+    if (schedule.storageKeys.size <= MAX_SCHEDULE_STORAGE_KEYS) break;
+    oldest.wipe();
+    schedule.storageKeys.delete(id);
+  }
+}
+
+/** Wipes what the schedule holds: its dehydration key and the secret storage keys it kept. */
+function forget(schedule: Schedule): void {
+  schedule.key.fill(0);
+  for (const key of schedule.storageKeys.values()) key.wipe();
+  schedule.storageKeys.clear();
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

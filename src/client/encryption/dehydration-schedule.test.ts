@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { decodeBase64 } from "../../crypto/primitives/index.ts";
 import { SecretStorageError } from "../../crypto/secret-storage/index.ts";
-import { DehydrationError, type OlmMachine, type UnlockedSecretStorageKey } from "../../e2ee/index.ts";
+import { DehydrationError, type OlmMachine, UnlockedSecretStorageKey } from "../../e2ee/index.ts";
 import type { Clock } from "../clock.ts";
 import type { HttpClient } from "../http.ts";
 import { DEHYDRATION_SECRET_NAME } from "./constants.ts";
@@ -33,6 +33,8 @@ interface Fake {
   failStore: boolean;
   /** The default secret storage key's ID (none set: any key is taken). */
   defaultKeyId: string | undefined;
+  /** The messages logged as warnings. */
+  readonly warnings: string[];
 }
 
 function fakeHost(): Fake {
@@ -74,6 +76,7 @@ function fakeHost(): Fake {
     secrets: new Map(),
     failStore: false,
     defaultKeyId: undefined,
+    warnings: [],
     sleeping: () => sleepers.length,
     wake: () => {
       for (const s of sleepers.splice(0)) s();
@@ -140,6 +143,12 @@ function fakeHost(): Fake {
       reportError: (e) => {
         throw e;
       },
+      logger: {
+        debug: () => {},
+        info: () => {},
+        warn: (_obj, msg) => void fake.warnings.push(msg ?? ""),
+        error: () => {},
+      },
     },
   };
   return fake;
@@ -153,7 +162,7 @@ async function settle(): Promise<void> {
 const KEY = new Uint8Array(32).fill(7);
 
 /** A secret storage key as the fake storage sees it (by ID only). */
-const storageKey = (keyId: string) => ({ keyId }) as unknown as UnlockedSecretStorageKey;
+const storageKey = (keyId: string) => new UnlockedSecretStorageKey(keyId, new Uint8Array(32), "verified");
 
 /** The dehydration key stored in the fake secret storage (the same under each key), and the key IDs it is stored for. */
 function storedKey(fake: Fake): { key: Uint8Array; keyIds: string[] } {
@@ -429,5 +438,83 @@ describe("the dehydration schedule", () => {
     await devices.start({ secretStorageKey: storageKey("new"), rehydrate: false, periodMs: 60_000 });
     assert.deepEqual(storedKey(fake).keyIds, ["new"]);
     devices.stop();
+  });
+
+  it("defaultKeyMoved to a key this client does not hold: the schedule stops with a warning, and seals nothing more", async () => {
+    const fake = fakeHost();
+    const devices = new DehydratedDevicesImpl(fake.host);
+    fake.defaultKeyId = "old";
+    await devices.start({ secretStorageKey: storageKey("old"), rehydrate: false, periodMs: 60_000 });
+    // Another login changed the recovery key: a fresh dehydration key under "elsewhere" only.
+    fake.defaultKeyId = "elsewhere";
+    await devices.defaultKeyMoved("elsewhere");
+    assert.equal(devices.running, false);
+    assert.equal(fake.sleeping(), 0, "no rotation under the old key");
+    assert.equal(fake.sealedUnder.length, 1);
+    assert.equal(fake.warnings.length, 1);
+    assert.match(
+      fake.warnings[0] as string,
+      /dehydration stopped: another login moved the default secret storage key/,
+    );
+  });
+
+  it("defaultKeyMoved to a key the schedule holds: the dehydration key stored under it is read and sealed under", async () => {
+    const fake = fakeHost();
+    const devices = new DehydratedDevicesImpl(fake.host);
+    fake.defaultKeyId = "a";
+    await devices.start({ secretStorageKey: storageKey("a"), rehydrate: false, periodMs: 60_000 });
+    await devices.defaultKeyChanging("b", storageKey("b")); // this login: setDefaultKey(b)
+    fake.defaultKeyId = "b";
+    const first = storedKey(fake).key;
+    // Another login stores a fresh key under "a" alone, uploads its device, and moves the default back.
+    const fresh = new Uint8Array(32).fill(9);
+    fake.secrets.set(DEHYDRATION_SECRET_NAME, new Map([["a", Buffer.from(fresh).toString("base64")]]));
+    fake.defaultKeyId = "a";
+    await devices.defaultKeyMoved("a");
+    assert.equal(devices.running, true);
+    assert.deepEqual(fake.warnings, []);
+    assert.equal(fake.sealedUnder.length, 1, "the other login's device stays");
+    fake.wake(); // the next rotation
+    await settle();
+    assert.deepEqual(fake.sealedUnder[1], fresh, "sealed under the key the new default holds");
+    assert.notDeepEqual(fresh, first);
+    devices.stop();
+  });
+
+  it("defaultKeyMoved as sync saw it, but the server's default is the schedule's again: nothing changes", async () => {
+    const fake = fakeHost();
+    const devices = new DehydratedDevicesImpl(fake.host);
+    fake.defaultKeyId = "old";
+    await devices.start({ secretStorageKey: storageKey("old"), rehydrate: false, periodMs: 60_000 });
+    await devices.defaultKeyMoved("old"); // our own key echoed
+    await devices.defaultKeyMoved("passing"); // moved away and back since that sync
+    assert.equal(devices.running, true);
+    assert.deepEqual(fake.warnings, []);
+    devices.stop();
+    await devices.start({ key: KEY, rehydrate: false, periodMs: 60_000 });
+    fake.defaultKeyId = "elsewhere";
+    await devices.defaultKeyMoved("elsewhere"); // a caller's key is not in secret storage
+    assert.equal(devices.running, true);
+    devices.stop();
+  });
+
+  it("defaultKeyMoved while start() is under way: the schedule stops once its first upload landed, and rotates no more", async () => {
+    const fake = fakeHost();
+    const devices = new DehydratedDevicesImpl(fake.host);
+    fake.defaultKeyId = "old";
+    const release = fake.holdRefresh(); // start()'s upload waits for our keys
+    const started = devices.start({
+      secretStorageKey: storageKey("old"),
+      rehydrate: false,
+      periodMs: 60_000,
+    });
+    await settle();
+    fake.defaultKeyId = "elsewhere";
+    const moved = devices.defaultKeyMoved("elsewhere");
+    release();
+    await Promise.all([started, moved]);
+    assert.equal(devices.running, false);
+    assert.equal(fake.sleeping(), 0);
+    assert.equal(fake.warnings.length, 1);
   });
 });

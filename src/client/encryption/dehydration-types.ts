@@ -3,6 +3,7 @@
 import type { DecryptedRoomEvent, OlmMachine, UnlockedSecretStorageKey } from "../../e2ee/index.ts";
 import type { Clock } from "../clock.ts";
 import type { HttpClient } from "../http.ts";
+import type { Logger } from "../logger.ts";
 import type { SecretStorage } from "./secret-storage.ts";
 
 export interface DehydrationHost {
@@ -16,6 +17,8 @@ export interface DehydrationHost {
   flush(): Promise<void>;
   emitRedecrypted(events: readonly DecryptedRoomEvent[]): Promise<void>;
   reportError(error: unknown): void;
+  /** Says why a schedule stopped on its own (a default key moved elsewhere); never keys. */
+  readonly logger: Logger;
   /** Runs scheduled work as one unit of work on the crypto store (its lease); inline when absent. */
   exclusive?<T>(work: () => Promise<T>): Promise<T>;
 }

@@ -117,10 +117,21 @@ export class SecretStorageImpl {
       }
     }
     await this.#host.setAccountData(keyType(created.keyId), created.content as JsonObject);
-    if (options.setDefault !== false) await this.setDefaultKey(created.keyId);
     const description = keyDescription(new Map([[keyType(created.keyId), created.content]]), created.keyId);
     const key = unlockWithKey(description, created.key);
     wipe(created.key);
+    if (options.setDefault !== false) {
+      try {
+        // As `setDefaultKey` with the opened key: a dehydration schedule moves to it before the
+        // default does, so the sync that shows the move finds the schedule there already.
+        await this.setDefaultKey(created.keyId, async () => {
+          await this.#host.defaultKeyChanging?.(created.keyId, key);
+        });
+      } catch (e) {
+        key.wipe();
+        throw e;
+      }
+    }
     return { keyId: created.keyId, recoveryKey: created.recoveryKey, key };
   }
 

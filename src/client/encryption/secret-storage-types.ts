@@ -43,8 +43,9 @@ export interface SecretStorageHost {
   /** After `createKey` made a new default key (dehydration moves to it). Never throws. */
   defaultKeyCreated?(key: UnlockedSecretStorageKey): Promise<void>;
   /**
-   * Before `setDefaultKey` points the default at `keyId` (`key`: the opened key, when given): the
-   * dehydration key is stored under it too. Its error is thrown, and the default stays.
+   * Before `setDefaultKey` (or `createKey` with `setDefault`) points the default at `keyId` (`key`:
+   * the opened key, when given): the dehydration key is stored under it too. Its error is thrown,
+   * and the default stays.
    */
   defaultKeyChanging?(keyId: string, key: UnlockedSecretStorageKey | undefined): Promise<void>;
 }

@@ -2,7 +2,7 @@
 // (`ClientCrypto`) with the verification service, plugs them into sync and sending, and closes
 // them when the session ends. The rooms part asks it around invites and joins (`RoomsE2ee`).
 import { StoreMismatchError } from "../../store/errors.ts";
-import type { JsonObject } from "../../wire/index.ts";
+import type { BasicEvent, JsonObject } from "../../wire/index.ts";
 import type { RoomEvent } from "../events/types.ts";
 import type { RoomsE2ee } from "../rooms/api.ts";
 import type { Room } from "../rooms/room.ts";
@@ -248,6 +248,11 @@ export class EncryptionSession implements RoomsE2ee {
 
   onRoomEvent(event: RoomEvent): void {
     this.#verification?.onRoomEvent(event);
+  }
+
+  /** Global account data from sync (the driver follows a moved default secret storage key). */
+  onAccountData(event: BasicEvent): void {
+    this.#driver?.accountDataChanged(event);
   }
 
   onVerificationToDevice(): void {
