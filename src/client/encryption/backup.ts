@@ -101,6 +101,15 @@ export interface KeyBackupHost {
  */
 export const BACKUP_DOWNLOAD_TIMEOUT_MS = 10 * 60_000;
 
+/**
+ * Backup steps in a row that one `uploadPending` runs without a batch, each having read past
+ * damaged room-key rows (at most `MAX_DAMAGED_SESSIONS_PER_BACKUP_STEP` each, so 20 000 rows); the
+ * next run, after the next sync, goes on. Each such step passes over or marks the rows it met, so
+ * the steps end anyway on a conforming store: this bounds one run on a store that keeps naming rows.
+ */
+export const MAX_BACKUP_STEPS_WITHOUT_BATCH = 200;
+const PASSED_DAMAGED_ROWS = "passed";
+
 /** What every answer of one restore is imported with. */
 interface Restore {
   readonly version: string;
@@ -420,26 +429,37 @@ export class KeyBackup {
   /**
    * Uploads every room key not backed up yet, batch by batch, each batch one unit of work on the
    * store (another process sharing it can work between two batches); returns how many were marked.
+   * A step that only read past damaged rows (at most `MAX_DAMAGED_SESSIONS_PER_BACKUP_STEP`) is one
+   * unit of work too, and the next goes on after them.
    */
   async uploadPending(): Promise<number> {
     if (this.#accountDataEnabled() === false) return 0;
     let marked = 0;
+    let passing = 0;
     for (;;) {
       if (this.#closed) return marked;
       const batch = await this.#uploads.run(() => this.#exclusive(() => this.#uploadBatch()));
       if (batch === undefined) return marked;
-      marked += batch;
+      if (batch !== PASSED_DAMAGED_ROWS) {
+        marked += batch;
+        passing = 0;
+      } else if (++passing >= MAX_BACKUP_STEPS_WITHOUT_BATCH) return marked;
     }
   }
 
-  /** One batch: sent, then marked (or uploads stopped); undefined when nothing more goes up. */
-  async #uploadBatch(): Promise<number | undefined> {
+  /**
+   * One batch: sent, then how many were marked (or uploads stopped); `PASSED_DAMAGED_ROWS` for a
+   * step that read past damaged rows and found no batch yet; undefined when nothing more goes up.
+   */
+  async #uploadBatch(): Promise<number | typeof PASSED_DAMAGED_ROWS | undefined> {
     // Nothing under way and no room key saved since the store last had none to back up (or
     // uploads are off): no engine step. Asked under the lease, so after a reload when another
     // process wrote (it may have saved room keys).
     if (!this.#backup.pendingWork().uploads) return undefined;
     const request = await this.#backup.nextUpload();
-    if (request === undefined) return undefined;
+    // No batch, but still work: the step stopped at its bound on damaged rows, each of which the
+    // next step passes over (or marks), so the steps end.
+    if (request === undefined) return this.#backup.pendingWork().uploads ? PASSED_DAMAGED_ROWS : undefined;
     try {
       await this.#host.http.request({
         method: "PUT",

@@ -473,14 +473,18 @@ export class KeyBackup {
     // next process (which meets it again, once) backs it up; a good copy saved meanwhile replaces
     // it and goes up. Past MAX_SKIPPED_DAMAGED_SESSIONS it is marked so the batches get past it.
     // Reported once (IDs only) with the other damaged rows the engine finds.
+    let met = false;
     for (const k of unreadable) {
       const key = sessionKey(k.roomId, k.sessionId);
+      if (skipped.has(key)) continue; // a store that does not pass over what `skip` names
+      met = true;
       if (skipped.size < MAX_SKIPPED_DAMAGED_SESSIONS) skipped.add(key);
-      else if (!skipped.has(key)) this.#ctx.tx.backedUp.push({ roomId: k.roomId, sessionId: k.sessionId });
+      else this.#ctx.tx.backedUp.push({ roomId: k.roomId, sessionId: k.sessionId });
     }
     damaged.noteDamaged(unreadable);
-    // The read stopped at the bound on damaged rows: more may follow, for the next step.
-    const cut = unreadable.length >= MAX_DAMAGED_SESSIONS_PER_BACKUP_STEP;
+    // The read stopped at the bound on damaged rows: more may follow, for the next step (which
+    // gets past these), unless it met none it had not met before: the next would meet them again.
+    const cut = met && unreadable.length >= MAX_DAMAGED_SESSIONS_PER_BACKUP_STEP;
     if (records.length === 0) {
       if (!cut) this.#nothingToUpload = true;
       return undefined;

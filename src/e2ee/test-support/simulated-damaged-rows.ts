@@ -16,11 +16,14 @@ export interface SimulatedDamagedRows {
   readonly named: number[];
 }
 
-/** `store` with `damaged` rows in `DAMAGED_ROOM`; `honorSkip: false` for a store that ignores `skip`. */
+/**
+ * `store` with `damaged` rows in `DAMAGED_ROOM`; `honorSkip: false` for a store that ignores
+ * `skip`, `honorMarks: false` for one whose damaged rows stay unmarked (both break the contract).
+ */
 export function withDamagedRows(
   store: CryptoStore,
   damaged: string[],
-  { honorSkip = true }: { honorSkip?: boolean } = {},
+  { honorSkip = true, honorMarks = true }: { honorSkip?: boolean; honorMarks?: boolean } = {},
 ): SimulatedDamagedRows {
   const marks = new Map<string, number>();
   const named: number[] = [];
@@ -29,7 +32,7 @@ export function withDamagedRows(
     const before = list.length;
     try {
       for (const sessionId of damaged) {
-        if (marks.has(sessionId)) continue;
+        if (honorMarks && marks.has(sessionId)) continue;
         if (honorSkip && options?.skip?.(DAMAGED_ROOM, sessionId) === true) continue;
         list.push({ roomId: DAMAGED_ROOM, sessionId });
         // The read stops at its bound on damaged rows: no good row comes before them.
