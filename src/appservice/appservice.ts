@@ -40,7 +40,7 @@ import { ensureDevice, newDeviceId, registerUser } from "./provision.ts";
 import { SeenTransactions } from "./seen-transactions.ts";
 import { type AppserviceListener, listenAppservice } from "./server.ts";
 import { feedBeforeReturn, type HandoverHost, handAfterReturn } from "./start-handover.ts";
-import { StartingUsers } from "./starting-users.ts";
+import { anyHeld, StartingUsers } from "./starting-users.ts";
 import type { Transaction } from "./transaction.ts";
 import { CLIENT_STORE_FILE, virtualUserPaths } from "./user-paths.ts";
 import { type KnownKeyCounts, userSyncFor } from "./user-sync.ts";
@@ -494,11 +494,12 @@ export class Appservice {
 
   /**
    * The end of a user's start, in `#chain` (no transaction is fed in between): its rooms caught up
-   * and the Olm-encrypted to-device messages held for it fed (room keys), then the client is given
-   * to `user()`'s caller. The rest is handed over after that (start-handover.ts), once its caller
-   * has had the client (it puts its handlers on it, as before `listen()`: an event fed before is
-   * missed), and before any later transaction: each held transaction's room events and other
-   * to-device messages as the user's share of it would have been, in order.
+   * and the Olm-encrypted to-device messages (room keys) and device-list changes held for it fed,
+   * then the client is given to `user()`'s caller. The rest is handed over after that
+   * (start-handover.ts), once its caller has had the client (it puts its handlers on it, as before
+   * `listen()`: an event fed before is missed), and before any later transaction: each held
+   * transaction's room events, read receipts and other to-device messages as the user's share of it
+   * would have been, in order.
    */
   #endStart(vu: VirtualUser): Promise<void> {
     const userId = vu.client.userId;
@@ -738,8 +739,7 @@ export class Appservice {
     const users = await Promise.allSettled([...this.#users.values()]);
     for (const u of users) if (u.status === "fulfilled") await u.value.client.close();
     for (const dropped of this.#starting.clear()) {
-      if (dropped.toDevice + dropped.roomEvents > 0)
-        this.#logger.warn(dropped, "closed: what was held for a failed start dropped");
+      if (anyHeld(dropped)) this.#logger.warn(dropped, "closed: what was held for a failed start dropped");
     }
   }
 }

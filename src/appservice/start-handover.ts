@@ -6,15 +6,18 @@
 // the key by then. Which of them are keys is known only once they are decrypted, and an Olm message
 // decrypts once, so all of them are fed then; the to-device events the client emits for them
 // (decrypted) reach no handler of the caller's yet, so they are kept and emitted again afterwards.
+// The device-list changes of the window go with them: a message the caller sends at once must
+// find the devices of the room's members as they are now.
 //
 // After `user()` has given the client to its caller (who puts its handlers on it at once), in a
-// later macrotask: those events emitted again, then each transaction held from, as the user's share
-// of it would have been: its room events and its other to-device messages (a verification request,
-// which the client's verification service then takes and emits as `verification.request`; an app's
-// own event). Fed before these, a verification request's `verification.request` and the other
-// events' `toDevice` went out before any handler of the caller's was there. (A verification
-// request sent Olm-encrypted, which Keyroom and Element do not do, is taken before `user()`
-// returns: its `verification.request` may go out before then; `getVerificationRequests()` lists it.)
+// later macrotask: those events emitted again, then each transaction held from, as the user's
+// share of it would have been: its room events, read receipts and other to-device messages (a
+// verification request, which the client's verification service then takes and emits as
+// `verification.request`; an app's own event). Fed before these, a verification request's
+// `verification.request` and the other events' `toDevice` went out before any handler of the
+// caller's was there. (A verification request sent Olm-encrypted, which Keyroom and Element do not
+// do, is taken before `user()` returns: its `verification.request` may go out before then;
+// `getVerificationRequests()` lists it.)
 import type { MatrixClient } from "../index.ts";
 import { syncResponseSchema, type ToDeviceEvent } from "../wire/index.ts";
 import type { HeldTxn, HeldWhileStarting } from "./starting-users.ts";
@@ -58,10 +61,11 @@ export async function feedBeforeReturn(
   held: HeldWhileStarting,
   nextBatch: () => string,
 ): Promise<ToDeviceEvent[]> {
-  if (held.encryptedToDevice.length === 0) return [];
+  const { encryptedToDevice: toDevice, deviceLists } = held;
+  if (toDevice.length === 0 && deviceLists.changed.length === 0 && deviceLists.left.length === 0) return [];
   const client = user.client;
   const view = { userId: client.userId, deviceId: client.deviceId, membership: () => undefined };
-  const txn: Transaction = { ...NOTHING, toDevice: held.encryptedToDevice };
+  const txn: Transaction = { ...NOTHING, toDevice, deviceLists };
   // Key counts on a copy: this response carries the known ones, it does not learn new ones.
   const share = userSyncFor(view, txn, nextBatch(), { ...user.known });
   if (share === undefined) return [];
@@ -90,11 +94,11 @@ export async function handAfterReturn<U extends StartedUser>(
 ): Promise<void> {
   // The client's own listener sees them again: its verification service has taken them already.
   for (const event of emitted) await user.client.emit("toDevice", event);
-  for (const { txnId, events, toDevice } of txns) {
+  for (const { txnId, events, receipts, toDevice } of txns) {
     if (user.fed.has(txnId)) continue;
     for (let attempt = 1; ; attempt++) {
       try {
-        await host.feed(user, txnId, { ...NOTHING, events, toDevice });
+        await host.feed(user, txnId, { ...NOTHING, events, ephemeral: receipts, toDevice });
         break;
       } catch (e) {
         if (attempt < host.attempts) continue;

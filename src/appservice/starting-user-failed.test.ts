@@ -2,8 +2,9 @@
 // while it catches up, or encryption not starting) leaves no trace: `user()` fails, every call
 // made meanwhile with it, its client is closed (no file of its directory is left open), the user
 // is not started (no transaction reaches a half-started client), and what came for it is kept for
-// a later start: a later `user()` starts it afresh, and its handlers see the room events that came
-// before, during and after the failed start, each once and in order. Scripted homeserver.
+// a later start: a later `user()` starts it afresh, and its handlers see the room events (and the
+// read receipts and to-device messages) that came before, during and after the failed start, each
+// once and in order. Scripted homeserver.
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,16 +12,27 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { MatrixError } from "../index.ts";
 import { Appservice, virtualUserPaths } from "./appservice.ts";
-import { type Fault, ME, message, registrationOf, scripted, txnOf } from "./test-support/scripted-start.ts";
+import {
+  type Fault,
+  ME,
+  message,
+  ROOM,
+  registrationOf,
+  scripted,
+  txnOf,
+} from "./test-support/scripted-start.ts";
 import { parseTransaction } from "./transaction.ts";
 
 const REGISTRATION = registrationOf("failed");
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
-/** A transaction with a room event and a to-device message for the user's device. */
+/** A transaction with a room event, its read receipt and a to-device message for the user's device. */
 const withToDevice = (id: string) =>
   parseTransaction({
     events: [message(id)],
+    ephemeral: [
+      { type: "m.receipt", room_id: ROOM, content: { [id]: { "m.read": { "@alice:hs": { ts: 1 } } } } },
+    ],
     to_device: [
       { type: "org.example.ping", sender: "@alice:hs", to_user_id: ME, to_device_id: "DEV", content: {} },
     ],
@@ -106,8 +118,14 @@ async function failsThenRetries(fault: Fault | "crypto-store", encryption: boole
     client.on("room.event", (_room, ev) => {
       seen.push(ev.eventId);
     });
+    client.on("room.receipt", (_room, content) => {
+      seen.push(`receipt of ${Object.keys(content).join()}`);
+    });
+    client.on("toDevice", (ev) => {
+      seen.push(ev.type);
+    });
     await as.handleTransaction("t3", txnOf("$after"));
-    assert.deepEqual(seen, ["$during", "$between", "$after"]);
+    assert.deepEqual(seen, ["$during", "org.example.ping", "$between", "receipt of $between", "$after"]);
   });
 }
 

@@ -8,7 +8,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
+  MAX_DEVICE_LIST_USERS_HELD_WHILE_STARTING,
   MAX_FAILED_STARTS_HELD,
+  MAX_RECEIPTS_HELD_WHILE_STARTING,
   MAX_ROOM_EVENTS_HELD_WHILE_STARTING,
   MAX_TO_DEVICE_HELD_WHILE_STARTING,
   StartingUsers,
@@ -30,8 +32,25 @@ const event = (n: number) => ({
   origin_server_ts: n,
   content: { body: `${n}` },
 });
+/** No counts. */
+const NONE = { toDevice: 0, roomEvents: 0, receipts: 0, deviceListUsers: 0 };
+/** What is held for a user for whom nothing is. */
+const NOTHING_HELD = { encryptedToDevice: [], deviceLists: { changed: [], left: [] }, txns: [] };
 const txn = (messages: ReturnType<typeof toDevice>[], events: ReturnType<typeof event>[] = []) =>
   parseTransaction({ events, to_device: messages });
+
+/** A transaction of device-list changes only. */
+const lists = (changed: string[], left: string[] = []) =>
+  parseTransaction({ events: [], device_lists: { changed, left } });
+/** A transaction of ephemeral events: a read receipt and a typing notice for each of `rooms`. */
+const ephemeral = (...rooms: string[]) =>
+  parseTransaction({
+    events: [],
+    ephemeral: rooms.flatMap((room_id) => [
+      { type: "m.receipt", room_id, content: { $1: { "m.read": { "@alice:hs": { ts: 1 } } } } },
+      { type: "m.typing", room_id, content: { user_ids: ["@alice:hs"] } },
+    ]),
+  });
 
 describe("StartingUsers", () => {
   it("holds a starting user's messages in order, a retried transaction's once, until taken", () => {
@@ -45,7 +64,7 @@ describe("StartingUsers", () => {
       s.take("@v_a:hs").encryptedToDevice.map((m) => m.content.n),
       [1, 2, 3],
     );
-    assert.deepEqual(s.take("@v_a:hs"), { encryptedToDevice: [], txns: [] }, "no longer starting");
+    assert.deepEqual(s.take("@v_a:hs"), NOTHING_HELD, "no longer starting");
     s.hold("t3", txn([toDevice("@v_a:hs", 4)]));
     assert.deepEqual(s.take("@v_a:hs").encryptedToDevice, []);
   });
@@ -77,7 +96,7 @@ describe("StartingUsers", () => {
         ["t2", [["org.example", 4]]],
       ],
     );
-    assert.deepEqual(s.failed("@v_a:hs"), { kept: { toDevice: 0, roomEvents: 0 } });
+    assert.deepEqual(s.failed("@v_a:hs"), { kept: NONE });
   });
 
   it("holds the room events of each transaction for every starting user, in order, a retry's once", () => {
@@ -108,9 +127,9 @@ describe("StartingUsers", () => {
     const many = Array.from({ length: MAX_TO_DEVICE_HELD_WHILE_STARTING + 5 }, (_, i) =>
       toDevice("@v_a:hs", i),
     );
-    assert.deepEqual(s.hold("t1", txn(many)), [{ userId: "@v_a:hs", toDevice: 5, roomEvents: 0 }]);
+    assert.deepEqual(s.hold("t1", txn(many)), [{ userId: "@v_a:hs", ...NONE, toDevice: 5, roomEvents: 0 }]);
     assert.deepEqual(s.hold("t2", txn([toDevice("@v_a:hs", -1)])), [
-      { userId: "@v_a:hs", toDevice: 1, roomEvents: 0 },
+      { userId: "@v_a:hs", ...NONE, toDevice: 1, roomEvents: 0 },
     ]);
     assert.equal(s.take("@v_a:hs").encryptedToDevice.length, MAX_TO_DEVICE_HELD_WHILE_STARTING);
   });
@@ -122,15 +141,15 @@ describe("StartingUsers", () => {
     const events = (from: number, n: number) => Array.from({ length: n }, (_, i) => event(from + i));
     assert.deepEqual(s.hold("t1", txn([], events(0, half))), []);
     assert.deepEqual(s.hold("t2", txn([toDevice("@v_a:hs", 1)], events(half, half + 3))), [
-      { userId: "@v_a:hs", toDevice: 0, roomEvents: 3 },
+      { userId: "@v_a:hs", ...NONE, toDevice: 0, roomEvents: 3 },
     ]);
     // Full: a transaction's events are all dropped; its to-device messages are still held.
     assert.deepEqual(s.hold("t3", txn([toDevice("@v_a:hs", 2)], events(-2, 2))), [
-      { userId: "@v_a:hs", toDevice: 0, roomEvents: 2 },
+      { userId: "@v_a:hs", ...NONE, toDevice: 0, roomEvents: 2 },
     ]);
     // Nothing of it kept: not recorded, so a retry is counted again (and still not kept).
     assert.deepEqual(s.hold("t4", txn([], events(-4, 1))), [
-      { userId: "@v_a:hs", toDevice: 0, roomEvents: 1 },
+      { userId: "@v_a:hs", ...NONE, toDevice: 0, roomEvents: 1 },
     ]);
     const held = s.take("@v_a:hs");
     const kept = held.txns.flatMap((t) => t.events.map((e) => e.origin_server_ts));
@@ -147,12 +166,60 @@ describe("StartingUsers", () => {
     assert.equal(held.encryptedToDevice.length, 2);
   });
 
+  it("holds each user's last device-list change, at most MAX_DEVICE_LIST_USERS_HELD_WHILE_STARTING users", () => {
+    const s = new StartingUsers();
+    s.hold("t0", lists(["@x:hs"]));
+    s.begin("@v_a:hs");
+    s.hold("t1", lists(["@b:hs", "@c:hs"], ["@d:hs"]));
+    s.hold("t2", lists(["@d:hs"], ["@b:hs"]));
+    s.hold("t2", lists(["@d:hs"], ["@b:hs"]));
+    assert.deepEqual(s.held("@v_a:hs").deviceLists, { changed: ["@c:hs", "@d:hs"], left: ["@b:hs"] });
+    const many = Array.from({ length: MAX_DEVICE_LIST_USERS_HELD_WHILE_STARTING }, (_, i) => `@u${i}:hs`);
+    // Three users held already: three of the new ones are past the bound.
+    assert.deepEqual(s.hold("t3", lists(many)), [{ userId: "@v_a:hs", ...NONE, deviceListUsers: 3 }]);
+    // A user held already still has its change replaced.
+    assert.deepEqual(s.hold("t4", lists(["@c:hs"], ["@u0:hs", "@new:hs"])), [
+      { userId: "@v_a:hs", ...NONE, deviceListUsers: 1 },
+    ]);
+    const held = s.take("@v_a:hs");
+    assert.equal(
+      held.deviceLists.changed.length + held.deviceLists.left.length,
+      MAX_DEVICE_LIST_USERS_HELD_WHILE_STARTING,
+    );
+    assert.deepEqual(held.deviceLists.left, ["@b:hs", "@u0:hs"]);
+    assert.ok(!held.deviceLists.changed.includes("@x:hs"), "nothing held before its start");
+    assert.deepEqual(held.txns, [], "no transaction recorded for device lists");
+  });
+
+  it("holds read receipts with their transaction, not typing; at most MAX_RECEIPTS_HELD_WHILE_STARTING", () => {
+    const s = new StartingUsers();
+    s.begin("@v_a:hs");
+    s.hold("t1", ephemeral("!r1:hs", "!r2:hs"));
+    s.hold("t1", ephemeral("!r1:hs", "!r2:hs"));
+    const rooms = Array.from({ length: MAX_RECEIPTS_HELD_WHILE_STARTING }, (_, i) => `!m${i}:hs`);
+    assert.deepEqual(s.hold("t2", ephemeral(...rooms)), [{ userId: "@v_a:hs", ...NONE, receipts: 2 }]);
+    const held = s.take("@v_a:hs");
+    assert.deepEqual(
+      held.txns.map(({ txnId, receipts }) => [txnId, receipts.length, new Set(receipts.map((e) => e.type))]),
+      [
+        ["t1", 2, new Set(["m.receipt"])],
+        ["t2", MAX_RECEIPTS_HELD_WHILE_STARTING - 2, new Set(["m.receipt"])],
+      ],
+    );
+    assert.equal(held.txns[1]?.receipts[0]?.room_id, "!m0:hs", "the first ones");
+  });
+
   it("keeps what was held for a user whose start failed, and goes on holding, until it starts again", () => {
     const s = new StartingUsers();
     s.begin("@v_a:hs");
     s.hold("t1", txn([toDevice("@v_a:hs", 1)], [event(1)]));
-    assert.deepEqual(s.failed("@v_a:hs"), { kept: { toDevice: 1, roomEvents: 1 } });
+    s.hold("t1b", lists(["@b:hs"]));
+    s.hold("t1c", ephemeral("!r:hs"));
+    assert.deepEqual(s.failed("@v_a:hs"), {
+      kept: { toDevice: 1, roomEvents: 1, receipts: 1, deviceListUsers: 1 },
+    });
     s.hold("t2", txn([toDevice("@v_a:hs", 2)], [event(2)]));
+    s.hold("t2b", lists([], ["@c:hs"]));
     s.begin("@v_a:hs");
     assert.equal(s.held("@v_a:hs").encryptedToDevice.length, 2, "looked at, not taken");
     s.hold("t3", txn([toDevice("@v_a:hs", 3)]));
@@ -163,9 +230,10 @@ describe("StartingUsers", () => {
     );
     assert.deepEqual(
       held.txns.map((t) => t.txnId),
-      ["t1", "t2", "t3"],
+      ["t1", "t1c", "t2", "t3"],
     );
-    assert.deepEqual(s.failed("@v_a:hs"), { kept: { toDevice: 0, roomEvents: 0 } }, "started: nothing left");
+    assert.deepEqual(held.deviceLists, { changed: ["@b:hs"], left: ["@c:hs"] });
+    assert.deepEqual(s.failed("@v_a:hs"), { kept: NONE }, "started: nothing left");
   });
 
   it("keeps at most MAX_FAILED_STARTS_HELD failed starts: past it, the first to fail is dropped and counted", () => {
@@ -173,6 +241,8 @@ describe("StartingUsers", () => {
     const user = (i: number) => `@v_${i}:hs`;
     for (let i = 0; i <= MAX_FAILED_STARTS_HELD; i++) s.begin(user(i));
     s.hold("t1", txn([toDevice(user(0), 1)], [event(1)]));
+    s.hold("t1b", lists(["@b:hs", "@c:hs"]));
+    s.hold("t1c", ephemeral("!r:hs"));
     for (let i = 0; i < MAX_FAILED_STARTS_HELD; i++) assert.equal(s.failed(user(i)).dropped, undefined);
     // Failing again makes it the last to have failed.
     assert.equal(s.failed(user(0)).dropped, undefined);
@@ -180,8 +250,10 @@ describe("StartingUsers", () => {
       userId: user(1),
       toDevice: 0,
       roomEvents: 1,
+      receipts: 1,
+      deviceListUsers: 2,
     });
-    assert.deepEqual(s.take(user(1)), { encryptedToDevice: [], txns: [] });
+    assert.deepEqual(s.take(user(1)), NOTHING_HELD);
     assert.equal(s.take(user(0)).encryptedToDevice.length, 1);
     // A start under way is never dropped for failed ones.
     s.begin("@v_live:hs");

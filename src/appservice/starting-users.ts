@@ -4,16 +4,24 @@
 // no share of, and was lost once they were acknowledged. A room key sent to it then (a to-device
 // message) left it unable to read the message it was for; the room's events of that window (its
 // messages, encrypted or not, and state changes: the start fetches a room's state, not its
-// timeline) never reached it. Both are held here, per starting user and bounded, until its start
-// hands them to its client (start-handover.ts): the Olm-encrypted to-device messages (room keys
-// travel in them, and which of them are keys is known only once decrypted, which happens once)
+// timeline) never reached it; a device-list change (MSC3202) left it a stale list of someone's
+// devices, so its room keys could go to a removed device and miss a new one. All of these are held
+// here, per starting user and bounded, until its start hands them to its client
+// (start-handover.ts): the Olm-encrypted to-device messages (room keys travel in them, and which of
+// them are keys is known only once decrypted, which happens once) and the device-list changes
 // before `user()` returns, everything else once its caller has had the client.
+//
+// Of the ephemeral events, read receipts are held (each says something once: one missed is never
+// told again); typing notices are not. Each of those gives who is typing in a room at the time,
+// and is sent again when that changes: one of the window, handed over after it, could only show
+// someone as typing who has stopped since, until the next notice, which a client that starts
+// without it shows no sooner.
 //
 // A start that fails (the homeserver or the network failing while it catches up, encryption not
 // starting) keeps what was held, and goes on holding, for a later start of the user: its device
 // may have its keys on the server already, so room keys sent to it keep coming and could not be
 // had again. Dropping them would leave the retried user unable to read those messages.
-import type { AppserviceToDevice } from "../wire/appservice.ts";
+import type { AppserviceEphemeral, AppserviceToDevice } from "../wire/appservice.ts";
 import type { ClientEvent } from "../wire/index.ts";
 import type { Transaction } from "./transaction.ts";
 
@@ -27,6 +35,17 @@ export const MAX_TO_DEVICE_HELD_WHILE_STARTING = 1_000;
  */
 export const MAX_ROOM_EVENTS_HELD_WHILE_STARTING = 10_000;
 /**
+ * Read receipt events (`m.receipt`, one per room and transaction as servers send them) held for one
+ * starting user, of every room as room events are; more are dropped (and counted in the log).
+ */
+export const MAX_RECEIPTS_HELD_WHILE_STARTING = 1_000;
+/**
+ * Users whose device-list change (changed or left, the last one of each user) is held for one
+ * starting user; a change for a user past it is dropped (and counted in the log), one for a user
+ * held already still replaces it.
+ */
+export const MAX_DEVICE_LIST_USERS_HELD_WHILE_STARTING = 10_000;
+/**
  * Users whose start failed and that are held for until started again. Past it, what was held for
  * the one that failed first is dropped (the caller logs it with the counts).
  */
@@ -34,12 +53,15 @@ export const MAX_FAILED_STARTS_HELD = 32;
 
 /** To-device messages that may carry a room key: Olm-encrypted ones. */
 const ENCRYPTED_TO_DEVICE = "m.room.encrypted";
+const RECEIPT = "m.receipt";
 
-/** What one transaction held from brought for a starting user, but its room keys. */
+/** What one transaction held from brought for a starting user, but its room keys and device lists. */
 export interface HeldTxn {
   txnId: string;
   /** Its room events (those of every room: which the user is in is known once it is caught up). */
   events: ClientEvent[];
+  /** Its read receipts (`m.receipt`), of every room too. */
+  receipts: AppserviceEphemeral[];
   /** Its to-device messages for the user that are not Olm-encrypted (verification, key requests, an app's own), in order. */
   toDevice: AppserviceToDevice[];
 }
@@ -48,26 +70,52 @@ export interface HeldTxn {
 export interface HeldWhileStarting {
   /** Its Olm-encrypted to-device messages (room keys among them), in order. */
   encryptedToDevice: AppserviceToDevice[];
+  /** The device-list changes of the window: each user's last one (a change, or no longer shared). */
+  deviceLists: { changed: string[]; left: string[] };
   /** Each transaction held from, in order (each transaction once). */
   txns: HeldTxn[];
 }
 
-/** What one transaction brought for a starting user beyond the bounds, dropped. */
-export interface DroppedWhileStarting {
-  userId: string;
-  /** To-device messages past `MAX_TO_DEVICE_HELD_WHILE_STARTING`. */
+/** How much is held for a user (or was dropped), by kind. */
+export interface HeldCounts {
+  /** To-device messages (`MAX_TO_DEVICE_HELD_WHILE_STARTING`). */
   toDevice: number;
-  /** Room events past `MAX_ROOM_EVENTS_HELD_WHILE_STARTING`. */
+  /** Room events (`MAX_ROOM_EVENTS_HELD_WHILE_STARTING`). */
   roomEvents: number;
+  /** Read receipt events (`MAX_RECEIPTS_HELD_WHILE_STARTING`). */
+  receipts: number;
+  /** Users of device-list changes (`MAX_DEVICE_LIST_USERS_HELD_WHILE_STARTING`). */
+  deviceListUsers: number;
 }
 
-interface Held extends HeldWhileStarting {
-  /** To-device messages held, of both kinds (bounded by MAX_TO_DEVICE_HELD_WHILE_STARTING). */
+/** What one transaction brought for a starting user beyond the bounds (or what was held, dropped). */
+export interface DroppedWhileStarting extends HeldCounts {
+  userId: string;
+}
+
+/** Whether any of the counts is not zero. */
+export const anyHeld = (c: HeldCounts): boolean =>
+  c.toDevice + c.roomEvents + c.receipts + c.deviceListUsers > 0;
+
+interface Held {
+  encryptedToDevice: AppserviceToDevice[];
+  /** By user ID (from the network: a Map, never an object), in the order first held. */
+  deviceLists: Map<string, "changed" | "left">;
+  txns: HeldTxn[];
+  /** To-device messages held, of both kinds. */
   toDevice: number;
   roomEvents: number;
+  receipts: number;
   /** The IDs of `txns` (one that failed for others comes again: held once). */
   ids: Set<string>;
 }
+
+const countsOf = (held: Held | undefined): HeldCounts => ({
+  toDevice: held?.toDevice ?? 0,
+  roomEvents: held?.roomEvents ?? 0,
+  receipts: held?.receipts ?? 0,
+  deviceListUsers: held?.deviceLists.size ?? 0,
+});
 
 export class StartingUsers {
   /** By user ID: only users whose start is under way (keys come from our own calls, never the network). */
@@ -81,34 +129,51 @@ export class StartingUsers {
    */
   begin(userId: string): void {
     this.#failed.delete(userId);
-    if (!this.#held.has(userId))
-      this.#held.set(userId, { encryptedToDevice: [], txns: [], toDevice: 0, roomEvents: 0, ids: new Set() });
+    if (this.#held.has(userId)) return;
+    this.#held.set(userId, {
+      encryptedToDevice: [],
+      deviceLists: new Map(),
+      txns: [],
+      toDevice: 0,
+      roomEvents: 0,
+      receipts: 0,
+      ids: new Set(),
+    });
   }
 
   /**
-   * Holds, for each starting user, a transaction's room events and the to-device messages
-   * addressed to the user; returns what the bounds dropped, by user. A transaction held from is
-   * recorded only if something of it was kept, so at most one per event or message held.
+   * Holds, for each starting user, a transaction's room events, read receipts and device-list
+   * changes, and the to-device messages addressed to the user; returns what the bounds dropped, by
+   * user. A transaction held from is recorded only if an event or a message of it was kept, so at
+   * most one per event or message held (device-list changes are kept apart: one held again is
+   * the same).
    */
   hold(txnId: string, txn: Transaction): DroppedWhileStarting[] {
     const dropped: DroppedWhileStarting[] = [];
+    const allReceipts = txn.ephemeral.filter((e) => e.type === RECEIPT);
     for (const [userId, held] of this.#held) {
       if (held.ids.has(txnId)) continue;
+      const deviceListUsers = holdDeviceLists(held.deviceLists, txn.deviceLists);
       const toDevice = txn.toDevice.filter((m) => m.to_user_id === userId);
       const keptToDevice = toDevice.slice(0, MAX_TO_DEVICE_HELD_WHILE_STARTING - held.toDevice);
       const events = txn.events.slice(0, MAX_ROOM_EVENTS_HELD_WHILE_STARTING - held.roomEvents);
-      const lost = {
+      const receipts = allReceipts.slice(0, MAX_RECEIPTS_HELD_WHILE_STARTING - held.receipts);
+      const lost: HeldCounts = {
         toDevice: toDevice.length - keptToDevice.length,
         roomEvents: txn.events.length - events.length,
+        receipts: allReceipts.length - receipts.length,
+        deviceListUsers,
       };
-      if (lost.toDevice > 0 || lost.roomEvents > 0) dropped.push({ userId, ...lost });
-      if (keptToDevice.length === 0 && events.length === 0) continue;
+      if (anyHeld(lost)) dropped.push({ userId, ...lost });
+      if (keptToDevice.length === 0 && events.length === 0 && receipts.length === 0) continue;
       held.ids.add(txnId);
       const encrypted = keptToDevice.filter((m) => m.type === ENCRYPTED_TO_DEVICE);
-      held.txns.push({ txnId, events, toDevice: keptToDevice.filter((m) => m.type !== ENCRYPTED_TO_DEVICE) });
+      const others = keptToDevice.filter((m) => m.type !== ENCRYPTED_TO_DEVICE);
+      held.txns.push({ txnId, events, receipts, toDevice: others });
       held.encryptedToDevice.push(...encrypted);
       held.toDevice += keptToDevice.length;
       held.roomEvents += events.length;
+      held.receipts += receipts.length;
     }
     return dropped;
   }
@@ -116,7 +181,9 @@ export class StartingUsers {
   /** What is held for `userId` so far; it is still held for. */
   held(userId: string): HeldWhileStarting {
     const held = this.#held.get(userId);
-    return { encryptedToDevice: held?.encryptedToDevice ?? [], txns: held?.txns ?? [] };
+    const deviceLists: HeldWhileStarting["deviceLists"] = { changed: [], left: [] };
+    for (const [user, change] of held?.deviceLists ?? []) deviceLists[change].push(user);
+    return { encryptedToDevice: held?.encryptedToDevice ?? [], deviceLists, txns: held?.txns ?? [] };
   }
 
   /** What was held for `userId`, now that it has started: it is no longer held for. */
@@ -132,12 +199,12 @@ export class StartingUsers {
    * starts again (`begin`). Returns how much is kept, and what was dropped for the user whose
    * start failed first if more than MAX_FAILED_STARTS_HELD are kept.
    */
-  failed(userId: string): { kept: { toDevice: number; roomEvents: number }; dropped?: DroppedWhileStarting } {
+  failed(userId: string): { kept: HeldCounts; dropped?: DroppedWhileStarting } {
     const held = this.#held.get(userId);
-    if (held === undefined) return { kept: { toDevice: 0, roomEvents: 0 } };
+    const kept = countsOf(held);
+    if (held === undefined) return { kept };
     this.#failed.delete(userId);
     this.#failed.add(userId);
-    const kept = { toDevice: held.toDevice, roomEvents: held.roomEvents };
     if (this.#failed.size <= MAX_FAILED_STARTS_HELD) return { kept };
     for (const first of this.#failed) return { kept, dropped: this.#drop(first) };
     return { kept };
@@ -152,6 +219,23 @@ export class StartingUsers {
     const held = this.#held.get(userId);
     this.#held.delete(userId);
     this.#failed.delete(userId);
-    return { userId, toDevice: held?.toDevice ?? 0, roomEvents: held?.roomEvents ?? 0 };
+    return { userId, ...countsOf(held) };
   }
+}
+
+/**
+ * A transaction's device-list changes into `held`: each user's last change replaces the one held
+ * (one in both lists of a transaction ends as left: a sync's `changed` is applied before its
+ * `left`). Returns how many users' changes were dropped, past
+ * `MAX_DEVICE_LIST_USERS_HELD_WHILE_STARTING`.
+ */
+function holdDeviceLists(held: Map<string, "changed" | "left">, lists: Transaction["deviceLists"]): number {
+  let dropped = 0;
+  const put = (userId: string, change: "changed" | "left") => {
+    if (held.has(userId) || held.size < MAX_DEVICE_LIST_USERS_HELD_WHILE_STARTING) held.set(userId, change);
+    else dropped++;
+  };
+  for (const userId of lists?.changed ?? []) put(userId, "changed");
+  for (const userId of lists?.left ?? []) put(userId, "left");
+  return dropped;
 }

@@ -1,6 +1,7 @@
 // A scripted homeserver for the tests of a virtual user's start through an `Appservice`: the user
-// ME is in ROOM, and its start waits, when it creates its device, until released, so transactions
-// come while it starts. Faults can be armed to make a start fail.
+// ME is in ROOM, and its start waits (when it creates its device, or once its client is restored)
+// until released, so transactions come while it starts. Faults can be armed to make a start fail;
+// the users its key queries asked for are counted.
 import type { FetchLike } from "../../client/transport.ts";
 import type { Registration } from "../../wire/appservice.ts";
 import { parseTransaction } from "../transaction.ts";
@@ -38,10 +39,16 @@ export const txnOf = (...ids: string[]) => parseTransaction({ events: ids.map(me
 export type Fault = "state-500" | "sync-network";
 
 /**
- * A homeserver in which ME is in ROOM. Its start waits, when it creates its device, until
- * `release()` (`paused()` resolves once it waits); `fail` arms a fault for the next start.
+ * Where a start waits: when it creates its device (before its client is restored), or when it
+ * reads its key counts (after: its crypto store is open and has asked for its own devices).
  */
-export function scripted() {
+export type PauseAt = "device" | "key-counts";
+
+/**
+ * A homeserver in which ME is in ROOM. Its start waits at `pauseAt` until `release()` (`paused()`
+ * resolves once it waits); `fail` arms a fault for the next start.
+ */
+export function scripted(pauseAt: PauseAt = "device") {
   let arrived: () => void = () => {};
   let paused = new Promise<void>((resolve) => {
     arrived = resolve;
@@ -52,6 +59,8 @@ export function scripted() {
   });
   const faults = new Set<Fault>();
   let deviceCalls = 0;
+  /** The users each `/keys/query` asked for, in order. */
+  const queries: string[][] = [];
   const fetch: FetchLike = async (url, init) => {
     const p = new URL(url).pathname;
     const method = init.method ?? "GET";
@@ -59,12 +68,27 @@ export function scripted() {
     if (p.endsWith("/register")) return json({ errcode: "M_USER_IN_USE", error: "in use" }, 400);
     if (method === "PUT" && p.includes("/devices/")) {
       deviceCalls++;
-      arrived();
-      await released;
+      if (pauseAt === "device") {
+        arrived();
+        await released;
+      }
       return json({});
     }
-    if (p.endsWith("/keys/upload")) return json({ one_time_key_counts: { signed_curve25519: 50 } });
-    if (p.endsWith("/keys/query")) return json({ device_keys: {} });
+    if (p.endsWith("/keys/upload")) {
+      // The empty upload that reads the key counts comes after the client is restored.
+      if (pauseAt === "key-counts" && init.body === "{}") {
+        arrived();
+        await released;
+      }
+      return json({ one_time_key_counts: { signed_curve25519: 50 } });
+    }
+    if (p.endsWith("/keys/query")) {
+      const body = JSON.parse(String(init.body ?? "{}")) as { device_keys?: Record<string, unknown> };
+      const users = Object.keys(body.device_keys ?? {});
+      queries.push(users);
+      // Users without devices (the user's own device among them: its keys are not checked here).
+      return json({ device_keys: Object.fromEntries(users.map((u) => [u, {}])) });
+    }
     if (p.endsWith("/joined_rooms")) return json({ joined_rooms: [ROOM] });
     if (p.endsWith("/state")) {
       if (faults.has("state-500")) return json({ errcode: "M_UNKNOWN", error: "boom" }, 500);
@@ -93,5 +117,7 @@ export function scripted() {
     fail: (f: Fault) => faults.add(f),
     heal: () => faults.clear(),
     deviceCalls: () => deviceCalls,
+    /** How many `/keys/query` requests asked for `userId`'s devices. */
+    queriesFor: (userId: string) => queries.filter((users) => users.includes(userId)).length,
   };
 }

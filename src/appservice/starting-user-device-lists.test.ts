@@ -1,0 +1,66 @@
+// A device-list change (MSC3202 `device_lists` of a transaction) that comes while a virtual user is
+// starting must reach its client before `user()` returns: its device, restored with the device
+// lists it kept, would otherwise take them as current, and share room keys with a removed device
+// or miss a new one until some later change. Scripted homeserver, encryption on, the user's data
+// directory in `dataDir`: it was not there when `start()` brought the others back (here: set aside
+// and brought back), so the user is started by `user()` while transactions come.
+import assert from "node:assert/strict";
+import { mkdtempSync, renameSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { Appservice, virtualUserPaths } from "./appservice.ts";
+import { ME, registrationOf, scripted } from "./test-support/scripted-start.ts";
+import { parseTransaction } from "./transaction.ts";
+
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+
+describe("device-list changes that come while a virtual user starts", () => {
+  it("reach its restored device before user() returns: the changed list is asked for again", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "keyroom-starting-lists-"));
+    const aside = `${dataDir}-aside`;
+    // Its start waits once its client is restored (its device lists loaded from its crypto store).
+    const hs = scripted("key-counts");
+    const options = {
+      registration: registrationOf("lists"),
+      homeserverUrl: "https://hs.invalid",
+      fetch: hs.fetch,
+      dataDir,
+      logger: quiet,
+      clientOptions: { fillTimelineGaps: false },
+    };
+    try {
+      // A first run: the device is made and knows its own user's devices (always tracked).
+      const first = new Appservice(options);
+      await first.start();
+      hs.release();
+      const before = await first.user(ME, { deviceId: "DEV" });
+      await before.getUserDevices(ME);
+      await first.close();
+
+      const dir = virtualUserPaths(dataDir, ME).dir;
+      renameSync(dir, aside);
+      hs.rearm();
+      const as = new Appservice(options);
+      try {
+        await as.start();
+        renameSync(aside, dir);
+        const starting = as.user(ME);
+        await hs.paused();
+        const asked = hs.queriesFor(ME);
+        // Another device of the user came (or went) meanwhile.
+        await as.handleTransaction("t1", parseTransaction({ events: [], device_lists: { changed: [ME] } }));
+        hs.release();
+        const client = await starting;
+        await client.getUserDevices(ME);
+        assert.ok(hs.queriesFor(ME) > asked, "its own devices asked for again: the change was not missed");
+      } finally {
+        hs.release();
+        await as.close();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+      rmSync(aside, { recursive: true, force: true });
+    }
+  });
+});
