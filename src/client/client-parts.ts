@@ -141,6 +141,8 @@ export function buildClientParts(
   const lifecycle = new ClientLifecycle({ store, logger, session, synced, sync, sender, e2ee });
   // Verification rides on the events the client emits anyway (decrypted by then).
   client.on("room.event", (_room, event) => e2ee.onRoomEvent(event));
+  // Or once their key came: a request whose room key arrived after it.
+  client.on("room.decrypted", (_room, event) => e2ee.onRoomEvent(event));
   // A default secret storage key moved elsewhere: the dehydration schedule follows it.
   client.on("accountData", (event) => e2ee.onAccountData(event));
   client.on("toDevice", (event) => {

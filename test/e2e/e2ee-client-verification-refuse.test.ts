@@ -1,10 +1,11 @@
 // A client whose sender requirement refuses devices not cross-signed (`senderRequirement:
 // "refuse"`) refused the in-room verification events of such a device like any message, so it
 // could not be verified in a DM at all. Its verification events now reach the verification flow
-// (their MACs protect them); its ordinary messages stay refused.
+// (their MACs protect them); its ordinary messages stay refused. A request whose room key came
+// after it never reached the flow: it does now, once the key decrypts it.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { VerificationRequest } from "../../src/client/index.ts";
+import type { FetchLike, VerificationRequest } from "../../src/client/index.ts";
 import {
   compareAndConfirm,
   devServerFixture,
@@ -15,6 +16,87 @@ import {
 } from "./e2ee-client-helpers.ts";
 
 const fx = devServerFixture("keyroom-e2ee-verify-refuse-");
+
+/**
+ * A fetch whose /sync answers hand their to-device events over later while `defer` is on: kept
+ * back, then added to the first answer after it is turned off (a room key that comes after the
+ * event it opens).
+ */
+function deferringToDevice() {
+  const kept: unknown[] = [];
+  const state = { defer: false, kept: () => kept.length };
+  const fetchImpl: FetchLike = async (url, init) => {
+    const res = await fetch(url, init);
+    if (!new URL(url).pathname.endsWith("/sync") || res.status !== 200) return res;
+    const body = (await res.json()) as { to_device?: { events?: unknown[] } };
+    const events = body.to_device?.events ?? [];
+    if (state.defer) {
+      kept.push(...events);
+      body.to_device = { events: [] };
+    } else if (kept.length > 0) {
+      body.to_device = { events: [...kept.splice(0), ...events] };
+    }
+    return new Response(JSON.stringify(body), { status: res.status, headers: res.headers });
+  };
+  return { fetch: fetchImpl, state };
+}
+
+/**
+ * Bob (not cross-signed) asks Alice to verify in a DM; Alice gets the request before its room key
+ * (kept back one sync), then the key. Returns once her flow has the request: they verify by SAS.
+ */
+async function requestWithLateKey(senderRequirement: "accept"): Promise<TestClient> {
+  const deferring = deferringToDevice();
+  const alice: TestClient = await newUser(fx.hs, fx.dir, "rla", { senderRequirement }, deferring.fetch);
+  fx.open.push(alice.client);
+  const bob = await newUser(fx.hs, fx.dir, "rlb"); // not cross-signed
+  fx.open.push(bob.client);
+  await alice.client.bootstrapCrossSigning();
+  const roomId = await bob.client.createDirectRoom(alice.client.userId, { encrypted: true });
+  await alice.client.syncOnce({ timeoutMs: 0 });
+  await alice.client.joinRoom(roomId);
+  await bob.client.syncOnce({ timeoutMs: 0 });
+
+  let incoming: VerificationRequest | undefined;
+  alice.client.on("verification.request", (r) => {
+    incoming = r;
+  });
+  const arrived = () => incoming;
+  deferring.state.defer = true;
+  const outgoing = await bob.client.requestVerification(alice.client.userId);
+  assert.equal(outgoing.roomId, roomId);
+  await alice.client.syncOnce({ timeoutMs: 0 }); // the request, without its room key
+  assert.ok(deferring.state.kept() > 0, "the room key was kept back");
+  assert.ok(
+    alice.events.some(
+      (e) =>
+        e.roomId === roomId && e.encryption?.decrypted === false && e.encryption.code === "UNKNOWN_SESSION",
+    ),
+    "the request came before its key",
+  );
+  assert.equal(arrived(), undefined, "not before its key");
+
+  deferring.state.defer = false;
+  await alice.client.syncOnce({ timeoutMs: 0 }); // the room key: the request decrypts now
+  await until("alice gets bob's request", () => arrived() !== undefined);
+  const request = arrived() as VerificationRequest;
+  assert.equal(request.otherUserId, bob.client.userId);
+
+  await alice.client.startSync();
+  await bob.client.startSync();
+  try {
+    await request.accept();
+    await outgoing.waitFor((s) => s.phase === "ready");
+    await outgoing.startSas();
+    await compareAndConfirm(outgoing, request);
+    const seen = await alice.client.getUserDevices(bob.client.userId);
+    assert.equal(seen.find((d) => d.deviceId === bob.client.deviceId)?.trust, "verified");
+  } finally {
+    await alice.client.stopSync();
+    await bob.client.stopSync();
+  }
+  return alice;
+}
 
 describe("in-room verification under senderRequirement: refuse", () => {
   it("a device not cross-signed is verified in a DM; its messages stay refused", async () => {
@@ -56,5 +138,14 @@ describe("in-room verification under senderRequirement: refuse", () => {
       await alice.client.stopSync();
       await bob.client.stopSync();
     }
+  });
+
+  it("without the requirement too, a request whose key comes late reaches the flow (and is shown decrypted)", async () => {
+    const alice = await requestWithLateKey("accept");
+    assert.ok(
+      alice.late.some(
+        (e) => e.encryption?.decrypted === true && e.content.msgtype === "m.key.verification.request",
+      ),
+    );
   });
 });
