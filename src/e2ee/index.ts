@@ -12,7 +12,7 @@ export { MAX_EVENT_DEPTH } from "../wire/json.ts";
 export * from "./backup/index.ts";
 export * from "./cross-signing/index.ts";
 export { MAX_OWN_ECHO_BYTES, MAX_OWN_ECHO_PLAINTEXT, MAX_OWN_ECHOES } from "./decryption/own-echoes.ts";
-export { MAX_PENDING_EVENTS } from "./decryption/pending.ts";
+export { MAX_LATE_VERIFICATION_EVENTS, MAX_PENDING_EVENTS } from "./decryption/pending.ts";
 export type { UndecryptableRoomEvent } from "./decryption/redecrypt.ts";
 export { REPLAY_CACHE_SIZE, REPLAY_FLUSH_BATCH } from "./decryption/replay.ts";
 export {

@@ -632,6 +632,16 @@ export class OlmMachine {
     return exportAllRoomKeys((fn) => this.#step(fn), this.#ctx.store, options);
   }
 
+  /**
+   * Verification events of senders the requirement refuses (as `RoomEventDecryption`'s
+   * `verificationEvent`) among the waiting events that decrypted when their key came (by sync, an
+   * import, a restore, a rehydration, a reload): for the verification flow alone, never to be
+   * shown. Handed out once; at most `MAX_LATE_VERIFICATION_EVENTS` are kept until taken.
+   */
+  takeLateVerificationEvents(): DecryptedRoomEvent[] {
+    return this.#pending.takeLateVerificationEvents();
+  }
+
   /** How many undecryptable events wait for their key. */
   get pendingEventCount(): number {
     return this.#pending.size;

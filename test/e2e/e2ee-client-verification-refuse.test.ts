@@ -2,7 +2,7 @@
 // "refuse"`) refused the in-room verification events of such a device like any message, so it
 // could not be verified in a DM at all. Its verification events now reach the verification flow
 // (their MACs protect them); its ordinary messages stay refused. A request whose room key came
-// after it never reached the flow: it does now, once the key decrypts it.
+// after it never reached the flow, from any sender: it does now, once the key decrypts it.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { FetchLike, VerificationRequest } from "../../src/client/index.ts";
@@ -45,7 +45,7 @@ function deferringToDevice() {
  * Bob (not cross-signed) asks Alice to verify in a DM; Alice gets the request before its room key
  * (kept back one sync), then the key. Returns once her flow has the request: they verify by SAS.
  */
-async function requestWithLateKey(senderRequirement: "accept"): Promise<TestClient> {
+async function requestWithLateKey(senderRequirement: "refuse" | "accept"): Promise<TestClient> {
   const deferring = deferringToDevice();
   const alice: TestClient = await newUser(fx.hs, fx.dir, "rla", { senderRequirement }, deferring.fetch);
   fx.open.push(alice.client);
@@ -138,6 +138,11 @@ describe("in-room verification under senderRequirement: refuse", () => {
       await alice.client.stopSync();
       await bob.client.stopSync();
     }
+  });
+
+  it("a request whose room key comes after it reaches the flow once the key decrypts it", async () => {
+    const alice = await requestWithLateKey("refuse");
+    assert.deepEqual(alice.late, [], "the refused sender's request is not shown as decrypted");
   });
 
   it("without the requirement too, a request whose key comes late reaches the flow (and is shown decrypted)", async () => {

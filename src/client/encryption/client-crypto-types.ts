@@ -22,6 +22,11 @@ export interface ClientCryptoHost {
   emitDecrypted(room: Room, event: RoomEvent): Promise<void>;
   /** Emits an event that failed to decrypt earlier and fails now for a new reason (its key was withheld). */
   emitUndecryptable(room: Room, event: RoomEvent): Promise<void>;
+  /**
+   * Hands a timeline event to the verification flow alone (not emitted): a refused sender's
+   * verification event decrypted late, its held event taken by the flow as on time.
+   */
+  verificationEvent?(event: RoomEvent): void;
   /** Emits a key request of one of our own devices that waits for its verification. */
   emitKeyRequest(request: HeldKeyRequest): void;
   /** Reports a failure nobody awaits (a background request). */

@@ -32,7 +32,7 @@ import type {
   ProgressCallback,
   RoomTrustRequirements,
 } from "./client-crypto-types.ts";
-import { emitLaterOutcomes } from "./decrypted-events.ts";
+import { emitLaterOutcomes, refusedLaterEvent } from "./decrypted-events.ts";
 import { DehydratedDevices } from "./dehydration.ts";
 import { DeviceTrustCalls } from "./device-trust.ts";
 import { sendOutgoingRequest } from "./dispatch.ts";
@@ -334,6 +334,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     return this.exclusive(async () => {
       this.#ensureOpen();
       await this.#syncs.afterEvents();
+      this.#handOverLateVerification();
     });
   }
 
@@ -587,8 +588,23 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   // ---- plumbing ----
 
   /** Emits events that failed to decrypt earlier, whole, now that their key arrived. */
-  #emitRedecrypted(decrypted: readonly DecryptedRoomEvent[]): Promise<void> {
-    return emitLaterOutcomes(this.#host, { decrypted, withheld: [] });
+  async #emitRedecrypted(decrypted: readonly DecryptedRoomEvent[]): Promise<void> {
+    await emitLaterOutcomes(this.#host, { decrypted, withheld: [] });
+    this.#handOverLateVerification();
+  }
+
+  /**
+   * Refused senders' verification events the engine decrypted once their key came: held, and
+   * their timeline events handed to the verification flow as when decrypted at once (see
+   * `refused-verification.ts`); the application still sees them undecryptable.
+   */
+  #handOverLateVerification(): void {
+    for (const d of this.machine.takeLateVerificationEvents()) {
+      const event = refusedLaterEvent(d);
+      if (event === undefined || this.#host.verificationEvent === undefined) continue;
+      this.#refusedVerification.hold(d);
+      this.#host.verificationEvent(event);
+    }
   }
 
   #requestFailed(error: unknown, request: OutgoingRequest | undefined): void {

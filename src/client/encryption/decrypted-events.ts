@@ -42,6 +42,21 @@ export async function emitLaterOutcomes(host: LaterOutcomesHost, later: LaterOut
 }
 
 /**
+ * The timeline event of a refused sender's verification event the engine decrypted late
+ * (`OlmMachine.takeLateVerificationEvents`), as it is emitted when decrypted at once: undecryptable,
+ * `SENDER_NOT_CROSS_SIGNED` (the flow takes the held event for it); undefined when malformed.
+ */
+export function refusedLaterEvent(d: DecryptedRoomEvent): RoomEvent | undefined {
+  return laterRoomEvent(d.roomId, d.encrypted, (raw) => ({
+    type: raw.type,
+    content: raw.content,
+    info: { decrypted: false, code: "SENDER_NOT_CROSS_SIGNED", reason: REFUSED_SENDER },
+  }));
+}
+
+const REFUSED_SENDER = "the sending device is not cross-signed by its owner";
+
+/**
  * An event the engine hands back (the event as we passed it: a client event, checked again here),
  * whole, with its type, content and encryption info now; undefined when it is not a client event.
  */

@@ -182,7 +182,11 @@ export class EncryptionSession implements RoomsE2ee {
       // (and a client without encryption runs) without it.
       const { ClientCrypto } = await import("./client-crypto.ts");
       driver = await ClientCrypto.open({
-        host: this.#host.driver,
+        host: {
+          ...this.#host.driver,
+          // A refused sender's verification event decrypted late: for the flow, as on time.
+          verificationEvent: (event) => this.#verification?.onRoomEvent(event),
+        },
         store: opened,
         userId: info.userId,
         deviceId: info.deviceId,

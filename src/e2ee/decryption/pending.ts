@@ -7,10 +7,22 @@
 
 import type { RoomSessionKey } from "../../store/records.ts";
 import { getOrInsert } from "../collections.ts";
-import { type EncryptedRoomEvent, parseMegolmEvent, type SenderRequirement } from "./room-events.ts";
+import {
+  type DecryptedRoomEvent,
+  type EncryptedRoomEvent,
+  parseMegolmEvent,
+  type SenderRequirement,
+} from "./room-events.ts";
 
 /** Undecryptable events remembered at most (oldest dropped first): memory a sender cannot grow. */
 export const MAX_PENDING_EVENTS = 10_000;
+
+/**
+ * Refused senders' verification events decrypted when their key came, kept until the client takes
+ * them for the verification flow (anyone in a room can send many): past this many, the oldest is
+ * dropped.
+ */
+export const MAX_LATE_VERIFICATION_EVENTS = 100;
 
 export interface PendingEvent {
   readonly event: EncryptedRoomEvent;
@@ -25,6 +37,8 @@ export class PendingEvents {
   /** Insertion-ordered: the first entry is the oldest. */
   readonly #bySession = new Map<string, Map<string, PendingEvent>>();
   #size = 0;
+  /** See `lateVerificationEvent`; oldest first. */
+  readonly #lateVerification: DecryptedRoomEvent[] = [];
 
   get size(): number {
     return this.#size;
@@ -73,6 +87,20 @@ export class PendingEvents {
       }
     }
     return out;
+  }
+
+  /**
+   * A waiting event decrypted now as a verification event of a sender the requirement refuses
+   * (`RoomEventDecryption.verificationEvent`): kept for `takeLateVerificationEvents`.
+   */
+  lateVerificationEvent(event: DecryptedRoomEvent): void {
+    this.#lateVerification.push(event);
+    if (this.#lateVerification.length > MAX_LATE_VERIFICATION_EVENTS) this.#lateVerification.shift();
+  }
+
+  /** The events `lateVerificationEvent` kept, handed out once. */
+  takeLateVerificationEvents(): DecryptedRoomEvent[] {
+    return this.#lateVerification.splice(0);
   }
 
   remove(roomId: string, sessionId: string, eventId: string): void {

@@ -74,5 +74,9 @@ async function tryDecrypt(p: Parts, pending: PendingEvents, waiting: PendingEven
   if (!outcome.ok && waitsForKey(outcome.error.code)) {
     pending.add(roomId, parseMegolmEvent(event).sessionId, event, requirement);
   }
+  // Refused, but for the verification flow: the client takes it as it takes one decrypted at once.
+  if (!outcome.ok && outcome.verificationEvent !== undefined) {
+    pending.lateVerificationEvent(outcome.verificationEvent);
+  }
   return outcome;
 }

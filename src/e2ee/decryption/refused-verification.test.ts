@@ -6,12 +6,14 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
+import { MAX_LATE_VERIFICATION_EVENTS } from "./pending.ts";
 
 const ALICE = "@alice:example.org";
 const BOB = "@bob:example.org";
 const ROOM = "!dm:example.org";
 
-async function pair() {
+/** Alice (refusing) and Bob (not cross-signed) in a DM; `lateKey`: Alice has not synced Bob's room key yet. */
+async function pair(options: { lateKey?: boolean } = {}) {
   const hs = new FakeHomeserver();
   const alice = await TestClient.create(hs, {
     userId: ALICE,
@@ -20,14 +22,16 @@ async function pair() {
   });
   const bob = await TestClient.create(hs, { userId: BOB, deviceId: "BOB1" }); // not cross-signed
   await bob.prepareRoom(ROOM, joined(ALICE, BOB));
-  await alice.sync(); // the room key
+  if (options.lateKey !== true) await alice.sync(); // the room key
   const send = async (type: string, content: Record<string, unknown>) => ({
     event_id: hs.nextEventId(),
     sender: BOB,
     type: "m.room.encrypted",
     content: await bob.machine.encryptRoomEvent(ROOM, type, content),
   });
-  return { alice, send };
+  // The session rotates every 100 messages: a new one shared (still not synced by Alice).
+  const rotate = () => bob.prepareRoom(ROOM, joined(ALICE, BOB));
+  return { alice, send, rotate };
 }
 
 describe("verification events from a sender the requirement refuses", () => {
@@ -65,6 +69,55 @@ describe("verification events from a sender the requirement refuses", () => {
     );
     // Not in the error: an application logging it must not log the event.
     assert.ok(outcomes.every((o) => !o.ok && !("event" in o.error)));
+  });
+
+  it("decrypted once their key came late, they are kept for the flow and handed out once (ordinary messages not)", async () => {
+    const { alice, send } = await pair({ lateKey: true });
+    const request = await send("m.room.message", {
+      msgtype: "m.key.verification.request",
+      body: "Bob wants to verify",
+      from_device: "BOB1",
+      methods: ["m.sas.v1"],
+      to: ALICE,
+    });
+    const text = await send("m.room.message", { msgtype: "m.text", body: "hello" });
+    const before = await alice.machine.tryDecryptRoomEvents([
+      { event: request, roomId: ROOM },
+      { event: text, roomId: ROOM },
+    ]);
+    assert.deepEqual(
+      before.map((o) => !o.ok && o.error.code),
+      ["UNKNOWN_SESSION", "UNKNOWN_SESSION"],
+    );
+    assert.deepEqual(alice.machine.takeLateVerificationEvents(), []);
+    const result = await alice.sync(); // the room key
+    assert.deepEqual(result.redecrypted, [], "refused: not decrypted for the application");
+    const late = alice.machine.takeLateVerificationEvents();
+    assert.equal(late.length, 1);
+    assert.equal(late[0]?.content.msgtype, "m.key.verification.request");
+    assert.equal(late[0]?.senderDevice, "BOB1");
+    assert.equal((late[0]?.encrypted as { event_id?: string } | undefined)?.event_id, request.event_id);
+    assert.deepEqual(alice.machine.takeLateVerificationEvents(), [], "handed out once");
+  });
+
+  it("at most MAX_LATE_VERIFICATION_EVENTS are kept until taken, the oldest dropped", async () => {
+    const { alice, send, rotate } = await pair({ lateKey: true });
+    const events = [];
+    for (let i = 0; i <= MAX_LATE_VERIFICATION_EVENTS; i++) {
+      if (i > 0 && i % 50 === 0) await rotate();
+      events.push(
+        await send("m.key.verification.cancel", {
+          code: "m.user",
+          reason: `${i}`,
+          "m.relates_to": { rel_type: "m.reference", event_id: `$req${i}` },
+        }),
+      );
+    }
+    await alice.machine.tryDecryptRoomEvents(events.map((event) => ({ event, roomId: ROOM })));
+    await alice.sync();
+    const late = alice.machine.takeLateVerificationEvents();
+    assert.equal(late.length, MAX_LATE_VERIFICATION_EVENTS);
+    assert.equal(late[0]?.content.reason, "1", "the oldest was dropped");
   });
 
   it("ordinary messages are refused carrying nothing", async () => {
