@@ -1,8 +1,9 @@
 // Keyroom alone on its SQLite store, at full size, in the three decryption workloads that exceed a
 // cache or a warm store: where its CPU time per event goes, split by store call.
-//   node --conditions=source --import tsx bench/e2ee/decrypt-cases.ts <case> [sessions] [--page N] [--no-split]
+//   node --conditions=source --import tsx bench/e2ee/decrypt-cases.ts <case> [sessions] [--page N] [--events N] [--no-split]
 // case: interleaved (1 000 senders' sessions, 10 events each, in turn), rotation (5 000 imported
-// sessions, each event from the next one), reopen (1 000 sessions used, then the store and machine
+// sessions, each event from the next one; 2 per session, or `--events N` in all: the bench's row
+// has 5 500, nearly all a session's first), reopen (1 000 sessions used, then the store and machine
 // reopened and 3 events each). Prints CPU µs per event, then each store method's share (the
 // synchronous part of the call, where SQLite and the decryption at rest run). `--page N` decrypts N
 // events a `tryDecryptRoomEvents` call (as the client does a room's sync timeline) instead of one
@@ -28,8 +29,11 @@ if (!cases.includes(which)) throw new Error(`case must be one of ${cases.join(",
 const args = process.argv.slice(3);
 const flag = (name: string) => args.indexOf(name);
 const page = flag("--page") >= 0 ? Number(args[flag("--page") + 1]) : 0;
+const eventCount = flag("--events") >= 0 ? Number(args[flag("--events") + 1]) : undefined;
 const split = flag("--no-split") < 0;
-const positional = args.filter((a, i) => !a.startsWith("--") && args[i - 1] !== "--page");
+const positional = args.filter(
+  (a, i) => !a.startsWith("--") && args[i - 1] !== "--page" && args[i - 1] !== "--events",
+);
 const sessions = Number(positional[0] ?? (which === "rotation" ? 5000 : 1000));
 
 /** CPU ms and calls per store method. */
@@ -65,7 +69,7 @@ try {
   const room = "!cases:bench.test";
   let events: TimelineEvent[] = [];
   if (which === "rotation") {
-    const fixture = rotationFixture(sessions, sessions * 2, fakes, room);
+    const fixture = rotationFixture(sessions, eventCount ?? sessions * 2, fakes, room);
     await peer.importEntries(fixture.entries);
     events = fixture.events;
   } else {

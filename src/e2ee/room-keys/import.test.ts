@@ -49,6 +49,45 @@ describe("importRoomKeys", () => {
     assert.equal((await inbound.get("!r:x", imported.sessionId))?.record.imported, true);
   });
 
+  it("keeps the records an import saved: a session's first use reads no store row, and a better copy replaces the record", async () => {
+    const inner = await MemoryCryptoStore.open({ userId: "@bob:x", deviceId: "B" });
+    let reads = 0;
+    const store = new Proxy(inner, {
+      get(target, key) {
+        const value = Reflect.get(target, key, target);
+        if (typeof value !== "function") return value;
+        if (key === "getInboundGroupSession" || key === "getInboundGroupSessions") reads++;
+        return value.bind(target);
+      },
+    });
+    const ctx: MachineContext = { userId: "@bob:x", deviceId: "B", store, now: Date.now, tx: emptyChanges() };
+    const inbound = new InboundSessions(ctx);
+    const s = OutboundGroupSession.create();
+    const at = (index: number) => ({
+      algorithm: "m.megolm.v1.aes-sha2",
+      room_id: "!r:x",
+      sender_key: "c2VuZGVyLWtleQ",
+      session_id: s.sessionId,
+      session_key: InboundGroupSession.fromSessionKey(s.sessionKey()).exportAt(index),
+      sender_claimed_keys: { ed25519: "ZWQ" },
+      forwarding_curve25519_key_chain: [],
+    });
+    const step = async () => {
+      await store.saveChanges(ctx.tx);
+      ctx.tx = emptyChanges();
+      inbound.settle();
+    };
+    assert.ok(await importRoomKey(inbound, at(3)));
+    await step();
+    assert.ok(await importRoomKey(inbound, at(1)));
+    await step();
+    const before = reads;
+    assert.equal(inbound.cached("!r:x", s.sessionId), undefined);
+    assert.equal((await inbound.get("!r:x", s.sessionId))?.session.firstKnownIndex, 1);
+    assert.equal(reads, before);
+    assert.equal((await inner.getInboundGroupSession("!r:x", s.sessionId))?.firstKnownIndex, 1);
+  });
+
   it("imports valid keys, skips bad entries, and decrypts pending events", async () => {
     const hs = new FakeHomeserver();
     const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
