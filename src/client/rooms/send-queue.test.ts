@@ -51,6 +51,36 @@ describe("SendQueue", () => {
     assert.deepEqual(prepared, ["!r:hs:m.room.message"]);
   });
 
+  it("retries a rate limit or outage met while preparing (encrypting), then sends once", async () => {
+    const calls: string[] = [];
+    const http = new HttpClient({
+      baseUrl: "https://hs",
+      fetch: async (url) => {
+        calls.push(url);
+        return ok("$1");
+      },
+    });
+    const failures = [
+      new MatrixError(429, { errcode: "M_LIMIT_EXCEEDED", retry_after_ms: 10 }),
+      new MatrixError(502, { errcode: "M_UNKNOWN" }),
+    ];
+    let prepared = 0;
+    const q = new SendQueue({
+      http,
+      clock,
+      logger: silentLogger,
+      prepare: async (_roomId, type, content) => {
+        prepared++;
+        const failure = failures.shift();
+        if (failure) throw failure;
+        return { type, content };
+      },
+    });
+    assert.equal(await q.enqueue("!r:hs", { kind: "message", type: "m.room.message", content: {} }), "$1");
+    assert.equal(prepared, 3);
+    assert.equal(calls.length, 1);
+  });
+
   it("does not retry a permanent refusal", async () => {
     const { q, calls } = queue(
       () => new Response(JSON.stringify({ errcode: "M_FORBIDDEN" }), { status: 403 }),

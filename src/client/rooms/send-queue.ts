@@ -76,33 +76,30 @@ export class SendQueue {
 
   private async sendNow(roomId: string, event: OutgoingEvent, txnId: string): Promise<string> {
     const { http, clock, logger } = this.opts;
-    let request: Omit<Parameters<HttpClient["request"]>[0], "fastParse">;
     let wire: PreparedEvent | undefined;
-    const messageRequest = (w: PreparedEvent): typeof request => ({
-      method: "PUT",
-      path: path`/_matrix/client/v3/rooms/${roomId}/send/${w.type}/${txnId}`,
-      body: w.content,
-      schema: eventIdResponseSchema,
-    });
-    if (event.kind === "message") {
-      wire = await this.opts.prepare(roomId, event.type, event.content, event.verificationPartner);
-      request = messageRequest(wire);
-    } else {
-      request = {
-        method: "PUT",
-        path: path`/_matrix/client/v3/rooms/${roomId}/redact/${event.eventId}/${txnId}`,
-        body: event.reason !== undefined ? { reason: event.reason } : {},
-        schema: eventIdResponseSchema,
-      };
-    }
     const res = await withRetry(
       async (attempt) => {
-        // Sync may have brought the room's m.room.encryption while this waited to retry.
-        if (attempt > 0 && event.kind === "message" && wire?.outdated?.() === true) {
-          wire = await this.opts.prepare(roomId, event.type, event.content, event.verificationPartner);
-          request = messageRequest(wire);
+        if (event.kind === "redaction") {
+          return http.request({
+            method: "PUT",
+            path: path`/_matrix/client/v3/rooms/${roomId}/redact/${event.eventId}/${txnId}`,
+            body: event.reason !== undefined ? { reason: event.reason } : {},
+            schema: eventIdResponseSchema,
+          });
         }
-        return http.request({ ...request, schema: eventIdResponseSchema });
+        // Preparing (encrypting) is inside the retries: its own requests (the room's members,
+        // device keys, one-time keys, the room key to devices) meet the same rate limits and
+        // outages as the send. Sync may also have brought the room's m.room.encryption while
+        // this waited to retry.
+        if (wire === undefined || (attempt > 0 && wire.outdated?.() === true)) {
+          wire = await this.opts.prepare(roomId, event.type, event.content, event.verificationPartner);
+        }
+        return http.request({
+          method: "PUT",
+          path: path`/_matrix/client/v3/rooms/${roomId}/send/${wire.type}/${txnId}`,
+          body: wire.content,
+          schema: eventIdResponseSchema,
+        });
       },
       {
         policy: this.opts.policy ?? SEND_BACKOFF,
