@@ -3,8 +3,9 @@
 // `--long` adds the soak / fuzz / kill-loop tests (files named *.long.test.ts).
 // Any other argument is a path filter: `npm test -- olm` runs the files whose path contains "olm".
 import { spawnSync } from "node:child_process";
-import { readdirSync, statSync } from "node:fs";
-import { join, relative } from "node:path";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
+import { pathToFileURL } from "node:url";
 
 const args = process.argv.slice(2);
 const long = args.includes("--long");
@@ -53,6 +54,63 @@ if (filters.length === 0 && !long) {
   }
 }
 
+// Starting a process and loading its modules through tsx costs about a second, more than most
+// test files take to run. So the files of one folder share a process (at most GROUP_SIZE each):
+// a generated entry imports them one at a time, each inside a suite named after it, the next
+// only once the last one's tests are done (so a file's top-level hooks and set-up stay its own).
+// A file that changes process-wide state (environment, globals, process listeners, mocked
+// timers) or says `// test: own process` keeps a process of its own.
+const GROUP_SIZE = 15;
+const OWN_PROCESS =
+  /\/\/ test: own process|mock\.timers|process\.(on|once|chdir)\(|process\.env\.\w+\s*=[^=]|globalThis\.\w+\s*=[^=]/;
+const groupsDir = join(root, "node_modules", ".cache", "keyroom-test-groups");
+mkdirSync(groupsDir, { recursive: true });
+const entriesDir = mkdtempSync(join(groupsDir, "run-"));
+const groups = new Map();
+const entries = [];
+for (const file of files) {
+  if (OWN_PROCESS.test(readFileSync(join(root, file), "utf8"))) {
+    entries.push(file);
+    continue;
+  }
+  const folder = dirname(file);
+  const group = groups.get(folder) ?? [];
+  group.push(file);
+  groups.set(folder, group);
+}
+for (const [folder, group] of groups) {
+  if (group.length === 1) {
+    entries.push(group[0]);
+    continue;
+  }
+  for (let i = 0; i < group.length; i += GROUP_SIZE) {
+    const part = group.slice(i, i + GROUP_SIZE).map((f) => [f, pathToFileURL(join(root, f)).href]);
+    const entry = join(entriesDir, `${folder.replaceAll("/", "~")}~${i / GROUP_SIZE}.test.mjs`);
+    writeFileSync(
+      entry,
+      `import { after, describe } from "node:test";
+for (const [name, url] of ${JSON.stringify(part)}) {
+  await new Promise((done) => {
+    describe(name, async () => {
+      after(done);
+      try {
+        await import(url);
+      } catch (e) {
+        done();
+        throw e;
+      }
+    });
+  });
+}
+`,
+    );
+    entries.push(entry);
+  }
+}
+// The long integration folders first, so that the two workers finish together.
+const weight = (entry) => (/(^|~)test(~|\/)(e2e|crash|browser|package)/.test(entry) ? 0 : 1);
+entries.sort((a, b) => weight(a) - weight(b));
+
 const result = spawnSync(
   process.execPath,
   [
@@ -64,8 +122,9 @@ const result = spawnSync(
     "--test",
     "--test-concurrency=2",
     "--test-reporter=spec",
-    ...files,
+    ...entries,
   ],
   { cwd: root, stdio: "inherit", env: { ...process.env, KEYROOM_TEST: "1" } },
 );
+rmSync(entriesDir, { recursive: true, force: true });
 process.exit(result.status ?? 1);
