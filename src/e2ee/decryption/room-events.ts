@@ -213,10 +213,14 @@ export class RoomEventDecryptor {
     // The senders' devices too, in one read, for the sender checks (those in memory are skipped).
     await this.#devices.prefetchUsers(senders);
     // Their replay records too, in one read, for the sessions whose records memory lacks: those
-    // just read from the store, and those in memory whose records were never read.
+    // just read from the store or kept from an import, and those in memory whose records were
+    // never read.
     const states = fromStore.map((k) => this.#replays.session(k.roomId, k.sessionId));
     for (const { roomId, sessionId } of keys) {
       const entry = this.#inbound.cached(roomId, sessionId);
+      // Kept from an import (see `InboundSessions.savedNotNew`): read ahead as those from the store.
+      if (entry === undefined && this.#inbound.savedNotNew(roomId, sessionId))
+        states.push(this.#replays.session(roomId, sessionId));
       const state = entry?.replays;
       if (state !== undefined && !state.dropped && !state.loaded && !state.complete) states.push(state);
     }

@@ -2,9 +2,10 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { decryptKeyExport, encryptKeyExport } from "../../crypto/key-export/index.ts";
 import { InboundGroupSession, OutboundGroupSession } from "../../crypto/megolm/index.ts";
+import { MemoryStoreData } from "../../store/index.ts";
 import { MemoryCryptoStore } from "../../store/memory/memory-store.ts";
 import { emptyChanges, type MachineContext } from "../machine-context.ts";
-import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
+import { FakeHomeserver, joined, megolmEventIn, TestClient } from "../test-support/fake-homeserver.ts";
 import { importRoomKey } from "./import.ts";
 import { InboundSessions } from "./inbound.ts";
 
@@ -86,6 +87,53 @@ describe("importRoomKeys", () => {
     assert.equal((await inbound.get("!r:x", s.sessionId))?.session.firstKnownIndex, 1);
     assert.equal(reads, before);
     assert.equal((await inner.getInboundGroupSession("!r:x", s.sessionId))?.firstKnownIndex, 1);
+  });
+
+  it("an import's kept records and replays: a new session's are not looked for, a better copy of a used one still refuses a replay", async () => {
+    const hs = new FakeHomeserver();
+    const data = new MemoryStoreData();
+    let replayReads = 0;
+    let oneByOne = 0;
+    const open = async () =>
+      new Proxy(await MemoryCryptoStore.open({ userId: "@bob:x", deviceId: "B", data }), {
+        get(target, key) {
+          const value = Reflect.get(target, key, target);
+          if (typeof value !== "function") return value;
+          if (key === "getReplays" || key === "getReplaysOfSessions" || key === "getReplay") replayReads++;
+          if (key === "getReplays" || key === "getReplay") oneByOne++;
+          return value.bind(target);
+        },
+      });
+    const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" }, open);
+    const s = OutboundGroupSession.create();
+    const sessionKey = s.sessionKey();
+    const at = (index: number) => ({
+      algorithm: "m.megolm.v1.aes-sha2",
+      room_id: "!r:x",
+      sender_key: "c2VuZGVyLWtleQ",
+      session_id: s.sessionId,
+      session_key: InboundGroupSession.fromSessionKey(sessionKey).exportAt(index),
+      sender_claimed_keys: { ed25519: "ZWQ" },
+      forwarding_curve25519_key_chain: [],
+    });
+    const first = megolmEventIn(s, "!r:x", "@alice:x", "A", "first");
+    const second = megolmEventIn(s, "!r:x", "@alice:x", "A", "second");
+    assert.equal((await bob.machine.importRoomKeys([at(1)])).imported, 1);
+    const before = replayReads;
+    const [one] = await bob.machine.tryDecryptRoomEvents([{ event: second, roomId: "!r:x" }]);
+    assert.equal(one?.ok && one.event.content.body, "second");
+    assert.equal(replayReads, before, "no store ever held the session: no replay record to look for");
+    await bob.restart();
+    // A better copy of the session used before the restart: its replay records are in the store.
+    assert.equal((await bob.machine.importRoomKeys([at(0)])).imported, 1);
+    const replayed = { ...second, event_id: "$replayed" };
+    const outcomes = await bob.machine.tryDecryptRoomEvents([
+      { event: first, roomId: "!r:x" },
+      { event: replayed, roomId: "!r:x" },
+    ]);
+    assert.equal(outcomes[0]?.ok && outcomes[0].event.content.body, "first");
+    assert.equal(!outcomes[1]?.ok && outcomes[1]?.error.code, "REPLAYED");
+    assert.equal(oneByOne, 0, "the kept record's replay records were read ahead with the batch");
   });
 
   it("imports valid keys, skips bad entries, and decrypts pending events", async () => {

@@ -120,8 +120,10 @@ export class InboundSessions {
   /**
    * Records an import step saved (see `SAVED_IMPORT_RECORDS`), by `cacheKey`: the store's copy,
    * read from here instead until the session is used (then it moves to `#cache`) or written again.
+   * `createdHere` as in `#unsaved`, and as for a live entry: the parts are rebuilt (and this
+   * dropped) whenever another process may have written the store.
    */
-  #saved = new Map<string, InboundGroupSessionRecord>();
+  #saved = new Map<string, { record: InboundGroupSessionRecord; createdHere: boolean }>();
   /**
    * Rival copies (see `add`), by `rivalKey`, first stored first: what the store holds (read when
    * the parts are built, `loadRivals`) and what this step added, bounded as the store bounds them.
@@ -181,7 +183,7 @@ export class InboundSessions {
     const unsaved = this.#unsaved.get(key);
     if (unsaved !== undefined) return unsaved.record;
     const saved = this.#saved.get(key);
-    if (saved !== undefined) return saved;
+    if (saved !== undefined) return saved.record;
     return (await this.#load(key, roomId, sessionId)).entry?.record;
   }
 
@@ -207,7 +209,7 @@ export class InboundSessions {
       return { entry, stored: true };
     }
     const saved = this.#takeSaved(key);
-    if (saved !== undefined) return { entry: this.#live(key, saved), stored: true };
+    if (saved !== undefined) return { entry: this.#live(key, saved.record, saved.createdHere), stored: true };
     const prefetched = this.#prefetched.get(key);
     let record: InboundGroupSessionRecord | undefined;
     if (prefetched !== undefined) {
@@ -228,14 +230,14 @@ export class InboundSessions {
   }
 
   /** A stored record unpickled and cached, or undefined when it does not unpickle. */
-  #live(key: string, record: InboundGroupSessionRecord): InboundEntry | undefined {
+  #live(key: string, record: InboundGroupSessionRecord, createdHere = false): InboundEntry | undefined {
     let session: InboundGroupSession;
     try {
       session = InboundGroupSession.fromPickle(record.pickle);
     } catch {
       return undefined; // unreadable: a good copy may replace it
     }
-    const entry = { record, session };
+    const entry = createdHere ? { record, session, createdHere } : { record, session };
     this.#remember(key, entry);
     return entry;
   }
@@ -249,7 +251,7 @@ export class InboundSessions {
     const hit = this.#cached(key);
     if (hit !== undefined) return hit;
     const saved = this.#takeSaved(key);
-    if (saved !== undefined) return this.#live(key, saved);
+    if (saved !== undefined) return this.#live(key, saved.record, saved.createdHere);
     if (this.#prefetched.size === 0) return undefined;
     const record = this.#prefetched.get(key);
     // Not read ahead, read ahead as absent, or written by this step: `get` knows what to do.
@@ -435,10 +437,10 @@ export class InboundSessions {
     if (this.#unsaved.size === 0) return;
     // Those the step used were cached on the way (see #load): their records are kept instead,
     // as those of the others are, the newest last (the store holds the same now).
-    for (const [key, { record }] of this.#unsaved) {
+    for (const [key, unsaved] of this.#unsaved) {
       this.#cache.delete(key);
       this.#saved.delete(key);
-      this.#saved.set(key, record);
+      this.#saved.set(key, unsaved);
     }
     this.#unsaved = new Map();
     for (const key of this.#saved.keys()) {
@@ -447,8 +449,16 @@ export class InboundSessions {
     }
   }
 
+  /**
+   * Whether the session is one an import saved (not live yet) that some store held before: the
+   * store may hold replay records of it, for the caller to read ahead with the step's others.
+   */
+  savedNotNew(roomId: string, sessionId: string): boolean {
+    return this.#saved.size > 0 && this.#saved.get(cacheKey(roomId, sessionId))?.createdHere === false;
+  }
+
   /** A record of `#saved`, taken out of it (the caller caches the session or replaces the record). */
-  #takeSaved(key: string): InboundGroupSessionRecord | undefined {
+  #takeSaved(key: string): { record: InboundGroupSessionRecord; createdHere: boolean } | undefined {
     if (this.#saved.size === 0) return undefined;
     const saved = this.#saved.get(key);
     if (saved !== undefined) this.#saved.delete(key);
