@@ -206,6 +206,9 @@ export class InboundSessions {
       const session = InboundGroupSession.fromPickle(unsaved.record.pickle);
       const entry = { record: unsaved.record, session, createdHere: unsaved.createdHere };
       this.#remember(key, entry);
+      // Its replay state is made with this entry: a later one (once evicted, or kept by `settle`)
+      // must not start a fresh state claiming memory knows every index (it may have been dropped).
+      if (unsaved.createdHere) this.#unsaved.set(key, { record: unsaved.record, createdHere: false });
       return { entry, stored: true };
     }
     const saved = this.#takeSaved(key);
