@@ -108,7 +108,7 @@ for (const [name, url] of ${JSON.stringify(part)}) {
   }
 }
 // The long integration folders first, so that the two workers finish together.
-const weight = (entry) => (/(^|~)test(~|\/)(e2e|crash|browser|package)/.test(entry) ? 0 : 1);
+const weight = (entry) => (/(^|[~/])test[~/](e2e|crash|browser|package)/.test(entry) ? 0 : 1);
 entries.sort((a, b) => weight(a) - weight(b));
 
 const result = spawnSync(
