@@ -84,7 +84,7 @@ export type {
   ToDeviceRequest,
 } from "./requests.ts";
 export { IMPORT_BATCH_SIZE } from "./room-keys/import.ts";
-export { INBOUND_SESSION_CACHE_SIZE, type RoomKeyUpdate } from "./room-keys/inbound.ts";
+export { INBOUND_SESSION_CACHE_SIZE, type RoomKeyUpdate, SAVED_IMPORT_RECORDS } from "./room-keys/inbound.ts";
 export { MAX_NO_OLM_NOTICES } from "./room-keys/no-olm.ts";
 export { MAX_NO_OLM_RECEIVED, MAX_NO_OLM_RECEIVED_PER_SENDER } from "./room-keys/no-olm-received.ts";
 export { SHARE_BATCH_SIZE } from "./room-keys/outbound.ts";
