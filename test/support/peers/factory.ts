@@ -18,7 +18,7 @@ export const PEER_TEST_TIMEOUT_MS = scaledMs(4 * 60_000);
 
 let nameCounter = 0;
 
-/** A user name unique within this test process (each test file runs in its own process). */
+/** A user name unique within this test process (the files it runs share the counter). */
 export function uniqueUsername(kind: PeerKind): string {
   nameCounter += 1;
   return `${kind === "nio" ? "nio" : "js"}user${nameCounter}`;
