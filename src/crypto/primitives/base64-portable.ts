@@ -63,9 +63,11 @@ export function bad(reason: string): CryptoPrimitiveError {
   return new CryptoPrimitiveError("BAD_BASE64", `invalid base64: ${reason}`);
 }
 
-/** Decodes `text`; into a view of `into` when given and large enough, otherwise into a new array. */
-export function decode(text: string, codec: Codec, into?: Uint8Array): Uint8Array {
-  if (typeof text !== "string") throw bad("not a string");
+/**
+ * The shape of `text` as base64: its characters in whole groups of four (`whole`), those left
+ * (`rem`, 0, 2 or 3) before any padding, and the byte length they decode to.
+ */
+export function decodedShape(text: string): { whole: number; rem: number; length: number } {
   let len = text.length;
   // Padding is accepted only in its complete form (length a multiple of 4).
   if (len % 4 === 0 && len > 0 && text.charCodeAt(len - 1) === PAD) {
@@ -75,7 +77,13 @@ export function decode(text: string, codec: Codec, into?: Uint8Array): Uint8Arra
   const rem = len % 4;
   if (rem === 1) throw bad("impossible length");
   const whole = len - rem;
-  const length = (whole / 4) * 3 + (rem === 0 ? 0 : rem - 1);
+  return { whole, rem, length: (whole / 4) * 3 + (rem === 0 ? 0 : rem - 1) };
+}
+
+/** Decodes `text`; into a view of `into` when given and large enough, otherwise into a new array. */
+export function decode(text: string, codec: Codec, into?: Uint8Array): Uint8Array {
+  if (typeof text !== "string") throw bad("not a string");
+  const { whole, rem, length } = decodedShape(text);
   const out = into !== undefined && length <= into.length ? into.subarray(0, length) : new Uint8Array(length);
   const values = codec.values;
   // Any char code >= 128 sets a bit outside 0x7f in `high`; table hits for invalid ASCII set

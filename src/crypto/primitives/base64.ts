@@ -13,7 +13,7 @@
  * values, export files), checked by re-encoding: CPU µs per decode, 150 / 1000 / 3000 / 4M bytes,
  * lookup tables 0.98 / 3.96 / 8.52 / 16 700, Buffer + re-encode check 0.55 / 1.16 / 2.29 / 4 100.
  */
-import { bad, decode, encode, PAD, standard, urlSafe } from "./base64-portable.ts";
+import { bad, decode, decodedShape, encode, PAD, standard, urlSafe } from "./base64-portable.ts";
 import { assertBytes } from "./errors.ts";
 
 type Encoding = "base64" | "base64url";
@@ -110,15 +110,7 @@ function decodeScratchNative(
   scratch: Uint8Array,
   NodeBuffer: typeof Buffer,
 ): Uint8Array | undefined {
-  let len = text.length;
-  if (len % 4 === 0 && len > 0 && text.charCodeAt(len - 1) === PAD) {
-    len--;
-    if (text.charCodeAt(len - 1) === PAD) len--;
-  }
-  const rem = len % 4;
-  if (rem === 1) throw bad("impossible length");
-  const whole = len - rem;
-  const length = (whole / 4) * 3 + (rem === 0 ? 0 : rem - 1);
+  const { whole, rem, length } = decodedShape(text);
   if (length > scratch.length) return undefined;
   let view = scratchView;
   if (view === undefined || view.scratch !== scratch) {
