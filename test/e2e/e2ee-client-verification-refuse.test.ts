@@ -42,20 +42,59 @@ function deferringToDevice() {
 }
 
 /**
- * Bob (not cross-signed) asks Alice to verify in a DM; Alice gets the request before its room key
- * (kept back one sync), then the key. Returns once her flow has the request: they verify by SAS.
+ * Alice (cross-signed, under `senderRequirement`) and Bob (not cross-signed) in an encrypted DM that
+ * Bob made and Alice joined; Alice's requests go through `fetch` when given.
  */
-async function requestWithLateKey(senderRequirement: "refuse" | "accept"): Promise<TestClient> {
-  const deferring = deferringToDevice();
-  const alice: TestClient = await newUser(fx.hs, fx.dir, "rla", { senderRequirement }, deferring.fetch);
+async function dmWithUncrossSignedBob(
+  prefixes: [alice: string, bob: string],
+  senderRequirement: "refuse" | "accept",
+  fetch?: FetchLike,
+): Promise<{ alice: TestClient; bob: TestClient; roomId: string }> {
+  const alice = await newUser(fx.hs, fx.dir, prefixes[0], { senderRequirement }, fetch);
   fx.open.push(alice.client);
-  const bob = await newUser(fx.hs, fx.dir, "rlb"); // not cross-signed
+  const bob = await newUser(fx.hs, fx.dir, prefixes[1]); // no cross-signing: his device is not cross-signed
   fx.open.push(bob.client);
   await alice.client.bootstrapCrossSigning();
   const roomId = await bob.client.createDirectRoom(alice.client.userId, { encrypted: true });
   await alice.client.syncOnce({ timeoutMs: 0 });
   await alice.client.joinRoom(roomId);
   await bob.client.syncOnce({ timeoutMs: 0 });
+  return { alice, bob, roomId };
+}
+
+/** Alice accepts Bob's request and they verify by SAS: Alice then sees Bob's device verified. */
+async function verifyBySas(
+  alice: TestClient,
+  bob: TestClient,
+  outgoing: VerificationRequest,
+  request: VerificationRequest,
+): Promise<void> {
+  await alice.client.startSync();
+  await bob.client.startSync();
+  try {
+    await request.accept();
+    await outgoing.waitFor((s) => s.phase === "ready");
+    await outgoing.startSas();
+    await compareAndConfirm(outgoing, request);
+    const seen = await alice.client.getUserDevices(bob.client.userId);
+    assert.equal(seen.find((d) => d.deviceId === bob.client.deviceId)?.trust, "verified");
+  } finally {
+    await alice.client.stopSync();
+    await bob.client.stopSync();
+  }
+}
+
+/**
+ * Bob (not cross-signed) asks Alice to verify in a DM; Alice gets the request before its room key
+ * (kept back one sync), then the key. Returns once her flow has the request: they verify by SAS.
+ */
+async function requestWithLateKey(senderRequirement: "refuse" | "accept"): Promise<TestClient> {
+  const deferring = deferringToDevice();
+  const { alice, bob, roomId } = await dmWithUncrossSignedBob(
+    ["rla", "rlb"],
+    senderRequirement,
+    deferring.fetch,
+  );
 
   let incoming: VerificationRequest | undefined;
   alice.client.on("verification.request", (r) => {
@@ -81,34 +120,13 @@ async function requestWithLateKey(senderRequirement: "refuse" | "accept"): Promi
   await until("alice gets bob's request", () => arrived() !== undefined);
   const request = arrived() as VerificationRequest;
   assert.equal(request.otherUserId, bob.client.userId);
-
-  await alice.client.startSync();
-  await bob.client.startSync();
-  try {
-    await request.accept();
-    await outgoing.waitFor((s) => s.phase === "ready");
-    await outgoing.startSas();
-    await compareAndConfirm(outgoing, request);
-    const seen = await alice.client.getUserDevices(bob.client.userId);
-    assert.equal(seen.find((d) => d.deviceId === bob.client.deviceId)?.trust, "verified");
-  } finally {
-    await alice.client.stopSync();
-    await bob.client.stopSync();
-  }
+  await verifyBySas(alice, bob, outgoing, request);
   return alice;
 }
 
 describe("in-room verification under senderRequirement: refuse", () => {
   it("a device not cross-signed is verified in a DM; its messages stay refused", async () => {
-    const alice: TestClient = await newUser(fx.hs, fx.dir, "ra", { senderRequirement: "refuse" });
-    fx.open.push(alice.client);
-    const bob = await newUser(fx.hs, fx.dir, "rb"); // no cross-signing: his device is not cross-signed
-    fx.open.push(bob.client);
-    await alice.client.bootstrapCrossSigning();
-    const roomId = await bob.client.createDirectRoom(alice.client.userId, { encrypted: true });
-    await alice.client.syncOnce({ timeoutMs: 0 });
-    await alice.client.joinRoom(roomId);
-    await bob.client.syncOnce({ timeoutMs: 0 });
+    const { alice, bob, roomId } = await dmWithUncrossSignedBob(["ra", "rb"], "refuse");
 
     const text = await bob.client.sendText(roomId, "an ordinary message");
     let incoming: VerificationRequest | undefined;
@@ -124,20 +142,7 @@ describe("in-room verification under senderRequirement: refuse", () => {
     await until("alice gets bob's request", () => incoming !== undefined);
     const request = incoming as VerificationRequest;
     assert.equal(request.otherUserId, bob.client.userId);
-
-    await alice.client.startSync();
-    await bob.client.startSync();
-    try {
-      await request.accept();
-      await outgoing.waitFor((s) => s.phase === "ready");
-      await outgoing.startSas();
-      await compareAndConfirm(outgoing, request);
-      const seen = await alice.client.getUserDevices(bob.client.userId);
-      assert.equal(seen.find((d) => d.deviceId === bob.client.deviceId)?.trust, "verified");
-    } finally {
-      await alice.client.stopSync();
-      await bob.client.stopSync();
-    }
+    await verifyBySas(alice, bob, outgoing, request);
   });
 
   it("a request whose room key comes after it reaches the flow once the key decrypts it", async () => {
