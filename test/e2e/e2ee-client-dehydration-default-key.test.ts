@@ -7,8 +7,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import type { Clock } from "../../src/client/clock.ts";
 import { DehydrationError, type FetchLike, MatrixClient } from "../../src/client/index.ts";
+import { manualClock } from "../../src/client/test-support/manual-clock.ts";
 import { SecretStorageError } from "../../src/crypto/secret-storage/index.ts";
 import type { UnlockedSecretStorageKey } from "../../src/e2ee/index.ts";
 import {
@@ -49,35 +49,6 @@ async function rehydrateElsewhere(userId: string, recoveryKey: string): Promise<
 }
 
 const badArgument = (e: unknown) => e instanceof SecretStorageError && e.code === "BAD_ARGUMENT";
-
-/** A clock whose sleeps resolve only when the test says so. */
-function manualClock(): Clock & { wake(): void; sleeping(): number } {
-  const waiting: (() => void)[] = [];
-  return {
-    now: () => Date.now(),
-    random: () => 0.5,
-    sleep: (_ms, signal) =>
-      new Promise<void>((resolve, reject) => {
-        if (signal?.aborted) {
-          reject(new Error("aborted"));
-          return;
-        }
-        waiting.push(resolve);
-        signal?.addEventListener(
-          "abort",
-          () => {
-            waiting.splice(waiting.indexOf(resolve), 1);
-            reject(new Error("aborted"));
-          },
-          { once: true },
-        );
-      }),
-    wake: () => {
-      for (const w of waiting.splice(0)) w();
-    },
-    sleeping: () => waiting.length,
-  };
-}
 
 describe("dehydration when the default secret storage key moves", () => {
   it("after setDefaultKey(key) a new login that opens the new default key rehydrates the schedule's device", async () => {

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import type { Clock } from "../../src/client/clock.ts";
 import { DehydrationError, type FetchLike, MatrixClient } from "../../src/client/index.ts";
+import { manualClock } from "../../src/client/test-support/manual-clock.ts";
 import { randomBytes } from "../../src/crypto/primitives/index.ts";
 import { budget } from "../support/budget.ts";
 import {
@@ -51,33 +52,6 @@ async function newLogin(
 async function recoveryOf(t: TestClient) {
   const { recoveryKey } = await t.client.crypto.recovery.enable();
   return { recoveryKey, key: await t.client.crypto.secretStorage.unlock({ recoveryKey }) };
-}
-
-/** A clock whose sleeps resolve only when the test says so. */
-function manualClock(): Clock & { wake(): void; sleeping(): number } {
-  const waiting: (() => void)[] = [];
-  return {
-    now: () => Date.now(),
-    random: () => 0.5,
-    sleep: (_ms, signal) =>
-      new Promise<void>((resolve, reject) => {
-        // As the real clock: a schedule stopped while its rotation ran sleeps no more.
-        if (signal?.aborted) {
-          reject(new Error("aborted"));
-          return;
-        }
-        waiting.push(resolve);
-        const abort = () => {
-          waiting.splice(waiting.indexOf(resolve), 1);
-          reject(new Error("aborted"));
-        };
-        signal?.addEventListener("abort", abort, { once: true });
-      }),
-    wake: () => {
-      for (const w of waiting.splice(0)) w();
-    },
-    sleeping: () => waiting.length,
-  };
 }
 
 /** Waits (a load-scaled budget) until the schedule is asleep on the clock. */

@@ -5,8 +5,8 @@ import { describe, it } from "node:test";
 import { decodeBase64 } from "../../crypto/primitives/index.ts";
 import { SecretStorageError } from "../../crypto/secret-storage/index.ts";
 import { DehydrationError, type OlmMachine, UnlockedSecretStorageKey } from "../../e2ee/index.ts";
-import type { Clock } from "../clock.ts";
 import type { HttpClient } from "../http.ts";
+import { manualClock } from "../test-support/manual-clock.ts";
 import { DEHYDRATION_SECRET_NAME } from "./constants.ts";
 import { DehydratedDevicesImpl } from "./dehydration-impl.ts";
 import type { DehydrationHost } from "./dehydration-types.ts";
@@ -38,28 +38,7 @@ interface Fake {
 }
 
 function fakeHost(): Fake {
-  const sleepers: (() => void)[] = [];
-  const clock: Clock = {
-    now: () => 0,
-    random: () => 0.5,
-    sleep: (_ms, signal) =>
-      new Promise<void>((resolve, reject) => {
-        if (signal?.aborted) {
-          reject(new Error("aborted"));
-          return;
-        }
-        const entry = () => resolve();
-        sleepers.push(entry);
-        signal?.addEventListener(
-          "abort",
-          () => {
-            sleepers.splice(sleepers.indexOf(entry), 1);
-            reject(new Error("aborted"));
-          },
-          { once: true },
-        );
-      }),
-  };
+  const clock = manualClock(() => 0);
   let held: Promise<void> | undefined;
   let heldStore: Promise<void> | undefined;
   const hold = (): { promise: Promise<void>; release: () => void } => {
@@ -77,10 +56,8 @@ function fakeHost(): Fake {
     failStore: false,
     defaultKeyId: undefined,
     warnings: [],
-    sleeping: () => sleepers.length,
-    wake: () => {
-      for (const s of sleepers.splice(0)) s();
-    },
+    sleeping: () => clock.sleeping(),
+    wake: () => clock.wake(),
     holdRefresh: () => {
       const h = hold();
       held = h.promise;
