@@ -141,6 +141,15 @@ const KEY = new Uint8Array(32).fill(7);
 /** A secret storage key as the fake storage sees it (by ID only). */
 const storageKey = (keyId: string) => new UnlockedSecretStorageKey(keyId, new Uint8Array(32), "verified");
 
+/** A schedule (no rehydration, a minute's period) started under secret storage key `keyId`, the default one. */
+async function runningUnderDefault(keyId: string): Promise<{ fake: Fake; devices: DehydratedDevicesImpl }> {
+  const fake = fakeHost();
+  const devices = new DehydratedDevicesImpl(fake.host);
+  fake.defaultKeyId = keyId;
+  await devices.start({ secretStorageKey: storageKey(keyId), rehydrate: false, periodMs: 60_000 });
+  return { fake, devices };
+}
+
 /** The dehydration key stored in the fake secret storage (the same under each key), and the key IDs it is stored for. */
 function storedKey(fake: Fake): { key: Uint8Array; keyIds: string[] } {
   const entry = fake.secrets.get(DEHYDRATION_SECRET_NAME);
@@ -418,10 +427,7 @@ describe("the dehydration schedule", () => {
   });
 
   it("defaultKeyMoved to a key this client does not hold: the schedule stops with a warning, and seals nothing more", async () => {
-    const fake = fakeHost();
-    const devices = new DehydratedDevicesImpl(fake.host);
-    fake.defaultKeyId = "old";
-    await devices.start({ secretStorageKey: storageKey("old"), rehydrate: false, periodMs: 60_000 });
+    const { fake, devices } = await runningUnderDefault("old");
     // Another login changed the recovery key: a fresh dehydration key under "elsewhere" only.
     fake.defaultKeyId = "elsewhere";
     await devices.defaultKeyMoved("elsewhere");
@@ -436,10 +442,7 @@ describe("the dehydration schedule", () => {
   });
 
   it("defaultKeyMoved to a key the schedule holds: the dehydration key stored under it is read and sealed under", async () => {
-    const fake = fakeHost();
-    const devices = new DehydratedDevicesImpl(fake.host);
-    fake.defaultKeyId = "a";
-    await devices.start({ secretStorageKey: storageKey("a"), rehydrate: false, periodMs: 60_000 });
+    const { fake, devices } = await runningUnderDefault("a");
     await devices.defaultKeyChanging("b", storageKey("b")); // this login: setDefaultKey(b)
     fake.defaultKeyId = "b";
     const first = storedKey(fake).key;
@@ -459,10 +462,7 @@ describe("the dehydration schedule", () => {
   });
 
   it("defaultKeyMoved as sync saw it, but the server's default is the schedule's again: nothing changes", async () => {
-    const fake = fakeHost();
-    const devices = new DehydratedDevicesImpl(fake.host);
-    fake.defaultKeyId = "old";
-    await devices.start({ secretStorageKey: storageKey("old"), rehydrate: false, periodMs: 60_000 });
+    const { fake, devices } = await runningUnderDefault("old");
     await devices.defaultKeyMoved("old"); // our own key echoed
     await devices.defaultKeyMoved("passing"); // moved away and back since that sync
     assert.equal(devices.running, true);
