@@ -5,9 +5,16 @@
 // of its start reach them too, with their transaction's events; its typing notices do not.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Appservice } from "./appservice.ts";
 import { MAX_ROOM_EVENTS_HELD_WHILE_STARTING } from "./starting-users.ts";
-import { ME, message, ROOM, registrationOf, scripted, txnOf } from "./test-support/scripted-start.ts";
+import {
+  ME,
+  message,
+  ROOM,
+  registrationOf,
+  scripted,
+  startingMe,
+  txnOf,
+} from "./test-support/scripted-start.ts";
 import { parseTransaction } from "./transaction.ts";
 
 const REGISTRATION = registrationOf("held");
@@ -26,18 +33,8 @@ describe("room events held for a starting virtual user, through the appservice",
         if (typeof fields === "object" && fields !== null) warnings.push(fields as Record<string, unknown>);
       },
     };
-    const as = new Appservice({
-      registration: REGISTRATION,
-      homeserverUrl: "https://hs.invalid",
-      encryption: false,
-      fetch: hs.fetch,
-      logger,
-      clientOptions: { fillTimelineGaps: false },
-    });
+    const { as, starting } = await startingMe(hs, REGISTRATION, { encryption: false, logger });
     try {
-      await as.start();
-      const starting = as.user(ME, { deviceId: "DEV" });
-      await hs.paused();
       const ids = Array.from({ length: MAX_ROOM_EVENTS_HELD_WHILE_STARTING + 2 }, (_, i) => `$${i}`);
       const half = MAX_ROOM_EVENTS_HELD_WHILE_STARTING / 2;
       await as.handleTransaction("t1", txnOf(...ids.slice(0, half)));
@@ -65,18 +62,8 @@ describe("room events held for a starting virtual user, through the appservice",
 
   it("hands it the read receipts of its start with their transaction's events; not its typing notices", async () => {
     const hs = scripted();
-    const as = new Appservice({
-      registration: REGISTRATION,
-      homeserverUrl: "https://hs.invalid",
-      encryption: false,
-      fetch: hs.fetch,
-      logger: quiet,
-      clientOptions: { fillTimelineGaps: false },
-    });
+    const { as, starting } = await startingMe(hs, REGISTRATION, { encryption: false, logger: quiet });
     try {
-      await as.start();
-      const starting = as.user(ME, { deviceId: "DEV" });
-      await hs.paused();
       const read = { $during: { "m.read": { "@alice:hs": { ts: 1 } } } };
       await as.handleTransaction(
         "t1",

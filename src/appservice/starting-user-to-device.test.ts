@@ -7,8 +7,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { VerificationRequest } from "../client/index.ts";
-import { Appservice } from "./appservice.ts";
-import { ME, message, registrationOf, scripted, txnOf } from "./test-support/scripted-start.ts";
+import { ME, message, registrationOf, scripted, startingMe, txnOf } from "./test-support/scripted-start.ts";
 import { parseTransaction } from "./transaction.ts";
 
 const REGISTRATION = registrationOf("todevice");
@@ -26,17 +25,8 @@ const fromAlice = (type: string, content: Record<string, unknown>) => ({
 describe("to-device messages held for a starting virtual user", () => {
   it("reach the handlers put on once user() gave the client: a verification request too", async () => {
     const hs = scripted();
-    const as = new Appservice({
-      registration: REGISTRATION,
-      homeserverUrl: "https://hs.invalid",
-      fetch: hs.fetch,
-      logger: quiet,
-      clientOptions: { fillTimelineGaps: false },
-    });
+    const { as, starting } = await startingMe(hs, REGISTRATION, { logger: quiet });
     try {
-      await as.start();
-      const starting = as.user(ME, { deviceId: "DEV" });
-      await hs.paused();
       const request = fromAlice("m.key.verification.request", {
         from_device: "ALICEDEV",
         methods: ["m.sas.v1"],

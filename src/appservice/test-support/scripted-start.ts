@@ -2,8 +2,11 @@
 // ME is in ROOM, and its start waits (when it creates its device, or once its client is restored)
 // until released, so transactions come while it starts. Faults can be armed to make a start fail;
 // the users its key queries asked for are counted.
+import type { MatrixClient } from "../../client/index.ts";
+import type { Logger } from "../../client/logger.ts";
 import type { FetchLike } from "../../client/transport.ts";
 import type { Registration } from "../../wire/appservice.ts";
+import { Appservice } from "../appservice.ts";
 import { parseTransaction } from "../transaction.ts";
 
 export const ME = "@v_me:hs";
@@ -120,4 +123,33 @@ export function scripted(pauseAt: PauseAt = "device") {
     /** How many `/keys/query` requests asked for `userId`'s devices. */
     queriesFor: (userId: string) => queries.filter((users) => users.includes(userId)).length,
   };
+}
+
+/**
+ * An appservice over `hs` (started) whose user ME (device DEV) is starting and waits where `hs`
+ * pauses it: `starting` is `user()`'s promise. The caller releases `hs` and closes `as`.
+ */
+export async function startingMe(
+  hs: ReturnType<typeof scripted>,
+  registration: Registration,
+  options: { encryption?: boolean; logger: Logger },
+): Promise<{ as: Appservice; starting: Promise<MatrixClient> }> {
+  const as = new Appservice({
+    registration,
+    homeserverUrl: "https://hs.invalid",
+    ...(options.encryption === undefined ? {} : { encryption: options.encryption }),
+    fetch: hs.fetch,
+    logger: options.logger,
+    clientOptions: { fillTimelineGaps: false },
+  });
+  try {
+    await as.start();
+    const starting = as.user(ME, { deviceId: "DEV" });
+    await hs.paused();
+    return { as, starting };
+  } catch (e) {
+    hs.release();
+    await as.close();
+    throw e;
+  }
 }
