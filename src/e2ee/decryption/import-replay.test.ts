@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { InboundGroupSession, OutboundGroupSession } from "../../crypto/megolm/index.ts";
+import { OutboundGroupSession } from "../../crypto/megolm/index.ts";
 import { MemoryCryptoStore } from "../../store/memory/memory-store.ts";
 import { HeldKeyRequests } from "../key-requests/held.ts";
 import { emptyChanges, type MachineContext } from "../machine-context.ts";
@@ -9,6 +9,7 @@ import { MachineSteps } from "../machine-steps.ts";
 import { importRoomKey } from "../room-keys/import.ts";
 import { newSecretGossipState } from "../secret-storage/gossip.ts";
 import { megolmEventIn } from "../test-support/fake-homeserver.ts";
+import { exportsOf } from "../test-support/room-key-exports.ts";
 import { OwnEchoes } from "./own-echoes.ts";
 import { ReplayGuard } from "./replay.ts";
 
@@ -30,15 +31,7 @@ describe("replays of a session an import brought in", () => {
       dropUpload: () => undefined,
     });
     const s = OutboundGroupSession.create();
-    const exported = {
-      algorithm: "m.megolm.v1.aes-sha2",
-      room_id: "!r:x",
-      sender_key: "c2VuZGVyLWtleQ",
-      session_id: s.sessionId,
-      session_key: InboundGroupSession.fromSessionKey(s.sessionKey()).exportAt(0),
-      sender_claimed_keys: { ed25519: "ZWQ" },
-      forwarding_curve25519_key_chain: [],
-    };
+    const exported = exportsOf(s)();
     const first = megolmEventIn(s, "!r:x", "@alice:x", "A", "first");
     // The import's step decrypts an event that waited for the key (as importRoomKeys retries them).
     const one = await steps.run(async (p) => {

@@ -6,23 +6,28 @@ import { MemoryStoreData } from "../../store/index.ts";
 import { MemoryCryptoStore } from "../../store/memory/memory-store.ts";
 import { emptyChanges, type MachineContext } from "../machine-context.ts";
 import { FakeHomeserver, joined, megolmEventIn, TestClient } from "../test-support/fake-homeserver.ts";
+import { exportsOf } from "../test-support/room-key-exports.ts";
 import { importRoomKey } from "./import.ts";
 import { InboundSessions } from "./inbound.ts";
+
+/** `store`, with `seen(name)` told each time one of its methods is taken (to count reads). */
+function onMethod<T extends object>(store: T, seen: (name: string | symbol) => void): T {
+  return new Proxy(store, {
+    get(target, key) {
+      const value = Reflect.get(target, key, target);
+      if (typeof value !== "function") return value;
+      seen(key);
+      return value.bind(target);
+    },
+  });
+}
 
 describe("importRoomKeys", () => {
   it("keeps an import's sessions in memory until its step is saved, then leaves them to the store", async () => {
     const store = await MemoryCryptoStore.open({ userId: "@bob:x", deviceId: "B" });
     const ctx: MachineContext = { userId: "@bob:x", deviceId: "B", store, now: Date.now, tx: emptyChanges() };
     const inbound = new InboundSessions(ctx);
-    const entry = (s: OutboundGroupSession) => ({
-      algorithm: "m.megolm.v1.aes-sha2",
-      room_id: "!r:x",
-      sender_key: "c2VuZGVyLWtleQ",
-      session_id: s.sessionId,
-      session_key: InboundGroupSession.fromSessionKey(s.sessionKey()).exportAt(0),
-      sender_claimed_keys: { ed25519: "ZWQ" },
-      forwarding_curve25519_key_chain: [],
-    });
+    const entry = (s: OutboundGroupSession) => exportsOf(s)();
     // A session in use (it came over Olm): an import must not push it out of memory.
     const inUse = OutboundGroupSession.create();
     await inbound.add(
@@ -53,26 +58,13 @@ describe("importRoomKeys", () => {
   it("keeps the records an import saved: a session's first use reads no store row, and a better copy replaces the record", async () => {
     const inner = await MemoryCryptoStore.open({ userId: "@bob:x", deviceId: "B" });
     let reads = 0;
-    const store = new Proxy(inner, {
-      get(target, key) {
-        const value = Reflect.get(target, key, target);
-        if (typeof value !== "function") return value;
-        if (key === "getInboundGroupSession" || key === "getInboundGroupSessions") reads++;
-        return value.bind(target);
-      },
+    const store = onMethod(inner, (name) => {
+      if (name === "getInboundGroupSession" || name === "getInboundGroupSessions") reads++;
     });
     const ctx: MachineContext = { userId: "@bob:x", deviceId: "B", store, now: Date.now, tx: emptyChanges() };
     const inbound = new InboundSessions(ctx);
     const s = OutboundGroupSession.create();
-    const at = (index: number) => ({
-      algorithm: "m.megolm.v1.aes-sha2",
-      room_id: "!r:x",
-      sender_key: "c2VuZGVyLWtleQ",
-      session_id: s.sessionId,
-      session_key: InboundGroupSession.fromSessionKey(s.sessionKey()).exportAt(index),
-      sender_claimed_keys: { ed25519: "ZWQ" },
-      forwarding_curve25519_key_chain: [],
-    });
+    const at = exportsOf(s);
     const step = async () => {
       await store.saveChanges(ctx.tx);
       ctx.tx = emptyChanges();
@@ -95,27 +87,13 @@ describe("importRoomKeys", () => {
     let replayReads = 0;
     let oneByOne = 0;
     const open = async () =>
-      new Proxy(await MemoryCryptoStore.open({ userId: "@bob:x", deviceId: "B", data }), {
-        get(target, key) {
-          const value = Reflect.get(target, key, target);
-          if (typeof value !== "function") return value;
-          if (key === "getReplays" || key === "getReplaysOfSessions" || key === "getReplay") replayReads++;
-          if (key === "getReplays" || key === "getReplay") oneByOne++;
-          return value.bind(target);
-        },
+      onMethod(await MemoryCryptoStore.open({ userId: "@bob:x", deviceId: "B", data }), (name) => {
+        if (name === "getReplays" || name === "getReplaysOfSessions" || name === "getReplay") replayReads++;
+        if (name === "getReplays" || name === "getReplay") oneByOne++;
       });
     const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" }, open);
     const s = OutboundGroupSession.create();
-    const sessionKey = s.sessionKey();
-    const at = (index: number) => ({
-      algorithm: "m.megolm.v1.aes-sha2",
-      room_id: "!r:x",
-      sender_key: "c2VuZGVyLWtleQ",
-      session_id: s.sessionId,
-      session_key: InboundGroupSession.fromSessionKey(sessionKey).exportAt(index),
-      sender_claimed_keys: { ed25519: "ZWQ" },
-      forwarding_curve25519_key_chain: [],
-    });
+    const at = exportsOf(s);
     const first = megolmEventIn(s, "!r:x", "@alice:x", "A", "first");
     const second = megolmEventIn(s, "!r:x", "@alice:x", "A", "second");
     assert.equal((await bob.machine.importRoomKeys([at(1)])).imported, 1);
@@ -140,7 +118,7 @@ describe("importRoomKeys", () => {
     const hs = new FakeHomeserver();
     const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
     const session = OutboundGroupSession.create();
-    const sessionKey = session.sessionKey();
+    const exportOf = exportsOf(session); // before it encrypts
     const ciphertext = session.encrypt(
       JSON.stringify({ type: "m.room.message", content: { body: "from the past" }, room_id: "!r:x" }),
     );
@@ -156,15 +134,7 @@ describe("importRoomKeys", () => {
       },
     };
     await assert.rejects(bob.machine.decryptRoomEvent(event, "!r:x"), { code: "UNKNOWN_SESSION" });
-    const exported = {
-      algorithm: "m.megolm.v1.aes-sha2",
-      room_id: "!r:x",
-      sender_key: "c2VuZGVyLWtleQ",
-      session_id: session.sessionId,
-      session_key: InboundGroupSession.fromSessionKey(sessionKey).exportAt(0),
-      sender_claimed_keys: { ed25519: "ZWQ" },
-      forwarding_curve25519_key_chain: [],
-    };
+    const exported = exportOf();
     const progress: number[] = [];
     const result = await bob.machine.importRoomKeys(
       [exported, { ...exported, session_id: "wrong" }, { nonsense: true }, exported],
