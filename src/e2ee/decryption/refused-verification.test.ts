@@ -12,6 +12,15 @@ const ALICE = "@alice:example.org";
 const BOB = "@bob:example.org";
 const ROOM = "!dm:example.org";
 
+/** Bob's in-room verification request to Alice (the content of its `m.room.message`). */
+const REQUEST = {
+  msgtype: "m.key.verification.request",
+  body: "Bob wants to verify",
+  from_device: "BOB1",
+  methods: ["m.sas.v1"],
+  to: ALICE,
+};
+
 /** Alice (refusing) and Bob (not cross-signed) in a DM; `lateKey`: Alice has not synced Bob's room key yet. */
 async function pair(options: { lateKey?: boolean } = {}) {
   const hs = new FakeHomeserver();
@@ -37,13 +46,7 @@ async function pair(options: { lateKey?: boolean } = {}) {
 describe("verification events from a sender the requirement refuses", () => {
   it("are refused, the refusal carrying them for the verification flow", async () => {
     const { alice, send } = await pair();
-    const request = await send("m.room.message", {
-      msgtype: "m.key.verification.request",
-      body: "Bob wants to verify",
-      from_device: "BOB1",
-      methods: ["m.sas.v1"],
-      to: ALICE,
-    });
+    const request = await send("m.room.message", REQUEST);
     const start = await send("m.key.verification.start", {
       from_device: "BOB1",
       method: "m.sas.v1",
@@ -73,13 +76,7 @@ describe("verification events from a sender the requirement refuses", () => {
 
   it("decrypted once their key came late, they are kept for the flow and handed out once (ordinary messages not)", async () => {
     const { alice, send } = await pair({ lateKey: true });
-    const request = await send("m.room.message", {
-      msgtype: "m.key.verification.request",
-      body: "Bob wants to verify",
-      from_device: "BOB1",
-      methods: ["m.sas.v1"],
-      to: ALICE,
-    });
+    const request = await send("m.room.message", REQUEST);
     const text = await send("m.room.message", { msgtype: "m.text", body: "hello" });
     const before = await alice.machine.tryDecryptRoomEvents([
       { event: request, roomId: ROOM },
