@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { DehydrationError, type FetchLike, MatrixClient } from "../../src/client/index.ts";
+import { deferred } from "../../src/client/test-support/held-sync.ts";
 import { manualClock } from "../../src/client/test-support/manual-clock.ts";
 import { SecretStorageError } from "../../src/crypto/secret-storage/index.ts";
 import type { UnlockedSecretStorageKey } from "../../src/e2ee/index.ts";
@@ -81,19 +82,13 @@ describe("dehydration when the default secret storage key moves", () => {
   it("changeRecoveryKey() while start() rehydrates: the schedule seals under the key stored under the new recovery key", async () => {
     // Bob's first GET of the dehydrated device (start() rehydrating) is held until the test says.
     let hold = false;
-    let arrived = () => {};
-    const reached = new Promise<void>((r) => {
-      arrived = r;
-    });
-    let release = () => {};
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
+    const reached = deferred();
+    const gate = deferred();
     const fetchImpl: FetchLike = async (url, init) => {
       if (hold && (init.method ?? "GET") === "GET" && new URL(url).pathname.endsWith("/dehydrated_device")) {
         hold = false;
-        arrived();
-        await gate;
+        reached.resolve();
+        await gate.promise;
       }
       return fetch(url, init);
     };
@@ -102,9 +97,9 @@ describe("dehydration when the default secret storage key moves", () => {
 
     hold = true;
     const started = bob.client.crypto.dehydration.start({ secretStorageKey: oldKey });
-    await reached; // its key read (and stored), the rehydration waits
+    await reached.promise; // its key read (and stored), the rehydration waits
     const changed = await bob.client.crypto.recovery.changeRecoveryKey();
-    release();
+    gate.resolve();
     await started;
     assert.equal(bob.client.crypto.dehydration.running, true);
     const found = await rehydrateElsewhere(bob.client.userId, changed.recoveryKey);

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import type { Clock } from "../../src/client/clock.ts";
 import { DehydrationError, type FetchLike, MatrixClient } from "../../src/client/index.ts";
+import { deferred } from "../../src/client/test-support/held-sync.ts";
 import { manualClock } from "../../src/client/test-support/manual-clock.ts";
 import { randomBytes } from "../../src/crypto/primitives/index.ts";
 import { budget } from "../support/budget.ts";
@@ -237,14 +238,8 @@ describe("dehydrated devices (devserver, Keyroom ↔ Keyroom)", () => {
     // The rotation's upload is held until the test lets it go; what is under way when the
     // logout request goes out is noted.
     let holdPut = false;
-    let putHeld = () => {};
-    const putReached = new Promise<void>((r) => {
-      putHeld = r;
-    });
-    let releasePut = () => {};
-    const putGate = new Promise<void>((r) => {
-      releasePut = r;
-    });
+    const putReached = deferred();
+    const putGate = deferred();
     let putInFlight = false;
     let atLogout: { putInFlight: boolean; sleeping: number } | undefined;
     const fetchImpl: FetchLike = async (url, init) => {
@@ -253,8 +248,8 @@ describe("dehydrated devices (devserver, Keyroom ↔ Keyroom)", () => {
       if (holdPut && init.method === "PUT" && path.endsWith("/dehydrated_device")) {
         holdPut = false;
         putInFlight = true;
-        putHeld();
-        await putGate;
+        putReached.resolve();
+        await putGate.promise;
         try {
           return await fetch(url, init);
         } finally {
@@ -276,12 +271,12 @@ describe("dehydrated devices (devserver, Keyroom ↔ Keyroom)", () => {
     await sleepingAgain(clock);
     holdPut = true;
     clock.wake(); // the period is over: a rotation uploads, held
-    await putReached;
+    await putReached.promise;
     const loggedOut = other.client.logout();
     // Let the logout run as far as it goes while the upload is held (no assertion on timing:
     // with the upload let go, the logout must find it landed either way).
     await new Promise((r) => setTimeout(r, 50));
-    releasePut();
+    putGate.resolve();
     await loggedOut;
     assert.deepEqual(
       atLogout,
