@@ -8,7 +8,7 @@ import { emptyChanges, type MachineContext } from "../machine-context.ts";
 import { FakeHomeserver, joined, megolmEventIn, TestClient } from "../test-support/fake-homeserver.ts";
 import { exportsOf } from "../test-support/room-key-exports.ts";
 import { importRoomKey } from "./import.ts";
-import { InboundSessions } from "./inbound.ts";
+import { InboundSessions, SAVED_IMPORT_RECORDS } from "./inbound.ts";
 
 /** `store`, with `seen(name)` told each time one of its methods is taken (to count reads). */
 function onMethod<T extends object>(store: T, seen: (name: string | symbol) => void): T {
@@ -79,6 +79,29 @@ describe("importRoomKeys", () => {
     assert.equal((await inbound.get("!r:x", s.sessionId))?.session.firstKnownIndex, 1);
     assert.equal(reads, before);
     assert.equal((await inner.getInboundGroupSession("!r:x", s.sessionId))?.firstKnownIndex, 1);
+  });
+
+  it("keeps at most SAVED_IMPORT_RECORDS records, the newest: an older one is read from the store again", async () => {
+    const inner = await MemoryCryptoStore.open({ userId: "@bob:x", deviceId: "B" });
+    let reads = 0;
+    const store = onMethod(inner, (name) => {
+      if (name === "getInboundGroupSession" || name === "getInboundGroupSessions") reads++;
+    });
+    const ctx: MachineContext = { userId: "@bob:x", deviceId: "B", store, now: Date.now, tx: emptyChanges() };
+    const inbound = new InboundSessions(ctx);
+    const sessions = Array.from({ length: SAVED_IMPORT_RECORDS + 1 }, () => OutboundGroupSession.create());
+    for (const s of sessions) assert.ok(await importRoomKey(inbound, exportsOf(s)()));
+    await store.saveChanges(ctx.tx);
+    ctx.tx = emptyChanges();
+    inbound.settle();
+    const newest = sessions.at(-1)!;
+    const oldest = sessions[0]!;
+    let before = reads;
+    assert.equal((await inbound.get("!r:x", newest.sessionId))?.session.sessionId, newest.sessionId);
+    assert.equal(reads, before, "the newest record is kept");
+    before = reads;
+    assert.equal((await inbound.get("!r:x", oldest.sessionId))?.session.sessionId, oldest.sessionId);
+    assert.equal(reads, before + 1, "the oldest one was dropped past the bound: read from the store");
   });
 
   it("an import's kept records and replays: a new session's are not looked for, a better copy of a used one still refuses a replay", async () => {
