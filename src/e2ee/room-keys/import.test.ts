@@ -22,6 +22,26 @@ function onMethod<T extends object>(store: T, seen: (name: string | symbol) => v
   });
 }
 
+/**
+ * Bob's inbound sessions on a memory store whose session reads are counted; `step()` saves the
+ * step's changes and settles, as the machine does after an import step.
+ */
+async function countedInbound() {
+  const inner = await MemoryCryptoStore.open({ userId: "@bob:x", deviceId: "B" });
+  let reads = 0;
+  const store = onMethod(inner, (name) => {
+    if (name === "getInboundGroupSession" || name === "getInboundGroupSessions") reads++;
+  });
+  const ctx: MachineContext = { userId: "@bob:x", deviceId: "B", store, now: Date.now, tx: emptyChanges() };
+  const inbound = new InboundSessions(ctx);
+  const step = async () => {
+    await store.saveChanges(ctx.tx);
+    ctx.tx = emptyChanges();
+    inbound.settle();
+  };
+  return { inner, inbound, step, reads: () => reads };
+}
+
 describe("importRoomKeys", () => {
   it("keeps an import's sessions in memory until its step is saved, then leaves them to the store", async () => {
     const store = await MemoryCryptoStore.open({ userId: "@bob:x", deviceId: "B" });
@@ -56,52 +76,33 @@ describe("importRoomKeys", () => {
   });
 
   it("keeps the records an import saved: a session's first use reads no store row, and a better copy replaces the record", async () => {
-    const inner = await MemoryCryptoStore.open({ userId: "@bob:x", deviceId: "B" });
-    let reads = 0;
-    const store = onMethod(inner, (name) => {
-      if (name === "getInboundGroupSession" || name === "getInboundGroupSessions") reads++;
-    });
-    const ctx: MachineContext = { userId: "@bob:x", deviceId: "B", store, now: Date.now, tx: emptyChanges() };
-    const inbound = new InboundSessions(ctx);
+    const { inner, inbound, step, reads } = await countedInbound();
     const s = OutboundGroupSession.create();
     const at = exportsOf(s);
-    const step = async () => {
-      await store.saveChanges(ctx.tx);
-      ctx.tx = emptyChanges();
-      inbound.settle();
-    };
     assert.ok(await importRoomKey(inbound, at(3)));
     await step();
     assert.ok(await importRoomKey(inbound, at(1)));
     await step();
-    const before = reads;
+    const before = reads();
     assert.equal(inbound.cached("!r:x", s.sessionId), undefined);
     assert.equal((await inbound.get("!r:x", s.sessionId))?.session.firstKnownIndex, 1);
-    assert.equal(reads, before);
+    assert.equal(reads(), before);
     assert.equal((await inner.getInboundGroupSession("!r:x", s.sessionId))?.firstKnownIndex, 1);
   });
 
   it("keeps at most SAVED_IMPORT_RECORDS records, the newest: an older one is read from the store again", async () => {
-    const inner = await MemoryCryptoStore.open({ userId: "@bob:x", deviceId: "B" });
-    let reads = 0;
-    const store = onMethod(inner, (name) => {
-      if (name === "getInboundGroupSession" || name === "getInboundGroupSessions") reads++;
-    });
-    const ctx: MachineContext = { userId: "@bob:x", deviceId: "B", store, now: Date.now, tx: emptyChanges() };
-    const inbound = new InboundSessions(ctx);
+    const { inbound, step, reads } = await countedInbound();
     const sessions = Array.from({ length: SAVED_IMPORT_RECORDS + 1 }, () => OutboundGroupSession.create());
     for (const s of sessions) assert.ok(await importRoomKey(inbound, exportsOf(s)()));
-    await store.saveChanges(ctx.tx);
-    ctx.tx = emptyChanges();
-    inbound.settle();
+    await step();
     const newest = sessions.at(-1)!;
     const oldest = sessions[0]!;
-    let before = reads;
+    let before = reads();
     assert.equal((await inbound.get("!r:x", newest.sessionId))?.session.sessionId, newest.sessionId);
-    assert.equal(reads, before, "the newest record is kept");
-    before = reads;
+    assert.equal(reads(), before, "the newest record is kept");
+    before = reads();
     assert.equal((await inbound.get("!r:x", oldest.sessionId))?.session.sessionId, oldest.sessionId);
-    assert.equal(reads, before + 1, "the oldest one was dropped past the bound: read from the store");
+    assert.equal(reads(), before + 1, "the oldest one was dropped past the bound: read from the store");
   });
 
   it("an import's kept records and replays: a new session's are not looked for, a better copy of a used one still refuses a replay", async () => {
