@@ -51,6 +51,50 @@ async function rehydrateElsewhere(userId: string, recoveryKey: string): Promise<
 
 const badArgument = (e: unknown) => e instanceof SecretStorageError && e.code === "BAD_ARGUMENT";
 
+/**
+ * A new user whose dehydration runs (a minute's period on a manual clock) with its key in secret
+ * storage under the default key, its account data synced once; the warnings it logs.
+ */
+async function dehydrating(prefix: string): Promise<{
+  bob: MatrixClient;
+  clock: ReturnType<typeof manualClock>;
+  warnings: string[];
+  recoveryKey: string;
+  storageKey: UnlockedSecretStorageKey;
+}> {
+  const clock = manualClock();
+  const warnings: string[] = [];
+  const name = uniq(prefix);
+  const bob = new MatrixClient({
+    homeserverUrl: fx.hs.baseUrl,
+    syncTimeoutMs: 0,
+    clock,
+    logger: {
+      debug: () => {},
+      info: () => {},
+      warn: (_obj, msg) => void warnings.push(msg ?? ""),
+      error: () => {},
+    },
+    encryption: { store: { directory: join(fx.dir, name) } },
+  });
+  fx.open.push(bob);
+  await bob.register({ username: name, password: "pw" });
+  await bob.bootstrapCrossSigning();
+  const { recoveryKey } = await bob.crypto.recovery.enable();
+  const storageKey = await bob.crypto.secretStorage.unlock({ recoveryKey });
+  await bob.crypto.dehydration.start({ secretStorageKey: storageKey, periodMs: 60_000 });
+  await bob.syncOnce({ timeoutMs: 0 }); // its own account data, as it stands
+  return { bob, clock, warnings, recoveryKey, storageKey };
+}
+
+/** Another login of `userId` (its encryption on, nothing else done). */
+async function otherLogin(userId: string): Promise<MatrixClient> {
+  const other = encryptedClient(fx.hs, join(fx.dir, uniq("other")));
+  fx.open.push(other);
+  await other.login({ user: userId, password: "pw" });
+  return other;
+}
+
 describe("dehydration when the default secret storage key moves", () => {
   it("after setDefaultKey(key) a new login that opens the new default key rehydrates the schedule's device", async () => {
     const bob = await user("ddka");
@@ -111,34 +155,11 @@ describe("dehydration when the default secret storage key moves", () => {
   });
 
   it("another login's changeRecoveryKey(): this login's schedule, which cannot read the new key, stops with a warning instead of sealing under the old one", async () => {
-    const clock = manualClock();
-    const warnings: string[] = [];
-    const name = uniq("ddkd");
-    const bob = new MatrixClient({
-      homeserverUrl: fx.hs.baseUrl,
-      syncTimeoutMs: 0,
-      clock,
-      logger: {
-        debug: () => {},
-        info: () => {},
-        warn: (_obj, msg) => void warnings.push(msg ?? ""),
-        error: () => {},
-      },
-      encryption: { store: { directory: join(fx.dir, name) } },
-    });
-    fx.open.push(bob);
-    await bob.register({ username: name, password: "pw" });
-    await bob.bootstrapCrossSigning();
-    const { recoveryKey } = await bob.crypto.recovery.enable();
-    const oldKey = await bob.crypto.secretStorage.unlock({ recoveryKey });
-    await bob.crypto.dehydration.start({ secretStorageKey: oldKey, periodMs: 60_000 });
-    await bob.syncOnce({ timeoutMs: 0 }); // its own account data, as it stands
+    const { bob, clock, warnings, recoveryKey, storageKey: oldKey } = await dehydrating("ddkd");
 
     // Bob's other login changes the recovery key: a fresh dehydration key under the new key only,
     // and a device sealed under it.
-    const other = encryptedClient(fx.hs, join(fx.dir, uniq("other")));
-    fx.open.push(other);
-    await other.login({ user: bob.userId, password: "pw" });
+    const other = await otherLogin(bob.userId);
     await other.crypto.recovery.recover({ recoveryKey });
     await other.crypto.dehydration.start({ secretStorageKey: oldKey, rehydrate: false });
     const changed = await other.crypto.recovery.changeRecoveryKey();
@@ -151,6 +172,18 @@ describe("dehydration when the default secret storage key moves", () => {
     assert.equal(clock.sleeping(), 0);
     const found = await rehydrateElsewhere(bob.userId, changed.recoveryKey);
     assert.ok(found !== undefined, "the device on the server opens with the key under the new default key");
+  });
+
+  it("another login removes the default secret storage key: this login's schedule stops with a warning", async () => {
+    const { bob, clock, warnings } = await dehydrating("ddke");
+    const other = await otherLogin(bob.userId);
+    await other.setAccountData("m.secret_storage.default_key", {}); // recovery turned off there
+
+    await bob.syncOnce({ timeoutMs: 0 }); // the default key removed
+    await until("the schedule stops", () => !bob.crypto.dehydration.running);
+    assert.ok(warnings.some((w) => w.startsWith("dehydration stopped: another login removed the default")));
+    clock.wake(); // a rotation would be due: none runs
+    assert.equal(clock.sleeping(), 0);
   });
 
   it("start() with a secret storage key opened before the default moved is refused, and stores nothing under it", async () => {

@@ -436,15 +436,17 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   }
 
   /**
-   * Global account data sync brought: a default secret storage key moved (by another login, or
-   * the echo of our own move) is followed by a running dehydration schedule
+   * Global account data sync brought: a default secret storage key moved or removed (by another
+   * login, or the echo of our own move) is followed by a running dehydration schedule
    * (`dehydration.defaultKeyMoved`), in the background, its failure reported.
    */
   accountDataChanged(event: BasicEvent): void {
     if (this.#closed || event.type !== DEFAULT_KEY_TYPE) return;
     const keyId = event.content.key;
-    if (typeof keyId !== "string") return; // deleted (`{}`) or malformed: nothing to follow
-    this.dehydration.defaultKeyMoved(keyId).catch((e: unknown) => this.#host.reportError(e));
+    // Deleted (`{}`) or malformed: no default key (the schedule asks the server all the same).
+    this.dehydration
+      .defaultKeyMoved(typeof keyId === "string" ? keyId : undefined)
+      .catch((e: unknown) => this.#host.reportError(e));
   }
 
   /** `dehydration.keysReplaced`, its failure reported (the keys were replaced all the same). */

@@ -62,6 +62,11 @@ interface Schedule {
    */
   readonly storageKeys: Map<string, UnlockedSecretStorageKey>;
   /**
+   * Whether `storageKeyId` was the server's default key when last seen (false for a schedule
+   * started while no default key was set): removing the default then stops the schedule.
+   */
+  followsDefault: boolean;
+  /**
    * Counts key changes (`keysReplaced`, `defaultKeyMoved`): a rotation that sees it change
    * meanwhile uploads nothing; the first upload of a starting schedule is made again.
    */
@@ -251,6 +256,7 @@ export class DehydratedDevicesImpl {
       key: new Uint8Array(0),
       storageKeyId: callerKey === undefined ? secretStorageKey?.keyId : undefined,
       storageKeys: new Map(),
+      followsDefault: false,
       epoch: 0,
     };
     if (callerKey === undefined) retain(schedule, secretStorageKey);
@@ -262,7 +268,10 @@ export class DehydratedDevicesImpl {
     let scheduled = false;
     try {
       await this.#serial(async () => {
-        if (callerKey === undefined) await this.#assertDefault(secretStorageKey as UnlockedSecretStorageKey);
+        if (callerKey === undefined) {
+          const defaultKeyId = await this.#assertDefault(secretStorageKey as UnlockedSecretStorageKey);
+          schedule.followsDefault = defaultKeyId !== undefined;
+        }
         const key =
           callerKey !== undefined
             ? callerKey.slice()
@@ -318,7 +327,7 @@ export class DehydratedDevicesImpl {
    * (a key opened before the default moved), `start()` would seal under a key they do not read, or
    * replace theirs with one made under it, and the logins would replace each other's devices.
    */
-  async #assertDefault(secretStorageKey: UnlockedSecretStorageKey): Promise<void> {
+  async #assertDefault(secretStorageKey: UnlockedSecretStorageKey): Promise<string | undefined> {
     const defaultKeyId = await this.#host.secretStorage.defaultKeyId();
     if (defaultKeyId !== undefined && defaultKeyId !== secretStorageKey.keyId) {
       throw new DehydrationError(
@@ -326,6 +335,7 @@ export class DehydratedDevicesImpl {
         "this secret storage key is not the default one (it was replaced): unlock the default key",
       );
     }
+    return defaultKeyId;
   }
 
   /**
@@ -409,6 +419,7 @@ export class DehydratedDevicesImpl {
         schedule.key.fill(0);
         schedule.key = fresh;
         schedule.storageKeyId = storageKey.keyId;
+        schedule.followsDefault = true;
         retain(schedule, storageKey);
         // Again, now the key is swapped: a rotation (or a starting schedule's first upload) that
         // took the old key meanwhile does not land it after the device sealed under the new one.
@@ -442,22 +453,34 @@ export class DehydratedDevicesImpl {
       await this.#host.secretStorage.store(DEHYDRATION_SECRET_NAME, text, [key]);
       if (!this.#current(schedule)) return;
       schedule.storageKeyId = keyId;
+      schedule.followsDefault = true;
       retain(schedule, key);
     });
   }
 
-  async defaultKeyMoved(keyId: string): Promise<void> {
+  async defaultKeyMoved(keyId: string | undefined): Promise<void> {
     const schedule = this.#schedule ?? this.#starting;
     if (schedule?.storageKeyId === undefined || schedule.storageKeyId === keyId) return;
     await this.#serial(async () => {
       if (!this.#current(schedule)) return;
       // The sync may be behind (our own move since, or another one): the server's default decides.
       const now = await this.#host.secretStorage.defaultKeyId();
-      // No default key any more: no login reads a dehydration key, none to follow.
-      if (!this.#current(schedule) || now === undefined || now === schedule.storageKeyId) return;
+      if (!this.#current(schedule) || now === schedule.storageKeyId) return;
+      if (now === undefined) {
+        // Removed (recovery turned off elsewhere): no login reads the dehydration key any more,
+        // and one that sets up a new default key makes its own, whose devices ours would replace.
+        // A schedule started while no default key was set has none to lose.
+        if (schedule.followsDefault)
+          this.#stopUnfollowed(schedule, undefined, "removed the default secret storage key");
+        return;
+      }
       const opened = schedule.storageKeys.get(now);
       if (opened === undefined) {
-        this.#stopUnfollowed(schedule, now, "a key this client does not hold");
+        this.#stopUnfollowed(
+          schedule,
+          now,
+          "moved the default secret storage key to a key this client does not hold",
+        );
         return;
       }
       let key: Uint8Array;
@@ -465,7 +488,11 @@ export class DehydratedDevicesImpl {
         key = await this.keyFromSecretStorage(opened);
       } catch (e) {
         if (!(e instanceof SecretStorageError || e instanceof DehydrationError)) throw e;
-        this.#stopUnfollowed(schedule, now, `a key under which no dehydration key is readable (${e.code})`);
+        this.#stopUnfollowed(
+          schedule,
+          now,
+          `moved the default secret storage key to a key under which no dehydration key is readable (${e.code})`,
+        );
         return;
       }
       if (!this.#current(schedule)) {
@@ -482,20 +509,23 @@ export class DehydratedDevicesImpl {
         schedule.epoch++;
       }
       schedule.storageKeyId = now;
+      schedule.followsDefault = true;
     });
   }
 
   /**
-   * The default key moved to one whose dehydration key this schedule cannot read: sealing on
-   * under the old one, which new logins no longer read, would replace the devices they seal under
-   * the new one (and they ours), so the schedule stops, with a warning saying why.
+   * The default key moved to one whose dehydration key this schedule cannot read, or was removed:
+   * sealing on under the old one, which new logins no longer read, would replace the devices they
+   * seal under the new one (and they ours), so the schedule stops, with a warning saying why (key
+   * IDs only). `to`: the new default key's ID, undefined when removed.
    */
-  #stopUnfollowed(schedule: Schedule, keyId: string, what: string): void {
+  #stopUnfollowed(schedule: Schedule, to: string | undefined, what: string): void {
     if (!this.#current(schedule)) return;
+    const from = schedule.storageKeyId;
     this.stop();
     this.#host.logger.warn(
-      { from: schedule.storageKeyId, to: keyId },
-      `dehydration stopped: another login moved the default secret storage key to ${what}; start dehydration again with the new default key`,
+      { from, to: to ?? null },
+      `dehydration stopped: another login ${what}; start dehydration again with the new default key`,
     );
   }
 

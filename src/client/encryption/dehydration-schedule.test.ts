@@ -441,6 +441,30 @@ describe("the dehydration schedule", () => {
     );
   });
 
+  it("defaultKeyMoved to no default key (removed by another login): the schedule stops with a warning, and seals nothing more", async () => {
+    const { fake, devices } = await runningUnderDefault("old");
+    fake.defaultKeyId = undefined; // recovery turned off elsewhere: `m.secret_storage.default_key` is `{}`
+    await devices.defaultKeyMoved(undefined);
+    assert.equal(devices.running, false);
+    assert.equal(fake.sleeping(), 0, "no rotation under the old key");
+    assert.equal(fake.sealedUnder.length, 1);
+    assert.equal(fake.warnings.length, 1);
+    assert.match(
+      fake.warnings[0] as string,
+      /dehydration stopped: another login removed the default secret storage key/,
+    );
+  });
+
+  it("defaultKeyMoved to no default key, for a schedule started while none was set: it goes on", async () => {
+    const fake = fakeHost();
+    const devices = new DehydratedDevicesImpl(fake.host);
+    await devices.start({ secretStorageKey: storageKey("old"), rehydrate: false, periodMs: 60_000 });
+    await devices.defaultKeyMoved(undefined); // an old deletion, as the first sync shows it
+    assert.equal(devices.running, true);
+    assert.deepEqual(fake.warnings, []);
+    devices.stop();
+  });
+
   it("defaultKeyMoved to a key the schedule holds: the dehydration key stored under it is read and sealed under", async () => {
     const { fake, devices } = await runningUnderDefault("a");
     await devices.defaultKeyChanging("b", storageKey("b")); // this login: setDefaultKey(b)

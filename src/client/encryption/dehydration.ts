@@ -123,17 +123,18 @@ export class DehydratedDevices {
   }
 
   /**
-   * Called by the client when sync shows `m.secret_storage.default_key` pointing at `keyId`; apps
-   * need not call it. While a schedule runs (or starts) with its key from secret storage under
-   * another key, and the server's default key is still another one (another login moved it), the
-   * schedule follows it: with that key opened here (one handed to `start`, `setDefaultKey` or
-   * `keysReplaced` while it ran), the dehydration key stored under it is read and sealed under
-   * from then on (the login that stored it uploaded its device). Else (a key this client does not
-   * hold, or no dehydration key readable under it) the schedule stops, with a warning logged:
-   * sealing on under the old key, which new logins no longer read, would replace their devices.
-   * `start` it again with the new default key.
+   * Called by the client when sync shows `m.secret_storage.default_key` pointing at `keyId`
+   * (undefined: removed, `{}`, or malformed); apps need not call it. While a schedule runs (or
+   * starts) with its key from secret storage under another key, and the server's default key is
+   * still another one (another login moved it), the schedule follows it: with that key opened here
+   * (one handed to `start`, `setDefaultKey` or `keysReplaced` while it ran), the dehydration key
+   * stored under it is read and sealed under from then on (the login that stored it uploaded its
+   * device). Else (a key this client does not hold, or no dehydration key readable under it) the
+   * schedule stops, with a warning logged: sealing on under the old key, which new logins no longer
+   * read, would replace their devices. `start` it again with the new default key. A default key
+   * removed from the server stops it the same way (unless it started while none was set).
    */
-  async defaultKeyMoved(keyId: string): Promise<void> {
+  async defaultKeyMoved(keyId: string | undefined): Promise<void> {
     await (await this.#scheduleImpl())?.defaultKeyMoved(keyId);
   }
 
