@@ -3,14 +3,16 @@
 // lists it kept, would otherwise take them as current, and share room keys with a removed device
 // or miss a new one until some later change. Scripted homeserver, encryption on, the user's data
 // directory in `dataDir`: it was not there when `start()` brought the others back (here: set aside
-// and brought back), so the user is started by `user()` while transactions come.
+// and brought back), so the user is started by `user()` while transactions come. A transaction that
+// carries only such changes is held like any other: the homeserver's retry of it, after the user
+// started, is not fed to the user a second time.
 import assert from "node:assert/strict";
 import { mkdtempSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { Appservice, virtualUserPaths } from "./appservice.ts";
-import { ME, registrationOf, scripted } from "./test-support/scripted-start.ts";
+import { ME, registrationOf, scripted, startingMe } from "./test-support/scripted-start.ts";
 import { parseTransaction } from "./transaction.ts";
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
@@ -61,6 +63,35 @@ describe("device-list changes that come while a virtual user starts", () => {
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
       rmSync(aside, { recursive: true, force: true });
+    }
+  });
+
+  it("count as held: the homeserver's retry of a transaction of changes only is not fed again once started", async () => {
+    const hs = scripted();
+    let failOnce = true;
+    const { as, starting } = await startingMe(hs, registrationOf("lists-retry"), {
+      logger: quiet,
+      // The first attempt fails after the users' shares (as when another user's share fails): the
+      // homeserver sends it again, by then to a started user.
+      onTransaction: (_txn, txnId) => {
+        if (txnId !== "t1" || !failOnce) return;
+        failOnce = false;
+        throw new Error("not handled this time");
+      },
+    });
+    try {
+      const t1 = parseTransaction({ events: [], device_lists: { changed: [ME] } });
+      await assert.rejects(as.handleTransaction("t1", t1), /not handled this time/);
+      hs.release();
+      const client = await starting;
+      await client.getUserDevices(ME);
+      const asked = hs.queriesFor(ME);
+      assert.equal(await as.handleTransaction("t1", t1), true);
+      await client.getUserDevices(ME);
+      assert.equal(hs.queriesFor(ME), asked, "its change was had once: its devices not asked for again");
+    } finally {
+      hs.release();
+      await as.close();
     }
   });
 });

@@ -1,13 +1,15 @@
 // What is held for a virtual user while it starts: its to-device messages only (not another
 // user's; the Olm-encrypted ones apart, the others with their transaction) and the room events of
 // each transaction, a retried transaction's once, at most MAX_TO_DEVICE_HELD_WHILE_STARTING
-// messages and MAX_ROOM_EVENTS_HELD_WHILE_STARTING events (more are dropped and counted); and
-// nothing for a user that is not starting. A user whose start failed is still held for, what was
-// held kept, until it starts again (at most MAX_FAILED_STARTS_HELD such users: past it the first to
-// fail is dropped, and counted).
+// messages and MAX_ROOM_EVENTS_HELD_WHILE_STARTING events (more are dropped and counted); a
+// transaction of device-list changes only recorded as held too (at most
+// MAX_DEVICE_LIST_TXNS_HELD_WHILE_STARTING of them); and nothing for a user that is not starting.
+// A user whose start failed is still held for, what was held kept, until it starts again (at most
+// MAX_FAILED_STARTS_HELD such users: past it the first to fail is dropped, and counted).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
+  MAX_DEVICE_LIST_TXNS_HELD_WHILE_STARTING,
   MAX_DEVICE_LIST_USERS_HELD_WHILE_STARTING,
   MAX_FAILED_STARTS_HELD,
   MAX_RECEIPTS_HELD_WHILE_STARTING,
@@ -188,7 +190,30 @@ describe("StartingUsers", () => {
     );
     assert.deepEqual(held.deviceLists.left, ["@b:hs", "@u0:hs"]);
     assert.ok(!held.deviceLists.changed.includes("@x:hs"), "nothing held before its start");
-    assert.deepEqual(held.txns, [], "no transaction recorded for device lists");
+    assert.deepEqual(
+      held.txns.map((t) => [t.txnId, t.events.length, t.receipts.length, t.toDevice.length]),
+      [
+        ["t1", 0, 0, 0],
+        ["t2", 0, 0, 0],
+        ["t3", 0, 0, 0],
+        ["t4", 0, 0, 0],
+      ],
+      "each transaction of changes recorded as held, a retry's once",
+    );
+  });
+
+  it("records at most MAX_DEVICE_LIST_TXNS_HELD_WHILE_STARTING transactions of changes only; their changes still held", () => {
+    const s = new StartingUsers();
+    s.begin("@v_a:hs");
+    for (let i = 0; i < MAX_DEVICE_LIST_TXNS_HELD_WHILE_STARTING; i++)
+      s.hold(`t${i}`, lists([`@u${i % 3}:hs`]));
+    s.hold("past", lists(["@past:hs"]));
+    s.hold("events", txn([], [event(1)]));
+    const held = s.take("@v_a:hs");
+    assert.equal(held.txns.length, MAX_DEVICE_LIST_TXNS_HELD_WHILE_STARTING + 1);
+    assert.ok(!held.txns.some((t) => t.txnId === "past"), "past the bound: not recorded");
+    assert.equal(held.txns.at(-1)?.txnId, "events", "one with an event kept still is");
+    assert.deepEqual(held.deviceLists.changed, ["@u0:hs", "@u1:hs", "@u2:hs", "@past:hs"]);
   });
 
   it("holds read receipts with their transaction, not typing; at most MAX_RECEIPTS_HELD_WHILE_STARTING", () => {
@@ -230,7 +255,7 @@ describe("StartingUsers", () => {
     );
     assert.deepEqual(
       held.txns.map((t) => t.txnId),
-      ["t1", "t1c", "t2", "t3"],
+      ["t1", "t1b", "t1c", "t2", "t2b", "t3"],
     );
     assert.deepEqual(held.deviceLists, { changed: ["@b:hs"], left: ["@c:hs"] });
     assert.deepEqual(s.failed("@v_a:hs"), { kept: NONE }, "started: nothing left");

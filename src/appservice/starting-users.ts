@@ -46,6 +46,14 @@ export const MAX_RECEIPTS_HELD_WHILE_STARTING = 1_000;
  */
 export const MAX_DEVICE_LIST_USERS_HELD_WHILE_STARTING = 10_000;
 /**
+ * Transactions that brought a starting user nothing but device-list changes (no event or message
+ * of theirs kept) recorded as held for it, as any other held transaction is: one the homeserver
+ * sends again (its first attempt failed for another user) is held once, and once the user has
+ * started it is known to have had it (it is not fed the same changes again). Past it, such a
+ * transaction's changes are still held, the transaction not recorded.
+ */
+export const MAX_DEVICE_LIST_TXNS_HELD_WHILE_STARTING = 1_000;
+/**
  * Users whose start failed and that are held for until started again. Past it, what was held for
  * the one that failed first is dropped (the caller logs it with the counts).
  */
@@ -106,6 +114,8 @@ interface Held {
   toDevice: number;
   roomEvents: number;
   receipts: number;
+  /** Transactions of `txns` recorded for their device-list changes alone. */
+  listTxns: number;
   /** The IDs of `txns` (one that failed for others comes again: held once). */
   ids: Set<string>;
 }
@@ -137,6 +147,7 @@ export class StartingUsers {
       toDevice: 0,
       roomEvents: 0,
       receipts: 0,
+      listTxns: 0,
       ids: new Set(),
     });
   }
@@ -144,13 +155,14 @@ export class StartingUsers {
   /**
    * Holds, for each starting user, a transaction's room events, read receipts and device-list
    * changes, and the to-device messages addressed to the user; returns what the bounds dropped, by
-   * user. A transaction held from is recorded only if an event or a message of it was kept, so at
-   * most one per event or message held (device-list changes are kept apart: one held again is
-   * the same).
+   * user. A transaction held from is recorded if an event or a message of it was kept (at most one
+   * per event or message held), or if it carries device-list changes (at most
+   * `MAX_DEVICE_LIST_TXNS_HELD_WHILE_STARTING` of those that carry nothing else kept).
    */
   hold(txnId: string, txn: Transaction): DroppedWhileStarting[] {
     const dropped: DroppedWhileStarting[] = [];
     const allReceipts = txn.ephemeral.filter((e) => e.type === RECEIPT);
+    const carriesLists = (txn.deviceLists?.changed.length ?? 0) + (txn.deviceLists?.left.length ?? 0) > 0;
     for (const [userId, held] of this.#held) {
       if (held.ids.has(txnId)) continue;
       const deviceListUsers = holdDeviceLists(held.deviceLists, txn.deviceLists);
@@ -165,7 +177,10 @@ export class StartingUsers {
         deviceListUsers,
       };
       if (anyHeld(lost)) dropped.push({ userId, ...lost });
-      if (keptToDevice.length === 0 && events.length === 0 && receipts.length === 0) continue;
+      if (keptToDevice.length === 0 && events.length === 0 && receipts.length === 0) {
+        if (!carriesLists || held.listTxns >= MAX_DEVICE_LIST_TXNS_HELD_WHILE_STARTING) continue;
+        held.listTxns++;
+      }
       held.ids.add(txnId);
       const encrypted = keptToDevice.filter((m) => m.type === ENCRYPTED_TO_DEVICE);
       const others = keptToDevice.filter((m) => m.type !== ENCRYPTED_TO_DEVICE);

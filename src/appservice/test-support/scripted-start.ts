@@ -6,7 +6,7 @@ import type { MatrixClient } from "../../client/index.ts";
 import type { Logger } from "../../client/logger.ts";
 import type { FetchLike } from "../../client/transport.ts";
 import type { Registration } from "../../wire/appservice.ts";
-import { Appservice } from "../appservice.ts";
+import { Appservice, type AppserviceOptions } from "../appservice.ts";
 import { parseTransaction } from "../transaction.ts";
 
 export const ME = "@v_me:hs";
@@ -132,12 +132,13 @@ export function scripted(pauseAt: PauseAt = "device") {
 export async function startingMe(
   hs: ReturnType<typeof scripted>,
   registration: Registration,
-  options: { encryption?: boolean; logger: Logger },
+  options: { encryption?: boolean; logger: Logger; onTransaction?: AppserviceOptions["onTransaction"] },
 ): Promise<{ as: Appservice; starting: Promise<MatrixClient> }> {
   const as = new Appservice({
     registration,
     homeserverUrl: "https://hs.invalid",
     ...(options.encryption === undefined ? {} : { encryption: options.encryption }),
+    ...(options.onTransaction === undefined ? {} : { onTransaction: options.onTransaction }),
     fetch: hs.fetch,
     logger: options.logger,
     clientOptions: { fillTimelineGaps: false },
