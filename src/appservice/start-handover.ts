@@ -7,7 +7,8 @@
 // decrypts once, so all of them are fed then; the to-device events the client emits for them
 // (decrypted) reach no handler of the caller's yet, so they are kept and emitted again afterwards.
 // The device-list changes of the window go with them: a message the caller sends at once must
-// find the devices of the room's members as they are now.
+// find the devices of the room's members as they are now. If some were dropped (more users than
+// held), every list the device tracks is taken as outdated first.
 //
 // After `user()` has given the client to its caller (who puts its handlers on it at once), in a
 // later macrotask: those events emitted again, then each transaction held from, as the user's
@@ -61,9 +62,11 @@ export async function feedBeforeReturn(
   held: HeldWhileStarting,
   nextBatch: () => string,
 ): Promise<ToDeviceEvent[]> {
-  const { encryptedToDevice: toDevice, deviceLists } = held;
-  if (toDevice.length === 0 && deviceLists.changed.length === 0 && deviceLists.left.length === 0) return [];
+  const { encryptedToDevice: toDevice, deviceLists, deviceListsOverflowed } = held;
   const client = user.client;
+  // Changes past the bound were dropped, for users unknown: every tracked list is asked for again.
+  if (deviceListsOverflowed && client.isEncryptionEnabled) await client.crypto.markAllDeviceListsOutdated();
+  if (toDevice.length === 0 && deviceLists.changed.length === 0 && deviceLists.left.length === 0) return [];
   const view = { userId: client.userId, deviceId: client.deviceId, membership: () => undefined };
   const txn: Transaction = { ...NOTHING, toDevice, deviceLists };
   // Key counts on a copy: this response carries the known ones, it does not learn new ones.

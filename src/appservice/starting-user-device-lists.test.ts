@@ -12,58 +12,85 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { Appservice, virtualUserPaths } from "./appservice.ts";
+import { MAX_DEVICE_LIST_USERS_HELD_WHILE_STARTING } from "./starting-users.ts";
 import { ME, registrationOf, scripted, startingMe } from "./test-support/scripted-start.ts";
 import { parseTransaction } from "./transaction.ts";
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
+/**
+ * Starts ME once (its device made, its own devices known), then starts it again, on its data
+ * directory, with a new appservice while the transactions `during(as)` hands come: its start waits
+ * once its client is restored. Returns how many key queries asked for ME's devices by then and
+ * after `user()` returned and its devices were read.
+ */
+async function restartedWhile(
+  id: string,
+  during: (as: Appservice) => Promise<void>,
+): Promise<{ before: number; after: number }> {
+  const dataDir = mkdtempSync(join(tmpdir(), "keyroom-starting-lists-"));
+  const aside = `${dataDir}-aside`;
+  // Its start waits once its client is restored (its device lists loaded from its crypto store).
+  const hs = scripted("key-counts");
+  const options = {
+    registration: registrationOf(id),
+    homeserverUrl: "https://hs.invalid",
+    fetch: hs.fetch,
+    dataDir,
+    logger: quiet,
+    clientOptions: { fillTimelineGaps: false },
+  };
+  try {
+    // A first run: the device is made and knows its own user's devices (always tracked).
+    const first = new Appservice(options);
+    await first.start();
+    hs.release();
+    const before = await first.user(ME, { deviceId: "DEV" });
+    await before.getUserDevices(ME);
+    await first.close();
+
+    const dir = virtualUserPaths(dataDir, ME).dir;
+    renameSync(dir, aside);
+    hs.rearm();
+    const as = new Appservice(options);
+    try {
+      await as.start();
+      renameSync(aside, dir);
+      const starting = as.user(ME);
+      await hs.paused();
+      const asked = hs.queriesFor(ME);
+      await during(as);
+      hs.release();
+      const client = await starting;
+      await client.getUserDevices(ME);
+      return { before: asked, after: hs.queriesFor(ME) };
+    } finally {
+      hs.release();
+      await as.close();
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+    rmSync(aside, { recursive: true, force: true });
+  }
+}
+
 describe("device-list changes that come while a virtual user starts", () => {
   it("reach its restored device before user() returns: the changed list is asked for again", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "keyroom-starting-lists-"));
-    const aside = `${dataDir}-aside`;
-    // Its start waits once its client is restored (its device lists loaded from its crypto store).
-    const hs = scripted("key-counts");
-    const options = {
-      registration: registrationOf("lists"),
-      homeserverUrl: "https://hs.invalid",
-      fetch: hs.fetch,
-      dataDir,
-      logger: quiet,
-      clientOptions: { fillTimelineGaps: false },
-    };
-    try {
-      // A first run: the device is made and knows its own user's devices (always tracked).
-      const first = new Appservice(options);
-      await first.start();
-      hs.release();
-      const before = await first.user(ME, { deviceId: "DEV" });
-      await before.getUserDevices(ME);
-      await first.close();
+    const { before, after } = await restartedWhile("lists", async (as) => {
+      // Another device of the user came (or went) meanwhile.
+      await as.handleTransaction("t1", parseTransaction({ events: [], device_lists: { changed: [ME] } }));
+    });
+    assert.ok(after > before, "its own devices asked for again: the change was not missed");
+  });
 
-      const dir = virtualUserPaths(dataDir, ME).dir;
-      renameSync(dir, aside);
-      hs.rearm();
-      const as = new Appservice(options);
-      try {
-        await as.start();
-        renameSync(aside, dir);
-        const starting = as.user(ME);
-        await hs.paused();
-        const asked = hs.queriesFor(ME);
-        // Another device of the user came (or went) meanwhile.
-        await as.handleTransaction("t1", parseTransaction({ events: [], device_lists: { changed: [ME] } }));
-        hs.release();
-        const client = await starting;
-        await client.getUserDevices(ME);
-        assert.ok(hs.queriesFor(ME) > asked, "its own devices asked for again: the change was not missed");
-      } finally {
-        hs.release();
-        await as.close();
-      }
-    } finally {
-      rmSync(dataDir, { recursive: true, force: true });
-      rmSync(aside, { recursive: true, force: true });
-    }
+  it("past MAX_DEVICE_LIST_USERS_HELD_WHILE_STARTING users, make every tracked list outdated: none is missed", async () => {
+    const others = Array.from({ length: MAX_DEVICE_LIST_USERS_HELD_WHILE_STARTING }, (_, i) => `@u${i}:hs`);
+    const { before, after } = await restartedWhile("lists-overflow", async (as) => {
+      await as.handleTransaction("t1", parseTransaction({ events: [], device_lists: { changed: others } }));
+      // The user's own change comes past the bound.
+      await as.handleTransaction("t2", parseTransaction({ events: [], device_lists: { changed: [ME] } }));
+    });
+    assert.ok(after > before, "its own devices asked for again: the change past the bound was not missed");
   });
 
   it("count as held: the homeserver's retry of a transaction of changes only is not fed again once started", async () => {

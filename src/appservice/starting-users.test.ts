@@ -37,7 +37,12 @@ const event = (n: number) => ({
 /** No counts. */
 const NONE = { toDevice: 0, roomEvents: 0, receipts: 0, deviceListUsers: 0 };
 /** What is held for a user for whom nothing is. */
-const NOTHING_HELD = { encryptedToDevice: [], deviceLists: { changed: [], left: [] }, txns: [] };
+const NOTHING_HELD = {
+  encryptedToDevice: [],
+  deviceLists: { changed: [], left: [] },
+  deviceListsOverflowed: false,
+  txns: [],
+};
 const txn = (messages: ReturnType<typeof toDevice>[], events: ReturnType<typeof event>[] = []) =>
   parseTransaction({ events, to_device: messages });
 
@@ -176,6 +181,7 @@ describe("StartingUsers", () => {
     s.hold("t2", lists(["@d:hs"], ["@b:hs"]));
     s.hold("t2", lists(["@d:hs"], ["@b:hs"]));
     assert.deepEqual(s.held("@v_a:hs").deviceLists, { changed: ["@c:hs", "@d:hs"], left: ["@b:hs"] });
+    assert.equal(s.held("@v_a:hs").deviceListsOverflowed, false);
     const many = Array.from({ length: MAX_DEVICE_LIST_USERS_HELD_WHILE_STARTING }, (_, i) => `@u${i}:hs`);
     // Three users held already: three of the new ones are past the bound.
     assert.deepEqual(s.hold("t3", lists(many)), [{ userId: "@v_a:hs", ...NONE, deviceListUsers: 3 }]);
@@ -189,6 +195,7 @@ describe("StartingUsers", () => {
       MAX_DEVICE_LIST_USERS_HELD_WHILE_STARTING,
     );
     assert.deepEqual(held.deviceLists.left, ["@b:hs", "@u0:hs"]);
+    assert.equal(held.deviceListsOverflowed, true, "some dropped: every tracked list to be asked for again");
     assert.ok(!held.deviceLists.changed.includes("@x:hs"), "nothing held before its start");
     assert.deepEqual(
       held.txns.map((t) => [t.txnId, t.events.length, t.receipts.length, t.toDevice.length]),

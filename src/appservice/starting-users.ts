@@ -42,7 +42,8 @@ export const MAX_RECEIPTS_HELD_WHILE_STARTING = 1_000;
 /**
  * Users whose device-list change (changed or left, the last one of each user) is held for one
  * starting user; a change for a user past it is dropped (and counted in the log), one for a user
- * held already still replaces it.
+ * held already still replaces it. Once one was dropped, every user its device tracks has its list
+ * taken as outdated when it starts (`HeldWhileStarting.deviceListsOverflowed`): no change is lost.
  */
 export const MAX_DEVICE_LIST_USERS_HELD_WHILE_STARTING = 10_000;
 /**
@@ -80,6 +81,11 @@ export interface HeldWhileStarting {
   encryptedToDevice: AppserviceToDevice[];
   /** The device-list changes of the window: each user's last one (a change, or no longer shared). */
   deviceLists: { changed: string[]; left: string[] };
+  /**
+   * Changes for more users than `MAX_DEVICE_LIST_USERS_HELD_WHILE_STARTING` came: some were
+   * dropped, so every tracked user's list is to be taken as outdated.
+   */
+  deviceListsOverflowed: boolean;
   /** Each transaction held from, in order (each transaction once). */
   txns: HeldTxn[];
 }
@@ -109,6 +115,8 @@ interface Held {
   encryptedToDevice: AppserviceToDevice[];
   /** By user ID (from the network: a Map, never an object), in the order first held. */
   deviceLists: Map<string, "changed" | "left">;
+  /** A change was dropped past `MAX_DEVICE_LIST_USERS_HELD_WHILE_STARTING`. */
+  deviceListsOverflowed: boolean;
   txns: HeldTxn[];
   /** To-device messages held, of both kinds. */
   toDevice: number;
@@ -143,6 +151,7 @@ export class StartingUsers {
     this.#held.set(userId, {
       encryptedToDevice: [],
       deviceLists: new Map(),
+      deviceListsOverflowed: false,
       txns: [],
       toDevice: 0,
       roomEvents: 0,
@@ -166,6 +175,7 @@ export class StartingUsers {
     for (const [userId, held] of this.#held) {
       if (held.ids.has(txnId)) continue;
       const deviceListUsers = holdDeviceLists(held.deviceLists, txn.deviceLists);
+      if (deviceListUsers > 0) held.deviceListsOverflowed = true;
       const toDevice = txn.toDevice.filter((m) => m.to_user_id === userId);
       const keptToDevice = toDevice.slice(0, MAX_TO_DEVICE_HELD_WHILE_STARTING - held.toDevice);
       const events = txn.events.slice(0, MAX_ROOM_EVENTS_HELD_WHILE_STARTING - held.roomEvents);
@@ -198,7 +208,12 @@ export class StartingUsers {
     const held = this.#held.get(userId);
     const deviceLists: HeldWhileStarting["deviceLists"] = { changed: [], left: [] };
     for (const [user, change] of held?.deviceLists ?? []) deviceLists[change].push(user);
-    return { encryptedToDevice: held?.encryptedToDevice ?? [], deviceLists, txns: held?.txns ?? [] };
+    return {
+      encryptedToDevice: held?.encryptedToDevice ?? [],
+      deviceLists,
+      deviceListsOverflowed: held?.deviceListsOverflowed ?? false,
+      txns: held?.txns ?? [],
+    };
   }
 
   /** What was held for `userId`, now that it has started: it is no longer held for. */

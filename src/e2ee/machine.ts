@@ -229,6 +229,17 @@ export class OlmMachine {
     });
   }
 
+  /**
+   * Some device-list changes were lost and which users they were for is not known (an appservice
+   * user held more while it started than it keeps): every tracked user's list is taken as
+   * outdated, and queried again as a `device_lists.changed` would have it.
+   */
+  markAllTrackedOutdated(): Promise<void> {
+    return this.#step(async (p) => {
+      p.devices.markAllOutdated();
+    });
+  }
+
   // ---- requests ----
 
   /**

@@ -481,6 +481,15 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   }
 
   /**
+   * Takes every tracked user's device list as outdated (their devices are asked for again, in the
+   * next outgoing pass): for a client that may have missed `device_lists` changes without knowing
+   * whose (an appservice user that came past the bound of what is held while it starts).
+   */
+  markAllDeviceListsOutdated(): Promise<void> {
+    return this.#openUnit(() => this.machine.markAllTrackedOutdated());
+  }
+
+  /**
    * Verifies a user's current identity (after checking their master key, e.g. interactively):
    * pins it, and signs it with our user-signing key when we hold it. For our own user, trusts our
    * identity (and the devices it cross-signed). Pass the `masterKey` that was checked (from

@@ -118,6 +118,25 @@ describe("device tracking", () => {
     assert.deepEqual(await queried(), ["@bob:x"]);
   });
 
+  it("markAllTrackedOutdated queries every tracked user again, and only them, after a restart too", async () => {
+    const hs = new FakeHomeserver();
+    const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
+    await TestClient.create(hs, { userId: "@alice:x", deviceId: "A" });
+    await TestClient.create(hs, { userId: "@carol:x", deviceId: "C" });
+    const queried = async () =>
+      (await bob.machine.outgoingRequests())
+        .flatMap((r) => (r.type === "keys_query" ? Object.keys(r.body.device_keys) : []))
+        .sort();
+    await bob.machine.updateTrackedUsers(["@alice:x", "@carol:x"]);
+    await bob.flush();
+    await bob.machine.receiveSyncChanges({ deviceLists: { left: ["@carol:x"] } });
+    assert.deepEqual(await queried(), []);
+    await bob.machine.markAllTrackedOutdated();
+    assert.deepEqual(await queried(), ["@alice:x", "@bob:x"], "the tracked ones, not one who left");
+    await bob.restart();
+    assert.deepEqual(await queried(), ["@alice:x", "@bob:x"], "saved as outdated");
+  });
+
   it("queries users in batches", async () => {
     const hs = new FakeHomeserver();
     const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });

@@ -183,6 +183,11 @@ export class DeviceManager {
     }
   }
 
+  /** Every tracked user's list: some changed, which ones is not known (re-query them all). */
+  markAllOutdated(): void {
+    this.markOutdated([...this.#tracked.keys()]);
+  }
+
   /** `device_lists.left`: we no longer share an encrypted room, so stop following them. */
   stopTracking(userIds: Iterable<string>): void {
     for (const userId of userIds) {
