@@ -10,6 +10,7 @@ import { describe, it } from "node:test";
 import { DehydrationError, type FetchLike, MatrixClient } from "../../src/client/index.ts";
 import { deferred } from "../../src/client/test-support/held-sync.ts";
 import { manualClock } from "../../src/client/test-support/manual-clock.ts";
+import { encodeBase64, randomBytes } from "../../src/crypto/primitives/index.ts";
 import { SecretStorageError } from "../../src/crypto/secret-storage/index.ts";
 import type { UnlockedSecretStorageKey } from "../../src/e2ee/index.ts";
 import {
@@ -48,6 +49,9 @@ async function rehydrateElsewhere(userId: string, recoveryKey: string): Promise<
   const pickleKey = await other.crypto.dehydration.keyFromSecretStorage(storageKey);
   return (await other.crypto.dehydration.rehydrate(pickleKey))?.deviceId;
 }
+
+/** Where the dehydration key is kept in secret storage (MSC3814). */
+const DEHYDRATION_SECRET = "org.matrix.msc3814";
 
 const badArgument = (e: unknown) => e instanceof SecretStorageError && e.code === "BAD_ARGUMENT";
 
@@ -184,6 +188,24 @@ describe("dehydration when the default secret storage key moves", () => {
     assert.ok(warnings.some((w) => w.startsWith("dehydration stopped: another login removed the default")));
     clock.wake(); // a rotation would be due: none runs
     assert.equal(clock.sleeping(), 0);
+  });
+
+  it("another login stores a fresh dehydration key under the same default key (moved away and back, or made anew): this login's next rotation seals under it", async () => {
+    const { bob, clock, recoveryKey } = await dehydrating("ddkf");
+    const other = await otherLogin(bob.userId);
+    await other.crypto.recovery.recover({ recoveryKey });
+    const storageKey = await other.crypto.secretStorage.unlock({ recoveryKey });
+    const fresh = randomBytes(32);
+    await other.crypto.secretStorage.store(DEHYDRATION_SECRET, encodeBase64(fresh), [storageKey], {
+      replace: true,
+    });
+    await other.crypto.dehydration.create(fresh);
+
+    clock.wake(); // Bob's rotation, with no sync since
+    await until("the rotation is done", () => clock.sleeping() === 1);
+    assert.equal(bob.crypto.dehydration.running, true);
+    const found = await rehydrateElsewhere(bob.userId, recoveryKey);
+    assert.ok(found !== undefined, "the device on the server opens with the key stored now");
   });
 
   it("start() with a secret storage key opened before the default moved is refused, and stores nothing under it", async () => {

@@ -367,22 +367,26 @@ export class DehydratedDevicesImpl {
         return; // stopped
       }
       if (signal.aborted) return;
-      // A copy taken before any await: `stop()` wipes the schedule's key, and a rotation under way
-      // then must not seal the new device under the wiped (all-zero) key.
-      const sealKey = schedule.key.slice();
       const epoch = schedule.epoch;
       try {
         await this.#serial(async () => {
           // Stopped meanwhile (the device deleted, perhaps): nothing. The keys were replaced
           // meanwhile: the device uploaded then is this period's.
           if (signal.aborted || schedule.epoch !== epoch) return;
-          await this.create(sealKey);
+          // Sealed under the key secret storage holds now, not the one read a period ago.
+          if (!(await this.#followStorage(schedule)) || signal.aborted) return;
+          // A copy: `stop()` while the upload is under way wipes the schedule's key, and the
+          // device must not be sealed under the wiped (all-zero) key.
+          const sealKey = schedule.key.slice();
+          try {
+            await this.create(sealKey);
+          } finally {
+            sealKey.fill(0);
+          }
         });
       } catch (e) {
         if (signal.aborted) return;
         this.#host.reportError(e);
-      } finally {
-        sealKey.fill(0);
       }
     }
   }
@@ -447,6 +451,11 @@ export class DehydratedDevicesImpl {
     }
     await this.#serial(async () => {
       if (!this.#current(schedule) || schedule.storageKeyId === keyId) return;
+      // Another login may have stored another dehydration key (and sealed its device under it)
+      // since this schedule read its own: that one is carried over.
+      const held = schedule.storageKeyId;
+      const opened = held === undefined ? undefined : schedule.storageKeys.get(held);
+      if (opened !== undefined && !(await this.#adoptStored(schedule, opened))) return;
       // The same key, its entries for other keys kept: the device on the server is sealed under it,
       // and so are the devices of other logins' schedules that read it from secret storage.
       const text = encodeBase64(schedule.key);
@@ -458,59 +467,109 @@ export class DehydratedDevicesImpl {
     });
   }
 
-  async defaultKeyMoved(keyId: string | undefined): Promise<void> {
+  async defaultKeyMoved(_keyId: string | undefined): Promise<void> {
     const schedule = this.#schedule ?? this.#starting;
-    if (schedule?.storageKeyId === undefined || schedule.storageKeyId === keyId) return;
+    // Whatever key ID sync shows, the schedule's own included: moved away and back between two
+    // syncs, the default key may hold another dehydration key now.
+    if (schedule?.storageKeyId === undefined) return;
     await this.#serial(async () => {
-      if (!this.#current(schedule)) return;
-      // The sync may be behind (our own move since, or another one): the server's default decides.
-      const now = await this.#host.secretStorage.defaultKeyId();
-      if (!this.#current(schedule) || now === schedule.storageKeyId) return;
-      if (now === undefined) {
-        // Removed (recovery turned off elsewhere): no login reads the dehydration key any more,
-        // and one that sets up a new default key makes its own, whose devices ours would replace.
-        // A schedule started while no default key was set has none to lose.
-        if (schedule.followsDefault)
-          this.#stopUnfollowed(schedule, undefined, "removed the default secret storage key");
-        return;
-      }
-      const opened = schedule.storageKeys.get(now);
-      if (opened === undefined) {
-        this.#stopUnfollowed(
-          schedule,
-          now,
-          "moved the default secret storage key to a key this client does not hold",
-        );
-        return;
-      }
-      let key: Uint8Array;
-      try {
-        key = await this.keyFromSecretStorage(opened);
-      } catch (e) {
-        if (!(e instanceof SecretStorageError || e instanceof DehydrationError)) throw e;
-        this.#stopUnfollowed(
-          schedule,
-          now,
-          `moved the default secret storage key to a key under which no dehydration key is readable (${e.code})`,
-        );
-        return;
-      }
-      if (!this.#current(schedule)) {
-        key.fill(0);
-        return;
-      }
-      if (equalBytes(key, schedule.key)) {
-        key.fill(0);
-      } else {
-        // The login that stored it uploaded a device sealed under it: rotations go on with it, and
-        // one that took the old key meanwhile uploads nothing (a starting schedule seals again).
-        schedule.key.fill(0);
-        schedule.key = key;
-        schedule.epoch++;
-      }
-      schedule.storageKeyId = now;
-      schedule.followsDefault = true;
+      if (this.#current(schedule)) await this.#followStorage(schedule);
     });
+  }
+
+  /**
+   * In the queue, before the schedule seals a device: brings it in line with secret storage as
+   * the server holds it now, which another login may have changed since it last looked (sync may
+   * be behind, or not running). The server's default key decides. Moved to a key the schedule
+   * holds (`storageKeys`), the dehydration key stored under it is taken; to one it does not hold,
+   * or under which none is readable, or removed (while the schedule's key was the default), the
+   * schedule stops with a warning (`#stopUnfollowed`). Still its key: a dehydration key stored
+   * there that differs from the schedule's is taken (another login stored it and sealed its device
+   * under it). True when the schedule goes on; a caller's key is not in secret storage.
+   */
+  async #followStorage(schedule: Schedule): Promise<boolean> {
+    const held = schedule.storageKeyId;
+    if (held === undefined) return this.#current(schedule);
+    const now = await this.#host.secretStorage.defaultKeyId();
+    if (!this.#current(schedule)) return false;
+    if (now === undefined && schedule.followsDefault) {
+      // Removed (recovery turned off elsewhere): no login reads the dehydration key any more,
+      // and one that sets up a new default key makes its own, whose devices ours would replace.
+      // A schedule started while no default key was set has none to lose.
+      this.#stopUnfollowed(schedule, undefined, "removed the default secret storage key");
+      return false;
+    }
+    if (now === undefined || now === held) {
+      const opened = schedule.storageKeys.get(held);
+      if (opened === undefined) return true; // never: the key it is stored under is kept
+      if (!(await this.#adoptStored(schedule, opened))) return false;
+      if (now !== undefined) schedule.followsDefault = true;
+      return true;
+    }
+    const opened = schedule.storageKeys.get(now);
+    if (opened === undefined) {
+      this.#stopUnfollowed(
+        schedule,
+        now,
+        "moved the default secret storage key to a key this client does not hold",
+      );
+      return false;
+    }
+    let key: Uint8Array;
+    try {
+      key = await this.keyFromSecretStorage(opened);
+    } catch (e) {
+      if (!(e instanceof SecretStorageError || e instanceof DehydrationError)) throw e;
+      this.#stopUnfollowed(
+        schedule,
+        now,
+        `moved the default secret storage key to a key under which no dehydration key is readable (${e.code})`,
+      );
+      return false;
+    }
+    if (!this.#take(schedule, key)) return false;
+    schedule.storageKeyId = now;
+    schedule.followsDefault = true;
+    return true;
+  }
+
+  /**
+   * The dehydration key stored under `opened` (the schedule's storage key) taken when it differs
+   * from the schedule's. None readable there leaves the schedule's key as it is: its own write
+   * under way (`recovery.changeRecoveryKey` stores it under the new key alone before the default
+   * moves), or a record another client left unreadable, which sealing on under our key outlasts.
+   * False when the schedule ended meanwhile.
+   */
+  async #adoptStored(schedule: Schedule, opened: UnlockedSecretStorageKey): Promise<boolean> {
+    let key: Uint8Array;
+    try {
+      key = await this.keyFromSecretStorage(opened);
+    } catch (e) {
+      if (!(e instanceof SecretStorageError || e instanceof DehydrationError)) throw e;
+      return this.#current(schedule);
+    }
+    return this.#take(schedule, key);
+  }
+
+  /**
+   * `key`, read from secret storage, becomes the schedule's when it differs: the login that stored
+   * it uploaded a device sealed under it, rotations go on with it, and one that took the old key
+   * meanwhile uploads nothing (a starting schedule seals again). False (`key` wiped) when the
+   * schedule ended meanwhile.
+   */
+  #take(schedule: Schedule, key: Uint8Array): boolean {
+    if (!this.#current(schedule)) {
+      key.fill(0);
+      return false;
+    }
+    if (equalBytes(key, schedule.key)) {
+      key.fill(0);
+    } else {
+      schedule.key.fill(0);
+      schedule.key = key;
+      schedule.epoch++;
+    }
+    return true;
   }
 
   /**

@@ -2,7 +2,7 @@
 // clock whose sleeps end when the test says, and the own-keys refresh held open to stop meanwhile.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { decodeBase64 } from "../../crypto/primitives/index.ts";
+import { decodeBase64, encodeBase64 } from "../../crypto/primitives/index.ts";
 import { SecretStorageError } from "../../crypto/secret-storage/index.ts";
 import { DehydrationError, type OlmMachine, UnlockedSecretStorageKey } from "../../e2ee/index.ts";
 import type { HttpClient } from "../http.ts";
@@ -131,9 +131,12 @@ function fakeHost(): Fake {
   return fake;
 }
 
-/** Lets pending promise callbacks run (no timers). */
+/**
+ * Lets pending promise callbacks run until none is left (the fake host does no I/O: what is not
+ * done then waits on a hold or the clock). No timer: `setImmediate` runs after the microtasks.
+ */
 async function settle(): Promise<void> {
-  for (let i = 0; i < 20; i++) await Promise.resolve();
+  await new Promise<void>((resolve) => setImmediate(resolve));
 }
 
 const KEY = new Uint8Array(32).fill(7);
@@ -158,6 +161,15 @@ function storedKey(fake: Fake): { key: Uint8Array; keyIds: string[] } {
   assert.equal(values.size, 1, "the same key under every secret storage key");
   return { key: decodeBase64([...values][0] as string), keyIds: [...entry.keys()].sort() };
 }
+
+/** Another login's write: `key` stored as the dehydration key under `keyIds` alone. */
+function storedElsewhere(fake: Fake, keyIds: readonly string[], key: Uint8Array): void {
+  const text = encodeBase64(key);
+  fake.secrets.set(DEHYDRATION_SECRET_NAME, new Map(keyIds.map((id) => [id, text])));
+}
+
+/** A dehydration key other than any the schedule made (the fake's random keys are never all 9s). */
+const OTHER_LOGINS_KEY = new Uint8Array(32).fill(9);
 
 describe("the dehydration schedule", () => {
   it("a rotation under way when stop() is called still seals the new device under the real key", async () => {
@@ -215,6 +227,7 @@ describe("the dehydration schedule", () => {
     const first = storedKey(fake).key;
     assert.deepEqual(fake.sealedUnder[0], first);
 
+    fake.defaultKeyId = "new"; // as the client calls it: once the new key is the default
     await devices.keysReplaced({ secretStorageKey: storageKey("new") });
     const fresh = storedKey(fake);
     assert.deepEqual(fresh.keyIds, ["new"], "stored under the new default key only");
@@ -284,6 +297,7 @@ describe("the dehydration schedule", () => {
     const first = storedKey(fake).key;
 
     await devices.defaultKeyChanging("new", storageKey("new"));
+    fake.defaultKeyId = "new"; // then setDefaultKey moves the default
     const after = storedKey(fake);
     assert.deepEqual(after.keyIds, ["new", "old"], "a login opening the new default key reads it");
     assert.deepEqual(after.key, first, "the key the device on the server is sealed under");
@@ -496,6 +510,59 @@ describe("the dehydration schedule", () => {
     fake.defaultKeyId = "elsewhere";
     await devices.defaultKeyMoved("elsewhere"); // a caller's key is not in secret storage
     assert.equal(devices.running, true);
+    devices.stop();
+  });
+
+  it("a rotation seals under the dehydration key stored now: another login replaced it under the same default key, no sync seen", async () => {
+    const { fake, devices } = await runningUnderDefault("old");
+    // Moved to "passing" and back, a fresh key stored and its device uploaded, between two syncs;
+    // or a key made anew under the same default key.
+    storedElsewhere(fake, ["old"], OTHER_LOGINS_KEY);
+    fake.wake(); // the next rotation
+    await settle();
+    assert.deepEqual(fake.sealedUnder[1], OTHER_LOGINS_KEY, "not the key read a period ago");
+    assert.equal(devices.running, true);
+    assert.deepEqual(fake.warnings, []);
+    devices.stop();
+  });
+
+  it("defaultKeyMoved to the schedule's own key checks it all the same: a schedule started with no default follows it from then on", async () => {
+    const fake = fakeHost();
+    const devices = new DehydratedDevicesImpl(fake.host);
+    await devices.start({ secretStorageKey: storageKey("old"), rehydrate: false, periodMs: 60_000 });
+    fake.defaultKeyId = "old"; // another login made it the default
+    await devices.defaultKeyMoved("old");
+    fake.defaultKeyId = undefined; // and removed it again
+    await devices.defaultKeyMoved(undefined);
+    assert.equal(devices.running, false, "its key was the default: removing it stops the schedule");
+    assert.equal(fake.warnings.length, 1);
+  });
+
+  it("defaultKeyChanging stores the dehydration key secret storage holds now under the new key, not a stale one", async () => {
+    const { fake, devices } = await runningUnderDefault("a");
+    storedElsewhere(fake, ["a"], OTHER_LOGINS_KEY); // another login's, its device on the server
+    await devices.defaultKeyChanging("b", storageKey("b")); // this login: setDefaultKey(b)
+    fake.defaultKeyId = "b";
+    const stored = storedKey(fake); // the same key under each
+    assert.deepEqual(stored.keyIds, ["a", "b"]);
+    assert.deepEqual(stored.key, OTHER_LOGINS_KEY);
+    fake.wake();
+    await settle();
+    assert.deepEqual(fake.sealedUnder.at(-1), OTHER_LOGINS_KEY);
+    devices.stop();
+  });
+
+  it("a rotation while changeRecoveryKey() carries the dehydration key over to the new key alone (the default not moved yet) goes on under it", async () => {
+    const { fake, devices } = await runningUnderDefault("old");
+    const first = storedKey(fake).key;
+    storedElsewhere(fake, ["new"], first); // the carry-over: stored under the new key only
+    fake.wake(); // the rotation reads under "old", the default still: nothing there
+    await settle();
+    assert.equal(devices.running, true, "no stop on a write of this login under way");
+    assert.deepEqual(fake.warnings, []);
+    assert.deepEqual(fake.sealedUnder[1], first);
+    await devices.defaultKeyChanging("new", storageKey("new")); // then setDefaultKey(new)
+    assert.deepEqual(storedKey(fake), { key: first, keyIds: ["new"] });
     devices.stop();
   });
 

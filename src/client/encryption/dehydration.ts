@@ -74,7 +74,10 @@ export class DehydratedDevices {
    * With the key from secret storage, a device on the server that it does not open (`WRONG_KEY`,
    * `BAD_PICKLE`, `UNSUPPORTED_ALGORITHM`: sealed by another client under another key, or in an
    * older format) is reported (`error` event) and replaced; with `key`, that error is thrown. A
-   * failed rotation is reported and tried again next period. This device must hold our
+   * failed rotation is reported and tried again next period. With the key from secret storage,
+   * each rotation first asks the server for the default key and the dehydration key stored under
+   * it (as `defaultKeyMoved` does), and seals under that: another login may have stored another
+   * one, or moved the default key, since. This device must hold our
    * self-signing key: else `NOT_CROSS_SIGNED` is thrown (after rehydrating) and nothing is
    * uploaded (`create`).
    */
@@ -115,7 +118,8 @@ export class DehydratedDevices {
    * call it. While a schedule runs (or starts) with its key from secret storage under another
    * key, the dehydration key is stored under `key` too (the same key: the device on the server,
    * and those of other logins that read it, stay sealed under it), so that a new login that opens
-   * the new default key rehydrates. Without the opened `key` it cannot be:
+   * the new default key rehydrates. The dehydration key is read from secret storage first: another
+   * login's stored since the schedule read its own is the one carried over. Without the opened `key` it cannot be:
    * `SecretStorageError("BAD_ARGUMENT")`, and the default key must stay as it is.
    */
   async defaultKeyChanging(keyId: string, key: UnlockedSecretStorageKey | undefined): Promise<void> {
@@ -132,7 +136,9 @@ export class DehydratedDevices {
    * device). Else (a key this client does not hold, or no dehydration key readable under it) the
    * schedule stops, with a warning logged: sealing on under the old key, which new logins no longer
    * read, would replace their devices. `start` it again with the new default key. A default key
-   * removed from the server stops it the same way (unless it started while none was set).
+   * removed from the server stops it the same way (unless it started while none was set). Still
+   * the schedule's key (the same ID, or moved away and back since the last sync): the dehydration
+   * key stored under it is read again, and taken when another login stored another one.
    */
   async defaultKeyMoved(keyId: string | undefined): Promise<void> {
     await (await this.#scheduleImpl())?.defaultKeyMoved(keyId);
