@@ -208,6 +208,44 @@ describe("dehydration when the default secret storage key moves", () => {
     assert.ok(found !== undefined, "the device on the server opens with the key stored now");
   });
 
+  it("another login's changeRecoveryKey() while start() rehydrates (no sync seen): start() uploads nothing under the old key, and the schedule stops", async () => {
+    // Bob's first GET of the dehydrated device (start() rehydrating) is held until the test says.
+    let hold = false;
+    const reached = deferred();
+    const gate = deferred();
+    const fetchImpl: FetchLike = async (url, init) => {
+      if (hold && (init.method ?? "GET") === "GET" && new URL(url).pathname.endsWith("/dehydrated_device")) {
+        hold = false;
+        reached.resolve();
+        await gate.promise;
+      }
+      return fetch(url, init);
+    };
+    const bob = await user("ddkg", fetchImpl);
+    const reported: unknown[] = [];
+    bob.client.on("error", (e) => void reported.push(e));
+    await bob.client.bootstrapCrossSigning();
+    const { recoveryKey } = await bob.client.crypto.recovery.enable();
+    const oldKey = await bob.client.crypto.secretStorage.unlock({ recoveryKey });
+
+    hold = true;
+    const started = bob.client.crypto.dehydration.start({ secretStorageKey: oldKey });
+    await reached.promise; // its key read (and stored), the rehydration waits
+    const other = await otherLogin(bob.client.userId);
+    await other.crypto.recovery.recover({ recoveryKey });
+    await other.crypto.dehydration.start({ secretStorageKey: oldKey, rehydrate: false });
+    const changed = await other.crypto.recovery.changeRecoveryKey();
+    other.crypto.dehydration.stop();
+    gate.resolve();
+    await started;
+
+    assert.equal(bob.client.crypto.dehydration.running, false);
+    // The device the rehydration found is the other login's, sealed under the fresh key.
+    assert.ok(reported.every((e) => e instanceof DehydrationError && e.code === "WRONG_KEY"));
+    const found = await rehydrateElsewhere(bob.client.userId, changed.recoveryKey);
+    assert.ok(found !== undefined, "the device on the server opens with the key under the new default key");
+  });
+
   it("start() with a secret storage key opened before the default moved is refused, and stores nothing under it", async () => {
     const bob = await user("ddkc");
     const oldKey = await withRecovery(bob.client);

@@ -298,6 +298,10 @@ export class DehydratedDevicesImpl {
       for (let sealed = false; !sealed; ) {
         sealed = await this.#serial(async () => {
           if (this.#starting !== schedule) return true; // stopped, or another `start()`
+          // Under the key secret storage holds now: another login may have moved the default key,
+          // or stored another dehydration key, while this one rehydrated (no sync seen yet).
+          // Moved to a key it does not hold: it stops, with a warning, and uploads nothing.
+          if (!(await this.#followStorage(schedule)) || this.#starting !== schedule) return true;
           const epoch = schedule.epoch;
           const sealKey = schedule.key.slice();
           try {
@@ -461,8 +465,8 @@ export class DehydratedDevicesImpl {
       const text = encodeBase64(schedule.key);
       await this.#host.secretStorage.store(DEHYDRATION_SECRET_NAME, text, [key]);
       if (!this.#current(schedule)) return;
+      // `followsDefault` as it was: the default moves after this (and may not, should that fail).
       schedule.storageKeyId = keyId;
-      schedule.followsDefault = true;
       retain(schedule, key);
     });
   }

@@ -5,6 +5,7 @@ import { describe, it } from "node:test";
 import { decodeBase64, encodeBase64 } from "../../crypto/primitives/index.ts";
 import { SecretStorageError } from "../../crypto/secret-storage/index.ts";
 import { DehydrationError, type OlmMachine, UnlockedSecretStorageKey } from "../../e2ee/index.ts";
+import { MatrixError } from "../errors.ts";
 import type { HttpClient } from "../http.ts";
 import { manualClock } from "../test-support/manual-clock.ts";
 import { DEHYDRATION_SECRET_NAME } from "./constants.ts";
@@ -27,6 +28,11 @@ interface Fake {
   holdRefresh(): () => void;
   /** Holds the next secret storage write open (before it lands); the returned function lets it finish. */
   holdStore(): () => void;
+  /**
+   * Holds the next GET of the dehydrated device (rehydration: the server has none) open; the
+   * returned function lets it finish.
+   */
+  holdGet(): () => void;
   /** Secret storage: each secret, by name, as its value under each key ID it is stored for. */
   readonly secrets: Map<string, Map<string, string>>;
   /** Makes the next secret storage write fail. */
@@ -41,6 +47,7 @@ function fakeHost(): Fake {
   const clock = manualClock(() => 0);
   let held: Promise<void> | undefined;
   let heldStore: Promise<void> | undefined;
+  let heldGet: Promise<void> | undefined;
   const hold = (): { promise: Promise<void>; release: () => void } => {
     let release = () => {};
     const promise = new Promise<void>((r) => {
@@ -68,10 +75,21 @@ function fakeHost(): Fake {
       heldStore = h.promise;
       return h.release;
     },
+    holdGet: () => {
+      const h = hold();
+      heldGet = h.promise;
+      return h.release;
+    },
     host: {
       http: {
         request: async (request: { method: string }) => {
           fake.methods.push(request.method);
+          if (request.method === "GET") {
+            const h = heldGet;
+            heldGet = undefined;
+            await h;
+            throw new MatrixError(404, { errcode: "M_NOT_FOUND" });
+          }
           fake.uploads++;
           return {};
         },
@@ -343,7 +361,8 @@ describe("the dehydration schedule", () => {
     });
     await settle();
     const old = storedKey(fake).key;
-    const replaced = devices.keysReplaced({ secretStorageKey: storageKey("new") }); // recovery.changeRecoveryKey()
+    fake.defaultKeyId = "new"; // recovery.changeRecoveryKey() moved the default, then:
+    const replaced = devices.keysReplaced({ secretStorageKey: storageKey("new") });
     await settle();
     release();
     await Promise.all([started, replaced]);
@@ -375,7 +394,11 @@ describe("the dehydration schedule", () => {
     const moved = devices.defaultKeyChanging("new", storageKey("new")); // secretStorage.setDefaultKey(key)
     await settle();
     release();
-    await Promise.all([started, moved]);
+    // setDefaultKey moves the default once the key is stored under it.
+    await moved.then(() => {
+      fake.defaultKeyId = "new";
+    });
+    await started;
     const stored = storedKey(fake);
     assert.deepEqual(stored.keyIds, ["new", "old"]);
     assert.deepEqual(fake.sealedUnder.at(-1), stored.key);
@@ -563,6 +586,55 @@ describe("the dehydration schedule", () => {
     assert.deepEqual(fake.sealedUnder[1], first);
     await devices.defaultKeyChanging("new", storageKey("new")); // then setDefaultKey(new)
     assert.deepEqual(storedKey(fake), { key: first, keyIds: ["new"] });
+    devices.stop();
+  });
+
+  it("start(): the default key moved by another login while it rehydrated, no sync seen: it seals nothing under the old key, and stops with a warning", async () => {
+    const fake = fakeHost();
+    const devices = new DehydratedDevicesImpl(fake.host);
+    fake.defaultKeyId = "old";
+    const release = fake.holdGet(); // its key read, the rehydration waits
+    const started = devices.start({ secretStorageKey: storageKey("old"), periodMs: 60_000 });
+    await settle();
+    // Elsewhere: changeRecoveryKey(), a fresh key under "elsewhere" alone, its device uploaded.
+    storedElsewhere(fake, ["elsewhere"], OTHER_LOGINS_KEY);
+    fake.defaultKeyId = "elsewhere";
+    release();
+    assert.equal(await started, undefined, "no device on the server to rehydrate");
+    assert.deepEqual(fake.sealedUnder, [], "the other login's device stays");
+    assert.equal(devices.running, false);
+    assert.equal(fake.sleeping(), 0);
+    assert.equal(fake.warnings.length, 1);
+  });
+
+  it("start(): a fresh dehydration key stored under the default key while it rehydrated: its first device is sealed under that one", async () => {
+    const fake = fakeHost();
+    const devices = new DehydratedDevicesImpl(fake.host);
+    fake.defaultKeyId = "old";
+    const release = fake.holdGet();
+    const started = devices.start({ secretStorageKey: storageKey("old"), periodMs: 60_000 });
+    await settle();
+    storedElsewhere(fake, ["old"], OTHER_LOGINS_KEY); // another login's, made anew
+    release();
+    await started;
+    assert.deepEqual(fake.sealedUnder, [OTHER_LOGINS_KEY]);
+    assert.equal(devices.running, true);
+    fake.wake();
+    await settle();
+    assert.deepEqual(fake.sealedUnder[1], OTHER_LOGINS_KEY, "and rotated under it");
+    devices.stop();
+  });
+
+  it("setDefaultKey(key) with no default key set: a rotation before the default moved goes on", async () => {
+    const fake = fakeHost();
+    const devices = new DehydratedDevicesImpl(fake.host);
+    await devices.start({ secretStorageKey: storageKey("old"), rehydrate: false, periodMs: 60_000 });
+    await devices.defaultKeyChanging("new", storageKey("new")); // the default is set after this
+    fake.wake();
+    await settle();
+    assert.equal(devices.running, true, "no default key is not a removed one");
+    assert.deepEqual(fake.warnings, []);
+    assert.equal(fake.sealedUnder.length, 2);
     devices.stop();
   });
 

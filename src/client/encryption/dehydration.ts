@@ -75,9 +75,11 @@ export class DehydratedDevices {
    * `BAD_PICKLE`, `UNSUPPORTED_ALGORITHM`: sealed by another client under another key, or in an
    * older format) is reported (`error` event) and replaced; with `key`, that error is thrown. A
    * failed rotation is reported and tried again next period. With the key from secret storage,
-   * each rotation first asks the server for the default key and the dehydration key stored under
-   * it (as `defaultKeyMoved` does), and seals under that: another login may have stored another
-   * one, or moved the default key, since. This device must hold our
+   * each upload (the first one, after rehydrating, and each rotation) first asks the server for
+   * the default key and the dehydration key stored under it (as `defaultKeyMoved` does), and seals
+   * under that: another login may have stored another one, or moved the default key, since. Moved
+   * to a key this client does not hold, the schedule stops with a warning: `start` then uploads
+   * nothing and resolves with what it rehydrated (`running` false). This device must hold our
    * self-signing key: else `NOT_CROSS_SIGNED` is thrown (after rehydrating) and nothing is
    * uploaded (`create`).
    */
