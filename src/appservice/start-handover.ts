@@ -6,6 +6,9 @@
 // the key by then. Which of them are keys is known only once they are decrypted, and an Olm message
 // decrypts once, so all of them are fed then; the to-device events the client emits for them
 // (decrypted) reach no handler of the caller's yet, so they are kept and emitted again afterwards.
+// They are fed with `deferVerification`: a verification event among them (a request sent
+// Olm-encrypted) reaches the client's verification flow only when emitted again, so its
+// `verification.request` goes to the caller's handler, as a plaintext request's does.
 // The device-list changes of the window go with them: a message the caller sends at once must
 // find the devices of the room's members as they are now. If some were dropped (more users than
 // held), every list the device tracks is taken as outdated first.
@@ -16,9 +19,7 @@
 // verification request, which the client's verification service then takes and emits as
 // `verification.request`; an app's own event). Fed before these, a verification request's
 // `verification.request` and the other events' `toDevice` went out before any handler of the
-// caller's was there. (A verification request sent Olm-encrypted, which Keyroom and Element do not
-// do, is taken before `user()` returns: its `verification.request` may go out before then;
-// `getVerificationRequests()` lists it.)
+// caller's was there.
 import type { MatrixClient } from "../index.ts";
 import { syncResponseSchema, type ToDeviceEvent } from "../wire/index.ts";
 import type { HeldTxn, HeldWhileStarting } from "./starting-users.ts";
@@ -77,7 +78,8 @@ export async function feedBeforeReturn(
     emitted.push(event);
   });
   try {
-    await client.feedSync(syncResponseSchema.parse(share.response));
+    // Its verification events reach the flow once the caller has the client (`handAfterReturn`).
+    await client.feedSync(syncResponseSchema.parse(share.response), { deferVerification: true });
   } finally {
     off();
   }
@@ -95,8 +97,8 @@ export async function handAfterReturn<U extends StartedUser>(
   emitted: readonly ToDeviceEvent[],
   txns: readonly HeldTxn[],
 ): Promise<void> {
-  // The client's own listener sees them again: its verification service has taken them already.
-  for (const event of emitted) await user.client.emit("toDevice", event);
+  // Verification events to the flow now (a request then comes as `verification.request`).
+  await user.client.emitDeferredToDevice(emitted);
   for (const { txnId, events, receipts, toDevice } of txns) {
     if (user.fed.has(txnId)) continue;
     for (let attempt = 1; ; attempt++) {

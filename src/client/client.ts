@@ -11,7 +11,7 @@ import type {
   HeldKeyRequest,
   UserIdentityInfo,
 } from "../e2ee/index.ts";
-import type { JsonObject, SyncResponse, WhoamiResponse } from "../wire/index.ts";
+import type { JsonObject, SyncResponse, ToDeviceEvent, WhoamiResponse } from "../wire/index.ts";
 import type { AccountApi } from "./account.ts";
 import type { ClientLifecycle } from "./client-lifecycle.ts";
 import type { MatrixClientOptions } from "./client-options.ts";
@@ -235,10 +235,31 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
    * Handles a sync response that came from elsewhere than `/sync`: an application service builds
    * one per virtual user from each transaction. It goes through the same steps as a synced one
    * (E2EE first, state, events, then the token saved), in turn with any other. Not while the sync
-   * loop runs: the two would interleave positions.
+   * loop runs: the two would interleave positions. With `deferVerification`, its to-device
+   * verification events (decrypted or not) are emitted as `toDevice` but reach the verification
+   * flow only when handed to `emitDeferredToDevice`.
    */
-  feedSync(res: SyncResponse): Promise<void> {
-    return this.#sync.feed(res);
+  feedSync(res: SyncResponse, opts: { deferVerification?: boolean } = {}): Promise<void> {
+    const crypto = opts.deferVerification === true ? this.#e2ee.running : undefined;
+    if (crypto === undefined) return this.#sync.feed(res);
+    const release = crypto.deferVerificationOf(res.next_batch);
+    return this.#sync.feed(res).finally(release);
+  }
+
+  /**
+   * To-device events that a `feedSync(res, { deferVerification: true })` emitted, handed on now,
+   * in order: each verification event to the verification flow (a request then comes as
+   * `verification.request`), then each emitted as `toDevice` again. For an appservice, whose
+   * virtual user's held messages are decrypted before its caller has put its handlers on.
+   */
+  async emitDeferredToDevice(events: readonly ToDeviceEvent[]): Promise<void> {
+    for (const event of events) {
+      const crypto = this.#e2ee.running;
+      if (crypto !== undefined && event.type.startsWith("m.key.verification.")) {
+        await crypto.receiveDeferredVerification([event]);
+      }
+      await this.emit("toDevice", event);
+    }
   }
 
   /** One sync request and its handling, outside the loop (scripts, tests). */

@@ -47,7 +47,7 @@ import { type RefusedVerificationEvent, RefusedVerificationEvents } from "./refu
 import { decryptRoomEvent, decryptRoomEvents, type RoomDecryptionParts } from "./room-decryption.ts";
 import { historyVisibilityOf, RoomEncryption } from "./room-encryption.ts";
 import { SecretStorage } from "./secret-storage.ts";
-import { SyncProcessing } from "./sync-processing.ts";
+import { processedToDeviceOf, SyncProcessing } from "./sync-processing.ts";
 
 export class ClientCrypto implements SyncProcessor, EventEncryptor {
   readonly machine: OlmMachine;
@@ -65,6 +65,8 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   /** What each sync does to the engine, before and after its events go out. */
   readonly #syncs: SyncProcessing;
   readonly #refusedVerification = new RefusedVerificationEvents();
+  /** `next_batch` of the responses whose verification events wait (`deferVerificationOf`). */
+  readonly #deferVerification = new Set<string>();
   #closed = false;
   /** Secret storage (`m.secret_storage.*` account data): keys, and secrets encrypted with them. */
   readonly secretStorage: SecretStorage;
@@ -297,8 +299,32 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       this.#ensureOpen();
       // Members may have come and gone unseen in a limited timeline's gap: fetched again.
       this.#rooms.membersMayHaveChanged(changes.limitedRooms ?? []);
-      return this.#syncs.processChanges(changes);
+      return this.#syncs.processChanges(changes, {
+        deferVerification: this.#deferVerification.has(changes.nextBatch),
+      });
     });
+  }
+
+  /**
+   * The to-device verification events of the response whose `next_batch` is `nextBatch` are not
+   * handed to the verification flow when it is processed (they are still emitted as `toDevice`,
+   * decrypted): `receiveDeferredVerification` hands them over later. Returns what ends this, to
+   * call once the response was handled. For `MatrixClient.feedSync`'s `deferVerification`.
+   */
+  deferVerificationOf(nextBatch: string): () => void {
+    this.#deferVerification.add(nextBatch);
+    return () => this.#deferVerification.delete(nextBatch);
+  }
+
+  /**
+   * To-device verification events a response handled under `deferVerificationOf` emitted, handed
+   * to the verification flow now, in order, as that response's processing would have (anything
+   * else among them is left alone). Emitting them as `toDevice` afterwards lets the flow go on.
+   */
+  receiveDeferredVerification(events: readonly ToDeviceEvent[]): Promise<void> {
+    return this.#openUnit(() =>
+      this.machine.verification.receiveDeferredToDevice(events.map(processedToDeviceOf)),
+    );
   }
 
   decryptRoomEvent(room: Room, event: ClientEvent): Promise<DecryptionResult> {

@@ -3,11 +3,17 @@
 // sync's events went out, the rooms newly encrypted, events whose key came late, secrets our
 // other devices sent and history bundles. `ClientCrypto` runs both steps under the store's lease.
 import { wipe } from "../../crypto/primitives/index.ts";
-import type { DecryptedRoomEvent, ReceivedSecret, UndecryptableRoomEvent } from "../../e2ee/index.ts";
+import type {
+  DecryptedRoomEvent,
+  ProcessedToDeviceEvent,
+  ReceivedSecret,
+  UndecryptableRoomEvent,
+} from "../../e2ee/index.ts";
 import type { OlmMachine } from "../../e2ee/machine.ts";
 import { BACKUP_SECRET, decodeKeySecret } from "../../e2ee/secret-storage/names.ts";
 import type { CryptoStore } from "../../store/store.ts";
 import { keysChangesResponseSchema, type ToDeviceEvent } from "../../wire/index.ts";
+import { isRecord } from "../../wire/json.ts";
 import { systemClock } from "../clock.ts";
 import { errorSummary } from "../events/emitter.ts";
 import { path } from "../http.ts";
@@ -77,8 +83,15 @@ export class SyncProcessing {
     this.#requeryAfterInitialSync = storeToken === undefined;
   }
 
-  /** A sync's memberships, device lists and to-device messages, into the engine (`processSyncChanges`). */
-  async processChanges(changes: SyncCryptoChanges): Promise<ToDeviceEvent[]> {
+  /**
+   * A sync's memberships, device lists and to-device messages, into the engine
+   * (`processSyncChanges`). `deferVerification`: its verification events are not handed to the
+   * verification flow (see `ClientCrypto.deferVerificationOf`).
+   */
+  async processChanges(
+    changes: SyncCryptoChanges,
+    opts: { deferVerification?: boolean } = {},
+  ): Promise<ToDeviceEvent[]> {
     const { machine, host, loop } = this.#parts;
     if (changes.changedMemberships.length > 0) {
       await machine.receiveRoomMembership(changes.changedMemberships);
@@ -109,6 +122,7 @@ export class SyncProcessing {
         ? { unusedFallbackKeyTypes: changes.unusedFallbackKeyTypes }
         : {}),
       nextBatch: changes.nextBatch,
+      ...(opts.deferVerification === true ? { deferVerification: true } : {}),
     });
     this.#later.decrypted.push(...result.redecrypted);
     this.#later.withheld.push(...result.withheldEvents);
@@ -262,4 +276,25 @@ export class SyncProcessing {
     // Only once recorded: if saving failed, the sync is handled again and so is the catch-up.
     this.#gapFrom = undefined;
   }
+}
+
+/**
+ * A to-device event the client emitted, as the engine handed it back (the inverse of the rebuild at
+ * the end of `processChanges`): for verification events whose processing was deferred.
+ */
+export function processedToDeviceOf(event: ToDeviceEvent): ProcessedToDeviceEvent {
+  const enc: unknown = event.encryption;
+  const text = (v: unknown): string => (typeof v === "string" ? v : "");
+  return {
+    type: event.type,
+    sender: event.sender,
+    content: event.content,
+    encryption: isRecord(enc)
+      ? {
+          senderCurve25519: text(enc.senderCurve25519),
+          senderEd25519: text(enc.senderEd25519),
+          senderDevice: typeof enc.senderDevice === "string" ? enc.senderDevice : undefined,
+        }
+      : undefined,
+  };
 }

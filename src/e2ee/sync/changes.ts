@@ -48,7 +48,7 @@ export async function receiveSyncChanges(
   // Only once the server's to-device backlog is drained: after a time offline, messages made on
   // the previous fallback key wait there, maybe over several syncs, past its hour.
   if (events.length === 0) p.own.expireOldFallbackKey();
-  await verification.receiveToDevice(p, result.toDevice);
+  if (changes.deferVerification !== true) await verification.receiveToDevice(p, result.toDevice);
   // After the verification events: a device verified in this sync may ask for secrets in it.
   for (const e of result.toDevice) {
     if (e.type === SECRET_REQUEST_TYPE) await p.secrets.receiveRequest(e.sender, e.content);

@@ -30,6 +30,12 @@ export interface SyncChanges {
   readonly oneTimeKeyCounts?: Readonly<Record<string, number>>;
   readonly unusedFallbackKeyTypes?: readonly string[];
   readonly nextBatch?: string;
+  /**
+   * The verification events among `toDevice` (decrypted or not) are not handed to the flows in
+   * this step: the caller hands them over later (`verification.receiveDeferredToDevice`), e.g. once
+   * the application has put its handlers on. They are still in `toDevice` of the result.
+   */
+  readonly deferVerification?: boolean;
 }
 
 /** A to-device event after processing: decrypted ones say who sent them, with which keys. */

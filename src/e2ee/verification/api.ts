@@ -4,6 +4,8 @@
  * it needs from the store, and leaves what to send in the machine's outgoing requests (to-device)
  * or in `takeRoomMessages()` (room events, which the client encrypts and sends).
  */
+import { isRecord } from "../../wire/json.ts";
+import { isId } from "../limits.ts";
 import type { MachineContext } from "../machine-context.ts";
 import type { Parts, RunStep } from "../machine-parts.ts";
 import type { ProcessedToDeviceEvent } from "../sync/to-device.ts";
@@ -69,6 +71,24 @@ export class VerificationApi {
       },
       mine.map((e) => e.sender),
     );
+  }
+
+  /**
+   * Verification events a sync decrypted and held back (`SyncChanges.deferVerification`), handed
+   * to the flows now, in order, as that sync's step would have. Anything but a to-device event
+   * (a type, a sender ID, a content object; `senderDevice` a string if given) is ignored: a
+   * plaintext one could carry the same, so the events' origin is not relied on beyond that.
+   */
+  receiveDeferredToDevice(events: readonly ProcessedToDeviceEvent[]): Promise<void> {
+    const wellFormed = events.filter(
+      (e) =>
+        typeof e.type === "string" &&
+        isId(e.sender) &&
+        isRecord(e.content) &&
+        (e.encryption === undefined || isRecord(e.encryption)) &&
+        (e.encryption?.senderDevice === undefined || typeof e.encryption.senderDevice === "string"),
+    );
+    return this.#run((p) => this.receiveToDevice(p, wellFormed));
   }
 
   /** Device keys arrived (called inside the step that took a `/keys/query` answer). */
