@@ -30,7 +30,6 @@ import {
   keysQueryResponseSchema,
   keysUploadResponseSchema,
   syncResponseSchema,
-  type ToDeviceEvent,
   whoamiResponseSchema,
 } from "../wire/index.ts";
 import { catchUp } from "./catch-up.ts";
@@ -39,7 +38,7 @@ import { HeldTransactions } from "./held-transactions.ts";
 import { ensureDevice, newDeviceId, registerUser } from "./provision.ts";
 import { SeenTransactions } from "./seen-transactions.ts";
 import { type AppserviceListener, listenAppservice } from "./server.ts";
-import { feedBeforeReturn, type HandoverHost, handAfterReturn } from "./start-handover.ts";
+import { feedBeforeReturn, type HandoverHost, type HandoverTxn, handAfterReturn } from "./start-handover.ts";
 import { anyHeld, StartingUsers } from "./starting-users.ts";
 import type { Transaction } from "./transaction.ts";
 import { CLIENT_STORE_FILE, virtualUserPaths } from "./user-paths.ts";
@@ -498,19 +497,20 @@ export class Appservice {
    * then the client is given to `user()`'s caller. The rest is handed over after that
    * (start-handover.ts), once its caller has had the client (it puts its handlers on it, as before
    * `listen()`: an event fed before is missed), and before any later transaction: each held
-   * transaction's room events, read receipts and other to-device messages as the user's share of it
-   * would have been, in order.
+   * transaction as the user's share of it would have been, its to-device messages in the order
+   * they came (the events of the encrypted ones emitted again), then its room events and read
+   * receipts.
    */
   #endStart(vu: VirtualUser): Promise<void> {
     const userId = vu.client.userId;
     return new Promise<void>((resolve, reject) => {
       void this.#serially(async () => {
-        let emitted: ToDeviceEvent[];
+        let txns: HandoverTxn[];
         try {
           await catchUp(this.#http, vu.client, vu.known, () =>
             this.#nextBatch(txnOfToken(vu.client.nextBatch)),
           );
-          emitted = await feedBeforeReturn(vu, this.#starting.held(userId), () =>
+          txns = await feedBeforeReturn(vu, this.#starting.held(userId), () =>
             this.#nextBatch(txnOfToken(vu.client.nextBatch)),
           );
         } catch (e) {
@@ -519,13 +519,13 @@ export class Appservice {
           return;
         }
         // Started only now, its start gone through: a failed one is never given transactions.
-        const { txns } = this.#starting.take(userId);
+        this.#starting.take(userId);
         this.#started.set(userId, vu);
         resolve();
-        if (emitted.length === 0 && txns.length === 0) return;
+        if (txns.length === 0) return;
         // A macrotask: by then `user()`'s caller has run on (its continuations are microtasks).
         await new Promise<void>((next) => setImmediate(next));
-        await handAfterReturn(this.#handover, vu, emitted, txns);
+        await handAfterReturn(this.#handover, vu, txns);
       });
     });
   }

@@ -1,5 +1,5 @@
 // What is held for a virtual user while it starts: its to-device messages only (not another
-// user's; the Olm-encrypted ones apart, the others with their transaction) and the room events of
+// user's; each with its transaction, in order, Olm-encrypted or not) and the room events of
 // each transaction, a retried transaction's once, at most MAX_TO_DEVICE_HELD_WHILE_STARTING
 // messages and MAX_ROOM_EVENTS_HELD_WHILE_STARTING events (more are dropped and counted); a
 // transaction of device-list changes only recorded as held too (at most
@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
+  type HeldWhileStarting,
   MAX_DEVICE_LIST_TXNS_HELD_WHILE_STARTING,
   MAX_DEVICE_LIST_USERS_HELD_WHILE_STARTING,
   MAX_FAILED_STARTS_HELD,
@@ -34,11 +35,12 @@ const event = (n: number) => ({
   origin_server_ts: n,
   content: { body: `${n}` },
 });
+/** The to-device messages held for a user, in order. */
+const messagesOf = (held: HeldWhileStarting) => held.txns.flatMap((t) => t.toDevice);
 /** No counts. */
 const NONE = { toDevice: 0, roomEvents: 0, receipts: 0, deviceListUsers: 0 };
 /** What is held for a user for whom nothing is. */
 const NOTHING_HELD = {
-  encryptedToDevice: [],
   deviceLists: { changed: [], left: [] },
   deviceListsOverflowed: false,
   txns: [],
@@ -68,15 +70,15 @@ describe("StartingUsers", () => {
     s.hold("t1", txn([toDevice("@v_a:hs", 1), toDevice("@v_a:hs", 2)]));
     s.hold("t2", txn([toDevice("@v_a:hs", 3)]));
     assert.deepEqual(
-      s.take("@v_a:hs").encryptedToDevice.map((m) => m.content.n),
+      messagesOf(s.take("@v_a:hs")).map((m) => m.content.n),
       [1, 2, 3],
     );
     assert.deepEqual(s.take("@v_a:hs"), NOTHING_HELD, "no longer starting");
     s.hold("t3", txn([toDevice("@v_a:hs", 4)]));
-    assert.deepEqual(s.take("@v_a:hs").encryptedToDevice, []);
+    assert.deepEqual(messagesOf(s.take("@v_a:hs")), []);
   });
 
-  it("holds Olm-encrypted messages apart; the others with their transaction, in order", () => {
+  it("holds each message with its transaction, in order, Olm-encrypted or not", () => {
     const s = new StartingUsers();
     s.begin("@v_a:hs");
     const plain = (type: string, n: number) => ({ ...toDevice("@v_a:hs", n), type });
@@ -87,20 +89,23 @@ describe("StartingUsers", () => {
     s.hold("t2", txn([plain("org.example", 4), toDevice("@v_a:hs", 5)]));
     const held = s.take("@v_a:hs");
     assert.deepEqual(
-      held.encryptedToDevice.map((m) => m.content.n),
-      [1, 5],
-    );
-    assert.deepEqual(
       held.txns.map(({ txnId, toDevice }) => [txnId, toDevice.map((m) => [m.type, m.content.n])]),
       [
         [
           "t1",
           [
+            ["m.room.encrypted", 1],
             ["m.key.verification.request", 2],
             ["org.example", 3],
           ],
         ],
-        ["t2", [["org.example", 4]]],
+        [
+          "t2",
+          [
+            ["org.example", 4],
+            ["m.room.encrypted", 5],
+          ],
+        ],
       ],
     );
     assert.deepEqual(s.failed("@v_a:hs"), { kept: NONE });
@@ -138,7 +143,7 @@ describe("StartingUsers", () => {
     assert.deepEqual(s.hold("t2", txn([toDevice("@v_a:hs", -1)])), [
       { userId: "@v_a:hs", ...NONE, toDevice: 1, roomEvents: 0 },
     ]);
-    assert.equal(s.take("@v_a:hs").encryptedToDevice.length, MAX_TO_DEVICE_HELD_WHILE_STARTING);
+    assert.equal(messagesOf(s.take("@v_a:hs")).length, MAX_TO_DEVICE_HELD_WHILE_STARTING);
   });
 
   it("holds at most MAX_ROOM_EVENTS_HELD_WHILE_STARTING room events per user, the first ones", () => {
@@ -170,7 +175,7 @@ describe("StartingUsers", () => {
       held.txns.map((t) => t.txnId),
       ["t1", "t2", "t3"],
     );
-    assert.equal(held.encryptedToDevice.length, 2);
+    assert.equal(messagesOf(held).length, 2);
   });
 
   it("holds each user's last device-list change, at most MAX_DEVICE_LIST_USERS_HELD_WHILE_STARTING users", () => {
@@ -253,11 +258,11 @@ describe("StartingUsers", () => {
     s.hold("t2", txn([toDevice("@v_a:hs", 2)], [event(2)]));
     s.hold("t2b", lists([], ["@c:hs"]));
     s.begin("@v_a:hs");
-    assert.equal(s.held("@v_a:hs").encryptedToDevice.length, 2, "looked at, not taken");
+    assert.equal(messagesOf(s.held("@v_a:hs")).length, 2, "looked at, not taken");
     s.hold("t3", txn([toDevice("@v_a:hs", 3)]));
     const held = s.take("@v_a:hs");
     assert.deepEqual(
-      held.encryptedToDevice.map((m) => m.content.n),
+      messagesOf(held).map((m) => m.content.n),
       [1, 2, 3],
     );
     assert.deepEqual(
@@ -286,7 +291,7 @@ describe("StartingUsers", () => {
       deviceListUsers: 2,
     });
     assert.deepEqual(s.take(user(1)), NOTHING_HELD);
-    assert.equal(s.take(user(0)).encryptedToDevice.length, 1);
+    assert.equal(messagesOf(s.take(user(0))).length, 1);
     // A start under way is never dropped for failed ones.
     s.begin("@v_live:hs");
     for (let i = 0; i < 2 * MAX_FAILED_STARTS_HELD; i++) {
@@ -294,7 +299,7 @@ describe("StartingUsers", () => {
       s.failed(user(100 + i));
     }
     s.hold("t2", txn([toDevice("@v_live:hs", 1)]));
-    assert.equal(s.take("@v_live:hs").encryptedToDevice.length, 1);
+    assert.equal(messagesOf(s.take("@v_live:hs")).length, 1);
     assert.equal(s.clear().length, MAX_FAILED_STARTS_HELD, "the others, dropped and counted");
   });
 });

@@ -8,8 +8,9 @@
 // devices, so its room keys could go to a removed device and miss a new one. All of these are held
 // here, per starting user and bounded, until its start hands them to its client
 // (start-handover.ts): the Olm-encrypted to-device messages (room keys travel in them, and which of
-// them are keys is known only once decrypted, which happens once) and the device-list changes
-// before `user()` returns, everything else once its caller has had the client.
+// them are keys is known only once decrypted, which happens once) are fed and the device-list
+// changes applied before `user()` returns, everything else handed over once its caller has had the
+// client, in the order it came.
 //
 // Of the ephemeral events, read receipts are held (each says something once: one missed is never
 // told again); typing notices are not. Each of those gives who is typing in a room at the time,
@@ -60,25 +61,21 @@ export const MAX_DEVICE_LIST_TXNS_HELD_WHILE_STARTING = 1_000;
  */
 export const MAX_FAILED_STARTS_HELD = 32;
 
-/** To-device messages that may carry a room key: Olm-encrypted ones. */
-const ENCRYPTED_TO_DEVICE = "m.room.encrypted";
 const RECEIPT = "m.receipt";
 
-/** What one transaction held from brought for a starting user, but its room keys and device lists. */
+/** What one transaction held from brought for a starting user, but its device lists. */
 export interface HeldTxn {
   txnId: string;
   /** Its room events (those of every room: which the user is in is known once it is caught up). */
   events: ClientEvent[];
   /** Its read receipts (`m.receipt`), of every room too. */
   receipts: AppserviceEphemeral[];
-  /** Its to-device messages for the user that are not Olm-encrypted (verification, key requests, an app's own), in order. */
+  /** Its to-device messages for the user, Olm-encrypted (room keys among them) or not, in order. */
   toDevice: AppserviceToDevice[];
 }
 
 /** What was held for a user while it started. */
 export interface HeldWhileStarting {
-  /** Its Olm-encrypted to-device messages (room keys among them), in order. */
-  encryptedToDevice: AppserviceToDevice[];
   /** The device-list changes of the window: each user's last one (a change, or no longer shared). */
   deviceLists: { changed: string[]; left: string[] };
   /**
@@ -112,13 +109,12 @@ export const anyHeld = (c: HeldCounts): boolean =>
   c.toDevice + c.roomEvents + c.receipts + c.deviceListUsers > 0;
 
 interface Held {
-  encryptedToDevice: AppserviceToDevice[];
   /** By user ID (from the network: a Map, never an object), in the order first held. */
   deviceLists: Map<string, "changed" | "left">;
   /** A change was dropped past `MAX_DEVICE_LIST_USERS_HELD_WHILE_STARTING`. */
   deviceListsOverflowed: boolean;
   txns: HeldTxn[];
-  /** To-device messages held, of both kinds. */
+  /** To-device messages held. */
   toDevice: number;
   roomEvents: number;
   receipts: number;
@@ -149,7 +145,6 @@ export class StartingUsers {
     this.#failed.delete(userId);
     if (this.#held.has(userId)) return;
     this.#held.set(userId, {
-      encryptedToDevice: [],
       deviceLists: new Map(),
       deviceListsOverflowed: false,
       txns: [],
@@ -192,10 +187,7 @@ export class StartingUsers {
         held.listTxns++;
       }
       held.ids.add(txnId);
-      const encrypted = keptToDevice.filter((m) => m.type === ENCRYPTED_TO_DEVICE);
-      const others = keptToDevice.filter((m) => m.type !== ENCRYPTED_TO_DEVICE);
-      held.txns.push({ txnId, events, receipts, toDevice: others });
-      held.encryptedToDevice.push(...encrypted);
+      held.txns.push({ txnId, events, receipts, toDevice: keptToDevice });
       held.toDevice += keptToDevice.length;
       held.roomEvents += events.length;
       held.receipts += receipts.length;
@@ -209,7 +201,6 @@ export class StartingUsers {
     const deviceLists: HeldWhileStarting["deviceLists"] = { changed: [], left: [] };
     for (const [user, change] of held?.deviceLists ?? []) deviceLists[change].push(user);
     return {
-      encryptedToDevice: held?.encryptedToDevice ?? [],
       deviceLists,
       deviceListsOverflowed: held?.deviceListsOverflowed ?? false,
       txns: held?.txns ?? [],
