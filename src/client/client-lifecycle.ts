@@ -193,20 +193,25 @@ export class ClientLifecycle {
    * and the logout goes on once that work returned: the response is handled and saved, then the
    * session is logged out and forgotten (never before that save). A logout, login, restore or close
    * called meanwhile from elsewhere waits for it; one from the loop's work again is that one.
+   * When the server does not log the session out (the network, a 5xx), the session goes on: the
+   * sync loop (if it ran) and the dehydration schedule start again, and the logout rejects with
+   * `ClientError("LOGOUT_FAILED")`, the server's error as its `cause` (from a listener: logged).
    */
   logout(): Promise<void> {
     const { sync, session, logger } = this.#parts;
     const own = sync.inOwnWork;
     const pending = this.#loggingOut;
     if (pending !== undefined) return own ? Promise.resolve() : pending;
-    if (!own) return this.#logout();
+    // Read before anything stops it: what to start again should the logout fail.
+    const syncing = loopRuns(sync);
+    if (!own) return this.#logout(syncing);
     try {
       session.require();
     } catch (e) {
       return Promise.reject(e);
     }
     sync.requestStop();
-    const out = sync.outsideOwnWork(() => this.#logout());
+    const out = sync.outsideOwnWork(() => this.#logout(syncing));
     this.#loggingOut = out;
     const over = () => {
       if (this.#loggingOut === out) this.#loggingOut = undefined;
@@ -218,24 +223,41 @@ export class ClientLifecycle {
     return Promise.resolve();
   }
 
-  async #logout(): Promise<void> {
-    await this.#endSession(true);
+  /** `syncing`: the loop ran when the logout was asked for. */
+  async #logout(syncing: boolean): Promise<void> {
+    await this.#endSession({ syncing });
     await this.#parts.e2ee.stop();
   }
 
   /**
    * Logs the session out on the server and forgets it here (the E2EE part is the caller's, but for
-   * `ownDevice`: the dehydration schedule of this session's device, stopped before the token dies).
+   * a logout's `own` device: the dehydration schedule of this session's device, paused before the
+   * token dies). A logout the server refused (the token still valid) leaves the session going:
+   * what it stopped starts again, and `ClientError("LOGOUT_FAILED")` is thrown.
    */
-  async #endSession(ownDevice = false): Promise<void> {
-    const { session, sync, sender, e2ee } = this.#parts;
+  async #endSession(own?: { readonly syncing: boolean }): Promise<void> {
+    const { session, sync, sender, e2ee, logger } = this.#parts;
     session.require();
     await sync.stop();
     await sender.drain();
     // Its upload under way lands first, and no rotation starts after: on the revoked token it
     // would fail (an error reported) while the logout went fine.
-    if (ownDevice) await e2ee.stopDehydration();
-    const deviceGone = await session.revoke();
+    if (own !== undefined) await e2ee.pauseDehydration();
+    let deviceGone: boolean;
+    try {
+      deviceGone = await session.revoke();
+    } catch (e) {
+      if (own === undefined) throw e;
+      e2ee.resumeDehydration();
+      if (own.syncing) {
+        sync.start().catch((err: unknown) => {
+          logger.warn({ err: errorSummary(err) }, "sync did not start again after a failed logout");
+        });
+      }
+      throw new ClientError("LOGOUT_FAILED", "the server did not log the session out: it goes on", {
+        cause: e,
+      });
+    }
     await this.forgetSession(deviceGone);
   }
 
@@ -295,6 +317,11 @@ export class ClientLifecycle {
     await store.close?.();
     await e2ee.stop();
   }
+}
+
+/** The sync loop runs (its state is that of a running loop: `initial`, `syncing`, `backoff`). */
+function loopRuns(sync: SyncRunner): boolean {
+  return sync.state !== "stopped" && sync.state !== "error";
 }
 
 /** Another tab's login saved its session while this one ran (`Session.adopt`). */

@@ -182,6 +182,9 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
    * shutdown makes each start a new device that others cannot yet encrypt to. Awaited from a
    * listener of a sync response, it returns at once and the logout goes on once the listener
    * returned, after the response is handled and saved (a later call from elsewhere waits for it).
+   * When the server does not log the session out (a 5xx, the network), the session goes on (the
+   * sync loop started again if it ran, a dehydration schedule resumed) and it rejects with
+   * `ClientError("LOGOUT_FAILED")`, the server's error as its `cause`.
    */
   logout(): Promise<void> {
     return this.#lifecycle.logout();

@@ -124,6 +124,13 @@ export type ClientErrorCode =
    * waits for that handling, which waits for the listener. Call it once the listener returned.
    */
   | "IN_SYNC_HANDLING"
+  /**
+   * `logout()`: the server did not log the session out (a network failure, a 5xx: the server's
+   * error, or the `NetworkError`, is the `cause`; `isTransientError(e.cause)` says whether to try
+   * again). The session goes on: still stored, the sync loop started again if it ran, the
+   * dehydration schedule resumed.
+   */
+  | "LOGOUT_FAILED"
   | "STOPPED"
   | "TOO_LARGE"
   | "ENCRYPTION_UNAVAILABLE";

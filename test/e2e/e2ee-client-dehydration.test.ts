@@ -4,7 +4,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import type { Clock } from "../../src/client/clock.ts";
-import { DehydrationError, type FetchLike, MatrixClient } from "../../src/client/index.ts";
+import {
+  ClientError,
+  DehydrationError,
+  type FetchLike,
+  MatrixClient,
+  MatrixError,
+} from "../../src/client/index.ts";
 import { deferred } from "../../src/client/test-support/held-sync.ts";
 import { manualClock } from "../../src/client/test-support/manual-clock.ts";
 import { randomBytes } from "../../src/crypto/primitives/index.ts";
@@ -285,5 +291,45 @@ describe("dehydrated devices (devserver, Keyroom ↔ Keyroom)", () => {
     );
     assert.equal(clock.sleeping(), 0, "no rotation after the logout");
     assert.deepEqual(reported, [], "no failed rotation reported");
+  });
+
+  it("a logout the server fails leaves the session going: the schedule rotates again, with the same key, and a later logout ends it", async () => {
+    const gus = await user("dhf");
+    const clock = manualClock();
+    let failLogout = true;
+    const fetchImpl: FetchLike = async (url, init) => {
+      if (failLogout && new URL(url).pathname.endsWith("/logout")) {
+        failLogout = false;
+        return Response.json({ errcode: "M_UNKNOWN", error: "try later" }, { status: 502 });
+      }
+      return fetch(url, init);
+    };
+    const other = await newLogin({ name: gus.name, userId: gus.client.userId }, "2", {
+      clock,
+      fetch: fetchImpl,
+    });
+    await other.client.bootstrapCrossSigning();
+    const reported: unknown[] = [];
+    other.client.on("error", (e) => void reported.push(e));
+    const key = randomBytes(32);
+    await other.client.crypto.dehydration.start({ key, rehydrate: false, periodMs: 60_000 });
+    await sleepingAgain(clock);
+
+    await assert.rejects(other.client.logout(), (e: unknown) => {
+      assert.ok(e instanceof ClientError && e.code === "LOGOUT_FAILED");
+      assert.ok(e.cause instanceof MatrixError && e.cause.httpStatus === 502);
+      return true;
+    });
+    assert.equal(other.client.crypto.dehydration.running, true, "the schedule goes on");
+    await sleepingAgain(clock); // its next rotation is waited for again
+    const before = await gus.client.getUserDevices(gus.client.userId);
+    clock.wake();
+    await sleepingAgain(clock); // the rotation uploaded, under the same key
+    const found = await gus.client.crypto.dehydration.rehydrate(key);
+    assert.ok(found !== undefined && !before.some((d) => d.deviceId === found.deviceId), "a new device");
+    assert.deepEqual(reported, []);
+
+    await other.client.logout();
+    assert.equal(clock.sleeping(), 0, "the schedule ended with the session");
   });
 });

@@ -42,9 +42,12 @@ const unstable = (suffix = ""): RequestPath => {
   return { encoded: p, template: p };
 };
 
-/** A rotation schedule: starting (`start()` under way), then running. */
+/** A rotation schedule: starting (`start()` under way), then running (or paused, see `pauseAndWait`). */
 interface Schedule {
-  readonly abort: AbortController;
+  /** Ends its rotations (`stop()`, `pauseAndWait()`); a new one when resumed. */
+  abort: AbortController;
+  /** How often it replaces the device. */
+  readonly periodMs: number;
   /**
    * The dehydration key it seals under (replaced by `keysReplaced`, zeroed by `stop()`); empty
    * until `start()` has read it.
@@ -77,6 +80,8 @@ interface Schedule {
 export class DehydratedDevicesImpl {
   readonly #host: DehydrationHost;
   #schedule: Schedule | undefined;
+  /** The schedule `pauseAndWait()` paused, its keys kept, until `resume()` or `stop()`. */
+  #paused: Schedule | undefined;
   /**
    * The schedule of the `start()` under way (until it runs): the keys replaced meanwhile move it as
    * they move a running one, or `start()` would seal under, and rotate, a key no new login reads.
@@ -253,6 +258,7 @@ export class DehydratedDevicesImpl {
     }
     const schedule: Schedule = {
       abort: new AbortController(),
+      periodMs,
       key: new Uint8Array(0),
       storageKeyId: callerKey === undefined ? secretStorageKey?.keyId : undefined,
       storageKeys: new Map(),
@@ -318,7 +324,7 @@ export class DehydratedDevicesImpl {
       }
       if (this.#schedule !== schedule) return result;
       scheduled = true;
-      void this.#rotate(schedule, periodMs);
+      void this.#rotate(schedule);
       return result;
     } finally {
       if (this.#starting === schedule) this.#starting = undefined;
@@ -362,11 +368,11 @@ export class DehydratedDevicesImpl {
     }
   }
 
-  async #rotate(schedule: Schedule, periodMs: number): Promise<void> {
+  async #rotate(schedule: Schedule): Promise<void> {
     const signal = schedule.abort.signal;
     for (;;) {
       try {
-        await this.#host.clock.sleep(periodMs, signal);
+        await this.#host.clock.sleep(schedule.periodMs, signal);
       } catch {
         return; // stopped
       }
@@ -601,13 +607,37 @@ export class DehydratedDevicesImpl {
     return this.#schedule !== undefined;
   }
 
-  async stopAndWait(): Promise<void> {
-    this.stop();
+  async pauseAndWait(): Promise<void> {
+    const schedule = this.#schedule;
+    this.#schedule = undefined; // out of `stop()`'s reach: its keys are kept
+    this.stop(); // a `start()` under way ends, an earlier pause is forgotten
+    if (schedule !== undefined) {
+      // No rotation from now on (one under way lands, below); `resume()` sets them going again.
+      schedule.abort.abort();
+      this.#paused = schedule;
+    }
     await this.#serial(async () => undefined);
+  }
+
+  resume(): void {
+    const schedule = this.#paused;
+    this.#paused = undefined;
+    if (schedule === undefined) return;
+    // A `start()` since (it stopped the paused one: never here) or one under way wins.
+    if (this.#schedule !== undefined || this.#starting !== undefined) {
+      forget(schedule);
+      return;
+    }
+    schedule.abort = new AbortController();
+    this.#schedule = schedule;
+    void this.#rotate(schedule);
   }
 
   stop(): void {
     this.#starting = undefined;
+    const paused = this.#paused;
+    this.#paused = undefined;
+    if (paused !== undefined) forget(paused);
     const schedule = this.#schedule;
     this.#schedule = undefined;
     if (schedule === undefined) return;

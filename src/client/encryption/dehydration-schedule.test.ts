@@ -447,6 +447,31 @@ describe("the dehydration schedule", () => {
     assert.equal(fake.sleeping(), 0, "no rotation uploads one again");
   });
 
+  it("pauseAndWait() (a logout): the upload under way lands, none after; resume() (the logout failed) rotates under the same key; stop() while paused wipes it", async () => {
+    const fake = fakeHost();
+    const devices = new DehydratedDevicesImpl(fake.host);
+    await devices.start({ key: KEY, rehydrate: false, periodMs: 60_000 });
+    const release = fake.holdRefresh();
+    fake.wake(); // a rotation starts and waits for our keys
+    await settle();
+    const paused = devices.pauseAndWait();
+    release();
+    await paused;
+    assert.equal(fake.sealedUnder.length, 2, "the upload under way landed before the pause ended");
+    assert.equal(devices.running, false);
+    assert.equal(fake.sleeping(), 0);
+    devices.resume();
+    assert.equal(devices.running, true);
+    fake.wake();
+    await settle();
+    assert.deepEqual(fake.sealedUnder[2], KEY, "the same key, not a wiped one");
+    await devices.pauseAndWait();
+    devices.stop();
+    devices.resume(); // stopped meanwhile: nothing to resume
+    assert.equal(devices.running, false);
+    assert.equal(fake.sleeping(), 0);
+  });
+
   it("start() with a secret storage key that is not the default one is refused, and nothing is stored or uploaded", async () => {
     const fake = fakeHost();
     const devices = new DehydratedDevicesImpl(fake.host);

@@ -152,15 +152,25 @@ export class DehydratedDevices {
   }
 
   /**
-   * `stop()`, then waits for the schedule's work under way (an upload, a key being stored) to end:
-   * the client's `logout()` calls it before the access token is revoked, which would fail that
-   * work. Loads nothing when no `start()` was called.
+   * Pauses the schedule: no rotation from now on, and its work under way (an upload, a key being
+   * stored) ends before this resolves; the schedule and its keys are kept for `resume()` (or
+   * wiped by `stop()`). A `start()` under way ends as with `stop()`. The client's `logout()`
+   * calls it before the access token is revoked, which would fail that work, and `resume()` when
+   * the revocation failed (the session goes on). Loads nothing when no `start()` was called.
    */
-  async stopAndWait(): Promise<void> {
-    await (await this.#scheduleImpl())?.stopAndWait();
+  async pauseAndWait(): Promise<void> {
+    await (await this.#scheduleImpl())?.pauseAndWait();
   }
 
-  /** Stops the schedule and forgets the key held for it (the device stays on the server). */
+  /**
+   * Sets the schedule `pauseAndWait()` paused going again, with the same keys; its period starts
+   * over. Nothing when it was stopped, or another `start()` came, meanwhile.
+   */
+  resume(): void {
+    this.#impl.value?.resume();
+  }
+
+  /** Stops the schedule (a paused one too) and forgets the keys held for it (the device stays on the server). */
   stop(): void {
     this.#impl.value?.stop();
   }

@@ -221,11 +221,17 @@ export class EncryptionSession implements RoomsE2ee {
   }
 
   /**
-   * Before a logout revokes the access token: the dehydration schedule stops, and its work under
+   * Before a logout revokes the access token: the dehydration schedule pauses, and its work under
    * way (an upload) ends, or a rotation meanwhile would fail on the dead token (and be reported).
+   * `resumeDehydration` sets it going again when the revocation failed; `stop` wipes it.
    */
-  async stopDehydration(): Promise<void> {
-    await this.#driver?.dehydration.stopAndWait();
+  async pauseDehydration(): Promise<void> {
+    await this.#driver?.dehydration.pauseAndWait();
+  }
+
+  /** The logout failed and the session goes on: the schedule `pauseDehydration` paused resumes. */
+  resumeDehydration(): void {
+    this.#driver?.dehydration.resume();
   }
 
   /** Closes the driver; `releasePreopened`: also a store opened for a login (not during one). */
