@@ -193,6 +193,8 @@ export class ClientLifecycle {
    * and the logout goes on once that work returned: the response is handled and saved, then the
    * session is logged out and forgotten (never before that save). A logout, login, restore or close
    * called meanwhile from elsewhere waits for it; one from the loop's work again is that one.
+   * Where no code is known as the loop's work (browsers), it is a logout from outside, which does
+   * not wait for the listeners of the response being handled (that response left unsaved).
    * When the server does not log the session out (the network, a 5xx), the session goes on: the
    * sync loop (if it ran) and the dehydration schedule start again, and the logout rejects with
    * `ClientError("LOGOUT_FAILED")`, the server's error as its `cause` (from a listener: logged).
@@ -273,7 +275,10 @@ export class ClientLifecycle {
    * `MatrixClient.close`. Called from the sync loop's own work (a listener of a response being
    * handled, or what it awaits), where waiting for the handling would wait for itself, it returns
    * at once and the close goes on once that work returned: the response is handled and saved,
-   * then the stores close. A close called after that (from anywhere else) waits for it.
+   * then the stores close. A close called after that (from anywhere else) waits for it. Where no
+   * code is known as the loop's work (browsers), every close is one from outside: its stop of the
+   * loop no longer waits for listeners (`SyncLoop.requestStop`), so from a listener too it returns
+   * once the stores are closed, the response being handled left unsaved.
    */
   close(): Promise<void> {
     const { sync, logger } = this.#parts;

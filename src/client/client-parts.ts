@@ -101,7 +101,8 @@ export function buildClientParts(
       // A soft logout keeps the device (and its keys): only the token is gone.
       if (!softLogout) await lifecycle.forgetSession(false);
       else session.drop();
-      await client.emit("session.loggedOut", { softLogout });
+      // In browsers, waited for until a stop is asked for (a listener awaiting close() asks for one).
+      await sync.listened(client.emit("session.loggedOut", { softLogout }));
     },
   });
   const account = new AccountApi({ call, synced, userId });
@@ -167,8 +168,10 @@ function driverHost(parts: {
     logger,
     getRoom: (roomId) => synced.room(roomId),
     rooms: () => synced.rooms.values(),
-    emitDecrypted: (room, event) => client.emit("room.decrypted", room, event),
-    emitUndecryptable: (room, event) => client.emit("room.undecryptable", room, event),
+    // Emitted under the crypto lease, which a close waits for: in browsers, waited for until a stop
+    // is asked for, as the sync loop waits for listeners.
+    emitDecrypted: (room, event) => sync.listened(client.emit("room.decrypted", room, event)),
+    emitUndecryptable: (room, event) => sync.listened(client.emit("room.undecryptable", room, event)),
     emitKeyRequest: (request) => void client.emit("crypto.keyRequest", request),
     reportError: (error) => void client.emit("error", error),
     membersFetched: (room, news) => sync.membersFetched(room, news),

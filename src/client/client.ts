@@ -180,8 +180,11 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
    * Invalidates the access token and deletes the device server-side (its encryption keys with it),
    * then forgets the session locally. To stop a bot, call `close()` instead: logging out on every
    * shutdown makes each start a new device that others cannot yet encrypt to. Awaited from a
-   * listener of a sync response, it returns at once and the logout goes on once the listener
-   * returned, after the response is handled and saved (a later call from elsewhere waits for it).
+   * listener of a sync response (or work it awaits) on Node, it returns at once and the logout
+   * goes on once the listener returned, after the response is handled and saved (a later call from
+   * elsewhere waits for it). In browsers, which cannot tell a listener's calls, it stops the sync
+   * loop without waiting for that response's listeners (they run on) and does not save the
+   * response, then logs out and returns: see {@link close}.
    * When the server does not log the session out (a 5xx, the network), the session goes on (the
    * sync loop started again if it ran, a dehydration schedule resumed) and it rejects with
    * `ClientError("LOGOUT_FAILED")`, the server's error as its `cause`.
@@ -192,8 +195,19 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
 
   /**
    * Stops syncing, waits for queued sends and closes the store (and the crypto store). Awaited from
-   * a listener of a sync response (a bot's `!quit`), it returns at once and the close goes on once
-   * the listener returned: the response is handled and saved first (a later `close()` waits for it).
+   * a listener of a sync response (a bot's `!quit`, or work the listener awaits) on Node, it
+   * returns at once and the close goes on once the listener returned: the response is handled and
+   * saved first (a later `close()` waits for it).
+   *
+   * In browsers there is no async context to tell a listener's calls by, so any stop (`close()`,
+   * `logout()`, `stopSync()`) asked for while a response's listeners run no longer waits for them:
+   * they run on, the listeners of that response's later events are still called (not waited for
+   * either), and the close returns once the stores are closed, from a listener too. That
+   * response's position (and any after it) is not saved, so its events come again at the next
+   * start (at-least-once: a command such as `!quit` is seen again, and should be recognised by its
+   * event ID). Its handling, crypto work included, still runs to its end before the stores close,
+   * and nothing is written after; a listener still running gets the stores' errors
+   * (`ClientError("STORE_CLOSED")`, `ClientCryptoError("CLOSED")`) from calls that need them.
    */
   close(): Promise<void> {
     return this.#lifecycle.close();
@@ -227,8 +241,12 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
   /**
    * Stops the sync loop (the in-flight long-poll, or a `syncOnce`'s request, is aborted; nothing
    * half-processed is saved); a response already received is handled and saved first. Called from
-   * a listener of a response being handled (or what it awaits), it returns at once, and the loop
-   * stops once that response is handled and saved (after the listener returned).
+   * a listener of a response being handled (or what it awaits) on Node, it returns at once, and
+   * the loop stops once that response is handled and saved (after the listener returned). In
+   * browsers it stops waiting for the listeners of the responses being handled, which are not
+   * saved (they come again; see {@link close}); a `syncOnce()` whose response was so cut short
+   * rejects with `ClientError("STOPPED")`. The loop started again saves what they changed with its
+   * next response.
    */
   stopSync(): Promise<void> {
     return this.#sync.stopSoon();

@@ -131,6 +131,11 @@ export type ClientErrorCode =
    * dehydration schedule resumed.
    */
   | "LOGOUT_FAILED"
+  /**
+   * (Browsers.) A `syncOnce()` or `feedSync()` whose response's listeners a stop (`close()`,
+   * `logout()`, `stopSync()`) did not wait for: the response's position is not saved, and it
+   * comes again at the next start.
+   */
   | "STOPPED"
   | "TOO_LARGE"
   | "ENCRYPTION_UNAVAILABLE";

@@ -31,7 +31,7 @@ export const BROWSER_TOTAL_BUDGET_GZIP = 183.5 * 1024;
  */
 export const BROWSER_TARGET_GZIP = 80 * 1024;
 /** The same in one file (esbuild without `splitting`, which inlines the dynamic imports). */
-export const BROWSER_SINGLE_FILE_BUDGET_GZIP = 175 * 1024;
+export const BROWSER_SINGLE_FILE_BUDGET_GZIP = 175.5 * 1024;
 
 const nodeOnly = (inputs: string[]): string[] =>
   inputs.filter((f) =>

@@ -10,12 +10,14 @@ import type { ClientPlatform, WorkContext } from "./types.ts";
 export const defaultCryptoDbName = (userId: string): string => `keyroom-crypto:${userId}`;
 
 /**
- * Browsers have no async context tracking (no AsyncLocalStorage): no code is known as the work,
- * so a `close()` awaited from a sync listener still waits for that listener there (call it
- * without awaiting it).
+ * Browsers have no async context tracking (no AsyncLocalStorage): no code is known as the work.
+ * A `close()`, `stopSync()` or `logout()` awaited from a sync listener is then a stop like any
+ * other, and the sync loop stops waiting for the listeners of the response being handled once a
+ * stop is asked for (`tracked: false`; src/client/sync/listener-waits.ts): that response's
+ * position is not saved, so it comes again at the next start.
  */
 export function untrackedWorkContext(): WorkContext {
-  return { run: (fn) => fn(), exit: (fn) => fn(), active: false };
+  return { run: (fn) => fn(), exit: (fn) => fn(), active: false, tracked: false };
 }
 
 export const platform: ClientPlatform = {

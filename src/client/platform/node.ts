@@ -41,6 +41,7 @@ function asyncWorkContext(): WorkContext {
     get active() {
       return current().includes(token);
     },
+    tracked: true,
   };
 }
 

@@ -27,13 +27,19 @@ export interface WorkContext {
   exit<T>(fn: () => T): T;
   /** Whether the code running now is this context's work. */
   readonly active: boolean;
+  /**
+   * Whether `active` follows the work (Node). Where it cannot (browsers), the sync loop stops
+   * waiting for a response's listeners once a stop is asked for (`ListenerWaits`), as a stop
+   * awaited from one of them cannot be told from another.
+   */
+  readonly tracked: boolean;
 }
 
 export interface ClientPlatform {
   readonly name: "node" | "browser";
   /**
    * A new work context: on Node it follows the work through its awaits (AsyncLocalStorage);
-   * browsers cannot tell (`active` is always false).
+   * browsers cannot tell (`active` is always false, `tracked` false).
    */
   workContext(): WorkContext;
   /** The client store when none is given: memory on Node, IndexedDB in browsers. */

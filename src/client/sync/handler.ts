@@ -13,20 +13,21 @@ import type {
   ToDeviceEvent,
 } from "../../wire/index.ts";
 import type { ClientStore, SyncChanges } from "../client-store/index.ts";
-import type { TypedEmitter } from "../events/emitter.ts";
-import type { ClientEventMap, RoomEvent, RoomEventMeta } from "../events/types.ts";
+import type { RoomEvent, RoomEventMeta } from "../events/types.ts";
 import type { Logger } from "../logger.ts";
 import { presenceOf } from "../presence.ts";
 import { receiptsOf, typingUsersOf } from "../rooms/ephemeral.ts";
 import { boundInviteState, type Room } from "../rooms/room.ts";
 import type { DecryptionResult, SyncProcessor } from "./hooks.ts";
+import type { ListenerEmitter } from "./listener-waits.ts";
 import type { SyncedState } from "./state.ts";
 
 export interface SyncContext {
   userId: string;
   /** The rooms and account data the responses update. */
   synced: SyncedState;
-  emitter: TypedEmitter<ClientEventMap>;
+  /** The client's, or one that stops waiting for listeners at a stop (listener-waits.ts). */
+  emitter: ListenerEmitter;
   store: ClientStore;
   logger: Logger;
   processor: () => SyncProcessor | undefined;

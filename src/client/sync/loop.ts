@@ -5,17 +5,23 @@
 // events emitted), the loop asks for the next one while the work `sync.settle` listeners started
 // for it (a bot answering commands) finishes; each response's token is saved after its work, in
 // order, so a crash before a save brings its events again. At most `MAX_UNSAVED_RESPONSES` wait.
+//
+// Where the platform cannot tell a listener's own calls (browsers), a stop asked for no longer
+// waits for listeners (listener-waits.ts): a response one of whose listeners it did not wait for
+// is not saved, nor any after it, until the loop runs again (what it changed goes with that next
+// save), so its events come again at the next start.
 import { platform } from "#client-platform";
 import { type SyncResponse, syncResponseSchema } from "../../wire/index.ts";
 import { type BackoffPolicy, backoffDelay } from "../backoff.ts";
 import { mergeSyncChanges, type SyncChanges } from "../client-store/index.ts";
 import type { Clock } from "../clock.ts";
-import { MatrixError, NetworkError } from "../errors.ts";
+import { ClientError, MatrixError, NetworkError } from "../errors.ts";
 import { errorSummary } from "../events/emitter.ts";
 import type { SyncState, SyncStateInfo } from "../events/types.ts";
 import { type HttpClient, MAX_SYNC_RESPONSE_BYTES, path } from "../http.ts";
 import { rememberTimeline, withoutEchoes } from "./echo.ts";
 import { type HandledSync, handleSyncResponse, type SyncContext } from "./handler.ts";
+import { ListenerWaits, ResponseListeners } from "./listener-waits.ts";
 
 /**
  * Server-side long-poll wait; the request timeout is this plus `SYNC_TIMEOUT_GRACE_MS` (with no
@@ -129,6 +135,17 @@ export class SyncLoop {
   private handling = false;
   /** The position of the last response handled (its save queued), at first the one resumed from. */
   private handled: string | undefined;
+  /**
+   * Waits for listeners, until a stop is asked for where the work is not tracked (browsers): then
+   * the loop no longer waits for the listeners of a response being handled, which wait for the
+   * stop when they called it. Renewed when the loop runs again.
+   */
+  private waits = new ListenerWaits();
+  /**
+   * A stop did not wait for a listener of a handled response: no position is written from then on
+   * (what the saves did not write is kept in `carry`), until the loop runs again.
+   */
+  private cut = false;
 
   constructor(private readonly opts: SyncLoopOptions) {
     this.since = opts.since;
@@ -154,6 +171,7 @@ export class SyncLoop {
    */
   syncOnce(opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
     // `stop` (the client closing) aborts its request too, as the loop's.
+    this.renewWaits();
     const stopped = new AbortController();
     const onAbort = () => stopped.abort();
     if (opts.signal?.aborted === true) stopped.abort();
@@ -163,6 +181,7 @@ export class SyncLoop {
       this.work.run(async () => {
         await this.syncOnceNow({ ...opts, signal: stopped.signal });
         await this.flushSaves();
+        this.throwIfCut();
       }),
     ).finally(() => {
       opts.signal?.removeEventListener("abort", onAbort);
@@ -173,14 +192,17 @@ export class SyncLoop {
   /**
    * Handles a response obtained elsewhere (an appservice transaction), in turn with `syncOnce`,
    * and resolves once its position is saved. It continues from the previous position, so it is
-   * never handled as an initial sync.
+   * never handled as an initial sync. Both reject with `ClientError("STOPPED")` when a stop did not
+   * wait for the response's listeners (untracked work): its position is not saved.
    */
   feed(res: SyncResponse): Promise<void> {
+    this.renewWaits();
     return this.serial(() =>
       this.work.run(async () => {
         await this.handleAndQueue(res, this.since ?? "");
         await this.flushSaves();
         this.since = res.next_batch;
+        this.throwIfCut();
       }),
     );
   }
@@ -213,15 +235,41 @@ export class SyncLoop {
     }
   }
 
+  /**
+   * `listening` (an emit) waited for as the loop waits for listeners: until a stop is asked for,
+   * where the work is not tracked.
+   */
+  listened(listening: Promise<void>): Promise<void> {
+    if (this.work.tracked) return listening;
+    return this.waits.wait(listening).then(() => undefined);
+  }
+
+  /** After a stop that asked for none: waits for listeners again, and saves again. */
+  private renewWaits(): void {
+    const idle = this.running === undefined && this.serialWork === 0 && this.saves.length === 0;
+    if (!this.waits.released || !idle) return;
+    this.waits = new ListenerWaits();
+    this.cut = false;
+  }
+
+  private throwIfCut(): void {
+    if (this.cut)
+      throw new ClientError("STOPPED", "stopped before the response's listeners finished: not saved");
+  }
+
   /** Handles a response and queues its save. */
   private async handleAndQueue(
     res: SyncResponse,
     since: string | undefined,
     shared?: { position: string },
   ): Promise<void> {
+    const { context } = this.opts;
+    // Untracked work: the response's listeners waited for until a stop is asked for.
+    const listeners = this.work.tracked ? undefined : new ResponseListeners(context.emitter, this.waits);
+    const ctx = listeners === undefined ? context : { ...context, emitter: listeners };
     this.handling = true;
     try {
-      this.queueSave(await handleSyncResponse(this.opts.context, res, since, shared));
+      this.queueSave(await handleSyncResponse(ctx, res, since, shared), listeners);
     } finally {
       this.handling = false;
     }
@@ -230,12 +278,16 @@ export class SyncLoop {
     if (this.opts.context.synced.hasUnsavedRooms) this.saveChangedRooms().catch(() => undefined);
   }
 
-  /** Saves `handled`'s position once its `sync.settle` work and every earlier save are done. */
-  private queueSave(handled: HandledSync): void {
+  /**
+   * Saves `handled`'s position once its `sync.settle` work and every earlier save are done; not
+   * when a stop did not wait for one of its `listeners` (see `cut`).
+   */
+  private queueSave(handled: HandledSync, listeners?: ResponseListeners): void {
     this.handled = handled.changes.nextBatch;
     const before = this.saves.at(-1) ?? Promise.resolve();
     const save: Promise<void> = before.then(async () => {
       await handled.settled;
+      if (listeners?.cut === true) this.cut = true;
       try {
         await this.save(this.carry ? mergeSyncChanges(this.carry, handled.changes) : handled.changes);
       } catch (error) {
@@ -252,6 +304,11 @@ export class SyncLoop {
    * a failed save did not write is kept for the next one.
    */
   private async save(changes: SyncChanges): Promise<void> {
+    // Not written after a response whose listeners a stop did not wait for: kept for the next save.
+    if (this.cut) {
+      this.carry = changes;
+      return;
+    }
     const { synced, store } = this.opts.context;
     const now = synced.toSave(changes);
     try {
@@ -446,6 +503,7 @@ export class SyncLoop {
    */
   start(): Promise<void> {
     if (this.running) return Promise.resolve();
+    this.renewWaits();
     const abort = new AbortController();
     this.abort = abort;
     let firstDone: () => void = () => {};
@@ -477,11 +535,14 @@ export class SyncLoop {
 
   /**
    * What `stop` does without waiting: the loop ends (and a `syncOnce`'s request fails) once the
-   * response being handled is handled and saved.
+   * response being handled is handled and saved. Where the work is not tracked (browsers), the
+   * listeners of the responses being handled are no longer waited for, and those responses are
+   * not saved (see `cut`).
    */
   requestStop(): void {
     this.abort?.abort();
     for (const oneShot of this.oneShots) oneShot.abort();
+    if (!this.work.tracked) this.waits.release();
   }
 
   /**
@@ -506,7 +567,7 @@ export class SyncLoop {
     const prev = this.state;
     this.state = state;
     if (state !== prev || state === "backoff")
-      await this.opts.context.emitter.emit("sync", state, prev, info);
+      await this.listened(this.opts.context.emitter.emit("sync", state, prev, info));
   }
 
   private async run(
@@ -539,7 +600,7 @@ export class SyncLoop {
           firstFailed(err);
           break;
         }
-        await emitter.emit("error", err);
+        await this.listened(emitter.emit("error", err));
         if (isFatal(err)) {
           logger.error({ err: errorSummary(err) }, "sync stopped");
           // The positions of responses already handled are saved before a revoked session is

@@ -179,7 +179,9 @@ export class SyncRunner {
   /**
    * `MatrixClient.stopSync`: `stop`, except from the loop's own work (a listener of a response
    * being handled, or what it awaits), where waiting would wait for itself: the loop is asked to
-   * stop, and stops once that response is handled and saved, after the listener returned.
+   * stop, and stops once that response is handled and saved, after the listener returned. Where
+   * that work is not known (browsers), `stop`, which there does not wait for listeners
+   * (`SyncLoop.requestStop`).
    */
   stopSoon(): Promise<void> {
     const loop = this.#loop;
@@ -196,6 +198,15 @@ export class SyncRunner {
   /** Whether the code running now is the loop's own work (`SyncLoop.inOwnWork`). */
   get inOwnWork(): boolean {
     return this.#loop?.inOwnWork === true;
+  }
+
+  /**
+   * Waits for `listening` (the listeners of an event the client emits while the loop may wait for
+   * it: `session.loggedOut`, a late decryption's) as the loop waits for listeners: until a stop is
+   * asked for, in browsers (`SyncLoop.listened`).
+   */
+  listened(listening: Promise<void>): Promise<void> {
+    return this.#loop?.listened(listening) ?? listening;
   }
 
   /** Runs `fn` as not the loop's own work (`SyncLoop.outsideOwnWork`). */
