@@ -41,6 +41,8 @@ export interface HomeserverConfig {
   rateLimit?: RateLimitConfig;
   /** Lifetime of access tokens issued with a refresh token. */
   accessTokenLifetimeMs?: number;
+  /** The time access tokens expire by (ms since the epoch); default `Date.now`. Tests step it. */
+  now?: () => number;
   /** Application services (parsed registration files). */
   appservices?: readonly Registration[];
   /** Media bytes one user may store; MAX_MEDIA_BYTES_PER_USER unless a test sets less. */
@@ -150,7 +152,7 @@ export class Homeserver {
       this.tokenCache.set(token, entry);
     }
     // An expired token that came with a refresh token: the client should refresh (soft logout).
-    if (entry.expiresTs !== null && Date.now() >= entry.expiresTs) {
+    if (entry.expiresTs !== null && this.now() >= entry.expiresTs) {
       throw new MatrixError(401, "M_UNKNOWN_TOKEN", "Access token has expired", { soft_logout: true });
     }
     return entry.auth;
@@ -191,12 +193,24 @@ export class Homeserver {
     }
   }
 
-  private addToken(token: string, userId: string, deviceId: string, expiresTs?: number): void {
-    this.accounts.addToken(token, userId, deviceId, expiresTs);
+  private addToken(
+    token: string,
+    userId: string,
+    deviceId: string,
+    expiresTs?: number,
+    parent: string | null = null,
+  ): void {
+    this.accounts.addToken(token, userId, deviceId, expiresTs, parent);
     if (this.accounts.pruneTokens(userId, deviceId)) this.forgetCachedTokens(userId, deviceId);
   }
 
-  private issueTokens(userId: string, deviceId: string, refresh: boolean): Session {
+  /** `refresh`: with a refresh token; `parent`: the refresh token a refresh traded for them. */
+  private issueTokens(
+    userId: string,
+    deviceId: string,
+    refresh: boolean,
+    parent: string | null = null,
+  ): Session {
     const token = `kr_${randomId(32)}`;
     if (!refresh) {
       this.addToken(token, userId, deviceId);
@@ -204,19 +218,26 @@ export class Homeserver {
     }
     const lifetime = this.config.accessTokenLifetimeMs ?? DEFAULT_ACCESS_TOKEN_LIFETIME_MS;
     const refreshToken = `krr_${randomId(32)}`;
-    this.addToken(token, userId, deviceId, Date.now() + lifetime);
-    this.accounts.addRefreshToken(refreshToken, userId, deviceId);
+    this.addToken(token, userId, deviceId, this.now() + lifetime, parent);
+    this.accounts.addRefreshToken(refreshToken, userId, deviceId, parent);
     return { userId, deviceId, token, refreshToken, expiresInMs: lifetime };
   }
 
+  /** The time access tokens expire by (`HomeserverConfig.now`). */
+  private now(): number {
+    return this.config.now?.() ?? Date.now();
+  }
+
   /**
-   * Trades a refresh token for new tokens. The refresh token is spent; the device's other access
-   * tokens keep working until they expire or the device goes.
+   * Trades a refresh token for new tokens, as the spec has it: the refresh token stays good until
+   * the new access or refresh token is first used (a client whose answer was lost can ask again;
+   * only the newest answer stays good), then it is revoked. The device's other access tokens keep
+   * working until they expire or the device goes.
    */
   refresh(refreshToken: string): Session {
     const session = this.tx(() => {
-      const row = this.accounts.takeRefreshToken(refreshToken);
-      return row ? this.issueTokens(row.user_id, row.device_id, true) : undefined;
+      const row = this.accounts.useRefreshToken(refreshToken);
+      return row ? this.issueTokens(row.user_id, row.device_id, true, refreshToken) : undefined;
     });
     if (!session)
       throw new MatrixError(401, "M_UNKNOWN_TOKEN", "Unknown refresh token", { soft_logout: false });

@@ -32,6 +32,11 @@ export interface DevServerOptions {
   /** Lifetime of access tokens issued with a refresh token (clients opt in). Default 5 minutes. */
   accessTokenLifetimeMs?: number;
   /**
+   * The time access tokens are issued and expire by (ms since the epoch); default `Date.now`.
+   * Tests step it to expire tokens without waiting.
+   */
+  now?: () => number;
+  /**
    * Application services: paths of registration files (YAML or JSON), read at start, or parsed
    * registrations. See the README's appservice section.
    */
@@ -188,6 +193,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     ...(options.accessTokenLifetimeMs !== undefined
       ? { accessTokenLifetimeMs: options.accessTokenLifetimeMs }
       : {}),
+    ...(options.now ? { now: options.now } : {}),
   });
   let baseUrl = "";
   const accountLookup = {

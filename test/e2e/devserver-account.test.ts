@@ -333,39 +333,89 @@ describe("devserver account endpoints", () => {
 });
 
 describe("devserver refresh tokens", () => {
-  it("expired access tokens are a soft logout; a refresh token is good for one refresh", async () => {
-    // Lifetime 0: every access token issued with a refresh token is expired on arrival.
-    const s = await startTestDevServer({ accessTokenLifetimeMs: 0 });
+  /** A devserver whose token clock the test steps; `refresh(token)` posts to `/refresh`. */
+  async function stepped(lifetimeMs: number) {
+    let now = 1_000_000;
+    const s = await startTestDevServer({ accessTokenLifetimeMs: lifetimeMs, now: () => now });
+    const refresh = (refreshToken: string) =>
+      s.api("POST", "/refresh", { body: { refresh_token: refreshToken } });
+    const whoami = (token: string) => s.api("GET", "/account/whoami", { token });
+    const login = async (user: string) =>
+      (
+        await s.api("POST", "/login", {
+          body: {
+            type: "m.login.password",
+            identifier: { type: "m.id.user", user },
+            password: "pw",
+            refresh_token: true,
+          },
+        })
+      ).json;
+    const step = (ms: number) => {
+      now += ms;
+    };
+    return { s, refresh, whoami, login, step };
+  }
+
+  it("expired access tokens are a soft logout; a refresh gives new tokens", async () => {
+    const { s, refresh, whoami, login, step } = await stepped(10_000);
     try {
       const u = await s.register("refresher", "pw");
-      assert.equal(
-        (await s.api("GET", "/account/whoami", { token: u.accessToken })).status,
-        200,
-        "no refresh: no expiry",
-      );
-      const login = await s.api("POST", "/login", {
-        body: {
-          type: "m.login.password",
-          identifier: { type: "m.id.user", user: "refresher" },
-          password: "pw",
-          refresh_token: true,
-        },
-      });
-      assert.equal(typeof login.json.refresh_token, "string");
-      assert.equal(login.json.expires_in_ms, 0);
-      const expired = await s.api("GET", "/account/whoami", { token: login.json.access_token });
+      assert.equal((await whoami(u.accessToken)).status, 200, "no refresh: no expiry");
+      const first = await login("refresher");
+      assert.equal(typeof first.refresh_token, "string");
+      assert.equal(first.expires_in_ms, 10_000);
+      step(9_999);
+      assert.equal((await whoami(first.access_token)).status, 200, "good until its lifetime is over");
+      step(1);
+      const expired = await whoami(first.access_token);
       assert.equal(expired.status, 401);
       assert.equal(expired.json.errcode, "M_UNKNOWN_TOKEN");
       assert.equal(expired.json.soft_logout, true);
-      const refreshed = await s.api("POST", "/refresh", {
-        body: { refresh_token: login.json.refresh_token },
-      });
+      const refreshed = await refresh(first.refresh_token);
       assert.equal(refreshed.status, 200);
-      assert.notEqual(refreshed.json.access_token, login.json.access_token);
-      assert.notEqual(refreshed.json.refresh_token, login.json.refresh_token);
-      const reused = await s.api("POST", "/refresh", { body: { refresh_token: login.json.refresh_token } });
-      assert.equal(reused.status, 401);
+      assert.notEqual(refreshed.json.access_token, first.access_token);
+      assert.notEqual(refreshed.json.refresh_token, first.refresh_token);
+      assert.equal(refreshed.json.expires_in_ms, 10_000);
+      assert.equal((await whoami(refreshed.json.access_token)).status, 200);
+      const unknown = await refresh("krr_unknown");
+      assert.equal(unknown.status, 401);
+      assert.equal(unknown.json.errcode, "M_UNKNOWN_TOKEN");
+      assert.equal(unknown.json.soft_logout, false);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("the old refresh token stays good until the new access token is used", async () => {
+    const { s, refresh, whoami, login } = await stepped(10_000);
+    try {
+      await s.register("lost", "pw");
+      const first = await login("lost");
+      // The answer was lost: the client asks again with the same token, and only the newest
+      // answer stays good (as on Synapse).
+      const lost = (await refresh(first.refresh_token)).json;
+      const again = await refresh(first.refresh_token);
+      assert.equal(again.status, 200, "a refresh token whose new tokens are unused is good again");
+      assert.equal((await whoami(lost.access_token)).status, 401, "the lost answer's access token is gone");
+      assert.equal((await refresh(lost.refresh_token)).status, 401, "and its refresh token");
+      assert.equal((await whoami(again.json.access_token)).status, 200);
+      const reused = await refresh(first.refresh_token);
+      assert.equal(reused.status, 401, "spent once the new access token was used");
       assert.equal(reused.json.soft_logout, false);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("the old refresh token stays good until the new refresh token is used", async () => {
+    const { s, refresh, login } = await stepped(10_000);
+    try {
+      await s.register("chain", "pw");
+      const first = await login("chain");
+      const second = (await refresh(first.refresh_token)).json;
+      assert.equal((await refresh(second.refresh_token)).status, 200);
+      assert.equal((await refresh(first.refresh_token)).status, 401, "spent once its successor was");
     } finally {
       await s.close();
     }

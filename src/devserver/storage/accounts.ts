@@ -59,13 +59,25 @@ export class AccountStore {
       setDeviceKeys: db.prepare("UPDATE devices SET device_keys = ? WHERE user_id = ? AND device_id = ?"),
       deleteDevice: db.prepare("DELETE FROM devices WHERE user_id = ? AND device_id = ?"),
       insertToken: db.prepare(
-        "INSERT INTO access_tokens (token_hash, user_id, device_id, expires_ts) VALUES (?, ?, ?, ?)",
+        `INSERT INTO access_tokens (token_hash, user_id, device_id, expires_ts, parent_refresh_hash)
+         VALUES (?, ?, ?, ?, ?)`,
       ),
-      getToken: db.prepare("SELECT user_id, device_id, expires_ts FROM access_tokens WHERE token_hash = ?"),
+      getToken: db.prepare(
+        "SELECT user_id, device_id, expires_ts, parent_refresh_hash FROM access_tokens WHERE token_hash = ?",
+      ),
+      clearTokenParent: db.prepare(
+        "UPDATE access_tokens SET parent_refresh_hash = NULL WHERE token_hash = ?",
+      ),
       insertRefresh: db.prepare(
-        "INSERT INTO refresh_tokens (token_hash, user_id, device_id) VALUES (?, ?, ?)",
+        "INSERT INTO refresh_tokens (token_hash, user_id, device_id, parent_hash) VALUES (?, ?, ?, ?)",
       ),
-      takeRefresh: db.prepare("DELETE FROM refresh_tokens WHERE token_hash = ? RETURNING user_id, device_id"),
+      getRefresh: db.prepare(
+        "SELECT user_id, device_id, parent_hash FROM refresh_tokens WHERE token_hash = ?",
+      ),
+      deleteRefresh: db.prepare("DELETE FROM refresh_tokens WHERE token_hash = ?"),
+      clearRefreshParent: db.prepare("UPDATE refresh_tokens SET parent_hash = NULL WHERE token_hash = ?"),
+      deleteRefreshChildren: db.prepare("DELETE FROM refresh_tokens WHERE parent_hash = ?"),
+      deleteTokenChildren: db.prepare("DELETE FROM access_tokens WHERE parent_refresh_hash = ?"),
       deleteDeviceRefresh: db.prepare("DELETE FROM refresh_tokens WHERE user_id = ? AND device_id = ?"),
       deleteToken: db.prepare("DELETE FROM access_tokens WHERE token_hash = ?"),
       deleteDeviceTokens: db.prepare("DELETE FROM access_tokens WHERE user_id = ? AND device_id = ?"),
@@ -140,9 +152,24 @@ export class AccountStore {
     this.s.deleteDeviceTxns.run(userId, deviceId);
   }
 
-  /** Stores an access token; `expiresTs` (ms since the epoch) only for tokens that come with a refresh token. */
-  addToken(token: string, userId: string, deviceId: string, expiresTs: number | null = null): void {
-    this.s.insertToken.run(hashToken(token), userId, deviceId, expiresTs);
+  /**
+   * Stores an access token; `expiresTs` (ms since the epoch) only for tokens that come with a
+   * refresh token, `parentRefresh` only for one a refresh made (the refresh token traded for it).
+   */
+  addToken(
+    token: string,
+    userId: string,
+    deviceId: string,
+    expiresTs: number | null = null,
+    parentRefresh: string | null = null,
+  ): void {
+    this.s.insertToken.run(
+      hashToken(token),
+      userId,
+      deviceId,
+      expiresTs,
+      parentRefresh === null ? null : hashToken(parentRefresh),
+    );
   }
   /** Deletes the device's oldest access tokens beyond MAX_ACCESS_TOKENS_PER_DEVICE; true if any went. */
   pruneTokens(userId: string, deviceId: string): boolean {
@@ -150,21 +177,48 @@ export class AccountStore {
       this.s.pruneTokens.run(userId, deviceId, userId, deviceId, MAX_ACCESS_TOKENS_PER_DEVICE).changes > 0
     );
   }
+  /**
+   * The access token's owner and expiry. The first lookup of one a refresh made revokes the
+   * refresh token traded for it (spec: the old refresh token stays good until a new token is used).
+   */
   lookupToken(token: string): { user_id: string; device_id: string; expires_ts: number | null } | undefined {
-    return this.s.getToken.get(hashToken(token)) as
-      | { user_id: string; device_id: string; expires_ts: number | null }
+    const hash = hashToken(token);
+    const row = this.s.getToken.get(hash) as
+      | { user_id: string; device_id: string; expires_ts: number | null; parent_refresh_hash: string | null }
       | undefined;
+    if (row === undefined) return undefined;
+    if (row.parent_refresh_hash !== null) {
+      this.s.deleteRefresh.run(row.parent_refresh_hash);
+      this.s.clearTokenParent.run(hash);
+    }
+    return { user_id: row.user_id, device_id: row.device_id, expires_ts: row.expires_ts };
   }
   deleteToken(token: string): void {
     this.s.deleteToken.run(hashToken(token));
   }
-  addRefreshToken(token: string, userId: string, deviceId: string): void {
-    this.s.insertRefresh.run(hashToken(token), userId, deviceId);
+  /** Stores a refresh token; `parent`: the refresh token traded for it, if a refresh made it. */
+  addRefreshToken(token: string, userId: string, deviceId: string, parent: string | null = null): void {
+    this.s.insertRefresh.run(hashToken(token), userId, deviceId, parent === null ? null : hashToken(parent));
     this.s.pruneRefresh.run(userId, deviceId, userId, deviceId, MAX_ACCESS_TOKENS_PER_DEVICE);
   }
-  /** Removes a refresh token and says whose it was: each one is good for one refresh. */
-  takeRefreshToken(token: string): { user_id: string; device_id: string } | undefined {
-    return this.s.takeRefresh.get(hashToken(token)) as { user_id: string; device_id: string } | undefined;
+  /**
+   * Spends a refresh token, saying whose it was (undefined: unknown or revoked). Its first use
+   * revokes its parent; the tokens an earlier use of it made (never used, or it would be revoked)
+   * are revoked, as Synapse does: only the newest answer to a repeated refresh stays good.
+   */
+  useRefreshToken(token: string): { user_id: string; device_id: string } | undefined {
+    const hash = hashToken(token);
+    const row = this.s.getRefresh.get(hash) as
+      | { user_id: string; device_id: string; parent_hash: string | null }
+      | undefined;
+    if (row === undefined) return undefined;
+    if (row.parent_hash !== null) {
+      this.s.deleteRefresh.run(row.parent_hash);
+      this.s.clearRefreshParent.run(hash);
+    }
+    this.s.deleteRefreshChildren.run(hash);
+    this.s.deleteTokenChildren.run(hash);
+    return { user_id: row.user_id, device_id: row.device_id };
   }
 
   getTxn(userId: string, deviceId: string, kind: string, txnId: string): string | undefined {

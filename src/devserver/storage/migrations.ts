@@ -233,4 +233,13 @@ export const MIGRATIONS: readonly string[] = [
     pending_acks TEXT
   );
   `,
+  // 7: refresh-token rotation as the spec has it: a refresh token stays good until the access or
+  // refresh token traded for it is first used (a client whose answer was lost can refresh again);
+  // each new token names the refresh token it was traded for (its parent, revoked at that use).
+  `
+  ALTER TABLE refresh_tokens ADD COLUMN parent_hash TEXT;
+  ALTER TABLE access_tokens ADD COLUMN parent_refresh_hash TEXT;
+  CREATE INDEX refresh_tokens_parent ON refresh_tokens (parent_hash);
+  CREATE INDEX access_tokens_parent ON access_tokens (parent_refresh_hash);
+  `,
 ];
