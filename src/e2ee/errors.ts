@@ -58,6 +58,32 @@ export class UnknownDevicesError extends Error {
   }
 }
 
+/**
+ * Thrown by `shareRoomKey` (and so by a send) under `errorOnVerifiedUserProblems` when a user we
+ * verified is in the room with a problem: their identity changed since (a verification violation:
+ * `changedIdentity`), or they have a device their identity did not sign whose trust is unset
+ * (`unsignedDevices`, ours included). No key went to anyone. The app withdraws the verification or
+ * accepts the new identity (`withdrawVerification`, `acceptIdentityChange`), or marks each device
+ * verified, ignored or blacklisted, then shares again.
+ */
+export class VerifiedUserProblemError extends Error {
+  override readonly name = "VerifiedUserProblemError";
+  readonly code = "VERIFIED_USER_PROBLEM" as const;
+  /** Users we verified whose current identity is not the one verified. */
+  readonly changedIdentity: readonly string[];
+  /** Devices of verified users (not of those above) that their identity did not sign. */
+  readonly unsignedDevices: readonly UnknownDevice[];
+
+  constructor(changedIdentity: readonly string[], unsignedDevices: readonly UnknownDevice[]) {
+    super(
+      `verified users with problems in the room: ${changedIdentity.length} changed identity, ` +
+        `${unsignedDevices.length} unsigned device(s); withdraw or accept, or mark each device`,
+    );
+    this.changedIdentity = changedIdentity;
+    this.unsignedDevices = unsignedDevices;
+  }
+}
+
 /** Why a room event could not be decrypted (now). */
 export type DecryptionFailureCode =
   /** The event is not a well-formed `m.megolm.v1.aes-sha2` event. */

@@ -48,6 +48,7 @@ export {
   type ToDeviceFailureCode,
   type UnknownDevice,
   UnknownDevicesError,
+  VerifiedUserProblemError,
 } from "./errors.ts";
 export * from "./history-sharing/index.ts";
 export { OLD_FALLBACK_KEY_LIFETIME_MS } from "./identity/own-device.ts";

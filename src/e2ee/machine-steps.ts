@@ -6,7 +6,7 @@
  */
 import { isEmptyChanges } from "../store/changes.ts";
 import type { ReplayRecord } from "../store/records.ts";
-import { E2eeError, UnknownDevicesError } from "./errors.ts";
+import { E2eeError, UnknownDevicesError, VerifiedUserProblemError } from "./errors.ts";
 import { emptyChanges, type MachineContext } from "./machine-context.ts";
 import { buildParts, type Kept, type Parts } from "./machine-parts.ts";
 import type { MachineRequests } from "./machine-requests.ts";
@@ -109,14 +109,17 @@ export class MachineSteps {
   }
 
   /**
-   * A step failed. A refusal before anything changed (unknown devices, a malformed response)
-   * leaves memory as it was; anything else reloads from the store, which holds the last complete
-   * step.
+   * A step failed. A refusal before anything changed (unknown devices, a verified user's problem,
+   * a malformed response) leaves memory as it was; anything else reloads from the store, which
+   * holds the last complete step.
    */
   async #rollBack(error: unknown, replays: readonly ReplayRecord[]): Promise<void> {
     this.#kept.replays.restore(replays);
     const clean =
-      !!isEmptyChanges(this.#ctx.tx) && (error instanceof E2eeError || error instanceof UnknownDevicesError);
+      !!isEmptyChanges(this.#ctx.tx) &&
+      (error instanceof E2eeError ||
+        error instanceof UnknownDevicesError ||
+        error instanceof VerifiedUserProblemError);
     this.#resetChanges();
     if (clean) return;
     this.#requests.dropUpload();

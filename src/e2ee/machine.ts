@@ -88,6 +88,11 @@ export interface OlmMachineOptions {
   readonly shareWith?: ShareWith;
   /** Client-wide default for events from devices not cross-signed: `"accept"` (marked) or `"refuse"`. */
   readonly senderRequirement?: SenderRequirement;
+  /**
+   * Client-wide default: refuse to share a room key (`VerifiedUserProblemError`) while a user we
+   * verified changed identity or has a device their identity did not sign.
+   */
+  readonly errorOnVerifiedUserProblems?: boolean;
   /** Clock (ms since the epoch); tests inject one. */
   readonly now?: () => number;
 }
@@ -169,6 +174,7 @@ export class OlmMachine {
       onlyVerifiedDevices: options.onlyVerifiedDevices ?? false,
       shareWith: options.shareWith ?? "all",
       senderRequirement: options.senderRequirement ?? "accept",
+      errorOnVerifiedUserProblems: options.errorOnVerifiedUserProblems ?? false,
     });
   }
 
@@ -467,7 +473,9 @@ export class OlmMachine {
   /**
    * Shares the room's Megolm session with every device that should have it and does not yet,
    * rotating it first if needed. Throws `UnknownDevicesError` under `verifyDevices` when any
-   * recipient device's trust is unset. Returns the to-device requests to send.
+   * recipient device's trust is unset, and `VerifiedUserProblemError` under
+   * `errorOnVerifiedUserProblems` when a verified member changed identity or has a device their
+   * identity did not sign. Returns the to-device requests to send.
    */
   shareRoomKey(
     roomId: string,
@@ -489,7 +497,8 @@ export class OlmMachine {
    * missing — device lists of members (`"devices"`: queries), Olm sessions with their devices
    * (`"sessions"`: claims, unless `claimSessions` is false), or neither (`"ready"`: the room key
    * shared with every device that should hold it and does not, and the event encrypted). In steady
-   * state that is one call with no requests. Throws `UnknownDevicesError` under `verifyDevices`.
+   * state that is one call with no requests. Throws `UnknownDevicesError` under `verifyDevices`,
+   * `VerifiedUserProblemError` under `errorOnVerifiedUserProblems` (as `shareRoomKey`).
    */
   prepareRoomEvent(
     roomId: string,
@@ -529,9 +538,9 @@ export class OlmMachine {
 
   /**
    * Records a room's encryption settings (from `m.room.encryption`, and the user's per-room
-   * `verifyDevices`, `shareWith` and `senderRequirement`). Throws `ENCRYPTION_DOWNGRADE` if the
-   * algorithm would change. Settings naming the algorithm are the room's current `m.room.encryption`:
-   * a rotation period they leave out goes back to the default.
+   * `verifyDevices`, `shareWith`, `senderRequirement` and `errorOnVerifiedUserProblems`). Throws
+   * `ENCRYPTION_DOWNGRADE` if the algorithm would change. Settings naming the algorithm are the
+   * room's current `m.room.encryption`: a rotation period they leave out goes back to the default.
    */
   setRoomSettings(roomId: string, settings: RoomEncryptionSettings): Promise<void> {
     return this.#step((p) => p.roomSettings.record(roomId, settings));

@@ -245,6 +245,8 @@ export interface RoomSettingsRecord {
   /** The user's per-room trust requirements (override the client-wide options). */
   readonly shareWith?: ShareWith;
   readonly senderRequirement?: SenderRequirement;
+  /** Refuse to send while a verified user has a problem (`VerifiedUserProblemError`). */
+  readonly errorOnVerifiedUserProblems?: boolean;
 }
 
 /** The server-side key backup we upload to. Its private key is a secret (`m.megolm_backup.v1`). */

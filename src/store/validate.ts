@@ -557,6 +557,7 @@ export function parseRoomSettings(v: unknown): RoomSettingsRecord {
         o.senderRequirement === undefined
           ? undefined
           : oneOf(o, "senderRequirement", SENDER_REQUIREMENT_VALUES, w),
+      errorOnVerifiedUserProblems: optBool(o, "errorOnVerifiedUserProblems", w),
     },
   );
 }

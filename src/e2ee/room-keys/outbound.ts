@@ -16,7 +16,7 @@ import type { CrossSigning } from "../cross-signing/manager.ts";
 import type { OwnEchoes } from "../decryption/own-echoes.ts";
 import { type DeviceRecord, isDehydrated, MEGOLM_ALGORITHM } from "../devices/device.ts";
 import type { DeviceManager } from "../devices/manager.ts";
-import { E2eeError, type UnknownDevice, UnknownDevicesError } from "../errors.ts";
+import { E2eeError, type UnknownDevice, UnknownDevicesError, VerifiedUserProblemError } from "../errors.ts";
 import type { OwnDevice } from "../identity/own-device.ts";
 import type { MachineContext } from "../machine-context.ts";
 import { newRequestId } from "../machine-context.ts";
@@ -216,7 +216,10 @@ export class OutboundSessions {
     );
   }
 
-  /** The devices that should get the room key now, checked against `verifyDevices` and `shareWith`. */
+  /**
+   * The devices that should get the room key now, checked against `errorOnVerifiedUserProblems`,
+   * `verifyDevices` and `shareWith`.
+   */
   async #recipientDevices(
     members: readonly RoomMember[],
     settings: ResolvedSettings,
@@ -225,18 +228,40 @@ export class OutboundSessions {
     const refused: DeviceRecord[] = [];
     const unverified: DeviceRecord[] = [];
     const unseen: UnknownDevice[] = [];
+    const changedIdentity: string[] = [];
+    const unsigned: UnknownDevice[] = [];
+    const checkProblems = settings.errorOnVerifiedUserProblems;
     for (const userId of recipientsOf(members, settings.historyVisibility)) {
       const devices = await this.#devices.devicesOf(userId);
-      const needIdentity = settings.shareWith !== "all" || devices.some(isDehydrated);
+      const needIdentity = settings.shareWith !== "all" || checkProblems || devices.some(isDehydrated);
       const identity = needIdentity ? await this.#crossSigning.identity(userId) : undefined;
+      let verifiedOwner = false;
+      if (checkProblems && identity !== undefined) {
+        const info = this.#crossSigning.info(identity);
+        if (info.violation) {
+          // Their devices say nothing until the app decides about the identity.
+          changedIdentity.push(userId);
+          continue;
+        }
+        verifiedOwner = info.verified;
+      }
       for (const d of devices) {
         if (d.userId === this.#ctx.userId && d.deviceId === this.#ctx.deviceId) continue;
         if (!mayReceiveKeys(d.trust)) refused.push(d);
-        else if (settings.verifyDevices && isUnseen(d.trust)) {
+        else if (
+          verifiedOwner &&
+          d.trust === "unset" &&
+          !this.#crossSigning.deviceTrust(d, identity).crossSigned
+        ) {
+          unsigned.push({ userId: d.userId, deviceId: d.deviceId, ed25519: d.ed25519Key });
+        } else if (settings.verifyDevices && isUnseen(d.trust)) {
           unseen.push({ userId: d.userId, deviceId: d.deviceId, ed25519: d.ed25519Key });
         } else if (!this.#meetsRequirement(d, identity, settings)) unverified.push(d);
         else allowed.push(d);
       }
+    }
+    if (changedIdentity.length > 0 || unsigned.length > 0) {
+      throw new VerifiedUserProblemError(changedIdentity, unsigned);
     }
     if (unseen.length > 0) throw new UnknownDevicesError(unseen);
     return { allowed, refused, unverified };

@@ -83,6 +83,7 @@ export class RoomSettings {
         onlyVerifiedDevices: settings.onlyVerifiedDevices,
         // What the caller passes now wins over what the user recorded for the room.
         shareWith: settings.shareWith ?? merged.shareWith,
+        errorOnVerifiedUserProblems: merged.errorOnVerifiedUserProblems,
       },
       defaults,
     );

@@ -18,7 +18,12 @@ import {
   resolveSettings,
 } from "./settings.ts";
 
-const defaults = { verifyDevices: false, onlyVerifiedDevices: false, shareWith: "all" as const };
+const defaults = {
+  verifyDevices: false,
+  onlyVerifiedDevices: false,
+  shareWith: "all" as const,
+  errorOnVerifiedUserProblems: false,
+};
 
 describe("room encryption settings from a hostile state event", () => {
   it("clamps rotation to the spec's defaults at most and to the safe minima at least", () => {

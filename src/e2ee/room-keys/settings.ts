@@ -32,6 +32,8 @@ export interface RoomEncryptionSettings {
   readonly shareWith?: ShareWith;
   /** Overrides the machine-wide `senderRequirement` for this room's events. */
   readonly senderRequirement?: SenderRequirement;
+  /** Overrides the machine-wide `errorOnVerifiedUserProblems` (`VerifiedUserProblemError`). */
+  readonly errorOnVerifiedUserProblems?: boolean;
 }
 
 export interface RoomMember {
@@ -46,6 +48,7 @@ export interface ResolvedSettings {
   readonly historyVisibility: HistoryVisibility;
   readonly verifyDevices: boolean;
   readonly shareWith: ShareWith;
+  readonly errorOnVerifiedUserProblems: boolean;
 }
 
 /** The machine-wide defaults a room's settings fall back to. */
@@ -53,6 +56,7 @@ export interface SettingsDefaults {
   readonly verifyDevices: boolean;
   readonly onlyVerifiedDevices: boolean;
   readonly shareWith: ShareWith;
+  readonly errorOnVerifiedUserProblems: boolean;
 }
 
 function clamp(value: number | undefined, fallback: number, min: number, max: number): number {
@@ -80,6 +84,7 @@ export function resolveSettings(s: RoomEncryptionSettings, defaults: SettingsDef
     historyVisibility: s.historyVisibility ?? "shared",
     verifyDevices: s.verifyDevices ?? defaults.verifyDevices,
     shareWith: onlyVerified ? "verified" : (s.shareWith ?? defaults.shareWith),
+    errorOnVerifiedUserProblems: s.errorOnVerifiedUserProblems ?? defaults.errorOnVerifiedUserProblems,
   };
 }
 
@@ -126,6 +131,8 @@ export function mergeRoomSettings(
   if (shareWith !== undefined) record.shareWith = shareWith;
   const senderRequirement = passed.senderRequirement ?? stored?.senderRequirement;
   if (senderRequirement !== undefined) record.senderRequirement = senderRequirement;
+  const errorOnProblems = passed.errorOnVerifiedUserProblems ?? stored?.errorOnVerifiedUserProblems;
+  if (errorOnProblems !== undefined) record.errorOnVerifiedUserProblems = errorOnProblems;
   return record;
 }
 
@@ -138,5 +145,6 @@ export function roomSettingsOf(r: RoomSettingsRecord): RoomEncryptionSettings {
     verifyDevices: r.verifyDevices,
     shareWith: r.shareWith,
     senderRequirement: r.senderRequirement,
+    errorOnVerifiedUserProblems: r.errorOnVerifiedUserProblems,
   };
 }

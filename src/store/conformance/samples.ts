@@ -156,6 +156,7 @@ export function fullChanges(): CryptoChanges {
         algorithm: "m.megolm.v1.aes-sha2",
         shareWith: "cross_signed",
         senderRequirement: "refuse",
+        errorOnVerifiedUserProblems: true,
       },
     ],
     backupState: {
