@@ -691,8 +691,8 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
     return this.crypto.withdrawVerification(userId);
   }
   /**
-   * Per-room trust requirements (override `encryption.shareWith` / `senderRequirement`), kept in
-   * the crypto store across restarts.
+   * Per-room trust requirements (override `encryption.shareWith` / `senderRequirement` /
+   * `errorOnVerifiedUserProblems`), kept in the crypto store across restarts.
    */
   async setRoomTrustRequirements(roomId: string, requirements: RoomTrustRequirements): Promise<void> {
     await this.crypto.setRoomTrustRequirements(this.#synced.encryptedRoom(roomId), requirements);

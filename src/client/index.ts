@@ -14,6 +14,7 @@ export {
   type E2eeErrorCode,
   type UnknownDevice,
   UnknownDevicesError,
+  VerifiedUserProblemError,
 } from "../e2ee/errors.ts";
 export type {
   CrossSigningStatus,

@@ -58,6 +58,7 @@ export interface ClientCryptoOpenOptions {
   readonly onlyVerifiedDevices?: boolean;
   readonly shareWith?: ShareWith;
   readonly senderRequirement?: SenderRequirement;
+  readonly errorOnVerifiedUserProblems?: boolean;
   /**
    * The sync token the client resumes from. Undefined while the crypto store has a token means a
    * fresh initial sync, which carries no `device_lists`: the changes since the crypto store's token
@@ -77,8 +78,12 @@ export interface KeyImportResult {
 
 export type ProgressCallback = (done: number, total: number) => void;
 
-/** A room's trust requirements: who gets its keys, and whether senders must be cross-signed. */
+/**
+ * A room's trust requirements: who gets its keys, whether senders must be cross-signed, and
+ * whether a verified user's problem fails the send (`VerifiedUserProblemError`).
+ */
 export interface RoomTrustRequirements {
   readonly shareWith?: ShareWith;
   readonly senderRequirement?: SenderRequirement;
+  readonly errorOnVerifiedUserProblems?: boolean;
 }

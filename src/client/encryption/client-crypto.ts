@@ -208,6 +208,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
         onlyVerifiedDevices: options.onlyVerifiedDevices ?? false,
         shareWith: options.shareWith ?? "all",
         senderRequirement: options.senderRequirement ?? "accept",
+        errorOnVerifiedUserProblems: options.errorOnVerifiedUserProblems ?? false,
       });
       const crypto = new ClientCrypto(machine, options.host, options.store, lease);
       if (options.clientSince === undefined)

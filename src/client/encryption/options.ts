@@ -58,6 +58,12 @@ export interface EncryptionOptions {
    */
   readonly senderRequirement?: SenderRequirement;
   /**
+   * Sends into an encrypted room fail with `VerifiedUserProblemError` (naming the users and
+   * devices, not retried) instead of giving or withholding the room key while a user we verified
+   * changed identity since, or has a device their identity did not sign. See docs/verification.md.
+   */
+  readonly errorOnVerifiedUserProblems?: boolean;
+  /**
    * Sharing the store with other processes or tabs (see docs/stores.md, "Sharing a store"):
    * `durationMs`, how long a taken lease lasts unless renewed (default 10 s; a process that dies
    * holding it blocks the others this long); `timeoutMs`, how long a unit of work waits for

@@ -260,10 +260,11 @@ export class RoomEncryption {
   async setTrustRequirements(room: Room, requirements: RoomTrustRequirements): Promise<void> {
     const roomId = room.roomId;
     await this.record(room, { fromSync: false, track: false });
-    const { shareWith, senderRequirement } = requirements;
+    const { shareWith, senderRequirement, errorOnVerifiedUserProblems } = requirements;
     await this.#machine.setRoomSettings(roomId, {
       ...(shareWith !== undefined ? { shareWith } : {}),
       ...(senderRequirement !== undefined ? { senderRequirement } : {}),
+      ...(errorOnVerifiedUserProblems !== undefined ? { errorOnVerifiedUserProblems } : {}),
     });
     this.#roomTrust.set(roomId, { ...(await this.trustOf(roomId)), ...requirements });
   }
@@ -276,6 +277,9 @@ export class RoomEncryption {
     const trust: RoomTrustRequirements = {
       ...(stored?.shareWith !== undefined ? { shareWith: stored.shareWith } : {}),
       ...(stored?.senderRequirement !== undefined ? { senderRequirement: stored.senderRequirement } : {}),
+      ...(stored?.errorOnVerifiedUserProblems !== undefined
+        ? { errorOnVerifiedUserProblems: stored.errorOnVerifiedUserProblems }
+        : {}),
     };
     this.#roomTrust.set(roomId, trust);
     return trust;

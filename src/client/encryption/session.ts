@@ -194,6 +194,7 @@ export class EncryptionSession implements RoomsE2ee {
         onlyVerifiedDevices: enc.onlyVerifiedDevices ?? false,
         ...(enc.shareWith !== undefined ? { shareWith: enc.shareWith } : {}),
         ...(enc.senderRequirement !== undefined ? { senderRequirement: enc.senderRequirement } : {}),
+        errorOnVerifiedUserProblems: enc.errorOnVerifiedUserProblems ?? false,
         clientSince: this.#host.nextBatch(),
         ...(enc.lease !== undefined ? { lease: enc.lease } : {}),
       });
