@@ -38,6 +38,41 @@ describe("Account", () => {
     assert.deepEqual(Object.keys(a.oneTimeKeys()), ["AAAABA"]);
   });
 
+  it("replaces unpublished keys refused by a server with new ones numbered past a skip", () => {
+    const a = Account.create();
+    a.generateOneTimeKeys(2);
+    a.generateFallbackKey();
+    a.markKeysAsPublished(); // keys 1 and 2, fallback 3
+    const published = a.toPickle().oneTimeKeys.map((k) => k.publicKey);
+    a.generateOneTimeKeys(2); // keys 4 and 5, unpublished
+    a.generateFallbackKey(); // fallback 6, unpublished; 3 becomes the previous one
+    const refused = a.oneTimeKeys();
+    assert.equal(a.replaceUnpublishedKeys(1000, { fallback: false }), 2);
+    // Counter 6 + 1000: the new keys are 1007 and 1008; the fallback key is kept.
+    assert.deepEqual(Object.keys(a.oneTimeKeys()).sort(), ["AAAD7w", "AAAD8A"]);
+    for (const key of Object.values(a.oneTimeKeys())) assert.ok(!Object.values(refused).includes(key));
+    assert.deepEqual(Object.keys(a.fallbackKey()), ["AAAABg"]);
+    const kept = a.toPickle();
+    assert.deepEqual(
+      kept.oneTimeKeys.filter((k) => k.published).map((k) => k.publicKey),
+      published,
+      "published keys stay",
+    );
+    assert.equal(kept.fallbackKeys.previous?.id, 3, "the previous fallback key stays");
+    const oldFallback = a.fallbackKey().AAAABg;
+    assert.equal(a.replaceUnpublishedKeys(0, { fallback: true }), 2);
+    assert.deepEqual(Object.keys(a.fallbackKey()), ["AAAD8w"]); // 1008 + 2 new keys, then 1011
+    assert.notEqual(a.fallbackKey().AAAD8w, oldFallback);
+    assert.equal(a.toPickle().fallbackKeys.previous?.id, 3);
+    // Nothing unpublished: nothing replaced, the counter still moves.
+    a.markKeysAsPublished();
+    assert.equal(a.replaceUnpublishedKeys(10, { fallback: true }), 0);
+    assert.deepEqual(a.fallbackKey(), {});
+    a.generateOneTimeKeys(1);
+    assert.deepEqual(Object.keys(a.oneTimeKeys()), ["AAAD/g"]); // 1011 + 10 + 1
+    assert.throws(() => a.replaceUnpublishedKeys(-1, { fallback: false }), isCode("BAD_ARGUMENT"));
+  });
+
   it(`keeps MAX_ONE_TIME_KEYS (${MAX_ONE_TIME_KEYS}) one-time keys, dropping the oldest beyond`, () => {
     const a = Account.create();
     // libolm's figure, half of which callers keep on the server (vodozemac's 50).

@@ -21,7 +21,7 @@ import { pickleBytes, pickleInteger, pickleObject, pickleVersion } from "../pick
 import { DoubleRatchet } from "../session/double-ratchet.ts";
 import { Session } from "../session/session.ts";
 import { FallbackKeys, type FallbackKeysPickle } from "./fallback-keys.ts";
-import { MAX_KEY_ID, nextKeyId } from "./key-id.ts";
+import { MAX_KEY_ID, nextKeyId, skipKeyIds } from "./key-id.ts";
 import {
   checkKeyCount,
   MAX_ONE_TIME_KEYS,
@@ -173,6 +173,26 @@ export class Account {
 
   forgetOldFallbackKey(): void {
     this.#fallbackKeys.forgetOld();
+  }
+
+  /**
+   * For keys a server refused because it holds other keys under their IDs: a copy of this account
+   * that got further made those (this one was restored from an older copy, so its counter is
+   * behind). Moves the counter `skip` IDs on, then replaces every unpublished one-time key, and
+   * the current fallback key too if `fallback` and it is unpublished, with new keys numbered from
+   * there. The replaced keys were never published, so no one can have used them; published keys
+   * stay. Returns how many one-time keys were replaced.
+   */
+  replaceUnpublishedKeys(skip: number, { fallback }: { fallback: boolean }): number {
+    checkKeyCount(skip);
+    this.#lastKeyId = skipKeyIds(this.#lastKeyId, skip);
+    const count = this.#oneTimeKeys.removeUnpublished();
+    this.generateOneTimeKeys(count);
+    if (fallback && Object.keys(this.#fallbackKeys.unpublished()).length > 0) {
+      this.#lastKeyId = nextKeyId(this.#lastKeyId);
+      this.#fallbackKeys.replaceUnpublished(makeCurveKey(this.#lastKeyId, randomBytes(32), false));
+    }
+    return count;
   }
 
   /** Starts a session to a device from its identity key and one of its one-time (or fallback) keys. */

@@ -40,6 +40,18 @@ export class FallbackKeys {
     return c !== null && !c.published ? { [c.keyId]: c.publicKeyBase64 } : {};
   }
 
+  /**
+   * Puts `key` in place of the current key if that one is unpublished (and wipes it), leaving the
+   * previous key as it is; returns whether it did.
+   */
+  replaceUnpublished(key: OneTimeKey): boolean {
+    const c = this.#current;
+    if (c === null || c.published) return false;
+    wipe(c.secretKey);
+    this.#current = key;
+    return true;
+  }
+
   markPublished(): void {
     if (this.#current !== null) this.#current.published = true;
   }

@@ -16,3 +16,8 @@ export function encodeKeyId(id: number): string {
 export function nextKeyId(id: number): number {
   return id === MAX_KEY_ID ? 0 : id + 1;
 }
+
+/** The key ID `count` IDs after `id`, wrapping like libolm's uint32 counter. */
+export function skipKeyIds(id: number, count: number): number {
+  return (id + count) % (MAX_KEY_ID + 1);
+}

@@ -99,6 +99,17 @@ export class OneTimeKeyStore {
     this.#keys.delete(publicKeyBase64);
   }
 
+  /** Removes (and wipes) every unpublished key; returns how many there were. */
+  removeUnpublished(): number {
+    let removed = 0;
+    for (const key of [...this.#keys.values()]) {
+      if (key.published) continue;
+      this.remove(key.publicKeyBase64);
+      removed++;
+    }
+    return removed;
+  }
+
   /** Unpublished keys as `{ keyId: public key base64 }`. */
   unpublished(): Record<string, string> {
     const out: Record<string, string> = {};
