@@ -102,9 +102,24 @@ describe("devserver E2EE keys", () => {
     assert.deepEqual(up.json.one_time_key_counts, { signed_curve25519: 2 });
     const dup = await s.api("POST", "/keys/upload", {
       token: u.accessToken,
-      body: { one_time_keys: { "signed_curve25519:A": { key: "different" } } },
+      body: {
+        one_time_keys: { "signed_curve25519:A": { key: "different" }, "signed_curve25519:C": { key: "c" } },
+      },
     });
+    // As Synapse: 400 M_UNKNOWN naming the key ID, and nothing of the upload stored.
     assert.equal(dup.status, 400);
+    assert.equal(dup.json.errcode, "M_UNKNOWN");
+    assert.match(dup.json.error, /^One time key signed_curve25519:A already exists\. Old key: /);
+    // The same key again is accepted, signed anew or not, and held once.
+    const again = await s.api("POST", "/keys/upload", {
+      token: u.accessToken,
+      body: {
+        one_time_keys: {
+          "signed_curve25519:A": { key: "a", signatures: { [u.userId]: { "ed25519:X": "s" } } },
+        },
+      },
+    });
+    assert.deepEqual([again.status, again.json.one_time_key_counts], [200, { signed_curve25519: 2 }]);
     const claim = async () =>
       (
         await s.api("POST", "/keys/claim", {

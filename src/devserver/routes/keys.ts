@@ -415,8 +415,24 @@ export function registerKeyRoutes({ hs, router, uia }: RouteContext): void {
 }
 
 /**
- * Stores a device's uploaded one-time and fallback keys (call inside a transaction). A one-time
- * key ID already used with other content is refused, as Synapse does.
+ * Whether an uploaded one-time key is the one stored under its ID, as Synapse decides it
+ * (`_one_time_keys_match`): signatures left out, since a client may sign a key again when it
+ * retries an upload; a key that is not an object must be the same exactly.
+ */
+function sameOneTimeKey(storedJson: string, uploaded: unknown): boolean {
+  const stored: unknown = JSON.parse(storedJson);
+  const isObject = (v: unknown): v is JsonObject => typeof v === "object" && v !== null && !Array.isArray(v);
+  if (!isObject(stored) || !isObject(uploaded)) return canonicalJson(stored) === canonicalJson(uploaded);
+  const { signatures: _a, ...a } = stored;
+  const { signatures: _b, ...b } = uploaded;
+  return canonicalJson(a) === canonicalJson(b);
+}
+
+/**
+ * Stores a device's uploaded one-time and fallback keys (call inside a transaction). As Synapse: a
+ * one-time key ID still held (not claimed) with another key is refused with 400 `M_UNKNOWN`
+ * "One time key <id> already exists. Old key: …; new key: …", the same key again is accepted (and
+ * stored once), and a fallback key replaces the one held.
  */
 export function storeKeys(
   hs: Homeserver,
@@ -430,8 +446,12 @@ export function storeKeys(
   for (const [id, key] of otks) {
     const [algorithm, keyId] = splitKeyId(id);
     const existing = hs.keys.getOneTimeKey(userId, deviceId, algorithm, keyId);
-    if (existing !== undefined && canonicalJson(JSON.parse(existing)) !== canonicalJson(key)) {
-      throw new MatrixError(400, "M_INVALID_PARAM", `One time key ${id} already exists`);
+    if (existing !== undefined && !sameOneTimeKey(existing, key)) {
+      throw new MatrixError(
+        400,
+        "M_UNKNOWN",
+        `One time key ${id} already exists. Old key: ${existing}; new key: ${JSON.stringify(key)}`,
+      );
     }
     hs.keys.putOneTimeKey(userId, deviceId, algorithm, keyId, keyJson(key, MAX_ONE_TIME_KEY_BYTES, id));
   }
