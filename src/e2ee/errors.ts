@@ -23,6 +23,11 @@ export type E2eeErrorCode =
   | "ENCRYPTION_DOWNGRADE"
   /** The room asks for an encryption algorithm we do not support. */
   | "UNSUPPORTED_ALGORITHM"
+  /**
+   * The server kept refusing our keys upload, each time for a key ID it holds another key under
+   * (`markRequestAsFailed`): the upload is held back for `KEY_UPLOAD_CONFLICT_BACKOFF_MS`.
+   */
+  | "KEY_UPLOAD_CONFLICT"
   /** The machine was closed. */
   | "CLOSED";
 

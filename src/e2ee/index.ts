@@ -53,6 +53,13 @@ export {
 export * from "./history-sharing/index.ts";
 export { OLD_FALLBACK_KEY_LIFETIME_MS } from "./identity/own-device.ts";
 export {
+  KEY_ID_SKIP_ON_CONFLICT,
+  KEY_UPLOAD_CONFLICT_BACKOFF_MS,
+  MAX_KEY_UPLOAD_CONFLICTS,
+  type RequestFailure,
+  type RequestFailureOutcome,
+} from "./identity/upload-conflict.ts";
+export {
   type HeldKeyRequest,
   MAX_HELD_KEY_REQUESTS,
   MAX_HELD_KEY_REQUESTS_PER_DEVICE,

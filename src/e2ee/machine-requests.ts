@@ -7,6 +7,13 @@
 import { ClaimBackoff, deviceKey } from "./claim-backoff.ts";
 import type { DeviceRecord } from "./devices/device.ts";
 import { E2eeError } from "./errors.ts";
+import {
+  MAX_KEY_UPLOAD_CONFLICTS,
+  type RequestFailure,
+  type RequestFailureOutcome,
+  refusedKey,
+  UploadConflicts,
+} from "./identity/upload-conflict.ts";
 import { type MachineContext, newRequestId } from "./machine-context.ts";
 import type { Parts } from "./machine-parts.ts";
 import {
@@ -38,6 +45,8 @@ export class MachineRequests {
    */
   readonly #removed = new Set<string>();
   #upload: KeysUploadRequest | undefined;
+  /** Uploads refused for key IDs the server holds other keys under (see `upload-conflict.ts`). */
+  readonly #conflicts = new UploadConflicts();
 
   constructor(ctx: MachineContext, bridge: VerificationBridge, keysUpdated: (p: Parts) => Promise<void>) {
     this.#ctx = ctx;
@@ -62,14 +71,17 @@ export class MachineRequests {
   /** Everything to send now (see `OlmMachine.outgoingRequests`). */
   async outgoing(p: Parts): Promise<OutgoingRequest[]> {
     const out: OutgoingRequest[] = [];
-    if (this.#upload === undefined) {
-      const body = p.own.uploadBody();
-      if (body !== undefined) this.#upload = { id: newRequestId(), type: "keys_upload", body };
-    }
-    if (this.#upload !== undefined) {
-      const body = p.own.withoutUsedKeys(this.#upload.body);
-      if (body !== this.#upload.body) this.#upload = { ...this.#upload, body };
-      out.push(this.#upload);
+    // Held back for a while after the server refused new keys too many times in a row.
+    if (this.#conflicts.allows(this.#ctx.now())) {
+      if (this.#upload === undefined) {
+        const body = p.own.uploadBody();
+        if (body !== undefined) this.#upload = { id: newRequestId(), type: "keys_upload", body };
+      }
+      if (this.#upload !== undefined) {
+        const body = p.own.withoutUsedKeys(this.#upload.body);
+        if (body !== this.#upload.body) this.#upload = { ...this.#upload, body };
+        out.push(this.#upload);
+      }
     }
     out.push(...p.devices.inFlightRequests(), ...p.devices.queryRequests());
     out.push(...p.crossSigning.pendingUploads());
@@ -118,6 +130,7 @@ export class MachineRequests {
         if (upload?.id !== id) return unknownRequest();
         p.own.uploadSucceeded(upload.body, parseKeysUploadResponse(response));
         this.#upload = undefined;
+        this.#conflicts.succeeded();
         return;
       }
       case "keys_query": {
@@ -156,6 +169,32 @@ export class MachineRequests {
       default:
         return unknownRequest();
     }
+  }
+
+  /**
+   * An error answer to a request (see `OlmMachine.markRequestAsFailed`). Only one is acted on: the
+   * keys upload refused because the server holds other keys under the IDs of ours; its keys are
+   * replaced and the upload rebuilt, `MAX_KEY_UPLOAD_CONFLICTS` times in a row at most.
+   */
+  failed(
+    p: Parts,
+    request: Pick<OutgoingRequest, "id" | "type">,
+    failure: RequestFailure,
+  ): RequestFailureOutcome {
+    const upload = this.#upload;
+    if (request.type !== "keys_upload" || upload?.id !== request.id) return "unchanged";
+    const refused = refusedKey(failure, upload.body);
+    if (refused === undefined) return "unchanged";
+    if (!this.#conflicts.refused(this.#ctx.now())) {
+      throw new E2eeError(
+        "KEY_UPLOAD_CONFLICT",
+        `the server refused our one-time keys ${MAX_KEY_UPLOAD_CONFLICTS + 1} times in a row, each ` +
+          "time for a key ID it holds another key under; the upload waits before it is tried again",
+      );
+    }
+    p.own.replaceRefusedKeys(refused.fallback);
+    this.#upload = undefined;
+    return "rebuilt";
   }
 
   /** These users' devices, but ours and blacklisted ones, whose claim is not backing off. */

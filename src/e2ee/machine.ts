@@ -31,6 +31,7 @@ import { DehydrationApi } from "./dehydration/api.ts";
 import type { DeviceInfo } from "./devices/device.ts";
 import { E2eeError } from "./errors.ts";
 import { HistorySharingApi } from "./history-sharing/api.ts";
+import type { RequestFailure, RequestFailureOutcome } from "./identity/upload-conflict.ts";
 import { type HeldKeyRequest, HeldKeyRequests } from "./key-requests/held.ts";
 import { emptyChanges, type MachineContext, type MachineStore } from "./machine-context.ts";
 import { decryptBatch, decryptOne } from "./machine-decryption.ts";
@@ -267,6 +268,23 @@ export class OlmMachine {
     response: unknown,
   ): Promise<void> {
     return this.#step((p) => this.#requests.receive(p, request, response));
+  }
+
+  /**
+   * Hands back an error answer (a non-2xx status and its JSON body) to a request from
+   * `outgoingRequests`. Most failures change nothing (`"unchanged"`: the request goes out again
+   * later, as it is). One is repaired: a keys upload the server refuses because it holds other
+   * keys under the IDs of ours (this device's store was restored from an older copy): the refused
+   * keys are replaced by new ones with later IDs and the upload rebuilt (`"rebuilt"`: send
+   * `outgoingRequests()` again now). After `MAX_KEY_UPLOAD_CONFLICTS` such refusals in a row it
+   * throws `E2eeError("KEY_UPLOAD_CONFLICT")` and holds the upload back for
+   * `KEY_UPLOAD_CONFLICT_BACKOFF_MS`.
+   */
+  markRequestAsFailed(
+    request: Pick<OutgoingRequest, "id" | "type">,
+    failure: RequestFailure,
+  ): Promise<RequestFailureOutcome> {
+    return this.#step(async (p) => this.#requests.failed(p, request, failure));
   }
 
   // ---- devices ----

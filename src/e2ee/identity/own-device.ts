@@ -12,6 +12,7 @@ import { E2eeError } from "../errors.ts";
 import type { MachineContext } from "../machine-context.ts";
 import type { DeviceKeysJson, KeysUploadRequest, KeysUploadResponse, SignedKeyJson } from "../requests.ts";
 import { signWithAccount } from "../signing.ts";
+import { KEY_ID_SKIP_ON_CONFLICT } from "./upload-conflict.ts";
 
 export const SIGNED_CURVE25519 = "signed_curve25519";
 /** The previous fallback key stays usable this long after a new one is published (late pre-key messages). */
@@ -182,6 +183,17 @@ export class OwnDevice {
       this.account.markKeysAsPublished();
     if (body.device_keys !== undefined) this.#deviceKeysUploaded = true;
     this.#serverCount = parsed.one_time_key_counts[SIGNED_CURVE25519] ?? 0;
+    this.persistAccount();
+  }
+
+  /**
+   * The server refused our upload: it holds other keys under the IDs of ours (this store was
+   * restored from an older copy; see `upload-conflict.ts`). The unpublished one-time keys, and the
+   * fallback key if it was the one refused, are replaced by new ones numbered
+   * `KEY_ID_SKIP_ON_CONFLICT` IDs on; the next `uploadBody()` carries them.
+   */
+  replaceRefusedKeys(fallback: boolean): void {
+    this.account.replaceUnpublishedKeys(KEY_ID_SKIP_ON_CONFLICT, { fallback });
     this.persistAccount();
   }
 

@@ -28,6 +28,18 @@ interface ServerDevice {
   claimed: Set<string>;
 }
 
+/** An error answer (status and JSON body), as a real server sends it. */
+export class FakeHttpError extends Error {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+
+  constructor(status: number, body: Record<string, unknown>) {
+    super(`HTTP ${status}: ${String(body.errcode)}`);
+    this.status = status;
+    this.body = body;
+  }
+}
+
 export class FakeHomeserver {
   readonly devices = new Map<string, Map<string, ServerDevice>>();
   /** Users whose homeserver is "down": queries list them under `failures`. */
@@ -125,12 +137,19 @@ export class FakeHomeserver {
           d.keys = request.body.device_keys;
           this.#announce(userId);
         }
+        // As Synapse: every one-time key is checked before any is stored (nor the fallback key).
         for (const [keyId, key] of Object.entries(request.body.one_time_keys ?? {})) {
           const existing = d.oneTimeKeys.get(keyId);
-          if (existing !== undefined && existing.key !== key.key) throw new Error("one-time key ID reused");
+          if (existing !== undefined && existing.key !== key.key) {
+            throw new FakeHttpError(400, {
+              errcode: "M_UNKNOWN",
+              error: `One time key ${keyId} already exists. Old key: ${JSON.stringify(existing)}; new key: ${JSON.stringify(key)}`,
+            });
+          }
           if (d.claimed.has(keyId)) throw new Error("one-time key uploaded again after it was claimed");
-          d.oneTimeKeys.set(keyId, key);
         }
+        for (const [keyId, key] of Object.entries(request.body.one_time_keys ?? {}))
+          d.oneTimeKeys.set(keyId, key);
         for (const [keyId, key] of Object.entries(request.body.fallback_keys ?? {})) {
           d.fallback = { keyId, key, used: false };
         }
