@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { OutgoingRequest } from "../../e2ee/index.ts";
+import {
+  E2eeError,
+  type OutgoingRequest,
+  type RequestFailure,
+  type RequestFailureOutcome,
+} from "../../e2ee/index.ts";
+import { MatrixError } from "../errors.ts";
 import { MAX_OUTGOING_PASSES, OutgoingRequestLoop, Serial } from "./outgoing.ts";
 
 const toDevice = (id: string): OutgoingRequest => ({
@@ -22,6 +28,13 @@ class FakeMachine {
   async markRequestAsSent({ id }: { id: string }): Promise<void> {
     this.marked.push(id);
     this.queue = this.queue.filter((r) => r.id !== id);
+  }
+  /** Error answers handed back; `onFailure` decides what the engine does (by default nothing). */
+  failures: { id: string; failure: RequestFailure }[] = [];
+  onFailure: (id: string) => RequestFailureOutcome = () => "unchanged";
+  async markRequestAsFailed({ id }: { id: string }, failure: RequestFailure): Promise<RequestFailureOutcome> {
+    this.failures.push({ id, failure });
+    return this.onFailure(id);
   }
 }
 
@@ -101,6 +114,65 @@ describe("OutgoingRequestLoop", () => {
     await loop.run();
     assert.deepEqual(machine.marked, ["b", "a"]);
     assert.equal(loop.lastError, undefined);
+  });
+
+  it("hands a server's error answer to the engine; a request it rebuilds goes out in another pass, unreported", async () => {
+    const machine = new FakeMachine();
+    machine.queue = [{ id: "u1", type: "keys_upload", body: {} }];
+    const refusal = { errcode: "M_UNKNOWN", error: "One time key signed_curve25519:AAAAAQ already exists" };
+    machine.onFailure = (id) => {
+      // The engine replaces the refused upload by a new one.
+      machine.queue = [{ id: `${id}+`, type: "keys_upload", body: {} }];
+      return "rebuilt";
+    };
+    const rebuilt: string[] = [];
+    const loop = new OutgoingRequestLoop({
+      machine,
+      send: async (r) => {
+        if (r.id === "u1") throw new MatrixError(400, refusal);
+        return {};
+      },
+      onError: () => assert.fail("no error expected"),
+      onRebuilt: (r) => void rebuilt.push(r.id),
+    });
+    await loop.run();
+    assert.deepEqual(machine.failures, [{ id: "u1", failure: { status: 400, body: refusal } }]);
+    assert.deepEqual(rebuilt, ["u1"]);
+    assert.deepEqual(machine.marked, ["u1+"]);
+    assert.equal(loop.lastError, undefined);
+  });
+
+  it("reports the server's error when the engine changes nothing, and the engine's when it gives up", async () => {
+    const machine = new FakeMachine();
+    machine.queue = [toDevice("a"), { id: "u", type: "keys_upload", body: {} }];
+    const gaveUp = new E2eeError("KEY_UPLOAD_CONFLICT", "refused too many times");
+    machine.onFailure = (id) => {
+      if (id === "u") throw gaveUp;
+      return "unchanged";
+    };
+    const errors: unknown[] = [];
+    const loop = new OutgoingRequestLoop({
+      machine,
+      send: async () => {
+        throw new MatrixError(500, { errcode: "M_UNKNOWN" });
+      },
+      onError: (e) => void errors.push(e),
+    });
+    await loop.run();
+    assert.ok(errors[0] instanceof MatrixError);
+    assert.equal(errors[1], gaveUp);
+    assert.equal(machine.passes, 1);
+    // A failure that is no answer from the server (the network) is not the engine's business.
+    machine.failures = [];
+    const offline = new OutgoingRequestLoop({
+      machine,
+      send: async () => {
+        throw new Error("network down");
+      },
+      onError: () => {},
+    });
+    await offline.run();
+    assert.deepEqual(machine.failures, []);
   });
 
   it("stops after MAX_OUTGOING_PASSES when every pass makes new requests", async () => {

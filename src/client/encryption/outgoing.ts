@@ -3,6 +3,7 @@
 // go out one after another, so key claims never overlap: two concurrent claims for one device
 // would each burn a one-time key.
 import type { OlmMachine, OutgoingRequest } from "../../e2ee/index.ts";
+import { MatrixError } from "../errors.ts";
 import { ClientCryptoError } from "./errors.ts";
 
 /** Passes per run at most: a pass that sent everything may have made new requests (a claim's `m.dummy`). */
@@ -20,10 +21,15 @@ export class Serial {
 }
 
 export interface OutgoingLoopOptions {
-  machine: Pick<OlmMachine, "outgoingRequests" | "markRequestAsSent">;
+  machine: Pick<OlmMachine, "outgoingRequests" | "markRequestAsSent" | "markRequestAsFailed">;
   send: (request: OutgoingRequest) => Promise<unknown>;
   /** A request (or the engine) failed; failed requests stay in the engine and go out on the next run. */
   onError: (error: unknown, request: OutgoingRequest | undefined) => void;
+  /**
+   * The server refused a request and the engine made a new one in its place (a keys upload whose
+   * key IDs the server holds other keys under): not a failure, it goes out in the next pass.
+   */
+  onRebuilt?: (request: OutgoingRequest) => void;
   /** Runs each pass as one unit of work on the crypto store (under its lease). */
   exclusive?: <T>(work: () => Promise<T>) => Promise<T>;
 }
@@ -76,11 +82,12 @@ export class OutgoingRequestLoop {
       while (this.#again && !this.#closed) {
         this.#again = false;
         const exclusive = this.#opts.exclusive;
-        const pass = (): Promise<{ sent: number; failed: boolean }> => this.#lock.run(() => this.#pass());
-        const { sent, failed } = exclusive === undefined ? await pass() : await exclusive(pass);
+        const pass = (): Promise<PassResult> => this.#lock.run(() => this.#pass());
+        const { sent, failed, rebuilt } = exclusive === undefined ? await pass() : await exclusive(pass);
         passes++;
-        // Keep going while passes make progress: a sent claim can queue to-device messages.
-        if (!failed && sent > 0 && passes < MAX_OUTGOING_PASSES) this.#again = true;
+        // Keep going while passes make progress: a sent claim can queue to-device messages, a
+        // rebuilt request goes out in the next pass.
+        if (!failed && (sent > 0 || rebuilt) && passes < MAX_OUTGOING_PASSES) this.#again = true;
       }
     } finally {
       // In the step that ends the loop: a `run()` after it starts a new loop, never one that is over.
@@ -88,7 +95,7 @@ export class OutgoingRequestLoop {
     }
   }
 
-  async #pass(): Promise<{ sent: number; failed: boolean }> {
+  async #pass(): Promise<PassResult> {
     this.lastError = undefined;
     let requests: OutgoingRequest[];
     try {
@@ -96,17 +103,20 @@ export class OutgoingRequestLoop {
     } catch (e) {
       this.lastError = e;
       this.#opts.onError(e, undefined);
-      return { sent: 0, failed: true };
+      return { sent: 0, failed: true, rebuilt: false };
     }
-    const { sent, error } = await this.#sendAll(requests);
+    const { sent, error, rebuilt } = await this.#sendAll(requests);
     this.lastError = error;
-    return { sent, failed: error !== undefined };
+    return { sent, failed: error !== undefined, rebuilt };
   }
 
-  async #sendAll(requests: readonly OutgoingRequest[]): Promise<{ sent: number; error: unknown }> {
+  async #sendAll(
+    requests: readonly OutgoingRequest[],
+  ): Promise<{ sent: number; error: unknown; rebuilt: boolean }> {
     const { machine, send, onError } = this.#opts;
     let sent = 0;
     let error: unknown;
+    let rebuilt = false;
     for (const request of requests) {
       if (this.#closed) {
         error ??= new ClientCryptoError("CLOSED", "the client's encryption was closed");
@@ -117,10 +127,40 @@ export class OutgoingRequestLoop {
         await machine.markRequestAsSent(request, response);
         sent++;
       } catch (e) {
-        error = e;
-        onError(e, request);
+        const failure = await this.#refused(request, e);
+        if (failure === undefined) {
+          rebuilt = true;
+          this.#opts.onRebuilt?.(request);
+          continue;
+        }
+        error = failure;
+        onError(failure, request);
       }
     }
-    return { sent, error };
+    return { sent, error, rebuilt };
   }
+
+  /**
+   * Hands the server's error answer to the engine (`markRequestAsFailed`). Undefined when the
+   * engine rebuilt the request; else the failure to report: the server's, or the engine's own
+   * (it gave up on a request the server kept refusing).
+   */
+  async #refused(request: OutgoingRequest, error: unknown): Promise<unknown> {
+    if (!(error instanceof MatrixError)) return error;
+    try {
+      const failure = { status: error.httpStatus, body: error.body };
+      return (await this.#opts.machine.markRequestAsFailed(request, failure)) === "rebuilt"
+        ? undefined
+        : error;
+    } catch (e) {
+      return e;
+    }
+  }
+}
+
+interface PassResult {
+  sent: number;
+  failed: boolean;
+  /** The engine rebuilt a request the server refused: another pass sends the new one. */
+  rebuilt: boolean;
 }
