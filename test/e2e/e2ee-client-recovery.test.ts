@@ -297,8 +297,13 @@ describe("recovery (devserver, Keyroom)", () => {
     await c.bootstrapCrossSigning({ reset: true, auth: { password: "pw" } });
     await expectRepair(c, MASTER, "secret_mismatch", "recover", key);
     await repairWith("recover");
-    // backup_missing: the version was deleted on the server → recover makes a new one.
-    await c.crypto.backup.deleteVersion();
+    // backup_missing: the version was deleted on the server by another client, backup still on
+    // (deleteVersion here would turn backup off: nothing is missing then) → recover makes a new one.
+    const { version } = await c.crypto.backup.status();
+    const deleted = await fx.hs.api("DELETE", `/room_keys/version/${version}`, {
+      token: (await c.store.loadSession())?.accessToken as string,
+    });
+    assert.equal(deleted.status, 200);
     await expectRepair(c, BACKUP, "backup_missing", "recover");
     await repairWith("recover");
     // no_default_key → changeRecoveryKey.

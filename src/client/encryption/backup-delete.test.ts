@@ -1,6 +1,7 @@
 // Deleting a backup version the server no longer has (another device deleted it): the DELETE's
 // `M_NOT_FOUND` means what the user asked for is done, as matrix-rust-sdk takes it. It used to
-// throw, leaving this device on the deleted version with its key, and `m.key_backup` on.
+// throw, leaving this device on the deleted version with its key, and `m.key_backup` (and the
+// legacy `m.org.matrix.custom.backup_disabled`) on.
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -29,7 +30,8 @@ function server(state: { deleted: boolean; deleteError?: string; accountData: un
     if (p.endsWith("/keys/upload")) return Response.json({ one_time_key_counts: { signed_curve25519: 50 } });
     if (p.endsWith("/keys/query")) return Response.json({ device_keys: { "@me:hs": {} } });
     if (p.includes("/account_data/")) {
-      state.accountData.push(JSON.parse(String(init.body)));
+      const type = decodeURIComponent(p.slice(p.lastIndexOf("/") + 1));
+      state.accountData.push([type, JSON.parse(String(init.body))]);
       return Response.json({});
     }
     if (p.endsWith("/room_keys/keys")) return Response.json({});
@@ -62,7 +64,11 @@ describe("deleting a backup version", () => {
       await client.crypto.backup.deleteVersion();
       const s = await client.crypto.backup.status({ check: false });
       assert.deepEqual([s.version, s.hasKey], [undefined, false]);
-      assert.deepEqual(state.accountData.at(-1), { enabled: false });
+      // Off under both names (the legacy one for clients that read only it).
+      assert.deepEqual(state.accountData.slice(-2), [
+        ["m.key_backup", { enabled: false }],
+        ["m.org.matrix.custom.backup_disabled", { disabled: true }],
+      ]);
     } finally {
       await client.close();
     }

@@ -18,10 +18,26 @@ import { errorSummary } from "../events/emitter.ts";
 import { type HttpClient, MAX_BACKUP_RESPONSE_BYTES, path, type RequestPath } from "../http.ts";
 import type { Logger } from "../logger.ts";
 
-import { KEY_BACKUP_ACCOUNT_DATA } from "./constants.ts";
+import { KEY_BACKUP_ACCOUNT_DATA, LEGACY_BACKUP_DISABLED_ACCOUNT_DATA } from "./constants.ts";
 import { Serial } from "./outgoing.ts";
 
-export { KEY_BACKUP_ACCOUNT_DATA };
+export { KEY_BACKUP_ACCOUNT_DATA, LEGACY_BACKUP_DISABLED_ACCOUNT_DATA };
+
+/**
+ * Whether the user wants key backup, as the account data says: `m.key_backup`'s `enabled` when it
+ * is a boolean; else the legacy `m.org.matrix.custom.backup_disabled`'s `disabled` (negated) when
+ * that is a boolean; else undefined (neither says, and this device's own choice stands). Both are
+ * one setting under two names, as matrix-rust-sdk reads them; any other content (`{}`, the way
+ * clients delete account data, a string, a number) says nothing.
+ */
+export function backupEnabledInAccountData(
+  getAccountData: (type: string) => JsonObject | undefined,
+): boolean | undefined {
+  const enabled = getAccountData(KEY_BACKUP_ACCOUNT_DATA)?.enabled;
+  if (typeof enabled === "boolean") return enabled;
+  const disabled = getAccountData(LEGACY_BACKUP_DISABLED_ACCOUNT_DATA)?.disabled;
+  return typeof disabled === "boolean" ? !disabled : undefined;
+}
 
 export interface BackupStatus {
   /** The version this device uses, if any. */
@@ -35,11 +51,15 @@ export interface BackupStatus {
   /** Room keys marked uploaded to it, and all room keys held. */
   readonly backedUp: number;
   readonly total: number;
-  /** New room keys are uploaded after each sync (trusted, not stopped, not disabled in `m.key_backup`). */
+  /** New room keys are uploaded after each sync (trusted, not stopped, not turned off in account data). */
   readonly uploading: boolean;
   /** Why uploading stopped: the server replaced or deleted the version. */
   readonly stopped: BackupStopReason | undefined;
-  /** `m.key_backup`'s `enabled`, when the account data has it. */
+  /**
+   * The user's choice in account data (`backupEnabledInAccountData`): `m.key_backup`'s `enabled`,
+   * else the legacy `m.org.matrix.custom.backup_disabled`'s `disabled` negated; undefined when
+   * neither says. False: no upload runs, and nothing makes a new version on its own.
+   */
   readonly enabledInAccountData: boolean | undefined;
 }
 
@@ -159,7 +179,8 @@ export class KeyBackup {
 
   /**
    * Creates a backup version (its `auth_data` signed by this device and, when held, our master
-   * key), makes it the one this device uploads to, and sets `m.key_backup` to enabled. Every room
+   * key), makes it the one this device uploads to, and turns backup on in account data
+   * (`m.key_backup` enabled, and the legacy `m.org.matrix.custom.backup_disabled` cleared). Every room
    * key held is uploaded in the background. Returns the version's key once: keep it.
    */
   createVersion(): Promise<NewBackupVersion> {
@@ -227,8 +248,8 @@ export class KeyBackup {
 
   /**
    * Asks the server for its current version: a version whose key we hold, or that our verified
-   * device or trusted master key signed, is adopted, with none in use (not when `m.key_backup` is
-   * off) or in place of ours (another of our devices reset the backup); any other replaced or
+   * device or trusted master key signed, is adopted, with none in use (not when backup is turned
+   * off in account data) or in place of ours (another of our devices reset the backup); any other replaced or
    * deleted version stops uploading (reported as an error event).
    */
   checkVersion(): Promise<void> {
@@ -238,7 +259,7 @@ export class KeyBackup {
   }
 
   async #checkVersion(): Promise<VersionCheck | undefined> {
-    // With none in use and backup turned off in m.key_backup, there is nothing to check or adopt.
+    // With none in use and backup turned off in account data, there is nothing to check or adopt.
     if (this.#accountDataEnabled() === false && (await this.#backup.status()).version === undefined)
       return undefined;
     const body = await this.#serverVersion();
@@ -400,7 +421,8 @@ export class KeyBackup {
 
   /**
    * Deletes a version on the server (default: the one this device uses). Deleting the one in use
-   * forgets it and its key here and sets `m.key_backup` to disabled (the user turned backup off).
+   * forgets it and its key here and turns backup off in account data (`m.key_backup` disabled,
+   * and the legacy `m.org.matrix.custom.backup_disabled` set, which older Element Web reads).
    * A version the server no longer has (`M_NOT_FOUND`) counts as deleted.
    */
   deleteVersion(version?: string): Promise<void> {
@@ -538,7 +560,7 @@ export class KeyBackup {
       this.#again = false;
       try {
         // Once per process: a replaced version stops uploads; with none in use, the account's
-        // trusted version is adopted (unless the user turned backup off in m.key_backup).
+        // trusted version is adopted (unless the user turned backup off in account data).
         if (!this.#versionChecked) await this.checkVersion();
         await this.fetchMissingKeys();
         await this.uploadPending();
@@ -574,17 +596,32 @@ export class KeyBackup {
   }
 
   #accountDataEnabled(): boolean | undefined {
-    const enabled = this.#host.getAccountData(KEY_BACKUP_ACCOUNT_DATA)?.enabled;
-    return typeof enabled === "boolean" ? enabled : undefined;
+    return backupEnabledInAccountData((type) => this.#host.getAccountData(type));
   }
 
+  /**
+   * Records the user's choice under both names, as matrix-rust-sdk does: `m.key_backup`, and the
+   * legacy flag that clients reading only it (older Element Web) go by. The legacy flag is written
+   * when turning backup off, and when turning it on only if it holds anything but `false` (absent
+   * is "not disabled" already). Each write is skipped when the account data says so already.
+   */
   async #setEnabled(enabled: boolean): Promise<void> {
-    if (this.#accountDataEnabled() === enabled) return;
+    const get = (type: string) => this.#host.getAccountData(type);
+    if (get(KEY_BACKUP_ACCOUNT_DATA)?.enabled !== enabled) {
+      await this.#record(KEY_BACKUP_ACCOUNT_DATA, { enabled });
+    }
+    const legacy = get(LEGACY_BACKUP_DISABLED_ACCOUNT_DATA)?.disabled;
+    if (enabled ? legacy !== undefined && legacy !== false : legacy !== true) {
+      await this.#record(LEGACY_BACKUP_DISABLED_ACCOUNT_DATA, { disabled: !enabled });
+    }
+  }
+
+  async #record(type: string, content: JsonObject): Promise<void> {
     try {
-      await this.#host.setAccountData(KEY_BACKUP_ACCOUNT_DATA, { enabled });
+      await this.#host.setAccountData(type, content);
     } catch (e) {
       this.#host.logger.warn(
-        { err: errorSummary(e) },
+        { err: errorSummary(e), type },
         "could not record the key backup choice in account data",
       );
     }

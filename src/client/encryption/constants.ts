@@ -3,6 +3,12 @@
 
 /** The account data (spec v1.19, MSC4287) saying whether the user wants key backup. */
 export const KEY_BACKUP_ACCOUNT_DATA = "m.key_backup";
+/**
+ * The same choice under its older, unstable name (`{ "disabled": true }` when the user turned
+ * backup off), which Element Web wrote and matrix-rust-sdk still reads and writes; read only when
+ * `m.key_backup` does not say.
+ */
+export const LEGACY_BACKUP_DISABLED_ACCOUNT_DATA = "m.org.matrix.custom.backup_disabled";
 
 /** The secret storage name of the dehydration key (MSC3814's unstable `org.matrix.msc3814`). */
 export const DEHYDRATION_SECRET_NAME = "org.matrix.msc3814";

@@ -11,9 +11,11 @@ export {
 } from "./attachments.ts";
 export {
   type BackupStatus,
+  backupEnabledInAccountData,
   KEY_BACKUP_ACCOUNT_DATA,
   KeyBackup,
   type KeyBackupHost,
+  LEGACY_BACKUP_DISABLED_ACCOUNT_DATA,
   type NewBackupVersion,
   type RestoreBackupOptions,
   type RestoreBackupResult,

@@ -66,6 +66,14 @@ function assertKeyOpensStorage(view: ReadonlyMap<string, unknown>, key: Unlocked
   }
 }
 
+/**
+ * The user turned key backup off in account data (`m.key_backup`, or the legacy
+ * `m.org.matrix.custom.backup_disabled`): recovery makes no backup version on its own then.
+ */
+function backupOff(status: { readonly enabledInAccountData?: boolean | undefined }): boolean {
+  return status.enabledInAccountData === false;
+}
+
 /** `Recovery`'s code, loaded on first use; its methods are documented there (`recovery.ts`). */
 export class RecoveryImpl {
   readonly #host: RecoveryHost;
@@ -81,7 +89,7 @@ export class RecoveryImpl {
     try {
       return await this.#host.exclusive(async () => {
         const cs = await this.#refreshOwnIdentity();
-        const held = await this.#held(cs);
+        const { held, off } = await this.#held(cs);
         const server = await this.#serverBackup();
         const storage = secretStorageStatus(await ss.view(), {
           ...(key === undefined
@@ -92,6 +100,7 @@ export class RecoveryImpl {
           held,
           identityPublished: cs.masterKey !== undefined,
           backupVersion: server !== undefined,
+          backupOff: off,
         });
       });
     } finally {
@@ -120,7 +129,8 @@ export class RecoveryImpl {
         reset: true,
         ...(options.auth === undefined ? {} : { auth: options.auth }),
       });
-      await this.#host.backup.createVersion();
+      // A new backup too, unless the user turned backup off (as the rust-sdk's reset checks).
+      if (!backupOff(await this.#host.backup.status())) await this.#host.backup.createVersion();
       return this.#newKey(options, true);
     });
   }
@@ -254,6 +264,9 @@ export class RecoveryImpl {
       rewrite.push(BACKUP_SECRET);
       return server.version;
     }
+    // Backup turned off in account data (here or by another client): none is made behind the
+    // user's back, and none is missing.
+    if (backupOff(mine)) return undefined;
     // The key is held nowhere (or there is no backup): a new version, its key stored.
     const created = await this.#host.backup.createVersion();
     wipe(created.privateKey);
@@ -280,7 +293,9 @@ export class RecoveryImpl {
     try {
       const server = await this.#serverBackup();
       let mine = await this.#host.backup.status();
+      const off = backupOff(mine);
       if (
+        !off &&
         current !== undefined &&
         server !== undefined &&
         (!mine.hasKey || mine.version !== server.version) &&
@@ -288,11 +303,15 @@ export class RecoveryImpl {
       ) {
         mine = await this.#host.backup.status();
       }
-      if (server === undefined || !mine.hasKey || mine.version !== server.version) {
+      const heldCurrent = server !== undefined && mine.hasKey && mine.version === server.version;
+      if (!heldCurrent && !off) {
         const created = await this.#host.backup.createVersion();
         wipe(created.privateKey);
       }
       values = await this.#values();
+      // Backup turned off: no version made, and a key held here of a version the server no longer
+      // has is not stored (a stale secret); the stored one, if any, is carried over as it is.
+      if (off && !heldCurrent) values.delete(BACKUP_SECRET);
       if (current !== undefined) await this.#carryOver(current, values);
     } finally {
       current?.wipe();
@@ -370,14 +389,15 @@ export class RecoveryImpl {
     return out;
   }
 
-  /** Names of the recovery secrets this device holds (current ones). */
-  async #held(cs: CrossSigningStatus): Promise<Set<string>> {
+  /** Names of the recovery secrets this device holds (current ones), and whether backup is turned off. */
+  async #held(cs: CrossSigningStatus): Promise<{ held: Set<string>; off: boolean }> {
     const held = new Set<string>();
     if (cs.privateKeys.master) held.add(CROSS_SIGNING_MASTER_SECRET);
     if (cs.privateKeys.selfSigning) held.add(CROSS_SIGNING_SELF_SIGNING_SECRET);
     if (cs.privateKeys.userSigning) held.add(CROSS_SIGNING_USER_SIGNING_SECRET);
-    if ((await this.#host.backup.status()).hasKey) held.add(BACKUP_SECRET);
-    return held;
+    const backup = await this.#host.backup.status();
+    if (backup.hasKey) held.add(BACKUP_SECRET);
+    return { held, off: backupOff(backup) };
   }
 
   /** The public keys the account uses now, by secret name (to tell a stale secret). */

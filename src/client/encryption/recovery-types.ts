@@ -16,8 +16,15 @@ export interface RecoveryBackup {
   createVersion(): Promise<{ readonly version: string; readonly privateKey: Uint8Array }>;
   /** Uses the server's current version with this key (refused if it is not that version's key). */
   useKey(key: Uint8Array): Promise<unknown>;
-  /** The version this device uses (checked with the server) and whether it holds its key. */
-  status(): Promise<{ readonly version: string | undefined; readonly hasKey: boolean }>;
+  /**
+   * The version this device uses (checked with the server), whether it holds its key, and the
+   * user's choice in account data (false: backup turned off, so recovery makes no new version).
+   */
+  status(): Promise<{
+    readonly version: string | undefined;
+    readonly hasKey: boolean;
+    readonly enabledInAccountData?: boolean | undefined;
+  }>;
   /** The private key of the version this device uses, when held. */
   privateKey(): Promise<Uint8Array | undefined>;
   /** Restores every key from the backup. */

@@ -37,7 +37,9 @@ export class Recovery {
 
   /**
    * Sets recovery up: cross-signing (created if the account has none: `auth` answers the server's
-   * User-Interactive Auth), a key backup (created unless this device holds the current one's key),
+   * User-Interactive Auth), a key backup (created unless this device holds the current one's key,
+   * or the user turned backup off in account data: `m.key_backup`, or the legacy
+   * `m.org.matrix.custom.backup_disabled`; `backup.createVersion()` turns it on),
    * a new secret storage key made the default, and every secret stored under it. Returns the
    * recovery key, once. Throws `RecoveryError("IDENTITY_NOT_HELD")` when the account has an
    * identity this device holds no keys of (then `recover`, or `resetIdentity`).
@@ -49,7 +51,8 @@ export class Recovery {
   /**
    * A new secret storage key (the old one forgotten or compromised) with every secret this device
    * holds stored under it, made the default. A backup whose key nobody holds is replaced by a new
-   * version. Needs this device to hold the cross-signing keys (`recover` first).
+   * version (unless backup is turned off). Needs this device to hold the cross-signing keys
+   * (`recover` first).
    */
   async changeRecoveryKey(options: NewRecoveryKeyOptions = {}): Promise<RecoveryKeyResult> {
     return (await this.#impl.get()).changeRecoveryKey(options);
@@ -57,7 +60,8 @@ export class Recovery {
 
   /**
    * Starts over: new cross-signing keys (the server asks for `auth`; other users see the identity
-   * change), a new key backup, a new secret storage key with every secret. For when a secret is
+   * change), a new key backup (unless backup is turned off), a new secret storage key with every
+   * secret. For when a secret is
    * lost everywhere. Returns the new recovery key.
    */
   async resetIdentity(options: EnableRecoveryOptions = {}): Promise<RecoveryKeyResult> {
@@ -68,7 +72,7 @@ export class Recovery {
    * On a new device: opens secret storage with the recovery key or passphrase, takes the
    * cross-signing keys (this device gets signed and trusts our identity), takes the backup key and
    * restores the backup. Secrets this device holds that storage lacks are written back; a backup
-   * whose key is lost everywhere is replaced by a new version. Errors: `RecoveryKeyError` (typo),
+   * whose key is lost everywhere is replaced by a new version (unless backup is turned off). Errors: `RecoveryKeyError` (typo),
    * `SecretStorageError` `WRONG_KEY` (another key: nothing changes), `SECRET_MISSING`, `BAD_MAC`
    * (corrupt), `SECRET_NOT_ENCRYPTED_FOR_KEY`, and `RecoveryError("SECRET_STALE")`, each naming
    * the secret and the repair.

@@ -19,11 +19,12 @@ const storage = (...problems: SecretStorageProblem[]): SecretStorageStatus => ({
 });
 const facts = (
   held: Iterable<string>,
-  more: { identityPublished?: boolean; backupVersion?: boolean } = {},
+  more: { identityPublished?: boolean; backupVersion?: boolean; backupOff?: boolean } = {},
 ) => ({
   held: new Set(held),
   identityPublished: more.identityPublished ?? true,
   backupVersion: more.backupVersion ?? true,
+  ...(more.backupOff === undefined ? {} : { backupOff: more.backupOff }),
 });
 
 describe("recoveryStatus", () => {
@@ -125,5 +126,26 @@ describe("recoveryStatus", () => {
     assert.deepEqual(recoveryStatus(storage(), facts(ALL, { backupVersion: false })).missing, [
       { name: BACKUP, problem: "backup_missing", repair: "recover" },
     ]);
+  });
+
+  it("backup turned off in account data: nothing about the backup is missing, the rest still is", () => {
+    const off = { backupVersion: false, backupOff: true };
+    assert.deepEqual(recoveryStatus(storage(), facts(ALL, off)), { state: "enabled", missing: [] });
+    for (const p of [
+      { kind: "secret_missing", secret: BACKUP },
+      { kind: "secret_corrupt", secret: BACKUP, keyId: "K", code: "BAD_MAC" },
+      { kind: "secret_mismatch", secret: BACKUP, keyId: "K" },
+    ] as SecretStorageProblem[]) {
+      assert.deepEqual(recoveryStatus(storage(p), facts([], off)), { state: "enabled", missing: [] });
+    }
+    assert.deepEqual(
+      recoveryStatus(storage({ kind: "secret_missing", secret: SSK }), facts(ALL, off)).missing,
+      [{ name: SSK, problem: "secret_missing", repair: "recover" }],
+    );
+    // A broken key is still named (it is not the backup's).
+    assert.deepEqual(
+      recoveryStatus(storage({ kind: "no_default_key" }), facts(ALL, off)).missing.map((m) => m.name),
+      ["m.secret_storage.default_key"],
+    );
   });
 });

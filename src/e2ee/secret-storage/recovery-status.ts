@@ -14,7 +14,7 @@ import { missingType, type SecretStorageProblem, type SecretStorageStatus } from
 /**
  * The call that repairs a problem:
  * - `recover`: with the recovery key (or passphrase), writes this device's copy of a secret back,
- *   and makes a new key backup when the backup key is held nowhere;
+ *   and makes a new key backup when the backup key is held nowhere (unless backup is turned off);
  * - `changeRecoveryKey`: a new secret storage key (the old one is unusable, or has weak passphrase
  *   parameters and takes no writes), every secret this device holds stored under it;
  * - `resetIdentity`: new cross-signing keys, backup and secret storage key (a secret nobody holds).
@@ -43,6 +43,12 @@ export interface RecoveryFacts {
   readonly identityPublished: boolean;
   /** The server has a key backup version. */
   readonly backupVersion: boolean;
+  /**
+   * The user turned key backup off (`m.key_backup`, or the legacy
+   * `m.org.matrix.custom.backup_disabled`): the backup and its secret are then not part of
+   * recovery, so nothing about them is missing (matrix-rust-sdk counts recovery complete then too).
+   */
+  readonly backupOff?: boolean;
 }
 
 const CROSS_SIGNING_SECRETS = [
@@ -72,6 +78,7 @@ export function recoveryStatus(storage: SecretStorageStatus, facts: RecoveryFact
   const missing: RecoveryProblem[] = [];
   for (const p of storage.problems) {
     const name = missingType(p);
+    if (facts.backupOff === true && name === BACKUP_SECRET && !KEY_PROBLEMS.has(p.kind)) continue;
     let repair: RecoveryRepair;
     if (KEY_PROBLEMS.has(p.kind) || !keyUsable) repair = newKey;
     else if (p.kind === "key_weak") repair = writeBack;
@@ -83,7 +90,7 @@ export function recoveryStatus(storage: SecretStorageStatus, facts: RecoveryFact
   if (!facts.identityPublished && !named.has(CROSS_SIGNING_MASTER_SECRET)) {
     missing.push({ name: CROSS_SIGNING_MASTER_SECRET, problem: "identity_missing", repair: "resetIdentity" });
   }
-  if (!facts.backupVersion && !named.has(BACKUP_SECRET)) {
+  if (!facts.backupVersion && !named.has(BACKUP_SECRET) && facts.backupOff !== true) {
     missing.push({ name: BACKUP_SECRET, problem: "backup_missing", repair: keyUsable ? writeBack : newKey });
   }
   // `recover` fails while a cross-signing key is lost everywhere: then the reset repairs it all.
