@@ -8,12 +8,13 @@ import { DeviceManager } from "./devices/manager.ts";
 import { HistorySharingState } from "./history-sharing/pending.ts";
 import { OwnDevice } from "./identity/own-device.ts";
 import type { HeldKeyRequests } from "./key-requests/held.ts";
-import { KeyRequests } from "./key-requests/manager.ts";
+import { KeyRequests, type SharedKeyLookup } from "./key-requests/manager.ts";
 import type { MachineContext } from "./machine-context.ts";
 import { OlmSessions } from "./olm-sessions/sessions.ts";
 import { InboundSessions } from "./room-keys/inbound.ts";
 import { OutboundSessions } from "./room-keys/outbound.ts";
 import { RoomSettings } from "./room-keys/room-settings.ts";
+import { resolveSettings, type SettingsDefaults } from "./room-keys/settings.ts";
 import { VerificationSessions } from "./room-keys/verification-sessions.ts";
 import { SecretGossip, type SecretGossipState } from "./secret-storage/gossip.ts";
 import { queuedToDevice, ToDeviceQueue } from "./to-device-queue.ts";
@@ -48,6 +49,8 @@ export interface Kept {
   readonly heldKeyRequests: HeldKeyRequests;
   readonly signatureUploads: PendingSignatureUploads;
   readonly secretGossip: SecretGossipState;
+  /** The machine's defaults for rooms' settings (its options). */
+  readonly settingsDefaults: SettingsDefaults;
 }
 
 export async function buildParts(ctx: MachineContext, kept: Kept): Promise<Parts> {
@@ -73,7 +76,26 @@ export async function buildParts(ctx: MachineContext, kept: Kept): Promise<Parts
     const q = queuedToDevice(r);
     if (q !== undefined) queue.set(q.request.id, q);
   }
-  const gossip = new KeyRequests(ctx, devices, crossSigning, olm, inbound, kept.heldKeyRequests, queue);
+  const roomSettings = new RoomSettings(ctx);
+  // Another user's key request is judged by the rules a share in the room would follow now.
+  // Rooms without settings stop here (none of our keys was shared there): a request naming random
+  // rooms costs lookups in the bounded settings cache, not in the outbound sessions'.
+  const sharedKeys: SharedKeyLookup = async ({ userId, deviceId, roomId, sessionId }) => {
+    const recorded = await roomSettings.recorded(roomId);
+    if (recorded === undefined) return undefined;
+    const settings = resolveSettings(recorded, kept.settingsDefaults);
+    return outbound.sharedKeyFor(userId, deviceId, roomId, sessionId, settings);
+  };
+  const gossip = new KeyRequests(
+    ctx,
+    devices,
+    crossSigning,
+    olm,
+    inbound,
+    kept.heldKeyRequests,
+    queue,
+    sharedKeys,
+  );
   await gossip.load();
   const secrets = new SecretGossip(ctx, devices, olm, crossSigning, kept.secretGossip, queue);
   const backup = await KeyBackup.load(ctx, own, devices, crossSigning, gossip);
@@ -92,6 +114,6 @@ export async function buildParts(ctx: MachineContext, kept: Kept): Promise<Parts
     backup,
     historySharing,
     queue,
-    roomSettings: new RoomSettings(ctx),
+    roomSettings,
   };
 }

@@ -156,12 +156,20 @@ export class OlmMachine {
       now,
       tx: emptyChanges(),
     };
+    const defaults = {
+      verifyDevices: options.verifyDevices ?? false,
+      onlyVerifiedDevices: options.onlyVerifiedDevices ?? false,
+      shareWith: options.shareWith ?? "all",
+      senderRequirement: options.senderRequirement ?? "accept",
+      errorOnVerifiedUserProblems: options.errorOnVerifiedUserProblems ?? false,
+    } as const;
     const kept: Kept = {
       replays: new ReplayGuard(),
       ownEchoes: new OwnEchoes(),
       heldKeyRequests: new HeldKeyRequests(),
       signatureUploads: new Map(),
       secretGossip: newSecretGossipState(),
+      settingsDefaults: defaults,
     };
     const parts = await buildParts(ctx, kept);
     // Our own user is always tracked: our other devices share and request keys with us.
@@ -170,13 +178,7 @@ export class OlmMachine {
     parts.devices.markOutdated([ctx.userId]);
     if (!isEmptyChanges(ctx.tx)) await ctx.store.saveChanges(ctx.tx);
     ctx.tx = emptyChanges();
-    return new OlmMachine(ctx, parts, kept, {
-      verifyDevices: options.verifyDevices ?? false,
-      onlyVerifiedDevices: options.onlyVerifiedDevices ?? false,
-      shareWith: options.shareWith ?? "all",
-      senderRequirement: options.senderRequirement ?? "accept",
-      errorOnVerifiedUserProblems: options.errorOnVerifiedUserProblems ?? false,
-    });
+    return new OlmMachine(ctx, parts, kept, defaults);
   }
 
   /** One step over the current parts (see `MachineSteps.run`). */

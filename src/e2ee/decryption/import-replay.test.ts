@@ -25,6 +25,12 @@ describe("replays of a session an import brought in", () => {
       heldKeyRequests: new HeldKeyRequests(),
       signatureUploads: new Map(),
       secretGossip: newSecretGossipState(),
+      settingsDefaults: {
+        verifyDevices: false,
+        onlyVerifiedDevices: false,
+        shareWith: "all" as const,
+        errorOnVerifiedUserProblems: false,
+      },
     };
     const steps = new MachineSteps(ctx, await buildParts(ctx, kept), kept, {
       removed: () => undefined,

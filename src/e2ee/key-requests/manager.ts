@@ -1,8 +1,9 @@
 /**
- * Room key requests between our own devices (spec "Key requests"): asking our other devices for a
- * key we lack, cancelling once it arrives, answering our own verified devices (holding the
- * requests of unverified ones until they are verified: by a trust call, or a `/keys/query` that
- * shows them cross-signed by our trusted identity), and accepting `m.forwarded_room_key` only
+ * Room key requests (spec "Key requests"): asking our other devices for a key we lack, cancelling
+ * once it arrives, answering our own verified devices (holding the requests of unverified ones
+ * until they are verified: by a trust call, or a `/keys/query` that shows them cross-signed by our
+ * trusted identity), answering another user's device only with a key this device created and gave
+ * it (from the index it was given, as matrix-rust-sdk), and accepting `m.forwarded_room_key` only
  * when we asked and it came from a trusted device of ours.
  */
 
@@ -18,6 +19,7 @@ import { newRequestId } from "../machine-context.ts";
 import type { DecryptedOlmEvent, OlmSessions } from "../olm-sessions/sessions.ts";
 import type { ToDeviceRequest } from "../requests.ts";
 import type { InboundSessions, RoomKeyUpdate } from "../room-keys/inbound.ts";
+import type { SharedRoomKey } from "../room-keys/outbound.ts";
 import {
   mayQueueReply,
   type QueueTag,
@@ -27,7 +29,10 @@ import {
 } from "../to-device-queue.ts";
 import type { HeldKeyRequest, HeldKeyRequests } from "./held.ts";
 
-/** Requests from our other devices waiting for an Olm session (bounded: they are cheap to resend). */
+/**
+ * Requests waiting for an Olm session (bounded: they are cheap to resend): from our other devices,
+ * and from other users' devices we gave the key (one per device and session).
+ */
 export const MAX_PENDING_KEY_ANSWERS = 500;
 /**
  * Outstanding requests of our own at most: events naming random sessions must not make us queue
@@ -76,12 +81,35 @@ interface PendingAnswer {
   readonly requestId: string;
 }
 
+/** Another user's device and the session it asks for. */
+interface SharedKeyRequest {
+  readonly userId: string;
+  readonly deviceId: string;
+  readonly roomId: string;
+  readonly sessionId: string;
+}
+
+/**
+ * The key another user's device may have forwarded for this session, if any: the session is this
+ * device's current outbound session in the room, it was given to that device under the same
+ * identity keys, and a share now would still give it the key (see `OutboundSessions.sharedKeyFor`).
+ */
+export type SharedKeyLookup = (request: SharedKeyRequest) => Promise<SharedRoomKey | undefined>;
+
+/**
+ * An answer to another user's device is queued (or waits) once per device and session, whatever
+ * the request IDs: a device asking again and again while its answer waits costs nothing more.
+ */
+const sharedAnswerKey = (r: SharedKeyRequest): string =>
+  JSON.stringify([r.userId, r.deviceId, r.roomId, r.sessionId]);
+
 export class KeyRequests {
   readonly #ctx: MachineContext;
   readonly #devices: DeviceManager;
   readonly #crossSigning: CrossSigning;
   readonly #olm: OlmSessions;
   readonly #inbound: InboundSessions;
+  readonly #sharedKeys: SharedKeyLookup;
   /** Oldest first. */
   readonly #outgoing = new Map<string, OutgoingKeyRequestRecord>();
   /** Request ID → the sender of the event that made us ask (memory only). */
@@ -106,8 +134,10 @@ export class KeyRequests {
     inbound: InboundSessions,
     held: HeldKeyRequests,
     queued: ToDeviceQueue,
+    sharedKeys: SharedKeyLookup,
   ) {
     this.#ctx = ctx;
+    this.#sharedKeys = sharedKeys;
     this.#queued = queued;
     this.#devices = devices;
     this.#crossSigning = crossSigning;
@@ -280,16 +310,21 @@ export class KeyRequests {
    * An `m.room_key_request` to-device event. Our own verified devices (marked so, or cross-signed
    * by our trusted identity) are answered; requests of our own devices that are not verified (or
    * not known yet) for a key we hold are held until the device is verified, and returned so the
-   * application can ask the user. Other users' requests, and those of blacklisted or deleted
-   * devices, are ignored.
+   * application can ask the user. Those of blacklisted or deleted devices are ignored. Another
+   * user's device is answered only with a key this device created and gave it (see
+   * `SharedKeyLookup`), from the index it was given; any other request of theirs is ignored.
    */
   async receiveRequest(
     sender: string,
     content: Record<string, unknown>,
   ): Promise<HeldKeyRequest | undefined> {
-    if (sender !== this.#ctx.userId) return undefined;
     const parsed = requestSchema.safeParse(content);
-    if (!parsed.success || parsed.data.requesting_device_id === this.#ctx.deviceId) return undefined;
+    if (!parsed.success) return undefined;
+    if (sender !== this.#ctx.userId) {
+      await this.#receiveOthersRequest(sender, parsed.data);
+      return undefined;
+    }
+    if (parsed.data.requesting_device_id === this.#ctx.deviceId) return undefined;
     const { requesting_device_id: deviceId, request_id: requestId } = parsed.data;
     const key = JSON.stringify([deviceId, requestId]);
     if (parsed.data.action === "request_cancellation") {
@@ -311,6 +346,33 @@ export class KeyRequests {
     }
     await this.#answerOrWait(key, { device, roomId: body.room_id, sessionId: body.session_id, requestId });
     return undefined;
+  }
+
+  /**
+   * Another user's request: answered if it may be (`#answerShared`); lacking an Olm session with
+   * the device, left to wait for one (`MAX_PENDING_KEY_ANSWERS`, one per device and session).
+   */
+  async #receiveOthersRequest(sender: string, request: z.infer<typeof requestSchema>): Promise<void> {
+    const { requesting_device_id: deviceId, request_id: requestId, body } = request;
+    if (request.action === "request_cancellation") {
+      for (const [key, a] of this.#pendingAnswers) {
+        if (a.device.userId === sender && a.device.deviceId === deviceId && a.requestId === requestId) {
+          this.#pendingAnswers.delete(key);
+        }
+      }
+      return;
+    }
+    if (body === undefined || body.algorithm !== MEGOLM_ALGORITHM) return;
+    const asked = { userId: sender, deviceId, roomId: body.room_id, sessionId: body.session_id };
+    const device = await this.#answerShared(asked);
+    if (device !== undefined && this.#pendingAnswers.size < MAX_PENDING_KEY_ANSWERS) {
+      this.#pendingAnswers.set(sharedAnswerKey(asked), {
+        device,
+        roomId: asked.roomId,
+        sessionId: asked.sessionId,
+        requestId,
+      });
+    }
   }
 
   async #answerOrWait(key: string, answer: PendingAnswer): Promise<void> {
@@ -362,13 +424,15 @@ export class KeyRequests {
   }
 
   /**
-   * Retries answers that were waiting for an Olm session; one for a device no longer verified
-   * (blacklisted, unset, deleted) is dropped.
+   * Retries answers that were waiting for an Olm session; one for a device of ours no longer
+   * verified (blacklisted, unset, deleted) is dropped, and so is one for another user's device
+   * that a share would no longer give the key (`#answerShared` judges it again).
    */
   async retryPendingAnswers(): Promise<void> {
     for (const [key, answer] of this.#pendingAnswers) {
       const device = await this.#devices.device(answer.device.userId, answer.device.deviceId);
-      if (device === undefined || !(await this.#verified(device))) {
+      const own = answer.device.userId === this.#ctx.userId;
+      if (device === undefined || device.deleted || (own && !(await this.#verified(device)))) {
         this.#pendingAnswers.delete(key);
         continue;
       }
@@ -381,6 +445,13 @@ export class KeyRequests {
    * send: no such key, an answer to this request already queued, or `MAX_QUEUED_REPLIES` queued.
    */
   async #answer(a: PendingAnswer): Promise<boolean> {
+    if (a.device.userId !== this.#ctx.userId) {
+      const { userId, deviceId } = a.device;
+      return (
+        (await this.#answerShared({ userId, deviceId, roomId: a.roomId, sessionId: a.sessionId })) ===
+        undefined
+      );
+    }
     const reply = JSON.stringify(["m.forwarded_room_key", a.device.deviceId, a.requestId]);
     if (!mayQueueReply(this.#ctx, this.#queued, reply)) return true;
     const entry = await this.#inbound.get(a.roomId, a.sessionId);
@@ -406,6 +477,35 @@ export class KeyRequests {
       { reply },
     );
     return true;
+  }
+
+  /**
+   * Answers another user's device with the key from the index it was given, if it may have it
+   * again (`SharedKeyLookup`); nothing otherwise. One answer queued per device and session
+   * (`sharedAnswerKey`), within `MAX_QUEUED_REPLIES`. Returns the device when the answer must wait
+   * for an Olm session with it.
+   */
+  async #answerShared(asked: SharedKeyRequest): Promise<DeviceRecord | undefined> {
+    const { userId, deviceId, roomId, sessionId } = asked;
+    const reply = JSON.stringify(["m.forwarded_room_key", userId, deviceId, roomId, sessionId]);
+    if (!mayQueueReply(this.#ctx, this.#queued, reply)) return undefined;
+    const key = await this.#sharedKeys(asked);
+    if (key === undefined) return undefined;
+    const forwarded = {
+      algorithm: MEGOLM_ALGORITHM,
+      room_id: asked.roomId,
+      session_id: asked.sessionId,
+      session_key: key.exported,
+      sender_key: key.senderKey,
+      sender_claimed_ed25519_key: key.senderClaimedEd25519,
+      sender_claimed_keys: { ed25519: key.senderClaimedEd25519 },
+      forwarding_curve25519_key_chain: [],
+    };
+    const { device } = key;
+    const content = await this.#olm.encrypt(device, "m.forwarded_room_key", forwarded);
+    if (content === undefined) return device;
+    this.#queue("m.room.encrypted", { [device.userId]: { [device.deviceId]: { ...content } } }, { reply });
+    return undefined;
   }
 
   /**

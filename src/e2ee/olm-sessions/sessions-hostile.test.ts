@@ -164,6 +164,12 @@ describe("Olm sessions under hostile input", () => {
       heldKeyRequests: new HeldKeyRequests(),
       signatureUploads: new Map(),
       secretGossip: newSecretGossipState(),
+      settingsDefaults: {
+        verifyDevices: false,
+        onlyVerifiedDevices: false,
+        shareWith: "all",
+        errorOnVerifiedUserProblems: false,
+      },
     });
     await parts.devices.devicesOf("@alice:x");
     time.advance(UNWEDGE_INTERVAL_MS + 1);

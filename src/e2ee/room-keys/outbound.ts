@@ -62,6 +62,43 @@ function devicesIn(shared: SharedWith): { userId: string; deviceId: string }[] {
   );
 }
 
+/**
+ * A room key this device created, as another user's device that holds it may have it again: the
+ * export from the first message index that device was given (never earlier), and who created it.
+ */
+export interface SharedRoomKey {
+  /** The device as we know it now (the answer is encrypted to its identity key). */
+  readonly device: DeviceRecord;
+  readonly exported: string;
+  readonly senderKey: string;
+  readonly senderClaimedEd25519: string;
+}
+
+/** What a share reads of a device's owner (see `OutboundSessions.#owner`). */
+interface Owner {
+  readonly identity: Parameters<CrossSigning["deviceTrust"]>[1];
+  /** We verified the user (read only under `errorOnVerifiedUserProblems`). */
+  readonly verified: boolean;
+}
+
+/**
+ * The first message index a device was given the key at (the lowest, if given it more than once),
+ * counting requests still carrying it; undefined if it was never given it.
+ */
+function firstIndexOf(
+  record: OutboundGroupSessionRecord,
+  userId: string,
+  deviceId: string,
+): number | undefined {
+  let first: number | undefined;
+  for (const shared of [record.sharedWith, ...Object.values(record.pendingShares)]) {
+    const devices = Object.hasOwn(shared, userId) ? shared[userId] : undefined;
+    const i = devices !== undefined && Object.hasOwn(devices, deviceId) ? devices[deviceId] : undefined;
+    if (typeof i === "number" && (first === undefined || i < first)) first = i;
+  }
+  return first;
+}
+
 /** Applies `added` to the session's device lists in memory (the store applies the same update). */
 function withSharing(record: OutboundGroupSessionRecord, added: SharingUpdate): OutboundGroupSessionRecord {
   return { ...record, ...mergeOutboundSharing(record, added) };
@@ -230,33 +267,21 @@ export class OutboundSessions {
     const unseen: UnknownDevice[] = [];
     const changedIdentity: string[] = [];
     const unsigned: UnknownDevice[] = [];
-    const checkProblems = settings.errorOnVerifiedUserProblems;
     for (const userId of recipientsOf(members, settings.historyVisibility)) {
       const devices = await this.#devices.devicesOf(userId);
-      const needIdentity = settings.shareWith !== "all" || checkProblems || devices.some(isDehydrated);
-      const identity = needIdentity ? await this.#crossSigning.identity(userId) : undefined;
-      let verifiedOwner = false;
-      if (checkProblems && identity !== undefined) {
-        const info = this.#crossSigning.info(identity);
-        if (info.violation) {
-          // Their devices say nothing until the app decides about the identity.
-          changedIdentity.push(userId);
-          continue;
-        }
-        verifiedOwner = info.verified;
+      const owner = await this.#owner(userId, devices, settings);
+      if (owner === "changed identity") {
+        changedIdentity.push(userId);
+        continue;
       }
       for (const d of devices) {
         if (d.userId === this.#ctx.userId && d.deviceId === this.#ctx.deviceId) continue;
-        if (!mayReceiveKeys(d.trust)) refused.push(d);
-        else if (
-          verifiedOwner &&
-          d.trust === "unset" &&
-          !this.#crossSigning.deviceTrust(d, identity).crossSigned
-        ) {
-          unsigned.push({ userId: d.userId, deviceId: d.deviceId, ed25519: d.ed25519Key });
-        } else if (settings.verifyDevices && isUnseen(d.trust)) {
-          unseen.push({ userId: d.userId, deviceId: d.deviceId, ed25519: d.ed25519Key });
-        } else if (!this.#meetsRequirement(d, identity, settings)) unverified.push(d);
+        const verdict = this.#verdict(d, owner, settings);
+        const unknown = { userId: d.userId, deviceId: d.deviceId, ed25519: d.ed25519Key };
+        if (verdict === "refused") refused.push(d);
+        else if (verdict === "unsigned") unsigned.push(unknown);
+        else if (verdict === "unseen") unseen.push(unknown);
+        else if (verdict === "unverified") unverified.push(d);
         else allowed.push(d);
       }
     }
@@ -265,6 +290,98 @@ export class OutboundSessions {
     }
     if (unseen.length > 0) throw new UnknownDevicesError(unseen);
     return { allowed, refused, unverified };
+  }
+
+  /**
+   * What a share needs to know of a user to judge their devices: their identity (when a rule reads
+   * it) and whether we verified them, or `"changed identity"` under `errorOnVerifiedUserProblems`
+   * when a user we verified changed identity (their devices say nothing until the app decides).
+   */
+  async #owner(
+    userId: string,
+    devices: readonly DeviceRecord[],
+    settings: ResolvedSettings,
+  ): Promise<Owner | "changed identity"> {
+    const checkProblems = settings.errorOnVerifiedUserProblems;
+    const needIdentity = settings.shareWith !== "all" || checkProblems || devices.some(isDehydrated);
+    const identity = needIdentity ? await this.#crossSigning.identity(userId) : undefined;
+    if (!checkProblems || identity === undefined) return { identity, verified: false };
+    const info = this.#crossSigning.info(identity);
+    return info.violation ? "changed identity" : { identity, verified: info.verified };
+  }
+
+  /**
+   * What a share does with device `d` (not ours): gives it the key (`"allowed"`), tells it
+   * `m.room_key.withheld` (`"refused"`: blacklisted; `"unverified"`: `shareWith` not met), or
+   * refuses to share at all (`"unsigned"`: an unsigned device of a user we verified, under
+   * `errorOnVerifiedUserProblems`; `"unseen"`: trust unset under `verifyDevices`).
+   */
+  #verdict(
+    d: DeviceRecord,
+    owner: Owner,
+    settings: ResolvedSettings,
+  ): "allowed" | "refused" | "unsigned" | "unseen" | "unverified" {
+    if (!mayReceiveKeys(d.trust)) return "refused";
+    if (
+      owner.verified &&
+      d.trust === "unset" &&
+      !this.#crossSigning.deviceTrust(d, owner.identity).crossSigned
+    ) {
+      return "unsigned";
+    }
+    if (settings.verifyDevices && isUnseen(d.trust)) return "unseen";
+    if (!this.#meetsRequirement(d, owner.identity, settings)) return "unverified";
+    return "allowed";
+  }
+
+  /**
+   * The key another user's device asks us for again (an `m.room_key_request`), as matrix-rust-sdk
+   * answers one: only the room's current session (one this device created), only if it was given
+   * to that device (or is on its way to it) and not withheld from it, and only from the first
+   * index the device was given, never earlier. The device must still be the one given the key:
+   * not deleted, its ID not taken by a new device since (`replacedSince`; a device's identity keys
+   * never change otherwise, see `DeviceManager`): the answer, encrypted to its identity key now,
+   * goes to the identity key the room key went to. And a share now would give it the key: not
+   * blacklisted, the room's `shareWith` met, nothing that would stop a share (`#verdict`).
+   */
+  async sharedKeyFor(
+    userId: string,
+    deviceId: string,
+    roomId: string,
+    sessionId: string,
+    settings: ResolvedSettings,
+  ): Promise<SharedRoomKey | undefined> {
+    if (userId === this.#ctx.userId) return undefined;
+    const entry = await this.#get(roomId);
+    if (entry === undefined || entry.record.sessionId !== sessionId) return undefined;
+    const first = firstIndexOf(entry.record, userId, deviceId);
+    if (first === undefined) return undefined;
+    const withheld = entry.record.withheldFrom;
+    if (Object.hasOwn(withheld, userId) && withheld[userId]?.includes(deviceId)) return undefined;
+    // Looked up only now: a request naming a device that holds no key of ours costs no store read.
+    const device = await this.#devices.device(userId, deviceId);
+    if (device === undefined || device.deleted) return undefined;
+    const owner = await this.#owner(userId, [device], settings);
+    if (owner === "changed identity" || this.#verdict(device, owner, settings) !== "allowed")
+      return undefined;
+    if (await this.#devices.replacedSince([device], entry.record.createdAt)) return undefined;
+    // From our own copy of the session: checked to hold this session's ratchet, as it must.
+    const ours = await this.#inbound.get(roomId, sessionId);
+    const own = this.#own.identityKeys;
+    if (ours === undefined || ours.record.senderKey !== own.curve25519) return undefined;
+    if (ours.session.firstKnownIndex > first) return undefined;
+    const ratchet = entry.session.ratchetCopy();
+    try {
+      if (!ours.session.holdsRatchet(entry.session.messageIndex, ratchet)) return undefined;
+    } finally {
+      ratchet.fill(0);
+    }
+    return {
+      device,
+      exported: ours.session.exportAt(first),
+      senderKey: own.curve25519,
+      senderClaimedEd25519: own.ed25519,
+    };
   }
 
   /**
