@@ -1,10 +1,10 @@
 // More of complement-crypto's scenarios (matrix-org/complement-crypto; see complement-crypto.test.ts
 // for the first ones and docs/security.md for the table), Keyroom against matrix-js-sdk and
 // matrix-nio through the devserver. Each test names the complement-crypto test it mirrors.
-// Not ported: TestNewUserCannotGetKeysForOfflineServer and
-// TestExistingSessionCannotGetKeysForOfflineServer need two federating homeservers (the devserver
-// is one server, no federation); TestChangingDeviceAfterInviteReEncrypts is an expected failure
-// upstream (no re-encryption for a device that appears after the message was sent).
+// TestNewUserCannotGetKeysForOfflineServer and TestExistingSessionCannotGetKeysForOfflineServer
+// are in complement-crypto-federation.test.ts (the remote server's outage injected into Keyroom's
+// key queries and claims). Not ported: TestChangingDeviceAfterInviteReEncrypts is an expected
+// failure upstream (no re-encryption for a device that appears after the message was sent).
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe } from "node:test";
