@@ -48,6 +48,7 @@ describe("history sharing from an inviter whose verified identity changed", () =
 
     await bob.client.acceptIdentityChange(alice.client.userId);
     await bob.client.syncOnce({ timeoutMs: 0 });
+    await bob.client.crypto.historySharing.idle(); // the sync starts the import, not waiting for it
     assert.deepEqual(texts(bob, roomId), ["said before Bob came"]);
   });
 });

@@ -160,6 +160,8 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     this.historySharing = new HistorySharing({
       machine,
       logger: host.logger,
+      exclusive: (work) => lease.run(work),
+      reportError: (error) => host.reportError(error),
       uploadMedia: (data) => host.uploadMedia(data),
       downloadMedia: (url, maxBytes) => host.downloadMedia(url, maxBytes),
       refreshDevices: async (userIds) => {
@@ -411,12 +413,13 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     });
   }
 
-  /** We joined `roomId` on `inviter`'s invite: their key bundle is imported now or when it comes. */
-  inviteAccepted(roomId: string, inviter: string): Promise<void> {
-    return this.exclusive(async () => {
-      this.#ensureOpen();
-      return this.historySharing.inviteAccepted(roomId, inviter);
-    });
+  /**
+   * We joined `roomId` on `inviter`'s invite: their key bundle is imported now or when it comes.
+   * The engine steps run under the lease, the bundle's download outside it.
+   */
+  async inviteAccepted(roomId: string, inviter: string): Promise<void> {
+    this.#ensureOpen();
+    await this.historySharing.inviteAccepted(roomId, inviter);
   }
 
   // ---- devices and trust ----
@@ -671,6 +674,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     this.dehydration.stop();
     await this.#loop.close();
     await this.backup.close();
+    await this.historySharing.close();
     await this.#sends.run(async () => undefined);
     // Its last save (replay records) under the lease too; if the lease cannot be had, they are lost
     // as after a crash (see REPLAY_FLUSH_BATCH), and nothing else is.

@@ -1,6 +1,7 @@
 // History sharing on invite (MSC4268, spec v1.19) in the client: before inviting, the room's
 // shareable keys go to the invitee as an encrypted bundle (an attachment in the media repository,
-// pointed at by `m.room_key_bundle` over Olm); after accepting an invite, the inviter's bundle is
+// pointed at by `m.room_key_bundle` over Olm); after accepting an invite (here, or in another
+// client: the sync shows our membership go from invite to join), the inviter's bundle is
 // downloaded and imported. The engine decides what goes in and what may come in.
 import { AttachmentError } from "../../crypto/attachments/errors.ts";
 import { utf8Encode } from "../../crypto/primitives/index.ts";
@@ -9,11 +10,17 @@ import type { DecryptedRoomEvent, OlmMachine, PendingBundle } from "../../e2ee/i
 import { ClientError, MatrixError } from "../errors.ts";
 import { errorSummary } from "../events/emitter.ts";
 import type { Logger } from "../logger.ts";
+import type { Room } from "../rooms/room.ts";
 import { attachmentCipher } from "./attachments.ts";
+import { ClientCryptoError } from "./errors.ts";
 
 export interface HistorySharingHost {
   readonly machine: OlmMachine;
   readonly logger: Logger;
+  /** Runs `work` as one unit of work on the crypto store (under its lease). */
+  exclusive<T>(work: () => Promise<T>): Promise<T>;
+  /** Reports a failure nobody awaits (a background import). */
+  reportError(error: unknown): void;
   uploadMedia(data: Uint8Array): Promise<string>;
   /** Media bytes, refusing more than `maxBytes` (a `ClientError`). */
   downloadMedia(mxcUri: string, maxBytes: number): Promise<Uint8Array>;
@@ -45,9 +52,19 @@ export class HistorySharing {
   readonly #restored = new Set<string>();
   /** A passing failure left bundles to import (or none was tried since the start): try at the next sync. */
   #retry = true;
+  /** The import pass under way (one at a time), and whether another was asked for meanwhile. */
+  #running: Promise<void> | undefined;
+  #again = false;
+  #closed = false;
+  /** Rejects at `close`: a download under way is abandoned then. */
+  #closeNow: (error: Error) => void = () => {};
+  readonly #closing = new Promise<never>((_, reject) => {
+    this.#closeNow = reject;
+  });
 
   constructor(host: HistorySharingHost) {
     this.#host = host;
+    this.#closing.catch(() => undefined);
   }
 
   /**
@@ -94,7 +111,7 @@ export class HistorySharing {
     }
   }
 
-  /** Whether `importReady` should run again (with the next sync response). */
+  /** Whether an import pass should run again (`schedule`, with the next sync response). */
   get retryDue(): boolean {
     return this.#retry;
   }
@@ -107,33 +124,109 @@ export class HistorySharing {
     this.#retry = true;
   }
 
-  /** We accepted `inviter`'s invite to `roomId`: their bundle is imported now, or when it comes. */
+  /**
+   * We accepted `inviter`'s invite to `roomId` (`joinRoom`): recorded in the crypto store (under
+   * its lease), then their bundle is imported now (resolves once that pass is done), or when it
+   * comes. The sync records a join it sees itself (`SyncProcessing`), then calls `schedule`.
+   */
   async inviteAccepted(roomId: string, inviter: string): Promise<void> {
-    await this.#host.machine.historySharing.inviteAccepted(roomId, inviter);
-    await this.importReady();
+    await this.#unit(() => this.#host.machine.historySharing.inviteAccepted(roomId, inviter));
+    await this.run();
   }
 
   /**
-   * Downloads and imports every bundle the engine says is ready (from the inviter of a room we
-   * joined within the window). A bundle whose media is gone or that does not decrypt or parse is
-   * dropped; a passing failure (network, 5xx, rate limit) leaves it for the next try (`retryDue`).
+   * Starts an import pass in the background (or one more after the pass under way): for the sync
+   * loop, which must not wait for a bundle's download. Failures are logged and reported, and
+   * leave `retryDue` set; nothing is thrown.
+   */
+  schedule(): void {
+    void this.run();
+  }
+
+  /**
+   * Asks for an import pass; resolves once a pass that started after this call is done (never
+   * rejects). One pass runs at a time, so `joinRoom` and the sync that shows the join never
+   * download a bundle twice: the first pass imports it and the engine forgets it.
+   */
+  run(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#again = true;
+    // `#loop` awaits a pass before it can end, so it is set here before it clears it.
+    this.#running ??= this.#loop();
+    return this.#running;
+  }
+
+  /** Waits until no import pass runs or is asked for (tests; an app that wants the history now). */
+  async idle(): Promise<void> {
+    while (this.#running !== undefined) await this.#running;
+  }
+
+  /**
+   * Stops starting passes; a download under way is abandoned (its bundle stays in the crypto
+   * store and is tried again at the next start), an engine step under way is waited for.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closeNow(new ClientCryptoError("CLOSED", "the client's encryption was closed"));
+    await this.#running;
+  }
+
+  async #loop(): Promise<void> {
+    try {
+      while (this.#again && !this.#closed) {
+        this.#again = false;
+        try {
+          await this.importReady();
+        } catch (e) {
+          if (this.#closed) return; // the bundles wait in the store for the next start
+          this.#retry = true;
+          this.#host.logger.warn(
+            { err: errorSummary(e) },
+            "room key bundle import failed; tried again later",
+          );
+          this.#host.reportError(e);
+        }
+      }
+    } finally {
+      // In the same turn as the last check of `#again`: a `run` after it starts a new loop.
+      this.#running = undefined;
+    }
+  }
+
+  /** `work` under the store's lease, refused once closed. */
+  #unit<T>(work: () => Promise<T>): Promise<T> {
+    return this.#host.exclusive(async () => {
+      if (this.#closed) throw new ClientCryptoError("CLOSED", "the client's encryption was closed");
+      return work();
+    });
+  }
+
+  /**
+   * One pass: downloads and imports every bundle the engine says is ready (from the inviter of a
+   * room we joined within the window). A bundle whose media is gone or that does not decrypt or
+   * parse is dropped; a passing failure (network, 5xx, rate limit) leaves it for the next try
+   * (`retryDue`). Engine steps run under the lease, the downloads outside it. Prefer `run`:
+   * passes called directly may overlap.
    */
   async importReady(): Promise<void> {
     const { machine } = this.#host;
     this.#retry = false;
     // The sending device must be one the inviter cross-signed: their keys must be current.
-    const inviters = await machine.historySharing.userIdsToRefresh();
+    const inviters = await this.#unit(() => machine.historySharing.userIdsToRefresh());
     try {
-      if (inviters.length > 0) await this.#host.refreshDevices(inviters);
+      if (inviters.length > 0) await this.#unit(() => this.#host.refreshDevices(inviters));
     } catch (e) {
+      if (this.#closed) throw e;
       // Their bundles wait for the next try (the sending device must be known to be theirs).
       this.#retry = true;
       this.#host.logger.warn({ err: errorSummary(e) }, "inviters' device lists unavailable");
     }
-    for (const bundle of await machine.historySharing.bundlesToImport()) {
+    for (const bundle of await this.#unit(() => machine.historySharing.bundlesToImport())) {
       try {
         await this.#import(bundle);
       } catch (e) {
+        if (this.#closed) throw e;
         const unusable =
           e instanceof AttachmentError ||
           e instanceof HistorySharingError ||
@@ -143,18 +236,33 @@ export class HistorySharing {
           { roomId: bundle.roomId, sender: bundle.sender, err: errorSummary(e) },
           unusable ? "dropped a room key bundle that cannot be used" : "room key bundle download failed",
         );
-        if (unusable) await machine.historySharing.drop(bundle.roomId, bundle.sender);
+        if (unusable) await this.#unit(() => machine.historySharing.drop(bundle.roomId, bundle.sender));
         else this.#retry = true;
       }
     }
   }
 
   async #import(bundle: PendingBundle): Promise<void> {
-    // Refused past the bound while downloading (a ClientError, which drops the bundle).
-    const ciphertext = await this.#host.downloadMedia(bundle.file.url, MAX_BUNDLE_BYTES);
+    // Refused past the bound while downloading (a ClientError, which drops the bundle). Not under
+    // the lease (another process sharing the store need not wait for it), and abandoned at close.
+    const download = this.#host.downloadMedia(bundle.file.url, MAX_BUNDLE_BYTES);
+    download.catch(() => undefined); // abandoned at close: its failure is nobody's
+    const ciphertext = await Promise.race([download, this.#closing]);
     const { decryptAttachment } = await attachmentCipher();
     const plaintext = decryptAttachment(ciphertext, bundle.file);
-    const { redecrypted } = await this.#host.machine.historySharing.importBundle(bundle, plaintext);
-    await this.#host.emitRedecrypted(redecrypted);
+    await this.#unit(async () => {
+      const { redecrypted } = await this.#host.machine.historySharing.importBundle(bundle, plaintext);
+      await this.#host.emitRedecrypted(redecrypted);
+    });
   }
+}
+
+/**
+ * Who invited `userId` to `room`, as its invite says (the sender of their membership event in the
+ * invite's stripped state); undefined when the room is not an invite, or names no one else.
+ */
+export function inviterOf(room: Room, userId: string): string | undefined {
+  if (room.membership !== "invite") return undefined;
+  const sender = room.inviteState.find((e) => e.type === "m.room.member" && e.state_key === userId)?.sender;
+  return sender !== undefined && sender !== userId ? sender : undefined;
 }

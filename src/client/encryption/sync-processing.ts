@@ -1,7 +1,8 @@
 // What each sync response does to the engine in the client's encryption driver: membership and
-// device-list changes (with the ones missed while away), to-device messages, then, after the
-// sync's events went out, the rooms newly encrypted, events whose key came late, secrets our
-// other devices sent and history bundles. `ClientCrypto` runs both steps under the store's lease.
+// device-list changes (with the ones missed while away), invites accepted (here or in another
+// client), to-device messages, then, after the sync's events went out, the rooms newly encrypted,
+// events whose key came late, secrets our other devices sent and history bundles. `ClientCrypto`
+// runs both steps under the store's lease.
 import { wipe } from "../../crypto/primitives/index.ts";
 import type {
   DecryptedRoomEvent,
@@ -21,7 +22,7 @@ import type { SyncCryptoChanges } from "../sync/hooks.ts";
 import type { KeyBackup } from "./backup.ts";
 import type { ClientCryptoHost } from "./client-crypto-types.ts";
 import { emitLaterOutcomes } from "./decrypted-events.ts";
-import type { HistorySharing } from "./history-sharing.ts";
+import { type HistorySharing, inviterOf } from "./history-sharing.ts";
 import type { OutgoingRequestLoop } from "./outgoing.ts";
 import type { RoomEncryption } from "./room-encryption.ts";
 
@@ -63,7 +64,10 @@ export class SyncProcessing {
   #requeryAfterInitialSync = false;
   /** Secrets our other devices sent on request (the backup key), applied before the token is saved. */
   #receivedSecrets: ReceivedSecret[] = [];
-  /** A sync brought a room key bundle: the ready ones are imported before its token is saved. */
+  /**
+   * A sync brought a room key bundle, or showed us join a room we were invited to: an import pass
+   * starts once its events went out (in the background: the sync does not wait for downloads).
+   */
   #bundlesArrived = false;
   /** The engine refused a backup key as not current: the server's version is asked again. */
   #recheckBackup = false;
@@ -96,6 +100,7 @@ export class SyncProcessing {
     if (changes.changedMemberships.length > 0) {
       await machine.receiveRoomMembership(changes.changedMemberships);
       for (const m of changes.changedMemberships) this.#changedRooms.add(m.roomId);
+      await this.#invitesAccepted(changes);
     }
     // Before the new token is saved: a crash here must not skip the missed range next time.
     if (this.#gapFrom !== undefined) await this.#catchUpDeviceLists(this.#gapFrom, changes.nextBatch);
@@ -188,10 +193,34 @@ export class SyncProcessing {
     await this.#recheckBackupVersion();
     if (this.#bundlesArrived || historySharing.retryDue) {
       this.#bundlesArrived = false;
-      await historySharing.importReady();
+      historySharing.schedule();
     }
     // In the background: new room keys go up to the backup, missing ones are looked up in it.
     this.#parts.backup.schedule();
+  }
+
+  /**
+   * Our joins in this response to rooms we were invited to (the client's rooms are still as the
+   * previous response left them): the inviter the invite named is recorded in the crypto store,
+   * as `joinRoom` does, so their bundle is imported whichever client accepted the invite (MSC4268:
+   * a bundle is taken only from the user whose invite we accepted, recently). Recorded before the
+   * token is saved: a restart before the import still finds it (the first pass after a start
+   * tries every ready bundle). A join `joinRoom` already recorded is recorded again, harmlessly.
+   */
+  async #invitesAccepted(changes: SyncCryptoChanges): Promise<void> {
+    const { machine, host } = this.#parts;
+    const own = machine.userId;
+    const accepted = new Map<string, string>();
+    for (const m of changes.changedMemberships) {
+      if (m.userId !== own || m.membership !== "join" || accepted.has(m.roomId)) continue;
+      const room = host.getRoom(m.roomId);
+      const inviter = room !== undefined ? inviterOf(room, own) : undefined;
+      if (inviter !== undefined) accepted.set(m.roomId, inviter);
+    }
+    for (const [roomId, inviter] of accepted) {
+      await machine.historySharing.inviteAccepted(roomId, inviter);
+      this.#bundlesArrived = true;
+    }
   }
 
   /**
