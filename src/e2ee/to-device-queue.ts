@@ -5,7 +5,8 @@
  *
  * What the network can make us queue is bounded, so that a server refusing `/sendToDevice` cannot
  * grow the stored queue with every sync. Replies (answers to our own devices' key and secret
- * requests, cancellations, unwedging dummies) are queued at most {@link MAX_QUEUED_REPLIES} at once,
+ * requests and to other users' devices' key requests, cancellations, unwedging dummies) are queued
+ * at most {@link MAX_QUEUED_REPLIES} at once,
  * and one per thing replied to (a request repeated while its answer waits is not answered again);
  * past the bound a reply is not made (a requester that gets no answer asks again). Our own key
  * requests leave the queue with the request (bounded by `MAX_OUTGOING_KEY_REQUESTS`) if still
