@@ -43,6 +43,7 @@ import type {
   Middleware,
   ReactionContext,
   ReactionOptions,
+  ReactionRemovedContext,
   WebhookRequest,
 } from "./options.ts";
 import { RoomMembership } from "./room-membership.ts";
@@ -146,6 +147,14 @@ export class Bot implements HandlerRegistry {
   onReaction(a: Handler<ReactionContext> | ReactionOptions, b?: Handler<ReactionContext>): void {
     this.#handlers.addReaction(a, b, undefined);
   }
+  onReactionRemoved(run: Handler<ReactionRemovedContext>): void;
+  onReactionRemoved(opts: ReactionOptions, run: Handler<ReactionRemovedContext>): void;
+  onReactionRemoved(
+    a: Handler<ReactionRemovedContext> | ReactionOptions,
+    b?: Handler<ReactionRemovedContext>,
+  ): void {
+    this.#handlers.addReactionRemoved(a, b, undefined);
+  }
   onMember(run: (change: MemberChange) => unknown | Promise<unknown>): void {
     this.#handlers.add(this.#handlers.members, run, undefined);
   }
@@ -169,6 +178,10 @@ export class Bot implements HandlerRegistry {
       onMessage: (run) => h.add(h.messages, run, scope),
       onReaction: (a: Handler<ReactionContext> | ReactionOptions, b?: Handler<ReactionContext>) =>
         h.addReaction(a, b, scope),
+      onReactionRemoved: (
+        a: Handler<ReactionRemovedContext> | ReactionOptions,
+        b?: Handler<ReactionRemovedContext>,
+      ) => h.addReactionRemoved(a, b, scope),
       onMember: (run) => h.add(h.members, run, scope),
       schedule: (name, cron, run) =>
         this.scheduler.add(
@@ -347,6 +360,7 @@ export class Bot implements HandlerRegistry {
       queues: this.#queues.size,
       state: this.state.roomEntries,
       reactionTargets: this.#dispatch.reactionTargets,
+      reactions: this.#dispatch.reactionRecords,
     };
   }
 

@@ -1,5 +1,6 @@
 // Event dispatch: which handlers an event from sync reaches (a command, patterns, mentions,
-// messages, reactions; others' membership changes go to room-membership.ts), the checks before a
+// messages, reactions, and the redactions that take a reaction back, remembered in
+// reaction-records.ts; others' membership changes go to room-membership.ts), the checks before a
 // command runs (rate limit, owners, verified senders, its arguments), the middleware chain, and the
 // error boundary with its notices. An event readable only long after it arrived runs nothing
 // (late-events.ts).
@@ -20,6 +21,7 @@ import type { LocalStore } from "./local-store.ts";
 import type { AccessLists, BotOptions } from "./options.ts";
 import { OwnEvents } from "./own-events.ts";
 import { RateLimiter } from "./rate-limit.ts";
+import { mayRedact, type ReactionRecord, ReactionRecords, redactedEventId } from "./reaction-records.ts";
 
 /** Longest message body the bot looks at for commands and patterns (longer ones are ignored). */
 export const MAX_COMMAND_BODY = 16_384;
@@ -66,6 +68,8 @@ export class Dispatcher {
   readonly #rateLimiter: RateLimiter | undefined;
   /** Which events are the bot's own (reactions to them, `ownMessagesOnly`). */
   readonly #own: OwnEvents;
+  /** The reactions handled, for reporting their removal (`onReactionRemoved`). */
+  readonly #reactions = new ReactionRecords();
 
   constructor(host: DispatchHost, clock: Clock) {
     this.#host = host;
@@ -77,11 +81,17 @@ export class Dispatcher {
   /** A room the bot is no longer in: which of its events were the bot's goes. */
   forgetRoom(roomId: string): void {
     this.#own.forgetRoom(roomId);
+    this.#reactions.forgetRoom(roomId);
   }
 
   /** Reaction targets remembered (room memory, for tests). */
   get reactionTargets(): number {
     return this.#own.size;
+  }
+
+  /** Reactions and redactions remembered for `onReactionRemoved` (room memory, for tests). */
+  get reactionRecords(): number {
+    return this.#reactions.size;
   }
 
   /** `lateness`: for an event that was not readable on arrival, how long its key took. */
@@ -91,7 +101,11 @@ export class Dispatcher {
     if (ev.type === "m.room.member" && ev.stateKey !== undefined) return h.onMemberEvent(room, ev);
     if (ev.stateKey !== undefined) return;
     this.#own.seen(ev.roomId, ev.eventId, ev.sender === h.client.userId);
-    if (ev.sender === h.client.userId) return;
+    if (ev.sender === h.client.userId) {
+      // The bot's own removal of a reaction is not reported, but the reaction is gone.
+      if (ev.type === "m.room.redaction") this.#reactionRedacted(room, ev);
+      return;
+    }
     // Not decrypted yet: it comes again as `room.decrypted` when its key arrives.
     if (ev.encryption?.decrypted === false) return;
     if (h.local.isHandled(ev.eventId)) return;
@@ -100,6 +114,7 @@ export class Dispatcher {
       if (h.late.isLate(lateness)) await this.#onLate(room, ev, lateness);
       else if (ev.type === "m.room.message") await this.#onMessage(room, ev);
       else if (ev.type === "m.reaction") await this.#onReaction(room, ev);
+      else if (ev.type === "m.room.redaction") await this.#onRedaction(room, ev);
     } finally {
       h.local.markHandled(ev.eventId);
     }
@@ -305,11 +320,20 @@ export class Dispatcher {
 
   async #onReaction(room: Room, ev: RoomEvent): Promise<void> {
     const { client, handlers } = this.#host;
-    if (handlers.reactions.length === 0) return;
     const rel = ev.content["m.relates_to"];
     if (typeof rel !== "object" || rel === null || Array.isArray(rel)) return;
     const r = rel as { rel_type?: unknown; event_id?: unknown; key?: unknown };
     if (r.rel_type !== "m.annotation" || typeof r.event_id !== "string" || typeof r.key !== "string") return;
+    // Taken back before the bot could read it (its key came after the redaction): no reaction.
+    const redactor = this.#reactions.redactorOf(ev.roomId, ev.eventId);
+    if (redactor !== undefined && mayRedact(room, redactor, ev.sender)) return;
+    // Remembered by its decrypted content, whoever handles it: a skill loaded later may handle its removal.
+    this.#reactions.remember(ev.roomId, ev.eventId, {
+      key: r.key,
+      targetEventId: r.event_id,
+      sender: ev.sender,
+    });
+    if (handlers.reactions.length === 0) return;
     // Whose event it is, asked only when a handler cares (it may cost a request).
     const toOwn = handlers.reactions.some((h) => h.handler.ownMessagesOnly)
       ? await this.#own.isOwn(ev.roomId, r.event_id)
@@ -324,6 +348,50 @@ export class Dispatcher {
       },
     );
     await this.#guard(ctx, "reaction", async () => {
+      for (const { handler } of reached) await handler.run(ctx);
+    });
+  }
+
+  /**
+   * The reaction `ev` (an `m.room.redaction`) removes, if it is one the bot reported and its
+   * sender may remove it (the reaction's sender, or a moderator); forgotten then. A redaction of an
+   * event not known is remembered, in case it is a reaction the bot cannot read yet.
+   */
+  #reactionRedacted(room: Room, ev: RoomEvent): (ReactionRecord & { id: string }) | undefined {
+    const id = redactedEventId(room, ev);
+    if (id === undefined) return undefined;
+    const record = this.#reactions.take(ev.roomId, id);
+    if (record === undefined) {
+      this.#reactions.redactedUnseen(ev.roomId, id, ev.sender);
+      return undefined;
+    }
+    if (!mayRedact(room, ev.sender, record.sender)) {
+      // Not applied by the server either: the reaction stands.
+      this.#reactions.remember(ev.roomId, id, record);
+      return undefined;
+    }
+    return { id, ...record };
+  }
+
+  async #onRedaction(room: Room, ev: RoomEvent): Promise<void> {
+    const { client, handlers } = this.#host;
+    const removed = this.#reactionRedacted(room, ev);
+    if (removed === undefined || handlers.reactionRemovals.length === 0) return;
+    const toOwn = handlers.reactionRemovals.some((h) => h.handler.ownMessagesOnly)
+      ? await this.#own.isOwn(ev.roomId, removed.targetEventId)
+      : false;
+    const reached = handlers.reactionRemovals.filter((h) => toOwn || !h.handler.ownMessagesOnly);
+    if (reached.length === 0) return;
+    const ctx = Object.assign(
+      new EventContext(client, ev, room, this.#host.owners.has(ev.sender), this.#host.gate),
+      {
+        key: removed.key,
+        targetEventId: removed.targetEventId,
+        reactionEventId: removed.id,
+        reactionSender: removed.sender,
+      },
+    );
+    await this.#guard(ctx, "reaction removed", async () => {
       for (const { handler } of reached) await handler.run(ctx);
     });
   }

@@ -13,6 +13,7 @@ import type {
   Middleware,
   ReactionContext,
   ReactionOptions,
+  ReactionRemovedContext,
   WebhookRequest,
 } from "./options.ts";
 
@@ -32,8 +33,8 @@ export interface Scoped<H> {
   handler: H;
   scope: string | undefined;
 }
-export interface Reaction {
-  run: Handler<ReactionContext>;
+export interface Reaction<C = ReactionContext> {
+  run: Handler<C>;
   /** Only reactions to the bot's own events (`ReactionOptions.ownMessagesOnly`). */
   ownMessagesOnly: boolean;
 }
@@ -56,6 +57,18 @@ function msgtypeSet(list: readonly string[] | undefined, what: string): Readonly
   return new Set(types);
 }
 
+/** A reaction handler from `(run)` or `(opts, run)`. */
+function reactionHandler<C>(
+  what: string,
+  a: Handler<C> | ReactionOptions,
+  b: Handler<C> | undefined,
+): Reaction<C> {
+  const opts: ReactionOptions = typeof a === "function" ? {} : a;
+  const run = typeof a === "function" ? a : b;
+  if (typeof run !== "function") throw new TypeError(`${what} needs a handler`);
+  return { run, ownMessagesOnly: opts.ownMessagesOnly === true };
+}
+
 export class Handlers {
   /** The command prefix (`!`): how a message invokes a command, and how usage lines show it. */
   readonly prefix: string;
@@ -65,6 +78,7 @@ export class Handlers {
   readonly mentions: Scoped<Handler<EventContext>>[] = [];
   readonly messages: Scoped<Handler<EventContext>>[] = [];
   readonly reactions: Scoped<Reaction>[] = [];
+  readonly reactionRemovals: Scoped<Reaction<ReactionRemovedContext>>[] = [];
   readonly members: Scoped<(c: MemberChange) => unknown>[] = [];
   readonly webhooks = new Map<string, Scoped<(r: WebhookRequest) => unknown>>();
   readonly middleware: Scoped<Middleware>[] = [];
@@ -98,10 +112,16 @@ export class Handlers {
     b: Handler<ReactionContext> | undefined,
     scope: string | undefined,
   ): void {
-    const opts: ReactionOptions = typeof a === "function" ? {} : a;
-    const run = typeof a === "function" ? a : b;
-    if (typeof run !== "function") throw new TypeError("onReaction needs a handler");
-    this.add(this.reactions, { run, ownMessagesOnly: opts.ownMessagesOnly === true }, scope);
+    this.add(this.reactions, reactionHandler("onReaction", a, b), scope);
+  }
+
+  /** `onReactionRemoved(run)` or `onReactionRemoved(opts, run)`. */
+  addReactionRemoved(
+    a: Handler<ReactionRemovedContext> | ReactionOptions,
+    b: Handler<ReactionRemovedContext> | undefined,
+    scope: string | undefined,
+  ): void {
+    this.add(this.reactionRemovals, reactionHandler("onReactionRemoved", a, b), scope);
   }
 
   addCommand<A extends ArgSpecs>(
@@ -154,6 +174,7 @@ export class Handlers {
       this.mentions,
       this.messages,
       this.reactions,
+      this.reactionRemovals,
       this.members,
       this.middleware,
     ]) {

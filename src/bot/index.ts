@@ -79,9 +79,17 @@ export {
   type Middleware,
   type ReactionContext,
   type ReactionContextExtra,
+  type ReactionOptions,
+  type ReactionRemovedContext,
+  type ReactionRemovedContextExtra,
   type WebhookRequest,
 } from "./options.ts";
 export { MAX_RATE_LIMITED_USERS, RateLimiter, type RateLimitOptions } from "./rate-limit.ts";
+export {
+  MAX_REMEMBERED_REACTION_KEY,
+  MAX_REMEMBERED_REACTIONS,
+  MAX_REMEMBERED_REDACTIONS,
+} from "./reaction-records.ts";
 export {
   botOptionsFrom,
   RELOAD_DEBOUNCE_MS,

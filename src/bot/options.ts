@@ -105,7 +105,7 @@ export interface HearsOptions {
   msgtypes?: readonly string[];
 }
 
-/** Which reactions an `onReaction` handler gets. */
+/** Which reactions an `onReaction` (or `onReactionRemoved`) handler gets. */
 export interface ReactionOptions {
   /**
    * Only reactions to the bot's own messages (a poll, a confirmation it asked for), not to anyone
@@ -121,6 +121,23 @@ export interface ReactionContextExtra {
   targetEventId: string;
 }
 export type ReactionContext = EventContext & ReactionContextExtra;
+
+/**
+ * A reaction taken back: what `onReactionRemoved` handlers get. The context's event is the
+ * redaction, so `ctx.sender` is who removed it: the reaction's sender, or a moderator (a power
+ * level of at least the room's `redact` level).
+ */
+export interface ReactionRemovedContextExtra {
+  /** The removed reaction's key. */
+  key: string;
+  /** The event the reaction was on. */
+  targetEventId: string;
+  /** The removed reaction's event ID (the one its `onReaction` context had as `eventId`). */
+  reactionEventId: string;
+  /** Who had reacted (`ctx.sender` is who removed it). */
+  reactionSender: string;
+}
+export type ReactionRemovedContext = EventContext & ReactionRemovedContextExtra;
 
 export interface MemberChange {
   room: Room;
@@ -163,6 +180,12 @@ export interface HandlerRegistry {
   /** Reactions (with `ownMessagesOnly`, only those to the bot's own messages). */
   onReaction(run: Handler<ReactionContext>): void;
   onReaction(opts: ReactionOptions, run: Handler<ReactionContext>): void;
+  /**
+   * Reactions reported to `onReaction` that were then removed (redacted) by their sender or a
+   * moderator (with `ownMessagesOnly`, only those on the bot's own messages).
+   */
+  onReactionRemoved(run: Handler<ReactionRemovedContext>): void;
+  onReactionRemoved(opts: ReactionOptions, run: Handler<ReactionRemovedContext>): void;
   /** Membership changes of others in rooms the bot is in (e.g. a welcome on join). */
   onMember(run: (change: MemberChange) => unknown | Promise<unknown>): void;
   /** A cron job (`*\/5 * * * *`; six fields for seconds). `name` must be unique in the bot. */

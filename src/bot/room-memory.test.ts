@@ -33,13 +33,32 @@ const unreadable = (sender: string): JsonObject => ({
   content: { algorithm: "m.megolm.v1.aes-sha2", ciphertext: "AAAA", session_id: "s", sender_key: "k" },
 });
 
-/** The bot is invited to `roomId`, joins, gets a note to keep and an unreadable message. */
+/**
+ * The bot is invited to `roomId`, joins, gets a note to keep, an unreadable message, a reaction
+ * (remembered for `onReactionRemoved`) and a redaction of an event it never saw (remembered too).
+ */
 async function useRoom(f: Awaited<ReturnType<typeof fakeBotClient>>, roomId: string): Promise<void> {
   await f.feedInvite(roomId, ALICE);
+  const note = fakeMessage(ALICE, "!note remember me");
   await f.feedTimeline(roomId, [
     fakeMember(FAKE_BOT_USER, "join"),
-    fakeMessage(ALICE, "!note remember me"),
+    note,
     unreadable(ALICE),
+    {
+      type: "m.reaction",
+      event_id: `$reaction${++n}`,
+      sender: ALICE,
+      origin_server_ts: 1_700_000_000_000,
+      content: { "m.relates_to": { rel_type: "m.annotation", event_id: note.event_id, key: "👍" } },
+    },
+    {
+      type: "m.room.redaction",
+      event_id: `$redaction${++n}`,
+      sender: ALICE,
+      origin_server_ts: 1_700_000_000_000,
+      redacts: "$never-seen",
+      content: {},
+    },
   ]);
 }
 
@@ -68,6 +87,7 @@ test("rooms joined and left (left, kicked, banned) leave nothing behind in the b
   assert.equal(during.state, 2 * rooms.length, "a slot and a written value per room");
   assert.equal(during.late, rooms.length);
   assert.equal(during.liveRooms, rooms.length);
+  assert.equal(during.reactions, 2 * rooms.length, "a reaction and a redaction per room");
   const hows = ["leave", "kick", "ban"] as const;
   for (const [i, roomId] of rooms.entries()) await f.feed(leaveBy(roomId, hows[i % 3] as "leave"));
   assert.deepEqual(bot.roomMemory(), before);

@@ -46,6 +46,8 @@ export interface BotTestOptions {
   bot?: Partial<Omit<BotOptions, "client">>;
   /** The room is encrypted (default true). */
   encrypted?: boolean;
+  /** The room's version (default: the homeserver's). */
+  roomVersion?: string;
   /** Use this devserver instead of starting one (it is not closed by `close`). */
   homeserverUrl?: string;
   devserver?: DevServerOptions;
@@ -74,6 +76,8 @@ export interface BotTestUser {
   /** Sends a text message (to the test room unless `roomId`); returns its event ID. */
   send(text: string, opts?: { roomId?: string }): Promise<string>;
   react(eventId: string, key: string): Promise<string>;
+  /** Redacts an event (takes back a reaction) in the test room; returns the redaction's event ID. */
+  redact(eventId: string, opts?: { reason?: string }): Promise<string>;
   sendFile(data: Uint8Array, filename: string, contentType?: string): Promise<string>;
   /** The next message the bot sends to the room (the test room unless `roomId`) after the ones already taken. */
   nextMessage(opts?: { timeoutMs?: number; roomId?: string }): Promise<ReceivedMessage>;
@@ -208,6 +212,7 @@ export async function startBotTest(opts: BotTestOptions = {}): Promise<BotTest> 
         name: "bot test",
         invite: [bot.userId],
         encrypted: opts.encrypted ?? true,
+        ...(opts.roomVersion === undefined ? {} : { roomVersion: opts.roomVersion }),
       });
     } else {
       const first = users[0] as MatrixClient;
@@ -228,6 +233,7 @@ export async function startBotTest(opts: BotTestOptions = {}): Promise<BotTest> 
       received,
       send: (text, { roomId: target } = {}) => client.sendText(target ?? room, text),
       react: (eventId, key) => client.react(room, eventId, key),
+      redact: (eventId, redactOpts) => client.redact(room, eventId, redactOpts),
       sendFile: (data, filename, contentType) =>
         client.sendFile(room, data, { filename, ...(contentType ? { contentType } : {}) }),
       skipPast: async (eventId, { timeoutMs } = {}) => {

@@ -1,0 +1,120 @@
+// Reactions the bot handled, remembered so that their removal can be reported too
+// (`onReactionRemoved`). A removal is an `m.room.redaction` naming the reaction's event ID, and a
+// redacted reaction says nothing any more (the redaction algorithm strips its content; an
+// encrypted one loses its ciphertext), so the server cannot tell the bot what it was: the bot keeps
+// the key, target and sender of each reaction it handled (the decrypted content, in encrypted
+// rooms), the newest `MAX_REMEMBERED_REACTIONS`, in memory. A redaction that comes before the
+// reaction could be read (its key came late) is remembered too, so the reaction is then not
+// reported at all. Both are bounded: anyone in a room can send reactions and redactions.
+import type { JsonObject, Room, RoomEvent } from "../index.ts";
+
+/** Reactions remembered across rooms for `onReactionRemoved` (the oldest forgotten first). */
+export const MAX_REMEMBERED_REACTIONS = 10_000;
+/** Redactions of events not seen (yet) remembered, for a reaction readable only after its removal. */
+export const MAX_REMEMBERED_REDACTIONS = 10_000;
+/** Longest reaction key remembered (a key is the sender's text; emoji are a few characters). */
+export const MAX_REMEMBERED_REACTION_KEY = 256;
+/** Longest event ID remembered as a reaction's target (the spec's bound on event IDs). */
+const MAX_EVENT_ID_LENGTH = 255;
+
+/** A reaction the bot handled. */
+export interface ReactionRecord {
+  key: string;
+  targetEventId: string;
+  sender: string;
+}
+
+export class ReactionRecords {
+  /** `roomId \n reaction event ID` → the reaction. */
+  readonly #reactions = new Map<string, ReactionRecord>();
+  /** `roomId \n event ID` → who redacted it, for events not seen when their redaction came. */
+  readonly #redacted = new Map<string, string>();
+
+  /** A reaction the bot handled: its removal will be reported. */
+  remember(roomId: string, reactionId: string, r: ReactionRecord): void {
+    if (r.key.length > MAX_REMEMBERED_REACTION_KEY || r.targetEventId.length > MAX_EVENT_ID_LENGTH) return;
+    setBounded(this.#reactions, `${roomId}\n${reactionId}`, r, MAX_REMEMBERED_REACTIONS);
+  }
+
+  /** The reaction `reactionId` was, forgotten now (a reaction is removed once); undefined if unknown. */
+  take(roomId: string, reactionId: string): ReactionRecord | undefined {
+    const k = `${roomId}\n${reactionId}`;
+    const r = this.#reactions.get(k);
+    this.#reactions.delete(k);
+    return r;
+  }
+
+  /** A redaction of an event not known as a reaction (not seen, or not readable yet). */
+  redactedUnseen(roomId: string, eventId: string, redactor: string): void {
+    setBounded(this.#redacted, `${roomId}\n${eventId}`, redactor, MAX_REMEMBERED_REDACTIONS);
+  }
+
+  /** Who redacted `eventId` before the bot could read it, if anyone did. */
+  redactorOf(roomId: string, eventId: string): string | undefined {
+    return this.#redacted.get(`${roomId}\n${eventId}`);
+  }
+
+  /** A room the bot is no longer in: what was remembered of it goes. */
+  forgetRoom(roomId: string): void {
+    const prefix = `${roomId}\n`;
+    for (const map of [this.#reactions, this.#redacted] as Map<string, unknown>[])
+      for (const key of [...map.keys()]) if (key.startsWith(prefix)) map.delete(key);
+  }
+
+  get size(): number {
+    return this.#reactions.size + this.#redacted.size;
+  }
+}
+
+function setBounded<V>(map: Map<string, V>, key: string, value: V, max: number): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > max) {
+    const oldest = map.keys().next().value;
+    if (oldest !== undefined) map.delete(oldest);
+  }
+}
+
+/** A room version as a number (a version that is not one counts as the newest, as the client's). */
+const versionNumber = (roomVersion: string): number =>
+  /^[0-9]+$/.test(roomVersion) ? Number(roomVersion) : Number.POSITIVE_INFINITY;
+
+/**
+ * The event an `m.room.redaction` redacts: from room version 11 its `content.redacts`, before it
+ * the top-level `redacts`, the one servers authorise it by (the other is free content there, so a
+ * sender could name anyone's reaction in it).
+ */
+export function redactedEventId(room: Room, ev: RoomEvent): string | undefined {
+  if (versionNumber(room.roomVersion) < 11) return ev.redacts;
+  const c = ev.content.redacts;
+  return typeof c === "string" ? c : undefined;
+}
+
+/**
+ * Whether `redactor` may take back `sender`'s reaction: it is theirs, or `redactor`'s power level
+ * reaches the room's `redact` level (a moderator; from room version 12 the room's creators always).
+ * Servers pass on some redactions they do not apply (another user of the sender's server), so the
+ * bot checks as clients do.
+ */
+export function mayRedact(room: Room, redactor: string, sender: string): boolean {
+  if (redactor === sender) return true;
+  const create = room.getState("m.room.create");
+  if (versionNumber(room.roomVersion) >= 12 && create !== undefined) {
+    const more = create.content.additional_creators;
+    if (create.sender === redactor || (Array.isArray(more) && more.includes(redactor))) return true;
+  }
+  const pl = room.getState("m.room.power_levels")?.content;
+  if (pl === undefined) return create?.sender === redactor;
+  const users = pl.users;
+  const own =
+    typeof users === "object" && users !== null && !Array.isArray(users) && Object.hasOwn(users, redactor)
+      ? powerLevel((users as JsonObject)[redactor])
+      : undefined;
+  return (own ?? powerLevel(pl.users_default) ?? 0) >= (powerLevel(pl.redact) ?? 50);
+}
+
+/** A power level: an integer (or, before room version 10, an integer's text). */
+function powerLevel(v: unknown): number | undefined {
+  if (typeof v === "number" && Number.isInteger(v)) return v;
+  return typeof v === "string" && /^[+-]?[0-9]{1,15}$/.test(v.trim()) ? Number(v.trim()) : undefined;
+}
