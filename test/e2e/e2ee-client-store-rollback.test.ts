@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { cp, rm } from "node:fs/promises";
 import { describe, it } from "node:test";
+import { MatrixClient } from "../../src/client/index.ts";
 import {
   devServerFixture,
   encryptedClient,
@@ -56,12 +57,35 @@ describe("encrypted client (devserver): a store rolled back to an earlier copy",
     await rm(first.storeDir, { recursive: true, force: true });
     await cp(backup, first.storeDir, { recursive: true });
     await claim(10); // the server holds 42..51 and 52..81
-    const restored = encryptedClient(fx.hs, first.storeDir);
+    const logged: { level: string; obj: unknown; msg: string | undefined }[] = [];
+    const log =
+      (level: string) =>
+      (obj?: unknown, msg?: string): void =>
+        void logged.push({ level, obj, msg });
+    const restored = new MatrixClient({
+      homeserverUrl: fx.hs.baseUrl,
+      syncTimeoutMs: 0,
+      encryption: { store: { directory: first.storeDir } },
+      logger: { debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error") },
+    });
+    const errors: unknown[] = [];
+    restored.on("error", (e) => void errors.push(e));
     fx.open.push(restored);
     await restored.restore(session);
     const bob = watch(restored, first.name, first.storeDir);
     // Its ten new keys would be 52..61: refused, replaced by keys under later IDs, published.
     await syncAll(bob);
+    const warned = logged.filter((l) => l.level === "warn");
+    assert.deepEqual(
+      warned.map((l) => l.obj),
+      [{ request: "keys_upload" }],
+      "one warning: the upload was refused once, then went through",
+    );
+    assert.deepEqual(errors, []);
+    assert.ok(
+      !JSON.stringify(logged).includes("already exists"),
+      "the server's text (it quotes keys) is not logged",
+    );
 
     // The forty keys from before come out first; then one of the new keys, not the fallback key.
     claimed.length = 0;

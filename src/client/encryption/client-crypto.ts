@@ -102,6 +102,7 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
       machine,
       send: (request) => sendOutgoingRequest(host.http, request),
       onError: (error, request) => this.#requestFailed(error, request),
+      onRebuilt: (request) => this.#requestRebuilt(request),
       exclusive: (work) => lease.run(work),
     });
     this.#rooms = new RoomEncryption({
@@ -652,6 +653,14 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
     // The request stays in the engine and goes out again on the next run; say what, never the body.
     this.#host.logger.warn({ request: request?.type, err: errorSummary(error) }, "encryption request failed");
     this.#host.reportError(error);
+  }
+
+  #requestRebuilt(request: OutgoingRequest): void {
+    // Not the server's text: it quotes the keys.
+    this.#host.logger.warn(
+      { request: request.type },
+      "keys upload refused for key IDs the server holds other keys under (a store restored from an older copy?): sent again with new keys",
+    );
   }
 
   /** `work` as one unit of work (`exclusive`), refused once the driver is closed. */
