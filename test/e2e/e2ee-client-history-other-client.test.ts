@@ -201,4 +201,51 @@ describe("history sharing when the invite is accepted in another client", () => 
     assert.deepEqual(texts(again, roomId), ["said before Bob came"]);
     assert.equal(eventById(again, said).encryption?.decrypted, true);
   });
+
+  it("a device that never saw the invite finds the inviter in the timeline that shows the join", async () => {
+    const { t: alice } = await user("hol");
+    const { t: bob, clientStorePath } = await user("hom");
+    await bob.client.close(); // away before the invite: its client store never holds it
+    const roomId = await alice.client.createRoom({
+      name: "history",
+      initialState: [
+        { type: "m.room.history_visibility", state_key: "", content: { history_visibility: "shared" } },
+      ],
+    });
+    const said = await alice.client.sendText(roomId, "said before Bob came");
+    await alice.client.invite(roomId, bob.client.userId);
+    await joinElsewhere(bob, roomId);
+
+    const again = await restart(bob, clientStorePath);
+    await again.client.syncOnce({ timeoutMs: 0 }); // the join, the invite before it in the timeline
+    await again.client.crypto.historySharing.idle();
+    assert.equal(again.client.getRoom(roomId)?.membership, "join");
+    assert.equal(eventById(again, said).encryption?.decrypted, true);
+  });
+
+  it("a join after a refused invite in the same timeline accepted no invite: nothing imported", async () => {
+    const { t: alice } = await user("hon");
+    const { t: bob, clientStorePath } = await user("hoo");
+    await bob.client.close();
+    const roomId = await alice.client.createRoom({
+      name: "history",
+      preset: "public_chat",
+      initialState: [
+        { type: "m.room.history_visibility", state_key: "", content: { history_visibility: "shared" } },
+      ],
+    });
+    const said = await alice.client.sendText(roomId, "said before Bob came");
+    await alice.client.invite(roomId, bob.client.userId);
+    const other = new MatrixClient({ homeserverUrl: fx.hs.baseUrl });
+    fx.open.push(other);
+    await other.login({ user: bob.client.userId, password: "pw" });
+    await other.leaveRoom(roomId); // refuses the invite
+    await other.joinRoom(roomId); // then joins the public room on its own
+
+    const again = await restart(bob, clientStorePath);
+    await again.client.syncOnce({ timeoutMs: 0 });
+    await again.client.crypto.historySharing.idle();
+    assert.equal(again.client.getRoom(roomId)?.membership, "join");
+    assert.notEqual(eventById(again, said).encryption?.decrypted, true);
+  });
 });

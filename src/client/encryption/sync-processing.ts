@@ -211,10 +211,17 @@ export class SyncProcessing {
     const { machine, host } = this.#parts;
     const own = machine.userId;
     const accepted = new Map<string, string>();
+    // Our invites in this response's timelines: a device that never saw the invite (away for
+    // both, or a new client store) finds the inviter there.
+    const invitedBy = new Map<string, string>();
     for (const m of changes.changedMemberships) {
-      if (m.userId !== own || m.membership !== "join" || accepted.has(m.roomId)) continue;
+      if (m.userId !== own) continue;
+      if (m.membership === "invite" && m.sender !== own) invitedBy.set(m.roomId, m.sender);
+      // A leave (a refused invite) or ban in between: a later join accepted no invite.
+      if (m.membership !== "invite" && m.membership !== "join") invitedBy.delete(m.roomId);
+      if (m.membership !== "join" || accepted.has(m.roomId)) continue;
       const room = host.getRoom(m.roomId);
-      const inviter = room !== undefined ? inviterOf(room, own) : undefined;
+      const inviter = (room !== undefined ? inviterOf(room, own) : undefined) ?? invitedBy.get(m.roomId);
       if (inviter !== undefined) accepted.set(m.roomId, inviter);
     }
     for (const [roomId, inviter] of accepted) {

@@ -18,7 +18,7 @@ import type { Logger } from "../logger.ts";
 import { presenceOf } from "../presence.ts";
 import { receiptsOf, typingUsersOf } from "../rooms/ephemeral.ts";
 import { boundInviteState, type Room } from "../rooms/room.ts";
-import type { DecryptionResult, SyncProcessor } from "./hooks.ts";
+import type { DecryptionResult, SyncCryptoChanges, SyncProcessor } from "./hooks.ts";
 import type { ListenerEmitter } from "./listener-waits.ts";
 import type { SyncedState } from "./state.ts";
 
@@ -76,7 +76,7 @@ export async function handleSyncResponse(
 ): Promise<HandledSync> {
   const emits: Emit[] = [];
   const changedRooms = new Map<string, Room>();
-  const changedMemberships: { roomId: string; userId: string; membership: string }[] = [];
+  const changedMemberships: SyncCryptoChanges["changedMemberships"] = [];
   const encryptedSenders = new Set<string>();
   const limitedRooms: string[] = [];
   /** Joined and left rooms' filled gaps, fetched before the hook (see below). */
@@ -92,7 +92,8 @@ export async function handleSyncResponse(
     if (gap.length > 0) gaps.join.set(roomId, gap);
     for (const ev of [...gap, ...(r.state?.events ?? []), ...(r.timeline?.events ?? [])]) {
       if (ev.type === "m.room.member" && ev.state_key !== undefined) {
-        changedMemberships.push({ roomId, userId: ev.state_key, membership: String(ev.content.membership) });
+        const membership = String(ev.content.membership);
+        changedMemberships.push({ roomId, userId: ev.state_key, membership, sender: ev.sender });
       }
     }
     for (const ev of r.timeline?.events ?? [])

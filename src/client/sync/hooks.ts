@@ -27,8 +27,11 @@ export interface SyncCryptoChanges {
   oneTimeKeyCounts: Record<string, number> | undefined;
   /** `undefined` when the server did not send the field (older servers): not the same as `[]`. */
   unusedFallbackKeyTypes: string[] | undefined;
-  /** Rooms whose membership changed in this response, for key-sharing decisions. */
-  changedMemberships: { roomId: string; userId: string; membership: string }[];
+  /**
+   * Membership events of this response, in order, for key-sharing decisions; `sender` is who sent
+   * the event (for our own invite, the inviter).
+   */
+  changedMemberships: { roomId: string; userId: string; membership: string; sender: string }[];
   /**
    * Joined rooms whose timeline was limited in this response: members may have come and gone
    * unseen (lazy-loaded members, a gap not filled), so the member list is fetched again before
