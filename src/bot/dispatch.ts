@@ -21,7 +21,7 @@ import type { LocalStore } from "./local-store.ts";
 import type { AccessLists, BotOptions } from "./options.ts";
 import { OwnEvents } from "./own-events.ts";
 import { RateLimiter } from "./rate-limit.ts";
-import { mayRedact, type ReactionRecord, ReactionRecords, redactedEventId } from "./reaction-records.ts";
+import { mayRedact, type ReactionRecord, ReactionRecords } from "./reaction-records.ts";
 
 /** Longest message body the bot looks at for commands and patterns (longer ones are ignored). */
 export const MAX_COMMAND_BODY = 16_384;
@@ -358,7 +358,7 @@ export class Dispatcher {
    * event not known is remembered, in case it is a reaction the bot cannot read yet.
    */
   #reactionRedacted(room: Room, ev: RoomEvent): (ReactionRecord & { id: string }) | undefined {
-    const id = redactedEventId(room, ev);
+    const id = room.redactionTarget(ev);
     if (id === undefined) return undefined;
     const record = this.#reactions.take(ev.roomId, id);
     if (record === undefined) {

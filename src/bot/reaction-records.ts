@@ -6,7 +6,7 @@
 // rooms), the newest `MAX_REMEMBERED_REACTIONS`, in memory. A redaction that comes before the
 // reaction could be read (its key came late) is remembered too, so the reaction is then not
 // reported at all. Both are bounded: anyone in a room can send reactions and redactions.
-import type { JsonObject, Room, RoomEvent } from "../index.ts";
+import type { Room } from "../index.ts";
 
 /** Reactions remembered across rooms for `onReactionRemoved` (the oldest forgotten first). */
 export const MAX_REMEMBERED_REACTIONS = 10_000;
@@ -75,21 +75,6 @@ function setBounded<V>(map: Map<string, V>, key: string, value: V, max: number):
   }
 }
 
-/** A room version as a number (a version that is not one counts as the newest, as the client's). */
-const versionNumber = (roomVersion: string): number =>
-  /^[0-9]+$/.test(roomVersion) ? Number(roomVersion) : Number.POSITIVE_INFINITY;
-
-/**
- * The event an `m.room.redaction` redacts: from room version 11 its `content.redacts`, before it
- * the top-level `redacts`, the one servers authorise it by (the other is free content there, so a
- * sender could name anyone's reaction in it).
- */
-export function redactedEventId(room: Room, ev: RoomEvent): string | undefined {
-  if (versionNumber(room.roomVersion) < 11) return ev.redacts;
-  const c = ev.content.redacts;
-  return typeof c === "string" ? c : undefined;
-}
-
 /**
  * Whether `redactor` may take back `sender`'s reaction: it is theirs, or `redactor`'s power level
  * reaches the room's `redact` level (a moderator; from room version 12 the room's creators always).
@@ -97,24 +82,5 @@ export function redactedEventId(room: Room, ev: RoomEvent): string | undefined {
  * bot checks as clients do.
  */
 export function mayRedact(room: Room, redactor: string, sender: string): boolean {
-  if (redactor === sender) return true;
-  const create = room.getState("m.room.create");
-  if (versionNumber(room.roomVersion) >= 12 && create !== undefined) {
-    const more = create.content.additional_creators;
-    if (create.sender === redactor || (Array.isArray(more) && more.includes(redactor))) return true;
-  }
-  const pl = room.getState("m.room.power_levels")?.content;
-  if (pl === undefined) return create?.sender === redactor;
-  const users = pl.users;
-  const own =
-    typeof users === "object" && users !== null && !Array.isArray(users) && Object.hasOwn(users, redactor)
-      ? powerLevel((users as JsonObject)[redactor])
-      : undefined;
-  return (own ?? powerLevel(pl.users_default) ?? 0) >= (powerLevel(pl.redact) ?? 50);
-}
-
-/** A power level: an integer (or, before room version 10, an integer's text). */
-function powerLevel(v: unknown): number | undefined {
-  if (typeof v === "number" && Number.isInteger(v)) return v;
-  return typeof v === "string" && /^[+-]?[0-9]{1,15}$/.test(v.trim()) ? Number(v.trim()) : undefined;
+  return redactor === sender || room.mayRedactOthers(redactor);
 }

@@ -211,7 +211,10 @@ const versionNumber = (roomVersion: string): number =>
  * The event an `m.room.redaction` redacts: from room version 11 `content.redacts`, before it the
  * top-level `redacts` (the one servers authorise it by; the other is then free content).
  */
-function redactedEventId(ev: ClientEvent, roomVersion: string): string | undefined {
+function redactedEventId(
+  ev: Pick<ClientEvent, "type" | "redacts" | "content">,
+  roomVersion: string,
+): string | undefined {
   if (ev.type !== "m.room.redaction") return undefined;
   if (versionNumber(roomVersion) < 11) return ev.redacts;
   const c = ev.content.redacts;
@@ -497,8 +500,22 @@ export class Room {
     return redacted;
   }
 
-  /** Whether `userId`'s power level (by the room's current state) reaches the `redact` level. */
-  private mayRedactOthers(userId: string): boolean {
+  /**
+   * The event an `m.room.redaction` redacts, as this room's version says: from version 11 its
+   * `content.redacts`, before it the top-level `redacts` (the one servers authorise it by; the
+   * other is then free content, so a sender could name anyone's event in it). Undefined for other
+   * events.
+   */
+  redactionTarget(ev: Pick<ClientEvent, "type" | "redacts" | "content">): string | undefined {
+    return redactedEventId(ev, this.roomVersion);
+  }
+
+  /**
+   * Whether `userId` may redact other users' events, by the room's current state: their power
+   * level reaches the `redact` level (from room version 12 the room's creators always may).
+   * Servers pass on some redactions they do not apply, so clients check as this does.
+   */
+  mayRedactOthers(userId: string): boolean {
     const create = this.getState("m.room.create");
     if (versionNumber(this.roomVersion) >= 12 && create !== undefined) {
       // Room creators have the highest power level from room version 12.
