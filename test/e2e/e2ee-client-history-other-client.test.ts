@@ -248,4 +248,30 @@ describe("history sharing when the invite is accepted in another client", () => 
     assert.equal(again.client.getRoom(roomId)?.membership, "join");
     assert.notEqual(eventById(again, said).encryption?.decrypted, true);
   });
+
+  it("an invite this device holds, refused then a public join in one sync: nothing imported", async () => {
+    const { t: alice } = await user("hop");
+    const { t: bob } = await user("hoq");
+    const roomId = await alice.client.createRoom({
+      name: "history",
+      preset: "public_chat",
+      initialState: [
+        { type: "m.room.history_visibility", state_key: "", content: { history_visibility: "shared" } },
+      ],
+    });
+    const said = await alice.client.sendText(roomId, "said before Bob came");
+    await alice.client.invite(roomId, bob.client.userId);
+    await bob.client.syncOnce({ timeoutMs: 0 }); // the invite (held) and Alice's bundle
+    assert.equal(bob.client.getRoom(roomId)?.membership, "invite");
+    const other = new MatrixClient({ homeserverUrl: fx.hs.baseUrl });
+    fx.open.push(other);
+    await other.login({ user: bob.client.userId, password: "pw" });
+    await other.leaveRoom(roomId); // refuses the invite
+    await other.joinRoom(roomId); // then joins the public room on its own
+
+    await bob.client.syncOnce({ timeoutMs: 0 }); // leave and join in one response
+    await bob.client.crypto.historySharing.idle();
+    assert.equal(bob.client.getRoom(roomId)?.membership, "join");
+    assert.notEqual(eventById(bob, said).encryption?.decrypted, true);
+  });
 });

@@ -211,17 +211,22 @@ export class SyncProcessing {
     const { machine, host } = this.#parts;
     const own = machine.userId;
     const accepted = new Map<string, string>();
-    // Our invites in this response's timelines: a device that never saw the invite (away for
-    // both, or a new client store) finds the inviter there.
-    const invitedBy = new Map<string, string>();
+    // Each room's pending invite as this response goes on: at first the one the client holds, then
+    // our invites in its timelines (a device that never saw the invite, away for both or with a
+    // new client store, finds the inviter there).
+    const invitedBy = new Map<string, string | undefined>();
     for (const m of changes.changedMemberships) {
       if (m.userId !== own) continue;
+      if (!invitedBy.has(m.roomId)) {
+        const room = host.getRoom(m.roomId);
+        invitedBy.set(m.roomId, room !== undefined ? inviterOf(room, own) : undefined);
+      }
       if (m.membership === "invite" && m.sender !== own) invitedBy.set(m.roomId, m.sender);
-      // A leave (a refused invite) or ban in between: a later join accepted no invite.
-      if (m.membership !== "invite" && m.membership !== "join") invitedBy.delete(m.roomId);
+      // A leave (a refused invite) or ban in between, the held invite's too: a later join
+      // accepted no invite.
+      if (m.membership !== "invite" && m.membership !== "join") invitedBy.set(m.roomId, undefined);
       if (m.membership !== "join" || accepted.has(m.roomId)) continue;
-      const room = host.getRoom(m.roomId);
-      const inviter = (room !== undefined ? inviterOf(room, own) : undefined) ?? invitedBy.get(m.roomId);
+      const inviter = invitedBy.get(m.roomId);
       if (inviter !== undefined) accepted.set(m.roomId, inviter);
     }
     for (const [roomId, inviter] of accepted) {
