@@ -175,7 +175,13 @@ function sameUser(profileUserId: string, user: string): boolean {
 export async function loginToProfile(args: LoginArgs): Promise<Profile> {
   // A corrupt profile is simply replaced by the new login.
   const previous = await readProfile(args.profileDir).catch(() => undefined);
-  const login = new MatrixClient({ homeserverUrl: args.homeserver, store: new MemoryClientStore() });
+  // No refresh tokens: every command resumes the profile's one access token (several at once, a
+  // `tail` beside a `send`), which a refresh would replace in one process's store only.
+  const login = new MatrixClient({
+    homeserverUrl: args.homeserver,
+    store: new MemoryClientStore(),
+    refreshTokens: false,
+  });
   const reuse =
     previous !== undefined &&
     previous.homeserverUrl === login.homeserverUrl &&

@@ -30,6 +30,12 @@ export interface MatrixClientOptions extends SyncOptions {
    */
   signal?: AbortSignal;
   logger?: Logger;
+  /**
+   * Ask for a refresh token at login and registration (default true): the server may then give an
+   * access token that expires, which the client renews before it does (and when the server says
+   * it did), saving the new tokens to `store`. See docs/client.md, "Refresh tokens".
+   */
+  refreshTokens?: boolean;
   clock?: Clock;
   sendBackoff?: BackoffPolicy;
   syncProcessor?: SyncProcessor;

@@ -20,6 +20,7 @@ import type { Logger } from "./logger.ts";
 import { MediaApi, type UploadData, type UploadOptions } from "./media.ts";
 import { RoomsApi } from "./rooms/api.ts";
 import { Sender } from "./rooms/sender.ts";
+import { TokenRefresher } from "./session/refresh.ts";
 import { Session } from "./session/session.ts";
 import type { EventEncryptor, SyncProcessor } from "./sync/hooks.ts";
 import { SyncRunner } from "./sync/runner.ts";
@@ -80,12 +81,24 @@ export function buildClientParts(
     ...(opts.fetch ? { fetch: opts.fetch } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
     transport: platform.httpTransport?.(),
+    renewal: {
+      fresh: () => refresher.fresh(),
+      rejected: (token, error) => refresher.rejected(token, error),
+    },
   });
   const media = new MediaApi(http);
   const call: ApiCall = apiCall(http, clock, logger);
   const synced = new SyncedState(opts.roomNameFormatter);
   const userId = () => session.require().userId;
-  const session = new Session({ call, store, homeserverUrl: http.baseUrl });
+  const session = new Session({
+    call,
+    store,
+    homeserverUrl: http.baseUrl,
+    refreshTokens: opts.refreshTokens ?? true,
+    clock,
+    tokensTaken: (s) => refresher.planFor(s),
+  });
+  const refresher = new TokenRefresher({ call, store, session, clock, logger });
   const sync = new SyncRunner({
     http,
     call,

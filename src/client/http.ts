@@ -119,6 +119,23 @@ export interface HttpClientOptions {
    * alike (a media body being read stays under the download's own signal, when it has one).
    */
   signal?: AbortSignal;
+  /** Renews the access token (refresh tokens) for authenticated requests. */
+  renewal?: TokenRenewal;
+}
+
+/** Renewing the access token around authenticated requests (`TokenRefresher`). */
+export interface TokenRenewal {
+  /**
+   * Called before each authenticated request: undefined to send it now, or what to wait for first
+   * (a renewal due or under way); rejecting fails the request with its error (the session is over).
+   */
+  fresh(): Promise<void> | undefined;
+  /**
+   * A request sent with `token` was answered 401 `M_UNKNOWN_TOKEN` (`error`): true to send it once
+   * more, with the token current by then; false to fail it with `error`; rejecting fails it with
+   * that error instead.
+   */
+  rejected(token: string, error: MatrixError): Promise<boolean>;
 }
 
 export class HttpClient {
@@ -130,6 +147,7 @@ export class HttpClient {
   private readonly token: () => string | undefined;
   private readonly identity: () => { userId: string; deviceId: string } | undefined;
   private readonly signal: AbortSignal | undefined;
+  private readonly renewal: TokenRenewal | undefined;
   /** The requests in flight under `signal`: one listener on it aborts them all (none per request). */
   private readonly underSignal = new Set<AbortController>();
 
@@ -141,6 +159,7 @@ export class HttpClient {
     this.token = opts.accessToken ?? (() => undefined);
     this.identity = opts.assertedIdentity ?? (() => undefined);
     this.signal = opts.signal;
+    this.renewal = opts.renewal;
     opts.signal?.addEventListener(
       "abort",
       () => {
@@ -157,7 +176,7 @@ export class HttpClient {
     let text: string;
     try {
       // Uploads (a `Blob` or stream body) go through `fetch`.
-      res = await this.exchange(
+      res = await this.renewing(
         signal === undefined ? opts : { ...opts, signal },
         "application/json",
         opts.rawBody ? this.fetchTransport : this.transport,
@@ -198,8 +217,39 @@ export class HttpClient {
     // once the client's is aborted, no request goes out, with its own signal or not.
     const signal = this.signal?.aborted === true ? this.signal : (opts.signal ?? this.signal);
     return (
-      await this.exchange(signal === undefined ? opts : { ...opts, signal }, "*/*", this.fetchTransport)
+      await this.renewing(signal === undefined ? opts : { ...opts, signal }, "*/*", this.fetchTransport)
     ).response();
+  }
+
+  /**
+   * `exchange`, with the access token renewed when due, and an authenticated request the server
+   * answered 401 `M_UNKNOWN_TOKEN` sent once more when `renewal` got a new token (not one whose
+   * body is a stream, which is read once).
+   */
+  private async renewing<R extends TransportResponse>(
+    opts: Omit<RequestOptions<z.ZodMiniType>, "schema">,
+    accept: string,
+    transport: { send(request: FetchTransportRequest): Promise<R> },
+  ): Promise<R> {
+    const renewal = opts.auth === false ? undefined : this.renewal;
+    if (renewal === undefined) return this.exchange(opts, accept, transport);
+    const endpoint = `${opts.method} ${opts.path.template}`;
+    const due = renewal.fresh();
+    if (due !== undefined) await untilAborted(due, opts.signal, endpoint);
+    const token = this.token();
+    try {
+      return await this.exchange(opts, accept, transport);
+    } catch (err) {
+      if (
+        token === undefined ||
+        !(err instanceof MatrixError && err.httpStatus === 401 && err.errcode === "M_UNKNOWN_TOKEN") ||
+        (opts.rawBody !== undefined && !replayable(opts.rawBody.data))
+      ) {
+        throw err;
+      }
+      if (!(await untilAborted(renewal.rejected(token, err), opts.signal, endpoint))) throw err;
+      return this.exchange(opts, accept, transport);
+    }
   }
 
   /**
@@ -310,6 +360,45 @@ export function normalizeBaseUrl(url: string): string {
   if (u.protocol !== "https:" && u.protocol !== "http:")
     throw new TypeError("homeserver URL must be http(s)");
   return u.toString().replace(/\/+$/, "");
+}
+
+/**
+ * `promise`, or `NetworkError` `ABORTED` as soon as `signal` aborts (a renewal other requests share
+ * goes on without this one).
+ */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined, endpoint: string): Promise<T> {
+  if (signal === undefined) return promise;
+  const aborted = () => new NetworkError("ABORTED", networkMessage(endpoint, "ABORTED"));
+  if (signal.aborted) {
+    promise.catch(() => undefined);
+    return Promise.reject(aborted());
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(aborted());
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/** A body `fetch` can send again: not a stream, which is read once. */
+function replayable(body: BodyInit): boolean {
+  return (
+    typeof body === "string" ||
+    body instanceof ArrayBuffer ||
+    ArrayBuffer.isView(body) ||
+    (typeof Blob !== "undefined" && body instanceof Blob) ||
+    body instanceof URLSearchParams ||
+    (typeof FormData !== "undefined" && body instanceof FormData)
+  );
 }
 
 function parseRetryAfter(h: string | null): number | undefined {

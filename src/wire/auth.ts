@@ -84,6 +84,7 @@ export interface RegisterRequest {
   device_id?: string;
   initial_device_display_name?: string;
   inhibit_login?: boolean;
+  refresh_token?: boolean;
   auth?: { type: string; session?: string } & Record<string, unknown>;
 }
 
@@ -91,8 +92,18 @@ export const registerResponseSchema = z.looseObject({
   user_id: sessionIdSchema,
   access_token: z.optional(accessTokenSchema),
   device_id: z.optional(sessionIdSchema),
+  expires_in_ms: z.optional(z.number().check(z.int(), z.positive())),
+  refresh_token: z.optional(z.string()),
 });
 export type RegisterResponse = z.infer<typeof registerResponseSchema>;
+
+/** `POST /_matrix/client/v3/refresh`: no `refresh_token` means the old one is kept. */
+export const refreshResponseSchema = z.looseObject({
+  access_token: accessTokenSchema,
+  expires_in_ms: z.optional(z.number().check(z.int(), z.positive())),
+  refresh_token: z.optional(z.string()),
+});
+export type RefreshResponse = z.infer<typeof refreshResponseSchema>;
 
 /** The 401 body of a user-interactive-auth challenge. */
 export const uiaResponseSchema = z.looseObject({

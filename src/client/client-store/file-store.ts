@@ -12,6 +12,7 @@ import {
   type StoredSession,
   type SyncChanges,
   type SyncSnapshot,
+  sameStoredSession,
   storedSessionSchema,
   syncSnapshotSchema,
 } from "./store.ts";
@@ -22,16 +23,6 @@ const fileSchema = z.object({
   sync: z.optional(syncSnapshotSchema),
 });
 type FileDoc = z.infer<typeof fileSchema>;
-
-function sameSession(a: StoredSession | undefined, b: StoredSession): boolean {
-  return (
-    a !== undefined &&
-    a.homeserverUrl === b.homeserverUrl &&
-    a.userId === b.userId &&
-    a.deviceId === b.deviceId &&
-    a.accessToken === b.accessToken
-  );
-}
 
 export class FileClientStore implements ClientStore {
   private doc: FileDoc | undefined;
@@ -92,11 +83,11 @@ export class FileClientStore implements ClientStore {
 
   async loadSession(): Promise<StoredSession | undefined> {
     const s = (await this.load()).session;
-    return s ? { ...s } : undefined;
+    return s ? copyJson(s) : undefined;
   }
   saveSession(session: StoredSession): Promise<void> {
     return this.update((doc) =>
-      sameSession(doc.session, session) ? doc : { ...doc, session: { ...session } },
+      sameStoredSession(doc.session, session) ? doc : { ...doc, session: copyJson(session) },
     );
   }
   async loadSync(): Promise<SyncSnapshot | undefined> {

@@ -12,9 +12,11 @@ export {
   MAX_ROOM_HEROES,
   MAX_THREAD_NOTIFICATION_COUNTS,
   mergeSyncChanges,
+  type RefreshClaim,
   type RoomSnapshot,
   type StoredSession,
   type StoredUnreadNotifications,
   type SyncChanges,
   type SyncSnapshot,
+  sameStoredSession,
 } from "./store.ts";

@@ -26,10 +26,10 @@ export class MemoryClientStore implements ClientStore {
   private sync: StoredSync | undefined;
 
   async loadSession(): Promise<StoredSession | undefined> {
-    return this.session ? { ...this.session } : undefined;
+    return this.session ? copyJson(this.session) : undefined;
   }
   async saveSession(session: StoredSession): Promise<void> {
-    this.session = { ...session };
+    this.session = copyJson(session);
   }
   async loadSync(): Promise<SyncSnapshot | undefined> {
     const s = this.sync;
@@ -58,14 +58,14 @@ export class MemoryClientStore implements ClientStore {
     expected: (stored: StoredSession | undefined) => boolean,
   ): Promise<boolean> {
     const stored = this.session;
-    if (!expected(stored ? { ...stored } : undefined)) return false;
+    if (!expected(stored ? copyJson(stored) : undefined)) return false;
     if (stored && (stored.userId !== session.userId || stored.deviceId !== session.deviceId))
       this.sync = undefined;
-    this.session = { ...session };
+    this.session = copyJson(session);
     return true;
   }
   async clearIf(ours: (stored: StoredSession | undefined) => boolean): Promise<boolean> {
-    if (!ours(this.session ? { ...this.session } : undefined)) return false;
+    if (!ours(this.session ? copyJson(this.session) : undefined)) return false;
     await this.clear();
     return true;
   }

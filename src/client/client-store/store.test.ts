@@ -115,7 +115,26 @@ async function conformance(
     assert.equal(await b.loadSync(), undefined);
     await b.clear();
   }
+  // A refreshed session (`TokenRefresher`): its refresh token, expiry and a refresh claim come back
+  // as saved, and a save that changes only them is saved (the access token may stay the same).
+  const refreshed = {
+    ...session,
+    refreshToken: "rt-secret",
+    accessTokenExpiresAt: 1_700_000_000_000,
+    refreshClaim: { by: "tab-1", until: 1_700_000_030_000 },
+  };
+  await b.saveSession(refreshed);
+  const { refreshClaim: _, ...unclaimed } = refreshed;
+  await b.saveSession(unclaimed);
   await b.close?.();
+  const c = await reopen();
+  assert.deepEqual(await c.loadSession(), unclaimed);
+  await c.saveSession(refreshed);
+  await c.close?.();
+  const d = await reopen();
+  assert.deepEqual(await d.loadSession(), refreshed);
+  await d.clear();
+  await d.close?.();
 }
 
 describe("client stores", () => {

@@ -15,12 +15,32 @@ import {
 import * as z from "../../wire/zod.ts";
 import { ClientError } from "../errors.ts";
 
-/** What `restore` needs. The access token is a secret: stores must keep it out of logs. */
+/**
+ * What `restore` needs. The access and refresh tokens are secrets: stores must keep them out of logs.
+ * The refresh fields are optional (sessions saved before them, servers without refresh tokens),
+ * so every back end reads what an older Keyroom saved as it was.
+ */
 export interface StoredSession {
   homeserverUrl: string;
   userId: string;
   deviceId: string;
   accessToken: string;
+  /** The refresh token the server gave with the access token (`refreshTokens`, docs/client.md). */
+  refreshToken?: string;
+  /** When the access token expires, in ms since the epoch by the client's clock, if the server said. */
+  accessTokenExpiresAt?: number;
+  /**
+   * Set by the client (never by hand): a process or tab sharing the store is trading the refresh
+   * token for new tokens now, its random `by`, until `until` (ms since the epoch). The others wait
+   * for its tokens instead of spending the refresh token too (`TokenRefresher`).
+   */
+  refreshClaim?: RefreshClaim;
+}
+
+/** A process's claim to refresh a stored session's tokens (`StoredSession.refreshClaim`). */
+export interface RefreshClaim {
+  by: string;
+  until: number;
 }
 
 /**
@@ -118,7 +138,25 @@ export const storedSessionSchema = z.object({
   userId: z.string().check(z.minLength(1)),
   deviceId: z.string().check(z.minLength(1)),
   accessToken: z.string().check(z.minLength(1)),
+  refreshToken: z.optional(z.string().check(z.minLength(1))),
+  accessTokenExpiresAt: z.optional(z.number()),
+  refreshClaim: z.optional(z.object({ by: z.string().check(z.minLength(1)), until: z.number() })),
 });
+
+/** Whether two stored sessions are the same record, every field (tokens and claim included). */
+export function sameStoredSession(a: StoredSession | undefined, b: StoredSession | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return (
+    a.homeserverUrl === b.homeserverUrl &&
+    a.userId === b.userId &&
+    a.deviceId === b.deviceId &&
+    a.accessToken === b.accessToken &&
+    a.refreshToken === b.refreshToken &&
+    a.accessTokenExpiresAt === b.accessTokenExpiresAt &&
+    a.refreshClaim?.by === b.refreshClaim?.by &&
+    a.refreshClaim?.until === b.refreshClaim?.until
+  );
+}
 
 const storedCount = z.number().check(z.int(), z.nonnegative());
 

@@ -15,6 +15,7 @@ import {
 import type * as z from "../../wire/zod.ts";
 import type { ApiCall } from "../call.ts";
 import type { ClientStore, StoredSession } from "../client-store/index.ts";
+import { type Clock, systemClock } from "../clock.ts";
 import { ClientError, MatrixError } from "../errors.ts";
 import { normalizeBaseUrl, path } from "../http.ts";
 
@@ -45,6 +46,12 @@ export interface SessionHost {
   readonly call: ApiCall;
   readonly store: ClientStore;
   readonly homeserverUrl: string;
+  /** Ask for a refresh token at login and registration (`MatrixClientOptions.refreshTokens`); default false. */
+  readonly refreshTokens?: boolean;
+  /** What a token's lifetime is counted from (`accessTokenExpiresAt`); default the system clock. */
+  readonly clock?: Clock;
+  /** Told of each access token the session takes (to plan its renewal: `TokenRefresher`). */
+  readonly tokensTaken?: (s: StoredSession) => void;
 }
 
 export class Session {
@@ -73,6 +80,29 @@ export class Session {
   /** Forgets the session in memory (the token is gone); the store is the client's to clear. */
   drop(): void {
     this.#current = undefined;
+  }
+
+  /**
+   * Takes `s`'s tokens (a refresh's, here or by another process sharing the store) when the
+   * current session is still the one they were made for, `from` (same device, same access
+   * token); false, changing nothing, when it is not (logged out or in again meanwhile).
+   */
+  replaceTokens(from: StoredSession, s: StoredSession): boolean {
+    const current = this.#current;
+    if (
+      current === undefined ||
+      current.accessToken !== from.accessToken ||
+      current.userId !== s.userId ||
+      current.deviceId !== s.deviceId ||
+      current.homeserverUrl !== s.homeserverUrl ||
+      !isAccessToken(s.accessToken)
+    ) {
+      return false;
+    }
+    const { refreshClaim: _, ...tokens } = s;
+    this.#current = tokens;
+    this.#host.tokensTaken?.(tokens);
+    return true;
   }
 
   /** Password login. Logging in again as the stored user reuses the stored device. */
@@ -104,7 +134,7 @@ export class Session {
     return this.#host.call({
       method: "POST",
       path: path`/_matrix/client/v3/login`,
-      body,
+      body: this.#host.refreshTokens === true ? { ...body, refresh_token: true } : body,
       auth: false,
       schema: loginResponseSchema,
     });
@@ -120,6 +150,7 @@ export class Session {
       password: opts.password,
       ...(opts.deviceId ? { device_id: opts.deviceId } : {}),
       ...(opts.deviceDisplayName ? { initial_device_display_name: opts.deviceDisplayName } : {}),
+      ...(this.#host.refreshTokens === true ? { refresh_token: true } : {}),
     };
     const req = (b: RegisterRequest) =>
       this.#host.call({
@@ -152,16 +183,26 @@ export class Session {
     if (!res.access_token || !res.device_id) {
       throw new ClientError("UNSUPPORTED_AUTH", "the server registered the account without logging it in");
     }
-    return { user_id: res.user_id, access_token: res.access_token, device_id: res.device_id };
+    return {
+      user_id: res.user_id,
+      access_token: res.access_token,
+      device_id: res.device_id,
+      ...(res.refresh_token !== undefined ? { refresh_token: res.refresh_token } : {}),
+      ...(res.expires_in_ms !== undefined ? { expires_in_ms: res.expires_in_ms } : {}),
+    };
   }
 
-  /** The session a login's response makes (not saved yet). */
+  /**
+   * The session a login's response makes (not saved yet). Its refresh token and expiry only with
+   * a refresh token: an access token that expires without one cannot be renewed anyway.
+   */
   sessionOf(res: LoginResponse): StoredSession {
     return {
       homeserverUrl: this.#host.homeserverUrl,
       userId: res.user_id,
       deviceId: res.device_id,
       accessToken: res.access_token,
+      ...refreshFields(res, (this.#host.clock ?? systemClock).now()),
     };
   }
 
@@ -188,19 +229,21 @@ export class Session {
         "the session's access token is not one an HTTP header can carry",
       );
     }
+    // A refresh claim is the store's business, not the session's (`TokenRefresher`).
+    const { refreshClaim: _, ...session } = s;
     if (save) {
       const store = this.#host.store;
       // Still the session the login began with, or none (a logout meanwhile is no conflict).
       const expected = (stored: StoredSession | undefined): boolean =>
         since === undefined || stored === undefined || sameSession(stored, since.stored);
       let saved = true;
-      if (store.saveSessionIf !== undefined) saved = await store.saveSessionIf(s, expected);
+      if (store.saveSessionIf !== undefined) saved = await store.saveSessionIf(session, expected);
       else {
         const stored = await store.loadSession();
         saved = expected(stored);
         if (saved) {
           if (stored && (stored.userId !== s.userId || stored.deviceId !== s.deviceId)) await store.clear();
-          await store.saveSession(s);
+          await store.saveSession(session);
         }
       }
       if (!saved) {
@@ -210,7 +253,8 @@ export class Session {
         );
       }
     }
-    this.#current = { ...s };
+    this.#current = session;
+    this.#host.tokensTaken?.(session);
   }
 
   /**
@@ -251,6 +295,21 @@ export class Session {
       return false;
     }
   }
+}
+
+/**
+ * The refresh token and expiry of a login's or refresh's answer `res`, received at `now`: none
+ * without a refresh token (an empty one counts as none).
+ */
+export function refreshFields(
+  res: { refresh_token?: string | undefined; expires_in_ms?: number | undefined },
+  now: number,
+): { refreshToken?: string; accessTokenExpiresAt?: number } {
+  if (res.refresh_token === undefined || res.refresh_token.length === 0) return {};
+  return {
+    refreshToken: res.refresh_token,
+    ...(res.expires_in_ms !== undefined ? { accessTokenExpiresAt: now + res.expires_in_ms } : {}),
+  };
 }
 
 function sameSession(a: StoredSession, b: StoredSession | undefined): boolean {
