@@ -6,9 +6,11 @@
  * Each such replacement is noted with its time: a room key created before it is replaced at its
  * next share (`OutboundSessions.share`).
  *
- * Kept across restarts as one custom value of the crypto store, read once per process. A server
+ * Kept across restarts as custom values of the crypto store, read once per process. A server
  * can delete and list devices again at will, so past {@link MAX_REPLACED_DEVICES} the oldest notes
- * are forgotten.
+ * are forgotten; the time of the newest one forgotten is kept, and a room key created before it
+ * counts as replaced (a server pushing a note out must not make a new device pass as the one that
+ * holds the key: it would be given the key again, or never have it replaced).
  */
 import type { JsonValue } from "../../store/json.ts";
 import { isId } from "../limits.ts";
@@ -18,6 +20,8 @@ import type { MachineContext } from "../machine-context.ts";
 export const MAX_REPLACED_DEVICES = 1000;
 
 const CUSTOM_KEY = "keyroom.replaced_devices.v1";
+/** The time of the newest note forgotten past the bound (a number), if any was. */
+const FORGOTTEN_KEY = "keyroom.replaced_devices.forgotten.v1";
 
 interface DeviceName {
   readonly userId: string;
@@ -26,41 +30,58 @@ interface DeviceName {
 
 const nameOf = (d: DeviceName): string => JSON.stringify([d.userId, d.deviceId]);
 
+interface Notes {
+  readonly byName: Map<string, { device: DeviceName; at: number }>;
+  /** The newest `at` of the notes forgotten past the bound, if any was. */
+  forgottenAt: number | undefined;
+}
+
 /** The stored list (`[userId, deviceId, at]`, oldest first) by name; anything unreadable is left out. */
-function parse(v: unknown): Map<string, { device: DeviceName; at: number }> {
-  const out = new Map<string, { device: DeviceName; at: number }>();
+function parse(v: unknown, forgotten: unknown): Notes {
+  const out: Notes = {
+    byName: new Map(),
+    forgottenAt: typeof forgotten === "number" && Number.isSafeInteger(forgotten) ? forgotten : undefined,
+  };
   if (!Array.isArray(v)) return out;
   for (const e of v) {
     if (!Array.isArray(e) || e.length !== 3) continue;
     const [userId, deviceId, at] = e as unknown[];
     if (!isId(userId) || !isId(deviceId) || typeof at !== "number" || !Number.isSafeInteger(at)) continue;
     const device = { userId, deviceId };
-    out.delete(nameOf(device));
-    out.set(nameOf(device), { device, at });
+    out.byName.delete(nameOf(device));
+    out.byName.set(nameOf(device), { device, at });
   }
   bound(out);
   return out;
 }
 
-function bound(notes: Map<string, unknown>): void {
-  for (const oldest of notes.keys()) {
-    if (notes.size <= MAX_REPLACED_DEVICES) break;
-    notes.delete(oldest);
+/** Forgets the oldest notes past the bound; returns whether it forgot any. */
+function bound(notes: Notes): boolean {
+  let forgot = false;
+  for (const [oldest, { at }] of notes.byName) {
+    if (notes.byName.size <= MAX_REPLACED_DEVICES) break;
+    notes.byName.delete(oldest);
+    notes.forgottenAt = Math.max(notes.forgottenAt ?? at, at);
+    forgot = true;
   }
+  return forgot;
 }
 
 /** Reads the record once and changes it inside machine steps (each change saved with its step). */
 export class ReplacedDevices {
   readonly #ctx: MachineContext;
   /** The record as saved or about to be; the parts are rebuilt from the store after a failed step. */
-  #notes: Map<string, { device: DeviceName; at: number }> | undefined;
+  #notes: Notes | undefined;
 
   constructor(ctx: MachineContext) {
     this.#ctx = ctx;
   }
 
-  async #load(): Promise<Map<string, { device: DeviceName; at: number }>> {
-    this.#notes ??= parse(await this.#ctx.store.getCustomValue(CUSTOM_KEY));
+  async #load(): Promise<Notes> {
+    if (this.#notes === undefined) {
+      const list = await this.#ctx.store.getCustomValue(CUSTOM_KEY);
+      this.#notes ??= parse(list, await this.#ctx.store.getCustomValue(FORGOTTEN_KEY));
+    }
     return this.#notes;
   }
 
@@ -68,21 +89,28 @@ export class ReplacedDevices {
   async note(device: DeviceName): Promise<void> {
     const notes = await this.#load();
     const name = nameOf(device);
-    notes.delete(name); // re-inserted as the newest
-    notes.set(name, { device: { userId: device.userId, deviceId: device.deviceId }, at: this.#ctx.now() });
-    bound(notes);
-    const value = [...notes.values()].map(({ device: d, at }) => [d.userId, d.deviceId, at]);
-    this.#ctx.tx.customValues = { ...this.#ctx.tx.customValues, [CUSTOM_KEY]: value as JsonValue };
+    const byName = notes.byName;
+    byName.delete(name); // re-inserted as the newest
+    byName.set(name, { device: { userId: device.userId, deviceId: device.deviceId }, at: this.#ctx.now() });
+    const forgot = bound(notes);
+    const value = [...byName.values()].map(({ device: d, at }) => [d.userId, d.deviceId, at]);
+    this.#ctx.tx.customValues = {
+      ...this.#ctx.tx.customValues,
+      [CUSTOM_KEY]: value as JsonValue,
+      ...(forgot && notes.forgottenAt !== undefined ? { [FORGOTTEN_KEY]: notes.forgottenAt } : {}),
+    };
   }
 
   /**
    * Whether any of these devices (the holders of a room key created at `createdAt`) had its ID
-   * taken by a new device since. The same millisecond counts: one rotation too many at worst.
+   * taken by a new device since. The same millisecond counts: one rotation too many at worst. A
+   * note forgotten since `createdAt` may have named any of them: then they count as replaced.
    */
   async anySince(devices: readonly DeviceName[], createdAt: number): Promise<boolean> {
     if (devices.length === 0) return false;
-    const notes = await this.#load();
-    if (notes.size === 0) return false;
-    return devices.some((d) => (notes.get(nameOf(d))?.at ?? -Infinity) >= createdAt);
+    const { byName, forgottenAt } = await this.#load();
+    if (forgottenAt !== undefined && forgottenAt >= createdAt) return true;
+    if (byName.size === 0) return false;
+    return devices.some((d) => (byName.get(nameOf(d))?.at ?? -Infinity) >= createdAt);
   }
 }

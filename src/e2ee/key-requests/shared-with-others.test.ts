@@ -12,6 +12,7 @@ import { Account, Session } from "../../crypto/olm/index.ts";
 import { utf8Decode } from "../../crypto/primitives/index.ts";
 import type { EncryptedRoomEvent } from "../decryption/room-events.ts";
 import { MEGOLM_ALGORITHM } from "../devices/device.ts";
+import { MAX_REPLACED_DEVICES } from "../devices/replaced.ts";
 import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
 import { MAX_QUEUED_REPLIES } from "../to-device-queue.ts";
 
@@ -211,6 +212,42 @@ describe("another user's key request that gets no reply", () => {
     await aliceReceives(alice, requestFrom(again, sessionOf(m1)));
     assert.equal(hs.sentToDevice.length, sent, "nothing was sent, nor a session claimed for it");
     assert.deepEqual(await alice.machine.outgoingRequests(), []);
+  });
+
+  it(`from a device whose ID was taken by a new device, once more than MAX_REPLACED_DEVICES (${MAX_REPLACED_DEVICES}) later replacements pushed its note out`, async () => {
+    const { clock, hs, alice, m1 } = await setup();
+    clock.t += 1000;
+    hs.deleteDevice("@bob:x", "B2");
+    await alice.sync();
+    clock.t += 1000;
+    const again = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B2", now: () => clock.t });
+    await alice.sync(); // B2's ID taken by a new device: noted
+    // A server deleting and listing devices again at will: later notes, up to the bound (made up
+    // here, as the store would hold them), then one more real replacement pushes B2's note out.
+    const key = "keyroom.replaced_devices.v1";
+    const notes = alice.data.custom.get(key) as [string, string, number][];
+    assert.deepEqual(
+      notes.map(([u, d]) => [u, d]),
+      [["@bob:x", "B2"]],
+    );
+    for (let i = 1; i < MAX_REPLACED_DEVICES; i++) notes.push(["@mallory:x", `M${i}`, clock.t + i]);
+    await alice.restart();
+    clock.t += MAX_REPLACED_DEVICES + 1000;
+    hs.deleteDevice("@bob:x", "B1");
+    await alice.sync();
+    clock.t += 1000;
+    await TestClient.create(hs, { userId: "@bob:x", deviceId: "B1", now: () => clock.t });
+    await alice.sync();
+    const kept = alice.data.custom.get(key) as [string, string, number][];
+    assert.equal(kept.length, MAX_REPLACED_DEVICES);
+    assert.ok(!kept.some(([u, d]) => u === "@bob:x" && d === "B2"), "B2's note was pushed out");
+    const sent = hs.sentToDevice.length;
+    await aliceReceives(alice, requestFrom(again, sessionOf(m1)));
+    assert.deepEqual(olmFromAlice(hs, again, sent), [], "the new device under B2's ID gets nothing");
+    // After a restart too (what was forgotten is remembered as forgotten).
+    await alice.restart();
+    await aliceReceives(alice, requestFrom(again, sessionOf(m1), "req2"));
+    assert.deepEqual(olmFromAlice(hs, again, sent), []);
   });
 
   it("for a room key someone else created, though we hold it", async () => {
