@@ -86,6 +86,7 @@ export {
 } from "./options.ts";
 export { MAX_RATE_LIMITED_USERS, RateLimiter, type RateLimitOptions } from "./rate-limit.ts";
 export {
+  MAX_REMEMBERED_ID_LENGTH,
   MAX_REMEMBERED_REACTION_KEY,
   MAX_REMEMBERED_REACTIONS,
   MAX_REMEMBERED_REDACTIONS,

@@ -14,8 +14,15 @@ export const MAX_REMEMBERED_REACTIONS = 10_000;
 export const MAX_REMEMBERED_REDACTIONS = 10_000;
 /** Longest reaction key remembered (a key is the sender's text; emoji are a few characters). */
 export const MAX_REMEMBERED_REACTION_KEY = 256;
-/** Longest event ID remembered as a reaction's target (the spec's bound on event IDs). */
-const MAX_EVENT_ID_LENGTH = 255;
+/**
+ * Longest ID remembered (a reaction's, its target's, a redacted event's, a sender's: the spec's
+ * bound on event and user IDs). Longer ones come only from a hostile sender or server (from room
+ * version 11 a redaction names its event in free content) and are not kept: each entry stays small.
+ */
+export const MAX_REMEMBERED_ID_LENGTH = 255;
+
+/** An ID short enough to keep (`MAX_REMEMBERED_ID_LENGTH`). */
+const keepable = (id: string): boolean => id.length > 0 && id.length <= MAX_REMEMBERED_ID_LENGTH;
 
 /** A reaction the bot handled. */
 export interface ReactionRecord {
@@ -32,7 +39,9 @@ export class ReactionRecords {
 
   /** A reaction the bot handled: its removal will be reported. */
   remember(roomId: string, reactionId: string, r: ReactionRecord): void {
-    if (r.key.length > MAX_REMEMBERED_REACTION_KEY || r.targetEventId.length > MAX_EVENT_ID_LENGTH) return;
+    if (r.key.length > MAX_REMEMBERED_REACTION_KEY) return;
+    if (!keepable(roomId) || !keepable(reactionId) || !keepable(r.targetEventId) || !keepable(r.sender))
+      return;
     setBounded(this.#reactions, `${roomId}\n${reactionId}`, r, MAX_REMEMBERED_REACTIONS);
   }
 
@@ -46,6 +55,7 @@ export class ReactionRecords {
 
   /** A redaction of an event not known as a reaction (not seen, or not readable yet). */
   redactedUnseen(roomId: string, eventId: string, redactor: string): void {
+    if (!keepable(roomId) || !keepable(eventId) || !keepable(redactor)) return;
     setBounded(this.#redacted, `${roomId}\n${eventId}`, redactor, MAX_REMEMBERED_REDACTIONS);
   }
 

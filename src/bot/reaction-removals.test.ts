@@ -226,3 +226,16 @@ test(`past MAX_REMEMBERED_REACTIONS (${MAX_REMEMBERED_REACTIONS}) reactions, the
   assert.deepEqual(seen, [`- ${BOB} x on ${target} by ${BOB}`]);
   await bot.stop();
 });
+
+test("IDs longer than an event ID are not remembered: a redaction naming a long string costs no memory", async () => {
+  const { f, bot, seen, target } = await removalsBot("11");
+  const before = bot.roomMemory().reactions;
+  // From version 11 the redacted event is free content: anyone may send one naming a long string.
+  const long = `$${"a".repeat(60_000)}`;
+  await f.feedTimeline(ROOM, [redaction(BOB, long, "11", { content: long })]);
+  // A reaction whose own event ID is past the bound (as a server of an old room version could send).
+  await f.feedTimeline(ROOM, [{ ...reaction(BOB, target, "👍"), event_id: long }]);
+  assert.equal(bot.roomMemory().reactions, before);
+  assert.deepEqual(seen, [`+ ${BOB} 👍 on ${target}`]);
+  await bot.stop();
+});
