@@ -29,6 +29,8 @@ function harness(opts: { bundlesToImport?: () => Promise<PendingBundle[]> } = {}
     /** Each download waits for this when set. */
     gate: undefined as Promise<void> | undefined,
     unitsRunning: 0,
+    /** Called in each download, after it is counted (may throw). */
+    onDownload: undefined as (() => void) | undefined,
   };
   let started = () => {};
   const downloading = new Promise<void>((resolve) => {
@@ -68,6 +70,7 @@ function harness(opts: { bundlesToImport?: () => Promise<PendingBundle[]> } = {}
       started();
       assert.equal(state.unitsRunning, 0, "a download does not hold the store's lease");
       if (state.gate !== undefined) await state.gate;
+      state.onDownload?.();
       return ciphertext;
     },
     refreshDevices: async () => {},
@@ -113,6 +116,24 @@ describe("history-sharing import passes", () => {
     await sharing.run();
     assert.equal(state.imported, 1);
     assert.equal(sharing.retryDue, false);
+  });
+
+  it("joinRoom's pass resolves once that pass is done, while syncs keep asking for more", async () => {
+    const { sharing, state } = harness();
+    // The media repository is down: each download fails (a passing failure), and a sync comes
+    // while it is under way that asks for another pass (a bundle arrived, or a retry is due).
+    const syncsDuringPasses = 5;
+    state.onDownload = () => {
+      if (state.downloads <= syncsDuringPasses) sharing.schedule();
+      throw new Error("502 from the media repository");
+    };
+    let downloadsWhenJoined: number | undefined;
+    await sharing.inviteAccepted(ROOM, ALICE).then(() => {
+      downloadsWhenJoined = state.downloads;
+    });
+    await sharing.idle();
+    assert.equal(state.downloads, syncsDuringPasses + 1);
+    assert.equal(downloadsWhenJoined, 1, "joinRoom waited for its own pass only");
   });
 
   it("close does not wait for a download under way, and imports nothing after it", async () => {

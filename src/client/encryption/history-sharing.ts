@@ -55,6 +55,10 @@ export class HistorySharing {
   /** The import pass under way (one at a time), and whether another was asked for meanwhile. */
   #running: Promise<void> | undefined;
   #again = false;
+  /** Passes started so far; `run`'s callers wait for the first pass that starts after their call. */
+  #passes = 0;
+  /** `run`'s callers: each resolved once a pass numbered above `after` is done (or at close). */
+  #waiting: { readonly after: number; readonly resolve: () => void }[] = [];
   #closed = false;
   /** Rejects at `close`: a download under way is abandoned then. */
   #closeNow: (error: Error) => void = () => {};
@@ -140,20 +144,37 @@ export class HistorySharing {
    * leave `retryDue` set; nothing is thrown.
    */
   schedule(): void {
-    void this.run();
+    this.#ask();
   }
 
   /**
    * Asks for an import pass; resolves once a pass that started after this call is done (never
-   * rejects). One pass runs at a time, so `joinRoom` and the sync that shows the join never
-   * download a bundle twice: the first pass imports it and the engine forgets it.
+   * rejects), not when the passes asked for after it are: syncs that keep asking for more while a
+   * download fails do not hold it. One pass runs at a time, so `joinRoom` and the sync that shows
+   * the join never download a bundle twice: the first pass imports it and the engine forgets it.
    */
   run(): Promise<void> {
     if (this.#closed) return Promise.resolve();
+    const done = new Promise<void>((resolve) => {
+      this.#waiting.push({ after: this.#passes, resolve });
+    });
+    this.#ask();
+    return done;
+  }
+
+  /** One more pass, after the one under way if any. */
+  #ask(): void {
+    if (this.#closed) return;
     this.#again = true;
     // `#loop` awaits a pass before it can end, so it is set here before it clears it.
     this.#running ??= this.#loop();
-    return this.#running;
+  }
+
+  /** Resolves the callers whose pass is done (`upTo`: the pass that ended; all of them at the end). */
+  #release(upTo: number): void {
+    const waiting = this.#waiting;
+    this.#waiting = waiting.filter((w) => w.after >= upTo);
+    for (const w of waiting) if (w.after < upTo) w.resolve();
   }
 
   /** Waits until no import pass runs or is asked for (tests; an app that wants the history now). */
@@ -176,6 +197,7 @@ export class HistorySharing {
     try {
       while (this.#again && !this.#closed) {
         this.#again = false;
+        const pass = ++this.#passes;
         try {
           await this.importReady();
         } catch (e) {
@@ -187,10 +209,12 @@ export class HistorySharing {
           );
           this.#host.reportError(e);
         }
+        this.#release(pass);
       }
     } finally {
       // In the same turn as the last check of `#again`: a `run` after it starts a new loop.
       this.#running = undefined;
+      this.#release(Number.POSITIVE_INFINITY);
     }
   }
 
