@@ -4,6 +4,8 @@
 // does not wait for a download under way (the bundle stays in the crypto store for the next start).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { encryptAttachment } from "../../crypto/attachments/attachment.ts";
 import type { OlmMachine, PendingBundle } from "../../e2ee/index.ts";
 import { ClientCryptoError } from "./errors.ts";
@@ -31,6 +33,8 @@ function harness(opts: { bundlesToImport?: () => Promise<PendingBundle[]> } = {}
     unitsRunning: 0,
     /** Called in each download, after it is counted (may throw). */
     onDownload: undefined as (() => void) | undefined,
+    /** The bytes each download returned (a copy each time), held weakly. */
+    downloaded: [] as WeakRef<Uint8Array>[],
   };
   let started = () => {};
   const downloading = new Promise<void>((resolve) => {
@@ -71,7 +75,9 @@ function harness(opts: { bundlesToImport?: () => Promise<PendingBundle[]> } = {}
       assert.equal(state.unitsRunning, 0, "a download does not hold the store's lease");
       if (state.gate !== undefined) await state.gate;
       state.onDownload?.();
-      return ciphertext;
+      const bytes = ciphertext.slice();
+      state.downloaded.push(new WeakRef(bytes));
+      return bytes;
     },
     refreshDevices: async () => {},
     prepareRecipient: async () => {},
@@ -134,6 +140,20 @@ describe("history-sharing import passes", () => {
     await sharing.idle();
     assert.equal(state.downloads, syncsDuringPasses + 1);
     assert.equal(downloadsWhenJoined, 1, "joinRoom waited for its own pass only");
+  });
+
+  it("a bundle's downloaded bytes are not kept once it is imported (nothing holds them until close)", async () => {
+    setFlagsFromString("--expose_gc");
+    const gc = runInNewContext("gc") as () => void;
+    const { sharing, state } = harness();
+    await sharing.run();
+    assert.equal(state.imported, 1);
+    // WeakRefs made in a job hold their target until it ends; a full collection after it.
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    assert.equal(state.downloaded.length, 1);
+    assert.equal(state.downloaded[0]?.deref(), undefined, "the ciphertext is still reachable");
+    await sharing.close();
   });
 
   it("close does not wait for a download under way, and imports nothing after it", async () => {

@@ -60,15 +60,15 @@ export class HistorySharing {
   /** `run`'s callers: each resolved once a pass numbered above `after` is done (or at close). */
   #waiting: { readonly after: number; readonly resolve: () => void }[] = [];
   #closed = false;
-  /** Rejects at `close`: a download under way is abandoned then. */
-  #closeNow: (error: Error) => void = () => {};
-  readonly #closing = new Promise<never>((_, reject) => {
-    this.#closeNow = reject;
-  });
+  /**
+   * The downloads under way, each ended (rejected) at `close`: a download is abandoned then. One
+   * entry per download, gone when it ends; not a race with one promise of the close, whose
+   * reactions would keep every bundle's bytes until the close.
+   */
+  readonly #abandon = new Set<(error: Error) => void>();
 
   constructor(host: HistorySharingHost) {
     this.#host = host;
-    this.#closing.catch(() => undefined);
   }
 
   /**
@@ -189,7 +189,9 @@ export class HistorySharing {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#closeNow(new ClientCryptoError("CLOSED", "the client's encryption was closed"));
+    for (const abandon of this.#abandon)
+      abandon(new ClientCryptoError("CLOSED", "the client's encryption was closed"));
+    this.#abandon.clear();
     await this.#running;
   }
 
@@ -266,12 +268,30 @@ export class HistorySharing {
     }
   }
 
+  /** `work`'s outcome, or `ClientCryptoError("CLOSED")` at `close` (`work`'s then nobody's). */
+  #abandonedAtClose<T>(work: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.#closed) reject(new ClientCryptoError("CLOSED", "the client's encryption was closed"));
+      else this.#abandon.add(reject);
+      work.then(
+        (value) => {
+          this.#abandon.delete(reject);
+          resolve(value);
+        },
+        (error: unknown) => {
+          this.#abandon.delete(reject);
+          reject(error);
+        },
+      );
+    });
+  }
+
   async #import(bundle: PendingBundle): Promise<void> {
     // Refused past the bound while downloading (a ClientError, which drops the bundle). Not under
     // the lease (another process sharing the store need not wait for it), and abandoned at close.
-    const download = this.#host.downloadMedia(bundle.file.url, MAX_BUNDLE_BYTES);
-    download.catch(() => undefined); // abandoned at close: its failure is nobody's
-    const ciphertext = await Promise.race([download, this.#closing]);
+    const ciphertext = await this.#abandonedAtClose(
+      this.#host.downloadMedia(bundle.file.url, MAX_BUNDLE_BYTES),
+    );
     const { decryptAttachment } = await attachmentCipher();
     const plaintext = decryptAttachment(ciphertext, bundle.file);
     await this.#unit(async () => {
