@@ -333,12 +333,7 @@ export class Dispatcher {
       targetEventId: r.event_id,
       sender: ev.sender,
     });
-    if (handlers.reactions.length === 0) return;
-    // Whose event it is, asked only when a handler cares (it may cost a request).
-    const toOwn = handlers.reactions.some((h) => h.handler.ownMessagesOnly)
-      ? await this.#own.isOwn(ev.roomId, r.event_id)
-      : false;
-    const reached = handlers.reactions.filter((h) => toOwn || !h.handler.ownMessagesOnly);
+    const reached = await this.#reaching(handlers.reactions, ev.roomId, r.event_id);
     if (reached.length === 0) return;
     const ctx = Object.assign(
       new EventContext(client, ev, room, this.#host.owners.has(ev.sender), this.#host.gate),
@@ -350,6 +345,23 @@ export class Dispatcher {
     await this.#guard(ctx, "reaction", async () => {
       for (const { handler } of reached) await handler.run(ctx);
     });
+  }
+
+  /**
+   * The handlers a reaction to `targetEventId` (or its removal) reaches: those for the bot's own
+   * messages only when it is one. Whose event it is is asked only when such a handler exists (it
+   * may cost a request).
+   */
+  async #reaching<H extends { readonly handler: { readonly ownMessagesOnly?: boolean } }>(
+    registered: readonly H[],
+    roomId: string,
+    targetEventId: string,
+  ): Promise<H[]> {
+    if (registered.length === 0) return [];
+    const toOwn = registered.some((h) => h.handler.ownMessagesOnly)
+      ? await this.#own.isOwn(roomId, targetEventId)
+      : false;
+    return registered.filter((h) => toOwn || !h.handler.ownMessagesOnly);
   }
 
   /**
@@ -376,11 +388,8 @@ export class Dispatcher {
   async #onRedaction(room: Room, ev: RoomEvent): Promise<void> {
     const { client, handlers } = this.#host;
     const removed = this.#reactionRedacted(room, ev);
-    if (removed === undefined || handlers.reactionRemovals.length === 0) return;
-    const toOwn = handlers.reactionRemovals.some((h) => h.handler.ownMessagesOnly)
-      ? await this.#own.isOwn(ev.roomId, removed.targetEventId)
-      : false;
-    const reached = handlers.reactionRemovals.filter((h) => toOwn || !h.handler.ownMessagesOnly);
+    if (removed === undefined) return;
+    const reached = await this.#reaching(handlers.reactionRemovals, ev.roomId, removed.targetEventId);
     if (reached.length === 0) return;
     const ctx = Object.assign(
       new EventContext(client, ev, room, this.#host.owners.has(ev.sender), this.#host.gate),
