@@ -5,7 +5,6 @@
 // does not; content of any other shape says nothing. Keyroom writes both names when it turns backup
 // on (`createVersion`) or off (`deleteVersion`).
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { describe, it } from "node:test";
 import {
   backupEnabledInAccountData,
@@ -15,30 +14,15 @@ import {
 import type { JsonObject } from "../../src/wire/index.ts";
 import {
   devServerFixture,
-  encryptedClient,
-  newUser,
+  fixtureDevice,
+  fixtureUser,
   sharedRoom,
   syncAll,
   type TestClient,
-  watch,
 } from "./e2ee-client-helpers.ts";
 
 const fx = devServerFixture("keyroom-e2ee-backup-legacy-");
 const LEGACY = LEGACY_BACKUP_DISABLED_ACCOUNT_DATA;
-
-async function user(prefix: string): Promise<TestClient> {
-  const t = await newUser(fx.hs, fx.dir, prefix);
-  fx.open.push(t.client);
-  return t;
-}
-
-async function newDevice(t: TestClient, suffix: string): Promise<TestClient> {
-  const storeDir = join(fx.dir, `${t.name}-${suffix}`);
-  const client = encryptedClient(fx.hs, storeDir);
-  fx.open.push(client);
-  await client.login({ user: t.client.userId, password: "pw" });
-  return watch(client, t.name, storeDir);
-}
 
 async function token(t: TestClient): Promise<string> {
   const session = await t.client.store.loadSession();
@@ -95,7 +79,7 @@ describe("backupEnabledInAccountData", () => {
 
 describe("the legacy backup_disabled flag (devserver)", () => {
   it("turned off elsewhere: recovery sets up, changes its key, recovers and resets without making a backup", async () => {
-    const alice = await user("lg-rec");
+    const alice = await fixtureUser(fx, "lg-rec");
     // Element Web turned backup off: only the legacy name, no version on the server.
     await putElsewhere(alice, LEGACY, { disabled: true });
 
@@ -116,7 +100,7 @@ describe("the legacy backup_disabled flag (devserver)", () => {
     const changed = await alice.client.crypto.recovery.changeRecoveryKey();
     assert.equal(await serverVersion(alice), undefined, "changeRecoveryKey made no backup");
 
-    const fresh = await newDevice(alice, "new");
+    const fresh = await fixtureDevice(fx, alice, "new");
     await syncAll(fresh);
     const recovered = await fresh.client.crypto.recovery.recover({ recoveryKey: changed.recoveryKey });
     assert.equal(recovered.crossSigned, true);
@@ -141,8 +125,8 @@ describe("the legacy backup_disabled flag (devserver)", () => {
   });
 
   it("with a version in use, the legacy flag alone stops uploads; m.key_backup wins over it; a malformed flag says nothing", async () => {
-    const alice = await user("lg-up");
-    const bob = await user("lg-up-bob");
+    const alice = await fixtureUser(fx, "lg-up");
+    const bob = await fixtureUser(fx, "lg-up-bob");
     const roomId = await sharedRoom(bob, [alice]);
     await bob.client.sendText(roomId, "one");
     await syncAll(alice);

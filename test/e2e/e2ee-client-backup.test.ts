@@ -2,27 +2,20 @@
 // syncs, a new device restoring with the recovery key (everything, one room, one session, with
 // progress), on-demand lookups before key requests, a replaced version and a forged auth_data.
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { describe, it } from "node:test";
 import { type FetchLike, MatrixClient } from "../../src/client/index.ts";
 import { PkDecryption } from "../../src/crypto/pk/index.ts";
 import { KeyBackupError } from "../../src/e2ee/index.ts";
 import {
   devServerFixture,
-  newUser,
+  fixtureDevice,
+  fixtureUser,
   sharedRoom,
   syncAll,
   type TestClient,
-  watch,
 } from "./e2ee-client-helpers.ts";
 
 const fx = devServerFixture("keyroom-e2ee-backup-");
-
-async function user(prefix: string): Promise<TestClient> {
-  const t = await newUser(fx.hs, fx.dir, prefix);
-  fx.open.push(t.client);
-  return t;
-}
 
 /** Sessions uploaded per `PUT /room_keys/keys`, recorded by a fetch wrapper. */
 function countingFetch(uploads: number[]): FetchLike {
@@ -33,21 +26,6 @@ function countingFetch(uploads: number[]): FetchLike {
     }
     return fetch(url, init);
   };
-}
-
-/** Another device of `t`'s user, with its own store (and optionally a fetch wrapper). */
-async function newDevice(t: TestClient, suffix: string, fetchImpl?: FetchLike): Promise<TestClient> {
-  const storeDir = join(fx.dir, `${t.name}-${suffix}`);
-  const client = new MatrixClient({
-    homeserverUrl: fx.hs.baseUrl,
-    syncTimeoutMs: 0,
-    syncFilter: { room: { timeline: { limit: 100 } } },
-    encryption: { store: { directory: storeDir } },
-    ...(fetchImpl !== undefined ? { fetch: fetchImpl } : {}),
-  });
-  fx.open.push(client);
-  await client.login({ user: t.client.userId, password: "pw" });
-  return watch(client, t.name, storeDir);
 }
 
 async function sendAll(t: TestClient, roomId: string, bodies: readonly string[]): Promise<void> {
@@ -62,8 +40,8 @@ async function syncAndSettle(...clients: TestClient[]): Promise<void> {
 
 describe("key backup through the devserver", () => {
   it("backs up after syncs, once; a new device restores everything, one room, one session", async () => {
-    const alice = await user("bk-alice");
-    const bob = await user("bk-bob");
+    const alice = await fixtureUser(fx, "bk-alice");
+    const bob = await fixtureUser(fx, "bk-bob");
     const roomA = await sharedRoom(alice, [bob]);
     const roomB = await sharedRoom(bob, [alice]);
     await sendAll(bob, roomA, ["a1", "a2"]);
@@ -88,7 +66,7 @@ describe("key backup through the devserver", () => {
     assert.equal(after.backedUp, after.total);
 
     // A new device of alice: restores with the recovery key.
-    const fresh = await newDevice(alice, "restore");
+    const fresh = await fixtureDevice(fx, alice, "restore");
     await assert.rejects(
       fresh.client.crypto.backup.useKey(PkDecryption.create().exportPrivateKey()),
       (e) => e instanceof KeyBackupError && e.code === "KEY_MISMATCH",
@@ -128,15 +106,15 @@ describe("key backup through the devserver", () => {
   });
 
   it("a new device with the backup key decrypts synced history on demand, without a restore", async () => {
-    const alice = await user("bk-demand");
-    const bob = await user("bk-demand-bob");
+    const alice = await fixtureUser(fx, "bk-demand");
+    const bob = await fixtureUser(fx, "bk-demand-bob");
     const roomId = await sharedRoom(bob, [alice]);
     await sendAll(bob, roomId, ["old one", "old two"]);
     await syncAll(alice);
     const { privateKey } = await alice.client.crypto.backup.createVersion();
     await alice.client.crypto.backup.idle();
 
-    const fresh = await newDevice(alice, "on-demand");
+    const fresh = await fixtureDevice(fx, alice, "on-demand");
     await fresh.client.crypto.backup.useKey(privateKey);
     await syncAndSettle(fresh);
     const undecryptable = fresh.events.filter(
@@ -151,8 +129,8 @@ describe("key backup through the devserver", () => {
   });
 
   it("a version replaced by another device stops uploads (reported once); m.key_backup disabled stops them too", async () => {
-    const alice = await user("bk-wrong");
-    const bob = await user("bk-wrong-bob");
+    const alice = await fixtureUser(fx, "bk-wrong");
+    const bob = await fixtureUser(fx, "bk-wrong-bob");
     const roomId = await sharedRoom(bob, [alice]);
     await sendAll(bob, roomId, ["one"]);
     await syncAll(alice);
@@ -162,7 +140,7 @@ describe("key backup through the devserver", () => {
     await alice.client.crypto.backup.idle();
 
     // Another device of alice's makes a new version (a new key): alice's next upload is refused.
-    const other = await newDevice(alice, "replacer");
+    const other = await fixtureDevice(fx, alice, "replacer");
     const second = await other.client.crypto.backup.createVersion();
     assert.notEqual(second.version, first.version);
     await bob.client.crypto.machine.discardRoomKey(roomId);
@@ -226,8 +204,8 @@ describe("key backup through the devserver", () => {
   });
 
   it("a server that swaps in its own public key under our signature is not trusted: nothing more goes up", async () => {
-    const alice = await user("bk-forged");
-    const bob = await user("bk-forged-bob");
+    const alice = await fixtureUser(fx, "bk-forged");
+    const bob = await fixtureUser(fx, "bk-forged-bob");
     const roomId = await sharedRoom(bob, [alice]);
     await sendAll(bob, roomId, ["before"]);
     await syncAll(alice);
@@ -259,11 +237,11 @@ describe("key backup through the devserver", () => {
   });
 
   it("restarting does not upload anything again; a restored key is not uploaded", async () => {
-    const alice = await user("bk-restart");
-    const bob = await user("bk-restart-bob");
+    const alice = await fixtureUser(fx, "bk-restart");
+    const bob = await fixtureUser(fx, "bk-restart-bob");
     const roomId = await sharedRoom(bob, [alice]);
     const uploads: number[] = [];
-    const second = await newDevice(alice, "counted", countingFetch(uploads));
+    const second = await fixtureDevice(fx, alice, "counted", countingFetch(uploads));
     // Bob learns of the second device before he sends: it gets the room key too.
     await syncAll(second, bob);
     await sendAll(bob, roomId, ["x"]);
@@ -301,7 +279,7 @@ describe("key backup through the devserver", () => {
 
     // A device that restores the keys from the version it uploads to sends none of them back.
     const restorerUploads: number[] = [];
-    const restorer = await newDevice(alice, "restorer", countingFetch(restorerUploads));
+    const restorer = await fixtureDevice(fx, alice, "restorer", countingFetch(restorerUploads));
     await restorer.client.crypto.backup.useKey(created.privateKey);
     const restored = await restorer.client.crypto.backup.restore();
     assert.ok(restored.imported >= 1, `restored ${restored.imported}`);

@@ -1,39 +1,24 @@
 // Cross-signing through the devserver with two Keyroom clients: bootstrap (UIA to reset), verifying
 // a user, an identity reset seen by the verifier, and the "only cross-signed devices" requirement.
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { describe, it } from "node:test";
 import { ClientError, CrossSigningError } from "../../src/client/index.ts";
 import {
   devServerFixture,
   encryptedClient,
   eventById,
-  newUser,
+  fixtureDevice,
+  fixtureUser,
   sharedRoom,
   syncAll,
-  type TestClient,
   watch,
 } from "./e2ee-client-helpers.ts";
 
 const fx = devServerFixture("keyroom-e2ee-xsign-");
 
-async function user(prefix: string, extra: Parameters<typeof newUser>[3] = {}): Promise<TestClient> {
-  const t = await newUser(fx.hs, fx.dir, prefix, extra);
-  fx.open.push(t.client);
-  return t;
-}
-
-async function secondDevice(t: TestClient, suffix: string): Promise<TestClient> {
-  const storeDir = join(fx.dir, `${t.name}-${suffix}`);
-  const client = encryptedClient(fx.hs, storeDir);
-  fx.open.push(client);
-  await client.login({ user: t.client.userId, password: "pw" });
-  return watch(client, t.name, storeDir);
-}
-
 describe("cross-signing (devserver)", () => {
   it("bootstrap, reset with UIA, and a second device that refuses to overwrite", async () => {
-    const alice = await user("xa");
+    const alice = await fixtureUser(fx, "xa");
     let status = await alice.client.bootstrapCrossSigning();
     assert.equal(status.verified, true);
     assert.equal(status.deviceCrossSigned, true);
@@ -50,7 +35,7 @@ describe("cross-signing (devserver)", () => {
     assert.notEqual(status.masterKey, first);
     assert.equal(status.deviceCrossSigned, true);
 
-    const other = await secondDevice(alice, "2");
+    const other = await fixtureDevice(fx, alice, "2");
     await assert.rejects(other.client.bootstrapCrossSigning(), (e: unknown) => {
       return e instanceof CrossSigningError && e.code === "IDENTITY_EXISTS";
     });
@@ -66,8 +51,8 @@ describe("cross-signing (devserver)", () => {
   });
 
   it("verifying a user, then their identity reset: violation until accepted", async () => {
-    const alice = await user("xb");
-    const bob = await user("xc");
+    const alice = await fixtureUser(fx, "xb");
+    const bob = await fixtureUser(fx, "xc");
     await alice.client.bootstrapCrossSigning();
     await bob.client.bootstrapCrossSigning();
     const roomId = await sharedRoom(alice, [bob]);
@@ -103,11 +88,11 @@ describe("cross-signing (devserver)", () => {
   });
 
   it("shareWith cross_signed: a device not cross-signed gets m.unverified, then the key once signed", async () => {
-    const alice = await user("xd");
-    const bob = await user("xe", { shareWith: "cross_signed" });
+    const alice = await fixtureUser(fx, "xd");
+    const bob = await fixtureUser(fx, "xe", { shareWith: "cross_signed" });
     await alice.client.bootstrapCrossSigning();
     const roomId = await sharedRoom(bob, [alice]);
-    const alice2 = await secondDevice(alice, "2");
+    const alice2 = await fixtureDevice(fx, alice, "2");
     await syncAll(alice, bob, alice2);
 
     const hidden = await bob.client.sendText(roomId, "for cross-signed devices");
@@ -127,11 +112,11 @@ describe("cross-signing (devserver)", () => {
   });
 
   it("per-room trust requirements are kept across a restart", async () => {
-    const alice = await user("xf");
-    const bob = await user("xg");
+    const alice = await fixtureUser(fx, "xf");
+    const bob = await fixtureUser(fx, "xg");
     await alice.client.bootstrapCrossSigning();
     const roomId = await sharedRoom(bob, [alice]);
-    const alice2 = await secondDevice(alice, "2");
+    const alice2 = await fixtureDevice(fx, alice, "2");
     await syncAll(alice, bob, alice2);
     await assert.rejects(
       bob.client.setRoomTrustRequirements("!nowhere:localhost", { shareWith: "verified" }),

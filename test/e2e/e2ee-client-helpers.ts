@@ -211,6 +211,39 @@ export async function keyroomDevice(
   return watch(client, name, storeDir);
 }
 
+/**
+ * {@link newUser} on the fixture's devserver and directory; the client is closed after the test
+ * file.
+ */
+export async function fixtureUser(
+  fx: DevServerFixture,
+  prefix: string,
+  extra: Omit<EncryptionOptions, "store"> = {},
+  fetch?: FetchLike,
+): Promise<TestClient> {
+  const t = await newUser(fx.hs, fx.dir, prefix, extra, fetch);
+  fx.open.push(t.client);
+  return t;
+}
+
+/**
+ * Another device of `t`'s user (a new login, password "pw") with an encrypted client whose SQLite
+ * store is in `fx.dir/<name>-<suffix>`, its requests going through `fetch` when given; closed after
+ * the test file.
+ */
+export async function fixtureDevice(
+  fx: DevServerFixture,
+  t: TestClient,
+  suffix: string,
+  fetch?: FetchLike,
+): Promise<TestClient> {
+  const storeDir = join(fx.dir, `${t.name}-${suffix}`);
+  const client = encryptedClient(fx.hs, storeDir, {}, fetch);
+  fx.open.push(client);
+  await client.login({ user: t.client.userId, password: "pw" });
+  return watch(client, t.name, storeDir);
+}
+
 /** The next verification request `client` receives. */
 export function nextRequest(client: MatrixClient): Promise<VerificationRequest> {
   return new Promise((resolve) => {

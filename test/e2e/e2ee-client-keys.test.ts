@@ -11,7 +11,8 @@ import {
   devServerFixture,
   encryptedClient,
   eventById,
-  newUser,
+  fixtureDevice,
+  fixtureUser,
   sharedRoom,
   syncAll,
   type TestClient,
@@ -21,25 +22,6 @@ import {
 } from "./e2ee-client-helpers.ts";
 
 const fx = devServerFixture("keyroom-e2ee-keys-");
-
-async function user(
-  prefix: string,
-  extra: Parameters<typeof newUser>[3] = {},
-  fetch?: FetchLike,
-): Promise<TestClient> {
-  const t = await newUser(fx.hs, fx.dir, prefix, extra, fetch);
-  fx.open.push(t.client);
-  return t;
-}
-
-/** Another device of `t`'s user, with its own store. */
-async function secondDevice(t: TestClient, suffix: string): Promise<TestClient> {
-  const storeDir = join(fx.dir, `${t.name}-${suffix}`);
-  const client = encryptedClient(fx.hs, storeDir);
-  fx.open.push(client);
-  await client.login({ user: t.client.userId, password: "pw" });
-  return watch(client, t.name, storeDir);
-}
 
 async function tokenOf(t: TestClient): Promise<string> {
   const s = await t.client.store.loadSession();
@@ -59,8 +41,8 @@ describe("encrypted client (devserver): keys and trust", () => {
       }
       return fetch(url, init);
     };
-    const alice = await user("alice", {}, fetchImpl);
-    const bob = await user("bob");
+    const alice = await fixtureUser(fx, "alice", {}, fetchImpl);
+    const bob = await fixtureUser(fx, "bob");
     const roomId = await sharedRoom(alice, [bob]);
 
     hold = true;
@@ -90,10 +72,10 @@ describe("encrypted client (devserver): keys and trust", () => {
   });
 
   it("uses the fallback key when the recipient's one-time keys are exhausted", async () => {
-    const alice = await user("alice");
-    const bob = await user("bob");
+    const alice = await fixtureUser(fx, "alice");
+    const bob = await fixtureUser(fx, "bob");
     const roomId = await sharedRoom(alice, [bob]);
-    const carol = await user("carol");
+    const carol = await fixtureUser(fx, "carol");
     // Someone else drains Bob's one-time keys (Bob does not sync meanwhile, so no top-up).
     const token = await tokenOf(carol);
     const body = { one_time_keys: { [bob.client.userId]: { [bob.client.deviceId]: "signed_curve25519" } } };
@@ -120,8 +102,8 @@ describe("encrypted client (devserver): keys and trust", () => {
   });
 
   it("verifyDevices: UnknownDevicesError lists unseen devices; verify, ignore, blacklist (withheld)", async () => {
-    const alice = await user("alice", { verifyDevices: true });
-    const bob = await user("bob");
+    const alice = await fixtureUser(fx, "alice", { verifyDevices: true });
+    const bob = await fixtureUser(fx, "bob");
     const roomId = await sharedRoom(alice, [bob]);
     const bobDev = bob.client.deviceId;
 
@@ -146,8 +128,8 @@ describe("encrypted client (devserver): keys and trust", () => {
     assert.equal(eventById(bob, e1).encryption?.decrypted, true);
 
     // Two more devices of Bob appear: both block sending until decided.
-    const bob2 = await secondDevice(bob, "2");
-    const bob3 = await secondDevice(bob, "3");
+    const bob2 = await fixtureDevice(fx, bob, "2");
+    const bob3 = await fixtureDevice(fx, bob, "3");
     await syncAll(bob2, bob3, alice);
     const again = await alice.client.sendText(roomId, "blocked again").then(
       () => undefined,
@@ -183,8 +165,8 @@ describe("encrypted client (devserver): keys and trust", () => {
   });
 
   it("a key export imports on a fresh device and decrypts the history it was waiting for", async () => {
-    const alice = await user("alice");
-    const bob = await user("bob");
+    const alice = await fixtureUser(fx, "alice");
+    const bob = await fixtureUser(fx, "bob");
     const roomId = await sharedRoom(alice, [bob]);
     const e1 = await alice.client.sendText(roomId, "old secret");
     await syncAll(bob);
@@ -200,7 +182,7 @@ describe("encrypted client (devserver): keys and trust", () => {
     assert.deepEqual(progress, [[1, 1]]);
     assert.equal(file.includes("old secret"), false);
 
-    const fresh = await secondDevice(bob, "fresh");
+    const fresh = await fixtureDevice(fx, bob, "fresh");
     await syncAll(fresh);
     const before = await fresh.client.messages(roomId, { limit: 20 });
     const locked = before.events.find((e) => e.eventId === e1);
@@ -224,8 +206,8 @@ describe("encrypted client (devserver): keys and trust", () => {
   });
 
   it("encrypts attachments in encrypted rooms and decrypts them on download", async () => {
-    const alice = await user("alice");
-    const bob = await user("bob");
+    const alice = await fixtureUser(fx, "alice");
+    const bob = await fixtureUser(fx, "bob");
     const roomId = await sharedRoom(alice, [bob]);
     const bytes = new Uint8Array(70_000).map((_, i) => (i * 31) & 0xff);
     const eventId = await alice.client.sendFile(roomId, bytes, {
@@ -331,8 +313,8 @@ describe("encrypted client (devserver): keys and trust", () => {
     assert.equal(err2.code, "USER_MISMATCH");
   });
   it("a new own device gets missing keys from a verified own device (key request and forward)", async () => {
-    const alice = await user("alice");
-    const bob = await user("bob");
+    const alice = await fixtureUser(fx, "alice");
+    const bob = await fixtureUser(fx, "bob");
     const roomId = await sharedRoom(alice, [bob]);
     const old = await alice.client.sendText(roomId, "sent before bob's new device existed");
     await syncAll(bob);
@@ -340,7 +322,7 @@ describe("encrypted client (devserver): keys and trust", () => {
 
     // Each of Bob's devices trusts the other (after comparing fingerprints), before the new one
     // syncs: requests from a device not yet verified are not answered.
-    const bob2 = await secondDevice(bob, "kr");
+    const bob2 = await fixtureDevice(fx, bob, "kr");
     await syncAll(bob);
     await bob.client.verifyDevice(bob.client.userId, bob2.client.deviceId);
     await bob2.client.verifyDevice(bob.client.userId, bob.client.deviceId);
@@ -367,7 +349,7 @@ describe("encrypted client (devserver): keys and trust", () => {
     fx.open.push(twin);
     await twin.restore(session);
     assert.equal(twin.getFingerprint(), first.getFingerprint());
-    const bob = await user("bob");
+    const bob = await fixtureUser(fx, "bob");
     const a = watch(first, name, storeDir);
     const b = watch(twin, name, storeDir);
     const roomId = await sharedRoom(a, [bob]);
@@ -434,15 +416,15 @@ describe("encrypted client (devserver): keys and trust", () => {
     const lost = watch(client, name, storeDir);
     await syncAll(lost); // the same upload goes out again and is accepted
 
-    const bob = await user("bob");
+    const bob = await fixtureUser(fx, "bob");
     const roomId = await sharedRoom(bob, [lost]);
     const eventId = await bob.client.sendText(roomId, "after a lost upload response");
     await syncAll(lost);
     assert.equal(eventById(lost, eventId).content.body, "after a lost upload response");
   });
   it("onlyVerifiedDevices: unverified devices get the key withheld until verified", async () => {
-    const alice = await user("alice", { onlyVerifiedDevices: true });
-    const bob = await user("bob");
+    const alice = await fixtureUser(fx, "alice", { onlyVerifiedDevices: true });
+    const bob = await fixtureUser(fx, "bob");
     const roomId = await sharedRoom(alice, [bob]);
     const e1 = await alice.client.sendText(roomId, "only for verified devices");
     await syncAll(bob);
@@ -457,7 +439,7 @@ describe("encrypted client (devserver): keys and trust", () => {
   });
 
   it("a device of ours that logs in before our first sync is known after it (an initial sync has no device_lists)", async () => {
-    const first = await user("kf");
+    const first = await fixtureUser(fx, "kf");
     const second = encryptedClient(fx.hs, join(fx.dir, `${first.name}-2`));
     fx.open.push(second);
     await second.login({ user: first.client.userId, password: "pw" });

@@ -2,7 +2,6 @@
 // (cross-signed, history read from the backup), a wrong key changes nothing, and every incomplete
 // state is reached and repaired by the call its status names.
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { describe, it } from "node:test";
 import {
   type MatrixClient,
@@ -13,12 +12,11 @@ import {
 import { encodeRecoveryKey } from "../../src/crypto/recovery-key/index.ts";
 import {
   devServerFixture,
-  encryptedClient,
-  newUser,
+  fixtureDevice,
+  fixtureUser,
   syncAll,
   type TestClient,
   texts,
-  watch,
 } from "./e2ee-client-helpers.ts";
 
 const fx = devServerFixture("keyroom-e2ee-recovery-");
@@ -28,26 +26,12 @@ const SSK = "m.cross_signing.self_signing";
 const BACKUP = "m.megolm_backup.v1";
 const DEFAULT_KEY = "m.secret_storage.default_key";
 
-async function user(prefix: string): Promise<TestClient> {
-  const t = await newUser(fx.hs, fx.dir, prefix);
-  fx.open.push(t.client);
-  return t;
-}
-
-async function newDevice(t: TestClient, suffix: string): Promise<TestClient> {
-  const storeDir = join(fx.dir, `${t.name}-${suffix}`);
-  const client = encryptedClient(fx.hs, storeDir);
-  fx.open.push(client);
-  await client.login({ user: t.client.userId, password: "pw" });
-  return watch(client, t.name, storeDir);
-}
-
 /** An account with recovery enabled and some encrypted history backed up. */
 async function enabledAccount(
   prefix: string,
   messages = 0,
 ): Promise<{ alice: TestClient; recoveryKey: string; roomId: string }> {
-  const alice = await user(prefix);
+  const alice = await fixtureUser(fx, prefix);
   const { recoveryKey } = await alice.client.crypto.recovery.enable({ auth: { password: "pw" } });
   const roomId = await alice.client.createRoom({ name: "history", encrypted: true });
   await syncAll(alice);
@@ -84,7 +68,7 @@ describe("recovery (devserver, Keyroom)", () => {
     assert.match(recoveryKey, /^Es[1-9A-HJ-NP-Za-km-z]{2}( [1-9A-HJ-NP-Za-km-z]{4}){11}$/);
     await expectEnabled(alice.client, recoveryKey);
 
-    const fresh = await newDevice(alice, "new");
+    const fresh = await fixtureDevice(fx, alice, "new");
     await syncAll(fresh);
     assert.deepEqual(texts(fresh, roomId), []);
     // A well-formed key of another account: typed, and nothing changes.
@@ -113,12 +97,12 @@ describe("recovery (devserver, Keyroom)", () => {
   });
 
   it("a passphrase works like the recovery key; changeRecoveryKey retires the old key and carries secrets over", async () => {
-    const alice = await user("rp");
+    const alice = await fixtureUser(fx, "rp");
     const first = await alice.client.crypto.recovery.enable({
       auth: { password: "pw" },
       passphrase: "a long passphrase",
     });
-    const fresh = await newDevice(alice, "new");
+    const fresh = await fixtureDevice(fx, alice, "new");
     // A plain string is read as a recovery key when it is one, else as the passphrase.
     const r = await fresh.client.crypto.recovery.recover("a long passphrase");
     assert.equal(r.crossSigned, true);
@@ -152,7 +136,7 @@ describe("recovery (devserver, Keyroom)", () => {
 
   it("changeRecoveryKey with the current key keeps the backup whose key is in storage, not held here", async () => {
     const { alice, recoveryKey, roomId } = await enabledAccount("rk", 2);
-    const fresh = await newDevice(alice, "new");
+    const fresh = await fixtureDevice(fx, alice, "new");
     await fresh.client.crypto.recovery.recover({ recoveryKey });
     // The first device replaces the backup and stores the new key in secret storage (as Element's
     // backup reset does); the new device switches to that version without its key.
@@ -172,7 +156,7 @@ describe("recovery (devserver, Keyroom)", () => {
     const after = await fresh.client.crypto.backup.status();
     assert.equal(after.version, version);
     assert.equal(after.hasKey, true);
-    const third = await newDevice(alice, "third");
+    const third = await fixtureDevice(fx, alice, "third");
     await syncAll(third);
     const r = await third.client.crypto.recovery.recover({ recoveryKey: changed.recoveryKey });
     assert.equal(r.backupVersion, version);
@@ -210,7 +194,7 @@ describe("recovery (devserver, Keyroom)", () => {
 
   it("stale, corrupt and missing secrets each have their own error on a device that cannot repair them", async () => {
     const { alice, recoveryKey } = await enabledAccount("re");
-    const fresh = await newDevice(alice, "new");
+    const fresh = await fixtureDevice(fx, alice, "new");
     // A stale secret: the identity was replaced without updating secret storage.
     const stored = structuredClone(alice.client.getAccountData(MASTER));
     await alice.client.bootstrapCrossSigning({ reset: true, auth: { password: "pw" } });
@@ -328,7 +312,7 @@ describe("recovery (devserver, Keyroom)", () => {
     await repairWith("changeRecoveryKey");
 
     // On a device that holds nothing, a broken key can only be reset.
-    const fresh = await newDevice(alice, "new");
+    const fresh = await fixtureDevice(fx, alice, "new");
     await c.setAccountData(DEFAULT_KEY, {});
     await expectRepair(fresh.client, DEFAULT_KEY, "no_default_key", "resetIdentity");
     await assert.rejects(
@@ -340,7 +324,7 @@ describe("recovery (devserver, Keyroom)", () => {
   });
 
   it("a partial setup left by another client (secrets, no identity) is named and reset", async () => {
-    const { client } = await user("rx");
+    const { client } = await fixtureUser(fx, "rx");
     const ss = client.crypto.secretStorage;
     const { key } = await ss.createKey();
     const seed = () =>
@@ -364,12 +348,12 @@ describe("recovery (devserver, Keyroom)", () => {
 
   it("enable on an account whose identity this device does not hold names recover or reset", async () => {
     const { alice } = await enabledAccount("rn");
-    const fresh = await newDevice(alice, "new");
+    const fresh = await fixtureDevice(fx, alice, "new");
     await assert.rejects(
       fresh.client.crypto.recovery.enable(),
       (e: unknown) => e instanceof RecoveryError && e.code === "IDENTITY_NOT_HELD" && e.repair === "recover",
     );
-    assert.deepEqual(await (await user("rd")).client.crypto.recovery.status(), {
+    assert.deepEqual(await (await fixtureUser(fx, "rd")).client.crypto.recovery.status(), {
       state: "disabled",
       missing: [],
     });

@@ -2,40 +2,23 @@
 // of one user (to-device), and between two users in a DM; afterwards each side's own API reports
 // the other verified.
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { describe, it } from "node:test";
 import {
   compareAndConfirm,
   crossSignedDm,
   devServerFixture,
-  encryptedClient,
-  newUser,
+  fixtureDevice,
+  fixtureUser,
   nextRequest,
   readyInDm,
-  type TestClient,
-  watch,
 } from "./e2ee-client-helpers.ts";
 
 const fx = devServerFixture("keyroom-e2ee-verify-");
 
-async function user(prefix: string): Promise<TestClient> {
-  const t = await newUser(fx.hs, fx.dir, prefix);
-  fx.open.push(t.client);
-  return t;
-}
-
-async function secondDevice(t: TestClient, suffix: string): Promise<TestClient> {
-  const storeDir = join(fx.dir, `${t.name}-${suffix}`);
-  const client = encryptedClient(fx.hs, storeDir);
-  fx.open.push(client);
-  await client.login({ user: t.client.userId, password: "pw" });
-  return watch(client, t.name, storeDir);
-}
-
 describe("interactive verification between Keyroom clients (devserver)", () => {
   it("SAS over to-device between two devices of one user, each side starting once", async () => {
-    const one = await user("va");
-    const two = await secondDevice(one, "2");
+    const one = await fixtureUser(fx, "va");
+    const two = await fixtureDevice(fx, one, "2");
     await one.client.startSync();
     await two.client.startSync();
     try {
@@ -66,8 +49,8 @@ describe("interactive verification between Keyroom clients (devserver)", () => {
   });
 
   it("SAS in a DM between two users with cross-signing: each verifies the other's identity", async () => {
-    const alice = await user("vb");
-    const bob = await user("vc");
+    const alice = await fixtureUser(fx, "vb");
+    const bob = await fixtureUser(fx, "vc");
     const roomId = await crossSignedDm(bob, alice, true);
     await alice.client.startSync();
     await bob.client.startSync();

@@ -15,7 +15,8 @@ import {
   devServerFixture,
   encryptedClient,
   eventById,
-  newUser,
+  fixtureDevice,
+  fixtureUser,
   sharedRoom,
   syncAll,
   type TestClient,
@@ -24,12 +25,6 @@ import {
 } from "./e2ee-client-helpers.ts";
 
 const fx = devServerFixture("keyroom-e2ee-problems-");
-
-async function user(prefix: string, extra: Parameters<typeof newUser>[3] = {}): Promise<TestClient> {
-  const t = await newUser(fx.hs, fx.dir, prefix, extra);
-  fx.open.push(t.client);
-  return t;
-}
 
 /** A user whose client logs what its send queue says (to see whether a send was retried). */
 async function loggedUser(prefix: string, warnings: string[]): Promise<TestClient> {
@@ -49,14 +44,6 @@ async function loggedUser(prefix: string, warnings: string[]): Promise<TestClien
   return watch(client, name, storeDir);
 }
 
-async function secondDevice(t: TestClient, suffix: string): Promise<TestClient> {
-  const storeDir = join(fx.dir, `${t.name}-${suffix}`);
-  const client = encryptedClient(fx.hs, storeDir);
-  fx.open.push(client);
-  await client.login({ user: t.client.userId, password: "pw" });
-  return watch(client, t.name, storeDir);
-}
-
 async function refused(send: Promise<unknown>): Promise<VerifiedUserProblemError> {
   const error = await send.then(
     () => undefined,
@@ -72,7 +59,7 @@ describe("errorOnVerifiedUserProblems (devserver)", () => {
   it("a verified user's new identity, then an unsigned device, fail the send until the app decides", async () => {
     const warnings: string[] = [];
     const bob = await loggedUser("pb", warnings);
-    const alice = await user("pa");
+    const alice = await fixtureUser(fx, "pa");
     await alice.client.bootstrapCrossSigning();
     await bob.client.bootstrapCrossSigning();
     const roomId = await sharedRoom(bob, [alice]);
@@ -97,7 +84,7 @@ describe("errorOnVerifiedUserProblems (devserver)", () => {
 
     // Verified again; then a device appears that her identity did not sign.
     await bob.client.verifyUser(alice.client.userId);
-    const alice2 = await secondDevice(alice, "2");
+    const alice2 = await fixtureDevice(fx, alice, "2");
     await syncAll(alice, bob, alice2);
     const unsigned = await refused(bob.client.sendText(roomId, "not to an unsigned device"));
     assert.deepEqual(unsigned.changedIdentity, []);
@@ -116,13 +103,13 @@ describe("errorOnVerifiedUserProblems (devserver)", () => {
   });
 
   it("per room, with setRoomTrustRequirements, kept across a restart", async () => {
-    const alice = await user("pc");
-    const bob = await user("pd");
+    const alice = await fixtureUser(fx, "pc");
+    const bob = await fixtureUser(fx, "pd");
     await alice.client.bootstrapCrossSigning();
     await bob.client.bootstrapCrossSigning();
     const roomId = await sharedRoom(bob, [alice]);
     await bob.client.verifyUser(alice.client.userId);
-    const alice2 = await secondDevice(alice, "2");
+    const alice2 = await fixtureDevice(fx, alice, "2");
     await syncAll(alice, bob, alice2);
     // Off by default: the unsigned device gets the key like any other.
     const quiet = await bob.client.sendText(roomId, "to every device");
