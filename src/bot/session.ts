@@ -9,6 +9,7 @@ import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import {
   ClientError,
+  type ClientStore,
   type Logger,
   MatrixClient,
   type MatrixClientOptions,
@@ -226,18 +227,36 @@ export async function openBotClient(o: BotAccountOptions): Promise<OpenedBotClie
   }
 }
 
-/** The session, sync position, rooms and account data of `saved` in a memory store; `saved` is closed. */
-async function copyInMemory(saved: SqliteClientStore): Promise<MemoryClientStore> {
+/**
+ * `saved` with its sync position, rooms and account data copied into memory, where the syncs of
+ * this client go; the session stays `saved`'s (read and written there): tokens renewed meanwhile
+ * (refresh tokens) spend the stored refresh token, so the bot's next start needs the new ones.
+ * Forgetting the session (a logout) forgets only the copy: the bot's next start meets the server's
+ * answer to its stored token. Closing closes `saved`.
+ */
+async function copyInMemory(saved: SqliteClientStore): Promise<ClientStore> {
   const copy = new MemoryClientStore();
   try {
-    const session = await saved.loadSession();
-    if (session !== undefined) await copy.saveSession(session);
     const sync = await saved.loadSync();
     if (sync !== undefined) await copy.saveSync(sync);
-  } finally {
+  } catch (e) {
     await saved.close();
+    throw e;
   }
-  return copy;
+  return {
+    loadSession: () => saved.loadSession(),
+    saveSession: (session) => saved.saveSession(session),
+    saveSessionIf: (session, expected) => saved.saveSessionIf(session, expected),
+    loadSync: () => copy.loadSync(),
+    saveSync: (changes) => copy.saveSync(changes),
+    clear: () => copy.clear(),
+    clearIf: async (ours) => {
+      if (!ours(await saved.loadSession())) return false;
+      await copy.clear();
+      return true;
+    },
+    close: () => saved.close(),
+  };
 }
 
 function otherStore(e: StoreMismatchError, dataDir: string, reset: string): BotStartError {
