@@ -53,6 +53,7 @@ import type { MessageType } from "./rooms/content.ts";
 import type { Room } from "./rooms/room.ts";
 import type { Sender, SendOptions } from "./rooms/sender.ts";
 import type { PasswordLogin, RegisterOptions, Session, SessionInfo } from "./session/session.ts";
+import { type LoginFlow, ssoRedirectUrl } from "./session/sso.ts";
 import type { EventEncryptor, SyncProcessor } from "./sync/hooks.ts";
 import type { SyncRunner } from "./sync/runner.ts";
 import type { SyncedState } from "./sync/state.ts";
@@ -145,6 +146,24 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
    */
   login(opts: PasswordLogin): Promise<SessionInfo> {
     return this.#lifecycle.login(opts);
+  }
+
+  /**
+   * The login flows the homeserver offers (`GET /login`, no session needed), validated: with
+   * `m.login.sso`, its identity providers. A server that only takes OAuth 2.0 login answers
+   * `MatrixError` `M_UNRECOGNIZED` (HTTP 404).
+   */
+  getLoginFlows(): Promise<LoginFlow[]> {
+    return this.#session.loginFlows();
+  }
+
+  /**
+   * The homeserver URL to open in the user's browser for SSO login (with `idpId`, that identity
+   * provider's): once done, the server sends the browser to `redirectUrl` with a `loginToken`
+   * query parameter, for {@link loginWithToken}.
+   */
+  ssoRedirectUrl(redirectUrl: string, idpId?: string): string {
+    return ssoRedirectUrl(this.http.baseUrl, redirectUrl, idpId);
   }
 
   /** Login with an `m.login.token` (e.g. from SSO). */

@@ -187,6 +187,7 @@ export {
   TOKEN_REFRESH_MARGIN_MS,
 } from "./session/refresh.ts";
 export type { PasswordLogin, RegisterOptions, SessionInfo } from "./session/session.ts";
+export type { IdentityProvider, LoginFlow } from "./session/sso.ts";
 export type { DecryptionResult, EventEncryptor, SyncCryptoChanges, SyncProcessor } from "./sync/hooks.ts";
 export {
   CATCH_UP_SYNC_TIMEOUT_MS,

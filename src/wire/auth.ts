@@ -15,9 +15,41 @@ export const versionsResponseSchema = z.looseObject({
 });
 export type VersionsResponse = z.infer<typeof versionsResponseSchema>;
 
+/** Most login flows a `GET /login` answer may list (servers offer a handful). */
+export const MAX_LOGIN_FLOWS = 32;
+/** Most identity providers an `m.login.sso` flow may list. */
+export const MAX_IDENTITY_PROVIDERS = 64;
+/** Longest login type, identity provider ID, name, icon or brand taken from `GET /login`. */
+export const MAX_LOGIN_FLOW_STRING_LENGTH = 255;
+
+/** A non-empty, bounded, well-formed string from a `GET /login` answer (shown to users, put in URLs). */
+const loginFlowString = z.string().check(
+  z.minLength(1),
+  z.maxLength(MAX_LOGIN_FLOW_STRING_LENGTH),
+  z.refine((s) => s.isWellFormed(), "not well-formed Unicode"),
+);
+
+/** One identity provider of an `m.login.sso` flow (spec: `id` and `name` required). */
+export const identityProviderSchema = z.looseObject({
+  id: loginFlowString,
+  name: loginFlowString,
+  icon: z.optional(loginFlowString),
+  brand: z.optional(loginFlowString),
+});
+
 /** `GET /_matrix/client/v3/login`. */
-export const loginFlowsResponseSchema = z.object({
-  flows: z.array(z.looseObject({ type: z.string() })),
+export const loginFlowsResponseSchema = z.looseObject({
+  flows: z
+    .array(
+      z.looseObject({
+        type: loginFlowString,
+        get_login_token: z.optional(z.boolean()),
+        identity_providers: z.optional(
+          z.array(identityProviderSchema).check(z.maxLength(MAX_IDENTITY_PROVIDERS)),
+        ),
+      }),
+    )
+    .check(z.maxLength(MAX_LOGIN_FLOWS)),
 });
 export type LoginFlowsResponse = z.infer<typeof loginFlowsResponseSchema>;
 

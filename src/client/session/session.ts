@@ -18,6 +18,7 @@ import type { ClientStore, StoredSession } from "../client-store/index.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { ClientError, MatrixError } from "../errors.ts";
 import { normalizeBaseUrl, path } from "../http.ts";
+import { fetchLoginFlows, type LoginFlow } from "./sso.ts";
 
 export interface PasswordLogin {
   /** Full user ID (`@alice:example.org`) or localpart (`alice`). */
@@ -118,6 +119,11 @@ export class Session {
       ...(deviceId ? { device_id: deviceId } : {}),
       ...(opts.deviceDisplayName ? { initial_device_display_name: opts.deviceDisplayName } : {}),
     });
+  }
+
+  /** The login flows the server offers (`GET /login`). */
+  loginFlows(): Promise<LoginFlow[]> {
+    return fetchLoginFlows(this.#host.call);
   }
 
   /** Login with an `m.login.token` (e.g. from SSO). */
