@@ -9,15 +9,15 @@ import { runCli } from "../../src/cli/program.ts";
 import { CLIENT_STORE_FILE } from "../../src/cli/session.ts";
 import { FileClientStore } from "../../src/index.ts";
 import { runOk, spawnKeyroom, spawnOk } from "../support/cli.ts";
-import { devServerFixture, newUser, sharedRoom, syncAll, type TestClient } from "./e2ee-client-helpers.ts";
+import {
+  devServerFixture,
+  fixtureUser,
+  sharedRoom,
+  syncAll,
+  type TestClient,
+} from "./e2ee-client-helpers.ts";
 
 const fx = devServerFixture("keyroom-cli-backup-");
-
-async function user(prefix: string): Promise<TestClient> {
-  const t = await newUser(fx.hs, fx.dir, prefix);
-  fx.open.push(t.client);
-  return t;
-}
 
 /** Logs `t`'s user into a new CLI device at `profile`. */
 async function cliLogin(t: TestClient, profile: string): Promise<void> {
@@ -45,8 +45,8 @@ async function savedPosition(profile: string): Promise<string | undefined> {
 
 describe("keyroom backup / history", () => {
   test("history syncs first: a room key waiting in a to-device message decrypts the new message", async () => {
-    const alice = await user("clihs-alice");
-    const bob = await user("clihs-bob");
+    const alice = await fixtureUser(fx, "clihs-alice");
+    const bob = await fixtureUser(fx, "clihs-bob");
     const roomId = await sharedRoom(bob, [alice]);
     const profile = join(fx.dir, "alice-cli-sync");
     await cliLogin(alice, profile);
@@ -66,8 +66,8 @@ describe("keyroom backup / history", () => {
   });
 
   test("history does not move tail's position: a message in another room is printed by the next tail", async () => {
-    const alice = await user("clihb-alice");
-    const bob = await user("clihb-bob");
+    const alice = await fixtureUser(fx, "clihb-alice");
+    const bob = await fixtureUser(fx, "clihb-bob");
     const roomA = await sharedRoom(bob, [alice]);
     const roomB = await sharedRoom(bob, [alice]);
     const profile = join(fx.dir, "alice-cli-tail");
@@ -86,8 +86,8 @@ describe("keyroom backup / history", () => {
   });
 
   test("a new CLI device restores with --key, reports status, and reads history (backup consulted)", async () => {
-    const alice = await user("clibk-alice");
-    const bob = await user("clibk-bob");
+    const alice = await fixtureUser(fx, "clibk-alice");
+    const bob = await fixtureUser(fx, "clibk-bob");
     const roomId = await sharedRoom(bob, [alice]);
     for (const body of ["m1", "m2", "m3"]) await bob.client.sendText(roomId, body);
     await syncAll(alice);

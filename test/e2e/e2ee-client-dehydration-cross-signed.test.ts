@@ -8,19 +8,13 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { DehydrationError } from "../../src/client/index.ts";
 import { randomBytes } from "../../src/crypto/primitives/index.ts";
-import { devServerFixture, encryptedClient, newUser, type TestClient } from "./e2ee-client-helpers.ts";
+import { devServerFixture, encryptedClient, fixtureUser } from "./e2ee-client-helpers.ts";
 
 const fx = devServerFixture("keyroom-e2ee-dehydration-cross-signed-");
 
-async function user(prefix: string): Promise<TestClient> {
-  const t = await newUser(fx.hs, fx.dir, prefix);
-  fx.open.push(t.client);
-  return t;
-}
-
 describe("a dehydrated device is uploaded cross-signed only", () => {
   it("a device without our self-signing key gets NOT_CROSS_SIGNED and leaves the device on the server", async () => {
-    const bob = await user("dcs");
+    const bob = await fixtureUser(fx, "dcs");
     await bob.client.bootstrapCrossSigning();
     const key = randomBytes(32);
     const good = await bob.client.crypto.dehydration.create(key);

@@ -13,22 +13,9 @@ import { manualClock } from "../../src/client/test-support/manual-clock.ts";
 import { encodeBase64, randomBytes } from "../../src/crypto/primitives/index.ts";
 import { SecretStorageError } from "../../src/crypto/secret-storage/index.ts";
 import type { UnlockedSecretStorageKey } from "../../src/e2ee/index.ts";
-import {
-  devServerFixture,
-  encryptedClient,
-  newUser,
-  type TestClient,
-  uniq,
-  until,
-} from "./e2ee-client-helpers.ts";
+import { devServerFixture, encryptedClient, fixtureUser, uniq, until } from "./e2ee-client-helpers.ts";
 
 const fx = devServerFixture("keyroom-e2ee-dehydration-default-key-");
-
-async function user(prefix: string, fetch?: FetchLike): Promise<TestClient> {
-  const t = await newUser(fx.hs, fx.dir, prefix, {}, fetch);
-  fx.open.push(t.client);
-  return t;
-}
 
 /** Cross-signing and recovery set up; the opened default secret storage key. */
 async function withRecovery(client: MatrixClient): Promise<UnlockedSecretStorageKey> {
@@ -101,7 +88,7 @@ async function otherLogin(userId: string): Promise<MatrixClient> {
 
 describe("dehydration when the default secret storage key moves", () => {
   it("after setDefaultKey(key) a new login that opens the new default key rehydrates the schedule's device", async () => {
-    const bob = await user("ddka");
+    const bob = await fixtureUser(fx, "ddka");
     const ss = bob.client.crypto.secretStorage;
     const oldKey = await withRecovery(bob.client);
     await bob.client.crypto.dehydration.start({ secretStorageKey: oldKey });
@@ -140,7 +127,7 @@ describe("dehydration when the default secret storage key moves", () => {
       }
       return fetch(url, init);
     };
-    const bob = await user("ddkb", fetchImpl);
+    const bob = await fixtureUser(fx, "ddkb", {}, fetchImpl);
     const oldKey = await withRecovery(bob.client);
 
     hold = true;
@@ -221,7 +208,7 @@ describe("dehydration when the default secret storage key moves", () => {
       }
       return fetch(url, init);
     };
-    const bob = await user("ddkg", fetchImpl);
+    const bob = await fixtureUser(fx, "ddkg", {}, fetchImpl);
     const reported: unknown[] = [];
     bob.client.on("error", (e) => void reported.push(e));
     await bob.client.bootstrapCrossSigning();
@@ -247,7 +234,7 @@ describe("dehydration when the default secret storage key moves", () => {
   });
 
   it("start() with a secret storage key opened before the default moved is refused, and stores nothing under it", async () => {
-    const bob = await user("ddkc");
+    const bob = await fixtureUser(fx, "ddkc");
     const oldKey = await withRecovery(bob.client);
     await bob.client.crypto.recovery.changeRecoveryKey(); // elsewhere, say: this login still holds the old key
     await assert.rejects(

@@ -5,19 +5,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { DehydrationError } from "../../src/client/index.ts";
-import { devServerFixture, newUser, type TestClient } from "./e2ee-client-helpers.ts";
+import { devServerFixture, fixtureUser } from "./e2ee-client-helpers.ts";
 
 const fx = devServerFixture("keyroom-e2ee-dehydration-key-moved-");
 
-async function user(prefix: string): Promise<TestClient> {
-  const t = await newUser(fx.hs, fx.dir, prefix);
-  fx.open.push(t.client);
-  return t;
-}
-
 describe("dehydration after the recovery key changed", () => {
   it("start() with the new key stores a new dehydration key under it and replaces the device", async () => {
-    const bob = await user("dkm");
+    const bob = await fixtureUser(fx, "dkm");
     await bob.client.bootstrapCrossSigning();
     const old = await bob.client.crypto.recovery.enable();
     const oldKey = await bob.client.crypto.secretStorage.unlock({ recoveryKey: old.recoveryKey });

@@ -9,19 +9,13 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { DehydrationError } from "../../src/client/index.ts";
 import type { UnlockedSecretStorageKey } from "../../src/e2ee/index.ts";
-import { devServerFixture, encryptedClient, newUser, type TestClient } from "./e2ee-client-helpers.ts";
+import { devServerFixture, encryptedClient, fixtureUser, type TestClient } from "./e2ee-client-helpers.ts";
 
 const fx = devServerFixture("keyroom-e2ee-dehydration-keys-replaced-");
 
-async function user(prefix: string): Promise<TestClient> {
-  const t = await newUser(fx.hs, fx.dir, prefix);
-  fx.open.push(t.client);
-  return t;
-}
-
 /** Bob with recovery set up and dehydration running (its key from secret storage). */
 async function dehydrating(prefix: string): Promise<TestClient & { storageKey: UnlockedSecretStorageKey }> {
-  const bob = await user(prefix);
+  const bob = await fixtureUser(fx, prefix);
   await bob.client.bootstrapCrossSigning();
   const { recoveryKey } = await bob.client.crypto.recovery.enable();
   const key = await bob.client.crypto.secretStorage.unlock({ recoveryKey });
@@ -32,7 +26,7 @@ async function dehydrating(prefix: string): Promise<TestClient & { storageKey: U
 
 describe("dehydration when the keys are replaced", () => {
   it("after resetIdentity() the device on the server is signed by the new self-signing key and opens with the new stored key", async () => {
-    const alice = await user("dkra");
+    const alice = await fixtureUser(fx, "dkra");
     const bob = await dehydrating("dkrb");
     const bobId = bob.client.userId;
 
@@ -87,7 +81,7 @@ describe("dehydration when the keys are replaced", () => {
   });
 
   it("after bootstrapCrossSigning({ reset }) the device is replaced by one signed by the new key, under the same stored key", async () => {
-    const alice = await user("dkrd");
+    const alice = await fixtureUser(fx, "dkrd");
     const bob = await dehydrating("dkre");
     const bobId = bob.client.userId;
     await alice.client.crypto.refreshUserKeys([bobId]);

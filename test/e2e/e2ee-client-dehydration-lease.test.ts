@@ -9,26 +9,19 @@ import { randomBytes } from "../../src/crypto/primitives/index.ts";
 import {
   devServerFixture,
   encryptedClient,
-  newUser,
+  fixtureUser,
   sharedRoom,
   syncAll,
-  type TestClient,
   texts,
   watch,
 } from "./e2ee-client-helpers.ts";
 
 const fx = devServerFixture("keyroom-e2ee-dehydration-lease-");
 
-async function user(prefix: string): Promise<TestClient> {
-  const t = await newUser(fx.hs, fx.dir, prefix);
-  fx.open.push(t.client);
-  return t;
-}
-
 describe("dehydration on a shared crypto store", () => {
   it("rehydrates after the other client on the store wrote to it", async () => {
-    const alice = await user("dla");
-    const bob = await user("dlb");
+    const alice = await fixtureUser(fx, "dla");
+    const bob = await fixtureUser(fx, "dlb");
     await alice.client.bootstrapCrossSigning();
     await bob.client.bootstrapCrossSigning();
     const roomId = await sharedRoom(alice, [bob]);

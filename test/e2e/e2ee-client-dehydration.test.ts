@@ -18,7 +18,7 @@ import { budget } from "../support/budget.ts";
 import {
   devServerFixture,
   encryptedClient,
-  newUser,
+  fixtureUser,
   sharedRoom,
   syncAll,
   type TestClient,
@@ -27,12 +27,6 @@ import {
 } from "./e2ee-client-helpers.ts";
 
 const fx = devServerFixture("keyroom-e2ee-dehydration-");
-
-async function user(prefix: string): Promise<TestClient> {
-  const t = await newUser(fx.hs, fx.dir, prefix);
-  fx.open.push(t.client);
-  return t;
-}
 
 async function newLogin(
   t: { name: string; userId: string },
@@ -72,8 +66,8 @@ async function sleepingAgain(clock: { sleeping(): number }): Promise<void> {
 
 describe("dehydrated devices (devserver, Keyroom ↔ Keyroom)", () => {
   it("messages sent while no device of Bob's was online are read after a new login rehydrates", async () => {
-    const alice = await user("dha");
-    const bob = await user("dhb");
+    const alice = await fixtureUser(fx, "dha");
+    const bob = await fixtureUser(fx, "dhb");
     await alice.client.bootstrapCrossSigning();
     await bob.client.bootstrapCrossSigning();
     const roomId = await sharedRoom(alice, [bob]);
@@ -113,8 +107,8 @@ describe("dehydrated devices (devserver, Keyroom ↔ Keyroom)", () => {
   });
 
   it("an invite with history sharing that came while Bob was away is honoured after rehydration", async () => {
-    const alice = await user("dhia");
-    const bob = await user("dhib");
+    const alice = await fixtureUser(fx, "dhia");
+    const bob = await fixtureUser(fx, "dhib");
     await alice.client.bootstrapCrossSigning();
     await bob.client.bootstrapCrossSigning();
     const storage = await recoveryOf(bob);
@@ -143,7 +137,7 @@ describe("dehydrated devices (devserver, Keyroom ↔ Keyroom)", () => {
   });
 
   it("a wrong key is a typed WRONG_KEY; without a device on the server rehydrate gives undefined; delete says whether one was there", async () => {
-    const carol = await user("dhc");
+    const carol = await fixtureUser(fx, "dhc");
     await carol.client.bootstrapCrossSigning();
     assert.equal(await carol.client.crypto.dehydration.rehydrate(randomBytes(32)), undefined);
     await carol.client.crypto.dehydration.create(randomBytes(32));
@@ -156,7 +150,7 @@ describe("dehydrated devices (devserver, Keyroom ↔ Keyroom)", () => {
   });
 
   it("start() with the key from secret storage replaces a device sealed under another key (reported), and throws for a key passed in", async () => {
-    const dave = await user("dhd");
+    const dave = await fixtureUser(fx, "dhd");
     await dave.client.bootstrapCrossSigning();
     await dave.client.crypto.dehydration.create(randomBytes(32)); // another client's key
     await assert.rejects(
@@ -181,7 +175,7 @@ describe("dehydrated devices (devserver, Keyroom ↔ Keyroom)", () => {
   });
 
   it("on a server that knows only the earlier draft (POST …/events), rehydration falls back to it", async () => {
-    const erin = await user("dhe");
+    const erin = await fixtureUser(fx, "dhe");
     await erin.client.bootstrapCrossSigning();
     const key = randomBytes(32);
     await erin.client.crypto.dehydration.create(key);
@@ -216,7 +210,7 @@ describe("dehydrated devices (devserver, Keyroom ↔ Keyroom)", () => {
   });
 
   it("rotates the dehydrated device every period on the injected clock, and stops", async () => {
-    const dave = await user("dhd");
+    const dave = await fixtureUser(fx, "dhd");
     const clock = manualClock();
     const other = await newLogin({ name: dave.name, userId: dave.client.userId }, "2", { clock });
     await other.client.bootstrapCrossSigning(); // the device that dehydrates holds the self-signing key
@@ -239,7 +233,7 @@ describe("dehydrated devices (devserver, Keyroom ↔ Keyroom)", () => {
   });
 
   it("logout() ends the schedule, its upload under way landing first, before the token is revoked", async () => {
-    const fay = await user("dhl");
+    const fay = await fixtureUser(fx, "dhl");
     const clock = manualClock();
     // The rotation's upload is held until the test lets it go; what is under way when the
     // logout request goes out is noted.
@@ -294,7 +288,7 @@ describe("dehydrated devices (devserver, Keyroom ↔ Keyroom)", () => {
   });
 
   it("a logout the server fails leaves the session going: the schedule rotates again, with the same key, and a later logout ends it", async () => {
-    const gus = await user("dhf");
+    const gus = await fixtureUser(fx, "dhf");
     const clock = manualClock();
     let failLogout = true;
     const fetchImpl: FetchLike = async (url, init) => {
