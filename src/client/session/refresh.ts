@@ -265,9 +265,21 @@ function sameDevice(a: StoredSession, b: StoredSession): boolean {
   return a.homeserverUrl === b.homeserverUrl && a.userId === b.userId && a.deviceId === b.deviceId;
 }
 
-/** The server will not renew with this refresh token: a 4xx other than a rate limit. */
+/**
+ * The server will not renew with this refresh token: 401 or 403 (the spec's `M_UNKNOWN_TOKEN`,
+ * Synapse's `M_FORBIDDEN`), or those errcodes under another 4xx. Another 4xx (a 404 or 405 from a
+ * proxy that does not route `/refresh`, `M_UNRECOGNIZED`) says nothing of the token: the request
+ * fails with it and the session stays, its refresh token kept.
+ */
 function isRefusal(err: unknown): err is MatrixError {
-  return err instanceof MatrixError && err.httpStatus >= 400 && err.httpStatus < 500 && !err.isRateLimited;
+  if (!(err instanceof MatrixError) || err.httpStatus < 400 || err.httpStatus >= 500 || err.isRateLimited)
+    return false;
+  return (
+    err.httpStatus === 401 ||
+    err.httpStatus === 403 ||
+    err.errcode === "M_UNKNOWN_TOKEN" ||
+    err.errcode === "M_FORBIDDEN"
+  );
 }
 
 /**
