@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { MatrixClient } from "../client.ts";
-import { type ClientStore, MemoryClientStore } from "../client-store/index.ts";
+import { type ClientStore, MemoryClientStore, type StoredSession } from "../client-store/index.ts";
 import { MatrixError } from "../errors.ts";
 import { silentLogger } from "../logger.ts";
 import { RefreshServer } from "../test-support/refresh-server.ts";
@@ -20,7 +20,44 @@ function clientOf(srv: RefreshServer, store: ClientStore = new MemoryClientStore
   return { client, store };
 }
 
+/** A memory store whose next save of renewed tokens (not a claim) fails, as a full disk would. */
+class FailingSaveStore extends MemoryClientStore {
+  failNextSave = false;
+  override async saveSessionIf(
+    session: StoredSession,
+    expected: (stored: StoredSession | undefined) => boolean,
+  ): Promise<boolean> {
+    if (this.failNextSave && session.refreshClaim === undefined) {
+      this.failNextSave = false;
+      throw new Error("disk full");
+    }
+    return super.saveSessionIf(session, expected);
+  }
+}
+
 describe("refresh tokens: edge cases", () => {
+  it("a process whose renewed tokens were not saved does not go back to the older stored ones", async () => {
+    const srv = new RefreshServer();
+    const store = new FailingSaveStore();
+    const { client } = clientOf(srv, store);
+    await client.login({ user: "alice", password: "pw" });
+    // Renewed, but the save fails: the store keeps the first tokens, whose refresh token the use
+    // of the new access token revokes.
+    srv.now += srv.lifetimeMs;
+    store.failNextSave = true;
+    await client.whoami();
+    assert.equal(srv.refreshes, 1);
+    // The next renewal uses the refresh token this process holds, and saves what it gets.
+    srv.now += srv.lifetimeMs;
+    await client.whoami();
+    assert.equal(client.isLoggedIn, true);
+    assert.equal(srv.refreshes, 2);
+    assert.notEqual(srv.refreshedWith[1], srv.refreshedWith[0]);
+    const stored = await store.loadSession();
+    assert.equal(stored?.refreshToken, srv.issued.at(-1), "the newest tokens are saved");
+    await client.close();
+  });
+
   it("a /refresh answer that does not refuse the token (404, 405, 400 M_UNRECOGNIZED) keeps the session", async () => {
     for (const fault of [
       { status: 404, errcode: "M_UNRECOGNIZED" },

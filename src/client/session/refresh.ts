@@ -65,6 +65,11 @@ export class TokenRefresher implements TokenRenewal {
   #refused: { readonly refreshToken: string; readonly error: MatrixError } | undefined;
   /** No renewal ahead of expiry before this (one failed for the network or a 5xx). */
   #pausedUntil = 0;
+  /**
+   * Access tokens this process moved past (the newest `MAX_PASSED_TOKENS`): the store holding one
+   * holds older tokens than this process (its save of renewed ones failed), never to be taken.
+   */
+  readonly #passed = new Set<string>();
 
   constructor(host: TokenRefresherHost) {
     this.#host = host;
@@ -141,9 +146,9 @@ export class TokenRefresher implements TokenRenewal {
     for (;;) {
       const stored = await store.loadSession();
       const ours = stored !== undefined && sameDevice(stored, held);
-      if (ours && stored.accessToken !== held.accessToken) {
+      if (ours && this.#newer(stored, held)) {
         // Another process or tab renewed the tokens: take them, refreshing only if they are due too.
-        if (!session.replaceTokens(held, stored)) return;
+        if (!this.#take(held, stored)) return;
         held = session.current ?? held;
         if (need !== "due" || clock.now() < this.#dueAt(held)) return;
       }
@@ -176,7 +181,7 @@ export class TokenRefresher implements TokenRenewal {
     refreshToken: string,
     claimed: StoredSession | undefined,
   ): Promise<void> {
-    const { store, session, clock, logger, call } = this.#host;
+    const { store, clock, logger, call } = this.#host;
     let res: { access_token: string; refresh_token?: string | undefined; expires_in_ms?: number | undefined };
     try {
       res = await call({
@@ -191,8 +196,8 @@ export class TokenRefresher implements TokenRenewal {
       if (!isRefusal(err)) throw err;
       // Spent by another process meanwhile (one that shares the store without claims)?
       const stored = await store.loadSession();
-      if (stored !== undefined && sameDevice(stored, held) && stored.accessToken !== held.accessToken) {
-        if (session.replaceTokens(held, stored)) return;
+      if (stored !== undefined && sameDevice(stored, held) && this.#newer(stored, held)) {
+        if (this.#take(held, stored)) return;
       }
       const error = sessionEnded(err);
       this.#refused = { refreshToken, error };
@@ -214,7 +219,7 @@ export class TokenRefresher implements TokenRenewal {
       ),
     };
     await this.#save(held, next, claimed);
-    if (session.replaceTokens(held, next)) {
+    if (this.#take(held, next)) {
       this.#pausedUntil = 0;
       logger.debug({ deviceId: held.deviceId }, "renewed the access token");
     }
@@ -230,7 +235,9 @@ export class TokenRefresher implements TokenRenewal {
     const expected = (s: StoredSession | undefined): boolean =>
       s !== undefined &&
       sameDevice(s, held) &&
-      (claimed !== undefined ? s.refreshClaim?.by === this.#id : s.accessToken === held.accessToken);
+      (claimed !== undefined
+        ? s.refreshClaim?.by === this.#id
+        : s.accessToken === held.accessToken || this.#passed.has(s.accessToken));
     try {
       let saved: boolean;
       if (store.saveSessionIf !== undefined) saved = await store.saveSessionIf(next, expected);
@@ -245,6 +252,22 @@ export class TokenRefresher implements TokenRenewal {
     }
   }
 
+  /** Whether the stored session `stored` holds other tokens than `held`, not older ones. */
+  #newer(stored: StoredSession, held: StoredSession): boolean {
+    return stored.accessToken !== held.accessToken && !this.#passed.has(stored.accessToken);
+  }
+
+  /** The session takes `next`'s tokens in place of `held`'s (`Session.replaceTokens`). */
+  #take(held: StoredSession, next: StoredSession): boolean {
+    if (!this.#host.session.replaceTokens(held, next)) return false;
+    this.#passed.add(held.accessToken);
+    for (const old of this.#passed) {
+      if (this.#passed.size <= MAX_PASSED_TOKENS) break;
+      this.#passed.delete(old);
+    }
+    return true;
+  }
+
   /** Takes this process's claim off the stored session (a refresh that failed). */
   async #release(claimed: StoredSession | undefined): Promise<void> {
     const { store, logger } = this.#host;
@@ -257,6 +280,9 @@ export class TokenRefresher implements TokenRenewal {
     }
   }
 }
+
+/** How many access tokens a process remembers having moved past (`TokenRefresher.#passed`). */
+const MAX_PASSED_TOKENS = 8;
 
 /** Rounds of claiming (polls of another's claim, `REFRESH_CLAIM_MS` worth) before going on without. */
 const MAX_CLAIM_ROUNDS = Math.ceil(REFRESH_CLAIM_MS / REFRESH_CLAIM_POLL_MS);
