@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 import {
   devServerFixture,
   eventById,
-  newUser,
+  fixtureUser,
   sharedRoom,
   syncAll,
   type TestClient,
@@ -16,8 +16,7 @@ import {
 const fx = devServerFixture("keyroom-e2ee-history-identity-");
 
 async function user(prefix: string): Promise<TestClient> {
-  const t = await newUser(fx.hs, fx.dir, prefix);
-  fx.open.push(t.client);
+  const t = await fixtureUser(fx, prefix);
   await t.client.bootstrapCrossSigning(); // bundles go to cross-signed devices only
   return t;
 }

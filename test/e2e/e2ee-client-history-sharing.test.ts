@@ -9,7 +9,7 @@ import { MatrixClient } from "../../src/client/index.ts";
 import {
   devServerFixture,
   eventById,
-  newUser,
+  fixtureUser,
   syncAll,
   type TestClient,
   texts,
@@ -18,8 +18,7 @@ import {
 const fx = devServerFixture("keyroom-e2ee-history-");
 
 async function user(prefix: string): Promise<TestClient> {
-  const t = await newUser(fx.hs, fx.dir, prefix);
-  fx.open.push(t.client);
+  const t = await fixtureUser(fx, prefix);
   await t.client.bootstrapCrossSigning(); // bundles go to cross-signed devices only
   return t;
 }

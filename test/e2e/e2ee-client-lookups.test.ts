@@ -9,25 +9,18 @@ import {
   compareAndConfirm,
   crossSignedDm,
   devServerFixture,
-  newUser,
+  fixtureUser,
   readyInDm,
   sharedRoom,
-  type TestClient,
 } from "./e2ee-client-helpers.ts";
 
 const fx = devServerFixture("keyroom-e2ee-lookups-");
 
-async function user(prefix: string): Promise<TestClient> {
-  const t = await newUser(fx.hs, fx.dir, prefix);
-  fx.open.push(t.client);
-  return t;
-}
-
 describe("looking up users we share no encrypted room with", () => {
   it("answers without tracking them; sharing an encrypted room later tracks them", async () => {
-    const alice = await user("la");
-    const bob = await user("lb");
-    const carol = await user("lc");
+    const alice = await fixtureUser(fx, "la");
+    const bob = await fixtureUser(fx, "lb");
+    const carol = await fixtureUser(fx, "lc");
     await alice.client.bootstrapCrossSigning();
     const machine = bob.client.crypto.machine;
 
@@ -48,8 +41,8 @@ describe("looking up users we share no encrypted room with", () => {
   });
 
   it("verifying a user in an unencrypted DM works without tracking them through the lookup", async () => {
-    const alice = await user("ld");
-    const bob = await user("le");
+    const alice = await fixtureUser(fx, "ld");
+    const bob = await fixtureUser(fx, "le");
     const roomId = await crossSignedDm(bob, alice, false);
     await alice.client.startSync();
     await bob.client.startSync();

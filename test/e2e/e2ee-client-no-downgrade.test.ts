@@ -14,7 +14,7 @@ import { SqliteCryptoStore } from "../../src/store/sqlite/sqlite-store.ts";
 import {
   devServerFixture,
   eventById,
-  newUser,
+  fixtureUser,
   sharedRoom,
   syncAll,
   type TestClient,
@@ -26,9 +26,7 @@ const fx = devServerFixture("keyroom-no-downgrade-");
 
 async function user(prefix: string, fetch?: FetchLike): Promise<TestClient> {
   if (fetch === undefined) {
-    const t = await newUser(fx.hs, fx.dir, prefix);
-    fx.open.push(t.client);
-    return t;
+    return fixtureUser(fx, prefix);
   }
   const name = uniq(prefix);
   const storeDir = join(fx.dir, name);

@@ -4,15 +4,9 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { RecoveryKeyError, SecretStorageError } from "../../src/client/index.ts";
 import { encodeRecoveryKey } from "../../src/crypto/recovery-key/index.ts";
-import { devServerFixture, newUser, type TestClient } from "./e2ee-client-helpers.ts";
+import { devServerFixture, fixtureUser } from "./e2ee-client-helpers.ts";
 
 const fx = devServerFixture("keyroom-e2ee-4s-");
-
-async function user(prefix: string): Promise<TestClient> {
-  const t = await newUser(fx.hs, fx.dir, prefix);
-  fx.open.push(t.client);
-  return t;
-}
 
 const code = (c: string) => (e: unknown) => e instanceof SecretStorageError && e.code === c;
 const SECRET = "m.cross_signing.master";
@@ -20,7 +14,7 @@ const VALUE = "c2VjcmV0IHZhbHVlIG9mIDMyIGJ5dGVzIGV4YWN0bHkh";
 
 describe("secret storage (devserver)", () => {
   it("a random key: the recovery key opens it, a wrong or mistyped one does not", async () => {
-    const { client } = await user("ss1");
+    const { client } = await fixtureUser(fx, "ss1");
     const ss = client.crypto.secretStorage;
     assert.equal(await ss.defaultKeyId(), undefined);
     const created = await ss.createKey();
@@ -49,7 +43,7 @@ describe("secret storage (devserver)", () => {
   });
 
   it("a passphrase key (m.pbkdf2) with progress; the passphrase and the recovery key both open it", async () => {
-    const { client } = await user("ss2");
+    const { client } = await fixtureUser(fx, "ss2");
     const ss = client.crypto.secretStorage;
     const progress: number[] = [];
     const created = await ss.createKey({
@@ -74,7 +68,7 @@ describe("secret storage (devserver)", () => {
   });
 
   it("several keys at once; missing, corrupt and foreign secrets each have their own error", async () => {
-    const { client } = await user("ss3");
+    const { client } = await fixtureUser(fx, "ss3");
     const ss = client.crypto.secretStorage;
     const first = await ss.createKey();
     const second = await ss.createKey({ setDefault: false });

@@ -10,18 +10,12 @@ import type { MatrixClient, RoomEvent, VerificationRequest } from "../../src/cli
 import {
   compareAndConfirm,
   devServerFixture,
-  newUser,
+  fixtureUser,
   settledUntil,
   type TestClient,
 } from "./e2ee-client-helpers.ts";
 
 const fx = devServerFixture("keyroom-e2ee-verify-strict-");
-
-async function user(prefix: string): Promise<TestClient> {
-  const t = await newUser(fx.hs, fx.dir, prefix);
-  fx.open.push(t.client);
-  return t;
-}
 
 /**
  * The first of: an incoming verification request, or an event from `from` that could not be
@@ -75,8 +69,8 @@ async function readyInRoom(
 async function pair(
   strict: (client: MatrixClient, roomId: string) => Promise<void>,
 ): Promise<{ bob: TestClient; alice: TestClient; roomId: string }> {
-  const alice = await user("sa");
-  const bob = await user("sb");
+  const alice = await fixtureUser(fx, "sa");
+  const bob = await fixtureUser(fx, "sb");
   await alice.client.bootstrapCrossSigning();
   await bob.client.bootstrapCrossSigning();
   const roomId = await bob.client.createDirectRoom(alice.client.userId, { encrypted: true });

@@ -8,7 +8,7 @@ import { FileClientStore, MatrixClient, type SyncChanges, type ToDeviceEvent } f
 import {
   devServerFixture,
   eventById,
-  newUser,
+  fixtureUser,
   sharedRoom,
   syncAll,
   type TestClient,
@@ -34,16 +34,10 @@ function countDecryptions(): { count(): number; restore(): void } {
   };
 }
 
-async function user(prefix: string) {
-  const t = await newUser(fx.hs, fx.dir, prefix);
-  fx.open.push(t.client);
-  return t;
-}
-
 describe("encrypted client (devserver)", () => {
   it("two clients chat in an encrypted room both ways; the server only sees ciphertext", async () => {
-    const alice = await user("alice");
-    const bob = await user("bob");
+    const alice = await fixtureUser(fx, "alice");
+    const bob = await fixtureUser(fx, "bob");
     const roomId = await sharedRoom(alice, [bob]);
     assert.equal(alice.client.getRoom(roomId)?.encrypted, true);
 
@@ -92,8 +86,8 @@ describe("encrypted client (devserver)", () => {
   });
 
   it("a client's own event comes back with the plaintext it sent, exactly as decryption gives it", async () => {
-    const alice = await user("alice");
-    const bob = await user("bob");
+    const alice = await fixtureUser(fx, "alice");
+    const bob = await fixtureUser(fx, "bob");
     const roomId = await sharedRoom(alice, [bob]);
     const sent = await alice.client.sendText(roomId, "echo me");
     const decryptions = countDecryptions();
@@ -138,7 +132,7 @@ describe("encrypted client (devserver)", () => {
     fx.open.push(client);
     await client.register({ username: name, password: "pw" });
     const alice = watch(client, name, storeDir);
-    const bob = await user("bob");
+    const bob = await fixtureUser(fx, "bob");
     const roomId = await sharedRoom(alice, [bob]);
     await alice.client.sendText(roomId, "warm up");
     await syncAll(alice, bob);
@@ -159,8 +153,8 @@ describe("encrypted client (devserver)", () => {
   });
 
   it("a second device of the same user joins and reads new messages", async () => {
-    const alice = await user("alice");
-    const bob = await user("bob");
+    const alice = await fixtureUser(fx, "alice");
+    const bob = await fixtureUser(fx, "bob");
     const roomId = await sharedRoom(alice, [bob]);
     await alice.client.sendText(roomId, "before the second device");
 
@@ -189,9 +183,9 @@ describe("encrypted client (devserver)", () => {
   });
 
   it("a member who leaves cannot read later messages (the room key rotates)", async () => {
-    const alice = await user("alice");
-    const bob = await user("bob");
-    const carol = await user("carol");
+    const alice = await fixtureUser(fx, "alice");
+    const bob = await fixtureUser(fx, "bob");
+    const carol = await fixtureUser(fx, "carol");
     const roomId = await sharedRoom(alice, [bob, carol]);
     const e1 = await alice.client.sendText(roomId, "all three of us");
     await syncAll(bob, carol);
@@ -219,9 +213,9 @@ describe("encrypted client (devserver)", () => {
   });
 
   it("a member we kick gets no key for what we send before sync shows the kick", async () => {
-    const alice = await user("alice");
-    const bob = await user("bob");
-    const carol = await user("carol");
+    const alice = await fixtureUser(fx, "alice");
+    const bob = await fixtureUser(fx, "bob");
+    const carol = await fixtureUser(fx, "carol");
     const roomId = await sharedRoom(alice, [bob, carol]);
     const e1 = await alice.client.sendText(roomId, "all three of us");
     await syncAll(alice, bob, carol);
@@ -240,12 +234,12 @@ describe("encrypted client (devserver)", () => {
   });
 
   it("a late joiner cannot read history from before it joined", async () => {
-    const alice = await user("alice");
-    const bob = await user("bob");
+    const alice = await fixtureUser(fx, "alice");
+    const bob = await fixtureUser(fx, "bob");
     const roomId = await sharedRoom(alice, [bob]);
     const early = await alice.client.sendText(roomId, "before dave");
 
-    const dave = await user("dave");
+    const dave = await fixtureUser(fx, "dave");
     await alice.client.invite(roomId, dave.client.userId);
     await syncAll(dave);
     await dave.client.joinRoom(roomId);
@@ -262,8 +256,8 @@ describe("encrypted client (devserver)", () => {
   });
 
   it("restarts from its SQLite store between messages and decrypts old and new ones", async () => {
-    const alice = await user("alice");
-    const bob = await user("bob");
+    const alice = await fixtureUser(fx, "alice");
+    const bob = await fixtureUser(fx, "bob");
     const roomId = await sharedRoom(alice, [bob]);
     const e1 = await alice.client.sendText(roomId, "before the restart");
     await syncAll(bob);
@@ -295,7 +289,7 @@ describe("encrypted client (devserver)", () => {
     assert.equal(eventById(alice, e3).content.body, "back again");
   });
   it("a crash after the crypto state was saved but before the sync token loses no key", async () => {
-    const alice = await user("alice");
+    const alice = await fixtureUser(fx, "alice");
     const bobName = `bob-crash-${Date.now().toString(36)}`;
     const bobDir = join(fx.dir, bobName);
     const clientStorePath = join(fx.dir, `${bobName}.json`);
@@ -342,10 +336,10 @@ describe("encrypted client (devserver)", () => {
   });
 
   it("invited members get the room key unless history visibility is joined", async () => {
-    const alice = await user("alice");
-    const bob = await user("bob");
+    const alice = await fixtureUser(fx, "alice");
+    const bob = await fixtureUser(fx, "bob");
     const roomId = await sharedRoom(alice, [bob]);
-    const erin = await user("erin");
+    const erin = await fixtureUser(fx, "erin");
     await alice.client.invite(roomId, erin.client.userId);
     await syncAll(alice, erin);
     const forInvitee = await alice.client.sendText(roomId, "for the invitee too");
@@ -355,7 +349,7 @@ describe("encrypted client (devserver)", () => {
     assert.equal(history.events.find((e) => e.eventId === forInvitee)?.content.body, "for the invitee too");
 
     const closed = await sharedRoom(alice, [bob], { historyVisibility: "joined" });
-    const frank = await user("frank");
+    const frank = await fixtureUser(fx, "frank");
     await alice.client.invite(closed, frank.client.userId);
     await syncAll(alice, frank);
     const notForInvitee = await alice.client.sendText(closed, "members only");
@@ -381,7 +375,7 @@ describe("encrypted client (devserver)", () => {
     fx.open.push(first);
     await first.register({ username: name, password: "pw" });
     const alice = watch(first, name, aliceDir);
-    const bob = await user("bob");
+    const bob = await fixtureUser(fx, "bob");
     const roomId = await sharedRoom(alice, [bob]);
     await first.sendText(roomId, "before the gap");
     await first.close();
@@ -455,8 +449,8 @@ describe("encrypted client (devserver)", () => {
     });
   });
   it("follows the room's rotation_period_msgs and keeps one-time keys topped up", async () => {
-    const alice = await user("alice");
-    const bob = await user("bob");
+    const alice = await fixtureUser(fx, "alice");
+    const bob = await fixtureUser(fx, "bob");
     const roomId = await alice.client.createRoom({
       encrypted: false,
       invite: [bob.client.userId],
@@ -534,8 +528,8 @@ describe("encrypted client (devserver)", () => {
     }
   });
   it("a state event cannot turn a room's encryption off or down", async () => {
-    const alice = await user("alice");
-    const bob = await user("bob");
+    const alice = await fixtureUser(fx, "alice");
+    const bob = await fixtureUser(fx, "bob");
     const roomId = await sharedRoom(alice, [bob]);
     await alice.client.sendText(roomId, "encrypted as usual");
     // Someone with power in the room replaces m.room.encryption with nothing usable.

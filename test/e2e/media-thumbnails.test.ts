@@ -5,22 +5,9 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { encryptAttachment } from "../../src/crypto/attachments/index.ts";
 import { ClientError, type JsonObject, MatrixError, thumbnailOf } from "../../src/index.ts";
-import {
-  devServerFixture,
-  eventById,
-  newUser,
-  sharedRoom,
-  syncAll,
-  type TestClient,
-} from "./e2ee-client-helpers.ts";
+import { devServerFixture, eventById, fixtureUser, sharedRoom, syncAll } from "./e2ee-client-helpers.ts";
 
 const fx = devServerFixture("keyroom-thumbnails-");
-
-async function user(prefix: string): Promise<TestClient> {
-  const t = await newUser(fx.hs, fx.dir, prefix);
-  fx.open.push(t.client);
-  return t;
-}
 
 // Not a real PNG: the devserver serves the original image as its thumbnail, whatever its bytes.
 const image = new Uint8Array(2000).map((_, i) => (i * 17) & 0xff);
@@ -28,7 +15,7 @@ const thumb = new Uint8Array(300).map((_, i) => (i * 5 + 1) & 0xff);
 
 describe("thumbnails (devserver)", () => {
   it("downloads the server's thumbnail of plain media, buffered and streamed; typed errors", async () => {
-    const alice = await user("alice");
+    const alice = await fixtureUser(fx, "alice");
     const c = alice.client;
     const mxc = await c.uploadMedia(image, { contentType: "image/png", filename: "pic.png" });
     const got = await c.downloadThumbnail(mxc, { width: 64, height: 64, method: "scale", animated: false });
@@ -69,8 +56,8 @@ describe("thumbnails (devserver)", () => {
   });
 
   it("an encrypted room's event: thumbnail_file is downloaded and decrypted, a plain thumbnail_url fetched as it is", async () => {
-    const alice = await user("alice");
-    const bob = await user("bob");
+    const alice = await fixtureUser(fx, "alice");
+    const bob = await fixtureUser(fx, "bob");
     const roomId = await sharedRoom(alice, [bob]);
     // The main file and its thumbnail, each encrypted with its own key, as clients send them.
     const main = encryptAttachment(image);

@@ -8,15 +8,9 @@ import { SecretStorageError } from "../../src/client/index.ts";
 import { decodeRecoveryKey } from "../../src/crypto/recovery-key/index.ts";
 import { computeKeyCheck } from "../../src/crypto/secret-storage/index.ts";
 import { keyType, RECOVERY_SECRETS } from "../../src/e2ee/index.ts";
-import { devServerFixture, newUser, type TestClient } from "./e2ee-client-helpers.ts";
+import { devServerFixture, fixtureUser } from "./e2ee-client-helpers.ts";
 
 const fx = devServerFixture("keyroom-e2ee-weak-pbkdf2-");
-
-async function user(prefix: string): Promise<TestClient> {
-  const t = await newUser(fx.hs, fx.dir, prefix);
-  fx.open.push(t.client);
-  return t;
-}
 
 const BACKUP = "m.megolm_backup.v1";
 const AES = "m.secret_storage.v1.aes-hmac-sha2";
@@ -24,7 +18,7 @@ const storageCode = (code: string) => (e: unknown) => e instanceof SecretStorage
 
 describe("recovery with weak passphrase parameters (devserver)", () => {
   it("a key without a check and iterations 1, salt '': refused before deriving, nothing written", async () => {
-    const alice = await user("wu");
+    const alice = await fixtureUser(fx, "wu");
     await alice.client.crypto.recovery.enable({ auth: { password: "pw" } });
     const ss = alice.client.crypto.secretStorage;
     const keyId = (await ss.defaultKeyId()) as string;
@@ -56,7 +50,7 @@ describe("recovery with weak passphrase parameters (devserver)", () => {
   });
 
   it("a weak key proved by its check opens and recovers, writes nothing new, and changeRecoveryKey moves off it", async () => {
-    const alice = await user("wc");
+    const alice = await fixtureUser(fx, "wc");
     const { recoveryKey } = await alice.client.crypto.recovery.enable({ auth: { password: "pw" } });
     const ss = alice.client.crypto.secretStorage;
     const keyId = (await ss.defaultKeyId()) as string;
