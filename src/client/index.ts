@@ -197,7 +197,13 @@ export {
 } from "./sync/loop.ts";
 export { MAX_GAP_FILL_EVENTS } from "./sync/runner.ts";
 export { MAX_EMITTED_EVENT_IDS, MAX_LEFT_ROOMS } from "./sync/state.ts";
-export type { UiaAuth } from "./uia.ts";
+export {
+  MAX_UIA_OAUTH_URL_LENGTH,
+  UIA_OAUTH_STAGES,
+  type UiaAuth,
+  type UiaOAuthApproval,
+  type UiaOAuthStage,
+} from "./uia.ts";
 export {
   type VerificationDriver,
   VerificationRequest,

@@ -1,17 +1,43 @@
 // User-Interactive Authentication (spec "User-Interactive Authentication API") for the endpoints
 // that ask for it (deleting devices, uploading cross-signing keys): retry the request with an
-// `auth` object built from the account password or a caller-supplied callback.
+// `auth` object built from the account password, an approval in the browser (`m.oauth`), or a
+// caller-supplied callback.
 import { type UiaResponse, uiaResponseSchema } from "../wire/index.ts";
-import { ClientError, MatrixError } from "./errors.ts";
+import { ClientError, MalformedResponseError, MatrixError } from "./errors.ts";
+
+/** The stage types of an approval in the homeserver's account web UI: spec v1.17, then MSC4312's unstable name. */
+export const UIA_OAUTH_STAGES = ["m.oauth", "org.matrix.cross_signing_reset"] as const;
+
+/** Longest approval URL taken from an `m.oauth` challenge. */
+export const MAX_UIA_OAUTH_URL_LENGTH = 8192;
+
+/**
+ * An `m.oauth` stage (servers delegating login to OAuth 2.0, e.g. Synapse with MAS, when
+ * replacing cross-signing keys): the user approves the action at `url` in a browser, then the
+ * request is sent again with only the UIA session.
+ */
+export interface UiaOAuthStage {
+  /** `m.oauth`, or the unstable `org.matrix.cross_signing_reset` of servers before spec v1.17. */
+  readonly type: (typeof UIA_OAUTH_STAGES)[number];
+  /** The page to open: an absolute `https:` (or `http:`) URL, without user info. */
+  readonly url: string;
+}
+
+/** Shows `stage.url` to the user and resolves once they approved (reject to give up). */
+export type UiaOAuthApproval = (stage: UiaOAuthStage) => Promise<void>;
 
 /**
  * How to answer the server's authentication challenge: the account password
- * (`m.login.password`), or a callback that builds the `auth` object for the offered flows (another
- * stage, e.g. SSO, run by the application). The callback may be called again for each further stage.
+ * (`m.login.password`), an approval in the browser (`oauth`, for an `m.oauth` stage; with both,
+ * the password is used when a flow offers it), or a callback that builds the `auth` object for the
+ * offered flows (another stage, e.g. SSO, run by the application; given the `m.oauth` stage, when
+ * one is next, as its second argument: resolve with `{}` once it is approved). The callback or the
+ * approval may be called again for each further stage.
  */
 export type UiaAuth =
-  | { readonly password: string }
-  | ((challenge: UiaResponse) => Promise<Record<string, unknown>>);
+  | { readonly password: string; readonly oauth?: UiaOAuthApproval }
+  | { readonly password?: undefined; readonly oauth: UiaOAuthApproval }
+  | ((challenge: UiaResponse, oauth?: UiaOAuthStage) => Promise<Record<string, unknown>>);
 
 /** Stages a request goes through at most (each answered once): a bound on a looping server. */
 export const MAX_UIA_ROUNDS = 5;
@@ -27,18 +53,22 @@ export async function withUia<T>(
   request: (authDict: Record<string, unknown> | undefined) => Promise<T>,
 ): Promise<T> {
   let authDict: Record<string, unknown> | undefined;
+  let approved = false;
   for (let round = 0; round <= MAX_UIA_ROUNDS; round++) {
     try {
       return await request(authDict);
     } catch (e) {
       const challenge = uiaChallenge(e);
       if (challenge === undefined) throw e;
-      // A failed attempt at a stage comes back as a challenge with an errcode: report it.
-      if (authDict !== undefined && e instanceof MatrixError && e.errcode !== "M_UNKNOWN") throw e;
+      // A failed attempt at a stage comes back as a challenge with an errcode: report it. After an
+      // approval, the same challenge again (whatever its errcode) means not approved (yet): ask again.
+      const askAgain = approved && oauthStageOf(challenge, what) !== undefined;
+      if (authDict !== undefined && !askAgain && e instanceof MatrixError && e.errcode !== "M_UNKNOWN")
+        throw e;
       if (auth === undefined) {
         throw new ClientError("AUTH_REQUIRED", `the server asks for authentication to ${what}`, { cause: e });
       }
-      authDict = await answer(challenge, auth, userId, what);
+      ({ authDict, approved } = await answer(challenge, auth, userId, what));
     }
   }
   throw new ClientError("UNSUPPORTED_AUTH", "the server kept asking for more authentication");
@@ -50,23 +80,87 @@ function uiaChallenge(e: unknown): UiaResponse | undefined {
   return parsed.success ? parsed.data : undefined;
 }
 
+/** The stage each flow asks for next. */
+function nextStages(challenge: UiaResponse): Set<string> {
+  const done = new Set(challenge.completed ?? []);
+  const next = new Set<string>();
+  for (const f of challenge.flows) {
+    const stage = f.stages.find((s) => !done.has(s));
+    if (stage !== undefined) next.add(stage);
+  }
+  return next;
+}
+
+/**
+ * The `m.oauth` stage (else the unstable one) when a flow asks for it next: `undefined` when none
+ * does, `MalformedResponseError` when each offered has no usable `url` in its params.
+ */
+function oauthStageOf(
+  challenge: UiaResponse,
+  what: string,
+): UiaOAuthStage | MalformedResponseError | undefined {
+  const next = nextStages(challenge);
+  const offered = UIA_OAUTH_STAGES.filter((t) => next.has(t));
+  if (offered.length === 0) return undefined;
+  for (const type of offered) {
+    const url = approvalUrl(challenge.params?.[type]);
+    if (url !== undefined) return { type, url };
+  }
+  return new MalformedResponseError(`user-interactive auth to ${what}`, 401, [
+    `params.${offered[0]}.url: not an http(s) URL`,
+  ]);
+}
+
+/** `params[stage].url` as an absolute http(s) URL without user info, bounded and well-formed. */
+function approvalUrl(params: unknown): string | undefined {
+  if (typeof params !== "object" || params === null) return undefined;
+  const url: unknown = (params as Record<string, unknown>).url;
+  if (typeof url !== "string" || url.length > MAX_UIA_OAUTH_URL_LENGTH || !url.isWellFormed())
+    return undefined;
+  if (!URL.canParse(url)) return undefined;
+  const u = new URL(url);
+  // User info in the URL would show the user a page other than the one it seems to name.
+  if ((u.protocol !== "https:" && u.protocol !== "http:") || u.username !== "" || u.password !== "") {
+    return undefined;
+  }
+  return u.href;
+}
+
 async function answer(
   challenge: UiaResponse,
   auth: UiaAuth,
   userId: string,
   what: string,
-): Promise<Record<string, unknown>> {
+): Promise<{ authDict: Record<string, unknown>; approved: boolean }> {
   const session = challenge.session !== undefined ? { session: challenge.session } : {};
-  if (typeof auth === "function") return { ...(await auth(challenge)), ...session };
-  const done = new Set(challenge.completed ?? []);
-  const passwordNext = challenge.flows.some((f) => f.stages.find((s) => !done.has(s)) === "m.login.password");
-  if (!passwordNext) {
-    throw new ClientError("UNSUPPORTED_AUTH", `the server offers no password stage to ${what}`);
+  const oauth = oauthStageOf(challenge, what);
+  if (typeof auth === "function") {
+    const stage = oauth instanceof MalformedResponseError ? undefined : oauth;
+    return { authDict: { ...(await auth(challenge, stage)), ...session }, approved: false };
   }
-  return {
-    type: "m.login.password",
-    identifier: { type: "m.id.user", user: userId },
-    password: auth.password,
-    ...session,
-  };
+  if (auth.password !== undefined && nextStages(challenge).has("m.login.password")) {
+    return {
+      authDict: {
+        type: "m.login.password",
+        identifier: { type: "m.id.user", user: userId },
+        password: auth.password,
+        ...session,
+      },
+      approved: false,
+    };
+  }
+  if (auth.oauth !== undefined && oauth !== undefined) {
+    if (oauth instanceof MalformedResponseError) throw oauth;
+    await auth.oauth(oauth);
+    // Spec: once approved, the stage is completed with an auth dict holding only the session.
+    return { authDict: { ...session }, approved: true };
+  }
+  if (oauth !== undefined) {
+    throw new ClientError(
+      "UNSUPPORTED_AUTH",
+      `the server asks for an approval in the browser (m.oauth) to ${what}: pass auth.oauth`,
+    );
+  }
+  const offered = auth.password !== undefined ? "password" : "m.oauth";
+  throw new ClientError("UNSUPPORTED_AUTH", `the server offers no ${offered} stage to ${what}`);
 }
