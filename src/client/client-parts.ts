@@ -98,7 +98,14 @@ export function buildClientParts(
     clock,
     tokensTaken: (s) => refresher.planFor(s),
   });
-  const refresher = new TokenRefresher({ call, store, session, clock, logger });
+  const refresher = new TokenRefresher({
+    call,
+    store,
+    session,
+    clock,
+    logger,
+    renewed: (s) => void client.emit("session.renewed", { ...s }),
+  });
   const sync = new SyncRunner({
     http,
     call,

@@ -12,6 +12,7 @@ import {
   type ClientStore,
   type Clock,
   MatrixClient,
+  MemoryClientStore,
   SqliteClientStore,
   systemClock,
 } from "../../src/index.ts";
@@ -145,6 +146,33 @@ describe("refresh tokens against the devserver", () => {
     assert.equal(refused.status, 401, "the stored refresh token was spent by the restart");
     assert.deepEqual(events.loggedOut, []);
     await restarted.close();
+  });
+
+  it("an app that keeps the session itself saves it from session.renewed and restores it after a restart", async () => {
+    // The app's own copy of the session (say, in its settings), the client on a memory store.
+    const { client } = await registered(new MemoryClientStore());
+    let saved = await client.store.loadSession();
+    const renewed: string[] = [];
+    client.on("session.renewed", (session) => {
+      renewed.push(session.accessToken);
+      saved = session;
+    });
+    const roomId = await client.createRoom({ encrypted: false });
+    now += LIFETIME_MS; // expired: the next request renews
+    await client.sendText(roomId, "after expiry");
+    assert.equal(renewed.length, 1);
+    assert.equal(renewed[0], (await client.store.loadSession())?.accessToken);
+    await client.close();
+
+    now += LIFETIME_MS;
+    const again = new MatrixClient({ homeserverUrl: hs.baseUrl, clock: clockReading() });
+    const events = watched(again);
+    assert.ok(saved !== undefined);
+    await again.restore(saved);
+    await again.sendText(roomId, "after the restart");
+    assert.deepEqual(events.loggedOut, []);
+    assert.equal(again.isLoggedIn, true);
+    await again.close();
   });
 
   it("a refresh token the server no longer knows logs the session out", async () => {

@@ -16,6 +16,7 @@ import type {
   ToDeviceEvent,
   Unsigned,
 } from "../../wire/index.ts";
+import type { StoredSession } from "../client-store/index.ts";
 import type { Presence } from "../presence.ts";
 import type { Room, RoomSummaryInfo, Tombstone } from "../rooms/room.ts";
 import type { UnreadNotifications } from "../rooms/unread.ts";
@@ -179,6 +180,13 @@ export interface ClientEventMap {
    * `MAX_UNSAVED_RESPONSES` unsaved) and saves the tokens in order, each after its own work.
    */
   "sync.settle": [info: { nextBatch: string }];
+  /**
+   * The access token was renewed with the refresh token (here, or by another process sharing the
+   * client store): the session as it is now, tokens included. The client store has it already; an
+   * application that keeps the session itself (for `restore(session)`) saves it, or its next start
+   * restores a spent refresh token and is logged out. Never log it.
+   */
+  "session.renewed": [session: StoredSession];
   /** The server rejected the access token: the session is over (`softLogout` keeps the device). */
   "session.loggedOut": [info: { softLogout: boolean }];
   /** Errors the client recovered from or cannot surface otherwise (sync failures, send-queue drops). */

@@ -44,6 +44,11 @@ export interface TokenRefresherHost {
   readonly session: Session;
   readonly clock: Clock;
   readonly logger: Logger;
+  /**
+   * The session took other tokens (renewed here, or by another process sharing the store): for an
+   * application that keeps the session itself (`restore(session)`) and must save them.
+   */
+  readonly renewed?: (session: StoredSession) => void;
 }
 
 /**
@@ -265,6 +270,8 @@ export class TokenRefresher implements TokenRenewal {
       if (this.#passed.size <= MAX_PASSED_TOKENS) break;
       this.#passed.delete(old);
     }
+    const current = this.#host.session.current;
+    if (current !== undefined) this.#host.renewed?.(current);
     return true;
   }
 
