@@ -10,8 +10,8 @@
 // See docs/security.md for the table.
 import assert from "node:assert/strict";
 import { describe } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { FetchLike } from "../../src/client/http.ts";
+import { type Clock, systemClock } from "../../src/client/index.ts";
 import { KEYS_QUERY_BACKOFF_MS, MAX_KEYS_QUERY_BACKOFF_MS } from "../../src/e2ee/index.ts";
 import type { Peer } from "../support/peers/index.ts";
 import {
@@ -35,18 +35,34 @@ const serverOf = (userId: string): string => userId.slice(userId.indexOf(":") + 
 const KEY_MAPS = ["device_keys", "master_keys", "self_signing_keys", "user_signing_keys"] as const;
 
 /**
+ * Charlie's clock: it stands still unless the test sets it (its sleeps, sync retries, are real),
+ * so the engine's key-query back-off ends when the test says, not after seconds of waiting.
+ */
+function standingClock(): Clock & { set(ms: number): void } {
+  let at = Date.now();
+  return {
+    now: () => at,
+    random: () => systemClock.random(),
+    sleep: (ms, signal) => systemClock.sleep(ms, signal),
+    set: (ms) => {
+      at = ms;
+    },
+  };
+}
+
+/**
  * A fetch for Charlie's client that, while `state.offline`, makes the server of `users` look down
  * from Charlie's server: their keys are left out of `/keys/query` answers and their one-time keys
  * out of `/keys/claim` (the request goes on without them), each answer naming their server under
  * `failures`. With `state.announce` set, the next `/sync` lists those users in
  * `device_lists.changed` (as if their devices had changed), so that Charlie asks for their keys
- * while the server is down.
+ * while the server is down. `now` is Charlie's clock (when a failure was answered).
  */
-function offlineServer(users: readonly string[]) {
+function offlineServer(users: readonly string[], now: () => number = () => Date.now()) {
   const state = {
     offline: false,
     announce: false,
-    /** Queries that asked for one of `users` and got a failure; when the last one was answered. */
+    /** Queries that asked for one of `users` and got a failure; when the last one was answered (`now`). */
     failedQueries: 0,
     lastFailureAt: 0,
     /** Queries answered with their keys (the server back). */
@@ -86,7 +102,7 @@ function offlineServer(users: readonly string[]) {
       answer.failures = { ...answer.failures };
       for (const u of theirs) answer.failures[serverOf(u)] = failure;
       state.failedQueries++;
-      state.lastFailureAt = Date.now();
+      state.lastFailureAt = now();
       return Response.json(answer);
     }
     if (state.announce && init.method === "GET" && path.endsWith("/sync")) {
@@ -105,18 +121,30 @@ function offlineServer(users: readonly string[]) {
   return { state, fetch: fetchLike };
 }
 
+/** Syncs `charlie` a few times (attempts, not time): enough for a query due to go out and be answered. */
+async function syncAFewTimes(charlie: TestClient, state: ReturnType<typeof offlineServer>["state"]) {
+  for (let i = 0; i < 5 && state.answeredQueries === 0; i++)
+    await charlie.client.syncOnce({ timeoutMs: 200 });
+}
+
 /**
- * After the server came back: waits out the back-off Charlie's engine put on the users it could not
- * get keys for (KEYS_QUERY_BACKOFF_MS after the last failure, doubling with each one), then syncs
- * Charlie until it has asked for their keys again (bounded by attempts; not asserted here: the
+ * After the server came back: the back-off Charlie's engine put on the users it could not get keys
+ * for (KEYS_QUERY_BACKOFF_MS after the last failure, doubling with each one) holds on Charlie's
+ * clock, its last millisecond included; set past it, the next syncs ask for their keys again (the
  * scenario's own checks say whether the keys came).
  */
-async function waitForRequery(charlie: TestClient, state: ReturnType<typeof offlineServer>["state"]) {
+async function requeryAfterBackoff(
+  charlie: TestClient,
+  clock: ReturnType<typeof standingClock>,
+  state: ReturnType<typeof offlineServer>["state"],
+) {
   const backoff = Math.min(MAX_KEYS_QUERY_BACKOFF_MS, KEYS_QUERY_BACKOFF_MS * 2 ** (state.failedQueries - 1));
-  await sleep(Math.max(0, state.lastFailureAt + backoff - Date.now()));
-  for (let i = 0; i < 150 && state.answeredQueries === 0; i++) {
-    await charlie.client.syncOnce({ timeoutMs: 200 });
-  }
+  clock.set(state.lastFailureAt + backoff - 1);
+  await syncAFewTimes(charlie, state);
+  assert.equal(state.answeredQueries, 0, "Charlie asked again before the back-off ended");
+  clock.set(state.lastFailureAt + backoff);
+  await syncAFewTimes(charlie, state);
+  assert.ok(state.answeredQueries > 0, "Charlie did not ask again once the back-off ended");
 }
 
 /** Keyroom's `from` sends in `roomId`; Keyroom's `to` (on the same server) must decrypt it. */
@@ -147,8 +175,9 @@ describe("complement-crypto federation scenarios: a remote server offline (devse
   scenario("TestNewUserCannotGetKeysForOfflineServer", async (kind, open) => {
     const alice = await keyroomUser("alice");
     const bob = await newPeer(kind, open);
-    const offline = offlineServer([bob.userId]);
-    const charlie = await keyroomUser("charlie", offline.fetch);
+    const clock = standingClock();
+    const offline = offlineServer([bob.userId], clock.now);
+    const charlie = await keyroomUser("charlie", offline.fetch, clock);
     const roomId = await keyroomRoom(alice, bob);
     // Encrypted messaging works.
     await krToPeer(alice, bob, roomId, "Hello world");
@@ -171,9 +200,10 @@ describe("complement-crypto federation scenarios: a remote server offline (devse
       "Bob's devices unknown",
     );
 
-    // Bob's server comes back; once the back-off ends Charlie asks again and gets his keys.
+    // Bob's server comes back; once the back-off ends (on Charlie's clock) Charlie asks again and
+    // gets his keys.
     offline.state.offline = false;
-    await waitForRequery(charlie, offline.state);
+    await requeryAfterBackoff(charlie, clock, offline.state);
     const readableId = await charlie.client.sendText(
       roomId,
       "Bob can see this because his server is now back online",

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { it, type TestContext } from "node:test";
 import type { FetchLike } from "../../src/client/http.ts";
-import { MatrixClient } from "../../src/client/index.ts";
+import { type Clock, MatrixClient } from "../../src/client/index.ts";
 import {
   closePeers,
   PEER_KINDS,
@@ -40,17 +40,19 @@ export async function syncUntil(
   assert.ok(pred(), `not reached by sync: ${what}`);
 }
 
-export async function keyroomUser(prefix = "kr", fetch?: FetchLike): Promise<TestClient> {
+/** A new registered Keyroom user, behind `fetch` and on `clock` when given. */
+export async function keyroomUser(prefix = "kr", fetch?: FetchLike, clock?: Clock): Promise<TestClient> {
   const name = uniq(prefix);
   const storeDir = join(fx.dir, name);
   const client =
-    fetch === undefined
+    fetch === undefined && clock === undefined
       ? encryptedClient(fx.hs, storeDir)
       : new MatrixClient({
           homeserverUrl: fx.hs.baseUrl,
           syncTimeoutMs: 0,
           syncFilter: { room: { timeline: { limit: 100 } } },
-          fetch,
+          ...(fetch === undefined ? {} : { fetch }),
+          ...(clock === undefined ? {} : { clock }),
           encryption: { store: { directory: storeDir } },
         });
   fx.open.push(client);

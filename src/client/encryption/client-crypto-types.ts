@@ -41,7 +41,7 @@ export interface ClientCryptoHost {
   getAccountData(type: string): JsonObject | undefined;
   /** Uploads global account data (secret storage, `m.key_backup`) and keeps the client's copy current. */
   setAccountData(type: string, content: JsonObject): Promise<void>;
-  /** Time for schedules (dehydrated-device rotation); the system clock when absent. */
+  /** Time for schedules (dehydrated-device rotation) and the engine's `now`; the system clock when absent. */
   readonly clock?: Clock;
   /** Uploads bytes to the media repository: the `mxc://` URI (history-sharing bundles). */
   uploadMedia(data: Uint8Array): Promise<string>;

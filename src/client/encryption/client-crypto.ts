@@ -196,12 +196,8 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
   /** Opens the engine on the store and sends what it has to (first login: device and one-time keys). */
   static async open(options: ClientCryptoOpenOptions): Promise<ClientCrypto> {
     const store = options.store.store;
-    const lease = new LeaseKeeper(
-      store,
-      options.host.clock ?? systemClock,
-      `${options.userId}/${options.deviceId}`,
-      options.lease,
-    );
+    const clock = options.host.clock ?? systemClock;
+    const lease = new LeaseKeeper(store, clock, `${options.userId}/${options.deviceId}`, options.lease);
     return lease.run(async () => {
       const machine = await OlmMachine.open({
         userId: options.userId,
@@ -212,6 +208,9 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
         shareWith: options.shareWith ?? "all",
         senderRequirement: options.senderRequirement ?? "accept",
         errorOnVerifiedUserProblems: options.errorOnVerifiedUserProblems ?? false,
+        // The engine's time (key-query and claim back-offs, session rotation, request expiry)
+        // is the client's: a test that steps the client's clock steps these too.
+        now: () => clock.now(),
       });
       const crypto = new ClientCrypto(machine, options.host, options.store, lease);
       if (options.clientSince === undefined)
