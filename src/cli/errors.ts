@@ -10,7 +10,8 @@ export type CliErrorCode =
   | "SYNC_FAILED"
   | "LOGGED_OUT"
   | "NOT_JOINED"
-  | "VERIFICATION_CANCELLED";
+  | "VERIFICATION_CANCELLED"
+  | "NOT_APPROVED";
 
 export class CliError extends Error {
   override readonly name = "CliError";

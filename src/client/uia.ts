@@ -162,5 +162,10 @@ async function answer(
     );
   }
   const offered = auth.password !== undefined ? "password" : "m.oauth";
-  throw new ClientError("UNSUPPORTED_AUTH", `the server offers no ${offered} stage to ${what}`);
+  // The stage names are the server's: cut and printable only, for the message.
+  const asked = [...nextStages(challenge)].slice(0, 4).map((st) => JSON.stringify(st.slice(0, 64)));
+  throw new ClientError(
+    "UNSUPPORTED_AUTH",
+    `the server offers no ${offered} stage to ${what} (it asks for ${asked.join(", ") || "nothing"})`,
+  );
 }

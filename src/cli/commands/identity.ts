@@ -6,6 +6,7 @@ import { CliError } from "../errors.ts";
 import { jsonLine } from "../output.ts";
 import { withEncryptedClient } from "../session.ts";
 import type { CommandIo } from "./io.ts";
+import { uiaAuthOf } from "./uia.ts";
 
 /** The `identity status` / `identity bootstrap` line. */
 async function identityLine(client: MatrixClient): Promise<string> {
@@ -33,9 +34,7 @@ export async function identityBootstrapCommand(
   io: CommandIo,
 ): Promise<void> {
   await withEncryptedClient(args.profileDir, async (client) => {
-    await client.bootstrapCrossSigning(
-      args.password !== undefined ? { auth: { password: args.password } } : {},
-    );
+    await client.bootstrapCrossSigning({ auth: uiaAuthOf(io, args.password) });
     io.out(await identityLine(client));
   });
 }

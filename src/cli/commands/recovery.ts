@@ -9,6 +9,7 @@ import { jsonLine } from "../output.ts";
 import { withEncryptedClient } from "../session.ts";
 import type { CommandIo } from "./io.ts";
 import { fractionBar, progressBar } from "./progress.ts";
+import { uiaAuthOf } from "./uia.ts";
 
 async function passphrase(io: CommandIo, confirm: boolean): Promise<string> {
   if (io.readSecret === undefined)
@@ -47,7 +48,7 @@ export async function recoveryEnableCommand(
     const options = await newKeyOptions(io, args.passphrase);
     const { recoveryKey } = await client.crypto.recovery.enable({
       ...options,
-      ...(args.password === undefined ? {} : { auth: { password: args.password } }),
+      auth: uiaAuthOf(io, args.password),
     });
     // The process ends next: the room keys held go up to the backup now, not in the background.
     await client.crypto.backup.uploadPending();
@@ -113,7 +114,7 @@ export async function recoveryResetCommand(
     const options = await newKeyOptions(io, args.passphrase);
     const { recoveryKey } = await client.crypto.recovery.resetIdentity({
       ...options,
-      ...(args.password === undefined ? {} : { auth: { password: args.password } }),
+      auth: uiaAuthOf(io, args.password),
     });
     await client.crypto.backup.uploadPending(); // the new version gets every key before we exit
     io.out(keyLine(recoveryKey));
