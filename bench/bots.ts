@@ -169,7 +169,8 @@ async function runSide(
       { cwd: root, stdio: ["ignore", "pipe", "inherit"] },
     );
   } else {
-    const reg = new MatrixClient({ homeserverUrl: baseUrl });
+    // No refresh token: matrix-bot-sdk keeps the access token it is given and cannot renew it.
+    const reg = new MatrixClient({ homeserverUrl: baseUrl, refreshTokens: false });
     await reg.register({ username: botName, password: "pw" });
     const token = (await reg.store.loadSession())?.accessToken ?? "";
     child = spawn(process.execPath, ["bench/bots/bot-sdk-echo.cjs", baseUrl, token], {
