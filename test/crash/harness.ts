@@ -38,6 +38,9 @@ import { type RecordingProxy, startRecordingProxy } from "./recording-proxy.ts";
 import type { VictimConfig, VictimLine } from "./victim.ts";
 import { spawnVictim, type VictimRun } from "./victim-process.ts";
 
+/** The devserver's access-token lifetime in the kill loops: longer than any loop runs. */
+const TOKENS_OUTLIVE_THE_LOOP_MS = 24 * 60 * 60 * 1000;
+
 /**
  * The number of kills: `KEYROOM_CRASH_KILLS` if set (the release check is 1 000, see
  * docs/testing.md), else `fallback`.
@@ -243,7 +246,15 @@ export class KillLoop {
   }
 
   async #run(schedule: string[]): Promise<KillLoopResult> {
-    const hs = await startTestDevServer({ memory: false, dbPath: join(this.#dir, "devserver.sqlite3") });
+    // Access tokens that outlive the loop: the checks map each request's token to its device after
+    // the run (`/whoami`), which an expired or rotated token no longer answers. Clients ask for
+    // refresh tokens, and past the devserver's default lifetime (5 minutes: a long loop's length)
+    // they renew them; renewal has tests of its own (client-refresh-tokens).
+    const hs = await startTestDevServer({
+      memory: false,
+      dbPath: join(this.#dir, "devserver.sqlite3"),
+      accessTokenLifetimeMs: TOKENS_OUTLIVE_THE_LOOP_MS,
+    });
     this.#hs = hs;
     const proxy = await startRecordingProxy(hs.baseUrl);
     this.#proxy = proxy;
