@@ -22,16 +22,16 @@ import {
  * - session: plus the E2EE engine, loaded when a client with `encryption` logs in or restores;
  * - total: plus the features loaded on first use (verification, …).
  */
-export const BROWSER_INITIAL_BUDGET_GZIP = 77.5 * 1024;
-export const BROWSER_SESSION_BUDGET_GZIP = 156.5 * 1024;
-export const BROWSER_TOTAL_BUDGET_GZIP = 188.5 * 1024;
+export const BROWSER_INITIAL_BUDGET_GZIP = 78.5 * 1024;
+export const BROWSER_SESSION_BUDGET_GZIP = 157.5 * 1024;
+export const BROWSER_TOTAL_BUDGET_GZIP = 189.5 * 1024;
 /**
  * The issue's target for client + E2EE + IndexedDB store. Met by what the page loads first (asserted
  * below); not by an encrypted session, which runs with the engine too (docs/browser.md says what is left).
  */
 export const BROWSER_TARGET_GZIP = 80 * 1024;
 /** The same in one file (esbuild without `splitting`, which inlines the dynamic imports). */
-export const BROWSER_SINGLE_FILE_BUDGET_GZIP = 180.5 * 1024;
+export const BROWSER_SINGLE_FILE_BUDGET_GZIP = 181.5 * 1024;
 
 const nodeOnly = (inputs: string[]): string[] =>
   inputs.filter((f) =>

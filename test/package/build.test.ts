@@ -145,7 +145,7 @@ const kb = (n: number): string => (n / 1024).toFixed(1);
  * 168.1; 175.8 and 164.9 that afternoon, 163.7 and 153.0 before its review work). esbuild's split bundle has
  * its own budgets (browser-bundle.test.ts).
  */
-const BUNDLER_TOTAL_BUDGET_GZIP = 188 * 1024;
+const BUNDLER_TOTAL_BUDGET_GZIP = 189 * 1024;
 
 test("Vite and webpack bundle the published package for the browser with no configuration; each app runs E2EE in Chromium", {
   skip: skipReasonForBundlers(),
