@@ -17,6 +17,25 @@ import { devServerFixture, encryptedClient, fixtureUser, uniq, until } from "./e
 
 const fx = devServerFixture("keyroom-e2ee-dehydration-default-key-");
 
+/**
+ * A fetch that holds the next GET of the dehydrated device (start() rehydrating) once `hold()` was
+ * called: `reached` resolves when it is held, and it goes on once `gate` is resolved.
+ */
+function heldRehydration() {
+  let holding = false;
+  const reached = deferred();
+  const gate = deferred();
+  const fetchImpl: FetchLike = async (url, init) => {
+    if (holding && (init.method ?? "GET") === "GET" && new URL(url).pathname.endsWith("/dehydrated_device")) {
+      holding = false;
+      reached.resolve();
+      await gate.promise;
+    }
+    return fetch(url, init);
+  };
+  return { reached, gate, fetchImpl, hold: () => void (holding = true) };
+}
+
 /** Cross-signing and recovery set up; the opened default secret storage key. */
 async function withRecovery(client: MatrixClient): Promise<UnlockedSecretStorageKey> {
   await client.bootstrapCrossSigning();
@@ -115,22 +134,12 @@ describe("dehydration when the default secret storage key moves", () => {
   });
 
   it("changeRecoveryKey() while start() rehydrates: the schedule seals under the key stored under the new recovery key", async () => {
-    // Bob's first GET of the dehydrated device (start() rehydrating) is held until the test says.
-    let hold = false;
-    const reached = deferred();
-    const gate = deferred();
-    const fetchImpl: FetchLike = async (url, init) => {
-      if (hold && (init.method ?? "GET") === "GET" && new URL(url).pathname.endsWith("/dehydrated_device")) {
-        hold = false;
-        reached.resolve();
-        await gate.promise;
-      }
-      return fetch(url, init);
-    };
+    const held = heldRehydration();
+    const { reached, gate, fetchImpl } = held;
     const bob = await fixtureUser(fx, "ddkb", {}, fetchImpl);
     const oldKey = await withRecovery(bob.client);
 
-    hold = true;
+    held.hold();
     const started = bob.client.crypto.dehydration.start({ secretStorageKey: oldKey });
     await reached.promise; // its key read (and stored), the rehydration waits
     const changed = await bob.client.crypto.recovery.changeRecoveryKey();
@@ -196,18 +205,8 @@ describe("dehydration when the default secret storage key moves", () => {
   });
 
   it("another login's changeRecoveryKey() while start() rehydrates (no sync seen): start() uploads nothing under the old key, and the schedule stops", async () => {
-    // Bob's first GET of the dehydrated device (start() rehydrating) is held until the test says.
-    let hold = false;
-    const reached = deferred();
-    const gate = deferred();
-    const fetchImpl: FetchLike = async (url, init) => {
-      if (hold && (init.method ?? "GET") === "GET" && new URL(url).pathname.endsWith("/dehydrated_device")) {
-        hold = false;
-        reached.resolve();
-        await gate.promise;
-      }
-      return fetch(url, init);
-    };
+    const held = heldRehydration();
+    const { reached, gate, fetchImpl } = held;
     const bob = await fixtureUser(fx, "ddkg", {}, fetchImpl);
     const reported: unknown[] = [];
     bob.client.on("error", (e) => void reported.push(e));
@@ -215,7 +214,7 @@ describe("dehydration when the default secret storage key moves", () => {
     const { recoveryKey } = await bob.client.crypto.recovery.enable();
     const oldKey = await bob.client.crypto.secretStorage.unlock({ recoveryKey });
 
-    hold = true;
+    held.hold();
     const started = bob.client.crypto.dehydration.start({ secretStorageKey: oldKey });
     await reached.promise; // its key read (and stored), the rehydration waits
     const other = await otherLogin(bob.client.userId);
