@@ -33,7 +33,10 @@ function heldRehydration() {
     }
     return fetch(url, init);
   };
-  return { reached, gate, fetchImpl, hold: () => void (holding = true) };
+  const hold = () => {
+    holding = true;
+  };
+  return { reached, gate, fetchImpl, hold };
 }
 
 /** Cross-signing and recovery set up; the opened default secret storage key. */
