@@ -1,6 +1,6 @@
 // The client beyond the quick start: profile, a direct chat, edits and emotes, typing and receipts,
-// media, history and a room upgrade (no encryption); room names in the app's words. docs/client.md
-// quotes the regions.
+// media, history and a room upgrade (no encryption); room names in the app's words; the login
+// flows and the SSO page. docs/client.md quotes the regions.
 import { englishRoomName, MatrixClient } from "keyroom";
 import { type ExampleEnv, isMain, nextMessage, runAlone, uniqueName } from "./support.ts";
 
@@ -14,6 +14,10 @@ export interface ClientTourResult {
   readonly followedToUpgrade: boolean;
   /** The name of a room with no one else in it, from the app's formatter. */
   readonly emptyRoomName: string;
+  /** The server offers password login (`getLoginFlows`). */
+  readonly offersPasswordLogin: boolean;
+  /** The SSO page's path and query (`ssoRedirectUrl`). */
+  readonly ssoPage: string;
 }
 
 export async function run({ homeserverUrl }: ExampleEnv): Promise<ClientTourResult> {
@@ -65,6 +69,16 @@ export async function run({ homeserverUrl }: ExampleEnv): Promise<ClientTourResu
   await bob.close();
   // #endregion client-tour
 
+  // #region sso-login
+  const client = new MatrixClient({ homeserverUrl });
+  const flows = await client.getLoginFlows();
+  const sso = flows.find((f) => f.type === "m.login.sso");
+  // A browser app sends the user to this page (`window.location.assign(ssoPage)`); the server
+  // sends the browser back to the redirect URL with a `loginToken` query parameter, and the app
+  // logs in with it: `await client.loginWithToken(loginToken)`.
+  const ssoPage = client.ssoRedirectUrl("https://app.example/sso-done", sso?.identityProviders[0]?.id);
+  // #endregion sso-login
+
   // #region room-name-formatter
   const carol = new MatrixClient({
     homeserverUrl,
@@ -77,8 +91,11 @@ export async function run({ homeserverUrl }: ExampleEnv): Promise<ClientTourResu
   await carol.syncOnce({ timeoutMs: 0 });
   const emptyRoomName = carol.getRoom(alone)?.displayName ?? "";
   await carol.close();
+  const page = new URL(ssoPage);
   return {
     emptyRoomName,
+    offersPasswordLogin: flows.some((f) => f.type === "m.login.password"),
+    ssoPage: page.pathname + page.search,
     displayName,
     sameDirectRoom,
     directRooms,

@@ -58,6 +58,7 @@ async function tsBlocks(path: string): Promise<string[]> {
 /** Example regions another guide quotes (verbatim, as its only ```ts block) instead of the walk-through. */
 const QUOTED_ELSEWHERE: ReadonlyMap<string, string> = new Map([
   ["client-tour.ts#client-tour", "client.md"],
+  ["client-tour.ts#sso-login", "client.md"],
   ["client-tour.ts#room-name-formatter", "client.md"],
 ]);
 
@@ -122,6 +123,8 @@ test("examples/client-tour: profile, a reused DM, edit and emote, media, history
     downloaded: "notes",
     followedToUpgrade: true,
     emptyRoomName: "Salon vide",
+    offersPasswordLogin: true,
+    ssoPage: "/_matrix/client/v3/login/sso/redirect?redirectUrl=https%3A%2F%2Fapp.example%2Fsso-done",
   });
 });
 
