@@ -44,6 +44,7 @@ import type {
   ReactionContext,
   ReactionOptions,
   ReactionRemovedContext,
+  RedactionContext,
   WebhookRequest,
 } from "./options.ts";
 import { RoomMembership } from "./room-membership.ts";
@@ -155,6 +156,9 @@ export class Bot implements HandlerRegistry {
   ): void {
     this.#handlers.addReactionRemoved(a, b, undefined);
   }
+  onRedaction(run: Handler<RedactionContext>): void {
+    this.#handlers.add(this.#handlers.redactions, run, undefined);
+  }
   onMember(run: (change: MemberChange) => unknown | Promise<unknown>): void {
     this.#handlers.add(this.#handlers.members, run, undefined);
   }
@@ -182,6 +186,7 @@ export class Bot implements HandlerRegistry {
         a: Handler<ReactionRemovedContext> | ReactionOptions,
         b?: Handler<ReactionRemovedContext>,
       ) => h.addReactionRemoved(a, b, scope),
+      onRedaction: (run) => h.add(h.redactions, run, scope),
       onMember: (run) => h.add(h.members, run, scope),
       schedule: (name, cron, run) =>
         this.scheduler.add(

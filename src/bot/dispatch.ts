@@ -1,9 +1,9 @@
 // Event dispatch: which handlers an event from sync reaches (a command, patterns, mentions,
-// messages, reactions, and the redactions that take a reaction back, remembered in
-// reaction-records.ts; others' membership changes go to room-membership.ts), the checks before a
-// command runs (rate limit, owners, verified senders, its arguments), the middleware chain, and the
-// error boundary with its notices. An event readable only long after it arrived runs nothing
-// (late-events.ts).
+// messages, reactions, the redactions that take a reaction back, remembered in
+// reaction-records.ts, and redactions as such; others' membership changes go to
+// room-membership.ts), the checks before a command runs (rate limit, owners, verified senders, its
+// arguments), the middleware chain, and the error boundary with its notices. An event readable
+// only long after it arrived runs nothing (late-events.ts).
 import {
   type Clock,
   htmlToPlainText,
@@ -385,7 +385,30 @@ export class Dispatcher {
     return { id, ...record };
   }
 
+  /**
+   * A redaction: the reaction it removes to `onReactionRemoved` (if the bot remembers it), then
+   * the redaction itself to `onRedaction`, if the server would apply it: its redactor is the
+   * redacted event's sender or may redact others, or the bot does not know that sender
+   * (`redactedSender` undefined, and the handler decides).
+   */
   async #onRedaction(room: Room, ev: RoomEvent): Promise<void> {
+    const target = room.redactionTarget(ev);
+    if (target === undefined) return;
+    const knownSender = this.#reactions.senderOf(ev.roomId, target);
+    await this.#onReactionRemoved(room, ev);
+    const { client, handlers } = this.#host;
+    if (handlers.redactions.length === 0) return;
+    if (knownSender !== undefined && !mayRedact(room, ev.sender, knownSender)) return;
+    const ctx = Object.assign(
+      new EventContext(client, ev, room, this.#host.owners.has(ev.sender), this.#host.gate),
+      { redactedEventId: target, redactedSender: knownSender },
+    );
+    await this.#guard(ctx, "redaction", async () => {
+      for (const { handler } of [...handlers.redactions]) await handler(ctx);
+    });
+  }
+
+  async #onReactionRemoved(room: Room, ev: RoomEvent): Promise<void> {
     const { client, handlers } = this.#host;
     const removed = this.#reactionRedacted(room, ev);
     if (removed === undefined) return;

@@ -1,6 +1,6 @@
 // The handlers a bot has, registered by its code or by a skill's scope: commands (with their
 // aliases and how a message invokes one), patterns, mentions, messages, reactions, membership
-// changes, webhooks and middleware. Each is tagged with the scope that added it, so a skill's are
+// changes, redactions, webhooks and middleware. Each is tagged with the scope that added it, so a skill's are
 // dropped at once (`removeScope`) when it is reloaded. Which of them an event reaches is dispatch.ts's.
 import type { ArgSpec, ArgSpecs, ArgValues } from "./commands/args.ts";
 import { usageOf } from "./commands/args.ts";
@@ -14,6 +14,7 @@ import type {
   ReactionContext,
   ReactionOptions,
   ReactionRemovedContext,
+  RedactionContext,
   WebhookRequest,
 } from "./options.ts";
 
@@ -79,6 +80,7 @@ export class Handlers {
   readonly messages: Scoped<Handler<EventContext>>[] = [];
   readonly reactions: Scoped<Reaction>[] = [];
   readonly reactionRemovals: Scoped<Reaction<ReactionRemovedContext>>[] = [];
+  readonly redactions: Scoped<Handler<RedactionContext>>[] = [];
   readonly members: Scoped<(c: MemberChange) => unknown>[] = [];
   readonly webhooks = new Map<string, Scoped<(r: WebhookRequest) => unknown>>();
   readonly middleware: Scoped<Middleware>[] = [];
@@ -175,6 +177,7 @@ export class Handlers {
       this.messages,
       this.reactions,
       this.reactionRemovals,
+      this.redactions,
       this.members,
       this.middleware,
     ]) {

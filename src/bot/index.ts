@@ -82,6 +82,8 @@ export {
   type ReactionOptions,
   type ReactionRemovedContext,
   type ReactionRemovedContextExtra,
+  type RedactionContext,
+  type RedactionContextExtra,
   type WebhookRequest,
 } from "./options.ts";
 export { MAX_RATE_LIMITED_USERS, RateLimiter, type RateLimitOptions } from "./rate-limit.ts";

@@ -139,6 +139,23 @@ export interface ReactionRemovedContextExtra {
 }
 export type ReactionRemovedContext = EventContext & ReactionRemovedContextExtra;
 
+/**
+ * A redaction the server would apply: what `onRedaction` handlers get. The context's event is the
+ * redaction, so `ctx.sender` is who redacted.
+ */
+export interface RedactionContextExtra {
+  /** The redacted event (the room version's field: top-level `redacts` before 11, `content.redacts` from 11). */
+  redactedEventId: string;
+  /**
+   * The redacted event's sender when the bot knows it (a reaction it remembers): then `ctx.sender`
+   * is that sender or may redact others. Undefined when the bot does not know it (an event from
+   * before a restart, or not a reaction): nothing was checked, and the handler decides, e.g. by
+   * `ctx.sender` being the sender it stored, or `ctx.room.mayRedactOthers(ctx.sender)`.
+   */
+  redactedSender: string | undefined;
+}
+export type RedactionContext = EventContext & RedactionContextExtra;
+
 export interface MemberChange {
   room: Room;
   userId: string;
@@ -186,6 +203,11 @@ export interface HandlerRegistry {
    */
   onReactionRemoved(run: Handler<ReactionRemovedContext>): void;
   onReactionRemoved(opts: ReactionOptions, run: Handler<ReactionRemovedContext>): void;
+  /**
+   * Redactions of any event that the server would apply (`ctx.redactedEventId`); one whose
+   * redacted event the bot does not know comes with `ctx.redactedSender` undefined, unchecked.
+   */
+  onRedaction(run: Handler<RedactionContext>): void;
   /** Membership changes of others in rooms the bot is in (e.g. a welcome on join). */
   onMember(run: (change: MemberChange) => unknown | Promise<unknown>): void;
   /** A cron job (`*\/5 * * * *`; six fields for seconds). `name` must be unique in the bot. */

@@ -53,6 +53,11 @@ export class ReactionRecords {
     return r;
   }
 
+  /** Whose reaction `reactionId` is, if the bot remembers it (it stays remembered). */
+  senderOf(roomId: string, reactionId: string): string | undefined {
+    return this.#reactions.get(`${roomId}\n${reactionId}`)?.sender;
+  }
+
   /** A redaction of an event not known as a reaction (not seen, or not readable yet). */
   redactedUnseen(roomId: string, eventId: string, redactor: string): void {
     if (!keepable(roomId) || !keepable(eventId) || !keepable(redactor)) return;
