@@ -1,7 +1,8 @@
 // The poll bot: two users vote with reactions (one changes their mind), `!results` counts them;
 // votes taken back (by the voter, or by a moderator) no longer count, and a voter's earlier
 // reaction still standing counts again. A poll stored by the skill's first version (one option per
-// voter) is read and counted on.
+// voter) or its second (no reaction IDs) is read and counted on; a vote taken back after a
+// restart of the bot is counted out (the state keeps each vote's reaction ID).
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { silentLogger } from "keyroom";
@@ -40,51 +41,85 @@ test("poll: votes are counted from reactions, the latest standing one per user",
   }
 });
 
-test("poll: a poll stored by the first version of the skill is counted on", async () => {
-  const f = await fakeBotClient();
-  const bot = new Bot({ client: f.client });
-  await installSkill(bot, poll, undefined, silentLogger);
-  await bot.start();
+test("poll: a vote taken back after a restart of the bot is counted out", async () => {
+  const t = await startBotTest({ skills: [poll] });
   try {
-    await f.feed({});
-    const room = "!poll:fake.example";
-    const bob = "@bob:x.example";
-    const v1 = { eventId: "$poll", question: "Lunch?", options: ["pizza", "soup"], votes: { [bob]: 0 } };
-    await f.feed({
-      rooms: {
-        join: {
-          [room]: {
-            timeline: { events: [fakeMember(FAKE_BOT_USER, "join")], limited: false },
-            account_data: {
-              events: [{ type: `${STATE_EVENT_PREFIX}poll`, content: { version: 1, value: v1 } }],
+    const alice = await t.user("alice"); // made the room: a moderator
+    const bob = await t.user("bob");
+    await alice.send("!poll Lunch? | pizza | soup");
+    const question = await alice.nextMessage();
+    await bob.nextMessage();
+    const results = async () => {
+      await alice.send("!results");
+      return (await alice.nextMessage()).body;
+    };
+    const bobSoup = await bob.react(question.eventId, "2️⃣");
+    const alicePizza = await alice.react(question.eventId, "1️⃣");
+    assert.equal(await results(), "**Lunch?**\n1️⃣ pizza: 1\n2️⃣ soup: 1");
+    // The bot forgets the reactions it saw; the poll's state keeps each vote's reaction ID.
+    await t.restartBot();
+    await bob.redact(bobSoup);
+    assert.equal(await results(), "**Lunch?**\n1️⃣ pizza: 1\n2️⃣ soup: 0");
+    // A moderator's removal counts too; once, though both onReactionRemoved and onRedaction see it.
+    const bobPizza = await bob.react(question.eventId, "1️⃣");
+    assert.equal(await results(), "**Lunch?**\n1️⃣ pizza: 2\n2️⃣ soup: 0");
+    await alice.redact(bobPizza);
+    await alice.redact(alicePizza);
+    assert.equal(await results(), "**Lunch?**\n1️⃣ pizza: 0\n2️⃣ soup: 0");
+  } finally {
+    await t.close();
+  }
+});
+
+for (const version of [1, 2]) {
+  test(`poll: a poll stored by version ${version} of the skill is counted on`, async () => {
+    const f = await fakeBotClient();
+    const bot = new Bot({ client: f.client });
+    await installSkill(bot, poll, undefined, silentLogger);
+    await bot.start();
+    try {
+      await f.feed({});
+      const room = "!poll:fake.example";
+      const bob = "@bob:x.example";
+      // Version 1 kept one option per voter, version 2 the options of their standing reactions.
+      const votes = { [bob]: version === 1 ? 0 : [0] };
+      const old = { eventId: "$poll", question: "Lunch?", options: ["pizza", "soup"], votes };
+      await f.feed({
+        rooms: {
+          join: {
+            [room]: {
+              timeline: { events: [fakeMember(FAKE_BOT_USER, "join")], limited: false },
+              account_data: {
+                events: [{ type: `${STATE_EVENT_PREFIX}poll`, content: { version, value: old } }],
+              },
             },
           },
         },
-      },
-    });
-    const soup = {
-      type: "m.reaction",
-      event_id: "$soup",
-      sender: bob,
-      origin_server_ts: Date.now(),
-      content: { "m.relates_to": { rel_type: "m.annotation", event_id: "$poll", key: "2️⃣" } },
-    };
-    // The poll, the bot's message, seen in sync (the fake server has no event to show for it).
-    await f.feedTimeline(room, [{ ...fakeMessage(FAKE_BOT_USER, "Lunch?"), event_id: "$poll" }]);
-    await f.feedTimeline(room, [
-      soup,
-      {
-        type: "m.room.redaction",
-        event_id: "$r",
+      });
+      const soup = {
+        type: "m.reaction",
+        event_id: "$soup",
         sender: bob,
         origin_server_ts: Date.now(),
-        redacts: "$soup",
-        content: {},
-      },
-    ]);
-    await f.feedTimeline(room, [fakeMessage("@alice:x.example", "!results")]);
-    assert.equal(f.sent.at(-1)?.content.body, "**Lunch?**\n1️⃣ pizza: 1\n2️⃣ soup: 0");
-  } finally {
-    await bot.stop();
-  }
-});
+        content: { "m.relates_to": { rel_type: "m.annotation", event_id: "$poll", key: "2️⃣" } },
+      };
+      // The poll, the bot's message, seen in sync (the fake server has no event to show for it).
+      await f.feedTimeline(room, [{ ...fakeMessage(FAKE_BOT_USER, "Lunch?"), event_id: "$poll" }]);
+      await f.feedTimeline(room, [
+        soup,
+        {
+          type: "m.room.redaction",
+          event_id: "$r",
+          sender: bob,
+          origin_server_ts: Date.now(),
+          redacts: "$soup",
+          content: {},
+        },
+      ]);
+      await f.feedTimeline(room, [fakeMessage("@alice:x.example", "!results")]);
+      assert.equal(f.sent.at(-1)?.content.body, "**Lunch?**\n1️⃣ pizza: 1\n2️⃣ soup: 0");
+    } finally {
+      await bot.stop();
+    }
+  });
+}

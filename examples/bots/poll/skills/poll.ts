@@ -9,16 +9,24 @@ import { defineSkill, escapeMarkdown, StateError } from "keyroom/bot";
 const KEYS = ["1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣", "6️⃣", "7️⃣", "8️⃣", "9️⃣"];
 /** Voters counted per poll (bounded: the state must stay small). */
 export const MAX_VOTERS = 500;
+/** Votes (reactions still standing, each with its event ID) kept per poll, across its voters. */
+export const MAX_VOTES_PER_POLL = 1_000;
+
+/** A reaction counted: its option, and its event ID (none for one counted by state version 1 or 2). */
+interface Vote {
+  option: number;
+  reactionId?: string;
+}
 
 interface Poll {
   eventId: string;
   question: string;
   options: string[];
   /**
-   * user ID → the options of the user's reactions still standing, each once, latest last: the
-   * last is the user's vote, and the one before counts once the last is taken back.
+   * user ID → the user's reactions still standing, one per option, latest last: the last is the
+   * user's vote, and the one before counts once the last is taken back.
    */
-  votes: Record<string, number[]>;
+  votes: Record<string, Vote[]>;
 }
 
 function isPoll(v: unknown): v is Poll | null {
@@ -32,29 +40,60 @@ function isPoll(v: unknown): v is Poll | null {
     p.options.every((o) => typeof o === "string") &&
     typeof p.votes === "object" &&
     p.votes !== null &&
-    Object.values(p.votes).every((l) => Array.isArray(l) && l.every((i) => Number.isInteger(i)))
+    Object.values(p.votes).every((l) => Array.isArray(l) && l.every(isVote))
   );
 }
 
-/** A poll stored by version 1 of this skill (one option per user, removals not counted). */
-function fromVersion1(old: unknown): Poll | null {
+function isVote(v: unknown): v is Vote {
+  const { option, reactionId } = (v ?? {}) as Partial<Vote>;
+  return Number.isInteger(option) && (reactionId === undefined || typeof reactionId === "string");
+}
+
+/**
+ * A poll stored by an earlier version of this skill: version 1 kept one option per user (removals
+ * not counted), version 2 the options of each user's standing reactions, without their event IDs.
+ */
+function fromOlder(old: unknown, version: number): Poll | null {
   if (old === null || typeof old !== "object") return null;
-  const votes: Record<string, number[]> = {};
-  const v1 = (old as { votes?: unknown }).votes;
-  if (typeof v1 === "object" && v1 !== null)
-    for (const [user, i] of Object.entries(v1)) if (Number.isInteger(i)) votes[user] = [i as number];
+  const votes: Record<string, Vote[]> = {};
+  const stored = (old as { votes?: unknown }).votes;
+  if (typeof stored === "object" && stored !== null)
+    for (const [user, v] of Object.entries(stored)) {
+      const options = version === 1 ? [v] : Array.isArray(v) ? v : [];
+      const kept = options.filter((i): i is number => Number.isInteger(i)).map((option) => ({ option }));
+      if (kept.length > 0) votes[user] = kept;
+    }
   return { ...(old as Poll), votes };
 }
 
-/** `standing` with option `i` as the latest reaction (once). */
-const withVote = (standing: readonly number[] = [], i: number) => [...standing.filter((o) => o !== i), i];
+/** `standing` with option `option` as the latest reaction, `reactionId` (one per option). */
+const withVote = (standing: readonly Vote[] = [], option: number, reactionId: string): Vote[] => [
+  ...standing.filter((v) => v.option !== option),
+  { option, reactionId },
+];
+
+/** `poll` without the votes `gone` matches (a user left without any loses their entry). */
+function without(poll: Poll, voter: string, gone: (v: Vote) => boolean): Poll {
+  const { [voter]: standing = [], ...others } = poll.votes;
+  const left = standing.filter((v) => !gone(v));
+  return { ...poll, votes: left.length === 0 ? others : { ...others, [voter]: left } };
+}
+
+/** Whose vote the reaction `reactionId` is, if it is one. */
+function voterOf(poll: Poll, reactionId: string): string | undefined {
+  for (const [user, standing] of Object.entries(poll.votes))
+    if (standing.some((v) => v.reactionId === reactionId)) return user;
+  return undefined;
+}
+
+const voteCount = (poll: Poll) => Object.values(poll.votes).reduce((n, l) => n + l.length, 0);
 
 /** The tally as Markdown (what users typed escaped: it stays text), or as plain text. */
 function tally(poll: Poll, markdown: boolean): string {
   const text = markdown ? escapeMarkdown : (s: string) => s;
   const counts = poll.options.map(() => 0);
   for (const standing of Object.values(poll.votes)) {
-    const i = standing.at(-1);
+    const i = standing.at(-1)?.option;
     if (i !== undefined && counts[i] !== undefined) counts[i]++;
   }
   const question = markdown ? `**${text(poll.question)}**` : poll.question;
@@ -65,10 +104,10 @@ export default defineSkill({
   name: "poll",
   setup(api) {
     const polls = api.bot.state.define<Poll | null>("poll", {
-      version: 2,
+      version: 3,
       initial: () => null,
       validate: isPoll,
-      migrate: fromVersion1,
+      migrate: fromOlder,
     });
 
     api.command(
@@ -107,11 +146,16 @@ export default defineSkill({
       if (poll === null || ctx.targetEventId !== poll.eventId || choice < 0 || choice >= poll.options.length)
         return;
       if (!(ctx.sender in poll.votes) && Object.keys(poll.votes).length >= MAX_VOTERS) return;
+      const replaces = poll.votes[ctx.sender]?.some((v) => v.option === choice) === true;
+      if (!replaces && voteCount(poll) >= MAX_VOTES_PER_POLL) return;
       try {
         await slot.update((p) =>
           p === null
             ? p
-            : { ...p, votes: { ...p.votes, [ctx.sender]: withVote(p.votes[ctx.sender], choice) } },
+            : {
+                ...p,
+                votes: { ...p.votes, [ctx.sender]: withVote(p.votes[ctx.sender], choice, ctx.eventId) },
+              },
         );
       } catch (err) {
         // Votes past what the room's state holds (long user IDs: a server picks its users' IDs)
@@ -121,19 +165,32 @@ export default defineSkill({
     });
 
     // A vote taken back (by its voter, or a moderator: `ctx.sender` is who, `ctx.reactionSender`
-    // whose vote it was). Reported only for reactions the bot saw while running (see docs/bots.md).
+    // whose vote it was), reported for reactions the bot saw while running (see docs/bots.md). The
+    // vote goes by its reaction's ID; one counted before version 3 (no ID) by its option.
     api.onReactionRemoved({ ownMessagesOnly: true }, async (ctx) => {
       const slot = ctx.roomState(polls);
       const poll = slot.get();
       const choice = KEYS.indexOf(ctx.key);
       const voter = ctx.reactionSender;
-      if (poll === null || ctx.targetEventId !== poll.eventId || !poll.votes[voter]?.includes(choice)) return;
-      await slot.update((p) => {
-        if (p === null) return p;
-        const { [voter]: standing = [], ...others } = p.votes;
-        const left = standing.filter((o) => o !== choice);
-        return { ...p, votes: left.length === 0 ? others : { ...others, [voter]: left } };
-      });
+      if (poll === null || ctx.targetEventId !== poll.eventId) return;
+      const gone = (v: Vote) =>
+        v.reactionId === undefined ? v.option === choice : v.reactionId === ctx.reactionEventId;
+      if (!poll.votes[voter]?.some(gone)) return;
+      await slot.update((p) => (p === null ? p : without(p, voter, gone)));
+    });
+
+    // Any redaction, also of a reaction given before the bot restarted (which onReactionRemoved
+    // does not report): a vote's reaction ID counts it out, if the redactor is the voter or may
+    // redact others (the bot may not know whose event it was: checked here). A removal that
+    // onReactionRemoved took already finds no vote with that ID: it is not counted twice.
+    api.onRedaction(async (ctx) => {
+      const slot = ctx.roomState(polls);
+      const poll = slot.get();
+      const id = ctx.redactedEventId;
+      const voter = poll === null ? undefined : voterOf(poll, id);
+      if (voter === undefined || (ctx.sender !== voter && ctx.room?.mayRedactOthers(ctx.sender) !== true))
+        return;
+      await slot.update((p) => (p === null ? p : without(p, voter, (v) => v.reactionId === id)));
     });
 
     api.command("results", { help: "show the current poll's tally" }, async (ctx) => {
