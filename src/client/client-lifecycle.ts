@@ -8,6 +8,7 @@ import { ClientError } from "./errors.ts";
 import { errorSummary } from "./events/emitter.ts";
 import type { Logger } from "./logger.ts";
 import type { Sender } from "./rooms/sender.ts";
+import type { TokenRefresher } from "./session/refresh.ts";
 import type { PasswordLogin, RegisterOptions, Session, SessionInfo } from "./session/session.ts";
 import type { SyncRunner } from "./sync/runner.ts";
 import type { SyncedState } from "./sync/state.ts";
@@ -20,6 +21,8 @@ export interface ClientLifecycleParts {
   readonly sync: SyncRunner;
   readonly sender: Sender;
   readonly e2ee: EncryptionSession;
+  /** Access-token renewal: paused (a renewal under way finished) before the client store closes. */
+  readonly refresher: Pick<TokenRefresher, "pause" | "resume">;
 }
 
 export class ClientLifecycle {
@@ -48,6 +51,7 @@ export class ClientLifecycle {
         ),
       );
     }
+    this.#parts.refresher.resume();
     const logout = this.#loggingOut;
     if (logout === undefined) return start();
     return logout.then(start, start);
@@ -319,6 +323,8 @@ export class ClientLifecycle {
       .catch((err: unknown) =>
         this.#parts.logger.warn({ err: errorSummary(err) }, "saving rooms at close failed"),
       );
+    // A token renewal under way saves its tokens before the store closes; none starts after.
+    await this.#parts.refresher.pause();
     await store.close?.();
     await e2ee.stop();
   }

@@ -159,7 +159,7 @@ export function buildClientParts(
     encryptor: () => hooks.eventEncryptor,
     encryptionEnabled: () => e2ee.running !== undefined,
   });
-  const lifecycle = new ClientLifecycle({ store, logger, session, synced, sync, sender, e2ee });
+  const lifecycle = new ClientLifecycle({ store, logger, session, synced, sync, sender, e2ee, refresher });
   // Verification rides on the events the client emits anyway (decrypted by then).
   client.on("room.event", (_room, event) => e2ee.onRoomEvent(event));
   // Or once their key came: a request whose room key arrived after it.

@@ -8,9 +8,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { loginToProfile, restoreProfile } from "../../src/cli/session.ts";
+import { deferred } from "../../src/client/test-support/held-sync.ts";
 import {
   type ClientStore,
   type Clock,
+  type FetchLike,
   MatrixClient,
   MemoryClientStore,
   SqliteClientStore,
@@ -173,6 +175,41 @@ describe("refresh tokens against the devserver", () => {
     assert.deepEqual(events.loggedOut, []);
     assert.equal(again.isLoggedIn, true);
     await again.close();
+  });
+
+  it("close() while a renewal is under way: its new tokens are saved before the store closes", async () => {
+    const path = join(dir, "closing.sqlite3");
+    // The first /refresh is held until the test lets it go.
+    const reached = deferred();
+    const gate = deferred();
+    let held = false;
+    const fetchImpl: FetchLike = async (url, init) => {
+      if (!held && new URL(url).pathname.endsWith("/refresh")) {
+        held = true;
+        reached.resolve();
+        await gate.promise;
+      }
+      return fetch(url, init);
+    };
+    const client = new MatrixClient({
+      homeserverUrl: hs.baseUrl,
+      store: await SqliteClientStore.open(path),
+      clock: clockReading(),
+      fetch: fetchImpl,
+    });
+    await client.register({ username: uniq("c"), password: "pw" });
+    const before = await client.store.loadSession();
+    now += LIFETIME_MS; // expired: the next request renews
+    const asked = client.whoami().catch(() => undefined); // nothing close() waits for by itself
+    await reached.promise;
+    const closed = client.close();
+    gate.resolve();
+    await closed;
+    await asked;
+
+    const stored = await (await SqliteClientStore.open(path)).loadSession();
+    assert.notEqual(stored?.refreshToken, before?.refreshToken, "the renewed tokens were saved");
+    assert.equal((await hs.api("GET", "/account/whoami", { token: stored?.accessToken })).status, 200);
   });
 
   it("a refresh token the server no longer knows logs the session out", async () => {

@@ -76,8 +76,26 @@ export class TokenRefresher implements TokenRenewal {
    */
   readonly #passed = new Set<string>();
 
+  /** The client is closing: no renewal starts (one under way finishes and saves first). */
+  #paused = false;
+
   constructor(host: TokenRefresherHost) {
     this.#host = host;
+  }
+
+  /**
+   * Before the client store closes: no renewal starts from now, and one under way (its `/refresh`
+   * sent, or waiting for another process's claim) is waited for. A renewal whose new tokens could
+   * no longer be saved would leave the store with a spent refresh token: the next start logged out.
+   */
+  async pause(): Promise<void> {
+    this.#paused = true;
+    await this.#flight?.catch(() => undefined);
+  }
+
+  /** A session starts again on this client (after `pause`). */
+  resume(): void {
+    this.#paused = false;
   }
 
   fresh(): Promise<void> | undefined {
@@ -85,6 +103,7 @@ export class TokenRefresher implements TokenRenewal {
     // A request that would go out on the token being replaced waits for the new one (whatever
     // came of it, the request goes: a failure is its own to meet).
     if (flight !== undefined) return flight.catch(() => undefined);
+    if (this.#paused) return undefined;
     const s = this.#host.session.current;
     if (s?.refreshToken === undefined || s.accessTokenExpiresAt === undefined) return undefined;
     const now = this.#host.clock.now();
@@ -149,6 +168,8 @@ export class TokenRefresher implements TokenRenewal {
     // bounded, should its clock not move or the store keep refusing; past them, no claim.
     let rounds = 0;
     for (;;) {
+      // Closing: the request goes on the tokens it has.
+      if (this.#paused) return;
       const stored = await store.loadSession();
       const ours = stored !== undefined && sameDevice(stored, held);
       if (ours && this.#newer(stored, held)) {
