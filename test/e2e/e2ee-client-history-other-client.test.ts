@@ -74,23 +74,34 @@ async function restart(t: TestClient, clientStorePath: string): Promise<TestClie
   return watch(client, t.name, t.storeDir);
 }
 
-/** Bob's other client (no encryption here, like a phone's app) accepts the invite. */
-async function joinElsewhere(bob: TestClient, roomId: string): Promise<void> {
+/** Bob's other login (no encryption here, like a phone's app). */
+async function otherLogin(bob: TestClient): Promise<MatrixClient> {
   const other = new MatrixClient({ homeserverUrl: fx.hs.baseUrl });
   fx.open.push(other);
   await other.login({ user: bob.client.userId, password: "pw" });
-  await other.joinRoom(roomId);
+  return other;
 }
 
-/** Alice's room with shared history, a message in it, and her invite to Bob with her bundle. */
-async function invited(alice: TestClient, bob: TestClient) {
+/** Bob's other client accepts the invite. */
+async function joinElsewhere(bob: TestClient, roomId: string): Promise<void> {
+  await (await otherLogin(bob)).joinRoom(roomId);
+}
+
+/** Alice's room with shared history (public with `preset`), and a message said before Bob came. */
+async function historyRoom(alice: TestClient, preset?: "public_chat") {
   const roomId = await alice.client.createRoom({
     name: "history",
+    ...(preset !== undefined ? { preset } : {}),
     initialState: [
       { type: "m.room.history_visibility", state_key: "", content: { history_visibility: "shared" } },
     ],
   });
-  const said = await alice.client.sendText(roomId, "said before Bob came");
+  return { roomId, said: await alice.client.sendText(roomId, "said before Bob came") };
+}
+
+/** Alice's room with shared history, a message in it, and her invite to Bob with her bundle. */
+async function invited(alice: TestClient, bob: TestClient) {
+  const { roomId, said } = await historyRoom(alice);
   await alice.client.invite(roomId, bob.client.userId);
   await bob.client.syncOnce({ timeoutMs: 0 }); // the invite and the bundle (remembered only)
   assert.equal(bob.client.getRoom(roomId)?.membership, "invite");
@@ -206,13 +217,7 @@ describe("history sharing when the invite is accepted in another client", () => 
     const { t: alice } = await user("hol");
     const { t: bob, clientStorePath } = await user("hom");
     await bob.client.close(); // away before the invite: its client store never holds it
-    const roomId = await alice.client.createRoom({
-      name: "history",
-      initialState: [
-        { type: "m.room.history_visibility", state_key: "", content: { history_visibility: "shared" } },
-      ],
-    });
-    const said = await alice.client.sendText(roomId, "said before Bob came");
+    const { roomId, said } = await historyRoom(alice);
     await alice.client.invite(roomId, bob.client.userId);
     await joinElsewhere(bob, roomId);
 
@@ -227,18 +232,9 @@ describe("history sharing when the invite is accepted in another client", () => 
     const { t: alice } = await user("hon");
     const { t: bob, clientStorePath } = await user("hoo");
     await bob.client.close();
-    const roomId = await alice.client.createRoom({
-      name: "history",
-      preset: "public_chat",
-      initialState: [
-        { type: "m.room.history_visibility", state_key: "", content: { history_visibility: "shared" } },
-      ],
-    });
-    const said = await alice.client.sendText(roomId, "said before Bob came");
+    const { roomId, said } = await historyRoom(alice, "public_chat");
     await alice.client.invite(roomId, bob.client.userId);
-    const other = new MatrixClient({ homeserverUrl: fx.hs.baseUrl });
-    fx.open.push(other);
-    await other.login({ user: bob.client.userId, password: "pw" });
+    const other = await otherLogin(bob);
     await other.leaveRoom(roomId); // refuses the invite
     await other.joinRoom(roomId); // then joins the public room on its own
 
@@ -252,20 +248,11 @@ describe("history sharing when the invite is accepted in another client", () => 
   it("an invite this device holds, refused then a public join in one sync: nothing imported", async () => {
     const { t: alice } = await user("hop");
     const { t: bob } = await user("hoq");
-    const roomId = await alice.client.createRoom({
-      name: "history",
-      preset: "public_chat",
-      initialState: [
-        { type: "m.room.history_visibility", state_key: "", content: { history_visibility: "shared" } },
-      ],
-    });
-    const said = await alice.client.sendText(roomId, "said before Bob came");
+    const { roomId, said } = await historyRoom(alice, "public_chat");
     await alice.client.invite(roomId, bob.client.userId);
     await bob.client.syncOnce({ timeoutMs: 0 }); // the invite (held) and Alice's bundle
     assert.equal(bob.client.getRoom(roomId)?.membership, "invite");
-    const other = new MatrixClient({ homeserverUrl: fx.hs.baseUrl });
-    fx.open.push(other);
-    await other.login({ user: bob.client.userId, password: "pw" });
+    const other = await otherLogin(bob);
     await other.leaveRoom(roomId); // refuses the invite
     await other.joinRoom(roomId); // then joins the public room on its own
 
