@@ -10,19 +10,25 @@ import { Bot, installSkill, STATE_EVENT_PREFIX } from "keyroom/bot";
 import { FAKE_BOT_USER, fakeBotClient, fakeMember, fakeMessage, startBotTest } from "keyroom/bot/testing";
 import poll from "./skills/poll.ts";
 
+/** Alice (who made the room: a moderator) and Bob; Alice's "Lunch?" poll; `results` asks for the count. */
+async function lunchPoll(t: Awaited<ReturnType<typeof startBotTest>>) {
+  const alice = await t.user("alice");
+  const bob = await t.user("bob");
+  await alice.send("!poll Lunch? | pizza | soup");
+  const question = await alice.nextMessage();
+  await bob.nextMessage();
+  const results = async () => {
+    await alice.send("!results");
+    return (await alice.nextMessage()).body;
+  };
+  return { alice, bob, question, results };
+}
+
 test("poll: votes are counted from reactions, the latest standing one per user", async () => {
   const t = await startBotTest({ skills: [poll] });
   try {
-    const alice = await t.user("alice"); // made the room: a moderator
-    const bob = await t.user("bob");
-    await alice.send("!poll Lunch? | pizza | soup");
-    const question = await alice.nextMessage();
+    const { alice, bob, question, results } = await lunchPoll(t);
     assert.match(question.html ?? "", /<strong>Lunch\?<\/strong>/);
-    await bob.nextMessage();
-    const results = async () => {
-      await alice.send("!results");
-      return (await alice.nextMessage()).body;
-    };
     const aliceSoup = await alice.react(question.eventId, "2️⃣");
     const bobSoup = await bob.react(question.eventId, "2️⃣");
     const bobPizza = await bob.react(question.eventId, "1️⃣");
@@ -44,15 +50,7 @@ test("poll: votes are counted from reactions, the latest standing one per user",
 test("poll: a vote taken back after a restart of the bot is counted out", async () => {
   const t = await startBotTest({ skills: [poll] });
   try {
-    const alice = await t.user("alice"); // made the room: a moderator
-    const bob = await t.user("bob");
-    await alice.send("!poll Lunch? | pizza | soup");
-    const question = await alice.nextMessage();
-    await bob.nextMessage();
-    const results = async () => {
-      await alice.send("!results");
-      return (await alice.nextMessage()).body;
-    };
+    const { bob, alice, question, results } = await lunchPoll(t);
     const bobSoup = await bob.react(question.eventId, "2️⃣");
     const alicePizza = await alice.react(question.eventId, "1️⃣");
     assert.equal(await results(), "**Lunch?**\n1️⃣ pizza: 1\n2️⃣ soup: 1");
