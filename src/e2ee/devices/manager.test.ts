@@ -18,6 +18,18 @@ function deviceKeys(account: Account, userId: string, deviceId: string): DeviceK
   });
 }
 
+/** Bob, with Alice and Carol known to the homeserver; `queried`: the users his next key query asks for. */
+async function bobWithAliceAndCarol() {
+  const hs = new FakeHomeserver();
+  const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
+  await TestClient.create(hs, { userId: "@alice:x", deviceId: "A" });
+  await TestClient.create(hs, { userId: "@carol:x", deviceId: "C" });
+  const queried = async () =>
+    (await bob.machine.outgoingRequests())
+      .flatMap((r) => (r.type === "keys_query" ? Object.keys(r.body.device_keys) : []))
+      .sort();
+  return { bob, queried };
+}
 describe("device tracking", () => {
   it("refuses a device whose keys changed under the same ID", async () => {
     const hs = new FakeHomeserver();
@@ -92,14 +104,7 @@ describe("device tracking", () => {
   });
 
   it("queries exactly the outdated users: after restarts, answers, /keys/changes and leaving", async () => {
-    const hs = new FakeHomeserver();
-    const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
-    await TestClient.create(hs, { userId: "@alice:x", deviceId: "A" });
-    await TestClient.create(hs, { userId: "@carol:x", deviceId: "C" });
-    const queried = async () =>
-      (await bob.machine.outgoingRequests())
-        .flatMap((r) => (r.type === "keys_query" ? Object.keys(r.body.device_keys) : []))
-        .sort();
+    const { bob, queried } = await bobWithAliceAndCarol();
     await bob.flush(); // our own user, queried at every start
     await bob.machine.updateTrackedUsers(["@alice:x", "@carol:x"]);
     // Outdated users stored as such are queried after a restart, before any query went out.
@@ -119,14 +124,7 @@ describe("device tracking", () => {
   });
 
   it("markAllTrackedOutdated queries every tracked user again, and only them, after a restart too", async () => {
-    const hs = new FakeHomeserver();
-    const bob = await TestClient.create(hs, { userId: "@bob:x", deviceId: "B" });
-    await TestClient.create(hs, { userId: "@alice:x", deviceId: "A" });
-    await TestClient.create(hs, { userId: "@carol:x", deviceId: "C" });
-    const queried = async () =>
-      (await bob.machine.outgoingRequests())
-        .flatMap((r) => (r.type === "keys_query" ? Object.keys(r.body.device_keys) : []))
-        .sort();
+    const { bob, queried } = await bobWithAliceAndCarol();
     await bob.machine.updateTrackedUsers(["@alice:x", "@carol:x"]);
     await bob.flush();
     await bob.machine.receiveSyncChanges({ deviceLists: { left: ["@carol:x"] } });
