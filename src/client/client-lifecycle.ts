@@ -1,7 +1,6 @@
 // A `MatrixClient` session's lifecycle across the client's parts: login and registration (with
 // the refused login's device logged out again), restore, logout and close. Session first, then
 // synced state, the sync loop and E2EE on the way up; the reverse on the way down.
-import type { LoginResponse } from "../wire/index.ts";
 import type { ClientStore, StoredSession } from "./client-store/index.ts";
 import { EncryptionSession } from "./encryption/session.ts";
 import { ClientError } from "./errors.ts";
@@ -9,7 +8,7 @@ import { errorSummary } from "./events/emitter.ts";
 import type { Logger } from "./logger.ts";
 import type { Sender } from "./rooms/sender.ts";
 import type { TokenRefresher } from "./session/refresh.ts";
-import type { PasswordLogin, RegisterOptions, Session, SessionInfo } from "./session/session.ts";
+import type { LoginAnswer, PasswordLogin, RegisterOptions, Session, SessionInfo } from "./session/session.ts";
 import type { SyncRunner } from "./sync/runner.ts";
 import type { SyncedState } from "./sync/state.ts";
 
@@ -108,10 +107,7 @@ export class ClientLifecycle {
    * shared client store meanwhile (`SESSION_CONFLICT`), logs that device out again, so a refused
    * login leaves no stray device (with no keys) on the account.
    */
-  async #loginOrDrop(
-    deviceId: string | undefined,
-    login: () => Promise<LoginResponse>,
-  ): Promise<SessionInfo> {
+  async #loginOrDrop(deviceId: string | undefined, login: () => Promise<LoginAnswer>): Promise<SessionInfo> {
     const before = await this.#parts.store.loadSession();
     try {
       return await this.#startSession(await login(), { stored: before });
@@ -125,7 +121,7 @@ export class ClientLifecycle {
 
   /** `since`: what the store held as the login began (its session is saved only over that, or none). */
   async #startSession(
-    res: LoginResponse,
+    res: LoginAnswer,
     since: { readonly stored: StoredSession | undefined },
   ): Promise<SessionInfo> {
     const { session: current, synced, sync, e2ee, logger } = this.#parts;

@@ -13,6 +13,7 @@ import { type Clock, systemClock } from "./clock.ts";
 import type { ClientCryptoHost } from "./encryption/client-crypto-types.ts";
 import { resolveEncryptionOptions } from "./encryption/options.ts";
 import { EncryptionSession } from "./encryption/session.ts";
+import type { MalformedResponseError } from "./errors.ts";
 import type { TypedEmitter } from "./events/emitter.ts";
 import type { ClientEventMap } from "./events/types.ts";
 import { HttpClient } from "./http.ts";
@@ -90,6 +91,11 @@ export function buildClientParts(
   const call: ApiCall = apiCall(http, clock, logger);
   const synced = new SyncedState(opts.roomNameFormatter);
   const userId = () => session.require().userId;
+  // A login's or renewal's field left out (never its value): logged, and the application told.
+  const warnAnswer = (warning: MalformedResponseError) => {
+    logger.warn({ endpoint: warning.endpoint, issues: warning.issues }, "answer field left out");
+    void client.emit("error", warning);
+  };
   const session = new Session({
     call,
     store,
@@ -97,6 +103,7 @@ export function buildClientParts(
     refreshTokens: opts.refreshTokens ?? true,
     clock,
     tokensTaken: (s) => refresher.planFor(s),
+    warn: warnAnswer,
   });
   const refresher = new TokenRefresher({
     call,
@@ -105,6 +112,7 @@ export function buildClientParts(
     clock,
     logger,
     renewed: (s) => void client.emit("session.renewed", { ...s }),
+    warn: warnAnswer,
   });
   const sync = new SyncRunner({
     http,

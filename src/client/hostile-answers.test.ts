@@ -91,6 +91,7 @@ describe("hostile answers (fast-check)", () => {
       access_token: str("syt_abc", "tok"),
       device_id: str("D", "NEW"),
       expires_in_ms: num,
+      refresh_token: str("rt_abc"),
     });
     await fc.assert(
       fc.asyncProperty(answer, fc.boolean(), async (body, register) => {

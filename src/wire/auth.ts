@@ -98,14 +98,26 @@ export function isAccessToken(token: unknown): token is string {
   return typeof token === "string" && ACCESS_TOKEN.test(token);
 }
 
+/**
+ * The refresh token and the access token's lifetime in a login's, registration's or renewal's
+ * answer, taken as they come: the client checks them (`checkedTokenFields`) and leaves out one it
+ * cannot use, warning, rather than fail the answer. By then the server made the device (or spent
+ * the old refresh token): refused, it would leave a device nobody holds, or a spent refresh token.
+ */
+const tokenFields = {
+  expires_in_ms: z.optional(z.unknown()),
+  refresh_token: z.optional(z.unknown()),
+};
+
 export const loginResponseSchema = z.looseObject({
   user_id: sessionIdSchema,
   access_token: accessTokenSchema,
   device_id: sessionIdSchema,
-  home_server: z.optional(z.string()),
-  expires_in_ms: z.optional(z.number().check(z.int(), z.positive())),
-  refresh_token: z.optional(z.string()),
-  well_known: z.optional(z.looseObject({ "m.homeserver": z.looseObject({ base_url: z.string() }) })),
+  // Not used, and not checked: by the time they arrive the server made the device, which an
+  // answer refused for them would leave behind (deprecated `home_server`, `well_known`).
+  home_server: z.optional(z.unknown()),
+  well_known: z.optional(z.unknown()),
+  ...tokenFields,
 });
 export type LoginResponse = z.infer<typeof loginResponseSchema>;
 
@@ -124,16 +136,14 @@ export const registerResponseSchema = z.looseObject({
   user_id: sessionIdSchema,
   access_token: z.optional(accessTokenSchema),
   device_id: z.optional(sessionIdSchema),
-  expires_in_ms: z.optional(z.number().check(z.int(), z.positive())),
-  refresh_token: z.optional(z.string()),
+  ...tokenFields,
 });
 export type RegisterResponse = z.infer<typeof registerResponseSchema>;
 
 /** `POST /_matrix/client/v3/refresh`: no `refresh_token` means the old one is kept. */
 export const refreshResponseSchema = z.looseObject({
   access_token: accessTokenSchema,
-  expires_in_ms: z.optional(z.number().check(z.int(), z.positive())),
-  refresh_token: z.optional(z.string()),
+  ...tokenFields,
 });
 export type RefreshResponse = z.infer<typeof refreshResponseSchema>;
 

@@ -9,7 +9,7 @@
 // A refresh the server refuses ends the session as a rejected access token does: the request fails
 // with 401 M_UNKNOWN_TOKEN, and the sync loop logs the session out (`session.loggedOut`).
 
-import { refreshResponseSchema } from "../../wire/index.ts";
+import { type RefreshResponse, refreshResponseSchema } from "../../wire/index.ts";
 import type { ApiCall } from "../call.ts";
 import type { ClientStore, StoredSession } from "../client-store/index.ts";
 import { sameStoredSession } from "../client-store/store.ts";
@@ -19,6 +19,7 @@ import { errorSummary } from "../events/emitter.ts";
 import { path, type TokenRenewal } from "../http.ts";
 import type { Logger } from "../logger.ts";
 import { refreshFields, type Session } from "./session.ts";
+import { type AnswerWarning, checkedTokenFields } from "./token-fields.ts";
 
 /**
  * How long before its expiry an access token is renewed, at most: a token is renewed once half
@@ -49,6 +50,8 @@ export interface TokenRefresherHost {
    * application that keeps the session itself (`restore(session)`) and must save them.
    */
   readonly renewed?: (session: StoredSession) => void;
+  /** Told of a renewal's token field left out (`checkedTokenFields`). */
+  readonly warn?: AnswerWarning;
 }
 
 /**
@@ -208,7 +211,7 @@ export class TokenRefresher implements TokenRenewal {
     claimed: StoredSession | undefined,
   ): Promise<void> {
     const { store, clock, logger, call } = this.#host;
-    let res: { access_token: string; refresh_token?: string | undefined; expires_in_ms?: number | undefined };
+    let res: RefreshResponse;
     try {
       res = await call({
         method: "POST",
@@ -233,16 +236,15 @@ export class TokenRefresher implements TokenRenewal {
       );
       throw error;
     }
+    // Its expiry or new refresh token off: left out, warned of (the access token is good).
+    const fields = checkedTokenFields(res, "POST /_matrix/client/v3/refresh", this.#host.warn);
     const next: StoredSession = {
       homeserverUrl: held.homeserverUrl,
       userId: held.userId,
       deviceId: held.deviceId,
       accessToken: res.access_token,
       // No new refresh token: the old one is kept (spec).
-      ...refreshFields(
-        { refresh_token: res.refresh_token || refreshToken, expires_in_ms: res.expires_in_ms },
-        clock.now(),
-      ),
+      ...refreshFields({ ...fields, refresh_token: fields.refresh_token || refreshToken }, clock.now()),
     };
     await this.#save(held, next, claimed);
     if (this.#take(held, next)) {

@@ -6,7 +6,6 @@ import {
   emptyResponseSchema,
   isAccessToken,
   type LoginRequest,
-  type LoginResponse,
   loginResponseSchema,
   type RegisterRequest,
   registerResponseSchema,
@@ -19,6 +18,7 @@ import { type Clock, systemClock } from "../clock.ts";
 import { ClientError, MatrixError } from "../errors.ts";
 import { normalizeBaseUrl, path } from "../http.ts";
 import { fetchLoginFlows, type LoginFlow } from "./sso.ts";
+import { type AnswerWarning, checkedTokenFields, type TokenFields } from "./token-fields.ts";
 
 export interface PasswordLogin {
   /** Full user ID (`@alice:example.org`) or localpart (`alice`). */
@@ -53,6 +53,15 @@ export interface SessionHost {
   readonly clock?: Clock;
   /** Told of each access token the session takes (to plan its renewal: `TokenRefresher`). */
   readonly tokensTaken?: (s: StoredSession) => void;
+  /** Told of a login's or registration's token field left out (`checkedTokenFields`). */
+  readonly warn?: AnswerWarning;
+}
+
+/** A login's or registration's answer, its refresh token and lifetime checked (`checkedTokenFields`). */
+export interface LoginAnswer extends TokenFields {
+  user_id: string;
+  access_token: string;
+  device_id: string;
 }
 
 export class Session {
@@ -107,7 +116,7 @@ export class Session {
   }
 
   /** Password login. Logging in again as the stored user reuses the stored device. */
-  async passwordLogin(opts: PasswordLogin): Promise<LoginResponse> {
+  async passwordLogin(opts: PasswordLogin): Promise<LoginAnswer> {
     const stored = await this.#host.store.loadSession();
     const sameUser =
       stored && stored.homeserverUrl === this.#host.homeserverUrl && sameUserId(stored.userId, opts.user);
@@ -127,7 +136,7 @@ export class Session {
   }
 
   /** Login with an `m.login.token` (e.g. from SSO). */
-  tokenLogin(token: string, opts: { deviceId?: string; deviceDisplayName?: string }): Promise<LoginResponse> {
+  tokenLogin(token: string, opts: { deviceId?: string; deviceDisplayName?: string }): Promise<LoginAnswer> {
     return this.#login({
       type: "m.login.token",
       token,
@@ -136,21 +145,27 @@ export class Session {
     });
   }
 
-  #login(body: LoginRequest): Promise<LoginResponse> {
-    return this.#host.call({
+  async #login(body: LoginRequest): Promise<LoginAnswer> {
+    const res = await this.#host.call({
       method: "POST",
       path: path`/_matrix/client/v3/login`,
       body: this.#host.refreshTokens === true ? { ...body, refresh_token: true } : body,
       auth: false,
       schema: loginResponseSchema,
     });
+    return {
+      user_id: res.user_id,
+      access_token: res.access_token,
+      device_id: res.device_id,
+      ...checkedTokenFields(res, "POST /_matrix/client/v3/login", this.#host.warn),
+    };
   }
 
   /**
    * Registers an account (servers with open registration, completing the `m.login.dummy` stage),
    * logged in.
    */
-  async register(opts: RegisterOptions): Promise<LoginResponse> {
+  async register(opts: RegisterOptions): Promise<LoginAnswer> {
     const body: RegisterRequest = {
       username: opts.username,
       password: opts.password,
@@ -193,8 +208,7 @@ export class Session {
       user_id: res.user_id,
       access_token: res.access_token,
       device_id: res.device_id,
-      ...(res.refresh_token !== undefined ? { refresh_token: res.refresh_token } : {}),
-      ...(res.expires_in_ms !== undefined ? { expires_in_ms: res.expires_in_ms } : {}),
+      ...checkedTokenFields(res, "POST /_matrix/client/v3/register", this.#host.warn),
     };
   }
 
@@ -202,7 +216,7 @@ export class Session {
    * The session a login's response makes (not saved yet). Its refresh token and expiry only with
    * a refresh token: an access token that expires without one cannot be renewed anyway.
    */
-  sessionOf(res: LoginResponse): StoredSession {
+  sessionOf(res: LoginAnswer): StoredSession {
     return {
       homeserverUrl: this.#host.homeserverUrl,
       userId: res.user_id,
@@ -308,7 +322,7 @@ export class Session {
  * without a refresh token (an empty one counts as none).
  */
 export function refreshFields(
-  res: { refresh_token?: string | undefined; expires_in_ms?: number | undefined },
+  res: TokenFields,
   now: number,
 ): { refreshToken?: string; accessTokenExpiresAt?: number } {
   if (res.refresh_token === undefined || res.refresh_token.length === 0) return {};

@@ -31,6 +31,11 @@ export class RefreshServer {
   readonly faults: RefreshFault[] = [];
   /** Every token issued (the tests check none reaches a log). */
   readonly issued: string[] = [];
+  /**
+   * Rewrites the JSON text of `/login`, `/register` and `/refresh` answers (a server whose answer
+   * is off: `expires_in_ms` not a number, say); the tokens it issued stand as issued.
+   */
+  mangle: ((json: string, path: "/login" | "/register" | "/refresh") => string) | undefined;
   readonly #access = new Map<string, AccessRow>();
   /** Refresh token → the refresh token traded for it (its parent). */
   readonly #refresh = new Map<string, string | undefined>();
@@ -81,11 +86,8 @@ export class RefreshServer {
     const path = u.pathname.replace("/_matrix/client/v3", "");
     if (path === "/login" || path === "/register") {
       this.logins.push(body);
-      return Response.json({
-        user_id: "@alice:hs",
-        device_id: "DEV",
-        ...this.#issue(body.refresh_token === true),
-      });
+      const answer = { user_id: "@alice:hs", device_id: "DEV", ...this.#issue(body.refresh_token === true) };
+      return this.#answer(answer, path);
     }
     if (path === "/refresh") return this.#refreshAnswer(String(body.refresh_token));
     const header = new Headers(init.headers).get("authorization") ?? "";
@@ -131,7 +133,13 @@ export class RefreshServer {
     for (const [t, r] of this.#access) if (r.parent === refreshToken) this.#access.delete(t);
     const tokens = this.#issue(true, refreshToken);
     if (fault?.kind === "lost") throw new TypeError("fetch failed");
-    return Response.json(tokens);
+    return this.#answer(tokens, "/refresh");
+  }
+
+  #answer(json: Record<string, unknown>, path: "/login" | "/register" | "/refresh"): Response {
+    const text = JSON.stringify(json);
+    const headers = { "content-type": "application/json" };
+    return new Response(this.mangle === undefined ? text : this.mangle(text, path), { headers });
   }
 
   #issue(refresh: boolean, parent?: string): Record<string, unknown> {
