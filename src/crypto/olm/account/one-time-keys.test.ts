@@ -28,6 +28,62 @@ describe("one-time key store", () => {
     assert.ok(store.get(keys[3]?.publicKeyBase64 ?? "") !== undefined);
   });
 
+  it("lists no unpublished keys without reading the published ones (asked on every engine pass)", () => {
+    const store = new OneTimeKeyStore();
+    let reads = 0;
+    for (let i = 1; i <= MAX_ONE_TIME_KEYS; i++) {
+      const key = makeCurveKey(i, randomBytes(32), true, randomBytes(32));
+      let published = key.published;
+      Object.defineProperty(key, "published", {
+        get: () => {
+          reads++;
+          return published;
+        },
+        set: (v: boolean) => {
+          published = v;
+        },
+      });
+      store.add(key);
+    }
+    reads = 0;
+    assert.deepEqual(store.unpublished(), {});
+    assert.equal(reads, 0);
+  });
+
+  it("keeps its unpublished keys exact through adds, drops, uses, publishing and replacing", () => {
+    const store = new OneTimeKeyStore();
+    const model = new Map<string, { keyId: string; published: boolean }>();
+    const expected = () =>
+      Object.fromEntries([...model].filter(([, k]) => !k.published).map(([pub, k]) => [k.keyId, pub]));
+    let id = 0;
+    // A fixed pseudo-random walk, so a failure reproduces.
+    let seed = 7;
+    const next = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    for (let step = 0; step < 2000; step++) {
+      const op = next(10);
+      if (op < 6) {
+        const key = makeCurveKey(++id, randomBytes(32), next(2) === 0, randomBytes(32));
+        if (model.size >= MAX_ONE_TIME_KEYS) model.delete(model.keys().next().value as string);
+        store.add(key);
+        model.set(key.publicKeyBase64, { keyId: key.keyId, published: key.published });
+      } else if (op < 8 && model.size > 0) {
+        const pub = [...model.keys()][next(model.size)] as string;
+        store.remove(pub);
+        model.delete(pub);
+      } else if (op === 8) {
+        store.markAllPublished();
+        for (const k of model.values()) k.published = true;
+      } else {
+        assert.equal(store.removeUnpublished(), Object.keys(expected()).length);
+        for (const [pub, k] of model) if (!k.published) model.delete(pub);
+      }
+      assert.deepEqual(store.unpublished(), expected());
+    }
+  });
+
   it("removes and wipes a used key", () => {
     const store = new OneTimeKeyStore();
     const k = makeCurveKey(1, randomBytes(32), true);

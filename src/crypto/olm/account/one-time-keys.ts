@@ -75,6 +75,12 @@ export function makeCurveKey(
 export class OneTimeKeyStore {
   /** Insertion order is age order: the first entry is the oldest. Keyed by public key base64. */
   readonly #keys = new Map<string, OneTimeKey>();
+  /**
+   * How many of `#keys` are unpublished: the engine asks for them on every pass over its outgoing
+   * requests, and scanning up to `MAX_ONE_TIME_KEYS` published keys each time was a bot's largest
+   * cost per command after the cryptography and the network (bench/README.md, bots section).
+   */
+  #unpublished = 0;
 
   get size(): number {
     return this.#keys.size;
@@ -85,7 +91,10 @@ export class OneTimeKeyStore {
       const oldest = this.#keys.keys().next();
       if (oldest.done !== true) this.remove(oldest.value);
     }
+    const replaced = this.#keys.get(key.publicKeyBase64);
+    if (replaced !== undefined && !replaced.published) this.#unpublished--;
     this.#keys.set(key.publicKeyBase64, key);
+    if (!key.published) this.#unpublished++;
   }
 
   get(publicKeyBase64: string): OneTimeKey | undefined {
@@ -97,6 +106,7 @@ export class OneTimeKeyStore {
     if (key === undefined) return;
     wipe(key.secretKey);
     this.#keys.delete(publicKeyBase64);
+    if (!key.published) this.#unpublished--;
   }
 
   /** Removes (and wipes) every unpublished key; returns how many there were. */
@@ -113,6 +123,7 @@ export class OneTimeKeyStore {
   /** Unpublished keys as `{ keyId: public key base64 }`. */
   unpublished(): Record<string, string> {
     const out: Record<string, string> = {};
+    if (this.#unpublished === 0) return out;
     for (const key of this.#keys.values()) if (!key.published) out[key.keyId] = key.publicKeyBase64;
     return out;
   }
@@ -124,11 +135,13 @@ export class OneTimeKeyStore {
 
   markAllPublished(): void {
     for (const key of this.#keys.values()) key.published = true;
+    this.#unpublished = 0;
   }
 
   wipe(): void {
     for (const key of this.#keys.values()) wipe(key.secretKey);
     this.#keys.clear();
+    this.#unpublished = 0;
   }
 
   toPickle(): OneTimeKeyPickle[] {
