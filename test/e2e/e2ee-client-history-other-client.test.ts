@@ -44,15 +44,19 @@ function mediaGate(hold: boolean) {
   return { gate, fetchImpl };
 }
 
-/** A Keyroom user with a file client store (for restarts), requests through `fetchImpl`. */
-async function user(prefix: string, fetchImpl?: FetchLike) {
+/**
+ * A Keyroom user with a file client store (for restarts), requests through `fetchImpl`. `short`:
+ * a one-event timeline and no gap filling, so that most of a room's history stays out of a sync.
+ */
+async function user(prefix: string, fetchImpl?: FetchLike, short = false) {
   const name = uniq(prefix);
   const storeDir = join(fx.dir, name);
   const clientStorePath = join(fx.dir, `${name}.json`);
   const client = new MatrixClient({
     homeserverUrl: fx.hs.baseUrl,
     syncTimeoutMs: 0,
-    syncFilter: { room: { timeline: { limit: 100 } } },
+    syncFilter: { room: { timeline: { limit: short ? 1 : 100 } } },
+    ...(short ? { fillTimelineGaps: false } : {}),
     store: new FileClientStore(clientStorePath),
     encryption: { store: { directory: storeDir } },
     ...(fetchImpl !== undefined ? { fetch: fetchImpl } : {}),
@@ -260,5 +264,53 @@ describe("history sharing when the invite is accepted in another client", () => 
     await bob.client.crypto.historySharing.idle();
     assert.equal(bob.client.getRoom(roomId)?.membership, "join");
     assert.notEqual(eventById(bob, said).encryption?.decrypted, true);
+  });
+
+  it("the held invite withdrawn, another's accepted, the sync showing the join only in its state: the other's bundle", async () => {
+    const { t: alice } = await user("hot");
+    const { t: carol } = await user("hou");
+    const { t: bob } = await user("hov", undefined, true);
+    const { roomId, said } = await historyRoom(alice);
+    await alice.client.invite(roomId, carol.client.userId);
+    await carol.client.syncOnce({ timeoutMs: 0 });
+    await carol.client.joinRoom(roomId);
+    await alice.client.invite(roomId, bob.client.userId);
+    await bob.client.syncOnce({ timeoutMs: 0 }); // Alice's invite (held) and her bundle
+    assert.equal(bob.client.getRoom(roomId)?.membership, "invite");
+    await alice.client.kick(roomId, bob.client.userId); // withdrawn
+    await syncAll(carol);
+    await carol.client.invite(roomId, bob.client.userId); // Carol's invite, with her bundle
+    await joinElsewhere(bob, roomId);
+    await carol.client.sendText(roomId, "after Bob came");
+
+    // Bob's join is in the state only: its `unsigned` names the invite it replaced, Carol's.
+    await bob.client.syncOnce({ timeoutMs: 0 });
+    await bob.client.crypto.historySharing.idle();
+    assert.equal(bob.client.getRoom(roomId)?.membership, "join");
+    const ev = await bob.client.fetchEvent(roomId, said);
+    assert.equal(ev.content.body, "said before Bob came");
+    const from = ev.encryption?.decrypted === true ? ev.encryption.keysFrom?.userId : undefined;
+    assert.equal(from, carol.client.userId, "the key is Carol's word, not that of the inviter withdrawn");
+  });
+
+  it("an invite this device holds, refused then a public join the sync shows only in its state: nothing imported", async () => {
+    const { t: alice } = await user("hor");
+    const { t: bob } = await user("hos", undefined, true);
+    const { roomId, said } = await historyRoom(alice, "public_chat");
+    await alice.client.invite(roomId, bob.client.userId);
+    await bob.client.syncOnce({ timeoutMs: 0 }); // the invite (held) and Alice's bundle
+    assert.equal(bob.client.getRoom(roomId)?.membership, "invite");
+    const other = await otherLogin(bob);
+    await other.leaveRoom(roomId); // refuses the invite
+    await other.joinRoom(roomId); // then joins the public room on its own
+    await alice.client.sendText(roomId, "after Bob came");
+
+    // The one-event timeline holds Alice's message; Bob's join is in the state, his leave nowhere
+    // but in the join's `unsigned.prev_content`.
+    await bob.client.syncOnce({ timeoutMs: 0 });
+    await bob.client.crypto.historySharing.idle();
+    assert.equal(bob.client.getRoom(roomId)?.membership, "join");
+    assert.deepEqual(await bob.client.crypto.machine.historySharing.bundlesToImport(), []);
+    assert.notEqual((await bob.client.fetchEvent(roomId, said)).encryption?.decrypted, true);
   });
 });

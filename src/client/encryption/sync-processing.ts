@@ -226,7 +226,7 @@ export class SyncProcessing {
       // accepted no invite.
       if (m.membership !== "invite" && m.membership !== "join") invitedBy.set(m.roomId, undefined);
       if (m.membership !== "join" || accepted.has(m.roomId)) continue;
-      const inviter = invitedBy.get(m.roomId);
+      const inviter = acceptedInviter(m, invitedBy.get(m.roomId), own);
       if (inviter !== undefined) accepted.set(m.roomId, inviter);
     }
     for (const [roomId, inviter] of accepted) {
@@ -317,6 +317,26 @@ export class SyncProcessing {
     // Only once recorded: if saving failed, the sync is handled again and so is the catch-up.
     this.#gapFrom = undefined;
   }
+}
+
+/**
+ * Whose invite our join `m` accepted, given `held`, the invite the response showed pending before
+ * it (or the client held). The join's own word on what it replaced, when the server gives it,
+ * comes first: a limited timeline may leave out a leave (a refused invite) and another invite
+ * between the held invite and the join, and the state then shows the join alone. Replacing
+ * anything but an invite (a leave, a ban, a knock), it accepted none; replacing an invite whose
+ * sender the server names (Synapse's `prev_sender`), it accepted that one. Replacing a join (a
+ * profile change), it says nothing of the invite before.
+ */
+function acceptedInviter(
+  m: SyncCryptoChanges["changedMemberships"][number],
+  held: string | undefined,
+  own: string,
+): string | undefined {
+  const prev = m.prevMembership;
+  if (prev === undefined || prev === "join") return held;
+  if (prev !== "invite") return undefined;
+  return m.prevSender !== undefined && m.prevSender !== own ? m.prevSender : held;
 }
 
 /**

@@ -93,7 +93,16 @@ export async function handleSyncResponse(
     for (const ev of [...gap, ...(r.state?.events ?? []), ...(r.timeline?.events ?? [])]) {
       if (ev.type === "m.room.member" && ev.state_key !== undefined) {
         const membership = String(ev.content.membership);
-        changedMemberships.push({ roomId, userId: ev.state_key, membership, sender: ev.sender });
+        const prevMembership = ev.unsigned?.prev_content?.membership;
+        const prevSender = ev.unsigned?.prev_sender;
+        changedMemberships.push({
+          roomId,
+          userId: ev.state_key,
+          membership,
+          sender: ev.sender,
+          ...(typeof prevMembership === "string" ? { prevMembership } : {}),
+          ...(typeof prevSender === "string" ? { prevSender } : {}),
+        });
       }
     }
     for (const ev of r.timeline?.events ?? [])

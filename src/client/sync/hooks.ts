@@ -29,9 +29,19 @@ export interface SyncCryptoChanges {
   unusedFallbackKeyTypes: string[] | undefined;
   /**
    * Membership events of this response, in order, for key-sharing decisions; `sender` is who sent
-   * the event (for our own invite, the inviter).
+   * the event (for our own invite, the inviter). `prevMembership` and `prevSender`: the membership
+   * the event replaced and its sender, as the server tells them (`unsigned.prev_content`, and
+   * Synapse's `unsigned.prev_sender`), when it does: a join whose own invite or leave is not in
+   * the response (a limited timeline) still says what it came from.
    */
-  changedMemberships: { roomId: string; userId: string; membership: string; sender: string }[];
+  changedMemberships: {
+    roomId: string;
+    userId: string;
+    membership: string;
+    sender: string;
+    prevMembership?: string;
+    prevSender?: string;
+  }[];
   /**
    * Joined rooms whose timeline was limited in this response: members may have come and gone
    * unseen (lazy-loaded members, a gap not filled), so the member list is fetched again before
