@@ -3,7 +3,9 @@
 // answered commands per second and the latency from a user's send to the reply (decrypted, for
 // Keyroom) arriving at that user, p50 and p99; the bot process's CPU time per answered command
 // (user + system, read by the bot before and after the commands: on a loaded machine the one
-// figure that does not count the neighbours); then the bot's RSS once it is in ROOMS rooms.
+// figure that does not count the neighbours), the users' process's and the devserver's (read from
+// /proc: the three share the machine's cores, so their sum per command is what bounds the rate);
+// then the bot's RSS once it is in ROOMS rooms.
 // Side by side, in the same run and on the same devserver: a Keyroom bot (`keyroom/bot`) in
 // encrypted rooms and a matrix-bot-sdk bot in plain rooms, each in its own process. The users are
 // Keyroom clients on both sides (with encryption only on the Keyroom side), in this process; the
@@ -22,7 +24,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MatrixClient } from "../src/index.ts";
-import { mainThreadCpuMicros } from "./bots-thread-cpu.ts";
+import { mainThreadCpuMicros, processCpuMicros } from "./bots-thread-cpu.ts";
 
 const QUICK = process.argv.includes("--quick") || process.env.KEYROOM_BENCH_QUICK === "1";
 const USERS = QUICK ? 4 : 10;
@@ -52,6 +54,11 @@ interface SideResult {
   cpuMsPerCommand: number;
   /** The users' process's CPU time (this process: the users' clients) per answered command. */
   usersCpuMsPerCommand: number;
+  /**
+   * The devserver process's CPU time per answered command (all processes share the machine's
+   * cores, so the sum of the three decides the rate); absent where /proc cannot tell.
+   */
+  serverCpuMsPerCommand?: number;
   /**
    * The same two figures for the main threads alone (without V8's compiler and GC helper
    * threads); absent where /proc cannot tell (not Linux) and for matrix-bot-sdk's bot.
@@ -145,7 +152,7 @@ const MAX_STALLED_POLLS = 120;
 
 async function runSide(
   side: "keyroom" | "matrix-bot-sdk",
-  baseUrl: string,
+  { baseUrl, pid: serverPid }: { baseUrl: string; pid: number },
   dir: string,
   encrypted = side === "keyroom",
   /** Fill up to ROOMS rooms for the RSS figure (the first repetition only: it takes a while). */
@@ -220,6 +227,7 @@ async function runSide(
     const profiler = await startUsersProfile();
     const usersCpu0 = process.cpuUsage();
     const usersMain0 = mainThreadCpuMicros();
+    const server0 = processCpuMicros(serverPid);
     const t0 = performance.now();
     await Promise.all(
       users.map(async (u, i) => {
@@ -230,6 +238,7 @@ async function runSide(
     const wallMs = performance.now() - t0;
     const usersCpu = process.cpuUsage(usersCpu0);
     const usersMain = mainThreadCpuMicros();
+    const server1 = processCpuMicros(serverPid);
     await profiler?.stop(`users-${side}-${encrypted ? "encrypted" : "plain"}`);
     const after = await (users[0] as User).stats();
     const cpuMicros = after.cpuMicros - before.cpuMicros;
@@ -241,6 +250,7 @@ async function runSide(
       ...(usersMain0 >= 0 && usersMain >= 0
         ? { usersMainCpuMsPerCommand: perCommand(usersMain - usersMain0) }
         : {}),
+      ...(server0 >= 0 && server1 >= 0 ? { serverCpuMsPerCommand: perCommand(server1 - server0) } : {}),
     };
     latencies.sort((a, b) => a - b);
 
@@ -265,7 +275,7 @@ async function runSide(
 }
 
 /** `keyroom devserver --memory` in its own process; resolves with its base URL. */
-async function startDevServerProcess(): Promise<{ baseUrl: string; close(): Promise<void> }> {
+async function startDevServerProcess(): Promise<{ baseUrl: string; pid: number; close(): Promise<void> }> {
   const child = spawn(
     process.execPath,
     ["--conditions=source", "--import", "tsx", "src/cli/main.ts", "devserver", "--memory", "--port", "0"],
@@ -282,6 +292,7 @@ async function startDevServerProcess(): Promise<{ baseUrl: string; close(): Prom
   });
   return {
     baseUrl,
+    pid: child.pid ?? -1,
     close: () =>
       new Promise<void>((resolve) => {
         child.once("close", () => resolve());
@@ -297,7 +308,10 @@ const results: SideResult[] = [];
 const REPS = Number(process.env.KEYROOM_BENCH_BOT_REPS ?? (QUICK ? 1 : 5));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 /** `{ [key]: median }` over the runs that have the figure, `{}` when none has. */
-function medianOf(all: SideResult[], key: "mainCpuMsPerCommand" | "usersMainCpuMsPerCommand") {
+function medianOf(
+  all: SideResult[],
+  key: "mainCpuMsPerCommand" | "usersMainCpuMsPerCommand" | "serverCpuMsPerCommand",
+) {
   const xs = all.flatMap((r) => (r[key] === undefined ? [] : [r[key]]));
   return xs.length > 0 ? { [key]: median(xs) } : {};
 }
@@ -308,14 +322,14 @@ try {
   );
   type Side = { label: string; run: (fill: boolean) => Promise<SideResult> };
   const sides: Side[] = [
-    { label: "keyroom encrypted", run: (fill) => runSide("keyroom", server.baseUrl, dir, true, fill) },
+    { label: "keyroom encrypted", run: (fill) => runSide("keyroom", server, dir, true, fill) },
     // The framework's own cost, apart from encryption's.
-    { label: "keyroom plain", run: (fill) => runSide("keyroom", server.baseUrl, dir, false, fill) },
+    { label: "keyroom plain", run: (fill) => runSide("keyroom", server, dir, false, fill) },
   ];
   if (existsSync(BOT_SDK))
     sides.push({
       label: "matrix-bot-sdk plain",
-      run: (fill) => runSide("matrix-bot-sdk", server.baseUrl, dir, false, fill),
+      run: (fill) => runSide("matrix-bot-sdk", server, dir, false, fill),
     });
   else console.log("SKIPPED: matrix-bot-sdk side (install it with: npm --prefix bench/bots install)");
   // `KEYROOM_BENCH_BOT_SIDES=keyroom encrypted,…`: only these sides (for profiling one).
@@ -338,6 +352,7 @@ try {
       usersCpuMsPerCommand: median(all.map((r) => r.usersCpuMsPerCommand)),
       ...medianOf(all, "mainCpuMsPerCommand"),
       ...medianOf(all, "usersMainCpuMsPerCommand"),
+      ...medianOf(all, "serverCpuMsPerCommand"),
       rssBytes: first.rssBytes, // the run that filled the rooms
       spread: [Math.min(...all.map((r) => r.perSecond)), Math.max(...all.map((r) => r.perSecond))],
     });
@@ -351,6 +366,7 @@ try {
       "p99",
       "bot CPU/command",
       "users CPU/command",
+      "server CPU/command",
       `RSS in ${ROOMS} rooms`,
     ],
   ];
@@ -363,6 +379,7 @@ try {
       `${r.p99Ms.toFixed(1)} ms`,
       `${r.cpuMsPerCommand.toFixed(2)} ms`,
       `${r.usersCpuMsPerCommand.toFixed(2)} ms`,
+      r.serverCpuMsPerCommand === undefined ? "n/a" : `${r.serverCpuMsPerCommand.toFixed(2)} ms`,
       `${(r.rssBytes / 2 ** 20).toFixed(0)} MiB`,
     ]);
   }
