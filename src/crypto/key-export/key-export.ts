@@ -11,7 +11,7 @@ import {
   utf8Decode,
   utf8Encode,
   wipe,
-} from "../primitives/index.ts";
+} from "../primitives/symmetric.ts";
 import { KeyExportError } from "./errors.ts";
 import type { ExportedRoomKey } from "./exported-room-key.ts";
 import { parseExportPayload } from "./exported-room-key.ts";

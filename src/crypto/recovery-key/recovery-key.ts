@@ -4,7 +4,7 @@
  * every byte before it), in Bitcoin base58, shown in groups of four characters.
  */
 import { base58 } from "@scure/base";
-import { wipe } from "../primitives/index.ts";
+import { wipe } from "../primitives/symmetric.ts";
 import { RecoveryKeyError } from "./errors.ts";
 
 export const RECOVERY_KEY_PREFIX: readonly [number, number] = [0x8b, 0x01];

@@ -16,7 +16,7 @@ import {
   utf8Decode,
   utf8Encode,
   wipe,
-} from "../primitives/index.ts";
+} from "../primitives/symmetric.ts";
 import { SecretStorageError, type SecretStorageErrorCode } from "./errors.ts";
 
 export const AES_HMAC_SHA2_ALGORITHM = "m.secret_storage.v1.aes-hmac-sha2";

@@ -9,7 +9,7 @@ import {
   pbkdf2Sha512,
   utf8Encode,
   wipe,
-} from "../primitives/index.ts";
+} from "../primitives/symmetric.ts";
 import { SECRET_STORAGE_KEY_LENGTH } from "./aes-hmac-sha2.ts";
 import { SecretStorageError } from "./errors.ts";
 import { randomAlphanumeric } from "./random.ts";

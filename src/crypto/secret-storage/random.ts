@@ -2,7 +2,7 @@
  * Random identifiers (secret storage key IDs, salts, secret request IDs). A file of its own so that
  * secret sharing, which the E2EE machine always runs, does not import the passphrase derivation.
  */
-import { randomBytes } from "../primitives/index.ts";
+import { randomBytes } from "../primitives/symmetric.ts";
 
 const ALPHANUMERIC = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
