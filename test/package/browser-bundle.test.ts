@@ -13,25 +13,26 @@ import {
 
 /**
  * Client + E2EE + IndexedDB store, code-split as Vite and webpack do by default (esbuild with
- * `splitting`), minified, each chunk gzipped: guards against growth, about 1.3–1.6 KB above today's
- * figures (docs/browser.md, "Size": 73.5 initial, 149.2 with the engine, 181.0 total, 172.4 in one
- * file, 7 December 2026, evening, after that evening's fixes added 2.0–3.4 KB; 71.5 / 146.2 / 177.7 /
- * 169.1 that afternoon, whose review work had added 5.9–13.0 KB to 65.6 / 134.4 / 165.0 / 156.1).
+ * `splitting`), minified, each chunk gzipped: guards against growth, about 0.6–0.9 KB above today's
+ * figures (docs/browser.md, "Size": 77.9 initial, 156.1 with the engine, 189.4 total, 181.2 in one
+ * file, 8 December 2026, after the key backup's restore moved to a chunk of its own; the initial
+ * budget is 0.6 KB above the 77.9, the others 0.6–0.9 KB; 73.5 / 149.2 / 181.0 / 172.4 on the evening
+ * of 7 December; 65.6 / 134.4 / 165.0 / 156.1 before that afternoon's review work).
  * - initial: what the page loads with the entry (client, sync, rooms, IndexedDB stores, the
  *   primitives the stores and attachments use);
  * - session: plus the E2EE engine, loaded when a client with `encryption` logs in or restores;
  * - total: plus the features loaded on first use (verification, …).
  */
 export const BROWSER_INITIAL_BUDGET_GZIP = 78.5 * 1024;
-export const BROWSER_SESSION_BUDGET_GZIP = 157.5 * 1024;
-export const BROWSER_TOTAL_BUDGET_GZIP = 189.5 * 1024;
+export const BROWSER_SESSION_BUDGET_GZIP = 157 * 1024;
+export const BROWSER_TOTAL_BUDGET_GZIP = 190 * 1024;
 /**
  * The issue's target for client + E2EE + IndexedDB store. Met by what the page loads first (asserted
  * below); not by an encrypted session, which runs with the engine too (docs/browser.md says what is left).
  */
 export const BROWSER_TARGET_GZIP = 80 * 1024;
 /** The same in one file (esbuild without `splitting`, which inlines the dynamic imports). */
-export const BROWSER_SINGLE_FILE_BUDGET_GZIP = 181.5 * 1024;
+export const BROWSER_SINGLE_FILE_BUDGET_GZIP = 182 * 1024;
 
 const nodeOnly = (inputs: string[]): string[] =>
   inputs.filter((f) =>
@@ -76,15 +77,16 @@ test("keyroom bundles for the browser, code-split: no Node built-in or Node-only
     "the engine is a chunk of its own",
   );
   // Nor in what an encrypted session loads (the page and the engine): the dehydrated-device pickle
-  // and ChaCha20-Poly1305, which only dehydration uses, and the attachment cipher, loaded when a
-  // file is sent or downloaded (or a history-sharing bundle made or opened).
+  // and ChaCha20-Poly1305, which only dehydration uses, the attachment cipher, loaded when a
+  // file is sent or downloaded (or a history-sharing bundle made or opened), and the key backup's
+  // restore, loaded when one is asked for.
   const session = new Set(b.chunks.filter((c) => c.load !== "on-demand").map((c) => c.path));
   const inSession = bundleBreakdown(b.metafile, { byFile: true, outputs: (o) => session.has(o) }).map(
     ([f]) => f,
   );
   assert.deepEqual(
     inSession.filter((f) =>
-      /@noble\/ciphers\/(chacha|_poly1305|_arx)|olm\/account\/dehydrated-device|primitives\/aead|crypto\/attachments\/(attachment|stream)\.ts/.test(
+      /@noble\/ciphers\/(chacha|_poly1305|_arx)|olm\/account\/dehydrated-device|primitives\/aead|crypto\/attachments\/(attachment|stream)\.ts|encryption\/backup-restore\.ts/.test(
         f,
       ),
     ),

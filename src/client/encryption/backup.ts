@@ -1,11 +1,11 @@
 // `client.crypto.backup`: server-side key backup. The engine (`OlmMachine.backup`) decides and
 // encrypts; this sends its requests: version creation and checks, automatic incremental uploads
-// after syncs, restores with progress, and on-demand lookups of the keys undecryptable events lack.
+// after syncs, restores with progress (backup-restore.ts, loaded on first use), and on-demand
+// lookups of the keys undecryptable events lack.
 import { platform } from "#client-platform";
 import { KeyBackupError } from "../../e2ee/backup/errors.ts";
 import type {
   BackupLookupRequest,
-  BackupRecordsDecryptor,
   BackupStopReason,
   BackupTrustSource,
   DecryptedRoomEvent,
@@ -13,14 +13,15 @@ import type {
   VersionCheck,
 } from "../../e2ee/index.ts";
 import { backupVersionResponseSchema, type JsonObject, jsonObjectSchema } from "../../wire/index.ts";
-import { ClientError, MatrixError, ResponseTooLargeError } from "../errors.ts";
+import { MatrixError } from "../errors.ts";
 import { errorSummary } from "../events/emitter.ts";
-import { type HttpClient, MAX_BACKUP_RESPONSE_BYTES, path, type RequestPath } from "../http.ts";
+import { type HttpClient, path } from "../http.ts";
 import type { Logger } from "../logger.ts";
-
+import type { RestoreBackupOptions, RestoreBackupResult } from "./backup-restore.ts";
 import { KEY_BACKUP_ACCOUNT_DATA, LEGACY_BACKUP_DISABLED_ACCOUNT_DATA } from "./constants.ts";
 import { Serial } from "./outgoing.ts";
 
+export type { RestoreBackupOptions, RestoreBackupResult };
 export { KEY_BACKUP_ACCOUNT_DATA, LEGACY_BACKUP_DISABLED_ACCOUNT_DATA };
 
 /**
@@ -63,35 +64,6 @@ export interface BackupStatus {
   readonly enabledInAccountData: boolean | undefined;
 }
 
-export interface RestoreBackupOptions {
-  /** Only this room's keys (with `sessionId`: one session). */
-  readonly roomId?: string;
-  readonly sessionId?: string;
-  /** The backup key (32 bytes, or its recovery-key text), when this device does not hold it. */
-  readonly key?: Uint8Array | string;
-  /** Keys handled so far, of all the backup returned. */
-  readonly onProgress?: (done: number, total: number) => void;
-}
-
-export interface RestoreBackupResult {
-  readonly version: string;
-  /** Keys new or better than what this device held. */
-  readonly imported: number;
-  /** Keys the backup returned. */
-  readonly total: number;
-  /** Keys that did not decrypt with the backup key. */
-  readonly failed: number;
-  /**
-   * How the keys came down: `whole`, the backup in one answer (or the room or session asked
-   * for); `per_room`, room by room over the rooms this client knows (joined, invited, left),
-   * because the whole backup's answer was over `MAX_BACKUP_RESPONSE_BYTES`. Keys of rooms the
-   * client does not know were then not restored (`restore({ roomId })` takes one room).
-   */
-  readonly download: "whole" | "per_room";
-  /** Rooms (`per_room`) whose own answer was over the bound too: none of their keys were restored. */
-  readonly roomsTooLarge: readonly string[];
-}
-
 export interface NewBackupVersion {
   readonly version: string;
   /** The version's private key: keep it (secret storage stores it as `m.megolm_backup.v1`). */
@@ -116,12 +88,6 @@ export interface KeyBackupHost {
 }
 
 /**
- * Longest a backup download may take, from sending to the body's last byte: a whole backup near
- * `MAX_BACKUP_RESPONSE_BYTES` over a slow link takes minutes (256 MiB in 10 minutes is ~450 kB/s).
- */
-export const BACKUP_DOWNLOAD_TIMEOUT_MS = 10 * 60_000;
-
-/**
  * Backup steps in a row that one `uploadPending` runs without a batch, each having read past
  * damaged room-key rows (at most `MAX_DAMAGED_SESSIONS_PER_BACKUP_STEP` each, so 20 000 rows); the
  * next run, after the next sync, goes on. Each such step passes over or marks the rows it met, so
@@ -129,19 +95,6 @@ export const BACKUP_DOWNLOAD_TIMEOUT_MS = 10 * 60_000;
  */
 export const MAX_BACKUP_STEPS_WITHOUT_BATCH = 200;
 const PASSED_DAMAGED_ROWS = "passed";
-
-/** What every answer of one restore is imported with. */
-interface Restore {
-  readonly version: string;
-  readonly privateKey: Uint8Array | undefined;
-  readonly decryptor: BackupRecordsDecryptor | undefined;
-}
-
-/** A version answer's `count` (keys in the backup), when it has a sensible one. */
-function backupCount(body: unknown): number | undefined {
-  const count = (body as { count?: unknown } | null)?.count;
-  return typeof count === "number" && Number.isSafeInteger(count) && count >= 0 ? count : undefined;
-}
 
 /** The recovery-key codec (base58 with a parity byte), loaded when a recovery key is made or read. */
 const recoveryKeys = () => import("../../crypto/recovery-key/recovery-key.ts");
@@ -285,138 +238,29 @@ export class KeyBackup {
    * answer over it fails with `ClientError("TOO_LARGE")`.
    */
   restore(opts: RestoreBackupOptions = {}): Promise<RestoreBackupResult> {
-    return this.#exclusive(() => this.#restore(opts));
-  }
-
-  async #restore(opts: RestoreBackupOptions = {}): Promise<RestoreBackupResult> {
-    if (opts.sessionId !== undefined && opts.roomId === undefined) {
-      throw new KeyBackupError("BAD_ARGUMENT", "a session is restored with its room");
-    }
-    const privateKey = opts.key === undefined ? undefined : await keyBytes(opts.key);
-    let version = (await this.#backup.status()).version;
-    if (version === undefined || privateKey !== undefined) {
-      const body = await this.#serverVersion();
-      const current = (body as { version?: unknown } | null)?.version;
-      if (typeof current !== "string") throw new KeyBackupError("NO_BACKUP", "the server has no key backup");
-      version = current;
-    }
-    const { roomId, sessionId } = opts;
-    const restore: Restore = { version, privateKey, decryptor: await this.#decryptor() };
-    if (roomId !== undefined) {
-      const keysPath =
-        sessionId === undefined
-          ? path`/_matrix/client/v3/room_keys/keys/${roomId}`
-          : path`/_matrix/client/v3/room_keys/keys/${roomId}/${sessionId}`;
-      const body = await this.#download(keysPath, version);
-      if (body === undefined) {
-        throw new ClientError(
-          "TOO_LARGE",
-          `the room's backup is over the ${MAX_BACKUP_RESPONSE_BYTES}-byte limit`,
-        );
+    return this.#exclusive(async () => {
+      if (opts.sessionId !== undefined && opts.roomId === undefined) {
+        throw new KeyBackupError("BAD_ARGUMENT", "a session is restored with its room");
       }
-      const result = await this.#restoreAnswer(body, restore, { roomId, sessionId }, opts.onProgress);
-      return { ...result, download: "whole", roomsTooLarge: [] };
-    }
-    const body = await this.#download(path`/_matrix/client/v3/room_keys/keys`, version);
-    if (body !== undefined) {
-      const result = await this.#restoreAnswer(body, restore, {}, opts.onProgress);
-      return { ...result, download: "whole", roomsTooLarge: [] };
-    }
-    this.#host.logger.warn(
-      { limit: MAX_BACKUP_RESPONSE_BYTES },
-      "the whole key backup is too large for one answer; restoring it room by room",
-    );
-    return this.#restoreByRoom(restore, opts.onProgress);
-  }
-
-  /**
-   * The whole backup room by room, over the rooms the client knows: each room's answer read,
-   * restored and dropped before the next (never the whole backup in memory). Progress counts
-   * keys of the version's `count`, when the server gives it.
-   */
-  async #restoreByRoom(
-    restore: Restore,
-    onProgress: ((done: number, total: number) => void) | undefined,
-  ): Promise<RestoreBackupResult> {
-    const rooms = [...new Set(this.#host.knownRooms())];
-    const count =
-      onProgress === undefined ? undefined : backupCount(await this.#serverVersion().catch(() => null));
-    const roomsTooLarge: string[] = [];
-    let imported = 0;
-    let total = 0;
-    let failed = 0;
-    for (const roomId of rooms) {
-      const body = await this.#download(path`/_matrix/client/v3/room_keys/keys/${roomId}`, restore.version);
-      if (body === undefined) {
-        this.#host.logger.warn(
-          { limit: MAX_BACKUP_RESPONSE_BYTES },
-          "a room's key backup is too large for one answer; its keys are not restored",
-        );
-        roomsTooLarge.push(roomId);
-        continue;
+      const privateKey = opts.key === undefined ? undefined : await keyBytes(opts.key);
+      let version = (await this.#backup.status()).version;
+      if (version === undefined || privateKey !== undefined) {
+        const body = await this.#serverVersion();
+        const current = (body as { version?: unknown } | null)?.version;
+        if (typeof current !== "string")
+          throw new KeyBackupError("NO_BACKUP", "the server has no key backup");
+        version = current;
       }
-      const before = total;
-      const progress =
-        onProgress &&
-        ((done: number, all: number) => onProgress(before + done, Math.max(count ?? 0, before + all)));
-      const result = await this.#restoreAnswer(body, restore, { roomId }, progress);
-      imported += result.imported;
-      total += result.total;
-      failed += result.failed;
-    }
-    return { version: restore.version, imported, total, failed, download: "per_room", roomsTooLarge };
-  }
-
-  /** An answer of `room_keys/keys`, or undefined when it is over `MAX_BACKUP_RESPONSE_BYTES`. */
-  async #download(keysPath: RequestPath, version: string): Promise<JsonObject | undefined> {
-    try {
-      return await this.#host.http.request({
-        method: "GET",
-        path: keysPath,
-        query: { version },
-        schema: jsonObjectSchema,
-        maxResponseBytes: MAX_BACKUP_RESPONSE_BYTES,
-        timeoutMs: BACKUP_DOWNLOAD_TIMEOUT_MS,
-      });
-    } catch (e) {
-      if (e instanceof ResponseTooLargeError) return undefined;
-      throw e;
-    }
-  }
-
-  /** Worker threads for the records' decryption, where the platform has them. */
-  async #decryptor(): Promise<BackupRecordsDecryptor | undefined> {
-    const threads = await platform.backupDecryptor?.();
-    // A chunk the worker threads fail on is decrypted on this thread (the restore goes on); say so.
-    return (
-      threads &&
-      ((key, records) =>
-        threads(key, records).catch((err: unknown) => {
-          this.#host.logger.warn({ err }, "a backup worker thread failed; decrypting its records here");
-          throw err;
-        }))
-    );
-  }
-
-  /** Imports one answer; events that waited for its keys are emitted. */
-  async #restoreAnswer(
-    body: JsonObject,
-    restore: Restore,
-    scope: { roomId?: string | undefined; sessionId?: string | undefined },
-    onProgress: ((done: number, total: number) => void) | undefined,
-  ): Promise<Omit<RestoreBackupResult, "download" | "roomsTooLarge">> {
-    const { version, privateKey, decryptor } = restore;
-    const { roomId, sessionId } = scope;
-    const result = await this.#backup.restore(body, {
-      version,
-      ...(roomId !== undefined ? { roomId } : {}),
-      ...(sessionId !== undefined ? { sessionId } : {}),
-      ...(privateKey !== undefined ? { privateKey } : {}),
-      ...(onProgress !== undefined ? { onProgress } : {}),
-      ...(decryptor !== undefined ? { decryptor } : {}),
+      // The download and import, loaded on first use (a chunk of its own in a browser bundle):
+      // most sessions never restore.
+      const { restoreKeyBackup } = await import("./backup-restore.ts");
+      const ctx = {
+        host: this.#host,
+        serverVersion: () => this.#serverVersion(),
+        threads: async () => platform.backupDecryptor?.(),
+      };
+      return restoreKeyBackup(ctx, version, privateKey, opts);
     });
-    await this.#host.emitRedecrypted(result.redecrypted);
-    return { version, imported: result.imported, total: result.total, failed: result.failed };
   }
 
   /**
