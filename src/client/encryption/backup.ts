@@ -388,6 +388,21 @@ export class KeyBackup {
     return body !== undefined;
   }
 
+  /**
+   * `schedule()` after a sync response, unless the run would find nothing to do: the version was
+   * checked, and the engine has no lookup and no upload waiting. Asked while the response's unit of
+   * work holds the store (after a reload if another process wrote), as the run itself would ask;
+   * the run took two units of work for every response (two lease turns, a crypto-store
+   * transaction each when the lease was not held) to find nothing, as it does for most.
+   */
+  scheduleAfterSync(): void {
+    if (this.#versionChecked && this.#background === undefined) {
+      const work = this.#backup.pendingWork();
+      if (!work.lookups && !work.uploads) return;
+    }
+    this.schedule();
+  }
+
   /** Starts (or queues one more run of) the background work: version check once, lookups, uploads. */
   schedule(): void {
     if (this.#closed) return;

@@ -196,7 +196,7 @@ export class SyncProcessing {
       historySharing.schedule();
     }
     // In the background: new room keys go up to the backup, missing ones are looked up in it.
-    this.#parts.backup.schedule();
+    this.#parts.backup.scheduleAfterSync();
   }
 
   /**

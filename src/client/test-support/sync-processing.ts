@@ -39,7 +39,7 @@ export function syncProcessingHarness(opts: SyncProcessingHarnessOptions): {
     store: {},
     rooms: {},
     loop: { run: async () => {} },
-    backup: { schedule: noop, checkVersion: opts.checkVersion ?? (async () => {}) },
+    backup: { schedule: noop, scheduleAfterSync: noop, checkVersion: opts.checkVersion ?? (async () => {}) },
     historySharing: { retryDue: false },
   } as unknown as SyncProcessingParts;
   return {
