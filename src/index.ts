@@ -2,7 +2,12 @@
 // stores on the file system. Browsers get `browser.ts`. Crypto lives at `keyroom/crypto`, the
 // devserver at `keyroom/devserver`.
 export * from "./browser.ts";
-export { FileClientStore, SqliteClientStore } from "./client/client-store/node.ts";
+export {
+  FILE_LOCK_STALE_MS,
+  FILE_LOCK_WAIT_MS,
+  FileClientStore,
+  SqliteClientStore,
+} from "./client/client-store/node.ts";
 export {
   ClientCrypto,
   DehydratedDevices,

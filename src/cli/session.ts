@@ -65,6 +65,15 @@ class UnsavedSyncStore implements ClientStore {
   loadSync(): Promise<SyncSnapshot | undefined> {
     return this.#file.loadSync();
   }
+  saveSessionIf(
+    session: StoredSession,
+    expected: (stored: StoredSession | undefined) => boolean,
+  ): Promise<boolean> {
+    return this.#file.saveSessionIf(session, expected);
+  }
+  clearIf(ours: (stored: StoredSession | undefined) => boolean): Promise<boolean> {
+    return this.#file.clearIf(ours);
+  }
   async saveSync(_changes: SyncChanges): Promise<void> {}
   clear(): Promise<void> {
     return this.#file.clear();

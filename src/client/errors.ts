@@ -107,9 +107,9 @@ export type ClientErrorCode =
    */
   | "STORE_CLOSED"
   /**
-   * (IndexedDB and SQLite client stores.) The back end refused: the quota or disk used up, an
+   * (IndexedDB, SQLite and file client stores.) The back end refused: the quota or disk used up, an
    * aborted transaction, an internal error, (SQLite) a database locked by another process
-   * (SQLITE_BUSY), read-only or failing I/O. Nothing of a failed save was saved. The DOMException
+   * (SQLITE_BUSY), (file) its lock file held by a live process past `FILE_LOCK_WAIT_MS` or failing, read-only or failing I/O. Nothing of a failed save was saved. The DOMException
    * or SQLite's error is the `cause`; the message names it (SQLite's code) but never quotes its message.
    */
   | "STORE_FAILED"
