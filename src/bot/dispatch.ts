@@ -366,7 +366,7 @@ export class Dispatcher {
 
   /**
    * The reaction `ev` (an `m.room.redaction`) removes, if it is one the bot reported and its
-   * sender may remove it (the reaction's sender, or a moderator); forgotten then. A redaction of an
+   * sender may remove it (`Room.mayRedact`: of the reaction's sender's server, or a moderator); forgotten then. A redaction of an
    * event not known is remembered, in case it is a reaction the bot cannot read yet.
    */
   #reactionRedacted(room: Room, ev: RoomEvent): (ReactionRecord & { id: string }) | undefined {
@@ -388,7 +388,7 @@ export class Dispatcher {
   /**
    * A redaction: the reaction it removes to `onReactionRemoved` (if the bot remembers it), then
    * the redaction itself to `onRedaction`, if the server would apply it: its redactor is the
-   * redacted event's sender or may redact others, or the bot does not know that sender
+   * redacted event's sender's server or may redact others (`Room.mayRedact`), or the bot does not know that sender
    * (`redactedSender` undefined, and the handler decides).
    */
   async #onRedaction(room: Room, ev: RoomEvent): Promise<void> {

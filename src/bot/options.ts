@@ -124,8 +124,8 @@ export type ReactionContext = EventContext & ReactionContextExtra;
 
 /**
  * A reaction taken back: what `onReactionRemoved` handlers get. The context's event is the
- * redaction, so `ctx.sender` is who removed it: the reaction's sender, or a moderator (a power
- * level of at least the room's `redact` level).
+ * redaction, so `ctx.sender` is who removed it: the reaction's sender, another user of its server,
+ * or a moderator (a power level of at least the room's `redact` level): `Room.mayRedact`.
  */
 export interface ReactionRemovedContextExtra {
   /** The removed reaction's key. */
@@ -147,10 +147,10 @@ export interface RedactionContextExtra {
   /** The redacted event (the room version's field: top-level `redacts` before 11, `content.redacts` from 11). */
   redactedEventId: string;
   /**
-   * The redacted event's sender when the bot knows it (a reaction it remembers): then `ctx.sender`
-   * is that sender or may redact others. Undefined when the bot does not know it (an event from
-   * before a restart, or not a reaction): nothing was checked, and the handler decides, e.g. by
-   * `ctx.sender` being the sender it stored, or `ctx.room.mayRedactOthers(ctx.sender)`.
+   * The redacted event's sender when the bot knows it (a reaction it remembers): then
+   * `ctx.room.mayRedact(ctx.sender, redactedSender)` holds (the client's rule). Undefined when the
+   * bot does not know it (an event from before a restart, or not a reaction): nothing was checked,
+   * and the handler decides, e.g. by `ctx.room.mayRedact(ctx.sender, theSenderItStored)`.
    */
   redactedSender: string | undefined;
 }
@@ -198,8 +198,9 @@ export interface HandlerRegistry {
   onReaction(run: Handler<ReactionContext>): void;
   onReaction(opts: ReactionOptions, run: Handler<ReactionContext>): void;
   /**
-   * Reactions reported to `onReaction` that were then removed (redacted) by their sender or a
-   * moderator (with `ownMessagesOnly`, only those on the bot's own messages).
+   * Reactions reported to `onReaction` that were then removed (redacted) by a user the client's
+   * rooms take it from (`Room.mayRedact`: of the sender's server, or a moderator; with
+   * `ownMessagesOnly`, only those on the bot's own messages).
    */
   onReactionRemoved(run: Handler<ReactionRemovedContext>): void;
   onReactionRemoved(opts: ReactionOptions, run: Handler<ReactionRemovedContext>): void;

@@ -91,11 +91,11 @@ function setBounded<V>(map: Map<string, V>, key: string, value: V, max: number):
 }
 
 /**
- * Whether `redactor` may take back `sender`'s reaction: it is theirs, or `redactor`'s power level
- * reaches the room's `redact` level (a moderator; from room version 12 the room's creators always).
- * Servers pass on some redactions they do not apply (another user of the sender's server), so the
- * bot checks as clients do.
+ * Whether `redactor` may take back `sender`'s reaction: as the client's rooms apply redactions
+ * (`Room.mayRedact`: the redactor is of the sender's server, or a moderator; from room version 12
+ * the room's creators always). Servers pass on some redactions they do not apply (a user of
+ * another server without the power), so the bot checks as clients do.
  */
 export function mayRedact(room: Room, redactor: string, sender: string): boolean {
-  return redactor === sender || room.mayRedactOthers(redactor);
+  return room.mayRedact(redactor, sender);
 }

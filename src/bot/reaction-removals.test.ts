@@ -2,8 +2,8 @@
 // with its key, target and sender (the bot remembers them: a redacted reaction says nothing), and
 // who removed it. The redaction names the reaction by the room version's field (top-level
 // `redacts` before version 11, `content.redacts` from it: the other is free content), comes in the
-// same response as the reaction or a later one, and counts only from the reaction's sender or a
-// moderator. Fed through a client without a homeserver, so each response is exact; the encrypted
+// same response as the reaction or a later one, and counts only from a user of the reaction's
+// sender's server or a moderator (`Room.mayRedact`). Fed through a client without a homeserver, so each response is exact; the encrypted
 // round trip through the devserver is in bot.test.ts and the poll example.
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -15,6 +15,8 @@ import { FAKE_BOT_USER, fakeBotClient, fakeMember, fakeMessage } from "./testing
 const ALICE = "@alice:fake.example";
 const BOB = "@bob:fake.example";
 const MOD = "@mod:fake.example";
+/** A user of another server, power 0: may take back only their own reactions. */
+const MALLORY = "@mallory:elsewhere.example";
 const ROOM = "!r:fake.example";
 
 let n = 0;
@@ -120,15 +122,16 @@ test("the redacted event is read from the room version's field only: the other i
   }
 });
 
-test("only the reaction's sender or a moderator removes it; once; the bot's own removal is not reported", async () => {
+test("only the reaction's sender, a user of its server or a moderator removes it; once; the bot's own removal is not reported", async () => {
   const { f, bot, seen, target } = await removalsBot("10");
   const byBob = reaction(BOB, target, "1");
   const byAlice = reaction(ALICE, target, "2");
   const third = reaction(ALICE, target, "3");
   await f.feedTimeline(ROOM, [byBob, byAlice, third]);
   seen.length = 0;
-  // Bob (power 0) takes back Alice's reaction: a server would not apply it; the reaction stands.
-  await f.feedTimeline(ROOM, [redaction(BOB, byAlice.event_id as string, "10")]);
+  // Mallory (power 0, another server) takes back Alice's reaction: a server would not apply it;
+  // the reaction stands.
+  await f.feedTimeline(ROOM, [redaction(MALLORY, byAlice.event_id as string, "10")]);
   assert.deepEqual(seen, []);
   // A moderator takes back Bob's: reported, with who removed it. Again: nothing (it is gone).
   await f.feedTimeline(ROOM, [redaction(MOD, byBob.event_id as string, "10")]);

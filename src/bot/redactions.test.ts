@@ -1,7 +1,8 @@
 // `onRedaction`: each redaction the server would apply reaches it, named by the room version's
 // field (top-level `redacts` before version 11, `content.redacts` from it), with who redacted
 // (`ctx.sender`) and, when the bot knows it (a reaction it remembers), whose event it was. A
-// redactor who is neither that sender nor may redact others is ignored; an event the bot does not
+// redactor neither of that sender's server nor allowed to redact others is ignored, as the client's
+// rooms ignore one (`Room.mayRedact`); an event the bot does not
 // know is reported with `redactedSender` undefined, for the handler to decide. In skills, under
 // middleware and the error boundary. Fed through a client without a homeserver.
 import assert from "node:assert/strict";
@@ -12,6 +13,8 @@ import { FAKE_BOT_USER, fakeBotClient, fakeMember, fakeMessage } from "./testing
 
 const ALICE = "@alice:fake.example";
 const BOB = "@bob:fake.example";
+/** A user of another server, power 0. */
+const MALLORY = "@mallory:elsewhere.example";
 const ROOM = "!r:fake.example";
 
 let n = 0;
@@ -76,8 +79,9 @@ for (const version of ["10", "11"] as const) {
       await f.feedTimeline(ROOM, [bobs, alices]);
       const bobId = bobs.event_id as string;
       const aliceId = alices.event_id as string;
-      // Bob (power 0) redacts Alice's reaction, which the bot knows: a server would not apply it.
-      await f.feedTimeline(ROOM, [redaction(BOB, aliceId, version)]);
+      // Mallory (power 0, another server) redacts Alice's reaction, which the bot knows: a server
+      // would not apply it.
+      await f.feedTimeline(ROOM, [redaction(MALLORY, aliceId, version)]);
       assert.deepEqual(seen, []);
       // His own reaction (the other field, free content, naming Alice's: not read).
       await f.feedTimeline(ROOM, [redaction(BOB, bobId, version, aliceId)]);
@@ -117,6 +121,37 @@ test("onRedaction runs in a skill's scope, under middleware and the error bounda
     await f.feedTimeline(ROOM, [redaction(BOB, "$gone2", "10")]);
     // No handler left: the redaction runs nothing, middleware neither.
     assert.deepEqual(order, ["mw m.room.redaction", "skill $gone"]);
+  } finally {
+    await bot.stop();
+  }
+});
+
+test("the bot applies the client's rule (Room.mayRedact): a redactor of the sender's server counts, as for room state", async () => {
+  const removed: string[] = [];
+  const { f, bot, seen, target } = await redactionsBot("11", (bot) => {
+    bot.onRedaction(
+      (ctx) => void seen.push(`${ctx.redactedEventId} by ${ctx.sender} of ${ctx.redactedSender ?? "?"}`),
+    );
+    bot.onReactionRemoved((ctx) => void removed.push(`${ctx.key} of ${ctx.reactionSender} by ${ctx.sender}`));
+  });
+  try {
+    const alices = reaction(ALICE, target, "👍");
+    const topic = state("m.room.topic", { topic: "lunch" }); // Alice's
+    await f.feedTimeline(ROOM, [alices, topic]);
+    const aliceId = alices.event_id as string;
+    // Mallory, of another server and power 0, may not; Bob, of Alice's server and power 0, may
+    // (servers apply a redaction whose sender is of the redacted event's sender's server).
+    await f.feedTimeline(ROOM, [redaction(MALLORY, aliceId, "11")]);
+    const room = f.client.getRoom(ROOM);
+    assert.equal(room?.mayRedact(MALLORY, ALICE), false);
+    await f.feedTimeline(ROOM, [
+      redaction(BOB, aliceId, "11"),
+      redaction(BOB, topic.event_id as string, "11"),
+    ]);
+    assert.equal(room?.getState("m.room.topic")?.content.topic, undefined, "the room applied Bob's");
+    assert.equal(room?.mayRedact(BOB, ALICE), true);
+    assert.deepEqual(removed, [`👍 of ${ALICE} by ${BOB}`]);
+    assert.deepEqual(seen, [`${aliceId} by ${BOB} of ${ALICE}`, `${topic.event_id} by ${BOB} of ?`]);
   } finally {
     await bot.stop();
   }

@@ -491,8 +491,7 @@ export class Room {
     const k = this.stateKeyById.get(target);
     const ev = k === undefined ? undefined : this.state.get(k);
     if (k === undefined || ev?.event_id !== target) return undefined;
-    if (serverOf(redaction.sender) !== serverOf(ev.sender) && !this.mayRedactOthers(redaction.sender))
-      return undefined;
+    if (!this.mayRedact(redaction.sender, ev.sender)) return undefined;
     // A new object: stores write a state event again only when it is another one.
     const redacted = redactedState(ev, redaction, version);
     this.state.set(k, redacted);
@@ -508,6 +507,16 @@ export class Room {
    */
   redactionTarget(ev: Pick<ClientEvent, "type" | "redacts" | "content">): string | undefined {
     return redactedEventId(ev, this.roomVersion);
+  }
+
+  /**
+   * Whether a redaction sent by `redactor` of an event sent by `sender` is one servers apply (the
+   * spec's redaction rules from room version 3): the redactor is of the sender's server (the
+   * sender themself; another user of it, whom that server vouches for), or may redact others
+   * (`mayRedactOthers`). Servers pass on redactions they do not apply, so clients check as this does.
+   */
+  mayRedact(redactor: string, sender: string): boolean {
+    return serverOf(redactor) === serverOf(sender) || this.mayRedactOthers(redactor);
   }
 
   /**
