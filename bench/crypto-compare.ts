@@ -1,6 +1,7 @@
 // Child process of `npm run bench`: Keyroom's Olm/Megolm (the primitives back end this process
 // resolved) and libolm in ONE process, in alternating batches (bench/stats.ts). Prints one JSON
 // report (CryptoBenchReport) as its last line. KEYROOM_BENCH_QUICK=1: shorter batches.
+// KEYROOM_BENCH_OPS=megolmDecrypt,megolmEncrypt: only those rows (for profiling one operation).
 import { loadLibolm } from "../test/support/libolm.ts";
 import { backendName, keyroomFloors, keyroomOps } from "./keyroom-crypto.ts";
 import { libolmOps } from "./libolm-crypto.ts";
@@ -33,7 +34,9 @@ function calibrate(fn: () => unknown): number {
 }
 
 const report: CryptoBenchReport = { backend: backendName, machine, reps: REPS, ops: {} };
+const only = process.env.KEYROOM_BENCH_OPS?.split(",");
 for (const op of Object.keys(CRYPTO_OPS) as CryptoOp[]) {
+  if (only !== undefined && !only.includes(op)) continue;
   const batch = { keyroom: calibrate(sides.keyroom[op]), libolm: calibrate(sides.libolm[op]) };
   const result = await alternate(
     (["keyroom", "libolm"] as const).map((name) => ({
@@ -56,6 +59,6 @@ for (const op of Object.keys(CRYPTO_OPS) as CryptoOp[]) {
   };
   process.stderr.write(`  ${CRYPTO_OPS[op]}: ${report.ops[op]?.ratio.median.toFixed(2)}x\n`);
 }
-report.floors = keyroomFloors(quick ? 100 : 400);
+if (only === undefined) report.floors = keyroomFloors(quick ? 100 : 400);
 if (sink === Symbol.for("never")) console.log("");
 console.log(JSON.stringify(report));
