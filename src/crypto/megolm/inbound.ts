@@ -15,13 +15,13 @@ import {
   ed25519Verify,
   ed25519VerifyAsync,
   encodeBase64,
-  hmacSha256,
+  hmacSha256Into,
   wipe,
 } from "../primitives/index.ts";
 import { deriveMessageKeys, deriveMessageKeysAsync, type MessageKeys } from "./cipher.ts";
 import { MegolmError } from "./errors.ts";
 import { decryptLibolmPickle, parseLibolmInboundPickle, pickleKeyBytes } from "./libolm-pickle.ts";
-import { type DecodedMegolmMessage, decodeMegolmMessage, MEGOLM_MAC_LENGTH } from "./message.ts";
+import { decodeMegolmMessage, MEGOLM_MAC_LENGTH } from "./message.ts";
 import { pickleBoolean, pickleBytes, pickleInteger, pickleObject } from "./pickle.ts";
 import { MAX_MESSAGE_INDEX, RATCHET_LENGTH, Ratchet } from "./ratchet.ts";
 import {
@@ -64,39 +64,33 @@ const INSPECT = Symbol.for("nodejs.util.inspect.custom");
 const MESSAGE_SCRATCH = new Uint8Array(768);
 
 /**
- * A message's bytes and parts; `BAD_MESSAGE_FORMAT` / `BAD_MESSAGE_VERSION` as decrypt throws them.
- * With `scratch`, the bytes may be a view of it.
+ * A message's bytes (`BAD_MESSAGE_FORMAT` unless a string of valid base64). With `scratch`, they
+ * may be a view of it.
  */
-function readMessage(
-  message: string,
-  scratch?: Uint8Array,
-): {
-  bytes: Uint8Array;
-  decoded: DecodedMegolmMessage;
-  signatureOffset: number;
-} {
+function messageBytes(message: string, scratch?: Uint8Array): Uint8Array {
   if (typeof message !== "string") throw new MegolmError("BAD_MESSAGE_FORMAT", "message must be a string");
-  let bytes: Uint8Array;
   try {
-    bytes = scratch === undefined ? decodeBase64(message) : decodeBase64Scratch(message, scratch);
+    return scratch === undefined ? decodeBase64(message) : decodeBase64Scratch(message, scratch);
   } catch (e) {
     if (e instanceof CryptoPrimitiveError)
       throw new MegolmError("BAD_MESSAGE_FORMAT", "message is not valid base64");
     throw e;
   }
-  const decoded = decodeMegolmMessage(bytes);
-  return { bytes, decoded, signatureOffset: decoded.macOffset + MEGOLM_MAC_LENGTH };
 }
 
 function badSignature(): MegolmError {
   return new MegolmError("BAD_SIGNATURE", "the message's signature does not verify with this session's key");
 }
 
-/** The truncated MAC at `macOffset` against the computed one, in constant time. */
-function checkMac(mac: Uint8Array, bytes: Uint8Array, macOffset: number): void {
-  if (!constantTimeEqualAt(mac, bytes, macOffset, MEGOLM_MAC_LENGTH)) {
-    throw new MegolmError("BAD_MAC", "the message's MAC does not match");
-  }
+/** The computed MAC of a message, wiped after each check (synchronous, so one serves every session). */
+const MAC_SCRATCH = new Uint8Array(32);
+
+/** The truncated MAC at `macOffset` against HMAC(macKey, bytes[0..macOffset)), in constant time. */
+function checkMac(macKey: Uint8Array, bytes: Uint8Array, macOffset: number): void {
+  hmacSha256Into(MAC_SCRATCH, macKey, bytes.subarray(0, macOffset));
+  const same = constantTimeEqualAt(MAC_SCRATCH, bytes, macOffset, MEGOLM_MAC_LENGTH);
+  wipe(MAC_SCRATCH);
+  if (!same) throw new MegolmError("BAD_MAC", "the message's MAC does not match");
 }
 
 /** A padding or length refusal from AES as Megolm's error; anything else as it is. */
@@ -159,7 +153,9 @@ export class InboundGroupSession {
    * a failure leaves the session as it was.
    */
   decrypt(message: string): MegolmDecryptResult {
-    const { bytes, decoded, signatureOffset } = readMessage(message, MESSAGE_SCRATCH);
+    const bytes = messageBytes(message, MESSAGE_SCRATCH);
+    const decoded = decodeMegolmMessage(bytes);
+    const signatureOffset = decoded.macOffset + MEGOLM_MAC_LENGTH;
     if (
       !ed25519Verify(this.#signingKey, bytes.subarray(0, signatureOffset), bytes.subarray(signatureOffset))
     ) {
@@ -169,7 +165,7 @@ export class InboundGroupSession {
     const keys = deriveMessageKeys(ratchet.bytes);
     let plaintext: Uint8Array;
     try {
-      checkMac(hmacSha256(keys.macKey, bytes.subarray(0, decoded.macOffset)), bytes, decoded.macOffset);
+      checkMac(keys.macKey, bytes, decoded.macOffset);
       try {
         plaintext = aes256CbcDecrypt(keys.aesKey, keys.iv, decoded.ciphertext);
       } catch (e) {
@@ -194,7 +190,9 @@ export class InboundGroupSession {
    * primitives copy their inputs when called).
    */
   async decryptAsync(message: string): Promise<MegolmDecryptResult> {
-    const { bytes, decoded, signatureOffset } = readMessage(message);
+    const bytes = messageBytes(message);
+    const decoded = decodeMegolmMessage(bytes);
+    const signatureOffset = decoded.macOffset + MEGOLM_MAC_LENGTH;
     const signed = bytes.subarray(0, signatureOffset);
     if (!(await ed25519VerifyAsync(this.#signingKey, signed, bytes.subarray(signatureOffset)))) {
       throw badSignature();
@@ -207,7 +205,7 @@ export class InboundGroupSession {
       keys = await deriveMessageKeysAsync(ratchet.bytes);
       // The MAC in JavaScript: for Megolm's sizes a few SHA-256 blocks cost less than the two
       // Web Crypto calls (key import and sign) that the native code needs.
-      checkMac(hmacSha256(keys.macKey, bytes.subarray(0, decoded.macOffset)), bytes, decoded.macOffset);
+      checkMac(keys.macKey, bytes, decoded.macOffset);
       try {
         plaintext = await aes256CbcDecryptAsync(keys.aesKey, keys.iv, decoded.ciphertext);
       } catch (e) {

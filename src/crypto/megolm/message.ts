@@ -78,8 +78,14 @@ function malformed(reason: string): MegolmError {
   return new MegolmError("BAD_MESSAGE_FORMAT", `malformed Megolm message: ${reason}`);
 }
 
-/** Reads a varint of at most 5 bytes whose value fits 32 bits; returns [value, next offset]. */
-function readVarint(buf: Uint8Array, offset: number, end: number): [number, number] {
+/**
+ * Where readVarint leaves the offset after the varint it read: a module variable rather than a
+ * returned pair, since every decryption reads four varints and a pair each was garbage.
+ */
+let varintEnd = 0;
+
+/** Reads a varint of at most 5 bytes whose value fits 32 bits; its end goes to `varintEnd`. */
+function readVarint(buf: Uint8Array, offset: number, end: number): number {
   let value = 0;
   let scale = 1;
   for (let i = 0; i < 5; i++) {
@@ -88,7 +94,8 @@ function readVarint(buf: Uint8Array, offset: number, end: number): [number, numb
     value += (byte & 0x7f) * scale;
     if ((byte & 0x80) === 0) {
       if (value > 0xffff_ffff) throw malformed("varint out of range");
-      return [value, offset + i + 1];
+      varintEnd = offset + i + 1;
+      return value;
     }
     scale *= 128;
   }
@@ -109,16 +116,17 @@ export function decodeMegolmMessage(bytes: Uint8Array): DecodedMegolmMessage {
   let ciphertext: Uint8Array | undefined;
   let offset = 1;
   while (offset < end) {
-    const [key, afterKey] = readVarint(bytes, offset, end);
+    const key = readVarint(bytes, offset, end);
     const field = Math.floor(key / 8);
     const wireType = key % 8;
     if (field === 0) throw malformed("protobuf field number 0");
     if (wireType === 0) {
-      const [value, next] = readVarint(bytes, afterKey, end);
+      const value = readVarint(bytes, varintEnd, end);
       if (field === 1) messageIndex = value;
-      offset = next;
+      offset = varintEnd;
     } else if (wireType === 2) {
-      const [length, start] = readVarint(bytes, afterKey, end);
+      const length = readVarint(bytes, varintEnd, end);
+      const start = varintEnd;
       if (length > end - start) throw malformed("field runs past the end");
       if (field === 2) ciphertext = bytes.subarray(start, start + length);
       offset = start + length;

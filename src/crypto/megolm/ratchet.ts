@@ -5,7 +5,7 @@
  * H_j(A) = HMAC-SHA-256(A, j). Because of that structure, `advanceTo` reaches any later counter
  * with at most 4 × 256 hashes (jumping whole parts), instead of one step per message.
  */
-import { hmacSha256, wipe } from "../primitives/index.ts";
+import { hmacSha256Into, wipe } from "../primitives/index.ts";
 
 export const RATCHET_PART_LENGTH = 32;
 export const RATCHET_PARTS = 4;
@@ -26,6 +26,11 @@ export class Ratchet {
   readonly bytes: Uint8Array;
   /** The index i of the message this state encrypts. */
   counter: number;
+  /**
+   * Views of R0..R3, made on the first step: the hashes read and write the parts in place (no
+   * digest array and copy per step), and most ratchets (an import's thousands) never step here.
+   */
+  #parts: Uint8Array[] | undefined;
 
   /** Takes ownership of `bytes` (128 bytes). */
   constructor(bytes: Uint8Array, counter: number) {
@@ -48,12 +53,17 @@ export class Ratchet {
     wipe(this.bytes);
   }
 
-  /** R_to := H_to(R_from). */
+  /** R_to := H_to(R_from), in place (from may equal to: the key is read before the output is written). */
   #rehash(from: number, to: number): void {
-    const start = from * RATCHET_PART_LENGTH;
-    const next = hmacSha256(this.bytes.subarray(start, start + RATCHET_PART_LENGTH), SEEDS[to]!);
-    this.bytes.set(next, to * RATCHET_PART_LENGTH);
-    wipe(next);
+    let parts = this.#parts;
+    if (parts === undefined) {
+      parts = [];
+      for (let j = 0; j < RATCHET_PARTS; j++) {
+        parts.push(this.bytes.subarray(j * RATCHET_PART_LENGTH, (j + 1) * RATCHET_PART_LENGTH));
+      }
+      this.#parts = parts;
+    }
+    hmacSha256Into(parts[to]!, parts[from]!, SEEDS[to]!);
   }
 
   /** One step: i := i + 1 (mod 2^32). */

@@ -31,6 +31,11 @@ export interface SymmetricBackend {
   /** An incremental SHA-256, for data that arrives in chunks (streamed attachments). */
   createSha256(): Sha256Hasher;
   hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array;
+  /**
+   * HMAC into `out` (exactly 32 bytes; it may overlap `key` or `data`): for callers that hash per
+   * message into a buffer of their own (the Megolm ratchet, the MAC check), without an array each time.
+   */
+  hmacSha256Into(out: Uint8Array, key: Uint8Array, data: Uint8Array): void;
   /** RFC 5869 HKDF with SHA-256. `length` is at most 255 * 32. */
   hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array;
   /**

@@ -55,6 +55,12 @@ describe("node and noble back ends agree", () => {
       fc.property(anyBytes, anyBytes, anyBytes, fc.integer({ min: 0, max: 300 }), (a, b, c, n) => {
         same((x) => x.sha256(a));
         same((x) => x.hmacSha256(a, b));
+        same((x) => {
+          const out = new Uint8Array(32).fill(0xee);
+          x.hmacSha256Into(out, a, b);
+          assert.deepEqual(out, x.hmacSha256(a, b), `${x.name}: into equals the returning form`);
+          return out;
+        });
         same((x) => x.hkdfSha256(a, b, c, n));
         same((x) => {
           const out = new Uint8Array(n).fill(0xee);
@@ -175,6 +181,32 @@ describe("node and noble back ends agree", () => {
       ),
       RUNS,
     );
+  });
+
+  it("HMAC into a buffer: the output may be the key or the data itself; other than 32 bytes is refused", () => {
+    fc.assert(
+      fc.property(bytes(32), anyBytes, (key, data) => {
+        for (const x of [node, noble]) {
+          const expected = x.hmacSha256(key, data);
+          const inKey = key.slice();
+          x.hmacSha256Into(inKey, inKey, data);
+          assert.deepEqual(inKey, expected, `${x.name}: over the key`);
+          const both = new Uint8Array(32 + data.length);
+          both.set(data);
+          const dataView = both.subarray(0, data.length);
+          x.hmacSha256Into(both.subarray(0, 32), key, dataView);
+          assert.deepEqual(both.subarray(0, 32), expected, `${x.name}: over the data`);
+        }
+      }),
+      RUNS,
+    );
+    for (const length of [0, 31, 33]) {
+      same((x) => x.hmacSha256Into(new Uint8Array(length), new Uint8Array(32), new Uint8Array(1)));
+      assert.throws(
+        () => node.hmacSha256Into(new Uint8Array(length), new Uint8Array(32), new Uint8Array(1)),
+        (e) => e instanceof CryptoPrimitiveError && e.code === "BAD_LENGTH",
+      );
+    }
   });
 
   it("Ed25519 signing into a buffer refuses a wrong-sized or overlapping output, both alike", () => {

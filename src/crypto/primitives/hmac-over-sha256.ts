@@ -17,6 +17,8 @@ export type Sha256Into = (out: Uint8Array, input: Uint8Array) => void;
 
 export interface HmacSha256Functions {
   hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array;
+  /** HMAC into `out` (32 bytes), which may overlap `key` or `data`: both are read first. */
+  hmacSha256Into(out: Uint8Array, key: Uint8Array, data: Uint8Array): void;
   hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array;
   /** HKDF into `out` (as many bytes as it holds). */
   hkdfSha256Into(out: Uint8Array, ikm: Uint8Array, salt: Uint8Array, info: Uint8Array): void;
@@ -83,14 +85,19 @@ export function hmacOverSha256(sha256Into: Sha256Into): HmacSha256Functions {
     outer.fill(0);
   }
 
-  function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
+  function hmacSha256Into(out: Uint8Array, key: Uint8Array, data: Uint8Array): void {
     const buf = data.length <= SCRATCH_DATA ? inner : new Uint8Array(BLOCK + data.length);
     setPads(key, buf);
     buf.set(data, BLOCK);
-    hmacWithPads(buf, data.length);
+    // The last hash writes straight into `out`: no digest copy, no new array.
+    sha256Into(outerTail, buf === inner ? prefix(BLOCK + data.length) : buf.subarray(0, BLOCK + data.length));
+    sha256Into(out, outer);
     wipeBuffers(buf, BLOCK + data.length);
-    const out = digest.slice();
-    digest.fill(0);
+  }
+
+  function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
+    const out = new Uint8Array(DIGEST);
+    hmacSha256Into(out, key, data);
     return out;
   }
 
@@ -132,5 +139,5 @@ export function hmacOverSha256(sha256Into: Sha256Into): HmacSha256Functions {
     digest.fill(0);
   }
 
-  return { hmacSha256, hkdfSha256, hkdfSha256Into };
+  return { hmacSha256, hmacSha256Into, hkdfSha256, hkdfSha256Into };
 }

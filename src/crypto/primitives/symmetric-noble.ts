@@ -9,7 +9,7 @@ import { hmac } from "@noble/hashes/hmac.js";
 import { pbkdf2, pbkdf2Async } from "@noble/hashes/pbkdf2.js";
 import { sha256 as nobleSha256, sha512 } from "@noble/hashes/sha2.js";
 import type { Sha256Hasher, SymmetricBackend } from "./backend.ts";
-import { assertBytes, CryptoPrimitiveError } from "./errors.ts";
+import { assertBytes, assertLength, CryptoPrimitiveError } from "./errors.ts";
 import { hmacOverSha256 } from "./hmac-over-sha256.ts";
 import {
   checkAes,
@@ -66,6 +66,13 @@ function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
   assertBytes(key, "HMAC key");
   assertBytes(data, "HMAC input");
   return overSha256.hmacSha256(key, data);
+}
+
+function hmacSha256Into(out: Uint8Array, key: Uint8Array, data: Uint8Array): void {
+  assertLength(out, 32, "HMAC output");
+  assertBytes(key, "HMAC key");
+  assertBytes(data, "HMAC input");
+  overSha256.hmacSha256Into(out, key, data);
 }
 
 function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
@@ -208,6 +215,7 @@ export const symmetricBackend: SymmetricBackend = {
   sha256,
   createSha256,
   hmacSha256,
+  hmacSha256Into,
   hkdfSha256,
   hkdfSha256Into,
   pbkdf2Sha512,

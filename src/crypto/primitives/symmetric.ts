@@ -46,6 +46,9 @@ export const randomBytes: (length: number) => Uint8Array = backend.randomBytes;
 export const sha256: (data: Uint8Array) => Uint8Array = backend.sha256;
 export const createSha256: () => Sha256Hasher = backend.createSha256;
 export const hmacSha256: (key: Uint8Array, data: Uint8Array) => Uint8Array = backend.hmacSha256;
+/** `hmacSha256` into `out` (exactly 32 bytes, may overlap `key` or `data`). */
+export const hmacSha256Into: (out: Uint8Array, key: Uint8Array, data: Uint8Array) => void =
+  backend.hmacSha256Into;
 export const hkdfSha256: (ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number) => Uint8Array =
   backend.hkdfSha256;
 export const hkdfSha256Into: (out: Uint8Array, ikm: Uint8Array, salt: Uint8Array, info: Uint8Array) => void =
