@@ -48,7 +48,7 @@ import {
   type UploadOptions,
 } from "./media.ts";
 import type { Presence } from "./presence.ts";
-import type { CreateRoomOptions, MessagesPage, RoomsApi } from "./rooms/api.ts";
+import type { CreateRoomOptions, MessagesPage, RelationsPage, RoomsApi } from "./rooms/api.ts";
 import type { MessageType } from "./rooms/content.ts";
 import type { Room } from "./rooms/room.ts";
 import type { Sender, SendOptions } from "./rooms/sender.ts";
@@ -419,6 +419,17 @@ export class MatrixClient extends TypedEmitter<ClientEventMap> {
    */
   fetchEvent(roomId: string, eventId: string): Promise<RoomEvent> {
     return this.#rooms.fetchEvent(roomId, eventId);
+  }
+  /**
+   * One page of the events relating to `eventId` (`/relations`), newest first, decrypted where
+   * they can be; `relType` (`m.annotation`: reactions) and `eventType` narrow it.
+   */
+  relations(
+    roomId: string,
+    eventId: string,
+    opts: { relType?: string; eventType?: string; from?: string; limit?: number } = {},
+  ): Promise<RelationsPage> {
+    return this.#rooms.relations(roomId, eventId, opts);
   }
   /** One page of room history (`/messages`). Encrypted events go through the E2EE hook. */
   messages(

@@ -4,7 +4,7 @@
 // leaving the session store as it was; a well-formed answer afterwards works.
 // - session: `/login` and `/register` answers;
 // - errors: any status and error body;
-// - room reads: `/messages`, `/state` and `/event` answers.
+// - room reads: `/messages`, `/state`, `/event` and `/relations` answers.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
@@ -170,7 +170,7 @@ describe("hostile answers (fast-check)", () => {
     );
   });
 
-  it("room reads: /messages, /state and /event give events that survive serialising, or typed errors", async () => {
+  it("room reads: /messages, /state, /event and /relations give events that survive serialising, or typed errors", async () => {
     const event = fields({
       event_id: str("$e"),
       type: str("m.room.message", "m.room.member"),
@@ -184,11 +184,17 @@ describe("hostile answers (fast-check)", () => {
       .array(fc.oneof({ weight: 4, arbitrary: event }, value), { maxLength: 4 })
       .map((es) => `[${es.join(",")}]`);
     const page = fields({ start: str("s"), end: str("e"), chunk: events, state: events });
+    const relationsPage = fields({ chunk: events, next_batch: str("n") });
     await fc.assert(
-      fc.asyncProperty(page, events, event, async (messages, state, one) => {
+      fc.asyncProperty(page, events, event, relationsPage, async (messages, state, one, relations) => {
         const store = new MemoryClientStore();
         await store.saveSession(SESSION);
-        const answers: Record<string, Raw> = { "/messages": messages, "/state": state, "/event/$e": one };
+        const answers: Record<string, Raw> = {
+          "/messages": messages,
+          "/state": state,
+          "/event/$e": one,
+          "/relations/$e/m.annotation": relations,
+        };
         const client = new MatrixClient({
           homeserverUrl: "https://hs",
           store,
@@ -205,6 +211,7 @@ describe("hostile answers (fast-check)", () => {
           () => client.messages("!r:hs"),
           () => client.fetchRoomState("!r:hs"),
           () => client.fetchEvent("!r:hs", "$e"),
+          () => client.relations("!r:hs", "$e", { relType: "m.annotation" }),
         ]) {
           try {
             const out = await read();

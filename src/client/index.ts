@@ -146,7 +146,12 @@ export {
   type PresenceState,
 } from "./presence.ts";
 export { printable, printableJson } from "./printable.ts";
-export { type CreateRoomOptions, MAX_TOMBSTONE_HOPS, type MessagesPage } from "./rooms/api.ts";
+export {
+  type CreateRoomOptions,
+  MAX_TOMBSTONE_HOPS,
+  type MessagesPage,
+  type RelationsPage,
+} from "./rooms/api.ts";
 export {
   editContent,
   htmlContent,

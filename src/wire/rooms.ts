@@ -35,6 +35,13 @@ export const messagesResponseSchema = z.looseObject({
 });
 export type MessagesResponse = z.output<typeof messagesResponseSchema>;
 
+/** `GET /_matrix/client/v1/rooms/{roomId}/relations/{eventId}[/{relType}[/{eventType}]]`. */
+export const relationsResponseSchema = z.looseObject({
+  chunk: lenientArray(clientEventSchema),
+  next_batch: z.optional(z.string()),
+  prev_batch: z.optional(z.string()),
+});
+
 /** `GET /_matrix/client/v3/rooms/{roomId}/state`. */
 export const roomStateResponseSchema = lenientArray(stateEventSchema);
 

@@ -2,7 +2,8 @@
 // votes taken back (by the voter, or by a moderator) no longer count, and a voter's earlier
 // reaction still standing counts again. A poll stored by the skill's first version (one option per
 // voter) or its second (no reaction IDs) is read and counted on; a vote taken back after a
-// restart of the bot is counted out (the state keeps each vote's reaction ID).
+// restart of the bot is counted out (the state keeps each vote's reaction ID; a vote stored by
+// version 2 gets its ID from the poll's reactions still standing, `/relations`).
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { silentLogger } from "keyroom";
@@ -62,6 +63,42 @@ test("poll: a vote taken back after a restart of the bot is counted out", async 
     const bobPizza = await bob.react(question.eventId, "1️⃣");
     assert.equal(await results(), "**Lunch?**\n1️⃣ pizza: 2\n2️⃣ soup: 0");
     await alice.redact(bobPizza);
+    await alice.redact(alicePizza);
+    assert.equal(await results(), "**Lunch?**\n1️⃣ pizza: 0\n2️⃣ soup: 0");
+  } finally {
+    await t.close();
+  }
+});
+
+test("poll: a vote stored by version 2 (no reaction ID) taken back after a restart is counted out", async () => {
+  const t = await startBotTest({ skills: [poll] });
+  try {
+    const { bob, alice, question, results } = await lunchPoll(t);
+    const bobSoup = await bob.react(question.eventId, "2️⃣");
+    const alicePizza = await alice.react(question.eventId, "1️⃣");
+    assert.equal(await results(), "**Lunch?**\n1️⃣ pizza: 1\n2️⃣ soup: 1");
+    // The poll as version 2 stored it: each voter's options, no reaction IDs; the bot restarts
+    // on it once its sync has it (it forgets the reactions it saw).
+    const type = `${STATE_EVENT_PREFIX}poll`;
+    const value = {
+      eventId: question.eventId,
+      question: "Lunch?",
+      options: ["pizza", "soup"],
+      votes: { [bob.userId]: [1], [alice.userId]: [0] },
+    };
+    const stored = new Promise<void>((resolve) => {
+      t.bot.client.on("room.accountData", (_room, ev) => {
+        if (ev.type === type && (ev.content as { version?: unknown }).version === 2) resolve();
+      });
+    });
+    await t.bot.client.setRoomAccountData(t.roomId, type, { version: 2, value });
+    await stored;
+    await t.restartBot();
+    // Bob takes back his soup: the bot does not know the reaction, nor does the vote name it.
+    await bob.redact(bobSoup);
+    assert.equal(await results(), "**Lunch?**\n1️⃣ pizza: 1\n2️⃣ soup: 0");
+    // Alice's vote, still standing, was found again with its reaction ID: taken back, it goes too.
+    await t.restartBot();
     await alice.redact(alicePizza);
     assert.equal(await results(), "**Lunch?**\n1️⃣ pizza: 0\n2️⃣ soup: 0");
   } finally {

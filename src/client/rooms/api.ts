@@ -9,6 +9,7 @@ import {
   jsonObjectSchema,
   membersResponseSchema,
   messagesResponseSchema,
+  relationsResponseSchema,
   roomAliasResponseSchema,
   roomIdResponseSchema,
   roomStateResponseSchema,
@@ -41,6 +42,14 @@ export interface MessagesPage {
   /** Token to continue in the same direction; absent at the end of history. */
   end?: string;
   start: string;
+}
+
+/** One page of the events relating to an event (`MatrixClient.relations`). */
+export interface RelationsPage {
+  /** Newest first. */
+  events: RoomEvent[];
+  /** Token for the next (older) page; absent on the last. */
+  nextBatch?: string;
 }
 
 export interface CreateRoomOptions {
@@ -382,6 +391,39 @@ export class RoomsApi {
       this.#host.synced.room(roomId) ?? new Room(roomId),
       raw,
     );
+  }
+
+  /**
+   * One page of the events relating to `eventId` (`/relations`), newest first; encrypted ones go
+   * through the E2EE hook. `relType` (`m.annotation`: reactions) narrows it, and `eventType` with
+   * it (an encrypted event's type is `m.room.encrypted` until decrypted: filter after instead).
+   */
+  async relations(
+    roomId: string,
+    eventId: string,
+    opts: { relType?: string; eventType?: string; from?: string; limit?: number } = {},
+  ): Promise<RelationsPage> {
+    const { relType, eventType } = opts;
+    const at =
+      relType === undefined
+        ? path`/_matrix/client/v1/rooms/${roomId}/relations/${eventId}`
+        : eventType === undefined
+          ? path`/_matrix/client/v1/rooms/${roomId}/relations/${eventId}/${relType}`
+          : path`/_matrix/client/v1/rooms/${roomId}/relations/${eventId}/${relType}/${eventType}`;
+    const res = await this.#call(
+      {
+        method: "GET",
+        path: at,
+        query: { dir: "b", from: opts.from, limit: opts.limit },
+        schema: relationsResponseSchema,
+      },
+      true,
+    );
+    const room = this.#host.synced.room(roomId) ?? new Room(roomId);
+    const events: RoomEvent[] = [];
+    for (const raw of res.chunk)
+      events.push(await toRoomEvent({ logger: this.#host.logger }, this.#host.decryptor(), room, raw));
+    return res.next_batch === undefined ? { events } : { events, nextBatch: res.next_batch };
   }
 
   /** One page of room history (`/messages`). Encrypted events go through the E2EE hook. */

@@ -1,16 +1,23 @@
 // A poll counted from reactions: `!poll Lunch? | pizza | soup` posts the question with one number
 // emoji per option (the bot reacts with each, so voting is one tap); every reaction to the poll is
-// a vote, a user's latest one counts. A reaction taken back (by its sender, or a moderator) is no
-// vote any more: the user's latest reaction still standing counts, or none. `!results` edits the
+// a vote, a user's latest one counts. A reaction taken back (by its sender, a user of its server or
+// a moderator: `Room.mayRedact`) is no vote any more: the user's latest reaction still standing
+// counts, or none. `!results` edits the
 // poll message with the tally and answers it. Polls live in the room's account data (bot state per
 // room).
-import { defineSkill, escapeMarkdown, StateError } from "keyroom/bot";
+import { defineSkill, type EventContext, escapeMarkdown, StateError, type StateSlot } from "keyroom/bot";
 
 const KEYS = ["1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣", "6️⃣", "7️⃣", "8️⃣", "9️⃣"];
 /** Voters counted per poll (bounded: the state must stay small). */
 export const MAX_VOTERS = 500;
 /** Votes (reactions still standing, each with its event ID) kept per poll, across its voters. */
 export const MAX_VOTES_PER_POLL = 1_000;
+
+/**
+ * Pages of the poll's reactions (`/relations`, 100 a page) read to find the reaction IDs of votes
+ * stored without them (before version 3): enough for `MAX_VOTES_PER_POLL` and the bot's own.
+ */
+export const MAX_RELATION_PAGES = 20;
 
 /** A reaction counted: its option, and its event ID (none for one counted by state version 1 or 2). */
 interface Vote {
@@ -84,6 +91,56 @@ function voterOf(poll: Poll, reactionId: string): string | undefined {
   for (const [user, standing] of Object.entries(poll.votes))
     if (standing.some((v) => v.reactionId === reactionId)) return user;
   return undefined;
+}
+
+const idless = (poll: Poll) =>
+  Object.values(poll.votes).some((l) => l.some((v) => v.reactionId === undefined));
+
+/**
+ * Votes counted before version 3 have no reaction ID, so no redaction names them (and the bot
+ * forgets the reactions it saw when it restarts). The poll's reactions still standing, as the
+ * server lists them (`/relations`: a redacted one is no longer among them), give each its ID; a
+ * vote whose voter has no standing reaction with its key was taken back meanwhile and goes (only
+ * once every page was read). A failed read changes nothing: the next redaction or `!results` tries again.
+ */
+async function findReactionIds(ctx: EventContext, slot: StateSlot<Poll | null>, poll: Poll): Promise<void> {
+  if (!idless(poll)) return;
+  const standing = new Map<string, string>(); // voter \n option → the newest standing reaction's ID
+  let from: string | undefined;
+  let complete = false;
+  try {
+    for (let page = 0; page < MAX_RELATION_PAGES && !complete; page++) {
+      const res = await ctx.client.relations(ctx.roomId, poll.eventId, {
+        relType: "m.annotation",
+        from,
+        limit: 100,
+      });
+      for (const ev of res.events) {
+        const rel = ev.content["m.relates_to"] as { key?: unknown } | undefined;
+        const option = typeof rel?.key === "string" ? KEYS.indexOf(rel.key) : -1;
+        const at = `${ev.sender}\n${option}`;
+        if (ev.type === "m.reaction" && option >= 0 && !standing.has(at)) standing.set(at, ev.eventId);
+      }
+      complete = res.nextBatch === undefined;
+      from = res.nextBatch;
+    }
+  } catch {
+    return;
+  }
+  const found = (voter: string, v: Vote): Vote | undefined => {
+    if (v.reactionId !== undefined) return v;
+    const reactionId = standing.get(`${voter}\n${v.option}`);
+    return reactionId !== undefined ? { option: v.option, reactionId } : complete ? undefined : v;
+  };
+  await slot.update((p) => {
+    if (p === null || p.eventId !== poll.eventId) return p;
+    const votes: Record<string, Vote[]> = {};
+    for (const [voter, list] of Object.entries(p.votes)) {
+      const kept = list.map((v) => found(voter, v)).filter((v): v is Vote => v !== undefined);
+      if (kept.length > 0) votes[voter] = kept;
+    }
+    return { ...p, votes };
+  });
 }
 
 const voteCount = (poll: Poll) => Object.values(poll.votes).reduce((n, l) => n + l.length, 0);
@@ -180,21 +237,26 @@ export default defineSkill({
     });
 
     // Any redaction, also of a reaction given before the bot restarted (which onReactionRemoved
-    // does not report): a vote's reaction ID counts it out, if the redactor is the voter or may
-    // redact others (the bot may not know whose event it was: checked here). A removal that
-    // onReactionRemoved took already finds no vote with that ID: it is not counted twice.
+    // does not report): a vote's reaction ID counts it out, if the client's rooms would take the
+    // redaction (`Room.mayRedact`: the bot may not know whose event it was, checked here). A
+    // removal that onReactionRemoved took already finds no vote with that ID: it is not counted
+    // twice. One naming no vote may be of a vote stored without its ID: those are looked up.
     api.onRedaction(async (ctx) => {
       const slot = ctx.roomState(polls);
       const poll = slot.get();
       const id = ctx.redactedEventId;
-      const voter = poll === null ? undefined : voterOf(poll, id);
-      if (voter === undefined || (ctx.sender !== voter && ctx.room?.mayRedactOthers(ctx.sender) !== true))
-        return;
+      if (poll === null) return;
+      const voter = voterOf(poll, id);
+      if (voter === undefined) return findReactionIds(ctx, slot, poll);
+      if (ctx.room?.mayRedact(ctx.sender, voter) !== true) return;
       await slot.update((p) => (p === null ? p : without(p, voter, (v) => v.reactionId === id)));
     });
 
     api.command("results", { help: "show the current poll's tally" }, async (ctx) => {
-      const poll = ctx.roomState(polls).get();
+      const slot = ctx.roomState(polls);
+      const stored = slot.get();
+      if (stored !== null) await findReactionIds(ctx, slot, stored);
+      const poll = slot.get();
       if (poll === null) return ctx.reply("No poll in this room.");
       await ctx.edit(poll.eventId, tally(poll, false));
       return ctx.markdown(tally(poll, true));
