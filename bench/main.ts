@@ -2,7 +2,8 @@
 // ratios and writing the figures to bench/results/. Sections: `crypto` (Olm/Megolm vs libolm, one
 // process per Keyroom back end), `e2ee` (the E2EE engine vs matrix-sdk-crypto-wasm), `devserver`
 // (throughput and latency), `sync` (initial sync of a large account, Keyroom's client vs
-// matrix-js-sdk), `bots` (command round trips, Keyroom vs matrix-bot-sdk), `browser` (Megolm
+// matrix-js-sdk; then one message in a room of 5 000 members), `bots` (command round trips,
+// Keyroom vs matrix-bot-sdk), `browser` (Megolm
 // decrypt beside libolm WASM in Chromium, store open, bundle size). `npm run bench -- crypto e2ee` runs only those; `--quick` is a smoke run
 // of about a minute. The method (alternating batches, CPU time, median of 5) is in bench/README.md.
 import { spawnSync } from "node:child_process";
@@ -164,6 +165,11 @@ await section("browser", () => {
 await section("sync", () => {
   console.log("\n== Initial sync of a large account: Keyroom (SQLite) vs matrix-js-sdk (Rust crypto) ==");
   results.sync = lastJsonLine<unknown>(runChild("bench/sync/run.ts", [], true));
+  console.log(
+    "\n== One message in a room of 5 000 members beside one of 10: Keyroom (SQLite client store) ==",
+  );
+  // Fails the section when the large room's response costs more than MAX_GROWTH times the small one's.
+  results.syncLargeRoom = lastJsonLine<unknown>(runChild("bench/sync/large-room.ts", [], true));
 });
 await section("devserver", () => {
   console.log("\n== Development homeserver ==");

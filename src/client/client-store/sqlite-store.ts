@@ -1,6 +1,8 @@
 // A client store in SQLite (Node, better-sqlite3): one row per room, so a sync that touched two
-// rooms writes two rows instead of rewriting everything. Each `saveSync` is one transaction. The
-// database holds the access token: the file is created with mode 0600.
+// rooms writes two rows instead of rewriting everything, and the room's state in a row of its own
+// (`room_state`), written only when it changed (`#saveSync`), so a message in a room of thousands
+// of members does not write them all again. Each `saveSync` is one transaction. The database holds
+// the access token: the file is created with mode 0600.
 //
 // Durability: WAL, so every commit survives the process being killed. The session (the device) is
 // synced to the disk before `saveSession` returns; sync saves are not (`synchronous = NORMAL`, one
@@ -15,10 +17,11 @@
 // `STORE_CORRUPT`, anything else SQLite or the file system refused (busy, full, read-only, I/O)
 // `STORE_FAILED`; the original error is the `cause`, its code named in the message but its message
 // never quoted. Every write is one transaction, so a failed save or clear changes nothing.
+import { randomUUID } from "node:crypto";
 import { chmod, mkdir, open } from "node:fs/promises";
 import { dirname } from "node:path";
 import type BetterSqlite3 from "better-sqlite3";
-import { basicEventSchema } from "../../wire/index.ts";
+import { basicEventSchema, type StateEvent } from "../../wire/index.ts";
 import { ClientError } from "../errors.ts";
 import {
   type ClientStore,
@@ -31,14 +34,54 @@ import {
   storedSessionSchema,
 } from "./store.ts";
 
-const SCHEMA_VERSION = 1;
+/**
+ * 1: `rooms` held whole snapshots. 2: a room's state (the snapshot's `state`, as JSON) in
+ * `room_state` with its revision, the `rooms` row without it.
+ */
+const SCHEMA_VERSION = 2;
+
+/** What migration 2 gives the state rows it makes: no store wrote it (so none skips writing over it). */
+const MIGRATED_REV = "migrated";
 
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE session (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL);
    CREATE TABLE sync_token (id INTEGER PRIMARY KEY CHECK (id = 1), next_batch TEXT NOT NULL);
    CREATE TABLE rooms (room_id TEXT PRIMARY KEY, json TEXT NOT NULL);
    CREATE TABLE account_data (type TEXT PRIMARY KEY, json TEXT NOT NULL);`,
+  // A row that is not JSON with an array `state` stays whole: it loads (or fails validation) as
+  // before, and the room's next save writes it in the new layout.
+  `CREATE TABLE room_state (room_id TEXT PRIMARY KEY, rev TEXT NOT NULL, json TEXT NOT NULL);
+   INSERT INTO room_state (room_id, rev, json)
+     SELECT room_id, '${MIGRATED_REV}', json_extract(json, '$.state') FROM rooms
+     WHERE json_valid(json) AND json_type(json, '$.state') = 'array';
+   UPDATE rooms SET json = json_remove(json, '$.state')
+     WHERE room_id IN (SELECT room_id FROM room_state);`,
 ];
+
+/**
+ * What this connection last wrote or read of a room's state: the events (the client's frozen
+ * array, or this store's copy of what it read) and the revision it stored them under.
+ */
+interface KnownState {
+  readonly events: readonly StateEvent[];
+  readonly rev: string;
+}
+
+/**
+ * Whether `events` (a new snapshot's state) is what `known` holds: the same array, or, frozen (the
+ * client's: `RoomSnapshot.state`), the same event objects in the same order (the client replaces a
+ * state event, never changes one), as after a restart, when the rooms were made of what was read.
+ */
+function sameState(known: KnownState | undefined, events: readonly StateEvent[]): boolean {
+  if (known === undefined || !Object.isFrozen(events)) return false;
+  if (known.events === events) return true;
+  if (known.events.length !== events.length) return false;
+  for (let i = 0; i < events.length; i++) if (known.events[i] !== events[i]) return false;
+  return true;
+}
+
+/** Parts of a room read apart, checked together (`roomSnapshotSchema`) once put together. */
+const anyJson = { safeParse: (v: unknown) => ({ success: true as const, data: v }) };
 
 function parseJson<T>(
   text: string,
@@ -87,7 +130,17 @@ export class SqliteClientStore implements ClientStore {
    * compiling its statements and a transaction wrapper each time was a visible part of a bot's
    * CPU per command (bench/README.md, bots section).
    */
-  readonly #saveSync: BetterSqlite3.Transaction<(changes: SyncChanges) => void>;
+  readonly #saveSync: BetterSqlite3.Transaction<(changes: SyncChanges) => Map<string, KnownState>>;
+  /**
+   * Per room, the state this connection last wrote or read and its revision. A save skips the
+   * room's state when it is that state (`sameState`) and `room_state` still holds that revision:
+   * another process (or store) sharing the file that wrote the room's state since left another
+   * one, and the state is then written whole, never the room's other fields with older state.
+   */
+  readonly #known = new Map<string, KnownState>();
+  /** Revisions are this connection's ID and a count: no other writer makes the same one. */
+  readonly #revPrefix = randomUUID();
+  #revCount = 0;
 
   private constructor(
     private readonly db: BetterSqlite3.Database,
@@ -96,16 +149,39 @@ export class SqliteClientStore implements ClientStore {
     const putRoom = db.prepare(
       "INSERT INTO rooms (room_id, json) VALUES (?, ?) ON CONFLICT(room_id) DO UPDATE SET json = excluded.json",
     );
+    const revOf = db.prepare("SELECT rev FROM room_state WHERE room_id = ?").pluck();
+    const putState = db.prepare(
+      "INSERT INTO room_state (room_id, rev, json) VALUES (?, ?, ?) ON CONFLICT(room_id) DO UPDATE SET rev = excluded.rev, json = excluded.json",
+    );
     const putData = db.prepare(
       "INSERT INTO account_data (type, json) VALUES (?, ?) ON CONFLICT(type) DO UPDATE SET json = excluded.json",
     );
     const deleteRoom = db.prepare("DELETE FROM rooms WHERE room_id = ?");
+    const deleteState = db.prepare("DELETE FROM room_state WHERE room_id = ?");
     const putToken = db.prepare("INSERT OR REPLACE INTO sync_token (id, next_batch) VALUES (1, ?)");
+    // Returns what it wrote of rooms' state, taken as known once the transaction committed.
     this.#saveSync = db.transaction((changes: SyncChanges) => {
-      for (const r of changes.rooms) putRoom.run(r.roomId, JSON.stringify(r));
-      for (const roomId of changes.forgotten ?? []) deleteRoom.run(roomId);
+      const wrote = new Map<string, KnownState>();
+      for (const r of changes.rooms) {
+        const { state: events, ...rest } = r;
+        putRoom.run(r.roomId, JSON.stringify(rest));
+        const known = this.#known.get(r.roomId);
+        if (known !== undefined && sameState(known, events) && revOf.get(r.roomId) === known.rev) {
+          wrote.set(r.roomId, { events, rev: known.rev });
+          continue;
+        }
+        const rev = `${this.#revPrefix}.${++this.#revCount}`;
+        putState.run(r.roomId, rev, JSON.stringify(events));
+        // A copy of an array that may change (not the client's, which is frozen).
+        wrote.set(r.roomId, { events: Object.isFrozen(events) ? events : [...events], rev });
+      }
+      for (const roomId of changes.forgotten ?? []) {
+        deleteRoom.run(roomId);
+        deleteState.run(roomId);
+      }
       for (const e of changes.accountData) putData.run(e.type, JSON.stringify(e));
       putToken.run(changes.nextBatch);
+      return wrote;
     });
   }
 
@@ -225,17 +301,39 @@ export class SqliteClientStore implements ClientStore {
       | { next_batch: string }
       | undefined;
     if (!tok) return undefined;
-    const rooms = (this.db.prepare("SELECT json FROM rooms ORDER BY rowid").all() as { json: string }[]).map(
-      (r): RoomSnapshot => parseJson(r.json, roomSnapshotSchema, "room"),
-    );
+    const rows = this.db
+      .prepare(
+        `SELECT rooms.json AS room, room_state.rev AS rev, room_state.json AS state
+         FROM rooms LEFT JOIN room_state USING (room_id) ORDER BY rooms.rowid`,
+      )
+      .all() as { room: string; rev: string | null; state: string | null }[];
+    this.#known.clear();
+    const rooms = rows.map((r): RoomSnapshot => {
+      // Without a state row: a snapshot kept whole (migration 2 left it), read as before.
+      if (r.rev === null || r.state === null) return parseJson(r.room, roomSnapshotSchema, "room");
+      const fields = parseJson(r.room, anyJson, "room");
+      const state = parseJson(r.state, anyJson, "room state");
+      if (typeof fields !== "object" || fields === null || Array.isArray(fields)) {
+        throw new ClientError("STORE_CORRUPT", "client store: room failed validation");
+      }
+      const room = checkStored({ ...fields, state }, roomSnapshotSchema, "room");
+      this.#known.set(room.roomId, { events: [...room.state], rev: r.rev });
+      return room;
+    });
     const accountData = (
       this.db.prepare("SELECT json FROM account_data ORDER BY rowid").all() as { json: string }[]
     ).map((r) => parseJson(r.json, basicEventSchema, "account data"));
     return { nextBatch: tok.next_batch, rooms, accountData };
   }
 
+  /**
+   * Immediate: the write lock is taken before the revisions are read, so no other writer comes
+   * between the check and the write.
+   */
   async saveSync(changes: SyncChanges): Promise<void> {
-    this.#run("saving to", () => this.#saveSync(changes));
+    const wrote = this.#run("saving to", () => this.#saveSync.immediate(changes));
+    for (const roomId of changes.forgotten ?? []) this.#known.delete(roomId);
+    for (const [roomId, known] of wrote) this.#known.set(roomId, known);
   }
 
   async clear(): Promise<void> {
@@ -243,7 +341,9 @@ export class SqliteClientStore implements ClientStore {
   }
 
   #clear(): void {
-    for (const t of ["session", "sync_token", "rooms", "account_data"]) this.db.exec(`DELETE FROM ${t}`);
+    for (const t of ["session", "sync_token", "rooms", "room_state", "account_data"]) {
+      this.db.exec(`DELETE FROM ${t}`);
+    }
   }
 
   /** One immediate transaction: another process's save falls wholly before or after it. */

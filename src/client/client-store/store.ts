@@ -69,7 +69,13 @@ export interface RoomSnapshot {
   roomId: string;
   /** The local user's membership. */
   membership: Membership;
-  /** Current state, one event per (type, state_key). */
+  /**
+   * Current state, one event per (type, state_key). Read-only: in the snapshots the client saves
+   * (`Room.toSnapshot`) it is the same frozen array for as long as the room's state is unchanged,
+   * a new one after any change; a store may skip writing state it wrote as that array
+   * (Keyroom's SQLite, IndexedDB and in-memory stores do). A store that wants none of this
+   * writes it every time, as before.
+   */
   state: StateEvent[];
   /** Stripped state shown with an invite. */
   inviteState?: StrippedStateEvent[];
@@ -94,7 +100,10 @@ export interface SyncSnapshot {
 /** One sync response's worth of changes, saved atomically together with its token. */
 export interface SyncChanges {
   nextBatch: string;
-  /** Full snapshots of the rooms that changed (they replace the stored ones). */
+  /**
+   * Full snapshots of the rooms that changed (they replace the stored ones). A room whose state
+   * did not change has the `state` array of its previous snapshot (`RoomSnapshot.state`).
+   */
   rooms: RoomSnapshot[];
   /** Global account data events that changed. */
   accountData: BasicEvent[];

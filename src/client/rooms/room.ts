@@ -234,6 +234,12 @@ export class Room {
   readonly roomId: string;
   private _membership: Membership;
   private readonly state = new Map<string, StateEvent>();
+  /**
+   * `state`'s events as the snapshots' `state`, made at the first snapshot after a change and then
+   * handed to every snapshot (frozen) until the next: a store tells unchanged state by the array
+   * alone (`RoomSnapshot.state`), so a message in a room of thousands of members writes none of them.
+   */
+  #stateArray: readonly StateEvent[] | undefined;
   /** The key in `state` of each current state event, by event ID (what a redaction names). */
   private readonly stateKeyById = new Map<string, string>();
   private _inviteState: StrippedStateEvent[] = [];
@@ -475,6 +481,7 @@ export class Room {
       this.stateKeyById.delete(prev.event_id);
     this.stateKeyById.set(ev.event_id, k);
     this._stateVersion++;
+    this.#stateArray = undefined;
     return prev;
   }
 
@@ -496,6 +503,7 @@ export class Room {
     const redacted = redactedState(ev, redaction, version);
     this.state.set(k, redacted);
     this._stateVersion++;
+    this.#stateArray = undefined;
     return redacted;
   }
 
@@ -596,11 +604,17 @@ export class Room {
     this._typing = userIds;
   }
 
+  /**
+   * What a client store keeps of the room. Its `state` is the same frozen array in every snapshot
+   * while the room's state stays unchanged (see `RoomSnapshot.state`).
+   */
   toSnapshot(): RoomSnapshot {
+    this.#stateArray ??= Object.freeze([...this.state.values()]);
     const s: RoomSnapshot = {
       roomId: this.roomId,
       membership: this._membership,
-      state: [...this.state.values()],
+      // Frozen: read-only for whoever gets it (the type stays that of a stored snapshot's).
+      state: this.#stateArray as StateEvent[],
       accountData: [...this.accountData.values()],
     };
     if (this._inviteState.length > 0) s.inviteState = this._inviteState;
