@@ -34,6 +34,7 @@ import {
 } from "../wire/index.ts";
 import { catchUp } from "./catch-up.ts";
 import { AppserviceError } from "./errors.ts";
+import { HeldToDeviceStore } from "./held-to-device.ts";
 import { HeldTransactions } from "./held-transactions.ts";
 import { ensureDevice, newDeviceId, registerUser } from "./provision.ts";
 import { SeenTransactions } from "./seen-transactions.ts";
@@ -166,6 +167,10 @@ export class Appservice {
   readonly #seen = new SeenTransactions();
   /** Room parts of transactions taken in hold mode (with `dataDir`). */
   readonly #held: HeldTransactions | undefined;
+  /** To-device messages held for starting users, on disk until handed over (with `dataDir`). */
+  readonly #heldToDevice: HeldToDeviceStore | undefined;
+  /** Handovers of users started by `start()`: run before the first transaction is handled. */
+  readonly #deferredHandovers: (() => Promise<void>)[] = [];
   /** Users' shares of transactions and users' catch-ups run one at a time, in order. */
   #chain: Promise<void> = Promise.resolve();
   /**
@@ -190,6 +195,8 @@ export class Appservice {
     this.#opts = opts;
     this.#held = opts.dataDir !== undefined ? new HeldTransactions(opts.dataDir) : undefined;
     this.#logger = opts.logger ?? silentLogger;
+    this.#heldToDevice =
+      opts.dataDir !== undefined ? new HeldToDeviceStore(opts.dataDir, this.#logger) : undefined;
     this.#http = new HttpClient({
       baseUrl: opts.homeserverUrl,
       logger: this.#logger,
@@ -507,6 +514,7 @@ export class Appservice {
       void this.#serially(async () => {
         let txns: HandoverTxn[];
         try {
+          await this.#heldToDevice?.restoreInto(this.#starting, userId);
           await catchUp(this.#http, vu.client, vu.known, () =>
             this.#nextBatch(txnOfToken(vu.client.nextBatch)),
           );
@@ -522,10 +530,22 @@ export class Appservice {
         this.#starting.take(userId);
         this.#started.set(userId, vu);
         resolve();
-        if (txns.length === 0) return;
+        if (txns.length === 0) {
+          await this.#heldToDevice?.release(userId);
+          return;
+        }
+        const handOver = async () => {
+          await handAfterReturn(this.#handover, vu, txns);
+          await this.#heldToDevice?.release(userId);
+        };
+        // Restored by `start()`: its caller puts the handlers on before `listen()`.
+        if (!this.#ready) {
+          this.#deferredHandovers.push(handOver);
+          return;
+        }
         // A macrotask: by then `user()`'s caller has run on (its continuations are microtasks).
         await new Promise<void>((next) => setImmediate(next));
-        await handAfterReturn(this.#handover, vu, txns);
+        await handOver();
       });
     });
   }
@@ -657,8 +677,11 @@ export class Appservice {
   }
 
   async #dispatch(txnId: string, txn: Transaction): Promise<void> {
+    for (const handOver of this.#deferredHandovers.splice(0)) await handOver();
     for (const dropped of this.#starting.hold(txnId, txn))
       this.#logger.warn({ txnId, ...dropped }, "past MAX_*_HELD_WHILE_STARTING for a starting user: dropped");
+    // On disk before it is acknowledged: the homeserver does not send it again.
+    await this.#heldToDevice?.persistFrom(this.#starting, txnId);
     let failure: unknown;
     for (const vu of this.#started.values()) {
       if (vu.fed.has(txnId)) continue;

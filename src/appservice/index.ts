@@ -19,6 +19,7 @@ export {
   virtualUserPaths,
 } from "./appservice.ts";
 export { AppserviceError, type AppserviceErrorCode } from "./errors.ts";
+export { HELD_TO_DEVICE_DIR } from "./held-to-device.ts";
 export { HELD_TRANSACTIONS_DIR, MAX_HELD_TRANSACTIONS } from "./held-transactions.ts";
 export {
   type GenerateRegistrationOptions,

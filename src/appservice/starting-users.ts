@@ -72,6 +72,8 @@ export interface HeldTxn {
   receipts: AppserviceEphemeral[];
   /** Its to-device messages for the user, Olm-encrypted (room keys among them) or not, in order. */
   toDevice: AppserviceToDevice[];
+  /** Its to-device messages are on disk (held-to-device.ts): they outlive a crash. */
+  onDisk?: boolean;
 }
 
 /** What was held for a user while it started. */
@@ -192,6 +194,55 @@ export class StartingUsers {
       held.roomEvents += events.length;
       held.receipts += receipts.length;
     }
+    return dropped;
+  }
+
+  /** What `userId` has held from transaction `txnId`, if it is starting and something was. */
+  heldFrom(userId: string, txnId: string): HeldTxn | undefined {
+    const held = this.#held.get(userId);
+    if (held === undefined || !held.ids.has(txnId)) return undefined;
+    // The transaction just held is the last one (a retry's is found further back).
+    for (let i = held.txns.length - 1; i >= 0; i--) if (held.txns[i]?.txnId === txnId) return held.txns[i];
+    return undefined;
+  }
+
+  /** Whether device-list changes are held for `userId` (or some were dropped). */
+  holdsDeviceLists(userId: string): boolean {
+    const held = this.#held.get(userId);
+    return held !== undefined && (held.deviceLists.size > 0 || held.deviceListsOverflowed);
+  }
+
+  /** The users whose start is under way (or failed and is held for). */
+  get userIds(): string[] {
+    return [...this.#held.keys()];
+  }
+
+  /**
+   * To-device messages a start of `userId` held on disk (in an earlier process, or before what was
+   * held here was dropped) go before what is held now, each transaction once, within
+   * `MAX_TO_DEVICE_HELD_WHILE_STARTING`. Returns how many messages that bound dropped.
+   */
+  restore(
+    userId: string,
+    txns: readonly { txnId: string; toDevice: AppserviceToDevice[] }[],
+    listsOutdated = false,
+  ): number {
+    const held = this.#held.get(userId);
+    if (held === undefined) return 0;
+    // Device-list changes were held and lost: every list is to be asked for again.
+    if (listsOutdated) held.deviceListsOverflowed = true;
+    const restored: HeldTxn[] = [];
+    let dropped = 0;
+    for (const { txnId, toDevice: all } of txns) {
+      if (held.ids.has(txnId)) continue;
+      const toDevice = all.slice(0, MAX_TO_DEVICE_HELD_WHILE_STARTING - held.toDevice);
+      dropped += all.length - toDevice.length;
+      if (toDevice.length === 0) continue;
+      held.ids.add(txnId);
+      held.toDevice += toDevice.length;
+      restored.push({ txnId, events: [], receipts: [], toDevice, onDisk: true });
+    }
+    held.txns.unshift(...restored);
     return dropped;
   }
 

@@ -132,11 +132,17 @@ export function scripted(pauseAt: PauseAt = "device") {
 export async function startingMe(
   hs: ReturnType<typeof scripted>,
   registration: Registration,
-  options: { encryption?: boolean; logger: Logger; onTransaction?: AppserviceOptions["onTransaction"] },
+  options: {
+    encryption?: boolean;
+    logger: Logger;
+    onTransaction?: AppserviceOptions["onTransaction"];
+    dataDir?: string;
+  },
 ): Promise<{ as: Appservice; starting: Promise<MatrixClient> }> {
   const as = new Appservice({
     registration,
     homeserverUrl: "https://hs.invalid",
+    ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
     ...(options.encryption === undefined ? {} : { encryption: options.encryption }),
     ...(options.onTransaction === undefined ? {} : { onTransaction: options.onTransaction }),
     fetch: hs.fetch,
