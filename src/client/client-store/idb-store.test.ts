@@ -201,6 +201,35 @@ describe("IndexedDbClientStore layout", () => {
     assert.deepEqual((await records(name, "rooms")).keys, []);
   });
 
+  it("a save with the frozen state array it last saved (the client's, state unchanged) does not read it", async () => {
+    const name = dbName("same-array");
+    const s = new IndexedDbClientStore({ name });
+    let reads = 0;
+    // The array as the client gives it (frozen), its elements' and methods' reads counted.
+    const state = new Proxy(Object.freeze(roomA().state), {
+      get(target, key, receiver) {
+        reads++;
+        return Reflect.get(target, key, receiver);
+      },
+    }) as StateEvent[];
+    const room = { ...roomA(), state };
+    await s.saveSync({ nextBatch: "s1", rooms: [room], accountData: [] });
+    assert.ok(reads > 0);
+    reads = 0;
+    const puts = await countStatePuts(() =>
+      s.saveSync({ nextBatch: "s2", rooms: [{ ...room, prevBatch: "p2" }], accountData: [] }),
+    );
+    assert.deepEqual({ puts, reads }, { puts: 0, reads: 0 });
+    assert.deepStrictEqual((await s.loadSync())?.rooms, [{ ...roomA(), prevBatch: "p2" }]);
+    // After another tab's save the same array is written again (`what another connection...`).
+    const other = new IndexedDbClientStore({ name });
+    await other.saveSync({ nextBatch: "o1", rooms: [{ ...roomA(), state: [] }], accountData: [] });
+    await s.saveSync({ nextBatch: "s3", rooms: [room], accountData: [] });
+    assert.deepStrictEqual((await other.loadSync())?.rooms, [roomA()]);
+    await other.close();
+    await s.close();
+  });
+
   it("what another connection (another tab) saved in between is replaced whole by the next save", async () => {
     const name = dbName("two");
     const a = new IndexedDbClientStore({ name });

@@ -134,6 +134,12 @@ export class IndexedDbClientStore implements ClientStore {
   #queue: Promise<unknown> = Promise.resolve();
   /** Per room, what this connection last saved or loaded of its state (what `room_state` holds). */
   readonly #known = new Map<string, StateIndex>();
+  /**
+   * The frozen state array (the client's, `RoomSnapshot.state`) an index of `#known` was made of: a
+   * snapshot with that array has nothing to compare, and its room's state is not even read. Gone
+   * with the index whenever `#known` forgets it (another tab's save, a clear).
+   */
+  readonly #arrayOf = new WeakMap<StateIndex, readonly StateEvent[]>();
   /** The `WRITER` value this connection's last save or load left; undefined: none known. */
   #mark: unknown;
   /**
@@ -310,7 +316,8 @@ export class IndexedDbClientStore implements ClientStore {
    * One transaction with the token. A room's state events are written when new, changed (another
    * object: the client replaces a state event, never changes one) or moved, and deleted when gone,
    * against what this connection last saved or loaded of the room; a room it has not seen yet
-   * has its state rewritten whole.
+   * has its state rewritten whole. A room whose snapshot has the frozen state array this
+   * connection last saved (the client's while the state is unchanged) has nothing to compare.
    */
   async saveSync(changes: SyncChanges): Promise<void> {
     return this.#serially(async () => {
@@ -348,6 +355,10 @@ export class IndexedDbClientStore implements ClientStore {
             const { state: events, ...rest } = r;
             requests.push(rooms.put(rest satisfies Omit<RoomSnapshot, "state">, r.roomId));
             const known = this.#known.get(r.roomId);
+            if (known !== undefined && this.#arrayOf.get(known) === events) {
+              next.set(r.roomId, known);
+              continue;
+            }
             // Cleared before the loop can throw, so that a failure leaves this room to be rewritten whole.
             this.#known.delete(r.roomId);
             if (known === undefined) requests.push(state.delete(roomStateRange(range, r.roomId)));
@@ -368,6 +379,7 @@ export class IndexedDbClientStore implements ClientStore {
               }
             }
             next.set(r.roomId, index);
+            if (Object.isFrozen(events)) this.#arrayOf.set(index, events);
           }
           for (const roomId of changes.forgotten ?? []) {
             this.#known.delete(roomId);

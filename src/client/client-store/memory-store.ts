@@ -1,6 +1,6 @@
 // In-memory client store (tests, short-lived bots). Values are deep-copied so callers cannot mutate
 // what is stored.
-import type { BasicEvent } from "../../wire/index.ts";
+import type { BasicEvent, StateEvent } from "../../wire/index.ts";
 import {
   type ClientStore,
   copyJson,
@@ -24,6 +24,11 @@ interface StoredSync {
 export class MemoryClientStore implements ClientStore {
   private session: StoredSession | undefined;
   private sync: StoredSync | undefined;
+  /**
+   * Per room, the frozen state array (the client's, `RoomSnapshot.state`) whose copy `sync` holds:
+   * a snapshot with the same array keeps that copy instead of copying the room's whole state again.
+   */
+  readonly #copied = new Map<string, readonly StateEvent[]>();
 
   async loadSession(): Promise<StoredSession | undefined> {
     return this.session ? copyJson(this.session) : undefined;
@@ -41,17 +46,29 @@ export class MemoryClientStore implements ClientStore {
     });
   }
   async saveSync(changes: SyncChanges): Promise<void> {
-    const c = copyJson(changes);
-    this.sync ??= { nextBatch: c.nextBatch, rooms: new Map(), accountData: new Map() };
+    this.sync ??= { nextBatch: changes.nextBatch, rooms: new Map(), accountData: new Map() };
     const s = this.sync;
-    s.nextBatch = c.nextBatch;
-    for (const r of c.rooms) s.rooms.set(r.roomId, r);
-    for (const id of c.forgotten ?? []) s.rooms.delete(id);
-    for (const e of c.accountData) s.accountData.set(e.type, e);
+    s.nextBatch = changes.nextBatch;
+    for (const r of changes.rooms) {
+      const stored = s.rooms.get(r.roomId);
+      const same = stored !== undefined && this.#copied.get(r.roomId) === r.state;
+      // The state's place among the keys kept (`{ ...r }`), its value set apart.
+      const copy = copyJson({ ...r, state: [] as StateEvent[] });
+      copy.state = same ? stored.state : copyJson(r.state);
+      s.rooms.set(r.roomId, copy);
+      if (Object.isFrozen(r.state)) this.#copied.set(r.roomId, r.state);
+      else this.#copied.delete(r.roomId);
+    }
+    for (const id of changes.forgotten ?? []) {
+      s.rooms.delete(id);
+      this.#copied.delete(id);
+    }
+    for (const e of changes.accountData) s.accountData.set(e.type, copyJson(e));
   }
   async clear(): Promise<void> {
     this.session = undefined;
     this.sync = undefined;
+    this.#copied.clear();
   }
   async saveSessionIf(
     session: StoredSession,
@@ -59,8 +76,10 @@ export class MemoryClientStore implements ClientStore {
   ): Promise<boolean> {
     const stored = this.session;
     if (!expected(stored ? copyJson(stored) : undefined)) return false;
-    if (stored && (stored.userId !== session.userId || stored.deviceId !== session.deviceId))
+    if (stored && (stored.userId !== session.userId || stored.deviceId !== session.deviceId)) {
       this.sync = undefined;
+      this.#copied.clear();
+    }
     this.session = copyJson(session);
     return true;
   }

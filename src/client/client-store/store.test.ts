@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import fc from "fast-check";
+import type { StateEvent } from "../../wire/index.ts";
 import { ClientError } from "../errors.ts";
 import { namedRoom } from "../test-support/room-state.ts";
 import { FileClientStore } from "./file-store.ts";
@@ -260,6 +261,23 @@ describe("client stores", () => {
     assert.equal(loaded?.content.name, "A");
     if (loaded !== undefined) loaded.content.name = "changed";
     assert.equal((await m.loadSync())?.rooms[0]?.state[0]?.content.name, "A");
+  });
+
+  it("MemoryClientStore keeps its copy of a room's state while the client's frozen array is the same", async () => {
+    const m = new MemoryClientStore();
+    const state = Object.freeze(namedRoom("!a", "A").state) as StateEvent[];
+    await m.saveSync({ nextBatch: "s1", rooms: [{ ...namedRoom("!a", "A"), state }], accountData: [] });
+    // Read-only by contract (`RoomSnapshot.state`): changed here only to see that it is not copied again.
+    const first = state[0];
+    if (first !== undefined) first.content.name = "changed";
+    const same = { ...namedRoom("!a", "A"), state, prevBatch: "p2" };
+    await m.saveSync({ nextBatch: "s2", rooms: [same], accountData: [] });
+    const back = (await m.loadSync())?.rooms[0];
+    assert.equal(back?.state[0]?.content.name, "A", "the copy of the first save");
+    assert.equal(back?.prevBatch, "p2");
+    // A new array (the state changed), or one not frozen: copied.
+    await m.saveSync({ nextBatch: "s3", rooms: [{ ...same, state: [...state] }], accountData: [] });
+    assert.equal((await m.loadSync())?.rooms[0]?.state[0]?.content.name, "changed");
   });
 
   it("copyJson copies JSON values as structuredClone does", () => {
