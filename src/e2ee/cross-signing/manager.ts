@@ -81,6 +81,7 @@ export class CrossSigning {
   /** The keys of a bootstrap in flight, by request ID. */
   #bootstrap: { id: string; keys: FullKeys; body: SigningKeysUploadRequest["body"] } | undefined;
   #ownDeviceSigned = false;
+  #version = 0;
 
   private constructor(ctx: MachineContext, own: OwnDevice, pending: PendingSignatureUploads) {
     this.#ctx = ctx;
@@ -100,6 +101,14 @@ export class CrossSigning {
     }
     await cs.identity(ctx.userId);
     return cs;
+  }
+
+  /**
+   * Raised by every change of what trust is judged by (an identity stored, a private key set):
+   * what was judged at one version holds while it stays (room-key shares reuse their decision).
+   */
+  get version(): number {
+    return this.#version;
   }
 
   // ---- identities ----
@@ -131,6 +140,7 @@ export class CrossSigning {
   }
 
   #put(identity: UserIdentity): void {
+    this.#version++;
     this.#identities.set(identity.userId, identity);
     this.#missing.delete(identity.userId);
     this.#ctx.tx.crossSigningIdentities.push({
@@ -323,6 +333,7 @@ export class CrossSigning {
     for (const usage of CROSS_SIGNING_USAGES)
       this.#ctx.tx.secrets[SECRET_NAME[usage]] = keys[usage].toSecret();
     this.#private = { ...keys };
+    this.#version++;
     // The master key also carries our device's signature, as other clients do.
     const master = signWithAccount(
       this.#own.account,
@@ -401,6 +412,7 @@ export class CrossSigning {
         );
       }
       this.#private[usage] = key;
+      this.#version++;
       this.#ctx.tx.secrets[SECRET_NAME[usage]] = secret;
       imported.push(usage);
     }

@@ -104,12 +104,21 @@ export class DeviceManager {
   /** Users in `#cache` not tracked, read longest ago first (`MAX_CACHED_UNTRACKED_USERS`). */
   readonly #untrackedCached = new Set<string>();
   #sequence = 0;
+  #version = 0;
   /** Device IDs a new device took after their device was deleted (see `replaced.ts`). */
   readonly #replaced: ReplacedDevices;
 
   constructor(ctx: MachineContext) {
     this.#ctx = ctx;
     this.#replaced = new ReplacedDevices(ctx);
+  }
+
+  /**
+   * Raised by every change to a device record (new, deleted, new keys or signatures, trust): what
+   * was judged of the devices at one version holds while it stays (room-key shares reuse theirs).
+   */
+  get version(): number {
+    return this.#version;
   }
 
   async load(): Promise<void> {
@@ -382,6 +391,7 @@ export class DeviceManager {
       // A deleted device's ID used again (a new login asking for it) with new keys is a new
       // device, as in matrix-rust-sdk: nothing of the old one's trust carries over.
       if (newKeys) {
+        this.#version++;
         this.#unindex(old);
         await this.#replaced.note(old);
       }
@@ -416,6 +426,7 @@ export class DeviceManager {
   }
 
   #put(record: DeviceRecord): void {
+    this.#version++;
     this.#index(record);
     getOrInsert(this.#cache, record.userId, () => new Map<string, DeviceRecord>()).set(
       record.deviceId,

@@ -69,6 +69,7 @@ export class RenewedSessions {
   readonly #ctx: MachineContext;
   /** The record as saved or about to be; the parts are rebuilt from the store after a failed step. */
   #renewals: Map<string, Renewal> | undefined;
+  #version = 0;
 
   constructor(ctx: MachineContext) {
     this.#ctx = ctx;
@@ -79,7 +80,13 @@ export class RenewedSessions {
     return this.#renewals;
   }
 
+  /** Raised by every change to the record: `toReshare`'s answer holds while it stays. */
+  get version(): number {
+    return this.#version;
+  }
+
   #save(renewals: Map<string, Renewal>): void {
+    this.#version++;
     const value = [...renewals.values()].map((r) => ({ ...r, done: [...r.done] }));
     this.#ctx.tx.customValues = { ...this.#ctx.tx.customValues, [CUSTOM_KEY]: value as JsonValue };
   }

@@ -28,6 +28,7 @@ import type { InboundSessions } from "./inbound.ts";
 import { NO_OLM_CODE, NoOlmNotices } from "./no-olm.ts";
 import { addOwnInboundCopy, roomEventPlaintext, sealRoomEvent } from "./seal.ts";
 import { isSharedHistory, type ResolvedSettings, type RoomMember, recipientsOf } from "./settings.ts";
+import { type SettledShare, type ShareVersions, settledShare, stillSettled } from "./settled-share.ts";
 
 /** Devices addressed by one to-device request when sharing a room key. */
 export const SHARE_BATCH_SIZE = 250;
@@ -48,6 +49,8 @@ interface OutboundEntry {
   reservedIndex: number;
   /** What the store holds (or is about to): the ratchet at `reservedIndex` and its message count. */
   stored: Pick<OutboundGroupSessionRecord, "pickle" | "messageCount">;
+  /** The last share found nothing to do, judged on this (see settled-share.ts). */
+  settled?: SettledShare | undefined;
 }
 
 type OutboundRatchet = Pick<OutboundGroupSessionUpdate, "roomId" | "sessionId" | "pickle" | "messageCount">;
@@ -237,6 +240,15 @@ export class OutboundSessions {
     return { sessionKey: entry.session.sessionKey(), index: current };
   }
 
+  /** What a share's decision depends on besides its arguments and the session (settled-share.ts). */
+  #versions(): ShareVersions {
+    return {
+      devices: this.#devices.version,
+      identities: this.#crossSigning.version,
+      renewed: this.#olm.renewed.version,
+    };
+  }
+
   #holders(entry: OutboundEntry): { userId: string; deviceId: string }[] {
     const { sharedWith, pendingShares } = entry.record;
     return [devicesIn(sharedWith), ...Object.values(pendingShares).map(devicesIn)].flat();
@@ -419,6 +431,15 @@ export class OutboundSessions {
     members: readonly RoomMember[],
     settings: ResolvedSettings,
   ): Promise<{ requests: ToDeviceRequest[]; withoutSession: DeviceRecord[] }> {
+    const versions = this.#versions();
+    const current = this.#cache.get(roomId);
+    if (
+      current?.settled !== undefined &&
+      stillSettled(current.settled, members, settings, versions) &&
+      !this.#expired(current, settings)
+    ) {
+      return { requests: [], withoutSession: [] };
+    }
     // (`shareWith` decides who is excluded; those get `m.room_key.withheld` with `m.unverified`.)
     const { allowed, refused, unverified } = await this.#recipientDevices(members, settings);
     const shared = isSharedHistory(settings.historyVisibility);
@@ -479,13 +500,10 @@ export class OutboundSessions {
         if (batch.length >= SHARE_BATCH_SIZE) flush();
       }
     }
+    let again: DeviceRecord[] = [];
     if (!created) {
       const holding = allowed.filter((d) => firstIndexes.has(deviceKey(d.userId, d.deviceId)));
-      const again = await this.#olm.renewed.toReshare(
-        holding,
-        entry.record.sessionId,
-        entry.record.createdAt,
-      );
+      again = await this.#olm.renewed.toReshare(holding, entry.record.sessionId, entry.record.createdAt);
       const reshared: DeviceRecord[] = [];
       for (const device of again) {
         const first = firstIndexes.get(deviceKey(device.userId, device.deviceId)) ?? index;
@@ -537,9 +555,13 @@ export class OutboundSessions {
       ...(withheld !== undefined ? { addWithheldFrom: withheld.told } : {}),
     };
     entry.record = withSharing(entry.record, added);
+    entry.settled = undefined;
     if (created) this.#save(entry);
     else if (requests.length > 0) this.#update(entry, added);
-    // Otherwise nothing to send and nothing new: the record is unchanged, skip the write.
+    // Otherwise nothing to send and nothing new: the record is unchanged, skip the write, and the
+    // next share may skip the judging while nothing it read changes.
+    else if (withoutSession.length === 0 && again.length === 0)
+      entry.settled = settledShare(members, settings, versions);
     return { requests, withoutSession };
   }
 
@@ -620,6 +642,7 @@ export class OutboundSessions {
     if (pending === undefined) return;
     const added: SharingUpdate = { addSharedWith: pending, settledShares: [requestId] };
     entry.record = withSharing(entry.record, added);
+    entry.settled = undefined;
     this.#update(entry, added);
   }
 
