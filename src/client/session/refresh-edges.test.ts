@@ -1,11 +1,13 @@
 // Refresh tokens, edge cases found in review: what counts as a refused refresh token, and a
-// process whose renewed tokens could not be saved.
+// process whose renewed tokens could not be saved (alone, and beside another process sharing the
+// store, which must not take the refusal of the token it spent for a logout).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { MatrixClient } from "../client.ts";
 import { type ClientStore, MemoryClientStore, type StoredSession } from "../client-store/index.ts";
 import { MatrixError } from "../errors.ts";
 import { silentLogger } from "../logger.ts";
+import { manualClock } from "../test-support/manual-clock.ts";
 import { RefreshServer } from "../test-support/refresh-server.ts";
 
 function clientOf(srv: RefreshServer, store: ClientStore = new MemoryClientStore(), now = () => srv.now) {
@@ -20,19 +22,28 @@ function clientOf(srv: RefreshServer, store: ClientStore = new MemoryClientStore
   return { client, store };
 }
 
-/** A memory store whose next save of renewed tokens (not a claim) fails, as a full disk would. */
+/**
+ * A memory store whose next save of renewed tokens (not a claim) fails, as a full disk would; or
+ * every such save while `failing`.
+ */
 class FailingSaveStore extends MemoryClientStore {
   failNextSave = false;
+  failing = false;
   override async saveSessionIf(
     session: StoredSession,
     expected: (stored: StoredSession | undefined) => boolean,
   ): Promise<boolean> {
-    if (this.failNextSave && session.refreshClaim === undefined) {
+    if ((this.failNextSave || this.failing) && session.refreshClaim === undefined) {
       this.failNextSave = false;
       throw new Error("disk full");
     }
     return super.saveSessionIf(session, expected);
   }
+}
+
+/** Yields to the event loop until `done()` (progress, not time). */
+async function until(done: () => Promise<boolean>): Promise<void> {
+  while (!(await done())) await new Promise((r) => setImmediate(r));
 }
 
 describe("refresh tokens: edge cases", () => {
@@ -82,5 +93,80 @@ describe("refresh tokens: edge cases", () => {
       assert.deepEqual(srv.refreshedWith, [refreshToken, refreshToken]);
       await client.close();
     }
+  });
+
+  it("a failed save of renewed tokens is tried again: another process takes them, no second refresh", async () => {
+    const srv = new RefreshServer();
+    const store = new FailingSaveStore();
+    const aClock = manualClock(() => srv.now);
+    const a = new MatrixClient({
+      homeserverUrl: "https://hs",
+      store,
+      fetch: srv.fetch,
+      clock: aClock,
+      logger: silentLogger,
+    });
+    await a.login({ user: "alice", password: "pw" });
+    const b = clientOf(srv, store).client;
+    await b.restore();
+    srv.now += srv.lifetimeMs;
+    store.failNextSave = true;
+    await a.whoami(); // refreshed; the save failed and a's claim stayed
+    assert.equal(aClock.sleeping(), 1, "a's save waits to be tried again");
+    aClock.wake();
+    await until(async () => (await store.loadSession())?.refreshToken === srv.issued.at(-1));
+    await b.whoami();
+    assert.equal(b.isLoggedIn, true);
+    assert.equal(srv.refreshes, 1, "b took a's tokens from the store, once saved");
+    await a.close();
+    await b.close();
+  });
+
+  it("another process refused the token a process spent whose save is late: it waits for the tokens, not a logout", async () => {
+    const srv = new RefreshServer();
+    const store = new FailingSaveStore();
+    const aClock = manualClock(() => srv.now);
+    const a = new MatrixClient({
+      homeserverUrl: "https://hs",
+      store,
+      fetch: srv.fetch,
+      clock: aClock,
+      logger: silentLogger,
+    });
+    await a.login({ user: "alice", password: "pw" });
+    // b's sleeps end at once (its wait for a's claim runs out); after its refused refresh, the
+    // store heals and a's next try at the save goes through.
+    const bClock = {
+      now: () => srv.now,
+      random: () => 0.5,
+      sleep: async () => {
+        if (srv.refreshedWith.length < 2 || !store.failing) return;
+        store.failing = false;
+        aClock.wake();
+        await until(async () => (await store.loadSession())?.refreshToken === srv.issued.at(-1));
+      },
+    };
+    const b = new MatrixClient({
+      homeserverUrl: "https://hs",
+      store,
+      fetch: srv.fetch,
+      clock: bClock,
+      logger: silentLogger,
+    });
+    await b.restore();
+    srv.now += srv.lifetimeMs;
+    store.failing = true;
+    await a.whoami(); // refreshed; the save failed, a's claim stays, a tries again later
+    assert.equal(aClock.sleeping(), 1, "a's save waits to be tried again");
+    await b.whoami();
+    const [spent, again] = srv.refreshedWith;
+    assert.equal(again, spent, "b tried the refresh token a had spent, and was refused");
+    assert.equal(srv.refreshedWith.length, 2);
+    assert.equal(b.isLoggedIn, true, "not logged out");
+    assert.equal((await store.loadSession())?.refreshToken, srv.issued.at(-1), "the store keeps a's tokens");
+    await a.whoami();
+    assert.equal(a.isLoggedIn, true);
+    await a.close();
+    await b.close();
   });
 });

@@ -7,7 +7,9 @@
 // already: its tokens are taken), and the refresh is claimed in the store (`refreshClaim`, set and
 // cleared in one step each, where the store can: `saveSessionIf`), the others waiting for its tokens.
 // A refresh the server refuses ends the session as a rejected access token does: the request fails
-// with 401 M_UNKNOWN_TOKEN, and the sync loop logs the session out (`session.loggedOut`).
+// with 401 M_UNKNOWN_TOKEN, and the sync loop logs the session out (`session.loggedOut`). Not when
+// another process had claimed that refresh: it most likely spent the token and saves its tokens
+// late (a failed save is tried again), so they are waited for instead.
 
 import { type RefreshResponse, refreshResponseSchema } from "../../wire/index.ts";
 import type { ApiCall } from "../call.ts";
@@ -37,6 +39,13 @@ export const REFRESH_CLAIM_MS = 30_000;
 export const REFRESH_CLAIM_POLL_MS = 250;
 /** After a renewal ahead of expiry failed (the network, a 5xx), how long until the next try. */
 export const REFRESH_RETRY_MS = 5_000;
+/** After saving renewed tokens failed, how long until the save is tried again. */
+export const REFRESH_SAVE_RETRY_MS = 1_000;
+/**
+ * Tries at saving renewed tokens after the first failed, `REFRESH_SAVE_RETRY_MS` apart: a minute,
+ * the others' wait for this process's claim and then for its tokens (`REFRESH_CLAIM_MS` each).
+ */
+export const MAX_REFRESH_SAVE_RETRIES = 60;
 
 export interface TokenRefresherHost {
   /** Sends `/refresh` (unauthenticated: it never comes back here). */
@@ -61,6 +70,12 @@ export interface TokenRefresherHost {
  */
 type Need = "due" | "expired" | "revoked";
 
+/** Renewed tokens whose save failed, and the save to try again. */
+interface UnsavedTokens {
+  readonly next: StoredSession;
+  readonly save: () => Promise<void>;
+}
+
 export class TokenRefresher implements TokenRenewal {
   readonly #host: TokenRefresherHost;
   /** This process's name in refresh claims. */
@@ -81,6 +96,8 @@ export class TokenRefresher implements TokenRenewal {
 
   /** The client is closing: no renewal starts (one under way finishes and saves first). */
   #paused = false;
+  /** Renewed tokens whose save failed, and the save to try again (`#retrySave`). */
+  #unsaved: UnsavedTokens | undefined;
 
   constructor(host: TokenRefresherHost) {
     this.#host = host;
@@ -94,6 +111,17 @@ export class TokenRefresher implements TokenRenewal {
   async pause(): Promise<void> {
     this.#paused = true;
     await this.#flight?.catch(() => undefined);
+    // Renewed tokens not saved yet: a last try while the store is open.
+    const unsaved = this.#unsaved;
+    if (unsaved !== undefined && this.#host.session.current?.accessToken === unsaved.next.accessToken) {
+      await unsaved.save().then(
+        () => {
+          if (this.#unsaved === unsaved) this.#unsaved = undefined;
+        },
+        (err: unknown) =>
+          this.#host.logger.warn({ err: errorSummary(err) }, "saving the renewed tokens failed"),
+      );
+    }
   }
 
   /** A session starts again on this client (after `pause`). */
@@ -170,6 +198,9 @@ export class TokenRefresher implements TokenRenewal {
     // Rounds spent on claims (waiting for another process's, or losing the race to write one):
     // bounded, should its clock not move or the store keep refusing; past them, no claim.
     let rounds = 0;
+    // Another process claimed this refresh before: a refusal then most likely means it spent the
+    // token and has not saved its tokens yet (see `#awaitOthersTokens`).
+    let othersClaimed = false;
     for (;;) {
       // Closing: the request goes on the tokens it has.
       if (this.#paused) return;
@@ -191,6 +222,7 @@ export class TokenRefresher implements TokenRenewal {
         rounds++;
         const now = clock.now();
         const claim = stored.refreshClaim;
+        if (claim !== undefined && claim.by !== this.#id) othersClaimed = true;
         if (claim !== undefined && claim.by !== this.#id && claim.until > now) {
           await clock.sleep(REFRESH_CLAIM_POLL_MS);
           continue;
@@ -199,18 +231,22 @@ export class TokenRefresher implements TokenRenewal {
         if (!(await store.saveSessionIf(mine, (s) => sameStoredSession(s, stored)))) continue;
         claimed = mine;
       }
-      await this.#refresh(held, refreshToken, claimed);
+      await this.#refresh(held, refreshToken, claimed, othersClaimed);
       return;
     }
   }
 
-  /** Trades `refreshToken` for new tokens, saves and takes them; `claimed`: the claim it holds. */
+  /**
+   * Trades `refreshToken` for new tokens, saves and takes them; `claimed`: the claim it holds;
+   * `othersClaimed`: another process had claimed this refresh (its claim since gone or expired).
+   */
   async #refresh(
     held: StoredSession,
     refreshToken: string,
     claimed: StoredSession | undefined,
+    othersClaimed: boolean,
   ): Promise<void> {
-    const { store, clock, logger, call } = this.#host;
+    const { clock, logger, call } = this.#host;
     let res: RefreshResponse;
     try {
       res = await call({
@@ -224,10 +260,9 @@ export class TokenRefresher implements TokenRenewal {
       await this.#release(claimed);
       if (!isRefusal(err)) throw err;
       // Spent by another process meanwhile (one that shares the store without claims)?
-      const stored = await store.loadSession();
-      if (stored !== undefined && sameDevice(stored, held) && this.#newer(stored, held)) {
-        if (this.#take(held, stored)) return;
-      }
+      if (await this.#takeStored(held)) return;
+      // Spent by the process that claimed it, whose save is late (it retries): not a logout.
+      if (othersClaimed && (await this.#awaitOthersTokens(held))) return;
       const error = sessionEnded(err);
       this.#refused = { refreshToken, error };
       logger.warn(
@@ -246,8 +281,13 @@ export class TokenRefresher implements TokenRenewal {
       // No new refresh token: the old one is kept (spec).
       ...refreshFields({ ...fields, refresh_token: fields.refresh_token || refreshToken }, clock.now()),
     };
-    await this.#save(held, next, claimed);
+    const unsaved = await this.#save(held, next, claimed);
     if (this.#take(held, next)) {
+      // Tried again in the background once the session holds them (this process goes on).
+      if (unsaved !== undefined) {
+        this.#unsaved = unsaved;
+        void this.#retrySave(unsaved);
+      }
       this.#pausedUntil = 0;
       logger.debug({ deviceId: held.deviceId }, "renewed the access token");
     }
@@ -256,9 +296,14 @@ export class TokenRefresher implements TokenRenewal {
   /**
    * Saves the new tokens over the session they renew: with a claim, while it still holds (else
    * another process took over, and its tokens are the ones kept); without, while the store holds
-   * that device's session with the old token. Not saved, they are this process's only.
+   * that device's session with the old token. Not saved, they are this process's only; a save that
+   * failed is returned, to be tried again.
    */
-  async #save(held: StoredSession, next: StoredSession, claimed: StoredSession | undefined): Promise<void> {
+  async #save(
+    held: StoredSession,
+    next: StoredSession,
+    claimed: StoredSession | undefined,
+  ): Promise<UnsavedTokens | undefined> {
     const { store, logger } = this.#host;
     const expected = (s: StoredSession | undefined): boolean =>
       s !== undefined &&
@@ -266,18 +311,77 @@ export class TokenRefresher implements TokenRenewal {
       (claimed !== undefined
         ? s.refreshClaim?.by === this.#id
         : s.accessToken === held.accessToken || this.#passed.has(s.accessToken));
-    try {
+    const save = async (isExpected: (s: StoredSession | undefined) => boolean): Promise<void> => {
       let saved: boolean;
-      if (store.saveSessionIf !== undefined) saved = await store.saveSessionIf(next, expected);
+      if (store.saveSessionIf !== undefined) saved = await store.saveSessionIf(next, isExpected);
       else {
-        saved = expected(await store.loadSession());
+        saved = isExpected(await store.loadSession());
         if (saved) await store.saveSession(next);
       }
       if (!saved)
         logger.info({ deviceId: held.deviceId }, "renewed tokens not saved: the store holds another session");
+    };
+    try {
+      await save(expected);
+      this.#unsaved = undefined;
     } catch (err) {
       logger.warn({ err: errorSummary(err), deviceId: held.deviceId }, "saving the renewed tokens failed");
+      // The refresh token the store holds is spent: left there, another process sharing the store
+      // would be refused and log the session out. To be tried again (returned), over the claim,
+      // still ours or since expired, or over the stale tokens: either way nothing newer is stored.
+      const stale = (s: StoredSession | undefined): boolean =>
+        expected(s) || (s !== undefined && sameDevice(s, held) && !this.#newer(s, held));
+      return { next, save: () => save(stale) };
     }
+    return undefined;
+  }
+
+  /** Tries a failed save again until it goes through, the session moves past it, or the client closes. */
+  async #retrySave(unsaved: UnsavedTokens): Promise<void> {
+    const { clock, logger, session } = this.#host;
+    for (let attempt = 1; attempt <= MAX_REFRESH_SAVE_RETRIES; attempt++) {
+      await clock.sleep(REFRESH_SAVE_RETRY_MS);
+      if (this.#paused || this.#unsaved !== unsaved) return;
+      if (session.current?.accessToken !== unsaved.next.accessToken) break;
+      try {
+        await unsaved.save();
+        break;
+      } catch (err) {
+        logger.warn({ err: errorSummary(err), attempt }, "saving the renewed tokens failed again");
+      }
+    }
+    if (this.#unsaved === unsaved) this.#unsaved = undefined;
+  }
+
+  /** Takes the stored session's tokens if they are `held`'s device's and newer. */
+  async #takeStored(held: StoredSession): Promise<boolean> {
+    const stored = await this.#host.store.loadSession();
+    return (
+      stored !== undefined &&
+      sameDevice(stored, held) &&
+      this.#newer(stored, held) &&
+      this.#take(held, stored)
+    );
+  }
+
+  /**
+   * After the server refused a refresh token another process had claimed: that process most
+   * likely spent it and its save of the new tokens failed (it tries again, `#retrySave`). Its
+   * tokens are waited for as its claim was (`REFRESH_CLAIM_MS`), then taken; true once they are.
+   * Only if they never come is the session over (that process died with them).
+   */
+  async #awaitOthersTokens(held: StoredSession): Promise<boolean> {
+    const { clock, logger } = this.#host;
+    logger.info(
+      { deviceId: held.deviceId },
+      "refresh refused after another process's claim: waiting for its tokens",
+    );
+    const until = clock.now() + REFRESH_CLAIM_MS;
+    for (let round = 0; round < MAX_CLAIM_ROUNDS && clock.now() < until && !this.#paused; round++) {
+      await clock.sleep(REFRESH_CLAIM_POLL_MS);
+      if (await this.#takeStored(held)) return true;
+    }
+    return false;
   }
 
   /** Whether the stored session `stored` holds other tokens than `held`, not older ones. */
