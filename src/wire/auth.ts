@@ -1,4 +1,5 @@
 // Discovery, versions, login, registration, whoami and logout.
+import { firstValidItems } from "./json.ts";
 import * as z from "./zod.ts";
 
 /** `GET /.well-known/matrix/client`. */
@@ -15,11 +16,14 @@ export const versionsResponseSchema = z.looseObject({
 });
 export type VersionsResponse = z.infer<typeof versionsResponseSchema>;
 
-/** Most login flows a `GET /login` answer may list (servers offer a handful). */
+/** Most login flows taken from a `GET /login` answer (servers offer a handful); later ones are left out. */
 export const MAX_LOGIN_FLOWS = 32;
-/** Most identity providers an `m.login.sso` flow may list. */
+/** Most identity providers taken from an `m.login.sso` flow; later ones are left out. */
 export const MAX_IDENTITY_PROVIDERS = 64;
-/** Longest login type, identity provider ID, name, icon or brand taken from `GET /login`. */
+/**
+ * Longest login type, identity provider ID, name, icon or brand taken from `GET /login`: a flow or
+ * provider with a longer one is left out.
+ */
 export const MAX_LOGIN_FLOW_STRING_LENGTH = 255;
 
 /** A non-empty, bounded, well-formed string from a `GET /login` answer (shown to users, put in URLs). */
@@ -37,19 +41,23 @@ export const identityProviderSchema = z.looseObject({
   brand: z.optional(loginFlowString),
 });
 
-/** `GET /_matrix/client/v3/login`. */
+/**
+ * `GET /_matrix/client/v3/login`. `flows` must be a list; in it, a flow that is not well-formed
+ * (its type missing, empty, past the bound or not well-formed Unicode; its `identity_providers`
+ * not a list) is left out, as is an identity provider that is not, and only the first
+ * `MAX_LOGIN_FLOWS` flows and `MAX_IDENTITY_PROVIDERS` providers of each are taken: one odd entry
+ * does not cost the user the login flows that are fine. A `get_login_token` other than `true`
+ * reads as false.
+ */
 export const loginFlowsResponseSchema = z.looseObject({
-  flows: z
-    .array(
-      z.looseObject({
-        type: loginFlowString,
-        get_login_token: z.optional(z.boolean()),
-        identity_providers: z.optional(
-          z.array(identityProviderSchema).check(z.maxLength(MAX_IDENTITY_PROVIDERS)),
-        ),
-      }),
-    )
-    .check(z.maxLength(MAX_LOGIN_FLOWS)),
+  flows: firstValidItems(
+    z.looseObject({
+      type: loginFlowString,
+      get_login_token: z.optional(z.catch(z.boolean(), false)),
+      identity_providers: z.optional(firstValidItems(identityProviderSchema, MAX_IDENTITY_PROVIDERS)),
+    }),
+    MAX_LOGIN_FLOWS,
+  ),
 });
 export type LoginFlowsResponse = z.infer<typeof loginFlowsResponseSchema>;
 

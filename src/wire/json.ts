@@ -54,6 +54,26 @@ export function lenientArray<T extends z.ZodMiniType>(item: T) {
 }
 
 /**
+ * Like `lenientArray`, keeping only the first `max` well-formed items (the rest not even read): a
+ * list whose length is a presentation matter (login flows, identity providers) is trimmed rather
+ * than refused whole when a server sends more.
+ */
+export function firstValidItems<T extends z.ZodMiniType>(item: T, max: number) {
+  return z.pipe(
+    z.array(z.unknown()),
+    z.transform((items): z.output<T>[] => {
+      const out: z.output<T>[] = [];
+      for (const raw of items) {
+        if (out.length >= max) break;
+        const parsed = item.safeParse(raw);
+        if (parsed.success) out.push(parsed.data);
+      }
+      return out;
+    }),
+  );
+}
+
+/**
  * Like `lenientArray`, for maps keyed by ID (rooms by room ID): malformed values are dropped, and
  * so are entries whose key is not an identifier (`isIdentifier`). (A `__proto__` key never gets
  * here: the record schema's copy leaves it out.)

@@ -65,34 +65,6 @@ describe("getLoginFlows", () => {
   const hostile: [string, unknown][] = [
     ["no flows", {}],
     ["flows not a list", { flows: { type: "m.login.password" } }],
-    ["a flow without a type", { flows: [{}] }],
-    ["an empty type", { flows: [{ type: "" }] }],
-    ["a type past the bound", { flows: [{ type: "t".repeat(MAX_LOGIN_FLOW_STRING_LENGTH + 1) }] }],
-    ["a lone surrogate in a type", { flows: [{ type: "m.login.\ud800" }] }],
-    ["too many flows", { flows: Array.from({ length: MAX_LOGIN_FLOWS + 1 }, (_, i) => ({ type: `t${i}` })) }],
-    [
-      "too many identity providers",
-      {
-        flows: [
-          {
-            type: "m.login.sso",
-            identity_providers: Array.from({ length: MAX_IDENTITY_PROVIDERS + 1 }, (_, i) => ({
-              id: `idp${i}`,
-              name: `IdP ${i}`,
-            })),
-          },
-        ],
-      },
-    ],
-    [
-      "an identity provider without a name",
-      { flows: [{ type: "m.login.sso", identity_providers: [{ id: "a" }] }] },
-    ],
-    [
-      "an identity provider ID with a lone surrogate",
-      { flows: [{ type: "m.login.sso", identity_providers: [{ id: "\udc00", name: "n" }] }] },
-    ],
-    ["get_login_token not a boolean", { flows: [{ type: "m.login.token", get_login_token: "yes" }] }],
   ];
   for (const [what, body] of hostile) {
     it(`refuses an answer with ${what} (MalformedResponseError)`, async () => {
@@ -100,6 +72,62 @@ describe("getLoginFlows", () => {
       await assert.rejects(client(srv.fetch).getLoginFlows(), MalformedResponseError);
     });
   }
+
+  const password = { type: "m.login.password" };
+  const passwordFlow = { type: "m.login.password", identityProviders: [], getLoginToken: false };
+  const badFlows: [string, unknown][] = [
+    ["a flow without a type", {}],
+    ["an empty type", { type: "" }],
+    ["a type past the bound", { type: "t".repeat(MAX_LOGIN_FLOW_STRING_LENGTH + 1) }],
+    ["a lone surrogate in a type", { type: "m.login.\ud800" }],
+    ["identity providers not a list", { type: "m.login.sso", identity_providers: { id: "a", name: "A" } }],
+  ];
+  for (const [what, flow] of badFlows) {
+    it(`leaves out a flow with ${what}, keeping the others`, async () => {
+      const srv = fakeServer({ body: { flows: [flow, password] } });
+      assert.deepEqual(await client(srv.fetch).getLoginFlows(), [passwordFlow]);
+    });
+  }
+
+  it("takes the first MAX_LOGIN_FLOWS well-formed flows of a longer list", async () => {
+    const flows = [
+      { type: "" },
+      ...Array.from({ length: MAX_LOGIN_FLOWS + 5 }, (_, i) => ({ type: `t${i}` })),
+    ];
+    const got = await client(fakeServer({ body: { flows } }).fetch).getLoginFlows();
+    assert.deepEqual(
+      got.map((f) => f.type),
+      Array.from({ length: MAX_LOGIN_FLOWS }, (_, i) => `t${i}`),
+    );
+  });
+
+  it("takes the first MAX_IDENTITY_PROVIDERS well-formed providers; a bad one is left out", async () => {
+    const providers = Array.from({ length: MAX_IDENTITY_PROVIDERS + 5 }, (_, i) => ({
+      id: `idp${i}`,
+      name: `IdP ${i}`,
+    }));
+    const bad = [
+      { id: "a" },
+      { id: "\udc00", name: "n" },
+      { id: "b", name: "x".repeat(MAX_LOGIN_FLOW_STRING_LENGTH + 1) },
+    ];
+    const srv = fakeServer({
+      body: { flows: [{ type: "m.login.sso", identity_providers: [...bad, ...providers] }, password] },
+    });
+    const [sso, pw] = await client(srv.fetch).getLoginFlows();
+    assert.deepEqual(
+      sso?.identityProviders.map((p) => p.id),
+      providers.slice(0, MAX_IDENTITY_PROVIDERS).map((p) => p.id),
+    );
+    assert.deepEqual(pw, passwordFlow);
+  });
+
+  it("reads a get_login_token that is not a boolean as false", async () => {
+    const srv = fakeServer({ body: { flows: [{ type: "m.login.token", get_login_token: "yes" }] } });
+    assert.deepEqual(await client(srv.fetch).getLoginFlows(), [
+      { type: "m.login.token", identityProviders: [], getLoginToken: false },
+    ]);
+  });
 
   it("passes on the 404 of a server that only takes OAuth 2.0 login", async () => {
     const srv = fakeServer({
