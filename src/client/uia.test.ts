@@ -124,6 +124,10 @@ describe("user-interactive auth: m.oauth", () => {
 
   const malformed: [string, unknown][] = [
     ["a javascript: URL", "javascript:alert(1)"],
+    ["a plain http: URL on another host", "http://account.example/approve"],
+    ["a plain http: URL on a name that starts like a loopback one", "http://localhost.evil.example/"],
+    ["a plain http: URL on a name that starts like a loopback address", "http://127.0.0.1.evil.example/"],
+    ["a plain http: URL on a private address", "http://10.0.0.1/approve"],
     ["a relative URL", "/account/"],
     ["user info in the URL", "https://account.example@evil.example/"],
     ["not a string", 42],
@@ -143,6 +147,31 @@ describe("user-interactive auth: m.oauth", () => {
       assert.equal(srv.auths.length, 1);
     });
   }
+
+  for (const url of [
+    "http://localhost:8080/approve",
+    "http://127.0.0.1/approve",
+    "http://127.9.8.7/",
+    "http://[::1]:3000/",
+  ]) {
+    it(`takes a plain http: URL on a loopback host (${url})`, async () => {
+      const srv = scripted([
+        { status: 401, body: oauthChallenge(url) },
+        { status: 200, body: {} },
+      ]);
+      const shown: UiaOAuthStage[] = [];
+      await srv.upload({ oauth: async (stage) => void shown.push(stage) });
+      assert.deepEqual(shown, [{ type: "m.oauth", url }]);
+    });
+  }
+
+  it("says why a plain http: URL was not taken", async () => {
+    const srv = scripted([{ status: 401, body: oauthChallenge("http://account.example/approve") }]);
+    await assert.rejects(
+      srv.upload({ oauth: async () => assert.fail("not asked") }),
+      (e) => e instanceof MalformedResponseError && /loopback/.test(e.message),
+    );
+  });
 
   it("a password alone still fails typed, saying what the server asks for", async () => {
     const srv = scripted([{ status: 401, body: oauthChallenge() }]);

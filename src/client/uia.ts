@@ -19,7 +19,7 @@ export const MAX_UIA_OAUTH_URL_LENGTH = 8192;
 export interface UiaOAuthStage {
   /** `m.oauth`, or the unstable `org.matrix.cross_signing_reset` of servers before spec v1.17. */
   readonly type: (typeof UIA_OAUTH_STAGES)[number];
-  /** The page to open: an absolute `https:` (or `http:`) URL, without user info. */
+  /** The page to open: an absolute `https:` URL (`http:` only on a loopback host), without user info. */
   readonly url: string;
 }
 
@@ -102,28 +102,48 @@ function oauthStageOf(
   const next = nextStages(challenge);
   const offered = UIA_OAUTH_STAGES.filter((t) => next.has(t));
   if (offered.length === 0) return undefined;
+  let problem = "";
   for (const type of offered) {
     const url = approvalUrl(challenge.params?.[type]);
-    if (url !== undefined) return { type, url };
+    if (url.href !== undefined) return { type, url: url.href };
+    problem ||= `params.${type}.url: ${url.problem}`;
   }
-  return new MalformedResponseError(`user-interactive auth to ${what}`, 401, [
-    `params.${offered[0]}.url: not an http(s) URL`,
-  ]);
+  return new MalformedResponseError(`user-interactive auth to ${what}`, 401, [problem]);
 }
 
-/** `params[stage].url` as an absolute http(s) URL without user info, bounded and well-formed. */
-function approvalUrl(params: unknown): string | undefined {
-  if (typeof params !== "object" || params === null) return undefined;
+/**
+ * `params[stage].url` as an absolute URL without user info, bounded and well-formed: `https:`, or
+ * `http:` on a loopback host only (a development server on this machine). Anywhere else, a plain
+ * `http:` page could be rewritten on the way, and the user would approve replacing their keys on a
+ * page an attacker controls. Returns the URL, or why it is not taken.
+ */
+function approvalUrl(
+  params: unknown,
+): { href: string; problem?: undefined } | { href?: undefined; problem: string } {
+  const bad = (problem: string) => ({ problem });
+  if (typeof params !== "object" || params === null) return bad("missing");
   const url: unknown = (params as Record<string, unknown>).url;
-  if (typeof url !== "string" || url.length > MAX_UIA_OAUTH_URL_LENGTH || !url.isWellFormed())
-    return undefined;
-  if (!URL.canParse(url)) return undefined;
+  if (
+    typeof url !== "string" ||
+    url.length > MAX_UIA_OAUTH_URL_LENGTH ||
+    !url.isWellFormed() ||
+    !URL.canParse(url)
+  )
+    return bad("not an absolute URL");
   const u = new URL(url);
+  if (u.protocol !== "https:" && u.protocol !== "http:") return bad("not an http(s) URL");
+  if (u.protocol === "http:" && !isLoopbackHost(u.hostname))
+    return bad("http: is only taken for a loopback host");
   // User info in the URL would show the user a page other than the one it seems to name.
-  if ((u.protocol !== "https:" && u.protocol !== "http:") || u.username !== "" || u.password !== "") {
-    return undefined;
-  }
-  return u.href;
+  if (u.username !== "" || u.password !== "") return bad("user info in the URL");
+  return { href: u.href };
+}
+
+/** `localhost`, 127.0.0.0/8 or `[::1]`, as `URL` gives a hostname (IPv4 normalised, IPv6 bracketed). */
+function isLoopbackHost(hostname: string): boolean {
+  return (
+    hostname === "localhost" || hostname === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
+  );
 }
 
 async function answer(
