@@ -65,7 +65,10 @@ export {
   MAX_HELD_KEY_REQUESTS_PER_DEVICE,
 } from "./key-requests/held.ts";
 export {
+  KEY_ANSWER_WINDOW_MS,
   MAX_FORWARDING_CHAIN,
+  MAX_KEY_ANSWER_RATE_DEVICES,
+  MAX_KEY_ANSWERS_PER_DEVICE,
   MAX_OUTGOING_KEY_REQUESTS,
   MAX_PENDING_KEY_ANSWERS,
 } from "./key-requests/manager.ts";

@@ -27,6 +27,7 @@ import {
   type ToDeviceQueue,
   withdrawKeyRequest,
 } from "../to-device-queue.ts";
+import { KeyAnswerRate } from "./answer-rate.ts";
 import type { HeldKeyRequest, HeldKeyRequests } from "./held.ts";
 
 /**
@@ -49,6 +50,11 @@ export const KEY_REQUEST_LIFETIME_MS = 24 * 60 * 60 * 1000;
 const UNKNOWN_SENDER = "";
 
 export { MAX_FORWARDING_CHAIN } from "../limits.ts";
+export {
+  KEY_ANSWER_WINDOW_MS,
+  MAX_KEY_ANSWER_RATE_DEVICES,
+  MAX_KEY_ANSWERS_PER_DEVICE,
+} from "./answer-rate.ts";
 
 const requestSchema = z.object({
   action: z.enum(["request", "request_cancellation"]),
@@ -125,6 +131,8 @@ export class KeyRequests {
    * queued, so one withdrawn is cancelled. Outstanding requests only (`MAX_OUTGOING_KEY_REQUESTS`).
    */
   readonly #handedOut = new Set<string>();
+  /** Answers to other users' devices, per device (`MAX_KEY_ANSWERS_PER_DEVICE`). */
+  readonly #answerRate: KeyAnswerRate;
 
   constructor(
     ctx: MachineContext,
@@ -144,6 +152,7 @@ export class KeyRequests {
     this.#olm = olm;
     this.#inbound = inbound;
     this.#held = held;
+    this.#answerRate = new KeyAnswerRate(() => ctx.now());
   }
 
   /** Whether one of our devices is verified: marked so, or cross-signed by our trusted identity. */
@@ -482,13 +491,15 @@ export class KeyRequests {
   /**
    * Answers another user's device with the key from the index it was given, if it may have it
    * again (`SharedKeyLookup`); nothing otherwise. One answer queued per device and session
-   * (`sharedAnswerKey`), within `MAX_QUEUED_REPLIES`. Returns the device when the answer must wait
-   * for an Olm session with it.
+   * (`sharedAnswerKey`), within `MAX_QUEUED_REPLIES`, and `MAX_KEY_ANSWERS_PER_DEVICE` per
+   * `KEY_ANSWER_WINDOW_MS` (past it, nothing). Returns the device when the answer must wait for an
+   * Olm session with it.
    */
   async #answerShared(asked: SharedKeyRequest): Promise<DeviceRecord | undefined> {
     const { userId, deviceId, roomId, sessionId } = asked;
     const reply = JSON.stringify(["m.forwarded_room_key", userId, deviceId, roomId, sessionId]);
     if (!mayQueueReply(this.#ctx, this.#queued, reply)) return undefined;
+    if (!this.#answerRate.mayAnswer(userId, deviceId)) return undefined;
     const key = await this.#sharedKeys(asked);
     if (key === undefined) return undefined;
     const forwarded = {
@@ -505,6 +516,7 @@ export class KeyRequests {
     const content = await this.#olm.encrypt(device, "m.forwarded_room_key", forwarded);
     if (content === undefined) return device;
     this.#queue("m.room.encrypted", { [device.userId]: { [device.deviceId]: { ...content } } }, { reply });
+    this.#answerRate.answered(userId, deviceId);
     return undefined;
   }
 
