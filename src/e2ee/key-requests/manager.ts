@@ -54,6 +54,7 @@ export {
   KEY_ANSWER_WINDOW_MS,
   MAX_KEY_ANSWER_RATE_DEVICES,
   MAX_KEY_ANSWERS_PER_DEVICE,
+  MAX_KEY_ANSWERS_PER_SESSION,
 } from "./answer-rate.ts";
 
 const requestSchema = z.object({
@@ -131,7 +132,7 @@ export class KeyRequests {
    * queued, so one withdrawn is cancelled. Outstanding requests only (`MAX_OUTGOING_KEY_REQUESTS`).
    */
   readonly #handedOut = new Set<string>();
-  /** Answers to other users' devices, per device (`MAX_KEY_ANSWERS_PER_DEVICE`). */
+  /** Answers to other users' devices (`MAX_KEY_ANSWERS_PER_SESSION`, `MAX_KEY_ANSWERS_PER_DEVICE`). */
   readonly #answerRate: KeyAnswerRate;
 
   constructor(
@@ -491,15 +492,15 @@ export class KeyRequests {
   /**
    * Answers another user's device with the key from the index it was given, if it may have it
    * again (`SharedKeyLookup`); nothing otherwise. One answer queued per device and session
-   * (`sharedAnswerKey`), within `MAX_QUEUED_REPLIES`, and `MAX_KEY_ANSWERS_PER_DEVICE` per
-   * `KEY_ANSWER_WINDOW_MS` (past it, nothing). Returns the device when the answer must wait for an
-   * Olm session with it.
+   * (`sharedAnswerKey`), within `MAX_QUEUED_REPLIES`, and `MAX_KEY_ANSWERS_PER_SESSION` a session,
+   * `MAX_KEY_ANSWERS_PER_DEVICE` in all per `KEY_ANSWER_WINDOW_MS` (past them, nothing). Returns
+   * the device when the answer must wait for an Olm session with it.
    */
   async #answerShared(asked: SharedKeyRequest): Promise<DeviceRecord | undefined> {
     const { userId, deviceId, roomId, sessionId } = asked;
     const reply = JSON.stringify(["m.forwarded_room_key", userId, deviceId, roomId, sessionId]);
     if (!mayQueueReply(this.#ctx, this.#queued, reply)) return undefined;
-    if (!this.#answerRate.mayAnswer(userId, deviceId)) return undefined;
+    if (!this.#answerRate.mayAnswer(userId, deviceId, roomId, sessionId)) return undefined;
     const key = await this.#sharedKeys(asked);
     if (key === undefined) return undefined;
     const forwarded = {
@@ -516,7 +517,7 @@ export class KeyRequests {
     const content = await this.#olm.encrypt(device, "m.forwarded_room_key", forwarded);
     if (content === undefined) return device;
     this.#queue("m.room.encrypted", { [device.userId]: { [device.deviceId]: { ...content } } }, { reply });
-    this.#answerRate.answered(userId, deviceId);
+    this.#answerRate.answered(userId, deviceId, roomId, sessionId);
     return undefined;
   }
 

@@ -15,7 +15,7 @@ import { MEGOLM_ALGORITHM } from "../devices/device.ts";
 import { MAX_REPLACED_DEVICES } from "../devices/replaced.ts";
 import { FakeHomeserver, joined, TestClient } from "../test-support/fake-homeserver.ts";
 import { MAX_QUEUED_REPLIES } from "../to-device-queue.ts";
-import { KEY_ANSWER_WINDOW_MS, MAX_KEY_ANSWERS_PER_DEVICE } from "./answer-rate.ts";
+import { KEY_ANSWER_WINDOW_MS, MAX_KEY_ANSWERS_PER_SESSION } from "./answer-rate.ts";
 
 const ROOM = "!room:x";
 const MEMBERS = joined("@alice:x", "@bob:x");
@@ -162,20 +162,20 @@ describe("another user's key request for a room key we gave their device", () =>
     assert.equal((await forwardsTo(hs, alice, b2)).length, 2);
   });
 
-  it(`costs at most MAX_KEY_ANSWERS_PER_DEVICE (${MAX_KEY_ANSWERS_PER_DEVICE}) messages per window, however often the device asks`, async () => {
+  it(`costs at most MAX_KEY_ANSWERS_PER_SESSION (${MAX_KEY_ANSWERS_PER_SESSION}) messages per window, however often the device asks`, async () => {
     const { clock, hs, alice, b1, b2, m0, m1 } = await setup();
     // Each request comes once the answer to the one before went out.
-    for (let i = 0; i < MAX_KEY_ANSWERS_PER_DEVICE + 5; i++) {
+    for (let i = 0; i < MAX_KEY_ANSWERS_PER_SESSION + 5; i++) {
       await aliceReceives(alice, requestFrom(b2, sessionOf(m1), `r${i}`));
     }
-    assert.equal((await forwardsTo(hs, alice, b2)).length, MAX_KEY_ANSWERS_PER_DEVICE);
+    assert.equal((await forwardsTo(hs, alice, b2)).length, MAX_KEY_ANSWERS_PER_SESSION);
     // Another device is counted apart.
     await aliceReceives(alice, requestFrom(b1, sessionOf(m0), "b1"));
     assert.equal((await forwardsTo(hs, alice, b1)).length, 1);
     // The window over, the device is answered again.
     clock.t += KEY_ANSWER_WINDOW_MS;
     await aliceReceives(alice, requestFrom(b2, sessionOf(m1), "next-window"));
-    assert.equal((await forwardsTo(hs, alice, b2)).length, MAX_KEY_ANSWERS_PER_DEVICE + 1);
+    assert.equal((await forwardsTo(hs, alice, b2)).length, MAX_KEY_ANSWERS_PER_SESSION + 1);
   });
 
   it("waits for an Olm session with the device, and is judged again when it can go out", async () => {
