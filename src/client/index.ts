@@ -193,7 +193,13 @@ export {
 } from "./session/refresh.ts";
 export type { PasswordLogin, RegisterOptions, SessionInfo } from "./session/session.ts";
 export type { IdentityProvider, LoginFlow } from "./session/sso.ts";
-export type { DecryptionResult, EventEncryptor, SyncCryptoChanges, SyncProcessor } from "./sync/hooks.ts";
+export type {
+  DecryptionResult,
+  EventEncryptor,
+  SyncCryptoChanges,
+  SyncProcessor,
+  SyncTimeline,
+} from "./sync/hooks.ts";
 export {
   CATCH_UP_SYNC_TIMEOUT_MS,
   DEFAULT_SYNC_TIMEOUT_MS,

@@ -151,4 +151,24 @@ describe("cross-signing (devserver)", () => {
     assert.ok(refused?.decrypted === false);
     assert.equal(refused.code, "SENDER_NOT_CROSS_SIGNED");
   });
+
+  it("one sync response, two rooms with different sender requirements: each room's applies", async () => {
+    const alice = await fixtureUser(fx, "xh");
+    const bob = await fixtureUser(fx, "xi");
+    await alice.client.bootstrapCrossSigning();
+    const strict = await sharedRoom(bob, [alice]);
+    const lenient = await sharedRoom(bob, [alice]);
+    await bob.client.setRoomTrustRequirements(strict, { senderRequirement: "refuse" });
+    const alice2 = await fixtureDevice(fx, alice, "2");
+    await syncAll(alice, bob, alice2);
+
+    // Both arrive in Bob's next response, decrypted together (one engine call per requirement).
+    const inStrict = await alice2.client.sendText(strict, "refused here");
+    const inLenient = await alice2.client.sendText(lenient, "read here");
+    await syncAll(bob);
+    const refused = eventById(bob, inStrict).encryption;
+    assert.ok(refused?.decrypted === false);
+    assert.equal(refused.code, "SENDER_NOT_CROSS_SIGNED");
+    assert.equal(eventById(bob, inLenient).content.body, "read here");
+  });
 });

@@ -22,7 +22,13 @@ import type { BasicEvent, ClientEvent, JsonObject, ToDeviceEvent } from "../../w
 import { systemClock } from "../clock.ts";
 import { errorSummary } from "../events/emitter.ts";
 import type { Room } from "../rooms/room.ts";
-import type { DecryptionResult, EventEncryptor, SyncCryptoChanges, SyncProcessor } from "../sync/hooks.ts";
+import type {
+  DecryptionResult,
+  EventEncryptor,
+  SyncCryptoChanges,
+  SyncProcessor,
+  SyncTimeline,
+} from "../sync/hooks.ts";
 import type { UiaAuth } from "../uia.ts";
 import { KeyBackup } from "./backup.ts";
 import type {
@@ -44,7 +50,12 @@ import type { OpenedStore } from "./options.ts";
 import { OutgoingRequestLoop, Serial } from "./outgoing.ts";
 import { Recovery } from "./recovery.ts";
 import { type RefusedVerificationEvent, RefusedVerificationEvents } from "./refused-verification.ts";
-import { decryptRoomEvent, decryptRoomEvents, type RoomDecryptionParts } from "./room-decryption.ts";
+import {
+  decryptRoomEvent,
+  decryptRoomEvents,
+  decryptTimelines,
+  type RoomDecryptionParts,
+} from "./room-decryption.ts";
 import { historyVisibilityOf, RoomEncryption } from "./room-encryption.ts";
 import { SecretStorage } from "./secret-storage.ts";
 import { processedToDeviceOf, SyncProcessing } from "./sync-processing.ts";
@@ -336,6 +347,10 @@ export class ClientCrypto implements SyncProcessor, EventEncryptor {
 
   decryptRoomEvents(room: Room, events: readonly ClientEvent[]): Promise<DecryptionResult[]> {
     return this.exclusive(() => decryptRoomEvents(this.#decryptionParts, room, events));
+  }
+
+  decryptTimelines(timelines: readonly SyncTimeline[]): Promise<DecryptionResult[][]> {
+    return this.exclusive(() => decryptTimelines(this.#decryptionParts, timelines));
   }
 
   get #decryptionParts(): RoomDecryptionParts {

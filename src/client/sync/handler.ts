@@ -18,7 +18,7 @@ import type { Logger } from "../logger.ts";
 import { presenceOf } from "../presence.ts";
 import { receiptsOf, typingUsersOf } from "../rooms/ephemeral.ts";
 import { boundInviteState, type Room } from "../rooms/room.ts";
-import type { DecryptionResult, SyncCryptoChanges, SyncProcessor } from "./hooks.ts";
+import type { DecryptionResult, SyncCryptoChanges, SyncProcessor, SyncTimeline } from "./hooks.ts";
 import type { ListenerEmitter } from "./listener-waits.ts";
 import type { SyncedState } from "./state.ts";
 
@@ -147,6 +147,11 @@ export async function handleSyncResponse(
     emits.push(() => ctx.emitter.emit("presence", { ...presence }));
   }
 
+  // Every room's encrypted events (filled gaps included) decrypted at once, when the processor can:
+  // one engine step for the response rather than one per room. After the to-device messages
+  // (the keys they bring) and before any room is applied, which decryption does not read.
+  const decrypted = await decryptResponse(ctx, processor, res, gaps);
+
   /** The room and the local user's membership in it before this response (undefined if new). */
   const roomFor = (roomId: string, membership: Membership): [Room, Membership | undefined] => {
     let room = ctx.synced.rooms.get(roomId);
@@ -164,7 +169,8 @@ export async function handleSyncResponse(
   // the leave). Handled after it, the leave made the room lose its invitation for good.
   for (const [roomId, r] of Object.entries(res.rooms?.leave ?? {})) {
     const [room, prev] = roomFor(roomId, "leave");
-    await applyRoom(ctx, processor, room, prev, r, "leave", emits, since, gaps.leave.get(roomId) ?? []);
+    const gap = gaps.leave.get(roomId) ?? [];
+    await applyRoom(ctx, processor, room, prev, r, "leave", emits, since, gap, decrypted);
   }
   for (const [roomId, r] of Object.entries(res.rooms?.invite ?? {})) {
     const [room, prev] = roomFor(roomId, "invite");
@@ -180,7 +186,8 @@ export async function handleSyncResponse(
 
   for (const [roomId, r] of Object.entries(res.rooms?.join ?? {})) {
     const [room, prev] = roomFor(roomId, "join");
-    await applyRoom(ctx, processor, room, prev, r, "join", emits, since, gaps.join.get(roomId) ?? []);
+    const gap = gaps.join.get(roomId) ?? [];
+    await applyRoom(ctx, processor, room, prev, r, "join", emits, since, gap, decrypted);
   }
   for (const [roomId] of Object.entries(res.rooms?.knock ?? {})) {
     const [room, prev] = roomFor(roomId, "knock");
@@ -221,6 +228,8 @@ async function applyRoom(
   since: string | undefined,
   /** The events a limited timeline skipped, oldest first (`fetchGapOf`). */
   gap: readonly ClientEvent[],
+  /** The response's decrypted events (`decryptResponse`); undefined: decrypted room by room here. */
+  decryptedAll: Map<ClientEvent, DecryptionResult> | undefined,
 ): Promise<void> {
   const firstEmit = emits.length;
   const applyStateEvent = (ev: StateEvent) => {
@@ -252,7 +261,7 @@ async function applyRoom(
   // A limited timeline after a gap (e.g. a long restart): what was skipped, so that every event
   // reaches listeners once. Gap events come before the state block, which is newer.
   if (gap.length > 0) {
-    const decrypted = await decryptTimeline(ctx, processor, room, gap);
+    const decrypted = decryptedAll ?? (await decryptTimeline(ctx, processor, room, gap));
     for (const raw of gap) {
       // One an earlier response had is older than the state the room is at: not applied again.
       if (seen(raw)) continue;
@@ -265,7 +274,7 @@ async function applyRoom(
   for (const ev of r.state?.events ?? []) applyStateEvent(ev);
   if (r.timeline?.prev_batch !== undefined) room.prevBatch = r.timeline.prev_batch;
   const timeline = r.timeline?.events ?? [];
-  const decrypted = await decryptTimeline(ctx, processor, room, timeline);
+  const decrypted = decryptedAll ?? (await decryptTimeline(ctx, processor, room, timeline));
   for (const raw of timeline) {
     if (raw.state_key !== undefined) applyStateEvent(raw as StateEvent);
     // A redaction of a state event changes the room's state (what the redaction algorithm keeps).
@@ -325,6 +334,51 @@ function fetchGapOf(
     return Promise.resolve([]);
   }
   return ctx.fetchGap(roomId, prevBatch, since);
+}
+
+/**
+ * The encrypted events of every joined and left room's timeline and filled gap, decrypted in one
+ * `decryptTimelines` call; undefined when the processor does not have it (`applyRoom` then
+ * decrypts room by room). Events it could not take stay out of the map: `toRoomEvent` marks them.
+ */
+async function decryptResponse(
+  ctx: SyncContext,
+  processor: SyncProcessor | undefined,
+  res: SyncResponse,
+  gaps: { join: Map<string, ClientEvent[]>; leave: Map<string, ClientEvent[]> },
+): Promise<Map<ClientEvent, DecryptionResult> | undefined> {
+  if (!processor?.decryptTimelines) return undefined;
+  const out = new Map<ClientEvent, DecryptionResult>();
+  const timelines: SyncTimeline[] = [];
+  // In the order the rooms are applied: left rooms first, each room's gap before its timeline.
+  for (const section of ["leave", "join"] as const) {
+    for (const [roomId, r] of Object.entries(res.rooms?.[section] ?? {})) {
+      for (const events of [gaps[section].get(roomId) ?? [], r.timeline?.events ?? []]) {
+        const encrypted = events.filter((e) => e.type === "m.room.encrypted");
+        if (encrypted.length > 0) timelines.push({ roomId, events: encrypted });
+      }
+    }
+  }
+  if (timelines.length === 0) return out;
+  try {
+    const results = await processor.decryptTimelines(timelines);
+    timelines.forEach(({ events }, t) => {
+      events.forEach((e, i) => {
+        const result = results[t]?.[i];
+        if (result !== undefined) out.set(e, result);
+      });
+    });
+  } catch (err) {
+    // The hook promised not to throw; if it does, the events still reach listeners as undecrypted.
+    ctx.logger.warn({ timelines: timelines.length }, "decryptTimelines threw");
+    const failed: DecryptionResult = {
+      ok: false,
+      code: "DECRYPTOR_FAILED",
+      reason: err instanceof Error ? err.name : "error",
+    };
+    for (const { events } of timelines) for (const e of events) out.set(e, failed);
+  }
+  return out;
 }
 
 /**

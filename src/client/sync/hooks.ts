@@ -59,6 +59,12 @@ export type DecryptionResult =
   | { ok: true; type: string; content: JsonObject; info: Extract<EncryptionInfo, { decrypted: true }> }
   | { ok: false; code: UndecryptableCode; reason: string; withheldCode?: string };
 
+/** One room's encrypted timeline events (or a filled gap's) of a sync response. */
+export interface SyncTimeline {
+  readonly roomId: string;
+  readonly events: readonly ClientEvent[];
+}
+
 export interface SyncProcessor {
   /**
    * Called first for every sync response. Returns the to-device events to emit (decrypted ones in
@@ -74,6 +80,13 @@ export interface SyncProcessor {
    * step and one store read for all of them). Must not throw for undecryptable input.
    */
   decryptRoomEvents?(room: Room, events: readonly ClientEvent[]): Promise<DecryptionResult[]>;
+  /**
+   * Decrypts the `m.room.encrypted` events of every room timeline (and filled gap) of one response
+   * at once, results per timeline in the order of its events; preferred over `decryptRoomEvents`
+   * when present (one engine step for the whole response rather than one per room). Must not
+   * throw for undecryptable input.
+   */
+  decryptTimelines?(timelines: readonly SyncTimeline[]): Promise<DecryptionResult[][]>;
   /** After the response's events were emitted and just before the token is saved. */
   beforeSaveSyncToken?(nextBatch: string): Promise<void>;
   /**
