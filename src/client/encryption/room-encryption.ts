@@ -59,6 +59,11 @@ export class RoomEncryption {
    * the state. Keyed by the object, whose version starts again at 0.
    */
   #unchangedAt = new WeakMap<Room, number>();
+  /**
+   * Each room's recipients (`recipientsOf`) at its `stateVersion`: every send reads them, and
+   * building them walks the room's state; rebuilt once the state changed.
+   */
+  #recipients = new WeakMap<Room, { version: number; recipients: Recipients }>();
 
   constructor(opts: RoomEncryptionOptions) {
     this.#machine = opts.machine;
@@ -73,6 +78,7 @@ export class RoomEncryption {
     this.#recorded.clear();
     this.#roomTrust.clear();
     this.#unchangedAt = new WeakMap();
+    this.#recipients = new WeakMap();
   }
 
   /** These rooms' timelines were limited: their member lists are fetched again before a share. */
@@ -104,7 +110,10 @@ export class RoomEncryption {
    */
   encrypt(room: Room, type: string, content: JsonObject): Promise<{ type: string; content: JsonObject }> {
     return this.#encryptWith(room, (claimSessions) =>
-      this.#machine.prepareRoomEvent(room.roomId, type, content, { ...recipientsOf(room), claimSessions }),
+      this.#machine.prepareRoomEvent(room.roomId, type, content, {
+        ...this.#recipientsOf(room),
+        claimSessions,
+      }),
     );
   }
 
@@ -121,10 +130,20 @@ export class RoomEncryption {
   ): Promise<{ type: string; content: JsonObject }> {
     return this.#encryptWith(room, (claimSessions) =>
       this.#machine.prepareVerificationEvent(room.roomId, type, content, partner, {
-        members: recipientsOf(room).members,
+        members: this.#recipientsOf(room).members,
         claimSessions,
       }),
     );
+  }
+
+  /** `recipientsOf(room)`, built again only when the room's state changed since. */
+  #recipientsOf(room: Room): Recipients {
+    const version = room.stateVersion;
+    const kept = this.#recipients.get(room);
+    if (kept?.version === version) return kept.recipients;
+    const recipients = recipientsOf(room);
+    this.#recipients.set(room, { version, recipients });
+    return recipients;
   }
 
   async #encryptWith(
@@ -297,6 +316,9 @@ export class RoomEncryption {
    * throwing would make the client fetch the same sync forever.
    */
   async record(room: Room, opts: { fromSync: boolean; track: boolean }): Promise<void> {
+    const version = room.stateVersion;
+    // Recorded (or nothing to record) and the state unchanged since: what every send finds.
+    if (!opts.track && this.#unchangedAt.get(room) === version) return;
     const settings = room.encryption;
     if (settings === undefined) return;
     const fingerprint = settingsKey(room);
@@ -311,6 +333,7 @@ export class RoomEncryption {
         });
         this.#recorded.set(room.roomId, fingerprint);
       }
+      this.#unchangedAt.set(room, version);
     } catch (e) {
       const refused =
         e instanceof E2eeError && (e.code === "ENCRYPTION_DOWNGRADE" || e.code === "UNSUPPORTED_ALGORITHM");
@@ -329,11 +352,13 @@ export class RoomEncryption {
   }
 }
 
+interface Recipients {
+  readonly members: readonly RoomMember[];
+  readonly settings: { readonly historyVisibility?: HistoryVisibility };
+}
+
 /** The room's joined and invited members and its history visibility, as its state has them now. */
-function recipientsOf(room: Room): {
-  members: RoomMember[];
-  settings: { historyVisibility?: HistoryVisibility };
-} {
+function recipientsOf(room: Room): Recipients {
   const members: RoomMember[] = [];
   for (const m of room.members) {
     if (m.membership === "join" || m.membership === "invite") {
