@@ -210,6 +210,8 @@ export class MachineRequests {
   }
 
   #withoutBackoff(devices: readonly DeviceRecord[]): DeviceRecord[] {
+    // Every send asks: with no failure noted (the usual case), no key to build per device.
+    if (this.#claimFailures.size === 0) return [...devices];
     const now = this.#ctx.now();
     return devices.filter((d) => this.#claimFailures.allows(deviceKey(d), now));
   }

@@ -201,15 +201,28 @@ export class OlmSessions {
     return (await this.#sessions(curve25519)).length > 0;
   }
 
-  /** Devices that need a (new) session: none yet, or wedged. */
+  /**
+   * Devices that need a (new) session: none yet, or wedged. Asked for every member's device at
+   * every send: sessions in memory are looked up without an async call each.
+   */
   async devicesNeedingSessions(devices: readonly DeviceRecord[]): Promise<DeviceRecord[]> {
     const busy = new Set<string>();
     for (const claim of this.#claims.values()) for (const d of claim) busy.add(d.curve25519Key);
     const out: DeviceRecord[] = [];
     for (const d of devices) {
       if (busy.has(d.curve25519Key) || !d.keys.algorithms.includes(OLM_ALGORITHM)) continue;
-      if (this.#wedged.has(wedgedKey(d.userId, d.curve25519Key)) || !(await this.hasSession(d.curve25519Key)))
+      if (this.#wedged.size > 0 && this.#wedged.has(wedgedKey(d.userId, d.curve25519Key))) {
         out.push(d);
+        continue;
+      }
+      const cached = this.#cache.get(d.curve25519Key);
+      if (cached !== undefined) {
+        // Most recently used last, as `#sessions` keeps them.
+        this.#cache.delete(d.curve25519Key);
+        this.#cache.set(d.curve25519Key, cached);
+      }
+      const has = cached !== undefined ? cached.length > 0 : await this.hasSession(d.curve25519Key);
+      if (!has) out.push(d);
     }
     return out;
   }
