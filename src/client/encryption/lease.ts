@@ -58,6 +58,8 @@ export class LeaseKeeper {
   #depth = 0;
   /** Settles when the lease is held (or could not be taken). */
   #taking: Promise<void> | undefined;
+  /** `#taking` settled and the lease is held (and reloaded if it was stale) until released. */
+  #held = false;
   #renewal: ReturnType<typeof setInterval> | undefined;
   /** The pending release while the lease lingers after its last unit. */
   #linger: ReturnType<typeof setTimeout> | undefined;
@@ -79,13 +81,19 @@ export class LeaseKeeper {
   }
 
   /** Runs `work` holding the lease (taking it first, and reloading if stale, when not held yet). */
-  async run<T>(work: () => Promise<T>): Promise<T> {
+  run<T>(work: () => Promise<T>): Promise<T> {
     this.#depth++;
     if (this.#linger !== undefined) {
       // Still held from the last unit: no need to take it again.
       clearTimeout(this.#linger);
       this.#linger = undefined;
     }
+    // Held already (units following each other within the linger, the usual case): nothing to
+    // wait for. Every unit of work of the client comes here, several per message.
+    return this.#held ? this.#work(work) : this.#takeThenWork(work);
+  }
+
+  async #takeThenWork<T>(work: () => Promise<T>): Promise<T> {
     try {
       this.#taking ??= this.#take();
       await this.#taking;
@@ -93,29 +101,38 @@ export class LeaseKeeper {
       await this.#leave(true);
       throw e;
     }
+    return this.#work(work);
+  }
+
+  async #work<T>(work: () => Promise<T>): Promise<T> {
     try {
       return await work();
     } finally {
-      await this.#leave();
+      const releasing = this.#leave();
+      if (releasing !== undefined) await releasing;
     }
   }
 
-  /** Ends a unit; `failed`: it could not take the lease (or reload after taking it). */
-  async #leave(failed = false): Promise<void> {
-    if (--this.#depth > 0) return;
+  /**
+   * Ends a unit; `failed`: it could not take the lease (or reload after taking it). Returns the
+   * release when it lets the lease go now (nothing to wait for otherwise).
+   */
+  #leave(failed = false): Promise<void> | undefined {
+    if (--this.#depth > 0) return undefined;
     if (!failed && this.#lingerMs > 0 && this.#clock.now() - this.#heldSince < MAX_LEASE_HOLD_MS) {
       this.#linger = setTimeout(() => {
         this.#linger = undefined;
         void this.#release();
       }, this.#lingerMs);
       (this.#linger as { unref?: () => void }).unref?.();
-      return;
+      return undefined;
     }
-    await this.#release();
+    return this.#release();
   }
 
   /** Lets the lease go now. */
   async #release(): Promise<void> {
+    this.#held = false;
     this.#taking = undefined;
     if (this.#renewal !== undefined) clearInterval(this.#renewal);
     this.#renewal = undefined;
@@ -136,6 +153,7 @@ export class LeaseKeeper {
           this.reloads++;
           await this.onStale();
         }
+        this.#held = true;
         return;
       }
       if (this.#clock.now() - started >= this.#timeoutMs) {
