@@ -186,9 +186,11 @@ export { newTxnId, SEND_BACKOFF } from "./rooms/send-queue.ts";
 export type { SendOptions } from "./rooms/sender.ts";
 export type { NotificationCounts, UnreadNotifications } from "./rooms/unread.ts";
 export {
+  MAX_REFRESH_SAVE_RETRIES,
   REFRESH_CLAIM_MS,
   REFRESH_CLAIM_POLL_MS,
   REFRESH_RETRY_MS,
+  REFRESH_SAVE_RETRY_MS,
   TOKEN_REFRESH_MARGIN_MS,
 } from "./session/refresh.ts";
 export type { PasswordLogin, RegisterOptions, SessionInfo } from "./session/session.ts";
