@@ -1,5 +1,5 @@
 // Discovery, versions, login, registration, whoami and logout.
-import { firstValidItems } from "./json.ts";
+import { firstValidItems, lenientOptional } from "./json.ts";
 import * as z from "./zod.ts";
 
 /** `GET /.well-known/matrix/client`. */
@@ -53,7 +53,7 @@ export const loginFlowsResponseSchema = z.looseObject({
   flows: firstValidItems(
     z.looseObject({
       type: loginFlowString,
-      get_login_token: z.optional(z.catch(z.boolean(), false)),
+      get_login_token: lenientOptional(z.boolean()),
       identity_providers: z.optional(firstValidItems(identityProviderSchema, MAX_IDENTITY_PROVIDERS)),
     }),
     MAX_LOGIN_FLOWS,

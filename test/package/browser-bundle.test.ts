@@ -23,16 +23,18 @@ import {
  * - session: plus the E2EE engine, loaded when a client with `encryption` logs in or restores;
  * - total: plus the features loaded on first use (verification, …).
  */
-export const BROWSER_INITIAL_BUDGET_GZIP = 78.5 * 1024;
-export const BROWSER_SESSION_BUDGET_GZIP = 157 * 1024;
-export const BROWSER_TOTAL_BUDGET_GZIP = 190 * 1024;
+export const BROWSER_INITIAL_BUDGET_GZIP = 79.7 * 1024;
+export const BROWSER_SESSION_BUDGET_GZIP = 159.1 * 1024;
+export const BROWSER_TOTAL_BUDGET_GZIP = 192.3 * 1024;
 /**
  * The issue's target for client + E2EE + IndexedDB store. Met by what the page loads first (asserted
  * below); not by an encrypted session, which runs with the engine too (docs/browser.md says what is left).
  */
 export const BROWSER_TARGET_GZIP = 80 * 1024;
+/** Bytes (minified) of zod's utilities in the bundle (about 5 KB today; 13 with `z.catch`). */
+const ZOD_UTILITIES_BUDGET_BYTES = 7 * 1024;
 /** The same in one file (esbuild without `splitting`, which inlines the dynamic imports). */
-export const BROWSER_SINGLE_FILE_BUDGET_GZIP = 182 * 1024;
+export const BROWSER_SINGLE_FILE_BUDGET_GZIP = 184.2 * 1024;
 
 const nodeOnly = (inputs: string[]): string[] =>
   inputs.filter((f) =>
@@ -99,6 +101,15 @@ test("keyroom bundles for the browser, code-split: no Node built-in or Node-only
     [],
   );
   assert.ok(inInitial.includes("node_modules/zod/v4/locales/en.js"), "zod's English messages are kept");
+  // Some zod/mini helpers (`z.catch`, `z.extend`, `z.pick`, ...) pull some 8 KB (minified) of
+  // zod's utilities into the page: the wire schemas use `lenientOptional` and friends instead.
+  const zodUtil = bundleBreakdown(b.metafile, { byFile: true }).find(([f]) =>
+    f.endsWith("zod/v4/core/util.js"),
+  );
+  assert.ok(
+    (zodUtil?.[1] ?? 0) < ZOD_UTILITIES_BUDGET_BYTES,
+    `zod's utilities take ${zodUtil?.[1]} bytes (budget ${ZOD_UTILITIES_BUDGET_BYTES})`,
+  );
   console.log(
     `browser bundle (client + E2EE + IndexedDB store), KB gzipped: initial ${kb(b.initialGzip)}, ` +
       `with the engine ${kb(b.sessionGzip)}, total ${kb(b.totalGzip)}`,
