@@ -7,7 +7,7 @@
 // headers. Prints per package / folder, then per file, largest first.
 import { gzipSync } from "node:zlib";
 import { build, type Metafile } from "esbuild";
-import { BROWSER_CLIENT_ENTRY, ENGINE_MODULE } from "../../test/support/browser-bundle.ts";
+import { BROWSER_BUILD, BROWSER_CLIENT_ENTRY, ENGINE_MODULE } from "../../test/support/browser-bundle.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
 const which = (process.argv[2] ?? "session") as "initial" | "session" | "total";
@@ -44,14 +44,7 @@ function segments(mappings: string): [number, number][][] {
 
 const r = await build({
   stdin: { contents: BROWSER_CLIENT_ENTRY, resolveDir: root, loader: "ts", sourcefile: "entry.ts" },
-  bundle: true,
-  platform: "browser",
-  format: "esm",
-  minify: true,
-  write: false,
-  metafile: true,
-  conditions: ["source"],
-  logLevel: "silent",
+  ...BROWSER_BUILD,
   splitting: true,
   outdir: `${root}.bundle-out`,
   entryNames: "entry",

@@ -12,7 +12,7 @@ export const BROWSER_CLIENT_ENTRY =
 const root = new URL("../..", import.meta.url).pathname;
 
 /** How an application's bundler would build for the browser: ESM, minified, the `source` condition. */
-const BROWSER_BUILD = {
+export const BROWSER_BUILD = {
   bundle: true,
   platform: "browser",
   format: "esm",
