@@ -9,12 +9,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SqliteClientStore } from "../../src/client/client-store/node.ts";
-import { TypedEmitter } from "../../src/client/events/emitter.ts";
-import type { ClientEventMap } from "../../src/client/events/types.ts";
-import { HttpClient } from "../../src/client/http.ts";
-import { silentLogger } from "../../src/client/logger.ts";
-import { SyncLoop } from "../../src/client/sync/loop.ts";
-import { SyncedState } from "../../src/client/sync/state.ts";
+import { offlineSyncLoop } from "../../src/client/test-support/offline-sync-loop.ts";
 import type { ClientEvent, StateEvent, SyncResponse } from "../../src/wire/index.ts";
 import { type Spread, spread } from "../stats.ts";
 
@@ -48,20 +43,7 @@ const message = (n: number): ClientEvent => ({
 /** A client's sync loop on a fresh SQLite client store, in a joined room of `members` members. */
 async function setUp(dir: string, members: number) {
   const store = await SqliteClientStore.open(join(dir, `client-${members}.sqlite3`));
-  const loop = new SyncLoop({
-    http: new HttpClient({ baseUrl: "https://bench", fetch: () => Promise.reject(new Error("no network")) }),
-    clock: { now: () => 0, random: () => 0.5, sleep: async () => undefined },
-    since: undefined,
-    context: {
-      userId: "@me:bench",
-      synced: new SyncedState(),
-      emitter: new TypedEmitter<ClientEventMap>(),
-      store,
-      logger: silentLogger,
-      processor: () => undefined,
-    },
-    onSessionRevoked: async () => undefined,
-  });
+  const loop = offlineSyncLoop(store, "@me:bench");
   const state = Array.from({ length: members }, (_, i) => member(i));
   await loop.feed({
     next_batch: "s0",

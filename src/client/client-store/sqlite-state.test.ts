@@ -11,12 +11,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import type { StateEvent, SyncResponse } from "../../wire/index.ts";
-import { TypedEmitter } from "../events/emitter.ts";
-import type { ClientEventMap } from "../events/types.ts";
-import { HttpClient } from "../http.ts";
-import { silentLogger } from "../logger.ts";
-import { SyncLoop } from "../sync/loop.ts";
-import { SyncedState } from "../sync/state.ts";
+import { offlineSyncLoop } from "../test-support/offline-sync-loop.ts";
 import { namedRoom } from "../test-support/room-state.ts";
 import { SqliteClientStore } from "./sqlite-store.ts";
 import type { RoomSnapshot } from "./store.ts";
@@ -218,20 +213,7 @@ describe("SqliteClientStore room state", () => {
   it("a client: a response with one message in a room writes none of its state; one with a member does", async () => {
     const path = newPath();
     const store = await SqliteClientStore.open(path);
-    const loop = new SyncLoop({
-      http: new HttpClient({ baseUrl: "https://hs", fetch: () => Promise.reject(new Error("no network")) }),
-      clock: { now: () => 0, random: () => 0.5, sleep: async () => undefined },
-      since: undefined,
-      context: {
-        userId: "@me:hs",
-        synced: new SyncedState(),
-        emitter: new TypedEmitter<ClientEventMap>(),
-        store,
-        logger: silentLogger,
-        processor: () => undefined,
-      },
-      onSessionRevoked: async () => undefined,
-    });
+    const loop = offlineSyncLoop(store, "@me:hs");
     const response = (next: string, state: StateEvent[], messages: number): SyncResponse => ({
       next_batch: next,
       rooms: {

@@ -7,9 +7,7 @@ import type { StateEvent, SyncResponse } from "../../wire/index.ts";
 import { MemoryClientStore } from "../client-store/index.ts";
 import { TypedEmitter } from "../events/emitter.ts";
 import type { ClientEventMap } from "../events/types.ts";
-import { HttpClient } from "../http.ts";
-import { silentLogger } from "../logger.ts";
-import { SyncLoop } from "./loop.ts";
+import { offlineSyncLoop } from "../test-support/offline-sync-loop.ts";
 import { SyncedState } from "./state.ts";
 
 const ROOM = "!r:hs";
@@ -32,13 +30,7 @@ function setUp() {
   const store = new MemoryClientStore();
   const synced = new SyncedState();
   const emitter = new TypedEmitter<ClientEventMap>();
-  const loop = new SyncLoop({
-    http: new HttpClient({ baseUrl: "https://hs", fetch: () => Promise.reject(new Error("no network")) }),
-    clock: { now: () => 0, random: () => 0.5, sleep: async () => undefined },
-    since: undefined,
-    context: { userId: "@me:hs", synced, emitter, store, logger: silentLogger, processor: () => undefined },
-    onSessionRevoked: async () => undefined,
-  });
+  const loop = offlineSyncLoop(store, "@me:hs", synced, emitter);
   /** `user`'s membership in the stored room, and the stored position. */
   const stored = async (user: string) => {
     const snap = await store.loadSync();
