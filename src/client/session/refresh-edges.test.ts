@@ -46,6 +46,22 @@ async function until(done: () => Promise<boolean>): Promise<void> {
   while (!(await done())) await new Promise((r) => setImmediate(r));
 }
 
+/** Alice logged in on a store whose next save can be made to fail, her clock asleep until woken. */
+async function loggedInOnFailingStore() {
+  const srv = new RefreshServer();
+  const store = new FailingSaveStore();
+  const aClock = manualClock(() => srv.now);
+  const a = new MatrixClient({
+    homeserverUrl: "https://hs",
+    store,
+    fetch: srv.fetch,
+    clock: aClock,
+    logger: silentLogger,
+  });
+  await a.login({ user: "alice", password: "pw" });
+  return { srv, store, aClock, a };
+}
+
 describe("refresh tokens: edge cases", () => {
   it("a process whose renewed tokens were not saved does not go back to the older stored ones", async () => {
     const srv = new RefreshServer();
@@ -96,17 +112,7 @@ describe("refresh tokens: edge cases", () => {
   });
 
   it("a failed save of renewed tokens is tried again: another process takes them, no second refresh", async () => {
-    const srv = new RefreshServer();
-    const store = new FailingSaveStore();
-    const aClock = manualClock(() => srv.now);
-    const a = new MatrixClient({
-      homeserverUrl: "https://hs",
-      store,
-      fetch: srv.fetch,
-      clock: aClock,
-      logger: silentLogger,
-    });
-    await a.login({ user: "alice", password: "pw" });
+    const { srv, store, aClock, a } = await loggedInOnFailingStore();
     const b = clientOf(srv, store).client;
     await b.restore();
     srv.now += srv.lifetimeMs;
@@ -123,17 +129,7 @@ describe("refresh tokens: edge cases", () => {
   });
 
   it("another process refused the token a process spent whose save is late: it waits for the tokens, not a logout", async () => {
-    const srv = new RefreshServer();
-    const store = new FailingSaveStore();
-    const aClock = manualClock(() => srv.now);
-    const a = new MatrixClient({
-      homeserverUrl: "https://hs",
-      store,
-      fetch: srv.fetch,
-      clock: aClock,
-      logger: silentLogger,
-    });
-    await a.login({ user: "alice", password: "pw" });
+    const { srv, store, aClock, a } = await loggedInOnFailingStore();
     // b's sleeps end at once (its wait for a's claim runs out); after its refused refresh, the
     // store heals and a's next try at the save goes through.
     const bClock = {
