@@ -9,6 +9,7 @@ import { mkdtempSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import type { MatrixClient } from "../index.ts";
 import { Appservice, virtualUserPaths } from "./appservice.ts";
 import { HELD_TO_DEVICE_DIR } from "./held-to-device.ts";
 import {
@@ -82,6 +83,18 @@ function nextProcess(dataDir: string, encryption: boolean) {
   });
 }
 
+/** What `client` hands its listeners, in order: to-device messages' `n`, room events' IDs. */
+function seenBy(client: MatrixClient): unknown[] {
+  const seen: unknown[] = [];
+  client.on("toDevice", (ev) => {
+    seen.push(ev.content.n);
+  });
+  client.on("room.event", (_room, ev) => {
+    seen.push(ev.eventId);
+  });
+  return seen;
+}
+
 describe("to-device messages held for a starting virtual user, across a crash", () => {
   it("reach the user started afresh by the next process's user()", async () => {
     const { dataDir, abandoned } = await crashWhileStarting("device", false);
@@ -89,13 +102,7 @@ describe("to-device messages held for a starting virtual user, across a crash", 
     try {
       await as.start();
       const client = await as.user(ME, { deviceId: "DEV" });
-      const seen: unknown[] = [];
-      client.on("toDevice", (ev) => {
-        seen.push(ev.content.n);
-      });
-      client.on("room.event", (_room, ev) => {
-        seen.push(ev.eventId);
-      });
+      const seen = seenBy(client);
       await as.handleTransaction("t2", txnOf("$after"));
       assert.deepEqual(seen, [1, 2, "$after"]);
       assert.deepEqual(heldFiles(dataDir), [], "forgotten once handed over");
@@ -112,13 +119,7 @@ describe("to-device messages held for a starting virtual user, across a crash", 
       await as.start();
       assert.deepEqual(as.userIds, [ME], "its session was saved before the crash");
       const client = await as.user(ME);
-      const seen: unknown[] = [];
-      client.on("toDevice", (ev) => {
-        seen.push(ev.content.n);
-      });
-      client.on("room.event", (_room, ev) => {
-        seen.push(ev.eventId);
-      });
+      const seen = seenBy(client);
       await new Promise<void>((next) => setImmediate(next));
       assert.deepEqual(seen, [], "not before the first transaction: handlers go on before listen()");
       await as.handleTransaction("t2", txnOf("$after"));
