@@ -10,8 +10,7 @@ import { roomKeyEntry } from "../../e2ee/test-support/shared-history-backup.ts";
 import { MemoryCryptoStore } from "../../store/index.ts";
 import { MatrixError } from "../errors.ts";
 import type { HttpClient, RequestOptions } from "../http.ts";
-import { silentLogger } from "../logger.ts";
-import { KeyBackup } from "./backup.ts";
+import { testKeyBackup } from "../test-support/key-backup.ts";
 
 const USER = "@a:example.org";
 
@@ -31,21 +30,9 @@ async function setUp() {
     },
   } as unknown as HttpClient;
   let units = 0;
-  const backup = new KeyBackup({
-    machine,
-    http,
-    logger: silentLogger,
-    getAccountData: () => undefined,
-    setAccountData: async () => {},
-    emitRedecrypted: async () => {},
-    reportError: (e) => {
-      throw e;
-    },
-    knownRooms: () => [],
-    exclusive: (work) => {
-      units++;
-      return work();
-    },
+  const backup = testKeyBackup(machine, http, (work) => {
+    units++;
+    return work();
   });
   return {
     machine,

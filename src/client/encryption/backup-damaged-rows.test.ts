@@ -16,8 +16,8 @@ import { roomKeyEntry } from "../../e2ee/test-support/shared-history-backup.ts";
 import { withDamagedRows } from "../../e2ee/test-support/simulated-damaged-rows.ts";
 import { MemoryCryptoStore } from "../../store/index.ts";
 import type { HttpClient, RequestOptions } from "../http.ts";
-import { silentLogger } from "../logger.ts";
-import { KeyBackup, MAX_BACKUP_STEPS_WITHOUT_BATCH } from "./backup.ts";
+import { testKeyBackup } from "../test-support/key-backup.ts";
+import { MAX_BACKUP_STEPS_WITHOUT_BATCH } from "./backup.ts";
 
 const USER = "@a:example.org";
 const GOOD_ROOM = "!b-good:example.org";
@@ -40,18 +40,7 @@ async function setUp(damagedRows: number, contract: { honorSkip?: boolean; honor
       return {};
     },
   } as unknown as HttpClient;
-  const backup = new KeyBackup({
-    machine,
-    http,
-    logger: silentLogger,
-    getAccountData: () => undefined,
-    setAccountData: async () => {},
-    emitRedecrypted: async () => {},
-    reportError: (e) => {
-      throw e;
-    },
-    knownRooms: () => [],
-  });
+  const backup = testKeyBackup(machine, http);
   return { machine, backup, uploaded, good: good.map((k) => k.session_id).sort(), s };
 }
 
