@@ -77,8 +77,11 @@ export interface RequestOptions<S extends z.ZodMiniType> {
   body?: unknown;
   /** Raw body (media upload); `contentType` required with it. */
   rawBody?: { data: BodyInit; contentType: string; length?: number };
-  /** Send the access token (default true). */
-  auth?: boolean;
+  /**
+   * Send the access token (default true); `{ token }`: that token instead, not renewed and with no
+   * identity assertion (a login's answer the client refuses, whose device it logs out).
+   */
+  auth?: boolean | { readonly token: string };
   schema: S;
   /**
    * A hand-written check of the body's common shape giving the schema's result without it, or
@@ -196,7 +199,7 @@ export class HttpClient {
     if (fast !== undefined) return fast;
     const parsed = opts.schema.safeParse(json);
     if (!parsed.success) {
-      const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
+      const issues = schemaIssues(parsed.error);
       this.logger.warn({ endpoint, status: res.status, issues: issues.slice(0, 5) }, "malformed response");
       throw new MalformedResponseError(endpoint, res.status, issues);
     }
@@ -231,7 +234,7 @@ export class HttpClient {
     accept: string,
     transport: { send(request: FetchTransportRequest): Promise<R> },
   ): Promise<R> {
-    const renewal = opts.auth === false ? undefined : this.renewal;
+    const renewal = opts.auth === false || typeof opts.auth === "object" ? undefined : this.renewal;
     if (renewal === undefined) return this.exchange(opts, accept, transport);
     const endpoint = `${opts.method} ${opts.path.template}`;
     const due = renewal.fresh();
@@ -285,7 +288,8 @@ export class HttpClient {
     const endpoint = `${opts.method} ${opts.path.template}`;
     const headers: Record<string, string> = { Accept: accept };
     let query = opts.query;
-    if (opts.auth !== false) {
+    if (typeof opts.auth === "object") headers.Authorization = `Bearer ${opts.auth.token}`;
+    else if (opts.auth !== false) {
       const token = this.token();
       if (token !== undefined) {
         headers.Authorization = `Bearer ${token}`;
@@ -404,4 +408,11 @@ function replayable(body: BodyInit): boolean {
 function parseRetryAfter(h: string | null): number | undefined {
   if (h === null || !/^\d{1,7}$/.test(h.trim())) return undefined;
   return Number(h.trim()) * 1000;
+}
+
+/** Where a body failed its schema, as `MalformedResponseError.issues` says it (paths, never values). */
+export function schemaIssues(error: {
+  readonly issues: readonly { path: PropertyKey[]; message: string }[];
+}): string[] {
+  return error.issues.map((i) => `${i.path.map(String).join(".") || "(root)"}: ${i.message}`);
 }

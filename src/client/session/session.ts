@@ -15,8 +15,8 @@ import type * as z from "../../wire/zod.ts";
 import type { ApiCall } from "../call.ts";
 import type { ClientStore, StoredSession } from "../client-store/index.ts";
 import { type Clock, systemClock } from "../clock.ts";
-import { ClientError, MatrixError } from "../errors.ts";
-import { normalizeBaseUrl, path } from "../http.ts";
+import { ClientError, MalformedResponseError, MatrixError } from "../errors.ts";
+import { normalizeBaseUrl, path, schemaIssues } from "../http.ts";
 import { fetchLoginFlows, type LoginFlow } from "./sso.ts";
 import { type AnswerWarning, checkedTokenFields, type TokenFields } from "./token-fields.ts";
 
@@ -146,13 +146,14 @@ export class Session {
   }
 
   async #login(body: LoginRequest): Promise<LoginAnswer> {
-    const res = await this.#host.call({
+    const raw = await this.#host.call({
       method: "POST",
       path: path`/_matrix/client/v3/login`,
       body: this.#host.refreshTokens === true ? { ...body, refresh_token: true } : body,
       auth: false,
-      schema: loginResponseSchema,
+      schema: emptyResponseSchema,
     });
+    const res = await this.#checkedAnswer(raw, loginResponseSchema, "POST /_matrix/client/v3/login");
     return {
       user_id: res.user_id,
       access_token: res.access_token,
@@ -179,11 +180,11 @@ export class Session {
         path: path`/_matrix/client/v3/register`,
         body: b,
         auth: false,
-        schema: registerResponseSchema,
+        schema: emptyResponseSchema,
       });
-    let res: z.output<typeof registerResponseSchema>;
+    let raw: z.output<typeof emptyResponseSchema>;
     try {
-      res = await req(body);
+      raw = await req(body);
     } catch (err) {
       const uia =
         err instanceof MatrixError && err.httpStatus === 401
@@ -196,11 +197,12 @@ export class Session {
           "UNSUPPORTED_AUTH",
           "registration requires interactive auth stages this client cannot complete",
         );
-      res = await req({
+      raw = await req({
         ...body,
         auth: { type: "m.login.dummy", ...(uia.data.session ? { session: uia.data.session } : {}) },
       });
     }
+    const res = await this.#checkedAnswer(raw, registerResponseSchema, "POST /_matrix/client/v3/register");
     if (!res.access_token || !res.device_id) {
       throw new ClientError("UNSUPPORTED_AUTH", "the server registered the account without logging it in");
     }
@@ -210,6 +212,33 @@ export class Session {
       device_id: res.device_id,
       ...checkedTokenFields(res, "POST /_matrix/client/v3/register", this.#host.warn),
     };
+  }
+
+  /**
+   * A login's or registration's answer `raw` as `schema` has it. One that is not well-formed is
+   * refused (`MalformedResponseError`, as any malformed answer), but by then the server made its
+   * device: a well-formed access token in it first logs that device out (best effort), so a
+   * refused answer leaves no device that nobody holds.
+   */
+  async #checkedAnswer<S extends z.ZodMiniType>(
+    raw: z.output<typeof emptyResponseSchema>,
+    schema: S,
+    endpoint: string,
+  ): Promise<z.output<S>> {
+    const parsed = schema.safeParse(raw);
+    if (parsed.success) return parsed.data;
+    const token = raw.access_token;
+    if (isAccessToken(token)) {
+      await this.#host
+        .call({
+          method: "POST",
+          path: path`/_matrix/client/v3/logout`,
+          auth: { token },
+          schema: emptyResponseSchema,
+        })
+        .catch(() => undefined);
+    }
+    throw new MalformedResponseError(endpoint, 200, schemaIssues(parsed.error));
   }
 
   /**
